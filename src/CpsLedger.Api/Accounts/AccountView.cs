@@ -1,0 +1,45 @@
+using CpsLedger.Api.Platform;
+using Marten;
+using Marten.Events.Aggregation;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Accounts;
+
+/// <summary>The account as the portal shows it ("My account").</summary>
+public sealed class AccountView
+{
+    public Guid Id { get; set; }
+    public string CompanyName { get; set; } = "";
+    public string ContactEmail { get; set; } = "";
+    public string Country { get; set; } = "";
+    public List<string> OldCpsEmails { get; set; } = [];
+    public DateTimeOffset OpenedAt { get; set; }
+    public long Version { get; set; }
+}
+
+public sealed partial class AccountViewProjection : SingleStreamProjection<AccountView, Guid>
+{
+    public static AccountView Create(BusinessAccountOpened e) => new()
+    {
+        Id = e.AccountId,
+        CompanyName = e.CompanyName,
+        ContactEmail = e.ContactEmail,
+        Country = e.Country,
+        OldCpsEmails = [.. e.OldCpsEmails],
+        OpenedAt = e.OpenedAt,
+    };
+}
+
+public static class GetAccountEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}", OperationId = "GetAccount")]
+    [Authorize(Roles = $"{LedgerRoles.Member},{LedgerRoles.Support},{LedgerRoles.Auditor},{LedgerRoles.Portal},{LedgerRoles.Finance}")]
+    [Tags("Accounts")]
+    [EndpointSummary("Read a business account")]
+    [ProducesResponseType<AccountView>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<AccountView>(accountId, ct) is { } view ? Results.Ok(view) : Results.NotFound();
+}

@@ -1,0 +1,82 @@
+using System.Net.Mail;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using JasperFx.Events;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Accounts;
+
+/// <summary>Open a business account. Called by the portal when a company signs up, or by support.</summary>
+/// <param name="CompanyName">Registered company name.</param>
+/// <param name="ContactEmail">Contact e-mail, unique across accounts (compared case-insensitively).</param>
+/// <param name="Country">ISO 3166-1 alpha-2 code, e.g. "EE".</param>
+/// <param name="OldCpsEmails">E-mail addresses of old CPS accounts, so that their products can be migrated.</param>
+public sealed record OpenBusinessAccount(string CompanyName, string ContactEmail, string Country, IReadOnlyList<string>? OldCpsEmails);
+
+public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusinessAccount>
+{
+    public const int MaxOldCpsEmails = 20;
+
+    public OpenBusinessAccountValidator()
+    {
+        RuleFor(x => x.CompanyName).NotEmpty().MaximumLength(200)
+            .Must(name => name is null || name.Trim().Length > 0).WithMessage("Company name must not be blank.");
+        RuleFor(x => x.ContactEmail).NotEmpty().MaximumLength(254)
+            .Must(EmailAddresses.IsValid).WithMessage("Contact e-mail must be a valid e-mail address.");
+        RuleFor(x => x.Country).NotEmpty()
+            .Must(CountryCodes.IsAssigned).WithMessage("Country must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".");
+        RuleFor(x => x.OldCpsEmails)
+            .Must(list => list is null || list.Count <= MaxOldCpsEmails)
+            .WithMessage($"At most {MaxOldCpsEmails} old CPS e-mail addresses.")
+            .Must(list => list is null || list.Select(e => e?.Trim().ToLowerInvariant()).Distinct().Count() == list.Count)
+            .WithMessage("Old CPS e-mail addresses must not repeat.");
+        RuleForEach(x => x.OldCpsEmails).NotEmpty().MaximumLength(254)
+            .Must(EmailAddresses.IsValid).WithMessage("Each old CPS e-mail must be a valid e-mail address.");
+    }
+}
+
+public static class EmailAddresses
+{
+    public static bool IsValid(string? email) =>
+        email is not null
+        && MailAddress.TryCreate(email.Trim(), out var parsed)
+        && parsed.Address == email.Trim()
+        && parsed.Host.Contains('.');
+}
+
+public static class OpenBusinessAccountEndpoint
+{
+    /// <summary>The decision: a new account with its details tidied (trimmed; old e-mails lower-case).</summary>
+    public static BusinessAccountOpened Decide(Guid accountId, OpenBusinessAccount command, DateTimeOffset now) => new(
+        accountId,
+        command.CompanyName.Trim(),
+        command.ContactEmail.Trim(),
+        command.Country,
+        (command.OldCpsEmails ?? []).Select(e => e.Trim().ToLowerInvariant()).ToList(),
+        now);
+
+    [WolverinePost("/api/accounts", OperationId = "OpenBusinessAccount")]
+    [Authorize(Roles = $"{LedgerRoles.Portal},{LedgerRoles.Support}")]
+    [Tags("Accounts")]
+    [EndpointSummary("Open a business account")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static (CreationResponse<Guid>, IStartStream) Post(OpenBusinessAccount command, TimeProvider clock)
+    {
+        var accountId = Guid.CreateVersion7();
+        var opened = Decide(accountId, command, clock.GetUtcNow());
+        return (new CreationResponse<Guid>($"/api/accounts/{accountId}", accountId),
+            MartenOps.StartStream<BusinessAccount>(accountId, opened));
+    }
+
+    // The natural key refused a second account with this contact e-mail; say so without naming the other account.
+    public static ProblemDetails OnException(DuplicateNaturalKeyException _) => new()
+    {
+        Status = StatusCodes.Status409Conflict,
+        Title = "Contact e-mail already in use",
+        Detail = "Another business account already uses this contact e-mail.",
+    };
+}

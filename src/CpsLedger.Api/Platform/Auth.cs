@@ -1,0 +1,154 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Claims;
+using System.Text;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace CpsLedger.Api.Platform;
+
+public static class LedgerRoles
+{
+    public const string Member = "member";
+    public const string Support = "support";
+    public const string Auditor = "auditor";
+    public const string Finance = "finance";
+    public const string Portal = "portal";
+
+    public static readonly IReadOnlyList<string> All = [Member, Support, Auditor, Finance, Portal];
+}
+
+public static class LedgerClaims
+{
+    public const string AccountId = "account_id";
+    public const string Role = "role";
+    public const string Subject = "sub";
+}
+
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    /// <summary>Production: the identity provider (OpenID Connect authority) that signs tokens.</summary>
+    public string? Authority { get; set; }
+
+    public string? Issuer { get; set; }
+
+    [Required]
+    public string Audience { get; set; } = "cpsledger-api";
+
+    /// <summary>Development/tests: a symmetric key (at least 32 bytes) used to sign and validate tokens.</summary>
+    public string? SigningKey { get; set; }
+
+    public TimeSpan DevTokenLifetime { get; set; } = TimeSpan.FromHours(8);
+
+    public SymmetricSecurityKey? SymmetricKey =>
+        string.IsNullOrEmpty(SigningKey) ? null : new SymmetricSecurityKey(Encoding.UTF8.GetBytes(SigningKey));
+}
+
+public static class Auth
+{
+    public const string AccountAccessPolicy = "account-access";
+
+    public static void AddLedgerAuth(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<AuthOptions>()
+            .Bind(builder.Configuration.GetSection(AuthOptions.Section))
+            .ValidateDataAnnotations()
+            .Validate(o => !string.IsNullOrEmpty(o.Authority) || Encoding.UTF8.GetByteCount(o.SigningKey ?? "") >= 32,
+                "Auth: set Auth:Authority (the identity provider) or Auth:SigningKey (at least 32 bytes, development only).")
+            .ValidateOnStart();
+
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IOptions<AuthOptions>>((jwt, auth) =>
+            {
+                var o = auth.Value;
+                jwt.MapInboundClaims = false;
+                jwt.Authority = string.IsNullOrEmpty(o.Authority) ? null : o.Authority;
+                jwt.Audience = o.Audience;
+                jwt.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidateIssuer = !string.IsNullOrEmpty(o.Issuer),
+                    ValidIssuer = o.Issuer,
+                    ValidateAudience = true,
+                    ValidAudience = o.Audience,
+                    ValidateLifetime = true,
+                    ClockSkew = TimeSpan.FromSeconds(30),
+                    IssuerSigningKey = string.IsNullOrEmpty(o.Authority) ? o.SymmetricKey : null,
+                    RoleClaimType = LedgerClaims.Role,
+                    NameClaimType = LedgerClaims.Subject,
+                };
+            });
+
+        builder.Services.AddAuthorization(options =>
+        {
+            // Every route needs a caller unless it explicitly allows anonymous access (health, OpenAPI, docs).
+            options.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build();
+            options.AddPolicy(AccountAccessPolicy, p => p.RequireAuthenticatedUser().AddRequirements(new AccountAccessRequirement()));
+        });
+        builder.Services.AddSingleton<IAuthorizationHandler, AccountAccessHandler>();
+        builder.Services.AddSingleton<DevTokenIssuer>();
+    }
+}
+
+/// <summary>
+/// A member may reach only the account named in its token; staff roles reach any account (what they may do there
+/// is decided by each endpoint's roles). Applied to every route with an <c>{accountId}</c> by <see cref="AccountScopePolicy"/>.
+/// </summary>
+public sealed class AccountAccessRequirement : IAuthorizationRequirement;
+
+public sealed class AccountAccessHandler : AuthorizationHandler<AccountAccessRequirement>
+{
+    public const string RouteParameter = "accountId";
+
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AccountAccessRequirement requirement)
+    {
+        var user = context.User;
+        if (LedgerRoles.All.Where(r => r != LedgerRoles.Member).Any(user.IsInRole))
+        {
+            context.Succeed(requirement);
+            return Task.CompletedTask;
+        }
+
+        var routeAccount = (context.Resource as HttpContext)?.GetRouteValue(RouteParameter) as string;
+        if (user.IsInRole(LedgerRoles.Member)
+            && Guid.TryParse(routeAccount, out var requested)
+            && Guid.TryParse(user.FindFirstValue(LedgerClaims.AccountId), out var own)
+            && requested == own)
+        {
+            context.Succeed(requirement);
+        }
+
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Mints tokens signed with the configured development key (the <c>token</c> command, tests).</summary>
+public sealed class DevTokenIssuer(IOptions<AuthOptions> options, TimeProvider clock)
+{
+    public string Issue(string subject, IEnumerable<string> roles, Guid? accountId = null, TimeSpan? lifetime = null)
+    {
+        var o = options.Value;
+        var key = o.SymmetricKey
+                  ?? throw new InvalidOperationException("Auth:SigningKey is not set; tokens come from the identity provider (Auth:Authority).");
+        var claims = new List<Claim> { new(LedgerClaims.Subject, subject), new("name", subject) };
+        claims.AddRange(roles.Select(r => new Claim(LedgerClaims.Role, r)));
+        if (accountId is { } id)
+            claims.Add(new Claim(LedgerClaims.AccountId, id.ToString()));
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = string.IsNullOrEmpty(o.Issuer) ? null : o.Issuer,
+            Audience = o.Audience,
+            Subject = new ClaimsIdentity(claims),
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + (lifetime ?? o.DevTokenLifetime),
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
+        });
+    }
+}

@@ -1,0 +1,73 @@
+using CpsLedger.LocalPostgres;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// Where the ledger's PostgreSQL comes from: <c>ConnectionStrings:Marten</c> when given, otherwise (in Development,
+/// or with <c>LocalPostgres:Enabled=true</c>) a persistent local cluster started from the machine's server binaries.
+/// </summary>
+public static class Database
+{
+    public const string ConnectionStringName = "Marten";
+
+    // Commands that never touch the database must not start one (a token is minted offline).
+    private static readonly HashSet<string> CommandsWithoutDatabase =
+        new(StringComparer.OrdinalIgnoreCase) { "token", "help", "codegen", "describe", "?" };
+
+    public static async Task AddLedgerDatabaseAsync(this WebApplicationBuilder builder, string[] args)
+    {
+        var configured = builder.Configuration.GetConnectionString(ConnectionStringName);
+        if (!string.IsNullOrWhiteSpace(configured))
+            return;
+
+        var command = args.FirstOrDefault(a => !a.StartsWith('-'));
+        if (command is not null && CommandsWithoutDatabase.Contains(command))
+        {
+            // Marten needs a syntactically valid connection string to build its model; nothing connects to it.
+            builder.Configuration[$"ConnectionStrings:{ConnectionStringName}"] = "Host=127.0.0.1;Port=1;Database=none;Username=none";
+            return;
+        }
+
+        if (!builder.Configuration.GetValue("LocalPostgres:Enabled", false))
+        {
+            throw new InvalidOperationException(
+                "No database configured. Set ConnectionStrings:Marten (environment variable ConnectionStrings__Marten) " +
+                "to a PostgreSQL connection string, or set LocalPostgres:Enabled=true to start a local PostgreSQL " +
+                "from the machine's server binaries (the Development default).");
+        }
+
+        var dataDirectory = builder.Configuration["LocalPostgres:DataDirectory"]
+                            ?? Path.Combine(FindRepositoryRoot(builder.Environment.ContentRootPath), ".local", "postgres");
+        var log = Serilog.Log.ForContext(typeof(Database));
+        var cluster = await PostgresCluster.StartAsync(new PostgresClusterOptions
+        {
+            DataDirectory = dataDirectory,
+            BinDirectory = builder.Configuration["LocalPostgres:BinDirectory"],
+            Database = builder.Configuration["LocalPostgres:Database"] ?? "cpsledger",
+        }, log: message => log.Information("Local PostgreSQL: {Message}", message));
+
+        builder.Configuration[$"ConnectionStrings:{ConnectionStringName}"] = cluster.ConnectionString;
+        builder.Services.AddSingleton(cluster);
+        builder.Services.AddHostedService<LocalPostgresShutdown>();
+    }
+
+    // The dev cluster lives in the checkout's git-ignored .local folder, whatever folder `dotnet run` starts in.
+    private static string FindRepositoryRoot(string start)
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "CpsLedger.sln")))
+                return dir.FullName;
+        }
+
+        return start;
+    }
+
+    /// <summary>Stops the development cluster when the service stops; its data stays for the next start.</summary>
+    private sealed class LocalPostgresShutdown(PostgresCluster cluster) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => cluster.StopAsync(cancellationToken);
+    }
+}

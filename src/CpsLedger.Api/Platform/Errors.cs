@@ -1,0 +1,94 @@
+using System.Text.Json;
+using JasperFx;
+using JasperFx.Events;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// The last line of defence: exceptions the endpoints did not answer themselves become problem details with the
+/// right status. Anything not recognised here is a bug and stays a 500 (logged with its correlation id).
+/// </summary>
+public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILogger<LedgerExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        var problem = Describe(exception);
+        if (problem is null)
+            return false;
+
+        logger.LogInformation("Request rejected: {Status} {Title}", problem.Status, problem.Title);
+        context.Response.StatusCode = problem.Status!.Value;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = problem,
+            Exception = exception,
+        });
+    }
+
+    // Marten reports every failed statement of one batch together; any conflict among them makes the whole a conflict.
+    private static ProblemDetails? Describe(Exception exception) => exception is AggregateException aggregate
+        ? aggregate.Flatten().InnerExceptions.Select(Describe).FirstOrDefault(p => p?.Status == StatusCodes.Status409Conflict)
+        : exception switch
+        {
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => new ProblemDetails
+            {
+                Status = StatusCodes.Status413PayloadTooLarge,
+                Title = "Request body too large",
+                Detail = "The request body is larger than this endpoint accepts.",
+            },
+            BadHttpRequestException { InnerException: JsonException json } => Malformed(json),
+            JsonException json => Malformed(json),
+            BadHttpRequestException bad => new ProblemDetails
+            {
+                Status = bad.StatusCode,
+                Title = "Bad request",
+                Detail = bad.Message,
+            },
+            ConcurrencyException => new ProblemDetails
+            {
+                Status = StatusCodes.Status409Conflict,
+                Title = "Concurrent change",
+                Detail = "The data changed while this request was being processed. Read it again and retry.",
+            },
+            DuplicateNaturalKeyException or DocumentAlreadyExistsException => new ProblemDetails
+            {
+                Status = StatusCodes.Status409Conflict,
+                Title = "Already exists",
+                Detail = "Something this request would create already exists.",
+            },
+            _ => null,
+        };
+
+    private static ProblemDetails Malformed(JsonException json) => new()
+    {
+        Status = StatusCodes.Status400BadRequest,
+        Title = "Malformed request body",
+        Detail = json.Path is { Length: > 0 } path
+            ? $"The JSON body could not be read at '{path}': expected a value of another type or shape."
+            : "The request body is not valid JSON.",
+    };
+}
+
+/// <summary>
+/// Refuses a body larger than <c>Ledger:MaxRequestBodyBytes</c> before anything reads it. Kestrel enforces the same
+/// limit while streaming (for bodies without a Content-Length); this makes the answer a 413 problem on every server.
+/// </summary>
+public sealed class RequestSizeLimitMiddleware(RequestDelegate next, IConfiguration configuration)
+{
+    private readonly long _max = configuration.GetValue<long>("Ledger:MaxRequestBodyBytes", 1024 * 1024);
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength > _max)
+        {
+            await Problems.Write(context, StatusCodes.Status413PayloadTooLarge, "Request body too large",
+                $"The request body is {context.Request.ContentLength} bytes; at most {_max} are accepted.");
+            return;
+        }
+
+        await next(context);
+    }
+}

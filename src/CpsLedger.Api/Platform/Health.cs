@@ -1,0 +1,65 @@
+using Marten;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Wolverine.Runtime;
+
+namespace CpsLedger.Api.Platform;
+
+public static class Health
+{
+    public static void MapLedgerHealth(this WebApplication app)
+    {
+        // Live: the process answers. Ready: it can also reach the event store and Wolverine's message store.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResponseWriter = WriteJson,
+        }).AllowAnonymous();
+    }
+
+    private static Task WriteJson(HttpContext context, HealthReport report) =>
+        context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString(),
+                description = e.Value.Description,
+                durationMs = Math.Round(e.Value.Duration.TotalMilliseconds, 1),
+            }),
+        });
+}
+
+public sealed class DatabaseHealthCheck(IDocumentStore store) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var session = store.QuerySession();
+            await session.QueryAsync<int>("select 1", cancellationToken);
+            return HealthCheckResult.Healthy("PostgreSQL answers");
+        }
+        catch (Exception e)
+        {
+            return HealthCheckResult.Unhealthy("PostgreSQL does not answer", e);
+        }
+    }
+}
+
+public sealed class MessageStoreHealthCheck(IWolverineRuntime runtime) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await runtime.Storage.Admin.CheckConnectivityAsync(cancellationToken);
+            return HealthCheckResult.Healthy("Wolverine message store answers");
+        }
+        catch (Exception e)
+        {
+            return HealthCheckResult.Unhealthy("Wolverine message store does not answer", e);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using Serilog;
+using Serilog.Core;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace CpsLedger.Api.Platform;
+
+public static class Logging
+{
+    public const string CorrelationIdProperty = "CorrelationId";
+
+    public static void AddLedgerLogging(this WebApplicationBuilder builder)
+    {
+        var development = builder.Environment.IsDevelopment();
+
+        // Start-up (before the host exists) logs through the same sinks, so nothing is written with Console.
+        Log.Logger = Configure(new LoggerConfiguration(), development).CreateBootstrapLogger();
+
+        builder.Services.AddSerilog((services, configuration) =>
+            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development));
+    }
+
+    private static LoggerConfiguration Configure(LoggerConfiguration configuration, bool development)
+    {
+        configuration = configuration
+            .Enrich.FromLogContext()
+            .Enrich.With<TraceCorrelationEnricher>();
+
+        return development
+            ? configuration.WriteTo.Console(outputTemplate:
+                "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {{CorrelationId={CorrelationId}}} <{SourceContext}>{NewLine}{Exception}")
+            : configuration.WriteTo.Console(new RenderedCompactJsonFormatter());
+    }
+
+    /// <summary>
+    /// Lines logged outside a request (message handlers, the daemon) still carry the trace they belong to:
+    /// the request's correlation id wins when present, otherwise the current activity's trace id.
+    /// </summary>
+    private sealed class TraceCorrelationEnricher : ILogEventEnricher
+    {
+        public void Enrich(LogEvent logEvent, ILogEventPropertyFactory propertyFactory)
+        {
+            if (logEvent.Properties.ContainsKey(CorrelationIdProperty))
+                return;
+
+            var traceId = Activity.Current?.TraceId.ToString();
+            if (traceId is not null)
+                logEvent.AddPropertyIfAbsent(propertyFactory.CreateProperty(CorrelationIdProperty, traceId));
+        }
+    }
+}

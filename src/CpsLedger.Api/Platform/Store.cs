@@ -1,0 +1,76 @@
+using CpsLedger.Api.Accounts;
+using JasperFx;
+using JasperFx.CodeGeneration;
+using JasperFx.Events;
+using JasperFx.Events.Daemon;
+using JasperFx.Events.Projections;
+using Marten;
+using Wolverine;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>Marten (event store and documents) and Wolverine (handlers, HTTP, durable outbox) in one place.</summary>
+public static class Store
+{
+    public static void AddLedgerStore(this WebApplicationBuilder builder)
+    {
+        var development = builder.Environment.IsDevelopment();
+        var schema = builder.Configuration["Ledger:SchemaName"] ?? "cpsledger";
+
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        builder.Services.CritterStackDefaults(x =>
+        {
+            x.Development.GeneratedCodeMode = TypeLoadMode.Dynamic;
+            x.Development.ResourceAutoCreate = AutoCreate.CreateOrUpdate;
+            // Production runs the code committed under Internal/Generated and the schema from eventstore-migrations/.
+            x.Production.GeneratedCodeMode = TypeLoadMode.Static;
+            x.Production.ResourceAutoCreate = AutoCreate.None;
+            x.Production.AssertAllPreGeneratedTypesExist = true;
+        });
+
+        var marten = builder.Services.AddMarten(opts =>
+            {
+                opts.Connection(builder.Configuration.GetConnectionString(Database.ConnectionStringName)!);
+                opts.DatabaseSchemaName = schema;
+
+                opts.Events.StreamIdentity = StreamIdentity.AsGuid;
+                opts.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
+                // Who, why and which request: on every event (EnableAll() leaves the user name column out).
+                opts.Events.MetadataConfig.CorrelationIdEnabled = true;
+                opts.Events.MetadataConfig.CausationIdEnabled = true;
+                opts.Events.MetadataConfig.HeadersEnabled = true;
+                opts.Events.MetadataConfig.UserNameEnabled = true;
+
+                // Never skip: a poison event stops the projection loudly instead of silently diverging.
+                opts.Projections.Errors.SkipApplyErrors = false;
+                opts.Projections.Errors.SkipSerializationErrors = false;
+                opts.Projections.Errors.SkipUnknownEvents = false;
+                opts.Projections.RebuildErrors.SkipApplyErrors = false;
+                opts.Projections.RebuildErrors.SkipSerializationErrors = false;
+                opts.Projections.RebuildErrors.SkipUnknownEvents = false;
+
+                opts.Listeners.Add(new IdempotencyKeyListener());
+                opts.Schema.For<IdempotencyRecord>().Index(x => x.ExpiresAt);
+
+                opts.AddAccounts();
+            })
+            .UseLightweightSessions()
+            .IntegrateWithWolverine();
+
+        marten.AddAsyncDaemon(development ? DaemonMode.Solo : DaemonMode.HotCold);
+        if (development)
+            marten.ApplyAllDatabaseChangesOnStartup();
+
+        builder.Host.UseWolverine(opts =>
+        {
+            opts.ApplicationAssembly = typeof(Store).Assembly;
+            opts.Policies.AutoApplyTransactions();
+            opts.Policies.UseDurableLocalQueues();
+            opts.EnableRelayOfUserName = true;
+            if (development)
+                opts.Durability.Mode = DurabilityMode.Solo;
+        });
+    }
+}

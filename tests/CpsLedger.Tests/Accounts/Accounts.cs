@@ -1,0 +1,20 @@
+using System.Net;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Support;
+
+namespace CpsLedger.Tests.Accounts;
+
+/// <summary>Test data and the one call most tests start with.</summary>
+public static class Accounts
+{
+    public static object Opening(string email = "studio@example.ee", string company = "Valgus Studio OÜ", string country = "EE",
+        string[]? oldEmails = null) =>
+        new { companyName = company, contactEmail = email, country, oldCpsEmails = oldEmails ?? [] };
+
+    public static async Task<Guid> OpenAccount(this LedgerApp app, string email = "studio@example.ee", string[]? oldEmails = null)
+    {
+        var response = await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Opening(email, oldEmails: oldEmails));
+        var body = await response.ShouldBe(HttpStatusCode.Created);
+        return body.GetProperty("value").GetGuid();
+    }
+}

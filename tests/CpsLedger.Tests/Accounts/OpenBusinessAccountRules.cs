@@ -1,0 +1,53 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Platform;
+
+namespace CpsLedger.Tests.Accounts;
+
+/// <summary>The pure parts: the decision, the validator, the country list.</summary>
+public sealed class OpenBusinessAccountRules
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 25, 9, 30, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void opening_tidies_the_details_and_keeps_the_contact_email_as_given()
+    {
+        var id = Guid.NewGuid();
+        var opened = OpenBusinessAccountEndpoint.Decide(id,
+            new OpenBusinessAccount("  Valgus Studio OÜ ", " Studio@Example.ee ", "EE", [" Old@Example.EE "]), Now);
+
+        Assert.Equal(new BusinessAccountOpened(id, "Valgus Studio OÜ", "Studio@Example.ee", "EE", opened.OldCpsEmails, Now), opened);
+        Assert.Equal(["old@example.ee"], opened.OldCpsEmails);
+    }
+
+    [Fact]
+    public void the_contact_email_key_ignores_case_and_surrounding_spaces() =>
+        Assert.Equal(ContactEmailKey.From("studio@example.ee"), ContactEmailKey.From(" STUDIO@Example.EE "));
+
+    [Fact]
+    public void the_natural_key_comes_from_the_opening_event()
+    {
+        var account = BusinessAccount.Create(new BusinessAccountOpened(Guid.NewGuid(), "A", "A@B.ee", "EE", [], Now));
+        Assert.Equal("a@b.ee", account.ContactEmail.Value);
+    }
+
+    [Theory]
+    [InlineData("EE", true)]
+    [InlineData("GB", true)]
+    [InlineData("UK", false)]
+    [InlineData("EU", false)]
+    [InlineData("ee", false)]
+    [InlineData("E", false)]
+    [InlineData(null, false)]
+    public void countries_are_assigned_iso_3166_alpha_2_codes(string? code, bool valid) =>
+        Assert.Equal(valid, CountryCodes.IsAssigned(code));
+
+    [Fact]
+    public void the_country_list_has_every_assigned_code() => Assert.Equal(249, CountryCodes.Count);
+
+    [Fact]
+    public void a_complete_opening_is_valid()
+    {
+        var result = new OpenBusinessAccountValidator().Validate(new OpenBusinessAccount("Studio", "a@example.ee", "EE", null));
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+    }
+}

@@ -1,0 +1,97 @@
+using System.Net;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Support;
+using Marten;
+
+namespace CpsLedger.Tests.Platform;
+
+public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
+{
+    [Fact]
+    public async Task the_same_key_and_body_return_the_first_response_without_a_second_account()
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        var key = Guid.NewGuid().ToString();
+
+        var first = await client.PostJson("/api/accounts", Accounts.Accounts.Opening(), key);
+        var firstBody = await first.ShouldBe(HttpStatusCode.Created);
+        var second = await client.PostJson("/api/accounts", Accounts.Accounts.Opening(), key);
+        var secondBody = await second.ShouldBe(HttpStatusCode.Created);
+
+        Assert.Equal(firstBody.GetRawText(), secondBody.GetRawText());
+        Assert.Equal(first.Headers.Location, second.Headers.Location);
+        Assert.True(second.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(1, await session.Query<AccountView>().CountAsync());
+    }
+
+    [Fact]
+    public async Task the_same_key_with_another_body_is_422_and_writes_nothing()
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        var key = Guid.NewGuid().ToString();
+        await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "one@example.ee"), key)).ShouldBe(HttpStatusCode.Created);
+
+        var reuse = await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "two@example.ee"), key);
+
+        await reuse.ShouldBeProblem(HttpStatusCode.UnprocessableEntity);
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(1, await session.Query<AccountView>().CountAsync());
+    }
+
+    [Fact]
+    public async Task concurrent_requests_with_one_key_have_one_effect()
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        var key = Guid.NewGuid().ToString();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ =>
+            client.PostJson("/api/accounts", Accounts.Accounts.Opening(), key)));
+
+        foreach (var response in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
+            await response.ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.Created);
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(1, await session.Query<AccountView>().CountAsync());
+    }
+
+    [Fact]
+    public async Task a_rejected_command_does_not_use_up_its_key()
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        var key = Guid.NewGuid().ToString();
+
+        await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(country: "XX"), key)).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(country: "XX"), key)).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(0, await session.Query<IdempotencyRecord>().CountAsync());
+    }
+
+    [Fact]
+    public async Task keys_are_kept_for_the_configured_retention()
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(), "retained")).ShouldBe(HttpStatusCode.Created);
+
+        await using var session = App.Store.QuerySession();
+        var record = Assert.Single(await session.Query<IdempotencyRecord>().ToListAsync());
+        Assert.Equal(TimeSpan.FromHours(24), record.ExpiresAt - record.CreatedAt);
+        Assert.Equal(201, record.StatusCode);
+    }
+
+    [Fact]
+    public async Task two_callers_may_use_the_same_key_independently()
+    {
+        var portal = App.ClientAs(LedgerRoles.Portal, subject: "portal-a");
+        var support = App.ClientAs(LedgerRoles.Support, subject: "support-b");
+
+        await (await portal.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "a@example.ee"), "shared")).ShouldBe(HttpStatusCode.Created);
+        await (await support.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "b@example.ee"), "shared")).ShouldBe(HttpStatusCode.Created);
+
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(2, await session.Query<AccountView>().CountAsync());
+    }
+}
