@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Wolverine.Attributes;
 
 namespace CpsLedger.Api.Platform;
 
@@ -100,6 +101,7 @@ public static class Auth
 /// </summary>
 public sealed class AccountAccessRequirement : IAuthorizationRequirement;
 
+[WolverineIgnore] // an ASP.NET authorization handler, not a Wolverine message handler (it inherits HandleAsync)
 public sealed class AccountAccessHandler : AuthorizationHandler<AccountAccessRequirement>
 {
     public const string RouteParameter = "accountId";

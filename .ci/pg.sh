@@ -1,0 +1,55 @@
+# Sourced by .ci scripts: a throwaway PostgreSQL cluster on a free loopback port, removed on exit.
+# Uses the machine's server binaries (Debian's postgresql package), as the postgres user when run as root.
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$dir" ] && command -v initdb >/dev/null 2>&1; then dir=$(dirname "$(command -v initdb)"); fi
+  [ -n "$dir" ] || { echo "PostgreSQL server binaries not found: apt-get install postgresql" >&2; return 1; }
+  echo "$dir"
+}
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 20000))
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
+  done
+  return 1
+}
+
+# pg_start: sets PG_DIR, PG_PORT, PG_CONN (database cpsledger) and stops/removes the cluster on exit.
+pg_start() {
+  local bin
+  bin=$(pg_bin)
+  PG_DIR=$(mktemp -d /tmp/cpsledger-ci-pg.XXXXXX)
+  chmod 755 "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+  PG_PORT=$(free_port)
+  as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 >/dev/null
+  as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off" start >/dev/null
+  trap pg_stop EXIT
+  as_pg "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "create database cpsledger" >/dev/null
+  PG_CONN="Host=127.0.0.1;Port=$PG_PORT;Database=cpsledger;Username=postgres"
+  PG_PSQL=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d cpsledger -v ON_ERROR_STOP=1 -q)
+}
+
+pg_stop() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  as_pg "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+  PG_DIR=
+}
+
+# Applies every numbered script in eventstore-migrations/ in order (the .drop.sql rollbacks are skipped).
+pg_apply_migrations() {
+  local f
+  for f in $(ls eventstore-migrations/[0-9]*.sql 2>/dev/null | grep -v '\.drop\.sql$' | sort || true); do
+    as_pg "${PG_PSQL[@]}" -f "$f" >/dev/null
+  done
+}

@@ -1,0 +1,664 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Npgsql;
+
+namespace CpsLedger.LocalPostgres;
+
+public sealed class PostgresCluster : IAsyncDisposable
+{
+    private const string Host = "127.0.0.1";
+    private const string SuperUser = "postgres";
+    private const string MaintenanceDatabase = "postgres";
+    private const string PortFileName = "cpsledger-port";
+    private const string LogFileName = "server.log";
+    private const string PidFileName = "postmaster.pid";
+    private const int LogTailLines = 30;
+
+    // Serialises StartAsync per data directory within this process, so parallel callers reuse one server
+    // instead of racing two postmasters into the same directory.
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> StartLocks = new(StringComparer.Ordinal);
+
+    private readonly PostgresClusterOptions _options;
+    private readonly PostgresBinaries _binaries;
+    private readonly CommandRunner _runner;
+    private readonly SemaphoreSlim _stopLock = new(1, 1);
+    private readonly ConcurrentDictionary<string, byte> _issuedConnectionStrings = new(StringComparer.Ordinal);
+    private bool _stopped;
+    private int _disposed;
+
+    private PostgresCluster(PostgresClusterOptions options, string dataDirectory, int port, PostgresBinaries binaries, CommandRunner runner)
+    {
+        _options = options;
+        _binaries = binaries;
+        _runner = runner;
+        DataDirectory = dataDirectory;
+        Port = port;
+        ConnectionString = BuildConnectionString(port, options.Database);
+    }
+
+    public string ConnectionString { get; }
+
+    public int Port { get; }
+
+    public string DataDirectory { get; }
+
+    public string ServerVersion { get; private set; } = "";
+
+    public static Task<PostgresCluster> StartAsync(PostgresClusterOptions options, CancellationToken ct = default) =>
+        StartAsync(options, log: null, ct);
+
+    public static async Task<PostgresCluster> StartAsync(PostgresClusterOptions options, Action<string>? log, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(options);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException(
+                "CpsLedger.LocalPostgres supports Linux and macOS only. Give a connection string in ConnectionStrings:Marten to use an existing server.");
+        }
+
+        var dataDirectory = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.DataDirectory));
+        var binaries = PostgresBinaries.Locate(options.BinDirectory);
+        var runner = await CommandRunner.CreateAsync(ct).ConfigureAwait(false);
+
+        var startLock = StartLocks.GetOrAdd(dataDirectory, _ => new SemaphoreSlim(1, 1));
+        await startLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await StartCoreAsync(options, dataDirectory, binaries, runner, log, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            startLock.Release();
+        }
+    }
+
+    public async Task<string> CreateDatabaseAsync(string name, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+        await using (var connection = await OpenMaintenanceConnectionAsync(ct).ConfigureAwait(false))
+        {
+            await using var exists = new NpgsqlCommand("select 1 from pg_database where datname = $1", connection);
+            exists.Parameters.Add(new NpgsqlParameter { Value = name });
+            if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
+            {
+                await using var create = new NpgsqlCommand($"create database {QuoteIdentifier(name)}", connection);
+                try
+                {
+                    await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DuplicateDatabase or PostgresErrorCodes.UniqueViolation)
+                {
+                    // Someone else created it between the check and the create.
+                }
+            }
+        }
+
+        return IssueConnectionString(name);
+    }
+
+    // Stops the server (pg_ctl stop -m fast). Note that a cluster reused from an earlier StartAsync shares the server,
+    // so stopping either instance stops it for both.
+    public Task StopAsync(CancellationToken ct = default) => StopCoreAsync("fast", ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // A throwaway cluster's data is deleted anyway, so there is nothing to shut down cleanly.
+        await StopCoreAsync(_options.Throwaway ? "immediate" : "fast", CancellationToken.None).ConfigureAwait(false);
+        if (_options.Throwaway)
+        {
+            DeleteDirectory(DataDirectory);
+        }
+    }
+
+    private static async Task<PostgresCluster> StartCoreAsync(
+        PostgresClusterOptions options,
+        string dataDirectory,
+        PostgresBinaries binaries,
+        CommandRunner runner,
+        Action<string>? log,
+        CancellationToken ct)
+    {
+        var directoryExisted = Directory.Exists(dataDirectory);
+        var startedByUs = false;
+        try
+        {
+            await PrepareDataDirectoryAsync(dataDirectory, runner, ct).ConfigureAwait(false);
+            if (!File.Exists(Path.Combine(dataDirectory, "PG_VERSION")))
+            {
+                log?.Invoke($"initialising PostgreSQL cluster in {dataDirectory}");
+                await InitDbAsync(dataDirectory, binaries, runner, log, ct).ConfigureAwait(false);
+            }
+
+            int port;
+            if (FindRunningPostmaster(dataDirectory) is { } running)
+            {
+                port = running.Port;
+            }
+            else
+            {
+                (port, startedByUs) = await StartServerAsync(options, dataDirectory, binaries, runner, log, ct).ConfigureAwait(false);
+            }
+
+            var cluster = new PostgresCluster(options, dataDirectory, port, binaries, runner);
+            cluster.ServerVersion = await cluster.WaitForConnectionAsync(ct).ConfigureAwait(false);
+            log?.Invoke(startedByUs
+                ? $"started PostgreSQL {cluster.ServerVersion} on {Host}:{port}"
+                : $"reusing PostgreSQL {cluster.ServerVersion} already running on {Host}:{port} ({dataDirectory})");
+
+            await cluster.CreateDatabaseAsync(options.Database, ct).ConfigureAwait(false);
+            if (!options.Throwaway)
+            {
+                await File.WriteAllTextAsync(Path.Combine(dataDirectory, PortFileName), port.ToString(CultureInfo.InvariantCulture) + "\n", ct)
+                    .ConfigureAwait(false);
+            }
+
+            return cluster;
+        }
+        catch
+        {
+            // Leave nothing behind that this call brought up; a server we merely reused keeps running.
+            if (startedByUs)
+            {
+                await TryStopAsync(dataDirectory, binaries, runner).ConfigureAwait(false);
+            }
+
+            // Never delete a folder that held something other than a cluster before this call.
+            if (options.Throwaway
+                && (!directoryExisted || File.Exists(Path.Combine(dataDirectory, "PG_VERSION")))
+                && FindRunningPostmaster(dataDirectory) is null)
+            {
+                TryDeleteDirectory(dataDirectory);
+            }
+
+            throw;
+        }
+    }
+
+    private static void Validate(PostgresClusterOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.DataDirectory))
+        {
+            throw new ArgumentException("PostgresClusterOptions.DataDirectory is required.", nameof(options));
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Database))
+        {
+            throw new ArgumentException("PostgresClusterOptions.Database must not be empty.", nameof(options));
+        }
+
+        if (options.Port is < 1 or > 65535)
+        {
+            throw new ArgumentException($"PostgresClusterOptions.Port must be between 1 and 65535 (was {options.Port}).", nameof(options));
+        }
+
+        if (options.StartTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("PostgresClusterOptions.StartTimeout must be positive.", nameof(options));
+        }
+    }
+
+    private static async Task PrepareDataDirectoryAsync(string dataDirectory, CommandRunner runner, CancellationToken ct)
+    {
+        if (!runner.RunsAsPostgresUser)
+        {
+            Directory.CreateDirectory(dataDirectory);
+            return;
+        }
+
+        var existing = dataDirectory;
+        var created = new List<string>();
+        while (!Directory.Exists(existing))
+        {
+            created.Add(existing);
+            existing = Path.GetDirectoryName(existing)
+                ?? throw new InvalidOperationException($"No part of the data directory path {dataDirectory} exists.");
+        }
+
+        // access(2) fails when any ancestor is not searchable, so one check on the deepest existing folder covers them all.
+        if (!await runner.PostgresUserCanTraverseAsync(existing, ct).ConfigureAwait(false))
+        {
+            var blocked = await FindFirstUnreachableAncestorAsync(existing, runner, ct).ConfigureAwait(false);
+            throw new InvalidOperationException(
+                $"The PostgreSQL server runs as the '{CommandRunner.PostgresUser}' OS user (it refuses to run as root), but that user cannot reach " +
+                $"the folder {blocked}, so it cannot use the data directory {dataDirectory}. Set LocalPostgres:DataDirectory " +
+                $"(environment variable LocalPostgres__DataDirectory) to a folder the {CommandRunner.PostgresUser} user can reach, e.g. /var/tmp/cpsledger.");
+        }
+
+        Directory.CreateDirectory(dataDirectory);
+        created.Reverse();
+        if (created.Count == 0 && !Directory.EnumerateFileSystemEntries(dataDirectory).Any())
+        {
+            // An empty folder prepared by someone else: initdb needs to own it.
+            created.Add(dataDirectory);
+        }
+
+        if (created.Count > 0)
+        {
+            var chown = await runner.ChownToPostgresAsync(created, ct).ConfigureAwait(false);
+            if (!chown.Succeeded)
+            {
+                throw new InvalidOperationException($"Could not hand {dataDirectory} to the {CommandRunner.PostgresUser} user. {chown.Describe()}");
+            }
+        }
+    }
+
+    private static async Task<string> FindFirstUnreachableAncestorAsync(string directory, CommandRunner runner, CancellationToken ct)
+    {
+        var chain = new List<string>();
+        for (var current = directory; current is not null; current = Path.GetDirectoryName(current))
+        {
+            chain.Add(current);
+        }
+
+        chain.Reverse();
+        foreach (var folder in chain)
+        {
+            if (!await runner.PostgresUserCanTraverseAsync(folder, ct).ConfigureAwait(false))
+            {
+                return folder;
+            }
+        }
+
+        return directory;
+    }
+
+    private static async Task InitDbAsync(string dataDirectory, PostgresBinaries binaries, CommandRunner runner, Action<string>? log, CancellationToken ct)
+    {
+        // Trust authentication is acceptable only because the server listens on 127.0.0.1 alone and has no unix socket.
+        string[] Arguments(string locale) =>
+            ["-D", dataDirectory, "-U", SuperUser, "--auth=trust", "--encoding=UTF8", $"--locale={locale}"];
+
+        var result = await runner.RunAsync(binaries.InitDb, Arguments("C.UTF-8"), ct).ConfigureAwait(false);
+        if (!result.Succeeded && result.Output.Contains("locale", StringComparison.OrdinalIgnoreCase))
+        {
+            log?.Invoke("locale C.UTF-8 is not available; initialising with locale C");
+            result = await runner.RunAsync(binaries.InitDb, Arguments("C"), ct).ConfigureAwait(false);
+        }
+
+        if (!result.Succeeded)
+        {
+            throw new InvalidOperationException($"initdb could not create a PostgreSQL cluster in {dataDirectory}. {result.Describe()}");
+        }
+    }
+
+    private static async Task<(int Port, bool StartedByUs)> StartServerAsync(
+        PostgresClusterOptions options,
+        string dataDirectory,
+        PostgresBinaries binaries,
+        CommandRunner runner,
+        Action<string>? log,
+        CancellationToken ct)
+    {
+        var logFile = Path.Combine(dataDirectory, LogFileName);
+        var timeoutSeconds = (int)Math.Ceiling(options.StartTimeout.TotalSeconds);
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = ChoosePort(options, dataDirectory, firstAttempt: attempt == 1);
+            var settings = new List<string>
+            {
+                $"-p {port}",
+                $"-c listen_addresses={Host}",
+                // No unix socket, so /var/run/postgresql need not exist or be writable.
+                "-c unix_socket_directories=''",
+                "-c max_connections=200",
+            };
+            if (options.Throwaway)
+            {
+                settings.Add("-c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+            }
+
+            var logOffset = File.Exists(logFile) ? new FileInfo(logFile).Length : 0;
+            var result = await runner.RunAsync(
+                binaries.PgCtl,
+                ["-D", dataDirectory, "-l", logFile, "-w", "-t", timeoutSeconds.ToString(CultureInfo.InvariantCulture), "-o", string.Join(' ', settings), "start"],
+                ct).ConfigureAwait(false);
+            if (result.Succeeded)
+            {
+                return (port, true);
+            }
+
+            var newLog = ReadLogSince(logFile, logOffset);
+            if (newLog.Contains("lock file \"postmaster.pid\" already exists", StringComparison.Ordinal)
+                && FindRunningPostmaster(dataDirectory) is { } running)
+            {
+                // Another process started this cluster at the same moment: share it.
+                return (running.Port, false);
+            }
+
+            // pg_ctl gives up after -t seconds but leaves a slow postmaster running.
+            await TryStopAsync(dataDirectory, binaries, runner).ConfigureAwait(false);
+
+            if (attempt == 1 && options.Port is null && newLog.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                log?.Invoke($"port {port} was taken before PostgreSQL could bind it; retrying with another port");
+                continue;
+            }
+
+            throw new InvalidOperationException(
+                $"PostgreSQL did not start from {dataDirectory} on {Host}:{port}. {result.Describe()}{LogTail(dataDirectory)}");
+        }
+    }
+
+    private static int ChoosePort(PostgresClusterOptions options, string dataDirectory, bool firstAttempt)
+    {
+        if (options.Port is { } configured)
+        {
+            return configured;
+        }
+
+        // Keep a developer's connection string stable across restarts.
+        if (firstAttempt && !options.Throwaway && ReadRememberedPort(dataDirectory) is { } remembered && IsPortFree(remembered))
+        {
+            return remembered;
+        }
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static int? ReadRememberedPort(string dataDirectory)
+    {
+        try
+        {
+            var text = File.ReadAllText(Path.Combine(dataDirectory, PortFileName)).Trim();
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536 ? port : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static bool IsPortFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private sealed record RunningPostmaster(int Pid, int Port);
+
+    // postmaster.pid: line 1 PID, line 2 data directory, line 3 start time, line 4 port.
+    // A pid file whose process is gone (crash, reboot) is stale and removed so pg_ctl start can proceed.
+    private static RunningPostmaster? FindRunningPostmaster(string dataDirectory)
+    {
+        var pidFile = Path.Combine(dataDirectory, PidFileName);
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(pidFile);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+
+        if (lines.Length > 0
+            && int.TryParse(lines[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+            && IsPostgresProcessAlive(pid))
+        {
+            // Without a port line the postmaster is still writing the file; pg_ctl will report the clash if we start anyway.
+            return lines.Length >= 4 && int.TryParse(lines[3].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+                ? new RunningPostmaster(pid, port)
+                : null;
+        }
+
+        try
+        {
+            File.Delete(pidFile);
+        }
+        catch (IOException)
+        {
+        }
+
+        return null;
+    }
+
+    private static bool IsPostgresProcessAlive(int pid)
+    {
+        if (pid <= 0)
+        {
+            return false;
+        }
+
+        if (Directory.Exists("/proc/self"))
+        {
+            try
+            {
+                // The PID may have been recycled by an unrelated process after a reboot.
+                var name = File.ReadAllText($"/proc/{pid}/comm").Trim();
+                return name is "postgres" or "postmaster";
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return true;
+            }
+        }
+
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<string> WaitForConnectionAsync(CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await using var connection = await OpenMaintenanceConnectionAsync(ct).ConfigureAwait(false);
+                await using var command = new NpgsqlCommand("select 1", connection);
+                await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+
+                // "15.18 (Debian 15.18-0+deb12u1)" -> "15.18"
+                return connection.ServerVersion.Split(' ', 2)[0];
+            }
+            catch (Exception ex) when (ex is NpgsqlException or SocketException or TimeoutException && !ct.IsCancellationRequested)
+            {
+                if (clock.Elapsed >= _options.StartTimeout)
+                {
+                    throw new InvalidOperationException(
+                        $"PostgreSQL in {DataDirectory} did not accept connections on {Host}:{Port} within {_options.StartTimeout.TotalSeconds:0.#} s: {ex.Message}{LogTail(DataDirectory)}",
+                        ex);
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<NpgsqlConnection> OpenMaintenanceConnectionAsync(CancellationToken ct)
+    {
+        // Unpooled: administrative connections must not linger, or they would hold the server open on stop.
+        var builder = new NpgsqlConnectionStringBuilder(BuildConnectionString(Port, MaintenanceDatabase))
+        {
+            Pooling = false,
+            Timeout = 5,
+        };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(ct).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StopCoreAsync(string mode, CancellationToken ct)
+    {
+        await _stopLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_stopped)
+            {
+                return;
+            }
+
+            if (FindRunningPostmaster(DataDirectory) is not null)
+            {
+                var result = await _runner.RunAsync(_binaries.PgCtl, StopArguments(DataDirectory, mode, _options.StartTimeout), ct).ConfigureAwait(false);
+                if (!result.Succeeded && FindRunningPostmaster(DataDirectory) is not null)
+                {
+                    throw new InvalidOperationException($"PostgreSQL in {DataDirectory} did not stop. {result.Describe()}{LogTail(DataDirectory)}");
+                }
+            }
+
+            _stopped = true;
+            ClearPools();
+        }
+        finally
+        {
+            _stopLock.Release();
+        }
+    }
+
+    private static async Task TryStopAsync(string dataDirectory, PostgresBinaries binaries, CommandRunner runner)
+    {
+        if (FindRunningPostmaster(dataDirectory) is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await runner.RunAsync(binaries.PgCtl, StopArguments(dataDirectory, "immediate", TimeSpan.FromSeconds(30)), CancellationToken.None)
+                .ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // Best effort while already reporting another failure.
+        }
+    }
+
+    private static string[] StopArguments(string dataDirectory, string mode, TimeSpan timeout) =>
+        ["-D", dataDirectory, "-m", mode, "-w", "-t", ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture), "stop"];
+
+    // Pooled connections to a stopped server are dead; drop them so a restarted server on the same port works at once.
+    private void ClearPools()
+    {
+        foreach (var connectionString in _issuedConnectionStrings.Keys.Append(ConnectionString))
+        {
+            using var connection = new NpgsqlConnection(connectionString);
+            NpgsqlConnection.ClearPool(connection);
+        }
+    }
+
+    private string IssueConnectionString(string database)
+    {
+        var connectionString = BuildConnectionString(Port, database);
+        _issuedConnectionStrings.TryAdd(connectionString, 0);
+        return connectionString;
+    }
+
+    private static string BuildConnectionString(int port, string database) =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = Host,
+            Port = port,
+            Username = SuperUser,
+            Database = database,
+            KeepAlive = 30,
+            TcpKeepAlive = true,
+            IncludeErrorDetail = true,
+        }.ConnectionString;
+
+    private static string QuoteIdentifier(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    private static string ReadLogSince(string logFile, long offset)
+    {
+        try
+        {
+            using var stream = new FileStream(logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            stream.Seek(Math.Min(offset, stream.Length), SeekOrigin.Begin);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            return reader.ReadToEnd();
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    private static string LogTail(string dataDirectory)
+    {
+        var logFile = Path.Combine(dataDirectory, LogFileName);
+        var lines = ReadLogSince(logFile, 0).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length == 0
+            ? ""
+            : $"\n--- last lines of {logFile} ---\n" + string.Join('\n', lines.TakeLast(LogTailLines));
+    }
+
+    private static void DeleteDirectory(string directory)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                if (Directory.Exists(directory))
+                {
+                    Directory.Delete(directory, recursive: true);
+                }
+
+                return;
+            }
+            catch (IOException) when (attempt < 5)
+            {
+                // A backend that is still exiting may create or remove a file while the tree is walked.
+                Thread.Sleep(100 * attempt);
+            }
+        }
+    }
+
+    private static void TryDeleteDirectory(string directory)
+    {
+        try
+        {
+            DeleteDirectory(directory);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,21 @@
+namespace CpsLedger.LocalPostgres;
+
+public sealed record PostgresClusterOptions
+{
+    // Where the cluster lives (created if missing).
+    public required string DataDirectory { get; init; }
+
+    // True: tuned for tests (fsync, synchronous_commit and full_page_writes off) and deleted on dispose.
+    public bool Throwaway { get; init; }
+
+    // Folder holding initdb, pg_ctl and postgres; null: newest /usr/lib/postgresql/*/bin, then PATH.
+    public string? BinDirectory { get; init; }
+
+    // Created if missing.
+    public string Database { get; init; } = "cpsledger";
+
+    // Null: reuse the port remembered in the data directory if it is free, else pick a free loopback port.
+    public int? Port { get; init; }
+
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}
