@@ -9,8 +9,10 @@ pg_bin() {
   echo "$dir"
 }
 
+# The checkout may be unreadable to the postgres user (e.g. a 700 temp dir), so its tools run from / and read
+# scripts from stdin.
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 free_port() {
@@ -50,6 +52,6 @@ pg_stop() {
 pg_apply_migrations() {
   local f
   for f in $(ls eventstore-migrations/[0-9]*.sql 2>/dev/null | grep -v '\.drop\.sql$' | sort || true); do
-    as_pg "${PG_PSQL[@]}" -f "$f" >/dev/null
+    as_pg "${PG_PSQL[@]}" <"$f" >/dev/null
   done
 }
