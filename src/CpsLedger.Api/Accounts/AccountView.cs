@@ -32,10 +32,17 @@ public sealed partial class AccountViewProjection : SingleStreamProjection<Accou
     };
 }
 
+public static class AccountLookup
+{
+    /// <summary>Whether the account exists (routes under an account answer 404 for one that does not).</summary>
+    public static async Task<bool> ExistsAsync(IQuerySession session, Guid accountId, CancellationToken ct) =>
+        await session.LoadAsync<AccountView>(accountId, ct) is not null;
+}
+
 public static class GetAccountEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}", OperationId = "GetAccount")]
-    [Authorize(Roles = $"{LedgerRoles.Member},{LedgerRoles.Support},{LedgerRoles.Auditor},{LedgerRoles.Portal},{LedgerRoles.Finance}")]
+    [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Accounts")]
     [EndpointSummary("Read a business account")]
     [ProducesResponseType<AccountView>(StatusCodes.Status200OK)]

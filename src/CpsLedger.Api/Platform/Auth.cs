@@ -19,6 +19,12 @@ public static class LedgerRoles
     public const string Portal = "portal";
 
     public static readonly IReadOnlyList<string> All = [Member, Support, Auditor, Finance, Portal];
+
+    /// <summary>Everyone who may read an account (a member only its own, by the account-access policy).</summary>
+    public const string Readers = $"{Member},{Support},{Auditor},{Finance},{Portal}";
+
+    /// <summary>Who may change an account's products: its member, the portal on its behalf, and support.</summary>
+    public const string ProductKeepers = $"{Member},{Portal},{Support}";
 }
 
 public static class LedgerClaims

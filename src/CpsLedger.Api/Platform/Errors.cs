@@ -53,6 +53,13 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                 Title = "Concurrent change",
                 Detail = "The data changed while this request was being processed. Read it again and retry.",
             },
+            DocumentAlreadyExistsException { DocType: var type } when ConflictDescriptionAttribute.For(type) is { } described =>
+                new ProblemDetails
+                {
+                    Status = StatusCodes.Status409Conflict,
+                    Title = described.Title,
+                    Detail = described.Detail,
+                },
             DuplicateNaturalKeyException or DocumentAlreadyExistsException => new ProblemDetails
             {
                 Status = StatusCodes.Status409Conflict,
@@ -91,4 +98,18 @@ public sealed class RequestSizeLimitMiddleware(RequestDelegate next, IConfigurat
 
         await next(context);
     }
+}
+
+/// <summary>
+/// What a 409 says when inserting this document type hits its primary key: the document stands for a claim on something
+/// unique (a serial number), and the feature that owns it words the conflict. The message never names the other owner.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class ConflictDescriptionAttribute(string title, string detail) : Attribute
+{
+    public string Title { get; } = title;
+    public string Detail { get; } = detail;
+
+    public static ConflictDescriptionAttribute? For(Type? documentType) =>
+        documentType?.GetCustomAttributes(typeof(ConflictDescriptionAttribute), inherit: false).OfType<ConflictDescriptionAttribute>().FirstOrDefault();
 }

@@ -252,16 +252,3 @@ public sealed class IdempotencyCleanup(IDocumentStore store, IOptions<Idempotenc
 }
 
 /// <summary>Problem details written by middleware, shaped like every other error the API returns.</summary>
-public static class Problems
-{
-    public static async Task Write(HttpContext context, int status, string title, string detail)
-    {
-        context.Response.StatusCode = status;
-        var writer = context.RequestServices.GetRequiredService<IProblemDetailsService>();
-        await writer.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
-        });
-    }
-}

@@ -1,5 +1,8 @@
 using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Products;
 using JasperFx;
+using Weasel.Core;
 using JasperFx.CodeGeneration;
 using JasperFx.Events;
 using JasperFx.Events.Daemon;
@@ -34,6 +37,8 @@ public static class Store
             {
                 opts.Connection(builder.Configuration.GetConnectionString(Database.ConnectionStringName)!);
                 opts.DatabaseSchemaName = schema;
+                // Enums read as words in stored events ("sold", not 0): auditors read the JSON.
+                opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
 
                 opts.Events.StreamIdentity = StreamIdentity.AsGuid;
                 opts.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
@@ -55,6 +60,8 @@ public static class Store
                 opts.Schema.For<IdempotencyRecord>().Index(x => x.ExpiresAt);
 
                 opts.AddAccounts();
+                opts.AddCatalogue();
+                opts.AddProducts();
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine();

@@ -34,3 +34,14 @@ public static class HttpAssertions
     public static Task<HttpResponseMessage> PostRaw(this HttpClient client, string url, string body, string contentType = "application/json") =>
         client.PostAsync(url, new StringContent(body, System.Text.Encoding.UTF8, contentType));
 }
+
+public static class HttpRequests
+{
+    public static Task<HttpResponseMessage> PatchJson(this HttpClient client, string url, object body, string? idempotencyKey = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Patch, url) { Content = System.Net.Http.Json.JsonContent.Create(body) };
+        if (idempotencyKey is not null)
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        return client.SendAsync(request);
+    }
+}

@@ -1,0 +1,67 @@
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Products;
+
+/// <summary>The product left the account. Its points are removed and its serial number is free for another account.</summary>
+/// <param name="Reason">sold, lost or registered_in_error.</param>
+/// <param name="Note">Optional free text, e.g. to whom it was sold.</param>
+public sealed record DeregisterProduct(DeregistrationReason Reason, string? Note);
+
+public sealed class DeregisterProductValidator : AbstractValidator<DeregisterProduct>
+{
+    public DeregisterProductValidator()
+    {
+        RuleFor(x => x.Reason).IsInEnum();
+        RuleFor(x => x.Note).MaximumLength(500);
+    }
+}
+
+public static class DeregisterProductEndpoint
+{
+    /// <summary>The decision: deregistered, and exactly the points once allocated removed (not today's catalogue value).</summary>
+    public static IReadOnlyList<object> Decide(ProductRegistration registration, DeregisterProduct command, DateTimeOffset now)
+    {
+        var note = string.IsNullOrWhiteSpace(command.Note) ? null : command.Note.Trim();
+        var deregistered = new ProductDeregistered(registration.Id, registration.AccountId, registration.ModelCode,
+            registration.SerialNumber, command.Reason, note, now);
+        if (registration.AllocatedPoints is not { } points)
+            return [deregistered];
+
+        var removed = new PointsRemoved(registration.Id, registration.AccountId, registration.ModelCode, registration.SerialNumber,
+            points, registration.AllocatedCatalogueVersion, $"deregistered: {Describe(command.Reason)}", now);
+        return [removed, deregistered];
+    }
+
+    public static string Describe(DeregistrationReason reason) => reason switch
+    {
+        DeregistrationReason.Sold => "sold",
+        DeregistrationReason.Lost => "lost",
+        _ => "registered in error",
+    };
+
+    [WolverinePost("/api/accounts/{accountId}/products/{registrationId}/deregistration", OperationId = "DeregisterProduct")]
+    [Authorize(Roles = LedgerRoles.ProductKeepers)]
+    [Tags("Products")]
+    [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed")]
+    [ProducesResponseType<ProductRegistrationStatus>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static async Task<IResult> Post(Guid accountId, Guid registrationId, DeregisterProduct command, IDocumentSession session,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var stream = await session.Events.FetchForWriting<ProductRegistration>(registrationId, ct);
+        if (stream.Aggregate is not { } registration || registration.AccountId != accountId)
+            return ProductProblems.NotFound();
+        if (registration.Deregistered)
+            return ProductProblems.AlreadyDeregistered();
+
+        var events = Decide(registration, command, clock.GetUtcNow());
+        stream.AppendMany(events);
+        return Results.Ok(ProductRegistrationStatus.Of(ProductRegistrations.Replay(events, registration)));
+    }
+}

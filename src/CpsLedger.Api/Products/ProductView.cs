@@ -1,0 +1,158 @@
+using CpsLedger.Api.Platform;
+using JasperFx.Events;
+using Marten;
+using Marten.Events.Aggregation;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Products;
+
+/// <summary>A registered product as "My Products" shows it, with the points lines it contributed to the account's total.</summary>
+public sealed class ProductView
+{
+    public Guid Id { get; set; }
+    public Guid AccountId { get; set; }
+    public string ModelCode { get; set; } = "";
+    public string ModelName { get; set; } = "";
+    public string Category { get; set; } = "";
+    public string? SerialNumber { get; set; }
+    public DateOnly? PurchaseDate { get; set; }
+    public string? CountryOfPurchase { get; set; }
+    public string? Dealer { get; set; }
+    public List<MandatoryDetail> BestGuesses { get; set; } = [];
+
+    /// <summary>Exactly which mandatory details are still missing (empty once complete).</summary>
+    public List<MandatoryDetail> MissingDetails { get; set; } = [];
+
+    /// <summary>The green tick: this product's points are allocated.</summary>
+    public bool GreenTick { get; set; }
+
+    /// <summary>Points this product currently counts towards the account's total.</summary>
+    public int Points { get; set; }
+
+    public RegistrationSource Source { get; set; }
+    public DateTimeOffset RegisteredAt { get; set; }
+    public bool Deregistered { get; set; }
+    public DeregistrationReason? DeregistrationReason { get; set; }
+    public string? DeregistrationNote { get; set; }
+    public DateTimeOffset? DeregisteredAt { get; set; }
+
+    /// <summary>Every allocation and removal of this product's points, in order: its lines in the points explanation.</summary>
+    public List<PointsLine> PointsLines { get; set; } = [];
+}
+
+/// <summary>One line of a points explanation: which event added or removed how many points, with which catalogue value, when and by whom.</summary>
+/// <param name="Points">Signed: positive when allocated, negative when removed.</param>
+/// <param name="CatalogueValue">The model's points value used (for a removal: the value that was allocated).</param>
+public sealed record PointsLine(
+    Guid RegistrationId,
+    string ModelCode,
+    string ModelName,
+    string? SerialNumber,
+    int Points,
+    int CatalogueValue,
+    long CatalogueVersion,
+    string Event,
+    Guid EventId,
+    DateTimeOffset At,
+    string? By,
+    string? Reason);
+
+public sealed partial class ProductViewProjection : SingleStreamProjection<ProductView, Guid>
+{
+    public static ProductView Create(ProductRegistered e)
+    {
+        var view = new ProductView
+        {
+            Id = e.RegistrationId,
+            AccountId = e.AccountId,
+            ModelCode = e.ModelCode,
+            ModelName = e.ModelName,
+            Category = e.Category,
+            SerialNumber = e.SerialNumber,
+            PurchaseDate = e.PurchaseDate,
+            CountryOfPurchase = e.CountryOfPurchase,
+            Dealer = e.Dealer,
+            BestGuesses = [.. e.BestGuesses],
+            Source = e.Source,
+            RegisteredAt = e.RegisteredAt,
+        };
+        view.MissingDetails = [.. Details(view).Missing];
+        return view;
+    }
+
+    public static void Apply(ProductView view, ProductDetailsAmended e)
+    {
+        view.SerialNumber = e.SerialNumber ?? view.SerialNumber;
+        view.PurchaseDate = e.PurchaseDate ?? view.PurchaseDate;
+        view.CountryOfPurchase = e.CountryOfPurchase ?? view.CountryOfPurchase;
+        view.Dealer = e.Dealer ?? view.Dealer;
+        view.BestGuesses = [.. e.BestGuesses];
+        view.MissingDetails = [.. Details(view).Missing];
+    }
+
+    public static void Apply(ProductView view, IEvent<PointsAllocated> e)
+    {
+        view.GreenTick = true;
+        view.Points = e.Data.Points;
+        view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, e.Data.Points,
+            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsAllocated), e.Id, e.Data.AllocatedAt, e.UserName, null));
+    }
+
+    public static void Apply(ProductView view, IEvent<PointsRemoved> e)
+    {
+        view.GreenTick = false;
+        view.Points = 0;
+        view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, -e.Data.Points,
+            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName, e.Data.Reason));
+    }
+
+    public static void Apply(ProductView view, ProductDeregistered e)
+    {
+        view.Deregistered = true;
+        view.DeregistrationReason = e.Reason;
+        view.DeregistrationNote = e.Note;
+        view.DeregisteredAt = e.DeregisteredAt;
+        view.MissingDetails = [];
+    }
+
+    private static RegistrationDetails Details(ProductView view) =>
+        new(view.SerialNumber, view.PurchaseDate, view.CountryOfPurchase, view.Dealer);
+}
+
+public static class ListProductsEndpoint
+{
+    /// <summary>The account's products, newest first; deregistered ones only when asked for.</summary>
+    [WolverineGet("/api/accounts/{accountId}/products", OperationId = "ListProducts")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Products")]
+    [EndpointSummary("List an account's registered products (My Products)")]
+    [ProducesResponseType<IReadOnlyList<ProductView>>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, bool? includeDeregistered, IQuerySession session, CancellationToken ct)
+    {
+        if (!await Accounts.AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.NotFound();
+
+        var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
+        if (includeDeregistered != true)
+            query = query.Where(p => !p.Deregistered);
+        var products = await query.OrderByDescending(p => p.RegisteredAt).ToListAsync(ct);
+        return Results.Ok(products);
+    }
+}
+
+public static class GetProductEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/products/{registrationId}", OperationId = "GetProduct")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Products")]
+    [EndpointSummary("Read one registered product")]
+    [ProducesResponseType<ProductView>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, Guid registrationId, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId
+            ? Results.Ok(view)
+            : Results.NotFound();
+}

@@ -1,0 +1,176 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Products;
+
+/// <summary>Register a product under a business account ("My Products"). Any of the four mandatory details may be left out.</summary>
+/// <param name="ModelCode">Catalogue code of the product model, e.g. "EOS-R5".</param>
+/// <param name="SerialNumber">As printed on the product; compared without spaces and case.</param>
+/// <param name="PurchaseDate">Not in the future.</param>
+/// <param name="CountryOfPurchase">ISO 3166-1 alpha-2 code, e.g. "EE".</param>
+/// <param name="Dealer">Where the product was bought.</param>
+/// <param name="BestGuesses">Which of the given details are a best guess rather than exact.</param>
+public sealed record RegisterProduct(
+    string ModelCode,
+    string? SerialNumber,
+    DateOnly? PurchaseDate,
+    string? CountryOfPurchase,
+    string? Dealer,
+    IReadOnlyList<MandatoryDetail>? BestGuesses);
+
+public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct>
+{
+    public RegisterProductValidator(TimeProvider clock)
+    {
+        RuleFor(x => x.ModelCode).NotEmpty().MaximumLength(40);
+        this.ApplyDetailRules(clock, x => x.SerialNumber, x => x.PurchaseDate, x => x.CountryOfPurchase, x => x.Dealer, x => x.BestGuesses);
+    }
+}
+
+/// <summary>The rules a mandatory detail obeys whenever it is given, at registration or in an amendment.</summary>
+public static class MandatoryDetailRules
+{
+    public const int MaxSerialLength = 64;
+    public const int MaxDealerLength = 200;
+    public static readonly DateOnly EarliestPurchaseDate = new(1950, 1, 1);
+
+    public static void ApplyDetailRules<T>(this AbstractValidator<T> validator, TimeProvider clock,
+        System.Linq.Expressions.Expression<Func<T, string?>> serial,
+        System.Linq.Expressions.Expression<Func<T, DateOnly?>> purchaseDate,
+        System.Linq.Expressions.Expression<Func<T, string?>> country,
+        System.Linq.Expressions.Expression<Func<T, string?>> dealer,
+        System.Linq.Expressions.Expression<Func<T, IReadOnlyList<MandatoryDetail>?>> bestGuesses)
+    {
+        validator.RuleFor(serial)
+            .Must(s => s!.Trim().Length > 0).WithMessage("Serial number must not be blank; leave it out when it is not known.")
+            .Must(s => SerialNumbers.Tidy(s!).Length <= MaxSerialLength).WithMessage($"Serial number must be at most {MaxSerialLength} characters.")
+            .Must(s => s!.All(c => char.IsLetterOrDigit(c) || c is '-' or '/' or '.' || char.IsWhiteSpace(c)))
+            .WithMessage("Serial number may contain only letters, digits, spaces and - / .")
+            .When(x => serial.Compile()(x) is not null);
+        validator.RuleFor(purchaseDate)
+            .Must(d => d!.Value <= LatestPossiblePurchaseDate(clock)).WithMessage("Purchase date must not be in the future.")
+            .Must(d => d!.Value >= EarliestPurchaseDate).WithMessage($"Purchase date must not be before {EarliestPurchaseDate:yyyy-MM-dd}.")
+            .When(x => purchaseDate.Compile()(x) is not null);
+        validator.RuleFor(country)
+            .Must(CountryCodes.IsAssigned).WithMessage("Country of purchase must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".")
+            .When(x => country.Compile()(x) is not null);
+        validator.RuleFor(dealer)
+            .Must(d => d!.Trim().Length > 0).WithMessage("Dealer must not be blank; leave it out when it is not known.")
+            .MaximumLength(MaxDealerLength)
+            .When(x => dealer.Compile()(x) is not null);
+
+        var given = new Func<T, MandatoryDetail, bool>((x, detail) => detail switch
+        {
+            MandatoryDetail.SerialNumber => serial.Compile()(x) is not null,
+            MandatoryDetail.PurchaseDate => purchaseDate.Compile()(x) is not null,
+            MandatoryDetail.CountryOfPurchase => country.Compile()(x) is not null,
+            _ => dealer.Compile()(x) is not null,
+        });
+        validator.RuleFor(bestGuesses)
+            .Must(list => list!.Distinct().Count() == list!.Count).WithMessage("Best guesses must not repeat.")
+            .Must((x, list) => list!.All(d => Enum.IsDefined(d) && given(x, d)))
+            .WithMessage("Only a detail given in this request can be marked as a best guess.")
+            .When(x => bestGuesses.Compile()(x) is not null);
+    }
+
+    // A purchase made today anywhere on Earth (the date line is at most 14 hours ahead of UTC) is not in the future.
+    public static DateOnly LatestPossiblePurchaseDate(TimeProvider clock) =>
+        DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14));
+}
+
+/// <summary>A registration's answer: where it lives and what the member sees at once (green tick, points, what is missing).</summary>
+public sealed record ProductRegistrationStatus(
+    Guid RegistrationId,
+    string Url,
+    string ModelCode,
+    string? SerialNumber,
+    bool GreenTick,
+    int Points,
+    IReadOnlyList<MandatoryDetail> MissingDetails,
+    IReadOnlyList<MandatoryDetail> BestGuesses,
+    bool Deregistered)
+{
+    public static ProductRegistrationStatus Of(ProductRegistration registration) => new(
+        registration.Id,
+        $"/api/accounts/{registration.AccountId}/products/{registration.Id}",
+        registration.ModelCode,
+        registration.SerialNumber,
+        registration.AllocatedPoints is not null,
+        registration.AllocatedPoints ?? 0,
+        registration.Deregistered ? [] : registration.Details.Missing,
+        registration.BestGuesses,
+        registration.Deregistered);
+}
+
+public static class RegisterProductEndpoint
+{
+    /// <summary>
+    /// The decision: the registration, and its points at once when all four details are given, at the catalogue value in force.
+    /// </summary>
+    public static IReadOnlyList<object> Decide(Guid registrationId, Guid accountId, RegisterProduct command, ProductModelView model,
+        RegistrationSource source, DateTimeOffset now)
+    {
+        var registered = new ProductRegistered(
+            registrationId,
+            accountId,
+            model.Code,
+            model.Name,
+            model.Category,
+            command.SerialNumber is null ? null : SerialNumbers.Tidy(command.SerialNumber),
+            command.PurchaseDate,
+            command.CountryOfPurchase,
+            command.Dealer?.Trim(),
+            [.. (command.BestGuesses ?? []).Order()],
+            source,
+            now);
+        var registration = ProductRegistration.Create(registered);
+        return ProductPoints.AllocateIfDue(registration, model, now) is { } allocated ? [registered, allocated] : [registered];
+    }
+
+    // Loaded values reach Validate and Post by type (a plain bool would be mistaken for a query-string parameter).
+    public static async Task<(AccountView? Account, ProductModelView? Model)> LoadAsync(Guid accountId, RegisterProduct command,
+        IQuerySession session, CancellationToken ct) =>
+        (await session.LoadAsync<AccountView>(accountId, ct),
+            await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(command.ModelCode), ct));
+
+    public static ProblemDetails Validate(AccountView? account, ProductModelView? model, RegisterProduct command) =>
+        account is null ? Problems.AccountNotFound : CatalogueChecks.Registrable(model, command.ModelCode);
+
+    [WolverinePost("/api/accounts/{accountId}/products", OperationId = "RegisterProduct")]
+    [Authorize(Roles = LedgerRoles.ProductKeepers)]
+    [Tags("Products")]
+    [EndpointSummary("Register a product (points are allocated once all four mandatory details are given)")]
+    [ProducesResponseType<ProductRegistrationStatus>(StatusCodes.Status201Created)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static (ProductRegistrationCreated, IStartStream) Post(Guid accountId, RegisterProduct command, ProductModelView model,
+        TimeProvider clock)
+    {
+        var registrationId = Guid.CreateVersion7();
+        var events = Decide(registrationId, accountId, command, model, RegistrationSource.Registration, clock.GetUtcNow());
+        var status = ProductRegistrationStatus.Of(ProductRegistrations.Replay(events));
+        return (new ProductRegistrationCreated(status), MartenOps.StartStream<ProductRegistration>(registrationId, [.. events]));
+    }
+}
+
+/// <summary>201 Created with Location, and the registration's status as the body.</summary>
+public sealed record ProductRegistrationCreated(ProductRegistrationStatus Registration) : CreationResponse(Registration.Url);
+
+public static class CatalogueChecks
+{
+    /// <summary>Only a listed model can be registered; the message says which code and why.</summary>
+    public static ProblemDetails Registrable(ProductModelView? model, string code) => model switch
+    {
+        null => Problems.Invalid("modelCode", $"There is no product model with code \"{code.Trim()}\" in the catalogue."),
+        { Withdrawn: true } => Problems.Invalid("modelCode",
+            $"Product model \"{model.Code}\" ({model.Name}) was withdrawn from the catalogue and can no longer be registered."),
+        _ => WolverineContinue.NoProblems,
+    };
+}

@@ -1,0 +1,231 @@
+using System.Net;
+using System.Text.Json;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Support;
+using Marten;
+
+namespace CpsLedger.Tests.Products;
+
+public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
+{
+    [Fact]
+    public async Task Two_accounts_registering_the_same_serial_at_once_exactly_one_wins_every_time_never_500()
+    {
+        await App.ListModel();
+        var first = await App.OpenAccount("a@example.ee");
+        var second = await App.OpenAccount("b@example.ee");
+        var a = App.Member(first);
+        var b = App.Member(second);
+
+        for (var round = 0; round < 25; round++)
+        {
+            // The same product written two ways: the comparison ignores case and spaces.
+            var responses = await Task.WhenAll(
+                a.PostJson(Products.ProductsUrl(first), Products.Complete($"sn {round:000} x")),
+                b.PostJson(Products.ProductsUrl(second), Products.Complete($"SN{round:000}X")));
+            var statuses = responses.Select(r => r.StatusCode).OrderBy(s => s).ToList();
+            Assert.Equal([HttpStatusCode.Created, HttpStatusCode.Conflict], statuses);
+
+            var conflict = await responses.Single(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBeProblem(HttpStatusCode.Conflict);
+            var text = conflict.GetRawText();
+            Assert.DoesNotContain(first.ToString(), text);
+            Assert.DoesNotContain(second.ToString(), text);
+            Assert.Equal("Product already registered", conflict.GetProperty("title").GetString());
+        }
+
+        var total = (await a.Summary(first)).GetProperty("products").GetInt32() + (await b.Summary(second)).GetProperty("products").GetInt32();
+        Assert.Equal(25, total);
+    }
+
+    [Fact]
+    public async Task The_same_account_cannot_register_the_same_serial_twice_but_another_model_with_that_serial_is_fine()
+    {
+        await App.ListModel();
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Complete("X1"));
+        await (await member.PostJson(Products.ProductsUrl(account), Products.Complete("x 1"))).ShouldBeProblem(HttpStatusCode.Conflict);
+        await member.Register(account, Products.Complete("X1", Products.Lens));
+    }
+
+    [Fact]
+    public async Task Deregistration_removes_the_points_and_frees_the_serial_for_a_buyer()
+    {
+        await App.ListModel(points: 235);
+        var seller = await App.OpenAccount("seller@example.ee");
+        var buyer = await App.OpenAccount("buyer@example.ee");
+        var registered = await App.Member(seller).Register(seller, Products.Complete("SOLD-1"));
+        var url = registered.GetProperty("url").GetString()!;
+
+        await (await App.Member(buyer).PostJson(Products.ProductsUrl(buyer), Products.Complete("SOLD-1"))).ShouldBeProblem(HttpStatusCode.Conflict);
+
+        var deregistered = await (await App.Member(seller).PostJson($"{url}/deregistration", new { reason = "sold", note = "to a colleague" }))
+            .ShouldBe(HttpStatusCode.OK);
+        Assert.True(deregistered.GetProperty("deregistered").GetBoolean());
+        Assert.Equal(0, (await App.Member(seller).Summary(seller)).GetProperty("pointsTotal").GetInt32());
+
+        var explanation = await App.Member(seller).Explanation(seller);
+        Assert.Equal(0, explanation.GetProperty("pointsTotal").GetInt32());
+        var lines = explanation.GetProperty("lines").EnumerateArray().ToList();
+        Assert.Equal([235, -235], lines.Select(l => l.GetProperty("points").GetInt32()));
+        Assert.Equal("deregistered: sold", lines[1].GetProperty("reason").GetString());
+
+        await App.Member(buyer).Register(buyer, Products.Complete("sold-1"));
+        Assert.Equal(235, (await App.Member(buyer).Summary(buyer)).GetProperty("pointsTotal").GetInt32());
+
+        // Deregistered products leave "My Products" but can be listed, and cannot be deregistered or amended again.
+        Assert.Empty((await (await App.Member(seller).GetAsync(Products.ProductsUrl(seller))).ShouldBe(HttpStatusCode.OK)).EnumerateArray());
+        Assert.Single((await (await App.Member(seller).GetAsync(Products.ProductsUrl(seller) + "?includeDeregistered=true"))
+            .ShouldBe(HttpStatusCode.OK)).EnumerateArray());
+        await (await App.Member(seller).PostJson($"{url}/deregistration", new { reason = "sold" })).ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await App.Member(seller).PatchJson(url, new { dealer = "x" })).ShouldBeProblem(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Deregistering_an_incomplete_registration_removes_no_points()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var registered = await App.Member(account).Register(account, Products.WithoutDealer());
+        await (await App.Member(account).PostJson($"{registered.GetProperty("url").GetString()}/deregistration", new { reason = "registered_in_error" }))
+            .ShouldBe(HttpStatusCode.OK);
+        var explanation = await App.Member(account).Explanation(account);
+        Assert.Empty(explanation.GetProperty("lines").EnumerateArray());
+        Assert.Empty(explanation.GetProperty("awaitingDetails").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_catalogue_change_is_not_retrospective_and_new_registrations_use_the_new_value()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Complete("OLD-1"));
+        var pending = await member.Register(account, Products.WithoutDealer("PENDING-1"));
+
+        await App.ChangeModelPoints(Products.R5, 300);
+
+        await member.Register(account, Products.Complete("NEW-1"));
+        await (await member.PatchJson(pending.GetProperty("url").GetString()!, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+
+        var explanation = await member.Explanation(account);
+        var lines = explanation.GetProperty("lines").EnumerateArray()
+            .ToDictionary(l => l.GetProperty("serialNumber").GetString()!, l => (Points: l.GetProperty("points").GetInt32(),
+                Version: l.GetProperty("catalogueVersion").GetInt64()));
+        Assert.Equal((235, 1L), lines["OLD-1"]);
+        Assert.Equal((300, 2L), lines["NEW-1"]);
+        Assert.Equal((300, 2L), lines["PENDING-1"]);
+        Assert.Equal(835, (await member.Summary(account)).GetProperty("pointsTotal").GetInt32());
+
+        // Deregistering the old product removes what it was given (235), not today's value.
+        var old = (await (await member.GetAsync(Products.ProductsUrl(account))).ShouldBe(HttpStatusCode.OK)).EnumerateArray()
+            .Single(p => p.GetProperty("serialNumber").GetString() == "OLD-1");
+        await (await member.PostJson($"{Products.ProductsUrl(account)}/{old.GetProperty("id").GetGuid()}/deregistration", new { reason = "lost" }))
+            .ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(600, (await member.Summary(account)).GetProperty("pointsTotal").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_model_withdrawn_after_registration_still_earns_its_points_when_the_details_are_completed()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var pending = await App.Member(account).Register(account, Products.WithoutDealer());
+        await App.WithdrawModel(Products.R5);
+        var amended = await (await App.Member(account).PatchJson(pending.GetProperty("url").GetString()!, new { dealer = "Photopoint" }))
+            .ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(235, amended.GetProperty("points").GetInt32());
+    }
+
+    [Fact]
+    public async Task Amending_corrects_details_keeps_points_and_moves_the_serial_claim()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var other = await App.OpenAccount("other@example.ee");
+        var member = App.Member(account);
+        var registered = await member.Register(account, Products.Complete("TYPO-1"));
+        var url = registered.GetProperty("url").GetString()!;
+
+        var amended = await (await member.PatchJson(url, new { serialNumber = "TYPO-2", purchaseDate = "2023-12-24", bestGuesses = new[] { "purchase_date" } }))
+            .ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(235, amended.GetProperty("points").GetInt32());
+        Assert.Equal(["purchase_date"], amended.GetProperty("bestGuesses").EnumerateArray().Select(e => e.GetString()));
+
+        // The old serial is free again; the new one is taken.
+        await App.Member(other).Register(other, Products.Complete("TYPO-1"));
+        await (await App.Member(other).PostJson(Products.ProductsUrl(other), Products.Complete("typo-2"))).ShouldBeProblem(HttpStatusCode.Conflict);
+        // Moving the serial onto one another account owns is a 409 that changes nothing.
+        await (await member.PatchJson(url, new { serialNumber = "TYPO-1" })).ShouldBeProblem(HttpStatusCode.Conflict);
+        var product = await (await member.GetAsync(url)).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("TYPO-2", product.GetProperty("serialNumber").GetString());
+
+        // Giving the exact date again clears the best-guess flag; repeating everything changes nothing.
+        await (await member.PatchJson(url, new { purchaseDate = "2023-12-24" })).ShouldBe(HttpStatusCode.OK);
+        var before = await EventCount();
+        await (await member.PatchJson(url, new { purchaseDate = "2023-12-24", dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(before, await EventCount());
+        Assert.Empty((await (await member.GetAsync(url)).ShouldBe(HttpStatusCode.OK)).GetProperty("bestGuesses").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task The_model_of_a_registration_cannot_be_changed()
+    {
+        await App.ListModel();
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        var account = await App.OpenAccount();
+        var registered = await App.Member(account).Register(account, Products.WithoutDealer());
+        var problem = await (await App.Member(account).PatchJson(registered.GetProperty("url").GetString()!, new { modelCode = Products.Lens }))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("Deregister", problem.GetProperty("errors").GetProperty("modelCode")[0].GetString());
+        await (await App.Member(account).PatchJson(registered.GetProperty("url").GetString()!, new { })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await App.Member(account).PatchJson(registered.GetProperty("url").GetString()!, new { purchaseDate = "2999-01-01" }))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await App.Member(account).PatchJson($"{Products.ProductsUrl(account)}/{Guid.NewGuid()}", new { dealer = "x" }))
+            .ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await App.Member(account).PostJson($"{Products.ProductsUrl(account)}/{Guid.NewGuid()}/deregistration", new { reason = "sold" }))
+            .ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await App.Member(account).PostRaw($"{registered.GetProperty("url").GetString()}/deregistration", """{"reason":"stolen"}"""))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task The_explanation_names_the_event_the_catalogue_value_who_and_what_is_waiting()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        await App.Member(account, "kadri").Register(account, Products.Complete("E-1"));
+        await App.ClientAs(LedgerRoles.Support, subject: "support-anna").Register(account, Products.WithoutDealer("E-2"));
+
+        var explanation = await App.ClientAs(LedgerRoles.Support).Explanation(account);
+        Snapshots.MatchJson(explanation.GetRawText());
+
+        // The line's event id is a stored event of that type, written by that user.
+        var line = explanation.GetProperty("lines")[0];
+        await using var session = App.Store.QuerySession();
+        var stored = await session.Events.QueryAllRawEvents().Where(e => e.Id == line.GetProperty("eventId").GetGuid()).SingleAsync();
+        Assert.Equal(typeof(PointsAllocated), stored.EventType);
+        Assert.Equal("kadri", stored.UserName);
+    }
+
+    [Fact]
+    public async Task An_idempotent_retry_of_a_registration_registers_once()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var first = await member.PostJson(Products.ProductsUrl(account), Products.Complete(), idempotencyKey: "reg-1");
+        var again = await member.PostJson(Products.ProductsUrl(account), Products.Complete(), idempotencyKey: "reg-1");
+        Assert.Equal((await first.ShouldBe(HttpStatusCode.Created)).GetRawText(), (await again.ShouldBe(HttpStatusCode.Created)).GetRawText());
+        Assert.Equal(1, (await member.Summary(account)).GetProperty("products").GetInt32());
+    }
+
+    private async Task<int> EventCount()
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().CountAsync();
+    }
+}

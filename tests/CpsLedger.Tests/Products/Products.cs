@@ -1,0 +1,74 @@
+using System.Net;
+using System.Text.Json;
+using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Support;
+
+namespace CpsLedger.Tests.Products;
+
+/// <summary>Test data for products: catalogue models written as catalogue events, and the registration calls.</summary>
+public static class Products
+{
+    public const string R5 = "EOS-R5";
+    public const string Lens = "EF-40-STM";
+
+    public static async Task ListModel(this LedgerApp app, string code = R5, string name = "EOS R5", string category = "camera_body",
+        int points = 235)
+    {
+        await using var session = app.Store.LightweightSession();
+        var id = ProductModelCode.StreamIdFor(code);
+        session.Events.StartStream<ProductModelView>(id, new ProductModelListed(id, code, name, category, points, DateTimeOffset.UtcNow));
+        await session.SaveChangesAsync();
+    }
+
+    public static async Task ChangeModelPoints(this LedgerApp app, string code, int points)
+    {
+        await using var session = app.Store.LightweightSession();
+        var id = ProductModelCode.StreamIdFor(code);
+        var model = await session.LoadAsync<ProductModelView>(id);
+        session.Events.Append(id, new ProductModelPointsChanged(id, code, model!.Points, points, DateTimeOffset.UtcNow));
+        await session.SaveChangesAsync();
+    }
+
+    public static async Task WithdrawModel(this LedgerApp app, string code)
+    {
+        await using var session = app.Store.LightweightSession();
+        var id = ProductModelCode.StreamIdFor(code);
+        session.Events.Append(id, new ProductModelWithdrawn(id, code, DateTimeOffset.UtcNow));
+        await session.SaveChangesAsync();
+    }
+
+    public static object Complete(string serial = "0123 4567", string model = R5) => new
+    {
+        modelCode = model,
+        serialNumber = serial,
+        purchaseDate = "2024-03-01",
+        countryOfPurchase = "EE",
+        dealer = "Photopoint",
+    };
+
+    public static object WithoutDealer(string serial = "0123 4567", string model = R5) => new
+    {
+        modelCode = model,
+        serialNumber = serial,
+        purchaseDate = "2024-03-01",
+        countryOfPurchase = "EE",
+    };
+
+    public static string ProductsUrl(Guid accountId) => $"/api/accounts/{accountId}/products";
+
+    public static async Task<JsonElement> Register(this HttpClient client, Guid accountId, object registration)
+    {
+        var response = await client.PostJson(ProductsUrl(accountId), registration);
+        return (await response.ShouldBe(HttpStatusCode.Created)).GetProperty("registration");
+    }
+
+    public static async Task<JsonElement> Summary(this HttpClient client, Guid accountId) =>
+        await (await client.GetAsync($"/api/accounts/{accountId}/summary")).ShouldBe(HttpStatusCode.OK);
+
+    public static async Task<JsonElement> Explanation(this HttpClient client, Guid accountId) =>
+        await (await client.GetAsync($"/api/accounts/{accountId}/points-explanation")).ShouldBe(HttpStatusCode.OK);
+
+    public static HttpClient Member(this LedgerApp app, Guid accountId, string subject = "kadri") =>
+        app.ClientAs(LedgerRoles.Member, accountId, subject);
+}
