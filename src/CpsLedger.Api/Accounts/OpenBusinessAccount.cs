@@ -60,6 +60,7 @@ public static class OpenBusinessAccountEndpoint
         now);
 
     [WolverinePost("/api/accounts", OperationId = "OpenBusinessAccount")]
+    [RequestExample("""{"companyName":"Studio Tamm OÜ","contactEmail":"kadri@studiotamm.example","country":"EE","oldCpsEmails":["kadri.tamm@old.example"]}""")]
     [Authorize(Roles = $"{LedgerRoles.Portal},{LedgerRoles.Support}")]
     [Tags("Accounts")]
     [EndpointSummary("Open a business account")]

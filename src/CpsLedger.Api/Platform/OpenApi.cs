@@ -10,7 +10,35 @@ public static class OpenApi
         {
             o.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
             o.AddDocumentTransformer<LedgerDocument>();
+            o.AddOperationTransformer<RequestExamples>();
         });
+
+    /// <summary>Puts each endpoint's <see cref="RequestExampleAttribute"/> on its request body, and documents the 401 of protected operations.</summary>
+    private sealed class RequestExamples : IOpenApiOperationTransformer
+    {
+        public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+        {
+            var example = context.Description.ActionDescriptor.EndpointMetadata.OfType<RequestExampleAttribute>().FirstOrDefault();
+            if (example is not null && operation.RequestBody?.Content is { } content)
+            {
+                foreach (var (mediaType, body) in content)
+                {
+                    if (mediaType.Contains("json", StringComparison.OrdinalIgnoreCase) || mediaType.StartsWith(example.MediaType, StringComparison.OrdinalIgnoreCase))
+                        body.Example = example.MediaType.Contains("json") ? System.Text.Json.Nodes.JsonNode.Parse(example.Body) : example.Body;
+                }
+            }
+
+            // Every operation not explicitly public needs a bearer token (the fallback policy).
+            var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+            if (!metadata.OfType<Microsoft.AspNetCore.Authorization.IAllowAnonymous>().Any())
+            {
+                operation.Responses ??= new OpenApiResponses();
+                operation.Responses.TryAdd("401", new OpenApiResponse { Description = "Missing, expired or invalid bearer token." });
+            }
+
+            return Task.CompletedTask;
+        }
+    }
 
     /// <summary>Title, description and the bearer scheme that every non-public operation needs.</summary>
     private sealed class LedgerDocument : IOpenApiDocumentTransformer
@@ -39,4 +67,12 @@ public static class OpenApi
             return Task.CompletedTask;
         }
     }
+}
+
+/// <summary>An example request body for the OpenAPI document (and so for the interactive docs' "try it").</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class RequestExampleAttribute(string body, string mediaType = "application/json") : Attribute
+{
+    public string Body { get; } = body;
+    public string MediaType { get; } = mediaType;
 }

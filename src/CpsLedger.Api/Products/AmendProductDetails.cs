@@ -83,6 +83,7 @@ public static class AmendProductDetailsEndpoint
     }
 
     [WolverinePatch("/api/accounts/{accountId}/products/{registrationId}", OperationId = "AmendProductDetails")]
+    [RequestExample("""{"dealer":"Photopoint"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [Tags("Products")]
     [EndpointSummary("Complete or correct a product's mandatory details (completing them allocates the points)")]

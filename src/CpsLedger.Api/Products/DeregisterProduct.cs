@@ -45,6 +45,7 @@ public static class DeregisterProductEndpoint
     };
 
     [WolverinePost("/api/accounts/{accountId}/products/{registrationId}/deregistration", OperationId = "DeregisterProduct")]
+    [RequestExample("""{"reason":"sold","note":"Sold to a colleague"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [Tags("Products")]
     [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed")]

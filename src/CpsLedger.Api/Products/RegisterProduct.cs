@@ -144,6 +144,7 @@ public static class RegisterProductEndpoint
         account is null ? Problems.AccountNotFound : CatalogueChecks.Registrable(model, command.ModelCode);
 
     [WolverinePost("/api/accounts/{accountId}/products", OperationId = "RegisterProduct")]
+    [RequestExample("""{"modelCode":"EOS-R5","serialNumber":"0123 4567","purchaseDate":"2024-03-01","countryOfPurchase":"EE","bestGuesses":["purchase_date"]}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [Tags("Products")]
     [EndpointSummary("Register a product (points are allocated once all four mandatory details are given)")]
