@@ -1,4 +1,6 @@
+using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Tiers;
 using JasperFx;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -6,6 +8,9 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddLedgerLogging();
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
+builder.AddLedgerMail();
+builder.Services.AddHostedService<TierTableDefaultsLoader>();
+builder.AddCatalogue();
 builder.AddLedgerAuth();
 builder.AddLedgerHttp();
 builder.AddLedgerTelemetry();

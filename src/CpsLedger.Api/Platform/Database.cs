@@ -52,7 +52,7 @@ public static class Database
     }
 
     // The dev cluster lives in the checkout's git-ignored .local folder, whatever folder `dotnet run` starts in.
-    private static string FindRepositoryRoot(string start)
+    public static string FindRepositoryRoot(string start)
     {
         for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
         {

@@ -1,6 +1,8 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Products;
+using CpsLedger.Api.Tiers;
 using JasperFx;
 using Weasel.Core;
 using JasperFx.CodeGeneration;
@@ -62,9 +64,11 @@ public static class Store
                 opts.AddAccounts();
                 opts.AddCatalogue();
                 opts.AddProducts();
+                opts.AddTiers();
+                opts.AddMembership();
             })
             .UseLightweightSessions()
-            .IntegrateWithWolverine();
+            .IntegrateWithWolverine(integration => integration.ForwardPointsEventsToInvitationPolicy());
 
         marten.AddAsyncDaemon(development ? DaemonMode.Solo : DaemonMode.HotCold);
         if (development)
@@ -76,6 +80,8 @@ public static class Store
             opts.Policies.AutoApplyTransactions();
             opts.Policies.UseDurableLocalQueues();
             opts.EnableRelayOfUserName = true;
+            // One review at a time per node keeps contention low; the stream version check keeps it exact across nodes.
+            opts.LocalQueueFor<ReviewInvitation>().Sequential();
             if (development)
                 opts.Durability.Mode = DurabilityMode.Solo;
         });

@@ -179,7 +179,9 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
     private async Task AssertNoEvents()
     {
         await using var session = App.Store.QuerySession();
-        var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName != "tombstone").CountAsync();
+        // Reference data loaded on start (the tier table) is not a trace of the rejected command.
+        var events = await session.Events.QueryAllRawEvents()
+            .Where(e => e.EventTypeName != "tombstone" && e.StreamId != CpsLedger.Api.Tiers.TierTableStream.Id).CountAsync();
         Assert.Equal(0, events);
     }
 }

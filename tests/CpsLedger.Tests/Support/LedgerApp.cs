@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Tiers;
 using CpsLedger.LocalPostgres;
 using JasperFx.CommandLine;
 using Marten;
@@ -25,6 +26,12 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     static LedgerApp() => JasperFxEnvironment.AutoStartHost = true;
 
     public string ConnectionString { get; private set; } = "";
+
+    /// <summary>The service's clock; each test starts at real time.</summary>
+    public AdjustableClock Clock { get; } = new();
+
+    /// <summary>Where the service writes e-mails (.eml files) during the tests.</summary>
+    public string MailFolder { get; } = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-mail-{Guid.NewGuid():N}");
 
     public async Task InitializeAsync()
     {
@@ -52,6 +59,8 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         await base.DisposeAsync();
         if (_cluster is not null)
             await _cluster.DisposeAsync();
+        if (Directory.Exists(MailFolder))
+            Directory.Delete(MailFolder, recursive: true);
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -60,8 +69,11 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("ConnectionStrings:Marten", ConnectionString);
         builder.UseSetting("LocalPostgres:Enabled", "false");
         builder.UseSetting("Ledger:SchemaName", "cpsledger_tests");
+        builder.UseSetting("Catalogue:LoadDemoOnFirstStart", "false");
+        builder.UseSetting("Mail:PickupDirectory", MailFolder);
         builder.ConfigureServices(services =>
         {
+            services.AddSingleton<TimeProvider>(Clock);
             services.RunWolverineInSoloMode();
             services.DisableAllExternalWolverineTransports();
         });
@@ -70,14 +82,21 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>Every test starts from an empty ledger: no events, documents, keys or scheduled messages.</summary>
     public async Task ResetAsync()
     {
+        Clock.Reset();
         await Services.ResetAllMartenDataAsync();
         await Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.ClearAllAsync();
+        // Reference data the service loads on first start.
+        await TierTableDefaults.EnsureAsync(Store, TimeProvider.System);
+        if (Directory.Exists(MailFolder))
+            Directory.Delete(MailFolder, recursive: true);
     }
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
 
     public string TokenFor(string role, Guid? accountId = null, string? subject = null) =>
-        Services.GetRequiredService<DevTokenIssuer>().Issue(subject ?? $"test-{role}", [role], accountId);
+        // Issued on real time, as the token validation checks it, even when a test has moved the service's clock.
+        new DevTokenIssuer(Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>(), TimeProvider.System)
+            .Issue(subject ?? $"test-{role}", [role], accountId);
 
     public HttpClient ClientAs(string role, Guid? accountId = null, string? subject = null)
     {
@@ -104,4 +123,34 @@ public abstract class LedgerTest(LedgerApp app) : IAsyncLifetime
     public Task InitializeAsync() => App.ResetAsync();
 
     public Task DisposeAsync() => Task.CompletedTask;
+}
+
+public static class LedgerAppMessaging
+{
+    /// <summary>
+    /// Waits until every durable message (forwarded events, e-mails, cascades) has been handled, so that a test can assert
+    /// on their effects, including that something happened only once.
+    /// </summary>
+    public static async Task WaitForMessages(this LedgerApp app, TimeSpan? timeout = null)
+    {
+        var admin = app.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin;
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        var quietSince = DateTime.MaxValue;
+        while (DateTime.UtcNow < deadline)
+        {
+            // Scheduled messages (due later) do not count as in flight.
+            var counts = await admin.FetchCountsAsync();
+            var busy = counts.Incoming > 0 || counts.Outgoing > 0;
+            if (busy)
+                quietSince = DateTime.MaxValue;
+            else if (quietSince == DateTime.MaxValue)
+                quietSince = DateTime.UtcNow;
+            // Quiet for a moment: nothing in flight and nothing new arrived.
+            else if (DateTime.UtcNow - quietSince > TimeSpan.FromMilliseconds(300))
+                return;
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException("Messages were still being handled when the wait ended.");
+    }
 }

@@ -17,7 +17,8 @@ public static partial class Snapshots
     {
         var scrubbed = Scrub(JsonNode.Parse(json));
         var fullName = name is null ? Snapshot.FullName() : Snapshot.FullName(new SnapshotNameExtension(name));
-        var file = Path.Combine(fullName.FolderPath, fullName.Filename);
+        // Snapshooter keeps snapshots in a __snapshots__ folder next to the test file.
+        var file = Path.Combine(fullName.FolderPath, "__snapshots__", fullName.Filename);
         if (IsCi && !File.Exists(file))
             Assert.Fail($"Snapshot {file} is missing. Run the tests locally, read the new snapshot, and commit it.");
 

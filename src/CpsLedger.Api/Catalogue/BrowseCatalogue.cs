@@ -1,0 +1,123 @@
+using System.Globalization;
+using CpsLedger.Api.Platform;
+using Marten;
+using Marten.Pagination;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Catalogue;
+
+/// <summary>A model as the catalogue list shows it (the full model, with its points history, is one GET away).</summary>
+public sealed record CatalogueModel(string Code, string Name, string Category, int Points, bool Withdrawn, long CatalogueVersion)
+{
+    public static CatalogueModel Of(ProductModelView view) =>
+        new(view.Code, view.Name, view.Category, view.Points, view.Withdrawn, view.CatalogueVersion);
+}
+
+/// <summary>One page of the catalogue; <paramref name="Total"/> counts every model matching the filters.</summary>
+public sealed record CataloguePage(IReadOnlyList<CatalogueModel> Items, int Page, int PageSize, long Total);
+
+/// <summary>A category of the fixed set, with how many listed (not withdrawn) models it has.</summary>
+public sealed record CatalogueCategorySummary(string Category, string Name, int ListedModels);
+
+public static class BrowseCatalogueEndpoint
+{
+    public const int DefaultPageSize = 50;
+    public const int MaxPageSize = 200;
+
+    /// <summary>
+    /// Paging and category checked from the raw query string: a typed parameter would quietly read "page=abc" as absent.
+    /// </summary>
+    public static ProblemDetails Validate(HttpRequest request)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (Whole(request, "page") is { } page && page is not (> 0))
+            errors["page"] = ["Page must be a whole number from 1."];
+        if (Whole(request, "pageSize") is { } size && size is not (>= 1 and <= MaxPageSize))
+            errors["pageSize"] = [$"Page size must be a whole number from 1 to {MaxPageSize}."];
+        if (request.Query["includeWithdrawn"].ToString() is { Length: > 0 } include && !bool.TryParse(include, out _))
+            errors["includeWithdrawn"] = ["includeWithdrawn must be true or false."];
+        if (request.Query["category"].ToString() is { Length: > 0 } category && !CatalogueCategories.IsKnown(category))
+            errors["category"] = [$"Category \"{category}\" is not one of: {CatalogueCategories.Listed}."];
+
+        return errors.Count == 0
+            ? WolverineContinue.NoProblems
+            : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+
+        // Present and a whole number: the number; present and not one: -1 (invalid for both); absent: null.
+        static int? Whole(HttpRequest request, string name) => request.Query[name].ToString() is { Length: > 0 } text
+            ? int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : -1
+            : null;
+    }
+
+    [WolverineGet("/api/catalogue/models", OperationId = "BrowseCatalogue")]
+    [Authorize]
+    [Tags("Catalogue")]
+    [EndpointSummary("Browse the catalogue: search by code or name, filter by category, by category then name, a page at a time")]
+    [ProducesResponseType<CataloguePage>(StatusCodes.Status200OK)]
+    [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    public static async Task<CataloguePage> Get(string? search, string? category, bool? includeWithdrawn, int? page, int? pageSize,
+        IQuerySession session, CancellationToken ct)
+    {
+        var number = page ?? 1;
+        var size = pageSize ?? DefaultPageSize;
+        var text = search?.Trim();
+
+        // Names compare without case ("imagePROGRAF" among the I's); the code breaks ties so that pages never overlap.
+        var models = await Matching()
+            .OrderBy(m => m.Category).ThenBy(m => m.Name.ToLower()).ThenBy(m => m.Code)
+            .ToPagedListAsync(number, size, ct);
+
+        // The total comes with the rows of the page; a page past the end has none, so count on its own then.
+        var total = models.Count == 0 && number > 1 ? await Matching().CountAsync(ct) : models.TotalItemCount;
+        return new CataloguePage([.. models.Select(CatalogueModel.Of)], number, size, total);
+
+        IQueryable<ProductModelView> Matching()
+        {
+            IQueryable<ProductModelView> query = session.Query<ProductModelView>();
+            if (includeWithdrawn != true)
+                query = query.Where(m => !m.Withdrawn);
+            if (!string.IsNullOrWhiteSpace(category))
+                query = query.Where(m => m.Category == category);
+            if (!string.IsNullOrEmpty(text))
+            {
+                query = query.Where(m => m.Code.Contains(text, StringComparison.OrdinalIgnoreCase)
+                                         || m.Name.Contains(text, StringComparison.OrdinalIgnoreCase));
+            }
+
+            return query;
+        }
+    }
+}
+
+public static class GetProductModelEndpoint
+{
+    [WolverineGet("/api/catalogue/models/{code}", OperationId = "GetProductModel")]
+    [Authorize]
+    [Tags("Catalogue")]
+    [EndpointSummary("Read one product model by its code, with every points value it has had")]
+    [ProducesResponseType<ProductModelView>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(string code, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(code), ct) is { } model
+            ? Results.Ok(model)
+            : Results.Problem(Problems.NotFound("Product model not found",
+                $"There is no product model with code \"{ProductModelCode.Normalize(code)}\" in the catalogue."));
+}
+
+public static class ListCatalogueCategoriesEndpoint
+{
+    [WolverineGet("/api/catalogue/categories", OperationId = "ListCatalogueCategories")]
+    [Authorize]
+    [Tags("Catalogue")]
+    [EndpointSummary("The product categories, each with its number of listed models")]
+    [ProducesResponseType<IReadOnlyList<CatalogueCategorySummary>>(StatusCodes.Status200OK)]
+    public static async Task<IReadOnlyList<CatalogueCategorySummary>> Get(IQuerySession session, CancellationToken ct)
+    {
+        // The catalogue is reference data of a few thousand models at most: counting their categories here is cheap.
+        var listed = await session.Query<ProductModelView>().Where(m => !m.Withdrawn).Select(m => m.Category).ToListAsync(ct);
+        var counts = listed.CountBy(c => c).ToDictionary();
+        return [.. CatalogueCategories.All.Select(c => new CatalogueCategorySummary(c.Code, c.Name, counts.GetValueOrDefault(c.Code)))];
+    }
+}

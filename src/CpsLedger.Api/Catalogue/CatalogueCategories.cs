@@ -1,0 +1,33 @@
+namespace CpsLedger.Api.Catalogue;
+
+/// <summary>A product category: its code (snake_case, as files and the API write it) and a name for people.</summary>
+public sealed record CatalogueCategory(string Code, string Name);
+
+/// <summary>
+/// The fixed set of categories a product model belongs to. A fixed set (not free text) so that browsing by category
+/// finds every model of it; adding one is a code change reviewed like any rule.
+/// </summary>
+public static class CatalogueCategories
+{
+    public static readonly IReadOnlyList<CatalogueCategory> All =
+    [
+        new("camera_body", "Camera bodies (EOS)"),
+        new("lens", "Lenses (RF, EF, EF-S)"),
+        new("cinema_camera", "Cinema cameras (Cinema EOS)"),
+        new("cinema_lens", "Cinema lenses (CN-E, Sumire)"),
+        new("camcorder", "Professional camcorders (XF, XA)"),
+        new("ptz_camera", "Remote PTZ cameras (CR-N)"),
+        new("flash", "Flashes and transmitters (Speedlite)"),
+        new("printer", "Photo printers (imagePROGRAF)"),
+        new("projector", "Projectors (XEED)"),
+        new("scanner", "Scanners"),
+        new("accessory", "Accessories (grips, extenders, adapters)"),
+    ];
+
+    private static readonly HashSet<string> Codes = [.. All.Select(c => c.Code)];
+
+    public static bool IsKnown(string code) => Codes.Contains(code);
+
+    /// <summary>The codes as a message lists them: "camera_body, lens, ...".</summary>
+    public static string Listed => string.Join(", ", All.Select(c => c.Code));
+}

@@ -1,0 +1,183 @@
+using System.Security.Cryptography;
+using System.Text;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Tiers;
+
+namespace CpsLedger.Api.Membership;
+
+public enum PaymentMethod
+{
+    Card,
+    BankTransfer,
+}
+
+/// <summary>The account's allocated points reached the invitation threshold: it may join CPS.</summary>
+public sealed record InvitationIssued(
+    Guid AccountId,
+    Guid InvitationId,
+    int Points,
+    int Threshold,
+    long TierTableVersion,
+    DateTimeOffset IssuedAt);
+
+/// <summary>The account's points fell below the threshold before it joined; the invitation no longer stands.</summary>
+public sealed record InvitationWithdrawn(
+    Guid AccountId,
+    Guid InvitationId,
+    int Points,
+    int Threshold,
+    DateTimeOffset WithdrawnAt);
+
+/// <summary>
+/// The account joined CPS: active at once for a one-year term, with a new membership number. Records the tier as it was in
+/// the tier table version used, and the points and products the eligibility was decided on.
+/// </summary>
+public sealed record CpsJoined(
+    Guid AccountId,
+    Guid MembershipId,
+    string MembershipNumber,
+    string TierCode,
+    string TierName,
+    TierKind TierKind,
+    decimal AnnualFee,
+    string Currency,
+    PaymentMethod PaymentMethod,
+    DateOnly StartsOn,
+    DateOnly EndsOn,
+    long TierTableVersion,
+    int Points,
+    int Products,
+    DateTimeOffset JoinedAt);
+
+public static class MembershipStream
+{
+    /// <summary>One membership stream per account, its id derived from the account id (no lookup needed).</summary>
+    public static Guid For(Guid accountId)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"cpsledger:membership:{accountId:N}"));
+        return new Guid(hash.AsSpan(0, 16));
+    }
+}
+
+public sealed record MembershipTerm(
+    Guid MembershipId,
+    string MembershipNumber,
+    string TierCode,
+    string TierName,
+    TierKind TierKind,
+    decimal AnnualFee,
+    string Currency,
+    PaymentMethod PaymentMethod,
+    DateOnly StartsOn,
+    DateOnly EndsOn,
+    long TierTableVersion);
+
+/// <summary>An invitation as the account's history shows it.</summary>
+public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
+
+/// <summary>The account's standing in the programme: invitation, current and past memberships, every membership number.</summary>
+public sealed class AccountMembership
+{
+    public Guid Id { get; set; }
+    public Guid AccountId { get; set; }
+
+    /// <summary>The invitation that stands now (null when none, or once used to join).</summary>
+    public InvitationRecord? Invitation { get; set; }
+
+    public List<InvitationRecord> PastInvitations { get; set; } = [];
+    public MembershipTerm? Membership { get; set; }
+    public List<MembershipTerm> PastMemberships { get; set; } = [];
+
+    /// <summary>Every membership number the account has had, oldest first (a new one is never equal to any of these).</summary>
+    public List<string> MembershipNumbers { get; set; } = [];
+
+    public bool IsMemberOn(DateOnly day) => Membership is { } m && m.StartsOn <= day && day <= m.EndsOn;
+
+    public static AccountMembership Create(InvitationIssued e) => new AccountMembership { AccountId = e.AccountId }.With(e);
+
+    public void Apply(InvitationIssued e) => With(e);
+
+    public void Apply(InvitationWithdrawn e)
+    {
+        if (Invitation is { } invitation)
+            PastInvitations.Add(invitation with { WithdrawnAt = e.WithdrawnAt });
+        Invitation = null;
+    }
+
+    public void Apply(CpsJoined e)
+    {
+        if (Invitation is { } invitation)
+            PastInvitations.Add(invitation);
+        Invitation = null;
+        if (Membership is { } previous)
+            PastMemberships.Add(previous);
+        Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
+            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion);
+        MembershipNumbers.Add(e.MembershipNumber);
+    }
+
+    private AccountMembership With(InvitationIssued e)
+    {
+        Invitation = new InvitationRecord(e.InvitationId, e.Points, e.IssuedAt, null);
+        return this;
+    }
+}
+
+/// <summary>
+/// A membership number is unique across all accounts: this row, inserted in the joining transaction, is refused by the
+/// primary key if the number were ever issued twice.
+/// </summary>
+[ConflictDescription("Membership number already issued", "The membership number could not be assigned. Please try again.")]
+public sealed class MembershipNumberClaim
+{
+    public string Id { get; set; } = "";
+    public Guid AccountId { get; set; }
+}
+
+/// <summary>
+/// Membership numbers read out on the phone: "CPS-482-173-905", nine digits in threes, the last a Luhn check digit that
+/// catches a single mistyped digit or a swap of two neighbours. The first eight digits are a database sequence value
+/// scrambled by a bijection on 0..99,999,999 (multiply by a number coprime to 10^8, add an offset), so numbers are unique
+/// by construction and consecutive joiners do not get consecutive numbers.
+/// </summary>
+public static class MembershipNumbers
+{
+    public const string SequenceName = "membership_number_seq";
+    private const long Modulus = 100_000_000;
+    private const long Multiplier = 48_271_983;
+    private const long Offset = 20_251_125;
+
+    public static string FromSequence(long value)
+    {
+        if (value <= 0 || value >= Modulus)
+            throw new ArgumentOutOfRangeException(nameof(value), value, "Membership number sequence out of range.");
+        var scrambled = (long)(((Int128)value * Multiplier + Offset) % Modulus);
+        var digits = scrambled.ToString("D8") + LuhnCheckDigit(scrambled.ToString("D8"));
+        return $"CPS-{digits[..3]}-{digits[3..6]}-{digits[6..]}";
+    }
+
+    public static bool IsWellFormed(string number)
+    {
+        var digits = number.Replace("CPS-", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
+        return number.StartsWith("CPS-", StringComparison.Ordinal) && digits.Length == 9 && digits.All(char.IsAsciiDigit)
+               && LuhnCheckDigit(digits[..8]) == digits[8];
+    }
+
+    public static char LuhnCheckDigit(string digits)
+    {
+        var sum = 0;
+        for (var i = 0; i < digits.Length; i++)
+        {
+            var d = digits[digits.Length - 1 - i] - '0';
+            if (i % 2 == 0)
+            {
+                d *= 2;
+                if (d > 9) d -= 9;
+            }
+
+            sum += d;
+        }
+
+        return (char)('0' + (10 - sum % 10) % 10);
+    }
+}

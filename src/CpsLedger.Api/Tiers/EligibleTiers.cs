@@ -1,0 +1,92 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Tiers;
+
+/// <summary>One tier as the portal's "Available CPS levels" shows it: eligible or not, and if not, why, with numbers.</summary>
+public sealed record TierEligibility(
+    string Code,
+    string Name,
+    TierKind Kind,
+    decimal AnnualFee,
+    string Currency,
+    int? PointsRequired,
+    int? MaxProducts,
+    bool Eligible,
+    string? WhyNot);
+
+/// <summary>Both lists at once (the portal's standard/enterprise switch picks one), decided with one tier table version.</summary>
+public sealed record EligibleTiers(
+    Guid AccountId,
+    long TierTableVersion,
+    int Points,
+    int Products,
+    IReadOnlyList<TierEligibility> Standard,
+    IReadOnlyList<TierEligibility> Enterprise,
+    string? NextStandardTier,
+    int? PointsToNextStandardTier);
+
+public static class Eligibility
+{
+    /// <summary>
+    /// Standard tiers: at least their points. Enterprise tiers: more than the table's enterprise threshold, and no more
+    /// registered products than the tier covers. A member may choose any eligible tier, not only the highest.
+    /// </summary>
+    public static EligibleTiers Decide(Guid accountId, int points, int products, TierTableView table)
+    {
+        var standard = table.Tiers.Where(t => t.Kind == TierKind.Standard).OrderBy(t => t.PointsRequired)
+            .Select(t => Tier(t, points >= t.PointsRequired ? null : $"needs {t.PointsRequired} points, has {points}"))
+            .ToList();
+
+        var enterprise = table.Tiers.Where(t => t.Kind == TierKind.Enterprise).OrderBy(t => t.MaxProducts)
+            .Select(t =>
+            {
+                var reasons = new List<string>(2);
+                if (points <= table.EnterpriseAbovePoints)
+                    reasons.Add($"needs more than {table.EnterpriseAbovePoints} points, has {points}");
+                if (products > t.MaxProducts)
+                    reasons.Add($"covers {t.MaxProducts} products, account has {products}");
+                return Tier(t, reasons.Count == 0 ? null : string.Join("; ", reasons));
+            })
+            .ToList();
+
+        var next = table.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired > points).MinBy(t => t.PointsRequired);
+        return new EligibleTiers(accountId, table.TableVersion, points, products, standard, enterprise, next?.Code,
+            next is null ? null : next.PointsRequired - points);
+    }
+
+    private static TierEligibility Tier(TierDefinition t, string? whyNot) => new(
+        t.Code, t.Name, t.Kind, t.AnnualFee, t.Currency,
+        t.Kind == TierKind.Standard ? t.PointsRequired : null,
+        t.MaxProducts,
+        whyNot is null,
+        whyNot);
+
+    /// <summary>The account's eligibility now: its projected products and the tier table in force (no event replay).</summary>
+    public static async Task<EligibleTiers> ForAccountAsync(IQuerySession session, Guid accountId, CancellationToken ct)
+    {
+        var summary = AccountPoints.Summarize(accountId, [.. await AccountPoints.ProductsOf(session, accountId, ct)]);
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
+                    ?? throw new InvalidOperationException("The tier table has not been loaded.");
+        return Decide(accountId, summary.PointsTotal, summary.Products, table);
+    }
+}
+
+public static class GetEligibleTiersEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/eligible-tiers", OperationId = "GetEligibleTiers")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Tiers")]
+    [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, and the points to the next standard tier")]
+    [ProducesResponseType<EligibleTiers>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        await AccountLookup.ExistsAsync(session, accountId, ct)
+            ? Results.Ok(await Eligibility.ForAccountAsync(session, accountId, ct))
+            : Results.Problem(Problems.AccountNotFound);
+}

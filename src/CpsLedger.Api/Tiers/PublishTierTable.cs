@@ -1,0 +1,127 @@
+using System.Globalization;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using JasperFx.Events;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Tiers;
+
+/// <summary>Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.</summary>
+public sealed record PublishTierTable(int InvitationThreshold, int EnterpriseAbovePoints, IReadOnlyList<TierDefinition> Tiers, string Reason);
+
+public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTable>
+{
+    private static readonly HashSet<string> Currencies = CultureInfo.GetCultures(CultureTypes.SpecificCultures)
+        .Select(c => { try { return new RegionInfo(c.Name).ISOCurrencySymbol; } catch (ArgumentException) { return null; } })
+        .OfType<string>()
+        .ToHashSet(StringComparer.Ordinal);
+
+    public PublishTierTableValidator()
+    {
+        RuleFor(x => x.InvitationThreshold).GreaterThan(0);
+        RuleFor(x => x.EnterpriseAbovePoints).GreaterThanOrEqualTo(0);
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(500);
+        RuleFor(x => x.Tiers).NotEmpty()
+            .Must(t => t.Select(x => x.Code).Distinct(StringComparer.Ordinal).Count() == t.Count).WithMessage("Tier codes must be unique.")
+            .Must(t => t.Any(x => x.Kind == TierKind.Standard)).WithMessage("At least one standard tier is needed.")
+            .Must(t => t.Where(x => x.Kind == TierKind.Standard).Select(x => x.PointsRequired).Distinct().Count()
+                       == t.Count(x => x.Kind == TierKind.Standard))
+            .WithMessage("Standard tiers must need different numbers of points.")
+            .Must(t => t.Select(x => x.Currency).Distinct().Count() <= 1).WithMessage("All tiers must be priced in one currency.")
+            .When(x => x.Tiers is not null);
+        RuleForEach(x => x.Tiers).ChildRules(tier =>
+        {
+            tier.RuleFor(t => t.Code).NotEmpty().MaximumLength(40).Matches("^[a-z][a-z0-9_]*$")
+                .WithMessage("Tier code must be lower-case letters, digits and underscores, e.g. \"gold\".");
+            tier.RuleFor(t => t.Name).NotEmpty().MaximumLength(80);
+            tier.RuleFor(t => t.Kind).IsInEnum();
+            tier.RuleFor(t => t.PointsRequired).GreaterThan(0).When(t => t.Kind == TierKind.Standard)
+                .WithMessage("A standard tier needs a positive number of points.");
+            tier.RuleFor(t => t.MaxProducts).NotNull().GreaterThan(0).When(t => t.Kind == TierKind.Enterprise)
+                .WithMessage("An enterprise tier needs the number of products it covers (maxProducts > 0).");
+            tier.RuleFor(t => t.MaxProducts).Null().When(t => t.Kind == TierKind.Standard)
+                .WithMessage("A standard tier does not cover a number of products; leave maxProducts out.");
+            tier.RuleFor(t => t.AnnualFee).GreaterThanOrEqualTo(0m).PrecisionScale(12, 2, ignoreTrailingZeros: true);
+            tier.RuleFor(t => t.Currency).NotEmpty().Must(Currencies.Contains)
+                .WithMessage("Currency must be an ISO 4217 code in upper case, e.g. \"EUR\".");
+        });
+    }
+}
+
+public static class TierTableDefaults
+{
+    /// <summary>Loads the programme defaults when no tier table exists yet (first start). Safe to run on every start and node.</summary>
+    public static async Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default)
+    {
+        await using var session = store.LightweightSession();
+        if (await session.Events.FetchStreamStateAsync(TierTableStream.Id, ct) is not null)
+            return;
+
+        session.Events.StartStream<TierTableView>(TierTableStream.Id, TierTableStream.Defaults(clock.GetUtcNow()));
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException
+                                      || e.InnerException is Marten.Exceptions.ExistingStreamIdCollisionException)
+        {
+            // Another node loaded them first.
+        }
+    }
+}
+
+/// <summary>Loads the default tier table on first start.</summary>
+public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider clock) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+public static class TierTableEndpoints
+{
+    /// <summary>The decision: a new version only when something changes, so that a repeated publication is a no-op.</summary>
+    public static TierTablePublished? Decide(TierTableView? current, PublishTierTable command, DateTimeOffset now)
+    {
+        var tiers = command.Tiers.Select(t => t with { Code = t.Code.Trim(), Name = t.Name.Trim() }).ToList();
+        if (current is not null
+            && current.InvitationThreshold == command.InvitationThreshold
+            && current.EnterpriseAbovePoints == command.EnterpriseAbovePoints
+            && current.Tiers.SequenceEqual(tiers))
+            return null;
+        return new TierTablePublished(command.InvitationThreshold, command.EnterpriseAbovePoints, tiers, command.Reason.Trim(), now);
+    }
+
+    [WolverineGet("/api/tiers", OperationId = "GetTierTable")]
+    [Authorize]
+    [Tags("Tiers")]
+    [EndpointSummary("The tier table in force (standard and enterprise tiers, thresholds, fees) and its version")]
+    [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]
+    public static async Task<IResult> Get(IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<TierTableView>(TierTableStream.Id, ct) is { } table
+            ? Results.Ok(table)
+            : Results.Problem(Problems.NotFound("No tier table", "The tier table has not been loaded yet."));
+
+    [WolverinePut("/api/tiers", OperationId = "PublishTierTable")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [Tags("Tiers")]
+    [EndpointSummary("Publish a new version of the tier table (operations)")]
+    [RequestExample("""{"invitationThreshold":500,"enterpriseAbovePoints":2500,"reason":"2027 price list","tiers":[{"code":"silver","name":"Silver","kind":"standard","pointsRequired":500,"annualFee":110,"currency":"EUR"},{"code":"gold","name":"Gold","kind":"standard","pointsRequired":1000,"annualFee":220,"currency":"EUR"},{"code":"platinum","name":"Platinum","kind":"standard","pointsRequired":1600,"annualFee":380,"currency":"EUR"},{"code":"enterprise_a","name":"Enterprise A","kind":"enterprise","pointsRequired":0,"maxProducts":25,"annualFee":1000,"currency":"EUR"}]}""")]
+    [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]
+    public static async Task<IResult> Put(PublishTierTable command, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    {
+        var stream = await session.Events.FetchForWriting<TierTableView>(TierTableStream.Id, ct);
+        var published = Decide(stream.Aggregate, command, clock.GetUtcNow());
+        if (published is null)
+            return Results.Ok(stream.Aggregate);
+
+        stream.AppendOne(published);
+        var next = stream.Aggregate is null
+            ? TierTableViewProjection.Create(published)
+            : TierTableViewProjection.Apply(stream.Aggregate, published);
+        return Results.Ok(next);
+    }
+}

@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+using System.Text;
+using Marten.Events.Aggregation;
+
+namespace CpsLedger.Api.Tiers;
+
+public enum TierKind
+{
+    Standard,
+    Enterprise,
+}
+
+/// <summary>One CPS level as the programme defines it.</summary>
+/// <param name="Code">Stable code members choose by, e.g. "gold".</param>
+/// <param name="PointsRequired">Standard tiers: allocated points needed (at least).</param>
+/// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most).</param>
+/// <param name="AnnualFee">Fee per one-year term, in <paramref name="Currency"/> (ISO 4217).</param>
+public sealed record TierDefinition(
+    string Code,
+    string Name,
+    TierKind Kind,
+    int PointsRequired,
+    int? MaxProducts,
+    decimal AnnualFee,
+    string Currency);
+
+/// <summary>
+/// A version of the tier table was published (the defaults on first start, or a change by operations). Decisions and
+/// memberships record the version they used: the tier table stream's version.
+/// </summary>
+/// <param name="InvitationThreshold">Allocated points at which an account is invited to join (500).</param>
+/// <param name="EnterpriseAbovePoints">Enterprise tiers are selectable only with more than this many points (2500).</param>
+public sealed record TierTablePublished(
+    int InvitationThreshold,
+    int EnterpriseAbovePoints,
+    IReadOnlyList<TierDefinition> Tiers,
+    string Reason,
+    DateTimeOffset PublishedAt);
+
+public static class TierTableStream
+{
+    /// <summary>The one tier table stream (a fixed, name-derived id).</summary>
+    public static readonly Guid Id = new(MD5.HashData(Encoding.UTF8.GetBytes("cpsledger:tier-table")));
+
+    /// <summary>The programme's published defaults (see cps-programme.md): trade-press figures for Europe, 2023.</summary>
+    public static TierTablePublished Defaults(DateTimeOffset now) => new(
+        500,
+        2500,
+        [
+            new TierDefinition("silver", "Silver", TierKind.Standard, 500, null, 100m, "EUR"),
+            new TierDefinition("gold", "Gold", TierKind.Standard, 1000, null, 200m, "EUR"),
+            new TierDefinition("platinum", "Platinum", TierKind.Standard, 1600, null, 350m, "EUR"),
+            new TierDefinition("enterprise_a", "Enterprise A", TierKind.Enterprise, 0, 25, 1000m, "EUR"),
+            new TierDefinition("enterprise_b", "Enterprise B", TierKind.Enterprise, 0, 100, 2500m, "EUR"),
+            new TierDefinition("enterprise_c", "Enterprise C", TierKind.Enterprise, 0, 250, 5000m, "EUR"),
+        ],
+        "Programme defaults loaded on first start",
+        now);
+}
+
+/// <summary>The tier table in force, with its version.</summary>
+public sealed class TierTableView
+{
+    public Guid Id { get; set; }
+    public long TableVersion { get; set; }
+    public int InvitationThreshold { get; set; }
+    public int EnterpriseAbovePoints { get; set; }
+    public List<TierDefinition> Tiers { get; set; } = [];
+    public DateTimeOffset PublishedAt { get; set; }
+    public string Reason { get; set; } = "";
+}
+
+public sealed partial class TierTableViewProjection : SingleStreamProjection<TierTableView, Guid>
+{
+    public static TierTableView Create(TierTablePublished e) => Apply(new TierTableView { Id = TierTableStream.Id }, e);
+
+    // Returns a new view rather than changing the one given: the endpoint that publishes also uses it to answer, and must
+    // not touch the instance Marten is about to project onto.
+    public static TierTableView Apply(TierTableView view, TierTablePublished e) => new()
+    {
+        Id = view.Id,
+        TableVersion = view.TableVersion + 1,
+        InvitationThreshold = e.InvitationThreshold,
+        EnterpriseAbovePoints = e.EnterpriseAbovePoints,
+        Tiers = [.. e.Tiers],
+        PublishedAt = e.PublishedAt,
+        Reason = e.Reason,
+    };
+}

@@ -1,0 +1,11 @@
+using JasperFx.Events.Projections;
+using Marten;
+
+namespace CpsLedger.Api.Tiers;
+
+public static class TiersRegistration
+{
+    public static void AddTiers(this StoreOptions opts) =>
+        // Inline: the next eligibility decision after a publication uses the new version.
+        opts.Projections.Add<TierTableViewProjection>(ProjectionLifecycle.Inline);
+}

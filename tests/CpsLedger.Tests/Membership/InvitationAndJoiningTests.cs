@@ -1,0 +1,259 @@
+using System.Net;
+using System.Text.Json;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
+using Marten;
+
+namespace CpsLedger.Tests.Membership;
+
+public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
+{
+    // Catalogue models worth round numbers, so each test reaches exactly the points it needs.
+    private const string Hundred = "M-100";
+    private const string FourNinetyNine = "M-499";
+    private const string One = "M-1";
+    private const string Thousand = "M-1000";
+
+    private async Task ListModels()
+    {
+        await App.ListModel(Hundred, "Model 100", "camera_body", 100);
+        await App.ListModel(FourNinetyNine, "Model 499", "camera_body", 499);
+        await App.ListModel(One, "Model 1", "accessory", 1);
+        await App.ListModel(Thousand, "Model 1000", "cinema_camera", 1000);
+    }
+
+    private async Task<JsonElement> Membership(Guid account) =>
+        await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership")).ShouldBe(HttpStatusCode.OK);
+
+    private string[] Emails() => Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "*.eml") : [];
+
+    private async Task<int> Count(string eventType)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
+    }
+
+    [Fact]
+    public async Task At_499_points_no_invitation_at_500_one_invitation_and_one_email_that_says_what_to_do()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+
+        await member.Register(account, Products.Products.Complete("A-1", FourNinetyNine));
+        await App.WaitForMessages();
+        Assert.Equal(JsonValueKind.Null, (await Membership(account)).GetProperty("invitation").ValueKind);
+        Assert.Empty(Emails());
+
+        await member.Register(account, Products.Products.Complete("A-2", One));
+        await App.WaitForMessages();
+        var invitation = (await Membership(account)).GetProperty("invitation");
+        Assert.Equal(500, invitation.GetProperty("points").GetInt32());
+        Assert.Equal(1, await Count("invitation_issued"));
+
+        var email = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails()));
+        var to = Assert.Single(email.To.Mailboxes);
+        Assert.Equal(("Valgus Studio OÜ", "studio@example.ee"), (to.Name, to.Address));
+        Assert.Equal("You are invited to join Canon Professional Services", email.Subject);
+        Assert.Contains("has 500 points", email.TextBody);
+        Assert.Contains("Choose a level and a payment method", email.TextBody);
+        Assert.Contains("Silver: 100.00 EUR a year", email.TextBody);
+        Assert.DoesNotContain("Gold", email.TextBody);
+    }
+
+    [Fact]
+    public async Task Many_concurrent_registrations_crossing_500_give_exactly_one_invitation_and_one_email()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 12)
+            .Select(i => member.PostJson(Products.Products.ProductsUrl(account), Products.Products.Complete($"C-{i}", Hundred))));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+        await App.WaitForMessages();
+
+        Assert.Equal(1, await Count("invitation_issued"));
+        Assert.Single(Emails());
+    }
+
+    [Fact]
+    public async Task Falling_below_500_withdraws_the_invitation_and_rising_again_reissues_it_with_a_new_email()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var big = await member.Register(account, Products.Products.Complete("W-1", FourNinetyNine));
+        await member.Register(account, Products.Products.Complete("W-2", One));
+        await App.WaitForMessages();
+        var first = (await Membership(account)).GetProperty("invitation").GetProperty("invitationId").GetGuid();
+
+        await (await member.PostJson($"{big.GetProperty("url").GetString()}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
+        await App.WaitForMessages();
+        var withdrawn = await Membership(account);
+        Assert.Equal(JsonValueKind.Null, withdrawn.GetProperty("invitation").ValueKind);
+        Assert.Equal(first, withdrawn.GetProperty("pastInvitations")[0].GetProperty("invitationId").GetGuid());
+
+        await member.Register(account, Products.Products.Complete("W-3", FourNinetyNine));
+        await App.WaitForMessages();
+        Assert.NotEqual(first, (await Membership(account)).GetProperty("invitation").GetProperty("invitationId").GetGuid());
+        Assert.Equal(2, Emails().Length);
+        Assert.Equal(1, await Count("invitation_withdrawn"));
+    }
+
+    [Fact]
+    public async Task Joining_starts_a_one_year_membership_with_a_number_and_a_welcome_email()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Products.Complete("J-1", Thousand));
+        await App.WaitForMessages();
+
+        var response = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" });
+        var joined = await response.ShouldBe(HttpStatusCode.Created);
+        var number = joined.GetProperty("membershipNumber").GetString()!;
+        Assert.True(MembershipNumbers.IsWellFormed(number), number);
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        Assert.Equal(today.ToString("yyyy-MM-dd"), joined.GetProperty("startsOn").GetString());
+        Assert.Equal(today.AddYears(1).AddDays(-1).ToString("yyyy-MM-dd"), joined.GetProperty("endsOn").GetString());
+        Assert.Equal(1, joined.GetProperty("tierTableVersion").GetInt64());
+        Assert.Equal("bank_transfer", joined.GetProperty("paymentMethod").GetString());
+
+        var membership = await Membership(account);
+        Assert.Equal(number, membership.GetProperty("membership").GetProperty("membershipNumber").GetString());
+        Assert.Equal(JsonValueKind.Null, membership.GetProperty("invitation").ValueKind);
+
+        await App.WaitForMessages();
+        var welcome = Emails().Select(File.ReadAllText).Single(t => t.Contains("Welcome"));
+        Assert.Contains(number, welcome);
+        Assert.Contains("Gold", welcome);
+
+        // Joining again while the membership is in force is a conflict that says why.
+        var again = await (await member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "card" }))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Contains(number, again.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Joining_is_checked_again_at_that_moment()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var url = $"/api/accounts/{account}/membership";
+
+        // Not invited.
+        var notInvited = await (await member.PostJson(url, new { tier = "silver", paymentMethod = "card" })).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Not invited", notInvited.GetProperty("title").GetString());
+
+        var product = await member.Register(account, Products.Products.Complete("K-1", FourNinetyNine));
+        await member.Register(account, Products.Products.Complete("K-2", One));
+        await App.WaitForMessages();
+
+        var gold = await (await member.PostJson(url, new { tier = "gold", paymentMethod = "card" })).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Contains("needs 1000 points, has 500", gold.GetProperty("detail").GetString());
+        var unknown = await (await member.PostJson(url, new { tier = "diamond", paymentMethod = "card" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        Assert.True(unknown.GetProperty("errors").TryGetProperty("tier", out _));
+        await (await member.PostRaw(url, """{"tier":"silver","paymentMethod":"cheque"}""")).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await App.ClientAs(LedgerRoles.Auditor).PostJson(url, new { tier = "silver", paymentMethod = "card" })).ShouldBe(HttpStatusCode.Forbidden);
+
+        // The points fell below 500 after the invitation: withdrawn, so joining is refused.
+        await (await member.PostJson($"{product.GetProperty("url").GetString()}/deregistration", new { reason = "lost" })).ShouldBe(HttpStatusCode.OK);
+        await App.WaitForMessages();
+        await (await member.PostJson(url, new { tier = "silver", paymentMethod = "card" })).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal(0, await Count("cps_joined"));
+    }
+
+    [Fact]
+    public async Task Concurrent_joins_of_different_accounts_get_different_numbers_and_a_later_membership_a_new_one()
+    {
+        await ListModels();
+        var accounts = new List<Guid>();
+        for (var i = 0; i < 6; i++)
+        {
+            var account = await App.OpenAccount($"j{i}@example.ee");
+            await App.Member(account).Register(account, Products.Products.Complete($"N-{i}", Thousand));
+            accounts.Add(account);
+        }
+
+        await App.WaitForMessages();
+        var joins = await Task.WhenAll(accounts.Select(a =>
+            App.Member(a).PostJson($"/api/accounts/{a}/membership", new { tier = "silver", paymentMethod = "card" })));
+        var numbers = new List<string>();
+        foreach (var join in joins)
+            numbers.Add((await join.ShouldBe(HttpStatusCode.Created)).GetProperty("membershipNumber").GetString()!);
+        Assert.Equal(numbers.Count, numbers.Distinct().Count());
+
+        // A year and a day later the membership has ended; new points bring a new invitation, and joining a new number.
+        var first = accounts[0];
+        var member = App.Member(first);
+        App.Clock.Advance(TimeSpan.FromDays(366));
+        await member.Register(first, Products.Products.Complete("N-later", One));
+        await App.WaitForMessages();
+        var rejoined = await (await member.PostJson($"/api/accounts/{first}/membership", new { tier = "gold", paymentMethod = "card" }))
+            .ShouldBe(HttpStatusCode.Created);
+        var newNumber = rejoined.GetProperty("membershipNumber").GetString();
+        Assert.NotEqual(numbers[0], newNumber);
+        Assert.Equal([numbers[0]], rejoined.GetProperty("previousMembershipNumbers").EnumerateArray().Select(n => n.GetString()));
+        var history = await Membership(first);
+        Assert.Equal([numbers[0], newNumber], history.GetProperty("membershipNumbers").EnumerateArray().Select(n => n.GetString()));
+        Assert.Equal(numbers[0], history.GetProperty("pastMemberships")[0].GetProperty("membershipNumber").GetString());
+    }
+
+    [Fact]
+    public async Task Eligible_tiers_show_both_lists_and_the_tier_table_version_follows_a_new_publication()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        await App.Member(account).Register(account, Products.Products.Complete("T-1", Thousand));
+
+        var tiers = await (await App.Member(account).GetAsync($"/api/accounts/{account}/eligible-tiers")).ShouldBe(HttpStatusCode.OK);
+        Snapshots.MatchJson(tiers.GetRawText());
+
+        var table = new
+        {
+            invitationThreshold = 500,
+            enterpriseAbovePoints = 2500,
+            reason = "2027 price list",
+            tiers = new object[]
+            {
+                new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
+                new { code = "gold", name = "Gold", kind = "standard", pointsRequired = 1200, annualFee = 220.00m, currency = "EUR" },
+                new { code = "enterprise_a", name = "Enterprise A", kind = "enterprise", pointsRequired = 0, maxProducts = 25, annualFee = 1000m, currency = "EUR" },
+            },
+        };
+        await (await App.Member(account).SendAsync(Put("/api/tiers", table))).ShouldBe(HttpStatusCode.Forbidden);
+        var published = await (await App.ClientAs(LedgerRoles.Finance).SendAsync(Put("/api/tiers", table))).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(2, published.GetProperty("tableVersion").GetInt64());
+        // Publishing the same table again is not a new version.
+        var same = await (await App.ClientAs(LedgerRoles.Finance).SendAsync(Put("/api/tiers", table))).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(2, same.GetProperty("tableVersion").GetInt64());
+
+        var after = await (await App.Member(account).GetAsync($"/api/accounts/{account}/eligible-tiers")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(2, after.GetProperty("tierTableVersion").GetInt64());
+        Assert.Equal("needs 1200 points, has 1000", after.GetProperty("standard")[1].GetProperty("whyNot").GetString());
+
+        var invalid = new { invitationThreshold = 0, enterpriseAbovePoints = 2500, reason = "", tiers = new object[]
+        {
+            new { code = "Gold!", name = "", kind = "standard", pointsRequired = 0, annualFee = -1m, currency = "XYZ" },
+            new { code = "ent", name = "Ent", kind = "enterprise", pointsRequired = 0, annualFee = 1.005m, currency = "EUR" },
+        } };
+        var problem = await (await App.ClientAs(LedgerRoles.Finance).SendAsync(Put("/api/tiers", invalid))).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var errors = problem.GetProperty("errors").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("invitationThreshold", errors);
+        Assert.Contains("reason", errors);
+        Assert.Contains(errors, e => e.StartsWith("tiers[0]", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("tiers[1]", StringComparison.Ordinal));
+
+        await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/tiers")).ShouldBe(HttpStatusCode.OK);
+        await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/eligible-tiers")).ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/membership")).ShouldBeProblem(HttpStatusCode.NotFound);
+    }
+
+    private static HttpRequestMessage Put(string url, object body) =>
+        new(HttpMethod.Put, url) { Content = System.Net.Http.Json.JsonContent.Create(body) };
+}

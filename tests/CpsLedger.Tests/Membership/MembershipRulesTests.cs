@@ -1,0 +1,109 @@
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Tiers;
+
+namespace CpsLedger.Tests.Membership;
+
+/// <summary>Eligibility, the invitation policy and membership numbers, without a database.</summary>
+public sealed class MembershipRulesTests
+{
+    private static readonly Guid Account = Guid.NewGuid();
+    private static readonly DateTimeOffset Now = new(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
+
+    private static TierTableView Table()
+    {
+        var defaults = TierTableStream.Defaults(Now);
+        return TierTableViewProjection.Create(defaults);
+    }
+
+    [Fact]
+    public void With_2000_points_every_standard_tier_is_eligible_and_there_is_no_next_tier()
+    {
+        var result = Eligibility.Decide(Account, 2000, 10, Table());
+        Assert.All(result.Standard, t => Assert.True(t.Eligible));
+        Assert.Null(result.NextStandardTier);
+        Assert.Null(result.PointsToNextStandardTier);
+        Assert.Equal(1, result.TierTableVersion);
+    }
+
+    [Fact]
+    public void A_tier_out_of_reach_says_why_with_numbers()
+    {
+        var result = Eligibility.Decide(Account, 740, 3, Table());
+        Assert.True(result.Standard.Single(t => t.Code == "silver").Eligible);
+        Assert.Equal("needs 1000 points, has 740", result.Standard.Single(t => t.Code == "gold").WhyNot);
+        Assert.Equal(("gold", 260), (result.NextStandardTier, result.PointsToNextStandardTier!.Value));
+    }
+
+    [Theory]
+    [InlineData(2500, 10, false)]
+    [InlineData(2501, 10, true)]
+    public void Enterprise_tiers_need_more_than_2500_points(int points, int products, bool eligible)
+    {
+        var result = Eligibility.Decide(Account, points, products, Table());
+        Assert.All(result.Enterprise, t => Assert.Equal(eligible, t.Eligible));
+        if (!eligible)
+            Assert.Equal("needs more than 2500 points, has 2500", result.Enterprise[0].WhyNot);
+    }
+
+    [Fact]
+    public void An_enterprise_tier_covers_only_so_many_products()
+    {
+        var result = Eligibility.Decide(Account, 3000, 31, Table());
+        var a = result.Enterprise.Single(t => t.Code == "enterprise_a");
+        Assert.False(a.Eligible);
+        Assert.Equal("covers 25 products, account has 31", a.WhyNot);
+        Assert.True(result.Enterprise.Single(t => t.Code == "enterprise_b").Eligible);
+
+        var both = Eligibility.Decide(Account, 100, 31, Table()).Enterprise.Single(t => t.Code == "enterprise_a");
+        Assert.Equal("needs more than 2500 points, has 100; covers 25 products, account has 31", both.WhyNot);
+    }
+
+    [Fact]
+    public void The_policy_invites_at_500_withdraws_below_it_and_leaves_members_alone()
+    {
+        var table = Table();
+        Assert.Null(InvitationPolicy.Decide(null, Account, 499, table, Guid.NewGuid(), Now));
+        var issued = Assert.IsType<InvitationIssued>(InvitationPolicy.Decide(null, Account, 500, table, Guid.NewGuid(), Now));
+
+        var invited = AccountMembership.Create(issued);
+        Assert.Null(InvitationPolicy.Decide(invited, Account, 900, table, Guid.NewGuid(), Now));
+        var withdrawn = Assert.IsType<InvitationWithdrawn>(InvitationPolicy.Decide(invited, Account, 499, table, Guid.NewGuid(), Now));
+        Assert.Equal(issued.InvitationId, withdrawn.InvitationId);
+
+        invited.Apply(new CpsJoined(Account, Guid.NewGuid(), "CPS-000-000-000", "silver", "Silver", TierKind.Standard, 100m, "EUR",
+            PaymentMethod.Card, new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1, 500, 1, Now));
+        Assert.Null(InvitationPolicy.Decide(invited, Account, 10, table, Guid.NewGuid(), Now));
+        // After the term, the account is reviewed like any other.
+        Assert.IsType<InvitationIssued>(InvitationPolicy.Decide(invited, Account, 600, table, Guid.NewGuid(), Now.AddYears(1)));
+    }
+
+    [Fact]
+    public void Membership_numbers_are_readable_checked_and_unique_for_every_sequence_value()
+    {
+        Assert.Matches("^CPS-[0-9]{3}-[0-9]{3}-[0-9]{3}$", MembershipNumbers.FromSequence(1));
+        Assert.True(MembershipNumbers.IsWellFormed(MembershipNumbers.FromSequence(1)));
+
+        var seen = new HashSet<string>();
+        for (long n = 1; n <= 200_000; n++)
+            Assert.True(seen.Add(MembershipNumbers.FromSequence(n)));
+        // Consecutive joiners do not get consecutive numbers.
+        Assert.NotEqual(MembershipNumbers.FromSequence(1)[..7], MembershipNumbers.FromSequence(2)[..7]);
+    }
+
+    [Fact]
+    public void A_mistyped_digit_or_a_swap_of_neighbours_is_caught_by_the_check_digit()
+    {
+        var number = MembershipNumbers.FromSequence(42);
+        var digits = number.Replace("CPS-", "").Replace("-", "").ToCharArray();
+        var typo = (char[])digits.Clone();
+        typo[2] = typo[2] == '9' ? '0' : (char)(typo[2] + 1);
+        Assert.False(MembershipNumbers.IsWellFormed(Format(typo)));
+
+        var swapped = (char[])digits.Clone();
+        var i = Enumerable.Range(0, 7).First(k => swapped[k] != swapped[k + 1] && !(swapped[k] is '0' or '9' && swapped[k + 1] is '0' or '9'));
+        (swapped[i], swapped[i + 1]) = (swapped[i + 1], swapped[i]);
+        Assert.False(MembershipNumbers.IsWellFormed(Format(swapped)));
+
+        static string Format(char[] d) => $"CPS-{new string(d, 0, 3)}-{new string(d, 3, 3)}-{new string(d, 6, 3)}";
+    }
+}
