@@ -44,6 +44,12 @@ public sealed class PostgresCluster : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>
+    /// Whether this process started the server (rather than finding it already running for the same data directory, e.g.
+    /// started by another process of the same checkout). Only the process that started it should stop it.
+    /// </summary>
+    public bool StartedByThisProcess { get; private init; }
+
     public string DataDirectory { get; }
 
     public string ServerVersion { get; private set; } = "";
@@ -151,7 +157,7 @@ public sealed class PostgresCluster : IAsyncDisposable
                 (port, startedByUs) = await StartServerAsync(options, dataDirectory, binaries, runner, log, ct).ConfigureAwait(false);
             }
 
-            var cluster = new PostgresCluster(options, dataDirectory, port, binaries, runner);
+            var cluster = new PostgresCluster(options, dataDirectory, port, binaries, runner) { StartedByThisProcess = startedByUs };
             cluster.ServerVersion = await cluster.WaitForConnectionAsync(ct).ConfigureAwait(false);
             log?.Invoke(startedByUs
                 ? $"started PostgreSQL {cluster.ServerVersion} on {Host}:{port}"

@@ -152,6 +152,9 @@ public sealed class PersistentClusterTests
         Assert.Equal(first.ConnectionString, second.ConnectionString);
         Assert.Contains(messages, m => m.StartsWith("reusing PostgreSQL", StringComparison.Ordinal));
         Assert.Equal(1, await ScalarAsync<int>(second.ConnectionString, "select 1"));
+        // Only the starter should stop it: the service's shutdown checks this before stopping a shared dev cluster.
+        Assert.True(first.StartedByThisProcess);
+        Assert.False(second.StartedByThisProcess);
     }
 
     [Fact]

@@ -49,6 +49,13 @@ public static class Database
         builder.Configuration[$"ConnectionStrings:{ConnectionStringName}"] = cluster.ConnectionString;
         builder.Services.AddSingleton(cluster);
         builder.Services.AddHostedService<LocalPostgresShutdown>();
+        // Command-line commands (db-apply, catalogue-import, ...) never run hosted services: stop the cluster when the
+        // process ends too. A cluster another process of this checkout started (and still uses) is left running.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            if (cluster.StartedByThisProcess)
+                cluster.StopAsync().GetAwaiter().GetResult();
+        };
     }
 
     // The dev cluster lives in the checkout's git-ignored .local folder, whatever folder `dotnet run` starts in.
@@ -63,11 +70,12 @@ public static class Database
         return start;
     }
 
-    /// <summary>Stops the development cluster when the service stops; its data stays for the next start.</summary>
+    /// <summary>Stops the development cluster when the service stops (if it started it); its data stays for the next start.</summary>
     private sealed class LocalPostgresShutdown(PostgresCluster cluster) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task StopAsync(CancellationToken cancellationToken) => cluster.StopAsync(cancellationToken);
+        public Task StopAsync(CancellationToken cancellationToken) =>
+            cluster.StartedByThisProcess ? cluster.StopAsync(cancellationToken) : Task.CompletedTask;
     }
 }

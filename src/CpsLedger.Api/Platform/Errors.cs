@@ -60,7 +60,7 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                     Title = described.Title,
                     Detail = described.Detail,
                 },
-            DuplicateNaturalKeyException or DocumentAlreadyExistsException => new ProblemDetails
+            DuplicateNaturalKeyException or DocumentAlreadyExistsException or Marten.Exceptions.ExistingStreamIdCollisionException => new ProblemDetails
             {
                 Status = StatusCodes.Status409Conflict,
                 Title = "Already exists",
