@@ -11,6 +11,15 @@ public sealed record BusinessAccountOpened(
     IReadOnlyList<string> OldCpsEmails,
     DateTimeOffset OpenedAt);
 
+/// <summary>
+/// Support linked the e-mail of an old CPS account to the business account (the member had not given it), so that its
+/// products can be migrated. <paramref name="Email"/> is trimmed and lower-case; who did it is in the event's metadata.
+/// </summary>
+public sealed record OldCpsEmailLinked(Guid AccountId, string Email, string Reason, DateTimeOffset LinkedAt);
+
+/// <summary>Support unlinked an old CPS e-mail that was linked (or given) by mistake, before anything was migrated from it.</summary>
+public sealed record OldCpsEmailUnlinked(Guid AccountId, string Email, string Reason, DateTimeOffset UnlinkedAt);
+
 /// <summary>The contact e-mail as compared for uniqueness: trimmed and lower-case.</summary>
 public sealed record ContactEmailKey(string Value)
 {
@@ -42,4 +51,12 @@ public sealed class BusinessAccount
         Country = e.Country,
         OldCpsEmails = [.. e.OldCpsEmails],
     };
+
+    public void Apply(OldCpsEmailLinked e)
+    {
+        if (!OldCpsEmails.Contains(e.Email))
+            OldCpsEmails.Add(e.Email);
+    }
+
+    public void Apply(OldCpsEmailUnlinked e) => OldCpsEmails.Remove(e.Email);
 }

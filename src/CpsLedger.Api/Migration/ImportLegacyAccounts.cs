@@ -1,0 +1,365 @@
+using System.Runtime.InteropServices;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using Marten;
+using Marten.Exceptions;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten.Publishing;
+
+namespace CpsLedger.Api.Migration;
+
+/// <summary>What a legacy import did, or (<see cref="Imported"/> false) why it imported nothing.</summary>
+/// <param name="Rows">Data rows in the file (header, comments and blank lines aside).</param>
+/// <param name="InvalidRows">Rows with a problem: all listed; imported only without them when invalid rows are skipped.</param>
+/// <param name="LegacyAccounts">Old e-mails among the imported rows.</param>
+/// <param name="LegacyAccountsImported">Of those, new to the ledger (the others were imported before).</param>
+/// <param name="Products">Product rows among the imported rows.</param>
+/// <param name="ProductsImported">Of those, new to the ledger.</param>
+/// <param name="ProductsAlreadyImported">Of those, imported before (left as they were).</param>
+/// <param name="Batches">Batches of the second pass, each written in one transaction (when it had anything new).</param>
+public sealed record LegacyImportReport(
+    bool Imported,
+    int Rows,
+    int InvalidRows,
+    int LegacyAccounts,
+    int LegacyAccountsImported,
+    int Products,
+    int ProductsImported,
+    int ProductsAlreadyImported,
+    int Batches);
+
+public sealed record LegacyImportOptions(bool SkipInvalidRows, int BatchSize = LegacyImport.DefaultBatchSize);
+
+/// <summary>
+/// Imports a legacy file in two streamed passes: the first checks every row (and, for old e-mails imported before, that the
+/// membership number is the same), the second appends the events in batches, one transaction per batch. Memory stays bounded
+/// by the batch, a set of product ids for finding repeated rows, and one entry per old e-mail; the file is never held whole.
+/// Importing the same records again changes nothing: streams and products have ids derived from their content, and what
+/// exists is skipped.
+/// </summary>
+public static class LegacyImport
+{
+    public const int DefaultBatchSize = 2000;
+    public const string RejectedTitle = "Legacy file rejected: nothing was imported";
+
+    /// <param name="openFile">Opens the file; called once per pass.</param>
+    /// <param name="openSession">Opens the session of one batch (the caller decides who is recorded on the events).</param>
+    /// <param name="onProblem">Every problem found, as found (first pass in file order, then any membership number that
+    /// differs from an earlier import, in file order).</param>
+    public static async Task<LegacyImportReport> ImportAsync(Func<TextReader> openFile, LegacyImportOptions options,
+        Func<IDocumentSession> openSession, Action<LegacyRowProblem> onProblem, TimeProvider clock, ILogger logger, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1);
+        var now = clock.GetUtcNow();
+        var latestPurchaseDate = MandatoryDetailRules.LatestPossiblePurchaseDate(clock);
+
+        // ---- pass 1: check every row -------------------------------------------------------------------------------
+        var accounts = new Dictionary<Guid, AccountEntry>();
+        var productLines = new Dictionary<Guid, int>();
+        var invalidLines = new HashSet<int>();
+        var rows = 0;
+        var fileRejected = false;
+
+        void Invalid(LegacyRowProblem problem)
+        {
+            if (problem.Line == 0)
+                fileRejected = true;
+            else
+                invalidLines.Add(problem.Line);
+            onProblem(problem);
+        }
+
+        using (var text = openFile())
+        {
+            foreach (var (row, problems) in LegacyFile.Read(text, latestPurchaseDate))
+            {
+                if (problems.Count > 0 && problems[0].Line == 0)
+                {
+                    foreach (var problem in problems)
+                        Invalid(problem);
+                    break;
+                }
+
+                rows++;
+                if (row is null)
+                {
+                    foreach (var problem in problems)
+                        Invalid(problem);
+                    continue;
+                }
+
+                var numberHash = Fnv1a(row.OldMembershipNumber);
+                ref var account = ref CollectionsMarshal.GetValueRefOrAddDefault(accounts, LegacyIds.AccountFor(row.OldEmail), out var known);
+                if (!known)
+                {
+                    account = new AccountEntry { NumberHash = numberHash, FirstLine = row.Line };
+                }
+                else if (account.NumberHash != numberHash)
+                {
+                    Invalid(new LegacyRowProblem(row.Line, $"Old membership number \"{row.OldMembershipNumber}\" differs from the one on " +
+                                                           $"line {account.FirstLine} for the same old e-mail."));
+                    continue;
+                }
+
+                if (row.Product is { SerialNumber: not null } product)
+                {
+                    ref var first = ref CollectionsMarshal.GetValueRefOrAddDefault(productLines, LegacyIds.ProductFor(row.OldEmail, product, 0), out var repeated);
+                    if (repeated)
+                        Invalid(new LegacyRowProblem(row.Line, $"Line {first} already lists model {product.ModelCode} with serial number " +
+                                                               $"{product.SerialNumber} for this old e-mail."));
+                    else
+                        first = row.Line;
+                }
+            }
+        }
+
+        productLines.Clear();
+        productLines.TrimExcess();
+
+        // An old e-mail imported before keeps its membership number: a file giving another one is wrong somewhere.
+        if (!fileRejected && accounts.Count > 0)
+        {
+            var differing = await StoredNumbersThatDifferAsync(openSession, accounts, ct);
+            if (differing.Count > 0)
+            {
+                using var text = openFile();
+                foreach (var (row, _) in LegacyFile.Read(text, latestPurchaseDate))
+                {
+                    if (row is not null && !invalidLines.Contains(row.Line)
+                                        && differing.TryGetValue(LegacyIds.AccountFor(row.OldEmail), out var stored))
+                    {
+                        Invalid(new LegacyRowProblem(row.Line, $"Old e-mail {row.OldEmail} was imported before with membership number " +
+                                                               $"\"{stored}\"; this row gives \"{row.OldMembershipNumber}\"."));
+                    }
+                }
+            }
+        }
+
+        if (fileRejected || (invalidLines.Count > 0 && !options.SkipInvalidRows))
+        {
+            logger.LogInformation("Legacy file rejected: {Rows} rows, {InvalidRows} with problems{FileProblem}", rows, invalidLines.Count,
+                fileRejected ? " (and a problem with the file as a whole)" : "");
+            return new LegacyImportReport(false, rows, invalidLines.Count, 0, 0, 0, 0, 0, 0);
+        }
+
+        // ---- pass 2: import the valid rows in batches --------------------------------------------------------------
+        var counts = new ImportCounts();
+        var occurrences = new Dictionary<Guid, int>();
+        var batch = new List<BatchItem>(Math.Min(options.BatchSize, 100_000));
+        using (var text = openFile())
+        {
+            foreach (var (row, _) in LegacyFile.Read(text, latestPurchaseDate))
+            {
+                if (row is null || invalidLines.Contains(row.Line))
+                    continue;
+
+                var accountId = LegacyIds.AccountFor(row.OldEmail);
+                ref var account = ref CollectionsMarshal.GetValueRefOrNullRef(accounts, accountId);
+                if (!account.Seen)
+                {
+                    account.Seen = true;
+                    counts.LegacyAccounts++;
+                }
+
+                Guid? productId = null;
+                if (row.Product is { } product)
+                {
+                    counts.Products++;
+                    if (product.SerialNumber is not null)
+                    {
+                        productId = LegacyIds.ProductFor(row.OldEmail, product, 0);
+                    }
+                    else
+                    {
+                        // Identical rows without a serial are distinct products (two lenses of one model): numbered in file order.
+                        ref var seen = ref CollectionsMarshal.GetValueRefOrAddDefault(occurrences, LegacyIds.ProductFor(row.OldEmail, product, 0), out _);
+                        productId = LegacyIds.ProductFor(row.OldEmail, product, ++seen);
+                    }
+                }
+
+                batch.Add(new BatchItem(row, accountId, productId));
+                if (batch.Count >= options.BatchSize)
+                    await ImportBatchAsync(batch, openSession, counts, now, logger, ct);
+            }
+        }
+
+        if (batch.Count > 0)
+            await ImportBatchAsync(batch, openSession, counts, now, logger, ct);
+
+        var report = new LegacyImportReport(true, rows, invalidLines.Count, counts.LegacyAccounts, counts.LegacyAccountsImported, counts.Products,
+            counts.ProductsImported, counts.ProductsAlreadyImported, counts.Batches);
+        logger.LogInformation("Legacy import: {@Report}", report);
+        return report;
+    }
+
+    private static async Task ImportBatchAsync(List<BatchItem> batch, Func<IDocumentSession> openSession, ImportCounts counts,
+        DateTimeOffset now, ILogger logger, CancellationToken ct)
+    {
+        await using var session = openSession();
+        var ids = batch.Select(b => b.AccountId).Distinct().ToArray();
+        var views = (await session.LoadManyAsync<LegacyAccountView>(ct, ids)).ToDictionary(v => v.Id);
+
+        foreach (var group in batch.GroupBy(b => b.AccountId))
+        {
+            var view = views.GetValueOrDefault(group.Key);
+            var known = view?.Products.Select(p => p.Id).ToHashSet();
+            var events = new List<object>();
+            if (view is null)
+            {
+                var first = group.First().Row;
+                events.Add(new LegacyAccountImported(group.Key, first.OldEmail, first.OldMembershipNumber, now));
+                counts.LegacyAccountsImported++;
+            }
+
+            foreach (var item in group)
+            {
+                if (item.Row.Product is not { } product)
+                    continue;
+                if (known?.Contains(item.ProductId!.Value) ?? false)
+                {
+                    counts.ProductsAlreadyImported++;
+                    continue;
+                }
+
+                events.Add(new LegacyProductImported(group.Key, item.ProductId!.Value, product.ModelCode, product.SerialNumber,
+                    product.PurchaseDate, product.CountryOfPurchase, product.Dealer, now));
+                counts.ProductsImported++;
+            }
+
+            if (events.Count == 0)
+                continue;
+            // A new old e-mail starts its stream (two imports racing collide on the id); an existing one expects the version
+            // read, so a concurrent import of the same e-mail fails instead of adding a product twice.
+            if (view is null)
+                session.Events.StartStream<LegacyAccountView>(group.Key, [.. events]);
+            else
+                session.Events.Append(group.Key, view.EventCount + events.Count, [.. events]);
+        }
+
+        await session.SaveChangesAsync(ct);
+        counts.Batches++;
+        if (counts.Batches % 20 == 0)
+            logger.LogInformation("Legacy import: {Products} product rows done, {Imported} new", counts.ProductsImported + counts.ProductsAlreadyImported,
+                counts.ProductsImported);
+        batch.Clear();
+    }
+
+    private static async Task<Dictionary<Guid, string>> StoredNumbersThatDifferAsync(Func<IDocumentSession> openSession,
+        Dictionary<Guid, AccountEntry> accounts, CancellationToken ct)
+    {
+        var differing = new Dictionary<Guid, string>();
+        await using var session = openSession();
+        foreach (var chunk in accounts.Keys.Chunk(1000))
+        {
+            var stored = await session.Query<LegacyAccountView>()
+                .Where(v => v.Id.IsOneOf(chunk))
+                .Select(v => new { v.Id, v.OldMembershipNumber })
+                .ToListAsync(ct);
+            foreach (var account in stored)
+            {
+                if (Fnv1a(account.OldMembershipNumber) != accounts[account.Id].NumberHash)
+                    differing[account.Id] = account.OldMembershipNumber;
+            }
+        }
+
+        return differing;
+    }
+
+    // 64-bit FNV-1a: the file's membership number per e-mail is kept as a hash, not a string (a million e-mails stay small).
+    private static ulong Fnv1a(string value)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in value)
+        {
+            hash ^= c;
+            hash *= 1099511628211UL;
+        }
+
+        return hash;
+    }
+
+    private struct AccountEntry
+    {
+        public ulong NumberHash;
+        public int FirstLine;
+        public bool Seen;
+    }
+
+    private sealed record BatchItem(LegacyRow Row, Guid AccountId, Guid? ProductId);
+
+    private sealed class ImportCounts
+    {
+        public int LegacyAccounts;
+        public int LegacyAccountsImported;
+        public int Products;
+        public int ProductsImported;
+        public int ProductsAlreadyImported;
+        public int Batches;
+    }
+}
+
+/// <summary>The import's answer over HTTP: the report, and the rows that were skipped with their problems.</summary>
+public sealed record LegacyImportResult(LegacyImportReport Report, IReadOnlyDictionary<string, string[]> SkippedRows);
+
+public static class ImportLegacyAccountsEndpoint
+{
+    public const string CsvExample =
+        $"{LegacyFile.Header}\nkadri.tamm@old.example,CPS-OLD-4711,EOS-5D4,012345678901,2019-03-01,EE,Photopoint\n" +
+        "kadri.tamm@old.example,CPS-OLD-4711,EF-70-200-L,,2018-06-15,,\n";
+
+    // No [Consumes]: routing would refuse another Content-Type with a bare 415 before this endpoint could say what to send.
+    [WolverinePost("/api/legacy-imports", OperationId = "ImportLegacyAccounts")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Migration")]
+    [EndpointSummary("Import old CPS accounts and their products from a CSV file (all or nothing, unless invalid rows are skipped)")]
+    [EndpointDescription("The request body is the CSV file (Content-Type text/csv), at most Ledger:MaxRequestBodyBytes (1 MiB by default); " +
+                         "larger files go through the `legacy-import` command. Header: " + LegacyFile.Header + ". Every row is checked " +
+                         "first; with problems nothing is imported (400 listing each line and why) unless skipInvalidRows=true, which " +
+                         "imports the valid rows and lists the others. Importing the same records again changes nothing.")]
+    [ProducesResponseType<LegacyImportResult>(StatusCodes.Status200OK)]
+    [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    [ProducesResponseType(StatusCodes.Status415UnsupportedMediaType)]
+    public static async Task<IResult> Post(HttpRequest request, bool? skipInvalidRows, OutboxedSessionFactory sessions, IMessageBus bus,
+        TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+    {
+        if (!IsCsv(request.ContentType))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported legacy file type",
+                detail: "Send the legacy file as the request body with Content-Type text/csv.");
+        }
+
+        // Within the request size limit: read both passes from memory (large files go through the command line).
+        using var body = new MemoryStream();
+        await request.Body.CopyToAsync(body, ct);
+        var bytes = body.ToArray();
+
+        var problems = new List<LegacyRowProblem>();
+        var report = await LegacyImport.ImportAsync(() => LegacyFile.OpenText(new MemoryStream(bytes, writable: false)),
+            new LegacyImportOptions(skipInvalidRows ?? false), () => sessions.OpenSession(bus), problems.Add, clock,
+            loggers.CreateLogger(typeof(LegacyImport)), ct);
+
+        var byLocation = problems.OrderBy(p => p.Line).GroupBy(p => p.Location).ToDictionary(g => g.Key, g => g.Select(p => p.Problem).ToArray());
+        if (!report.Imported)
+        {
+            return Results.ValidationProblem(byLocation, title: LegacyImport.RejectedTitle,
+                detail: byLocation.ContainsKey(LegacyFile.WholeFile)
+                    ? "The file cannot be read as a legacy file."
+                    : $"{report.InvalidRows} of {report.Rows} rows have problems (all listed under errors). Correct them and import " +
+                      "the file again, or import with skipInvalidRows=true to import the valid rows only.");
+        }
+
+        return Results.Ok(new LegacyImportResult(report, byLocation));
+    }
+
+    // Another import wrote one of this file's old e-mails at the same moment. What was committed stays; importing again
+    // completes the rest without duplicating anything.
+    public static ProblemDetails OnException(ExistingStreamIdCollisionException _) => Problems.Conflict("Concurrent legacy import",
+        "Another import wrote some of the same old accounts at the same moment. Import the file again: what is already imported is skipped.");
+
+    private static bool IsCsv(string? contentType) =>
+        contentType is not null && contentType.Split(';')[0].Trim().Equals("text/csv", StringComparison.OrdinalIgnoreCase);
+}

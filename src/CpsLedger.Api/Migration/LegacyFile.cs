@@ -1,0 +1,416 @@
+using System.Globalization;
+using System.Text;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+
+namespace CpsLedger.Api.Migration;
+
+/// <summary>One valid row of a legacy file: an old account and, unless the row names no model, one of its products.</summary>
+/// <param name="OldEmail">Trimmed and lower-case.</param>
+public sealed record LegacyRow(int Line, string OldEmail, string OldMembershipNumber, LegacyProductDetails? Product);
+
+/// <summary>A row (or, at line 0, the whole file) that cannot be imported, and why.</summary>
+public sealed record LegacyRowProblem(int Line, string Problem)
+{
+    public string Location => Line == 0 ? LegacyFile.WholeFile : $"line {Line}";
+}
+
+/// <summary>
+/// The legacy file format: CSV (UTF-8, RFC 4180 quoting), one row per legacy product, read as a stream so that a file of
+/// millions of rows never has to be in memory.
+/// <para>
+/// Header row naming the columns (any order, any case): <c>old_email</c>, <c>old_membership_number</c>, <c>model_code</c>,
+/// and optionally <c>serial_number</c>, <c>purchase_date</c>, <c>country_of_purchase</c>, <c>dealer</c>. Lines starting with
+/// <c>#</c> are comments; blank lines are skipped. An empty cell is a detail the old system did not have. A row with an empty
+/// <c>model_code</c> and no other product cell is an old account without products.
+/// </para>
+/// <para>
+/// Rows: old e-mail a valid address (compared trimmed and lower-case); old membership number 1 to 40 letters, digits, spaces
+/// and <c>- / .</c>, the same on every row of one e-mail (and the same as an earlier import of it); model code 1 to 40
+/// letters, digits, spaces and <c>- _ .</c> (whether the catalogue knows it is checked at migration, not here); serial
+/// number as a registration accepts it; purchase date <c>yyyy-MM-dd</c>, from 1950 and not in the future; country of
+/// purchase an ISO 3166-1 alpha-2 code (case-insensitive); dealer at most 200 characters on one line. One e-mail lists a
+/// model and serial at most once.
+/// </para>
+/// </summary>
+public static class LegacyFile
+{
+    public const string WholeFile = "file";
+    public const int MaxRowCharacters = 8 * 1024;
+    public const int MaxMembershipNumberLength = 40;
+    public const int MaxCodeLength = 40;
+
+    public const string Email = "old_email";
+    public const string MembershipNumber = "old_membership_number";
+    public const string ModelCode = "model_code";
+    public const string Serial = "serial_number";
+    public const string PurchaseDate = "purchase_date";
+    public const string Country = "country_of_purchase";
+    public const string Dealer = "dealer";
+
+    public const string Header = $"{Email},{MembershipNumber},{ModelCode},{Serial},{PurchaseDate},{Country},{Dealer}";
+
+    private static readonly string[] Required = [Email, MembershipNumber, ModelCode];
+    private static readonly string[] Columns = [.. Required, Serial, PurchaseDate, Country, Dealer];
+
+    // Throws on bytes that are not UTF-8, so that a file saved in another encoding is refused instead of garbled.
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static TextReader OpenText(Stream stream) =>
+        new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024, leaveOpen: false);
+
+    /// <summary>
+    /// Reads the file once: every row, valid (<see cref="LegacyRow"/>) or not (its problems), in file order. A problem with the
+    /// file as a whole (no header, not UTF-8, a quote never closed) ends the reading with a problem at line 0.
+    /// </summary>
+    public static IEnumerable<(LegacyRow? Row, IReadOnlyList<LegacyRowProblem> Problems)> Read(TextReader text, DateOnly latestPurchaseDate)
+    {
+        var records = new CsvRecordReader(text);
+        var columns = (int[]?)null;
+        while (true)
+        {
+            CsvRecord? record;
+            string? fileProblem = null;
+            try
+            {
+                record = records.Next();
+            }
+            catch (DecoderFallbackException)
+            {
+                record = null;
+                fileProblem = $"The file is not UTF-8 text (an invalid byte at or after line {records.Line}). Save it as UTF-8 and import it again.";
+            }
+
+            if (fileProblem is not null)
+            {
+                yield return (null, [new LegacyRowProblem(0, fileProblem)]);
+                yield break;
+            }
+
+            if (record is null)
+            {
+                if (columns is null)
+                    yield return (null, [new LegacyRowProblem(0, $"The file is empty: it needs the header row \"{Header}\" and a row per legacy product.")]);
+                yield break;
+            }
+
+            if (record.FileProblem is not null)
+            {
+                yield return (null, [new LegacyRowProblem(0, $"Line {record.Line}: {record.FileProblem}")]);
+                yield break;
+            }
+
+            if (columns is null)
+            {
+                var headerProblems = ReadHeader(record, out columns);
+                if (headerProblems.Count > 0)
+                {
+                    // Without a usable header no row can be read: problems of the file as a whole.
+                    yield return (null, [.. headerProblems.Select(p => new LegacyRowProblem(0, $"Line {p.Line}: {p.Problem}"))]);
+                    yield break;
+                }
+
+                continue;
+            }
+
+            if (record.Problem is not null)
+            {
+                yield return (null, [new LegacyRowProblem(record.Line, record.Problem)]);
+                continue;
+            }
+
+            if (record.Fields.Count > columns.Length)
+            {
+                yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but the header names " +
+                                                                       $"{columns.Length} columns (a value containing a comma must be enclosed in double quotes).")]);
+                continue;
+            }
+
+            yield return Check(record, columns, latestPurchaseDate);
+        }
+    }
+
+    /// <summary>Column positions by <see cref="Columns"/> index (-1: absent).</summary>
+    private static List<LegacyRowProblem> ReadHeader(CsvRecord header, out int[] columns)
+    {
+        var problems = new List<LegacyRowProblem>();
+        columns = Enumerable.Repeat(-1, Columns.Length).ToArray();
+        if (header.Problem is not null)
+        {
+            problems.Add(new LegacyRowProblem(header.Line, header.Problem));
+            return problems;
+        }
+
+        var names = header.Fields.Select(f => f.Trim().ToLowerInvariant()).ToList();
+        if (!names.Any(Columns.Contains))
+        {
+            problems.Add(new LegacyRowProblem(header.Line, $"The first line must be the header row naming the columns, e.g. \"{Header}\"; " +
+                                                           $"found \"{Shorten(string.Join(",", header.Fields))}\"."));
+            return problems;
+        }
+
+        for (var i = 0; i < names.Count; i++)
+        {
+            var index = Array.IndexOf(Columns, names[i]);
+            if (index < 0)
+                problems.Add(new LegacyRowProblem(header.Line, $"The header names an unknown column \"{Shorten(names[i])}\"; the columns are {Header}."));
+            else if (columns[index] >= 0)
+                problems.Add(new LegacyRowProblem(header.Line, $"The header names the column \"{names[i]}\" more than once."));
+            else
+                columns[index] = i;
+        }
+
+        foreach (var missing in Required.Where(c => !names.Contains(c)))
+            problems.Add(new LegacyRowProblem(header.Line, $"The header lacks the column \"{missing}\"; the columns are {Header}."));
+        return problems;
+    }
+
+    private static (LegacyRow?, IReadOnlyList<LegacyRowProblem>) Check(CsvRecord record, int[] columns, DateOnly latestPurchaseDate)
+    {
+        List<LegacyRowProblem>? problems = null;
+        void Problem(string problem) => (problems ??= []).Add(new LegacyRowProblem(record.Line, problem));
+        string? Value(int column) =>
+            columns[column] is var at && at >= 0 && at < record.Fields.Count && record.Fields[at].Trim() is { Length: > 0 } v ? v : null;
+
+        var email = Value(0);
+        if (email is null)
+            Problem("Old e-mail is missing.");
+        else if (email.Length > 254 || !EmailAddresses.IsValid(email))
+            Problem($"Old e-mail \"{Shorten(email)}\" is not a valid e-mail address.");
+
+        var number = Value(1);
+        if (number is null)
+            Problem("Old membership number is missing.");
+        else if (number.Length > MaxMembershipNumberLength)
+            Problem($"Old membership number is longer than {MaxMembershipNumberLength} characters.");
+        else if (number.FirstOrDefault(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '/' or '.' or ' ')) is var bad and not '\0')
+            Problem($"Old membership number \"{Shorten(number)}\" contains '{bad}'; it may have letters, digits, spaces and - / .");
+
+        var code = Value(2);
+        var serial = Value(3);
+        var dateText = Value(4);
+        var country = Value(5)?.ToUpperInvariant();
+        var dealer = Value(6);
+        if (code is null && (serial ?? dateText ?? country ?? dealer) is not null)
+            Problem("Model code is missing, but the row gives product details (leave every product cell empty for an old account without products).");
+        else if (code is { Length: > MaxCodeLength })
+            Problem($"Model code is longer than {MaxCodeLength} characters.");
+        else if (code?.FirstOrDefault(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ' ')) is { } badCode and not '\0')
+            Problem($"Model code \"{Shorten(code)}\" contains '{badCode}'; a code has only letters, digits, spaces and - _ .");
+
+        if (serial is not null)
+        {
+            if (SerialNumbers.Tidy(serial).Length > MandatoryDetailRules.MaxSerialLength)
+                Problem($"Serial number is longer than {MandatoryDetailRules.MaxSerialLength} characters.");
+            else if (!serial.All(c => char.IsLetterOrDigit(c) || c is '-' or '/' or '.' || char.IsWhiteSpace(c)))
+                Problem($"Serial number \"{Shorten(serial)}\" may contain only letters, digits, spaces and - / .");
+        }
+
+        DateOnly? date = null;
+        if (dateText is not null)
+        {
+            if (!DateOnly.TryParseExact(dateText, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var parsed))
+                Problem($"Purchase date \"{Shorten(dateText)}\" is not a date written yyyy-MM-dd, e.g. 2019-03-01.");
+            else if (parsed > latestPurchaseDate)
+                Problem($"Purchase date {dateText} is in the future.");
+            else if (parsed < MandatoryDetailRules.EarliestPurchaseDate)
+                Problem($"Purchase date {dateText} is before {MandatoryDetailRules.EarliestPurchaseDate:yyyy-MM-dd}.");
+            else
+                date = parsed;
+        }
+
+        if (country is not null && !CountryCodes.IsAssigned(country))
+            Problem($"Country of purchase \"{Shorten(country)}\" is not an ISO 3166-1 alpha-2 code, e.g. \"EE\".");
+
+        if (dealer is not null)
+        {
+            if (dealer.Length > MandatoryDetailRules.MaxDealerLength)
+                Problem($"Dealer is longer than {MandatoryDetailRules.MaxDealerLength} characters.");
+            else if (dealer.Any(char.IsControl))
+                Problem("Dealer must be one line of text (no line breaks or control characters).");
+        }
+
+        if (problems is not null)
+            return (null, problems);
+
+        var product = code is null
+            ? null
+            : new LegacyProductDetails(Catalogue.ProductModelCode.Normalize(code), serial is null ? null : SerialNumbers.Tidy(serial), date, country, dealer);
+        return (new LegacyRow(record.Line, LegacyIds.NormalizeEmail(email!), number!, product), []);
+    }
+
+    private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "...";
+
+    private sealed record CsvRecord(int Line, List<string> Fields, string? Problem, string? FileProblem = null);
+
+    /// <summary>
+    /// RFC 4180 records from a text stream, each with the line it starts on. A record with a quoting error is returned with
+    /// its problem (the rest of its line skipped) so that every bad line can be reported; a quote never closed, or a row
+    /// longer than <see cref="MaxRowCharacters"/>, is a problem of the file (its rest cannot be read as rows).
+    /// </summary>
+    private sealed class CsvRecordReader(TextReader reader)
+    {
+        private readonly char[] _buffer = new char[64 * 1024];
+        private readonly StringBuilder _field = new();
+        private int _position;
+        private int _length;
+
+        public int Line { get; private set; } = 1;
+
+        private int Peek()
+        {
+            if (_position < _length)
+                return _buffer[_position];
+            _length = reader.Read(_buffer, 0, _buffer.Length);
+            _position = 0;
+            return _length == 0 ? -1 : _buffer[0];
+        }
+
+        private void Advance() => _position++;
+
+        private void SkipLineBreak()
+        {
+            if (Peek() == '\r')
+            {
+                Advance();
+                if (Peek() == '\n')
+                    Advance();
+            }
+            else if (Peek() == '\n')
+            {
+                Advance();
+            }
+
+            Line++;
+        }
+
+        private void SkipRestOfLine()
+        {
+            while (Peek() is not (-1 or '\r' or '\n'))
+                Advance();
+            if (Peek() != -1)
+                SkipLineBreak();
+        }
+
+        public CsvRecord? Next()
+        {
+            while (true)
+            {
+                var c = Peek();
+                if (c == -1)
+                    return null;
+                if (c == '#')
+                {
+                    SkipRestOfLine();
+                    continue;
+                }
+
+                var record = ReadRecord();
+                // Blank lines, and lines of only commas, are skipped.
+                if (record.Problem is null && record.FileProblem is null && record.Fields.All(string.IsNullOrWhiteSpace))
+                    continue;
+                return record;
+            }
+        }
+
+        private CsvRecord ReadRecord()
+        {
+            var startLine = Line;
+            var fields = new List<string>(8);
+            string? problem = null;
+            var quoted = false;
+            var afterQuote = false;
+            var characters = 0;
+            _field.Clear();
+
+            while (true)
+            {
+                var c = Peek();
+                if (c == -1)
+                {
+                    fields.Add(_field.ToString());
+                    return new CsvRecord(startLine, fields, problem);
+                }
+
+                if (++characters > MaxRowCharacters)
+                    return new CsvRecord(startLine, fields, null, $"The row is longer than {MaxRowCharacters} characters (is a line break missing?).");
+
+                if (c is '\r' or '\n')
+                {
+                    fields.Add(_field.ToString());
+                    SkipLineBreak();
+                    return new CsvRecord(startLine, fields, problem);
+                }
+
+                if (c == ',')
+                {
+                    fields.Add(_field.ToString());
+                    _field.Clear();
+                    quoted = afterQuote = false;
+                    Advance();
+                    continue;
+                }
+
+                if (afterQuote)
+                {
+                    if (!char.IsWhiteSpace((char)c) && problem is null)
+                        problem = $"Unexpected text after the closing quote of value {fields.Count + 1}; a quote inside a quoted value is written twice (\"\").";
+                    Advance();
+                    continue;
+                }
+
+                if (c == '"' && !quoted && IsBlank(_field))
+                {
+                    quoted = true;
+                    _field.Clear();
+                    Advance();
+                    var closed = false;
+                    while (Peek() is var q and not -1)
+                    {
+                        if (++characters > MaxRowCharacters)
+                            return new CsvRecord(startLine, fields, null, $"The row is longer than {MaxRowCharacters} characters (is a closing quote missing?).");
+                        Advance();
+                        if (q == '"')
+                        {
+                            if (Peek() == '"')
+                            {
+                                _field.Append('"');
+                                Advance();
+                                continue;
+                            }
+
+                            closed = true;
+                            break;
+                        }
+
+                        if (q == '\n')
+                            Line++;
+                        _field.Append((char)q);
+                    }
+
+                    if (!closed)
+                        return new CsvRecord(startLine, fields, null, "A quoted value starting on this line is never closed (a missing \").");
+                    afterQuote = true;
+                    continue;
+                }
+
+                if (c == '"' && problem is null)
+                    problem = $"A quote inside value {fields.Count + 1} that is not enclosed in quotes; enclose the value in double quotes and write the quote twice (\"\").";
+                _field.Append((char)c);
+                Advance();
+            }
+        }
+
+        private static bool IsBlank(StringBuilder builder)
+        {
+            for (var i = 0; i < builder.Length; i++)
+            {
+                if (!char.IsWhiteSpace(builder[i]))
+                    return false;
+            }
+
+            return true;
+        }
+    }
+}

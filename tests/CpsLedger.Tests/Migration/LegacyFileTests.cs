@@ -1,0 +1,125 @@
+using System.Text;
+using CpsLedger.Api.Migration;
+
+namespace CpsLedger.Tests.Migration;
+
+/// <summary>The legacy file format, read without a database: rows, their problems and where they are.</summary>
+public sealed class LegacyFileTests
+{
+    private static readonly DateOnly Today = new(2026, 11, 25);
+
+    private static List<(LegacyRow? Row, IReadOnlyList<LegacyRowProblem> Problems)> Read(string csv) =>
+        [.. LegacyFile.Read(new StringReader(csv), Today)];
+
+    private static List<string> Problems(string csv) =>
+        Read(csv).SelectMany(r => r.Problems).Select(p => $"{p.Location}: {p.Problem}").ToList();
+
+    [Fact]
+    public void A_valid_row_is_tidied_and_empty_cells_are_missing_details()
+    {
+        var rows = Read(LegacyFiles.Csv(" Kadri.Tamm@Old.Example ,CPS-OLD-4711, eos-r5 ,\"0123   4567\",2019-03-01,ee,", "a@old.example,7,,,,,"));
+
+        Assert.All(rows, r => Assert.Empty(r.Problems));
+        var camera = rows[0].Row!;
+        Assert.Equal((2, "kadri.tamm@old.example", "CPS-OLD-4711"), (camera.Line, camera.OldEmail, camera.OldMembershipNumber));
+        Assert.Equal(new LegacyProductDetails("EOS-R5", "0123 4567", new DateOnly(2019, 3, 1), "EE", null), camera.Product);
+        // A row with no product cells is an old account without products.
+        Assert.Null(rows[1].Row!.Product);
+    }
+
+    [Fact]
+    public void Every_bad_row_is_reported_with_its_line_number_and_reason()
+    {
+        var problems = Problems("""
+            old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer
+            # a comment, and a blank line next
+
+            not-an-email,1,EOS-R5,,,,
+            a@old.example,,EOS-R5,,,,
+            a@old.example,1,,SN-1,,,
+            a@old.example,1,EOS R5!,,,,
+            a@old.example,1,EOS-R5,A1<script>,,,
+            a@old.example,1,EOS-R5,,01.03.2019,,
+            a@old.example,1,EOS-R5,,2999-01-01,,
+            a@old.example,1,EOS-R5,,1900-01-01,,
+            a@old.example,1,EOS-R5,,,XX,
+            a@old.example,1,EOS-R5,,,,,extra
+            a@old.example,1,EOS-R5,"unclosed"x,,,
+            a@old.example,1,EOS-R5,ok,2019-01-01,EE,Photopoint
+            """);
+
+        Assert.Equal([
+            "line 4: Old e-mail \"not-an-email\" is not a valid e-mail address.",
+            "line 5: Old membership number is missing.",
+            "line 6: Model code is missing, but the row gives product details (leave every product cell empty for an old account without products).",
+            "line 7: Model code \"EOS R5!\" contains '!'; a code has only letters, digits, spaces and - _ .",
+            "line 8: Serial number \"A1<script>\" may contain only letters, digits, spaces and - / .",
+            "line 9: Purchase date \"01.03.2019\" is not a date written yyyy-MM-dd, e.g. 2019-03-01.",
+            "line 10: Purchase date 2999-01-01 is in the future.",
+            "line 11: Purchase date 1900-01-01 is before 1950-01-01.",
+            "line 12: Country of purchase \"XX\" is not an ISO 3166-1 alpha-2 code, e.g. \"EE\".",
+            "line 13: The row has 8 values but the header names 7 columns (a value containing a comma must be enclosed in double quotes).",
+            "line 14: Unexpected text after the closing quote of value 4; a quote inside a quoted value is written twice (\"\").",
+        ], problems);
+    }
+
+    [Fact]
+    public void A_row_with_several_problems_lists_them_all()
+    {
+        var problems = Problems(LegacyFiles.Csv("x,,EOS-R5,,2019-13-01,e,"));
+        Assert.Equal(4, problems.Count);
+        Assert.All(problems, p => Assert.StartsWith("line 2: ", p));
+    }
+
+    [Fact]
+    public void Columns_may_come_in_any_order_and_optional_ones_may_be_left_out()
+    {
+        var rows = Read("MODEL_CODE,Old_Email,old_membership_number\nEOS-R5,a@old.example,1\n");
+        var row = Assert.Single(rows).Row!;
+        Assert.Equal(new LegacyProductDetails("EOS-R5", null, null, null, null), row.Product);
+    }
+
+    [Theory]
+    [InlineData("", "file: The file is empty")]
+    [InlineData("email,number\na@old.example,1\n", "file: Line 1: The first line must be the header row")]
+    [InlineData("old_email,old_membership_number,model_code,colour\n", "file: Line 1: The header names an unknown column \"colour\"")]
+    [InlineData("old_email,model_code\n", "file: Line 1: The header lacks the column \"old_membership_number\"")]
+    [InlineData("old_email,old_membership_number,model_code\na@old.example,1,\"EOS\n", "file: Line 2: A quoted value starting on this line is never closed")]
+    public void A_file_that_cannot_be_read_as_rows_is_one_problem_of_the_whole_file(string csv, string expected)
+    {
+        var problems = Problems(csv);
+        Assert.StartsWith(expected, problems[0]);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_utf8_is_refused_as_a_whole()
+    {
+        var bytes = Encoding.UTF8.GetBytes(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,Photopoint")).Concat(new byte[] { 0xC3, 0x28, 0x0A }).ToArray();
+        using var text = LegacyFile.OpenText(new MemoryStream(bytes));
+        var problems = LegacyFile.Read(text, Today).SelectMany(r => r.Problems).ToList();
+        Assert.Equal("The file is not UTF-8 text (an invalid byte at or after line 1). Save it as UTF-8 and import it again.", Assert.Single(problems).Problem);
+    }
+
+    [Fact]
+    public void Quoted_values_may_hold_commas_quotes_and_line_breaks_and_line_numbers_stay_right()
+    {
+        var rows = Read(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,\"Foto, \"\"Pood\"\"\"", "b@old.example,1,EOS-R5,,,,\"Two\nlines\"",
+            "c@old.example,1,EOS-R5,,,,Photopoint"));
+
+        Assert.Equal("Foto, \"Pood\"", rows[0].Row!.Product!.Dealer);
+        var problem = Assert.Single(rows[1].Problems);
+        Assert.Equal("line 3: Dealer must be one line of text (no line breaks or control characters).", $"{problem.Location}: {problem.Problem}");
+        Assert.Equal(5, rows[2].Row!.Line);
+    }
+
+    [Fact]
+    public void Product_ids_are_derived_from_content_so_that_the_same_record_is_the_same_product()
+    {
+        var camera = new LegacyProductDetails("EOS-R5", "0123 4567", null, null, null);
+        Assert.Equal(LegacyIds.ProductFor("KADRI@old.example ", camera, 1),
+            LegacyIds.ProductFor("kadri@old.example", camera with { SerialNumber = "01234567", PurchaseDate = new DateOnly(2019, 1, 1) }, 2));
+        var flash = new LegacyProductDetails("EOS-R5", null, null, null, null);
+        Assert.NotEqual(LegacyIds.ProductFor("k@old.example", flash, 1), LegacyIds.ProductFor("k@old.example", flash, 2));
+        Assert.NotEqual(LegacyIds.RegistrationFor(LegacyIds.ProductFor("k@old.example", flash, 1)), LegacyIds.ProductFor("k@old.example", flash, 1));
+    }
+}

@@ -1,0 +1,198 @@
+using System.Net;
+using CpsLedger.Api.Migration;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Support;
+using Marten;
+using Marten.Services;
+using Npgsql;
+
+namespace CpsLedger.Tests.Migration;
+
+public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support, subject: "maris");
+
+    [Fact]
+    public async Task Support_imports_old_accounts_with_their_products_and_whatever_details_they_had()
+    {
+        var report = await App.ImportLegacy(LegacyFiles.KadrisOldAccount + "juhan@old.example,CPS-OLD-0815,,,,,\n");
+
+        Assert.Equal((4, 0, 2, 2, 3, 3, 0), (report.GetProperty("rows").GetInt32(), report.GetProperty("invalidRows").GetInt32(),
+            report.GetProperty("legacyAccounts").GetInt32(), report.GetProperty("legacyAccountsImported").GetInt32(),
+            report.GetProperty("products").GetInt32(), report.GetProperty("productsImported").GetInt32(),
+            report.GetProperty("productsAlreadyImported").GetInt32()));
+        var accounts = await App.LegacyAccounts();
+        Assert.Equal(["juhan@old.example", LegacyFiles.Kadri], accounts.Select(a => a.OldEmail));
+        Assert.Empty(accounts[0].Products);
+        var kadri = accounts[1];
+        Assert.Equal((LegacyFiles.KadriNumber, 3), (kadri.OldMembershipNumber, kadri.Products.Count));
+        Assert.Equal(("EF-40-STM", "LENS-1", (string?)null), (kadri.Products[1].ModelCode, kadri.Products[1].SerialNumber, kadri.Products[1].Dealer));
+        Assert.Null(kadri.Products[2].SerialNumber);
+        Assert.All(kadri.Products, p => Assert.Null(p.MigratedToAccountId));
+
+        // Who imported it is on every event.
+        await using var session = App.Store.QuerySession();
+        var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName.StartsWith("legacy_")).ToListAsync();
+        Assert.Equal(5, events.Count);
+        Assert.All(events, e => Assert.Equal("maris", e.UserName));
+    }
+
+    [Fact]
+    public async Task Importing_the_same_records_again_changes_nothing()
+    {
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var events = await App.CountEvents();
+
+        var again = await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+
+        Assert.Equal((1, 0, 3, 0, 3), (again.GetProperty("legacyAccounts").GetInt32(), again.GetProperty("legacyAccountsImported").GetInt32(),
+            again.GetProperty("products").GetInt32(), again.GetProperty("productsImported").GetInt32(),
+            again.GetProperty("productsAlreadyImported").GetInt32()));
+        Assert.Equal(events, await App.CountEvents());
+
+        // A later file with one more product of the same account adds just that product.
+        var more = await App.ImportLegacy(LegacyFiles.KadrisOldAccount + $"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},EOS-R5,9999,,,\n");
+        Assert.Equal((1, 3), (more.GetProperty("productsImported").GetInt32(), more.GetProperty("productsAlreadyImported").GetInt32()));
+        Assert.Equal(events + 1, await App.CountEvents());
+        Assert.Equal(4, Assert.Single(await App.LegacyAccounts()).Products.Count);
+    }
+
+    [Fact]
+    public async Task A_file_with_bad_rows_imports_nothing_and_reports_every_bad_row_with_its_line_and_reason()
+    {
+        var file = LegacyFiles.Csv(
+            "a@old.example,A-1,EOS-R5,SN-1,2019-01-01,EE,Photopoint",
+            "a@old.example,A-2,EOS-R5,SN-2,,,",
+            "a@old.example,A-1,EOS-R5,sn-1,,,",
+            "b@old.example,B-1,EOS-R5,,2999-01-01,,",
+            "c@old.example,C-1,EOS-R5,,,,");
+
+        var problem = await (await Support.PostLegacyFile(file)).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(LegacyImport.RejectedTitle, problem.GetProperty("title").GetString());
+        var errors = problem.GetProperty("errors");
+        Assert.Equal(["line 3", "line 4", "line 5"], errors.EnumerateObject().Select(e => e.Name));
+        Assert.Equal("Old membership number \"A-2\" differs from the one on line 2 for the same old e-mail.", errors.GetProperty("line 3")[0].GetString());
+        Assert.Equal("Line 2 already lists model EOS-R5 with serial number sn-1 for this old e-mail.", errors.GetProperty("line 4")[0].GetString());
+        Assert.Equal("Purchase date 2999-01-01 is in the future.", errors.GetProperty("line 5")[0].GetString());
+        Assert.Equal(0, await App.CountEvents());
+    }
+
+    [Fact]
+    public async Task With_skip_invalid_rows_the_valid_rows_are_imported_and_the_others_reported()
+    {
+        var file = LegacyFiles.Csv("a@old.example,A-1,EOS-R5,SN-1,,,", "a@old.example,A-1,EOS-R5,SN-2,someday,,", "b@old.example,B-1,,,,,");
+
+        var body = await (await Support.PostLegacyFile(file, skipInvalidRows: true)).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Equal((3, 1, 2, 1), (body.GetProperty("report").GetProperty("rows").GetInt32(), body.GetProperty("report").GetProperty("invalidRows").GetInt32(),
+            body.GetProperty("report").GetProperty("legacyAccountsImported").GetInt32(), body.GetProperty("report").GetProperty("productsImported").GetInt32()));
+        Assert.Equal("Purchase date \"someday\" is not a date written yyyy-MM-dd, e.g. 2019-03-01.",
+            body.GetProperty("skippedRows").GetProperty("line 3")[0].GetString());
+        Assert.Equal(["SN-1"], (await App.LegacyAccounts())[0].Products.Select(p => p.SerialNumber));
+    }
+
+    [Fact]
+    public async Task A_file_that_cannot_be_read_imports_nothing_even_when_skipping_invalid_rows()
+    {
+        var problem = await (await Support.PostLegacyFile("email;number\na@old.example;1\n", skipInvalidRows: true))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+        Assert.StartsWith("Line 1: The first line must be the header row", problem.GetProperty("errors").GetProperty("file")[0].GetString());
+
+        await (await Support.PostAsync("/api/legacy-imports", new StringContent("{}", System.Text.Encoding.UTF8, "application/json")))
+            .ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
+        Assert.Equal(0, await App.CountEvents());
+    }
+
+    [Fact]
+    public async Task An_old_email_keeps_the_membership_number_it_was_imported_with()
+    {
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+
+        var problem = await (await Support.PostLegacyFile(LegacyFiles.Csv($"{LegacyFiles.Kadri},CPS-OTHER,EOS-R5,NEW-1,,,", "x@old.example,X,,,,,")))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal($"Old e-mail {LegacyFiles.Kadri} was imported before with membership number \"{LegacyFiles.KadriNumber}\"; this row gives \"CPS-OTHER\".",
+            problem.GetProperty("errors").GetProperty("line 2")[0].GetString());
+        Assert.Single(await App.LegacyAccounts());
+    }
+
+    [Fact]
+    public async Task Only_support_imports()
+    {
+        foreach (var role in new[] { LedgerRoles.Member, LedgerRoles.Portal, LedgerRoles.Auditor, LedgerRoles.Finance })
+            await (await App.ClientAs(role, Guid.NewGuid()).PostLegacyFile(LegacyFiles.KadrisOldAccount)).ShouldBe(HttpStatusCode.Forbidden);
+        Assert.Equal(0, await App.CountEvents());
+    }
+
+    [Fact]
+    public async Task The_command_line_path_streams_in_batches_and_the_result_is_the_same_as_in_one()
+    {
+        // 3 accounts' rows interleaved, so that every account's rows span batches of 2.
+        var rows = Enumerable.Range(1, 9).Select(i => $"{(char)('a' + i % 3)}@old.example,N-{i % 3},M-{i},S-{i},,,").ToArray();
+        rows = [.. rows, "a@old.example,N-0,LENS,,,,", "a@old.example,N-0,LENS,,,,"];
+
+        var (report, problems) = await App.ImportThroughCommandLinePath(LegacyFiles.Csv(rows), batchSize: 2);
+
+        Assert.Empty(problems);
+        Assert.Equal(new LegacyImportReport(true, 11, 0, 3, 3, 11, 11, 0, 6), report);
+        var accounts = await App.LegacyAccounts();
+        Assert.Equal([5, 3, 3], accounts.Select(a => a.Products.Count));
+        // Two identical rows without a serial are two products (two lenses of one model).
+        Assert.Equal(2, accounts[0].Products.Count(p => p.ModelCode == "LENS"));
+        Assert.Equal(accounts.Sum(a => a.EventCount), await App.CountEvents());
+        Assert.Equal("Imported /tmp/l.csv in 2.0 s (6 product rows/s, 6 batches): 11 rows; 3 old accounts (3 new), 11 products (11 new, 0 imported before).",
+            LegacyImportCommand.Describe("/tmp/l.csv", report, TimeSpan.FromSeconds(2), false));
+
+        var (again, _) = await App.ImportThroughCommandLinePath(LegacyFiles.Csv(rows), batchSize: 4);
+        Assert.Equal(new LegacyImportReport(true, 11, 0, 3, 0, 11, 0, 11, 3), again);
+        await using var session = App.Store.QuerySession();
+        Assert.All(await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName.StartsWith("legacy_")).ToListAsync(),
+            e => Assert.Equal("cli-maris", e.UserName));
+    }
+
+    [Fact]
+    public async Task A_batch_of_thousands_of_products_takes_a_handful_of_round_trips_not_one_per_product()
+    {
+        var rows = Enumerable.Range(1, 5000).Select(i => $"m{i % 1000}@old.example,N-{i % 1000},EOS-R5,SN-{i},2019-01-01,EE,Photopoint").ToArray();
+        var counter = new RoundTrips();
+
+        var problems = new List<LegacyRowProblem>();
+        var report = await LegacyImport.ImportAsync(() => new StringReader(LegacyFiles.Csv(rows)), new LegacyImportOptions(false, BatchSize: 5000), () =>
+            {
+                var session = App.Store.LightweightSession();
+                session.Logger = counter;
+                return session;
+            },
+            problems.Add, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+
+        Assert.Equal((1000, 5000, 1), (report.LegacyAccountsImported, report.ProductsImported, report.Batches));
+        // The membership number check, the batch's read of the existing accounts, and the batch's writes (Marten sends the
+        // 1,000 new streams with their 6,000 events and 1,000 documents in batched commands).
+        Assert.True(counter.Count <= 10, $"{counter.Count} round trips");
+        Assert.Equal(6000, await App.CountEvents());
+    }
+
+    private sealed class RoundTrips : IMartenSessionLogger
+    {
+        private int _count;
+
+        public int Count => _count;
+
+        public void LogSuccess(NpgsqlCommand command) { }
+
+        public void LogSuccess(NpgsqlBatch batch) { }
+
+        public void LogFailure(NpgsqlCommand command, Exception ex) { }
+
+        public void LogFailure(NpgsqlBatch batch, Exception ex) { }
+
+        public void LogFailure(Exception ex, string message) { }
+
+        public void RecordSavedChanges(IDocumentSession session, IChangeSet commit) { }
+
+        public void OnBeforeExecute(NpgsqlCommand command) => Interlocked.Increment(ref _count);
+
+        public void OnBeforeExecute(NpgsqlBatch batch) => Interlocked.Increment(ref _count);
+    }
+}

@@ -1,0 +1,103 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Migration;
+using CpsLedger.Api.Products;
+
+namespace CpsLedger.Tests.Migration;
+
+/// <summary>The migration's decisions as pure functions.</summary>
+public sealed class MigrationRulesTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 25, 10, 0, 0, TimeSpan.Zero);
+    private static readonly Guid Account = Guid.NewGuid();
+
+    private static ProductModelView Model(string code, int points, bool withdrawn = false) =>
+        new() { Id = ProductModelCode.StreamIdFor(code), Code = code, Name = code, Category = "lens", Points = points, Withdrawn = withdrawn, CatalogueVersion = 3 };
+
+    private static (LegacyAccountView View, List<LegacyProduct> Products) Legacy(params LegacyProductDetails[] products)
+    {
+        var view = new LegacyAccountView { Id = LegacyIds.AccountFor("k@old.example"), OldEmail = "k@old.example", OldMembershipNumber = "7" };
+        view.Products = [.. products.Select((p, i) => new LegacyProduct
+        {
+            Id = LegacyIds.ProductFor(view.OldEmail, p, i + 1), ModelCode = p.ModelCode, SerialNumber = p.SerialNumber, PurchaseDate = p.PurchaseDate,
+            CountryOfPurchase = p.CountryOfPurchase, Dealer = p.Dealer,
+        })];
+        return (view, view.Products);
+    }
+
+    [Fact]
+    public void Complete_products_earn_points_at_once_incomplete_ones_wait_for_details_withdrawn_models_still_migrate()
+    {
+        var (view, pending) = Legacy(
+            new LegacyProductDetails("A", "S1", new DateOnly(2020, 1, 1), "EE", "Shop"),
+            new LegacyProductDetails("A", null, null, null, null),
+            new LegacyProductDetails("OLD", "S2", new DateOnly(2010, 1, 1), "FI", "Shop"));
+        var models = new[] { Model("A", 100), Model("OLD", 40, withdrawn: true) }.ToDictionary(m => m.Id);
+
+        var batch = ProductMigration.Decide(Account, view, pending, models, new Dictionary<string, SerialOwnership>(), Now);
+
+        Assert.Equal(3, batch.Registrations.Count);
+        Assert.Equal([2, 1, 2], batch.Registrations.Select(r => r.Events.Count));
+        var registered = (ProductRegistered)batch.Registrations[0].Events[0];
+        Assert.Equal((RegistrationSource.Migration, Account, LegacyIds.RegistrationFor(pending[0].Id)), (registered.Source, registered.AccountId, registered.RegistrationId));
+        Assert.Equal(40, ((PointsAllocated)batch.Registrations[2].Events[1]).Points);
+        Assert.All(batch.Moved, m => Assert.False(m.WasAlreadyRegistered));
+        Assert.Empty(batch.NotMigrated);
+    }
+
+    [Fact]
+    public void A_serial_owned_elsewhere_is_a_conflict_one_owned_here_is_linked_and_an_unknown_model_waits()
+    {
+        var (view, pending) = Legacy(
+            new LegacyProductDetails("A", "S1", null, null, null),
+            new LegacyProductDetails("A", "S 2", null, null, null),
+            new LegacyProductDetails("NEW", "S3", null, null, null));
+        var mine = Guid.NewGuid();
+        var owners = new[]
+        {
+            new SerialOwnership { Id = SerialNumbers.OwnershipKey("A", "S1"), AccountId = Guid.NewGuid(), RegistrationId = Guid.NewGuid() },
+            new SerialOwnership { Id = SerialNumbers.OwnershipKey("a", "s2"), AccountId = Account, RegistrationId = mine },
+        }.ToDictionary(o => o.Id);
+
+        var batch = ProductMigration.Decide(Account, view, pending, new[] { Model("A", 1) }.ToDictionary(m => m.Id), owners, Now);
+
+        Assert.Empty(batch.Registrations);
+        var linked = Assert.Single(batch.Moved);
+        Assert.Equal((pending[1].Id, mine, true), (linked.LegacyProductId, linked.RegistrationId, linked.WasAlreadyRegistered));
+        Assert.Equal([NotMigratedReason.SerialOwnedByAnotherAccount, NotMigratedReason.UnknownModel], batch.NotMigrated.Select(n => n.Reason));
+    }
+
+    [Fact]
+    public void Availability_says_why_not()
+    {
+        var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
+        Assert.Equal(MigrationUnavailableReason.NoOldEmail, MigrationAvailability.Decide(Account, [], [], []).Reason);
+        Assert.Equal(MigrationUnavailableReason.NoLegacyAccount, MigrationAvailability.Decide(Account, ["k@old.example"], [], []).Reason);
+
+        var open = MigrationAvailability.Decide(Account, ["k@old.example"], [view], []);
+        Assert.Equal((true, 1), (open.Available, open.ProductsToMigrate));
+        Assert.Equal([MandatoryDetail.PurchaseDate, MandatoryDetail.CountryOfPurchase, MandatoryDetail.Dealer],
+            open.LegacyAccounts[0].Products[0].MissingDetails);
+
+        view.Products[0].MigratedToAccountId = Account;
+        // Products done, but the old membership number not yet in the account's history: still something to migrate.
+        Assert.True(MigrationAvailability.Decide(Account, ["k@old.example"], [view], []).Available);
+        Assert.Equal(MigrationUnavailableReason.EverythingMigrated, MigrationAvailability.Decide(Account, ["k@old.example"], [view], ["7"]).Reason);
+    }
+
+    [Fact]
+    public void Unlinking_is_refused_once_something_was_migrated_from_the_email()
+    {
+        var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
+        var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
+
+        Assert.NotNull(OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Unlinked);
+        Assert.Equal(400, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " ", view, [], Now).Problem?.Status);
+        Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, ["7"], Now).Problem?.Status);
+        view.Products[0].MigratedToAccountId = Account;
+        Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Problem?.Status);
+
+        Assert.Null(OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail(" K@old.example", "again"), Now).Linked);
+        Assert.Equal("n@old.example", OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail("N@old.example ", " why "), Now).Linked?.Email);
+    }
+}
