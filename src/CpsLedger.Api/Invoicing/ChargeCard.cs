@@ -1,0 +1,86 @@
+using CpsLedger.Api.Membership;
+using Marten;
+using Microsoft.Extensions.Options;
+using Wolverine;
+using Wolverine.ErrorHandling;
+using Wolverine.Runtime.Handlers;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>Charge the card for the invoice: attempt <paramref name="Attempt"/>, due at <paramref name="DueAt"/> (the service's clock).</summary>
+public sealed record ChargeCard(Guid InvoiceId, int Attempt, DateTimeOffset DueAt);
+
+public static class ChargeCardDecision
+{
+    /// <summary>The idempotency key the gateway sees: one per invoice attempt, the same on every retry of that attempt.</summary>
+    public static string IdempotencyKey(string invoiceNumber, int attempt) => $"{invoiceNumber}-attempt-{attempt}";
+
+    /// <summary>
+    /// What a gateway answer means for the invoice. Approved: the attempt, the payment and (covering the total) paid.
+    /// Declined or error: the attempt with the next try a <see cref="InvoicingOptions.CardRetryInterval"/> later, or,
+    /// after the last allowed attempt, the invoice overdue.
+    /// </summary>
+    public static (IReadOnlyList<object> Events, IReadOnlyList<object> Messages) Decide(Invoice invoice, int attempt, ChargeResult result,
+        Guid paymentId, InvoicingOptions options, DateTimeOffset now)
+    {
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        var key = IdempotencyKey(invoice.InvoiceNumber, attempt);
+        if (result.Outcome == ChargeOutcome.Approved)
+        {
+            List<object> paid =
+            [
+                new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, invoice.Outstanding, invoice.Currency, result.Outcome,
+                    result.GatewayReference, null, null, now),
+                .. InvoicePayments.Receive(invoice, paymentId, PaymentMethod.Card, invoice.Outstanding, invoice.Currency, today, key,
+                    result.GatewayReference ?? key, now),
+            ];
+            return (paid, []);
+        }
+
+        var last = attempt >= options.CardChargeAttempts;
+        var nextAt = now + options.CardRetryInterval;
+        var attempted = new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, invoice.Outstanding, invoice.Currency,
+            result.Outcome, result.GatewayReference, result.Reason, last ? null : DateOnly.FromDateTime(nextAt.UtcDateTime), now);
+        if (!last)
+            return ([attempted], [DueWork.At(new ChargeCard(invoice.Id, attempt + 1, nextAt), nextAt, now)]);
+
+        var (overdue, followUps) = OverdueDecision.Decide(invoice, options, now);
+        return ([attempted, overdue], followUps);
+    }
+}
+
+public static class ChargeCardHandler
+{
+    // An exception from the gateway means "outcome unknown" (a timeout after it charged, say): the retry presents the same
+    // idempotency key, and the gateway answers with the first result instead of charging again.
+    public static void Configure(HandlerChain chain)
+    {
+        DueWork.RetryOnConflicts(chain);
+        chain.OnException<Exception>()
+            .RetryWithCooldown(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30));
+    }
+
+    public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
+        IOptions<InvoicingOptions> options, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (now < message.DueAt)
+            return [DueWork.At(message, message.DueAt, now)];
+
+        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
+        var invoice = stream.Aggregate;
+        // Paid another way, or this attempt already recorded (a redelivery): nothing to charge.
+        if (invoice is null || invoice.Status != InvoiceStatus.Open || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
+            return [];
+
+        var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
+        var result = card is null
+            ? new ChargeResult(ChargeOutcome.Declined, null, "no card on file")
+            : await gateway.ChargeAsync(new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt), card.CardToken,
+                invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), ct);
+
+        var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
+        stream.AppendMany(events);
+        return [.. messages];
+    }
+}

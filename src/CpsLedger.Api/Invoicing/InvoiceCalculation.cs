@@ -1,0 +1,32 @@
+using CpsLedger.Api.Membership;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>An invoice's money: lines, subtotal, VAT and total, all in the fee's currency.</summary>
+public sealed record InvoiceAmounts(IReadOnlyList<InvoiceLine> Lines, decimal Subtotal, decimal VatRate, decimal Vat, decimal Total);
+
+public static class InvoiceCalculation
+{
+    /// <summary>
+    /// The rounding rule, in one place: each line and the VAT are rounded to 2 decimals, half away from zero (commercial
+    /// rounding: 0.125 -> 0.13), and the VAT is computed on the sum of the rounded lines. Subtotal and total are then exact
+    /// sums of rounded amounts, so the printed lines always add up to the printed total.
+    /// </summary>
+    public static decimal Round(decimal amount) => Math.Round(amount, 2, MidpointRounding.AwayFromZero);
+
+    /// <summary>
+    /// Tier fee; a bank-transfer surcharge line only when paying by bank transfer and the country has one; VAT at the
+    /// country's rate (0 allowed).
+    /// </summary>
+    public static InvoiceAmounts Calculate(string tierName, decimal annualFee, PaymentMethod method, string country, InvoicingOptions options)
+    {
+        List<InvoiceLine> lines = [new($"CPS {tierName} membership, annual fee", Round(annualFee))];
+        if (method == PaymentMethod.BankTransfer && options.BankTransferSurcharges.TryGetValue(country, out var surcharge) && surcharge != 0)
+            lines.Add(new InvoiceLine($"Bank transfer surcharge ({country})", Round(surcharge)));
+
+        var subtotal = lines.Sum(l => l.Amount);
+        var rate = options.VatRateFor(country);
+        var vat = Round(subtotal * rate);
+        return new InvoiceAmounts(lines, subtotal, rate, vat, subtotal + vat);
+    }
+}

@@ -1,0 +1,69 @@
+using JasperFx.Events.Projections;
+using Marten;
+
+namespace CpsLedger.Api.Invoicing;
+
+public sealed class InvoicingOptions
+{
+    public const string Section = "Invoicing";
+
+    /// <summary>How long after joining the invoice is issued ("within a few hours").</summary>
+    public TimeSpan IssueDelay { get; set; } = TimeSpan.FromHours(2);
+
+    /// <summary>Days from issue to due date.</summary>
+    public int PaymentTermDays { get; set; } = 30;
+
+    /// <summary>Card charge attempts in all (the first on the due date), and the time between two of them.</summary>
+    public int CardChargeAttempts { get; set; } = 3;
+
+    public TimeSpan CardRetryInterval { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How long an invoice may be overdue before the membership is suspended.</summary>
+    public TimeSpan SuspensionGracePeriod { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>VAT rate per ISO country code as a fraction (0.24 = 24 %); countries not listed use <see cref="DefaultVatRate"/>.</summary>
+    public Dictionary<string, decimal> VatRates { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public decimal DefaultVatRate { get; set; }
+
+    /// <summary>Bank-transfer surcharge per ISO country code, an amount in the invoice currency; countries not listed have none.</summary>
+    public Dictionary<string, decimal> BankTransferSurcharges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>"AGPL" or a PDFsharp commercial licence key; empty: invoices have no PDF (the e-mail says so, the download is 503).</summary>
+    public string? PdfSharpLicense { get; set; }
+
+    public decimal VatRateFor(string country) => VatRates.TryGetValue(country, out var rate) ? rate : DefaultVatRate;
+}
+
+public static class InvoicingRegistration
+{
+    /// <summary>Marten parts of invoicing.</summary>
+    public static void AddInvoicing(this StoreOptions opts)
+    {
+        // Inline: the invoice is read by number and by account right after every payment or charge.
+        opts.Projections.Snapshot<Invoice>(SnapshotLifecycle.Inline);
+        opts.Schema.For<Invoice>().Duplicate(x => x.AccountId).Duplicate(x => x.InvoiceNumber);
+        opts.Schema.For<InvoiceNumberClaim>().Duplicate(x => x.AccountId);
+        opts.Schema.For<InvoiceNumberCounter>();
+        opts.Projections.Snapshot<PaymentCard>(SnapshotLifecycle.Inline);
+    }
+
+    /// <summary>Options and services of invoicing.</summary>
+    public static void AddInvoicing(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<InvoicingOptions>()
+            .Bind(builder.Configuration.GetSection(InvoicingOptions.Section))
+            .Validate(o => o.IssueDelay >= TimeSpan.Zero, "Invoicing:IssueDelay must not be negative.")
+            .Validate(o => o.PaymentTermDays is >= 0 and <= 365, "Invoicing:PaymentTermDays must be between 0 and 365.")
+            .Validate(o => o.CardChargeAttempts is >= 1 and <= 10, "Invoicing:CardChargeAttempts must be between 1 and 10.")
+            .Validate(o => o.CardRetryInterval > TimeSpan.Zero, "Invoicing:CardRetryInterval must be positive.")
+            .Validate(o => o.SuspensionGracePeriod >= TimeSpan.Zero, "Invoicing:SuspensionGracePeriod must not be negative.")
+            .Validate(o => o.DefaultVatRate is >= 0 and < 1 && o.VatRates.Values.All(r => r is >= 0 and < 1),
+                "Invoicing:VatRates and Invoicing:DefaultVatRate are fractions between 0 and 1 (0.24 for 24 %).")
+            .Validate(o => o.BankTransferSurcharges.Values.All(s => s >= 0), "Invoicing:BankTransferSurcharges must not be negative.")
+            .ValidateOnStart();
+        // The sandbox is the only adapter shipped: a real provider's adapter implements IPaymentGateway and replaces it here.
+        builder.Services.AddSingleton<SandboxPaymentGateway>();
+        builder.Services.AddSingleton<IPaymentGateway>(sp => sp.GetRequiredService<SandboxPaymentGateway>());
+    }
+}

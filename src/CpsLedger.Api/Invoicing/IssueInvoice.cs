@@ -1,0 +1,191 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using JasperFx;
+using Marten;
+using Marten.Exceptions;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Wolverine;
+using Wolverine.ErrorHandling;
+using Wolverine.Runtime.Handlers;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>Issue the invoice of a membership; due at <paramref name="IssueAt"/> (the service's clock).</summary>
+public sealed record IssueInvoice(Guid AccountId, Guid MembershipId, DateTimeOffset IssueAt);
+
+/// <summary>E-mail the invoice (with its PDF) to the account's contact.</summary>
+public sealed record SendInvoiceEmail(Guid InvoiceId);
+
+/// <summary>
+/// Scheduled work and the service's clock. Wolverine fires a scheduled message by wall-clock time (the envelope's
+/// execution time in PostgreSQL); business time is the injected <see cref="TimeProvider"/>. So each scheduled message
+/// carries its due time, is scheduled for the remaining delay on the service's clock, and its handler checks the due time
+/// again: one that arrives early (a clock set back, tests that fast-forward) schedules itself again for what remains.
+/// </summary>
+public static class DueWork
+{
+    public static object At<T>(T message, DateTimeOffset dueAt, DateTimeOffset now) where T : class =>
+        dueAt <= now ? message : message.DelayedFor(dueAt - now);
+
+    /// <summary>Midnight UTC at the start of a day: "on the due date" means from the first moment of it.</summary>
+    public static DateTimeOffset StartOf(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+
+    /// <summary>Retries that can only succeed later: a racing writer on the same stream or invoice number counter.</summary>
+    public static void RetryOnConflicts(HandlerChain chain) =>
+        chain.OnException<ConcurrencyException>().Or<DocumentAlreadyExistsException>().Or<ExistingStreamIdCollisionException>()
+            .Or<AggregateException>()
+            .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500),
+                TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+}
+
+/// <summary>Joining asks for the invoice, issued after <see cref="InvoicingOptions.IssueDelay"/> by a durable scheduled message.</summary>
+public static class ScheduleInvoiceHandler
+{
+    public static object Handle(MembershipJoined message, TimeProvider clock, IOptions<InvoicingOptions> options)
+    {
+        var now = clock.GetUtcNow();
+        var issueAt = now + options.Value.IssueDelay;
+        return DueWork.At(new IssueInvoice(message.AccountId, message.MembershipId, issueAt), issueAt, now);
+    }
+}
+
+public static class IssueInvoiceDecision
+{
+    /// <summary>The invoice of a membership term on a given day: number, lines, VAT, total, due date.</summary>
+    public static InvoiceIssued Decide(Guid invoiceId, string invoiceNumber, Guid accountId, AccountView account, MembershipTerm term,
+        InvoicingOptions options, DateTimeOffset now)
+    {
+        var amounts = InvoiceCalculation.Calculate(term.TierName, term.AnnualFee, term.PaymentMethod, account.Country, options);
+        var issuedOn = DateOnly.FromDateTime(now.UtcDateTime);
+        return new InvoiceIssued(invoiceId, invoiceNumber, accountId, term.MembershipId, term.MembershipNumber, account.CompanyName,
+            account.Country, term.PaymentMethod, term.Currency, amounts.Lines, amounts.Subtotal, amounts.VatRate, amounts.Vat, amounts.Total,
+            issuedOn, issuedOn.AddDays(options.PaymentTermDays), now);
+    }
+
+    /// <summary>What follows an invoice: a card is charged on the due date; a bank transfer is checked the day after it.</summary>
+    public static object FollowUp(InvoiceIssued issued, DateTimeOffset now) => issued.PaymentMethod == PaymentMethod.Card
+        ? DueWork.At(new ChargeCard(issued.InvoiceId, 1, DueWork.StartOf(issued.DueOn)), DueWork.StartOf(issued.DueOn), now)
+        : DueWork.At(new CheckInvoiceOverdue(issued.InvoiceId, DueWork.StartOf(issued.DueOn.AddDays(1))),
+            DueWork.StartOf(issued.DueOn.AddDays(1)), now);
+}
+
+public static class IssueInvoiceHandler
+{
+    // Two invoices issued at once race on the year's counter (optimistic concurrency) and the number claim (primary key):
+    // the loser's transaction rolls back whole, counter included, and its retry takes the next number. No gaps, no twins.
+    public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
+
+    public static async Task<OutgoingMessages> Handle(IssueInvoice message, IDocumentSession session, TimeProvider clock,
+        IOptions<InvoicingOptions> options, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (now < message.IssueAt)
+            return [DueWork.At(message, message.IssueAt, now)];
+
+        var invoiceId = InvoiceStream.ForMembership(message.MembershipId);
+        // Issued already (a redelivery, or a retry after the commit whose acknowledgement was lost).
+        if (await session.Events.FetchStreamStateAsync(invoiceId, ct) is not null)
+            return [];
+
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        var term = membership?.Membership is { } current && current.MembershipId == message.MembershipId
+            ? current
+            : membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == message.MembershipId)
+              ?? throw new InvalidOperationException($"Membership {message.MembershipId} of account {message.AccountId} is missing.");
+        var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
+
+        var year = now.UtcDateTime.Year;
+        var counter = await session.LoadAsync<InvoiceNumberCounter>(year.ToString("D4"), ct);
+        var sequence = (counter?.Last ?? 0) + 1;
+        var issued = IssueInvoiceDecision.Decide(invoiceId, InvoiceNumbers.Format(year, sequence), message.AccountId, account, term,
+            options.Value, now);
+
+        if (counter is null)
+            session.Insert(new InvoiceNumberCounter { Id = year.ToString("D4"), Last = sequence });
+        else
+        {
+            counter.Last = sequence;
+            session.Update(counter);
+        }
+
+        session.Insert(new InvoiceNumberClaim { Id = issued.InvoiceNumber, InvoiceId = invoiceId, AccountId = message.AccountId });
+        session.Events.StartStream<Invoice>(invoiceId, issued);
+        return [new SendInvoiceEmail(invoiceId), IssueInvoiceDecision.FollowUp(issued, now)];
+    }
+}
+
+public static class SendInvoiceEmailHandler
+{
+    public static async Task Handle(SendInvoiceEmail message, IQuerySession session, Platform.MailDelivery mail, IOptions<InvoicingOptions> options,
+        CancellationToken ct)
+    {
+        var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct)
+                      ?? throw new InvalidOperationException($"Invoice {message.InvoiceId} is missing.");
+        var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
+        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.TryRender(invoice, options.Value.PdfSharpLicense)), ct);
+    }
+}
+
+public static class InvoiceEmails
+{
+    public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[]? pdf)
+    {
+        var payment = invoice.PaymentMethod == PaymentMethod.Card
+            ? $"Your card will be charged {invoice.Total:0.00} {invoice.Currency} on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do."
+            : $"Please transfer {invoice.Total:0.00} {invoice.Currency} by {invoice.DueOn:yyyy-MM-dd}, quoting {invoice.InvoiceNumber} as the reference.";
+        var body = new BodyBuilder
+        {
+            TextBody = $"""
+                        Dear {account.CompanyName},
+
+                        Thank you for joining Canon Professional Services. Your invoice {invoice.InvoiceNumber} {(pdf is null ? "is in the CPS portal" : "is attached")}.
+
+                          Membership number: {invoice.MembershipNumber}
+                          Total:             {invoice.Total:0.00} {invoice.Currency}
+                          Due date:          {invoice.DueOn:yyyy-MM-dd}
+
+                        {payment}
+
+                        Canon Professional Services
+                        """,
+        };
+        if (pdf is not null)
+            body.Attachments.Add($"{invoice.InvoiceNumber}.pdf", pdf, new ContentType("application", "pdf"));
+        var email = new MimeMessage
+        {
+            // One invoice, one Message-Id: a resend after a lost acknowledgement is recognisably the same e-mail.
+            MessageId = $"invoice-{invoice.InvoiceNumber}@cpsledger",
+            Subject = $"Invoice {invoice.InvoiceNumber} for your CPS membership",
+            Body = body.ToMessageBody(),
+        };
+        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return email;
+    }
+
+    public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn)
+    {
+        var email = new MimeMessage
+        {
+            MessageId = $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger",
+            Subject = $"Invoice {invoice.InvoiceNumber} is overdue",
+            Body = new TextPart("plain")
+            {
+                Text = $"""
+                        Dear {account.CompanyName},
+
+                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open.
+                        {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
+                        Please pay by {suspensionOn.AddDays(-1):yyyy-MM-dd}, quoting {invoice.InvoiceNumber}. Without payment your CPS membership
+                        ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
+
+                        Canon Professional Services
+                        """,
+            },
+        };
+        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return email;
+    }
+}

@@ -1,0 +1,106 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using Marten;
+using Microsoft.Extensions.Options;
+using Wolverine;
+using Wolverine.Runtime.Handlers;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
+public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
+
+/// <summary>The invoice that caused the suspension was paid in full: the membership is active again.</summary>
+public sealed record MembershipReinstated(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset ReinstatedAt);
+
+/// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
+public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
+
+/// <summary>Is the bank-transfer invoice paid? Due the day after its due date.</summary>
+public sealed record CheckInvoiceOverdue(Guid InvoiceId, DateTimeOffset DueAt);
+
+/// <summary>Suspend the membership if its overdue invoice is still unpaid; due at the end of the grace period.</summary>
+public sealed record SuspendForNonPayment(Guid InvoiceId, Guid AccountId, DateTimeOffset DueAt);
+
+public sealed record SendOverdueEmail(Guid InvoiceId, DateOnly SuspensionOn);
+
+public static class OverdueDecision
+{
+    /// <summary>Overdue now, the e-mail that says so, and the suspension check at the end of the grace period.</summary>
+    public static (InvoiceBecameOverdue Overdue, IReadOnlyList<object> Messages) Decide(Invoice invoice, InvoicingOptions options, DateTimeOffset now)
+    {
+        var suspendAt = now + options.SuspensionGracePeriod;
+        var suspensionOn = DateOnly.FromDateTime(suspendAt.UtcDateTime);
+        var overdue = new InvoiceBecameOverdue(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, invoice.Outstanding, invoice.Currency,
+            invoice.DueOn, suspensionOn, now);
+        return (overdue, [new SendOverdueEmail(invoice.Id, suspensionOn),
+            DueWork.At(new SuspendForNonPayment(invoice.Id, invoice.AccountId, suspendAt), suspendAt, now)]);
+    }
+
+    /// <summary>Suspended only if the invoice is still unpaid, it belongs to the membership in force, and that is not suspended yet.</summary>
+    public static MembershipSuspended? Suspend(Invoice invoice, AccountMembership? membership, DateTimeOffset now) =>
+        invoice.Status != InvoiceStatus.Paid && membership?.Membership?.MembershipId == invoice.MembershipId
+                                                && membership.Suspension?.MembershipId != invoice.MembershipId
+            ? new MembershipSuspended(invoice.AccountId, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now)
+            : null;
+
+    /// <summary>Reinstated when the invoice the suspension was for is paid in full.</summary>
+    public static MembershipReinstated? Reinstate(Invoice invoice, AccountMembership? membership, DateTimeOffset now) =>
+        membership?.Suspension is { } suspension && suspension.InvoiceId == invoice.Id
+            ? new MembershipReinstated(invoice.AccountId, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now)
+            : null;
+}
+
+public static class CheckInvoiceOverdueHandler
+{
+    public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
+
+    public static async Task<OutgoingMessages> Handle(CheckInvoiceOverdue message, IDocumentSession session, TimeProvider clock,
+        IOptions<InvoicingOptions> options, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (now < message.DueAt)
+            return [DueWork.At(message, message.DueAt, now)];
+
+        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
+        if (stream.Aggregate is not { Status: InvoiceStatus.Open } invoice)
+            return [];
+        var (overdue, messages) = OverdueDecision.Decide(invoice, options.Value, now);
+        stream.AppendOne(overdue);
+        return [.. messages];
+    }
+}
+
+public static class SuspendForNonPaymentHandler
+{
+    public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
+
+    public static async Task<OutgoingMessages> Handle(SuspendForNonPayment message, IDocumentSession session, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (now < message.DueAt)
+            return [DueWork.At(message, message.DueAt, now)];
+
+        var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct);
+        var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        if (invoice is not null && OverdueDecision.Suspend(invoice, stream.Aggregate, now) is { } suspended)
+            stream.AppendOne(suspended);
+        return [];
+    }
+}
+
+public static class SendOverdueEmailHandler
+{
+    public static async Task Handle(SendOverdueEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct)
+                      ?? throw new InvalidOperationException($"Invoice {message.InvoiceId} is missing.");
+        // Paid before the e-mail went out: no reminder for an invoice that is settled.
+        if (invoice.Status == InvoiceStatus.Paid)
+            return;
+        var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
+        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn), ct);
+    }
+}

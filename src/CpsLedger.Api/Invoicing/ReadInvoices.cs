@@ -1,0 +1,110 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Invoicing;
+
+public enum MembershipStatus
+{
+    None,
+    Active,
+    Suspended,
+    Ended,
+}
+
+/// <summary>The account's standing in the programme for the summary: membership status and what is owed.</summary>
+public sealed record MembershipStanding(MembershipStatus Status, decimal AmountOwed, string? Currency);
+
+public static class InvoiceQueries
+{
+    /// <summary>Every invoice of the account, newest first (an index lookup on the account id).</summary>
+    public static async Task<IReadOnlyList<Invoice>> OfAccount(IQuerySession session, Guid accountId, CancellationToken ct) =>
+        await session.Query<Invoice>().Where(i => i.AccountId == accountId).OrderByDescending(i => i.IssuedAt).ToListAsync(ct);
+
+    /// <summary>The invoice with this number, only if it is the account's (another account's invoice is "not found").</summary>
+    public static async Task<Invoice?> ByNumber(IQuerySession session, Guid accountId, string invoiceNumber, CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
+        return claim?.AccountId == accountId ? await session.LoadAsync<Invoice>(claim.InvoiceId, ct) : null;
+    }
+
+    /// <summary>Status from the membership in force and its suspension; owed is what is open on every unpaid invoice.</summary>
+    public static MembershipStanding Standing(AccountMembership? membership, IReadOnlyCollection<Invoice> invoices, DateOnly today)
+    {
+        var status = membership?.Membership is not { } term ? MembershipStatus.None
+            : membership.Suspension?.MembershipId == term.MembershipId ? MembershipStatus.Suspended
+            : membership.IsMemberOn(today) ? MembershipStatus.Active
+            : MembershipStatus.Ended;
+        var open = invoices.Where(i => i.Status != InvoiceStatus.Paid && i.Outstanding > 0).ToList();
+        return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault());
+    }
+
+    public static async Task<MembershipStanding> StandingAsync(IQuerySession session, Guid accountId, DateOnly today, CancellationToken ct) =>
+        Standing(await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct), await OfAccount(session, accountId, ct), today);
+
+    internal static ProblemDetails InvoiceNotFound(string invoiceNumber) =>
+        Problems.NotFound("Invoice not found", $"This account has no invoice {invoiceNumber}.");
+}
+
+public static class GetInvoicesEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/invoices", OperationId = "GetInvoices")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Invoices")]
+    [EndpointSummary("The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status")]
+    [ProducesResponseType<IReadOnlyList<Invoice>>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        await AccountLookup.ExistsAsync(session, accountId, ct)
+            ? Results.Ok(await InvoiceQueries.OfAccount(session, accountId, ct))
+            : Results.Problem(Problems.AccountNotFound);
+}
+
+public static class GetInvoiceEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/invoices/{invoiceNumber}", OperationId = "GetInvoice")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Invoices")]
+    [EndpointSummary("One invoice by its number")]
+    [ProducesResponseType<Invoice>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct)
+    {
+        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.Problem(Problems.AccountNotFound);
+        return await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is { } invoice
+            ? Results.Ok(invoice)
+            : Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+    }
+}
+
+public static class GetInvoicePdfEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/invoices/{invoiceNumber}/pdf", OperationId = "GetInvoicePdf")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Invoices")]
+    [EndpointSummary("One invoice as a PDF document (the same one the invoice e-mail attaches)")]
+    [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status503ServiceUnavailable)]
+    public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session,
+        Microsoft.Extensions.Options.IOptions<InvoicingOptions> options, CancellationToken ct)
+    {
+        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.Problem(Problems.AccountNotFound);
+        if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
+            return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+        return InvoicePdf.TryRender(invoice, options.Value.PdfSharpLicense) is { } pdf
+            ? Results.File(pdf, "application/pdf", $"{invoice.InvoiceNumber}.pdf")
+            : Results.Problem(new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Invoice PDF unavailable",
+                Detail = "PDF rendering is not licensed on this service (Invoicing:PdfSharpLicense). The invoice itself is available as JSON.",
+            });
+    }
+}

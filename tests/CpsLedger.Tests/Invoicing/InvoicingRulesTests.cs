@@ -1,0 +1,185 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Tiers;
+
+namespace CpsLedger.Tests.Invoicing;
+
+public sealed class InvoicingRulesTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 25, 14, 0, 0, TimeSpan.Zero);
+
+    private static InvoicingOptions Options() => new()
+    {
+        VatRates = new(StringComparer.OrdinalIgnoreCase) { ["EE"] = 0.24m, ["IT"] = 0.22m, ["CH"] = 0.081m, ["GB"] = 0.20m },
+        DefaultVatRate = 0m,
+        BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = 2.00m, ["PT"] = 1.505m },
+    };
+
+    [Fact]
+    public void A_bank_transfer_in_a_country_with_a_surcharge_gets_the_surcharge_line_and_vat_on_both_lines()
+    {
+        var amounts = InvoiceCalculation.Calculate("Gold", 200m, PaymentMethod.BankTransfer, "IT", Options());
+        Assert.Equal([200.00m, 2.00m], amounts.Lines.Select(l => l.Amount));
+        Assert.Equal("Bank transfer surcharge (IT)", amounts.Lines[1].Description);
+        Assert.Equal(202.00m, amounts.Subtotal);
+        Assert.Equal(44.44m, amounts.Vat);
+        Assert.Equal(246.44m, amounts.Total);
+    }
+
+    [Fact]
+    public void A_card_payment_never_has_a_surcharge_even_where_bank_transfers_have_one()
+    {
+        var amounts = InvoiceCalculation.Calculate("Gold", 200m, PaymentMethod.Card, "IT", Options());
+        Assert.Single(amounts.Lines);
+        Assert.Equal(244.00m, amounts.Total);
+    }
+
+    [Fact]
+    public void A_bank_transfer_in_a_country_without_a_surcharge_has_only_the_fee_line()
+    {
+        var amounts = InvoiceCalculation.Calculate("Silver", 100m, PaymentMethod.BankTransfer, "EE", Options());
+        Assert.Single(amounts.Lines);
+        Assert.Equal((100.00m, 24.00m, 124.00m), (amounts.Subtotal, amounts.Vat, amounts.Total));
+    }
+
+    [Fact]
+    public void A_country_without_a_listed_rate_pays_the_default_rate_which_may_be_zero()
+    {
+        var amounts = InvoiceCalculation.Calculate("Silver", 100m, PaymentMethod.Card, "US", Options());
+        Assert.Equal((0m, 0.00m, 100.00m), (amounts.VatRate, amounts.Vat, amounts.Total));
+    }
+
+    [Theory]
+    [InlineData(0.125, 0.13)] // half away from zero, not to even
+    [InlineData(0.135, 0.14)]
+    [InlineData(0.124, 0.12)]
+    [InlineData(2.675, 2.68)]
+    [InlineData(-0.125, -0.13)]
+    public void Amounts_round_half_away_from_zero_to_cents(decimal amount, decimal rounded) =>
+        Assert.Equal(rounded, InvoiceCalculation.Round(amount));
+
+    [Fact]
+    public void Vat_is_rounded_once_on_the_sum_of_rounded_lines()
+    {
+        // 350 + 1.505 -> 351.51 (line rounded up at the midpoint); 351.51 x 8.1 % = 28.47231 -> 28.47.
+        var options = Options();
+        options.VatRates["PT"] = 0.081m;
+        var amounts = InvoiceCalculation.Calculate("Platinum", 350m, PaymentMethod.BankTransfer, "PT", options);
+        Assert.Equal([350.00m, 1.51m], amounts.Lines.Select(l => l.Amount));
+        Assert.Equal(28.47m, amounts.Vat);
+        Assert.Equal(379.98m, amounts.Total);
+        Assert.Equal(amounts.Total, amounts.Lines.Sum(l => l.Amount) + amounts.Vat);
+    }
+
+    [Fact]
+    public void Vat_at_a_midpoint_rounds_up()
+    {
+        // 10.75 x 22 % = 2.365: 2.37 (banker's rounding would give 2.36). A fee of 2.025 is a 2.03 line; 2.03 x 20 % = 0.406 -> 0.41.
+        Assert.Equal(2.37m, InvoiceCalculation.Calculate("X", 10.75m, PaymentMethod.Card, "IT", Options()).Vat);
+        Assert.Equal(0.41m, InvoiceCalculation.Calculate("X", 2.025m, PaymentMethod.Card, "GB", Options()).Vat);
+    }
+
+    [Fact]
+    public void Invoice_numbers_are_per_year_with_six_digits_and_are_found_in_a_bank_reference()
+    {
+        Assert.Equal("INV-2026-000001", InvoiceNumbers.Format(2026, 1));
+        Assert.Equal("INV-2027-012345", InvoiceNumbers.Format(2027, 12345));
+        Assert.Equal("INV-2026-000042", InvoiceNumbers.FindIn("CPS membership inv-2026-000042 Valgus"));
+        Assert.Null(InvoiceNumbers.FindIn("membership CPS-482-173-905"));
+        Assert.True(InvoiceNumbers.IsWellFormed("INV-2026-000001"));
+        Assert.False(InvoiceNumbers.IsWellFormed("INV-2026-1"));
+    }
+
+    private static Invoice IssuedInvoice(PaymentMethod method = PaymentMethod.BankTransfer)
+    {
+        var account = new AccountView { Id = Guid.NewGuid(), CompanyName = "Valgus Studio OÜ", Country = "EE" };
+        var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR", method,
+            new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1);
+        var issued = IssueInvoiceDecision.Decide(Guid.NewGuid(), "INV-2026-000001", account.Id, account, term, Options(), Now);
+        return Invoice.Create(issued);
+    }
+
+    [Fact]
+    public void The_invoice_is_due_thirty_days_after_issue_and_a_card_is_charged_from_the_first_moment_of_the_due_date()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        Assert.Equal((new DateOnly(2026, 11, 25), new DateOnly(2026, 12, 25)), (invoice.IssuedOn, invoice.DueOn));
+        Assert.Equal(248.00m, invoice.Total);
+    }
+
+    [Fact]
+    public void Payments_are_partial_until_they_cover_the_total_and_an_overpayment_is_recorded_as_such()
+    {
+        var invoice = IssuedInvoice();
+        var first = InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 100m, "EUR", new DateOnly(2026, 12, 1), null, "B1", Now);
+        var partial = Assert.IsType<PaymentReceived>(Assert.Single(first));
+        Assert.Equal((PaymentKind.Partial, 100m, 148m, 0m), (partial.Kind, partial.TotalReceived, partial.Outstanding, partial.Overpaid));
+        invoice.Apply(partial);
+
+        var second = InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 150m, "EUR", new DateOnly(2026, 12, 2), null, "B2", Now);
+        var over = Assert.IsType<PaymentReceived>(second[0]);
+        Assert.Equal((PaymentKind.Overpayment, 250m, 0m, 2m), (over.Kind, over.TotalReceived, over.Outstanding, over.Overpaid));
+        Assert.IsType<InvoicePaid>(second[1]);
+    }
+
+    [Fact]
+    public void A_declined_charge_is_retried_a_day_later_until_the_last_attempt_makes_the_invoice_overdue()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        var declined = new ChargeResult(ChargeOutcome.Declined, null, "card declined");
+
+        var (events, messages) = ChargeCardDecision.Decide(invoice, 1, declined, Guid.NewGuid(), Options(), Now);
+        var attempt = Assert.IsType<CardChargeAttempted>(Assert.Single(events));
+        Assert.Equal(("INV-2026-000001-attempt-1", new DateOnly(2026, 11, 26)), (attempt.IdempotencyKey, attempt.NextAttemptOn));
+        Assert.Single(messages);
+
+        var (last, followUps) = ChargeCardDecision.Decide(invoice, 3, declined, Guid.NewGuid(), Options(), Now);
+        Assert.Null(Assert.IsType<CardChargeAttempted>(last[0]).NextAttemptOn);
+        var overdue = Assert.IsType<InvoiceBecameOverdue>(last[1]);
+        Assert.Equal(new DateOnly(2026, 12, 9), overdue.SuspensionOn);
+        Assert.Equal(2, followUps.Count);
+    }
+
+    [Fact]
+    public void An_approved_charge_pays_the_outstanding_amount()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        var (events, messages) = ChargeCardDecision.Decide(invoice, 2, new ChargeResult(ChargeOutcome.Approved, "sbx_1", null), Guid.NewGuid(),
+            Options(), Now);
+        Assert.Equal([typeof(CardChargeAttempted), typeof(PaymentReceived), typeof(InvoicePaid)], events.Select(e => e.GetType()));
+        Assert.Equal(248.00m, ((PaymentReceived)events[1]).Amount);
+        Assert.Empty(messages);
+    }
+
+    [Fact]
+    public void Suspension_needs_the_invoice_unpaid_and_its_membership_in_force_and_payment_in_full_reinstates()
+    {
+        var invoice = IssuedInvoice();
+        var membership = new AccountMembership
+        {
+            AccountId = invoice.AccountId,
+            Membership = new MembershipTerm(invoice.MembershipId, invoice.MembershipNumber, "gold", "Gold", TierKind.Standard, 200m, "EUR",
+                PaymentMethod.BankTransfer, new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1),
+        };
+        var suspended = OverdueDecision.Suspend(invoice, membership, Now);
+        Assert.NotNull(suspended);
+        membership.Apply(suspended);
+        Assert.Null(OverdueDecision.Suspend(invoice, membership, Now)); // once
+        Assert.Equal(MembershipStatus.Suspended, InvoiceQueries.Standing(membership, [invoice], new DateOnly(2026, 12, 30)).Status);
+        Assert.NotNull(OverdueDecision.Reinstate(invoice, membership, Now));
+
+        invoice.Apply(new InvoicePaid(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, invoice.Total, Now));
+        Assert.Null(OverdueDecision.Suspend(invoice, new AccountMembership { Membership = membership.Membership }, Now));
+    }
+
+    [Fact]
+    public void The_pdf_is_a_pdf_document()
+    {
+        // The test run accepts PDFsharp's AGPL licence for itself (process-wide); the service's choice is Invoicing:PdfSharpLicense.
+        Assert.True(InvoicePdf.EnsureLicense("AGPL"));
+        var pdf = InvoicePdf.Render(IssuedInvoice());
+        Assert.Equal("%PDF", System.Text.Encoding.ASCII.GetString(pdf, 0, 4));
+        Assert.True(pdf.Length > 1000);
+    }
+}

@@ -1,0 +1,342 @@
+using System.Net;
+using System.Text.Json;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
+using Marten;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+
+namespace CpsLedger.Tests.Invoicing;
+
+public sealed class InvoicingTests : LedgerTest
+{
+    private readonly SandboxPaymentGateway _sandbox;
+
+    public InvoicingTests(LedgerApp app) : base(app)
+    {
+        _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
+        // Invoice numbers start again at 1 after each reset; the sandbox must not answer with another test's charge.
+        _sandbox.Clear();
+        // PDFsharp 6.5 needs a licence choice; the test run accepts its AGPL licence for itself (process-wide static).
+        InvoicePdf.EnsureLicense("AGPL");
+    }
+
+    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
+    private string Year => App.Clock.GetUtcNow().Year.ToString("D4");
+
+    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
+        ? Directory.GetFiles(App.MailFolder, "*.eml").Select(f => MimeMessage.Load(f)).ToArray()
+        : [];
+
+    private async Task<int> Count(string eventType)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
+    }
+
+    private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
+
+    [Fact]
+    public async Task A_bank_transfer_invoice_is_issued_two_hours_after_joining_with_surcharge_vat_pdf_and_email_and_is_paid_in_parts()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("IT", "bank_transfer");
+        var member = App.Member(account);
+
+        Assert.Equal(0, (await member.Invoices(account)).GetArrayLength());
+        await App.FastForward(TimeSpan.FromMinutes(90));
+        Assert.Equal(0, (await member.Invoices(account)).GetArrayLength());
+        await App.FastForward(TimeSpan.FromMinutes(31));
+
+        var invoice = await member.SingleInvoice(account);
+        var number = invoice.GetProperty("invoiceNumber").GetString()!;
+        Assert.Equal($"INV-{Year}-000001", number);
+        Assert.Equal("IT", invoice.GetProperty("country").GetString());
+        Assert.Equal("Valgus Studio OÜ", invoice.GetProperty("companyName").GetString());
+        Assert.Equal([200.00m, 2.00m], invoice.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("amount").GetDecimal()));
+        Assert.Equal((202.00m, 0.22m, 44.44m, 246.44m, "EUR"), (invoice.GetProperty("subtotal").GetDecimal(), invoice.GetProperty("vatRate").GetDecimal(),
+            invoice.GetProperty("vat").GetDecimal(), invoice.GetProperty("total").GetDecimal(), invoice.GetProperty("currency").GetString()));
+        var issuedOn = DateOnly.Parse(invoice.GetProperty("issuedOn").GetString()!);
+        Assert.Equal(issuedOn.AddDays(30), DateOnly.Parse(invoice.GetProperty("dueOn").GetString()!));
+        Assert.Equal("open", invoice.GetProperty("status").GetString());
+
+        var one = await (await member.GetAsync($"/api/accounts/{account}/invoices/{number}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(number, one.GetProperty("invoiceNumber").GetString());
+        var pdf = await member.GetAsync($"/api/accounts/{account}/invoices/{number}/pdf");
+        Assert.Equal(HttpStatusCode.OK, pdf.StatusCode);
+        Assert.Equal("application/pdf", pdf.Content.Headers.ContentType?.MediaType);
+        Assert.StartsWith("%PDF", System.Text.Encoding.ASCII.GetString(await pdf.Content.ReadAsByteArrayAsync())[..4]);
+
+        var email = Assert.Single(Emails(), e => e.Subject?.Contains(number) == true);
+        Assert.Contains("quoting " + number, email.TextBody);
+        var attachment = Assert.Single(email.Attachments.OfType<MimePart>());
+        Assert.Equal($"{number}.pdf", attachment.FileName);
+        Assert.Equal("application/pdf", attachment.ContentType.MimeType);
+
+        // A partial payment by reference text, then one that pays more than what is left.
+        var partial = await (await Finance.PostJson("/api/payments/bank-transfers", new
+        {
+            reference = $"CPS membership {number.ToLowerInvariant()} Valgus", amount = 100.00m, currency = "EUR",
+            valueDate = DateTime.UtcNow.ToString("yyyy-MM-dd"), bankReference = "BANK-1",
+        })).ShouldBe(HttpStatusCode.Created);
+        Assert.Equal(("partial", 146.44m, "open"), (partial.GetProperty("kind").GetString(), partial.GetProperty("outstanding").GetDecimal(),
+            partial.GetProperty("invoiceStatus").GetString()));
+        Assert.Equal(146.44m, (await member.Summary(account)).GetProperty("amountOwed").GetDecimal());
+
+        var over = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 150m, "BANK-2")))
+            .ShouldBe(HttpStatusCode.Created);
+        Assert.Equal(("overpayment", 0m, 3.56m, "paid"), (over.GetProperty("kind").GetString(), over.GetProperty("outstanding").GetDecimal(),
+            over.GetProperty("overpaid").GetDecimal(), over.GetProperty("invoiceStatus").GetString()));
+
+        var paid = await member.SingleInvoice(account);
+        Assert.Equal(("paid", 250.00m), (paid.GetProperty("status").GetString(), paid.GetProperty("totalReceived").GetDecimal()));
+        Assert.Equal(["partial", "overpayment"], paid.GetProperty("payments").EnumerateArray().Select(p => p.GetProperty("kind").GetString()));
+        var summary = await member.Summary(account);
+        Assert.Equal(("active", 0m), (summary.GetProperty("membershipStatus").GetString(), summary.GetProperty("amountOwed").GetDecimal()));
+    }
+
+    [Fact]
+    public async Task An_unpaid_bank_transfer_invoice_becomes_overdue_after_the_due_date_then_suspends_and_payment_in_full_reinstates()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+        var number = invoice.GetProperty("invoiceNumber").GetString()!;
+        Assert.Single(invoice.GetProperty("lines").EnumerateArray()); // no surcharge in EE
+        Assert.Equal(248.00m, invoice.GetProperty("total").GetDecimal());
+
+        await App.FastForward(TimeSpan.FromDays(30));
+        Assert.Equal("open", (await member.SingleInvoice(account)).GetProperty("status").GetString());
+        await App.FastForward(TimeSpan.FromDays(1));
+        Assert.Equal("overdue", (await member.SingleInvoice(account)).GetProperty("status").GetString());
+        Assert.Single(Emails(), e => e.Subject == $"Invoice {number} is overdue");
+        var overdue = await member.Summary(account);
+        Assert.Equal(("active", 248.00m, "EUR"), (overdue.GetProperty("membershipStatus").GetString(), overdue.GetProperty("amountOwed").GetDecimal(),
+            overdue.GetProperty("owedCurrency").GetString()));
+
+        await App.FastForward(TimeSpan.FromDays(13));
+        Assert.Equal("active", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+        Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(1, await Count("membership_suspended"));
+
+        var partial = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 48m, "LATE-1"))).ShouldBe(HttpStatusCode.Created);
+        Assert.False(partial.GetProperty("membershipReinstated").GetBoolean());
+        Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        var rest = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 200m, "LATE-2"))).ShouldBe(HttpStatusCode.Created);
+        Assert.True(rest.GetProperty("membershipReinstated").GetBoolean());
+        var summary = await member.Summary(account);
+        Assert.Equal(("active", 0m), (summary.GetProperty("membershipStatus").GetString(), summary.GetProperty("amountOwed").GetDecimal()));
+        Assert.Equal(1, await Count("membership_reinstated"));
+    }
+
+    [Fact]
+    public async Task A_card_is_charged_nothing_at_joining_and_the_total_on_the_due_date_once()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("IT", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Single(invoice.GetProperty("lines").EnumerateArray()); // no surcharge for a card, even in IT
+        Assert.Equal(244.00m, invoice.GetProperty("total").GetDecimal());
+        Assert.Empty(_sandbox.Charges);
+        Assert.Contains(Emails(), e => e.Subject?.Contains(invoice.GetProperty("invoiceNumber").GetString()!) == true && e.TextBody?.Contains("card will be charged") == true);
+
+        await App.FastForward(TimeSpan.FromDays(29));
+        Assert.Empty(_sandbox.Charges);
+        await App.FastForward(TimeSpan.FromDays(1));
+        var charge = Assert.Single(_sandbox.Charges);
+        Assert.Equal(($"INV-{Year}-000001-attempt-1", 244.00m, "EUR"), (charge.IdempotencyKey, charge.Amount, charge.Currency));
+        var paid = await member.SingleInvoice(account);
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal("approved", Assert.Single(paid.GetProperty("chargeAttempts").EnumerateArray()).GetProperty("outcome").GetString());
+        Assert.Equal("card", Assert.Single(paid.GetProperty("payments").EnumerateArray()).GetProperty("method").GetString());
+    }
+
+    [Fact]
+    public async Task A_declined_card_is_retried_a_day_apart_and_after_the_third_failure_the_invoice_is_overdue()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        Assert.Single((await member.SingleInvoice(account)).GetProperty("chargeAttempts").EnumerateArray());
+        await App.FastForward(TimeSpan.FromDays(1));
+        Assert.Equal("open", (await member.SingleInvoice(account)).GetProperty("status").GetString());
+        await App.FastForward(TimeSpan.FromDays(1));
+
+        var invoice = await member.SingleInvoice(account);
+        var attempts = invoice.GetProperty("chargeAttempts").EnumerateArray().ToList();
+        Assert.Equal([1, 2, 3], attempts.Select(a => a.GetProperty("attempt").GetInt32()));
+        Assert.All(attempts, a => Assert.Equal("declined", a.GetProperty("outcome").GetString()));
+        Assert.Equal("overdue", invoice.GetProperty("status").GetString());
+        Assert.Empty(_sandbox.Charges);
+        Assert.Contains(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+
+        // No fourth attempt.
+        await App.FastForward(TimeSpan.FromDays(2));
+        Assert.Equal(3, (await member.SingleInvoice(account)).GetProperty("chargeAttempts").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_crash_after_the_gateway_approved_but_before_the_event_was_stored_charges_exactly_once()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveResponseLost);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+
+        // The first try charged the card and then failed (the response was lost); the retry used the same key.
+        var charge = Assert.Single(_sandbox.Charges);
+        Assert.EndsWith("-attempt-1", charge.IdempotencyKey);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal("paid", invoice.GetProperty("status").GetString());
+        Assert.Single(invoice.GetProperty("chargeAttempts").EnumerateArray());
+        Assert.Equal(1, await Count("card_charge_attempted"));
+        Assert.Equal(1, await Count("payment_received"));
+    }
+
+    [Fact]
+    public async Task Invoice_numbers_are_consecutive_within_the_year_across_accounts()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var accounts = new List<Guid>();
+        for (var i = 0; i < 4; i++)
+            accounts.Add(await App.JoinedAccount("EE", i % 2 == 0 ? "card" : "bank_transfer", email: $"n{i}@example.ee"));
+        await App.FastForward(IssueDelay);
+
+        var numbers = new List<string>();
+        foreach (var account in accounts)
+            numbers.Add((await App.Member(account).SingleInvoice(account)).GetProperty("invoiceNumber").GetString()!);
+        Assert.Equal(Enumerable.Range(1, 4).Select(n => InvoiceNumbers.Format(int.Parse(Year), n)), numbers.Order());
+    }
+
+    [Fact]
+    public async Task Reading_invoices_is_for_the_account_s_own_member_and_staff()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var number = (await App.Member(account).SingleInvoice(account)).GetProperty("invoiceNumber").GetString()!;
+        var other = await App.OpenAccount("other@example.ee");
+
+        foreach (var path in new[] { "invoices", $"invoices/{number}", $"invoices/{number}/pdf" })
+        {
+            var url = $"/api/accounts/{account}/{path}";
+            Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().GetAsync(url)).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(other).GetAsync(url)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await App.ClientAs(LedgerRoles.Auditor).GetAsync(url)).StatusCode);
+            await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/{path}")).ShouldBeProblem(HttpStatusCode.NotFound);
+        }
+
+        // Another account's invoice number is not found under this account; nor is a number never issued.
+        await (await App.Member(other).GetAsync($"/api/accounts/{other}/invoices/{number}")).ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await App.Member(account).GetAsync($"/api/accounts/{account}/invoices/INV-1999-000001/pdf")).ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Equal(0, (await App.Member(other).Invoices(other)).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Recording_a_bank_payment_is_for_finance_validated_and_a_payment_matching_no_invoice_records_nothing()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var number = (await App.Member(account).SingleInvoice(account)).GetProperty("invoiceNumber").GetString()!;
+        const string url = "/api/payments/bank-transfers";
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().PostJson(url, Billing.BankPayment(number, 1m, "X"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).PostJson(url, Billing.BankPayment(number, 1m, "X"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, Billing.BankPayment(number, 1m, "X"))).StatusCode);
+
+        var invalid = await (await Finance.PostJson(url, new { amount = 0m, currency = "eur", valueDate = "2999-01-01", bankReference = "" }))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+        var errors = invalid.GetProperty("errors");
+        foreach (var field in new[] { "reference", "amount", "currency", "valueDate", "bankReference" })
+            Assert.True(errors.TryGetProperty(field, out _), field);
+        await (await Finance.PostJson(url, Billing.BankPayment(number, 1.001m, "X"))).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var currency = await (await Finance.PostJson(url, Billing.BankPayment(number, 10m, "X", currency: "USD"))).ShouldBeProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("is in EUR", currency.GetProperty("errors").GetProperty("currency")[0].GetString());
+
+        var unknown = await (await Finance.PostJson(url, Billing.BankPayment($"INV-{Year}-000999", 10m, "X"))).ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Contains("Nothing was recorded", unknown.GetProperty("detail").GetString());
+        await (await Finance.PostJson(url, new
+        {
+            reference = "membership fee Valgus", amount = 10m, currency = "EUR", valueDate = "2026-01-05", bankReference = "Y",
+        })).ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Equal(0, await Count("payment_received"));
+
+        await (await Finance.PostJson(url, Billing.BankPayment(number, 10m, "DUP"))).ShouldBe(HttpStatusCode.Created);
+        var duplicate = await (await Finance.PostJson(url, Billing.BankPayment(number, 10m, "DUP"))).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Payment already recorded", duplicate.GetProperty("title").GetString());
+        Assert.Equal(1, await Count("payment_received"));
+    }
+
+    [Fact]
+    public async Task Recording_a_card_is_for_the_account_s_member_validated_and_never_echoes_the_token()
+    {
+        var account = await App.OpenAccount();
+        var other = await App.OpenAccount("other@example.ee");
+        var url = $"/api/accounts/{account}/payment-card";
+        var card = new { cardToken = SandboxPaymentGateway.Approve };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().PostJson(url, card)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(other).PostJson(url, card)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Auditor).PostJson(url, card)).StatusCode);
+        var invalid = await (await App.Member(account).PostJson(url, new { cardToken = "4111 1111 1111 1111" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        Assert.True(invalid.GetProperty("errors").TryGetProperty("cardToken", out _));
+        await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{Guid.NewGuid()}/payment-card", card)).ShouldBeProblem(HttpStatusCode.NotFound);
+
+        var recorded = await (await App.Member(account).PostJson(url, card)).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("…rove", recorded.GetProperty("cardTokenEnding").GetString());
+        Assert.DoesNotContain(SandboxPaymentGateway.Approve, recorded.GetRawText());
+    }
+
+    [Fact]
+    public async Task The_scheduled_invoice_and_card_charge_survive_restarts_of_the_service()
+    {
+        // A host of its own schema, stopped and started again: never two hosts on one schema at the same time.
+        var schema = $"cpsledger_restart_{Guid.NewGuid():N}"[..30];
+        var sandboxCharges = new List<ChargeRequest>();
+        Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program> Host() =>
+            App.WithWebHostBuilder(b => b.UseSetting("Ledger:SchemaName", schema));
+
+        Guid account;
+        await using (var first = Host())
+        {
+            await Billing.ListThousandPointModel(first.Services.GetRequiredService<IDocumentStore>());
+            account = await Billing.JoinedAccount(App, first.CreateClient(), first.Services, "EE", "card", SandboxPaymentGateway.Approve);
+            Assert.Equal(1, await Billing.Scheduled(App.ConnectionString, schema)); // the invoice, stored in PostgreSQL
+        }
+
+        await using (var second = Host())
+        {
+            await Billing.FastForward(App, App.ConnectionString, schema, second.Services, IssueDelay);
+            var invoice = await second.Client(App, LedgerRoles.Member, account).SingleInvoice(account);
+            Assert.Equal("open", invoice.GetProperty("status").GetString());
+            Assert.Equal(1, await Billing.Scheduled(App.ConnectionString, schema)); // the charge on the due date
+        }
+
+        await using (var third = Host())
+        {
+            await Billing.FastForward(App, App.ConnectionString, schema, third.Services, TimeSpan.FromDays(30));
+            var invoice = await third.Client(App, LedgerRoles.Member, account).SingleInvoice(account);
+            Assert.Equal("paid", invoice.GetProperty("status").GetString());
+            sandboxCharges.AddRange(third.Services.GetRequiredService<SandboxPaymentGateway>().Charges);
+        }
+
+        Assert.Single(sandboxCharges);
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new Npgsql.NpgsqlCommand($"drop schema if exists {schema} cascade", connection);
+        await drop.ExecuteNonQueryAsync();
+    }
+}
