@@ -1,0 +1,134 @@
+using System.Text.Json;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Api.Support;
+using JasperFx.Events;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Audit;
+
+/// <summary>One event in an account's history, with who, when, why and what it means in words.</summary>
+public sealed record HistoryEntry(
+    long Sequence,
+    Guid EventId,
+    Guid StreamId,
+    AccountStreamKind Stream,
+    long Version,
+    string Type,
+    DateTimeOffset At,
+    string? By,
+    string? Reason,
+    string? TicketReference,
+    string? CorrelationId,
+    string? CausationId,
+    string Description,
+    object Data);
+
+public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Items, int Page, int PageSize, long Total);
+
+public static class AccountHistory
+{
+    /// <summary>A sentence per event an auditor or support agent can read without the JSON.</summary>
+    public static string Describe(object data) => data switch
+    {
+        BusinessAccountOpened e => $"Account opened for {e.CompanyName} ({e.ContactEmail}, {e.Country})" +
+                                   (e.OldCpsEmails.Count > 0 ? $"; old CPS e-mails {string.Join(", ", e.OldCpsEmails)}" : ""),
+        ProductRegistered e => $"{e.ModelName} ({e.ModelCode}) registered" + (e.SerialNumber is null ? "" : $", serial {e.SerialNumber}") +
+                               (e.Source == RegistrationSource.Migration ? ", migrated from old CPS" : "") +
+                               (new RegistrationDetails(e.SerialNumber, e.PurchaseDate, e.CountryOfPurchase, e.Dealer).Missing is { Count: > 0 } missing
+                                   ? $"; missing {string.Join(", ", missing.Select(d => Words(d)))}" : ""),
+        ProductDetailsAmended e => $"Details of {e.ModelCode} amended: " + string.Join(", ", new[]
+        {
+            e.SerialNumber is null ? null : $"serial {e.PreviousSerialNumber ?? "(none)"} → {e.SerialNumber}",
+            e.PurchaseDate is null ? null : $"purchase date {e.PurchaseDate:yyyy-MM-dd}",
+            e.CountryOfPurchase is null ? null : $"country {e.CountryOfPurchase}",
+            e.Dealer is null ? null : $"dealer {e.Dealer}",
+        }.OfType<string>().DefaultIfEmpty("best-guess flags")),
+        PointsAllocated e => $"+{e.Points} points for {e.ModelCode} serial {e.SerialNumber} (catalogue version {e.CatalogueVersion})",
+        PointsRemoved e => $"−{e.Points} points for {e.ModelCode}" + (e.SerialNumber is null ? "" : $" serial {e.SerialNumber}") + $": {e.Reason}",
+        ProductDeregistered e => $"{e.ModelCode} deregistered ({DeregisterProductEndpoint.Describe(e.Reason)})" +
+                                 (e.Note is null ? "" : $": {e.Note}"),
+        PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points (ticket {e.TicketReference}): {e.Reason}",
+        InvitationIssued e => $"Invited to join CPS at {e.Points} points (threshold {e.Threshold}, tier table v{e.TierTableVersion})",
+        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by support: {e.Reason}",
+        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by support: {e.Reason}",
+        LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
+        InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
+        InvitationWithdrawn e => $"Invitation withdrawn: points fell to {e.Points}, below {e.Threshold}",
+        CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} by {(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
+                       $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
+        _ => Words(data.GetType().Name),
+    };
+
+    private static string Words(object name) =>
+        System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
+
+    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind) => new(
+        e.Sequence,
+        e.Id,
+        e.StreamId,
+        kind,
+        e.Version,
+        e.EventTypeName,
+        e.Timestamp,
+        e.UserName,
+        Header(e, SupportReason.ReasonHeader),
+        Header(e, SupportReason.TicketHeader),
+        e.CorrelationId,
+        e.CausationId,
+        Describe(e.Data),
+        e.Data);
+
+    private static string? Header(IEvent e, string name) =>
+        e.Headers?.TryGetValue(name, out var value) == true ? value switch
+        {
+            JsonElement json => json.ValueKind == JsonValueKind.String ? json.GetString() : json.ToString(),
+            null => null,
+            _ => value.ToString(),
+        } : null;
+}
+
+public static class GetAccountHistoryEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
+    [Authorize(Roles = LedgerRoles.HistoryReaders)]
+    [Tags("Audit")]
+    [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
+    [ProducesResponseType<HistoryPage>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types, int? page, int? pageSize,
+        IQuerySession session, CancellationToken ct)
+    {
+        var p = page ?? 1;
+        var size = pageSize ?? 100;
+        if (p < 1 || size is < 1 or > 500)
+            return Results.Problem(Problems.Invalid(p < 1 ? "page" : "pageSize", "page starts at 1; pageSize is 1 to 500."));
+        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.Problem(Problems.AccountNotFound);
+
+        var streams = await AccountStreams.OfAsync(session, accountId, ct);
+        var kinds = streams.ToDictionary(s => s.StreamId, s => s.Kind);
+        var ids = kinds.Keys.ToArray();
+
+        var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids));
+        if (from is { } f)
+            query = query.Where(e => e.Timestamp >= f);
+        if (to is { } t)
+            query = query.Where(e => e.Timestamp < t);
+        if (!string.IsNullOrWhiteSpace(types))
+        {
+            var wanted = types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            query = query.Where(e => e.EventTypeName.IsOneOf(wanted));
+        }
+
+        var total = await query.CountAsync(ct);
+        var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId])).ToList();
+        return Results.Ok(new HistoryPage(accountId, items, p, size, total));
+    }
+}

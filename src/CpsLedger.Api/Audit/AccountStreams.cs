@@ -1,0 +1,33 @@
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Products;
+using Marten;
+
+namespace CpsLedger.Api.Audit;
+
+/// <summary>What a stream is to an account, as the history names it.</summary>
+public enum AccountStreamKind
+{
+    Account,
+    Registration,
+    Membership,
+}
+
+public sealed record AccountStream(Guid StreamId, AccountStreamKind Kind);
+
+/// <summary>
+/// Every stream that holds events about one account: the account's own stream, its membership stream (id derived from the
+/// account id) and each product registration ever made on it (found through the indexed AccountId of the product views).
+/// </summary>
+public static class AccountStreams
+{
+    public static async Task<IReadOnlyList<AccountStream>> OfAsync(IQuerySession session, Guid accountId, CancellationToken ct)
+    {
+        var registrations = await session.Query<ProductView>().Where(p => p.AccountId == accountId).Select(p => p.Id).ToListAsync(ct);
+        return
+        [
+            new AccountStream(accountId, AccountStreamKind.Account),
+            new AccountStream(MembershipStream.For(accountId), AccountStreamKind.Membership),
+            .. registrations.Select(id => new AccountStream(id, AccountStreamKind.Registration)),
+        ];
+    }
+}

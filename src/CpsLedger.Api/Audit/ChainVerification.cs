@@ -1,0 +1,138 @@
+using System.Globalization;
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Api.Audit;
+
+/// <summary>The first place where an account's stored events no longer match its hash chain.</summary>
+/// <param name="Problem">edited (the event's content no longer hashes to its link), removed (the linked event is gone),
+/// reordered (the event's sequence is not the one chained), unchained (an event of the account has no link), or
+/// rewritten (an exported head is no longer in the chain).</param>
+public sealed record ChainBreak(Guid ChainId, long Position, Guid? EventId, long? Sequence, string Problem);
+
+/// <summary>One chain's head as exported for safekeeping outside the database.</summary>
+public sealed record ChainHead(Guid ChainId, long Position, long Sequence, string Hash);
+
+public sealed class ChainVerification(IDocumentStore store)
+{
+    private string Schema => store.Options.Events.DatabaseSchemaName;
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken ct)
+    {
+        var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        return connection;
+    }
+
+    /// <summary>
+    /// Recomputes every link of the chain (or of every chain) from the stored events and reports the first break of each chain.
+    /// </summary>
+    public async Task<IReadOnlyList<ChainBreak>> VerifyAsync(Guid? chainId, IReadOnlyCollection<Guid>? streamsOfChain, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        var breaks = new Dictionary<Guid, ChainBreak>();
+
+        var sql = $"""
+            select c.chain_id, c.position, c.event_id, c.seq_id, e.seq_id,
+                   c.hash = sha256(coalesce(lag(c.hash) over (partition by c.chain_id order by c.position), ''::bytea)
+                                   || convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8')) as intact
+            from {Schema}.{HashChainSchema.TableName} c
+            left join {Schema}.mt_events e on e.id = c.event_id
+            {(chainId is null ? "" : "where c.chain_id = @chain")}
+            order by c.chain_id, c.position
+            """;
+        await using (var command = new NpgsqlCommand(sql, connection))
+        {
+            if (chainId is { } id)
+                command.Parameters.AddWithValue("chain", id);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var chain = reader.GetGuid(0);
+                if (breaks.ContainsKey(chain))
+                    continue;
+                var position = reader.GetInt64(1);
+                var eventId = reader.GetGuid(2);
+                var chainedSequence = reader.GetInt64(3);
+                if (reader.IsDBNull(4))
+                    breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "removed");
+                else if (reader.GetInt64(4) != chainedSequence)
+                    breaks[chain] = new ChainBreak(chain, position, eventId, reader.GetInt64(4), "reordered");
+                else if (!reader.GetBoolean(5))
+                    breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "edited");
+            }
+        }
+
+        // Events of the account that never got a link (appended with the trigger disabled, or inserted around it).
+        if (chainId is { } account && streamsOfChain is { Count: > 0 })
+        {
+            var unchained = $"""
+                select e.id, e.seq_id from {Schema}.mt_events e
+                where e.stream_id = any(@streams) and {HashChainSchema.ChainKeySql("e")} = @chain
+                  and not exists (select 1 from {Schema}.{HashChainSchema.TableName} c where c.event_id = e.id)
+                order by e.seq_id limit 1
+                """;
+            await using var command = new NpgsqlCommand(unchained, connection);
+            command.Parameters.AddWithValue("streams", streamsOfChain.ToArray());
+            command.Parameters.AddWithValue("chain", account);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            if (await reader.ReadAsync(ct) && !breaks.ContainsKey(account))
+                breaks[account] = new ChainBreak(account, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained");
+        }
+
+        return [.. breaks.Values.OrderBy(b => b.ChainId)];
+    }
+
+    /// <summary>The last link of every chain: what an auditor keeps outside the database.</summary>
+    public async Task<IReadOnlyList<ChainHead>> HeadsAsync(CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        await using var command = new NpgsqlCommand($"""
+            select distinct on (chain_id) chain_id, position, seq_id, encode(hash, 'hex')
+            from {Schema}.{HashChainSchema.TableName} order by chain_id, position desc
+            """, connection);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var heads = new List<ChainHead>();
+        while (await reader.ReadAsync(ct))
+            heads.Add(new ChainHead(reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetString(3)));
+        return heads;
+    }
+
+    /// <summary>Heads exported earlier must still be links of their chains, with the same hash: otherwise history was rewritten.</summary>
+    public async Task<IReadOnlyList<ChainBreak>> CheckHeadsAsync(IEnumerable<ChainHead> exported, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct);
+        var breaks = new List<ChainBreak>();
+        foreach (var head in exported)
+        {
+            await using var command = new NpgsqlCommand(
+                $"select encode(hash, 'hex') from {Schema}.{HashChainSchema.TableName} where chain_id = @chain and position = @position",
+                connection);
+            command.Parameters.AddWithValue("chain", head.ChainId);
+            command.Parameters.AddWithValue("position", head.Position);
+            var stored = await command.ExecuteScalarAsync(ct) as string;
+            if (!string.Equals(stored, head.Hash, StringComparison.OrdinalIgnoreCase))
+                breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, "rewritten"));
+        }
+
+        return breaks;
+    }
+
+    public const string HeadsFileHeader = "chain_id,position,sequence,hash";
+
+    public static string WriteHeads(IEnumerable<ChainHead> heads) =>
+        string.Join('\n', new[] { HeadsFileHeader }.Concat(heads.Select(h =>
+            string.Create(CultureInfo.InvariantCulture, $"{h.ChainId},{h.Position},{h.Sequence},{h.Hash}")))) + "\n";
+
+    public static IReadOnlyList<ChainHead> ReadHeads(string text) =>
+        [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(line => line != HeadsFileHeader)
+            .Select((line, index) =>
+            {
+                var parts = line.Split(',');
+                if (parts.Length != 4 || !Guid.TryParse(parts[0], out var chain) || !long.TryParse(parts[1], CultureInfo.InvariantCulture, out var position)
+                    || !long.TryParse(parts[2], CultureInfo.InvariantCulture, out var sequence))
+                    throw new FormatException($"Line {index + 2} of the heads file is not \"{HeadsFileHeader}\".");
+                return new ChainHead(chain, position, sequence, parts[3]);
+            })];
+}

@@ -1,0 +1,98 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Api.Support;
+using CpsLedger.Api.Tiers;
+using JasperFx.Events;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Audit;
+
+/// <summary>The account as it stood at a past moment, replayed from the events (never read from stored documents).</summary>
+public sealed record AccountAsOf(
+    Guid AccountId,
+    DateTimeOffset? AsOfTimestamp,
+    long? AsOfSequence,
+    long LastSequenceIncluded,
+    AccountSummary Summary,
+    PointsExplanation Explanation,
+    EligibleTiers? EligibleTiers,
+    AccountMembership? Membership);
+
+public static class TimeTravel
+{
+    /// <summary>
+    /// Replays every stream of the account (and the tier table) up to the cut-off: the events at or before the timestamp, or
+    /// with a global sequence at or below the one given. Products registered later simply do not exist yet.
+    /// </summary>
+    public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, Guid accountId, DateTimeOffset? timestamp, long? sequence,
+        CancellationToken ct)
+    {
+        var streams = await AccountStreams.OfAsync(session, accountId, ct);
+        var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
+
+        var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids));
+        if (timestamp is { } t)
+            query = query.Where(e => e.Timestamp <= t);
+        if (sequence is { } s)
+            query = query.Where(e => e.Sequence <= s);
+        var events = await query.OrderBy(e => e.Sequence).ToListAsync(ct);
+        var lastVersion = events.GroupBy(e => e.StreamId).ToDictionary(g => g.Key, g => g.Max(e => e.Version));
+
+        if (!lastVersion.TryGetValue(accountId, out var accountVersion))
+            return null; // the account did not exist yet
+
+        var products = new List<ProductView>();
+        foreach (var registration in streams.Where(x => x.Kind == AccountStreamKind.Registration))
+        {
+            if (lastVersion.TryGetValue(registration.StreamId, out var version)
+                && await session.Events.AggregateStreamAsync<ProductView>(registration.StreamId, version, token: ct) is { } product)
+                products.Add(product);
+        }
+
+        var adjustments = await session.Events.AggregateStreamAsync<AccountAdjustments>(accountId, accountVersion, token: ct);
+        var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? []);
+        var summary = AccountPoints.Summarize(accountId, sources);
+
+        var membershipId = MembershipStream.For(accountId);
+        var membership = lastVersion.TryGetValue(membershipId, out var membershipVersion)
+            ? await session.Events.AggregateStreamAsync<AccountMembership>(membershipId, membershipVersion, token: ct)
+            : null;
+        var table = lastVersion.TryGetValue(TierTableStream.Id, out var tableVersion)
+            ? await session.Events.AggregateStreamAsync<TierTableView>(TierTableStream.Id, tableVersion, token: ct)
+            : null;
+
+        return new AccountAsOf(accountId, timestamp, sequence, events.Count == 0 ? 0 : events.Max(e => e.Sequence), summary,
+            AccountPoints.Explain(accountId, sources),
+            table is null ? null : Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, table),
+            membership);
+    }
+}
+
+public static class GetAccountAsOfEndpoint
+{
+    [WolverineGet("/api/accounts/{accountId}/as-of", OperationId = "GetAccountAsOf")]
+    [Authorize(Roles = LedgerRoles.HistoryReaders)]
+    [Tags("Audit")]
+    [EndpointSummary("Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence")]
+    [ProducesResponseType<AccountAsOf>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence, IQuerySession session,
+        CancellationToken ct)
+    {
+        if (timestamp is null == sequence is null)
+            return Results.Problem(Problems.Invalid("timestamp", "Give exactly one of timestamp (ISO 8601) or sequence (a global event sequence)."));
+        if (sequence is < 0)
+            return Results.Problem(Problems.Invalid("sequence", "The sequence is a positive number."));
+        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.Problem(Problems.AccountNotFound);
+
+        return await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct) is { } asOf
+            ? Results.Ok(asOf)
+            : Results.Problem(Problems.NotFound("Account did not exist yet", "The account was opened after the moment asked for."));
+    }
+}

@@ -1,0 +1,266 @@
+using System.Text.Json.Nodes;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Api.Support;
+using CpsLedger.Api.Tiers;
+using JasperFx.CommandLine;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Audit;
+
+/// <summary>One way a stored projection disagrees with a replay of its events.</summary>
+/// <param name="Field">JSON path of the differing field; "(document)" when the whole document is missing on one side.</param>
+public sealed record ProjectionDifference(string Document, string Id, string Field, string? Stored, string? Replayed);
+
+public sealed record VerificationReport(
+    Guid? AccountId,
+    DateTimeOffset CheckedAt,
+    int AccountsChecked,
+    int DocumentsChecked,
+    IReadOnlyList<ProjectionDifference> Differences,
+    IReadOnlyList<ChainBreak> ChainBreaks)
+{
+    /// <summary>The projections equal the replay and every hash chain is intact.</summary>
+    public bool Agrees => Differences.Count == 0 && ChainBreaks.Count == 0;
+}
+
+/// <summary>
+/// Replays the events behind every stored projection and compares field by field. Read-only, so it runs while the service
+/// serves; a document written between the read and the replay can show as a transient difference, which a second run clears.
+/// </summary>
+public sealed class Verification(IDocumentStore store, ChainVerification chains)
+{
+    public async Task<VerificationReport> RunAsync(Guid? accountId, CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        var differences = new List<ProjectionDifference>();
+        var documents = 0;
+
+        IReadOnlyList<Guid> accounts;
+        if (accountId is { } one)
+        {
+            accounts = [one];
+        }
+        else
+        {
+            // Every account that has a stream, whether or not its view survived.
+            var viewed = await session.Query<AccountView>().Select(a => a.Id).ToListAsync(ct);
+            var opened = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "business_account_opened")
+                .Select(e => e.StreamId).ToListAsync(ct);
+            accounts = viewed.Union(opened).ToList();
+
+            documents += await CompareReferenceData(session, differences, ct);
+        }
+
+        foreach (var account in accounts)
+            documents += await CompareAccount(session, account, differences, ct);
+
+        var breaks = accountId is { } only
+            ? await chains.VerifyAsync(only, [.. (await AccountStreams.OfAsync(session, only, ct)).Select(s => s.StreamId)], ct)
+            : await chains.VerifyAsync(null, null, ct);
+        return new VerificationReport(accountId, DateTimeOffset.UtcNow, accounts.Count, documents, differences, breaks);
+    }
+
+    private async Task<int> CompareAccount(IQuerySession session, Guid accountId, List<ProjectionDifference> differences, CancellationToken ct)
+    {
+        var count = 0;
+        count += await Compare<AccountView>(session, accountId, differences, ct);
+        count += await Compare<AccountAdjustments>(session, accountId, differences, ct);
+        count += await Compare<AccountMembership>(session, MembershipStream.For(accountId), differences, ct);
+
+        var replayedProducts = new List<ProductView>();
+        foreach (var stream in (await AccountStreams.OfAsync(session, accountId, ct)).Where(s => s.Kind == AccountStreamKind.Registration))
+        {
+            count += await Compare<ProductView>(session, stream.StreamId, differences, ct);
+            if (await session.Events.AggregateStreamAsync<ProductView>(stream.StreamId, token: ct) is { } replayed)
+                replayedProducts.Add(replayed);
+        }
+
+        // Serial claims: exactly the registered products of this account that have a serial number.
+        var storedClaims = (await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct))
+            .ToDictionary(c => c.Id, c => c.RegistrationId.ToString());
+        var replayedClaims = replayedProducts.Where(p => !p.Deregistered && p.SerialNumber is not null)
+            .ToDictionary(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!), p => p.Id.ToString());
+        CompareSets(nameof(SerialOwnership), storedClaims, replayedClaims, differences);
+
+        // Support overrides: one per support action event on the account stream.
+        var storedOverrides = (await session.Query<SupportOverride>().Where(o => o.AccountId == accountId).ToListAsync(ct))
+            .ToDictionary(o => o.Id.ToString(), o => o.Action);
+        var replayedOverrides = (await session.Events.FetchStreamAsync(accountId, token: ct))
+            .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
+            .Select(e => (e.Id, Action: e.Data switch
+            {
+                PointsAdjusted => "points_adjusted",
+                InvitationEmailResent => "invitation_email_resent",
+                OldCpsEmailLinked => "old_cps_email_linked",
+                OldCpsEmailUnlinked => "old_cps_email_unlinked",
+                _ => null,
+            }))
+            .Where(x => x.Action is not null)
+            .ToDictionary(x => x.Id.ToString(), x => x.Action!);
+        CompareSets(nameof(SupportOverride), storedOverrides, replayedOverrides, differences);
+
+        return count + storedClaims.Count + storedOverrides.Count;
+    }
+
+    private async Task<int> CompareReferenceData(IQuerySession session, List<ProjectionDifference> differences, CancellationToken ct)
+    {
+        var count = await Compare<TierTableView>(session, TierTableStream.Id, differences, ct);
+        var modelIds = await session.Query<ProductModelView>().Select(m => m.Id).ToListAsync(ct);
+        var listed = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "product_model_listed")
+            .Select(e => e.StreamId).ToListAsync(ct);
+        foreach (var id in modelIds.Union(listed))
+            count += await Compare<ProductModelView>(session, id, differences, ct);
+        return count;
+    }
+
+    /// <summary>Stored document against the replay of its stream.</summary>
+    private async Task<int> Compare<T>(IQuerySession session, Guid id, List<ProjectionDifference> differences, CancellationToken ct)
+        where T : class
+    {
+        var stored = await session.LoadAsync<T>(id, ct);
+        var replayed = await session.Events.AggregateStreamAsync<T>(id, token: ct);
+        if (stored is null && replayed is null)
+            return 0;
+
+        var name = typeof(T).Name;
+        if (stored is null || replayed is null)
+        {
+            differences.Add(new ProjectionDifference(name, id.ToString(), "(document)", stored is null ? null : "present",
+                replayed is null ? null : "present"));
+            return 1;
+        }
+
+        var serializer = store.Options.Serializer();
+        Diff(name, id.ToString(), "$", JsonNode.Parse(serializer.ToJson(stored)), JsonNode.Parse(serializer.ToJson(replayed)), differences);
+        return 1;
+    }
+
+    private static void CompareSets(string document, IReadOnlyDictionary<string, string> stored, IReadOnlyDictionary<string, string> replayed,
+        List<ProjectionDifference> differences)
+    {
+        foreach (var key in stored.Keys.Union(replayed.Keys).Order(StringComparer.Ordinal))
+        {
+            stored.TryGetValue(key, out var s);
+            replayed.TryGetValue(key, out var r);
+            if (s != r)
+                differences.Add(new ProjectionDifference(document, key, "(document)", s, r));
+        }
+    }
+
+    /// <summary>Field-level difference of two JSON trees.</summary>
+    public static void Diff(string document, string id, string path, JsonNode? stored, JsonNode? replayed, List<ProjectionDifference> differences)
+    {
+        switch (stored, replayed)
+        {
+            case (JsonObject s, JsonObject r):
+                foreach (var key in s.Select(p => p.Key).Union(r.Select(p => p.Key)).Order(StringComparer.Ordinal))
+                    Diff(document, id, $"{path}.{key}", s[key], r[key], differences);
+                break;
+            case (JsonArray s, JsonArray r):
+                for (var i = 0; i < Math.Max(s.Count, r.Count); i++)
+                    Diff(document, id, $"{path}[{i}]", i < s.Count ? s[i] : null, i < r.Count ? r[i] : null, differences);
+                break;
+            default:
+                var left = stored?.ToJsonString();
+                var right = replayed?.ToJsonString();
+                if (left != right)
+                    differences.Add(new ProjectionDifference(document, id, path, left, right));
+                break;
+        }
+    }
+}
+
+public static class VerifyProjectionsEndpoint
+{
+    [WolverineGet("/api/audit/verification", OperationId = "VerifyProjections")]
+    [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
+    [Tags("Audit")]
+    [EndpointSummary("Replay the events and compare with every stored projection (one account, or all); lists each difference")]
+    [ProducesResponseType<VerificationReport>(StatusCodes.Status200OK)]
+    public static async Task<IResult> Get(Guid? accountId, Verification verification, IQuerySession session, CancellationToken ct)
+    {
+        if (accountId is { } id && !await AccountLookup.ExistsAsync(session, id, ct)
+                                && !(await session.Events.FetchStreamStateAsync(id, ct) is not null))
+            return Results.Problem(Problems.AccountNotFound);
+        return Results.Ok(await verification.RunAsync(accountId, ct));
+    }
+}
+
+public sealed class VerifyInput : NetCoreInput
+{
+    [Description("Verify only this account (default: every account and the reference data)")]
+    public Guid? AccountFlag { get; set; }
+
+    [Description("A chain heads file exported earlier (chain-heads command): check that history was not rewritten since")]
+    public string? HeadsFlag { get; set; }
+}
+
+[Description("Replays the events and compares them with every stored projection; exit code 1 when they differ", Name = "verify")]
+public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
+{
+    public override async Task<bool> Execute(VerifyInput input)
+    {
+        using var host = input.BuildHost();
+        var report = await host.Services.GetRequiredService<Verification>().RunAsync(input.AccountFlag, CancellationToken.None);
+        // The report is this command's output, not a log line.
+        await Console.Out.WriteLineAsync(
+            $"Checked {report.AccountsChecked} account(s), {report.DocumentsChecked} document(s): {report.Differences.Count} difference(s), " +
+            $"{report.ChainBreaks.Count} hash chain break(s).");
+        foreach (var d in report.Differences)
+            await Console.Out.WriteLineAsync($"  {d.Document} {d.Id} {d.Field}: stored {d.Stored ?? "(none)"}, replayed {d.Replayed ?? "(none)"}");
+        foreach (var b in report.ChainBreaks)
+            await Console.Out.WriteLineAsync($"  chain {b.ChainId} broken at link {b.Position} (event {b.EventId}, sequence {b.Sequence}): {b.Problem}");
+
+        var rewritten = 0;
+        if (input.HeadsFlag is { } file)
+        {
+            var path = Path.GetFullPath(file);
+            var breaks = await host.Services.GetRequiredService<ChainVerification>()
+                .CheckHeadsAsync(ChainVerification.ReadHeads(await File.ReadAllTextAsync(path)), CancellationToken.None);
+            rewritten = breaks.Count;
+            await Console.Out.WriteLineAsync($"Heads in {path}: {breaks.Count} no longer in their chains.");
+            foreach (var b in breaks)
+                await Console.Out.WriteLineAsync($"  chain {b.ChainId} link {b.Position}: {b.Problem}");
+        }
+
+        return report.Agrees && rewritten == 0;
+    }
+}
+
+public sealed class ChainHeadsInput : NetCoreInput
+{
+    [Description("File to write the heads to (CSV: chain_id,position,sequence,hash)")]
+    public string File { get; set; } = "";
+}
+
+[Description("Exports the head of every account's hash chain to a file, to keep outside the database", Name = "chain-heads")]
+public sealed class ChainHeadsCommand : JasperFxAsyncCommand<ChainHeadsInput>
+{
+    public override async Task<bool> Execute(ChainHeadsInput input)
+    {
+        using var host = input.BuildHost();
+        var heads = await host.Services.GetRequiredService<ChainVerification>().HeadsAsync(CancellationToken.None);
+        var path = Path.GetFullPath(input.File);
+        await System.IO.File.WriteAllTextAsync(path, ChainVerification.WriteHeads(heads));
+        await Console.Out.WriteLineAsync($"Wrote {heads.Count} chain head(s) to {path}.");
+        return true;
+    }
+}
+
+public static class ChainHeadsEndpoint
+{
+    [WolverineGet("/api/audit/chain-heads", OperationId = "ExportChainHeads")]
+    [Authorize(Roles = LedgerRoles.Auditor)]
+    [Tags("Audit")]
+    [EndpointSummary("The head of every hash chain (CSV: chain_id,position,sequence,hash), to keep outside the database")]
+    [Produces("text/csv")]
+    public static async Task<IResult> Get(ChainVerification chains, CancellationToken ct) =>
+        Results.Text(ChainVerification.WriteHeads(await chains.HeadsAsync(ct)), "text/csv");
+}

@@ -1,0 +1,104 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using JasperFx.Events;
+using Marten;
+using Marten.Events.Aggregation;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Support;
+
+/// <summary>Support changed an account's points by hand (+ or −), with a reason and the ticket it answers.</summary>
+public sealed record PointsAdjusted(
+    Guid AccountId,
+    Guid AdjustmentId,
+    int Points,
+    string Reason,
+    string TicketReference,
+    DateTimeOffset AdjustedAt);
+
+/// <summary>Support adjusts an account's points. The explanation shows it as its own line.</summary>
+/// <param name="Points">Positive to add, negative to take away; not zero.</param>
+/// <param name="Reason">Why, in words an auditor understands later.</param>
+/// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record AdjustPoints(int Points, string Reason, string TicketReference);
+
+public sealed class AdjustPointsValidator : AbstractValidator<AdjustPoints>
+{
+    public const int MaxAdjustment = 100_000;
+
+    public AdjustPointsValidator()
+    {
+        RuleFor(x => x.Points).NotEqual(0).InclusiveBetween(-MaxAdjustment, MaxAdjustment);
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(500).Must(r => r is null || r.Trim().Length >= 5)
+            .WithMessage("Reason must say why (at least 5 characters).");
+        RuleFor(x => x.TicketReference).NotEmpty().MaximumLength(60);
+    }
+}
+
+/// <summary>The manual adjustments of one account (a document per account, projected from its own stream).</summary>
+public sealed class AccountAdjustments
+{
+    public Guid Id { get; set; }
+    public List<ManualAdjustment> Adjustments { get; set; } = [];
+}
+
+public sealed record ManualAdjustment(Guid AdjustmentId, int Points, string Reason, string TicketReference, Guid EventId,
+    DateTimeOffset At, string? By);
+
+public sealed partial class AccountAdjustmentsProjection : SingleStreamProjection<AccountAdjustments, Guid>
+{
+    public static AccountAdjustments Create(IEvent<PointsAdjusted> e) => new()
+    {
+        Id = e.Data.AccountId,
+        Adjustments = [Line(e)],
+    };
+
+    public static void Apply(AccountAdjustments view, IEvent<PointsAdjusted> e) => view.Adjustments.Add(Line(e));
+
+    private static ManualAdjustment Line(IEvent<PointsAdjusted> e) =>
+        new(e.Data.AdjustmentId, e.Data.Points, e.Data.Reason, e.Data.TicketReference, e.Id, e.Data.AdjustedAt, e.UserName);
+}
+
+public static class AdjustPointsEndpoint
+{
+    public static PointsAdjusted Decide(Guid accountId, AdjustPoints command, Guid adjustmentId, DateTimeOffset now) =>
+        new(accountId, adjustmentId, command.Points, command.Reason.Trim(), command.TicketReference.Trim(), now);
+
+    [WolverinePost("/api/accounts/{accountId}/points-adjustments", OperationId = "AdjustPoints")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Support")]
+    [EndpointSummary("Adjust an account's points by hand (support; reason and ticket required)")]
+    [RequestExample("""{"points":50,"reason":"Registration lost in the 2025 portal outage","ticketReference":"CPS-SUP-1234"}""")]
+    [ProducesResponseType<PointsAdjusted>(StatusCodes.Status201Created)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Post(Guid accountId, AdjustPoints command, IDocumentSession session, TimeProvider clock,
+        CancellationToken ct)
+    {
+        // Through FetchForWriting, so the account stream's version (and its views' versions) stay right.
+        var account = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
+        if (account.Aggregate is null)
+            return Results.Problem(Problems.AccountNotFound);
+
+        var adjusted = Decide(accountId, command, Guid.CreateVersion7(), clock.GetUtcNow());
+        SupportReason.Record(session, adjusted.Reason, adjusted.TicketReference);
+        account.AppendOne(adjusted);
+        return Results.Created($"/api/accounts/{accountId}/points-explanation", adjusted);
+    }
+}
+
+/// <summary>A support action's reason travels in the event metadata (headers) as well as in the event, for auditors.</summary>
+public static class SupportReason
+{
+    public const string ReasonHeader = "reason";
+    public const string TicketHeader = "ticket";
+
+    public static void Record(IDocumentSession session, string reason, string? ticket = null)
+    {
+        session.SetHeader(ReasonHeader, reason);
+        if (ticket is not null)
+            session.SetHeader(TicketHeader, ticket);
+    }
+}

@@ -1,0 +1,143 @@
+using System.Net;
+using CpsLedger.Api.Audit;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace CpsLedger.Tests.Audit;
+
+/// <summary>Tamper evidence: edits, deletions and reorderings of stored events are found and located.</summary>
+public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor);
+
+    private async Task<(Guid Account, Guid Registration)> AccountWithHistory()
+    {
+        await App.ListModel(points: 300); // two products: 600 points, so the account is invited too
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var product = await member.Register(account, Products.Products.WithoutDealer("HC-1"));
+        await (await member.PatchJson(product.GetProperty("url").GetString()!, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+        await member.Register(account, Products.Products.Complete("HC-2"));
+        await App.WaitForMessages();
+        return (account, product.GetProperty("registrationId").GetGuid());
+    }
+
+    private async Task<System.Text.Json.JsonElement> Verify(Guid account) =>
+        await (await Auditor.GetAsync($"/api/audit/verification?accountId={account}")).ShouldBe(HttpStatusCode.OK);
+
+    private async Task Sql(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<long> SequenceOf(Guid stream, string type)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select seq_id from cpsledger_tests.mt_events where stream_id = @s and type = @t order by seq_id limit 1", connection);
+        command.Parameters.AddWithValue("s", stream);
+        command.Parameters.AddWithValue("t", type);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task Every_event_of_an_account_is_chained_in_the_appending_transaction_and_verifies_clean()
+    {
+        var (account, _) = await AccountWithHistory();
+        var report = await Verify(account);
+        Assert.True(report.GetProperty("agrees").GetBoolean(), report.GetRawText());
+
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select count(*) from cpsledger_tests.account_chain where chain_id = @a", connection);
+        command.Parameters.AddWithValue("a", account);
+        // Opened, registered, amended, allocated, registered, allocated, invited.
+        Assert.Equal(7L, await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task One_edited_byte_of_a_stored_event_is_found_at_its_link()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var sequence = await SequenceOf(registration, "product_details_amended");
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Photopoinu\"') where seq_id = {sequence}");
+
+        var breaks = (await Verify(account)).GetProperty("chainBreaks").EnumerateArray().ToList();
+        var found = Assert.Single(breaks);
+        Assert.Equal(("edited", sequence, 3L), (found.GetProperty("problem").GetString(), found.GetProperty("sequence").GetInt64(),
+            found.GetProperty("position").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_deleted_event_is_found()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var sequence = await SequenceOf(registration, "points_allocated");
+        await Sql($"delete from cpsledger_tests.mt_events where seq_id = {sequence}");
+
+        var found = Assert.Single((await Verify(account)).GetProperty("chainBreaks").EnumerateArray());
+        Assert.Equal(("removed", 4L), (found.GetProperty("problem").GetString(), found.GetProperty("position").GetInt64()));
+    }
+
+    [Fact]
+    public async Task Reordered_events_are_found()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var amended = await SequenceOf(registration, "product_details_amended");
+        var allocated = await SequenceOf(registration, "points_allocated");
+        await Sql($"""
+            update cpsledger_tests.mt_events set seq_id = -1 where seq_id = {amended};
+            update cpsledger_tests.mt_events set seq_id = {amended} where seq_id = {allocated};
+            update cpsledger_tests.mt_events set seq_id = {allocated} where seq_id = -1;
+            """);
+
+        var found = Assert.Single((await Verify(account)).GetProperty("chainBreaks").EnumerateArray());
+        Assert.Equal(("reordered", 3L), (found.GetProperty("problem").GetString(), found.GetProperty("position").GetInt64()));
+    }
+
+    [Fact]
+    public async Task Exported_heads_reveal_a_rewritten_history_even_when_the_chain_was_recomputed()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var csv = await (await Auditor.GetAsync("/api/audit/chain-heads")).Content.ReadAsStringAsync();
+        var heads = ChainVerification.ReadHeads(csv);
+        Assert.Contains(heads, h => h.ChainId == account && h.Position == 7);
+
+        var chains = App.Services.GetRequiredService<ChainVerification>();
+        Assert.Empty(await chains.CheckHeadsAsync(heads, CancellationToken.None));
+
+        // A forger edits an event and recomputes every link after it, so the chain itself verifies again...
+        var sequence = await SequenceOf(registration, "product_details_amended");
+        await Sql($$"""
+            update cpsledger_tests.mt_events set data = jsonb_set(data, '{Dealer}', '"Elsewhere"') where seq_id = {{sequence}};
+            with recursive relinked as (
+                select c.chain_id, c.position, c.event_id,
+                       sha256(coalesce((select p.hash from cpsledger_tests.account_chain p where p.chain_id = c.chain_id and p.position = c.position - 1), ''::bytea)
+                              || convert_to({{HashChainSchema.CanonicalEventSql("e")}}, 'UTF8')) as hash
+                from cpsledger_tests.account_chain c join cpsledger_tests.mt_events e on e.id = c.event_id
+                where c.chain_id = '{{account}}' and c.position = 3
+                union all
+                select c.chain_id, c.position, c.event_id, sha256(r.hash || convert_to({{HashChainSchema.CanonicalEventSql("e")}}, 'UTF8'))
+                from relinked r
+                join cpsledger_tests.account_chain c on c.chain_id = r.chain_id and c.position = r.position + 1
+                join cpsledger_tests.mt_events e on e.id = c.event_id
+            )
+            update cpsledger_tests.account_chain c set hash = r.hash from relinked r where c.chain_id = r.chain_id and c.position = r.position;
+            """);
+        Assert.Empty((await Verify(account)).GetProperty("chainBreaks").EnumerateArray());
+
+        // ...but the head kept outside no longer matches.
+        var rewritten = Assert.Single(await chains.CheckHeadsAsync(heads, CancellationToken.None), b => b.ChainId == account);
+        Assert.Equal("rewritten", rewritten.Problem);
+        await (await App.Member(account).GetAsync("/api/audit/chain-heads")).ShouldBe(HttpStatusCode.Forbidden);
+    }
+}
