@@ -1,0 +1,53 @@
+using System.Net.Http.Headers;
+using CpsLedger.Api.Platform;
+using JasperFx.CommandLine;
+using Marten;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Wolverine;
+
+namespace CpsLedger.Benchmarks.Harness;
+
+/// <summary>
+/// The real service in-process (WebApplicationFactory, Development environment, as the tests host it) on the benchmark
+/// database, schema <see cref="Schema"/>. Requests go through the in-memory TestServer: the whole ASP.NET Core pipeline,
+/// no sockets.
+/// </summary>
+public sealed class BenchApp(string connectionString, string mailFolder) : WebApplicationFactory<Program>
+{
+    public const string Schema = "cpsbench";
+
+    static BenchApp() => JasperFxEnvironment.AutoStartHost = true;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        // The service's own folder (its appsettings files), wherever this program runs from.
+        builder.UseContentRoot(Path.Combine(MachineInfo.RepositoryRoot(), "src", "CpsLedger.Api"));
+        builder.UseEnvironment("Development");
+        builder.UseSetting("ConnectionStrings:Marten", connectionString);
+        builder.UseSetting("LocalPostgres:Enabled", "false");
+        builder.UseSetting("Ledger:SchemaName", Schema);
+        builder.UseSetting("Catalogue:LoadDemoOnFirstStart", "false");
+        builder.UseSetting("Mail:PickupDirectory", mailFolder);
+        builder.ConfigureServices(services =>
+        {
+            services.RunWolverineInSoloMode();
+            services.DisableAllExternalWolverineTransports();
+        });
+    }
+
+    public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
+
+    public string TokenFor(string role, Guid? accountId = null) =>
+        new DevTokenIssuer(Services.GetRequiredService<IOptions<AuthOptions>>(), TimeProvider.System)
+            .Issue($"bench-{role}", [role], accountId);
+
+    public HttpClient ClientAs(string role, Guid? accountId = null)
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(role, accountId));
+        return client;
+    }
+}

@@ -1,0 +1,68 @@
+using JasperFx;
+using JasperFx.Events;
+using Marten;
+using Npgsql;
+using Weasel.Core;
+
+namespace CpsLedger.Benchmarks.Harness;
+
+/// <summary>
+/// The baselines' side: a bare Marten store (quick append, the service's serializer and event metadata, no projections, no
+/// Wolverine, no HTTP) in the schema <see cref="Schema"/>, and a plain table for single-row INSERTs through Npgsql.
+/// </summary>
+public sealed class RawStore : IAsyncDisposable
+{
+    public const string Schema = "cpsbench_raw";
+
+    private RawStore(DocumentStore store, NpgsqlDataSource dataSource)
+    {
+        Store = store;
+        DataSource = dataSource;
+    }
+
+    public DocumentStore Store { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public static async Task<RawStore> CreateAsync(string connectionString)
+    {
+        var store = DocumentStore.For(opts =>
+        {
+            opts.Connection(connectionString);
+            opts.DatabaseSchemaName = Schema;
+            opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
+            opts.AutoCreateSchemaObjects = AutoCreate.All;
+            opts.Events.StreamIdentity = StreamIdentity.AsGuid;
+            opts.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
+            opts.Events.MetadataConfig.CorrelationIdEnabled = true;
+            opts.Events.MetadataConfig.CausationIdEnabled = true;
+            opts.Events.MetadataConfig.HeadersEnabled = true;
+            opts.Events.MetadataConfig.UserNameEnabled = true;
+            opts.Events.AddEventType<Api.Products.ProductRegistered>();
+            opts.Events.AddEventType<Api.Products.ProductDetailsAmended>();
+            opts.Events.AddEventType<Api.Products.PointsAllocated>();
+        });
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+
+        var dataSource = NpgsqlDataSource.Create(connectionString);
+        await using var cmd = dataSource.CreateCommand($"""
+            create table if not exists {Schema}.plain_events (
+                seq_id bigserial primary key,
+                stream_id uuid not null,
+                type varchar(500) not null,
+                data jsonb not null,
+                correlation_id varchar(200),
+                user_name varchar(200),
+                timestamp timestamptz not null default now());
+            truncate {Schema}.plain_events;
+            """);
+        await cmd.ExecuteNonQueryAsync();
+        return new RawStore(store, dataSource);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        await Store.DisposeAsync();
+    }
+}

@@ -1,0 +1,79 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Products;
+using JasperFx.Events;
+using Marten;
+using Weasel.Core;
+
+namespace CpsLedger.Benchmarks.Harness;
+
+/// <summary>
+/// Seeds accounts the way the ledger would hold them after normal use, fast: the events go in with Marten's bulk append
+/// (COPY, no inline projections), and the read models the inline projections would have written (AccountView, ProductView)
+/// are computed with the projections' own Create/Apply methods and bulk-inserted. Each account: one account stream, one
+/// product with all details and its points (2 events), one product waiting for its dealer (1 event): 4 events, 3 streams.
+/// </summary>
+public sealed class Seeder(IDocumentStore store, Action<string> log)
+{
+    public const int EventsPerAccount = 4;
+    public static readonly (string Code, string Name, string Category, int Points)[] Models =
+    [
+        ("BENCH-CAM", "Bench Camera", "camera_body", 120),
+        ("BENCH-LENS", "Bench Lens", "lens", 25),
+    ];
+
+    private readonly List<Guid> _accounts = [];
+
+    public IReadOnlyList<Guid> Accounts => _accounts;
+
+    public static string CatalogueCsv =>
+        "code,name,category,points\n" + string.Concat(Models.Select(m => $"{m.Code},{m.Name},{m.Category},{m.Points}\n"));
+
+    /// <summary>Tops the ledger up to <paramref name="count"/> seeded accounts; returns the time it took.</summary>
+    public async Task<TimeSpan> EnsureAccountsAsync(int count, CancellationToken ct = default)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        if (_accounts.Count >= count)
+            return TimeSpan.Zero;
+        var events = (Marten.Events.EventGraph)((DocumentStore)store).Options.Events;
+        const int chunk = 5_000;
+        while (_accounts.Count < count)
+        {
+            var n = Math.Min(chunk, count - _accounts.Count);
+            var streams = new List<StreamAction>(n * 3);
+            var documents = new List<object>(n * 3);
+            for (var i = 0; i < n; i++)
+            {
+                var number = _accounts.Count + i;
+                var accountId = Guid.CreateVersion7();
+                var at = DateTimeOffset.UtcNow.AddDays(-400).AddMinutes(number % 500_000);
+                var opened = new BusinessAccountOpened(accountId, $"Bench Studio {number}", $"owner{number}@bench.example", "EE", [], at);
+                streams.Add(StreamAction.Start(events, accountId, [opened]));
+                documents.Add(AccountViewProjection.Create(opened));
+
+                var (cam, lens) = (Models[0], Models[1]);
+                var complete = Guid.CreateVersion7();
+                var registered = new ProductRegistered(complete, accountId, cam.Code, cam.Name, cam.Category, $"SN{number:D9}A",
+                    new DateOnly(2024, 3, 1), "EE", "Photopoint", [], RegistrationSource.Registration, at.AddMinutes(1));
+                var allocated = new PointsAllocated(complete, accountId, cam.Code, $"SN{number:D9}A", cam.Points, 1, at.AddMinutes(1));
+                streams.Add(StreamAction.Start(events, complete, [registered, allocated]));
+                var view = ProductViewProjection.Create(registered);
+                ProductViewProjection.Apply(view, new Event<PointsAllocated>(allocated) { Id = Guid.CreateVersion7(), UserName = "bench-seed" });
+                documents.Add(view);
+
+                var waiting = Guid.CreateVersion7();
+                var partial = new ProductRegistered(waiting, accountId, lens.Code, lens.Name, lens.Category, $"SN{number:D9}B",
+                    new DateOnly(2024, 4, 1), "EE", null, [MandatoryDetail.PurchaseDate], RegistrationSource.Registration, at.AddMinutes(2));
+                streams.Add(StreamAction.Start(events, waiting, [partial]));
+                documents.Add(ProductViewProjection.Create(partial));
+            }
+
+            await store.BulkInsertEventsAsync(streams, 5_000, ct);
+            await store.BulkInsertDocumentsAsync(documents, BulkInsertMode.InsertsOnly, 5_000, ct);
+            _accounts.AddRange(streams.Where((_, i) => i % 3 == 0).Select(s => s.Id));
+            if (count >= 20_000)
+                log($"  seeded {_accounts.Count:N0} / {count:N0} accounts ({started.Elapsed.TotalSeconds:F0} s)");
+        }
+
+        return started.Elapsed;
+    }
+}

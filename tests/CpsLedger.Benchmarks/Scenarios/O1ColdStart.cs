@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using CpsLedger.Api.Platform;
+using CpsLedger.Benchmarks.Harness;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace CpsLedger.Benchmarks.Scenarios;
+
+/// <summary>
+/// O1: the built service (its dll, run with dotnet as a child process) in the Production profile (pre-generated code,
+/// AutoCreate.None) against a database built from eventstore-migrations/ alone: time from process start to the first
+/// 201 of POST /api/accounts, polled every 20 ms; then the process's RSS.
+/// </summary>
+public static class O1ColdStart
+{
+    private const string SigningKey = "cpsledger-benchmark-signing-key-000000000000";
+
+    public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
+    {
+        var root = MachineInfo.RepositoryRoot();
+#if DEBUG
+        const string configuration = "Debug";
+#else
+        const string configuration = "Release";
+#endif
+        var dll = Path.Combine(root, "src", "CpsLedger.Api", "bin", configuration, "net10.0", "CpsLedger.Api.dll");
+        if (!File.Exists(dll))
+            return [Skipped($"{dll} not built")];
+
+        var connection = await ctx.CreateDatabase("cpsbench_o1");
+        if (connection is null)
+            return [Skipped("could not create a database for it (an external server needs CREATEDB)")];
+        var applied = await ApplyMigrationsAsync(connection, Path.Combine(root, "eventstore-migrations"));
+
+        var token = new DevTokenIssuer(Options.Create(new AuthOptions { SigningKey = SigningKey }), TimeProvider.System)
+            .Issue("bench-portal", [LedgerRoles.Portal]);
+        var samples = new List<double>();
+        var rss = new List<double>();
+        string? error = null;
+        for (var run = 0; run < ctx.Scale.StartRuns && error is null; run++)
+        {
+            var (elapsed, memory, failure) = await StartOnceAsync(dll, connection, token, Path.Combine(ctx.ResultsDirectory, $"o1-service-{run}.log"));
+            if (failure is not null)
+                error = failure;
+            else
+            {
+                samples.Add(elapsed);
+                if (memory is { } m)
+                    rss.Add(m);
+            }
+        }
+
+        var latency = Latency.Of(samples);
+        ctx.Log($"  O1: {string.Join(", ", samples.Select(s => $"{s:F0} ms"))}{(error is null ? "" : " " + error)}");
+        return
+        [
+            new Figure
+            {
+                Scenario = "O1",
+                Name = "process start to first 201, Production profile",
+                Unit = "ms (median)",
+                Value = samples.Count == 0 ? null : latency.P50,
+                Latency = samples.Count == 0 ? null : latency,
+                Target = "<= 2000 ms",
+                Status = samples.Count == 0 ? "error" : Load.Status(latency.Max <= 2000),
+                Note = (error is null ? "" : error + "; ") +
+                       $"{samples.Count} run(s), slowest {Report.Number(latency.Max)} ms; RSS after the first request " +
+                       $"{(rss.Count == 0 ? "n/a" : $"{rss.Average():F0} MB")}; schema from {applied} migration scripts; includes the dotnet host start",
+            },
+        ];
+    }
+
+    private static Figure Skipped(string why) => new()
+    {
+        Scenario = "O1", Name = "process start to first 201, Production profile", Unit = "ms", Status = "skipped", Note = why,
+    };
+
+    private static async Task<int> ApplyMigrationsAsync(string connectionString, string folder)
+    {
+        var scripts = Directory.GetFiles(folder, "*.sql")
+            .Where(f => char.IsDigit(Path.GetFileName(f)[0]) && !f.EndsWith(".drop.sql", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ToList();
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        foreach (var script in scripts)
+        {
+            await using var cmd = new NpgsqlCommand(await File.ReadAllTextAsync(script), connection);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        return scripts.Count;
+    }
+
+    private static async Task<(double Ms, double? RssMb, string? Error)> StartOnceAsync(string dll, string connection, string token, string logFile)
+    {
+        var port = FreePort();
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        var info = new ProcessStartInfo(dotnet, [dll])
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        info.Environment["ConnectionStrings__Marten"] = connection;
+        info.Environment["Auth__SigningKey"] = SigningKey;
+        info.Environment["Urls"] = $"http://127.0.0.1:{port}";
+        info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-o1-mail");
+
+        await using var log = new StreamWriter(logFile);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        string? last = null;
+        try
+        {
+            while (clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                if (process.HasExited)
+                    return (0, null, $"the service exited with {process.ExitCode} (see {logFile})");
+                try
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/api/accounts")
+                    {
+                        Content = JsonContent.Create(new
+                        {
+                            companyName = "Cold Start OU", contactEmail = $"o1-{Guid.NewGuid():N}@bench.example", country = "EE",
+                            oldCpsEmails = Array.Empty<string>(),
+                        }),
+                    };
+                    request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+                    using var response = await http.SendAsync(request);
+                    if (response.StatusCode == HttpStatusCode.Created)
+                    {
+                        var ms = clock.Elapsed.TotalMilliseconds;
+                        return (ms, MachineInfo.RssMb(process.Id), null);
+                    }
+
+                    last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                    // Listening but refusing: waiting longer will not help.
+                    if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
+                        return (0, null, $"first answer was {last[..Math.Min(300, last.Length)]} (see {logFile})");
+                }
+                catch (HttpRequestException e)
+                {
+                    last = e.Message;
+                }
+                catch (TaskCanceledException)
+                {
+                    last = "request timed out";
+                }
+
+                await Task.Delay(20);
+            }
+
+            return (0, null, $"no 201 within 30 s; last answer: {last} (see {logFile})");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Benchmarks.Harness;
+using Marten;
+
+namespace CpsLedger.Benchmarks.Scenarios;
+
+/// <summary>
+/// P1: a product registered without its dealer (POST) and completed (PATCH, which allocates the points) through the whole
+/// service: JWT auth, account policy, validation, idempotency key, FetchForWriting, append, inline projections (ProductView,
+/// serial claim), the forwarded ReviewInvitation in the outbox. One operation = both requests. Baseline: the same three events
+/// appended with raw Marten quick append (two commits, no projections, no HTTP) at the same concurrency.
+/// </summary>
+public static class P1RegisterAndComplete
+{
+    private static long _serial;
+
+    public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
+    {
+        var levels = ctx.Scale.ConcurrencyLevels;
+        await ctx.Seeder.EnsureAccountsAsync(levels.Max());
+        var accounts = ctx.Seeder.Accounts;
+        // A member token per client, bound to its own account, as the portal's users would call.
+        var clients = Enumerable.Range(0, levels.Max()).Select(i => ctx.App.ClientAs(LedgerRoles.Member, accounts[i])).ToArray();
+        var raw = ctx.Raw.Store;
+
+        async Task<string?> Http(int client, int _)
+        {
+            var http = clients[client];
+            var accountId = accounts[client];
+            var serial = $"P1 {Interlocked.Increment(ref _serial):D9}";
+            using var register = new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{accountId}/products")
+            {
+                Content = JsonContent.Create(new
+                {
+                    modelCode = "BENCH-CAM", serialNumber = serial, purchaseDate = "2024-03-01", countryOfPurchase = "EE",
+                    bestGuesses = new[] { "purchase_date" },
+                }),
+            };
+            register.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            using var registered = await http.SendAsync(register);
+            if (registered.StatusCode != HttpStatusCode.Created)
+                return $"register: {(int)registered.StatusCode} {await registered.Content.ReadAsStringAsync()}";
+            using var body = JsonDocument.Parse(await registered.Content.ReadAsStreamAsync());
+            var url = body.RootElement.GetProperty("registration").GetProperty("url").GetString();
+
+            using var complete = new HttpRequestMessage(HttpMethod.Patch, url) { Content = JsonContent.Create(new { dealer = "Photopoint" }) };
+            complete.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            using var completed = await http.SendAsync(complete);
+            return completed.StatusCode == HttpStatusCode.OK ? null : $"complete: {(int)completed.StatusCode} {await completed.Content.ReadAsStringAsync()}";
+        }
+
+        async Task<string?> Marten(int client, int _)
+        {
+            var accountId = accounts[client];
+            var serial = $"P1R{Interlocked.Increment(ref _serial):D9}";
+            var id = Guid.CreateVersion7();
+            var now = DateTimeOffset.UtcNow;
+            await using (var session = raw.LightweightSession())
+            {
+                session.CorrelationId = "bench-p1";
+                session.LastModifiedBy = "bench";
+                session.Events.StartStream(id, new ProductRegistered(id, accountId, "BENCH-CAM", "Bench Camera", "camera_body", serial,
+                    new DateOnly(2024, 3, 1), "EE", null, [MandatoryDetail.PurchaseDate], RegistrationSource.Registration, now));
+                await session.SaveChangesAsync();
+            }
+
+            await using (var session = raw.LightweightSession())
+            {
+                session.CorrelationId = "bench-p1";
+                session.LastModifiedBy = "bench";
+                session.Events.Append(id,
+                    new ProductDetailsAmended(id, accountId, "BENCH-CAM", null, null, null, null, "Photopoint", [MandatoryDetail.PurchaseDate], now),
+                    new PointsAllocated(id, accountId, "BENCH-CAM", serial, 120, 1, now));
+                await session.SaveChangesAsync();
+            }
+
+            return null;
+        }
+
+        // Warm-up: the first requests compile the handlers (Development generates code at runtime).
+        await Load.RunAsync(Math.Max(20, levels.Max()), levels.Max(), Http);
+        await Load.RunAsync(Math.Max(20, levels.Max()), levels.Max(), Marten);
+
+        var figures = new List<Figure>();
+        foreach (var level in levels)
+        {
+            var ops = Math.Max(ctx.Scale.CommandOpsPerLevel, level * 2);
+            var baseline = await Load.RunAsync(ops, level, Marten);
+            var http = await Load.RunAsync(ops, level, Http);
+            var ratio = http.PerSecond / baseline.PerSecond;
+            var p99Ratio = http.Latency.P99 / baseline.Latency.P99;
+            figures.Add(new Figure
+            {
+                Scenario = "P1",
+                Name = $"register + complete over HTTP, {level} client{(level == 1 ? "" : "s")}",
+                Unit = "products/s",
+                Value = http.PerSecond,
+                BaselineName = "raw Marten append",
+                Baseline = baseline.PerSecond,
+                Latency = http.Latency,
+                BaselineLatency = baseline.Latency,
+                Target = ">= 0.5x; p99 <= 2x",
+                Status = Load.Status(ratio >= 0.5 && p99Ratio <= 2),
+                Note = Load.FailureNote(http, baseline),
+            });
+            ctx.Log($"  P1 {level} client(s): {http.PerSecond:F0} vs {baseline.PerSecond:F0} products/s, p99 {http.Latency.P99:F1} vs {baseline.Latency.P99:F1} ms");
+        }
+
+        foreach (var c in clients)
+            c.Dispose();
+        return figures;
+    }
+}

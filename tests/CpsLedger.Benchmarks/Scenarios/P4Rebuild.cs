@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CpsLedger.Api.Products;
+using CpsLedger.Benchmarks.Harness;
+using JasperFx.Events.Daemon;
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Benchmarks.Scenarios;
+
+/// <summary>
+/// P4: a full rebuild of the ProductView projection (Marten's projection daemon, rebuild mode) over every product event in the
+/// ledger, against reading the same events with Npgsql (one ordered scan of mt_events) and deserializing each to its type.
+/// </summary>
+public static class P4Rebuild
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
+    {
+        var accounts = ctx.Scale.RebuildEvents / Seeder.EventsPerAccount;
+        var seeding = await ctx.Seeder.EnsureAccountsAsync(accounts);
+        if (seeding > TimeSpan.Zero)
+            ctx.Log($"  P4 seeded to {accounts:N0} accounts in {seeding.TotalSeconds:F1} s");
+
+        var store = (DocumentStore)ctx.App.Store;
+        // Marten's event type names: the type name in snake case (product_registered, ...).
+        var types = new[] { typeof(ProductRegistered), typeof(ProductDetailsAmended), typeof(PointsAllocated), typeof(PointsRemoved), typeof(ProductDeregistered) }
+            .ToDictionary(t => JsonNamingPolicy.SnakeCaseLower.ConvertName(t.Name));
+
+        // Baseline first: it also warms the table into PostgreSQL's cache for the rebuild.
+        var scan = Stopwatch.StartNew();
+        long scanned = 0;
+        await using (var connection = new NpgsqlConnection(ctx.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var cmd = new NpgsqlCommand(
+                $"select type, data from {BenchApp.Schema}.mt_events where type = any($1) order by seq_id", connection);
+            cmd.Parameters.AddWithValue(types.Keys.ToArray());
+            await using var reader = await cmd.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                var type = types[reader.GetString(0)];
+                _ = JsonSerializer.Deserialize(reader.GetString(1), type, Json) ?? throw new InvalidOperationException("null event");
+                scanned++;
+            }
+        }
+
+        scan.Stop();
+
+        var rebuild = Stopwatch.StartNew();
+        string? error = null;
+        try
+        {
+            using var daemon = await store.BuildProjectionDaemonAsync();
+            await daemon.RebuildProjectionAsync<ProductViewProjection>(TimeSpan.FromMinutes(30), CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            error = $"rebuild failed: {e.GetType().Name}: {e.Message}";
+        }
+
+        rebuild.Stop();
+        await using var session = store.QuerySession();
+        var views = await session.Query<ProductView>().CountAsync();
+
+        var perSecond = scanned / rebuild.Elapsed.TotalSeconds;
+        var baseline = scanned / scan.Elapsed.TotalSeconds;
+        ctx.Log($"  P4 {scanned:N0} events: rebuild {rebuild.Elapsed.TotalSeconds:F1} s, scan {scan.Elapsed.TotalSeconds:F1} s");
+        return
+        [
+            new Figure
+            {
+                Scenario = "P4",
+                Name = $"rebuild ProductView from {scanned:N0} events",
+                Unit = "events/s",
+                Value = error is null ? perSecond : null,
+                BaselineName = "Npgsql scan + deserialize",
+                Baseline = baseline,
+                Target = ">= 0.3x",
+                Status = error is null ? Load.Status(perSecond / baseline >= 0.3) : "error",
+                Note = error ?? $"rebuild {rebuild.Elapsed.TotalSeconds:F1} s, scan {scan.Elapsed.TotalSeconds:F1} s; {views:N0} ProductView documents after",
+            },
+        ];
+    }
+}

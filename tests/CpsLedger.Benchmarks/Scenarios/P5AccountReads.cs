@@ -1,0 +1,90 @@
+using System.Net;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Benchmarks.Harness;
+using Marten;
+
+namespace CpsLedger.Benchmarks.Scenarios;
+
+/// <summary>
+/// P5: GET summary and GET points-explanation of random accounts through the service (one client, support token), at two
+/// ledger sizes. The issue sets no baseline; the same read done directly on the store (AccountPoints.LoadAsync and the
+/// pure function, no HTTP) is shown as one, to tell the database's share from the service's.
+/// </summary>
+public static class P5AccountReads
+{
+    public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
+    {
+        var figures = new List<Figure>();
+        using var http = ctx.App.ClientAs(LedgerRoles.Support);
+        var store = ctx.App.Store;
+        var previous = new Dictionary<string, double>();
+        foreach (var size in ctx.Scale.ReadAccounts)
+        {
+            var seeding = await ctx.Seeder.EnsureAccountsAsync(size);
+            ctx.Log($"  P5 seeded to {size:N0} accounts in {seeding.TotalSeconds:F1} s");
+            await Analyze(ctx.ConnectionString);
+            var accounts = ctx.Seeder.Accounts;
+            var reads = ctx.Scale.ReadsPerLevel;
+
+            foreach (var (name, path) in new[] { ("summary", "summary"), ("points explanation", "points-explanation") })
+            {
+                var random = new Random(size);
+                Guid Pick() => accounts[random.Next(Math.Min(size, accounts.Count))];
+
+                async Task<string?> Http(int _, int __)
+                {
+                    using var response = await http.GetAsync($"/api/accounts/{Pick()}/{path}");
+                    await response.Content.ReadAsByteArrayAsync();
+                    return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
+                }
+
+                async Task<string?> Direct(int _, int __)
+                {
+                    await using var session = store.QuerySession();
+                    var id = Pick();
+                    var sources = await AccountPoints.LoadAsync(session, id, CancellationToken.None);
+                    if (path == "summary")
+                        AccountPoints.Summarize(id, sources);
+                    else
+                        AccountPoints.Explain(id, sources);
+                    return null;
+                }
+
+                await Load.RunAsync(Math.Min(50, reads), 1, Http);
+                await Load.RunAsync(Math.Min(50, reads), 1, Direct);
+                var direct = await Load.RunAsync(reads, 1, Direct);
+                var result = await Load.RunAsync(reads, 1, Http);
+                var growth = previous.TryGetValue(name, out var p99Before) ? result.Latency.P99 / p99Before : (double?)null;
+                figures.Add(new Figure
+                {
+                    Scenario = "P5",
+                    Name = $"{name} read, {size:N0} accounts",
+                    Unit = "reads/s",
+                    Value = result.PerSecond,
+                    BaselineName = "store read, no HTTP",
+                    Baseline = direct.PerSecond,
+                    Latency = result.Latency,
+                    BaselineLatency = direct.Latency,
+                    Target = growth is null ? "p99 <= 10 ms" : "p99 <= 10 ms; <= 1.5x p99 of the smaller size",
+                    Status = Load.Status(result.Latency.P99 <= 10 && (growth is null || growth <= 1.5)),
+                    Note = Load.FailureNote(result) is { } f ? f
+                        : growth is { } g ? $"p99 {g:F2}x the p99 at {ctx.Scale.ReadAccounts[0]:N0} accounts" : null,
+                });
+                previous[name] = result.Latency.P99;
+                ctx.Log($"  P5 {name} at {size:N0}: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms");
+            }
+        }
+
+        return figures;
+    }
+
+    // Bulk-loaded tables have no statistics until autovacuum gets to them; a real ledger of this size would have them.
+    private static async Task Analyze(string connectionString)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand($"analyze {BenchApp.Schema}.mt_doc_productview; analyze {BenchApp.Schema}.mt_doc_accountview", connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+}
