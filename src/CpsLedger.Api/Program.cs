@@ -1,4 +1,6 @@
+using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 using JasperFx;
@@ -9,8 +11,10 @@ builder.AddLedgerLogging();
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
 builder.AddLedgerMail();
+builder.AddAudit();
 builder.Services.AddHostedService<TierTableDefaultsLoader>();
 builder.AddCatalogue();
+builder.AddInvoicing();
 builder.AddLedgerAuth();
 builder.AddLedgerHttp();
 builder.AddLedgerTelemetry();

@@ -16,7 +16,6 @@ public sealed class AccountView
     public string Country { get; set; } = "";
     public List<string> OldCpsEmails { get; set; } = [];
     public DateTimeOffset OpenedAt { get; set; }
-    public long Version { get; set; }
 }
 
 public sealed partial class AccountViewProjection : SingleStreamProjection<AccountView, Guid>
@@ -30,6 +29,14 @@ public sealed partial class AccountViewProjection : SingleStreamProjection<Accou
         OldCpsEmails = [.. e.OldCpsEmails],
         OpenedAt = e.OpenedAt,
     };
+
+    public static void Apply(AccountView view, OldCpsEmailLinked e)
+    {
+        if (!view.OldCpsEmails.Contains(e.Email))
+            view.OldCpsEmails.Add(e.Email);
+    }
+
+    public static void Apply(AccountView view, OldCpsEmailUnlinked e) => view.OldCpsEmails.Remove(e.Email);
 }
 
 public static class AccountLookup

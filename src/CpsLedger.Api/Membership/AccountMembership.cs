@@ -49,6 +49,12 @@ public sealed record CpsJoined(
     int Products,
     DateTimeOffset JoinedAt);
 
+/// <summary>
+/// The membership number of an old CPS account was carried over when its products were migrated to this account: it stays
+/// in the account's history of numbers (a later membership still gets a new, different number).
+/// </summary>
+public sealed record LegacyMembershipNumberRecorded(Guid AccountId, string OldEmail, string MembershipNumber, DateTimeOffset RecordedAt);
+
 public static class MembershipStream
 {
     /// <summary>One membership stream per account, its id derived from the account id (no lookup needed).</summary>
@@ -91,6 +97,9 @@ public sealed class AccountMembership
     /// <summary>Every membership number the account has had, oldest first (a new one is never equal to any of these).</summary>
     public List<string> MembershipNumbers { get; set; } = [];
 
+    /// <summary>Set while the membership in force is suspended for an unpaid invoice (see Invoicing).</summary>
+    public Invoicing.MembershipSuspension? Suspension { get; set; }
+
     public bool IsMemberOn(DateOnly day) => Membership is { } m && m.StartsOn <= day && day <= m.EndsOn;
 
     public static AccountMembership Create(InvitationIssued e) => new AccountMembership { AccountId = e.AccountId }.With(e);
@@ -115,6 +124,18 @@ public sealed class AccountMembership
             e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion);
         MembershipNumbers.Add(e.MembershipNumber);
     }
+
+    // May start the stream (an account migrated before it was ever invited): Marten then applies it to a new instance.
+    public void Apply(LegacyMembershipNumberRecorded e)
+    {
+        AccountId = e.AccountId;
+        if (!MembershipNumbers.Contains(e.MembershipNumber))
+            MembershipNumbers.Add(e.MembershipNumber);
+    }
+
+    public void Apply(Invoicing.MembershipSuspended e) => Suspension = new Invoicing.MembershipSuspension(e.MembershipId, e.InvoiceId, e.InvoiceNumber, e.SuspendedAt);
+
+    public void Apply(Invoicing.MembershipReinstated e) => Suspension = null;
 
     private AccountMembership With(InvitationIssued e)
     {

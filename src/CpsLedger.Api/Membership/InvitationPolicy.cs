@@ -17,8 +17,8 @@ namespace CpsLedger.Api.Membership;
 /// </summary>
 public sealed record ReviewInvitation(Guid AccountId);
 
-/// <summary>E-mail the account its invitation to join.</summary>
-public sealed record SendInvitationEmail(Guid AccountId, Guid InvitationId);
+/// <summary>E-mail the account its invitation to join (again, when support resends it: then with the resend's id).</summary>
+public sealed record SendInvitationEmail(Guid AccountId, Guid InvitationId, Guid? ResendId = null);
 
 public static class InvitationPolicy
 {
@@ -55,7 +55,7 @@ public static class ReviewInvitationHandler
         CancellationToken ct)
     {
         var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        var summary = AccountPoints.Summarize(message.AccountId, [.. await AccountPoints.ProductsOf(session, message.AccountId, ct)]);
+        var summary = AccountPoints.Summarize(message.AccountId, await AccountPoints.LoadAsync(session, message.AccountId, ct));
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
                     ?? throw new InvalidOperationException("The tier table has not been loaded.");
 
@@ -81,13 +81,13 @@ public static class SendInvitationEmailHandler
                       ?? throw new InvalidOperationException($"Account {message.AccountId} of invitation {message.InvitationId} is missing.");
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
 
-        await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table), ct);
+        await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table, message.ResendId), ct);
     }
 }
 
 public static class InvitationEmail
 {
-    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table)
+    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table, Guid? resendId = null)
     {
         var standard = table?.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired <= invitation.Points)
             .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {t.AnnualFee:0.00} {t.Currency} a year ({t.PointsRequired} points)")
@@ -95,8 +95,11 @@ public static class InvitationEmail
 
         var message = new MimeMessage
         {
-            // The same invitation always has the same Message-Id: a resent e-mail is recognisably the same one.
-            MessageId = $"invitation-{invitation.InvitationId:N}@cpsledger",
+            // The same invitation always has the same Message-Id, so a redelivery is recognisably the same e-mail; a resend
+            // by support is a new e-mail of its own.
+            MessageId = resendId is { } resend
+                ? $"invitation-{invitation.InvitationId:N}-resent-{resend:N}@cpsledger"
+                : $"invitation-{invitation.InvitationId:N}@cpsledger",
             Subject = "You are invited to join Canon Professional Services",
             Body = new TextPart("plain")
             {

@@ -25,5 +25,6 @@ public static class MembershipRegistration
         integration.UseFastEventForwarding = true;
         integration.SubscribeToEvent<Products.PointsAllocated>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId));
         integration.SubscribeToEvent<Products.PointsRemoved>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId));
+        integration.SubscribeToEvent<Support.PointsAdjusted>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId));
     }
 }

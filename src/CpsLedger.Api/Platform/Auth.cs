@@ -23,6 +23,9 @@ public static class LedgerRoles
     /// <summary>Everyone who may read an account (a member only its own, by the account-access policy).</summary>
     public const string Readers = $"{Member},{Support},{Auditor},{Finance},{Portal}";
 
+    /// <summary>Who may read an account's event history: its member, support and auditors (not the portal or finance).</summary>
+    public const string HistoryReaders = $"{Member},{Support},{Auditor}";
+
     /// <summary>Who may change an account's products: its member, the portal on its behalf, and support.</summary>
     public const string ProductKeepers = $"{Member},{Portal},{Support}";
 }

@@ -1,7 +1,11 @@
 using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Migration;
 using CpsLedger.Api.Products;
+using CpsLedger.Api.Support;
 using CpsLedger.Api.Tiers;
 using JasperFx;
 using Weasel.Core;
@@ -66,6 +70,10 @@ public static class Store
                 opts.AddProducts();
                 opts.AddTiers();
                 opts.AddMembership();
+                opts.AddInvoicing();
+                opts.AddMigration();
+                opts.AddSupport();
+                opts.AddAuditSchema();
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine(integration => integration.ForwardPointsEventsToInvitationPolicy());
@@ -82,8 +90,13 @@ public static class Store
             opts.EnableRelayOfUserName = true;
             // One review at a time per node keeps contention low; the stream version check keeps it exact across nodes.
             opts.LocalQueueFor<ReviewInvitation>().Sequential();
+            // Invoicing: invoices are numbered one at a time per node (fewer counter races; the claim row keeps it exact across nodes).
+            opts.LocalQueueFor<IssueInvoice>().Sequential();
             if (development)
                 opts.Durability.Mode = DurabilityMode.Solo;
+            // How often due scheduled messages (invoices, card charges) are picked up; the tests poll fast.
+            if (builder.Configuration.GetValue<TimeSpan?>("Wolverine:ScheduledJobPollingTime") is { } polling)
+                opts.Durability.ScheduledJobPollingTime = polling;
         });
     }
 }

@@ -10,13 +10,26 @@ namespace CpsLedger.Api.Products;
 /// <summary>The account's points at a glance: the portal's header and the account-level green tick.</summary>
 /// <param name="Products">Registered products (deregistered ones not counted).</param>
 /// <param name="AllPointsAllocated">The account-level green tick: at least one product, and none waiting for details.</param>
+/// <param name="ManualAdjustmentPoints">Points support added or took away by hand (included in the total).</param>
+/// <param name="MembershipStatus">none, active, suspended (an invoice unpaid after the grace period) or ended.</param>
+/// <param name="AmountOwed">What is open on the account's unpaid invoices, in <paramref name="OwedCurrency"/>.</param>
 public sealed record AccountSummary(
     Guid AccountId,
     int PointsTotal,
     int Products,
     int ProductsWithGreenTick,
     int ProductsAwaitingDetails,
-    bool AllPointsAllocated);
+    bool AllPointsAllocated,
+    int ManualAdjustmentPoints = 0,
+    Invoicing.MembershipStatus MembershipStatus = Invoicing.MembershipStatus.None,
+    decimal AmountOwed = 0,
+    string? OwedCurrency = null);
+
+/// <summary>What an account's points are made of: its products (each with its points lines) and support's manual adjustments.</summary>
+public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, IReadOnlyList<Support.ManualAdjustment> Adjustments)
+{
+    public static readonly AccountPointsSources None = new([], []);
+}
 
 /// <summary>How the points total is built up: one line per allocation or removal, and the products still waiting for details.</summary>
 public sealed record PointsExplanation(
@@ -35,23 +48,31 @@ public sealed record ProductAwaitingDetails(
 
 public static class AccountPoints
 {
-    /// <summary>The summary from each product's current state.</summary>
-    public static AccountSummary Summarize(Guid accountId, IReadOnlyCollection<ProductView> products)
+    /// <summary>The summary from each product's current state and the manual adjustments.</summary>
+    public static AccountSummary Summarize(Guid accountId, IReadOnlyCollection<ProductView> products,
+        IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)
     {
         var registered = products.Where(p => !p.Deregistered).ToList();
         var ticked = registered.Count(p => p.GreenTick);
         var awaiting = registered.Count(p => p.MissingDetails.Count > 0);
-        return new AccountSummary(accountId, registered.Sum(p => p.Points), registered.Count, ticked, awaiting,
-            registered.Count > 0 && awaiting == 0);
+        var manual = adjustments?.Sum(a => a.Points) ?? 0;
+        return new AccountSummary(accountId, registered.Sum(p => p.Points) + manual, registered.Count, ticked, awaiting,
+            registered.Count > 0 && awaiting == 0, manual);
     }
+
+    public static AccountSummary Summarize(Guid accountId, AccountPointsSources sources) =>
+        Summarize(accountId, [.. sources.Products], [.. sources.Adjustments]);
 
     /// <summary>
     /// The explanation from each product's history of allocations and removals. Its total is the sum of its lines, computed
     /// independently of <see cref="Summarize"/>: the two agreeing is what the tests check.
     /// </summary>
-    public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products)
+    public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products,
+        IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)
     {
-        var lines = products.SelectMany(p => p.PointsLines).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
+        var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, 0, 0, nameof(Support.PointsAdjusted),
+            a.EventId, a.At, a.By, a.Reason, a.TicketReference));
+        var lines = products.SelectMany(p => p.PointsLines).Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
             .OrderBy(p => p.RegisteredAt)
@@ -60,9 +81,20 @@ public static class AccountPoints
         return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting);
     }
 
+    public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
+        Explain(accountId, [.. sources.Products], [.. sources.Adjustments]);
+
     /// <summary>Every product ever registered on the account (an index lookup on the account id; no other account is read).</summary>
     public static async Task<IReadOnlyList<ProductView>> ProductsOf(IQuerySession session, Guid accountId, CancellationToken ct) =>
         await session.Query<ProductView>().Where(p => p.AccountId == accountId).ToListAsync(ct);
+
+    /// <summary>The account's products and manual adjustments, as stored now.</summary>
+    public static async Task<AccountPointsSources> LoadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
+    {
+        var products = await ProductsOf(session, accountId, ct);
+        var adjustments = await session.LoadAsync<Support.AccountAdjustments>(accountId, ct);
+        return new AccountPointsSources(products, adjustments?.Adjustments ?? []);
+    }
 }
 
 public static class GetAccountSummaryEndpoint
@@ -70,13 +102,23 @@ public static class GetAccountSummaryEndpoint
     [WolverineGet("/api/accounts/{accountId}/summary", OperationId = "GetAccountSummary")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
-    [EndpointSummary("Points total, products and the account-level green tick")]
+    [EndpointSummary("Points total, products, the account-level green tick, membership status and what is owed")]
     [ProducesResponseType<AccountSummary>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await AccountLookup.ExistsAsync(session, accountId, ct)
-            ? Results.Ok(AccountPoints.Summarize(accountId, [.. await AccountPoints.ProductsOf(session, accountId, ct)]))
-            : Results.Problem(Problems.AccountNotFound);
+    // The clock comes last and optional so the committed pre-generated handler keeps compiling until it is regenerated.
+    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct, TimeProvider? clock = null)
+    {
+        clock ??= TimeProvider.System;
+        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.Problem(Problems.AccountNotFound);
+        var standing = await Invoicing.InvoiceQueries.StandingAsync(session, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime), ct);
+        return Results.Ok(AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct)) with
+        {
+            MembershipStatus = standing.Status,
+            AmountOwed = standing.AmountOwed,
+            OwedCurrency = standing.Currency,
+        });
+    }
 }
 
 public static class GetPointsExplanationEndpoint
@@ -89,6 +131,6 @@ public static class GetPointsExplanationEndpoint
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
         await AccountLookup.ExistsAsync(session, accountId, ct)
-            ? Results.Ok(AccountPoints.Explain(accountId, [.. await AccountPoints.ProductsOf(session, accountId, ct)]))
+            ? Results.Ok(AccountPoints.Explain(accountId, await AccountPoints.LoadAsync(session, accountId, ct)))
             : Results.Problem(Problems.AccountNotFound);
 }

@@ -45,10 +45,12 @@ public sealed class ProductView
 /// <summary>One line of a points explanation: which event added or removed how many points, with which catalogue value, when and by whom.</summary>
 /// <param name="Points">Signed: positive when allocated, negative when removed.</param>
 /// <param name="CatalogueValue">The model's points value used (for a removal: the value that was allocated).</param>
+/// <param name="RegistrationId">The product's registration; null for a manual adjustment by support.</param>
+/// <param name="TicketReference">For a manual adjustment: the support ticket it answers.</param>
 public sealed record PointsLine(
-    Guid RegistrationId,
-    string ModelCode,
-    string ModelName,
+    Guid? RegistrationId,
+    string? ModelCode,
+    string? ModelName,
     string? SerialNumber,
     int Points,
     int CatalogueValue,
@@ -57,7 +59,8 @@ public sealed record PointsLine(
     Guid EventId,
     DateTimeOffset At,
     string? By,
-    string? Reason);
+    string? Reason,
+    string? TicketReference = null);
 
 public sealed partial class ProductViewProjection : SingleStreamProjection<ProductView, Guid>
 {

@@ -70,7 +70,7 @@ public static class Eligibility
     /// <summary>The account's eligibility now: its projected products and the tier table in force (no event replay).</summary>
     public static async Task<EligibleTiers> ForAccountAsync(IQuerySession session, Guid accountId, CancellationToken ct)
     {
-        var summary = AccountPoints.Summarize(accountId, [.. await AccountPoints.ProductsOf(session, accountId, ct)]);
+        var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
                     ?? throw new InvalidOperationException("The tier table has not been loaded.");
         return Decide(accountId, summary.PointsTotal, summary.Products, table);

@@ -71,6 +71,7 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Ledger:SchemaName", "cpsledger_tests");
         builder.UseSetting("Catalogue:LoadDemoOnFirstStart", "false");
         builder.UseSetting("Mail:PickupDirectory", MailFolder);
+        builder.UseSetting("Wolverine:ScheduledJobPollingTime", "00:00:00.250");
         builder.ConfigureServices(services =>
         {
             services.AddSingleton<TimeProvider>(Clock);
@@ -84,6 +85,14 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     {
         Clock.Reset();
         await Services.ResetAllMartenDataAsync();
+        // The hash chains follow the events they link (kept by a trigger, outside Marten's own tables).
+        await using (var connection = new Npgsql.NpgsqlConnection(ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var truncate = new Npgsql.NpgsqlCommand(
+                $"truncate cpsledger_tests.{CpsLedger.Api.Audit.HashChainSchema.TableName}", connection);
+            await truncate.ExecuteNonQueryAsync();
+        }
         await Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.ClearAllAsync();
         // Reference data the service loads on first start.
         await TierTableDefaults.EnsureAsync(Store, TimeProvider.System);

@@ -1,0 +1,11 @@
+DROP TABLE IF EXISTS cpsledger.mt_doc_accountadjustments CASCADE;
+DROP TABLE IF EXISTS cpsledger.mt_doc_invoice CASCADE;
+DROP TABLE IF EXISTS cpsledger.mt_doc_invoicenumberclaim CASCADE;
+DROP TABLE IF EXISTS cpsledger.mt_doc_invoicenumbercounter CASCADE;
+DROP TABLE IF EXISTS cpsledger.mt_doc_legacyaccountview CASCADE;
+DROP TABLE IF EXISTS cpsledger.mt_doc_paymentcard CASCADE;
+DROP TABLE IF EXISTS cpsledger.mt_doc_supportoverride CASCADE;
+DROP TRIGGER IF EXISTS account_chain_on_append ON cpsledger.mt_events;
+DROP FUNCTION IF EXISTS cpsledger.account_chain_link();
+DROP FUNCTION IF EXISTS cpsledger.account_chain_add(cpsledger.mt_events);
+DROP TABLE IF EXISTS cpsledger.account_chain;
