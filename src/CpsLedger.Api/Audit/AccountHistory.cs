@@ -62,8 +62,24 @@ public static class AccountHistory
         InvitationWithdrawn e => $"Invitation withdrawn: points fell to {e.Points}, below {e.Threshold}",
         CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} by {(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
+        Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}",
+        Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}: {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
+                                           (e.Reason is null ? "" : $" ({e.Reason})"),
+        Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
+        Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
+        Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
+        Invoicing.MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
+        Invoicing.MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} paid",
+        Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
         _ => Words(data.GetType().Name),
     };
+
+    private static string Masked(string token) => token.Length <= 4 ? "…" : "…" + token[^4..];
+
+    // A card token is a credential at the payment provider: the history shows its end only.
+    private static object Shown(object data) => data is Invoicing.PaymentCardRecorded card
+        ? new { card.AccountId, CardTokenEnding = Masked(card.CardToken), card.RecordedAt }
+        : data;
 
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
@@ -82,7 +98,7 @@ public static class AccountHistory
         e.CorrelationId,
         e.CausationId,
         Describe(e.Data),
-        e.Data);
+        Shown(e.Data));
 
     private static string? Header(IEvent e, string name) =>
         e.Headers?.TryGetValue(name, out var value) == true ? value switch

@@ -27,7 +27,9 @@ public sealed class ChainVerification(IDocumentStore store)
     /// <summary>
     /// Recomputes every link of the chain (or of every chain) from the stored events and reports the first break of each chain.
     /// </summary>
-    public async Task<IReadOnlyList<ChainBreak>> VerifyAsync(Guid? chainId, IReadOnlyCollection<Guid>? streamsOfChain, CancellationToken ct)
+    /// <param name="chainIds">The chains to check (null: every chain).</param>
+    /// <param name="streams">Streams whose every event must have a link (null: not checked).</param>
+    public async Task<IReadOnlyList<ChainBreak>> VerifyAsync(IReadOnlyCollection<Guid>? chainIds, IReadOnlyCollection<Guid>? streams, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
         var breaks = new Dictionary<Guid, ChainBreak>();
@@ -38,13 +40,13 @@ public sealed class ChainVerification(IDocumentStore store)
                                    || convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8')) as intact
             from {Schema}.{HashChainSchema.TableName} c
             left join {Schema}.mt_events e on e.id = c.event_id
-            {(chainId is null ? "" : "where c.chain_id = @chain")}
+            {(chainIds is null ? "" : "where c.chain_id = any(@chains)")}
             order by c.chain_id, c.position
             """;
         await using (var command = new NpgsqlCommand(sql, connection))
         {
-            if (chainId is { } id)
-                command.Parameters.AddWithValue("chain", id);
+            if (chainIds is not null)
+                command.Parameters.AddWithValue("chains", chainIds.Distinct().ToArray());
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
@@ -63,21 +65,23 @@ public sealed class ChainVerification(IDocumentStore store)
             }
         }
 
-        // Events of the account that never got a link (appended with the trigger disabled, or inserted around it).
-        if (chainId is { } account && streamsOfChain is { Count: > 0 })
+        // Events of these streams that never got a link (appended with the trigger disabled, or inserted around it).
+        if (streams is { Count: > 0 })
         {
             var unchained = $"""
-                select e.id, e.seq_id from {Schema}.mt_events e
-                where e.stream_id = any(@streams) and {HashChainSchema.ChainKeySql("e")} = @chain
+                select e.id, e.seq_id, {HashChainSchema.ChainKeySql("e")} from {Schema}.mt_events e
+                where e.stream_id = any(@streams)
                   and not exists (select 1 from {Schema}.{HashChainSchema.TableName} c where c.event_id = e.id)
-                order by e.seq_id limit 1
+                order by e.seq_id
                 """;
             await using var command = new NpgsqlCommand(unchained, connection);
-            command.Parameters.AddWithValue("streams", streamsOfChain.ToArray());
-            command.Parameters.AddWithValue("chain", account);
+            command.Parameters.AddWithValue("streams", streams.ToArray());
             await using var reader = await command.ExecuteReaderAsync(ct);
-            if (await reader.ReadAsync(ct) && !breaks.ContainsKey(account))
-                breaks[account] = new ChainBreak(account, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained");
+            while (await reader.ReadAsync(ct))
+            {
+                var chain = reader.GetGuid(2);
+                breaks.TryAdd(chain, new ChainBreak(chain, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained"));
+            }
         }
 
         return [.. breaks.Values.OrderBy(b => b.ChainId)];

@@ -61,9 +61,17 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         foreach (var account in accounts)
             documents += await CompareAccount(session, account, differences, ct);
 
-        var breaks = accountId is { } only
-            ? await chains.VerifyAsync(only, [.. (await AccountStreams.OfAsync(session, only, ct)).Select(s => s.StreamId)], ct)
-            : await chains.VerifyAsync(null, null, ct);
+        IReadOnlyList<ChainBreak> breaks;
+        if (accountId is { } only)
+        {
+            // The account's chain, and the per-stream chains of its events that carry no account id (e.g. charge attempts).
+            var streamIds = (await AccountStreams.OfAsync(session, only, ct)).Select(s => s.StreamId).ToList();
+            breaks = await chains.VerifyAsync([only, .. streamIds], streamIds, ct);
+        }
+        else
+        {
+            breaks = await chains.VerifyAsync(null, null, ct);
+        }
         return new VerificationReport(accountId, DateTimeOffset.UtcNow, accounts.Count, documents, differences, breaks);
     }
 
@@ -74,8 +82,13 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         count += await Compare<AccountAdjustments>(session, accountId, differences, ct);
         count += await Compare<AccountMembership>(session, MembershipStream.For(accountId), differences, ct);
 
+        var streams = await AccountStreams.OfAsync(session, accountId, ct);
+        count += await Compare<Invoicing.PaymentCard>(session, Invoicing.PaymentCardStream.For(accountId), differences, ct);
+        foreach (var invoice in streams.Where(s => s.Kind == AccountStreamKind.Invoice))
+            count += await Compare<Invoicing.Invoice>(session, invoice.StreamId, differences, ct);
+
         var replayedProducts = new List<ProductView>();
-        foreach (var stream in (await AccountStreams.OfAsync(session, accountId, ct)).Where(s => s.Kind == AccountStreamKind.Registration))
+        foreach (var stream in streams.Where(s => s.Kind == AccountStreamKind.Registration))
         {
             count += await Compare<ProductView>(session, stream.StreamId, differences, ct);
             if (await session.Events.AggregateStreamAsync<ProductView>(stream.StreamId, token: ct) is { } replayed)

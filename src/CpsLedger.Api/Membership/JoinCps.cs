@@ -99,7 +99,14 @@ public static class JoinCpsEndpoint
                     ?? throw new InvalidOperationException("The tier table has not been loaded.");
         var eligibility = await Eligibility.ForAccountAsync(session, accountId, ct);
         // Taken only when the decision needs it: a sequence value is never handed out twice, even if this request fails.
-        var number = stream.Aggregate?.Invitation is not null ? await NextMembershipNumber(session, ct) : "";
+        var number = "";
+        if (stream.Aggregate?.Invitation is not null)
+        {
+            // A number equal to one the account already had (possible only if an imported old CPS number used the same
+            // format) is skipped: the next value is different by construction.
+            do number = await NextMembershipNumber(session, ct);
+            while (stream.Aggregate.MembershipNumbers.Contains(number));
+        }
 
         var (joined, problem) = Decide(stream.Aggregate, eligibility, command, Guid.CreateVersion7(), number, table, clock.GetUtcNow());
         if (problem is not null)

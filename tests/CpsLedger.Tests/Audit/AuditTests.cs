@@ -253,6 +253,27 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Invoices_and_card_charges_are_in_the_history_verified_and_chained_and_the_card_token_is_not_shown()
+    {
+        await CpsLedger.Tests.Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await CpsLedger.Tests.Invoicing.Billing.JoinedAccount(App, "EE", "card", "tok_sandbox_approve");
+        await CpsLedger.Tests.Invoicing.Billing.FastForward(App, TimeSpan.FromHours(3));
+        await CpsLedger.Tests.Invoicing.Billing.FastForward(App, TimeSpan.FromDays(31));
+
+        var history = await (await Auditor.GetAsync($"/api/accounts/{account}/history?pageSize=500")).ShouldBe(HttpStatusCode.OK);
+        var items = history.GetProperty("items").EnumerateArray().ToList();
+        Assert.Contains(items, i => i.GetProperty("type").GetString() == "invoice_issued" && i.GetProperty("stream").GetString() == "invoice");
+        Assert.Contains(items, i => i.GetProperty("type").GetString() == "card_charge_attempted");
+        var card = Assert.Single(items, i => i.GetProperty("type").GetString() == "payment_card_recorded");
+        Assert.DoesNotContain("tok_sandbox_approve", card.GetRawText());
+
+        var report = await (await Auditor.GetAsync($"/api/audit/verification?accountId={account}")).ShouldBe(HttpStatusCode.OK);
+        Assert.True(report.GetProperty("agrees").GetBoolean(), report.GetRawText());
+        // Account, membership, payment card, invoice, product, serial claim.
+        Assert.True(report.GetProperty("documentsChecked").GetInt32() >= 6, report.GetRawText());
+    }
+
+    [Fact]
     public async Task An_auditor_is_refused_every_command_route()
     {
         var account = await App.OpenAccount();
