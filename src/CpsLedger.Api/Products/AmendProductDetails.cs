@@ -93,11 +93,10 @@ public static class AmendProductDetailsEndpoint
     public static async Task<IResult> Patch(Guid accountId, Guid registrationId, AmendProductDetails command, IDocumentSession session,
         TimeProvider clock, CancellationToken ct)
     {
-        var stream = await session.Events.FetchForWriting<ProductRegistration>(registrationId, ct);
-        if (stream.Aggregate is not { } registration || registration.AccountId != accountId)
-            return ProductProblems.NotFound();
-        if (registration.Deregistered)
-            return ProductProblems.AlreadyDeregistered();
+        var (stream, refusal) = await ProductRegistrations.FetchRegisteredAsync(session, accountId, registrationId, ct);
+        if (refusal is not null)
+            return refusal;
+        var registration = stream.Aggregate!;
         if (command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration.ModelCode))
             return Results.Problem(Problems.Invalid("modelCode",
                 "The model of a registration cannot be changed. Deregister it (reason: registered in error) and register the right model."));

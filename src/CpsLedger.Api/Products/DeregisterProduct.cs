@@ -55,11 +55,10 @@ public static class DeregisterProductEndpoint
     public static async Task<IResult> Post(Guid accountId, Guid registrationId, DeregisterProduct command, IDocumentSession session,
         TimeProvider clock, CancellationToken ct)
     {
-        var stream = await session.Events.FetchForWriting<ProductRegistration>(registrationId, ct);
-        if (stream.Aggregate is not { } registration || registration.AccountId != accountId)
-            return ProductProblems.NotFound();
-        if (registration.Deregistered)
-            return ProductProblems.AlreadyDeregistered();
+        var (stream, refusal) = await ProductRegistrations.FetchRegisteredAsync(session, accountId, registrationId, ct);
+        if (refusal is not null)
+            return refusal;
+        var registration = stream.Aggregate!;
 
         var events = Decide(registration, command, clock.GetUtcNow());
         stream.AppendMany(events);

@@ -187,6 +187,19 @@ public sealed record RegistrationDetails(string? SerialNumber, DateOnly? Purchas
 
 public static class ProductRegistrations
 {
+    /// <summary>
+    /// The registration for writing, when it is this account's and still registered; otherwise the answer to give (404 for
+    /// another account's registration too, so its existence is not revealed; 409 once deregistered).
+    /// </summary>
+    public static async Task<(JasperFx.Events.IEventStream<ProductRegistration> Stream, IResult? Refusal)> FetchRegisteredAsync(
+        Marten.IDocumentSession session, Guid accountId, Guid registrationId, CancellationToken ct)
+    {
+        var stream = await session.Events.FetchForWriting<ProductRegistration>(registrationId, ct);
+        if (stream.Aggregate is not { } registration || registration.AccountId != accountId)
+            return (stream, ProductProblems.NotFound());
+        return (stream, registration.Deregistered ? ProductProblems.AlreadyDeregistered() : null);
+    }
+
     /// <summary>The registration after these events: what a command's response reports before the projections are read.</summary>
     public static ProductRegistration Replay(IEnumerable<object> events, ProductRegistration? start = null)
     {

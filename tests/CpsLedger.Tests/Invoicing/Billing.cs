@@ -91,26 +91,8 @@ public static class Billing
         return (long)(await count.ExecuteScalarAsync())!;
     }
 
-    /// <summary>Like <see cref="LedgerAppMessaging.WaitForMessages"/>, for any host.</summary>
-    public static async Task Quiesce(IServiceProvider services)
-    {
-        var admin = services.GetRequiredService<IWolverineRuntime>().Storage.Admin;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        var quietSince = DateTime.MaxValue;
-        while (DateTime.UtcNow < deadline)
-        {
-            var counts = await admin.FetchCountsAsync();
-            if (counts.Incoming > 0 || counts.Outgoing > 0)
-                quietSince = DateTime.MaxValue;
-            else if (quietSince == DateTime.MaxValue)
-                quietSince = DateTime.UtcNow;
-            else if (DateTime.UtcNow - quietSince > TimeSpan.FromMilliseconds(300))
-                return;
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException("Messages were still being handled when the wait ended.");
-    }
+    /// <summary>Every durable message handled, on any host of the service.</summary>
+    public static Task Quiesce(IServiceProvider services) => LedgerAppMessaging.WaitForMessages(services, TimeSpan.FromSeconds(30));
 
     public static async Task<JsonElement> Invoices(this HttpClient client, Guid account) =>
         await (await client.GetAsync($"/api/accounts/{account}/invoices")).ShouldBe(HttpStatusCode.OK);

@@ -140,9 +140,12 @@ public static class LedgerAppMessaging
     /// Waits until every durable message (forwarded events, e-mails, cascades) has been handled, so that a test can assert
     /// on their effects, including that something happened only once.
     /// </summary>
-    public static async Task WaitForMessages(this LedgerApp app, TimeSpan? timeout = null)
+    public static Task WaitForMessages(this LedgerApp app, TimeSpan? timeout = null) => WaitForMessages(app.Services, timeout);
+
+    /// <summary>The same for any host of the service (a test may run a second host on its own schema).</summary>
+    public static async Task WaitForMessages(IServiceProvider services, TimeSpan? timeout = null)
     {
-        var admin = app.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin;
+        var admin = services.GetRequiredService<IWolverineRuntime>().Storage.Admin;
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
         var quietSince = DateTime.MaxValue;
         while (DateTime.UtcNow < deadline)
