@@ -9,11 +9,12 @@ public sealed record Scale(
     IReadOnlyList<int> ReadAccounts,
     int ReadsPerLevel,
     int RebuildEvents,
-    int StartRuns)
+    int StartRuns,
+    int LegacyProducts)
 {
-    public static readonly Scale Smoke = new("smoke", 200, 48, [1, 8, 32], [200, 1_000], 60, 4_000, 1);
-    public static readonly Scale Small = new("small", 3_000, 600, [1, 8, 32], [10_000, 100_000], 1_000, 400_000, 3);
-    public static readonly Scale Full = new("full", 20_000, 3_000, [1, 8, 32], [10_000, 100_000], 5_000, 1_000_000, 5);
+    public static readonly Scale Smoke = new("smoke", 200, 48, [1, 8, 32], [200, 1_000], 60, 4_000, 1, 3_000);
+    public static readonly Scale Small = new("small", 3_000, 600, [1, 8, 32], [10_000, 100_000], 1_000, 400_000, 3, 100_000);
+    public static readonly Scale Full = new("full", 20_000, 3_000, [1, 8, 32], [10_000, 100_000], 5_000, 1_000_000, 5, 1_000_000);
 
     public static Scale Parse(string name) => name.ToLowerInvariant() switch
     {
@@ -38,7 +39,7 @@ public sealed record BenchOptions(Scale Scale, IReadOnlySet<string> Scenarios, s
                                                                           [--results <folder>]
           dotnet run -c Release --project tests/CpsLedger.Benchmarks -- --micro [BenchmarkDotNet options, e.g. --filter '*Decide*']
 
-          --scale       smoke (tiny, < 1 minute), small (default), full (the issue's sizes: 100k accounts, 1M events)
+          --scale       smoke (tiny, < 1 minute), small (default), full (the issue's sizes: 100k accounts, 1M events, 1M legacy products)
           --scenarios   comma-separated subset, in any order (default: all)
           --results     where the JSON and Markdown go (default: tests/CpsLedger.Benchmarks/results)
           --micro       BenchmarkDotNet micro-benchmarks of pure code instead (in-process); then --short for a quick

@@ -49,14 +49,19 @@ public static class MachineInfo
     }
 
     /// <summary>Resident set size of a process in MB (Linux), or null.</summary>
-    public static double? RssMb(int pid)
+    public static double? RssMb(int pid) => StatusMb(pid, "VmRSS:");
+
+    /// <summary>Peak resident set size of a process so far in MB (Linux: VmHWM), or null (not Linux, or the process is gone).</summary>
+    public static double? PeakRssMb(int pid) => StatusMb(pid, "VmHWM:");
+
+    private static double? StatusMb(int pid, string field)
     {
         try
         {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
             return line is null ? null : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }

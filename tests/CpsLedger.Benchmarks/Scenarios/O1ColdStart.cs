@@ -17,17 +17,12 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// </summary>
 public static class O1ColdStart
 {
-    private const string SigningKey = "cpsledger-benchmark-signing-key-000000000000";
+    internal const string SigningKey = "cpsledger-benchmark-signing-key-000000000000";
 
     public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
     {
         var root = MachineInfo.RepositoryRoot();
-#if DEBUG
-        const string configuration = "Debug";
-#else
-        const string configuration = "Release";
-#endif
-        var dll = Path.Combine(root, "src", "CpsLedger.Api", "bin", configuration, "net10.0", "CpsLedger.Api.dll");
+        var dll = ServiceDll();
         if (!File.Exists(dll))
             return [Skipped($"{dll} not built")];
 
@@ -79,7 +74,23 @@ public static class O1ColdStart
         Scenario = "O1", Name = "process start to first 201, Production profile", Unit = "ms", Status = "skipped", Note = why,
     };
 
-    private static async Task<int> ApplyMigrationsAsync(string connectionString, string folder)
+    /// <summary>The built service dll of this program's configuration (built with it: the project reference).</summary>
+    internal static string ServiceDll()
+    {
+#if DEBUG
+        const string configuration = "Debug";
+#else
+        const string configuration = "Release";
+#endif
+        return Path.Combine(MachineInfo.RepositoryRoot(), "src", "CpsLedger.Api", "bin", configuration, "net10.0", "CpsLedger.Api.dll");
+    }
+
+    /// <summary>The dotnet host this program runs under when known (dotnet run sets DOTNET_HOST_PATH), else dotnet from the PATH.</summary>
+    internal static string DotnetHost() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+
+    /// <summary>Builds the schema of a fresh database from eventstore-migrations/ alone (what a deployment does).</summary>
+    internal static async Task<int> ApplyMigrationsAsync(string connectionString, string folder)
     {
         var scripts = Directory.GetFiles(folder, "*.sql")
             .Where(f => char.IsDigit(Path.GetFileName(f)[0]) && !f.EndsWith(".drop.sql", StringComparison.Ordinal))
@@ -98,8 +109,7 @@ public static class O1ColdStart
     private static async Task<(double Ms, double? RssMb, string? Error)> StartOnceAsync(string dll, string connection, string token, string logFile)
     {
         var port = FreePort();
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        var info = new ProcessStartInfo(dotnet, [dll])
+        var info = new ProcessStartInfo(DotnetHost(), [dll])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,

@@ -1,9 +1,233 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using CpsLedger.Benchmarks.Harness;
+using Npgsql;
+
 namespace CpsLedger.Benchmarks.Scenarios;
 
-/// <summary>P3 (legacy import of 1,000,000 products vs COPY of the same rows): waits for the legacy-import feature.</summary>
+/// <summary>
+/// P3: the legacy import of <see cref="Scale.LegacyProducts"/> products, run as the CLI runs it: the built service dll
+/// started with dotnet as a child process, <c>legacy-import &lt;file&gt;</c>, Production profile (pre-generated code,
+/// AutoCreate.None) against a fresh database built from eventstore-migrations/ alone (its own database, so the schema
+/// <c>cpsledger</c> the pre-generated code names disturbs nothing else); its peak RSS (VmHWM) polled while it runs. Baseline:
+/// PostgreSQL COPY (CSV, through Npgsql) of the same file into a plain table in the same database.
+/// </summary>
 public static class P3LegacyImport
 {
-    public const string Pending =
-        "P3 legacy import (1,000,000 products vs PostgreSQL COPY of the same rows; RSS < 400 MB): not built yet; the " +
-        "legacy-import feature (src/CpsLedger.Api/Migration) was still being finished when the harness was written.";
+    private const string Database = "cpsbench_p3";
+    private const string Name = "legacy import (legacy-import command, child process)";
+
+    public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
+    {
+        var dll = O1ColdStart.ServiceDll();
+        if (!File.Exists(dll))
+            return [Skipped($"{dll} not built")];
+
+        var connection = await ctx.CreateDatabase(Database);
+        if (connection is null)
+            return [Skipped("could not create a database for it (an external server needs CREATEDB)")];
+        await O1ColdStart.ApplyMigrationsAsync(connection, Path.Combine(MachineInfo.RepositoryRoot(), "eventstore-migrations"));
+
+        var file = Path.Combine(Path.GetTempPath(), $"cpsbench-legacy-{Guid.NewGuid():N}.csv");
+        try
+        {
+            var (rows, products, accounts) = Generate(ctx.Scale.LegacyProducts, file);
+            ctx.Log($"  P3: {file}: {rows:N0} rows ({products:N0} products, {accounts:N0} old accounts), {new FileInfo(file).Length / 1024.0 / 1024.0:F1} MB");
+
+            var copy = await CopyAsync(connection, file);
+            ctx.Log($"  P3: COPY {copy.Rows:N0} rows in {copy.Elapsed.TotalSeconds:F2} s");
+
+            var import = await ImportAsync(dll, connection, file, Path.Combine(ctx.ResultsDirectory, "p3-legacy-import.log"));
+            ctx.Log($"  P3: import {(import.Error ?? "done")} in {import.Elapsed.TotalSeconds:F1} s, peak RSS {import.PeakRssMb:F0} MB");
+
+            long events;
+            await using (var db = new NpgsqlConnection(connection))
+            {
+                await db.OpenAsync();
+                await using var cmd = new NpgsqlCommand("select count(*) from cpsledger.mt_events", db);
+                events = (long)(await cmd.ExecuteScalarAsync())!;
+            }
+
+            // The events expected: one LegacyAccountImported per old e-mail and one LegacyProductImported per product.
+            var complete = events == accounts + products;
+            var error = import.Error ?? (complete ? null : $"{events:N0} events in the ledger after the import, {accounts + products:N0} expected");
+            var rate = rows / import.Elapsed.TotalSeconds;
+            var copyRate = copy.Rows / copy.Elapsed.TotalSeconds;
+            var rssMet = import.PeakRssMb is { } peak && peak < 400;
+            return
+            [
+                new Figure
+                {
+                    Scenario = "P3",
+                    Name = $"{Name}, {products:N0} products",
+                    Unit = "rows/s",
+                    Value = error is null ? rate : null,
+                    BaselineName = "COPY into a plain table",
+                    Baseline = copyRate,
+                    Target = ">= 0.7x; RSS < 400 MB",
+                    Status = error is not null ? "error" : Load.Status(rate / copyRate >= 0.7 && rssMet),
+                    Note = (error is null ? "" : error + $" (see {import.Log}); ") +
+                           $"{rows:N0} rows ({products:N0} products, {accounts:N0} old accounts, {events:N0} events); process " +
+                           $"{import.Elapsed.TotalSeconds:F1} s from start to exit (the command's own figure: {import.Summary ?? "n/a"}); " +
+                           $"peak RSS {(import.PeakRssMb is { } m ? $"{m:F0} MB" : "n/a")}; COPY {copy.Elapsed.TotalSeconds:F2} s",
+                },
+            ];
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    private static Figure Skipped(string why) => new() { Scenario = "P3", Name = Name, Unit = "rows/s", Status = "skipped", Note = why };
+
+    /// <summary>
+    /// Writes a legacy file of <paramref name="products"/> products, the shape tests/CpsLedger.Tests/Migration/generate-legacy-file.py
+    /// writes (seeded; old accounts of 1 to 9 products, about 70% with every detail, one old account in fifty without products),
+    /// ported so that the benchmark needs no Python. Returns the data rows, products and old accounts written.
+    /// </summary>
+    internal static (int Rows, int Products, int Accounts) Generate(int products, string path)
+    {
+        string[] models = ["EOS-R5", "EOS-R6-MKII", "EOS-1DX", "EF-40-STM", "RF-24-70-F28", "RF-70-200-F28", "EOS-C70", "SPEEDLITE-EL1"];
+        string[] countries = ["EE", "FI", "LV", "LT", "SE", "DE", "PL", "NL"];
+        string[] dealers = ["Photopoint", "Foto Pood", "Kamerakauppa", "Scandinavian Photo", "Calumet", "\"Foto, Video & Co\""];
+        var rnd = new Random(4711);
+        var written = 0;
+        var account = 0;
+        var rows = 0;
+        using var output = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16) { NewLine = "\n" };
+        output.WriteLine("old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer");
+        var line = new StringBuilder(128);
+        while (written < products)
+        {
+            account++;
+            var email = $"member{account:D7}@old-cps.example";
+            var number = $"CPS-OLD-{account:D7}";
+            if (account % 50 == 0)
+            {
+                output.WriteLine($"{email},{number},,,,,");
+                rows++;
+                continue;
+            }
+
+            for (var n = Math.Min(rnd.Next(1, 10), products - written); n > 0; n--)
+            {
+                written++;
+                rows++;
+                var complete = rnd.NextDouble() < 0.7;
+                var serial = !complete && rnd.NextDouble() < 0.5 ? "" : $"{rnd.Next(0, 100):D2}{written:D10}";
+                var date = complete || rnd.NextDouble() < 0.5
+                    ? $"{rnd.Next(2005, 2024)}-{rnd.Next(1, 13):D2}-{rnd.Next(1, 29):D2}"
+                    : "";
+                var country = complete || rnd.NextDouble() < 0.5 ? countries[rnd.Next(countries.Length)] : "";
+                var dealer = complete || rnd.NextDouble() < 0.3 ? dealers[rnd.Next(dealers.Length)] : "";
+                line.Clear().Append(CultureInfo.InvariantCulture,
+                    $"{email},{number},{models[rnd.Next(models.Length)]},{serial},{date},{country},{dealer}");
+                output.WriteLine(line);
+            }
+        }
+
+        return (rows, written, account);
+    }
+
+    private static async Task<(long Rows, TimeSpan Elapsed)> CopyAsync(string connectionString, string file)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using (var cmd = new NpgsqlCommand("""
+            create schema if not exists cpsbench_copy;
+            drop table if exists cpsbench_copy.legacy_rows;
+            create table cpsbench_copy.legacy_rows (
+                old_email text not null,
+                old_membership_number text not null,
+                model_code text,
+                serial_number text,
+                purchase_date date,
+                country_of_purchase text,
+                dealer text);
+            """, connection))
+            await cmd.ExecuteNonQueryAsync();
+
+        var clock = Stopwatch.StartNew();
+        await using (var writer = await connection.BeginTextImportAsync(
+                         "copy cpsbench_copy.legacy_rows from stdin (format csv, header true)"))
+        {
+            using var reader = new StreamReader(file, Encoding.UTF8);
+            var buffer = new char[1 << 16];
+            int read;
+            while ((read = await reader.ReadAsync(buffer)) > 0)
+                await writer.WriteAsync(buffer.AsMemory(0, read));
+        }
+
+        clock.Stop();
+        await using var count = new NpgsqlCommand("select count(*) from cpsbench_copy.legacy_rows", connection);
+        return ((long)(await count.ExecuteScalarAsync())!, clock.Elapsed);
+    }
+
+    private sealed record ImportRun(TimeSpan Elapsed, double? PeakRssMb, string? Summary, string? Error, string Log);
+
+    private static async Task<ImportRun> ImportAsync(string dll, string connection, string file, string logFile)
+    {
+        var info = new ProcessStartInfo(O1ColdStart.DotnetHost(), [dll, "legacy-import", file])
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        info.Environment["ConnectionStrings__Marten"] = connection;
+        info.Environment["Auth__SigningKey"] = O1ColdStart.SigningKey;
+        info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-p3-mail");
+
+        string? summary = null;
+        await using var log = new StreamWriter(logFile);
+        void Line(string? text)
+        {
+            if (text is null)
+                return;
+            lock (log)
+            {
+                log.WriteLine(text);
+                if (text.StartsWith("Imported ", StringComparison.Ordinal) || text.StartsWith(Api.Migration.LegacyImport.RejectedTitle, StringComparison.Ordinal))
+                    summary = text;
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, e) => Line(e.Data);
+        process.ErrorDataReceived += (_, e) => Line(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        double? peak = null;
+        var exited = process.WaitForExitAsync();
+        var limit = TimeSpan.FromMinutes(30);
+        while (!exited.IsCompleted && clock.Elapsed < limit)
+        {
+            // VmHWM is the peak so far, so polling misses nothing but the last moments before the exit.
+            if (MachineInfo.PeakRssMb(process.Id) is { } hwm)
+                peak = Math.Max(peak ?? 0, hwm);
+            await Task.WhenAny(exited, Task.Delay(50));
+        }
+
+        if (!exited.IsCompleted)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            return new ImportRun(clock.Elapsed, peak, summary, $"killed after {limit.TotalMinutes:F0} minutes", logFile);
+        }
+
+        clock.Stop();
+        await process.WaitForExitAsync(); // the output handlers have had every line
+        // The command's own line, shortened to its timing: "in 12.3 s (81234 product rows/s, ...".
+        var timing = summary is not null && summary.IndexOf(" in ", StringComparison.Ordinal) is var at and >= 0 && summary.IndexOf(')', at) is var end and > 0
+            ? summary[(at + 4)..(end + 1)]
+            : summary;
+        var error = process.ExitCode != 0 ? $"legacy-import exited with {process.ExitCode}: {summary ?? "no summary line"}" : null;
+        return new ImportRun(clock.Elapsed, peak, timing, error, logFile);
+    }
 }
