@@ -234,7 +234,13 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
         var rewritten = 0;
         if (input.HeadsFlag is { } file)
         {
-            var path = Path.GetFullPath(file);
+            var path = CommandLineFiles.Resolve(file);
+            if (!System.IO.File.Exists(path))
+            {
+                await Console.Out.WriteLineAsync(CommandLineFiles.NotFound("Chain heads file", file));
+                return false;
+            }
+
             var breaks = await host.Services.GetRequiredService<ChainVerification>()
                 .CheckHeadsAsync(ChainVerification.ReadHeads(await File.ReadAllTextAsync(path)), CancellationToken.None);
             rewritten = breaks.Count;
@@ -260,7 +266,7 @@ public sealed class ChainHeadsCommand : JasperFxAsyncCommand<ChainHeadsInput>
     {
         using var host = input.BuildHost();
         var heads = await host.Services.GetRequiredService<ChainVerification>().HeadsAsync(CancellationToken.None);
-        var path = Path.GetFullPath(input.File);
+        var path = CommandLineFiles.Resolve(input.File);
         await System.IO.File.WriteAllTextAsync(path, ChainVerification.WriteHeads(heads));
         await Console.Out.WriteLineAsync($"Wrote {heads.Count} chain head(s) to {path}.");
         return true;

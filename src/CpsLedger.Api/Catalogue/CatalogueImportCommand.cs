@@ -1,4 +1,5 @@
 using JasperFx.CommandLine;
+using CpsLedger.Api.Platform;
 using Marten;
 
 namespace CpsLedger.Api.Catalogue;
@@ -20,10 +21,10 @@ public sealed class CatalogueImportCommand : JasperFxAsyncCommand<CatalogueImpor
     {
         // The output is this command's answer, for a person or a script (like the token command's), not a log line.
         var output = Console.Out;
-        var path = Path.GetFullPath(input.File, Environment.CurrentDirectory);
+        var path = CommandLineFiles.Resolve(input.File);
         if (!System.IO.File.Exists(path))
         {
-            await output.WriteLineAsync(NotFound(input.File, path));
+            await output.WriteLineAsync(CommandLineFiles.NotFound("Catalogue file", input.File));
             return false;
         }
 
@@ -42,19 +43,6 @@ public sealed class CatalogueImportCommand : JasperFxAsyncCommand<CatalogueImpor
 
         await output.WriteLineAsync(Describe(path, outcome));
         return !outcome.Rejected;
-    }
-
-    // `dotnet run --project` starts the program in the project folder, not in the shell's folder (which PWD still names).
-    private static string NotFound(string given, string path)
-    {
-        var message = $"Catalogue file not found: {path}. A relative path is resolved from the current directory, {Environment.CurrentDirectory}";
-        var shell = Environment.GetEnvironmentVariable("PWD");
-        if (Path.IsPathRooted(given) || string.IsNullOrEmpty(shell) || Path.GetFullPath(shell) == Path.GetFullPath(Environment.CurrentDirectory))
-            return message + ".";
-
-        var fromShell = Path.GetFullPath(given, shell);
-        return message + $" (under `dotnet run` that is the project folder, not your shell's {shell}). Give an absolute path" +
-               (System.IO.File.Exists(fromShell) ? $": {fromShell}" : ".");
     }
 
     public static string Describe(string path, CatalogueImportOutcome outcome)

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Marten.Events.Aggregation;
 
 namespace CpsLedger.Api.Catalogue;
@@ -34,17 +32,7 @@ public static class ProductModelCode
     /// One stream per model, its id derived from the normalised code (a name-based UUID, RFC 9562 version 5), so that
     /// two listings of the same code collide on the stream id in the database instead of creating two models.
     /// </summary>
-    public static Guid StreamIdFor(string code)
-    {
-        var name = Encoding.UTF8.GetBytes(Normalize(code));
-        var input = new byte[16 + name.Length];
-        Namespace.TryWriteBytes(input, bigEndian: true, out _);
-        name.CopyTo(input, 16);
-        var hash = SHA1.HashData(input);
-        hash[6] = (byte)((hash[6] & 0x0F) | 0x50);
-        hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
-        return new Guid(hash.AsSpan(0, 16), bigEndian: true);
-    }
+    public static Guid StreamIdFor(string code) => Platform.DerivedIds.NameBased(Namespace, Normalize(code));
 }
 
 /// <summary>

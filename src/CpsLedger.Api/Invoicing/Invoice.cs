@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.RegularExpressions;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -180,11 +178,7 @@ public sealed class Invoice
 public static class InvoiceStream
 {
     /// <summary>One invoice per membership term: its stream id derived from the membership id, so issuing twice collides.</summary>
-    public static Guid ForMembership(Guid membershipId)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"cpsledger:invoice:{membershipId:N}"));
-        return new Guid(hash.AsSpan(0, 16));
-    }
+    public static Guid ForMembership(Guid membershipId) => Platform.DerivedIds.Hashed($"cpsledger:invoice:{membershipId:N}");
 }
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -34,11 +32,7 @@ public sealed class PaymentCard
 
 public static class PaymentCardStream
 {
-    public static Guid For(Guid accountId)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"cpsledger:payment-card:{accountId:N}"));
-        return new Guid(hash.AsSpan(0, 16));
-    }
+    public static Guid For(Guid accountId) => Platform.DerivedIds.Hashed($"cpsledger:payment-card:{accountId:N}");
 }
 
 /// <summary>Record the card to charge on the invoice due date.</summary>

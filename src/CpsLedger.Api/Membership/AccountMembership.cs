@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 
@@ -58,11 +56,7 @@ public sealed record LegacyMembershipNumberRecorded(Guid AccountId, string OldEm
 public static class MembershipStream
 {
     /// <summary>One membership stream per account, its id derived from the account id (no lookup needed).</summary>
-    public static Guid For(Guid accountId)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"cpsledger:membership:{accountId:N}"));
-        return new Guid(hash.AsSpan(0, 16));
-    }
+    public static Guid For(Guid accountId) => DerivedIds.Hashed($"cpsledger:membership:{accountId:N}");
 }
 
 public sealed record MembershipTerm(

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Products;
 using Marten.Events.Aggregation;
@@ -64,17 +62,7 @@ public static class LegacyIds
     /// <summary>The registration a legacy product becomes: a second migration of it collides with the first on the stream id.</summary>
     public static Guid RegistrationFor(Guid legacyProductId) => NameBased(RegistrationNamespace, legacyProductId.ToString("N"));
 
-    private static Guid NameBased(Guid ns, string name)
-    {
-        var bytes = Encoding.UTF8.GetBytes(name);
-        var input = new byte[16 + bytes.Length];
-        ns.TryWriteBytes(input, bigEndian: true, out _);
-        bytes.CopyTo(input, 16);
-        var hash = SHA1.HashData(input);
-        hash[6] = (byte)((hash[6] & 0x0F) | 0x50);
-        hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
-        return new Guid(hash.AsSpan(0, 16), bigEndian: true);
-    }
+    private static Guid NameBased(Guid ns, string name) => Platform.DerivedIds.NameBased(ns, name);
 }
 
 /// <summary>A legacy product's details as imported: model code (upper-case) and the four mandatory details, each possibly missing.</summary>

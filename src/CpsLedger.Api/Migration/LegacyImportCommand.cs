@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using JasperFx.CommandLine;
+using CpsLedger.Api.Platform;
 using Marten;
 
 namespace CpsLedger.Api.Migration;
@@ -27,11 +28,10 @@ public sealed class LegacyImportCommand : JasperFxAsyncCommand<LegacyImportInput
     {
         // The output is this command's answer, for a person or a script (like the catalogue-import command's).
         var output = Console.Out;
-        var path = Path.GetFullPath(input.File, Environment.CurrentDirectory);
+        var path = CommandLineFiles.Resolve(input.File);
         if (!System.IO.File.Exists(path))
         {
-            await output.WriteLineAsync($"Legacy file not found: {path}. A relative path is resolved from the current directory, " +
-                                        $"{Environment.CurrentDirectory} (under `dotnet run --project` that is the project folder: give an absolute path).");
+            await output.WriteLineAsync(CommandLineFiles.NotFound("Legacy file", input.File));
             return false;
         }
 
