@@ -3,6 +3,7 @@ using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
+using CpsLedger.Api.WebConsole;
 using JasperFx;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -16,6 +17,7 @@ builder.Services.AddHostedService<TierTableDefaultsLoader>();
 builder.AddCatalogue();
 builder.AddInvoicing();
 builder.AddLedgerAuth();
+builder.AddLedgerConsole();
 builder.AddLedgerHttp();
 builder.AddLedgerTelemetry();
 
@@ -23,6 +25,7 @@ var app = builder.Build();
 
 app.UseLedgerPipeline();
 app.MapLedgerEndpoints();
+app.MapLedgerConsole();
 
 return await app.RunJasperFxCommands(args);
 

@@ -87,14 +87,18 @@ public sealed class ChainVerification(IDocumentStore store)
         return [.. breaks.Values.OrderBy(b => b.ChainId)];
     }
 
-    /// <summary>The last link of every chain: what an auditor keeps outside the database.</summary>
-    public async Task<IReadOnlyList<ChainHead>> HeadsAsync(CancellationToken ct)
+    /// <summary>The last link of every chain (or of the chains given): what an auditor keeps outside the database.</summary>
+    public async Task<IReadOnlyList<ChainHead>> HeadsAsync(CancellationToken ct, IReadOnlyCollection<Guid>? chainIds = null)
     {
         await using var connection = await OpenAsync(ct);
         await using var command = new NpgsqlCommand($"""
             select distinct on (chain_id) chain_id, position, seq_id, encode(hash, 'hex')
-            from {Schema}.{HashChainSchema.TableName} order by chain_id, position desc
+            from {Schema}.{HashChainSchema.TableName}
+            {(chainIds is null ? "" : "where chain_id = any(@chains)")}
+            order by chain_id, position desc
             """, connection);
+        if (chainIds is not null)
+            command.Parameters.AddWithValue("chains", chainIds.Distinct().ToArray());
         await using var reader = await command.ExecuteReaderAsync(ct);
         var heads = new List<ChainHead>();
         while (await reader.ReadAsync(ct))

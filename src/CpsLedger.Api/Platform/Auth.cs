@@ -61,6 +61,7 @@ public sealed class AuthOptions
 public static class Auth
 {
     public const string AccountAccessPolicy = "account-access";
+    public const string LedgerScheme = "ledger";
 
     public static void AddLedgerAuth(this WebApplicationBuilder builder)
     {
@@ -71,7 +72,12 @@ public static class Auth
                 "Auth: set Auth:Authority (the identity provider) or Auth:SigningKey (at least 32 bytes, development only).")
             .ValidateOnStart();
 
-        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // A bearer token, or the web console's session cookie where the console signs in with OpenID Connect
+        // (WebConsole/ConsoleRegistration.cs); without the console's header a request is always a bearer request.
+        builder.Services.AddAuthentication(LedgerScheme)
+            .AddPolicyScheme(LedgerScheme, "Bearer token or console session", o => o.ForwardDefaultSelector = ctx =>
+                WebConsole.ConsoleRegistration.UsesSessionCookie(ctx) ? WebConsole.ConsoleRegistration.CookieScheme : JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer();
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<IOptions<AuthOptions>>((jwt, auth) =>
             {

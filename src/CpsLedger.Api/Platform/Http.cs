@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Scalar.AspNetCore;
 using Serilog;
 using Wolverine.Http;
+using CpsLedger.Api.WebConsole;
 
 namespace CpsLedger.Api.Platform;
 
@@ -59,6 +60,7 @@ public static class Http
             diagnostics.Set(Logging.CorrelationIdProperty, CorrelationMiddleware.Of(http));
         });
         app.UseMiddleware<RequestSizeLimitMiddleware>();
+        app.UseLedgerConsoleFiles();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseMiddleware<IdempotencyMiddleware>();

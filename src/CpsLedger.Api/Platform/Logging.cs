@@ -17,8 +17,11 @@ public static class Logging
         // Start-up (before the host exists) logs through the same sinks, so nothing is written with Console.
         Log.Logger = Configure(new LoggerConfiguration(), development).CreateBootstrapLogger();
 
+        // The host's logger is its own (preserveStaticLogger): freezing the shared static logger instead would fail when two
+        // hosts start in one process at once, as the tests' hosts do. The static logger serves start-up and shut-down only.
         builder.Services.AddSerilog((services, configuration) =>
-            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development));
+            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development),
+            preserveStaticLogger: true);
     }
 
     private static LoggerConfiguration Configure(LoggerConfiguration configuration, bool development)

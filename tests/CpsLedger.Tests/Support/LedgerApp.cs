@@ -16,7 +16,7 @@ namespace CpsLedger.Tests.Support;
 /// The real service (WebApplicationFactory) on a real PostgreSQL: the one in <c>CPSLEDGER_TEST_DATABASE</c> when
 /// set, otherwise a throwaway cluster this test run starts from the machine's binaries and removes afterwards.
 /// </summary>
-public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
+public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 {
     public const string DatabaseVariable = "CPSLEDGER_TEST_DATABASE";
 
@@ -50,9 +50,28 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
             ConnectionString = external;
         }
 
-        _ = Server;
+        if (ServesOnLoopback)
+        {
+            // A real socket, for a real browser (the console's tests); CreateClient() then talks to it too.
+            UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, 0));
+            StartServer();
+            var addresses = Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses;
+            BaseUrl = new Uri(addresses.First());
+        }
+        else
+        {
+            _ = Server;
+        }
+
         await ResetAsync();
     }
+
+    /// <summary>Whether the service listens on a loopback port (rather than the in-memory test server).</summary>
+    protected virtual bool ServesOnLoopback => false;
+
+    /// <summary>Where the service listens, when it <see cref="ServesOnLoopback"/>.</summary>
+    public Uri? BaseUrl { get; private set; }
 
     async Task IAsyncLifetime.DisposeAsync()
     {
@@ -63,12 +82,15 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
             Directory.Delete(MailFolder, recursive: true);
     }
 
+    /// <summary>The database schema this host keeps its ledger in.</summary>
+    protected virtual string Schema => "cpsledger_tests";
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
         builder.UseSetting("ConnectionStrings:Marten", ConnectionString);
         builder.UseSetting("LocalPostgres:Enabled", "false");
-        builder.UseSetting("Ledger:SchemaName", "cpsledger_tests");
+        builder.UseSetting("Ledger:SchemaName", Schema);
         builder.UseSetting("Catalogue:LoadDemoOnFirstStart", "false");
         builder.UseSetting("Mail:PickupDirectory", MailFolder);
         builder.UseSetting("Wolverine:ScheduledJobPollingTime", "00:00:00.250");
@@ -90,7 +112,7 @@ public sealed class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var truncate = new Npgsql.NpgsqlCommand(
-                $"truncate cpsledger_tests.{CpsLedger.Api.Audit.HashChainSchema.TableName}", connection);
+                $"truncate {Schema}.{CpsLedger.Api.Audit.HashChainSchema.TableName}", connection);
             await truncate.ExecuteNonQueryAsync();
         }
         await Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.ClearAllAsync();

@@ -1,0 +1,121 @@
+using System.Text.RegularExpressions;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Accounts;
+
+/// <summary>What a search text matched on an account.</summary>
+public enum AccountMatchKind
+{
+    MembershipNumber,
+    ContactEmail,
+    OldCpsEmail,
+    SerialNumber,
+    CompanyName,
+}
+
+/// <summary>One account a search found, and why: the field that matched and its value there.</summary>
+public sealed record AccountMatch(Guid AccountId, string CompanyName, string ContactEmail, string Country, AccountMatchKind MatchedOn,
+    string MatchedValue);
+
+public sealed record AccountSearchResults(string Query, IReadOnlyList<AccountMatch> Items, bool MoreThanShown);
+
+/// <summary>
+/// Support's "which account is this?": one text box that takes a company name, a contact or old CPS e-mail, a serial
+/// number or a membership number, the things a caller reads out on the phone.
+/// </summary>
+public static partial class AccountSearch
+{
+    public const int MinimumLength = 2;
+    public const int MaximumLength = 200;
+    public const int Limit = 25;
+
+    [GeneratedRegex(@"^\s*(CPS)?[\s-]*(\d{3})[\s-]*(\d{3})[\s-]*(\d{3})\s*$", RegexOptions.IgnoreCase)]
+    private static partial Regex MembershipNumberPattern();
+
+    /// <summary>A membership number however it was typed ("cps 482173905", "482-173-905"), written the way it is issued.</summary>
+    public static string? AsMembershipNumber(string text) =>
+        MembershipNumberPattern().Match(text) is { Success: true } m ? $"CPS-{m.Groups[2]}-{m.Groups[3]}-{m.Groups[4]}" : null;
+
+    /// <summary>
+    /// Runs every lookup the text could mean in one round trip, strongest match first (an exact number or e-mail before a
+    /// part of a company name), one line per account.
+    /// </summary>
+    public static async Task<AccountSearchResults> FindAsync(IQuerySession session, string text, CancellationToken ct)
+    {
+        var query = text.Trim();
+        var batch = session.CreateBatchQuery();
+
+        var number = AsMembershipNumber(query);
+        var byNumber = batch.Query<AccountMembership>()
+            .Where(m => m.MembershipNumbers.Contains(number ?? query))
+            .Take(Limit)
+            .ToList();
+
+        var email = query.Contains('@') ? Migration.LegacyIds.NormalizeEmail(query) : null;
+        var byContact = email is null ? null : batch.Query<AccountView>()
+            .Where(a => a.ContactEmail.Equals(email, StringComparison.OrdinalIgnoreCase)).Take(Limit).ToList();
+        var byOldEmail = email is null ? null : batch.Query<AccountView>()
+            .Where(a => a.OldCpsEmails.Contains(email)).Take(Limit).ToList();
+
+        // Serial numbers are compared as "one serial, one owner" compares them: spaces removed, upper case, any model.
+        var serial = SerialNumbers.Normalize(query);
+        var bySerial = batch.Query<SerialOwnership>().Where(s => s.Id.EndsWith("|" + serial)).Take(Limit).ToList();
+
+        var byName = batch.Query<AccountView>()
+            .Where(a => a.CompanyName.Contains(query, StringComparison.OrdinalIgnoreCase))
+            .OrderBy(a => a.CompanyName)
+            .Take(Limit + 1)
+            .ToList();
+
+        await batch.Execute(ct);
+
+        var found = new List<(Guid Account, AccountMatchKind Kind, string Value)>();
+        found.AddRange((await byNumber).Select(m => (m.AccountId, AccountMatchKind.MembershipNumber,
+            m.MembershipNumbers.First(n => n == (number ?? query)))));
+        if (byContact is not null)
+            found.AddRange((await byContact).Select(a => (a.Id, AccountMatchKind.ContactEmail, a.ContactEmail)));
+        if (byOldEmail is not null)
+            found.AddRange((await byOldEmail).Select(a => (a.Id, AccountMatchKind.OldCpsEmail, email!)));
+        found.AddRange((await bySerial).Select(s => (s.AccountId, AccountMatchKind.SerialNumber, s.Id[(s.Id.IndexOf('|') + 1)..])));
+        var names = await byName;
+        found.AddRange(names.Take(Limit).Select(a => (a.Id, AccountMatchKind.CompanyName, a.CompanyName)));
+
+        var firstMatch = found.DistinctBy(f => f.Account).Take(Limit).ToList();
+        var views = (await session.LoadManyAsync<AccountView>(ct, firstMatch.Select(f => f.Account)))
+            .ToDictionary(v => v.Id);
+        var items = firstMatch
+            .Where(f => views.ContainsKey(f.Account))
+            .Select(f =>
+            {
+                var v = views[f.Account];
+                return new AccountMatch(v.Id, v.CompanyName, v.ContactEmail, v.Country, f.Kind, f.Value);
+            })
+            .ToList();
+        var more = names.Count > Limit || found.DistinctBy(f => f.Account).Count() > Limit;
+        return new AccountSearchResults(query, items, more);
+    }
+}
+
+public static class FindAccountsEndpoint
+{
+    [WolverineGet("/api/accounts", OperationId = "FindAccounts")]
+    [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor},{LedgerRoles.Finance}")]
+    [Tags("Accounts")]
+    [EndpointSummary("Find accounts by company name, contact or old CPS e-mail, serial number or membership number (staff)")]
+    [ProducesResponseType<AccountSearchResults>(StatusCodes.Status200OK)]
+    [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest)]
+    public static async Task<IResult> Get(string? q, IQuerySession session, CancellationToken ct)
+    {
+        var text = q?.Trim() ?? "";
+        if (text.Length is < AccountSearch.MinimumLength or > AccountSearch.MaximumLength)
+            return Results.Problem(Problems.Invalid("q",
+                $"Type {AccountSearch.MinimumLength} to {AccountSearch.MaximumLength} characters: a company name, an e-mail, a serial number or a membership number."));
+        return Results.Ok(await AccountSearch.FindAsync(session, text, ct));
+    }
+}

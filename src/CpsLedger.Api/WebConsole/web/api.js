@@ -1,0 +1,43 @@
+// Every call the console makes goes through here: the same API, the same roles, with the console's header and either the
+// pasted development token (Development) or the session cookie (OpenID Connect sign-in).
+
+const TOKEN_KEY = 'cpsledger.console.token';
+
+export const session = {
+  get token() { return sessionStorage.getItem(TOKEN_KEY); },
+  set token(value) {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  },
+};
+
+/** An answer other than 2xx, carrying the RFC 9457 problem details the API sent. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+  }
+
+  /** Field errors keyed by JSON field name (400). */
+  get fieldErrors() { return this.problem.errors || {}; }
+}
+
+export async function api(path, { method = 'GET', body, query, idempotencyKey } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [key, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
+  }
+  const headers = { 'X-CpsLedger-Console': '1', Accept: 'application/json' };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    // A change reviewed once is written at most once, however often "Write it" is pressed: the key is made at review time.
+    headers['Idempotency-Key'] = idempotencyKey || crypto.randomUUID();
+  }
+  const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const type = response.headers.get('Content-Type') || '';
+  const payload = type.includes('json') ? await response.json() : await response.text();
+  if (!response.ok) throw new ApiError(response.status, typeof payload === 'object' ? payload : { detail: payload });
+  return payload;
+}

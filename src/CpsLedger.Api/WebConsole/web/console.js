@@ -1,0 +1,725 @@
+// The support and audit console: a few views over the ledger's API, routed by the URL's hash. It decides nothing itself:
+// every figure comes from the API, and every change is one of the API's commands, refused there if the role is wrong.
+import { api, session, ApiError } from './api.js';
+import { waterfall, lineLabel, lineKind } from './chart.js';
+
+const main = document.getElementById('main');
+const who = document.getElementById('who');
+const statusBox = document.getElementById('status');
+
+let config = { signIn: 'not-configured', environment: '' };
+let me = null;
+let tierKind = 'standard';
+
+// ---------- small helpers ----------
+
+/** Builds an element; text is always set as text, never parsed as HTML. */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
+    else if (key === 'class') node.className = value;
+    else if (key === 'for') node.htmlFor = value;
+    else if (key === 'value') node.value = value;
+    else if (key === 'checked') node.checked = !!value;
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Replaces a node's children (null and false children are skipped, as everywhere here). */
+function fill(node, ...children) {
+  node.replaceChildren();
+  return append(node, children);
+}
+
+function show(...children) {
+  fill(main);
+  append(main, children);
+  const heading = main.querySelector('h1');
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus({ preventScroll: true });
+  }
+}
+
+function say(message, kind = 'info') {
+  fill(statusBox, message ? h('p', { class: `notice ${kind}` }, message) : '');
+}
+
+const utc = iso => (iso ? `${iso.replace('T', ' ').replace(/\.\d+/, '').replace(/(Z|[+-]00:00)$/, '')} UTC` : '');
+const day = iso => (iso ? String(iso).slice(0, 10) : '');
+const money = (amount, currency) => `${Number(amount).toFixed(2)} ${currency || ''}`.trim();
+const signed = n => (n > 0 ? `+${n}` : n < 0 ? `−${Math.abs(n)}` : '0');
+const words = s => String(s ?? '').replace(/_/g, ' ');
+const hasRole = role => me?.roles?.includes(role);
+const isStaff = () => hasRole('support') || hasRole('auditor');
+
+function problemNotice(error) {
+  if (error instanceof ApiError) {
+    const what = error.status === 403 ? 'Your role does not allow this.'
+      : error.status === 404 ? 'Not found.'
+      : error.status === 401 ? 'Your sign-in has expired: sign in again.'
+      : '';
+    return h('div', { class: 'notice error', role: 'alert' },
+      h('strong', {}, `${error.problem.title || 'Request failed'} (${error.status})`), ' ',
+      what, ' ', error.problem.detail || '',
+      error.problem.correlationId ? h('div', { class: 'hint' }, `Correlation id: ${error.problem.correlationId}`) : null);
+  }
+  return h('div', { class: 'notice error', role: 'alert' }, `Something went wrong: ${error.message}`);
+}
+
+// ---------- sign-in ----------
+
+async function loadMe() {
+  me = null;
+  if (config.signIn === 'dev-token' && !session.token) return;
+  if (config.signIn === 'not-configured') return;
+  try {
+    me = await api('/api/me');
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      session.token = null;
+      return;
+    }
+    throw error;
+  }
+}
+
+function renderWho() {
+  fill(who);
+  if (!me) return;
+  append(who, [
+    h('span', {}, 'Signed in as ', h('strong', {}, me.name)),
+    h('span', { class: 'roles', 'aria-label': `Roles: ${me.roles.join(', ')}` }, me.roles.join(', ')),
+    h('button', { type: 'button', onclick: signOut }, 'Sign out'),
+  ]);
+}
+
+async function signOut() {
+  session.token = null;
+  try {
+    await fetch('/console/signout', { method: 'POST', headers: { 'X-CpsLedger-Console': '1' }, credentials: 'same-origin' });
+  } catch { /* signed out locally either way */ }
+  me = null;
+  renderWho();
+  window.location.hash = '#/';
+  route();
+}
+
+function signInView() {
+  if (config.signIn === 'openid-connect') {
+    return show(h('h1', {}, 'Sign in'),
+      h('p', {}, 'Support staff and auditors sign in with their organisation account.'),
+      h('p', {}, h('a', { class: 'button', href: '/console/signin' }, 'Sign in with your organisation account')));
+  }
+  if (config.signIn !== 'dev-token') {
+    return show(h('h1', {}, 'Sign-in is not configured'),
+      h('p', { class: 'notice warn' }, 'This service has no identity provider for the console. Set Console:Oidc:ClientId (and ',
+        'Console:Oidc:Authority or Auth:Authority) to sign staff in with OpenID Connect.'));
+  }
+  const error = h('div', { 'aria-live': 'assertive' });
+  const tokenInput = h('textarea', { id: 'token', name: 'token', rows: 4, required: true, 'aria-describedby': 'token-hint', spellcheck: 'false', autocomplete: 'off' });
+  const form = h('form', {
+    onsubmit: async event => {
+      event.preventDefault();
+      fill(error);
+      session.token = tokenInput.value.trim();
+      try {
+        await loadMe();
+      } catch (e) {
+        fill(error, problemNotice(e));
+        return;
+      }
+      if (!me) {
+        fill(error, h('p', { class: 'notice error', role: 'alert' },
+          'That token was not accepted: it has expired, or it was signed with another key.'));
+        return;
+      }
+      renderWho();
+      route();
+    },
+  },
+  h('label', { for: 'token' }, 'Development token'),
+  h('p', { class: 'hint', id: 'token-hint' }, 'Development only. Get one with: ',
+    h('code', {}, 'dotnet run --project src/CpsLedger.Api -- token --role support --subject your-name | tail -n 1'),
+    ' (or --role auditor).'),
+  tokenInput,
+  h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')),
+  error);
+  return show(h('h1', {}, 'Sign in'), form);
+}
+
+// ---------- search ----------
+
+async function searchView(query) {
+  const input = h('input', { type: 'search', id: 'q', name: 'q', value: query || '', required: true, minlength: 2, autocomplete: 'off', 'aria-describedby': 'q-hint' });
+  const results = h('div', { 'aria-live': 'polite' });
+  const form = h('form', {
+    role: 'search',
+    class: 'search-form',
+    onsubmit: event => {
+      event.preventDefault();
+      window.location.hash = `#/search?q=${encodeURIComponent(input.value.trim())}`;
+    },
+  },
+  h('div', {},
+    h('label', { for: 'q' }, 'Find an account'),
+    h('p', { class: 'hint', id: 'q-hint' }, 'Company name, contact e-mail, old CPS e-mail, serial number or membership number'),
+    input),
+  h('button', { type: 'submit' }, 'Search'));
+  show(h('h1', {}, 'Accounts'), form, results);
+  input.focus();
+  if (!query) return;
+
+  fill(results, h('p', {}, 'Searching…'));
+  try {
+    const found = await api('/api/accounts', { query: { q: query } });
+    if (found.items.length === 0) {
+      fill(results, h('p', { class: 'notice' }, `No account matches “${found.query}”.`));
+      return;
+    }
+    fill(results,
+      h('table', {},
+        h('caption', {}, `${found.items.length} account${found.items.length === 1 ? '' : 's'} for “${found.query}”`),
+        h('thead', {}, h('tr', {}, ['Company', 'Contact e-mail', 'Country', 'Matched on'].map(c => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, found.items.map(item => h('tr', {},
+          h('td', {}, h('a', { href: `#/accounts/${item.accountId}` }, item.companyName)),
+          h('td', {}, item.contactEmail),
+          h('td', {}, item.country),
+          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono' }, item.matchedValue)))))),
+      found.moreThanShown ? h('p', { class: 'notice warn' }, 'More accounts match than are shown: type more of the name.') : null);
+  } catch (error) {
+    fill(results, problemNotice(error));
+  }
+}
+
+// ---------- account page ----------
+
+const TABS = [
+  { path: '', label: 'Overview' },
+  { path: 'history', label: 'History & time travel' },
+  { path: 'audit', label: 'Audit' },
+  { path: 'support', label: 'Support actions', role: 'support' },
+];
+
+function accountFrame(account, tab, ...content) {
+  return [
+    h('div', { class: 'account-head' },
+      h('div', {},
+        h('h1', {}, account.companyName),
+        h('p', {}, `${account.contactEmail} · ${account.country} · opened ${day(account.openedAt)}`),
+        account.oldCpsEmails?.length ? h('p', {}, `Old CPS e-mails: ${account.oldCpsEmails.join(', ')}`) : null),
+      h('p', { class: 'mono', title: 'Account id' }, account.id)),
+    h('nav', { class: 'tabs', 'aria-label': 'Account' },
+      h('ul', {}, TABS.filter(t => !t.role || hasRole(t.role)).map(t => h('li', {},
+        h('a', { href: `#/accounts/${account.id}${t.path ? `/${t.path}` : ''}`, 'aria-current': t.path === tab ? 'page' : null }, t.label))))),
+    content,
+  ];
+}
+
+function summaryCards(summary, membership) {
+  const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term), h('dd', {}, value, note ? h('small', {}, note) : null));
+  const invitation = membership?.invitation;
+  const term = membership?.membership;
+  const tick = summary.allPointsAllocated
+    ? h('span', { class: 'tick' }, '✓ All points allocated')
+    : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
+  return h('dl', { class: 'cards' },
+    card('Points total', String(summary.pointsTotal),
+      summary.manualAdjustmentPoints ? `including ${signed(summary.manualAdjustmentPoints)} by manual adjustment` : null, 'points-total'),
+    card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
+    card('Invitation', invitation ? `Invited ${day(invitation.issuedAt)}` : term ? 'Accepted' : 'Not invited',
+      invitation ? `at ${invitation.points} points` : null, 'invitation'),
+    card('Membership', term ? term.tierName : 'Not a member',
+      term ? `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}` : null, 'membership'),
+    card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed', null, 'owed'));
+}
+
+function productsTable(products) {
+  if (products.length === 0) return h('p', {}, 'No products registered.');
+  return h('table', {},
+    h('caption', { class: 'visually-hidden' }, 'Products'),
+    h('thead', {}, h('tr', {}, ['Model', 'Serial number', 'Registered', 'Points', 'Green tick', 'Missing details', 'Status']
+      .map(c => h('th', { scope: 'col', class: c === 'Points' ? 'num' : null }, c)))),
+    h('tbody', {}, products.map(p => h('tr', {},
+      h('td', {}, `${p.modelName} `, h('span', { class: 'mono' }, p.modelCode)),
+      h('td', { class: 'mono' }, p.serialNumber || '—'),
+      h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
+      h('td', { class: 'num' }, String(p.points)),
+      h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
+      h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—'),
+      h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
+}
+
+function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
+  let running = 0;
+  const rows = explanation.lines.map((line, i) => {
+    running += line.points;
+    const kind = lineKind(line);
+    return h('tr', { 'data-kind': kind },
+      h('td', { class: 'num' }, String(i + 1)),
+      h('td', {}, utc(line.at)),
+      h('td', {}, lineLabel(line)),
+      h('td', {}, words(line.event)),
+      h('td', { class: `num ${kind}` }, signed(line.points)),
+      h('td', { class: 'num' }, String(running)),
+      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
+      h('td', {}, line.by || '—'),
+      h('td', {}, [line.reason, line.ticketReference ? `ticket ${line.ticketReference}` : null].filter(Boolean).join(' · ') || '—'));
+  });
+  const chart = h('div', { class: 'chart' });
+  chart.append(waterfall(explanation, { title: `${caption}: how the total of ${explanation.pointsTotal} is built up` }));
+  return h('section', { 'aria-labelledby': 'explanation-heading', 'data-testid': 'explanation' },
+    h(headingLevel, { id: 'explanation-heading' }, `${caption}: ${explanation.pointsTotal} points`),
+    h('div', { class: 'legend', 'aria-hidden': 'true' },
+      h('span', { class: 'l-plus' }, 'allocated'), h('span', { class: 'l-minus' }, 'removed'),
+      h('span', { class: 'l-adjust' }, 'manual adjustment'), h('span', { class: 'l-total' }, 'total')),
+    chart,
+    h('table', {},
+      h('caption', {}, 'Every allocation, removal and manual adjustment, oldest first'),
+      h('thead', {}, h('tr', {}, ['#', 'When', 'Product', 'What', 'Points', 'Running total', 'Catalogue value', 'By', 'Reason']
+        .map(c => h('th', { scope: 'col', class: ['#', 'Points', 'Running total'].includes(c) ? 'num' : null }, c)))),
+      h('tbody', {}, rows),
+      h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 4 }, 'Total'), h('td', { class: 'num' }, String(explanation.pointsTotal)), h('td', { colspan: 4 })))),
+    explanation.awaitingDetails.length
+      ? h('div', {}, h('h3', {}, 'Waiting for details (no points yet)'),
+        h('ul', {}, explanation.awaitingDetails.map(p => h('li', {},
+          `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`))))
+      : null);
+}
+
+function tiersSection(tiers) {
+  const table = h('div', { 'aria-live': 'polite' });
+  const render = () => {
+    const list = tierKind === 'enterprise' ? tiers.enterprise : tiers.standard;
+    fill(table, h('table', { 'data-testid': 'tiers-table' },
+      h('caption', {}, `${tierKind === 'enterprise' ? 'Enterprise' : 'Standard'} tiers (tier table v${tiers.tierTableVersion})`),
+      h('thead', {}, h('tr', {}, ['Tier', 'Annual fee', tierKind === 'enterprise' ? 'Covers products' : 'Points needed', 'Eligible', 'Why not']
+        .map(c => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, list.map(t => h('tr', {},
+        h('td', {}, t.name),
+        h('td', {}, money(t.annualFee, t.currency)),
+        h('td', {}, String(tierKind === 'enterprise' ? t.maxProducts ?? '—' : t.pointsRequired ?? '—')),
+        h('td', {}, t.eligible ? h('span', { class: 'tick' }, '✓ eligible') : h('span', { class: 'cross' }, '✗ not yet')),
+        h('td', {}, t.whyNot || '—'))))));
+  };
+  const option = (value, label) => h('label', {},
+    h('input', {
+      type: 'radio', name: 'tier-kind', value, checked: tierKind === value,
+      onchange: () => { tierKind = value; render(); },
+    }),
+    h('span', {}, label));
+  render();
+  return h('section', { 'aria-labelledby': 'tiers-heading' },
+    h('h2', { id: 'tiers-heading' }, 'Eligible tiers'),
+    h('p', {}, `${tiers.points} points, ${tiers.products} products.`,
+      tiers.nextStandardTier
+        ? ` ${tiers.pointsToNextStandardTier} more points reach the next standard tier, ${tiers.standard.find(t => t.code === tiers.nextStandardTier)?.name ?? tiers.nextStandardTier}.`
+        : ''),
+    h('fieldset', { class: 'switch' }, h('legend', {}, 'Tier type'), option('standard', 'Standard'), option('enterprise', 'Enterprise')),
+    table);
+}
+
+async function loadAccount(id) {
+  return api(`/api/accounts/${id}`);
+}
+
+async function overviewView(id) {
+  const [account, summary, products, explanation, tiers, membership] = await Promise.all([
+    loadAccount(id),
+    api(`/api/accounts/${id}/summary`),
+    api(`/api/accounts/${id}/products`, { query: { includeDeregistered: true } }),
+    api(`/api/accounts/${id}/points-explanation`),
+    api(`/api/accounts/${id}/eligible-tiers`),
+    api(`/api/accounts/${id}/membership`),
+  ]);
+  show(accountFrame(account, '',
+    h('h2', { class: 'visually-hidden' }, 'Summary'),
+    summaryCards(summary, membership),
+    h('h2', {}, 'Products'),
+    productsTable(products),
+    explanationSection(explanation),
+    tiersSection(tiers)));
+}
+
+// ---------- history and time travel ----------
+
+function toIso(localValue) {
+  // The inputs are read as UTC, as every time on this page is shown.
+  return localValue ? `${localValue}${localValue.length === 16 ? ':00' : ''}Z` : undefined;
+}
+
+async function historyView(id, params) {
+  const page = Number(params.get('page') || 1);
+  const filters = { types: params.get('types') || '', from: params.get('from') || '', to: params.get('to') || '' };
+  const [account, history, everything] = await Promise.all([
+    loadAccount(id),
+    api(`/api/accounts/${id}/history`, { query: { page, pageSize: 50, types: filters.types, from: toIso(filters.from), to: toIso(filters.to) } }),
+    api(`/api/accounts/${id}/history`, { query: { pageSize: 500 } }),
+  ]);
+  const types = [...new Set(everything.items.map(e => e.type))].sort();
+  const travel = h('div', { 'aria-live': 'polite', id: 'as-of-result' });
+
+  const typeSelect = h('select', { id: 'f-type', name: 'types' },
+    h('option', { value: '' }, 'All events'),
+    types.map(t => h('option', { value: t, selected: t === filters.types ? true : null }, words(t))));
+  const fromInput = h('input', { type: 'datetime-local', id: 'f-from', value: filters.from, step: 1 });
+  const toInput = h('input', { type: 'datetime-local', id: 'f-to', value: filters.to, step: 1 });
+  const filterForm = h('form', {
+    class: 'filters',
+    onsubmit: event => {
+      event.preventDefault();
+      const q = new URLSearchParams();
+      if (typeSelect.value) q.set('types', typeSelect.value);
+      if (fromInput.value) q.set('from', fromInput.value);
+      if (toInput.value) q.set('to', toInput.value);
+      window.location.hash = `#/accounts/${id}/history?${q}`;
+    },
+  },
+  h('div', {}, h('label', { for: 'f-type' }, 'Event type'), typeSelect),
+  h('div', {}, h('label', { for: 'f-from' }, 'From (UTC)'), fromInput),
+  h('div', {}, h('label', { for: 'f-to' }, 'Before (UTC)'), toInput),
+  h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
+    h('a', { href: `#/accounts/${id}/history` }, 'Clear filters')));
+
+  const travelInput = h('input', { type: 'datetime-local', id: 'as-of', step: 1, required: true });
+  const travelForm = h('form', {
+    class: 'filters',
+    onsubmit: event => {
+      event.preventDefault();
+      timeTravel(id, travel, { timestamp: toIso(travelInput.value) });
+    },
+  },
+  h('div', {}, h('label', { for: 'as-of' }, 'Show the account as it stood at (UTC)'), travelInput),
+  h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Travel')));
+
+  const pages = Math.max(1, Math.ceil(history.total / history.pageSize));
+  const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/accounts/${id}/history?${withPage(params, p)}` }, label);
+  const timeline = h('ol', { class: 'timeline', 'aria-label': 'Events, oldest first' }, history.items.map(e => h('li', { 'data-type': e.type },
+    h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, e.type)),
+    h('p', { class: 'desc' }, e.description),
+    h('div', { class: 'meta' },
+      `by ${e.by || 'system'} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
+      e.reason ? ` · reason: ${e.reason}` : '',
+      e.ticketReference ? ` · ticket ${e.ticketReference}` : '',
+      e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''),
+    h('button', {
+      type: 'button', class: 'secondary',
+      'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)})`,
+      onclick: () => timeTravel(id, travel, { sequence: e.sequence }),
+    }, 'As of this event'))));
+
+  show(accountFrame(account, 'history',
+    h('h2', {}, 'Time travel'),
+    travelForm,
+    travel,
+    h('h2', {}, `History (${history.total} event${history.total === 1 ? '' : 's'})`),
+    filterForm,
+    history.items.length ? timeline : h('p', { class: 'notice' }, 'No events match these filters.'),
+    pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'History pages' },
+      page > 1 ? pageLink(page - 1, 'Previous page') : null,
+      h('span', {}, `Page ${page} of ${pages}`),
+      page < pages ? pageLink(page + 1, 'Next page') : null) : null));
+}
+
+function withPage(params, page) {
+  const q = new URLSearchParams(params);
+  q.set('page', String(page));
+  return q.toString();
+}
+
+async function timeTravel(id, target, cut) {
+  fill(target, h('p', {}, 'Replaying the events…'));
+  try {
+    const asOf = await api(`/api/accounts/${id}/as-of`, { query: cut });
+    const when = cut.timestamp ? utc(cut.timestamp) : `event ${cut.sequence}`;
+    fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
+      h('h3', {}, `The account as of ${when}`),
+      h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
+      summaryCards(asOf.summary, asOf.membership),
+      explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
+      asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
+        asOf.eligibleTiers.standard.filter(t => t.eligible).map(t => t.name).join(', ') || 'none') : null,
+      h('button', { type: 'button', class: 'secondary', onclick: () => fill(target) }, 'Back to now')));
+  } catch (error) {
+    fill(target, problemNotice(error));
+  }
+}
+
+// ---------- audit ----------
+
+async function auditView(id) {
+  const [account, chain] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`)]);
+  const verification = h('div', { 'aria-live': 'polite', 'data-testid': 'verification' });
+  show(accountFrame(account, 'audit',
+    h('section', { class: 'panel', 'aria-labelledby': 'chain-heading', 'data-testid': 'hash-chain' },
+      h('h2', { id: 'chain-heading' }, 'Hash chain'),
+      h('p', {}, chain.intact
+        ? h('span', { class: 'tick' }, '✓ Intact: every stored event still hashes to its link.')
+        : h('span', { class: 'cross' }, `✗ Broken: ${chain.breaks.length} chain(s) no longer match the stored events.`),
+      ` Checked ${utc(chain.checkedAt)}.`),
+      h('table', {},
+        h('caption', {}, 'Chains of this account'),
+        h('thead', {}, h('tr', {}, ['Chain', 'Links', 'Head sequence', 'Head hash (SHA-256)', 'Status'].map(c => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, chain.chains.map(c => h('tr', {},
+          h('td', {}, c.chainId === id ? 'The account' : h('span', { class: 'mono' }, c.chainId)),
+          h('td', { class: 'num' }, String(c.links)),
+          h('td', { class: 'num' }, String(c.headSequence)),
+          h('td', { class: 'mono' }, c.headHash),
+          h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
+            : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
+      chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b =>
+        h('p', { class: 'notice error' }, `Chain ${b.chainId}: event ${b.eventId} ${b.problem}.`))),
+    h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
+      h('h2', { id: 'verify-heading' }, 'Verification'),
+      h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
+        'products, serial claims, membership), field by field, and recomputes its hash chains.'),
+      h('div', { class: 'actions' }, h('button', {
+        type: 'button',
+        onclick: async event => {
+          const button = event.currentTarget;
+          button.disabled = true;
+          fill(verification, h('p', {}, 'Verifying…'));
+          try {
+            renderVerification(verification, await api('/api/audit/verification', { query: { accountId: id } }));
+          } catch (error) {
+            fill(verification, problemNotice(error));
+          } finally {
+            button.disabled = false;
+          }
+        },
+      }, 'Run verification')),
+      verification)));
+}
+
+function renderVerification(target, report) {
+  const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
+  fill(target,
+    h('p', { class: `notice ${agrees ? 'ok' : 'error'}` },
+      agrees ? `✓ Verified ${utc(report.checkedAt)}: ${report.documentsChecked} stored document(s) equal a replay of the events, and the hash chains are intact.`
+        : `✗ ${report.differences.length} difference(s) and ${report.chainBreaks.length} chain break(s) found (${utc(report.checkedAt)}).`),
+    report.differences.length ? h('table', {},
+      h('caption', {}, 'Stored projection against replay'),
+      h('thead', {}, h('tr', {}, ['Document', 'Id', 'Field', 'Stored', 'Replayed'].map(c => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, report.differences.map(d => h('tr', {},
+        h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, d.field),
+        h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null,
+    report.chainBreaks.length ? h('ul', {}, report.chainBreaks.map(b => h('li', {},
+      `Chain ${b.chainId} ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`))) : null);
+}
+
+// ---------- support actions ----------
+
+/**
+ * A support action in two steps: the form, then a preview of exactly what will be written (event, values, reason, who),
+ * and only then the write. Field errors from the API go back next to their fields.
+ */
+function supportAction({ id, title, intro, fields, describe, send, disabledReason }) {
+  const error = h('div', { 'aria-live': 'assertive' });
+  const preview = h('div', { 'aria-live': 'polite' });
+  const inputs = {};
+  const controls = fields.map(f => {
+    const inputId = `${id}-${f.name}`;
+    const input = f.multiline
+      ? h('textarea', { id: inputId, name: f.name, required: true, rows: 3, 'aria-describedby': `${inputId}-hint ${inputId}-error` })
+      : h('input', { id: inputId, name: f.name, type: f.type || 'text', required: true, step: f.type === 'number' ? 1 : null, 'aria-describedby': `${inputId}-hint ${inputId}-error` });
+    inputs[f.name] = input;
+    return h('div', {},
+      h('label', { for: inputId }, f.label),
+      h('p', { class: 'hint', id: `${inputId}-hint` }, f.hint || ''),
+      input,
+      h('p', { class: 'field-error', id: `${inputId}-error` }));
+  });
+  const values = () => Object.fromEntries(fields.map(f => [f.name, f.type === 'number' ? Number(inputs[f.name].value) : inputs[f.name].value.trim()]));
+  const setEditable = editable => Object.values(inputs).forEach(i => { i.readOnly = !editable; });
+  const clearErrors = () => {
+    fill(error);
+    for (const f of fields) {
+      inputs[f.name].removeAttribute('aria-invalid');
+      document.getElementById(`${id}-${f.name}-error`).textContent = '';
+    }
+  };
+
+  const form = h('form', {
+    'data-testid': id,
+    onsubmit: event => {
+      event.preventDefault();
+      clearErrors();
+      const v = values();
+      // Made once per review: pressing "Write it" twice writes once.
+      const key = crypto.randomUUID();
+      setEditable(false);
+      reviewButton.hidden = true;
+      fill(preview, h('div', { class: 'preview', role: 'region', 'aria-label': 'What will be written' },
+        h('h4', {}, 'This will be written to the ledger'),
+        h('dl', {}, describe(v).flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+          h('dt', {}, 'Recorded as'), h('dd', {}, `${me.name}, with the reason in the event's metadata`)),
+        h('p', {}, 'Events are never changed afterwards: a mistake is corrected by a new action.'),
+        h('div', { class: 'actions' },
+          h('button', {
+            type: 'button',
+            onclick: async event => {
+              const button = event.currentTarget;
+              button.disabled = true;
+              try {
+                const written = await send(v, key);
+                fill(preview, h('p', { class: 'notice ok', role: 'status' }, written));
+                Object.values(inputs).forEach(i => { i.value = ''; });
+                setEditable(true);
+                reviewButton.hidden = false;
+                say(written, 'ok');
+              } catch (e) {
+                button.disabled = false;
+                setEditable(true);
+                reviewButton.hidden = false;
+                fill(preview);
+                if (e instanceof ApiError && e.status === 400) {
+                  for (const [field, messages] of Object.entries(e.fieldErrors)) {
+                    const name = fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.name;
+                    if (!name) continue;
+                    inputs[name].setAttribute('aria-invalid', 'true');
+                    document.getElementById(`${id}-${name}-error`).textContent = messages.join(' ');
+                  }
+                }
+                fill(error, problemNotice(e));
+              }
+            },
+          }, 'Write it'),
+          h('button', {
+            type: 'button', class: 'secondary',
+            onclick: () => { fill(preview); setEditable(true); reviewButton.hidden = false; inputs[fields[0].name].focus(); },
+          }, 'Change'))));
+      preview.querySelector('button')?.focus();
+    },
+  });
+  const reviewButton = h('button', { type: 'submit', disabled: !!disabledReason }, 'Review');
+  append(form, [controls, h('div', { class: 'actions' }, reviewButton), disabledReason ? h('p', { class: 'hint' }, disabledReason) : null]);
+  return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading` },
+    h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), form, preview, error);
+}
+
+async function supportView(id) {
+  const account = await loadAccount(id);
+  if (!hasRole('support')) {
+    return show(accountFrame(account, 'support', h('p', { class: 'notice warn' }, 'Only support staff can change an account.')));
+  }
+  const [summary, membership] = await Promise.all([api(`/api/accounts/${id}/summary`), api(`/api/accounts/${id}/membership`)]);
+  const stream = h('span', { class: 'mono' }, id);
+  show(accountFrame(account, 'support',
+    h('p', {}, `Current points total: ${summary.pointsTotal}. Each action asks for a reason, which auditors see in the history.`),
+    h('div', { class: 'grid-2' },
+      supportAction({
+        id: 'adjust',
+        title: 'Adjust points',
+        intro: 'Adds or takes away points by hand, e.g. for a registration lost in an outage. It shows as its own line in the explanation.',
+        fields: [
+          { name: 'points', label: 'Points', type: 'number', hint: 'Positive to add, negative to take away.' },
+          { name: 'reason', label: 'Reason', multiline: true, hint: 'Why, in words an auditor understands later (at least 5 characters).' },
+          { name: 'ticketReference', label: 'Ticket reference', hint: 'The support ticket this answers, e.g. CPS-SUP-1234.' },
+        ],
+        describe: v => [
+          ['Event', 'PointsAdjusted (manual adjustment)'],
+          ['On', h('span', {}, 'the account stream ', stream)],
+          ['Points', `${signed(v.points)}: the total goes from ${summary.pointsTotal} to ${summary.pointsTotal + v.points}`],
+          ['Reason', v.reason],
+          ['Ticket', v.ticketReference],
+        ],
+        send: async (v, key) => {
+          const adjusted = await api(`/api/accounts/${id}/points-adjustments`, { method: 'POST', body: v, idempotencyKey: key });
+          return `Written: manual adjustment of ${signed(adjusted.points)} points (ticket ${adjusted.ticketReference}). The explanation now shows it.`;
+        },
+      }),
+      supportAction({
+        id: 'link-email',
+        title: 'Link an old CPS e-mail',
+        intro: 'Lets this account migrate the products registered under an old CPS account\'s e-mail. Check ownership first.',
+        fields: [
+          { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
+          { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it.' },
+        ],
+        describe: v => [
+          ['Event', 'OldCpsEmailLinked'],
+          ['On', h('span', {}, 'the account stream ', stream)],
+          ['E-mail', v.email],
+          ['Reason', v.reason],
+        ],
+        send: async (v, key) => {
+          await api(`/api/accounts/${id}/old-cps-emails`, { method: 'POST', body: v, idempotencyKey: key });
+          return `Written: ${v.email} linked to this account.`;
+        },
+      }),
+      supportAction({
+        id: 'resend',
+        title: 'Resend the invitation e-mail',
+        intro: `Sends the standing invitation to join CPS again, to ${account.contactEmail}.`,
+        fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'E.g. the member says the first e-mail never arrived (ticket CPS-SUP-77).' }],
+        disabledReason: membership.invitation ? null : 'This account has no standing invitation, so there is nothing to resend.',
+        describe: v => [
+          ['Event', 'InvitationEmailResent, then the e-mail is sent'],
+          ['On', 'the account\'s membership stream'],
+          ['To', account.contactEmail],
+          ['Reason', v.reason],
+        ],
+        send: async (v, key) => {
+          await api(`/api/accounts/${id}/invitation/resend`, { method: 'POST', body: v, idempotencyKey: key });
+          return `Written: the invitation e-mail goes out again to ${account.contactEmail}.`;
+        },
+      }))));
+}
+
+// ---------- routing ----------
+
+async function route() {
+  say('');
+  renderWho();
+  if (!me) return signInView();
+  if (!isStaff()) {
+    return show(h('h1', {}, 'Not for this role'),
+      h('p', { class: 'notice warn' }, `The console is for support staff and auditors; you are signed in as ${me.roles.join(', ') || 'no role'}.`));
+  }
+  const [path, queryString] = (window.location.hash.slice(1) || '/').split('?');
+  const params = new URLSearchParams(queryString || '');
+  const parts = path.split('/').filter(Boolean);
+  try {
+    if (parts[0] === 'accounts' && parts[1]) {
+      const view = { '': overviewView, history: historyView, audit: auditView, support: supportView }[parts[2] ?? ''];
+      if (!view) return show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Find an account')));
+      show(h('p', {}, 'Loading…'));
+      return await view(parts[1], params);
+    }
+    return await searchView(params.get('q'));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      session.token = null;
+      me = null;
+      say('Your sign-in has expired: sign in again.', 'warn');
+      return signInView();
+    }
+    return show(h('h1', {}, 'Could not load this page'), problemNotice(error), h('p', {}, h('a', { href: '#/' }, 'Find an account')));
+  }
+}
+
+async function boot() {
+  try {
+    config = await (await fetch('/console/config.json', { credentials: 'same-origin' })).json();
+    await loadMe();
+  } catch (error) {
+    show(h('h1', {}, 'The console could not start'), problemNotice(error));
+    return;
+  }
+  window.addEventListener('hashchange', route);
+  await route();
+}
+
+boot();

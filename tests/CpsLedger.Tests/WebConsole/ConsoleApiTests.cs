@@ -1,0 +1,191 @@
+using System.Net;
+using System.Net.Http.Headers;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Npgsql;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>What the console stands on: its pages, account search, the caller's identity and the account's hash-chain status.</summary>
+public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support, subject: "anna");
+
+    private async Task<System.Text.Json.JsonElement> Find(string q, HttpClient? client = null) =>
+        await (await (client ?? Support).GetAsync($"/api/accounts?q={Uri.EscapeDataString(q)}")).ShouldBe(HttpStatusCode.OK);
+
+    private static List<(string Company, string MatchedOn, string Value)> Matches(System.Text.Json.JsonElement found) =>
+        [.. found.GetProperty("items").EnumerateArray().Select(i =>
+            (i.GetProperty("companyName").GetString()!, i.GetProperty("matchedOn").GetString()!, i.GetProperty("matchedValue").GetString()!))];
+
+    [Fact]
+    public async Task The_console_page_is_served_without_sign_in_with_a_strict_content_security_policy()
+    {
+        var client = App.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+
+        var bare = await client.GetAsync("/console");
+        Assert.Equal(HttpStatusCode.Redirect, bare.StatusCode);
+        Assert.Equal("/console/", bare.Headers.Location?.OriginalString);
+
+        var page = await client.GetAsync("/console/");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("<script type=\"module\" src=\"console.js\"></script>", await page.Content.ReadAsStringAsync());
+        var csp = string.Join(";", page.Headers.GetValues("Content-Security-Policy"));
+        Assert.Contains("default-src 'self'", csp);
+        Assert.Contains("frame-ancestors 'none'", csp);
+        Assert.Equal("nosniff", page.Headers.GetValues("X-Content-Type-Options").Single());
+
+        foreach (var asset in new[] { "console.js", "api.js", "chart.js", "console.css" })
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/console/{asset}")).StatusCode);
+        // No script or style from anywhere else: the page works on a closed network.
+        foreach (var asset in new[] { "index.html", "console.js", "api.js", "chart.js", "console.css" })
+            Assert.DoesNotContain("http", (await client.GetStringAsync($"/console/{asset}")).Replace("http://www.w3.org/2000/svg", ""));
+    }
+
+    [Fact]
+    public async Task In_development_the_console_signs_in_with_a_development_token()
+    {
+        var config = await (await App.CreateClient().GetAsync("/console/config.json")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("dev-token", config.GetProperty("signIn").GetString());
+        Assert.Equal("Development", config.GetProperty("environment").GetString());
+    }
+
+    [Fact]
+    public async Task Signing_out_needs_the_consoles_header()
+    {
+        var client = App.CreateClient();
+        await (await client.PostAsync("/console/signout", null)).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/console/signout");
+        request.Headers.Add("X-CpsLedger-Console", "1");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_caller_reads_its_own_name_and_roles_and_an_anonymous_caller_gets_401()
+    {
+        var me = await (await Support.GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("anna", me.GetProperty("name").GetString());
+        Assert.Equal(["support"], me.GetProperty("roles").EnumerateArray().Select(r => r.GetString()!).ToArray());
+
+        var account = Guid.NewGuid();
+        var member = await (await App.Member(account, "kadri").GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(account, member.GetProperty("accountId").GetGuid());
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().GetAsync("/api/me")).StatusCode);
+        // Without an identity provider for the console, its header does not make a request count as signed in.
+        var withHeader = new HttpRequestMessage(HttpMethod.Get, "/api/me");
+        withHeader.Headers.Add("X-CpsLedger-Console", "1");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().SendAsync(withHeader)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Support_finds_an_account_by_company_name_contact_email_old_cps_email_or_serial_number()
+    {
+        await App.ListModel();
+        var valgus = await App.OpenAccount("studio@example.ee", oldEmails: ["old.studio@example.ee"]);
+        var other = await (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
+            Accounts.Accounts.Opening("info@pildikoda.ee", "Pildikoda AS"))).ShouldBe(HttpStatusCode.Created);
+        await App.Member(valgus).Register(valgus, Products.Products.Complete("0123 4567"));
+
+        Assert.Equal([("Valgus Studio OÜ", "company_name", "Valgus Studio OÜ")], Matches(await Find("valgus")));
+        Assert.Equal([("Valgus Studio OÜ", "contact_email", "studio@example.ee")], Matches(await Find(" Studio@Example.ee ")));
+        Assert.Equal([("Valgus Studio OÜ", "old_cps_email", "old.studio@example.ee")], Matches(await Find("OLD.studio@example.ee")));
+        // Typed as one serial, one owner compares it: spaces and case do not matter.
+        Assert.Equal([("Valgus Studio OÜ", "serial_number", "01234567")], Matches(await Find("0123 4567")));
+        Assert.Empty(Matches(await Find("nobody by this name")));
+        Assert.Equal(other.GetProperty("value").GetGuid(),
+            (await Find("pildikoda")).GetProperty("items")[0].GetProperty("accountId").GetGuid());
+    }
+
+    [Fact]
+    public async Task A_membership_number_finds_its_account_however_it_is_typed()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var membership = await (await Support.GetAsync($"/api/accounts/{account}/membership")).ShouldBe(HttpStatusCode.OK);
+        var number = membership.GetProperty("membership").GetProperty("membershipNumber").GetString()!; // CPS-NNN-NNN-NNN
+
+        foreach (var typed in new[] { number, number.ToLowerInvariant(), number.Replace("CPS-", "").Replace("-", " "), number[4..].Replace("-", "") })
+        {
+            var found = Assert.Single((await Find(typed)).GetProperty("items").EnumerateArray());
+            Assert.Equal((account, "membership_number", number),
+                (found.GetProperty("accountId").GetGuid(), found.GetProperty("matchedOn").GetString(), found.GetProperty("matchedValue").GetString()));
+        }
+    }
+
+    [Fact]
+    public void A_membership_number_is_recognised_in_the_ways_people_type_it()
+    {
+        Assert.Equal("CPS-482-173-905", AccountSearch.AsMembershipNumber("cps 482 173 905"));
+        Assert.Equal("CPS-482-173-905", AccountSearch.AsMembershipNumber("482173905"));
+        Assert.Equal("CPS-482-173-905", AccountSearch.AsMembershipNumber(" CPS-482-173-905 "));
+        Assert.Null(AccountSearch.AsMembershipNumber("CPS-482-173-90"));
+        Assert.Null(AccountSearch.AsMembershipNumber("Valgus 482173905"));
+    }
+
+    [Fact]
+    public async Task Search_is_for_staff_and_needs_at_least_two_characters()
+    {
+        var problem = await (await Support.GetAsync("/api/accounts?q=v")).ShouldBeProblem(HttpStatusCode.BadRequest);
+        Assert.True(problem.GetProperty("errors").TryGetProperty("q", out _));
+        await (await Support.GetAsync("/api/accounts")).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(HttpStatusCode.OK, (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/accounts?q=va")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(Guid.NewGuid()).GetAsync("/api/accounts?q=va")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Portal).GetAsync("/api/accounts?q=va")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().GetAsync("/api/accounts?q=va")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Search_shows_at_most_25_accounts_and_says_there_are_more()
+    {
+        var portal = App.ClientAs(LedgerRoles.Portal);
+        for (var i = 0; i < AccountSearch.Limit + 2; i++)
+            await (await portal.PostJson("/api/accounts", Accounts.Accounts.Opening($"s{i}@studio.ee", $"Studio {i:00}"))).ShouldBe(HttpStatusCode.Created);
+
+        var found = await Find("studio ");
+        Assert.Equal(AccountSearch.Limit, found.GetProperty("items").GetArrayLength());
+        Assert.True(found.GetProperty("moreThanShown").GetBoolean());
+        Assert.Equal("Studio 00", found.GetProperty("items")[0].GetProperty("companyName").GetString());
+    }
+
+    [Fact]
+    public async Task The_hash_chain_status_of_an_account_shows_its_head_and_finds_an_edited_event()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        await App.Member(account).Register(account, Products.Products.Complete("HC-9"));
+        await App.WaitForMessages();
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+
+        var status = await (await auditor.GetAsync($"/api/accounts/{account}/hash-chain")).ShouldBe(HttpStatusCode.OK);
+        Assert.True(status.GetProperty("intact").GetBoolean(), status.GetRawText());
+        var own = status.GetProperty("chains")[0];
+        Assert.Equal(account, own.GetProperty("chainId").GetGuid());
+        Assert.Equal(3, own.GetProperty("links").GetInt64()); // opened, registered, allocated
+        Assert.Equal(64, own.GetProperty("headHash").GetString()!.Length);
+
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new NpgsqlCommand(
+                "update cpsledger_tests.mt_events set data = jsonb_set(data, '{CompanyName}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", connection);
+            edit.Parameters.AddWithValue("a", account);
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+
+        var broken = await (await auditor.GetAsync($"/api/accounts/{account}/hash-chain")).ShouldBe(HttpStatusCode.OK);
+        Assert.False(broken.GetProperty("intact").GetBoolean());
+        var chain = broken.GetProperty("chains")[0];
+        Assert.False(chain.GetProperty("intact").GetBoolean());
+        Assert.Equal(("edited", 1L), (chain.GetProperty("break").GetProperty("problem").GetString(), chain.GetProperty("break").GetProperty("position").GetInt64()));
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).GetAsync($"/api/accounts/{account}/hash-chain")).StatusCode);
+        await (await auditor.GetAsync($"/api/accounts/{Guid.NewGuid()}/hash-chain")).ShouldBeProblem(HttpStatusCode.NotFound);
+    }
+}

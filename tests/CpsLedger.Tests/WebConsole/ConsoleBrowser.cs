@@ -1,0 +1,116 @@
+using System.Runtime.CompilerServices;
+using CpsLedger.Tests.Support;
+using Microsoft.Playwright;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>The service on a loopback port, for a real browser; its own PostgreSQL, like every test host.</summary>
+public sealed class ConsoleApp : LedgerApp
+{
+    protected override bool ServesOnLoopback => true;
+}
+
+/// <summary>
+/// Debian's Chromium, headless, driven by Playwright. No browser is downloaded: the one the machine has is used
+/// (<c>/usr/bin/chromium</c>, or <c>CPSLEDGER_CHROMIUM</c>); without it the tests fail and say what to install.
+/// </summary>
+public sealed class Chromium : IAsyncLifetime
+{
+    public const string PathVariable = "CPSLEDGER_CHROMIUM";
+
+    private IPlaywright? _playwright;
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var executable = Environment.GetEnvironmentVariable(PathVariable) is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
+        if (!File.Exists(executable))
+            throw new InvalidOperationException(
+                $"The console's browser tests need Chromium at {executable}: install it with 'apt-get install chromium' (Debian), " +
+                $"or set {PathVariable} to a Chromium executable.");
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = executable,
+            Headless = true,
+            // Root in CI has no sandbox to drop into; the rest keeps Chromium off a network it cannot reach.
+            Args =
+            [
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+            ],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+            await Browser.DisposeAsync();
+        _playwright?.Dispose();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection : ICollectionFixture<ConsoleApp>, ICollectionFixture<Chromium>
+{
+    public const string Name = "console";
+}
+
+/// <summary>Base for the browser tests: a clean ledger and a fresh browser context (no token, no cookies) per test.</summary>
+[Collection(ConsoleCollection.Name)]
+public abstract class ConsoleTest(ConsoleApp app, Chromium chromium) : IAsyncLifetime
+{
+    protected ConsoleApp App { get; } = app;
+
+    protected IPage Page { get; private set; } = null!;
+
+    private IBrowserContext? _context;
+
+    public async Task InitializeAsync()
+    {
+        await App.ResetAsync();
+        _context = await chromium.Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = App.BaseUrl!.ToString(),
+            ViewportSize = new ViewportSize { Width = 1366, Height = 900 }, // a laptop screen
+            Locale = "en-GB",
+            TimezoneId = "UTC",
+        });
+        _context.SetDefaultTimeout(15_000);
+        Page = await _context.NewPageAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_context is not null)
+            await _context.DisposeAsync();
+    }
+
+    /// <summary>Opens the console and signs in with a development token of the role, as the README tells a developer to.</summary>
+    protected async Task SignInAs(string role, string subject)
+    {
+        await Page.GotoAsync("/console/");
+        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(role, subject: subject));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(Page.GetByText($"Signed in as {subject}")).ToBeVisibleAsync();
+    }
+
+    public const string ScreenshotsVariable = "CPSLEDGER_SCREENSHOTS";
+
+    /// <summary>
+    /// A full-page screenshot. With <c>CPSLEDGER_SCREENSHOTS=1</c> it is saved beside these tests (<c>screenshots/</c>, committed
+    /// and shown in the README); otherwise it is only taken, so a test run leaves the working tree as it was.
+    /// </summary>
+    protected async Task Screenshot(string name, [CallerFilePath] string callerFile = "")
+    {
+        var bytes = await Page.ScreenshotAsync(new PageScreenshotOptions { FullPage = true });
+        Assert.NotEmpty(bytes);
+        if (Environment.GetEnvironmentVariable(ScreenshotsVariable) != "1")
+            return;
+        var folder = Path.Combine(Path.GetDirectoryName(callerFile)!, "screenshots");
+        Directory.CreateDirectory(folder);
+        await File.WriteAllBytesAsync(Path.Combine(folder, $"{name}.png"), bytes);
+    }
+}

@@ -1,0 +1,216 @@
+using System.Globalization;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>The console in a real headless browser, as support staff and auditors use it.</summary>
+public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
+{
+    /// <summary>An account with two products that have their points (235 + 40) and one waiting for its dealer.</summary>
+    private async Task<Guid> AccountWithProducts()
+    {
+        await App.ListModel(points: 235);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 40);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        await member.Register(account, Products.Products.Complete("R5-0001"));
+        await member.Register(account, Products.Products.Complete("LENS-77", Products.Products.Lens));
+        await member.Register(account, Products.Products.WithoutDealer("R5-0002"));
+        await App.WaitForMessages();
+        return account;
+    }
+
+    private ILocator Card(string testId) => Page.GetByTestId(testId);
+
+    [Fact]
+    public async Task Support_finds_an_account_reads_its_explanation_switches_tiers_and_makes_an_adjustment_it_then_sees()
+    {
+        var account = await AccountWithProducts();
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        // Found by a serial number typed loosely, as read out on the phone.
+        await Page.GetByLabel("Find an account").FillAsync("r5-0001");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Row).Filter(new() { HasText = "serial number: R5-0001" })).ToBeVisibleAsync();
+        await Screenshot("search");
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" }).ClickAsync();
+
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Card("points-total")).ToContainTextAsync("275");
+        await Expect(Card("green-tick")).ToContainTextAsync("1 awaiting details");
+
+        // The explanation: a line per allocation, in a table and a chart (two lines and the total).
+        var explanation = Page.GetByTestId("explanation");
+        await Expect(explanation.GetByRole(AriaRole.Heading, new() { Name = "Points explanation: 275 points" })).ToBeVisibleAsync();
+        var lines = explanation.Locator("tbody tr");
+        await Expect(lines).ToHaveCountAsync(2);
+        await Expect(lines.Nth(0)).ToContainTextAsync("EOS R5 · R5-0001");
+        await Expect(lines.Nth(0)).ToContainTextAsync("+235");
+        await Expect(lines.Nth(1)).ToContainTextAsync("275"); // the running total
+        await Expect(explanation.Locator("svg g rect")).ToHaveCountAsync(3);
+        await Expect(explanation.GetByText("missing dealer")).ToBeVisibleAsync();
+
+        // The standard/enterprise switch, with the why-not of each tier.
+        var tiers = Page.GetByTestId("tiers-table");
+        await Expect(tiers.Locator("caption")).ToContainTextAsync("Standard tiers");
+        await Expect(tiers.GetByRole(AriaRole.Row).Filter(new() { HasText = "Silver" })).ToContainTextAsync("needs 500 points, has 275");
+        await Page.GetByText("Enterprise", new() { Exact = true }).ClickAsync();
+        await Expect(tiers.Locator("caption")).ToContainTextAsync("Enterprise tiers");
+        await Expect(tiers.GetByRole(AriaRole.Row).Filter(new() { HasText = "Enterprise A" })).ToContainTextAsync("needs more than");
+        await Page.GetByText("Standard", new() { Exact = true }).ClickAsync();
+        await Expect(tiers.Locator("caption")).ToContainTextAsync("Standard tiers");
+        await Screenshot("account");
+
+        // A manual adjustment: the page says what will be written before it is written.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Support actions" }).ClickAsync();
+        var adjust = Page.GetByTestId("adjust");
+        await adjust.GetByLabel("Points").FillAsync("50");
+        await adjust.GetByLabel("Reason").FillAsync("Registration lost in the 2025 portal outage");
+        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-1234");
+        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        await Expect(preview).ToContainTextAsync("PointsAdjusted");
+        await Expect(preview).ToContainTextAsync("+50: the total goes from 275 to 325");
+        await Expect(preview).ToContainTextAsync("anna");
+        Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32()); // nothing written yet
+        await Screenshot("support-adjustment-preview");
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points (ticket CPS-SUP-1234)").First).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        await Expect(Card("points-total")).ToContainTextAsync("325");
+        await Expect(lines).ToHaveCountAsync(3);
+        var manual = lines.Filter(new() { HasText = "Manual adjustment (CPS-SUP-1234)" });
+        await Expect(manual).ToContainTextAsync("+50");
+        await Expect(manual).ToContainTextAsync("anna");
+        await Expect(manual).ToContainTextAsync("Registration lost in the 2025 portal outage");
+        await Expect(explanation.Locator("svg g[data-kind='adjust']")).ToHaveCountAsync(1);
+    }
+
+    [Fact]
+    public async Task A_rejected_adjustment_shows_the_field_error_and_writes_nothing()
+    {
+        var account = await AccountWithProducts();
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var adjust = Page.GetByTestId("adjust");
+        await adjust.GetByLabel("Points").FillAsync("0");
+        await adjust.GetByLabel("Reason").FillAsync("Test");
+        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-1");
+        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+
+        await Expect(adjust.GetByLabel("Points")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("400");
+        Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32());
+    }
+
+    [Fact]
+    public async Task History_is_a_filterable_timeline_and_time_travel_shows_the_account_as_it_stood()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account, "kadri");
+        await member.Register(account, Products.Products.Complete("R5-0001"));
+        // A moment between the two registrations, to the second, as the page's input takes it.
+        var between = DateTimeOffset.UtcNow.AddSeconds(1);
+        between = new DateTimeOffset(between.Year, between.Month, between.Day, between.Hour, between.Minute, between.Second, TimeSpan.Zero);
+        while (DateTimeOffset.UtcNow < between.AddMilliseconds(300))
+            await Task.Delay(50);
+        await member.Register(account, Products.Products.Complete("R5-0002"));
+        await App.WaitForMessages();
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "History (5 events)" })).ToBeVisibleAsync();
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(5);
+        await Expect(timeline.GetByRole(AriaRole.Listitem).Nth(1)).ToContainTextAsync("by kadri");
+
+        await Page.GetByLabel("Event type").SelectOptionAsync("product_registered");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "History (2 events)" })).ToBeVisibleAsync();
+        await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(2);
+
+        // Travel to the moment between the registrations: one product, 235 points (470 now).
+        await Page.GetByLabel("Show the account as it stood at (UTC)").FillAsync(between.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Travel" }).ClickAsync();
+        var asOf = Page.GetByTestId("as-of");
+        await Expect(asOf.GetByTestId("points-total")).ToContainTextAsync("235");
+        await Expect(asOf.Locator("tbody tr")).ToHaveCountAsync(1);
+        await Screenshot("history-time-travel");
+
+        // And to the account's first event: nothing registered yet.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Clear filters" }).ClickAsync();
+        await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(5);
+        await timeline.GetByRole(AriaRole.Listitem).First.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).ClickAsync();
+        await Expect(asOf.GetByTestId("points-total")).ToContainTextAsync("0");
+        await Expect(asOf.GetByTestId("green-tick")).ToContainTextAsync("No products yet");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        await Expect(Card("points-total")).ToContainTextAsync("470");
+    }
+
+    [Fact]
+    public async Task An_auditor_sees_no_action_buttons_verifies_the_account_and_is_refused_if_it_calls_an_action()
+    {
+        var account = await AccountWithProducts();
+        await SignInAs(LedgerRoles.Auditor, "ines");
+
+        await Page.GetByLabel("Find an account").FillAsync("valgus");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" }).ClickAsync();
+        await Expect(Card("points-total")).ToContainTextAsync("275");
+
+        var tabs = Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" });
+        await Expect(tabs.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview", "History & time travel", "Audit"]);
+        await Expect(Page.GetByRole(AriaRole.Button, new() { Name = "Review" })).ToHaveCountAsync(0);
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        await Expect(Page.GetByText("Only support staff can change an account.")).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Button, new() { Name = "Review" })).ToHaveCountAsync(0);
+        await Expect(Page.GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
+
+        // The auditor's tools: the hash chain and a verification run.
+        await tabs.GetByRole(AriaRole.Link, new() { Name = "Audit" }).ClickAsync();
+        await Expect(Page.GetByTestId("hash-chain")).ToContainTextAsync("✓ Intact");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
+        await Expect(Page.GetByTestId("verification")).ToContainTextAsync("✓ Verified");
+        await Expect(Page.GetByTestId("verification")).Not.ToContainTextAsync("null");
+        await Screenshot("audit");
+
+        // Calling a support action from the page anyway: the API refuses it, and nothing is written.
+        var status = await Page.EvaluateAsync<int>(
+            """
+            async id => (await fetch(`/api/accounts/${id}/points-adjustments`, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json', 'X-CpsLedger-Console': '1',
+                         Authorization: `Bearer ${sessionStorage.getItem('cpsledger.console.token')}` },
+              body: JSON.stringify({ points: 500, reason: 'Auditor trying an action', ticketReference: 'CPS-SUP-9' }),
+            })).status
+            """, account.ToString());
+        Assert.Equal(403, status);
+        Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_bad_token_is_not_accepted_and_a_member_is_told_the_console_is_for_staff()
+    {
+        await Page.GotoAsync("/console/");
+        await Page.GetByLabel("Development token").FillAsync("not-a-token");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("That token was not accepted");
+
+        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Member, Guid.NewGuid(), "kadri"));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(Page.GetByLabel("Development token")).ToBeVisibleAsync();
+    }
+}
