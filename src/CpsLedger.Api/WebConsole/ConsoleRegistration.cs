@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
 
 namespace CpsLedger.Api.WebConsole;
@@ -105,6 +106,13 @@ public static class ConsoleRegistration
                 o.UsePkce = true;
                 o.RequireHttpsMetadata = oidc.RequireHttpsMetadata;
                 o.CallbackPath = $"{BasePath}/signin-oidc";
+                // The provider sends the browser back with a top-level GET, so the correlation and nonce cookies can be
+                // SameSite=Lax (a cross-site form_post would need SameSite=None); Secure follows the request (https in production).
+                o.ResponseMode = OpenIdConnectResponseMode.Query;
+                o.CorrelationCookie.SameSite = SameSiteMode.Lax;
+                o.CorrelationCookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                o.NonceCookie.SameSite = SameSiteMode.Lax;
+                o.NonceCookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
                 o.SaveTokens = false;
                 o.MapInboundClaims = false;
                 o.Scope.Clear();

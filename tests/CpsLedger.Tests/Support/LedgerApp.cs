@@ -33,7 +33,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>Where the service writes e-mails (.eml files) during the tests.</summary>
     public string MailFolder { get; } = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-mail-{Guid.NewGuid():N}");
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         var external = Environment.GetEnvironmentVariable(DatabaseVariable);
         if (string.IsNullOrWhiteSpace(external))
@@ -75,7 +75,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     async Task IAsyncLifetime.DisposeAsync()
     {
-        await base.DisposeAsync();
+        await DisposeAsync();
         if (_cluster is not null)
             await _cluster.DisposeAsync();
         if (Directory.Exists(MailFolder))

@@ -1,0 +1,150 @@
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.WebConsole;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Support;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>The service with the console signing in through an OpenID Connect provider (as in Production), on a loopback port.</summary>
+public sealed class OidcConsoleApp : LedgerApp
+{
+    public TestIdentityProvider IdentityProvider { get; private set; } = null!;
+
+    protected override bool ServesOnLoopback => true;
+
+    public override async Task InitializeAsync()
+    {
+        IdentityProvider = await TestIdentityProvider.StartAsync();
+        await base.InitializeAsync();
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("Console:Oidc:Authority", IdentityProvider.Issuer);
+        builder.UseSetting("Console:Oidc:ClientId", TestIdentityProvider.ClientId);
+        builder.UseSetting("Console:Oidc:ClientSecret", TestIdentityProvider.ClientSecret);
+        builder.UseSetting("Console:Oidc:RequireHttpsMetadata", "false");
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (IdentityProvider is not null)
+            await IdentityProvider.DisposeAsync();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class OidcConsoleCollection : ICollectionFixture<OidcConsoleApp>, ICollectionFixture<Chromium>
+{
+    public const string Name = "console-oidc";
+}
+
+/// <summary>Signing in to the console through the identity provider, with the provider's role claims.</summary>
+[Collection(OidcConsoleCollection.Name)]
+public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : IAsyncLifetime
+{
+    private IBrowserContext _context = null!;
+    private IPage Page { get; set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await app.ResetAsync();
+        _context = await chromium.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = app.BaseUrl!.ToString(), TimezoneId = "UTC" });
+        _context.SetDefaultTimeout(15_000);
+        Page = await _context.NewPageAsync();
+    }
+
+    public async Task DisposeAsync() => await _context.DisposeAsync();
+
+    private async Task SignInThroughTheProvider(string subject, params string[] roles)
+    {
+        app.IdentityProvider.Subject = subject;
+        app.IdentityProvider.Roles = roles;
+        await Page.GotoAsync("/console/");
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Sign in with your organisation account" }).ClickAsync();
+        await Expect(Page.GetByText($"Signed in as {subject}")).ToBeVisibleAsync();
+        Assert.Equal(0, app.IdentityProvider.RefusedTokenRequests);
+    }
+
+    [Fact]
+    public async Task Staff_sign_in_with_the_identity_provider_and_its_role_claims_decide_what_they_may_do()
+    {
+        var account = await app.OpenAccount();
+        await SignInThroughTheProvider("ines", LedgerRoles.Auditor);
+        Assert.DoesNotContain(await _context.CookiesAsync(), c => c.Name == "cpsledger-console" && !c.HttpOnly);
+
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var tabs = Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" });
+        await Expect(tabs.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview", "History & time travel", "Audit"]);
+
+        // The session cookie counts with the console's header only; an action is still refused to an auditor.
+        var statuses = await Page.EvaluateAsync<int[]>(
+            """
+            async id => {
+              const body = JSON.stringify({ points: 500, reason: 'Auditor trying an action', ticketReference: 'CPS-SUP-9' });
+              const withHeader = await fetch(`/api/accounts/${id}/points-adjustments`, { method: 'POST', body,
+                headers: { 'Content-Type': 'application/json', 'X-CpsLedger-Console': '1' } });
+              const withoutHeader = await fetch(`/api/accounts/${id}/summary`);
+              const me = await fetch('/api/me', { headers: { 'X-CpsLedger-Console': '1' } });
+              return [withHeader.status, withoutHeader.status, me.status];
+            }
+            """, account.ToString());
+        Assert.Equal([403, 401, 200], statuses);
+
+        // Signing out ends the session.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Sign in with your organisation account" })).ToBeVisibleAsync();
+        Assert.Equal(401, await Page.EvaluateAsync<int>("async () => (await fetch('/api/me', { headers: { 'X-CpsLedger-Console': '1' } })).status"));
+    }
+
+    [Fact]
+    public async Task A_support_agents_change_made_through_the_provider_session_is_recorded_under_its_name()
+    {
+        var account = await app.OpenAccount();
+        await SignInThroughTheProvider("anna", LedgerRoles.Support);
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var adjust = Page.GetByTestId("adjust");
+        await adjust.GetByLabel("Points").FillAsync("25");
+        await adjust.GetByLabel("Reason").FillAsync("Goodwill after a lost registration");
+        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-42");
+        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +25 points").First).ToBeVisibleAsync();
+
+        var history = await (await app.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=points_adjusted"))
+            .ShouldBe(System.Net.HttpStatusCode.OK);
+        var adjusted = Assert.Single(history.GetProperty("items").EnumerateArray());
+        Assert.Equal(("anna", "Goodwill after a lost registration"), (adjusted.GetProperty("by").GetString(), adjusted.GetProperty("reason").GetString()));
+    }
+
+    [Fact]
+    public async Task The_page_is_told_to_sign_in_with_the_provider_and_never_offers_a_development_token()
+    {
+        var config = await (await app.CreateClient().GetAsync("/console/config.json")).ShouldBe(System.Net.HttpStatusCode.OK);
+        Assert.Equal("openid-connect", config.GetProperty("signIn").GetString());
+        await Page.GotoAsync("/console/");
+        await Expect(Page.GetByLabel("Development token")).ToHaveCountAsync(0);
+    }
+
+    [Theory]
+    [InlineData("Development", true, false, ConsoleRegistration.DevTokenSignIn)]
+    [InlineData("Development", true, true, ConsoleRegistration.OidcSignIn)]
+    [InlineData("Production", true, false, ConsoleRegistration.NoSignIn)]
+    [InlineData("Production", false, true, ConsoleRegistration.OidcSignIn)]
+    [InlineData("Production", false, false, ConsoleRegistration.NoSignIn)]
+    public void Only_development_accepts_a_development_token(string environment, bool signingKey, bool oidc, string expected)
+    {
+        var host = new HostingEnvironment { EnvironmentName = environment };
+        var auth = new AuthOptions { SigningKey = signingKey ? new string('k', 40) : null };
+        var console = new ConsoleOptions { Oidc = { ClientId = oidc ? "console" : null } };
+        Assert.Equal(expected, ConsoleRegistration.SignInMode(host, console, auth));
+    }
+}
