@@ -1,0 +1,93 @@
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
+using Deque.AxeCore.Commons;
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>Every page of the console passes axe-core's WCAG 2.1 A and AA rules (labels, contrast, roles) and works from the keyboard.</summary>
+public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
+{
+    private async Task NoViolations(string page)
+    {
+        var result = await Page.RunAxe(new AxeRunOptions
+        {
+            RunOnly = new RunOnlyOptions { Type = "tag", Values = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+        });
+        var violations = result.Violations.Select(v =>
+            $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))}");
+        Assert.True(result.Violations.Length == 0, $"{page}:\n{string.Join("\n", violations)}");
+    }
+
+    [Fact]
+    public async Task Every_page_passes_the_wcag_2_1_aa_rules()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.Member(account).Register(account, Products.Products.Complete("R5-0001"));
+        await App.Member(account).Register(account, Products.Products.WithoutDealer("R5-0002"));
+        await App.WaitForMessages();
+
+        await Page.GotoAsync("/console/");
+        await Expect(Page.GetByLabel("Development token")).ToBeVisibleAsync();
+        await NoViolations("sign-in");
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync("/console/#/search?q=valgus");
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToBeVisibleAsync();
+        await NoViolations("search");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(Page.GetByTestId("tiers-table")).ToBeVisibleAsync();
+        await NoViolations("account");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).Last.ClickAsync();
+        await Expect(Page.GetByTestId("as-of")).ToBeVisibleAsync();
+        await NoViolations("history with time travel");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
+        await Expect(Page.GetByTestId("verification")).ToContainTextAsync("Verified");
+        await NoViolations("audit");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        var adjust = Page.GetByTestId("adjust");
+        await adjust.GetByLabel("Points").FillAsync("10");
+        await adjust.GetByLabel("Reason").FillAsync("Accessibility check");
+        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-1");
+        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" })).ToBeVisibleAsync();
+        await NoViolations("support action preview");
+    }
+
+    [Fact]
+    public async Task Support_reaches_an_account_and_its_tiers_with_the_keyboard_alone()
+    {
+        await App.OpenAccount("studio@example.ee");
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        // The search box has the focus; Enter searches.
+        await Page.Keyboard.TypeAsync("valgus");
+        await Page.Keyboard.PressAsync("Enter");
+        var link = Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" });
+        await Expect(link).ToBeVisibleAsync();
+
+        // Tab until the result's link has the focus, then Enter opens the account.
+        for (var i = 0; i < 20 && !await link.EvaluateAsync<bool>("e => e === document.activeElement"); i++)
+            await Page.Keyboard.PressAsync("Tab");
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeFocusedAsync();
+
+        // The tier switch is a radio group: arrow keys move between standard and enterprise.
+        var standard = Page.GetByRole(AriaRole.Radio, new() { Name = "Standard" });
+        await standard.FocusAsync();
+        await Page.Keyboard.PressAsync("ArrowRight");
+        await Expect(Page.GetByRole(AriaRole.Radio, new() { Name = "Enterprise" })).ToBeCheckedAsync();
+        await Expect(Page.GetByTestId("tiers-table").Locator("caption")).ToContainTextAsync("Enterprise tiers");
+    }
+}
