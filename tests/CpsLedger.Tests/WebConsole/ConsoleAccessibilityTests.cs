@@ -56,12 +56,7 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
         await NoViolations("audit");
 
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
-        var adjust = Page.GetByTestId("adjust");
-        await adjust.GetByLabel("Points").FillAsync("10");
-        await adjust.GetByLabel("Reason").FillAsync("Accessibility check");
-        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-1");
-        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Expect(Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" })).ToBeVisibleAsync();
+        await Expect(await Page.ReviewAdjustment("10", "Accessibility check", "CPS-SUP-1")).ToBeVisibleAsync();
         await NoViolations("support action preview");
     }
 

@@ -114,3 +114,18 @@ public abstract class ConsoleTest(ConsoleApp app, Chromium chromium) : IAsyncLif
         await File.WriteAllBytesAsync(Path.Combine(folder, $"{name}.png"), bytes);
     }
 }
+
+/// <summary>Steps on the console's pages that several tests take.</summary>
+public static class ConsolePages
+{
+    /// <summary>Fills in the manual adjustment form and asks for its review; returns the preview of what will be written.</summary>
+    public static async Task<ILocator> ReviewAdjustment(this IPage page, string points, string reason, string ticket)
+    {
+        var adjust = page.GetByTestId("adjust");
+        await adjust.GetByLabel("Points").FillAsync(points);
+        await adjust.GetByLabel("Reason").FillAsync(reason);
+        await adjust.GetByLabel("Ticket reference").FillAsync(ticket);
+        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        return page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+    }
+}

@@ -68,12 +68,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // A manual adjustment: the page says what will be written before it is written.
         await Page.GetByRole(AriaRole.Link, new() { Name = "Support actions" }).ClickAsync();
-        var adjust = Page.GetByTestId("adjust");
-        await adjust.GetByLabel("Points").FillAsync("50");
-        await adjust.GetByLabel("Reason").FillAsync("Registration lost in the 2025 portal outage");
-        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-1234");
-        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        var preview = await Page.ReviewAdjustment("50", "Registration lost in the 2025 portal outage", "CPS-SUP-1234");
         await Expect(preview).ToContainTextAsync("PointsAdjusted");
         await Expect(preview).ToContainTextAsync("+50: the total goes from 275 to 325");
         await Expect(preview).ToContainTextAsync("anna");
@@ -99,14 +94,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
 
-        var adjust = Page.GetByTestId("adjust");
-        await adjust.GetByLabel("Points").FillAsync("0");
-        await adjust.GetByLabel("Reason").FillAsync("Test");
-        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-1");
-        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Page.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await (await Page.ReviewAdjustment("0", "Test", "CPS-SUP-1")).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
 
-        await Expect(adjust.GetByLabel("Points")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("400");
         Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32());
     }

@@ -111,12 +111,8 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
         await SignInThroughTheProvider("anna", LedgerRoles.Support);
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
 
-        var adjust = Page.GetByTestId("adjust");
-        await adjust.GetByLabel("Points").FillAsync("25");
-        await adjust.GetByLabel("Reason").FillAsync("Goodwill after a lost registration");
-        await adjust.GetByLabel("Ticket reference").FillAsync("CPS-SUP-42");
-        await adjust.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Page.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await (await Page.ReviewAdjustment("25", "Goodwill after a lost registration", "CPS-SUP-42"))
+            .GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Written: manual adjustment of +25 points").First).ToBeVisibleAsync();
 
         var history = await (await app.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=points_adjusted"))
