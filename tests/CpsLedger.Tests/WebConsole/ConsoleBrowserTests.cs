@@ -148,6 +148,45 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason()
+    {
+        await App.ListModel(points: 500); // one product reaches the invitation threshold
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.Member(account).Register(account, Products.Products.Complete("R5-0001"));
+        await App.WaitForMessages();
+        var emails = () => Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "*.eml").Length : 0;
+        Assert.Equal(1, emails()); // the invitation
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var link = Page.GetByTestId("link-email");
+        await link.GetByLabel("Old CPS e-mail").FillAsync("Kadri.Tamm@old.example");
+        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-77: owner confirmed by the old invoice");
+        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: Kadri.Tamm@old.example linked to this account.").First).ToBeVisibleAsync();
+
+        var resend = Page.GetByTestId("resend");
+        await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
+        await resend.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(preview).ToContainTextAsync("studio@example.ee");
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: the invitation e-mail goes out again to studio@example.ee.").First).ToBeVisibleAsync();
+        await App.WaitForMessages();
+        Assert.Equal(2, emails());
+
+        // Both are in the history with who and why.
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        await Expect(timeline.Locator("li[data-type='old_cps_email_linked']")).ToContainTextAsync("reason: Ticket CPS-SUP-77");
+        await Expect(timeline.Locator("li[data-type='invitation_email_resent']")).ToContainTextAsync("by anna");
+        await Expect(Page.GetByText("Old CPS e-mails: kadri.tamm@old.example")).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task An_auditor_sees_no_action_buttons_verifies_the_account_and_is_refused_if_it_calls_an_action()
     {
         var account = await AccountWithProducts();
