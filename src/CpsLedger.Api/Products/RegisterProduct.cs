@@ -135,10 +135,16 @@ public static class RegisterProductEndpoint
     }
 
     // Loaded values reach Validate and Post by type (a plain bool would be mistaken for a query-string parameter).
+    // Both documents in one round trip (a batched query).
     public static async Task<(AccountView? Account, ProductModelView? Model)> LoadAsync(Guid accountId, RegisterProduct command,
-        IQuerySession session, CancellationToken ct) =>
-        (await session.LoadAsync<AccountView>(accountId, ct),
-            await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(command.ModelCode), ct));
+        IQuerySession session, CancellationToken ct)
+    {
+        var batch = session.CreateBatchQuery();
+        var account = batch.Load<AccountView>(accountId);
+        var model = batch.Load<ProductModelView>(ProductModelCode.StreamIdFor(command.ModelCode));
+        await batch.Execute(ct);
+        return (await account, await model);
+    }
 
     public static ProblemDetails Validate(AccountView? account, ProductModelView? model, RegisterProduct command) =>
         account is null ? Problems.AccountNotFound : CatalogueChecks.Registrable(model, command.ModelCode);
