@@ -9,14 +9,15 @@ namespace CpsLedger.Api.Audit;
 /// written in the appending transaction whatever code appended (HTTP, handlers, imports, tools). Each link is
 /// sha256(previous link || canonical text of the event: id, stream, sequence, type, data, metadata, timestamp); events that
 /// belong to no account (catalogue, tier table) are chained per stream. Creating it links the events already stored. An advisory lock per chain serialises concurrent
-/// appends to one account only for the moment of the insert, so they wait rather than fail.
+/// appends to one account only for the moment of the insert, so they wait rather than fail. The trigger is per row: Marten's append
+/// function inserts one event per INSERT statement, so a statement-level trigger would fire just as often (and measured slower).
 /// </summary>
 public sealed class HashChainSchema(string schema) : ISchemaObject
 {
     public const string TableName = "account_chain";
 
     // Changing the SQL below changes this marker, so that db-patch and the dev schema update the function and trigger.
-    private const string Version = "v2";
+    private const string Version = "v3";
 
     public DbObjectName Identifier { get; } = new PostgresqlObjectName(schema, TableName, SchemaUtils.IdentifierUsage.General);
 
@@ -56,11 +57,22 @@ public sealed class HashChainSchema(string schema) : ISchemaObject
                         sha256(coalesce(previous, ''::bytea) || convert_to({CanonicalEventSql("ev")}, 'UTF8')));
             END;
             $chain$;
+            -- The trigger does what {TableName}_add does, inline: no second function call per event, and the previous link is read
+            -- by the insert itself (two statements per event instead of three). Same links, byte for byte. The insert runs after
+            -- the lock, so its snapshot sees the link a concurrent appender committed while this one waited.
             CREATE OR REPLACE FUNCTION {Function}() RETURNS trigger LANGUAGE plpgsql AS $chain$
             -- cpsledger hash chain {Version}
+            DECLARE
+                key uuid := {ChainKeySql("NEW")};
             BEGIN
-                PERFORM {schema}.{TableName}_add(NEW);
-                RETURN NEW;
+                PERFORM pg_advisory_xact_lock(hashtextextended('cpsledger-chain:' || key::text, 0));
+                INSERT INTO {schema}.{TableName} (chain_id, position, seq_id, event_id, hash)
+                SELECT key, coalesce(previous.position, 0) + 1, NEW.seq_id, NEW.id,
+                       sha256(coalesce(previous.hash, ''::bytea) || convert_to({CanonicalEventSql("NEW")}, 'UTF8'))
+                FROM (SELECT 1) AS one
+                LEFT JOIN LATERAL (SELECT c.hash, c.position FROM {schema}.{TableName} c
+                                   WHERE c.chain_id = key ORDER BY c.position DESC LIMIT 1) AS previous ON true;
+                RETURN NULL;
             END;
             $chain$;
             -- Events stored before the chain existed are linked once, in their commit order.

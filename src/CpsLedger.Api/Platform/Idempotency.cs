@@ -139,7 +139,7 @@ public sealed class IdempotencyMiddleware(
         }
 
         if (pending.Committed)
-            await RememberResponseAsync(context, id, captured);
+            await RememberResponseAsync(context, pending, captured);
 
         captured.Position = 0;
         await captured.CopyToAsync(originalBody, context.RequestAborted);
@@ -187,18 +187,22 @@ public sealed class IdempotencyMiddleware(
         return true;
     }
 
-    private async Task RememberResponseAsync(HttpContext context, string id, MemoryStream captured)
+    // The key's row committed with the command moments ago, and everything it holds is in hand: write it whole with the response
+    // (one round trip) rather than read it back first.
+    private async Task RememberResponseAsync(HttpContext context, PendingIdempotencyKey pending, MemoryStream captured)
     {
         await using var session = store.LightweightSession();
-        var record = await session.LoadAsync<IdempotencyRecord>(id, context.RequestAborted);
-        if (record is null)
-            return;
-
-        record.StatusCode = context.Response.StatusCode;
-        record.ContentType = context.Response.ContentType;
-        record.Location = context.Response.Headers.Location.ToString() is { Length: > 0 } location ? location : null;
-        record.Body = System.Text.Encoding.UTF8.GetString(captured.GetBuffer(), 0, (int)captured.Length);
-        session.Store(record);
+        session.Store(new IdempotencyRecord
+        {
+            Id = pending.Id,
+            RequestHash = pending.RequestHash,
+            CreatedAt = pending.Now,
+            ExpiresAt = pending.Now + pending.Retention,
+            StatusCode = context.Response.StatusCode,
+            ContentType = context.Response.ContentType,
+            Location = context.Response.Headers.Location.ToString() is { Length: > 0 } location ? location : null,
+            Body = System.Text.Encoding.UTF8.GetString(captured.GetBuffer(), 0, (int)captured.Length),
+        });
         await session.SaveChangesAsync(context.RequestAborted);
     }
 

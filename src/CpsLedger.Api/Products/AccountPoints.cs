@@ -91,9 +91,12 @@ public static class AccountPoints
     /// <summary>The account's products and manual adjustments, as stored now.</summary>
     public static async Task<AccountPointsSources> LoadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
     {
-        var products = await ProductsOf(session, accountId, ct);
-        var adjustments = await session.LoadAsync<Support.AccountAdjustments>(accountId, ct);
-        return new AccountPointsSources(products, adjustments?.Adjustments ?? []);
+        // One round trip for both (a batched query): every summary, explanation and invitation review reads them.
+        var batch = session.CreateBatchQuery();
+        var products = batch.Query<ProductView>().Where(p => p.AccountId == accountId).ToList();
+        var adjustments = batch.Load<Support.AccountAdjustments>(accountId);
+        await batch.Execute(ct);
+        return new AccountPointsSources(await products, (await adjustments)?.Adjustments ?? []);
     }
 }
 

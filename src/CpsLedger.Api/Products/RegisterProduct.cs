@@ -48,36 +48,44 @@ public static class MandatoryDetailRules
         System.Linq.Expressions.Expression<Func<T, string?>> dealer,
         System.Linq.Expressions.Expression<Func<T, IReadOnlyList<MandatoryDetail>?>> bestGuesses)
     {
+        // Compiled once, when the (singleton) validator is built: compiling in the conditions cost every request about
+        // nine expression compilations (9 % of the service's busy time in benchmark P1).
+        var serialOf = serial.Compile();
+        var purchaseDateOf = purchaseDate.Compile();
+        var countryOf = country.Compile();
+        var dealerOf = dealer.Compile();
+        var bestGuessesOf = bestGuesses.Compile();
+
         validator.RuleFor(serial)
             .Must(s => s!.Trim().Length > 0).WithMessage("Serial number must not be blank; leave it out when it is not known.")
             .Must(s => SerialNumbers.Tidy(s!).Length <= MaxSerialLength).WithMessage($"Serial number must be at most {MaxSerialLength} characters.")
             .Must(s => s!.All(c => char.IsLetterOrDigit(c) || c is '-' or '/' or '.' || char.IsWhiteSpace(c)))
             .WithMessage("Serial number may contain only letters, digits, spaces and - / .")
-            .When(x => serial.Compile()(x) is not null);
+            .When(x => serialOf(x) is not null);
         validator.RuleFor(purchaseDate)
             .Must(d => d!.Value <= LatestPossiblePurchaseDate(clock)).WithMessage("Purchase date must not be in the future.")
             .Must(d => d!.Value >= EarliestPurchaseDate).WithMessage($"Purchase date must not be before {EarliestPurchaseDate:yyyy-MM-dd}.")
-            .When(x => purchaseDate.Compile()(x) is not null);
+            .When(x => purchaseDateOf(x) is not null);
         validator.RuleFor(country)
             .Must(CountryCodes.IsAssigned).WithMessage("Country of purchase must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".")
-            .When(x => country.Compile()(x) is not null);
+            .When(x => countryOf(x) is not null);
         validator.RuleFor(dealer)
             .Must(d => d!.Trim().Length > 0).WithMessage("Dealer must not be blank; leave it out when it is not known.")
             .MaximumLength(MaxDealerLength)
-            .When(x => dealer.Compile()(x) is not null);
+            .When(x => dealerOf(x) is not null);
 
         var given = new Func<T, MandatoryDetail, bool>((x, detail) => detail switch
         {
-            MandatoryDetail.SerialNumber => serial.Compile()(x) is not null,
-            MandatoryDetail.PurchaseDate => purchaseDate.Compile()(x) is not null,
-            MandatoryDetail.CountryOfPurchase => country.Compile()(x) is not null,
-            _ => dealer.Compile()(x) is not null,
+            MandatoryDetail.SerialNumber => serialOf(x) is not null,
+            MandatoryDetail.PurchaseDate => purchaseDateOf(x) is not null,
+            MandatoryDetail.CountryOfPurchase => countryOf(x) is not null,
+            _ => dealerOf(x) is not null,
         });
         validator.RuleFor(bestGuesses)
             .Must(list => list!.Distinct().Count() == list!.Count).WithMessage("Best guesses must not repeat.")
             .Must((x, list) => list!.All(d => Enum.IsDefined(d) && given(x, d)))
             .WithMessage("Only a detail given in this request can be marked as a best guess.")
-            .When(x => bestGuesses.Compile()(x) is not null);
+            .When(x => bestGuessesOf(x) is not null);
     }
 
     // A purchase made today anywhere on Earth (the date line is at most 14 hours ahead of UTC) is not in the future.
@@ -135,10 +143,16 @@ public static class RegisterProductEndpoint
     }
 
     // Loaded values reach Validate and Post by type (a plain bool would be mistaken for a query-string parameter).
+    // Both documents in one round trip (a batched query).
     public static async Task<(AccountView? Account, ProductModelView? Model)> LoadAsync(Guid accountId, RegisterProduct command,
-        IQuerySession session, CancellationToken ct) =>
-        (await session.LoadAsync<AccountView>(accountId, ct),
-            await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(command.ModelCode), ct));
+        IQuerySession session, CancellationToken ct)
+    {
+        var batch = session.CreateBatchQuery();
+        var account = batch.Load<AccountView>(accountId);
+        var model = batch.Load<ProductModelView>(ProductModelCode.StreamIdFor(command.ModelCode));
+        await batch.Execute(ct);
+        return (await account, await model);
+    }
 
     public static ProblemDetails Validate(AccountView? account, ProductModelView? model, RegisterProduct command) =>
         account is null ? Problems.AccountNotFound : CatalogueChecks.Registrable(model, command.ModelCode);

@@ -183,6 +183,7 @@ public static class P3LegacyImport
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-p3-mail");
 
         string? summary = null;
+        string? timings = null;
         await using var log = new StreamWriter(logFile);
         void Line(string? text)
         {
@@ -193,6 +194,8 @@ public static class P3LegacyImport
                 log.WriteLine(text);
                 if (text.StartsWith("Imported ", StringComparison.Ordinal) || text.StartsWith(Api.Migration.LegacyImport.RejectedTitle, StringComparison.Ordinal))
                     summary = text;
+                else if (text.Contains("Legacy import timings", StringComparison.Ordinal))
+                    timings = RenderedMessage(text);
             }
         }
 
@@ -228,6 +231,20 @@ public static class P3LegacyImport
             ? summary[(at + 4)..(end + 1)]
             : summary;
         var error = process.ExitCode != 0 ? $"legacy-import exited with {process.ExitCode}: {summary ?? "no summary line"}" : null;
-        return new ImportRun(clock.Elapsed, peak, timing, error, logFile);
+        return new ImportRun(clock.Elapsed, peak, timings is null ? timing : $"{timing}; {timings}", error, logFile);
+    }
+
+    // The Production profile logs compact JSON: the rendered message is "@m".
+    private static string RenderedMessage(string line)
+    {
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(line);
+            return json.RootElement.TryGetProperty("@m", out var m) ? m.GetString() ?? line : line;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return line;
+        }
     }
 }
