@@ -86,7 +86,8 @@ public static partial class AccountSearch
         var names = await byName;
         found.AddRange(names.Take(Limit).Select(a => (a.Id, AccountMatchKind.CompanyName, a.CompanyName)));
 
-        var firstMatch = found.DistinctBy(f => f.Account).Take(Limit).ToList();
+        var distinct = found.DistinctBy(f => f.Account).ToList();
+        var firstMatch = distinct.Take(Limit).ToList();
         var views = (await session.LoadManyAsync<AccountView>(ct, firstMatch.Select(f => f.Account)))
             .ToDictionary(v => v.Id);
         var items = firstMatch
@@ -97,7 +98,7 @@ public static partial class AccountSearch
                 return new AccountMatch(v.Id, v.CompanyName, v.ContactEmail, v.Country, f.Kind, f.Value);
             })
             .ToList();
-        var more = names.Count > Limit || found.DistinctBy(f => f.Account).Count() > Limit;
+        var more = names.Count > Limit || distinct.Count > Limit;
         return new AccountSearchResults(query, items, more);
     }
 }

@@ -147,7 +147,7 @@ public static class ConsoleRegistration
     public static bool UsesSessionCookie(HttpContext context) =>
         context.RequestServices.GetRequiredService<IOptions<ConsoleOptions>>().Value.Oidc.Enabled
         && !context.Request.Headers.Authorization.Any(h => h?.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) == true)
-        && (context.Request.Headers.ContainsKey(RequestHeader) || context.Request.Path.StartsWithSegments($"{BasePath}/signin-oidc"));
+        && context.Request.Headers.ContainsKey(RequestHeader);
 
     public static string SignInMode(IHostEnvironment environment, ConsoleOptions console, AuthOptions auth) =>
         console.Oidc.Enabled ? OidcSignIn
