@@ -54,10 +54,16 @@ public static class ReviewInvitationHandler
     public static async Task<OutgoingMessages> Handle(ReviewInvitation message, IDocumentSession session, TimeProvider clock,
         CancellationToken ct)
     {
-        var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        var summary = AccountPoints.Summarize(message.AccountId, await AccountPoints.LoadAsync(session, message.AccountId, ct));
-        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
-                    ?? throw new InvalidOperationException("The tier table has not been loaded.");
+        // Everything the review reads, in one round trip: it runs after every allocation, removal and adjustment.
+        var batch = session.CreateBatchQuery();
+        var fetched = batch.Events.FetchForWriting<AccountMembership>(MembershipStream.For(message.AccountId));
+        var sources = AccountPoints.LoadIn(batch, message.AccountId);
+        var tierTable = batch.Load<TierTableView>(TierTableStream.Id);
+        await batch.Execute(ct);
+
+        var stream = await fetched;
+        var summary = AccountPoints.Summarize(message.AccountId, await sources);
+        var table = await tierTable ?? throw new InvalidOperationException("The tier table has not been loaded.");
 
         var decided = InvitationPolicy.Decide(stream.Aggregate, message.AccountId, summary.PointsTotal, table, Guid.CreateVersion7(),
             clock.GetUtcNow());

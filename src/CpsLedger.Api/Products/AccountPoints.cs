@@ -1,6 +1,7 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using Marten;
+using Marten.Services.BatchQuerying;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -91,12 +92,22 @@ public static class AccountPoints
     /// <summary>The account's products and manual adjustments, as stored now.</summary>
     public static async Task<AccountPointsSources> LoadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
     {
-        // One round trip for both (a batched query): every summary, explanation and invitation review reads them.
+        // One round trip for both (a batched query): every summary and explanation reads them.
         var batch = session.CreateBatchQuery();
+        var sources = LoadIn(batch, accountId);
+        await batch.Execute(ct);
+        return await sources;
+    }
+
+    /// <summary>Adds the account's products and adjustments to a batched query; the task completes when the batch has run.</summary>
+    public static Task<AccountPointsSources> LoadIn(IBatchedQuery batch, Guid accountId)
+    {
         var products = batch.Query<ProductView>().Where(p => p.AccountId == accountId).ToList();
         var adjustments = batch.Load<Support.AccountAdjustments>(accountId);
-        await batch.Execute(ct);
-        return new AccountPointsSources(await products, (await adjustments)?.Adjustments ?? []);
+        return Combine(products, adjustments);
+
+        static async Task<AccountPointsSources> Combine(Task<IReadOnlyList<ProductView>> products, Task<Support.AccountAdjustments?> adjustments) =>
+            new(await products, (await adjustments)?.Adjustments ?? []);
     }
 }
 

@@ -104,8 +104,11 @@ public static class P1RegisterAndComplete
             using var trips = new RoundTrips();
             var baseline = await Load.RunAsync(ops, level, Marten);
             var baselineTrips = trips.Count;
+            trips.Reset();
             var http = await Load.RunAsync(ops, level, Http);
-            var httpTrips = trips.Count - baselineTrips;
+            var httpTrips = trips.Count;
+            foreach (var line in trips.Breakdown(ops))
+                ctx.Log($"    {line}");
             var ratio = http.PerSecond / baseline.PerSecond;
             var p99Ratio = http.Latency.P99 / baseline.Latency.P99;
             figures.Add(new Figure
