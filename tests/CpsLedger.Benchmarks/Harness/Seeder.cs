@@ -9,8 +9,8 @@ namespace CpsLedger.Benchmarks.Harness;
 
 /// <summary>
 /// Seeds accounts the way the ledger would hold them after normal use, fast: the events go in with Marten's bulk append
-/// (COPY, no inline projections), and the read models the inline projections would have written (AccountView, ProductView)
-/// are computed with the projections' own Create/Apply methods and bulk-inserted. Each account: one account stream, one
+/// (COPY, no inline projections), and the read models the inline projections would have written (AccountView, ProductView,
+/// the serial claims) are computed with the projections' own Create/Apply methods and bulk-inserted. Each account: one account stream, one
 /// product with all details and its points (2 events), one product waiting for its dealer (1 event): 4 events, 3 streams.
 /// </summary>
 public sealed class Seeder(IDocumentStore store, Action<string> log)
@@ -28,6 +28,13 @@ public sealed class Seeder(IDocumentStore store, Action<string> log)
 
     public static string CatalogueCsv =>
         "code,name,category,points\n" + string.Concat(Models.Select(m => $"{m.Code},{m.Name},{m.Category},{m.Points}\n"));
+
+    private static SerialOwnership Claim(ProductRegistered e) => new()
+    {
+        Id = SerialNumbers.OwnershipKey(e.ModelCode, e.SerialNumber!),
+        RegistrationId = e.RegistrationId,
+        AccountId = e.AccountId,
+    };
 
     /// <summary>Tops the ledger up to <paramref name="count"/> seeded accounts; returns the time it took.</summary>
     public async Task<TimeSpan> EnsureAccountsAsync(int count, CancellationToken ct = default)
@@ -60,12 +67,14 @@ public sealed class Seeder(IDocumentStore store, Action<string> log)
                 var view = ProductViewProjection.Create(registered);
                 ProductViewProjection.Apply(view, new Event<PointsAllocated>(allocated) { Id = Guid.CreateVersion7(), UserName = "bench-seed" });
                 documents.Add(view);
+                documents.Add(Claim(registered));
 
                 var waiting = Guid.CreateVersion7();
                 var partial = new ProductRegistered(waiting, accountId, lens.Code, lens.Name, lens.Category, $"SN{number:D9}B",
                     new DateOnly(2024, 4, 1), "EE", null, [MandatoryDetail.PurchaseDate], RegistrationSource.Registration, at.AddMinutes(2));
                 streams.Add(StreamAction.Start(events, waiting, [partial]));
                 documents.Add(ProductViewProjection.Create(partial));
+                documents.Add(Claim(partial));
             }
 
             await store.BulkInsertEventsAsync(streams, 5_000, ct);

@@ -90,6 +90,41 @@ public sealed class PointsInvariantTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(owned, claims);
     }
 
+    // Rebuilds copy pure inserts in with binary COPY (Projections.RebuildWithBulkCopy); a history of registrations alone is
+    // such a batch, so this exercises the COPY path that the random history above (with its deletes) does not.
+    [Fact]
+    public async Task Rebuilt_serial_claims_from_registrations_alone_are_the_claims_written_inline_and_still_refuse_a_second_owner()
+    {
+        await App.ListModel(Products.R5, "EOS R5", "camera_body", 235);
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        var accounts = new[] { await App.OpenAccount("a@example.ee"), await App.OpenAccount("b@example.ee") };
+        for (var i = 0; i < 12; i++)
+        {
+            var account = accounts[i % 2];
+            var response = await App.Member(account).PostJson(Products.ProductsUrl(account),
+                new { modelCode = i % 3 == 0 ? Products.Lens : Products.R5, serialNumber = $"BULK-{i:D3}" });
+            await response.ShouldBe(HttpStatusCode.Created);
+        }
+
+        var before = await Claims();
+        Assert.Equal(12, before.Count);
+        using (var daemon = await App.Store.BuildProjectionDaemonAsync())
+            await daemon.RebuildProjectionAsync<SerialOwnershipProjection>(TimeSpan.FromMinutes(1), CancellationToken.None);
+        Assert.Equal(before, await Claims());
+
+        // BULK-001 (an EOS R5) belongs to the second account.
+        var second = await App.Member(accounts[0]).PostJson(Products.ProductsUrl(accounts[0]),
+            new { modelCode = Products.R5, serialNumber = "BULK-001" });
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+
+        async Task<List<string>> Claims()
+        {
+            await using var session = App.Store.QuerySession();
+            return (await session.Query<SerialOwnership>().ToListAsync())
+                .Select(c => $"{c.Id} {c.RegistrationId} {c.AccountId}").Order().ToList();
+        }
+    }
+
     private async Task AssertAgreement(Guid account)
     {
         var member = App.Member(account);
