@@ -11,5 +11,6 @@ public static class AccountsRegistration
         opts.Projections.LiveStreamAggregation<BusinessAccount>();
         // Inline: a member reads its own write in the very next request.
         opts.Projections.Add<AccountViewProjection>(ProjectionLifecycle.Inline);
+        opts.AddAccountSearchIndexes();
     }
 }

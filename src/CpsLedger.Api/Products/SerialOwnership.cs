@@ -18,6 +18,9 @@ public sealed class SerialOwnership
     public string Id { get; set; } = "";
     public Guid RegistrationId { get; set; }
     public Guid AccountId { get; set; }
+
+    /// <summary>The normalised serial number, the key's second half: what support's account search looks up by.</summary>
+    public string SerialNumber { get; set; } = "";
 }
 
 /// <summary>
@@ -55,5 +58,6 @@ public sealed partial class SerialOwnershipProjection : EventProjection
         Id = SerialNumbers.OwnershipKey(modelCode, serial),
         RegistrationId = registrationId,
         AccountId = accountId,
+        SerialNumber = SerialNumbers.Normalize(serial),
     };
 }

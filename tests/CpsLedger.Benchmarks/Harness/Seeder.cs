@@ -34,6 +34,7 @@ public sealed class Seeder(IDocumentStore store, Action<string> log)
         Id = SerialNumbers.OwnershipKey(e.ModelCode, e.SerialNumber!),
         RegistrationId = e.RegistrationId,
         AccountId = e.AccountId,
+        SerialNumber = SerialNumbers.Normalize(e.SerialNumber!),
     };
 
     /// <summary>Tops the ledger up to <paramref name="count"/> seeded accounts; returns the time it took.</summary>

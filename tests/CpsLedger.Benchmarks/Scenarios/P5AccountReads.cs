@@ -9,7 +9,9 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// <summary>
 /// P5: GET summary and GET points-explanation of random accounts through the service (one client, support token), at two
 /// ledger sizes. The issue sets no baseline; the same read done directly on the store (AccountPoints.LoadAsync and the
-/// pure function, no HTTP) is shown as one, to tell the database's share from the service's.
+/// pure function, no HTTP) is shown as one, to tell the database's share from the service's. Also support's account search
+/// (GET /api/accounts?q=, the console's search box, which came after the issue), by a part of a company name, a serial number
+/// or a contact e-mail in turn, held to the same target.
 /// </summary>
 public static class P5AccountReads
 {
@@ -27,14 +29,29 @@ public static class P5AccountReads
             var accounts = ctx.Seeder.Accounts;
             var reads = ctx.Scale.ReadsPerLevel;
 
-            foreach (var (name, path) in new[] { ("summary", "summary"), ("points explanation", "points-explanation") })
+            foreach (var (name, path) in new[] { ("summary", "summary"), ("points explanation", "points-explanation"), ("account search", null) })
             {
                 var random = new Random(size);
                 Guid Pick() => accounts[random.Next(Math.Min(size, accounts.Count))];
 
+                // What support types for the seeded account number n (see Seeder): a part of its name, a serial, the e-mail.
+                var searches = 0;
+                string SearchText()
+                {
+                    var n = random.Next(Math.Min(size, accounts.Count));
+                    return (Interlocked.Increment(ref searches) % 3) switch
+                    {
+                        0 => $"Studio {n}",
+                        1 => $"SN{n:D9}A",
+                        _ => $"owner{n}@bench.example",
+                    };
+                }
+
                 async Task<string?> Http(int _, int __)
                 {
-                    using var response = await http.GetAsync($"/api/accounts/{Pick()}/{path}");
+                    using var response = await http.GetAsync(path is null
+                        ? $"/api/accounts?q={Uri.EscapeDataString(SearchText())}"
+                        : $"/api/accounts/{Pick()}/{path}");
                     await response.Content.ReadAsByteArrayAsync();
                     return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
                 }
@@ -42,6 +59,12 @@ public static class P5AccountReads
                 async Task<string?> Direct(int _, int __)
                 {
                     await using var session = store.QuerySession();
+                    if (path is null)
+                    {
+                        var found = await Api.Accounts.AccountSearch.FindAsync(session, SearchText(), CancellationToken.None);
+                        return found.Items.Count > 0 ? null : "nothing found";
+                    }
+
                     var id = Pick();
                     var sources = await AccountPoints.LoadAsync(session, id, CancellationToken.None);
                     if (path == "summary")
@@ -84,7 +107,8 @@ public static class P5AccountReads
     {
         await using var connection = new Npgsql.NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var cmd = new Npgsql.NpgsqlCommand($"analyze {BenchApp.Schema}.mt_doc_productview; analyze {BenchApp.Schema}.mt_doc_accountview", connection);
+        await using var cmd = new Npgsql.NpgsqlCommand($"analyze {BenchApp.Schema}.mt_doc_productview; analyze {BenchApp.Schema}.mt_doc_accountview; " +
+            $"analyze {BenchApp.Schema}.mt_doc_serialownership; analyze {BenchApp.Schema}.mt_doc_accountmembership", connection);
         await cmd.ExecuteNonQueryAsync();
     }
 }

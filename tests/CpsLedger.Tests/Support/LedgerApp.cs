@@ -85,6 +85,9 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>The database schema this host keeps its ledger in.</summary>
     protected virtual string Schema => "cpsledger_tests";
 
+    /// <summary>The database schema this app's ledger lives in (tests that run SQL of their own need it).</summary>
+    public string SchemaName => Schema;
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");

@@ -103,6 +103,55 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_contact_email_stored_in_capitals_is_found_in_any_case()
+    {
+        var account = await (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
+            Accounts.Accounts.Opening("Info@Pildikoda.EE", "Pildikoda AS"))).ShouldBe(HttpStatusCode.Created);
+
+        var found = Assert.Single((await Find("info@pildikoda.ee")).GetProperty("items").EnumerateArray());
+        Assert.Equal(account.GetProperty("value").GetGuid(), found.GetProperty("accountId").GetGuid());
+        Assert.Equal("contact_email", found.GetProperty("matchedOn").GetString());
+    }
+
+    // Migration 006 gave serial claims a SerialNumber (what the search's index reads) and fills it in for claims stored before,
+    // with SQL written by hand. This runs that SQL, as the script holds it, on a claim of the old shape.
+    [Fact]
+    public async Task Migration_006_backfills_the_serial_number_of_claims_stored_before_it()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.Member(account).Register(account, Products.Products.Complete("bf 0006"));
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await Execute($"update {App.SchemaName}.mt_doc_serialownership set data = data - 'SerialNumber'");
+        Assert.Empty(Matches(await Find("BF0006")));
+
+        var script = await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "eventstore-migrations", "006_account_search_indexes_marten.sql"));
+        var start = script.IndexOf("UPDATE cpsledger.mt_doc_serialownership", StringComparison.Ordinal);
+        var end = script.IndexOf("-- end backfill:serial-number", StringComparison.Ordinal);
+        Assert.True(start > 0 && end > start, "the backfill is no longer where this test looks for it");
+        var backfill = script[start..end].Replace("cpsledger.", $"{App.SchemaName}.");
+        await Execute(backfill);
+        await Execute(backfill); // re-running it changes nothing
+
+        Assert.Equal([("Valgus Studio OÜ", "serial_number", "BF0006")], Matches(await Find("bf 0006")));
+
+        async Task Execute(string sql)
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "CpsLedger.sln")))
+                return dir.FullName;
+        throw new InvalidOperationException("CpsLedger.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    [Fact]
     public async Task A_membership_number_finds_its_account_however_it_is_typed()
     {
         await Billing.ListThousandPointModel(App.Store);
