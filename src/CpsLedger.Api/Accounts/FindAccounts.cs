@@ -112,8 +112,15 @@ public static partial class AccountSearch
 
         var distinct = found.DistinctBy(f => f.Account).ToList();
         var firstMatch = distinct.Take(Limit).ToList();
-        var views = (await session.LoadManyAsync<AccountView>(ct, firstMatch.Select(f => f.Account)))
-            .ToDictionary(v => v.Id);
+        // Name and e-mail matches came back as the account documents themselves; only membership-number and serial matches
+        // need a second read, and only for the accounts not already in hand.
+        var views = new Dictionary<Guid, AccountView>();
+        foreach (var view in names.Concat(byContact is null ? [] : await byContact).Concat(byOldEmail is null ? [] : await byOldEmail))
+            views.TryAdd(view.Id, view);
+        var missing = firstMatch.Select(f => f.Account).Where(id => !views.ContainsKey(id)).ToList();
+        if (missing.Count > 0)
+            foreach (var view in await session.LoadManyAsync<AccountView>(ct, missing))
+                views.TryAdd(view.Id, view);
         var items = firstMatch
             .Where(f => views.ContainsKey(f.Account))
             .Select(f =>
