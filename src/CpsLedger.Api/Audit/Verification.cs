@@ -97,9 +97,9 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
         // Serial claims: exactly the registered products of this account that have a serial number.
         var storedClaims = (await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct))
-            .ToDictionary(c => c.Id, c => c.RegistrationId.ToString());
+            .ToDictionary(c => c.Id, c => $"{c.RegistrationId} {c.SerialNumber}");
         var replayedClaims = replayedProducts.Where(p => !p.Deregistered && p.SerialNumber is not null)
-            .ToDictionary(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!), p => p.Id.ToString());
+            .ToDictionary(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!), p => $"{p.Id} {SerialNumbers.Normalize(p.SerialNumber!)}");
         CompareSets(nameof(SerialOwnership), storedClaims, replayedClaims, differences);
 
         // Support overrides: one per support action event on the account stream.

@@ -93,8 +93,8 @@ public sealed class IdempotencyMiddleware(
     private const int MaxKeyLength = 200;
 
     // The lookup before every command and the response after it are one statement each on the key's row. They go straight
-    // through Npgsql on Marten's own document table (its id and data columns) rather than through a Marten session each:
-    // a session per statement was about a fifth of the CPU of a command (BENCHMARKS.md, P1). The key's row itself is still
+    // through Npgsql on Marten's own document table (its id and data columns, written with Marten's serializer) rather than
+    // through a Marten session each, which every command paid for twice (BENCHMARKS.md, P1). The key's row itself is still
     // inserted by Marten, in the command's own transaction (IdempotencyKeyListener).
     private readonly string _table = store.Options.FindOrResolveDocumentType(typeof(IdempotencyRecord)).TableName.QualifiedName;
     private readonly ISerializer _serializer = store.Options.Serializer();
