@@ -65,7 +65,7 @@ public class AccountPointsBenchmarks
                 new DateOnly(2024, 3, 1), "EE", i % 4 == 0 ? null : "Photopoint", [], RegistrationSource.Registration, now.AddMinutes(i)));
             if (i % 4 != 0)
                 ProductViewProjection.Apply(view, new Event<PointsAllocated>(new PointsAllocated(id, _account, "EOS-R5", $"SN{i}", 340, 3, now.AddMinutes(i)))
-                    { Id = Guid.CreateVersion7(), UserName = "bench" });
+                { Id = Guid.CreateVersion7(), UserName = "bench" });
             return view;
         }).ToList();
     }

@@ -71,7 +71,11 @@ public static class O1ColdStart
 
     private static Figure Skipped(string why) => new()
     {
-        Scenario = "O1", Name = "process start to first 201, Production profile", Unit = "ms", Status = "skipped", Note = why,
+        Scenario = "O1",
+        Name = "process start to first 201, Production profile",
+        Unit = "ms",
+        Status = "skipped",
+        Note = why,
     };
 
     /// <summary>The built service dll of this program's configuration (built with it: the project reference).</summary>
@@ -145,7 +149,9 @@ public static class O1ColdStart
                     {
                         Content = JsonContent.Create(new
                         {
-                            companyName = "Cold Start OU", contactEmail = $"o1-{Guid.NewGuid():N}@bench.example", country = "EE",
+                            companyName = "Cold Start OU",
+                            contactEmail = $"o1-{Guid.NewGuid():N}@bench.example",
+                            country = "EE",
                             oldCpsEmails = Array.Empty<string>(),
                         }),
                     };

@@ -46,7 +46,10 @@ public static class P1RegisterAndComplete
             {
                 Content = JsonContent.Create(new
                 {
-                    modelCode = "BENCH-CAM", serialNumber = serial, purchaseDate = "2024-03-01", countryOfPurchase = "EE",
+                    modelCode = "BENCH-CAM",
+                    serialNumber = serial,
+                    purchaseDate = "2024-03-01",
+                    countryOfPurchase = "EE",
                     bestGuesses = new[] { "purchase_date" },
                 }),
             };

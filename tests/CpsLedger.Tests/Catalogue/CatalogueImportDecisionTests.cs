@@ -12,10 +12,15 @@ public sealed class CatalogueImportDecisionTests
 
     private static ProductModelView Model(string code = "EOS-R5", string name = "EOS R5", string category = "camera_body", int points = 340,
         bool withdrawn = false, long version = 3) => new()
-    {
-        Id = ProductModelCode.StreamIdFor(code), Code = code, Name = name, Category = category, Points = points, Withdrawn = withdrawn,
-        CatalogueVersion = version,
-    };
+        {
+            Id = ProductModelCode.StreamIdFor(code),
+            Code = code,
+            Name = name,
+            Category = category,
+            Points = points,
+            Withdrawn = withdrawn,
+            CatalogueVersion = version,
+        };
 
     private static Guid R5 => ProductModelCode.StreamIdFor("EOS-R5");
 

@@ -80,8 +80,11 @@ public sealed class InvoicingTests : LedgerTest
         // A partial payment by reference text, then one that pays more than what is left.
         var partial = await (await Finance.PostJson("/api/payments/bank-transfers", new
         {
-            reference = $"CPS membership {number.ToLowerInvariant()} Valgus", amount = 100.00m, currency = "EUR",
-            valueDate = DateTime.UtcNow.ToString("yyyy-MM-dd"), bankReference = "BANK-1",
+            reference = $"CPS membership {number.ToLowerInvariant()} Valgus",
+            amount = 100.00m,
+            currency = "EUR",
+            valueDate = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+            bankReference = "BANK-1",
         })).ShouldBe(HttpStatusCode.Created);
         Assert.Equal(("partial", 146.44m, "open"), (partial.GetProperty("kind").GetString(), partial.GetProperty("outstanding").GetDecimal(),
             partial.GetProperty("invoiceStatus").GetString()));
@@ -270,7 +273,11 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Contains("Nothing was recorded", unknown.GetProperty("detail").GetString());
         await (await Finance.PostJson(url, new
         {
-            reference = "membership fee Valgus", amount = 10m, currency = "EUR", valueDate = "2026-01-05", bankReference = "Y",
+            reference = "membership fee Valgus",
+            amount = 10m,
+            currency = "EUR",
+            valueDate = "2026-01-05",
+            bankReference = "Y",
         })).ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.Equal(0, await Count("payment_received"));
 

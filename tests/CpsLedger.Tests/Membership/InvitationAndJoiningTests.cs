@@ -237,11 +237,17 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(2, after.GetProperty("tierTableVersion").GetInt64());
         Assert.Equal("needs 1200 points, has 1000", after.GetProperty("standard")[1].GetProperty("whyNot").GetString());
 
-        var invalid = new { invitationThreshold = 0, enterpriseAbovePoints = 2500, reason = "", tiers = new object[]
+        var invalid = new
+        {
+            invitationThreshold = 0,
+            enterpriseAbovePoints = 2500,
+            reason = "",
+            tiers = new object[]
         {
             new { code = "Gold!", name = "", kind = "standard", pointsRequired = 0, annualFee = -1m, currency = "XYZ" },
             new { code = "ent", name = "Ent", kind = "enterprise", pointsRequired = 0, annualFee = 1.005m, currency = "EUR" },
-        } };
+        }
+        };
         var problem = await (await App.ClientAs(LedgerRoles.Finance).SendAsync(Put("/api/tiers", invalid))).ShouldBeProblem(HttpStatusCode.BadRequest);
         var errors = problem.GetProperty("errors").EnumerateObject().Select(p => p.Name).ToList();
         Assert.Contains("invitationThreshold", errors);

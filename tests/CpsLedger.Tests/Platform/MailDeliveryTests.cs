@@ -25,7 +25,9 @@ public sealed class MailDeliveryTests
         using var server = new SmtpSink();
         var delivery = new MailDelivery(Options.Create(new MailOptions
         {
-            SmtpHost = "127.0.0.1", SmtpPort = server.Port, SmtpSecurity = SecureSocketOptions.None,
+            SmtpHost = "127.0.0.1",
+            SmtpPort = server.Port,
+            SmtpSecurity = SecureSocketOptions.None,
         }), NullLogger<MailDelivery>.Instance);
 
         await delivery.SendAsync(Message(), CancellationToken.None);

@@ -12,7 +12,11 @@ public sealed class ProductRulesTests
 
     private static ProductModelView Model(int points = 235, long version = 1) => new()
     {
-        Id = ProductModelCode.StreamIdFor("EOS-R5"), Code = "EOS-R5", Name = "EOS R5", Category = "camera_body", Points = points,
+        Id = ProductModelCode.StreamIdFor("EOS-R5"),
+        Code = "EOS-R5",
+        Name = "EOS R5",
+        Category = "camera_body",
+        Points = points,
         CatalogueVersion = version,
     };
 
@@ -109,7 +113,9 @@ public sealed class ProductRulesTests
     {
         ProductView View(int points, bool tick, int missing, bool deregistered = false) => new()
         {
-            Points = points, GreenTick = tick, Deregistered = deregistered,
+            Points = points,
+            GreenTick = tick,
+            Deregistered = deregistered,
             MissingDetails = [.. Enumerable.Repeat(MandatoryDetail.Dealer, missing)],
         };
 
