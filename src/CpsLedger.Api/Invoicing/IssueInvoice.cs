@@ -188,4 +188,51 @@ public static class InvoiceEmails
         email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
         return email;
     }
+
+    public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt)
+    {
+        var email = new MimeMessage
+        {
+            MessageId = $"membership-suspended-{invoice.InvoiceNumber}@cpsledger",
+            Subject = $"Your CPS membership {invoice.MembershipNumber} is suspended",
+            Body = new TextPart("plain")
+            {
+                Text = $"""
+                        Dear {account.CompanyName},
+
+                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open, so your
+                        CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
+
+                        Pay the open amount by bank transfer, quoting {invoice.InvoiceNumber}: the membership is active again as soon as the
+                        invoice is paid in full.
+
+                        Canon Professional Services
+                        """,
+            },
+        };
+        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return email;
+    }
+
+    public static MimeMessage Reinstated(AccountView account, Invoice invoice, DateTimeOffset reinstatedAt)
+    {
+        var email = new MimeMessage
+        {
+            MessageId = $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger",
+            Subject = $"Your CPS membership {invoice.MembershipNumber} is active again",
+            Body = new TextPart("plain")
+            {
+                Text = $"""
+                        Dear {account.CompanyName},
+
+                        Thank you: invoice {invoice.InvoiceNumber} is paid in full, and your CPS membership ({invoice.MembershipNumber}) is active again
+                        from {reinstatedAt:yyyy-MM-dd}.
+
+                        Canon Professional Services
+                        """,
+            },
+        };
+        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return email;
+    }
 }

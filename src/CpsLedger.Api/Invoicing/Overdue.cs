@@ -24,6 +24,12 @@ public sealed record SuspendForNonPayment(Guid InvoiceId, Guid AccountId, DateTi
 
 public sealed record SendOverdueEmail(Guid InvoiceId, DateOnly SuspensionOn);
 
+/// <summary>Tell the member the membership is suspended, and how to lift it.</summary>
+public sealed record SendSuspensionEmail(Guid InvoiceId, DateTimeOffset SuspendedAt);
+
+/// <summary>Tell the member the membership is active again.</summary>
+public sealed record SendReinstatementEmail(Guid InvoiceId, DateTimeOffset ReinstatedAt);
+
 public static class OverdueDecision
 {
     /// <summary>Overdue now, the e-mail that says so, and the suspension check at the end of the grace period.</summary>
@@ -94,13 +100,57 @@ public static class SendOverdueEmailHandler
 {
     public static async Task Handle(SendOverdueEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
     {
-        var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct)
-                      ?? throw new InvalidOperationException($"Invoice {message.InvoiceId} is missing.");
+        var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
         // Paid before the e-mail went out: no reminder for an invoice that is settled.
         if (invoice.Status == InvoiceStatus.Paid)
             return;
+        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn), ct);
+    }
+}
+
+public static class MembershipStandingEmails
+{
+    /// <summary>
+    /// A suspension or reinstatement, once committed, asks for its e-mail (durably, via the outbox). Forwarded from the events
+    /// rather than returned by the handler and the payment endpoint that append them, so no future path that suspends or
+    /// reinstates can forget to tell the member.
+    /// </summary>
+    public static void ForwardMembershipStandingToEmails(this Wolverine.Marten.MartenIntegration integration)
+    {
+        integration.SubscribeToEvent<MembershipSuspended>().TransformedTo(e => new SendSuspensionEmail(e.Data.InvoiceId, e.Data.SuspendedAt));
+        integration.SubscribeToEvent<MembershipReinstated>().TransformedTo(e => new SendReinstatementEmail(e.Data.InvoiceId, e.Data.ReinstatedAt));
+    }
+}
+
+public static class SendSuspensionEmailHandler
+{
+    public static async Task Handle(SendSuspensionEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
+        // Paid in full before the e-mail went out: the reinstatement e-mail follows instead.
+        if (invoice.Status == InvoiceStatus.Paid)
+            return;
+        await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt), ct);
+    }
+}
+
+public static class SendReinstatementEmailHandler
+{
+    public static async Task Handle(SendReinstatementEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
+        await mail.SendAsync(InvoiceEmails.Reinstated(account, invoice, message.ReinstatedAt), ct);
+    }
+}
+
+internal static class InvoiceAndAccount
+{
+    public static async Task<(Invoice Invoice, AccountView Account)> LoadAsync(IQuerySession session, Guid invoiceId, CancellationToken ct)
+    {
+        var invoice = await session.LoadAsync<Invoice>(invoiceId, ct)
+                      ?? throw new InvalidOperationException($"Invoice {invoiceId} is missing.");
         var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
-        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn), ct);
+        return (invoice, account);
     }
 }

@@ -79,7 +79,11 @@ public static class Store
                 opts.AddAuditSchema();
             })
             .UseLightweightSessions()
-            .IntegrateWithWolverine(integration => integration.ForwardPointsEventsToInvitationPolicy());
+            .IntegrateWithWolverine(integration =>
+            {
+                integration.ForwardPointsEventsToInvitationPolicy();
+                integration.ForwardMembershipStandingToEmails();
+            });
 
         marten.AddAsyncDaemon(development ? DaemonMode.Solo : DaemonMode.HotCold);
         if (development)

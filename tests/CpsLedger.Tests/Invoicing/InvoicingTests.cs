@@ -128,6 +128,11 @@ public sealed class InvoicingTests : LedgerTest
         await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
         Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
         Assert.Equal(1, await Count("membership_suspended"));
+        await App.WaitForMessages();
+        var membershipNumber = (await member.SingleInvoice(account)).GetProperty("membershipNumber").GetString();
+        var suspendedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
+        Assert.Contains($"quoting {number}", suspendedMail.TextBody);
+        Assert.Contains("248.00 EUR is still open", suspendedMail.TextBody);
 
         var partial = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 48m, "LATE-1"))).ShouldBe(HttpStatusCode.Created);
         Assert.False(partial.GetProperty("membershipReinstated").GetBoolean());
@@ -137,6 +142,9 @@ public sealed class InvoicingTests : LedgerTest
         var summary = await member.Summary(account);
         Assert.Equal(("active", 0m), (summary.GetProperty("membershipStatus").GetString(), summary.GetProperty("amountOwed").GetDecimal()));
         Assert.Equal(1, await Count("membership_reinstated"));
+        await App.WaitForMessages();
+        var reinstatedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
+        Assert.Contains($"invoice {number} is paid in full", reinstatedMail.TextBody);
     }
 
     [Fact]

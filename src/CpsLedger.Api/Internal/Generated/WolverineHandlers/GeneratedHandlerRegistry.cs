@@ -9,7 +9,7 @@ namespace Internal.Generated.WolverineHandlers
     {
         public override System.Type[] HandlerTypes()
         {
-            return new System.Type[] { typeof(CpsLedger.Api.Invoicing.ChargeCardHandler), typeof(CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler), typeof(CpsLedger.Api.Invoicing.IssueInvoiceHandler), typeof(CpsLedger.Api.Invoicing.ScheduleInvoiceHandler), typeof(CpsLedger.Api.Invoicing.SendInvoiceEmailHandler), typeof(CpsLedger.Api.Invoicing.SendOverdueEmailHandler), typeof(CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler), typeof(CpsLedger.Api.Membership.ReviewInvitationHandler), typeof(CpsLedger.Api.Membership.SendInvitationEmailHandler), typeof(CpsLedger.Api.Membership.WelcomeEmailHandler) };
+            return new System.Type[] { typeof(CpsLedger.Api.Invoicing.ChargeCardHandler), typeof(CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler), typeof(CpsLedger.Api.Invoicing.IssueInvoiceHandler), typeof(CpsLedger.Api.Invoicing.ScheduleInvoiceHandler), typeof(CpsLedger.Api.Invoicing.SendInvoiceEmailHandler), typeof(CpsLedger.Api.Invoicing.SendOverdueEmailHandler), typeof(CpsLedger.Api.Invoicing.SendReinstatementEmailHandler), typeof(CpsLedger.Api.Invoicing.SendSuspensionEmailHandler), typeof(CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler), typeof(CpsLedger.Api.Membership.ReviewInvitationHandler), typeof(CpsLedger.Api.Membership.SendInvitationEmailHandler), typeof(CpsLedger.Api.Membership.WelcomeEmailHandler) };
         }
 
         public override System.Type[] MessageTypes()
@@ -36,6 +36,8 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendInvitationEmailHandler2090751432))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendInvoiceEmailHandler764700892))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendOverdueEmailHandler1778163167))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendReinstatementEmailHandler1345648856))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendSuspensionEmailHandler1682048904))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SuspendForNonPaymentHandler629789699))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.ChargeCardHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler))]
@@ -43,6 +45,8 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.ScheduleInvoiceHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendInvoiceEmailHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendOverdueEmailHandler))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendReinstatementEmailHandler))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendSuspensionEmailHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.ReviewInvitationHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.SendInvitationEmailHandler))]
@@ -52,6 +56,8 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.IssueInvoice))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendInvoiceEmail))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendOverdueEmail))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendReinstatementEmail))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SendSuspensionEmail))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.SuspendForNonPayment))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.MembershipJoined))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.ReviewInvitation))]
