@@ -15,10 +15,15 @@ public static class ChargeCardDecision
     /// <summary>The idempotency key the gateway sees: one per invoice attempt, the same on every retry of that attempt.</summary>
     public static string IdempotencyKey(string invoiceNumber, int attempt) => $"{invoiceNumber}-attempt-{attempt}";
 
+    /// <summary>One more attempt, now, for an invoice that became overdue: numbered after every attempt made so far.</summary>
+    public static ChargeCard ChargeOverdue(Invoice invoice, DateTimeOffset now) =>
+        new(invoice.Id, invoice.ChargeAttempts.Select(a => a.Attempt).DefaultIfEmpty(0).Max() + 1, now);
+
     /// <summary>
     /// What a gateway answer means for the invoice. Approved: the attempt, the payment and (covering the total) paid.
     /// Declined or error: the attempt with the next try a <see cref="InvoicingOptions.CardRetryInterval"/> later, or,
-    /// after the last allowed attempt, the invoice overdue.
+    /// after the last allowed attempt, the invoice overdue. An invoice already overdue (charged again because the member
+    /// recorded a card) keeps its overdue date and its suspension check: a declined attempt is only recorded.
     /// </summary>
     public static (IReadOnlyList<object> Events, IReadOnlyList<object> Messages) Decide(Invoice invoice, int attempt, ChargeResult result,
         Guid paymentId, InvoicingOptions options, DateTimeOffset now)
@@ -36,6 +41,10 @@ public static class ChargeCardDecision
             ];
             return (paid, []);
         }
+
+        if (invoice.Status == InvoiceStatus.Overdue)
+            return ([new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, invoice.Outstanding, invoice.Currency,
+                result.Outcome, result.GatewayReference, result.Reason, null, now)], []);
 
         var last = attempt >= options.CardChargeAttempts;
         var nextAt = now + options.CardRetryInterval;
@@ -69,8 +78,9 @@ public static class ChargeCardHandler
 
         var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
         var invoice = stream.Aggregate;
-        // Paid another way, or this attempt already recorded (a redelivery): nothing to charge.
-        if (invoice is null || invoice.Status != InvoiceStatus.Open || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
+        // Paid another way, or this attempt already recorded (a redelivery): nothing to charge. An overdue invoice is charged
+        // when the member records a card after it became overdue.
+        if (invoice is null || invoice.Status == InvoiceStatus.Paid || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
             return [];
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
@@ -80,6 +90,14 @@ public static class ChargeCardHandler
                 invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), ct);
 
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
+        if (events.OfType<InvoicePaid>().Any() && invoice.Status == InvoiceStatus.Overdue)
+        {
+            // Paid in full lifts a suspension for this invoice, in the same transaction as the payment (as a bank payment does).
+            var membership = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
+            if (OverdueDecision.Reinstate(invoice, membership.Aggregate, now) is { } reinstatement)
+                membership.AppendOne(reinstatement);
+        }
+
         stream.AppendMany(events);
         return [.. messages];
     }

@@ -203,8 +203,8 @@ public static class InvoiceEmails
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open, so your
                         CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
 
-                        Pay the open amount by bank transfer, quoting {invoice.InvoiceNumber}: the membership is active again as soon as the
-                        invoice is paid in full.
+                        Pay the open amount by bank transfer, quoting {invoice.InvoiceNumber}{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}:
+                        the membership is active again as soon as the invoice is paid in full.
 
                         Canon Professional Services
                         """,

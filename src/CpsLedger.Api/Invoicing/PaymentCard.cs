@@ -1,9 +1,11 @@
 using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
+using Wolverine;
 using Wolverine.Http;
 
 namespace CpsLedger.Api.Invoicing;
@@ -54,19 +56,25 @@ public static class RecordPaymentCardEndpoint
     [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [Tags("Invoices")]
-    [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date")]
+    [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
     [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]
     [ProducesResponseType<PaymentCardOnFile>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Post(Guid accountId, RecordPaymentCard command, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+    public static async Task<(IResult, OutgoingMessages)> Post(Guid accountId, RecordPaymentCard command, IDocumentSession session,
+        TimeProvider clock, CancellationToken ct)
     {
         if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
+            return (Results.Problem(Problems.AccountNotFound), []);
 
-        var recorded = new PaymentCardRecorded(accountId, command.CardToken, clock.GetUtcNow());
+        var now = clock.GetUtcNow();
+        var recorded = new PaymentCardRecorded(accountId, command.CardToken, now);
         var stream = await session.Events.FetchForWriting<PaymentCard>(PaymentCardStream.For(accountId), ct);
         stream.AppendOne(recorded);
-        return Results.Ok(new PaymentCardOnFile(accountId, "…" + command.CardToken[^Math.Min(4, command.CardToken.Length)..], recorded.RecordedAt));
+        // The overdue e-mail asks for a valid card: a card invoice that ran out of attempts is charged with this one now.
+        var overdue = await session.Query<Invoice>()
+            .Where(i => i.AccountId == accountId && i.Status == InvoiceStatus.Overdue && i.PaymentMethod == PaymentMethod.Card)
+            .ToListAsync(ct);
+        return (Results.Ok(new PaymentCardOnFile(accountId, "…" + command.CardToken[^Math.Min(4, command.CardToken.Length)..], recorded.RecordedAt)),
+            [.. overdue.Select(i => ChargeCardDecision.ChargeOverdue(i, now))]);
     }
 }

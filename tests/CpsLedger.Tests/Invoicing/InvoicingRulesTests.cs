@@ -142,6 +142,23 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void An_overdue_invoice_charged_again_and_declined_records_the_attempt_only_and_the_next_attempt_follows_the_last()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        var declined = new ChargeResult(ChargeOutcome.Declined, null, "card declined");
+        var (last, _) = ChargeCardDecision.Decide(invoice, 3, declined, Guid.NewGuid(), Options(), Now);
+        invoice.Apply((CardChargeAttempted)last[0]);
+        invoice.Apply((InvoiceBecameOverdue)last[1]);
+
+        var again = ChargeCardDecision.ChargeOverdue(invoice, Now);
+        Assert.Equal((invoice.Id, 4, Now), (again.InvoiceId, again.Attempt, again.DueAt));
+        var (events, messages) = ChargeCardDecision.Decide(invoice, again.Attempt, declined, Guid.NewGuid(), Options(), Now);
+        var attempt = Assert.IsType<CardChargeAttempted>(Assert.Single(events));
+        Assert.Equal(("INV-2026-000001-attempt-4", null), (attempt.IdempotencyKey, attempt.NextAttemptOn));
+        Assert.Empty(messages);
+    }
+
+    [Fact]
     public void An_approved_charge_pays_the_outstanding_amount()
     {
         var invoice = IssuedInvoice(PaymentMethod.Card);

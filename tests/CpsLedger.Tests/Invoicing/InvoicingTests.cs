@@ -198,6 +198,65 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_card_recorded_after_the_invoice_became_overdue_is_charged_at_once_and_a_decline_is_only_recorded()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        foreach (var days in new[] { 30, 1, 1 }) // the due date, then a retry a day apart (each step fires what is due)
+            await App.FastForward(TimeSpan.FromDays(days));
+        Assert.Equal("overdue", (await member.SingleInvoice(account)).GetProperty("status").GetString());
+
+        // Another card that is declined too: the attempt is recorded, the invoice stays overdue once, nothing more is scheduled.
+        await (await member.PostJson($"/api/accounts/{account}/payment-card", new { cardToken = SandboxPaymentGateway.Decline })).ShouldBe(HttpStatusCode.OK);
+        await App.WaitForMessages();
+        var declined = await member.SingleInvoice(account);
+        Assert.Equal(("overdue", 4), (declined.GetProperty("status").GetString(), declined.GetProperty("chargeAttempts").GetArrayLength()));
+        Assert.Equal(1, await Count("invoice_became_overdue"));
+        await App.FastForward(TimeSpan.FromDays(2));
+        Assert.Equal(4, (await member.SingleInvoice(account)).GetProperty("chargeAttempts").GetArrayLength());
+
+        // A good card: charged at once as attempt 5, with its own idempotency key.
+        await (await member.PostJson($"/api/accounts/{account}/payment-card", new { cardToken = SandboxPaymentGateway.Approve })).ShouldBe(HttpStatusCode.OK);
+        await App.WaitForMessages();
+        var paid = await member.SingleInvoice(account);
+        Assert.Equal("paid", paid.GetProperty("status").GetString());
+        Assert.Equal($"{paid.GetProperty("invoiceNumber").GetString()}-attempt-5", Assert.Single(_sandbox.Charges).IdempotencyKey);
+        Assert.Equal(("active", 0m), ((await member.Summary(account)).GetProperty("membershipStatus").GetString(),
+            (await member.Summary(account)).GetProperty("amountOwed").GetDecimal()));
+
+        // Recording a card again charges nothing more.
+        await (await member.PostJson($"/api/accounts/{account}/payment-card", new { cardToken = SandboxPaymentGateway.Approve })).ShouldBe(HttpStatusCode.OK);
+        await App.WaitForMessages();
+        Assert.Single(_sandbox.Charges);
+    }
+
+    [Fact]
+    public async Task A_suspended_card_member_who_records_a_good_card_is_charged_and_reinstated_with_an_e_mail()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        foreach (var days in new[] { 30, 1, 1, 13 })
+            await App.FastForward(TimeSpan.FromDays(days));
+        await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+        Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        await App.WaitForMessages();
+        var membershipNumber = (await member.SingleInvoice(account)).GetProperty("membershipNumber").GetString();
+        var suspendedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
+        Assert.Contains("record a valid card in the CPS portal", suspendedMail.TextBody);
+
+        await (await member.PostJson($"/api/accounts/{account}/payment-card", new { cardToken = SandboxPaymentGateway.Approve })).ShouldBe(HttpStatusCode.OK);
+        await App.WaitForMessages();
+        Assert.Equal("paid", (await member.SingleInvoice(account)).GetProperty("status").GetString());
+        Assert.Equal("active", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(1, await Count("membership_reinstated"));
+        Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
+    }
+
+    [Fact]
     public async Task A_crash_after_the_gateway_approved_but_before_the_event_was_stored_charges_exactly_once()
     {
         await Billing.ListThousandPointModel(App.Store);

@@ -62,17 +62,20 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Post(accountId, command, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            (var result, var outgoingMessages) = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Post(accountId, command, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+
+            
+            // Outgoing, cascaded message
+            await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
 
             
             // Save all pending changes to this Marten session
             await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
 
+            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
             
             // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
             await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
-
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
     }
 
