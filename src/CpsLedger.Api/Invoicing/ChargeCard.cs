@@ -90,13 +90,9 @@ public static class ChargeCardHandler
                 invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), ct);
 
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
+        // Only an overdue invoice can have suspended the membership.
         if (events.OfType<InvoicePaid>().Any() && invoice.Status == InvoiceStatus.Overdue)
-        {
-            // Paid in full lifts a suspension for this invoice, in the same transaction as the payment (as a bank payment does).
-            var membership = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
-            if (OverdueDecision.Reinstate(invoice, membership.Aggregate, now) is { } reinstatement)
-                membership.AppendOne(reinstatement);
-        }
+            await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
 
         stream.AppendMany(events);
         return [.. messages];

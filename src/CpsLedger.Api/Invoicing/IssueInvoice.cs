@@ -167,13 +167,7 @@ public static class InvoiceEmails
 
     public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn)
     {
-        var email = new MimeMessage
-        {
-            MessageId = $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger",
-            Subject = $"Invoice {invoice.InvoiceNumber} is overdue",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
+        return Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open.
@@ -182,22 +176,12 @@ public static class InvoiceEmails
                         ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
 
                         Canon Professional Services
-                        """,
-            },
-        };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return email;
+                        """);
     }
 
     public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt)
     {
-        var email = new MimeMessage
-        {
-            MessageId = $"membership-suspended-{invoice.InvoiceNumber}@cpsledger",
-            Subject = $"Your CPS membership {invoice.MembershipNumber} is suspended",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
+        return Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open, so your
@@ -207,31 +191,24 @@ public static class InvoiceEmails
                         the membership is active again as soon as the invoice is paid in full.
 
                         Canon Professional Services
-                        """,
-            },
-        };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return email;
+                        """);
     }
 
     public static MimeMessage Reinstated(AccountView account, Invoice invoice, DateTimeOffset reinstatedAt)
     {
-        var email = new MimeMessage
-        {
-            MessageId = $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger",
-            Subject = $"Your CPS membership {invoice.MembershipNumber} is active again",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
+        return Plain(account, $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is active again", $"""
                         Dear {account.CompanyName},
 
                         Thank you: invoice {invoice.InvoiceNumber} is paid in full, and your CPS membership ({invoice.MembershipNumber}) is active again
                         from {reinstatedAt:yyyy-MM-dd}.
 
                         Canon Professional Services
-                        """,
-            },
-        };
+                        """);
+    }
+
+    private static MimeMessage Plain(AccountView account, string messageId, string subject, string text)
+    {
+        var email = new MimeMessage { MessageId = messageId, Subject = subject, Body = new TextPart("plain") { Text = text } };
         email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
         return email;
     }

@@ -55,6 +55,19 @@ public static class OverdueDecision
         membership?.Suspension is { } suspension && suspension.InvoiceId == invoice.Id
             ? new MembershipReinstated(invoice.AccountId, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now)
             : null;
+
+    /// <summary>
+    /// The invoice has just been paid in full (by any means): lift a suspension for it in the same session, so the payment and
+    /// the reinstatement commit together. True when it did.
+    /// </summary>
+    public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, DateTimeOffset now, CancellationToken ct)
+    {
+        var membership = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
+        if (Reinstate(invoice, membership.Aggregate, now) is not { } reinstatement)
+            return false;
+        membership.AppendOne(reinstatement);
+        return true;
+    }
 }
 
 public static class CheckInvoiceOverdueHandler

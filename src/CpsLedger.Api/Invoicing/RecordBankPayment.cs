@@ -118,17 +118,7 @@ public static class RecordBankPaymentEndpoint
 
         var received = (PaymentReceived)events[0];
         var paid = events.OfType<InvoicePaid>().Any();
-        var reinstated = false;
-        if (paid)
-        {
-            // Paid in full lifts a suspension for this invoice, in the same transaction as the payment.
-            var membership = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
-            if (OverdueDecision.Reinstate(invoice, membership.Aggregate, now) is { } reinstatement)
-            {
-                membership.AppendOne(reinstatement);
-                reinstated = true;
-            }
-        }
+        var reinstated = paid && await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
 
         var status = paid ? InvoiceStatus.Paid : invoice.Status;
         stream.AppendMany(events);
