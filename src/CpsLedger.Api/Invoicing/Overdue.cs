@@ -7,15 +7,6 @@ using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Invoicing;
 
-/// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
-public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
-
-/// <summary>The invoice that caused the suspension was paid in full: the membership is active again.</summary>
-public sealed record MembershipReinstated(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset ReinstatedAt);
-
-/// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
-public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
-
 /// <summary>Is the bank-transfer invoice paid? Due the day after its due date.</summary>
 public sealed record CheckInvoiceOverdue(Guid InvoiceId, DateTimeOffset DueAt);
 

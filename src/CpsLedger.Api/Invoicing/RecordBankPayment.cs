@@ -89,7 +89,6 @@ public static class RecordBankPaymentEndpoint
 
     [WolverinePost("/api/payments/bank-transfers", OperationId = "RecordBankPayment")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [Tags("Invoices")]
     [EndpointSummary("Record a bank transfer received against an invoice (by invoice number or the transfer's reference)")]
     [RequestExample("""{"reference":"CPS INV-2026-000001 Valgus Studio","amount":124.00,"currency":"EUR","valueDate":"2026-12-01","bankReference":"LHV-20261201-0042"}""")]
     [ProducesResponseType<BankPaymentRecorded>(StatusCodes.Status201Created)]

@@ -75,7 +75,6 @@ public static class LinkOldCpsEmailEndpoint
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails", OperationId = "LinkOldCpsEmail")]
     [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Ticket 4711: member proved ownership of the old CPS account"}""")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
     [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason); migration becomes possible")]
     [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
@@ -105,7 +104,6 @@ public static class UnlinkOldCpsEmailEndpoint
 {
     [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
     [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
     [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]

@@ -97,7 +97,6 @@ public static class TierTableEndpoints
 
     [WolverineGet("/api/tiers", OperationId = "GetTierTable")]
     [Authorize]
-    [Tags("Tiers")]
     [EndpointSummary("The tier table in force (standard and enterprise tiers, thresholds, fees) and its version")]
     [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]
     public static async Task<IResult> Get(IQuerySession session, CancellationToken ct) =>
@@ -107,7 +106,6 @@ public static class TierTableEndpoints
 
     [WolverinePut("/api/tiers", OperationId = "PublishTierTable")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [Tags("Tiers")]
     [EndpointSummary("Publish a new version of the tier table (operations)")]
     [RequestExample("""{"invitationThreshold":500,"enterpriseAbovePoints":2500,"reason":"2027 price list","tiers":[{"code":"silver","name":"Silver","kind":"standard","pointsRequired":500,"annualFee":110,"currency":"EUR"},{"code":"gold","name":"Gold","kind":"standard","pointsRequired":1000,"annualFee":220,"currency":"EUR"},{"code":"platinum","name":"Platinum","kind":"standard","pointsRequired":1600,"annualFee":380,"currency":"EUR"},{"code":"enterprise_a","name":"Enterprise A","kind":"enterprise","pointsRequired":0,"maxProducts":25,"annualFee":1000,"currency":"EUR"}]}""")]
     [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]

@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Migration.LinkOldCpsEmail> _validatorOfLinkOldCpsEmail;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Migration.LinkOldCpsEmail> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_old_cps_emails(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Migration.LinkOldCpsEmail> validatorOfLinkOldCpsEmail, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_old_cps_emails(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Migration.LinkOldCpsEmail> validatorOfLinkOldCpsEmail, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Migration.LinkOldCpsEmail> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfLinkOldCpsEmail = validatorOfLinkOldCpsEmail;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -47,7 +50,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -60,6 +62,10 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails").SetTag("http.request.method", "POST");
             
             // The actual HTTP request handler execution
             var result = await CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.Post(accountId, command, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
