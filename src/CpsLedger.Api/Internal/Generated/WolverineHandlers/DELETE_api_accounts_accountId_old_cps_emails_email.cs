@@ -49,9 +49,6 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
-            // Evaluate Marten data requirement(s)
-            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/{email}").SetTag("http.request.method", "DELETE");
             var email = (string?)httpContext.GetRouteValue("email");
             if(email == null)
             {
@@ -59,20 +56,84 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var reason = httpContext.Request.Query["reason"];
-            
-            // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var result_of_LegacyStreamId = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LegacyStreamId(email);
+            var batchedQuery = documentSession.CreateBatchQuery();
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+            martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(accountId);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            var stream_legacy_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Migration.LegacyAccountView>(result_of_LegacyStreamId);
+
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_legacy = await stream_legacy_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/{email}").SetTag("http.request.method", "DELETE");
+            try
+            {
+                var reason = httpContext.Request.Query["reason"];
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
+                // 404 if this required object is null
+                if (stream_account.Aggregate == null)
+                {
+                    httpContext.Response.StatusCode = 404;
+                    return;
+                }
+
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_LegacyStreamId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.LegacyAccountView");
+                var accountMembership = await CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LoadAsync(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails1 = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Validate(stream_account, email, reason, stream_legacy, accountMembership);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails1, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Before(reason, stream_legacy, documentSession);
+                
+                // The actual HTTP request handler execution
+                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, stream_account, stream_legacy, _timeProvider);
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+
+                // Writing the response body to JSON because this was the first 'return variable' in the method signature
+                await WriteJsonAsync(httpContext, oldCpsEmails_response, 404);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 
