@@ -15,7 +15,7 @@ namespace CpsLedger.Api.Membership;
 
 /// <summary>
 /// "Look at this account's points and the invitation again." Forwarded by Marten from every points event after it commits
-/// (see <see cref="MembershipRegistration"/>), so no command has to remember to ask.
+/// (see <see cref="MembershipSetup"/>), so no command has to remember to ask.
 /// </summary>
 public sealed record ReviewInvitation(Guid AccountId);
 

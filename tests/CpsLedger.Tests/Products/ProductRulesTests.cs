@@ -1,6 +1,6 @@
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Products;
 
