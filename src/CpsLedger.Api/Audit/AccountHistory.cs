@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
@@ -111,7 +112,7 @@ public static class AccountHistory
 
 public static class GetAccountHistoryEndpoint
 {
-    public static ProblemDetails Validate(int? page, int? pageSize) =>
+    public static ProblemDetails Validate([Range(1, int.MaxValue)] int? page, [Range(1, 500)] int? pageSize) =>
         page is < 1 || pageSize is < 1 or > 500
             ? Problems.Invalid(page is < 1 ? "page" : "pageSize", "page starts at 1; pageSize is 1 to 500.")
             : WolverineContinue.NoProblems;
@@ -119,7 +120,8 @@ public static class GetAccountHistoryEndpoint
     [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
-    public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types, int? page, int? pageSize,
+    public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
+        [Range(1, int.MaxValue)] int? page, [Range(1, 500)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var p = page ?? 1;

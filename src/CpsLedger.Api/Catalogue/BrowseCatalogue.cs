@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using CpsLedger.Api.Platform;
 using Marten;
@@ -56,7 +57,8 @@ public static class BrowseCatalogueEndpoint
     [EndpointSummary("Browse the catalogue: search by code or name, filter by category, by category then name, a page at a time")]
     [ProducesResponseType<CataloguePage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
-    public static async Task<CataloguePage> Get(string? search, string? category, bool? includeWithdrawn, int? page, int? pageSize,
+    public static async Task<CataloguePage> Get(string? search, string? category, bool? includeWithdrawn,
+        [Range(1, int.MaxValue)] int? page, [Range(1, MaxPageSize)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var number = page ?? 1;

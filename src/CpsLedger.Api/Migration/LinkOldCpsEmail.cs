@@ -15,7 +15,7 @@ namespace CpsLedger.Api.Migration;
 /// <summary>Support links the e-mail of an old CPS account that the member did not give when opening the account.</summary>
 /// <param name="Email">The old CPS account's e-mail (compared trimmed and lower-case).</param>
 /// <param name="Reason">Why, for the audit trail (e.g. the support ticket and how ownership was checked).</param>
-public sealed record LinkOldCpsEmail(string Email, string Reason);
+public sealed record LinkOldCpsEmail(string Email, [property: MultiLineText] string Reason);
 
 public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail>
 {

@@ -10,6 +10,17 @@ public static class Logging
 {
     public const string CorrelationIdProperty = "CorrelationId";
 
+    /// <summary>
+    /// The request log's level follows the status on the wire: a fault (5xx, or an exception that escaped every handler) is an
+    /// error; a refusal the API gave on purpose (4xx: a conflict, a missing account, a bad field) and a request the client gave up
+    /// on are information. Stack traces belong to faults only: the exception handler logs those, once.
+    /// </summary>
+    public static LogEventLevel RequestLevel(HttpContext context, double elapsedMilliseconds, Exception? exception) =>
+        exception is not null && !context.RequestAborted.IsCancellationRequested ? LogEventLevel.Error
+        : context.Response.StatusCode >= StatusCodes.Status500InternalServerError && !context.RequestAborted.IsCancellationRequested
+            ? LogEventLevel.Error
+            : LogEventLevel.Information;
+
     public static void AddLedgerLogging(this WebApplicationBuilder builder)
     {
         var development = builder.Environment.IsDevelopment();

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.AspNetCore.Mvc;
 
 namespace CpsLedger.Api.Platform;
@@ -31,4 +33,49 @@ public static class Problems
             ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
         });
     }
+}
+
+/// <summary>
+/// Every problem the API writes has one shape (the <c>ProblemDetails</c> schema of the OpenAPI document): type, title, status,
+/// instance, traceId and correlationId always; detail and errors when there is something to say. Problems written by the
+/// framework are completed here too, and nothing in one names a .NET type.
+/// </summary>
+public static partial class ProblemShape
+{
+    public static void Complete(ProblemDetailsContext context)
+    {
+        var problem = context.ProblemDetails;
+        var http = context.HttpContext;
+        problem.Status ??= http.Response.StatusCode;
+        var status = problem.Status.Value;
+        problem.Title ??= ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Error";
+        problem.Type ??= status == StatusCodes.Status413PayloadTooLarge ? "https://tools.ietf.org/html/rfc9110#section-15.5.14" : "about:blank";
+        problem.Instance ??= http.Request.Path.Value;
+        problem.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
+        if (CorrelationMiddleware.Of(http) is { } correlationId)
+            problem.Extensions["correlationId"] = correlationId;
+
+        // Wolverine's own refusal of a query value (RejectUnparseableQueryValues) names the parameter and a CLR type.
+        if (problem.Extensions.Remove("parameter", out var parameter) && parameter is string name)
+        {
+            problem.Title = "One or more validation errors occurred.";
+            problem.Detail = null;
+            problem.Extensions["errors"] = new Dictionary<string, string[]> { [name] = ["Has a value that cannot be read."] };
+        }
+
+        if (problem.Extensions.Remove("header", out var header) && header is string headerName)
+        {
+            problem.Title = "One or more validation errors occurred.";
+            problem.Detail = null;
+            problem.Extensions["errors"] = new Dictionary<string, string[]> { [headerName] = ["Has a value that cannot be read."] };
+        }
+
+        if (problem.Detail is { } detail && ClrName().IsMatch(detail))
+            problem.Detail = null;
+        if (ClrName().IsMatch(problem.Title))
+            problem.Title = ReasonPhrases.GetReasonPhrase(status);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\b(System|Microsoft|CpsLedger|Wolverine|Marten|JasperFx|Npgsql|Weasel)\.[A-Za-z]")]
+    private static partial System.Text.RegularExpressions.Regex ClrName();
 }

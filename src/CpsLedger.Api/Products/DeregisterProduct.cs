@@ -11,7 +11,7 @@ namespace CpsLedger.Api.Products;
 /// <summary>The product left the account. Its points are removed and its serial number is free for another account.</summary>
 /// <param name="Reason">sold, lost or registered_in_error.</param>
 /// <param name="Note">Optional free text, e.g. to whom it was sold.</param>
-public sealed record DeregisterProduct(DeregistrationReason Reason, string? Note);
+public sealed record DeregisterProduct(DeregistrationReason Reason, [property: MultiLineText] string? Note);
 
 public sealed class DeregisterProductValidator : AbstractValidator<DeregisterProduct>
 {

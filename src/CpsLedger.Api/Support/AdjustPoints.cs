@@ -25,7 +25,7 @@ public sealed record PointsAdjusted(
 /// <param name="Points">Positive to add, negative to take away; not zero.</param>
 /// <param name="Reason">Why, in words an auditor understands later.</param>
 /// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-1234".</param>
-public sealed record AdjustPoints(int Points, string Reason, string TicketReference);
+public sealed record AdjustPoints(int Points, [property: MultiLineText] string Reason, string TicketReference);
 
 public sealed class AdjustPointsValidator : AbstractValidator<AdjustPoints>
 {

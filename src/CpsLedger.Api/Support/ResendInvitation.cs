@@ -15,7 +15,7 @@ namespace CpsLedger.Api.Support;
 public sealed record InvitationEmailResent(Guid AccountId, Guid InvitationId, Guid ResendId, string Reason, DateTimeOffset ResentAt);
 
 /// <param name="Reason">Why, e.g. "Member says the first e-mail never arrived (ticket CPS-SUP-77)".</param>
-public sealed record ResendInvitationEmail(string Reason);
+public sealed record ResendInvitationEmail([property: MultiLineText] string Reason);
 
 public sealed class ResendInvitationEmailValidator : AbstractValidator<ResendInvitationEmail>
 {

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using CpsLedger.Api.Platform;
 using JasperFx.Events;
 using JasperFx.Events.Projections;
@@ -82,7 +83,8 @@ public static class ListSupportOverridesEndpoint
     [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor}")]
     [EndpointSummary("Support overrides across accounts for review, newest first (filter by account, time, acting user)")]
     [ProducesResponseType<SupportOverridePage>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Get(Guid? accountId, DateTimeOffset? from, DateTimeOffset? to, string? by, int? page, int? pageSize,
+    public static async Task<IResult> Get(Guid? accountId, DateTimeOffset? from, DateTimeOffset? to, string? by,
+        [Range(1, int.MaxValue)] int? page, [Range(1, 200)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var p = page ?? 1;

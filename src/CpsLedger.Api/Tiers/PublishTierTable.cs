@@ -11,7 +11,8 @@ using Wolverine.Marten;
 namespace CpsLedger.Api.Tiers;
 
 /// <summary>Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.</summary>
-public sealed record PublishTierTable(int InvitationThreshold, int EnterpriseAbovePoints, IReadOnlyList<TierDefinition> Tiers, string Reason);
+public sealed record PublishTierTable(int InvitationThreshold, int EnterpriseAbovePoints, IReadOnlyList<TierDefinition> Tiers,
+    [property: MultiLineText] string Reason);
 
 public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTable>
 {

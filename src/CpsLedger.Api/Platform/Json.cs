@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// The wire format of every request and response (ASP.NET Core's JSON options, which Wolverine.Http uses too). Reading is
+/// strict, so that what reaches an endpoint is exactly what the client wrote: a member the record requires (a constructor
+/// parameter without a default) must be present, <c>null</c> only where the type says <c>?</c>, each member at most once,
+/// no member the request does not have, enums by their documented names only, no control characters in text, no nil UUID.
+/// The message of a refusal comes from <see cref="RequestGate"/>, which names the field.
+/// </summary>
+public static class LedgerJson
+{
+    public static void Configure(JsonSerializerOptions options)
+    {
+        options.RespectNullableAnnotations = true;
+        options.RespectRequiredConstructorParameters = true;
+        options.AllowDuplicateProperties = false;
+        options.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        options.NumberHandling = JsonNumberHandling.Strict;
+        options.Converters.Add(new SnakeCaseEnumConverter());
+        options.Converters.Add(new TextConverter(multiLine: false));
+        options.Converters.Add(new IdConverter());
+        options.TypeInfoResolver = (options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver()).WithAddedModifier(Modify);
+    }
+
+    private static void Modify(JsonTypeInfo type)
+    {
+        foreach (var property in type.Properties)
+        {
+            if (property.PropertyType == typeof(string) && property.AttributeProvider?.IsDefined(typeof(MultiLineTextAttribute), true) == true)
+                property.CustomConverter = new TextConverter(multiLine: true);
+            // A member the type allows to be null may be left out (absent and null mean the same); only what the domain cannot do
+            // without is required: a constructor parameter that is neither nullable nor has a default.
+            if (property.IsRequired && property.IsSetNullable && property.AssociatedParameter is not null)
+                property.IsRequired = false;
+            // Responses are written as they are: a null where the type says otherwise is a bug the contract tests find, not a
+            // reason to fail the response after the command has committed. Reading stays strict.
+            if (!property.PropertyType.IsValueType || Nullable.GetUnderlyingType(property.PropertyType) is not null)
+                property.IsGetNullable = true;
+        }
+    }
+
+    /// <summary>Whether a character may stand in text the ledger stores (tab and line breaks only in multi-line text).</summary>
+    public static string? RefuseText(string text, bool multiLine)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c is '\t' or '\n' or '\r')
+            {
+                if (!multiLine)
+                    return "Must be a single line of text: tabs and line breaks are not allowed here.";
+                continue;
+            }
+
+            if (char.IsControl(c))
+                return $"Must not contain control characters (found U+{(int)c:X4} at position {i + 1}).";
+            // Bidirectional embeddings, overrides and isolates reorder how text is displayed ("Trojan source").
+            if (c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069')
+                return $"Must not contain bidirectional control characters (found U+{(int)c:X4} at position {i + 1}).";
+            if (c is '\uFFFE' or '\uFFFF')
+                return $"Must not contain Unicode noncharacters (found U+{(int)c:X4} at position {i + 1}).";
+            if (char.IsSurrogate(c))
+            {
+                if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                {
+                    i++;
+                    continue;
+                }
+
+                return "Must be valid Unicode text.";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Refused input whose message is written for the client (the JSON path is added by the gate).</summary>
+    public sealed class FieldException(string message) : JsonException(message);
+
+    private sealed class TextConverter(bool multiLine) : JsonConverter<string>
+    {
+        public override bool HandleNull => false;
+
+        public override string Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.String)
+                throw new JsonException();
+            var text = reader.GetString()!;
+            return RefuseText(text, multiLine) is { } refusal ? throw new FieldException(refusal) : text;
+        }
+
+        public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
+
+        public override string ReadAsPropertyName(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            var text = reader.GetString()!;
+            return RefuseText(text, multiLine: false) is { } refusal ? throw new FieldException(refusal) : text;
+        }
+
+        public override void WriteAsPropertyName(Utf8JsonWriter writer, string value, JsonSerializerOptions options) =>
+            writer.WritePropertyName(value);
+    }
+
+    private sealed class IdConverter : JsonConverter<Guid>
+    {
+        public override Guid Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.String || !reader.TryGetGuid(out var id))
+                throw new JsonException();
+            return id == Guid.Empty ? throw new FieldException(NilId) : id;
+        }
+
+        public override void Write(Utf8JsonWriter writer, Guid value, JsonSerializerOptions options) => writer.WriteStringValue(value);
+    }
+
+    public const string NilId = "Must not be the nil UUID (all zeros).";
+
+    /// <summary>
+    /// Enums are written as their snake_case names and read only by those names (in any letter case): never by number,
+    /// never by the C# member name, never a name that is not defined.
+    /// </summary>
+    private sealed class SnakeCaseEnumConverter : JsonConverterFactory
+    {
+        public override bool CanConvert(Type typeToConvert) => typeToConvert.IsEnum;
+
+        public override JsonConverter CreateConverter(Type typeToConvert, JsonSerializerOptions options) =>
+            (JsonConverter)Activator.CreateInstance(typeof(EnumConverter<>).MakeGenericType(typeToConvert))!;
+    }
+
+    private sealed class EnumConverter<T> : JsonConverter<T> where T : struct, Enum
+    {
+        private static readonly Dictionary<string, T> ByName =
+            Enum.GetValues<T>().ToDictionary(NameOf, v => v, StringComparer.OrdinalIgnoreCase);
+        private static readonly Dictionary<T, JsonEncodedText> Encoded = Enum.GetValues<T>().ToDictionary(v => v, v => JsonEncodedText.Encode(NameOf(v)));
+
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.String && ByName.TryGetValue(reader.GetString()!, out var value)
+                ? value
+                : throw new JsonException();
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options)
+        {
+            if (Encoded.TryGetValue(value, out var name))
+                writer.WriteStringValue(name);
+            else
+                throw new JsonException($"{typeof(T).Name} has no member {value}.");
+        }
+
+        public override T ReadAsPropertyName(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            ByName.TryGetValue(reader.GetString()!, out var value) ? value : throw new JsonException();
+
+        public override void WriteAsPropertyName(Utf8JsonWriter writer, T value, JsonSerializerOptions options) =>
+            writer.WritePropertyName(Encoded[value]);
+    }
+
+    private static readonly ConcurrentDictionary<Type, string[]> Names = new();
+
+    /// <summary>An enum member's name on the wire.</summary>
+    public static string NameOf<T>(T value) where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+
+    /// <summary>Every name an enum has on the wire, in declaration order.</summary>
+    public static IReadOnlyList<string> NamesOf(Type enumType) => Names.GetOrAdd(enumType, t =>
+        [.. Enum.GetNames(t).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName)]);
+}
+
+/// <summary>A text field that may span lines (tab, CR and LF allowed); every other text field is a single line.</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
+public sealed class MultiLineTextAttribute : Attribute;

@@ -1,0 +1,435 @@
+using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Mvc.ApiExplorer;
+using Microsoft.AspNetCore.Mvc.Controllers;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
+using Microsoft.Extensions.Options;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// One gate in front of every endpoint: what an endpoint receives is what the OpenAPI document says it accepts, or the
+/// request is answered 400 with an error per field (<c>errors</c> keyed by the parameter's name or the body's JSON path in the
+/// request's own casing) before anything reaches the database. It reads the same description of each endpoint that the document
+/// is built from (Wolverine's API description of its chain), so the two cannot disagree:
+/// <list type="bullet">
+/// <item>route and query values must parse as their type (a UUID, a whole number, true/false, a date), a UUID must not be nil,
+/// text must be one line without control characters, a query parameter the operation does not have or a single value given twice
+/// is refused, and validation attributes on query parameters (<c>[Range]</c>, <c>[StringLength]</c>) are enforced;</item>
+/// <item>a JSON body must be a JSON object, without null items in lists, and must deserialize under the strict options of
+/// <see cref="LedgerJson"/> (required members, no null where the type says otherwise, no unknown or repeated members, enums by
+/// name, text without control characters, no nil UUID). The first refusal of the deserializer is explained by the field it
+/// concerns and the shape expected there; no .NET type name is ever shown.</item>
+/// </list>
+/// A body that passes is left for Wolverine to read again (it is buffered): field rules beyond the shape are the validators'.
+/// </summary>
+public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+{
+    public const string BodyKey = "$";
+    private readonly ConcurrentDictionary<HttpChain, Shape> _shapes = new();
+    private readonly JsonSerializerOptions _options = json.Value.SerializerOptions;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var chain = context.GetEndpoint()?.Metadata.GetMetadata<HttpChain>();
+        if (chain is null)
+        {
+            await next(context);
+            return;
+        }
+
+        var shape = _shapes.GetOrAdd(chain, Shape.Of);
+        var errors = new Errors();
+        CheckRoute(context, shape, errors);
+        CheckQuery(context, shape, errors);
+        if (errors.Count == 0 && shape.Body is { } body)
+        {
+            if (!IsJson(context.Request.ContentType))
+            {
+                await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                    "The request body must be JSON, sent with Content-Type: application/json.");
+                return;
+            }
+
+            await CheckBodyAsync(context, body, errors);
+        }
+
+        if (errors.Count > 0)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails = errors.ToProblem(),
+            });
+            return;
+        }
+
+        await next(context);
+    }
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null && Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+                                && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+                                    || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
+
+    private static void CheckRoute(HttpContext context, Shape shape, Errors errors)
+    {
+        foreach (var (name, type, _) in shape.Route)
+        {
+            if (context.GetRouteValue(name) is string value)
+                CheckValue(name, value, type, null, errors);
+        }
+    }
+
+    private static void CheckQuery(HttpContext context, Shape shape, Errors errors)
+    {
+        foreach (var (key, values) in context.Request.Query)
+        {
+            var parameter = shape.Query.FirstOrDefault(q => string.Equals(q.Name, key, StringComparison.OrdinalIgnoreCase));
+            if (parameter.Name is null)
+            {
+                errors.Add(Printable(key), shape.Query.Count == 0
+                    ? "This operation has no query parameters."
+                    : $"Not a query parameter of this operation; it has: {string.Join(", ", shape.Query.Select(q => q.Name))}.");
+                continue;
+            }
+
+            var element = ElementType(parameter.Type);
+            if (element is null && values.Count > 1)
+            {
+                errors.Add(parameter.Name, "Give this parameter once.");
+                continue;
+            }
+
+            foreach (var value in values)
+                CheckValue(parameter.Name, value ?? "", element ?? parameter.Type, parameter.Parameter, errors);
+        }
+    }
+
+    // A value from the route or the query string, as the endpoint will bind it.
+    private static void CheckValue(string name, string value, Type type, ParameterInfo? parameter, Errors errors)
+    {
+        if (LedgerJson.RefuseText(value, multiLine: false) is { } refusal)
+        {
+            errors.Add(name, refusal);
+            return;
+        }
+
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        var invariant = CultureInfo.InvariantCulture;
+        object? parsed = type switch
+        {
+            _ when type == typeof(string) => value,
+            _ when type == typeof(Guid) => Guid.TryParse(value, invariant, out var id) ? id : null,
+            _ when type == typeof(int) => int.TryParse(value, NumberStyles.AllowLeadingSign, invariant, out var i) ? i : null,
+            _ when type == typeof(long) => long.TryParse(value, NumberStyles.AllowLeadingSign, invariant, out var l) ? l : null,
+            _ when type == typeof(bool) => bool.TryParse(value, out var b) ? b : null,
+            _ when type == typeof(DateTimeOffset) => DateTimeOffset.TryParse(value, invariant, DateTimeStyles.None, out var t) ? t : null,
+            _ when type == typeof(DateOnly) => DateOnly.TryParseExact(value, "yyyy-MM-dd", invariant, DateTimeStyles.None, out var d) ? d : null,
+            _ when type.IsEnum => LedgerJson.NamesOf(type).Contains(value, StringComparer.OrdinalIgnoreCase) ? value : null,
+            _ => value,
+        };
+        if (parsed is null)
+        {
+            errors.Add(name, Expected(type));
+            return;
+        }
+
+        if (parsed is Guid guid && guid == Guid.Empty)
+        {
+            errors.Add(name, LedgerJson.NilId);
+            return;
+        }
+
+        foreach (var rule in parameter?.GetCustomAttributes<ValidationAttribute>(true) ?? [])
+        {
+            if (!rule.IsValid(parsed))
+                errors.Add(name, rule.FormatErrorMessage(name));
+        }
+    }
+
+    private async Task CheckBodyAsync(HttpContext context, Type type, Errors errors)
+    {
+        var request = context.Request;
+        request.EnableBuffering();
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, context.RequestAborted);
+        request.Body.Position = 0;
+        var bytes = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(bytes);
+        }
+        catch (JsonException e)
+        {
+            errors.Add(BodyKey, bytes.Length == 0
+                ? "A JSON object is required as the request body."
+                : $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
+            return;
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                errors.Add(BodyKey, "The request body must be a JSON object.");
+                return;
+            }
+
+            NullItems(document.RootElement, "", errors);
+            if (errors.Count > 0)
+                return;
+
+            var typeInfo = _options.GetTypeInfo(type);
+            try
+            {
+                _ = JsonSerializer.Deserialize(bytes.Span, typeInfo);
+            }
+            catch (JsonException e)
+            {
+                new Diagnosis(_options, typeInfo, document.RootElement).Explain(e, errors);
+            }
+        }
+    }
+
+    // A list holds values; a null in one is never what a client meant (and nothing downstream expects it).
+    private static void NullItems(JsonElement element, string path, Errors errors)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                    NullItems(property.Value, path.Length == 0 ? property.Name : $"{path}.{property.Name}", errors);
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    var at = $"{path}[{index++}]";
+                    if (item.ValueKind == JsonValueKind.Null)
+                        errors.Add(at, "Must not be null: a list holds values only.");
+                    else
+                        NullItems(item, at, errors);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>What a value of this type looks like, in words a portal can show next to the field.</summary>
+    public static string Expected(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (type == typeof(string))
+            return "Must be text.";
+        if (type == typeof(bool))
+            return "Must be true or false.";
+        if (type == typeof(int))
+            return $"Must be a whole number from {int.MinValue} to {int.MaxValue}.";
+        if (type == typeof(long))
+            return $"Must be a whole number from {long.MinValue} to {long.MaxValue}.";
+        if (type == typeof(decimal) || type == typeof(double) || type == typeof(float))
+            return "Must be a number.";
+        if (type == typeof(DateOnly))
+            return "Must be a date in the form YYYY-MM-DD, e.g. 2024-03-01.";
+        if (type == typeof(DateTimeOffset) || type == typeof(DateTime))
+            return "Must be a date and time in ISO 8601 form with its offset, e.g. 2024-03-01T09:30:00Z.";
+        if (type == typeof(Guid))
+            return "Must be a UUID, e.g. 3f2504e0-4f89-41d3-9a0c-0305e82c3301.";
+        if (type.IsEnum)
+            return $"Must be one of: {string.Join(", ", LedgerJson.NamesOf(type))}.";
+        if (ElementType(type) is not null)
+            return "Must be a list (a JSON array).";
+        return "Must be a JSON object.";
+    }
+
+    private static Type? ElementType(Type type)
+    {
+        if (type == typeof(string))
+            return null;
+        if (type.IsArray)
+            return type.GetElementType();
+        return type.GetInterfaces().Append(type)
+            .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0];
+    }
+
+    private static string Printable(string text) => LedgerJson.RefuseText(text, multiLine: false) is null ? text : "(unprintable name)";
+
+    /// <summary>What an endpoint accepts, from the same API description the OpenAPI document is built from.</summary>
+    private sealed record Shape(
+        IReadOnlyList<(string Name, Type Type, ParameterInfo? Parameter)> Route,
+        IReadOnlyList<(string Name, Type Type, ParameterInfo? Parameter)> Query,
+        Type? Body)
+    {
+        public static Shape Of(HttpChain chain)
+        {
+            var description = chain.CreateApiDescription(chain.HttpMethods.First());
+            return new Shape(Parameters(description, BindingSource.Path), Parameters(description, BindingSource.Query),
+                description.ParameterDescriptions.FirstOrDefault(p => p.Source == BindingSource.Body)?.Type);
+        }
+
+        private static List<(string, Type, ParameterInfo?)> Parameters(ApiDescription description, BindingSource source) =>
+        [
+            .. description.ParameterDescriptions.Where(p => p.Source == source)
+                .Select(p => (p.Name, p.Type ?? typeof(string), (p.ParameterDescriptor as ControllerParameterDescriptor)?.ParameterInfo)),
+        ];
+    }
+
+    /// <summary>Field errors in the order found; one field may have several.</summary>
+    public sealed class Errors
+    {
+        private readonly Dictionary<string, List<string>> _byField = new(StringComparer.Ordinal);
+
+        public int Count => _byField.Count;
+
+        public void Add(string field, string message)
+        {
+            if (!_byField.TryGetValue(field, out var messages))
+                _byField[field] = messages = [];
+            if (!messages.Contains(message))
+                messages.Add(message);
+        }
+
+        public HttpValidationProblemDetails ToProblem() =>
+            new(_byField.ToDictionary(e => e.Key, e => e.Value.ToArray()))
+            {
+                Status = StatusCodes.Status400BadRequest,
+                Title = "One or more validation errors occurred.",
+            };
+    }
+
+    /// <summary>
+    /// Explains the deserializer's refusal by the field it concerns: the JSON path it reports is walked in the request's own
+    /// document and in the request type's JSON metadata side by side, so the answer says what was wrong there (missing, null,
+    /// given twice, unknown, or the shape expected) without repeating the deserializer's message, which names .NET types.
+    /// </summary>
+    private sealed class Diagnosis(JsonSerializerOptions options, JsonTypeInfo root, JsonElement body)
+    {
+        public void Explain(JsonException exception, Errors errors)
+        {
+            var path = exception.Path ?? "$";
+            var key = Key(path);
+            if (exception is LedgerJson.FieldException field)
+            {
+                errors.Add(key, field.Message);
+                return;
+            }
+
+            var segments = Segments(path);
+            JsonElement? element = body;
+            JsonElement? parent = null;
+            var type = root;
+            JsonPropertyInfo? property = null;
+            JsonTypeInfo? parentType = null;
+            foreach (var segment in segments)
+            {
+                parent = element;
+                parentType = type;
+                property = null;
+                if (segment is string name)
+                {
+                    property = type?.Properties.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+                    element = element is { ValueKind: JsonValueKind.Object } o
+                              && o.EnumerateObject().Where(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+                                  .Select(p => (JsonElement?)p.Value).FirstOrDefault() is { } found
+                        ? found
+                        : null;
+                    type = property is null ? null : options.GetTypeInfo(property.PropertyType);
+                }
+                else
+                {
+                    var index = (int)segment;
+                    element = element is { ValueKind: JsonValueKind.Array } a && index < a.GetArrayLength() ? a[index] : null;
+                    type = type?.ElementType is { } itemType ? options.GetTypeInfo(itemType) : null;
+                }
+            }
+
+            if (segments.Count > 0 && segments[^1] is string last && parent is { ValueKind: JsonValueKind.Object } container)
+            {
+                if (container.EnumerateObject().Count(p => string.Equals(p.Name, last, StringComparison.OrdinalIgnoreCase)) > 1)
+                {
+                    errors.Add(key, "Given more than once.");
+                    return;
+                }
+
+                if (property is null && parentType is not null)
+                {
+                    errors.Add(key, "Not a field of this request.");
+                    return;
+                }
+            }
+
+            if (element is { ValueKind: JsonValueKind.Object } obj && type is { Kind: JsonTypeInfoKind.Object })
+            {
+                var missing = type.Properties
+                    .Where(p => p.IsRequired)
+                    .Where(p => !obj.EnumerateObject().Any(m => string.Equals(m.Name, p.Name, StringComparison.OrdinalIgnoreCase)))
+                    .ToList();
+                foreach (var p in missing)
+                    errors.Add(key == BodyKey ? p.Name : $"{key}.{p.Name}", "Required.");
+                if (missing.Count > 0)
+                    return;
+            }
+
+            if (element is { ValueKind: JsonValueKind.Null })
+            {
+                errors.Add(key, "Must not be null.");
+                return;
+            }
+
+            errors.Add(key, type is null ? "Has a value of the wrong type or form." : Expected(type.Type));
+        }
+
+        private static string Key(string path) => path switch
+        {
+            "$" => BodyKey,
+            _ when path.StartsWith("$.", StringComparison.Ordinal) => path[2..],
+            _ => path[1..],
+        };
+
+        // "$.tiers[0].code" => "tiers", 0, "code"; "$['odd name']" => "odd name".
+        private static List<object> Segments(string path)
+        {
+            var segments = new List<object>();
+            var i = 1;
+            while (i < path.Length)
+            {
+                if (path[i] == '.')
+                {
+                    var end = path.IndexOfAny(['.', '['], i + 1);
+                    end = end < 0 ? path.Length : end;
+                    segments.Add(path[(i + 1)..end]);
+                    i = end;
+                }
+                else if (path[i] == '[' && i + 1 < path.Length && path[i + 1] == '\'')
+                {
+                    var end = path.IndexOf("']", i + 2, StringComparison.Ordinal);
+                    end = end < 0 ? path.Length : end;
+                    segments.Add(path[(i + 2)..end]);
+                    i = end + 2;
+                }
+                else if (path[i] == '[')
+                {
+                    var end = path.IndexOf(']', i);
+                    end = end < 0 ? path.Length : end;
+                    segments.Add(int.TryParse(path[(i + 1)..end], NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue);
+                    i = end + 1;
+                }
+                else
+                {
+                    break;
+                }
+            }
+
+            return segments;
+        }
+    }
+}

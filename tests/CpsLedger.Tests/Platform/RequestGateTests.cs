@@ -1,0 +1,181 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>The cases the edge issue found from outside: each is a 400 naming its field, before anything is written.</summary>
+public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
+{
+    private const string Nil = "00000000-0000-0000-0000-000000000000";
+
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support);
+
+    private async Task<(Guid Account, Guid Registration)> AccountWithProduct()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var registration = await Support.Register(account, Products.Products.Complete());
+        return (account, registration.GetProperty("registrationId").GetGuid());
+    }
+
+    private static async Task<JsonElement> Field(HttpResponseMessage response, string field)
+    {
+        var problem = await response.ShouldBeProblem(HttpStatusCode.BadRequest);
+        var errors = problem.GetProperty("errors");
+        Assert.True(errors.TryGetProperty(field, out var messages), $"No error for '{field}': {problem}");
+        var text = problem.ToString();
+        foreach (var leak in new[] { "System.", "CpsLedger.", "Wolverine.", "could not be converted" })
+            Assert.DoesNotContain(leak, text);
+        return messages;
+    }
+
+    private Task<HttpResponseMessage> Send(HttpMethod method, string url, string body, string contentType = "application/json") =>
+        Support.SendAsync(new HttpRequestMessage(method, url) { Content = new StringContent(body, Encoding.UTF8, contentType) });
+
+    [Theory]
+    [InlineData("null")]
+    [InlineData("[]")]
+    [InlineData("\"text\"")]
+    [InlineData("42")]
+    [InlineData("")]
+    [InlineData("{\"companyName\":")]
+    public async Task a_body_that_is_not_a_json_object_is_a_400_naming_the_body(string body)
+    {
+        var messages = await Field(await Send(HttpMethod.Post, "/api/accounts", body), RequestGate.BodyKey);
+        Assert.NotEmpty(messages.EnumerateArray());
+    }
+
+    [Fact]
+    public async Task a_nul_or_control_character_in_text_is_a_400_naming_the_field()
+    {
+        var before = await EventCount();
+        await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"companyName":"Valgus\u0000 OÜ","contactEmail":"a@example.ee","country":"EE"}"""), "companyName");
+        await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"companyName":"Valgus\nOÜ","contactEmail":"a@example.ee","country":"EE"}"""), "companyName");
+        await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"companyName":"Valgus \u202Eevil","contactEmail":"a@example.ee","country":"EE"}"""), "companyName");
+        await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"companyName":"Valgus","contactEmail":"a@example.ee","country":"EE","oldCpsEmails":["x\u0001@example.ee"]}"""), "oldCpsEmails[0]");
+        await Field(await Support.GetAsync("/api/catalogue/models?search=a%00b"), "search");
+        await Field(await Support.GetAsync("/api/accounts?q=a%00b"), "q");
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task multi_line_text_is_accepted_where_a_field_allows_it()
+    {
+        var (account, registration) = await AccountWithProduct();
+        var response = await Send(HttpMethod.Post, $"/api/accounts/{account}/products/{registration}/deregistration",
+            """{"reason":"sold","note":"Sold to a colleague.\nInvoice 17.\tPaid."}""");
+        await response.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task an_all_zero_id_in_a_route_or_a_body_is_a_400_naming_it()
+    {
+        var (account, _) = await AccountWithProduct();
+        var before = await EventCount();
+        await Field(await Support.PatchJson($"/api/accounts/{account}/products/{Nil}", new { dealer = "X" }), "registrationId");
+        await Field(await Support.PostJson($"/api/accounts/{Nil}/points-adjustments",
+            new { points = 5, reason = "Goodwill gesture", ticketReference = "CPS-1" }), "accountId");
+        await Field(await Support.GetAsync($"/api/support/overrides?accountId={Nil}"), "accountId");
+        await Field(await Support.GetAsync($"/api/accounts/not-a-uuid/summary"), "accountId");
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task a_tier_table_with_tiers_null_missing_or_holding_null_is_a_400_naming_tiers()
+    {
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        async Task<JsonElement> Put(string body) =>
+            await Field(await finance.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/api/tiers")
+            {
+                Content = new StringContent(body, Encoding.UTF8, "application/json"),
+            }), body.Contains("[null]") ? "tiers[0]" : "tiers");
+
+        await Put("""{"invitationThreshold":100,"enterpriseAbovePoints":5000,"tiers":null,"reason":"New prices"}""");
+        await Put("""{"invitationThreshold":100,"enterpriseAbovePoints":5000,"reason":"New prices"}""");
+        await Put("""{"invitationThreshold":100,"enterpriseAbovePoints":5000,"tiers":[null],"reason":"New prices"}""");
+        var missingNumber = await finance.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/api/tiers")
+        {
+            Content = new StringContent("""{"invitationThreshold":100,"tiers":[],"reason":"New prices"}""", Encoding.UTF8, "application/json"),
+        });
+        Assert.Equal("Required.", (await Field(missingNumber, "enterpriseAbovePoints"))[0].GetString());
+    }
+
+    [Fact]
+    public async Task no_default_is_invented_for_a_missing_enum_and_enums_bind_by_name_only()
+    {
+        var (account, registration) = await AccountWithProduct();
+        var url = $"/api/accounts/{account}/products/{registration}/deregistration";
+        Assert.Equal("Required.", (await Field(await Send(HttpMethod.Post, url, """{"note":"gone"}"""), "reason"))[0].GetString());
+        await Field(await Send(HttpMethod.Post, url, """{"reason":0}"""), "reason");
+        await Field(await Send(HttpMethod.Post, url, """{"reason":"0"}"""), "reason");
+        await Field(await Send(HttpMethod.Post, url, """{"reason":"RegisteredInError"}"""), "reason");
+        var join = $"/api/accounts/{account}/membership";
+        Assert.Equal("Required.", (await Field(await Send(HttpMethod.Post, join, """{"tier":"gold"}"""), "paymentMethod"))[0].GetString());
+        await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","serialNumber":"9","bestGuesses":[1]}"""),
+            "bestGuesses[0]");
+
+        // By name in any letter case.
+        await (await Send(HttpMethod.Post, url, """{"reason":"Registered_In_Error"}""")).ShouldBe(HttpStatusCode.OK);
+    }
+
+    private static string ProductsUrl(Guid account) => Products.Products.ProductsUrl(account);
+
+    [Fact]
+    public async Task a_value_of_the_wrong_shape_gets_a_field_error_in_the_request_casing_without_type_names()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var before = await EventCount();
+        var date = await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","purchaseDate":"01.03.2024"}"""),
+            "purchaseDate");
+        Assert.Contains("YYYY-MM-DD", date[0].GetString());
+        var method = await Field(await Send(HttpMethod.Post, $"/api/accounts/{account}/membership", """{"tier":"gold","paymentMethod":"cash"}"""),
+            "paymentMethod");
+        Assert.Equal("Must be one of: card, bank_transfer.", method[0].GetString());
+        await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"ModelCode":"EOS-R5","PurchaseDate":"soon"}"""), "PurchaseDate");
+        await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","modelCode":"EOS-R6"}"""), "modelCode");
+        await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","colour":"black"}"""), "colour");
+        await Field(await Send(HttpMethod.Post, $"/api/accounts/{account}/points-adjustments",
+            """{"points":1e309,"reason":"Goodwill gesture","ticketReference":"CPS-1"}"""), "points");
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task an_unreadable_query_value_is_a_400_naming_it_and_never_widens_the_filter()
+    {
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        await Field(await auditor.GetAsync("/api/audit/verification?accountId=not-a-uuid"), "accountId");
+        var account = await App.OpenAccount();
+        await Field(await Support.GetAsync($"/api/accounts/{account}/products?includeDeregistered=maybe"), "includeDeregistered");
+        await Field(await Support.GetAsync("/api/support/overrides?from=yesterday"), "from");
+        await Field(await Support.GetAsync("/api/support/overrides?page=abc"), "page");
+        await Field(await Support.GetAsync("/api/support/overrides?page=0"), "page");
+        await Field(await Support.GetAsync("/api/support/overrides?pageSize=100000"), "pageSize");
+        await Field(await Support.GetAsync("/api/support/overrides?acountId=" + account), "acountId");
+        await Field(await Support.GetAsync($"/api/accounts/{account}/history?page=1&page=2"), "page");
+    }
+
+    [Fact]
+    public async Task a_body_that_is_not_json_is_a_415_problem()
+    {
+        var response = await Send(HttpMethod.Post, "/api/accounts", "companyName=x", "application/x-www-form-urlencoded");
+        await response.ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
+    }
+
+    private async Task<long> EventCount()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand($"select count(*) from {App.SchemaName}.mt_events where type <> 'tombstone'", connection);
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+}
