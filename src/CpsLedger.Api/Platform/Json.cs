@@ -28,6 +28,8 @@ public static class LedgerJson
         options.TypeInfoResolver = (options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver()).WithAddedModifier(Modify);
     }
 
+    // Writing respects the nullable annotations as reading does, so the schemas the document derives from them are true of
+    // the responses: a response member declared without '?' is never null (the contract tests hold every response to it).
     private static void Modify(JsonTypeInfo type)
     {
         foreach (var property in type.Properties)
@@ -38,10 +40,6 @@ public static class LedgerJson
             // without is required: a constructor parameter that is neither nullable nor has a default.
             if (property.IsRequired && property.IsSetNullable && property.AssociatedParameter is not null)
                 property.IsRequired = false;
-            // Responses are written as they are: a null where the type says otherwise is a bug the contract tests find, not a
-            // reason to fail the response after the command has committed. Reading stays strict.
-            if (!property.PropertyType.IsValueType || Nullable.GetUnderlyingType(property.PropertyType) is not null)
-                property.IsGetNullable = true;
         }
     }
 

@@ -1,19 +1,40 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
+using FluentValidation;
+using FluentValidation.Validators;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
+using Wolverine.Http;
 
 namespace CpsLedger.Api.Platform;
 
+/// <summary>
+/// The OpenAPI document is the API's contract: it is derived from the endpoints (typed results, the request records, the
+/// validators, the gate, the middleware), and the tests hold every response the suite receives against it. What the framework
+/// cannot see is added here, once, for every operation: the errors the shared middleware answers with (400 from the gate, 401,
+/// 403 from the roles, 409 and 422 from idempotency, 413 and 415 for bodies), one problem schema for all of them, the headers
+/// every operation reads or writes, and a schema for every body that is not JSON.
+/// </summary>
 public static class OpenApi
 {
+    public const string ProblemSchema = "ProblemDetails";
+    public const string ProblemMediaType = "application/problem+json";
+
     public static void AddLedgerOpenApi(this IServiceCollection services) =>
         services.AddOpenApi("v1", o =>
         {
             o.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
-            o.AddDocumentTransformer<LedgerDocument>();
+            o.AddSchemaTransformer<SchemaFacts>();
             o.AddOperationTransformer<RequestExamples>();
+            o.AddOperationTransformer<Responses>();
+            o.AddDocumentTransformer<LedgerDocument>();
         });
 
-    /// <summary>Puts each endpoint's <see cref="RequestExampleAttribute"/> on its request body, and documents the 401 of protected operations.</summary>
+    /// <summary>Puts each endpoint's <see cref="RequestExampleAttribute"/> on its request body.</summary>
     private sealed class RequestExamples : IOpenApiOperationTransformer
     {
         public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
@@ -24,23 +45,197 @@ public static class OpenApi
                 foreach (var (mediaType, body) in content)
                 {
                     if (mediaType.Contains("json", StringComparison.OrdinalIgnoreCase) || mediaType.StartsWith(example.MediaType, StringComparison.OrdinalIgnoreCase))
-                        body.Example = example.MediaType.Contains("json") ? System.Text.Json.Nodes.JsonNode.Parse(example.Body) : example.Body;
+                        body.Example = example.MediaType.Contains("json") ? JsonNode.Parse(example.Body) : example.Body;
                 }
-            }
-
-            // Every operation not explicitly public needs a bearer token (the fallback policy).
-            var metadata = context.Description.ActionDescriptor.EndpointMetadata;
-            if (!metadata.OfType<Microsoft.AspNetCore.Authorization.IAllowAnonymous>().Any())
-            {
-                operation.Responses ??= new OpenApiResponses();
-                operation.Responses.TryAdd("401", new OpenApiResponse { Description = "Missing, expired or invalid bearer token." });
             }
 
             return Task.CompletedTask;
         }
     }
 
-    /// <summary>Title, description and the bearer scheme that every non-public operation needs.</summary>
+    /// <summary>
+    /// What a schema says that the serializer knows but the exporter does not: enums are strings with their wire names; an
+    /// object lists its required members (the strict reader's: neither nullable nor defaulted); a request's text, numbers and
+    /// lists carry the limits their validator enforces.
+    /// </summary>
+    private sealed class SchemaFacts : IOpenApiSchemaTransformer
+    {
+        public Task TransformAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+        {
+            var type = context.JsonTypeInfo.Type;
+            var enumType = Nullable.GetUnderlyingType(type) ?? type;
+            if (enumType.IsEnum)
+            {
+                // One component per enum, whatever refers to it: a null is the referring member's business, not the enum's.
+                schema.Type = JsonSchemaType.String;
+                schema.Enum = [.. LedgerJson.NamesOf(enumType).Select(n => (JsonNode)JsonValue.Create(n))];
+                schema.Format = null;
+                Mark(schema, enumType);
+                return Task.CompletedTask;
+            }
+
+            // The wire's own converters (LedgerJson) are opaque to the exporter: text, ids and lists of them get their types here.
+            var nullable = context.JsonPropertyInfo?.IsGetNullable ?? Nullable.GetUnderlyingType(type) is not null;
+            if (schema.Type is null && Primitive(type) is { } primitive)
+            {
+                schema.Type = primitive.Type | (nullable ? JsonSchemaType.Null : 0);
+                schema.Format ??= primitive.Format;
+            }
+
+            if (context.JsonTypeInfo is { Kind: JsonTypeInfoKind.Enumerable, ElementType: { } element })
+            {
+                if (schema.Items is null && Primitive(element) is { } item)
+                    schema.Items = new OpenApiSchema { Type = item.Type, Format = item.Format };
+                else if (element.IsEnum && schema.Items is null)
+                    schema.Items = EnumSchema(element);
+            }
+
+            if (context.JsonPropertyInfo is { DeclaringType: var declaring } property
+                && context.ApplicationServices.GetService(typeof(IValidator<>).MakeGenericType(declaring)) is IValidator validator)
+                ValidatorLimits.Apply(schema, property, validator);
+
+            if (context.JsonTypeInfo.Kind == JsonTypeInfoKind.Object && schema.Properties is not null)
+                schema.Required = new SortedSet<string>(context.JsonTypeInfo.Properties.Where(p => p.IsRequired).Select(p => p.Name), StringComparer.Ordinal);
+            return Task.CompletedTask;
+        }
+    }
+
+    private static (JsonSchemaType Type, string? Format)? Primitive(Type type) =>
+        (Nullable.GetUnderlyingType(type) ?? type) switch
+        {
+            var t when t == typeof(string) => (JsonSchemaType.String, null),
+            var t when t == typeof(Guid) => (JsonSchemaType.String, "uuid"),
+            _ => null,
+        };
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Type> ListedEnums = new();
+
+    private static OpenApiSchema EnumSchema(Type enumType) => Mark(new OpenApiSchema
+    {
+        Type = JsonSchemaType.String,
+        Enum = [.. LedgerJson.NamesOf(enumType).Select(n => (JsonNode)JsonValue.Create(n))],
+    }, enumType);
+
+    private const string EnumMark = "cpsledger-enum";
+
+    // An enum written inline (the exporter does so for list items) becomes a reference to the enum's component in LedgerDocument.
+    private static OpenApiSchema Mark(OpenApiSchema schema, Type enumType)
+    {
+        ListedEnums.TryAdd(enumType.Name, enumType);
+        schema.Metadata ??= new Dictionary<string, object>();
+        schema.Metadata[EnumMark] = enumType.Name;
+        return schema;
+    }
+
+    /// <summary>
+    /// Every operation's responses as the wire has them: the success the endpoint declares (typed results), then the errors
+    /// that the shared parts of the pipeline can answer with, each as a problem. Wolverine's default 404 for a resource that
+    /// might be null is dropped where the endpoint's return type says it never is.
+    /// </summary>
+    private sealed class Responses : IOpenApiOperationTransformer
+    {
+        public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+        {
+            var description = context.Description;
+            var metadata = description.ActionDescriptor.EndpointMetadata;
+            var chain = metadata.OfType<HttpChain>().FirstOrDefault();
+            var method = description.HttpMethod ?? "GET";
+            var anonymous = metadata.OfType<IAllowAnonymous>().Any();
+            var command = method is "POST" or "PUT" or "PATCH" or "DELETE";
+            var body = description.ParameterDescriptions.Any(p => p.Source == BindingSource.Body || p.Source == BindingSource.FormFile || p.Source == BindingSource.Form)
+                       || metadata.OfType<IAcceptsMetadata>().Any();
+            var roles = metadata.OfType<IAuthorizeData>().Any(a => !string.IsNullOrEmpty(a.Roles) || !string.IsNullOrEmpty(a.Policy));
+            operation.Responses ??= new OpenApiResponses();
+            var responses = operation.Responses;
+
+            if (responses.ContainsKey("404") && chain is not null && !MayReturnNull(chain) && !Declared(metadata, 404))
+                responses.Remove("404");
+
+            // The gate refuses a query parameter the operation does not have, on every operation.
+            Error(responses, 400, "The request is not what this operation accepts: `errors` names each field or parameter.");
+            if (!anonymous)
+                Error(responses, 401, "Missing, expired or invalid bearer token.");
+            if (roles)
+                Error(responses, 403, "The token's roles do not allow this operation, or a member asked for another account.");
+            if (responses.ContainsKey("404"))
+                Error(responses, 404, "Not found.");
+            if (command)
+            {
+                Error(responses, 409, "A conflict: the data changed meanwhile, something it would create exists, or a request with this Idempotency-Key is still running.");
+                Error(responses, 422, "This Idempotency-Key was used before with a different request.");
+            }
+
+            if (body)
+            {
+                Error(responses, 413, "The request body is larger than the service accepts.");
+                Error(responses, 415, "The request body is not of a media type this operation reads.");
+            }
+
+            foreach (var (status, response) in responses.ToList())
+            {
+                if (response is not OpenApiResponse concrete)
+                    continue;
+                concrete.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                concrete.Headers[CorrelationMiddleware.HeaderName] = new OpenApiHeaderReference(CorrelationMiddleware.HeaderName, context.Document);
+                if (status == "201")
+                    concrete.Headers["Location"] = new OpenApiHeader
+                    {
+                        Description = "Where the created resource is read.",
+                        Required = true,
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "uri-reference" },
+                    };
+                if (command && status.StartsWith('2'))
+                    concrete.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeaderReference(IdempotencyMiddleware.ReplayedHeader, context.Document);
+                if (status is ['4' or '5', ..])
+                    concrete.Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        [ProblemMediaType] = new() { Schema = new OpenApiSchemaReference(ProblemSchema, context.Document) },
+                    };
+                else if (concrete.Content is not null)
+                {
+                    foreach (var (mediaType, content) in concrete.Content)
+                    {
+                        if (mediaType == "application/pdf")
+                            content.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+                        else if (mediaType.StartsWith("text/", StringComparison.Ordinal))
+                            content.Schema = new OpenApiSchema { Type = JsonSchemaType.String };
+                    }
+                }
+            }
+
+            operation.Parameters ??= [];
+            operation.Parameters.Add(new OpenApiParameterReference(CorrelationMiddleware.HeaderName, context.Document));
+            if (command)
+                operation.Parameters.Add(new OpenApiParameterReference(IdempotencyMiddleware.HeaderName, context.Document));
+            // Wolverine describes an operation by its generated class name; the summary says what it does.
+            if (string.IsNullOrEmpty(operation.Description) || !operation.Description.Contains(' '))
+                operation.Description = operation.Summary;
+            return Task.CompletedTask;
+        }
+
+        private static void Error(OpenApiResponses responses, int status, string description)
+        {
+            var key = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!responses.TryGetValue(key, out var existing) || existing is not OpenApiResponse { Description.Length: > 0 })
+                responses[key] = new OpenApiResponse { Description = description };
+        }
+
+        private static bool Declared(IList<object> metadata, int status) =>
+            metadata.OfType<IProducesResponseTypeMetadata>().Any(m => m.StatusCode == status && (m.Type is not null || m.ContentTypes.Any()));
+
+        // Wolverine answers 404 when the endpoint returns null; a return type without '?' never does.
+        private static bool MayReturnNull(HttpChain chain)
+        {
+            var returned = chain.Method.Method.ReturnParameter;
+            var nullability = new NullabilityInfoContext().Create(returned);
+            var type = returned.ParameterType;
+            if (type.IsGenericType && (type.GetGenericTypeDefinition() == typeof(Task<>) || type.GetGenericTypeDefinition() == typeof(ValueTask<>)))
+                nullability = nullability.GenericTypeArguments[0];
+            return nullability.ReadState != NullabilityState.NotNull;
+        }
+    }
+
+    /// <summary>Title, description, the bearer scheme, the shared problem schema, headers and parameters; then tidy.</summary>
     private sealed class LedgerDocument : IOpenApiDocumentTransformer
     {
         public Task TransformAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
@@ -50,12 +245,16 @@ public static class OpenApi
                 Title = "CpsLedger API",
                 Version = "v1",
                 Description = "The event-sourced ledger of a points-based professional-services membership programme. " +
-                              "Every command accepts an Idempotency-Key header and echoes X-Correlation-Id. " +
-                              "Errors are RFC 9457 problem details.",
+                              "Every command accepts an Idempotency-Key header; every response carries X-Correlation-Id. " +
+                              "Errors are RFC 9457 problem details (application/problem+json).",
+                Contact = new OpenApiContact { Name = "CpsLedger maintainers" },
+                License = new OpenApiLicense { Name = "Proprietary", Identifier = "LicenseRef-Proprietary" },
             };
+            document.Servers = [new OpenApiServer { Url = "/", Description = "This service" }];
             document.Components ??= new OpenApiComponents();
-            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-            document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+            var components = document.Components;
+            components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
             {
                 Type = SecuritySchemeType.Http,
                 Scheme = "bearer",
@@ -64,8 +263,230 @@ public static class OpenApi
             };
             document.Security ??= [];
             document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
+
+            components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+            components.Schemas[ProblemSchema] = Problem();
+            foreach (var (name, enumType) in ListedEnums)
+                components.Schemas.TryAdd(name, EnumSchema(enumType));
+            components.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            components.Headers[CorrelationMiddleware.HeaderName] = new OpenApiHeader
+            {
+                Description = "The request's correlation id (the caller's X-Correlation-Id, or the trace id); also stored on every event it wrote.",
+                Required = true,
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+            components.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeader
+            {
+                Description = "\"true\" when this is the recorded first response to a repeated Idempotency-Key.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("true")] },
+            };
+            components.Parameters ??= new Dictionary<string, IOpenApiParameter>();
+            components.Parameters[CorrelationMiddleware.HeaderName] = new OpenApiParameter
+            {
+                Name = CorrelationMiddleware.HeaderName,
+                In = ParameterLocation.Header,
+                Description = "Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 128 },
+            };
+            components.Parameters[IdempotencyMiddleware.HeaderName] = new OpenApiParameter
+            {
+                Name = IdempotencyMiddleware.HeaderName,
+                In = ParameterLocation.Header,
+                Description = "Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); " +
+                              "with a different request, 422.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 200 },
+            };
+
+            foreach (var name in components.Schemas.Keys.ToList())
+                components.Schemas[name] = EnumReferences(components.Schemas[name], document, name);
+            foreach (var operation in document.Paths.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? []))
+            {
+                foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>())
+                    parameter.Schema = EnumReferences(parameter.Schema, document, null);
+            }
+
+            SchemaRoles.Apply(document);
             return Task.CompletedTask;
         }
+
+        // Replaces every inline enum below a schema with a reference to the enum's component (one component per enum).
+        private static IOpenApiSchema EnumReferences(IOpenApiSchema? schema, OpenApiDocument document, string? component)
+        {
+            if (schema is not OpenApiSchema concrete)
+                return schema!;
+            if (concrete.Metadata?.TryGetValue(EnumMark, out var mark) == true && mark is string name && name != component)
+                return new OpenApiSchemaReference(name, document);
+            if (concrete.Items is not null)
+                concrete.Items = EnumReferences(concrete.Items, document, null);
+            if (concrete.AdditionalProperties is not null)
+                concrete.AdditionalProperties = EnumReferences(concrete.AdditionalProperties, document, null);
+            foreach (var key in concrete.Properties?.Keys.ToList() ?? [])
+                concrete.Properties![key] = EnumReferences(concrete.Properties[key], document, null);
+            return concrete;
+        }
+
+        private static OpenApiSchema Problem()
+        {
+            static OpenApiSchema Text(string description) => new() { Type = JsonSchemaType.String, Description = description };
+            return new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "RFC 9457 problem details, the body of every error.",
+                Required = new SortedSet<string>(["type", "title", "status", "instance", "traceId", "correlationId"], StringComparer.Ordinal),
+                Properties = new Dictionary<string, IOpenApiSchema>
+                {
+                    ["type"] = Text("A URI reference identifying the problem type (about:blank when it is just the status)."),
+                    ["title"] = Text("A short summary of the problem type."),
+                    ["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Description = "The HTTP status code." },
+                    ["detail"] = Text("What went wrong in this occurrence, in words for a person."),
+                    ["instance"] = Text("The path of the request."),
+                    ["errors"] = new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.Object,
+                        Description = "Field errors (400): keyed by the parameter's name or the body's JSON path in the request's casing " +
+                                      "(\"purchaseDate\", \"tiers[0].code\"; \"$\" is the body as a whole).",
+                        AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.String } },
+                    },
+                    ["traceId"] = Text("The W3C trace of the request."),
+                    ["correlationId"] = Text("The request's correlation id, as in the X-Correlation-Id header."),
+                },
+            };
+        }
+    }
+
+    /// <summary>
+    /// Tidies the schemas by what they describe: a schema a request body reaches lists exactly what the strict reader requires
+    /// and refuses members it does not know (additionalProperties: false); a schema only responses reach lists every member as
+    /// required, as every member is written. Schemas nothing refers to any more are removed.
+    /// </summary>
+    private static class SchemaRoles
+    {
+        public static void Apply(OpenApiDocument document)
+        {
+            var schemas = document.Components!.Schemas!;
+            var requests = new HashSet<string>(StringComparer.Ordinal);
+            var used = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var operation in document.Paths.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? []))
+            {
+                foreach (var media in operation.RequestBody?.Content?.Values.AsEnumerable() ?? [])
+                    Reach(media.Schema, schemas, requests);
+                foreach (var parameter in operation.Parameters ?? [])
+                    Reach(parameter.Schema, schemas, used);
+                foreach (var response in operation.Responses?.Values.AsEnumerable() ?? [])
+                {
+                    foreach (var media in response.Content?.Values.AsEnumerable() ?? [])
+                        Reach(media.Schema, schemas, used);
+                }
+            }
+
+            used.UnionWith(requests);
+            foreach (var name in schemas.Keys.Where(n => !used.Contains(n)).ToList())
+                schemas.Remove(name);
+
+            foreach (var (name, schema) in schemas)
+            {
+                if (schema is not OpenApiSchema { Properties: { Count: > 0 } properties } concrete || name == ProblemSchema)
+                    continue;
+                if (requests.Contains(name))
+                    concrete.AdditionalPropertiesAllowed = false;
+                else
+                    concrete.Required = new SortedSet<string>(properties.Keys, StringComparer.Ordinal);
+            }
+        }
+
+        private static void Reach(IOpenApiSchema? schema, IDictionary<string, IOpenApiSchema> schemas, HashSet<string> reached)
+        {
+            switch (schema)
+            {
+                case null:
+                    return;
+                case OpenApiSchemaReference reference:
+                    var id = reference.Reference.Id;
+                    if (id is not null && reached.Add(id) && schemas.TryGetValue(id, out var target))
+                        Reach(target, schemas, reached);
+                    return;
+            }
+
+            foreach (var child in (schema.Properties?.Values ?? []).Append(schema.Items).Append(schema.AdditionalProperties)
+                         .Concat(schema.AllOf ?? []).Concat(schema.AnyOf ?? []).Concat(schema.OneOf ?? []))
+                Reach(child, schemas, reached);
+        }
+    }
+
+    /// <summary>The limits a request's validator enforces, in its schema: lengths, bounds, patterns, and the same for list items.</summary>
+    private static class ValidatorLimits
+    {
+        public static void Apply(OpenApiSchema propertySchema, JsonPropertyInfo property, IValidator validator)
+        {
+            // Rules are named as the JSON fields are (ValidationConventions.UseJsonFieldNames).
+            var descriptor = validator.CreateDescriptor();
+            var rules = descriptor.GetRulesForMember(property.Name);
+            if (!rules.Any() && property.AttributeProvider is MemberInfo member)
+                rules = descriptor.GetRulesForMember(member.Name);
+            foreach (var rule in rules)
+            {
+                var items = rule.GetType().GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(ICollectionRule<,>));
+                var into = items ? propertySchema.Items as OpenApiSchema : propertySchema;
+                // A conditional rule ("when the tier is standard") is not a limit the schema can state.
+                if (into is null || rule.Components.Any(c => c.HasCondition || c.HasAsyncCondition))
+                    continue;
+                foreach (var component in rule.Components)
+                    Limit(into, component.Validator);
+            }
+        }
+
+        private static void Limit(OpenApiSchema schema, IPropertyValidator validator)
+        {
+            switch (validator)
+            {
+                case ILengthValidator length:
+                    if (length.Max > 0)
+                        schema.MaxLength = schema.MaxLength is { } max ? Math.Min(max, length.Max) : length.Max;
+                    if (length.Min > 0)
+                        schema.MinLength = Math.Max(schema.MinLength ?? 0, length.Min);
+                    break;
+                case INotEmptyValidator when schema.Type?.HasFlag(JsonSchemaType.String) == true:
+                    schema.MinLength = Math.Max(schema.MinLength ?? 0, 1);
+                    break;
+                case INotEmptyValidator when schema.Type?.HasFlag(JsonSchemaType.Array) == true:
+                    schema.MinItems = Math.Max(schema.MinItems ?? 0, 1);
+                    break;
+                case IBetweenValidator { From: IConvertible from, To: IConvertible to } between:
+                    schema.Minimum = Number(from);
+                    schema.Maximum = Number(to);
+                    if (between.Name == "ExclusiveBetweenValidator")
+                    {
+                        schema.ExclusiveMinimum = schema.Minimum;
+                        schema.ExclusiveMaximum = schema.Maximum;
+                        schema.Minimum = schema.Maximum = null;
+                    }
+
+                    break;
+                case IComparisonValidator { ValueToCompare: IConvertible value } comparison:
+                    switch (comparison.Comparison)
+                    {
+                        case Comparison.GreaterThan:
+                            schema.ExclusiveMinimum = Number(value);
+                            break;
+                        case Comparison.GreaterThanOrEqual:
+                            schema.Minimum = Number(value);
+                            break;
+                        case Comparison.LessThan:
+                            schema.ExclusiveMaximum = Number(value);
+                            break;
+                        case Comparison.LessThanOrEqual:
+                            schema.Maximum = Number(value);
+                            break;
+                    }
+
+                    break;
+                case IRegularExpressionValidator regex:
+                    schema.Pattern = regex.Expression;
+                    break;
+            }
+        }
+
+        private static string Number(IConvertible value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 }
 

@@ -132,6 +132,24 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         new DevTokenIssuer(Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>(), TimeProvider.System)
             .Issue(subject ?? $"test-{role}", [role], accountId);
 
+    private Task<Contract>? _contract;
+
+    /// <summary>The document the service serves at /openapi/v1.json, read once: every client of this host is held to it.</summary>
+    public Task<Contract> Contract() => _contract ??= LoadContract();
+
+    private async Task<Contract> LoadContract()
+    {
+        using var client = CreateDefaultClient();
+        var response = await client.GetAsync("/openapi/v1.json");
+        response.EnsureSuccessStatusCode();
+        return new Contract(await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>A client of the service whose every response is checked against the OpenAPI document (<see cref="ContractCheck"/>).</summary>
+    public new HttpClient CreateClient() =>
+        CreateDefaultClient(ClientOptions.BaseAddress, new ContractCheck(Contract),
+            new Microsoft.AspNetCore.Mvc.Testing.Handlers.RedirectHandler(), new Microsoft.AspNetCore.Mvc.Testing.Handlers.CookieContainerHandler());
+
     public HttpClient ClientAs(string role, Guid? accountId = null, string? subject = null)
     {
         var client = CreateClient();

@@ -25,6 +25,36 @@ public static partial class Snapshots
         Snapshot.Match(Newtonsoft.Json.Linq.JToken.Parse(scrubbed.ToJsonString()), fullName);
     }
 
+    /// <summary>
+    /// A document kept as a file of the repository rather than a snapshot (others read it: the OpenAPI contract), compared as
+    /// JSON and written indented. Locally a changed document is written and the test fails once, so that the change is read
+    /// before it is committed; on CI a missing or changed file fails.
+    /// </summary>
+    public static void MatchFile(string json, string repositoryPath)
+    {
+        var file = Path.Combine(RepositoryRoot(), repositoryPath);
+        var actual = JsonNode.Parse(json)!.ToJsonString(new JsonSerializerOptions
+        {
+            WriteIndented = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        }) + "\n";
+        var expected = File.Exists(file) ? File.ReadAllText(file) : null;
+        if (expected is not null && JsonNode.DeepEquals(JsonNode.Parse(expected), JsonNode.Parse(actual)))
+            return;
+        if (IsCi)
+            Assert.Fail($"{repositoryPath} does not match what the service serves. Run the tests locally, read the diff, and commit it.");
+        File.WriteAllText(file, actual);
+        Assert.Fail($"{repositoryPath} was {(expected is null ? "written" : "updated")} from what the service serves: read the diff and commit it.");
+    }
+
+    public static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CpsLedger.sln")))
+            directory = directory.Parent;
+        return directory?.FullName ?? throw new InvalidOperationException("The repository root (CpsLedger.sln) was not found.");
+    }
+
     private static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     private static JsonNode Scrub(JsonNode? root)

@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Json.Schema;
+
+namespace CpsLedger.Tests.Harness;
+
+/// <summary>
+/// The served OpenAPI document as the judge of every response the tests receive: the status must be one the operation
+/// documents, the content type one documented for that status, and a JSON body valid against its schema. A response the
+/// document does not describe throws <see cref="ContractViolation"/> in the test that received it.
+/// </summary>
+public sealed class Contract
+{
+    private static readonly Uri DocumentUri = new("https://cpsledger.test/openapi/v1.json");
+    private readonly List<Operation> _operations;
+    private readonly BuildOptions _build;
+    private readonly ConcurrentDictionary<string, JsonSchema> _schemas = new();
+    private static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
+
+    public Contract(string documentJson)
+    {
+        Json = documentJson;
+        var document = JsonDocument.Parse(documentJson).RootElement.Clone();
+        Document = document;
+        var registry = new SchemaRegistry();
+        registry.Register(DocumentUri, new JsonElementBaseDocument(document, DocumentUri));
+        _build = new BuildOptions { SchemaRegistry = registry };
+        _operations =
+        [
+            .. document.GetProperty("paths").EnumerateObject().SelectMany(path => path.Value.EnumerateObject()
+                .Where(o => o.Value.ValueKind == JsonValueKind.Object && o.Value.TryGetProperty("responses", out _))
+                .Select(o => new Operation(o.Name.ToUpperInvariant(), path.Name, o.Value))),
+        ];
+    }
+
+    public string Json { get; }
+
+    public JsonElement Document { get; }
+
+    public IReadOnlyList<Operation> Operations => _operations;
+
+    /// <summary>The operation the document has for this method and path, or null when it has none (health, the console, a typo).</summary>
+    public Operation? Find(string method, string path) =>
+        _operations.Where(o => o.Method == method && o.Matches(path)).OrderBy(o => o.Parameters).FirstOrDefault();
+
+    public void Check(string method, string path, HttpStatusCode status, string? mediaType, string body)
+    {
+        var operation = Find(method, path);
+        if (operation is null)
+            return;
+
+        var code = ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (!operation.Responses.TryGetProperty(code, out var response))
+            throw new ContractViolation($"{method} {path} answered {code}, which {operation} does not document " +
+                                        $"(documented: {string.Join(", ", operation.Responses.EnumerateObject().Select(r => r.Name))}). Body: {Cut(body)}");
+
+        if (!response.TryGetProperty("content", out var content) || !content.EnumerateObject().Any())
+        {
+            if (body.Length > 0)
+                throw new ContractViolation($"{method} {path} answered {code} with a body ({mediaType}) where {operation} documents none: {Cut(body)}");
+            return;
+        }
+
+        if (body.Length == 0 && method != "HEAD")
+            throw new ContractViolation($"{method} {path} answered {code} without a body where {operation} documents " +
+                                        string.Join(", ", content.EnumerateObject().Select(c => c.Name)));
+        if (mediaType is null || !content.TryGetProperty(mediaType, out var media))
+            throw new ContractViolation($"{method} {path} answered {code} as {mediaType ?? "(no content type)"}; {operation} documents " +
+                                        $"{string.Join(", ", content.EnumerateObject().Select(c => c.Name))}");
+
+        if (!mediaType.EndsWith("json", StringComparison.Ordinal) || !media.TryGetProperty("schema", out _))
+            return;
+
+        var pointer = $"#/paths/{Escape(operation.Path)}/{operation.Method.ToLowerInvariant()}/responses/{code}/content/{Escape(mediaType)}/schema";
+        var schema = _schemas.GetOrAdd(pointer, p => JsonSchema.FromText($$"""{"$ref":"{{DocumentUri}}{{p}}"}""", _build));
+        JsonElement instance;
+        try
+        {
+            instance = JsonDocument.Parse(body).RootElement;
+        }
+        catch (JsonException e)
+        {
+            throw new ContractViolation($"{method} {path} answered {code} {mediaType} that is not JSON ({e.Message}): {Cut(body)}");
+        }
+
+        var result = schema.Evaluate(instance, Evaluation);
+        if (!result.IsValid)
+        {
+            var errors = (result.Details ?? []).Prepend(result).Where(d => d.Errors is { Count: > 0 })
+                .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation} ({d.EvaluationPath}): {e.Value}"))
+                .Take(12).ToList();
+            throw new ContractViolation($"{method} {path} answered {code} with a body its schema refuses:\n  {string.Join("\n  ", errors)}\nBody: {Cut(body)}");
+        }
+    }
+
+    private static string Escape(string segment) => Uri.EscapeDataString(segment.Replace("~", "~0").Replace("/", "~1"));
+
+    private static string Cut(string body) => body.Length > 2000 ? body[..2000] + "…" : body;
+
+    public sealed class Operation
+    {
+        private readonly Regex _path;
+
+        public Operation(string method, string path, JsonElement operation)
+        {
+            Method = method;
+            Path = path;
+            Element = operation;
+            Responses = operation.GetProperty("responses");
+            Id = operation.TryGetProperty("operationId", out var id) ? id.GetString()! : $"{method} {path}";
+            Parameters = Regex.Matches(path, "{[^}]+}").Count;
+            _path = new Regex("^" + Regex.Replace(Regex.Escape(path), @"\\\{[^}]+}", "[^/]+") + "$");
+        }
+
+        public string Method { get; }
+        public string Path { get; }
+        public string Id { get; }
+        public JsonElement Element { get; }
+        public JsonElement Responses { get; }
+        public int Parameters { get; }
+
+        public bool Matches(string path) => _path.IsMatch(path);
+
+        public override string ToString() => Id;
+    }
+}
+
+/// <summary>A response the OpenAPI document does not describe.</summary>
+public sealed class ContractViolation(string message) : Exception(message);
+
+/// <summary>Holds every response of the test host's clients against the served document (<see cref="Contract"/>).</summary>
+public sealed class ContractCheck(Func<Task<Contract>> contract) : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await base.SendAsync(request, cancellationToken);
+        var path = request.RequestUri!.AbsolutePath;
+        if (!path.StartsWith("/api/", StringComparison.Ordinal))
+            return response;
+
+        await response.Content.LoadIntoBufferAsync(cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        (await contract()).Check(request.Method.Method, path, response.StatusCode, response.Content.Headers.ContentType?.MediaType, body);
+        return response;
+    }
+}
