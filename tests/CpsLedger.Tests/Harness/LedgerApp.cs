@@ -30,6 +30,9 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>The service's clock; each test starts at real time.</summary>
     public AdjustableClock Clock { get; } = new();
 
+    /// <summary>What the service logged (Serilog reads sinks from the container: Platform/Logging.cs).</summary>
+    public CapturedLogs Logs { get; } = new();
+
     /// <summary>Where the service writes e-mails (.eml files) during the tests.</summary>
     public string MailFolder { get; } = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-mail-{Guid.NewGuid():N}");
 
@@ -100,6 +103,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.ConfigureServices(services =>
         {
             services.AddSingleton<TimeProvider>(Clock);
+            services.AddSingleton<Serilog.Core.ILogEventSink>(Logs);
             services.RunWolverineInSoloMode();
             services.DisableAllExternalWolverineTransports();
         });
