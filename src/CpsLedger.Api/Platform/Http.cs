@@ -49,6 +49,8 @@ public static class Http
         app.UseSerilogRequestLogging(o =>
         {
             o.GetLevel = Logging.RequestLevel;
+            // The host's logger (sinks and levels from configuration), not the start-up logger (Platform/Logging.cs).
+            o.Logger = app.Services.GetService<Serilog.ILogger>();
             o.EnrichDiagnosticContext = (diagnostics, http) =>
             {
                 diagnostics.Set("User", http.User.Identity?.Name ?? "anonymous");

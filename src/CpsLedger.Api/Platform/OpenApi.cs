@@ -220,8 +220,10 @@ public static class OpenApi
                 responses[key] = new OpenApiResponse { Description = description };
         }
 
+        // Declared by the endpoint ([ProducesResponseType], or a policy's ProducesProblem), not Wolverine's bare default.
         private static bool Declared(IList<object> metadata, int status) =>
-            metadata.OfType<IProducesResponseTypeMetadata>().Any(m => m.StatusCode == status && (m.Type is not null || m.ContentTypes.Any()));
+            metadata.OfType<Microsoft.AspNetCore.Mvc.ProducesResponseTypeAttribute>().Any(m => m.StatusCode == status)
+            || metadata.OfType<IProducesResponseTypeMetadata>().Any(m => m.StatusCode == status && m.ContentTypes.Any());
 
         // Wolverine answers 404 when the endpoint returns null; a return type without '?' never does.
         private static bool MayReturnNull(HttpChain chain)

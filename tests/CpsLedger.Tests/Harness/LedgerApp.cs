@@ -162,6 +162,17 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     }
 
     public HttpClient Anonymous() => CreateClient();
+
+    /// <summary>
+    /// A client whose responses are not held to the OpenAPI document: only for a test that injects a fault on purpose (a 500
+    /// is never in the contract).
+    /// </summary>
+    public HttpClient UncheckedClientAs(string role, Guid? accountId = null, string? subject = null)
+    {
+        var client = CreateDefaultClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(role, accountId, subject));
+        return client;
+    }
 }
 
 [CollectionDefinition(Name)]
