@@ -57,6 +57,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 timestamp = timestamp_parsed;
             }
+            else if (!string.IsNullOrEmpty(timestamp_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "timestamp", timestamp_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
+            }
 
             string sequence_rawValue = httpContext.Request.Query["sequence"];
             System.Nullable<long> sequence = default;
@@ -64,6 +69,11 @@ namespace Internal.Generated.WolverineHandlers
             if (sequence_rawValue != null && long.TryParse(sequence_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var sequence_parsed))
             {
                 sequence = sequence_parsed;
+            }
+            else if (!string.IsNullOrEmpty(sequence_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "sequence", sequence_rawValue, "long").ConfigureAwait(false);
+                return;
             }
 
             var problemDetails1 = CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Validate(timestamp, sequence);

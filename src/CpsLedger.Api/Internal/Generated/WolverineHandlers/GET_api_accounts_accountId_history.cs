@@ -57,6 +57,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 from = from_parsed;
             }
+            else if (!string.IsNullOrEmpty(from_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "from", from_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
+            }
 
             string to_rawValue = httpContext.Request.Query["to"];
             System.Nullable<System.DateTimeOffset> to = default;
@@ -64,6 +69,11 @@ namespace Internal.Generated.WolverineHandlers
             if (to_rawValue != null && System.DateTimeOffset.TryParse(to_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var to_parsed))
             {
                 to = to_parsed;
+            }
+            else if (!string.IsNullOrEmpty(to_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "to", to_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
             }
 
             var types = httpContext.Request.Query["types"];
@@ -74,6 +84,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 page = page_parsed;
             }
+            else if (!string.IsNullOrEmpty(page_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "page", page_rawValue, "int").ConfigureAwait(false);
+                return;
+            }
 
             string pageSize_rawValue = httpContext.Request.Query["pageSize"];
             System.Nullable<int> pageSize = default;
@@ -81,6 +96,11 @@ namespace Internal.Generated.WolverineHandlers
             if (pageSize_rawValue != null && int.TryParse(pageSize_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var pageSize_parsed))
             {
                 pageSize = pageSize_parsed;
+            }
+            else if (!string.IsNullOrEmpty(pageSize_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "pageSize", pageSize_rawValue, "int").ConfigureAwait(false);
+                return;
             }
 
             var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(page, pageSize);

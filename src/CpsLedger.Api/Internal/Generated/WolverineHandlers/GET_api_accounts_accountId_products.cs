@@ -57,6 +57,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 includeDeregistered = includeDeregistered_parsed;
             }
+            else if (!string.IsNullOrEmpty(includeDeregistered_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "includeDeregistered", includeDeregistered_rawValue, "bool").ConfigureAwait(false);
+                return;
+            }
 
             
             // The actual HTTP request handler execution

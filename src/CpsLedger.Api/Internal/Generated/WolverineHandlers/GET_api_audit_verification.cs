@@ -42,6 +42,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 accountId = accountId_parsed;
             }
+            else if (!string.IsNullOrEmpty(accountId_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "accountId", accountId_rawValue, "System.Guid").ConfigureAwait(false);
+                return;
+            }
 
             var problemDetails1 = await CpsLedger.Api.Audit.VerifyProjectionsEndpoint.ValidateAsync(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
             // Evaluate whether the processing should stop if there are any problems

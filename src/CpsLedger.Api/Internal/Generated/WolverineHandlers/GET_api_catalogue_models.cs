@@ -41,6 +41,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 includeWithdrawn = includeWithdrawn_parsed;
             }
+            else if (!string.IsNullOrEmpty(includeWithdrawn_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "includeWithdrawn", includeWithdrawn_rawValue, "bool").ConfigureAwait(false);
+                return;
+            }
 
             string page_rawValue = httpContext.Request.Query["page"];
             System.Nullable<int> page = default;
@@ -49,6 +54,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 page = page_parsed;
             }
+            else if (!string.IsNullOrEmpty(page_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "page", page_rawValue, "int").ConfigureAwait(false);
+                return;
+            }
 
             string pageSize_rawValue = httpContext.Request.Query["pageSize"];
             System.Nullable<int> pageSize = default;
@@ -56,6 +66,11 @@ namespace Internal.Generated.WolverineHandlers
             if (pageSize_rawValue != null && int.TryParse(pageSize_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var pageSize_parsed))
             {
                 pageSize = pageSize_parsed;
+            }
+            else if (!string.IsNullOrEmpty(pageSize_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "pageSize", pageSize_rawValue, "int").ConfigureAwait(false);
+                return;
             }
 
             var problemDetails1 = CpsLedger.Api.Catalogue.BrowseCatalogueEndpoint.Validate(httpContext.Request);

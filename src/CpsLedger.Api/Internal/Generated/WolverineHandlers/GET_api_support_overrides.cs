@@ -39,6 +39,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 accountId = accountId_parsed;
             }
+            else if (!string.IsNullOrEmpty(accountId_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "accountId", accountId_rawValue, "System.Guid").ConfigureAwait(false);
+                return;
+            }
 
             string from_rawValue = httpContext.Request.Query["from"];
             System.Nullable<System.DateTimeOffset> from = default;
@@ -47,6 +52,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 from = from_parsed;
             }
+            else if (!string.IsNullOrEmpty(from_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "from", from_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
+            }
 
             string to_rawValue = httpContext.Request.Query["to"];
             System.Nullable<System.DateTimeOffset> to = default;
@@ -54,6 +64,11 @@ namespace Internal.Generated.WolverineHandlers
             if (to_rawValue != null && System.DateTimeOffset.TryParse(to_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var to_parsed))
             {
                 to = to_parsed;
+            }
+            else if (!string.IsNullOrEmpty(to_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "to", to_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
             }
 
             var by = httpContext.Request.Query["by"];
@@ -64,6 +79,11 @@ namespace Internal.Generated.WolverineHandlers
             {
                 page = page_parsed;
             }
+            else if (!string.IsNullOrEmpty(page_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "page", page_rawValue, "int").ConfigureAwait(false);
+                return;
+            }
 
             string pageSize_rawValue = httpContext.Request.Query["pageSize"];
             System.Nullable<int> pageSize = default;
@@ -71,6 +91,11 @@ namespace Internal.Generated.WolverineHandlers
             if (pageSize_rawValue != null && int.TryParse(pageSize_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var pageSize_parsed))
             {
                 pageSize = pageSize_parsed;
+            }
+            else if (!string.IsNullOrEmpty(pageSize_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "pageSize", pageSize_rawValue, "int").ConfigureAwait(false);
+                return;
             }
 
             

@@ -45,6 +45,11 @@ namespace Internal.Generated.WolverineHandlers
                 {
                     skipInvalidRows = skipInvalidRows_parsed;
                 }
+                else if (!string.IsNullOrEmpty(skipInvalidRows_rawValue))
+                {
+                    await WriteQueryValueParsingProblem(httpContext, "skipInvalidRows", skipInvalidRows_rawValue, "bool").ConfigureAwait(false);
+                    return;
+                }
 
                 
                 // The actual HTTP request handler execution
