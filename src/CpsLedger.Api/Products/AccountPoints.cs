@@ -123,14 +123,20 @@ public static class GetAccountSummaryEndpoint
     public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct, TimeProvider? clock = null)
     {
         clock ??= TimeProvider.System;
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+        // Everything the summary reads, in one batched query: one round trip and one connection for the request.
+        var batch = session.CreateBatchQuery();
+        var account = batch.Load<AccountView>(accountId);
+        var standing = Invoicing.InvoiceQueries.StandingIn(batch, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime));
+        var sources = AccountPoints.LoadIn(batch, accountId);
+        await batch.Execute(ct);
+        if (await account is null)
             return Results.Problem(Problems.AccountNotFound);
-        var standing = await Invoicing.InvoiceQueries.StandingAsync(session, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime), ct);
-        return Results.Ok(AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct)) with
+        var owed = await standing;
+        return Results.Ok(AccountPoints.Summarize(accountId, await sources) with
         {
-            MembershipStatus = standing.Status,
-            AmountOwed = standing.AmountOwed,
-            OwedCurrency = standing.Currency,
+            MembershipStatus = owed.Status,
+            AmountOwed = owed.AmountOwed,
+            OwedCurrency = owed.Currency,
         });
     }
 }
@@ -143,8 +149,14 @@ public static class GetPointsExplanationEndpoint
     [EndpointSummary("The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom")]
     [ProducesResponseType<PointsExplanation>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await AccountLookup.ExistsAsync(session, accountId, ct)
-            ? Results.Ok(AccountPoints.Explain(accountId, await AccountPoints.LoadAsync(session, accountId, ct)))
-            : Results.Problem(Problems.AccountNotFound);
+    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct)
+    {
+        var batch = session.CreateBatchQuery();
+        var account = batch.Load<AccountView>(accountId);
+        var sources = AccountPoints.LoadIn(batch, accountId);
+        await batch.Execute(ct);
+        return await account is null
+            ? Results.Problem(Problems.AccountNotFound)
+            : Results.Ok(AccountPoints.Explain(accountId, await sources));
+    }
 }
