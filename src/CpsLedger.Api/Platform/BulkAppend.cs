@@ -40,7 +40,7 @@ public static class BulkAppend
         var schema = events.DatabaseSchemaName;
         var serializer = store.Options.Serializer();
         var streamType = events.AggregateAliasFor(typeof(TView));
-        var documentTable = $"{store.Options.DatabaseSchemaName}.mt_doc_{typeof(TView).Name.ToLowerInvariant()}";
+        var documentTable = DocumentTable(store, typeof(TView));
         var metadata = events.MetadataConfig;
         var headers = (session as QuerySession)?.Headers is { Count: > 0 } h ? serializer.ToJson(h) : null;
 
@@ -147,6 +147,10 @@ public static class BulkAppend
         // SaveChangesAsync commits the transaction only when it has something to do: the copies are invisible to it.
         session.QueueSqlCommand(HashChainSchema.PerRowSql);
     }
+
+    /// <summary>A document type's table, by Marten's naming (mt_doc_ and the type's name in lower case; no alias is configured here).</summary>
+    public static string DocumentTable(IDocumentStore store, Type documentType) =>
+        $"{store.Options.DatabaseSchemaName}.mt_doc_{documentType.Name.ToLowerInvariant()}";
 
     private static Task WriteNullableAsync(NpgsqlBinaryImporter copy, string? value, NpgsqlDbType type, CancellationToken ct) =>
         value is null ? copy.WriteNullAsync(ct) : copy.WriteAsync(value, type, ct);
