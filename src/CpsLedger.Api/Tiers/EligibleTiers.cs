@@ -96,17 +96,7 @@ public static class GetEligibleTiersEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/eligible-tiers", OperationId = "GetEligibleTiers")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Tiers")]
     [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, and the points to the next standard tier")]
-    [ProducesResponseType<EligibleTiers>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct)
-    {
-        // The account, its products and adjustments and the tier table: one batched query, one round trip.
-        var batch = session.CreateBatchQuery();
-        var account = batch.Load<AccountView>(accountId);
-        var eligibility = Eligibility.ForAccountIn(batch, accountId);
-        await batch.Execute(ct);
-        return await account is null ? Results.Problem(Problems.AccountNotFound) : Results.Ok(await eligibility);
-    }
+    public static Task<EligibleTiers> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        Eligibility.ForAccountAsync(session, accountId, ct);
 }
