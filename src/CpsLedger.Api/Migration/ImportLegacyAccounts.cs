@@ -43,8 +43,9 @@ public sealed record LegacyImportOptions(bool SkipInvalidRows, int BatchSize = L
 /// </summary>
 public static class LegacyImport
 {
-    // Products per batch: each batch is one transaction, so memory stays bounded by it; larger batches copy more per round trip.
-    public const int DefaultBatchSize = 10_000;
+    // Products per batch: each batch is one transaction, so memory stays bounded by it (5,000 peaked at 334-361 MB on the
+    // session path at 1,000,000 products; docs/api-tour.md).
+    public const int DefaultBatchSize = 5_000;
     public const string RejectedTitle = "Legacy file rejected: nothing was imported";
 
     /// <param name="openFile">Opens the file; called once per pass.</param>
@@ -253,9 +254,10 @@ public static class LegacyImport
                 session.Events.Append(group.Key, view.EventCount + events.Count, [.. events]);
         }
 
-        await BulkAppend.StartStreamsAsync(session, newStreams, ct);
         var built = Stopwatch.GetTimestamp();
         counts.Building += Stopwatch.GetElapsedTime(loaded, built);
+        // Saving: the copies, then Marten's appends and the commit.
+        await BulkAppend.StartStreamsAsync(session, newStreams, ct);
         await session.SaveChangesAsync(ct);
         counts.Saving += Stopwatch.GetElapsedTime(built);
         counts.Batches++;

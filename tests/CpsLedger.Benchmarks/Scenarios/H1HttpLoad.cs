@@ -59,7 +59,9 @@ public static class H1HttpLoad
             {
                 var read = Get(() => $"/api/accounts/{Account()}/{path}");
                 await Load.RunAsync(Math.Min(100, reads), connections, read);
+                using var trips = new RoundTrips();
                 var result = await Load.RunAsync(reads, connections, read);
+                var perRequest = (double)trips.Count / reads;
                 var ratio = result.PerSecond / ceiling.PerSecond;
                 var isSummary = name == "summary";
                 figures.Add(new Figure
@@ -74,7 +76,7 @@ public static class H1HttpLoad
                     BaselineLatency = ceiling.Latency,
                     Target = isSummary ? ">= 0.5x; p99 <= 10 ms" : null,
                     Status = isSummary ? Load.Status(ratio >= 0.5 && result.Latency.P99 <= 10) : null,
-                    Note = Load.FailureNote(result),
+                    Note = string.Join("; ", new[] { $"database round trips per request: {perRequest:F1}", Load.FailureNote(result) }.OfType<string>()),
                 });
                 ctx.Log($"  H1 {name} at {connections}: {result.PerSecond:F0} vs /api/me {ceiling.PerSecond:F0} req/s, p99 {result.Latency.P99:F1} ms");
             }
