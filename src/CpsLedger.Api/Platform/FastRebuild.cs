@@ -20,8 +20,8 @@ public sealed record FastRebuildResult(string Projection, long Events, long Docu
 /// Rebuilds single-stream projections at the speed of a scan: every event the projection handles is read in stream order,
 /// each stream is folded in memory by the projection's own (source-generated) Create/Apply dispatch, and the documents are
 /// written with Marten's bulk document insert (COPY) instead of one upsert per document as the daemon's rebuild does. The
-/// projection's progression row (<c>{name}:All</c> in mt_event_progression) is set to the last event read, as Marten's rebuild
-/// leaves it, so the daemon and the <c>projections</c> commands see a rebuilt projection.
+/// projection's progression row (<c>{name}:All</c> in mt_event_progression) is set to the event store's last sequence when the
+/// rebuild started, as Marten's rebuild leaves it, so the daemon and the <c>projections</c> commands see a rebuilt projection.
 /// Run it with the service stopped, or at least with nothing appending: the old documents are deleted first and the new ones
 /// copied in batches (Marten's bulk insert commits per call), so readers see a partial projection meanwhile and an event
 /// appended during the rebuild may be missed. A rebuild that fails half way is simply run again.
@@ -70,6 +70,14 @@ public sealed class FastRebuild(IDocumentStore store)
     private async Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, CancellationToken ct) where TDoc : class
     {
         var clock = Stopwatch.StartNew();
+        long highWater;
+        await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
+        {
+            await connection.OpenAsync(ct);
+            await using var max = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {store.Options.Events.DatabaseSchemaName}.mt_events", connection);
+            highWater = (long)(await max.ExecuteScalarAsync(ct))!;
+        }
+
         await store.Advanced.Clean.DeleteDocumentsByTypeAsync(typeof(TDoc), ct);
 
         await using var session = store.QuerySession();
@@ -133,7 +141,7 @@ public sealed class FastRebuild(IDocumentStore store)
         if (buffer.Count > 0)
             await FlushAsync();
 
-        // The progression Marten's rebuild leaves: the shard caught up to the last event it read.
+        // The progression Marten's rebuild leaves: the shard caught up to the event store's high-water mark when it started.
         var shard = new ShardName(projection.Name, ShardName.All, projection.Version).Identity;
         await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
@@ -142,7 +150,7 @@ public sealed class FastRebuild(IDocumentStore store)
                 $"insert into {store.Options.Events.DatabaseSchemaName}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
                 "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", connection);
             progression.Parameters.AddWithValue(shard);
-            progression.Parameters.AddWithValue(lastSequence);
+            progression.Parameters.AddWithValue(Math.Max(lastSequence, highWater));
             await progression.ExecuteNonQueryAsync(ct);
         }
 
