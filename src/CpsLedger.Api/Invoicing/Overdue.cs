@@ -70,6 +70,7 @@ public static class OverdueDecision
     }
 }
 
+[Platform.SystemActor("overdue-policy")]
 public static class CheckInvoiceOverdueHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
@@ -90,6 +91,7 @@ public static class CheckInvoiceOverdueHandler
     }
 }
 
+[Platform.SystemActor("overdue-policy")]
 public static class SuspendForNonPaymentHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);

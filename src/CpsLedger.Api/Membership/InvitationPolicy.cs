@@ -42,6 +42,7 @@ public static class InvitationPolicy
     }
 }
 
+[Platform.SystemActor("invitation-policy")]
 public static class ReviewInvitationHandler
 {
     // Two reviews of one account racing: the second append fails on the stream version and is retried, and then sees the
