@@ -39,7 +39,11 @@ public sealed class ConsoleOidcOptions
 
     public bool RequireHttpsMetadata { get; set; } = true;
 
+    /// <summary>The absolute end of a console session after sign-in, however active (the server-side record's limit).</summary>
     public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromHours(8);
+
+    /// <summary>A console session unused for this long is ended (and its record deleted) at its next request.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     public bool Enabled => !string.IsNullOrWhiteSpace(ClientId);
 }
@@ -72,7 +76,11 @@ public static class ConsoleRegistration
         builder.Services.AddOptions<ConsoleOptions>()
             .Bind(section)
             .Validate(o => !o.Oidc.Enabled || o.Oidc.SessionLifetime > TimeSpan.Zero, "Console:Oidc:SessionLifetime must be positive.")
+            .Validate(o => !o.Oidc.Enabled || (o.Oidc.IdleTimeout > TimeSpan.Zero && o.Oidc.IdleTimeout <= o.Oidc.SessionLifetime),
+                "Console:Oidc:IdleTimeout must be positive and at most Console:Oidc:SessionLifetime.")
             .ValidateOnStart();
+        // Sessions are server-side records (ConsoleSessions.cs): signing out deletes them.
+        builder.AddConsoleSessions();
 
         var oidc = section.Get<ConsoleOptions>()?.Oidc ?? new ConsoleOidcOptions();
         if (!oidc.Enabled)
