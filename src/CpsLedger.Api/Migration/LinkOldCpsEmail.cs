@@ -32,16 +32,36 @@ public sealed record OldCpsEmails(Guid AccountId, IReadOnlyList<string> Emails);
 
 public static class OldCpsEmailLinks
 {
-    /// <summary>Linking an e-mail already linked changes nothing; an account keeps at most as many as it may give when opened.</summary>
-    public static (OldCpsEmailLinked? Linked, ProblemDetails? Problem) DecideLink(BusinessAccount account, LinkOldCpsEmail command, DateTimeOffset now)
+    /// <summary>
+    /// Support linking an e-mail counts as verifying it: the link and the verification are recorded together (also for an
+    /// e-mail the member gave but has not proved). Linking an e-mail the account has already verified changes nothing; one
+    /// verified by another account must be unlinked there first; an account keeps at most as many as it may give when opened.
+    /// </summary>
+    /// <param name="standing">The e-mail's standing on this account; null when the account does not give it yet.</param>
+    /// <param name="verifiedByAnotherAccount">The account that has proved it owns the e-mail, when that is another one.</param>
+    public static (IReadOnlyList<object> Events, ProblemDetails? Problem) DecideLink(BusinessAccount account, OldEmailStanding? standing,
+        Guid? verifiedByAnotherAccount, LinkOldCpsEmail command, DateTimeOffset now)
     {
         var email = LegacyIds.NormalizeEmail(command.Email);
-        if (account.OldCpsEmails.Contains(email))
-            return (null, null);
-        if (account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails)
-            return (null, Problems.Conflict("Too many old CPS e-mails",
+        if (standing is { Verified: true })
+            return ([], null);
+        if (verifiedByAnotherAccount is { } other)
+        {
+            var problem = OldEmailProblems.VerifiedByAnotherAccount(email);
+            problem.Detail = $"Business account {other} has already proved that it owns {email}. Unlink it there first (with a reason) if it " +
+                             "was linked by mistake.";
+            problem.Extensions["accountId"] = other;
+            return ([], problem);
+        }
+
+        if (!account.OldCpsEmails.Contains(email) && account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails)
+            return ([], Problems.Conflict("Too many old CPS e-mails",
                 $"The account already has {OpenBusinessAccountValidator.MaxOldCpsEmails} old CPS e-mails. Unlink a wrong one first."));
-        return (new OldCpsEmailLinked(account.Id, email, command.Reason.Trim(), now), null);
+        var reason = command.Reason.Trim();
+        return ([
+            new OldCpsEmailLinked(account.Id, email, reason, now),
+            new OldCpsEmailVerified(account.Id, email, OldCpsEmailVerificationMethod.SupportLink, null, reason, now),
+        ], null);
     }
 
     /// <summary>
@@ -76,7 +96,7 @@ public static class LinkOldCpsEmailEndpoint
     [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Ticket 4711: member proved ownership of the old CPS account"}""")]
     [Authorize(Roles = LedgerRoles.Support)]
     [Tags("Migration")]
-    [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason); migration becomes possible")]
+    [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible")]
     [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
@@ -86,15 +106,25 @@ public static class LinkOldCpsEmailEndpoint
         if (stream.Aggregate is not { } account)
             return Results.Problem(Problems.AccountNotFound);
 
-        var (linked, problem) = OldCpsEmailLinks.DecideLink(account, command, clock.GetUtcNow());
+        // Read in the same session: the link appends with the account stream's version, so a verification or an unlink
+        // committing meanwhile makes it fail (409) instead of deciding on stale state.
+        var email = LegacyIds.NormalizeEmail(command.Email);
+        var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct)
+                            ?? throw new InvalidOperationException($"Account {accountId} has no old e-mail verifications.");
+        var standing = await OldEmailReads.StandingAsync(session, verifications, email, ct);
+        var other = standing?.VerifiedByAnotherAccount ?? await OldEmailStandings.VerifiedByAnotherAccountAsync(session, accountId, email,
+            await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(email), ct), ct);
+
+        var (events, problem) = OldCpsEmailLinks.DecideLink(account, standing, other, command, clock.GetUtcNow());
         if (problem is not null)
             return Results.Problem(problem);
         List<string> emails = [.. account.OldCpsEmails];
-        if (linked is not null)
+        if (events.Count > 0)
         {
-            Support.SupportReason.Record(session, linked.Reason);
-            stream.AppendOne(linked);
-            emails.Add(linked.Email);
+            Support.SupportReason.Record(session, command.Reason.Trim());
+            stream.AppendMany(events);
+            if (!emails.Contains(email))
+                emails.Add(email);
         }
 
         return Results.Ok(new OldCpsEmails(accountId, emails));

@@ -67,22 +67,27 @@ public sealed class MigrationRulesTests
         Assert.Equal([NotMigratedReason.SerialOwnedByAnotherAccount, NotMigratedReason.UnknownModel], batch.NotMigrated.Select(n => n.Reason));
     }
 
+    internal static OldEmailStanding Verified(string email) => new(email, OldCpsEmailVerificationMethod.Code, Now, null, null);
+
+    internal static OldEmailStanding Unverified(string email) => new(email, null, null, null, null);
+
     [Fact]
     public void Availability_says_why_not()
     {
         var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
-        Assert.Equal(MigrationUnavailableReason.NoOldEmail, MigrationAvailability.Decide(Account, [], [], []).Reason);
-        Assert.Equal(MigrationUnavailableReason.NoLegacyAccount, MigrationAvailability.Decide(Account, ["k@old.example"], [], []).Reason);
+        Assert.Equal(MigrationUnavailableReason.NoOldEmail, MigrationAvailability.Decide(Account, [], [], [], Now).Reason);
+        Assert.Equal(MigrationUnavailableReason.NoLegacyAccount, MigrationAvailability.Decide(Account, [Verified("k@old.example")], [], [], Now).Reason);
 
-        var open = MigrationAvailability.Decide(Account, ["k@old.example"], [view], []);
+        var open = MigrationAvailability.Decide(Account, [Verified("k@old.example")], [view], [], Now);
         Assert.Equal((true, 1), (open.Available, open.ProductsToMigrate));
         Assert.Equal([MandatoryDetail.PurchaseDate, MandatoryDetail.CountryOfPurchase, MandatoryDetail.Dealer],
             open.LegacyAccounts[0].Products[0].MissingDetails);
 
         view.Products[0].MigratedToAccountId = Account;
         // Products done, but the old membership number not yet in the account's history: still something to migrate.
-        Assert.True(MigrationAvailability.Decide(Account, ["k@old.example"], [view], []).Available);
-        Assert.Equal(MigrationUnavailableReason.EverythingMigrated, MigrationAvailability.Decide(Account, ["k@old.example"], [view], ["7"]).Reason);
+        Assert.True(MigrationAvailability.Decide(Account, [Verified("k@old.example")], [view], [], Now).Available);
+        Assert.Equal(MigrationUnavailableReason.EverythingMigrated,
+            MigrationAvailability.Decide(Account, [Verified("k@old.example")], [view], ["7"], Now).Reason);
     }
 
     [Fact]
@@ -97,7 +102,30 @@ public sealed class MigrationRulesTests
         view.Products[0].MigratedToAccountId = Account;
         Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Problem?.Status);
 
-        Assert.Null(OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail(" K@old.example", "again"), Now).Linked);
-        Assert.Equal("n@old.example", OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail("N@old.example ", " why "), Now).Linked?.Email);
+    }
+
+    [Fact]
+    public void Support_linking_verifies_the_email_unless_this_account_has_or_another_account_verified_it()
+    {
+        var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
+
+        // Already proved by this account: nothing to write.
+        Assert.Empty(OldCpsEmailLinks.DecideLink(account, Verified("k@old.example"), null, new LinkOldCpsEmail(" K@old.example", "again"), Now).Events);
+
+        // Given at opening but unproved, or not given at all: the link and its verification, with the reason.
+        var given = OldCpsEmailLinks.DecideLink(account, Unverified("k@old.example"), null, new LinkOldCpsEmail("K@old.example", " ticket 1 "), Now);
+        Assert.Equal([typeof(OldCpsEmailLinked), typeof(OldCpsEmailVerified)], given.Events.Select(e => e.GetType()));
+        var verified = (OldCpsEmailVerified)given.Events[1];
+        Assert.Equal((OldCpsEmailVerificationMethod.SupportLink, "ticket 1", "k@old.example"), (verified.Method, verified.Reason, verified.Email));
+        Assert.Equal("n@old.example",
+            ((OldCpsEmailLinked)OldCpsEmailLinks.DecideLink(account, null, null, new LinkOldCpsEmail("N@old.example ", " why "), Now).Events[0]).Email);
+
+        // Proved by another account: refused, naming that account for support.
+        var other = Guid.NewGuid();
+        var refused = OldCpsEmailLinks.DecideLink(account, null, other, new LinkOldCpsEmail("n@old.example", "why"), Now);
+        Assert.Empty(refused.Events);
+        Assert.Equal(409, refused.Problem!.Status);
+        Assert.Equal("verified_by_another_account", refused.Problem.Extensions["reason"]);
+        Assert.Equal(other, refused.Problem.Extensions["accountId"]);
     }
 }

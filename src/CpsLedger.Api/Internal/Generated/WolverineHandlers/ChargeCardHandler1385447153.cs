@@ -33,6 +33,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.ChargeCardHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.ChargeCardHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:card-charging");
             
             // The actual message execution
             var outgoing1 = await CpsLedger.Api.Invoicing.ChargeCardHandler.Handle(chargeCard, documentSession, _paymentGateway, _timeProvider, _optionsOfInvoicingOptions, cancellation).ConfigureAwait(false);

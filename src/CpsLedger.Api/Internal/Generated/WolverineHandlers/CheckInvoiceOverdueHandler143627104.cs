@@ -30,6 +30,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:overdue-policy");
             
             // The actual message execution
             var outgoing1 = await CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler.Handle(checkInvoiceOverdue, documentSession, _timeProvider, _optionsOfInvoicingOptions, cancellation).ConfigureAwait(false);

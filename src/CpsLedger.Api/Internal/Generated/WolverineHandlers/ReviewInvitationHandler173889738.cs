@@ -27,6 +27,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Membership.ReviewInvitationHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Membership.ReviewInvitationHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:invitation-policy");
             
             // The actual message execution
             var outgoing1 = await CpsLedger.Api.Membership.ReviewInvitationHandler.Handle(reviewInvitation, documentSession, _timeProvider, cancellation).ConfigureAwait(false);

@@ -27,6 +27,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:overdue-policy");
             
             // The actual message execution
             var outgoing1 = await CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler.Handle(suspendForNonPayment, documentSession, _timeProvider, cancellation).ConfigureAwait(false);
