@@ -94,8 +94,8 @@ public static class RequestOldEmailCodeEndpoint
         if (problem is not null)
             return (Results.Problem(problem), []);
 
-        var throttle = await session.LoadAsync<OldEmailCodeRequests>(OldEmailCodeRequests.IdFor(email), ct)
-                       ?? new OldEmailCodeRequests { Id = OldEmailCodeRequests.IdFor(email) };
+        var stored = await session.LoadAsync<OldEmailCodeRequests>(OldEmailCodeRequests.IdFor(email), ct);
+        var throttle = stored ?? new OldEmailCodeRequests { Id = OldEmailCodeRequests.IdFor(email) };
         var (recent, nextAllowedAt) = OldEmailCodeRequestLimit.Decide(throttle.SentAt, now, o.MaxCodesPerEmail, o.CodeRequestWindow);
         if (nextAllowedAt is { } next)
         {
@@ -105,7 +105,11 @@ public static class RequestOldEmailCodeEndpoint
         }
 
         throttle.SentAt = [.. recent, now];
-        session.Store(throttle);
+        // Two requests at once for one address: the second insert hits the primary key, the second update the version (409).
+        if (stored is null)
+            session.Insert(throttle);
+        else
+            session.Update(throttle);
         stream.AppendOne(requested!);
         return (Results.Accepted(null, new OldEmailCodeSent(accountId, email, now, requested!.ExpiresAt, requested.AttemptsAllowed)),
             [new SendOldEmailCode(accountId, email, requested.ChallengeId)]);

@@ -54,8 +54,9 @@ public sealed record ConsoleConfig(string SignIn, string Environment);
 /// <summary>
 /// The support and audit console: static pages under <c>/console</c> that call the same API with the same roles. In
 /// Development the page sends a pasted development token as a bearer token; elsewhere, with <c>Console:Oidc</c> set, the
-/// service signs staff in with OpenID Connect and keeps a session cookie, which the API accepts only on requests that carry
-/// the console's header (a cross-site form cannot set it, so the cookie cannot be used to forge a request).
+/// service signs staff in with OpenID Connect and keeps a server-side session (<see cref="ConsoleTicketStore"/>) whose key is
+/// the cookie, which the API accepts only on requests that carry the console's header (a cross-site form cannot set it, so
+/// the cookie cannot be used to forge a request).
 /// </summary>
 public static class ConsoleRegistration
 {
