@@ -7,6 +7,8 @@ using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Support;
 using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace CpsLedger.Tests.Migration;
 
@@ -344,5 +346,22 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         var refused = await (await App.Member(late).PostJson(OldEmails.CodesUrl(late), new { email = LegacyFiles.Kadri }))
             .ShouldBeProblem(HttpStatusCode.Conflict);
         Assert.Equal("verified_by_another_account", refused.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public void The_settings_are_checked_at_start_up()
+    {
+        var validators = App.Services.GetRequiredService<IEnumerable<IValidateOptions<OldEmailVerificationOptions>>>();
+        string[] Failures(OldEmailVerificationOptions o) =>
+            [.. validators.SelectMany(v => v.Validate(Options.DefaultName, o).Failures ?? [])];
+
+        Assert.Empty(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32) }));
+        Assert.Contains(Failures(new OldEmailVerificationOptions()), f => f.Contains("OldEmailVerification:CodeKey"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 31) }), f => f.Contains("OldEmailVerification:CodeKey"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32), CodeLifetime = TimeSpan.Zero }),
+            f => f.Contains("CodeLifetime"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32), MaxAttempts = 0 }), f => f.Contains("MaxAttempts"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32), MaxCodesPerEmail = 0 }),
+            f => f.Contains("MaxCodesPerEmail"));
     }
 }

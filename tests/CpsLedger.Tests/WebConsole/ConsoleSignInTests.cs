@@ -3,6 +3,7 @@ using CpsLedger.Api.WebConsole;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Playwright;
@@ -209,6 +210,18 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
         Assert.Equal("openid-connect", config.GetProperty("signIn").GetString());
         await Page.GotoAsync("/console/");
         await Expect(Page.GetByLabel("Development token")).ToHaveCountAsync(0);
+    }
+
+    [Theory]
+    [InlineData("00:30:00", "08:00:00", true)]
+    [InlineData("00:00:00", "08:00:00", false)]
+    [InlineData("09:00:00", "08:00:00", false)]
+    [InlineData("00:30:00", "00:00:00", false)]
+    public void Session_timeouts_are_checked_at_start_up(string idle, string lifetime, bool valid)
+    {
+        var validators = app.Services.GetRequiredService<IEnumerable<Microsoft.Extensions.Options.IValidateOptions<ConsoleOptions>>>();
+        var options = new ConsoleOptions { Oidc = { ClientId = "console", IdleTimeout = TimeSpan.Parse(idle), SessionLifetime = TimeSpan.Parse(lifetime) } };
+        Assert.Equal(valid, validators.All(v => !v.Validate(Microsoft.Extensions.Options.Options.DefaultName, options).Failed));
     }
 
     [Theory]
