@@ -4,11 +4,9 @@ using System.Text;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
-using JasperFx.Events;
 using JasperFx.Events.Projections;
 using Marten;
 using Marten.Events.Projections;
-using Marten.Schema;
 
 namespace CpsLedger.Api.Migration;
 
@@ -263,24 +261,20 @@ public static class OldEmailStandings
     public static async Task<IReadOnlyList<OldEmailStanding>?> ForAccountAsync(IQuerySession session, Guid accountId,
         IReadOnlyList<LegacyAccountView> legacyAccounts, IReadOnlyCollection<string> membershipNumbers, CancellationToken ct)
     {
-        if (await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct) is not { } verifications)
-            return null;
-        return await ForAsync(session, verifications, legacyAccounts, membershipNumbers, ct);
+        return await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct) is { } verifications
+            ? For(verifications, legacyAccounts, membershipNumbers)
+            : null;
     }
 
-    public static async Task<IReadOnlyList<OldEmailStanding>> ForAsync(IQuerySession session, OldCpsEmailVerifications verifications,
-        IReadOnlyList<LegacyAccountView> legacyAccounts, IReadOnlyCollection<string> membershipNumbers, CancellationToken ct)
-    {
-        var standings = new List<OldEmailStanding>();
-        foreach (var state in verifications.Emails)
-        {
-            var legacy = legacyAccounts.FirstOrDefault(l => l.OldEmail == state.Email);
-            var other = await VerifiedByAnotherAccountAsync(session, verifications.Id, state.Email, legacy, ct);
-            standings.Add(Of(verifications.Id, state, legacy, membershipNumbers, other));
-        }
-
-        return standings;
-    }
+    /// <summary>
+    /// The standings the migration status shows. Whether another account holds an e-mail is left out (not looked up): the
+    /// status does not tell, and the decisions that need it read it for their one e-mail (<see cref="OldEmailReads"/>).
+    /// </summary>
+    public static IReadOnlyList<OldEmailStanding> For(OldCpsEmailVerifications verifications, IReadOnlyList<LegacyAccountView> legacyAccounts,
+        IReadOnlyCollection<string> membershipNumbers) =>
+        verifications.Emails
+            .Select(state => Of(verifications.Id, state, legacyAccounts.FirstOrDefault(l => l.OldEmail == state.Email), membershipNumbers, null))
+            .ToList();
 
     /// <summary>
     /// Another account that proved it owns the e-mail: its claim row (every verification since verification exists has one),
