@@ -97,34 +97,34 @@ public sealed record InvoicePayment(Guid PaymentId, PaymentMethod Method, decima
 public sealed record ChargeAttempt(int Attempt, string IdempotencyKey, decimal Amount, ChargeOutcome Outcome, string? GatewayReference,
     string? Reason, DateOnly? NextAttemptOn, DateTimeOffset AttemptedAt);
 
-/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status.</summary>
-public sealed class Invoice
+/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).</summary>
+public sealed record Invoice
 {
-    public Guid Id { get; set; }
-    public string InvoiceNumber { get; set; } = "";
-    public Guid AccountId { get; set; }
-    public Guid MembershipId { get; set; }
-    public string MembershipNumber { get; set; } = "";
-    public string CompanyName { get; set; } = "";
-    public string Country { get; set; } = "";
-    public PaymentMethod PaymentMethod { get; set; }
-    public string Currency { get; set; } = "";
-    public List<InvoiceLine> Lines { get; set; } = [];
-    public decimal Subtotal { get; set; }
-    public decimal VatRate { get; set; }
-    public decimal Vat { get; set; }
-    public decimal Total { get; set; }
-    public DateOnly IssuedOn { get; set; }
-    public DateOnly DueOn { get; set; }
-    public DateTimeOffset IssuedAt { get; set; }
-    public InvoiceStatus Status { get; set; }
-    public decimal TotalReceived { get; set; }
-    public decimal Outstanding { get; set; }
-    public decimal Overpaid { get; set; }
-    public DateTimeOffset? PaidAt { get; set; }
-    public DateTimeOffset? OverdueAt { get; set; }
-    public List<InvoicePayment> Payments { get; set; } = [];
-    public List<ChargeAttempt> ChargeAttempts { get; set; } = [];
+    public Guid Id { get; init; }
+    public string InvoiceNumber { get; init; } = "";
+    public Guid AccountId { get; init; }
+    public Guid MembershipId { get; init; }
+    public string MembershipNumber { get; init; } = "";
+    public string CompanyName { get; init; } = "";
+    public string Country { get; init; } = "";
+    public PaymentMethod PaymentMethod { get; init; }
+    public string Currency { get; init; } = "";
+    public IReadOnlyList<InvoiceLine> Lines { get; init; } = [];
+    public decimal Subtotal { get; init; }
+    public decimal VatRate { get; init; }
+    public decimal Vat { get; init; }
+    public decimal Total { get; init; }
+    public DateOnly IssuedOn { get; init; }
+    public DateOnly DueOn { get; init; }
+    public DateTimeOffset IssuedAt { get; init; }
+    public InvoiceStatus Status { get; init; }
+    public decimal TotalReceived { get; init; }
+    public decimal Outstanding { get; init; }
+    public decimal Overpaid { get; init; }
+    public DateTimeOffset? PaidAt { get; init; }
+    public DateTimeOffset? OverdueAt { get; init; }
+    public IReadOnlyList<InvoicePayment> Payments { get; init; } = [];
+    public IReadOnlyList<ChargeAttempt> ChargeAttempts { get; init; } = [];
 
     public static Invoice Create(InvoiceIssued e) => new()
     {
@@ -149,30 +149,24 @@ public sealed class Invoice
         Outstanding = e.Total,
     };
 
-    public void Apply(CardChargeAttempted e) =>
-        ChargeAttempts.Add(new ChargeAttempt(e.Attempt, e.IdempotencyKey, e.Amount, e.Outcome, e.GatewayReference, e.Reason, e.NextAttemptOn,
-            e.AttemptedAt));
-
-    public void Apply(PaymentReceived e)
+    public Invoice Apply(CardChargeAttempted e) => this with
     {
-        Payments.Add(new InvoicePayment(e.PaymentId, e.Method, e.Amount, e.Currency, e.ValueDate, e.Reference, e.BankReference, e.Kind,
-            e.RecordedAt));
-        TotalReceived = e.TotalReceived;
-        Outstanding = e.Outstanding;
-        Overpaid = e.Overpaid;
-    }
+        ChargeAttempts = [.. ChargeAttempts, new ChargeAttempt(e.Attempt, e.IdempotencyKey, e.Amount, e.Outcome, e.GatewayReference, e.Reason,
+            e.NextAttemptOn, e.AttemptedAt)],
+    };
 
-    public void Apply(InvoicePaid e)
+    public Invoice Apply(PaymentReceived e) => this with
     {
-        Status = InvoiceStatus.Paid;
-        PaidAt = e.PaidAt;
-    }
+        Payments = [.. Payments, new InvoicePayment(e.PaymentId, e.Method, e.Amount, e.Currency, e.ValueDate, e.Reference, e.BankReference, e.Kind,
+            e.RecordedAt)],
+        TotalReceived = e.TotalReceived,
+        Outstanding = e.Outstanding,
+        Overpaid = e.Overpaid,
+    };
 
-    public void Apply(InvoiceBecameOverdue e)
-    {
-        Status = InvoiceStatus.Overdue;
-        OverdueAt = e.OverdueAt;
-    }
+    public Invoice Apply(InvoicePaid e) => this with { Status = InvoiceStatus.Paid, PaidAt = e.PaidAt };
+
+    public Invoice Apply(InvoiceBecameOverdue e) => this with { Status = InvoiceStatus.Overdue, OverdueAt = e.OverdueAt };
 }
 
 public static class InvoiceStream

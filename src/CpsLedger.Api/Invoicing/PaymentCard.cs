@@ -1,4 +1,3 @@
-using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -7,6 +6,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Invoicing;
 
@@ -16,20 +16,17 @@ namespace CpsLedger.Api.Invoicing;
 /// </summary>
 public sealed record PaymentCardRecorded(Guid AccountId, string CardToken, DateTimeOffset RecordedAt);
 
-public sealed class PaymentCard
+/// <summary>The card on file (an inline snapshot, immutable).</summary>
+public sealed record PaymentCard
 {
-    public Guid Id { get; set; }
-    public Guid AccountId { get; set; }
-    public string CardToken { get; set; } = "";
-    public DateTimeOffset RecordedAt { get; set; }
+    public Guid Id { get; init; }
+    public Guid AccountId { get; init; }
+    public string CardToken { get; init; } = "";
+    public DateTimeOffset RecordedAt { get; init; }
 
     public static PaymentCard Create(PaymentCardRecorded e) => new() { AccountId = e.AccountId, CardToken = e.CardToken, RecordedAt = e.RecordedAt };
 
-    public void Apply(PaymentCardRecorded e)
-    {
-        CardToken = e.CardToken;
-        RecordedAt = e.RecordedAt;
-    }
+    public PaymentCard Apply(PaymentCardRecorded e) => this with { CardToken = e.CardToken, RecordedAt = e.RecordedAt };
 }
 
 public static class PaymentCardStream
@@ -53,28 +50,25 @@ public sealed record PaymentCardOnFile(Guid AccountId, string CardTokenEnding, D
 
 public static class RecordPaymentCardEndpoint
 {
-    [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
-    [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Invoices")]
-    [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
-    [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]
-    [ProducesResponseType<PaymentCardOnFile>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<(IResult, OutgoingMessages)> Post(Guid accountId, RecordPaymentCard command, IDocumentSession session,
-        TimeProvider clock, CancellationToken ct)
-    {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return (Results.Problem(Problems.AccountNotFound), []);
+    public static Guid PaymentCardStreamId(Guid accountId) => PaymentCardStream.For(accountId);
 
-        var now = clock.GetUtcNow();
-        var recorded = new PaymentCardRecorded(accountId, command.CardToken, now);
-        var stream = await session.Events.FetchForWriting<PaymentCard>(PaymentCardStream.For(accountId), ct);
-        stream.AppendOne(recorded);
-        // The overdue e-mail asks for a valid card: a card invoice that ran out of attempts is charged with this one now.
-        var overdue = await session.Query<Invoice>()
+    // The overdue e-mail asks for a valid card: a card invoice that ran out of attempts is charged with this one now.
+    public static Task<IReadOnlyList<Invoice>> LoadAsync(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        session.Query<Invoice>()
             .Where(i => i.AccountId == accountId && i.Status == InvoiceStatus.Overdue && i.PaymentMethod == PaymentMethod.Card)
             .ToListAsync(ct);
-        return (Results.Ok(new PaymentCardOnFile(accountId, "…" + command.CardToken[^Math.Min(4, command.CardToken.Length)..], recorded.RecordedAt)),
-            [.. overdue.Select(i => ChargeCardDecision.ChargeOverdue(i, now))]);
+
+    [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
+    [Authorize(Roles = LedgerRoles.ProductKeepers)]
+    [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
+    [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]
+    public static (PaymentCardOnFile, Events, OutgoingMessages) Post(Guid accountId, RecordPaymentCard command,
+        [WriteAggregate(FromMethod = nameof(PaymentCardStreamId), Required = false)] PaymentCard? card,
+        IReadOnlyList<Invoice> overdue, TimeProvider clock)
+    {
+        var now = clock.GetUtcNow();
+        var recorded = new PaymentCardRecorded(accountId, command.CardToken, now);
+        return (new PaymentCardOnFile(accountId, "…" + command.CardToken[^Math.Min(4, command.CardToken.Length)..], recorded.RecordedAt),
+            [recorded], [.. overdue.Select(i => ChargeCardDecision.ChargeOverdue(i, now))]);
     }
 }

@@ -4,8 +4,11 @@ using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using JasperFx.Events;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Migration;
 
@@ -33,134 +36,150 @@ public sealed record OldCpsEmails(Guid AccountId, IReadOnlyList<string> Emails);
 public static class OldCpsEmailLinks
 {
     /// <summary>
-    /// Support linking an e-mail counts as verifying it: the link and the verification are recorded together (also for an
-    /// e-mail the member gave but has not proved). Linking an e-mail the account has already verified changes nothing; one
-    /// verified by another account must be unlinked there first; an account keeps at most as many as it may give when opened.
+    /// An e-mail another account has proved it owns must be unlinked there first (support is told which account); an account
+    /// keeps at most as many old e-mails as it may give when opened.
     /// </summary>
     /// <param name="standing">The e-mail's standing on this account; null when the account does not give it yet.</param>
     /// <param name="verifiedByAnotherAccount">The account that has proved it owns the e-mail, when that is another one.</param>
-    public static (IReadOnlyList<object> Events, ProblemDetails? Problem) DecideLink(BusinessAccount account, OldEmailStanding? standing,
-        Guid? verifiedByAnotherAccount, LinkOldCpsEmail command, DateTimeOffset now)
+    public static ProblemDetails ValidateLink(BusinessAccount account, OldEmailStanding? standing, Guid? verifiedByAnotherAccount,
+        LinkOldCpsEmail command)
     {
         var email = LegacyIds.NormalizeEmail(command.Email);
         if (standing is { Verified: true })
-            return ([], null);
+            return WolverineContinue.NoProblems;
         if (verifiedByAnotherAccount is { } other)
         {
             var problem = OldEmailProblems.VerifiedByAnotherAccount(email);
             problem.Detail = $"Business account {other} has already proved that it owns {email}. Unlink it there first (with a reason) if it " +
                              "was linked by mistake.";
             problem.Extensions["accountId"] = other;
-            return ([], problem);
+            return problem;
         }
 
-        if (!account.OldCpsEmails.Contains(email) && account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails)
-            return ([], Problems.Conflict("Too many old CPS e-mails",
-                $"The account already has {OpenBusinessAccountValidator.MaxOldCpsEmails} old CPS e-mails. Unlink a wrong one first."));
+        return !account.OldCpsEmails.Contains(email) && account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails
+            ? Problems.Conflict("Too many old CPS e-mails",
+                $"The account already has {OpenBusinessAccountValidator.MaxOldCpsEmails} old CPS e-mails. Unlink a wrong one first.")
+            : WolverineContinue.NoProblems;
+    }
+
+    /// <summary>
+    /// Support linking an e-mail counts as verifying it: the link and the verification are recorded together (also for an
+    /// e-mail the member gave but has not proved). Linking an e-mail the account has already verified changes nothing.
+    /// </summary>
+    public static IReadOnlyList<object> DecideLink(BusinessAccount account, OldEmailStanding? standing, LinkOldCpsEmail command, DateTimeOffset now)
+    {
+        if (standing is { Verified: true })
+            return [];
+        var email = LegacyIds.NormalizeEmail(command.Email);
         var reason = command.Reason.Trim();
-        return ([
+        return
+        [
             new OldCpsEmailLinked(account.Id, email, reason, now),
             new OldCpsEmailVerified(account.Id, email, OldCpsEmailVerificationMethod.SupportLink, null, reason, now),
-        ], null);
+        ];
     }
 
     /// <summary>
     /// An e-mail can be unlinked until something was migrated from it to this account (products, or the old membership number):
     /// after that the link explains where those came from.
     /// </summary>
-    public static (OldCpsEmailUnlinked? Unlinked, ProblemDetails? Problem) DecideUnlink(BusinessAccount account, string email, string? reason,
-        LegacyAccountView? legacy, IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now)
+    public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, LegacyAccountView? legacy,
+        IReadOnlyCollection<string> membershipNumbers)
     {
         if (string.IsNullOrWhiteSpace(reason))
-            return (null, Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail."));
+            return Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail.");
         if (reason.Length > LinkOldCpsEmailValidator.MaxReasonLength)
-            return (null, Problems.Invalid("reason", $"Reason must be at most {LinkOldCpsEmailValidator.MaxReasonLength} characters."));
+            return Problems.Invalid("reason", $"Reason must be at most {LinkOldCpsEmailValidator.MaxReasonLength} characters.");
         if (!account.OldCpsEmails.Contains(email))
-            return (null, Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}."));
+            return Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}.");
 
         var migrated = legacy?.Products.Count(p => p.MigratedToAccountId == account.Id) ?? 0;
         if (migrated > 0 || (legacy is not null && membershipNumbers.Contains(legacy.OldMembershipNumber)))
         {
-            return (null, Problems.Conflict("Already migrated",
+            return Problems.Conflict("Already migrated",
                 $"{(migrated > 0 ? $"{migrated} product{(migrated == 1 ? " was" : "s were")}" : "The old membership number was")} migrated " +
-                $"from {email} to this account, so the e-mail stays linked. Deregister products registered in error instead."));
+                $"from {email} to this account, so the e-mail stays linked. Deregister products registered in error instead.");
         }
 
-        return (new OldCpsEmailUnlinked(account.Id, email, reason.Trim(), now), null);
+        return WolverineContinue.NoProblems;
     }
+
+    public static OldCpsEmailUnlinked DecideUnlink(BusinessAccount account, string email, string reason, DateTimeOffset now) =>
+        new(account.Id, email, reason.Trim(), now);
 }
+
+/// <summary>What linking decides on besides the account: the e-mail's standing on it, and whether another account holds the e-mail.</summary>
+public sealed record OldEmailLinkReads(OldEmailStanding? Standing, Guid? VerifiedByAnotherAccount);
 
 public static class LinkOldCpsEmailEndpoint
 {
+    public static void Before(LinkOldCpsEmail command, IDocumentSession session) => Support.SupportReason.Record(session, command.Reason.Trim());
+
+    // Read in the request's session: the link appends with the account stream's version, so a verification or an unlink
+    // committing meanwhile makes it fail (409) instead of deciding on stale state.
+    public static async Task<OldEmailLinkReads> LoadAsync(Guid accountId, LinkOldCpsEmail command, IQuerySession session, CancellationToken ct)
+    {
+        var email = LegacyIds.NormalizeEmail(command.Email);
+        if (await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct) is not { } verifications)
+            return new OldEmailLinkReads(null, null);
+        var standing = await OldEmailReads.StandingAsync(session, verifications, email, ct);
+        var other = standing is null
+            ? await OldEmailStandings.VerifiedByAnotherAccountAsync(session, accountId, email,
+                await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(email), ct), ct)
+            : standing.VerifiedByAnotherAccount;
+        return new OldEmailLinkReads(standing, other);
+    }
+
+    public static ProblemDetails Validate(BusinessAccount account, LinkOldCpsEmail command, OldEmailLinkReads reads) =>
+        OldCpsEmailLinks.ValidateLink(account, reads.Standing, reads.VerifiedByAnotherAccount, command);
+
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails", OperationId = "LinkOldCpsEmail")]
     [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Ticket 4711: member proved ownership of the old CPS account"}""")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
     [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible")]
-    [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(Guid accountId, LinkOldCpsEmail command, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static (OldCpsEmails, Events) Post(Guid accountId, LinkOldCpsEmail command, [WriteAggregate("accountId")] BusinessAccount account,
+        OldEmailLinkReads reads, TimeProvider clock)
     {
-        var stream = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-        if (stream.Aggregate is not { } account)
-            return Results.Problem(Problems.AccountNotFound);
-
-        // Read in the same session: the link appends with the account stream's version, so a verification or an unlink
-        // committing meanwhile makes it fail (409) instead of deciding on stale state.
-        var email = LegacyIds.NormalizeEmail(command.Email);
-        var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct)
-                            ?? throw new InvalidOperationException($"Account {accountId} has no old e-mail verifications.");
-        var standing = await OldEmailReads.StandingAsync(session, verifications, email, ct);
-        var other = standing?.VerifiedByAnotherAccount ?? await OldEmailStandings.VerifiedByAnotherAccountAsync(session, accountId, email,
-            await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(email), ct), ct);
-
-        var (events, problem) = OldCpsEmailLinks.DecideLink(account, standing, other, command, clock.GetUtcNow());
-        if (problem is not null)
-            return Results.Problem(problem);
-        List<string> emails = [.. account.OldCpsEmails];
-        if (events.Count > 0)
-        {
-            Support.SupportReason.Record(session, command.Reason.Trim());
-            stream.AppendMany(events);
-            if (!emails.Contains(email))
-                emails.Add(email);
-        }
-
-        return Results.Ok(new OldCpsEmails(accountId, emails));
+        var events = OldCpsEmailLinks.DecideLink(account, reads.Standing, command, clock.GetUtcNow());
+        var after = events.OfType<OldCpsEmailLinked>().Aggregate(account, (a, linked) => a.Apply(linked));
+        return (new OldCpsEmails(accountId, after.OldCpsEmails), [.. events]);
     }
 }
 
 public static class UnlinkOldCpsEmailEndpoint
 {
-    [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
-    [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
-    [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
-    [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Delete(Guid accountId, string email, string? reason, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
-    {
-        var stream = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-        if (stream.Aggregate is not { } account)
-            return Results.Problem(Problems.AccountNotFound);
+    public static string Normalized(string email) => LegacyIds.NormalizeEmail(Uri.UnescapeDataString(email));
 
-        var normalized = LegacyIds.NormalizeEmail(Uri.UnescapeDataString(email));
-        var legacy = await session.Events.FetchForWriting<LegacyAccountView>(LegacyIds.AccountFor(normalized), ct);
-        // A migration batch committing from this e-mail meanwhile makes this unlink fail (409) instead of orphaning its products.
+    public static Guid LegacyStreamId(string email) => LegacyIds.AccountFor(Normalized(email));
+
+    public static Task<AccountMembership?> LoadAsync(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+
+    public static ProblemDetails Validate(IEventStream<BusinessAccount> account, string email, string? reason,
+        IEventStream<LegacyAccountView> legacy, AccountMembership? membership) =>
+        OldCpsEmailLinks.ValidateUnlink(account.Aggregate!, Normalized(email), reason, legacy.Aggregate, membership?.MembershipNumbers ?? []);
+
+    public static void Before(string? reason, IEventStream<LegacyAccountView> legacy, IDocumentSession session)
+    {
+        Support.SupportReason.Record(session, reason?.Trim() ?? "");
+        // The legacy stream's version is checked at commit although nothing is appended to it (when it exists at all).
         if (legacy.Aggregate is not null)
             legacy.AlwaysEnforceConsistency = true;
-        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+    }
 
-        var (unlinked, problem) = OldCpsEmailLinks.DecideUnlink(account, normalized, reason, legacy.Aggregate, membership?.MembershipNumbers ?? [],
-            clock.GetUtcNow());
-        if (problem is not null)
-            return Results.Problem(problem);
-
-        Support.SupportReason.Record(session, unlinked!.Reason);
-        stream.AppendOne(unlinked);
-        return Results.Ok(new OldCpsEmails(accountId, account.OldCpsEmails.Where(e => e != normalized).ToList()));
+    // Both streams are loaded for writing: a migration batch committing from this e-mail meanwhile makes this unlink fail (409)
+    // instead of orphaning its products, as the legacy stream's version is checked even though nothing is appended to it. With two
+    // streams the event is appended to the account's by hand (returned events would go to the last one loaded).
+    [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static OldCpsEmails Delete(Guid accountId, string email, string? reason, [WriteAggregate("accountId")] IEventStream<BusinessAccount> account,
+        [WriteAggregate(FromMethod = nameof(LegacyStreamId), Required = false)] IEventStream<LegacyAccountView> legacy, TimeProvider clock)
+    {
+        var unlinked = OldCpsEmailLinks.DecideUnlink(account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
+        account.AppendOne(unlinked);
+        return new OldCpsEmails(accountId, account.Aggregate!.Apply(unlinked).OldCpsEmails);
     }
 }

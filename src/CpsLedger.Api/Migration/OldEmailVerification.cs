@@ -78,69 +78,59 @@ public sealed record OldCpsEmailVerified(
 /// <summary>The code sent last for an e-mail, while it can still be entered.</summary>
 public sealed record PendingOldEmailCode(Guid ChallengeId, DateTimeOffset RequestedAt, DateTimeOffset ExpiresAt, int AttemptsLeft);
 
-public sealed class OldCpsEmailVerificationState
+/// <param name="VerifiedBy">null: not (yet) proved by this account.</param>
+/// <param name="Pending">The code sent last, while it can still be entered.</param>
+public sealed record OldCpsEmailVerificationState(
+    string Email,
+    OldCpsEmailVerificationMethod? VerifiedBy = null,
+    DateTimeOffset? VerifiedAt = null,
+    PendingOldEmailCode? Pending = null)
 {
-    public string Email { get; set; } = "";
-    public OldCpsEmailVerificationMethod? VerifiedBy { get; set; }
-    public DateTimeOffset? VerifiedAt { get; set; }
-    public PendingOldEmailCode? Pending { get; set; }
+    public OldCpsEmailVerificationState Verify(OldCpsEmailVerificationMethod method, DateTimeOffset at) =>
+        this with { VerifiedBy = method, VerifiedAt = at, Pending = null };
 }
 
 /// <summary>
 /// The account's old CPS e-mails and how far each is proven, aggregated live from the account stream (a handful of events;
-/// nothing stored, so accounts opened before this existed need no upgrade step).
+/// nothing stored, so accounts opened before this existed need no upgrade step). Immutable: each event gives a new value.
 /// </summary>
-public sealed class OldCpsEmailVerifications
+public sealed record OldCpsEmailVerifications
 {
-    public Guid Id { get; set; }
-    public List<OldCpsEmailVerificationState> Emails { get; set; } = [];
+    public Guid Id { get; init; }
+    public IReadOnlyList<OldCpsEmailVerificationState> Emails { get; init; } = [];
 
-    public OldCpsEmailVerificationState? Find(string email) => Emails.Find(e => e.Email == email);
+    public OldCpsEmailVerificationState? Find(string email) => Emails.FirstOrDefault(e => e.Email == email);
 
     public static OldCpsEmailVerifications Create(BusinessAccountOpened e) => new()
     {
         Id = e.AccountId,
-        Emails = e.OldCpsEmails.Select(x => new OldCpsEmailVerificationState { Email = x }).ToList(),
+        Emails = [.. e.OldCpsEmails.Select(x => new OldCpsEmailVerificationState(x))],
     };
 
     // Support linking counts as verification, also for links made before verification existed (those have no
     // OldCpsEmailVerified after them).
-    public void Apply(OldCpsEmailLinked e)
+    public OldCpsEmailVerifications Apply(OldCpsEmailLinked e) => Find(e.Email) switch
     {
-        var state = Find(e.Email);
-        if (state is null)
-            Emails.Add(state = new OldCpsEmailVerificationState { Email = e.Email });
-        if (state.VerifiedBy is null)
-            Verify(state, OldCpsEmailVerificationMethod.SupportLink, e.LinkedAt);
-    }
+        null => this with { Emails = [.. Emails, new OldCpsEmailVerificationState(e.Email).Verify(OldCpsEmailVerificationMethod.SupportLink, e.LinkedAt)] },
+        { VerifiedBy: null } state => Replace(state.Verify(OldCpsEmailVerificationMethod.SupportLink, e.LinkedAt)),
+        _ => this,
+    };
 
-    public void Apply(OldCpsEmailUnlinked e) => Emails.RemoveAll(x => x.Email == e.Email);
+    public OldCpsEmailVerifications Apply(OldCpsEmailUnlinked e) => this with { Emails = [.. Emails.Where(x => x.Email != e.Email)] };
 
-    public void Apply(OldCpsEmailVerificationRequested e)
-    {
-        if (Find(e.Email) is { } state)
-            state.Pending = new PendingOldEmailCode(e.ChallengeId, e.RequestedAt, e.ExpiresAt, e.AttemptsAllowed);
-    }
+    public OldCpsEmailVerifications Apply(OldCpsEmailVerificationRequested e) => Find(e.Email) is { } state
+        ? Replace(state with { Pending = new PendingOldEmailCode(e.ChallengeId, e.RequestedAt, e.ExpiresAt, e.AttemptsAllowed) })
+        : this;
 
-    public void Apply(OldCpsEmailVerificationFailed e)
-    {
-        if (Find(e.Email) is not { Pending: { } pending } state || pending.ChallengeId != e.ChallengeId)
-            return;
-        state.Pending = e.Reason == OldCpsEmailVerificationFailure.CodeExpired ? null : pending with { AttemptsLeft = e.AttemptsLeft };
-    }
+    // A failure of an older, superseded code changes nothing.
+    public OldCpsEmailVerifications Apply(OldCpsEmailVerificationFailed e) => Find(e.Email) is { Pending: { } pending } state && pending.ChallengeId == e.ChallengeId
+        ? Replace(state with { Pending = e.Reason == OldCpsEmailVerificationFailure.CodeExpired ? null : pending with { AttemptsLeft = e.AttemptsLeft } })
+        : this;
 
-    public void Apply(OldCpsEmailVerified e)
-    {
-        if (Find(e.Email) is { } state)
-            Verify(state, e.Method, e.VerifiedAt);
-    }
+    public OldCpsEmailVerifications Apply(OldCpsEmailVerified e) => Find(e.Email) is { } state ? Replace(state.Verify(e.Method, e.VerifiedAt)) : this;
 
-    private static void Verify(OldCpsEmailVerificationState state, OldCpsEmailVerificationMethod method, DateTimeOffset at)
-    {
-        state.VerifiedBy = method;
-        state.VerifiedAt = at;
-        state.Pending = null;
-    }
+    private OldCpsEmailVerifications Replace(OldCpsEmailVerificationState state) =>
+        this with { Emails = [.. Emails.Select(x => x.Email == state.Email ? state : x)] };
 }
 
 /// <summary>

@@ -4,11 +4,13 @@ using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Migration;
 
@@ -52,6 +54,9 @@ public static class OldEmailCodeRequestLimit
     }
 }
 
+/// <summary>What a code request decides on besides the account's verifications: the e-mail's standing, the address's recent codes.</summary>
+public sealed record OldEmailCodeRequestReads(string Email, OldEmailStanding? Standing, OldEmailCodeRequests? Sent);
+
 public static class RequestOldEmailCodeEndpoint
 {
     /// <summary>The decision: a new code (superseding any earlier one), or why not. Throttling is decided separately.</summary>
@@ -67,52 +72,51 @@ public static class RequestOldEmailCodeEndpoint
         return (new OldCpsEmailVerificationRequested(accountId, email, challengeId, options.MaxAttempts, now + options.CodeLifetime, now), null);
     }
 
+    public static async Task<OldEmailCodeRequestReads> LoadAsync(RequestOldEmailCode command, OldCpsEmailVerifications verifications,
+        IQuerySession session, CancellationToken ct)
+    {
+        var email = LegacyIds.NormalizeEmail(command.Email);
+        return new OldEmailCodeRequestReads(email, await OldEmailReads.StandingAsync(session, verifications, email, ct),
+            await session.LoadAsync<OldEmailCodeRequests>(OldEmailCodeRequests.IdFor(email), ct));
+    }
+
+    // Refused requests send nothing and do not count towards the address's limit.
+    public static ProblemDetails Validate(Guid accountId, OldEmailCodeRequestReads reads, IOptions<OldEmailVerificationOptions> options,
+        TimeProvider clock, HttpResponse response)
+    {
+        var now = clock.GetUtcNow();
+        var o = options.Value;
+        if (Decide(accountId, reads.Standing, reads.Email, o, Guid.Empty, now).Problem is { } problem)
+            return problem;
+        if (OldEmailCodeRequestLimit.Decide(reads.Sent?.SentAt ?? [], now, o.MaxCodesPerEmail, o.CodeRequestWindow).NextAllowedAt is not { } next)
+            return WolverineContinue.NoProblems;
+        response.Headers.RetryAfter = ((int)Math.Ceiling((next - now).TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return OldEmailProblems.TooManyCodeRequests(reads.Email, o.MaxCodesPerEmail, o.CodeRequestWindow, next);
+    }
+
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails/verification-codes", OperationId = "RequestOldEmailCode")]
     [RequestExample("""{"email":"kadri.tamm@old.example"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Migration")]
     [EndpointSummary("Send a one-time code to an old CPS e-mail of the account, to prove the account owns it (a few per hour per address)")]
     [EndpointDescription("The code (eight digits) goes to the old address only and replaces any code sent before. Entering it " +
                          "(POST .../old-cps-emails/verification) verifies the e-mail; until then the old account's products and " +
                          "membership number cannot be migrated or seen.")]
-    [ProducesResponseType<OldEmailCodeSent>(StatusCodes.Status202Accepted)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     [ProducesResponseType(StatusCodes.Status429TooManyRequests)]
-    public static async Task<(IResult, OutgoingMessages)> Post(Guid accountId, RequestOldEmailCode command, IDocumentSession session,
-        IOptions<OldEmailVerificationOptions> options, TimeProvider clock, HttpResponse response, CancellationToken ct)
+    public static (Accepted<OldEmailCodeSent>, Events, IMartenOp, OutgoingMessages) Post(Guid accountId, RequestOldEmailCode command,
+        [WriteAggregate("accountId")] OldCpsEmailVerifications verifications, OldEmailCodeRequestReads reads,
+        IOptions<OldEmailVerificationOptions> options, TimeProvider clock)
     {
-        var stream = await session.Events.FetchForWriting<OldCpsEmailVerifications>(accountId, ct);
-        if (stream.Aggregate is not { } verifications)
-            return (Results.Problem(Problems.AccountNotFound), []);
-
-        var email = LegacyIds.NormalizeEmail(command.Email);
-        var standing = await OldEmailReads.StandingAsync(session, verifications, email, ct);
         var now = clock.GetUtcNow();
         var o = options.Value;
-        var (requested, problem) = Decide(accountId, standing, email, o, Guid.NewGuid(), now);
-        if (problem is not null)
-            return (Results.Problem(problem), []);
-
-        var stored = await session.LoadAsync<OldEmailCodeRequests>(OldEmailCodeRequests.IdFor(email), ct);
-        var throttle = stored ?? new OldEmailCodeRequests { Id = OldEmailCodeRequests.IdFor(email) };
-        var (recent, nextAllowedAt) = OldEmailCodeRequestLimit.Decide(throttle.SentAt, now, o.MaxCodesPerEmail, o.CodeRequestWindow);
-        if (nextAllowedAt is { } next)
-        {
-            var wait = (int)Math.Ceiling((next - now).TotalSeconds);
-            response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return (Results.Problem(OldEmailProblems.TooManyCodeRequests(email, o.MaxCodesPerEmail, o.CodeRequestWindow, next)), []);
-        }
-
-        throttle.SentAt = [.. recent, now];
+        var requested = Decide(accountId, reads.Standing, reads.Email, o, Guid.NewGuid(), now).Requested
+                        ?? throw new InvalidOperationException($"The code request for {reads.Email} was validated.");
+        var recent = OldEmailCodeRequestLimit.Decide(reads.Sent?.SentAt ?? [], now, o.MaxCodesPerEmail, o.CodeRequestWindow).Recent;
+        var sent = new OldEmailCodeRequests { Id = OldEmailCodeRequests.IdFor(reads.Email), SentAt = [.. recent, now] };
         // Two requests at once for one address: the second insert hits the primary key, the second update the version (409).
-        if (stored is null)
-            session.Insert(throttle);
-        else
-            session.Update(throttle);
-        stream.AppendOne(requested!);
-        return (Results.Accepted(null, new OldEmailCodeSent(accountId, email, now, requested!.ExpiresAt, requested.AttemptsAllowed)),
-            [new SendOldEmailCode(accountId, email, requested.ChallengeId)]);
+        IMartenOp count = reads.Sent is null ? MartenOps.Insert(sent) : MartenOps.Update(sent);
+        return (TypedResults.Accepted((string?)null, new OldEmailCodeSent(accountId, reads.Email, now, requested.ExpiresAt, requested.AttemptsAllowed)),
+            [requested], count, [new SendOldEmailCode(accountId, reads.Email, requested.ChallengeId)]);
     }
 }
 

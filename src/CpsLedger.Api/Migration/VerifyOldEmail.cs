@@ -3,9 +3,11 @@ using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Migration;
 
@@ -23,6 +25,9 @@ public sealed class VerifyOldEmailValidator : AbstractValidator<VerifyOldEmail>
             .Must(c => OldEmailCodes.Normalize(c) is not null).WithMessage($"Code must be the {OldEmailCodes.Digits} digits from the e-mail.");
     }
 }
+
+/// <summary>The e-mail a code was entered for (trimmed, lower-case) and its standing on the account (null: not the account's).</summary>
+public sealed record OldEmailCodeEntry(string Email, OldEmailStanding? Standing);
 
 /// <summary>The e-mail is verified: migration from it is possible.</summary>
 public sealed record OldEmailVerified(Guid AccountId, string Email, OldCpsEmailVerificationMethod Method, DateTimeOffset VerifiedAt);
@@ -78,34 +83,33 @@ public static class VerifyOldEmailEndpoint
         return new(new OldCpsEmailVerified(accountId, email, OldCpsEmailVerificationMethod.Code, pending.ChallengeId, null, now), null);
     }
 
+    public static async Task<OldEmailCodeEntry> LoadAsync(VerifyOldEmail command, OldCpsEmailVerifications verifications, IQuerySession session,
+        CancellationToken ct)
+    {
+        var email = LegacyIds.NormalizeEmail(command.Email);
+        return new OldEmailCodeEntry(email, await OldEmailReads.StandingAsync(session, verifications, email, ct));
+    }
+
+    // Two attempts at once race on the account stream's version: one of them gets 409, so no attempt goes uncounted.
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails/verification", OperationId = "VerifyOldEmail")]
     [RequestExample("""{"email":"kadri.tamm@old.example","code":"4821 0937"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Migration")]
     [EndpointSummary("Enter the code sent to an old CPS e-mail: the e-mail is verified and its old account can be migrated")]
     [EndpointDescription("A wrong code uses an attempt (400, attemptsLeft); an expired or used-up code needs a new one (409). " +
                          "Every attempt is recorded on the account's history; the code never is.")]
-    [ProducesResponseType<OldEmailVerified>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(Guid accountId, VerifyOldEmail command, IDocumentSession session,
-        IOptions<OldEmailVerificationOptions> options, TimeProvider clock, CancellationToken ct)
+    public static (Results<Ok<OldEmailVerified>, ProblemHttpResult>, Events) Post(Guid accountId, VerifyOldEmail command,
+        [WriteAggregate("accountId")] OldCpsEmailVerifications verifications, OldEmailCodeEntry entry, IOptions<OldEmailVerificationOptions> options,
+        TimeProvider clock)
     {
-        // Two attempts at once race on the account stream's version: one of them gets 409, so no attempt goes uncounted.
-        var stream = await session.Events.FetchForWriting<OldCpsEmailVerifications>(accountId, ct);
-        if (stream.Aggregate is not { } verifications)
-            return Results.Problem(Problems.AccountNotFound);
-
-        var email = LegacyIds.NormalizeEmail(command.Email);
-        var standing = await OldEmailReads.StandingAsync(session, verifications, email, ct);
-        var decision = Decide(accountId, standing, email, command.Code, options.Value.Key, clock.GetUtcNow());
+        var decision = Decide(accountId, entry.Standing, entry.Email, command.Code, options.Value.Key, clock.GetUtcNow());
         // A failed attempt is recorded although the answer is an error: that is what counts attempts.
-        if (decision.Event is not null)
-            stream.AppendOne(decision.Event);
+        Events events = decision.Event is null ? [] : [decision.Event];
         return decision switch
         {
-            { Problem: { } problem } => Results.Problem(problem),
-            { Event: OldCpsEmailVerified verified } => Results.Ok(new OldEmailVerified(accountId, email, verified.Method, verified.VerifiedAt)),
+            { Problem: { } problem } => (TypedResults.Problem(problem), events),
+            { Event: OldCpsEmailVerified verified } => (TypedResults.Ok(new OldEmailVerified(accountId, entry.Email, verified.Method, verified.VerifiedAt)),
+                events),
             _ => throw new InvalidOperationException("A code decision without an event or a problem."),
         };
     }

@@ -149,7 +149,7 @@ public static class ConsoleSessions
     {
         builder.Services.ConfigureMarten(opts => opts.Schema.For<ConsoleSession>());
         builder.Services.AddSingleton<ConsoleTicketStore>();
-        builder.Services.AddOptions<CookieAuthenticationOptions>(ConsoleRegistration.CookieScheme)
+        builder.Services.AddOptions<CookieAuthenticationOptions>(ConsoleSetup.CookieScheme)
             .Configure<ConsoleTicketStore>((cookie, sessions) => cookie.SessionStore = sessions);
     }
 }

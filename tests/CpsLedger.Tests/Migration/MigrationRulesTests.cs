@@ -2,6 +2,7 @@ using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Products;
+using Wolverine.Http;
 
 namespace CpsLedger.Tests.Migration;
 
@@ -96,11 +97,13 @@ public sealed class MigrationRulesTests
         var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
         var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
 
-        Assert.NotNull(OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Unlinked);
-        Assert.Equal(400, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " ", view, [], Now).Problem?.Status);
-        Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, ["7"], Now).Problem?.Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []));
+        Assert.Equal(("k@old.example", "wrong"), (OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " wrong ", Now) is var u ? (u.Email, u.Reason) : default));
+        Assert.Equal(400, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", " ", view, []).Status);
+        Assert.Equal(404, OldCpsEmailLinks.ValidateUnlink(account, "x@old.example", "wrong", view, []).Status);
+        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, ["7"]).Status);
         view.Products[0].MigratedToAccountId = Account;
-        Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Problem?.Status);
+        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []).Status);
 
     }
 
@@ -110,22 +113,27 @@ public sealed class MigrationRulesTests
         var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
 
         // Already proved by this account: nothing to write.
-        Assert.Empty(OldCpsEmailLinks.DecideLink(account, Verified("k@old.example"), null, new LinkOldCpsEmail(" K@old.example", "again"), Now).Events);
+        Assert.Empty(OldCpsEmailLinks.DecideLink(account, Verified("k@old.example"), new LinkOldCpsEmail(" K@old.example", "again"), Now));
+        Assert.Same(WolverineContinue.NoProblems,
+            OldCpsEmailLinks.ValidateLink(account, Verified("k@old.example"), null, new LinkOldCpsEmail("k@old.example", "again")));
 
         // Given at opening but unproved, or not given at all: the link and its verification, with the reason.
-        var given = OldCpsEmailLinks.DecideLink(account, Unverified("k@old.example"), null, new LinkOldCpsEmail("K@old.example", " ticket 1 "), Now);
-        Assert.Equal([typeof(OldCpsEmailLinked), typeof(OldCpsEmailVerified)], given.Events.Select(e => e.GetType()));
-        var verified = (OldCpsEmailVerified)given.Events[1];
+        var given = OldCpsEmailLinks.DecideLink(account, Unverified("k@old.example"), new LinkOldCpsEmail("K@old.example", " ticket 1 "), Now);
+        Assert.Equal([typeof(OldCpsEmailLinked), typeof(OldCpsEmailVerified)], given.Select(e => e.GetType()));
+        var verified = (OldCpsEmailVerified)given[1];
         Assert.Equal((OldCpsEmailVerificationMethod.SupportLink, "ticket 1", "k@old.example"), (verified.Method, verified.Reason, verified.Email));
-        Assert.Equal("n@old.example",
-            ((OldCpsEmailLinked)OldCpsEmailLinks.DecideLink(account, null, null, new LinkOldCpsEmail("N@old.example ", " why "), Now).Events[0]).Email);
+        Assert.Equal("n@old.example", ((OldCpsEmailLinked)OldCpsEmailLinks.DecideLink(account, null, new LinkOldCpsEmail("N@old.example ", " why "), Now)[0]).Email);
 
         // Proved by another account: refused, naming that account for support.
         var other = Guid.NewGuid();
-        var refused = OldCpsEmailLinks.DecideLink(account, null, other, new LinkOldCpsEmail("n@old.example", "why"), Now);
-        Assert.Empty(refused.Events);
-        Assert.Equal(409, refused.Problem!.Status);
-        Assert.Equal("verified_by_another_account", refused.Problem.Extensions["reason"]);
-        Assert.Equal(other, refused.Problem.Extensions["accountId"]);
+        var refused = OldCpsEmailLinks.ValidateLink(account, null, other, new LinkOldCpsEmail("n@old.example", "why"));
+        Assert.Equal(409, refused.Status);
+        Assert.Equal("verified_by_another_account", refused.Extensions["reason"]);
+        Assert.Equal(other, refused.Extensions["accountId"]);
+
+        // An account keeps at most as many old e-mails as it may give when opened.
+        var full = account with { OldCpsEmails = [.. Enumerable.Range(0, OpenBusinessAccountValidator.MaxOldCpsEmails).Select(i => $"{i}@old.example")] };
+        Assert.Equal(409, OldCpsEmailLinks.ValidateLink(full, null, null, new LinkOldCpsEmail("n@old.example", "why")).Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateLink(full, Unverified("0@old.example"), null, new LinkOldCpsEmail("0@old.example", "again")));
     }
 }

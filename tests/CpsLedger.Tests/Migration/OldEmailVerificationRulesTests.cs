@@ -122,32 +122,32 @@ public sealed class OldEmailVerificationRulesTests
         var state = OldCpsEmailVerifications.Create(new BusinessAccountOpened(Account, "Studio", "s@example.ee", "EE", [Email, "b@old.example"], Now));
         Assert.All(state.Emails, e => Assert.Null(e.VerifiedBy));
 
-        state.Apply(new OldCpsEmailVerificationRequested(Account, Email, challenge, 3, Now.AddHours(24), Now));
-        state.Apply(new OldCpsEmailVerificationFailed(Account, Email, challenge, OldCpsEmailVerificationFailure.WrongCode, 2, Now));
+        state = state.Apply(new OldCpsEmailVerificationRequested(Account, Email, challenge, 3, Now.AddHours(24), Now));
+        state = state.Apply(new OldCpsEmailVerificationFailed(Account, Email, challenge, OldCpsEmailVerificationFailure.WrongCode, 2, Now));
         Assert.Equal(2, state.Find(Email)!.Pending!.AttemptsLeft);
         // A failure of an older, superseded code changes nothing.
-        state.Apply(new OldCpsEmailVerificationFailed(Account, Email, Guid.NewGuid(), OldCpsEmailVerificationFailure.WrongCode, 0, Now));
+        state = state.Apply(new OldCpsEmailVerificationFailed(Account, Email, Guid.NewGuid(), OldCpsEmailVerificationFailure.WrongCode, 0, Now));
         Assert.Equal(2, state.Find(Email)!.Pending!.AttemptsLeft);
-        state.Apply(new OldCpsEmailVerificationFailed(Account, Email, challenge, OldCpsEmailVerificationFailure.CodeExpired, 0, Now));
+        state = state.Apply(new OldCpsEmailVerificationFailed(Account, Email, challenge, OldCpsEmailVerificationFailure.CodeExpired, 0, Now));
         Assert.Null(state.Find(Email)!.Pending);
 
-        state.Apply(new OldCpsEmailVerified(Account, Email, OldCpsEmailVerificationMethod.Code, challenge, null, Now));
+        state = state.Apply(new OldCpsEmailVerified(Account, Email, OldCpsEmailVerificationMethod.Code, challenge, null, Now));
         Assert.Equal(OldCpsEmailVerificationMethod.Code, state.Find(Email)!.VerifiedBy);
 
         // A support link stored before verification existed has no OldCpsEmailVerified after it: it counts all the same.
-        state.Apply(new OldCpsEmailLinked(Account, "c@old.example", "ticket", Now));
-        state.Apply(new OldCpsEmailLinked(Account, "b@old.example", "ticket", Now));
+        state = state.Apply(new OldCpsEmailLinked(Account, "c@old.example", "ticket", Now));
+        state = state.Apply(new OldCpsEmailLinked(Account, "b@old.example", "ticket", Now));
         Assert.Equal(OldCpsEmailVerificationMethod.SupportLink, state.Find("c@old.example")!.VerifiedBy);
         Assert.Equal(OldCpsEmailVerificationMethod.SupportLink, state.Find("b@old.example")!.VerifiedBy);
 
-        state.Apply(new OldCpsEmailUnlinked(Account, Email, "wrong", Now));
+        state = state.Apply(new OldCpsEmailUnlinked(Account, Email, "wrong", Now));
         Assert.Null(state.Find(Email));
     }
 
     [Fact]
     public void Already_migrated_stays_migrated_an_email_something_moved_from_counts_as_verified()
     {
-        var state = new OldCpsEmailVerificationState { Email = Email };
+        var state = new OldCpsEmailVerificationState(Email);
         var legacy = new LegacyAccountView { OldEmail = Email, OldMembershipNumber = "M-7", Products = [new LegacyProduct { Id = Guid.NewGuid() }] };
 
         Assert.False(OldEmailStandings.Of(Account, state, legacy, [], null).Verified);

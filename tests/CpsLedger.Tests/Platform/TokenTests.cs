@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using JasperFx.CommandLine;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using System;
 using System.Linq;
@@ -17,15 +18,17 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Migration.RequestOldEmailCode> _validatorOfRequestOldEmailCode;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Migration.RequestOldEmailCode> _loggerForMessage;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Migration.OldEmailVerificationOptions> _optionsOfOldEmailVerificationOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_old_cps_emails_verification_codes(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Migration.RequestOldEmailCode> validatorOfRequestOldEmailCode, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Migration.OldEmailVerificationOptions> optionsOfOldEmailVerificationOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_old_cps_emails_verification_codes(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Migration.RequestOldEmailCode> validatorOfRequestOldEmailCode, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Migration.RequestOldEmailCode> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Migration.OldEmailVerificationOptions> optionsOfOldEmailVerificationOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfRequestOldEmailCode = validatorOfRequestOldEmailCode;
+            _loggerForMessage = loggerForMessage;
             _optionsOfOldEmailVerificationOptions = optionsOfOldEmailVerificationOptions;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
@@ -50,7 +53,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/verification-codes").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -63,22 +65,92 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            
-            // The actual HTTP request handler execution
-            (var result, var outgoingMessages) = await CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.Post(accountId, command, documentSession, _optionsOfOldEmailVerificationOptions, _timeProvider, httpContext.Response, httpContext.RequestAborted).ConfigureAwait(false);
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var batchedQuery = documentSession.CreateBatchQuery();
 
-            
-            // Outgoing, cascaded message
-            await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
+            martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+            var stream_verifications_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Migration.OldCpsEmailVerifications>(accountId);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_verifications = await stream_verifications_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/verification-codes").SetTag("http.request.method", "POST");
+            try
+            {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.OldCpsEmailVerifications");
+                // 404 if this required object is null
+                if (stream_verifications.Aggregate == null)
+                {
+                    httpContext.Response.StatusCode = 404;
+                    return;
+                }
+
+                var oldEmailCodeRequestReads = await CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.LoadAsync(command, stream_verifications.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails2 = CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.Validate(accountId, oldEmailCodeRequestReads, _optionsOfOldEmailVerificationOptions, _timeProvider, httpContext.Response);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                
+                // The actual HTTP request handler execution
+                (var acceptedOfOldEmailCodeSent, var events, var martenOp, var outgoingMessages) = CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.Post(accountId, command, stream_verifications.Aggregate, oldEmailCodeRequestReads, _optionsOfOldEmailVerificationOptions, _timeProvider);
+
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_verifications.AppendMany(events);
+                }
+
+                if (martenOp != null)
+                {
+                    
+                    // Placed by Wolverine's ISideEffect policy
+                    martenOp.Execute(documentSession);
+                }
+
+                
+                // Outgoing, cascaded message
+                await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                await acceptedOfOldEmailCodeSent.ExecuteAsync(httpContext).ConfigureAwait(false);
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

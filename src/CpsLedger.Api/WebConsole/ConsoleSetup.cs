@@ -58,7 +58,7 @@ public sealed record ConsoleConfig(string SignIn, string Environment);
 /// the cookie, which the API accepts only on requests that carry the console's header (a cross-site form cannot set it, so
 /// the cookie cannot be used to forge a request).
 /// </summary>
-public static class ConsoleRegistration
+public static class ConsoleSetup
 {
     public const string BasePath = "/console";
     public const string CookieScheme = "console-session";

@@ -35,7 +35,7 @@ public sealed class InvoicingOptions
     public decimal VatRateFor(string country) => VatRates.TryGetValue(country, out var rate) ? rate : DefaultVatRate;
 }
 
-public static class InvoicingRegistration
+public static class InvoicingSetup
 {
     /// <summary>Marten parts of invoicing.</summary>
     public static void AddInvoicing(this StoreOptions opts)
