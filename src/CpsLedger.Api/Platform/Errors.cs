@@ -90,7 +90,8 @@ public sealed class RequestSizeLimitMiddleware(RequestDelegate next, IConfigurat
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.ContentLength > _max)
+        // Only a command's body is ever read; a GET with a body is answered as if it had none.
+        if (context.Request.ContentLength > _max && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
         {
             await Problems.Write(context, StatusCodes.Status413PayloadTooLarge, "Request body too large",
                 $"The request body is {context.Request.ContentLength} bytes; at most {_max} are accepted.");

@@ -165,11 +165,10 @@ public static class OpenApi
                 Error(responses, 422, "This Idempotency-Key was used before with a different request.");
             }
 
-            if (body)
-            {
+            if (command)
                 Error(responses, 413, "The request body is larger than the service accepts.");
+            if (body)
                 Error(responses, 415, "The request body is not of a media type this operation reads.");
-            }
 
             foreach (var (status, response) in responses.ToList())
             {
