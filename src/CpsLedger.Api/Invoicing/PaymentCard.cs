@@ -20,15 +20,46 @@ public sealed class PaymentCard
 {
     public Guid Id { get; set; }
     public Guid AccountId { get; set; }
+
+    /// <summary>The card-form token of a card recorded before cards were saved at the provider; empty once a card is saved.</summary>
     public string CardToken { get; set; } = "";
+
+    /// <summary>The provider's reference of the saved card (what is charged), with what may be shown of it.</summary>
+    public string? PaymentMethodReference { get; set; }
+
+    public string? Brand { get; set; }
+    public string? Last4 { get; set; }
+    public int? ExpiryMonth { get; set; }
+    public int? ExpiryYear { get; set; }
     public DateTimeOffset RecordedAt { get; set; }
 
+    /// <summary>What the gateway charges: the saved card, or an older card's token.</summary>
+    public string ChargeWith() => PaymentMethodReference ?? CardToken;
+
     public static PaymentCard Create(PaymentCardRecorded e) => new() { AccountId = e.AccountId, CardToken = e.CardToken, RecordedAt = e.RecordedAt };
+
+    public static PaymentCard Create(PaymentCardSaved e) => new PaymentCard { AccountId = e.AccountId }.With(e);
 
     public void Apply(PaymentCardRecorded e)
     {
         CardToken = e.CardToken;
+        PaymentMethodReference = Brand = Last4 = null;
+        ExpiryMonth = ExpiryYear = null;
         RecordedAt = e.RecordedAt;
+    }
+
+    public void Apply(PaymentCardSaved e) => With(e);
+
+    private PaymentCard With(PaymentCardSaved e)
+    {
+        CardToken = "";
+        PaymentMethodReference = e.PaymentMethodReference;
+        Brand = e.Brand;
+        Last4 = e.Last4;
+        ExpiryMonth = e.ExpiryMonth;
+        ExpiryYear = e.ExpiryYear;
+        RecordedAt = e.RecordedAt;
+        return this;
     }
 }
 
@@ -48,9 +79,6 @@ public sealed class RecordPaymentCardValidator : AbstractValidator<RecordPayment
             .WithMessage("A card token from the payment provider, e.g. \"tok_...\".");
 }
 
-/// <summary>What the member sees: never the whole token.</summary>
-public sealed record PaymentCardOnFile(Guid AccountId, string CardTokenEnding, DateTimeOffset RecordedAt);
-
 public static class RecordPaymentCardEndpoint
 {
     [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
@@ -58,23 +86,28 @@ public static class RecordPaymentCardEndpoint
     [Tags("Invoices")]
     [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
     [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]
-    [ProducesResponseType<PaymentCardOnFile>(StatusCodes.Status200OK)]
+    [ProducesResponseType<CardOnFile>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<(IResult, OutgoingMessages)> Post(Guid accountId, RecordPaymentCard command, IDocumentSession session,
-        TimeProvider clock, CancellationToken ct)
+        IPaymentGateway gateway, TimeProvider clock, CancellationToken ct)
     {
         if (!await AccountLookup.ExistsAsync(session, accountId, ct))
             return (Results.Problem(Problems.AccountNotFound), []);
 
+        // The provider keeps the card and tells what may be shown of it; the ledger keeps its reference, not the token.
+        var saved = await gateway.SaveCardAsync(new SaveCardRequest(accountId, command.CardToken), ct);
+        if (!saved.Accepted)
+            return (Results.Problem(Problems.Invalid("cardToken", $"The payment provider did not accept this card: {saved.Reason}.")), []);
         var now = clock.GetUtcNow();
-        var recorded = new PaymentCardRecorded(accountId, command.CardToken, now);
+        var recorded = new PaymentCardSaved(accountId, saved.PaymentMethodReference!, saved.Brand!, saved.Last4!, saved.ExpiryMonth!.Value,
+            saved.ExpiryYear!.Value, now);
         var stream = await session.Events.FetchForWriting<PaymentCard>(PaymentCardStream.For(accountId), ct);
         stream.AppendOne(recorded);
         // The overdue e-mail asks for a valid card: a card invoice that ran out of attempts is charged with this one now.
         var overdue = await session.Query<Invoice>()
             .Where(i => i.AccountId == accountId && i.Status == InvoiceStatus.Overdue && i.PaymentMethod == PaymentMethod.Card)
             .ToListAsync(ct);
-        return (Results.Ok(new PaymentCardOnFile(accountId, "…" + command.CardToken[^Math.Min(4, command.CardToken.Length)..], recorded.RecordedAt)),
+        return (Results.Ok(CardOnFile.Of(accountId, recorded)),
             [.. overdue.Select(i => ChargeCardDecision.ChargeOverdue(i, now))]);
     }
 }

@@ -1,0 +1,208 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using Marten;
+using Marten.Schema;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>Finance cancelled the invoice (issued in error): nothing is owed on it any more. A credit note says so.</summary>
+public sealed record InvoiceCancelled(Guid InvoiceId, string InvoiceNumber, Guid AccountId, string CreditNoteNumber, string Reason,
+    DateTimeOffset CancelledAt);
+
+/// <summary>
+/// The credit note cancelling an invoice in full: the invoice's lines, VAT and total, credited, under its own number series.
+/// Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
+/// </summary>
+/// <param name="RefundDue">What had been received on the invoice and is to be refunded (outside the ledger).</param>
+public sealed record CreditNoteIssued(
+    Guid InvoiceId,
+    string CreditNoteNumber,
+    string InvoiceNumber,
+    DateOnly InvoiceIssuedOn,
+    Guid AccountId,
+    string Reason,
+    InvoiceSeller Seller,
+    InvoiceBuyer Buyer,
+    string Currency,
+    IReadOnlyList<InvoiceLine> Lines,
+    decimal Subtotal,
+    VatTreatment? Vat,
+    decimal VatRate,
+    decimal VatAmount,
+    decimal Total,
+    decimal RefundDue,
+    DateOnly IssuedOn,
+    DateTimeOffset IssuedAt);
+
+/// <summary>Credit note numbers "CN-2026-000001": gapless per calendar year of the issue date, like invoice numbers.</summary>
+public static class CreditNoteNumbers
+{
+    public static string Format(int year, int sequence) => $"CN-{year:D4}-{sequence:D6}";
+}
+
+/// <summary>The last credit note number of a year (id: the year); updated in the cancelling transaction, so there are no gaps.</summary>
+[UseOptimisticConcurrency]
+public sealed class CreditNoteNumberCounter
+{
+    public string Id { get; set; } = "";
+    public int Last { get; set; }
+}
+
+/// <summary>The credit note number's claim: the database refuses a number issued twice; the lookup by number.</summary>
+[ConflictDescription("Credit note number already issued", "The credit note number could not be assigned. Please try again.")]
+public sealed class CreditNoteNumberClaim
+{
+    public string Id { get; set; } = "";
+    public Guid InvoiceId { get; set; }
+    public Guid AccountId { get; set; }
+}
+
+/// <summary>Cancel an invoice issued in error (finance): a credit note is issued for it in full.</summary>
+/// <param name="Reason">Why, for the buyer (printed on the credit note) and the audit trail.</param>
+public sealed record CancelInvoice(string Reason);
+
+public sealed class CancelInvoiceValidator : AbstractValidator<CancelInvoice>
+{
+    public CancelInvoiceValidator() =>
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300).Must(r => r is null || r.Trim().Length > 0).WithMessage("Reason must not be blank.");
+}
+
+/// <summary>What finance sees after cancelling.</summary>
+public sealed record InvoiceCancellation(string InvoiceNumber, string CreditNoteNumber, decimal Total, string Currency, decimal RefundDue,
+    bool MembershipReinstated);
+
+public static class CancelInvoiceDecision
+{
+    /// <summary>
+    /// The cancellation and its credit note, or why not (already cancelled). The credit note mirrors the invoice's figures;
+    /// money already received becomes a refund due. Older invoices without recorded buyer details are credited to the company
+    /// and country they were issued to.
+    /// </summary>
+    public static (IReadOnlyList<object> Events, ProblemDetails? Problem) Decide(Invoice invoice, CancelInvoice command, string creditNoteNumber,
+        InvoiceSeller seller, DateTimeOffset now)
+    {
+        if (invoice.Status == InvoiceStatus.Cancelled)
+            return ([], Problems.Conflict("Invoice already cancelled",
+                $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}."));
+        var reason = command.Reason.Trim();
+        var buyer = invoice.Buyer ?? new InvoiceBuyer(invoice.CompanyName, null, invoice.Country, null, "");
+        return ([
+            new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNoteNumber, reason, now),
+            new CreditNoteIssued(invoice.Id, creditNoteNumber, invoice.InvoiceNumber, invoice.IssuedOn, invoice.AccountId, reason, seller, buyer,
+                invoice.Currency, invoice.Lines, invoice.Subtotal, invoice.VatTreatment, invoice.VatRate, invoice.Vat, invoice.Total,
+                invoice.TotalReceived, DateOnly.FromDateTime(now.UtcDateTime), now),
+        ], null);
+    }
+}
+
+public static class CancelInvoiceEndpoint
+{
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation", OperationId = "CancelInvoice")]
+    [RequestExample("""{"reason":"Issued to the wrong company: the buyer's VAT ID was missing"}""")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [Tags("Invoices")]
+    [EndpointSummary("Cancel an invoice issued in error (finance, with a reason): a credit note is issued, nothing is owed, a suspension for it is lifted")]
+    [ProducesResponseType<InvoiceCancellation>(StatusCodes.Status201Created)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static async Task<IResult> Post(Guid accountId, string invoiceNumber, CancelInvoice command, IDocumentSession session,
+        IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
+    {
+        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+            return Results.Problem(Problems.AccountNotFound);
+        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
+        if (claim is null || claim.AccountId != accountId)
+            return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+
+        var stream = await session.Events.FetchForWriting<Invoice>(claim.InvoiceId, ct);
+        var invoice = stream.Aggregate ?? throw new InvalidOperationException($"Invoice {invoiceNumber} is claimed but missing.");
+        var now = clock.GetUtcNow();
+        var year = now.UtcDateTime.Year.ToString("D4");
+        var counter = await session.LoadAsync<CreditNoteNumberCounter>(year, ct);
+        var number = CreditNoteNumbers.Format(now.UtcDateTime.Year, (counter?.Last ?? 0) + 1);
+
+        var (events, problem) = CancelInvoiceDecision.Decide(invoice, command, number, seller.Value.ToInvoiceSeller(), now);
+        if (problem is not null)
+            return Results.Problem(problem);
+
+        // The counter and the claim commit with the events or not at all: a racing cancellation conflicts (409) and numbers have no gaps.
+        if (counter is null)
+            session.Insert(new CreditNoteNumberCounter { Id = year, Last = 1 });
+        else
+        {
+            counter.Last++;
+            session.Update(counter);
+        }
+
+        session.Insert(new CreditNoteNumberClaim { Id = number, InvoiceId = invoice.Id, AccountId = accountId });
+        // A suspension for this invoice no longer has a debt behind it: lifted in the same transaction.
+        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
+        Support.SupportReason.Record(session, command.Reason.Trim());
+        var note = (CreditNoteIssued)events[1];
+        stream.AppendMany(events);
+        return Results.Created($"/api/accounts/{accountId}/credit-notes/{number}",
+            new InvoiceCancellation(invoice.InvoiceNumber, number, note.Total, note.Currency, note.RefundDue, reinstated));
+    }
+}
+
+public static class CreditNoteQueries
+{
+    /// <summary>The invoice a credit note of this account cancelled, with the note; null when the account has no such note.</summary>
+    public static async Task<(Invoice Invoice, CreditNoteIssued Note)?> ByNumber(IQuerySession session, Guid accountId, string number,
+        CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<CreditNoteNumberClaim>(number.Trim().ToUpperInvariant(), ct);
+        if (claim?.AccountId != accountId || await session.LoadAsync<Invoice>(claim.InvoiceId, ct) is not { CreditNote: { } note } invoice)
+            return null;
+        return (invoice, note);
+    }
+
+    internal static ProblemDetails NotFound(string number) =>
+        Problems.NotFound("Credit note not found", $"This account has no credit note {number}.");
+}
+
+public static class GetCreditNoteEndpoints
+{
+    [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}", OperationId = "GetCreditNote")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Invoices")]
+    [EndpointSummary("One credit note by its number: the invoice it cancels, the reason, the figures credited")]
+    [ProducesResponseType<CreditNoteIssued>(StatusCodes.Status200OK)]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> Get(Guid accountId, string creditNoteNumber, IQuerySession session, CancellationToken ct) =>
+        await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
+            ? Results.Ok(found.Note)
+            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+
+    [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/pdf", OperationId = "GetCreditNotePdf")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Invoices")]
+    [EndpointSummary("One credit note as a PDF document")]
+    [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> GetPdf(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
+        CancellationToken ct) =>
+        await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
+            ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.Payee ?? seller.Value.ToPayeeAccount()),
+                "application/pdf", $"{found.Note.CreditNoteNumber}.pdf")
+            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+
+    [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/ubl", OperationId = "GetCreditNoteUbl")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [Tags("Invoices")]
+    [EndpointSummary("One credit note as an EN 16931 e-invoice: UBL 2.1 CreditNote, Peppol BIS Billing 3.0")]
+    [ProducesResponseType<string>(StatusCodes.Status200OK, "application/xml")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<IResult> GetUbl(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
+        CancellationToken ct) =>
+        await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
+            ? Results.Bytes(EInvoice.CreditNote(found.Invoice, found.Note, found.Invoice.Payee ?? seller.Value.ToPayeeAccount()),
+                "application/xml", $"{found.Note.CreditNoteNumber}.xml")
+            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+}
