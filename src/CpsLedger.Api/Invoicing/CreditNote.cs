@@ -85,13 +85,13 @@ public static class CancelInvoiceDecision
     /// and country they were issued to.
     /// </summary>
     public static (IReadOnlyList<object> Events, ProblemDetails? Problem) Decide(Invoice invoice, CancelInvoice command, string creditNoteNumber,
-        InvoiceSeller seller, DateTimeOffset now)
+        InvoiceSeller seller, AccountView account, DateTimeOffset now)
     {
         if (invoice.Status == InvoiceStatus.Cancelled)
             return ([], Problems.Conflict("Invoice already cancelled",
                 $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}."));
         var reason = command.Reason.Trim();
-        var buyer = invoice.Buyer ?? new InvoiceBuyer(invoice.CompanyName, null, invoice.Country, null, "");
+        var buyer = invoice.Buyer ?? new InvoiceBuyer(invoice.CompanyName, null, invoice.Country, null, account.ContactEmail);
         return ([
             new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNoteNumber, reason, now),
             new CreditNoteIssued(invoice.Id, creditNoteNumber, invoice.InvoiceNumber, invoice.IssuedOn, invoice.AccountId, reason, seller, buyer,
@@ -114,7 +114,7 @@ public static class CancelInvoiceEndpoint
     public static async Task<IResult> Post(Guid accountId, string invoiceNumber, CancelInvoice command, IDocumentSession session,
         IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
     {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
+        if (await session.LoadAsync<AccountView>(accountId, ct) is not { } account)
             return Results.Problem(Problems.AccountNotFound);
         var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
         if (claim is null || claim.AccountId != accountId)
@@ -127,7 +127,7 @@ public static class CancelInvoiceEndpoint
         var counter = await session.LoadAsync<CreditNoteNumberCounter>(year, ct);
         var number = CreditNoteNumbers.Format(now.UtcDateTime.Year, (counter?.Last ?? 0) + 1);
 
-        var (events, problem) = CancelInvoiceDecision.Decide(invoice, command, number, seller.Value.ToInvoiceSeller(), now);
+        var (events, problem) = CancelInvoiceDecision.Decide(invoice, command, number, seller.Value.ToInvoiceSeller(), account, now);
         if (problem is not null)
             return Results.Problem(problem);
 

@@ -47,10 +47,27 @@ public static partial class CreditorReferences
         return match.Success ? InvoiceNumbers.Format(int.Parse(match.Groups[1].Value), int.Parse(match.Groups[2].Value)) : null;
     }
 
-    /// <summary>Creditor references written in a transfer's free text (in groups or not): candidates to check.</summary>
-    public static IReadOnlyList<string> FindIn(string? text) => text is null
-        ? []
-        : InText().Matches(text.ToUpperInvariant()).Select(m => Normalize(m.Value)).ToList();
+    /// <summary>
+    /// Creditor references written in a transfer's free text, in groups of four or not ("RF94 INV2 0260 0000 1 thanks"): for each
+    /// "RF" and two digits, the longest run of following groups that is a valid reference, else the printed-style run (groups of at
+    /// most four) as the candidate whose check digits fail.
+    /// </summary>
+    public static IReadOnlyList<string> FindIn(string? text)
+    {
+        if (text is null)
+            return [];
+        var found = new List<string>();
+        foreach (Match match in InText().Matches(text.ToUpperInvariant()))
+        {
+            var tokens = match.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var candidates = Enumerable.Range(1, tokens.Length).Select(n => string.Concat(tokens.Take(n))).Where(c => c.Length <= 25).ToList();
+            var valid = candidates.LastOrDefault(IsValid);
+            var grouped = string.Concat(tokens.Take(1).Concat(tokens.Skip(1).TakeWhile(t => t.Length <= 4)));
+            found.Add(valid ?? (grouped.Length <= 25 ? grouped : candidates.Last()));
+        }
+
+        return found;
+    }
 
     [GeneratedRegex(@"^RF\d{2}[A-Z0-9]{1,21}$")]
     private static partial Regex Shape();
@@ -58,7 +75,7 @@ public static partial class CreditorReferences
     [GeneratedRegex(@"^INV(\d{4})(\d{6})$")]
     private static partial Regex InvoiceBody();
 
-    [GeneratedRegex(@"\bRF\d{2}(?:\s?[A-Z0-9]){1,21}\b")]
+    [GeneratedRegex(@"\bRF\d{2}[A-Z0-9]*(?: [A-Z0-9]+)*")]
     private static partial Regex InText();
 }
 

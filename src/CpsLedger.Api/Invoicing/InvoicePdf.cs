@@ -30,10 +30,10 @@ public static class InvoicePdf
             ("Membership number", invoice.MembershipNumber),
         };
         if (invoice.PeriodStart is { } start && invoice.PeriodEnd is { } end)
-            meta.Add(("Membership period", $"{Day(start)} to {Day(end)}"));
+            meta.Add(("Period", $"{Day(start)} to {Day(end)}"));
         meta.Add(("Payment", invoice.PaymentMethod == PaymentMethod.Card ? "Card, charged on the due date" : "Bank transfer"));
         return Draw(new Sheet("INVOICE", $"Invoice {invoice.InvoiceNumber}", invoice, meta, invoice.Seller, invoice.IssuedAt,
-            [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee, []));
+            [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee));
     }
 
     /// <summary>The credit note that cancelled <paramref name="invoice"/>: the invoice's lines and VAT, credited in full.</summary>
@@ -50,12 +50,11 @@ public static class InvoicePdf
             ? $"{InvoiceWording.Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."
             : $"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it.";
         return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", invoice, meta, note.Seller, note.IssuedAt,
-            [settlement, $"Reason: {note.Reason}"], "Settlement", payee, []));
+            [settlement, $"Reason: {note.Reason}"], "Settlement", payee));
     }
 
     private sealed record Sheet(string Title, string DocumentTitle, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,
-        InvoiceSeller? Seller, DateTimeOffset CreatedAt, IReadOnlyList<string> PaymentLines, string PaymentHeading, PayeeAccount Payee,
-        IReadOnlyList<string> Extra);
+        InvoiceSeller? Seller, DateTimeOffset CreatedAt, IReadOnlyList<string> PaymentLines, string PaymentHeading, PayeeAccount Payee);
 
     private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
@@ -205,7 +204,15 @@ public static class InvoicePdf
             y += 17;
             foreach (var line in sheet.PaymentLines)
             {
-                g.DrawString(line, text, XBrushes.Black, left + 10, y);
+                // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are.
+                var pair = System.Text.RegularExpressions.Regex.Match(line, "^(Account holder|IBAN|BIC|Reference): (.*)$");
+                if (pair.Success)
+                {
+                    g.DrawString(pair.Groups[1].Value, text, grey, left + 22, y);
+                    g.DrawString(pair.Groups[2].Value, pair.Groups[1].Value is "IBAN" or "Reference" ? bold : text, XBrushes.Black, left + 120, y);
+                }
+                else
+                    g.DrawString(line, text, XBrushes.Black, left + 10, y);
                 y += 13;
             }
 
