@@ -7,11 +7,33 @@ public static class EuMemberStates
 {
     public static readonly IReadOnlyDictionary<string, string> Names = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["AT"] = "Austria", ["BE"] = "Belgium", ["BG"] = "Bulgaria", ["CY"] = "Cyprus", ["CZ"] = "Czechia", ["DE"] = "Germany",
-        ["DK"] = "Denmark", ["EE"] = "Estonia", ["ES"] = "Spain", ["FI"] = "Finland", ["FR"] = "France", ["GR"] = "Greece",
-        ["HR"] = "Croatia", ["HU"] = "Hungary", ["IE"] = "Ireland", ["IT"] = "Italy", ["LT"] = "Lithuania", ["LU"] = "Luxembourg",
-        ["LV"] = "Latvia", ["MT"] = "Malta", ["NL"] = "Netherlands", ["PL"] = "Poland", ["PT"] = "Portugal", ["RO"] = "Romania",
-        ["SE"] = "Sweden", ["SI"] = "Slovenia", ["SK"] = "Slovakia",
+        ["AT"] = "Austria",
+        ["BE"] = "Belgium",
+        ["BG"] = "Bulgaria",
+        ["CY"] = "Cyprus",
+        ["CZ"] = "Czechia",
+        ["DE"] = "Germany",
+        ["DK"] = "Denmark",
+        ["EE"] = "Estonia",
+        ["ES"] = "Spain",
+        ["FI"] = "Finland",
+        ["FR"] = "France",
+        ["GR"] = "Greece",
+        ["HR"] = "Croatia",
+        ["HU"] = "Hungary",
+        ["IE"] = "Ireland",
+        ["IT"] = "Italy",
+        ["LT"] = "Lithuania",
+        ["LU"] = "Luxembourg",
+        ["LV"] = "Latvia",
+        ["MT"] = "Malta",
+        ["NL"] = "Netherlands",
+        ["PL"] = "Poland",
+        ["PT"] = "Portugal",
+        ["RO"] = "Romania",
+        ["SE"] = "Sweden",
+        ["SI"] = "Slovenia",
+        ["SK"] = "Slovakia",
     };
 
     public static bool Contains(string? country) => country is not null && Names.ContainsKey(country);

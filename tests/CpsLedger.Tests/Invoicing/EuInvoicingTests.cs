@@ -144,22 +144,53 @@ public sealed class EuInvoicingTests : LedgerTest
         const string url = "/api/payments/bank-transfers";
         var today = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd");
         var mistyped = reference[..^2] + reference[^1] + reference[^2];
-        var refused = await (await Finance.PostJson(url, new { creditorReference = CreditorReferences.Grouped(mistyped), amount = 50m, currency = "EUR",
-            valueDate = today, bankReference = "SEPA-1" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var refused = await (await Finance.PostJson(url, new
+        {
+            creditorReference = CreditorReferences.Grouped(mistyped),
+            amount = 50m,
+            currency = "EUR",
+            valueDate = today,
+            bankReference = "SEPA-1"
+        })).ShouldBeProblem(HttpStatusCode.BadRequest);
         Assert.Contains("fails its check digits", refused.GetProperty("errors").GetProperty("creditorReference")[0].GetString());
-        var inText = await (await Finance.PostJson(url, new { reference = $"Membership {CreditorReferences.Grouped(mistyped)} Valgus", amount = 50m,
-            currency = "EUR", valueDate = today, bankReference = "SEPA-1" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var inText = await (await Finance.PostJson(url, new
+        {
+            reference = $"Membership {CreditorReferences.Grouped(mistyped)} Valgus",
+            amount = 50m,
+            currency = "EUR",
+            valueDate = today,
+            bankReference = "SEPA-1"
+        })).ShouldBeProblem(HttpStatusCode.BadRequest);
         Assert.True(inText.GetProperty("errors").TryGetProperty("reference", out _));
-        var otherNumber = await (await Finance.PostJson(url, new { invoiceNumber = number.Replace("000001", "000002"), creditorReference = reference,
-            amount = 50m, currency = "EUR", valueDate = today, bankReference = "SEPA-1" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var otherNumber = await (await Finance.PostJson(url, new
+        {
+            invoiceNumber = number.Replace("000001", "000002"),
+            creditorReference = reference,
+            amount = 50m,
+            currency = "EUR",
+            valueDate = today,
+            bankReference = "SEPA-1"
+        })).ShouldBeProblem(HttpStatusCode.BadRequest);
         Assert.Contains($"is the reference of {number}", otherNumber.GetProperty("errors").GetProperty("creditorReference")[0].GetString());
         Assert.Equal(0, await Count("payment_received"));
 
-        var partial = await (await Finance.PostJson(url, new { reference = $"CPS {CreditorReferences.Grouped(reference).ToLowerInvariant()} thanks",
-            amount = 50m, currency = "EUR", valueDate = today, bankReference = "SEPA-1" })).ShouldBe(HttpStatusCode.Created);
+        var partial = await (await Finance.PostJson(url, new
+        {
+            reference = $"CPS {CreditorReferences.Grouped(reference).ToLowerInvariant()} thanks",
+            amount = 50m,
+            currency = "EUR",
+            valueDate = today,
+            bankReference = "SEPA-1"
+        })).ShouldBe(HttpStatusCode.Created);
         Assert.Equal((number, "partial"), (partial.GetProperty("invoiceNumber").GetString(), partial.GetProperty("kind").GetString()));
-        var rest = await (await Finance.PostJson(url, new { creditorReference = CreditorReferences.Grouped(reference), amount = 150m, currency = "EUR",
-            valueDate = today, bankReference = "SEPA-2" })).ShouldBe(HttpStatusCode.Created);
+        var rest = await (await Finance.PostJson(url, new
+        {
+            creditorReference = CreditorReferences.Grouped(reference),
+            amount = 150m,
+            currency = "EUR",
+            valueDate = today,
+            bankReference = "SEPA-2"
+        })).ShouldBe(HttpStatusCode.Created);
         Assert.Equal("paid", rest.GetProperty("invoiceStatus").GetString());
     }
 
