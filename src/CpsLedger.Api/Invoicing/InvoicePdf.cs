@@ -43,7 +43,8 @@ public static class InvoicePdf
         {
             ("Credit note number", note.CreditNoteNumber),
             ("Issue date", Day(note.IssuedOn)),
-            ("Credits invoice", $"{note.InvoiceNumber} of {Day(note.InvoiceIssuedOn)}"),
+            ("Credits invoice", note.InvoiceNumber),
+            ("Invoice date", Day(note.InvoiceIssuedOn)),
             ("Membership number", invoice.MembershipNumber),
         };
         var settlement = note.RefundDue > 0

@@ -37,6 +37,8 @@ public sealed class EuInvoicingTests : LedgerTest
         return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
     }
 
+    private static string DocsImages => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "docs", "images"));
+
     private static XDocument Xml(byte[] bytes) => XDocument.Parse(System.Text.Encoding.UTF8.GetString(bytes));
 
     [Fact]
@@ -114,10 +116,7 @@ public sealed class EuInvoicingTests : LedgerTest
         Assert.True(PdfPictures.Ink(picture, 0.85, 1) > 0.001, "No legal mentions in the footer.");
         // Refresh the README's picture of a real invoice: CPSLEDGER_WRITE_DOC_PICTURES=1 dotnet test --filter ...reverse_charge...
         if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
-        {
-            var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
-            await File.WriteAllBytesAsync(Path.Combine(root, "docs", "images", "invoice.png"), png);
-        }
+            await File.WriteAllBytesAsync(Path.Combine(DocsImages, "invoice.png"), png);
 
         // The e-invoice: the mandatory business terms, the rules on totals, and the same figures.
         var ublResponse = await member.GetAsync($"/api/accounts/{account}/invoices/{number}/ubl");
@@ -285,9 +284,14 @@ public sealed class EuInvoicingTests : LedgerTest
         // The credit note: JSON, PDF and UBL CreditNote referring to the invoice.
         var note = await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{creditNote}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal((number, 248.00m), (note.GetProperty("invoiceNumber").GetString(), note.GetProperty("total").GetDecimal()));
-        var pdfText = await PdfPictures.Text(await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{creditNote}/pdf")).Content.ReadAsByteArrayAsync());
+        var notePdf = await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{creditNote}/pdf")).Content.ReadAsByteArrayAsync();
+        var pdfText = await PdfPictures.Text(notePdf);
         foreach (var expected in new[] { "CREDIT NOTE", creditNote, number, "Issued in error: the membership was a trial", "248.00" })
             Assert.Contains(expected, pdfText);
+        var notePng = await PdfPictures.FirstPageAsPng(notePdf);
+        Assert.True(PdfPictures.Ink(PdfPictures.DecodeGreyscale(notePng)) > 0.01);
+        if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
+            await File.WriteAllBytesAsync(Path.Combine(DocsImages, "credit-note.png"), notePng);
         var ubl = Xml(await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{creditNote}/ubl")).Content.ReadAsByteArrayAsync());
         Assert.Equal("CreditNote", ubl.Root!.Name.LocalName);
         Assert.Empty(UblRules.Check(ubl));
