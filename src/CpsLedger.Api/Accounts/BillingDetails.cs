@@ -93,10 +93,8 @@ public static class ChangeBillingDetailsEndpoint
     [WolverinePut("/api/accounts/{accountId}/billing-details", OperationId = "ChangeBillingDetails")]
     [RequestExample("""{"address":{"street":"Kanalstraße 12","postalCode":"20095","city":"Hamburg","country":"DE"},"vatId":"DE143454214"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Accounts")]
     [EndpointSummary("Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge)")]
     [ProducesResponseType<BillingDetails>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> Put(Guid accountId, ChangeBillingDetails command, IDocumentSession session, IVatIdCheck vatIds,
         TimeProvider clock, CancellationToken ct)
     {
@@ -122,10 +120,8 @@ public static class GetBillingDetailsEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/billing-details", OperationId = "GetBillingDetails")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Accounts")]
     [EndpointSummary("The billing address and VAT ID the account's next invoice will carry (null until set)")]
     [ProducesResponseType<BillingDetails>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
         await session.LoadAsync<AccountView>(accountId, ct) is { } view
             ? Results.Ok(new BillingDetails(accountId, view.CompanyName, view.BillingAddress, view.VatId, view.BillingDetailsChangedAt))

@@ -27,20 +27,20 @@ public sealed record ContactEmailKey(string Value)
 }
 
 /// <summary>
-/// The account's write model. Its contact e-mail is a Marten natural key: the database (a primary key written in
+/// The account's write model (immutable: each event gives a new value). Its contact e-mail is a Marten natural key: the database (a primary key written in
 /// the append transaction) guarantees that no two accounts share it, also under concurrent requests.
 /// </summary>
-public sealed class BusinessAccount
+public sealed record BusinessAccount
 {
-    public Guid Id { get; set; }
-    public int Version { get; set; }
+    public Guid Id { get; init; }
+    public int Version { get; init; }
 
     [NaturalKey]
-    public ContactEmailKey ContactEmail { get; set; } = null!;
+    public ContactEmailKey ContactEmail { get; init; } = null!;
 
-    public string CompanyName { get; set; } = "";
-    public string Country { get; set; } = "";
-    public List<string> OldCpsEmails { get; set; } = [];
+    public string CompanyName { get; init; } = "";
+    public string Country { get; init; } = "";
+    public IReadOnlyList<string> OldCpsEmails { get; init; } = [];
 
     [NaturalKeySource]
     public static BusinessAccount Create(BusinessAccountOpened e) => new()
@@ -52,11 +52,8 @@ public sealed class BusinessAccount
         OldCpsEmails = [.. e.OldCpsEmails],
     };
 
-    public void Apply(OldCpsEmailLinked e)
-    {
-        if (!OldCpsEmails.Contains(e.Email))
-            OldCpsEmails.Add(e.Email);
-    }
+    public BusinessAccount Apply(OldCpsEmailLinked e) =>
+        OldCpsEmails.Contains(e.Email) ? this : this with { OldCpsEmails = [.. OldCpsEmails, e.Email] };
 
-    public void Apply(OldCpsEmailUnlinked e) => OldCpsEmails.Remove(e.Email);
+    public BusinessAccount Apply(OldCpsEmailUnlinked e) => this with { OldCpsEmails = [.. OldCpsEmails.Where(email => email != e.Email)] };
 }

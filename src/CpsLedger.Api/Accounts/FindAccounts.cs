@@ -138,7 +138,6 @@ public static class FindAccountsEndpoint
 {
     [WolverineGet("/api/accounts", OperationId = "FindAccounts")]
     [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor},{LedgerRoles.Finance}")]
-    [Tags("Accounts")]
     [EndpointSummary("Find accounts by company name, contact or old CPS e-mail, serial number or membership number (staff)")]
     [ProducesResponseType<AccountSearchResults>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest)]

@@ -62,7 +62,6 @@ public static class OpenBusinessAccountEndpoint
     [WolverinePost("/api/accounts", OperationId = "OpenBusinessAccount")]
     [RequestExample("""{"companyName":"Studio Tamm OÜ","contactEmail":"kadri@studiotamm.example","country":"EE","oldCpsEmails":["kadri.tamm@old.example"]}""")]
     [Authorize(Roles = $"{LedgerRoles.Portal},{LedgerRoles.Support}")]
-    [Tags("Accounts")]
     [EndpointSummary("Open a business account")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (CreationResponse<Guid>, IStartStream) Post(OpenBusinessAccount command, TimeProvider clock)

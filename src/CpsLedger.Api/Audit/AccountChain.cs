@@ -38,20 +38,14 @@ public static class AccountChainEndpoint
 
     [WolverineGet("/api/accounts/{accountId}/hash-chain", OperationId = "GetAccountHashChain")]
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
-    [Tags("Audit")]
     [EndpointSummary("The account's hash chains recomputed from its stored events: links, heads and the first break of each")]
-    [ProducesResponseType<AccountChainStatus>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, ChainVerification chains, TimeProvider clock,
+    public static async Task<AccountChainStatus> Get(Guid accountId, IQuerySession session, ChainVerification chains, TimeProvider clock,
         CancellationToken ct)
     {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
-
         var streams = (await AccountStreams.OfAsync(session, accountId, ct)).Select(s => s.StreamId).ToList();
         IReadOnlyCollection<Guid> chainIds = [accountId, .. streams];
         var heads = await chains.HeadsAsync(ct, chainIds);
         var breaks = await chains.VerifyAsync(chainIds, streams, ct);
-        return Results.Ok(Combine(accountId, clock.GetUtcNow(), heads, breaks));
+        return Combine(accountId, clock.GetUtcNow(), heads, breaks);
     }
 }

@@ -68,8 +68,8 @@ public static class AccountHistory
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
-        Invoicing.MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
-        Invoicing.MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} paid",
+        MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
+        MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} paid",
         Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
         Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",
         BillingDetailsChanged e => $"Billing details set: {string.Join(", ", e.Address.Lines())}" + (e.VatId is null ? ", no VAT ID" : $", VAT ID {e.VatId}"),
@@ -121,21 +121,19 @@ public static class AccountHistory
 
 public static class GetAccountHistoryEndpoint
 {
+    public static ProblemDetails Validate(int? page, int? pageSize) =>
+        page is < 1 || pageSize is < 1 or > 500
+            ? Problems.Invalid(page is < 1 ? "page" : "pageSize", "page starts at 1; pageSize is 1 to 500.")
+            : WolverineContinue.NoProblems;
+
     [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
-    [Tags("Audit")]
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
-    [ProducesResponseType<HistoryPage>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types, int? page, int? pageSize,
+    public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types, int? page, int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var p = page ?? 1;
         var size = pageSize ?? 100;
-        if (p < 1 || size is < 1 or > 500)
-            return Results.Problem(Problems.Invalid(p < 1 ? "page" : "pageSize", "page starts at 1; pageSize is 1 to 500."));
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
 
         var streams = await AccountStreams.OfAsync(session, accountId, ct);
         var kinds = streams.ToDictionary(s => s.StreamId, s => s.Kind);
@@ -155,6 +153,6 @@ public static class GetAccountHistoryEndpoint
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId])).ToList();
-        return Results.Ok(new HistoryPage(accountId, items, p, size, total));
+        return new HistoryPage(accountId, items, p, size, total);
     }
 }

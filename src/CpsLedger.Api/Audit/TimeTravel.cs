@@ -7,6 +7,7 @@ using CpsLedger.Api.Tiers;
 using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
@@ -77,22 +78,17 @@ public static class GetAccountAsOfEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/as-of", OperationId = "GetAccountAsOf")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
-    [Tags("Audit")]
     [EndpointSummary("Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence")]
-    [ProducesResponseType<AccountAsOf>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence, IQuerySession session,
-        CancellationToken ct)
-    {
-        if (timestamp is null == sequence is null)
-            return Results.Problem(Problems.Invalid("timestamp", "Give exactly one of timestamp (ISO 8601) or sequence (a global event sequence)."));
-        if (sequence is < 0)
-            return Results.Problem(Problems.Invalid("sequence", "The sequence is a positive number."));
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
+    public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence,
+        IQuerySession session, CancellationToken ct) =>
+        await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct) is { } asOf
+            ? TypedResults.Ok(asOf)
+            : TypedResults.Problem(Problems.NotFound("Account did not exist yet", "The account was opened after the moment asked for."));
 
-        return await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct) is { } asOf
-            ? Results.Ok(asOf)
-            : Results.Problem(Problems.NotFound("Account did not exist yet", "The account was opened after the moment asked for."));
-    }
+    public static ProblemDetails Validate(DateTimeOffset? timestamp, long? sequence) =>
+        timestamp is null == sequence is null
+            ? Problems.Invalid("timestamp", "Give exactly one of timestamp (ISO 8601) or sequence (a global event sequence).")
+            : sequence is < 0
+                ? Problems.Invalid("sequence", "The sequence is a positive number.")
+                : WolverineContinue.NoProblems;
 }

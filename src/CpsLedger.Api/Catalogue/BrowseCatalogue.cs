@@ -53,7 +53,6 @@ public static class BrowseCatalogueEndpoint
 
     [WolverineGet("/api/catalogue/models", OperationId = "BrowseCatalogue")]
     [Authorize]
-    [Tags("Catalogue")]
     [EndpointSummary("Browse the catalogue: search by code or name, filter by category, by category then name, a page at a time")]
     [ProducesResponseType<CataloguePage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
@@ -95,7 +94,6 @@ public static class GetProductModelEndpoint
 {
     [WolverineGet("/api/catalogue/models/{code}", OperationId = "GetProductModel")]
     [Authorize]
-    [Tags("Catalogue")]
     [EndpointSummary("Read one product model by its code, with every points value it has had")]
     [ProducesResponseType<ProductModelView>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
@@ -110,7 +108,6 @@ public static class ListCatalogueCategoriesEndpoint
 {
     [WolverineGet("/api/catalogue/categories", OperationId = "ListCatalogueCategories")]
     [Authorize]
-    [Tags("Catalogue")]
     [EndpointSummary("The product categories, each with its number of listed models")]
     [ProducesResponseType<IReadOnlyList<CatalogueCategorySummary>>(StatusCodes.Status200OK)]
     public static async Task<IReadOnlyList<CatalogueCategorySummary>> Get(IQuerySession session, CancellationToken ct)

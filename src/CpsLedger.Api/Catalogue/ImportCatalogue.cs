@@ -168,7 +168,6 @@ public static class ImportCatalogueEndpoint
     // No [Consumes]: routing would refuse another Content-Type with a bare 415 before this endpoint could say what to send.
     [WolverinePost("/api/catalogue/imports", OperationId = OperationId)]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Catalogue")]
     [EndpointSummary("Import a catalogue file (CSV or JSON): list, change and withdraw product models, all or nothing")]
     [ProducesResponseType<CatalogueImportResult>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]

@@ -57,6 +57,16 @@ public sealed class ProductModelView
     public List<ProductModelPointsValue> PointsHistory { get; set; } = [];
 }
 
+/// <summary>The model with this code, as a query Wolverine can run in the batch of an endpoint's other reads.</summary>
+public sealed class ProductModelByCode(string code) : Marten.IBatchQueryPlan<ProductModelView?>, Marten.IQueryPlan<ProductModelView?>
+{
+    public Task<ProductModelView?> Fetch(Marten.Services.BatchQuerying.IBatchedQuery query) =>
+        query.Load<ProductModelView>(ProductModelCode.StreamIdFor(code));
+
+    public Task<ProductModelView?> Fetch(Marten.IQuerySession session, CancellationToken token) =>
+        session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(code), token);
+}
+
 public sealed record ProductModelPointsValue(long CatalogueVersion, int Points, DateTimeOffset From);
 
 public sealed partial class ProductModelViewProjection : SingleStreamProjection<ProductModelView, Guid>

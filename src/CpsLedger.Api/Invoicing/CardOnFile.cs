@@ -29,14 +29,10 @@ public static class GetCardOnFileEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/payment-card", OperationId = "GetCardOnFile")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("The card on file: brand, last four digits and expiry (never the number or token); 404 when none is recorded")]
     [ProducesResponseType<CardOnFile>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct)
     {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
         return await session.LoadAsync<PaymentCard>(PaymentCardStream.For(accountId), ct) is { } card
             ? Results.Ok(CardOnFile.Of(card))
             : Results.Problem(Problems.NotFound("No card on file", "No card is recorded for this account."));

@@ -3,6 +3,7 @@ using Marten;
 using Microsoft.Extensions.Options;
 using Wolverine;
 using Wolverine.ErrorHandling;
+using Wolverine.Marten;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Invoicing;
@@ -69,19 +70,19 @@ public static class ChargeCardHandler
             .RetryWithCooldown(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30));
     }
 
-    public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
-        IOptions<InvoicingOptions> options, CancellationToken ct)
+    // Not a pure function: presenting the card to the gateway is the charge. What follows from the answer is
+    // ChargeCardDecision.Decide, and the invoice's events are appended by the aggregate handler workflow.
+    public static async Task<(Events, OutgoingMessages)> Handle(ChargeCard message, [WriteAggregate(Required = false)] Invoice? invoice,
+        IDocumentSession session, IPaymentGateway gateway, TimeProvider clock, IOptions<InvoicingOptions> options, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
-            return [DueWork.At(message, message.DueAt, now)];
+            return ([], [DueWork.At(message, message.DueAt, now)]);
 
-        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
-        var invoice = stream.Aggregate;
         // Paid another way, or this attempt already recorded (a redelivery): nothing to charge. An overdue invoice is charged
         // when the member records a card after it became overdue.
         if (invoice is null || invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
-            return [];
+            return ([], []);
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
         var result = card is null
@@ -93,8 +94,6 @@ public static class ChargeCardHandler
         // Only an overdue invoice can have suspended the membership.
         if (events.OfType<InvoicePaid>().Any() && invoice.Status == InvoiceStatus.Overdue)
             await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
-
-        stream.AppendMany(events);
-        return [.. messages];
+        return ([.. events], [.. messages]);
     }
 }

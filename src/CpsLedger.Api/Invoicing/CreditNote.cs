@@ -106,10 +106,8 @@ public static class CancelInvoiceEndpoint
     [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation", OperationId = "CancelInvoice")]
     [RequestExample("""{"reason":"Issued to the wrong company: the buyer's VAT ID was missing"}""")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [Tags("Invoices")]
     [EndpointSummary("Cancel an invoice issued in error (finance, with a reason): a credit note is issued, nothing is owed, a suspension for it is lifted")]
     [ProducesResponseType<InvoiceCancellation>(StatusCodes.Status201Created)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<IResult> Post(Guid accountId, string invoiceNumber, CancelInvoice command, IDocumentSession session,
         IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
@@ -171,10 +169,8 @@ public static class GetCreditNoteEndpoints
 {
     [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}", OperationId = "GetCreditNote")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("One credit note by its number: the invoice it cancels, the reason, the figures credited")]
     [ProducesResponseType<CreditNoteIssued>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> Get(Guid accountId, string creditNoteNumber, IQuerySession session, CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
             ? Results.Ok(found.Note)
@@ -182,10 +178,8 @@ public static class GetCreditNoteEndpoints
 
     [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/pdf", OperationId = "GetCreditNotePdf")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("One credit note as a PDF document")]
     [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> GetPdf(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
         CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
@@ -195,10 +189,8 @@ public static class GetCreditNoteEndpoints
 
     [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/ubl", OperationId = "GetCreditNoteUbl")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("One credit note as an EN 16931 e-invoice: UBL 2.1 CreditNote, Peppol BIS Billing 3.0")]
     [ProducesResponseType<string>(StatusCodes.Status200OK, "application/xml")]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> GetUbl(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
         CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found

@@ -191,16 +191,12 @@ public static class GetInvoiceUblEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/invoices/{invoiceNumber}/ubl", OperationId = "GetInvoiceUbl")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("One invoice as an EN 16931 e-invoice: UBL 2.1 Invoice, Peppol BIS Billing 3.0 (the same figures as the PDF)")]
     [ProducesResponseType<string>(StatusCodes.Status200OK, "application/xml")]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session, IOptions<SellerOptions> seller,
         CancellationToken ct)
     {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
             return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
         if (!EInvoice.IsAvailableFor(invoice))

@@ -119,62 +119,62 @@ public sealed record InvoicePayment(Guid PaymentId, PaymentMethod Method, decima
 public sealed record ChargeAttempt(int Attempt, string IdempotencyKey, decimal Amount, ChargeOutcome Outcome, string? GatewayReference,
     string? Reason, DateOnly? NextAttemptOn, DateTimeOffset AttemptedAt);
 
-/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status.</summary>
-public sealed class Invoice
+/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).</summary>
+public sealed record Invoice
 {
-    public Guid Id { get; set; }
-    public string InvoiceNumber { get; set; } = "";
-    public Guid AccountId { get; set; }
-    public Guid MembershipId { get; set; }
-    public string MembershipNumber { get; set; } = "";
-    public string CompanyName { get; set; } = "";
-    public string Country { get; set; } = "";
-    public PaymentMethod PaymentMethod { get; set; }
-    public string Currency { get; set; } = "";
-    public List<InvoiceLine> Lines { get; set; } = [];
-    public decimal Subtotal { get; set; }
-    public decimal VatRate { get; set; }
-    public decimal Vat { get; set; }
-    public decimal Total { get; set; }
-    public DateOnly IssuedOn { get; set; }
-    public DateOnly DueOn { get; set; }
-    public DateTimeOffset IssuedAt { get; set; }
-    public InvoiceStatus Status { get; set; }
-    public decimal TotalReceived { get; set; }
-    public decimal Outstanding { get; set; }
-    public decimal Overpaid { get; set; }
-    public DateTimeOffset? PaidAt { get; set; }
-    public DateTimeOffset? OverdueAt { get; set; }
-    public List<InvoicePayment> Payments { get; set; } = [];
-    public List<ChargeAttempt> ChargeAttempts { get; set; } = [];
+    public Guid Id { get; init; }
+    public string InvoiceNumber { get; init; } = "";
+    public Guid AccountId { get; init; }
+    public Guid MembershipId { get; init; }
+    public string MembershipNumber { get; init; } = "";
+    public string CompanyName { get; init; } = "";
+    public string Country { get; init; } = "";
+    public PaymentMethod PaymentMethod { get; init; }
+    public string Currency { get; init; } = "";
+    public IReadOnlyList<InvoiceLine> Lines { get; init; } = [];
+    public decimal Subtotal { get; init; }
+    public decimal VatRate { get; init; }
+    public decimal Vat { get; init; }
+    public decimal Total { get; init; }
+    public DateOnly IssuedOn { get; init; }
+    public DateOnly DueOn { get; init; }
+    public DateTimeOffset IssuedAt { get; init; }
+    public InvoiceStatus Status { get; init; }
+    public decimal TotalReceived { get; init; }
+    public decimal Outstanding { get; init; }
+    public decimal Overpaid { get; init; }
+    public DateTimeOffset? PaidAt { get; init; }
+    public DateTimeOffset? OverdueAt { get; init; }
+    public IReadOnlyList<InvoicePayment> Payments { get; init; } = [];
+    public IReadOnlyList<ChargeAttempt> ChargeAttempts { get; init; } = [];
 
     /// <summary>Null on invoices issued before seller details were recorded.</summary>
-    public InvoiceSeller? Seller { get; set; }
+    public InvoiceSeller? Seller { get; init; }
 
     /// <summary>Null on invoices issued before buyer details were recorded (company name and country above still hold).</summary>
-    public InvoiceBuyer? Buyer { get; set; }
+    public InvoiceBuyer? Buyer { get; init; }
 
     /// <summary>The account the invoice asks to pay into; null on invoices issued before it was recorded.</summary>
-    public PayeeAccount? Payee { get; set; }
+    public PayeeAccount? Payee { get; init; }
 
     /// <summary>How the VAT was decided; null on invoices issued before (VAT at <see cref="VatRate"/>, no category recorded).</summary>
-    public VatTreatment? VatTreatment { get; set; }
+    public VatTreatment? VatTreatment { get; init; }
 
-    public long? VatTableVersion { get; set; }
+    public long? VatTableVersion { get; init; }
 
     /// <summary>ISO 11649 reference to quote on a transfer; derived from the number, so older invoices have one too.</summary>
-    public string CreditorReference { get; set; } = "";
+    public string CreditorReference { get; init; } = "";
 
     /// <summary>The membership term the fee is for; null on invoices issued before it was recorded.</summary>
-    public DateOnly? PeriodStart { get; set; }
+    public DateOnly? PeriodStart { get; init; }
 
-    public DateOnly? PeriodEnd { get; set; }
+    public DateOnly? PeriodEnd { get; init; }
 
-    public DateTimeOffset? CancelledAt { get; set; }
-    public string? CancellationReason { get; set; }
+    public DateTimeOffset? CancelledAt { get; init; }
+    public string? CancellationReason { get; init; }
 
     /// <summary>The credit note that cancelled the invoice, if any.</summary>
-    public CreditNoteIssued? CreditNote { get; set; }
+    public CreditNoteIssued? CreditNote { get; init; }
 
     public static Invoice Create(InvoiceIssued e) => new()
     {
@@ -207,40 +207,34 @@ public sealed class Invoice
         PeriodEnd = e.PeriodEnd,
     };
 
-    public void Apply(CardChargeAttempted e) =>
-        ChargeAttempts.Add(new ChargeAttempt(e.Attempt, e.IdempotencyKey, e.Amount, e.Outcome, e.GatewayReference, e.Reason, e.NextAttemptOn,
-            e.AttemptedAt));
-
-    public void Apply(PaymentReceived e)
+    public Invoice Apply(CardChargeAttempted e) => this with
     {
-        Payments.Add(new InvoicePayment(e.PaymentId, e.Method, e.Amount, e.Currency, e.ValueDate, e.Reference, e.BankReference, e.Kind,
-            e.RecordedAt));
-        TotalReceived = e.TotalReceived;
-        Outstanding = e.Outstanding;
-        Overpaid = e.Overpaid;
-    }
+        ChargeAttempts = [.. ChargeAttempts, new ChargeAttempt(e.Attempt, e.IdempotencyKey, e.Amount, e.Outcome, e.GatewayReference, e.Reason,
+            e.NextAttemptOn, e.AttemptedAt)],
+    };
 
-    public void Apply(InvoicePaid e)
+    public Invoice Apply(PaymentReceived e) => this with
     {
-        Status = InvoiceStatus.Paid;
-        PaidAt = e.PaidAt;
-    }
+        Payments = [.. Payments, new InvoicePayment(e.PaymentId, e.Method, e.Amount, e.Currency, e.ValueDate, e.Reference, e.BankReference, e.Kind,
+            e.RecordedAt)],
+        TotalReceived = e.TotalReceived,
+        Outstanding = e.Outstanding,
+        Overpaid = e.Overpaid,
+    };
 
-    public void Apply(InvoiceBecameOverdue e)
+    public Invoice Apply(InvoicePaid e) => this with { Status = InvoiceStatus.Paid, PaidAt = e.PaidAt };
+
+    public Invoice Apply(InvoiceBecameOverdue e) => this with { Status = InvoiceStatus.Overdue, OverdueAt = e.OverdueAt };
+
+    public Invoice Apply(InvoiceCancelled e) => this with
     {
-        Status = InvoiceStatus.Overdue;
-        OverdueAt = e.OverdueAt;
-    }
+        Status = InvoiceStatus.Cancelled,
+        Outstanding = 0,
+        CancelledAt = e.CancelledAt,
+        CancellationReason = e.Reason,
+    };
 
-    public void Apply(InvoiceCancelled e)
-    {
-        Status = InvoiceStatus.Cancelled;
-        Outstanding = 0;
-        CancelledAt = e.CancelledAt;
-        CancellationReason = e.Reason;
-    }
-
-    public void Apply(CreditNoteIssued e) => CreditNote = e;
+    public Invoice Apply(CreditNoteIssued e) => this with { CreditNote = e };
 }
 
 public static class InvoiceStream

@@ -3,18 +3,11 @@ using CpsLedger.Api.Membership;
 using Marten;
 using Microsoft.Extensions.Options;
 using Wolverine;
+using Wolverine.Marten;
+using Wolverine.Persistence;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Invoicing;
-
-/// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
-public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
-
-/// <summary>The invoice that caused the suspension was paid in full (or cancelled by a credit note): the membership is active again.</summary>
-public sealed record MembershipReinstated(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset ReinstatedAt);
-
-/// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
-public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
 
 /// <summary>Is the bank-transfer invoice paid? Due the day after its due date.</summary>
 public sealed record CheckInvoiceOverdue(Guid InvoiceId, DateTimeOffset DueAt);
@@ -58,7 +51,8 @@ public static class OverdueDecision
 
     /// <summary>
     /// The invoice has just been paid in full (by any means): lift a suspension for it in the same session, so the payment and
-    /// the reinstatement commit together. True when it did.
+    /// the reinstatement commit together. True when it did. The one write to a second stream beside the aggregate a handler
+    /// works on: the membership's id is derived from the invoice's account, known only once the invoice is loaded.
     /// </summary>
     public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, DateTimeOffset now, CancellationToken ct)
     {
@@ -74,19 +68,17 @@ public static class CheckInvoiceOverdueHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
-    public static async Task<OutgoingMessages> Handle(CheckInvoiceOverdue message, IDocumentSession session, TimeProvider clock,
-        IOptions<InvoicingOptions> options, CancellationToken ct)
+    public static (Events, OutgoingMessages) Handle(CheckInvoiceOverdue message, [WriteAggregate(Required = false)] Invoice? invoice,
+        TimeProvider clock, IOptions<InvoicingOptions> options)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
-            return [DueWork.At(message, message.DueAt, now)];
-
-        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
-        if (stream.Aggregate is not { Status: InvoiceStatus.Open } invoice)
-            return [];
+            return ([], [DueWork.At(message, message.DueAt, now)]);
+        // Paid (or already overdue) meanwhile: nothing to do.
+        if (invoice is not { Status: InvoiceStatus.Open })
+            return ([], []);
         var (overdue, messages) = OverdueDecision.Decide(invoice, options.Value, now);
-        stream.AppendOne(overdue);
-        return [.. messages];
+        return ([overdue], [.. messages]);
     }
 }
 
@@ -94,18 +86,15 @@ public static class SuspendForNonPaymentHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
-    public static async Task<OutgoingMessages> Handle(SuspendForNonPayment message, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+    public static Guid MembershipStreamId(SuspendForNonPayment message) => MembershipStream.For(message.AccountId);
+
+    public static (Events, OutgoingMessages) Handle(SuspendForNonPayment message, [Entity(Required = false)] Invoice? invoice,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
-            return [DueWork.At(message, message.DueAt, now)];
-
-        var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct);
-        var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        if (invoice is not null && OverdueDecision.Suspend(invoice, stream.Aggregate, now) is { } suspended)
-            stream.AppendOne(suspended);
-        return [];
+            return ([], [DueWork.At(message, message.DueAt, now)]);
+        return invoice is not null && OverdueDecision.Suspend(invoice, membership, now) is { } suspended ? ([suspended], []) : ([], []);
     }
 }
 

@@ -3,6 +3,7 @@ using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
@@ -54,47 +55,32 @@ public static class GetInvoicesEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/invoices", OperationId = "GetInvoices")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status")]
-    [ProducesResponseType<IReadOnlyList<Invoice>>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await AccountLookup.ExistsAsync(session, accountId, ct)
-            ? Results.Ok(await InvoiceQueries.OfAccount(session, accountId, ct))
-            : Results.Problem(Problems.AccountNotFound);
+    public static Task<IReadOnlyList<Invoice>> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        InvoiceQueries.OfAccount(session, accountId, ct);
 }
 
 public static class GetInvoiceEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/invoices/{invoiceNumber}", OperationId = "GetInvoice")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("One invoice by its number")]
-    [ProducesResponseType<Invoice>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct)
-    {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
-        return await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is { } invoice
-            ? Results.Ok(invoice)
-            : Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
-    }
+    public static async Task<Results<Ok<Invoice>, ProblemHttpResult>> Get(Guid accountId, string invoiceNumber, IQuerySession session,
+        CancellationToken ct) =>
+        await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is { } invoice
+            ? TypedResults.Ok(invoice)
+            : TypedResults.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
 }
 
 public static class GetInvoicePdfEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/invoices/{invoiceNumber}/pdf", OperationId = "GetInvoicePdf")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Invoices")]
     [EndpointSummary("One invoice as a PDF document (the same one the invoice e-mail attaches)")]
     [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session,
         Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
     {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
             return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
         // Older invoices recorded no payee: where to pay is the account configured now.

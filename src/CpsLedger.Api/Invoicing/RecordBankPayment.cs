@@ -3,8 +3,10 @@ using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Invoicing;
 
@@ -84,61 +86,84 @@ public sealed record BankPaymentRecorded(
     InvoiceStatus InvoiceStatus,
     bool MembershipReinstated);
 
+/// <summary>
+/// The invoice a bank transfer names, by its number, its creditor reference or found in the transfer's reference; null when none.
+/// <paramref name="Mismatch"/>: a number and a creditor reference that name different invoices.
+/// </summary>
+public sealed record NamedInvoice(string? Number, InvoiceNumberClaim? Claim, ProblemDetails? Mismatch = null);
+
 public static class RecordBankPaymentEndpoint
 {
-    /// <summary>The decision on a payment for a found invoice: the events, or why not (wrong currency, recorded before).</summary>
-    public static (IReadOnlyList<object> Events, ProblemDetails? Problem) Decide(Invoice invoice, RecordBankPayment command, Guid paymentId,
-        DateTimeOffset now)
+    public static async Task<NamedInvoice> LoadAsync(RecordBankPayment command, IQuerySession session, CancellationToken ct)
     {
-        if (invoice.Status == InvoiceStatus.Cancelled)
-            return ([], Problems.Conflict("Invoice cancelled",
-                $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}: nothing is owed on it. Refund the transfer."));
-        if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
-            return ([], Problems.Invalid("currency", $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}."));
-        if (invoice.Payments.Any(p => string.Equals(p.BankReference, command.BankReference.Trim(), StringComparison.OrdinalIgnoreCase)))
-            return ([], Problems.Conflict("Payment already recorded",
-                $"A payment with bank reference \"{command.BankReference.Trim()}\" is already recorded on invoice {invoice.InvoiceNumber}."));
-        return (InvoicePayments.Receive(invoice, paymentId, PaymentMethod.BankTransfer, command.Amount, invoice.Currency, command.ValueDate,
-            command.Reference?.Trim(), command.BankReference.Trim(), now), null);
+        var (number, mismatch) = BankPaymentMatching.InvoiceNumberOf(command);
+        return new NamedInvoice(number, number is null ? null : await session.LoadAsync<InvoiceNumberClaim>(number, ct), mismatch);
     }
+
+    /// <summary>Nothing is recorded against an invoice that cannot be named: finance records it again once it is known.</summary>
+    public static ProblemDetails Before(NamedInvoice named, RecordBankPayment command) => named switch
+    {
+        { Mismatch: { } mismatch } => mismatch,
+        { Number: null } => Problems.NotFound("No matching invoice",
+            $"The reference \"{command.CreditorReference ?? command.Reference}\" names no invoice of ours (RF.. INV.. or INV-YYYY-NNNNNN). " +
+            "Nothing was recorded; record the payment with the invoice number once it is known."),
+        { Claim: null } => Problems.NotFound("No matching invoice",
+            $"There is no invoice {named.Number}. Nothing was recorded; record the payment once the invoice is known."),
+        _ => WolverineContinue.NoProblems,
+    };
+
+    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists, as Marten refuses an
+    // empty id.
+    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
+
+    public static Guid InvoiceStreamId(NamedInvoice named) => named.Claim?.InvoiceId ?? NoInvoice;
+
+    /// <summary>
+    /// A payment for a found invoice is refused when the invoice was cancelled, when its currency is not the invoice's, or when
+    /// it was recorded before.
+    /// </summary>
+    public static ProblemDetails Validate(Invoice? invoice, RecordBankPayment command)
+    {
+        if (invoice is null)
+            return WolverineContinue.NoProblems; // no claim: Before answered
+        if (invoice.Status == InvoiceStatus.Cancelled)
+            return Problems.Conflict("Invoice cancelled",
+                $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}: nothing is owed on it. Refund the transfer.");
+        if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
+            return Problems.Invalid("currency", $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}.");
+        if (invoice.Payments.Any(p => string.Equals(p.BankReference, command.BankReference.Trim(), StringComparison.OrdinalIgnoreCase)))
+            return Problems.Conflict("Payment already recorded",
+                $"A payment with bank reference \"{command.BankReference.Trim()}\" is already recorded on invoice {invoice.InvoiceNumber}.");
+        return WolverineContinue.NoProblems;
+    }
+
+    /// <summary>The decision on a payment that passed <see cref="Validate"/>.</summary>
+    public static IReadOnlyList<object> Decide(Invoice invoice, RecordBankPayment command, Guid paymentId, DateTimeOffset now) =>
+        InvoicePayments.Receive(invoice, paymentId, PaymentMethod.BankTransfer, command.Amount, invoice.Currency, command.ValueDate,
+            command.Reference?.Trim(), command.BankReference.Trim(), now);
 
     [WolverinePost("/api/payments/bank-transfers", OperationId = "RecordBankPayment")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [Tags("Invoices")]
-    [EndpointSummary("Record a bank transfer received against an invoice (by invoice number or the transfer's reference)")]
+    [EndpointSummary("Record a bank transfer received against an invoice (by invoice number, creditor reference or the transfer's reference)")]
     [RequestExample("""{"reference":"CPS INV-2026-000001 Valgus Studio","amount":124.00,"currency":"EUR","valueDate":"2026-12-01","bankReference":"LHV-20261201-0042"}""")]
-    [ProducesResponseType<BankPaymentRecorded>(StatusCodes.Status201Created)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(RecordBankPayment command, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static async Task<(Created<BankPaymentRecorded>, Events)> Post(RecordBankPayment command,
+        [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session, TimeProvider clock,
+        CancellationToken ct)
     {
-        var (number, mismatch) = BankPaymentMatching.InvoiceNumberOf(command);
-        if (mismatch is not null)
-            return Results.Problem(mismatch);
-        if (number is null)
-            return Results.Problem(Problems.NotFound("No matching invoice",
-                $"The reference \"{command.CreditorReference ?? command.Reference}\" names no invoice of ours (RF.. INV.. or INV-YYYY-NNNNNN). Nothing was recorded; record the payment " +
-                "with the invoice number once it is known."));
-        var claim = await session.LoadAsync<InvoiceNumberClaim>(number, ct);
-        if (claim is null)
-            return Results.Problem(Problems.NotFound("No matching invoice",
-                $"There is no invoice {number}. Nothing was recorded; record the payment once the invoice is known."));
-
-        var stream = await session.Events.FetchForWriting<Invoice>(claim.InvoiceId, ct);
-        var invoice = stream.Aggregate ?? throw new InvalidOperationException($"Invoice {number} is claimed but missing.");
+        // Before answered 404 when no claim names an invoice; a claimed invoice exists (both are written in one transaction).
+        var invoice = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
         var now = clock.GetUtcNow();
-        var (events, problem) = Decide(invoice, command, Guid.CreateVersion7(), now);
-        if (problem is not null)
-            return Results.Problem(problem);
-
+        var events = Decide(invoice, command, Guid.CreateVersion7(), now);
         var received = (PaymentReceived)events[0];
         var paid = events.OfType<InvoicePaid>().Any();
+        // Paying in full lifts a suspension in the same transaction (the membership stream, beside the invoice's).
         var reinstated = paid && await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
-
-        var status = paid ? InvoiceStatus.Paid : invoice.Status;
-        stream.AppendMany(events);
-        return Results.Created($"/api/accounts/{invoice.AccountId}/invoices/{invoice.InvoiceNumber}",
-            new BankPaymentRecorded(received.PaymentId, invoice.InvoiceNumber, invoice.AccountId, received.Amount, received.Currency, received.Kind,
-                received.TotalReceived, received.Outstanding, received.Overpaid, status, reinstated));
+        return (TypedResults.Created($"/api/accounts/{invoice.AccountId}/invoices/{invoice.InvoiceNumber}",
+                new BankPaymentRecorded(received.PaymentId, invoice.InvoiceNumber, invoice.AccountId, received.Amount, received.Currency,
+                    received.Kind, received.TotalReceived, received.Outstanding, received.Overpaid, paid ? InvoiceStatus.Paid : invoice.Status,
+                    reinstated)),
+            [.. events]);
     }
 }

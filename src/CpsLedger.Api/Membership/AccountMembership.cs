@@ -75,67 +75,75 @@ public sealed record MembershipTerm(
 /// <summary>An invitation as the account's history shows it.</summary>
 public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
 
-/// <summary>The account's standing in the programme: invitation, current and past memberships, every membership number.</summary>
-public sealed class AccountMembership
+/// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
+public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
+
+/// <summary>The invoice that caused the suspension was paid in full (or cancelled by a credit note): the membership is active again.</summary>
+public sealed record MembershipReinstated(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset ReinstatedAt);
+
+/// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
+public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
+
+/// <summary>
+/// The account's standing in the programme: invitation, current and past memberships, every membership number. An inline
+/// snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).
+/// </summary>
+public sealed record AccountMembership
 {
-    public Guid Id { get; set; }
-    public Guid AccountId { get; set; }
+    public Guid Id { get; init; }
+    public Guid AccountId { get; init; }
 
     /// <summary>The invitation that stands now (null when none, or once used to join).</summary>
-    public InvitationRecord? Invitation { get; set; }
+    public InvitationRecord? Invitation { get; init; }
 
-    public List<InvitationRecord> PastInvitations { get; set; } = [];
-    public MembershipTerm? Membership { get; set; }
-    public List<MembershipTerm> PastMemberships { get; set; } = [];
+    public IReadOnlyList<InvitationRecord> PastInvitations { get; init; } = [];
+    public MembershipTerm? Membership { get; init; }
+    public IReadOnlyList<MembershipTerm> PastMemberships { get; init; } = [];
 
     /// <summary>Every membership number the account has had, oldest first (a new one is never equal to any of these).</summary>
-    public List<string> MembershipNumbers { get; set; } = [];
+    public IReadOnlyList<string> MembershipNumbers { get; init; } = [];
 
     /// <summary>Set while the membership in force is suspended for an unpaid invoice (see Invoicing).</summary>
-    public Invoicing.MembershipSuspension? Suspension { get; set; }
+    public MembershipSuspension? Suspension { get; init; }
 
     public bool IsMemberOn(DateOnly day) => Membership is { } m && m.StartsOn <= day && day <= m.EndsOn;
 
-    public static AccountMembership Create(InvitationIssued e) => new AccountMembership { AccountId = e.AccountId }.With(e);
+    /// <summary>An account that was never invited and has no stream yet.</summary>
+    public static AccountMembership None(Guid accountId) => new() { Id = MembershipStream.For(accountId), AccountId = accountId };
 
-    public void Apply(InvitationIssued e) => With(e);
+    public static AccountMembership Create(InvitationIssued e) => new AccountMembership { AccountId = e.AccountId }.Apply(e);
 
-    public void Apply(InvitationWithdrawn e)
+    // Starts the stream of an account migrated before it was ever invited.
+    public static AccountMembership Create(LegacyMembershipNumberRecorded e) => new AccountMembership().Apply(e);
+
+    public AccountMembership Apply(InvitationIssued e) => this with { Invitation = new InvitationRecord(e.InvitationId, e.Points, e.IssuedAt, null) };
+
+    public AccountMembership Apply(InvitationWithdrawn e) => this with
     {
-        if (Invitation is { } invitation)
-            PastInvitations.Add(invitation with { WithdrawnAt = e.WithdrawnAt });
-        Invitation = null;
-    }
+        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation with { WithdrawnAt = e.WithdrawnAt }] : PastInvitations,
+        Invitation = null,
+    };
 
-    public void Apply(CpsJoined e)
+    public AccountMembership Apply(CpsJoined e) => this with
     {
-        if (Invitation is { } invitation)
-            PastInvitations.Add(invitation);
-        Invitation = null;
-        if (Membership is { } previous)
-            PastMemberships.Add(previous);
+        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation] : PastInvitations,
+        Invitation = null,
+        PastMemberships = Membership is { } previous ? [.. PastMemberships, previous] : PastMemberships,
         Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
-            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion);
-        MembershipNumbers.Add(e.MembershipNumber);
-    }
+            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion),
+        MembershipNumbers = [.. MembershipNumbers, e.MembershipNumber],
+    };
 
-    // May start the stream (an account migrated before it was ever invited): Marten then applies it to a new instance.
-    public void Apply(LegacyMembershipNumberRecorded e)
+    public AccountMembership Apply(LegacyMembershipNumberRecorded e) => this with
     {
-        AccountId = e.AccountId;
-        if (!MembershipNumbers.Contains(e.MembershipNumber))
-            MembershipNumbers.Add(e.MembershipNumber);
-    }
+        AccountId = e.AccountId,
+        MembershipNumbers = MembershipNumbers.Contains(e.MembershipNumber) ? MembershipNumbers : [.. MembershipNumbers, e.MembershipNumber],
+    };
 
-    public void Apply(Invoicing.MembershipSuspended e) => Suspension = new Invoicing.MembershipSuspension(e.MembershipId, e.InvoiceId, e.InvoiceNumber, e.SuspendedAt);
+    public AccountMembership Apply(MembershipSuspended e) =>
+        this with { Suspension = new MembershipSuspension(e.MembershipId, e.InvoiceId, e.InvoiceNumber, e.SuspendedAt) };
 
-    public void Apply(Invoicing.MembershipReinstated e) => Suspension = null;
-
-    private AccountMembership With(InvitationIssued e)
-    {
-        Invitation = new InvitationRecord(e.InvitationId, e.Points, e.IssuedAt, null);
-        return this;
-    }
+    public AccountMembership Apply(MembershipReinstated _) => this with { Suspension = null };
 }
 
 /// <summary>

@@ -4,16 +4,18 @@ using CpsLedger.Api.Tiers;
 using JasperFx;
 using Marten;
 using Marten.Exceptions;
+using Marten.Services.BatchQuerying;
 using MimeKit;
 using Wolverine;
 using Wolverine.ErrorHandling;
+using Wolverine.Marten;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Membership;
 
 /// <summary>
 /// "Look at this account's points and the invitation again." Forwarded by Marten from every points event after it commits
-/// (see <see cref="MembershipRegistration"/>), so no command has to remember to ask.
+/// (see <see cref="MembershipSetup"/>), so no command has to remember to ask.
 /// </summary>
 public sealed record ReviewInvitation(Guid AccountId);
 
@@ -42,6 +44,31 @@ public static class InvitationPolicy
     }
 }
 
+/// <summary>What a review reads besides the membership: the account's committed points and the tier table in force.</summary>
+public sealed record ReviewInputs(AccountPointsSources Points, TierTableView Table);
+
+/// <summary>
+/// Read in the same batched query as the membership stream Wolverine fetches for writing: a review runs after every
+/// allocation, removal and adjustment, so it costs one round trip.
+/// </summary>
+public sealed class ReviewInputsQuery(Guid accountId) : IBatchQueryPlan<ReviewInputs>, IQueryPlan<ReviewInputs>
+{
+    public async Task<ReviewInputs> Fetch(IBatchedQuery query)
+    {
+        var sources = AccountPoints.LoadIn(query, accountId);
+        var table = query.Load<TierTableView>(TierTableStream.Id);
+        return new ReviewInputs(await sources, await table ?? throw new InvalidOperationException("The tier table has not been loaded."));
+    }
+
+    public async Task<ReviewInputs> Fetch(IQuerySession session, CancellationToken token)
+    {
+        var batch = session.CreateBatchQuery();
+        var inputs = Fetch(batch);
+        await batch.Execute(token);
+        return await inputs;
+    }
+}
+
 public static class ReviewInvitationHandler
 {
     // Two reviews of one account racing: the second append fails on the stream version and is retried, and then sees the
@@ -51,27 +78,23 @@ public static class ReviewInvitationHandler
             .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250),
                 TimeSpan.FromSeconds(1));
 
-    public static async Task<OutgoingMessages> Handle(ReviewInvitation message, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+    public static Guid MembershipStreamId(ReviewInvitation message) => MembershipStream.For(message.AccountId);
+
+    public static ReviewInputsQuery Load(ReviewInvitation message) => new(message.AccountId);
+
+    public static (Events, OutgoingMessages) Handle(ReviewInvitation message,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, ReviewInputs inputs,
+        TimeProvider clock)
     {
-        // Everything the review reads, in one round trip: it runs after every allocation, removal and adjustment.
-        var batch = session.CreateBatchQuery();
-        var fetched = batch.Events.FetchForWriting<AccountMembership>(MembershipStream.For(message.AccountId));
-        var sources = AccountPoints.LoadIn(batch, message.AccountId);
-        var tierTable = batch.Load<TierTableView>(TierTableStream.Id);
-        await batch.Execute(ct);
-
-        var stream = await fetched;
-        var summary = AccountPoints.Summarize(message.AccountId, await sources);
-        var table = await tierTable ?? throw new InvalidOperationException("The tier table has not been loaded.");
-
-        var decided = InvitationPolicy.Decide(stream.Aggregate, message.AccountId, summary.PointsTotal, table, Guid.CreateVersion7(),
+        var summary = AccountPoints.Summarize(message.AccountId, inputs.Points);
+        var decided = InvitationPolicy.Decide(membership, message.AccountId, summary.PointsTotal, inputs.Table, Guid.CreateVersion7(),
             clock.GetUtcNow());
-        if (decided is null)
-            return [];
-
-        stream.AppendOne(decided);
-        return decided is InvitationIssued issued ? [new SendInvitationEmail(issued.AccountId, issued.InvitationId)] : [];
+        return decided switch
+        {
+            null => ([], []),
+            InvitationIssued issued => ([issued], [new SendInvitationEmail(issued.AccountId, issued.InvitationId)]),
+            _ => ([decided], []),
+        };
     }
 }
 

@@ -4,10 +4,12 @@ using CpsLedger.Api.Tiers;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using MimeKit;
 using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Membership;
 
@@ -45,81 +47,88 @@ public sealed record MembershipConfirmation(
     long TierTableVersion,
     IReadOnlyList<string> PreviousMembershipNumbers);
 
+/// <summary>What joining is decided on besides the membership: the tier table, the eligibility now, and a new membership number.</summary>
+/// <param name="MembershipNumber">Empty when the account is not invited (no sequence value is taken then).</param>
+public sealed record JoiningContext(TierTableView Table, EligibleTiers Eligibility, string MembershipNumber);
+
 public static class JoinCpsEndpoint
 {
     public const int TermInYears = 1;
 
-    /// <summary>
-    /// The decision, made again at the moment of joining: an invitation that stands, no membership in force, and the chosen
-    /// tier eligible now. Either the event, or the problem that explains why not.
-    /// </summary>
-    public static (CpsJoined? Joined, ProblemDetails? Problem) Decide(AccountMembership? membership, EligibleTiers eligibility,
-        JoinCps command, Guid membershipId, string membershipNumber, TierTableView table, DateTimeOffset now)
+    /// <summary>The membership stream of the route's account: its id is derived from the account id.</summary>
+    public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    public static async Task<JoiningContext> LoadAsync(Guid accountId, AccountMembership? membership, IDocumentSession session, CancellationToken ct)
     {
-        var today = DateOnly.FromDateTime(now.UtcDateTime);
-        if (membership is not null && membership.IsMemberOn(today))
-            return (null, Problems.Conflict("Already a member",
-                $"This account's {membership.Membership!.TierName} membership ({membership.Membership.MembershipNumber}) runs until " +
-                $"{membership.Membership.EndsOn:yyyy-MM-dd}. Changing tier is not possible yet."));
-        if (membership?.Invitation is null)
-            return (null, Problems.Conflict("Not invited",
-                $"An account can join once invited: it needs {table.InvitationThreshold} allocated points and has {eligibility.Points}."));
-
-        var tier = eligibility.Standard.Concat(eligibility.Enterprise)
-            .FirstOrDefault(t => string.Equals(t.Code, command.Tier.Trim(), StringComparison.OrdinalIgnoreCase));
-        if (tier is null)
-            return (null, Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +
-                                                   string.Join(", ", table.Tiers.Select(t => t.Code)) + "."));
-        if (!tier.Eligible)
-            return (null, Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."));
-        if (membership.MembershipNumbers.Contains(membershipNumber))
-            throw new InvalidOperationException($"Membership number {membershipNumber} was issued to this account before.");
-
-        return (new CpsJoined(membership.AccountId, membershipId, membershipNumber, tier.Code, tier.Name, tier.Kind, tier.AnnualFee,
-            tier.Currency, command.PaymentMethod, today, today.AddYears(TermInYears).AddDays(-1), table.TableVersion,
-            eligibility.Points, eligibility.Products, now), null);
-    }
-
-    [WolverinePost("/api/accounts/{accountId}/membership", OperationId = "JoinCps")]
-    [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Membership")]
-    [EndpointSummary("Join CPS with an eligible tier and a payment method: active at once, with a new membership number")]
-    [RequestExample("""{"tier":"gold","paymentMethod":"card"}""")]
-    [ProducesResponseType<MembershipConfirmation>(StatusCodes.Status201Created)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<(IResult, OutgoingMessages)> Post(Guid accountId, JoinCps command, IDocumentSession session,
-        TimeProvider clock, CancellationToken ct)
-    {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return (Results.Problem(Problems.AccountNotFound), []);
-
-        var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(accountId), ct);
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
                     ?? throw new InvalidOperationException("The tier table has not been loaded.");
         var eligibility = await Eligibility.ForAccountAsync(session, accountId, ct);
         // Taken only when the decision needs it: a sequence value is never handed out twice, even if this request fails.
         var number = "";
-        if (stream.Aggregate?.Invitation is not null)
+        if (membership?.Invitation is not null)
         {
             // A number equal to one the account already had (possible only if an imported old CPS number used the same
             // format) is skipped: the next value is different by construction.
             do number = await NextMembershipNumber(session, ct);
-            while (stream.Aggregate.MembershipNumbers.Contains(number));
+            while (membership.MembershipNumbers.Contains(number));
         }
 
-        var (joined, problem) = Decide(stream.Aggregate, eligibility, command, Guid.CreateVersion7(), number, table, clock.GetUtcNow());
-        if (problem is not null)
-            return (Results.Problem(problem), []);
+        return new JoiningContext(table, eligibility, number);
+    }
 
-        // Copied before appending: Marten projects the new event onto this same aggregate instance when it saves.
-        List<string> previousNumbers = [.. stream.Aggregate!.MembershipNumbers];
-        stream.AppendOne(joined!);
-        session.Insert(new MembershipNumberClaim { Id = joined!.MembershipNumber, AccountId = accountId });
+    /// <summary>
+    /// Checked again at the moment of joining: an invitation that stands, no membership in force, and the chosen tier eligible now.
+    /// </summary>
+    public static ProblemDetails Validate(AccountMembership? membership, JoiningContext context, JoinCps command, TimeProvider clock)
+    {
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        if (membership is not null && membership.IsMemberOn(today))
+            return Problems.Conflict("Already a member",
+                $"This account's {membership.Membership!.TierName} membership ({membership.Membership.MembershipNumber}) runs until " +
+                $"{membership.Membership.EndsOn:yyyy-MM-dd}. Changing tier is not possible yet.");
+        if (membership?.Invitation is null)
+            return Problems.Conflict("Not invited",
+                $"An account can join once invited: it needs {context.Table.InvitationThreshold} allocated points and has {context.Eligibility.Points}.");
+        return ChosenTier(context.Eligibility, command) switch
+        {
+            null => Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +
+                                             string.Join(", ", context.Table.Tiers.Select(t => t.Code)) + "."),
+            { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
+            _ => WolverineContinue.NoProblems,
+        };
+    }
+
+    /// <summary>The decision, once <see cref="Validate"/> let it through: active at once for a one-year term, with the new number.</summary>
+    public static CpsJoined Decide(AccountMembership membership, JoiningContext context, JoinCps command, Guid membershipId, DateTimeOffset now)
+    {
+        var tier = ChosenTier(context.Eligibility, command) ?? throw new InvalidOperationException($"Tier {command.Tier} was validated.");
+        if (membership.MembershipNumbers.Contains(context.MembershipNumber))
+            throw new InvalidOperationException($"Membership number {context.MembershipNumber} was issued to this account before.");
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        return new CpsJoined(membership.AccountId, membershipId, context.MembershipNumber, tier.Code, tier.Name, tier.Kind, tier.AnnualFee,
+            tier.Currency, command.PaymentMethod, today, today.AddYears(TermInYears).AddDays(-1), context.Table.TableVersion,
+            context.Eligibility.Points, context.Eligibility.Products, now);
+    }
+
+    private static TierEligibility? ChosenTier(EligibleTiers eligibility, JoinCps command) =>
+        eligibility.Standard.Concat(eligibility.Enterprise)
+            .FirstOrDefault(t => string.Equals(t.Code, command.Tier.Trim(), StringComparison.OrdinalIgnoreCase));
+
+    [WolverinePost("/api/accounts/{accountId}/membership", OperationId = "JoinCps")]
+    [Authorize(Roles = LedgerRoles.ProductKeepers)]
+    [EndpointSummary("Join CPS with an eligible tier and a payment method: active at once, with a new membership number")]
+    [RequestExample("""{"tier":"gold","paymentMethod":"card"}""")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static (Created<MembershipConfirmation>, Events, IMartenOp, OutgoingMessages) Post(Guid accountId, JoinCps command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, JoiningContext context,
+        TimeProvider clock)
+    {
+        var joined = Decide(membership!, context, command, Guid.CreateVersion7(), clock.GetUtcNow());
         var confirmation = new MembershipConfirmation(joined.MembershipId, joined.MembershipNumber, joined.TierCode, joined.TierName,
             joined.AnnualFee, joined.Currency, joined.PaymentMethod, joined.StartsOn, joined.EndsOn, joined.TierTableVersion,
-            previousNumbers);
-        return (Results.Created($"/api/accounts/{accountId}/membership", confirmation),
+            membership!.MembershipNumbers);
+        return (TypedResults.Created($"/api/accounts/{accountId}/membership", confirmation), [joined],
+            MartenOps.Insert(new MembershipNumberClaim { Id = joined.MembershipNumber, AccountId = accountId }),
             [new MembershipJoined(accountId, joined.MembershipId, joined.MembershipNumber)]);
     }
 
@@ -135,17 +144,9 @@ public static class GetMembershipEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/membership", OperationId = "GetMembership")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Membership")]
     [EndpointSummary("Invitation, membership in force (tier, term, number), past memberships and every membership number")]
-    [ProducesResponseType<AccountMembership>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct)
-    {
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
-        return Results.Ok(await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct)
-                          ?? new AccountMembership { Id = MembershipStream.For(accountId), AccountId = accountId });
-    }
+    public static async Task<AccountMembership> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct) ?? AccountMembership.None(accountId);
 }
 
 public static class WelcomeEmailHandler

@@ -330,7 +330,6 @@ public static class ImportLegacyAccountsEndpoint
     // No [Consumes]: routing would refuse another Content-Type with a bare 415 before this endpoint could say what to send.
     [WolverinePost("/api/legacy-imports", OperationId = "ImportLegacyAccounts")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
     [EndpointSummary("Import old CPS accounts and their products from a CSV file (all or nothing, unless invalid rows are skipped)")]
     [EndpointDescription("The request body is the CSV file (Content-Type text/csv), at most Ledger:MaxRequestBodyBytes (1 MiB by default); " +
                          "larger files go through the `legacy-import` command. Header: " + LegacyFile.Header + ". Every row is checked " +

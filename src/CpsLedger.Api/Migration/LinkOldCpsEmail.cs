@@ -4,8 +4,11 @@ using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using JasperFx.Events;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Migration;
 
@@ -32,105 +35,100 @@ public sealed record OldCpsEmails(Guid AccountId, IReadOnlyList<string> Emails);
 
 public static class OldCpsEmailLinks
 {
-    /// <summary>Linking an e-mail already linked changes nothing; an account keeps at most as many as it may give when opened.</summary>
-    public static (OldCpsEmailLinked? Linked, ProblemDetails? Problem) DecideLink(BusinessAccount account, LinkOldCpsEmail command, DateTimeOffset now)
+    /// <summary>An account keeps at most as many old e-mails as it may give when opened.</summary>
+    public static ProblemDetails ValidateLink(BusinessAccount account, LinkOldCpsEmail command) =>
+        !account.OldCpsEmails.Contains(LegacyIds.NormalizeEmail(command.Email)) && account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails
+            ? Problems.Conflict("Too many old CPS e-mails",
+                $"The account already has {OpenBusinessAccountValidator.MaxOldCpsEmails} old CPS e-mails. Unlink a wrong one first.")
+            : WolverineContinue.NoProblems;
+
+    /// <summary>Linking an e-mail already linked changes nothing.</summary>
+    public static OldCpsEmailLinked? DecideLink(BusinessAccount account, LinkOldCpsEmail command, DateTimeOffset now)
     {
         var email = LegacyIds.NormalizeEmail(command.Email);
-        if (account.OldCpsEmails.Contains(email))
-            return (null, null);
-        if (account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails)
-            return (null, Problems.Conflict("Too many old CPS e-mails",
-                $"The account already has {OpenBusinessAccountValidator.MaxOldCpsEmails} old CPS e-mails. Unlink a wrong one first."));
-        return (new OldCpsEmailLinked(account.Id, email, command.Reason.Trim(), now), null);
+        return account.OldCpsEmails.Contains(email) ? null : new OldCpsEmailLinked(account.Id, email, command.Reason.Trim(), now);
     }
 
     /// <summary>
     /// An e-mail can be unlinked until something was migrated from it to this account (products, or the old membership number):
     /// after that the link explains where those came from.
     /// </summary>
-    public static (OldCpsEmailUnlinked? Unlinked, ProblemDetails? Problem) DecideUnlink(BusinessAccount account, string email, string? reason,
-        LegacyAccountView? legacy, IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now)
+    public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, LegacyAccountView? legacy,
+        IReadOnlyCollection<string> membershipNumbers)
     {
         if (string.IsNullOrWhiteSpace(reason))
-            return (null, Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail."));
+            return Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail.");
         if (reason.Length > LinkOldCpsEmailValidator.MaxReasonLength)
-            return (null, Problems.Invalid("reason", $"Reason must be at most {LinkOldCpsEmailValidator.MaxReasonLength} characters."));
+            return Problems.Invalid("reason", $"Reason must be at most {LinkOldCpsEmailValidator.MaxReasonLength} characters.");
         if (!account.OldCpsEmails.Contains(email))
-            return (null, Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}."));
+            return Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}.");
 
         var migrated = legacy?.Products.Count(p => p.MigratedToAccountId == account.Id) ?? 0;
         if (migrated > 0 || (legacy is not null && membershipNumbers.Contains(legacy.OldMembershipNumber)))
         {
-            return (null, Problems.Conflict("Already migrated",
+            return Problems.Conflict("Already migrated",
                 $"{(migrated > 0 ? $"{migrated} product{(migrated == 1 ? " was" : "s were")}" : "The old membership number was")} migrated " +
-                $"from {email} to this account, so the e-mail stays linked. Deregister products registered in error instead."));
+                $"from {email} to this account, so the e-mail stays linked. Deregister products registered in error instead.");
         }
 
-        return (new OldCpsEmailUnlinked(account.Id, email, reason.Trim(), now), null);
+        return WolverineContinue.NoProblems;
     }
+
+    public static OldCpsEmailUnlinked DecideUnlink(BusinessAccount account, string email, string reason, DateTimeOffset now) =>
+        new(account.Id, email, reason.Trim(), now);
 }
 
 public static class LinkOldCpsEmailEndpoint
 {
+    public static void Before(LinkOldCpsEmail command, IDocumentSession session) => Support.SupportReason.Record(session, command.Reason.Trim());
+
+    public static ProblemDetails Validate(BusinessAccount account, LinkOldCpsEmail command) => OldCpsEmailLinks.ValidateLink(account, command);
+
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails", OperationId = "LinkOldCpsEmail")]
     [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Ticket 4711: member proved ownership of the old CPS account"}""")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
     [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason); migration becomes possible")]
-    [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(Guid accountId, LinkOldCpsEmail command, IDocumentSession session, TimeProvider clock, CancellationToken ct)
-    {
-        var stream = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-        if (stream.Aggregate is not { } account)
-            return Results.Problem(Problems.AccountNotFound);
-
-        var (linked, problem) = OldCpsEmailLinks.DecideLink(account, command, clock.GetUtcNow());
-        if (problem is not null)
-            return Results.Problem(problem);
-        List<string> emails = [.. account.OldCpsEmails];
-        if (linked is not null)
-        {
-            Support.SupportReason.Record(session, linked.Reason);
-            stream.AppendOne(linked);
-            emails.Add(linked.Email);
-        }
-
-        return Results.Ok(new OldCpsEmails(accountId, emails));
-    }
+    public static (OldCpsEmails, Events) Post(Guid accountId, LinkOldCpsEmail command, [WriteAggregate("accountId")] BusinessAccount account,
+        TimeProvider clock) =>
+        OldCpsEmailLinks.DecideLink(account, command, clock.GetUtcNow()) is { } linked
+            ? (new OldCpsEmails(accountId, account.Apply(linked).OldCpsEmails), [linked])
+            : (new OldCpsEmails(accountId, account.OldCpsEmails), []);
 }
 
 public static class UnlinkOldCpsEmailEndpoint
 {
-    [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
-    [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Migration")]
-    [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
-    [ProducesResponseType<OldCpsEmails>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Delete(Guid accountId, string email, string? reason, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
-    {
-        var stream = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-        if (stream.Aggregate is not { } account)
-            return Results.Problem(Problems.AccountNotFound);
+    public static string Normalized(string email) => LegacyIds.NormalizeEmail(Uri.UnescapeDataString(email));
 
-        var normalized = LegacyIds.NormalizeEmail(Uri.UnescapeDataString(email));
-        var legacy = await session.Events.FetchForWriting<LegacyAccountView>(LegacyIds.AccountFor(normalized), ct);
-        // A migration batch committing from this e-mail meanwhile makes this unlink fail (409) instead of orphaning its products.
+    public static Guid LegacyStreamId(string email) => LegacyIds.AccountFor(Normalized(email));
+
+    public static Task<AccountMembership?> LoadAsync(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+
+    public static ProblemDetails Validate(IEventStream<BusinessAccount> account, string email, string? reason,
+        IEventStream<LegacyAccountView> legacy, AccountMembership? membership) =>
+        OldCpsEmailLinks.ValidateUnlink(account.Aggregate!, Normalized(email), reason, legacy.Aggregate, membership?.MembershipNumbers ?? []);
+
+    public static void Before(string? reason, IEventStream<LegacyAccountView> legacy, IDocumentSession session)
+    {
+        Support.SupportReason.Record(session, reason?.Trim() ?? "");
+        // The legacy stream's version is checked at commit although nothing is appended to it (when it exists at all).
         if (legacy.Aggregate is not null)
             legacy.AlwaysEnforceConsistency = true;
-        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+    }
 
-        var (unlinked, problem) = OldCpsEmailLinks.DecideUnlink(account, normalized, reason, legacy.Aggregate, membership?.MembershipNumbers ?? [],
-            clock.GetUtcNow());
-        if (problem is not null)
-            return Results.Problem(problem);
-
-        Support.SupportReason.Record(session, unlinked!.Reason);
-        stream.AppendOne(unlinked);
-        return Results.Ok(new OldCpsEmails(accountId, account.OldCpsEmails.Where(e => e != normalized).ToList()));
+    // Both streams are loaded for writing: a migration batch committing from this e-mail meanwhile makes this unlink fail (409)
+    // instead of orphaning its products, as the legacy stream's version is checked even though nothing is appended to it. With two
+    // streams the event is appended to the account's by hand (returned events would go to the last one loaded).
+    [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static OldCpsEmails Delete(Guid accountId, string email, string? reason, [WriteAggregate("accountId")] IEventStream<BusinessAccount> account,
+        [WriteAggregate(FromMethod = nameof(LegacyStreamId), Required = false)] IEventStream<LegacyAccountView> legacy, TimeProvider clock)
+    {
+        var unlinked = OldCpsEmailLinks.DecideUnlink(account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
+        account.AppendOne(unlinked);
+        return new OldCpsEmails(accountId, account.Aggregate!.Apply(unlinked).OldCpsEmails);
     }
 }

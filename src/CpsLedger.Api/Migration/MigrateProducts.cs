@@ -59,7 +59,7 @@ public sealed record MigrationResult(
 
 /// <summary>One batch's decision: registrations to start, and the legacy events recording what moved where.</summary>
 public sealed record MigrationBatch(
-    IReadOnlyList<(Guid RegistrationId, IReadOnlyList<object> Events)> Registrations,
+    IReadOnlyList<(Guid RegistrationId, IReadOnlyList<object> Events, ProductRegistration After)> Registrations,
     IReadOnlyList<LegacyProductMigrated> Moved,
     IReadOnlyList<NotMigratedProduct> NotMigrated);
 
@@ -76,7 +76,7 @@ public static class ProductMigration
     public static MigrationBatch Decide(Guid accountId, LegacyAccountView legacy, IReadOnlyList<LegacyProduct> pending,
         IReadOnlyDictionary<Guid, ProductModelView> models, IReadOnlyDictionary<string, SerialOwnership> owners, DateTimeOffset now)
     {
-        var registrations = new List<(Guid, IReadOnlyList<object>)>();
+        var registrations = new List<(Guid, IReadOnlyList<object>, ProductRegistration)>();
         var moved = new List<LegacyProductMigrated>();
         var notMigrated = new List<NotMigratedProduct>();
         var claimed = new Dictionary<string, Guid>();
@@ -110,7 +110,8 @@ public static class ProductMigration
 
             var registrationId = LegacyIds.RegistrationFor(product.Id);
             var command = new RegisterProduct(model.Code, product.SerialNumber, product.PurchaseDate, product.CountryOfPurchase, product.Dealer, null);
-            registrations.Add((registrationId, RegisterProductEndpoint.Decide(registrationId, accountId, command, model, RegistrationSource.Migration, now)));
+            var decision = RegisterProductEndpoint.Decide(registrationId, accountId, command, model, RegistrationSource.Migration, now);
+            registrations.Add((registrationId, decision.Events, decision.After));
             moved.Add(new LegacyProductMigrated(legacy.Id, product.Id, accountId, registrationId, false, now));
             if (key is not null)
                 claimed[key] = registrationId;
@@ -141,7 +142,6 @@ public static class MigrateProductsEndpoint
 
     [WolverinePost("/api/accounts/{accountId}/migration", OperationId = "MigrateProducts")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Migration")]
     [EndpointSummary("MIGRATE PRODUCTS: move every not-yet-migrated product of the account's old CPS accounts into it")]
     [EndpointDescription("Idempotent: running it again, after a failure midway, or twice at once never duplicates a product or its " +
                          "points. Products whose serial is registered to another account are reported and the rest still migrates. " +
@@ -200,8 +200,7 @@ public static class MigrateProductsEndpoint
             {
                 await using var session = sessions.OpenSession(context);
                 var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(accountId), ct);
-                // Copied: Marten applies the appended events to this same (inline snapshot) instance when it saves.
-                List<string> known = [.. stream.Aggregate?.MembershipNumbers ?? []];
+                var known = stream.Aggregate?.MembershipNumbers ?? [];
                 var now = clock.GetUtcNow();
                 var recorded = legacyAccounts
                     .Where(l => !known.Contains(l.OldMembershipNumber))
@@ -247,7 +246,7 @@ public static class MigrateProductsEndpoint
             var batch = ProductMigration.Decide(accountId, view, pending, models.ToDictionary(m => m.Id), owners.ToDictionary(o => o.Id),
                 clock.GetUtcNow());
 
-            foreach (var (registrationId, events) in batch.Registrations)
+            foreach (var (registrationId, events, _) in batch.Registrations)
                 session.Events.StartStream<ProductRegistration>(registrationId, [.. events]);
             if (batch.Moved.Count > 0)
             {
@@ -257,13 +256,13 @@ public static class MigrateProductsEndpoint
                 await context.FlushOutgoingMessagesAsync();
             }
 
-            var registrations = batch.Registrations.ToDictionary(r => r.RegistrationId, r => r.Events);
+            var registrations = batch.Registrations.ToDictionary(r => r.RegistrationId, r => r.After);
             foreach (var moved in batch.Moved)
             {
                 var product = pending.First(p => p.Id == moved.LegacyProductId);
-                if (registrations.TryGetValue(moved.RegistrationId, out var events) && !moved.WasAlreadyRegistered)
+                if (registrations.TryGetValue(moved.RegistrationId, out var after) && !moved.WasAlreadyRegistered)
                 {
-                    _migrated.Add(new MigratedProduct(product.Id, oldEmail, ProductRegistrationStatus.Of(ProductRegistrations.Replay(events))));
+                    _migrated.Add(new MigratedProduct(product.Id, oldEmail, ProductRegistrationStatus.Of(after)));
                 }
                 else
                 {

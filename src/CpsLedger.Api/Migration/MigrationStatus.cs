@@ -113,12 +113,9 @@ public static class MigrationStatusEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/migration", OperationId = "GetMigrationStatus")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Migration")]
     [EndpointSummary("Whether MIGRATE PRODUCTS is available and, if not, why; the matching old CPS accounts and their products")]
-    [ProducesResponseType<MigrationStatus>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await ReadAsync(session, accountId, ct) is { } read ? Results.Ok(read.Status) : Results.Problem(Problems.AccountNotFound);
+    public static async Task<MigrationStatus> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        (await ReadAsync(session, accountId, ct) ?? throw new InvalidOperationException($"Account {accountId} vanished.")).Status;
 
     /// <summary>The account, the legacy accounts of its old e-mails (by their derived ids: no scan) and the status; null without account.</summary>
     public static async Task<MigrationRead?> ReadAsync(IQuerySession session, Guid accountId, CancellationToken ct)

@@ -1,18 +1,28 @@
+using CpsLedger.Api.Accounts;
 using JasperFx;
 using JasperFx.CodeGeneration;
+using JasperFx.CodeGeneration.Frames;
+using Wolverine;
+using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Wolverine.Attributes;
 using Wolverine.Http;
+using Marten.Services.BatchQuerying;
+using Wolverine.Marten.Requirements;
+using Wolverine.Middleware;
 
 namespace CpsLedger.Api.Platform;
 
 /// <summary>
-/// Every route that names an <c>{accountId}</c> gets the account-access policy, so "a member reaches only its own
-/// account" is enforced in one place for all present and future account routes.
+/// Every route that names an <c>{accountId}</c> gets the account-access policy ("a member reaches only its own account")
+/// and answers 404 for an account that does not exist, before the endpoint runs: enforced in one place for all present and
+/// future account routes. The check runs after the body's validation, so a bad request is a 400 whatever the account.
 /// </summary>
 public sealed class AccountScopePolicy : IHttpPolicy
 {
     public void Apply(IReadOnlyList<HttpChain> chains, GenerationRules rules, IServiceContainer container)
     {
+        var require = typeof(AccountExistence).GetMethod(nameof(AccountExistence.Require))!;
         foreach (var chain in chains)
         {
             var scoped = chain.RoutePattern?.Parameters.Any(p =>
@@ -22,6 +32,70 @@ public sealed class AccountScopePolicy : IHttpPolicy
 
             chain.Metadata.WithMetadata(new AuthorizeAttribute { Policy = Auth.AccountAccessPolicy });
             chain.Metadata.ProducesProblem(StatusCodes.Status403Forbidden);
+
+            if (!chain.TryFindVariable(AccountAccessHandler.RouteParameter, ValueSource.RouteValue, typeof(Guid), out var accountId))
+                throw new InvalidOperationException($"Route {chain.RoutePattern!.RawText}: {{accountId}} must be a Guid.");
+            // A Marten data requirement: Wolverine checks it in the same batched query as the aggregate and documents the
+            // endpoint loads, so the check costs no round trip of its own where the endpoint reads anything else.
+            var call = new MethodCall(typeof(AccountExistence), require);
+            call.Arguments[0] = accountId;
+            if (!rules.TryFindContinuationHandler(chain, call, out var check) || check is null)
+                throw new InvalidOperationException("Wolverine.Marten's data requirement continuation is not registered.");
+            chain.Middleware.InsertRange(0, [call, check]);
+            chain.Metadata.ProducesProblem(StatusCodes.Status404NotFound);
+        }
+    }
+}
+
+public static class AccountExistence
+{
+    public static IMartenDataRequirement Require(Guid accountId) => new AccountMustExist(accountId);
+}
+
+/// <summary>The account of an <c>{accountId}</c> route exists; checked in Wolverine's batched query before the endpoint runs.</summary>
+public sealed class AccountMustExist(Guid accountId) : IMartenDataRequirement
+{
+    private Task<bool>? _exists;
+
+    public void RegisterInBatch(IBatchedQuery query) => _exists = query.Query<AccountView>().Where(a => a.Id == accountId).Any();
+
+    public async Task CheckFromBatch(ILogger logger)
+    {
+        if (!await (_exists ?? throw new InvalidOperationException("The account check ran before its batch.")))
+            throw new AccountNotFoundException(accountId);
+    }
+
+    public async Task CheckAsync(IDocumentSession session, ILogger logger, CancellationToken cancellation)
+    {
+        if (!await session.CheckExistsAsync<AccountView>(accountId, cancellation))
+            throw new AccountNotFoundException(accountId);
+    }
+}
+
+/// <summary>Answered with 404 and <see cref="Problems.AccountNotFound"/> (<see cref="LedgerExceptionHandler"/>).</summary>
+public sealed class AccountNotFoundException(Guid accountId) : Exception($"There is no business account {accountId}.");
+
+/// <summary>
+/// Tags every endpoint with its feature (the last part of its namespace), so the OpenAPI document and the interactive docs
+/// group operations the way the folders do. An endpoint that carries its own <c>[Tags]</c> keeps them.
+/// </summary>
+public sealed class FeatureTagsPolicy : IHttpPolicy
+{
+    // Where the document's group name is not the folder's.
+    private static readonly Dictionary<string, string> Names = new(StringComparer.Ordinal) { ["Invoicing"] = "Invoices" };
+
+    public void Apply(IReadOnlyList<HttpChain> chains, GenerationRules rules, IServiceContainer container)
+    {
+        foreach (var chain in chains)
+        {
+            var endpoint = chain.Method.Method;
+            if (endpoint.GetCustomAttributes(typeof(TagsAttribute), true).Length > 0
+                || endpoint.DeclaringType?.GetCustomAttributes(typeof(TagsAttribute), true).Length > 0)
+                continue;
+            var feature = chain.Method.HandlerType.Namespace?.Split('.').Last();
+            if (feature is null || feature == "Api")
+                continue;
+            chain.Metadata.WithTags(Names.GetValueOrDefault(feature, feature));
         }
     }
 }

@@ -73,10 +73,10 @@ public static class Auth
             .ValidateOnStart();
 
         // A bearer token, or the web console's session cookie where the console signs in with OpenID Connect
-        // (WebConsole/ConsoleRegistration.cs); without the console's header a request is always a bearer request.
+        // (WebConsole/ConsoleSetup.cs); without the console's header a request is always a bearer request.
         builder.Services.AddAuthentication(LedgerScheme)
             .AddPolicyScheme(LedgerScheme, "Bearer token or console session", o => o.ForwardDefaultSelector = ctx =>
-                WebConsole.ConsoleRegistration.UsesSessionCookie(ctx) ? WebConsole.ConsoleRegistration.CookieScheme : JwtBearerDefaults.AuthenticationScheme)
+                WebConsole.ConsoleSetup.UsesSessionCookie(ctx) ? WebConsole.ConsoleSetup.CookieScheme : JwtBearerDefaults.AuthenticationScheme)
             .AddJwtBearer();
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<IOptions<AuthOptions>>((jwt, auth) =>

@@ -47,6 +47,7 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                 Title = "Bad request",
                 Detail = bad.Message,
             },
+            AccountNotFoundException => Problems.AccountNotFound,
             ConcurrencyException => new ProblemDetails
             {
                 Status = StatusCodes.Status409Conflict,

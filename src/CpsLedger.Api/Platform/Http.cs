@@ -76,6 +76,7 @@ public static class Http
         {
             opts.ApplyCorrelationIdHeaderToAllEndpoints = true;
             opts.AddPolicy<AccountScopePolicy>();
+            opts.AddPolicy<FeatureTagsPolicy>();
             opts.AddPolicy<FluentValidationHttpPolicy>();
             opts.MapConcurrencyFailuresToConflict();
         });

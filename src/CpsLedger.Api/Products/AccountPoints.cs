@@ -1,4 +1,3 @@
-using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using Marten;
 using Marten.Services.BatchQuerying;
@@ -117,21 +116,15 @@ public static class GetAccountSummaryEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
     [EndpointSummary("Points total, products, the account-level green tick, membership status and what is owed")]
-    [ProducesResponseType<AccountSummary>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    // The clock comes last and optional so the committed pre-generated handler keeps compiling until it is regenerated.
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct, TimeProvider? clock = null)
+    public static async Task<AccountSummary> Get(Guid accountId, IQuerySession session, TimeProvider clock, CancellationToken ct)
     {
-        clock ??= TimeProvider.System;
-        if (!await AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.Problem(Problems.AccountNotFound);
         var standing = await Invoicing.InvoiceQueries.StandingAsync(session, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime), ct);
-        return Results.Ok(AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct)) with
+        return AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct)) with
         {
             MembershipStatus = standing.Status,
             AmountOwed = standing.AmountOwed,
             OwedCurrency = standing.Currency,
-        });
+        };
     }
 }
 
@@ -141,10 +134,6 @@ public static class GetPointsExplanationEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
     [EndpointSummary("The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom")]
-    [ProducesResponseType<PointsExplanation>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await AccountLookup.ExistsAsync(session, accountId, ct)
-            ? Results.Ok(AccountPoints.Explain(accountId, await AccountPoints.LoadAsync(session, accountId, ct)))
-            : Results.Problem(Problems.AccountNotFound);
+    public static async Task<PointsExplanation> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        AccountPoints.Explain(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
 }

@@ -2,7 +2,8 @@ using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
-using Marten.Events;
+using Wolverine.Marten;
+using Wolverine.Persistence;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -43,7 +44,7 @@ public static class AmendProductDetailsEndpoint
     /// The decision: the details that actually change (nothing when the request repeats what is stored), and the points when
     /// this amendment completes the details. An exact value given again replaces a best guess.
     /// </summary>
-    public static IReadOnlyList<object> Decide(ProductRegistration registration, AmendProductDetails command, ProductModelView model,
+    public static RegistrationDecision Decide(ProductRegistration registration, AmendProductDetails command, ProductModelView model,
         DateTimeOffset now)
     {
         var serial = command.SerialNumber is null ? null : SerialNumbers.Tidy(command.SerialNumber);
@@ -65,7 +66,7 @@ public static class AmendProductDetailsEndpoint
 
         if (!serialChanges && purchaseDate is null && country is null && dealer is null
             && bestGuesses.SequenceEqual(registration.BestGuesses.Order()))
-            return [];
+            return new([], registration);
 
         var amended = new ProductDetailsAmended(
             registration.Id,
@@ -78,57 +79,48 @@ public static class AmendProductDetailsEndpoint
             dealer,
             bestGuesses,
             now);
-        var after = ProductRegistrations.Replay([amended], Copy(registration));
-        return ProductPoints.AllocateIfDue(after, model, now) is { } allocated ? [amended, allocated] : [amended];
+        return ProductPoints.WithPointsIfDue(amended, registration.Apply(amended), model, now);
     }
+
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration, AmendProductDetails command)
+    {
+        if (ProductChecks.Registered(accountId, registration) is { Status: not null } refused)
+            return refused;
+        return command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration.ModelCode)
+            ? Problems.Invalid("modelCode",
+                "The model of a registration cannot be changed. Deregister it (reason: registered in error) and register the right model.")
+            : WolverineContinue.NoProblems;
+    }
+
+    // The model's points value in force now: completing the details allocates it.
+    public static async Task<ProductModelView> LoadAsync(ProductRegistration registration, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(registration.ModelCode), ct)
+        ?? throw new InvalidOperationException($"Catalogue model {registration.ModelCode} of registration {registration.Id} is missing.");
 
     [WolverinePatch("/api/accounts/{accountId}/products/{registrationId}", OperationId = "AmendProductDetails")]
     [RequestExample("""{"dealer":"Photopoint"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Products")]
     [EndpointSummary("Complete or correct a product's mandatory details (completing them allocates the points)")]
-    [ProducesResponseType<ProductRegistrationStatus>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Patch(Guid accountId, Guid registrationId, AmendProductDetails command, IDocumentSession session,
-        TimeProvider clock, CancellationToken ct)
+    public static (ProductRegistrationStatus, Events) Patch(AmendProductDetails command,
+        [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
+        ProductRegistration registration, ProductModelView model, TimeProvider clock)
     {
-        var (stream, refusal) = await ProductRegistrations.FetchRegisteredAsync(session, accountId, registrationId, ct);
-        if (refusal is not null)
-            return refusal;
-        var registration = stream.Aggregate!;
-        if (command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration.ModelCode))
-            return Results.Problem(Problems.Invalid("modelCode",
-                "The model of a registration cannot be changed. Deregister it (reason: registered in error) and register the right model."));
-
-        var model = await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(registration.ModelCode), ct)
-                    ?? throw new InvalidOperationException($"Catalogue model {registration.ModelCode} of registration {registrationId} is missing.");
-        var events = Decide(registration, command, model, clock.GetUtcNow());
-        stream.AppendMany(events);
-        return Results.Ok(ProductRegistrationStatus.Of(ProductRegistrations.Replay(events, registration)));
+        var decision = Decide(registration, command, model, clock.GetUtcNow());
+        return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }
-
-    private static ProductRegistration Copy(ProductRegistration r) => new()
-    {
-        Id = r.Id,
-        AccountId = r.AccountId,
-        ModelCode = r.ModelCode,
-        SerialNumber = r.SerialNumber,
-        PurchaseDate = r.PurchaseDate,
-        CountryOfPurchase = r.CountryOfPurchase,
-        Dealer = r.Dealer,
-        BestGuesses = [.. r.BestGuesses],
-        AllocatedPoints = r.AllocatedPoints,
-        AllocatedCatalogueVersion = r.AllocatedCatalogueVersion,
-        Deregistered = r.Deregistered,
-    };
 }
 
-public static class ProductProblems
+public static class ProductChecks
 {
-    public static IResult NotFound() => Results.Problem(Problems.NotFound("Product not found",
-        "This account has no registered product with this id."));
+    public const string NotFoundDetail = "This account has no registered product with this id.";
 
-    public static IResult AlreadyDeregistered() => Results.Problem(Problems.Conflict("Product deregistered",
-        "This product was deregistered. To own it again, register it again."));
+    /// <summary>
+    /// Only this account's registration, while registered, can be changed: 404 for another account's (its existence is not
+    /// revealed), 409 once deregistered.
+    /// </summary>
+    public static ProblemDetails Registered(Guid accountId, ProductRegistration registration) =>
+        registration.AccountId != accountId ? Problems.NotFound("Product not found", NotFoundDetail)
+        : registration.Deregistered ? Problems.Conflict("Product deregistered", "This product was deregistered. To own it again, register it again.")
+        : WolverineContinue.NoProblems;
 }

@@ -1,6 +1,7 @@
 using CpsLedger.Api.Platform;
 using FluentValidation;
-using Marten;
+using Wolverine.Marten;
+using Wolverine.Persistence;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -24,17 +25,17 @@ public sealed class DeregisterProductValidator : AbstractValidator<DeregisterPro
 public static class DeregisterProductEndpoint
 {
     /// <summary>The decision: deregistered, and exactly the points once allocated removed (not today's catalogue value).</summary>
-    public static IReadOnlyList<object> Decide(ProductRegistration registration, DeregisterProduct command, DateTimeOffset now)
+    public static RegistrationDecision Decide(ProductRegistration registration, DeregisterProduct command, DateTimeOffset now)
     {
         var note = string.IsNullOrWhiteSpace(command.Note) ? null : command.Note.Trim();
         var deregistered = new ProductDeregistered(registration.Id, registration.AccountId, registration.ModelCode,
             registration.SerialNumber, command.Reason, note, now);
         if (registration.AllocatedPoints is not { } points)
-            return [deregistered];
+            return new([deregistered], registration.Apply(deregistered));
 
         var removed = new PointsRemoved(registration.Id, registration.AccountId, registration.ModelCode, registration.SerialNumber,
             points, registration.AllocatedCatalogueVersion, $"deregistered: {Describe(command.Reason)}", now);
-        return [removed, deregistered];
+        return new([removed, deregistered], registration.Apply(removed).Apply(deregistered));
     }
 
     public static string Describe(DeregistrationReason reason) => reason switch
@@ -44,24 +45,18 @@ public static class DeregisterProductEndpoint
         _ => "registered in error",
     };
 
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration) => ProductChecks.Registered(accountId, registration);
+
     [WolverinePost("/api/accounts/{accountId}/products/{registrationId}/deregistration", OperationId = "DeregisterProduct")]
     [RequestExample("""{"reason":"sold","note":"Sold to a colleague"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Products")]
     [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed")]
-    [ProducesResponseType<ProductRegistrationStatus>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(Guid accountId, Guid registrationId, DeregisterProduct command, IDocumentSession session,
-        TimeProvider clock, CancellationToken ct)
+    public static (ProductRegistrationStatus, Events) Post(DeregisterProduct command,
+        [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
+        ProductRegistration registration, TimeProvider clock)
     {
-        var (stream, refusal) = await ProductRegistrations.FetchRegisteredAsync(session, accountId, registrationId, ct);
-        if (refusal is not null)
-            return refusal;
-        var registration = stream.Aggregate!;
-
-        var events = Decide(registration, command, clock.GetUtcNow());
-        stream.AppendMany(events);
-        return Results.Ok(ProductRegistrationStatus.Of(ProductRegistrations.Replay(events, registration)));
+        var decision = Decide(registration, command, clock.GetUtcNow());
+        return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }
 }

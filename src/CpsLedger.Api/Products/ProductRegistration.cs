@@ -117,54 +117,46 @@ public static class SerialNumbers
         $"{Catalogue.ProductModelCode.Normalize(modelCode)}|{Normalize(serial)}";
 }
 
-/// <summary>The registration's write model: what the decisions need, aggregated live from its stream.</summary>
-public sealed class ProductRegistration
+/// <summary>
+/// The registration's write model: what the decisions need, aggregated live from its short stream. Immutable: each event gives
+/// a new value, so a decision can work out the state after its own events with the same methods Marten replays.
+/// </summary>
+public sealed record ProductRegistration(
+    Guid Id,
+    Guid AccountId,
+    string ModelCode,
+    string? SerialNumber,
+    DateOnly? PurchaseDate,
+    string? CountryOfPurchase,
+    string? Dealer,
+    IReadOnlyList<MandatoryDetail> BestGuesses,
+    int? AllocatedPoints = null,
+    long AllocatedCatalogueVersion = 0,
+    bool Deregistered = false)
 {
-    public Guid Id { get; set; }
-    public Guid AccountId { get; set; }
-    public string ModelCode { get; set; } = "";
-    public string? SerialNumber { get; set; }
-    public DateOnly? PurchaseDate { get; set; }
-    public string? CountryOfPurchase { get; set; }
-    public string? Dealer { get; set; }
-    public List<MandatoryDetail> BestGuesses { get; set; } = [];
-    public int? AllocatedPoints { get; set; }
-    public long AllocatedCatalogueVersion { get; set; }
-    public bool Deregistered { get; set; }
+    public static ProductRegistration Create(ProductRegistered e) => new(e.RegistrationId, e.AccountId, e.ModelCode, e.SerialNumber,
+        e.PurchaseDate, e.CountryOfPurchase, e.Dealer, [.. e.BestGuesses]);
 
-    public static ProductRegistration Create(ProductRegistered e) => new()
+    public ProductRegistration Apply(ProductDetailsAmended e) => this with
     {
-        Id = e.RegistrationId,
-        AccountId = e.AccountId,
-        ModelCode = e.ModelCode,
-        SerialNumber = e.SerialNumber,
-        PurchaseDate = e.PurchaseDate,
-        CountryOfPurchase = e.CountryOfPurchase,
-        Dealer = e.Dealer,
+        SerialNumber = e.SerialNumber ?? SerialNumber,
+        PurchaseDate = e.PurchaseDate ?? PurchaseDate,
+        CountryOfPurchase = e.CountryOfPurchase ?? CountryOfPurchase,
+        Dealer = e.Dealer ?? Dealer,
         BestGuesses = [.. e.BestGuesses],
     };
 
-    public void Apply(ProductDetailsAmended e)
-    {
-        SerialNumber = e.SerialNumber ?? SerialNumber;
-        PurchaseDate = e.PurchaseDate ?? PurchaseDate;
-        CountryOfPurchase = e.CountryOfPurchase ?? CountryOfPurchase;
-        Dealer = e.Dealer ?? Dealer;
-        BestGuesses = [.. e.BestGuesses];
-    }
+    public ProductRegistration Apply(PointsAllocated e) => this with { AllocatedPoints = e.Points, AllocatedCatalogueVersion = e.CatalogueVersion };
 
-    public void Apply(PointsAllocated e)
-    {
-        AllocatedPoints = e.Points;
-        AllocatedCatalogueVersion = e.CatalogueVersion;
-    }
+    public ProductRegistration Apply(PointsRemoved _) => this with { AllocatedPoints = null };
 
-    public void Apply(PointsRemoved _) => AllocatedPoints = null;
-
-    public void Apply(ProductDeregistered _) => Deregistered = true;
+    public ProductRegistration Apply(ProductDeregistered _) => this with { Deregistered = true };
 
     public RegistrationDetails Details => new(SerialNumber, PurchaseDate, CountryOfPurchase, Dealer);
 }
+
+/// <summary>A decision on a registration: the events to append, and the registration they lead to (what the response shows).</summary>
+public sealed record RegistrationDecision(IReadOnlyList<object> Events, ProductRegistration After);
 
 /// <summary>The four mandatory details, each possibly missing.</summary>
 public sealed record RegistrationDetails(string? SerialNumber, DateOnly? PurchaseDate, string? CountryOfPurchase, string? Dealer)
@@ -185,41 +177,6 @@ public sealed record RegistrationDetails(string? SerialNumber, DateOnly? Purchas
     public bool IsComplete => SerialNumber is not null && PurchaseDate is not null && CountryOfPurchase is not null && Dealer is not null;
 }
 
-public static class ProductRegistrations
-{
-    /// <summary>
-    /// The registration for writing, when it is this account's and still registered; otherwise the answer to give (404 for
-    /// another account's registration too, so its existence is not revealed; 409 once deregistered).
-    /// </summary>
-    public static async Task<(JasperFx.Events.IEventStream<ProductRegistration> Stream, IResult? Refusal)> FetchRegisteredAsync(
-        Marten.IDocumentSession session, Guid accountId, Guid registrationId, CancellationToken ct)
-    {
-        var stream = await session.Events.FetchForWriting<ProductRegistration>(registrationId, ct);
-        if (stream.Aggregate is not { } registration || registration.AccountId != accountId)
-            return (stream, ProductProblems.NotFound());
-        return (stream, registration.Deregistered ? ProductProblems.AlreadyDeregistered() : null);
-    }
-
-    /// <summary>The registration after these events: what a command's response reports before the projections are read.</summary>
-    public static ProductRegistration Replay(IEnumerable<object> events, ProductRegistration? start = null)
-    {
-        var registration = start;
-        foreach (var e in events)
-        {
-            switch (e)
-            {
-                case ProductRegistered registered: registration = ProductRegistration.Create(registered); break;
-                case ProductDetailsAmended amended: registration!.Apply(amended); break;
-                case PointsAllocated allocated: registration!.Apply(allocated); break;
-                case PointsRemoved removed: registration!.Apply(removed); break;
-                case ProductDeregistered deregistered: registration!.Apply(deregistered); break;
-            }
-        }
-
-        return registration ?? throw new InvalidOperationException("A registration starts with ProductRegistered.");
-    }
-}
-
 public static class ProductPoints
 {
     /// <summary>
@@ -231,4 +188,9 @@ public static class ProductPoints
             ? new PointsAllocated(registration.Id, registration.AccountId, registration.ModelCode, registration.SerialNumber!,
                 model.Points, model.CatalogueVersion, now)
             : null;
+
+    /// <summary>A decided event and the registration after it, with the points added when that event made them due.</summary>
+    public static RegistrationDecision WithPointsIfDue(object decided, ProductRegistration after, Catalogue.ProductModelView model,
+        DateTimeOffset now) =>
+        AllocateIfDue(after, model, now) is { } allocated ? new([decided, allocated], after.Apply(allocated)) : new([decided], after);
 }

@@ -129,33 +129,22 @@ public static class ListProductsEndpoint
     /// <summary>The account's products, newest first; deregistered ones only when asked for.</summary>
     [WolverineGet("/api/accounts/{accountId}/products", OperationId = "ListProducts")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Products")]
     [EndpointSummary("List an account's registered products (My Products)")]
-    [ProducesResponseType<IReadOnlyList<ProductView>>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, bool? includeDeregistered, IQuerySession session, CancellationToken ct)
+    public static async Task<IReadOnlyList<ProductView>> Get(Guid accountId, bool? includeDeregistered, IQuerySession session, CancellationToken ct)
     {
-        if (!await Accounts.AccountLookup.ExistsAsync(session, accountId, ct))
-            return Results.NotFound();
-
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
         if (includeDeregistered != true)
             query = query.Where(p => !p.Deregistered);
-        var products = await query.OrderByDescending(p => p.RegisteredAt).ToListAsync(ct);
-        return Results.Ok(products);
+        return await query.OrderByDescending(p => p.RegisteredAt).ToListAsync(ct);
     }
 }
 
 public static class GetProductEndpoint
 {
+    // Null (another account's registration too, so its existence is not revealed) is a 404.
     [WolverineGet("/api/accounts/{accountId}/products/{registrationId}", OperationId = "GetProduct")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Products")]
     [EndpointSummary("Read one registered product")]
-    [ProducesResponseType<ProductView>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, Guid registrationId, IQuerySession session, CancellationToken ct) =>
-        await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId
-            ? Results.Ok(view)
-            : Results.NotFound();
+    public static async Task<ProductView?> Get(Guid accountId, Guid registrationId, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId ? view : null;
 }

@@ -1,4 +1,3 @@
-using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -122,7 +121,7 @@ public static class RegisterProductEndpoint
     /// <summary>
     /// The decision: the registration, and its points at once when all four details are given, at the catalogue value in force.
     /// </summary>
-    public static IReadOnlyList<object> Decide(Guid registrationId, Guid accountId, RegisterProduct command, ProductModelView model,
+    public static RegistrationDecision Decide(Guid registrationId, Guid accountId, RegisterProduct command, ProductModelView model,
         RegistrationSource source, DateTimeOffset now)
     {
         var registered = new ProductRegistered(
@@ -138,40 +137,27 @@ public static class RegisterProductEndpoint
             [.. (command.BestGuesses ?? []).Order()],
             source,
             now);
-        var registration = ProductRegistration.Create(registered);
-        return ProductPoints.AllocateIfDue(registration, model, now) is { } allocated ? [registered, allocated] : [registered];
+        return ProductPoints.WithPointsIfDue(registered, ProductRegistration.Create(registered), model, now);
     }
 
-    // Loaded values reach Validate and Post by type (a plain bool would be mistaken for a query-string parameter).
-    // Both documents in one round trip (a batched query).
-    public static async Task<(AccountView? Account, ProductModelView? Model)> LoadAsync(Guid accountId, RegisterProduct command,
-        IQuerySession session, CancellationToken ct)
-    {
-        var batch = session.CreateBatchQuery();
-        var account = batch.Load<AccountView>(accountId);
-        var model = batch.Load<ProductModelView>(ProductModelCode.StreamIdFor(command.ModelCode));
-        await batch.Execute(ct);
-        return (await account, await model);
-    }
+    // The account itself is checked by the policy on every {accountId} route (Platform/AccountScope.cs).
+    // A query plan, so Wolverine reads the model in the same batch as that check: one round trip.
+    public static ProductModelByCode Load(RegisterProduct command) => new(command.ModelCode);
 
-    public static ProblemDetails Validate(AccountView? account, ProductModelView? model, RegisterProduct command) =>
-        account is null ? Problems.AccountNotFound : CatalogueChecks.Registrable(model, command.ModelCode);
+    public static ProblemDetails Validate(ProductModelView? model, RegisterProduct command) => CatalogueChecks.Registrable(model, command.ModelCode);
 
     [WolverinePost("/api/accounts/{accountId}/products", OperationId = "RegisterProduct")]
     [RequestExample("""{"modelCode":"EOS-R5","serialNumber":"0123 4567","purchaseDate":"2024-03-01","countryOfPurchase":"EE","bestGuesses":["purchase_date"]}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [Tags("Products")]
     [EndpointSummary("Register a product (points are allocated once all four mandatory details are given)")]
-    [ProducesResponseType<ProductRegistrationStatus>(StatusCodes.Status201Created)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (ProductRegistrationCreated, IStartStream) Post(Guid accountId, RegisterProduct command, ProductModelView model,
         TimeProvider clock)
     {
         var registrationId = Guid.CreateVersion7();
-        var events = Decide(registrationId, accountId, command, model, RegistrationSource.Registration, clock.GetUtcNow());
-        var status = ProductRegistrationStatus.Of(ProductRegistrations.Replay(events));
-        return (new ProductRegistrationCreated(status), MartenOps.StartStream<ProductRegistration>(registrationId, [.. events]));
+        var decision = Decide(registrationId, accountId, command, model, RegistrationSource.Registration, clock.GetUtcNow());
+        return (new ProductRegistrationCreated(ProductRegistrationStatus.Of(decision.After)),
+            MartenOps.StartStream<ProductRegistration>(registrationId, [.. decision.Events]));
     }
 }
 

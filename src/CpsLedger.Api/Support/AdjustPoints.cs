@@ -5,8 +5,10 @@ using JasperFx.Events;
 using Marten;
 using Marten.Events.Aggregation;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Support;
 
@@ -67,25 +69,19 @@ public static class AdjustPointsEndpoint
     public static PointsAdjusted Decide(Guid accountId, AdjustPoints command, Guid adjustmentId, DateTimeOffset now) =>
         new(accountId, adjustmentId, command.Points, command.Reason.Trim(), command.TicketReference.Trim(), now);
 
+    public static void Before(AdjustPoints command, IDocumentSession session) =>
+        SupportReason.Record(session, command.Reason.Trim(), command.TicketReference.Trim());
+
+    // Appended to the account's own stream through the aggregate workflow, so the stream's version stays right.
     [WolverinePost("/api/accounts/{accountId}/points-adjustments", OperationId = "AdjustPoints")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Support")]
     [EndpointSummary("Adjust an account's points by hand (support; reason and ticket required)")]
     [RequestExample("""{"points":50,"reason":"Registration lost in the 2025 portal outage","ticketReference":"CPS-SUP-1234"}""")]
-    [ProducesResponseType<PointsAdjusted>(StatusCodes.Status201Created)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Post(Guid accountId, AdjustPoints command, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+    public static (Created<PointsAdjusted>, Events) Post(Guid accountId, AdjustPoints command, [WriteAggregate("accountId")] BusinessAccount account,
+        TimeProvider clock)
     {
-        // Through FetchForWriting, so the account stream's version (and its views' versions) stay right.
-        var account = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-        if (account.Aggregate is null)
-            return Results.Problem(Problems.AccountNotFound);
-
-        var adjusted = Decide(accountId, command, Guid.CreateVersion7(), clock.GetUtcNow());
-        SupportReason.Record(session, adjusted.Reason, adjusted.TicketReference);
-        account.AppendOne(adjusted);
-        return Results.Created($"/api/accounts/{accountId}/points-explanation", adjusted);
+        var adjusted = Decide(account.Id, command, Guid.CreateVersion7(), clock.GetUtcNow());
+        return (TypedResults.Created($"/api/accounts/{accountId}/points-explanation", adjusted), [adjusted]);
     }
 }
 

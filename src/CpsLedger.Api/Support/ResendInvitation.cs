@@ -3,9 +3,11 @@ using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Support;
 
@@ -24,29 +26,27 @@ public sealed class ResendInvitationEmailValidator : AbstractValidator<ResendInv
 
 public static class ResendInvitationEmailEndpoint
 {
+    public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    public static ProblemDetails Validate(AccountMembership? membership) =>
+        membership?.Invitation is null
+            ? Problems.Conflict("No standing invitation", "This account has no invitation to join that stands now, so there is nothing to resend.")
+            : WolverineContinue.NoProblems;
+
+    // The reason travels in the event's headers too (for auditors); the headers belong to the session, set before the append.
+    public static void Before(ResendInvitationEmail command, IDocumentSession session) => SupportReason.Record(session, command.Reason.Trim());
+
     [WolverinePost("/api/accounts/{accountId}/invitation/resend", OperationId = "ResendInvitationEmail")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [Tags("Support")]
     [EndpointSummary("Send the standing invitation e-mail again (support; reason required)")]
     [RequestExample("""{"reason":"Member says the first e-mail never arrived (ticket CPS-SUP-77)"}""")]
-    [ProducesResponseType<InvitationEmailResent>(StatusCodes.Status202Accepted)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<(IResult, OutgoingMessages)> Post(Guid accountId, ResendInvitationEmail command, IDocumentSession session,
-        TimeProvider clock, CancellationToken ct)
+    public static (Accepted<InvitationEmailResent>, Events, OutgoingMessages) Post(Guid accountId, ResendInvitationEmail command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
     {
-        if (!await Accounts.AccountLookup.ExistsAsync(session, accountId, ct))
-            return (Results.Problem(Problems.AccountNotFound), []);
-
-        var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(accountId), ct);
-        if (stream.Aggregate?.Invitation is not { } invitation)
-            return (Results.Problem(Problems.Conflict("No standing invitation",
-                "This account has no invitation to join that stands now, so there is nothing to resend.")), []);
-
+        var invitation = membership!.Invitation!;
         var resent = new InvitationEmailResent(accountId, invitation.InvitationId, Guid.CreateVersion7(), command.Reason.Trim(), clock.GetUtcNow());
-        SupportReason.Record(session, resent.Reason);
-        stream.AppendOne(resent);
-        return (Results.Accepted($"/api/accounts/{accountId}/membership", resent),
+        return (TypedResults.Accepted($"/api/accounts/{accountId}/membership", resent), [resent],
             [new SendInvitationEmail(accountId, invitation.InvitationId, resent.ResendId)]);
     }
 }

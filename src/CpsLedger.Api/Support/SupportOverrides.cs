@@ -80,7 +80,6 @@ public static class ListSupportOverridesEndpoint
 {
     [WolverineGet("/api/support/overrides", OperationId = "ListSupportOverrides")]
     [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor}")]
-    [Tags("Support")]
     [EndpointSummary("Support overrides across accounts for review, newest first (filter by account, time, acting user)")]
     [ProducesResponseType<SupportOverridePage>(StatusCodes.Status200OK)]
     public static async Task<IResult> Get(Guid? accountId, DateTimeOffset? from, DateTimeOffset? to, string? by, int? page, int? pageSize,

@@ -81,12 +81,7 @@ public static class GetEligibleTiersEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/eligible-tiers", OperationId = "GetEligibleTiers")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [Tags("Tiers")]
     [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, and the points to the next standard tier")]
-    [ProducesResponseType<EligibleTiers>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await AccountLookup.ExistsAsync(session, accountId, ct)
-            ? Results.Ok(await Eligibility.ForAccountAsync(session, accountId, ct))
-            : Results.Problem(Problems.AccountNotFound);
+    public static Task<EligibleTiers> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        Eligibility.ForAccountAsync(session, accountId, ct);
 }

@@ -6,6 +6,7 @@ using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Tiers;
 
@@ -97,7 +98,6 @@ public static class TierTableEndpoints
 
     [WolverineGet("/api/tiers", OperationId = "GetTierTable")]
     [Authorize]
-    [Tags("Tiers")]
     [EndpointSummary("The tier table in force (standard and enterprise tiers, thresholds, fees) and its version")]
     [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]
     public static async Task<IResult> Get(IQuerySession session, CancellationToken ct) =>
@@ -105,23 +105,18 @@ public static class TierTableEndpoints
             ? Results.Ok(table)
             : Results.Problem(Problems.NotFound("No tier table", "The tier table has not been loaded yet."));
 
+    public static Guid TierTableStreamId() => TierTableStream.Id;
+
     [WolverinePut("/api/tiers", OperationId = "PublishTierTable")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [Tags("Tiers")]
     [EndpointSummary("Publish a new version of the tier table (operations)")]
     [RequestExample("""{"invitationThreshold":500,"enterpriseAbovePoints":2500,"reason":"2027 price list","tiers":[{"code":"silver","name":"Silver","kind":"standard","pointsRequired":500,"annualFee":110,"currency":"EUR"},{"code":"gold","name":"Gold","kind":"standard","pointsRequired":1000,"annualFee":220,"currency":"EUR"},{"code":"platinum","name":"Platinum","kind":"standard","pointsRequired":1600,"annualFee":380,"currency":"EUR"},{"code":"enterprise_a","name":"Enterprise A","kind":"enterprise","pointsRequired":0,"maxProducts":25,"annualFee":1000,"currency":"EUR"}]}""")]
-    [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Put(PublishTierTable command, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static (TierTableView, Events) Put(PublishTierTable command,
+        [WriteAggregate(FromMethod = nameof(TierTableStreamId), Required = false)] TierTableView? current, TimeProvider clock)
     {
-        var stream = await session.Events.FetchForWriting<TierTableView>(TierTableStream.Id, ct);
-        var published = Decide(stream.Aggregate, command, clock.GetUtcNow());
+        var published = Decide(current, command, clock.GetUtcNow());
         if (published is null)
-            return Results.Ok(stream.Aggregate);
-
-        stream.AppendOne(published);
-        var next = stream.Aggregate is null
-            ? TierTableViewProjection.Create(published)
-            : TierTableViewProjection.Apply(stream.Aggregate, published);
-        return Results.Ok(next);
+            return (current!, []);
+        return (current is null ? TierTableViewProjection.Create(published) : TierTableViewProjection.Apply(current, published), [published]);
     }
 }

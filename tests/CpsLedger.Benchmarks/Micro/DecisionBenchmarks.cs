@@ -28,11 +28,11 @@ public class DecisionBenchmarks
     }
 
     [Benchmark]
-    public IReadOnlyList<object> RegisterProduct_Decide() =>
+    public RegistrationDecision RegisterProduct_Decide() =>
         RegisterProductEndpoint.Decide(Guid.CreateVersion7(), _account, _complete, _model, RegistrationSource.Registration, _now);
 
     [Benchmark]
-    public IReadOnlyList<object> AmendProductDetails_Decide() => AmendProductDetailsEndpoint.Decide(_waiting, _amend, _model, _now);
+    public RegistrationDecision AmendProductDetails_Decide() => AmendProductDetailsEndpoint.Decide(_waiting, _amend, _model, _now);
 
     [Benchmark]
     public EligibleTiers Eligibility_Decide() => Eligibility.Decide(_account, 1_250, 12, _table);

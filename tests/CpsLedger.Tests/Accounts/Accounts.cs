@@ -1,6 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Accounts;
 

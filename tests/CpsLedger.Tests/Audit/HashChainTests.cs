@@ -3,7 +3,7 @@ using CpsLedger.Api.Audit;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using JasperFx.Events;
 using Marten;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using JasperFx;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;

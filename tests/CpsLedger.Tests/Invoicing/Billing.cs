@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;

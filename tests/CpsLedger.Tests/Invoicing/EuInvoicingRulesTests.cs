@@ -2,7 +2,7 @@ using System.Xml.Linq;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;

@@ -107,7 +107,7 @@ public sealed class InvoicingRulesTests
         var first = InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 100m, "EUR", new DateOnly(2026, 12, 1), null, "B1", Now);
         var partial = Assert.IsType<PaymentReceived>(Assert.Single(first));
         Assert.Equal((PaymentKind.Partial, 100m, 148m, 0m), (partial.Kind, partial.TotalReceived, partial.Outstanding, partial.Overpaid));
-        invoice.Apply(partial);
+        invoice = invoice.Apply(partial);
 
         var second = InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 150m, "EUR", new DateOnly(2026, 12, 2), null, "B2", Now);
         var over = Assert.IsType<PaymentReceived>(second[0]);
@@ -139,8 +139,8 @@ public sealed class InvoicingRulesTests
         var invoice = IssuedInvoice(PaymentMethod.Card);
         var declined = new ChargeResult(ChargeOutcome.Declined, null, "card declined");
         var (last, _) = ChargeCardDecision.Decide(invoice, 3, declined, Guid.NewGuid(), Options(), Now);
-        invoice.Apply((CardChargeAttempted)last[0]);
-        invoice.Apply((InvoiceBecameOverdue)last[1]);
+        invoice = invoice.Apply((CardChargeAttempted)last[0]);
+        invoice = invoice.Apply((InvoiceBecameOverdue)last[1]);
 
         var again = ChargeCardDecision.ChargeOverdue(invoice, Now);
         Assert.Equal((invoice.Id, 4, Now), (again.InvoiceId, again.Attempt, again.DueAt));
@@ -173,12 +173,12 @@ public sealed class InvoicingRulesTests
         };
         var suspended = OverdueDecision.Suspend(invoice, membership, Now);
         Assert.NotNull(suspended);
-        membership.Apply(suspended);
+        membership = membership.Apply(suspended);
         Assert.Null(OverdueDecision.Suspend(invoice, membership, Now)); // once
         Assert.Equal(MembershipStatus.Suspended, InvoiceQueries.Standing(membership, [invoice], new DateOnly(2026, 12, 30)).Status);
         Assert.NotNull(OverdueDecision.Reinstate(invoice, membership, Now));
 
-        invoice.Apply(new InvoicePaid(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, invoice.Total, Now));
+        invoice = invoice.Apply(new InvoicePaid(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, invoice.Total, Now));
         Assert.Null(OverdueDecision.Suspend(invoice, new AccountMembership { Membership = membership.Membership }, Now));
     }
 

@@ -4,7 +4,7 @@ using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;

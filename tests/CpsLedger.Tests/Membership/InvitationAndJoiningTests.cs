@@ -4,7 +4,7 @@ using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 
 namespace CpsLedger.Tests.Membership;

@@ -70,7 +70,7 @@ public sealed class MembershipRulesTests
         var withdrawn = Assert.IsType<InvitationWithdrawn>(InvitationPolicy.Decide(invited, Account, 499, table, Guid.NewGuid(), Now));
         Assert.Equal(issued.InvitationId, withdrawn.InvitationId);
 
-        invited.Apply(new CpsJoined(Account, Guid.NewGuid(), "CPS-000-000-000", "silver", "Silver", TierKind.Standard, 100m, "EUR",
+        invited = invited.Apply(new CpsJoined(Account, Guid.NewGuid(), "CPS-000-000-000", "silver", "Silver", TierKind.Standard, 100m, "EUR",
             PaymentMethod.Card, new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1, 500, 1, Now));
         Assert.Null(InvitationPolicy.Decide(invited, Account, 10, table, Guid.NewGuid(), Now));
         // After the term, the account is reviewed like any other.

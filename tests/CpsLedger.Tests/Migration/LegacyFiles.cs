@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 using Marten.Services;
 using Npgsql;

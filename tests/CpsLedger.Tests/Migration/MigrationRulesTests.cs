@@ -2,6 +2,7 @@ using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Products;
+using Wolverine.Http;
 
 namespace CpsLedger.Tests.Migration;
 
@@ -91,13 +92,18 @@ public sealed class MigrationRulesTests
         var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
         var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
 
-        Assert.NotNull(OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Unlinked);
-        Assert.Equal(400, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " ", view, [], Now).Problem?.Status);
-        Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, ["7"], Now).Problem?.Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []));
+        Assert.Equal(("k@old.example", "wrong"), (OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " wrong ", Now) is var u ? (u.Email, u.Reason) : default));
+        Assert.Equal(400, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", " ", view, []).Status);
+        Assert.Equal(404, OldCpsEmailLinks.ValidateUnlink(account, "x@old.example", "wrong", view, []).Status);
+        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, ["7"]).Status);
         view.Products[0].MigratedToAccountId = Account;
-        Assert.Equal(409, OldCpsEmailLinks.DecideUnlink(account, "k@old.example", "wrong", view, [], Now).Problem?.Status);
+        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []).Status);
 
-        Assert.Null(OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail(" K@old.example", "again"), Now).Linked);
-        Assert.Equal("n@old.example", OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail("N@old.example ", " why "), Now).Linked?.Email);
+        Assert.Null(OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail(" K@old.example", "again"), Now));
+        Assert.Equal("n@old.example", OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail("N@old.example ", " why "), Now)?.Email);
+        var full = account with { OldCpsEmails = [.. Enumerable.Range(0, OpenBusinessAccountValidator.MaxOldCpsEmails).Select(i => $"{i}@old.example")] };
+        Assert.Equal(409, OldCpsEmailLinks.ValidateLink(full, new LinkOldCpsEmail("n@old.example", "why")).Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateLink(full, new LinkOldCpsEmail("0@old.example", "again")));
     }
 }

@@ -6,7 +6,7 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using JasperFx;
 using Marten;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Platform;
 

@@ -2,7 +2,7 @@ using System.Net;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 
 namespace CpsLedger.Tests.Platform;

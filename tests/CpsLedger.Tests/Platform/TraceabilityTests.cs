@@ -1,6 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 
 namespace CpsLedger.Tests.Platform;

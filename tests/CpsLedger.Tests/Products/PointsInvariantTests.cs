@@ -1,7 +1,7 @@
 using System.Net;
 using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using JasperFx.Events.Daemon;
 using Marten;
 

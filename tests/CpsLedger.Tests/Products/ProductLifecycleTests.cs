@@ -3,7 +3,7 @@ using System.Text.Json;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Marten;
 
 namespace CpsLedger.Tests.Products;

@@ -1,6 +1,6 @@
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Products;
 
@@ -44,7 +44,7 @@ public sealed class ProductRulesTests
     [Fact]
     public void A_complete_registration_allocates_the_catalogue_value_in_force()
     {
-        var events = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(), Model(300, 4), RegistrationSource.Registration, Now);
+        var events = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(), Model(300, 4), RegistrationSource.Registration, Now).Events;
         var allocated = Assert.IsType<PointsAllocated>(events[1]);
         Assert.Equal((300, 4L, "AB 12"), (allocated.Points, allocated.CatalogueVersion, allocated.SerialNumber));
     }
@@ -52,48 +52,49 @@ public sealed class ProductRulesTests
     [Fact]
     public void An_incomplete_registration_allocates_nothing()
     {
-        var events = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(dealer: null), Model(), RegistrationSource.Registration, Now);
+        var events = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(dealer: null), Model(), RegistrationSource.Registration, Now).Events;
         Assert.IsType<ProductRegistered>(Assert.Single(events));
     }
 
     [Fact]
     public void Completing_the_last_detail_allocates_once_and_amending_after_that_does_not_again()
     {
-        var registration = ProductRegistrations.Replay(
-            RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(dealer: null), Model(), RegistrationSource.Registration, Now));
+        var registration = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(dealer: null), Model(), RegistrationSource.Registration, Now).After;
         var completing = AmendProductDetailsEndpoint.Decide(registration, new AmendProductDetails(null, null, null, "Photopoint", null, null), Model(), Now);
-        Assert.IsType<PointsAllocated>(completing[1]);
+        Assert.IsType<PointsAllocated>(completing.Events[1]);
+        Assert.Equal(235, completing.After.AllocatedPoints);
 
-        var after = ProductRegistrations.Replay(completing, registration);
-        var correcting = AmendProductDetailsEndpoint.Decide(after, new AmendProductDetails(null, null, null, "Foto Koch", null, null), Model(999), Now);
-        Assert.IsType<ProductDetailsAmended>(Assert.Single(correcting));
+        var correcting = AmendProductDetailsEndpoint.Decide(completing.After, new AmendProductDetails(null, null, null, "Foto Koch", null, null), Model(999), Now);
+        Assert.IsType<ProductDetailsAmended>(Assert.Single(correcting.Events));
+        Assert.Equal(("Foto Koch", 235), (correcting.After.Dealer, correcting.After.AllocatedPoints));
     }
 
     [Fact]
     public void Amending_with_what_is_already_stored_decides_nothing()
     {
-        var registration = ProductRegistrations.Replay(
-            RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(), Model(), RegistrationSource.Registration, Now));
-        Assert.Empty(AmendProductDetailsEndpoint.Decide(registration,
-            new AmendProductDetails("ab12", new DateOnly(2024, 3, 1), "EE", " Photopoint ", null, null), Model(), Now));
+        var registration = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(), Model(), RegistrationSource.Registration, Now).After;
+        var decision = AmendProductDetailsEndpoint.Decide(registration,
+            new AmendProductDetails("ab12", new DateOnly(2024, 3, 1), "EE", " Photopoint ", null, null), Model(), Now);
+        Assert.Empty(decision.Events);
+        Assert.Same(registration, decision.After);
     }
 
     [Fact]
     public void A_best_guess_stays_flagged_until_an_exact_value_is_given()
     {
-        var registration = ProductRegistrations.Replay(RegisterProductEndpoint.Decide(Guid.NewGuid(), Account,
-            Registration() with { BestGuesses = [MandatoryDetail.Dealer, MandatoryDetail.PurchaseDate] }, Model(), RegistrationSource.Registration, Now));
+        var registration = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account,
+            Registration() with { BestGuesses = [MandatoryDetail.Dealer, MandatoryDetail.PurchaseDate] }, Model(), RegistrationSource.Registration, Now).After;
         var amended = (ProductDetailsAmended)AmendProductDetailsEndpoint.Decide(registration,
-            new AmendProductDetails(null, null, null, "Photopoint", null, null), Model(), Now).Single();
+            new AmendProductDetails(null, null, null, "Photopoint", null, null), Model(), Now).Events.Single();
         Assert.Equal([MandatoryDetail.PurchaseDate], amended.BestGuesses);
     }
 
     [Fact]
     public void Deregistration_removes_exactly_the_points_allocated()
     {
-        var registration = ProductRegistrations.Replay(
-            RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(), Model(235, 1), RegistrationSource.Registration, Now));
-        var events = DeregisterProductEndpoint.Decide(registration, new DeregisterProduct(DeregistrationReason.Lost, " "), Now);
+        var registration = RegisterProductEndpoint.Decide(Guid.NewGuid(), Account, Registration(), Model(235, 1), RegistrationSource.Registration, Now).After;
+        var (events, after) = DeregisterProductEndpoint.Decide(registration, new DeregisterProduct(DeregistrationReason.Lost, " "), Now);
+        Assert.Equal((true, null), (after.Deregistered, after.AllocatedPoints));
         var removed = Assert.IsType<PointsRemoved>(events[0]);
         Assert.Equal((235, 1L, "deregistered: lost"), (removed.Points, removed.CatalogueVersion, removed.Reason));
         Assert.Null(Assert.IsType<ProductDeregistered>(events[1]).Note);

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text.Json;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Products;
 

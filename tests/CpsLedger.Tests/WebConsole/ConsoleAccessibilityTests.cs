@@ -1,7 +1,7 @@
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;

@@ -5,7 +5,7 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Npgsql;
 

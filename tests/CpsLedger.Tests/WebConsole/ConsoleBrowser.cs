@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Microsoft.Playwright;
 
 namespace CpsLedger.Tests.WebConsole;

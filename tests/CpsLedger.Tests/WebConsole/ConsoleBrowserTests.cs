@@ -2,7 +2,7 @@ using System.Globalization;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 

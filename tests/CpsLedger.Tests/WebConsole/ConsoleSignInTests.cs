@@ -1,7 +1,7 @@
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.WebConsole;
 using CpsLedger.Tests.Accounts;
-using CpsLedger.Tests.Support;
+using CpsLedger.Tests.Harness;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Internal;
@@ -131,16 +131,16 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
     }
 
     [Theory]
-    [InlineData("Development", true, false, ConsoleRegistration.DevTokenSignIn)]
-    [InlineData("Development", true, true, ConsoleRegistration.OidcSignIn)]
-    [InlineData("Production", true, false, ConsoleRegistration.NoSignIn)]
-    [InlineData("Production", false, true, ConsoleRegistration.OidcSignIn)]
-    [InlineData("Production", false, false, ConsoleRegistration.NoSignIn)]
+    [InlineData("Development", true, false, ConsoleSetup.DevTokenSignIn)]
+    [InlineData("Development", true, true, ConsoleSetup.OidcSignIn)]
+    [InlineData("Production", true, false, ConsoleSetup.NoSignIn)]
+    [InlineData("Production", false, true, ConsoleSetup.OidcSignIn)]
+    [InlineData("Production", false, false, ConsoleSetup.NoSignIn)]
     public void Only_development_accepts_a_development_token(string environment, bool signingKey, bool oidc, string expected)
     {
         var host = new HostingEnvironment { EnvironmentName = environment };
         var auth = new AuthOptions { SigningKey = signingKey ? new string('k', 40) : null };
         var console = new ConsoleOptions { Oidc = { ClientId = oidc ? "console" : null } };
-        Assert.Equal(expected, ConsoleRegistration.SignInMode(host, console, auth));
+        Assert.Equal(expected, ConsoleSetup.SignInMode(host, console, auth));
     }
 }

@@ -2,6 +2,7 @@
 #pragma warning disable
 using CpsLedger.Api.Audit;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly CpsLedger.Api.Audit.ChainVerification _chainVerification;
+        private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_accounts_accountId_hash_chain(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Audit.ChainVerification chainVerification, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_accounts_accountId_hash_chain(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Audit.ChainVerification chainVerification, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _chainVerification = chainVerification;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -36,7 +39,6 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Audit.AccountChainEndpoint").SetTag("http.route", "/api/accounts/{accountId}/hash-chain").SetTag("http.request.method", "GET");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -49,11 +51,16 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Audit.AccountChainEndpoint").SetTag("http.route", "/api/accounts/{accountId}/hash-chain").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Audit.AccountChainEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), _chainVerification, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var accountChainStatus_response = await CpsLedger.Api.Audit.AccountChainEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), _chainVerification, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            // Writing the response body to JSON because this was the first 'return variable' in the method signature
+            await WriteJsonAsync(httpContext, accountChainStatus_response, 404);
         }
     }
 

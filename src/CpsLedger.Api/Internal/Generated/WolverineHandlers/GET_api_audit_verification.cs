@@ -43,11 +43,20 @@ namespace Internal.Generated.WolverineHandlers
                 accountId = accountId_parsed;
             }
 
+            var problemDetails1 = await CpsLedger.Api.Audit.VerifyProjectionsEndpoint.ValidateAsync(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            // Evaluate whether the processing should stop if there are any problems
+            if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
+            {
+                await WriteProblems(problemDetails1, httpContext).ConfigureAwait(false);
+                return;
+            }
+
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Audit.VerifyProjectionsEndpoint.Get(accountId, _verification, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var verificationReport_response = await CpsLedger.Api.Audit.VerifyProjectionsEndpoint.Get(accountId, _verification, httpContext.RequestAborted).ConfigureAwait(false);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            // Writing the response body to JSON because this was the first 'return variable' in the method signature
+            await WriteJsonAsync(httpContext, verificationReport_response, 404);
         }
     }
 

@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Products.AmendProductDetails> _validatorOfAmendProductDetails;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Products.AmendProductDetails> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public PATCH_api_accounts_accountId_products_registrationId(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Products.AmendProductDetails> validatorOfAmendProductDetails, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public PATCH_api_accounts_accountId_products_registrationId(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Products.AmendProductDetails> validatorOfAmendProductDetails, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Products.AmendProductDetails> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfAmendProductDetails = validatorOfAmendProductDetails;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -36,30 +39,6 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
-            // Reading the request body via JSON deserialization
-            var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Products.AmendProductDetails>(httpContext);
-            if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;
-            var result1 = await CpsLedger.Api.Platform.FluentValidationHttpExecutor.ValidateAsync<CpsLedger.Api.Products.AmendProductDetails>(_validatorOfAmendProductDetails, command).ConfigureAwait(false);
-            // Evaluate whether or not the execution should be stopped based on the IResult value
-            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
-            {
-                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
-                return;
-            }
-
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.AmendProductDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products/{registrationId}").SetTag("http.request.method", "PATCH");
-            string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
-            System.Guid accountId = default;
-
-            if (accountId_rawValue != null && System.Guid.TryParse(accountId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out accountId))
-            {
-            }
-            else
-            {
-                httpContext.Response.StatusCode = 404;
-                return;
-            }
-
             string registrationId_rawValue = (string?)httpContext.GetRouteValue("registrationId");
             System.Guid registrationId = default;
 
@@ -72,19 +51,106 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            
-            // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(accountId, registrationId, command, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            // Reading the request body via JSON deserialization
+            var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Products.AmendProductDetails>(httpContext);
+            if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;
+            var result1 = await CpsLedger.Api.Platform.FluentValidationHttpExecutor.ValidateAsync<CpsLedger.Api.Products.AmendProductDetails>(_validatorOfAmendProductDetails, command).ConfigureAwait(false);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
+            {
+                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+            string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
+            System.Guid accountId = default;
 
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            if (accountId_rawValue != null && System.Guid.TryParse(accountId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out accountId))
+            {
+            }
+            else
+            {
+                httpContext.Response.StatusCode = 404;
+                return;
+            }
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var batchedQuery = documentSession.CreateBatchQuery();
+
+            martenDataRequirement.RegisterInBatch(batchedQuery);
+
+            var stream_registration_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Products.ProductRegistration>(registrationId);
+
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_registration = await stream_registration_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.AmendProductDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products/{registrationId}").SetTag("http.request.method", "PATCH");
+            try
+            {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", registrationId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Products.ProductRegistration");
+                // Write ProblemDetails if this required object is null
+                if (stream_registration.Aggregate == null)
+                {
+                    await WriteProblems(404, "This account has no registered product with this id.", httpContext, registrationId);
+                    return;
+                }
+
+                var problemDetails2 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Validate(accountId, stream_registration.Aggregate, command);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var productModelView = await CpsLedger.Api.Products.AmendProductDetailsEndpoint.LoadAsync(stream_registration.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                
+                // The actual HTTP request handler execution
+                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(command, stream_registration.Aggregate, productModelView, _timeProvider);
+
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_registration.AppendMany(events);
+                }
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+
+                // Writing the response body to JSON because this was the first 'return variable' in the method signature
+                await WriteJsonAsync(httpContext, productRegistrationStatus_response, 404);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using System;
 using System.Linq;
@@ -17,15 +18,17 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Invoicing.CancelInvoice> _validatorOfCancelInvoice;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.CancelInvoice> _loggerForMessage;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> _optionsOfSellerOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_invoices_invoiceNumber_cancellation(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Invoicing.CancelInvoice> validatorOfCancelInvoice, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_invoices_invoiceNumber_cancellation(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Invoicing.CancelInvoice> validatorOfCancelInvoice, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.CancelInvoice> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfCancelInvoice = validatorOfCancelInvoice;
+            _loggerForMessage = loggerForMessage;
             _optionsOfSellerOptions = optionsOfSellerOptions;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
@@ -50,7 +53,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CancelInvoiceEndpoint").SetTag("http.route", "/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -63,6 +65,10 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CancelInvoiceEndpoint").SetTag("http.route", "/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation").SetTag("http.request.method", "POST");
             var invoiceNumber = (string?)httpContext.GetRouteValue("invoiceNumber");
             if(invoiceNumber == null)
             {

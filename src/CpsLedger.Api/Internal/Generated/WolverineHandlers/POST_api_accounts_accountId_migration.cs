@@ -16,14 +16,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly Microsoft.Extensions.Logging.ILoggerFactory _loggerFactory;
+        private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_migration(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_migration(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILoggerFactory loggerFactory, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _loggerFactory = loggerFactory;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -36,22 +38,25 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
+            System.Guid accountId = default;
+
+            if (accountId_rawValue != null && System.Guid.TryParse(accountId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out accountId))
+            {
+            }
+            else
+            {
+                httpContext.Response.StatusCode = 404;
+                return;
+            }
+
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.MigrateProductsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/migration").SetTag("http.request.method", "POST");
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             try
             {
-                string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
-                System.Guid accountId = default;
-
-                if (accountId_rawValue != null && System.Guid.TryParse(accountId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out accountId))
-                {
-                }
-                else
-                {
-                    httpContext.Response.StatusCode = 404;
-                    return;
-                }
-
                 
                 // The actual HTTP request handler execution
                 var result = await CpsLedger.Api.Migration.MigrateProductsEndpoint.Post(accountId, ((Marten.IQuerySession)documentSession), _outboxedSessionFactory, messageContext, _timeProvider, _loggerFactory, httpContext.RequestAborted).ConfigureAwait(false);

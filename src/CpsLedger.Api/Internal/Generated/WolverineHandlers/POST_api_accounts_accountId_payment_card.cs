@@ -3,6 +3,7 @@
 using CpsLedger.Api.Invoicing;
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -18,15 +19,17 @@ namespace Internal.Generated.WolverineHandlers
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly CpsLedger.Api.Invoicing.IPaymentGateway _paymentGateway;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Invoicing.RecordPaymentCard> _validatorOfRecordPaymentCard;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.RecordPaymentCard> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_payment_card(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Invoicing.IPaymentGateway paymentGateway, FluentValidation.IValidator<CpsLedger.Api.Invoicing.RecordPaymentCard> validatorOfRecordPaymentCard, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_payment_card(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Invoicing.IPaymentGateway paymentGateway, FluentValidation.IValidator<CpsLedger.Api.Invoicing.RecordPaymentCard> validatorOfRecordPaymentCard, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.RecordPaymentCard> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _paymentGateway = paymentGateway;
             _validatorOfRecordPaymentCard = validatorOfRecordPaymentCard;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -50,7 +53,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint").SetTag("http.route", "/api/accounts/{accountId}/payment-card").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -63,22 +65,80 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            
-            // The actual HTTP request handler execution
-            (var result, var outgoingMessages) = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Post(accountId, command, documentSession, _paymentGateway, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var result_of_PaymentCardStreamId = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.PaymentCardStreamId(accountId);
+            var batchedQuery = documentSession.CreateBatchQuery();
 
-            
-            // Outgoing, cascaded message
-            await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
+            martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+            var stream_card_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Invoicing.PaymentCard>(result_of_PaymentCardStreamId);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_card = await stream_card_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint").SetTag("http.route", "/api/accounts/{accountId}/payment-card").SetTag("http.request.method", "POST");
+            try
+            {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_PaymentCardStreamId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Invoicing.PaymentCard");
+                var cardRecording = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.LoadAsync(accountId, command, _paymentGateway, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails2 = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Validate(cardRecording);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                
+                // The actual HTTP request handler execution
+                (var cardOnFile_response, var events, var outgoingMessages) = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Post(accountId, command, stream_card.Aggregate, cardRecording, _timeProvider);
+
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_card.AppendMany(events);
+                }
+
+                
+                // Outgoing, cascaded message
+                await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                // Writing the response body to JSON because this was the first 'return variable' in the method signature
+                await WriteJsonAsync(httpContext, cardOnFile_response, 404);
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Support.AdjustPoints> _validatorOfAdjustPoints;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Support.AdjustPoints> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_points_adjustments(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Support.AdjustPoints> validatorOfAdjustPoints, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_points_adjustments(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Support.AdjustPoints> validatorOfAdjustPoints, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Support.AdjustPoints> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfAdjustPoints = validatorOfAdjustPoints;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -47,7 +50,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Support.AdjustPointsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/points-adjustments").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -60,19 +62,74 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            
-            // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Support.AdjustPointsEndpoint.Post(accountId, command, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var batchedQuery = documentSession.CreateBatchQuery();
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+            martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(accountId);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Support.AdjustPointsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/points-adjustments").SetTag("http.request.method", "POST");
+            try
+            {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
+                // 404 if this required object is null
+                if (stream_account.Aggregate == null)
+                {
+                    httpContext.Response.StatusCode = 404;
+                    return;
+                }
+
+                CpsLedger.Api.Support.AdjustPointsEndpoint.Before(command, documentSession);
+                
+                // The actual HTTP request handler execution
+                (var createdOfPointsAdjusted, var events) = CpsLedger.Api.Support.AdjustPointsEndpoint.Post(accountId, command, stream_account.Aggregate, _timeProvider);
+
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_account.AppendMany(events);
+                }
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+
+                await createdOfPointsAdjusted.ExecuteAsync(httpContext).ConfigureAwait(false);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

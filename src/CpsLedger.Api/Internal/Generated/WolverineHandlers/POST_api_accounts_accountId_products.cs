@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Products.RegisterProduct> _validatorOfRegisterProduct;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Products.RegisterProduct> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_products(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Products.RegisterProduct> validatorOfRegisterProduct, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_products(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Products.RegisterProduct> validatorOfRegisterProduct, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Products.RegisterProduct> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfRegisterProduct = validatorOfRegisterProduct;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -47,7 +50,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.RegisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -60,8 +62,21 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            (var accountView, var productModelView) = await CpsLedger.Api.Products.RegisterProductEndpoint.LoadAsync(accountId, command, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
-            var problemDetails2 = CpsLedger.Api.Products.RegisterProductEndpoint.Validate(accountView, productModelView, command);
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var productModelByCode = CpsLedger.Api.Products.RegisterProductEndpoint.Load(command);
+            var batchedQuery = documentSession.CreateBatchQuery();
+
+            martenDataRequirement.RegisterInBatch(batchedQuery);
+
+            var productModelByCode_BatchItem = batchedQuery.QueryByPlan<CpsLedger.Api.Catalogue.ProductModelView>((Marten.IBatchQueryPlan<CpsLedger.Api.Catalogue.ProductModelView>)productModelByCode);
+
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.RegisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products").SetTag("http.request.method", "POST");
+            var productModelByCode_result = await productModelByCode_BatchItem.ConfigureAwait(false);
+            var problemDetails2 = CpsLedger.Api.Products.RegisterProductEndpoint.Validate(productModelByCode_result, command);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
             {
@@ -71,7 +86,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            (var productRegistrationCreated_response, var startStream) = CpsLedger.Api.Products.RegisterProductEndpoint.Post(accountId, command, productModelView, _timeProvider);
+            (var productRegistrationCreated_response, var startStream) = CpsLedger.Api.Products.RegisterProductEndpoint.Post(accountId, command, productModelByCode_result, _timeProvider);
 
             if (startStream != null)
             {

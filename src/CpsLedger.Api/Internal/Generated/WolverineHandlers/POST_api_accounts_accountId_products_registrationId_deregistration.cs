@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Products.DeregisterProduct> _validatorOfDeregisterProduct;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Products.DeregisterProduct> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_products_registrationId_deregistration(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Products.DeregisterProduct> validatorOfDeregisterProduct, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_products_registrationId_deregistration(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Products.DeregisterProduct> validatorOfDeregisterProduct, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Products.DeregisterProduct> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfDeregisterProduct = validatorOfDeregisterProduct;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -34,6 +37,18 @@ namespace Internal.Generated.WolverineHandlers
             var messageContext = new Wolverine.Runtime.MessageContext(_wolverineRuntime);
             Wolverine.Http.Runtime.UserNameMiddleware.Apply(httpContext, messageContext);
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
+            string registrationId_rawValue = (string?)httpContext.GetRouteValue("registrationId");
+            System.Guid registrationId = default;
+
+            if (registrationId_rawValue != null && System.Guid.TryParse(registrationId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out registrationId))
+            {
+            }
+            else
+            {
+                httpContext.Response.StatusCode = 404;
+                return;
+            }
+
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
             // Reading the request body via JSON deserialization
@@ -47,7 +62,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.DeregisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products/{registrationId}/deregistration").SetTag("http.request.method", "POST");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -60,31 +74,82 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            string registrationId_rawValue = (string?)httpContext.GetRouteValue("registrationId");
-            System.Guid registrationId = default;
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var batchedQuery = documentSession.CreateBatchQuery();
 
-            if (registrationId_rawValue != null && System.Guid.TryParse(registrationId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out registrationId))
+            martenDataRequirement.RegisterInBatch(batchedQuery);
+
+            var stream_registration_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Products.ProductRegistration>(registrationId);
+
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_registration = await stream_registration_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.DeregisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products/{registrationId}/deregistration").SetTag("http.request.method", "POST");
+            try
             {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", registrationId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Products.ProductRegistration");
+                // Write ProblemDetails if this required object is null
+                if (stream_registration.Aggregate == null)
+                {
+                    await WriteProblems(404, "This account has no registered product with this id.", httpContext, registrationId);
+                    return;
+                }
+
+                var problemDetails2 = CpsLedger.Api.Products.DeregisterProductEndpoint.Validate(accountId, stream_registration.Aggregate);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                
+                // The actual HTTP request handler execution
+                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.DeregisterProductEndpoint.Post(command, stream_registration.Aggregate, _timeProvider);
+
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_registration.AppendMany(events);
+                }
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+
+                // Writing the response body to JSON because this was the first 'return variable' in the method signature
+                await WriteJsonAsync(httpContext, productRegistrationStatus_response, 404);
             }
-            else
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
             {
-                httpContext.Response.StatusCode = 404;
-                return;
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
             }
-
-            
-            // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Products.DeregisterProductEndpoint.Post(accountId, registrationId, command, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
-
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
-
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
-
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 using CpsLedger.Api.Accounts;
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -18,15 +19,17 @@ namespace Internal.Generated.WolverineHandlers
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly CpsLedger.Api.Accounts.IVatIdCheck _vatIdCheck;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Accounts.ChangeBillingDetails> _validatorOfChangeBillingDetails;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Accounts.ChangeBillingDetails> _loggerForMessage;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public PUT_api_accounts_accountId_billing_details(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Accounts.IVatIdCheck vatIdCheck, FluentValidation.IValidator<CpsLedger.Api.Accounts.ChangeBillingDetails> validatorOfChangeBillingDetails, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public PUT_api_accounts_accountId_billing_details(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Accounts.IVatIdCheck vatIdCheck, FluentValidation.IValidator<CpsLedger.Api.Accounts.ChangeBillingDetails> validatorOfChangeBillingDetails, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Accounts.ChangeBillingDetails> loggerForMessage, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _vatIdCheck = vatIdCheck;
             _validatorOfChangeBillingDetails = validatorOfChangeBillingDetails;
+            _loggerForMessage = loggerForMessage;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -50,7 +53,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/billing-details").SetTag("http.request.method", "PUT");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -63,6 +65,10 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/billing-details").SetTag("http.request.method", "PUT");
             
             // The actual HTTP request handler execution
             var result = await CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Put(accountId, command, documentSession, _vatIdCheck, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);

@@ -25,15 +25,38 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var reviewInvitation = (CpsLedger.Api.Membership.ReviewInvitation)context.Envelope.Message;
 
+            var reviewInputsQuery = CpsLedger.Api.Membership.ReviewInvitationHandler.Load(reviewInvitation);
+            var result_of_MembershipStreamId = CpsLedger.Api.Membership.ReviewInvitationHandler.MembershipStreamId(reviewInvitation);
+            var batchedQuery = documentSession.CreateBatchQuery();
+
+            var reviewInputsQuery_BatchItem = batchedQuery.QueryByPlan<CpsLedger.Api.Membership.ReviewInputs>((Marten.IBatchQueryPlan<CpsLedger.Api.Membership.ReviewInputs>)reviewInputsQuery);
+
+            var stream_membership_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId);
+
+            await batchedQuery.Execute(cancellation);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_membership = await stream_membership_BatchItem.ConfigureAwait(false);
+
+            var reviewInputsQuery_result = await reviewInputsQuery_BatchItem.ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Membership.ReviewInvitationHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Membership.ReviewInvitationHandler");
+            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
+            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
             
             // The actual message execution
-            var outgoing1 = await CpsLedger.Api.Membership.ReviewInvitationHandler.Handle(reviewInvitation, documentSession, _timeProvider, cancellation).ConfigureAwait(false);
+            (var outgoing1, var outgoing2) = CpsLedger.Api.Membership.ReviewInvitationHandler.Handle(reviewInvitation, stream_membership.Aggregate, reviewInputsQuery_result, _timeProvider);
+
+            if (outgoing1 != null)
+            {
+                
+                // Capturing any possible events returned from the command handlers
+                stream_membership.AppendMany(outgoing1);
+            }
 
             
             // Outgoing, cascaded message
-            await context.EnqueueCascadingAsync(outgoing1).ConfigureAwait(false);
+            await context.EnqueueCascadingAsync(outgoing2).ConfigureAwait(false);
 
             
             // Save all pending changes to this Marten session

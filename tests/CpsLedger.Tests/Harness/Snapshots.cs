@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using Snapshooter;
 using Snapshooter.Xunit;
 
-namespace CpsLedger.Tests.Support;
+namespace CpsLedger.Tests.Harness;
 
 /// <summary>
 /// The one place that knows the snapshot library (Snapshooter today; swapping to Verify changes only this file).

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
 
-namespace CpsLedger.Tests.Support;
+namespace CpsLedger.Tests.Harness;
 
 /// <summary>
 /// A PDF's first page as a PNG (poppler's pdftoppm, installed by .ci/run) and its text (pdftotext), and how much of the picture

@@ -25,7 +25,7 @@ public sealed class InvoicingOptions
     public Dictionary<string, decimal> BankTransferSurcharges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
-public static class InvoicingRegistration
+public static class InvoicingSetup
 {
     /// <summary>Marten parts of invoicing.</summary>
     public static void AddInvoicing(this StoreOptions opts)

@@ -3,7 +3,7 @@ using Marten;
 
 namespace CpsLedger.Api.Accounts;
 
-public static class AccountsRegistration
+public static class AccountsSetup
 {
     public static void AddAccounts(this StoreOptions opts)
     {

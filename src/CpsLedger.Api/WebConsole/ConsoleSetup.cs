@@ -53,7 +53,7 @@ public sealed record ConsoleConfig(string SignIn, string Environment);
 /// service signs staff in with OpenID Connect and keeps a session cookie, which the API accepts only on requests that carry
 /// the console's header (a cross-site form cannot set it, so the cookie cannot be used to forge a request).
 /// </summary>
-public static class ConsoleRegistration
+public static class ConsoleSetup
 {
     public const string BasePath = "/console";
     public const string CookieScheme = "console-session";

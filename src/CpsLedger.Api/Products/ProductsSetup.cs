@@ -3,7 +3,7 @@ using Marten;
 
 namespace CpsLedger.Api.Products;
 
-public static class ProductsRegistration
+public static class ProductsSetup
 {
     public static void AddProducts(this StoreOptions opts)
     {

@@ -3,7 +3,7 @@ using Marten;
 
 namespace CpsLedger.Api.Tiers;
 
-public static class TiersRegistration
+public static class TiersSetup
 {
     public static void AddTiers(this StoreOptions opts) =>
         // Inline: the next eligibility decision after a publication uses the new version.

@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
 
-namespace CpsLedger.Tests.Support;
+namespace CpsLedger.Tests.Harness;
 
 /// <summary>
 /// The real service (WebApplicationFactory) on a real PostgreSQL: the one in <c>CPSLEDGER_TEST_DATABASE</c> when

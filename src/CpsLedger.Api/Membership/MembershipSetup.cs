@@ -5,7 +5,7 @@ using Wolverine.Marten;
 
 namespace CpsLedger.Api.Membership;
 
-public static class MembershipRegistration
+public static class MembershipSetup
 {
     public static void AddMembership(this StoreOptions opts)
     {

@@ -3,7 +3,7 @@ using Marten;
 
 namespace CpsLedger.Api.Migration;
 
-public static class MigrationRegistration
+public static class MigrationSetup
 {
     public static void AddMigration(this StoreOptions opts)
     {

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 
-namespace CpsLedger.Tests.Support;
+namespace CpsLedger.Tests.Harness;
 
 public static class HttpAssertions
 {

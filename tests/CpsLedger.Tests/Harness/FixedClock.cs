@@ -1,4 +1,4 @@
-namespace CpsLedger.Tests.Support;
+namespace CpsLedger.Tests.Harness;
 
 /// <summary>A clock that says what the test needs it to say.</summary>
 public sealed class FixedClock(DateTimeOffset now) : TimeProvider

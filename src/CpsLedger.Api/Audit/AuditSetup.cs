@@ -4,7 +4,7 @@ using Weasel.Core.Migrations;
 
 namespace CpsLedger.Api.Audit;
 
-public static class AuditRegistration
+public static class AuditSetup
 {
     public static void AddAudit(this WebApplicationBuilder builder)
     {

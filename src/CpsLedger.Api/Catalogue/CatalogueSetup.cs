@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.OpenApi;
 
 namespace CpsLedger.Api.Catalogue;
 
-public static class CatalogueRegistration
+public static class CatalogueSetup
 {
     public static void AddCatalogue(this StoreOptions opts)
     {
