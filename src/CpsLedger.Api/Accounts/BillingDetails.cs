@@ -3,7 +3,9 @@ using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
+using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Accounts;
 
@@ -58,61 +60,70 @@ public sealed record BillingDetails(Guid AccountId, string CompanyName, PostalAd
 
 public static class BillingDetailsDecision
 {
-    /// <summary>
-    /// The event, or the field that is wrong: a VAT ID must pass the check and belong to the billing address's member state
-    /// (reverse charge is decided from it); buyers outside the EU have no EU VAT ID to record. Nothing changed: no event.
-    /// </summary>
-    public static (BillingDetailsChanged? Changed, ProblemDetails? Problem) Decide(Guid accountId, AccountView current, ChangeBillingDetails command,
-        VatIdCheckResult? check, DateTimeOffset now)
-    {
-        var a = command.Address;
-        var address = new PostalAddress(a.Street.Trim(), string.IsNullOrWhiteSpace(a.AdditionalStreet) ? null : a.AdditionalStreet.Trim(),
-            a.PostalCode.Trim(), a.City.Trim(), a.Country);
-        string? vatId = null;
-        if (check is not null)
-        {
-            if (!EuMemberStates.Contains(address.Country))
-                return (null, Problems.Invalid("vatId",
-                    $"VAT IDs are recorded for buyers in EU member states; invoices to {address.Country} carry no EU VAT. Leave the VAT ID out."));
-            if (!check.Valid)
-                return (null, Problems.Invalid("vatId", check.Problem ?? "The VAT ID is not valid."));
-            if (check.Country != address.Country)
-                return (null, Problems.Invalid("vatId",
-                    $"The VAT ID {check.VatId} is from {EuMemberStates.NameOf(check.Country!)}, but the billing address is in {EuMemberStates.NameOf(address.Country)}."));
-            vatId = check.VatId;
-        }
+    public static PostalAddress AddressOf(BillingAddressInput a) =>
+        new(a.Street.Trim(), string.IsNullOrWhiteSpace(a.AdditionalStreet) ? null : a.AdditionalStreet.Trim(), a.PostalCode.Trim(), a.City.Trim(),
+            a.Country);
 
+    /// <summary>
+    /// A VAT ID must pass the check and belong to the billing address's member state (reverse charge is decided from it); buyers
+    /// outside the EU have no EU VAT ID to record. The field that is wrong, or nothing.
+    /// </summary>
+    public static ProblemDetails Validate(ChangeBillingDetails command, VatIdCheckResult? check)
+    {
+        if (check is null)
+            return WolverineContinue.NoProblems;
+        var country = command.Address.Country;
+        if (!EuMemberStates.Contains(country))
+            return Problems.Invalid("vatId",
+                $"VAT IDs are recorded for buyers in EU member states; invoices to {country} carry no EU VAT. Leave the VAT ID out.");
+        if (!check.Valid)
+            return Problems.Invalid("vatId", check.Problem ?? "The VAT ID is not valid.");
+        if (check.Country != country)
+            return Problems.Invalid("vatId",
+                $"The VAT ID {check.VatId} is from {EuMemberStates.NameOf(check.Country!)}, but the billing address is in {EuMemberStates.NameOf(country)}.");
+        return WolverineContinue.NoProblems;
+    }
+
+    /// <summary>The event for details that passed <see cref="Validate"/>; nothing changed: no event.</summary>
+    public static BillingDetailsChanged? Decide(Guid accountId, AccountView current, ChangeBillingDetails command, VatIdCheckResult? check,
+        DateTimeOffset now)
+    {
+        var address = AddressOf(command.Address);
+        var vatId = check?.VatId;
         if (current.BillingAddress == address && current.VatId == vatId)
-            return (null, null);
-        return (new BillingDetailsChanged(accountId, address, vatId, check?.Method, now), null);
+            return null;
+        return new BillingDetailsChanged(accountId, address, vatId, check?.Method, now);
     }
 }
 
+/// <summary>What the VAT ID check port answered (null: no VAT ID given), with the account as the portal shows it.</summary>
+public sealed record BillingDetailsContext(AccountView Account, VatIdCheckResult? Check);
+
 public static class ChangeBillingDetailsEndpoint
 {
+    public static async Task<BillingDetailsContext> LoadAsync(Guid accountId, ChangeBillingDetails command, IQuerySession session,
+        IVatIdCheck vatIds, CancellationToken ct)
+    {
+        // The account exists (the {accountId} policy checked it before).
+        var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
+        return new BillingDetailsContext(account, string.IsNullOrWhiteSpace(command.VatId) ? null : await vatIds.CheckAsync(command.VatId, ct));
+    }
+
+    public static ProblemDetails Validate(ChangeBillingDetails command, BillingDetailsContext context) =>
+        BillingDetailsDecision.Validate(command, context.Check);
+
     [WolverinePut("/api/accounts/{accountId}/billing-details", OperationId = "ChangeBillingDetails")]
     [RequestExample("""{"address":{"street":"Kanalstraße 12","postalCode":"20095","city":"Hamburg","country":"DE"},"vatId":"DE143454214"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge)")]
-    [ProducesResponseType<BillingDetails>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Put(Guid accountId, ChangeBillingDetails command, IDocumentSession session, IVatIdCheck vatIds,
-        TimeProvider clock, CancellationToken ct)
+    public static (BillingDetails, Events) Put(Guid accountId, ChangeBillingDetails command, [WriteAggregate("accountId")] BusinessAccount account,
+        BillingDetailsContext context, TimeProvider clock)
     {
-        // The write model gives the expected stream version (a concurrent change conflicts); the view holds the details.
-        var stream = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-        var view = await session.LoadAsync<AccountView>(accountId, ct);
-        if (stream.Aggregate is null || view is null)
-            return Results.Problem(Problems.AccountNotFound);
-
-        var check = string.IsNullOrWhiteSpace(command.VatId) ? null : await vatIds.CheckAsync(command.VatId, ct);
-        var (changed, problem) = BillingDetailsDecision.Decide(accountId, view, command, check, clock.GetUtcNow());
-        if (problem is not null)
-            return Results.Problem(problem);
-        if (changed is null)
-            return Results.Ok(new BillingDetails(accountId, view.CompanyName, view.BillingAddress, view.VatId, view.BillingDetailsChangedAt));
-
-        stream.AppendOne(changed);
-        return Results.Ok(new BillingDetails(accountId, view.CompanyName, changed.Address, changed.VatId, changed.ChangedAt));
+        var view = context.Account;
+        var changed = BillingDetailsDecision.Decide(accountId, view, command, context.Check, clock.GetUtcNow());
+        return changed is null
+            ? (new BillingDetails(accountId, view.CompanyName, view.BillingAddress, view.VatId, view.BillingDetailsChangedAt), [])
+            : (new BillingDetails(accountId, view.CompanyName, changed.Address, changed.VatId, changed.ChangedAt), [changed]);
     }
 }
 

@@ -7,7 +7,10 @@ using Marten.Schema;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Invoicing;
 
@@ -79,73 +82,87 @@ public sealed record InvoiceCancellation(string InvoiceNumber, string CreditNote
 
 public static class CancelInvoiceDecision
 {
+    /// <summary>An invoice is cancelled once: a second cancellation names the credit note that did it.</summary>
+    public static ProblemDetails Validate(Invoice invoice) => invoice.Status == InvoiceStatus.Cancelled
+        ? Problems.Conflict("Invoice already cancelled",
+            $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}.")
+        : WolverineContinue.NoProblems;
+
     /// <summary>
-    /// The cancellation and its credit note, or why not (already cancelled). The credit note mirrors the invoice's figures;
-    /// money already received becomes a refund due. Older invoices without recorded buyer details are credited to the company
-    /// and country they were issued to.
+    /// The cancellation and its credit note. The credit note mirrors the invoice's figures; money already received becomes a
+    /// refund due. Older invoices without recorded buyer details are credited to the company and country they were issued to.
     /// </summary>
-    public static (IReadOnlyList<object> Events, ProblemDetails? Problem) Decide(Invoice invoice, CancelInvoice command, string creditNoteNumber,
-        InvoiceSeller seller, AccountView account, DateTimeOffset now)
+    public static IReadOnlyList<object> Decide(Invoice invoice, CancelInvoice command, string creditNoteNumber, InvoiceSeller seller,
+        AccountView account, DateTimeOffset now)
     {
-        if (invoice.Status == InvoiceStatus.Cancelled)
-            return ([], Problems.Conflict("Invoice already cancelled",
-                $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}."));
         var reason = command.Reason.Trim();
         var buyer = invoice.Buyer ?? new InvoiceBuyer(invoice.CompanyName, null, invoice.Country, null, account.ContactEmail);
-        return ([
+        return
+        [
             new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNoteNumber, reason, now),
             new CreditNoteIssued(invoice.Id, creditNoteNumber, invoice.InvoiceNumber, invoice.IssuedOn, invoice.AccountId, reason, seller, buyer,
                 invoice.Currency, invoice.Lines, invoice.Subtotal, invoice.VatTreatment, invoice.VatRate, invoice.Vat, invoice.Total,
                 invoice.TotalReceived, DateOnly.FromDateTime(now.UtcDateTime), now),
-        ], null);
+        ];
     }
 }
 
+/// <summary>What cancelling needs besides the invoice: its claim (null: not this account's), the account, the year's credit note counter.</summary>
+public sealed record CancellationContext(InvoiceNumberClaim? Claim, AccountView Account, CreditNoteNumberCounter? Counter, int Year);
+
 public static class CancelInvoiceEndpoint
 {
+    public static async Task<CancellationContext> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
+        var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
+        var year = clock.GetUtcNow().UtcDateTime.Year;
+        return new CancellationContext(claim?.AccountId == accountId ? claim : null, account,
+            await session.LoadAsync<CreditNoteNumberCounter>(year.ToString("D4"), ct), year);
+    }
+
+    public static ProblemDetails Before(CancellationContext context, string invoiceNumber) =>
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+
+    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
+    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
+
+    public static Guid InvoiceStreamId(CancellationContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+
+    public static ProblemDetails Validate(Invoice? invoice) => invoice is null ? WolverineContinue.NoProblems : CancelInvoiceDecision.Validate(invoice);
+
     [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation", OperationId = "CancelInvoice")]
     [RequestExample("""{"reason":"Issued to the wrong company: the buyer's VAT ID was missing"}""")]
     [Authorize(Roles = LedgerRoles.Finance)]
     [EndpointSummary("Cancel an invoice issued in error (finance, with a reason): a credit note is issued, nothing is owed, a suspension for it is lifted")]
-    [ProducesResponseType<InvoiceCancellation>(StatusCodes.Status201Created)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(Guid accountId, string invoiceNumber, CancelInvoice command, IDocumentSession session,
+    public static async Task<(Created<InvoiceCancellation>, Events)> Post(Guid accountId, CancelInvoice command, CancellationContext context,
+        [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session,
         IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
     {
-        if (await session.LoadAsync<AccountView>(accountId, ct) is not { } account)
-            return Results.Problem(Problems.AccountNotFound);
-        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
-        if (claim is null || claim.AccountId != accountId)
-            return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
-
-        var stream = await session.Events.FetchForWriting<Invoice>(claim.InvoiceId, ct);
-        var invoice = stream.Aggregate ?? throw new InvalidOperationException($"Invoice {invoiceNumber} is claimed but missing.");
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var invoice = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
         var now = clock.GetUtcNow();
-        var year = now.UtcDateTime.Year.ToString("D4");
-        var counter = await session.LoadAsync<CreditNoteNumberCounter>(year, ct);
-        var number = CreditNoteNumbers.Format(now.UtcDateTime.Year, (counter?.Last ?? 0) + 1);
+        var number = CreditNoteNumbers.Format(context.Year, (context.Counter?.Last ?? 0) + 1);
+        var events = CancelInvoiceDecision.Decide(invoice, command, number, seller.Value.ToInvoiceSeller(), context.Account, now);
 
-        var (events, problem) = CancelInvoiceDecision.Decide(invoice, command, number, seller.Value.ToInvoiceSeller(), account, now);
-        if (problem is not null)
-            return Results.Problem(problem);
-
-        // The counter and the claim commit with the events or not at all: a racing cancellation conflicts (409) and numbers have no gaps.
-        if (counter is null)
-            session.Insert(new CreditNoteNumberCounter { Id = year, Last = 1 });
+        // The counter and the claim commit with the events or not at all: a racing cancellation conflicts (409), numbers have no gaps.
+        if (context.Counter is null)
+            session.Insert(new CreditNoteNumberCounter { Id = context.Year.ToString("D4"), Last = 1 });
         else
         {
-            counter.Last++;
-            session.Update(counter);
+            // The counter loaded in this session: its version is tracked, so a racing cancellation conflicts.
+            context.Counter.Last++;
+            session.Update(context.Counter);
         }
-
         session.Insert(new CreditNoteNumberClaim { Id = number, InvoiceId = invoice.Id, AccountId = accountId });
         // A suspension for this invoice no longer has a debt behind it: lifted in the same transaction.
         var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
         Support.SupportReason.Record(session, command.Reason.Trim());
         var note = (CreditNoteIssued)events[1];
-        stream.AppendMany(events);
-        return Results.Created($"/api/accounts/{accountId}/credit-notes/{number}",
-            new InvoiceCancellation(invoice.InvoiceNumber, number, note.Total, note.Currency, note.RefundDue, reinstated));
+        return (TypedResults.Created($"/api/accounts/{accountId}/credit-notes/{number}",
+            new InvoiceCancellation(invoice.InvoiceNumber, number, note.Total, note.Currency, note.RefundDue, reinstated)), [.. events]);
     }
 }
 

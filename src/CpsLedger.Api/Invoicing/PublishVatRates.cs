@@ -5,6 +5,7 @@ using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace CpsLedger.Api.Invoicing;
 
@@ -88,21 +89,18 @@ public static class VatRateEndpoints
             ? Results.Ok(table)
             : Results.Problem(Problems.NotFound("No VAT table", "The VAT rate table has not been loaded yet."));
 
+    public static Guid VatTableStreamId() => VatTableStream.Id;
+
     [WolverinePut("/api/vat-rates", OperationId = "PublishVatRates")]
     [Authorize(Roles = LedgerRoles.Finance)]
     [EndpointSummary("Publish a new version of the VAT rate table (finance); invoices issued afterwards use it")]
     [RequestExample("""{"reason":"Standard rates in force from 2025-08-01","rates":[{"country":"AT","rate":0.20,"effectiveFrom":"2025-08-01"},{"country":"BE","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"BG","rate":0.20,"effectiveFrom":"2025-08-01"},{"country":"CY","rate":0.19,"effectiveFrom":"2025-08-01"},{"country":"CZ","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"DE","rate":0.19,"effectiveFrom":"2025-08-01"},{"country":"DK","rate":0.25,"effectiveFrom":"2025-08-01"},{"country":"EE","rate":0.24,"effectiveFrom":"2025-08-01"},{"country":"ES","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"FI","rate":0.255,"effectiveFrom":"2025-08-01"},{"country":"FR","rate":0.20,"effectiveFrom":"2025-08-01"},{"country":"GR","rate":0.24,"effectiveFrom":"2025-08-01"},{"country":"HR","rate":0.25,"effectiveFrom":"2025-08-01"},{"country":"HU","rate":0.27,"effectiveFrom":"2025-08-01"},{"country":"IE","rate":0.23,"effectiveFrom":"2025-08-01"},{"country":"IT","rate":0.22,"effectiveFrom":"2025-08-01"},{"country":"LT","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"LU","rate":0.17,"effectiveFrom":"2025-08-01"},{"country":"LV","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"MT","rate":0.18,"effectiveFrom":"2025-08-01"},{"country":"NL","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"PL","rate":0.23,"effectiveFrom":"2025-08-01"},{"country":"PT","rate":0.23,"effectiveFrom":"2025-08-01"},{"country":"RO","rate":0.21,"effectiveFrom":"2025-08-01"},{"country":"SE","rate":0.25,"effectiveFrom":"2025-08-01"},{"country":"SI","rate":0.22,"effectiveFrom":"2025-08-01"},{"country":"SK","rate":0.23,"effectiveFrom":"2025-08-01"}]}""")]
-    [ProducesResponseType<VatRateTable>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Put(PublishVatRates command, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static (VatRateTable, Events) Put(PublishVatRates command,
+        [WriteAggregate(FromMethod = nameof(VatTableStreamId), Required = false)] VatRateTable? current, TimeProvider clock)
     {
-        var stream = await session.Events.FetchForWriting<VatRateTable>(VatTableStream.Id, ct);
-        var published = Decide(stream.Aggregate, command, clock.GetUtcNow());
+        var published = Decide(current, command, clock.GetUtcNow());
         if (published is null)
-            return Results.Ok(stream.Aggregate);
-
-        stream.AppendOne(published);
-        return Results.Ok(stream.Aggregate is null
-            ? VatRateTableProjection.Create(published)
-            : VatRateTableProjection.Apply(stream.Aggregate, published));
+            return (current!, []);
+        return (current is null ? VatRateTableProjection.Create(published) : VatRateTableProjection.Apply(current, published), [published]);
     }
 }

@@ -66,9 +66,6 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
-            // Evaluate Marten data requirement(s)
-            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CancelInvoiceEndpoint").SetTag("http.route", "/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation").SetTag("http.request.method", "POST");
             var invoiceNumber = (string?)httpContext.GetRouteValue("invoiceNumber");
             if(invoiceNumber == null)
             {
@@ -76,19 +73,83 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            
-            // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.Post(accountId, invoiceNumber, command, documentSession, _optionsOfSellerOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var cancellationContext = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.LoadAsync(accountId, invoiceNumber, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var result_of_InvoiceStreamId = CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.InvoiceStreamId(cancellationContext);
+            var batchedQuery = documentSession.CreateBatchQuery();
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+            martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+            var stream_claimed_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Invoicing.Invoice>(result_of_InvoiceStreamId);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_claimed = await stream_claimed_BatchItem.ConfigureAwait(false);
+
+            // Evaluate Marten data requirement(s)
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CancelInvoiceEndpoint").SetTag("http.route", "/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation").SetTag("http.request.method", "POST");
+            try
+            {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_InvoiceStreamId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Invoicing.Invoice");
+                var problemDetails2 = CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.Before(cancellationContext, invoiceNumber);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var problemDetails3 = CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.Validate(stream_claimed.Aggregate);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                
+                // The actual HTTP request handler execution
+                (var createdOfInvoiceCancellation, var events) = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.Post(accountId, command, cancellationContext, stream_claimed.Aggregate, documentSession, _optionsOfSellerOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_claimed.AppendMany(events);
+                }
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+
+                await createdOfInvoiceCancellation.ExecuteAsync(httpContext).ConfigureAwait(false);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

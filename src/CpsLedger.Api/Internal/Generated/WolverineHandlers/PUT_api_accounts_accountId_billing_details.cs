@@ -66,22 +66,82 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var batchedQuery = documentSession.CreateBatchQuery();
+
+            martenDataRequirement.RegisterInBatch(batchedQuery);
+
+            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(accountId);
+
+            await batchedQuery.Execute(httpContext.RequestAborted);
+
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
+
             // Evaluate Marten data requirement(s)
-            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
+            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/billing-details").SetTag("http.request.method", "PUT");
-            
-            // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Put(accountId, command, documentSession, _vatIdCheck, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            try
+            {
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
+                // 404 if this required object is null
+                if (stream_account.Aggregate == null)
+                {
+                    httpContext.Response.StatusCode = 404;
+                    return;
+                }
 
-            
-            // Save all pending changes to this Marten session
-            await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+                var billingDetailsContext = await CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.LoadAsync(accountId, command, ((Marten.IQuerySession)documentSession), _vatIdCheck, httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails2 = CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Validate(command, billingDetailsContext);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
 
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+                
+                // The actual HTTP request handler execution
+                (var billingDetails_response, var events) = CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Put(accountId, command, stream_account.Aggregate, billingDetailsContext, _timeProvider);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+                if (events != null)
+                {
+                    
+                    // Capturing any possible events returned from the command handlers
+                    stream_account.AppendMany(events);
+                }
+
+                
+                // Save all pending changes to this Marten session
+                await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
+
+                
+                // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
+                await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
+
+                // Writing the response body to JSON because this was the first 'return variable' in the method signature
+                await WriteJsonAsync(httpContext, billingDetails_response, 404);
+            }
+            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
+            catch (JasperFx.ConcurrencyException concurrencyException)
+            {
+                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 
