@@ -1,6 +1,7 @@
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 using CpsLedger.Api.WebConsole;
@@ -16,6 +17,7 @@ builder.AddAudit();
 builder.Services.AddHostedService<TierTableDefaultsLoader>();
 builder.AddCatalogue();
 builder.AddInvoicing();
+builder.AddOldEmailVerification();
 builder.AddLedgerAuth();
 builder.AddLedgerConsole();
 builder.AddLedgerHttp();

@@ -13,6 +13,11 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Audit;
 
 /// <summary>One event in an account's history, with who, when, why and what it means in words.</summary>
+/// <param name="By">The actor: the person (a token's <c>sub</c>), or the ledger itself (<c>system:...</c>) for what a policy,
+/// a scheduled or a cascaded handler did.</param>
+/// <param name="CausedBy">For the ledger's own actions: the person whose request set them off and that request's correlation id.
+/// Null for a person's action, and for events stored before the ledger named itself (their <paramref name="By"/> is the
+/// relayed user).</param>
 public sealed record HistoryEntry(
     long Sequence,
     Guid EventId,
@@ -26,6 +31,7 @@ public sealed record HistoryEntry(
     string? TicketReference,
     string? CorrelationId,
     string? CausationId,
+    CausedBy? CausedBy,
     string Description,
     object Data);
 
@@ -56,6 +62,15 @@ public static class AccountHistory
         PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points (ticket {e.TicketReference}): {e.Reason}",
         InvitationIssued e => $"Invited to join CPS at {e.Points} points (threshold {e.Threshold}, tier table v{e.TierTableVersion})",
         OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by support: {e.Reason}",
+        Migration.OldCpsEmailVerificationRequested e => $"Verification code sent to old CPS e-mail {e.Email} " +
+                                                         $"(valid until {e.ExpiresAt:yyyy-MM-dd HH:mm} UTC, {e.AttemptsAllowed} attempts)",
+        Migration.OldCpsEmailVerificationFailed { Reason: Migration.OldCpsEmailVerificationFailure.CodeExpired } e =>
+            $"Expired verification code entered for old CPS e-mail {e.Email}",
+        Migration.OldCpsEmailVerificationFailed e => $"Wrong verification code entered for old CPS e-mail {e.Email} " +
+                                                     $"({e.AttemptsLeft} attempt{(e.AttemptsLeft == 1 ? "" : "s")} left)",
+        Migration.OldCpsEmailVerified { Method: Migration.OldCpsEmailVerificationMethod.SupportLink } e =>
+            $"Old CPS e-mail {e.Email} verified: linked by support ({e.Reason})",
+        Migration.OldCpsEmailVerified e => $"Old CPS e-mail {e.Email} verified with the code sent to it",
         OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by support: {e.Reason}",
         LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
         InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
@@ -107,6 +122,7 @@ public static class AccountHistory
         Header(e, SupportReason.TicketHeader),
         e.CorrelationId,
         e.CausationId,
+        SystemActor.CausedByOf(e),
         Describe(e.Data),
         Shown(e.Data));
 

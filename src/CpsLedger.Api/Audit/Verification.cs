@@ -102,10 +102,25 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             .ToDictionary(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!), p => $"{p.Id} {SerialNumbers.Normalize(p.SerialNumber!)}");
         CompareSets(nameof(SerialOwnership), storedClaims, replayedClaims, differences);
 
+        // Old CPS e-mail claims: the e-mails this account verified and has not unlinked since.
+        var accountEvents = await session.Events.FetchStreamAsync(accountId, token: ct);
+        var storedEmailClaims = (await session.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct))
+            .ToDictionary(c => c.Id, c => $"{c.Method} {c.VerifiedAt.UtcDateTime:O}");
+        var replayedEmailClaims = new Dictionary<string, string>();
+        foreach (var e in accountEvents)
+        {
+            if (e.Data is Migration.OldCpsEmailVerified verified)
+                replayedEmailClaims[verified.Email] = $"{verified.Method} {verified.VerifiedAt.UtcDateTime:O}";
+            else if (e.Data is OldCpsEmailUnlinked unlinked)
+                replayedEmailClaims.Remove(unlinked.Email);
+        }
+
+        CompareSets(nameof(Migration.OldCpsEmailClaim), storedEmailClaims, replayedEmailClaims, differences);
+
         // Support overrides: one per support action event on the account stream.
         var storedOverrides = (await session.Query<SupportOverride>().Where(o => o.AccountId == accountId).ToListAsync(ct))
             .ToDictionary(o => o.Id.ToString(), o => o.Action);
-        var replayedOverrides = (await session.Events.FetchStreamAsync(accountId, token: ct))
+        var replayedOverrides = accountEvents
             .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
             .Select(e => (e.Id, Action: e.Data switch
             {
@@ -119,7 +134,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             .ToDictionary(x => x.Id.ToString(), x => x.Action!);
         CompareSets(nameof(SupportOverride), storedOverrides, replayedOverrides, differences);
 
-        return count + storedClaims.Count + storedOverrides.Count;
+        return count + storedClaims.Count + storedEmailClaims.Count + storedOverrides.Count;
     }
 
     private async Task<int> CompareReferenceData(IQuerySession session, List<ProjectionDifference> differences, CancellationToken ct)

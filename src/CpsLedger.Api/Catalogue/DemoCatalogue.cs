@@ -22,7 +22,7 @@ public sealed class DemoCatalogue(IDocumentStore store, CatalogueImporter import
     ILogger<DemoCatalogue> logger) : IHostedService
 {
     /// <summary>Recorded as the user on the demo catalogue's events.</summary>
-    public const string User = "demo-catalogue";
+    public const string User = Platform.SystemActor.Prefix + "demo-catalogue";
 
     public static string FilePath => Path.Combine(AppContext.BaseDirectory, "Catalogue", "demo-catalogue.csv");
 

@@ -59,6 +59,7 @@ public static class ChargeCardDecision
     }
 }
 
+[Platform.SystemActor("card-charging")]
 public static class ChargeCardHandler
 {
     // An exception from the gateway means "outcome unknown" (a timeout after it charged, say): the retry presents the same

@@ -84,6 +84,7 @@ public static class IssueInvoiceDecision
             DueWork.StartOf(issued.DueOn.AddDays(1)), now);
 }
 
+[Platform.SystemActor("invoicing")]
 public static class IssueInvoiceHandler
 {
     // Two invoices issued at once race on the year's counter (optimistic concurrency) and the number claim (primary key):

@@ -64,6 +64,7 @@ public static class OverdueDecision
     }
 }
 
+[Platform.SystemActor("overdue-policy")]
 public static class CheckInvoiceOverdueHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
@@ -82,6 +83,7 @@ public static class CheckInvoiceOverdueHandler
     }
 }
 
+[Platform.SystemActor("overdue-policy")]
 public static class SuspendForNonPaymentHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);

@@ -47,6 +47,8 @@ public static class VatRateDefaults
         await using var session = store.LightweightSession();
         if (await session.Events.FetchStreamStateAsync(VatTableStream.Id, ct) is not null)
             return;
+        // Loaded by the service itself on first start, not by a person: the history names the system as the actor.
+        session.LastModifiedBy = Platform.SystemActor.Prefix + "vat-rate-defaults";
 
         session.Events.StartStream<VatRateTable>(VatTableStream.Id, VatTableStream.Defaults(clock.GetUtcNow()));
         try

@@ -69,6 +69,7 @@ public sealed class ReviewInputsQuery(Guid accountId) : IBatchQueryPlan<ReviewIn
     }
 }
 
+[Platform.SystemActor("invitation-policy")]
 public static class ReviewInvitationHandler
 {
     // Two reviews of one account racing: the second append fails on the stream version and is retried, and then sees the

@@ -35,18 +35,48 @@ public sealed record OldCpsEmails(Guid AccountId, IReadOnlyList<string> Emails);
 
 public static class OldCpsEmailLinks
 {
-    /// <summary>An account keeps at most as many old e-mails as it may give when opened.</summary>
-    public static ProblemDetails ValidateLink(BusinessAccount account, LinkOldCpsEmail command) =>
-        !account.OldCpsEmails.Contains(LegacyIds.NormalizeEmail(command.Email)) && account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails
+    /// <summary>
+    /// An e-mail another account has proved it owns must be unlinked there first (support is told which account); an account
+    /// keeps at most as many old e-mails as it may give when opened.
+    /// </summary>
+    /// <param name="standing">The e-mail's standing on this account; null when the account does not give it yet.</param>
+    /// <param name="verifiedByAnotherAccount">The account that has proved it owns the e-mail, when that is another one.</param>
+    public static ProblemDetails ValidateLink(BusinessAccount account, OldEmailStanding? standing, Guid? verifiedByAnotherAccount,
+        LinkOldCpsEmail command)
+    {
+        var email = LegacyIds.NormalizeEmail(command.Email);
+        if (standing is { Verified: true })
+            return WolverineContinue.NoProblems;
+        if (verifiedByAnotherAccount is { } other)
+        {
+            var problem = OldEmailProblems.VerifiedByAnotherAccount(email);
+            problem.Detail = $"Business account {other} has already proved that it owns {email}. Unlink it there first (with a reason) if it " +
+                             "was linked by mistake.";
+            problem.Extensions["accountId"] = other;
+            return problem;
+        }
+
+        return !account.OldCpsEmails.Contains(email) && account.OldCpsEmails.Count >= OpenBusinessAccountValidator.MaxOldCpsEmails
             ? Problems.Conflict("Too many old CPS e-mails",
                 $"The account already has {OpenBusinessAccountValidator.MaxOldCpsEmails} old CPS e-mails. Unlink a wrong one first.")
             : WolverineContinue.NoProblems;
+    }
 
-    /// <summary>Linking an e-mail already linked changes nothing.</summary>
-    public static OldCpsEmailLinked? DecideLink(BusinessAccount account, LinkOldCpsEmail command, DateTimeOffset now)
+    /// <summary>
+    /// Support linking an e-mail counts as verifying it: the link and the verification are recorded together (also for an
+    /// e-mail the member gave but has not proved). Linking an e-mail the account has already verified changes nothing.
+    /// </summary>
+    public static IReadOnlyList<object> DecideLink(BusinessAccount account, OldEmailStanding? standing, LinkOldCpsEmail command, DateTimeOffset now)
     {
+        if (standing is { Verified: true })
+            return [];
         var email = LegacyIds.NormalizeEmail(command.Email);
-        return account.OldCpsEmails.Contains(email) ? null : new OldCpsEmailLinked(account.Id, email, command.Reason.Trim(), now);
+        var reason = command.Reason.Trim();
+        return
+        [
+            new OldCpsEmailLinked(account.Id, email, reason, now),
+            new OldCpsEmailVerified(account.Id, email, OldCpsEmailVerificationMethod.SupportLink, null, reason, now),
+        ];
     }
 
     /// <summary>
@@ -78,22 +108,43 @@ public static class OldCpsEmailLinks
         new(account.Id, email, reason.Trim(), now);
 }
 
+/// <summary>What linking decides on besides the account: the e-mail's standing on it, and whether another account holds the e-mail.</summary>
+public sealed record OldEmailLinkReads(OldEmailStanding? Standing, Guid? VerifiedByAnotherAccount);
+
 public static class LinkOldCpsEmailEndpoint
 {
     public static void Before(LinkOldCpsEmail command, IDocumentSession session) => Support.SupportReason.Record(session, command.Reason.Trim());
 
-    public static ProblemDetails Validate(BusinessAccount account, LinkOldCpsEmail command) => OldCpsEmailLinks.ValidateLink(account, command);
+    // Read in the request's session: the link appends with the account stream's version, so a verification or an unlink
+    // committing meanwhile makes it fail (409) instead of deciding on stale state.
+    public static async Task<OldEmailLinkReads> LoadAsync(Guid accountId, LinkOldCpsEmail command, IQuerySession session, CancellationToken ct)
+    {
+        var email = LegacyIds.NormalizeEmail(command.Email);
+        if (await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct) is not { } verifications)
+            return new OldEmailLinkReads(null, null);
+        var standing = await OldEmailReads.StandingAsync(session, verifications, email, ct);
+        var other = standing is null
+            ? await OldEmailStandings.VerifiedByAnotherAccountAsync(session, accountId, email,
+                await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(email), ct), ct)
+            : standing.VerifiedByAnotherAccount;
+        return new OldEmailLinkReads(standing, other);
+    }
+
+    public static ProblemDetails Validate(BusinessAccount account, LinkOldCpsEmail command, OldEmailLinkReads reads) =>
+        OldCpsEmailLinks.ValidateLink(account, reads.Standing, reads.VerifiedByAnotherAccount, command);
 
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails", OperationId = "LinkOldCpsEmail")]
     [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Ticket 4711: member proved ownership of the old CPS account"}""")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason); migration becomes possible")]
+    [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (OldCpsEmails, Events) Post(Guid accountId, LinkOldCpsEmail command, [WriteAggregate("accountId")] BusinessAccount account,
-        TimeProvider clock) =>
-        OldCpsEmailLinks.DecideLink(account, command, clock.GetUtcNow()) is { } linked
-            ? (new OldCpsEmails(accountId, account.Apply(linked).OldCpsEmails), [linked])
-            : (new OldCpsEmails(accountId, account.OldCpsEmails), []);
+        OldEmailLinkReads reads, TimeProvider clock)
+    {
+        var events = OldCpsEmailLinks.DecideLink(account, reads.Standing, command, clock.GetUtcNow());
+        var after = events.OfType<OldCpsEmailLinked>().Aggregate(account, (a, linked) => a.Apply(linked));
+        return (new OldCpsEmails(accountId, after.OldCpsEmails), [.. events]);
+    }
 }
 
 public static class UnlinkOldCpsEmailEndpoint

@@ -152,15 +152,25 @@ public static class MigrateProductsEndpoint
     public static async Task<IResult> Post(Guid accountId, IQuerySession query, OutboxedSessionFactory sessions, IMessageBus bus,
         TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
     {
-        var before = await MigrationStatusEndpoint.ReadAsync(query, accountId, ct);
+        var before = await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct);
         if (before is null)
             return Results.Problem(Problems.AccountNotFound);
-        if (before.Status.Reason is MigrationUnavailableReason.NoOldEmail or MigrationUnavailableReason.NoLegacyAccount)
+        if (before.Status.Reason is MigrationUnavailableReason.NoOldEmail or MigrationUnavailableReason.NoLegacyAccount
+            or MigrationUnavailableReason.OldEmailUnverified)
         {
-            var problem = Problems.Conflict("Nothing to migrate", before.Status.Explanation);
-            problem.Extensions["reason"] = before.Status.Reason == MigrationUnavailableReason.NoOldEmail ? "no_old_email" : "no_legacy_account";
+            var problem = Problems.Conflict(
+                before.Status.Reason == MigrationUnavailableReason.OldEmailUnverified ? "Old CPS e-mail not verified" : "Nothing to migrate",
+                before.Status.Explanation);
+            problem.Extensions["reason"] = before.Status.Reason switch
+            {
+                MigrationUnavailableReason.NoOldEmail => "no_old_email",
+                MigrationUnavailableReason.NoLegacyAccount => "no_legacy_account",
+                _ => "old_email_unverified",
+            };
             return Results.Problem(problem);
         }
+
+        // Only the old accounts of verified e-mails were read: nothing moves from an e-mail the account has not proved it owns.
 
         var run = new MigrationRun(accountId, sessions, (MessageContext)bus, clock, loggers.CreateLogger(typeof(MigrateProductsEndpoint)),
             MigrationTestSeam.BatchSize ?? DefaultBatchSize);
@@ -168,7 +178,7 @@ public static class MigrateProductsEndpoint
         foreach (var legacy in before.LegacyAccounts)
             await run.MigrateAsync(legacy.Id, legacy.OldEmail, ct);
 
-        var after = await MigrationStatusEndpoint.ReadAsync(query, accountId, ct);
+        var after = await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct);
         return Results.Ok(run.Result(after!, recorded));
     }
 

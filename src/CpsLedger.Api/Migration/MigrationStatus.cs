@@ -20,7 +20,32 @@ public enum MigrationUnavailableReason
 
     /// <summary>Every product (and membership number) of the matching old accounts has been migrated.</summary>
     EverythingMigrated,
+
+    /// <summary>
+    /// An old e-mail is not verified yet (and no verified one has anything to migrate): the account must enter the code sent to
+    /// it, or support link it. Until then nothing of the old account is shown.
+    /// </summary>
+    OldEmailUnverified,
 }
+
+/// <summary>Where an old e-mail of the account stands: verified (how, when), a code waiting (until when), or neither.</summary>
+public enum OldEmailVerificationState
+{
+    Verified,
+    CodeSent,
+    Unverified,
+}
+
+/// <param name="VerifiedBy">How it was verified (code, support_link, or migrated_before_verification for what moved earlier).</param>
+/// <param name="CodeExpiresAt">When the code waiting for it expires.</param>
+/// <param name="AttemptsLeft">Wrong codes still allowed for the waiting code.</param>
+public sealed record OldEmailVerificationStatus(
+    string Email,
+    OldEmailVerificationState State,
+    OldCpsEmailVerificationMethod? VerifiedBy,
+    DateTimeOffset? VerifiedAt,
+    DateTimeOffset? CodeExpiresAt,
+    int? AttemptsLeft);
 
 public enum LegacyProductState
 {
@@ -50,7 +75,9 @@ public sealed record LegacyAccountStatus(
 
 /// <summary>Whether the portal shows MIGRATE PRODUCTS and, if not, why; what the old accounts hold. Computed on read.</summary>
 /// <param name="Reason">null when <paramref name="Available"/>.</param>
-/// <param name="OldEmailsWithoutLegacyAccount">Old e-mails of the account that no imported old account has.</param>
+/// <param name="OldEmailsWithoutLegacyAccount">Verified old e-mails of the account that no imported old account has.</param>
+/// <param name="LegacyAccounts">The old accounts of the verified old e-mails only: an unverified e-mail shows nothing of its old account.</param>
+/// <param name="OldEmailVerifications">Each old e-mail and whether the account has proved it owns it.</param>
 public sealed record MigrationStatus(
     Guid AccountId,
     bool Available,
@@ -59,22 +86,28 @@ public sealed record MigrationStatus(
     IReadOnlyList<string> OldEmails,
     IReadOnlyList<string> OldEmailsWithoutLegacyAccount,
     IReadOnlyList<LegacyAccountStatus> LegacyAccounts,
-    int ProductsToMigrate);
+    int ProductsToMigrate,
+    IReadOnlyList<OldEmailVerificationStatus> OldEmailVerifications);
 
-/// <summary>What the status was decided on, for the migration to continue from.</summary>
+/// <summary>What the status was decided on, for the migration to continue from (the old accounts of verified e-mails only).</summary>
 public sealed record MigrationRead(AccountView Account, IReadOnlyList<LegacyAccountView> LegacyAccounts, MigrationStatus Status);
 
 public static class MigrationAvailability
 {
     /// <summary>
-    /// MIGRATE PRODUCTS is available when an old e-mail of the account matches an imported old account that still has a
-    /// product to migrate, or whose membership number is not yet in the account's history.
+    /// MIGRATE PRODUCTS is available when a verified old e-mail of the account matches an imported old account that still has a
+    /// product to migrate, or whose membership number is not yet in the account's history. The old accounts of unverified
+    /// e-mails are left out entirely (products, membership number, even whether one exists).
     /// </summary>
-    public static MigrationStatus Decide(Guid accountId, IReadOnlyList<string> oldEmails, IReadOnlyList<LegacyAccountView> legacyAccounts,
-        IReadOnlyCollection<string> membershipNumbers)
+    public static MigrationStatus Decide(Guid accountId, IReadOnlyList<OldEmailStanding> standings, IReadOnlyList<LegacyAccountView> legacyAccounts,
+        IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now)
     {
-        var found = legacyAccounts.Select(l => l.OldEmail).ToHashSet();
-        var accounts = legacyAccounts.Select(l => new LegacyAccountStatus(
+        var oldEmails = standings.Select(s => s.Email).ToList();
+        var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
+        var unverified = standings.Where(s => !s.Verified).Select(s => s.Email).ToList();
+        var visible = legacyAccounts.Where(l => verified.Contains(l.OldEmail)).ToList();
+        var found = visible.Select(l => l.OldEmail).ToHashSet();
+        var accounts = visible.Select(l => new LegacyAccountStatus(
                 l.OldEmail,
                 l.OldMembershipNumber,
                 membershipNumbers.Contains(l.OldMembershipNumber),
@@ -90,22 +123,37 @@ public static class MigrationAvailability
                     p.MigratedToAccountId == accountId ? p.RegistrationId : null)).ToList()))
             .ToList();
         var toMigrate = accounts.Sum(a => a.ProductsToMigrate);
-        var missing = oldEmails.Where(e => !found.Contains(e)).ToList();
+        var missing = oldEmails.Where(e => verified.Contains(e) && !found.Contains(e)).ToList();
+        var something = toMigrate > 0 || accounts.Any(a => !a.MembershipNumberRecorded);
+        var prove = $"Prove that the account owns {string.Join(", ", unverified)}: ask for a code to be sent there and enter it, or ask CPS " +
+                    "support to link the e-mail.";
 
-        var (reason, explanation) = (oldEmails.Count, accounts.Count) switch
+        var (reason, explanation) = oldEmails.Count switch
         {
-            (0, _) => (MigrationUnavailableReason.NoOldEmail,
+            0 => (MigrationUnavailableReason.NoOldEmail,
                 "The account gives no old CPS e-mail, so there is nothing to migrate. Register the products again, or ask CPS support to " +
                 "link the e-mail of the old CPS account."),
-            (_, 0) => (MigrationUnavailableReason.NoLegacyAccount,
-                $"No old CPS account was found for {string.Join(", ", oldEmails)}. Check the e-mail with CPS support, or register the products again."),
-            _ when toMigrate == 0 && accounts.All(a => a.MembershipNumberRecorded) => (MigrationUnavailableReason.EverythingMigrated,
-                "Everything from the old CPS account" + (accounts.Count == 1 ? "" : "s") + " has been migrated."),
-            _ => ((MigrationUnavailableReason?)null,
+            _ when something => ((MigrationUnavailableReason?)null,
                 $"{toMigrate} product{(toMigrate == 1 ? "" : "s")} from {string.Join(", ", accounts.Select(a => a.OldEmail))} can be migrated" +
-                (accounts.Any(a => !a.MembershipNumberRecorded) ? ", with the old membership number." : ".")),
+                (accounts.Any(a => !a.MembershipNumberRecorded) ? ", with the old membership number." : ".") +
+                (unverified.Count > 0 ? $" {prove}" : "")),
+            _ when unverified.Count > 0 => (MigrationUnavailableReason.OldEmailUnverified, $"Not verified yet. {prove}"),
+            _ when accounts.Count == 0 => (MigrationUnavailableReason.NoLegacyAccount,
+                $"No old CPS account was found for {string.Join(", ", oldEmails)}. Check the e-mail with CPS support, or register the products again."),
+            _ => (MigrationUnavailableReason.EverythingMigrated,
+                "Everything from the old CPS account" + (accounts.Count == 1 ? "" : "s") + " has been migrated."),
         };
-        return new MigrationStatus(accountId, reason is null, reason, explanation, oldEmails, missing, accounts, toMigrate);
+        var verifications = standings.Select(s => new OldEmailVerificationStatus(
+                s.Email,
+                s.Verified ? OldEmailVerificationState.Verified
+                : s.Pending is { AttemptsLeft: > 0 } p && p.ExpiresAt > now ? OldEmailVerificationState.CodeSent
+                : OldEmailVerificationState.Unverified,
+                s.VerifiedBy,
+                s.VerifiedAt,
+                s.Verified ? null : s.Pending?.ExpiresAt,
+                s.Verified ? null : s.Pending?.AttemptsLeft))
+            .ToList();
+        return new MigrationStatus(accountId, reason is null, reason, explanation, oldEmails, missing, accounts, toMigrate, verifications);
     }
 }
 
@@ -114,11 +162,14 @@ public static class MigrationStatusEndpoint
     [WolverineGet("/api/accounts/{accountId}/migration", OperationId = "GetMigrationStatus")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("Whether MIGRATE PRODUCTS is available and, if not, why; the matching old CPS accounts and their products")]
-    public static async Task<MigrationStatus> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        (await ReadAsync(session, accountId, ct) ?? throw new InvalidOperationException($"Account {accountId} vanished.")).Status;
+    public static async Task<MigrationStatus> Get(Guid accountId, IQuerySession session, TimeProvider clock, CancellationToken ct) =>
+        (await ReadAsync(session, accountId, clock.GetUtcNow(), ct) ?? throw new InvalidOperationException($"Account {accountId} vanished.")).Status;
 
-    /// <summary>The account, the legacy accounts of its old e-mails (by their derived ids: no scan) and the status; null without account.</summary>
-    public static async Task<MigrationRead?> ReadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
+    /// <summary>
+    /// The account, the legacy accounts of its verified old e-mails (by their derived ids: no scan) and the status; null without
+    /// account.
+    /// </summary>
+    public static async Task<MigrationRead?> ReadAsync(IQuerySession session, Guid accountId, DateTimeOffset now, CancellationToken ct)
     {
         if (await session.LoadAsync<AccountView>(accountId, ct) is not { } account)
             return null;
@@ -126,7 +177,10 @@ public static class MigrationStatusEndpoint
         var legacy = emails.Count == 0 ? [] : await session.LoadManyAsync<LegacyAccountView>(ct, emails.Select(LegacyIds.AccountFor));
         var ordered = legacy.OrderBy(l => emails.IndexOf(l.OldEmail)).ToList();
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
-        return new MigrationRead(account, ordered,
-            MigrationAvailability.Decide(accountId, emails, ordered, membership?.MembershipNumbers ?? []));
+        var numbers = membership?.MembershipNumbers ?? [];
+        var standings = await OldEmailStandings.ForAccountAsync(session, accountId, ordered, numbers, ct) ?? [];
+        var status = MigrationAvailability.Decide(accountId, standings, ordered, numbers, now);
+        var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
+        return new MigrationRead(account, ordered.Where(l => verified.Contains(l.OldEmail)).ToList(), status);
     }
 }

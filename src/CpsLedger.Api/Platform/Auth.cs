@@ -54,6 +54,11 @@ public sealed class AuthOptions
 
     public TimeSpan DevTokenLifetime { get; set; } = TimeSpan.FromHours(8);
 
+    /// <summary>How far a token's lifetime may be stretched for clocks that disagree (0 to 30 s; the library default of 5 minutes is far too long).</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(5);
+
+    public static readonly TimeSpan MaxClockSkew = TimeSpan.FromSeconds(30);
+
     public SymmetricSecurityKey? SymmetricKey =>
         string.IsNullOrEmpty(SigningKey) ? null : new SymmetricSecurityKey(Encoding.UTF8.GetBytes(SigningKey));
 }
@@ -70,6 +75,8 @@ public static class Auth
             .ValidateDataAnnotations()
             .Validate(o => !string.IsNullOrEmpty(o.Authority) || Encoding.UTF8.GetByteCount(o.SigningKey ?? "") >= 32,
                 "Auth: set Auth:Authority (the identity provider) or Auth:SigningKey (at least 32 bytes, development only).")
+            .Validate(o => o.ClockSkew >= TimeSpan.Zero && o.ClockSkew <= AuthOptions.MaxClockSkew,
+                "Auth:ClockSkew must be between 00:00:00 and 00:00:30.")
             .ValidateOnStart();
 
         // A bearer token, or the web console's session cookie where the console signs in with OpenID Connect
@@ -92,7 +99,7 @@ public static class Auth
                     ValidateAudience = true,
                     ValidAudience = o.Audience,
                     ValidateLifetime = true,
-                    ClockSkew = TimeSpan.FromSeconds(30),
+                    ClockSkew = o.ClockSkew,
                     IssuerSigningKey = string.IsNullOrEmpty(o.Authority) ? o.SymmetricKey : null,
                     RoleClaimType = LedgerClaims.Role,
                     NameClaimType = LedgerClaims.Subject,

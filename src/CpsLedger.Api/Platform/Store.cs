@@ -95,6 +95,8 @@ public static class Store
             opts.Policies.AutoApplyTransactions();
             opts.Policies.UseDurableLocalQueues();
             opts.EnableRelayOfUserName = true;
+            // Handlers (policies, scheduled and cascaded work) write as the system; the relayed user becomes caused_by.
+            opts.Policies.Add<SystemActorPolicy>();
             // One review at a time per node keeps contention low; the stream version check keeps it exact across nodes.
             opts.LocalQueueFor<ReviewInvitation>().Sequential();
             // Invoicing: invoices are numbered one at a time per node (fewer counter races; the claim row keeps it exact across nodes).

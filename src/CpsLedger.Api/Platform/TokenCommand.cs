@@ -5,8 +5,25 @@ namespace CpsLedger.Api.Platform;
 
 public sealed class TokenInput : NetCoreInput
 {
+    private readonly List<string> _roles = [];
+
+    /// <summary>
+    /// The command line parser sets a list flag once per occurrence, each time with only that occurrence's values; adding them
+    /// up here is what makes <c>--role support --role auditor</c> (and <c>--role support auditor</c>) mint both roles.
+    /// </summary>
     [Description("Role(s) of the caller: member, support, auditor, finance, portal (repeatable)")]
-    public List<string> RoleFlag { get; set; } = [];
+    public List<string> RoleFlag
+    {
+        get => _roles;
+        set
+        {
+            foreach (var role in value.ToList())
+            {
+                if (!_roles.Contains(role))
+                    _roles.Add(role);
+            }
+        }
+    }
 
     [Description("Account id a member token is bound to")]
     public Guid? AccountFlag { get; set; }
@@ -21,22 +38,26 @@ public sealed class TokenInput : NetCoreInput
 [Description("Prints a development bearer token signed with Auth:SigningKey", Name = "token")]
 public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
 {
-    public override async Task<bool> Execute(TokenInput input)
+    /// <summary>What the token says: subject, roles (member when none is given), account, lifetime. Checks the roles.</summary>
+    public static (string Subject, IReadOnlyList<string> Roles, Guid? AccountId, TimeSpan? Lifetime) Describe(TokenInput input)
     {
-        var roles = input.RoleFlag.Count == 0 ? [LedgerRoles.Member] : input.RoleFlag;
+        IReadOnlyList<string> roles = input.RoleFlag.Count == 0 ? [LedgerRoles.Member] : [.. input.RoleFlag];
         var unknown = roles.Where(r => !LedgerRoles.All.Contains(r)).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"Unknown role(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", LedgerRoles.All)}.");
         if (roles.Contains(LedgerRoles.Member) && input.AccountFlag is null)
             throw new ArgumentException("A member token needs --account <account id>.");
+        return (input.SubjectFlag ?? $"dev-{string.Join("-", roles)}", roles, input.AccountFlag,
+            input.HoursFlag is { } hours ? TimeSpan.FromHours(hours) : null);
+    }
+
+    public override async Task<bool> Execute(TokenInput input)
+    {
+        var (subject, roles, accountId, lifetime) = Describe(input);
 
         using var host = input.BuildHost();
         var issuer = host.Services.GetRequiredService<DevTokenIssuer>();
-        var token = issuer.Issue(
-            input.SubjectFlag ?? $"dev-{string.Join("-", roles)}",
-            roles,
-            input.AccountFlag,
-            input.HoursFlag is { } hours ? TimeSpan.FromHours(hours) : null);
+        var token = issuer.Issue(subject, roles, accountId, lifetime);
 
         // The token is this command's output (for `$(...)` in a shell), not a log line.
         await Console.Out.WriteLineAsync(token);

@@ -47,6 +47,8 @@ public sealed class ProductView
 /// <param name="CatalogueValue">The model's points value used (for a removal: the value that was allocated).</param>
 /// <param name="RegistrationId">The product's registration; null for a manual adjustment by support.</param>
 /// <param name="TicketReference">For a manual adjustment: the support ticket it answers.</param>
+/// <param name="By">Who: a person, or the ledger itself (<c>system:...</c>).</param>
+/// <param name="CausedBy">When the ledger did it: whose request set it off (null for a person's own action).</param>
 public sealed record PointsLine(
     Guid? RegistrationId,
     string? ModelCode,
@@ -60,7 +62,8 @@ public sealed record PointsLine(
     DateTimeOffset At,
     string? By,
     string? Reason,
-    string? TicketReference = null);
+    string? TicketReference = null,
+    Platform.CausedBy? CausedBy = null);
 
 public sealed partial class ProductViewProjection : SingleStreamProjection<ProductView, Guid>
 {
@@ -100,7 +103,8 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
         view.GreenTick = true;
         view.Points = e.Data.Points;
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, e.Data.Points,
-            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsAllocated), e.Id, e.Data.AllocatedAt, e.UserName, null));
+            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsAllocated), e.Id, e.Data.AllocatedAt, e.UserName, null, null,
+            Platform.SystemActor.CausedByOf(e)));
     }
 
     public static void Apply(ProductView view, IEvent<PointsRemoved> e)
@@ -108,7 +112,8 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
         view.GreenTick = false;
         view.Points = 0;
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, -e.Data.Points,
-            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName, e.Data.Reason));
+            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName, e.Data.Reason, null,
+            Platform.SystemActor.CausedByOf(e)));
     }
 
     public static void Apply(ProductView view, ProductDeregistered e)

@@ -60,6 +60,8 @@ public static class TierTableDefaults
         await using var session = store.LightweightSession();
         if (await session.Events.FetchStreamStateAsync(TierTableStream.Id, ct) is not null)
             return;
+        // The ledger itself loads them, not a person.
+        session.LastModifiedBy = Platform.SystemActor.Prefix + "tier-table-defaults";
 
         session.Events.StartStream<TierTableView>(TierTableStream.Id, TierTableStream.Defaults(clock.GetUtcNow()));
         try

@@ -39,7 +39,11 @@ public sealed class ConsoleOidcOptions
 
     public bool RequireHttpsMetadata { get; set; } = true;
 
+    /// <summary>The absolute end of a console session after sign-in, however active (the server-side record's limit).</summary>
     public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromHours(8);
+
+    /// <summary>A console session unused for this long is ended (and its record deleted) at its next request.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     public bool Enabled => !string.IsNullOrWhiteSpace(ClientId);
 }
@@ -50,8 +54,9 @@ public sealed record ConsoleConfig(string SignIn, string Environment);
 /// <summary>
 /// The support and audit console: static pages under <c>/console</c> that call the same API with the same roles. In
 /// Development the page sends a pasted development token as a bearer token; elsewhere, with <c>Console:Oidc</c> set, the
-/// service signs staff in with OpenID Connect and keeps a session cookie, which the API accepts only on requests that carry
-/// the console's header (a cross-site form cannot set it, so the cookie cannot be used to forge a request).
+/// service signs staff in with OpenID Connect and keeps a server-side session (<see cref="ConsoleTicketStore"/>) whose key is
+/// the cookie, which the API accepts only on requests that carry the console's header (a cross-site form cannot set it, so
+/// the cookie cannot be used to forge a request).
 /// </summary>
 public static class ConsoleSetup
 {
@@ -72,7 +77,11 @@ public static class ConsoleSetup
         builder.Services.AddOptions<ConsoleOptions>()
             .Bind(section)
             .Validate(o => !o.Oidc.Enabled || o.Oidc.SessionLifetime > TimeSpan.Zero, "Console:Oidc:SessionLifetime must be positive.")
+            .Validate(o => !o.Oidc.Enabled || (o.Oidc.IdleTimeout > TimeSpan.Zero && o.Oidc.IdleTimeout <= o.Oidc.SessionLifetime),
+                "Console:Oidc:IdleTimeout must be positive and at most Console:Oidc:SessionLifetime.")
             .ValidateOnStart();
+        // Sessions are server-side records (ConsoleSessions.cs): signing out deletes them.
+        builder.AddConsoleSessions();
 
         var oidc = section.Get<ConsoleOptions>()?.Oidc ?? new ConsoleOidcOptions();
         if (!oidc.Enabled)

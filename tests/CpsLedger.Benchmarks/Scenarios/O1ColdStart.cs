@@ -18,6 +18,7 @@ namespace CpsLedger.Benchmarks.Scenarios;
 public static class O1ColdStart
 {
     internal const string SigningKey = "cpsledger-benchmark-signing-key-000000000000";
+    internal const string CodeKey = "cpsledger-benchmark-old-email-code-key-0000000";
 
     public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
     {
@@ -124,6 +125,7 @@ public static class O1ColdStart
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ConnectionStrings__Marten"] = connection;
         info.Environment["Auth__SigningKey"] = SigningKey;
+        info.Environment["OldEmailVerification__CodeKey"] = CodeKey;
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-o1-mail");
         AddSeller(info);

@@ -68,22 +68,27 @@ public sealed class MigrationRulesTests
         Assert.Equal([NotMigratedReason.SerialOwnedByAnotherAccount, NotMigratedReason.UnknownModel], batch.NotMigrated.Select(n => n.Reason));
     }
 
+    internal static OldEmailStanding Verified(string email) => new(email, OldCpsEmailVerificationMethod.Code, Now, null, null);
+
+    internal static OldEmailStanding Unverified(string email) => new(email, null, null, null, null);
+
     [Fact]
     public void Availability_says_why_not()
     {
         var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
-        Assert.Equal(MigrationUnavailableReason.NoOldEmail, MigrationAvailability.Decide(Account, [], [], []).Reason);
-        Assert.Equal(MigrationUnavailableReason.NoLegacyAccount, MigrationAvailability.Decide(Account, ["k@old.example"], [], []).Reason);
+        Assert.Equal(MigrationUnavailableReason.NoOldEmail, MigrationAvailability.Decide(Account, [], [], [], Now).Reason);
+        Assert.Equal(MigrationUnavailableReason.NoLegacyAccount, MigrationAvailability.Decide(Account, [Verified("k@old.example")], [], [], Now).Reason);
 
-        var open = MigrationAvailability.Decide(Account, ["k@old.example"], [view], []);
+        var open = MigrationAvailability.Decide(Account, [Verified("k@old.example")], [view], [], Now);
         Assert.Equal((true, 1), (open.Available, open.ProductsToMigrate));
         Assert.Equal([MandatoryDetail.PurchaseDate, MandatoryDetail.CountryOfPurchase, MandatoryDetail.Dealer],
             open.LegacyAccounts[0].Products[0].MissingDetails);
 
         view.Products[0].MigratedToAccountId = Account;
         // Products done, but the old membership number not yet in the account's history: still something to migrate.
-        Assert.True(MigrationAvailability.Decide(Account, ["k@old.example"], [view], []).Available);
-        Assert.Equal(MigrationUnavailableReason.EverythingMigrated, MigrationAvailability.Decide(Account, ["k@old.example"], [view], ["7"]).Reason);
+        Assert.True(MigrationAvailability.Decide(Account, [Verified("k@old.example")], [view], [], Now).Available);
+        Assert.Equal(MigrationUnavailableReason.EverythingMigrated,
+            MigrationAvailability.Decide(Account, [Verified("k@old.example")], [view], ["7"], Now).Reason);
     }
 
     [Fact]
@@ -100,10 +105,35 @@ public sealed class MigrationRulesTests
         view.Products[0].MigratedToAccountId = Account;
         Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []).Status);
 
-        Assert.Null(OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail(" K@old.example", "again"), Now));
-        Assert.Equal("n@old.example", OldCpsEmailLinks.DecideLink(account, new LinkOldCpsEmail("N@old.example ", " why "), Now)?.Email);
+    }
+
+    [Fact]
+    public void Support_linking_verifies_the_email_unless_this_account_has_or_another_account_verified_it()
+    {
+        var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
+
+        // Already proved by this account: nothing to write.
+        Assert.Empty(OldCpsEmailLinks.DecideLink(account, Verified("k@old.example"), new LinkOldCpsEmail(" K@old.example", "again"), Now));
+        Assert.Same(WolverineContinue.NoProblems,
+            OldCpsEmailLinks.ValidateLink(account, Verified("k@old.example"), null, new LinkOldCpsEmail("k@old.example", "again")));
+
+        // Given at opening but unproved, or not given at all: the link and its verification, with the reason.
+        var given = OldCpsEmailLinks.DecideLink(account, Unverified("k@old.example"), new LinkOldCpsEmail("K@old.example", " ticket 1 "), Now);
+        Assert.Equal([typeof(OldCpsEmailLinked), typeof(OldCpsEmailVerified)], given.Select(e => e.GetType()));
+        var verified = (OldCpsEmailVerified)given[1];
+        Assert.Equal((OldCpsEmailVerificationMethod.SupportLink, "ticket 1", "k@old.example"), (verified.Method, verified.Reason, verified.Email));
+        Assert.Equal("n@old.example", ((OldCpsEmailLinked)OldCpsEmailLinks.DecideLink(account, null, new LinkOldCpsEmail("N@old.example ", " why "), Now)[0]).Email);
+
+        // Proved by another account: refused, naming that account for support.
+        var other = Guid.NewGuid();
+        var refused = OldCpsEmailLinks.ValidateLink(account, null, other, new LinkOldCpsEmail("n@old.example", "why"));
+        Assert.Equal(409, refused.Status);
+        Assert.Equal("verified_by_another_account", refused.Extensions["reason"]);
+        Assert.Equal(other, refused.Extensions["accountId"]);
+
+        // An account keeps at most as many old e-mails as it may give when opened.
         var full = account with { OldCpsEmails = [.. Enumerable.Range(0, OpenBusinessAccountValidator.MaxOldCpsEmails).Select(i => $"{i}@old.example")] };
-        Assert.Equal(409, OldCpsEmailLinks.ValidateLink(full, new LinkOldCpsEmail("n@old.example", "why")).Status);
-        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateLink(full, new LinkOldCpsEmail("0@old.example", "again")));
+        Assert.Equal(409, OldCpsEmailLinks.ValidateLink(full, null, null, new LinkOldCpsEmail("n@old.example", "why")).Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateLink(full, Unverified("0@old.example"), null, new LinkOldCpsEmail("0@old.example", "again")));
     }
 }

@@ -41,6 +41,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
         var account = await App.OpenAccount(oldEmails: ["Kadri.Tamm@Old.Example"]);
         var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
 
         var status = await member.MigrationStatus(account);
         Assert.True(status.GetProperty("available").GetBoolean());
@@ -95,6 +96,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
 
         // An old e-mail no old account has: no button either, and the reason says which.
         var other = await App.OpenAccount("other@example.ee", ["never.imported@old.example"]);
+        await App.VerifyOldEmail(other, "never.imported@old.example");
         var otherStatus = await App.Member(other).MigrationStatus(other);
         Assert.Equal("no_legacy_account", otherStatus.GetProperty("reason").GetString());
         Assert.Equal(["never.imported@old.example"], otherStatus.GetProperty("oldEmailsWithoutLegacyAccount").Strings());
@@ -119,9 +121,12 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await using (var session = App.Store.QuerySession())
         {
             var events = await session.Events.FetchStreamAsync(account);
-            var link = Assert.IsType<OldCpsEmailLinked>(events[^1].Data);
+            var link = Assert.IsType<OldCpsEmailLinked>(events[^2].Data);
             Assert.Equal((LegacyFiles.Kadri, "Ticket 4711: invoice of the old account shown"), (link.Email, link.Reason));
-            Assert.Equal("maris", events[^1].UserName);
+            // Linking by support is the account's proof of ownership, and the history says so.
+            var verified = Assert.IsType<OldCpsEmailVerified>(events[^1].Data);
+            Assert.Equal((OldCpsEmailVerificationMethod.SupportLink, link.Reason), (verified.Method, verified.Reason));
+            Assert.All(events.TakeLast(2), e => Assert.Equal("maris", e.UserName));
         }
 
         var status = await member.MigrationStatus(account);
@@ -153,6 +158,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await ListModels();
         await App.ImportLegacy(ManyProducts(7));
         var account = await App.OpenAccount(oldEmails: ["many@old.example"]);
+        await App.VerifyOldEmail(account, "many@old.example");
         var member = App.Member(account);
 
         MigrationTestSeam.BatchSize = 2;
@@ -187,6 +193,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await ListModels();
         await App.ImportLegacy(ManyProducts(20));
         var account = await App.OpenAccount(oldEmails: ["many@old.example"]);
+        await App.VerifyOldEmail(account, "many@old.example");
         var clients = new[] { App.Member(account), App.Member(account), App.ClientAs(LedgerRoles.Portal), App.ClientAs(LedgerRoles.Support) };
 
         MigrationTestSeam.BatchSize = 3;
@@ -227,6 +234,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         var sold = await App.Member(buyer).Register(buyer, Products.Products.Complete("0123-4567".Replace("-", " ")));
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
         var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
 
         var result = await member.Migrate(account);
 
@@ -252,6 +260,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
         var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
 
         var result = await member.Migrate(account);
         Assert.Equal((2, 235, 1), (result.GetProperty("migrated").GetInt32(), result.GetProperty("pointsAllocated").GetInt32(),
@@ -271,6 +280,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},M-500,C-1,2020-02-02,EE,Photopoint"));
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
         var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
 
         await member.Migrate(account);
         await App.WaitForMessages();
@@ -313,6 +323,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal([LegacyFiles.Kadri], (await session.LoadAsync<AccountView>(account))!.OldCpsEmails);
         }
 
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
         await App.Member(account).Migrate(account);
         var refused = await (await Support.SendAsync(Unlink(account, LegacyFiles.Kadri, "changed my mind"))).ShouldBeProblem(HttpStatusCode.Conflict);
         Assert.Contains("3 products were migrated", refused.GetProperty("detail").GetString());
@@ -324,6 +335,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await ListModels();
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
         var other = await App.OpenAccount("other@example.ee");
 
         await (await App.Member(other).PostAsync(LegacyFiles.MigrationUrl(account), null)).ShouldBeProblem(HttpStatusCode.Forbidden);

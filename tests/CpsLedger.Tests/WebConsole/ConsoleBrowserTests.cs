@@ -167,7 +167,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
         await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
-        await Expect(Page.GetByText("Written: Kadri.Tamm@old.example linked to this account.").First).ToBeVisibleAsync();
+        await Expect(Page.GetByText("Written: Kadri.Tamm@old.example linked to this account and verified.").First).ToBeVisibleAsync();
 
         var resend = Page.GetByTestId("resend");
         await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
@@ -183,6 +183,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
         await Expect(timeline.Locator("li[data-type='old_cps_email_linked']")).ToContainTextAsync("reason: Ticket CPS-SUP-77");
         await Expect(timeline.Locator("li[data-type='invitation_email_resent']")).ToContainTextAsync("by anna");
+        await Expect(timeline.Locator("li[data-type='old_cps_email_verified']")).ToContainTextAsync("linked by support");
+        // The invitation is the ledger's doing, set off by the member's registration.
+        await Expect(timeline.Locator("li[data-type='invitation_issued']")).ToContainTextAsync("by system:invitation-policy (caused by kadri)");
         await Expect(Page.GetByText("Old CPS e-mails: kadri.tamm@old.example")).ToBeVisibleAsync();
     }
 

@@ -3,6 +3,7 @@ using CpsLedger.Api.WebConsole;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Playwright;
@@ -30,7 +31,12 @@ public sealed class OidcConsoleApp : LedgerApp
         builder.UseSetting("Console:Oidc:ClientId", TestIdentityProvider.ClientId);
         builder.UseSetting("Console:Oidc:ClientSecret", TestIdentityProvider.ClientSecret);
         builder.UseSetting("Console:Oidc:RequireHttpsMetadata", "false");
+        builder.UseSetting("Console:Oidc:IdleTimeout", IdleTimeout.ToString());
+        builder.UseSetting("Console:Oidc:SessionLifetime", SessionLifetime.ToString());
     }
+
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(1);
 
     public override async ValueTask DisposeAsync()
     {
@@ -121,6 +127,82 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
         Assert.Equal(("anna", "Goodwill after a lost registration"), (adjusted.GetProperty("by").GetString(), adjusted.GetProperty("reason").GetString()));
     }
 
+    /// <summary>The session cookie as the browser holds it, replayed from outside the browser (as a thief with a copy would).</summary>
+    private async Task<Func<Task<System.Net.HttpStatusCode>>> CopyOfTheSessionCookie()
+    {
+        var cookie = Assert.Single(await _context.CookiesAsync(), c => c.Name == "cpsledger-console");
+        return async () =>
+        {
+            using var client = new HttpClient { BaseAddress = app.BaseUrl };
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
+            request.Headers.Add("Cookie", $"{cookie.Name}={cookie.Value}");
+            request.Headers.Add(ConsoleSetup.RequestHeader, "1");
+            return (await client.SendAsync(request)).StatusCode;
+        };
+    }
+
+    private async Task<int> SessionRows()
+    {
+        await using var session = app.Store.QuerySession();
+        return await Marten.QueryableExtensions.CountAsync(session.Query<ConsoleSession>());
+    }
+
+    private Task<int> StatusFromThePage() =>
+        Page.EvaluateAsync<int>("async () => (await fetch('/api/me', { headers: { 'X-CpsLedger-Console': '1' } })).status");
+
+    [Fact]
+    public async Task Signing_out_deletes_the_server_side_session_so_a_copied_cookie_no_longer_works()
+    {
+        await SignInThroughTheProvider("ines", LedgerRoles.Auditor);
+        var replay = await CopyOfTheSessionCookie();
+        Assert.Equal(System.Net.HttpStatusCode.OK, await replay());
+        Assert.Equal(1, await SessionRows());
+
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Sign in with your organisation account" })).ToBeVisibleAsync();
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await replay());
+        Assert.Equal(0, await SessionRows());
+    }
+
+    [Fact]
+    public async Task A_session_left_idle_ends_while_one_in_use_stays()
+    {
+        await SignInThroughTheProvider("ines", LedgerRoles.Auditor);
+        var replay = await CopyOfTheSessionCookie();
+        var almostIdle = OidcConsoleApp.IdleTimeout - TimeSpan.FromMinutes(1);
+
+        // Used within the idle timeout, twice: still signed in well past one idle timeout after sign-in.
+        app.Clock.Advance(almostIdle);
+        Assert.Equal(200, await StatusFromThePage());
+        app.Clock.Advance(almostIdle);
+        Assert.Equal(200, await StatusFromThePage());
+
+        app.Clock.Advance(OidcConsoleApp.IdleTimeout);
+        Assert.Equal(401, await StatusFromThePage());
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await replay());
+        Assert.Equal(0, await SessionRows());
+    }
+
+    [Fact]
+    public async Task A_session_ends_at_its_absolute_lifetime_however_busy()
+    {
+        await SignInThroughTheProvider("ines", LedgerRoles.Auditor);
+        var step = OidcConsoleApp.IdleTimeout - TimeSpan.FromMinutes(1);
+        var elapsed = TimeSpan.Zero;
+        while (elapsed + step < OidcConsoleApp.SessionLifetime)
+        {
+            app.Clock.Advance(step);
+            elapsed += step;
+            Assert.Equal(200, await StatusFromThePage());
+        }
+
+        app.Clock.Advance(step);
+        Assert.Equal(401, await StatusFromThePage());
+        await Page.ReloadAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Sign in with your organisation account" })).ToBeVisibleAsync();
+    }
+
     [Fact]
     public async Task The_page_is_told_to_sign_in_with_the_provider_and_never_offers_a_development_token()
     {
@@ -128,6 +210,18 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
         Assert.Equal("openid-connect", config.GetProperty("signIn").GetString());
         await Page.GotoAsync("/console/");
         await Expect(Page.GetByLabel("Development token")).ToHaveCountAsync(0);
+    }
+
+    [Theory]
+    [InlineData("00:30:00", "08:00:00", true)]
+    [InlineData("00:00:00", "08:00:00", false)]
+    [InlineData("09:00:00", "08:00:00", false)]
+    [InlineData("00:30:00", "00:00:00", false)]
+    public void Session_timeouts_are_checked_at_start_up(string idle, string lifetime, bool valid)
+    {
+        var validators = app.Services.GetRequiredService<IEnumerable<Microsoft.Extensions.Options.IValidateOptions<ConsoleOptions>>>();
+        var options = new ConsoleOptions { Oidc = { ClientId = "console", IdleTimeout = TimeSpan.Parse(idle), SessionLifetime = TimeSpan.Parse(lifetime) } };
+        Assert.Equal(valid, validators.All(v => !v.Validate(Microsoft.Extensions.Options.Options.DefaultName, options).Failed));
     }
 
     [Theory]

@@ -262,6 +262,13 @@ function productsTable(products) {
       h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
 }
 
+// The ledger's own actions name the system as the actor and the person whose request set them off.
+function actor(by, causedBy) {
+  if (!by) return 'system';
+  const cause = causedBy && causedBy.user ? ` (caused by ${causedBy.user})` : '';
+  return `${by}${cause}`;
+}
+
 function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
   let running = 0;
   const rows = explanation.lines.map((line, i) => {
@@ -275,7 +282,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
       h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
-      h('td', {}, line.by || '—'),
+      h('td', {}, actor(line.by, line.causedBy)),
       h('td', {}, [line.reason, line.ticketReference ? `ticket ${line.ticketReference}` : null].filter(Boolean).join(' · ') || '—'));
   });
   const chart = h('div', { class: 'chart' });
@@ -410,7 +417,7 @@ async function historyView(id, params) {
     h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, e.type)),
     h('p', { class: 'desc' }, e.description),
     h('div', { class: 'meta' },
-      `by ${e.by || 'system'} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
+      `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
       e.reason ? ` · reason: ${e.reason}` : '',
       e.ticketReference ? ` · ticket ${e.ticketReference}` : '',
       e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''),
@@ -643,20 +650,21 @@ async function supportView(id) {
       supportAction({
         id: 'link-email',
         title: 'Link an old CPS e-mail',
-        intro: 'Lets this account migrate the products registered under an old CPS account\'s e-mail. Check ownership first.',
+        intro: 'Counts as proof that this account owns the old CPS e-mail, so its products can be migrated. Check ownership first ' +
+          '(the member can also prove it with the code the ledger sends to that address).',
         fields: [
           { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
           { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it.' },
         ],
         describe: v => [
-          ['Event', 'OldCpsEmailLinked'],
+          ['Events', 'OldCpsEmailLinked, then OldCpsEmailVerified (by support link)'],
           ['On', h('span', {}, 'the account stream ', stream)],
           ['E-mail', v.email],
           ['Reason', v.reason],
         ],
         send: async (v, key) => {
           await api(`/api/accounts/${id}/old-cps-emails`, { method: 'POST', body: v, idempotencyKey: key });
-          return `Written: ${v.email} linked to this account.`;
+          return `Written: ${v.email} linked to this account and verified.`;
         },
       }),
       supportAction({

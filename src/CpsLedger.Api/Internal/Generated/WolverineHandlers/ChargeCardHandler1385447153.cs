@@ -33,6 +33,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.ChargeCardHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.ChargeCardHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:card-charging");
             // Loading Marten aggregate as part of the aggregate handler workflow
             var stream_invoice = await documentSession.Events.FetchForWriting<CpsLedger.Api.Invoicing.Invoice>(((CpsLedger.Api.Invoicing.ChargeCard)context.Envelope.Message).InvoiceId, cancellation);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Invoicing.ChargeCard)context.Envelope.Message).InvoiceId);

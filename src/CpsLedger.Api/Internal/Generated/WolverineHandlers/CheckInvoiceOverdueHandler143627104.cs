@@ -30,6 +30,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:overdue-policy");
             // Loading Marten aggregate as part of the aggregate handler workflow
             var stream_invoice = await documentSession.Events.FetchForWriting<CpsLedger.Api.Invoicing.Invoice>(((CpsLedger.Api.Invoicing.CheckInvoiceOverdue)context.Envelope.Message).InvoiceId, cancellation);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Invoicing.CheckInvoiceOverdue)context.Envelope.Message).InvoiceId);

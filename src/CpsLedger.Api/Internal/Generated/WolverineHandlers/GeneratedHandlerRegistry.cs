@@ -9,7 +9,7 @@ namespace Internal.Generated.WolverineHandlers
     {
         public override System.Type[] HandlerTypes()
         {
-            return new System.Type[] { typeof(CpsLedger.Api.Invoicing.ChargeCardHandler), typeof(CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler), typeof(CpsLedger.Api.Invoicing.IssueInvoiceHandler), typeof(CpsLedger.Api.Invoicing.ScheduleInvoiceHandler), typeof(CpsLedger.Api.Invoicing.SendInvoiceEmailHandler), typeof(CpsLedger.Api.Invoicing.SendOverdueEmailHandler), typeof(CpsLedger.Api.Invoicing.SendReinstatementEmailHandler), typeof(CpsLedger.Api.Invoicing.SendSuspensionEmailHandler), typeof(CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler), typeof(CpsLedger.Api.Membership.ReviewInvitationHandler), typeof(CpsLedger.Api.Membership.SendInvitationEmailHandler), typeof(CpsLedger.Api.Membership.WelcomeEmailHandler) };
+            return new System.Type[] { typeof(CpsLedger.Api.Invoicing.ChargeCardHandler), typeof(CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler), typeof(CpsLedger.Api.Invoicing.IssueInvoiceHandler), typeof(CpsLedger.Api.Invoicing.ScheduleInvoiceHandler), typeof(CpsLedger.Api.Invoicing.SendInvoiceEmailHandler), typeof(CpsLedger.Api.Invoicing.SendOverdueEmailHandler), typeof(CpsLedger.Api.Invoicing.SendReinstatementEmailHandler), typeof(CpsLedger.Api.Invoicing.SendSuspensionEmailHandler), typeof(CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler), typeof(CpsLedger.Api.Membership.ReviewInvitationHandler), typeof(CpsLedger.Api.Membership.SendInvitationEmailHandler), typeof(CpsLedger.Api.Membership.WelcomeEmailHandler), typeof(CpsLedger.Api.Migration.SendOldEmailCodeHandler) };
         }
 
         public override System.Type[] MessageTypes()
@@ -35,6 +35,7 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.ReviewInvitationHandler173889738))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendInvitationEmailHandler2090751432))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendInvoiceEmailHandler764700892))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendOldEmailCodeHandler899256449))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendOverdueEmailHandler1778163167))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendReinstatementEmailHandler1345648856))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendSuspensionEmailHandler1682048904))]
@@ -51,6 +52,7 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.ReviewInvitationHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.SendInvitationEmailHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.WelcomeEmailHandler))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.SendOldEmailCodeHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.ChargeCard))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.CheckInvoiceOverdue))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.IssueInvoice))]
@@ -62,6 +64,7 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.MembershipJoined))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.ReviewInvitation))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.SendInvitationEmail))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.SendOldEmailCode))]
         public static void Pin()
         {
             // Intentionally empty. The [DynamicDependency] attributes above are the payload: they root the generated types for Native AOT, and [ModuleInitializer] guarantees this method is itself an ILC root.

@@ -32,6 +32,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.IssueInvoiceHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.IssueInvoiceHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:invoicing");
             
             // The actual message execution
             var outgoing1 = await CpsLedger.Api.Invoicing.IssueInvoiceHandler.Handle(issueInvoice, documentSession, _timeProvider, _optionsOfInvoicingOptions, _optionsOfSellerOptions, cancellation).ConfigureAwait(false);

@@ -89,7 +89,8 @@ namespace Internal.Generated.WolverineHandlers
                 }
 
                 CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.Before(command, documentSession);
-                var problemDetails2 = CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.Validate(stream_account.Aggregate, command);
+                var oldEmailLinkReads = await CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.LoadAsync(accountId, command, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails2 = CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.Validate(stream_account.Aggregate, command, oldEmailLinkReads);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -99,7 +100,7 @@ namespace Internal.Generated.WolverineHandlers
 
                 
                 // The actual HTTP request handler execution
-                (var oldCpsEmails_response, var events) = CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.Post(accountId, command, stream_account.Aggregate, _timeProvider);
+                (var oldCpsEmails_response, var events) = CpsLedger.Api.Migration.LinkOldCpsEmailEndpoint.Post(accountId, command, stream_account.Aggregate, oldEmailLinkReads, _timeProvider);
 
                 if (events != null)
                 {

@@ -41,6 +41,7 @@ namespace Internal.Generated.WolverineHandlers
             var reviewInputsQuery_result = await reviewInputsQuery_BatchItem.ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Membership.ReviewInvitationHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Membership.ReviewInvitationHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:invitation-policy");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
             

@@ -27,6 +27,7 @@ namespace Internal.Generated.WolverineHandlers
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler");
+            CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:overdue-policy");
             var result_of_MembershipStreamId = CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler.MembershipStreamId(suspendForNonPayment);
             var batchedQuery = documentSession.CreateBatchQuery();
 

@@ -1,0 +1,129 @@
+using System.Reflection;
+using System.Text.Json;
+using JasperFx;
+using JasperFx.CodeGeneration;
+using JasperFx.CodeGeneration.Frames;
+using JasperFx.Events;
+using Marten;
+using Wolverine;
+using Wolverine.Configuration;
+using Wolverine.Runtime;
+using Wolverine.Runtime.Handlers;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// Names the ledger itself as the actor of a message handler's writes (<c>system:&lt;name&gt;</c>). Without it a handler is
+/// named after its class (<c>ReviewInvitationHandler</c> -> <c>system:review-invitation</c>).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class SystemActorAttribute(string name) : Attribute
+{
+    public string Actor { get; } = SystemActor.Prefix + name;
+}
+
+/// <summary>Who set off what the ledger did on its own: the originating user and the request's correlation id.</summary>
+public sealed record CausedBy(string? User, string? CorrelationId);
+
+/// <summary>
+/// Events that policies, scheduled and cascaded handlers append are the ledger's own doing: their user name is the system
+/// actor (e.g. <c>system:invitation-policy</c>), and the person whose request set them off, with that request's correlation id,
+/// travels in the <c>caused_by</c> headers. Events appended by HTTP endpoints keep the caller as the user. Events stored before
+/// this existed are left as they are: they show the relayed user name and no <c>caused_by</c>.
+/// </summary>
+public static class SystemActor
+{
+    public const string Prefix = "system:";
+    public const string CausedByUserHeader = "caused_by";
+    public const string CausedByCorrelationHeader = "caused_by_correlation_id";
+
+    /// <summary>The actor of a handler type: its attribute, or a name derived from the class.</summary>
+    public static string For(Type handlerType) =>
+        handlerType.GetCustomAttribute<SystemActorAttribute>()?.Actor ?? Prefix + Kebab(TrimSuffix(handlerType.Name, "Handler"));
+
+    /// <summary>Called by the generated code of every message handler that writes through a Marten session, before the handler.</summary>
+    public static void Stamp(IDocumentSession session, MessageContext context, string actor)
+    {
+        // The relayed user (Wolverine's EnableRelayOfUserName) is the person whose request started this chain of messages.
+        var user = context.Envelope?.UserName ?? context.UserName;
+        session.LastModifiedBy = actor;
+        if (!string.IsNullOrEmpty(user))
+            session.SetHeader(CausedByUserHeader, user);
+        if (!string.IsNullOrEmpty(context.CorrelationId))
+            session.SetHeader(CausedByCorrelationHeader, context.CorrelationId);
+    }
+
+    /// <summary>What an event says about who set it off; null for an event a person appended (or one stored before this existed).</summary>
+    public static CausedBy? CausedByOf(IEvent e)
+    {
+        var user = Header(e, CausedByUserHeader);
+        var correlation = Header(e, CausedByCorrelationHeader);
+        return user is null && correlation is null ? null : new CausedBy(user, correlation);
+    }
+
+    /// <summary>A string header of a stored event (headers come back from the database as JSON elements).</summary>
+    public static string? Header(IEvent e, string name) =>
+        e.Headers?.TryGetValue(name, out var value) == true
+            ? value switch
+            {
+                JsonElement json => json.ValueKind == JsonValueKind.String ? json.GetString() : json.ToString(),
+                null => null,
+                _ => value.ToString(),
+            }
+            : null;
+
+    private static string TrimSuffix(string name, string suffix) =>
+        name.EndsWith(suffix, StringComparison.Ordinal) && name.Length > suffix.Length ? name[..^suffix.Length] : name;
+
+    private static string Kebab(string name) =>
+        System.Text.RegularExpressions.Regex.Replace(name, "(?<=[a-z0-9])(?=[A-Z])", "-").ToLowerInvariant();
+}
+
+/// <summary>
+/// Adds <see cref="SystemActor.Stamp"/> to every message handler chain that writes through a Marten session (HTTP endpoints
+/// are not message handlers, so the caller stays their actor).
+/// </summary>
+public sealed class SystemActorPolicy : IHandlerPolicy
+{
+    public void Apply(IReadOnlyList<HandlerChain> chains, GenerationRules rules, IServiceContainer container)
+    {
+        foreach (var chain in chains)
+        {
+            var writer = chain.Handlers.FirstOrDefault(h => WritesThroughMarten(h.HandlerType, h.Method));
+            if (writer is null)
+                continue;
+
+            var stamp = new MethodCall(typeof(SystemActor), nameof(SystemActor.Stamp));
+            stamp.Arguments[2] = new Value(SystemActor.For(writer.HandlerType));
+            chain.Middleware.Add(stamp);
+        }
+    }
+
+    /// <summary>
+    /// Whether a handler method appends or stores through a session: it takes the session or an event stream, returns Marten
+    /// side effects, or uses Wolverine's aggregate handler workflow (attributes on the class, the method or a parameter).
+    /// </summary>
+    public static bool WritesThroughMarten(Type handlerType, MethodInfo method)
+    {
+        static bool IsMartenWrite(Type t) =>
+            t == typeof(IDocumentSession)
+            || (t.IsGenericType && t.GetGenericTypeDefinition().FullName == "Marten.Events.IEventStream`1")
+            || t.Namespace?.StartsWith("Wolverine.Marten", StringComparison.Ordinal) == true;
+
+        static bool IsAggregateWorkflow(IEnumerable<Attribute> attributes) =>
+            attributes.Any(a => a.GetType().Namespace?.StartsWith("Wolverine.Marten", StringComparison.Ordinal) == true
+                                && a.GetType().Name.Contains("Aggregate", StringComparison.Ordinal));
+
+        var returned = method.ReturnType.IsGenericType && method.ReturnType.GetGenericTypeDefinition() == typeof(Task<>)
+            ? method.ReturnType.GetGenericArguments()[0]
+            : method.ReturnType;
+        var returnedTypes = returned.FullName?.StartsWith("System.ValueTuple", StringComparison.Ordinal) == true
+            ? returned.GetGenericArguments()
+            : [returned];
+
+        return method.GetParameters().Any(p => IsMartenWrite(p.ParameterType) || IsAggregateWorkflow(p.GetCustomAttributes()))
+               || returnedTypes.Any(t => IsMartenWrite(t) || t.GetInterfaces().Any(IsMartenWrite))
+               || IsAggregateWorkflow(method.GetCustomAttributes())
+               || IsAggregateWorkflow(handlerType.GetCustomAttributes());
+    }
+}

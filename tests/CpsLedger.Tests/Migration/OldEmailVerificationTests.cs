@@ -1,0 +1,367 @@
+using System.Net;
+using System.Text.Json;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Migration;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Harness;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace CpsLedger.Tests.Migration;
+
+/// <summary>An old CPS e-mail is a claim until the account proves it owns the mailbox (issue #18).</summary>
+public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support, subject: "maris");
+
+    private async Task ListModels()
+    {
+        await App.ListModel(Products.Products.R5, "EOS R5", "camera_body", 235);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+    }
+
+    private async Task<IReadOnlyList<JasperFx.Events.IEvent>> AccountEvents(Guid account)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.FetchStreamAsync(account);
+    }
+
+    private async Task<JsonElement> History(Guid account, string types) =>
+        (await (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types={types}")).ShouldBe(HttpStatusCode.OK))
+        .GetProperty("items");
+
+    private static string Wrong(string code)
+    {
+        var digits = code.Replace(" ", "");
+        return ((long.Parse(digits) + 1) % 100_000_000).ToString("D8");
+    }
+
+    private string[] CodeEmailFiles() =>
+        Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "old-cps-email-code-*.eml") : [];
+
+    [Fact]
+    public async Task An_account_giving_another_companys_old_email_sees_nothing_of_it_and_cannot_migrate_until_it_enters_the_code()
+    {
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+
+        var status = await member.MigrationStatus(account);
+        Assert.Equal((false, "old_email_unverified", 0), (status.GetProperty("available").GetBoolean(), status.GetProperty("reason").GetString(),
+            status.GetProperty("productsToMigrate").GetInt32()));
+        Assert.Equal(0, status.GetProperty("legacyAccounts").GetArrayLength());
+        Assert.DoesNotContain(LegacyFiles.KadriNumber, status.GetRawText());
+        Assert.DoesNotContain("0123 4567", status.GetRawText());
+        Assert.Equal("unverified", status.GetProperty("oldEmailVerifications")[0].GetProperty("state").GetString());
+
+        var refused = await (await member.PostAsync(LegacyFiles.MigrationUrl(account), null)).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("old_email_unverified", refused.GetProperty("reason").GetString());
+        Assert.Equal(0, await App.CountEvents("legacy_product_migrated"));
+        Assert.Equal(0, await App.CountEvents("legacy_membership_number_recorded"));
+
+        // The code goes to the old address only, and to nobody else.
+        var sent = await member.RequestCode(account, " Kadri.Tamm@Old.Example ");
+        Assert.Equal((LegacyFiles.Kadri, 5), (sent.GetProperty("email").GetString(), sent.GetProperty("attemptsAllowed").GetInt32()));
+        Assert.Equal("code_sent", (await member.MigrationStatus(account)).GetProperty("oldEmailVerifications")[0].GetProperty("state").GetString());
+        var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
+        Assert.Single(CodeEmailFiles());
+
+        var verified = await (await member.EnterCode(account, LegacyFiles.Kadri, code)).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("code", verified.GetProperty("method").GetString());
+
+        status = await member.MigrationStatus(account);
+        Assert.True(status.GetProperty("available").GetBoolean());
+        Assert.Equal(LegacyFiles.KadriNumber, status.GetProperty("legacyAccounts")[0].GetProperty("oldMembershipNumber").GetString());
+        var proof = status.GetProperty("oldEmailVerifications")[0];
+        Assert.Equal(("verified", "code"), (proof.GetProperty("state").GetString(), proof.GetProperty("verifiedBy").GetString()));
+        Assert.Equal(3, (await member.Migrate(account)).GetProperty("migrated").GetInt32());
+
+        // The history tells who asked and who proved it; no event, no answer and no document holds the code.
+        var history = await History(account, "old_cps_email_verification_requested,old_cps_email_verified");
+        Assert.Equal(["old_cps_email_verification_requested", "old_cps_email_verified"],
+            history.EnumerateArray().Select(e => e.GetProperty("type").GetString()));
+        Assert.All(history.EnumerateArray(), e => Assert.Equal("kadri", e.GetProperty("by").GetString()));
+        Assert.Equal($"Old CPS e-mail {LegacyFiles.Kadri} verified with the code sent to it", history[1].GetProperty("description").GetString());
+        var digits = code.Replace(" ", "");
+        Assert.DoesNotContain(digits, history.GetRawText());
+        Assert.DoesNotContain(code, history.GetRawText());
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var scan = new Npgsql.NpgsqlCommand(
+            $"select count(*) from {App.SchemaName}.mt_events where data::text like '%{digits}%' or headers::text like '%{digits}%'", connection);
+        Assert.Equal(0L, (long)(await scan.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
+    public async Task A_wrong_code_uses_an_attempt_too_many_end_the_code_and_a_new_code_works()
+    {
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await member.RequestCode(account, LegacyFiles.Kadri);
+        var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
+
+        for (var left = 4; left >= 0; left--)
+        {
+            var wrong = await (await member.EnterCode(account, LegacyFiles.Kadri, Wrong(code))).ShouldBeProblem(HttpStatusCode.BadRequest);
+            Assert.Equal(("wrong_code", left), (wrong.GetProperty("reason").GetString(), wrong.GetProperty("attemptsLeft").GetInt32()));
+            Assert.True(wrong.GetProperty("errors").TryGetProperty("code", out _));
+        }
+
+        // Used up: the right code no longer works either.
+        var usedUp = await (await member.EnterCode(account, LegacyFiles.Kadri, code)).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("too_many_attempts", usedUp.GetProperty("reason").GetString());
+        var failures = await History(account, "old_cps_email_verification_failed");
+        Assert.Equal(5, failures.GetArrayLength());
+        Assert.Equal($"Wrong verification code entered for old CPS e-mail {LegacyFiles.Kadri} (0 attempts left)",
+            failures[4].GetProperty("description").GetString());
+
+        // Malformed input is a plain 400 that uses no attempt.
+        await (await member.EnterCode(account, LegacyFiles.Kadri, "12ab")).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        await member.RequestCode(account, LegacyFiles.Kadri);
+        var fresh = await App.CodeSentTo(account, LegacyFiles.Kadri);
+        await (await member.EnterCode(account, LegacyFiles.Kadri, fresh)).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(5, (await History(account, "old_cps_email_verification_failed")).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task An_expired_code_is_refused_once_recorded_and_then_there_is_no_code_to_enter()
+    {
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await member.RequestCode(account, LegacyFiles.Kadri);
+        var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
+
+        App.Clock.Advance(TimeSpan.FromHours(24));
+        var expired = await (await member.EnterCode(account, LegacyFiles.Kadri, code)).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("code_expired", expired.GetProperty("reason").GetString());
+        var none = await (await member.EnterCode(account, LegacyFiles.Kadri, code)).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("no_code_requested", none.GetProperty("reason").GetString());
+
+        var failed = Assert.Single((await AccountEvents(account)).Select(e => e.Data).OfType<OldCpsEmailVerificationFailed>());
+        Assert.Equal(OldCpsEmailVerificationFailure.CodeExpired, failed.Reason);
+        Assert.Equal("unverified", (await member.MigrationStatus(account)).GetProperty("oldEmailVerifications")[0].GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task A_code_works_once_and_only_the_latest_code_works()
+    {
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await member.RequestCode(account, LegacyFiles.Kadri);
+        var first = await App.CodeSentTo(account, LegacyFiles.Kadri);
+        await member.RequestCode(account, LegacyFiles.Kadri);
+        var second = await App.CodeSentTo(account, LegacyFiles.Kadri);
+        Assert.Equal(2, CodeEmailFiles().Length);
+
+        // The first code was replaced by the second (a miss, recorded as a wrong code).
+        if (first != second)
+            await (await member.EnterCode(account, LegacyFiles.Kadri, first)).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await member.EnterCode(account, LegacyFiles.Kadri, second)).ShouldBe(HttpStatusCode.OK);
+
+        var events = (await AccountEvents(account)).Count;
+        var reused = await (await member.EnterCode(account, LegacyFiles.Kadri, second)).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("already_verified", reused.GetProperty("reason").GetString());
+        var again = await (await member.PostJson(OldEmails.CodesUrl(account), new { email = LegacyFiles.Kadri })).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("already_verified", again.GetProperty("reason").GetString());
+        Assert.Equal(events, (await AccountEvents(account)).Count);
+    }
+
+    [Fact]
+    public async Task An_email_another_account_verified_cannot_be_verified_again_without_support()
+    {
+        var owner = await App.OpenAccount("owner@example.ee", [LegacyFiles.Kadri]);
+        var claimant = await App.OpenAccount("claimant@example.ee", [LegacyFiles.Kadri]);
+        var hostile = App.Member(claimant, "mallory");
+        // The claimant asked first: its code is waiting when the owner proves the address.
+        await hostile.RequestCode(claimant, LegacyFiles.Kadri);
+        var claimantsCode = await App.CodeSentTo(claimant, LegacyFiles.Kadri);
+        await App.VerifyOldEmail(owner, LegacyFiles.Kadri);
+
+        var entered = await (await hostile.EnterCode(claimant, LegacyFiles.Kadri, claimantsCode)).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("verified_by_another_account", entered.GetProperty("reason").GetString());
+        Assert.DoesNotContain(owner.ToString(), entered.GetRawText());
+        var mails = CodeEmailFiles().Length;
+        var requested = await (await hostile.PostJson(OldEmails.CodesUrl(claimant), new { email = LegacyFiles.Kadri }))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("verified_by_another_account", requested.GetProperty("reason").GetString());
+        await App.WaitForMessages();
+        Assert.Equal(mails, CodeEmailFiles().Length);
+
+        // Support cannot simply link it either, but is told where it is; unlinked there (before anything moved), it can.
+        var linked = await (await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9" }))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal((owner, "verified_by_another_account"), (linked.GetProperty("accountId").GetGuid(), linked.GetProperty("reason").GetString()));
+        await (await Support.SendAsync(new HttpRequestMessage(HttpMethod.Delete,
+            $"/api/accounts/{owner}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason={Uri.EscapeDataString("ticket 9: not theirs")}")))
+            .ShouldBe(HttpStatusCode.OK);
+        await (await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9: proved by invoice" }))
+            .ShouldBe(HttpStatusCode.OK);
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(claimant, (await session.LoadAsync<OldCpsEmailClaim>(LegacyFiles.Kadri))!.AccountId);
+    }
+
+    [Fact]
+    public async Task The_database_refuses_a_second_verification_of_one_email_also_when_two_accounts_enter_their_codes_at_once()
+    {
+        var first = await App.OpenAccount("first@example.ee", [LegacyFiles.Kadri]);
+        var second = await App.OpenAccount("second@example.ee", [LegacyFiles.Kadri]);
+        await App.Member(first).RequestCode(first, LegacyFiles.Kadri);
+        await App.Member(second).RequestCode(second, LegacyFiles.Kadri);
+        var codes = new[] { await App.CodeSentTo(first, LegacyFiles.Kadri), await App.CodeSentTo(second, LegacyFiles.Kadri) };
+
+        var responses = await Task.WhenAll(
+            App.Member(first).EnterCode(first, LegacyFiles.Kadri, codes[0]),
+            App.Member(second).EnterCode(second, LegacyFiles.Kadri, codes[1]));
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.Conflict], responses.Select(r => r.StatusCode).Order());
+        await responses.Single(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal(1, await App.CountEvents("old_cps_email_verified"));
+
+        // The claim is the primary key of a row written in the verifying transaction, not a read before it.
+        var loser = responses[0].StatusCode == HttpStatusCode.OK ? second : first;
+        await using var direct = App.Store.LightweightSession();
+        direct.Events.Append(loser, new OldCpsEmailVerified(loser, LegacyFiles.Kadri, OldCpsEmailVerificationMethod.Code, null, null, DateTimeOffset.UtcNow));
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => direct.SaveChangesAsync());
+        Assert.Contains(refused is AggregateException a ? a.Flatten().InnerExceptions : [refused],
+            e => e is JasperFx.DocumentAlreadyExistsException { DocType: var type } && type == typeof(OldCpsEmailClaim));
+    }
+
+    [Fact]
+    public async Task Support_linking_a_given_email_counts_as_verification_and_the_history_says_so()
+    {
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails",
+            new { email = LegacyFiles.Kadri, reason = "Ticket 4712: old invoice shown on a call" })).ShouldBe(HttpStatusCode.OK);
+
+        var status = await App.Member(account).MigrationStatus(account);
+        var proof = status.GetProperty("oldEmailVerifications")[0];
+        Assert.Equal(("verified", "support_link"), (proof.GetProperty("state").GetString(), proof.GetProperty("verifiedBy").GetString()));
+        Assert.True(status.GetProperty("available").GetBoolean());
+        var verified = (await History(account, "old_cps_email_verified"))[0];
+        Assert.Equal(("maris", "Ticket 4712: old invoice shown on a call"), (verified.GetProperty("by").GetString(), verified.GetProperty("reason").GetString()));
+        Assert.Equal($"Old CPS e-mail {LegacyFiles.Kadri} verified: linked by support (Ticket 4712: old invoice shown on a call)",
+            verified.GetProperty("description").GetString());
+        Assert.Empty(CodeEmailFiles());
+
+        // Support asks for a code on the member's behalf only while the e-mail is unproved.
+        var again = await (await Support.PostJson(OldEmails.CodesUrl(account), new { email = LegacyFiles.Kadri })).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("already_verified", again.GetProperty("reason").GetString());
+        Assert.Equal(3, (await Support.Migrate(account)).GetProperty("migrated").GetInt32());
+    }
+
+    [Fact]
+    public async Task At_most_three_codes_an_hour_go_to_one_address_whichever_accounts_ask()
+    {
+        var first = await App.OpenAccount("first@example.ee", [LegacyFiles.Kadri]);
+        var second = await App.OpenAccount("second@example.ee", [LegacyFiles.Kadri]);
+        await App.Member(first).RequestCode(first, LegacyFiles.Kadri);
+        await App.Member(second).RequestCode(second, LegacyFiles.Kadri);
+        App.Clock.Advance(TimeSpan.FromMinutes(20));
+        await App.Member(first).RequestCode(first, LegacyFiles.Kadri);
+
+        var refused = await App.Member(second).PostJson(OldEmails.CodesUrl(second), new { email = LegacyFiles.Kadri });
+        var problem = await refused.ShouldBeProblem(HttpStatusCode.TooManyRequests);
+        Assert.Equal("too_many_code_requests", problem.GetProperty("reason").GetString());
+        var retryAfter = int.Parse(refused.Headers.GetValues("Retry-After").Single());
+        Assert.InRange(retryAfter, 39 * 60, 40 * 60);
+        // Another address is not affected.
+        var other = await App.OpenAccount("third@example.ee", ["other@old.example"]);
+        await App.Member(other).RequestCode(other, "other@old.example");
+
+        await App.WaitForMessages();
+        Assert.Equal(4, CodeEmailFiles().Length);
+        Assert.Equal(2, (await AccountEvents(first)).Count(e => e.Data is OldCpsEmailVerificationRequested));
+        Assert.Equal(1, (await AccountEvents(second)).Count(e => e.Data is OldCpsEmailVerificationRequested));
+
+        // An hour after the first, one more may go.
+        App.Clock.Advance(TimeSpan.FromMinutes(41));
+        await App.Member(second).RequestCode(second, LegacyFiles.Kadri);
+    }
+
+    [Fact]
+    public async Task Only_the_accounts_member_the_portal_and_support_may_ask_for_or_enter_a_code()
+    {
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var stranger = await App.OpenAccount("stranger@example.ee");
+        var body = new { email = LegacyFiles.Kadri };
+
+        await (await App.Member(stranger).PostJson(OldEmails.CodesUrl(account), body)).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await App.ClientAs(LedgerRoles.Auditor).PostJson(OldEmails.CodesUrl(account), body)).ShouldBe(HttpStatusCode.Forbidden);
+        await (await App.Member(stranger).EnterCode(account, LegacyFiles.Kadri, "1234 5678")).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await App.ClientAs(LedgerRoles.Support).PostJson(OldEmails.CodesUrl(Guid.NewGuid()), body)).ShouldBeProblem(HttpStatusCode.NotFound);
+        var notGiven = await (await App.Member(account).PostJson(OldEmails.CodesUrl(account), new { email = "someone.else@old.example" }))
+            .ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Contains("someone.else@old.example", notGiven.GetProperty("detail").GetString());
+        await (await App.Member(account).PostJson(OldEmails.CodesUrl(account), new { email = "not an e-mail" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        // The portal asks on the member's behalf; support enters the code the member reads out on the phone.
+        await App.ClientAs(LedgerRoles.Portal).RequestCode(account, LegacyFiles.Kadri);
+        var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
+        await (await Support.EnterCode(account, LegacyFiles.Kadri, code)).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("maris", (await History(account, "old_cps_email_verified"))[0].GetProperty("by").GetString());
+    }
+
+    [Fact]
+    public async Task Already_migrated_stays_migrated_what_moved_before_verification_existed_counts_as_proof_also_after_a_rebuild()
+    {
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var early = await App.OpenAccount("early@example.ee", [LegacyFiles.Kadri]);
+        // What a migration before verification existed left behind: the old membership number on the account's history.
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.Events.Append(MembershipStream.For(early),
+                new LegacyMembershipNumberRecorded(early, LegacyFiles.Kadri, LegacyFiles.KadriNumber, DateTimeOffset.UtcNow));
+            await session.SaveChangesAsync();
+        }
+
+        async Task AssertStanding()
+        {
+            var status = await App.Member(early).MigrationStatus(early);
+            var proof = status.GetProperty("oldEmailVerifications")[0];
+            Assert.Equal(("verified", "migrated_before_verification"), (proof.GetProperty("state").GetString(), proof.GetProperty("verifiedBy").GetString()));
+            Assert.Equal(3, status.GetProperty("productsToMigrate").GetInt32());
+        }
+
+        await AssertStanding();
+        using (var daemon = await App.Store.BuildProjectionDaemonAsync())
+        {
+            foreach (var projection in ((StoreOptions)App.Store.Options).Projections.All)
+                await daemon.RebuildProjectionAsync(projection.Name, TimeSpan.FromMinutes(1), CancellationToken.None);
+        }
+
+        await AssertStanding();
+        Assert.Equal(3, (await App.Member(early).Migrate(early)).GetProperty("migrated").GetInt32());
+
+        // Another account giving the same e-mail cannot prove it any more.
+        var late = await App.OpenAccount("late@example.ee", [LegacyFiles.Kadri]);
+        var refused = await (await App.Member(late).PostJson(OldEmails.CodesUrl(late), new { email = LegacyFiles.Kadri }))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Equal("verified_by_another_account", refused.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public void The_settings_are_checked_at_start_up()
+    {
+        var validators = App.Services.GetRequiredService<IEnumerable<IValidateOptions<OldEmailVerificationOptions>>>();
+        string[] Failures(OldEmailVerificationOptions o) =>
+            [.. validators.SelectMany(v => v.Validate(Options.DefaultName, o).Failures ?? [])];
+
+        Assert.Empty(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32) }));
+        Assert.Contains(Failures(new OldEmailVerificationOptions()), f => f.Contains("OldEmailVerification:CodeKey"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 31) }), f => f.Contains("OldEmailVerification:CodeKey"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32), CodeLifetime = TimeSpan.Zero }),
+            f => f.Contains("CodeLifetime"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32), MaxAttempts = 0 }), f => f.Contains("MaxAttempts"));
+        Assert.Contains(Failures(new OldEmailVerificationOptions { CodeKey = new string('k', 32), MaxCodesPerEmail = 0 }),
+            f => f.Contains("MaxCodesPerEmail"));
+    }
+}

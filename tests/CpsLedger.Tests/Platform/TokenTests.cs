@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Http.Headers;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using JasperFx.CommandLine;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>Tokens: how long past expiry one is still accepted, and the development token command.</summary>
+public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient With(string token)
+    {
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    /// <summary>A support token that expired <paramref name="ago"/> ago (on real time: the token validation's clock).</summary>
+    private string ExpiredAgo(TimeSpan ago)
+    {
+        var issuedAt = DateTimeOffset.UtcNow - TimeSpan.FromHours(1);
+        return new DevTokenIssuer(App.Services.GetRequiredService<IOptions<AuthOptions>>(), new FixedClock(issuedAt))
+            .Issue("late", [LedgerRoles.Support], lifetime: TimeSpan.FromHours(1) - ago);
+    }
+
+    [Fact]
+    public async Task A_token_is_accepted_at_most_five_seconds_after_it_expired()
+    {
+        var options = App.Services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(JwtBearerDefaults.AuthenticationScheme);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.TokenValidationParameters.ClockSkew);
+
+        await (await With(ExpiredAgo(TimeSpan.FromSeconds(-60))).GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
+        await (await With(ExpiredAgo(TimeSpan.FromSeconds(20))).GetAsync("/api/me")).ShouldBe(HttpStatusCode.Unauthorized);
+        await (await With(ExpiredAgo(TimeSpan.FromSeconds(8))).GetAsync("/api/me")).ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public void The_clock_skew_setting_is_checked_at_start_up()
+    {
+        var validate = App.Services.GetRequiredService<IEnumerable<IValidateOptions<AuthOptions>>>();
+        bool Valid(TimeSpan skew) => validate.All(v =>
+            !v.Validate(Options.DefaultName, new AuthOptions { SigningKey = new string('k', 40), ClockSkew = skew }).Failed);
+
+        Assert.True(Valid(TimeSpan.Zero));
+        Assert.True(Valid(TimeSpan.FromSeconds(5)));
+        Assert.False(Valid(TimeSpan.FromSeconds(-1)));
+        Assert.False(Valid(TimeSpan.FromMinutes(5)));
+    }
+
+    [Theory]
+    [InlineData("token --role support --role auditor")]
+    [InlineData("token --role support auditor")]
+    [InlineData("token --role support --role auditor --role support")]
+    public async Task The_role_flag_is_repeatable_and_the_token_carries_every_role(string commandLine)
+    {
+        var factory = new CommandFactory();
+        factory.RegisterCommand<TokenCommand>();
+        var run = factory.BuildRun(commandLine.Split(' '));
+        var input = Assert.IsType<TokenInput>(run.Input);
+
+        var (subject, roles, _, _) = TokenCommand.Describe(input);
+        Assert.Equal([LedgerRoles.Support, LedgerRoles.Auditor], roles);
+        Assert.Equal("dev-support-auditor", subject);
+
+        // The token minted from it is both: the API sees both roles.
+        var token = App.Services.GetRequiredService<DevTokenIssuer>().Issue(subject, roles);
+        var me = await (await With(token).GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal([LedgerRoles.Support, LedgerRoles.Auditor], me.GetProperty("roles").EnumerateArray().Select(r => r.GetString()));
+    }
+
+    [Fact]
+    public void Without_a_role_the_token_is_a_members_and_a_member_needs_an_account()
+    {
+        var factory = new CommandFactory();
+        factory.RegisterCommand<TokenCommand>();
+        var input = (TokenInput)factory.BuildRun(["token"]).Input;
+        Assert.Throws<ArgumentException>(() => TokenCommand.Describe(input));
+
+        var account = Guid.NewGuid();
+        input = (TokenInput)factory.BuildRun(["token", "--account", account.ToString()]).Input;
+        var member = TokenCommand.Describe(input);
+        Assert.Equal([LedgerRoles.Member], member.Roles);
+        Assert.Equal(account, member.AccountId);
+        Assert.Throws<ArgumentException>(() => TokenCommand.Describe((TokenInput)factory.BuildRun(["token", "--role", "root"]).Input));
+    }
+}
