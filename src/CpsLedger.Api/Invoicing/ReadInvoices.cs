@@ -44,6 +44,17 @@ public static class InvoiceQueries
         return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault());
     }
 
+    /// <summary>Adds what the standing is computed from to a batched query; the task completes when the batch has run.</summary>
+    public static Task<MembershipStanding> StandingIn(Marten.Services.BatchQuerying.IBatchedQuery batch, Guid accountId, DateOnly today)
+    {
+        var membership = batch.Load<AccountMembership>(MembershipStream.For(accountId));
+        var invoices = batch.Query<Invoice>().Where(i => i.AccountId == accountId).OrderByDescending(i => i.IssuedAt).ToList();
+        return Combine(membership, invoices, today);
+
+        static async Task<MembershipStanding> Combine(Task<AccountMembership?> membership, Task<IReadOnlyList<Invoice>> invoices, DateOnly today) =>
+            Standing(await membership, await invoices, today);
+    }
+
     public static async Task<MembershipStanding> StandingAsync(IQuerySession session, Guid accountId, DateOnly today, CancellationToken ct) =>
         Standing(await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct), await OfAccount(session, accountId, ct), today);
 
