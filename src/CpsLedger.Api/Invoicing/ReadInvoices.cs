@@ -40,7 +40,7 @@ public static class InvoiceQueries
             : membership.Suspension?.MembershipId == term.MembershipId ? MembershipStatus.Suspended
             : membership.IsMemberOn(today) ? MembershipStatus.Active
             : MembershipStatus.Ended;
-        var open = invoices.Where(i => i.Status != InvoiceStatus.Paid && i.Outstanding > 0).ToList();
+        var open = invoices.Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled) && i.Outstanding > 0).ToList();
         return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault());
     }
 
@@ -89,19 +89,12 @@ public static class GetInvoicePdfEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("One invoice as a PDF document (the same one the invoice e-mail attaches)")]
     [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
-    [ProducesResponseType(StatusCodes.Status503ServiceUnavailable)]
     public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session,
-        Microsoft.Extensions.Options.IOptions<InvoicingOptions> options, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
     {
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
             return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
-        return InvoicePdf.TryRender(invoice, options.Value.PdfSharpLicense) is { } pdf
-            ? Results.File(pdf, "application/pdf", $"{invoice.InvoiceNumber}.pdf")
-            : Results.Problem(new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "Invoice PDF unavailable",
-                Detail = "PDF rendering is not licensed on this service (Invoicing:PdfSharpLicense). The invoice itself is available as JSON.",
-            });
+        // Older invoices recorded no payee: where to pay is the account configured now.
+        return Results.File(InvoicePdf.Render(invoice, invoice.Payee ?? seller.Value.ToPayeeAccount()), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }
 }

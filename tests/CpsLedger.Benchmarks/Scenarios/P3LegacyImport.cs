@@ -338,6 +338,7 @@ public static class P3LegacyImport
         info.Environment["Auth__SigningKey"] = O1ColdStart.SigningKey;
         info.Environment["OldEmailVerification__CodeKey"] = O1ColdStart.CodeKey;
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-p3-mail");
+        O1ColdStart.AddSeller(info);
 
         string? summary = null;
         string? timings = null;

@@ -267,8 +267,10 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var items = history.GetProperty("items").EnumerateArray().ToList();
         Assert.Contains(items, i => i.GetProperty("type").GetString() == "invoice_issued" && i.GetProperty("stream").GetString() == "invoice");
         Assert.Contains(items, i => i.GetProperty("type").GetString() == "card_charge_attempted");
-        var card = Assert.Single(items, i => i.GetProperty("type").GetString() == "payment_card_recorded");
+        var card = Assert.Single(items, i => i.GetProperty("type").GetString() == "payment_card_saved");
         Assert.DoesNotContain("tok_sandbox_approve", card.GetRawText());
+        Assert.DoesNotContain("pm_sandbox", card.GetRawText());
+        Assert.Contains("Visa ending 4242", card.GetProperty("description").GetString());
 
         var report = await (await Auditor.GetAsync($"/api/audit/verification?accountId={account}")).ShouldBe(HttpStatusCode.OK);
         Assert.True(report.GetProperty("agrees").GetBoolean(), report.GetRawText());
