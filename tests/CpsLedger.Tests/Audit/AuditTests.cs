@@ -25,7 +25,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var account = await App.OpenAccount();
         var member = App.Member(account, "kadri");
         var registered = await member.Register(account, Products.Products.WithoutDealer("H-1"));
-        var request = new HttpRequestMessage(HttpMethod.Patch, registered.GetProperty("url").GetString())
+        var request = new HttpRequestMessage(HttpMethod.Patch, registered.Url)
         {
             Content = System.Net.Http.Json.JsonContent.Create(new { dealer = "Photopoint" }),
         };
@@ -84,7 +84,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var beforeDeregistration = DateTimeOffset.UtcNow;
         await Task.Delay(50);
 
-        await (await member.PostJson($"{first.GetProperty("url").GetString()}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
+        await (await member.PostJson($"{first.Url}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
         await App.WaitForMessages();
 
         var atFirst = await AsOf(account, $"sequence={afterFirst}");
@@ -104,7 +104,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(300, now.GetProperty("summary").GetProperty("pointsTotal").GetInt32());
         Assert.True(now.GetProperty("membership").GetProperty("invitation").ValueKind == JsonValueKind.Null);
         // The stored summary agrees with the replay of now.
-        Assert.Equal(300, (await member.Summary(account)).GetProperty("pointsTotal").GetInt32());
+        Assert.Equal(300, (await member.Summary(account)).PointsTotal);
 
         await (await Auditor.GetAsync($"/api/accounts/{account}/as-of")).ShouldBeProblem(HttpStatusCode.BadRequest);
         await (await Auditor.GetAsync($"/api/accounts/{account}/as-of?sequence=1&timestamp=2020-01-01T00:00:00Z")).ShouldBeProblem(HttpStatusCode.BadRequest);
@@ -135,7 +135,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.True(clean.GetProperty("agrees").GetBoolean(), clean.GetRawText());
         Assert.True(clean.GetProperty("documentsChecked").GetInt32() >= 6);
 
-        var registrationId = product.GetProperty("registrationId").GetGuid();
+        var registrationId = product.RegistrationId;
         await Sql($"update cpsledger_tests.mt_doc_productview set data = jsonb_set(data, '{{Points}}', '999') where id = '{registrationId}'");
         await Sql($"delete from cpsledger_tests.mt_doc_serialownership where data ->> 'RegistrationId' = '{registrationId}'");
         await Sql("update cpsledger_tests.mt_doc_serialownership set data = jsonb_set(data, '{SerialNumber}', '\"V-9\"') where id = 'EOS-R5|V-2'");
@@ -176,12 +176,12 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await App.WaitForMessages();
 
         var summary = await App.Member(account).Summary(account);
-        Assert.Equal((535, 300), (summary.GetProperty("pointsTotal").GetInt32(), summary.GetProperty("manualAdjustmentPoints").GetInt32()));
+        Assert.Equal((535, 300), (summary.PointsTotal, summary.ManualAdjustmentPoints));
         var explanation = await App.Member(account).Explanation(account);
-        var line = explanation.GetProperty("lines").EnumerateArray().Single(l => l.GetProperty("event").GetString() == "PointsAdjusted");
+        var line = explanation.Lines.Single(l => l.Event == "PointsAdjusted");
         Assert.Equal((300, "support-anna", "CPS-SUP-1234"),
-            (line.GetProperty("points").GetInt32(), line.GetProperty("by").GetString(), line.GetProperty("ticketReference").GetString()));
-        Assert.Equal(535, explanation.GetProperty("pointsTotal").GetInt32());
+            (line.Points, line.By, line.TicketReference));
+        Assert.Equal(535, explanation.PointsTotal);
 
         // The adjustment crossed 500: the invitation policy saw it like any points event.
         var membership = await (await SupportAgent.GetAsync($"/api/accounts/{account}/membership")).ShouldBe(HttpStatusCode.OK);

@@ -20,10 +20,10 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         var account = await App.OpenAccount();
         var member = App.Member(account);
         var product = await member.Register(account, Products.Products.WithoutDealer("HC-1"));
-        await (await member.PatchJson(product.GetProperty("url").GetString()!, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+        await (await member.PatchJson(product.Url, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
         await member.Register(account, Products.Products.Complete("HC-2"));
         await App.WaitForMessages();
-        return (account, product.GetProperty("registrationId").GetGuid());
+        return (account, product.RegistrationId);
     }
 
     private async Task<System.Text.Json.JsonElement> Verify(Guid account) =>

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
+using Wolverine.Tracking;
 
 namespace CpsLedger.Tests.Harness;
 
@@ -64,6 +65,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
             _ = Server;
         }
 
+        HttpAssertions.UseJsonOptionsOf(Services);
         await ResetAsync();
     }
 
@@ -161,6 +163,36 @@ public abstract class LedgerTest(LedgerApp app) : IAsyncLifetime
 
 public static class LedgerAppMessaging
 {
+    /// <summary>How long a tracked session may take before it fails (a deadline, not a wait: it ends as soon as the messages are handled).</summary>
+    public static readonly TimeSpan TrackingDeadline = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Runs <paramref name="action"/> (HTTP calls, usually) in a Wolverine tracked session and returns once every message it set
+    /// off, and every message those set off, has been handled: forwarded events, cascades, e-mails. Scheduled messages are
+    /// recorded, not waited for (<see cref="ITrackedSession.Scheduled"/>). A handler failure that a retry answered is expected
+    /// (races), so exceptions are not asserted on here; tests assert the effects.
+    /// </summary>
+    public static async Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this LedgerApp app, Func<Task<T>> action)
+    {
+        T result = default!;
+        var session = await app.Services.TrackActivity()
+            .Timeout(TrackingDeadline)
+            .DoNotAssertOnExceptionsDetected()
+            .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ => result = await action()));
+        return (result, session);
+    }
+
+    /// <inheritdoc cref="TrackedSession{T}"/>
+    public static async Task<T> Tracked<T>(this LedgerApp app, Func<Task<T>> action) => (await app.TrackedSession(action)).Result;
+
+    /// <inheritdoc cref="TrackedSession{T}"/>
+    public static async Task<ITrackedSession> Tracked(this LedgerApp app, Func<Task> action) =>
+        (await app.TrackedSession(async () =>
+        {
+            await action();
+            return true;
+        })).Session;
+
     /// <summary>
     /// Waits until every durable message (forwarded events, e-mails, cascades) has been handled, so that a test can assert
     /// on their effects, including that something happened only once.

@@ -89,7 +89,7 @@ public sealed class InvoicingTests : LedgerTest
         })).ShouldBe(HttpStatusCode.Created);
         Assert.Equal(("partial", 146.44m, "open"), (partial.GetProperty("kind").GetString(), partial.GetProperty("outstanding").GetDecimal(),
             partial.GetProperty("invoiceStatus").GetString()));
-        Assert.Equal(146.44m, (await member.Summary(account)).GetProperty("amountOwed").GetDecimal());
+        Assert.Equal(146.44m, (await member.Summary(account)).AmountOwed);
 
         var over = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 150m, "BANK-2")))
             .ShouldBe(HttpStatusCode.Created);
@@ -100,7 +100,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(("paid", 250.00m), (paid.GetProperty("status").GetString(), paid.GetProperty("totalReceived").GetDecimal()));
         Assert.Equal(["partial", "overpayment"], paid.GetProperty("payments").EnumerateArray().Select(p => p.GetProperty("kind").GetString()));
         var summary = await member.Summary(account);
-        Assert.Equal(("active", 0m), (summary.GetProperty("membershipStatus").GetString(), summary.GetProperty("amountOwed").GetDecimal()));
+        Assert.Equal((MembershipStatus.Active, 0m), (summary.MembershipStatus, summary.AmountOwed));
     }
 
     [Fact]
@@ -121,13 +121,13 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal("overdue", (await member.SingleInvoice(account)).GetProperty("status").GetString());
         Assert.Single(Emails(), e => e.Subject == $"Invoice {number} is overdue");
         var overdue = await member.Summary(account);
-        Assert.Equal(("active", 248.00m, "EUR"), (overdue.GetProperty("membershipStatus").GetString(), overdue.GetProperty("amountOwed").GetDecimal(),
-            overdue.GetProperty("owedCurrency").GetString()));
+        Assert.Equal((MembershipStatus.Active, 248.00m, "EUR"), (overdue.MembershipStatus, overdue.AmountOwed,
+            overdue.OwedCurrency));
 
         await App.FastForward(TimeSpan.FromDays(13));
-        Assert.Equal("active", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
         await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
-        Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         Assert.Equal(1, await Count("membership_suspended"));
         await App.WaitForMessages();
         var membershipNumber = (await member.SingleInvoice(account)).GetProperty("membershipNumber").GetString();
@@ -137,11 +137,11 @@ public sealed class InvoicingTests : LedgerTest
 
         var partial = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 48m, "LATE-1"))).ShouldBe(HttpStatusCode.Created);
         Assert.False(partial.GetProperty("membershipReinstated").GetBoolean());
-        Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         var rest = await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 200m, "LATE-2"))).ShouldBe(HttpStatusCode.Created);
         Assert.True(rest.GetProperty("membershipReinstated").GetBoolean());
         var summary = await member.Summary(account);
-        Assert.Equal(("active", 0m), (summary.GetProperty("membershipStatus").GetString(), summary.GetProperty("amountOwed").GetDecimal()));
+        Assert.Equal((MembershipStatus.Active, 0m), (summary.MembershipStatus, summary.AmountOwed));
         Assert.Equal(1, await Count("membership_reinstated"));
         await App.WaitForMessages();
         var reinstatedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
@@ -224,8 +224,8 @@ public sealed class InvoicingTests : LedgerTest
         var paid = await member.SingleInvoice(account);
         Assert.Equal("paid", paid.GetProperty("status").GetString());
         Assert.Equal($"{paid.GetProperty("invoiceNumber").GetString()}-attempt-5", Assert.Single(_sandbox.Charges).IdempotencyKey);
-        Assert.Equal(("active", 0m), ((await member.Summary(account)).GetProperty("membershipStatus").GetString(),
-            (await member.Summary(account)).GetProperty("amountOwed").GetDecimal()));
+        Assert.Equal((MembershipStatus.Active, 0m), ((await member.Summary(account)).MembershipStatus,
+            (await member.Summary(account)).AmountOwed));
 
         // Recording a card again charges nothing more.
         await (await member.PostJson($"/api/accounts/{account}/payment-card", new { cardToken = SandboxPaymentGateway.Approve })).ShouldBe(HttpStatusCode.OK);
@@ -243,7 +243,7 @@ public sealed class InvoicingTests : LedgerTest
         foreach (var days in new[] { 30, 1, 1, 13 })
             await App.FastForward(TimeSpan.FromDays(days));
         await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
-        Assert.Equal("suspended", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         await App.WaitForMessages();
         var membershipNumber = (await member.SingleInvoice(account)).GetProperty("membershipNumber").GetString();
         var suspendedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
@@ -252,7 +252,7 @@ public sealed class InvoicingTests : LedgerTest
         await (await member.PostJson($"/api/accounts/{account}/payment-card", new { cardToken = SandboxPaymentGateway.Approve })).ShouldBe(HttpStatusCode.OK);
         await App.WaitForMessages();
         Assert.Equal("paid", (await member.SingleInvoice(account)).GetProperty("status").GetString());
-        Assert.Equal("active", (await member.Summary(account)).GetProperty("membershipStatus").GetString());
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
         Assert.Equal(1, await Count("membership_reinstated"));
         Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
     }

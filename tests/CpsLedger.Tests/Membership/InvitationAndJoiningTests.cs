@@ -91,7 +91,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         await App.WaitForMessages();
         var first = (await Membership(account)).GetProperty("invitation").GetProperty("invitationId").GetGuid();
 
-        await (await member.PostJson($"{big.GetProperty("url").GetString()}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
+        await (await member.PostJson($"{big.Url}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
         await App.WaitForMessages();
         var withdrawn = await Membership(account);
         Assert.Equal(JsonValueKind.Null, withdrawn.GetProperty("invitation").ValueKind);
@@ -162,7 +162,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         await (await App.ClientAs(LedgerRoles.Auditor).PostJson(url, new { tier = "silver", paymentMethod = "card" })).ShouldBe(HttpStatusCode.Forbidden);
 
         // The points fell below 500 after the invitation: withdrawn, so joining is refused.
-        await (await member.PostJson($"{product.GetProperty("url").GetString()}/deregistration", new { reason = "lost" })).ShouldBe(HttpStatusCode.OK);
+        await (await member.PostJson($"{product.Url}/deregistration", new { reason = "lost" })).ShouldBe(HttpStatusCode.OK);
         await App.WaitForMessages();
         await (await member.PostJson(url, new { tier = "silver", paymentMethod = "card" })).ShouldBeProblem(HttpStatusCode.Conflict);
         Assert.Equal(0, await Count("cps_joined"));

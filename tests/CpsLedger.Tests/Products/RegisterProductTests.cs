@@ -1,5 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
 using Marten;
@@ -16,24 +17,24 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         var member = App.Member(account);
 
         var registered = await member.Register(account, Products.WithoutDealer());
-        Assert.False(registered.GetProperty("greenTick").GetBoolean());
-        Assert.Equal(0, registered.GetProperty("points").GetInt32());
-        Assert.Equal(["dealer"], registered.GetProperty("missingDetails").EnumerateArray().Select(e => e.GetString()));
+        Assert.False(registered.GreenTick);
+        Assert.Equal(0, registered.Points);
+        Assert.Equal([MandatoryDetail.Dealer], registered.MissingDetails);
 
         var summary = await member.Summary(account);
-        Assert.Equal(0, summary.GetProperty("pointsTotal").GetInt32());
-        Assert.Equal(1, summary.GetProperty("productsAwaitingDetails").GetInt32());
-        Assert.False(summary.GetProperty("allPointsAllocated").GetBoolean());
+        Assert.Equal(0, summary.PointsTotal);
+        Assert.Equal(1, summary.ProductsAwaitingDetails);
+        Assert.False(summary.AllPointsAllocated);
 
-        var url = registered.GetProperty("url").GetString()!;
+        var url = registered.Url;
         var amended = await (await member.PatchJson(url, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
         Assert.True(amended.GetProperty("greenTick").GetBoolean());
         Assert.Equal(235, amended.GetProperty("points").GetInt32());
 
         summary = await member.Summary(account);
-        Assert.Equal(235, summary.GetProperty("pointsTotal").GetInt32());
-        Assert.Equal(1, summary.GetProperty("productsWithGreenTick").GetInt32());
-        Assert.True(summary.GetProperty("allPointsAllocated").GetBoolean());
+        Assert.Equal(235, summary.PointsTotal);
+        Assert.Equal(1, summary.ProductsWithGreenTick);
+        Assert.True(summary.AllPointsAllocated);
 
         var product = await (await member.GetAsync(url)).ShouldBe(HttpStatusCode.OK);
         Assert.Empty(product.GetProperty("missingDetails").EnumerateArray());
@@ -56,8 +57,8 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
             dealer = " Photopoint ",
             bestGuesses = new[] { "purchase_date" },
         });
-        Assert.True(registered.GetProperty("greenTick").GetBoolean());
-        Assert.Equal("0123 4567", registered.GetProperty("serialNumber").GetString());
+        Assert.True(registered.GreenTick);
+        Assert.Equal("0123 4567", registered.SerialNumber);
 
         var list = await (await member.GetAsync(Products.ProductsUrl(account))).ShouldBe(HttpStatusCode.OK);
         Snapshots.MatchJson(list.GetRawText());
@@ -151,10 +152,10 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         var account = await App.OpenAccount();
         var other = await App.OpenAccount("other@example.ee");
         var registered = await App.Member(account).Register(account, Products.Complete());
-        var url = registered.GetProperty("url").GetString()!;
+        var url = registered.Url;
 
         await (await App.Member(other).GetAsync(url)).ShouldBeProblem(HttpStatusCode.Forbidden);
-        await (await App.Member(other).GetAsync($"/api/accounts/{other}/products/{registered.GetProperty("registrationId")}"))
+        await (await App.Member(other).GetAsync($"/api/accounts/{other}/products/{registered.RegistrationId}"))
             .ShouldBeProblem(HttpStatusCode.NotFound);
         await (await App.ClientAs(LedgerRoles.Auditor).GetAsync(url)).ShouldBe(HttpStatusCode.OK);
         await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/summary")).ShouldBeProblem(HttpStatusCode.NotFound);

@@ -72,7 +72,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(preview).ToContainTextAsync("PointsAdjusted");
         await Expect(preview).ToContainTextAsync("+50: the total goes from 275 to 325");
         await Expect(preview).ToContainTextAsync("anna");
-        Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32()); // nothing written yet
+        Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal); // nothing written yet
         await Screenshot("support-adjustment-preview");
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Written: manual adjustment of +50 points (ticket CPS-SUP-1234)").First).ToBeVisibleAsync();
@@ -98,7 +98,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("400");
-        Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32());
+        Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal);
     }
 
     [Fact]
@@ -227,7 +227,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             })).status
             """, account.ToString());
         Assert.Equal(403, status);
-        Assert.Equal(275, (await App.Member(account).Summary(account)).GetProperty("pointsTotal").GetInt32());
+        Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal);
     }
 
     [Fact]
