@@ -48,7 +48,7 @@ public sealed class PointsInvariantTests(LedgerApp app) : LedgerTest(app)
                     var response = await member.PostJson(Products.ProductsUrl(account), details);
                     Assert.Contains(response.StatusCode, new[] { HttpStatusCode.Created, HttpStatusCode.Conflict });
                     if (response.StatusCode == HttpStatusCode.Created)
-                        registrations.Add((account, (await response.ShouldBe(HttpStatusCode.Created)).GetProperty("url").GetString()!));
+                        registrations.Add((account, (await response.ReadAs<ProductRegistrationCreated>(HttpStatusCode.Created)).Url));
                     break;
                 case 2 when mine.Count > 0:
                     var amendment = random.Next(3) switch
