@@ -170,7 +170,9 @@ public static class LedgerAppMessaging
     /// Runs <paramref name="action"/> (HTTP calls, usually) in a Wolverine tracked session and returns once every message it set
     /// off, and every message those set off, has been handled: forwarded events, cascades, e-mails. Scheduled messages are
     /// recorded, not waited for (<see cref="ITrackedSession.Scheduled"/>). A handler failure that a retry answered is expected
-    /// (races), so exceptions are not asserted on here; tests assert the effects.
+    /// (races), so exceptions are not asserted on here; tests assert the effects. The action must read each response to its
+    /// end: the in-memory test server ends a response only when the request's pipeline has finished, after the outbox flush
+    /// that tells Wolverine what was sent (on a real socket, see <see cref="TrackedUntilHandled{T}"/>).
     /// </summary>
     public static async Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this LedgerApp app, Func<Task<T>> action)
     {
@@ -184,6 +186,31 @@ public static class LedgerAppMessaging
 
     /// <inheritdoc cref="TrackedSession{T}"/>
     public static async Task<T> Tracked<T>(this LedgerApp app, Func<Task<T>> action) => (await app.TrackedSession(action)).Result;
+
+    /// <summary>
+    /// For a service on a real socket (the console's browser tests): a client there can finish reading a response before the
+    /// server has flushed the request's outbox, so what a request set off is not yet known to Wolverine when the call returns.
+    /// This waits instead until <paramref name="count"/> messages of type <typeparamref name="T"/> have been handled.
+    /// </summary>
+    public static Task<ITrackedSession> TrackedUntilHandled<T>(this LedgerApp app, int count, Func<Task> action) =>
+        app.Services.TrackActivity()
+            .Timeout(TrackingDeadline)
+            .DoNotAssertOnExceptionsDetected()
+            .WaitForCondition(new MessagesHandled<T>(count))
+            .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(_ => action()));
+
+    private sealed class MessagesHandled<T>(int count) : ITrackedCondition
+    {
+        private int _handled;
+
+        public void Record(EnvelopeRecord record)
+        {
+            if (record.MessageEventType == MessageEventType.MessageSucceeded && record.Envelope?.Message is T)
+                Interlocked.Increment(ref _handled);
+        }
+
+        public bool IsCompleted() => Volatile.Read(ref _handled) >= count;
+    }
 
     /// <inheritdoc cref="TrackedSession{T}"/>
     public static async Task<ITrackedSession> Tracked(this LedgerApp app, Func<Task> action) =>
