@@ -90,7 +90,8 @@ public static class BenchmarkProgram
             await using (var connection = new NpgsqlConnection(connectionString))
             {
                 await connection.OpenAsync();
-                await using var drop = new NpgsqlCommand($"drop schema if exists {BenchApp.Schema} cascade; drop schema if exists {RawStore.Schema} cascade", connection);
+                await using var drop = new NpgsqlCommand($"drop schema if exists {BenchApp.Schema} cascade; drop schema if exists {RawStore.Schema} cascade; " +
+                                                       $"drop schema if exists {RawStore.ChainedSchema} cascade", connection);
                 await drop.ExecuteNonQueryAsync();
             }
 
@@ -100,10 +101,11 @@ public static class BenchmarkProgram
             await using var serviceLogWriter = new StreamWriter(serviceLog) { AutoFlush = false };
             Console.SetOut(TextWriter.Synchronized(serviceLogWriter));
 
-            Log("starting the service in-process (Development) and the raw Marten store");
+            Log("starting the service in-process (Development, on a loopback port) and the raw Marten stores");
             await using var app = new BenchApp(connectionString, mailFolder);
-            _ = app.Server;
+            app.StartOnLoopback();
             await using var raw = await RawStore.CreateAsync(connectionString);
+            await using var chained = await RawStore.CreateAsync(connectionString, RawStore.ChainedSchema, chained: true);
             using (var support = app.ClientAs(CpsLedger.Api.Platform.LedgerRoles.Support))
             {
                 using var csv = new StringContent(Seeder.CatalogueCsv, System.Text.Encoding.UTF8, "text/csv");
@@ -118,6 +120,7 @@ public static class BenchmarkProgram
                 ConnectionString = connectionString,
                 App = app,
                 Raw = raw,
+                Chained = chained,
                 Seeder = new Seeder(app.Store, Log),
                 Log = Log,
                 ResultsDirectory = resultsDirectory,
@@ -147,6 +150,7 @@ public static class BenchmarkProgram
                 ("P2", P2RawAppend.RunAsync),
                 ("P1", P1RegisterAndComplete.RunAsync),
                 ("P5", P5AccountReads.RunAsync),
+                ("H1", H1HttpLoad.RunAsync),
                 ("P4", P4Rebuild.RunAsync),
                 ("O1", O1ColdStart.RunAsync),
                 ("P3", P3LegacyImport.RunAsync),

@@ -16,6 +16,14 @@ public sealed class AccountView
     public string Country { get; set; } = "";
     public List<string> OldCpsEmails { get; set; } = [];
     public DateTimeOffset OpenedAt { get; set; }
+
+    /// <summary>Where invoices are addressed (null until the member sets it: invoices then show the company and country).</summary>
+    public PostalAddress? BillingAddress { get; set; }
+
+    /// <summary>The buyer's EU VAT ID, checked when given; null when it has none.</summary>
+    public string? VatId { get; set; }
+
+    public DateTimeOffset? BillingDetailsChangedAt { get; set; }
 }
 
 public sealed partial class AccountViewProjection : SingleStreamProjection<AccountView, Guid>
@@ -37,6 +45,13 @@ public sealed partial class AccountViewProjection : SingleStreamProjection<Accou
     }
 
     public static void Apply(AccountView view, OldCpsEmailUnlinked e) => view.OldCpsEmails.Remove(e.Email);
+
+    public static void Apply(AccountView view, BillingDetailsChanged e)
+    {
+        view.BillingAddress = e.Address;
+        view.VatId = e.VatId;
+        view.BillingDetailsChangedAt = e.ChangedAt;
+    }
 }
 
 public static class GetAccountEndpoint

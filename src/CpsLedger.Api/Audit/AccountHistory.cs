@@ -86,15 +86,25 @@ public static class AccountHistory
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} paid",
         Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
+        Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",
+        BillingDetailsChanged e => $"Billing details set: {string.Join(", ", e.Address.Lines())}" + (e.VatId is null ? ", no VAT ID" : $", VAT ID {e.VatId}"),
+        Invoicing.InvoiceCancelled e => $"Invoice {e.InvoiceNumber} cancelled by credit note {e.CreditNoteNumber}: {e.Reason}",
+        Invoicing.CreditNoteIssued e => $"Credit note {e.CreditNoteNumber} issued for invoice {e.InvoiceNumber}: {e.Total:0.00} {e.Currency} credited" +
+                                        (e.RefundDue > 0 ? $", {e.RefundDue:0.00} {e.Currency} to refund" : ""),
+        Invoicing.VatRatesPublished e => $"VAT rates published ({e.Rates.Count} entries): {e.Reason}",
         _ => Words(data.GetType().Name),
     };
 
     private static string Masked(string token) => token.Length <= 4 ? "…" : "…" + token[^4..];
 
     // A card token is a credential at the payment provider: the history shows its end only.
-    private static object Shown(object data) => data is Invoicing.PaymentCardRecorded card
-        ? new { card.AccountId, CardTokenEnding = Masked(card.CardToken), card.RecordedAt }
-        : data;
+    private static object Shown(object data) => data switch
+    {
+        Invoicing.PaymentCardRecorded card => new { card.AccountId, CardTokenEnding = Masked(card.CardToken), card.RecordedAt },
+        // The provider's reference charges the card: shown as what the member sees of the card.
+        Invoicing.PaymentCardSaved card => new { card.AccountId, card.Brand, card.Last4, card.ExpiryMonth, card.ExpiryYear, card.RecordedAt },
+        _ => data,
+    };
 
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();

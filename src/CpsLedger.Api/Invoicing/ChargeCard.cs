@@ -82,13 +82,13 @@ public static class ChargeCardHandler
 
         // Paid another way, or this attempt already recorded (a redelivery): nothing to charge. An overdue invoice is charged
         // when the member records a card after it became overdue.
-        if (invoice is null || invoice.Status == InvoiceStatus.Paid || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
+        if (invoice is null || invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
             return ([], []);
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
         var result = card is null
             ? new ChargeResult(ChargeOutcome.Declined, null, "no card on file")
-            : await gateway.ChargeAsync(new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt), card.CardToken,
+            : await gateway.ChargeAsync(new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt), card.ChargeWith(),
                 invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), ct);
 
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);

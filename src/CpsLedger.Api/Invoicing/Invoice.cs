@@ -10,6 +10,9 @@ public enum InvoiceStatus
     Open,
     Overdue,
     Paid,
+
+    /// <summary>Cancelled by finance with a credit note: nothing is owed on it.</summary>
+    Cancelled,
 }
 
 public enum PaymentKind
@@ -29,7 +32,18 @@ public enum ChargeOutcome
 /// <summary>One line of an invoice, its amount already rounded to the currency's two decimals.</summary>
 public sealed record InvoiceLine(string Description, decimal Amount);
 
-/// <summary>The invoice for a membership's annual fee was issued, with its number, lines, VAT, total and due date.</summary>
+/// <summary>The buyer as the invoice records it when issued (the account's billing details then).</summary>
+/// <param name="Address">Null when the account had no billing address yet (the invoice shows the company and country).</param>
+public sealed record InvoiceBuyer(string Name, Accounts.PostalAddress? Address, string Country, string? VatId, string ContactEmail);
+
+/// <summary>
+/// The invoice for a membership's annual fee was issued, with its number, lines, VAT, total and due date. The parameters after
+/// <paramref name="IssuedAt"/> were added with EU invoicing: invoices issued before have them null (see docs/invoicing.md).
+/// </summary>
+/// <param name="Seller">The seller's details at issue (configuration "Seller").</param>
+/// <param name="Payee">The account payments go to, at issue.</param>
+/// <param name="VatDecision">How the VAT was decided (category, rate, country, legal mention) with the VAT table version used.</param>
+/// <param name="CreditorReference">The ISO 11649 reference derived from the invoice number (RF..).</param>
 public sealed record InvoiceIssued(
     Guid InvoiceId,
     string InvoiceNumber,
@@ -47,7 +61,15 @@ public sealed record InvoiceIssued(
     decimal Total,
     DateOnly IssuedOn,
     DateOnly DueOn,
-    DateTimeOffset IssuedAt);
+    DateTimeOffset IssuedAt,
+    InvoiceSeller? Seller = null,
+    InvoiceBuyer? Buyer = null,
+    PayeeAccount? Payee = null,
+    VatTreatment? VatDecision = null,
+    long? VatTableVersion = null,
+    string? CreditorReference = null,
+    DateOnly? PeriodStart = null,
+    DateOnly? PeriodEnd = null);
 
 /// <summary>
 /// The card was presented to the payment gateway for this invoice: one event per attempt, whatever the outcome. The
@@ -126,6 +148,34 @@ public sealed record Invoice
     public IReadOnlyList<InvoicePayment> Payments { get; init; } = [];
     public IReadOnlyList<ChargeAttempt> ChargeAttempts { get; init; } = [];
 
+    /// <summary>Null on invoices issued before seller details were recorded.</summary>
+    public InvoiceSeller? Seller { get; init; }
+
+    /// <summary>Null on invoices issued before buyer details were recorded (company name and country above still hold).</summary>
+    public InvoiceBuyer? Buyer { get; init; }
+
+    /// <summary>The account the invoice asks to pay into; null on invoices issued before it was recorded.</summary>
+    public PayeeAccount? Payee { get; init; }
+
+    /// <summary>How the VAT was decided; null on invoices issued before (VAT at <see cref="VatRate"/>, no category recorded).</summary>
+    public VatTreatment? VatTreatment { get; init; }
+
+    public long? VatTableVersion { get; init; }
+
+    /// <summary>ISO 11649 reference to quote on a transfer; derived from the number, so older invoices have one too.</summary>
+    public string CreditorReference { get; init; } = "";
+
+    /// <summary>The membership term the fee is for; null on invoices issued before it was recorded.</summary>
+    public DateOnly? PeriodStart { get; init; }
+
+    public DateOnly? PeriodEnd { get; init; }
+
+    public DateTimeOffset? CancelledAt { get; init; }
+    public string? CancellationReason { get; init; }
+
+    /// <summary>The credit note that cancelled the invoice, if any.</summary>
+    public CreditNoteIssued? CreditNote { get; init; }
+
     public static Invoice Create(InvoiceIssued e) => new()
     {
         Id = e.InvoiceId,
@@ -147,6 +197,14 @@ public sealed record Invoice
         IssuedAt = e.IssuedAt,
         Status = InvoiceStatus.Open,
         Outstanding = e.Total,
+        Seller = e.Seller,
+        Buyer = e.Buyer,
+        Payee = e.Payee,
+        VatTreatment = e.VatDecision,
+        VatTableVersion = e.VatTableVersion,
+        CreditorReference = e.CreditorReference ?? CreditorReferences.For(e.InvoiceNumber),
+        PeriodStart = e.PeriodStart,
+        PeriodEnd = e.PeriodEnd,
     };
 
     public Invoice Apply(CardChargeAttempted e) => this with
@@ -167,6 +225,16 @@ public sealed record Invoice
     public Invoice Apply(InvoicePaid e) => this with { Status = InvoiceStatus.Paid, PaidAt = e.PaidAt };
 
     public Invoice Apply(InvoiceBecameOverdue e) => this with { Status = InvoiceStatus.Overdue, OverdueAt = e.OverdueAt };
+
+    public Invoice Apply(InvoiceCancelled e) => this with
+    {
+        Status = InvoiceStatus.Cancelled,
+        Outstanding = 0,
+        CancelledAt = e.CancelledAt,
+        CancellationReason = e.Reason,
+    };
+
+    public Invoice Apply(CreditNoteIssued e) => this with { CreditNote = e };
 }
 
 public static class InvoiceStream

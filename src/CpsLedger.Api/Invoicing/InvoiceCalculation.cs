@@ -15,17 +15,19 @@ public static class InvoiceCalculation
     public static decimal Round(decimal amount) => Math.Round(amount, 2, MidpointRounding.AwayFromZero);
 
     /// <summary>
-    /// Tier fee; a bank-transfer surcharge line only when paying by bank transfer and the country has one; VAT at the
-    /// country's rate (0 allowed).
+    /// Tier fee; a bank-transfer surcharge line only when paying by bank transfer and the buyer's country has one; VAT at the
+    /// rate <see cref="VatRules.Decide"/> gave (0 for reverse charge and outside the EU). The PDF, the e-mail and the e-invoice
+    /// all print these figures as the invoice recorded them; none of them computes an amount of its own.
     /// </summary>
-    public static InvoiceAmounts Calculate(string tierName, decimal annualFee, PaymentMethod method, string country, InvoicingOptions options)
+    public static InvoiceAmounts Calculate(string tierName, decimal annualFee, PaymentMethod method, string country, InvoicingOptions options,
+        VatTreatment vatTreatment)
     {
         List<InvoiceLine> lines = [new($"CPS {tierName} membership, annual fee", Round(annualFee))];
         if (method == PaymentMethod.BankTransfer && options.BankTransferSurcharges.TryGetValue(country, out var surcharge) && surcharge != 0)
             lines.Add(new InvoiceLine($"Bank transfer surcharge ({country})", Round(surcharge)));
 
         var subtotal = lines.Sum(l => l.Amount);
-        var rate = options.VatRateFor(country);
+        var rate = vatTreatment.Rate;
         var vat = Round(subtotal * rate);
         return new InvoiceAmounts(lines, subtotal, rate, vat, subtotal + vat);
     }

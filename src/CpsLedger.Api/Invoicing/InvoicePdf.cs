@@ -1,4 +1,5 @@
 using System.Globalization;
+using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using PdfSharp;
 using PdfSharp.Drawing;
@@ -7,7 +8,10 @@ using PdfSharp.Pdf;
 
 namespace CpsLedger.Api.Invoicing;
 
-/// <summary>The invoice as an A4 PDF document (PDFsharp), with the font embedded in the assembly.</summary>
+/// <summary>
+/// The invoice (and its credit note) as an A4 PDF document: PDFsharp 6.2.4 (MIT), with the font embedded in the assembly, so
+/// it renders the same in every environment.
+/// </summary>
 public static class InvoicePdf
 {
     private const string Font = EmbeddedFonts.Family;
@@ -15,115 +19,228 @@ public static class InvoicePdf
     // PDFsharp's font resolver is process-wide and must always be the same instance.
     static InvoicePdf() => GlobalFontSettings.FontResolver = EmbeddedFonts.Instance;
 
-    /// <summary>
-    /// PDFsharp 6.5 is dual-licensed (AGPL-3.0 or commercial) and refuses to render until a licence is chosen:
-    /// <see cref="InvoicingOptions.PdfSharpLicense"/> is "AGPL" or a commercial licence key. Without one there is no PDF.
-    /// </summary>
-    public static bool EnsureLicense(string? license)
+    /// <summary>The invoice as issued; <paramref name="payee"/> is the invoice's own (older invoices: the one configured now).</summary>
+    public static byte[] Render(Invoice invoice, PayeeAccount payee)
     {
-        lock (LicenseLock)
+        var meta = new List<(string, string)>
         {
-            if (_licensed)
-                return true;
-            if (string.Equals(license, "AGPL", StringComparison.OrdinalIgnoreCase))
-                PdfSharpLicense.SetAgplLicense();
-            else if (!string.IsNullOrWhiteSpace(license))
-                PdfSharpLicense.LoadLicense(license);
-            else
-                return false;
-            return _licensed = true;
-        }
+            ("Invoice number", invoice.InvoiceNumber),
+            ("Issue date", Day(invoice.IssuedOn)),
+            ("Due date", Day(invoice.DueOn)),
+            ("Membership number", invoice.MembershipNumber),
+        };
+        if (invoice.PeriodStart is { } start && invoice.PeriodEnd is { } end)
+            meta.Add(("Period", $"{Day(start)} to {Day(end)}"));
+        meta.Add(("Payment", invoice.PaymentMethod == PaymentMethod.Card ? "Card, charged on the due date" : "Bank transfer"));
+        return Draw(new Sheet("INVOICE", $"Invoice {invoice.InvoiceNumber}", invoice, meta, invoice.Seller, invoice.IssuedAt,
+            [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee));
     }
 
-    private static readonly object LicenseLock = new();
-    private static bool _licensed;
-
-    /// <summary>The PDF, or null when no PDFsharp licence is configured.</summary>
-    public static byte[]? TryRender(Invoice invoice, string? license) => EnsureLicense(license) ? Render(invoice) : null;
-
-    public static byte[] Render(Invoice invoice)
+    /// <summary>The credit note that cancelled <paramref name="invoice"/>: the invoice's lines and VAT, credited in full.</summary>
+    public static byte[] RenderCreditNote(Invoice invoice, CreditNoteIssued note, PayeeAccount payee)
     {
-        var culture = CultureInfo.InvariantCulture;
+        var meta = new List<(string, string)>
+        {
+            ("Credit note number", note.CreditNoteNumber),
+            ("Issue date", Day(note.IssuedOn)),
+            ("Credits invoice", note.InvoiceNumber),
+            ("Invoice date", Day(note.InvoiceIssuedOn)),
+            ("Membership number", invoice.MembershipNumber),
+        };
+        var settlement = note.RefundDue > 0
+            ? $"{InvoiceWording.Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."
+            : $"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it.";
+        return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", invoice, meta, note.Seller, note.IssuedAt,
+            [settlement, $"Reason: {note.Reason}"], "Settlement", payee));
+    }
+
+    private sealed record Sheet(string Title, string DocumentTitle, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,
+        InvoiceSeller? Seller, DateTimeOffset CreatedAt, IReadOnlyList<string> PaymentLines, string PaymentHeading, PayeeAccount Payee);
+
+    private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    private static byte[] Draw(Sheet sheet)
+    {
+        var invoice = sheet.Invoice;
         using var document = new PdfDocument();
-        document.Info.Title = $"Invoice {invoice.InvoiceNumber}";
-        document.Info.Author = "Canon Professional Services";
-        // A fixed creation date makes the same invoice render to the same bytes (the e-mail and the download agree).
-        document.Info.CreationDate = invoice.IssuedAt.UtcDateTime;
+        document.Info.Title = sheet.DocumentTitle;
+        document.Info.Author = sheet.Seller?.TradingName ?? "Canon Professional Services";
+        // A fixed creation date makes the same document render to the same bytes (the e-mail and the download agree).
+        document.Info.CreationDate = sheet.CreatedAt.UtcDateTime;
 
         var page = document.AddPage();
         page.Size = PageSize.A4;
         using (var g = XGraphics.FromPdfPage(page))
         {
+            var heading = new XFont(Font, 15, XFontStyleEx.Bold);
             var title = new XFont(Font, 20, XFontStyleEx.Bold);
-            var bold = new XFont(Font, 10, XFontStyleEx.Bold);
-            var text = new XFont(Font, 10, XFontStyleEx.Regular);
+            var bold = new XFont(Font, 9.5, XFontStyleEx.Bold);
+            var text = new XFont(Font, 9.5, XFontStyleEx.Regular);
             var small = new XFont(Font, 8, XFontStyleEx.Regular);
-            const double left = 56, right = 539;
-            var y = 64.0;
+            var smallBold = new XFont(Font, 8, XFontStyleEx.Bold);
+            var grey = new XSolidBrush(XColor.FromArgb(90, 90, 90));
+            var accent = new XSolidBrush(XColor.FromArgb(160, 0, 20));
+            var shade = new XSolidBrush(XColor.FromArgb(242, 242, 242));
+            var rule = new XPen(XColor.FromArgb(190, 190, 190), 0.6);
+            const double left = 50, right = 545, metaLabel = 330;
 
-            g.DrawString("Canon Professional Services", bold, XBrushes.Black, left, y);
-            g.DrawString("INVOICE", title, XBrushes.Black, new XRect(left, y - 20, right - left, 24), XStringFormats.TopRight);
-            y += 48;
+            void Right(string value, XFont font, XBrush brush, double x, double y) =>
+                g.DrawString(value, font, brush, x - g.MeasureString(value, font).Width, y);
 
-            void Pair(string label, string value, ref double at)
+            // Seller (left) and document title (right).
+            var seller = sheet.Seller;
+            var y = 62.0;
+            g.DrawString(seller?.TradingName ?? "Canon Professional Services", heading, accent, left, y);
+            Right(sheet.Title, title, XBrushes.Black, right, y);
+            y += 16;
+            if (seller is not null)
             {
-                g.DrawString(label, text, XBrushes.DimGray, left + 280, at);
-                g.DrawString(value, text, XBrushes.Black, new XRect(left, at - 10, right - left, 12), XStringFormats.TopRight);
-                at += 15;
+                foreach (var line in new[] { seller.LegalName }.Concat(seller.Address.Lines())
+                             .Append($"VAT ID {seller.VatId}").Append($"Company reg. no. {seller.CompanyRegistrationNumber}").Append(seller.Email))
+                {
+                    g.DrawString(line, small, grey, left, y);
+                    y += 10.5;
+                }
+            }
+            else
+            {
+                g.DrawString("Issued before seller details were recorded on invoices.", small, grey, left, y);
+                y += 10.5;
             }
 
-            g.DrawString("Bill to", bold, XBrushes.Black, left, y);
-            g.DrawString(invoice.CompanyName, text, XBrushes.Black, left, y + 15);
-            g.DrawString($"Country: {invoice.Country}", text, XBrushes.Black, left, y + 30);
-            g.DrawString($"CPS membership {invoice.MembershipNumber}", text, XBrushes.Black, left, y + 45);
-            var meta = y;
-            Pair("Invoice number", invoice.InvoiceNumber, ref meta);
-            Pair("Issue date", invoice.IssuedOn.ToString("yyyy-MM-dd", culture), ref meta);
-            Pair("Due date", invoice.DueOn.ToString("yyyy-MM-dd", culture), ref meta);
-            Pair("Payment", invoice.PaymentMethod == PaymentMethod.Card ? "Card, charged on the due date" : "Bank transfer", ref meta);
-            y = Math.Max(y + 60, meta) + 30;
+            // Document facts (right column).
+            var metaY = 96.0;
+            foreach (var (label, value) in sheet.Meta)
+            {
+                g.DrawString(label, text, grey, metaLabel, metaY);
+                Right(value, label.EndsWith("number", StringComparison.Ordinal) ? bold : text, XBrushes.Black, right, metaY);
+                metaY += 14;
+            }
 
-            g.DrawLine(XPens.Black, left, y, right, y);
-            y += 15;
-            g.DrawString("Description", bold, XBrushes.Black, left, y);
-            g.DrawString($"Amount ({invoice.Currency})", bold, XBrushes.Black, new XRect(left, y - 10, right - left, 12), XStringFormats.TopRight);
-            y += 8;
-            g.DrawLine(XPens.LightGray, left, y, right, y);
+            // Buyer.
+            y = Math.Max(y, metaY) + 18;
+            g.DrawString("Bill to", smallBold, grey, left, y);
+            y += 13;
+            g.DrawString(invoice.Buyer?.Name ?? invoice.CompanyName, bold, XBrushes.Black, left, y);
+            y += 12.5;
+            var buyerLines = invoice.Buyer?.Address?.Lines() ?? [EuMemberStates.NameOf(invoice.Country)];
+            foreach (var line in buyerLines)
+            {
+                g.DrawString(line, text, XBrushes.Black, left, y);
+                y += 12.5;
+            }
+
+            if (invoice.Buyer?.VatId is { } buyerVat)
+            {
+                g.DrawString($"VAT ID {buyerVat}", text, XBrushes.Black, left, y);
+                y += 12.5;
+            }
+
+            // Lines.
             y += 16;
+            g.DrawRectangle(shade, left, y - 11, right - left, 16);
+            g.DrawString("Description", bold, XBrushes.Black, left + 6, y);
+            Right("VAT", bold, XBrushes.Black, right - 120, y);
+            Right($"Amount ({invoice.Currency})", bold, XBrushes.Black, right - 6, y);
+            y += 20;
+            var vatRate = InvoiceWording.Percent(invoice.VatTreatment?.Rate ?? invoice.VatRate);
             foreach (var line in invoice.Lines)
             {
-                g.DrawString(line.Description, text, XBrushes.Black, left, y);
-                g.DrawString(Money(line.Amount), text, XBrushes.Black, new XRect(left, y - 10, right - left, 12), XStringFormats.TopRight);
+                g.DrawString(line.Description, text, XBrushes.Black, left + 6, y);
+                Right(vatRate, text, XBrushes.Black, right - 120, y);
+                Right(InvoiceWording.Money(line.Amount), text, XBrushes.Black, right - 6, y);
                 y += 16;
             }
 
-            g.DrawLine(XPens.LightGray, left, y - 6, right, y - 6);
-            y += 10;
-            void Total(string label, decimal amount, XFont font, ref double at)
+            g.DrawLine(rule, left, y - 8, right, y - 8);
+
+            // Totals.
+            y += 8;
+            void Total(string label, decimal amount, XFont font)
             {
-                g.DrawString(label, font, XBrushes.Black, left + 280, at);
-                g.DrawString(Money(amount), font, XBrushes.Black, new XRect(left, at - 10, right - left, 12), XStringFormats.TopRight);
-                at += 16;
+                g.DrawString(label, font, XBrushes.Black, metaLabel, y);
+                Right(InvoiceWording.Money(amount), font, XBrushes.Black, right - 6, y);
+                y += 15;
             }
 
-            Total("Subtotal", invoice.Subtotal, text, ref y);
-            Total($"VAT {(invoice.VatRate * 100).ToString("0.##", culture)} %", invoice.Vat, text, ref y);
-            Total($"Total {invoice.Currency}", invoice.Total, bold, ref y);
-            y += 24;
+            Total("Subtotal", invoice.Subtotal, text);
+            Total(InvoiceWording.VatLabel(invoice), invoice.Vat, text);
+            g.DrawLine(new XPen(XColors.Black, 0.8), metaLabel, y - 10, right, y - 10);
+            y += 2;
+            Total(sheet.Title == "INVOICE" ? $"Total {invoice.Currency}" : $"Total credited {invoice.Currency}", invoice.Total, bold);
 
-            var instruction = invoice.PaymentMethod == PaymentMethod.Card
-                ? $"Your card on file is charged {Money(invoice.Total)} {invoice.Currency} on {invoice.DueOn:yyyy-MM-dd}. Nothing to do."
-                : $"Please transfer {Money(invoice.Total)} {invoice.Currency} by {invoice.DueOn:yyyy-MM-dd}, quoting {invoice.InvoiceNumber}.";
-            g.DrawString(instruction, text, XBrushes.Black, left, y);
-            g.DrawString("Amounts are rounded to cents per line and on VAT (half away from zero).", small, XBrushes.DimGray, left, 800);
+            // VAT breakdown (EN 16931 BG-23): one category per invoice.
+            y += 14;
+            g.DrawString("VAT breakdown", smallBold, grey, left, y);
+            y += 12;
+            var treatment = invoice.VatTreatment;
+            var category = treatment?.Category switch
+            {
+                VatCategory.ReverseCharge => "Reverse charge (AE)",
+                VatCategory.OutsideScope => "Not subject to EU VAT (O)",
+                VatCategory.Standard => $"Standard rate, {treatment.Country} (S)",
+                _ => "VAT",
+            };
+            double[] columns = [left, left + 200, left + 290, left + 400];
+            string[] headings = ["Category", "Rate", "Taxable amount", "VAT amount"];
+            for (var i = 0; i < headings.Length; i++)
+                g.DrawString(headings[i], small, grey, columns[i], y);
+            y += 11;
+            g.DrawString(category, small, XBrushes.Black, columns[0], y);
+            g.DrawString(vatRate, small, XBrushes.Black, columns[1], y);
+            g.DrawString($"{InvoiceWording.Money(invoice.Subtotal)} {invoice.Currency}", small, XBrushes.Black, columns[2], y);
+            g.DrawString($"{InvoiceWording.Money(invoice.Vat)} {invoice.Currency}", small, XBrushes.Black, columns[3], y);
+            y += 14;
+            if (InvoiceWording.VatMention(invoice) is { } mention)
+            {
+                g.DrawString(mention, smallBold, XBrushes.Black, left, y);
+                y += 12;
+            }
+
+            // Payment (or settlement) instructions, boxed.
+            y += 14;
+            var boxHeight = 22 + 13.0 * sheet.PaymentLines.Count;
+            g.DrawRectangle(rule, shade, left, y - 14, right - left, boxHeight);
+            g.DrawString(sheet.PaymentHeading, bold, XBrushes.Black, left + 10, y + 2);
+            y += 17;
+            foreach (var line in sheet.PaymentLines)
+            {
+                // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are.
+                var pair = System.Text.RegularExpressions.Regex.Match(line, "^(Account holder|IBAN|BIC|Reference): (.*)$");
+                if (pair.Success)
+                {
+                    g.DrawString(pair.Groups[1].Value, text, grey, left + 22, y);
+                    g.DrawString(pair.Groups[2].Value, pair.Groups[1].Value is "IBAN" or "Reference" ? bold : text, XBrushes.Black, left + 120, y);
+                }
+                else
+                    g.DrawString(line, text, XBrushes.Black, left + 10, y);
+                y += 13;
+            }
+
+            // Legal mentions in the footer.
+            var footer = 778.0;
+            g.DrawLine(rule, left, footer - 12, right, footer - 12);
+            var legal = seller is null
+                ? ["Canon Professional Services"]
+                : new List<string>
+                {
+                    $"{seller.LegalName} · {string.Join(", ", seller.Address.Lines())}",
+                    $"VAT ID {seller.VatId} · Company reg. no. {seller.CompanyRegistrationNumber}" +
+                    (seller.RegistrationNote is null ? "" : $" · {seller.RegistrationNote}"),
+                };
+            legal.Add($"Payments: {sheet.Payee.AccountName} · IBAN {BankAccounts.GroupedIban(sheet.Payee.Iban)} · BIC {sheet.Payee.Bic}");
+            legal.Add("Amounts are rounded to cents per line and on VAT (half away from zero).");
+            foreach (var line in legal)
+            {
+                g.DrawString(line, small, grey, left, footer);
+                footer += 10;
+            }
         }
 
         using var output = new MemoryStream();
         document.Save(output, closeStream: false);
         return output.ToArray();
     }
-
-    private static string Money(decimal amount) => amount.ToString("#,##0.00", CultureInfo.InvariantCulture);
 }
 
 /// <summary>DejaVu Sans (regular and bold; free licence in Fonts/LICENSE.txt), read from the assembly's resources.</summary>

@@ -21,18 +21,8 @@ public sealed class InvoicingOptions
     /// <summary>How long an invoice may be overdue before the membership is suspended.</summary>
     public TimeSpan SuspensionGracePeriod { get; set; } = TimeSpan.FromDays(14);
 
-    /// <summary>VAT rate per ISO country code as a fraction (0.24 = 24 %); countries not listed use <see cref="DefaultVatRate"/>.</summary>
-    public Dictionary<string, decimal> VatRates { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-
-    public decimal DefaultVatRate { get; set; }
-
     /// <summary>Bank-transfer surcharge per ISO country code, an amount in the invoice currency; countries not listed have none.</summary>
     public Dictionary<string, decimal> BankTransferSurcharges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-
-    /// <summary>"AGPL" or a PDFsharp commercial licence key; empty: invoices have no PDF (the e-mail says so, the download is 503).</summary>
-    public string? PdfSharpLicense { get; set; }
-
-    public decimal VatRateFor(string country) => VatRates.TryGetValue(country, out var rate) ? rate : DefaultVatRate;
 }
 
 public static class InvoicingSetup
@@ -46,6 +36,10 @@ public static class InvoicingSetup
         opts.Schema.For<InvoiceNumberClaim>().Duplicate(x => x.AccountId);
         opts.Schema.For<InvoiceNumberCounter>();
         opts.Projections.Snapshot<PaymentCard>(SnapshotLifecycle.Inline);
+        // Inline: the next invoice after a publication uses the new rates.
+        opts.Projections.Add<VatRateTableProjection>(ProjectionLifecycle.Inline);
+        opts.Schema.For<CreditNoteNumberClaim>().Duplicate(x => x.AccountId);
+        opts.Schema.For<CreditNoteNumberCounter>();
     }
 
     /// <summary>Options and services of invoicing.</summary>
@@ -58,10 +52,12 @@ public static class InvoicingSetup
             .Validate(o => o.CardChargeAttempts is >= 1 and <= 10, "Invoicing:CardChargeAttempts must be between 1 and 10.")
             .Validate(o => o.CardRetryInterval > TimeSpan.Zero, "Invoicing:CardRetryInterval must be positive.")
             .Validate(o => o.SuspensionGracePeriod >= TimeSpan.Zero, "Invoicing:SuspensionGracePeriod must not be negative.")
-            .Validate(o => o.DefaultVatRate is >= 0 and < 1 && o.VatRates.Values.All(r => r is >= 0 and < 1),
-                "Invoicing:VatRates and Invoicing:DefaultVatRate are fractions between 0 and 1 (0.24 for 24 %).")
             .Validate(o => o.BankTransferSurcharges.Values.All(s => s >= 0), "Invoicing:BankTransferSurcharges must not be negative.")
             .ValidateOnStart();
+        builder.Services.AddSeller(builder.Configuration);
+        builder.Services.AddHostedService<VatRateDefaultsLoader>();
+        // Offline VAT ID checks (format and check digits); a VIES adapter would replace this registration.
+        builder.Services.AddSingleton<Accounts.IVatIdCheck, Accounts.OfflineVatIdCheck>();
         // The sandbox is the only adapter shipped: a real provider's adapter implements IPaymentGateway and replaces it here.
         builder.Services.AddSingleton<SandboxPaymentGateway>();
         builder.Services.AddSingleton<IPaymentGateway>(sp => sp.GetRequiredService<SandboxPaymentGateway>());

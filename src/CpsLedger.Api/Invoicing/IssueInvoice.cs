@@ -52,15 +52,29 @@ public static class ScheduleInvoiceHandler
 
 public static class IssueInvoiceDecision
 {
-    /// <summary>The invoice of a membership term on a given day: number, lines, VAT, total, due date.</summary>
+    /// <summary>
+    /// The invoice of a membership term on a given day: number, seller and payee, the buyer's billing details, the VAT decided
+    /// by <see cref="VatRules.Decide"/> from the VAT table in force, lines, total, due date and creditor reference.
+    /// </summary>
     public static InvoiceIssued Decide(Guid invoiceId, string invoiceNumber, Guid accountId, AccountView account, MembershipTerm term,
-        InvoicingOptions options, DateTimeOffset now)
+        InvoicingOptions options, InvoiceSeller seller, PayeeAccount payee, VatRateTable vatTable, DateTimeOffset now)
     {
-        var amounts = InvoiceCalculation.Calculate(term.TierName, term.AnnualFee, term.PaymentMethod, account.Country, options);
         var issuedOn = DateOnly.FromDateTime(now.UtcDateTime);
+        var buyerCountry = account.BillingAddress?.Country ?? account.Country;
+        var vatIdCountry = account.VatId is { Length: > 2 } vatId ? VatIds.CountryOfPrefix(vatId[..2]) : null;
+        var vat = VatRules.Decide(seller.Address.Country, buyerCountry, vatIdCountry, vatTable, issuedOn);
+        var amounts = InvoiceCalculation.Calculate(term.TierName, term.AnnualFee, term.PaymentMethod, buyerCountry, options, vat);
         return new InvoiceIssued(invoiceId, invoiceNumber, accountId, term.MembershipId, term.MembershipNumber, account.CompanyName,
-            account.Country, term.PaymentMethod, term.Currency, amounts.Lines, amounts.Subtotal, amounts.VatRate, amounts.Vat, amounts.Total,
-            issuedOn, issuedOn.AddDays(options.PaymentTermDays), now);
+            buyerCountry, term.PaymentMethod, term.Currency, amounts.Lines, amounts.Subtotal, amounts.VatRate, amounts.Vat, amounts.Total,
+            issuedOn, issuedOn.AddDays(options.PaymentTermDays), now,
+            Seller: seller,
+            Buyer: new InvoiceBuyer(account.CompanyName, account.BillingAddress, buyerCountry, account.VatId, account.ContactEmail),
+            Payee: payee,
+            VatDecision: vat,
+            VatTableVersion: vatTable.TableVersion,
+            CreditorReference: CreditorReferences.For(invoiceNumber),
+            PeriodStart: term.StartsOn,
+            PeriodEnd: term.EndsOn);
     }
 
     /// <summary>What follows an invoice: a card is charged on the due date; a bank transfer is checked the day after it.</summary>
@@ -78,7 +92,7 @@ public static class IssueInvoiceHandler
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
     public static async Task<OutgoingMessages> Handle(IssueInvoice message, IDocumentSession session, TimeProvider clock,
-        IOptions<InvoicingOptions> options, CancellationToken ct)
+        IOptions<InvoicingOptions> options, IOptions<SellerOptions> seller, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.IssueAt)
@@ -97,11 +111,14 @@ public static class IssueInvoiceHandler
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
 
+        var vatTable = await session.LoadAsync<VatRateTable>(VatTableStream.Id, ct)
+                       ?? throw new InvalidOperationException("The VAT rate table is missing (it is loaded on first start).");
+
         var year = now.UtcDateTime.Year;
         var counter = await session.LoadAsync<InvoiceNumberCounter>(year.ToString("D4"), ct);
         var sequence = (counter?.Last ?? 0) + 1;
         var issued = IssueInvoiceDecision.Decide(invoiceId, InvoiceNumbers.Format(year, sequence), message.AccountId, account, term,
-            options.Value, now);
+            options.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now);
 
         if (counter is null)
             session.Insert(new InvoiceNumberCounter { Id = year.ToString("D4"), Last = sequence });
@@ -119,42 +136,46 @@ public static class IssueInvoiceHandler
 
 public static class SendInvoiceEmailHandler
 {
-    public static async Task Handle(SendInvoiceEmail message, IQuerySession session, Platform.MailDelivery mail, IOptions<InvoicingOptions> options,
+    public static async Task Handle(SendInvoiceEmail message, IQuerySession session, Platform.MailDelivery mail, IOptions<SellerOptions> seller,
         CancellationToken ct)
     {
         var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct)
                       ?? throw new InvalidOperationException($"Invoice {message.InvoiceId} is missing.");
         var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
-        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.TryRender(invoice, options.Value.PdfSharpLicense)), ct);
+        var payee = invoice.Payee ?? seller.Value.ToPayeeAccount();
+        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.Render(invoice, payee), payee), ct);
     }
 }
 
 public static class InvoiceEmails
 {
-    public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[]? pdf)
+    /// <summary>The invoice e-mail: the figures and payment instructions worded as on the PDF (<see cref="InvoiceWording"/>), the PDF attached.</summary>
+    public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[] pdf, PayeeAccount payee)
     {
-        var payment = invoice.PaymentMethod == PaymentMethod.Card
-            ? $"Your card will be charged {invoice.Total:0.00} {invoice.Currency} on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do."
-            : $"Please transfer {invoice.Total:0.00} {invoice.Currency} by {invoice.DueOn:yyyy-MM-dd}, quoting {invoice.InvoiceNumber} as the reference.";
+        var lines = invoice.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {invoice.Currency}");
         var body = new BodyBuilder
         {
             TextBody = $"""
                         Dear {account.CompanyName},
 
-                        Thank you for joining Canon Professional Services. Your invoice {invoice.InvoiceNumber} {(pdf is null ? "is in the CPS portal" : "is attached")}.
+                        Thank you for joining Canon Professional Services. Your invoice {invoice.InvoiceNumber} is attached.
 
                           Membership number: {invoice.MembershipNumber}
-                          Total:             {invoice.Total:0.00} {invoice.Currency}
+                          Invoice date:      {invoice.IssuedOn:yyyy-MM-dd}
                           Due date:          {invoice.DueOn:yyyy-MM-dd}
 
-                        {payment}
+                        {string.Join("\n", lines)}
+                          {"Subtotal",-44} {InvoiceWording.Money(invoice.Subtotal),12} {invoice.Currency}
+                          {InvoiceWording.VatLabel(invoice),-44} {InvoiceWording.Money(invoice.Vat),12} {invoice.Currency}
+                          {"Total",-44} {InvoiceWording.Money(invoice.Total),12} {invoice.Currency}
+                        {(InvoiceWording.VatMention(invoice) is { } mention ? $"\n{mention}\n" : "")}
+                        {string.Join("\n", InvoiceWording.PaymentInstructions(invoice, payee))}
 
-                        Canon Professional Services
+                        {InvoiceWording.SellerLine(invoice)}
                         """,
         };
-        if (pdf is not null)
-            body.Attachments.Add($"{invoice.InvoiceNumber}.pdf", pdf, new ContentType("application", "pdf"));
+        body.Attachments.Add($"{invoice.InvoiceNumber}.pdf", pdf, new ContentType("application", "pdf"));
         var email = new MimeMessage
         {
             // One invoice, one Message-Id: a resend after a lost acknowledgement is recognisably the same e-mail.
@@ -200,7 +221,7 @@ public static class InvoiceEmails
         return Plain(account, $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is active again", $"""
                         Dear {account.CompanyName},
 
-                        Thank you: invoice {invoice.InvoiceNumber} is paid in full, and your CPS membership ({invoice.MembershipNumber}) is active again
+                        {(invoice.Status == InvoiceStatus.Cancelled ? $"Invoice {invoice.InvoiceNumber} is cancelled (credit note {invoice.CreditNote?.CreditNoteNumber}), nothing is owed on it," : $"Thank you: invoice {invoice.InvoiceNumber} is paid in full,")} and your CPS membership ({invoice.MembershipNumber}) is active again
                         from {reinstatedAt:yyyy-MM-dd}.
 
                         Canon Professional Services

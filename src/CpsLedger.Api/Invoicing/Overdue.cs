@@ -38,7 +38,7 @@ public static class OverdueDecision
 
     /// <summary>Suspended only if the invoice is still unpaid, it belongs to the membership in force, and that is not suspended yet.</summary>
     public static MembershipSuspended? Suspend(Invoice invoice, AccountMembership? membership, DateTimeOffset now) =>
-        invoice.Status != InvoiceStatus.Paid && membership?.Membership?.MembershipId == invoice.MembershipId
+        invoice.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled) && membership?.Membership?.MembershipId == invoice.MembershipId
                                                 && membership.Suspension?.MembershipId != invoice.MembershipId
             ? new MembershipSuspended(invoice.AccountId, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now)
             : null;
@@ -105,8 +105,8 @@ public static class SendOverdueEmailHandler
     public static async Task Handle(SendOverdueEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
-        // Paid before the e-mail went out: no reminder for an invoice that is settled.
-        if (invoice.Status == InvoiceStatus.Paid)
+        // Paid (or cancelled) before the e-mail went out: no reminder for an invoice that is settled.
+        if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
             return;
         await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn), ct);
     }
@@ -131,8 +131,8 @@ public static class SendSuspensionEmailHandler
     public static async Task Handle(SendSuspensionEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
-        // Paid in full before the e-mail went out: the reinstatement e-mail follows instead.
-        if (invoice.Status == InvoiceStatus.Paid)
+        // Paid in full (or cancelled) before the e-mail went out: the reinstatement e-mail follows instead.
+        if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
             return;
         await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt), ct);
     }

@@ -21,12 +21,47 @@ public sealed record PaymentCard
 {
     public Guid Id { get; init; }
     public Guid AccountId { get; init; }
+
+    /// <summary>The card-form token of a card recorded before cards were saved at the provider; empty once a card is saved.</summary>
     public string CardToken { get; init; } = "";
+
+    /// <summary>The provider's reference of the saved card (what is charged), with what may be shown of it.</summary>
+    public string? PaymentMethodReference { get; init; }
+
+    public string? Brand { get; init; }
+    public string? Last4 { get; init; }
+    public int? ExpiryMonth { get; init; }
+    public int? ExpiryYear { get; init; }
     public DateTimeOffset RecordedAt { get; init; }
+
+    /// <summary>What the gateway charges: the saved card, or an older card's token.</summary>
+    public string ChargeWith() => PaymentMethodReference ?? CardToken;
 
     public static PaymentCard Create(PaymentCardRecorded e) => new() { AccountId = e.AccountId, CardToken = e.CardToken, RecordedAt = e.RecordedAt };
 
-    public PaymentCard Apply(PaymentCardRecorded e) => this with { CardToken = e.CardToken, RecordedAt = e.RecordedAt };
+    public static PaymentCard Create(PaymentCardSaved e) => new PaymentCard { AccountId = e.AccountId }.Apply(e);
+
+    public PaymentCard Apply(PaymentCardRecorded e) => this with
+    {
+        CardToken = e.CardToken,
+        PaymentMethodReference = null,
+        Brand = null,
+        Last4 = null,
+        ExpiryMonth = null,
+        ExpiryYear = null,
+        RecordedAt = e.RecordedAt,
+    };
+
+    public PaymentCard Apply(PaymentCardSaved e) => this with
+    {
+        CardToken = "",
+        PaymentMethodReference = e.PaymentMethodReference,
+        Brand = e.Brand,
+        Last4 = e.Last4,
+        ExpiryMonth = e.ExpiryMonth,
+        ExpiryYear = e.ExpiryYear,
+        RecordedAt = e.RecordedAt,
+    };
 }
 
 public static class PaymentCardStream
@@ -45,30 +80,44 @@ public sealed class RecordPaymentCardValidator : AbstractValidator<RecordPayment
             .WithMessage("A card token from the payment provider, e.g. \"tok_...\".");
 }
 
-/// <summary>What the member sees: never the whole token.</summary>
-public sealed record PaymentCardOnFile(Guid AccountId, string CardTokenEnding, DateTimeOffset RecordedAt);
+/// <summary>What recording a card found: the provider's answer and the account's overdue card invoices.</summary>
+public sealed record CardRecording(SavedCard Saved, IReadOnlyList<Invoice> Overdue);
 
 public static class RecordPaymentCardEndpoint
 {
     public static Guid PaymentCardStreamId(Guid accountId) => PaymentCardStream.For(accountId);
 
-    // The overdue e-mail asks for a valid card: a card invoice that ran out of attempts is charged with this one now.
-    public static Task<IReadOnlyList<Invoice>> LoadAsync(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        session.Query<Invoice>()
+    /// <summary>
+    /// The provider keeps the card and tells what may be shown of it (the ledger keeps its reference, never the token); the
+    /// overdue e-mail asks for a valid card, so the card invoices that ran out of attempts are charged with this one at once.
+    /// </summary>
+    public static async Task<CardRecording> LoadAsync(Guid accountId, RecordPaymentCard command, IPaymentGateway gateway, IQuerySession session,
+        CancellationToken ct)
+    {
+        var saved = await gateway.SaveCardAsync(new SaveCardRequest(accountId, command.CardToken), ct);
+        var overdue = await session.Query<Invoice>()
             .Where(i => i.AccountId == accountId && i.Status == InvoiceStatus.Overdue && i.PaymentMethod == PaymentMethod.Card)
             .ToListAsync(ct);
+        return new CardRecording(saved, overdue);
+    }
+
+    /// <summary>A token the provider refuses is the member's input problem: a 400 on <c>cardToken</c>, nothing recorded.</summary>
+    public static ProblemDetails Validate(CardRecording recording) => recording.Saved.Accepted
+        ? WolverineContinue.NoProblems
+        : Problems.Invalid("cardToken", $"The payment provider did not accept this card: {recording.Saved.Reason}.");
 
     [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
     [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]
-    public static (PaymentCardOnFile, Events, OutgoingMessages) Post(Guid accountId, RecordPaymentCard command,
+    public static (CardOnFile, Events, OutgoingMessages) Post(Guid accountId, RecordPaymentCard command,
         [WriteAggregate(FromMethod = nameof(PaymentCardStreamId), Required = false)] PaymentCard? card,
-        IReadOnlyList<Invoice> overdue, TimeProvider clock)
+        CardRecording recording, TimeProvider clock)
     {
         var now = clock.GetUtcNow();
-        var recorded = new PaymentCardRecorded(accountId, command.CardToken, now);
-        return (new PaymentCardOnFile(accountId, "…" + command.CardToken[^Math.Min(4, command.CardToken.Length)..], recorded.RecordedAt),
-            [recorded], [.. overdue.Select(i => ChargeCardDecision.ChargeOverdue(i, now))]);
+        var saved = recording.Saved;
+        var recorded = new PaymentCardSaved(accountId, saved.PaymentMethodReference!, saved.Brand!, saved.Last4!, saved.ExpiryMonth!.Value,
+            saved.ExpiryYear!.Value, now);
+        return (CardOnFile.Of(accountId, recorded), [recorded], [.. recording.Overdue.Select(i => ChargeCardDecision.ChargeOverdue(i, now))]);
     }
 }

@@ -7,6 +7,16 @@ public sealed record ChargeRequest(string IdempotencyKey, string CardToken, deci
 
 public sealed record ChargeResult(ChargeOutcome Outcome, string? GatewayReference, string? Reason);
 
+/// <summary>A card-form token to keep as the account's card at the provider.</summary>
+public sealed record SaveCardRequest(Guid AccountId, string CardToken);
+
+/// <summary>
+/// The provider's answer: the reusable reference to charge later and what may be shown of the card (brand, last four digits,
+/// expiry; never the number), or why it refused the token.
+/// </summary>
+public sealed record SavedCard(bool Accepted, string? PaymentMethodReference, string? Brand, string? Last4, int? ExpiryMonth, int? ExpiryYear,
+    string? Reason);
+
 /// <summary>
 /// The payment-gateway port. Implementations must honour the idempotency key the way payment providers do: a request
 /// with a key seen before returns the first request's result and charges nothing more. An exception means "outcome
@@ -14,7 +24,12 @@ public sealed record ChargeResult(ChargeOutcome Outcome, string? GatewayReferenc
 /// </summary>
 public interface IPaymentGateway
 {
+    /// <param name="request">Its <see cref="ChargeRequest.CardToken"/> is the saved card's reference (or, for cards recorded before cards
+    /// were saved, the card-form token).</param>
     Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct);
+
+    /// <summary>Keeps a card-form token as a reusable card (as providers' "payment methods" do) and describes it.</summary>
+    Task<SavedCard> SaveCardAsync(SaveCardRequest request, CancellationToken ct);
 }
 
 /// <summary>
@@ -48,11 +63,41 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         _responseLost.Clear();
     }
 
+    // The sandbox's test cards, by the token its card form would give (numbers as in providers' test-card tables).
+    private static readonly Dictionary<string, (string Brand, string Last4)> TestCards = new(StringComparer.Ordinal)
+    {
+        [Approve] = ("Visa", "4242"),
+        [Decline] = ("Visa", "0002"),
+        [Error] = ("Visa", "0119"),
+        [ApproveResponseLost] = ("Mastercard", "4444"),
+    };
+
+    private const string SavedPrefix = "pm_sandbox_";
+
+    /// <summary>
+    /// Saves a test card: its reference carries the test behaviour (so it survives a restart of the service, unlike the
+    /// idempotency keys) and a hash of the account, never the token itself. Unknown tokens are refused, as providers refuse them.
+    /// </summary>
+    public Task<SavedCard> SaveCardAsync(SaveCardRequest request, CancellationToken ct)
+    {
+        if (!TestCards.TryGetValue(request.CardToken, out var card))
+            return Task.FromResult(new SavedCard(false, null, null, null, null, null, "unknown card token (sandbox: tok_sandbox_approve, _decline, _error)"));
+        var behaviour = request.CardToken["tok_sandbox_".Length..];
+        var reference = $"{SavedPrefix}{behaviour}_{Platform.DerivedIds.Hashed($"sandbox-card:{request.AccountId:N}:{request.CardToken}"):N}"[..(SavedPrefix.Length + behaviour.Length + 13)];
+        return Task.FromResult(new SavedCard(true, reference, card.Brand, card.Last4, 12, 2030, null));
+    }
+
+    /// <summary>The test token a saved card's reference was made from (a token itself for cards recorded before cards were saved).</summary>
+    private static string TokenOf(string reference) => reference.StartsWith(SavedPrefix, StringComparison.Ordinal)
+        ? "tok_sandbox_" + reference[SavedPrefix.Length..reference.LastIndexOf('_')]
+        : reference;
+
     public Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct)
     {
+        var token = TokenOf(request.CardToken);
         var result = _byKey.GetOrAdd(request.IdempotencyKey, _ =>
         {
-            var outcome = request.CardToken switch
+            var outcome = token switch
             {
                 Approve or ApproveResponseLost => new ChargeResult(ChargeOutcome.Approved, $"sbx_{Guid.NewGuid():N}", null),
                 Decline => new ChargeResult(ChargeOutcome.Declined, null, "card declined (insufficient funds)"),
@@ -66,7 +111,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
             return outcome;
         });
 
-        if (request.CardToken == ApproveResponseLost && _responseLost.TryAdd(request.IdempotencyKey, true))
+        if (token == ApproveResponseLost && _responseLost.TryAdd(request.IdempotencyKey, true))
             throw new TimeoutException($"Sandbox: the response to charge {request.IdempotencyKey} was lost (the card was charged).");
         return Task.FromResult(result);
     }

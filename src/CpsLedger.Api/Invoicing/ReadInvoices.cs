@@ -40,8 +40,19 @@ public static class InvoiceQueries
             : membership.Suspension?.MembershipId == term.MembershipId ? MembershipStatus.Suspended
             : membership.IsMemberOn(today) ? MembershipStatus.Active
             : MembershipStatus.Ended;
-        var open = invoices.Where(i => i.Status != InvoiceStatus.Paid && i.Outstanding > 0).ToList();
+        var open = invoices.Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled) && i.Outstanding > 0).ToList();
         return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault());
+    }
+
+    /// <summary>Adds what the standing is computed from to a batched query; the task completes when the batch has run.</summary>
+    public static Task<MembershipStanding> StandingIn(Marten.Services.BatchQuerying.IBatchedQuery batch, Guid accountId, DateOnly today)
+    {
+        var membership = batch.Load<AccountMembership>(MembershipStream.For(accountId));
+        var invoices = batch.Query<Invoice>().Where(i => i.AccountId == accountId).OrderByDescending(i => i.IssuedAt).ToList();
+        return Combine(membership, invoices, today);
+
+        static async Task<MembershipStanding> Combine(Task<AccountMembership?> membership, Task<IReadOnlyList<Invoice>> invoices, DateOnly today) =>
+            Standing(await membership, await invoices, today);
     }
 
     public static async Task<MembershipStanding> StandingAsync(IQuerySession session, Guid accountId, DateOnly today, CancellationToken ct) =>
@@ -78,19 +89,12 @@ public static class GetInvoicePdfEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("One invoice as a PDF document (the same one the invoice e-mail attaches)")]
     [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
-    [ProducesResponseType(StatusCodes.Status503ServiceUnavailable)]
     public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session,
-        Microsoft.Extensions.Options.IOptions<InvoicingOptions> options, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
     {
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
             return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
-        return InvoicePdf.TryRender(invoice, options.Value.PdfSharpLicense) is { } pdf
-            ? Results.File(pdf, "application/pdf", $"{invoice.InvoiceNumber}.pdf")
-            : Results.Problem(new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "Invoice PDF unavailable",
-                Detail = "PDF rendering is not licensed on this service (Invoicing:PdfSharpLicense). The invoice itself is available as JSON.",
-            });
+        // Older invoices recorded no payee: where to pay is the account configured now.
+        return Results.File(InvoicePdf.Render(invoice, invoice.Payee ?? seller.Value.ToPayeeAccount()), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }
 }

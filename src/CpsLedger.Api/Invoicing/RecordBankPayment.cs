@@ -33,14 +33,15 @@ public static class InvoicePayments
 }
 
 /// <summary>A bank transfer received, as finance reads it from the bank statement.</summary>
-/// <param name="InvoiceNumber">The invoice paid, e.g. "INV-2026-000001"; or leave it out and give the transfer's reference.</param>
-/// <param name="Reference">The transfer's reference text; the invoice number is found in it.</param>
+/// <param name="InvoiceNumber">The invoice paid, e.g. "INV-2026-000001"; or leave it out and give the creditor reference or the transfer's reference.</param>
+/// <param name="Reference">The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.</param>
 /// <param name="Amount">Amount received, at most two decimals.</param>
 /// <param name="Currency">ISO 4217 code; must be the invoice's.</param>
 /// <param name="ValueDate">The date the bank credited the money.</param>
 /// <param name="BankReference">The bank's reference of the transfer (recorded once per invoice).</param>
+/// <param name="CreditorReference">The ISO 11649 structured reference the transfer carried ("RF18 INV2 0260 0000 1"), as printed on the invoice.</param>
 public sealed record RecordBankPayment(string? InvoiceNumber, string? Reference, decimal Amount, string Currency, DateOnly ValueDate,
-    string BankReference);
+    string BankReference, string? CreditorReference = null);
 
 public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPayment>
 {
@@ -49,8 +50,19 @@ public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPay
         RuleFor(x => x.InvoiceNumber).Must(n => string.IsNullOrWhiteSpace(n) || InvoiceNumbers.IsWellFormed(n.Trim().ToUpperInvariant()))
             .WithMessage("An invoice number looks like INV-2026-000001.");
         RuleFor(x => x.Reference).MaximumLength(500)
-            .Must((cmd, reference) => !string.IsNullOrWhiteSpace(cmd.InvoiceNumber) || !string.IsNullOrWhiteSpace(reference))
-            .WithMessage("Give the invoice number or the transfer's reference.");
+            .Must((cmd, reference) => !string.IsNullOrWhiteSpace(cmd.InvoiceNumber) || !string.IsNullOrWhiteSpace(cmd.CreditorReference)
+                                      || !string.IsNullOrWhiteSpace(reference))
+            .WithMessage("Give the invoice number, the creditor reference or the transfer's reference.");
+        // A mistyped structured reference fails its check digits: refused, never matched to another invoice.
+        RuleFor(x => x.CreditorReference).MaximumLength(50)
+            .Must(r => r is null || CreditorReferences.IsValid(r))
+            .WithMessage(r => CreditorReferences.LooksLikeOne(r.CreditorReference!)
+                ? $"{r.CreditorReference} fails its check digits (ISO 11649): is a character mistyped?"
+                : "A creditor reference looks like RF18 INV2 0260 0000 1 (RF, two check digits, up to 21 letters and digits).");
+        RuleFor(x => x.Reference)
+            .Must(text => CreditorReferences.FindIn(text).All(CreditorReferences.IsValid))
+            .WithMessage(x => $"{CreditorReferences.FindIn(x.Reference).First(r => !CreditorReferences.IsValid(r))} in the reference fails its check digits (ISO 11649): is a character mistyped?")
+            .When(x => string.IsNullOrWhiteSpace(x.InvoiceNumber) && string.IsNullOrWhiteSpace(x.CreditorReference));
         RuleFor(x => x.Amount).GreaterThan(0).PrecisionScale(18, 2, ignoreTrailingZeros: true);
         RuleFor(x => x.Currency).NotEmpty().Matches("^[A-Z]{3}$").WithMessage("An ISO 4217 currency code in upper case, e.g. EUR.");
         // Today anywhere on Earth (up to UTC+14) is the latest a bank can have credited money.
@@ -74,25 +86,27 @@ public sealed record BankPaymentRecorded(
     InvoiceStatus InvoiceStatus,
     bool MembershipReinstated);
 
-/// <summary>The invoice a bank transfer names, by its number or found in the transfer's reference; null when none.</summary>
-public sealed record NamedInvoice(string? Number, InvoiceNumberClaim? Claim);
+/// <summary>
+/// The invoice a bank transfer names, by its number, its creditor reference or found in the transfer's reference; null when none.
+/// <paramref name="Mismatch"/>: a number and a creditor reference that name different invoices.
+/// </summary>
+public sealed record NamedInvoice(string? Number, InvoiceNumberClaim? Claim, ProblemDetails? Mismatch = null);
 
 public static class RecordBankPaymentEndpoint
 {
     public static async Task<NamedInvoice> LoadAsync(RecordBankPayment command, IQuerySession session, CancellationToken ct)
     {
-        var number = string.IsNullOrWhiteSpace(command.InvoiceNumber)
-            ? InvoiceNumbers.FindIn(command.Reference)
-            : command.InvoiceNumber.Trim().ToUpperInvariant();
-        return new NamedInvoice(number, number is null ? null : await session.LoadAsync<InvoiceNumberClaim>(number, ct));
+        var (number, mismatch) = BankPaymentMatching.InvoiceNumberOf(command);
+        return new NamedInvoice(number, number is null ? null : await session.LoadAsync<InvoiceNumberClaim>(number, ct), mismatch);
     }
 
     /// <summary>Nothing is recorded against an invoice that cannot be named: finance records it again once it is known.</summary>
     public static ProblemDetails Before(NamedInvoice named, RecordBankPayment command) => named switch
     {
+        { Mismatch: { } mismatch } => mismatch,
         { Number: null } => Problems.NotFound("No matching invoice",
-            $"The reference \"{command.Reference}\" names no invoice (INV-YYYY-NNNNNN). Nothing was recorded; record the payment " +
-            "with the invoice number once it is known."),
+            $"The reference \"{command.CreditorReference ?? command.Reference}\" names no invoice of ours (RF.. INV.. or INV-YYYY-NNNNNN). " +
+            "Nothing was recorded; record the payment with the invoice number once it is known."),
         { Claim: null } => Problems.NotFound("No matching invoice",
             $"There is no invoice {named.Number}. Nothing was recorded; record the payment once the invoice is known."),
         _ => WolverineContinue.NoProblems,
@@ -104,11 +118,17 @@ public static class RecordBankPaymentEndpoint
 
     public static Guid InvoiceStreamId(NamedInvoice named) => named.Claim?.InvoiceId ?? NoInvoice;
 
-    /// <summary>A payment for a found invoice is refused when its currency is not the invoice's, or when it was recorded before.</summary>
+    /// <summary>
+    /// A payment for a found invoice is refused when the invoice was cancelled, when its currency is not the invoice's, or when
+    /// it was recorded before.
+    /// </summary>
     public static ProblemDetails Validate(Invoice? invoice, RecordBankPayment command)
     {
         if (invoice is null)
             return WolverineContinue.NoProblems; // no claim: Before answered
+        if (invoice.Status == InvoiceStatus.Cancelled)
+            return Problems.Conflict("Invoice cancelled",
+                $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}: nothing is owed on it. Refund the transfer.");
         if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
             return Problems.Invalid("currency", $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}.");
         if (invoice.Payments.Any(p => string.Equals(p.BankReference, command.BankReference.Trim(), StringComparison.OrdinalIgnoreCase)))
@@ -124,7 +144,7 @@ public static class RecordBankPaymentEndpoint
 
     [WolverinePost("/api/payments/bank-transfers", OperationId = "RecordBankPayment")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [EndpointSummary("Record a bank transfer received against an invoice (by invoice number or the transfer's reference)")]
+    [EndpointSummary("Record a bank transfer received against an invoice (by invoice number, creditor reference or the transfer's reference)")]
     [RequestExample("""{"reference":"CPS INV-2026-000001 Valgus Studio","amount":124.00,"currency":"EUR","valueDate":"2026-12-01","bankReference":"LHV-20261201-0042"}""")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]

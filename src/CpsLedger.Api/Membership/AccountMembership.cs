@@ -78,7 +78,7 @@ public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOff
 /// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
 public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
 
-/// <summary>The invoice that caused the suspension was paid in full: the membership is active again.</summary>
+/// <summary>The invoice that caused the suspension was paid in full (or cancelled by a credit note): the membership is active again.</summary>
 public sealed record MembershipReinstated(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset ReinstatedAt);
 
 /// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>

@@ -109,6 +109,28 @@ public sealed class LegacyProduct
 
 public sealed partial class LegacyAccountViewProjection : SingleStreamProjection<LegacyAccountView, Guid>
 {
+    /// <summary>
+    /// The view of a new stream from its events, with the same Create and Apply methods Marten calls: what the legacy import
+    /// writes next to the events it copies in bulk (a bulk copy bypasses the inline projection).
+    /// </summary>
+    public static LegacyAccountView Fold(IReadOnlyList<object> events)
+    {
+        var view = events[0] is LegacyAccountImported opened
+            ? Create(opened)
+            : throw new InvalidOperationException($"A legacy account stream starts with {nameof(LegacyAccountImported)}, not {events[0].GetType().Name}.");
+        foreach (var e in events.Skip(1))
+        {
+            switch (e)
+            {
+                case LegacyProductImported imported: Apply(view, imported); break;
+                case LegacyProductMigrated migrated: Apply(view, migrated); break;
+                default: throw new InvalidOperationException($"{nameof(LegacyAccountView)} has no Apply for {e.GetType().Name}.");
+            }
+        }
+
+        return view;
+    }
+
     public static LegacyAccountView Create(LegacyAccountImported e) => new()
     {
         Id = e.LegacyAccountId,

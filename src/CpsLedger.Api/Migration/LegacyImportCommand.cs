@@ -13,7 +13,7 @@ public sealed class LegacyImportInput : NetCoreInput
     [Description("Import the valid rows and report the others, instead of importing nothing when a row has a problem")]
     public bool SkipInvalidRowsFlag { get; set; }
 
-    [Description("Products per batch, one transaction each (default 2000)")]
+    [Description("Products per batch, one transaction each (default 5000)")]
     public int? BatchSizeFlag { get; set; }
 
     [Description("User name recorded on the legacy events (default: cli-<operating system user>)")]

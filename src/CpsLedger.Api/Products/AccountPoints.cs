@@ -118,12 +118,17 @@ public static class GetAccountSummaryEndpoint
     [EndpointSummary("Points total, products, the account-level green tick, membership status and what is owed")]
     public static async Task<AccountSummary> Get(Guid accountId, IQuerySession session, TimeProvider clock, CancellationToken ct)
     {
-        var standing = await Invoicing.InvoiceQueries.StandingAsync(session, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime), ct);
-        return AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct)) with
+        // Everything the summary reads, in one batched query (the account's existence is checked before, by AccountScopePolicy).
+        var batch = session.CreateBatchQuery();
+        var standing = Invoicing.InvoiceQueries.StandingIn(batch, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime));
+        var sources = AccountPoints.LoadIn(batch, accountId);
+        await batch.Execute(ct);
+        var owed = await standing;
+        return AccountPoints.Summarize(accountId, await sources) with
         {
-            MembershipStatus = standing.Status,
-            AmountOwed = standing.AmountOwed,
-            OwedCurrency = standing.Currency,
+            MembershipStatus = owed.Status,
+            AmountOwed = owed.AmountOwed,
+            OwedCurrency = owed.Currency,
         };
     }
 }

@@ -70,10 +70,25 @@ public static class Eligibility
     /// <summary>The account's eligibility now: its projected products and the tier table in force (no event replay).</summary>
     public static async Task<EligibleTiers> ForAccountAsync(IQuerySession session, Guid accountId, CancellationToken ct)
     {
-        var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
-        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
-                    ?? throw new InvalidOperationException("The tier table has not been loaded.");
-        return Decide(accountId, summary.PointsTotal, summary.Products, table);
+        var batch = session.CreateBatchQuery();
+        var eligibility = ForAccountIn(batch, accountId);
+        await batch.Execute(ct);
+        return await eligibility;
+    }
+
+    /// <summary>Adds what the eligibility is decided on to a batched query; the task completes when the batch has run.</summary>
+    public static Task<EligibleTiers> ForAccountIn(Marten.Services.BatchQuerying.IBatchedQuery batch, Guid accountId)
+    {
+        var sources = AccountPoints.LoadIn(batch, accountId);
+        var table = batch.Load<TierTableView>(TierTableStream.Id);
+        return Combine(accountId, sources, table);
+
+        static async Task<EligibleTiers> Combine(Guid accountId, Task<AccountPointsSources> sources, Task<TierTableView?> table)
+        {
+            var summary = AccountPoints.Summarize(accountId, await sources);
+            return Decide(accountId, summary.PointsTotal, summary.Products,
+                await table ?? throw new InvalidOperationException("The tier table has not been loaded."));
+        }
     }
 }
 

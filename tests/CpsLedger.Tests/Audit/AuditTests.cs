@@ -268,8 +268,11 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var items = (await historyResponse.ReadAs<HistoryPage>()).Items;
         Assert.Contains(items, i => i.Type == "invoice_issued" && i.Stream == AccountStreamKind.Invoice);
         Assert.Contains(items, i => i.Type == "card_charge_attempted");
-        Assert.Single(items, i => i.Type == "payment_card_recorded");
-        Assert.DoesNotContain("tok_sandbox_approve", await historyResponse.Content.ReadAsStringAsync());
+        var card = Assert.Single(items, i => i.Type == "payment_card_saved");
+        Assert.Contains("Visa ending 4242", card.Description);
+        var historyText = await historyResponse.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("tok_sandbox_approve", historyText);
+        Assert.DoesNotContain("pm_sandbox", historyText);
 
         var report = await Verification($"?accountId={account}");
         Assert.True(report.Agrees, string.Join("; ", report.Differences));

@@ -2,6 +2,7 @@ using System.Net;
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Migration;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
 using Microsoft.Extensions.DependencyInjection;
@@ -140,5 +141,53 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         var rewritten = Assert.Single(await chains.CheckHeadsAsync(heads, CancellationToken.None), b => b.ChainId == account);
         Assert.Equal("rewritten", rewritten.Problem);
         await (await App.Member(account).GetAsync("/api/audit/chain-heads")).ShouldBe(HttpStatusCode.Forbidden);
+    }
+    [Fact]
+    public async Task Links_written_per_row_and_per_statement_are_those_of_the_v3_function_byte_for_byte()
+    {
+        // Per row: the service's appends. Per statement: the legacy import's bulk copies, one of more than 64 chains (one table
+        // lock) and one of fewer (a lock per chain); its later batches append to those streams per row again.
+        await AccountWithHistory();
+        var rows = Enumerable.Range(1, 160).Select(i => $"c{i % 80}@old.example,N-{i % 80},EOS-R5,SN-{i},2019-01-01,EE,Photopoint").ToArray();
+        await App.ImportThroughCommandLinePath(LegacyFiles.Csv(rows), batchSize: 100);
+        await App.ImportThroughCommandLinePath(LegacyFiles.Csv([.. Enumerable.Range(1, 10).Select(i => $"z{i}@old.example,Z-{i},LENS,,,,")]));
+
+        // v3's function (migration 005), run over the same events in commit order into a table of its own.
+        var schema = App.SchemaName;
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($$"""
+            create temp table chain_v3 (like {{schema}}.account_chain including all);
+            create function pg_temp.chain_v3_add(ev {{schema}}.mt_events) returns void language plpgsql as $chain$
+            declare
+                key      uuid := {{HashChainSchema.ChainKeySqlV3("ev")}};
+                previous bytea;
+                last     bigint;
+            begin
+                select c.hash, c.position into previous, last from chain_v3 c where c.chain_id = key order by c.position desc limit 1;
+                insert into chain_v3 (chain_id, position, seq_id, event_id, hash)
+                values (key, coalesce(last, 0) + 1, ev.seq_id, ev.id,
+                        sha256(coalesce(previous, ''::bytea) || convert_to({{HashChainSchema.CanonicalEventSql("ev")}}, 'UTF8')));
+            end;
+            $chain$;
+            do $replay$
+            declare ev {{schema}}.mt_events;
+            begin
+                for ev in select * from {{schema}}.mt_events order by seq_id loop
+                    perform pg_temp.chain_v3_add(ev);
+                end loop;
+            end;
+            $replay$;
+            select (select count(*) from {{schema}}.mt_events),
+                   (select count(*) from {{schema}}.account_chain),
+                   (select count(*) from {{schema}}.account_chain a
+                    full join chain_v3 b using (chain_id, position, seq_id, event_id, hash)
+                    where a.chain_id is null or b.chain_id is null);
+            """, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        var (events, links, differing) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+        Assert.True(events >= 7 + 80 + 160 + 20, $"{events} events");
+        Assert.Equal((events, 0L), (links, differing));
     }
 }

@@ -81,6 +81,9 @@ public static class HttpAssertions
 
 public static class HttpRequests
 {
+    public static Task<HttpResponseMessage> PutJson(this HttpClient client, string url, object body) =>
+        client.PutAsync(url, System.Net.Http.Json.JsonContent.Create(body));
+
     public static Task<HttpResponseMessage> PatchJson(this HttpClient client, string url, object body, string? idempotencyKey = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Patch, url) { Content = System.Net.Http.Json.JsonContent.Create(body) };

@@ -123,6 +123,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         await Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.ClearAllAsync();
         // Reference data the service loads on first start.
         await TierTableDefaults.EnsureAsync(Store, TimeProvider.System);
+        await CpsLedger.Api.Invoicing.VatRateDefaults.EnsureAsync(Store, TimeProvider.System);
         if (Directory.Exists(MailFolder))
             Directory.Delete(MailFolder, recursive: true);
     }

@@ -28,11 +28,12 @@ public static class Billing
 
     /// <summary>An account in <paramref name="country"/> with 1000 points that joined Gold (EUR 200) paying by <paramref name="method"/>.</summary>
     public static async Task<Guid> JoinedAccount(this LedgerApp app, string country, string method, string? cardToken = null,
-        string email = "studio@example.ee") =>
-        await JoinedAccount(app, app.CreateClient(), app.Services, country, method, cardToken, email);
+        string email = "studio@example.ee", object? billingDetails = null) =>
+        await JoinedAccount(app, app.CreateClient(), app.Services, country, method, cardToken, email, billingDetails);
 
+    /// <param name="billingDetails">A body for PUT .../billing-details, set before joining (so the invoice carries it).</param>
     public static async Task<Guid> JoinedAccount(LedgerApp app, HttpClient client, IServiceProvider services, string country, string method,
-        string? cardToken = null, string email = "studio@example.ee")
+        string? cardToken = null, string email = "studio@example.ee", object? billingDetails = null)
     {
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Portal));
         var opened = await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email, country: country))).ShouldBe(HttpStatusCode.Created);
@@ -43,6 +44,8 @@ public static class Billing
         await Quiesce(services);
         if (cardToken is not null)
             await (await client.PostJson($"/api/accounts/{account}/payment-card", new { cardToken })).ShouldBe(HttpStatusCode.OK);
+        if (billingDetails is not null)
+            await (await client.PutJson($"/api/accounts/{account}/billing-details", billingDetails)).ShouldBe(HttpStatusCode.OK);
         await (await client.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = method })).ShouldBe(HttpStatusCode.Created);
         await Quiesce(services);
         return account;

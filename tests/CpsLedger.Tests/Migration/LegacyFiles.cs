@@ -39,6 +39,7 @@ public static class LegacyFiles
             {
                 var session = app.Store.LightweightSession();
                 session.LastModifiedBy = user;
+                session.CorrelationId = $"cli-import-{Guid.NewGuid():N}";
                 return session;
             },
             problems.Add, TimeProvider.System, NullLogger.Instance, CancellationToken.None);

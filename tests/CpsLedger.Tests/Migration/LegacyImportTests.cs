@@ -2,6 +2,7 @@ using System.Net;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
+using JasperFx.Events.Daemon;
 using Marten;
 using Marten.Services;
 using Npgsql;
@@ -164,6 +165,74 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
         // 1,000 new streams with their 6,000 events and 1,000 documents in batched commands).
         Assert.True(counter.Count <= 10, $"{counter.Count} round trips");
         Assert.Equal(6000, await App.CountEvents());
+    }
+
+    [Fact]
+    public async Task A_bulk_import_writes_the_views_a_rebuild_of_the_projection_writes_and_the_metadata_of_a_session()
+    {
+        // New old e-mails are copied in bulk (events and views); a second file adds products to one of them through Marten's append.
+        var rows = Enumerable.Range(1, 40).Select(i => $"m{i % 7}@old.example,N-{i % 7},EOS-R5,SN-{i},2019-01-0{1 + i % 9},EE,Photopoint").ToArray();
+        await App.ImportThroughCommandLinePath(LegacyFiles.Csv(rows), batchSize: 15);
+        var report = await App.ImportLegacy(LegacyFiles.Csv([.. rows, "m3@old.example,N-3,LENS,,,,", "new@old.example,N-9,LENS,,,,"]));
+        Assert.Equal((1, 2), (report.LegacyAccountsImported, report.ProductsImported));
+
+        var stored = await ViewRows();
+        Assert.Equal(8, stored.Count);
+        using (var daemon = await ((DocumentStore)App.Store).BuildProjectionDaemonAsync())
+            await daemon.RebuildProjectionAsync<LegacyAccountViewProjection>(TimeSpan.FromMinutes(1), CancellationToken.None);
+        // The same documents, byte for byte in their JSON, with the same version and type columns.
+        Assert.Equal(stored, await ViewRows());
+        var verification = await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/audit/verification")).ShouldBe(HttpStatusCode.OK);
+        Assert.True(verification.GetProperty("agrees").GetBoolean(), verification.GetRawText());
+
+        // Stream rows and event metadata are those of a session's append: versions 1..n, who and which import.
+        await using var session = App.Store.QuerySession();
+        var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName.StartsWith("legacy_")).ToListAsync();
+        Assert.Equal(50, events.Count);
+        Assert.All(events.Where(e => e.UserName == "cli-maris"), e => Assert.False(string.IsNullOrEmpty(e.CorrelationId)));
+        Assert.Equal(47, events.Count(e => e.UserName == "cli-maris"));
+        Assert.Equal(3, events.Count(e => e.UserName == "maris"));
+        foreach (var stream in events.GroupBy(e => e.StreamId))
+        {
+            Assert.Equal(Enumerable.Range(1, stream.Count()).Select(v => (long)v), stream.OrderBy(e => e.Sequence).Select(e => e.Version));
+            var state = await session.Events.FetchStreamStateAsync(stream.Key);
+            Assert.Equal((stream.LongCount(), typeof(LegacyAccountView)), (state!.Version, state.AggregateType));
+        }
+    }
+
+    [Fact]
+    public async Task A_bulk_start_of_a_stream_that_exists_fails_whole_as_a_stream_collision()
+    {
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var existing = LegacyIds.AccountFor(LegacyFiles.Kadri);
+        var fresh = Guid.NewGuid();
+        var opened = new LegacyAccountImported(fresh, "fresh@old.example", "N-1", DateTimeOffset.UtcNow);
+        var clash = new LegacyAccountImported(existing, LegacyFiles.Kadri, LegacyFiles.KadriNumber, DateTimeOffset.UtcNow);
+
+        await using (var session = App.Store.LightweightSession())
+        {
+            await Assert.ThrowsAsync<Marten.Exceptions.ExistingStreamIdCollisionException>(() => BulkAppend.StartStreamsAsync<LegacyAccountView>(session,
+                [new(fresh, [opened], LegacyAccountViewProjection.Fold([opened])), new(existing, [clash], LegacyAccountViewProjection.Fold([clash]))],
+                CancellationToken.None));
+        }
+
+        await using var query = App.Store.QuerySession();
+        Assert.Null(await query.Events.FetchStreamStateAsync(fresh));
+        Assert.Null(await query.LoadAsync<LegacyAccountView>(fresh));
+    }
+
+    private async Task<List<string>> ViewRows()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            $"select id::text || ' ' || data::text || ' ' || mt_version || ' ' || coalesce(mt_dotnet_type, '') from {App.SchemaName}.mt_doc_legacyaccountview order by id",
+            connection);
+        var rows = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            rows.Add(reader.GetString(0));
+        return rows;
     }
 
     private sealed class RoundTrips : IMartenSessionLogger

@@ -11,12 +11,14 @@ namespace Internal.Generated.WolverineHandlers
     public sealed class IssueInvoiceHandler1634853923 : Wolverine.Runtime.Handlers.MessageHandler
     {
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> _optionsOfSellerOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public IssueInvoiceHandler1634853923(Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public IssueInvoiceHandler1634853923(Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
+            _optionsOfSellerOptions = optionsOfSellerOptions;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
         }
@@ -33,7 +35,7 @@ namespace Internal.Generated.WolverineHandlers
             CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:invoicing");
             
             // The actual message execution
-            var outgoing1 = await CpsLedger.Api.Invoicing.IssueInvoiceHandler.Handle(issueInvoice, documentSession, _timeProvider, _optionsOfInvoicingOptions, cancellation).ConfigureAwait(false);
+            var outgoing1 = await CpsLedger.Api.Invoicing.IssueInvoiceHandler.Handle(issueInvoice, documentSession, _timeProvider, _optionsOfInvoicingOptions, _optionsOfSellerOptions, cancellation).ConfigureAwait(false);
 
             
             // Outgoing, cascaded message

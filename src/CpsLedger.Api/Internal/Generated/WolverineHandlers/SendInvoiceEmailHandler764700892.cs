@@ -11,13 +11,13 @@ namespace Internal.Generated.WolverineHandlers
     public sealed class SendInvoiceEmailHandler764700892 : Wolverine.Runtime.Handlers.MessageHandler
     {
         private readonly CpsLedger.Api.Platform.MailDelivery _mailDelivery;
-        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> _optionsOfSellerOptions;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public SendInvoiceEmailHandler764700892(CpsLedger.Api.Platform.MailDelivery mailDelivery, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public SendInvoiceEmailHandler764700892(CpsLedger.Api.Platform.MailDelivery mailDelivery, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _mailDelivery = mailDelivery;
-            _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
+            _optionsOfSellerOptions = optionsOfSellerOptions;
             _outboxedSessionFactory = outboxedSessionFactory;
         }
 
@@ -32,7 +32,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.SendInvoiceEmailHandler");
             
             // The actual message execution
-            await CpsLedger.Api.Invoicing.SendInvoiceEmailHandler.Handle(sendInvoiceEmail, ((Marten.IQuerySession)documentSession), _mailDelivery, _optionsOfInvoicingOptions, cancellation).ConfigureAwait(false);
+            await CpsLedger.Api.Invoicing.SendInvoiceEmailHandler.Handle(sendInvoiceEmail, ((Marten.IQuerySession)documentSession), _mailDelivery, _optionsOfSellerOptions, cancellation).ConfigureAwait(false);
         }
     }
 

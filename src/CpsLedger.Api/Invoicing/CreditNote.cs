@@ -1,0 +1,217 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using Marten;
+using Marten.Schema;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>Finance cancelled the invoice (issued in error): nothing is owed on it any more. A credit note says so.</summary>
+public sealed record InvoiceCancelled(Guid InvoiceId, string InvoiceNumber, Guid AccountId, string CreditNoteNumber, string Reason,
+    DateTimeOffset CancelledAt);
+
+/// <summary>
+/// The credit note cancelling an invoice in full: the invoice's lines, VAT and total, credited, under its own number series.
+/// Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
+/// </summary>
+/// <param name="RefundDue">What had been received on the invoice and is to be refunded (outside the ledger).</param>
+public sealed record CreditNoteIssued(
+    Guid InvoiceId,
+    string CreditNoteNumber,
+    string InvoiceNumber,
+    DateOnly InvoiceIssuedOn,
+    Guid AccountId,
+    string Reason,
+    InvoiceSeller Seller,
+    InvoiceBuyer Buyer,
+    string Currency,
+    IReadOnlyList<InvoiceLine> Lines,
+    decimal Subtotal,
+    VatTreatment? Vat,
+    decimal VatRate,
+    decimal VatAmount,
+    decimal Total,
+    decimal RefundDue,
+    DateOnly IssuedOn,
+    DateTimeOffset IssuedAt);
+
+/// <summary>Credit note numbers "CN-2026-000001": gapless per calendar year of the issue date, like invoice numbers.</summary>
+public static class CreditNoteNumbers
+{
+    public static string Format(int year, int sequence) => $"CN-{year:D4}-{sequence:D6}";
+}
+
+/// <summary>The last credit note number of a year (id: the year); updated in the cancelling transaction, so there are no gaps.</summary>
+[UseOptimisticConcurrency]
+public sealed class CreditNoteNumberCounter
+{
+    public string Id { get; set; } = "";
+    public int Last { get; set; }
+}
+
+/// <summary>The credit note number's claim: the database refuses a number issued twice; the lookup by number.</summary>
+[ConflictDescription("Credit note number already issued", "The credit note number could not be assigned. Please try again.")]
+public sealed class CreditNoteNumberClaim
+{
+    public string Id { get; set; } = "";
+    public Guid InvoiceId { get; set; }
+    public Guid AccountId { get; set; }
+}
+
+/// <summary>Cancel an invoice issued in error (finance): a credit note is issued for it in full.</summary>
+/// <param name="Reason">Why, for the buyer (printed on the credit note) and the audit trail.</param>
+public sealed record CancelInvoice(string Reason);
+
+public sealed class CancelInvoiceValidator : AbstractValidator<CancelInvoice>
+{
+    public CancelInvoiceValidator() =>
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300).Must(r => r is null || r.Trim().Length > 0).WithMessage("Reason must not be blank.");
+}
+
+/// <summary>What finance sees after cancelling.</summary>
+public sealed record InvoiceCancellation(string InvoiceNumber, string CreditNoteNumber, decimal Total, string Currency, decimal RefundDue,
+    bool MembershipReinstated);
+
+public static class CancelInvoiceDecision
+{
+    /// <summary>An invoice is cancelled once: a second cancellation names the credit note that did it.</summary>
+    public static ProblemDetails Validate(Invoice invoice) => invoice.Status == InvoiceStatus.Cancelled
+        ? Problems.Conflict("Invoice already cancelled",
+            $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}.")
+        : WolverineContinue.NoProblems;
+
+    /// <summary>
+    /// The cancellation and its credit note. The credit note mirrors the invoice's figures; money already received becomes a
+    /// refund due. Older invoices without recorded buyer details are credited to the company and country they were issued to.
+    /// </summary>
+    public static IReadOnlyList<object> Decide(Invoice invoice, CancelInvoice command, string creditNoteNumber, InvoiceSeller seller,
+        AccountView account, DateTimeOffset now)
+    {
+        var reason = command.Reason.Trim();
+        var buyer = invoice.Buyer ?? new InvoiceBuyer(invoice.CompanyName, null, invoice.Country, null, account.ContactEmail);
+        return
+        [
+            new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNoteNumber, reason, now),
+            new CreditNoteIssued(invoice.Id, creditNoteNumber, invoice.InvoiceNumber, invoice.IssuedOn, invoice.AccountId, reason, seller, buyer,
+                invoice.Currency, invoice.Lines, invoice.Subtotal, invoice.VatTreatment, invoice.VatRate, invoice.Vat, invoice.Total,
+                invoice.TotalReceived, DateOnly.FromDateTime(now.UtcDateTime), now),
+        ];
+    }
+}
+
+/// <summary>What cancelling needs besides the invoice: its claim (null: not this account's), the account, the year's credit note counter.</summary>
+public sealed record CancellationContext(InvoiceNumberClaim? Claim, AccountView Account, CreditNoteNumberCounter? Counter, int Year);
+
+public static class CancelInvoiceEndpoint
+{
+    public static async Task<CancellationContext> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
+        var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
+        var year = clock.GetUtcNow().UtcDateTime.Year;
+        return new CancellationContext(claim?.AccountId == accountId ? claim : null, account,
+            await session.LoadAsync<CreditNoteNumberCounter>(year.ToString("D4"), ct), year);
+    }
+
+    public static ProblemDetails Before(CancellationContext context, string invoiceNumber) =>
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+
+    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
+    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
+
+    public static Guid InvoiceStreamId(CancellationContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+
+    public static ProblemDetails Validate(Invoice? invoice) => invoice is null ? WolverineContinue.NoProblems : CancelInvoiceDecision.Validate(invoice);
+
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation", OperationId = "CancelInvoice")]
+    [RequestExample("""{"reason":"Issued to the wrong company: the buyer's VAT ID was missing"}""")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("Cancel an invoice issued in error (finance, with a reason): a credit note is issued, nothing is owed, a suspension for it is lifted")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static async Task<(Created<InvoiceCancellation>, Events)> Post(Guid accountId, CancelInvoice command, CancellationContext context,
+        [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session,
+        IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
+    {
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var invoice = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var now = clock.GetUtcNow();
+        var number = CreditNoteNumbers.Format(context.Year, (context.Counter?.Last ?? 0) + 1);
+        var events = CancelInvoiceDecision.Decide(invoice, command, number, seller.Value.ToInvoiceSeller(), context.Account, now);
+
+        // The counter and the claim commit with the events or not at all: a racing cancellation conflicts (409), numbers have no gaps.
+        if (context.Counter is null)
+            session.Insert(new CreditNoteNumberCounter { Id = context.Year.ToString("D4"), Last = 1 });
+        else
+        {
+            // The counter loaded in this session: its version is tracked, so a racing cancellation conflicts.
+            context.Counter.Last++;
+            session.Update(context.Counter);
+        }
+        session.Insert(new CreditNoteNumberClaim { Id = number, InvoiceId = invoice.Id, AccountId = accountId });
+        // A suspension for this invoice no longer has a debt behind it: lifted in the same transaction.
+        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
+        Support.SupportReason.Record(session, command.Reason.Trim());
+        var note = (CreditNoteIssued)events[1];
+        return (TypedResults.Created($"/api/accounts/{accountId}/credit-notes/{number}",
+            new InvoiceCancellation(invoice.InvoiceNumber, number, note.Total, note.Currency, note.RefundDue, reinstated)), [.. events]);
+    }
+}
+
+public static class CreditNoteQueries
+{
+    /// <summary>The invoice a credit note of this account cancelled, with the note; null when the account has no such note.</summary>
+    public static async Task<(Invoice Invoice, CreditNoteIssued Note)?> ByNumber(IQuerySession session, Guid accountId, string number,
+        CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<CreditNoteNumberClaim>(number.Trim().ToUpperInvariant(), ct);
+        if (claim?.AccountId != accountId || await session.LoadAsync<Invoice>(claim.InvoiceId, ct) is not { CreditNote: { } note } invoice)
+            return null;
+        return (invoice, note);
+    }
+
+    internal static ProblemDetails NotFound(string number) =>
+        Problems.NotFound("Credit note not found", $"This account has no credit note {number}.");
+}
+
+public static class GetCreditNoteEndpoints
+{
+    [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}", OperationId = "GetCreditNote")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [EndpointSummary("One credit note by its number: the invoice it cancels, the reason, the figures credited")]
+    [ProducesResponseType<CreditNoteIssued>(StatusCodes.Status200OK)]
+    public static async Task<IResult> Get(Guid accountId, string creditNoteNumber, IQuerySession session, CancellationToken ct) =>
+        await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
+            ? Results.Ok(found.Note)
+            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+
+    [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/pdf", OperationId = "GetCreditNotePdf")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [EndpointSummary("One credit note as a PDF document")]
+    [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
+    public static async Task<IResult> GetPdf(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
+        CancellationToken ct) =>
+        await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
+            ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.Payee ?? seller.Value.ToPayeeAccount()),
+                "application/pdf", $"{found.Note.CreditNoteNumber}.pdf")
+            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+
+    [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/ubl", OperationId = "GetCreditNoteUbl")]
+    [Authorize(Roles = LedgerRoles.Readers)]
+    [EndpointSummary("One credit note as an EN 16931 e-invoice: UBL 2.1 CreditNote, Peppol BIS Billing 3.0")]
+    [ProducesResponseType<string>(StatusCodes.Status200OK, "application/xml")]
+    public static async Task<IResult> GetUbl(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
+        CancellationToken ct) =>
+        await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
+            ? Results.Bytes(EInvoice.CreditNote(found.Invoice, found.Note, found.Invoice.Payee ?? seller.Value.ToPayeeAccount()),
+                "application/xml", $"{found.Note.CreditNoteNumber}.xml")
+            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+}

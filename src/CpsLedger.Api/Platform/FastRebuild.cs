@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Reflection;
+using JasperFx.CommandLine;
+using JasperFx.Events;
+using JasperFx.Events.Aggregation;
+using JasperFx.Events.Daemon;
+using JasperFx.Events.Projections;
+using Marten;
+using Marten.Events;
+using Marten.Events.Aggregation;
+using Npgsql;
+using Weasel.Core;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>What one projection's fast rebuild did.</summary>
+public sealed record FastRebuildResult(string Projection, long Events, long Documents, TimeSpan Elapsed);
+
+/// <summary>
+/// Rebuilds single-stream projections at the speed of a scan: every event the projection handles is read in stream order,
+/// each stream is folded in memory by the projection's own (source-generated) Create/Apply dispatch, and the documents are
+/// written with Marten's bulk document insert (COPY) instead of one upsert per document as the daemon's rebuild does. The
+/// projection's progression row (<c>{name}:All</c> in mt_event_progression) is set to the event store's last sequence when the
+/// rebuild started, as Marten's rebuild leaves it, so the daemon and the <c>projections</c> commands see a rebuilt projection.
+/// Run it with the service stopped, or at least with nothing appending: the old documents are deleted first and the new ones
+/// copied in batches (Marten's bulk insert commits per call), so readers see a partial projection meanwhile and an event
+/// appended during the rebuild may be missed. A rebuild that fails half way is simply run again.
+/// </summary>
+public sealed class FastRebuild(IDocumentStore store)
+{
+    private readonly StoreOptions _options = ((DocumentStore)store).Options;
+
+    private const int DocumentsPerCopy = 20_000;
+
+    /// <summary>The stored single-stream projections (stream id a Guid), by name: those this rebuild handles.</summary>
+    public IReadOnlyList<string> Projections =>
+        [.. _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live && DocumentTypeOf(p) is not null).Select(p => p.Name)];
+
+    public async Task<IReadOnlyList<FastRebuildResult>> RebuildAsync(IEnumerable<string>? names, CancellationToken ct)
+    {
+        var wanted = names?.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var results = new List<FastRebuildResult>();
+        foreach (var projection in _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live))
+        {
+            if (wanted is not null && !wanted.Contains(projection.Name))
+                continue;
+            var document = DocumentTypeOf(projection);
+            if (document is null && wanted is null)
+                continue; // event projections (serial claims, overrides) keep Marten's rebuild
+            if (document is null)
+                throw new InvalidOperationException($"{projection.Name} is not a single-stream projection; rebuild it with 'projections rebuild'.");
+            var rebuild = typeof(FastRebuild).GetMethod(nameof(RebuildOneAsync), BindingFlags.NonPublic | BindingFlags.Instance)!.MakeGenericMethod(document);
+            results.Add(await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, ct])!);
+        }
+
+        return results;
+    }
+
+    private static Type? DocumentTypeOf(object projection)
+    {
+        for (var type = projection.GetType(); type is not null; type = type.BaseType)
+        {
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(SingleStreamProjection<,>) && type.GetGenericArguments()[1] == typeof(Guid))
+                return type.GetGenericArguments()[0];
+        }
+
+        return null;
+    }
+
+    private async Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, CancellationToken ct) where TDoc : class
+    {
+        var clock = Stopwatch.StartNew();
+        long highWater;
+        await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
+        {
+            await connection.OpenAsync(ct);
+            await using var max = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {store.Options.Events.DatabaseSchemaName}.mt_events", connection);
+            highWater = (long)(await max.ExecuteScalarAsync(ct))!;
+        }
+
+        await store.Advanced.Clean.DeleteDocumentsByTypeAsync(typeof(TDoc), ct);
+
+        await using var session = store.QuerySession();
+        var eventTypes = projection.AllEventTypes;
+        var setter = new IdentitySetter<TDoc>();
+        var buffer = new List<TDoc>(DocumentsPerCopy);
+        var versions = new List<(Guid Id, long Version)>(DocumentsPerCopy);
+        var table = BulkAppend.DocumentTable(store, typeof(TDoc));
+        var slice = new List<IEvent>();
+        long events = 0, documents = 0, lastSequence = 0;
+
+        async Task FoldAsync()
+        {
+            if (slice.Count == 0)
+                return;
+            var (document, action) = await projection.DetermineActionAsync(session, null, slice[0].StreamId, setter, slice, ct);
+            if (action == ActionType.Store && document is not null)
+            {
+                // The document is its stream's, whatever id Create gave it (Marten's storage does the same).
+                setter.SetIdentity(document, slice[0].StreamId);
+                buffer.Add(projection.ApplyMetadata(document, slice[^1]));
+                versions.Add((slice[0].StreamId, slice[^1].Version));
+                if (buffer.Count >= DocumentsPerCopy)
+                    await FlushAsync();
+            }
+
+            slice.Clear();
+        }
+
+        async Task FlushAsync()
+        {
+            await store.BulkInsertAsync(buffer, BulkInsertMode.InsertsOnly, DocumentsPerCopy, ct);
+            // The document's version is its stream's version, as the inline projection stores it (optimistic concurrency reads it);
+            // the bulk insert leaves its own.
+            await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
+            {
+                await connection.OpenAsync(ct);
+                await using var update = new NpgsqlCommand(
+                    $"update {table} d set mt_version = v.version from unnest($1::uuid[], $2::bigint[]) as v(id, version) where d.id = v.id", connection);
+                update.Parameters.AddWithValue(versions.Select(v => v.Id).ToArray());
+                update.Parameters.AddWithValue(versions.Select(v => v.Version).ToArray());
+                await update.ExecuteNonQueryAsync(ct);
+            }
+
+            documents += buffer.Count;
+            buffer.Clear();
+            versions.Clear();
+        }
+
+        var query = session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(eventTypes)).OrderBy(e => e.StreamId).ThenBy(e => e.Version);
+        await foreach (var e in query.ToAsyncEnumerable(ct))
+        {
+            if (slice.Count > 0 && slice[0].StreamId != e.StreamId)
+                await FoldAsync();
+            slice.Add(e);
+            events++;
+            lastSequence = Math.Max(lastSequence, e.Sequence);
+        }
+
+        await FoldAsync();
+        if (buffer.Count > 0)
+            await FlushAsync();
+
+        // The progression Marten's rebuild leaves: the shard caught up to the event store's high-water mark when it started.
+        var shard = new ShardName(projection.Name, ShardName.All, projection.Version).Identity;
+        await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
+        {
+            await connection.OpenAsync(ct);
+            await using var progression = new NpgsqlCommand(
+                $"insert into {store.Options.Events.DatabaseSchemaName}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
+                "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", connection);
+            progression.Parameters.AddWithValue(shard);
+            progression.Parameters.AddWithValue(Math.Max(lastSequence, highWater));
+            await progression.ExecuteNonQueryAsync(ct);
+        }
+
+        return new FastRebuildResult(projection.Name, events, documents, clock.Elapsed);
+    }
+
+    /// <summary>Sets a new document's id (every document of the ledger keeps it in its Id property, Marten's convention).</summary>
+    private sealed class IdentitySetter<TDoc> : IIdentitySetter<TDoc, Guid> where TDoc : class
+    {
+        private readonly PropertyInfo _id = typeof(TDoc).GetProperty("Id") ?? throw new InvalidOperationException($"{typeof(TDoc).Name} has no Id property.");
+
+        public void SetIdentity(TDoc document, Guid identity) => _id.SetValue(document, identity);
+
+        public Guid Identity(TDoc document) => (Guid)_id.GetValue(document)!;
+    }
+}
+
+public sealed class FastRebuildInput : NetCoreInput
+{
+    [Description("Rebuild only this projection (default: every single-stream projection)")]
+    public string? ProjectionFlag { get; set; }
+}
+
+[Description("Rebuilds single-stream projections by folding the events in memory and bulk-copying the documents; run it with the service stopped",
+    Name = "projections-fast-rebuild")]
+public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
+{
+    public override async Task<bool> Execute(FastRebuildInput input)
+    {
+        using var host = input.BuildHost();
+        var rebuild = new FastRebuild(host.Services.GetRequiredService<IDocumentStore>());
+        var results = await rebuild.RebuildAsync(input.ProjectionFlag is { } one ? [one] : null, CancellationToken.None);
+        // The report is this command's output, not a log line.
+        foreach (var r in results)
+            await Console.Out.WriteLineAsync($"{r.Projection}: {r.Events} events folded into {r.Documents} documents in {r.Elapsed.TotalSeconds:0.0} s");
+        return true;
+    }
+}
