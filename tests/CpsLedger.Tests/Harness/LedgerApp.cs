@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
+using Wolverine.Persistence.Durability.ScheduledMessageManagement;
 using Wolverine.Tracking;
 
 namespace CpsLedger.Tests.Harness;
@@ -175,18 +176,33 @@ public static class LedgerAppMessaging
     /// end: the in-memory test server ends a response only when the request's pipeline has finished, after the outbox flush
     /// that tells Wolverine what was sent (on a real socket, see <see cref="TrackedUntilHandled{T}"/>).
     /// </summary>
-    public static async Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this LedgerApp app, Func<Task<T>> action)
+    public static Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this LedgerApp app, Func<Task<T>> action) =>
+        app.Services.TrackedSession(action);
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static async Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this IServiceProvider services, Func<Task<T>> action)
     {
         T result = default!;
-        var session = await app.Services.TrackActivity()
+        var session = await services.TrackActivity()
             .Timeout(TrackingDeadline)
             .DoNotAssertOnExceptionsDetected()
             .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ => result = await action()));
         return (result, session);
     }
 
-    /// <inheritdoc cref="TrackedSession{T}"/>
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
     public static async Task<T> Tracked<T>(this LedgerApp app, Func<Task<T>> action) => (await app.TrackedSession(action)).Result;
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static Task<ITrackedSession> Tracked(this LedgerApp app, Func<Task> action) => app.Services.Tracked(action);
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static async Task<ITrackedSession> Tracked(this IServiceProvider services, Func<Task> action) =>
+        (await services.TrackedSession(async () =>
+        {
+            await action();
+            return true;
+        })).Session;
 
     /// <summary>
     /// For a service on a real socket (the console's browser tests): a client there can finish reading a response before the
@@ -213,13 +229,78 @@ public static class LedgerAppMessaging
         public bool IsCompleted() => Volatile.Read(ref _handled) >= count;
     }
 
-    /// <inheritdoc cref="TrackedSession{T}"/>
-    public static async Task<ITrackedSession> Tracked(this LedgerApp app, Func<Task> action) =>
-        (await app.TrackedSession(async () =>
+    /// <summary>
+    /// Runs every scheduled message now, the way the service runs one that has come due (Wolverine's scheduled-message store,
+    /// told to reschedule it to now, hands it to its durable local queue), and returns when they, and everything they set off,
+    /// have been handled. Handlers compare their due time with the service's clock and schedule themselves again when early.
+    /// </summary>
+    /// <returns>How many scheduled messages ran.</returns>
+    public static async Task<int> RunScheduledMessagesNow(this IServiceProvider services)
+    {
+        var scheduled = services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
+        var due = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 1000 }, CancellationToken.None)).Messages
+            .Select(m => m.Id).ToHashSet();
+        if (due.Count == 0)
+            return 0;
+
+        await services.TrackActivity()
+            .Timeout(TrackingDeadline)
+            .DoNotAssertOnExceptionsDetected()
+            .WaitForCondition(new HandledWithWhatTheySetOff(due))
+            .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ =>
+            {
+                foreach (var id in due)
+                    await scheduled.RescheduleAsync(id, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
+            }));
+        return due.Count;
+    }
+
+    /// <summary>How many messages are scheduled for later, as Wolverine's scheduled-message store lists them.</summary>
+    public static async Task<int> ScheduledMessageCount(this IServiceProvider services) =>
+        (await services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages
+            .QueryAsync(new ScheduledMessageQuery { PageSize = 1 }, CancellationToken.None)).TotalCount;
+
+    /// <summary>
+    /// Complete once every one of <paramref name="due"/> has been handled and every message sent meanwhile to a local queue for now
+    /// (not scheduled for later) has been handled too. The durability agent picks the due messages up on its own poll, after the
+    /// session's action has returned, which is why the session alone (done when what it has seen is done) cannot wait for them.
+    /// </summary>
+    private sealed class HandledWithWhatTheySetOff(IReadOnlySet<Guid> due) : ITrackedCondition
+    {
+        private readonly object _lock = new();
+        private readonly HashSet<Guid> _open = [];
+        private readonly HashSet<Guid> _handled = [];
+
+        public void Record(EnvelopeRecord record)
         {
-            await action();
-            return true;
-        })).Session;
+            if (record.Envelope is not { } envelope)
+                return;
+            lock (_lock)
+            {
+                switch (record.MessageEventType)
+                {
+                    case MessageEventType.Sent when envelope.Destination?.Scheme != "local" || envelope.Status == EnvelopeStatus.Scheduled
+                                                    || envelope.MessageType == "scheduled-envelope":
+                        break;
+                    case MessageEventType.Sent or MessageEventType.Received or MessageEventType.ExecutionStarted:
+                        if (!_handled.Contains(envelope.Id))
+                            _open.Add(envelope.Id);
+                        break;
+                    case MessageEventType.MessageSucceeded or MessageEventType.MovedToErrorQueue or MessageEventType.Discarded
+                        or MessageEventType.NoHandlers or MessageEventType.NoRoutes:
+                        _open.Remove(envelope.Id);
+                        _handled.Add(envelope.Id);
+                        break;
+                }
+            }
+        }
+
+        public bool IsCompleted()
+        {
+            lock (_lock)
+                return _open.Count == 0 && due.All(_handled.Contains);
+        }
+    }
 
     /// <summary>
     /// Waits until every durable message (forwarded events, e-mails, cascades) has been handled, so that a test can assert
