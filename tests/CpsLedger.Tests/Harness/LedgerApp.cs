@@ -301,34 +301,4 @@ public static class LedgerAppMessaging
                 return _open.Count == 0 && due.All(_handled.Contains);
         }
     }
-
-    /// <summary>
-    /// Waits until every durable message (forwarded events, e-mails, cascades) has been handled, so that a test can assert
-    /// on their effects, including that something happened only once.
-    /// </summary>
-    public static Task WaitForMessages(this LedgerApp app, TimeSpan? timeout = null) => WaitForMessages(app.Services, timeout);
-
-    /// <summary>The same for any host of the service (a test may run a second host on its own schema).</summary>
-    public static async Task WaitForMessages(IServiceProvider services, TimeSpan? timeout = null)
-    {
-        var admin = services.GetRequiredService<IWolverineRuntime>().Storage.Admin;
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        var quietSince = DateTime.MaxValue;
-        while (DateTime.UtcNow < deadline)
-        {
-            // Scheduled messages (due later) do not count as in flight.
-            var counts = await admin.FetchCountsAsync();
-            var busy = counts.Incoming > 0 || counts.Outgoing > 0;
-            if (busy)
-                quietSince = DateTime.MaxValue;
-            else if (quietSince == DateTime.MaxValue)
-                quietSince = DateTime.UtcNow;
-            // Quiet for a moment: nothing in flight and nothing new arrived.
-            else if (DateTime.UtcNow - quietSince > TimeSpan.FromMilliseconds(300))
-                return;
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException("Messages were still being handled when the wait ended.");
-    }
 }

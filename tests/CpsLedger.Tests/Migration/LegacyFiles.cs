@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
@@ -69,6 +68,4 @@ public static class LegacyFiles
             ? await events.Where(e => e.EventTypeName.StartsWith("legacy_")).CountAsync()
             : await events.Where(e => e.EventTypeName == type).CountAsync();
     }
-
-    public static string[] Strings(this JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
 }
