@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using CpsLedger.Api.Platform;
 
 namespace CpsLedger.Api.Catalogue;
 
@@ -225,13 +226,12 @@ public static class CatalogueFile
 
     // ---- CSV ------------------------------------------------------------------------------------------------------
 
-    private sealed record CsvRecord(int Line, List<string> Fields, string? Problem);
-
     /// <summary>The rows that could be read, and how many the file has (the header aside).</summary>
     private static (List<Row> Rows, int Models) ReadCsv(string text, Problems problems)
     {
-        var records = CsvRecords(text)
-            .Where(r => r.Problem is not null || r.Fields.Any(f => !string.IsNullOrWhiteSpace(f)))
+        // A record whose quoting leaves the rest of the file unreadable is the last one read, its problem reported on its line.
+        var records = CsvRecords.Read(new StringReader(text))
+            .Select(r => r.FileProblem is null ? r : r with { Problem = r.FileProblem })
             .ToList();
         if (records.Count == 0)
             return ([], 0);
@@ -287,125 +287,6 @@ public static class CatalogueFile
         }
 
         return (rows, records.Count - 1);
-    }
-
-    /// <summary>
-    /// RFC 4180 records with the line each starts on. Tolerates spaces around a quoted value; a record with a quoting
-    /// error is returned with its problem (the rest of its line is skipped) so that every bad line can be reported.
-    /// </summary>
-    private static IEnumerable<CsvRecord> CsvRecords(string text)
-    {
-        var line = 1;
-        var i = 0;
-        while (i < text.Length)
-        {
-            var startLine = line;
-
-            // A comment: a line starting with '#' (a code never starts with one).
-            if (text[i] == '#')
-            {
-                while (i < text.Length && text[i] is not ('\r' or '\n'))
-                    i++;
-                i = EndOfLine(text, i, ref line);
-                continue;
-            }
-
-            var fields = new List<string>();
-            var field = new StringBuilder();
-            string? problem = null;
-            var quoted = false;      // the current value was enclosed in quotes
-            var afterQuote = false;  // its closing quote has been read
-
-            while (true)
-            {
-                if (i >= text.Length)
-                {
-                    fields.Add(field.ToString());
-                    break;
-                }
-
-                var c = text[i];
-                if (c is '\r' or '\n')
-                {
-                    fields.Add(field.ToString());
-                    i = EndOfLine(text, i, ref line);
-                    break;
-                }
-
-                if (c == ',')
-                {
-                    fields.Add(field.ToString());
-                    field.Clear();
-                    quoted = afterQuote = false;
-                    i++;
-                    continue;
-                }
-
-                if (afterQuote)
-                {
-                    if (!char.IsWhiteSpace(c) && problem is null)
-                        problem = $"Unexpected text after the closing quote of value {fields.Count + 1}; a quote inside a quoted value is written twice (\"\").";
-                    i++;
-                    continue;
-                }
-
-                if (c == '"' && !quoted && string.IsNullOrWhiteSpace(field.ToString()))
-                {
-                    // An opening quote: read up to the closing one, across commas and line breaks.
-                    quoted = true;
-                    field.Clear();
-                    i++;
-                    var closed = false;
-                    while (i < text.Length)
-                    {
-                        if (text[i] == '"')
-                        {
-                            if (i + 1 < text.Length && text[i + 1] == '"')
-                            {
-                                field.Append('"');
-                                i += 2;
-                                continue;
-                            }
-
-                            closed = true;
-                            i++;
-                            break;
-                        }
-
-                        if (text[i] == '\n')
-                            line++;
-                        field.Append(text[i]);
-                        i++;
-                    }
-
-                    if (!closed)
-                    {
-                        yield return new CsvRecord(startLine, fields, $"A quoted value starting on this line is never closed (a missing \").");
-                        yield break;
-                    }
-
-                    afterQuote = true;
-                    continue;
-                }
-
-                if (c == '"' && problem is null)
-                    problem = $"A quote inside value {fields.Count + 1} that is not enclosed in quotes; enclose the value in double quotes and write the quote twice (\"\").";
-                field.Append(c);
-                i++;
-            }
-
-            yield return new CsvRecord(startLine, fields, problem);
-        }
-    }
-
-    private static int EndOfLine(string text, int i, ref int line)
-    {
-        if (i < text.Length && text[i] == '\r')
-            i++;
-        if (i < text.Length && text[i] == '\n')
-            i++;
-        line++;
-        return i;
     }
 
     // ---- JSON -----------------------------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ public static class LegacyFile
     /// </summary>
     public static IEnumerable<(LegacyRow? Row, IReadOnlyList<LegacyRowProblem> Problems)> Read(TextReader text, DateOnly latestPurchaseDate)
     {
-        var records = new CsvRecordReader(text);
+        var reading = CsvRecords.Read(text, MaxRowCharacters);
+        using var records = reading.GetEnumerator();
         var columns = (int[]?)null;
         while (true)
         {
@@ -74,12 +75,12 @@ public static class LegacyFile
             string? fileProblem = null;
             try
             {
-                record = records.Next();
+                record = records.MoveNext() ? records.Current : null;
             }
             catch (DecoderFallbackException)
             {
                 record = null;
-                fileProblem = $"The file is not UTF-8 text (an invalid byte at or after line {records.Line}). Save it as UTF-8 and import it again.";
+                fileProblem = $"The file is not UTF-8 text (an invalid byte at or after line {reading.Line}). Save it as UTF-8 and import it again.";
             }
 
             if (fileProblem is not null)
@@ -241,176 +242,4 @@ public static class LegacyFile
     }
 
     private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "...";
-
-    private sealed record CsvRecord(int Line, List<string> Fields, string? Problem, string? FileProblem = null);
-
-    /// <summary>
-    /// RFC 4180 records from a text stream, each with the line it starts on. A record with a quoting error is returned with
-    /// its problem (the rest of its line skipped) so that every bad line can be reported; a quote never closed, or a row
-    /// longer than <see cref="MaxRowCharacters"/>, is a problem of the file (its rest cannot be read as rows).
-    /// </summary>
-    private sealed class CsvRecordReader(TextReader reader)
-    {
-        private readonly char[] _buffer = new char[64 * 1024];
-        private readonly StringBuilder _field = new();
-        private int _position;
-        private int _length;
-
-        public int Line { get; private set; } = 1;
-
-        private int Peek()
-        {
-            if (_position < _length)
-                return _buffer[_position];
-            _length = reader.Read(_buffer, 0, _buffer.Length);
-            _position = 0;
-            return _length == 0 ? -1 : _buffer[0];
-        }
-
-        private void Advance() => _position++;
-
-        private void SkipLineBreak()
-        {
-            if (Peek() == '\r')
-            {
-                Advance();
-                if (Peek() == '\n')
-                    Advance();
-            }
-            else if (Peek() == '\n')
-            {
-                Advance();
-            }
-
-            Line++;
-        }
-
-        private void SkipRestOfLine()
-        {
-            while (Peek() is not (-1 or '\r' or '\n'))
-                Advance();
-            if (Peek() != -1)
-                SkipLineBreak();
-        }
-
-        public CsvRecord? Next()
-        {
-            while (true)
-            {
-                var c = Peek();
-                if (c == -1)
-                    return null;
-                if (c == '#')
-                {
-                    SkipRestOfLine();
-                    continue;
-                }
-
-                var record = ReadRecord();
-                // Blank lines, and lines of only commas, are skipped.
-                if (record.Problem is null && record.FileProblem is null && record.Fields.All(string.IsNullOrWhiteSpace))
-                    continue;
-                return record;
-            }
-        }
-
-        private CsvRecord ReadRecord()
-        {
-            var startLine = Line;
-            var fields = new List<string>(8);
-            string? problem = null;
-            var quoted = false;
-            var afterQuote = false;
-            var characters = 0;
-            _field.Clear();
-
-            while (true)
-            {
-                var c = Peek();
-                if (c == -1)
-                {
-                    fields.Add(_field.ToString());
-                    return new CsvRecord(startLine, fields, problem);
-                }
-
-                if (++characters > MaxRowCharacters)
-                    return new CsvRecord(startLine, fields, null, $"The row is longer than {MaxRowCharacters} characters (is a line break missing?).");
-
-                if (c is '\r' or '\n')
-                {
-                    fields.Add(_field.ToString());
-                    SkipLineBreak();
-                    return new CsvRecord(startLine, fields, problem);
-                }
-
-                if (c == ',')
-                {
-                    fields.Add(_field.ToString());
-                    _field.Clear();
-                    quoted = afterQuote = false;
-                    Advance();
-                    continue;
-                }
-
-                if (afterQuote)
-                {
-                    if (!char.IsWhiteSpace((char)c) && problem is null)
-                        problem = $"Unexpected text after the closing quote of value {fields.Count + 1}; a quote inside a quoted value is written twice (\"\").";
-                    Advance();
-                    continue;
-                }
-
-                if (c == '"' && !quoted && IsBlank(_field))
-                {
-                    quoted = true;
-                    _field.Clear();
-                    Advance();
-                    var closed = false;
-                    while (Peek() is var q and not -1)
-                    {
-                        if (++characters > MaxRowCharacters)
-                            return new CsvRecord(startLine, fields, null, $"The row is longer than {MaxRowCharacters} characters (is a closing quote missing?).");
-                        Advance();
-                        if (q == '"')
-                        {
-                            if (Peek() == '"')
-                            {
-                                _field.Append('"');
-                                Advance();
-                                continue;
-                            }
-
-                            closed = true;
-                            break;
-                        }
-
-                        if (q == '\n')
-                            Line++;
-                        _field.Append((char)q);
-                    }
-
-                    if (!closed)
-                        return new CsvRecord(startLine, fields, null, "A quoted value starting on this line is never closed (a missing \").");
-                    afterQuote = true;
-                    continue;
-                }
-
-                if (c == '"' && problem is null)
-                    problem = $"A quote inside value {fields.Count + 1} that is not enclosed in quotes; enclose the value in double quotes and write the quote twice (\"\").";
-                _field.Append((char)c);
-                Advance();
-            }
-        }
-
-        private static bool IsBlank(StringBuilder builder)
-        {
-            for (var i = 0; i < builder.Length; i++)
-            {
-                if (!char.IsWhiteSpace(builder[i]))
-                    return false;
-            }
-
-            return true;
-        }
-    }
 }

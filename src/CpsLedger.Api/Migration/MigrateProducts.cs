@@ -5,13 +5,16 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using JasperFx;
 using Marten;
+using JasperFx.Events;
 using Marten.Exceptions;
+using ExistingStreamIdCollisionException = Marten.Exceptions.ExistingStreamIdCollisionException;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine;
+using Wolverine.ErrorHandling;
 using Wolverine.Http;
-using Wolverine.Marten.Publishing;
-using Wolverine.Runtime;
+using Wolverine.Marten;
+using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Migration;
 
@@ -125,61 +128,112 @@ public static class ProductMigration
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): smaller batches, and a step after each committed
-/// batch, so that a test can make a migration fail midway as a crash would.
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): smaller batches, a step after each committed
+/// batch, so that a test can make a migration fail midway as a crash would, and a step between a batch's read and its commit
+/// (with Wolverine's attempt number), so that a test can make the commit lose a race.
 /// </summary>
 internal static class MigrationTestSeam
 {
     internal static int? BatchSize { get; set; }
 
     internal static Func<int, Task>? AfterBatchCommitted { get; set; }
+
+    internal static Func<int, Task>? BeforeBatchCommits { get; set; }
 }
+
+/// <summary>Old membership numbers to add to an account's history (those it has already are skipped).</summary>
+public sealed record RecordLegacyMembershipNumbers(Guid AccountId, IReadOnlyList<OldMembershipNumber> Numbers);
+
+public sealed record OldMembershipNumber(string OldEmail, string MembershipNumber);
+
+/// <summary>The numbers <see cref="RecordLegacyMembershipNumbers"/> added.</summary>
+public sealed record RecordedMembershipNumbers(IReadOnlyList<string> Numbers);
+
+/// <summary>
+/// Migrate the next products of one legacy account (at most <paramref name="BatchSize"/>) in one transaction, skipping those this
+/// migration already found <paramref name="Waiting"/>.
+/// </summary>
+public sealed record MigrateProductBatch(Guid AccountId, Guid LegacyAccountId, string OldEmail, int BatchSize, IReadOnlyCollection<Guid> Waiting);
+
+/// <summary>What one committed batch did; <see cref="Done"/> when nothing was left to try.</summary>
+public sealed record MigrationBatchOutcome(
+    bool Done,
+    IReadOnlyList<MigratedProduct> Migrated,
+    IReadOnlyList<AlreadyRegisteredProduct> AlreadyRegistered,
+    IReadOnlyList<NotMigratedProduct> NotMigrated)
+{
+    public static MigrationBatchOutcome Finished { get; } = new(true, [], [], []);
+}
+
+/// <summary>The catalogue models and serial claims of a batch's products, read after its streams.</summary>
+public sealed record MigrationBatchInputs(
+    IReadOnlyList<LegacyProduct> Pending,
+    IReadOnlyDictionary<Guid, ProductModelView> Models,
+    IReadOnlyDictionary<string, SerialOwnership> Owners);
 
 public static class MigrateProductsEndpoint
 {
     public const int DefaultBatchSize = 200;
-    private const int MaxAttempts = 6;
 
+    // The account and the old accounts of its verified e-mails: nothing moves from an e-mail the account has not proved it owns.
+    public static async Task<MigrationRead> LoadAsync(Guid accountId, IQuerySession query, TimeProvider clock, CancellationToken ct) =>
+        await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct) ?? throw new AccountNotFoundException(accountId);
+
+    public static ProblemDetails Validate(MigrationRead before)
+    {
+        if (before.Status.Reason is not (MigrationUnavailableReason.NoOldEmail or MigrationUnavailableReason.NoLegacyAccount
+            or MigrationUnavailableReason.OldEmailUnverified))
+            return WolverineContinue.NoProblems;
+
+        var problem = Problems.Conflict(
+            before.Status.Reason == MigrationUnavailableReason.OldEmailUnverified ? "Old CPS e-mail not verified" : "Nothing to migrate",
+            before.Status.Explanation);
+        problem.Extensions["reason"] = before.Status.Reason switch
+        {
+            MigrationUnavailableReason.NoOldEmail => "no_old_email",
+            MigrationUnavailableReason.NoLegacyAccount => "no_legacy_account",
+            _ => "old_email_unverified",
+        };
+        return problem;
+    }
+
+    /// <summary>
+    /// The membership numbers, then each legacy account batch by batch: every step is a message invoked inline through Wolverine,
+    /// one transaction each, retried from a fresh read when it loses a race (the handlers' <c>Configure</c>). What committed
+    /// stays when a later step fails; migrating again continues from there.
+    /// </summary>
     [WolverinePost("/api/accounts/{accountId}/migration", OperationId = "MigrateProducts")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("MIGRATE PRODUCTS: move every not-yet-migrated product of the account's old CPS accounts into it")]
     [EndpointDescription("Idempotent: running it again, after a failure midway, or twice at once never duplicates a product or its " +
                          "points. Products whose serial is registered to another account are reported and the rest still migrates. " +
                          "The old membership numbers join the account's history.")]
-    [ProducesResponseType<MigrationResult>(StatusCodes.Status200OK)]
-    [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<IResult> Post(Guid accountId, IQuerySession query, OutboxedSessionFactory sessions, IMessageBus bus,
-        TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+    public static async Task<MigrationResult> Post(Guid accountId, [NotBody] MigrationRead before, IMessageBus bus, IQuerySession query, TimeProvider clock,
+        ILoggerFactory loggers, CancellationToken ct)
     {
-        var before = await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct);
-        if (before is null)
-            return Results.Problem(Problems.AccountNotFound);
-        if (before.Status.Reason is MigrationUnavailableReason.NoOldEmail or MigrationUnavailableReason.NoLegacyAccount
-            or MigrationUnavailableReason.OldEmailUnverified)
+        var logger = loggers.CreateLogger(typeof(MigrateProductsEndpoint));
+        var recorded = await bus.InvokeAsync<RecordedMembershipNumbers>(new RecordLegacyMembershipNumbers(accountId,
+            [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))]), ct);
+
+        var tally = new MigrationTally(accountId);
+        var batchSize = MigrationTestSeam.BatchSize ?? DefaultBatchSize;
+        foreach (var legacy in before.LegacyAccounts)
         {
-            var problem = Problems.Conflict(
-                before.Status.Reason == MigrationUnavailableReason.OldEmailUnverified ? "Old CPS e-mail not verified" : "Nothing to migrate",
-                before.Status.Explanation);
-            problem.Extensions["reason"] = before.Status.Reason switch
+            while (await bus.InvokeAsync<MigrationBatchOutcome>(
+                       new MigrateProductBatch(accountId, legacy.Id, legacy.OldEmail, batchSize, tally.WaitingIds), ct) is { Done: false } batch)
             {
-                MigrationUnavailableReason.NoOldEmail => "no_old_email",
-                MigrationUnavailableReason.NoLegacyAccount => "no_legacy_account",
-                _ => "old_email_unverified",
-            };
-            return Results.Problem(problem);
+                var number = tally.Add(batch);
+                logger.LogInformation("Migration batch {Batch} of account {AccountId}: {Migrated} migrated, {Linked} already registered, {Waiting} waiting",
+                    number, accountId, batch.Migrated.Count, batch.AlreadyRegistered.Count, batch.NotMigrated.Count);
+                if (batch.Migrated.Count + batch.AlreadyRegistered.Count > 0 && MigrationTestSeam.AfterBatchCommitted is { } afterBatch)
+                    await afterBatch(number);
+            }
         }
 
-        // Only the old accounts of verified e-mails were read: nothing moves from an e-mail the account has not proved it owns.
-
-        var run = new MigrationRun(accountId, sessions, (MessageContext)bus, clock, loggers.CreateLogger(typeof(MigrateProductsEndpoint)),
-            MigrationTestSeam.BatchSize ?? DefaultBatchSize);
-        var recorded = await run.RecordMembershipNumbersAsync(before.LegacyAccounts, ct);
-        foreach (var legacy in before.LegacyAccounts)
-            await run.MigrateAsync(legacy.Id, legacy.OldEmail, ct);
-
-        var after = await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct);
-        return Results.Ok(run.Result(after!, recorded));
+        var after = await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct)
+                    ?? throw new AccountNotFoundException(accountId);
+        return tally.Result(after, recorded.Numbers);
     }
 
     // Retries ran out while other writers kept winning (or a registration id was taken by a stream that is not this
@@ -187,126 +241,24 @@ public static class MigrateProductsEndpoint
     public static ProblemDetails OnException(ExistingStreamIdCollisionException _) => Problems.Conflict("Concurrent change",
         "The account's products changed while they were being migrated. Migrate again: nothing is duplicated.");
 
-    /// <summary>Whether a failed commit lost a race that a fresh read resolves (another migration, registration or link won).</summary>
-    internal static bool IsRace(Exception e) => e switch
-    {
-        ConcurrencyException or ExistingStreamIdCollisionException => true,
-        DocumentAlreadyExistsException d => d.DocType == typeof(SerialOwnership),
-        AggregateException a => a.Flatten().InnerExceptions.All(IsRace),
-        _ => false,
-    };
-
-    /// <summary>One migration call: its batches, each one transaction, and what they did (recorded only once committed).</summary>
-    private sealed class MigrationRun(Guid accountId, OutboxedSessionFactory sessions, MessageContext context, TimeProvider clock, ILogger logger,
-        int batchSize)
+    /// <summary>What the batches of one migration call did, in the order they committed.</summary>
+    private sealed class MigrationTally(Guid accountId)
     {
         private readonly List<MigratedProduct> _migrated = [];
         private readonly List<AlreadyRegisteredProduct> _linked = [];
         private readonly Dictionary<Guid, NotMigratedProduct> _notMigrated = [];
         private int _batches;
 
-        public async Task<IReadOnlyList<string>> RecordMembershipNumbersAsync(IReadOnlyList<LegacyAccountView> legacyAccounts, CancellationToken ct) =>
-            await WithRetriesAsync(async () =>
-            {
-                await using var session = sessions.OpenSession(context);
-                var stream = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(accountId), ct);
-                var known = stream.Aggregate?.MembershipNumbers ?? [];
-                var now = clock.GetUtcNow();
-                var recorded = legacyAccounts
-                    .Where(l => !known.Contains(l.OldMembershipNumber))
-                    .DistinctBy(l => l.OldMembershipNumber)
-                    .Select(l => new LegacyMembershipNumberRecorded(accountId, l.OldEmail, l.OldMembershipNumber, now))
-                    .ToList();
-                if (recorded.Count == 0)
-                    return [];
-                stream.AppendMany(recorded);
-                await session.SaveChangesAsync(ct);
-                return recorded.Select(r => r.MembershipNumber).ToList();
-            }, ct);
+        /// <summary>Products found waiting by this call: the next batches skip them (a later call tries them again).</summary>
+        public IReadOnlyCollection<Guid> WaitingIds => [.. _notMigrated.Keys];
 
-        public async Task MigrateAsync(Guid legacyAccountId, string oldEmail, CancellationToken ct)
+        public int Add(MigrationBatchOutcome batch)
         {
-            while (await WithRetriesAsync(() => MigrateBatchAsync(legacyAccountId, oldEmail, ct), ct))
-            {
-            }
-        }
-
-        /// <summary>One batch in one transaction; false when nothing is left to try.</summary>
-        private async Task<bool> MigrateBatchAsync(Guid legacyAccountId, string oldEmail, CancellationToken ct)
-        {
-            await using var session = sessions.OpenSession(context);
-
-            // The account's old e-mails, as of this transaction: an unlink committing meanwhile makes this batch fail.
-            var account = await session.Events.FetchForWriting<BusinessAccount>(accountId, ct);
-            account.AlwaysEnforceConsistency = true;
-            if (account.Aggregate is not { } business || !business.OldCpsEmails.Contains(oldEmail))
-                return false;
-
-            // Two migrations of one legacy account race on its version: the loser retries and finds the products moved.
-            var legacy = await session.Events.FetchForWriting<LegacyAccountView>(legacyAccountId, ct);
-            if (legacy.Aggregate is not { } view)
-                return false;
-            var pending = view.Products.Where(p => p.MigratedToAccountId is null && !_notMigrated.ContainsKey(p.Id)).Take(batchSize).ToList();
-            if (pending.Count == 0)
-                return false;
-
-            var models = await session.LoadManyAsync<ProductModelView>(ct, pending.Select(p => ProductModelCode.StreamIdFor(p.ModelCode)).Distinct());
-            var owners = await session.LoadManyAsync<SerialOwnership>(ct,
-                pending.Where(p => p.SerialNumber is not null).Select(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!)).Distinct().ToArray());
-            var batch = ProductMigration.Decide(accountId, view, pending, models.ToDictionary(m => m.Id), owners.ToDictionary(o => o.Id),
-                clock.GetUtcNow());
-
-            foreach (var (registrationId, events, _) in batch.Registrations)
-                session.Events.StartStream<ProductRegistration>(registrationId, [.. events]);
-            if (batch.Moved.Count > 0)
-            {
-                legacy.AppendMany(batch.Moved);
-                await session.SaveChangesAsync(ct);
-                // Points events were handed to the outbox in this transaction (the invitation review); send them now.
-                await context.FlushOutgoingMessagesAsync();
-            }
-
-            var registrations = batch.Registrations.ToDictionary(r => r.RegistrationId, r => r.After);
-            foreach (var moved in batch.Moved)
-            {
-                var product = pending.First(p => p.Id == moved.LegacyProductId);
-                if (registrations.TryGetValue(moved.RegistrationId, out var after) && !moved.WasAlreadyRegistered)
-                {
-                    _migrated.Add(new MigratedProduct(product.Id, oldEmail, ProductRegistrationStatus.Of(after)));
-                }
-                else
-                {
-                    _linked.Add(new AlreadyRegisteredProduct(product.Id, oldEmail, product.ModelCode, product.SerialNumber, moved.RegistrationId,
-                        $"/api/accounts/{accountId}/products/{moved.RegistrationId}"));
-                }
-            }
-
+            _migrated.AddRange(batch.Migrated);
+            _linked.AddRange(batch.AlreadyRegistered);
             foreach (var waiting in batch.NotMigrated)
                 _notMigrated[waiting.LegacyProductId] = waiting;
-
-            _batches++;
-            logger.LogInformation("Migration batch {Batch} of account {AccountId}: {Migrated} migrated, {Linked} already registered, {Waiting} waiting",
-                _batches, accountId, batch.Registrations.Count, batch.Moved.Count - batch.Registrations.Count, batch.NotMigrated.Count);
-            if (batch.Moved.Count > 0 && MigrationTestSeam.AfterBatchCommitted is { } afterBatch)
-                await afterBatch(_batches);
-            return true;
-        }
-
-        private async Task<T> WithRetriesAsync<T>(Func<Task<T>> attempt, CancellationToken ct)
-        {
-            for (var i = 1; ; i++)
-            {
-                try
-                {
-                    return await attempt();
-                }
-                catch (Exception e) when (i < MaxAttempts && IsRace(e))
-                {
-                    logger.LogInformation("Migration of account {AccountId} lost a race ({Exception}); reading again (attempt {Attempt})",
-                        accountId, e.GetType().Name, i + 1);
-                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * i), ct);
-                }
-            }
+            return ++_batches;
         }
 
         public MigrationResult Result(MigrationRead after, IReadOnlyList<string> recorded)
@@ -337,5 +289,126 @@ public static class MigrateProductsEndpoint
                 recorded,
                 after.Status);
         }
+    }
+}
+
+/// <summary>
+/// A migration step that lost a race (another migration, registration or link committed first) is retried by Wolverine from a
+/// fresh read: the loser then finds the products moved or the serial owned. After six attempts the exception reaches the
+/// endpoint, which answers 409.
+/// </summary>
+public static class MigrationRetries
+{
+    public static void Apply(HandlerChain chain)
+    {
+        chain.OnException(IsRace, "a race another writer won")
+            .RetryWithCooldown(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(30),
+                TimeSpan.FromMilliseconds(40), TimeSpan.FromMilliseconds(50))
+            .WithFullJitter();
+        // A lost race is expected and answered; only running out of attempts is an error (the endpoint's 409).
+        chain.FailureLogLevel = LogLevel.Information;
+    }
+
+    /// <summary>Whether a failed commit lost a race that a fresh read resolves (another migration, registration or link won).</summary>
+    public static bool IsRace(Exception e) => e switch
+    {
+        ConcurrencyException or ExistingStreamIdCollisionException => true,
+        DocumentAlreadyExistsException d => d.DocType == typeof(SerialOwnership),
+        AggregateException a => a.Flatten().InnerExceptions.All(IsRace),
+        _ => false,
+    };
+}
+
+/// <summary>Adds the old membership numbers to the account's history, on the membership stream.</summary>
+[InvokedForCaller]
+public static class RecordLegacyMembershipNumbersHandler
+{
+    public static void Configure(HandlerChain chain) => MigrationRetries.Apply(chain);
+
+    public static Guid MembershipStreamId(RecordLegacyMembershipNumbers command) => MembershipStream.For(command.AccountId);
+
+    public static (RecordedMembershipNumbers, Events) Handle(RecordLegacyMembershipNumbers command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
+    {
+        var known = membership?.MembershipNumbers ?? [];
+        var now = clock.GetUtcNow();
+        var recorded = command.Numbers
+            .Where(n => !known.Contains(n.MembershipNumber))
+            .DistinctBy(n => n.MembershipNumber)
+            .Select(n => new LegacyMembershipNumberRecorded(command.AccountId, n.OldEmail, n.MembershipNumber, now))
+            .ToList();
+        return (new RecordedMembershipNumbers([.. recorded.Select(r => r.MembershipNumber)]), [.. recorded]);
+    }
+}
+
+/// <summary>
+/// One migration batch in one transaction: the business account is read for writing (an unlink of the old e-mail committing
+/// meanwhile makes the batch fail), the legacy account is what two concurrent migrations race on, and the registrations start
+/// under ids derived from the legacy products (a second attempt collides instead of duplicating).
+/// </summary>
+[InvokedForCaller]
+public static class MigrateProductBatchHandler
+{
+    public static void Configure(HandlerChain chain) => MigrationRetries.Apply(chain);
+
+    /// <summary>The products this batch tries: not migrated, not found waiting earlier in this call, in file order.</summary>
+    public static IReadOnlyList<LegacyProduct> Pending(MigrateProductBatch command, LegacyAccountView? legacy) =>
+        legacy?.Products.Where(p => p.MigratedToAccountId is null && !command.Waiting.Contains(p.Id)).Take(command.BatchSize).ToList() ?? [];
+
+    public static async Task<MigrationBatchInputs> LoadAsync(MigrateProductBatch command, IEventStream<LegacyAccountView> legacy,
+        IQuerySession session, Envelope envelope, CancellationToken ct)
+    {
+        var pending = Pending(command, legacy.Aggregate);
+        if (pending.Count == 0)
+            return new MigrationBatchInputs(pending, new Dictionary<Guid, ProductModelView>(), new Dictionary<string, SerialOwnership>());
+
+        var batch = session.CreateBatchQuery();
+        var models = batch.LoadMany<ProductModelView>().ById(pending.Select(p => ProductModelCode.StreamIdFor(p.ModelCode)).Distinct().ToArray());
+        var owners = batch.LoadMany<SerialOwnership>().ById(pending.Where(p => p.SerialNumber is not null)
+            .Select(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!)).Distinct().ToArray());
+        await batch.Execute(ct);
+        if (MigrationTestSeam.BeforeBatchCommits is { } beforeCommit)
+            await beforeCommit(envelope.Attempts);
+        return new MigrationBatchInputs(pending, (await models).ToDictionary(m => m.Id), (await owners).ToDictionary(o => o.Id));
+    }
+
+    public static (MigrationBatchOutcome, StartRegistrations) Handle(MigrateProductBatch command,
+        [WriteAggregate(nameof(MigrateProductBatch.AccountId), Required = false, AlwaysEnforceConsistency = true)] IEventStream<BusinessAccount> account,
+        [WriteAggregate(nameof(MigrateProductBatch.LegacyAccountId), Required = false)] IEventStream<LegacyAccountView> legacy,
+        MigrationBatchInputs inputs, TimeProvider clock)
+    {
+        // The account's old e-mails as of this transaction: an unlink since the migration started ends it.
+        if (account.Aggregate is not { } business || !business.OldCpsEmails.Contains(command.OldEmail) || legacy.Aggregate is not { } view
+            || inputs.Pending.Count == 0)
+            return (MigrationBatchOutcome.Finished, new StartRegistrations([]));
+
+        var batch = ProductMigration.Decide(command.AccountId, view, inputs.Pending, inputs.Models, inputs.Owners, clock.GetUtcNow());
+        legacy.AppendMany(batch.Moved);
+
+        var registrations = batch.Registrations.ToDictionary(r => r.RegistrationId, r => r.After);
+        var migrated = new List<MigratedProduct>();
+        var linked = new List<AlreadyRegisteredProduct>();
+        foreach (var moved in batch.Moved)
+        {
+            var product = inputs.Pending.First(p => p.Id == moved.LegacyProductId);
+            if (registrations.TryGetValue(moved.RegistrationId, out var after) && !moved.WasAlreadyRegistered)
+                migrated.Add(new MigratedProduct(product.Id, command.OldEmail, ProductRegistrationStatus.Of(after)));
+            else
+                linked.Add(new AlreadyRegisteredProduct(product.Id, command.OldEmail, product.ModelCode, product.SerialNumber, moved.RegistrationId,
+                    $"/api/accounts/{command.AccountId}/products/{moved.RegistrationId}"));
+        }
+
+        return (new MigrationBatchOutcome(false, migrated, linked, batch.NotMigrated),
+            new StartRegistrations([.. batch.Registrations.Select(r => (r.RegistrationId, r.Events))]));
+    }
+}
+
+/// <summary>The registration streams a migration batch starts (a Marten side effect of its handler).</summary>
+public sealed record StartRegistrations(IReadOnlyList<(Guid RegistrationId, IReadOnlyList<object> Events)> Registrations) : IMartenOp
+{
+    public void Execute(IDocumentSession session)
+    {
+        foreach (var (registrationId, events) in Registrations)
+            session.Events.StartStream<ProductRegistration>(registrationId, [.. events]);
     }
 }

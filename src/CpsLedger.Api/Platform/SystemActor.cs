@@ -22,6 +22,14 @@ public sealed class SystemActorAttribute(string name) : Attribute
     public string Actor { get; } = SystemActor.Prefix + name;
 }
 
+/// <summary>
+/// A handler that an HTTP endpoint invokes inline for its caller (<c>IMessageBus.InvokeAsync</c>, e.g. a migration batch): what it
+/// writes is the caller's doing, so the caller (the relayed user name) stays the actor and <see cref="SystemActorPolicy"/> leaves
+/// it alone.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class InvokedForCallerAttribute : Attribute;
+
 /// <summary>Who set off what the ledger did on its own: the originating user and the request's correlation id.</summary>
 public sealed record CausedBy(string? User, string? CorrelationId);
 
@@ -81,7 +89,7 @@ public static class SystemActor
 
 /// <summary>
 /// Adds <see cref="SystemActor.Stamp"/> to every message handler chain that writes through a Marten session (HTTP endpoints
-/// are not message handlers, so the caller stays their actor).
+/// are not message handlers, so the caller stays their actor; so do handlers <see cref="InvokedForCallerAttribute"/>).
 /// </summary>
 public sealed class SystemActorPolicy : IHandlerPolicy
 {
@@ -90,7 +98,7 @@ public sealed class SystemActorPolicy : IHandlerPolicy
         foreach (var chain in chains)
         {
             var writer = chain.Handlers.FirstOrDefault(h => WritesThroughMarten(h.HandlerType, h.Method));
-            if (writer is null)
+            if (writer is null || writer.HandlerType.GetCustomAttribute<InvokedForCallerAttribute>() is not null)
                 continue;
 
             var stamp = new MethodCall(typeof(SystemActor), nameof(SystemActor.Stamp));

@@ -1,6 +1,7 @@
 using System.Net;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
+using Wolverine.Http;
 
 namespace CpsLedger.Tests.Accounts;
 
@@ -13,8 +14,8 @@ public static class Accounts
 
     public static async Task<Guid> OpenAccount(this LedgerApp app, string email = "studio@example.ee", string[]? oldEmails = null)
     {
-        var response = await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Opening(email, oldEmails: oldEmails));
-        var body = await response.ShouldBe(HttpStatusCode.Created);
-        return body.GetProperty("value").GetGuid();
+        var opened = await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Opening(email, oldEmails: oldEmails))
+            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
+        return opened.Value;
     }
 }

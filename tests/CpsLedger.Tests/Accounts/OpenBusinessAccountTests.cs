@@ -2,6 +2,7 @@ using System.Net;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
+using Wolverine.Http;
 using Marten;
 
 namespace CpsLedger.Tests.Accounts;
@@ -14,8 +15,7 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
         var response = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
             Accounts.Opening(email: " Studio@Example.ee ", oldEmails: ["Old.Studio@Example.ee"]));
 
-        var created = await response.ShouldBe(HttpStatusCode.Created);
-        var id = created.GetProperty("value").GetGuid();
+        var id = (await response.ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
         Assert.Equal($"/api/accounts/{id}", response.Headers.Location?.ToString());
 
         var read = await App.ClientAs(LedgerRoles.Member, id).GetAsync($"/api/accounts/{id}");
@@ -58,9 +58,9 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
 
         var response = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Opening(email: "STUDIO@example.EE"));
 
-        var problem = await response.ShouldBeProblem(HttpStatusCode.Conflict);
-        Assert.Equal("Contact e-mail already in use", problem.GetProperty("title").GetString());
-        Assert.DoesNotContain("studio@", problem.GetRawText(), StringComparison.OrdinalIgnoreCase);
+        var problem = await response.ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Contact e-mail already in use", problem.Title);
+        Assert.DoesNotContain("studio@", await response.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -132,8 +132,8 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
         var response = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
             new { companyName = company, contactEmail = email, country });
 
-        var problem = await response.ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.GetRawText());
+        var problem = await response.ReadProblem(HttpStatusCode.BadRequest);
+        Assert.True(problem.Errors.ContainsKey(field), string.Join(", ", problem.Errors.Keys));
         await AssertNoEvents();
     }
 
@@ -143,8 +143,8 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
         var client = App.ClientAs(LedgerRoles.Portal);
 
         var invalid = await client.PostJson("/api/accounts", Accounts.Opening(oldEmails: ["ok@example.ee", "nope"]));
-        var problem = await invalid.ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.True(problem.GetProperty("errors").TryGetProperty("oldCpsEmails[1]", out _), problem.GetRawText());
+        var problem = await invalid.ReadProblem(HttpStatusCode.BadRequest);
+        Assert.True(problem.Errors.ContainsKey("oldCpsEmails[1]"), string.Join(", ", problem.Errors.Keys));
 
         var repeated = await client.PostJson("/api/accounts", Accounts.Opening(oldEmails: ["a@example.ee", "A@example.ee"]));
         await repeated.ShouldBeProblem(HttpStatusCode.BadRequest);

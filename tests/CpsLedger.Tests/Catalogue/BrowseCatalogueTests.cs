@@ -1,6 +1,6 @@
 using System.Net;
-using System.Text.Json;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Catalogue;
 using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Catalogue;
@@ -22,11 +22,10 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
         UNDER_SCORE,Percent 100% model,accessory,1,
         """;
 
-    private async Task<JsonElement> Browse(string query = "", string role = LedgerRoles.Member) =>
-        await (await App.ClientAs(role, Guid.NewGuid()).GetAsync($"{CatalogueFiles.ModelsUrl}{query}")).ShouldBe(HttpStatusCode.OK);
+    private Task<CataloguePage> Browse(string query = "", string role = LedgerRoles.Member) =>
+        App.ClientAs(role, Guid.NewGuid()).GetAsync($"{CatalogueFiles.ModelsUrl}{query}").ReadAs<CataloguePage>();
 
-    private static string[] Codes(JsonElement page) =>
-        [.. page.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("code").GetString()!)];
+    private static string[] Codes(CataloguePage page) => [.. page.Items.Select(i => i.Code)];
 
     [Fact]
     public async Task The_catalogue_lists_listed_models_by_category_then_name()
@@ -37,7 +36,7 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
 
         Assert.Equal(["UNDER_SCORE", "EOS-R5", "EOS-R6-MKII", "SPEEDLITE-EL-1", "EF-40-STM", "RF-24-70-F2.8L", "RF-50-F1.8-STM", "PRO-1000", "PRO-300", "INK-1"],
             Codes(page));
-        Assert.Equal((1, 50, 10), (page.GetProperty("page").GetInt32(), page.GetProperty("pageSize").GetInt32(), page.GetProperty("total").GetInt32()));
+        Assert.Equal((1, 50, 10L), (page.Page, page.PageSize, page.Total));
     }
 
     [Fact]
@@ -59,7 +58,7 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain("EOS-1DX", Codes(await Browse("?category=camera_body")));
         var all = await Browse("?category=camera_body&includeWithdrawn=true");
         Assert.Equal(["EOS-1DX", "EOS-R5", "EOS-R6-MKII"], Codes(all));
-        Assert.True(all.GetProperty("items")[0].GetProperty("withdrawn").GetBoolean());
+        Assert.True(all.Items[0].Withdrawn);
     }
 
     [Theory]
@@ -93,12 +92,12 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
 
         var second = await Browse("?pageSize=3&page=2");
         Assert.Equal(["SPEEDLITE-EL-1", "EF-40-STM", "RF-24-70-F2.8L"], Codes(second));
-        Assert.Equal((2, 3, 10), (second.GetProperty("page").GetInt32(), second.GetProperty("pageSize").GetInt32(), second.GetProperty("total").GetInt32()));
+        Assert.Equal((2, 3, 10L), (second.Page, second.PageSize, second.Total));
 
         Assert.Equal(["INK-1"], Codes(await Browse("?pageSize=3&page=4")));
         var beyond = await Browse("?pageSize=3&page=5");
         Assert.Empty(Codes(beyond));
-        Assert.Equal(10, beyond.GetProperty("total").GetInt32());
+        Assert.Equal(10, beyond.Total);
     }
 
     [Theory]
@@ -114,8 +113,8 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
     public async Task Bad_paging_or_filters_are_400_naming_the_parameter(string query, string field)
     {
         var response = await App.ClientAs(LedgerRoles.Support).GetAsync($"{CatalogueFiles.ModelsUrl}{query}");
-        var problem = await response.ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.Equal([field], problem.GetProperty("errors").EnumerateObject().Select(p => p.Name));
+        var problem = await response.ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal([field], problem.Errors.Keys);
     }
 
     [Fact]
@@ -134,7 +133,7 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
     public async Task Every_role_may_browse(string role)
     {
         await App.Import(Catalogue);
-        Assert.Equal(10, (await Browse(role: role)).GetProperty("total").GetInt32());
+        Assert.Equal(10, (await Browse(role: role)).Total);
         await (await App.ClientAs(role, Guid.NewGuid()).GetAsync($"{CatalogueFiles.ModelsUrl}/EOS-R5")).ShouldBe(HttpStatusCode.OK);
         await (await App.ClientAs(role, Guid.NewGuid()).GetAsync("/api/catalogue/categories")).ShouldBe(HttpStatusCode.OK);
     }
@@ -155,30 +154,27 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
         await App.Import(Catalogue);
         await App.Import("code,name,category,points\nEOS-R5,EOS R5,camera_body,360\n");
 
-        var model = await (await App.ClientAs(LedgerRoles.Member, Guid.NewGuid()).GetAsync($"{CatalogueFiles.ModelsUrl}/eos-r5"))
-            .ShouldBe(HttpStatusCode.OK);
+        var model = await App.ClientAs(LedgerRoles.Member, Guid.NewGuid()).GetAsync($"{CatalogueFiles.ModelsUrl}/eos-r5").ReadAs<ProductModelView>();
 
-        Assert.Equal(("EOS-R5", "EOS R5", "camera_body", 360, 2), (model.GetProperty("code").GetString(), model.GetProperty("name").GetString(),
-            model.GetProperty("category").GetString(), model.GetProperty("points").GetInt32(), model.GetProperty("catalogueVersion").GetInt32()));
-        Assert.Equal([(1, 340), (2, 360)], model.GetProperty("pointsHistory").EnumerateArray()
-            .Select(p => (p.GetProperty("catalogueVersion").GetInt32(), p.GetProperty("points").GetInt32())));
+        Assert.Equal(("EOS-R5", "EOS R5", "camera_body", 360, 2L), (model.Code, model.Name, model.Category, model.Points, model.CatalogueVersion));
+        Assert.Equal([(1L, 340), (2L, 360)], model.PointsHistory.Select(p => (p.CatalogueVersion, p.Points)));
     }
 
     [Fact]
     public async Task A_code_with_spaces_and_dots_is_found_through_its_escaped_url()
     {
         await App.Import("code,name,category,points\nRF 24-70 F2.8L,RF 24-70mm F2.8 L IS USM,lens,215\n");
-        var model = await (await App.ClientAs(LedgerRoles.Member, Guid.NewGuid())
-            .GetAsync($"{CatalogueFiles.ModelsUrl}/{Uri.EscapeDataString("rf 24-70 f2.8l")}")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal("RF 24-70 F2.8L", model.GetProperty("code").GetString());
+        var model = await App.ClientAs(LedgerRoles.Member, Guid.NewGuid())
+            .GetAsync($"{CatalogueFiles.ModelsUrl}/{Uri.EscapeDataString("rf 24-70 f2.8l")}").ReadAs<ProductModelView>();
+        Assert.Equal("RF 24-70 F2.8L", model.Code);
     }
 
     [Fact]
     public async Task An_unknown_model_is_a_404_problem()
     {
         var response = await App.ClientAs(LedgerRoles.Member, Guid.NewGuid()).GetAsync($"{CatalogueFiles.ModelsUrl}/eos-r99");
-        var problem = await response.ShouldBeProblem(HttpStatusCode.NotFound);
-        Assert.Equal("There is no product model with code \"EOS-R99\" in the catalogue.", problem.GetProperty("detail").GetString());
+        var problem = await response.ReadProblem(HttpStatusCode.NotFound);
+        Assert.Equal("There is no product model with code \"EOS-R99\" in the catalogue.", problem.Detail);
     }
 
     [Fact]
@@ -186,10 +182,10 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
     {
         await App.Import(Catalogue);
 
-        var categories = await (await App.ClientAs(LedgerRoles.Member, Guid.NewGuid()).GetAsync("/api/catalogue/categories"))
-            .ShouldBe(HttpStatusCode.OK);
+        var categories = await App.ClientAs(LedgerRoles.Member, Guid.NewGuid()).GetAsync("/api/catalogue/categories")
+            .ReadAs<List<CatalogueCategorySummary>>();
 
-        var counts = categories.EnumerateArray().ToDictionary(c => c.GetProperty("category").GetString()!, c => c.GetProperty("listedModels").GetInt32());
+        var counts = categories.ToDictionary(c => c.Category, c => c.ListedModels);
         Assert.Equal(
             [
                 "camera_body", "lens", "cinema_camera", "cinema_lens", "camcorder", "ptz_camera", "flash", "printer", "projector", "scanner",
@@ -197,6 +193,6 @@ public sealed class BrowseCatalogueTests(LedgerApp app) : LedgerTest(app)
             ],
             counts.Keys);
         Assert.Equal((2, 3, 3, 1, 1, 0), (counts["camera_body"], counts["lens"], counts["printer"], counts["flash"], counts["accessory"], counts["scanner"]));
-        Assert.Equal("Camera bodies (EOS)", categories[0].GetProperty("name").GetString());
+        Assert.Equal("Camera bodies (EOS)", categories[0].Name);
     }
 }

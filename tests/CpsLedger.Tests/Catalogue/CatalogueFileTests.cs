@@ -223,6 +223,19 @@ public sealed class CatalogueFileTests
     }
 
     [Fact]
+    public void A_stray_quote_that_runs_on_over_line_breaks_is_reported_on_its_line_and_ends_the_reading()
+    {
+        // A quote opens a quoted part wherever it stands (as Sep reads CSV): unmatched on its line, the next lines are part of the
+        // value, so nothing after it can be checked.
+        var reading = Csv(Header, "A1,Fine,lens,1,", "A2,5\" screen,lens,1,", "A3,Fine,lens,nope,");
+        Assert.Equal("A quote inside value 2 that is not enclosed in quotes; enclose the value in double quotes and write the quote twice (\"\").",
+            OnlyProblemAt(reading, "line 3"));
+
+        // In a comment, a lone quote is just text.
+        Assert.True(Csv("# 5\" screens", Header, "A1,Fine,lens,1,").Accepted);
+    }
+
+    [Fact]
     public void A_file_that_is_not_utf8_is_refused()
     {
         var latin1 = Encoding.Latin1.GetBytes("code,name,category,points\nA1,Objectif \u00e9tanche,lens,1\n");

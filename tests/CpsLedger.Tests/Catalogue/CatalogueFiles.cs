@@ -1,6 +1,6 @@
 using System.Net;
-using System.Text.Json;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Catalogue;
 using CpsLedger.Tests.Harness;
 using JasperFx.Events;
 using Marten;
@@ -26,8 +26,8 @@ public static class CatalogueFiles
     public static Task<HttpResponseMessage> PostCatalogue(this HttpClient client, string content, string contentType = "text/csv") =>
         client.PostRaw(ImportsUrl, content, contentType);
 
-    public static async Task<JsonElement> Import(this LedgerApp app, string content = Small, string contentType = "text/csv") =>
-        await (await app.ClientAs(LedgerRoles.Support).PostCatalogue(content, contentType)).ShouldBe(HttpStatusCode.OK);
+    public static Task<CatalogueImportResult> Import(this LedgerApp app, string content = Small, string contentType = "text/csv") =>
+        app.ClientAs(LedgerRoles.Support).PostCatalogue(content, contentType).ReadAs<CatalogueImportResult>();
 
     /// <summary>Stored catalogue events (other reference data the ledger loads, and tombstones of failed appends, aside).</summary>
     public static async Task<int> EventCount(this LedgerApp app) => (await app.CatalogueEvents()).Count;
@@ -39,8 +39,6 @@ public static class CatalogueFiles
     }
 
     public static (int Models, int Listed, int Relisted, int PointsChanged, int DescriptionChanged, int Withdrawn, int Unchanged) Counts(
-        this JsonElement result) =>
-        (result.GetProperty("models").GetInt32(), result.GetProperty("listed").GetInt32(), result.GetProperty("relisted").GetInt32(),
-            result.GetProperty("pointsChanged").GetInt32(), result.GetProperty("descriptionChanged").GetInt32(),
-            result.GetProperty("withdrawn").GetInt32(), result.GetProperty("unchanged").GetInt32());
+        this CatalogueImportResult r) =>
+        (r.Models, r.Listed, r.Relisted, r.PointsChanged, r.DescriptionChanged, r.Withdrawn, r.Unchanged);
 }

@@ -34,7 +34,7 @@ public sealed class HostileInputTests(LedgerApp app, ITestOutputHelper output) :
         await App.ListModel();
         var account = await Accounts.Accounts.OpenAccount(App);
         var registration = (await App.ClientAs(LedgerRoles.Support).Register(account, Products.Products.Complete()))
-            .GetProperty("registrationId").GetGuid();
+            .RegistrationId;
         var pathValues = new Dictionary<string, string>
         {
             ["accountId"] = account.ToString(),

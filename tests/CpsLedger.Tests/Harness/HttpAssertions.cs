@@ -1,11 +1,55 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace CpsLedger.Tests.Harness;
 
 public static class HttpAssertions
 {
+    private static JsonSerializerOptions? _apiJson;
+
+    /// <summary>The service's own JSON options (enums as snake_case strings, strict numbers, ...), taken from a started host.</summary>
+    public static JsonSerializerOptions ApiJson =>
+        _apiJson ?? throw new InvalidOperationException("No LedgerApp has started yet: typed bodies are read with the service's JSON options.");
+
+    internal static void UseJsonOptionsOf(IServiceProvider services) =>
+        _apiJson ??= services.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
+
+    /// <summary>The response has the expected status and its body is a <typeparamref name="T"/>, read as the service wrote it.</summary>
+    public static async Task<T> ReadAs<T>(this HttpResponseMessage response, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected,
+            $"Expected {(int)expected} {expected} but got {(int)response.StatusCode} {response.StatusCode}: {body}");
+        return JsonSerializer.Deserialize<T>(body, ApiJson)
+               ?? throw new Xunit.Sdk.XunitException($"Expected a {typeof(T).Name} but the body was: {body}");
+    }
+
+    public static async Task<T> ReadAs<T>(this Task<HttpResponseMessage> response, HttpStatusCode expected = HttpStatusCode.OK) =>
+        await (await response).ReadAs<T>(expected);
+
+    /// <summary>The response is a problem (RFC 9457) with the expected status; field errors are in <c>Errors</c> of a 400.</summary>
+    public static async Task<HttpValidationProblemDetails> ReadProblem(this HttpResponseMessage response, HttpStatusCode expected)
+    {
+        var problem = await response.ReadAs<HttpValidationProblemDetails>(expected);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal((int)expected, problem.Status);
+        return problem;
+    }
+
+    public static async Task<HttpValidationProblemDetails> ReadProblem(this Task<HttpResponseMessage> response, HttpStatusCode expected) =>
+        await (await response).ReadProblem(expected);
+
+    /// <summary>A string member a problem adds (e.g. <c>reason</c>, <c>correlationId</c>); null when it is absent.</summary>
+    public static string? Extension(this ProblemDetails problem, string name) =>
+        problem.Extensions.TryGetValue(name, out var value)
+            ? value is JsonElement { ValueKind: JsonValueKind.String } json ? json.GetString() : value?.ToString()
+            : null;
+
     public static async Task<JsonElement> ShouldBe(this HttpResponseMessage response, HttpStatusCode expected)
     {
         var body = await response.Content.ReadAsStringAsync();

@@ -9,6 +9,8 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
+using Wolverine.Persistence.Durability.ScheduledMessageManagement;
+using Wolverine.Tracking;
 
 namespace CpsLedger.Tests.Harness;
 
@@ -67,6 +69,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
             _ = Server;
         }
 
+        HttpAssertions.UseJsonOptionsOf(Services);
         await ResetAsync();
     }
 
@@ -195,33 +198,140 @@ public abstract class LedgerTest(LedgerApp app) : IAsyncLifetime
 
 public static class LedgerAppMessaging
 {
-    /// <summary>
-    /// Waits until every durable message (forwarded events, e-mails, cascades) has been handled, so that a test can assert
-    /// on their effects, including that something happened only once.
-    /// </summary>
-    public static Task WaitForMessages(this LedgerApp app, TimeSpan? timeout = null) => WaitForMessages(app.Services, timeout);
+    /// <summary>How long a tracked session may take before it fails (a deadline, not a wait: it ends as soon as the messages are handled).</summary>
+    public static readonly TimeSpan TrackingDeadline = TimeSpan.FromSeconds(60);
 
-    /// <summary>The same for any host of the service (a test may run a second host on its own schema).</summary>
-    public static async Task WaitForMessages(IServiceProvider services, TimeSpan? timeout = null)
+    /// <summary>
+    /// Runs <paramref name="action"/> (HTTP calls, usually) in a Wolverine tracked session and returns once every message it set
+    /// off, and every message those set off, has been handled: forwarded events, cascades, e-mails. Scheduled messages are
+    /// recorded, not waited for (<see cref="ITrackedSession.Scheduled"/>). A handler failure that a retry answered is expected
+    /// (races), so exceptions are not asserted on here; tests assert the effects. The action must read each response to its
+    /// end: the in-memory test server ends a response only when the request's pipeline has finished, after the outbox flush
+    /// that tells Wolverine what was sent (on a real socket, see <see cref="TrackedUntilHandled{T}"/>).
+    /// </summary>
+    public static Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this LedgerApp app, Func<Task<T>> action) =>
+        app.Services.TrackedSession(action);
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static async Task<(T Result, ITrackedSession Session)> TrackedSession<T>(this IServiceProvider services, Func<Task<T>> action)
     {
-        var admin = services.GetRequiredService<IWolverineRuntime>().Storage.Admin;
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        var quietSince = DateTime.MaxValue;
-        while (DateTime.UtcNow < deadline)
+        T result = default!;
+        var session = await services.TrackActivity()
+            .Timeout(TrackingDeadline)
+            .DoNotAssertOnExceptionsDetected()
+            .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ => result = await action()));
+        return (result, session);
+    }
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static async Task<T> Tracked<T>(this LedgerApp app, Func<Task<T>> action) => (await app.TrackedSession(action)).Result;
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static Task<ITrackedSession> Tracked(this LedgerApp app, Func<Task> action) => app.Services.Tracked(action);
+
+    /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
+    public static async Task<ITrackedSession> Tracked(this IServiceProvider services, Func<Task> action) =>
+        (await services.TrackedSession(async () =>
         {
-            // Scheduled messages (due later) do not count as in flight.
-            var counts = await admin.FetchCountsAsync();
-            var busy = counts.Incoming > 0 || counts.Outgoing > 0;
-            if (busy)
-                quietSince = DateTime.MaxValue;
-            else if (quietSince == DateTime.MaxValue)
-                quietSince = DateTime.UtcNow;
-            // Quiet for a moment: nothing in flight and nothing new arrived.
-            else if (DateTime.UtcNow - quietSince > TimeSpan.FromMilliseconds(300))
-                return;
-            await Task.Delay(50);
+            await action();
+            return true;
+        })).Session;
+
+    /// <summary>
+    /// For a service on a real socket (the console's browser tests): a client there can finish reading a response before the
+    /// server has flushed the request's outbox, so what a request set off is not yet known to Wolverine when the call returns.
+    /// This waits instead until <paramref name="count"/> messages of type <typeparamref name="T"/> have been handled.
+    /// </summary>
+    public static Task<ITrackedSession> TrackedUntilHandled<T>(this LedgerApp app, int count, Func<Task> action) =>
+        app.Services.TrackActivity()
+            .Timeout(TrackingDeadline)
+            .DoNotAssertOnExceptionsDetected()
+            .WaitForCondition(new MessagesHandled<T>(count))
+            .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(_ => action()));
+
+    private sealed class MessagesHandled<T>(int count) : ITrackedCondition
+    {
+        private int _handled;
+
+        public void Record(EnvelopeRecord record)
+        {
+            if (record.MessageEventType == MessageEventType.MessageSucceeded && record.Envelope?.Message is T)
+                Interlocked.Increment(ref _handled);
         }
 
-        throw new TimeoutException("Messages were still being handled when the wait ended.");
+        public bool IsCompleted() => Volatile.Read(ref _handled) >= count;
+    }
+
+    /// <summary>
+    /// Runs every scheduled message now, the way the service runs one that has come due (Wolverine's scheduled-message store,
+    /// told to reschedule it to now, hands it to its durable local queue), and returns when they, and everything they set off,
+    /// have been handled. Handlers compare their due time with the service's clock and schedule themselves again when early.
+    /// </summary>
+    /// <returns>How many scheduled messages ran.</returns>
+    public static async Task<int> RunScheduledMessagesNow(this IServiceProvider services)
+    {
+        var scheduled = services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
+        var due = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 1000 }, CancellationToken.None)).Messages
+            .Select(m => m.Id).ToHashSet();
+        if (due.Count == 0)
+            return 0;
+
+        await services.TrackActivity()
+            .Timeout(TrackingDeadline)
+            .DoNotAssertOnExceptionsDetected()
+            .WaitForCondition(new HandledWithWhatTheySetOff(due))
+            .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ =>
+            {
+                foreach (var id in due)
+                    await scheduled.RescheduleAsync(id, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
+            }));
+        return due.Count;
+    }
+
+    /// <summary>How many messages are scheduled for later, as Wolverine's scheduled-message store lists them.</summary>
+    public static async Task<int> ScheduledMessageCount(this IServiceProvider services) =>
+        (await services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages
+            .QueryAsync(new ScheduledMessageQuery { PageSize = 1 }, CancellationToken.None)).TotalCount;
+
+    /// <summary>
+    /// Complete once every one of <paramref name="due"/> has been handled and every message sent meanwhile to a local queue for now
+    /// (not scheduled for later) has been handled too. The durability agent picks the due messages up on its own poll, after the
+    /// session's action has returned, which is why the session alone (done when what it has seen is done) cannot wait for them.
+    /// </summary>
+    private sealed class HandledWithWhatTheySetOff(IReadOnlySet<Guid> due) : ITrackedCondition
+    {
+        private readonly object _lock = new();
+        private readonly HashSet<Guid> _open = [];
+        private readonly HashSet<Guid> _handled = [];
+
+        public void Record(EnvelopeRecord record)
+        {
+            if (record.Envelope is not { } envelope)
+                return;
+            lock (_lock)
+            {
+                switch (record.MessageEventType)
+                {
+                    case MessageEventType.Sent when envelope.Destination?.Scheme != "local" || envelope.Status == EnvelopeStatus.Scheduled
+                                                    || envelope.MessageType == "scheduled-envelope":
+                        break;
+                    case MessageEventType.Sent or MessageEventType.Received or MessageEventType.ExecutionStarted:
+                        if (!_handled.Contains(envelope.Id))
+                            _open.Add(envelope.Id);
+                        break;
+                    case MessageEventType.MessageSucceeded or MessageEventType.MovedToErrorQueue or MessageEventType.Discarded
+                        or MessageEventType.NoHandlers or MessageEventType.NoRoutes:
+                        _open.Remove(envelope.Id);
+                        _handled.Add(envelope.Id);
+                        break;
+                }
+            }
+        }
+
+        public bool IsCompleted()
+        {
+            lock (_lock)
+                return _open.Count == 0 && due.All(_handled.Contains);
+        }
     }
 }

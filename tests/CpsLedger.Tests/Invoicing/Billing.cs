@@ -1,14 +1,13 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text.Json;
 using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
-using Wolverine.Runtime;
+using Wolverine.Http;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -16,7 +15,6 @@ namespace CpsLedger.Tests.Invoicing;
 public static class Billing
 {
     public const string Thousand = "M-1000";
-    public const string TestSchema = "cpsledger_tests";
 
     public static async Task ListThousandPointModel(IDocumentStore store)
     {
@@ -36,76 +34,40 @@ public static class Billing
         string? cardToken = null, string email = "studio@example.ee", object? billingDetails = null)
     {
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Portal));
-        var opened = await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email, country: country))).ShouldBe(HttpStatusCode.Created);
-        var account = opened.GetProperty("value").GetGuid();
+        var account = (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email, country: country))
+            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
 
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Member, account));
-        await (await client.PostJson($"/api/accounts/{account}/products", Products.Products.Complete($"S-{email.Replace("@", "-")}", Thousand))).ShouldBe(HttpStatusCode.Created);
-        await Quiesce(services);
+        // Tracked until the invitation review the points set off has invited the account.
+        await services.Tracked(async () => await (await client.PostJson($"/api/accounts/{account}/products",
+            Products.Products.Complete($"S-{email.Replace("@", "-")}", Thousand))).ShouldBe(HttpStatusCode.Created));
         if (cardToken is not null)
             await (await client.PostJson($"/api/accounts/{account}/payment-card", new { cardToken })).ShouldBe(HttpStatusCode.OK);
         if (billingDetails is not null)
             await (await client.PutJson($"/api/accounts/{account}/billing-details", billingDetails)).ShouldBe(HttpStatusCode.OK);
-        await (await client.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = method })).ShouldBe(HttpStatusCode.Created);
-        await Quiesce(services);
+        // Tracked until what joining sets off (the welcome e-mail; the invoice is scheduled for later) has been handled.
+        await services.Tracked(async () => await (await client.PostJson($"/api/accounts/{account}/membership",
+            new { tier = "gold", paymentMethod = method })).ShouldBe(HttpStatusCode.Created));
         return account;
     }
 
     /// <summary>
-    /// Moves the service's clock forward and makes every scheduled message due now in PostgreSQL (Wolverine fires them by
-    /// wall-clock time); each handler checks its due time against the moved clock and schedules itself again if early.
+    /// Moves the service's clock forward and runs every scheduled message now (Wolverine fires them by wall-clock time); each
+    /// handler checks its due time against the moved clock and schedules itself again if early.
     /// </summary>
-    public static Task FastForward(this LedgerApp app, TimeSpan by) => FastForward(app, app.ConnectionString, TestSchema, app.Services, by);
+    public static Task FastForward(this LedgerApp app, TimeSpan by) => FastForward(app, app.Services, by);
 
-    public static async Task FastForward(LedgerApp app, string connectionString, string schema, IServiceProvider services, TimeSpan by)
+    /// <param name="services">The host whose scheduled messages run (a test may run a second host on its own schema).</param>
+    public static async Task FastForward(LedgerApp app, IServiceProvider services, TimeSpan by)
     {
         app.Clock.Advance(by);
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using (var due = new NpgsqlCommand(
-                         $"update {schema}.wolverine_incoming_envelopes set execution_time = now() - interval '1 second' where status = 'Scheduled'",
-                         connection))
-            await due.ExecuteNonQueryAsync();
-
-        // The durability agent polls for due scheduled messages every few seconds.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (await ScheduledDue(connection, schema) > 0)
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException("Scheduled messages did not run.");
-            await Task.Delay(100);
-        }
-
-        await Quiesce(services);
+        await services.RunScheduledMessagesNow();
     }
 
-    public static async Task<long> Scheduled(string connectionString, string schema)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var count = new NpgsqlCommand($"select count(*) from {schema}.wolverine_incoming_envelopes where status = 'Scheduled'", connection);
-        return (long)(await count.ExecuteScalarAsync())!;
-    }
+    public static Task<List<Invoice>> Invoices(this HttpClient client, Guid account) =>
+        client.GetAsync($"/api/accounts/{account}/invoices").ReadAs<List<Invoice>>();
 
-    private static async Task<long> ScheduledDue(NpgsqlConnection connection, string schema)
-    {
-        await using var count = new NpgsqlCommand(
-            $"select count(*) from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and execution_time <= now()", connection);
-        return (long)(await count.ExecuteScalarAsync())!;
-    }
-
-    /// <summary>Every durable message handled, on any host of the service.</summary>
-    public static Task Quiesce(IServiceProvider services) => LedgerAppMessaging.WaitForMessages(services, TimeSpan.FromSeconds(30));
-
-    public static async Task<JsonElement> Invoices(this HttpClient client, Guid account) =>
-        await (await client.GetAsync($"/api/accounts/{account}/invoices")).ShouldBe(HttpStatusCode.OK);
-
-    public static async Task<JsonElement> SingleInvoice(this HttpClient client, Guid account)
-    {
-        var invoices = await client.Invoices(account);
-        Assert.Equal(1, invoices.GetArrayLength());
-        return invoices[0];
-    }
+    public static async Task<Invoice> SingleInvoice(this HttpClient client, Guid account) => Assert.Single(await client.Invoices(account));
 
     public static object BankPayment(string invoiceNumber, decimal amount, string bankReference, string currency = "EUR") =>
         new { invoiceNumber, amount, currency, valueDate = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd"), bankReference };

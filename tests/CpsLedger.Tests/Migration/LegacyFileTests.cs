@@ -92,6 +92,36 @@ public sealed class LegacyFileTests
     }
 
     [Fact]
+    public void A_row_longer_than_the_limit_ends_the_reading_as_a_problem_of_the_file()
+    {
+        var dealer = new string('d', LegacyFile.MaxRowCharacters);
+        Assert.Equal([$"file: Line 3: The row is longer than {LegacyFile.MaxRowCharacters} characters (is a line break missing?)."],
+            Problems(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,Photopoint", $"b@old.example,1,EOS-R5,,,,{dealer}", "c@old.example,1,EOS-R5,,,,")));
+
+        // A quote never closed in a large file: the reading stops at the limit instead of holding the rest of the file as one value.
+        var unclosed = LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,\"Photopoint") + string.Concat(Enumerable.Repeat("b@old.example,1,EOS-R5,,,,\n", 1000));
+        Assert.Equal([$"file: Line 2: The row is longer than {LegacyFile.MaxRowCharacters} characters (is a closing quote missing?)."],
+            Problems(unclosed));
+    }
+
+    [Fact]
+    public void A_stray_quote_that_runs_on_over_line_breaks_ends_the_reading_on_its_line()
+    {
+        // A quote opens a quoted part wherever it stands (as Sep reads CSV); unmatched on its line, the next rows become part of the
+        // value, so the file cannot be read on from there.
+        var problems = Problems(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,Photopoint", "a@old.example,1,EOS-R5,5\" lens,,,", "b@old.example,1,EOS-R5,,,,"));
+        Assert.Equal(["file: Line 3: A quote inside value 4 that is not enclosed in quotes; enclose the value in double quotes and write the quote twice (\"\")."],
+            problems);
+    }
+
+    [Fact]
+    public void A_comment_may_hold_a_lone_quote()
+    {
+        var rows = Read("# 5\" of dust\n" + LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,"));
+        Assert.Equal(3, Assert.Single(rows).Row!.Line);
+    }
+
+    [Fact]
     public void A_file_that_is_not_utf8_is_refused_as_a_whole()
     {
         var bytes = Encoding.UTF8.GetBytes(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,Photopoint")).Concat(new byte[] { 0xC3, 0x28, 0x0A }).ToArray();

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
@@ -27,11 +26,8 @@ public static class LegacyFiles
         await client.PostAsync("/api/legacy-imports" + (skipInvalidRows is { } skip ? $"?skipInvalidRows={skip.ToString().ToLowerInvariant()}" : ""),
             new StringContent(csv, Encoding.UTF8, "text/csv"));
 
-    public static async Task<JsonElement> ImportLegacy(this LedgerApp app, string csv)
-    {
-        var response = await app.ClientAs(LedgerRoles.Support, subject: "maris").PostLegacyFile(csv);
-        return (await response.ShouldBe(HttpStatusCode.OK)).GetProperty("report");
-    }
+    public static async Task<LegacyImportReport> ImportLegacy(this LedgerApp app, string csv) =>
+        (await app.ClientAs(LedgerRoles.Support, subject: "maris").PostLegacyFile(csv).ReadAs<LegacyImportResult>()).Report;
 
     /// <summary>The command line's path: batches of <paramref name="batchSize"/>, the given user on the events.</summary>
     public static async Task<(LegacyImportReport Report, List<LegacyRowProblem> Problems)> ImportThroughCommandLinePath(this LedgerApp app,
@@ -51,11 +47,11 @@ public static class LegacyFiles
 
     public static string MigrationUrl(Guid accountId) => $"/api/accounts/{accountId}/migration";
 
-    public static async Task<JsonElement> MigrationStatus(this HttpClient client, Guid accountId) =>
-        await (await client.GetAsync(MigrationUrl(accountId))).ShouldBe(HttpStatusCode.OK);
+    public static Task<MigrationStatus> MigrationStatus(this HttpClient client, Guid accountId) =>
+        client.GetAsync(MigrationUrl(accountId)).ReadAs<MigrationStatus>();
 
-    public static async Task<JsonElement> Migrate(this HttpClient client, Guid accountId) =>
-        await (await client.PostAsync(MigrationUrl(accountId), null)).ShouldBe(HttpStatusCode.OK);
+    public static Task<MigrationResult> Migrate(this HttpClient client, Guid accountId) =>
+        client.PostAsync(MigrationUrl(accountId), null).ReadAs<MigrationResult>();
 
     public static async Task<List<LegacyAccountView>> LegacyAccounts(this LedgerApp app)
     {
@@ -72,6 +68,4 @@ public static class LegacyFiles
             ? await events.Where(e => e.EventTypeName.StartsWith("legacy_")).CountAsync()
             : await events.Where(e => e.EventTypeName == type).CountAsync();
     }
-
-    public static string[] Strings(this JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
 }

@@ -18,10 +18,8 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     {
         var report = await App.ImportLegacy(LegacyFiles.KadrisOldAccount + "juhan@old.example,CPS-OLD-0815,,,,,\n");
 
-        Assert.Equal((4, 0, 2, 2, 3, 3, 0), (report.GetProperty("rows").GetInt32(), report.GetProperty("invalidRows").GetInt32(),
-            report.GetProperty("legacyAccounts").GetInt32(), report.GetProperty("legacyAccountsImported").GetInt32(),
-            report.GetProperty("products").GetInt32(), report.GetProperty("productsImported").GetInt32(),
-            report.GetProperty("productsAlreadyImported").GetInt32()));
+        Assert.Equal(new LegacyImportReport(true, Rows: 4, InvalidRows: 0, LegacyAccounts: 2, LegacyAccountsImported: 2, Products: 3,
+            ProductsImported: 3, ProductsAlreadyImported: 0, Batches: report.Batches), report);
         var accounts = await App.LegacyAccounts();
         Assert.Equal(["juhan@old.example", LegacyFiles.Kadri], accounts.Select(a => a.OldEmail));
         Assert.Empty(accounts[0].Products);
@@ -46,14 +44,13 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
 
         var again = await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
 
-        Assert.Equal((1, 0, 3, 0, 3), (again.GetProperty("legacyAccounts").GetInt32(), again.GetProperty("legacyAccountsImported").GetInt32(),
-            again.GetProperty("products").GetInt32(), again.GetProperty("productsImported").GetInt32(),
-            again.GetProperty("productsAlreadyImported").GetInt32()));
+        Assert.Equal((1, 0, 3, 0, 3), (again.LegacyAccounts, again.LegacyAccountsImported, again.Products, again.ProductsImported,
+            again.ProductsAlreadyImported));
         Assert.Equal(events, await App.CountEvents());
 
         // A later file with one more product of the same account adds just that product.
         var more = await App.ImportLegacy(LegacyFiles.KadrisOldAccount + $"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},EOS-R5,9999,,,\n");
-        Assert.Equal((1, 3), (more.GetProperty("productsImported").GetInt32(), more.GetProperty("productsAlreadyImported").GetInt32()));
+        Assert.Equal((1, 3), (more.ProductsImported, more.ProductsAlreadyImported));
         Assert.Equal(events + 1, await App.CountEvents());
         Assert.Equal(4, Assert.Single(await App.LegacyAccounts()).Products.Count);
     }
@@ -68,14 +65,13 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
             "b@old.example,B-1,EOS-R5,,2999-01-01,,",
             "c@old.example,C-1,EOS-R5,,,,");
 
-        var problem = await (await Support.PostLegacyFile(file)).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var problem = await Support.PostLegacyFile(file).ReadProblem(HttpStatusCode.BadRequest);
 
-        Assert.Equal(LegacyImport.RejectedTitle, problem.GetProperty("title").GetString());
-        var errors = problem.GetProperty("errors");
-        Assert.Equal(["line 3", "line 4", "line 5"], errors.EnumerateObject().Select(e => e.Name));
-        Assert.Equal("Old membership number \"A-2\" differs from the one on line 2 for the same old e-mail.", errors.GetProperty("line 3")[0].GetString());
-        Assert.Equal("Line 2 already lists model EOS-R5 with serial number sn-1 for this old e-mail.", errors.GetProperty("line 4")[0].GetString());
-        Assert.Equal("Purchase date 2999-01-01 is in the future.", errors.GetProperty("line 5")[0].GetString());
+        Assert.Equal(LegacyImport.RejectedTitle, problem.Title);
+        Assert.Equal(["line 3", "line 4", "line 5"], problem.Errors.Keys);
+        Assert.Equal("Old membership number \"A-2\" differs from the one on line 2 for the same old e-mail.", problem.Errors["line 3"][0]);
+        Assert.Equal("Line 2 already lists model EOS-R5 with serial number sn-1 for this old e-mail.", problem.Errors["line 4"][0]);
+        Assert.Equal("Purchase date 2999-01-01 is in the future.", problem.Errors["line 5"][0]);
         Assert.Equal(0, await App.CountEvents());
     }
 
@@ -84,21 +80,18 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     {
         var file = LegacyFiles.Csv("a@old.example,A-1,EOS-R5,SN-1,,,", "a@old.example,A-1,EOS-R5,SN-2,someday,,", "b@old.example,B-1,,,,,");
 
-        var body = await (await Support.PostLegacyFile(file, skipInvalidRows: true)).ShouldBe(HttpStatusCode.OK);
+        var body = await Support.PostLegacyFile(file, skipInvalidRows: true).ReadAs<LegacyImportResult>();
 
-        Assert.Equal((3, 1, 2, 1), (body.GetProperty("report").GetProperty("rows").GetInt32(), body.GetProperty("report").GetProperty("invalidRows").GetInt32(),
-            body.GetProperty("report").GetProperty("legacyAccountsImported").GetInt32(), body.GetProperty("report").GetProperty("productsImported").GetInt32()));
-        Assert.Equal("Purchase date \"someday\" is not a date written yyyy-MM-dd, e.g. 2019-03-01.",
-            body.GetProperty("skippedRows").GetProperty("line 3")[0].GetString());
+        Assert.Equal((3, 1, 2, 1), (body.Report.Rows, body.Report.InvalidRows, body.Report.LegacyAccountsImported, body.Report.ProductsImported));
+        Assert.Equal("Purchase date \"someday\" is not a date written yyyy-MM-dd, e.g. 2019-03-01.", body.SkippedRows["line 3"][0]);
         Assert.Equal(["SN-1"], (await App.LegacyAccounts())[0].Products.Select(p => p.SerialNumber));
     }
 
     [Fact]
     public async Task A_file_that_cannot_be_read_imports_nothing_even_when_skipping_invalid_rows()
     {
-        var problem = await (await Support.PostLegacyFile("email;number\na@old.example;1\n", skipInvalidRows: true))
-            .ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.StartsWith("Line 1: The first line must be the header row", problem.GetProperty("errors").GetProperty("file")[0].GetString());
+        var problem = await Support.PostLegacyFile("email;number\na@old.example;1\n", skipInvalidRows: true).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.StartsWith("Line 1: The first line must be the header row", problem.Errors["file"][0]);
 
         await (await Support.PostAsync("/api/legacy-imports", new StringContent("{}", System.Text.Encoding.UTF8, "application/json")))
             .ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
@@ -110,11 +103,11 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     {
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
 
-        var problem = await (await Support.PostLegacyFile(LegacyFiles.Csv($"{LegacyFiles.Kadri},CPS-OTHER,EOS-R5,NEW-1,,,", "x@old.example,X,,,,,")))
-            .ShouldBeProblem(HttpStatusCode.BadRequest);
+        var problem = await Support.PostLegacyFile(LegacyFiles.Csv($"{LegacyFiles.Kadri},CPS-OTHER,EOS-R5,NEW-1,,,", "x@old.example,X,,,,,"))
+            .ReadProblem(HttpStatusCode.BadRequest);
 
         Assert.Equal($"Old e-mail {LegacyFiles.Kadri} was imported before with membership number \"{LegacyFiles.KadriNumber}\"; this row gives \"CPS-OTHER\".",
-            problem.GetProperty("errors").GetProperty("line 2")[0].GetString());
+            problem.Errors["line 2"][0]);
         Assert.Single(await App.LegacyAccounts());
     }
 
@@ -181,7 +174,7 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
         var rows = Enumerable.Range(1, 40).Select(i => $"m{i % 7}@old.example,N-{i % 7},EOS-R5,SN-{i},2019-01-0{1 + i % 9},EE,Photopoint").ToArray();
         await App.ImportThroughCommandLinePath(LegacyFiles.Csv(rows), batchSize: 15);
         var report = await App.ImportLegacy(LegacyFiles.Csv([.. rows, "m3@old.example,N-3,LENS,,,,", "new@old.example,N-9,LENS,,,,"]));
-        Assert.Equal((1, 2), (report.GetProperty("legacyAccountsImported").GetInt32(), report.GetProperty("productsImported").GetInt32()));
+        Assert.Equal((1, 2), (report.LegacyAccountsImported, report.ProductsImported));
 
         var stored = await ViewRows();
         Assert.Equal(8, stored.Count);
@@ -189,8 +182,8 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
             await daemon.RebuildProjectionAsync<LegacyAccountViewProjection>(TimeSpan.FromMinutes(1), CancellationToken.None);
         // The same documents, byte for byte in their JSON, with the same version and type columns.
         Assert.Equal(stored, await ViewRows());
-        var verification = await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/audit/verification")).ShouldBe(HttpStatusCode.OK);
-        Assert.True(verification.GetProperty("agrees").GetBoolean(), verification.GetRawText());
+        var verification = await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/audit/verification").ReadAs<CpsLedger.Api.Audit.VerificationReport>();
+        Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
 
         // Stream rows and event metadata are those of a session's append: versions 1..n, who and which import.
         await using var session = App.Store.QuerySession();

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using CpsLedger.Api.Migration;
 using CpsLedger.Tests.Products;
@@ -16,16 +15,16 @@ public static partial class OldEmails
 
     public static string VerifyUrl(Guid accountId) => $"/api/accounts/{accountId}/old-cps-emails/verification";
 
-    public static async Task<JsonElement> RequestCode(this HttpClient client, Guid accountId, string email) =>
-        await (await client.PostJson(CodesUrl(accountId), new { email })).ShouldBe(HttpStatusCode.Accepted);
+    /// <summary>Asks for a code as <paramref name="client"/>; returns once the code's e-mail has been written.</summary>
+    public static Task<OldEmailCodeSent> RequestCode(this LedgerApp app, HttpClient client, Guid accountId, string email) =>
+        app.Tracked(() => client.PostJson(CodesUrl(accountId), new { email }).ReadAs<OldEmailCodeSent>(HttpStatusCode.Accepted));
 
     public static Task<HttpResponseMessage> EnterCode(this HttpClient client, Guid accountId, string email, string code) =>
         client.PostJson(VerifyUrl(accountId), new { email, code });
 
-    /// <summary>The e-mail that carries the account's latest code for the address (after the outbox delivered it).</summary>
+    /// <summary>The e-mail that carries the account's latest code for the address (<see cref="RequestCode"/> waited for its delivery).</summary>
     public static async Task<MimeMessage> CodeEmail(this LedgerApp app, Guid accountId, string email)
     {
-        await app.WaitForMessages();
         await using var session = app.Store.QuerySession();
         var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId);
         var pending = verifications?.Find(email)?.Pending ?? throw new InvalidOperationException($"No code is waiting for {email}.");
@@ -46,7 +45,7 @@ public static partial class OldEmails
     public static async Task VerifyOldEmail(this LedgerApp app, Guid accountId, string email)
     {
         var member = app.Member(accountId);
-        await member.RequestCode(accountId, email);
+        await app.RequestCode(member, accountId, email);
         var code = await app.CodeSentTo(accountId, email);
         await (await member.EnterCode(accountId, email, code)).ShouldBe(HttpStatusCode.OK);
     }

@@ -20,7 +20,7 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         var account = await App.OpenAccount();
         var registration = await Support.Register(account, Products.Products.Complete());
-        return (account, registration.GetProperty("registrationId").GetGuid());
+        return (account, registration.RegistrationId);
     }
 
     private static async Task<JsonElement> Field(HttpResponseMessage response, string field)

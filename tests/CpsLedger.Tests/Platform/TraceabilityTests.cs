@@ -19,7 +19,7 @@ public sealed class TraceabilityTests(LedgerApp app) : LedgerTest(app)
 
         var response = await client.SendAsync(request);
 
-        var id = (await response.ShouldBe(HttpStatusCode.Created)).GetProperty("value").GetGuid();
+        var id = (await response.ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
         Assert.Equal("signup-7f3a", response.Headers.GetValues("X-Correlation-Id").Single());
         await using var session = App.Store.QuerySession();
         var opened = Assert.Single(await session.Events.FetchStreamAsync(id));
@@ -32,7 +32,7 @@ public sealed class TraceabilityTests(LedgerApp app) : LedgerTest(app)
     {
         var response = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening());
 
-        var id = (await response.ShouldBe(HttpStatusCode.Created)).GetProperty("value").GetGuid();
+        var id = (await response.ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
         var echoed = response.Headers.GetValues("X-Correlation-Id").Single();
         Assert.Matches("^[0-9a-f]{32}$", echoed);
         await using var session = App.Store.QuerySession();
@@ -43,7 +43,7 @@ public sealed class TraceabilityTests(LedgerApp app) : LedgerTest(app)
     public async Task errors_carry_the_correlation_id_too()
     {
         var response = await App.Anonymous().GetAsync($"/api/accounts/{Guid.NewGuid()}");
-        var problem = await response.ShouldBeProblem(HttpStatusCode.Unauthorized);
-        Assert.Equal(response.Headers.GetValues("X-Correlation-Id").Single(), problem.GetProperty("correlationId").GetString());
+        var problem = await response.ReadProblem(HttpStatusCode.Unauthorized);
+        Assert.Equal(response.Headers.GetValues("X-Correlation-Id").Single(), problem.Extension("correlationId"));
     }
 }

@@ -48,7 +48,7 @@ public sealed class PointsInvariantTests(LedgerApp app) : LedgerTest(app)
                     var response = await member.PostJson(Products.ProductsUrl(account), details);
                     Assert.Contains(response.StatusCode, new[] { HttpStatusCode.Created, HttpStatusCode.Conflict });
                     if (response.StatusCode == HttpStatusCode.Created)
-                        registrations.Add((account, (await response.ShouldBe(HttpStatusCode.Created)).GetProperty("url").GetString()!));
+                        registrations.Add((account, (await response.ReadAs<ProductRegistrationCreated>(HttpStatusCode.Created)).Url));
                     break;
                 case 2 when mine.Count > 0:
                     var amendment = random.Next(3) switch
@@ -128,10 +128,10 @@ public sealed class PointsInvariantTests(LedgerApp app) : LedgerTest(app)
     private async Task AssertAgreement(Guid account)
     {
         var member = App.Member(account);
-        var summary = (await member.Summary(account)).GetProperty("pointsTotal").GetInt32();
+        var summary = (await member.Summary(account)).PointsTotal;
         var explanation = await member.Explanation(account);
-        var lineSum = explanation.GetProperty("lines").EnumerateArray().Sum(l => l.GetProperty("points").GetInt32());
-        Assert.Equal(summary, explanation.GetProperty("pointsTotal").GetInt32());
+        var lineSum = explanation.Lines.Sum(l => l.Points);
+        Assert.Equal(summary, explanation.PointsTotal);
         Assert.Equal(summary, lineSum);
 
         // Replay: the raw points events of this account's registration streams, read straight from the event store.

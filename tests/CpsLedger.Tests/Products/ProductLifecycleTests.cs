@@ -29,13 +29,14 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal([HttpStatusCode.Created, HttpStatusCode.Conflict], statuses);
 
             // The loser is not told who owns the serial (its own account is in the problem's instance, its request path).
-            var loser = responses[0].StatusCode == HttpStatusCode.Conflict ? first : second;
-            var conflict = await responses.Single(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBeProblem(HttpStatusCode.Conflict);
-            Assert.DoesNotContain((loser == first ? second : first).ToString(), conflict.GetRawText());
-            Assert.Equal("Product already registered", conflict.GetProperty("title").GetString());
+            var refused = responses.Single(r => r.StatusCode == HttpStatusCode.Conflict);
+            var loser = ReferenceEquals(responses[0], refused) ? first : second;
+            var conflict = await refused.ReadProblem(HttpStatusCode.Conflict);
+            Assert.DoesNotContain((loser == first ? second : first).ToString(), await refused.Content.ReadAsStringAsync());
+            Assert.Equal("Product already registered", conflict.Title);
         }
 
-        var total = (await a.Summary(first)).GetProperty("products").GetInt32() + (await b.Summary(second)).GetProperty("products").GetInt32();
+        var total = (await a.Summary(first)).Products + (await b.Summary(second)).Products;
         Assert.Equal(25, total);
     }
 
@@ -58,23 +59,23 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var seller = await App.OpenAccount("seller@example.ee");
         var buyer = await App.OpenAccount("buyer@example.ee");
         var registered = await App.Member(seller).Register(seller, Products.Complete("SOLD-1"));
-        var url = registered.GetProperty("url").GetString()!;
+        var url = registered.Url;
 
         await (await App.Member(buyer).PostJson(Products.ProductsUrl(buyer), Products.Complete("SOLD-1"))).ShouldBeProblem(HttpStatusCode.Conflict);
 
-        var deregistered = await (await App.Member(seller).PostJson($"{url}/deregistration", new { reason = "sold", note = "to a colleague" }))
-            .ShouldBe(HttpStatusCode.OK);
-        Assert.True(deregistered.GetProperty("deregistered").GetBoolean());
-        Assert.Equal(0, (await App.Member(seller).Summary(seller)).GetProperty("pointsTotal").GetInt32());
+        var deregistered = await App.Member(seller).PostJson($"{url}/deregistration", new { reason = "sold", note = "to a colleague" })
+            .ReadAs<ProductRegistrationStatus>();
+        Assert.True(deregistered.Deregistered);
+        Assert.Equal(0, (await App.Member(seller).Summary(seller)).PointsTotal);
 
         var explanation = await App.Member(seller).Explanation(seller);
-        Assert.Equal(0, explanation.GetProperty("pointsTotal").GetInt32());
-        var lines = explanation.GetProperty("lines").EnumerateArray().ToList();
-        Assert.Equal([235, -235], lines.Select(l => l.GetProperty("points").GetInt32()));
-        Assert.Equal("deregistered: sold", lines[1].GetProperty("reason").GetString());
+        Assert.Equal(0, explanation.PointsTotal);
+        var lines = explanation.Lines.ToList();
+        Assert.Equal([235, -235], lines.Select(l => l.Points));
+        Assert.Equal("deregistered: sold", lines[1].Reason);
 
         await App.Member(buyer).Register(buyer, Products.Complete("sold-1"));
-        Assert.Equal(235, (await App.Member(buyer).Summary(buyer)).GetProperty("pointsTotal").GetInt32());
+        Assert.Equal(235, (await App.Member(buyer).Summary(buyer)).PointsTotal);
 
         // Deregistered products leave "My Products" but can be listed, and cannot be deregistered or amended again.
         Assert.Empty((await (await App.Member(seller).GetAsync(Products.ProductsUrl(seller))).ShouldBe(HttpStatusCode.OK)).EnumerateArray());
@@ -90,11 +91,11 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         var account = await App.OpenAccount();
         var registered = await App.Member(account).Register(account, Products.WithoutDealer());
-        await (await App.Member(account).PostJson($"{registered.GetProperty("url").GetString()}/deregistration", new { reason = "registered_in_error" }))
+        await (await App.Member(account).PostJson($"{registered.Url}/deregistration", new { reason = "registered_in_error" }))
             .ShouldBe(HttpStatusCode.OK);
         var explanation = await App.Member(account).Explanation(account);
-        Assert.Empty(explanation.GetProperty("lines").EnumerateArray());
-        Assert.Empty(explanation.GetProperty("awaitingDetails").EnumerateArray());
+        Assert.Empty(explanation.Lines);
+        Assert.Empty(explanation.AwaitingDetails);
     }
 
     [Fact]
@@ -109,23 +110,22 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         await App.ChangeModelPoints(Products.R5, 300);
 
         await member.Register(account, Products.Complete("NEW-1"));
-        await (await member.PatchJson(pending.GetProperty("url").GetString()!, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+        await (await member.PatchJson(pending.Url, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
 
         var explanation = await member.Explanation(account);
-        var lines = explanation.GetProperty("lines").EnumerateArray()
-            .ToDictionary(l => l.GetProperty("serialNumber").GetString()!, l => (Points: l.GetProperty("points").GetInt32(),
-                Version: l.GetProperty("catalogueVersion").GetInt64()));
+        var lines = explanation.Lines
+            .ToDictionary(l => l.SerialNumber!, l => (Points: l.Points,
+                Version: l.CatalogueVersion));
         Assert.Equal((235, 1L), lines["OLD-1"]);
         Assert.Equal((300, 2L), lines["NEW-1"]);
         Assert.Equal((300, 2L), lines["PENDING-1"]);
-        Assert.Equal(835, (await member.Summary(account)).GetProperty("pointsTotal").GetInt32());
+        Assert.Equal(835, (await member.Summary(account)).PointsTotal);
 
         // Deregistering the old product removes what it was given (235), not today's value.
-        var old = (await (await member.GetAsync(Products.ProductsUrl(account))).ShouldBe(HttpStatusCode.OK)).EnumerateArray()
-            .Single(p => p.GetProperty("serialNumber").GetString() == "OLD-1");
-        await (await member.PostJson($"{Products.ProductsUrl(account)}/{old.GetProperty("id").GetGuid()}/deregistration", new { reason = "lost" }))
+        var old = (await member.GetAsync(Products.ProductsUrl(account)).ReadAs<List<ProductView>>()).Single(p => p.SerialNumber == "OLD-1");
+        await (await member.PostJson($"{Products.ProductsUrl(account)}/{old.Id}/deregistration", new { reason = "lost" }))
             .ShouldBe(HttpStatusCode.OK);
-        Assert.Equal(600, (await member.Summary(account)).GetProperty("pointsTotal").GetInt32());
+        Assert.Equal(600, (await member.Summary(account)).PointsTotal);
     }
 
     [Fact]
@@ -135,9 +135,8 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var account = await App.OpenAccount();
         var pending = await App.Member(account).Register(account, Products.WithoutDealer());
         await App.WithdrawModel(Products.R5);
-        var amended = await (await App.Member(account).PatchJson(pending.GetProperty("url").GetString()!, new { dealer = "Photopoint" }))
-            .ShouldBe(HttpStatusCode.OK);
-        Assert.Equal(235, amended.GetProperty("points").GetInt32());
+        var amended = await App.Member(account).PatchJson(pending.Url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
+        Assert.Equal(235, amended.Points);
     }
 
     [Fact]
@@ -148,27 +147,27 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var other = await App.OpenAccount("other@example.ee");
         var member = App.Member(account);
         var registered = await member.Register(account, Products.Complete("TYPO-1"));
-        var url = registered.GetProperty("url").GetString()!;
+        var url = registered.Url;
 
-        var amended = await (await member.PatchJson(url, new { serialNumber = "TYPO-2", purchaseDate = "2023-12-24", bestGuesses = new[] { "purchase_date" } }))
-            .ShouldBe(HttpStatusCode.OK);
-        Assert.Equal(235, amended.GetProperty("points").GetInt32());
-        Assert.Equal(["purchase_date"], amended.GetProperty("bestGuesses").EnumerateArray().Select(e => e.GetString()));
+        var amended = await member.PatchJson(url, new { serialNumber = "TYPO-2", purchaseDate = "2023-12-24", bestGuesses = new[] { "purchase_date" } })
+            .ReadAs<ProductRegistrationStatus>();
+        Assert.Equal(235, amended.Points);
+        Assert.Equal([MandatoryDetail.PurchaseDate], amended.BestGuesses);
 
         // The old serial is free again; the new one is taken.
         await App.Member(other).Register(other, Products.Complete("TYPO-1"));
         await (await App.Member(other).PostJson(Products.ProductsUrl(other), Products.Complete("typo-2"))).ShouldBeProblem(HttpStatusCode.Conflict);
         // Moving the serial onto one another account owns is a 409 that changes nothing.
         await (await member.PatchJson(url, new { serialNumber = "TYPO-1" })).ShouldBeProblem(HttpStatusCode.Conflict);
-        var product = await (await member.GetAsync(url)).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal("TYPO-2", product.GetProperty("serialNumber").GetString());
+        var product = await member.GetAsync(url).ReadAs<ProductView>();
+        Assert.Equal("TYPO-2", product.SerialNumber);
 
         // Giving the exact date again clears the best-guess flag; repeating everything changes nothing.
         await (await member.PatchJson(url, new { purchaseDate = "2023-12-24" })).ShouldBe(HttpStatusCode.OK);
         var before = await EventCount();
         await (await member.PatchJson(url, new { purchaseDate = "2023-12-24", dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(before, await EventCount());
-        Assert.Empty((await (await member.GetAsync(url)).ShouldBe(HttpStatusCode.OK)).GetProperty("bestGuesses").EnumerateArray());
+        Assert.Empty((await member.GetAsync(url).ReadAs<ProductView>()).BestGuesses);
     }
 
     [Fact]
@@ -178,17 +177,16 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
         var account = await App.OpenAccount();
         var registered = await App.Member(account).Register(account, Products.WithoutDealer());
-        var problem = await (await App.Member(account).PatchJson(registered.GetProperty("url").GetString()!, new { modelCode = Products.Lens }))
-            .ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.Contains("Deregister", problem.GetProperty("errors").GetProperty("modelCode")[0].GetString());
-        await (await App.Member(account).PatchJson(registered.GetProperty("url").GetString()!, new { })).ShouldBeProblem(HttpStatusCode.BadRequest);
-        await (await App.Member(account).PatchJson(registered.GetProperty("url").GetString()!, new { purchaseDate = "2999-01-01" }))
+        var problem = await App.Member(account).PatchJson(registered.Url, new { modelCode = Products.Lens }).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("Deregister", problem.Errors["modelCode"][0]);
+        await (await App.Member(account).PatchJson(registered.Url, new { })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await App.Member(account).PatchJson(registered.Url, new { purchaseDate = "2999-01-01" }))
             .ShouldBeProblem(HttpStatusCode.BadRequest);
         await (await App.Member(account).PatchJson($"{Products.ProductsUrl(account)}/{Guid.NewGuid()}", new { dealer = "x" }))
             .ShouldBeProblem(HttpStatusCode.NotFound);
         await (await App.Member(account).PostJson($"{Products.ProductsUrl(account)}/{Guid.NewGuid()}/deregistration", new { reason = "sold" }))
             .ShouldBeProblem(HttpStatusCode.NotFound);
-        await (await App.Member(account).PostRaw($"{registered.GetProperty("url").GetString()}/deregistration", """{"reason":"stolen"}"""))
+        await (await App.Member(account).PostRaw($"{registered.Url}/deregistration", """{"reason":"stolen"}"""))
             .ShouldBeProblem(HttpStatusCode.BadRequest);
     }
 
@@ -200,13 +198,14 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         await App.Member(account, "kadri").Register(account, Products.Complete("E-1"));
         await App.ClientAs(LedgerRoles.Support, subject: "support-anna").Register(account, Products.WithoutDealer("E-2"));
 
-        var explanation = await App.ClientAs(LedgerRoles.Support).Explanation(account);
-        Snapshots.MatchJson(explanation.GetRawText());
+        var response = await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/points-explanation");
+        var explanation = await response.ReadAs<PointsExplanation>();
+        Snapshots.MatchJson(await response.Content.ReadAsStringAsync());
 
         // The line's event id is a stored event of that type, written by that user.
-        var line = explanation.GetProperty("lines")[0];
+        var line = explanation.Lines[0];
         await using var session = App.Store.QuerySession();
-        var stored = await session.Events.QueryAllRawEvents().Where(e => e.Id == line.GetProperty("eventId").GetGuid()).SingleAsync();
+        var stored = await session.Events.QueryAllRawEvents().Where(e => e.Id == line.EventId).SingleAsync();
         Assert.Equal(typeof(PointsAllocated), stored.EventType);
         Assert.Equal("kadri", stored.UserName);
     }
@@ -220,7 +219,7 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var first = await member.PostJson(Products.ProductsUrl(account), Products.Complete(), idempotencyKey: "reg-1");
         var again = await member.PostJson(Products.ProductsUrl(account), Products.Complete(), idempotencyKey: "reg-1");
         Assert.Equal((await first.ShouldBe(HttpStatusCode.Created)).GetRawText(), (await again.ShouldBe(HttpStatusCode.Created)).GetRawText());
-        Assert.Equal(1, (await member.Summary(account)).GetProperty("products").GetInt32());
+        Assert.Equal(1, (await member.Summary(account)).Products);
     }
 
     private async Task<int> EventCount()

@@ -1,6 +1,6 @@
 using System.Net;
-using System.Text.Json;
 using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Products;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 
@@ -57,17 +57,14 @@ public static class Products
 
     public static string ProductsUrl(Guid accountId) => $"/api/accounts/{accountId}/products";
 
-    public static async Task<JsonElement> Register(this HttpClient client, Guid accountId, object registration)
-    {
-        var response = await client.PostJson(ProductsUrl(accountId), registration);
-        return (await response.ShouldBe(HttpStatusCode.Created)).GetProperty("registration");
-    }
+    public static async Task<ProductRegistrationStatus> Register(this HttpClient client, Guid accountId, object registration) =>
+        (await client.PostJson(ProductsUrl(accountId), registration).ReadAs<ProductRegistrationCreated>(HttpStatusCode.Created)).Registration;
 
-    public static async Task<JsonElement> Summary(this HttpClient client, Guid accountId) =>
-        await (await client.GetAsync($"/api/accounts/{accountId}/summary")).ShouldBe(HttpStatusCode.OK);
+    public static Task<AccountSummary> Summary(this HttpClient client, Guid accountId) =>
+        client.GetAsync($"/api/accounts/{accountId}/summary").ReadAs<AccountSummary>();
 
-    public static async Task<JsonElement> Explanation(this HttpClient client, Guid accountId) =>
-        await (await client.GetAsync($"/api/accounts/{accountId}/points-explanation")).ShouldBe(HttpStatusCode.OK);
+    public static Task<PointsExplanation> Explanation(this HttpClient client, Guid accountId) =>
+        client.GetAsync($"/api/accounts/{accountId}/points-explanation").ReadAs<PointsExplanation>();
 
     public static HttpClient Member(this LedgerApp app, Guid accountId, string subject = "kadri") =>
         app.ClientAs(LedgerRoles.Member, accountId, subject);

@@ -1,5 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
 using Marten;
@@ -16,28 +17,28 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         var member = App.Member(account);
 
         var registered = await member.Register(account, Products.WithoutDealer());
-        Assert.False(registered.GetProperty("greenTick").GetBoolean());
-        Assert.Equal(0, registered.GetProperty("points").GetInt32());
-        Assert.Equal(["dealer"], registered.GetProperty("missingDetails").EnumerateArray().Select(e => e.GetString()));
+        Assert.False(registered.GreenTick);
+        Assert.Equal(0, registered.Points);
+        Assert.Equal([MandatoryDetail.Dealer], registered.MissingDetails);
 
         var summary = await member.Summary(account);
-        Assert.Equal(0, summary.GetProperty("pointsTotal").GetInt32());
-        Assert.Equal(1, summary.GetProperty("productsAwaitingDetails").GetInt32());
-        Assert.False(summary.GetProperty("allPointsAllocated").GetBoolean());
+        Assert.Equal(0, summary.PointsTotal);
+        Assert.Equal(1, summary.ProductsAwaitingDetails);
+        Assert.False(summary.AllPointsAllocated);
 
-        var url = registered.GetProperty("url").GetString()!;
-        var amended = await (await member.PatchJson(url, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
-        Assert.True(amended.GetProperty("greenTick").GetBoolean());
-        Assert.Equal(235, amended.GetProperty("points").GetInt32());
+        var url = registered.Url;
+        var amended = await member.PatchJson(url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
+        Assert.True(amended.GreenTick);
+        Assert.Equal(235, amended.Points);
 
         summary = await member.Summary(account);
-        Assert.Equal(235, summary.GetProperty("pointsTotal").GetInt32());
-        Assert.Equal(1, summary.GetProperty("productsWithGreenTick").GetInt32());
-        Assert.True(summary.GetProperty("allPointsAllocated").GetBoolean());
+        Assert.Equal(235, summary.PointsTotal);
+        Assert.Equal(1, summary.ProductsWithGreenTick);
+        Assert.True(summary.AllPointsAllocated);
 
-        var product = await (await member.GetAsync(url)).ShouldBe(HttpStatusCode.OK);
-        Assert.Empty(product.GetProperty("missingDetails").EnumerateArray());
-        Assert.Equal("Photopoint", product.GetProperty("dealer").GetString());
+        var product = await member.GetAsync(url).ReadAs<ProductView>();
+        Assert.Empty(product.MissingDetails);
+        Assert.Equal("Photopoint", product.Dealer);
     }
 
     [Fact]
@@ -56,11 +57,12 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
             dealer = " Photopoint ",
             bestGuesses = new[] { "purchase_date" },
         });
-        Assert.True(registered.GetProperty("greenTick").GetBoolean());
-        Assert.Equal("0123 4567", registered.GetProperty("serialNumber").GetString());
+        Assert.True(registered.GreenTick);
+        Assert.Equal("0123 4567", registered.SerialNumber);
 
-        var list = await (await member.GetAsync(Products.ProductsUrl(account))).ShouldBe(HttpStatusCode.OK);
-        Snapshots.MatchJson(list.GetRawText());
+        var list = await member.GetAsync(Products.ProductsUrl(account));
+        Assert.Single(await list.ReadAs<List<ProductView>>());
+        Snapshots.MatchJson(await list.Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -69,8 +71,8 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         var account = await App.OpenAccount();
         var response = await App.Member(account).PostJson(Products.ProductsUrl(account), Products.Complete());
-        var body = await response.ShouldBe(HttpStatusCode.Created);
-        Assert.Equal(body.GetProperty("url").GetString(), response.Headers.Location?.OriginalString);
+        var body = await response.ReadAs<ProductRegistrationCreated>(HttpStatusCode.Created);
+        Assert.Equal(body.Url, response.Headers.Location?.OriginalString);
         Assert.StartsWith($"/api/accounts/{account}/products/", response.Headers.Location?.OriginalString);
     }
 
@@ -91,8 +93,8 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         var account = await App.OpenAccount();
         var response = await App.Member(account).PostRaw(Products.ProductsUrl(account), json);
-        var problem = await response.ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.GetRawText());
+        var problem = await response.ReadProblem(HttpStatusCode.BadRequest);
+        Assert.True(problem.Errors.ContainsKey(field), string.Join(", ", problem.Errors.Keys));
         await AssertNoRegistrations();
     }
 
@@ -111,9 +113,8 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         await App.WithdrawModel(Products.R5);
         var account = await App.OpenAccount();
-        var problem = await (await App.Member(account).PostJson(Products.ProductsUrl(account), Products.Complete()))
-            .ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.Contains("withdrawn", problem.GetProperty("errors").GetProperty("modelCode")[0].GetString());
+        var problem = await App.Member(account).PostJson(Products.ProductsUrl(account), Products.Complete()).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("withdrawn", problem.Errors["modelCode"][0]);
         await AssertNoRegistrations();
     }
 
@@ -151,10 +152,10 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         var account = await App.OpenAccount();
         var other = await App.OpenAccount("other@example.ee");
         var registered = await App.Member(account).Register(account, Products.Complete());
-        var url = registered.GetProperty("url").GetString()!;
+        var url = registered.Url;
 
         await (await App.Member(other).GetAsync(url)).ShouldBeProblem(HttpStatusCode.Forbidden);
-        await (await App.Member(other).GetAsync($"/api/accounts/{other}/products/{registered.GetProperty("registrationId")}"))
+        await (await App.Member(other).GetAsync($"/api/accounts/{other}/products/{registered.RegistrationId}"))
             .ShouldBeProblem(HttpStatusCode.NotFound);
         await (await App.ClientAs(LedgerRoles.Auditor).GetAsync(url)).ShouldBe(HttpStatusCode.OK);
         await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/summary")).ShouldBeProblem(HttpStatusCode.NotFound);

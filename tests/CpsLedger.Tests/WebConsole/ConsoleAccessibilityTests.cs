@@ -1,3 +1,4 @@
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
@@ -28,9 +29,12 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
     {
         await App.ListModel(points: 235);
         var account = await App.OpenAccount("studio@example.ee");
-        await App.Member(account).Register(account, Products.Products.Complete("R5-0001"));
-        await App.Member(account).Register(account, Products.Products.WithoutDealer("R5-0002"));
-        await App.WaitForMessages();
+        // One product with points: one invitation review.
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+        {
+            await App.Member(account).Register(account, Products.Products.Complete("R5-0001"));
+            await App.Member(account).Register(account, Products.Products.WithoutDealer("R5-0002"));
+        });
 
         await Page.GotoAsync("/console/");
         await Expect(Page.GetByLabel("Development token")).ToBeVisibleAsync();

@@ -1,11 +1,15 @@
 using System.Net;
 using System.Net.Http.Headers;
 using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Audit;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.WebConsole;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
+using Wolverine.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Npgsql;
 
@@ -16,12 +20,11 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Support => App.ClientAs(LedgerRoles.Support, subject: "anna");
 
-    private async Task<System.Text.Json.JsonElement> Find(string q, HttpClient? client = null) =>
-        await (await (client ?? Support).GetAsync($"/api/accounts?q={Uri.EscapeDataString(q)}")).ShouldBe(HttpStatusCode.OK);
+    private Task<AccountSearchResults> Find(string q, HttpClient? client = null) =>
+        (client ?? Support).GetAsync($"/api/accounts?q={Uri.EscapeDataString(q)}").ReadAs<AccountSearchResults>();
 
-    private static List<(string Company, string MatchedOn, string Value)> Matches(System.Text.Json.JsonElement found) =>
-        [.. found.GetProperty("items").EnumerateArray().Select(i =>
-            (i.GetProperty("companyName").GetString()!, i.GetProperty("matchedOn").GetString()!, i.GetProperty("matchedValue").GetString()!))];
+    private static List<(string Company, AccountMatchKind MatchedOn, string Value)> Matches(AccountSearchResults found) =>
+        [.. found.Items.Select(i => (i.CompanyName, i.MatchedOn, i.MatchedValue))];
 
     [Fact]
     public async Task The_console_page_is_served_without_sign_in_with_a_strict_content_security_policy()
@@ -50,9 +53,8 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task In_development_the_console_signs_in_with_a_development_token()
     {
-        var config = await (await App.CreateClient().GetAsync("/console/config.json")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal("dev-token", config.GetProperty("signIn").GetString());
-        Assert.Equal("Development", config.GetProperty("environment").GetString());
+        var config = await App.CreateClient().GetAsync("/console/config.json").ReadAs<ConsoleConfig>();
+        Assert.Equal(new ConsoleConfig("dev-token", "Development"), config);
     }
 
     [Fact]
@@ -68,13 +70,13 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task The_caller_reads_its_own_name_and_roles_and_an_anonymous_caller_gets_401()
     {
-        var me = await (await Support.GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal("anna", me.GetProperty("name").GetString());
-        Assert.Equal(["support"], me.GetProperty("roles").EnumerateArray().Select(r => r.GetString()!).ToArray());
+        var me = await Support.GetAsync("/api/me").ReadAs<CurrentUser>();
+        Assert.Equal("anna", me.Name);
+        Assert.Equal(["support"], me.Roles);
 
         var account = Guid.NewGuid();
-        var member = await (await App.Member(account, "kadri").GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal(account, member.GetProperty("accountId").GetGuid());
+        var member = await App.Member(account, "kadri").GetAsync("/api/me").ReadAs<CurrentUser>();
+        Assert.Equal(account, member.AccountId);
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().GetAsync("/api/me")).StatusCode);
         // Without an identity provider for the console, its header does not make a request count as signed in.
@@ -88,29 +90,27 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     {
         await App.ListModel();
         var valgus = await App.OpenAccount("studio@example.ee", oldEmails: ["old.studio@example.ee"]);
-        var other = await (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
-            Accounts.Accounts.Opening("info@pildikoda.ee", "Pildikoda AS"))).ShouldBe(HttpStatusCode.Created);
+        var other = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening("info@pildikoda.ee", "Pildikoda AS"))
+            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
         await App.Member(valgus).Register(valgus, Products.Products.Complete("0123 4567"));
 
-        Assert.Equal([("Valgus Studio OÜ", "company_name", "Valgus Studio OÜ")], Matches(await Find("valgus")));
-        Assert.Equal([("Valgus Studio OÜ", "contact_email", "studio@example.ee")], Matches(await Find(" Studio@Example.ee ")));
-        Assert.Equal([("Valgus Studio OÜ", "old_cps_email", "old.studio@example.ee")], Matches(await Find("OLD.studio@example.ee")));
+        Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.CompanyName, "Valgus Studio OÜ")], Matches(await Find("valgus")));
+        Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.ContactEmail, "studio@example.ee")], Matches(await Find(" Studio@Example.ee ")));
+        Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.OldCpsEmail, "old.studio@example.ee")], Matches(await Find("OLD.studio@example.ee")));
         // Typed as one serial, one owner compares it: spaces and case do not matter.
-        Assert.Equal([("Valgus Studio OÜ", "serial_number", "01234567")], Matches(await Find("0123 4567")));
+        Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.SerialNumber, "01234567")], Matches(await Find("0123 4567")));
         Assert.Empty(Matches(await Find("nobody by this name")));
-        Assert.Equal(other.GetProperty("value").GetGuid(),
-            (await Find("pildikoda")).GetProperty("items")[0].GetProperty("accountId").GetGuid());
+        Assert.Equal(other.Value, (await Find("pildikoda")).Items[0].AccountId);
     }
 
     [Fact]
     public async Task A_contact_email_stored_in_capitals_is_found_in_any_case()
     {
-        var account = await (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
-            Accounts.Accounts.Opening("Info@Pildikoda.EE", "Pildikoda AS"))).ShouldBe(HttpStatusCode.Created);
+        var account = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening("Info@Pildikoda.EE", "Pildikoda AS"))
+            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
 
-        var found = Assert.Single((await Find("info@pildikoda.ee")).GetProperty("items").EnumerateArray());
-        Assert.Equal(account.GetProperty("value").GetGuid(), found.GetProperty("accountId").GetGuid());
-        Assert.Equal("contact_email", found.GetProperty("matchedOn").GetString());
+        var found = Assert.Single((await Find("info@pildikoda.ee")).Items);
+        Assert.Equal((account.Value, AccountMatchKind.ContactEmail), (found.AccountId, found.MatchedOn));
     }
 
     // Migration 006 gave serial claims a SerialNumber (what the search's index reads) and fills it in for claims stored before,
@@ -134,7 +134,7 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
         await Execute(backfill);
         await Execute(backfill); // re-running it changes nothing
 
-        Assert.Equal([("Valgus Studio OÜ", "serial_number", "BF0006")], Matches(await Find("bf 0006")));
+        Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.SerialNumber, "BF0006")], Matches(await Find("bf 0006")));
 
         async Task Execute(string sql)
         {
@@ -156,14 +156,13 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        var membership = await (await Support.GetAsync($"/api/accounts/{account}/membership")).ShouldBe(HttpStatusCode.OK);
-        var number = membership.GetProperty("membership").GetProperty("membershipNumber").GetString()!; // CPS-NNN-NNN-NNN
+        var membership = await Support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+        var number = membership.Membership!.MembershipNumber; // CPS-NNN-NNN-NNN
 
         foreach (var typed in new[] { number, number.ToLowerInvariant(), number.Replace("CPS-", "").Replace("-", " "), number[4..].Replace("-", "") })
         {
-            var found = Assert.Single((await Find(typed)).GetProperty("items").EnumerateArray());
-            Assert.Equal((account, "membership_number", number),
-                (found.GetProperty("accountId").GetGuid(), found.GetProperty("matchedOn").GetString(), found.GetProperty("matchedValue").GetString()));
+            var found = Assert.Single((await Find(typed)).Items);
+            Assert.Equal((account, AccountMatchKind.MembershipNumber, number), (found.AccountId, found.MatchedOn, found.MatchedValue));
         }
     }
 
@@ -180,8 +179,8 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Search_is_for_staff_and_needs_at_least_two_characters()
     {
-        var problem = await (await Support.GetAsync("/api/accounts?q=v")).ShouldBeProblem(HttpStatusCode.BadRequest);
-        Assert.True(problem.GetProperty("errors").TryGetProperty("q", out _));
+        var problem = await Support.GetAsync("/api/accounts?q=v").ReadProblem(HttpStatusCode.BadRequest);
+        Assert.True(problem.Errors.ContainsKey("q"));
         await (await Support.GetAsync("/api/accounts")).ShouldBeProblem(HttpStatusCode.BadRequest);
 
         Assert.Equal(HttpStatusCode.OK, (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/accounts?q=va")).StatusCode);
@@ -198,9 +197,9 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
             await (await portal.PostJson("/api/accounts", Accounts.Accounts.Opening($"s{i}@studio.ee", $"Studio {i:00}"))).ShouldBe(HttpStatusCode.Created);
 
         var found = await Find("studio ");
-        Assert.Equal(AccountSearch.Limit, found.GetProperty("items").GetArrayLength());
-        Assert.True(found.GetProperty("moreThanShown").GetBoolean());
-        Assert.Equal("Studio 00", found.GetProperty("items")[0].GetProperty("companyName").GetString());
+        Assert.Equal(AccountSearch.Limit, found.Items.Count);
+        Assert.True(found.MoreThanShown);
+        Assert.Equal("Studio 00", found.Items[0].CompanyName);
     }
 
     [Fact]
@@ -208,16 +207,15 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     {
         await App.ListModel();
         var account = await App.OpenAccount();
-        await App.Member(account).Register(account, Products.Products.Complete("HC-9"));
-        await App.WaitForMessages();
+        await App.Tracked(() => App.Member(account).Register(account, Products.Products.Complete("HC-9")));
         var auditor = App.ClientAs(LedgerRoles.Auditor);
 
-        var status = await (await auditor.GetAsync($"/api/accounts/{account}/hash-chain")).ShouldBe(HttpStatusCode.OK);
-        Assert.True(status.GetProperty("intact").GetBoolean(), status.GetRawText());
-        var own = status.GetProperty("chains")[0];
-        Assert.Equal(account, own.GetProperty("chainId").GetGuid());
-        Assert.Equal(3, own.GetProperty("links").GetInt64()); // opened, registered, allocated
-        Assert.Equal(64, own.GetProperty("headHash").GetString()!.Length);
+        var status = await auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        Assert.True(status.Intact, string.Join("; ", status.Chains));
+        var own = status.Chains[0];
+        Assert.Equal(account, own.ChainId);
+        Assert.Equal(3, own.Links); // opened, registered, allocated
+        Assert.Equal(64, own.HeadHash.Length);
 
         await using (var connection = new NpgsqlConnection(App.ConnectionString))
         {
@@ -228,11 +226,11 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal(1, await edit.ExecuteNonQueryAsync());
         }
 
-        var broken = await (await auditor.GetAsync($"/api/accounts/{account}/hash-chain")).ShouldBe(HttpStatusCode.OK);
-        Assert.False(broken.GetProperty("intact").GetBoolean());
-        var chain = broken.GetProperty("chains")[0];
-        Assert.False(chain.GetProperty("intact").GetBoolean());
-        Assert.Equal(("edited", 1L), (chain.GetProperty("break").GetProperty("problem").GetString(), chain.GetProperty("break").GetProperty("position").GetInt64()));
+        var broken = await auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        Assert.False(broken.Intact);
+        var chain = broken.Chains[0];
+        Assert.False(chain.Intact);
+        Assert.Equal(("edited", 1L), (chain.Break!.Problem, chain.Break.Position));
 
         Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).GetAsync($"/api/accounts/{account}/hash-chain")).StatusCode);
         await (await auditor.GetAsync($"/api/accounts/{Guid.NewGuid()}/hash-chain")).ShouldBeProblem(HttpStatusCode.NotFound);

@@ -121,10 +121,10 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
             .GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Written: manual adjustment of +25 points").First).ToBeVisibleAsync();
 
-        var history = await (await app.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=points_adjusted"))
-            .ShouldBe(System.Net.HttpStatusCode.OK);
-        var adjusted = Assert.Single(history.GetProperty("items").EnumerateArray());
-        Assert.Equal(("anna", "Goodwill after a lost registration"), (adjusted.GetProperty("by").GetString(), adjusted.GetProperty("reason").GetString()));
+        var history = await app.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=points_adjusted")
+            .ReadAs<CpsLedger.Api.Audit.HistoryPage>();
+        var adjusted = Assert.Single(history.Items);
+        Assert.Equal(("anna", "Goodwill after a lost registration"), (adjusted.By, adjusted.Reason));
     }
 
     /// <summary>The session cookie as the browser holds it, replayed from outside the browser (as a thief with a copy would).</summary>
@@ -206,8 +206,8 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
     [Fact]
     public async Task The_page_is_told_to_sign_in_with_the_provider_and_never_offers_a_development_token()
     {
-        var config = await (await app.CreateClient().GetAsync("/console/config.json")).ShouldBe(System.Net.HttpStatusCode.OK);
-        Assert.Equal("openid-connect", config.GetProperty("signIn").GetString());
+        var config = await app.CreateClient().GetAsync("/console/config.json").ReadAs<CpsLedger.Api.WebConsole.ConsoleConfig>();
+        Assert.Equal("openid-connect", config.SignIn);
         await Page.GotoAsync("/console/");
         await Expect(Page.GetByLabel("Development token")).ToHaveCountAsync(0);
     }

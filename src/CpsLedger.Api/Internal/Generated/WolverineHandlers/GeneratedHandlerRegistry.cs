@@ -9,7 +9,7 @@ namespace Internal.Generated.WolverineHandlers
     {
         public override System.Type[] HandlerTypes()
         {
-            return new System.Type[] { typeof(CpsLedger.Api.Invoicing.ChargeCardHandler), typeof(CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler), typeof(CpsLedger.Api.Invoicing.IssueInvoiceHandler), typeof(CpsLedger.Api.Invoicing.ScheduleInvoiceHandler), typeof(CpsLedger.Api.Invoicing.SendInvoiceEmailHandler), typeof(CpsLedger.Api.Invoicing.SendOverdueEmailHandler), typeof(CpsLedger.Api.Invoicing.SendReinstatementEmailHandler), typeof(CpsLedger.Api.Invoicing.SendSuspensionEmailHandler), typeof(CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler), typeof(CpsLedger.Api.Membership.ReviewInvitationHandler), typeof(CpsLedger.Api.Membership.SendInvitationEmailHandler), typeof(CpsLedger.Api.Membership.WelcomeEmailHandler), typeof(CpsLedger.Api.Migration.SendOldEmailCodeHandler) };
+            return new System.Type[] { typeof(CpsLedger.Api.Invoicing.ChargeCardHandler), typeof(CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler), typeof(CpsLedger.Api.Invoicing.IssueInvoiceHandler), typeof(CpsLedger.Api.Invoicing.ScheduleInvoiceHandler), typeof(CpsLedger.Api.Invoicing.SendInvoiceEmailHandler), typeof(CpsLedger.Api.Invoicing.SendOverdueEmailHandler), typeof(CpsLedger.Api.Invoicing.SendReinstatementEmailHandler), typeof(CpsLedger.Api.Invoicing.SendSuspensionEmailHandler), typeof(CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler), typeof(CpsLedger.Api.Membership.ReviewInvitationHandler), typeof(CpsLedger.Api.Membership.SendInvitationEmailHandler), typeof(CpsLedger.Api.Membership.WelcomeEmailHandler), typeof(CpsLedger.Api.Migration.MigrateProductBatchHandler), typeof(CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler), typeof(CpsLedger.Api.Migration.SendOldEmailCodeHandler) };
         }
 
         public override System.Type[] MessageTypes()
@@ -32,6 +32,8 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.CheckInvoiceOverdueHandler143627104))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.IssueInvoiceHandler1634853923))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.MembershipJoinedHandler1947145408))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.MigrateProductBatchHandler80728979))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.RecordLegacyMembershipNumbersHandler1339047025))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.ReviewInvitationHandler173889738))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendInvitationEmailHandler2090751432))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.SendInvoiceEmailHandler764700892))]
@@ -52,6 +54,8 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.ReviewInvitationHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.SendInvitationEmailHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.WelcomeEmailHandler))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.MigrateProductBatchHandler))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.SendOldEmailCodeHandler))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.ChargeCard))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Invoicing.CheckInvoiceOverdue))]
@@ -64,7 +68,11 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.MembershipJoined))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.ReviewInvitation))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Membership.SendInvitationEmail))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.MigrateProductBatch))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.RecordLegacyMembershipNumbers))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.SendOldEmailCode))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::CpsLedger.Api.Migration.StartRegistrations))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Wolverine.Marten.IMartenOp))]
         public static void Pin()
         {
             // Intentionally empty. The [DynamicDependency] attributes above are the payload: they root the generated types for Native AOT, and [ModuleInitializer] guarantees this method is itself an ILC root.

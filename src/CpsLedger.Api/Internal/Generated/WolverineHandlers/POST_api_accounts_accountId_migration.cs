@@ -57,15 +57,25 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             try
             {
+                var migrationRead = await CpsLedger.Api.Migration.MigrateProductsEndpoint.LoadAsync(accountId, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails1 = CpsLedger.Api.Migration.MigrateProductsEndpoint.Validate(migrationRead);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails1, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
                 
                 // The actual HTTP request handler execution
-                var result = await CpsLedger.Api.Migration.MigrateProductsEndpoint.Post(accountId, ((Marten.IQuerySession)documentSession), _outboxedSessionFactory, messageContext, _timeProvider, _loggerFactory, httpContext.RequestAborted).ConfigureAwait(false);
+                var migrationResult_response = await CpsLedger.Api.Migration.MigrateProductsEndpoint.Post(accountId, migrationRead, messageContext, ((Marten.IQuerySession)documentSession), _timeProvider, _loggerFactory, httpContext.RequestAborted).ConfigureAwait(false);
 
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
 
-                await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+                // Writing the response body to JSON because this was the first 'return variable' in the method signature
+                await WriteJsonAsync(httpContext, migrationResult_response, 404);
                 
                 // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
                 await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
