@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.AspNetCore.OpenApi;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.OpenApi;
 using Wolverine.Http;
 
@@ -202,6 +203,12 @@ public static class OpenApi
                 }
             }
 
+            // Statuses in numeric order, whatever order the framework and the policies added them in: a stable, readable document.
+            var ordered = responses.OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
+            responses.Clear();
+            foreach (var (status, response) in ordered)
+                responses[status] = response;
+
             operation.Parameters ??= [];
             operation.Parameters.Add(new OpenApiParameterReference(CorrelationMiddleware.HeaderName, context.Document));
             if (command)
@@ -215,7 +222,9 @@ public static class OpenApi
         private static void Error(OpenApiResponses responses, int status, string description)
         {
             var key = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (!responses.TryGetValue(key, out var existing) || existing is not OpenApiResponse { Description.Length: > 0 })
+            // A framework's bare reason phrase ("Bad Request") says less than ours; an endpoint's own wording stays.
+            if (!responses.TryGetValue(key, out var existing) || existing is not OpenApiResponse { Description.Length: > 0 } concrete
+                || concrete.Description == ReasonPhrases.GetReasonPhrase(status))
                 responses[key] = new OpenApiResponse { Description = description };
         }
 
