@@ -1,6 +1,7 @@
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Operations;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
@@ -17,6 +18,7 @@ builder.AddAudit();
 builder.Services.AddHostedService<TierTableDefaultsLoader>();
 builder.AddCatalogue();
 builder.AddInvoicing();
+builder.AddReconciliation();
 builder.AddOldEmailVerification();
 builder.AddLedgerAuth();
 builder.AddLedgerConsole();

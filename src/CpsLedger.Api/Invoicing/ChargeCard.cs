@@ -2,7 +2,6 @@ using CpsLedger.Api.Membership;
 using Marten;
 using Microsoft.Extensions.Options;
 using Wolverine;
-using Wolverine.ErrorHandling;
 using Wolverine.Marten;
 using Wolverine.Runtime.Handlers;
 
@@ -63,12 +62,13 @@ public static class ChargeCardDecision
 public static class ChargeCardHandler
 {
     // An exception from the gateway means "outcome unknown" (a timeout after it charged, say): the retry presents the same
-    // idempotency key, and the gateway answers with the first result instead of charging again.
+    // idempotency key, and the gateway answers with the first result instead of charging again. Database and network faults
+    // follow the service's policy (retried for hours).
     public static void Configure(HandlerChain chain)
     {
         DueWork.RetryOnConflicts(chain);
-        chain.OnException<Exception>()
-            .RetryWithCooldown(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30));
+        Platform.ErrorPolicy.RetryInPlace(chain, _ => true, "a gateway failure (outcome unknown)",
+            TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30));
     }
 
     // Not a pure function: presenting the card to the gateway is the charge. What follows from the answer is

@@ -6,7 +6,6 @@ using Marten.Exceptions;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using Wolverine;
-using Wolverine.ErrorHandling;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Invoicing;
@@ -33,16 +32,19 @@ public static class DueWork
 
     /// <summary>Retries that can only succeed later: a racing writer on the same stream or invoice number counter.</summary>
     public static void RetryOnConflicts(HandlerChain chain) =>
-        chain.OnException<ConcurrencyException>().Or<DocumentAlreadyExistsException>().Or<ExistingStreamIdCollisionException>()
-            .Or<AggregateException>()
-            .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500),
-                TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        Platform.ErrorPolicy.RetryInPlace(chain,
+            e => e is ConcurrencyException or DocumentAlreadyExistsException or ExistingStreamIdCollisionException or AggregateException,
+            "a racing writer", TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500),
+            TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
 }
 
 /// <summary>Joining asks for the invoice, issued after <see cref="InvoicingOptions.IssueDelay"/> by a durable scheduled message.</summary>
 public static class ScheduleInvoiceHandler
 {
-    public static object Handle(MembershipJoined message, TimeProvider clock, IOptions<InvoicingOptions> options)
+    // The session makes the handler transactional although it writes no document: the scheduled IssueInvoice is then stored in
+    // the same transaction that marks MembershipJoined handled (the outbox). Without it the cascade was stored after the handler
+    // had succeeded, and a database crash at that moment lost the invoice (seen in the fault tests).
+    public static object Handle(MembershipJoined message, IDocumentSession outbox, TimeProvider clock, IOptions<InvoicingOptions> options)
     {
         var now = clock.GetUtcNow();
         var issueAt = now + options.Value.IssueDelay;

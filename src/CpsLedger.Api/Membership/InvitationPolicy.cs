@@ -7,7 +7,6 @@ using Marten.Exceptions;
 using Marten.Services.BatchQuerying;
 using MimeKit;
 using Wolverine;
-using Wolverine.ErrorHandling;
 using Wolverine.Marten;
 using Wolverine.Runtime.Handlers;
 
@@ -75,9 +74,8 @@ public static class ReviewInvitationHandler
     // Two reviews of one account racing: the second append fails on the stream version and is retried, and then sees the
     // first one's invitation. That is what makes the invitation happen exactly once.
     public static void Configure(HandlerChain chain) =>
-        chain.OnException<ConcurrencyException>().Or<ExistingStreamIdCollisionException>()
-            .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250),
-                TimeSpan.FromSeconds(1));
+        Platform.ErrorPolicy.RetryInPlace(chain, e => e is ConcurrencyException or ExistingStreamIdCollisionException, "a concurrent review",
+            TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1));
 
     public static Guid MembershipStreamId(ReviewInvitation message) => MembershipStream.For(message.AccountId);
 

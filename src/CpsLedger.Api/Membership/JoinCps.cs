@@ -149,19 +149,31 @@ public static class GetMembershipEndpoint
         await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct) ?? AccountMembership.None(accountId);
 }
 
+/// <summary>E-mail the welcome of a membership (again): the reconciliation's repair when its e-mail is not recorded as sent.</summary>
+public sealed record SendWelcomeEmail(Guid AccountId, Guid MembershipId);
+
+public static class SendWelcomeEmailHandler
+{
+    public static Task Handle(SendWelcomeEmail message, IQuerySession session, MailDelivery mail, CancellationToken ct) =>
+        WelcomeEmailHandler.SendAsync(message.AccountId, message.MembershipId, session, mail, ct);
+}
+
 public static class WelcomeEmailHandler
 {
-    public static async Task Handle(MembershipJoined message, IQuerySession session, MailDelivery mail, CancellationToken ct)
+    public static Task Handle(MembershipJoined message, IQuerySession session, MailDelivery mail, CancellationToken ct) =>
+        SendAsync(message.AccountId, message.MembershipId, session, mail, ct);
+
+    public static async Task SendAsync(Guid accountId, Guid membershipId, IQuerySession session, MailDelivery mail, CancellationToken ct)
     {
-        var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
-                      ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
-        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId)
+        var account = await session.LoadAsync<AccountView>(accountId, ct)
+                      ?? throw new InvalidOperationException($"Account {accountId} is missing.");
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+        if (membership?.Membership is not { } term || term.MembershipId != membershipId)
             return;
 
         var email = new MimeMessage
         {
-            MessageId = $"welcome-{message.MembershipId:N}@cpsledger",
+            MessageId = $"welcome-{membershipId:N}@cpsledger",
             Subject = $"Welcome to Canon Professional Services: membership {term.MembershipNumber}",
             Body = new TextPart("plain")
             {

@@ -18,7 +18,13 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
         if (problem is null)
             return false;
 
-        logger.LogInformation("Request rejected: {Status} {Title}", problem.Status, problem.Title);
+        if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+        {
+            logger.LogWarning(exception, "Request answered 503: the database is unavailable");
+            context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        else
+            logger.LogInformation("Request rejected: {Status} {Title}", problem.Status, problem.Title);
         context.Response.StatusCode = problem.Status!.Value;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
@@ -28,9 +34,13 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
         });
     }
 
+    /// <summary>What a client is told to wait before retrying while the database is unavailable (a restart takes seconds).</summary>
+    public const int RetryAfterSeconds = 5;
+
     // Marten reports every failed statement of one batch together; any conflict among them makes the whole a conflict.
     private static ProblemDetails? Describe(Exception exception) => exception is AggregateException aggregate
         ? aggregate.Flatten().InnerExceptions.Select(Describe).FirstOrDefault(p => p?.Status == StatusCodes.Status409Conflict)
+          ?? (TransientFaults.IsTransient(aggregate) ? Unavailable : null)
         : exception switch
         {
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => new ProblemDetails
@@ -67,8 +77,18 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                 Title = "Already exists",
                 Detail = "Something this request would create already exists.",
             },
+            // The database restarting, unreachable or refusing connections for now: the client retries, the service recovers by itself.
+            _ when TransientFaults.IsTransient(exception) => Unavailable,
             _ => null,
         };
+
+    private static ProblemDetails Unavailable => new()
+    {
+        Status = StatusCodes.Status503ServiceUnavailable,
+        Title = "Temporarily unavailable",
+        Detail = $"The ledger's database cannot be reached at the moment. Retry after {RetryAfterSeconds} seconds with the same " +
+                 "Idempotency-Key: a request that was recorded is answered with its first response, one that was not is applied once.",
+    };
 
     private static ProblemDetails Malformed(JsonException json) => new()
     {

@@ -38,7 +38,9 @@ public static class Http
         builder.Services.AddLedgerOpenApi();
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
-            .AddCheck<MessageStoreHealthCheck>("message-store", tags: ["ready"]);
+            .AddCheck<MessageStoreHealthCheck>("message-store", tags: ["ready"])
+            .AddCheck<Operations.DeadLetterHealthCheck>("dead-letters", tags: ["ready"])
+            .AddCheck<Operations.ReconciliationHealthCheck>("reconciliation", tags: ["ready"]);
     }
 
     public static void UseLedgerPipeline(this WebApplication app)
@@ -83,6 +85,7 @@ public static class Http
             opts.AddPolicy<AccountScopePolicy>();
             opts.AddPolicy<FeatureTagsPolicy>();
             opts.AddPolicy<FluentValidationHttpPolicy>();
+            opts.AddPolicy<IdempotentResponsePolicy>();
             opts.MapConcurrencyFailuresToConflict();
         });
     }

@@ -33,6 +33,9 @@ public sealed class IdempotencyRecord
     public string? Body { get; set; }
 }
 
+/// <summary>A response as the key's row keeps it.</summary>
+public sealed record CapturedResponse(int StatusCode, string? ContentType, string? Location, string? Body);
+
 /// <summary>What the middleware hands the Marten listener for the current request.</summary>
 public sealed class PendingIdempotencyKey(string id, string requestHash, DateTimeOffset now, TimeSpan retention)
 {
@@ -40,13 +43,21 @@ public sealed class PendingIdempotencyKey(string id, string requestHash, DateTim
     public string RequestHash { get; } = requestHash;
     public DateTimeOffset Now { get; } = now;
     public TimeSpan Retention { get; } = retention;
+
+    /// <summary>The endpoint's response, rendered just before its transaction commits (<see cref="IdempotentResponses"/>).</summary>
+    public CapturedResponse? Response { get; set; }
+
     public bool Claimed { get; set; }
     public bool Committed { get; set; }
+
+    /// <summary>Whether the row that committed already holds the response (otherwise the middleware stores it after the commit).</summary>
+    public bool ResponseCommitted { get; set; }
 }
 
 /// <summary>
-/// Writes the Idempotency-Key row in the same transaction as the command's events: if the command commits, the key is taken;
-/// if a second request with the same key races it, the primary key makes one of the two transactions fail whole.
+/// Writes the Idempotency-Key row in the same transaction as the command's events, with the response the endpoint decided on:
+/// if the command commits, the key is taken and answered; if it does not, nothing is left to release. A second request with
+/// the same key racing it fails whole on the primary key.
 /// </summary>
 public sealed class IdempotencyKeyListener : DocumentSessionListenerBase
 {
@@ -58,14 +69,20 @@ public sealed class IdempotencyKeyListener : DocumentSessionListenerBase
         if (pending is null || pending.Claimed || !HasChanges(session))
             return Task.CompletedTask;
 
+        var response = pending.Response;
         session.Insert(new IdempotencyRecord
         {
             Id = pending.Id,
             RequestHash = pending.RequestHash,
             CreatedAt = pending.Now,
             ExpiresAt = pending.Now + pending.Retention,
+            StatusCode = response?.StatusCode,
+            ContentType = response?.ContentType,
+            Location = response?.Location,
+            Body = response?.Body,
         });
         pending.Claimed = true;
+        pending.ResponseCommitted = response is not null;
         return Task.CompletedTask;
     }
 
@@ -86,8 +103,17 @@ public sealed class IdempotencyMiddleware(
     IDocumentStore store,
     IOptions<IdempotencyOptions> options,
     TimeProvider clock,
+    IConfiguration configuration,
     ILogger<IdempotencyMiddleware> logger)
 {
+    /// <summary>
+    /// Test seam (documented in docs/reliability.md): with <c>Testing:HoldResponseAfterCommit=true</c> a committed command's
+    /// response is never sent, so that a test can kill the process between the commit and the response.
+    /// </summary>
+    public const string HoldAfterCommitSetting = "Testing:HoldResponseAfterCommit";
+
+    private readonly bool _holdAfterCommit = configuration.GetValue(HoldAfterCommitSetting, false);
+
     public const string HeaderName = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
     private const int MaxKeyLength = 200;
@@ -147,8 +173,20 @@ public sealed class IdempotencyMiddleware(
             context.Response.Body = originalBody;
         }
 
+        if (pending.Committed && _holdAfterCommit)
+        {
+            logger.LogWarning("Test seam: the command with Idempotency-Key {Key} committed; its response is held", key);
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        }
+
         if (pending.Committed)
-            await RememberResponseAsync(context, pending, captured);
+        {
+            var actual = Actual(context, captured);
+            // The row committed with the response rendered before the commit; store what was really written only when it differs
+            // (or when the endpoint could not render it before its commit), so that a replay is the same bytes.
+            if (!pending.ResponseCommitted || pending.Response != actual)
+                await RememberResponseAsync(context, pending, actual);
+        }
 
         captured.Position = 0;
         await captured.CopyToAsync(originalBody, context.RequestAborted);
@@ -177,7 +215,8 @@ public sealed class IdempotencyMiddleware(
 
         if (record.StatusCode is not { } status)
         {
-            // Committed, but the response was not recorded yet (still running, or the process died in between).
+            // Committed by an endpoint that renders its response only after its commit (a batched import), and the response is
+            // not recorded yet: still running, or the process died in between.
             await Problems.Write(context, StatusCodes.Status409Conflict, "Request in progress",
                 $"A request with this {HeaderName} has been accepted and its response is not available yet. Retry shortly.");
             return true;
@@ -207,9 +246,14 @@ public sealed class IdempotencyMiddleware(
         return await reader.ReadAsync(ct) ? await _serializer.FromJsonAsync<IdempotencyRecord>(reader, 0, ct) : null;
     }
 
+    private static CapturedResponse Actual(HttpContext context, MemoryStream captured) =>
+        new(context.Response.StatusCode, context.Response.ContentType,
+            context.Response.Headers.Location.ToString() is { Length: > 0 } location ? location : null,
+            System.Text.Encoding.UTF8.GetString(captured.GetBuffer(), 0, (int)captured.Length));
+
     // The key's row committed with the command moments ago, and everything it holds is in hand: write it whole with the response
-    // (one round trip) rather than read it back first.
-    private async Task RememberResponseAsync(HttpContext context, PendingIdempotencyKey pending, MemoryStream captured)
+    // (one round trip) rather than read it back first. Best effort when the row already holds a response of its own.
+    private async Task RememberResponseAsync(HttpContext context, PendingIdempotencyKey pending, CapturedResponse response)
     {
         var record = new IdempotencyRecord
         {
@@ -217,24 +261,31 @@ public sealed class IdempotencyMiddleware(
             RequestHash = pending.RequestHash,
             CreatedAt = pending.Now,
             ExpiresAt = pending.Now + pending.Retention,
-            StatusCode = context.Response.StatusCode,
-            ContentType = context.Response.ContentType,
-            Location = context.Response.Headers.Location.ToString() is { Length: > 0 } location ? location : null,
-            Body = System.Text.Encoding.UTF8.GetString(captured.GetBuffer(), 0, (int)captured.Length),
+            StatusCode = response.StatusCode,
+            ContentType = response.ContentType,
+            Location = response.Location,
+            Body = response.Body,
         };
-        await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
-        await connection.OpenAsync(context.RequestAborted);
-        await using var command = new NpgsqlCommand(
-            $"update {_table} set data = $2, mt_last_modified = transaction_timestamp() where id = $1", connection)
+        try
         {
-            Parameters =
+            await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+            await connection.OpenAsync(CancellationToken.None);
+            await using var command = new NpgsqlCommand(
+                $"update {_table} set data = $2, mt_last_modified = transaction_timestamp() where id = $1", connection)
             {
-                new NpgsqlParameter { Value = pending.Id, NpgsqlDbType = NpgsqlDbType.Text },
-                new NpgsqlParameter { Value = _serializer.ToJson(record), NpgsqlDbType = NpgsqlDbType.Jsonb },
-            },
-        };
-        if (await command.ExecuteNonQueryAsync(context.RequestAborted) != 1)
-            logger.LogWarning("The Idempotency-Key's row was gone when its response was to be recorded; a retry will run the command again");
+                Parameters =
+                {
+                    new NpgsqlParameter { Value = pending.Id, NpgsqlDbType = NpgsqlDbType.Text },
+                    new NpgsqlParameter { Value = _serializer.ToJson(record), NpgsqlDbType = NpgsqlDbType.Jsonb },
+                },
+            };
+            if (await command.ExecuteNonQueryAsync(CancellationToken.None) != 1)
+                logger.LogWarning("The Idempotency-Key's row was gone when its response was to be recorded");
+        }
+        catch (Exception e) when (pending.ResponseCommitted && TransientFaults.IsTransient(e))
+        {
+            logger.LogWarning(e, "Could not refresh the response stored with an Idempotency-Key; the one committed with the command stands");
+        }
     }
 
     // Marten may report the key's primary-key violation alone or together with other failures of the same batch.
@@ -287,3 +338,97 @@ public sealed class IdempotencyCleanup(IDocumentStore store, IOptions<Idempotenc
 }
 
 /// <summary>Problem details written by middleware, shaped like every other error the API returns.</summary>
+
+/// <summary>
+/// Puts every command endpoint's response into its own transaction: a frame placed just before the endpoint's SaveChanges renders
+/// what the endpoint returned (an <see cref="IResult"/>, a <see cref="Wolverine.Http.CreationResponse"/> or a JSON resource)
+/// the way it will be written, and the key listener stores it with the key in that transaction. So a crash or a database
+/// blip between the commit and the response leaves a key that answers with the first response, never one "in progress".
+/// Endpoints that commit on their own (the batched imports open a session per batch) keep the answer recorded after the
+/// commit.
+/// </summary>
+public sealed class IdempotentResponsePolicy : Wolverine.Http.IHttpPolicy
+{
+    public void Apply(IReadOnlyList<Wolverine.Http.HttpChain> chains, JasperFx.CodeGeneration.GenerationRules rules,
+        JasperFx.IServiceContainer container)
+    {
+        foreach (var chain in chains)
+        {
+            var commit = chain.Postprocessors.FindIndex(f => f.GetType().Name == "DocumentSessionSaveChanges");
+            var response = chain.ResourceVariable ?? chain.Method.Creates.FirstOrDefault();
+            if (commit < 0 || response is null)
+                continue;
+            var capture = typeof(IdempotentResponses).GetMethod(nameof(IdempotentResponses.Capture))!.MakeGenericMethod(response.VariableType);
+            chain.Postprocessors.Insert(commit, new JasperFx.CodeGeneration.Frames.MethodCall(typeof(IdempotentResponses), capture));
+        }
+    }
+}
+
+public static class IdempotentResponses
+{
+    private const string Json = "application/json; charset=utf-8";
+
+    /// <summary>Renders the response of a request that carries an Idempotency-Key, for the key's row.</summary>
+    public static void Capture<T>(HttpContext httpContext, T response)
+    {
+        var pending = httpContext.Features.Get<PendingIdempotencyKey>();
+        if (pending is null || response is null)
+            return;
+        var json = httpContext.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
+        pending.Response = response switch
+        {
+            IResult result => Render(result, json),
+            Wolverine.Http.CreationResponse created => new CapturedResponse(StatusCodes.Status201Created, Json, created.Url,
+                System.Text.Json.JsonSerializer.Serialize(response, typeof(T), json)),
+            _ => new CapturedResponse(httpContext.Response.StatusCode, Json,
+                httpContext.Response.Headers.Location.ToString() is { Length: > 0 } location ? location : null,
+                System.Text.Json.JsonSerializer.Serialize(response, typeof(T), json)),
+        };
+    }
+
+    private static CapturedResponse? Render(IResult result, System.Text.Json.JsonSerializerOptions json)
+    {
+        while (result is INestedHttpResult nested)
+            result = nested.Result;
+        var status = (result as IStatusCodeHttpResult)?.StatusCode ?? StatusCodes.Status200OK;
+        var value = (result as IValueHttpResult)?.Value;
+        var location = result.GetType().GetProperty("Location")?.GetValue(result) as string;
+        var contentType = result switch
+        {
+            Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult => "application/problem+json",
+            IContentTypeHttpResult { ContentType: { } type } => type,
+            _ => value is null ? null : Json,
+        };
+        return new CapturedResponse(status, contentType, location,
+            value is null ? null : System.Text.Json.JsonSerializer.Serialize(value, value.GetType(), json));
+    }
+}
+
+/// <summary>
+/// A command without a natural key (a points adjustment) that was applied under an Idempotency-Key. Kept for good, unlike the
+/// key's row and its response (retention), so that a retry arriving after the retention is refused instead of applied twice.
+/// Its id is derived from the caller and the key (<see cref="IdempotencyKeys.DerivedId"/>), which is also the id of what the
+/// command created.
+/// </summary>
+[ConflictDescription("Already applied",
+    "A command with this Idempotency-Key was applied before; its stored response has expired, so it is not repeated or replayed.")]
+public sealed class ConsumedIdempotencyKey
+{
+    public Guid Id { get; set; }
+    public string Command { get; set; } = "";
+    public DateTimeOffset ConsumedAt { get; set; }
+}
+
+public static class IdempotencyKeys
+{
+    /// <summary>
+    /// An id derived from the request's Idempotency-Key and caller (null without a key): the same retried request creates the
+    /// same thing, and <see cref="Consume"/> makes the database refuse it a second time, whatever the retention.
+    /// </summary>
+    public static Guid? DerivedId(HttpContext httpContext, string command) =>
+        httpContext.Features.Get<PendingIdempotencyKey>() is { } pending ? DerivedIds.Hashed($"cpsledger:{command}:{pending.Id}") : null;
+
+    /// <summary>Inserts the permanent record of the key in the command's transaction (a second insert fails on the primary key).</summary>
+    public static void Consume(IDocumentSession session, Guid derivedId, string command, DateTimeOffset now) =>
+        session.Insert(new ConsumedIdempotencyKey { Id = derivedId, Command = command, ConsumedAt = now });
+}

@@ -25,14 +25,23 @@ public sealed class MailOptions
 
     /// <summary>Folder for .eml files when no SMTP server is configured (Development default: .local/mail in the checkout).</summary>
     public string? PickupDirectory { get; set; }
+
+    /// <summary>How long the SMTP client waits for the server before giving up (the attempt is retried).</summary>
+    public TimeSpan SmtpTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// After this, an e-mail claimed by a sender that never marked it sent (the process died) is sent again. Longer than any
+    /// SMTP conversation (<see cref="SmtpTimeout"/> per step).
+    /// </summary>
+    public TimeSpan ClaimTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>
-/// Delivers e-mails with MailKit: to the SMTP server when one is configured, otherwise as .eml files in the pickup folder.
-/// Callers run inside durable Wolverine handlers, so a failed delivery is retried; a retry after a delivery whose
-/// acknowledgement was lost resends the same Message-Id (an .eml file is overwritten, mail clients de-duplicate).
+/// Hands an e-mail to MailKit: to the SMTP server when one is configured, otherwise as an .eml file in the pickup folder. It
+/// knows nothing of what was sent before (<see cref="MailDelivery"/> does); a second file for the same Message-Id gets a suffix
+/// instead of overwriting the first, so a duplicate is visible.
 /// </summary>
-public sealed class MailDelivery(IOptions<MailOptions> options, ILogger<MailDelivery> logger)
+public sealed class MailTransport(IOptions<MailOptions> options, ILogger<MailTransport> logger)
 {
     public async Task SendAsync(MimeMessage message, CancellationToken ct)
     {
@@ -45,7 +54,7 @@ public sealed class MailDelivery(IOptions<MailOptions> options, ILogger<MailDeli
 
         if (!string.IsNullOrWhiteSpace(o.SmtpHost))
         {
-            using var smtp = new SmtpClient();
+            using var smtp = new SmtpClient { Timeout = (int)o.SmtpTimeout.TotalMilliseconds };
             await smtp.ConnectAsync(o.SmtpHost, o.SmtpPort, o.SmtpSecurity, ct);
             if (!string.IsNullOrEmpty(o.SmtpUserName))
                 await smtp.AuthenticateAsync(o.SmtpUserName, o.SmtpPassword ?? "", ct);
@@ -58,16 +67,171 @@ public sealed class MailDelivery(IOptions<MailOptions> options, ILogger<MailDeli
 
         var folder = o.PickupDirectory ?? throw new InvalidOperationException("Mail: set Mail:SmtpHost or Mail:PickupDirectory.");
         Directory.CreateDirectory(folder);
-        var file = Path.Combine(folder, $"{FileSafe(message.MessageId!)}.eml");
-        var temporary = file + ".tmp";
+        var name = FileSafe(message.MessageId!);
+        var temporary = Path.Combine(folder, $"{name}.{Guid.NewGuid():N}.tmp");
         await message.WriteToAsync(temporary, ct);
-        File.Move(temporary, file, overwrite: true);
-        logger.LogInformation("E-mail {MessageId} \"{Subject}\" to {To} written to {File}", message.MessageId, message.Subject,
-            message.To.ToString(), file);
+        // Never overwrite: a second write of one Message-Id (which the delivery records should have prevented) lands beside the
+        // first as name.2.eml, name.3.eml, ... so that it can be seen.
+        for (var copy = 1; ; copy++)
+        {
+            var file = Path.Combine(folder, copy == 1 ? $"{name}.eml" : $"{name}.{copy}.eml");
+            try
+            {
+                File.Move(temporary, file, overwrite: false);
+                if (copy > 1)
+                    logger.LogWarning("E-mail {MessageId} was written again, as {File}", message.MessageId, file);
+                logger.LogInformation("E-mail {MessageId} \"{Subject}\" to {To} written to {File}", message.MessageId, message.Subject,
+                    message.To.ToString(), file);
+                return;
+            }
+            catch (IOException) when (File.Exists(file))
+            {
+            }
+        }
     }
 
     private static string FileSafe(string messageId) =>
         string.Concat(messageId.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '_'));
+}
+
+/// <summary>
+/// Every e-mail the ledger sends, once in effect. Each has a Message-Id derived from what it is about; a row per Message-Id in
+/// PostgreSQL (<see cref="EmailDeliveries"/>) is claimed before the send and marked sent after it. A resend of a Message-Id
+/// already sent is skipped; one claimed by another node moments ago waits (a transient fault: retried); one whose claim went
+/// stale (the sender died) is sent again. So across redeliveries, two nodes and restarts a member gets one copy; the one window
+/// left is a crash after the server accepted the message and before the row says so, where the next attempt sends it again
+/// with the same Message-Id (docs/reliability.md).
+/// </summary>
+public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore store, TimeProvider clock, IOptions<MailOptions> options,
+    ILogger<MailDelivery> logger)
+{
+    private readonly string _table = EmailDeliveries.QualifiedName(store);
+
+    public async Task SendAsync(MimeMessage message, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(message.MessageId))
+            throw new InvalidOperationException($"The e-mail \"{message.Subject}\" needs a Message-Id derived from what it is about.");
+
+        // The database's clock decides claims: one clock for every node (and none that a test moves).
+        var claimTimeout = options.Value.ClaimTimeout;
+        await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
+        {
+            await connection.OpenAsync(ct);
+            // Claim the Message-Id: a new row, or a stale claim of a sender that never finished. Nothing comes back when it was
+            // sent already or another sender holds a fresh claim.
+            await using var claim = new Npgsql.NpgsqlCommand($"""
+                insert into {_table} as d (message_id, recipient, subject, claimed_at, claimed_by, attempts)
+                values ($1, $2, $3, now(), $4, 1)
+                on conflict (message_id) do update set claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by,
+                    attempts = d.attempts + 1
+                where d.sent_at is null and d.claimed_at < now() - $5
+                returning attempts
+                """, connection)
+            {
+                Parameters =
+                {
+                    new() { Value = message.MessageId }, new() { Value = message.To.ToString() }, new() { Value = message.Subject ?? "" },
+                    new() { Value = Environment.MachineName + "/" + Environment.ProcessId }, new() { Value = claimTimeout },
+                },
+            };
+            if (await claim.ExecuteScalarAsync(ct) is null)
+            {
+                await using var read = new Npgsql.NpgsqlCommand($"select sent_at from {_table} where message_id = $1", connection)
+                {
+                    Parameters = { new() { Value = message.MessageId } },
+                };
+                if (await read.ExecuteScalarAsync(ct) is DateTime or DateTimeOffset)
+                {
+                    logger.LogInformation("E-mail {MessageId} was sent before; not sent again", message.MessageId);
+                    return;
+                }
+                throw new EmailBeingSentException(message.MessageId);
+            }
+        }
+
+        try
+        {
+            await transport.SendAsync(message, ct);
+        }
+        catch (Exception failure)
+        {
+            // Not sent (the server refused, the connection failed): release the claim at once so the retry need not wait for it
+            // to go stale. Should the server have accepted it after all (the reply was lost), the retry sends it again.
+            await ReleaseAsync(message.MessageId, failure);
+            throw;
+        }
+
+        // Sent: the record must follow, or a retry would send it again once the claim is stale. A database that is down for a
+        // moment is waited for here (about a minute) rather than failing the message.
+        foreach (var pause in MarkSentPauses.Append(TimeSpan.Zero))
+        {
+            try
+            {
+                await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
+                await connection.OpenAsync(CancellationToken.None);
+                await using var sent = new Npgsql.NpgsqlCommand($"update {_table} set sent_at = now() where message_id = $1", connection)
+                {
+                    Parameters = { new() { Value = message.MessageId } },
+                };
+                await sent.ExecuteNonQueryAsync(CancellationToken.None);
+                return;
+            }
+            catch (Exception e) when (TransientFaults.IsTransient(e) && pause > TimeSpan.Zero)
+            {
+                logger.LogWarning(e, "E-mail {MessageId} was sent but could not be recorded yet; trying again in {Pause}", message.MessageId, pause);
+                await Task.Delay(pause, clock, CancellationToken.None);
+            }
+        }
+    }
+
+    private static readonly TimeSpan[] MarkSentPauses =
+        [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10),
+            TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30)];
+
+    private async Task ReleaseAsync(string messageId, Exception failure)
+    {
+        try
+        {
+            await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
+            await connection.OpenAsync(CancellationToken.None);
+            await using var release = new Npgsql.NpgsqlCommand(
+                $"update {_table} set claimed_at = '-infinity' where message_id = $1 and sent_at is null", connection)
+            {
+                Parameters = { new() { Value = messageId } },
+            };
+            await release.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Could not release the claim on e-mail {MessageId} after it failed ({Failure}); it is retried once the claim is stale",
+                messageId, failure.Message);
+        }
+    }
+}
+
+/// <summary>Another sender claimed this e-mail moments ago; retried later, when it is either sent or its claim is stale.</summary>
+public sealed class EmailBeingSentException(string messageId)
+    : TimeoutException($"E-mail {messageId} is being sent by another attempt; trying again later.");
+
+/// <summary>The table of e-mail deliveries: one row per Message-Id, claimed before the send and marked sent after it.</summary>
+public static class EmailDeliveries
+{
+    public const string TableName = "email_deliveries";
+
+    public static string QualifiedName(Marten.IDocumentStore store) => $"{store.Options.DatabaseSchemaName}.{TableName}";
+
+    public static void AddEmailDeliveries(this Marten.StoreOptions opts)
+    {
+        var table = new Weasel.Postgresql.Tables.Table(new Weasel.Postgresql.PostgresqlObjectName(opts.DatabaseSchemaName, TableName, Weasel.Postgresql.SchemaUtils.IdentifierUsage.General));
+        table.AddColumn<string>("message_id").AsPrimaryKey();
+        table.AddColumn<string>("recipient").NotNull();
+        table.AddColumn<string>("subject").NotNull();
+        table.AddColumn("claimed_at", "timestamp with time zone").NotNull();
+        table.AddColumn<string>("claimed_by").NotNull();
+        table.AddColumn<int>("attempts").NotNull();
+        table.AddColumn("sent_at", "timestamp with time zone");
+        opts.Storage.ExtendedSchemaObjects.Add(table);
+    }
 }
 
 public static class Mail
@@ -85,6 +249,7 @@ public static class Mail
                 "Mail: set Mail:SmtpHost (an SMTP server) or Mail:PickupDirectory (a folder for .eml files).")
             .Validate(o => MailboxAddress.TryParse(o.From, out _), "Mail:From must be an e-mail address, e.g. \"CPS <cps@example.com>\".")
             .ValidateOnStart();
+        builder.Services.AddSingleton<MailTransport>();
         builder.Services.AddSingleton<MailDelivery>();
     }
 }

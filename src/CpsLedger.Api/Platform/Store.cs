@@ -4,6 +4,7 @@ using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Migration;
+using CpsLedger.Api.Operations;
 using CpsLedger.Api.Products;
 using CpsLedger.Api.Support;
 using CpsLedger.Api.Tiers;
@@ -67,6 +68,8 @@ public static class Store
 
                 opts.Listeners.Add(new IdempotencyKeyListener());
                 opts.Schema.For<IdempotencyRecord>().Index(x => x.ExpiresAt);
+                opts.Schema.For<ConsumedIdempotencyKey>();
+                opts.AddEmailDeliveries();
 
                 opts.AddAccounts();
                 opts.AddCatalogue();
@@ -77,6 +80,7 @@ public static class Store
                 opts.AddMigration();
                 opts.AddSupport();
                 opts.AddAuditSchema();
+                opts.AddReconciliation();
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine(integration =>
@@ -92,8 +96,16 @@ public static class Store
         builder.Host.UseWolverine(opts =>
         {
             opts.ApplicationAssembly = typeof(Store).Assembly;
+            // Each handler of a message runs and fails on its own (its own durable local queue), so an e-mail that cannot be sent
+            // never takes an invoice's scheduling down with it (MembershipJoined has two handlers).
+            opts.MultipleHandlerBehavior = MultipleHandlerBehavior.Separated;
+            // And start-up fails should any message's handlers ever be combined again.
+            opts.AssertNoCombinedHandlers();
             opts.Policies.AutoApplyTransactions();
             opts.Policies.UseDurableLocalQueues();
+            opts.UseLedgerErrorPolicy();
+            opts.UseLedgerDurability(builder.Configuration);
+            opts.ScheduleReconciliation(builder.Configuration);
             opts.EnableRelayOfUserName = true;
             // Handlers (policies, scheduled and cascaded work) write as the system; the relayed user becomes caused_by.
             opts.Policies.Add<SystemActorPolicy>();
@@ -101,11 +113,8 @@ public static class Store
             opts.LocalQueueFor<ReviewInvitation>().Sequential();
             // Invoicing: invoices are numbered one at a time per node (fewer counter races; the claim row keeps it exact across nodes).
             opts.LocalQueueFor<IssueInvoice>().Sequential();
-            if (development)
+            if (development && !builder.Configuration.GetValue("Wolverine:Balanced", false))
                 opts.Durability.Mode = DurabilityMode.Solo;
-            // How often due scheduled messages (invoices, card charges) are picked up; the tests poll fast.
-            if (builder.Configuration.GetValue<TimeSpan?>("Wolverine:ScheduledJobPollingTime") is { } polling)
-                opts.Durability.ScheduledJobPollingTime = polling;
         });
     }
 }

@@ -78,9 +78,14 @@ public static class AdjustPointsEndpoint
     [EndpointSummary("Adjust an account's points by hand (support; reason and ticket required)")]
     [RequestExample("""{"points":50,"reason":"Registration lost in the 2025 portal outage","ticketReference":"CPS-SUP-1234"}""")]
     public static (Created<PointsAdjusted>, Events) Post(Guid accountId, AdjustPoints command, [WriteAggregate("accountId")] BusinessAccount account,
-        TimeProvider clock)
+        IDocumentSession session, HttpContext httpContext, TimeProvider clock)
     {
-        var adjusted = Decide(account.Id, command, Guid.CreateVersion7(), clock.GetUtcNow());
+        // An adjustment has no natural key: under an Idempotency-Key its id comes from the key and is recorded for good (in this
+        // transaction), so a retry after the key's retention is refused (409) instead of adjusting twice.
+        var keyed = IdempotencyKeys.DerivedId(httpContext, "points-adjustment");
+        if (keyed is { } consumed)
+            IdempotencyKeys.Consume(session, consumed, "points-adjustment", clock.GetUtcNow());
+        var adjusted = Decide(account.Id, command, keyed ?? Guid.CreateVersion7(), clock.GetUtcNow());
         return (TypedResults.Created($"/api/accounts/{accountId}/points-explanation", adjusted), [adjusted]);
     }
 }

@@ -6,6 +6,7 @@ using JasperFx.CommandLine;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
@@ -29,6 +30,10 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>The throwaway cluster this run started (fault tests restart it); null on an external database.</summary>
+    public PostgresCluster Cluster => _cluster
+        ?? throw new InvalidOperationException($"Fault tests restart the test run's own PostgreSQL; unset {DatabaseVariable} to run them.");
+
     /// <summary>The service's clock; each test starts at real time.</summary>
     public AdjustableClock Clock { get; } = new();
 
@@ -47,6 +52,8 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
             {
                 DataDirectory = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-{Guid.NewGuid():N}"),
                 Throwaway = true,
+                // The fault tests kill the server; what it acknowledged must still be there afterwards, as in production.
+                KeepCommitsThroughServerCrash = true,
             });
             ConnectionString = _cluster.ConnectionString;
         }
@@ -103,11 +110,20 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Catalogue:LoadDemoOnFirstStart", "false");
         builder.UseSetting("Mail:PickupDirectory", MailFolder);
         builder.UseSetting("Wolverine:ScheduledJobPollingTime", "00:00:00.250");
-        builder.ConfigureServices(services =>
+        // A message stranded in the inbox by a database crash is run again after this (30 s in production).
+        builder.UseSetting("Wolverine:InboxStaleTime", "00:00:05");
+        builder.UseSetting("Wolverine:OutboxStaleTime", "00:00:05");
+        // The tests run the reconciliation when they mean to (its schedule would fire between steps of other tests).
+        builder.UseSetting("Reconciliation:Enabled", "false");
+        // The tests move the clock by a month to reach due dates; the reconciliation looks back further than that.
+        builder.UseSetting("Reconciliation:Lookback", "90.00:00:00");
+        builder.ConfigureServices((context, services) =>
         {
             services.AddSingleton<TimeProvider>(Clock);
             services.AddSingleton<Serilog.Core.ILogEventSink>(Logs);
-            services.RunWolverineInSoloMode();
+            // A test of several nodes on one database runs them as a cluster (Wolverine:Balanced=true).
+            if (!context.Configuration.GetValue("Wolverine:Balanced", false))
+                services.RunWolverineInSoloMode();
             services.DisableAllExternalWolverineTransports();
         });
     }
@@ -122,7 +138,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         {
             await connection.OpenAsync();
             await using var truncate = new Npgsql.NpgsqlCommand(
-                $"truncate {Schema}.{CpsLedger.Api.Audit.HashChainSchema.TableName}", connection);
+                $"truncate {Schema}.{CpsLedger.Api.Audit.HashChainSchema.TableName}, {Schema}.{EmailDeliveries.TableName}", connection);
             await truncate.ExecuteNonQueryAsync();
         }
         await Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.ClearAllAsync();

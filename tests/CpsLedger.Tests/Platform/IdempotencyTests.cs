@@ -83,6 +83,24 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_points_adjustment_retried_after_the_key_expired_is_refused_not_applied_twice()
+    {
+        var account = await App.OpenAccount();
+        var support = App.ClientAs(LedgerRoles.Support);
+        var adjustment = new { points = 50, reason = "Registration lost in the portal outage", ticketReference = "CPS-SUP-1" };
+        var url = $"/api/accounts/{account}/points-adjustments";
+        await (await support.PostJson(url, adjustment, "adjust-once")).ShouldBe(HttpStatusCode.Created);
+
+        // The key and its stored response are gone after the retention; the adjustment's permanent record is not.
+        App.Clock.Advance(TimeSpan.FromHours(25));
+        var retry = await support.PostJson(url, adjustment, "adjust-once").ReadProblem(HttpStatusCode.Conflict);
+
+        Assert.Equal("Already applied", retry.Title);
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(1, await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "points_adjusted").CountAsync());
+    }
+
+    [Fact]
     public async Task two_callers_may_use_the_same_key_independently()
     {
         var portal = App.ClientAs(LedgerRoles.Portal, subject: "portal-a");

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using CpsLedger.Api.Platform;
 using MailKit.Security;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -22,103 +19,48 @@ public sealed class MailDeliveryTests
     [Fact]
     public async Task With_an_smtp_host_the_message_is_sent_over_smtp()
     {
-        using var server = new SmtpSink();
-        var delivery = new MailDelivery(Options.Create(new MailOptions
+        using var server = new CpsLedger.Tests.Harness.SmtpSink();
+        var delivery = new MailTransport(Options.Create(new MailOptions
         {
             SmtpHost = "127.0.0.1",
             SmtpPort = server.Port,
             SmtpSecurity = SecureSocketOptions.None,
-        }), NullLogger<MailDelivery>.Instance);
+        }), NullLogger<MailTransport>.Instance);
 
         await delivery.SendAsync(Message(), CancellationToken.None);
 
-        var received = await server.Received.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal("<cps@cpsledger.example>", received.From);
-        Assert.Equal(["<studio@example.ee>"], received.To);
+        var received = Assert.Single(server.Received);
+        Assert.Equal("test-1@cpsledger", received.MessageId);
+        Assert.Contains("From: Canon Professional Services <cps@cpsledger.example>", received.Data);
+        Assert.Contains("To: Studio <studio@example.ee>", received.Data);
         Assert.Contains("Subject: Hello", received.Data);
         Assert.Contains("Body text", received.Data);
     }
 
     [Fact]
-    public async Task Without_an_smtp_host_the_message_is_an_eml_file_named_by_its_message_id_and_a_resend_overwrites_it()
+    public async Task Without_an_smtp_host_the_message_is_an_eml_file_named_by_its_message_id_and_a_second_write_is_a_second_file()
     {
         var folder = Path.Combine(Path.GetTempPath(), $"cpsledger-mail-{Guid.NewGuid():N}");
         try
         {
-            var delivery = new MailDelivery(Options.Create(new MailOptions { PickupDirectory = folder }), NullLogger<MailDelivery>.Instance);
+            var delivery = new MailTransport(Options.Create(new MailOptions { PickupDirectory = folder }), NullLogger<MailTransport>.Instance);
             await delivery.SendAsync(Message(), CancellationToken.None);
             await delivery.SendAsync(Message(), CancellationToken.None);
 
-            var file = Assert.Single(Directory.GetFiles(folder));
-            var loaded = await MimeMessage.LoadAsync(file);
-            Assert.Equal(("Hello", "test-1@cpsledger"), (loaded.Subject, loaded.MessageId));
-            Assert.Equal("cps@cpsledger.example", loaded.From.Mailboxes.Single().Address);
+            // Never overwritten: the duplicate is there to be seen, beside the first.
+            var files = Directory.GetFiles(folder).Select(Path.GetFileName).Order().ToList();
+            Assert.Equal(["test-1_cpsledger.2.eml", "test-1_cpsledger.eml"], files);
+            foreach (var file in files)
+            {
+                var loaded = await MimeMessage.LoadAsync(Path.Combine(folder, file!));
+                Assert.Equal(("Hello", "test-1@cpsledger"), (loaded.Subject, loaded.MessageId));
+                Assert.Equal("cps@cpsledger.example", loaded.From.Mailboxes.Single().Address);
+            }
         }
         finally
         {
             if (Directory.Exists(folder))
                 Directory.Delete(folder, recursive: true);
         }
-    }
-
-    /// <summary>Just enough of RFC 5321 to accept one message.</summary>
-    private sealed class SmtpSink : IDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-
-        public SmtpSink()
-        {
-            _listener.Start();
-            _ = Task.Run(AcceptOne);
-        }
-
-        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
-
-        public TaskCompletionSource<(string From, List<string> To, string Data)> Received { get; } = new();
-
-        private async Task AcceptOne()
-        {
-            using var client = await _listener.AcceptTcpClientAsync();
-            await using var stream = client.GetStream();
-            using var reader = new StreamReader(stream, Encoding.ASCII);
-            await using var writer = new StreamWriter(stream, Encoding.ASCII) { AutoFlush = true, NewLine = "\r\n" };
-            await writer.WriteLineAsync("220 sink ready");
-            string from = "";
-            var to = new List<string>();
-            while (await reader.ReadLineAsync() is { } line)
-            {
-                var verb = line.Split(' ')[0].ToUpperInvariant();
-                switch (verb)
-                {
-                    case "EHLO" or "HELO":
-                        await writer.WriteLineAsync("250 sink");
-                        break;
-                    case "MAIL":
-                        from = line[(line.IndexOf(':') + 1)..].Trim().Split(' ')[0];
-                        await writer.WriteLineAsync("250 OK");
-                        break;
-                    case "RCPT":
-                        to.Add(line[(line.IndexOf(':') + 1)..].Trim().Split(' ')[0]);
-                        await writer.WriteLineAsync("250 OK");
-                        break;
-                    case "DATA":
-                        await writer.WriteLineAsync("354 go ahead");
-                        var data = new StringBuilder();
-                        while (await reader.ReadLineAsync() is { } dataLine && dataLine != ".")
-                            data.AppendLine(dataLine);
-                        await writer.WriteLineAsync("250 queued");
-                        Received.TrySetResult((from, to, data.ToString()));
-                        break;
-                    case "QUIT":
-                        await writer.WriteLineAsync("221 bye");
-                        return;
-                    default:
-                        await writer.WriteLineAsync("250 OK");
-                        break;
-                }
-            }
-        }
-
-        public void Dispose() => _listener.Stop();
     }
 }

@@ -74,7 +74,7 @@ public sealed class SystemActorTests(LedgerApp app) : LedgerTest(app)
         Assert.True(SystemActorPolicy.WritesThroughMarten(typeof(ReviewInvitationHandler), typeof(ReviewInvitationHandler).GetMethod("Handle")!));
         Assert.True(SystemActorPolicy.WritesThroughMarten(typeof(ChargeCardHandler), typeof(ChargeCardHandler).GetMethod("Handle")!));
         Assert.False(SystemActorPolicy.WritesThroughMarten(typeof(SendInvitationEmailHandler), typeof(SendInvitationEmailHandler).GetMethod("Handle")!));
-        Assert.False(SystemActorPolicy.WritesThroughMarten(typeof(ScheduleInvoiceHandler), typeof(ScheduleInvoiceHandler).GetMethod("Handle")!));
+        Assert.False(SystemActorPolicy.WritesThroughMarten(typeof(SendInvoiceEmailHandler), typeof(SendInvoiceEmailHandler).GetMethod("Handle")!));
     }
 
     [Fact]

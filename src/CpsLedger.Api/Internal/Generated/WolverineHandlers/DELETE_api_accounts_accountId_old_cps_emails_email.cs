@@ -103,6 +103,7 @@ namespace Internal.Generated.WolverineHandlers
                 // The actual HTTP request handler execution
                 var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, stream_account, stream_legacy, _timeProvider);
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Migration.OldCpsEmails>(httpContext, oldCpsEmails_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

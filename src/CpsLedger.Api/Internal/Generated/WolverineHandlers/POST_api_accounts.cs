@@ -63,6 +63,7 @@ namespace Internal.Generated.WolverineHandlers
 
                 // This response type customizes the HTTP response
                 ApplyHttpAware(creationResponseOfGuid_response, httpContext);
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Wolverine.Http.CreationResponse<System.Guid>>(httpContext, creationResponseOfGuid_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

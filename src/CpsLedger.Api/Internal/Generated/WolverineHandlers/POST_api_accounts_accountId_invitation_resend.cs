@@ -106,6 +106,7 @@ namespace Internal.Generated.WolverineHandlers
                 // Outgoing, cascaded message
                 await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Microsoft.AspNetCore.Http.HttpResults.Accepted<CpsLedger.Api.Support.InvitationEmailResent>>(httpContext, acceptedOfInvitationEmailResent);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

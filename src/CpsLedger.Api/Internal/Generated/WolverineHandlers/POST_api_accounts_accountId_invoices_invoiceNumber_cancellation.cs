@@ -120,6 +120,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_claimed.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Microsoft.AspNetCore.Http.HttpResults.Created<CpsLedger.Api.Invoicing.InvoiceCancellation>>(httpContext, createdOfInvoiceCancellation);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

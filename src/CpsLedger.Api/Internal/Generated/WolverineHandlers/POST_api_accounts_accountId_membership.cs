@@ -113,6 +113,7 @@ namespace Internal.Generated.WolverineHandlers
                 // Outgoing, cascaded message
                 await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Microsoft.AspNetCore.Http.HttpResults.Created<CpsLedger.Api.Membership.MembershipConfirmation>>(httpContext, createdOfMembershipConfirmation);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

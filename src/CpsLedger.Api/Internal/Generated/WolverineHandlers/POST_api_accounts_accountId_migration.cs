@@ -70,6 +70,7 @@ namespace Internal.Generated.WolverineHandlers
                 // The actual HTTP request handler execution
                 var migrationResult_response = await CpsLedger.Api.Migration.MigrateProductsEndpoint.Post(accountId, migrationRead, messageContext, ((Marten.IQuerySession)documentSession), _timeProvider, _loggerFactory, httpContext.RequestAborted).ConfigureAwait(false);
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Migration.MigrationResult>(httpContext, migrationResult_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

@@ -109,6 +109,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_account.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Migration.OldCpsEmails>(httpContext, oldCpsEmails_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

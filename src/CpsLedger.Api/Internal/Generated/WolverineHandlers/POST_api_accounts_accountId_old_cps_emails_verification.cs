@@ -103,6 +103,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_verifications.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.Ok<CpsLedger.Api.Migration.OldEmailVerified>, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult>>(httpContext, resultsOfOkOfOldEmailVerifiedAndProblemHttpResult);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

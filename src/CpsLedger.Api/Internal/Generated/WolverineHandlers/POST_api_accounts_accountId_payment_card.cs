@@ -109,6 +109,7 @@ namespace Internal.Generated.WolverineHandlers
                 // Outgoing, cascaded message
                 await messageContext.EnqueueCascadingAsync(outgoingMessages).ConfigureAwait(false);
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Invoicing.CardOnFile>(httpContext, cardOnFile_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

@@ -91,7 +91,7 @@ namespace Internal.Generated.WolverineHandlers
                 CpsLedger.Api.Support.AdjustPointsEndpoint.Before(command, documentSession);
                 
                 // The actual HTTP request handler execution
-                (var createdOfPointsAdjusted, var events) = CpsLedger.Api.Support.AdjustPointsEndpoint.Post(accountId, command, stream_account.Aggregate, _timeProvider);
+                (var createdOfPointsAdjusted, var events) = CpsLedger.Api.Support.AdjustPointsEndpoint.Post(accountId, command, stream_account.Aggregate, documentSession, httpContext, _timeProvider);
 
                 if (events != null)
                 {
@@ -100,6 +100,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_account.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Microsoft.AspNetCore.Http.HttpResults.Created<CpsLedger.Api.Support.PointsAdjusted>>(httpContext, createdOfPointsAdjusted);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

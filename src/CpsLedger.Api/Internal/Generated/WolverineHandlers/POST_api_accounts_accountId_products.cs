@@ -97,6 +97,7 @@ namespace Internal.Generated.WolverineHandlers
 
             // This response type customizes the HTTP response
             ApplyHttpAware(productRegistrationCreated_response, httpContext);
+            CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Products.ProductRegistrationCreated>(httpContext, productRegistrationCreated_response);
             
             // Save all pending changes to this Marten session
             await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

@@ -119,6 +119,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_registration.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Products.ProductRegistrationStatus>(httpContext, productRegistrationStatus_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

@@ -41,6 +41,7 @@ namespace Internal.Generated.WolverineHandlers
                 // The actual HTTP request handler execution
                 var result = await CpsLedger.Api.Catalogue.ImportCatalogueEndpoint.Post(httpContext.Request, documentSession, _catalogueImporter, httpContext.RequestAborted).ConfigureAwait(false);
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<Microsoft.AspNetCore.Http.IResult>(httpContext, result);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

@@ -111,6 +111,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_account.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Accounts.BillingDetails>(httpContext, billingDetails_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

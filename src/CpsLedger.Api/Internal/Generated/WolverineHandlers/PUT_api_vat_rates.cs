@@ -66,6 +66,7 @@ namespace Internal.Generated.WolverineHandlers
                     stream_current.AppendMany(events);
                 }
 
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Invoicing.VatRateTable>(httpContext, stream_current.Aggregate);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);

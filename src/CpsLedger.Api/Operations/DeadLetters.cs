@@ -1,0 +1,168 @@
+using System.Text.Json;
+using CpsLedger.Api.Platform;
+using JasperFx.CommandLine;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Wolverine.Http;
+using Wolverine.Persistence.Durability;
+using Wolverine.Persistence.Durability.DeadLetterManagement;
+using Wolverine.Runtime;
+
+namespace CpsLedger.Api.Operations;
+
+/// <summary>A message that failed for good (a permanent error, or a transient one that outlasted every retry).</summary>
+/// <param name="Message">The message as it was sent (JSON), to see what it was about.</param>
+public sealed record DeadLetter(Guid Id, string MessageType, string ExceptionType, string ExceptionMessage, DateTimeOffset SentAt,
+    DateTimeOffset? FailedAt, int ReplayCount, bool Replayable, JsonElement? Message);
+
+public sealed record DeadLetterPage(int Total, int Page, IReadOnlyList<DeadLetter> DeadLetters);
+
+/// <summary>Which dead letters to replay or discard: these ids, or every one of a message type (both empty: refused).</summary>
+public sealed record DeadLetterSelection(IReadOnlyList<Guid>? Ids, string? MessageType);
+
+public sealed record DeadLetterAction(string Action, int Selected);
+
+/// <summary>
+/// The operator's view of Wolverine's dead-letter storage (<see cref="IDeadLetters"/>, table wolverine_dead_letters): list,
+/// replay once the cause is fixed (the durability agent moves replayable ones back into the inbox within a polling interval),
+/// or discard. The same from the command line: <c>dead-letters</c> here, and Wolverine's <c>storage counts</c> /
+/// <c>storage replay</c>.
+/// </summary>
+public static class DeadLetterEndpoints
+{
+    public const int PageSize = 50;
+
+    [WolverineGet("/api/operations/dead-letters", OperationId = "ListDeadLetters")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Operations")]
+    [EndpointSummary("Messages that failed for good (support): what, why, when; newest first, 50 a page")]
+    [ProducesResponseType<DeadLetterPage>(StatusCodes.Status200OK)]
+    public static async Task<DeadLetterPage> Get(IWolverineRuntime runtime, string? messageType, int? page, CancellationToken ct)
+    {
+        var results = await runtime.Storage.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery
+        {
+            PageNumber = Math.Max(page ?? 1, 1),
+            PageSize = PageSize,
+            MessageType = string.IsNullOrWhiteSpace(messageType) ? null : messageType,
+        }, ct);
+        return new DeadLetterPage(results.TotalCount, Math.Max(page ?? 1, 1), [.. results.Envelopes.Select(Describe)]);
+    }
+
+    [WolverinePost("/api/operations/dead-letters/replay", OperationId = "ReplayDeadLetters")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Operations")]
+    [EndpointSummary("Run dead letters again (support): by id, or every one of a message type, once the cause is fixed")]
+    [RequestExample("""{"ids":["0195f0c2-6f2a-7c1e-9d51-6f3f1c2b8a10"]}""")]
+    [ProducesResponseType(StatusCodes.Status400BadRequest)]
+    public static Task<Results<Accepted<DeadLetterAction>, ProblemHttpResult>> Replay(DeadLetterSelection selection, IWolverineRuntime runtime, CancellationToken ct) =>
+        Act(selection, runtime, "replay", (letters, query) => letters.ReplayAsync(query, ct), ct);
+
+    [WolverinePost("/api/operations/dead-letters/discard", OperationId = "DiscardDeadLetters")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Operations")]
+    [EndpointSummary("Delete dead letters for good (support): by id, or every one of a message type")]
+    [RequestExample("""{"ids":["0195f0c2-6f2a-7c1e-9d51-6f3f1c2b8a10"]}""")]
+    [ProducesResponseType(StatusCodes.Status400BadRequest)]
+    public static Task<Results<Accepted<DeadLetterAction>, ProblemHttpResult>> Discard(DeadLetterSelection selection, IWolverineRuntime runtime, CancellationToken ct) =>
+        Act(selection, runtime, "discard", (letters, query) => letters.DiscardAsync(query, ct), ct);
+
+    private static async Task<Results<Accepted<DeadLetterAction>, ProblemHttpResult>> Act(DeadLetterSelection selection, IWolverineRuntime runtime, string action,
+        Func<IDeadLetters, DeadLetterEnvelopeQuery, Task> apply, CancellationToken ct)
+    {
+        if (Select(selection) is not { } query)
+            return TypedResults.Problem(Problems.Invalid("ids", "Name the dead letters: their ids, or a messageType for all of that type."));
+        var selected = (await runtime.Storage.DeadLetters.QueryAsync(Counting(query), ct)).TotalCount;
+        await apply(runtime.Storage.DeadLetters, query);
+        return TypedResults.Accepted((string?)null, new DeadLetterAction(action, selected));
+    }
+
+    public static DeadLetterEnvelopeQuery? Select(DeadLetterSelection selection) =>
+        selection.Ids is { Count: > 0 } ids ? new DeadLetterEnvelopeQuery([.. ids])
+        : !string.IsNullOrWhiteSpace(selection.MessageType) ? new DeadLetterEnvelopeQuery { MessageType = selection.MessageType }
+        : null;
+
+    private static DeadLetterEnvelopeQuery Counting(DeadLetterEnvelopeQuery query) =>
+        new() { MessageIds = query.MessageIds, MessageType = query.MessageType, PageSize = 1, PageNumber = 1 };
+
+    public static DeadLetter Describe(DeadLetterEnvelope e) => new(e.Id, e.MessageType, e.ExceptionType, e.ExceptionMessage, e.SentAt,
+        e.FailedAt, e.ReplayCount, e.Replayable, Body(e.Envelope.Data));
+
+    private static JsonElement? Body(byte[]? data)
+    {
+        if (data is not { Length: > 0 })
+            return null;
+        try
+        {
+            return JsonDocument.Parse(data).RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>Dead letters make the service Degraded (still ready: it serves, but an operator must look).</summary>
+public sealed class DeadLetterHealthCheck(IWolverineRuntime runtime) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var counts = await runtime.Storage.Admin.FetchCountsAsync();
+        return counts.DeadLetter == 0
+            ? HealthCheckResult.Healthy("No dead letters")
+            : HealthCheckResult.Degraded($"{counts.DeadLetter} dead letter(s): see GET /api/operations/dead-letters, replay or discard them");
+    }
+}
+
+public sealed class DeadLettersInput : NetCoreInput
+{
+    [Description("list, replay or discard")]
+    public string Action { get; set; } = "list";
+
+    [Description("Dead letter ids (replay, discard)")]
+    public string[] IdFlag { get; set; } = [];
+
+    [Description("Every dead letter of this message type (list, replay, discard), e.g. CpsLedger.Api.Invoicing.SendInvoiceEmail")]
+    public string? MessageTypeFlag { get; set; }
+}
+
+[Description("Lists, replays or discards dead letters (Wolverine's dead-letter storage); the running service replays them",
+    Name = "dead-letters")]
+public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
+{
+    public override async Task<bool> Execute(DeadLettersInput input)
+    {
+        // The output is this command's answer, for a person or a script.
+        var output = Console.Out;
+        using var host = input.BuildHost();
+        var letters = host.Services.GetRequiredService<IWolverineRuntime>().Storage.DeadLetters;
+        if (input.Action == "list")
+        {
+            var page = await letters.QueryAsync(new DeadLetterEnvelopeQuery { PageSize = 1000, MessageType = input.MessageTypeFlag },
+                CancellationToken.None);
+            await output.WriteLineAsync($"{page.TotalCount} dead letter(s)");
+            foreach (var e in page.Envelopes)
+                await output.WriteLineAsync($"{e.Id}  {e.FailedAt ?? e.SentAt:u}  {e.MessageType}  {e.ExceptionType}: {e.ExceptionMessage}");
+            return true;
+        }
+
+        var ids = input.IdFlag.Select(Guid.Parse).ToList();
+        if (input.Action is not ("replay" or "discard") ||
+            DeadLetterEndpoints.Select(new DeadLetterSelection(ids, input.MessageTypeFlag)) is not { } query)
+        {
+            await output.WriteLineAsync("Usage: dead-letters list|replay|discard [--id <id> ...] [--message-type <type>]");
+            return false;
+        }
+
+        if (input.Action == "replay")
+            await letters.ReplayAsync(query, CancellationToken.None);
+        else
+            await letters.DiscardAsync(query, CancellationToken.None);
+        await output.WriteLineAsync(input.Action == "replay"
+            ? "Marked for replay: the running service moves them back into its inbox within a few seconds."
+            : "Discarded.");
+        return true;
+    }
+}

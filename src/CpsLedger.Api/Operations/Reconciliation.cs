@@ -1,0 +1,301 @@
+using System.Text;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Api.Tiers;
+using JasperFx.Events.Projections;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Wolverine;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Operations;
+
+public sealed class ReconciliationOptions
+{
+    public const string Section = "Reconciliation";
+
+    /// <summary>Run on a schedule (Wolverine's recurring messages: one node of the cluster runs each occurrence).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>When, as a cron expression in UTC (default: every ten minutes).</summary>
+    public string Cron { get; set; } = "*/10 * * * *";
+
+    /// <summary>How far back a run looks (memberships started, invitations and invoices issued), so each run costs the same.</summary>
+    public TimeSpan Lookback { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>What is younger than this is not judged yet: its consequences may still be on their way.</summary>
+    public TimeSpan Grace { get; set; } = TimeSpan.FromMinutes(15);
+}
+
+/// <summary>Check the ledger's promises now (scheduled, or asked for by an operator).</summary>
+public sealed record RunReconciliation(DateTimeOffset RequestedAt);
+
+/// <summary>One promise found broken. <paramref name="Repair"/> says what was done about it (null: nothing could be).</summary>
+public sealed record ReconciliationFinding(string Check, Guid AccountId, string Subject, string Detail, string? Repair);
+
+/// <summary>The reconciliation ran: what it checked, what it found broken and what it did (recorded by the system actor).</summary>
+public sealed record LedgerReconciled(
+    Guid RunId,
+    DateTimeOffset CheckedAt,
+    int MembershipsChecked,
+    int AccountsChecked,
+    int EmailsChecked,
+    int CardInvoicesChecked,
+    IReadOnlyList<ReconciliationFinding> Findings);
+
+public static class ReconciliationStream
+{
+    public static readonly Guid Id = DerivedIds.Hashed("cpsledger:reconciliation");
+
+    /// <summary>Who the reconciliation's events are recorded by (<see cref="RunReconciliationHandler"/>'s system actor).</summary>
+    public const string Actor = SystemActor.Prefix + "reconciliation";
+}
+
+/// <summary>The latest run and what it found (its findings stay open until a run no longer finds them).</summary>
+public sealed class ReconciliationReport
+{
+    public Guid Id { get; set; }
+    public int Runs { get; set; }
+    public DateTimeOffset? LastRunAt { get; set; }
+    public Guid? LastRunId { get; set; }
+    public int RepairsDispatched { get; set; }
+    public List<ReconciliationFinding> OpenFindings { get; set; } = [];
+
+    public static ReconciliationReport Create(LedgerReconciled e) => new ReconciliationReport().With(e);
+
+    public void Apply(LedgerReconciled e) => With(e);
+
+    private ReconciliationReport With(LedgerReconciled e)
+    {
+        Runs++;
+        LastRunAt = e.CheckedAt;
+        LastRunId = e.RunId;
+        RepairsDispatched += e.Findings.Count(f => f.Repair is not null);
+        OpenFindings = [.. e.Findings];
+        return this;
+    }
+}
+
+/// <summary>
+/// The safety net: checks that what the ledger's events promise has happened, and repairs what it can by sending the message
+/// that was lost again (every one of them is idempotent: a repeat finds its work done). Checks, within
+/// <see cref="ReconciliationOptions.Lookback"/> and older than <see cref="ReconciliationOptions.Grace"/>: a joined membership has
+/// its invoice issued or on its way; an account at or over the invitation threshold and not a member has an invitation; every
+/// welcome, invitation and invoice e-mail is recorded as sent; every card invoice that fell due has a charge attempt.
+/// </summary>
+[SystemActor("reconciliation")]
+public static class RunReconciliationHandler
+{
+    public static async Task<OutgoingMessages> Handle(RunReconciliation message, IDocumentSession session, TimeProvider clock,
+        IOptions<ReconciliationOptions> options, ILogger<ReconciliationReport> logger, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var o = options.Value;
+        var since = now - o.Lookback;
+        var settled = now - o.Grace;
+        var findings = new List<ReconciliationFinding>();
+        var repairs = new OutgoingMessages();
+        var pending = await PendingMessages.ReadAsync(session, ct);
+        var sent = await SentEmails.ReadAsync(session, ct);
+
+        // Memberships: invoiced, or the invoice on its way (the join's message or the scheduled IssueInvoice in the inbox).
+        var members = await session.Query<AccountMembership>().Where(m => m.Membership != null).ToListAsync(ct);
+        var terms = members.Select(m => (m.AccountId, Term: m.Membership!))
+            .Where(x => x.Term.StartsOn >= DateOnly.FromDateTime(since.UtcDateTime)).ToList();
+        var invoices = (await session.LoadManyAsync<Invoice>(ct, terms.Select(t => InvoiceStream.ForMembership(t.Term.MembershipId)).ToArray()))
+            .ToDictionary(i => i.MembershipId);
+        var emailsChecked = 0;
+        foreach (var (accountId, term) in terms)
+        {
+            if (!invoices.ContainsKey(term.MembershipId) && !pending.Mentions(term.MembershipId))
+            {
+                findings.Add(new ReconciliationFinding("membership-invoiced", accountId, term.MembershipNumber,
+                    $"Membership {term.MembershipNumber} has no invoice and none is scheduled.", "IssueInvoice sent"));
+                repairs.Add(new IssueInvoice(accountId, term.MembershipId, now));
+            }
+
+            emailsChecked++;
+            if (!sent.Contains($"welcome-{term.MembershipId:N}@cpsledger") && !pending.Mentions(term.MembershipId) &&
+                DateOnly.FromDateTime(settled.UtcDateTime) >= term.StartsOn)
+            {
+                findings.Add(new ReconciliationFinding("welcome-email-sent", accountId, term.MembershipNumber,
+                    $"The welcome e-mail of membership {term.MembershipNumber} is not recorded as sent.", "SendWelcomeEmail sent"));
+                repairs.Add(new SendWelcomeEmail(accountId, term.MembershipId));
+            }
+        }
+
+        // Invitations: the policy says invited, and the account is not (nor is a review of it waiting).
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        var candidates = table is null ? [] : await InvitationCandidatesAsync(session, table.InvitationThreshold, ct);
+        foreach (var accountId in candidates.Where(a => !pending.Mentions(a)))
+        {
+            var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+            var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
+            if (InvitationPolicy.Decide(membership, accountId, summary.PointsTotal, table!, Guid.Empty, now) is InvitationIssued)
+            {
+                findings.Add(new ReconciliationFinding("account-invited", accountId, accountId.ToString(),
+                    $"The account has {summary.PointsTotal} points (threshold {table!.InvitationThreshold}) and no invitation.", "ReviewInvitation sent"));
+                repairs.Add(new ReviewInvitation(accountId));
+            }
+        }
+
+        // Invitation e-mails of the invitations that stand.
+        foreach (var m in members.Concat(await session.Query<AccountMembership>().Where(m => m.Invitation != null).ToListAsync(ct))
+                     .DistinctBy(m => m.Id)
+                     .Where(m => m.Invitation is { } i && i.IssuedAt >= since && i.IssuedAt <= settled))
+        {
+            emailsChecked++;
+            var invitation = m.Invitation!;
+            if (!sent.Contains($"invitation-{invitation.InvitationId:N}@cpsledger") && !pending.Mentions(invitation.InvitationId))
+            {
+                findings.Add(new ReconciliationFinding("invitation-email-sent", m.AccountId, invitation.InvitationId.ToString(),
+                    "The invitation e-mail is not recorded as sent.", "SendInvitationEmail sent"));
+                repairs.Add(new SendInvitationEmail(m.AccountId, invitation.InvitationId));
+            }
+        }
+
+        // Invoice e-mails, and a charge attempt for every card invoice that fell due.
+        var recent = await session.Query<Invoice>().Where(i => i.IssuedAt >= since).ToListAsync(ct);
+        foreach (var invoice in recent.Where(i => i.IssuedAt <= settled))
+        {
+            emailsChecked++;
+            if (!sent.Contains($"invoice-{invoice.InvoiceNumber}@cpsledger") && !pending.Mentions(invoice.Id))
+            {
+                findings.Add(new ReconciliationFinding("invoice-email-sent", invoice.AccountId, invoice.InvoiceNumber,
+                    $"The e-mail of invoice {invoice.InvoiceNumber} is not recorded as sent.", "SendInvoiceEmail sent"));
+                repairs.Add(new SendInvoiceEmail(invoice.Id));
+            }
+        }
+
+        var cardInvoices = await session.Query<Invoice>()
+            .Where(i => i.PaymentMethod == PaymentMethod.Card && i.Status == InvoiceStatus.Open).ToListAsync(ct);
+        foreach (var invoice in cardInvoices.Where(i => DueWork.StartOf(i.DueOn) <= settled && i.ChargeAttempts.Count == 0))
+        {
+            if (pending.Mentions(invoice.Id))
+                continue;
+            findings.Add(new ReconciliationFinding("card-invoice-charged", invoice.AccountId, invoice.InvoiceNumber,
+                $"Card invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and has no charge attempt.", "ChargeCard sent"));
+            repairs.Add(new ChargeCard(invoice.Id, 1, DueWork.StartOf(invoice.DueOn)));
+        }
+
+        session.Events.Append(ReconciliationStream.Id, new LedgerReconciled(Guid.CreateVersion7(), now, terms.Count, candidates.Count,
+            emailsChecked, cardInvoices.Count, findings));
+        if (findings.Count > 0)
+            logger.LogWarning("Reconciliation found {Count} broken promise(s) and dispatched {Repairs} repair(s): {Checks}", findings.Count,
+                repairs.Count, string.Join(", ", findings.Select(f => $"{f.Check} {f.Subject}")));
+        else
+            logger.LogInformation("Reconciliation found every promise kept");
+        return repairs;
+    }
+
+    /// <summary>Accounts whose products and adjustments add up to at least the threshold, with no invitation or membership.</summary>
+    private static async Task<IReadOnlyList<Guid>> InvitationCandidatesAsync(IDocumentSession session, int threshold, CancellationToken ct)
+    {
+        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
+        return await session.QueryAsync<Guid>($"""
+            with points as (
+                select (p.data ->> 'AccountId')::uuid as account_id, (p.data ->> 'Points')::int as points
+                from {Table<ProductView>()} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
+                union all
+                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>()} a, jsonb_array_elements(a.data -> 'Adjustments') x)
+            select t.account_id from (select account_id, sum(points) as total from points group by account_id) t
+            where t.total >= ?
+              and not exists (select 1 from {Table<AccountMembership>()} m where (m.data ->> 'AccountId')::uuid = t.account_id
+                              and (jsonb_typeof(m.data -> 'Invitation') = 'object' or jsonb_typeof(m.data -> 'Membership') = 'object'))
+            """, ct, threshold);
+    }
+
+    /// <summary>What is still in the inbox (waiting, scheduled or being retried): its consequences are on their way.</summary>
+    private sealed class PendingMessages(string bodies)
+    {
+        public bool Mentions(Guid id) => bodies.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase);
+
+        public static async Task<PendingMessages> ReadAsync(IDocumentSession session, CancellationToken ct)
+        {
+            var schema = session.DocumentStore.Options.DatabaseSchemaName;
+            // A stored envelope is binary (Wolverine's envelope format) around the message's JSON; its ids read as text.
+            var bodies = await session.QueryAsync<string>(
+                $"select encode(body, 'escape') from {schema}.wolverine_incoming_envelopes where status <> 'Handled'", ct);
+            return new PendingMessages(string.Join('\n', bodies));
+        }
+    }
+
+    private static class SentEmails
+    {
+        public static async Task<HashSet<string>> ReadAsync(IDocumentSession session, CancellationToken ct) =>
+        [
+            .. await session.QueryAsync<string>(
+                $"select message_id from {EmailDeliveries.QualifiedName(session.DocumentStore)} where sent_at is not null", ct),
+        ];
+    }
+}
+
+public static class ReconciliationEndpoints
+{
+    [WolverineGet("/api/operations/reconciliation", OperationId = "GetReconciliation")]
+    [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor}")]
+    [Tags("Operations")]
+    [EndpointSummary("The latest reconciliation: when it ran and the broken promises it found (open until a run no longer finds them)")]
+    [ProducesResponseType<ReconciliationReport>(StatusCodes.Status200OK)]
+    public static async Task<ReconciliationReport> Get(IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct) ?? new ReconciliationReport { Id = ReconciliationStream.Id };
+
+    [WolverinePost("/api/operations/reconciliation/runs", OperationId = "RunReconciliation")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Operations")]
+    [EndpointSummary("Run the reconciliation now (support) and answer with what it found")]
+    [ProducesResponseType<ReconciliationReport>(StatusCodes.Status200OK)]
+    public static async Task<ReconciliationReport> Post(IMessageBus bus, IDocumentStore store, TimeProvider clock, CancellationToken ct)
+    {
+        await bus.InvokeAsync(new RunReconciliation(clock.GetUtcNow()), ct);
+        await using var session = store.QuerySession();
+        return (await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct))!;
+    }
+}
+
+/// <summary>Broken promises found by the latest reconciliation make the service Degraded.</summary>
+public sealed class ReconciliationHealthCheck(IDocumentStore store) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        await using var session = store.QuerySession();
+        var report = await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, cancellationToken);
+        if (report is null)
+            return HealthCheckResult.Healthy("Not run yet");
+        return report.OpenFindings.Count == 0
+            ? HealthCheckResult.Healthy($"Every promise kept at {report.LastRunAt:u}")
+            : HealthCheckResult.Degraded(new StringBuilder($"{report.OpenFindings.Count} broken promise(s) found at {report.LastRunAt:u}: ")
+                .AppendJoin(", ", report.OpenFindings.Take(5).Select(f => $"{f.Check} {f.Subject}")).ToString());
+    }
+}
+
+public static class ReconciliationRegistration
+{
+    public static void AddReconciliation(this StoreOptions opts) =>
+        opts.Projections.Snapshot<ReconciliationReport>(SnapshotLifecycle.Inline);
+
+    public static void AddReconciliation(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ReconciliationOptions>()
+            .Bind(builder.Configuration.GetSection(ReconciliationOptions.Section))
+            .Validate(o => o.Lookback > TimeSpan.Zero && o.Grace >= TimeSpan.Zero, "Reconciliation:Lookback must be positive and Grace not negative.")
+            .ValidateOnStart();
+    }
+
+    /// <summary>A recurring message: Wolverine's recurring-message agent runs on one node of the cluster, so each run happens once.</summary>
+    public static void ScheduleReconciliation(this WolverineOptions opts, IConfiguration configuration)
+    {
+        // The recurring-message table is part of the schema whether or not the schedule is on, so every profile and the
+        // migrations describe one schema.
+        opts.Durability.EnableRecurringMessages = true;
+        var o = configuration.GetSection(ReconciliationOptions.Section).Get<ReconciliationOptions>() ?? new ReconciliationOptions();
+        if (o.Enabled)
+            opts.Schedules.ScheduleRecurring("ledger-reconciliation", o.Cron, at => new RunReconciliation(at));
+    }
+}

@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Operations;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Wolverine;
+using Wolverine.Runtime;
+
+namespace CpsLedger.Tests.Operations;
+
+/// <summary>A dead letter is an operator event: logged, counted, Degraded in /health/ready, listed and replayable.</summary>
+public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
+{
+    private async Task<long> DeadLetterCount() =>
+        (await App.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.FetchCountsAsync()).DeadLetter;
+
+    [Fact]
+    public async Task A_message_that_fails_for_good_is_counted_shown_as_degraded_listed_and_replayed_once_its_cause_is_fixed()
+    {
+        var counted = new ConcurrentBag<string?>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == DeadLetterAlarm.MeterName)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+            counted.Add(tags.ToArray().FirstOrDefault(t => t.Key == "message_type").Value as string));
+        listener.Start();
+
+        // The e-mail of an invoice that does not exist (yet): a permanent error, dead-lettered at the first attempt.
+        var account = await App.OpenAccount();
+        var invoiceId = Guid.NewGuid();
+        using (var scope = App.Services.CreateScope())
+            await scope.ServiceProvider.GetRequiredService<IMessageBus>().PublishAsync(new SendInvoiceEmail(invoiceId));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        // Stored as a dead letter, and (right after) reported.
+        while (await DeadLetterCount() == 0 || !counted.Contains(nameof(SendInvoiceEmail)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the message was dead-lettered and counted");
+            await Task.Delay(50);
+        }
+
+        var ready = await App.Anonymous().GetAsync("/health/ready").ReadAs<HealthReport>();
+        Assert.Equal(("Degraded", "Degraded"), (ready.Status, ready.Checks["dead-letters"].Status));
+
+        var support = App.ClientAs(LedgerRoles.Support);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).GetAsync("/api/operations/dead-letters")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Auditor).PostJson("/api/operations/dead-letters/replay",
+            new { ids = new[] { Guid.NewGuid() } })).StatusCode);
+        var page = await support.GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>();
+        Assert.Equal(1, page.Total);
+        var letter = Assert.Single(page.DeadLetters);
+        Assert.EndsWith(nameof(SendInvoiceEmail), letter.MessageType);
+        Assert.Equal(typeof(InvalidOperationException).FullName, letter.ExceptionType);
+        Assert.Contains(invoiceId.ToString(), letter.Message?.GetRawText());
+        await support.PostJson("/api/operations/dead-letters/replay", new { }).ReadProblem(HttpStatusCode.BadRequest);
+
+        // The command line lists it too.
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "list");
+        Assert.True(exit == 0, output);
+        Assert.Contains("1 dead letter(s)", output);
+        Assert.Contains(nameof(SendInvoiceEmail), output);
+
+        // The cause is fixed (the invoice exists now); replayed, the e-mail goes out once and the dead letter is gone.
+        await IssueInvoiceWithId(invoiceId, account);
+        // Replayed messages go back to their queue through the inbox: waited for until the e-mail's handler has run.
+        DeadLetterAction? replay = null;
+        await App.TrackedUntilHandled<SendInvoiceEmail>(1, async () => replay = await support
+            .PostJson("/api/operations/dead-letters/replay", new { ids = new[] { letter.Id } }).ReadAs<DeadLetterAction>(HttpStatusCode.Accepted));
+        Assert.Equal(1, replay!.Selected);
+
+        Assert.Equal(0, await DeadLetterCount());
+        Assert.Single(Directory.GetFiles(App.MailFolder, "invoice-*.eml"));
+        Assert.Equal("Healthy", (await App.Anonymous().GetAsync("/health/ready").ReadAs<HealthReport>()).Status);
+    }
+
+    private async Task IssueInvoiceWithId(Guid invoiceId, Guid accountId)
+    {
+        await using var session = App.Store.LightweightSession();
+        var account = (await session.LoadAsync<AccountView>(accountId))!;
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var term = new MembershipTerm(Guid.NewGuid(), "CPS-TEST-1", "gold", "Gold", Api.Tiers.TierKind.Standard, 200m, "EUR",
+            PaymentMethod.BankTransfer, today, today.AddYears(1).AddDays(-1), 1);
+        var issued = IssueInvoiceDecision.Decide(invoiceId, "INV-2099-000001", accountId, account, term,
+            App.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value, TestInvoices.Seller, TestInvoices.Payee,
+            TestInvoices.VatTable(), DateTimeOffset.UtcNow);
+        session.Events.StartStream<Invoice>(invoiceId, issued);
+        await session.SaveChangesAsync();
+    }
+
+    private sealed record HealthReport(string Status, Dictionary<string, HealthCheck> Checks);
+
+    private sealed record HealthCheck(string Status);
+}

@@ -1,0 +1,109 @@
+using System.Net;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Operations;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Harness;
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Tests.Operations;
+
+/// <summary>The safety net: it finds the consequences a commit promised and that went missing, repairs them, and says so.</summary>
+public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
+{
+    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
+
+    // A run, tracked until the repairs it dispatched (and what they set off) have been handled.
+    private Task<ReconciliationReport> Run() =>
+        App.Tracked(() => App.ClientAs(LedgerRoles.Support).PostJson("/api/operations/reconciliation/runs", new { })
+            .ReadAs<ReconciliationReport>());
+
+    private static string[] Checks(ReconciliationReport report) => [.. report.OpenFindings.Select(f => f.Check).Order()];
+
+    private async Task<string> ReconciliationHealth() =>
+        (await App.Anonymous().GetAsync("/health/ready").ReadAs<HealthReport>()).Checks["reconciliation"].Status;
+
+    private sealed record HealthReport(string Status, Dictionary<string, HealthCheck> Checks);
+
+    private sealed record HealthCheck(string Status);
+
+    private async Task Execute(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql.Replace("{schema}", App.SchemaName), connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
+    public async Task A_ledger_that_kept_its_promises_reconciles_clean_and_healthy()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
+        await App.FastForward(IssueDelay + TimeSpan.FromMinutes(30));
+
+        var report = await Run();
+
+        Assert.Empty(Checks(report));
+        Assert.Equal(1, report.Runs);
+        Assert.Equal("Healthy", await ReconciliationHealth());
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).GetAsync("/api/operations/reconciliation")).StatusCode);
+        await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/operations/reconciliation")).ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Lost_consequences_are_found_recorded_by_the_system_repaired_and_the_next_run_is_clean()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var card = await App.JoinedAccount("EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve, email: "card@example.ee");
+        await App.FastForward(IssueDelay);
+        var bank = await App.JoinedAccount("EE", "bank_transfer", email: "bank@example.ee");
+        var invited = await App.OpenAccount("invited@example.ee");
+        await App.Tracked(() => App.Member(invited).Register(invited, Products.Products.Complete("S-INVITED", Billing.Thousand)));
+
+        // What a fault could have lost: the bank member's scheduled invoice, the card invoice's charge on its due date, the
+        // record of every e-mail, and (a withdrawal no points change explains) the third account's invitation.
+        await Execute("delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled'");
+        await Execute("truncate {schema}.email_deliveries");
+        await using (var session = App.Store.LightweightSession())
+        {
+            var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(invited));
+            session.Events.Append(MembershipStream.For(invited), new InvitationWithdrawn(invited, membership!.Invitation!.InvitationId, 1000, 500,
+                App.Clock.GetUtcNow()));
+            await session.SaveChangesAsync();
+        }
+
+        App.Clock.Advance(TimeSpan.FromDays(31));
+        var report = await Run();
+
+        Assert.Equal(
+            ["account-invited", "card-invoice-charged", "invoice-email-sent", "membership-invoiced", "welcome-email-sent", "welcome-email-sent"],
+            Checks(report));
+        Assert.Equal(6, report.RepairsDispatched);
+        Assert.Equal("Degraded", await ReconciliationHealth());
+
+        // Recorded as an event by the system.
+        await using (var query = App.Store.QuerySession())
+        {
+            var run = Assert.Single(await query.Events.FetchStreamAsync(ReconciliationStream.Id));
+            Assert.Equal(ReconciliationStream.Actor, run.UserName);
+            Assert.Equal(6, ((LedgerReconciled)run.Data).Findings.Count);
+        }
+
+        // Repaired: the bank member invoiced, the card charged, the invitation issued again (and its e-mail sent).
+        Assert.Equal(InvoiceStatus.Open, (await App.Member(bank).SingleInvoice(bank)).Status);
+        Assert.Equal(InvoiceStatus.Paid, (await App.Member(card).SingleInvoice(card)).Status);
+        var membershipNow = await App.Member(invited).GetAsync($"/api/accounts/{invited}/membership").ReadAs<AccountMembership>();
+        Assert.NotNull(membershipNow.Invitation);
+
+        // The next run, after the repairs' own e-mails had time to be sent, finds nothing.
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        var again = await Run();
+        Assert.Empty(Checks(again));
+        Assert.Equal("Healthy", await ReconciliationHealth());
+    }
+}

@@ -1,0 +1,234 @@
+using System.Collections.Concurrent;
+using System.Net;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Harness;
+using static CpsLedger.Tests.Harness.FaultWaits;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Wolverine.Runtime;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>
+/// Ordinary faults, made to happen: PostgreSQL crashing mid-burst, the mail server refusing, two nodes on one database. What
+/// a commit promises (an invitation, an invoice, an e-mail) happens exactly once all the same. Waits are on conditions.
+/// </summary>
+public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
+{
+    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
+
+    [Fact]
+    public async Task A_database_crash_during_bursts_of_registrations_and_joins_loses_no_invitation_and_no_invoice_and_doubles_none()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        const int count = 10;
+        var accounts = new List<Guid>();
+        for (var i = 0; i < count; i++)
+            accounts.Add(await App.OpenAccount($"burst{i}@example.ee"));
+        var answers = new ConcurrentBag<HttpStatusCode>();
+
+        // Each registration allocates 1000 points: a ReviewInvitation, then the invitation and its e-mail. PostgreSQL crashes
+        // (restart -m immediate) while they are being answered and handled.
+        await WithCrashDuring(accounts.Select(account => UntilAnswered(() =>
+            App.Member(account).PostJson(Products.Products.ProductsUrl(account), Products.Products.Complete($"S-{account:N}", Billing.Thousand),
+                $"register-{account}"), answers)));
+        await Until(async () => (await Count("invitation_issued")) == count, () => $"every account invited (inbox: {_inbox})",
+            meanwhile: Inbox);
+
+        await WithCrashDuring(accounts.Select(account => UntilAnswered(() =>
+            App.Member(account).PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" },
+                $"join-{account}"), answers)));
+        await App.Services.UntilDurableStorageIsQuiet();
+        await App.MakeScheduledMessagesDue(App.Services, IssueDelay);
+        await Until(async () => (await Count("invoice_issued")) == count, () => $"every member invoiced (inbox: {_inbox})", meanwhile: Inbox);
+        // An e-mail that failed during a crash waits for its re-scheduled retry: make those due now.
+        await Until(() => Task.FromResult(Directory.GetFiles(App.MailFolder, "*.eml").Length >= 3 * count),
+            () => $"every e-mail written (inbox: {_inbox})", meanwhile: async () =>
+            {
+                await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero);
+                await Inbox();
+            });
+        await App.Services.UntilDurableStorageIsQuiet();
+
+        Assert.All(answers, status => Assert.Contains(status, new[] { HttpStatusCode.Created, HttpStatusCode.ServiceUnavailable }));
+        Assert.Equal(count, await Count("cps_joined"));
+        Assert.Equal(count, await Count("invitation_issued"));
+        Assert.Equal(count, await Count("invoice_issued"));
+        foreach (var account in accounts)
+            Assert.Single(await App.Member(account).Invoices(account));
+        // Every e-mail once: an invitation, a welcome and an invoice per account, no second copy of any.
+        var mail = Directory.GetFiles(App.MailFolder, "*.eml").Select(Path.GetFileName).Order().ToList();
+        Assert.True(mail.Count == 3 * count, string.Join(", ", mail));
+        Assert.DoesNotContain(mail, f => f!.EndsWith(".2.eml", StringComparison.Ordinal));
+        Assert.Equal(0, (await App.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.FetchCountsAsync()).DeadLetter);
+    }
+
+    [Fact]
+    public async Task While_the_mail_server_refuses_members_still_get_invoices_scheduled_and_afterwards_every_email_arrives_once()
+    {
+        using var smtp = new SmtpSink { Refusing = true };
+        var schema = $"cpsledger_smtp_{Guid.NewGuid():N}"[..30];
+        await using var host = App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
+            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
+            b.UseSetting("Mail:SmtpSecurity", "None");
+        });
+        try
+        {
+            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
+            // Three accounts join (their invitations used before their e-mails could go out, so only the welcome and the invoice
+            // are owed), two are only invited (their invitation e-mails are owed).
+            const int count = 3, invitedOnly = 2;
+            for (var i = 0; i < count + invitedOnly; i++)
+                await FaultWaits.InvitedAccount(App, host.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null);
+
+            // The mail server has refused every e-mail so far (invitations, welcomes), and every invoice is scheduled anyway.
+            await Until(async () => await host.Services.ScheduledMessageCount() == count, "every invoice scheduled");
+            Assert.True(smtp.Refused > 0);
+            Assert.Empty(smtp.Received);
+
+            smtp.Refusing = false;
+            await App.MakeScheduledMessagesDue(host.Services, IssueDelay);
+            await Until(() => Task.FromResult(smtp.Received.Count >= 2 * count + invitedOnly),
+                () => $"every e-mail delivered (received: {string.Join(", ", smtp.CopiesByMessageId().Keys)})", TimeSpan.FromSeconds(60),
+                () => App.MakeScheduledMessagesDue(host.Services, TimeSpan.Zero));
+            await host.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+
+            var copies = smtp.CopiesByMessageId();
+            Assert.Equal(2 * count + invitedOnly, copies.Count);
+            Assert.All(copies, c => Assert.Equal(1, c.Value));
+            Assert.Equal(count, copies.Keys.Count(id => id.StartsWith("invoice-", StringComparison.Ordinal)));
+            Assert.Equal(count, copies.Keys.Count(id => id.StartsWith("welcome-", StringComparison.Ordinal)));
+            Assert.Equal(invitedOnly, copies.Keys.Count(id => id.StartsWith("invitation-", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            await DropSchemaAsync(schema);
+        }
+    }
+
+    [Fact]
+    public async Task Two_nodes_on_one_database_issue_each_scheduled_invoice_and_send_each_email_exactly_once()
+    {
+        var schema = $"cpsledger_nodes_{Guid.NewGuid():N}"[..30];
+        var mailFolder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-nodes-{Guid.NewGuid():N}");
+        WebApplicationFactory<Program> Node() => App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Wolverine:Balanced", "true");
+            b.UseSetting("Mail:PickupDirectory", mailFolder);
+        });
+        // The first node creates the schema before the second starts (two hosts racing the same DDL fail).
+        await using var first = Node();
+        await Billing.ListThousandPointModel(first.Services.GetRequiredService<Marten.IDocumentStore>());
+        await using var second = Node();
+        _ = second.Server;
+        try
+        {
+            const int count = 6;
+            for (var i = 0; i < count; i++)
+            {
+                var node = i % 2 == 0 ? first : second;
+                await Billing.JoinedAccount(App, node.CreateClient(), node.Services, "EE", i % 3 == 0 ? "card" : "bank_transfer",
+                    Api.Invoicing.SandboxPaymentGateway.Approve, $"node{i}@example.ee");
+            }
+
+            await App.MakeScheduledMessagesDue(first.Services, IssueDelay);
+            await Until(async () => await Count("invoice_issued", schema) == count, "every member invoiced");
+            await Until(() => Task.FromResult(Directory.GetFiles(mailFolder, "invoice-*.eml").Length >= count), "every invoice e-mailed");
+            await first.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(count, await Count("invoice_issued", schema));
+            var mail = Directory.GetFiles(mailFolder, "*.eml").Select(Path.GetFileName).ToList();
+            Assert.Equal(3 * count, mail.Count);
+            Assert.DoesNotContain(mail, f => f!.EndsWith(".2.eml", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await second.DisposeAsync();
+            await first.DisposeAsync();
+            await DropSchemaAsync(schema);
+            if (Directory.Exists(mailFolder))
+                Directory.Delete(mailFolder, recursive: true);
+        }
+    }
+
+    /// <summary>Runs the requests, restarting PostgreSQL once the first of them has been answered.</summary>
+    private async Task WithCrashDuring(IEnumerable<Task> requests)
+    {
+        var all = requests.ToList();
+        await Task.WhenAny(all);
+        await App.Cluster.RestartAsync();
+        // The test's own queries share a connection pool whose connections the crash cut (the service has pools of its own,
+        // which it must recover by itself).
+        NpgsqlConnection.ClearPool(new NpgsqlConnection(App.ConnectionString));
+        await Task.WhenAll(all);
+    }
+
+    /// <summary>A client that retries a 503 (as the Retry-After tells it to, only sooner) with the same Idempotency-Key.</summary>
+    private static async Task UntilAnswered(Func<Task<HttpResponseMessage>> send, ConcurrentBag<HttpStatusCode> answers)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var response = await send();
+            answers.Add(response.StatusCode);
+            if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
+            {
+                await response.ShouldBe(HttpStatusCode.Created);
+                return;
+            }
+
+            Assert.True(response.Headers.RetryAfter is not null, "a 503 says when to retry");
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("The service kept answering 503.");
+            await Task.Delay(200);
+        }
+    }
+
+    private Task<long> Count(string eventType) => Count(eventType, App.SchemaName);
+
+    private string _inbox = "";
+
+    // What the inbox holds while a test waits (shown when the wait fails).
+    private async Task Inbox()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var read = new NpgsqlCommand(
+            $"select message_type, status, owner_id, attempts, execution_time from {App.SchemaName}.wolverine_incoming_envelopes where status <> 'Handled'",
+            connection);
+        await using var reader = await read.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync())
+            rows.Add($"{reader.GetString(0)} {reader.GetString(1)} owner {reader.GetInt32(2)} attempts {reader.GetInt32(3)} at {reader.GetValue(4)}");
+        _inbox = string.Join("; ", rows);
+    }
+
+    private async Task<long> Count(string eventType, string schema)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var count = new NpgsqlCommand($"select count(*) from {schema}.mt_events where type = $1", connection)
+        {
+            Parameters = { new NpgsqlParameter { Value = eventType } },
+        };
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+
+    private async Task DropSchemaAsync(string schema)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new NpgsqlCommand($"drop schema if exists {schema} cascade", connection);
+        await drop.ExecuteNonQueryAsync();
+    }
+}
