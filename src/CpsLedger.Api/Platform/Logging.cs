@@ -17,6 +17,8 @@ public static class Logging
     /// </summary>
     public static LogEventLevel RequestLevel(HttpContext context, double elapsedMilliseconds, Exception? exception) =>
         exception is not null && !context.RequestAborted.IsCancellationRequested ? LogEventLevel.Error
+        // The database away for a moment (Retry-After given): the client retries and the service recovers by itself.
+        : context.Response.StatusCode == StatusCodes.Status503ServiceUnavailable ? LogEventLevel.Warning
         : context.Response.StatusCode >= StatusCodes.Status500InternalServerError && !context.RequestAborted.IsCancellationRequested
             ? LogEventLevel.Error
             : LogEventLevel.Information;

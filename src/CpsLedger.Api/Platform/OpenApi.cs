@@ -24,6 +24,7 @@ public static class OpenApi
 {
     public const string ProblemSchema = "ProblemDetails";
     public const string ProblemMediaType = "application/problem+json";
+    private const string RetryAfterHeader = "Retry-After";
 
     public static void AddLedgerOpenApi(this IServiceCollection services) =>
         services.AddOpenApi("v1", o =>
@@ -170,6 +171,8 @@ public static class OpenApi
                 Error(responses, 413, "The request body is larger than the service accepts.");
             if (body)
                 Error(responses, 415, "The request body is not of a media type this operation reads.");
+            // Any operation may find the database unreachable for a moment (Platform/Errors.cs): a problem with Retry-After.
+            Error(responses, 503, "The ledger's database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key for a command).");
 
             foreach (var (status, response) in responses.ToList())
             {
@@ -184,6 +187,8 @@ public static class OpenApi
                         Required = true,
                         Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "uri-reference" },
                     };
+                if (status == "503")
+                    concrete.Headers[RetryAfterHeader] = new OpenApiHeaderReference(RetryAfterHeader, context.Document);
                 if (command && status.StartsWith('2'))
                     concrete.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeaderReference(IdempotencyMiddleware.ReplayedHeader, context.Document);
                 if (status is ['4' or '5', ..])
@@ -289,6 +294,12 @@ public static class OpenApi
             {
                 Description = "\"true\" when this is the recorded first response to a repeated Idempotency-Key.",
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("true")] },
+            };
+            components.Headers[RetryAfterHeader] = new OpenApiHeader
+            {
+                Description = "Seconds to wait before retrying.",
+                Required = true,
+                Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
             };
             components.Parameters ??= new Dictionary<string, IOpenApiParameter>();
             components.Parameters[CorrelationMiddleware.HeaderName] = new OpenApiParameter

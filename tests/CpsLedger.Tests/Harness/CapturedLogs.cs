@@ -17,4 +17,11 @@ public sealed class CapturedLogs : ILogEventSink
         .. _events.Where(e => e.Properties.TryGetValue(Api.Platform.Logging.CorrelationIdProperty, out var value)
                               && value is ScalarValue { Value: string id } && id == correlationId),
     ];
+
+    /// <summary>How many events were written so far: a mark for <see cref="RequestsSince"/>.</summary>
+    public int Mark() => _events.Count;
+
+    /// <summary>The request log's lines ("HTTP POST ... responded 201") written after the mark (the host serves every test).</summary>
+    public IReadOnlyList<LogEvent> RequestsSince(int mark) =>
+        [.. _events.Skip(mark).Where(e => e.MessageTemplate.Text.StartsWith("HTTP {RequestMethod}", StringComparison.Ordinal))];
 }

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Serilog.Events;
 using Wolverine.Runtime;
 
 namespace CpsLedger.Tests.Platform;
@@ -31,6 +32,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         for (var i = 0; i < count; i++)
             accounts.Add(await App.OpenAccount($"burst{i}@example.ee"));
         var answers = new ConcurrentBag<HttpStatusCode>();
+        var logMark = App.Logs.Mark();
 
         // Each registration allocates 1000 points: a ReviewInvitation, then the invitation and its e-mail. PostgreSQL crashes
         // (restart -m immediate) while they are being answered and handled.
@@ -56,6 +58,11 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         await App.Services.UntilDurableStorageIsQuiet();
 
         Assert.All(answers, status => Assert.Contains(status, new[] { HttpStatusCode.Created, HttpStatusCode.ServiceUnavailable }));
+        // The request log tells the outage as it was: a 503 warning, never a 500 error.
+        var outageLines = App.Logs.RequestsSince(logMark).Where(e => e.Properties["StatusCode"] is ScalarValue { Value: 503 or 500 }).ToList();
+        Assert.All(outageLines, e => Assert.Equal((LogEventLevel.Warning, 503),
+            (e.Level, (int)((ScalarValue)e.Properties["StatusCode"]).Value!)));
+        Assert.True(outageLines.Count >= answers.Count(a => a == HttpStatusCode.ServiceUnavailable), "every 503 answer has its request line");
         Assert.Equal(count, await Count("cps_joined"));
         Assert.Equal(count, await Count("invitation_issued"));
         Assert.Equal(count, await Count("invoice_issued"));
