@@ -45,6 +45,9 @@ public sealed class Contract
     public Operation? Find(string method, string path) =>
         _operations.Where(o => o.Method == method && o.Matches(path)).OrderBy(o => o.Parameters).FirstOrDefault();
 
+    /// <summary>Every (operation, status) the tests have received so far in this run, whichever host answered.</summary>
+    public static readonly ConcurrentDictionary<(string Operation, string Status), int> Observed = new();
+
     public void Check(string method, string path, HttpStatusCode status, string? mediaType, string body)
     {
         var operation = Find(method, path);
@@ -52,6 +55,7 @@ public sealed class Contract
             return;
 
         var code = ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Observed.AddOrUpdate((operation.Id, code), 1, (_, n) => n + 1);
         if (!operation.Responses.TryGetProperty(code, out var response))
             throw new ContractViolation($"{method} {path} answered {code}, which {operation} does not document " +
                                         $"(documented: {string.Join(", ", operation.Responses.EnumerateObject().Select(r => r.Name))}). Body: {Cut(body)}");
@@ -94,6 +98,24 @@ public sealed class Contract
             throw new ContractViolation($"{method} {path} answered {code} with a body its schema refuses:\n  {string.Join("\n  ", errors)}\nBody: {Cut(body)}");
         }
     }
+
+    /// <summary>
+    /// What the document promises that no test has seen: an operation never called, or a success or 404 status it documents
+    /// but never answered. The other statuses come from policies every operation shares (the gate's 400, 401, 403, the
+    /// idempotency 409 and 422, 413, 415, 503), each tested once for all; a success or a 404 is the endpoint's own.
+    /// </summary>
+    public IReadOnlyList<string> Unobserved() =>
+    [
+        .. _operations.SelectMany(operation =>
+        {
+            var seen = Observed.Keys.Where(k => k.Operation == operation.Id).Select(k => k.Status).ToHashSet();
+            if (seen.Count == 0)
+                return [$"{operation.Id} ({operation.Method} {operation.Path}): never called"];
+            return operation.Responses.EnumerateObject().Select(r => r.Name)
+                .Where(status => (status.StartsWith('2') || status == "404") && !seen.Contains(status))
+                .Select(status => $"{operation.Id} ({operation.Method} {operation.Path}): documents {status}, never answered it");
+        }),
+    ];
 
     private static string Escape(string segment) => Uri.EscapeDataString(segment.Replace("~", "~0").Replace("/", "~1"));
 

@@ -85,6 +85,38 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal("Healthy", (await App.Anonymous().GetAsync("/health/ready").ReadAs<HealthReport>()).Status);
     }
 
+    [Fact]
+    public async Task A_dead_letter_discarded_by_id_on_the_command_line_or_by_type_through_the_api_is_gone_and_never_runs()
+    {
+        // Two e-mails of invoices that will never exist: permanent errors, both dead-lettered.
+        var doomed = new[] { Guid.NewGuid(), Guid.NewGuid() };
+        using (var scope = App.Services.CreateScope())
+        {
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            foreach (var invoiceId in doomed)
+                await bus.PublishAsync(new SendInvoiceEmail(invoiceId));
+        }
+
+        await FaultWaits.Until(async () => await DeadLetterCount() == 2, "both messages dead-lettered");
+        var support = App.ClientAs(LedgerRoles.Support);
+        var letters = (await support.GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>()).DeadLetters;
+        var first = letters.Single(l => l.Message!.Value.GetRawText().Contains(doomed[0].ToString(), StringComparison.Ordinal));
+
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "discard", "--id", first.Id.ToString());
+        Assert.True(exit == 0, output);
+        Assert.Equal(1, await DeadLetterCount());
+
+        await support.PostJson("/api/operations/dead-letters/discard", new { }).ReadProblem(HttpStatusCode.BadRequest);
+        var discarded = await support.PostJson("/api/operations/dead-letters/discard", new { messageType = typeof(SendInvoiceEmail).FullName })
+            .ReadAs<DeadLetterAction>(HttpStatusCode.Accepted);
+
+        Assert.Equal(("discard", 1), (discarded.Action, discarded.Selected));
+        Assert.Equal(0, await DeadLetterCount());
+        Assert.Empty((await support.GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>()).DeadLetters);
+        Assert.Equal("Healthy", (await App.Anonymous().GetAsync("/health/ready").ReadAs<HealthReport>()).Status);
+        Assert.Empty(Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "invoice-*.eml") : []);
+    }
+
     private async Task IssueInvoiceWithId(Guid invoiceId, Guid accountId)
     {
         await using var session = App.Store.LightweightSession();
