@@ -42,25 +42,8 @@ public sealed class PublishVatRatesValidator : AbstractValidator<PublishVatRates
 public static class VatRateDefaults
 {
     /// <summary>Loads the default rates when no VAT table exists yet (first start). Safe to run on every start and node.</summary>
-    public static async Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default)
-    {
-        await using var session = store.LightweightSession();
-        if (await session.Events.FetchStreamStateAsync(VatTableStream.Id, ct) is not null)
-            return;
-        // Loaded by the service itself on first start, not by a person: the history names the system as the actor.
-        session.LastModifiedBy = Platform.SystemActor.Prefix + "vat-rate-defaults";
-
-        session.Events.StartStream<VatRateTable>(VatTableStream.Id, VatTableStream.Defaults(clock.GetUtcNow()));
-        try
-        {
-            await session.SaveChangesAsync(ct);
-        }
-        catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException
-                                      || e.InnerException is Marten.Exceptions.ExistingStreamIdCollisionException)
-        {
-            // Another node loaded them first.
-        }
-    }
+    public static Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default) =>
+        Platform.ReferenceData.StartOnceAsync<VatRateTable>(store, VatTableStream.Id, "vat-rate-defaults", () => VatTableStream.Defaults(clock.GetUtcNow()), ct);
 }
 
 /// <summary>Loads the default VAT rates on first start.</summary>

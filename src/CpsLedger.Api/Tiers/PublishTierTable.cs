@@ -56,25 +56,8 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
 public static class TierTableDefaults
 {
     /// <summary>Loads the programme defaults when no tier table exists yet (first start). Safe to run on every start and node.</summary>
-    public static async Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default)
-    {
-        await using var session = store.LightweightSession();
-        if (await session.Events.FetchStreamStateAsync(TierTableStream.Id, ct) is not null)
-            return;
-        // The ledger itself loads them, not a person.
-        session.LastModifiedBy = Platform.SystemActor.Prefix + "tier-table-defaults";
-
-        session.Events.StartStream<TierTableView>(TierTableStream.Id, TierTableStream.Defaults(clock.GetUtcNow()));
-        try
-        {
-            await session.SaveChangesAsync(ct);
-        }
-        catch (Exception e) when (e is Marten.Exceptions.ExistingStreamIdCollisionException
-                                      || e.InnerException is Marten.Exceptions.ExistingStreamIdCollisionException)
-        {
-            // Another node loaded them first.
-        }
-    }
+    public static Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default) =>
+        Platform.ReferenceData.StartOnceAsync<TierTableView>(store, TierTableStream.Id, "tier-table-defaults", () => TierTableStream.Defaults(clock.GetUtcNow()), ct);
 }
 
 /// <summary>Loads the default tier table on first start.</summary>
