@@ -29,18 +29,21 @@ public static class InvoiceWording
     public static IReadOnlyList<string> PaymentInstructions(Invoice invoice, PayeeAccount payee)
     {
         var reference = CreditorReferences.Grouped(invoice.CreditorReference);
-        var account = new[]
-        {
-            $"Account holder: {payee.AccountName}",
-            $"IBAN: {BankAccounts.GroupedIban(payee.Iban)}",
-            $"BIC: {payee.Bic}",
-            $"Reference: {reference} (or quote {invoice.InvoiceNumber})",
-        };
+        var account = TransferDetails(invoice, payee);
         return invoice.PaymentMethod == PaymentMethod.Card
             ? [$"Your card will be charged {Money(invoice.Total)} {invoice.Currency} on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do.",
                 "To pay by bank transfer instead:", .. account]
             : [$"Please transfer {Money(invoice.Total)} {invoice.Currency} by {invoice.DueOn:yyyy-MM-dd}, quoting the reference {reference}:", .. account];
     }
+
+    /// <summary>Where a bank transfer goes and the creditor reference it quotes (the invoice, the reminder, the suspension).</summary>
+    public static IReadOnlyList<string> TransferDetails(Invoice invoice, PayeeAccount payee) =>
+    [
+        $"Account holder: {payee.AccountName}",
+        $"IBAN: {BankAccounts.GroupedIban(payee.Iban)}",
+        $"BIC: {payee.Bic}",
+        $"Reference: {CreditorReferences.Grouped(invoice.CreditorReference)} (or quote {invoice.InvoiceNumber})",
+    ];
 
     /// <summary>The seller's identification in one line (legal name, VAT ID, registration number), or the programme's name on older invoices.</summary>
     public static string SellerLine(Invoice invoice) => invoice.Seller is { } s

@@ -189,21 +189,23 @@ public static class InvoiceEmails
         return email;
     }
 
-    public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn)
+    public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn, PayeeAccount payee)
     {
         return Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open.
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
-                        Please pay by {suspensionOn.AddDays(-1):yyyy-MM-dd}, quoting {invoice.InvoiceNumber}. Without payment your CPS membership
+                        Please pay by {suspensionOn.AddDays(-1):yyyy-MM-dd}. Without payment your CPS membership
                         ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
+
+                        {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
                         Canon Professional Services
                         """);
     }
 
-    public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt)
+    public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt, PayeeAccount payee)
     {
         return Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
                         Dear {account.CompanyName},
@@ -211,8 +213,10 @@ public static class InvoiceEmails
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open, so your
                         CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
 
-                        Pay the open amount by bank transfer, quoting {invoice.InvoiceNumber}{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}:
+                        Pay the open amount by bank transfer{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}:
                         the membership is active again as soon as the invoice is paid in full.
+
+                        {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
                         Canon Professional Services
                         """);

@@ -102,13 +102,14 @@ public static class SuspendForNonPaymentHandler
 
 public static class SendOverdueEmailHandler
 {
-    public static async Task Handle(SendOverdueEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendOverdueEmail message, IQuerySession session, Platform.MailDelivery mail,
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
         // Paid (or cancelled) before the e-mail went out: no reminder for an invoice that is settled.
         if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
             return;
-        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn), ct);
+        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
     }
 }
 
@@ -128,13 +129,14 @@ public static class MembershipStandingEmails
 
 public static class SendSuspensionEmailHandler
 {
-    public static async Task Handle(SendSuspensionEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendSuspensionEmail message, IQuerySession session, Platform.MailDelivery mail,
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
         // Paid in full (or cancelled) before the e-mail went out: the reinstatement e-mail follows instead.
         if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
             return;
-        await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt), ct);
+        await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
     }
 }
 

@@ -116,7 +116,11 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
         await App.FastForward(TimeSpan.FromDays(1));
         Assert.Equal(InvoiceStatus.Overdue, (await member.SingleInvoice(account)).Status);
-        Assert.Single(Emails(), e => e.Subject == $"Invoice {number} is overdue");
+        // The reminder says where to pay and which reference to quote, as the invoice does.
+        var reference = CreditorReferences.Grouped(invoice.CreditorReference);
+        var reminder = Assert.Single(Emails(), e => e.Subject == $"Invoice {number} is overdue");
+        Assert.Contains($"Reference: {reference} (or quote {number})", reminder.TextBody);
+        Assert.Contains("IBAN: ", reminder.TextBody);
         var overdue = await member.Summary(account);
         Assert.Equal((MembershipStatus.Active, 248.00m, "EUR"), (overdue.MembershipStatus, overdue.AmountOwed,
             overdue.OwedCurrency));
@@ -128,7 +132,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(1, await Count("membership_suspended"));
         var membershipNumber = (await member.SingleInvoice(account)).MembershipNumber;
         var suspendedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
-        Assert.Contains($"quoting {number}", suspendedMail.TextBody);
+        Assert.Contains($"Reference: {reference} (or quote {number})", suspendedMail.TextBody);
         Assert.Contains("248.00 EUR is still open", suspendedMail.TextBody);
 
         var partial = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 48m, "LATE-1"))
