@@ -7,7 +7,10 @@ using CpsLedger.Api.Products;
 using CpsLedger.Api.Support;
 using CpsLedger.Api.Tiers;
 using JasperFx.CommandLine;
+using JasperFx.Events;
 using Marten;
+using Marten.Events;
+using Marten.Events.Aggregation;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -33,9 +36,14 @@ public sealed record VerificationReport(
 /// <summary>
 /// Replays the events behind every stored projection and compares field by field. Read-only, so it runs while the service
 /// serves; a document written between the read and the replay can show as a transient difference, which a second run clears.
+/// One account: each of its documents against the replay of its stream. The whole ledger: every single-stream projection
+/// in one scan of its events, folded in memory as the fast rebuild folds them (<see cref="FastRebuild.FoldEachStreamAsync{TDoc}"/>)
+/// and compared with the stored documents in batches, instead of two round trips a document.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
 {
+    private const int DocumentsPerBatch = 500;
+
     public async Task<VerificationReport> RunAsync(Guid? accountId, CancellationToken ct)
     {
         await using var session = store.QuerySession();
@@ -43,9 +51,16 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var documents = 0;
 
         IReadOnlyList<Guid> accounts;
+        IReadOnlyList<ChainBreak> breaks;
         if (accountId is { } one)
         {
             accounts = [one];
+            var (compared, replayedProducts) = await CompareAccountDocuments(session, one, differences, ct);
+            documents += compared + await CompareAccountSets(session, one, replayedProducts, differences, ct);
+
+            // The account's chain, and the per-stream chains of its events that carry no account id (e.g. charge attempts).
+            var streamIds = (await AccountStreams.OfAsync(session, one, ct)).Select(s => s.StreamId).ToList();
+            breaks = await chains.VerifyAsync([one, .. streamIds], streamIds, ct);
         }
         else
         {
@@ -55,27 +70,25 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                 .Select(e => e.StreamId).ToListAsync(ct);
             accounts = viewed.Union(opened).ToList();
 
-            documents += await CompareReferenceData(session, differences, ct);
-        }
+            var replayedProducts = new List<ProductView>();
+            var fold = new FastRebuild(store);
+            foreach (var (projection, document) in fold.SingleStreamProjections)
+            {
+                var compare = typeof(Verification).GetMethod(nameof(CompareEvery), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+                    .MakeGenericMethod(document);
+                documents += await (Task<int>)compare.Invoke(this, [fold, session, projection, differences, replayedProducts, ct])!;
+            }
 
-        foreach (var account in accounts)
-            documents += await CompareAccount(session, account, differences, ct);
-
-        IReadOnlyList<ChainBreak> breaks;
-        if (accountId is { } only)
-        {
-            // The account's chain, and the per-stream chains of its events that carry no account id (e.g. charge attempts).
-            var streamIds = (await AccountStreams.OfAsync(session, only, ct)).Select(s => s.StreamId).ToList();
-            breaks = await chains.VerifyAsync([only, .. streamIds], streamIds, ct);
-        }
-        else
-        {
+            documents += await CompareAllSets(session, replayedProducts, differences, ct);
             breaks = await chains.VerifyAsync(null, null, ct);
         }
+
         return new VerificationReport(accountId, DateTimeOffset.UtcNow, accounts.Count, documents, differences, breaks);
     }
 
-    private async Task<int> CompareAccount(IQuerySession session, Guid accountId, List<ProjectionDifference> differences, CancellationToken ct)
+    /// <summary>Each stored document of the account against the replay of its stream; the replayed products for the sets.</summary>
+    private async Task<(int Compared, List<ProductView> ReplayedProducts)> CompareAccountDocuments(IQuerySession session, Guid accountId,
+        List<ProjectionDifference> differences, CancellationToken ct)
     {
         var count = 0;
         count += await Compare<AccountView>(session, accountId, differences, ct);
@@ -95,58 +108,144 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                 replayedProducts.Add(replayed);
         }
 
-        // Serial claims: exactly the registered products of this account that have a serial number.
-        var storedClaims = (await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct))
-            .ToDictionary(c => c.Id, c => $"{c.RegistrationId} {c.SerialNumber}");
-        var replayedClaims = replayedProducts.Where(p => !p.Deregistered && p.SerialNumber is not null)
-            .ToDictionary(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!), p => $"{p.Id} {SerialNumbers.Normalize(p.SerialNumber!)}");
-        CompareSets(nameof(SerialOwnership), storedClaims, replayedClaims, differences);
+        return (count, replayedProducts);
+    }
 
-        // Old CPS e-mail claims: the e-mails this account verified and has not unlinked since.
-        var accountEvents = await session.Events.FetchStreamAsync(accountId, token: ct);
-        var storedEmailClaims = (await session.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct))
-            .ToDictionary(c => c.Id, c => $"{c.Method} {c.VerifiedAt.UtcDateTime:O}");
+    /// <summary>
+    /// Every stored document of one single-stream projection against the fold of its stream: replayed documents compared in
+    /// batches with the stored ones, then every stored document no stream replays to. Replayed products are kept for the
+    /// serial claims.
+    /// </summary>
+    private async Task<int> CompareEvery<TDoc>(FastRebuild fold, IQuerySession session, SingleStreamProjection<TDoc, Guid> projection,
+        List<ProjectionDifference> differences, List<ProductView> replayedProducts, CancellationToken ct) where TDoc : class
+    {
+        var name = typeof(TDoc).Name;
+        var identity = new FastRebuild.IdentitySetter<TDoc>();
+        var unreplayed = await StoredIds(typeof(TDoc), ct);
+        var pending = new List<(Guid Id, TDoc Replayed)>(DocumentsPerBatch);
+        var serializer = store.Options.Serializer();
+        var count = 0;
+
+        async Task CompareBatchAsync()
+        {
+            var stored = (await session.LoadManyAsync<TDoc>(ct, pending.Select(p => p.Id))).ToDictionary(identity.Identity);
+            foreach (var (id, replayed) in pending)
+            {
+                count++;
+                unreplayed.Remove(id);
+                if (stored.TryGetValue(id, out var document))
+                    Diff(name, id.ToString(), "$", JsonNode.Parse(serializer.ToJson(document)), JsonNode.Parse(serializer.ToJson(replayed)), differences);
+                else
+                    differences.Add(new ProjectionDifference(name, id.ToString(), "(document)", null, "present"));
+            }
+
+            pending.Clear();
+        }
+
+        await fold.FoldEachStreamAsync(session, projection, async (id, replayed, _) =>
+        {
+            if (replayed is ProductView product)
+                replayedProducts.Add(product);
+
+            pending.Add((id, replayed));
+            if (pending.Count >= DocumentsPerBatch)
+                await CompareBatchAsync();
+        }, ct);
+        if (pending.Count > 0)
+            await CompareBatchAsync();
+
+        foreach (var id in unreplayed.Order())
+            differences.Add(new ProjectionDifference(name, id.ToString(), "(document)", "present", null));
+        return count + unreplayed.Count;
+    }
+
+    private async Task<HashSet<Guid>> StoredIds(Type document, CancellationToken ct)
+    {
+        await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        await using var command = new Npgsql.NpgsqlCommand($"select id from {BulkAppend.DocumentTable(store, document)}", connection);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var ids = new HashSet<Guid>();
+        while (await reader.ReadAsync(ct))
+            ids.Add(reader.GetGuid(0));
+        return ids;
+    }
+
+    /// <summary>The account's claim rows and support overrides against what its events say they must be.</summary>
+    private static async Task<int> CompareAccountSets(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> replayedProducts,
+        List<ProjectionDifference> differences, CancellationToken ct)
+    {
+        var storedClaims = await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct);
+        var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct);
+        var storedOverrides = await session.Query<SupportOverride>().Where(o => o.AccountId == accountId).ToListAsync(ct);
+        var events = (await session.Events.FetchStreamAsync(accountId, token: ct))
+            .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
+            .OrderBy(e => e.Sequence).ToList();
+        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events, differences);
+    }
+
+    /// <summary>Every claim row and support override of the ledger against what the events say they must be: one query each.</summary>
+    private static async Task<int> CompareAllSets(IQuerySession session, IReadOnlyList<ProductView> replayedProducts,
+        List<ProjectionDifference> differences, CancellationToken ct)
+    {
+        var storedClaims = await session.Query<SerialOwnership>().ToListAsync(ct);
+        var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().ToListAsync(ct);
+        var storedOverrides = await session.Query<SupportOverride>().ToListAsync(ct);
+        var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
+        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events, differences);
+    }
+
+    // The events the claim rows and the overrides are made of (besides the products).
+    private static readonly Type[] SetEvents =
+    [
+        typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), typeof(PointsAdjusted), typeof(InvitationEmailResent),
+        typeof(OldCpsEmailLinked),
+    ];
+
+    private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
+        IReadOnlyList<SupportOverride> storedOverrides, IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events,
+        List<ProjectionDifference> differences)
+    {
+        // Serial claims: exactly the registered products that have a serial number.
+        CompareSets(nameof(SerialOwnership),
+            storedClaims.ToDictionary(c => c.Id, c => $"{c.RegistrationId} {c.SerialNumber}"),
+            replayedProducts.Where(p => !p.Deregistered && p.SerialNumber is not null)
+                .ToDictionary(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!), p => $"{p.Id} {SerialNumbers.Normalize(p.SerialNumber!)}"),
+            differences);
+
+        // Old CPS e-mail claims: the e-mails each account verified and has not unlinked since (events in sequence order).
         var replayedEmailClaims = new Dictionary<string, string>();
-        foreach (var e in accountEvents)
+        foreach (var e in events)
         {
             if (e.Data is Migration.OldCpsEmailVerified verified)
-                replayedEmailClaims[verified.Email] = $"{verified.Method} {verified.VerifiedAt.UtcDateTime:O}";
-            else if (e.Data is OldCpsEmailUnlinked unlinked)
+                replayedEmailClaims[verified.Email] = EmailClaim(verified.AccountId, verified.Method, verified.VerifiedAt);
+            else if (e.Data is OldCpsEmailUnlinked unlinked && replayedEmailClaims.TryGetValue(unlinked.Email, out var claim)
+                     && claim.StartsWith(unlinked.AccountId.ToString(), StringComparison.Ordinal))
                 replayedEmailClaims.Remove(unlinked.Email);
         }
 
-        CompareSets(nameof(Migration.OldCpsEmailClaim), storedEmailClaims, replayedEmailClaims, differences);
+        CompareSets(nameof(Migration.OldCpsEmailClaim), storedEmailClaims.ToDictionary(c => c.Id, c => EmailClaim(c.AccountId, c.Method, c.VerifiedAt)),
+            replayedEmailClaims, differences);
 
-        // Support overrides: one per support action event on the account stream.
-        var storedOverrides = (await session.Query<SupportOverride>().Where(o => o.AccountId == accountId).ToListAsync(ct))
-            .ToDictionary(o => o.Id.ToString(), o => o.Action);
-        var replayedOverrides = accountEvents
-            .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
-            .Select(e => (e.Id, Action: e.Data switch
+        // Support overrides: one per support action event.
+        CompareSets(nameof(SupportOverride), storedOverrides.ToDictionary(o => o.Id.ToString(), o => $"{o.AccountId} {o.Action}"),
+            events.Select(e => (e.Id, Override: e.Data switch
             {
-                PointsAdjusted => "points_adjusted",
-                InvitationEmailResent => "invitation_email_resent",
-                OldCpsEmailLinked => "old_cps_email_linked",
-                OldCpsEmailUnlinked => "old_cps_email_unlinked",
+                PointsAdjusted a => $"{a.AccountId} points_adjusted",
+                InvitationEmailResent r => $"{r.AccountId} invitation_email_resent",
+                OldCpsEmailLinked l => $"{l.AccountId} old_cps_email_linked",
+                OldCpsEmailUnlinked u => $"{u.AccountId} old_cps_email_unlinked",
                 _ => null,
             }))
-            .Where(x => x.Action is not null)
-            .ToDictionary(x => x.Id.ToString(), x => x.Action!);
-        CompareSets(nameof(SupportOverride), storedOverrides, replayedOverrides, differences);
+                .Where(x => x.Override is not null)
+                .ToDictionary(x => x.Id.ToString(), x => x.Override!),
+            differences);
 
-        return count + storedClaims.Count + storedEmailClaims.Count + storedOverrides.Count;
+        return storedClaims.Count + storedEmailClaims.Count + storedOverrides.Count;
     }
 
-    private async Task<int> CompareReferenceData(IQuerySession session, List<ProjectionDifference> differences, CancellationToken ct)
-    {
-        var count = await Compare<TierTableView>(session, TierTableStream.Id, differences, ct);
-        var modelIds = await session.Query<ProductModelView>().Select(m => m.Id).ToListAsync(ct);
-        var listed = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "product_model_listed")
-            .Select(e => e.StreamId).ToListAsync(ct);
-        foreach (var id in modelIds.Union(listed))
-            count += await Compare<ProductModelView>(session, id, differences, ct);
-        return count;
-    }
+    private static string EmailClaim(Guid accountId, Migration.OldCpsEmailVerificationMethod method, DateTimeOffset verifiedAt) =>
+        $"{accountId} {method} {verifiedAt.UtcDateTime:O}";
 
     /// <summary>Stored document against the replay of its stream.</summary>
     private async Task<int> Compare<T>(IQuerySession session, Guid id, List<ProjectionDifference> differences, CancellationToken ct)

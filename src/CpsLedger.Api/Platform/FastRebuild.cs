@@ -67,6 +67,57 @@ public sealed class FastRebuild(IDocumentStore store)
         return null;
     }
 
+    /// <summary>The stored single-stream projections (stream id a Guid) and the document type each stores.</summary>
+    public IReadOnlyList<(object Projection, Type Document)> SingleStreamProjections =>
+    [
+        .. _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live)
+            .Select(p => (Projection: (object)p, Document: DocumentTypeOf(p)))
+            .Where(p => p.Document is not null)
+            .Select(p => (p.Projection, p.Document!)),
+    ];
+
+    /// <summary>
+    /// Replays every stream the projection reads, one scan of the events it handles in stream order, each stream folded in
+    /// memory by the projection's own dispatch; hands each resulting document (with its stream id and version) on. What a
+    /// rebuild writes and what verification compares with the stored document. Returns the events read and the last sequence.
+    /// </summary>
+    public async Task<(long Events, long LastSequence)> FoldEachStreamAsync<TDoc>(IQuerySession session, SingleStreamProjection<TDoc, Guid> projection,
+        Func<Guid, TDoc, long, Task> onDocument, CancellationToken ct) where TDoc : class
+    {
+        var setter = new IdentitySetter<TDoc>();
+        var slice = new List<IEvent>();
+        long events = 0, lastSequence = 0;
+
+        async Task FoldAsync()
+        {
+            if (slice.Count == 0)
+                return;
+            var (document, action) = await projection.DetermineActionAsync(session, null, slice[0].StreamId, setter, slice, ct);
+            if (action == ActionType.Store && document is not null)
+            {
+                // The document is its stream's, whatever id Create gave it (Marten's storage does the same).
+                setter.SetIdentity(document, slice[0].StreamId);
+                await onDocument(slice[0].StreamId, projection.ApplyMetadata(document, slice[^1]), slice[^1].Version);
+            }
+
+            slice.Clear();
+        }
+
+        var query = session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(projection.AllEventTypes))
+            .OrderBy(e => e.StreamId).ThenBy(e => e.Version);
+        await foreach (var e in query.ToAsyncEnumerable(ct))
+        {
+            if (slice.Count > 0 && slice[0].StreamId != e.StreamId)
+                await FoldAsync();
+            slice.Add(e);
+            events++;
+            lastSequence = Math.Max(lastSequence, e.Sequence);
+        }
+
+        await FoldAsync();
+        return (events, lastSequence);
+    }
+
     private async Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, CancellationToken ct) where TDoc : class
     {
         var clock = Stopwatch.StartNew();
@@ -81,31 +132,10 @@ public sealed class FastRebuild(IDocumentStore store)
         await store.Advanced.Clean.DeleteDocumentsByTypeAsync(typeof(TDoc), ct);
 
         await using var session = store.QuerySession();
-        var eventTypes = projection.AllEventTypes;
-        var setter = new IdentitySetter<TDoc>();
         var buffer = new List<TDoc>(DocumentsPerCopy);
         var versions = new List<(Guid Id, long Version)>(DocumentsPerCopy);
         var table = BulkAppend.DocumentTable(store, typeof(TDoc));
-        var slice = new List<IEvent>();
-        long events = 0, documents = 0, lastSequence = 0;
-
-        async Task FoldAsync()
-        {
-            if (slice.Count == 0)
-                return;
-            var (document, action) = await projection.DetermineActionAsync(session, null, slice[0].StreamId, setter, slice, ct);
-            if (action == ActionType.Store && document is not null)
-            {
-                // The document is its stream's, whatever id Create gave it (Marten's storage does the same).
-                setter.SetIdentity(document, slice[0].StreamId);
-                buffer.Add(projection.ApplyMetadata(document, slice[^1]));
-                versions.Add((slice[0].StreamId, slice[^1].Version));
-                if (buffer.Count >= DocumentsPerCopy)
-                    await FlushAsync();
-            }
-
-            slice.Clear();
-        }
+        long documents = 0;
 
         async Task FlushAsync()
         {
@@ -127,17 +157,13 @@ public sealed class FastRebuild(IDocumentStore store)
             versions.Clear();
         }
 
-        var query = session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(eventTypes)).OrderBy(e => e.StreamId).ThenBy(e => e.Version);
-        await foreach (var e in query.ToAsyncEnumerable(ct))
+        var (events, lastSequence) = await FoldEachStreamAsync(session, projection, async (id, document, version) =>
         {
-            if (slice.Count > 0 && slice[0].StreamId != e.StreamId)
-                await FoldAsync();
-            slice.Add(e);
-            events++;
-            lastSequence = Math.Max(lastSequence, e.Sequence);
-        }
-
-        await FoldAsync();
+            buffer.Add(document);
+            versions.Add((id, version));
+            if (buffer.Count >= DocumentsPerCopy)
+                await FlushAsync();
+        }, ct);
         if (buffer.Count > 0)
             await FlushAsync();
 
@@ -158,7 +184,7 @@ public sealed class FastRebuild(IDocumentStore store)
     }
 
     /// <summary>Sets a new document's id (every document of the ledger keeps it in its Id property, Marten's convention).</summary>
-    private sealed class IdentitySetter<TDoc> : IIdentitySetter<TDoc, Guid> where TDoc : class
+    internal sealed class IdentitySetter<TDoc> : IIdentitySetter<TDoc, Guid> where TDoc : class
     {
         private readonly PropertyInfo _id = typeof(TDoc).GetProperty("Id") ?? throw new InvalidOperationException($"{typeof(TDoc).Name} has no Id property.");
 
