@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using CpsLedger.Api.Platform;
 using FluentValidation;
 using Marten;
@@ -132,9 +133,8 @@ public static class GetBillingDetailsEndpoint
     [WolverineGet("/api/accounts/{accountId}/billing-details", OperationId = "GetBillingDetails")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("The billing address and VAT ID the account's next invoice will carry (null until set)")]
-    [ProducesResponseType<BillingDetails>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+    public static async Task<Results<Ok<BillingDetails>, ProblemHttpResult>> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
         await session.LoadAsync<AccountView>(accountId, ct) is { } view
-            ? Results.Ok(new BillingDetails(accountId, view.CompanyName, view.BillingAddress, view.VatId, view.BillingDetailsChangedAt))
-            : Results.Problem(Problems.AccountNotFound);
+            ? TypedResults.Ok(new BillingDetails(accountId, view.CompanyName, view.BillingAddress, view.VatId, view.BillingDetailsChangedAt))
+            : TypedResults.Problem(Problems.AccountNotFound);
 }

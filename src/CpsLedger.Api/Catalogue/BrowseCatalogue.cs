@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using CpsLedger.Api.Platform;
@@ -97,12 +98,11 @@ public static class GetProductModelEndpoint
     [WolverineGet("/api/catalogue/models/{code}", OperationId = "GetProductModel")]
     [Authorize]
     [EndpointSummary("Read one product model by its code, with every points value it has had")]
-    [ProducesResponseType<ProductModelView>(StatusCodes.Status200OK)]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<IResult> Get(string code, IQuerySession session, CancellationToken ct) =>
+    public static async Task<Results<Ok<ProductModelView>, ProblemHttpResult>> Get(string code, IQuerySession session, CancellationToken ct) =>
         await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(code), ct) is { } model
-            ? Results.Ok(model)
-            : Results.Problem(Problems.NotFound("Product model not found",
+            ? TypedResults.Ok(model)
+            : TypedResults.Problem(Problems.NotFound("Product model not found",
                 $"There is no product model with code \"{ProductModelCode.Normalize(code)}\" in the catalogue."));
 }
 

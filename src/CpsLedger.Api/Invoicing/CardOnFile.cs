@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using Marten;
@@ -30,11 +31,8 @@ public static class GetCardOnFileEndpoint
     [WolverineGet("/api/accounts/{accountId}/payment-card", OperationId = "GetCardOnFile")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("The card on file: brand, last four digits and expiry (never the number or token); 404 when none is recorded")]
-    [ProducesResponseType<CardOnFile>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Get(Guid accountId, IQuerySession session, CancellationToken ct)
-    {
-        return await session.LoadAsync<PaymentCard>(PaymentCardStream.For(accountId), ct) is { } card
-            ? Results.Ok(CardOnFile.Of(card))
-            : Results.Problem(Problems.NotFound("No card on file", "No card is recorded for this account."));
-    }
+    public static async Task<Results<Ok<CardOnFile>, ProblemHttpResult>> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<PaymentCard>(PaymentCardStream.For(accountId), ct) is { } card
+            ? TypedResults.Ok(CardOnFile.Of(card))
+            : TypedResults.Problem(Problems.NotFound("No card on file", "No card is recorded for this account."));
 }

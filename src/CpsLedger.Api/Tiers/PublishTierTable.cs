@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using System.Globalization;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -85,11 +86,10 @@ public static class TierTableEndpoints
     [WolverineGet("/api/tiers", OperationId = "GetTierTable")]
     [Authorize]
     [EndpointSummary("The tier table in force (standard and enterprise tiers, thresholds, fees) and its version")]
-    [ProducesResponseType<TierTableView>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Get(IQuerySession session, CancellationToken ct) =>
+    public static async Task<Results<Ok<TierTableView>, ProblemHttpResult>> Get(IQuerySession session, CancellationToken ct) =>
         await session.LoadAsync<TierTableView>(TierTableStream.Id, ct) is { } table
-            ? Results.Ok(table)
-            : Results.Problem(Problems.NotFound("No tier table", "The tier table has not been loaded yet."));
+            ? TypedResults.Ok(table)
+            : TypedResults.Problem(Problems.NotFound("No tier table", "The tier table has not been loaded yet."));
 
     public static Guid TierTableStreamId() => TierTableStream.Id;
 

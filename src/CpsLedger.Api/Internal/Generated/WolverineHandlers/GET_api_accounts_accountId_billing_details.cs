@@ -52,9 +52,9 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.GetBillingDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/billing-details").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Accounts.GetBillingDetailsEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfBillingDetailsAndProblemHttpResult = await CpsLedger.Api.Accounts.GetBillingDetailsEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            await resultsOfOkOfBillingDetailsAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
     }
 

@@ -52,9 +52,9 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.GetCardOnFileEndpoint").SetTag("http.route", "/api/accounts/{accountId}/payment-card").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Invoicing.GetCardOnFileEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfCardOnFileAndProblemHttpResult = await CpsLedger.Api.Invoicing.GetCardOnFileEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            await resultsOfOkOfCardOnFileAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
     }
 

@@ -34,9 +34,9 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Tiers.TierTableEndpoints").SetTag("http.route", "/api/tiers").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Tiers.TierTableEndpoints.Get(((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfTierTableViewAndProblemHttpResult = await CpsLedger.Api.Tiers.TierTableEndpoints.Get(((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
 
-            await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+            await resultsOfOkOfTierTableViewAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
     }
 
