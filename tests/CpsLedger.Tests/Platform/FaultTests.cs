@@ -90,7 +90,8 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
                 await FaultWaits.InvitedAccount(App, host.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null);
 
             // The mail server has refused every e-mail so far (invitations, welcomes), and every invoice is scheduled anyway.
-            await Until(async () => await host.Services.ScheduledMessageCount() == count, "every invoice scheduled");
+            // Each joining schedules its invoice, its renewal offer and its term end.
+            await Until(async () => await host.Services.ScheduledMessageCount() == 3 * count, "every invoice scheduled");
             Assert.True(smtp.Refused > 0);
             Assert.Empty(smtp.Received);
 

@@ -1,0 +1,312 @@
+using System.Net;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Products;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+using Wolverine;
+
+namespace CpsLedger.Tests.Membership;
+
+/// <summary>The membership year: renewal offer, term end (renewed or lapsed), tier changes and cancellation, driven by the clock.</summary>
+public sealed class MembershipYearTests : LedgerTest
+{
+    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
+    private readonly SandboxPaymentGateway _sandbox;
+
+    public MembershipYearTests(LedgerApp app) : base(app)
+    {
+        _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
+        _sandbox.Clear();
+    }
+
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support);
+    private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
+
+    private Task<AccountMembership> Membership(Guid account) =>
+        Support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+
+    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
+        ? Directory.GetFiles(App.MailFolder, "*.eml").Order().Select(f => MimeMessage.Load(f)).ToArray()
+        : [];
+
+    private MimeMessage Email(string messageId) => Assert.Single(Emails(), e => e.MessageId == messageId);
+
+    private async Task<int> Count(string eventType)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
+    }
+
+    // One bus per call, as two service nodes would each have: a handler invoked inline, with its retries.
+    private async Task Invoke(object message)
+    {
+        using var scope = App.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
+    private async Task FastForwardTo(DateTimeOffset at)
+    {
+        var by = at - App.Clock.GetUtcNow();
+        await App.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
+    }
+
+    private static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
+
+    private Task PayInFull(Invoice invoice, string bankReference) =>
+        App.Tracked(async () => await (await Finance.PostJson("/api/payments/bank-transfers",
+            Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference))).ShouldBe(HttpStatusCode.Created));
+
+    [Fact]
+    public async Task A_card_membership_is_offered_its_renewal_30_days_ahead_and_renews_at_term_end_with_its_number_and_a_new_invoice()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+
+        await FastForwardTo(OfferAt(term) - TimeSpan.FromMinutes(5));
+        Assert.Null((await Membership(account)).Renewal);
+        Assert.Equal(0, await Count("renewal_offered"));
+        await App.FastForward(TimeSpan.FromMinutes(10));
+
+        var renewal = (await Membership(account)).Renewal!;
+        Assert.NotNull(renewal.OfferedAt);
+        Assert.Equal(["silver", "gold"], renewal.EligibleTiers);
+        Assert.Equal(("gold", term.MembershipNumber, term.EndsOn.AddDays(1)), (renewal.Proposed!.TierCode, renewal.Proposed.MembershipNumber,
+            renewal.Proposed.StartsOn));
+        var offer = Email($"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Contains("Gold: 200.00 EUR a year (selected)", offer.TextBody);
+        Assert.Contains("Silver: 100.00 EUR a year", offer.TextBody);
+        Assert.Contains("your card on file is charged", offer.TextBody);
+        Assert.Single(await member.Invoices(account)); // a card renewal is invoiced after it renews
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = await Membership(account);
+        Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1), term.EndsOn.AddYears(1), "gold"),
+            (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn, renewed.Membership.EndsOn, renewed.Membership.TierCode));
+        Assert.Equal([term.MembershipNumber], renewed.MembershipNumbers);
+        Assert.Equal([TierChange.Joined, TierChange.Renewed], renewed.TierHistory.Select(t => t.Change));
+        Assert.Equal("renewed", Assert.Single(renewed.PastMemberships).EndedBecause);
+        Assert.Contains("is renewed", Email($"renewed-{renewed.Membership.MembershipId:N}@cpsledger").Subject);
+
+        await App.FastForward(IssueDelay);
+        var second = (await member.Invoices(account)).First();
+        Assert.Equal((InvoiceKind.Renewal, renewed.Membership.StartsOn, renewed.Membership.EndsOn), (second.Kind, second.PeriodStart, second.PeriodEnd));
+        Assert.Equal("CPS Gold membership renewal, annual fee", Assert.Single(second.Lines).Description);
+        Assert.Equal(second.IssuedOn.AddDays(30), second.DueOn);
+        Assert.Contains("Thank you for renewing", Email($"invoice-{second.InvoiceNumber}@cpsledger").TextBody);
+        await App.FastForward(TimeSpan.FromDays(30));
+        Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).First().Status);
+        Assert.Equal(2, _sandbox.Charges.Count);
+        Assert.Equal((1, 1), (await Count("renewal_offered"), await Count("membership_renewed")));
+    }
+
+    [Fact]
+    public async Task A_bank_transfer_renewal_is_invoiced_with_the_offer_due_by_term_end_and_renews_once_paid()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-1");
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var invoices = await member.Invoices(account);
+        Assert.Equal(2, invoices.Count);
+        var renewalInvoice = invoices.First();
+        Assert.Equal((InvoiceKind.Renewal, term.EndsOn, term.EndsOn.AddDays(1), InvoiceStatus.Open),
+            (renewalInvoice.Kind, renewalInvoice.DueOn, renewalInvoice.PeriodStart, renewalInvoice.Status));
+        Assert.Contains("Your renewal invoice for Gold", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("Thank you for renewing", Email($"invoice-{renewalInvoice.InvoiceNumber}@cpsledger").TextBody);
+
+        await PayInFull(renewalInvoice, "B-2");
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = await Membership(account);
+        Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1)), (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn));
+        Assert.Equal(2, (await member.Invoices(account)).Count); // paid ahead: no second renewal invoice
+        Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+    }
+
+    [Fact]
+    public async Task An_unpaid_bank_transfer_renewal_lapses_at_term_end_its_invoice_credited_and_a_rejoin_gets_a_new_number()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-1");
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var lapsed = await Membership(account);
+        Assert.Null(lapsed.Membership);
+        var past = Assert.Single(lapsed.PastMemberships);
+        Assert.Equal((term.EndsOn, "lapsed, not paid by the end of the term"), (past.EndedOn, past.EndedBecause));
+        var renewalInvoice = (await member.Invoices(account)).First();
+        Assert.Equal(InvoiceStatus.Cancelled, renewalInvoice.Status);
+        Assert.NotNull(renewalInvoice.CreditNote);
+        Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.Contains("not paid by the end of the term", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Equal(MembershipStatus.Ended, (await member.Summary(account)).MembershipStatus);
+        // Invited again on its points: a new join, a new number, the old one kept in the history.
+        Assert.NotNull(lapsed.Invitation);
+        Assert.Equal(2, Emails().Count(e => e.Subject == "You are invited to join Canon Professional Services"));
+
+        var rejoined = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        Assert.NotEqual(term.MembershipNumber, rejoined.MembershipNumber);
+        Assert.Equal([term.MembershipNumber], rejoined.PreviousMembershipNumbers);
+        Assert.Equal([term.MembershipNumber, rejoined.MembershipNumber], (await Membership(account)).MembershipNumbers);
+        Assert.Equal(1, await Count("membership_lapsed"));
+    }
+
+    [Fact]
+    public async Task Choosing_another_tier_after_the_offer_replaces_the_renewal_invoice_and_stopping_lets_the_membership_lapse_without_refund()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        var first = await member.SingleInvoice(account);
+        await PayInFull(first, "B-1");
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var goldRenewal = (await member.Invoices(account)).First();
+
+        var plan = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal((true, "silver", 100.00m), (plan.Renews, plan.Tier, plan.AnnualFee));
+        Assert.Equal([goldRenewal.InvoiceNumber], plan.CancelledInvoices);
+        var invoices = await member.Invoices(account);
+        Assert.Equal(3, invoices.Count);
+        var silverRenewal = invoices.Single(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Open);
+        Assert.Equal(("CPS Silver membership renewal, annual fee", term.EndsOn), (Assert.Single(silverRenewal.Lines).Description, silverRenewal.DueOn));
+        Assert.Equal(InvoiceStatus.Cancelled, invoices.Single(i => i.InvoiceNumber == goldRenewal.InvoiceNumber).Status);
+
+        var unknown = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "bronze" });
+        await unknown.ShouldBe(HttpStatusCode.BadRequest);
+        var notEligible = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" });
+        await notEligible.ShouldBe(HttpStatusCode.Conflict);
+
+        var stopped = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false })
+            .ReadAs<RenewalPlan>());
+        Assert.False(stopped.Renews);
+        Assert.Equal([silverRenewal.InvoiceNumber], stopped.CancelledInvoices);
+        Assert.NotNull((await Membership(account)).Membership); // runs to the term end
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var ended = await Membership(account);
+        Assert.Null(ended.Membership);
+        Assert.Equal("lapsed, the renewal was stopped", ended.PastMemberships.Single().EndedBecause);
+        // No refund: the term's own invoice stays paid.
+        Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).Single(i => i.InvoiceNumber == first.InvoiceNumber).Status);
+    }
+
+    [Fact]
+    public async Task An_upgrade_takes_effect_at_once_with_an_invoice_pro_rated_by_whole_days_and_a_downgrade_waits_for_renewal()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(100));
+
+        var notEligible = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
+        await notEligible.ShouldBe(HttpStatusCode.Conflict);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+
+        var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
+        var daysRemaining = term.EndsOn.DayNumber - today.DayNumber + 1;
+        var daysInTerm = term.EndsOn.DayNumber - term.StartsOn.DayNumber + 1;
+        Assert.Equal((today, daysRemaining, daysInTerm), (upgrade.EffectiveOn, upgrade.DaysRemaining, upgrade.DaysInTerm));
+        Assert.Equal(Math.Round(150m * daysRemaining / daysInTerm, 2, MidpointRounding.AwayFromZero), upgrade.ProRataAmount);
+
+        var membership = await Membership(account);
+        Assert.Equal(("platinum", 350m, term.MembershipNumber, term.EndsOn), (membership.Membership!.TierCode, membership.Membership.AnnualFee,
+            membership.Membership.MembershipNumber, membership.Membership.EndsOn));
+        Assert.Equal([TierChange.Joined, TierChange.Upgraded], membership.TierHistory.Select(t => t.Change));
+        var invoice = (await member.Invoices(account)).First();
+        Assert.Equal((InvoiceKind.Upgrade, today, term.EndsOn, upgrade.ProRataAmount), (invoice.Kind, invoice.PeriodStart, invoice.PeriodEnd, invoice.Subtotal));
+        Assert.Equal($"CPS upgrade Gold to Platinum: {daysRemaining} of {daysInTerm} days", Assert.Single(invoice.Lines).Description);
+        Assert.Contains("Thank you for upgrading", Email($"invoice-{invoice.InvoiceNumber}@cpsledger").TextBody);
+
+        var downgrade = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "silver" }).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Contains("takes effect at renewal", downgrade.Detail);
+        var again = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
+            .ReadProblem(HttpStatusCode.Conflict);
+        Assert.Contains("membership/upgrade", again.Detail);
+        var plan = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" }).ReadAs<RenewalPlan>();
+        Assert.Equal("silver", plan.Tier);
+        Assert.Equal("platinum", (await Membership(account)).Membership!.TierCode); // still platinum until the renewal
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal("silver", (await Membership(account)).Membership!.TierCode);
+    }
+
+    [Fact]
+    public async Task Support_cancels_with_a_reason_the_membership_ends_and_the_unpaid_invoice_is_credited()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+
+        await (await member.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "x" })).ShouldBe(HttpStatusCode.Forbidden);
+        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = " " })).ShouldBe(HttpStatusCode.BadRequest);
+        var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+
+        Assert.Equal(term.MembershipNumber, cancellation.MembershipNumber);
+        Assert.Equal([invoice.InvoiceNumber], cancellation.CancelledInvoices);
+        var cancelled = await member.SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
+        Assert.Contains("Company closed", cancelled.CreditNote!.Reason);
+        var membership = await Membership(account);
+        Assert.Null(membership.Membership);
+        Assert.Equal("cancelled by CPS support (Company closed (ticket 4711))", membership.PastMemberships.Single().EndedBecause);
+        Assert.Contains("Company closed", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "again" })).ShouldBe(HttpStatusCode.Conflict);
+
+        // Its scheduled renewal offer and term end find nothing to do.
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal((0, 0, 0), (await Count("renewal_offered"), await Count("membership_renewed"), await Count("membership_lapsed")));
+    }
+
+    [Fact]
+    public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+
+        App.Clock.Advance(OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new OfferRenewal(account, term.MembershipId)))));
+        await App.Services.RunScheduledMessagesNow();
+        await App.Tracked(() => Invoke(new OfferRenewal(account, term.MembershipId)));
+        Assert.Equal(1, await Count("renewal_offered"));
+        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+
+        App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new EndTerm(account, term.MembershipId)))));
+        await App.Services.RunScheduledMessagesNow();
+        Assert.Equal(1, await Count("membership_renewed"));
+        var renewed = (await Membership(account)).Membership!;
+        Assert.Single(Emails(), e => e.MessageId == $"renewed-{renewed.MembershipId:N}@cpsledger");
+        await App.FastForward(IssueDelay);
+        Assert.Equal(2, (await App.Member(account).Invoices(account)).Count);
+    }
+}
