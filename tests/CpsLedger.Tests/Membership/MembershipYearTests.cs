@@ -309,4 +309,44 @@ public sealed class MembershipYearTests : LedgerTest
         await App.FastForward(IssueDelay);
         Assert.Equal(2, (await App.Member(account).Invoices(account)).Count);
     }
+
+    [Fact]
+    public async Task The_reconciliation_finds_a_renewal_offer_and_a_term_end_that_were_lost_and_makes_them_happen_once()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        // What a fault could have lost: the term's scheduled renewal offer and end.
+        await Execute(LoseTermMessages);
+
+        App.Clock.Advance(OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        var report = await Reconcile();
+        var finding = Assert.Single(report.OpenFindings);
+        Assert.Equal(("renewal-offered", "OfferRenewal sent"), (finding.Check, finding.Repair));
+        Assert.Equal(1, await Count("renewal_offered"));
+        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Empty((await Reconcile()).OpenFindings);
+
+        App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        await Execute(LoseTermMessages);
+        var ended = await Reconcile();
+        Assert.Equal(["term-ended"], ended.OpenFindings.Select(f => f.Check));
+        Assert.Equal(1, await Count("membership_renewed"));
+        Assert.Equal(term.MembershipNumber, (await Membership(account)).Membership!.MembershipNumber);
+    }
+
+    private const string LoseTermMessages =
+        "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
+
+    private Task<Api.Operations.ReconciliationReport> Reconcile() =>
+        App.Tracked(() => Support.PostJson("/api/operations/reconciliation/runs", new { }).ReadAs<Api.Operations.ReconciliationReport>());
+
+    private async Task Execute(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql.Replace("{schema}", App.SchemaName), connection);
+        await command.ExecuteNonQueryAsync();
+    }
 }
