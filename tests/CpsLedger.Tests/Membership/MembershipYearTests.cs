@@ -336,6 +336,95 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(term.MembershipNumber, (await Membership(account)).Membership!.MembershipNumber);
     }
 
+    [Fact]
+    public async Task Two_years_of_one_member_join_renew_by_card_upgrade_lapse_and_rejoin_with_a_new_number_every_invoice_and_email_checked()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        // Year one: joins Gold by card.
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var first = (await Membership(account)).Membership!;
+        var invitation1 = (await Membership(account)).PastInvitations.Single();
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var joining = Assert.Single(await member.Invoices(account));
+        AssertInvoice(joining, InvoiceKind.Membership, "CPS Gold membership, annual fee", 200m, first.StartsOn, first.EndsOn, InvoiceStatus.Paid);
+
+        // The offer a month before the end; renewed by card at the end, same number; its invoice charged on its due date.
+        await FastForwardTo(OfferAt(first) + TimeSpan.FromMinutes(1));
+        await FastForwardTo(RenewalDecision.EndAt(first) + TimeSpan.FromMinutes(1));
+        var second = (await Membership(account)).Membership!;
+        Assert.Equal((first.MembershipNumber, first.EndsOn.AddDays(1), "gold"), (second.MembershipNumber, second.StartsOn, second.TierCode));
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var renewal = (await member.Invoices(account)).First();
+        AssertInvoice(renewal, InvoiceKind.Renewal, "CPS Gold membership renewal, annual fee", 200m, second.StartsOn, second.EndsOn, InvoiceStatus.Paid);
+
+        // Mid-year two: 2000 points, upgraded to Platinum at once, the difference pro rata by whole days.
+        await App.FastForward(TimeSpan.FromDays(120));
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+        var upgradeDays = second.EndsOn.DayNumber - upgrade.EffectiveOn.DayNumber + 1;
+        Assert.Equal(Math.Round(150m * upgradeDays / (second.EndsOn.DayNumber - second.StartsOn.DayNumber + 1), 2, MidpointRounding.AwayFromZero),
+            upgrade.ProRataAmount);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var upgradeInvoice = (await member.Invoices(account)).First();
+        AssertInvoice(upgradeInvoice, InvoiceKind.Upgrade, $"CPS upgrade Gold to Platinum: {upgradeDays} of {upgrade.DaysInTerm} days", upgrade.ProRataAmount,
+            upgrade.EffectiveOn, second.EndsOn, InvoiceStatus.Paid);
+
+        // The second offer pre-selects Platinum; the member declines it, and the membership lapses at the end of year two.
+        await FastForwardTo(OfferAt(second) + TimeSpan.FromMinutes(1));
+        Assert.Equal("platinum", (await Membership(account)).Renewal!.Proposed!.TierCode);
+        Assert.Contains("Platinum: 350.00 EUR a year (selected)", Email($"renewal-offer-{second.MembershipId:N}@cpsledger").TextBody);
+        await App.Tracked(async () => await (await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }))
+            .ShouldBe(HttpStatusCode.OK));
+        await FastForwardTo(RenewalDecision.EndAt(second) + TimeSpan.FromMinutes(1));
+        var lapsed = await Membership(account);
+        Assert.Null(lapsed.Membership);
+        Assert.Equal([TierChange.Joined, TierChange.Renewed, TierChange.Upgraded], lapsed.TierHistory.Select(t => t.Change));
+        Assert.Equal(["gold", "gold", "platinum"], lapsed.TierHistory.Select(t => t.TierCode));
+        var invitation2 = lapsed.Invitation!;
+
+        // Re-joins Silver by bank transfer: a new number, the old one kept.
+        var rejoined = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "bank_transfer" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        Assert.NotEqual(first.MembershipNumber, rejoined.MembershipNumber);
+        Assert.Equal([first.MembershipNumber, rejoined.MembershipNumber], (await Membership(account)).MembershipNumbers);
+        await App.FastForward(IssueDelay);
+        var invoices = await member.Invoices(account);
+        Assert.Equal(4, invoices.Count);
+        var third = (await Membership(account)).Membership!;
+        AssertInvoice(invoices.First(), InvoiceKind.Membership, "CPS Silver membership, annual fee", 100m, third.StartsOn, third.EndsOn, InvoiceStatus.Open);
+        Assert.Equal(rejoined.MembershipNumber, invoices.First().MembershipNumber);
+        Assert.All(invoices.Skip(1), i => Assert.Equal(first.MembershipNumber, i.MembershipNumber));
+
+        // Three card charges, each the invoice's total; and exactly these e-mails, each once.
+        Assert.Equal(invoices.Skip(1).Reverse().Select(i => i.Total), _sandbox.Charges.Select(c => c.Amount));
+        string[] expected =
+        [
+            $"invitation-{invitation1.InvitationId:N}@cpsledger", $"welcome-{first.MembershipId:N}@cpsledger",
+            $"renewal-offer-{first.MembershipId:N}@cpsledger", $"renewed-{second.MembershipId:N}@cpsledger",
+            $"renewal-offer-{second.MembershipId:N}@cpsledger", $"membership-ended-{second.MembershipId:N}@cpsledger",
+            $"invitation-{invitation2.InvitationId:N}@cpsledger", $"welcome-{third.MembershipId:N}@cpsledger",
+            .. invoices.Select(i => $"invoice-{i.InvoiceNumber}@cpsledger"),
+        ];
+        Assert.Equal(expected.Order(), Emails().Select(e => e.MessageId).Order());
+        Assert.Contains("the renewal was stopped", Email($"membership-ended-{second.MembershipId:N}@cpsledger").TextBody);
+        Assert.All(invoices, i => Assert.Contains($"{InvoiceWording.Money(i.Total)} {i.Currency}", Email($"invoice-{i.InvoiceNumber}@cpsledger").TextBody));
+        Assert.Contains(rejoined.MembershipNumber, Email($"welcome-{third.MembershipId:N}@cpsledger").Subject);
+    }
+
+    private static void AssertInvoice(Invoice invoice, InvoiceKind kind, string line, decimal amount, DateOnly periodStart, DateOnly periodEnd,
+        InvoiceStatus status)
+    {
+        Assert.Equal((kind, periodStart, periodEnd, status), (invoice.Kind, invoice.PeriodStart, invoice.PeriodEnd, invoice.Status));
+        var only = Assert.Single(invoice.Lines); // EE: no bank-transfer surcharge
+        Assert.Equal((line, amount), (only.Description, only.Amount));
+        Assert.Equal((amount, InvoiceCalculation.Round(amount * invoice.VatRate)), (invoice.Subtotal, invoice.Vat));
+        Assert.Equal(invoice.Subtotal + invoice.Vat, invoice.Total);
+    }
+
     private const string LoseTermMessages =
         "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
 
