@@ -150,6 +150,72 @@ public static class RenewalDecision
             RenewalTerms.EndOfTermStarting(startsOn), tableVersion, eligibility.Points, eligibility.Products, invoiceId, now);
 }
 
+/// <summary>Where the renewal of the term in force stands.</summary>
+public enum RenewalStatus
+{
+    /// <summary>Renews as things stand; the offer is not made yet.</summary>
+    NotOfferedYet,
+
+    /// <summary>Offered, on the pre-selected tier.</summary>
+    Offered,
+
+    /// <summary>The member chose the tier to renew with.</summary>
+    TierChosen,
+
+    /// <summary>The member stopped (declined) the renewal: the membership ends with its term.</summary>
+    Stopped,
+
+    /// <summary>Offered, and no tier was eligible: the membership ends with its term unless points return.</summary>
+    NothingEligible,
+}
+
+/// <summary>
+/// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the
+/// tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
+/// </summary>
+/// <param name="RenewalTier">The tier it renews with (offered, chosen, or the current one before the offer); null when it does not renew.</param>
+/// <param name="UpgradableTo">Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.</param>
+public sealed record MembershipOutlook(
+    string MembershipNumber,
+    string Tier,
+    string TierName,
+    PaymentMethod PaymentMethod,
+    DateOnly StartsOn,
+    DateOnly EndsOn,
+    RenewalStatus Renewal,
+    DateOnly RenewalOfferOn,
+    string? RenewalTier,
+    string? RenewalTierName,
+    IReadOnlyList<string> UpgradableTo,
+    IReadOnlyList<TierPeriod> TierHistory)
+{
+    public static MembershipOutlook? Of(AccountMembership? membership, EligibleTiers? eligibility, MembershipYearOptions options)
+    {
+        if (membership?.Membership is not { } term)
+            return null;
+        var renewal = RenewalDecision.RenewalOf(membership);
+        var status = renewal switch
+        {
+            { StoppedAt: not null } => RenewalStatus.Stopped,
+            { ChosenByMember: true } => RenewalStatus.TierChosen,
+            { OfferedAt: not null, Proposed: null } => RenewalStatus.NothingEligible,
+            { OfferedAt: not null } => RenewalStatus.Offered,
+            _ => RenewalStatus.NotOfferedYet,
+        };
+        var next = status switch
+        {
+            RenewalStatus.Stopped or RenewalStatus.NothingEligible => null,
+            _ => renewal?.Proposed ?? term,
+        };
+        var upgradable = eligibility is null
+            ? []
+            : eligibility.Standard.Concat(eligibility.Enterprise)
+                .Where(t => t.Eligible && t.Currency == term.Currency && t.AnnualFee > term.AnnualFee).Select(t => t.Code).ToList();
+        return new MembershipOutlook(term.MembershipNumber, term.TierCode, term.TierName, term.PaymentMethod, term.StartsOn, term.EndsOn, status,
+            DateOnly.FromDateTime(RenewalDecision.OfferAt(term, options).UtcDateTime), next?.TierCode, next?.TierName, upgradable, membership.TierHistory);
+    }
+}
+
 public static class TermStartedHandler
 {
     // The session makes the handler transactional, so its two messages are stored with TermStarted marked handled (the outbox).

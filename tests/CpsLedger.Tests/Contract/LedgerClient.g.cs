@@ -60,10 +60,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Standard and enterprise tiers, each eligible or not and why, and the points to the next standard tier
+        /// Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal
         /// </summary>
         /// <remarks>
-        /// Standard and enterprise tiers, each eligible or not and why, and the points to the next standard tier
+        /// Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -9469,6 +9469,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("pointsToNextStandardTier")]
         public int? PointsToNextStandardTier { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("membership")]
+        public MembershipOutlook? Membership { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -10094,6 +10097,53 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class MembershipOutlook
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
+        public string MembershipNumber { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("tier")]
+        public string Tier { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("tierName")]
+        public string TierName { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
+        public PaymentMethod PaymentMethod { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset StartsOn { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset EndsOn { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("renewal")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RenewalStatus>))]
+        public RenewalStatus Renewal { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("renewalOfferOn")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset RenewalOfferOn { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("renewalTier")]
+        public string? RenewalTier { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("renewalTierName")]
+        public string? RenewalTierName { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("upgradableTo")]
+        public System.Collections.Generic.ICollection<string> UpgradableTo { get; set; } = new System.Collections.ObjectModel.Collection<string>();
+
+        [System.Text.Json.Serialization.JsonPropertyName("tierHistory")]
+        public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MembershipStatus
     {
 
@@ -10538,6 +10588,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
+
+        [System.Text.Json.Serialization.JsonPropertyName("membership")]
+        public MembershipOutlook? Membership { get; set; } = default!;
 
     }
 
@@ -11096,6 +11149,27 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("choices")]
         public int Choices { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum RenewalStatus
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"not_offered_yet")]
+        Not_offered_yet = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"offered")]
+        Offered = 1,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"tier_chosen")]
+        Tier_chosen = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"stopped")]
+        Stopped = 3,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"nothing_eligible")]
+        Nothing_eligible = 4,
 
     }
 

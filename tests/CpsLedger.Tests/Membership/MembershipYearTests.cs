@@ -425,6 +425,46 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(invoice.Subtotal + invoice.Vat, invoice.Total);
     }
 
+    [Fact]
+    public async Task Eligible_tiers_the_explanation_and_time_travel_show_the_term_its_renewal_and_the_tier_history()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
+        Assert.Equal((term.MembershipNumber, term.EndsOn, RenewalStatus.NotOfferedYet, "gold", DateOnly.FromDateTime(OfferAt(term).UtcDateTime)),
+            (tiers.Membership!.MembershipNumber, tiers.Membership.EndsOn, tiers.Membership.Renewal, tiers.Membership.RenewalTier,
+                tiers.Membership.RenewalOfferOn));
+        Assert.Empty(tiers.Membership.UpgradableTo);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        Assert.Equal(["platinum"], (await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>())
+            .Membership!.UpgradableTo);
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+        Assert.Equal((RenewalStatus.Offered, "gold"), (explanation.Membership!.Renewal, explanation.Membership.RenewalTier));
+        await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" }).ReadAs<RenewalPlan>();
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+
+        long renewedAt;
+        await using (var session = App.Store.QuerySession())
+            renewedAt = (await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "membership_renewed").SingleAsync()).Sequence;
+        var before = await Support.GetAsync($"/api/accounts/{account}/as-of?sequence={renewedAt - 1}").ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal((term.MembershipId, RenewalStatus.TierChosen, "platinum"),
+            (before.Membership!.Membership!.MembershipId, before.EligibleTiers!.Membership!.Renewal, before.EligibleTiers.Membership.RenewalTier));
+        var after = await Support.GetAsync($"/api/accounts/{account}/as-of?sequence={renewedAt}").ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal(("platinum", term.EndsOn.AddDays(1), RenewalStatus.NotOfferedYet), (after.Explanation.Membership!.Tier, after.Explanation.Membership.StartsOn,
+            after.Explanation.Membership.Renewal));
+        Assert.Equal([TierChange.Joined, TierChange.Renewed], after.Explanation.Membership.TierHistory.Select(t => t.Change));
+
+        var history = await Support.GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>();
+        var described = history.Items.Select(e => e.Description).ToList();
+        Assert.Contains(described, d => d.StartsWith("Renewal offered", StringComparison.Ordinal));
+        Assert.Contains(described, d => d.StartsWith("Renewed", StringComparison.Ordinal));
+    }
+
     private const string LoseTermMessages =
         "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
 
