@@ -72,7 +72,8 @@ public sealed record MembershipTerm(
     DateOnly EndsOn,
     long TierTableVersion,
     DateOnly? EndedOn = null,
-    string? EndedBecause = null);
+    string? EndedBecause = null,
+    Guid? RenewalInvoiceId = null);
 
 /// <summary>An invitation as the account's history shows it.</summary>
 public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
@@ -303,9 +304,12 @@ public sealed record AccountMembership
 
     public AccountMembership Apply(MembershipRenewed e) => this with
     {
+        // An invitation issued in the moments between the term's last day and its renewal is used up by the renewal.
+        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation] : PastInvitations,
+        Invitation = null,
         PastMemberships = Membership is { } previous ? [.. PastMemberships, previous with { EndedOn = previous.EndsOn, EndedBecause = "renewed" }] : PastMemberships,
         Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
-            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion),
+            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion, RenewalInvoiceId: e.InvoiceId),
         Renewal = null,
         Suspension = null,
         TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.AnnualFee, e.Currency, e.StartsOn,

@@ -111,25 +111,44 @@ public static class RunReconciliationHandler
         var members = await session.Query<AccountMembership>().Where(m => m.Membership != null).ToListAsync(ct);
         var terms = members.Select(m => (m.AccountId, Term: m.Membership!))
             .Where(x => x.Term.StartsOn >= DateOnly.FromDateTime(since.UtcDateTime)).ToList();
-        var invoices = (await session.LoadManyAsync<Invoice>(ct, terms.Select(t => InvoiceStream.ForMembership(t.Term.MembershipId)).ToArray()))
+        // A renewed term's invoice is the one its renewal names (a bank renewal's may be a replacing choice's).
+        var invoices = (await session.LoadManyAsync<Invoice>(ct,
+                terms.Select(t => t.Term.RenewalInvoiceId ?? InvoiceStream.ForMembership(t.Term.MembershipId)).ToArray()))
             .ToDictionary(i => i.MembershipId);
         var emailsChecked = 0;
         foreach (var (accountId, term) in terms)
         {
-            if (!invoices.ContainsKey(term.MembershipId) && !pending.Mentions(term.MembershipId))
+            // Only what brings the invoice or the e-mail counts as on its way (the term's scheduled renewal offer and end mention it too).
+            if (!invoices.ContainsKey(term.MembershipId) && !pending.Mentions<MembershipJoined>(term.MembershipId)
+                                                          && !pending.Mentions<IssueInvoice>(term.MembershipId))
             {
                 findings.Add(new ReconciliationFinding("membership-invoiced", accountId, term.MembershipNumber,
                     $"Membership {term.MembershipNumber} has no invoice and none is scheduled.", "IssueInvoice sent"));
-                repairs.Add(new IssueInvoice(accountId, term.MembershipId, now));
+                repairs.Add(term.RenewalInvoiceId is { } renewalInvoice
+                    ? new IssueInvoice(accountId, term.MembershipId, now, InvoiceKind.Renewal, renewalInvoice)
+                    : new IssueInvoice(accountId, term.MembershipId, now));
             }
 
             emailsChecked++;
-            if (!sent.Contains($"welcome-{term.MembershipId:N}@cpsledger") && !pending.Mentions(term.MembershipId) &&
-                DateOnly.FromDateTime(settled.UtcDateTime) >= term.StartsOn)
+            if (term.RenewalInvoiceId is null && !sent.Contains($"welcome-{term.MembershipId:N}@cpsledger")
+                                              && !pending.Mentions<MembershipJoined>(term.MembershipId)
+                                              && !pending.Mentions<SendWelcomeEmail>(term.MembershipId)
+                                              && DateOnly.FromDateTime(settled.UtcDateTime) >= term.StartsOn)
             {
                 findings.Add(new ReconciliationFinding("welcome-email-sent", accountId, term.MembershipNumber,
                     $"The welcome e-mail of membership {term.MembershipNumber} is not recorded as sent.", "SendWelcomeEmail sent"));
                 repairs.Add(new SendWelcomeEmail(accountId, term.MembershipId));
+            }
+
+            // A renewed term has its renewal e-mail instead of a welcome.
+            if (term.RenewalInvoiceId is not null && !sent.Contains($"renewed-{term.MembershipId:N}@cpsledger")
+                                                  && !pending.Mentions<SendRenewedEmail>(term.MembershipId)
+                                                  && DueWork.StartOf(term.StartsOn) <= settled)
+            {
+                findings.Add(new ReconciliationFinding("renewed-email-sent", accountId, term.MembershipNumber,
+                    $"The renewal e-mail of membership {term.MembershipNumber} (term from {term.StartsOn:yyyy-MM-dd}) is not recorded as sent.",
+                    "SendRenewedEmail sent"));
+                repairs.Add(new SendRenewedEmail(accountId, term.MembershipId));
             }
         }
 

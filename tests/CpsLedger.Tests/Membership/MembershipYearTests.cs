@@ -465,6 +465,27 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Contains(described, d => d.StartsWith("Renewed", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task The_reconciliation_sees_a_lost_welcome_while_the_terms_offer_and_end_are_scheduled_and_a_lost_renewal_email()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+        await Execute("truncate {schema}.email_deliveries");
+        App.Clock.Advance(TimeSpan.FromMinutes(20));
+        Assert.Contains("welcome-email-sent", (await Reconcile()).OpenFindings.Select(f => f.Check));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForward(IssueDelay);
+        await Execute("truncate {schema}.email_deliveries");
+        App.Clock.Advance(TimeSpan.FromMinutes(20));
+        var checks = (await Reconcile()).OpenFindings.Select(f => f.Check).ToList();
+        Assert.Contains("renewed-email-sent", checks);
+        Assert.DoesNotContain("welcome-email-sent", checks);
+        Assert.DoesNotContain("membership-invoiced", checks);
+        Assert.Equal(1, await Count("membership_renewed"));
+    }
+
     private const string LoseTermMessages =
         "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
 
