@@ -10227,6 +10227,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("endedBecause")]
         public string? EndedBecause { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("renewalInvoiceId")]
+        public System.Guid? RenewalInvoiceId { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
