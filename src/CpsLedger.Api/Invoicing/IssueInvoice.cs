@@ -136,6 +136,9 @@ public static class IssueInvoiceHandler
             return [];
         if (term is null)
             throw new InvalidOperationException($"Membership {message.MembershipId} of account {message.AccountId} is missing.");
+        // Cancelled by support before its invoice was issued (it ended before its last day): nothing is invoiced for it any more.
+        if (term.EndedOn is { } endedOn && endedOn < term.EndsOn)
+            return [];
         var (charge, dueOn, periodStart) = message.Kind switch
         {
             InvoiceKind.Renewal => (new InvoiceCharge($"CPS {term.TierName} membership renewal, annual fee", term.AnnualFee),

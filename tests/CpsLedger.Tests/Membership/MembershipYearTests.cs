@@ -287,6 +287,21 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_membership_cancelled_before_its_invoice_is_issued_is_never_invoiced_or_charged()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Joined by mistake (ticket 99)" }).ReadAs<MembershipCancellation>());
+        Assert.Empty(cancellation.CancelledInvoices);
+
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(31));
+        Assert.Empty(await App.Member(account).Invoices(account));
+        Assert.Empty(_sandbox.Charges);
+    }
+
+    [Fact]
     public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
     {
         await Billing.ListThousandPointModel(App.Store);
