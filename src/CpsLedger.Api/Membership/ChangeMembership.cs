@@ -91,11 +91,13 @@ public static class ChooseRenewalEndpoint
         if (context.RenewalInvoice is { Status: InvoiceStatus.Paid } paid)
             return Problems.Conflict("Renewal already paid",
                 $"The renewal invoice {paid.InvoiceNumber} is paid, so the renewal can no longer be changed. Please contact CPS support.");
-        if (!command.Renew || command.Tier is null)
+        if (!command.Renew)
             return WolverineContinue.NoProblems;
-        return MembershipChanges.Tier(context.Eligibility, command.Tier) switch
+        // No tier named: the current one, which must still be eligible too.
+        var code = command.Tier ?? membership!.Membership!.TierCode;
+        return MembershipChanges.Tier(context.Eligibility, code) switch
         {
-            null => MembershipChanges.UnknownTier(command.Tier, context.Eligibility),
+            null => MembershipChanges.UnknownTier(code, context.Eligibility),
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
             _ => WolverineContinue.NoProblems,
         };

@@ -197,10 +197,18 @@ public sealed class MembershipYearTests : LedgerTest
         var notEligible = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" });
         await notEligible.ShouldBe(HttpStatusCode.Conflict);
 
+        // Resuming without naming a tier means the current one (Gold), eligible: a new renewal invoice replaces Silver's.
+        var resumed = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal("gold", resumed.Tier);
+        Assert.Equal([silverRenewal.InvoiceNumber], resumed.CancelledInvoices);
+        var goldAgain = (await member.Invoices(account)).Single(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Open);
+
         var stopped = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false })
             .ReadAs<RenewalPlan>());
         Assert.False(stopped.Renews);
-        Assert.Equal([silverRenewal.InvoiceNumber], stopped.CancelledInvoices);
+        Assert.Equal([goldAgain.InvoiceNumber], stopped.CancelledInvoices);
+        Assert.Equal(3, (await member.Invoices(account)).Count(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Cancelled));
         Assert.NotNull((await Membership(account)).Membership); // runs to the term end
 
         await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
