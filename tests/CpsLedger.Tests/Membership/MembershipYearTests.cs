@@ -170,6 +170,33 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task Below_the_threshold_the_offer_says_the_membership_ends_nothing_is_invoiced_and_it_lapses_at_term_end()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-1");
+        var product = Assert.Single(await member.GetAsync($"/api/accounts/{account}/products").ReadAs<List<Api.Products.ProductView>>());
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/products/{product.Id}/deregistration",
+            new { reason = "sold" })).ShouldBe(HttpStatusCode.OK));
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var renewal = (await Membership(account)).Renewal!;
+        Assert.Equal((null, 0), (renewal.Proposed, renewal.EligibleTiers.Count));
+        Assert.Contains("no longer reach any CPS level", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Single(await member.Invoices(account)); // nothing to renew, nothing invoiced
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
+        Assert.Equal(RenewalStatus.NothingEligible, tiers.Membership!.Renewal);
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var lapsed = await Membership(account);
+        Assert.Equal("lapsed, not enough points for any level", Assert.Single(lapsed.PastMemberships).EndedBecause);
+        Assert.Null(lapsed.Invitation); // 0 points: not invited again
+    }
+
+    [Fact]
     public async Task Choosing_another_tier_after_the_offer_replaces_the_renewal_invoice_and_stopping_lets_the_membership_lapse_without_refund()
     {
         await Billing.ListThousandPointModel(App.Store);
