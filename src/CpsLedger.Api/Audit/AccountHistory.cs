@@ -86,6 +86,18 @@ public static class AccountHistory
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} paid",
+        RenewalOffered e => $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
+                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency})") +
+                            (e.EligibleTiers.Count > 0 ? $"; eligible: {string.Join(", ", e.EligibleTiers)}" : ""),
+        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year)",
+        RenewalStopped _ => "Renewal stopped: the membership runs to its term end and then ends",
+        MembershipRenewed e => $"Renewed: {e.TierName}, {e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber} kept",
+        MembershipLapsed e => $"Membership {e.MembershipNumber} lapsed on {e.EndedOn:yyyy-MM-dd}: {LapseWording.Reason(e.Reason)}" +
+                              (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
+        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by support on {e.EndedOn:yyyy-MM-dd}: {e.Reason}" +
+                                 (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
+        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} for " +
+                          $"{e.DaysRemaining} of {e.DaysInTerm} days",
         Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
         Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",
         BillingDetailsChanged e => $"Billing details set: {string.Join(", ", e.Address.Lines())}" + (e.VatId is null ? ", no VAT ID" : $", VAT ID {e.VatId}"),

@@ -31,7 +31,7 @@ public static class TimeTravel
     /// with a global sequence at or below the one given. Products registered later simply do not exist yet.
     /// </summary>
     public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, Guid accountId, DateTimeOffset? timestamp, long? sequence,
-        CancellationToken ct)
+        CancellationToken ct, MembershipYearOptions? membershipYear = null)
     {
         var streams = await AccountStreams.OfAsync(session, accountId, ct);
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
@@ -67,9 +67,13 @@ public static class TimeTravel
             ? await session.Events.AggregateStreamAsync<TierTableView>(TierTableStream.Id, tableVersion, token: ct)
             : null;
 
+        // The term, renewal and tier history as they stood then (replayed like everything else).
+        var options = membershipYear ?? new MembershipYearOptions();
+        var eligibility = table is null ? null : Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, table);
+        var outlook = MembershipOutlook.Of(membership, eligibility, options);
         return new AccountAsOf(accountId, timestamp, sequence, events.Count == 0 ? 0 : events.Max(e => e.Sequence), summary,
-            AccountPoints.Explain(accountId, sources),
-            table is null ? null : Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, table),
+            AccountPoints.Explain(accountId, sources) with { Membership = outlook },
+            eligibility is null ? null : eligibility with { Membership = outlook },
             membership);
     }
 }
@@ -80,8 +84,8 @@ public static class GetAccountAsOfEndpoint
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence")]
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence,
-        IQuerySession session, CancellationToken ct) =>
-        await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct) is { } asOf
+        IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, CancellationToken ct) =>
+        await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
             ? TypedResults.Ok(asOf)
             : TypedResults.Problem(Problems.NotFound("Account did not exist yet", "The account was opened after the moment asked for."));
 

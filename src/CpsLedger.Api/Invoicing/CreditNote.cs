@@ -215,3 +215,51 @@ public static class GetCreditNoteEndpoints
                 "application/xml", $"{found.Note.CreditNoteNumber}.xml")
             : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
 }
+
+/// <summary>
+/// Invoices of a membership cancelled by the ledger itself (a lapse, a support cancellation, a replaced renewal choice): each still
+/// owed is cancelled with a credit note, exactly as finance's cancellation does (<see cref="CancelInvoiceDecision.Decide"/>), in the
+/// caller's session so that the membership's event and the credit notes commit together.
+/// </summary>
+public static class InvoiceCancellations
+{
+    /// <returns>The numbers of the invoices cancelled.</returns>
+    /// <param name="evenIfPaid">Also a paid invoice (its payment becomes a refund due): a renewal paid ahead whose term never began.</param>
+    public static async Task<IReadOnlyList<string>> CancelOwedAsync(IDocumentSession session, IEnumerable<Guid> invoiceIds, string reason,
+        InvoiceSeller seller, DateTimeOffset now, CancellationToken ct, bool evenIfPaid = false)
+    {
+        var year = now.UtcDateTime.Year;
+        CreditNoteNumberCounter? counter = null;
+        var counterLoaded = false;
+        var cancelled = new List<string>();
+        foreach (var id in invoiceIds.Distinct())
+        {
+            var stream = await session.Events.FetchForWriting<Invoice>(id, ct);
+            if (stream.Aggregate is not { } invoice || invoice.Status == InvoiceStatus.Cancelled || (invoice.Status == InvoiceStatus.Paid && !evenIfPaid))
+                continue;
+            if (!counterLoaded)
+            {
+                counter = await session.LoadAsync<CreditNoteNumberCounter>(year.ToString("D4"), ct);
+                counterLoaded = true;
+            }
+
+            var number = CreditNoteNumbers.Format(year, (counter?.Last ?? 0) + cancelled.Count + 1);
+            var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct) ?? throw new AccountNotFoundException(invoice.AccountId);
+            stream.AppendMany(CancelInvoiceDecision.Decide(invoice, new CancelInvoice(reason), number, seller, account, now));
+            session.Insert(new CreditNoteNumberClaim { Id = number, InvoiceId = invoice.Id, AccountId = invoice.AccountId });
+            cancelled.Add(invoice.InvoiceNumber);
+        }
+
+        if (cancelled.Count == 0)
+            return cancelled;
+        // The year's counter moves with the credit notes, under optimistic concurrency: a racing cancellation makes this one retry.
+        if (counter is null)
+            session.Insert(new CreditNoteNumberCounter { Id = year.ToString("D4"), Last = cancelled.Count });
+        else
+        {
+            counter.Last += cancelled.Count;
+            session.Update(counter);
+        }
+        return cancelled;
+    }
+}

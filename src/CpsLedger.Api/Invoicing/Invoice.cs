@@ -15,6 +15,19 @@ public enum InvoiceStatus
     Cancelled,
 }
 
+/// <summary>What an invoice is for. Invoices issued before kinds were recorded are <see cref="Membership"/> (a joining's annual fee).</summary>
+public enum InvoiceKind
+{
+    /// <summary>The annual fee of the term a join started.</summary>
+    Membership,
+
+    /// <summary>The annual fee of a renewed term.</summary>
+    Renewal,
+
+    /// <summary>The pro-rated difference of a mid-term upgrade.</summary>
+    Upgrade,
+}
+
 public enum PaymentKind
 {
     Partial,
@@ -69,7 +82,8 @@ public sealed record InvoiceIssued(
     long? VatTableVersion = null,
     string? CreditorReference = null,
     DateOnly? PeriodStart = null,
-    DateOnly? PeriodEnd = null);
+    DateOnly? PeriodEnd = null,
+    InvoiceKind? Kind = null);
 
 /// <summary>
 /// The card was presented to the payment gateway for this invoice: one event per attempt, whatever the outcome. The
@@ -170,6 +184,9 @@ public sealed record Invoice
 
     public DateOnly? PeriodEnd { get; init; }
 
+    /// <summary>What the invoice is for: a joining's term, a renewal, an upgrade.</summary>
+    public InvoiceKind Kind { get; init; }
+
     public DateTimeOffset? CancelledAt { get; init; }
     public string? CancellationReason { get; init; }
 
@@ -205,6 +222,7 @@ public sealed record Invoice
         CreditorReference = e.CreditorReference ?? CreditorReferences.For(e.InvoiceNumber),
         PeriodStart = e.PeriodStart,
         PeriodEnd = e.PeriodEnd,
+        Kind = e.Kind ?? InvoiceKind.Membership,
     };
 
     public Invoice Apply(CardChargeAttempted e) => this with
@@ -241,6 +259,17 @@ public static class InvoiceStream
 {
     /// <summary>One invoice per membership term: its stream id derived from the membership id, so issuing twice collides.</summary>
     public static Guid ForMembership(Guid membershipId) => Platform.DerivedIds.Hashed($"cpsledger:invoice:{membershipId:N}");
+
+    /// <summary>
+    /// The renewal invoice issued ahead (bank transfer) for a renewal term: the offer's is the term's own; each later tier choice that
+    /// replaces it has one of its own, so a choice cannot be invoiced twice.
+    /// </summary>
+    public static Guid ForRenewal(Guid renewalMembershipId, int choice) => choice == 0
+        ? ForMembership(renewalMembershipId)
+        : Platform.DerivedIds.Hashed($"cpsledger:invoice:{renewalMembershipId:N}:choice:{choice}");
+
+    /// <summary>The pro-rated invoice of an upgrade.</summary>
+    public static Guid ForUpgrade(Guid upgradeId) => Platform.DerivedIds.Hashed($"cpsledger:invoice:upgrade:{upgradeId:N}");
 }
 
 /// <summary>

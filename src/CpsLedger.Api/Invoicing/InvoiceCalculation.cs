@@ -5,6 +5,9 @@ namespace CpsLedger.Api.Invoicing;
 /// <summary>An invoice's money: lines, subtotal, VAT and total, all in the fee's currency.</summary>
 public sealed record InvoiceAmounts(IReadOnlyList<InvoiceLine> Lines, decimal Subtotal, decimal VatRate, decimal Vat, decimal Total);
 
+/// <summary>What an invoice charges for, before surcharge and VAT: one line's description and amount.</summary>
+public sealed record InvoiceCharge(string Description, decimal Amount);
+
 public static class InvoiceCalculation
 {
     /// <summary>
@@ -20,9 +23,17 @@ public static class InvoiceCalculation
     /// all print these figures as the invoice recorded them; none of them computes an amount of its own.
     /// </summary>
     public static InvoiceAmounts Calculate(string tierName, decimal annualFee, PaymentMethod method, string country, InvoicingOptions options,
+        VatTreatment vatTreatment) =>
+        Calculate(new InvoiceCharge($"CPS {tierName} membership, annual fee", annualFee), method, country, options, vatTreatment);
+
+    /// <summary>
+    /// The same rules for any charge of a membership: the annual fee of a term (joining or renewal) or the pro-rated difference of an
+    /// upgrade. One calculation, whatever the invoice is for.
+    /// </summary>
+    public static InvoiceAmounts Calculate(InvoiceCharge charge, PaymentMethod method, string country, InvoicingOptions options,
         VatTreatment vatTreatment)
     {
-        List<InvoiceLine> lines = [new($"CPS {tierName} membership, annual fee", Round(annualFee))];
+        List<InvoiceLine> lines = [new(charge.Description, Round(charge.Amount))];
         if (method == PaymentMethod.BankTransfer && options.BankTransferSurcharges.TryGetValue(country, out var surcharge) && surcharge != 0)
             lines.Add(new InvoiceLine($"Bank transfer surcharge ({country})", Round(surcharge)));
 

@@ -11,7 +11,11 @@ using Wolverine.Runtime.Handlers;
 namespace CpsLedger.Api.Invoicing;
 
 /// <summary>Issue the invoice of a membership; due at <paramref name="IssueAt"/> (the service's clock).</summary>
-public sealed record IssueInvoice(Guid AccountId, Guid MembershipId, DateTimeOffset IssueAt);
+/// <param name="Kind">A joining's term (the default, as before kinds), a renewal, or an upgrade.</param>
+/// <param name="InvoiceId">The invoice's stream id when it is not the term's own (a renewal choice, an upgrade).</param>
+/// <param name="UpgradeId">For an upgrade: the upgrade in the membership's tier history.</param>
+public sealed record IssueInvoice(Guid AccountId, Guid MembershipId, DateTimeOffset IssueAt, InvoiceKind Kind = InvoiceKind.Membership,
+    Guid? InvoiceId = null, Guid? UpgradeId = null);
 
 /// <summary>E-mail the invoice (with its PDF) to the account's contact.</summary>
 public sealed record SendInvoiceEmail(Guid InvoiceId);
@@ -58,32 +62,51 @@ public static class IssueInvoiceDecision
     /// The invoice of a membership term on a given day: number, seller and payee, the buyer's billing details, the VAT decided
     /// by <see cref="VatRules.Decide"/> from the VAT table in force, lines, total, due date and creditor reference.
     /// </summary>
+    /// <param name="kind">What the invoice is for; a renewal or an upgrade passes its <paramref name="charge"/>.</param>
+    /// <param name="charge">The line charged; the term's annual fee when null.</param>
+    /// <param name="dueOn">The due date when not the payment term from today (a renewal invoice issued ahead: due by the term end).</param>
+    /// <param name="periodStart">The first day charged when not the term's (an upgrade: its effective day).</param>
     public static InvoiceIssued Decide(Guid invoiceId, string invoiceNumber, Guid accountId, AccountView account, MembershipTerm term,
-        InvoicingOptions options, InvoiceSeller seller, PayeeAccount payee, VatRateTable vatTable, DateTimeOffset now)
+        InvoicingOptions options, InvoiceSeller seller, PayeeAccount payee, VatRateTable vatTable, DateTimeOffset now,
+        InvoiceKind kind = InvoiceKind.Membership, InvoiceCharge? charge = null, DateOnly? dueOn = null, DateOnly? periodStart = null)
     {
         var issuedOn = DateOnly.FromDateTime(now.UtcDateTime);
         var buyerCountry = account.BillingAddress?.Country ?? account.Country;
         var vatIdCountry = account.VatId is { Length: > 2 } vatId ? VatIds.CountryOfPrefix(vatId[..2]) : null;
         var vat = VatRules.Decide(seller.Address.Country, buyerCountry, vatIdCountry, vatTable, issuedOn);
-        var amounts = InvoiceCalculation.Calculate(term.TierName, term.AnnualFee, term.PaymentMethod, buyerCountry, options, vat);
+        var amounts = InvoiceCalculation.Calculate(charge ?? new InvoiceCharge($"CPS {term.TierName} membership, annual fee", term.AnnualFee),
+            term.PaymentMethod, buyerCountry, options, vat);
+        var due = dueOn is { } d ? (d < issuedOn ? issuedOn : d) : issuedOn.AddDays(options.PaymentTermDays);
         return new InvoiceIssued(invoiceId, invoiceNumber, accountId, term.MembershipId, term.MembershipNumber, account.CompanyName,
             buyerCountry, term.PaymentMethod, term.Currency, amounts.Lines, amounts.Subtotal, amounts.VatRate, amounts.Vat, amounts.Total,
-            issuedOn, issuedOn.AddDays(options.PaymentTermDays), now,
+            issuedOn, due, now,
             Seller: seller,
             Buyer: new InvoiceBuyer(account.CompanyName, account.BillingAddress, buyerCountry, account.VatId, account.ContactEmail),
             Payee: payee,
             VatDecision: vat,
             VatTableVersion: vatTable.TableVersion,
             CreditorReference: CreditorReferences.For(invoiceNumber),
-            PeriodStart: term.StartsOn,
-            PeriodEnd: term.EndsOn);
+            PeriodStart: periodStart ?? term.StartsOn,
+            PeriodEnd: term.EndsOn,
+            Kind: kind == InvoiceKind.Membership ? null : kind);
     }
 
-    /// <summary>What follows an invoice: a card is charged on the due date; a bank transfer is checked the day after it.</summary>
-    public static object FollowUp(InvoiceIssued issued, DateTimeOffset now) => issued.PaymentMethod == PaymentMethod.Card
-        ? DueWork.At(new ChargeCard(issued.InvoiceId, 1, DueWork.StartOf(issued.DueOn)), DueWork.StartOf(issued.DueOn), now)
-        : DueWork.At(new CheckInvoiceOverdue(issued.InvoiceId, DueWork.StartOf(issued.DueOn.AddDays(1))),
-            DueWork.StartOf(issued.DueOn.AddDays(1)), now);
+    /// <summary>
+    /// What follows an invoice: a card is charged on the due date; a bank transfer is checked the day after it. A renewal invoice
+    /// issued ahead of its term (bank transfer) is not: the term end decides (paid: renewed; unpaid: lapsed and cancelled).
+    /// </summary>
+    public static IReadOnlyList<object> FollowUp(InvoiceIssued issued, DateTimeOffset now) =>
+        issued.Kind == InvoiceKind.Renewal && issued.PaymentMethod == PaymentMethod.BankTransfer && issued.PeriodStart > issued.IssuedOn ? []
+        : issued.PaymentMethod == PaymentMethod.Card
+            ? [DueWork.At(new ChargeCard(issued.InvoiceId, 1, DueWork.StartOf(issued.DueOn)), DueWork.StartOf(issued.DueOn), now)]
+            : [DueWork.At(new CheckInvoiceOverdue(issued.InvoiceId, DueWork.StartOf(issued.DueOn.AddDays(1))),
+                DueWork.StartOf(issued.DueOn.AddDays(1)), now)];
+
+    /// <summary>The term an invoice is for: the membership in force, a past one, or the renewal proposed (issued ahead).</summary>
+    public static MembershipTerm? TermOf(AccountMembership? membership, Guid membershipId) =>
+        membership?.Membership is { } current && current.MembershipId == membershipId ? current
+        : membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == membershipId)
+          ?? (membership?.Renewal?.Proposed is { } proposed && proposed.MembershipId == membershipId ? proposed : null);
 }
 
 [Platform.SystemActor("invoicing")]
@@ -94,22 +117,38 @@ public static class IssueInvoiceHandler
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
     public static async Task<OutgoingMessages> Handle(IssueInvoice message, IDocumentSession session, TimeProvider clock,
-        IOptions<InvoicingOptions> options, IOptions<SellerOptions> seller, CancellationToken ct)
+        IOptions<InvoicingOptions> options, IOptions<SellerOptions> seller, IOptions<MembershipYearOptions> membershipYear, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.IssueAt)
             return [DueWork.At(message, message.IssueAt, now)];
 
-        var invoiceId = InvoiceStream.ForMembership(message.MembershipId);
+        var invoiceId = message.InvoiceId ?? InvoiceStream.ForMembership(message.MembershipId);
         // Issued already (a redelivery, or a retry after the commit whose acknowledgement was lost).
         if (await session.Events.FetchStreamStateAsync(invoiceId, ct) is not null)
             return [];
 
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        var term = membership?.Membership is { } current && current.MembershipId == message.MembershipId
-            ? current
-            : membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == message.MembershipId)
-              ?? throw new InvalidOperationException($"Membership {message.MembershipId} of account {message.AccountId} is missing.");
+        var term = IssueInvoiceDecision.TermOf(membership, message.MembershipId);
+        // A renewal invoice issued ahead whose choice was replaced or stopped meanwhile, or whose term never began: not issued.
+        var ahead = term is not null && membership?.Renewal?.Proposed?.MembershipId == term.MembershipId;
+        if (message.Kind == InvoiceKind.Renewal && (term is null || (ahead && membership!.Renewal!.InvoiceId != invoiceId)))
+            return [];
+        if (term is null)
+            throw new InvalidOperationException($"Membership {message.MembershipId} of account {message.AccountId} is missing.");
+        // Cancelled by support before its invoice was issued (it ended before its last day): nothing is invoiced for it any more.
+        if (term.EndedOn is { } endedOn && endedOn < term.EndsOn)
+            return [];
+        var (charge, dueOn, periodStart) = message.Kind switch
+        {
+            InvoiceKind.Renewal => (new InvoiceCharge($"CPS {term.TierName} membership renewal, annual fee", term.AnnualFee),
+                ahead ? term.StartsOn.AddDays(-1 - membershipYear.Value.RenewalInvoiceDueDaysBeforeTermEnd) : (DateOnly?)null, (DateOnly?)null),
+            InvoiceKind.Upgrade when membership!.TierHistory.FirstOrDefault(t => t.Upgrade?.UpgradeId == message.UpgradeId) is { Upgrade: { } up } period =>
+                (new InvoiceCharge($"CPS upgrade {up.FromTierName} to {period.TierName}: {up.DaysRemaining} of {up.DaysInTerm} days", up.Amount),
+                    null, period.From),
+            InvoiceKind.Upgrade => throw new InvalidOperationException($"Upgrade {message.UpgradeId} of account {message.AccountId} is missing."),
+            _ => ((InvoiceCharge?)null, (DateOnly?)null, (DateOnly?)null),
+        };
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
 
@@ -120,7 +159,7 @@ public static class IssueInvoiceHandler
         var counter = await session.LoadAsync<InvoiceNumberCounter>(year.ToString("D4"), ct);
         var sequence = (counter?.Last ?? 0) + 1;
         var issued = IssueInvoiceDecision.Decide(invoiceId, InvoiceNumbers.Format(year, sequence), message.AccountId, account, term,
-            options.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now);
+            options.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now, message.Kind, charge, dueOn, periodStart);
 
         if (counter is null)
             session.Insert(new InvoiceNumberCounter { Id = year.ToString("D4"), Last = sequence });
@@ -132,7 +171,7 @@ public static class IssueInvoiceHandler
 
         session.Insert(new InvoiceNumberClaim { Id = issued.InvoiceNumber, InvoiceId = invoiceId, AccountId = message.AccountId });
         session.Events.StartStream<Invoice>(invoiceId, issued);
-        return [new SendInvoiceEmail(invoiceId), IssueInvoiceDecision.FollowUp(issued, now)];
+        return [new SendInvoiceEmail(invoiceId), .. IssueInvoiceDecision.FollowUp(issued, now)];
     }
 }
 
@@ -161,7 +200,7 @@ public static class InvoiceEmails
             TextBody = $"""
                         Dear {account.CompanyName},
 
-                        Thank you for joining Canon Professional Services. Your invoice {invoice.InvoiceNumber} is attached.
+                        {Opening(invoice)}
 
                           Membership number: {invoice.MembershipNumber}
                           Invoice date:      {invoice.IssuedOn:yyyy-MM-dd}
@@ -188,6 +227,14 @@ public static class InvoiceEmails
         email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
         return email;
     }
+
+    private static string Opening(Invoice invoice) => invoice.Kind switch
+    {
+        InvoiceKind.Renewal => $"Thank you for renewing your CPS membership for {invoice.PeriodStart:yyyy-MM-dd} to {invoice.PeriodEnd:yyyy-MM-dd}. " +
+                               $"Your invoice {invoice.InvoiceNumber} is attached.",
+        InvoiceKind.Upgrade => $"Thank you for upgrading your CPS membership. Your invoice {invoice.InvoiceNumber} for the rest of the term is attached.",
+        _ => $"Thank you for joining Canon Professional Services. Your invoice {invoice.InvoiceNumber} is attached.",
+    };
 
     public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn, PayeeAccount payee)
     {

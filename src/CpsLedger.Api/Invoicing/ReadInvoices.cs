@@ -36,7 +36,8 @@ public static class InvoiceQueries
     /// <summary>Status from the membership in force and its suspension; owed is what is open on every unpaid invoice.</summary>
     public static MembershipStanding Standing(AccountMembership? membership, IReadOnlyCollection<Invoice> invoices, DateOnly today)
     {
-        var status = membership?.Membership is not { } term ? MembershipStatus.None
+        var status = membership?.Membership is not { } term
+            ? membership?.PastMemberships.Count > 0 ? MembershipStatus.Ended : MembershipStatus.None
             : membership.Suspension?.MembershipId == term.MembershipId ? MembershipStatus.Suspended
             : membership.IsMemberOn(today) ? MembershipStatus.Active
             : MembershipStatus.Ended;

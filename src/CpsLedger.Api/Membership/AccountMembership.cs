@@ -70,7 +70,10 @@ public sealed record MembershipTerm(
     PaymentMethod PaymentMethod,
     DateOnly StartsOn,
     DateOnly EndsOn,
-    long TierTableVersion);
+    long TierTableVersion,
+    DateOnly? EndedOn = null,
+    string? EndedBecause = null,
+    Guid? RenewalInvoiceId = null);
 
 /// <summary>An invitation as the account's history shows it.</summary>
 public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
@@ -80,6 +83,120 @@ public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid
 
 /// <summary>The invoice that caused the suspension was paid in full (or cancelled by a credit note): the membership is active again.</summary>
 public sealed record MembershipReinstated(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset ReinstatedAt);
+
+/// <summary>Why a membership lapsed at the end of its term.</summary>
+public enum LapseReason
+{
+    /// <summary>The member stopped (declined) the renewal.</summary>
+    RenewalStopped,
+
+    /// <summary>The renewal invoice (bank transfer) was not paid by the term end, or the term's own invoice was unpaid (suspended).</summary>
+    Unpaid,
+
+    /// <summary>On its points at the term end the account is eligible for no tier (below the invitation threshold).</summary>
+    NotEligible,
+
+    /// <summary>Paying by card, and no card is on file to renew with.</summary>
+    NoCardOnFile,
+}
+
+/// <summary>
+/// The renewal of a term was offered, <c>Membership:RenewalOfferBefore</c> ahead of its end: the tiers the account was eligible for then,
+/// the one pre-selected (the current tier if still eligible, else the highest eligible; null when none is) and, paying by bank
+/// transfer, the renewal invoice issued with it.
+/// </summary>
+public sealed record RenewalOffered(
+    Guid AccountId,
+    Guid MembershipId,
+    Guid RenewalMembershipId,
+    string MembershipNumber,
+    DateOnly TermEndsOn,
+    IReadOnlyList<string> EligibleTiers,
+    string? OfferedTier,
+    string? OfferedTierName,
+    TierKind? OfferedTierKind,
+    decimal? AnnualFee,
+    string? Currency,
+    PaymentMethod PaymentMethod,
+    long TierTableVersion,
+    int Points,
+    int Products,
+    Guid? InvoiceId,
+    DateTimeOffset OfferedAt);
+
+/// <summary>The member chose the tier to renew with (another eligible tier, or a downgrade that takes effect at renewal).</summary>
+/// <param name="InvoiceId">Paying by bank transfer once the offer is made: the renewal invoice issued for this choice.</param>
+public sealed record RenewalTierChosen(
+    Guid AccountId,
+    Guid MembershipId,
+    Guid RenewalMembershipId,
+    string TierCode,
+    string TierName,
+    TierKind TierKind,
+    decimal AnnualFee,
+    string Currency,
+    long TierTableVersion,
+    int Points,
+    int Products,
+    Guid? InvoiceId,
+    DateTimeOffset ChosenAt);
+
+/// <summary>The member stopped (declined) the renewal: the membership runs to the term end and then lapses; nothing is refunded.</summary>
+public sealed record RenewalStopped(Guid AccountId, Guid MembershipId, DateTimeOffset StoppedAt);
+
+/// <summary>A new term began at the end of the last one: same membership number, the tier renewed on, a new invoice.</summary>
+public sealed record MembershipRenewed(
+    Guid AccountId,
+    Guid PreviousMembershipId,
+    Guid MembershipId,
+    string MembershipNumber,
+    string TierCode,
+    string TierName,
+    TierKind TierKind,
+    decimal AnnualFee,
+    string Currency,
+    PaymentMethod PaymentMethod,
+    DateOnly StartsOn,
+    DateOnly EndsOn,
+    long TierTableVersion,
+    int Points,
+    int Products,
+    Guid InvoiceId,
+    DateTimeOffset RenewedAt);
+
+/// <summary>The membership ended with its term and was not renewed. A later join gets a new membership number.</summary>
+public sealed record MembershipLapsed(Guid AccountId, Guid MembershipId, string MembershipNumber, LapseReason Reason, DateOnly EndedOn,
+    IReadOnlyList<string> CancelledInvoices, DateTimeOffset LapsedAt);
+
+/// <summary>Support ended the membership, with a reason; its unpaid invoices were cancelled by credit notes.</summary>
+public sealed record MembershipCancelled(Guid AccountId, Guid MembershipId, string MembershipNumber, string Reason, DateOnly EndedOn,
+    IReadOnlyList<string> CancelledInvoices, DateTimeOffset CancelledAt);
+
+/// <summary>
+/// The member moved up to a higher eligible tier mid-term, at once; the difference is invoiced pro rata by whole days remaining
+/// (the effective day included) of the term: (new fee − old fee) × days remaining ÷ days in the term.
+/// </summary>
+public sealed record TierUpgraded(
+    Guid AccountId,
+    Guid MembershipId,
+    Guid UpgradeId,
+    string FromTierCode,
+    string FromTierName,
+    decimal FromAnnualFee,
+    string TierCode,
+    string TierName,
+    TierKind TierKind,
+    decimal AnnualFee,
+    string Currency,
+    DateOnly EffectiveOn,
+    int DaysRemaining,
+    int DaysInTerm,
+    decimal ProRataAmount,
+    long TierTableVersion,
+    int Points,
+    int Products,
+    Guid InvoiceId,
+    DateTimeOffset UpgradedAt);
 
 /// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
 public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
@@ -105,6 +222,12 @@ public sealed record AccountMembership
 
     /// <summary>Set while the membership in force is suspended for an unpaid invoice (see Invoicing).</summary>
     public MembershipSuspension? Suspension { get; init; }
+
+    /// <summary>The renewal of the membership in force: offered or not, the tier proposed or chosen, stopped (null before any of it).</summary>
+    public RenewalState? Renewal { get; init; }
+
+    /// <summary>Every tier the account has held, oldest first: joined, renewed, upgraded.</summary>
+    public IReadOnlyList<TierPeriod> TierHistory { get; init; } = [];
 
     public bool IsMemberOn(DateOnly day) => Membership is { } m && m.StartsOn <= day && day <= m.EndsOn;
 
@@ -132,6 +255,9 @@ public sealed record AccountMembership
         Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
             e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion),
         MembershipNumbers = [.. MembershipNumbers, e.MembershipNumber],
+        Renewal = null,
+        TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.AnnualFee, e.Currency, e.StartsOn,
+            TierChange.Joined, null)],
     };
 
     public AccountMembership Apply(LegacyMembershipNumberRecorded e) => this with
@@ -144,6 +270,120 @@ public sealed record AccountMembership
         this with { Suspension = new MembershipSuspension(e.MembershipId, e.InvoiceId, e.InvoiceNumber, e.SuspendedAt) };
 
     public AccountMembership Apply(MembershipReinstated _) => this with { Suspension = null };
+
+    public AccountMembership Apply(RenewalOffered e) => this with
+    {
+        Renewal = new RenewalState(e.MembershipId, e.OfferedAt, e.EligibleTiers,
+            e.OfferedTier is null || Membership is not { } term ? null : Proposal(term, e.RenewalMembershipId, e.OfferedTier, e.OfferedTierName!,
+                e.OfferedTierKind!.Value, e.AnnualFee!.Value, e.Currency!, e.TierTableVersion),
+            Renewal?.MembershipId == e.MembershipId && Renewal.ChosenByMember, null, e.InvoiceId, Renewal?.MembershipId == e.MembershipId ? Renewal.Choices : 0),
+    };
+
+    public AccountMembership Apply(RenewalTierChosen e) => this with
+    {
+        Renewal = (Renewal?.MembershipId == e.MembershipId ? Renewal : new RenewalState(e.MembershipId, null, [], null, false, null, null, 0)) with
+        {
+            Proposed = Membership is { } term
+                ? Proposal(term, e.RenewalMembershipId, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency, e.TierTableVersion)
+                : null,
+            ChosenByMember = true,
+            StoppedAt = null,
+            InvoiceId = e.InvoiceId,
+            Choices = (Renewal?.MembershipId == e.MembershipId ? Renewal.Choices : 0) + 1,
+        },
+    };
+
+    public AccountMembership Apply(RenewalStopped e) => this with
+    {
+        Renewal = (Renewal?.MembershipId == e.MembershipId ? Renewal : new RenewalState(e.MembershipId, null, [], null, false, null, null, 0)) with
+        {
+            StoppedAt = e.StoppedAt,
+            InvoiceId = null,
+        },
+    };
+
+    public AccountMembership Apply(MembershipRenewed e) => this with
+    {
+        // An invitation issued in the moments between the term's last day and its renewal is used up by the renewal.
+        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation] : PastInvitations,
+        Invitation = null,
+        PastMemberships = Membership is { } previous ? [.. PastMemberships, previous with { EndedOn = previous.EndsOn, EndedBecause = "renewed" }] : PastMemberships,
+        Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
+            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion, RenewalInvoiceId: e.InvoiceId),
+        Renewal = null,
+        Suspension = null,
+        TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.AnnualFee, e.Currency, e.StartsOn,
+            TierChange.Renewed, null)],
+    };
+
+    public AccountMembership Apply(MembershipLapsed e) => Ended(e.MembershipId, e.EndedOn, $"lapsed, {LapseWording.Reason(e.Reason)}");
+
+    public AccountMembership Apply(MembershipCancelled e) => Ended(e.MembershipId, e.EndedOn, $"cancelled by CPS support ({e.Reason})");
+
+    public AccountMembership Apply(TierUpgraded e) => this with
+    {
+        Membership = Membership is { } term && term.MembershipId == e.MembershipId
+            ? term with { TierCode = e.TierCode, TierName = e.TierName, TierKind = e.TierKind, AnnualFee = e.AnnualFee, TierTableVersion = e.TierTableVersion }
+            : Membership,
+        TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, Membership?.MembershipNumber ?? "", e.TierCode, e.TierName, e.AnnualFee, e.Currency,
+            e.EffectiveOn, TierChange.Upgraded, new TierUpgrade(e.UpgradeId, e.InvoiceId, e.FromTierName, e.FromAnnualFee, e.DaysRemaining, e.DaysInTerm,
+                e.ProRataAmount))],
+    };
+
+    private AccountMembership Ended(Guid membershipId, DateOnly endedOn, string because) => Membership is { } term && term.MembershipId == membershipId
+        ? this with
+        {
+            PastMemberships = [.. PastMemberships, term with { EndedOn = endedOn, EndedBecause = because }],
+            Membership = null,
+            Renewal = null,
+            Suspension = null,
+        }
+        : this;
+
+    private static MembershipTerm Proposal(MembershipTerm current, Guid renewalId, string code, string name, TierKind kind, decimal fee, string currency,
+        long tableVersion) =>
+        new(renewalId, current.MembershipNumber, code, name, kind, fee, currency, current.PaymentMethod, current.EndsOn.AddDays(1),
+            RenewalTerms.EndOfTermStarting(current.EndsOn.AddDays(1)), tableVersion);
+}
+
+/// <summary>How a tier came to be held.</summary>
+public enum TierChange
+{
+    Joined,
+    Renewed,
+    Upgraded,
+}
+
+/// <summary>One tier held from a day on, as the tier history shows it.</summary>
+/// <param name="Upgrade">For an upgrade: what it was charged pro rata, and its invoice.</param>
+public sealed record TierPeriod(Guid MembershipId, string MembershipNumber, string TierCode, string TierName, decimal AnnualFee, string Currency,
+    DateOnly From, TierChange Change, TierUpgrade? Upgrade);
+
+/// <summary>An upgrade's charge: the fee difference for the whole days remaining of the term.</summary>
+public sealed record TierUpgrade(Guid UpgradeId, Guid InvoiceId, string FromTierName, decimal FromAnnualFee, int DaysRemaining, int DaysInTerm,
+    decimal Amount);
+
+/// <summary>
+/// The renewal of one membership term. <see cref="Proposed"/> is the next term as it would start (same number, the tier offered or
+/// chosen); null when no tier is eligible. <see cref="InvoiceId"/> is the renewal invoice issued ahead (bank transfer) for it.
+/// </summary>
+public sealed record RenewalState(
+    Guid MembershipId,
+    DateTimeOffset? OfferedAt,
+    IReadOnlyList<string> EligibleTiers,
+    MembershipTerm? Proposed,
+    bool ChosenByMember,
+    DateTimeOffset? StoppedAt,
+    Guid? InvoiceId,
+    int Choices);
+
+public static class RenewalTerms
+{
+    /// <summary>A term runs for a year: from its first day to the day before the same date a year later.</summary>
+    public static DateOnly EndOfTermStarting(DateOnly startsOn) => startsOn.AddYears(1).AddDays(-1);
+
+    /// <summary>The next term's id, derived from the term it renews: a second renewal of one term collides.</summary>
+    public static Guid RenewalOf(Guid membershipId) => DerivedIds.Hashed($"cpsledger:membership-renewal:{membershipId:N}");
 }
 
 /// <summary>

@@ -85,7 +85,9 @@ public static class JoinCpsEndpoint
         if (membership is not null && membership.IsMemberOn(today))
             return Problems.Conflict("Already a member",
                 $"This account's {membership.Membership!.TierName} membership ({membership.Membership.MembershipNumber}) runs until " +
-                $"{membership.Membership.EndsOn:yyyy-MM-dd}. Changing tier is not possible yet.");
+                $"{membership.Membership.EndsOn:yyyy-MM-dd}. To change tier: a higher tier at once with " +
+                "POST /api/accounts/{accountId}/membership/upgrade (pro-rated invoice), another tier at renewal with " +
+                "PUT /api/accounts/{accountId}/membership/renewal.");
         if (membership?.Invitation is null)
             return Problems.Conflict("Not invited",
                 $"An account can join once invited: it needs {context.Table.InvitationThreshold} allocated points and has {context.Eligibility.Points}.");

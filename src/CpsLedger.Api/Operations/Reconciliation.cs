@@ -87,13 +87,16 @@ public sealed class ReconciliationReport
 /// that was lost again (every one of them is idempotent: a repeat finds its work done). Checks, within
 /// <see cref="ReconciliationOptions.Lookback"/> and older than <see cref="ReconciliationOptions.Grace"/>: a joined membership has
 /// its invoice issued or on its way; an account at or over the invitation threshold and not a member has an invitation; every
-/// welcome, invitation and invoice e-mail is recorded as sent; every card invoice that fell due has a charge attempt.
+/// welcome, invitation and invoice e-mail is recorded as sent; every card invoice that fell due has a charge attempt. And for every
+/// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
+/// issued); past its end, renewed or lapsed.
 /// </summary>
 [SystemActor("reconciliation")]
 public static class RunReconciliationHandler
 {
     public static async Task<OutgoingMessages> Handle(RunReconciliation message, IDocumentSession session, TimeProvider clock,
-        IOptions<ReconciliationOptions> options, ILogger<ReconciliationReport> logger, CancellationToken ct)
+        IOptions<ReconciliationOptions> options, IOptions<MembershipYearOptions> membershipYear, ILogger<ReconciliationReport> logger,
+        CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         var o = options.Value;
@@ -108,25 +111,86 @@ public static class RunReconciliationHandler
         var members = await session.Query<AccountMembership>().Where(m => m.Membership != null).ToListAsync(ct);
         var terms = members.Select(m => (m.AccountId, Term: m.Membership!))
             .Where(x => x.Term.StartsOn >= DateOnly.FromDateTime(since.UtcDateTime)).ToList();
-        var invoices = (await session.LoadManyAsync<Invoice>(ct, terms.Select(t => InvoiceStream.ForMembership(t.Term.MembershipId)).ToArray()))
+        // A renewed term's invoice is the one its renewal names (a bank renewal's may be a replacing choice's).
+        var invoices = (await session.LoadManyAsync<Invoice>(ct,
+                terms.Select(t => t.Term.RenewalInvoiceId ?? InvoiceStream.ForMembership(t.Term.MembershipId)).ToArray()))
             .ToDictionary(i => i.MembershipId);
         var emailsChecked = 0;
         foreach (var (accountId, term) in terms)
         {
-            if (!invoices.ContainsKey(term.MembershipId) && !pending.Mentions(term.MembershipId))
+            // Only what brings the invoice or the e-mail counts as on its way (the term's scheduled renewal offer and end mention it too).
+            if (!invoices.ContainsKey(term.MembershipId) && !pending.Mentions<MembershipJoined>(term.MembershipId)
+                                                          && !pending.Mentions<IssueInvoice>(term.MembershipId))
             {
                 findings.Add(new ReconciliationFinding("membership-invoiced", accountId, term.MembershipNumber,
                     $"Membership {term.MembershipNumber} has no invoice and none is scheduled.", "IssueInvoice sent"));
-                repairs.Add(new IssueInvoice(accountId, term.MembershipId, now));
+                repairs.Add(term.RenewalInvoiceId is { } renewalInvoice
+                    ? new IssueInvoice(accountId, term.MembershipId, now, InvoiceKind.Renewal, renewalInvoice)
+                    : new IssueInvoice(accountId, term.MembershipId, now));
             }
 
             emailsChecked++;
-            if (!sent.Contains($"welcome-{term.MembershipId:N}@cpsledger") && !pending.Mentions(term.MembershipId) &&
-                DateOnly.FromDateTime(settled.UtcDateTime) >= term.StartsOn)
+            if (term.RenewalInvoiceId is null && !sent.Contains($"welcome-{term.MembershipId:N}@cpsledger")
+                                              && !pending.Mentions<MembershipJoined>(term.MembershipId)
+                                              && !pending.Mentions<SendWelcomeEmail>(term.MembershipId)
+                                              && DateOnly.FromDateTime(settled.UtcDateTime) >= term.StartsOn)
             {
                 findings.Add(new ReconciliationFinding("welcome-email-sent", accountId, term.MembershipNumber,
                     $"The welcome e-mail of membership {term.MembershipNumber} is not recorded as sent.", "SendWelcomeEmail sent"));
                 repairs.Add(new SendWelcomeEmail(accountId, term.MembershipId));
+            }
+
+            // A renewed term has its renewal e-mail instead of a welcome.
+            if (term.RenewalInvoiceId is not null && !sent.Contains($"renewed-{term.MembershipId:N}@cpsledger")
+                                                  && !pending.Mentions<SendRenewedEmail>(term.MembershipId)
+                                                  && DueWork.StartOf(term.StartsOn) <= settled)
+            {
+                findings.Add(new ReconciliationFinding("renewed-email-sent", accountId, term.MembershipNumber,
+                    $"The renewal e-mail of membership {term.MembershipNumber} (term from {term.StartsOn:yyyy-MM-dd}) is not recorded as sent.",
+                    "SendRenewedEmail sent"));
+                repairs.Add(new SendRenewedEmail(accountId, term.MembershipId));
+            }
+        }
+
+        // The membership year: a term inside its offer window has its renewal offer (unless the member stopped the renewal), the
+        // offer its e-mail and, paying by bank transfer, its renewal invoice; a term past its end was renewed or lapsed.
+        var year = membershipYear.Value;
+        foreach (var m in members)
+        {
+            var term = m.Membership!;
+            var renewal = RenewalDecision.RenewalOf(m);
+            if (RenewalDecision.OfferAt(term, year) <= settled && renewal is not ({ OfferedAt: not null } or { StoppedAt: not null })
+                                                               && !pending.Mentions<OfferRenewal>(term.MembershipId))
+            {
+                findings.Add(new ReconciliationFinding("renewal-offered", m.AccountId, term.MembershipNumber,
+                    $"Membership {term.MembershipNumber} ends on {term.EndsOn:yyyy-MM-dd} and its renewal has not been offered.", "OfferRenewal sent"));
+                repairs.Add(new OfferRenewal(m.AccountId, term.MembershipId));
+            }
+
+            if (renewal is { OfferedAt: { } offeredAt } && offeredAt >= since && offeredAt <= settled)
+            {
+                emailsChecked++;
+                if (!sent.Contains($"renewal-offer-{term.MembershipId:N}@cpsledger") && !pending.Mentions<SendRenewalOfferEmail>(term.MembershipId))
+                {
+                    findings.Add(new ReconciliationFinding("renewal-offer-email-sent", m.AccountId, term.MembershipNumber,
+                        $"The renewal offer e-mail of membership {term.MembershipNumber} is not recorded as sent.", "SendRenewalOfferEmail sent"));
+                    repairs.Add(new SendRenewalOfferEmail(m.AccountId, term.MembershipId));
+                }
+            }
+
+            if (renewal is { OfferedAt: { } invoicedAt, InvoiceId: { } renewalInvoiceId, Proposed: { } proposed } && invoicedAt <= settled
+                && await session.Events.FetchStreamStateAsync(renewalInvoiceId, ct) is null && !pending.Mentions(renewalInvoiceId))
+            {
+                findings.Add(new ReconciliationFinding("renewal-invoiced", m.AccountId, term.MembershipNumber,
+                    $"The renewal of membership {term.MembershipNumber} was offered by bank transfer and has no invoice.", "IssueInvoice sent"));
+                repairs.Add(new IssueInvoice(m.AccountId, proposed.MembershipId, now, InvoiceKind.Renewal, renewalInvoiceId));
+            }
+
+            if (RenewalDecision.EndAt(term) <= settled && !pending.Mentions<EndTerm>(term.MembershipId))
+            {
+                findings.Add(new ReconciliationFinding("term-ended", m.AccountId, term.MembershipNumber,
+                    $"Membership {term.MembershipNumber} ended on {term.EndsOn:yyyy-MM-dd} and was neither renewed nor lapsed.", "EndTerm sent"));
+                repairs.Add(new EndTerm(m.AccountId, term.MembershipId));
             }
         }
 
@@ -212,17 +276,24 @@ public static class RunReconciliationHandler
     }
 
     /// <summary>What is still in the inbox (waiting, scheduled or being retried): its consequences are on their way.</summary>
-    private sealed class PendingMessages(string bodies)
+    private sealed class PendingMessages(IReadOnlyList<string> bodies)
     {
-        public bool Mentions(Guid id) => bodies.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase);
+        private readonly string _all = string.Join('\n', bodies);
+
+        public bool Mentions(Guid id) => _all.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase);
+
+        /// <summary>A waiting message of this type about this id (a term's offer and its end both mention the term).</summary>
+        public bool Mentions<T>(Guid id) => bodies.Any(b => b.Contains(typeof(T).Name, StringComparison.Ordinal)
+                                                             && b.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase));
 
         public static async Task<PendingMessages> ReadAsync(IDocumentSession session, CancellationToken ct)
         {
             var schema = session.DocumentStore.Options.DatabaseSchemaName;
-            // A stored envelope is binary (Wolverine's envelope format) around the message's JSON; its ids read as text.
+            // A stored envelope is binary (Wolverine's envelope format) around the message's JSON; its ids read as text, and the
+            // message type is put in front so that a check can ask for one kind of message.
             var bodies = await session.QueryAsync<string>(
-                $"select encode(body, 'escape') from {schema}.wolverine_incoming_envelopes where status <> 'Handled'", ct);
-            return new PendingMessages(string.Join('\n', bodies));
+                $"select message_type || ' ' || encode(body, 'escape') from {schema}.wolverine_incoming_envelopes where status <> 'Handled'", ct);
+            return new PendingMessages(bodies);
         }
     }
 

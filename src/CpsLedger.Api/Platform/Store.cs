@@ -87,6 +87,7 @@ public static class Store
             {
                 integration.ForwardPointsEventsToInvitationPolicy();
                 integration.ForwardMembershipStandingToEmails();
+                integration.ForwardTermsToRenewal();
             });
 
         marten.AddAsyncDaemon(development ? DaemonMode.Solo : DaemonMode.HotCold);

@@ -36,7 +36,8 @@ public sealed record PointsExplanation(
     Guid AccountId,
     int PointsTotal,
     IReadOnlyList<PointsLine> Lines,
-    IReadOnlyList<ProductAwaitingDetails> AwaitingDetails);
+    IReadOnlyList<ProductAwaitingDetails> AwaitingDetails,
+    Membership.MembershipOutlook? Membership = null);
 
 public sealed record ProductAwaitingDetails(
     Guid RegistrationId,
@@ -139,6 +140,14 @@ public static class GetPointsExplanationEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
     [EndpointSummary("The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom")]
-    public static async Task<PointsExplanation> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        AccountPoints.Explain(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
+    public static async Task<PointsExplanation> Get(Guid accountId, IQuerySession session,
+        Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, CancellationToken ct)
+    {
+        // The points a membership renews on: the term and renewal ride along, so support explains both in one place.
+        var batch = session.CreateBatchQuery();
+        var sources = AccountPoints.LoadIn(batch, accountId);
+        var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
+        await batch.Execute(ct);
+        return AccountPoints.Explain(accountId, await sources) with { Membership = Membership.MembershipOutlook.Of(await membership, null, options.Value) };
+    }
 }

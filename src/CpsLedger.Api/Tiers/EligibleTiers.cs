@@ -29,7 +29,8 @@ public sealed record EligibleTiers(
     IReadOnlyList<TierEligibility> Standard,
     IReadOnlyList<TierEligibility> Enterprise,
     string? NextStandardTier,
-    int? PointsToNextStandardTier);
+    int? PointsToNextStandardTier,
+    Membership.MembershipOutlook? Membership = null);
 
 public static class Eligibility
 {
@@ -96,7 +97,16 @@ public static class GetEligibleTiersEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/eligible-tiers", OperationId = "GetEligibleTiers")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, and the points to the next standard tier")]
-    public static Task<EligibleTiers> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        Eligibility.ForAccountAsync(session, accountId, ct);
+    [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal")]
+    public static async Task<EligibleTiers> Get(Guid accountId, IQuerySession session,
+        Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, CancellationToken ct)
+    {
+        // The membership in force rides along: its term, its renewal and the tiers an upgrade could go to now.
+        var batch = session.CreateBatchQuery();
+        var eligibility = Eligibility.ForAccountIn(batch, accountId);
+        var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
+        await batch.Execute(ct);
+        var tiers = await eligibility;
+        return tiers with { Membership = Membership.MembershipOutlook.Of(await membership, tiers, options.Value) };
+    }
 }

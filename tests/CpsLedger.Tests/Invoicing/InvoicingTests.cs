@@ -391,7 +391,8 @@ public sealed class InvoicingTests : LedgerTest
         {
             await Billing.ListThousandPointModel(first.Services.GetRequiredService<IDocumentStore>());
             account = await Billing.JoinedAccount(App, first.CreateClient(), first.Services, "EE", "card", SandboxPaymentGateway.Approve);
-            Assert.Equal(1, await first.Services.ScheduledMessageCount()); // the invoice, stored in PostgreSQL
+            // The invoice, and the term's renewal offer and end, stored in PostgreSQL.
+            Assert.Equal(3, await first.Services.ScheduledMessageCount());
         }
 
         await using (var second = Host())
@@ -399,7 +400,7 @@ public sealed class InvoicingTests : LedgerTest
             await Billing.FastForward(App, second.Services, IssueDelay);
             var invoice = await second.Client(App, LedgerRoles.Member, account).SingleInvoice(account);
             Assert.Equal(InvoiceStatus.Open, invoice.Status);
-            Assert.Equal(1, await second.Services.ScheduledMessageCount()); // the charge on the due date
+            Assert.Equal(3, await second.Services.ScheduledMessageCount()); // the charge on the due date, the renewal offer, the term end
         }
 
         await using (var third = Host())

@@ -82,7 +82,8 @@ public sealed class CrashTests(LedgerApp app, Xunit.Abstractions.ITestOutputHelp
 
             // A member joins through A; its invoice is scheduled 3 s later. A is killed as soon as the invoice is scheduled.
             await FaultWaits.InvitedAccount(App, new HttpClient { BaseAddress = a.BaseUrl }, "a@example.ee", joinPaying: "bank_transfer");
-            await Until(async () => await b.Services.ScheduledMessageCount() == 1, "the invoice scheduled");
+            // The invoice, with the term's renewal offer and end.
+            await Until(async () => await b.Services.ScheduledMessageCount() == 3, "the invoice scheduled");
             var due = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(3);
             await a.KillAsync();
             var killed = DateTimeOffset.UtcNow;

@@ -97,7 +97,8 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
                 await FaultWaits.InvitedAccount(App, host.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null);
 
             // The mail server has refused every e-mail so far (invitations, welcomes), and every invoice is scheduled anyway.
-            await Until(async () => await host.Services.ScheduledMessageCount() == count, "every invoice scheduled");
+            // Each joining schedules its invoice, its renewal offer and its term end.
+            await Until(async () => await host.Services.ScheduledMessageCount() == 3 * count, "every invoice scheduled");
             Assert.True(smtp.Refused > 0);
             Assert.Empty(smtp.Received);
 
@@ -198,6 +199,78 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException("The service kept answering 503.");
             await Task.Delay(200);
+        }
+    }
+
+    [Fact]
+    public async Task Two_nodes_on_one_database_offer_renew_and_lapse_each_membership_once_and_email_each_step_once()
+    {
+        var schema = $"cpsledger_year_{Guid.NewGuid():N}"[..30];
+        var mailFolder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-year-{Guid.NewGuid():N}");
+        WebApplicationFactory<Program> Node() => App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Wolverine:Balanced", "true");
+            b.UseSetting("Mail:PickupDirectory", mailFolder);
+        });
+        await using var first = Node();
+        await Billing.ListThousandPointModel(first.Services.GetRequiredService<Marten.IDocumentStore>());
+        await using var second = Node();
+        _ = second.Server;
+        try
+        {
+            const int count = 4; // two by card (renewed), two by bank transfer left unpaid (lapsed)
+            var accounts = new List<Guid>();
+            for (var i = 0; i < count; i++)
+            {
+                var node = i % 2 == 0 ? first : second;
+                accounts.Add(await Billing.JoinedAccount(App, node.CreateClient(), node.Services, "EE", i < 2 ? "card" : "bank_transfer",
+                    Api.Invoicing.SandboxPaymentGateway.Approve, $"year{i}@example.ee"));
+            }
+
+            var terms = new Dictionary<Guid, Api.Membership.MembershipTerm>();
+            await using (var session = first.Services.GetRequiredService<Marten.IDocumentStore>().QuerySession())
+                foreach (var a in accounts)
+                    terms[a] = (await session.LoadAsync<Api.Membership.AccountMembership>(Api.Membership.MembershipStream.For(a)))!.Membership!;
+            var term = terms[accounts[0]];
+            Guid MembershipOf(Guid account) => terms[account].MembershipId;
+
+            // Each step is due on both nodes: the scheduled message runs on one, and both are also asked at once.
+            async Task Step(Func<Guid, object> message, TimeSpan by)
+            {
+                await App.MakeScheduledMessagesDue(first.Services, by);
+                await Task.WhenAll(accounts.SelectMany(a => new[] { first, second }.Select(async node =>
+                {
+                    using var scope = node.Services.CreateScope();
+                    await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(message(a));
+                })));
+            }
+
+            await Step(a => new Api.Membership.OfferRenewal(a, MembershipOf(a)), Api.Membership.RenewalDecision.EndAt(term) - TimeSpan.FromDays(30)
+                - App.Clock.GetUtcNow() + TimeSpan.FromMinutes(1));
+            await Until(() => Task.FromResult(Directory.GetFiles(mailFolder, "renewal-offer-*.eml").Length >= count), "every offer e-mailed");
+            // Every joining invoiced, and the two bank transfers' renewals invoiced with their offers.
+            await Until(async () => await Count("invoice_issued", schema) == count + 2, "every renewal invoice issued");
+            await Step(a => new Api.Membership.EndTerm(a, MembershipOf(a)), Api.Membership.RenewalDecision.EndAt(term) - App.Clock.GetUtcNow()
+                + TimeSpan.FromMinutes(1));
+            await Until(() => Task.FromResult(Directory.GetFiles(mailFolder, "renewed-*.eml").Length >= 2
+                                              && Directory.GetFiles(mailFolder, "membership-ended-*.eml").Length >= 2), "every term end e-mailed");
+            await first.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+
+            Assert.Equal((count, 2L, 2L), (await Count("renewal_offered", schema), await Count("membership_renewed", schema),
+                await Count("membership_lapsed", schema)));
+            Assert.Equal(2, await Count("invoice_cancelled", schema)); // the two unpaid bank renewals
+            var mail = Directory.GetFiles(mailFolder, "*.eml").Select(Path.GetFileName).ToList();
+            Assert.DoesNotContain(mail, f => f!.EndsWith(".2.eml", StringComparison.Ordinal));
+            Assert.Equal(count, mail.Count(f => f!.StartsWith("renewal-offer-", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            await second.DisposeAsync();
+            await first.DisposeAsync();
+            await DropSchemaAsync(schema);
+            if (Directory.Exists(mailFolder))
+                Directory.Delete(mailFolder, recursive: true);
         }
     }
 

@@ -92,6 +92,29 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_overview_shows_the_term_its_renewal_and_the_tier_history()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
+        var joined = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        var year = Page.GetByTestId("membership-year");
+        await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Gold {joined.MembershipNumber}");
+        await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Gold; offer on");
+        await Expect(year.GetByTestId("tier-history").Locator("tbody tr")).ToContainTextAsync("joined");
+
+        await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }).ReadAs<RenewalPlan>();
+        await Page.ReloadAsync();
+        await Expect(Page.GetByTestId("membership-year").GetByTestId("renewal")).ToContainTextAsync($"Renewal stopped: ends {joined.EndsOn:yyyy-MM-dd}");
+    }
+
+    [Fact]
     public async Task A_rejected_adjustment_shows_the_field_error_and_writes_nothing()
     {
         var account = await AccountWithProducts();

@@ -306,6 +306,36 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       : null);
 }
 
+// The membership year: the term in force, where its renewal stands, and every tier and membership the account has had.
+function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffix = '') {
+  const past = membership?.pastMemberships ?? [];
+  const history = outlook?.tierHistory ?? membership?.tierHistory ?? [];
+  if (!outlook && past.length === 0 && history.length === 0) return null;
+  const renewal = !outlook ? null
+    : outlook.renewal === 'stopped' ? `Renewal stopped: ends ${day(outlook.endsOn)}`
+    : outlook.renewal === 'nothing_eligible' ? `No tier eligible at the offer: ends ${day(outlook.endsOn)} unless points return`
+    : `Renews after ${day(outlook.endsOn)} as ${outlook.renewalTierName}` +
+      (outlook.renewal === 'not_offered_yet' ? `; offer on ${day(outlook.renewalOfferOn)}` : ` (${words(outlook.renewal)})`);
+  return h('section', { 'aria-labelledby': `membership-year-heading${idSuffix}`, 'data-testid': 'membership-year' },
+    h(headingLevel, { id: `membership-year-heading${idSuffix}` }, 'Membership year'),
+    outlook ? h('p', { 'data-testid': 'renewal' },
+      `${outlook.tierName} ${outlook.membershipNumber}, ${day(outlook.startsOn)} to ${day(outlook.endsOn)}, ${words(outlook.paymentMethod)}. `, renewal,
+      outlook.upgradableTo.length ? `. Upgradable now to: ${outlook.upgradableTo.join(', ')}` : '') : h('p', {}, 'No membership in force.'),
+    history.length ? h('table', { 'data-testid': 'tier-history' },
+      h('caption', {}, 'Tier history'),
+      h('thead', {}, h('tr', {}, ['From', 'Tier', 'Annual fee', 'How', 'Membership number'].map(c => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, history.map(t => h('tr', {},
+        h('td', {}, day(t.from)), h('td', {}, t.tierName), h('td', {}, money(t.annualFee, t.currency)),
+        h('td', {}, t.upgrade ? `upgraded from ${t.upgrade.fromTierName}: ${money(t.upgrade.amount, t.currency)} for ${t.upgrade.daysRemaining} of ${t.upgrade.daysInTerm} days` : words(t.change)),
+        h('td', { class: 'mono' }, t.membershipNumber))))) : null,
+    past.length ? h('table', { 'data-testid': 'past-memberships' },
+      h('caption', {}, 'Past terms'),
+      h('thead', {}, h('tr', {}, ['Membership number', 'Tier', 'Term', 'Ended'].map(c => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, past.map(t => h('tr', {},
+        h('td', { class: 'mono' }, t.membershipNumber), h('td', {}, t.tierName), h('td', {}, `${day(t.startsOn)} to ${day(t.endsOn)}`),
+        h('td', {}, t.endedOn ? `${day(t.endedOn)}: ${t.endedBecause}` : '—'))))) : null);
+}
+
 function tiersSection(tiers) {
   const table = h('div', { 'aria-live': 'polite' });
   const render = () => {
@@ -357,6 +387,7 @@ async function overviewView(id) {
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),
+    membershipYearSection(tiers.membership, membership),
     tiersSection(tiers)));
 }
 
@@ -456,6 +487,7 @@ async function timeTravel(id, target, cut) {
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
       summaryCards(asOf.summary, asOf.membership),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
+      membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of'),
       asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
         asOf.eligibleTiers.standard.filter(t => t.eligible).map(t => t.name).join(', ') || 'none') : null,
       h('button', { type: 'button', class: 'secondary', onclick: () => fill(target) }, 'Back to now')));

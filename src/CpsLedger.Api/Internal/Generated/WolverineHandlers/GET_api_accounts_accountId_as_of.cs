@@ -2,6 +2,7 @@
 #pragma warning disable
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,13 +17,15 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> _optionsOfMembershipYearOptions;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_accounts_accountId_as_of(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_accounts_accountId_as_of(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _loggerForMessage = loggerForMessage;
+            _optionsOfMembershipYearOptions = optionsOfMembershipYearOptions;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
         }
@@ -86,7 +89,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var resultsOfOkOfAccountAsOfAndProblemHttpResult = await CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Get(accountId, timestamp, sequence, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfAccountAsOfAndProblemHttpResult = await CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Get(accountId, timestamp, sequence, ((Marten.IQuerySession)documentSession), _optionsOfMembershipYearOptions, httpContext.RequestAborted).ConfigureAwait(false);
 
             await resultsOfOkOfAccountAsOfAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }

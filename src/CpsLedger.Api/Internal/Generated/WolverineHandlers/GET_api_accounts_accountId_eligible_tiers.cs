@@ -2,6 +2,7 @@
 #pragma warning disable
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,13 +17,15 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> _optionsOfMembershipYearOptions;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_accounts_accountId_eligible_tiers(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_accounts_accountId_eligible_tiers(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _loggerForMessage = loggerForMessage;
+            _optionsOfMembershipYearOptions = optionsOfMembershipYearOptions;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
         }
@@ -52,7 +55,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Tiers.GetEligibleTiersEndpoint").SetTag("http.route", "/api/accounts/{accountId}/eligible-tiers").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var eligibleTiers_response = await CpsLedger.Api.Tiers.GetEligibleTiersEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var eligibleTiers_response = await CpsLedger.Api.Tiers.GetEligibleTiersEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), _optionsOfMembershipYearOptions, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, eligibleTiers_response, 404);

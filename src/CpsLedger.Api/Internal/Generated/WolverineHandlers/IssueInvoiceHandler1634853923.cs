@@ -12,13 +12,15 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> _optionsOfSellerOptions;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> _optionsOfMembershipYearOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public IssueInvoiceHandler1634853923(Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public IssueInvoiceHandler1634853923(Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
             _optionsOfSellerOptions = optionsOfSellerOptions;
+            _optionsOfMembershipYearOptions = optionsOfMembershipYearOptions;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
         }
@@ -35,7 +37,7 @@ namespace Internal.Generated.WolverineHandlers
             CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:invoicing");
             
             // The actual message execution
-            var outgoing1 = await CpsLedger.Api.Invoicing.IssueInvoiceHandler.Handle(issueInvoice, documentSession, _timeProvider, _optionsOfInvoicingOptions, _optionsOfSellerOptions, cancellation).ConfigureAwait(false);
+            var outgoing1 = await CpsLedger.Api.Invoicing.IssueInvoiceHandler.Handle(issueInvoice, documentSession, _timeProvider, _optionsOfInvoicingOptions, _optionsOfSellerOptions, _optionsOfMembershipYearOptions, cancellation).ConfigureAwait(false);
 
             
             // Outgoing, cascaded message

@@ -1,0 +1,290 @@
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Tiers;
+using FluentValidation;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Membership;
+
+/// <summary>Renew or not at the term end, and on which tier.</summary>
+/// <param name="Renew">false stops the renewal: the membership runs to the term end and lapses (no refund).</param>
+/// <param name="Tier">The eligible tier to renew with (a lower one is how a downgrade is made); absent: the current tier.</param>
+public sealed record ChooseRenewal(bool Renew, string? Tier);
+
+public sealed class ChooseRenewalValidator : AbstractValidator<ChooseRenewal>
+{
+    public ChooseRenewalValidator() => RuleFor(x => x.Tier).MaximumLength(40);
+}
+
+/// <summary>What happens at the term end, as decided now.</summary>
+/// <param name="Tier">The tier the membership renews with; null when it does not renew.</param>
+/// <param name="CancelledInvoices">Renewal invoices issued ahead that this choice replaced (each cancelled by a credit note).</param>
+public sealed record RenewalPlan(
+    string MembershipNumber,
+    DateOnly TermEndsOn,
+    bool Renews,
+    string? Tier,
+    string? TierName,
+    decimal? AnnualFee,
+    string? Currency,
+    IReadOnlyList<string> CancelledInvoices);
+
+/// <summary>What changing the membership is decided on besides the membership: eligibility now, and the renewal invoice issued ahead.</summary>
+public sealed record MembershipChangeContext(EligibleTiers Eligibility, Invoice? RenewalInvoice, IReadOnlyList<Invoice> TermInvoices);
+
+public static class MembershipChanges
+{
+    public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    public static async Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session,
+        CancellationToken ct)
+    {
+        var eligibility = await Eligibility.ForAccountAsync(session, accountId, ct);
+        var renewalInvoice = membership is not null && RenewalDecision.RenewalOf(membership)?.InvoiceId is { } id
+            ? await session.LoadAsync<Invoice>(id, ct)
+            : null;
+        var term = membership?.Membership;
+        var renewalId = term is null ? Guid.Empty : RenewalTerms.RenewalOf(term.MembershipId);
+        var invoices = term is null
+            ? []
+            : await session.Query<Invoice>().Where(i => i.AccountId == accountId && (i.MembershipId == term.MembershipId || i.MembershipId == renewalId))
+                .ToListAsync(ct);
+        return new MembershipChangeContext(eligibility, renewalInvoice, invoices);
+    }
+
+    /// <summary>A membership in force (not ended by its date, lapse or cancellation), or the 409 that says there is none.</summary>
+    public static ProblemDetails InForce(AccountMembership? membership, DateOnly today) =>
+        membership?.Membership is { } term && term.StartsOn <= today && today <= term.EndsOn
+            ? WolverineContinue.NoProblems
+            : Problems.Conflict("Not a member", "This account has no membership in force.");
+
+    public static TierEligibility? Tier(EligibleTiers eligibility, string code) =>
+        eligibility.Standard.Concat(eligibility.Enterprise).FirstOrDefault(t => string.Equals(t.Code, code.Trim(), StringComparison.OrdinalIgnoreCase));
+
+    public static ProblemDetails UnknownTier(string code, EligibleTiers eligibility) =>
+        Problems.Invalid("tier", $"There is no tier \"{code.Trim()}\". Tiers: " +
+                                 string.Join(", ", eligibility.Standard.Concat(eligibility.Enterprise).Select(t => t.Code)) + ".");
+}
+
+public static class ChooseRenewalEndpoint
+{
+    public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
+        MembershipChanges.LoadAsync(accountId, membership, session, ct);
+
+    /// <summary>
+    /// A membership in force; a tier that exists and is eligible now; and, paying by bank transfer, a renewal invoice not yet paid (once
+    /// it is paid the renewal is settled).
+    /// </summary>
+    public static ProblemDetails Validate(AccountMembership? membership, MembershipChangeContext context, ChooseRenewal command, TimeProvider clock)
+    {
+        if (MembershipChanges.InForce(membership, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)) is { } problem &&
+            !ReferenceEquals(problem, WolverineContinue.NoProblems))
+            return problem;
+        if (context.RenewalInvoice is { Status: InvoiceStatus.Paid } paid)
+            return Problems.Conflict("Renewal already paid",
+                $"The renewal invoice {paid.InvoiceNumber} is paid, so the renewal can no longer be changed. Please contact CPS support.");
+        if (!command.Renew)
+            return WolverineContinue.NoProblems;
+        // No tier named: the current one, which must still be eligible too.
+        var code = command.Tier ?? membership!.Membership!.TierCode;
+        return MembershipChanges.Tier(context.Eligibility, code) switch
+        {
+            null => MembershipChanges.UnknownTier(code, context.Eligibility),
+            { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
+            _ => WolverineContinue.NoProblems,
+        };
+    }
+
+    /// <summary>
+    /// Stopping: <see cref="RenewalStopped"/> (nothing when already stopped). Choosing: <see cref="RenewalTierChosen"/>, which also resumes a
+    /// stopped renewal; once the offer is made and paying by bank transfer, with a renewal invoice of its own (the one it replaces is
+    /// cancelled by the caller).
+    /// </summary>
+    public static object? Decide(AccountMembership membership, MembershipChangeContext context, ChooseRenewal command, DateTimeOffset now)
+    {
+        var term = membership.Membership!;
+        var renewal = RenewalDecision.RenewalOf(membership);
+        if (!command.Renew)
+            return renewal?.StoppedAt is not null ? null : new RenewalStopped(membership.AccountId, term.MembershipId, now);
+
+        var code = command.Tier ?? term.TierCode;
+        var tier = MembershipChanges.Tier(context.Eligibility, code) is { Eligible: true } t ? t
+            : throw new InvalidOperationException($"Tier {code} is not eligible.");
+        var renewalId = RenewalTerms.RenewalOf(term.MembershipId);
+        Guid? invoiceId = renewal?.OfferedAt is not null && term.PaymentMethod == PaymentMethod.BankTransfer
+            ? InvoiceStream.ForRenewal(renewalId, renewal.Choices + 1)
+            : null;
+        return new RenewalTierChosen(membership.AccountId, term.MembershipId, renewalId, tier.Code, tier.Name, tier.Kind, tier.AnnualFee, tier.Currency,
+            context.Eligibility.TierTableVersion, context.Eligibility.Points, context.Eligibility.Products, invoiceId, now);
+    }
+
+    [WolverinePut("/api/accounts/{accountId}/membership/renewal", OperationId = "ChooseRenewal")]
+    [Authorize(Roles = LedgerRoles.ProductKeepers)]
+    [EndpointSummary("Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund)")]
+    [RequestExample("""{"renew":true,"tier":"silver"}""")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static async Task<(RenewalPlan, Events, OutgoingMessages)> Put(Guid accountId, ChooseRenewal command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        MembershipChangeContext context, IDocumentSession session, IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
+    {
+        var current = membership!;
+        var term = current.Membership!;
+        var now = clock.GetUtcNow();
+        var decided = Decide(current, context, command, now);
+        IReadOnlyList<string> cancelled = [];
+        OutgoingMessages messages = [];
+        if (decided is not null && context.RenewalInvoice is { } replaced)
+            cancelled = await InvoiceCancellations.CancelOwedAsync(session, [replaced.Id],
+                command.Renew ? $"Replaced: the member chose to renew as {((RenewalTierChosen)decided).TierName}" : "The member stopped the renewal",
+                seller.Value.ToInvoiceSeller(), now, ct);
+        if (decided is RenewalTierChosen { InvoiceId: { } invoiceId } chosen)
+            messages.Add(new IssueInvoice(accountId, chosen.RenewalMembershipId, now, InvoiceKind.Renewal, invoiceId));
+
+        var plan = decided switch
+        {
+            RenewalTierChosen c => new RenewalPlan(term.MembershipNumber, term.EndsOn, true, c.TierCode, c.TierName, c.AnnualFee, c.Currency, cancelled),
+            _ => new RenewalPlan(term.MembershipNumber, term.EndsOn, false, null, null, null, null, cancelled),
+        };
+        return (plan, decided is null ? [] : [decided], messages);
+    }
+}
+
+/// <summary>Move up to a higher eligible tier now; the difference is invoiced pro rata for the days left in the term.</summary>
+/// <param name="Tier">An eligible tier with a higher annual fee than the current one.</param>
+public sealed record UpgradeTier(string Tier);
+
+public sealed class UpgradeTierValidator : AbstractValidator<UpgradeTier>
+{
+    public UpgradeTierValidator() => RuleFor(x => x.Tier).NotEmpty().MaximumLength(40);
+}
+
+/// <summary>What the member sees after upgrading: the new tier from today, and what the pro-rated invoice charges (before VAT).</summary>
+public sealed record TierUpgradeConfirmation(
+    string MembershipNumber,
+    string Tier,
+    string TierName,
+    decimal AnnualFee,
+    string Currency,
+    DateOnly EffectiveOn,
+    DateOnly TermEndsOn,
+    int DaysRemaining,
+    int DaysInTerm,
+    decimal ProRataAmount);
+
+public static class UpgradeTierEndpoint
+{
+    public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
+        MembershipChanges.LoadAsync(accountId, membership, session, ct);
+
+    /// <summary>A membership in force and not suspended; a tier that exists, is eligible now and costs more than the current one.</summary>
+    public static ProblemDetails Validate(AccountMembership? membership, MembershipChangeContext context, UpgradeTier command, TimeProvider clock)
+    {
+        if (MembershipChanges.InForce(membership, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)) is { } problem &&
+            !ReferenceEquals(problem, WolverineContinue.NoProblems))
+            return problem;
+        var term = membership!.Membership!;
+        if (membership.Suspension?.MembershipId == term.MembershipId)
+            return Problems.Conflict("Membership suspended", $"Invoice {membership.Suspension.InvoiceNumber} is unpaid: an upgrade is possible once it is paid.");
+        return MembershipChanges.Tier(context.Eligibility, command.Tier) switch
+        {
+            null => MembershipChanges.UnknownTier(command.Tier, context.Eligibility),
+            { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
+            { } tier when tier.Currency != term.Currency || tier.AnnualFee <= term.AnnualFee => Problems.Conflict("Not an upgrade",
+                $"{tier.Name} ({tier.AnnualFee:0.00} {tier.Currency}) is not above the current {term.TierName} ({term.AnnualFee:0.00} {term.Currency}): " +
+                "a move to a lower tier takes effect at renewal (PUT /api/accounts/{accountId}/membership/renewal)."),
+            _ => WolverineContinue.NoProblems,
+        };
+    }
+
+    /// <summary>
+    /// The pro-rata rule (docs/programme.md): (new fee − current fee) × whole days remaining, today included, ÷ days in the term, rounded to
+    /// the cent. The new tier holds from today.
+    /// </summary>
+    public static decimal ProRata(decimal currentFee, decimal newFee, int daysRemaining, int daysInTerm) =>
+        InvoiceCalculation.Round((newFee - currentFee) * daysRemaining / daysInTerm);
+
+    public static TierUpgraded Decide(AccountMembership membership, MembershipChangeContext context, UpgradeTier command, Guid upgradeId,
+        DateTimeOffset now)
+    {
+        var term = membership.Membership!;
+        var tier = MembershipChanges.Tier(context.Eligibility, command.Tier) ?? throw new InvalidOperationException($"Tier {command.Tier} was validated.");
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        var daysRemaining = term.EndsOn.DayNumber - today.DayNumber + 1;
+        var daysInTerm = term.EndsOn.DayNumber - term.StartsOn.DayNumber + 1;
+        return new TierUpgraded(membership.AccountId, term.MembershipId, upgradeId, term.TierCode, term.TierName, term.AnnualFee, tier.Code, tier.Name,
+            tier.Kind, tier.AnnualFee, tier.Currency, today, daysRemaining, daysInTerm, ProRata(term.AnnualFee, tier.AnnualFee, daysRemaining, daysInTerm),
+            context.Eligibility.TierTableVersion, context.Eligibility.Points, context.Eligibility.Products, InvoiceStream.ForUpgrade(upgradeId), now);
+    }
+
+    [WolverinePost("/api/accounts/{accountId}/membership/upgrade", OperationId = "UpgradeTier")]
+    [Authorize(Roles = LedgerRoles.ProductKeepers)]
+    [EndpointSummary("Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term")]
+    [RequestExample("""{"tier":"platinum"}""")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static (TierUpgradeConfirmation, Events, OutgoingMessages) Post(Guid accountId, UpgradeTier command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        MembershipChangeContext context, TimeProvider clock)
+    {
+        var now = clock.GetUtcNow();
+        var upgraded = Decide(membership!, context, command, Guid.CreateVersion7(), now);
+        var term = membership!.Membership!;
+        return (new TierUpgradeConfirmation(term.MembershipNumber, upgraded.TierCode, upgraded.TierName, upgraded.AnnualFee, upgraded.Currency,
+                upgraded.EffectiveOn, term.EndsOn, upgraded.DaysRemaining, upgraded.DaysInTerm, upgraded.ProRataAmount), [upgraded],
+            [new IssueInvoice(accountId, term.MembershipId, now, InvoiceKind.Upgrade, upgraded.InvoiceId, upgraded.UpgradeId)]);
+    }
+}
+
+/// <summary>End the membership now (support, with a reason): unpaid invoices of the term are cancelled by credit notes.</summary>
+/// <param name="Reason">Why, for the member's e-mail, the credit notes and the audit trail.</param>
+public sealed record CancelMembership(string Reason);
+
+public sealed class CancelMembershipValidator : AbstractValidator<CancelMembership>
+{
+    public CancelMembershipValidator() =>
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300).Must(r => r is null || r.Trim().Length > 0).WithMessage("Reason must not be blank.");
+}
+
+/// <summary>What support sees after cancelling.</summary>
+public sealed record MembershipCancellation(string MembershipNumber, DateOnly EndedOn, IReadOnlyList<string> CancelledInvoices);
+
+public static class CancelMembershipEndpoint
+{
+    public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
+        MembershipChanges.LoadAsync(accountId, membership, session, ct);
+
+    public static ProblemDetails Validate(AccountMembership? membership, TimeProvider clock) =>
+        MembershipChanges.InForce(membership, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime));
+
+    [WolverinePost("/api/accounts/{accountId}/membership/cancellation", OperationId = "CancelMembership")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [EndpointSummary("End the membership now (support, with a reason); its unpaid invoices are cancelled by credit notes, nothing is refunded")]
+    [RequestExample("""{"reason":"Company closed (ticket 4711)"}""")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static async Task<(MembershipCancellation, Events, OutgoingMessages)> Post(Guid accountId, CancelMembership command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        MembershipChangeContext context, IDocumentSession session, IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
+    {
+        var term = membership!.Membership!;
+        var now = clock.GetUtcNow();
+        var reason = command.Reason.Trim();
+        var cancelled = await InvoiceCancellations.CancelOwedAsync(session, context.TermInvoices.Select(i => i.Id),
+            $"Membership {term.MembershipNumber} cancelled by CPS support: {reason}", seller.Value.ToInvoiceSeller(), now, ct);
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        Support.SupportReason.Record(session, reason);
+        return (new MembershipCancellation(term.MembershipNumber, today, cancelled),
+            [new MembershipCancelled(accountId, term.MembershipId, term.MembershipNumber, reason, today, cancelled, now)],
+            [new SendMembershipEndedEmail(accountId, term.MembershipId), new ReviewInvitation(accountId)]);
+    }
+}

@@ -1,0 +1,433 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Tiers;
+using Marten;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Wolverine;
+using Wolverine.Marten;
+using Wolverine.Runtime.Handlers;
+
+namespace CpsLedger.Api.Membership;
+
+public sealed class MembershipYearOptions
+{
+    public const string Section = "Membership";
+
+    /// <summary>How long before a term ends its renewal is offered (and, paying by bank transfer, its renewal invoice issued).</summary>
+    public TimeSpan RenewalOfferBefore { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>A renewal invoice issued ahead is due this many days before the term's last day (0: due on the last day).</summary>
+    public int RenewalInvoiceDueDaysBeforeTermEnd { get; set; }
+}
+
+/// <summary>A term began (a join or a renewal): its renewal offer and its end are scheduled.</summary>
+public sealed record TermStarted(Guid AccountId, Guid MembershipId);
+
+/// <summary>Offer the renewal of this term; the handler waits until <see cref="MembershipYearOptions.RenewalOfferBefore"/> the end.</summary>
+public sealed record OfferRenewal(Guid AccountId, Guid MembershipId);
+
+/// <summary>The term ends: renew it or let it lapse; the handler waits until the first moment after its last day.</summary>
+public sealed record EndTerm(Guid AccountId, Guid MembershipId);
+
+public sealed record SendRenewalOfferEmail(Guid AccountId, Guid MembershipId);
+
+public sealed record SendRenewedEmail(Guid AccountId, Guid MembershipId);
+
+/// <summary>Tell the member the membership ended (lapsed, or cancelled by support) and why.</summary>
+public sealed record SendMembershipEndedEmail(Guid AccountId, Guid MembershipId);
+
+public static class MembershipYearSetup
+{
+    public static void AddMembershipYear(this WebApplicationBuilder builder) =>
+        builder.Services.AddOptions<MembershipYearOptions>()
+            .Bind(builder.Configuration.GetSection(MembershipYearOptions.Section))
+            .Validate(o => o.RenewalOfferBefore > TimeSpan.Zero && o.RenewalOfferBefore < TimeSpan.FromDays(365),
+                "Membership:RenewalOfferBefore must be positive and shorter than a year.")
+            .Validate(o => o.RenewalInvoiceDueDaysBeforeTermEnd >= 0 && TimeSpan.FromDays(o.RenewalInvoiceDueDaysBeforeTermEnd) < o.RenewalOfferBefore,
+                "Membership:RenewalInvoiceDueDaysBeforeTermEnd must not be negative and must fall within the offer window.")
+            .ValidateOnStart();
+
+    /// <summary>A join or a renewal, once committed, schedules its term's renewal offer and end (durably, via the outbox).</summary>
+    public static void ForwardTermsToRenewal(this MartenIntegration integration)
+    {
+        integration.SubscribeToEvent<CpsJoined>().TransformedTo(e => new TermStarted(e.Data.AccountId, e.Data.MembershipId));
+        integration.SubscribeToEvent<MembershipRenewed>().TransformedTo(e => new TermStarted(e.Data.AccountId, e.Data.MembershipId));
+    }
+}
+
+/// <summary>What the end of a term is decided on besides the membership.</summary>
+/// <param name="RenewalInvoice">The renewal invoice issued ahead (bank transfer), if any.</param>
+public sealed record TermEndInputs(EligibleTiers Eligibility, bool CardOnFile, Invoice? RenewalInvoice);
+
+/// <summary>The end of a term: renewed, or lapsed for a reason (with the invoices to cancel).</summary>
+public sealed record TermEndOutcome(MembershipRenewed? Renewed, LapseReason? Lapse, IReadOnlyList<Guid> InvoicesToCancel, bool EvenIfPaid);
+
+public static class RenewalDecision
+{
+    /// <summary>The first moment after a term's last day (UTC): when it is renewed or lapses.</summary>
+    public static DateTimeOffset EndAt(MembershipTerm term) => DueWork.StartOf(term.EndsOn.AddDays(1));
+
+    public static DateTimeOffset OfferAt(MembershipTerm term, MembershipYearOptions options) => EndAt(term) - options.RenewalOfferBefore;
+
+    /// <summary>
+    /// The tier to renew with: the one asked for (the member's choice, else the current tier) when still eligible, else the highest
+    /// eligible one (by fee) of the same kind, else the highest eligible of any kind; null when none is eligible.
+    /// </summary>
+    public static TierEligibility? Preselect(EligibleTiers eligibility, string wanted, TierKind kind)
+    {
+        var eligible = eligibility.Standard.Concat(eligibility.Enterprise).Where(t => t.Eligible).ToList();
+        return eligible.FirstOrDefault(t => string.Equals(t.Code, wanted, StringComparison.OrdinalIgnoreCase))
+               ?? eligible.Where(t => t.Kind == kind).MaxBy(t => t.AnnualFee)
+               ?? eligible.MaxBy(t => t.AnnualFee);
+    }
+
+    /// <summary>The renewal of the membership in force, or null when the term is already offered, stopped, or not this one.</summary>
+    public static RenewalState? RenewalOf(AccountMembership membership) =>
+        membership.Renewal is { } r && membership.Membership is { } term && r.MembershipId == term.MembershipId ? r : null;
+
+    /// <summary>
+    /// The offer: the tiers eligible now, the pre-selected one, and paying by bank transfer the renewal invoice to issue with it (due by
+    /// the term end). Null when there is nothing to offer: not this term, already offered, or the member stopped the renewal.
+    /// </summary>
+    public static RenewalOffered? Offer(AccountMembership? membership, Guid membershipId, EligibleTiers eligibility, DateTimeOffset now)
+    {
+        if (membership?.Membership is not { } term || term.MembershipId != membershipId)
+            return null;
+        var renewal = RenewalOf(membership);
+        if (renewal is { OfferedAt: not null } or { StoppedAt: not null })
+            return null;
+        var wanted = renewal?.Proposed ?? term;
+        var tier = Preselect(eligibility, wanted.TierCode, wanted.TierKind);
+        var renewalId = RenewalTerms.RenewalOf(term.MembershipId);
+        Guid? invoiceId = tier is not null && term.PaymentMethod == PaymentMethod.BankTransfer
+            ? InvoiceStream.ForRenewal(renewalId, renewal?.Choices ?? 0)
+            : null;
+        return new RenewalOffered(membership.AccountId, term.MembershipId, renewalId, term.MembershipNumber, term.EndsOn,
+            [.. eligibility.Standard.Concat(eligibility.Enterprise).Where(t => t.Eligible).Select(t => t.Code)], tier?.Code, tier?.Name, tier?.Kind,
+            tier?.AnnualFee, tier?.Currency, term.PaymentMethod, eligibility.TierTableVersion, eligibility.Points, eligibility.Products, invoiceId, now);
+    }
+
+    /// <summary>
+    /// At the term end. Stopped by the member, or suspended for an unpaid invoice: lapsed. Eligible for no tier: lapsed (a renewal
+    /// invoice issued ahead is cancelled, paid or not: the term it was for never begins). Card: renewed on the tier the member chose,
+    /// else the current one, while eligible (else the highest eligible), when a card is on file; its invoice follows as at joining.
+    /// Bank transfer: renewed on the tier invoiced ahead once that invoice is paid; unpaid, lapsed and the invoice cancelled.
+    /// </summary>
+    public static TermEndOutcome End(AccountMembership membership, TermEndInputs inputs, DateTimeOffset now)
+    {
+        var term = membership.Membership ?? throw new InvalidOperationException("No membership in force to end.");
+        var renewal = RenewalOf(membership);
+        Guid[] ahead = renewal?.InvoiceId is { } id ? [id] : [];
+        if (renewal?.StoppedAt is not null)
+            return new TermEndOutcome(null, LapseReason.RenewalStopped, ahead, false);
+        if (membership.Suspension?.MembershipId == term.MembershipId)
+            return new TermEndOutcome(null, LapseReason.Unpaid, ahead, false);
+        var chosen = renewal is { ChosenByMember: true, Proposed: { } p } ? p : term;
+        var tier = Preselect(inputs.Eligibility, chosen.TierCode, chosen.TierKind);
+        if (tier is null)
+            return new TermEndOutcome(null, LapseReason.NotEligible, ahead, true);
+
+        var renewalId = RenewalTerms.RenewalOf(term.MembershipId);
+        var startsOn = term.EndsOn.AddDays(1);
+        if (term.PaymentMethod == PaymentMethod.Card)
+        {
+            if (!inputs.CardOnFile)
+                return new TermEndOutcome(null, LapseReason.NoCardOnFile, ahead, false);
+            return new TermEndOutcome(Renewed(membership, term, renewalId, tier.Code, tier.Name, tier.Kind, tier.AnnualFee, tier.Currency,
+                inputs.Eligibility.TierTableVersion, inputs.Eligibility, InvoiceStream.ForMembership(renewalId), startsOn, now), null, [], false);
+        }
+
+        if (inputs.RenewalInvoice is { Status: InvoiceStatus.Paid } paid && renewal?.Proposed is { } invoiced)
+            return new TermEndOutcome(Renewed(membership, term, renewalId, invoiced.TierCode, invoiced.TierName, invoiced.TierKind, invoiced.AnnualFee,
+                invoiced.Currency, invoiced.TierTableVersion, inputs.Eligibility, paid.Id, startsOn, now), null, [], false);
+        return new TermEndOutcome(null, LapseReason.Unpaid, ahead, false);
+    }
+
+    private static MembershipRenewed Renewed(AccountMembership membership, MembershipTerm term, Guid renewalId, string code, string name, TierKind kind,
+        decimal fee, string currency, long tableVersion, EligibleTiers eligibility, Guid invoiceId, DateOnly startsOn, DateTimeOffset now) =>
+        new(membership.AccountId, term.MembershipId, renewalId, term.MembershipNumber, code, name, kind, fee, currency, term.PaymentMethod, startsOn,
+            RenewalTerms.EndOfTermStarting(startsOn), tableVersion, eligibility.Points, eligibility.Products, invoiceId, now);
+}
+
+/// <summary>Where the renewal of the term in force stands.</summary>
+public enum RenewalStatus
+{
+    /// <summary>Renews as things stand; the offer is not made yet.</summary>
+    NotOfferedYet,
+
+    /// <summary>Offered, on the pre-selected tier.</summary>
+    Offered,
+
+    /// <summary>The member chose the tier to renew with.</summary>
+    TierChosen,
+
+    /// <summary>The member stopped (declined) the renewal: the membership ends with its term.</summary>
+    Stopped,
+
+    /// <summary>Offered, and no tier was eligible: the membership ends with its term unless points return.</summary>
+    NothingEligible,
+}
+
+/// <summary>
+/// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the
+/// tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
+/// </summary>
+/// <param name="RenewalTier">The tier it renews with (offered, chosen, or the current one before the offer); null when it does not renew.</param>
+/// <param name="UpgradableTo">Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.</param>
+public sealed record MembershipOutlook(
+    string MembershipNumber,
+    string Tier,
+    string TierName,
+    PaymentMethod PaymentMethod,
+    DateOnly StartsOn,
+    DateOnly EndsOn,
+    RenewalStatus Renewal,
+    DateOnly RenewalOfferOn,
+    string? RenewalTier,
+    string? RenewalTierName,
+    IReadOnlyList<string> UpgradableTo,
+    IReadOnlyList<TierPeriod> TierHistory)
+{
+    public static MembershipOutlook? Of(AccountMembership? membership, EligibleTiers? eligibility, MembershipYearOptions options)
+    {
+        if (membership?.Membership is not { } term)
+            return null;
+        var renewal = RenewalDecision.RenewalOf(membership);
+        var status = renewal switch
+        {
+            { StoppedAt: not null } => RenewalStatus.Stopped,
+            { ChosenByMember: true } => RenewalStatus.TierChosen,
+            { OfferedAt: not null, Proposed: null } => RenewalStatus.NothingEligible,
+            { OfferedAt: not null } => RenewalStatus.Offered,
+            _ => RenewalStatus.NotOfferedYet,
+        };
+        var next = status switch
+        {
+            RenewalStatus.Stopped or RenewalStatus.NothingEligible => null,
+            _ => renewal?.Proposed ?? term,
+        };
+        var upgradable = eligibility is null
+            ? []
+            : eligibility.Standard.Concat(eligibility.Enterprise)
+                .Where(t => t.Eligible && t.Currency == term.Currency && t.AnnualFee > term.AnnualFee).Select(t => t.Code).ToList();
+        return new MembershipOutlook(term.MembershipNumber, term.TierCode, term.TierName, term.PaymentMethod, term.StartsOn, term.EndsOn, status,
+            DateOnly.FromDateTime(RenewalDecision.OfferAt(term, options).UtcDateTime), next?.TierCode, next?.TierName, upgradable, membership.TierHistory);
+    }
+}
+
+public static class TermStartedHandler
+{
+    // The session makes the handler transactional, so its two messages are stored with TermStarted marked handled (the outbox).
+    public static OutgoingMessages Handle(TermStarted message, IDocumentSession outbox) =>
+        [new OfferRenewal(message.AccountId, message.MembershipId), new EndTerm(message.AccountId, message.MembershipId)];
+}
+
+[Platform.SystemActor("renewal")]
+public static class OfferRenewalHandler
+{
+    // Two nodes offering at once: the second append fails on the stream version, and its retry finds the offer made.
+    public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
+
+    public static Guid MembershipStreamId(OfferRenewal message) => MembershipStream.For(message.AccountId);
+
+    public static async Task<(Events, OutgoingMessages)> Handle(OfferRenewal message,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, IDocumentSession session,
+        TimeProvider clock, IOptions<MembershipYearOptions> options, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId)
+            return ([], []);
+        var offerAt = RenewalDecision.OfferAt(term, options.Value);
+        if (now < offerAt)
+            return ([], [DueWork.At(message, offerAt, now)]);
+
+        var eligibility = await Eligibility.ForAccountAsync(session, message.AccountId, ct);
+        if (RenewalDecision.Offer(membership, message.MembershipId, eligibility, now) is not { } offer)
+            return ([], []);
+        OutgoingMessages messages = [new SendRenewalOfferEmail(message.AccountId, message.MembershipId)];
+        if (offer.InvoiceId is { } invoiceId)
+            messages.Add(new IssueInvoice(message.AccountId, offer.RenewalMembershipId, now, InvoiceKind.Renewal, invoiceId));
+        return ([offer], messages);
+    }
+}
+
+[Platform.SystemActor("renewal")]
+public static class EndTermHandler
+{
+    public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
+
+    public static Guid MembershipStreamId(EndTerm message) => MembershipStream.For(message.AccountId);
+
+    public static async Task<(Events, OutgoingMessages)> Handle(EndTerm message,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, IDocumentSession session,
+        TimeProvider clock, IOptions<InvoicingOptions> invoicing, IOptions<SellerOptions> seller, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        // Renewed or lapsed already (a redelivery, a second node), or cancelled: nothing to do.
+        if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId)
+            return ([], []);
+        var endAt = RenewalDecision.EndAt(term);
+        if (now < endAt)
+            return ([], [DueWork.At(message, endAt, now)]);
+
+        var eligibility = await Eligibility.ForAccountAsync(session, message.AccountId, ct);
+        var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(message.AccountId), ct);
+        var renewalInvoice = RenewalDecision.RenewalOf(membership)?.InvoiceId is { } invoiceId ? await session.LoadAsync<Invoice>(invoiceId, ct) : null;
+        var outcome = RenewalDecision.End(membership, new TermEndInputs(eligibility, card is not null, renewalInvoice), now);
+
+        if (outcome.Renewed is { } renewed)
+        {
+            OutgoingMessages renewedMessages = [new SendRenewedEmail(message.AccountId, renewed.MembershipId)];
+            if (renewed.PaymentMethod == PaymentMethod.Card)
+            {
+                // The renewed term's invoice follows as at joining: after the issue delay, charged on its due date.
+                var issueAt = now + invoicing.Value.IssueDelay;
+                renewedMessages.Add(DueWork.At(new IssueInvoice(message.AccountId, renewed.MembershipId, issueAt, InvoiceKind.Renewal), issueAt, now));
+            }
+            return ([renewed], renewedMessages);
+        }
+
+        var reason = outcome.Lapse!.Value;
+        var cancelled = await InvoiceCancellations.CancelOwedAsync(session, outcome.InvoicesToCancel,
+            $"Membership {term.MembershipNumber} not renewed ({LapseWording.Reason(reason)}): the renewal term does not begin",
+            seller.Value.ToInvoiceSeller(), now, ct, outcome.EvenIfPaid);
+        var lapsed = new MembershipLapsed(message.AccountId, term.MembershipId, term.MembershipNumber, reason, term.EndsOn, cancelled, now);
+        // The account may be invited again on its points (a new join gets a new membership number).
+        return ([lapsed], [new SendMembershipEndedEmail(message.AccountId, term.MembershipId), new ReviewInvitation(message.AccountId)]);
+    }
+}
+
+public static class LapseWording
+{
+    public static string Reason(LapseReason reason) => reason switch
+    {
+        LapseReason.RenewalStopped => "the renewal was stopped",
+        LapseReason.Unpaid => "not paid by the end of the term",
+        LapseReason.NotEligible => "not enough points for any level",
+        LapseReason.NoCardOnFile => "no card on file to renew with",
+        _ => reason.ToString(),
+    };
+}
+
+public static class SendRenewalOfferEmailHandler
+{
+    public static async Task Handle(SendRenewalOfferEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        // Renewed, lapsed or cancelled before the e-mail went out: an offer that no longer stands is not announced.
+        if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId || RenewalDecision.RenewalOf(membership) is not
+            { OfferedAt: not null } renewal)
+            return;
+        var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        await mail.SendAsync(MembershipYearEmails.Offer(account, term, renewal, table), ct);
+    }
+}
+
+public static class SendRenewedEmailHandler
+{
+    public static async Task Handle(SendRenewedEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        var term = IssueInvoiceDecision.TermOf(membership, message.MembershipId);
+        if (term is null)
+            return;
+        var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
+        await mail.SendAsync(MembershipYearEmails.Renewed(account, term), ct);
+    }
+}
+
+public static class SendMembershipEndedEmailHandler
+{
+    public static async Task Handle(SendMembershipEndedEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        if (membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == message.MembershipId) is not { EndedOn: not null } term)
+            return;
+        var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
+        await mail.SendAsync(MembershipYearEmails.Ended(account, term), ct);
+    }
+}
+
+public static class MembershipYearEmails
+{
+    public static MimeMessage Offer(AccountView account, MembershipTerm term, RenewalState renewal, TierTableView? table)
+    {
+        var tiers = renewal.EligibleTiers
+            .Select(code => table?.Tiers.FirstOrDefault(t => t.Code == code))
+            .Where(t => t is not null)
+            .Select(t => $"  - {t!.Name}: {t.AnnualFee:0.00} {t.Currency} a year{(t.Code == renewal.Proposed?.TierCode ? " (selected)" : "")}");
+        var next = renewal.Proposed;
+        var what = next is null
+            ? $"""
+               Your account's points no longer reach any CPS level, so your membership ends on {term.EndsOn:yyyy-MM-dd}.
+               Register your products in the CPS portal: once your points reach a level again you are invited to join.
+               """
+            : term.PaymentMethod == PaymentMethod.Card
+                ? $"""
+                   Your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({next.AnnualFee:0.00} {next.Currency}) for
+                   {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}. The invoice follows the renewal and your card on file is charged
+                   on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
+                   """
+                : $"""
+                   Your renewal invoice for {next.TierName} ({next.AnnualFee:0.00} {next.Currency}, {next.StartsOn:yyyy-MM-dd} to
+                   {next.EndsOn:yyyy-MM-dd}) follows in a separate e-mail. Paid by {term.EndsOn:yyyy-MM-dd}, your membership renews on
+                   {next.StartsOn:yyyy-MM-dd}; unpaid, it ends on {term.EndsOn:yyyy-MM-dd}.
+                   """;
+        return Plain(account, $"renewal-offer-{term.MembershipId:N}@cpsledger",
+            $"Your CPS membership {term.MembershipNumber} renews on {term.EndsOn.AddDays(1):yyyy-MM-dd}", $"""
+            Dear {account.CompanyName},
+
+            Your CPS membership {term.MembershipNumber} ({term.TierName}) runs until {term.EndsOn:yyyy-MM-dd}.
+
+            Levels your points allow now:
+            {(tiers.Any() ? string.Join("\n", tiers) : "  (none)")}
+
+            {what}
+
+            To choose another level, or to stop the renewal, use the CPS portal before {term.EndsOn:yyyy-MM-dd}. Your membership number
+            stays the same when you renew.
+
+            Canon Professional Services
+            """);
+    }
+
+    public static MimeMessage Renewed(AccountView account, MembershipTerm term) =>
+        Plain(account, $"renewed-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} is renewed", $"""
+            Dear {account.CompanyName},
+
+            Thank you: your CPS membership is renewed.
+
+              Membership number: {term.MembershipNumber}
+              Level:             {term.TierName}
+              Term:              {term.StartsOn:yyyy-MM-dd} to {term.EndsOn:yyyy-MM-dd}
+              Annual fee:        {term.AnnualFee:0.00} {term.Currency}
+
+            {(term.PaymentMethod == PaymentMethod.Card ? "Your invoice follows within a few hours; your card is charged on its due date." : "Your renewal invoice is paid.")}
+
+            Canon Professional Services
+            """);
+
+    public static MimeMessage Ended(AccountView account, MembershipTerm term) =>
+        Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
+            Dear {account.CompanyName},
+
+            Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {term.EndedBecause}.
+
+            Your products and points stay registered. When your points reach a CPS level you are invited to join again; a new
+            membership gets a new membership number.
+
+            Canon Professional Services
+            """);
+
+    private static MimeMessage Plain(AccountView account, string messageId, string subject, string text)
+    {
+        var email = new MimeMessage { MessageId = messageId, Subject = subject, Body = new TextPart("plain") { Text = text } };
+        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return email;
+    }
+}

@@ -1,0 +1,78 @@
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Tiers;
+
+namespace CpsLedger.Tests.Membership;
+
+/// <summary>The membership year's decisions as pure functions: pre-selection, the term end, the pro-rata rule.</summary>
+public sealed class MembershipYearRulesTests
+{
+    private static readonly DateTimeOffset Now = new(2027, 11, 1, 9, 0, 0, TimeSpan.Zero);
+    private static readonly Guid Account = Guid.Parse("0190a000-0000-7000-8000-000000000001");
+    private static readonly TierTableView Table = TierTableViewProjection.Create(TierTableStream.Defaults(Now));
+
+    private static EligibleTiers At(int points, int products = 2) => Eligibility.Decide(Account, points, products, Table);
+
+    private static AccountMembership Member(PaymentMethod method, string tier = "gold", decimal fee = 200m)
+    {
+        var joined = new CpsJoined(Account, Guid.Parse("0190a000-0000-7000-8000-0000000000aa"), "CPS-482-173-905", tier, tier, TierKind.Standard, fee,
+            "EUR", method, new DateOnly(2026, 12, 2), new DateOnly(2027, 12, 1), 1, 1000, 1, Now.AddYears(-1));
+        return new AccountMembership { Id = MembershipStream.For(Account), AccountId = Account }.Apply(joined);
+    }
+
+    [Theory]
+    [InlineData(1200, "gold", "gold")] // still eligible: kept
+    [InlineData(700, "gold", "silver")] // no longer: the highest eligible of its kind
+    [InlineData(2000, "gold", "gold")] // more points do not move the member up by themselves
+    [InlineData(400, "gold", null)] // below the threshold: nothing to offer
+    public void The_offer_preselects_the_current_tier_while_eligible_else_the_highest_eligible(int points, string current, string? expected) =>
+        Assert.Equal(expected, RenewalDecision.Preselect(At(points), current, TierKind.Standard)?.Code);
+
+    [Fact]
+    public void A_bank_transfer_offer_names_its_renewal_invoice_and_a_second_offer_of_the_term_is_nothing()
+    {
+        var membership = Member(PaymentMethod.BankTransfer);
+        var offer = RenewalDecision.Offer(membership, membership.Membership!.MembershipId, At(1200), Now)!;
+        var renewalId = RenewalTerms.RenewalOf(membership.Membership.MembershipId);
+        Assert.Equal((renewalId, "gold", (Guid?)InvoiceStream.ForMembership(renewalId)), (offer.RenewalMembershipId, offer.OfferedTier, offer.InvoiceId));
+        Assert.Equal(["silver", "gold"], offer.EligibleTiers);
+        var offered = membership.Apply(offer);
+        Assert.Equal((new DateOnly(2027, 12, 2), new DateOnly(2028, 12, 1)), (offered.Renewal!.Proposed!.StartsOn, offered.Renewal.Proposed.EndsOn));
+        Assert.Null(RenewalDecision.Offer(offered, membership.Membership.MembershipId, At(1200), Now));
+        Assert.Null(RenewalDecision.Offer(membership, Guid.NewGuid(), At(1200), Now)); // not the term in force
+    }
+
+    [Fact]
+    public void At_the_term_end_a_card_renews_with_a_card_on_file_and_lapses_without_one_or_below_the_threshold()
+    {
+        var membership = Member(PaymentMethod.Card);
+        var renewed = RenewalDecision.End(membership, new TermEndInputs(At(1200), true, null), Now).Renewed!;
+        Assert.Equal(("CPS-482-173-905", new DateOnly(2027, 12, 2), new DateOnly(2028, 12, 1), "gold"),
+            (renewed.MembershipNumber, renewed.StartsOn, renewed.EndsOn, renewed.TierCode));
+        Assert.Equal(LapseReason.NoCardOnFile, RenewalDecision.End(membership, new TermEndInputs(At(1200), false, null), Now).Lapse);
+        Assert.Equal(LapseReason.NotEligible, RenewalDecision.End(membership, new TermEndInputs(At(100), true, null), Now).Lapse);
+        var stopped = membership.Apply(new RenewalStopped(Account, membership.Membership!.MembershipId, Now));
+        Assert.Equal(LapseReason.RenewalStopped, RenewalDecision.End(stopped, new TermEndInputs(At(1200), true, null), Now).Lapse);
+    }
+
+    [Fact]
+    public void At_the_term_end_a_bank_transfer_renews_only_when_its_renewal_invoice_is_paid()
+    {
+        var membership = Member(PaymentMethod.BankTransfer);
+        var offered = membership.Apply(RenewalDecision.Offer(membership, membership.Membership!.MembershipId, At(1200), Now)!);
+        var invoiceId = offered.Renewal!.InvoiceId!.Value;
+        var unpaid = RenewalDecision.End(offered, new TermEndInputs(At(1200), false, new Invoice { Id = invoiceId, Status = InvoiceStatus.Open }), Now);
+        Assert.Equal((LapseReason.Unpaid, invoiceId), (unpaid.Lapse, Assert.Single(unpaid.InvoicesToCancel)));
+        var paid = RenewalDecision.End(offered, new TermEndInputs(At(1200), false, new Invoice { Id = invoiceId, Status = InvoiceStatus.Paid }), Now);
+        Assert.Equal(invoiceId, paid.Renewed!.InvoiceId);
+    }
+
+    [Theory]
+    [InlineData(200, 350, 365, 365, 150.00)] // the whole term: the whole difference
+    [InlineData(200, 350, 1, 365, 0.41)] // the last day: 150 / 365 = 0.4109...
+    [InlineData(200, 350, 200, 365, 82.19)] // 150 * 200 / 365 = 82.1917...
+    [InlineData(100, 350, 183, 366, 125.00)] // a leap-year term: 250 * 183 / 366
+    public void An_upgrade_is_charged_the_fee_difference_for_the_whole_days_remaining(decimal from, decimal to, int daysRemaining, int daysInTerm,
+        decimal expected) =>
+        Assert.Equal(expected, UpgradeTierEndpoint.ProRata(from, to, daysRemaining, daysInTerm));
+}

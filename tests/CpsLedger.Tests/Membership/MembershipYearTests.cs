@@ -1,0 +1,552 @@
+using System.Net;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Products;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+using Wolverine;
+
+namespace CpsLedger.Tests.Membership;
+
+/// <summary>The membership year: renewal offer, term end (renewed or lapsed), tier changes and cancellation, driven by the clock.</summary>
+public sealed class MembershipYearTests : LedgerTest
+{
+    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
+    private readonly SandboxPaymentGateway _sandbox;
+
+    public MembershipYearTests(LedgerApp app) : base(app)
+    {
+        _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
+        _sandbox.Clear();
+    }
+
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support);
+    private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
+
+    private Task<AccountMembership> Membership(Guid account) =>
+        Support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+
+    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
+        ? Directory.GetFiles(App.MailFolder, "*.eml").Order().Select(f => MimeMessage.Load(f)).ToArray()
+        : [];
+
+    private MimeMessage Email(string messageId) => Assert.Single(Emails(), e => e.MessageId == messageId);
+
+    private async Task<int> Count(string eventType)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
+    }
+
+    // One bus per call, as two service nodes would each have: a handler invoked inline, with its retries.
+    private async Task Invoke(object message)
+    {
+        using var scope = App.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
+    private async Task FastForwardTo(DateTimeOffset at)
+    {
+        var by = at - App.Clock.GetUtcNow();
+        await App.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
+    }
+
+    private static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
+
+    private Task PayInFull(Invoice invoice, string bankReference) =>
+        App.Tracked(async () => await (await Finance.PostJson("/api/payments/bank-transfers",
+            Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference))).ShouldBe(HttpStatusCode.Created));
+
+    [Fact]
+    public async Task A_card_membership_is_offered_its_renewal_30_days_ahead_and_renews_at_term_end_with_its_number_and_a_new_invoice()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+
+        await FastForwardTo(OfferAt(term) - TimeSpan.FromMinutes(5));
+        Assert.Null((await Membership(account)).Renewal);
+        Assert.Equal(0, await Count("renewal_offered"));
+        await App.FastForward(TimeSpan.FromMinutes(10));
+
+        var renewal = (await Membership(account)).Renewal!;
+        Assert.NotNull(renewal.OfferedAt);
+        Assert.Equal(["silver", "gold"], renewal.EligibleTiers);
+        Assert.Equal(("gold", term.MembershipNumber, term.EndsOn.AddDays(1)), (renewal.Proposed!.TierCode, renewal.Proposed.MembershipNumber,
+            renewal.Proposed.StartsOn));
+        var offer = Email($"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Contains("Gold: 200.00 EUR a year (selected)", offer.TextBody);
+        Assert.Contains("Silver: 100.00 EUR a year", offer.TextBody);
+        Assert.Contains("your card on file is charged", offer.TextBody);
+        Assert.Single(await member.Invoices(account)); // a card renewal is invoiced after it renews
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = await Membership(account);
+        Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1), term.EndsOn.AddYears(1), "gold"),
+            (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn, renewed.Membership.EndsOn, renewed.Membership.TierCode));
+        Assert.Equal([term.MembershipNumber], renewed.MembershipNumbers);
+        Assert.Equal([TierChange.Joined, TierChange.Renewed], renewed.TierHistory.Select(t => t.Change));
+        Assert.Equal("renewed", Assert.Single(renewed.PastMemberships).EndedBecause);
+        Assert.Contains("is renewed", Email($"renewed-{renewed.Membership.MembershipId:N}@cpsledger").Subject);
+
+        await App.FastForward(IssueDelay);
+        var second = (await member.Invoices(account)).First();
+        Assert.Equal((InvoiceKind.Renewal, renewed.Membership.StartsOn, renewed.Membership.EndsOn), (second.Kind, second.PeriodStart, second.PeriodEnd));
+        Assert.Equal("CPS Gold membership renewal, annual fee", Assert.Single(second.Lines).Description);
+        Assert.Equal(second.IssuedOn.AddDays(30), second.DueOn);
+        Assert.Contains("Thank you for renewing", Email($"invoice-{second.InvoiceNumber}@cpsledger").TextBody);
+        await App.FastForward(TimeSpan.FromDays(30));
+        Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).First().Status);
+        Assert.Equal(2, _sandbox.Charges.Count);
+        Assert.Equal((1, 1), (await Count("renewal_offered"), await Count("membership_renewed")));
+    }
+
+    [Fact]
+    public async Task A_bank_transfer_renewal_is_invoiced_with_the_offer_due_by_term_end_and_renews_once_paid()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-1");
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var invoices = await member.Invoices(account);
+        Assert.Equal(2, invoices.Count);
+        var renewalInvoice = invoices.First();
+        Assert.Equal((InvoiceKind.Renewal, term.EndsOn, term.EndsOn.AddDays(1), InvoiceStatus.Open),
+            (renewalInvoice.Kind, renewalInvoice.DueOn, renewalInvoice.PeriodStart, renewalInvoice.Status));
+        Assert.Contains("Your renewal invoice for Gold", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("Thank you for renewing", Email($"invoice-{renewalInvoice.InvoiceNumber}@cpsledger").TextBody);
+
+        await PayInFull(renewalInvoice, "B-2");
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = await Membership(account);
+        Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1)), (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn));
+        Assert.Equal(2, (await member.Invoices(account)).Count); // paid ahead: no second renewal invoice
+        Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+    }
+
+    [Fact]
+    public async Task An_unpaid_bank_transfer_renewal_lapses_at_term_end_its_invoice_credited_and_a_rejoin_gets_a_new_number()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-1");
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var lapsed = await Membership(account);
+        Assert.Null(lapsed.Membership);
+        var past = Assert.Single(lapsed.PastMemberships);
+        Assert.Equal((term.EndsOn, "lapsed, not paid by the end of the term"), (past.EndedOn, past.EndedBecause));
+        var renewalInvoice = (await member.Invoices(account)).First();
+        Assert.Equal(InvoiceStatus.Cancelled, renewalInvoice.Status);
+        Assert.NotNull(renewalInvoice.CreditNote);
+        Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.Contains("not paid by the end of the term", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Equal(MembershipStatus.Ended, (await member.Summary(account)).MembershipStatus);
+        // Invited again on its points: a new join, a new number, the old one kept in the history.
+        Assert.NotNull(lapsed.Invitation);
+        Assert.Equal(2, Emails().Count(e => e.Subject == "You are invited to join Canon Professional Services"));
+
+        var rejoined = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        Assert.NotEqual(term.MembershipNumber, rejoined.MembershipNumber);
+        Assert.Equal([term.MembershipNumber], rejoined.PreviousMembershipNumbers);
+        Assert.Equal([term.MembershipNumber, rejoined.MembershipNumber], (await Membership(account)).MembershipNumbers);
+        Assert.Equal(1, await Count("membership_lapsed"));
+    }
+
+    [Fact]
+    public async Task Below_the_threshold_the_offer_says_the_membership_ends_nothing_is_invoiced_and_it_lapses_at_term_end()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-1");
+        var product = Assert.Single(await member.GetAsync($"/api/accounts/{account}/products").ReadAs<List<Api.Products.ProductView>>());
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/products/{product.Id}/deregistration",
+            new { reason = "sold" })).ShouldBe(HttpStatusCode.OK));
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var renewal = (await Membership(account)).Renewal!;
+        Assert.Equal((null, 0), (renewal.Proposed, renewal.EligibleTiers.Count));
+        Assert.Contains("no longer reach any CPS level", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Single(await member.Invoices(account)); // nothing to renew, nothing invoiced
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
+        Assert.Equal(RenewalStatus.NothingEligible, tiers.Membership!.Renewal);
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var lapsed = await Membership(account);
+        Assert.Equal("lapsed, not enough points for any level", Assert.Single(lapsed.PastMemberships).EndedBecause);
+        Assert.Null(lapsed.Invitation); // 0 points: not invited again
+    }
+
+    [Fact]
+    public async Task Choosing_another_tier_after_the_offer_replaces_the_renewal_invoice_and_stopping_lets_the_membership_lapse_without_refund()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        var first = await member.SingleInvoice(account);
+        await PayInFull(first, "B-1");
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var goldRenewal = (await member.Invoices(account)).First();
+
+        var plan = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal((true, "silver", 100.00m), (plan.Renews, plan.Tier, plan.AnnualFee));
+        Assert.Equal([goldRenewal.InvoiceNumber], plan.CancelledInvoices);
+        var invoices = await member.Invoices(account);
+        Assert.Equal(3, invoices.Count);
+        var silverRenewal = invoices.Single(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Open);
+        Assert.Equal(("CPS Silver membership renewal, annual fee", term.EndsOn), (Assert.Single(silverRenewal.Lines).Description, silverRenewal.DueOn));
+        Assert.Equal(InvoiceStatus.Cancelled, invoices.Single(i => i.InvoiceNumber == goldRenewal.InvoiceNumber).Status);
+
+        var unknown = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "bronze" });
+        await unknown.ShouldBe(HttpStatusCode.BadRequest);
+        var notEligible = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" });
+        await notEligible.ShouldBe(HttpStatusCode.Conflict);
+
+        // Resuming without naming a tier means the current one (Gold), eligible: a new renewal invoice replaces Silver's.
+        var resumed = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal("gold", resumed.Tier);
+        Assert.Equal([silverRenewal.InvoiceNumber], resumed.CancelledInvoices);
+        var goldAgain = (await member.Invoices(account)).Single(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Open);
+
+        var stopped = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false })
+            .ReadAs<RenewalPlan>());
+        Assert.False(stopped.Renews);
+        Assert.Equal([goldAgain.InvoiceNumber], stopped.CancelledInvoices);
+        Assert.Equal(3, (await member.Invoices(account)).Count(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Cancelled));
+        Assert.NotNull((await Membership(account)).Membership); // runs to the term end
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var ended = await Membership(account);
+        Assert.Null(ended.Membership);
+        Assert.Equal("lapsed, the renewal was stopped", ended.PastMemberships.Single().EndedBecause);
+        // No refund: the term's own invoice stays paid.
+        Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).Single(i => i.InvoiceNumber == first.InvoiceNumber).Status);
+    }
+
+    [Fact]
+    public async Task An_upgrade_takes_effect_at_once_with_an_invoice_pro_rated_by_whole_days_and_a_downgrade_waits_for_renewal()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(100));
+
+        var notEligible = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
+        await notEligible.ShouldBe(HttpStatusCode.Conflict);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+
+        var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
+        var daysRemaining = term.EndsOn.DayNumber - today.DayNumber + 1;
+        var daysInTerm = term.EndsOn.DayNumber - term.StartsOn.DayNumber + 1;
+        Assert.Equal((today, daysRemaining, daysInTerm), (upgrade.EffectiveOn, upgrade.DaysRemaining, upgrade.DaysInTerm));
+        Assert.Equal(Math.Round(150m * daysRemaining / daysInTerm, 2, MidpointRounding.AwayFromZero), upgrade.ProRataAmount);
+
+        var membership = await Membership(account);
+        Assert.Equal(("platinum", 350m, term.MembershipNumber, term.EndsOn), (membership.Membership!.TierCode, membership.Membership.AnnualFee,
+            membership.Membership.MembershipNumber, membership.Membership.EndsOn));
+        Assert.Equal([TierChange.Joined, TierChange.Upgraded], membership.TierHistory.Select(t => t.Change));
+        var invoice = (await member.Invoices(account)).First();
+        Assert.Equal((InvoiceKind.Upgrade, today, term.EndsOn, upgrade.ProRataAmount), (invoice.Kind, invoice.PeriodStart, invoice.PeriodEnd, invoice.Subtotal));
+        Assert.Equal($"CPS upgrade Gold to Platinum: {daysRemaining} of {daysInTerm} days", Assert.Single(invoice.Lines).Description);
+        Assert.Contains("Thank you for upgrading", Email($"invoice-{invoice.InvoiceNumber}@cpsledger").TextBody);
+
+        var downgrade = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "silver" }).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Contains("takes effect at renewal", downgrade.Detail);
+        var again = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
+            .ReadProblem(HttpStatusCode.Conflict);
+        Assert.Contains("membership/upgrade", again.Detail);
+        var plan = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" }).ReadAs<RenewalPlan>();
+        Assert.Equal("silver", plan.Tier);
+        Assert.Equal("platinum", (await Membership(account)).Membership!.TierCode); // still platinum until the renewal
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal("silver", (await Membership(account)).Membership!.TierCode);
+    }
+
+    [Fact]
+    public async Task Support_cancels_with_a_reason_the_membership_ends_and_the_unpaid_invoice_is_credited()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+
+        await (await member.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "x" })).ShouldBe(HttpStatusCode.Forbidden);
+        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = " " })).ShouldBe(HttpStatusCode.BadRequest);
+        var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+
+        Assert.Equal(term.MembershipNumber, cancellation.MembershipNumber);
+        Assert.Equal([invoice.InvoiceNumber], cancellation.CancelledInvoices);
+        var cancelled = await member.SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
+        Assert.Contains("Company closed", cancelled.CreditNote!.Reason);
+        var membership = await Membership(account);
+        Assert.Null(membership.Membership);
+        Assert.Equal("cancelled by CPS support (Company closed (ticket 4711))", membership.PastMemberships.Single().EndedBecause);
+        Assert.Contains("Company closed", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "again" })).ShouldBe(HttpStatusCode.Conflict);
+
+        // Its scheduled renewal offer and term end find nothing to do.
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal((0, 0, 0), (await Count("renewal_offered"), await Count("membership_renewed"), await Count("membership_lapsed")));
+    }
+
+    [Fact]
+    public async Task A_membership_cancelled_before_its_invoice_is_issued_is_never_invoiced_or_charged()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Joined by mistake (ticket 99)" }).ReadAs<MembershipCancellation>());
+        Assert.Empty(cancellation.CancelledInvoices);
+
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(31));
+        Assert.Empty(await App.Member(account).Invoices(account));
+        Assert.Empty(_sandbox.Charges);
+    }
+
+    [Fact]
+    public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+
+        App.Clock.Advance(OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new OfferRenewal(account, term.MembershipId)))));
+        await App.Services.RunScheduledMessagesNow();
+        await App.Tracked(() => Invoke(new OfferRenewal(account, term.MembershipId)));
+        Assert.Equal(1, await Count("renewal_offered"));
+        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+
+        App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new EndTerm(account, term.MembershipId)))));
+        await App.Services.RunScheduledMessagesNow();
+        Assert.Equal(1, await Count("membership_renewed"));
+        var renewed = (await Membership(account)).Membership!;
+        Assert.Single(Emails(), e => e.MessageId == $"renewed-{renewed.MembershipId:N}@cpsledger");
+        await App.FastForward(IssueDelay);
+        Assert.Equal(2, (await App.Member(account).Invoices(account)).Count);
+    }
+
+    [Fact]
+    public async Task The_reconciliation_finds_a_renewal_offer_and_a_term_end_that_were_lost_and_makes_them_happen_once()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        // What a fault could have lost: the term's scheduled renewal offer and end.
+        await Execute(LoseTermMessages);
+
+        App.Clock.Advance(OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        var report = await Reconcile();
+        var finding = Assert.Single(report.OpenFindings);
+        Assert.Equal(("renewal-offered", "OfferRenewal sent"), (finding.Check, finding.Repair));
+        Assert.Equal(1, await Count("renewal_offered"));
+        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Empty((await Reconcile()).OpenFindings);
+
+        App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        await Execute(LoseTermMessages);
+        var ended = await Reconcile();
+        Assert.Equal(["term-ended"], ended.OpenFindings.Select(f => f.Check));
+        Assert.Equal(1, await Count("membership_renewed"));
+        Assert.Equal(term.MembershipNumber, (await Membership(account)).Membership!.MembershipNumber);
+    }
+
+    [Fact]
+    public async Task Two_years_of_one_member_join_renew_by_card_upgrade_lapse_and_rejoin_with_a_new_number_every_invoice_and_email_checked()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        // Year one: joins Gold by card.
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var first = (await Membership(account)).Membership!;
+        var invitation1 = (await Membership(account)).PastInvitations.Single();
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var joining = Assert.Single(await member.Invoices(account));
+        AssertInvoice(joining, InvoiceKind.Membership, "CPS Gold membership, annual fee", 200m, first.StartsOn, first.EndsOn, InvoiceStatus.Paid);
+
+        // The offer a month before the end; renewed by card at the end, same number; its invoice charged on its due date.
+        await FastForwardTo(OfferAt(first) + TimeSpan.FromMinutes(1));
+        await FastForwardTo(RenewalDecision.EndAt(first) + TimeSpan.FromMinutes(1));
+        var second = (await Membership(account)).Membership!;
+        Assert.Equal((first.MembershipNumber, first.EndsOn.AddDays(1), "gold"), (second.MembershipNumber, second.StartsOn, second.TierCode));
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var renewal = (await member.Invoices(account)).First();
+        AssertInvoice(renewal, InvoiceKind.Renewal, "CPS Gold membership renewal, annual fee", 200m, second.StartsOn, second.EndsOn, InvoiceStatus.Paid);
+
+        // Mid-year two: 2000 points, upgraded to Platinum at once, the difference pro rata by whole days.
+        await App.FastForward(TimeSpan.FromDays(120));
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+        var upgradeDays = second.EndsOn.DayNumber - upgrade.EffectiveOn.DayNumber + 1;
+        Assert.Equal(Math.Round(150m * upgradeDays / (second.EndsOn.DayNumber - second.StartsOn.DayNumber + 1), 2, MidpointRounding.AwayFromZero),
+            upgrade.ProRataAmount);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var upgradeInvoice = (await member.Invoices(account)).First();
+        AssertInvoice(upgradeInvoice, InvoiceKind.Upgrade, $"CPS upgrade Gold to Platinum: {upgradeDays} of {upgrade.DaysInTerm} days", upgrade.ProRataAmount,
+            upgrade.EffectiveOn, second.EndsOn, InvoiceStatus.Paid);
+
+        // The second offer pre-selects Platinum; the member declines it, and the membership lapses at the end of year two.
+        await FastForwardTo(OfferAt(second) + TimeSpan.FromMinutes(1));
+        Assert.Equal("platinum", (await Membership(account)).Renewal!.Proposed!.TierCode);
+        Assert.Contains("Platinum: 350.00 EUR a year (selected)", Email($"renewal-offer-{second.MembershipId:N}@cpsledger").TextBody);
+        await App.Tracked(async () => await (await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }))
+            .ShouldBe(HttpStatusCode.OK));
+        await FastForwardTo(RenewalDecision.EndAt(second) + TimeSpan.FromMinutes(1));
+        var lapsed = await Membership(account);
+        Assert.Null(lapsed.Membership);
+        Assert.Equal([TierChange.Joined, TierChange.Renewed, TierChange.Upgraded], lapsed.TierHistory.Select(t => t.Change));
+        Assert.Equal(["gold", "gold", "platinum"], lapsed.TierHistory.Select(t => t.TierCode));
+        var invitation2 = lapsed.Invitation!;
+
+        // Re-joins Silver by bank transfer: a new number, the old one kept.
+        var rejoined = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "bank_transfer" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        Assert.NotEqual(first.MembershipNumber, rejoined.MembershipNumber);
+        Assert.Equal([first.MembershipNumber, rejoined.MembershipNumber], (await Membership(account)).MembershipNumbers);
+        await App.FastForward(IssueDelay);
+        var invoices = await member.Invoices(account);
+        Assert.Equal(4, invoices.Count);
+        var third = (await Membership(account)).Membership!;
+        AssertInvoice(invoices.First(), InvoiceKind.Membership, "CPS Silver membership, annual fee", 100m, third.StartsOn, third.EndsOn, InvoiceStatus.Open);
+        Assert.Equal(rejoined.MembershipNumber, invoices.First().MembershipNumber);
+        Assert.All(invoices.Skip(1), i => Assert.Equal(first.MembershipNumber, i.MembershipNumber));
+
+        // Three card charges, each the invoice's total; and exactly these e-mails, each once.
+        Assert.Equal(invoices.Skip(1).Reverse().Select(i => i.Total), _sandbox.Charges.Select(c => c.Amount));
+        string[] expected =
+        [
+            $"invitation-{invitation1.InvitationId:N}@cpsledger", $"welcome-{first.MembershipId:N}@cpsledger",
+            $"renewal-offer-{first.MembershipId:N}@cpsledger", $"renewed-{second.MembershipId:N}@cpsledger",
+            $"renewal-offer-{second.MembershipId:N}@cpsledger", $"membership-ended-{second.MembershipId:N}@cpsledger",
+            $"invitation-{invitation2.InvitationId:N}@cpsledger", $"welcome-{third.MembershipId:N}@cpsledger",
+            .. invoices.Select(i => $"invoice-{i.InvoiceNumber}@cpsledger"),
+        ];
+        Assert.Equal(expected.Order(), Emails().Select(e => e.MessageId).Order());
+        Assert.Contains("the renewal was stopped", Email($"membership-ended-{second.MembershipId:N}@cpsledger").TextBody);
+        Assert.All(invoices, i => Assert.Contains($"{InvoiceWording.Money(i.Total)} {i.Currency}", Email($"invoice-{i.InvoiceNumber}@cpsledger").TextBody));
+        Assert.Contains(rejoined.MembershipNumber, Email($"welcome-{third.MembershipId:N}@cpsledger").Subject);
+    }
+
+    private static void AssertInvoice(Invoice invoice, InvoiceKind kind, string line, decimal amount, DateOnly periodStart, DateOnly periodEnd,
+        InvoiceStatus status)
+    {
+        Assert.Equal((kind, periodStart, periodEnd, status), (invoice.Kind, invoice.PeriodStart, invoice.PeriodEnd, invoice.Status));
+        var only = Assert.Single(invoice.Lines); // EE: no bank-transfer surcharge
+        Assert.Equal((line, amount), (only.Description, only.Amount));
+        Assert.Equal((amount, InvoiceCalculation.Round(amount * invoice.VatRate)), (invoice.Subtotal, invoice.Vat));
+        Assert.Equal(invoice.Subtotal + invoice.Vat, invoice.Total);
+    }
+
+    [Fact]
+    public async Task Eligible_tiers_the_explanation_and_time_travel_show_the_term_its_renewal_and_the_tier_history()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
+        Assert.Equal((term.MembershipNumber, term.EndsOn, RenewalStatus.NotOfferedYet, "gold", DateOnly.FromDateTime(OfferAt(term).UtcDateTime)),
+            (tiers.Membership!.MembershipNumber, tiers.Membership.EndsOn, tiers.Membership.Renewal, tiers.Membership.RenewalTier,
+                tiers.Membership.RenewalOfferOn));
+        Assert.Empty(tiers.Membership.UpgradableTo);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        Assert.Equal(["platinum"], (await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>())
+            .Membership!.UpgradableTo);
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+        Assert.Equal((RenewalStatus.Offered, "gold"), (explanation.Membership!.Renewal, explanation.Membership.RenewalTier));
+        await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" }).ReadAs<RenewalPlan>();
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+
+        long renewedAt;
+        await using (var session = App.Store.QuerySession())
+            renewedAt = (await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "membership_renewed").SingleAsync()).Sequence;
+        var before = await Support.GetAsync($"/api/accounts/{account}/as-of?sequence={renewedAt - 1}").ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal((term.MembershipId, RenewalStatus.TierChosen, "platinum"),
+            (before.Membership!.Membership!.MembershipId, before.EligibleTiers!.Membership!.Renewal, before.EligibleTiers.Membership.RenewalTier));
+        var after = await Support.GetAsync($"/api/accounts/{account}/as-of?sequence={renewedAt}").ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal(("platinum", term.EndsOn.AddDays(1), RenewalStatus.NotOfferedYet), (after.Explanation.Membership!.Tier, after.Explanation.Membership.StartsOn,
+            after.Explanation.Membership.Renewal));
+        Assert.Equal([TierChange.Joined, TierChange.Renewed], after.Explanation.Membership.TierHistory.Select(t => t.Change));
+
+        var history = await Support.GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>();
+        var described = history.Items.Select(e => e.Description).ToList();
+        Assert.Contains(described, d => d.StartsWith("Renewal offered", StringComparison.Ordinal));
+        Assert.Contains(described, d => d.StartsWith("Renewed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_reconciliation_sees_a_lost_welcome_while_the_terms_offer_and_end_are_scheduled_and_a_lost_renewal_email()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+        await Execute("truncate {schema}.email_deliveries");
+        App.Clock.Advance(TimeSpan.FromMinutes(20));
+        Assert.Contains("welcome-email-sent", (await Reconcile()).OpenFindings.Select(f => f.Check));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForward(IssueDelay);
+        await Execute("truncate {schema}.email_deliveries");
+        App.Clock.Advance(TimeSpan.FromMinutes(20));
+        var checks = (await Reconcile()).OpenFindings.Select(f => f.Check).ToList();
+        Assert.Contains("renewed-email-sent", checks);
+        Assert.DoesNotContain("welcome-email-sent", checks);
+        Assert.DoesNotContain("membership-invoiced", checks);
+        Assert.Equal(1, await Count("membership_renewed"));
+    }
+
+    private const string LoseTermMessages =
+        "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
+
+    private Task<Api.Operations.ReconciliationReport> Reconcile() =>
+        App.Tracked(() => Support.PostJson("/api/operations/reconciliation/runs", new { }).ReadAs<Api.Operations.ReconciliationReport>());
+
+    private async Task Execute(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql.Replace("{schema}", App.SchemaName), connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}
