@@ -108,6 +108,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Gold {joined.MembershipNumber}");
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Gold; offer on");
         await Expect(year.GetByTestId("tier-history").Locator("tbody tr")).ToContainTextAsync("joined");
+        await Screenshot("membership-year");
 
         await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }).ReadAs<RenewalPlan>();
         await Page.ReloadAsync();

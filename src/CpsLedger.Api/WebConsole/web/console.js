@@ -360,7 +360,7 @@ function tiersSection(tiers) {
   render();
   return h('section', { 'aria-labelledby': 'tiers-heading' },
     h('h2', { id: 'tiers-heading' }, 'Eligible tiers'),
-    h('p', {}, `${tiers.points} points, ${tiers.products} products.`,
+    h('p', {}, `${tiers.points} points, ${tiers.products} ${tiers.products === 1 ? 'product' : 'products'}.`,
       tiers.nextStandardTier
         ? ` ${tiers.pointsToNextStandardTier} more points reach the next standard tier, ${tiers.standard.find(t => t.code === tiers.nextStandardTier)?.name ?? tiers.nextStandardTier}.`
         : ''),
