@@ -126,20 +126,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Two_nodes_on_one_database_issue_each_scheduled_invoice_and_send_each_email_exactly_once()
     {
-        var schema = $"cpsledger_nodes_{Guid.NewGuid():N}"[..30];
-        var mailFolder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-nodes-{Guid.NewGuid():N}");
-        WebApplicationFactory<Program> Node() => App.WithWebHostBuilder(b =>
-        {
-            b.UseSetting("Ledger:SchemaName", schema);
-            b.UseSetting("Wolverine:Balanced", "true");
-            b.UseSetting("Mail:PickupDirectory", mailFolder);
-        });
-        // The first node creates the schema before the second starts (two hosts racing the same DDL fail).
-        await using var first = Node();
-        await Billing.ListThousandPointModel(first.Services.GetRequiredService<Marten.IDocumentStore>());
-        await using var second = Node();
-        _ = second.Server;
-        try
+        await WithTwoNodes("nodes", async (first, second, schema, mailFolder) =>
         {
             const int count = 6;
             for (var i = 0; i < count; i++)
@@ -158,11 +145,34 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             var mail = Directory.GetFiles(mailFolder, "*.eml").Select(Path.GetFileName).ToList();
             Assert.Equal(3 * count, mail.Count);
             Assert.DoesNotContain(mail, f => f!.EndsWith(".2.eml", StringComparison.Ordinal));
+        });
+    }
+
+    /// <summary>
+    /// Two service nodes (Wolverine's balanced mode) on one fresh schema with one pickup folder and the 1000-point model
+    /// listed; the schema and the folder go afterwards.
+    /// </summary>
+    private async Task WithTwoNodes(string name, Func<WebApplicationFactory<Program>, WebApplicationFactory<Program>, string, string, Task> test)
+    {
+        var schema = $"cpsledger_{name}_{Guid.NewGuid():N}"[..30];
+        var mailFolder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-{name}-{Guid.NewGuid():N}");
+        WebApplicationFactory<Program> Node() => App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Wolverine:Balanced", "true");
+            b.UseSetting("Mail:PickupDirectory", mailFolder);
+        });
+        try
+        {
+            // The first node creates the schema before the second starts (two hosts racing the same DDL fail).
+            await using var first = Node();
+            await Billing.ListThousandPointModel(first.Services.GetRequiredService<Marten.IDocumentStore>());
+            await using var second = Node();
+            _ = second.Server;
+            await test(first, second, schema, mailFolder);
         }
         finally
         {
-            await second.DisposeAsync();
-            await first.DisposeAsync();
             await DropSchemaAsync(schema);
             if (Directory.Exists(mailFolder))
                 Directory.Delete(mailFolder, recursive: true);
@@ -205,19 +215,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Two_nodes_on_one_database_offer_renew_and_lapse_each_membership_once_and_email_each_step_once()
     {
-        var schema = $"cpsledger_year_{Guid.NewGuid():N}"[..30];
-        var mailFolder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-year-{Guid.NewGuid():N}");
-        WebApplicationFactory<Program> Node() => App.WithWebHostBuilder(b =>
-        {
-            b.UseSetting("Ledger:SchemaName", schema);
-            b.UseSetting("Wolverine:Balanced", "true");
-            b.UseSetting("Mail:PickupDirectory", mailFolder);
-        });
-        await using var first = Node();
-        await Billing.ListThousandPointModel(first.Services.GetRequiredService<Marten.IDocumentStore>());
-        await using var second = Node();
-        _ = second.Server;
-        try
+        await WithTwoNodes("year", async (first, second, schema, mailFolder) =>
         {
             const int count = 4; // two by card (renewed), two by bank transfer left unpaid (lapsed)
             var accounts = new List<Guid>();
@@ -263,15 +261,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             var mail = Directory.GetFiles(mailFolder, "*.eml").Select(Path.GetFileName).ToList();
             Assert.DoesNotContain(mail, f => f!.EndsWith(".2.eml", StringComparison.Ordinal));
             Assert.Equal(count, mail.Count(f => f!.StartsWith("renewal-offer-", StringComparison.Ordinal)));
-        }
-        finally
-        {
-            await second.DisposeAsync();
-            await first.DisposeAsync();
-            await DropSchemaAsync(schema);
-            if (Directory.Exists(mailFolder))
-                Directory.Delete(mailFolder, recursive: true);
-        }
+        });
     }
 
     private Task<long> Count(string eventType) => Count(eventType, App.SchemaName);
