@@ -33,6 +33,15 @@ public sealed class AccountScopePolicy : IHttpPolicy
             chain.Metadata.WithMetadata(new AuthorizeAttribute { Policy = Auth.AccountAccessPolicy });
             chain.Metadata.ProducesProblem(StatusCodes.Status403Forbidden);
 
+            chain.Metadata.ProducesProblem(StatusCodes.Status404NotFound);
+            // A read that runs one batched query of its own checks the account in that batch (one round trip, not two).
+            if (chain.Method.Method.IsDefined(typeof(ChecksAccountInItsBatchAttribute), inherit: false))
+            {
+                if (chain.HttpMethods.Any(m => m != HttpMethods.Get))
+                    throw new InvalidOperationException($"Route {chain.RoutePattern!.RawText}: only a GET may check the account in its own batch.");
+                continue;
+            }
+
             if (!chain.TryFindVariable(AccountAccessHandler.RouteParameter, ValueSource.RouteValue, typeof(Guid), out var accountId))
                 throw new InvalidOperationException($"Route {chain.RoutePattern!.RawText}: {{accountId}} must be a Guid.");
             // A Marten data requirement: Wolverine checks it in the same batched query as the aggregate and documents the
@@ -42,7 +51,6 @@ public sealed class AccountScopePolicy : IHttpPolicy
             if (!rules.TryFindContinuationHandler(chain, call, out var check) || check is null)
                 throw new InvalidOperationException("Wolverine.Marten's data requirement continuation is not registered.");
             chain.Middleware.InsertRange(0, [call, check]);
-            chain.Metadata.ProducesProblem(StatusCodes.Status404NotFound);
         }
     }
 }
@@ -50,7 +58,28 @@ public sealed class AccountScopePolicy : IHttpPolicy
 public static class AccountExistence
 {
     public static IMartenDataRequirement Require(Guid accountId) => new AccountMustExist(accountId);
+
+    /// <summary>
+    /// For an endpoint marked <see cref="ChecksAccountInItsBatchAttribute"/>: adds the account's existence to the endpoint's
+    /// batched query; <see cref="EnsureAsync"/> after the batch has run answers 404 for an account that does not exist.
+    /// </summary>
+    public static Task<bool> In(IBatchedQuery batch, Guid accountId) => batch.Query<AccountView>().Where(a => a.Id == accountId).Any();
+
+    public static async Task EnsureAsync(Task<bool> exists, Guid accountId)
+    {
+        if (!await exists)
+            throw new AccountNotFoundException(accountId);
+    }
 }
+
+/// <summary>
+/// On an <c>{accountId}</c> endpoint that reads everything in one batched query of its own: the endpoint adds the account's
+/// existence to that batch (<see cref="AccountExistence.In"/>) and answers 404 itself, instead of
+/// <see cref="AccountScopePolicy"/> checking it in a round trip before the endpoint runs. Reads only: a command must not
+/// decide anything before the account is known to exist.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class ChecksAccountInItsBatchAttribute : Attribute;
 
 /// <summary>The account of an <c>{accountId}</c> route exists; checked in Wolverine's batched query before the endpoint runs.</summary>
 public sealed class AccountMustExist(Guid accountId) : IMartenDataRequirement

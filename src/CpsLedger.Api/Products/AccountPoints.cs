@@ -117,13 +117,18 @@ public static class GetAccountSummaryEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
     [EndpointSummary("Points total, products, the account-level green tick, membership status and what is owed")]
-    public static async Task<AccountSummary> Get(Guid accountId, IQuerySession session, TimeProvider clock, CancellationToken ct)
+    [ChecksAccountInItsBatch]
+    public static async Task<AccountSummary> Get(Guid accountId, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
-        // Everything the summary reads, in one batched query (the account's existence is checked before, by AccountScopePolicy).
+        // A read-only session of its own: no outbox, no unit of work, nothing Wolverine would do with a writing session.
+        await using var session = store.QuerySession();
+        // Everything the summary reads, the account's existence included, in one batched query: one round trip.
         var batch = session.CreateBatchQuery();
+        var exists = AccountExistence.In(batch, accountId);
         var standing = Invoicing.InvoiceQueries.StandingIn(batch, accountId, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime));
         var sources = AccountPoints.LoadIn(batch, accountId);
         await batch.Execute(ct);
+        await AccountExistence.EnsureAsync(exists, accountId);
         var owed = await standing;
         return AccountPoints.Summarize(accountId, await sources) with
         {
@@ -140,14 +145,19 @@ public static class GetPointsExplanationEndpoint
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
     [EndpointSummary("The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom")]
-    public static async Task<PointsExplanation> Get(Guid accountId, IQuerySession session,
+    [ChecksAccountInItsBatch]
+    public static async Task<PointsExplanation> Get(Guid accountId, IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, CancellationToken ct)
     {
-        // The points a membership renews on: the term and renewal ride along, so support explains both in one place.
+        await using var session = store.QuerySession();
+        // The points a membership renews on: the term and renewal ride along, so support explains both in one place. One
+        // batched query, the account's existence included.
         var batch = session.CreateBatchQuery();
+        var exists = AccountExistence.In(batch, accountId);
         var sources = AccountPoints.LoadIn(batch, accountId);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
         await batch.Execute(ct);
+        await AccountExistence.EnsureAsync(exists, accountId);
         return AccountPoints.Explain(accountId, await sources) with { Membership = Membership.MembershipOutlook.Of(await membership, null, options.Value) };
     }
 }

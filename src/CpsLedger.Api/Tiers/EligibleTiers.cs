@@ -98,14 +98,19 @@ public static class GetEligibleTiersEndpoint
     [WolverineGet("/api/accounts/{accountId}/eligible-tiers", OperationId = "GetEligibleTiers")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal")]
-    public static async Task<EligibleTiers> Get(Guid accountId, IQuerySession session,
+    [ChecksAccountInItsBatch]
+    public static async Task<EligibleTiers> Get(Guid accountId, IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, CancellationToken ct)
     {
-        // The membership in force rides along: its term, its renewal and the tiers an upgrade could go to now.
+        await using var session = store.QuerySession();
+        // The membership in force rides along: its term, its renewal and the tiers an upgrade could go to now. One batched
+        // query, the account's existence included.
         var batch = session.CreateBatchQuery();
+        var exists = AccountExistence.In(batch, accountId);
         var eligibility = Eligibility.ForAccountIn(batch, accountId);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
         await batch.Execute(ct);
+        await AccountExistence.EnsureAsync(exists, accountId);
         var tiers = await eligibility;
         return tiers with { Membership = Membership.MembershipOutlook.Of(await membership, tiers, options.Value) };
     }

@@ -27,6 +27,10 @@ public sealed class UnknownAccountTests(LedgerApp app) : LedgerTest(app)
             await member.PutJson($"/api/accounts/{unknown}/billing-details",
                 new { address = new { street = "Narva mnt 5", postalCode = "10117", city = "Tallinn", country = "EE" }, vatId = (string?)null }),
             await member.GetAsync($"/api/accounts/{unknown}/migration"),
+            // The three reads that check the account in their own batched query rather than before the endpoint.
+            await member.GetAsync($"/api/accounts/{unknown}/summary"),
+            await member.GetAsync($"/api/accounts/{unknown}/points-explanation"),
+            await member.GetAsync($"/api/accounts/{unknown}/eligible-tiers"),
             await member.PostJson($"/api/accounts/{unknown}/old-cps-emails/verification", new { email = "old@old.example", code = "12345678" }),
             await member.PostJson($"/api/accounts/{unknown}/membership", new { tier = "gold", paymentMethod = "card" }),
             await member.PutJson($"/api/accounts/{unknown}/membership/renewal", new { renew = true, tier = "gold" }),
