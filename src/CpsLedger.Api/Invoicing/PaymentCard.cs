@@ -107,6 +107,7 @@ public static class RecordPaymentCardEndpoint
         : Problems.Invalid("cardToken", $"The payment provider did not accept this card: {recording.Saved.Reason}.");
 
     [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
+    [LooksUpIdempotencyKeyFirst] // LoadAsync hands the card to the provider before the commit
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
     [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]

@@ -47,6 +47,12 @@ public sealed class PendingIdempotencyKey(string id, string requestHash, DateTim
     /// <summary>The endpoint's response, rendered just before its transaction commits (<see cref="IdempotentResponses"/>).</summary>
     public CapturedResponse? Response { get; set; }
 
+    /// <summary>
+    /// The key is not looked up before the command: its row's insert at commit finds a key already taken (and a key that
+    /// did not commit is looked up then). See <see cref="IdempotencyKeyCheckedAtCommit"/>.
+    /// </summary>
+    public bool CheckedAtCommit { get; init; }
+
     public bool Claimed { get; set; }
     public bool Committed { get; set; }
 
@@ -70,6 +76,14 @@ public sealed class IdempotencyKeyListener : DocumentSessionListenerBase
             return Task.CompletedTask;
 
         var response = pending.Response;
+        if (pending.CheckedAtCommit)
+        {
+            // Nobody looked the key up: a row whose retention has run out gives way here, so that the insert below fails only on
+            // a key that is still held. Queued before the insert, in the same transaction.
+            var table = session.DocumentStore.Options.FindOrResolveDocumentType(typeof(IdempotencyRecord)).TableName.QualifiedName;
+            session.QueueSqlCommand($"delete from {table} where id = ? and (data ->> 'ExpiresAt')::timestamptz <= ?", pending.Id, pending.Now);
+        }
+
         session.Insert(new IdempotencyRecord
         {
             Id = pending.Id,
@@ -118,7 +132,8 @@ public sealed class IdempotencyMiddleware(
     public const string ReplayedHeader = "Idempotent-Replayed";
     private const int MaxKeyLength = 200;
 
-    // The lookup before every command and the response after it are one statement each on the key's row. They go straight
+    // The key's lookup (before a command that is not checked at commit; after one that committed nothing) and the response
+    // after it are one statement each on the key's row. They go straight
     // through Npgsql on Marten's own document table (its id and data columns, written with Marten's serializer) rather than
     // through a Marten session each, which every command paid for twice (BENCHMARKS.md, P1). The key's row itself is still
     // inserted by Marten, in the command's own transaction (IdempotencyKeyListener).
@@ -145,10 +160,13 @@ public sealed class IdempotencyMiddleware(
         var hash = await HashRequestAsync(context.Request);
         var now = clock.GetUtcNow();
 
-        if (await TryAnswerFromRecordAsync(context, id, hash, now))
+        // Commands that commit once, through their own session, meet a taken key when its row is inserted with their events
+        // (one round trip fewer per command); the others look the key up first.
+        var atCommit = context.GetEndpoint()?.Metadata.GetMetadata<IdempotencyKeyCheckedAtCommit>() is not null;
+        if (!atCommit && await TryAnswerFromRecordAsync(context, id, hash, now))
             return;
 
-        var pending = new PendingIdempotencyKey(id, hash, now, options.Value.Retention);
+        var pending = new PendingIdempotencyKey(id, hash, now, options.Value.Retention) { CheckedAtCommit = atCommit };
         context.Features.Set(pending);
 
         var originalBody = context.Response.Body;
@@ -158,20 +176,29 @@ public sealed class IdempotencyMiddleware(
         {
             await next(context);
         }
-        catch (Exception e) when (IsKeyTaken(e))
+        catch (Exception e) when (IsKeyTaken(e) || (atCommit && !pending.Committed))
         {
-            // A concurrent request with the same key committed first; this one wrote nothing.
+            // Nothing of this request committed. Either a request with the same key committed first (its row's insert failed
+            // here), or the command failed on its own: a retry of a command that did commit can fail on what the first one did
+            // (a 409 on its own serial number), and must get the first answer, not that failure.
             context.Response.Body = originalBody;
+            if (await TryAnswerAfterFailureAsync(context, id, hash, now))
+                return;
+            if (!IsKeyTaken(e))
+                throw;
             context.Response.Clear();
-            if (!await TryAnswerFromRecordAsync(context, id, hash, now))
-                await Problems.Write(context, StatusCodes.Status409Conflict, "Request in progress",
-                    $"A request with this {HeaderName} is being processed.");
+            await Problems.Write(context, StatusCodes.Status409Conflict, "Request in progress",
+                $"A request with this {HeaderName} is being processed.");
             return;
         }
         finally
         {
             context.Response.Body = originalBody;
         }
+
+        // A command checked at commit that committed nothing (a refusal, or nothing to change) may be the retry of one that did.
+        if (atCommit && !pending.Committed && await TryAnswerAfterFailureAsync(context, id, hash, now))
+            return;
 
         if (pending.Committed && _holdAfterCommit)
         {
@@ -192,12 +219,32 @@ public sealed class IdempotencyMiddleware(
         await captured.CopyToAsync(originalBody, context.RequestAborted);
     }
 
+    // Replaces whatever this request's command answered with the key's first answer, if the key is held. A lookup that fails
+    // (the database is down) leaves the command's own answer or failure to be reported.
+    private async Task<bool> TryAnswerAfterFailureAsync(HttpContext context, string id, string hash, DateTimeOffset now)
+    {
+        IdempotencyRecord? record;
+        try
+        {
+            record = await LoadAsync(id, context.RequestAborted);
+        }
+        catch (Exception lookup) when (lookup is not OperationCanceledException)
+        {
+            logger.LogWarning(lookup, "Could not look up the Idempotency-Key after its command committed nothing");
+            return false;
+        }
+
+        return record is not null && await AnswerFromRecordAsync(context, record, hash, now);
+    }
+
     private async Task<bool> TryAnswerFromRecordAsync(HttpContext context, string id, string hash, DateTimeOffset now)
     {
         var record = await LoadAsync(id, context.RequestAborted);
-        if (record is null)
-            return false;
+        return record is not null && await AnswerFromRecordAsync(context, record, hash, now);
+    }
 
+    private async Task<bool> AnswerFromRecordAsync(HttpContext context, IdempotencyRecord record, string hash, DateTimeOffset now)
+    {
         if (record.ExpiresAt <= now)
         {
             await using var cleanup = store.LightweightSession();
@@ -206,6 +253,8 @@ public sealed class IdempotencyMiddleware(
             return false;
         }
 
+        // Whatever this request's own command had begun to answer gives way to the key's answer.
+        context.Response.Clear();
         if (record.RequestHash != hash)
         {
             await Problems.Write(context, StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused",
@@ -360,9 +409,27 @@ public sealed class IdempotentResponsePolicy : Wolverine.Http.IHttpPolicy
                 continue;
             var capture = typeof(IdempotentResponses).GetMethod(nameof(IdempotentResponses.Capture))!.MakeGenericMethod(response.VariableType);
             chain.Postprocessors.Insert(commit, new JasperFx.CodeGeneration.Frames.MethodCall(typeof(IdempotentResponses), capture));
+            if (!chain.Method.Method.IsDefined(typeof(LooksUpIdempotencyKeyFirstAttribute), inherit: false))
+                chain.Metadata.WithMetadata(new IdempotencyKeyCheckedAtCommit());
         }
     }
 }
+
+/// <summary>
+/// Endpoint metadata: the command commits once, through the session Wolverine gives it, with its response captured before the
+/// commit (<see cref="IdempotentResponsePolicy"/>). Its Idempotency-Key is not looked up before it runs: the key's row,
+/// inserted in the command's transaction, fails on a key already held and the first response is replayed; a command that
+/// commits nothing looks the key up afterwards. A retry therefore runs the command's reads and decision again, which is
+/// harmless for a command whose only effect is its transaction.
+/// </summary>
+public sealed class IdempotencyKeyCheckedAtCommit;
+
+/// <summary>
+/// On a command that does something outside its transaction before it commits (asks the payment provider to keep a card): its
+/// Idempotency-Key is looked up before it runs, so that a retry of a command that committed does not do that again.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class LooksUpIdempotencyKeyFirstAttribute : Attribute;
 
 public static class IdempotentResponses
 {

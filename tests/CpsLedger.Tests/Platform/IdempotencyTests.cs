@@ -3,7 +3,10 @@ using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Migration;
+using CpsLedger.Tests.Products;
 using Marten;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CpsLedger.Tests.Platform;
 
@@ -111,5 +114,78 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
 
         await using var session = App.Store.QuerySession();
         Assert.Equal(2, await session.Query<AccountView>().CountAsync());
+    }
+
+    [Fact]
+    public async Task a_retry_whose_command_now_fails_gets_the_first_response_not_the_failure()
+    {
+        // The key is not looked up before a registration: the retry runs into the serial its first run registered (a 409 of
+        // its own), and is answered with the first response instead.
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var first = await member.PostJson(Products.Products.ProductsUrl(account), Products.Products.Complete(), "register-once");
+        var firstBody = (await first.ShouldBe(HttpStatusCode.Created)).GetRawText();
+        var eventsAfterFirst = await App.CountEvents();
+
+        var retry = await member.PostJson(Products.Products.ProductsUrl(account), Products.Products.Complete(), "register-once");
+
+        Assert.Equal(firstBody, (await retry.ShouldBe(HttpStatusCode.Created)).GetRawText());
+        Assert.Equal(first.Headers.Location, retry.Headers.Location);
+        Assert.True(retry.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
+        Assert.Equal(eventsAfterFirst, await App.CountEvents());
+    }
+
+    [Fact]
+    public async Task a_retry_whose_command_changes_nothing_gets_the_first_response()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var product = await member.Register(account, Products.Products.WithoutDealer());
+        var first = await member.PatchJson(product.Url, new { dealer = "Photopoint" }, "complete-once");
+        var firstBody = (await first.ShouldBe(HttpStatusCode.OK)).GetRawText();
+
+        // The details are already what the retry asks for: its command commits nothing, and the key then answers.
+        var retry = await member.PatchJson(product.Url, new { dealer = "Photopoint" }, "complete-once");
+
+        Assert.Equal(firstBody, (await retry.ShouldBe(HttpStatusCode.OK)).GetRawText());
+        Assert.True(retry.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
+    }
+
+    [Fact]
+    public async Task a_key_past_its_retention_is_free_for_a_new_command()
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        await (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "first@example.ee"), "reused-later")).ShouldBe(HttpStatusCode.Created);
+        App.Clock.Advance(TimeSpan.FromHours(25));
+        var afterRetention = App.Clock.GetUtcNow();
+
+        // Another body under the same key: 422 within the retention, a new command after it (the expired row gives way in the
+        // new command's transaction).
+        var later = await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "later@example.ee"), "reused-later");
+
+        await later.ShouldBe(HttpStatusCode.Created);
+        Assert.False(later.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(2, await session.Query<AccountView>().CountAsync());
+        var record = Assert.Single(await session.Query<IdempotencyRecord>().ToListAsync());
+        Assert.True(record.CreatedAt >= afterRetention, "the key's row is the later command's");
+    }
+
+    [Fact]
+    public async Task commands_are_checked_at_commit_except_the_one_that_calls_the_payment_provider_first()
+    {
+        var endpoints = App.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints;
+        bool CheckedAtCommit(string operationId) => endpoints
+            .Single(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IEndpointNameMetadata>()?.EndpointName == operationId)
+            .Metadata.GetMetadata<IdempotencyKeyCheckedAtCommit>() is not null;
+
+        Assert.True(CheckedAtCommit("RegisterProduct"));
+        Assert.True(CheckedAtCommit("OpenBusinessAccount"));
+        // Saving a card at the provider happens before the commit: a retry must not do it again.
+        Assert.False(CheckedAtCommit("RecordPaymentCard"));
+        // Imports commit batch by batch: their key is looked up first.
+        Assert.False(CheckedAtCommit("ImportLegacyAccounts"));
     }
 }
