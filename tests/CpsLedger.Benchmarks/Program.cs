@@ -124,6 +124,7 @@ public static class BenchmarkProgram
                 Seeder = new Seeder(app.Store, Log),
                 Log = Log,
                 ResultsDirectory = resultsDirectory,
+                ClusterDirectory = cluster?.DataDirectory,
                 CreateDatabase = async name =>
                 {
                     try

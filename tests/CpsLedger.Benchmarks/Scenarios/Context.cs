@@ -19,5 +19,8 @@ public sealed class Context
     /// <summary>Creates a database next to the benchmark one (null when the server refuses, e.g. an external server without the right).</summary>
     public Func<string, Task<string?>> CreateDatabase { get; init; } = _ => Task.FromResult<string?>(null);
 
+    /// <summary>The throwaway cluster's data directory (null for an external server): where <see cref="CpuMeter"/> finds PostgreSQL.</summary>
+    public string? ClusterDirectory { get; init; }
+
     public Scale Scale => Options.Scale;
 }

@@ -44,7 +44,9 @@ public static class H1HttpLoad
 
             var me = Get(() => "/api/me");
             await Load.RunAsync(Math.Min(200, reads), connections, me);
+            var meCpu = CpuMeter.Start(ctx.ClusterDirectory);
             var ceiling = await Load.RunAsync(reads, connections, me);
+            var (meDotnet, _) = meCpu.PerOperation(reads);
             var plural = connections == 1 ? "" : "s";
             figures.Add(new Figure
             {
@@ -53,15 +55,19 @@ public static class H1HttpLoad
                 Unit = "req/s",
                 Value = ceiling.PerSecond,
                 Latency = ceiling.Latency,
-                Note = Load.FailureNote(ceiling),
+                Note = string.Join("; ", new[] { $"CPU per request: .NET {meDotnet:F2} ms (service and client)", Load.FailureNote(ceiling) }.OfType<string>()),
             });
+            ctx.Log($"  H1 /api/me at {connections}: {ceiling.PerSecond:F0} req/s; CPU per request: .NET {meDotnet:F2} ms");
             foreach (var (name, path) in new[] { ("summary", "summary"), ("points explanation", "points-explanation"), ("eligible tiers", "eligible-tiers") })
             {
                 var read = Get(() => $"/api/accounts/{Account()}/{path}");
                 await Load.RunAsync(Math.Min(100, reads), connections, read);
                 using var trips = new RoundTrips();
+                var cpu = CpuMeter.Start(ctx.ClusterDirectory);
                 var result = await Load.RunAsync(reads, connections, read);
                 var perRequest = (double)trips.Count / reads;
+                var (dotnetCpu, postgresCpu) = cpu.PerOperation(reads);
+                var cpuNote = $"CPU per request: .NET {dotnetCpu:F2} ms (service and client)" + (postgresCpu is { } pg ? $", PostgreSQL {pg:F2} ms" : "");
                 var ratio = result.PerSecond / ceiling.PerSecond;
                 var isSummary = name == "summary";
                 figures.Add(new Figure
@@ -76,9 +82,9 @@ public static class H1HttpLoad
                     BaselineLatency = ceiling.Latency,
                     Target = isSummary ? ">= 0.5x; p99 <= 10 ms" : null,
                     Status = isSummary ? Load.Status(ratio >= 0.5 && result.Latency.P99 <= 10) : null,
-                    Note = string.Join("; ", new[] { $"database round trips per request: {perRequest:F1}", Load.FailureNote(result) }.OfType<string>()),
+                    Note = string.Join("; ", new[] { $"database round trips per request: {perRequest:F1}", cpuNote, Load.FailureNote(result) }.OfType<string>()),
                 });
-                ctx.Log($"  H1 {name} at {connections}: {result.PerSecond:F0} vs /api/me {ceiling.PerSecond:F0} req/s, p99 {result.Latency.P99:F1} ms");
+                ctx.Log($"  H1 {name} at {connections}: {result.PerSecond:F0} vs /api/me {ceiling.PerSecond:F0} req/s, p99 {result.Latency.P99:F1} ms; {cpuNote}");
             }
         }
 
