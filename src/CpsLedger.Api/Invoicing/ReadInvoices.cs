@@ -49,11 +49,11 @@ public static class InvoiceQueries
     public static Task<MembershipStanding> StandingIn(Marten.Services.BatchQuerying.IBatchedQuery batch, Guid accountId, DateOnly today)
     {
         var membership = batch.Load<AccountMembership>(MembershipStream.For(accountId));
-        var invoices = batch.Query<Invoice>().Where(i => i.AccountId == accountId).OrderByDescending(i => i.IssuedAt).ToList();
+        var invoices = batch.Query(new InvoicesOfAccount { AccountId = accountId });
         return Combine(membership, invoices, today);
 
-        static async Task<MembershipStanding> Combine(Task<AccountMembership?> membership, Task<IReadOnlyList<Invoice>> invoices, DateOnly today) =>
-            Standing(await membership, await invoices, today);
+        static async Task<MembershipStanding> Combine(Task<AccountMembership?> membership, Task<IEnumerable<Invoice>> invoices, DateOnly today) =>
+            Standing(await membership, [.. await invoices], today);
     }
 
     public static async Task<MembershipStanding> StandingAsync(IQuerySession session, Guid accountId, DateOnly today, CancellationToken ct) =>
@@ -98,4 +98,13 @@ public static class GetInvoicePdfEndpoint
         // Older invoices recorded no payee: where to pay is the account configured now.
         return Results.File(InvoicePdf.Render(invoice, invoice.Payee ?? seller.Value.ToPayeeAccount()), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }
+}
+
+/// <summary>An account's invoices, newest first, as a compiled query (the summary reads it on every call).</summary>
+public sealed class InvoicesOfAccount : Marten.Linq.ICompiledListQuery<Invoice>
+{
+    public Guid AccountId { get; set; }
+
+    public System.Linq.Expressions.Expression<Func<Marten.Linq.IMartenQueryable<Invoice>, IEnumerable<Invoice>>> QueryIs() =>
+        q => q.Where(i => i.AccountId == AccountId).OrderByDescending(i => i.IssuedAt);
 }

@@ -1,5 +1,6 @@
 using CpsLedger.Api.Platform;
 using Marten;
+using Marten.Linq;
 using Marten.Services.BatchQuerying;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
@@ -102,13 +103,25 @@ public static class AccountPoints
     /// <summary>Adds the account's products and adjustments to a batched query; the task completes when the batch has run.</summary>
     public static Task<AccountPointsSources> LoadIn(IBatchedQuery batch, Guid accountId)
     {
-        var products = batch.Query<ProductView>().Where(p => p.AccountId == accountId).ToList();
+        var products = batch.Query(new ProductsOfAccount { AccountId = accountId });
         var adjustments = batch.Load<Support.AccountAdjustments>(accountId);
         return Combine(products, adjustments);
 
-        static async Task<AccountPointsSources> Combine(Task<IReadOnlyList<ProductView>> products, Task<Support.AccountAdjustments?> adjustments) =>
-            new(await products, (await adjustments)?.Adjustments ?? []);
+        static async Task<AccountPointsSources> Combine(Task<IEnumerable<ProductView>> products, Task<Support.AccountAdjustments?> adjustments) =>
+            new([.. await products], (await adjustments)?.Adjustments ?? []);
     }
+}
+
+/// <summary>
+/// Every product of an account, as a compiled query: every summary, explanation and eligibility reads it, and Marten turns the
+/// expression into SQL once instead of on every read.
+/// </summary>
+public sealed class ProductsOfAccount : ICompiledListQuery<ProductView>
+{
+    public Guid AccountId { get; set; }
+
+    public System.Linq.Expressions.Expression<Func<IMartenQueryable<ProductView>, IEnumerable<ProductView>>> QueryIs() =>
+        q => q.Where(p => p.AccountId == AccountId);
 }
 
 public static class GetAccountSummaryEndpoint
