@@ -30,8 +30,6 @@ public sealed class FastRebuild(IDocumentStore store)
 {
     private readonly StoreOptions _options = ((DocumentStore)store).Options;
 
-    private const int DocumentsPerCopy = 20_000;
-
     /// <summary>The stored single-stream projections (stream id a Guid), by name: those this rebuild handles.</summary>
     public IReadOnlyList<string> Projections =>
         [.. _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live && DocumentTypeOf(p) is not null).Select(p => p.Name)];
@@ -121,66 +119,51 @@ public sealed class FastRebuild(IDocumentStore store)
     private async Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, CancellationToken ct) where TDoc : class
     {
         var clock = Stopwatch.StartNew();
+        var schema = store.Options.Events.DatabaseSchemaName;
+        // One transaction: the old documents, the new ones and the progression change together; readers wait on the table's
+        // lock instead of seeing a partial projection, and a rebuild that fails leaves the old documents as they were.
+        await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
         long highWater;
-        await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
-        {
-            await connection.OpenAsync(ct);
-            await using var max = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {store.Options.Events.DatabaseSchemaName}.mt_events", connection);
+        await using (var max = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {schema}.mt_events", connection))
             highWater = (long)(await max.ExecuteScalarAsync(ct))!;
-        }
 
-        await store.Advanced.Clean.DeleteDocumentsByTypeAsync(typeof(TDoc), ct);
+        var copy = await DocumentCopy.ForAsync(store, typeof(TDoc), connection, ct);
+        await ExecuteAsync(connection, $"truncate {copy.Table}", ct);
 
         await using var session = store.QuerySession();
-        var buffer = new List<TDoc>(DocumentsPerCopy);
-        var versions = new List<(Guid Id, long Version)>(DocumentsPerCopy);
-        var table = BulkAppend.DocumentTable(store, typeof(TDoc));
         long documents = 0;
-
-        async Task FlushAsync()
+        long events, lastSequence;
+        await using (var importer = await connection.BeginBinaryImportAsync(copy.Command, ct))
         {
-            await store.BulkInsertAsync(buffer, BulkInsertMode.InsertsOnly, DocumentsPerCopy, ct);
-            // The document's version is its stream's version, as the inline projection stores it (optimistic concurrency reads it);
-            // the bulk insert leaves its own.
-            await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
+            // Rows go to PostgreSQL as the streams are folded: the server inserts while the next streams are read and folded.
+            (events, lastSequence) = await FoldEachStreamAsync(session, projection, async (id, document, version) =>
             {
-                await connection.OpenAsync(ct);
-                await using var update = new NpgsqlCommand(
-                    $"update {table} d set mt_version = v.version from unnest($1::uuid[], $2::bigint[]) as v(id, version) where d.id = v.id", connection);
-                update.Parameters.AddWithValue(versions.Select(v => v.Id).ToArray());
-                update.Parameters.AddWithValue(versions.Select(v => v.Version).ToArray());
-                await update.ExecuteNonQueryAsync(ct);
-            }
-
-            documents += buffer.Count;
-            buffer.Clear();
-            versions.Clear();
+                await copy.WriteAsync(importer, id, document, version, ct);
+                documents++;
+            }, ct);
+            await importer.CompleteAsync(ct);
         }
 
-        var (events, lastSequence) = await FoldEachStreamAsync(session, projection, async (id, document, version) =>
-        {
-            buffer.Add(document);
-            versions.Add((id, version));
-            if (buffer.Count >= DocumentsPerCopy)
-                await FlushAsync();
-        }, ct);
-        if (buffer.Count > 0)
-            await FlushAsync();
-
         // The progression Marten's rebuild leaves: the shard caught up to the event store's high-water mark when it started.
-        var shard = new ShardName(projection.Name, ShardName.All, projection.Version).Identity;
-        await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
+        await using (var progression = new NpgsqlCommand(
+                         $"insert into {schema}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
+                         "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", connection))
         {
-            await connection.OpenAsync(ct);
-            await using var progression = new NpgsqlCommand(
-                $"insert into {store.Options.Events.DatabaseSchemaName}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
-                "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", connection);
-            progression.Parameters.AddWithValue(shard);
+            progression.Parameters.AddWithValue(new ShardName(projection.Name, ShardName.All, projection.Version).Identity);
             progression.Parameters.AddWithValue(Math.Max(lastSequence, highWater));
             await progression.ExecuteNonQueryAsync(ct);
         }
 
+        await transaction.CommitAsync(ct);
         return new FastRebuildResult(projection.Name, events, documents, clock.Elapsed);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Sets a new document's id (every document of the ledger keeps it in its Id property, Marten's convention).</summary>
