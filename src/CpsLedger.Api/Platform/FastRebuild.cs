@@ -20,12 +20,14 @@ public sealed record FastRebuildResult(string Projection, long Events, long Docu
 /// <summary>
 /// Rebuilds single-stream projections at the speed of a scan: every event the projection handles is read in stream order,
 /// each stream is folded in memory by the projection's own (source-generated) Create/Apply dispatch, and the documents are
-/// written with Marten's bulk document insert (COPY) instead of one upsert per document as the daemon's rebuild does. The
-/// projection's progression row (<c>{name}:All</c> in mt_event_progression) is set to the event store's last sequence when the
-/// rebuild started, as Marten's rebuild leaves it, so the daemon and the <c>projections</c> commands see a rebuilt projection.
-/// Run it with the service stopped, or at least with nothing appending: the old documents are deleted first and the new ones
-/// copied in batches (Marten's bulk insert commits per call), so readers see a partial projection meanwhile and an event
-/// appended during the rebuild may be missed. A rebuild that fails half way is simply run again.
+/// written with one binary COPY (<see cref="DocumentCopy"/>: the stream's version as mt_version, the duplicated fields) while
+/// the next streams are folded, instead of one upsert per document as the daemon's rebuild does. The serial claims (an event
+/// projection) are replayed in event order in memory and their final set copied. Each projection is rebuilt in one
+/// transaction: TRUNCATE, COPY, and its progression row (<c>{name}:All</c> in mt_event_progression) set to the event store's
+/// last sequence when the rebuild started, so the daemon and the <c>projections</c> commands see a rebuilt projection (Marten's
+/// own rebuild of these inline projections leaves no row). Readers of a table being rebuilt wait for its commit; a rebuild
+/// that fails leaves the old documents and is simply run again. Run it with the service stopped, or at least with nothing
+/// appending: an event appended during the rebuild may be missed.
 /// </summary>
 public sealed class FastRebuild(IDocumentStore store)
 {
@@ -275,11 +277,11 @@ public sealed class FastRebuild(IDocumentStore store)
 
 public sealed class FastRebuildInput : NetCoreInput
 {
-    [Description("Rebuild only this projection (default: every single-stream projection)")]
+    [Description("Rebuild only this projection (default: every single-stream projection and the serial claims)")]
     public string? ProjectionFlag { get; set; }
 }
 
-[Description("Rebuilds single-stream projections by folding the events in memory and bulk-copying the documents; run it with the service stopped",
+[Description("Rebuilds single-stream projections and the serial claims by replaying the events in memory and bulk-copying the documents; run it with the service stopped",
     Name = "projections-fast-rebuild")]
 public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
 {
