@@ -163,7 +163,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     {
         await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
         await connection.OpenAsync(ct);
-        await using var command = new Npgsql.NpgsqlCommand($"select id from {BulkAppend.DocumentTable(store, document)}", connection);
+        await using var command = new Npgsql.NpgsqlCommand($"select id from {DocumentCopy.DocumentTable(store, document)}", connection);
         await using var reader = await command.ExecuteReaderAsync(ct);
         var ids = new HashSet<Guid>();
         while (await reader.ReadAsync(ct))

@@ -40,7 +40,6 @@ public static class BulkAppend
         var schema = events.DatabaseSchemaName;
         var serializer = store.Options.Serializer();
         var streamType = events.AggregateAliasFor(typeof(TView));
-        var documentTable = DocumentTable(store, typeof(TView));
         var metadata = events.MetadataConfig;
         var headers = (session as QuerySession)?.Headers is { Count: > 0 } h ? serializer.ToJson(h) : null;
 
@@ -119,20 +118,11 @@ public static class BulkAppend
             }
 
             // The inline projection's documents, as Marten stores them (the stream's version as the document's version).
-            var dotnetType = typeof(TView).FullName!;
-            await using (var copy = await connection.BeginBinaryImportAsync(
-                             $"copy {documentTable} (id, data, mt_dotnet_type, mt_version, mt_last_modified) from stdin (format binary)", ct))
+            var documents = await DocumentCopy.ForAsync(store, typeof(TView), connection, ct);
+            await using (var copy = await connection.BeginBinaryImportAsync(documents.Command, ct))
             {
                 foreach (var stream in streams)
-                {
-                    await copy.StartRowAsync(ct);
-                    await copy.WriteAsync(stream.Id, NpgsqlDbType.Uuid, ct);
-                    await copy.WriteAsync(serializer.ToJson(stream.View), NpgsqlDbType.Jsonb, ct);
-                    await copy.WriteAsync(dotnetType, NpgsqlDbType.Varchar, ct);
-                    await copy.WriteAsync((long)stream.Events.Count, NpgsqlDbType.Bigint, ct);
-                    await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
-                }
-
+                    await documents.WriteAsync(copy, stream.Id, stream.View, stream.Events.Count, ct);
                 await copy.CompleteAsync(ct);
             }
         }
@@ -147,10 +137,6 @@ public static class BulkAppend
         // SaveChangesAsync commits the transaction only when it has something to do: the copies are invisible to it.
         session.QueueSqlCommand(HashChainSchema.PerRowSql);
     }
-
-    /// <summary>A document type's table, by Marten's naming (mt_doc_ and the type's name in lower case; no alias is configured here).</summary>
-    public static string DocumentTable(IDocumentStore store, Type documentType) =>
-        $"{store.Options.DatabaseSchemaName}.mt_doc_{documentType.Name.ToLowerInvariant()}";
 
     private static Task WriteNullableAsync(NpgsqlBinaryImporter copy, string? value, NpgsqlDbType type, CancellationToken ct) =>
         value is null ? copy.WriteNullAsync(ct) : copy.WriteAsync(value, type, ct);

@@ -1,5 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Migration;
 using CpsLedger.Tests.Products;
@@ -37,13 +38,16 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         var rebuild = new FastRebuild(App.Store);
         var projections = rebuild.Projections;
         Assert.Contains("ProductView", projections);
-        var before = await Documents(projections);
-        Assert.Contains(before, d => d.StartsWith("invoice ", StringComparison.Ordinal));
+        Assert.Contains(typeof(SerialOwnershipProjection).FullName, projections);
+        var tables = rebuild.SingleStreamProjections.Select(p => p.Document).Append(typeof(SerialOwnership)).ToList();
+        var before = await Documents(tables);
+        Assert.Contains(before, d => d.StartsWith("mt_doc_invoice ", StringComparison.Ordinal));
+        Assert.Contains(before, d => d.StartsWith("mt_doc_serialownership ", StringComparison.Ordinal));
 
         var results = await rebuild.RebuildAsync(null, CancellationToken.None);
 
         Assert.Equal(projections, results.Select(r => r.Projection));
-        var after = await Documents(projections);
+        var after = await Documents(tables);
         Assert.Equal(before.Count, after.Count);
         // Document by document, so that a difference is shown whole.
         foreach (var (stored, rebuilt) in before.Zip(after))
@@ -65,19 +69,99 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         await (await member.PatchJson(product.Url, new { dealer = "Foto Pood" })).ShouldBe(HttpStatusCode.OK);
     }
 
-    private async Task<List<string>> Documents(IEnumerable<string> projections)
+    [Fact]
+    public async Task The_fast_rebuild_of_the_serial_claims_gives_the_rows_and_progression_of_Martens_rebuild()
+    {
+        await App.ListModel();
+        var first = await App.OpenAccount("first-owner@studio.example");
+        var second = await App.OpenAccount("second-owner@studio.example");
+        var firstMember = App.Member(first);
+        var secondMember = App.Member(second);
+        // A serial sold by one account and registered by another, a serial moved by an amendment and the old one claimed by the
+        // other account, a serial freed by a younger stream and then claimed by an older one (stream order is not event order),
+        // a registration without a serial, and one that stays put.
+        var sold = await firstMember.Register(first, Products.Products.Complete("CLAIM-1"));
+        await (await firstMember.PostJson($"{sold.Url}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
+        await secondMember.Register(second, Products.Products.Complete("CLAIM-1"));
+        var moved = await secondMember.Register(second, Products.Products.Complete("CLAIM-2"));
+        await (await secondMember.PatchJson(moved.Url, new { serialNumber = "CLAIM-3" })).ShouldBe(HttpStatusCode.OK);
+        await firstMember.Register(first, Products.Products.Complete("CLAIM-2"));
+        var older = await secondMember.Register(second, Products.Products.Complete("CLAIM-5"));
+        var younger = await firstMember.Register(first, Products.Products.Complete("CLAIM-6"));
+        await (await firstMember.PostJson($"{younger.Url}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
+        await (await secondMember.PatchJson(older.Url, new { serialNumber = "CLAIM-6" })).ShouldBe(HttpStatusCode.OK);
+        await (await firstMember.PostJson(Products.Products.ProductsUrl(first), new { modelCode = Products.Products.R5 })).ShouldBe(HttpStatusCode.Created);
+        await firstMember.Register(first, Products.Products.Complete("CLAIM-4"));
+
+        var inline = await Documents([typeof(SerialOwnership)]);
+        Assert.Equal(5, inline.Count);
+        var name = typeof(SerialOwnershipProjection).FullName!;
+        using (var daemon = await App.Store.BuildProjectionDaemonAsync())
+            await daemon.RebuildProjectionAsync<SerialOwnershipProjection>(TimeSpan.FromMinutes(1), CancellationToken.None);
+        var martens = await Documents([typeof(SerialOwnership)]);
+        var highWater = await Scalar($"select max(seq_id) from {App.SchemaName}.mt_events");
+        var results = await new FastRebuild(App.Store).RebuildAsync([name], CancellationToken.None);
+
+        Assert.Equal(5, results.Single().Documents);
+        Assert.Equal(inline, martens);
+        Assert.Equal(martens, await Documents([typeof(SerialOwnership)]));
+        // Its shard at the event store's high-water mark, as for the single-stream projections. (Marten's rebuild of this inline
+        // projection, above, leaves no row of its own: observed with Marten 9.58, for ProductView too.)
+        Assert.Equal(highWater, await Scalar($"select last_seq_id from {App.SchemaName}.mt_event_progression where name = '{name}:All'"));
+        // The rebuilt claims still refuse a second owner.
+        await (await firstMember.PostJson(Products.Products.ProductsUrl(first), Products.Products.Complete("CLAIM-3"))).ShouldBeProblem(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public void Replaying_a_second_claim_of_a_serial_already_held_fails_as_the_insert_would()
+    {
+        var claims = new Dictionary<string, SerialOwnership>();
+        var first = new ProductRegistered(Guid.NewGuid(), Guid.NewGuid(), "R5", "EOS R5", "camera_body", "SN 1", null, null, null, [],
+            RegistrationSource.Registration, DateTimeOffset.UnixEpoch);
+        SerialOwnershipProjection.Replay(claims, first);
+        Assert.Throws<InvalidOperationException>(() =>
+            SerialOwnershipProjection.Replay(claims, first with { RegistrationId = Guid.NewGuid(), AccountId = Guid.NewGuid() }));
+    }
+
+    private async Task<long?> Scalar(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync() as long?;
+    }
+
+    /// <summary>
+    /// Every row of the documents' tables, every column but the last-modified stamp and a Guid revision (Marten draws a new
+    /// one on every write): the id, the JSON, the version, the .NET type and the duplicated fields.
+    /// </summary>
+    private async Task<List<string>> Documents(IEnumerable<Type> documents)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
         var rows = new List<string>();
-        foreach (var table in projections.Select(p => p.ToLowerInvariant()))
+        foreach (var table in documents.Select(d => $"mt_doc_{d.Name.ToLowerInvariant()}"))
         {
-            await using var command = new NpgsqlCommand(
-                $"select '{table} ' || id::text || ' ' || data::text || ' ' || mt_version || ' ' || coalesce(mt_dotnet_type, '') " +
-                $"from {App.SchemaName}.mt_doc_{table} order by id", connection);
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-                rows.Add(reader.GetString(0));
+            var columns = new List<string>();
+            await using (var command = new NpgsqlCommand(
+                             "select column_name from information_schema.columns where table_schema = $1 and table_name = $2 " +
+                             "and column_name <> 'mt_last_modified' and not (column_name = 'mt_version' and data_type = 'uuid') order by ordinal_position", connection))
+            {
+                command.Parameters.AddWithValue(App.SchemaName);
+                command.Parameters.AddWithValue(table);
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                    columns.Add(reader.GetString(0));
+            }
+
+            Assert.Contains("data", columns);
+            await using (var command = new NpgsqlCommand(
+                             $"select '{table} ' || row({string.Join(", ", columns)})::text from {App.SchemaName}.{table} order by id", connection))
+            {
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                    rows.Add(reader.GetString(0));
+            }
         }
 
         return rows;

@@ -1,0 +1,126 @@
+using System.Reflection;
+using Marten;
+using Marten.Schema;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// Writes documents of one type with binary COPY, with the columns Marten's own storage fills for it: id, data (Marten's
+/// serializer), mt_dotnet_type, mt_version when the table keeps numeric revisions (the caller's version: a projected document
+/// carries its stream's) and every duplicated field's column. mt_last_modified takes its default, the transaction's timestamp,
+/// as it does under Marten's inserts; so does a Guid mt_version (a fresh random revision). Used by the import's bulk path and by
+/// the fast rebuild. A column it does not know (a metadata column switched on later, say) stops it rather than being left to its
+/// default unnoticed.
+/// </summary>
+public sealed class DocumentCopy
+{
+    private static readonly HashSet<string> Written = ["id", "data", "mt_dotnet_type", "mt_version"];
+    private static readonly HashSet<string> Defaulted = ["mt_last_modified"];
+
+    private readonly ISerializer _serializer;
+    private readonly string _dotnetType;
+    private readonly bool _numericVersion;
+    private readonly NpgsqlDbType _idType;
+    private readonly (Func<object, object?> Value, NpgsqlDbType Type)[] _duplicated;
+
+    private DocumentCopy(IDocumentStore store, Type documentType, bool numericVersion, string columns,
+        (Func<object, object?>, NpgsqlDbType)[] duplicated)
+    {
+        _serializer = store.Options.Serializer();
+        _dotnetType = documentType.FullName!;
+        _numericVersion = numericVersion;
+        var mapping = (DocumentMapping)store.Options.FindOrResolveDocumentType(documentType);
+        _idType = mapping.IdType == typeof(Guid) ? NpgsqlDbType.Uuid
+            : mapping.IdType == typeof(string) ? NpgsqlDbType.Varchar
+            : throw new NotSupportedException($"{documentType.Name}: only Guid and string ids are copied.");
+        _duplicated = duplicated;
+        Table = DocumentTable(store, documentType);
+        Command = $"copy {Table} ({columns}) from stdin (format binary)";
+    }
+
+    /// <summary>A document type's table, by Marten's naming (mt_doc_ and the type's name in lower case; no alias is configured here).</summary>
+    public static string DocumentTable(IDocumentStore store, Type documentType) =>
+        $"{store.Options.DatabaseSchemaName}.mt_doc_{documentType.Name.ToLowerInvariant()}";
+
+    public string Table { get; }
+
+    /// <summary>The COPY statement to open with <see cref="NpgsqlConnection.BeginBinaryImportAsync(string, CancellationToken)"/>.</summary>
+    public string Command { get; }
+
+    /// <summary>Reads the table's columns and checks that each is one this copy writes or may leave to its default.</summary>
+    public static async Task<DocumentCopy> ForAsync(IDocumentStore store, Type documentType, NpgsqlConnection connection, CancellationToken ct)
+    {
+        var mapping = (DocumentMapping)store.Options.FindOrResolveDocumentType(documentType);
+        var duplicated = mapping.DuplicatedFields.ToDictionary(f => f.ColumnName);
+        var columns = new Dictionary<string, string>();
+        await using (var command = new NpgsqlCommand(
+                         "select column_name, data_type from information_schema.columns where table_schema = $1 and table_name = $2", connection))
+        {
+            command.Parameters.AddWithValue(store.Options.DatabaseSchemaName);
+            command.Parameters.AddWithValue($"mt_doc_{documentType.Name.ToLowerInvariant()}");
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                columns[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        if (columns.Count == 0)
+            throw new InvalidOperationException($"{DocumentTable(store, documentType)} does not exist.");
+        var unknown = columns.Keys.Where(c => !Written.Contains(c) && !Defaulted.Contains(c) && !duplicated.ContainsKey(c)).ToList();
+        if (unknown.Count > 0)
+            throw new InvalidOperationException($"{DocumentTable(store, documentType)} has columns a document copy does not write: {string.Join(", ", unknown)}.");
+
+        var numericVersion = columns.TryGetValue("mt_version", out var versionType) && versionType == "bigint";
+        var fields = duplicated.Values.Where(f => columns.ContainsKey(f.ColumnName)).ToList();
+        var names = new List<string> { "id", "data", "mt_dotnet_type" };
+        if (numericVersion)
+            names.Add("mt_version");
+        names.AddRange(fields.Select(f => f.ColumnName));
+        return new DocumentCopy(store, documentType, numericVersion, string.Join(", ", names),
+            [.. fields.Select(f => (ValueOf(f.Members, f.DbType), f.DbType))]);
+    }
+
+    /// <summary>One document's row; <paramref name="version"/> is written where the table keeps numeric revisions.</summary>
+    public async Task WriteAsync(NpgsqlBinaryImporter copy, object id, object document, long version, CancellationToken ct)
+    {
+        await copy.StartRowAsync(ct);
+        await copy.WriteAsync(id, _idType, ct);
+        await copy.WriteAsync(_serializer.ToJson(document), NpgsqlDbType.Jsonb, ct);
+        await copy.WriteAsync(_dotnetType, NpgsqlDbType.Varchar, ct);
+        if (_numericVersion)
+            await copy.WriteAsync(version, NpgsqlDbType.Bigint, ct);
+        foreach (var (value, type) in _duplicated)
+        {
+            if (value(document) is { } v)
+                await copy.WriteAsync(v, type, ct);
+            else
+                await copy.WriteNullAsync(ct);
+        }
+    }
+
+    // A duplicated field's value as its column takes it: timestamps in UTC (timestamptz), enums as Marten stores them.
+    private static Func<object, object?> ValueOf(MemberInfo[] members, NpgsqlDbType type) => document =>
+    {
+        object? value = document;
+        foreach (var member in members)
+        {
+            if (value is null)
+                return null;
+            value = member switch
+            {
+                PropertyInfo p => p.GetValue(value),
+                FieldInfo f => f.GetValue(value),
+                _ => throw new NotSupportedException($"{member.Name} is neither a property nor a field."),
+            };
+        }
+
+        return value switch
+        {
+            DateTimeOffset at => at.ToUniversalTime(),
+            Enum e when type == NpgsqlDbType.Integer => Convert.ToInt32(e, System.Globalization.CultureInfo.InvariantCulture),
+            Enum e => e.ToString(),
+            _ => value,
+        };
+    };
+}
