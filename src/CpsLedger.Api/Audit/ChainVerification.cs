@@ -28,7 +28,8 @@ public sealed class ChainVerification(IDocumentStore store)
     /// Recomputes every link of the chain (or of every chain) from the stored events and reports the first break of each chain.
     /// </summary>
     /// <param name="chainIds">The chains to check (null: every chain).</param>
-    /// <param name="streams">Streams whose every event must have a link (null: not checked).</param>
+    /// <param name="streams">Streams whose every event must have a link (null: every event of the ledger when
+    /// <paramref name="chainIds"/> is null too, otherwise not checked).</param>
     public async Task<IReadOnlyList<ChainBreak>> VerifyAsync(IReadOnlyCollection<Guid>? chainIds, IReadOnlyCollection<Guid>? streams, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
@@ -65,17 +66,20 @@ public sealed class ChainVerification(IDocumentStore store)
             }
         }
 
-        // Events of these streams that never got a link (appended with the trigger disabled, or inserted around it).
-        if (streams is { Count: > 0 })
+        // Events of these streams (or of the whole ledger) that never got a link (appended with the trigger disabled, or
+        // inserted around it).
+        var everyEvent = chainIds is null && streams is null;
+        if (everyEvent || streams is { Count: > 0 })
         {
             var unchained = $"""
                 select e.id, e.seq_id, {HashChainSchema.ChainKeySql("e")} from {Schema}.mt_events e
-                where e.stream_id = any(@streams)
+                where {(everyEvent ? "true" : "e.stream_id = any(@streams)")}
                   and not exists (select 1 from {Schema}.{HashChainSchema.TableName} c where c.event_id = e.id)
                 order by e.seq_id
                 """;
             await using var command = new NpgsqlCommand(unchained, connection);
-            command.Parameters.AddWithValue("streams", streams.ToArray());
+            if (!everyEvent)
+                command.Parameters.AddWithValue("streams", streams!.ToArray());
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {

@@ -91,6 +91,27 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_event_inserted_around_the_chain_is_found_by_the_whole_ledger_verification_too()
+    {
+        var (account, registration) = await AccountWithHistory();
+        Assert.True((await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Agrees);
+        // An event added with the chain's trigger switched off (what anyone with the table owner's rights could do).
+        await Sql($"""
+            alter table cpsledger_tests.mt_events disable trigger user;
+            insert into cpsledger_tests.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type)
+            select nextval('cpsledger_tests.mt_events_sequence'), gen_random_uuid(), stream_id, version + 100, data, type, timestamp,
+                   tenant_id, mt_dotnet_type
+            from cpsledger_tests.mt_events where stream_id = '{registration}' order by version desc limit 1;
+            alter table cpsledger_tests.mt_events enable trigger user;
+            """);
+
+        var whole = await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>();
+
+        Assert.False(whole.Agrees);
+        Assert.Contains(whole.ChainBreaks, b => b.Problem == "unchained" && b.ChainId == account);
+    }
+
+    [Fact]
     public async Task Reordered_events_are_found()
     {
         var (account, registration) = await AccountWithHistory();
