@@ -85,15 +85,12 @@ public sealed class ChecksAccountInItsBatchAttribute : Attribute;
 /// <summary>The account of an <c>{accountId}</c> route exists; checked in Wolverine's batched query before the endpoint runs.</summary>
 public sealed class AccountMustExist(Guid accountId) : IMartenDataRequirement
 {
-    private Task<bool>? _exists;
+    private Task<AccountView?>? _account;
 
-    public void RegisterInBatch(IBatchedQuery query) => _exists = query.Query<AccountView>().Where(a => a.Id == accountId).Any();
+    public void RegisterInBatch(IBatchedQuery query) => _account = AccountExistence.In(query, accountId);
 
-    public async Task CheckFromBatch(ILogger logger)
-    {
-        if (!await (_exists ?? throw new InvalidOperationException("The account check ran before its batch.")))
-            throw new AccountNotFoundException(accountId);
-    }
+    public Task CheckFromBatch(ILogger logger) =>
+        AccountExistence.EnsureAsync(_account ?? throw new InvalidOperationException("The account check ran before its batch."), accountId);
 
     public async Task CheckAsync(IDocumentSession session, ILogger logger, CancellationToken cancellation)
     {

@@ -69,6 +69,9 @@ public sealed class IdempotencyKeyListener : DocumentSessionListenerBase
 {
     private static readonly HttpContextAccessor Http = new();
 
+    // The key table's name, resolved on first use (one store per listener).
+    private string? _table;
+
     public override Task BeforeSaveChangesAsync(IDocumentSession session, CancellationToken token)
     {
         var pending = Http.HttpContext?.Features.Get<PendingIdempotencyKey>();
@@ -80,7 +83,7 @@ public sealed class IdempotencyKeyListener : DocumentSessionListenerBase
         {
             // Nobody looked the key up: a row whose retention has run out gives way here, so that the insert below fails only on
             // a key that is still held. Queued before the insert, in the same transaction.
-            var table = session.DocumentStore.Options.FindOrResolveDocumentType(typeof(IdempotencyRecord)).TableName.QualifiedName;
+            var table = _table ??= session.DocumentStore.Options.FindOrResolveDocumentType(typeof(IdempotencyRecord)).TableName.QualifiedName;
             session.QueueSqlCommand($"delete from {table} where id = ? and (data ->> 'ExpiresAt')::timestamptz <= ?", pending.Id, pending.Now);
         }
 
