@@ -1,6 +1,8 @@
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Tiers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CpsLedger.Tests.Membership;
 
@@ -75,4 +77,37 @@ public sealed class MembershipYearRulesTests
     public void An_upgrade_is_charged_the_fee_difference_for_the_whole_days_remaining(decimal from, decimal to, int daysRemaining, int daysInTerm,
         decimal expected) =>
         Assert.Equal(expected, UpgradeTierEndpoint.ProRata(from, to, daysRemaining, daysInTerm));
+
+    [Theory]
+    [InlineData("30.00:00:00", "2027-11-02T00:00:00Z")] // the default: 30 days before the first moment after the last day
+    [InlineData("45.00:00:00", "2027-10-18T00:00:00Z")]
+    [InlineData("12:00:00", "2027-12-01T12:00:00Z")]
+    public void The_renewal_offer_comes_the_configured_time_before_the_term_ends(string before, string expected)
+    {
+        var term = Member(PaymentMethod.Card).Membership!; // ends on 2027-12-01
+        var options = new MembershipYearOptions { RenewalOfferBefore = TimeSpan.Parse(before, System.Globalization.CultureInfo.InvariantCulture) };
+
+        Assert.Equal(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), RenewalDecision.OfferAt(term, options));
+    }
+
+    [Theory]
+    [InlineData("45.00:00:00", "10", true)]
+    [InlineData("0.00:00:00", "0", false)] // no offer window
+    [InlineData("400.00:00:00", "0", false)] // longer than a year
+    [InlineData("30.00:00:00", "30", false)] // the invoice would fall due before the offer is made
+    [InlineData("30.00:00:00", "-1", false)]
+    public void The_membership_year_options_are_checked_when_the_service_starts(string offerBefore, string dueDaysBefore, bool valid)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration["Membership:RenewalOfferBefore"] = offerBefore;
+        builder.Configuration["Membership:RenewalInvoiceDueDaysBeforeTermEnd"] = dueDaysBefore;
+        builder.AddMembershipYear();
+        using var services = builder.Services.BuildServiceProvider();
+
+        MembershipYearOptions Read() => services.GetRequiredService<Microsoft.Extensions.Options.IOptions<MembershipYearOptions>>().Value;
+        if (valid)
+            Assert.Equal(10, Read().RenewalInvoiceDueDaysBeforeTermEnd);
+        else
+            Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(Read);
+    }
 }
