@@ -24,7 +24,7 @@ public static class InvoiceQueries
 {
     /// <summary>Every invoice of the account, newest first (an index lookup on the account id).</summary>
     public static async Task<IReadOnlyList<Invoice>> OfAccount(IQuerySession session, Guid accountId, CancellationToken ct) =>
-        await session.Query<Invoice>().Where(i => i.AccountId == accountId).OrderByDescending(i => i.IssuedAt).ToListAsync(ct);
+        [.. await session.QueryAsync(new InvoicesOfAccount { AccountId = accountId }, ct)];
 
     /// <summary>The invoice with this number, only if it is the account's (another account's invoice is "not found").</summary>
     public static async Task<Invoice?> ByNumber(IQuerySession session, Guid accountId, string invoiceNumber, CancellationToken ct)

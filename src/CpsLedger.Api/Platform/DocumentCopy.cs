@@ -25,13 +25,13 @@ public sealed class DocumentCopy
     private readonly NpgsqlDbType _idType;
     private readonly (Func<object, object?> Value, NpgsqlDbType Type)[] _duplicated;
 
-    private DocumentCopy(IDocumentStore store, Type documentType, bool numericVersion, string columns,
+    private DocumentCopy(IDocumentStore store, DocumentMapping mapping, bool numericVersion, string columns,
         (Func<object, object?>, NpgsqlDbType)[] duplicated)
     {
+        var documentType = mapping.DocumentType;
         _serializer = store.Options.Serializer();
         _dotnetType = documentType.FullName!;
         _numericVersion = numericVersion;
-        var mapping = (DocumentMapping)store.Options.FindOrResolveDocumentType(documentType);
         _idType = mapping.IdType == typeof(Guid) ? NpgsqlDbType.Uuid
             : mapping.IdType == typeof(string) ? NpgsqlDbType.Varchar
             : throw new NotSupportedException($"{documentType.Name}: only Guid and string ids are copied.");
@@ -77,7 +77,7 @@ public sealed class DocumentCopy
         if (numericVersion)
             names.Add("mt_version");
         names.AddRange(fields.Select(f => f.ColumnName));
-        return new DocumentCopy(store, documentType, numericVersion, string.Join(", ", names),
+        return new DocumentCopy(store, mapping, numericVersion, string.Join(", ", names),
             [.. fields.Select(f => (ValueOf(f.Members, f.DbType), f.DbType))]);
     }
 

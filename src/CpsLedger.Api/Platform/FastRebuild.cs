@@ -202,7 +202,6 @@ public sealed class FastRebuild(IDocumentStore store)
     private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, CancellationToken ct) =>
         RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(SerialOwnership), async (copy, importer) =>
         {
-            await using var session = store.QuerySession();
             var claims = new Dictionary<string, SerialOwnership>();
             long events = 0, lastSequence = 0;
             await foreach (var e in ReadEventsAsync(SerialOwnershipProjection.EventTypes, "seq_id", ct))
@@ -244,7 +243,7 @@ public sealed class FastRebuild(IDocumentStore store)
             await importer.CompleteAsync(ct);
         }
 
-        // The progression Marten's rebuild leaves: the shard caught up to the event store's high-water mark when it started.
+        // The shard caught up to the event store's high-water mark when the rebuild started, so the daemon resumes from there.
         await using (var progression = new NpgsqlCommand(
                          $"insert into {schema}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
                          "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", connection))

@@ -86,10 +86,6 @@ public static class AccountPoints
     public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
         Explain(accountId, [.. sources.Products], [.. sources.Adjustments]);
 
-    /// <summary>Every product ever registered on the account (an index lookup on the account id; no other account is read).</summary>
-    public static async Task<IReadOnlyList<ProductView>> ProductsOf(IQuerySession session, Guid accountId, CancellationToken ct) =>
-        await session.Query<ProductView>().Where(p => p.AccountId == accountId).ToListAsync(ct);
-
     /// <summary>The account's products and manual adjustments, as stored now.</summary>
     public static async Task<AccountPointsSources> LoadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
     {
