@@ -18,6 +18,19 @@ public sealed class CapturedLogs : ILogEventSink
                               && value is ScalarValue { Value: string id } && id == correlationId),
     ];
 
+    /// <summary>The warnings and errors logged for a request, with their exceptions, as text for a failing test's message.</summary>
+    public string Explain(string? correlationId) => correlationId is null
+        ? "(no correlation id in the response)"
+        : string.Join("\n", For(correlationId).Where(e => e.Level >= LogEventLevel.Warning)
+            .Select(e => $"[{e.Level}] {e.RenderMessage()}{(e.Exception is null ? "" : "\n" + e.Exception)}")) is { Length: > 0 } text
+            ? text
+            : "(nothing at warning level or above)";
+
+    /// <summary>The dead letters reported so far (<c>DeadLetterAlarm</c>), with their exceptions, for a failing test's message.</summary>
+    public string DeadLetters() =>
+        string.Join("\n", _events.Where(e => e.MessageTemplate.Text.StartsWith("Dead letter:", StringComparison.Ordinal))
+            .Select(e => $"{e.RenderMessage()}\n{e.Exception}"));
+
     /// <summary>How many events were written so far: a mark for <see cref="RequestsSince"/>.</summary>
     public int Mark() => _events.Count;
 

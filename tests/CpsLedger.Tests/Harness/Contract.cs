@@ -153,7 +153,7 @@ public sealed class Contract
 public sealed class ContractViolation(string message) : Exception(message);
 
 /// <summary>Holds every response of the test host's clients against the served document (<see cref="Contract"/>).</summary>
-public sealed class ContractCheck(Func<Task<Contract>> contract) : DelegatingHandler
+public sealed class ContractCheck(Func<Task<Contract>> contract, CapturedLogs? logs = null) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -164,7 +164,29 @@ public sealed class ContractCheck(Func<Task<Contract>> contract) : DelegatingHan
 
         await response.Content.LoadIntoBufferAsync(cancellationToken);
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
-        (await contract()).Check(request.Method.Method, path, response.StatusCode, response.Content.Headers.ContentType?.MediaType, body);
+        try
+        {
+            (await contract()).Check(request.Method.Method, path, response.StatusCode, response.Content.Headers.ContentType?.MediaType, body);
+        }
+        catch (ContractViolation violation) when (response.StatusCode == HttpStatusCode.InternalServerError && logs is not null)
+        {
+            // A 500 is a bug: say what the service logged for it, so that a failure seen once in CI can be read from its output.
+            throw new ContractViolation($"{violation.Message}\nLogged for it:\n{logs.Explain(CorrelationId(body))}");
+        }
+
         return response;
+    }
+
+    private static string? CorrelationId(string body)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            return json.RootElement.TryGetProperty("correlationId", out var id) ? id.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 }

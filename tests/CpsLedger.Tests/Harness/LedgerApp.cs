@@ -175,7 +175,7 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     /// <summary>A client of the service whose every response is checked against the OpenAPI document (<see cref="ContractCheck"/>).</summary>
     public new HttpClient CreateClient() =>
-        CreateDefaultClient(ClientOptions.BaseAddress, new ContractCheck(Contract),
+        CreateDefaultClient(ClientOptions.BaseAddress, new ContractCheck(Contract, Logs),
             new Microsoft.AspNetCore.Mvc.Testing.Handlers.RedirectHandler(), new Microsoft.AspNetCore.Mvc.Testing.Handlers.CookieContainerHandler());
 
     public HttpClient ClientAs(string role, Guid? accountId = null, string? subject = null)
