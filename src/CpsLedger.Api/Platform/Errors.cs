@@ -20,7 +20,10 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
 
         if (problem.Status == StatusCodes.Status503ServiceUnavailable)
         {
-            logger.LogWarning(exception, "Request answered 503: the database is unavailable");
+            logger.LogWarning(exception, "Request answered 503: a transient database fault");
+            // The retry finds the sequence caught up (EventSequence); nothing of this request was written.
+            if (EventSequence.IsBehind(exception))
+                await EventSequence.TryCatchUpAsync(context.RequestServices.GetRequiredService<Marten.IDocumentStore>(), logger, CancellationToken.None);
             context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
         else
@@ -86,7 +89,7 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
     {
         Status = StatusCodes.Status503ServiceUnavailable,
         Title = "Temporarily unavailable",
-        Detail = $"The ledger's database cannot be reached at the moment. Retry after {RetryAfterSeconds} seconds with the same " +
+        Detail = $"The ledger's database cannot be reached or is recovering from a restart at the moment. Retry after {RetryAfterSeconds} seconds with the same " +
                  "Idempotency-Key: a request that was recorded is answered with its first response, one that was not is applied once.",
     };
 

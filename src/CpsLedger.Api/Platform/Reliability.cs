@@ -17,6 +17,8 @@ public static class TransientFaults
 {
     public static bool IsTransient(Exception e) => e switch
     {
+        // Not a conflict: the event sequence behind the events after a crash (EventSequence), until it has caught up.
+        _ when EventSequence.IsBehind(e) => true,
         AggregateException a => a.Flatten().InnerExceptions.Any(IsTransient),
         // 08xxx connection, 57P0x shutdown/cannot connect now, 53xxx resources, 40001 serialization, 40P01 deadlock, ...
         PostgresException p => p.IsTransient || p.SqlState.StartsWith("08", StringComparison.Ordinal) ||
@@ -55,6 +57,12 @@ public static class ErrorPolicy
 
     public static void UseLedgerErrorPolicy(this WolverineOptions opts)
     {
+        // Transient like the others, and put right before each retry rather than waited out.
+        opts.Policies.OnException(EventSequence.IsBehind, "the event sequence behind the events stored (after a database crash)")
+            .RetryWithCooldown(Cooldowns).And(EventSequence.CatchUp, EventSequence.CatchUpDescription)
+            .Then.ScheduleRetry(Reschedules).And(EventSequence.CatchUp, EventSequence.CatchUpDescription)
+            .Then.MoveToErrorQueue().And(DeadLetterAlarm.Report, DeadLetterAlarm.Description);
+
         opts.Policies.OnException(TransientFaults.IsTransient, "transient (database, network, SMTP 4xx)")
             .RetryWithCooldown(Cooldowns)
             .Then.ScheduleRetry(Reschedules)
