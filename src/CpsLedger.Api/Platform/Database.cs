@@ -14,25 +14,6 @@ public static class Database
     private static readonly HashSet<string> CommandsWithoutDatabase =
         new(StringComparer.OrdinalIgnoreCase) { "token", "help", "codegen", "describe", "?" };
 
-    /// <summary>
-    /// The connection string the store uses: as configured, with Npgsql's automatic statement preparation switched on unless
-    /// the configuration says otherwise (<c>Max Auto Prepare</c>). The ledger sends the same few statements over and over
-    /// (the reads' batches, the append function, the outbox); prepared, PostgreSQL plans each once per connection instead of
-    /// per execution: H1 measured about a quarter less PostgreSQL CPU per summary (BENCHMARKS.md). A pooled connection with
-    /// prepared statements is reset without DEALLOCATE ALL, the rest of the reset is Npgsql's as before.
-    /// </summary>
-    public static string ForStore(string configured)
-    {
-        // Npgsql's own builder answers "known keyword" to ContainsKey; the plain one tells what the string says.
-        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = configured };
-        if (given.ContainsKey("Max Auto Prepare") || given.ContainsKey("MaxAutoPrepare"))
-            return configured;
-        var connection = new Npgsql.NpgsqlConnectionStringBuilder(configured);
-        connection.MaxAutoPrepare = 64;
-        connection.AutoPrepareMinUsages = 2;
-        return connection.ConnectionString;
-    }
-
     public static async Task AddLedgerDatabaseAsync(this WebApplicationBuilder builder, string[] args)
     {
         var configured = builder.Configuration.GetConnectionString(ConnectionStringName);

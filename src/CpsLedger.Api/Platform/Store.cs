@@ -42,7 +42,7 @@ public static class Store
 
         var marten = builder.Services.AddMarten(opts =>
             {
-                opts.Connection(Database.ForStore(builder.Configuration.GetConnectionString(Database.ConnectionStringName)!));
+                opts.Connection(builder.Configuration.GetConnectionString(Database.ConnectionStringName)!);
                 opts.DatabaseSchemaName = schema;
                 // Enums read as words in stored events ("sold", not 0): auditors read the JSON.
                 opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
