@@ -39,18 +39,26 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         await WithCrashDuring(accounts.Select(account => UntilAnswered(() =>
             App.Member(account).PostJson(Products.Products.ProductsUrl(account), Products.Products.Complete($"S-{account:N}", Billing.Thousand),
                 $"register-{account}"), answers)));
-        await Until(async () => (await Count("invitation_issued")) == count, () => $"every account invited (inbox: {_inbox})",
+        await Until(async () => (await Count("invitation_issued")) == count, () => $"every account invited ({State()})",
             meanwhile: Inbox);
+        // And every invitation announced before the accounts join: an invitation used before its e-mail went out (one failed in
+        // the crash waits for its re-scheduled retry) is, by design, not announced any more.
+        await Until(() => Task.FromResult(MailFiles("invitation-*.eml").Length == count),
+            () => $"every invitation e-mailed ({State()})", meanwhile: async () =>
+            {
+                await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero);
+                await Inbox();
+            });
 
         await WithCrashDuring(accounts.Select(account => UntilAnswered(() =>
             App.Member(account).PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" },
                 $"join-{account}"), answers)));
         await App.Services.UntilDurableStorageIsQuiet();
         await App.MakeScheduledMessagesDue(App.Services, IssueDelay);
-        await Until(async () => (await Count("invoice_issued")) == count, () => $"every member invoiced (inbox: {_inbox})", meanwhile: Inbox);
+        await Until(async () => (await Count("invoice_issued")) == count, () => $"every member invoiced ({State()})", meanwhile: Inbox);
         // An e-mail that failed during a crash waits for its re-scheduled retry: make those due now.
         await Until(() => Task.FromResult(Directory.GetFiles(App.MailFolder, "*.eml").Length >= 3 * count),
-            () => $"every e-mail written (inbox: {_inbox})", meanwhile: async () =>
+            () => $"every e-mail written ({State()})", meanwhile: async () =>
             {
                 await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero);
                 await Inbox();
@@ -72,7 +80,8 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         var mail = Directory.GetFiles(App.MailFolder, "*.eml").Select(Path.GetFileName).Order().ToList();
         Assert.True(mail.Count == 3 * count, string.Join(", ", mail));
         Assert.DoesNotContain(mail, f => f!.EndsWith(".2.eml", StringComparison.Ordinal));
-        Assert.Equal(0, (await App.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.FetchCountsAsync()).DeadLetter);
+        Assert.True((await App.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.FetchCountsAsync()).DeadLetter == 0,
+            App.Logs.DeadLetters());
     }
 
     [Fact]
@@ -269,6 +278,13 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
     private string _inbox = "";
 
     // What the inbox holds while a test waits (shown when the wait fails).
+    // What a timed-out wait of the crash test reports: the e-mails written, the dead letters, and the inbox.
+    private string State() =>
+        $"e-mails: {string.Join(", ", MailFiles("*.eml").Select(Path.GetFileName).Order())}; " +
+        $"dead letters: {App.Logs.DeadLetters()}; inbox: {_inbox}";
+
+    private string[] MailFiles(string pattern) => Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, pattern) : [];
+
     private async Task Inbox()
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
