@@ -38,7 +38,9 @@ public static class EventSequence
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(
             $"select count(nextval('{sequence}')) from generate_series(1, greatest(0, " +
-            $"(select coalesce(max(seq_id), 0) from {schema}.mt_events) - (select last_value from {sequence})))", connection);
+            $"(select coalesce(max(seq_id), 0) from {schema}.mt_events) - " +
+            // A sequence not yet called (is_called false) hands out last_value itself next.
+            $"(select last_value - case when is_called then 0 else 1 end from {sequence})))", connection);
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
