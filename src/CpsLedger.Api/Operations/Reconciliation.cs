@@ -87,7 +87,8 @@ public sealed class ReconciliationReport
 /// that was lost again (every one of them is idempotent: a repeat finds its work done). Checks, within
 /// <see cref="ReconciliationOptions.Lookback"/> and older than <see cref="ReconciliationOptions.Grace"/>: a joined membership has
 /// its invoice issued or on its way; an account at or over the invitation threshold and not a member has an invitation; every
-/// welcome, invitation and invoice e-mail is recorded as sent; every card invoice that fell due has a charge attempt. And for every
+/// welcome, invitation and invoice e-mail is recorded as sent, and so is every overdue reminder and suspension e-mail (while
+/// their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt. And for every
 /// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
 /// issued); past its end, renewed or lapsed.
 /// </summary>
@@ -234,6 +235,51 @@ public static class RunReconciliationHandler
                 findings.Add(new ReconciliationFinding("invoice-email-sent", invoice.AccountId, invoice.InvoiceNumber,
                     $"The e-mail of invoice {invoice.InvoiceNumber} is not recorded as sent.", "SendInvoiceEmail sent"));
                 repairs.Add(new SendInvoiceEmail(invoice.Id));
+            }
+        }
+
+        // An overdue invoice's reminder and a suspension's e-mail, while the invoice is unpaid (paid first, the member is told of
+        // the reinstatement instead, as their handlers decide); every reinstatement's e-mail. Read from the events, which keep
+        // what each e-mail says (the suspension date of a reminder, the moment of a suspension lifted since).
+        var overdue = await session.Events.QueryRawEventDataOnly<InvoiceBecameOverdue>()
+            .Where(e => e.OverdueAt >= since && e.OverdueAt <= settled).ToListAsync(ct);
+        var suspended = await session.Events.QueryRawEventDataOnly<MembershipSuspended>()
+            .Where(e => e.SuspendedAt >= since && e.SuspendedAt <= settled).ToListAsync(ct);
+        var reinstated = await session.Events.QueryRawEventDataOnly<MembershipReinstated>()
+            .Where(e => e.ReinstatedAt >= since && e.ReinstatedAt <= settled).ToListAsync(ct);
+        var unpaid = (await session.LoadManyAsync<Invoice>(ct, overdue.Select(e => e.InvoiceId).Concat(suspended.Select(e => e.InvoiceId))
+                .Distinct().ToArray()))
+            .Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled)).Select(i => i.Id).ToHashSet();
+        foreach (var e in overdue.Where(e => unpaid.Contains(e.InvoiceId)))
+        {
+            emailsChecked++;
+            if (!sent.Contains($"invoice-overdue-{e.InvoiceNumber}@cpsledger") && !pending.Mentions<SendOverdueEmail>(e.InvoiceId))
+            {
+                findings.Add(new ReconciliationFinding("overdue-email-sent", e.AccountId, e.InvoiceNumber,
+                    $"The overdue reminder of invoice {e.InvoiceNumber} is not recorded as sent.", "SendOverdueEmail sent"));
+                repairs.Add(new SendOverdueEmail(e.InvoiceId, e.SuspensionOn));
+            }
+        }
+
+        foreach (var e in suspended.Where(e => unpaid.Contains(e.InvoiceId)))
+        {
+            emailsChecked++;
+            if (!sent.Contains($"membership-suspended-{e.InvoiceNumber}@cpsledger") && !pending.Mentions<SendSuspensionEmail>(e.InvoiceId))
+            {
+                findings.Add(new ReconciliationFinding("suspension-email-sent", e.AccountId, e.InvoiceNumber,
+                    $"The e-mail of the suspension for invoice {e.InvoiceNumber} is not recorded as sent.", "SendSuspensionEmail sent"));
+                repairs.Add(new SendSuspensionEmail(e.InvoiceId, e.SuspendedAt));
+            }
+        }
+
+        foreach (var e in reinstated)
+        {
+            emailsChecked++;
+            if (!sent.Contains($"membership-reinstated-{e.InvoiceNumber}@cpsledger") && !pending.Mentions<SendReinstatementEmail>(e.InvoiceId))
+            {
+                findings.Add(new ReconciliationFinding("reinstatement-email-sent", e.AccountId, e.InvoiceNumber,
+                    $"The e-mail of the reinstatement after invoice {e.InvoiceNumber} is not recorded as sent.", "SendReinstatementEmail sent"));
+                repairs.Add(new SendReinstatementEmail(e.InvoiceId, e.ReinstatedAt));
             }
         }
 

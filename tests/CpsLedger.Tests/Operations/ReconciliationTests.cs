@@ -106,4 +106,40 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(Checks(again));
         Assert.Equal("Healthy", await ReconciliationHealth());
     }
+
+    [Fact]
+    public async Task Lost_overdue_suspension_and_reinstatement_emails_are_found_and_sent_again_while_they_are_owed()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var owing = await App.JoinedAccount("EE", "bank_transfer", email: "owing@example.ee");
+        var paying = await App.JoinedAccount("EE", "bank_transfer", email: "paying@example.ee");
+        await App.FastForward(IssueDelay);
+        var owed = (await App.Member(owing).SingleInvoice(owing)).InvoiceNumber;
+        var paid = (await App.Member(paying).SingleInvoice(paying)).InvoiceNumber;
+
+        // Both invoices overdue, and the records of their reminders lost.
+        await App.FastForward(TimeSpan.FromDays(31));
+        await Execute("delete from {schema}.email_deliveries where message_id like 'invoice-overdue-%'");
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        var reminders = await Run();
+        Assert.Equal(["overdue-email-sent", "overdue-email-sent"], Checks(reminders));
+        Assert.Equal([owed, paid], reminders.OpenFindings.Select(f => f.Subject).Order());
+
+        // Both suspended; one pays in full and is reinstated. The suspensions' and the reinstatement's records lost: the unpaid
+        // one is owed its suspension e-mail, the paid one only its reinstatement's (its suspension is settled).
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        Assert.Equal(MembershipStatus.Suspended, (await App.Member(paying).Summary(paying)).MembershipStatus);
+        await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers", Billing.BankPayment(paid, 248m, "LATE"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        await Execute("delete from {schema}.email_deliveries where message_id like 'membership-%'");
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        var standing = await Run();
+        Assert.Equal(["reinstatement-email-sent", "suspension-email-sent"], Checks(standing));
+        Assert.Equal(paid, Assert.Single(standing.OpenFindings, f => f.Check == "reinstatement-email-sent").Subject);
+        Assert.Equal(owed, Assert.Single(standing.OpenFindings, f => f.Check == "suspension-email-sent").Subject);
+
+        // The repairs sent them (recorded this time): the next run finds nothing.
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+    }
 }
