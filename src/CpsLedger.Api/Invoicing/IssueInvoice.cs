@@ -96,11 +96,17 @@ public static class IssueInvoiceDecision
     /// issued ahead of its term (bank transfer) is not: the term end decides (paid: renewed; unpaid: lapsed and cancelled).
     /// </summary>
     public static IReadOnlyList<object> FollowUp(InvoiceIssued issued, DateTimeOffset now) =>
-        issued.Kind == InvoiceKind.Renewal && issued.PaymentMethod == PaymentMethod.BankTransfer && issued.PeriodStart > issued.IssuedOn ? []
+        IsLeftToTermEnd(issued.Kind, issued.PaymentMethod, issued.PeriodStart, issued.IssuedOn) ? []
         : issued.PaymentMethod == PaymentMethod.Card
             ? [DueWork.At(new ChargeCard(issued.InvoiceId, 1, DueWork.StartOf(issued.DueOn)), DueWork.StartOf(issued.DueOn), now)]
-            : [DueWork.At(new CheckInvoiceOverdue(issued.InvoiceId, DueWork.StartOf(issued.DueOn.AddDays(1))),
-                DueWork.StartOf(issued.DueOn.AddDays(1)), now)];
+            : [DueWork.At(new CheckInvoiceOverdue(issued.InvoiceId, OverdueCheckAt(issued.DueOn)), OverdueCheckAt(issued.DueOn), now)];
+
+    /// <summary>A bank-transfer renewal invoiced ahead of its term: no overdue check follows it, the term end decides.</summary>
+    public static bool IsLeftToTermEnd(InvoiceKind? kind, PaymentMethod method, DateOnly? periodStart, DateOnly issuedOn) =>
+        kind == InvoiceKind.Renewal && method == PaymentMethod.BankTransfer && periodStart > issuedOn;
+
+    /// <summary>When a bank-transfer invoice still open is checked for being overdue: the day after its due date.</summary>
+    public static DateTimeOffset OverdueCheckAt(DateOnly dueOn) => DueWork.StartOf(dueOn.AddDays(1));
 
     /// <summary>The term an invoice is for: the membership in force, a past one, or the renewal proposed (issued ahead).</summary>
     public static MembershipTerm? TermOf(AccountMembership? membership, Guid membershipId) =>

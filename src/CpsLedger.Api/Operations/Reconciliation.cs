@@ -88,7 +88,8 @@ public sealed class ReconciliationReport
 /// <see cref="ReconciliationOptions.Lookback"/> and older than <see cref="ReconciliationOptions.Grace"/>: a joined membership has
 /// its invoice issued or on its way; an account at or over the invitation threshold and not a member has an invitation; every
 /// welcome, invitation and invoice e-mail is recorded as sent, and so is every overdue reminder and suspension e-mail (while
-/// their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt. And for every
+/// their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt; every bank-transfer
+/// invoice past the day after its due date was checked for being overdue, and its membership suspended once past the grace period. And for every
 /// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
 /// issued); past its end, renewed or lapsed.
 /// </summary>
@@ -96,7 +97,7 @@ public sealed class ReconciliationReport
 public static class RunReconciliationHandler
 {
     public static async Task<OutgoingMessages> Handle(RunReconciliation message, IDocumentSession session, TimeProvider clock,
-        IOptions<ReconciliationOptions> options, IOptions<MembershipYearOptions> membershipYear, ILogger<ReconciliationReport> logger,
+        IOptions<ReconciliationOptions> options, IOptions<MembershipYearOptions> membershipYear, IOptions<InvoicingOptions> invoicing, ILogger<ReconciliationReport> logger,
         CancellationToken ct)
     {
         var now = clock.GetUtcNow();
@@ -281,6 +282,34 @@ public static class RunReconciliationHandler
                     $"The e-mail of the reinstatement after invoice {e.InvoiceNumber} is not recorded as sent.", "SendReinstatementEmail sent"));
                 repairs.Add(new SendReinstatementEmail(e.InvoiceId, e.ReinstatedAt));
             }
+        }
+
+        // A bank-transfer invoice still open past the day after its due date lost its overdue check (which makes it overdue, or
+        // finds it paid); an overdue one past its grace period, whose membership the policy would suspend, lost its suspension.
+        var unsettledBank = await session.Query<Invoice>()
+            .Where(i => i.PaymentMethod == PaymentMethod.BankTransfer && (i.Status == InvoiceStatus.Open || i.Status == InvoiceStatus.Overdue))
+            .ToListAsync(ct);
+        foreach (var invoice in unsettledBank.Where(i => i.Status == InvoiceStatus.Open
+                                                         && !IssueInvoiceDecision.IsLeftToTermEnd(i.Kind, i.PaymentMethod, i.PeriodStart, i.IssuedOn)
+                                                         && IssueInvoiceDecision.OverdueCheckAt(i.DueOn) <= settled
+                                                         && !pending.Mentions<CheckInvoiceOverdue>(i.Id)))
+        {
+            findings.Add(new ReconciliationFinding("invoice-overdue-checked", invoice.AccountId, invoice.InvoiceNumber,
+                $"Bank-transfer invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd}, is unpaid and was not found overdue.",
+                "CheckInvoiceOverdue sent"));
+            repairs.Add(new CheckInvoiceOverdue(invoice.Id, IssueInvoiceDecision.OverdueCheckAt(invoice.DueOn)));
+        }
+
+        var overdueUnsuspended = unsettledBank.Where(i => i.OverdueAt + invoicing.Value.SuspensionGracePeriod <= settled
+                                                          && !pending.Mentions<SuspendForNonPayment>(i.Id)).ToList();
+        var standings = (await session.LoadManyAsync<AccountMembership>(ct,
+            overdueUnsuspended.Select(i => MembershipStream.For(i.AccountId)).Distinct().ToArray())).ToDictionary(m => m.AccountId);
+        foreach (var invoice in overdueUnsuspended.Where(i => OverdueDecision.Suspend(i, standings.GetValueOrDefault(i.AccountId), now) is not null))
+        {
+            findings.Add(new ReconciliationFinding("membership-suspended", invoice.AccountId, invoice.InvoiceNumber,
+                $"Invoice {invoice.InvoiceNumber} has been overdue since {invoice.OverdueAt:yyyy-MM-dd}, past the grace period, and the " +
+                "membership it is for is not suspended.", "SuspendForNonPayment sent"));
+            repairs.Add(new SuspendForNonPayment(invoice.Id, invoice.AccountId, invoice.OverdueAt!.Value + invoicing.Value.SuspensionGracePeriod));
         }
 
         var cardInvoices = await session.Query<Invoice>()

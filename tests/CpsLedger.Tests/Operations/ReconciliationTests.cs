@@ -4,6 +4,7 @@ using CpsLedger.Api.Membership;
 using CpsLedger.Api.Operations;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Migration;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
@@ -141,5 +142,36 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         // The repairs sent them (recorded this time): the next run finds nothing.
         App.Clock.Advance(TimeSpan.FromHours(1));
         Assert.Empty(Checks(await Run()));
+    }
+
+    [Fact]
+    public async Task A_lost_overdue_check_and_a_lost_suspension_are_found_and_done()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var number = (await member.SingleInvoice(account)).InvoiceNumber;
+
+        // The invoice's overdue check lost: a month on, it is still open.
+        await Execute("delete from {schema}.wolverine_incoming_envelopes where message_type like '%CheckInvoiceOverdue'");
+        await App.FastForward(TimeSpan.FromDays(31));
+        Assert.Equal(InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
+        var checkedNow = await Run();
+        Assert.Equal(["invoice-overdue-checked"], Checks(checkedNow));
+        Assert.Equal(number, checkedNow.OpenFindings.Single().Subject);
+        Assert.Equal(InvoiceStatus.Overdue, (await member.SingleInvoice(account)).Status);
+
+        // Its suspension lost: past the grace period the member is still active.
+        await Execute("delete from {schema}.wolverine_incoming_envelopes where message_type like '%SuspendForNonPayment'");
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+        Assert.Equal(["membership-suspended"], Checks(await Run()));
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        // Done once, and (the suspension e-mail sent) the next run finds nothing.
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+        Assert.Equal(1, await App.CountEvents("membership_suspended"));
     }
 }

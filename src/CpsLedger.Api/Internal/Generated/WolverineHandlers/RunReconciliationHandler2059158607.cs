@@ -13,15 +13,17 @@ namespace Internal.Generated.WolverineHandlers
     public sealed class RunReconciliationHandler2059158607 : Wolverine.Runtime.Handlers.MessageHandler
     {
         private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Operations.ReconciliationReport> _loggerOfReconciliationReport;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> _optionsOfMembershipYearOptions;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Operations.ReconciliationOptions> _optionsOfReconciliationOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.IMartenDeduplicator _martenDeduplicator;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public RunReconciliationHandler2059158607(Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Operations.ReconciliationReport> loggerOfReconciliationReport, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Operations.ReconciliationOptions> optionsOfReconciliationOptions, System.TimeProvider timeProvider, Wolverine.Marten.IMartenDeduplicator martenDeduplicator, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public RunReconciliationHandler2059158607(Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Operations.ReconciliationReport> loggerOfReconciliationReport, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Operations.ReconciliationOptions> optionsOfReconciliationOptions, System.TimeProvider timeProvider, Wolverine.Marten.IMartenDeduplicator martenDeduplicator, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _loggerOfReconciliationReport = loggerOfReconciliationReport;
+            _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
             _optionsOfMembershipYearOptions = optionsOfMembershipYearOptions;
             _optionsOfReconciliationOptions = optionsOfReconciliationOptions;
             _timeProvider = timeProvider;
@@ -62,7 +64,7 @@ namespace Internal.Generated.WolverineHandlers
                 CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:reconciliation");
                 
                 // The actual message execution
-                var outgoing1 = await CpsLedger.Api.Operations.RunReconciliationHandler.Handle(runReconciliation, documentSession, _timeProvider, _optionsOfReconciliationOptions, _optionsOfMembershipYearOptions, _loggerOfReconciliationReport, cancellation).ConfigureAwait(false);
+                var outgoing1 = await CpsLedger.Api.Operations.RunReconciliationHandler.Handle(runReconciliation, documentSession, _timeProvider, _optionsOfReconciliationOptions, _optionsOfMembershipYearOptions, _optionsOfInvoicingOptions, _loggerOfReconciliationReport, cancellation).ConfigureAwait(false);
 
                 
                 // Outgoing, cascaded message
