@@ -89,7 +89,8 @@ public sealed class ReconciliationReport
 /// its invoice issued or on its way; an account at or over the invitation threshold and not a member has an invitation; every
 /// welcome, invitation and invoice e-mail is recorded as sent, and so is every overdue reminder and suspension e-mail (while
 /// their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt; every bank-transfer
-/// invoice past the day after its due date was checked for being overdue, and its membership suspended once past the grace period. And for every
+/// invoice past the day after its due date was checked for being overdue; an overdue invoice's membership suspended once past the
+/// grace period. And for every
 /// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
 /// issued); past its end, renewed or lapsed.
 /// </summary>
@@ -248,9 +249,10 @@ public static class RunReconciliationHandler
             .Where(e => e.SuspendedAt >= since && e.SuspendedAt <= settled).ToListAsync(ct);
         var reinstated = await session.Events.QueryRawEventDataOnly<MembershipReinstated>()
             .Where(e => e.ReinstatedAt >= since && e.ReinstatedAt <= settled).ToListAsync(ct);
-        var unpaid = (await session.LoadManyAsync<Invoice>(ct, overdue.Select(e => e.InvoiceId).Concat(suspended.Select(e => e.InvoiceId))
-                .Distinct().ToArray()))
-            .Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled)).Select(i => i.Id).ToHashSet();
+        // Every invoice still owed (open or overdue), whatever its age: what the checks below ask about.
+        var unsettled = await session.Query<Invoice>()
+            .Where(i => i.Status == InvoiceStatus.Open || i.Status == InvoiceStatus.Overdue).ToListAsync(ct);
+        var unpaid = unsettled.Select(i => i.Id).ToHashSet();
         foreach (var e in overdue.Where(e => unpaid.Contains(e.InvoiceId)))
         {
             emailsChecked++;
@@ -285,11 +287,9 @@ public static class RunReconciliationHandler
         }
 
         // A bank-transfer invoice still open past the day after its due date lost its overdue check (which makes it overdue, or
-        // finds it paid); an overdue one past its grace period, whose membership the policy would suspend, lost its suspension.
-        var unsettledBank = await session.Query<Invoice>()
-            .Where(i => i.PaymentMethod == PaymentMethod.BankTransfer && (i.Status == InvoiceStatus.Open || i.Status == InvoiceStatus.Overdue))
-            .ToListAsync(ct);
-        foreach (var invoice in unsettledBank.Where(i => i.Status == InvoiceStatus.Open
+        // finds it paid); an overdue one (card or bank) past its grace period, whose membership the policy would suspend, lost its
+        // suspension.
+        foreach (var invoice in unsettled.Where(i => i.PaymentMethod == PaymentMethod.BankTransfer && i.Status == InvoiceStatus.Open
                                                          && !IssueInvoiceDecision.IsLeftToTermEnd(i.Kind, i.PaymentMethod, i.PeriodStart, i.IssuedOn)
                                                          && IssueInvoiceDecision.OverdueCheckAt(i.DueOn) <= settled
                                                          && !pending.Mentions<CheckInvoiceOverdue>(i.Id)))
@@ -300,7 +300,7 @@ public static class RunReconciliationHandler
             repairs.Add(new CheckInvoiceOverdue(invoice.Id, IssueInvoiceDecision.OverdueCheckAt(invoice.DueOn)));
         }
 
-        var overdueUnsuspended = unsettledBank.Where(i => i.OverdueAt + invoicing.Value.SuspensionGracePeriod <= settled
+        var overdueUnsuspended = unsettled.Where(i => i.OverdueAt + invoicing.Value.SuspensionGracePeriod <= settled
                                                           && !pending.Mentions<SuspendForNonPayment>(i.Id)).ToList();
         var standings = (await session.LoadManyAsync<AccountMembership>(ct,
             overdueUnsuspended.Select(i => MembershipStream.For(i.AccountId)).Distinct().ToArray())).ToDictionary(m => m.AccountId);
@@ -312,8 +312,7 @@ public static class RunReconciliationHandler
             repairs.Add(new SuspendForNonPayment(invoice.Id, invoice.AccountId, invoice.OverdueAt!.Value + invoicing.Value.SuspensionGracePeriod));
         }
 
-        var cardInvoices = await session.Query<Invoice>()
-            .Where(i => i.PaymentMethod == PaymentMethod.Card && i.Status == InvoiceStatus.Open).ToListAsync(ct);
+        var cardInvoices = unsettled.Where(i => i.PaymentMethod == PaymentMethod.Card && i.Status == InvoiceStatus.Open).ToList();
         foreach (var invoice in cardInvoices.Where(i => DueWork.StartOf(i.DueOn) <= settled && i.ChargeAttempts.Count == 0))
         {
             if (pending.Mentions(invoice.Id))
