@@ -50,7 +50,9 @@ public static class EventSequence
         try
         {
             var skipped = await CatchUpAsync(store, ct);
-            logger.LogWarning("The event sequence was behind the events stored (after a database crash): skipped {Skipped} numbers", skipped);
+            // Another request or handler that collided may have caught it up first.
+            if (skipped > 0)
+                logger.LogWarning("The event sequence was behind the events stored (after a database crash): skipped {Skipped} numbers", skipped);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
