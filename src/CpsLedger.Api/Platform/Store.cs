@@ -49,6 +49,9 @@ public static class Store
 
                 opts.Events.StreamIdentity = StreamIdentity.AsGuid;
                 opts.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
+                // An inline projection takes the document a session has already loaded from that session's identity map
+                // instead of reading it again; only endpoints marked [ReusesLoadedDocuments] have one (Sessions.cs).
+                opts.Events.UseIdentityMapForAggregates = true;
                 // Who, why and which request: on every event (EnableAll() leaves the user name column out).
                 opts.Events.MetadataConfig.CorrelationIdEnabled = true;
                 opts.Events.MetadataConfig.CausationIdEnabled = true;
@@ -82,7 +85,7 @@ public static class Store
                 opts.AddAuditSchema();
                 opts.AddReconciliation();
             })
-            .UseLightweightSessions()
+            .BuildSessionsWith<LedgerSessionFactory>()
             .IntegrateWithWolverine(integration =>
             {
                 integration.ForwardPointsEventsToInvitationPolicy();

@@ -92,16 +92,24 @@ public static class AmendProductDetailsEndpoint
             : WolverineContinue.NoProblems;
     }
 
-    // The model's points value in force now: completing the details allocates it.
-    public static async Task<ProductModelView> LoadAsync(ProductRegistration registration, IQuerySession session, CancellationToken ct) =>
-        await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(registration.ModelCode), ct)
-        ?? throw new InvalidOperationException($"Catalogue model {registration.ModelCode} of registration {registration.Id} is missing.");
+    // A query plan, so Wolverine reads the model in the same batch as the registration's events and the account check.
+    public static ModelOfRegistration Load(Guid registrationId) => new(registrationId);
+
+    // The model's points value in force now: completing the details allocates it. Read again only when the batch could not
+    // find it through the registration's view (a view being rebuilt): never decided on a model other than the registration's.
+    public static async Task<ProductModelView> LoadAsync(ProductRegistration registration, ModelOfRegistration.Found batched,
+        IQuerySession session, CancellationToken ct) =>
+        batched.Model is { } model && ProductModelCode.Normalize(model.Code) == ProductModelCode.Normalize(registration.ModelCode)
+            ? model
+            : await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(registration.ModelCode), ct)
+              ?? throw new InvalidOperationException($"Catalogue model {registration.ModelCode} of registration {registration.Id} is missing.");
 
     [WolverinePatch("/api/accounts/{accountId}/products/{registrationId}", OperationId = "AmendProductDetails")]
     [RequestExample("""{"dealer":"Photopoint"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("Complete or correct a product's mandatory details (completing them allocates the points)")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
+    [ReusesLoadedDocuments]
     public static (ProductRegistrationStatus, Events) Patch(AmendProductDetails command,
         [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
         ProductRegistration registration, ProductModelView model, TimeProvider clock)
@@ -109,6 +117,36 @@ public static class AmendProductDetailsEndpoint
         var decision = Decide(registration, command, model, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }
+}
+
+/// <summary>
+/// The catalogue model of a registration, found by the model code in the registration's <see cref="ProductView"/> (written
+/// inline with the registration): a query that can join the batch of the registration's own events, whose model code is not
+/// known before that batch has run. <see cref="AmendProductDetailsEndpoint.LoadAsync"/> checks the code against the events.
+/// In a batch it loads the view too: in the PATCH's session (<see cref="ReusesLoadedDocumentsAttribute"/>) the inline
+/// ProductView projection then finds it in the identity map and does not read it again.
+/// </summary>
+public sealed class ModelOfRegistration(Guid registrationId) : IBatchQueryPlan<ModelOfRegistration.Found>, IQueryPlan<ModelOfRegistration.Found>
+{
+    /// <summary>The model, or null when the registration has no view (none, or a rebuild under way).</summary>
+    public sealed record Found(ProductModelView? Model);
+
+    public async Task<Found> Fetch(Marten.Services.BatchQuerying.IBatchedQuery query)
+    {
+        var view = query.Load<ProductView>(registrationId);
+        var model = query.Query<ProductModelView>(Where(query.Parent), registrationId);
+        await view;
+        return new((await model).SingleOrDefault());
+    }
+
+    public async Task<Found> Fetch(IQuerySession session, CancellationToken token) =>
+        new((await session.QueryAsync<ProductModelView>(Where(session), token, registrationId)).SingleOrDefault());
+
+    // By the catalogue's unique index on the code, through the view's primary key.
+    private static string Where(IQuerySession session) =>
+        "where data ->> 'Code' = (select p.data ->> 'ModelCode' from "
+        + session.DocumentStore.Options.FindOrResolveDocumentType(typeof(ProductView)).TableName.QualifiedName
+        + " as p where p.id = ?)";
 }
 
 public static class ProductChecks

@@ -140,6 +140,88 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_model_of_a_registration_is_found_through_its_view_alone_and_in_a_batch()
+    {
+        await App.ListModel(points: 235);
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        var account = await App.OpenAccount();
+        var pending = await App.Member(account).Register(account, Products.WithoutDealer("VIEW-1", Products.Lens));
+
+        await using var session = App.Store.QuerySession();
+        var alone = await new ModelOfRegistration(pending.RegistrationId).Fetch(session, CancellationToken.None);
+        var batch = session.CreateBatchQuery();
+        var inBatch = new ModelOfRegistration(pending.RegistrationId).Fetch(batch);
+        var unknown = new ModelOfRegistration(Guid.NewGuid()).Fetch(batch);
+        await batch.Execute();
+
+        Assert.Equal(Products.Lens, alone.Model?.Code);
+        Assert.Equal(15, (await inBatch).Model?.Points);
+        Assert.Null((await unknown).Model);
+    }
+
+    [Fact]
+    public async Task Completing_a_registration_whose_view_is_being_rebuilt_still_allocates_the_value_in_force()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var pending = await App.Member(account).Register(account, Products.WithoutDealer());
+        await App.ChangeModelPoints(Products.R5, 300);
+        // What a rebuild in progress looks like to the PATCH: the registration's events, and no view yet.
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.HardDelete<ProductView>(pending.RegistrationId);
+            await session.SaveChangesAsync();
+        }
+
+        var amended = await App.Member(account).PatchJson(pending.Url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
+        Assert.Equal(300, amended.Points);
+    }
+
+    [Fact]
+    public async Task Completing_details_reads_the_view_and_model_in_its_batch_and_projects_without_reading_the_view_again()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var pending = await member.Register(account, Products.WithoutDealer());
+
+        using var statements = new SentStatements();
+        var amended = await member.PatchJson(pending.Url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
+        var sent = statements.Texts;
+
+        Assert.Equal(235, amended.Points);
+        // One batch read the account, the registration's events, its view and its model (by the view's model code).
+        Assert.Single(sent, sql => sql.Contains("mt_doc_productmodelview") && sql.Contains("mt_events") && sql.Contains("mt_doc_productview as p"));
+        // The inline ProductView projection took the view from the session's identity map: no read of it by id of its own.
+        Assert.DoesNotContain(sent, sql => sql.Contains("mt_doc_productview as d where id = ANY"));
+        Assert.Equal(235, (await member.Summary(account)).PointsTotal);
+    }
+
+    /// <summary>The SQL Npgsql sends in this process while it lives (one activity per command or batch).</summary>
+    private sealed class SentStatements : IDisposable
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _texts = new();
+        private readonly System.Diagnostics.ActivityListener _listener;
+
+        public SentStatements()
+        {
+            _listener = new System.Diagnostics.ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "Npgsql",
+                Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                    System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+                ActivityStopped = activity =>
+                    _texts.Enqueue((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? ""),
+            };
+            System.Diagnostics.ActivitySource.AddActivityListener(_listener);
+        }
+
+        public IReadOnlyList<string> Texts => [.. _texts];
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Fact]
     public async Task Amending_corrects_details_keeps_points_and_moves_the_serial_claim()
     {
         await App.ListModel();

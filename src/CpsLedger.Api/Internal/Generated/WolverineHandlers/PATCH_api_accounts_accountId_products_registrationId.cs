@@ -39,18 +39,6 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
-            string registrationId_rawValue = (string?)httpContext.GetRouteValue("registrationId");
-            System.Guid registrationId = default;
-
-            if (registrationId_rawValue != null && System.Guid.TryParse(registrationId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out registrationId))
-            {
-            }
-            else
-            {
-                httpContext.Response.StatusCode = 404;
-                return;
-            }
-
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Products.AmendProductDetails>(httpContext);
             if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;
@@ -75,11 +63,26 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            string registrationId_rawValue = (string?)httpContext.GetRouteValue("registrationId");
+            System.Guid registrationId = default;
+
+            if (registrationId_rawValue != null && System.Guid.TryParse(registrationId_rawValue, System.Globalization.CultureInfo.InvariantCulture, out registrationId))
+            {
+            }
+            else
+            {
+                httpContext.Response.StatusCode = 404;
+                return;
+            }
+
+            var modelOfRegistration = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Load(registrationId);
             var batchedQuery = documentSession.CreateBatchQuery();
 
             martenDataRequirement.RegisterInBatch(batchedQuery);
 
             var stream_registration_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Products.ProductRegistration>(registrationId);
+
+            var modelOfRegistration_BatchItem = batchedQuery.QueryByPlan<CpsLedger.Api.Products.ModelOfRegistration.Found>((Marten.IBatchQueryPlan<CpsLedger.Api.Products.ModelOfRegistration.Found>)modelOfRegistration);
 
             await batchedQuery.Execute(httpContext.RequestAborted);
 
@@ -108,7 +111,8 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var productModelView = await CpsLedger.Api.Products.AmendProductDetailsEndpoint.LoadAsync(stream_registration.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var modelOfRegistration_result = await modelOfRegistration_BatchItem.ConfigureAwait(false);
+                var productModelView = await CpsLedger.Api.Products.AmendProductDetailsEndpoint.LoadAsync(stream_registration.Aggregate, modelOfRegistration_result, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
                 
                 // The actual HTTP request handler execution
                 (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(command, stream_registration.Aggregate, productModelView, _timeProvider);
