@@ -6,6 +6,7 @@ using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using JasperFx.Events.Projections;
 using Marten;
+using Marten.Linq.MatchesSql;
 using Marten.Events.Projections;
 
 namespace CpsLedger.Api.Migration;
@@ -283,14 +284,16 @@ public static class OldEmailStandings
         {
             var number = legacy.OldMembershipNumber;
             var holder = await session.Query<AccountMembership>()
-                .Where(m => m.MembershipNumbers.Contains(number) && m.AccountId != accountId)
+                .Where(m => m.MatchesSql(AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)), AccountSearch.ListOf(number))
+                            && m.AccountId != accountId)
                 .Select(m => m.AccountId).FirstOrDefaultAsync(ct);
             if (holder != Guid.Empty)
                 return holder;
         }
 
-        var listing = await session.Query<AccountView>().Where(a => a.OldCpsEmails.Contains(email) && a.Id != accountId).Select(a => a.Id)
-            .ToListAsync(ct);
+        var listing = await session.Query<AccountView>()
+            .Where(a => a.MatchesSql(AccountSearch.ListContains(nameof(AccountView.OldCpsEmails)), AccountSearch.ListOf(email)) && a.Id != accountId)
+            .Select(a => a.Id).ToListAsync(ct);
         foreach (var other in listing)
         {
             var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(other, token: ct);

@@ -11,6 +11,8 @@ using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
 using Wolverine.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Marten;
+using Marten.Linq.MatchesSql;
 using Npgsql;
 
 namespace CpsLedger.Tests.WebConsole;
@@ -164,6 +166,37 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
             var found = Assert.Single((await Find(typed)).Items);
             Assert.Equal((account, AccountMatchKind.MembershipNumber, number), (found.AccountId, found.MatchedOn, found.MatchedValue));
         }
+    }
+
+    [Theory]
+    [InlineData("old CPS e-mail", "mt_doc_accountview_idx_old_cps_emails")]
+    [InlineData("membership number", "mt_doc_accountmembership_idx_membership_numbers")]
+    public async Task A_list_lookup_is_served_by_the_index_of_that_list(string lookup, string index)
+    {
+        await using var session = App.Store.QuerySession();
+        var query = lookup == "old CPS e-mail"
+            ? session.Query<AccountView>()
+                .Where(a => a.MatchesSql(AccountSearch.ListContains(nameof(AccountView.OldCpsEmails)),
+                    AccountSearch.ListOf("old@example.ee"))).ToCommand()
+            : session.Query<AccountMembership>()
+                .Where(m => m.MatchesSql(AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)),
+                    AccountSearch.ListOf("CPS-482-173-905"))).ToCommand();
+
+        // Could the planner use the index at all? With sequential scans priced out, it does whenever the index fits the query.
+        await using var connection = (NpgsqlConnection)App.Store.Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var off = new NpgsqlCommand("set local enable_seqscan = off", connection, transaction))
+            await off.ExecuteNonQueryAsync();
+        await using var explain = new NpgsqlCommand("explain " + query.CommandText, connection, transaction);
+        foreach (NpgsqlParameter parameter in query.Parameters)
+            explain.Parameters.Add(parameter.Clone());
+        var plan = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                plan.Add(reader.GetString(0));
+
+        Assert.Contains(plan, line => line.Contains(index));
     }
 
     [Fact]
