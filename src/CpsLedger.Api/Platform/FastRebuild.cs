@@ -50,31 +50,58 @@ public sealed class FastRebuild(IDocumentStore store)
     public async Task<IReadOnlyList<FastRebuildResult>> RebuildAsync(IEnumerable<string>? names, CancellationToken ct)
     {
         var wanted = names?.ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var rebuilds = new List<Func<Task<FastRebuildResult>>>();
-        foreach (var projection in _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live))
+        var chosen = _options.Projections.All
+            .Where(p => p.Lifecycle != ProjectionLifecycle.Live && (wanted is null ? Handles(p) : wanted.Contains(p.Name)))
+            .ToList();
+        var claims = chosen.OfType<SerialOwnershipProjection>().SingleOrDefault();
+        // The claims replay product events a single-stream projection (ProductView) reads anyway: rebuilt together, that fold
+        // hands each claim change on and the claims are rebuilt from those, one read of the product events instead of two.
+        var carrier = claims is null ? null : chosen.FirstOrDefault(p => DocumentTypeOf(p) is not null && ReadsEveryClaimEvent(p));
+
+        // Each job gives the results of its projections, in the order they were chosen.
+        var jobs = new List<(int[] Slots, Func<Task<FastRebuildResult[]>> Run)>();
+        for (var i = 0; i < chosen.Count; i++)
         {
-            if (wanted is not null && !wanted.Contains(projection.Name))
-                continue;
-            if (projection is SerialOwnershipProjection claims)
+            var projection = chosen[i];
+            if (projection is SerialOwnershipProjection)
             {
-                rebuilds.Add(() => RebuildClaimsAsync(claims, ct));
+                if (carrier is null)
+                    jobs.Add(([i], async () => [await RebuildClaimsAsync(claims!, ct)]));
                 continue;
             }
 
-            var document = DocumentTypeOf(projection);
-            if (document is null && wanted is null)
-                continue; // the other event projections (overrides, old e-mail claims) keep Marten's rebuild
-            if (document is null)
-                throw new InvalidOperationException($"{projection.Name} is neither a single-stream projection nor the serial claims; rebuild it with 'projections rebuild'.");
+            var document = DocumentTypeOf(projection)
+                ?? throw new InvalidOperationException($"{projection.Name} is neither a single-stream projection nor the serial claims; rebuild it with 'projections rebuild'.");
             var rebuild = typeof(FastRebuild).GetMethod(nameof(RebuildOneAsync), BindingFlags.NonPublic | BindingFlags.Instance)!.MakeGenericMethod(document);
-            rebuilds.Add(() => (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, ct])!);
+            if (ReferenceEquals(projection, carrier))
+            {
+                jobs.Add(([i, chosen.IndexOf(claims!)], async () =>
+                {
+                    var changes = new ClaimChanges();
+                    var own = await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, changes, ct])!;
+                    return [own, await RebuildClaimsAsync(claims!, changes, ct)];
+                }
+                ));
+                continue;
+            }
+
+            jobs.Add(([i], async () => [await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, null, ct])!]));
         }
 
-        var results = new FastRebuildResult[rebuilds.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, rebuilds.Count), new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
-            async (i, _) => results[i] = await rebuilds[i]());
+        var results = new FastRebuildResult[chosen.Count];
+        await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
+            async (job, _) =>
+            {
+                var done = await job.Run();
+                for (var k = 0; k < done.Length; k++)
+                    results[job.Slots[k]] = done[k];
+            });
         return results;
     }
+
+    private static bool ReadsEveryClaimEvent(object projection) =>
+        projection is IAggregateProjection source
+        && SerialOwnershipProjection.EventTypes.All(t => source.AllEventTypes.Contains(t));
 
     /// <summary>How many projections are rebuilt at once.</summary>
     public int Parallelism { get; init; } = 2;
@@ -105,7 +132,7 @@ public sealed class FastRebuild(IDocumentStore store)
     /// rebuild writes and what verification compares with the stored document. Returns the events read and the last sequence.
     /// </summary>
     public async Task<(long Events, long LastSequence)> FoldEachStreamAsync<TDoc>(IQuerySession session, SingleStreamProjection<TDoc, Guid> projection,
-        Func<Guid, TDoc, long, Task> onDocument, CancellationToken ct) where TDoc : class
+        Func<Guid, TDoc, long, Task> onDocument, CancellationToken ct, ClaimChanges? claims = null) where TDoc : class
     {
         var setter = new IdentitySetter<TDoc>();
         var slice = new List<IEvent>();
@@ -131,6 +158,7 @@ public sealed class FastRebuild(IDocumentStore store)
             if (slice.Count > 0 && slice[0].StreamId != e.StreamId)
                 await FoldAsync();
             slice.Add(e);
+            claims?.Observe(e);
             events++;
             lastSequence = Math.Max(lastSequence, e.Sequence);
         }
@@ -180,7 +208,8 @@ public sealed class FastRebuild(IDocumentStore store)
         }
     }
 
-    private Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, CancellationToken ct) where TDoc : class =>
+    private Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, ClaimChanges? claims, CancellationToken ct)
+        where TDoc : class =>
         RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(TDoc), async (copy, importer) =>
         {
             await using var session = store.QuerySession();
@@ -190,8 +219,22 @@ public sealed class FastRebuild(IDocumentStore store)
             {
                 await copy.WriteAsync(importer, id, document, version, ct);
                 documents++;
-            }, ct);
+            }, ct, claims);
             return (events, documents, lastSequence);
+        }, ct);
+
+    /// <summary>
+    /// The serial claims from the changes another projection's fold collected (<see cref="ClaimChanges"/>), replayed in event
+    /// order: the same claims as <see cref="RebuildClaimsAsync(SerialOwnershipProjection, CancellationToken)"/> without reading
+    /// the product events again.
+    /// </summary>
+    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, ClaimChanges changes, CancellationToken ct) =>
+        RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(SerialOwnership), async (copy, importer) =>
+        {
+            var claims = changes.ReplayInEventOrder();
+            foreach (var claim in claims.Values)
+                await copy.WriteAsync(importer, claim.Id, claim, 0, ct);
+            return (changes.Events, (long)claims.Count, changes.LastSequence);
         }, ct);
 
     /// <summary>
@@ -261,6 +304,38 @@ public sealed class FastRebuild(IDocumentStore store)
     {
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// The claim changes of the product events another projection's fold reads in stream order, kept with their sequence, and
+    /// replayed in event order afterwards: what <see cref="SerialOwnershipProjection.Replay"/> does reading the events itself.
+    /// </summary>
+    public sealed class ClaimChanges
+    {
+        private readonly List<(long Sequence, string? Freed, SerialOwnership? Claimed)> _changes = [];
+
+        public long Events { get; private set; }
+        public long LastSequence { get; private set; }
+
+        internal void Observe(IEvent e)
+        {
+            if (!SerialOwnershipProjection.EventTypes.Contains(e.EventType))
+                return;
+            Events++;
+            LastSequence = Math.Max(LastSequence, e.Sequence);
+            var (freed, claimed) = SerialOwnershipProjection.ChangeOf(e.Data);
+            if (freed is not null || claimed is not null)
+                _changes.Add((e.Sequence, freed, claimed));
+        }
+
+        internal Dictionary<string, SerialOwnership> ReplayInEventOrder()
+        {
+            _changes.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
+            var claims = new Dictionary<string, SerialOwnership>();
+            foreach (var (_, freed, claimed) in _changes)
+                SerialOwnershipProjection.Replay(claims, freed, claimed);
+            return claims;
+        }
     }
 
     /// <summary>Sets a new document's id (every document of the ledger keeps it in its Id property, Marten's convention).</summary>

@@ -59,6 +59,12 @@ public sealed partial class SerialOwnershipProjection : EventProjection
     public static void Replay(IDictionary<string, SerialOwnership> claims, object e)
     {
         var (freed, claimed) = ChangeOf(e);
+        Replay(claims, freed, claimed);
+    }
+
+    /// <summary>Replays one event's change (<see cref="ChangeOf"/>) onto the claims held in memory.</summary>
+    public static void Replay(IDictionary<string, SerialOwnership> claims, string? freed, SerialOwnership? claimed)
+    {
         if (freed is not null)
             claims.Remove(freed);
         if (claimed is not null && !claims.TryAdd(claimed.Id, claimed))

@@ -108,6 +108,17 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         // Its shard at the event store's high-water mark, as for the single-stream projections. (Marten's rebuild of this inline
         // projection, above, leaves no row of its own: observed with Marten 9.58, for ProductView too.)
         Assert.Equal(highWater, await Scalar($"select last_seq_id from {App.SchemaName}.mt_event_progression where name = '{name}:All'"));
+        // Rebuilt with ProductView, the claims come from the changes ProductView's fold collects (the product events read once, in
+        // stream order, replayed in event order): the same rows, and ProductView's documents as they were.
+        var views = await Documents([typeof(ProductView)]);
+        var together = await new FastRebuild(App.Store).RebuildAsync([name, "ProductView"], CancellationToken.None);
+        Assert.Equal(["ProductView", name], together.Select(r => r.Projection));
+        Assert.Equal(results.Single().Events, together[1].Events);
+        Assert.Equal(5, together[1].Documents);
+        Assert.Equal(martens, await Documents([typeof(SerialOwnership)]));
+        Assert.Equal(views, await Documents([typeof(ProductView)]));
+        Assert.Equal(highWater, await Scalar($"select last_seq_id from {App.SchemaName}.mt_event_progression where name = '{name}:All'"));
+
         // The rebuilt claims still refuse a second owner.
         await (await firstMember.PostJson(Products.Products.ProductsUrl(first), Products.Products.Complete("CLAIM-3"))).ShouldBeProblem(HttpStatusCode.Conflict);
     }
