@@ -75,17 +75,19 @@ public sealed class FastRebuild(IDocumentStore store)
             var rebuild = typeof(FastRebuild).GetMethod(nameof(RebuildOneAsync), BindingFlags.NonPublic | BindingFlags.Instance)!.MakeGenericMethod(document);
             if (ReferenceEquals(projection, carrier))
             {
-                jobs.Add(([i, chosen.IndexOf(claims!)], async () =>
-                {
-                    var changes = new ClaimChanges();
-                    var own = await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, changes, ct])!;
-                    return [own, await RebuildClaimsAsync(claims!, changes, ct)];
-                }
-                ));
+                jobs.Add(([i, chosen.IndexOf(claims!)], WithClaims));
                 continue;
             }
 
             jobs.Add(([i], async () => [await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, null, ct])!]));
+
+            // ProductView's rebuild, collecting the claim changes, then the claims from them.
+            async Task<FastRebuildResult[]> WithClaims()
+            {
+                var changes = new ClaimChanges();
+                var own = await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, changes, ct])!;
+                return [own, await RebuildClaimsAsync(claims!, changes, ct)];
+            }
         }
 
         var results = new FastRebuildResult[chosen.Count];
