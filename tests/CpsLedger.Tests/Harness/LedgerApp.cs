@@ -151,6 +151,9 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         await CpsLedger.Api.Invoicing.VatRateDefaults.EnsureAsync(Store, TimeProvider.System);
         if (Directory.Exists(MailFolder))
             Directory.Delete(MailFolder, recursive: true);
+        // The sandbox remembers charges by idempotency key, and invoice numbers (part of the key) start again at 1: a test would
+        // otherwise be answered with an earlier test's charge.
+        Services.GetService<CpsLedger.Api.Invoicing.SandboxPaymentGateway>()?.Clear();
     }
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();

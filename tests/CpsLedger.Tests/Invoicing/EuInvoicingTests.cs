@@ -15,10 +15,8 @@ using MimeKit;
 
 namespace CpsLedger.Tests.Invoicing;
 
-public sealed class EuInvoicingTests : LedgerTest
+public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
 {
-    public EuInvoicingTests(LedgerApp app) : base(app) => app.Services.GetRequiredService<SandboxPaymentGateway>().Clear();
-
     private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
 
     private static object Billing(string street, string postalCode, string city, string country, string? vatId) =>

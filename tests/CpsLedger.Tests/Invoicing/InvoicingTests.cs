@@ -15,12 +15,8 @@ public sealed class InvoicingTests : LedgerTest
 {
     private readonly SandboxPaymentGateway _sandbox;
 
-    public InvoicingTests(LedgerApp app) : base(app)
-    {
-        _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
-        // Invoice numbers start again at 1 after each reset; the sandbox must not answer with another test's charge.
-        _sandbox.Clear();
-    }
+    // Cleared with the ledger between tests (LedgerApp.ResetAsync).
+    public InvoicingTests(LedgerApp app) : base(app) => _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
 
     private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
     // The year an invoice number carries is its issue date's (not the year when a test asserts, days later).

@@ -18,11 +18,8 @@ public sealed class MembershipYearTests : LedgerTest
     private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
     private readonly SandboxPaymentGateway _sandbox;
 
-    public MembershipYearTests(LedgerApp app) : base(app)
-    {
-        _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
-        _sandbox.Clear();
-    }
+    // Cleared with the ledger between tests (LedgerApp.ResetAsync).
+    public MembershipYearTests(LedgerApp app) : base(app) => _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
 
     private HttpClient Support => App.ClientAs(LedgerRoles.Support);
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);

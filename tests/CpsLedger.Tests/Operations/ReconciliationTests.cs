@@ -174,4 +174,29 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(Checks(await Run()));
         Assert.Equal(1, await App.CountEvents("membership_suspended"));
     }
+
+    [Fact]
+    public async Task A_lost_suspension_of_a_card_invoice_whose_charges_failed_is_found_and_done()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        // Three declined charges a day apart: the invoice is overdue and its suspension scheduled.
+        foreach (var days in new[] { 30, 1, 1 })
+            await App.FastForward(TimeSpan.FromDays(days));
+        Assert.Equal(InvoiceStatus.Overdue, (await member.SingleInvoice(account)).Status);
+
+        // That suspension lost: past the grace period the member is still active.
+        await Execute("delete from {schema}.wolverine_incoming_envelopes where message_type like '%SuspendForNonPayment'");
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+        var found = await Run();
+        Assert.Equal(["membership-suspended"], Checks(found));
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+        Assert.Equal(1, await App.CountEvents("membership_suspended"));
+    }
 }
