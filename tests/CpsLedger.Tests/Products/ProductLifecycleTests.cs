@@ -186,6 +186,8 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var pending = await member.Register(account, Products.WithoutDealer());
 
         using var statements = new SentStatements();
+        // The request carries a trace of its own, which its statements (and the work it sets off) continue.
+        member.DefaultRequestHeaders.Add("traceparent", statements.TraceParent);
         var amended = await member.PatchJson(pending.Url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
         var sent = statements.Texts;
 
@@ -197,9 +199,13 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(235, (await member.Summary(account)).PointsTotal);
     }
 
-    /// <summary>The SQL Npgsql sends in this process while it lives (one activity per command or batch).</summary>
+    /// <summary>
+    /// The SQL Npgsql sends (one activity per command or batch) in the trace of <see cref="TraceParent"/>: a request's own
+    /// statements, not those of work other tests or leftover background handlers do at the same time.
+    /// </summary>
     private sealed class SentStatements : IDisposable
     {
+        private readonly System.Diagnostics.ActivityTraceId _trace = System.Diagnostics.ActivityTraceId.CreateRandom();
         private readonly System.Collections.Concurrent.ConcurrentQueue<string> _texts = new();
         private readonly System.Diagnostics.ActivityListener _listener;
 
@@ -211,10 +217,16 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
                 Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
                     System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
                 ActivityStopped = activity =>
-                    _texts.Enqueue((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? ""),
+                {
+                    if (activity.TraceId == _trace)
+                        _texts.Enqueue((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? "");
+                },
             };
             System.Diagnostics.ActivitySource.AddActivityListener(_listener);
         }
+
+        /// <summary>A W3C <c>traceparent</c> header that starts the trace (ASP.NET Core continues it in the request).</summary>
+        public string TraceParent => $"00-{_trace}-{System.Diagnostics.ActivitySpanId.CreateRandom()}-01";
 
         public IReadOnlyList<string> Texts => [.. _texts];
 
