@@ -109,6 +109,9 @@ public static class P1RegisterAndComplete
             var baselineTrips = trips.Count;
             trips.Reset();
             var http = await Load.RunAsync(ops, level, Http);
+            // The invitation reviews the commands set off run in the background, one at a time, and fall behind at 8 and 32
+            // clients: counted only once they are all handled, or a busier level would look cheaper by leaving them for later.
+            await UntilBackgroundWorkIsDoneAsync(ctx);
             var httpTrips = trips.Count;
             foreach (var line in trips.Breakdown(ops))
                 ctx.Log($"    {line}");
@@ -140,5 +143,27 @@ public static class P1RegisterAndComplete
         foreach (var c in clients)
             c.Dispose();
         return figures;
+    }
+
+    /// <summary>
+    /// Waits until no message the service received is left unhandled (its durable inbox has no <c>Incoming</c> row), asking
+    /// on a connection whose commands Npgsql does not trace, so the asking is not counted as the service's round trips.
+    /// </summary>
+    private static async Task UntilBackgroundWorkIsDoneAsync(Context ctx)
+    {
+        var builder = new Npgsql.NpgsqlDataSourceBuilder(ctx.ConnectionString);
+        builder.ConfigureTracing(tracing => tracing.ConfigureCommandFilter(_ => false).ConfigureBatchFilter(_ => false));
+        await using var untraced = builder.Build();
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        while (true)
+        {
+            await using var count = untraced.CreateCommand(
+                $"select count(*) from {BenchApp.Schema}.wolverine_incoming_envelopes where status = 'Incoming'");
+            if ((long)(await count.ExecuteScalarAsync())! == 0)
+                return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("The service's background work was not done within 5 minutes of the commands.");
+            await Task.Delay(50);
+        }
     }
 }
