@@ -226,39 +226,36 @@ public sealed class FastRebuild(IDocumentStore store)
         }, ct);
 
     /// <summary>
-    /// The serial claims from the changes another projection's fold collected (<see cref="ClaimChanges"/>), replayed in event
-    /// order: the same claims as <see cref="RebuildClaimsAsync(SerialOwnershipProjection, CancellationToken)"/> without reading
-    /// the product events again.
+    /// The serial claims: every registration, amendment and deregistration replayed in event order onto the claims held in
+    /// memory, by the projection's own rule (<see cref="SerialOwnershipProjection.Replay(IDictionary{string, SerialOwnership}, object)"/>),
+    /// and the claims left at the end copied. What Marten's rebuild gives, without writing and deleting every claim that was
+    /// later freed. Rebuilt alone, the claims read their events themselves, in event order.
+    /// </summary>
+    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, CancellationToken ct) =>
+        RebuildClaimsAsync(projection, async () =>
+        {
+            var changes = new ClaimChanges();
+            await foreach (var e in ReadEventsAsync(SerialOwnershipProjection.EventTypes, "seq_id", ct))
+                changes.Observe(e);
+            return changes;
+        }, ct);
+
+    /// <summary>
+    /// The serial claims from the changes another projection's fold collected (<see cref="ClaimChanges"/>): the same claims
+    /// without reading the product events again.
     /// </summary>
     private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, ClaimChanges changes, CancellationToken ct) =>
+        RebuildClaimsAsync(projection, () => Task.FromResult(changes), ct);
+
+    // The changes are gathered inside the rebuild's transaction (after its high-water mark is read), then replayed and copied.
+    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, Func<Task<ClaimChanges>> gather, CancellationToken ct) =>
         RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(SerialOwnership), async (copy, importer) =>
         {
+            var changes = await gather();
             var claims = changes.ReplayInEventOrder();
             foreach (var claim in claims.Values)
                 await copy.WriteAsync(importer, claim.Id, claim, 0, ct);
             return (changes.Events, (long)claims.Count, changes.LastSequence);
-        }, ct);
-
-    /// <summary>
-    /// The serial claims: every registration, amendment and deregistration replayed in event order onto the claims held in
-    /// memory, by the projection's own rule (<see cref="SerialOwnershipProjection.Replay"/>), and the claims left at the end
-    /// copied. What Marten's rebuild gives, without writing and deleting every claim that was later freed.
-    /// </summary>
-    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, CancellationToken ct) =>
-        RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(SerialOwnership), async (copy, importer) =>
-        {
-            var claims = new Dictionary<string, SerialOwnership>();
-            long events = 0, lastSequence = 0;
-            await foreach (var e in ReadEventsAsync(SerialOwnershipProjection.EventTypes, "seq_id", ct))
-            {
-                SerialOwnershipProjection.Replay(claims, e.Data);
-                events++;
-                lastSequence = e.Sequence;
-            }
-
-            foreach (var claim in claims.Values)
-                await copy.WriteAsync(importer, claim.Id, claim, 0, ct);
-            return (events, (long)claims.Count, lastSequence);
         }, ct);
 
     /// <summary>
@@ -309,8 +306,8 @@ public sealed class FastRebuild(IDocumentStore store)
     }
 
     /// <summary>
-    /// The claim changes of the product events another projection's fold reads in stream order, kept with their sequence, and
-    /// replayed in event order afterwards: what <see cref="SerialOwnershipProjection.Replay"/> does reading the events itself.
+    /// The claim changes of product events, kept with their sequence (a fold reads them in stream order) and replayed in event
+    /// order afterwards by the projection's own rule.
     /// </summary>
     public sealed class ClaimChanges
     {
