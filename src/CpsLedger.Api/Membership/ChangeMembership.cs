@@ -285,6 +285,6 @@ public static class CancelMembershipEndpoint
         Support.SupportReason.Record(session, reason);
         return (new MembershipCancellation(term.MembershipNumber, today, cancelled),
             [new MembershipCancelled(accountId, term.MembershipId, term.MembershipNumber, reason, today, cancelled, now)],
-            [new SendMembershipEndedEmail(accountId, term.MembershipId), new ReviewInvitation(accountId)]);
+            [new SendMembershipEndedEmail(accountId, term.MembershipId), new ReviewInvitation(accountId, SystemActor.CauseOf(session))]);
     }
 }

@@ -4,10 +4,9 @@ using CpsLedger.Api.Tiers;
 using JasperFx;
 using Marten;
 using Marten.Exceptions;
-using Marten.Services.BatchQuerying;
+using JasperFx.Events;
 using MimeKit;
 using Wolverine;
-using Wolverine.Marten;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Membership;
@@ -16,7 +15,11 @@ namespace CpsLedger.Api.Membership;
 /// "Look at this account's points and the invitation again." Forwarded by Marten from every points event after it commits
 /// (see <see cref="MembershipSetup"/>), so no command has to remember to ask.
 /// </summary>
-public sealed record ReviewInvitation(Guid AccountId);
+/// <remarks>
+/// Reviews are handled in batches that mix requests, so the review carries who set it off (<see cref="Platform.CausedBy"/>), for
+/// the invitation's <c>caused_by</c>. Null only in a review sent before it did.
+/// </remarks>
+public sealed record ReviewInvitation(Guid AccountId, Platform.CausedBy? Cause = null);
 
 /// <summary>E-mail the account its invitation to join (again, when support resends it: then with the resend's id).</summary>
 public sealed record SendInvitationEmail(Guid AccountId, Guid InvitationId, Guid? ResendId = null);
@@ -43,58 +46,71 @@ public static class InvitationPolicy
     }
 }
 
-/// <summary>What a review reads besides the membership: the account's committed points and the tier table in force.</summary>
-public sealed record ReviewInputs(AccountPointsSources Points, TierTableView Table);
+/// <summary>What a review of one account reads: its membership stream (fetched for writing) and its committed points.</summary>
+public sealed record AccountUnderReview(Guid AccountId, IEventStream<AccountMembership> Membership, AccountPointsSources Points);
 
 /// <summary>
-/// Read in the same batched query as the membership stream Wolverine fetches for writing: a review runs after every
-/// allocation, removal and adjustment, so it costs one round trip.
+/// Everything a batch of reviews reads, in one batched query (one round trip however many accounts): each account's membership
+/// stream fetched for writing and its products and adjustments, and the tier table in force once.
 /// </summary>
-public sealed class ReviewInputsQuery(Guid accountId) : IBatchQueryPlan<ReviewInputs>, IQueryPlan<ReviewInputs>
+public static class ReviewInputs
 {
-    public async Task<ReviewInputs> Fetch(IBatchedQuery query)
-    {
-        var sources = AccountPoints.LoadIn(query, accountId);
-        var table = query.Load<TierTableView>(TierTableStream.Id);
-        return new ReviewInputs(await sources, await table ?? throw new InvalidOperationException("The tier table has not been loaded."));
-    }
-
-    public async Task<ReviewInputs> Fetch(IQuerySession session, CancellationToken token)
+    public static async Task<(IReadOnlyList<AccountUnderReview> Accounts, TierTableView Table)> LoadAsync(IDocumentSession session,
+        IReadOnlyList<Guid> accountIds, CancellationToken ct)
     {
         var batch = session.CreateBatchQuery();
-        var inputs = Fetch(batch);
-        await batch.Execute(token);
-        return await inputs;
+        var reads = accountIds.Select(id => (Id: id, Membership: batch.Events.FetchForWriting<AccountMembership>(MembershipStream.For(id)),
+            Points: AccountPoints.LoadIn(batch, id))).ToList();
+        var table = batch.Load<TierTableView>(TierTableStream.Id);
+        await batch.Execute(ct);
+
+        var accounts = new List<AccountUnderReview>(reads.Count);
+        foreach (var read in reads)
+            accounts.Add(new AccountUnderReview(read.Id, await read.Membership, await read.Points));
+        return (accounts, await table ?? throw new InvalidOperationException("The tier table has not been loaded."));
     }
 }
 
+/// <summary>
+/// Reviews arrive in batches (<see cref="MembershipSetup.BatchReviews"/>): every review waiting, a tenth of a second at most, is
+/// read in one round trip, decided, committed in one transaction, and marked handled together. A review per points event, each
+/// with its own read and its own inbox update, was two round trips of every product's completion.
+/// </summary>
 [Platform.SystemActor("invitation-policy")]
 public static class ReviewInvitationHandler
 {
-    // Two reviews of one account racing: the second append fails on the stream version and is retried, and then sees the
-    // first one's invitation. That is what makes the invitation happen exactly once.
+    // Two reviews of one account racing (on two nodes): the second append fails on the stream version and the batch is retried,
+    // and then sees the first one's invitation. That is what makes the invitation happen exactly once.
     public static void Configure(HandlerChain chain) =>
-        Platform.ErrorPolicy.RetryInPlace(chain, e => e is ConcurrencyException or ExistingStreamIdCollisionException, "a concurrent review",
+        Platform.ErrorPolicy.RetryInPlace(chain, e => e is ConcurrencyException or Marten.Exceptions.ExistingStreamIdCollisionException, "a concurrent review",
             TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1));
 
-    public static Guid MembershipStreamId(ReviewInvitation message) => MembershipStream.For(message.AccountId);
-
-    public static ReviewInputsQuery Load(ReviewInvitation message) => new(message.AccountId);
-
-    public static (Events, OutgoingMessages) Handle(ReviewInvitation message,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, ReviewInputs inputs,
-        TimeProvider clock)
+    public static async Task<OutgoingMessages> Handle(ReviewInvitation[] reviews, IDocumentSession session, TimeProvider clock,
+        CancellationToken ct)
     {
-        var summary = AccountPoints.Summarize(message.AccountId, inputs.Points);
-        var decided = InvitationPolicy.Decide(membership, message.AccountId, summary.PointsTotal, inputs.Table, Guid.CreateVersion7(),
-            clock.GetUtcNow());
-        return decided switch
+        // The latest review of an account names the cause (Wolverine hands the batch over in arrival order).
+        var causes = new Dictionary<Guid, Platform.CausedBy?>();
+        foreach (var review in reviews)
+            causes[review.AccountId] = review.Cause ?? causes.GetValueOrDefault(review.AccountId);
+        var (accounts, table) = await ReviewInputs.LoadAsync(session, [.. causes.Keys], ct);
+        var emails = new OutgoingMessages();
+        foreach (var account in accounts)
         {
-            null => ([], []),
-            InvitationIssued issued => ([issued], [new SendInvitationEmail(issued.AccountId, issued.InvitationId)]),
-            _ => ([decided], []),
-        };
+            var summary = AccountPoints.Summarize(account.AccountId, account.Points);
+            var decided = InvitationPolicy.Decide(account.Membership.Aggregate, account.AccountId, summary.PointsTotal, table,
+                Guid.CreateVersion7(), clock.GetUtcNow());
+            if (decided is null)
+                continue;
+
+            account.Membership.AppendOne(decided);
+            // A batch mixes the reviews of several requests: each event names the request that set its own account's review off.
+            Platform.SystemActor.StampCause(session, account.Membership.Id, causes[account.AccountId]);
+            if (decided is InvitationIssued issued)
+                emails.Add(new SendInvitationEmail(issued.AccountId, issued.InvitationId));
+        }
+        return emails;
     }
+
 }
 
 public static class SendInvitationEmailHandler

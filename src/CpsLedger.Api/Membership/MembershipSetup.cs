@@ -1,6 +1,8 @@
 using JasperFx.Events.Projections;
 using Marten;
 using Weasel.Postgresql;
+using CpsLedger.Api.Platform;
+using Wolverine;
 using Wolverine.Marten;
 
 namespace CpsLedger.Api.Membership;
@@ -17,14 +19,30 @@ public static class MembershipSetup
             SchemaUtils.IdentifierUsage.General)));
     }
 
+    /// <summary>
+    /// Reviews are handled in batches: every review waiting when the first is a tenth of a second old (or a hundred of them), in
+    /// one read, one commit and one update of the inbox (an account reviewed twice in a batch is read and decided once). Each
+    /// stays in the inbox until its batch has committed. A batch that fails is handled by the service's error policy as a whole:
+    /// retried (reviewing again is harmless), and on a permanent error its reviews become reported dead letters, each of its own,
+    /// to replay. Wolverine's member-by-member probing (<c>ProbeIndividuallyAfter</c>) is not used: the dead letters it makes
+    /// bypass that policy's report (<see cref="Platform.DeadLetterAlarm"/>). One batch at a time per node keeps contention low; the stream version
+    /// check keeps it exact across nodes.
+    /// </summary>
+    public static void BatchReviews(this WolverineOptions opts) =>
+        opts.BatchMessagesOf<ReviewInvitation>(batching =>
+        {
+            batching.BatchSize = 100;
+            batching.TriggerTime = TimeSpan.FromMilliseconds(100);
+        }).Sequential();
+
     /// <summary>Every points event, once committed, asks for the account's invitation to be reviewed (durably, via the outbox).</summary>
     public static void ForwardPointsEventsToInvitationPolicy(this MartenIntegration integration)
     {
         // Events are handed to Wolverine's outbox in the appending transaction (no ordering between accounts is needed:
         // each review reads the account's committed state).
         integration.UseFastEventForwarding = true;
-        integration.SubscribeToEvent<Products.PointsAllocated>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId));
-        integration.SubscribeToEvent<Products.PointsRemoved>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId));
-        integration.SubscribeToEvent<Support.PointsAdjusted>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId));
+        integration.SubscribeToEvent<Products.PointsAllocated>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId, SystemActor.CauseOf(e)));
+        integration.SubscribeToEvent<Products.PointsRemoved>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId, SystemActor.CauseOf(e)));
+        integration.SubscribeToEvent<Support.PointsAdjusted>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId, SystemActor.CauseOf(e)));
     }
 }

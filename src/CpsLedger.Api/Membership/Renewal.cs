@@ -1,3 +1,4 @@
+using CpsLedger.Api.Platform;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Tiers;
@@ -294,7 +295,7 @@ public static class EndTermHandler
             seller.Value.ToInvoiceSeller(), now, ct, outcome.EvenIfPaid);
         var lapsed = new MembershipLapsed(message.AccountId, term.MembershipId, term.MembershipNumber, reason, term.EndsOn, cancelled, now);
         // The account may be invited again on its points (a new join gets a new membership number).
-        return ([lapsed], [new SendMembershipEndedEmail(message.AccountId, term.MembershipId), new ReviewInvitation(message.AccountId)]);
+        return ([lapsed], [new SendMembershipEndedEmail(message.AccountId, term.MembershipId), new ReviewInvitation(message.AccountId, SystemActor.CauseOf(session))]);
     }
 }
 

@@ -208,7 +208,7 @@ public static class RunReconciliationHandler
             {
                 findings.Add(new ReconciliationFinding("account-invited", accountId, accountId.ToString(),
                     $"The account has {summary.PointsTotal} points (threshold {table!.InvitationThreshold}) and no invitation.", "ReviewInvitation sent"));
-                repairs.Add(new ReviewInvitation(accountId));
+                repairs.Add(new ReviewInvitation(accountId, SystemActor.CauseOf(session)));
             }
         }
 

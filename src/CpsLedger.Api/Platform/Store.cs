@@ -113,8 +113,7 @@ public static class Store
             opts.EnableRelayOfUserName = true;
             // Handlers (policies, scheduled and cascaded work) write as the system; the relayed user becomes caused_by.
             opts.Policies.Add<SystemActorPolicy>();
-            // One review at a time per node keeps contention low; the stream version check keeps it exact across nodes.
-            opts.LocalQueueFor<ReviewInvitation>().Sequential();
+            opts.BatchReviews();
             // Invoicing: invoices are numbered one at a time per node (fewer counter races; the claim row keeps it exact across nodes).
             opts.LocalQueueFor<IssueInvoice>().Sequential();
             if (development && !builder.Configuration.GetValue("Wolverine:Balanced", false))

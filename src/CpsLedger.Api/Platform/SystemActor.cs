@@ -52,14 +52,53 @@ public static class SystemActor
     /// <summary>Called by the generated code of every message handler that writes through a Marten session, before the handler.</summary>
     public static void Stamp(IDocumentSession session, MessageContext context, string actor)
     {
+        session.LastModifiedBy = actor;
         // The relayed user (Wolverine's EnableRelayOfUserName) is the person whose request started this chain of messages.
         var user = context.Envelope?.UserName ?? context.UserName;
-        session.LastModifiedBy = actor;
         if (!string.IsNullOrEmpty(user))
             session.SetHeader(CausedByUserHeader, user);
         if (!string.IsNullOrEmpty(context.CorrelationId))
             session.SetHeader(CausedByCorrelationHeader, context.CorrelationId);
     }
+
+    /// <summary>
+    /// Called by the generated code of a batch handler (a message type that is an array) that writes through a Marten session: a
+    /// batch gathers the messages of several requests, so the handler names each event's cause itself (<see cref="StampCause"/>)
+    /// and nothing session-wide may overwrite that.
+    /// </summary>
+    public static void StampBatch(IDocumentSession session, string actor) => session.LastModifiedBy = actor;
+
+    /// <summary>
+    /// For a batch handler: the events appended so far to one stream name the request that set them off, as <see cref="Stamp"/>
+    /// does for a whole session. An unknown cause (a message sent before causes travelled in it) writes none.
+    /// </summary>
+    public static void StampCause(IDocumentSession session, Guid streamId, CausedBy? cause)
+    {
+        if (cause is null)
+            return;
+        foreach (var e in session.PendingChanges.Streams().Where(s => s.Id == streamId).SelectMany(s => s.Events))
+        {
+            if (!string.IsNullOrEmpty(cause.User))
+                e.SetHeader(CausedByUserHeader, cause.User);
+            if (!string.IsNullOrEmpty(cause.CorrelationId))
+            {
+                e.SetHeader(CausedByCorrelationHeader, cause.CorrelationId);
+                e.CorrelationId = cause.CorrelationId;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Who set off what follows from this event, to carry in a message that is handled in a batch: the person behind a system
+    /// actor's event (its <c>caused_by</c>), otherwise its own user and request.
+    /// </summary>
+    public static CausedBy CauseOf(IEvent e) => CausedByOf(e) ?? new CausedBy(e.UserName, e.CorrelationId);
+
+    /// <summary>The same for what a session is about to write: the cause it was stamped with, otherwise its own user and request.</summary>
+    public static CausedBy CauseOf(IDocumentSession session) =>
+        session.GetHeader(CausedByUserHeader) is { } user
+            ? new CausedBy(user.ToString(), session.GetHeader(CausedByCorrelationHeader)?.ToString())
+            : new CausedBy(session.LastModifiedBy, session.CorrelationId);
 
     /// <summary>What an event says about who set it off; null for an event a person appended (or one stored before this existed).</summary>
     public static CausedBy? CausedByOf(IEvent e)
@@ -101,8 +140,17 @@ public sealed class SystemActorPolicy : IHandlerPolicy
             if (writer is null || writer.HandlerType.GetCustomAttribute<InvokedForCallerAttribute>() is not null)
                 continue;
 
+            var actor = new Value(SystemActor.For(writer.HandlerType));
+            if (chain.MessageType.IsArray)
+            {
+                var stampBatch = new MethodCall(typeof(SystemActor), nameof(SystemActor.StampBatch));
+                stampBatch.Arguments[1] = actor;
+                chain.Middleware.Add(stampBatch);
+                continue;
+            }
+
             var stamp = new MethodCall(typeof(SystemActor), nameof(SystemActor.Stamp));
-            stamp.Arguments[2] = new Value(SystemActor.For(writer.HandlerType));
+            stamp.Arguments[2] = actor;
             chain.Middleware.Add(stamp);
         }
     }

@@ -135,6 +135,8 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
     /// <summary>Every test starts from an empty ledger: no events, documents, keys or scheduled messages.</summary>
     public async Task ResetAsync()
     {
+        // A batch of invitation reviews the last test set off and did not wait for would otherwise run against the emptied ledger.
+        await UntilBatchesHandled();
         Clock.Reset();
         await Services.ResetAllMartenDataAsync();
         // The hash chains follow the events they link (kept by a trigger, outside Marten's own tables).
@@ -154,6 +156,19 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         // The sandbox remembers charges by idempotency key, and invoice numbers (part of the key) start again at 1: a test would
         // otherwise be answered with an earlier test's charge.
         Services.GetService<CpsLedger.Api.Invoicing.SandboxPaymentGateway>()?.Clear();
+    }
+
+    /// <summary>Waits until no batched message (the invitation reviews) waits for its batch or is in one being handled.</summary>
+    public async Task UntilBatchesHandled()
+    {
+        var runtime = (WolverineRuntime)Services.GetRequiredService<IWolverineRuntime>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (runtime.BatchingPendingCounts.TotalPendingBatchMembers > 0)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{runtime.BatchingPendingCounts.TotalPendingBatchMembers} batched message(s) still pending after 30 s.");
+            await Task.Delay(20);
+        }
     }
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
@@ -242,6 +257,7 @@ public static class LedgerAppMessaging
         var session = await services.TrackActivity()
             .Timeout(TrackingDeadline)
             .DoNotAssertOnExceptionsDetected()
+            .WaitForCondition(new HandledWithWhatTheySetOff(services))
             .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ => result = await action()));
         return (result, session);
     }
@@ -270,6 +286,7 @@ public static class LedgerAppMessaging
             .Timeout(TrackingDeadline)
             .DoNotAssertOnExceptionsDetected()
             .WaitForCondition(new MessagesHandled<T>(count))
+            .WaitForCondition(new HandledWithWhatTheySetOff(app.Services))
             .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(_ => action()));
 
     private sealed class MessagesHandled<T>(int count) : ITrackedCondition
@@ -302,7 +319,7 @@ public static class LedgerAppMessaging
         await services.TrackActivity()
             .Timeout(TrackingDeadline)
             .DoNotAssertOnExceptionsDetected()
-            .WaitForCondition(new HandledWithWhatTheySetOff(due))
+            .WaitForCondition(new HandledWithWhatTheySetOff(services, due))
             .ExecuteAndWaitAsync((Func<IMessageContext, Task>)(async _ =>
             {
                 foreach (var id in due)
@@ -317,44 +334,49 @@ public static class LedgerAppMessaging
             .QueryAsync(new ScheduledMessageQuery { PageSize = 1 }, CancellationToken.None)).TotalCount;
 
     /// <summary>
-    /// Complete once every one of <paramref name="due"/> has been handled and every message sent meanwhile to a local queue for now
-    /// (not scheduled for later) has been handled too. The durability agent picks the due messages up on its own poll, after the
-    /// session's action has returned, which is why the session alone (done when what it has seen is done) cannot wait for them.
+    /// Complete once every one of <paramref name="due"/> (if any) has been handled, every message sent meanwhile to a local queue
+    /// for now (not scheduled for later) has been handled too, and every batched message (<c>BatchMessagesOf</c>: the invitation
+    /// reviews) has been handled in a batch. The durability agent picks due messages up on its own poll, after the session's
+    /// action has returned; and Wolverine reports a batched message handled once it has joined a batch, while the batch runs up to
+    /// its trigger time later on a queue of its own. So the session alone (done when what it has seen is done) waits for neither.
     /// </summary>
-    private sealed class HandledWithWhatTheySetOff(IReadOnlySet<Guid> due) : ITrackedCondition
+    private sealed class HandledWithWhatTheySetOff(IServiceProvider services, IReadOnlySet<Guid>? due = null) : ITrackedCondition
     {
         private readonly object _lock = new();
-        private readonly HashSet<Guid> _open = [];
+        // The session marks its records complete as later ones arrive (a message sent, then received, then handled): while a
+        // condition is set, that is no longer what ends the session, so the condition asks the same of them.
+        private readonly List<EnvelopeRecord> _records = [];
         private readonly HashSet<Guid> _handled = [];
+        private readonly IReadOnlyList<MessageBatchMapping> _batches = services.GetRequiredService<IWolverineRuntime>().Options.BatchMappings;
+        // Batched messages that joined a batch (Wolverine reports them handled then) and whose batch has not been handled yet, and
+        // the other way round (a full batch can run before the last member's report). A batch holds its members' message objects.
+        private readonly HashSet<object> _awaitingBatch = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<object> _batchedFirst = new(ReferenceEqualityComparer.Instance);
 
         public void Record(EnvelopeRecord record)
         {
-            if (record.Envelope is not { } envelope)
-                return;
             lock (_lock)
             {
-                switch (record.MessageEventType)
-                {
-                    case MessageEventType.Sent when envelope.Destination?.Scheme != "local" || envelope.Status == EnvelopeStatus.Scheduled
-                                                    || envelope.MessageType == "scheduled-envelope":
-                        break;
-                    case MessageEventType.Sent or MessageEventType.Received or MessageEventType.ExecutionStarted:
-                        if (!_handled.Contains(envelope.Id))
-                            _open.Add(envelope.Id);
-                        break;
-                    case MessageEventType.MessageSucceeded or MessageEventType.MovedToErrorQueue or MessageEventType.Discarded
-                        or MessageEventType.NoHandlers or MessageEventType.NoRoutes:
-                        _open.Remove(envelope.Id);
-                        _handled.Add(envelope.Id);
-                        break;
-                }
+                _records.Add(record);
+                if (record.Envelope is not { } envelope || record.MessageEventType is not (MessageEventType.MessageSucceeded
+                        or MessageEventType.MovedToErrorQueue or MessageEventType.Discarded or MessageEventType.NoHandlers or MessageEventType.NoRoutes))
+                    return;
+                if (!_handled.Add(envelope.Id) || record.MessageEventType != MessageEventType.MessageSucceeded)
+                    return;
+                if (_batches.Any(b => b.ElementType == envelope.Message?.GetType()) && !_batchedFirst.Remove(envelope.Message!))
+                    _awaitingBatch.Add(envelope.Message!);
+                else if (_batches.Any(b => b.BatchMessageType == envelope.Message?.GetType()))
+                    foreach (var member in (Array)envelope.Message!)
+                        if (!_awaitingBatch.Remove(member!))
+                            _batchedFirst.Add(member!);
             }
         }
 
         public bool IsCompleted()
         {
             lock (_lock)
-                return _open.Count == 0 && due.All(_handled.Contains);
+                return _records.All(r => r.IsComplete) && (due ?? new HashSet<Guid>()).All(_handled.Contains)
+                                                       && _awaitingBatch.Count == 0;
         }
     }
 }
