@@ -110,7 +110,6 @@ public static class ReviewInvitationHandler
         }
         return emails;
     }
-
 }
 
 public static class SendInvitationEmailHandler
