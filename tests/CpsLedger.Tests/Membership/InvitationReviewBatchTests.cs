@@ -50,7 +50,9 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
 
         // The handler as Wolverine calls it with a batch, on a session of the real store: the first account twice (two points
         // events close together), the second once.
+        using var statements = new SentStatements();
         await using (var session = App.Store.LightweightSession())
+        using (statements.Enter())
         {
             session.LastModifiedBy = "system:invitation-policy";
             var emails = await ReviewInvitationHandler.Handle(
@@ -61,6 +63,12 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
             await session.SaveChangesAsync();
             Assert.Equal(new[] { first, second }.Order(), emails.OfType<SendInvitationEmail>().Select(e => e.AccountId).Order());
         }
+
+        // Two round trips for the batch: one read of both accounts (membership streams, products, adjustments) and the tier
+        // table, and the commit of both invitations.
+        Assert.Equal(2, statements.Texts.Count);
+        Assert.Contains("mt_doc_tiertableview", statements.Texts[0]);
+        Assert.Contains("mt_doc_productview", statements.Texts[0]);
 
         var a = await LatestInvitation(first);
         var b = await LatestInvitation(second);

@@ -199,40 +199,6 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(235, (await member.Summary(account)).PointsTotal);
     }
 
-    /// <summary>
-    /// The SQL Npgsql sends (one activity per command or batch) in the trace of <see cref="TraceParent"/>: a request's own
-    /// statements, not those of work other tests or leftover background handlers do at the same time.
-    /// </summary>
-    private sealed class SentStatements : IDisposable
-    {
-        private readonly System.Diagnostics.ActivityTraceId _trace = System.Diagnostics.ActivityTraceId.CreateRandom();
-        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _texts = new();
-        private readonly System.Diagnostics.ActivityListener _listener;
-
-        public SentStatements()
-        {
-            _listener = new System.Diagnostics.ActivityListener
-            {
-                ShouldListenTo = source => source.Name == "Npgsql",
-                Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
-                    System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
-                ActivityStopped = activity =>
-                {
-                    if (activity.TraceId == _trace)
-                        _texts.Enqueue((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? "");
-                },
-            };
-            System.Diagnostics.ActivitySource.AddActivityListener(_listener);
-        }
-
-        /// <summary>A W3C <c>traceparent</c> header that starts the trace (ASP.NET Core continues it in the request).</summary>
-        public string TraceParent => $"00-{_trace}-{System.Diagnostics.ActivitySpanId.CreateRandom()}-01";
-
-        public IReadOnlyList<string> Texts => [.. _texts];
-
-        public void Dispose() => _listener.Dispose();
-    }
-
     [Fact]
     public async Task Amending_corrects_details_keeps_points_and_moves_the_serial_claim()
     {

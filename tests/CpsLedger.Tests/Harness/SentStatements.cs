@@ -1,0 +1,38 @@
+namespace CpsLedger.Tests.Harness;
+
+/// <summary>
+/// The SQL Npgsql sends (one activity per command or batch) in the trace of <see cref="TraceParent"/>: a request's own
+/// statements, not those of work other tests or leftover background handlers do at the same time.
+/// </summary>
+public sealed class SentStatements : IDisposable
+{
+    private readonly System.Diagnostics.ActivityTraceId _trace = System.Diagnostics.ActivityTraceId.CreateRandom();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _texts = new();
+    private readonly System.Diagnostics.ActivityListener _listener;
+
+    public SentStatements()
+    {
+        _listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.TraceId == _trace)
+                    _texts.Enqueue((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? "");
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(_listener);
+    }
+
+    /// <summary>A W3C <c>traceparent</c> header that starts the trace (ASP.NET Core continues it in the request).</summary>
+    public string TraceParent => $"00-{_trace}-{System.Diagnostics.ActivitySpanId.CreateRandom()}-01";
+
+    public IReadOnlyList<string> Texts => [.. _texts];
+
+    /// <summary>Runs code outside a request in the trace (its statements are counted): dispose the activity to leave it.</summary>
+    public System.Diagnostics.Activity Enter() => new System.Diagnostics.Activity("test").SetParentId(TraceParent).Start();
+
+    public void Dispose() => _listener.Dispose();
+}
