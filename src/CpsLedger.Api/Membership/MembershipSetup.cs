@@ -1,7 +1,7 @@
+using CpsLedger.Api.Platform;
 using JasperFx.Events.Projections;
 using Marten;
 using Weasel.Postgresql;
-using CpsLedger.Api.Platform;
 using Wolverine;
 using Wolverine.Marten;
 
@@ -25,8 +25,8 @@ public static class MembershipSetup
     /// stays in the inbox until its batch has committed. A batch that fails is handled by the service's error policy as a whole:
     /// retried (reviewing again is harmless), and on a permanent error its reviews become reported dead letters, each of its own,
     /// to replay. Wolverine's member-by-member probing (<c>ProbeIndividuallyAfter</c>) is not used: the dead letters it makes
-    /// bypass that policy's report (<see cref="Platform.DeadLetterAlarm"/>). One batch at a time per node keeps contention low; the stream version
-    /// check keeps it exact across nodes.
+    /// bypass that policy's report (<see cref="DeadLetterAlarm"/>). One batch at a time per node keeps contention low; the
+    /// stream version check keeps it exact across nodes.
     /// </summary>
     public static void BatchReviews(this WolverineOptions opts) =>
         opts.BatchMessagesOf<ReviewInvitation>(batching =>
