@@ -109,8 +109,8 @@ public static class P1RegisterAndComplete
             var baselineTrips = trips.Count;
             trips.Reset();
             var http = await Load.RunAsync(ops, level, Http);
-            // The invitation reviews the commands set off run in the background, one at a time, and fall behind at 8 and 32
-            // clients: counted only once they are all handled, or a busier level would look cheaper by leaving them for later.
+            // The invitation reviews the commands set off run in the background, in batches, and can still be waiting when the
+            // clients stop: counted only once they are all handled, or a level would look cheaper by leaving them for later.
             await UntilBackgroundWorkIsDoneAsync(ctx);
             var httpTrips = trips.Count;
             foreach (var line in trips.Breakdown(ops))
