@@ -82,9 +82,10 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var afterFirst = await LastSequence();
 
         await App.ChangeModelPoints(Products.Products.R5, 300);
-        var second = await member.Register(account, Products.Products.Complete("TT-2"));
-        // The second registration's own last event: the invitation its 535 points set off is appended in the background and may
-        // already be stored, so "the ledger's last event now" would sometimes include it.
+        // Tracked until the invitation its 535 points set off is stored: a review still waiting for its batch when the
+        // deregistration commits would see 300 points and invite no one.
+        var second = await App.Tracked(() => member.Register(account, Products.Products.Complete("TT-2")));
+        // The second registration's own last event, before the invitation.
         var afterSecond = await LastSequence(second.RegistrationId);
         // The events' timestamps are the database's commit times: what committed before this instant is older than it.
         var beforeDeregistration = await DatabaseNow();
@@ -102,6 +103,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
 
         var byTime = await AsOf(account, $"timestamp={Uri.EscapeDataString(beforeDeregistration.ToString("O"))}");
         Assert.Equal((535, 2), (byTime.Summary.PointsTotal, byTime.Summary.Products));
+        Assert.Equal(535, byTime.Membership!.Invitation!.Points);
 
         var now = await AsOf(account, $"timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}");
         Assert.Equal(300, now.Summary.PointsTotal);
