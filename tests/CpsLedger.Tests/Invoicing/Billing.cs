@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using Marten;
@@ -38,9 +39,14 @@ public static class Billing
             .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
 
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Member, account));
-        // Tracked until the invitation review the points set off has invited the account.
+        // Tracked until the invitation review the points set off has been handled, then, as the portal would, until the
+        // invitation shows: in two full-suite runs with two nodes on one database, a join straight after the tracked session
+        // was refused as "Not invited" (not reproduced alone; FaultTests). A review that never runs still fails here.
         await services.Tracked(async () => await (await client.PostJson($"/api/accounts/{account}/products",
             Products.Products.Complete($"S-{email.Replace("@", "-")}", Thousand))).ShouldBe(HttpStatusCode.Created));
+        await FaultWaits.Until(async () =>
+                (await client.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Invitation is not null,
+            $"account {account} invited", TimeSpan.FromSeconds(30));
         if (cardToken is not null)
             await (await client.PostJson($"/api/accounts/{account}/payment-card", new { cardToken })).ShouldBe(HttpStatusCode.OK);
         if (billingDetails is not null)
