@@ -1,6 +1,6 @@
-using CpsLedger.Api.Platform;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 using Marten;
 using Microsoft.Extensions.Options;
