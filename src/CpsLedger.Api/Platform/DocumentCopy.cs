@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Reflection;
 using Marten;
 using Marten.Schema;
@@ -12,7 +13,7 @@ namespace CpsLedger.Api.Platform;
 /// carries its stream's) and every duplicated field's column. mt_last_modified takes its default, the transaction's timestamp,
 /// as it does under Marten's inserts; so does a Guid mt_version (a fresh random revision). Used by the import's bulk path and by
 /// the fast rebuild. A column it does not know (a metadata column switched on later, say) stops it rather than being left to its
-/// default unnoticed.
+/// default unnoticed. One instance writes one COPY at a time.
 /// </summary>
 public sealed class DocumentCopy
 {
@@ -24,6 +25,9 @@ public sealed class DocumentCopy
     private readonly bool _numericVersion;
     private readonly NpgsqlDbType _idType;
     private readonly (Func<object, object?> Value, NpgsqlDbType Type)[] _duplicated;
+
+    // Each document's JSON, written as UTF-8 into one reused buffer: no string per document, nor its transcoding by Npgsql.
+    private readonly ArrayBufferWriter<byte> _json = new(16 * 1024);
 
     private DocumentCopy(IDocumentStore store, DocumentMapping mapping, bool numericVersion, string columns,
         (Func<object, object?>, NpgsqlDbType)[] duplicated)
@@ -86,7 +90,9 @@ public sealed class DocumentCopy
     {
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(id, _idType, ct);
-        await copy.WriteAsync(_serializer.ToJson(document), NpgsqlDbType.Jsonb, ct);
+        _json.ResetWrittenCount();
+        _serializer.WriteTo(_json, document);
+        await copy.WriteAsync(_json.WrittenMemory, NpgsqlDbType.Jsonb, ct);
         await copy.WriteAsync(_dotnetType, NpgsqlDbType.Varchar, ct);
         if (_numericVersion)
             await copy.WriteAsync(version, NpgsqlDbType.Bigint, ct);
