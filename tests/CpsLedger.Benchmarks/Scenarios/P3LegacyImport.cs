@@ -126,45 +126,53 @@ public static class P3LegacyImport
         var count = streams.Sum(s => (long)s.Events.Count);
         var serializer = ctx.Raw.Store.Options.Serializer();
 
-        // Plain binary COPY: the same JSON and metadata columns, no keys.
-        var plain = Stopwatch.StartNew();
-        await using (var db = new NpgsqlConnection(connection))
+        // Plain binary COPY: the same JSON and metadata columns, no keys. The fastest of three copies into a fresh table: one
+        // copy of a few hundred milliseconds moved between 79,000 and 270,000 events/s from run to run, and the ceiling is what
+        // the machine can do.
+        var plain = TimeSpan.MaxValue;
+        for (var attempt = 0; attempt < 3; attempt++)
         {
-            await db.OpenAsync();
-            await using (var cmd = new NpgsqlCommand("""
-                create schema if not exists cpsbench_copy;
-                drop table if exists cpsbench_copy.legacy_events;
-                create table cpsbench_copy.legacy_events (seq_id bigint, id uuid, stream_id uuid, version bigint, data jsonb, type varchar,
-                    timestamp timestamptz, correlation_id varchar, user_name varchar);
-                """, db))
-                await cmd.ExecuteNonQueryAsync();
-            plain.Restart();
-            await using var copy = await db.BeginBinaryImportAsync(
-                "copy cpsbench_copy.legacy_events (seq_id, id, stream_id, version, data, type, timestamp, correlation_id, user_name) from stdin (format binary)");
-            long seq = 0;
-            foreach (var stream in streams)
+            var clock = Stopwatch.StartNew();
+            await using (var db = new NpgsqlConnection(connection))
             {
-                var version = 0L;
-                foreach (var e in stream.Events)
+                await db.OpenAsync();
+                await using (var cmd = new NpgsqlCommand("""
+                    create schema if not exists cpsbench_copy;
+                    drop table if exists cpsbench_copy.legacy_events;
+                    create table cpsbench_copy.legacy_events (seq_id bigint, id uuid, stream_id uuid, version bigint, data jsonb, type varchar,
+                        timestamp timestamptz, correlation_id varchar, user_name varchar);
+                    """, db))
+                    await cmd.ExecuteNonQueryAsync();
+                clock.Restart();
+                await using var copy = await db.BeginBinaryImportAsync(
+                    "copy cpsbench_copy.legacy_events (seq_id, id, stream_id, version, data, type, timestamp, correlation_id, user_name) from stdin (format binary)");
+                long seq = 0;
+                foreach (var stream in streams)
                 {
-                    await copy.StartRowAsync();
-                    await copy.WriteAsync(++seq, NpgsqlTypes.NpgsqlDbType.Bigint);
-                    await copy.WriteAsync(Guid.CreateVersion7(), NpgsqlTypes.NpgsqlDbType.Uuid);
-                    await copy.WriteAsync(stream.Id, NpgsqlTypes.NpgsqlDbType.Uuid);
-                    await copy.WriteAsync(++version, NpgsqlTypes.NpgsqlDbType.Bigint);
-                    await copy.WriteAsync(serializer.ToJson(e), NpgsqlTypes.NpgsqlDbType.Jsonb);
-                    await copy.WriteAsync(e is Api.Migration.LegacyAccountImported ? "legacy_account_imported" : "legacy_product_imported",
-                        NpgsqlTypes.NpgsqlDbType.Varchar);
-                    await copy.WriteAsync(now, NpgsqlTypes.NpgsqlDbType.TimestampTz);
-                    await copy.WriteAsync("bench-p3", NpgsqlTypes.NpgsqlDbType.Varchar);
-                    await copy.WriteAsync("bench", NpgsqlTypes.NpgsqlDbType.Varchar);
+                    var version = 0L;
+                    foreach (var e in stream.Events)
+                    {
+                        await copy.StartRowAsync();
+                        await copy.WriteAsync(++seq, NpgsqlTypes.NpgsqlDbType.Bigint);
+                        await copy.WriteAsync(Guid.CreateVersion7(), NpgsqlTypes.NpgsqlDbType.Uuid);
+                        await copy.WriteAsync(stream.Id, NpgsqlTypes.NpgsqlDbType.Uuid);
+                        await copy.WriteAsync(++version, NpgsqlTypes.NpgsqlDbType.Bigint);
+                        await copy.WriteAsync(serializer.ToJson(e), NpgsqlTypes.NpgsqlDbType.Jsonb);
+                        await copy.WriteAsync(e is Api.Migration.LegacyAccountImported ? "legacy_account_imported" : "legacy_product_imported",
+                            NpgsqlTypes.NpgsqlDbType.Varchar);
+                        await copy.WriteAsync(now, NpgsqlTypes.NpgsqlDbType.TimestampTz);
+                        await copy.WriteAsync("bench-p3", NpgsqlTypes.NpgsqlDbType.Varchar);
+                        await copy.WriteAsync("bench", NpgsqlTypes.NpgsqlDbType.Varchar);
+                    }
                 }
+
+                await copy.CompleteAsync();
+                clock.Stop();
             }
 
-            await copy.CompleteAsync();
+            if (clock.Elapsed < plain)
+                plain = clock.Elapsed;
         }
-
-        plain.Stop();
 
         // Marten's own bulk event insert (fresh stream ids: the bare store is shared with the bulk path below).
         var martenBulk = Stopwatch.StartNew();
@@ -221,22 +229,22 @@ public static class P3LegacyImport
             }
         }
 
-        ctx.Log($"  P3 ceilings over {count:N0} events: plain COPY {plain.Elapsed.TotalSeconds:F1} s, Marten bulk insert {martenBulk.Elapsed.TotalSeconds:F1} s, " +
+        ctx.Log($"  P3 ceilings over {count:N0} events: plain COPY {plain.TotalSeconds:F1} s (fastest of three), Marten bulk insert {martenBulk.Elapsed.TotalSeconds:F1} s, " +
                 $"bulk path {bulkPath.TotalSeconds:F1} s, with the chain {chained.TotalSeconds:F1} s");
         double Rate(TimeSpan t) => count / t.TotalSeconds;
         var chainCost = 1 - Rate(chained) / Rate(bulkPath);
-        return new Ceilings(count, plain.Elapsed,
+        return new Ceilings(count, plain,
         [
             new Figure
             {
                 Scenario = "P3", Name = $"Marten BulkInsertEventsAsync, {count:N0} legacy events", Unit = "events/s", Value = Rate(martenBulk.Elapsed),
-                BaselineName = "plain binary COPY", Baseline = Rate(plain.Elapsed),
+                BaselineName = "plain binary COPY", Baseline = Rate(plain),
                 Note = "2,000 streams a call; no views, no chain (a bare store)",
             },
             new Figure
             {
                 Scenario = "P3", Name = $"the import's bulk path (BulkAppend), {count:N0} legacy events", Unit = "events/s", Value = Rate(bulkPath),
-                BaselineName = "plain binary COPY", Baseline = Rate(plain.Elapsed),
+                BaselineName = "plain binary COPY", Baseline = Rate(plain),
                 Note = "streams, events and LegacyAccountView documents copied in one transaction per 10,000 events; a bare store without the chain; its batches take turns with the chained store's",
             },
             new Figure
