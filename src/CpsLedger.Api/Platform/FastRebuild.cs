@@ -178,7 +178,7 @@ public sealed class FastRebuild(IDocumentStore store)
     /// would have to be added here.
     /// </summary>
     internal async IAsyncEnumerable<IEvent> ReadEventsAsync(IEnumerable<Type> types, string orderBy,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        [EnumeratorCancellation] CancellationToken ct)
     {
         var graph = (EventGraph)_options.Events;
         var metadata = graph.MetadataConfig;
