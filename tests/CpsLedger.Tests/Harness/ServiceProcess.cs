@@ -1,9 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Microsoft.Extensions.Configuration;
 using System.Net;
 using System.Net.Sockets;
+using CpsLedger.Tests.Invoicing;
+using Marten;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace CpsLedger.Tests.Harness;
 
@@ -81,6 +85,26 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         return settings;
+    }
+
+    /// <summary>
+    /// A schema of its own for a child process, created by an in-process host (the Production profile never changes the
+    /// schema) with the thousand-point model listed. Drop it with <see cref="DropSchemaAsync"/>.
+    /// </summary>
+    public static async Task<string> CreateSchemaAsync(LedgerApp app)
+    {
+        var schema = $"cpsledger_crash_{Guid.NewGuid():N}"[..30];
+        await using var host = app.WithWebHostBuilder(b => b.UseSetting("Ledger:SchemaName", schema));
+        await Billing.ListThousandPointModel(host.Services.GetRequiredService<IDocumentStore>());
+        return schema;
+    }
+
+    public static async Task DropSchemaAsync(LedgerApp app, string schema)
+    {
+        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new NpgsqlCommand($"drop schema if exists {schema} cascade", connection);
+        await drop.ExecuteNonQueryAsync();
     }
 
     /// <summary>Runs one of the service's command-line commands (Production profile) and returns its exit code and output.</summary>

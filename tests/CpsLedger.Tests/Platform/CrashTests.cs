@@ -20,7 +20,7 @@ public sealed class CrashTests(LedgerApp app, Xunit.Abstractions.ITestOutputHelp
     [Fact]
     public async Task A_command_killed_between_its_commit_and_its_response_answers_its_retry_with_the_first_response()
     {
-        var schema = await CreateSchemaAsync();
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
         var key = Guid.NewGuid().ToString();
         var opening = Accounts.Accounts.Opening("crash@example.ee");
         try
@@ -53,14 +53,14 @@ public sealed class CrashTests(LedgerApp app, Xunit.Abstractions.ITestOutputHelp
         }
         finally
         {
-            await DropSchemaAsync(schema);
+            await ServiceProcess.DropSchemaAsync(App, schema);
         }
     }
 
     [Fact]
     public async Task Scheduled_work_of_a_node_killed_with_sigkill_is_done_by_the_surviving_node_within_fifteen_seconds()
     {
-        var schema = await CreateSchemaAsync();
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
         try
         {
             // Node A (a child process) starts first: it leads the cluster and runs the durability agent that fires scheduled
@@ -98,7 +98,7 @@ public sealed class CrashTests(LedgerApp app, Xunit.Abstractions.ITestOutputHelp
         }
         finally
         {
-            await DropSchemaAsync(schema);
+            await ServiceProcess.DropSchemaAsync(App, schema);
         }
     }
 
@@ -108,21 +108,5 @@ public sealed class CrashTests(LedgerApp app, Xunit.Abstractions.ITestOutputHelp
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync());
-    }
-
-    private async Task<string> CreateSchemaAsync()
-    {
-        var schema = $"cpsledger_crash_{Guid.NewGuid():N}"[..30];
-        await using var host = App.WithWebHostBuilder(b => b.UseSetting("Ledger:SchemaName", schema));
-        await Billing.ListThousandPointModel(host.Services.GetRequiredService<IDocumentStore>());
-        return schema;
-    }
-
-    private async Task DropSchemaAsync(string schema)
-    {
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"drop schema if exists {schema} cascade", connection);
-        await drop.ExecuteNonQueryAsync();
     }
 }

@@ -128,7 +128,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         finally
         {
             await host.DisposeAsync();
-            await DropSchemaAsync(schema);
+            await ServiceProcess.DropSchemaAsync(App, schema);
         }
     }
 
@@ -182,7 +182,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            await DropSchemaAsync(schema);
+            await ServiceProcess.DropSchemaAsync(App, schema);
             if (Directory.Exists(mailFolder))
                 Directory.Delete(mailFolder, recursive: true);
         }
@@ -308,13 +308,5 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             Parameters = { new NpgsqlParameter { Value = eventType } },
         };
         return (long)(await count.ExecuteScalarAsync())!;
-    }
-
-    private async Task DropSchemaAsync(string schema)
-    {
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"drop schema if exists {schema} cascade", connection);
-        await drop.ExecuteNonQueryAsync();
     }
 }
