@@ -33,6 +33,15 @@ app.UseLedgerPipeline();
 app.MapLedgerEndpoints();
 app.MapLedgerConsole();
 
+// Serving (no arguments) starts the host directly. JasperFx's command line is for the commands (db-apply, codegen,
+// projections, legacy-import, ...) and the run command's own flags; on every start it scans seven assemblies for commands
+// and prints a plain-text line for each ahead of the JSON log, which log shippers read one JSON object per line.
+if (args.Length == 0)
+{
+    await app.RunAsync();
+    return 0;
+}
+
 return await app.RunJasperFxCommands(args);
 
 // Public so that WebApplicationFactory<Program> in the tests can find it.
