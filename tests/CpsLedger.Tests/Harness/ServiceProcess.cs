@@ -93,7 +93,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// </summary>
     public static async Task<string> CreateSchemaAsync(LedgerApp app)
     {
-        var schema = $"cpsledger_crash_{Guid.NewGuid():N}"[..30];
+        var schema = $"cpsledger_child_{Guid.NewGuid():N}"[..30];
         await using var host = app.WithWebHostBuilder(b => b.UseSetting("Ledger:SchemaName", schema));
         await Billing.ListThousandPointModel(host.Services.GetRequiredService<IDocumentStore>());
         return schema;

@@ -1,12 +1,9 @@
 using System.Net;
 using CpsLedger.Api.Platform;
-using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Harness;
-using static CpsLedger.Tests.Harness.FaultWaits;
-using Marten;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using static CpsLedger.Tests.Harness.FaultWaits;
 
 namespace CpsLedger.Tests.Platform;
 
