@@ -18,6 +18,9 @@ namespace CpsLedger.Api.Platform;
 /// <summary>What one projection's fast rebuild did.</summary>
 public sealed record FastRebuildResult(string Projection, long Events, long Documents, TimeSpan Elapsed);
 
+/// <summary>A fast rebuild refused before it began (a projection it does not know or cannot fold): nothing was changed.</summary>
+public sealed class FastRebuildRefusedException(string message) : InvalidOperationException(message);
+
 /// <summary>
 /// Rebuilds single-stream projections at the speed of a scan: every event the projection handles is read in stream order,
 /// each stream is folded in memory by the projection's own (source-generated) Create/Apply dispatch, and the documents are
@@ -26,7 +29,8 @@ public sealed record FastRebuildResult(string Projection, long Events, long Docu
 /// projection) are replayed in event order in memory and their final set copied. Each projection is rebuilt in one
 /// transaction: TRUNCATE, COPY, and its progression row (<c>{name}:All</c> in mt_event_progression) set to the event store's
 /// last sequence when the rebuild started, so the daemon and the <c>projections</c> commands see a rebuilt projection (Marten's
-/// own rebuild of these inline projections leaves no row). Readers of a table being rebuilt wait for its commit; a rebuild
+/// own rebuild of these inline projections leaves no row). Projections are rebuilt in two lanes at once, each lane one read of
+/// the events of all its projections. Readers of a table being rebuilt wait for its commit; a rebuild
 /// that fails leaves the old documents and is simply run again. Run it with the service stopped, or at least with nothing
 /// appending: an event appended during the rebuild may be missed.
 /// </summary>
@@ -44,9 +48,11 @@ public sealed class FastRebuild(IDocumentStore store)
     private static bool Handles(object projection) => projection is SerialOwnershipProjection || DocumentTypeOf(projection) is not null;
 
     /// <summary>
-    /// Rebuilds the named projections (default: every one this rebuild handles), <see cref="Parallelism"/> at a time: one
-    /// rebuild keeps about one core busy between folding in .NET and PostgreSQL's COPY, and the projections are independent
-    /// (each its own table, transaction and progression row).
+    /// Rebuilds the named projections (default: every one this rebuild handles) in <see cref="Parallelism"/> lanes run at once.
+    /// Each lane reads the events of all its single-stream projections in one scan in stream order and folds each projection
+    /// from it, every projection copying into its own transaction, so a projection with a handful of events costs no scan of
+    /// its own (without an index on the event type, each would be a full scan of the event table). Projections are spread
+    /// over the lanes by the events the planner expects each to read, the largest first onto the lane with the fewest.
     /// </summary>
     public async Task<IReadOnlyList<FastRebuildResult>> RebuildAsync(IEnumerable<string>? names, CancellationToken ct)
     {
@@ -54,57 +60,125 @@ public sealed class FastRebuild(IDocumentStore store)
         var chosen = _options.Projections.All
             .Where(p => p.Lifecycle != ProjectionLifecycle.Live && (wanted is null ? Handles(p) : wanted.Contains(p.Name)))
             .ToList();
+        if (wanted is not null && wanted.Except(chosen.Select(p => p.Name), StringComparer.OrdinalIgnoreCase).ToList() is { Count: > 0 } unknown)
+            throw new FastRebuildRefusedException($"No stored projection is named {string.Join(", ", unknown)}; this rebuild handles {string.Join(", ", Projections)}.");
+        foreach (var projection in chosen.Where(p => !Handles(p)))
+            throw new FastRebuildRefusedException($"{projection.Name} is neither a single-stream projection nor the serial claims; rebuild it with 'projections rebuild'.");
+
         var claims = chosen.OfType<SerialOwnershipProjection>().SingleOrDefault();
         // The claims replay product events a single-stream projection (ProductView) reads anyway: rebuilt together, that fold
         // hands each claim change on and the claims are rebuilt from those, one read of the product events instead of two.
         var carrier = claims is null ? null : chosen.FirstOrDefault(p => DocumentTypeOf(p) is not null && ReadsEveryClaimEvent(p));
 
-        // Each job gives the results of its projections, in the order they were chosen.
-        var jobs = new List<(int[] Slots, Func<Task<FastRebuildResult[]>> Run)>();
-        for (var i = 0; i < chosen.Count; i++)
+        // The units a lane takes: a single-stream projection (with the claims, for the carrier), or the claims alone.
+        var units = new List<(object Projection, long Weight)>();
+        foreach (var projection in chosen.Where(p => !ReferenceEquals(p, claims) || carrier is null))
         {
-            var projection = chosen[i];
-            if (projection is SerialOwnershipProjection)
-            {
-                if (carrier is null)
-                    jobs.Add(([i], async () => [await RebuildClaimsAsync(claims!, ct)]));
-                continue;
-            }
-
-            var document = DocumentTypeOf(projection)
-                ?? throw new InvalidOperationException($"{projection.Name} is neither a single-stream projection nor the serial claims; rebuild it with 'projections rebuild'.");
-            var rebuild = typeof(FastRebuild).GetMethod(nameof(RebuildOneAsync), BindingFlags.NonPublic | BindingFlags.Instance)!.MakeGenericMethod(document);
+            var types = projection is SerialOwnershipProjection ? SerialOwnershipProjection.EventTypes : ((IAggregateProjection)projection).AllEventTypes;
+            var weight = await ExpectedEventsAsync(types, ct);
             if (ReferenceEquals(projection, carrier))
+                weight += await ExpectedEventsAsync(SerialOwnershipProjection.EventTypes, ct);
+            units.Add((projection, weight));
+        }
+
+        var lanes = Enumerable.Range(0, Math.Min(Parallelism, units.Count)).Select(_ => new Lane()).ToList();
+        foreach (var (projection, weight) in units.OrderByDescending(u => u.Weight))
+        {
+            var lane = lanes.MinBy(l => l.Weight)!;
+            lane.Weight += weight;
+            if (projection is SerialOwnershipProjection standalone)
+                lane.Claims = standalone;
+            else
+                lane.Folds.Add(projection);
+        }
+
+        var done = await Task.WhenAll(lanes.Select(l => RunLaneAsync(l, carrier, claims, ct)));
+        var byName = done.SelectMany(r => r).ToDictionary(r => r.Projection);
+        return [.. chosen.Select(p => byName[p.Name])];
+    }
+
+    private sealed class Lane
+    {
+        public long Weight { get; set; }
+        public List<object> Folds { get; } = [];
+        public SerialOwnershipProjection? Claims { get; set; }
+    }
+
+    /// <summary>
+    /// The number of live events of these types the planner expects (its estimate, from the table's statistics: no scan).
+    /// Only used to balance the lanes.
+    /// </summary>
+    private async Task<long> ExpectedEventsAsync(IEnumerable<Type> types, CancellationToken ct)
+    {
+        var graph = (EventGraph)_options.Events;
+        await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            $"explain (format json) select 1 from {graph.DatabaseSchemaName}.mt_events where type = any($1) and is_archived = false", connection);
+        command.Parameters.AddWithValue(types.Select(t => graph.EventMappingFor(t).EventTypeName).Distinct().ToArray());
+        using var plan = System.Text.Json.JsonDocument.Parse((string)(await command.ExecuteScalarAsync(ct))!);
+        return (long)plan.RootElement[0].GetProperty("Plan").GetProperty("Plan Rows").GetDouble();
+    }
+
+    /// <summary>
+    /// One lane: every projection's transaction opened (its high-water mark read, its table truncated, its COPY begun), one
+    /// scan of their events folded into all of them, each committed; then the claims, from the carrier's changes or alone.
+    /// A projection's time is the lane's until its commit.
+    /// </summary>
+    private async Task<List<FastRebuildResult>> RunLaneAsync(Lane lane, object? carrier, SerialOwnershipProjection? claims, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var results = new List<FastRebuildResult>();
+        ClaimChanges? changes = lane.Folds.Contains(carrier!) ? new ClaimChanges() : null;
+        if (lane.Folds.Count > 0)
+        {
+            var rebuilds = new List<(object Projection, ProjectionRebuild Rebuild, StreamFold Fold)>();
+            try
             {
-                jobs.Add(([i, chosen.IndexOf(claims!)], WithClaims));
-                continue;
+                await using var session = store.QuerySession();
+                foreach (var projection in lane.Folds)
+                {
+                    var document = DocumentTypeOf(projection)!;
+                    var rebuild = await ProjectionRebuild.BeginAsync(store, NameOf(projection), ShardOf(projection), document, ct);
+                    var fold = (StreamFold)typeof(FastRebuild).GetMethod(nameof(CopyingFold), BindingFlags.NonPublic | BindingFlags.Static)!
+                        .MakeGenericMethod(document).Invoke(null, [session, projection, rebuild, ct])!;
+                    rebuilds.Add((projection, rebuild, fold));
+                }
+
+                await FoldStreamsAsync([.. rebuilds.Select(r => r.Fold)], changes, ct);
+                foreach (var (_, rebuild, fold) in rebuilds)
+                    results.Add(await rebuild.CommitAsync(fold.Events, fold.Documents, fold.LastSequence, clock.Elapsed, ct));
             }
-
-            jobs.Add(([i], async () => [await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, null, ct])!]));
-
-            // ProductView's rebuild, collecting the claim changes, then the claims from them.
-            async Task<FastRebuildResult[]> WithClaims()
+            finally
             {
-                var changes = new ClaimChanges();
-                var own = await (Task<FastRebuildResult>)rebuild.Invoke(this, [projection, changes, ct])!;
-                return [own, await RebuildClaimsAsync(claims!, changes, ct)];
+                foreach (var (_, rebuild, _) in rebuilds)
+                    await rebuild.DisposeAsync();
             }
         }
 
-        var results = new FastRebuildResult[chosen.Count];
-        await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = ct },
-            async (job, _) =>
-            {
-                var done = await job.Run();
-                for (var k = 0; k < done.Length; k++)
-                    results[job.Slots[k]] = done[k];
-            });
+        if (changes is not null)
+            results.Add(await RebuildClaimsAsync(claims!, changes, clock, ct));
+        if (lane.Claims is { } alone)
+            results.Add(await RebuildClaimsAsync(alone, clock, ct));
         return results;
+    }
+
+    private static string NameOf(object projection) => ((IProjectionSource<IDocumentOperations, IQuerySession>)projection).Name;
+
+    private static string ShardOf(object projection)
+    {
+        var source = (IProjectionSource<IDocumentOperations, IQuerySession>)projection;
+        return new ShardName(source.Name, ShardName.All, source.Version).Identity;
     }
 
     private static bool ReadsEveryClaimEvent(object projection) =>
         projection is IAggregateProjection source
         && SerialOwnershipProjection.EventTypes.All(t => source.AllEventTypes.Contains(t));
+
+    /// <summary>
+    /// PostgreSQL's <c>work_mem</c> for the event reads, each sorting process's (the read's and its parallel workers').
+    /// </summary>
+    public string SortMemory { get; init; } = "128MB";
 
     /// <summary>How many projections are rebuilt at once.</summary>
     public int Parallelism { get; init; } = 2;
@@ -135,40 +209,81 @@ public sealed class FastRebuild(IDocumentStore store)
     /// rebuild writes and what verification compares with the stored document. Returns the events read and the last sequence.
     /// </summary>
     public async Task<(long Events, long LastSequence)> FoldEachStreamAsync<TDoc>(IQuerySession session, SingleStreamProjection<TDoc, Guid> projection,
-        Func<Guid, TDoc, long, Task> onDocument, CancellationToken ct, ClaimChanges? claims = null) where TDoc : class
+        Func<Guid, TDoc, long, Task> onDocument, CancellationToken ct) where TDoc : class
     {
-        var setter = new IdentitySetter<TDoc>();
-        var slice = new List<IEvent>();
-        long events = 0, lastSequence = 0;
+        var fold = new StreamFold<TDoc>(session, projection, onDocument);
+        await FoldStreamsAsync([fold], null, ct);
+        return (fold.Events, fold.LastSequence);
+    }
 
-        async Task FoldAsync()
+    /// <summary>
+    /// One scan, in stream order, of every event any of the folds handles; each event goes to the folds that handle its type
+    /// (and to the claim changes, when given), each fold folding a stream once the scan has passed it.
+    /// </summary>
+    private async Task FoldStreamsAsync(IReadOnlyList<StreamFold> folds, ClaimChanges? claims, CancellationToken ct)
+    {
+        var byType = folds.SelectMany(f => f.EventTypes.Select(t => (Type: t, Fold: f)))
+            .GroupBy(x => x.Type).ToDictionary(g => g.Key, g => g.Select(x => x.Fold).ToArray());
+        await foreach (var e in ReadEventsAsync(byType.Keys, "stream_id, version", ct))
         {
-            if (slice.Count == 0)
+            foreach (var fold in byType[e.EventType])
+                await fold.AddAsync(e, ct);
+            claims?.Observe(e);
+        }
+
+        foreach (var fold in folds)
+            await fold.FlushAsync(ct);
+    }
+
+    /// <summary>One projection's fold within a scan: the current stream's events, folded when the next stream begins.</summary>
+    private abstract class StreamFold
+    {
+        public abstract IReadOnlyCollection<Type> EventTypes { get; }
+        public long Events { get; protected set; }
+        public long Documents { get; protected set; }
+        public long LastSequence { get; protected set; }
+        public abstract ValueTask AddAsync(IEvent e, CancellationToken ct);
+        public abstract ValueTask FlushAsync(CancellationToken ct);
+    }
+
+    private sealed class StreamFold<TDoc>(IQuerySession session, SingleStreamProjection<TDoc, Guid> projection,
+        Func<Guid, TDoc, long, Task> onDocument) : StreamFold where TDoc : class
+    {
+        private readonly IdentitySetter<TDoc> _setter = new();
+        private readonly List<IEvent> _slice = [];
+
+        public override IReadOnlyCollection<Type> EventTypes => projection.AllEventTypes;
+
+        public override async ValueTask AddAsync(IEvent e, CancellationToken ct)
+        {
+            if (_slice.Count > 0 && _slice[0].StreamId != e.StreamId)
+                await FlushAsync(ct);
+            _slice.Add(e);
+            Events++;
+            LastSequence = Math.Max(LastSequence, e.Sequence);
+        }
+
+        public override async ValueTask FlushAsync(CancellationToken ct)
+        {
+            if (_slice.Count == 0)
                 return;
-            var (document, action) = await projection.DetermineActionAsync(session, null, slice[0].StreamId, setter, slice, ct);
+            var (document, action) = await projection.DetermineActionAsync(session, null, _slice[0].StreamId, _setter, _slice, ct);
             if (action == ActionType.Store && document is not null)
             {
                 // The document is its stream's, whatever id Create gave it (Marten's storage does the same).
-                setter.SetIdentity(document, slice[0].StreamId);
-                await onDocument(slice[0].StreamId, projection.ApplyMetadata(document, slice[^1]), slice[^1].Version);
+                _setter.SetIdentity(document, _slice[0].StreamId);
+                await onDocument(_slice[0].StreamId, projection.ApplyMetadata(document, _slice[^1]), _slice[^1].Version);
+                Documents++;
             }
 
-            slice.Clear();
+            _slice.Clear();
         }
-
-        await foreach (var e in ReadEventsAsync(projection.AllEventTypes, "stream_id, version", ct))
-        {
-            if (slice.Count > 0 && slice[0].StreamId != e.StreamId)
-                await FoldAsync();
-            slice.Add(e);
-            claims?.Observe(e);
-            events++;
-            lastSequence = Math.Max(lastSequence, e.Sequence);
-        }
-
-        await FoldAsync();
-        return (events, lastSequence);
     }
+
+    // A fold whose documents go to a projection rebuild's COPY.
+    private static StreamFold CopyingFold<TDoc>(IQuerySession session, SingleStreamProjection<TDoc, Guid> projection, ProjectionRebuild rebuild,
+        CancellationToken ct) where TDoc : class =>
+        new StreamFold<TDoc>(session, projection, (id, document, version) => rebuild.WriteAsync(id, document, version, ct));
 
     /// <summary>
     /// The events of these types that Marten's own event query returns (archived ones left out), in the given order, each
@@ -187,6 +302,12 @@ public sealed class FastRebuild(IDocumentStore store)
             .ToDictionary(m => m.EventTypeName, m => (Mapping: m, Wrap: WrapperFor(m.DocumentType)));
         await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
         await connection.OpenAsync(ct);
+        // A read that the planner sorts (a quarter of the events or fewer: a scan and a sort beat the index) sorts in memory
+        // rather than spilling to temporary files, which cost AccountView's read (a quarter of a million events) half again as
+        // long. SET LOCAL: the setting ends with the transaction, not with the pooled connection.
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var memory = new NpgsqlCommand($"set local work_mem = '{SortMemory}'", connection))
+            await memory.ExecuteNonQueryAsync(ct);
         await using var command = new NpgsqlCommand(
             "select data, type, seq_id, id, stream_id, version, timestamp, tenant_id, correlation_id, causation_id, headers, user_name " +
             $"from {graph.DatabaseSchemaName}.mt_events where type = any($1) and is_archived = false order by {orderBy}", connection);
@@ -232,99 +353,120 @@ public sealed class FastRebuild(IDocumentStore store)
         return e;
     }
 
-    private Task<FastRebuildResult> RebuildOneAsync<TDoc>(SingleStreamProjection<TDoc, Guid> projection, ClaimChanges? claims, CancellationToken ct)
-        where TDoc : class =>
-        RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(TDoc), async (copy, importer) =>
-        {
-            await using var session = store.QuerySession();
-            long documents = 0;
-            // Rows go to PostgreSQL as the streams are folded: the server inserts while the next streams are read and folded.
-            var (events, lastSequence) = await FoldEachStreamAsync(session, projection, async (id, document, version) =>
-            {
-                await copy.WriteAsync(importer, id, document, version, ct);
-                documents++;
-            }, ct, claims);
-            return (events, documents, lastSequence);
-        }, ct);
-
     /// <summary>
     /// The serial claims: every registration, amendment and deregistration replayed in event order onto the claims held in
     /// memory, by the projection's own rule (<see cref="SerialOwnershipProjection.Replay(IDictionary{string, SerialOwnership}, object)"/>),
     /// and the claims left at the end copied. What Marten's rebuild gives, without writing and deleting every claim that was
     /// later freed. Rebuilt alone, the claims read their events themselves, in event order.
     /// </summary>
-    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, CancellationToken ct) =>
+    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, Stopwatch clock, CancellationToken ct) =>
         RebuildClaimsAsync(projection, async () =>
         {
             var changes = new ClaimChanges();
             await foreach (var e in ReadEventsAsync(SerialOwnershipProjection.EventTypes, "seq_id", ct))
                 changes.Observe(e);
             return changes;
-        }, ct);
+        }, clock, ct);
 
     /// <summary>
     /// The serial claims from the changes another projection's fold collected (<see cref="ClaimChanges"/>): the same claims
     /// without reading the product events again.
     /// </summary>
-    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, ClaimChanges changes, CancellationToken ct) =>
-        RebuildClaimsAsync(projection, () => Task.FromResult(changes), ct);
+    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, ClaimChanges changes, Stopwatch clock, CancellationToken ct) =>
+        RebuildClaimsAsync(projection, () => Task.FromResult(changes), clock, ct);
 
     // The changes are gathered inside the rebuild's transaction (after its high-water mark is read), then replayed and copied.
-    private Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, Func<Task<ClaimChanges>> gather, CancellationToken ct) =>
-        RebuildAsync(projection.Name, new ShardName(projection.Name, ShardName.All, projection.Version).Identity, typeof(SerialOwnership), async (copy, importer) =>
-        {
-            var changes = await gather();
-            var claims = changes.ReplayInEventOrder();
-            foreach (var claim in claims.Values)
-                await copy.WriteAsync(importer, claim.Id, claim, 0, ct);
-            return (changes.Events, (long)claims.Count, changes.LastSequence);
-        }, ct);
+    private async Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, Func<Task<ClaimChanges>> gather, Stopwatch clock,
+        CancellationToken ct)
+    {
+        await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SerialOwnership), ct);
+        var changes = await gather();
+        var claims = changes.ReplayInEventOrder();
+        foreach (var claim in claims.Values)
+            await rebuild.WriteAsync(claim.Id, claim, 0, ct);
+        return await rebuild.CommitAsync(changes.Events, claims.Count, changes.LastSequence, clock.Elapsed, ct);
+    }
 
     /// <summary>
     /// One projection's rebuild in one transaction: the old documents, the new ones and the progression change together, readers
-    /// wait on the table's lock instead of seeing a partial projection, and a rebuild that fails leaves the old documents as
-    /// they were. <paramref name="write"/> copies the documents and says how many events it read, how many documents it wrote
-    /// and the last sequence it read.
+    /// wait on the table's lock instead of seeing a partial projection, and a rebuild that fails (disposed uncommitted) leaves
+    /// the old documents as they were.
     /// </summary>
-    private async Task<FastRebuildResult> RebuildAsync(string name, string shard, Type documentType,
-        Func<DocumentCopy, NpgsqlBinaryImporter, Task<(long Events, long Documents, long LastSequence)>> write, CancellationToken ct)
+    private sealed class ProjectionRebuild : IAsyncDisposable
     {
-        var clock = Stopwatch.StartNew();
-        var schema = store.Options.Events.DatabaseSchemaName;
-        await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
-        await connection.OpenAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        long highWater;
-        await using (var max = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {schema}.mt_events", connection))
-            highWater = (long)(await max.ExecuteScalarAsync(ct))!;
+        private readonly string _name;
+        private readonly string _shard;
+        private readonly string _schema;
+        private readonly long _highWater;
+        private readonly NpgsqlConnection _connection;
+        private readonly NpgsqlTransaction _transaction;
+        private readonly DocumentCopy _copy;
+        private readonly NpgsqlBinaryImporter _importer;
 
-        var copy = await DocumentCopy.ForAsync(store, documentType, connection, ct);
-        await ExecuteAsync(connection, $"truncate {copy.Table}", ct);
-        (long Events, long Documents, long LastSequence) written;
-        await using (var importer = await connection.BeginBinaryImportAsync(copy.Command, ct))
+        private ProjectionRebuild(string name, string shard, string schema, long highWater, NpgsqlConnection connection,
+            NpgsqlTransaction transaction, DocumentCopy copy, NpgsqlBinaryImporter importer)
         {
-            written = await write(copy, importer);
-            await importer.CompleteAsync(ct);
+            (_name, _shard, _schema, _highWater) = (name, shard, schema, highWater);
+            (_connection, _transaction, _copy, _importer) = (connection, transaction, copy, importer);
         }
 
-        // The shard caught up to the event store's high-water mark when the rebuild started, so the daemon resumes from there.
-        await using (var progression = new NpgsqlCommand(
-                         $"insert into {schema}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
-                         "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", connection))
+        /// <summary>Opens the transaction, reads the event store's high-water mark, empties the table and begins the COPY.</summary>
+        public static async Task<ProjectionRebuild> BeginAsync(IDocumentStore store, string name, string shard, Type documentType, CancellationToken ct)
         {
-            progression.Parameters.AddWithValue(shard);
-            progression.Parameters.AddWithValue(Math.Max(written.LastSequence, highWater));
-            await progression.ExecuteNonQueryAsync(ct);
+            var schema = store.Options.Events.DatabaseSchemaName;
+            var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+            try
+            {
+                await connection.OpenAsync(ct);
+                var transaction = await connection.BeginTransactionAsync(ct);
+                long highWater;
+                await using (var max = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {schema}.mt_events", connection))
+                    highWater = (long)(await max.ExecuteScalarAsync(ct))!;
+                var copy = await DocumentCopy.ForAsync(store, documentType, connection, ct);
+                await using (var truncate = new NpgsqlCommand($"truncate {copy.Table}", connection))
+                    await truncate.ExecuteNonQueryAsync(ct);
+                var importer = await connection.BeginBinaryImportAsync(copy.Command, ct);
+                return new ProjectionRebuild(name, shard, schema, highWater, connection, transaction, copy, importer);
+            }
+            catch
+            {
+                await connection.DisposeAsync();
+                throw;
+            }
         }
 
-        await transaction.CommitAsync(ct);
-        return new FastRebuildResult(name, written.Events, written.Documents, clock.Elapsed);
-    }
+        public Task WriteAsync(object id, object document, long version, CancellationToken ct) => _copy.WriteAsync(_importer, id, document, version, ct);
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken ct)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync(ct);
+        /// <summary>
+        /// Ends the COPY, sets the shard's progression to the event store's high-water mark when the rebuild started (or the last
+        /// event read, if later), so the daemon resumes from there, and commits.
+        /// </summary>
+        public async Task<FastRebuildResult> CommitAsync(long events, long documents, long lastSequence, TimeSpan elapsed, CancellationToken ct)
+        {
+            await _importer.CompleteAsync(ct);
+            // Disposed before the next command: the connection is the COPY's until then.
+            await _importer.DisposeAsync();
+            await using (var progression = new NpgsqlCommand(
+                             $"insert into {_schema}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
+                             "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", _connection))
+            {
+                progression.Parameters.AddWithValue(_shard);
+                progression.Parameters.AddWithValue(Math.Max(lastSequence, _highWater));
+                await progression.ExecuteNonQueryAsync(ct);
+            }
+
+            await _transaction.CommitAsync(ct);
+            return new FastRebuildResult(_name, events, documents, elapsed);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            // An importer not completed cancels its COPY (disposing a completed one again does nothing); an uncommitted
+            // transaction rolls back.
+            await _importer.DisposeAsync();
+            await _transaction.DisposeAsync();
+            await _connection.DisposeAsync();
+        }
     }
 
     /// <summary>
@@ -384,7 +526,18 @@ public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
     {
         using var host = input.BuildHost();
         var rebuild = new FastRebuild(host.Services.GetRequiredService<IDocumentStore>());
-        var results = await rebuild.RebuildAsync(input.ProjectionFlag is { } one ? [one] : null, CancellationToken.None);
+        IReadOnlyList<FastRebuildResult> results;
+        try
+        {
+            results = await rebuild.RebuildAsync(input.ProjectionFlag is { } one ? [one] : null, CancellationToken.None);
+        }
+        catch (FastRebuildRefusedException refused)
+        {
+            // Refused before anything began: the reason, not a stack trace.
+            await Console.Error.WriteLineAsync(refused.Message);
+            return false;
+        }
+
         // The report is this command's output, not a log line.
         foreach (var r in results)
             await Console.Out.WriteLineAsync($"{r.Projection}: {r.Events} events folded into {r.Documents} documents in {r.Elapsed.TotalSeconds:0.0} s");

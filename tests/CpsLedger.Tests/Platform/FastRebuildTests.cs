@@ -46,9 +46,16 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains(before, d => d.StartsWith("mt_doc_invoice ", StringComparison.Ordinal));
         Assert.Contains(before, d => d.StartsWith("mt_doc_serialownership ", StringComparison.Ordinal));
 
-        var results = await rebuild.RebuildAsync(null, CancellationToken.None);
+        using var statements = new SentStatements();
+        IReadOnlyList<FastRebuildResult> results;
+        using (statements.Enter())
+            results = await rebuild.RebuildAsync(null, CancellationToken.None);
 
         Assert.Equal(projections, results.Select(r => r.Projection));
+        // One read of the events per lane, not one per projection (each of which, with no index on the event type, would be a
+        // whole scan of the event table); the claims come from ProductView's read.
+        Assert.Equal(rebuild.Parallelism, statements.Texts.Count(t => t.Contains("mt_events where type = any", StringComparison.Ordinal)
+                                                                      && t.Contains("order by", StringComparison.Ordinal)));
         var after = await Documents(tables);
         Assert.Equal(before.Count, after.Count);
         // Document by document, so that a difference is shown whole.
@@ -131,6 +138,21 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
 
         // The rebuilt claims still refuse a second owner.
         await (await firstMember.PostJson(Products.Products.ProductsUrl(first), Products.Products.Complete("CLAIM-3"))).ShouldBeProblem(HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task A_fast_rebuild_of_a_projection_it_does_not_know_or_cannot_fold_changes_nothing_and_says_why()
+    {
+        var rebuild = new FastRebuild(App.Store);
+
+        var unknown = await Assert.ThrowsAsync<FastRebuildRefusedException>(() => rebuild.RebuildAsync(["ProductVeiw"], CancellationToken.None));
+        Assert.Contains("ProductVeiw", unknown.Message);
+        Assert.Contains("ProductView", unknown.Message);
+        var daemonOnly = typeof(CpsLedger.Api.Support.SupportOverrideProjection).FullName!;
+        var other = await Assert.ThrowsAsync<FastRebuildRefusedException>(() => rebuild.RebuildAsync([daemonOnly, "ProductView"], CancellationToken.None));
+        Assert.Contains("projections rebuild", other.Message);
+        // Refused before anything began: no progression row was written.
+        Assert.Equal(0L, await Scalar($"select count(*) from {App.SchemaName}.mt_event_progression where name = 'ProductView:All'"));
     }
 
     [Fact]
