@@ -379,7 +379,10 @@ public sealed class FastRebuild(IDocumentStore store)
     private async Task<FastRebuildResult> RebuildClaimsAsync(SerialOwnershipProjection projection, Func<Task<ClaimChanges>> gather, Stopwatch clock,
         CancellationToken ct)
     {
-        await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SerialOwnership), ct);
+        // The claims are copied all at once after the replay, the COPY the step's whole work, alone on one core at the end of
+        // the rebuild: its secondary indexes are built after it (by PostgreSQL's parallel index build) rather than kept row by row.
+        await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SerialOwnership), ct,
+            buildIndexesAfter: true);
         var changes = await gather();
         var claims = changes.ReplayInEventOrder();
         foreach (var claim in claims.Values)
@@ -402,16 +405,23 @@ public sealed class FastRebuild(IDocumentStore store)
         private readonly NpgsqlTransaction _transaction;
         private readonly DocumentCopy _copy;
         private readonly NpgsqlBinaryImporter _importer;
+        private readonly IReadOnlyList<string> _indexesToBuild;
 
         private ProjectionRebuild(string name, string shard, string schema, long highWater, NpgsqlConnection connection,
-            NpgsqlTransaction transaction, DocumentCopy copy, NpgsqlBinaryImporter importer)
+            NpgsqlTransaction transaction, DocumentCopy copy, NpgsqlBinaryImporter importer, IReadOnlyList<string> indexesToBuild)
         {
             (_name, _shard, _schema, _highWater) = (name, shard, schema, highWater);
-            (_connection, _transaction, _copy, _importer) = (connection, transaction, copy, importer);
+            (_connection, _transaction, _copy, _importer, _indexesToBuild) = (connection, transaction, copy, importer, indexesToBuild);
         }
 
-        /// <summary>Opens the transaction, reads the event store's high-water mark, empties the table and begins the COPY.</summary>
-        public static async Task<ProjectionRebuild> BeginAsync(IDocumentStore store, string name, string shard, Type documentType, CancellationToken ct)
+        /// <summary>
+        /// Opens the transaction, reads the event store's high-water mark, empties the table and begins the COPY. With
+        /// <paramref name="buildIndexesAfter"/>, the table's secondary (non-unique) indexes are dropped in the transaction and
+        /// created again, by their own definitions, before it commits: cheaper than keeping them up row by row when nothing
+        /// else runs beside the COPY (while a fold feeds a COPY, the upkeep overlaps the fold and a build after would not).
+        /// </summary>
+        public static async Task<ProjectionRebuild> BeginAsync(IDocumentStore store, string name, string shard, Type documentType, CancellationToken ct,
+            bool buildIndexesAfter = false)
         {
             var schema = store.Options.Events.DatabaseSchemaName;
             var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
@@ -425,14 +435,38 @@ public sealed class FastRebuild(IDocumentStore store)
                 var copy = await DocumentCopy.ForAsync(store, documentType, connection, ct);
                 await using (var truncate = new NpgsqlCommand($"truncate {copy.Table}", connection))
                     await truncate.ExecuteNonQueryAsync(ct);
+                var indexes = buildIndexesAfter ? await DropSecondaryIndexesAsync(connection, copy.Table, ct) : [];
                 var importer = await connection.BeginBinaryImportAsync(copy.Command, ct);
-                return new ProjectionRebuild(name, shard, schema, highWater, connection, transaction, copy, importer);
+                return new ProjectionRebuild(name, shard, schema, highWater, connection, transaction, copy, importer, indexes);
             }
             catch
             {
                 await connection.DisposeAsync();
                 throw;
             }
+        }
+
+        // Drops the table's non-unique indexes (the keys stay, checking every row as it comes) and gives their definitions.
+        private static async Task<IReadOnlyList<string>> DropSecondaryIndexesAsync(NpgsqlConnection connection, string table, CancellationToken ct)
+        {
+            var indexes = new List<(string Name, string Definition)>();
+            await using (var query = new NpgsqlCommand(
+                             "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) from pg_index i " +
+                             "where i.indrelid = $1::regclass and not i.indisunique and not i.indisprimary", connection))
+            {
+                query.Parameters.AddWithValue(table);
+                await using var reader = await query.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                    indexes.Add((reader.GetString(0), reader.GetString(1)));
+            }
+
+            foreach (var (index, _) in indexes)
+            {
+                await using var drop = new NpgsqlCommand($"drop index {index}", connection);
+                await drop.ExecuteNonQueryAsync(ct);
+            }
+
+            return [.. indexes.Select(i => i.Definition)];
         }
 
         public Task WriteAsync(object id, object document, long version, CancellationToken ct) => _copy.WriteAsync(_importer, id, document, version, ct);
@@ -446,6 +480,13 @@ public sealed class FastRebuild(IDocumentStore store)
             await _importer.CompleteAsync(ct);
             // Disposed before the next command: the connection is the COPY's until then.
             await _importer.DisposeAsync();
+            foreach (var definition in _indexesToBuild)
+            {
+                // An index build of a large table may take longer than a command's usual timeout.
+                await using var create = new NpgsqlCommand(definition, _connection) { CommandTimeout = 0 };
+                await create.ExecuteNonQueryAsync(ct);
+            }
+
             await using (var progression = new NpgsqlCommand(
                              $"insert into {_schema}.mt_event_progression (name, last_seq_id, last_updated) values ($1, $2, now()) " +
                              "on conflict (name) do update set last_seq_id = excluded.last_seq_id, last_updated = excluded.last_updated", _connection))

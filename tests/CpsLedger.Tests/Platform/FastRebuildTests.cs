@@ -117,11 +117,17 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
             await daemon.RebuildProjectionAsync<SerialOwnershipProjection>(TimeSpan.FromMinutes(1), CancellationToken.None);
         var martens = await Documents([typeof(SerialOwnership)]);
         var highWater = await Scalar($"select max(seq_id) from {App.SchemaName}.mt_events");
+        var indexes = await Indexes("mt_doc_serialownership");
+        Assert.Equal(3, indexes.Count);
         var results = await new FastRebuild(App.Store).RebuildAsync([name], CancellationToken.None);
 
         Assert.Equal(5, results.Single().Documents);
+        // Its secondary indexes, built after the COPY, are back as Marten defined them.
+        Assert.Equal(indexes, await Indexes("mt_doc_serialownership"));
         Assert.Equal(inline, martens);
         Assert.Equal(martens, await Documents([typeof(SerialOwnership)]));
+        // Each claim a fresh revision of its own, a version 7 Guid as Marten's inserts write (not the column's md5 default).
+        Assert.Equal(5L, await Scalar($"select count(distinct mt_version) from {App.SchemaName}.mt_doc_serialownership where substr(mt_version::text, 15, 1) = '7'"));
         // Its shard at the event store's high-water mark, as for the single-stream projections. (Marten's rebuild of this inline
         // projection, above, leaves no row of its own: observed with Marten 9.58, for ProductView too.)
         Assert.Equal(highWater, await Scalar($"select last_seq_id from {App.SchemaName}.mt_event_progression where name = '{name}:All'"));
@@ -198,6 +204,39 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_fast_rebuild_that_fails_leaves_the_claims_and_their_indexes_as_they_were()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount("twice-claimed@studio.example");
+        await App.Member(account).Register(account, Products.Products.Complete("TWICE-1"));
+        // A log no handler writes: a second registration of the same serial, appended past the claim (whose row is taken out
+        // first so that the inline projection takes it). Replayed in event order, the second claim fails, as its insert would.
+        SerialOwnership held;
+        await using (var session = App.Store.LightweightSession())
+        {
+            held = (await session.Query<SerialOwnership>().ToListAsync()).Single();
+            session.Delete(held);
+            await session.SaveChangesAsync();
+            var second = Guid.NewGuid();
+            session.Events.StartStream(second, new ProductRegistered(second, account, held.Id.Split('|')[0], "Twice", "camera_body", held.SerialNumber,
+                null, null, null, [], RegistrationSource.Registration, DateTimeOffset.UtcNow));
+            await session.SaveChangesAsync();
+        }
+
+        var claims = await Documents([typeof(SerialOwnership)]);
+        var indexes = await Indexes("mt_doc_serialownership");
+        var name = typeof(SerialOwnershipProjection).FullName!;
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => new FastRebuild(App.Store).RebuildAsync([name], CancellationToken.None));
+
+        Assert.Contains("replayed twice", failure.Message);
+        Assert.Single(claims);
+        Assert.Equal(claims, await Documents([typeof(SerialOwnership)]));
+        Assert.Equal(indexes, await Indexes("mt_doc_serialownership"));
+        Assert.Null(await Scalar($"select last_seq_id from {App.SchemaName}.mt_event_progression where name = '{name}:All'"));
+    }
+
+    [Fact]
     public void Replaying_a_second_claim_of_a_serial_already_held_fails_as_the_insert_would()
     {
         var claims = new Dictionary<string, SerialOwnership>();
@@ -206,6 +245,20 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         SerialOwnershipProjection.Replay(claims, first);
         Assert.Throws<InvalidOperationException>(() =>
             SerialOwnershipProjection.Replay(claims, first with { RegistrationId = Guid.NewGuid(), AccountId = Guid.NewGuid() }));
+    }
+
+    private async Task<List<string>> Indexes(string table)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select indexname || ': ' || indexdef from pg_indexes where schemaname = $1 and tablename = $2 order by 1", connection);
+        command.Parameters.AddWithValue(App.SchemaName);
+        command.Parameters.AddWithValue(table);
+        var indexes = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            indexes.Add(reader.GetString(0));
+        return indexes;
     }
 
     private async Task<long?> Scalar(string sql)
