@@ -408,9 +408,6 @@ public sealed class InvoicingTests : LedgerTest
         }
 
         Assert.Single(sandboxCharges);
-        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var drop = new Npgsql.NpgsqlCommand($"drop schema if exists {schema} cascade", connection);
-        await drop.ExecuteNonQueryAsync();
+        await ServiceProcess.DropSchemaAsync(App, schema);
     }
 }
