@@ -379,7 +379,8 @@ public sealed class FastRebuild(IDocumentStore store)
         CancellationToken ct)
     {
         // The claims are copied all at once after the replay, the COPY the step's whole work, alone on one core at the end of
-        // the rebuild: its secondary indexes are built after it (by PostgreSQL's parallel index build) rather than kept row by row.
+        // the rebuild: its indexes, the primary key included, are built after it rather than kept row by row. The replay has
+        // already refused a serial claimed twice; the key's build would refuse it again.
         await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SerialOwnership), ct,
             buildIndexesAfter: true);
         var changes = await gather();
@@ -415,8 +416,8 @@ public sealed class FastRebuild(IDocumentStore store)
 
         /// <summary>
         /// Opens the transaction, reads the event store's high-water mark, empties the table and begins the COPY. With
-        /// <paramref name="buildIndexesAfter"/>, the table's secondary (non-unique) indexes are dropped in the transaction and
-        /// created again, by their own definitions, before it commits: cheaper than keeping them up row by row when nothing
+        /// <paramref name="buildIndexesAfter"/>, the table's primary key and non-unique indexes are dropped in the transaction
+        /// and created again, by their own definitions, before it commits: cheaper than keeping them up row by row when nothing
         /// else runs beside the COPY (while a fold feeds a COPY, the upkeep overlaps the fold and a build after would not).
         /// </summary>
         public static async Task<ProjectionRebuild> BeginAsync(IDocumentStore store, string name, string shard, Type documentType, CancellationToken ct,
@@ -434,7 +435,7 @@ public sealed class FastRebuild(IDocumentStore store)
                 var copy = await DocumentCopy.ForAsync(store, documentType, connection, ct);
                 await using (var truncate = new NpgsqlCommand($"truncate {copy.Table}", connection))
                     await truncate.ExecuteNonQueryAsync(ct);
-                var indexes = buildIndexesAfter ? await DropSecondaryIndexesAsync(connection, copy.Table, ct) : [];
+                var indexes = buildIndexesAfter ? await DropIndexesAsync(connection, copy.Table, ct) : [];
                 var importer = await connection.BeginBinaryImportAsync(copy.Command, ct);
                 return new ProjectionRebuild(name, shard, schema, highWater, connection, transaction, copy, importer, indexes);
             }
@@ -445,13 +446,18 @@ public sealed class FastRebuild(IDocumentStore store)
             }
         }
 
-        // Drops the table's non-unique indexes (the keys stay, checking every row as it comes) and gives their definitions.
-        private static async Task<IReadOnlyList<string>> DropSecondaryIndexesAsync(NpgsqlConnection connection, string table, CancellationToken ct)
+        // Drops the table's primary key and non-unique indexes (any other unique index stays, checking every row as it comes)
+        // and gives the statements that make them again, the key first.
+        private static async Task<IReadOnlyList<string>> DropIndexesAsync(NpgsqlConnection connection, string table, CancellationToken ct)
         {
-            var indexes = new List<(string Name, string Definition)>();
+            var indexes = new List<(string Drop, string Create)>();
             await using (var query = new NpgsqlCommand(
-                             "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) from pg_index i " +
-                             "where i.indrelid = $1::regclass and not i.indisunique and not i.indisprimary", connection))
+                             "select format('alter table %s drop constraint %I', $1, c.conname), " +
+                             "format('alter table %s add constraint %I %s', $1, c.conname, pg_get_constraintdef(c.oid)), 0 " +
+                             "from pg_constraint c where c.conrelid = $1::regclass and c.contype = 'p' " +
+                             "union all " +
+                             "select format('drop index %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), 1 from pg_index i " +
+                             "where i.indrelid = $1::regclass and not i.indisunique and not i.indisprimary order by 3", connection))
             {
                 query.Parameters.AddWithValue(table);
                 await using var reader = await query.ExecuteReaderAsync(ct);
@@ -459,13 +465,13 @@ public sealed class FastRebuild(IDocumentStore store)
                     indexes.Add((reader.GetString(0), reader.GetString(1)));
             }
 
-            foreach (var (index, _) in indexes)
+            foreach (var (drop, _) in indexes)
             {
-                await using var drop = new NpgsqlCommand($"drop index {index}", connection);
-                await drop.ExecuteNonQueryAsync(ct);
+                await using var command = new NpgsqlCommand(drop, connection);
+                await command.ExecuteNonQueryAsync(ct);
             }
 
-            return [.. indexes.Select(i => i.Definition)];
+            return [.. indexes.Select(i => i.Create)];
         }
 
         public Task WriteAsync(object id, object document, long version, CancellationToken ct) => _copy.WriteAsync(_importer, id, document, version, ct);

@@ -119,11 +119,14 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         var highWater = await Scalar($"select max(seq_id) from {App.SchemaName}.mt_events");
         var indexes = await Indexes("mt_doc_serialownership");
         Assert.Equal(3, indexes.Count);
+        var constraints = await Constraints("mt_doc_serialownership");
+        Assert.Contains("pkey_mt_doc_serialownership_id: PRIMARY KEY (id)", constraints);
         var results = await new FastRebuild(App.Store).RebuildAsync([name], CancellationToken.None);
 
         Assert.Equal(5, results.Single().Documents);
-        // Its secondary indexes, built after the COPY, are back as Marten defined them.
+        // Its indexes and primary key, built after the COPY, are back as Marten defined them.
         Assert.Equal(indexes, await Indexes("mt_doc_serialownership"));
+        Assert.Equal(constraints, await Constraints("mt_doc_serialownership"));
         Assert.Equal(inline, martens);
         Assert.Equal(martens, await Documents([typeof(SerialOwnership)]));
         // Each claim a fresh revision of its own, a version 7 Guid as Marten's inserts write (not the column's md5 default).
@@ -225,6 +228,7 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
 
         var claims = await Documents([typeof(SerialOwnership)]);
         var indexes = await Indexes("mt_doc_serialownership");
+        var constraints = await Constraints("mt_doc_serialownership");
         var name = typeof(SerialOwnershipProjection).FullName!;
 
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => new FastRebuild(App.Store).RebuildAsync([name], CancellationToken.None));
@@ -233,6 +237,7 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         Assert.Single(claims);
         Assert.Equal(claims, await Documents([typeof(SerialOwnership)]));
         Assert.Equal(indexes, await Indexes("mt_doc_serialownership"));
+        Assert.Equal(constraints, await Constraints("mt_doc_serialownership"));
         Assert.Null(await Scalar($"select last_seq_id from {App.SchemaName}.mt_event_progression where name = '{name}:All'"));
     }
 
@@ -245,6 +250,21 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         SerialOwnershipProjection.Replay(claims, first);
         Assert.Throws<InvalidOperationException>(() =>
             SerialOwnershipProjection.Replay(claims, first with { RegistrationId = Guid.NewGuid(), AccountId = Guid.NewGuid() }));
+    }
+
+    private async Task<List<string>> Constraints(string table)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select conname || ': ' || pg_get_constraintdef(oid) from pg_constraint where conrelid = ($1 || '.' || $2)::regclass order by 1", connection);
+        command.Parameters.AddWithValue(App.SchemaName);
+        command.Parameters.AddWithValue(table);
+        var constraints = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            constraints.Add(reader.GetString(0));
+        return constraints;
     }
 
     private async Task<List<string>> Indexes(string table)
