@@ -252,33 +252,25 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
             SerialOwnershipProjection.Replay(claims, first with { RegistrationId = Guid.NewGuid(), AccountId = Guid.NewGuid() }));
     }
 
-    private async Task<List<string>> Constraints(string table)
-    {
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "select conname || ': ' || pg_get_constraintdef(oid) from pg_constraint where conrelid = ($1 || '.' || $2)::regclass order by 1", connection);
-        command.Parameters.AddWithValue(App.SchemaName);
-        command.Parameters.AddWithValue(table);
-        var constraints = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-            constraints.Add(reader.GetString(0));
-        return constraints;
-    }
+    private Task<List<string>> Constraints(string table) => TableCatalog(
+        "select conname || ': ' || pg_get_constraintdef(oid) from pg_constraint where conrelid = ($1 || '.' || $2)::regclass order by 1", table);
 
-    private async Task<List<string>> Indexes(string table)
+    private Task<List<string>> Indexes(string table) => TableCatalog(
+        "select indexname || ': ' || indexdef from pg_indexes where schemaname = $1 and tablename = $2 order by 1", table);
+
+    // One line per row of a catalog query about a table of the ledger's schema ($1 the schema, $2 the table).
+    private async Task<List<string>> TableCatalog(string sql, string table)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("select indexname || ': ' || indexdef from pg_indexes where schemaname = $1 and tablename = $2 order by 1", connection);
+        await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.AddWithValue(App.SchemaName);
         command.Parameters.AddWithValue(table);
-        var indexes = new List<string>();
+        var lines = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
-            indexes.Add(reader.GetString(0));
-        return indexes;
+            lines.Add(reader.GetString(0));
+        return lines;
     }
 
     private async Task<long?> Scalar(string sql)
