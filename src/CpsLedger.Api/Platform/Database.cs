@@ -1,4 +1,5 @@
 using CpsLedger.LocalPostgres;
+using Npgsql;
 
 namespace CpsLedger.Api.Platform;
 
@@ -57,6 +58,36 @@ public static class Database
                 cluster.StopAsync().GetAwaiter().GetResult();
         };
     }
+
+    /// <summary>
+    /// The connection pool Marten and Wolverine share. Every physical connection prepares one statement of its own when it
+    /// opens, and Npgsql then resets a connection going back to the pool with <c>RESET ALL</c>, <c>CLOSE ALL</c>,
+    /// <c>UNLISTEN *</c>, <c>pg_advisory_unlock_all()</c>, <c>DISCARD SEQUENCES</c> and <c>DISCARD TEMP</c> instead of
+    /// <c>DISCARD ALL</c>: the same session state is cleared, but not the server's cached plans. <c>DISCARD ALL</c> dropped
+    /// them on every checkout, so every statement of Marten's append function and of the hash-chain trigger was planned again
+    /// for every command (BENCHMARKS.md, "The pool's reset").
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.UsePhysicalConnectionInitializer(
+            connection =>
+            {
+                using var command = KeepPlansCommand(connection);
+                command.Prepare();
+            },
+            async connection =>
+            {
+                await using var command = KeepPlansCommand(connection);
+                await command.PrepareAsync();
+            });
+        return builder.Build();
+    }
+
+    // Never executed, only prepared (disposing the command leaves the statement prepared on the connection): a prepared
+    // statement is what Npgsql looks for before choosing the lighter reset.
+    private static NpgsqlCommand KeepPlansCommand(NpgsqlConnection connection) =>
+        new("select 'cpsledger: keeps the server''s plans across pool resets'", connection);
 
     // The dev cluster lives in the checkout's git-ignored .local folder, whatever folder `dotnet run` starts in.
     public static string FindRepositoryRoot(string start)

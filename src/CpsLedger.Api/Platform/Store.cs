@@ -40,9 +40,11 @@ public static class Store
             x.Production.AssertAllPreGeneratedTypesExist = true;
         });
 
+        // One pool for Marten and Wolverine, owned (and disposed) by the container.
+        builder.Services.AddSingleton(services =>
+            Database.CreateDataSource(services.GetRequiredService<IConfiguration>().GetConnectionString(Database.ConnectionStringName)!));
         var marten = builder.Services.AddMarten(opts =>
             {
-                opts.Connection(builder.Configuration.GetConnectionString(Database.ConnectionStringName)!);
                 opts.DatabaseSchemaName = schema;
                 // Enums read as words in stored events ("sold", not 0): auditors read the JSON.
                 opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
@@ -85,6 +87,7 @@ public static class Store
                 opts.AddAuditSchema();
                 opts.AddReconciliation();
             })
+            .UseNpgsqlDataSource()
             .BuildSessionsWith<LedgerSessionFactory>()
             .IntegrateWithWolverine(integration =>
             {

@@ -31,7 +31,7 @@ public sealed class RawStore : IAsyncDisposable
     {
         var store = DocumentStore.For(opts =>
         {
-            opts.Connection(connectionString);
+            opts.Connection(Api.Platform.Database.CreateDataSource(connectionString));
             opts.DatabaseSchemaName = schema;
             opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
             opts.AutoCreateSchemaObjects = AutoCreate.All;
