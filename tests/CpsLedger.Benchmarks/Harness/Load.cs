@@ -14,6 +14,40 @@ public static class Load
     /// <param name="operation">Called with (client index, operation index); returns null on success, else what went wrong.</param>
     public static async Task<LoadResult> RunAsync(int ops, int clients, Func<int, int, Task<string?>> operation)
     {
+        var (result, _) = await RunWithSamplesAsync(ops, clients, operation);
+        return result;
+    }
+
+    /// <summary>
+    /// Two operations measured taking turns: <paramref name="rounds"/> rounds of <paramref name="ops"/> / rounds calls each,
+    /// the second going first in every other round, and each one's rounds added up (its calls over its summed time, the
+    /// latencies of all its calls). Neither always runs on the warmer cache or the fuller table, and a passing disturbance
+    /// of the shared machine falls on both. Operation indexes run on across rounds.
+    /// </summary>
+    public static async Task<(LoadResult First, LoadResult Second)> TakingTurnsAsync(int rounds, int ops, int clients,
+        Func<int, int, Task<string?>> first, Func<int, int, Task<string?>> second)
+    {
+        var perRound = Math.Max(1, ops / rounds);
+        var runs = new[] { new List<(LoadResult Result, double[] Samples)>(), new List<(LoadResult Result, double[] Samples)>() };
+        var operations = new[] { first, second };
+        for (var round = 0; round < rounds; round++)
+        {
+            var offset = round * perRound;
+            foreach (var which in round % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+                runs[which].Add(await RunWithSamplesAsync(perRound, clients, (client, i) => operations[which](client, offset + i)));
+        }
+
+        return (Sum(runs[0]), Sum(runs[1]));
+
+        static LoadResult Sum(List<(LoadResult Result, double[] Samples)> parts) => new(
+            parts.Sum(p => p.Result.Ops), parts.Sum(p => p.Result.Failures),
+            TimeSpan.FromTicks(parts.Sum(p => p.Result.Elapsed.Ticks)),
+            Latency.Of([.. parts.SelectMany(p => p.Samples)]),
+            parts.Select(p => p.Result.FirstError).FirstOrDefault(e => e is not null));
+    }
+
+    private static async Task<(LoadResult Result, double[] Samples)> RunWithSamplesAsync(int ops, int clients, Func<int, int, Task<string?>> operation)
+    {
         var samples = new ConcurrentBag<double>();
         var failures = 0;
         string? firstError = null;
@@ -45,7 +79,8 @@ public static class Load
         })).ToArray();
         await Task.WhenAll(workers);
         total.Stop();
-        return new LoadResult(ops, failures, total.Elapsed, Latency.Of(samples.ToArray()), firstError);
+        var all = samples.ToArray();
+        return (new LoadResult(ops, failures, total.Elapsed, Latency.Of(all), firstError), all);
     }
 
     public static string? FailureNote(params LoadResult[] results)
