@@ -105,13 +105,17 @@ public static class P1RegisterAndComplete
         {
             var ops = Math.Max(ctx.Scale.CommandOpsPerLevel, level * 2);
             using var trips = new RoundTrips();
+            var baselineCpu = CpuMeter.Start(ctx.ClusterDirectory);
             var baseline = await Load.RunAsync(ops, level, Marten);
+            var (rawDotnet, rawPostgres) = baselineCpu.PerOperation(ops);
             var baselineTrips = trips.Count;
             trips.Reset();
+            var httpCpu = CpuMeter.Start(ctx.ClusterDirectory);
             var http = await Load.RunAsync(ops, level, Http);
             // The invitation reviews the commands set off run in the background, in batches, and can still be waiting when the
             // clients stop: counted only once they are all handled, or a level would look cheaper by leaving them for later.
             await UntilBackgroundWorkIsDoneAsync(ctx);
+            var (httpDotnet, httpPostgres) = httpCpu.PerOperation(ops);
             var httpTrips = trips.Count;
             foreach (var line in trips.Breakdown(ops))
                 ctx.Log($"    {line}");
@@ -133,6 +137,9 @@ public static class P1RegisterAndComplete
                 Note = string.Join("; ", new[]
                 {
                     $"database round trips per product: {(double)httpTrips / ops:F1} (raw: {(double)baselineTrips / ops:F1})",
+                    // The service, its background work and the HTTP clients are one process, as the raw appends and their callers are.
+                    $"CPU per product: .NET {httpDotnet:F2} ms, PostgreSQL {httpPostgres?.ToString("F2") ?? "?"} ms " +
+                    $"(raw: .NET {rawDotnet:F2} ms, PostgreSQL {rawPostgres?.ToString("F2") ?? "?"} ms)",
                     Load.FailureNote(http, baseline),
                 }.OfType<string>()),
             });
