@@ -16,7 +16,11 @@ using Weasel.Core;
 namespace CpsLedger.Api.Platform;
 
 /// <summary>What one projection's fast rebuild did.</summary>
-public sealed record FastRebuildResult(string Projection, long Events, long Documents, TimeSpan Elapsed);
+public sealed record FastRebuildResult(string Projection, long Events, long Documents, TimeSpan Elapsed)
+{
+    /// <summary>Rebuilt by Marten's daemon (an event projection this rebuild leaves to it): no event or document counts.</summary>
+    public bool ByMartensDaemon { get; init; }
+}
 
 /// <summary>A fast rebuild refused before it began (a projection it does not know or cannot fold): nothing was changed.</summary>
 public sealed class FastRebuildRefusedException(string message) : InvalidOperationException(message);
@@ -40,7 +44,8 @@ public sealed class FastRebuild(IDocumentStore store)
 
     /// <summary>
     /// The projections this rebuild handles, by name: the stored single-stream projections (stream id a Guid) and the serial
-    /// claims. The other event projections (support overrides, old e-mail claims: a handful of rows) keep Marten's rebuild.
+    /// claims. The other event projections (support overrides, old e-mail claims: a handful of rows) keep Marten's rebuild
+    /// (<see cref="RebuildEveryProjectionAsync"/> runs it beside the lanes).
     /// </summary>
     public IReadOnlyList<string> Projections =>
         [.. _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live && Handles(p)).Select(p => p.Name)];
@@ -98,6 +103,36 @@ public sealed class FastRebuild(IDocumentStore store)
         var done = await Task.WhenAll(lanes.Select(l => RunLaneAsync(l, carrier, claims, ct)));
         var byName = done.SelectMany(r => r).ToDictionary(r => r.Projection);
         return [.. chosen.Select(p => byName[p.Name])];
+    }
+
+    /// <summary>
+    /// Every stored projection: those this rebuild handles, in its lanes, and at the same time the other event projections
+    /// (support overrides, old e-mail claims: a handful of rows) by Marten's daemon, as <c>projections rebuild</c> would. At
+    /// the same time rather than after: 400,005 events in 9.5–13.2 s (mean 11.0) against 11.7–12.8 s (mean 12.1), three runs
+    /// each taking turns (2026-12-03); the daemon's part takes 0.7–1.1 s alone, 1.8–2.4 s beside the lanes.
+    /// </summary>
+    public async Task<IReadOnlyList<FastRebuildResult>> RebuildEveryProjectionAsync(CancellationToken ct)
+    {
+        var others = _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live && !Handles(p)).Select(p => p.Name).ToList();
+        var byDaemon = RebuildByMartensDaemonAsync(others, ct);
+        var fast = await RebuildAsync(null, ct);
+        return [.. fast, .. await byDaemon];
+    }
+
+    private async Task<List<FastRebuildResult>> RebuildByMartensDaemonAsync(IReadOnlyList<string> names, CancellationToken ct)
+    {
+        var results = new List<FastRebuildResult>();
+        if (names.Count == 0)
+            return results;
+        var clock = Stopwatch.StartNew();
+        using var daemon = await store.BuildProjectionDaemonAsync();
+        foreach (var name in names)
+        {
+            await daemon.RebuildProjectionAsync(name, TimeSpan.FromMinutes(30), ct);
+            results.Add(new FastRebuildResult(name, 0, 0, clock.Elapsed) { ByMartensDaemon = true });
+        }
+
+        return results;
     }
 
     private sealed class Lane
@@ -560,11 +595,11 @@ public sealed class FastRebuild(IDocumentStore store)
 
 public sealed class FastRebuildInput : NetCoreInput
 {
-    [Description("Rebuild only this projection (default: every single-stream projection and the serial claims)")]
+    [Description("Rebuild only this single-stream projection or the serial claims (default: every stored projection)")]
     public string? ProjectionFlag { get; set; }
 }
 
-[Description("Rebuilds single-stream projections and the serial claims by replaying the events in memory and bulk-copying the documents; run it with the service stopped",
+[Description("Rebuilds every stored projection (or the one named): single-stream projections and the serial claims by replaying the events in memory and bulk-copying the documents, the other event projections by Marten's daemon meanwhile; run it with the service stopped",
     Name = "projections-fast-rebuild")]
 public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
 {
@@ -575,7 +610,9 @@ public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
         IReadOnlyList<FastRebuildResult> results;
         try
         {
-            results = await rebuild.RebuildAsync(input.ProjectionFlag is { } one ? [one] : null, CancellationToken.None);
+            results = input.ProjectionFlag is { } one
+                ? await rebuild.RebuildAsync([one], CancellationToken.None)
+                : await rebuild.RebuildEveryProjectionAsync(CancellationToken.None);
         }
         catch (FastRebuildRefusedException refused)
         {
@@ -586,7 +623,9 @@ public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
 
         // The report is this command's output, not a log line.
         foreach (var r in results)
-            await Console.Out.WriteLineAsync($"{r.Projection}: {r.Events} events folded into {r.Documents} documents in {r.Elapsed.TotalSeconds:0.0} s");
+            await Console.Out.WriteLineAsync(r.ByMartensDaemon
+                ? $"{r.Projection}: rebuilt by Marten's daemon in {r.Elapsed.TotalSeconds:0.0} s"
+                : $"{r.Projection}: {r.Events} events folded into {r.Documents} documents in {r.Elapsed.TotalSeconds:0.0} s");
         return true;
     }
 }

@@ -150,6 +150,43 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Rebuilding_every_projection_gives_back_the_event_projections_left_to_Martens_daemon_too()
+    {
+        // A support adjustment: a support override row (an event projection the fast rebuild leaves to the daemon) and the
+        // documents the fast rebuild folds.
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("every-projection@studio.example");
+        await App.Member(account).Register(account, Products.Products.Complete("EP-1"));
+        await App.Tracked(async () =>
+            await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+                new { points = 40, reason = "Lost in the outage", ticketReference = "CPS-2" })).ShouldBe(HttpStatusCode.Created));
+        var rebuild = new FastRebuild(App.Store);
+        var tables = rebuild.SingleStreamProjections.Select(p => p.Document).Append(typeof(SerialOwnership))
+            .Append(typeof(CpsLedger.Api.Support.SupportOverride)).ToList();
+        var before = await Documents(tables);
+        Assert.Contains(before, d => d.StartsWith("mt_doc_supportoverride ", StringComparison.Ordinal));
+        // The override row lost, as a projection's table can be: only a rebuild by the daemon brings it back.
+        await Scalar($"with gone as (delete from {App.SchemaName}.mt_doc_supportoverride returning 1) select count(*) from gone");
+
+        var results = await rebuild.RebuildEveryProjectionAsync(CancellationToken.None);
+
+        var stored = ((DocumentStore)App.Store).Options.Projections.All.Where(p => p.Lifecycle != JasperFx.Events.Projections.ProjectionLifecycle.Live)
+            .Select(p => p.Name).Order().ToList();
+        Assert.Equal(stored, results.Select(r => r.Projection).Order());
+        Assert.Equal([typeof(CpsLedger.Api.Migration.OldCpsEmailClaimProjection).FullName, typeof(CpsLedger.Api.Support.SupportOverrideProjection).FullName],
+            results.Where(r => r.ByMartensDaemon).Select(r => r.Projection).Order());
+        Assert.Equal(before, await Documents(tables));
+
+        // The command an operator runs does the same and says which projection went which way.
+        await Scalar($"with gone as (delete from {App.SchemaName}.mt_doc_supportoverride returning 1) select count(*) from gone");
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "projections-fast-rebuild");
+        Assert.True(exit == 0, output);
+        Assert.Contains($"{typeof(CpsLedger.Api.Support.SupportOverrideProjection).FullName}: rebuilt by Marten's daemon in ", output);
+        Assert.Contains("ProductView: 2 events folded into 1 documents in ", output);
+        Assert.Equal(before, await Documents(tables));
+    }
+
+    [Fact]
     public async Task A_fast_rebuild_of_a_projection_it_does_not_know_or_cannot_fold_changes_nothing_and_says_why()
     {
         var rebuild = new FastRebuild(App.Store);
