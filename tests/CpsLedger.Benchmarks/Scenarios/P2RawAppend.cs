@@ -11,7 +11,8 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// INSERT through Npgsql of the same JSON (the same bytes Marten stores) with the same metadata columns, and against the two
 /// rows Marten writes (a stream row and an event row with the stream's keys: primary key, foreign key, unique stream and
 /// version) inserted in one round trip: the first ratio is Marten and the schema together, the second Marten alone. Then the
-/// same append into a store whose event table carries the ledger's hash chain: the chain's cost on single appends.
+/// same append into a store whose event table carries the ledger's hash chain, the two taking turns: the chain's cost on single
+/// appends.
 /// </summary>
 public static class P2RawAppend
 {
