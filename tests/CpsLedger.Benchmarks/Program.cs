@@ -101,7 +101,8 @@ public static class BenchmarkProgram
             await using var serviceLogWriter = new StreamWriter(serviceLog) { AutoFlush = false };
             Console.SetOut(TextWriter.Synchronized(serviceLogWriter));
 
-            Log("starting the service in-process (Development, on a loopback port) and the raw Marten stores");
+            Log("building the service's schema (a Development start), then starting it in-process (Production, on a loopback port) and the raw Marten stores");
+            await BenchApp.BuildSchemaAsync(connectionString, mailFolder);
             await using var app = new BenchApp(connectionString, mailFolder);
             app.StartOnLoopback();
             await using var raw = await RawStore.CreateAsync(connectionString);

@@ -11,11 +11,13 @@ using Wolverine;
 namespace CpsLedger.Benchmarks.Harness;
 
 /// <summary>
-/// The real service in-process (WebApplicationFactory, Development environment, as the tests host it) on the benchmark
-/// database, schema <see cref="Schema"/>, listening on a loopback port (Kestrel): every request of the scenarios goes over a
-/// real socket (until 2026-12 through the in-memory TestServer).
+/// The real service in-process (WebApplicationFactory) on the benchmark database, schema <see cref="Schema"/>, listening on a
+/// loopback port (Kestrel): every request of the scenarios goes over a real socket (until 2026-12 through the in-memory
+/// TestServer). In the Production environment, as deployed (the pre-generated handlers, JSON logs, the daemon's hot/cold
+/// election, no schema changes: <see cref="BuildSchemaAsync"/> first), with the settings Production requires
+/// (<see cref="ProductionSettings"/>); until 2026-12-03 12:10 in Development, as the tests host it.
 /// </summary>
-public sealed class BenchApp(string connectionString, string mailFolder) : WebApplicationFactory<Program>
+public sealed class BenchApp(string connectionString, string mailFolder, string environment = "Production") : WebApplicationFactory<Program>
 {
     public const string Schema = "cpsbench";
 
@@ -25,7 +27,9 @@ public sealed class BenchApp(string connectionString, string mailFolder) : WebAp
     {
         // The service's own folder (its appsettings files), wherever this program runs from.
         builder.UseContentRoot(Path.Combine(MachineInfo.RepositoryRoot(), "src", "CpsLedger.Api"));
-        builder.UseEnvironment("Development");
+        builder.UseEnvironment(environment);
+        foreach (var (key, value) in ProductionSettings.All)
+            builder.UseSetting(key, value);
         builder.UseSetting("ConnectionStrings:Marten", connectionString);
         builder.UseSetting("LocalPostgres:Enabled", "false");
         builder.UseSetting("Ledger:SchemaName", Schema);
@@ -39,6 +43,17 @@ public sealed class BenchApp(string connectionString, string mailFolder) : WebAp
     }
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
+
+    /// <summary>
+    /// Builds the service's schema (Marten's and Wolverine's tables, the hash chain) in <see cref="Schema"/>, as a
+    /// Development start does; Production changes no schema.
+    /// </summary>
+    public static async Task BuildSchemaAsync(string connectionString, string mailFolder)
+    {
+        await using var development = new BenchApp(connectionString, mailFolder, "Development");
+        // A Development start applies every database change (on a free port, not the configured one).
+        development.StartOnLoopback();
+    }
 
     /// <summary>Where the service listens, once <see cref="StartOnLoopback"/> has run.</summary>
     public Uri BaseUrl { get; private set; } = new("http://127.0.0.1/");

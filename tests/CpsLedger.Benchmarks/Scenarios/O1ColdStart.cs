@@ -18,8 +18,6 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// </summary>
 public static class O1ColdStart
 {
-    internal const string SigningKey = "cpsledger-benchmark-signing-key-000000000000";
-    internal const string CodeKey = "cpsledger-benchmark-old-email-code-key-0000000";
 
     public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
     {
@@ -32,7 +30,7 @@ public static class O1ColdStart
         if (connection is null)
             return [Skipped(BuildOutput, "could not create a database for it (an external server needs CREATEDB)")];
         var applied = await ApplyMigrationsAsync(connection, Path.Combine(root, "eventstore-migrations"));
-        var token = new DevTokenIssuer(Options.Create(new AuthOptions { SigningKey = SigningKey }), TimeProvider.System)
+        var token = new DevTokenIssuer(Options.Create(new AuthOptions { SigningKey = ProductionSettings.SigningKey }), TimeProvider.System)
             .Issue("bench-portal", [LedgerRoles.Portal]);
 
         // What a deployment runs is the ReadyToRun publish (docs/operations.md), so the target is its figure; the build output
@@ -181,11 +179,9 @@ public static class O1ColdStart
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ConnectionStrings__Marten"] = connection;
-        info.Environment["Auth__SigningKey"] = SigningKey;
-        info.Environment["OldEmailVerification__CodeKey"] = CodeKey;
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-o1-mail");
-        AddSeller(info);
+        ProductionSettings.AddTo(info);
 
         await using var log = new StreamWriter(logFile);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
@@ -257,20 +253,5 @@ public static class O1ColdStart
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>The seller settings Production requires to start (the Development values, illustrative).</summary>
-    public static void AddSeller(ProcessStartInfo info)
-    {
-        info.Environment["Seller__LegalName"] = "CPS Demo Europe B.V. (ILLUSTRATIVE)";
-        info.Environment["Seller__Address__Street"] = "Voorbeeldstraat 1";
-        info.Environment["Seller__Address__PostalCode"] = "1011 AA";
-        info.Environment["Seller__Address__City"] = "Amsterdam";
-        info.Environment["Seller__Address__Country"] = "NL";
-        info.Environment["Seller__VatId"] = "NL123456782B01";
-        info.Environment["Seller__CompanyRegistrationNumber"] = "12345678";
-        info.Environment["Seller__Email"] = "invoices@cpsledger.example";
-        info.Environment["Seller__Payee__Iban"] = "NL91ABNA0417164300";
-        info.Environment["Seller__Payee__Bic"] = "ABNANL2A";
     }
 }

@@ -96,7 +96,7 @@ public static class P1RegisterAndComplete
             return null;
         }
 
-        // Warm-up: the first requests compile the handlers (Development generates code at runtime).
+        // Warm-up: the first requests JIT-compile the handlers and fill the pool.
         await Load.RunAsync(warmup, levels.Max(), Http);
         await Load.RunAsync(warmup, levels.Max(), Marten);
 

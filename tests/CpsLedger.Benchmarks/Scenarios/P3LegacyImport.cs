@@ -356,10 +356,8 @@ public static class P3LegacyImport
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ConnectionStrings__Marten"] = connection;
-        info.Environment["Auth__SigningKey"] = O1ColdStart.SigningKey;
-        info.Environment["OldEmailVerification__CodeKey"] = O1ColdStart.CodeKey;
         info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-p3-mail");
-        O1ColdStart.AddSeller(info);
+        ProductionSettings.AddTo(info);
 
         string? summary = null;
         string? timings = null;
