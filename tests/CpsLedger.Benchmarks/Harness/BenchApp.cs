@@ -15,7 +15,7 @@ namespace CpsLedger.Benchmarks.Harness;
 /// loopback port (Kestrel): every request of the scenarios goes over a real socket (until 2026-12 through the in-memory
 /// TestServer). In the Production environment, as deployed (the pre-generated handlers, JSON logs, the daemon's hot/cold
 /// election, no schema changes: <see cref="BuildSchemaAsync"/> first), with the settings Production requires
-/// (<see cref="ProductionSettings"/>); until 2026-12-03 12:10 in Development, as the tests host it.
+/// (<see cref="ProductionSettings"/>); until 2026-12-03 12:06 in Development, as the tests host it.
 /// </summary>
 public sealed class BenchApp(string connectionString, string mailFolder, string environment = "Production") : WebApplicationFactory<Program>
 {
