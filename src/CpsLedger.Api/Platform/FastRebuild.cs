@@ -115,8 +115,10 @@ public sealed class FastRebuild(IDocumentStore store)
     {
         var others = _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live && !Handles(p)).Select(p => p.Name).ToList();
         var byDaemon = RebuildByMartensDaemonAsync(others, ct);
-        var fast = await RebuildAsync(null, ct);
-        return [.. fast, .. await byDaemon];
+        var fast = RebuildAsync(null, ct);
+        // Both run to their end before either's failure is thrown: the daemon is not left rebuilding behind a failed command.
+        await Task.WhenAll(fast, byDaemon);
+        return [.. await fast, .. await byDaemon];
     }
 
     private async Task<List<FastRebuildResult>> RebuildByMartensDaemonAsync(IReadOnlyList<string> names, CancellationToken ct)
