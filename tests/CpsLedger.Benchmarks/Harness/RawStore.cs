@@ -17,8 +17,11 @@ public sealed class RawStore : IAsyncDisposable
     /// <summary>The same bare store with the ledger's hash chain (table and triggers) on its event table: the chain's own cost.</summary>
     public const string ChainedSchema = "cpsbench_chained";
 
-    private RawStore(DocumentStore store, NpgsqlDataSource dataSource)
+    private readonly NpgsqlDataSource _martenPool;
+
+    private RawStore(DocumentStore store, NpgsqlDataSource martenPool, NpgsqlDataSource dataSource)
     {
+        _martenPool = martenPool;
         Store = store;
         DataSource = dataSource;
     }
@@ -29,9 +32,11 @@ public sealed class RawStore : IAsyncDisposable
 
     public static async Task<RawStore> CreateAsync(string connectionString, string schema = Schema, bool chained = false)
     {
+        // The service's pool (it keeps the server's plans), which Marten leaves to its owner to dispose.
+        var martenPool = Api.Platform.Database.CreateDataSource(connectionString);
         var store = DocumentStore.For(opts =>
         {
-            opts.Connection(Api.Platform.Database.CreateDataSource(connectionString));
+            opts.Connection(martenPool);
             opts.DatabaseSchemaName = schema;
             opts.UseSystemTextJsonForSerialization(EnumStorage.AsString);
             opts.AutoCreateSchemaObjects = AutoCreate.All;
@@ -82,12 +87,13 @@ public sealed class RawStore : IAsyncDisposable
             truncate {schema}.plain_events;
             """);
         await cmd.ExecuteNonQueryAsync();
-        return new RawStore(store, dataSource);
+        return new RawStore(store, martenPool, dataSource);
     }
 
     public async ValueTask DisposeAsync()
     {
         await DataSource.DisposeAsync();
         await Store.DisposeAsync();
+        await _martenPool.DisposeAsync();
     }
 }
