@@ -18,7 +18,6 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// </summary>
 public static class O1ColdStart
 {
-
     public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
     {
         var root = MachineInfo.RepositoryRoot();

@@ -159,7 +159,7 @@ public static class P4Rebuild
         {
             // What an operator runs, projections-fast-rebuild without a projection named: the single-stream projections and the
             // serial claims in two lanes, and meanwhile Marten's daemon rebuilding the other event projections (support
-            // overrides, old e-mail claims: a handful of rows). Until 2026-12-03 11:50 the daemon's part ran after the rest.
+            // overrides, old e-mail claims: a handful of rows). Until 2026-12-03 11:46 the daemon's part ran after the rest.
             foreach (var result in await new FastRebuild(store).RebuildEveryProjectionAsync(CancellationToken.None))
                 timings.Add($"{result.Projection} {result.Elapsed.TotalSeconds:F1} s{(result.ByMartensDaemon ? " (daemon)" : "")}");
         }
