@@ -183,6 +183,14 @@ public static class BenchmarkProgram
             output.WriteLine($"Results: {json}");
             output.WriteLine($"         {markdown}");
             output.WriteLine($"Service log: {serviceLog}");
+            // Every figure is written first; then a scenario that broke (an exception, not a number) fails the run, so that CI's
+            // smoke run catches a harness or a service that no longer works under load.
+            var broken = figures.Where(f => f.Status == "error").Select(f => f.Scenario).ToList();
+            if (broken.Count > 0)
+            {
+                output.WriteLine($"Scenarios that broke: {string.Join(", ", broken)} (the service log and the lines above say why)");
+                return 1;
+            }
         }
         finally
         {
