@@ -161,7 +161,7 @@ public sealed class FastRebuild(IDocumentStore store)
     /// <summary>
     /// One lane: every projection's transaction opened (its high-water mark read, its table truncated, its COPY begun), one
     /// scan of their events folded into all of them, each committed; then the claims, from the carrier's changes or alone.
-    /// A projection's time is the lane's until its commit.
+    /// A projection's time is the lane's until it has committed.
     /// </summary>
     private async Task<List<FastRebuildResult>> RunLaneAsync(Lane lane, object? carrier, SerialOwnershipProjection? claims, CancellationToken ct)
     {
@@ -185,7 +185,7 @@ public sealed class FastRebuild(IDocumentStore store)
 
                 await FoldStreamsAsync([.. rebuilds.Select(r => r.Fold)], changes, ct);
                 foreach (var (_, rebuild, fold) in rebuilds)
-                    results.Add(await rebuild.CommitAsync(fold.Events, fold.Documents, fold.LastSequence, clock.Elapsed, ct));
+                    results.Add(await rebuild.CommitAsync(fold.Events, fold.Documents, fold.LastSequence, clock, ct));
             }
             finally
             {
@@ -424,7 +424,7 @@ public sealed class FastRebuild(IDocumentStore store)
         var claims = changes.ReplayInEventOrder();
         foreach (var claim in claims.Values)
             await rebuild.WriteAsync(claim.Id, claim, 0, ct);
-        return await rebuild.CommitAsync(changes.Events, claims.Count, changes.LastSequence, clock.Elapsed, ct);
+        return await rebuild.CommitAsync(changes.Events, claims.Count, changes.LastSequence, clock, ct);
     }
 
     /// <summary>
@@ -517,7 +517,9 @@ public sealed class FastRebuild(IDocumentStore store)
         /// Ends the COPY, sets the shard's progression to the event store's high-water mark when the rebuild started (or the last
         /// event read, if later), so the daemon resumes from there, and commits.
         /// </summary>
-        public async Task<FastRebuildResult> CommitAsync(long events, long documents, long lastSequence, TimeSpan elapsed, CancellationToken ct)
+        /// <param name="clock">The lane's: the projection's time is read once it has committed (until 2026-12-03 it was read before
+        /// the COPY's end, the index builds and the commit, which the claims' time then left out).</param>
+        public async Task<FastRebuildResult> CommitAsync(long events, long documents, long lastSequence, Stopwatch clock, CancellationToken ct)
         {
             await _importer.CompleteAsync(ct);
             // Disposed before the next command: the connection is the COPY's until then.
@@ -539,7 +541,7 @@ public sealed class FastRebuild(IDocumentStore store)
             }
 
             await _transaction.CommitAsync(ct);
-            return new FastRebuildResult(_name, events, documents, elapsed);
+            return new FastRebuildResult(_name, events, documents, clock.Elapsed);
         }
 
         public async ValueTask DisposeAsync()

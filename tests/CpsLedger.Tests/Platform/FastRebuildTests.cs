@@ -279,6 +279,28 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_projections_rebuild_time_includes_its_commit()
+    {
+        // The commit's last statements (the progression's row, then the commit) held up for a second by a lock on the
+        // progression table: a time read before the commit, as it was until 2026-12-03, stays far under that second.
+        await using var locker = new NpgsqlConnection(App.ConnectionString);
+        await locker.OpenAsync();
+        await using var holding = await locker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand($"lock table {App.SchemaName}.mt_event_progression in exclusive mode", locker, holding))
+            await lockTable.ExecuteNonQueryAsync();
+
+        var rebuilding = new FastRebuild(App.Store).RebuildAsync(["TierTableView"], CancellationToken.None);
+        await FaultWaits.Until(async () => await Scalar(
+                $"select count(*) from pg_locks where not granted and relation = '{App.SchemaName}.mt_event_progression'::regclass") is > 0L,
+            "the rebuild waiting on the progression's lock", TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await holding.CommitAsync();
+        var result = Assert.Single(await rebuilding);
+
+        Assert.True(result.Elapsed >= TimeSpan.FromSeconds(1), $"the rebuild took {result.Elapsed.TotalMilliseconds:F0} ms by its own time");
+    }
+
+    [Fact]
     public void Replaying_a_second_claim_of_a_serial_already_held_fails_as_the_insert_would()
     {
         var claims = new Dictionary<string, SerialOwnership>();
