@@ -25,7 +25,7 @@ public static class H1HttpLoad
         var token = new AuthenticationHeaderValue("Bearer", ctx.App.TokenFor(LedgerRoles.Support));
         // The scale's reads lasted a fraction of a second at 32 connections (1,000 answers of /api/me in about 50 ms), too short for
         // the CPU meter's 10 ms ticks and for a passing neighbour: five times as many reads, ten times as many answers that
-        // read nothing (since 2026-12-03 13:30).
+        // read nothing (since 2026-12-03 13:07).
         var reads = ctx.Scale.ReadsPerLevel * 5;
         var answers = ctx.Scale.ReadsPerLevel * 10;
         var figures = new List<Figure>();
@@ -36,22 +36,8 @@ public static class H1HttpLoad
             figures.AddRange(floor.Figures);
             using var http = ctx.App.SocketClient(connections);
             http.DefaultRequestHeaders.Authorization = token;
-            var random = new Random(connections);
-
-            Func<int, int, Task<string?>> Get(Func<string> path) => async (_, _) =>
-            {
-                using var response = await http.GetAsync(path());
-                await response.Content.ReadAsByteArrayAsync();
-                return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
-            };
-
-            string Account()
-            {
-                lock (random)
-                    return accounts[random.Next(Math.Min(size, accounts.Count))].ToString();
-            }
-
-            var me = Get(() => "/api/me");
+            var account = RandomAccount(accounts, size, connections);
+            var me = Get(http, () => "/api/me");
             await Load.RunAsync(Math.Min(200, reads), connections, me);
             var meCpu = CpuMeter.Start(ctx.ClusterDirectory);
             var ceiling = await Load.RunAsync(answers, connections, me);
@@ -82,7 +68,7 @@ public static class H1HttpLoad
             ctx.Log($"  H1 the most a one-round-trip read could reach at {connections}: {bound:F2}x of /api/me");
             foreach (var (name, path) in new[] { ("summary", "summary"), ("points explanation", "points-explanation"), ("eligible tiers", "eligible-tiers") })
             {
-                var read = Get(() => $"/api/accounts/{Account()}/{path}");
+                var read = Get(http, () => $"/api/accounts/{account()}/{path}");
                 await Load.RunAsync(Math.Min(100, reads), connections, read);
                 using var trips = new RoundTrips();
                 var cpu = CpuMeter.Start(ctx.ClusterDirectory);
@@ -121,23 +107,10 @@ public static class H1HttpLoad
     {
         using var http = bare.SocketClient(connections);
         http.DefaultRequestHeaders.Authorization = token;
-        var random = new Random(connections + 1);
-        Func<int, int, Task<string?>> Get(Func<string> path) => async (_, _) =>
-        {
-            using var response = await http.GetAsync(path());
-            await response.Content.ReadAsByteArrayAsync();
-            return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
-        };
-
-        string Account()
-        {
-            lock (random)
-                return accounts[random.Next(Math.Min(size, accounts.Count))].ToString();
-        }
-
+        var account = RandomAccount(accounts, size, connections + 1);
         var plural = connections == 1 ? "" : "s";
-        var me = Get(() => "/me");
-        var read = Get(() => $"/accounts/{Account()}");
+        var me = Get(http, () => "/me");
+        var read = Get(http, () => $"/accounts/{account()}");
         await Load.RunAsync(Math.Min(200, reads), connections, me);
         await Load.RunAsync(Math.Min(200, reads), connections, read);
         var meCpu = CpuMeter.Start(ctx.ClusterDirectory);
@@ -173,5 +146,24 @@ public static class H1HttpLoad
                 Note = string.Join("; ", new[] { readCpuNote, Load.FailureNote(oneRead) }.OfType<string>()),
             },
         ]);
+    }
+
+    /// <summary>A GET of the path's next value, its body read to the end: null when answered 200, else the status.</summary>
+    private static Func<int, int, Task<string?>> Get(HttpClient http, Func<string> path) => async (_, _) =>
+    {
+        using var response = await http.GetAsync(path());
+        await response.Content.ReadAsByteArrayAsync();
+        return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
+    };
+
+    /// <summary>One of the first <paramref name="size"/> seeded accounts at random, from a generator the clients share.</summary>
+    private static Func<string> RandomAccount(IReadOnlyList<Guid> accounts, int size, int seed)
+    {
+        var random = new Random(seed);
+        return () =>
+        {
+            lock (random)
+                return accounts[random.Next(Math.Min(size, accounts.Count))].ToString();
+        };
     }
 }
