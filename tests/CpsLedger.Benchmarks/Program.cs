@@ -6,6 +6,7 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using CpsLedger.Benchmarks.Harness;
 using CpsLedger.Benchmarks.Scenarios;
 using CpsLedger.LocalPostgres;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace CpsLedger.Benchmarks;
@@ -122,7 +123,7 @@ public static class BenchmarkProgram
                 App = app,
                 Raw = raw,
                 Chained = chained,
-                Seeder = new Seeder(app.Store, Log),
+                Seeder = new Seeder(app.Store, app.Services.GetRequiredService<NpgsqlDataSource>(), Log),
                 Log = Log,
                 ResultsDirectory = resultsDirectory,
                 ClusterDirectory = cluster?.DataDirectory,
