@@ -97,7 +97,8 @@ public sealed class Seeder(IDocumentStore store, NpgsqlDataSource pool, Action<s
 
         // Each bulk transaction took an advisory lock per account (the hash chain's row trigger), and a PostgreSQL backend's table
         // of the locks it has held never shrinks: every later commit on that connection scans it (about 10 us per commit after
-        // 5,000 locks, psql). A running service's connections never held that many, so the seeded ones are closed.
+        // 5,000 locks, psql). The scenarios are to measure connections as the running service has them, so the seeded ones are
+        // closed.
         pool.Clear();
         return started.Elapsed;
     }
