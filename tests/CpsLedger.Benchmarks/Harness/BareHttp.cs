@@ -70,8 +70,7 @@ public sealed class BareHttp : IAsyncDisposable
         return new BareHttp(app, dataSource, new Uri(address));
     }
 
-    public HttpClient SocketClient(int connections) =>
-        new(new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = BaseUrl };
+    public HttpClient SocketClient(int connections) => BenchApp.SocketClient(BaseUrl, connections);
 
     public async ValueTask DisposeAsync()
     {

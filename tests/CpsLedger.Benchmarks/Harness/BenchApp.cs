@@ -69,8 +69,11 @@ public sealed class BenchApp(string connectionString, string mailFolder, string 
     }
 
     /// <summary>A client of its own connection pool, at most <paramref name="connections"/> sockets to the service.</summary>
-    public HttpClient SocketClient(int connections) =>
-        new(new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = BaseUrl };
+    public HttpClient SocketClient(int connections) => SocketClient(BaseUrl, connections);
+
+    /// <summary>A client of its own connection pool to <paramref name="baseUrl"/>, at most <paramref name="connections"/> sockets.</summary>
+    public static HttpClient SocketClient(Uri baseUrl, int connections) =>
+        new(new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = baseUrl };
 
     public string TokenFor(string role, Guid? accountId = null) =>
         new DevTokenIssuer(Services.GetRequiredService<IOptions<AuthOptions>>(), TimeProvider.System)
