@@ -72,15 +72,19 @@ public static class RenewalDecision
     public static DateTimeOffset OfferAt(MembershipTerm term, MembershipYearOptions options) => EndAt(term) - options.RenewalOfferBefore;
 
     /// <summary>
-    /// The tier to renew with: the one asked for (the member's choice, else the current tier) when still eligible, else the highest
-    /// eligible one (by fee) of the same kind, else the highest eligible of any kind; null when none is eligible.
+    /// The tier to renew with: the member's choice when still eligible, else the current tier when still eligible, else the highest
+    /// eligible one (by fee) of the current tier's kind, else the highest eligible of any kind; null when none is eligible.
     /// </summary>
-    public static TierEligibility? Preselect(EligibleTiers eligibility, string wanted, TierKind kind)
+    /// <param name="chosen">The tier the member chose for the renewal, if any.</param>
+    public static TierEligibility? Preselect(EligibleTiers eligibility, string? chosen, MembershipTerm current)
     {
         var eligible = eligibility.Standard.Concat(eligibility.Enterprise).Where(t => t.Eligible).ToList();
-        return eligible.FirstOrDefault(t => string.Equals(t.Code, wanted, StringComparison.OrdinalIgnoreCase))
-               ?? eligible.Where(t => t.Kind == kind).MaxBy(t => t.AnnualFee)
+        return Eligible(chosen) ?? Eligible(current.TierCode)
+               ?? eligible.Where(t => t.Kind == current.TierKind).MaxBy(t => t.AnnualFee)
                ?? eligible.MaxBy(t => t.AnnualFee);
+
+        TierEligibility? Eligible(string? code) =>
+            code is null ? null : eligible.FirstOrDefault(t => string.Equals(t.Code, code, StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>The renewal of the membership in force, or null when the term is already offered, stopped, or not this one.</summary>
@@ -98,8 +102,7 @@ public static class RenewalDecision
         var renewal = RenewalOf(membership);
         if (renewal is { OfferedAt: not null } or { StoppedAt: not null })
             return null;
-        var wanted = renewal?.Proposed ?? term;
-        var tier = Preselect(eligibility, wanted.TierCode, wanted.TierKind);
+        var tier = Preselect(eligibility, renewal?.Proposed?.TierCode, term);
         var renewalId = RenewalTerms.RenewalOf(term.MembershipId);
         Guid? invoiceId = tier is not null && term.PaymentMethod == PaymentMethod.BankTransfer
             ? InvoiceStream.ForRenewal(renewalId, renewal?.Choices ?? 0)
@@ -124,8 +127,7 @@ public static class RenewalDecision
             return new TermEndOutcome(null, LapseReason.RenewalStopped, ahead, false);
         if (membership.Suspension?.MembershipId == term.MembershipId)
             return new TermEndOutcome(null, LapseReason.Unpaid, ahead, false);
-        var chosen = renewal is { ChosenByMember: true, Proposed: { } p } ? p : term;
-        var tier = Preselect(inputs.Eligibility, chosen.TierCode, chosen.TierKind);
+        var tier = Preselect(inputs.Eligibility, renewal is { ChosenByMember: true, Proposed: { } chosen } ? chosen.TierCode : null, term);
         if (tier is null)
             return new TermEndOutcome(null, LapseReason.NotEligible, ahead, true);
 

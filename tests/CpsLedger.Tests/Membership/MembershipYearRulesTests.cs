@@ -28,7 +28,29 @@ public sealed class MembershipYearRulesTests
     [InlineData(2000, "gold", "gold")] // more points do not move the member up by themselves
     [InlineData(400, "gold", null)] // below the threshold: nothing to offer
     public void The_offer_preselects_the_current_tier_while_eligible_else_the_highest_eligible(int points, string current, string? expected) =>
-        Assert.Equal(expected, RenewalDecision.Preselect(At(points), current, TierKind.Standard)?.Code);
+        Assert.Equal(expected, RenewalDecision.Preselect(At(points), null, Member(PaymentMethod.Card, current).Membership!)?.Code);
+
+    [Theory]
+    [InlineData(2000, "silver", "platinum", "platinum")] // the member's choice, while eligible
+    [InlineData(1200, "silver", "platinum", "silver")] // the choice out of reach: the current tier, not the highest eligible (gold)
+    [InlineData(1200, "platinum", "platinum", "gold")] // neither: the highest eligible of the current tier's kind
+    [InlineData(400, "silver", "gold", null)] // below the threshold: nothing
+    public void The_members_choice_comes_first_then_the_current_tier_then_the_highest_eligible(int points, string current, string chosen,
+        string? expected) =>
+        Assert.Equal(expected, RenewalDecision.Preselect(At(points), chosen, Member(PaymentMethod.Card, current).Membership!)?.Code);
+
+    [Fact]
+    public void A_renewal_choice_no_longer_eligible_falls_back_to_the_current_tier_in_the_offer_and_at_the_term_end()
+    {
+        // Silver, and Platinum chosen for the renewal with 2000 points; then the points fell to 1200: Silver and Gold are eligible.
+        var membership = Member(PaymentMethod.Card, "silver", 100m);
+        var term = membership.Membership!;
+        var chose = membership.Apply(new RenewalTierChosen(Account, term.MembershipId, RenewalTerms.RenewalOf(term.MembershipId), "platinum", "Platinum",
+            TierKind.Standard, 350m, "EUR", 1, 2000, 2, null, Now.AddDays(-10)));
+        Assert.Equal("silver", RenewalDecision.Offer(chose, term.MembershipId, At(1200), Now)!.OfferedTier);
+        Assert.Equal("silver", RenewalDecision.End(chose, new TermEndInputs(At(1200), true, null), Now).Renewed!.TierCode);
+        Assert.Equal("platinum", RenewalDecision.End(chose, new TermEndInputs(At(2000), true, null), Now).Renewed!.TierCode);
+    }
 
     [Fact]
     public void A_bank_transfer_offer_names_its_renewal_invoice_and_a_second_offer_of_the_term_is_nothing()
