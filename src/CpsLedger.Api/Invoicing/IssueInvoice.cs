@@ -101,6 +101,19 @@ public static class IssueInvoiceDecision
             ? [DueWork.At(new ChargeCard(issued.InvoiceId, 1, DueWork.StartOf(issued.DueOn)), DueWork.StartOf(issued.DueOn), now)]
             : [DueWork.At(new CheckInvoiceOverdue(issued.InvoiceId, OverdueCheckAt(issued.DueOn)), OverdueCheckAt(issued.DueOn), now)];
 
+    /// <summary>
+    /// The annual fee a term's own invoice (joining or renewal) charges: the tier the term began on, not the one it holds when the
+    /// invoice is issued. An upgrade made meanwhile is invoiced on its own, pro rata; charging the new tier's fee here as well
+    /// would charge the difference twice.
+    /// </summary>
+    public static InvoiceCharge TermCharge(AccountMembership? membership, MembershipTerm term, InvoiceKind kind)
+    {
+        var began = membership?.TierHistory.FirstOrDefault(p => p.MembershipId == term.MembershipId && p.Change != TierChange.Upgraded);
+        var (tierName, fee) = began is null ? (term.TierName, term.AnnualFee) : (began.TierName, began.AnnualFee);
+        return new InvoiceCharge(kind == InvoiceKind.Renewal ? $"CPS {tierName} membership renewal, annual fee" : $"CPS {tierName} membership, annual fee",
+            fee);
+    }
+
     /// <summary>A bank-transfer renewal invoiced ahead of its term: no overdue check follows it, the term end decides.</summary>
     public static bool IsLeftToTermEnd(InvoiceKind? kind, PaymentMethod method, DateOnly? periodStart, DateOnly issuedOn) =>
         kind == InvoiceKind.Renewal && method == PaymentMethod.BankTransfer && periodStart > issuedOn;
@@ -147,13 +160,13 @@ public static class IssueInvoiceHandler
             return [];
         var (charge, dueOn, periodStart) = message.Kind switch
         {
-            InvoiceKind.Renewal => (new InvoiceCharge($"CPS {term.TierName} membership renewal, annual fee", term.AnnualFee),
+            InvoiceKind.Renewal => (IssueInvoiceDecision.TermCharge(membership, term, InvoiceKind.Renewal),
                 ahead ? term.StartsOn.AddDays(-1 - membershipYear.Value.RenewalInvoiceDueDaysBeforeTermEnd) : (DateOnly?)null, (DateOnly?)null),
             InvoiceKind.Upgrade when membership!.TierHistory.FirstOrDefault(t => t.Upgrade?.UpgradeId == message.UpgradeId) is { Upgrade: { } up } period =>
                 (new InvoiceCharge($"CPS upgrade {up.FromTierName} to {period.TierName}: {up.DaysRemaining} of {up.DaysInTerm} days", up.Amount),
                     null, period.From),
             InvoiceKind.Upgrade => throw new InvalidOperationException($"Upgrade {message.UpgradeId} of account {message.AccountId} is missing."),
-            _ => ((InvoiceCharge?)null, (DateOnly?)null, (DateOnly?)null),
+            _ => (IssueInvoiceDecision.TermCharge(membership, term, InvoiceKind.Membership), (DateOnly?)null, (DateOnly?)null),
         };
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");

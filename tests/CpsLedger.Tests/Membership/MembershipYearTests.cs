@@ -334,6 +334,49 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task An_upgrade_made_before_the_joining_invoice_is_issued_is_charged_once_pro_rata_and_the_invoice_charges_the_tier_joined()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold, EUR 200
+        var member = App.Member(account);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
+
+        // Upgraded to Platinum (EUR 350) while the joining invoice waits for its issue delay.
+        var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+        Assert.Equal(150m, upgrade.ProRataAmount); // the whole term remains
+        await App.FastForward(IssueDelay);
+
+        var invoices = await member.Invoices(account);
+        var joining = Assert.Single(invoices, i => i.Kind == InvoiceKind.Membership);
+        Assert.Equal(("CPS Gold membership, annual fee", 200m), (joining.Lines.Single().Description, joining.Subtotal));
+        Assert.Equal(150m, Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade).Subtotal);
+    }
+
+    [Fact]
+    public async Task An_upgrade_made_before_a_card_renewals_invoice_is_issued_leaves_that_invoice_at_the_tier_renewed_on()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1)); // renewed by card on Gold
+        var renewed = (await Membership(account)).Membership!;
+        Assert.Equal("gold", renewed.TierCode);
+        var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+        await App.FastForward(IssueDelay);
+
+        var ofTerm = (await member.Invoices(account)).Where(i => i.MembershipId == renewed.MembershipId).ToList();
+        var renewal = Assert.Single(ofTerm, i => i.Kind == InvoiceKind.Renewal);
+        Assert.Equal(("CPS Gold membership renewal, annual fee", 200m), (renewal.Lines.Single().Description, renewal.Subtotal));
+        Assert.Equal(upgrade.ProRataAmount, Assert.Single(ofTerm, i => i.Kind == InvoiceKind.Upgrade).Subtotal);
+    }
+
+    [Fact]
     public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
     {
         await Billing.ListThousandPointModel(App.Store);
