@@ -94,7 +94,7 @@ public static class ChargeCardHandler
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
         // Only an overdue invoice can have suspended the membership.
         if (events.OfType<InvoicePaid>().Any() && invoice.Status == InvoiceStatus.Overdue)
-            await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
+            await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, options.Value, now, ct);
         return ([.. events], [.. messages]);
     }
 }

@@ -139,7 +139,7 @@ public static class CancelInvoiceEndpoint
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(Created<InvoiceCancellation>, Events)> Post(Guid accountId, CancelInvoice command, CancellationContext context,
         [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session,
-        IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
+        IOptions<SellerOptions> seller, IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
     {
         // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
         var invoice = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
@@ -157,8 +157,8 @@ public static class CancelInvoiceEndpoint
             session.Update(context.Counter);
         }
         session.Insert(new CreditNoteNumberClaim { Id = number, InvoiceId = invoice.Id, AccountId = accountId });
-        // A suspension for this invoice no longer has a debt behind it: lifted in the same transaction.
-        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
+        // A suspension for this invoice no longer has a debt behind it: lifted (or moved to another overdue invoice) in the same transaction.
+        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, invoicing.Value, now, ct);
         Support.SupportReason.Record(session, command.Reason.Trim());
         var note = (CreditNoteIssued)events[1];
         return (TypedResults.Created($"/api/accounts/{accountId}/credit-notes/{number}",

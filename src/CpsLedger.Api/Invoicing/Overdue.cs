@@ -43,24 +43,46 @@ public static class OverdueDecision
             ? new MembershipSuspended(invoice.AccountId, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now)
             : null;
 
-    /// <summary>Reinstated when the invoice the suspension was for is paid in full.</summary>
-    public static MembershipReinstated? Reinstate(Invoice invoice, AccountMembership? membership, DateTimeOffset now) =>
-        membership?.Suspension is { } suspension && suspension.InvoiceId == invoice.Id
-            ? new MembershipReinstated(invoice.AccountId, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now)
-            : null;
+    /// <summary>
+    /// The invoice the suspension was for is settled (paid in full, or cancelled): reinstated, unless another invoice of the same
+    /// term is overdue past its grace period. That invoice's own suspension found the membership already suspended and did
+    /// nothing, so the suspension now rests on it (the oldest overdue first) instead of being lifted. Null when the suspension
+    /// was not for this invoice.
+    /// </summary>
+    /// <param name="invoices">The account's invoices as stored (the settled one among them or not: it is left out).</param>
+    public static object? AfterSettlement(Invoice settled, AccountMembership? membership, IEnumerable<Invoice> invoices, TimeSpan gracePeriod,
+        DateTimeOffset now)
+    {
+        if (membership?.Suspension is not { } suspension || suspension.InvoiceId != settled.Id)
+            return null;
+        var stillOverdue = invoices
+            .Where(i => i.Id != settled.Id && i.MembershipId == suspension.MembershipId && i.Status == InvoiceStatus.Overdue
+                        && i.OverdueAt + gracePeriod <= now)
+            .OrderBy(i => i.OverdueAt).ThenBy(i => i.InvoiceNumber, StringComparer.Ordinal)
+            .FirstOrDefault();
+        return stillOverdue is null
+            ? new MembershipReinstated(settled.AccountId, settled.MembershipId, settled.Id, settled.InvoiceNumber, now)
+            : new MembershipSuspended(stillOverdue.AccountId, stillOverdue.MembershipId, stillOverdue.Id, stillOverdue.InvoiceNumber, now);
+    }
 
     /// <summary>
-    /// The invoice has just been paid in full (by any means): lift a suspension for it in the same session, so the payment and
-    /// the reinstatement commit together. True when it did. The one write to a second stream beside the aggregate a handler
-    /// works on: the membership's id is derived from the invoice's account, known only once the invoice is loaded.
+    /// The invoice has just been paid in full or cancelled (by any means): lift a suspension for it, or move it to another invoice
+    /// still overdue past its grace period (<see cref="AfterSettlement"/>), in the same session, so the settlement and the
+    /// membership's standing commit together. True when the membership was reinstated. The one write to a second stream beside
+    /// the aggregate a handler works on: the membership's id is derived from the invoice's account, known only once the invoice
+    /// is loaded.
     /// </summary>
-    public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, DateTimeOffset now, CancellationToken ct)
+    public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, InvoicingOptions options, DateTimeOffset now,
+        CancellationToken ct)
     {
         var membership = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
-        if (Reinstate(invoice, membership.Aggregate, now) is not { } reinstatement)
+        if (membership.Aggregate?.Suspension?.InvoiceId != invoice.Id)
             return false;
-        membership.AppendOne(reinstatement);
-        return true;
+        var invoices = await InvoiceQueries.OfAccount(session, invoice.AccountId, ct);
+        if (AfterSettlement(invoice, membership.Aggregate, invoices, options.SuspensionGracePeriod, now) is not { } standing)
+            return false;
+        membership.AppendOne(standing);
+        return standing is MembershipReinstated;
     }
 }
 

@@ -5,6 +5,7 @@ using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Wolverine.Http;
 using Wolverine.Marten;
 
@@ -149,8 +150,8 @@ public static class RecordBankPaymentEndpoint
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(Created<BankPaymentRecorded>, Events)> Post(RecordBankPayment command,
-        [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+        [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session,
+        IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
     {
         // Before answered 404 when no claim names an invoice; a claimed invoice exists (both are written in one transaction).
         var invoice = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
@@ -158,8 +159,8 @@ public static class RecordBankPaymentEndpoint
         var events = Decide(invoice, command, Guid.CreateVersion7(), now);
         var received = (PaymentReceived)events[0];
         var paid = events.OfType<InvoicePaid>().Any();
-        // Paying in full lifts a suspension in the same transaction (the membership stream, beside the invoice's).
-        var reinstated = paid && await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, now, ct);
+        // Paying in full lifts a suspension (or moves it to another overdue invoice) in the same transaction (the membership stream).
+        var reinstated = paid && await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, invoicing.Value, now, ct);
         return (TypedResults.Created($"/api/accounts/{invoice.AccountId}/invoices/{invoice.InvoiceNumber}",
                 new BankPaymentRecorded(received.PaymentId, invoice.InvoiceNumber, invoice.AccountId, received.Amount, received.Currency,
                     received.Kind, received.TotalReceived, received.Outstanding, received.Overpaid, paid ? InvoiceStatus.Paid : invoice.Status,

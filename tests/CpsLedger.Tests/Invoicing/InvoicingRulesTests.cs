@@ -176,10 +176,45 @@ public sealed class InvoicingRulesTests
         membership = membership.Apply(suspended);
         Assert.Null(OverdueDecision.Suspend(invoice, membership, Now)); // once
         Assert.Equal(MembershipStatus.Suspended, InvoiceQueries.Standing(membership, [invoice], new DateOnly(2026, 12, 30)).Status);
-        Assert.NotNull(OverdueDecision.Reinstate(invoice, membership, Now));
+        Assert.IsType<MembershipReinstated>(OverdueDecision.AfterSettlement(invoice, membership, [invoice], Options().SuspensionGracePeriod, Now));
 
         invoice = invoice.Apply(new InvoicePaid(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, invoice.Total, Now));
         Assert.Null(OverdueDecision.Suspend(invoice, new AccountMembership { Membership = membership.Membership }, Now));
+    }
+
+    [Fact]
+    public void Settling_the_invoice_a_suspension_is_for_moves_it_to_another_invoice_of_the_term_overdue_past_its_grace_period()
+    {
+        var grace = Options().SuspensionGracePeriod;
+        var first = IssuedInvoice();
+        var membership = new AccountMembership
+        {
+            AccountId = first.AccountId,
+            Membership = new MembershipTerm(first.MembershipId, first.MembershipNumber, "gold", "Gold", TierKind.Standard, 200m, "EUR",
+                PaymentMethod.BankTransfer, new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1),
+        };
+        membership = membership.Apply(OverdueDecision.Suspend(first, membership, Now)!);
+        Invoice OverdueSince(DateTimeOffset at, Guid? membershipId = null) => IssuedInvoice() with
+        {
+            Id = Guid.NewGuid(),
+            InvoiceNumber = $"INV-2026-{at:HHmmss}",
+            MembershipId = membershipId ?? first.MembershipId,
+            Status = InvoiceStatus.Overdue,
+            OverdueAt = at,
+        };
+
+        var pastGrace = OverdueSince(Now - grace - TimeSpan.FromHours(1));
+        var older = OverdueSince(Now - grace - TimeSpan.FromDays(2));
+        var carried = Assert.IsType<MembershipSuspended>(OverdueDecision.AfterSettlement(first, membership, [first, pastGrace, older], grace, Now));
+        Assert.Equal((older.Id, older.InvoiceNumber, first.MembershipId), (carried.InvoiceId, carried.InvoiceNumber, carried.MembershipId));
+        Assert.Equal(older.Id, membership.Apply(carried).Suspension!.InvoiceId);
+
+        // Still within its grace period, settled already, or of another term: the membership is reinstated.
+        Assert.IsType<MembershipReinstated>(OverdueDecision.AfterSettlement(first, membership, [OverdueSince(Now - grace + TimeSpan.FromHours(1))], grace, Now));
+        Assert.IsType<MembershipReinstated>(OverdueDecision.AfterSettlement(first, membership, [pastGrace with { Status = InvoiceStatus.Paid }], grace, Now));
+        Assert.IsType<MembershipReinstated>(OverdueDecision.AfterSettlement(first, membership, [OverdueSince(Now - grace * 2, Guid.NewGuid())], grace, Now));
+        // Not the invoice the suspension is for: nothing changes.
+        Assert.Null(OverdueDecision.AfterSettlement(pastGrace, membership, [first, pastGrace], grace, Now));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
@@ -144,6 +145,49 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(1, await Count("membership_reinstated"));
         var reinstatedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
         Assert.Contains($"invoice {number} is paid in full", reinstatedMail.TextBody);
+    }
+
+    [Fact]
+    public async Task Paying_the_invoice_a_suspension_is_for_keeps_it_while_another_invoice_of_the_term_is_overdue_past_its_grace_period()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay); // the joining invoice, due in 30 days
+        await App.FastForward(TimeSpan.FromDays(1));
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
+            .ShouldBe(HttpStatusCode.OK)); // the upgrade's invoice, due a day after the joining one
+        var invoices = await member.Invoices(account);
+        var joining = Assert.Single(invoices, i => i.Kind == InvoiceKind.Membership);
+        var upgrade = Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade);
+
+        // Both unpaid: both overdue and past their grace periods; the membership is suspended for one of them (whichever's
+        // suspension ran first: both fall due in the same fast-forward).
+        await App.FastForward(DueWork.StartOf(upgrade.DueOn.AddDays(1)) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        var support = App.ClientAs(LedgerRoles.Support);
+        var suspendedFor = (await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension!.InvoiceNumber;
+        var (first, second) = suspendedFor == joining.InvoiceNumber ? (joining, upgrade) : (upgrade, joining);
+        Assert.Equal(1, await Count("membership_suspended"));
+
+        var paid = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        Assert.False(paid.MembershipReinstated);
+        var summary = await member.Summary(account);
+        Assert.Equal((MembershipStatus.Suspended, second.Total), (summary.MembershipStatus, summary.AmountOwed));
+        Assert.Equal(second.InvoiceNumber,
+            (await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension!.InvoiceNumber);
+        Assert.Equal(0, await Count("membership_reinstated"));
+        // The member is told which invoice the suspension now rests on.
+        Assert.Contains($"Invoice {second.InvoiceNumber} was due",
+            Assert.Single(Emails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").TextBody);
+
+        // Paying that one too reinstates.
+        var rest = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        Assert.True(rest.MembershipReinstated);
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
     [Fact]

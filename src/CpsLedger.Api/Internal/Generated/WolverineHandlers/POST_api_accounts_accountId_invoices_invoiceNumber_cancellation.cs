@@ -19,16 +19,18 @@ namespace Internal.Generated.WolverineHandlers
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Invoicing.CancelInvoice> _validatorOfCancelInvoice;
         private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.CancelInvoice> _loggerForMessage;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> _optionsOfSellerOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_accounts_accountId_invoices_invoiceNumber_cancellation(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Invoicing.CancelInvoice> validatorOfCancelInvoice, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.CancelInvoice> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_accounts_accountId_invoices_invoiceNumber_cancellation(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Invoicing.CancelInvoice> validatorOfCancelInvoice, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.CancelInvoice> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfCancelInvoice = validatorOfCancelInvoice;
             _loggerForMessage = loggerForMessage;
+            _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
             _optionsOfSellerOptions = optionsOfSellerOptions;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
@@ -111,7 +113,7 @@ namespace Internal.Generated.WolverineHandlers
 
                 
                 // The actual HTTP request handler execution
-                (var createdOfInvoiceCancellation, var events) = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.Post(accountId, command, cancellationContext, stream_claimed.Aggregate, documentSession, _optionsOfSellerOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+                (var createdOfInvoiceCancellation, var events) = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.Post(accountId, command, cancellationContext, stream_claimed.Aggregate, documentSession, _optionsOfSellerOptions, _optionsOfInvoicingOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
                 if (events != null)
                 {
