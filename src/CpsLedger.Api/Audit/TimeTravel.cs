@@ -67,6 +67,19 @@ public static class TimeTravel
             ? await session.Events.AggregateStreamAsync<TierTableView>(TierTableStream.Id, tableVersion, token: ct)
             : null;
 
+        // The membership's status and what was owed, from the invoices as they stood then, on the day of the moment asked for
+        // (a sequence's day is its event's: the status of a term depends on the day).
+        var invoices = new List<Invoicing.Invoice>();
+        foreach (var invoice in streams.Where(x => x.Kind == AccountStreamKind.Invoice))
+        {
+            if (lastVersion.TryGetValue(invoice.StreamId, out var version)
+                && await session.Events.AggregateStreamAsync<Invoicing.Invoice>(invoice.StreamId, version, token: ct) is { } replayed)
+                invoices.Add(replayed);
+        }
+        var moment = timestamp ?? await MomentOfAsync(session, sequence!.Value, ct);
+        var standing = Invoicing.InvoiceQueries.Standing(membership, invoices, DateOnly.FromDateTime(moment.UtcDateTime));
+        summary = summary with { MembershipStatus = standing.Status, AmountOwed = standing.AmountOwed, OwedCurrency = standing.Currency };
+
         // The term, renewal and tier history as they stood then (replayed like everything else).
         var options = membershipYear ?? new MembershipYearOptions();
         var eligibility = table is null ? null : Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, table);
@@ -76,6 +89,11 @@ public static class TimeTravel
             eligibility is null ? null : eligibility with { Membership = outlook },
             membership);
     }
+
+    /// <summary>When the event with the given global sequence (or the last one before it) was stored.</summary>
+    private static async Task<DateTimeOffset> MomentOfAsync(IQuerySession session, long sequence, CancellationToken ct) =>
+        await session.Events.QueryAllRawEvents().Where(e => e.Sequence <= sequence).OrderByDescending(e => e.Sequence)
+            .Select(e => e.Timestamp).FirstOrDefaultAsync(ct);
 }
 
 public static class GetAccountAsOfEndpoint

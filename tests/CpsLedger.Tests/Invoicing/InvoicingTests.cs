@@ -191,6 +191,48 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task Time_travel_shows_the_membership_status_and_what_was_owed_at_each_moment()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        var moments = new List<(long Sequence, MembershipStatus Status, decimal Owed)> { (await LastSequence(), MembershipStatus.Active, 0m) };
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+        moments.Add((await LastSequence(), MembershipStatus.Active, 248.00m));
+        await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, 48m, "PART-1"))).ShouldBe(HttpStatusCode.Created);
+        moments.Add((await LastSequence(), MembershipStatus.Active, 200.00m));
+        await App.FastForward(TimeSpan.FromDays(31));
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+        moments.Add((await LastSequence(), MembershipStatus.Suspended, 200.00m));
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, 200m, "REST-1")));
+        moments.Add((await LastSequence(), MembershipStatus.Active, 0m));
+
+        foreach (var (sequence, status, owed) in moments)
+        {
+            var asOf = await auditor.GetAsync($"/api/accounts/{account}/as-of?sequence={sequence}").ReadAs<Api.Audit.AccountAsOf>();
+            Assert.Equal((status, owed, owed == 0 ? null : "EUR"), (asOf.Summary.MembershipStatus, asOf.Summary.AmountOwed, asOf.Summary.OwedCurrency));
+        }
+        // Before joining, and now (as the live summary says).
+        long joinedAt;
+        await using (var session = App.Store.QuerySession())
+            joinedAt = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "cps_joined").MaxAsync(e => e.Sequence);
+        var before = await auditor.GetAsync($"/api/accounts/{account}/as-of?sequence={joinedAt - 1}").ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal(MembershipStatus.None, before.Summary.MembershipStatus);
+        var now = await auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
+            .ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal(await member.Summary(account), now.Summary);
+    }
+
+    private async Task<long> LastSequence()
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
+    }
+
+    [Fact]
     public async Task A_card_is_charged_nothing_at_joining_and_the_total_on_the_due_date_once()
     {
         await Billing.ListThousandPointModel(App.Store);
