@@ -160,7 +160,8 @@ public static class OldEmailCodeEmail
                         The code can be used once, until {pending.ExpiresAt:yyyy-MM-dd HH:mm} UTC ({pending.AttemptsLeft} attempts).
 
                         If you did not ask for it, ignore this e-mail: without the code nothing from your old CPS account
-                        moves anywhere. Never tell the code to anyone, CPS support included.
+                        moves anywhere. Never give the code to anyone else. You may read it out to CPS support on a call you
+                        made yourself; CPS never asks for it by e-mail or on a call it started.
 
                         Canon Professional Services
                         """,

@@ -305,6 +305,8 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         // The portal asks on the member's behalf; support enters the code the member reads out on the phone.
         await App.RequestCode(App.ClientAs(LedgerRoles.Portal), account, LegacyFiles.Kadri);
         var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
+        // The e-mail says so too (docs/security.md): read out to support on a call the member made, never to anyone who asks.
+        Assert.Contains("made yourself; CPS never asks for it by e-mail or on a call it started", (await App.CodeEmail(account, LegacyFiles.Kadri)).TextBody);
         await (await Support.EnterCode(account, LegacyFiles.Kadri, code)).ShouldBe(HttpStatusCode.OK);
         Assert.Equal("maris", (await History(account, "old_cps_email_verified"))[0].By);
     }
