@@ -81,7 +81,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     public Task<SavedCard> SaveCardAsync(SaveCardRequest request, CancellationToken ct)
     {
         if (!TestCards.TryGetValue(request.CardToken, out var card))
-            return Task.FromResult(new SavedCard(false, null, null, null, null, null, "unknown card token (sandbox: tok_sandbox_approve, _decline, _error)"));
+            return Task.FromResult(new SavedCard(false, null, null, null, null, null, "unknown card token (sandbox: tok_sandbox_approve, _decline, _error, _approve_response_lost)"));
         var behaviour = request.CardToken["tok_sandbox_".Length..];
         var reference = $"{SavedPrefix}{behaviour}_{Platform.DerivedIds.Hashed($"sandbox-card:{request.AccountId:N}:{request.CardToken}"):N}"[..(SavedPrefix.Length + behaviour.Length + 13)];
         return Task.FromResult(new SavedCard(true, reference, card.Brand, card.Last4, 12, 2030, null));
