@@ -11,6 +11,11 @@ using JasperFx;
 
 var builder = WebApplication.CreateBuilder(args);
 
+// The local address unless one is configured (Urls, ASPNETCORE_URLS, --urls): a default in appsettings.json would win over
+// ASPNETCORE_URLS, the variable most people set first.
+if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
+    builder.WebHost.UseUrls("http://127.0.0.1:5080");
+
 builder.AddLedgerLogging();
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();

@@ -14,6 +14,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     private const string SuperUser = "postgres";
     private const string MaintenanceDatabase = "postgres";
     private const string PortFileName = "cpsledger-port";
+    private const string OwnerFileName = "cpsledger-owner";
     private const string LogFileName = "server.log";
     private const string PidFileName = "postmaster.pid";
     private const int LogTailLines = 30;
@@ -45,8 +46,9 @@ public sealed class PostgresCluster : IAsyncDisposable
     public int Port { get; }
 
     /// <summary>
-    /// Whether this process started the server (rather than finding it already running for the same data directory, e.g.
-    /// started by another process of the same checkout). Only the process that started it should stop it.
+    /// Whether this process owns the server: it started it, or found it running with its starter gone (a crash or a failed
+    /// start left it behind) and took it over. A server found running for a live process of the same checkout is not this
+    /// process's. Only the owner should stop it.
     /// </summary>
     public bool StartedByThisProcess { get; private init; }
 
@@ -189,9 +191,16 @@ public sealed class PostgresCluster : IAsyncDisposable
             }
 
             int port;
+            int? orphanedBy = null;
             if (FindRunningPostmaster(dataDirectory) is { } running)
             {
                 port = running.Port;
+                // Left running by a process that has exited: nobody would stop it, so this process takes it over.
+                if (!options.Throwaway && ReadOwner(dataDirectory) is { } owner && !IsAlive(owner))
+                {
+                    orphanedBy = owner;
+                    startedByUs = true;
+                }
             }
             else
             {
@@ -200,15 +209,22 @@ public sealed class PostgresCluster : IAsyncDisposable
 
             var cluster = new PostgresCluster(options, dataDirectory, port, binaries, runner) { StartedByThisProcess = startedByUs };
             cluster.ServerVersion = await cluster.WaitForConnectionAsync(ct).ConfigureAwait(false);
-            log?.Invoke(startedByUs
-                ? $"started PostgreSQL {cluster.ServerVersion} on {Host}:{port}"
-                : $"reusing PostgreSQL {cluster.ServerVersion} already running on {Host}:{port} ({dataDirectory})");
+            log?.Invoke(orphanedBy is { } exited
+                ? $"taking over PostgreSQL {cluster.ServerVersion} on {Host}:{port}, left running by process {exited}, which has exited; it stops with this process"
+                : startedByUs
+                    ? $"started PostgreSQL {cluster.ServerVersion} on {Host}:{port}"
+                    : $"reusing PostgreSQL {cluster.ServerVersion} already running on {Host}:{port} ({dataDirectory})");
 
             await cluster.CreateDatabaseAsync(options.Database, ct).ConfigureAwait(false);
             if (!options.Throwaway)
             {
                 await File.WriteAllTextAsync(Path.Combine(dataDirectory, PortFileName), port.ToString(CultureInfo.InvariantCulture) + "\n", ct)
                     .ConfigureAwait(false);
+                if (startedByUs)
+                {
+                    await File.WriteAllTextAsync(Path.Combine(dataDirectory, OwnerFileName),
+                        Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n", ct).ConfigureAwait(false);
+                }
             }
 
             return cluster;
@@ -416,6 +432,33 @@ public sealed class PostgresCluster : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The process that owns the running server, as it wrote when it started or took it over; null when unknown.</summary>
+    private static int? ReadOwner(string dataDirectory)
+    {
+        try
+        {
+            var text = File.ReadAllText(Path.Combine(dataDirectory, OwnerFileName)).Trim();
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0 ? pid : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static int? ReadRememberedPort(string dataDirectory)

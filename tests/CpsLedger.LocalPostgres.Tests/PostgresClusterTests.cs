@@ -158,6 +158,26 @@ public sealed class PersistentClusterTests
     }
 
     [Fact]
+    public async Task A_cluster_left_running_by_a_process_that_has_exited_is_taken_over_and_stopped_by_the_next()
+    {
+        using var temp = new TestDirectory();
+        var options = new PostgresClusterOptions { DataDirectory = temp.Sub("data") };
+        await using var first = await PostgresCluster.StartAsync(options);
+
+        // As if the process that started it had crashed: its owner file names a process that no longer exists.
+        using var exited = System.Diagnostics.Process.Start("true")!;
+        await exited.WaitForExitAsync();
+        await File.WriteAllTextAsync(Path.Combine(first.DataDirectory, "cpsledger-owner"), exited.Id + "\n");
+
+        var messages = new List<string>();
+        var second = await PostgresCluster.StartAsync(options, messages.Add);
+        Assert.True(second.StartedByThisProcess);
+        Assert.Contains(messages, m => m.StartsWith("taking over PostgreSQL", StringComparison.Ordinal) && m.Contains($"process {exited.Id}"));
+        await second.StopAsync();
+        Assert.False(File.Exists(Path.Combine(first.DataDirectory, "postmaster.pid")));
+    }
+
+    [Fact]
     public async Task Stale_pid_file_is_removed()
     {
         using var temp = new TestDirectory();

@@ -51,12 +51,10 @@ public static class Database
         builder.Services.AddSingleton(cluster);
         builder.Services.AddHostedService<LocalPostgresShutdown>();
         // Command-line commands (db-apply, catalogue-import, ...) never run hosted services: stop the cluster when the
-        // process ends too. A cluster another process of this checkout started (and still uses) is left running.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            if (cluster.StartedByThisProcess)
-                cluster.StopAsync().GetAwaiter().GetResult();
-        };
+        // process ends too, also when it ends on an exception (a port already in use), which skips ProcessExit. A cluster
+        // another live process of this checkout started is left running; one whose starter has exited is taken over.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => StopIfOwned(cluster);
+        AppDomain.CurrentDomain.UnhandledException += (_, _) => StopIfOwned(cluster);
     }
 
     /// <summary>
@@ -99,6 +97,12 @@ public static class Database
         }
 
         return start;
+    }
+
+    private static void StopIfOwned(PostgresCluster cluster)
+    {
+        if (cluster.StartedByThisProcess)
+            cluster.StopAsync().GetAwaiter().GetResult();
     }
 
     /// <summary>Stops the development cluster when the service stops (if it started it); its data stays for the next start.</summary>
