@@ -75,7 +75,7 @@ public static class AccountHistory
         OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by support: {e.Reason}",
         LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
         InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
-        InvitationWithdrawn e => $"Invitation withdrawn: points fell to {e.Points}, below {e.Threshold}",
+        InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
         CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} by {(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
         Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}",

@@ -21,6 +21,12 @@ namespace CpsLedger.Api.Membership;
 /// </remarks>
 public sealed record ReviewInvitation(Guid AccountId, Platform.CausedBy? Cause = null);
 
+/// <summary>
+/// "A new tier table is in force: review every account its threshold may concern." Forwarded by Marten from each
+/// <see cref="TierTablePublished"/> after it commits; the reviews themselves are ordinary <see cref="ReviewInvitation"/>s.
+/// </summary>
+public sealed record ReviewInvitationsForTierTable(long TableVersion, Platform.CausedBy? Cause);
+
 /// <summary>E-mail the account its invitation to join (again, when support resends it: then with the resend's id).</summary>
 public sealed record SendInvitationEmail(Guid AccountId, Guid InvitationId, Guid? ResendId = null);
 
@@ -109,6 +115,50 @@ public static class ReviewInvitationHandler
                 emails.Add(new SendInvitationEmail(issued.AccountId, issued.InvitationId));
         }
         return emails;
+    }
+}
+
+/// <summary>
+/// The invitation threshold is reference data operations may change (<c>PUT /api/tiers</c>): a lower one invites accounts
+/// already at or above it, a higher one withdraws the invitations of accounts now below it (before they join), as a change
+/// of points would. Reviewing an account the table does not concern changes nothing, so every account that could be
+/// concerned is reviewed: those at or above the threshold with neither invitation nor membership, and every standing
+/// invitation.
+/// </summary>
+public static class ReviewInvitationsForTierTableHandler
+{
+    // The session makes the handler transactional: the reviews are stored in the transaction that marks this message handled.
+    public static async Task<OutgoingMessages> Handle(ReviewInvitationsForTierTable message, IDocumentSession session, CancellationToken ct)
+    {
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        // A later table than this message's is in force: its own message reviews for it.
+        if (table is null || table.TableVersion != message.TableVersion)
+            return [];
+        var toInvite = await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct);
+        var invited = await session.Query<AccountMembership>().Where(m => m.Invitation != null).Select(m => m.AccountId).ToListAsync(ct);
+        var reviews = new OutgoingMessages();
+        reviews.AddRange(toInvite.Concat(invited).Distinct().Select(id => new ReviewInvitation(id, message.Cause)));
+        return reviews;
+    }
+}
+
+public static class InvitationCandidates
+{
+    /// <summary>Accounts whose points reach the threshold and that have neither an invitation nor a membership.</summary>
+    public static async Task<IReadOnlyList<Guid>> WithoutInvitationAsync(IQuerySession session, int threshold, CancellationToken ct)
+    {
+        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
+        return await session.QueryAsync<Guid>($"""
+            with points as (
+                select (p.data ->> 'AccountId')::uuid as account_id, (p.data ->> 'Points')::int as points
+                from {Table<ProductView>()} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
+                union all
+                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>()} a, jsonb_array_elements(a.data -> 'Adjustments') x)
+            select t.account_id from (select account_id, sum(points) as total from points group by account_id) t
+            where t.total >= ?
+              and not exists (select 1 from {Table<AccountMembership>()} m where (m.data ->> 'AccountId')::uuid = t.account_id
+                              and (jsonb_typeof(m.data -> 'Invitation') = 'object' or jsonb_typeof(m.data -> 'Membership') = 'object'))
+            """, ct, threshold);
     }
 }
 

@@ -35,7 +35,10 @@ public static class MembershipSetup
             batching.TriggerTime = TimeSpan.FromMilliseconds(100);
         }).Sequential();
 
-    /// <summary>Every points event, once committed, asks for the account's invitation to be reviewed (durably, via the outbox).</summary>
+    /// <summary>
+    /// Every points event, once committed, asks for the account's invitation to be reviewed (durably, via the outbox); a new tier
+    /// table asks for the reviews of the accounts its threshold may concern.
+    /// </summary>
     public static void ForwardPointsEventsToInvitationPolicy(this MartenIntegration integration)
     {
         // Events are handed to Wolverine's outbox in the appending transaction (no ordering between accounts is needed:
@@ -44,5 +47,7 @@ public static class MembershipSetup
         integration.SubscribeToEvent<Products.PointsAllocated>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId, SystemActor.CauseOf(e)));
         integration.SubscribeToEvent<Products.PointsRemoved>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId, SystemActor.CauseOf(e)));
         integration.SubscribeToEvent<Support.PointsAdjusted>().TransformedTo(e => new ReviewInvitation(e.Data.AccountId, SystemActor.CauseOf(e)));
+        // A new invitation threshold concerns accounts whose points did not change.
+        integration.SubscribeToEvent<Tiers.TierTablePublished>().TransformedTo(e => new ReviewInvitationsForTierTable(e.Version, SystemActor.CauseOf(e)));
     }
 }

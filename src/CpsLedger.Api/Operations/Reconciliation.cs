@@ -199,7 +199,7 @@ public static class RunReconciliationHandler
 
         // Invitations: the policy says invited, and the account is not (nor is a review of it waiting).
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
-        var candidates = table is null ? [] : await InvitationCandidatesAsync(session, table.InvitationThreshold, ct);
+        var candidates = table is null ? [] : await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct);
         foreach (var accountId in candidates.Where(a => !pending.Mentions(a)))
         {
             var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
@@ -333,22 +333,6 @@ public static class RunReconciliationHandler
     }
 
     /// <summary>Accounts whose products and adjustments add up to at least the threshold, with no invitation or membership.</summary>
-    private static async Task<IReadOnlyList<Guid>> InvitationCandidatesAsync(IDocumentSession session, int threshold, CancellationToken ct)
-    {
-        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
-        return await session.QueryAsync<Guid>($"""
-            with points as (
-                select (p.data ->> 'AccountId')::uuid as account_id, (p.data ->> 'Points')::int as points
-                from {Table<ProductView>()} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
-                union all
-                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>()} a, jsonb_array_elements(a.data -> 'Adjustments') x)
-            select t.account_id from (select account_id, sum(points) as total from points group by account_id) t
-            where t.total >= ?
-              and not exists (select 1 from {Table<AccountMembership>()} m where (m.data ->> 'AccountId')::uuid = t.account_id
-                              and (jsonb_typeof(m.data -> 'Invitation') = 'object' or jsonb_typeof(m.data -> 'Membership') = 'object'))
-            """, ct, threshold);
-    }
-
     /// <summary>What is still in the inbox (waiting, scheduled or being retried): its consequences are on their way.</summary>
     private sealed class PendingMessages(IReadOnlyList<string> bodies)
     {

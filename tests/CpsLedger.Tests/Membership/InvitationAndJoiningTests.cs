@@ -253,6 +253,76 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/membership")).ShouldBeProblem(HttpStatusCode.NotFound);
     }
 
+    [Fact]
+    public async Task A_new_invitation_threshold_invites_and_withdraws_as_a_change_of_points_would()
+    {
+        await ListModels();
+        var at599 = await App.OpenAccount("599@example.ee");
+        await Register(App.Member(at599), at599, Products.Products.Complete("T-599-1", FourNinetyNine));
+        await Register(App.Member(at599), at599, Products.Products.Complete("T-599-2", Hundred));
+        var at499 = await App.OpenAccount("499@example.ee");
+        await Register(App.Member(at499), at499, Products.Products.Complete("T-499", FourNinetyNine));
+        var member = await App.OpenAccount("member@example.ee");
+        await Register(App.Member(member), member, Products.Products.Complete("T-1000", Thousand));
+        await App.Tracked(async () => await (await App.Member(member).PostJson($"/api/accounts/{member}/membership",
+            new { tier = "silver", paymentMethod = "card" })).ShouldBe(HttpStatusCode.Created));
+        Assert.NotNull((await Membership(at599)).Invitation);
+        Assert.Null((await Membership(at499)).Invitation);
+
+        // Raised to 600: the account at 599 is no longer invited; a member is left alone.
+        await App.Tracked(() => PublishThreshold(600));
+        var withdrawn = await Membership(at599);
+        Assert.Null(withdrawn.Invitation);
+        Assert.Equal((599, 600), (withdrawn.PastInvitations.Single().Points, await WithdrawnAt(at599)));
+        Assert.NotNull((await Membership(member)).Membership);
+
+        // Lowered to 450: both are invited (and e-mailed), without a single change of points.
+        await App.Tracked(() => PublishThreshold(450));
+        Assert.Equal(450, await InvitedAt(at499));
+        Assert.Equal(450, await InvitedAt(at599));
+        Assert.Equal(4, await Count("invitation_issued")); // the member's own, used to join, among them
+        var history = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{at499}/history?types=invitation_issued")
+            .ReadAs<Api.Audit.HistoryPage>();
+        Assert.Equal(("system:invitation-policy", "maris-finance"), (history.Items.Single().By, history.Items.Single().CausedBy?.User));
+    }
+
+    private async Task PublishThreshold(int threshold)
+    {
+        var table = await App.ClientAs(LedgerRoles.Support).GetAsync("/api/tiers").ReadAs<TierTableView>();
+        var body = new
+        {
+            invitationThreshold = threshold,
+            table.EnterpriseAbovePoints,
+            reason = $"Threshold {threshold} from next month",
+            tiers = table.Tiers.Select(t => new
+            {
+                t.Code,
+                t.Name,
+                kind = t.Kind == TierKind.Standard ? "standard" : "enterprise",
+                t.PointsRequired,
+                t.MaxProducts,
+                t.AnnualFee,
+                t.Currency,
+            }),
+        };
+        await (await App.ClientAs(LedgerRoles.Finance, subject: "maris-finance").SendAsync(Put("/api/tiers", body))).ShouldBe(HttpStatusCode.OK);
+    }
+
+    private async Task<int> InvitedAt(Guid account)
+    {
+        var invitation = (await Membership(account)).Invitation;
+        Assert.NotNull(invitation);
+        await using var session = App.Store.QuerySession();
+        var issued = await session.Events.FetchStreamAsync(MembershipStream.For(account));
+        return issued.Select(e => e.Data).OfType<InvitationIssued>().Last().Threshold;
+    }
+
+    private async Task<int> WithdrawnAt(Guid account)
+    {
+        await using var session = App.Store.QuerySession();
+        return (await session.Events.FetchStreamAsync(MembershipStream.For(account))).Select(e => e.Data).OfType<InvitationWithdrawn>().Single().Threshold;
+    }
+
     private static HttpRequestMessage Put(string url, object body) =>
         new(HttpMethod.Put, url) { Content = System.Net.Http.Json.JsonContent.Create(body) };
 }
