@@ -72,7 +72,7 @@ public static class AccountPoints
     public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products,
         IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)
     {
-        var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, 0, 0, nameof(Support.PointsAdjusted),
+        var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, null, null, nameof(Support.PointsAdjusted),
             a.EventId, a.At, a.By, a.Reason, a.TicketReference));
         var lines = products.SelectMany(p => p.PointsLines).Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products

@@ -44,7 +44,9 @@ public sealed class ProductView
 
 /// <summary>One line of a points explanation: which event added or removed how many points, with which catalogue value, when and by whom.</summary>
 /// <param name="Points">Signed: positive when allocated, negative when removed.</param>
-/// <param name="CatalogueValue">The model's points value used (for a removal: the value that was allocated).</param>
+/// <param name="CatalogueValue">The model's points value used (for a removal: the value that was allocated); null for a manual
+/// adjustment, which no catalogue value decides.</param>
+/// <param name="CatalogueVersion">The catalogue version of that value; null for a manual adjustment.</param>
 /// <param name="RegistrationId">The product's registration; null for a manual adjustment by support.</param>
 /// <param name="TicketReference">For a manual adjustment: the support ticket it answers.</param>
 /// <param name="By">Who: a person, or the ledger itself (<c>system:...</c>).</param>
@@ -55,8 +57,8 @@ public sealed record PointsLine(
     string? ModelName,
     string? SerialNumber,
     int Points,
-    int CatalogueValue,
-    long CatalogueVersion,
+    int? CatalogueValue,
+    long? CatalogueVersion,
     string Event,
     Guid EventId,
     DateTimeOffset At,

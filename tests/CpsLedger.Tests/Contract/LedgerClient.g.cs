@@ -11197,10 +11197,10 @@ namespace CpsLedger.Tests.Contract.Generated
         public int Points { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("catalogueValue")]
-        public int CatalogueValue { get; set; } = default!;
+        public int? CatalogueValue { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
-        public long CatalogueVersion { get; set; } = default!;
+        public long? CatalogueVersion { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("event")]
         public string Event { get; set; } = default!;
