@@ -130,6 +130,28 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_second_adjustment_on_the_same_page_previews_the_total_the_first_one_left()
+    {
+        var account = await AccountWithProducts();
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var first = await Page.ReviewAdjustment("50", "Registration lost in the 2025 portal outage", "CPS-SUP-1234");
+        await Expect(first).ToContainTextAsync("+50: the total goes from 275 to 325");
+        await first.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points (ticket CPS-SUP-1234)").First).ToBeVisibleAsync();
+
+        // Without leaving the page: the preview starts from 325, the total the account now has.
+        var second = await Page.ReviewAdjustment("-30", "Goodwill credit given twice", "CPS-SUP-1235");
+        await Expect(second).ToContainTextAsync("−30: the total goes from 325 to 295");
+        await Expect(Page.GetByTestId("current-total")).ToHaveTextAsync("325");
+        await second.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of −30 points (ticket CPS-SUP-1235)").First).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("current-total")).ToHaveTextAsync("295");
+        Assert.Equal(295, (await App.Member(account).Summary(account)).PointsTotal);
+    }
+
+    [Fact]
     public async Task History_is_a_filterable_timeline_and_time_travel_shows_the_account_as_it_stood()
     {
         await App.ListModel(points: 235);

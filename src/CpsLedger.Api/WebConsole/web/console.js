@@ -655,8 +655,20 @@ async function supportView(id) {
   }
   const [summary, membership] = await Promise.all([api(`/api/accounts/${id}/summary`), api(`/api/accounts/${id}/membership`)]);
   const stream = h('span', { class: 'mono' }, id);
+  let pointsTotal = summary.pointsTotal; // null once a re-read after a write has failed: no preview then names a total
+  const totalText = h('span', { 'data-testid': 'current-total' }, String(pointsTotal));
+  // An adjustment changes the total: it is read again, so the next preview starts from the account as it now stands.
+  const reloadTotal = async () => {
+    try {
+      pointsTotal = (await api(`/api/accounts/${id}/summary`)).pointsTotal;
+      fill(totalText, String(pointsTotal));
+    } catch {
+      pointsTotal = null;
+      fill(totalText, 'not known (it could not be read again after the last write: reload the page)');
+    }
+  };
   show(accountFrame(account, 'support',
-    h('p', {}, `Current points total: ${summary.pointsTotal}. Each action asks for a reason, which auditors see in the history.`),
+    h('p', {}, 'Current points total: ', totalText, '. Each action asks for a reason, which auditors see in the history.'),
     h('div', { class: 'grid-2' },
       supportAction({
         id: 'adjust',
@@ -670,12 +682,14 @@ async function supportView(id) {
         describe: v => [
           ['Event', 'PointsAdjusted (manual adjustment)'],
           ['On', h('span', {}, 'the account stream ', stream)],
-          ['Points', `${signed(v.points)}: the total goes from ${summary.pointsTotal} to ${summary.pointsTotal + v.points}`],
+          ['Points', pointsTotal === null ? `${signed(v.points)} (the current total is not known: reload the page to see the new one)`
+            : `${signed(v.points)}: the total goes from ${pointsTotal} to ${pointsTotal + v.points}`],
           ['Reason', v.reason],
           ['Ticket', v.ticketReference],
         ],
         send: async (v, key) => {
           const adjusted = await api(`/api/accounts/${id}/points-adjustments`, { method: 'POST', body: v, idempotencyKey: key });
+          await reloadTotal();
           return `Written: manual adjustment of ${signed(adjusted.points)} points (ticket ${adjusted.ticketReference}). The explanation now shows it.`;
         },
       }),
