@@ -45,6 +45,10 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToBeVisibleAsync();
         await NoViolations("search");
 
+        await Page.GotoAsync("/console/#/search?q=x");
+        await Expect(Page.GetByRole(AriaRole.Alert).GetByRole(AriaRole.Listitem)).ToContainTextAsync("q: ");
+        await NoViolations("search refused, with the field's sentence");
+
         await Page.GotoAsync($"/console/#/accounts/{account}");
         await Expect(Page.GetByTestId("tiers-table")).ToBeVisibleAsync();
         await NoViolations("account");

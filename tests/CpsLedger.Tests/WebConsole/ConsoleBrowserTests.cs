@@ -152,6 +152,35 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_refused_request_shows_the_api_sentence_for_each_field_as_text()
+    {
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        // One character passes no search: the API's sentence says what to type, not just "validation errors".
+        await Page.GotoAsync("/console/#/search?q=x");
+        var alert = Page.GetByRole(AriaRole.Alert);
+        await Expect(alert).ToContainTextAsync("(400)");
+        await Expect(alert.GetByRole(AriaRole.Listitem)).ToHaveTextAsync(
+            "q: Type 2 to 200 characters: a company name, an e-mail, a serial number or a membership number.");
+
+        await Page.GotoAsync("/console/#/accounts/not-a-uuid/history");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Could not load this page" })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Alert).GetByRole(AriaRole.Listitem)).ToContainTextAsync("accountId: ");
+
+        // A sentence is text, never markup, whatever it holds.
+        await Page.RouteAsync("**/api/accounts?q=*", route => route.FulfillAsync(new()
+        {
+            Status = 400,
+            ContentType = "application/problem+json",
+            Body = """{"title":"One or more validation errors occurred.","status":400,"errors":{"<b>q</b>":["<img src=x onerror=\"document.title='owned'\">"]}}""",
+        }));
+        await Page.GotoAsync("/console/#/search?q=valgus");
+        await Expect(Page.GetByRole(AriaRole.Alert).GetByRole(AriaRole.Listitem))
+            .ToHaveTextAsync("<b>q</b>: <img src=x onerror=\"document.title='owned'\">");
+        await Expect(Page.GetByRole(AriaRole.Alert).Locator("img, b")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
     public async Task History_is_a_filterable_timeline_and_time_travel_shows_the_account_as_it_stood()
     {
         await App.ListModel(points: 235);

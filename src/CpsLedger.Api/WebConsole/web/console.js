@@ -71,9 +71,13 @@ function problemNotice(error) {
       : error.status === 404 ? 'Not found.'
       : error.status === 401 ? 'Your sign-in has expired: sign in again.'
       : '';
+    // The API's sentence for each refused field is what tells the user what to change; the title alone does not.
+    const fieldErrors = Object.entries(error.fieldErrors).map(([field, messages]) =>
+      h('li', {}, field === '$' ? 'The request' : h('span', { class: 'mono' }, field), ': ', [messages].flat().join(' ')));
     return h('div', { class: 'notice error', role: 'alert' },
       h('strong', {}, `${error.problem.title || 'Request failed'} (${error.status})`), ' ',
       what, ' ', error.problem.detail || '',
+      fieldErrors.length ? h('ul', { class: 'field-errors' }, fieldErrors) : null,
       error.problem.correlationId ? h('div', { class: 'hint' }, `Correlation id: ${error.problem.correlationId}`) : null);
   }
   return h('div', { class: 'notice error', role: 'alert' }, `Something went wrong: ${error.message}`);
