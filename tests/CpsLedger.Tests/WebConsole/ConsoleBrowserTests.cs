@@ -1,6 +1,7 @@
 using System.Globalization;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
@@ -178,6 +179,40 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByRole(AriaRole.Alert).GetByRole(AriaRole.Listitem))
             .ToHaveTextAsync("<b>q</b>: <img src=x onerror=\"document.title='owned'\">");
         await Expect(Page.GetByRole(AriaRole.Alert).Locator("img, b")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Line_breaks_in_reasons_and_notes_stay_visible_in_the_explanation_and_the_history()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        var support = App.ClientAs(LedgerRoles.Support, subject: "anna");
+        ProductRegistrationStatus sold = null!;
+        await App.TrackedUntilHandled<ReviewInvitation>(2, async () =>
+        {
+            await member.Register(account, Products.Products.Complete("R5-0001"));
+            sold = await member.Register(account, Products.Products.Complete("R5-0002"));
+        });
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await (await support.PostJson($"/api/accounts/{account}/points-adjustments",
+                new { points = -30, reason = "Duplicate goodwill credit reversed\nsee ticket", ticketReference = "CPS-SUP-2001" }))
+                .ShouldBe(System.Net.HttpStatusCode.Created));
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold", note = "To a colleague\nsame studio" }))
+                .ShouldBe(System.Net.HttpStatusCode.OK));
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        // innerText is the text as laid out: a line break the page collapses reads as a space there.
+        var manual = Page.GetByTestId("explanation").Locator("tbody tr").Filter(new() { HasText = "CPS-SUP-2001" });
+        Assert.Contains("reversed\nsee ticket", await manual.Locator("td").Last.InnerTextAsync());
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        Assert.Contains("reason: Duplicate goodwill credit reversed\nsee ticket",
+            await timeline.Locator("li[data-type='points_adjusted'] .meta").InnerTextAsync());
+        Assert.Contains("To a colleague\nsame studio", await timeline.Locator("li[data-type='product_deregistered'] .desc").InnerTextAsync());
     }
 
     [Fact]

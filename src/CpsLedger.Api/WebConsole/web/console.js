@@ -287,7 +287,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: 'num' }, String(running)),
       h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
       h('td', {}, actor(line.by, line.causedBy)),
-      h('td', {}, [line.reason, line.ticketReference ? `ticket ${line.ticketReference}` : null].filter(Boolean).join(' · ') || '—'));
+      h('td', { class: 'multiline' }, [line.reason, line.ticketReference ? `ticket ${line.ticketReference}` : null].filter(Boolean).join(' · ') || '—'));
   });
   const chart = h('div', { class: 'chart' });
   chart.append(waterfall(explanation, { title: `${caption}: how the total of ${explanation.pointsTotal} is built up` }));
@@ -450,10 +450,10 @@ async function historyView(id, params) {
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/accounts/${id}/history?${withPage(params, p)}` }, label);
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Events, oldest first' }, history.items.map(e => h('li', { 'data-type': e.type },
     h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, e.type)),
-    h('p', { class: 'desc' }, e.description),
+    h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
       `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
-      e.reason ? ` · reason: ${e.reason}` : '',
+      e.reason ? h('span', { class: 'multiline' }, ` · reason: ${e.reason}`) : '',
       e.ticketReference ? ` · ticket ${e.ticketReference}` : '',
       e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''),
     h('button', {
