@@ -73,6 +73,9 @@ public static class AccountHistory
             $"Old CPS e-mail {e.Email} verified: linked by support ({e.Reason})",
         Migration.OldCpsEmailVerified e => $"Old CPS e-mail {e.Email} verified with the code sent to it",
         OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by support: {e.Reason}",
+        Migration.LegacyProductMigrated { WasAlreadyRegistered: true } e =>
+            $"Old CPS product linked to the registration the account had made already ({e.RegistrationId})",
+        Migration.LegacyProductMigrated e => $"Old CPS product migrated into the account as registration {e.RegistrationId}",
         LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
         InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
         InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
@@ -160,7 +163,7 @@ public static class GetAccountHistoryEndpoint
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
     public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
         [Range(1, int.MaxValue)] int? page, [Range(1, 500)] int? pageSize,
-        IQuerySession session, CancellationToken ct)
+        IQuerySession session, ChainVerification chains, CancellationToken ct)
     {
         var p = page ?? 1;
         var size = pageSize ?? 100;
@@ -168,8 +171,14 @@ public static class GetAccountHistoryEndpoint
         var streams = await AccountStreams.OfAsync(session, accountId, ct);
         var kinds = streams.ToDictionary(s => s.StreamId, s => s.Kind);
         var ids = kinds.Keys.ToArray();
+        // The account's events on other streams (products migrated from an old CPS account): the history lists every event
+        // on the account's hash chain, so an auditor can see each one verification names.
+        var elsewhere = await chains.LinkedElsewhereAsync(accountId, ids, ct);
+        foreach (var (streamId, _) in elsewhere)
+            kinds.TryAdd(streamId, AccountStreamKind.OldCpsAccount);
+        var sequences = elsewhere.Select(e => e.Sequence).ToArray();
 
-        var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids));
+        var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids) || e.Sequence.IsOneOf(sequences));
         if (from is { } f)
             query = query.Where(e => e.Timestamp >= f);
         if (to is { } t)

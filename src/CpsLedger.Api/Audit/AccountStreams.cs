@@ -12,6 +12,9 @@ public enum AccountStreamKind
     Membership,
     Invoice,
     PaymentCard,
+
+    /// <summary>An old CPS account's stream: the events there that name this account (its products migrated in).</summary>
+    OldCpsAccount,
 }
 
 public sealed record AccountStream(Guid StreamId, AccountStreamKind Kind);

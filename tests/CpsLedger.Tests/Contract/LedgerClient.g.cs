@@ -9358,6 +9358,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Runtime.Serialization.EnumMember(Value = @"payment_card")]
         Payment_card = 4,
 
+        [System.Runtime.Serialization.EnumMember(Value = @"old_cps_account")]
+        Old_cps_account = 5,
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]

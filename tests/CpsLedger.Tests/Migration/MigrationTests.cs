@@ -69,6 +69,16 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         var after = await member.MigrationStatus(account);
         Assert.Equal((false, MigrationUnavailableReason.EverythingMigrated, 0), (after.Available, after.Reason, after.ProductsToMigrate));
 
+        // The history lists the migration's events on the old account's stream too: every event on the account's hash chain.
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        var history = await auditor.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<Api.Audit.HistoryPage>();
+        var migrated = history.Items.Where(e => e.Type == "legacy_product_migrated").ToList();
+        Assert.Equal(3, migrated.Count);
+        Assert.All(migrated, e => Assert.Equal((Api.Audit.AccountStreamKind.OldCpsAccount, LegacyIds.AccountFor(LegacyFiles.Kadri)), (e.Stream, e.StreamId)));
+        Assert.StartsWith("Old CPS product migrated into the account", migrated[0].Description);
+        var chain = await auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<Api.Audit.AccountChainStatus>();
+        Assert.Equal(chain.Chains.Single(c => c.ChainId == account).Links, history.Total);
+
         // A second click migrates nothing and says so.
         var again = await member.Migrate(account);
         Assert.Equal((0, 3), (again.Migrated, again.AlreadyMigrated));
