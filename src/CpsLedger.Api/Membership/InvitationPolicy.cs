@@ -35,12 +35,14 @@ public static class InvitationPolicy
     /// <summary>
     /// The policy: invited when allocated points reach the threshold and there is no invitation or membership yet; the
     /// invitation withdrawn when points fall below it before joining. Nothing otherwise, which makes reviewing the same
-    /// account any number of times, in any order, harmless.
+    /// account any number of times, in any order, harmless. A membership stands until its end is recorded (renewed, lapsed
+    /// or cancelled), also in the moments after its last day before the term end is handled: an invitation then would let
+    /// the account join again beside a term that is still to be renewed. Its lapse reviews the account at once.
     /// </summary>
     public static object? Decide(AccountMembership? membership, Guid accountId, int points, TierTableView table, Guid newInvitationId,
         DateTimeOffset now)
     {
-        if (membership is not null && membership.IsMemberOn(DateOnly.FromDateTime(now.UtcDateTime)))
+        if (membership?.Membership is not null)
             return null;
 
         var invited = membership?.Invitation is not null;

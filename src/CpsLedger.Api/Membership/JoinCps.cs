@@ -88,6 +88,10 @@ public static class JoinCpsEndpoint
                 $"{membership.Membership.EndsOn:yyyy-MM-dd}. To change tier: a higher tier at once with " +
                 "POST /api/accounts/{accountId}/membership/upgrade (pro-rated invoice), another tier at renewal with " +
                 "PUT /api/accounts/{accountId}/membership/renewal.");
+        if (membership?.Membership is { } ended)
+            return Problems.Conflict("Term end not recorded yet",
+                $"This account's membership ({ended.MembershipNumber}) ended on {ended.EndsOn:yyyy-MM-dd} and its renewal or lapse is being " +
+                "recorded. Try again in a few minutes.");
         if (membership?.Invitation is null)
             return Problems.Conflict("Not invited",
                 $"An account can join once invited: it needs {context.Table.InvitationThreshold} allocated points and has {context.Eligibility.Points}.");

@@ -73,8 +73,25 @@ public sealed class MembershipRulesTests
         invited = invited.Apply(new CpsJoined(Account, Guid.NewGuid(), "CPS-000-000-000", "silver", "Silver", TierKind.Standard, 100m, "EUR",
             PaymentMethod.Card, new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1, 500, 1, Now));
         Assert.Null(InvitationPolicy.Decide(invited, Account, 10, table, Guid.NewGuid(), Now));
-        // After the term, the account is reviewed like any other.
-        Assert.IsType<InvitationIssued>(InvitationPolicy.Decide(invited, Account, 600, table, Guid.NewGuid(), Now.AddYears(1)));
+        // Past the term's last day, until its end is recorded (the renewal may still come): no invitation beside it.
+        Assert.Null(InvitationPolicy.Decide(invited, Account, 600, table, Guid.NewGuid(), Now.AddYears(1)));
+        // Once it has lapsed, the account is reviewed like any other.
+        var lapsed = invited.Apply(new MembershipLapsed(Account, invited.Membership!.MembershipId, "CPS-000-000-000", LapseReason.NoCardOnFile,
+            new DateOnly(2027, 11, 24), [], Now.AddYears(1)));
+        Assert.IsType<InvitationIssued>(InvitationPolicy.Decide(lapsed, Account, 600, table, Guid.NewGuid(), Now.AddYears(1)));
+    }
+
+    [Fact]
+    public void Joining_waits_while_a_past_terms_end_is_still_to_be_recorded()
+    {
+        var table = Table();
+        var issued = (InvitationIssued)InvitationPolicy.Decide(null, Account, 600, table, Guid.NewGuid(), Now)!;
+        var member = AccountMembership.Create(issued).Apply(new CpsJoined(Account, Guid.NewGuid(), "CPS-000-000-000", "silver", "Silver",
+            TierKind.Standard, 100m, "EUR", PaymentMethod.Card, new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1, 600, 1, Now));
+        var context = new JoiningContext(table, Eligibility.Decide(Account, 600, 1, table), "CPS-111-111-116");
+        var problem = JoinCpsEndpoint.Validate(member, context, new JoinCps("silver", PaymentMethod.Card),
+            new Harness.FixedClock(new DateTimeOffset(2027, 11, 25, 0, 0, 5, TimeSpan.Zero)));
+        Assert.Equal((409, "Term end not recorded yet"), (problem.Status, problem.Title));
     }
 
     [Fact]
