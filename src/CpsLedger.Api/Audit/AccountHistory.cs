@@ -153,16 +153,16 @@ public static class AccountHistory
 
 public static class GetAccountHistoryEndpoint
 {
-    public static ProblemDetails Validate([Range(1, int.MaxValue)] int? page, [Range(1, 500)] int? pageSize) =>
-        page is < 1 || pageSize is < 1 or > 500
-            ? Problems.Invalid(page is < 1 ? "page" : "pageSize", "page starts at 1; pageSize is 1 to 500.")
+    public static ProblemDetails Validate([Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize) =>
+        page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500
+            ? Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.")
             : WolverineContinue.NoProblems;
 
     [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
     public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
-        [Range(1, int.MaxValue)] int? page, [Range(1, 500)] int? pageSize,
+        [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
         IQuerySession session, ChainVerification chains, CancellationToken ct)
     {
         var p = page ?? 1;

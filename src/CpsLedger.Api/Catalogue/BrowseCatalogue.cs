@@ -34,8 +34,8 @@ public static class BrowseCatalogueEndpoint
     public static ProblemDetails Validate(HttpRequest request)
     {
         var errors = new Dictionary<string, string[]>();
-        if (Whole(request, "page") is { } page && page is not (> 0))
-            errors["page"] = ["Page must be a whole number from 1."];
+        if (Whole(request, "page") is { } page && page is not (>= 1 and <= Paging.MaxPage))
+            errors["page"] = [$"Must be a whole number from 1 to {Paging.MaxPage}."];
         if (Whole(request, "pageSize") is { } size && size is not (>= 1 and <= MaxPageSize))
             errors["pageSize"] = [$"Page size must be a whole number from 1 to {MaxPageSize}."];
         if (request.Query["includeWithdrawn"].ToString() is { Length: > 0 } include && !bool.TryParse(include, out _))
@@ -59,7 +59,7 @@ public static class BrowseCatalogueEndpoint
     [ProducesResponseType<CataloguePage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     public static async Task<CataloguePage> Get(string? search, string? category, bool? includeWithdrawn,
-        [Range(1, int.MaxValue)] int? page, [Range(1, MaxPageSize)] int? pageSize,
+        [Range(1, Paging.MaxPage)] int? page, [Range(1, MaxPageSize)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var number = page ?? 1;

@@ -39,15 +39,17 @@ public static class DeadLetterEndpoints
     [Tags("Operations")]
     [EndpointSummary("Messages that failed for good (support): what, why, when; newest first, 50 a page")]
     [ProducesResponseType<DeadLetterPage>(StatusCodes.Status200OK)]
-    public static async Task<DeadLetterPage> Get(IWolverineRuntime runtime, string? messageType, int? page, CancellationToken ct)
+    public static async Task<DeadLetterPage> Get(IWolverineRuntime runtime, string? messageType,
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page, CancellationToken ct)
     {
+        var number = page ?? 1;
         var results = await runtime.Storage.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery
         {
-            PageNumber = Math.Max(page ?? 1, 1),
+            PageNumber = number,
             PageSize = PageSize,
             MessageType = string.IsNullOrWhiteSpace(messageType) ? null : messageType,
         }, ct);
-        return new DeadLetterPage(results.TotalCount, Math.Max(page ?? 1, 1), [.. results.Envelopes.Select(Describe)]);
+        return new DeadLetterPage(results.TotalCount, number, [.. results.Envelopes.Select(Describe)]);
     }
 
     [WolverinePost("/api/operations/dead-letters/replay", OperationId = "ReplayDeadLetters")]

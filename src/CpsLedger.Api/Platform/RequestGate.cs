@@ -135,9 +135,11 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
             _ when type.IsEnum => LedgerJson.NamesOf(type).Contains(value, StringComparer.OrdinalIgnoreCase) ? value : null,
             _ => value,
         };
+        // A whole number with a [Range] is told its range, not the type's: "from 1 to 1000000", never "from -2147483648".
+        var range = parameter?.GetCustomAttribute<RangeAttribute>(true);
         if (parsed is null)
         {
-            errors.Add(name, Expected(type));
+            errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long)) ? WholeNumber(range) : Expected(type));
             return;
         }
 
@@ -150,9 +152,12 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
         foreach (var rule in parameter?.GetCustomAttributes<ValidationAttribute>(true) ?? [])
         {
             if (!rule.IsValid(parsed))
-                errors.Add(name, rule.FormatErrorMessage(name));
+                errors.Add(name, rule is RangeAttribute whole && parsed is int or long ? WholeNumber(whole) : rule.FormatErrorMessage(name));
         }
     }
+
+    private static string WholeNumber(RangeAttribute range) =>
+        string.Create(CultureInfo.InvariantCulture, $"Must be a whole number from {range.Minimum} to {range.Maximum}.");
 
     private async Task CheckBodyAsync(HttpContext context, Type type, Errors errors)
     {

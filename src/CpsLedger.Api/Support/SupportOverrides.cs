@@ -84,13 +84,13 @@ public static class ListSupportOverridesEndpoint
     [EndpointSummary("Support overrides across accounts for review, newest first (filter by account, time, acting user)")]
     [ProducesResponseType<SupportOverridePage>(StatusCodes.Status200OK)]
     public static async Task<IResult> Get(Guid? accountId, DateTimeOffset? from, DateTimeOffset? to, string? by,
-        [Range(1, int.MaxValue)] int? page, [Range(1, 200)] int? pageSize,
+        [Range(1, Paging.MaxPage)] int? page, [Range(1, 200)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var p = page ?? 1;
         var size = pageSize ?? 50;
-        if (p < 1 || size is < 1 or > 200)
-            return Results.Problem(Problems.Invalid(p < 1 ? "page" : "pageSize", "page starts at 1; pageSize is 1 to 200."));
+        if (p is < 1 or > Paging.MaxPage || size is < 1 or > 200)
+            return Results.Problem(Problems.Invalid(p is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 200."));
 
         IQueryable<SupportOverride> query = session.Query<SupportOverride>();
         if (accountId is { } account)

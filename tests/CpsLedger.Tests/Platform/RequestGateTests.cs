@@ -164,6 +164,29 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await Field(await Support.GetAsync($"/api/accounts/{account}/history?page=1&page=2"), "page");
     }
 
+    // Every paged list: page runs from 1 to Paging.MaxPage, so page x pageSize always fits the database's offset.
+    [Theory]
+    [InlineData("/api/catalogue/models", 200)]
+    [InlineData("/api/accounts/{account}/history", 500)]
+    [InlineData("/api/support/overrides", 200)]
+    [InlineData("/api/operations/dead-letters", null)]
+    public async Task a_page_past_the_largest_is_a_400_naming_page_that_says_what_is_accepted_never_a_500(string path, int? largestPageSize)
+    {
+        var url = path.Replace("{account}", (await App.OpenAccount()).ToString());
+        var size = largestPageSize is { } largest ? $"&pageSize={largest}" : "";
+        var accepted = $"Must be a whole number from 1 to {Paging.MaxPage}.";
+
+        foreach (var page in new[] { "2147483647", $"{Paging.MaxPage + 1}", "99999999999", "abc", "0", "-1" })
+        {
+            var messages = await Field(await Support.GetAsync($"{url}?page={page}{size}"), "page");
+            Assert.Equal([accepted], messages.EnumerateArray().Select(m => m.GetString()));
+        }
+
+        // The largest page is a page like any other past the end: empty.
+        var last = await (await Support.GetAsync($"{url}?page={Paging.MaxPage}{size}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(0, last.EnumerateObject().Single(p => p.Value.ValueKind == JsonValueKind.Array).Value.GetArrayLength());
+    }
+
     [Fact]
     public async Task a_body_that_is_not_json_is_a_415_problem()
     {
