@@ -61,12 +61,7 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                 Detail = bad.Message,
             },
             AccountNotFoundException => Problems.AccountNotFound,
-            ConcurrencyException => new ProblemDetails
-            {
-                Status = StatusCodes.Status409Conflict,
-                Title = "Concurrent change",
-                Detail = "The data changed while this request was being processed. Read it again and retry.",
-            },
+            ConcurrencyException => Problems.ConcurrentChange,
             DocumentAlreadyExistsException { DocType: var type } when ConflictDescriptionAttribute.For(type) is { } described =>
                 new ProblemDetails
                 {

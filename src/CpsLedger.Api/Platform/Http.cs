@@ -86,7 +86,8 @@ public static class Http
             opts.AddPolicy<FeatureTagsPolicy>();
             opts.AddPolicy<FluentValidationHttpPolicy>();
             opts.AddPolicy<IdempotentResponsePolicy>();
-            opts.MapConcurrencyFailuresToConflict();
+            // Worded as the exception handler words it: Wolverine's default detail is Marten's message, with the stream id.
+            opts.MapConcurrencyFailuresToConflict(toProblemDetails: _ => Problems.ConcurrentChange);
         });
     }
 }

@@ -12,6 +12,10 @@ public static class Problems
     public static ProblemDetails NotFound(string title, string detail) =>
         new() { Status = StatusCodes.Status404NotFound, Title = title, Detail = detail };
 
+    /// <summary>An optimistic-concurrency failure: another request changed the same stream or document first. Nothing was written.</summary>
+    public static ProblemDetails ConcurrentChange => Conflict("Concurrent change",
+        "The data changed while this request was being processed. Read it again and retry.");
+
     public static ProblemDetails Conflict(string title, string detail) =>
         new() { Status = StatusCodes.Status409Conflict, Title = title, Detail = detail };
 

@@ -163,6 +163,32 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Identical_concurrent_joins_make_one_member_and_the_others_a_409_a_portal_can_show_without_location()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await Register(member, account, Products.Products.Complete("J-1", Thousand));
+
+        var joins = await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 6).Select(_ =>
+            member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "card" }))));
+
+        var joined = Assert.Single(joins, j => j.StatusCode == HttpStatusCode.Created);
+        Assert.NotNull(joined.Headers.Location);
+        foreach (var refused in joins.Where(j => j != joined))
+        {
+            // A lost race reads like any other conflict: no library message, no stream id, no Location of the winner's membership.
+            var problem = await refused.ReadProblem(HttpStatusCode.Conflict);
+            Assert.Contains(problem.Title, new[] { "Already a member", "Concurrent change" });
+            Assert.DoesNotContain("stream", problem.Detail, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(MembershipStream.For(account).ToString(), await refused.Content.ReadAsStringAsync());
+            Assert.Null(refused.Headers.Location);
+        }
+
+        Assert.Equal(1, await Count("cps_joined"));
+    }
+
+    [Fact]
     public async Task Concurrent_joins_of_different_accounts_get_different_numbers_and_a_later_membership_a_new_one()
     {
         await ListModels();

@@ -232,6 +232,32 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Concurrent_amendments_of_one_product_lose_with_a_409_a_portal_can_show()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var registered = await member.Register(account, Products.WithoutDealer());
+
+        // Six at once usually race on the product's stream version; a few rounds make sure the race was run at least once.
+        var conflicts = 0;
+        for (var round = 0; round < 10 && conflicts == 0; round++)
+        {
+            var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
+                member.PatchJson(registered.Url, new { dealer = $"Dealer {round}-{i}" })));
+            foreach (var refused in responses.Where(r => r.StatusCode != HttpStatusCode.OK))
+            {
+                var problem = await refused.ReadProblem(HttpStatusCode.Conflict);
+                Assert.Equal(("Concurrent change", "The data changed while this request was being processed. Read it again and retry."),
+                    (problem.Title, problem.Detail));
+                conflicts++;
+            }
+        }
+
+        Assert.True(conflicts > 0, "No amendment lost a race in ten rounds of six.");
+    }
+
+    [Fact]
     public async Task The_model_of_a_registration_cannot_be_changed()
     {
         await App.ListModel();
