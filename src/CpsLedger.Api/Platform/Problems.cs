@@ -42,7 +42,7 @@ public static class Problems
 /// <summary>
 /// Every problem the API writes has one shape (the <c>ProblemDetails</c> schema of the OpenAPI document): type, title, status,
 /// instance, traceId and correlationId always; detail and errors when there is something to say. Problems written by the
-/// framework are completed here too, and nothing in one names a .NET type.
+/// framework are completed here too, nothing in one names a .NET type, and none carries a success's <c>Location</c>.
 /// </summary>
 public static partial class ProblemShape
 {
@@ -55,6 +55,9 @@ public static partial class ProblemShape
         problem.Title ??= ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Error";
         problem.Type ??= status == StatusCodes.Status413PayloadTooLarge ? "https://tools.ietf.org/html/rfc9110#section-15.5.14" : "about:blank";
         problem.Instance ??= http.Request.Path.Value;
+        // An endpoint may have set its success's Location before its commit failed (Wolverine applies a CreationResponse first):
+        // a problem never points at what was not created.
+        http.Response.Headers.Remove(Microsoft.Net.Http.Headers.HeaderNames.Location);
         problem.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
         if (CorrelationMiddleware.Of(http) is { } correlationId)
             problem.Extensions["correlationId"] = correlationId;

@@ -61,6 +61,8 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
         var problem = await response.ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Contact e-mail already in use", problem.Title);
         Assert.DoesNotContain("studio@", await response.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        // The refused account was never created: no Location points at it.
+        Assert.Null(response.Headers.Location);
     }
 
     [Fact]
@@ -75,7 +77,7 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
 
             Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
             Assert.All(responses.Where(r => r.StatusCode != HttpStatusCode.Created),
-                r => Assert.Equal(HttpStatusCode.Conflict, r.StatusCode));
+                r => Assert.Equal((HttpStatusCode.Conflict, null), (r.StatusCode, r.Headers.Location)));
         }
 
         await using var session = App.Store.QuerySession();

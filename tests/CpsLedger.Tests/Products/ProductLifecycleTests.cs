@@ -34,6 +34,7 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
             var conflict = await refused.ReadProblem(HttpStatusCode.Conflict);
             Assert.DoesNotContain((loser == first ? second : first).ToString(), await refused.Content.ReadAsStringAsync());
             Assert.Equal("Product already registered", conflict.Title);
+            Assert.Null(refused.Headers.Location);
         }
 
         var total = (await a.Summary(first)).Products + (await b.Summary(second)).Products;
