@@ -258,6 +258,24 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         Assert.True(conflicts > 0, "No amendment lost a race in ten rounds of six.");
     }
 
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("""{"dealer":null}""")]
+    public async Task An_amendment_without_any_detail_is_a_400_on_the_body_as_a_whole(string body)
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var registered = await App.Member(account).Register(account, Products.WithoutDealer());
+
+        var response = await App.Member(account).SendAsync(new HttpRequestMessage(HttpMethod.Patch, registered.Url)
+        {
+            Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+        });
+
+        var problem = await response.ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal([RequestGate.BodyKey], problem.Errors.Keys);
+    }
+
     [Fact]
     public async Task The_model_of_a_registration_cannot_be_changed()
     {
