@@ -14,12 +14,18 @@ namespace CpsLedger.Api.Membership;
 
 /// <summary>Renew or not at the term end, and on which tier.</summary>
 /// <param name="Renew">false stops the renewal: the membership runs to the term end and lapses (no refund).</param>
-/// <param name="Tier">The eligible tier to renew with (a lower one is how a downgrade is made); absent: the current tier.</param>
+/// <param name="Tier">The eligible tier to renew with (a lower one is how a downgrade is made); absent: the current tier. Only with renew true.</param>
 public sealed record ChooseRenewal(bool Renew, string? Tier);
 
 public sealed class ChooseRenewalValidator : AbstractValidator<ChooseRenewal>
 {
-    public ChooseRenewalValidator() => RuleFor(x => x.Tier).MaximumLength(40);
+    public ChooseRenewalValidator()
+    {
+        RuleFor(x => x.Tier).MaximumLength(40);
+        // Read strictly: a request that stops the renewal and names a tier contradicts itself; neither half is guessed.
+        RuleFor(x => x.Tier).Null().When(x => !x.Renew)
+            .WithMessage("Leave tier out when renew is false: a renewal that stops has no tier. To renew on a tier, send renew true.");
+    }
 }
 
 /// <summary>What happens at the term end, as decided now.</summary>

@@ -194,6 +194,20 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task Stopping_the_renewal_while_naming_a_tier_contradicts_itself_and_is_a_400_on_tier()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+
+        var problem = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false, tier = "gold" })
+            .ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(["tier"], problem.Errors.Keys);
+        Assert.Equal(0, await Count("renewal_stopped"));
+    }
+
+    [Fact]
     public async Task Choosing_another_tier_after_the_offer_replaces_the_renewal_invoice_and_stopping_lets_the_membership_lapse_without_refund()
     {
         await Billing.ListThousandPointModel(App.Store);
