@@ -3,6 +3,7 @@ using JasperFx.Events;
 using Marten;
 using Marten.Events.Aggregation;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
@@ -148,10 +149,14 @@ public static class ListProductsEndpoint
 
 public static class GetProductEndpoint
 {
-    // Null (another account's registration too, so its existence is not revealed) is a 404.
+    // Another account's registration is not found either (its existence is not revealed), worded as PATCH and deregistration word it.
     [WolverineGet("/api/accounts/{accountId}/products/{registrationId}", OperationId = "GetProduct")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("Read one registered product")]
-    public static async Task<ProductView?> Get(Guid accountId, Guid registrationId, IQuerySession session, CancellationToken ct) =>
-        await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId ? view : null;
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    public static async Task<Results<Ok<ProductView>, ProblemHttpResult>> Get(Guid accountId, Guid registrationId, IQuerySession session,
+        CancellationToken ct) =>
+        await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId
+            ? TypedResults.Ok(view)
+            : TypedResults.Problem(Problems.NotFound("Product not found", ProductChecks.NotFoundDetail));
 }

@@ -258,6 +258,27 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         Assert.True(conflicts > 0, "No amendment lost a race in ten rounds of six.");
     }
 
+    [Fact]
+    public async Task Another_accounts_or_an_unknown_product_reads_as_product_not_found()
+    {
+        await App.ListModel();
+        var account = await App.OpenAccount();
+        var other = await App.OpenAccount("other@example.ee");
+        var theirs = await App.Member(other).Register(other, Products.Complete());
+        var member = App.Member(account);
+
+        foreach (var id in new[] { theirs.RegistrationId, Guid.NewGuid() })
+        {
+            var read = await member.GetAsync($"{Products.ProductsUrl(account)}/{id}").ReadProblem(HttpStatusCode.NotFound);
+            Assert.Equal(("Product not found", ProductChecks.NotFoundDetail), (read.Title, read.Detail));
+        }
+
+        // Worded as changing it is: the portal shows one sentence for a product that is not this account's.
+        var amend = await member.PatchJson($"{Products.ProductsUrl(account)}/{theirs.RegistrationId}", new { dealer = "x" })
+            .ReadProblem(HttpStatusCode.NotFound);
+        Assert.Equal(("Product not found", ProductChecks.NotFoundDetail), (amend.Title, amend.Detail));
+    }
+
     [Theory]
     [InlineData("{}")]
     [InlineData("""{"dealer":null}""")]

@@ -64,10 +64,9 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var productView_response = await CpsLedger.Api.Products.GetProductEndpoint.Get(accountId, registrationId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfProductViewAndProblemHttpResult = await CpsLedger.Api.Products.GetProductEndpoint.Get(accountId, registrationId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
 
-            // Writing the response body to JSON because this was the first 'return variable' in the method signature
-            await WriteJsonAsync(httpContext, productView_response, 404);
+            await resultsOfOkOfProductViewAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
     }
 
