@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using System.Text.Json;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -134,21 +133,13 @@ public static class AccountHistory
         e.EventTypeName,
         e.Timestamp,
         e.UserName,
-        Header(e, SupportReason.ReasonHeader),
-        Header(e, SupportReason.TicketHeader),
+        SupportReason.Of(e).Reason,
+        SupportReason.Of(e).Ticket,
         e.CorrelationId,
         e.CausationId,
         SystemActor.CausedByOf(e),
         Describe(e.Data),
         Shown(e.Data));
-
-    private static string? Header(IEvent e, string name) =>
-        e.Headers?.TryGetValue(name, out var value) == true ? value switch
-        {
-            JsonElement json => json.ValueKind == JsonValueKind.String ? json.GetString() : json.ToString(),
-            null => null,
-            _ => value.ToString(),
-        } : null;
 }
 
 public static class GetAccountHistoryEndpoint

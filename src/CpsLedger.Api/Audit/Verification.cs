@@ -196,7 +196,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     }
 
     /// <summary>The account's claim rows and support overrides against what its events say they must be.</summary>
-    private static async Task<int> CompareAccountSets(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> replayedProducts,
+    private async Task<int> CompareAccountSets(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> replayedProducts,
         List<ProjectionDifference> differences, CancellationToken ct)
     {
         var storedClaims = await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct);
@@ -205,18 +205,45 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var events = (await session.Events.FetchStreamAsync(accountId, token: ct))
             .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
             .OrderBy(e => e.Sequence).ToList();
-        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events, differences);
+        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events,
+            await SupportProductChangesAsync(accountId, ct), differences);
     }
 
     /// <summary>Every claim row and support override of the ledger against what the events say they must be: one query each.</summary>
-    private static async Task<int> CompareAllSets(IQuerySession session, IReadOnlyList<ProductView> replayedProducts,
+    private async Task<int> CompareAllSets(IQuerySession session, IReadOnlyList<ProductView> replayedProducts,
         List<ProjectionDifference> differences, CancellationToken ct)
     {
         var storedClaims = await session.Query<SerialOwnership>().ToListAsync(ct);
         var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().ToListAsync(ct);
         var storedOverrides = await session.Query<SupportOverride>().ToListAsync(ct);
         var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
-        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events, differences);
+        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events,
+            await SupportProductChangesAsync(null, ct), differences);
+    }
+
+    // The product events a member's own change writes too: support's carry its reason in their headers (SupportOverrideProjection).
+    private static readonly string[] ProductChangeEvents = ["product_details_amended", "points_allocated", "points_removed", "product_deregistered"];
+
+    /// <summary>
+    /// The support overrides support's changes to registrations make (one account's, or the whole ledger's): only the product events
+    /// with a support reason, picked out by PostgreSQL rather than read and deserialized, as most product events are a member's.
+    /// </summary>
+    private async Task<List<(Guid Id, string Override)>> SupportProductChangesAsync(Guid? accountId, CancellationToken ct)
+    {
+        await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        await using var command = new Npgsql.NpgsqlCommand(
+            $"select id, data ->> 'AccountId', type from {store.Options.Events.DatabaseSchemaName}.mt_events " +
+            $"where type = any(@types) and headers ->> '{SupportReason.ReasonHeader}' is not null" +
+            (accountId is null ? "" : " and data ->> 'AccountId' = @account"), connection);
+        command.Parameters.AddWithValue("types", ProductChangeEvents);
+        if (accountId is { } account)
+            command.Parameters.AddWithValue("account", account.ToString());
+        var changes = new List<(Guid, string)>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            changes.Add((reader.GetGuid(0), $"{reader.GetString(1)} {reader.GetString(2)}"));
+        return changes;
     }
 
     // The events the claim rows and the overrides are made of (besides the products).
@@ -228,7 +255,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
     private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
         IReadOnlyList<SupportOverride> storedOverrides, IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events,
-        List<ProjectionDifference> differences)
+        IReadOnlyList<(Guid Id, string Override)> supportProductChanges, List<ProjectionDifference> differences)
     {
         // Serial claims: exactly the registered products that have a serial number.
         CompareSets(nameof(SerialOwnership),
@@ -262,7 +289,9 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                 _ => null,
             }))
                 .Where(x => x.Override is not null)
-                .ToDictionary(x => x.Id.ToString(), x => x.Override!),
+                .Select(x => (x.Id, Override: x.Override!))
+                .Concat(supportProductChanges)
+                .ToDictionary(x => x.Id.ToString(), x => x.Override),
             differences);
 
         return storedClaims.Count + storedEmailClaims.Count + storedOverrides.Count;

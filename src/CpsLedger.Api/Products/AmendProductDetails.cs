@@ -1,5 +1,6 @@
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
+using System.Security.Claims;
 using FluentValidation;
 using Marten;
 using Wolverine.Marten;
@@ -16,13 +17,18 @@ namespace CpsLedger.Api.Products;
 /// </summary>
 /// <param name="ModelCode">Leave out. Present only so that an attempt to change the model gets a clear answer.</param>
 /// <param name="BestGuesses">Which of the details given in this request are a best guess; details not given keep their flag.</param>
+/// <param name="SupportReason">Support only, and required from support: why it changes the member's registration. Recorded on every
+/// event the change writes and listed among the support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
 public sealed record AmendProductDetails(
     string? SerialNumber,
     DateOnly? PurchaseDate,
     string? CountryOfPurchase,
     string? Dealer,
     IReadOnlyList<MandatoryDetail>? BestGuesses,
-    string? ModelCode);
+    string? ModelCode,
+    [property: MultiLineText] string? SupportReason = null,
+    string? TicketReference = null);
 
 public sealed class AmendProductDetailsValidator : AbstractValidator<AmendProductDetails>
 {
@@ -35,6 +41,9 @@ public sealed class AmendProductDetailsValidator : AbstractValidator<AmendProduc
             .WithMessage("Give at least one detail to complete or correct.")
             .When(x => x.ModelCode is null);
         this.ApplyDetailRules(clock, x => x.SerialNumber, x => x.PurchaseDate, x => x.CountryOfPurchase, x => x.Dealer, x => x.BestGuesses);
+        // Whether they are required or refused depends on the caller: AmendProductDetailsEndpoint.Validate.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -82,8 +91,10 @@ public static class AmendProductDetailsEndpoint
         return ProductPoints.WithPointsIfDue(amended, registration.Apply(amended), model, now);
     }
 
-    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration, AmendProductDetails command)
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration, AmendProductDetails command, ClaimsPrincipal user)
     {
+        if (Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid)
+            return invalid;
         if (ProductChecks.Registered(accountId, registration) is { Status: not null } refused)
             return refused;
         return command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration.ModelCode)
@@ -107,13 +118,16 @@ public static class AmendProductDetailsEndpoint
     [WolverinePatch("/api/accounts/{accountId}/products/{registrationId}", OperationId = "AmendProductDetails")]
     [RequestExample("""{"dealer":"Photopoint"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Complete or correct a product's mandatory details (completing them allocates the points)")]
+    [EndpointSummary("Complete or correct a product's mandatory details (completing them allocates the points); support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     [ReusesLoadedDocuments]
     public static (ProductRegistrationStatus, Events) Patch(AmendProductDetails command,
         [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
-        ProductRegistration registration, ProductModelView model, TimeProvider clock)
+        ProductRegistration registration, ProductModelView model, IDocumentSession session, TimeProvider clock)
     {
+        // Only support's request carries them (Validate): on the amendment and the points it allocates alike.
+        if (command.SupportReason is { } reason)
+            Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
         var decision = Decide(registration, command, model, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }

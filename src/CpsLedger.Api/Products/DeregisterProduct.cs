@@ -1,5 +1,7 @@
 using CpsLedger.Api.Platform;
+using System.Security.Claims;
 using FluentValidation;
+using Marten;
 using Wolverine.Marten;
 using Wolverine.Persistence;
 using Microsoft.AspNetCore.Authorization;
@@ -11,7 +13,15 @@ namespace CpsLedger.Api.Products;
 /// <summary>The product left the account. Its points are removed and its serial number is free for another account.</summary>
 /// <param name="Reason">sold, lost or registered_in_error.</param>
 /// <param name="Note">Optional free text, e.g. to whom it was sold.</param>
-public sealed record DeregisterProduct(DeregistrationReason Reason, [property: MultiLineText] string? Note);
+/// <param name="SupportReason">Support only, and required from support: why it deregisters the member's product (beside
+/// <paramref name="Reason"/>, which every caller gives). Recorded on every event the deregistration writes and listed among the
+/// support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record DeregisterProduct(
+    DeregistrationReason Reason,
+    [property: MultiLineText] string? Note,
+    [property: MultiLineText] string? SupportReason = null,
+    string? TicketReference = null);
 
 public sealed class DeregisterProductValidator : AbstractValidator<DeregisterProduct>
 {
@@ -19,6 +29,9 @@ public sealed class DeregisterProductValidator : AbstractValidator<DeregisterPro
     {
         RuleFor(x => x.Reason).IsInEnum();
         RuleFor(x => x.Note).MaximumLength(500);
+        // Whether they are required or refused depends on the caller: DeregisterProductEndpoint.Validate.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -45,17 +58,23 @@ public static class DeregisterProductEndpoint
         _ => "registered in error",
     };
 
-    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration) => ProductChecks.Registered(accountId, registration);
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration, DeregisterProduct command, ClaimsPrincipal user) =>
+        Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid
+            ? invalid
+            : ProductChecks.Registered(accountId, registration);
 
     [WolverinePost("/api/accounts/{accountId}/products/{registrationId}/deregistration", OperationId = "DeregisterProduct")]
     [RequestExample("""{"reason":"sold","note":"Sold to a colleague"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed")]
+    [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed; support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (ProductRegistrationStatus, Events) Post(DeregisterProduct command,
         [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
-        ProductRegistration registration, TimeProvider clock)
+        ProductRegistration registration, IDocumentSession session, TimeProvider clock)
     {
+        // Only support's request carries them (Validate): on the points removed and the deregistration alike.
+        if (command.SupportReason is { } reason)
+            Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
         var decision = Decide(registration, command, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }

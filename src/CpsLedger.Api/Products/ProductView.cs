@@ -105,8 +105,10 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
     {
         view.GreenTick = true;
         view.Points = e.Data.Points;
+        // Allocated by support's amendment: the line says why and which ticket, as an adjustment's does.
+        var (reason, ticket) = Support.SupportReason.Of(e);
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, e.Data.Points,
-            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsAllocated), e.Id, e.Data.AllocatedAt, e.UserName, null, null,
+            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsAllocated), e.Id, e.Data.AllocatedAt, e.UserName, reason, ticket,
             Platform.SystemActor.CausedByOf(e)));
     }
 
@@ -114,9 +116,11 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
     {
         view.GreenTick = false;
         view.Points = 0;
+        // Removed by support's deregistration: support's words after the event's own reason, and the ticket.
+        var (reason, ticket) = Support.SupportReason.Of(e);
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, -e.Data.Points,
-            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName, e.Data.Reason, null,
-            Platform.SystemActor.CausedByOf(e)));
+            e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName,
+            reason is null ? e.Data.Reason : $"{e.Data.Reason}; support: {reason}", ticket, Platform.SystemActor.CausedByOf(e)));
     }
 
     public static void Apply(ProductView view, ProductDeregistered e)

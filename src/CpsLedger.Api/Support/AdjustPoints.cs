@@ -89,17 +89,3 @@ public static class AdjustPointsEndpoint
         return (TypedResults.Created($"/api/accounts/{accountId}/points-explanation", adjusted), [adjusted]);
     }
 }
-
-/// <summary>A support action's reason travels in the event metadata (headers) as well as in the event, for auditors.</summary>
-public static class SupportReason
-{
-    public const string ReasonHeader = "reason";
-    public const string TicketHeader = "ticket";
-
-    public static void Record(IDocumentSession session, string reason, string? ticket = null)
-    {
-        session.SetHeader(ReasonHeader, reason);
-        if (ticket is not null)
-            session.SetHeader(TicketHeader, ticket);
-    }
-}

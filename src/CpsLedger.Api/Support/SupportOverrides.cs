@@ -63,6 +63,34 @@ public sealed partial class SupportOverrideProjection : EventProjection
         At = e.Data.UnlinkedAt,
     };
 
+    // A member's registration changed by support: the events a member's own change writes too, so support's are told apart by
+    // the reason in their headers (only support's request carries one: SupportReason.Check). Each event is a line, so the
+    // points an amendment allocated or a deregistration removed are listed with the change that caused them.
+    public void Project(IEvent<Products.ProductDetailsAmended> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.AmendedAt, ops);
+
+    public void Project(IEvent<Products.PointsAllocated> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.AllocatedAt, ops);
+
+    public void Project(IEvent<Products.PointsRemoved> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.RemovedAt, ops);
+
+    public void Project(IEvent<Products.ProductDeregistered> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.DeregisteredAt, ops);
+
+    private static void ByProductChange(IEvent e, Guid accountId, DateTimeOffset at, IDocumentOperations ops)
+    {
+        if (SupportReason.Of(e) is not { Reason: { } reason, Ticket: var ticket })
+            return;
+        ops.Store(new SupportOverride
+        {
+            Id = e.Id,
+            AccountId = accountId,
+            Action = e.EventTypeName,
+            Description = Audit.AccountHistory.Describe(e.Data),
+            Reason = reason,
+            TicketReference = ticket,
+            By = e.UserName,
+            At = at,
+        });
+    }
+
     public SupportOverride Create(IEvent<InvitationEmailResent> e) => new()
     {
         Id = e.Id,

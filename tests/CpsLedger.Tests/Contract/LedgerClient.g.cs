@@ -1272,10 +1272,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Complete or correct a product's mandatory details (completing them allocates the points)
+        /// Complete or correct a product's mandatory details (completing them allocates the points); support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Complete or correct a product's mandatory details (completing them allocates the points)
+        /// Complete or correct a product's mandatory details (completing them allocates the points); support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -1603,10 +1603,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Deregister a product (sold, lost, registered in error): its points are removed
+        /// Deregister a product (sold, lost, registered in error): its points are removed; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Deregister a product (sold, lost, registered in error): its points are removed
+        /// Deregister a product (sold, lost, registered in error): its points are removed; support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -9496,6 +9496,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string? ModelCode { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -10006,6 +10012,12 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("note")]
         public string? Note { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
 
     }
 

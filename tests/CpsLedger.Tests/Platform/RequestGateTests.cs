@@ -72,7 +72,7 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     {
         var (account, registration) = await AccountWithProduct();
         var response = await Send(HttpMethod.Post, $"/api/accounts/{account}/products/{registration}/deregistration",
-            """{"reason":"sold","note":"Sold to a colleague.\nInvoice 17.\tPaid."}""");
+            """{"reason":"sold","note":"Sold to a colleague.\nInvoice 17.\tPaid.","supportReason":"Member called.\nChecked the sale.","ticketReference":"CPS-SUP-1"}""");
         await response.ShouldBe(HttpStatusCode.OK);
     }
 
@@ -124,7 +124,8 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
             "bestGuesses[0]");
 
         // By name in any letter case.
-        await (await Send(HttpMethod.Post, url, """{"reason":"Registered_In_Error"}""")).ShouldBe(HttpStatusCode.OK);
+        await (await Send(HttpMethod.Post, url, """{"reason":"Registered_In_Error","supportReason":"Wrong model","ticketReference":"CPS-SUP-1"}"""))
+            .ShouldBe(HttpStatusCode.OK);
     }
 
     private static string ProductsUrl(Guid account) => Products.Products.ProductsUrl(account);

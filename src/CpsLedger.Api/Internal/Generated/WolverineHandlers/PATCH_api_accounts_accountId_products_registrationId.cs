@@ -103,7 +103,7 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var problemDetails2 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Validate(accountId, stream_registration.Aggregate, command);
+                var problemDetails2 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Validate(accountId, stream_registration.Aggregate, command, httpContext.User);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -115,7 +115,7 @@ namespace Internal.Generated.WolverineHandlers
                 var productModelView = await CpsLedger.Api.Products.AmendProductDetailsEndpoint.LoadAsync(stream_registration.Aggregate, modelOfRegistration_result, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
                 
                 // The actual HTTP request handler execution
-                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(command, stream_registration.Aggregate, productModelView, _timeProvider);
+                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(command, stream_registration.Aggregate, productModelView, documentSession, _timeProvider);
 
                 if (events != null)
                 {

@@ -100,7 +100,7 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var problemDetails2 = CpsLedger.Api.Products.DeregisterProductEndpoint.Validate(accountId, stream_registration.Aggregate);
+                var problemDetails2 = CpsLedger.Api.Products.DeregisterProductEndpoint.Validate(accountId, stream_registration.Aggregate, command, httpContext.User);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -110,7 +110,7 @@ namespace Internal.Generated.WolverineHandlers
 
                 
                 // The actual HTTP request handler execution
-                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.DeregisterProductEndpoint.Post(command, stream_registration.Aggregate, _timeProvider);
+                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.DeregisterProductEndpoint.Post(command, stream_registration.Aggregate, documentSession, _timeProvider);
 
                 if (events != null)
                 {

@@ -1,0 +1,70 @@
+using System.Security.Claims;
+using System.Text.Json;
+using CpsLedger.Api.Platform;
+using JasperFx.Events;
+using Marten;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Support;
+
+/// <summary>A support action's reason travels in the event metadata (headers) as well as in the event, for auditors.</summary>
+public static class SupportReason
+{
+    public const string ReasonHeader = "reason";
+    public const string TicketHeader = "ticket";
+
+    /// <summary>The limits of a support reason and ticket where a member's own request may carry them too (as for an adjustment).</summary>
+    public const int MaxReasonLength = 500;
+    public const int MinReasonLength = 5;
+    public const int MaxTicketLength = 60;
+
+    public static void Record(IDocumentSession session, string reason, string? ticket = null)
+    {
+        session.SetHeader(ReasonHeader, reason);
+        if (ticket is not null)
+            session.SetHeader(TicketHeader, ticket);
+    }
+
+    /// <summary>The support reason and ticket an event was written with; null for an event that is not a support action's.</summary>
+    public static (string? Reason, string? Ticket) Of(IEvent e) => (Header(e, ReasonHeader), Header(e, TicketHeader));
+
+    private static string? Header(IEvent e, string name) =>
+        e.Headers?.TryGetValue(name, out var value) == true ? value switch
+        {
+            // Read back from the database a header is JSON; while appending it is still the string set on the session.
+            JsonElement json => json.ValueKind == JsonValueKind.String ? json.GetString() : json.ToString(),
+            null => null,
+            _ => value.ToString(),
+        } : null;
+
+    /// <summary>
+    /// For a request a member, the portal and support may all make (a registration amended or deregistered): support acts for
+    /// someone else, so it gives a reason and the ticket it answers, as for an adjustment (never a default); a member or the
+    /// portal changing its own product gives neither, because only a support action is recorded as an override.
+    /// </summary>
+    /// <param name="reasonField">The reason's JSON member in this request.</param>
+    public static ProblemDetails Check(ClaimsPrincipal user, string? reason, string? ticket, string reasonField)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (user.IsInRole(LedgerRoles.Support))
+        {
+            if (string.IsNullOrWhiteSpace(reason) || reason.Trim().Length < MinReasonLength)
+                errors[reasonField] = [$"Support says why it changes a member's registration, in words an auditor understands later (at least {MinReasonLength} characters)."];
+            if (string.IsNullOrWhiteSpace(ticket))
+                errors["ticketReference"] = ["Support gives the ticket this change answers, e.g. \"CPS-SUP-1234\"."];
+        }
+        else
+        {
+            if (reason is not null)
+                errors[reasonField] = ["Only CPS support gives a reason here: a member's or the portal's change to its own product needs none."];
+            if (ticket is not null)
+                errors["ticketReference"] = ["Only CPS support gives a ticket reference here."];
+        }
+
+        return errors.Count == 0
+            ? WolverineContinue.NoProblems
+            : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+    }
+}
