@@ -145,17 +145,19 @@ public sealed class IdempotencyMiddleware(
 
     public async Task InvokeAsync(HttpContext context)
     {
-        var key = context.Request.Headers[HeaderName].ToString();
-        if (string.IsNullOrEmpty(key) || !IsCommand(context.Request.Method))
+        var keys = context.Request.Headers[HeaderName];
+        if (keys.Count == 0 || !IsCommand(context.Request.Method))
         {
             await next(context);
             return;
         }
 
-        if (key.Length > MaxKeyLength || key.Any(char.IsControl))
+        // A header given twice would be read as the two keys joined ("a,b"), and an empty one as no key: either way a retry
+        // with the key the client believes it sent would not be recognised.
+        if (keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(char.IsControl))
         {
             await Problems.Write(context, StatusCodes.Status400BadRequest, "Invalid Idempotency-Key",
-                $"The {HeaderName} header must be 1 to {MaxKeyLength} printable characters.");
+                $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters.");
             return;
         }
 

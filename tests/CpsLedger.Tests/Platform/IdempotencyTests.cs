@@ -73,6 +73,30 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(0, await session.Query<IdempotencyRecord>().CountAsync());
     }
 
+    // An empty header never reaches the service through the in-memory test server: IdempotencyKeyOnTheWireTests sends one.
+    [Theory]
+    [InlineData("two headers")]
+    [InlineData("201 characters")]
+    public async Task a_key_that_is_not_one_printable_value_is_refused_and_nothing_is_written(string sent)
+    {
+        var client = App.ClientAs(LedgerRoles.Portal);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/accounts") { Content = System.Net.Http.Json.JsonContent.Create(Accounts.Accounts.Opening()) };
+        string[] keys = sent switch
+        {
+            "two headers" => [Guid.NewGuid().ToString(), Guid.NewGuid().ToString()],
+            _ => [new string('k', 201)],
+        };
+        Assert.True(request.Headers.TryAddWithoutValidation("Idempotency-Key", keys));
+
+        var problem = await (await client.SendAsync(request)).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal("Invalid Idempotency-Key", problem.GetProperty("title").GetString());
+        Assert.Equal("The Idempotency-Key header must be given once, with 1 to 200 printable characters.", problem.GetProperty("detail").GetString());
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(0, await session.Query<AccountView>().CountAsync());
+        Assert.Equal(0, await session.Query<IdempotencyRecord>().CountAsync());
+    }
+
     [Fact]
     public async Task keys_are_kept_for_the_configured_retention()
     {
