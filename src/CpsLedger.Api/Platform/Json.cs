@@ -10,13 +10,17 @@ namespace CpsLedger.Api.Platform;
 /// The wire format of every request and response (ASP.NET Core's JSON options, which Wolverine.Http uses too). Reading is
 /// strict, so that what reaches an endpoint is exactly what the client wrote: a member the record requires (a constructor
 /// parameter without a default) must be present, <c>null</c> only where the type says <c>?</c>, each member at most once,
-/// no member the request does not have, enums by their documented names only, no control characters in text, no nil UUID.
+/// member names spelled exactly as documented (camelCase), no member the request does not have, enums by their documented
+/// names only, no control characters in text, no nil UUID.
 /// The message of a refusal comes from <see cref="RequestGate"/>, which names the field.
 /// </summary>
 public static class LedgerJson
 {
     public static void Configure(JsonSerializerOptions options)
     {
+        // ASP.NET Core's web defaults match member names in any case; the contract's schemas name each member exactly
+        // (additionalProperties: false), so "CompanyName" is a member the request does not have, not companyName.
+        options.PropertyNameCaseInsensitive = false;
         options.RespectNullableAnnotations = true;
         options.RespectRequiredConstructorParameters = true;
         options.AllowDuplicateProperties = false;

@@ -22,8 +22,8 @@ namespace CpsLedger.Api.Platform;
 /// text must be one line without control characters, a query parameter the operation does not have or a single value given twice
 /// is refused, and validation attributes on query parameters (<c>[Range]</c>, <c>[StringLength]</c>) are enforced;</item>
 /// <item>a JSON body must be a JSON object, without null items in lists, and must deserialize under the strict options of
-/// <see cref="LedgerJson"/> (required members, no null where the type says otherwise, no unknown or repeated members, enums by
-/// name, text without control characters, no nil UUID). The first refusal of the deserializer is explained by the field it
+/// <see cref="LedgerJson"/> (required members, no null where the type says otherwise, member names spelled exactly, no unknown or
+/// repeated members, enums by name, text without control characters, no nil UUID). The first refusal of the deserializer is explained by the field it
 /// concerns and the shape expected there; no .NET type name is ever shown.</item>
 /// </list>
 /// A body that passes is left for Wolverine to read again (it is buffered): field rules beyond the shape are the validators'.
@@ -341,9 +341,9 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
                 property = null;
                 if (segment is string name)
                 {
-                    property = type?.Properties.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+                    property = type?.Properties.FirstOrDefault(p => p.Name == name);
                     element = element is { ValueKind: JsonValueKind.Object } o
-                              && o.EnumerateObject().Where(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+                              && o.EnumerateObject().Where(p => p.Name == name)
                                   .Select(p => (JsonElement?)p.Value).FirstOrDefault() is { } found
                         ? found
                         : null;
@@ -359,7 +359,7 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
 
             if (segments.Count > 0 && segments[^1] is string last && parent is { ValueKind: JsonValueKind.Object } container)
             {
-                if (container.EnumerateObject().Count(p => string.Equals(p.Name, last, StringComparison.OrdinalIgnoreCase)) > 1)
+                if (container.EnumerateObject().Count(p => p.Name == last) > 1)
                 {
                     errors.Add(key, "Given more than once.");
                     return;
@@ -367,7 +367,10 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
 
                 if (property is null && parentType is not null)
                 {
-                    errors.Add(key, "Not a field of this request.");
+                    var meant = parentType.Properties.FirstOrDefault(p => string.Equals(p.Name, last, StringComparison.OrdinalIgnoreCase));
+                    errors.Add(key, meant is null
+                        ? "Not a field of this request."
+                        : $"Not a field of this request: member names are case-sensitive, this one is spelled {meant.Name}.");
                     return;
                 }
             }
@@ -376,7 +379,7 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
             {
                 var missing = type.Properties
                     .Where(p => p.IsRequired)
-                    .Where(p => !obj.EnumerateObject().Any(m => string.Equals(m.Name, p.Name, StringComparison.OrdinalIgnoreCase)))
+                    .Where(p => !obj.EnumerateObject().Any(m => m.Name == p.Name))
                     .ToList();
                 foreach (var p in missing)
                     errors.Add(key == BodyKey ? p.Name : $"{key}.{p.Name}", "Required.");

@@ -189,6 +189,12 @@ public sealed class HostileInputTests(LedgerApp app, ITestOutputHelper output) :
         var first = properties.EnumerateObject().First().Name;
         yield return new Case(operation.Method, Url(), baseline.TrimEnd('}') + (baseline.Trim() == "{}" ? "" : ",") + $"\"{first}\":1,\"{first}\":2}}",
             null, true, $"{operation} {first} twice");
+        // A member in another letter case is not that member (the schemas' additionalProperties: false).
+        var recased = JsonNode.Parse(baseline) as JsonObject ?? [];
+        recased.TryGetPropertyValue(first, out var kept);
+        recased.Remove(first);
+        recased[char.ToUpperInvariant(first[0]) + first[1..]] = kept ?? JsonValue.Create(1);
+        yield return new Case(operation.Method, Url(), recased.ToJsonString(), null, true, $"{operation} {first} in another letter case");
 
         // Every member: what the document rules out, drawn by CsCheck.
         foreach (var property in properties.EnumerateObject())

@@ -142,12 +142,39 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         var method = await Field(await Send(HttpMethod.Post, $"/api/accounts/{account}/membership", """{"tier":"gold","paymentMethod":"cash"}"""),
             "paymentMethod");
         Assert.Equal("Must be one of: card, bank_transfer.", method[0].GetString());
-        await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"ModelCode":"EOS-R5","PurchaseDate":"soon"}"""), "PurchaseDate");
+        await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","PurchaseDate":"soon"}"""), "PurchaseDate");
         await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","modelCode":"EOS-R6"}"""), "modelCode");
         await Field(await Send(HttpMethod.Post, ProductsUrl(account), """{"modelCode":"EOS-R5","colour":"black"}"""), "colour");
         await Field(await Send(HttpMethod.Post, $"/api/accounts/{account}/points-adjustments",
             """{"points":1e309,"reason":"Goodwill gesture","ticketReference":"CPS-1"}"""), "points");
         Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task a_member_name_in_another_letter_case_is_not_a_field_of_the_request()
+    {
+        var account = await App.OpenAccount();
+        var before = await EventCount();
+        const string Spelled = "Not a field of this request: member names are case-sensitive, this one is spelled ";
+
+        var capital = await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"CompanyName":"Valgus OÜ","contactEmail":"a@example.ee","country":"EE","oldCpsEmails":[]}"""), "CompanyName");
+        Assert.Equal(Spelled + "companyName.", Assert.Single(capital.EnumerateArray()).GetString());
+        // Beside the exact spelling it is still another member, not the same one given twice.
+        var both = await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"companyName":"Valgus OÜ","CompanyName":"Valgus","contactEmail":"a@example.ee","country":"EE"}"""), "CompanyName");
+        Assert.Equal(Spelled + "companyName.", Assert.Single(both.EnumerateArray()).GetString());
+        var nested = await Field(await Send(HttpMethod.Put, $"/api/accounts/{account}/billing-details",
+            """{"address":{"STREET":"Pikk 1","postalCode":"10123","city":"Tallinn","country":"EE"}}"""), "address.STREET");
+        Assert.Equal(Spelled + "street.", Assert.Single(nested.EnumerateArray()).GetString());
+        var unknown = await Field(await Send(HttpMethod.Post, "/api/accounts",
+            """{"companyName":"Valgus OÜ","contactEmail":"a@example.ee","country":"EE","fax":"1"}"""), "fax");
+        Assert.Equal("Not a field of this request.", Assert.Single(unknown.EnumerateArray()).GetString());
+
+        Assert.Equal(before, await EventCount());
+        // Spelled as documented, the same address is taken (enum values stay readable in any letter case, above).
+        await (await Send(HttpMethod.Put, $"/api/accounts/{account}/billing-details",
+            """{"address":{"street":"Pikk 1","postalCode":"10123","city":"Tallinn","country":"EE"}}""")).ShouldBe(HttpStatusCode.OK);
     }
 
     [Fact]
