@@ -40,20 +40,18 @@ public sealed class ChangeBillingDetailsValidator : AbstractValidator<ChangeBill
     {
         RuleFor(x => x.Address).NotNull().WithMessage("The billing address is required.");
         // Field errors are keyed by the JSON path the client sent ("address.street").
-        RuleFor(x => x.Address.Street).NotEmpty().MaximumLength(200).Must(NotBlank).WithMessage("Street must not be blank.")
+        RuleFor(x => x.Address.Street).NotEmpty().MaximumLength(200)
             .OverridePropertyName("address.street").When(x => x.Address is not null);
         RuleFor(x => x.Address.AdditionalStreet).MaximumLength(200).OverridePropertyName("address.additionalStreet").When(x => x.Address is not null);
-        RuleFor(x => x.Address.PostalCode).NotEmpty().MaximumLength(20).Must(NotBlank).WithMessage("Postal code must not be blank.")
+        RuleFor(x => x.Address.PostalCode).NotEmpty().MaximumLength(20)
             .OverridePropertyName("address.postalCode").When(x => x.Address is not null);
-        RuleFor(x => x.Address.City).NotEmpty().MaximumLength(100).Must(NotBlank).WithMessage("City must not be blank.")
+        RuleFor(x => x.Address.City).NotEmpty().MaximumLength(100)
             .OverridePropertyName("address.city").When(x => x.Address is not null);
         RuleFor(x => x.Address.Country).NotEmpty().Must(CountryCodes.IsAssigned)
             .WithMessage("Country must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".")
             .OverridePropertyName("address.country").When(x => x.Address is not null);
         RuleFor(x => x.VatId).MaximumLength(30);
     }
-
-    private static bool NotBlank(string? text) => text is null || text.Trim().Length > 0;
 }
 
 /// <summary>What the portal shows: the billing address and VAT ID the next invoice will carry.</summary>

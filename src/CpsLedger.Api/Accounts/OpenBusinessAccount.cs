@@ -23,8 +23,7 @@ public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusines
 
     public OpenBusinessAccountValidator()
     {
-        RuleFor(x => x.CompanyName).NotEmpty().MaximumLength(200)
-            .Must(name => name is null || name.Trim().Length > 0).WithMessage("Company name must not be blank.");
+        RuleFor(x => x.CompanyName).NotEmpty().MaximumLength(200);
         RuleFor(x => x.ContactEmail).NotEmpty().MaximumLength(254)
             .Must(EmailAddresses.IsValid).WithMessage("Contact e-mail must be a valid e-mail address.");
         RuleFor(x => x.Country).NotEmpty()

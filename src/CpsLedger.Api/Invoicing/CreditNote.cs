@@ -73,7 +73,7 @@ public sealed record CancelInvoice(string Reason);
 public sealed class CancelInvoiceValidator : AbstractValidator<CancelInvoice>
 {
     public CancelInvoiceValidator() =>
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300).Must(r => r is null || r.Trim().Length > 0).WithMessage("Reason must not be blank.");
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300);
 }
 
 /// <summary>What finance sees after cancelling.</summary>

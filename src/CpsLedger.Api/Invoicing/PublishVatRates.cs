@@ -18,7 +18,7 @@ public sealed class PublishVatRatesValidator : AbstractValidator<PublishVatRates
     public PublishVatRatesValidator(TimeProvider clock)
     {
         RuleFor(x => x.Reason).NotEmpty().MaximumLength(500);
-        RuleFor(x => x.Rates).NotEmpty();
+        RuleFor(x => x.Rates).NotEmpty().WithMessage("Give at least one rate.");
         RuleForEach(x => x.Rates).ChildRules(rate =>
         {
             rate.RuleFor(r => r.Country).Must(EuMemberStates.Contains)

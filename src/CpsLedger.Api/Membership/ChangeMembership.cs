@@ -257,7 +257,7 @@ public sealed record CancelMembership(string Reason);
 public sealed class CancelMembershipValidator : AbstractValidator<CancelMembership>
 {
     public CancelMembershipValidator() =>
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300).Must(r => r is null || r.Trim().Length > 0).WithMessage("Reason must not be blank.");
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300);
 }
 
 /// <summary>What support sees after cancelling.</summary>

@@ -25,8 +25,7 @@ public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail
     {
         RuleFor(x => x.Email).NotEmpty().MaximumLength(254)
             .Must(EmailAddresses.IsValid).WithMessage("Email must be a valid e-mail address.");
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(MaxReasonLength)
-            .Must(r => r is null || r.Trim().Length > 0).WithMessage("Reason must not be blank.");
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(MaxReasonLength);
     }
 }
 

@@ -25,6 +25,7 @@ public static class Http
         builder.Services.AddExceptionHandler<LedgerExceptionHandler>();
 
         ValidationConventions.UseJsonFieldNames();
+        ValidationConventions.UseLedgerMessages();
         builder.Services.AddValidatorsFromAssemblyContaining<Program>(ServiceLifetime.Singleton);
 
         builder.Services.AddOptions<IdempotencyOptions>()

@@ -393,6 +393,14 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
                 return;
             }
 
+            // A JSON number the type cannot hold is a number all the same: say it is out of range, not that it is no number.
+            if (element is { ValueKind: JsonValueKind.Number } && type?.Type is { } numeric
+                && (Nullable.GetUnderlyingType(numeric) ?? numeric) == typeof(decimal))
+            {
+                errors.Add(key, $"Is out of range: a number here must lie between {decimal.MinValue} and {decimal.MaxValue}.");
+                return;
+            }
+
             errors.Add(key, type is null ? "Has a value of the wrong type or form." : Expected(type.Type));
         }
 

@@ -36,7 +36,12 @@ public static class FluentValidationHttpExecutor
     public static async Task<IResult> ValidateAsync<T>(IValidator<T> validator, T message)
     {
         var result = await validator.ValidateAsync(message);
-        return result.IsValid ? WolverineContinue.Result() : Results.ValidationProblem(result.ToDictionary());
+        if (result.IsValid)
+            return WolverineContinue.Result();
+        // One sentence per field: a value that fails its first rule (an empty name) usually fails the ones after it too (not
+        // an e-mail address, not a known country), and a portal shows the first, most basic one.
+        return Results.ValidationProblem(result.Errors.GroupBy(e => e.PropertyName)
+            .ToDictionary(field => field.Key, field => new[] { field.First().ErrorMessage }));
     }
 }
 
@@ -46,4 +51,42 @@ public static class ValidationConventions
     public static void UseJsonFieldNames() =>
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) =>
             member is null ? null : System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(member.Name);
+
+    /// <summary>
+    /// A rule without a message of its own says what is wanted in the ledger's words, not the library's default wording
+    /// ("'company Name' must not be empty."); <see cref="FluentValidationHttpExecutor"/> answers one sentence per field.
+    /// </summary>
+    public static void UseLedgerMessages() => ValidatorOptions.Global.LanguageManager = new LedgerMessages();
+
+    /// <summary>
+    /// The sentence for each kind of rule, next to the field the <c>errors</c> key already names (as the request gate's are).
+    /// </summary>
+    private sealed class LedgerMessages : FluentValidation.Resources.LanguageManager
+    {
+        public override string GetString(string key, System.Globalization.CultureInfo? culture = null) => key switch
+        {
+            "NotEmptyValidator" => "Must not be empty or blank.",
+            "NotNullValidator" => "Required.",
+            "NullValidator" => "Must be left out here.",
+            "EmptyValidator" => "Must be left out or empty here.",
+            "MaximumLengthValidator" or "MaximumLength_Simple" => "Must be at most {MaxLength} characters long.",
+            "MinimumLengthValidator" or "MinimumLength_Simple" => "Must be at least {MinLength} characters long.",
+            "LengthValidator" or "Length_Simple" => "Must be {MinLength} to {MaxLength} characters long.",
+            "ExactLengthValidator" or "ExactLength_Simple" => "Must be exactly {MaxLength} characters long.",
+            "GreaterThanValidator" => "Must be greater than {ComparisonValue}.",
+            "GreaterThanOrEqualValidator" => "Must be {ComparisonValue} or more.",
+            "LessThanValidator" => "Must be less than {ComparisonValue}.",
+            "LessThanOrEqualValidator" => "Must be {ComparisonValue} or less.",
+            "InclusiveBetweenValidator" or "InclusiveBetween_Simple" => "Must be from {From} to {To}.",
+            "ExclusiveBetweenValidator" => "Must be greater than {From} and less than {To}.",
+            "EqualValidator" => "Must be {ComparisonValue}.",
+            "NotEqualValidator" => "Must not be {ComparisonValue}.",
+            "ScalePrecisionValidator" or "PrecisionScaleValidator" => "Must have at most {ExpectedScale} decimal places and {ExpectedPrecision} digits in all.",
+            "EnumValidator" or "StringEnumValidator" => "Must be one of the documented values.",
+            "EmailValidator" => "Must be a valid e-mail address.",
+            "RegularExpressionValidator" => "Is not in the documented form.",
+            "PredicateValidator" or "AsyncPredicateValidator" => "Is not valid here.",
+            _ => base.GetString(key, culture),
+        };
+    }
 }

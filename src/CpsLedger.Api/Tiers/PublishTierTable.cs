@@ -27,7 +27,7 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
         RuleFor(x => x.InvitationThreshold).GreaterThan(0);
         RuleFor(x => x.EnterpriseAbovePoints).GreaterThanOrEqualTo(0);
         RuleFor(x => x.Reason).NotEmpty().MaximumLength(500);
-        RuleFor(x => x.Tiers).NotEmpty()
+        RuleFor(x => x.Tiers).NotEmpty().WithMessage("Give at least one tier.")
             .Must(t => t.Select(x => x.Code).Distinct(StringComparer.Ordinal).Count() == t.Count).WithMessage("Tier codes must be unique.")
             .Must(t => t.Any(x => x.Kind == TierKind.Standard)).WithMessage("At least one standard tier is needed.")
             .Must(t => t.Where(x => x.Kind == TierKind.Standard).Select(x => x.PointsRequired).Distinct().Count()

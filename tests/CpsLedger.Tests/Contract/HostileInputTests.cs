@@ -82,12 +82,21 @@ public sealed class HostileInputTests(LedgerApp app, ITestOutputHelper output) :
                 failures.Add($"{c.What}: accepted ({status}) a value the document rules out");
             if (status >= 400)
                 refused.Add(correlationId);
+            if (status == 400 && LibraryWording(await response.Content.ReadAsStringAsync()) is { } wording)
+                failures.Add($"{c.What}: a message in the validation library's words: {wording}");
         }
 
         output.WriteLine($"{cases.Count} hostile requests to {contract.Operations.Count} operations; {refused.Count} refused.");
         Assert.True(failures.Count == 0, $"Seed {pcg}:\n" + string.Join("\n", failures.Take(40)));
         Assert.Equal(0, await EventsWritten(refused));
     }
+
+    // FluentValidation's default messages begin with the property's name in quotes ("'company Name' must not be empty.").
+    private static string? LibraryWording(string problem) =>
+        JsonDocument.Parse(problem).RootElement.TryGetProperty("errors", out var errors)
+            ? errors.EnumerateObject().SelectMany(e => e.Value.EnumerateArray()).Select(m => m.GetString()!)
+                .FirstOrDefault(m => m.StartsWith('\''))
+            : null;
 
     private static PCG Seed()
     {
