@@ -170,9 +170,10 @@ public static class GetAccountHistoryEndpoint
         var sequences = elsewhere.Select(e => e.Sequence).ToArray();
 
         var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids) || e.Sequence.IsOneOf(sequences));
-        if (from is { } f)
+        // PostgreSQL takes a timestamptz parameter in UTC only; the moment is the same whatever offset the client wrote.
+        if (from?.ToUniversalTime() is { } f)
             query = query.Where(e => e.Timestamp >= f);
-        if (to is { } t)
+        if (to?.ToUniversalTime() is { } t)
             query = query.Where(e => e.Timestamp < t);
         if (!string.IsNullOrWhiteSpace(types))
         {

@@ -37,7 +37,8 @@ public static class TimeTravel
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
 
         var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids));
-        if (timestamp is { } t)
+        // PostgreSQL takes a timestamptz parameter in UTC only; the moment is the same whatever offset the client wrote.
+        if (timestamp?.ToUniversalTime() is { } t)
             query = query.Where(e => e.Timestamp <= t);
         if (sequence is { } s)
             query = query.Where(e => e.Sequence <= s);

@@ -28,7 +28,7 @@ namespace CpsLedger.Api.Platform;
 /// </list>
 /// A body that passes is left for Wolverine to read again (it is buffered): field rules beyond the shape are the validators'.
 /// </summary>
-public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
 {
     public const string BodyKey = "$";
     private readonly ConcurrentDictionary<HttpChain, Shape> _shapes = new();
@@ -130,7 +130,7 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
             _ when type == typeof(int) => int.TryParse(value, NumberStyles.AllowLeadingSign, invariant, out var i) ? i : null,
             _ when type == typeof(long) => long.TryParse(value, NumberStyles.AllowLeadingSign, invariant, out var l) ? l : null,
             _ when type == typeof(bool) => bool.TryParse(value, out var b) ? b : null,
-            _ when type == typeof(DateTimeOffset) => DateTimeOffset.TryParse(value, invariant, DateTimeStyles.None, out var t) ? t : null,
+            _ when type == typeof(DateTimeOffset) => TryParseTimestamp(value, out var t) ? t : null,
             _ when type == typeof(DateOnly) => DateOnly.TryParseExact(value, "yyyy-MM-dd", invariant, DateTimeStyles.None, out var d) ? d : null,
             _ when type.IsEnum => LedgerJson.NamesOf(type).Contains(value, StringComparer.OrdinalIgnoreCase) ? value : null,
             _ => value,
@@ -158,6 +158,19 @@ public sealed class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetC
 
     private static string WholeNumber(RangeAttribute range) =>
         string.Create(CultureInfo.InvariantCulture, $"Must be a whole number from {range.Minimum} to {range.Maximum}.");
+    /// <summary>
+    /// An ISO 8601 date and time with its offset. Without one (<c>2026-12-03T10:00:00</c>, <c>2026-12-03</c>) the moment is
+    /// unknown: reading it as UTC would shift a portal's local time silently, so it is refused.
+    /// </summary>
+    public static bool TryParseTimestamp(string value, out DateTimeOffset timestamp)
+    {
+        timestamp = default;
+        return Timestamp().IsMatch(value)
+               && DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.None, out timestamp);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?([Zz]|[+-]\d{2}:?\d{2})$")]
+    private static partial System.Text.RegularExpressions.Regex Timestamp();
 
     private async Task CheckBodyAsync(HttpContext context, Type type, Errors errors)
     {

@@ -123,9 +123,10 @@ public static class ListSupportOverridesEndpoint
         IQueryable<SupportOverride> query = session.Query<SupportOverride>();
         if (accountId is { } account)
             query = query.Where(o => o.AccountId == account);
-        if (from is { } f)
+        // PostgreSQL takes a timestamptz parameter in UTC only; the moment is the same whatever offset the client wrote.
+        if (from?.ToUniversalTime() is { } f)
             query = query.Where(o => o.At >= f);
-        if (to is { } t)
+        if (to?.ToUniversalTime() is { } t)
             query = query.Where(o => o.At < t);
         if (!string.IsNullOrWhiteSpace(by))
             query = query.Where(o => o.By == by);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -213,6 +214,37 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         // The largest page is a page like any other past the end: empty.
         var last = await (await Support.GetAsync($"{url}?page={Paging.MaxPage}{size}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(0, last.EnumerateObject().Single(p => p.Value.ValueKind == JsonValueKind.Array).Value.GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("history?from={0}")]
+    [InlineData("history?to={0}")]
+    [InlineData("as-of?timestamp={0}")]
+    public async Task a_timestamp_without_its_offset_is_refused_not_read_as_utc(string query)
+    {
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        var account = await App.OpenAccount();
+        var field = query[(query.IndexOf('?') + 1)..query.IndexOf('=')];
+        const string Wanted = "Must be a date and time in ISO 8601 form with its offset, e.g. 2024-03-01T09:30:00Z.";
+
+        foreach (var local in new[] { "2026-12-03T10:00:00", "2026-12-03", "2026-12-03T14:25:20.5", "03.12.2026 10:00 +02:00" })
+        {
+            var url = $"/api/accounts/{account}/" + string.Format(CultureInfo.InvariantCulture, query, Uri.EscapeDataString(local));
+            Assert.Equal([Wanted], (await Field(await auditor.GetAsync(url), field)).EnumerateArray().Select(m => m.GetString()));
+        }
+
+        // With its offset, in UTC or local time, the moment is known.
+        foreach (var known in new[] { "2030-01-01T00:00:00Z", "2030-01-01T02:00:00+02:00", "2030-01-01T00:00:00.123z" })
+            await (await auditor.GetAsync($"/api/accounts/{account}/" + string.Format(CultureInfo.InvariantCulture, query, Uri.EscapeDataString(known))))
+                .ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task the_support_overrides_range_needs_offsets_too()
+    {
+        await Field(await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00"), "from");
+        await Field(await Support.GetAsync("/api/support/overrides?to=2026-12-03"), "to");
+        await (await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00%2B02:00")).ShouldBe(HttpStatusCode.OK);
     }
 
     [Fact]
