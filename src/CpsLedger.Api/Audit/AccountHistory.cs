@@ -39,6 +39,21 @@ public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Ite
 
 public static class AccountHistory
 {
+    /// <summary>The events an account's history holds (each has its sentence in <see cref="Describe"/>): what <c>types</c> filters by.</summary>
+    public static readonly IReadOnlyList<Type> EventTypes =
+    [
+        typeof(BusinessAccountOpened), typeof(ProductRegistered), typeof(ProductDetailsAmended), typeof(PointsAllocated),
+        typeof(PointsRemoved), typeof(ProductDeregistered), typeof(PointsAdjusted), typeof(InvitationIssued), typeof(OldCpsEmailLinked),
+        typeof(Migration.OldCpsEmailVerificationRequested), typeof(Migration.OldCpsEmailVerificationFailed),
+        typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), typeof(LegacyMembershipNumberRecorded),
+        typeof(InvitationEmailResent), typeof(InvitationWithdrawn), typeof(CpsJoined), typeof(Invoicing.InvoiceIssued),
+        typeof(Invoicing.CardChargeAttempted), typeof(Invoicing.PaymentReceived), typeof(Invoicing.InvoicePaid),
+        typeof(Invoicing.InvoiceBecameOverdue), typeof(MembershipSuspended), typeof(MembershipReinstated), typeof(RenewalOffered),
+        typeof(RenewalTierChosen), typeof(RenewalStopped), typeof(MembershipRenewed), typeof(MembershipLapsed), typeof(MembershipCancelled),
+        typeof(TierUpgraded), typeof(Invoicing.PaymentCardRecorded), typeof(Invoicing.PaymentCardSaved), typeof(BillingDetailsChanged),
+        typeof(Invoicing.InvoiceCancelled), typeof(Invoicing.CreditNoteIssued), typeof(Migration.LegacyProductMigrated),
+    ];
+
     /// <summary>A sentence per event an auditor or support agent can read without the JSON.</summary>
     public static string Describe(object data) => data switch
     {
@@ -142,12 +157,39 @@ public static class AccountHistory
         Shown(e.Data));
 }
 
+/// <summary>
+/// The names <c>types</c> takes, in any letter case: each event's stored name (<c>points_adjusted</c>, as the history's
+/// <c>type</c> shows it) and its name in the points explanation's <c>event</c> (<c>PointsAdjusted</c>), so that a name copied
+/// from either finds the events.
+/// </summary>
+public static class HistoryTypes
+{
+    private static IReadOnlyDictionary<string, string>? _stored;
+
+    /// <summary>Each accepted name with the stored name it stands for.</summary>
+    public static IReadOnlyDictionary<string, string> Of(IDocumentStore store) => _stored ??= AccountHistory.EventTypes
+        .Select(t => (Type: t, Stored: ((Marten.Events.EventGraph)store.Options.Events).EventMappingFor(t).EventTypeName))
+        .SelectMany(e => new[] { (Name: e.Stored, e.Stored), (Name: e.Type.Name, e.Stored) })
+        .DistinctBy(e => e.Name, StringComparer.OrdinalIgnoreCase)
+        .ToDictionary(e => e.Name, e => e.Stored, StringComparer.OrdinalIgnoreCase);
+
+    public static string[] Split(string types) => types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}
+
 public static class GetAccountHistoryEndpoint
 {
-    public static ProblemDetails Validate([Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize) =>
-        page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500
-            ? Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.")
-            : WolverineContinue.NoProblems;
+    public static ProblemDetails Validate([Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize, string? types, IDocumentStore store)
+    {
+        if (page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500)
+            return Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.");
+        // A name that matches no event would answer an empty page, read as "none happened".
+        var known = HistoryTypes.Of(store);
+        var unknown = HistoryTypes.Split(types ?? "").Where(n => !known.ContainsKey(n)).ToList();
+        return unknown.Count == 0
+            ? WolverineContinue.NoProblems
+            : Problems.Invalid("types", $"Not an event type of an account's history: {string.Join(", ", unknown)}. The types, in any letter case " +
+                                        $"(or as the points explanation names them, e.g. PointsAdjusted): {string.Join(", ", known.Values.Distinct())}.");
+    }
 
     [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
@@ -177,7 +219,8 @@ public static class GetAccountHistoryEndpoint
             query = query.Where(e => e.Timestamp < t);
         if (!string.IsNullOrWhiteSpace(types))
         {
-            var wanted = types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var known = HistoryTypes.Of(session.DocumentStore);
+            var wanted = HistoryTypes.Split(types).Select(n => known[n]).Distinct().ToArray();
             query = query.Where(e => e.EventTypeName.IsOneOf(wanted));
         }
 

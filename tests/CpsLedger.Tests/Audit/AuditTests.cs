@@ -60,6 +60,13 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
 
         // Filters and paging.
         Assert.Equal(2, (await History(account, "types=points_allocated,points_adjusted")).Total);
+        // In any letter case, or as the points explanation names the event; a name that is none of them is a 400, never an empty page.
+        Assert.Equal(2, (await History(account, "types=POINTS_ALLOCATED,%20PointsAdjusted")).Total);
+        var unknown = (await Auditor.GetAsync($"/api/accounts/{account}/history?types=points_adjusted,nope")
+            .ReadProblem(HttpStatusCode.BadRequest)).Errors["types"].Single();
+        Assert.StartsWith("Not an event type of an account's history: nope. The types, in any letter case", unknown);
+        Assert.Contains("points_adjusted", unknown);
+        Assert.All(items, i => Assert.Contains(i.Type, HistoryTypes.Of(App.Store).Keys));
         Assert.Equal(2, (await History(account, "page=2&pageSize=4")).Items.Count);
         var future = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(1).ToString("O"));
         Assert.Equal(0, (await History(account, $"from={future}")).Total);
