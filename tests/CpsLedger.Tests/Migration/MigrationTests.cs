@@ -76,6 +76,8 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(3, migrated.Count);
         Assert.All(migrated, e => Assert.Equal((Api.Audit.AccountStreamKind.OldCpsAccount, LegacyIds.AccountFor(LegacyFiles.Kadri)), (e.Stream, e.StreamId)));
         Assert.StartsWith("Old CPS product migrated into the account", migrated[0].Description);
+        Assert.Equal(3, (await auditor.GetAsync($"/api/accounts/{account}/history?types=legacy_product_migrated")
+            .ReadAs<Api.Audit.HistoryPage>()).Total);
         var chain = await auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<Api.Audit.AccountChainStatus>();
         Assert.Equal(chain.Chains.Single(c => c.ChainId == account).Links, history.Total);
 
