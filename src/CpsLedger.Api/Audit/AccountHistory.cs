@@ -52,6 +52,7 @@ public static class AccountHistory
         typeof(RenewalTierChosen), typeof(RenewalStopped), typeof(MembershipRenewed), typeof(MembershipLapsed), typeof(MembershipCancelled),
         typeof(TierUpgraded), typeof(Invoicing.PaymentCardRecorded), typeof(Invoicing.PaymentCardSaved), typeof(BillingDetailsChanged),
         typeof(Invoicing.InvoiceCancelled), typeof(Invoicing.CreditNoteIssued), typeof(Migration.LegacyProductMigrated),
+        typeof(Invoicing.InvoiceReplaced),
     ];
 
     /// <summary>A sentence per event an auditor or support agent can read without the JSON.</summary>
@@ -95,7 +96,8 @@ public static class AccountHistory
         InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
         CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} by {(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
-        Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}",
+        Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
+                                     (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
         Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}: {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (e.Reason is null ? "" : $" ({e.Reason})"),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
@@ -119,6 +121,7 @@ public static class AccountHistory
         Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",
         BillingDetailsChanged e => $"Billing details set: {string.Join(", ", e.Address.Lines())}" + (e.VatId is null ? ", no VAT ID" : $", VAT ID {e.VatId}"),
         Invoicing.InvoiceCancelled e => $"Invoice {e.InvoiceNumber} cancelled by credit note {e.CreditNoteNumber}: {e.Reason}",
+        Invoicing.InvoiceReplaced e => $"Invoice {e.InvoiceNumber} replaced by invoice {e.ReplacementInvoiceNumber}: {e.Reason}",
         Invoicing.CreditNoteIssued e => $"Credit note {e.CreditNoteNumber} issued for invoice {e.InvoiceNumber}: {e.Total:0.00} {e.Currency} credited" +
                                         (e.RefundDue > 0 ? $", {e.RefundDue:0.00} {e.Currency} to refund" : ""),
         Invoicing.VatRatesPublished e => $"VAT rates published ({e.Rates.Count} entries): {e.Reason}",

@@ -49,6 +49,10 @@ public static class EInvoice
             Cbc_("DocumentCurrencyCode", invoice.Currency), // BT-5
             Cbc_("BuyerReference", invoice.MembershipNumber), // BT-10
             Period(invoice.PeriodStart, invoice.PeriodEnd), // BG-14
+            invoice.Replaces is { } replaced
+                ? new XElement(Cac + "BillingReference", new XElement(Cac + "InvoiceDocumentReference",
+                    Cbc_("ID", replaced.InvoiceNumber), Cbc_("IssueDate", Day(replaced.IssuedOn)))) // BG-3: BT-25, BT-26, the invoice replaced
+                : null,
             Supplier(invoice.Seller!, vat),
             Customer(invoice.Buyer!, vat),
             PaymentMeans(invoice, payee),

@@ -57,6 +57,7 @@ public sealed record InvoiceBuyer(string Name, Accounts.PostalAddress? Address, 
 /// <param name="Payee">The account payments go to, at issue.</param>
 /// <param name="VatDecision">How the VAT was decided (category, rate, country, legal mention) with the VAT table version used.</param>
 /// <param name="CreditorReference">The ISO 11649 reference derived from the invoice number (RF..).</param>
+/// <param name="Replaces">The cancelled invoice this one replaces (finance's corrected invoice); null for every other invoice.</param>
 public sealed record InvoiceIssued(
     Guid InvoiceId,
     string InvoiceNumber,
@@ -83,7 +84,15 @@ public sealed record InvoiceIssued(
     string? CreditorReference = null,
     DateOnly? PeriodStart = null,
     DateOnly? PeriodEnd = null,
-    InvoiceKind? Kind = null);
+    InvoiceKind? Kind = null,
+    ReplacedInvoice? Replaces = null);
+
+/// <summary>The cancelled invoice a corrected one replaces, and the credit note that cancelled it (EN 16931 BG-3).</summary>
+public sealed record ReplacedInvoice(Guid InvoiceId, string InvoiceNumber, DateOnly IssuedOn, string CreditNoteNumber);
+
+/// <summary>Finance issued a corrected invoice in place of this cancelled one: the term is invoiced again, by that invoice.</summary>
+public sealed record InvoiceReplaced(Guid InvoiceId, string InvoiceNumber, Guid AccountId, Guid ReplacementInvoiceId, string ReplacementInvoiceNumber,
+    string Reason, DateTimeOffset ReplacedAt);
 
 /// <summary>
 /// The card was presented to the payment gateway for this invoice: one event per attempt, whatever the outcome. The
@@ -193,6 +202,12 @@ public sealed record Invoice
     /// <summary>The credit note that cancelled the invoice, if any.</summary>
     public CreditNoteIssued? CreditNote { get; init; }
 
+    /// <summary>The cancelled invoice this one replaces (a corrected invoice), if any.</summary>
+    public ReplacedInvoice? Replaces { get; init; }
+
+    /// <summary>The number of the corrected invoice that replaced this cancelled one, if any.</summary>
+    public string? ReplacedBy { get; init; }
+
     public static Invoice Create(InvoiceIssued e) => new()
     {
         Id = e.InvoiceId,
@@ -223,6 +238,7 @@ public sealed record Invoice
         PeriodStart = e.PeriodStart,
         PeriodEnd = e.PeriodEnd,
         Kind = e.Kind ?? InvoiceKind.Membership,
+        Replaces = e.Replaces,
     };
 
     public Invoice Apply(CardChargeAttempted e) => this with
@@ -253,6 +269,8 @@ public sealed record Invoice
     };
 
     public Invoice Apply(CreditNoteIssued e) => this with { CreditNote = e };
+
+    public Invoice Apply(InvoiceReplaced e) => this with { ReplacedBy = e.ReplacementInvoiceNumber };
 }
 
 public static class InvoiceStream
@@ -267,6 +285,9 @@ public static class InvoiceStream
     public static Guid ForRenewal(Guid renewalMembershipId, int choice) => choice == 0
         ? ForMembership(renewalMembershipId)
         : Platform.DerivedIds.Hashed($"cpsledger:invoice:{renewalMembershipId:N}:choice:{choice}");
+
+    /// <summary>The corrected invoice replacing a cancelled one: derived from it, so a second replacement, even a concurrent one, collides.</summary>
+    public static Guid ForReplacement(Guid cancelledInvoiceId) => Platform.DerivedIds.Hashed($"cpsledger:invoice:replacement:{cancelledInvoiceId:N}");
 
     /// <summary>The pro-rated invoice of an upgrade.</summary>
     public static Guid ForUpgrade(Guid upgradeId) => Platform.DerivedIds.Hashed($"cpsledger:invoice:upgrade:{upgradeId:N}");

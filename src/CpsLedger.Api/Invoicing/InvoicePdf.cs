@@ -136,6 +136,14 @@ public static class InvoicePdf
                 y += 12.5;
             }
 
+            // A corrected invoice names the one it replaces, above its lines.
+            if (sheet.Title == "INVOICE" && InvoiceWording.Replacement(invoice) is { } replacement)
+            {
+                y += 14;
+                g.DrawString(replacement, bold, accent, left, y);
+                y += 6;
+            }
+
             // Lines.
             y += 16;
             g.DrawRectangle(shade, left, y - 11, right - left, 16);

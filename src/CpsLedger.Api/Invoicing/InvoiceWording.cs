@@ -25,6 +25,11 @@ public static class InvoiceWording
     /// <summary>The legal mention the VAT decision requires (reverse charge, outside the EU), if any.</summary>
     public static string? VatMention(Invoice invoice) => invoice.VatTreatment?.Mention;
 
+    /// <summary>"Replaces invoice INV-…, cancelled by credit note CN-…" on a corrected invoice; null on any other.</summary>
+    public static string? Replacement(Invoice invoice) => invoice.Replaces is { } r
+        ? $"Replaces invoice {r.InvoiceNumber} of {r.IssuedOn:yyyy-MM-dd}, cancelled by credit note {r.CreditNoteNumber}."
+        : null;
+
     /// <summary>How to pay: the amount, the date, the account (IBAN, BIC, holder) and the creditor reference to quote.</summary>
     public static IReadOnlyList<string> PaymentInstructions(Invoice invoice, PayeeAccount payee)
     {

@@ -66,9 +66,11 @@ public static class IssueInvoiceDecision
     /// <param name="charge">The line charged; the term's annual fee when null.</param>
     /// <param name="dueOn">The due date when not the payment term from today (a renewal invoice issued ahead: due by the term end).</param>
     /// <param name="periodStart">The first day charged when not the term's (an upgrade: its effective day).</param>
+    /// <param name="replaces">The cancelled invoice a corrected invoice replaces.</param>
     public static InvoiceIssued Decide(Guid invoiceId, string invoiceNumber, Guid accountId, AccountView account, MembershipTerm term,
         InvoicingOptions options, InvoiceSeller seller, PayeeAccount payee, VatRateTable vatTable, DateTimeOffset now,
-        InvoiceKind kind = InvoiceKind.Membership, InvoiceCharge? charge = null, DateOnly? dueOn = null, DateOnly? periodStart = null)
+        InvoiceKind kind = InvoiceKind.Membership, InvoiceCharge? charge = null, DateOnly? dueOn = null, DateOnly? periodStart = null,
+        ReplacedInvoice? replaces = null)
     {
         var issuedOn = DateOnly.FromDateTime(now.UtcDateTime);
         var buyerCountry = account.BillingAddress?.Country ?? account.Country;
@@ -88,7 +90,8 @@ public static class IssueInvoiceDecision
             CreditorReference: CreditorReferences.For(invoiceNumber),
             PeriodStart: periodStart ?? term.StartsOn,
             PeriodEnd: term.EndsOn,
-            Kind: kind == InvoiceKind.Membership ? null : kind);
+            Kind: kind == InvoiceKind.Membership ? null : kind,
+            Replaces: replaces);
     }
 
     /// <summary>
@@ -174,11 +177,30 @@ public static class IssueInvoiceHandler
         var vatTable = await session.LoadAsync<VatRateTable>(VatTableStream.Id, ct)
                        ?? throw new InvalidOperationException("The VAT rate table is missing (it is loaded on first start).");
 
+        var issued = await InvoiceNumberSeries.IssueAsync(session, now, number => IssueInvoiceDecision.Decide(invoiceId, number, message.AccountId,
+            account, term, options.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now, message.Kind, charge, dueOn,
+            periodStart), ct);
+        return InvoiceNumberSeries.WhatFollows(issued, now);
+    }
+}
+
+/// <summary>
+/// The year's gapless invoice number series, for every invoice the ledger issues (a term's, a renewal's, an upgrade's, a corrected one).
+/// </summary>
+public static class InvoiceNumberSeries
+{
+    /// <summary>
+    /// Takes the year's next number, lets <paramref name="decide"/> make the invoice with it, and records counter, number claim and the
+    /// invoice's stream in the caller's session: they commit together or not at all. A racing issue conflicts on the counter (optimistic
+    /// concurrency) or the claim (primary key) and its whole transaction rolls back, so numbers have no gaps and no twins.
+    /// </summary>
+    public static async Task<InvoiceIssued> IssueAsync(IDocumentSession session, DateTimeOffset now, Func<string, InvoiceIssued> decide,
+        CancellationToken ct)
+    {
         var year = now.UtcDateTime.Year;
         var counter = await session.LoadAsync<InvoiceNumberCounter>(year.ToString("D4"), ct);
         var sequence = (counter?.Last ?? 0) + 1;
-        var issued = IssueInvoiceDecision.Decide(invoiceId, InvoiceNumbers.Format(year, sequence), message.AccountId, account, term,
-            options.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now, message.Kind, charge, dueOn, periodStart);
+        var issued = decide(InvoiceNumbers.Format(year, sequence));
 
         if (counter is null)
             session.Insert(new InvoiceNumberCounter { Id = year.ToString("D4"), Last = sequence });
@@ -188,10 +210,14 @@ public static class IssueInvoiceHandler
             session.Update(counter);
         }
 
-        session.Insert(new InvoiceNumberClaim { Id = issued.InvoiceNumber, InvoiceId = invoiceId, AccountId = message.AccountId });
-        session.Events.StartStream<Invoice>(invoiceId, issued);
-        return [new SendInvoiceEmail(invoiceId), .. IssueInvoiceDecision.FollowUp(issued, now)];
+        session.Insert(new InvoiceNumberClaim { Id = issued.InvoiceNumber, InvoiceId = issued.InvoiceId, AccountId = issued.AccountId });
+        session.Events.StartStream<Invoice>(issued.InvoiceId, issued);
+        return issued;
     }
+
+    /// <summary>What follows any invoice, stored in its transaction (the outbox): its e-mail, and the card charge or overdue check.</summary>
+    public static OutgoingMessages WhatFollows(InvoiceIssued issued, DateTimeOffset now) =>
+        [new SendInvoiceEmail(issued.InvoiceId), .. IssueInvoiceDecision.FollowUp(issued, now)];
 }
 
 public static class SendInvoiceEmailHandler
@@ -219,7 +245,7 @@ public static class InvoiceEmails
             TextBody = $"""
                         Dear {account.CompanyName},
 
-                        {Opening(invoice)}
+                        {Opening(invoice)}{(InvoiceWording.Replacement(invoice) is { } replacement ? $"\n{replacement}" : "")}
 
                           Membership number: {invoice.MembershipNumber}
                           Invoice date:      {invoice.IssuedOn:yyyy-MM-dd}

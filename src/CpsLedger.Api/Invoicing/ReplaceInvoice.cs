@@ -1,0 +1,160 @@
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>Issue the corrected invoice replacing a cancelled one (finance): the same charge for the same term, decided again today.</summary>
+/// <param name="Reason">Why, for the audit trail (the usual one: the buyer's details or VAT were wrong on the cancelled invoice).</param>
+public sealed record ReplaceInvoice(string Reason);
+
+public sealed class ReplaceInvoiceValidator : AbstractValidator<ReplaceInvoice>
+{
+    public ReplaceInvoiceValidator() =>
+        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300);
+}
+
+/// <summary>What finance sees after replacing: the new invoice and the one it replaces.</summary>
+public sealed record InvoiceReplacement(string InvoiceNumber, string ReplacesInvoiceNumber, string CreditNoteNumber, decimal Total, string Currency,
+    DateOnly DueOn);
+
+public static class ReplaceInvoiceDecision
+{
+    /// <summary>
+    /// A cancelled invoice is replaced once, and only while its term still owes it: not when support cancelled the membership term (its
+    /// cancellation decided nothing more is owed), not for a term that never began or a renewal issued ahead of its term (choosing the
+    /// renewal tier again issues that invoice), not for a renewal choice a later choice replaced (the term is invoiced on that one).
+    /// </summary>
+    /// <param name="originalInvoiceId">The first invoice of the chain this one belongs to (itself unless it replaced another).</param>
+    /// <param name="supportCancellation">Support's cancellation of the term the invoice is for, if any.</param>
+    public static ProblemDetails Validate(Invoice invoice, AccountMembership? membership, Guid originalInvoiceId, MembershipCancelled? supportCancellation)
+    {
+        if (invoice.Status != InvoiceStatus.Cancelled)
+            return Problems.Conflict("Invoice not cancelled",
+                $"Invoice {invoice.InvoiceNumber} is {invoice.Status.ToString().ToLowerInvariant()}: only a cancelled invoice is replaced. " +
+                "Cancel it first (POST /api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation).");
+        if (invoice.ReplacedBy is { } replacement)
+            return Problems.Conflict("Invoice already replaced", $"Invoice {invoice.InvoiceNumber} was replaced by invoice {replacement}.");
+        if (supportCancellation is { } cancelled)
+            return Problems.Conflict("Membership cancelled",
+                $"Membership {cancelled.MembershipNumber} was cancelled by CPS support on {cancelled.EndedOn:yyyy-MM-dd} ({cancelled.Reason}): " +
+                "nothing is invoiced for its term any more.");
+        if (TermOf(membership, invoice) is not { } term)
+            return membership?.Renewal?.Proposed?.MembershipId == invoice.MembershipId
+                ? Problems.Conflict("Renewal term not begun",
+                    $"Invoice {invoice.InvoiceNumber} is a renewal invoice issued ahead of its term: choosing the renewal tier again " +
+                    "(PUT /api/accounts/{accountId}/membership/renewal) issues a new one.")
+                : Problems.Conflict("Term never began",
+                    $"The membership term invoice {invoice.InvoiceNumber} was for never began: nothing is owed for it.");
+        if (invoice.Kind == InvoiceKind.Renewal && term.RenewalInvoiceId != originalInvoiceId)
+            return Problems.Conflict("Renewal choice replaced",
+                $"Invoice {invoice.InvoiceNumber} was for a renewal choice that a later choice replaced before the term began: " +
+                "the term is invoiced on that choice.");
+        return WolverineContinue.NoProblems;
+    }
+
+    /// <summary>The term the invoice is for, once it has begun: the membership in force or a past one (never a renewal proposed).</summary>
+    public static MembershipTerm? TermOf(AccountMembership? membership, Invoice invoice) =>
+        membership?.Membership is { } current && current.MembershipId == invoice.MembershipId ? current
+        : membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == invoice.MembershipId);
+
+    /// <summary>
+    /// The corrected invoice, issued as any invoice is (<see cref="IssueInvoiceDecision.Decide"/>): the cancelled invoice's kind, charged line
+    /// (description and net amount) and period; the surcharge and VAT decided again from today's billing details and VAT table; the term's
+    /// payment method; due after the payment term from today; today's seller and payee; and a reference to the invoice it replaces.
+    /// </summary>
+    public static InvoiceIssued Decide(Invoice cancelled, MembershipTerm term, string invoiceNumber, AccountView account, InvoicingOptions options,
+        InvoiceSeller seller, PayeeAccount payee, VatRateTable vatTable, DateTimeOffset now)
+    {
+        var charged = cancelled.Lines[0];
+        var creditNote = cancelled.CreditNote?.CreditNoteNumber
+                         ?? throw new InvalidOperationException($"Cancelled invoice {cancelled.InvoiceNumber} has no credit note.");
+        return IssueInvoiceDecision.Decide(InvoiceStream.ForReplacement(cancelled.Id), invoiceNumber, cancelled.AccountId, account, term, options,
+            seller, payee, vatTable, now, cancelled.Kind, new InvoiceCharge(charged.Description, charged.Amount), periodStart: cancelled.PeriodStart,
+            replaces: new ReplacedInvoice(cancelled.Id, cancelled.InvoiceNumber, cancelled.IssuedOn, creditNote));
+    }
+
+    /// <summary>What the cancelled invoice's own stream records: which invoice replaced it, and why.</summary>
+    public static InvoiceReplaced Replaced(Invoice cancelled, InvoiceIssued replacement, ReplaceInvoice command, DateTimeOffset now) =>
+        new(cancelled.Id, cancelled.InvoiceNumber, cancelled.AccountId, replacement.InvoiceId, replacement.InvoiceNumber, command.Reason.Trim(), now);
+}
+
+/// <summary>
+/// What replacing needs besides the invoice: its claim (null: not this account's), the account, its membership, the first invoice of the
+/// replacement chain, and support's cancellation of the invoice's term if there was one.
+/// </summary>
+public sealed record ReplacementContext(InvoiceNumberClaim? Claim, AccountView Account, AccountMembership? Membership, Guid OriginalInvoiceId,
+    MembershipCancelled? SupportCancellation);
+
+public static class ReplaceInvoiceEndpoint
+{
+    public static async Task<ReplacementContext> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
+        var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
+        if (claim?.AccountId != accountId)
+            return new ReplacementContext(null, account, null, Guid.Empty, null);
+
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+        // The chain back to the invoice the ledger issued for the term: a renewal's is the one the term renewed on.
+        var claimed = await session.LoadAsync<Invoice>(claim.InvoiceId, ct);
+        var (invoice, original) = (claimed, claim.InvoiceId);
+        while (invoice?.Replaces is { } replaced)
+        {
+            original = replaced.InvoiceId;
+            invoice = await session.LoadAsync<Invoice>(original, ct);
+        }
+
+        var membershipId = claimed?.MembershipId;
+        var events = await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct);
+        var supportCancellation = events.Select(e => e.Data).OfType<MembershipCancelled>().FirstOrDefault(c => c.MembershipId == membershipId);
+        return new ReplacementContext(claim, account, membership, original, supportCancellation);
+    }
+
+    public static ProblemDetails Before(ReplacementContext context, string invoiceNumber) =>
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+
+    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
+    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
+
+    public static Guid InvoiceStreamId(ReplacementContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+
+    public static ProblemDetails Validate(Invoice? invoice, ReplacementContext context) => invoice is null
+        ? WolverineContinue.NoProblems
+        : ReplaceInvoiceDecision.Validate(invoice, context.Membership, context.OriginalInvoiceId, context.SupportCancellation);
+
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/replacement", OperationId = "ReplaceInvoice")]
+    [RequestExample("""{"reason":"Reissued with the buyer's VAT ID: reverse charge"}""")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("Issue the corrected invoice replacing a cancelled one (finance, with a reason): same charge and term, VAT decided again, a new number")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static async Task<(Created<InvoiceReplacement>, Events, OutgoingMessages)> Post(Guid accountId, ReplaceInvoice command,
+        ReplacementContext context, [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed,
+        IDocumentSession session, IOptions<SellerOptions> seller, IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
+    {
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var cancelled = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var term = ReplaceInvoiceDecision.TermOf(context.Membership, cancelled) ?? throw new InvalidOperationException("Validate found the term.");
+        var vatTable = await session.LoadAsync<VatRateTable>(VatTableStream.Id, ct)
+                       ?? throw new InvalidOperationException("The VAT rate table is missing (it is loaded on first start).");
+        var now = clock.GetUtcNow();
+        // Number, claim and the new invoice's stream (its id derived from the cancelled one: a second replacement collides) commit with the
+        // cancelled invoice's InvoiceReplaced, and with the e-mail and the follow-up (the outbox), or not at all.
+        var issued = await InvoiceNumberSeries.IssueAsync(session, now, number => ReplaceInvoiceDecision.Decide(cancelled, term, number, context.Account,
+            invoicing.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now), ct);
+        Support.SupportReason.Record(session, command.Reason.Trim());
+        return (TypedResults.Created($"/api/accounts/{accountId}/invoices/{issued.InvoiceNumber}",
+                new InvoiceReplacement(issued.InvoiceNumber, cancelled.InvoiceNumber, issued.Replaces!.CreditNoteNumber, issued.Total, issued.Currency,
+                    issued.DueOn)),
+            [ReplaceInvoiceDecision.Replaced(cancelled, issued, command, now)], InvoiceNumberSeries.WhatFollows(issued, now));
+    }
+}
