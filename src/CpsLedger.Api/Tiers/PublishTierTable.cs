@@ -25,6 +25,13 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
     public PublishTierTableValidator()
     {
         RuleFor(x => x.InvitationThreshold).GreaterThan(0);
+        // Invited means able to join: an invitation below every standard tier would offer a membership no tier allows.
+        RuleFor(x => x.InvitationThreshold)
+            .Must((table, threshold) => threshold >= table.Tiers.Where(t => t.Kind == TierKind.Standard).Min(t => t.PointsRequired))
+            .WithMessage(table => $"Must be at least the points of the lowest standard tier " +
+                                  $"({table.Tiers.Where(t => t.Kind == TierKind.Standard).Min(t => t.PointsRequired)}): an invited account must " +
+                                  "have a tier it can join.")
+            .When(x => x.Tiers is not null && x.Tiers.Any(t => t is not null && t.Kind == TierKind.Standard));
         RuleFor(x => x.EnterpriseAbovePoints).GreaterThanOrEqualTo(0);
         RuleFor(x => x.Reason).NotEmpty().MaximumLength(500);
         RuleFor(x => x.Tiers).NotEmpty().WithMessage("Give at least one tier.")

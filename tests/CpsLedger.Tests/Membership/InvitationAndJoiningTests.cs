@@ -277,6 +277,12 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains(errors, e => e.StartsWith("tiers[0]", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("tiers[1]", StringComparison.Ordinal));
 
+        // An invitation threshold below every standard tier: an invited account could join no tier.
+        var belowTiers = await App.ClientAs(LedgerRoles.Finance).SendAsync(Put("/api/tiers", table with { invitationThreshold = 400 }))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["Must be at least the points of the lowest standard tier (500): an invited account must have a tier it can join."],
+            belowTiers.Errors["invitationThreshold"]);
+
         await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/tiers")).ShouldBe(HttpStatusCode.OK);
         await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/eligible-tiers")).ShouldBeProblem(HttpStatusCode.NotFound);
         await (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{Guid.NewGuid()}/membership")).ShouldBeProblem(HttpStatusCode.NotFound);
@@ -323,12 +329,13 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
             invitationThreshold = threshold,
             table.EnterpriseAbovePoints,
             reason = $"Threshold {threshold} from next month",
+            // The lowest tier follows a threshold below it: an invited account must have a tier it can join.
             tiers = table.Tiers.Select(t => new
             {
                 t.Code,
                 t.Name,
                 kind = t.Kind == TierKind.Standard ? "standard" : "enterprise",
-                t.PointsRequired,
+                pointsRequired = t.Code == "silver" ? Math.Min(t.PointsRequired, threshold) : t.PointsRequired,
                 t.MaxProducts,
                 t.AnnualFee,
                 t.Currency,
