@@ -36,7 +36,7 @@ public sealed class AmendProductDetailsValidator : AbstractValidator<AmendProduc
     {
         RuleFor(x => x)
             .Must(x => x.SerialNumber is not null || x.PurchaseDate is not null || x.CountryOfPurchase is not null || x.Dealer is not null
-                       || x.BestGuesses is not null)
+                       || x.BestGuesses is { Count: > 0 })
             .OverridePropertyName(RequestGate.BodyKey) // no member is wrong: the body as a whole says nothing
             .WithMessage("Give at least one detail to complete or correct.")
             .When(x => x.ModelCode is null);

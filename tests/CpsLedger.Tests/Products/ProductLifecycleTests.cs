@@ -282,6 +282,7 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     [Theory]
     [InlineData("{}")]
     [InlineData("""{"dealer":null}""")]
+    [InlineData("""{"bestGuesses":[]}""")]
     public async Task An_amendment_without_any_detail_is_a_400_on_the_body_as_a_whole(string body)
     {
         await App.ListModel();
