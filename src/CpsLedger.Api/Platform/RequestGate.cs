@@ -410,7 +410,8 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
             if (element is { ValueKind: JsonValueKind.Number } && type?.Type is { } numeric
                 && (Nullable.GetUnderlyingType(numeric) ?? numeric) == typeof(decimal))
             {
-                errors.Add(key, $"Is out of range: a number here must lie between {decimal.MinValue} and {decimal.MaxValue}.");
+                // Said plainly: the field's own rule (an amount's 18 digits, a VAT rate's fraction) is in its schema and errors.
+                errors.Add(key, "Is out of range: far larger (or more precise) than any number a field here takes.");
                 return;
             }
 

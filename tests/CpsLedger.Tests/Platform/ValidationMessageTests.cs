@@ -50,7 +50,7 @@ public sealed class ValidationMessageTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Theory]
-    [InlineData("1e30", "Is out of range: a number here must lie between -79228162514264337593543950335 and 79228162514264337593543950335.")]
+    [InlineData("1e30", "Is out of range: far larger (or more precise) than any number a field here takes.")]
     [InlineData("1.001", "Must have at most 2 decimal places and 18 digits in all.")]
     [InlineData("0", "Must be greater than 0.")]
     public async Task a_bank_transfer_amount_the_ledger_cannot_take_says_why(string amount, string expected)
