@@ -75,7 +75,10 @@ public static class OverdueDecision
     public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, InvoicingOptions options, DateTimeOffset now,
         CancellationToken ct)
     {
-        var membership = await session.Events.FetchForWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
+        // Locked until this transaction ends: two invoices of a suspended term settled at once would otherwise both read the
+        // suspension as it was, one moving it to the other and the other finding it elsewhere and writing nothing, leaving the
+        // membership suspended for a settled invoice. The second now waits, and reads what the first decided.
+        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
         if (membership.Aggregate?.Suspension?.InvoiceId != invoice.Id)
             return false;
         var invoices = await InvoiceQueries.OfAccount(session, invoice.AccountId, ct);

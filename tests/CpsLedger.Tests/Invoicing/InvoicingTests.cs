@@ -233,6 +233,49 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task Paying_two_overdue_invoices_of_a_suspended_term_at_the_same_moment_leaves_no_suspension()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(1));
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
+            .ShouldBe(HttpStatusCode.OK));
+        var invoices = await member.Invoices(account);
+        var upgrade = Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade);
+        await App.FastForward(DueWork.StartOf(upgrade.DueOn.AddDays(1)) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        var support = App.ClientAs(LedgerRoles.Support);
+        Assert.NotNull((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
+
+        // Two transfers recorded at the same moment, each as the bank-payment endpoint records it, in a session of its own. Each
+        // waits (up to two seconds) for the other to have read the membership too before it commits: without the membership's
+        // lock both read the suspension as it was (found in review: one moved it to the other invoice, the other wrote nothing).
+        var options = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
+        var now = App.Clock.GetUtcNow();
+        var read = 0;
+        var bothRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Task.WhenAll(invoices.Select(async (invoice, i) =>
+        {
+            await using var session = App.Store.LightweightSession();
+            var stream = await session.Events.FetchForWriting<Invoice>(invoice.Id);
+            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
+                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, $"B-{i}", now));
+            await OverdueDecision.ReinstateIfSuspendedAsync(session, stream.Aggregate, options, now, default);
+            if (Interlocked.Increment(ref read) == 2)
+                bothRead.TrySetResult();
+            await Task.WhenAny(bothRead.Task, Task.Delay(TimeSpan.FromSeconds(2)));
+            await session.SaveChangesAsync();
+        }));
+
+        Assert.All(await member.Invoices(account), i => Assert.Equal(InvoiceStatus.Paid, i.Status));
+        Assert.Null((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+    }
+
+    [Fact]
     public async Task A_card_is_charged_nothing_at_joining_and_the_total_on_the_due_date_once()
     {
         await Billing.ListThousandPointModel(App.Store);
