@@ -142,22 +142,12 @@ public static class AccountHistory
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
 
-    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind) => new(
-        e.Sequence,
-        e.Id,
-        e.StreamId,
-        kind,
-        e.Version,
-        e.EventTypeName,
-        e.Timestamp,
-        e.UserName,
-        SupportReason.Of(e).Reason,
-        SupportReason.Of(e).Ticket,
-        e.CorrelationId,
-        e.CausationId,
-        SystemActor.CausedByOf(e),
-        Describe(e.Data),
-        Shown(e.Data));
+    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind)
+    {
+        var (reason, ticket) = SupportReason.Of(e);
+        return new HistoryEntry(e.Sequence, e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName, reason, ticket,
+            e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), Describe(e.Data), Shown(e.Data));
+    }
 }
 
 /// <summary>

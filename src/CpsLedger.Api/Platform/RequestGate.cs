@@ -158,6 +158,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
 
     private static string WholeNumber(RangeAttribute range) =>
         string.Create(CultureInfo.InvariantCulture, $"Must be a whole number from {range.Minimum} to {range.Maximum}.");
+
     /// <summary>
     /// An ISO 8601 date and time with its offset. Without one (<c>2026-12-03T10:00:00</c>, <c>2026-12-03</c>) the moment is
     /// unknown: reading it as UTC would shift a portal's local time silently, so it is refused.

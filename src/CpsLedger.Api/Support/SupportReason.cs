@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Text.Json;
 using CpsLedger.Api.Platform;
 using JasperFx.Events;
 using Marten;
@@ -28,16 +27,7 @@ public static class SupportReason
     }
 
     /// <summary>The support reason and ticket an event was written with; null for an event that is not a support action's.</summary>
-    public static (string? Reason, string? Ticket) Of(IEvent e) => (Header(e, ReasonHeader), Header(e, TicketHeader));
-
-    private static string? Header(IEvent e, string name) =>
-        e.Headers?.TryGetValue(name, out var value) == true ? value switch
-        {
-            // Read back from the database a header is JSON; while appending it is still the string set on the session.
-            JsonElement json => json.ValueKind == JsonValueKind.String ? json.GetString() : json.ToString(),
-            null => null,
-            _ => value.ToString(),
-        } : null;
+    public static (string? Reason, string? Ticket) Of(IEvent e) => (SystemActor.Header(e, ReasonHeader), SystemActor.Header(e, TicketHeader));
 
     /// <summary>
     /// For a request a member, the portal and support may all make (a registration amended or deregistered): support acts for
