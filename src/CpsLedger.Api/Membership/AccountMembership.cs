@@ -1,5 +1,7 @@
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
+using Marten;
+using Marten.Linq.MatchesSql;
 
 namespace CpsLedger.Api.Membership;
 
@@ -231,6 +233,14 @@ public sealed record AccountMembership
 
     public bool IsMemberOn(DateOnly day) => Membership is { } m && m.StartsOn <= day && day <= m.EndsOn;
 
+    /// <summary>
+    /// The numbers carried over from old CPS accounts: those in the history that no term of this account was issued with. Only
+    /// these say that something was migrated to the account (an issued number may equal an old account's, when it was issued
+    /// before that old account was imported).
+    /// </summary>
+    public IReadOnlyList<string> OldNumbersCarriedOver() =>
+        [.. MembershipNumbers.Except(PastMemberships.Append(Membership).OfType<MembershipTerm>().Select(t => t.MembershipNumber))];
+
     /// <summary>An account that was never invited and has no stream yet.</summary>
     public static AccountMembership None(Guid accountId) => new() { Id = MembershipStream.For(accountId), AccountId = accountId };
 
@@ -387,14 +397,58 @@ public static class RenewalTerms
 }
 
 /// <summary>
-/// A membership number is unique across all accounts: this row, inserted in the joining transaction, is refused by the
-/// primary key if the number were ever issued twice.
+/// A membership number is unique across all accounts: this row, inserted in the transaction that gives an account the number
+/// (joining, or recording an old CPS account's number at migration), is refused by the primary key if another account got the
+/// number first.
 /// </summary>
 [ConflictDescription("Membership number already issued", "The membership number could not be assigned. Please try again.")]
 public sealed class MembershipNumberClaim
 {
     public string Id { get; set; } = "";
     public Guid AccountId { get; set; }
+}
+
+public static class MembershipNumberClaims
+{
+    /// <summary>
+    /// Whether a number drawn for a join is taken: claimed by an account, or the number of an imported old CPS account, migrated or
+    /// not (old numbers were free text, so one can look exactly like a number the sequence gives). One round trip.
+    /// </summary>
+    public static async Task<bool> IsTakenAsync(IQuerySession session, string number, CancellationToken ct)
+    {
+        var batch = session.CreateBatchQuery();
+        var claim = batch.Load<MembershipNumberClaim>(number);
+        var old = batch.Query<Migration.LegacyAccountView>().Any(v => v.OldMembershipNumber == number);
+        await batch.Execute(ct);
+        return await claim is not null || await old;
+    }
+
+    /// <summary>
+    /// Which of the numbers another account holds, and which account: its claim row or, for an old CPS number recorded before
+    /// old numbers were claimed, the account whose history lists it (a fact that no longer arises, so reading it is not a race).
+    /// One round trip.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, Guid>> HeldByOtherAccountsAsync(IQuerySession session, Guid accountId,
+        IReadOnlyCollection<string> numbers, CancellationToken ct)
+    {
+        if (numbers.Count == 0)
+            return new Dictionary<string, Guid>();
+        var batch = session.CreateBatchQuery();
+        var claims = batch.LoadMany<MembershipNumberClaim>().ById([.. numbers]);
+        var listed = numbers.ToDictionary(n => n, n => batch.Query<AccountMembership>()
+            .Where(m => m.MatchesSql(Accounts.AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)), Accounts.AccountSearch.ListOf(n))
+                        && m.AccountId != accountId)
+            .Take(1).ToList());
+        await batch.Execute(ct);
+        var held = (await claims).Where(c => c.AccountId != accountId).ToDictionary(c => c.Id, c => c.AccountId);
+        foreach (var (number, holders) in listed)
+        {
+            if (!held.ContainsKey(number) && (await holders).FirstOrDefault() is { } holder)
+                held[number] = holder.AccountId;
+        }
+
+        return held;
+    }
 }
 
 /// <summary>

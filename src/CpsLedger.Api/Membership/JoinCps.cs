@@ -67,10 +67,11 @@ public static class JoinCpsEndpoint
         var number = "";
         if (membership?.Invitation is not null)
         {
-            // A number equal to one the account already had (possible only if an imported old CPS number used the same
-            // format) is skipped: the next value is different by construction.
+            // A number that is taken is skipped: an old CPS number may look exactly like one the sequence gives (claimed when
+            // migrated, or still on an imported old account), and the next value is different by construction. A number
+            // claimed between this read and the commit makes the claim's insert fail: 409, nothing written, join again.
             do number = await NextMembershipNumber(session, ct);
-            while (membership.MembershipNumbers.Contains(number));
+            while (membership.MembershipNumbers.Contains(number) || await MembershipNumberClaims.IsTakenAsync(session, number, ct));
         }
 
         return new JoiningContext(table, eligibility, number);

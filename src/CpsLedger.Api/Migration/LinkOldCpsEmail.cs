@@ -83,7 +83,7 @@ public static class OldCpsEmailLinks
     /// after that the link explains where those came from.
     /// </summary>
     public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, LegacyAccountView? legacy,
-        IReadOnlyCollection<string> membershipNumbers)
+        IReadOnlyCollection<string> oldNumbersCarriedOver)
     {
         if (string.IsNullOrWhiteSpace(reason))
             return Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail.");
@@ -93,7 +93,7 @@ public static class OldCpsEmailLinks
             return Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}.");
 
         var migrated = legacy?.Products.Count(p => p.MigratedToAccountId == account.Id) ?? 0;
-        if (migrated > 0 || (legacy is not null && membershipNumbers.Contains(legacy.OldMembershipNumber)))
+        if (migrated > 0 || (legacy is not null && oldNumbersCarriedOver.Contains(legacy.OldMembershipNumber)))
         {
             return Problems.Conflict("Already migrated",
                 $"{(migrated > 0 ? $"{migrated} product{(migrated == 1 ? " was" : "s were")}" : "The old membership number was")} migrated " +
@@ -157,7 +157,8 @@ public static class UnlinkOldCpsEmailEndpoint
 
     public static ProblemDetails Validate(IEventStream<BusinessAccount> account, string email, string? reason,
         IEventStream<LegacyAccountView> legacy, AccountMembership? membership) =>
-        OldCpsEmailLinks.ValidateUnlink(account.Aggregate!, Normalized(email), reason, legacy.Aggregate, membership?.MembershipNumbers ?? []);
+        OldCpsEmailLinks.ValidateUnlink(account.Aggregate!, Normalized(email), reason, legacy.Aggregate,
+            membership?.OldNumbersCarriedOver() ?? []);
 
     public static void Before(string? reason, IEventStream<LegacyAccountView> legacy, IDocumentSession session)
     {

@@ -45,6 +45,7 @@ public sealed record AlreadyRegisteredProduct(Guid LegacyProductId, string OldEm
 /// <param name="AlreadyMigrated">Products of the account's old accounts migrated to it by an earlier (or a concurrent) migration.</param>
 /// <param name="PointsAllocated">Points this migration allocated (products with all four details).</param>
 /// <param name="MembershipNumbersRecorded">Old membership numbers this migration added to the account's history.</param>
+/// <param name="MembershipNumbersNotRecorded">Old membership numbers another business account holds: not added, and why.</param>
 public sealed record MigrationResult(
     Guid AccountId,
     int Migrated,
@@ -58,6 +59,7 @@ public sealed record MigrationResult(
     IReadOnlyList<AlreadyRegisteredProduct> AlreadyRegisteredProducts,
     IReadOnlyList<NotMigratedProduct> NotMigratedProducts,
     IReadOnlyList<string> MembershipNumbersRecorded,
+    IReadOnlyList<MembershipNumberNotRecorded> MembershipNumbersNotRecorded,
     MigrationStatus Status);
 
 /// <summary>One batch's decision: registrations to start, and the legacy events recording what moved where.</summary>
@@ -139,6 +141,9 @@ internal static class MigrationTestSeam
     internal static Func<int, Task>? AfterBatchCommitted { get; set; }
 
     internal static Func<int, Task>? BeforeBatchCommits { get; set; }
+
+    /// <summary>The same between the read of who holds the old membership numbers and the commit that records them.</summary>
+    internal static Func<int, Task>? BeforeNumbersCommit { get; set; }
 }
 
 /// <summary>Old membership numbers to add to an account's history (those it has already are skipped).</summary>
@@ -146,8 +151,27 @@ public sealed record RecordLegacyMembershipNumbers(Guid AccountId, IReadOnlyList
 
 public sealed record OldMembershipNumber(string OldEmail, string MembershipNumber);
 
-/// <summary>The numbers <see cref="RecordLegacyMembershipNumbers"/> added.</summary>
-public sealed record RecordedMembershipNumbers(IReadOnlyList<string> Numbers);
+/// <summary>
+/// An old membership number that another business account already holds (issued to it, or carried over from another old
+/// account), so it is not added to this account's history: a number is one account's. The products still migrate.
+/// </summary>
+public sealed record MembershipNumberNotRecorded(string OldEmail, string MembershipNumber, string Detail);
+
+/// <summary>The numbers <see cref="RecordLegacyMembershipNumbers"/> added, and those another account holds.</summary>
+public sealed record RecordedMembershipNumbers(IReadOnlyList<string> Numbers, IReadOnlyList<MembershipNumberNotRecorded> NotRecorded);
+
+/// <summary>The old membership numbers of a <see cref="RecordLegacyMembershipNumbers"/> that other accounts hold, by number.</summary>
+public sealed record MembershipNumbersHeldElsewhere(IReadOnlyDictionary<string, Guid> Holders);
+
+/// <summary>The claim rows of the old membership numbers a migration records (a Marten side effect of its handler).</summary>
+public sealed record ClaimMembershipNumbers(Guid AccountId, IReadOnlyList<string> Numbers) : IMartenOp
+{
+    public void Execute(IDocumentSession session)
+    {
+        foreach (var number in Numbers)
+            session.Insert(new MembershipNumberClaim { Id = number, AccountId = AccountId });
+    }
+}
 
 /// <summary>
 /// Migrate the next products of one legacy account (at most <paramref name="BatchSize"/>) in one transaction, skipping those this
@@ -233,7 +257,7 @@ public static class MigrateProductsEndpoint
 
         var after = await MigrationStatusEndpoint.ReadAsync(query, accountId, clock.GetUtcNow(), ct)
                     ?? throw new AccountNotFoundException(accountId);
-        return tally.Result(after, recorded.Numbers);
+        return tally.Result(after, recorded);
     }
 
     // Retries ran out while other writers kept winning (or a registration id was taken by a stream that is not this
@@ -261,7 +285,7 @@ public static class MigrateProductsEndpoint
             return ++_batches;
         }
 
-        public MigrationResult Result(MigrationRead after, IReadOnlyList<string> recorded)
+        public MigrationResult Result(MigrationRead after, RecordedMembershipNumbers recorded)
         {
             var mine = _migrated.Select(m => m.LegacyProductId).Concat(_linked.Select(l => l.LegacyProductId)).ToHashSet();
             var products = after.LegacyAccounts.SelectMany(l => l.Products.Select(p => (Legacy: l, Product: p))).ToList();
@@ -286,7 +310,8 @@ public static class MigrateProductsEndpoint
                 migrated,
                 _linked,
                 notMigrated,
-                recorded,
+                recorded.Numbers,
+                recorded.NotRecorded,
                 after.Status);
         }
     }
@@ -313,13 +338,18 @@ public static class MigrationRetries
     public static bool IsRace(Exception e) => e switch
     {
         ConcurrencyException or ExistingStreamIdCollisionException => true,
-        DocumentAlreadyExistsException d => d.DocType == typeof(SerialOwnership),
+        DocumentAlreadyExistsException d => d.DocType == typeof(SerialOwnership) || d.DocType == typeof(MembershipNumberClaim),
         AggregateException a => a.Flatten().InnerExceptions.All(IsRace),
         _ => false,
     };
 }
 
-/// <summary>Adds the old membership numbers to the account's history, on the membership stream.</summary>
+/// <summary>
+/// Adds the old membership numbers to the account's history, on the membership stream, and claims each in the same transaction
+/// (<see cref="MembershipNumberClaim"/>), so the issuer never hands one to another account. A number another account holds is
+/// not added: it is reported, and the migration goes on. Two accounts recording one number at once: the second claim's insert
+/// fails, and the retry from a fresh read finds the number held.
+/// </summary>
 [InvokedForCaller]
 public static class RecordLegacyMembershipNumbersHandler
 {
@@ -327,18 +357,43 @@ public static class RecordLegacyMembershipNumbersHandler
 
     public static Guid MembershipStreamId(RecordLegacyMembershipNumbers command) => MembershipStream.For(command.AccountId);
 
-    public static (RecordedMembershipNumbers, Events) Handle(RecordLegacyMembershipNumbers command,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
+    public static async Task<MembershipNumbersHeldElsewhere> LoadAsync(RecordLegacyMembershipNumbers command, IQuerySession session,
+        Envelope envelope, CancellationToken ct)
     {
-        var known = membership?.MembershipNumbers ?? [];
-        var now = clock.GetUtcNow();
-        var recorded = command.Numbers
-            .Where(n => !known.Contains(n.MembershipNumber))
-            .DistinctBy(n => n.MembershipNumber)
+        var holders = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, command.AccountId,
+            [.. command.Numbers.Select(n => n.MembershipNumber).Distinct()], ct);
+        if (MigrationTestSeam.BeforeNumbersCommit is { } beforeCommit)
+            await beforeCommit(envelope.Attempts);
+        return new MembershipNumbersHeldElsewhere(holders);
+    }
+
+    public static (RecordedMembershipNumbers, Events, ClaimMembershipNumbers) Handle(RecordLegacyMembershipNumbers command,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        MembershipNumbersHeldElsewhere elsewhere, TimeProvider clock)
+    {
+        var (recorded, notRecorded) = Decide(command, membership?.MembershipNumbers ?? [], elsewhere, clock.GetUtcNow());
+        return (new RecordedMembershipNumbers([.. recorded.Select(r => r.MembershipNumber)], notRecorded), [.. recorded],
+            new ClaimMembershipNumbers(command.AccountId, [.. recorded.Select(r => r.MembershipNumber)]));
+    }
+
+    /// <summary>Each old number once: skipped when the account has it already, refused when another account holds it.</summary>
+    public static (IReadOnlyList<LegacyMembershipNumberRecorded> Recorded, IReadOnlyList<MembershipNumberNotRecorded> NotRecorded) Decide(
+        RecordLegacyMembershipNumbers command, IReadOnlyList<string> known, MembershipNumbersHeldElsewhere elsewhere, DateTimeOffset now)
+    {
+        var added = command.Numbers.Where(n => !known.Contains(n.MembershipNumber)).DistinctBy(n => n.MembershipNumber).ToList();
+        var recorded = added.Where(n => !elsewhere.Holders.ContainsKey(n.MembershipNumber))
             .Select(n => new LegacyMembershipNumberRecorded(command.AccountId, n.OldEmail, n.MembershipNumber, now))
             .ToList();
-        return (new RecordedMembershipNumbers([.. recorded.Select(r => r.MembershipNumber)]), [.. recorded]);
+        var notRecorded = added.Where(n => elsewhere.Holders.ContainsKey(n.MembershipNumber))
+            .Select(n => new MembershipNumberNotRecorded(n.OldEmail, n.MembershipNumber, HeldByAnotherAccount(n.MembershipNumber)))
+            .ToList();
+        return (recorded, notRecorded);
     }
+
+    /// <summary>Why an old number is not carried over (without naming the holder, as a serial conflict does not).</summary>
+    public static string HeldByAnotherAccount(string number) =>
+        $"Membership number {number} is held by another business account, so it is not added to this account's history; the " +
+        "products still migrate. If the number is this account's, contact CPS support.";
 }
 
 /// <summary>

@@ -10,5 +10,7 @@ public static class MigrationSetup
         // Inline: an import batch reads what the previous one wrote, and the migration fetches it for writing (its version
         // is what two concurrent migrations race on).
         opts.Projections.Add<LegacyAccountViewProjection>(ProjectionLifecycle.Inline);
+        // A join skips a number an old CPS account has (MembershipNumberClaims.IsTakenAsync): an index lookup, not a scan.
+        opts.Schema.For<LegacyAccountView>().Index(x => x.OldMembershipNumber);
     }
 }

@@ -66,10 +66,14 @@ public sealed record LegacyProductStatus(
     Guid? RegistrationId);
 
 /// <param name="MembershipNumberRecorded">The old membership number is in the account's history of numbers.</param>
+/// <param name="MembershipNumberHeldByAnotherAccount">
+/// Another business account holds the old membership number, so migrating does not add it to this account's history.
+/// </param>
 public sealed record LegacyAccountStatus(
     string OldEmail,
     string OldMembershipNumber,
     bool MembershipNumberRecorded,
+    bool MembershipNumberHeldByAnotherAccount,
     int ProductsToMigrate,
     IReadOnlyList<LegacyProductStatus> Products);
 
@@ -96,12 +100,14 @@ public static class MigrationAvailability
 {
     /// <summary>
     /// MIGRATE PRODUCTS is available when a verified old e-mail of the account matches an imported old account that still has a
-    /// product to migrate, or whose membership number is not yet in the account's history. The old accounts of unverified
-    /// e-mails are left out entirely (products, membership number, even whether one exists).
+    /// product to migrate, or whose membership number is not yet in the account's history and not held by another account. The
+    /// old accounts of unverified e-mails are left out entirely (products, membership number, even whether one exists).
     /// </summary>
+    /// <param name="heldByOtherAccounts">Old membership numbers that other accounts hold (none when not given).</param>
     public static MigrationStatus Decide(Guid accountId, IReadOnlyList<OldEmailStanding> standings, IReadOnlyList<LegacyAccountView> legacyAccounts,
-        IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now)
+        IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now, IReadOnlyCollection<string>? heldByOtherAccounts = null)
     {
+        heldByOtherAccounts ??= [];
         var oldEmails = standings.Select(s => s.Email).ToList();
         var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
         var unverified = standings.Where(s => !s.Verified).Select(s => s.Email).ToList();
@@ -111,6 +117,7 @@ public static class MigrationAvailability
                 l.OldEmail,
                 l.OldMembershipNumber,
                 membershipNumbers.Contains(l.OldMembershipNumber),
+                !membershipNumbers.Contains(l.OldMembershipNumber) && heldByOtherAccounts.Contains(l.OldMembershipNumber),
                 l.Products.Count(p => p.MigratedToAccountId is null),
                 l.Products.Select(p => new LegacyProductStatus(p.Id, p.ModelCode, p.SerialNumber, p.PurchaseDate, p.CountryOfPurchase, p.Dealer,
                     p.ToDetails().Details.Missing,
@@ -124,7 +131,12 @@ public static class MigrationAvailability
             .ToList();
         var toMigrate = accounts.Sum(a => a.ProductsToMigrate);
         var missing = oldEmails.Where(e => verified.Contains(e) && !found.Contains(e)).ToList();
-        var something = toMigrate > 0 || accounts.Any(a => !a.MembershipNumberRecorded);
+        var numberToRecord = accounts.Any(a => !a.MembershipNumberRecorded && !a.MembershipNumberHeldByAnotherAccount);
+        var something = toMigrate > 0 || numberToRecord;
+        var held = accounts.Where(a => a.MembershipNumberHeldByAnotherAccount).Select(a => a.OldMembershipNumber).Distinct().ToList();
+        var heldNote = held.Count == 0 ? "" :
+            $" The old membership number {string.Join(", ", held)} is held by another business account and is not carried over; if it is " +
+            "this account's, contact CPS support.";
         var prove = $"Prove that the account owns {string.Join(", ", unverified)}: ask for a code to be sent there and enter it, or ask CPS " +
                     "support to link the e-mail.";
 
@@ -135,13 +147,13 @@ public static class MigrationAvailability
                 "link the e-mail of the old CPS account."),
             _ when something => ((MigrationUnavailableReason?)null,
                 $"{toMigrate} product{(toMigrate == 1 ? "" : "s")} from {string.Join(", ", accounts.Select(a => a.OldEmail))} can be migrated" +
-                (accounts.Any(a => !a.MembershipNumberRecorded) ? ", with the old membership number." : ".") +
+                (numberToRecord ? ", with the old membership number." : ".") + heldNote +
                 (unverified.Count > 0 ? $" {prove}" : "")),
             _ when unverified.Count > 0 => (MigrationUnavailableReason.OldEmailUnverified, $"Not verified yet. {prove}"),
             _ when accounts.Count == 0 => (MigrationUnavailableReason.NoLegacyAccount,
                 $"No old CPS account was found for {string.Join(", ", oldEmails)}. Check the e-mail with CPS support, or register the products again."),
             _ => (MigrationUnavailableReason.EverythingMigrated,
-                "Everything from the old CPS account" + (accounts.Count == 1 ? "" : "s") + " has been migrated."),
+                "Everything from the old CPS account" + (accounts.Count == 1 ? "" : "s") + " has been migrated." + heldNote),
         };
         var verifications = standings.Select(s => new OldEmailVerificationStatus(
                 s.Email,
@@ -178,9 +190,11 @@ public static class MigrationStatusEndpoint
         var ordered = legacy.OrderBy(l => emails.IndexOf(l.OldEmail)).ToList();
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
         var numbers = membership?.MembershipNumbers ?? [];
-        var standings = await OldEmailStandings.ForAccountAsync(session, accountId, ordered, numbers, ct) ?? [];
-        var status = MigrationAvailability.Decide(accountId, standings, ordered, numbers, now);
+        var standings = await OldEmailStandings.ForAccountAsync(session, accountId, ordered, membership?.OldNumbersCarriedOver() ?? [], ct) ?? [];
         var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
+        var held = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, accountId, [.. ordered
+            .Where(l => verified.Contains(l.OldEmail) && !numbers.Contains(l.OldMembershipNumber)).Select(l => l.OldMembershipNumber).Distinct()], ct);
+        var status = MigrationAvailability.Decide(accountId, standings, ordered, numbers, now, [.. held.Keys]);
         return new MigrationRead(account, ordered.Where(l => verified.Contains(l.OldEmail)).ToList(), status);
     }
 }

@@ -235,13 +235,15 @@ public static class OldEmailStandings
     /// The upgrade decision, applied on read so that replaying or rebuilding existing data gives the same answer: an e-mail
     /// something was migrated from to this account (a product, or the membership number) counts as verified.
     /// </summary>
+    /// <param name="oldNumbersCarriedOver">The account's <see cref="AccountMembership.OldNumbersCarriedOver"/>: a number it was
+    /// issued says nothing about an old e-mail.</param>
     public static OldEmailStanding Of(Guid accountId, OldCpsEmailVerificationState state, LegacyAccountView? legacy,
-        IReadOnlyCollection<string> membershipNumbers, Guid? verifiedByAnotherAccount)
+        IReadOnlyCollection<string> oldNumbersCarriedOver, Guid? verifiedByAnotherAccount)
     {
         if (state.VerifiedBy is { } method)
             return new OldEmailStanding(state.Email, method, state.VerifiedAt, null, verifiedByAnotherAccount);
         var migrated = legacy is not null
-                       && (legacy.Products.Any(p => p.MigratedToAccountId == accountId) || membershipNumbers.Contains(legacy.OldMembershipNumber));
+                       && (legacy.Products.Any(p => p.MigratedToAccountId == accountId) || oldNumbersCarriedOver.Contains(legacy.OldMembershipNumber));
         return migrated
             ? new OldEmailStanding(state.Email, OldCpsEmailVerificationMethod.MigratedBeforeVerification,
                 legacy!.Products.Where(p => p.MigratedToAccountId == accountId).Min(p => p.MigratedAt), null, verifiedByAnotherAccount)
@@ -250,10 +252,10 @@ public static class OldEmailStandings
 
     /// <summary>Every old e-mail of the account with its standing, in the order the account lists them; null without account.</summary>
     public static async Task<IReadOnlyList<OldEmailStanding>?> ForAccountAsync(IQuerySession session, Guid accountId,
-        IReadOnlyList<LegacyAccountView> legacyAccounts, IReadOnlyCollection<string> membershipNumbers, CancellationToken ct)
+        IReadOnlyList<LegacyAccountView> legacyAccounts, IReadOnlyCollection<string> oldNumbersCarriedOver, CancellationToken ct)
     {
         return await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct) is { } verifications
-            ? For(verifications, legacyAccounts, membershipNumbers)
+            ? For(verifications, legacyAccounts, oldNumbersCarriedOver)
             : null;
     }
 
@@ -262,9 +264,9 @@ public static class OldEmailStandings
     /// status does not tell, and the decisions that need it read it for their one e-mail (<see cref="OldEmailReads"/>).
     /// </summary>
     public static IReadOnlyList<OldEmailStanding> For(OldCpsEmailVerifications verifications, IReadOnlyList<LegacyAccountView> legacyAccounts,
-        IReadOnlyCollection<string> membershipNumbers) =>
+        IReadOnlyCollection<string> oldNumbersCarriedOver) =>
         verifications.Emails
-            .Select(state => Of(verifications.Id, state, legacyAccounts.FirstOrDefault(l => l.OldEmail == state.Email), membershipNumbers, null))
+            .Select(state => Of(verifications.Id, state, legacyAccounts.FirstOrDefault(l => l.OldEmail == state.Email), oldNumbersCarriedOver, null))
             .ToList();
 
     /// <summary>
@@ -282,13 +284,14 @@ public static class OldEmailStandings
             return migratedTo;
         if (legacy is not null)
         {
+            // The account the old number was carried over to (not one that was issued an equal number).
             var number = legacy.OldMembershipNumber;
-            var holder = await session.Query<AccountMembership>()
+            var holders = await session.Query<AccountMembership>()
                 .Where(m => m.MatchesSql(AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)), AccountSearch.ListOf(number))
                             && m.AccountId != accountId)
-                .Select(m => m.AccountId).FirstOrDefaultAsync(ct);
-            if (holder != Guid.Empty)
-                return holder;
+                .ToListAsync(ct);
+            if (holders.FirstOrDefault(m => m.OldNumbersCarriedOver().Contains(number)) is { } holder)
+                return holder.AccountId;
         }
 
         var listing = await session.Query<AccountView>()

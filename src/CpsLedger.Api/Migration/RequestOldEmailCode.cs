@@ -218,6 +218,6 @@ public static class OldEmailReads
         var legacy = await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(email), ct);
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(verifications.Id), ct);
         var other = await OldEmailStandings.VerifiedByAnotherAccountAsync(session, verifications.Id, email, legacy, ct);
-        return OldEmailStandings.Of(verifications.Id, state, legacy, membership?.MembershipNumbers ?? [], other);
+        return OldEmailStandings.Of(verifications.Id, state, legacy, membership?.OldNumbersCarriedOver() ?? [], other);
     }
 }

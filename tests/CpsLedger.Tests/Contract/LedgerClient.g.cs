@@ -10722,6 +10722,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumberRecorded")]
         public bool MembershipNumberRecorded { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("membershipNumberHeldByAnotherAccount")]
+        public bool MembershipNumberHeldByAnotherAccount { get; set; } = default!;
+
         [System.Text.Json.Serialization.JsonPropertyName("productsToMigrate")]
         public int ProductsToMigrate { get; set; } = default!;
 
@@ -10915,6 +10918,21 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class MembershipNumberNotRecorded
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
+        public string OldEmail { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
+        public string MembershipNumber { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("detail")]
+        public string Detail { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipOutlook
     {
 
@@ -11104,6 +11122,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersRecorded")]
         public System.Collections.Generic.ICollection<string> MembershipNumbersRecorded { get; set; } = new System.Collections.ObjectModel.Collection<string>();
+
+        [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersNotRecorded")]
+        public System.Collections.Generic.ICollection<MembershipNumberNotRecorded> MembershipNumbersNotRecorded { get; set; } = new System.Collections.ObjectModel.Collection<MembershipNumberNotRecorded>();
 
         [System.Text.Json.Serialization.JsonPropertyName("status")]
         public MigrationStatus Status { get; set; } = new MigrationStatus();

@@ -25,6 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var recordLegacyMembershipNumbers = (CpsLedger.Api.Migration.RecordLegacyMembershipNumbers)context.Envelope.Message;
 
+            var membershipNumbersHeldElsewhere = await CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.LoadAsync(recordLegacyMembershipNumbers, ((Marten.IQuerySession)documentSession), context.Envelope, cancellation).ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
             var result_of_MembershipStreamId = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.MembershipStreamId(recordLegacyMembershipNumbers);
@@ -34,7 +35,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
             
             // The actual message execution
-            (var outgoing1, var outgoing2) = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.Handle(recordLegacyMembershipNumbers, stream_membership.Aggregate, _timeProvider);
+            (var outgoing1, var outgoing2, var outgoing3) = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.Handle(recordLegacyMembershipNumbers, stream_membership.Aggregate, membershipNumbersHeldElsewhere, _timeProvider);
 
             
             // Outgoing, cascaded message
@@ -45,6 +46,13 @@ namespace Internal.Generated.WolverineHandlers
                 
                 // Capturing any possible events returned from the command handlers
                 stream_membership.AppendMany(outgoing2);
+            }
+
+            if (outgoing3 != null)
+            {
+                
+                // Placed by Wolverine's ISideEffect policy
+                outgoing3.Execute(documentSession);
             }
 
             
