@@ -23,6 +23,12 @@ public sealed record SendSuspensionEmail(Guid InvoiceId, DateTimeOffset Suspende
 /// <summary>Tell the member the membership is active again.</summary>
 public sealed record SendReinstatementEmail(Guid InvoiceId, DateTimeOffset ReinstatedAt);
 
+/// <summary>
+/// The invoice is settled (paid, or cancelled): lift a suspension still resting on it, or move it to another invoice overdue
+/// past its grace period, as its settlement should have. The reconciliation's repair when a suspension outlived its invoice.
+/// </summary>
+public sealed record SettleSuspension(Guid InvoiceId);
+
 public static class OverdueDecision
 {
     /// <summary>Overdue now, the e-mail that says so, and the suspension check at the end of the grace period.</summary>
@@ -105,6 +111,20 @@ public static class CheckInvoiceOverdueHandler
             return ([], []);
         var (overdue, messages) = OverdueDecision.Decide(invoice, options.Value, now);
         return ([overdue], [.. messages]);
+    }
+}
+
+[Platform.SystemActor("overdue-policy")]
+public static class SettleSuspensionHandler
+{
+    public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
+
+    // Under the membership's lock like any settlement; a suspension no longer on this invoice is left as it is (a repeat does nothing).
+    public static async Task Handle(SettleSuspension message, IDocumentSession session, TimeProvider clock, IOptions<InvoicingOptions> options,
+        CancellationToken ct)
+    {
+        if (await session.LoadAsync<Invoice>(message.InvoiceId, ct) is { Status: InvoiceStatus.Paid or InvoiceStatus.Cancelled } invoice)
+            await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, options.Value, clock.GetUtcNow(), ct);
     }
 }
 

@@ -90,7 +90,7 @@ public sealed class ReconciliationReport
 /// welcome, invitation and invoice e-mail is recorded as sent, and so is every overdue reminder and suspension e-mail (while
 /// their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt; every bank-transfer
 /// invoice past the day after its due date was checked for being overdue; an overdue invoice's membership suspended once past the
-/// grace period. And for every
+/// grace period; no membership suspended for an invoice that is settled (whatever its age). And for every
 /// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
 /// issued); past its end, renewed or lapsed.
 /// </summary>
@@ -310,6 +310,26 @@ public static class RunReconciliationHandler
                 $"Invoice {invoice.InvoiceNumber} has been overdue since {invoice.OverdueAt:yyyy-MM-dd}, past the grace period, and the " +
                 "membership it is for is not suspended.", "SuspendForNonPayment sent"));
             repairs.Add(new SuspendForNonPayment(invoice.Id, invoice.AccountId, invoice.OverdueAt!.Value + invoicing.Value.SuspensionGracePeriod));
+        }
+
+        // A suspension rests on an unpaid invoice: its settlement lifts it, or moves it to another invoice overdue past its grace
+        // period, in the settlement's transaction under the membership's lock. One still resting on a settled invoice (paid,
+        // cancelled, or cancelled and replaced) is lifted or moved now, as that settlement should have.
+        var suspendedMembers = await session.Query<AccountMembership>().Where(m => m.Suspension != null).ToListAsync(ct);
+        var suspendedFor = (await session.LoadManyAsync<Invoice>(ct, suspendedMembers.Select(m => m.Suspension!.InvoiceId).Distinct().ToArray()))
+            .ToDictionary(i => i.Id);
+        foreach (var m in suspendedMembers)
+        {
+            if (suspendedFor.GetValueOrDefault(m.Suspension!.InvoiceId) is not { Status: InvoiceStatus.Paid or InvoiceStatus.Cancelled } invoice
+                || pending.Mentions<SettleSuspension>(invoice.Id))
+                continue;
+            var settledAs = invoice.Status == InvoiceStatus.Paid ? "paid"
+                : invoice.ReplacedBy is { } replacement ? $"cancelled and replaced by {replacement}"
+                : $"cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}";
+            findings.Add(new ReconciliationFinding("suspension-lifted", m.AccountId, invoice.InvoiceNumber,
+                $"Membership {m.Membership?.MembershipNumber} is suspended for invoice {invoice.InvoiceNumber}, which is {settledAs}.",
+                "SettleSuspension sent"));
+            repairs.Add(new SettleSuspension(invoice.Id));
         }
 
         var cardInvoices = unsettled.Where(i => i.PaymentMethod == PaymentMethod.Card && i.Status == InvoiceStatus.Open).ToList();

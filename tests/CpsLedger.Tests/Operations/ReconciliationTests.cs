@@ -184,6 +184,45 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_suspension_left_on_a_paid_invoice_is_found_and_lifted_once()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+        await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Billing.BankPayment(invoice.InvoiceNumber, 248m, "IN-FULL")).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
+
+        // What the membership's lock is there to prevent (a settlement and a suspension deciding on the same old state): the
+        // membership suspended for the invoice that is paid, which nothing else lifts.
+        await using (var session = App.Store.LightweightSession())
+        {
+            var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(account));
+            session.Events.Append(MembershipStream.For(account), new MembershipSuspended(account, membership!.Membership!.MembershipId, invoice.Id,
+                invoice.InvoiceNumber, App.Clock.GetUtcNow()));
+            await session.SaveChangesAsync();
+        }
+
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        var report = await Run();
+        var finding = Assert.Single(report.OpenFindings);
+        Assert.Equal(("suspension-lifted", account, invoice.InvoiceNumber), (finding.Check, finding.AccountId, finding.Subject));
+        Assert.Equal($"Membership {invoice.MembershipNumber} is suspended for invoice {invoice.InvoiceNumber}, which is paid.", finding.Detail);
+        Assert.Equal("Degraded", await ReconciliationHealth());
+        // Repaired as the payment would have: reinstated (by the system), with its e-mail.
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+        Assert.Equal(1, await App.CountEvents("membership_reinstated"));
+
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+        Assert.Equal(1, await App.CountEvents("membership_reinstated"));
+        Assert.Equal("Healthy", await ReconciliationHealth());
+    }
+
+    [Fact]
     public async Task A_lost_suspension_of_a_card_invoice_whose_charges_failed_is_found_and_done()
     {
         await Billing.ListThousandPointModel(App.Store);
