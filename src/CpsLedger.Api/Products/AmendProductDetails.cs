@@ -4,7 +4,6 @@ using System.Security.Claims;
 using FluentValidation;
 using Marten;
 using Wolverine.Marten;
-using Wolverine.Persistence;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -91,13 +90,13 @@ public static class AmendProductDetailsEndpoint
         return ProductPoints.WithPointsIfDue(amended, registration.Apply(amended), model, now);
     }
 
-    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration, AmendProductDetails command, ClaimsPrincipal user)
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration, AmendProductDetails command, ClaimsPrincipal user)
     {
         if (Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid)
             return invalid;
         if (ProductChecks.Registered(accountId, registration) is { Status: not null } refused)
             return refused;
-        return command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration.ModelCode)
+        return command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration!.ModelCode)
             ? Problems.Invalid("modelCode",
                 "The model of a registration cannot be changed. Deregister it (reason: registered in error) and register the right model.")
             : WolverineContinue.NoProblems;
@@ -108,11 +107,12 @@ public static class AmendProductDetailsEndpoint
 
     // The model's points value in force now: completing the details allocates it. Read again only when the batch could not
     // find it through the registration's view (a view being rebuilt): never decided on a model other than the registration's.
-    public static async Task<ProductModelView> LoadAsync(ProductRegistration registration, ModelOfRegistration.Found batched,
+    // Validate ran first: the registration is there.
+    public static async Task<ProductModelView> LoadAsync(ProductRegistration? registration, ModelOfRegistration.Found batched,
         IQuerySession session, CancellationToken ct) =>
-        batched.Model is { } model && ProductModelCode.Normalize(model.Code) == ProductModelCode.Normalize(registration.ModelCode)
+        batched.Model is { } model && ProductModelCode.Normalize(model.Code) == ProductModelCode.Normalize(registration!.ModelCode)
             ? model
-            : await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(registration.ModelCode), ct)
+            : await session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(registration!.ModelCode), ct)
               ?? throw new InvalidOperationException($"Catalogue model {registration.ModelCode} of registration {registration.Id} is missing.");
 
     [WolverinePatch("/api/accounts/{accountId}/products/{registrationId}", OperationId = "AmendProductDetails")]
@@ -122,13 +122,14 @@ public static class AmendProductDetailsEndpoint
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     [ReusesLoadedDocuments]
     public static (ProductRegistrationStatus, Events) Patch(AmendProductDetails command,
-        [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
-        ProductRegistration registration, ProductModelView model, IDocumentSession session, TimeProvider clock)
+        // Not required: a missing registration is Validate's "Product not found", worded as another account's and as the GET's.
+        [WriteAggregate("registrationId", Required = false)] ProductRegistration? registration, ProductModelView model, IDocumentSession session,
+        TimeProvider clock)
     {
         // Only support's request carries them (Validate): on the amendment and the points it allocates alike.
         if (command.SupportReason is { } reason)
             Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
-        var decision = Decide(registration, command, model, clock.GetUtcNow());
+        var decision = Decide(registration!, command, model, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }
 }
@@ -167,12 +168,15 @@ public static class ProductChecks
 {
     public const string NotFoundDetail = "This account has no registered product with this id.";
 
+    /// <summary>An unknown registration and another account's read alike, whether read or changed: its existence is not revealed.</summary>
+    public static ProblemDetails NotFound => Problems.NotFound("Product not found", NotFoundDetail);
+
     /// <summary>
-    /// Only this account's registration, while registered, can be changed: 404 for another account's (its existence is not
-    /// revealed), 409 once deregistered.
+    /// Only this account's registration, while registered, can be changed: 404 for none with this id or another account's,
+    /// 409 once deregistered.
     /// </summary>
-    public static ProblemDetails Registered(Guid accountId, ProductRegistration registration) =>
-        registration.AccountId != accountId ? Problems.NotFound("Product not found", NotFoundDetail)
+    public static ProblemDetails Registered(Guid accountId, ProductRegistration? registration) =>
+        registration is null || registration.AccountId != accountId ? NotFound
         : registration.Deregistered ? Problems.Conflict("Product deregistered", "This product was deregistered. To own it again, register it again.")
         : WolverineContinue.NoProblems;
 }

@@ -3,7 +3,6 @@ using System.Security.Claims;
 using FluentValidation;
 using Marten;
 using Wolverine.Marten;
-using Wolverine.Persistence;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -58,7 +57,7 @@ public static class DeregisterProductEndpoint
         _ => "registered in error",
     };
 
-    public static ProblemDetails Validate(Guid accountId, ProductRegistration registration, DeregisterProduct command, ClaimsPrincipal user) =>
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration, DeregisterProduct command, ClaimsPrincipal user) =>
         Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid
             ? invalid
             : ProductChecks.Registered(accountId, registration);
@@ -69,13 +68,13 @@ public static class DeregisterProductEndpoint
     [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed; support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (ProductRegistrationStatus, Events) Post(DeregisterProduct command,
-        [WriteAggregate("registrationId", OnMissing = OnMissing.ProblemDetailsWith404, MissingMessage = ProductChecks.NotFoundDetail)]
-        ProductRegistration registration, IDocumentSession session, TimeProvider clock)
+        // Not required: a missing registration is Validate's "Product not found", worded as another account's and as the GET's.
+        [WriteAggregate("registrationId", Required = false)] ProductRegistration? registration, IDocumentSession session, TimeProvider clock)
     {
         // Only support's request carries them (Validate): on the points removed and the deregistration alike.
         if (command.SupportReason is { } reason)
             Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
-        var decision = Decide(registration, command, clock.GetUtcNow());
+        var decision = Decide(registration!, command, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }
 }

@@ -162,5 +162,5 @@ public static class GetProductEndpoint
         CancellationToken ct) =>
         await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId
             ? TypedResults.Ok(view)
-            : TypedResults.Problem(Problems.NotFound("Product not found", ProductChecks.NotFoundDetail));
+            : TypedResults.Problem(ProductChecks.NotFound);
 }

@@ -273,10 +273,16 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal(("Product not found", ProductChecks.NotFoundDetail), (read.Title, read.Detail));
         }
 
-        // Worded as changing it is: the portal shows one sentence for a product that is not this account's.
-        var amend = await member.PatchJson($"{Products.ProductsUrl(account)}/{theirs.RegistrationId}", new { dealer = "x" })
-            .ReadProblem(HttpStatusCode.NotFound);
-        Assert.Equal(("Product not found", ProductChecks.NotFoundDetail), (amend.Title, amend.Detail));
+        // Worded as changing it is: the portal shows one sentence for a product that is not this account's, or not anyone's.
+        foreach (var id in new[] { theirs.RegistrationId, Guid.NewGuid() })
+        {
+            var amend = await member.PatchJson($"{Products.ProductsUrl(account)}/{id}", new { dealer = "x" })
+                .ReadProblem(HttpStatusCode.NotFound);
+            Assert.Equal(("Product not found", ProductChecks.NotFoundDetail), (amend.Title, amend.Detail));
+            var deregister = await member.PostJson($"{Products.ProductsUrl(account)}/{id}/deregistration", new { reason = "sold" })
+                .ReadProblem(HttpStatusCode.NotFound);
+            Assert.Equal(("Product not found", ProductChecks.NotFoundDetail), (deregister.Title, deregister.Detail));
+        }
     }
 
     [Theory]

@@ -96,13 +96,6 @@ namespace Internal.Generated.WolverineHandlers
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", registrationId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Products.ProductRegistration");
-                // Write ProblemDetails if this required object is null
-                if (stream_registration.Aggregate == null)
-                {
-                    await WriteProblems(404, "This account has no registered product with this id.", httpContext, registrationId);
-                    return;
-                }
-
                 var problemDetails2 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Validate(accountId, stream_registration.Aggregate, command, httpContext.User);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
