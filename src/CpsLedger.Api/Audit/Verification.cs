@@ -222,7 +222,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     }
 
     // The product events a member's own change writes too: support's carry its reason in their headers (SupportOverrideProjection).
-    private static readonly string[] ProductChangeEvents = ["product_details_amended", "points_allocated", "points_removed", "product_deregistered"];
+    private static readonly string[] ProductChangeEvents =
+        ["product_registered", "product_details_amended", "points_allocated", "points_removed", "product_deregistered"];
 
     /// <summary>
     /// The support overrides support's changes to registrations make (one account's, or the whole ledger's): only the product events

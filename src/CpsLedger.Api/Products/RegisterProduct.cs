@@ -1,5 +1,6 @@
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
+using System.Security.Claims;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
@@ -16,13 +17,18 @@ namespace CpsLedger.Api.Products;
 /// <param name="CountryOfPurchase">ISO 3166-1 alpha-2 code, e.g. "EE".</param>
 /// <param name="Dealer">Where the product was bought.</param>
 /// <param name="BestGuesses">Which of the given details are a best guess rather than exact.</param>
+/// <param name="SupportReason">Support only, and required from support: why it registers a product on the member's account.
+/// Recorded on every event the registration writes and listed among the support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
 public sealed record RegisterProduct(
     string ModelCode,
     string? SerialNumber,
     DateOnly? PurchaseDate,
     string? CountryOfPurchase,
     string? Dealer,
-    IReadOnlyList<MandatoryDetail>? BestGuesses);
+    IReadOnlyList<MandatoryDetail>? BestGuesses,
+    [property: MultiLineText] string? SupportReason = null,
+    string? TicketReference = null);
 
 public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct>
 {
@@ -30,6 +36,9 @@ public sealed class RegisterProductValidator : AbstractValidator<RegisterProduct
     {
         RuleFor(x => x.ModelCode).NotEmpty().MaximumLength(40);
         this.ApplyDetailRules(clock, x => x.SerialNumber, x => x.PurchaseDate, x => x.CountryOfPurchase, x => x.Dealer, x => x.BestGuesses);
+        // Whether they are required or refused depends on the caller: RegisterProductEndpoint.Validate.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -144,16 +153,22 @@ public static class RegisterProductEndpoint
     // A query plan, so Wolverine reads the model in the same batch as that check: one round trip.
     public static ProductModelByCode Load(RegisterProduct command) => new(command.ModelCode);
 
-    public static ProblemDetails Validate(ProductModelView? model, RegisterProduct command) => CatalogueChecks.Registrable(model, command.ModelCode);
+    public static ProblemDetails Validate(ProductModelView? model, RegisterProduct command, ClaimsPrincipal user) =>
+        Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid
+            ? invalid
+            : CatalogueChecks.Registrable(model, command.ModelCode);
 
     [WolverinePost("/api/accounts/{accountId}/products", OperationId = "RegisterProduct")]
     [RequestExample("""{"modelCode":"EOS-R5","serialNumber":"0123 4567","purchaseDate":"2024-03-01","countryOfPurchase":"EE","bestGuesses":["purchase_date"]}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Register a product (points are allocated once all four mandatory details are given)")]
+    [EndpointSummary("Register a product (points are allocated once all four mandatory details are given); support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (ProductRegistrationCreated, IStartStream) Post(Guid accountId, RegisterProduct command, ProductModelView model,
-        TimeProvider clock)
+        IDocumentSession session, TimeProvider clock)
     {
+        // Only support's request carries them (Validate): on the registration and the points it allocates alike.
+        if (command.SupportReason is { } reason)
+            Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
         var registrationId = Guid.CreateVersion7();
         var decision = Decide(registrationId, accountId, command, model, RegistrationSource.Registration, clock.GetUtcNow());
         return (new ProductRegistrationCreated(ProductRegistrationStatus.Of(decision.After)),

@@ -63,9 +63,12 @@ public sealed partial class SupportOverrideProjection : EventProjection
         At = e.Data.UnlinkedAt,
     };
 
-    // A member's registration changed by support: the events a member's own change writes too, so support's are told apart by
-    // the reason in their headers (only support's request carries one: SupportReason.Check). Each event is a line, so the
-    // points an amendment allocated or a deregistration removed are listed with the change that caused them.
+    // A member's product registered or changed by support: the events a member's own registration or change writes too, so
+    // support's are told apart by the reason in their headers (only support's request carries one: SupportReason.Check). Each
+    // event is a line, so the points a registration or an amendment allocated, or a deregistration removed, are listed with
+    // the change that caused them. (A migration's registrations carry none: they move what the account's proven old e-mail owned.)
+    public void Project(IEvent<Products.ProductRegistered> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.RegisteredAt, ops);
+
     public void Project(IEvent<Products.ProductDetailsAmended> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.AmendedAt, ops);
 
     public void Project(IEvent<Products.PointsAllocated> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.AllocatedAt, ops);

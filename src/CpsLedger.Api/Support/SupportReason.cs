@@ -30,9 +30,10 @@ public static class SupportReason
     public static (string? Reason, string? Ticket) Of(IEvent e) => (SystemActor.Header(e, ReasonHeader), SystemActor.Header(e, TicketHeader));
 
     /// <summary>
-    /// For a request a member, the portal and support may all make (a registration amended or deregistered): support acts for
-    /// someone else, so it gives a reason and the ticket it answers, as for an adjustment (never a default); a member or the
-    /// portal changing its own product gives neither, because only a support action is recorded as an override.
+    /// For a request a member, the portal and support may all make (a product registered, a registration amended or
+    /// deregistered): support acts for someone else, so it gives a reason and the ticket it answers, as for an adjustment (never
+    /// a default); a member or the portal acting on its own products gives neither, because only a support action is recorded
+    /// as an override.
     /// </summary>
     /// <param name="reasonField">The reason's JSON member in this request.</param>
     public static ProblemDetails Check(ClaimsPrincipal user, string? reason, string? ticket, string reasonField)
@@ -41,14 +42,14 @@ public static class SupportReason
         if (user.IsInRole(LedgerRoles.Support))
         {
             if (string.IsNullOrWhiteSpace(reason) || reason.Trim().Length < MinReasonLength)
-                errors[reasonField] = [$"Support says why it changes a member's registration, in words an auditor understands later (at least {MinReasonLength} characters)."];
+                errors[reasonField] = [$"Support says why it registers or changes a member's product, in words an auditor understands later (at least {MinReasonLength} characters)."];
             if (string.IsNullOrWhiteSpace(ticket))
                 errors["ticketReference"] = ["Support gives the ticket this change answers, e.g. \"CPS-SUP-1234\"."];
         }
         else
         {
             if (reason is not null)
-                errors[reasonField] = ["Only CPS support gives a reason here: a member's or the portal's change to its own product needs none."];
+                errors[reasonField] = ["Only CPS support gives a reason here: a member or the portal registering or changing its own product needs none."];
             if (ticket is not null)
                 errors["ticketReference"] = ["Only CPS support gives a ticket reference here."];
         }

@@ -33,7 +33,7 @@ public sealed class HostileInputTests(LedgerApp app, ITestOutputHelper output) :
 
         await App.ListModel();
         var account = await Accounts.Accounts.OpenAccount(App);
-        var registration = (await App.ClientAs(LedgerRoles.Support).Register(account, Products.Products.Complete()))
+        var registration = (await App.ClientAs(LedgerRoles.Support).Register(account, Products.Products.BySupport(Products.Products.Complete())))
             .RegistrationId;
         var pathValues = new Dictionary<string, string>
         {

@@ -1937,10 +1937,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Register a product (points are allocated once all four mandatory details are given)
+        /// Register a product (points are allocated once all four mandatory details are given); support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Register a product (points are allocated once all four mandatory details are given)
+        /// Register a product (points are allocated once all four mandatory details are given); support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -11918,6 +11918,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail>? BestGuesses { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
 
     }
 

@@ -20,7 +20,7 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     {
         await App.ListModel();
         var account = await App.OpenAccount();
-        var registration = await Support.Register(account, Products.Products.Complete());
+        var registration = await Support.Register(account, Products.Products.BySupport(Products.Products.Complete()));
         return (account, registration.RegistrationId);
     }
 

@@ -330,7 +330,7 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         var account = await App.OpenAccount();
         await App.Member(account, "kadri").Register(account, Products.Complete("E-1"));
-        await App.ClientAs(LedgerRoles.Support, subject: "support-anna").Register(account, Products.WithoutDealer("E-2"));
+        await App.ClientAs(LedgerRoles.Support, subject: "support-anna").Register(account, Products.BySupport(Products.WithoutDealer("E-2")));
 
         var response = await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/points-explanation");
         var explanation = await response.ReadAs<PointsExplanation>();

@@ -140,8 +140,8 @@ public sealed class RegisterProductTests(LedgerApp app) : LedgerTest(app)
         await (await App.Anonymous().PostJson(Products.ProductsUrl(account), Products.Complete())).ShouldBe(HttpStatusCode.Unauthorized);
         await AssertNoRegistrations();
 
-        // Support and the portal may register on the member's behalf.
-        await App.ClientAs(LedgerRoles.Support).Register(account, Products.Complete("S-1"));
+        // Support (saying why: SupportChangesToRegistrationsTests) and the portal may register on the member's behalf.
+        await App.ClientAs(LedgerRoles.Support).Register(account, Products.BySupport(Products.Complete("S-1")));
         await App.ClientAs(LedgerRoles.Portal).Register(account, Products.Complete("S-2"));
     }
 

@@ -11,9 +11,9 @@ using Marten;
 namespace CpsLedger.Tests.Products;
 
 /// <summary>
-/// "Every support action carries a reason and is itself an event" (docs/programme.md): support fixing or deregistering a
-/// member's registration gives a reason and a ticket, recorded on every event it writes and listed among the overrides; a
-/// member changing its own product gives neither.
+/// "Every support action carries a reason and is itself an event" (docs/programme.md): support registering a product for a
+/// member, or fixing or deregistering a member's registration, gives a reason and a ticket, recorded on every event it writes
+/// and listed among the overrides; a member registering or changing its own product gives neither.
 /// </summary>
 public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTest(app)
 {
@@ -132,6 +132,91 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
             (removal.Reason, removal.TicketReference));
         var verification = await Verification(account);
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
+    }
+
+    [Fact]
+    public async Task Support_registering_a_product_for_a_member_without_a_reason_and_ticket_is_a_400_naming_them_and_writes_nothing()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var before = await EventCount();
+
+        var neither = await SupportAgent.PostJson(Products.ProductsUrl(account), Products.Complete("R-1")).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["supportReason", "ticketReference"], neither.Errors.Keys.Order());
+        var tooShort = await SupportAgent.PostJson(Products.ProductsUrl(account), Products.BySupport(Products.Complete("R-1"), reason: " ok "))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["supportReason"], tooShort.Errors.Keys);
+        var blankTicket = await SupportAgent.PostJson(Products.ProductsUrl(account), Products.BySupport(Products.Complete("R-1"), ticket: " "))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["ticketReference"], blankTicket.Errors.Keys);
+
+        Assert.Equal(before, await EventCount());
+        Assert.Empty(await App.Member(account).GetAsync(Products.ProductsUrl(account)).ReadAs<List<ProductView>>());
+        Assert.Equal(0, (await Overrides(account)).Total);
+    }
+
+    [Fact]
+    public async Task Support_registering_with_a_reason_records_it_on_the_registration_and_its_points_and_lists_both()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+
+        var registered = await SupportAgent.Register(account, Products.BySupport(Products.Complete("R-2"), Reason, Ticket));
+        Assert.True(registered.GreenTick);
+
+        Assert.Equal([("product_registered", Reason, Ticket), ("points_allocated", Reason, Ticket)],
+            await HeadersOf(registered.RegistrationId, "product_registered", "points_allocated"));
+        var history = (await History(account, "types=product_registered,points_allocated")).Items;
+        Assert.Equal([(Reason, Ticket, "support-anna"), (Reason, Ticket, "support-anna")], history.Select(h => (h.Reason, h.TicketReference, h.By)));
+
+        var overrides = (await Overrides(account)).Items;
+        Assert.Equal(["points_allocated", "product_registered"], overrides.Select(o => o.Action).Order());
+        Assert.All(overrides, o => Assert.Equal((account, Reason, Ticket, "support-anna"), (o.AccountId, o.Reason, o.TicketReference, o.By)));
+        Assert.Equal("EOS R5 (EOS-R5) registered, serial R-2", overrides.Single(o => o.Action == "product_registered").Description);
+
+        var line = Assert.Single((await App.Member(account).Explanation(account)).Lines);
+        Assert.Equal((235, Reason, Ticket, "support-anna"), (line.Points, line.Reason, line.TicketReference, line.By));
+        var verification = await Verification(account);
+        Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
+
+        // Verification replays the registration's override row as it does an amendment's: one gone is named.
+        var gone = overrides.Single(o => o.Action == "product_registered").Id;
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{gone}'", connection);
+            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
+        }
+
+        var missing = new ProjectionDifference("SupportOverride", gone.ToString(), "(document)", null, $"{account} product_registered");
+        Assert.Equal([missing], (await Verification(account)).Differences);
+        Assert.Equal([missing], (await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
+    }
+
+    [Fact]
+    public async Task A_member_or_the_portal_registers_its_own_product_without_a_reason_and_may_not_give_one()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var portal = App.ClientAs(LedgerRoles.Portal);
+        var before = await EventCount();
+
+        var refused = await member.PostJson(Products.ProductsUrl(account), Products.BySupport(Products.Complete("M-3")))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["supportReason", "ticketReference"], refused.Errors.Keys.Order());
+        var refusedTicket = await portal.PostJson(Products.ProductsUrl(account), new { modelCode = Products.R5, ticketReference = Ticket })
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["ticketReference"], refusedTicket.Errors.Keys);
+        Assert.Equal(before, await EventCount());
+
+        Assert.True((await member.Register(account, Products.Complete("M-3"))).GreenTick);
+        await portal.Register(account, Products.WithoutDealer("M-4"));
+
+        Assert.Equal(0, (await Overrides(account)).Total);
+        var history = (await History(account, "types=product_registered,points_allocated")).Items;
+        Assert.Equal(3, history.Count);
+        Assert.All(history, h => Assert.Equal((null, null), (h.Reason, h.TicketReference)));
     }
 
     [Fact]
