@@ -251,7 +251,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     private static readonly Type[] SetEvents =
     [
         typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), typeof(PointsAdjusted), typeof(InvitationEmailResent),
-        typeof(OldCpsEmailLinked),
+        typeof(OldCpsEmailLinked), typeof(MembershipCancelled),
     ];
 
     private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
@@ -287,6 +287,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                 InvitationEmailResent r => $"{r.AccountId} invitation_email_resent",
                 OldCpsEmailLinked l => $"{l.AccountId} old_cps_email_linked",
                 OldCpsEmailUnlinked u => $"{u.AccountId} old_cps_email_unlinked",
+                MembershipCancelled c => $"{c.AccountId} membership_cancelled",
                 _ => null,
             }))
                 .Where(x => x.Override is not null)

@@ -94,6 +94,19 @@ public sealed partial class SupportOverrideProjection : EventProjection
         });
     }
 
+    // Support's cancellation: its reason is the event's own (no ticket is asked for).
+    public SupportOverride Create(IEvent<Membership.MembershipCancelled> e) => new()
+    {
+        Id = e.Id,
+        AccountId = e.Data.AccountId,
+        Action = "membership_cancelled",
+        Description = $"Membership {e.Data.MembershipNumber} cancelled, ended on {e.Data.EndedOn:yyyy-MM-dd}" +
+                      (e.Data.CancelledInvoices.Count > 0 ? $"; invoices cancelled by credit note: {string.Join(", ", e.Data.CancelledInvoices)}" : ""),
+        Reason = e.Data.Reason,
+        By = e.UserName,
+        At = e.Data.CancelledAt,
+    };
+
     public SupportOverride Create(IEvent<InvitationEmailResent> e) => new()
     {
         Id = e.Id,

@@ -1,7 +1,9 @@
 using System.Net;
+using CpsLedger.Api.Audit;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
@@ -330,6 +332,41 @@ public sealed class MembershipYearTests : LedgerTest
         // Its scheduled renewal offer and term end find nothing to do.
         await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
         Assert.Equal((0, 0, 0), (await Count("renewal_offered"), await Count("membership_renewed"), await Count("membership_lapsed")));
+    }
+
+    [Fact]
+    public async Task Support_cancelling_is_listed_among_the_overrides_with_its_reason_and_verification_replays_the_row()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+
+        await App.Tracked(() => App.ClientAs(LedgerRoles.Support, subject: "support-anna").PostJson(
+            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+
+        var listed = Assert.Single((await auditor.GetAsync($"/api/support/overrides?accountId={account}").ReadAs<SupportOverridePage>()).Items);
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
+        Assert.Equal(("membership_cancelled", "Company closed (ticket 4711)", (string?)null, "support-anna"),
+            (listed.Action, listed.Reason, listed.TicketReference, listed.By));
+        Assert.Equal($"Membership {term.MembershipNumber} cancelled, ended on {today:yyyy-MM-dd}; invoices cancelled by credit note: {invoice.InvoiceNumber}",
+            listed.Description);
+        var verification = await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
+        Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
+
+        // Verification replays the row as it does every override's: one gone is named, for the account and for the whole ledger.
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{listed.Id}'", connection);
+            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
+        }
+
+        var missing = new ProjectionDifference("SupportOverride", listed.Id.ToString(), "(document)", null, $"{account} membership_cancelled");
+        Assert.Equal([missing], (await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>()).Differences);
+        Assert.Equal([missing], (await auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
     }
 
     [Fact]
