@@ -6,6 +6,7 @@ using CpsLedger.Api.Products;
 using CpsLedger.Api.Support;
 using JasperFx.Events;
 using Marten;
+using Marten.Events;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -142,12 +143,54 @@ public static class AccountHistory
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
 
-    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind)
+    /// <param name="description">The sentence when the event alone does not say what happened (<see cref="MovedSuspensionsAsync"/>).</param>
+    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null)
     {
         var (reason, ticket) = SupportReason.Of(e);
         return new HistoryEntry(e.Sequence, e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName, reason, ticket,
-            e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), Describe(e.Data), Shown(e.Data));
+            e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), Shown(e.Data));
     }
+
+    /// <summary>
+    /// A suspension that moved to another invoice (<see cref="Invoicing.OverdueDecision.AfterSettlement"/>): the settlement of
+    /// the invoice it was for left another of the term overdue, so the membership was suspended for that one instead of being
+    /// reinstated. The event is a <see cref="MembershipSuspended"/> like any other (its meaning is unchanged: suspended for this
+    /// invoice); what makes it a move, and why, is derived here rather than stored: the membership replayed to just before it
+    /// was already suspended, in the same term, for another invoice, and that invoice's stream says how it was settled.
+    /// Each moved suspension among <paramref name="events"/>, by event id, with its sentence.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<Guid, string>> MovedSuspensionsAsync(IQuerySession session, IReadOnlyList<IEvent> events,
+        CancellationToken ct)
+    {
+        var moves = new List<(IEvent Event, MembershipSuspended Suspended, MembershipSuspension From)>();
+        // Version 1 starts the stream (an invitation, an old membership number): no suspension precedes it.
+        foreach (var e in events.Where(e => e.Data is MembershipSuspended && e.Version > 1))
+        {
+            var suspended = (MembershipSuspended)e.Data;
+            var before = await session.Events.AggregateStreamAsync<AccountMembership>(e.StreamId, e.Version - 1, token: ct);
+            if (before?.Suspension is { } from && from.MembershipId == suspended.MembershipId && from.InvoiceId != suspended.InvoiceId)
+                moves.Add((e, suspended, from));
+        }
+
+        if (moves.Count == 0)
+            return new Dictionary<Guid, string>();
+
+        var settledIds = moves.Select(m => m.From.InvoiceId).Distinct().ToArray();
+        var settlements = await session.Events.QueryAllRawEvents()
+            .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
+            .OrderBy(e => e.Sequence).ToListAsync(ct);
+        return moves.ToDictionary(m => m.Event.Id, m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber,
+            settlements.LastOrDefault(s => s.StreamId == m.From.InvoiceId && s.Sequence < m.Event.Sequence)?.Data));
+    }
+
+    /// <param name="settlement">The settled invoice's <c>InvoicePaid</c> or <c>InvoiceCancelled</c>; null when none is found.</param>
+    public static string DescribeMovedSuspension(MembershipSuspended e, string fromInvoiceNumber, object? settlement) =>
+        $"Membership stays suspended, now for invoice {e.InvoiceNumber} unpaid: invoice {fromInvoiceNumber}, which it was suspended for, " + settlement switch
+        {
+            Invoicing.InvoicePaid => "was paid",
+            Invoicing.InvoiceCancelled c => $"was cancelled by credit note {c.CreditNoteNumber}",
+            _ => "was settled (paid, or cancelled by a credit note)",
+        };
 }
 
 /// <summary>
@@ -219,7 +262,8 @@ public static class GetAccountHistoryEndpoint
 
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
-        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId])).ToList();
+        var moved = await AccountHistory.MovedSuspensionsAsync(session, events, ct);
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], moved.GetValueOrDefault(e.Id))).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using CpsLedger.Api.Audit;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -147,8 +148,12 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Contains($"invoice {number} is paid in full", reinstatedMail.TextBody);
     }
 
-    [Fact]
-    public async Task Paying_the_invoice_a_suspension_is_for_keeps_it_while_another_invoice_of_the_term_is_overdue_past_its_grace_period()
+    /// <summary>
+    /// A Gold member that upgraded to Platinum, with the joining and the upgrade's invoice both unpaid, overdue and past their
+    /// grace periods: the membership suspended for <c>First</c> (whichever's suspension ran first: both fall due in the same
+    /// fast-forward), <c>Second</c> overdue too.
+    /// </summary>
+    private async Task<(Guid Account, HttpClient Member, Invoice First, Invoice Second)> SuspendedWithTwoInvoicesOverdue()
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
@@ -162,14 +167,20 @@ public sealed class InvoicingTests : LedgerTest
         var joining = Assert.Single(invoices, i => i.Kind == InvoiceKind.Membership);
         var upgrade = Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade);
 
-        // Both unpaid: both overdue and past their grace periods; the membership is suspended for one of them (whichever's
-        // suspension ran first: both fall due in the same fast-forward).
         await App.FastForward(DueWork.StartOf(upgrade.DueOn.AddDays(1)) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
         await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
-        var support = App.ClientAs(LedgerRoles.Support);
-        var suspendedFor = (await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension!.InvoiceNumber;
+        var suspendedFor = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>())
+            .Suspension!.InvoiceNumber;
         var (first, second) = suspendedFor == joining.InvoiceNumber ? (joining, upgrade) : (upgrade, joining);
         Assert.Equal(1, await Count("membership_suspended"));
+        return (account, member, first, second);
+    }
+
+    [Fact]
+    public async Task Paying_the_invoice_a_suspension_is_for_keeps_it_while_another_invoice_of_the_term_is_overdue_past_its_grace_period()
+    {
+        var (account, member, first, second) = await SuspendedWithTwoInvoicesOverdue();
+        var support = App.ClientAs(LedgerRoles.Support);
 
         var paid = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
@@ -188,6 +199,51 @@ public sealed class InvoicingTests : LedgerTest
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         Assert.True(rest.MembershipReinstated);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+    }
+
+    [Theory]
+    [InlineData("paid")]
+    [InlineData("cancelled")]
+    public async Task The_history_says_a_suspension_moved_to_another_overdue_invoice_and_why_without_changing_the_event(string settledBy)
+    {
+        var (account, member, first, second) = await SuspendedWithTwoInvoicesOverdue();
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        string how;
+        if (settledBy == "paid")
+        {
+            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
+                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+            how = "was paid";
+        }
+        else
+        {
+            var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{first.InvoiceNumber}/cancellation",
+                new { reason = "Issued in error" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+            how = $"was cancelled by credit note {cancelled.CreditNoteNumber}";
+        }
+
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+
+        // Suspended, moved, reinstated: the second suspension is not read as a second one with no reinstatement between.
+        const string standing = "types=membership_suspended,membership_reinstated";
+        var history = (await auditor.GetAsync($"/api/accounts/{account}/history?{standing}").ReadAs<HistoryPage>()).Items;
+        Assert.Equal(["membership_suspended", "membership_suspended", "membership_reinstated"], history.Select(h => h.Type));
+        Assert.Equal($"Membership suspended: invoice {first.InvoiceNumber} unpaid", history[0].Description);
+        Assert.Equal($"Membership stays suspended, now for invoice {second.InvoiceNumber} unpaid: invoice {first.InvoiceNumber}, " +
+                     $"which it was suspended for, {how}", history[1].Description);
+        Assert.StartsWith($"Membership reinstated: invoice {second.InvoiceNumber} settled", history[2].Description);
+
+        // Derived from the streams, not from the page: read alone, the moved suspension says the same.
+        var alone = Assert.Single((await auditor.GetAsync($"/api/accounts/{account}/history?{standing}&pageSize=1&page=2").ReadAs<HistoryPage>()).Items);
+        Assert.Equal((history[1].EventId, history[1].Description), (alone.EventId, alone.Description));
+
+        // The event itself is unchanged: a suspension for the second invoice, as the membership replays it.
+        var data = (System.Text.Json.JsonElement)history[1].Data;
+        Assert.Equal((second.Id.ToString(), second.InvoiceNumber),
+            (data.GetProperty("invoiceId").GetString(), data.GetProperty("invoiceNumber").GetString()));
+        var verification = await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
+        Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
     }
 
     [Fact]
