@@ -4,7 +4,6 @@ using Marten;
 using Microsoft.Extensions.Options;
 using Wolverine;
 using Wolverine.Marten;
-using Wolverine.Persistence;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Invoicing;
@@ -81,9 +80,10 @@ public static class OverdueDecision
     public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, InvoicingOptions options, DateTimeOffset now,
         CancellationToken ct)
     {
-        // Locked until this transaction ends: two invoices of a suspended term settled at once would otherwise both read the
-        // suspension as it was, one moving it to the other and the other finding it elsewhere and writing nothing, leaving the
-        // membership suspended for a settled invoice. The second now waits, and reads what the first decided.
+        // Locked until this transaction ends, whether or not the membership is suspended: two invoices of a suspended term settled
+        // at once would otherwise both read the suspension as it was, one moving it to the other and the other finding it elsewhere
+        // and writing nothing, leaving the membership suspended for a settled invoice. The second now waits, and reads what the
+        // first decided. The suspension takes it too, before it reads the invoice (SuspendForNonPaymentHandler).
         var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
         if (membership.Aggregate?.Suspension?.InvoiceId != invoice.Id)
             return false;
@@ -133,16 +133,32 @@ public static class SuspendForNonPaymentHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
-    public static Guid MembershipStreamId(SuspendForNonPayment message) => MembershipStream.For(message.AccountId);
-
-    public static (Events, OutgoingMessages) Handle(SuspendForNonPayment message, [Entity(Required = false)] Invoice? invoice,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
+    // The membership's lock before the invoice's read: a settlement takes the same lock, suspended or not, so the two decide one after
+    // the other (one committed first is read here; one that waits finds the suspension and lifts it). With only the version check, a
+    // payment committing between the read and this commit conflicted with nothing, and the membership was suspended for a paid invoice.
+    public static async Task<OutgoingMessages> Handle(SuspendForNonPayment message, IDocumentSession session, TimeProvider clock,
+        CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
-            return ([], [DueWork.At(message, message.DueAt, now)]);
-        return invoice is not null && OverdueDecision.Suspend(invoice, membership, now) is { } suspended ? ([suspended], []) : ([], []);
+            return [DueWork.At(message, message.DueAt, now)];
+        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct);
+        if (OverdueTestSeam.BeforeSuspensionCommits is { } beforeCommit)
+            await beforeCommit(session);
+        if (invoice is not null && OverdueDecision.Suspend(invoice, membership.Aggregate, now) is { } suspended)
+            membership.AppendOne(suspended);
+        return [];
     }
+}
+
+/// <summary>
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between the suspension's read of the invoice,
+/// under the membership's lock, and its commit, given its session, so that a test can settle the invoice meanwhile.
+/// </summary>
+internal static class OverdueTestSeam
+{
+    internal static Func<IDocumentSession, Task>? BeforeSuspensionCommits { get; set; }
 }
 
 public static class SendOverdueEmailHandler

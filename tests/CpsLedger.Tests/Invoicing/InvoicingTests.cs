@@ -332,6 +332,105 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task An_invoice_paid_while_its_suspension_falls_due_suspends_nothing()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(31));
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Overdue, invoice.Status);
+        await App.FastForward(TimeSpan.FromDays(13));
+
+        // The transfer, as the bank-payment endpoint records it, in a session of its own: it holds the membership's lock (every
+        // settlement takes it, suspended or not) and commits once the suspension, falling due meanwhile, has either run or waits
+        // for a lock it holds. Found in review: the suspension read the invoice unpaid before the payment committed, and suspended
+        // the membership for a paid invoice after it.
+        var options = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
+        var now = App.Clock.GetUtcNow();
+        await using (var payment = App.Store.LightweightSession())
+        {
+            var stream = await payment.Events.FetchForWriting<Invoice>(invoice.Id);
+            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
+                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
+            Assert.False(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
+            var suspension = App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+            using var stop = new CancellationTokenSource();
+            await Task.WhenAny(suspension, UntilWaitingForLockOf(payment.Connection!.ProcessID, stop.Token));
+            await stop.CancelAsync();
+            await payment.SaveChangesAsync();
+            await suspension;
+        }
+
+        Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
+        var support = App.ClientAs(LedgerRoles.Support);
+        Assert.Null((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+        Assert.Equal(0, await Count("membership_suspended"));
+        Assert.DoesNotContain(Emails(), e => e.MessageId == $"membership-suspended-{invoice.InvoiceNumber}@cpsledger");
+    }
+
+    [Fact]
+    public async Task A_transfer_recorded_while_the_suspension_is_decided_waits_for_it_and_lifts_it()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(31));
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Overdue, invoice.Status);
+        await App.FastForward(TimeSpan.FromDays(13));
+
+        // The suspension has read the invoice unpaid and not committed yet: the transfer is recorded through the endpoint then, and
+        // the suspension commits once the payment has either committed or waits for a lock the suspension holds. Found in review:
+        // the payment committed in between, and the suspension after it, for a paid invoice.
+        Task<BankPaymentRecorded>? paying = null;
+        OverdueTestSeam.BeforeSuspensionCommits = async session =>
+        {
+            paying = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
+                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+            using var stop = new CancellationTokenSource();
+            await Task.WhenAny(paying, UntilWaitingForLockOf(session.Connection!.ProcessID, stop.Token));
+            await stop.CancelAsync();
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+        }
+        finally
+        {
+            OverdueTestSeam.BeforeSuspensionCommits = null;
+        }
+
+        // Suspended, then reinstated by the payment, which read the suspension once the lock was its own: the member is told it is
+        // active again (the suspension e-mail goes out only if it ran before the payment committed).
+        Assert.True((await paying!).MembershipReinstated);
+        Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
+        var support = App.ClientAs(LedgerRoles.Support);
+        Assert.Null((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
+        Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+        Assert.Equal((1, 1), (await Count("membership_suspended"), await Count("membership_reinstated")));
+        await FaultWaits.Until(async () => Emails().Any(e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger"),
+            "the reinstatement e-mail written", TimeSpan.FromSeconds(30));
+        await App.Services.UntilInboxHasNothingToRun();
+        Assert.Single(Emails(), e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger");
+    }
+
+    /// <summary>Returns once a connection to the test database waits for a lock that the backend <paramref name="holder"/> holds.</summary>
+    private async Task UntilWaitingForLockOf(int holder, CancellationToken ct)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var waiting = new Npgsql.NpgsqlCommand("select exists (select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid)))",
+            connection)
+        { Parameters = { new() { Value = holder } } };
+        while (!ct.IsCancellationRequested && !(bool)(await waiting.ExecuteScalarAsync(ct))!)
+            await Task.Delay(20, ct);
+    }
+
+    [Fact]
     public async Task A_card_is_charged_nothing_at_joining_and_the_total_on_the_due_date_once()
     {
         await Billing.ListThousandPointModel(App.Store);

@@ -28,37 +28,13 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler");
             CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:overdue-policy");
-            var result_of_MembershipStreamId = CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler.MembershipStreamId(suspendForNonPayment);
-            var batchedQuery = documentSession.CreateBatchQuery();
-
-            var invoice_BatchItem = batchedQuery.Load<CpsLedger.Api.Invoicing.Invoice>(((CpsLedger.Api.Invoicing.SuspendForNonPayment)context.Envelope.Message).InvoiceId);
-
-            var stream_membership_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId);
-
-            await batchedQuery.Execute(cancellation);
-
-            // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_membership = await stream_membership_BatchItem.ConfigureAwait(false);
-
-            
-            // Try to load the existing saga document
-            var invoice = await invoice_BatchItem.ConfigureAwait(false);
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
             
             // The actual message execution
-            (var outgoing1, var outgoing2) = CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler.Handle(suspendForNonPayment, invoice, stream_membership.Aggregate, _timeProvider);
-
-            if (outgoing1 != null)
-            {
-                
-                // Capturing any possible events returned from the command handlers
-                stream_membership.AppendMany(outgoing1);
-            }
+            var outgoing1 = await CpsLedger.Api.Invoicing.SuspendForNonPaymentHandler.Handle(suspendForNonPayment, documentSession, _timeProvider, cancellation).ConfigureAwait(false);
 
             
             // Outgoing, cascaded message
-            await context.EnqueueCascadingAsync(outgoing2).ConfigureAwait(false);
+            await context.EnqueueCascadingAsync(outgoing1).ConfigureAwait(false);
 
             
             // Save all pending changes to this Marten session
