@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -29,7 +30,14 @@ public sealed record BillingDetailsChanged(Guid AccountId, PostalAddress Address
 
 /// <summary>Set the account's billing address and (optional) VAT ID.</summary>
 /// <param name="VatId">EU VAT ID with its country prefix, e.g. "DE143454214" (EL for Greece); leave out when the company has none.</param>
-public sealed record ChangeBillingDetails(BillingAddressInput Address, string? VatId);
+/// <param name="SupportReason">Support only, and required from support: why it changes the member's billing details. Recorded on
+/// the event the change writes and listed among the support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record ChangeBillingDetails(
+    BillingAddressInput Address,
+    string? VatId,
+    [property: MultiLineText] string? SupportReason = null,
+    string? TicketReference = null);
 
 /// <param name="Country">ISO 3166-1 alpha-2 code in upper case; for a VAT ID, its member state.</param>
 public sealed record BillingAddressInput(string Street, string? AdditionalStreet, string PostalCode, string City, string Country);
@@ -51,6 +59,9 @@ public sealed class ChangeBillingDetailsValidator : AbstractValidator<ChangeBill
             .WithMessage("Country must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".")
             .OverridePropertyName("address.country").When(x => x.Address is not null);
         RuleFor(x => x.VatId).MaximumLength(30);
+        // Whether they are required or refused depends on the caller: ChangeBillingDetailsEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -100,6 +111,10 @@ public sealed record BillingDetailsContext(AccountView Account, VatIdCheckResult
 
 public static class ChangeBillingDetailsEndpoint
 {
+    // Before the VAT ID goes to the check port: support's reason and ticket, on the change's event (SupportReason.OnBehalf).
+    public static ProblemDetails Before(ChangeBillingDetails command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
     public static async Task<BillingDetailsContext> LoadAsync(Guid accountId, ChangeBillingDetails command, IQuerySession session,
         IVatIdCheck vatIds, CancellationToken ct)
     {
@@ -114,7 +129,7 @@ public static class ChangeBillingDetailsEndpoint
     [WolverinePut("/api/accounts/{accountId}/billing-details", OperationId = "ChangeBillingDetails")]
     [RequestExample("""{"address":{"street":"Kanalstraße 12","postalCode":"20095","city":"Hamburg","country":"DE"},"vatId":"DE143454214"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge)")]
+    [EndpointSummary("Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge); support also gives supportReason and ticketReference")]
     public static (BillingDetails, Events) Put(Guid accountId, ChangeBillingDetails command, [WriteAggregate("accountId")] BusinessAccount account,
         BillingDetailsContext context, TimeProvider clock)
     {

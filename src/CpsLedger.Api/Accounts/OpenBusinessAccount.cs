@@ -1,4 +1,5 @@
 using System.Net.Mail;
+using System.Security.Claims;
 using CpsLedger.Api.Platform;
 using FluentValidation;
 using JasperFx.Events;
@@ -15,7 +16,16 @@ namespace CpsLedger.Api.Accounts;
 /// <param name="ContactEmail">Contact e-mail, unique across accounts (compared case-insensitively).</param>
 /// <param name="Country">ISO 3166-1 alpha-2 code, e.g. "EE".</param>
 /// <param name="OldCpsEmails">E-mail addresses of old CPS accounts, so that their products can be migrated.</param>
-public sealed record OpenBusinessAccount(string CompanyName, string ContactEmail, string Country, IReadOnlyList<string>? OldCpsEmails);
+/// <param name="SupportReason">Support only, and required from support: why it opens the account instead of the company signing
+/// up in the portal. Recorded on the account's first event and listed among the support overrides. The portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record OpenBusinessAccount(
+    string CompanyName,
+    string ContactEmail,
+    string Country,
+    IReadOnlyList<string>? OldCpsEmails,
+    [property: MultiLineText] string? SupportReason = null,
+    string? TicketReference = null);
 
 public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusinessAccount>
 {
@@ -35,6 +45,9 @@ public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusines
             .WithMessage("Old CPS e-mail addresses must not repeat.");
         RuleForEach(x => x.OldCpsEmails).NotEmpty().MaximumLength(254)
             .Must(EmailAddresses.IsValid).WithMessage("Each old CPS e-mail must be a valid e-mail address.");
+        // Whether they are required or refused depends on the caller: OpenBusinessAccountEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -49,6 +62,11 @@ public static class EmailAddresses
 
 public static class OpenBusinessAccountEndpoint
 {
+    // Support opening an account speaks for a company that has not signed up itself, and takes its contact e-mail for good:
+    // it says why and which ticket, on the account's first event (SupportReason.OnBehalf). The portal gives neither.
+    public static ProblemDetails Before(OpenBusinessAccount command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
     /// <summary>The decision: a new account with its details tidied (trimmed; old e-mails lower-case).</summary>
     public static BusinessAccountOpened Decide(Guid accountId, OpenBusinessAccount command, DateTimeOffset now) => new(
         accountId,
@@ -61,7 +79,7 @@ public static class OpenBusinessAccountEndpoint
     [WolverinePost("/api/accounts", OperationId = "OpenBusinessAccount")]
     [RequestExample("""{"companyName":"Studio Tamm OÜ","contactEmail":"kadri@studiotamm.example","country":"EE","oldCpsEmails":["kadri.tamm@old.example"]}""")]
     [Authorize(Roles = $"{LedgerRoles.Portal},{LedgerRoles.Support}")]
-    [EndpointSummary("Open a business account")]
+    [EndpointSummary("Open a business account; support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (CreationResponse<Guid>, IStartStream) Post(OpenBusinessAccount command, TimeProvider clock)
     {

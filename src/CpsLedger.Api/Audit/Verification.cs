@@ -206,7 +206,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
             .OrderBy(e => e.Sequence).ToList();
         return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events,
-            await SupportProductChangesAsync(accountId, ct), differences);
+            await SupportOnBehalfAsync(accountId, ct), differences);
     }
 
     /// <summary>Every claim row and support override of the ledger against what the events say they must be: one query each.</summary>
@@ -218,26 +218,25 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var storedOverrides = await session.Query<SupportOverride>().ToListAsync(ct);
         var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
         return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events,
-            await SupportProductChangesAsync(null, ct), differences);
+            await SupportOnBehalfAsync(null, ct), differences);
     }
 
-    // The product events a member's own change writes too: support's carry its reason in their headers (SupportOverrideProjection).
-    private static readonly string[] ProductChangeEvents =
-        ["product_registered", "product_details_amended", "points_allocated", "points_removed", "product_deregistered"];
-
     /// <summary>
-    /// The support overrides support's changes to registrations make (one account's, or the whole ledger's): only the product events
-    /// with a support reason, picked out by PostgreSQL rather than read and deserialized, as most product events are a member's.
+    /// The support overrides of support's requests on someone else's behalf (one account's, or the whole ledger's): the events of
+    /// <see cref="SupportOverrideProjection.OnBehalfEvents"/> with support's reason and ticket in their headers, picked out by
+    /// PostgreSQL rather than read and deserialized, as most of those events are a member's or the portal's.
     /// </summary>
-    private async Task<List<(Guid Id, string Override)>> SupportProductChangesAsync(Guid? accountId, CancellationToken ct)
+    private async Task<List<(Guid Id, string Override)>> SupportOnBehalfAsync(Guid? accountId, CancellationToken ct)
     {
+        var events = (Marten.Events.EventGraph)store.Options.Events;
         await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
         await connection.OpenAsync(ct);
         await using var command = new Npgsql.NpgsqlCommand(
             $"select id, data ->> 'AccountId', type from {store.Options.Events.DatabaseSchemaName}.mt_events " +
-            $"where type = any(@types) and headers ->> '{SupportReason.ReasonHeader}' is not null" +
+            $"where type = any(@types) and headers ->> '{SupportReason.ReasonHeader}' is not null " +
+            $"and headers ->> '{SupportReason.TicketHeader}' is not null" +
             (accountId is null ? "" : " and data ->> 'AccountId' = @account"), connection);
-        command.Parameters.AddWithValue("types", ProductChangeEvents);
+        command.Parameters.AddWithValue("types", SupportOverrideProjection.OnBehalfEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToArray());
         if (accountId is { } account)
             command.Parameters.AddWithValue("account", account.ToString());
         var changes = new List<(Guid, string)>();
@@ -256,7 +255,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
     private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
         IReadOnlyList<SupportOverride> storedOverrides, IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events,
-        IReadOnlyList<(Guid Id, string Override)> supportProductChanges, List<ProjectionDifference> differences)
+        IReadOnlyList<(Guid Id, string Override)> supportOnBehalf, List<ProjectionDifference> differences)
     {
         // Serial claims: exactly the registered products that have a serial number.
         CompareSets(nameof(SerialOwnership),
@@ -292,7 +291,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             }))
                 .Where(x => x.Override is not null)
                 .Select(x => (x.Id, Override: x.Override!))
-                .Concat(supportProductChanges)
+                .Concat(supportOnBehalf)
                 .ToDictionary(x => x.Id.ToString(), x => x.Override),
             differences);
 

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -71,13 +72,21 @@ public static class PaymentCardStream
 
 /// <summary>Record the card to charge on the invoice due date.</summary>
 /// <param name="CardToken">The payment provider's token for the card (sandbox: tok_sandbox_approve, _decline, _error).</param>
-public sealed record RecordPaymentCard(string CardToken);
+/// <param name="SupportReason">Support only, and required from support: why it records a card on the member's behalf. Recorded
+/// on the event the card writes and listed among the support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record RecordPaymentCard(string CardToken, [property: MultiLineText] string? SupportReason = null, string? TicketReference = null);
 
 public sealed class RecordPaymentCardValidator : AbstractValidator<RecordPaymentCard>
 {
-    public RecordPaymentCardValidator() =>
+    public RecordPaymentCardValidator()
+    {
         RuleFor(x => x.CardToken).NotEmpty().MaximumLength(200).Matches("^tok_[A-Za-z0-9_]+$")
             .WithMessage("A card token from the payment provider, e.g. \"tok_...\".");
+        // Whether they are required or refused depends on the caller: RecordPaymentCardEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
+    }
 }
 
 /// <summary>What recording a card found: the provider's answer and the account's overdue card invoices.</summary>
@@ -86,6 +95,10 @@ public sealed record CardRecording(SavedCard Saved, IReadOnlyList<Invoice> Overd
 public static class RecordPaymentCardEndpoint
 {
     public static Guid PaymentCardStreamId(Guid accountId) => PaymentCardStream.For(accountId);
+
+    // Before the card goes to the provider: support's reason and ticket, on the card's event (SupportReason.OnBehalf).
+    public static ProblemDetails Before(RecordPaymentCard command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
 
     /// <summary>
     /// The provider keeps the card and tells what may be shown of it (the ledger keeps its reference, never the token); the
@@ -109,7 +122,7 @@ public static class RecordPaymentCardEndpoint
     [WolverinePost("/api/accounts/{accountId}/payment-card", OperationId = "RecordPaymentCard")]
     [LooksUpIdempotencyKeyFirst] // LoadAsync hands the card to the provider before the commit
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice")]
+    [EndpointSummary("Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice; support also gives supportReason and ticketReference")]
     [RequestExample("""{"cardToken":"tok_sandbox_approve"}""")]
     public static (CardOnFile, Events, OutgoingMessages) Post(Guid accountId, RecordPaymentCard command,
         [WriteAggregate(FromMethod = nameof(PaymentCardStreamId), Required = false)] PaymentCard? card,

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
@@ -15,7 +16,11 @@ namespace CpsLedger.Api.Membership;
 /// <summary>Renew or not at the term end, and on which tier.</summary>
 /// <param name="Renew">false stops the renewal: the membership runs to the term end and lapses (no refund).</param>
 /// <param name="Tier">The eligible tier to renew with (a lower one is how a downgrade is made); absent: the current tier. Only with renew true.</param>
-public sealed record ChooseRenewal(bool Renew, string? Tier);
+/// <param name="SupportReason">Support only, and required from support: why it chooses or stops the renewal on the member's
+/// behalf. Recorded on every event the choice writes (a renewal invoice it cancels included) and listed among the support
+/// overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record ChooseRenewal(bool Renew, string? Tier, [property: MultiLineText] string? SupportReason = null, string? TicketReference = null);
 
 public sealed class ChooseRenewalValidator : AbstractValidator<ChooseRenewal>
 {
@@ -25,6 +30,9 @@ public sealed class ChooseRenewalValidator : AbstractValidator<ChooseRenewal>
         // Read strictly: a request that stops the renewal and names a tier contradicts itself; neither half is guessed.
         RuleFor(x => x.Tier).Null().When(x => !x.Renew)
             .WithMessage("Leave tier out when renew is false: a renewal that stops has no tier. To renew on a tier, send renew true.");
+        // Whether they are required or refused depends on the caller: ChooseRenewalEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -82,6 +90,10 @@ public static class ChooseRenewalEndpoint
 {
     public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
 
+    // Support's reason and ticket, on the choice and on the credit note of a renewal invoice it replaces (SupportReason.OnBehalf).
+    public static ProblemDetails Before(ChooseRenewal command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
     public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
         MembershipChanges.LoadAsync(accountId, membership, session, ct);
 
@@ -134,7 +146,7 @@ public static class ChooseRenewalEndpoint
 
     [WolverinePut("/api/accounts/{accountId}/membership/renewal", OperationId = "ChooseRenewal")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund)")]
+    [EndpointSummary("Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund); support also gives supportReason and ticketReference")]
     [RequestExample("""{"renew":true,"tier":"silver"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(RenewalPlan, Events, OutgoingMessages)> Put(Guid accountId, ChooseRenewal command,
@@ -165,11 +177,20 @@ public static class ChooseRenewalEndpoint
 
 /// <summary>Move up to a higher eligible tier now; the difference is invoiced pro rata for the days left in the term.</summary>
 /// <param name="Tier">An eligible tier with a higher annual fee than the current one.</param>
-public sealed record UpgradeTier(string Tier);
+/// <param name="SupportReason">Support only, and required from support: why it upgrades on the member's behalf. Recorded on the
+/// upgrade's event and listed among the support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record UpgradeTier(string Tier, [property: MultiLineText] string? SupportReason = null, string? TicketReference = null);
 
 public sealed class UpgradeTierValidator : AbstractValidator<UpgradeTier>
 {
-    public UpgradeTierValidator() => RuleFor(x => x.Tier).NotEmpty().MaximumLength(40);
+    public UpgradeTierValidator()
+    {
+        RuleFor(x => x.Tier).NotEmpty().MaximumLength(40);
+        // Whether they are required or refused depends on the caller: UpgradeTierEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
+    }
 }
 
 /// <summary>What the member sees after upgrading: the new tier from today, and what the pro-rated invoice charges (before VAT).</summary>
@@ -188,6 +209,10 @@ public sealed record TierUpgradeConfirmation(
 public static class UpgradeTierEndpoint
 {
     public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    // Support's reason and ticket, on the upgrade's event (SupportReason.OnBehalf).
+    public static ProblemDetails Before(UpgradeTier command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
 
     public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
         MembershipChanges.LoadAsync(accountId, membership, session, ct);
@@ -234,7 +259,7 @@ public static class UpgradeTierEndpoint
 
     [WolverinePost("/api/accounts/{accountId}/membership/upgrade", OperationId = "UpgradeTier")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term")]
+    [EndpointSummary("Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term; support also gives supportReason and ticketReference")]
     [RequestExample("""{"tier":"platinum"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (TierUpgradeConfirmation, Events, OutgoingMessages) Post(Guid accountId, UpgradeTier command,

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
@@ -16,7 +17,14 @@ namespace CpsLedger.Api.Membership;
 /// <summary>Join CPS: choose an eligible tier and how to pay.</summary>
 /// <param name="Tier">A tier code from the eligible tiers, e.g. "gold".</param>
 /// <param name="PaymentMethod">card or bank_transfer.</param>
-public sealed record JoinCps(string Tier, PaymentMethod PaymentMethod);
+/// <param name="SupportReason">Support only, and required from support: why it joins CPS on the member's behalf. Recorded on
+/// the event the join writes and listed among the support overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record JoinCps(
+    string Tier,
+    PaymentMethod PaymentMethod,
+    [property: MultiLineText] string? SupportReason = null,
+    string? TicketReference = null);
 
 public sealed class JoinCpsValidator : AbstractValidator<JoinCps>
 {
@@ -24,6 +32,9 @@ public sealed class JoinCpsValidator : AbstractValidator<JoinCps>
     {
         RuleFor(x => x.Tier).NotEmpty().MaximumLength(40);
         RuleFor(x => x.PaymentMethod).IsInEnum();
+        // Whether they are required or refused depends on the caller: JoinCpsEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -57,6 +68,10 @@ public static class JoinCpsEndpoint
 
     /// <summary>The membership stream of the route's account: its id is derived from the account id.</summary>
     public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
+
+    // Before the membership number is drawn: support's reason and ticket, on the join's event (SupportReason.OnBehalf).
+    public static ProblemDetails Before(JoinCps command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
 
     public static async Task<JoiningContext> LoadAsync(Guid accountId, AccountMembership? membership, IDocumentSession session, CancellationToken ct)
     {
@@ -123,7 +138,7 @@ public static class JoinCpsEndpoint
 
     [WolverinePost("/api/accounts/{accountId}/membership", OperationId = "JoinCps")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Join CPS with an eligible tier and a payment method: active at once, with a new membership number")]
+    [EndpointSummary("Join CPS with an eligible tier and a payment method: active at once, with a new membership number; support also gives supportReason and ticketReference")]
     [RequestExample("""{"tier":"gold","paymentMethod":"card"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (Created<MembershipConfirmation>, Events, IMartenOp, OutgoingMessages) Post(Guid accountId, JoinCps command,

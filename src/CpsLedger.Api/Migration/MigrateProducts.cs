@@ -1,9 +1,11 @@
+using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using JasperFx;
+using FluentValidation;
 using Marten;
 using JasperFx.Events;
 using Marten.Exceptions;
@@ -147,7 +149,8 @@ internal static class MigrationTestSeam
 }
 
 /// <summary>Old membership numbers to add to an account's history (those it has already are skipped).</summary>
-public sealed record RecordLegacyMembershipNumbers(Guid AccountId, IReadOnlyList<OldMembershipNumber> Numbers);
+/// <param name="Support">Support's reason and ticket when support migrates on the member's behalf: on every event this step writes.</param>
+public sealed record RecordLegacyMembershipNumbers(Guid AccountId, IReadOnlyList<OldMembershipNumber> Numbers, Support.ReasonAndTicket? Support = null);
 
 public sealed record OldMembershipNumber(string OldEmail, string MembershipNumber);
 
@@ -177,7 +180,28 @@ public sealed record ClaimMembershipNumbers(Guid AccountId, IReadOnlyList<string
 /// Migrate the next products of one legacy account (at most <paramref name="BatchSize"/>) in one transaction, skipping those this
 /// migration already found <paramref name="Waiting"/>.
 /// </summary>
-public sealed record MigrateProductBatch(Guid AccountId, Guid LegacyAccountId, string OldEmail, int BatchSize, IReadOnlyCollection<Guid> Waiting);
+/// <param name="Support">Support's reason and ticket when support migrates on the member's behalf: on every event this batch writes.</param>
+public sealed record MigrateProductBatch(Guid AccountId, Guid LegacyAccountId, string OldEmail, int BatchSize, IReadOnlyCollection<Guid> Waiting,
+    Support.ReasonAndTicket? Support = null);
+
+/// <summary>
+/// A migration is a request without a body from a member or the portal. Support migrating on the member's behalf sends this one:
+/// why, and which ticket (required from support, refused from anyone else).
+/// </summary>
+/// <param name="SupportReason">Support only, and required from support: why it migrates on the member's behalf. Recorded on every
+/// event the migration writes and listed among the support overrides.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record MigrateProducts([property: MultiLineText] string? SupportReason = null, string? TicketReference = null);
+
+public sealed class MigrateProductsValidator : AbstractValidator<MigrateProducts>
+{
+    public MigrateProductsValidator()
+    {
+        // Whether they are required or refused depends on the caller: MigrateProductsEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
+    }
+}
 
 /// <summary>What one committed batch did; <see cref="Done"/> when nothing was left to try.</summary>
 public sealed record MigrationBatchOutcome(
@@ -198,6 +222,10 @@ public sealed record MigrationBatchInputs(
 public static class MigrateProductsEndpoint
 {
     public const int DefaultBatchSize = 200;
+
+    // Before the old accounts are read: support's reason and ticket, carried into each step (no body: a member's or the portal's call).
+    public static ProblemDetails Before(MigrateProducts? command, ClaimsPrincipal user) =>
+        Support.SupportReason.Check(user, command?.SupportReason, command?.TicketReference, "supportReason");
 
     // The account and the old accounts of its verified e-mails: nothing moves from an e-mail the account has not proved it owns.
     public static async Task<MigrationRead> LoadAsync(Guid accountId, IQuerySession query, TimeProvider clock, CancellationToken ct) =>
@@ -228,24 +256,27 @@ public static class MigrateProductsEndpoint
     /// </summary>
     [WolverinePost("/api/accounts/{accountId}/migration", OperationId = "MigrateProducts")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("MIGRATE PRODUCTS: move every not-yet-migrated product of the account's old CPS accounts into it")]
+    [EndpointSummary("MIGRATE PRODUCTS: move every not-yet-migrated product of the account's old CPS accounts into it; support also gives supportReason and ticketReference")]
     [EndpointDescription("Idempotent: running it again, after a failure midway, or twice at once never duplicates a product or its " +
                          "points. Products whose serial is registered to another account are reported and the rest still migrates. " +
-                         "The old membership numbers join the account's history.")]
+                         "The old membership numbers join the account's history. A member or the portal sends no body; support sends " +
+                         "supportReason and ticketReference, recorded on every event the migration writes.")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<MigrationResult> Post(Guid accountId, [NotBody] MigrationRead before, IMessageBus bus, IQuerySession query, TimeProvider clock,
-        ILoggerFactory loggers, CancellationToken ct)
+    public static async Task<MigrationResult> Post(Guid accountId, [FromBody] MigrateProducts? command, [NotBody] MigrationRead before, IMessageBus bus,
+        IQuerySession query, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
     {
         var logger = loggers.CreateLogger(typeof(MigrateProductsEndpoint));
+        // Only support's request carries them (Before); each step records them on the events it writes.
+        var support = command?.SupportReason is { } reason ? new Support.ReasonAndTicket(reason.Trim(), command.TicketReference!.Trim()) : null;
         var recorded = await bus.InvokeAsync<RecordedMembershipNumbers>(new RecordLegacyMembershipNumbers(accountId,
-            [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))]), ct);
+            [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))], support), ct);
 
         var tally = new MigrationTally(accountId);
         var batchSize = MigrationTestSeam.BatchSize ?? DefaultBatchSize;
         foreach (var legacy in before.LegacyAccounts)
         {
             while (await bus.InvokeAsync<MigrationBatchOutcome>(
-                       new MigrateProductBatch(accountId, legacy.Id, legacy.OldEmail, batchSize, tally.WaitingIds), ct) is { Done: false } batch)
+                       new MigrateProductBatch(accountId, legacy.Id, legacy.OldEmail, batchSize, tally.WaitingIds, support), ct) is { Done: false } batch)
             {
                 var number = tally.Add(batch);
                 logger.LogInformation("Migration batch {Batch} of account {AccountId}: {Migrated} migrated, {Linked} already registered, {Waiting} waiting",
@@ -357,6 +388,8 @@ public static class RecordLegacyMembershipNumbersHandler
 
     public static Guid MembershipStreamId(RecordLegacyMembershipNumbers command) => MembershipStream.For(command.AccountId);
 
+    public static void Before(RecordLegacyMembershipNumbers command, IDocumentSession session) => command.Support?.Record(session);
+
     public static async Task<MembershipNumbersHeldElsewhere> LoadAsync(RecordLegacyMembershipNumbers command, IQuerySession session,
         Envelope envelope, CancellationToken ct)
     {
@@ -405,6 +438,8 @@ public static class RecordLegacyMembershipNumbersHandler
 public static class MigrateProductBatchHandler
 {
     public static void Configure(HandlerChain chain) => MigrationRetries.Apply(chain);
+
+    public static void Before(MigrateProductBatch command, IDocumentSession session) => command.Support?.Record(session);
 
     /// <summary>The products this batch tries: not migrated, not found waiting earlier in this call, in file order.</summary>
     public static IReadOnlyList<LegacyProduct> Pending(MigrateProductBatch command, LegacyAccountView? legacy) =>

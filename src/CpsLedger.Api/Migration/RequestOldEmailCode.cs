@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -16,12 +17,21 @@ namespace CpsLedger.Api.Migration;
 
 /// <summary>Send a one-time code to an old CPS e-mail of the account, to prove the account owns it.</summary>
 /// <param name="Email">One of the account's old CPS e-mails (compared trimmed and lower-case).</param>
-public sealed record RequestOldEmailCode(string Email);
+/// <param name="SupportReason">Support only, and required from support: why it asks for a code on the member's behalf (e.g. the
+/// member called and will read it out). Recorded on the request's event and listed among the support overrides. A member or
+/// the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record RequestOldEmailCode(string Email, [property: MultiLineText] string? SupportReason = null, string? TicketReference = null);
 
 public sealed class RequestOldEmailCodeValidator : AbstractValidator<RequestOldEmailCode>
 {
-    public RequestOldEmailCodeValidator() =>
+    public RequestOldEmailCodeValidator()
+    {
         RuleFor(x => x.Email).NotEmpty().MaximumLength(254).Must(EmailAddresses.IsValid).WithMessage("Email must be a valid e-mail address.");
+        // Whether they are required or refused depends on the caller: RequestOldEmailCodeEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
+    }
 }
 
 /// <summary>A code is on its way to the address.</summary>
@@ -72,6 +82,10 @@ public static class RequestOldEmailCodeEndpoint
         return (new OldCpsEmailVerificationRequested(accountId, email, challengeId, options.MaxAttempts, now + options.CodeLifetime, now), null);
     }
 
+    // Support's reason and ticket, on the request's event; refused, nothing is sent or counted (SupportReason.OnBehalf).
+    public static ProblemDetails Before(RequestOldEmailCode command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
     public static async Task<OldEmailCodeRequestReads> LoadAsync(RequestOldEmailCode command, OldCpsEmailVerifications verifications,
         IQuerySession session, CancellationToken ct)
     {
@@ -97,7 +111,7 @@ public static class RequestOldEmailCodeEndpoint
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails/verification-codes", OperationId = "RequestOldEmailCode")]
     [RequestExample("""{"email":"kadri.tamm@old.example"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Send a one-time code to an old CPS e-mail of the account, to prove the account owns it (a few per hour per address)")]
+    [EndpointSummary("Send a one-time code to an old CPS e-mail of the account, to prove the account owns it (a few per hour per address); support also gives supportReason and ticketReference")]
     [EndpointDescription("The code (eight digits) goes to the old address only and replaces any code sent before. Entering it " +
                          "(POST .../old-cps-emails/verification) verifies the e-mail; until then the old account's products and " +
                          "membership number cannot be migrated or seen.")]

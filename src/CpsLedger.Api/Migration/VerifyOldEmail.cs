@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using FluentValidation;
@@ -14,7 +15,11 @@ namespace CpsLedger.Api.Migration;
 /// <summary>Enter the code sent to an old CPS e-mail.</summary>
 /// <param name="Email">The old CPS e-mail the code was sent to.</param>
 /// <param name="Code">The eight digits from the e-mail (spaces and hyphens are ignored).</param>
-public sealed record VerifyOldEmail(string Email, string Code);
+/// <param name="SupportReason">Support only, and required from support: why it enters the code on the member's behalf (the member
+/// read it out on a call the member made). Recorded on the attempt's event, right or wrong, and listed among the support
+/// overrides. A member or the portal leaves it out.</param>
+/// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+public sealed record VerifyOldEmail(string Email, string Code, [property: MultiLineText] string? SupportReason = null, string? TicketReference = null);
 
 public sealed class VerifyOldEmailValidator : AbstractValidator<VerifyOldEmail>
 {
@@ -23,6 +28,9 @@ public sealed class VerifyOldEmailValidator : AbstractValidator<VerifyOldEmail>
         RuleFor(x => x.Email).NotEmpty().MaximumLength(254).Must(EmailAddresses.IsValid).WithMessage("Email must be a valid e-mail address.");
         RuleFor(x => x.Code).NotEmpty().MaximumLength(20)
             .Must(c => OldEmailCodes.Normalize(c) is not null).WithMessage($"Code must be the {OldEmailCodes.Digits} digits from the e-mail.");
+        // Whether they are required or refused depends on the caller: VerifyOldEmailEndpoint.Before.
+        RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
+        RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
     }
 }
 
@@ -83,6 +91,10 @@ public static class VerifyOldEmailEndpoint
         return new(new OldCpsEmailVerified(accountId, email, OldCpsEmailVerificationMethod.Code, pending.ChallengeId, null, now), null);
     }
 
+    // Support's reason and ticket, on the attempt's event; refused, no attempt is used (SupportReason.OnBehalf).
+    public static ProblemDetails Before(VerifyOldEmail command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
     public static async Task<OldEmailCodeEntry> LoadAsync(VerifyOldEmail command, OldCpsEmailVerifications verifications, IQuerySession session,
         CancellationToken ct)
     {
@@ -94,7 +106,7 @@ public static class VerifyOldEmailEndpoint
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails/verification", OperationId = "VerifyOldEmail")]
     [RequestExample("""{"email":"kadri.tamm@old.example","code":"4821 0937"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
-    [EndpointSummary("Enter the code sent to an old CPS e-mail: the e-mail is verified and its old account can be migrated")]
+    [EndpointSummary("Enter the code sent to an old CPS e-mail: the e-mail is verified and its old account can be migrated; support also gives supportReason and ticketReference")]
     [EndpointDescription("A wrong code uses an attempt (400, attemptsLeft); an expired or used-up code needs a new one (409). " +
                          "Every attempt is recorded on the account's history; the code never is.")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]

@@ -21,9 +21,10 @@ namespace CpsLedger.Api.Platform;
 /// <item>route and query values must parse as their type (a UUID, a whole number, true/false, a date), a UUID must not be nil,
 /// text must be one line without control characters, a query parameter the operation does not have or a single value given twice
 /// is refused, and validation attributes on query parameters (<c>[Range]</c>, <c>[StringLength]</c>) are enforced;</item>
-/// <item>a JSON body must be a JSON object, without null items in lists, and must deserialize under the strict options of
-/// <see cref="LedgerJson"/> (required members, no null where the type says otherwise, member names spelled exactly, no unknown or
-/// repeated members, enums by name, text without control characters, no nil UUID). The first refusal of the deserializer is explained by the field it
+/// <item>a JSON body must be a JSON object (an optional body, a nullable <c>[FromBody]</c>, may be left out or null), without
+/// null items in lists, and must deserialize under the strict options of <see cref="LedgerJson"/> (required members, no null
+/// where the type says otherwise, member names spelled exactly, no unknown or repeated members, enums by name, text without
+/// control characters, no nil UUID). The first refusal of the deserializer is explained by the field it
 /// concerns and the shape expected there; no .NET type name is ever shown.</item>
 /// </list>
 /// A body that passes is left for Wolverine to read again (it is buffered): field rules beyond the shape are the validators'.
@@ -47,7 +48,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
         var errors = new Errors();
         CheckRoute(context, shape, errors);
         CheckQuery(context, shape, errors);
-        if (errors.Count == 0 && shape.Body is { } body)
+        if (errors.Count == 0 && shape.Body is { } body && (shape.BodyRequired || !BodyAbsent(context)))
         {
             if (!IsJson(context.Request.ContentType))
             {
@@ -56,7 +57,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
                 return;
             }
 
-            await CheckBodyAsync(context, body, errors);
+            await CheckBodyAsync(context, body, shape.BodyRequired, errors);
         }
 
         if (errors.Count > 0)
@@ -72,6 +73,11 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
 
         await next(context);
     }
+
+    // An optional body (a nullable [FromBody]: a member's migration sends none) is absent by the rule Wolverine binds it null by.
+    private static bool BodyAbsent(HttpContext context) =>
+        context.Request.ContentLength == 0
+        || context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
 
     private static bool IsJson(string? contentType) =>
         contentType is not null && Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
@@ -173,7 +179,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
     [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?([Zz]|[+-]\d{2}:?\d{2})$")]
     private static partial System.Text.RegularExpressions.Regex Timestamp();
 
-    private async Task CheckBodyAsync(HttpContext context, Type type, Errors errors)
+    private async Task CheckBodyAsync(HttpContext context, Type type, bool required, Errors errors)
     {
         var request = context.Request;
         request.EnableBuffering();
@@ -197,6 +203,9 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
 
         using (document)
         {
+            // An optional body sent as null means the same as none (a generated client sends null for a body left out).
+            if (!required && document.RootElement.ValueKind == JsonValueKind.Null)
+                return;
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 errors.Add(BodyKey, "The request body must be a JSON object.");
@@ -286,13 +295,15 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
     private sealed record Shape(
         IReadOnlyList<(string Name, Type Type, ParameterInfo? Parameter)> Route,
         IReadOnlyList<(string Name, Type Type, ParameterInfo? Parameter)> Query,
-        Type? Body)
+        Type? Body,
+        bool BodyRequired)
     {
         public static Shape Of(HttpChain chain)
         {
             var description = chain.CreateApiDescription(chain.HttpMethods.First());
-            return new Shape(Parameters(description, BindingSource.Path), Parameters(description, BindingSource.Query),
-                description.ParameterDescriptions.FirstOrDefault(p => p.Source == BindingSource.Body)?.Type);
+            var body = description.ParameterDescriptions.FirstOrDefault(p => p.Source == BindingSource.Body);
+            return new Shape(Parameters(description, BindingSource.Path), Parameters(description, BindingSource.Query), body?.Type,
+                body?.IsRequired ?? false);
         }
 
         private static List<(string, Type, ParameterInfo?)> Parameters(ApiDescription description, BindingSource source) =>

@@ -35,6 +35,9 @@ public static class FluentValidationHttpExecutor
 {
     public static async Task<IResult> ValidateAsync<T>(IValidator<T> validator, T message)
     {
+        // An optional body left out (a nullable [FromBody], e.g. a member's migration): nothing to validate.
+        if (message is null)
+            return WolverineContinue.Result();
         var result = await validator.ValidateAsync(message);
         if (result.IsValid)
             return WolverineContinue.Result();

@@ -63,23 +63,66 @@ public sealed partial class SupportOverrideProjection : EventProjection
         At = e.Data.UnlinkedAt,
     };
 
-    // A member's product registered or changed by support: the events a member's own registration or change writes too, so
-    // support's are told apart by the reason in their headers (only support's request carries one: SupportReason.Check). Each
-    // event is a line, so the points a registration or an amendment allocated, or a deregistration removed, are listed with
-    // the change that caused them. (A migration's registrations carry none: they move what the account's proven old e-mail owned.)
-    public void Project(IEvent<Products.ProductRegistered> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.RegisteredAt, ops);
+    // Support acting on someone else's behalf through a request a member or the portal makes too (SupportReason.Check): the
+    // events of those requests are told apart by support's reason and ticket in their headers (from no one else: finance's and
+    // support's own calls carry no ticket header, and have rows of their own where they are overrides). Each event is a line,
+    // so what a request set off in its own transaction (the points a registration allocated, the credit note of a replaced
+    // renewal invoice, each migrated product) is listed with it, its event type the action. What later transactions write
+    // (the invoice after a join) is the ledger's own doing, caused by support: not an override. A migration by a member, and the
+    // registrations it writes, carry neither: they move what the account's proven old e-mail owned.
+    public static readonly IReadOnlyList<Type> OnBehalfEvents =
+    [
+        typeof(Accounts.BusinessAccountOpened), typeof(Products.ProductRegistered), typeof(Products.ProductDetailsAmended),
+        typeof(Products.PointsAllocated), typeof(Products.PointsRemoved), typeof(Products.ProductDeregistered), typeof(Membership.CpsJoined),
+        typeof(Membership.TierUpgraded), typeof(Membership.RenewalTierChosen), typeof(Membership.RenewalStopped),
+        typeof(Invoicing.InvoiceCancelled), typeof(Invoicing.CreditNoteIssued), typeof(Accounts.BillingDetailsChanged),
+        typeof(Invoicing.PaymentCardSaved), typeof(Migration.OldCpsEmailVerificationRequested), typeof(Migration.OldCpsEmailVerified),
+        typeof(Migration.OldCpsEmailVerificationFailed), typeof(Membership.LegacyMembershipNumberRecorded), typeof(Migration.LegacyProductMigrated),
+    ];
 
-    public void Project(IEvent<Products.ProductDetailsAmended> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.AmendedAt, ops);
+    public void Project(IEvent<Accounts.BusinessAccountOpened> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.OpenedAt, ops);
 
-    public void Project(IEvent<Products.PointsAllocated> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.AllocatedAt, ops);
+    public void Project(IEvent<Products.ProductRegistered> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.RegisteredAt, ops);
 
-    public void Project(IEvent<Products.PointsRemoved> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.RemovedAt, ops);
+    public void Project(IEvent<Products.ProductDetailsAmended> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.AmendedAt, ops);
 
-    public void Project(IEvent<Products.ProductDeregistered> e, IDocumentOperations ops) => ByProductChange(e, e.Data.AccountId, e.Data.DeregisteredAt, ops);
+    public void Project(IEvent<Products.PointsAllocated> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.AllocatedAt, ops);
 
-    private static void ByProductChange(IEvent e, Guid accountId, DateTimeOffset at, IDocumentOperations ops)
+    public void Project(IEvent<Products.PointsRemoved> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.RemovedAt, ops);
+
+    public void Project(IEvent<Products.ProductDeregistered> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.DeregisteredAt, ops);
+
+    public void Project(IEvent<Membership.CpsJoined> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.JoinedAt, ops);
+
+    public void Project(IEvent<Membership.TierUpgraded> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.UpgradedAt, ops);
+
+    public void Project(IEvent<Membership.RenewalTierChosen> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.ChosenAt, ops);
+
+    public void Project(IEvent<Membership.RenewalStopped> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.StoppedAt, ops);
+
+    public void Project(IEvent<Invoicing.InvoiceCancelled> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.CancelledAt, ops);
+
+    public void Project(IEvent<Invoicing.CreditNoteIssued> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.IssuedAt, ops);
+
+    public void Project(IEvent<Accounts.BillingDetailsChanged> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.ChangedAt, ops);
+
+    public void Project(IEvent<Invoicing.PaymentCardSaved> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.RecordedAt, ops);
+
+    public void Project(IEvent<Migration.OldCpsEmailVerificationRequested> e, IDocumentOperations ops) =>
+        OnBehalf(e, e.Data.AccountId, e.Data.RequestedAt, ops);
+
+    public void Project(IEvent<Migration.OldCpsEmailVerified> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.VerifiedAt, ops);
+
+    public void Project(IEvent<Migration.OldCpsEmailVerificationFailed> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.FailedAt, ops);
+
+    public void Project(IEvent<Membership.LegacyMembershipNumberRecorded> e, IDocumentOperations ops) =>
+        OnBehalf(e, e.Data.AccountId, e.Data.RecordedAt, ops);
+
+    public void Project(IEvent<Migration.LegacyProductMigrated> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.MigratedAt, ops);
+
+    private static void OnBehalf(IEvent e, Guid accountId, DateTimeOffset at, IDocumentOperations ops)
     {
-        if (SupportReason.Of(e) is not { Reason: { } reason, Ticket: var ticket })
+        if (SupportReason.Of(e) is not { Reason: { } reason, Ticket: { } ticket })
             return;
         ops.Store(new SupportOverride
         {

@@ -8,6 +8,15 @@ using Wolverine.Http;
 
 namespace CpsLedger.Api.Support;
 
+/// <summary>
+/// Support's reason and ticket, carried into the steps a request invokes inline for its caller (a migration's), each recording
+/// them on the events it writes.
+/// </summary>
+public sealed record ReasonAndTicket(string Reason, string Ticket)
+{
+    public void Record(IDocumentSession session) => SupportReason.Record(session, Reason, Ticket);
+}
+
 /// <summary>A support action's reason travels in the event metadata (headers) as well as in the event, for auditors.</summary>
 public static class SupportReason
 {
@@ -30,10 +39,11 @@ public static class SupportReason
     public static (string? Reason, string? Ticket) Of(IEvent e) => (SystemActor.Header(e, ReasonHeader), SystemActor.Header(e, TicketHeader));
 
     /// <summary>
-    /// For a request a member, the portal and support may all make (a product registered, a registration amended or
-    /// deregistered): support acts for someone else, so it gives a reason and the ticket it answers, as for an adjustment (never
-    /// a default); a member or the portal acting on its own products gives neither, because only a support action is recorded
-    /// as an override.
+    /// For a request a member, the portal and support may all make (a product registered, amended or deregistered; joining,
+    /// upgrading or choosing the renewal; billing details, a payment card; an old e-mail's code requested or entered, its products
+    /// migrated; an account opened, by the portal or support): support acts on someone else's behalf, so it gives a reason and the
+    /// ticket it answers, as for an adjustment (never a default); a member or the portal acting for itself gives neither, because
+    /// only a support action is recorded as an override. One wording for every such request, so that it fits each.
     /// </summary>
     /// <param name="reasonField">The reason's JSON member in this request.</param>
     public static ProblemDetails Check(ClaimsPrincipal user, string? reason, string? ticket, string reasonField)
@@ -42,14 +52,14 @@ public static class SupportReason
         if (user.IsInRole(LedgerRoles.Support))
         {
             if (string.IsNullOrWhiteSpace(reason) || reason.Trim().Length < MinReasonLength)
-                errors[reasonField] = [$"Support says why it registers or changes a member's product, in words an auditor understands later (at least {MinReasonLength} characters)."];
+                errors[reasonField] = [$"Support acts on someone else's behalf here, so it says why, in words an auditor understands later (at least {MinReasonLength} characters)."];
             if (string.IsNullOrWhiteSpace(ticket))
-                errors["ticketReference"] = ["Support gives the ticket this change answers, e.g. \"CPS-SUP-1234\"."];
+                errors["ticketReference"] = ["Support gives the ticket this action answers, e.g. \"CPS-SUP-1234\"."];
         }
         else
         {
             if (reason is not null)
-                errors[reasonField] = ["Only CPS support gives a reason here: a member or the portal registering or changing its own product needs none."];
+                errors[reasonField] = ["Only CPS support gives a reason here: a member or the portal acting for itself needs none."];
             if (ticket is not null)
                 errors["ticketReference"] = ["Only CPS support gives a ticket reference here."];
         }
@@ -57,5 +67,19 @@ public static class SupportReason
         return errors.Count == 0
             ? WolverineContinue.NoProblems
             : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+    }
+
+    /// <summary>
+    /// <see cref="Check"/> before anything is drawn or sent, and when support passes it, its reason and ticket <see cref="Record"/>ed
+    /// on the session, so that every event the request writes carries them (also one written with an error answer, as a wrong
+    /// code is). The request's <c>Before</c>: nothing is written when it refuses.
+    /// </summary>
+    public static ProblemDetails OnBehalf(ClaimsPrincipal user, string? reason, string? ticket, IDocumentSession session)
+    {
+        if (Check(user, reason, ticket, "supportReason") is { Status: not null } refused)
+            return refused;
+        if (reason is not null)
+            Record(session, reason.Trim(), ticket!.Trim());
+        return WolverineContinue.NoProblems;
     }
 }

@@ -34,9 +34,10 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
-    public async Task support_may_open_an_account_too()
+    public async Task support_may_open_an_account_too_with_its_reason_and_ticket()
     {
-        var response = await App.ClientAs(LedgerRoles.Support).PostJson("/api/accounts", Accounts.Opening());
+        // Support speaks for a company that has not signed up itself (Support/SupportOnBehalfTests.cs has the rest).
+        var response = await App.ClientAs(LedgerRoles.Support).PostJson("/api/accounts", Support.OnBehalf.BySupport(Accounts.Opening()));
         await response.ShouldBe(HttpStatusCode.Created);
     }
 

@@ -3526,16 +3526,16 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// MIGRATE PRODUCTS: move every not-yet-migrated product of the account's old CPS accounts into it
+        /// MIGRATE PRODUCTS: move every not-yet-migrated product of the account's old CPS accounts into it; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Idempotent: running it again, after a failure midway, or twice at once never duplicates a product or its points. Products whose serial is registered to another account are reported and the rest still migrates. The old membership numbers join the account's history.
+        /// Idempotent: running it again, after a failure midway, or twice at once never duplicates a product or its points. Products whose serial is registered to another account are reported and the rest still migrates. The old membership numbers join the account's history. A member or the portal sends no body; support sends supportReason and ticketReference, recorded on every event the migration writes.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<MigrationResult> MigrateProductsAsync(System.Guid accountId, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<MigrationResult> MigrateProductsAsync(System.Guid accountId, string? x_Correlation_Id = null, string? idempotency_Key = null, MigrateProducts? body = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -3552,7 +3552,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (idempotency_Key != null)
                         request_.Headers.TryAddWithoutValidation("Idempotency-Key", ConvertToString(idempotency_Key, System.Globalization.CultureInfo.InvariantCulture));
-                    request_.Content = new System.Net.Http.StringContent(string.Empty, System.Text.Encoding.UTF8, "application/json");
+                    var json_ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, JsonSerializerSettings);
+                    var content_ = new System.Net.Http.ByteArrayContent(json_);
+                    content_.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("application/json");
+                    request_.Content = content_;
                     request_.Method = new System.Net.Http.HttpMethod("POST");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -3654,6 +3657,16 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             throw new ApiException<ProblemDetails>("The request body is larger than the service accepts.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 415)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The request body is not of a media type this operation reads.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         if (status_ == 422)
@@ -3833,7 +3846,7 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Send a one-time code to an old CPS e-mail of the account, to prove the account owns it (a few per hour per address)
+        /// Send a one-time code to an old CPS e-mail of the account, to prove the account owns it (a few per hour per address); support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
         /// The code (eight digits) goes to the old address only and replaces any code sent before. Entering it (POST .../old-cps-emails/verification) verifies the e-mail; until then the old account's products and membership number cannot be migrated or seen.
@@ -4030,7 +4043,7 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Enter the code sent to an old CPS e-mail: the e-mail is verified and its old account can be migrated
+        /// Enter the code sent to an old CPS e-mail: the e-mail is verified and its old account can be migrated; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
         /// A wrong code uses an attempt (400, attemptsLeft); an expired or used-up code needs a new one (409). Every attempt is recorded on the account's history; the code never is.
@@ -4217,10 +4230,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund)
+        /// Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund); support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund)
+        /// Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund); support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -4404,10 +4417,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term
+        /// Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term
+        /// Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term; support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -4778,10 +4791,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Join CPS with an eligible tier and a payment method: active at once, with a new membership number
+        /// Join CPS with an eligible tier and a payment method: active at once, with a new membership number; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Join CPS with an eligible tier and a payment method: active at once, with a new membership number
+        /// Join CPS with an eligible tier and a payment method: active at once, with a new membership number; support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -5237,10 +5250,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice
+        /// Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice
+        /// Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice; support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -8634,10 +8647,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge)
+        /// Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge); support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge)
+        /// Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge); support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -9084,10 +9097,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Open a business account
+        /// Open a business account; support also gives supportReason and ticketReference
         /// </summary>
         /// <remarks>
-        /// Open a business account
+        /// Open a business account; support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422.</param>
@@ -9972,6 +9985,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -10030,6 +10049,12 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string? Tier { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
 
     }
 
@@ -10692,6 +10717,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -11084,6 +11115,18 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class MigrateProducts
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrationResult
     {
 
@@ -11346,6 +11389,12 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("oldCpsEmails")]
         public System.Collections.Generic.ICollection<string>? OldCpsEmails { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
 
     }
 
@@ -11893,6 +11942,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("cardToken")]
         public string CardToken { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -12055,6 +12110,12 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
 
     }
 
@@ -12338,6 +12399,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -12450,6 +12517,12 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
+        public string? SupportReason { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
 
     }
 

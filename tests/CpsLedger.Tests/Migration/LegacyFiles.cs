@@ -50,8 +50,9 @@ public static class LegacyFiles
     public static Task<MigrationStatus> MigrationStatus(this HttpClient client, Guid accountId) =>
         client.GetAsync(MigrationUrl(accountId)).ReadAs<MigrationStatus>();
 
-    public static Task<MigrationResult> Migrate(this HttpClient client, Guid accountId) =>
-        client.PostAsync(MigrationUrl(accountId), null).ReadAs<MigrationResult>();
+    /// <summary>A member's or the portal's migration has no body; support's carries its reason and ticket (<see cref="Support.OnBehalf"/>).</summary>
+    public static Task<MigrationResult> Migrate(this HttpClient client, Guid accountId, object? body = null) =>
+        (body is null ? client.PostAsync(MigrationUrl(accountId), null) : client.PostJson(MigrationUrl(accountId), body)).ReadAs<MigrationResult>();
 
     public static async Task<List<LegacyAccountView>> LegacyAccounts(this LedgerApp app)
     {

@@ -205,13 +205,20 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await App.ImportLegacy(ManyProducts(20));
         var account = await App.OpenAccount(oldEmails: ["many@old.example"]);
         await App.VerifyOldEmail(account, "many@old.example");
-        var clients = new[] { App.Member(account), App.Member(account), App.ClientAs(LedgerRoles.Portal), App.ClientAs(LedgerRoles.Support) };
+        // Support migrates on the member's behalf with its reason and ticket; the others send no body.
+        (HttpClient Client, object? Body)[] clients =
+        [
+            (App.Member(account), null), (App.Member(account), null), (App.ClientAs(LedgerRoles.Portal), null),
+            (App.ClientAs(LedgerRoles.Support), Tests.Support.OnBehalf.BySupport(new { })),
+        ];
 
         MigrationTestSeam.BatchSize = 3;
         HttpResponseMessage[] responses;
         try
         {
-            responses = await Task.WhenAll(clients.Select(c => c.PostAsync(LegacyFiles.MigrationUrl(account), null)));
+            responses = await Task.WhenAll(clients.Select(c => c.Body is null
+                ? c.Client.PostAsync(LegacyFiles.MigrationUrl(account), null)
+                : c.Client.PostJson(LegacyFiles.MigrationUrl(account), c.Body)));
         }
         finally
         {
@@ -418,12 +425,12 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await (await Support.PostAsync(LegacyFiles.MigrationUrl(Guid.NewGuid()), null)).ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.Empty(await ProductsOf(account));
 
-        // Support migrates on the member's behalf, and is recorded as the one who did.
-        await Support.Migrate(account);
+        // Support migrates on the member's behalf, and is recorded as the one who did, with its reason.
+        await Support.Migrate(account, Tests.Support.OnBehalf.BySupport(new { }, "Member called: the button does nothing"));
         await using var session = App.Store.QuerySession();
         var moved = await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "legacy_product_migrated").ToListAsync();
         Assert.Equal(3, moved.Count);
-        Assert.All(moved, e => Assert.Equal("maris", e.UserName));
+        Assert.All(moved, e => Assert.Equal(("maris", "Member called: the button does nothing"), (e.UserName, Api.Support.SupportReason.Of(e).Reason)));
     }
 
     [Fact]

@@ -134,7 +134,8 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         var support = App.ClientAs(LedgerRoles.Support, subject: "support-b");
 
         await (await portal.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "a@example.ee"), "shared")).ShouldBe(HttpStatusCode.Created);
-        await (await support.PostJson("/api/accounts", Accounts.Accounts.Opening(email: "b@example.ee"), "shared")).ShouldBe(HttpStatusCode.Created);
+        await (await support.PostJson("/api/accounts", Support.OnBehalf.BySupport(Accounts.Accounts.Opening(email: "b@example.ee")), "shared"))
+            .ShouldBe(HttpStatusCode.Created);
 
         await using var session = App.Store.QuerySession();
         Assert.Equal(2, await session.Query<AccountView>().CountAsync());

@@ -173,9 +173,11 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal("Not a field of this request.", Assert.Single(unknown.EnumerateArray()).GetString());
 
         Assert.Equal(before, await EventCount());
-        // Spelled as documented, the same address is taken (enum values stay readable in any letter case, above).
+        // Spelled as documented, the same address is taken (enum values stay readable in any letter case, above); support gives
+        // its reason and ticket as for every change on a member's behalf.
         await (await Send(HttpMethod.Put, $"/api/accounts/{account}/billing-details",
-            """{"address":{"street":"Pikk 1","postalCode":"10123","city":"Tallinn","country":"EE"}}""")).ShouldBe(HttpStatusCode.OK);
+            """{"address":{"street":"Pikk 1","postalCode":"10123","city":"Tallinn","country":"EE"},"supportReason":"Member called: new office","ticketReference":"CPS-SUP-2"}"""))
+            .ShouldBe(HttpStatusCode.OK);
     }
 
     [Fact]
@@ -245,6 +247,23 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await Field(await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00"), "from");
         await Field(await Support.GetAsync("/api/support/overrides?to=2026-12-03"), "to");
         await (await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00%2B02:00")).ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task an_optional_body_may_be_left_out_or_null_and_is_otherwise_read_as_strictly_as_any()
+    {
+        // A migration is a member's call without a body (support's carries its reason); the account has nothing to migrate, so a
+        // body the gate lets through is answered by the endpoint's 409.
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var url = $"/api/accounts/{account}/migration";
+        await (await member.PostAsync(url, null)).ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await member.PostRaw(url, "null")).ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await member.PostRaw(url, "{}")).ShouldBeProblem(HttpStatusCode.Conflict);
+
+        await Field(await member.PostRaw(url, "[]"), RequestGate.BodyKey);
+        await Field(await member.PostRaw(url, "{\"supportreason\":\"x\"}"), "supportreason");
+        await (await member.PostRaw(url, "reason=x", "text/plain")).ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
     }
 
     [Fact]

@@ -58,13 +58,8 @@ public static class Products
     public static string ProductsUrl(Guid accountId) => $"/api/accounts/{accountId}/products";
 
     /// <summary>A registration as support sends it for a member: with its reason and the ticket it answers.</summary>
-    public static object BySupport(object registration, string reason = "Member called: registering by phone", string ticket = "CPS-SUP-1")
-    {
-        var body = System.Text.Json.JsonSerializer.SerializeToNode(registration)!.AsObject();
-        body["supportReason"] = reason;
-        body["ticketReference"] = ticket;
-        return body;
-    }
+    public static object BySupport(object registration, string reason = "Member called: registering by phone", string ticket = "CPS-SUP-1") =>
+        Support.OnBehalf.BySupport(registration, reason, ticket);
 
     public static async Task<ProductRegistrationStatus> Register(this HttpClient client, Guid accountId, object registration) =>
         (await client.PostJson(ProductsUrl(accountId), registration).ReadAs<ProductRegistrationCreated>(HttpStatusCode.Created)).Registration;

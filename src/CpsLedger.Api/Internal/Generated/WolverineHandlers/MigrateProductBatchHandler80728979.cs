@@ -25,6 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var migrateProductBatch = (CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message;
 
+            CpsLedger.Api.Migration.MigrateProductBatchHandler.Before(migrateProductBatch, documentSession);
             var batchedQuery = documentSession.CreateBatchQuery();
 
             var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).AccountId);

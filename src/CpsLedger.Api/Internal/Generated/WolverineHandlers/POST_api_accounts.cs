@@ -50,6 +50,14 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint").SetTag("http.route", "/api/accounts").SetTag("http.request.method", "POST");
             try
             {
+                var problemDetails2 = CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint.Before(command, httpContext.User, documentSession);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
                 
                 // The actual HTTP request handler execution
                 (var creationResponseOfGuid_response, var startStream) = CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint.Post(command, _timeProvider);

@@ -82,12 +82,20 @@ namespace Internal.Generated.WolverineHandlers
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
-                var joiningContext = await CpsLedger.Api.Membership.JoinCpsEndpoint.LoadAsync(accountId, stream_membership.Aggregate, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails2 = CpsLedger.Api.Membership.JoinCpsEndpoint.Validate(stream_membership.Aggregate, joiningContext, command, _timeProvider);
+                var problemDetails2 = CpsLedger.Api.Membership.JoinCpsEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
                     await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var joiningContext = await CpsLedger.Api.Membership.JoinCpsEndpoint.LoadAsync(accountId, stream_membership.Aggregate, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails3 = CpsLedger.Api.Membership.JoinCpsEndpoint.Validate(stream_membership.Aggregate, joiningContext, command, _timeProvider);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
                     return;
                 }
 

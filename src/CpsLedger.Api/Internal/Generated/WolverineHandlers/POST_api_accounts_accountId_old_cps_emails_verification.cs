@@ -91,6 +91,14 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
+                var problemDetails2 = CpsLedger.Api.Migration.VerifyOldEmailEndpoint.Before(command, httpContext.User, documentSession);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
                 var oldEmailCodeEntry = await CpsLedger.Api.Migration.VerifyOldEmailEndpoint.LoadAsync(command, stream_verifications.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
                 
                 // The actual HTTP request handler execution

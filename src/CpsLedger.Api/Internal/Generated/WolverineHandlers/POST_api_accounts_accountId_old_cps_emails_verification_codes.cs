@@ -91,12 +91,20 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var oldEmailCodeRequestReads = await CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.LoadAsync(command, stream_verifications.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails2 = CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.Validate(accountId, oldEmailCodeRequestReads, _optionsOfOldEmailVerificationOptions, _timeProvider, httpContext.Response);
+                var problemDetails2 = CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
                     await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var oldEmailCodeRequestReads = await CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.LoadAsync(command, stream_verifications.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails3 = CpsLedger.Api.Migration.RequestOldEmailCodeEndpoint.Validate(accountId, oldEmailCodeRequestReads, _optionsOfOldEmailVerificationOptions, _timeProvider, httpContext.Response);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
                     return;
                 }
 

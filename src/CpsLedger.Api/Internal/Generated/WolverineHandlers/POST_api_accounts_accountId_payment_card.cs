@@ -85,12 +85,20 @@ namespace Internal.Generated.WolverineHandlers
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_PaymentCardStreamId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Invoicing.PaymentCard");
-                var cardRecording = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.LoadAsync(accountId, command, _paymentGateway, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails2 = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Validate(cardRecording);
+                var problemDetails2 = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
                     await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var cardRecording = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.LoadAsync(accountId, command, _paymentGateway, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails3 = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Validate(cardRecording);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
                     return;
                 }
 

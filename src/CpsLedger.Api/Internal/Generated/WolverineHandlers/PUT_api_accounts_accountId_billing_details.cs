@@ -91,12 +91,20 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var billingDetailsContext = await CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.LoadAsync(accountId, command, ((Marten.IQuerySession)documentSession), _vatIdCheck, httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails2 = CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Validate(command, billingDetailsContext);
+                var problemDetails2 = CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
                     await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var billingDetailsContext = await CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.LoadAsync(accountId, command, ((Marten.IQuerySession)documentSession), _vatIdCheck, httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails3 = CpsLedger.Api.Accounts.ChangeBillingDetailsEndpoint.Validate(command, billingDetailsContext);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
                     return;
                 }
 

@@ -85,12 +85,20 @@ namespace Internal.Generated.WolverineHandlers
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
-                var membershipChangeContext = await CpsLedger.Api.Membership.ChooseRenewalEndpoint.LoadAsync(accountId, stream_membership.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails2 = CpsLedger.Api.Membership.ChooseRenewalEndpoint.Validate(stream_membership.Aggregate, membershipChangeContext, command, _timeProvider);
+                var problemDetails2 = CpsLedger.Api.Membership.ChooseRenewalEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
                     await WriteProblems(problemDetails2, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
+                var membershipChangeContext = await CpsLedger.Api.Membership.ChooseRenewalEndpoint.LoadAsync(accountId, stream_membership.Aggregate, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails3 = CpsLedger.Api.Membership.ChooseRenewalEndpoint.Validate(stream_membership.Aggregate, membershipChangeContext, command, _timeProvider);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
                     return;
                 }
 

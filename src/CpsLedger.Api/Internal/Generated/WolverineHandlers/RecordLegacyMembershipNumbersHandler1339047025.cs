@@ -25,6 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var recordLegacyMembershipNumbers = (CpsLedger.Api.Migration.RecordLegacyMembershipNumbers)context.Envelope.Message;
 
+            CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.Before(recordLegacyMembershipNumbers, documentSession);
             var membershipNumbersHeldElsewhere = await CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.LoadAsync(recordLegacyMembershipNumbers, ((Marten.IQuerySession)documentSession), context.Envelope, cancellation).ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
