@@ -56,6 +56,10 @@ public static class MembershipChanges
 {
     public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
 
+    /// <summary>
+    /// Read after the membership was fetched under its lock (each endpoint's <c>LoadStyle = Exclusive</c>, MembershipStream): a
+    /// settlement or suspension that held it has committed, so the term's invoices read here are as it left them.
+    /// </summary>
     public static async Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session,
         CancellationToken ct)
     {
@@ -150,7 +154,7 @@ public static class ChooseRenewalEndpoint
     [RequestExample("""{"renew":true,"tier":"silver"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(RenewalPlan, Events, OutgoingMessages)> Put(Guid accountId, ChooseRenewal command,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = ConcurrencyStyle.Exclusive)] AccountMembership? membership,
         MembershipChangeContext context, IDocumentSession session, IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
     {
         var current = membership!;
@@ -263,7 +267,7 @@ public static class UpgradeTierEndpoint
     [RequestExample("""{"tier":"platinum"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (TierUpgradeConfirmation, Events, OutgoingMessages) Post(Guid accountId, UpgradeTier command,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = ConcurrencyStyle.Exclusive)] AccountMembership? membership,
         MembershipChangeContext context, TimeProvider clock)
     {
         var now = clock.GetUtcNow();
@@ -304,7 +308,7 @@ public static class CancelMembershipEndpoint
     [RequestExample("""{"reason":"Company closed (ticket 4711)"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(MembershipCancellation, Events, OutgoingMessages)> Post(Guid accountId, CancelMembership command,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = ConcurrencyStyle.Exclusive)] AccountMembership? membership,
         MembershipChangeContext context, IDocumentSession session, IOptions<SellerOptions> seller, TimeProvider clock, CancellationToken ct)
     {
         var term = membership!.Membership!;

@@ -229,14 +229,14 @@ public static class TermStartedHandler
 [Platform.SystemActor("renewal")]
 public static class OfferRenewalHandler
 {
-    // Two nodes offering at once: the second append fails on the stream version, and its retry finds the offer made.
+    // Two nodes offering at once: the second waits for the membership's lock (MembershipStream) and finds the offer made.
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
     public static Guid MembershipStreamId(OfferRenewal message) => MembershipStream.For(message.AccountId);
 
     public static async Task<(Events, OutgoingMessages)> Handle(OfferRenewal message,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, IDocumentSession session,
-        TimeProvider clock, IOptions<MembershipYearOptions> options, CancellationToken ct)
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = ConcurrencyStyle.Exclusive)] AccountMembership? membership,
+        IDocumentSession session, TimeProvider clock, IOptions<MembershipYearOptions> options, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId)
@@ -262,9 +262,10 @@ public static class EndTermHandler
 
     public static Guid MembershipStreamId(EndTerm message) => MembershipStream.For(message.AccountId);
 
+    // Under the membership's lock (MembershipStream): a settlement that held it has committed, and the renewal invoice is read after it.
     public static async Task<(Events, OutgoingMessages)> Handle(EndTerm message,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, IDocumentSession session,
-        TimeProvider clock, IOptions<InvoicingOptions> invoicing, IOptions<SellerOptions> seller, CancellationToken ct)
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = ConcurrencyStyle.Exclusive)] AccountMembership? membership,
+        IDocumentSession session, TimeProvider clock, IOptions<InvoicingOptions> invoicing, IOptions<SellerOptions> seller, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         // Renewed or lapsed already (a redelivery, a second node), or cancelled: nothing to do.

@@ -401,7 +401,7 @@ public static class RecordLegacyMembershipNumbersHandler
     }
 
     public static (RecordedMembershipNumbers, Events, ClaimMembershipNumbers) Handle(RecordLegacyMembershipNumbers command,
-        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership,
+        [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = Wolverine.Marten.ConcurrencyStyle.Exclusive)] AccountMembership? membership,
         MembershipNumbersHeldElsewhere elsewhere, TimeProvider clock)
     {
         var (recorded, notRecorded) = Decide(command, membership?.MembershipNumbers ?? [], elsewhere, clock.GetUtcNow());

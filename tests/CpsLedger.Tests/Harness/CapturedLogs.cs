@@ -31,7 +31,17 @@ public sealed class CapturedLogs : ILogEventSink
         string.Join("\n", _events.Where(e => e.MessageTemplate.Text.StartsWith("Dead letter:", StringComparison.Ordinal))
             .Select(e => $"{e.RenderMessage()}\n{e.Exception}"));
 
-    /// <summary>How many events were written so far: a mark for <see cref="RequestsSince"/>.</summary>
+    /// <summary>The events written after the mark whose exception is, or wraps, PostgreSQL's "deadlock detected" (40P01).</summary>
+    public IReadOnlyList<LogEvent> DeadlocksSince(int mark) => [.. _events.Skip(mark).Where(e => e.Exception is { } x && IsDeadlock(x))];
+
+    private static bool IsDeadlock(Exception e) => e switch
+    {
+        Npgsql.PostgresException { SqlState: "40P01" } => true,
+        AggregateException a => a.InnerExceptions.Any(IsDeadlock),
+        _ => e.InnerException is { } inner && IsDeadlock(inner),
+    };
+
+    /// <summary>How many events were written so far: a mark for <see cref="RequestsSince"/> and <see cref="DeadlocksSince"/>.</summary>
     public int Mark() => _events.Count;
 
     /// <summary>The request log's lines ("HTTP POST ... responded 201") written after the mark (the host serves every test).</summary>

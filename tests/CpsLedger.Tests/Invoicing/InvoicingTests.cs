@@ -356,9 +356,7 @@ public sealed class InvoicingTests : LedgerTest
                 stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
             Assert.False(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
             var suspension = App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
-            using var stop = new CancellationTokenSource();
-            await Task.WhenAny(suspension, UntilWaitingForLockOf(payment.Connection!.ProcessID, stop.Token));
-            await stop.CancelAsync();
+            await App.UntilDoneOrWaitingForLockOf(suspension, payment.Connection!.ProcessID);
             await payment.SaveChangesAsync();
             await suspension;
         }
@@ -391,9 +389,7 @@ public sealed class InvoicingTests : LedgerTest
         {
             paying = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
                 .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
-            using var stop = new CancellationTokenSource();
-            await Task.WhenAny(paying, UntilWaitingForLockOf(session.Connection!.ProcessID, stop.Token));
-            await stop.CancelAsync();
+            await App.UntilDoneOrWaitingForLockOf(paying, session.Connection!.ProcessID);
         };
         try
         {
@@ -416,18 +412,6 @@ public sealed class InvoicingTests : LedgerTest
             "the reinstatement e-mail written", TimeSpan.FromSeconds(30));
         await App.Services.UntilInboxHasNothingToRun();
         Assert.Single(Emails(), e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger");
-    }
-
-    /// <summary>Returns once a connection to the test database waits for a lock that the backend <paramref name="holder"/> holds.</summary>
-    private async Task UntilWaitingForLockOf(int holder, CancellationToken ct)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync(ct);
-        await using var waiting = new Npgsql.NpgsqlCommand("select exists (select 1 from pg_stat_activity where $1 = any(pg_blocking_pids(pid)))",
-            connection)
-        { Parameters = { new() { Value = holder } } };
-        while (!ct.IsCancellationRequested && !(bool)(await waiting.ExecuteScalarAsync(ct))!)
-            await Task.Delay(20, ct);
     }
 
     [Fact]

@@ -1,5 +1,9 @@
+using System.Reflection;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Support;
 using CpsLedger.Api.Tiers;
+using JasperFx.Events;
+using Wolverine.Marten;
 
 namespace CpsLedger.Tests.Membership;
 
@@ -13,6 +17,25 @@ public sealed class MembershipRulesTests
     {
         var defaults = TierTableStream.Defaults(Now);
         return TierTableViewProjection.Create(defaults);
+    }
+
+    [Fact]
+    public void Every_write_to_a_membership_that_may_be_in_force_takes_the_membership_lock_before_it_reads()
+    {
+        // A suspension or a settlement appends to the membership stream under its lock: an optimistic write beside it deadlocks
+        // (MembershipStream). Joining and resending an invitation write only for an account without a membership in force, which
+        // neither ever appends to.
+        string[] withoutMembership = [nameof(JoinCpsEndpoint), nameof(ResendInvitationEmailEndpoint)];
+        var writers = typeof(AccountMembership).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
+            .SelectMany(m => m.GetParameters().Select(p => (Method: m, p.ParameterType, Write: p.GetCustomAttribute<WriteAggregateAttribute>())))
+            .Where(x => x.Write is not null && (x.ParameterType == typeof(AccountMembership) || x.ParameterType == typeof(IEventStream<AccountMembership>)))
+            .Where(x => !withoutMembership.Contains(x.Method.DeclaringType!.Name))
+            .ToList();
+
+        Assert.Contains(writers, w => w.Method.DeclaringType == typeof(CancelMembershipEndpoint));
+        Assert.All(writers, w => Assert.True(w.Write!.LoadStyle == Wolverine.Marten.ConcurrencyStyle.Exclusive,
+            $"{w.Method.DeclaringType!.Name}.{w.Method.Name} fetches the membership optimistically"));
     }
 
     [Fact]

@@ -35,7 +35,7 @@ namespace Internal.Generated.WolverineHandlers
             CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:renewal");
             var result_of_MembershipStreamId = CpsLedger.Api.Membership.EndTermHandler.MembershipStreamId(endTerm);
             // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_membership = await documentSession.Events.FetchForWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId, cancellation);
+            var stream_membership = await documentSession.Events.FetchForExclusiveWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId, cancellation);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
             

@@ -68,7 +68,7 @@ namespace Internal.Generated.WolverineHandlers
 
             martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            var stream_membership_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId);
+            var stream_membership_BatchItem = batchedQuery.Events.FetchForExclusiveWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId);
 
             await batchedQuery.Execute(httpContext.RequestAborted);
 

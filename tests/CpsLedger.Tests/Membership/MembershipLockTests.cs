@@ -1,0 +1,226 @@
+using System.Net;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Migration;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Migration;
+using CpsLedger.Tests.Products;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace CpsLedger.Tests.Membership;
+
+/// <summary>
+/// The membership's lock (<see cref="MembershipStream"/>): a suspension and a settlement append to the membership stream under it, so
+/// every other write to a membership in force takes it before it reads anything.
+/// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock.
+/// </summary>
+public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
+{
+    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
+
+    private HttpClient Support => App.ClientAs(LedgerRoles.Support);
+    private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
+
+    private Task<AccountMembership> Membership(Guid account) =>
+        Support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+
+    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
+        ? Directory.GetFiles(App.MailFolder, "*.eml").Select(f => MimeMessage.Load(f)).ToArray()
+        : [];
+
+    private async Task<int> Count(string eventType)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
+    }
+
+    private async Task FastForwardTo(DateTimeOffset at)
+    {
+        var by = at - App.Clock.GetUtcNow();
+        await App.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
+    }
+
+    private static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
+
+    /// <summary>A member paying by bank transfer (Gold), suspended for its joining invoice, unpaid past the grace period.</summary>
+    private async Task<(Guid Account, MembershipTerm Term, Invoice Invoice)> SuspendedMember()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(31));
+        await App.FastForward(TimeSpan.FromDays(15));
+        Assert.NotNull((await Membership(account)).Suspension);
+        return (account, term, await App.Member(account).SingleInvoice(account));
+    }
+
+    /// <summary>
+    /// The transfer paying <paramref name="invoice"/> in full, as the bank-payment endpoint records it, in a session of its own: it takes
+    /// the membership's lock and lifts the suspension, an event on the membership stream. <paramref name="meanwhile"/> starts then, and
+    /// the transfer commits once that has finished or waits for a lock the transfer holds. Found in review: a write that did not take the
+    /// lock first inserted its event into the membership stream, then waited for the stream's row; the reinstatement, at the same
+    /// version, waited for that insert, and PostgreSQL broke the deadlock after a second by failing the other write (a 409 over HTTP).
+    /// </summary>
+    private async Task<T> WhileATransferLiftsTheSuspension<T>(Invoice invoice, Func<Task<T>> meanwhile)
+    {
+        var options = App.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value;
+        var now = App.Clock.GetUtcNow();
+        var logs = App.Logs.Mark();
+        Task<T> running;
+        await using (var payment = App.Store.LightweightSession())
+        {
+            var stream = await payment.Events.FetchForWriting<Invoice>(invoice.Id);
+            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
+                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
+            Assert.True(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
+            running = meanwhile();
+            await App.UntilDoneOrWaitingForLockOf(running, payment.Connection!.ProcessID);
+            await payment.SaveChangesAsync();
+        }
+
+        var result = await running;
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+        return result;
+    }
+
+    private static async Task<bool> Done(Task work)
+    {
+        await work;
+        return true;
+    }
+
+    [Fact]
+    public async Task Support_cancelling_while_a_transfer_lifts_the_suspension_waits_for_it_and_credits_no_paid_invoice()
+    {
+        var (account, term, invoice) = await SuspendedMember();
+
+        var cancelling = await WhileATransferLiftsTheSuspension(invoice, () => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed (ticket 4711)" }));
+
+        // Read once the transfer had committed: the invoice is paid, so nothing is credited (paid invoices are not refunded).
+        Assert.Empty((await cancelling.ReadAs<MembershipCancellation>()).CancelledInvoices);
+        Assert.Equal(InvoiceStatus.Paid, (await App.Member(account).SingleInvoice(account)).Status);
+        var membership = await Membership(account);
+        Assert.Null(membership.Membership);
+        Assert.Null(membership.Suspension);
+        Assert.Equal((1, 1, 0), (await Count("membership_reinstated"), await Count("membership_cancelled"), await Count("invoice_cancelled")));
+        await FaultWaits.Until(async () => Emails().Any(e => e.MessageId == $"membership-ended-{term.MembershipId:N}@cpsledger"),
+            "the membership-ended e-mail written", TimeSpan.FromSeconds(30));
+        await App.Services.UntilInboxHasNothingToRun();
+        Assert.Single(Emails(), e => e.MessageId == $"membership-ended-{term.MembershipId:N}@cpsledger");
+    }
+
+    [Fact]
+    public async Task Stopping_the_renewal_while_a_transfer_lifts_the_suspension_waits_for_it_and_credits_the_renewal_invoice()
+    {
+        var (account, term, invoice) = await SuspendedMember();
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var renewalInvoice = Assert.Single(await App.Member(account).Invoices(account), i => i.Kind == InvoiceKind.Renewal);
+
+        var stopping = await WhileATransferLiftsTheSuspension(invoice, () => App.Member(account).PutJson(
+            $"/api/accounts/{account}/membership/renewal", new { renew = false }));
+
+        var plan = await stopping.ReadAs<RenewalPlan>();
+        Assert.False(plan.Renews);
+        Assert.Equal([renewalInvoice.InvoiceNumber], plan.CancelledInvoices);
+        var invoices = await App.Member(account).Invoices(account);
+        Assert.Equal(InvoiceStatus.Paid, invoices.Single(i => i.Id == invoice.Id).Status);
+        Assert.Equal(InvoiceStatus.Cancelled, invoices.Single(i => i.Id == renewalInvoice.Id).Status);
+        var membership = await Membership(account);
+        Assert.Null(membership.Suspension);
+        Assert.NotNull(membership.Renewal?.StoppedAt);
+    }
+
+    [Fact]
+    public async Task The_renewal_offer_while_a_transfer_lifts_the_suspension_waits_for_it_without_a_deadlock()
+    {
+        var (account, term, invoice) = await SuspendedMember();
+        await FastForwardTo(OfferAt(term) - TimeSpan.FromMinutes(1));
+
+        await WhileATransferLiftsTheSuspension(invoice, () => Done(FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1))));
+
+        var membership = await Membership(account);
+        Assert.Null(membership.Suspension);
+        Assert.NotNull(membership.Renewal?.OfferedAt);
+        Assert.Equal(1, await Count("renewal_offered"));
+        Assert.Single(await App.Member(account).Invoices(account), i => i.Kind == InvoiceKind.Renewal);
+    }
+
+    [Fact]
+    public async Task The_term_end_while_a_transfer_lifts_the_suspension_waits_for_it_without_a_deadlock()
+    {
+        var (account, term, invoice) = await SuspendedMember();
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1)); // the renewal invoice, issued ahead, stays unpaid
+        await FastForwardTo(RenewalDecision.EndAt(term) - TimeSpan.FromMinutes(1));
+
+        await WhileATransferLiftsTheSuspension(invoice, () => Done(FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1))));
+
+        // Lapsed for the unpaid renewal invoice, which is credited; the joining invoice stays paid.
+        var membership = await Membership(account);
+        Assert.Null(membership.Membership);
+        Assert.Equal("lapsed, not paid by the end of the term", Assert.Single(membership.PastMemberships).EndedBecause);
+        var invoices = await App.Member(account).Invoices(account);
+        Assert.Equal(InvoiceStatus.Paid, invoices.Single(i => i.Id == invoice.Id).Status);
+        Assert.Equal(InvoiceStatus.Cancelled, invoices.Single(i => i.Kind == InvoiceKind.Renewal).Status);
+        Assert.Equal((1, 1), (await Count("membership_reinstated"), await Count("membership_lapsed")));
+    }
+
+    [Fact]
+    public async Task Old_membership_numbers_recorded_while_a_transfer_lifts_the_suspension_wait_for_it_without_a_deadlock()
+    {
+        await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
+        var (account, _, invoice) = await SuspendedMember();
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "Ticket 4711" }))
+            .ShouldBe(HttpStatusCode.OK);
+
+        var migrated = await WhileATransferLiftsTheSuspension(invoice, () => App.Member(account).Migrate(account));
+
+        Assert.Equal([LegacyFiles.KadriNumber], migrated.MembershipNumbersRecorded);
+        var membership = await Membership(account);
+        Assert.Contains(LegacyFiles.KadriNumber, membership.MembershipNumbers);
+        Assert.Null(membership.Suspension);
+    }
+
+    [Fact]
+    public async Task An_upgrade_while_the_suspension_is_decided_waits_for_it_and_is_refused_as_suspended()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
+        var member = App.Member(account);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points: Platinum
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(31));
+        await App.FastForward(TimeSpan.FromDays(13));
+        var logs = App.Logs.Mark();
+
+        // The suspension has read the invoice unpaid and holds the membership's lock; the member upgrades then.
+        Task<HttpResponseMessage>? upgrading = null;
+        OverdueTestSeam.BeforeSuspensionCommits = async session =>
+        {
+            upgrading = member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
+            await App.UntilDoneOrWaitingForLockOf(upgrading, session.Connection!.ProcessID);
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+        }
+        finally
+        {
+            OverdueTestSeam.BeforeSuspensionCommits = null;
+        }
+
+        // Read once the suspension had committed: refused as an upgrade of a suspended membership is, nothing written.
+        Assert.Equal("Membership suspended", (await upgrading!.ReadProblem(HttpStatusCode.Conflict)).Title);
+        var membership = await Membership(account);
+        Assert.NotNull(membership.Suspension);
+        Assert.Equal("gold", membership.Membership!.TierCode);
+        Assert.Equal(0, await Count("tier_upgraded"));
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+}
