@@ -145,12 +145,14 @@ public static class IssueInvoiceHandler
         if (now < message.IssueAt)
             return [DueWork.At(message, message.IssueAt, now)];
 
+        // The membership's lock first (MembershipStream): a cancellation of the term either committed before this reads the membership,
+        // or waits for this invoice and cancels it too. Read without it, support's cancellation could miss an invoice issued meanwhile.
+        var membership = (await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct)).Aggregate;
         var invoiceId = message.InvoiceId ?? InvoiceStream.ForMembership(message.MembershipId);
         // Issued already (a redelivery, or a retry after the commit whose acknowledgement was lost).
         if (await session.Events.FetchStreamStateAsync(invoiceId, ct) is not null)
             return [];
 
-        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
         var term = IssueInvoiceDecision.TermOf(membership, message.MembershipId);
         // A renewal invoice issued ahead whose choice was replaced or stopped meanwhile, or whose term never began: not issued.
         var ahead = term is not null && membership?.Renewal?.Proposed?.MembershipId == term.MembershipId;
@@ -185,6 +187,15 @@ public static class IssueInvoiceHandler
 }
 
 /// <summary>
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between an invoice's issue, decided on the
+/// membership read under its lock, and its commit, given the issuing session, so that a test can cancel the membership meanwhile.
+/// </summary>
+internal static class InvoiceIssueTestSeam
+{
+    internal static Func<IDocumentSession, Task>? BeforeIssueCommits { get; set; }
+}
+
+/// <summary>
 /// The year's gapless invoice number series, for every invoice the ledger issues (a term's, a renewal's, an upgrade's, a corrected one).
 /// </summary>
 public static class InvoiceNumberSeries
@@ -212,6 +223,8 @@ public static class InvoiceNumberSeries
 
         session.Insert(new InvoiceNumberClaim { Id = issued.InvoiceNumber, InvoiceId = issued.InvoiceId, AccountId = issued.AccountId });
         session.Events.StartStream<Invoice>(issued.InvoiceId, issued);
+        if (InvoiceIssueTestSeam.BeforeIssueCommits is { } beforeCommit)
+            await beforeCommit(session);
         return issued;
     }
 

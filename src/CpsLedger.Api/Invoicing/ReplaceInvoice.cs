@@ -97,14 +97,16 @@ public sealed record ReplacementContext(InvoiceNumberClaim? Claim, AccountView A
 
 public static class ReplaceInvoiceEndpoint
 {
-    public static async Task<ReplacementContext> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct)
+    public static async Task<ReplacementContext> LoadAsync(Guid accountId, string invoiceNumber, IDocumentSession session, CancellationToken ct)
     {
         var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
         var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
         if (claim?.AccountId != accountId)
             return new ReplacementContext(null, account, null, Guid.Empty, null);
 
-        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+        // The membership's lock before the membership and the invoices are read (MembershipStream): support's cancellation of the term
+        // either committed before (and is read: 409) or waits for the replacement and cancels it too.
+        var membership = (await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct)).Aggregate;
         // The chain back to the invoice the ledger issued for the term: a renewal's is the one the term renewed on.
         var claimed = await session.LoadAsync<Invoice>(claim.InvoiceId, ct);
         var (invoice, original) = (claimed, claim.InvoiceId);

@@ -59,10 +59,10 @@ public static class MembershipStream
 {
     /// <summary>One membership stream per account, its id derived from the account id (no lookup needed).</summary>
     /// <remarks>
-    /// Lock order: whatever writes to a membership that may be in force fetches this stream for exclusive writing first (its row
-    /// locked until the transaction ends) and only then reads what it decides on, the term's invoices among them. A suspension
-    /// or a settlement appends to the stream under that lock; an optimistic append beside it inserted its event before waiting
-    /// for the row, and the two deadlocked (ARCHITECTURE.md, "Invoicing: streams").
+    /// Lock order: whatever writes to a membership that may be in force, or issues an invoice for its term, fetches this stream for
+    /// exclusive writing first (its row locked until the transaction ends) and only then reads what it decides on, the term's
+    /// invoices among them. A suspension or a settlement appends to the stream under that lock; an optimistic append beside it
+    /// inserted its event before waiting for the row, and the two deadlocked (ARCHITECTURE.md, "Invoicing: streams").
     /// </remarks>
     public static Guid For(Guid accountId) => DerivedIds.Hashed($"cpsledger:membership:{accountId:N}");
 }

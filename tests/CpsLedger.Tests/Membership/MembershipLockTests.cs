@@ -16,7 +16,7 @@ namespace CpsLedger.Tests.Membership;
 
 /// <summary>
 /// The membership's lock (<see cref="MembershipStream"/>): a suspension and a settlement append to the membership stream under it, so
-/// every other write to a membership in force takes it before it reads anything.
+/// every other write to a membership in force takes it before it reads anything, and so does the issue of an invoice for its term.
 /// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock.
 /// </summary>
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
@@ -222,5 +222,71 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal("gold", membership.Membership!.TierCode);
         Assert.Equal(0, await Count("tier_upgraded"));
         Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    /// <summary>Support cancels the membership while an invoice for its term, decided on the membership in force, is about to commit.</summary>
+    private Func<IDocumentSession, Task> CancelledMeanwhile(Guid account, Action<Task<HttpResponseMessage>> started) => async session =>
+    {
+        InvoiceIssueTestSeam.BeforeIssueCommits = null;
+        var cancelling = Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" });
+        started(cancelling);
+        await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID) : cancelling);
+    };
+
+    [Fact]
+    public async Task An_invoice_issued_while_support_cancels_the_membership_is_credited_with_it()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+
+        // Found in review: the cancellation read the term's invoices before the joining invoice committed and credited nothing, and the
+        // invoice stayed owed (and would have been charged, paying by card) for a membership that had ended.
+        Task<HttpResponseMessage>? cancelling = null;
+        InvoiceIssueTestSeam.BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
+        try
+        {
+            await App.FastForward(IssueDelay);
+        }
+        finally
+        {
+            InvoiceIssueTestSeam.BeforeIssueCommits = null;
+        }
+
+        var cancellation = await cancelling!.ReadAs<MembershipCancellation>();
+        var invoice = await App.Member(account).SingleInvoice(account);
+        Assert.Equal([invoice.InvoiceNumber], cancellation.CancelledInvoices);
+        Assert.Equal(InvoiceStatus.Cancelled, invoice.Status);
+        Assert.Null((await Membership(account)).Membership);
+    }
+
+    [Fact]
+    public async Task A_corrected_invoice_issued_while_support_cancels_the_membership_is_credited_with_it()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason = "Issued without the buyer's VAT ID" })
+            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
+
+        // Found in review: the cancellation read the term's invoices before the corrected one committed, and it stayed owed for a
+        // membership support had ended (a replacement asked for after the cancellation is refused: nothing is owed for that term).
+        Task<HttpResponseMessage>? cancelling = null;
+        InvoiceIssueTestSeam.BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
+        InvoiceReplacement replacement;
+        try
+        {
+            replacement = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/replacement",
+                new { reason = "Reissued with the buyer's VAT ID" }).ReadAs<InvoiceReplacement>(HttpStatusCode.Created));
+        }
+        finally
+        {
+            InvoiceIssueTestSeam.BeforeIssueCommits = null;
+        }
+
+        Assert.Equal([replacement.InvoiceNumber], (await cancelling!.ReadAs<MembershipCancellation>()).CancelledInvoices);
+        var corrected = await Finance.GetAsync($"/api/accounts/{account}/invoices/{replacement.InvoiceNumber}").ReadAs<Invoice>();
+        Assert.Equal(InvoiceStatus.Cancelled, corrected.Status);
+        Assert.Null((await Membership(account)).Membership);
     }
 }

@@ -75,7 +75,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var replacementContext = await CpsLedger.Api.Invoicing.ReplaceInvoiceEndpoint.LoadAsync(accountId, invoiceNumber, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var replacementContext = await CpsLedger.Api.Invoicing.ReplaceInvoiceEndpoint.LoadAsync(accountId, invoiceNumber, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
             var result_of_InvoiceStreamId = CpsLedger.Api.Invoicing.ReplaceInvoiceEndpoint.InvoiceStreamId(replacementContext);
             var batchedQuery = documentSession.CreateBatchQuery();
 
