@@ -2,7 +2,6 @@ using CpsLedger.Api.Membership;
 using Marten;
 using Microsoft.Extensions.Options;
 using Wolverine;
-using Wolverine.Marten;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Invoicing;
@@ -72,18 +71,33 @@ public static class ChargeCardHandler
     }
 
     // Not a pure function: presenting the card to the gateway is the charge. What follows from the answer is
-    // ChargeCardDecision.Decide, and the invoice's events are appended by the aggregate handler workflow.
-    public static async Task<(Events, OutgoingMessages)> Handle(ChargeCard message, [WriteAggregate(Required = false)] Invoice? invoice,
-        IDocumentSession session, IPaymentGateway gateway, TimeProvider clock, IOptions<InvoicingOptions> options, CancellationToken ct)
+    // ChargeCardDecision.Decide.
+    //
+    // The membership's lock first (MembershipStream), then the invoice's read, as every write to a term in force: a cancellation
+    // of the term (finance's credit note, support's cancellation, a replaced renewal choice, the term end) and this charge decide
+    // one after the other. One committed first is read here and nothing is charged; one that comes later waits, and reads the
+    // payment (support's credits no paid invoice; finance's, having read the invoice open, fails its version check: 409). With only
+    // the invoice's version check, a cancellation committing between the read and the append left the card charged and the ledger
+    // without the payment: the retry read the invoice cancelled. So the gateway is called under the lock: a second or so, at
+    // most Wolverine's execution timeout (60 s, the token given to the gateway), after which the attempt is retried with the same key.
+    public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
+        IOptions<InvoicingOptions> options, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
-            return ([], [DueWork.At(message, message.DueAt, now)]);
+            return [DueWork.At(message, message.DueAt, now)];
 
-        // Paid another way, or this attempt already recorded (a redelivery): nothing to charge. An overdue invoice is charged
-        // when the member records a card after it became overdue.
-        if (invoice is null || invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
-            return ([], []);
+        // Read without the lock only for its account, which never changes; the invoice itself is read again under the lock.
+        if (await session.LoadAsync<Invoice>(message.InvoiceId, ct) is not { } issued)
+            return [];
+        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(issued.AccountId), ct);
+        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
+
+        // Paid another way, cancelled, or this attempt already recorded (a redelivery): nothing to charge. An overdue invoice is
+        // charged when the member records a card after it became overdue.
+        if (stream.Aggregate is not { } invoice || invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled
+                                                 || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
+            return [];
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
         var result = card is null
@@ -91,10 +105,22 @@ public static class ChargeCardHandler
             : await gateway.ChargeAsync(new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt), card.ChargeWith(),
                 invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), ct);
 
+        if (ChargeCardTestSeam.AfterGatewayAnswered is { } afterAnswer)
+            await afterAnswer(session);
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
-        // Only an overdue invoice can have suspended the membership.
+        stream.AppendMany(events);
+        // Only an overdue invoice can have suspended the membership; its lock is already this session's.
         if (events.OfType<InvoicePaid>().Any() && invoice.Status == InvoiceStatus.Overdue)
-            await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, options.Value, now, ct);
-        return ([.. events], [.. messages]);
+            await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, options.Value, now, ct, membership);
+        return [.. messages];
     }
+}
+
+/// <summary>
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between the gateway's answer and the charge's
+/// commit, given the charging session, so that a test can cancel the invoice meanwhile.
+/// </summary>
+internal static class ChargeCardTestSeam
+{
+    internal static Func<IDocumentSession, Task>? AfterGatewayAnswered { get; set; }
 }

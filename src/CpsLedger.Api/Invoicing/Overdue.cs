@@ -1,6 +1,7 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using Marten;
+using JasperFx.Events;
 using Microsoft.Extensions.Options;
 using Wolverine;
 using Wolverine.Marten;
@@ -77,14 +78,16 @@ public static class OverdueDecision
     /// the aggregate a handler works on: the membership's id is derived from the invoice's account, known only once the invoice
     /// is loaded.
     /// </summary>
+    /// <param name="locked">The membership stream, when the caller has already fetched it for exclusive writing in this session (the card
+    /// charge): used instead of fetching it a second time.</param>
     public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, InvoicingOptions options, DateTimeOffset now,
-        CancellationToken ct)
+        CancellationToken ct, IEventStream<AccountMembership>? locked = null)
     {
         // Locked until this transaction ends, whether or not the membership is suspended: two invoices of a suspended term settled
         // at once would otherwise both read the suspension as it was, one moving it to the other and the other finding it elsewhere
         // and writing nothing, leaving the membership suspended for a settled invoice. The second now waits, and reads what the
         // first decided. The suspension takes it too, before it reads the invoice (SuspendForNonPaymentHandler).
-        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
+        var membership = locked ?? await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
         if (membership.Aggregate?.Suspension?.InvoiceId != invoice.Id)
             return false;
         var invoices = await InvoiceQueries.OfAccount(session, invoice.AccountId, ct);

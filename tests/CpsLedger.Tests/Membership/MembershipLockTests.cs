@@ -16,7 +16,8 @@ namespace CpsLedger.Tests.Membership;
 
 /// <summary>
 /// The membership's lock (<see cref="MembershipStream"/>): a suspension and a settlement append to the membership stream under it, so
-/// every other write to a membership in force takes it before it reads anything, and so does the issue of an invoice for its term.
+/// every other write to a membership in force takes it before it reads anything, and so do the issue of an invoice for its term and
+/// the card charge of one.
 /// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock.
 /// </summary>
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
@@ -288,5 +289,112 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         var corrected = await Finance.GetAsync($"/api/accounts/{account}/invoices/{replacement.InvoiceNumber}").ReadAs<Invoice>();
         Assert.Equal(InvoiceStatus.Cancelled, corrected.Status);
         Assert.Null((await Membership(account)).Membership);
+    }
+
+    private SandboxPaymentGateway Sandbox => App.Services.GetRequiredService<SandboxPaymentGateway>();
+
+    /// <summary>
+    /// The card of the term's invoice charged on its due date; <paramref name="cancel"/> starts once the gateway has approved and before
+    /// the charge commits, and the charge commits once that has finished or waits for a lock the charge holds.
+    /// </summary>
+    private async Task<HttpResponseMessage> CancelledWhileTheCardIsCharged(Func<Task<HttpResponseMessage>> cancel)
+    {
+        Task<HttpResponseMessage>? cancelling = null;
+        ChargeCardTestSeam.AfterGatewayAnswered = async session =>
+        {
+            ChargeCardTestSeam.AfterGatewayAnswered = null;
+            cancelling = cancel();
+            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID) : cancelling);
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(30));
+        }
+        finally
+        {
+            ChargeCardTestSeam.AfterGatewayAnswered = null;
+        }
+        return await cancelling!;
+    }
+
+    /// <summary>The card was charged once, and the invoice records that payment: the money is in the ledger.</summary>
+    private async Task<ChargeRequest> ChargedAndRecorded(Guid account)
+    {
+        var charge = Assert.Single(Sandbox.Charges);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Paid, invoice.Status);
+        Assert.Equal(ChargeOutcome.Approved, Assert.Single(invoice.ChargeAttempts).Outcome);
+        var payment = Assert.Single(invoice.Payments);
+        Assert.Equal((PaymentMethod.Card, charge.Amount, charge.IdempotencyKey), (payment.Method, payment.Amount, payment.Reference));
+        return charge;
+    }
+
+    [Fact]
+    public async Task Support_cancelling_while_the_card_is_charged_waits_for_the_charge_and_credits_nothing_paid()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        await App.FastForward(IssueDelay);
+        var logs = App.Logs.Mark();
+
+        // Found in review: the cancellation committed between the charge's read of the invoice and its append, the append failed its
+        // version check, and the retry read the invoice cancelled and recorded nothing: the card was charged, the ledger had no payment.
+        var cancelling = await CancelledWhileTheCardIsCharged(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed (ticket 4711)" }));
+
+        await ChargedAndRecorded(account);
+        Assert.Empty((await cancelling.ReadAs<MembershipCancellation>()).CancelledInvoices);
+        Assert.Null((await Membership(account)).Membership);
+        Assert.Equal(0, await Count("invoice_cancelled"));
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    [Fact]
+    public async Task Finance_cancelling_the_invoice_while_the_card_is_charged_is_refused_and_then_credits_the_payment_as_a_refund()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        await App.FastForward(IssueDelay);
+        var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
+        var url = $"/api/accounts/{account}/invoices/{number}/cancellation";
+
+        // Finance read the invoice open; it waits for the charge's lock, and the charge committed meanwhile fails its version check.
+        var cancelling = await CancelledWhileTheCardIsCharged(() => Finance.PostJson(url, new { reason = "Issued without the buyer's VAT ID" }));
+
+        Assert.Equal("Concurrent change", (await cancelling.ReadProblem(HttpStatusCode.Conflict)).Title);
+        var charge = await ChargedAndRecorded(account);
+        // Asked again, finance reads the payment: the credit note makes what the card paid a refund due.
+        var cancellation = await Finance.PostJson(url, new { reason = "Issued without the buyer's VAT ID" })
+            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
+        Assert.Equal(charge.Amount, cancellation.RefundDue);
+    }
+
+    [Fact]
+    public async Task A_card_charged_while_the_term_s_invoices_are_cancelled_waits_and_charges_nothing()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var seller = App.Services.GetRequiredService<IOptions<SellerOptions>>().Value.ToInvoiceSeller();
+
+        // A cancellation of the term (support's, a replaced renewal choice, a term end) credits its invoices under the membership's lock;
+        // the charge falls due then, waits for it, and reads the invoice cancelled.
+        await using (var cancellation = App.Store.LightweightSession())
+        {
+            await cancellation.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(account));
+            Assert.Equal([invoice.InvoiceNumber], await InvoiceCancellations.CancelOwedAsync(cancellation, [invoice.Id], "Company closed",
+                seller, App.Clock.GetUtcNow(), default));
+            var charging = App.FastForward(TimeSpan.FromDays(30));
+            await App.UntilDoneOrWaitingForLockOf(charging, cancellation.Connection!.ProcessID);
+            await cancellation.SaveChangesAsync();
+            await charging;
+        }
+
+        Assert.Empty(Sandbox.Charges);
+        var cancelled = await App.Member(account).SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
+        Assert.Empty(cancelled.ChargeAttempts);
+        Assert.Equal(0, await Count("card_charge_attempted"));
     }
 }
