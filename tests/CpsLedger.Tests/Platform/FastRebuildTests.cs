@@ -301,6 +301,78 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_copys_JSON_is_Martens_with_every_objects_members_in_the_order_jsonb_keeps_them()
+    {
+        var view = new ProductView
+        {
+            Id = Guid.NewGuid(),
+            AccountId = Guid.NewGuid(),
+            ModelCode = "R5",
+            ModelName = "EOS R5",
+            Category = "camera_body",
+            SerialNumber = "SN 1",
+            PurchaseDate = new DateOnly(2026, 1, 2),
+            CountryOfPurchase = "EE",
+            Dealer = "Photopoint",
+            BestGuesses = [MandatoryDetail.PurchaseDate],
+            MissingDetails = [MandatoryDetail.SerialNumber],
+            GreenTick = true,
+            Points = 120,
+            Source = RegistrationSource.Migration,
+            RegisteredAt = DateTimeOffset.UnixEpoch,
+            Deregistered = true,
+            DeregistrationReason = DeregistrationReason.Sold,
+            DeregistrationNote = "note",
+            DeregisteredAt = DateTimeOffset.UnixEpoch,
+            PointsLines = [new PointsLine(Guid.NewGuid(), "R5", "EOS R5", "SN 1", 120, 120, 3, "PointsAllocated", Guid.NewGuid(),
+                DateTimeOffset.UnixEpoch, "support:agent", "why", "CPS-1", new CpsLedger.Api.Platform.CausedBy("owner@studio.example", "c-1"))],
+        };
+        var marten = App.Store.Options.Serializer();
+        var json = Written(DocumentCopy.InJsonbOrder(marten), view);
+
+        // The same JSON as Marten's ...
+        Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(Written(marten, view)),
+            System.Text.Json.Nodes.JsonNode.Parse(json)));
+        // ... with each object's keys already where PostgreSQL puts them.
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select $1::jsonb::text", connection);
+        command.Parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Jsonb, json);
+        Assert.Equal(KeysOf((string)(await command.ExecuteScalarAsync())!), KeysOf(json));
+    }
+
+    private static string Written(Marten.ISerializer serializer, object document)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        serializer.WriteTo(buffer, document);
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    // Every object's keys in the order written, depth first.
+    private static List<string> KeysOf(string json)
+    {
+        var keys = new List<string>();
+        void Walk(JsonElement element)
+        {
+            if (element.ValueKind == JsonValueKind.Object)
+            {
+                keys.Add(string.Join(",", element.EnumerateObject().Select(p => p.Name)));
+                foreach (var property in element.EnumerateObject())
+                    Walk(property.Value);
+            }
+            else if (element.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var item in element.EnumerateArray())
+                    Walk(item);
+            }
+        }
+
+        using var document = JsonDocument.Parse(json);
+        Walk(document.RootElement);
+        return keys;
+    }
+
+    [Fact]
     public void Replaying_a_second_claim_of_a_serial_already_held_fails_as_the_insert_would()
     {
         var claims = new Dictionary<string, SerialOwnership>();
