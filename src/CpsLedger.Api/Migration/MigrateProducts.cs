@@ -267,7 +267,7 @@ public static class MigrateProductsEndpoint
     {
         var logger = loggers.CreateLogger(typeof(MigrateProductsEndpoint));
         // Only support's request carries them (Before); each step records them on the events it writes.
-        var support = command?.SupportReason is { } reason ? new Support.ReasonAndTicket(reason.Trim(), command.TicketReference!.Trim()) : null;
+        var support = Support.SupportReason.Given(command?.SupportReason, command?.TicketReference);
         var recorded = await bus.InvokeAsync<RecordedMembershipNumbers>(new RecordLegacyMembershipNumbers(accountId,
             [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))], support), ct);
 

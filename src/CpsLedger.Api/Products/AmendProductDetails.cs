@@ -90,10 +90,12 @@ public static class AmendProductDetailsEndpoint
         return ProductPoints.WithPointsIfDue(amended, registration.Apply(amended), model, now);
     }
 
-    public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration, AmendProductDetails command, ClaimsPrincipal user)
+    // Support's reason and ticket, on the amendment and the points it allocates alike (SupportReason.OnBehalf).
+    public static ProblemDetails Before(AmendProductDetails command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration, AmendProductDetails command)
     {
-        if (Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid)
-            return invalid;
         if (ProductChecks.Registered(accountId, registration) is { Status: not null } refused)
             return refused;
         return command.ModelCode is not null && ProductModelCode.Normalize(command.ModelCode) != ProductModelCode.Normalize(registration!.ModelCode)
@@ -123,12 +125,8 @@ public static class AmendProductDetailsEndpoint
     [ReusesLoadedDocuments]
     public static (ProductRegistrationStatus, Events) Patch(AmendProductDetails command,
         // Not required: a missing registration is Validate's "Product not found", worded as another account's and as the GET's.
-        [WriteAggregate("registrationId", Required = false)] ProductRegistration? registration, ProductModelView model, IDocumentSession session,
-        TimeProvider clock)
+        [WriteAggregate("registrationId", Required = false)] ProductRegistration? registration, ProductModelView model, TimeProvider clock)
     {
-        // Only support's request carries them (Validate): on the amendment and the points it allocates alike.
-        if (command.SupportReason is { } reason)
-            Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
         var decision = Decide(registration!, command, model, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }

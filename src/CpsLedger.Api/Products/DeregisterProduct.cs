@@ -57,10 +57,11 @@ public static class DeregisterProductEndpoint
         _ => "registered in error",
     };
 
-    public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration, DeregisterProduct command, ClaimsPrincipal user) =>
-        Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid
-            ? invalid
-            : ProductChecks.Registered(accountId, registration);
+    // Support's reason and ticket, on the points removed and the deregistration alike (SupportReason.OnBehalf).
+    public static ProblemDetails Before(DeregisterProduct command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
+    public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration) => ProductChecks.Registered(accountId, registration);
 
     [WolverinePost("/api/accounts/{accountId}/products/{registrationId}/deregistration", OperationId = "DeregisterProduct")]
     [RequestExample("""{"reason":"sold","note":"Sold to a colleague"}""")]
@@ -69,11 +70,8 @@ public static class DeregisterProductEndpoint
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (ProductRegistrationStatus, Events) Post(DeregisterProduct command,
         // Not required: a missing registration is Validate's "Product not found", worded as another account's and as the GET's.
-        [WriteAggregate("registrationId", Required = false)] ProductRegistration? registration, IDocumentSession session, TimeProvider clock)
+        [WriteAggregate("registrationId", Required = false)] ProductRegistration? registration, TimeProvider clock)
     {
-        // Only support's request carries them (Validate): on the points removed and the deregistration alike.
-        if (command.SupportReason is { } reason)
-            Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
         var decision = Decide(registration!, command, clock.GetUtcNow());
         return (ProductRegistrationStatus.Of(decision.After), [.. decision.Events]);
     }

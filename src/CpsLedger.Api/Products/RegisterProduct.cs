@@ -153,10 +153,11 @@ public static class RegisterProductEndpoint
     // A query plan, so Wolverine reads the model in the same batch as that check: one round trip.
     public static ProductModelByCode Load(RegisterProduct command) => new(command.ModelCode);
 
-    public static ProblemDetails Validate(ProductModelView? model, RegisterProduct command, ClaimsPrincipal user) =>
-        Support.SupportReason.Check(user, command.SupportReason, command.TicketReference, "supportReason") is { Status: not null } invalid
-            ? invalid
-            : CatalogueChecks.Registrable(model, command.ModelCode);
+    // Support's reason and ticket, on the registration and the points it allocates alike (SupportReason.OnBehalf).
+    public static ProblemDetails Before(RegisterProduct command, ClaimsPrincipal user, IDocumentSession session) =>
+        Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
+
+    public static ProblemDetails Validate(ProductModelView? model, RegisterProduct command) => CatalogueChecks.Registrable(model, command.ModelCode);
 
     [WolverinePost("/api/accounts/{accountId}/products", OperationId = "RegisterProduct")]
     [RequestExample("""{"modelCode":"EOS-R5","serialNumber":"0123 4567","purchaseDate":"2024-03-01","countryOfPurchase":"EE","bestGuesses":["purchase_date"]}""")]
@@ -164,11 +165,8 @@ public static class RegisterProductEndpoint
     [EndpointSummary("Register a product (points are allocated once all four mandatory details are given); support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (ProductRegistrationCreated, IStartStream) Post(Guid accountId, RegisterProduct command, ProductModelView model,
-        IDocumentSession session, TimeProvider clock)
+        TimeProvider clock)
     {
-        // Only support's request carries them (Validate): on the registration and the points it allocates alike.
-        if (command.SupportReason is { } reason)
-            Support.SupportReason.Record(session, reason.Trim(), command.TicketReference!.Trim());
         var registrationId = Guid.CreateVersion7();
         var decision = Decide(registrationId, accountId, command, model, RegistrationSource.Registration, clock.GetUtcNow());
         return (new ProductRegistrationCreated(ProductRegistrationStatus.Of(decision.After)),

@@ -78,8 +78,10 @@ public static class SupportReason
     {
         if (Check(user, reason, ticket, "supportReason") is { Status: not null } refused)
             return refused;
-        if (reason is not null)
-            Record(session, reason.Trim(), ticket!.Trim());
+        Given(reason, ticket)?.Record(session);
         return WolverineContinue.NoProblems;
     }
+
+    /// <summary>The reason and ticket of a request <see cref="Check"/> passed, trimmed: null when it carries none (not support's).</summary>
+    public static ReasonAndTicket? Given(string? reason, string? ticket) => reason is null ? null : new(reason.Trim(), ticket!.Trim());
 }

@@ -96,7 +96,7 @@ namespace Internal.Generated.WolverineHandlers
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", registrationId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Products.ProductRegistration");
-                var problemDetails2 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Validate(accountId, stream_registration.Aggregate, command, httpContext.User);
+                var problemDetails2 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -104,11 +104,19 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
+                var problemDetails3 = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Validate(accountId, stream_registration.Aggregate, command);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
                 var modelOfRegistration_result = await modelOfRegistration_BatchItem.ConfigureAwait(false);
                 var productModelView = await CpsLedger.Api.Products.AmendProductDetailsEndpoint.LoadAsync(stream_registration.Aggregate, modelOfRegistration_result, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
                 
                 // The actual HTTP request handler execution
-                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(command, stream_registration.Aggregate, productModelView, documentSession, _timeProvider);
+                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.AmendProductDetailsEndpoint.Patch(command, stream_registration.Aggregate, productModelView, _timeProvider);
 
                 if (events != null)
                 {

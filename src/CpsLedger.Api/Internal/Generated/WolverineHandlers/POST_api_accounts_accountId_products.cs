@@ -76,7 +76,7 @@ namespace Internal.Generated.WolverineHandlers
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.RegisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products").SetTag("http.request.method", "POST");
             var productModelByCode_result = await productModelByCode_BatchItem.ConfigureAwait(false);
-            var problemDetails2 = CpsLedger.Api.Products.RegisterProductEndpoint.Validate(productModelByCode_result, command, httpContext.User);
+            var problemDetails2 = CpsLedger.Api.Products.RegisterProductEndpoint.Before(command, httpContext.User, documentSession);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
             {
@@ -84,9 +84,17 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var problemDetails3 = CpsLedger.Api.Products.RegisterProductEndpoint.Validate(productModelByCode_result, command);
+            // Evaluate whether the processing should stop if there are any problems
+            if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+            {
+                await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
+                return;
+            }
+
             
             // The actual HTTP request handler execution
-            (var productRegistrationCreated_response, var startStream) = CpsLedger.Api.Products.RegisterProductEndpoint.Post(accountId, command, productModelByCode_result, documentSession, _timeProvider);
+            (var productRegistrationCreated_response, var startStream) = CpsLedger.Api.Products.RegisterProductEndpoint.Post(accountId, command, productModelByCode_result, _timeProvider);
 
             if (startStream != null)
             {

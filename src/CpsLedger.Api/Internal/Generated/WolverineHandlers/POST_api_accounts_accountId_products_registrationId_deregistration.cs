@@ -93,7 +93,7 @@ namespace Internal.Generated.WolverineHandlers
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", registrationId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Products.ProductRegistration");
-                var problemDetails2 = CpsLedger.Api.Products.DeregisterProductEndpoint.Validate(accountId, stream_registration.Aggregate, command, httpContext.User);
+                var problemDetails2 = CpsLedger.Api.Products.DeregisterProductEndpoint.Before(command, httpContext.User, documentSession);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -101,9 +101,17 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
+                var problemDetails3 = CpsLedger.Api.Products.DeregisterProductEndpoint.Validate(accountId, stream_registration.Aggregate);
+                // Evaluate whether the processing should stop if there are any problems
+                if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
+                {
+                    await WriteProblems(problemDetails3, httpContext).ConfigureAwait(false);
+                    return;
+                }
+
                 
                 // The actual HTTP request handler execution
-                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.DeregisterProductEndpoint.Post(command, stream_registration.Aggregate, documentSession, _timeProvider);
+                (var productRegistrationStatus_response, var events) = CpsLedger.Api.Products.DeregisterProductEndpoint.Post(command, stream_registration.Aggregate, _timeProvider);
 
                 if (events != null)
                 {
