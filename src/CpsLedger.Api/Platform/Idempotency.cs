@@ -153,11 +153,12 @@ public sealed class IdempotencyMiddleware(
         }
 
         // A header given twice would be read as the two keys joined ("a,b"), and an empty one as no key: either way a retry
-        // with the key the client believes it sent would not be recognised.
-        if (keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(char.IsControl))
+        // with the key the client believes it sent would not be recognised. A comma is refused for the same reason: a proxy
+        // may join a header sent twice into one line with a comma (RFC 9110, 5.3), so "a,b" cannot be told from two keys.
+        if (keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(c => char.IsControl(c) || c == ','))
         {
             await Problems.Write(context, StatusCodes.Status400BadRequest, "Invalid Idempotency-Key",
-                $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters.");
+                $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters and no comma.");
             return;
         }
 

@@ -24,12 +24,13 @@ public sealed class IdempotencyKeyOnTheWireTests(ConsoleApp app) : IAsyncLifetim
     [Theory]
     [InlineData("Idempotency-Key: \r\n")]
     [InlineData("Idempotency-Key: first\r\nIdempotency-Key: second\r\n")]
-    public async Task an_empty_or_repeated_key_header_is_refused_and_nothing_is_written(string keyLines)
+    [InlineData("Idempotency-Key: first, second\r\n")]
+    public async Task an_empty_repeated_or_joined_key_header_is_refused_and_nothing_is_written(string keyLines)
     {
         var (status, body) = await Send(keyLines);
 
         Assert.Equal(400, status);
-        Assert.Contains("The Idempotency-Key header must be given once, with 1 to 200 printable characters.", body);
+        Assert.Contains("The Idempotency-Key header must be given once, with 1 to 200 printable characters and no comma.", body);
         await using var session = app.Store.QuerySession();
         Assert.Equal(0, await session.Query<AccountView>().CountAsync());
     }
