@@ -179,8 +179,12 @@ public static class AccountHistory
         var settlements = await session.Events.QueryAllRawEvents()
             .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
             .OrderBy(e => e.Sequence).ToListAsync(ct);
+        // The last settlement of that invoice before the move, or else the one the move was committed with: a settlement takes the
+        // membership's lock before it reads the invoice, so Marten writes the membership's event first in that transaction (streams
+        // in the order fetched).
         return moves.ToDictionary(m => m.Event.Id, m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber,
-            settlements.LastOrDefault(s => s.StreamId == m.From.InvoiceId && s.Sequence < m.Event.Sequence)?.Data));
+            (settlements.LastOrDefault(s => s.StreamId == m.From.InvoiceId && s.Sequence < m.Event.Sequence)
+             ?? settlements.FirstOrDefault(s => s.StreamId == m.From.InvoiceId))?.Data));
     }
 
     /// <param name="settlement">The settled invoice's <c>InvoicePaid</c> or <c>InvoiceCancelled</c>; null when none is found.</param>

@@ -76,7 +76,7 @@ public static class ChargeCardHandler
     // The membership's lock first (MembershipStream), then the invoice's read, as every write to a term in force: a cancellation
     // of the term (finance's credit note, support's cancellation, a replaced renewal choice, the term end) and this charge decide
     // one after the other. One committed first is read here and nothing is charged; one that comes later waits, and reads the
-    // payment (support's credits no paid invoice; finance's, having read the invoice open, fails its version check: 409). With only
+    // payment (support's credits no paid invoice; finance's credits it, its credit note showing a refund due). With only
     // the invoice's version check, a cancellation committing between the read and the append left the card charged and the ledger
     // without the payment: the retry read the invoice cancelled. So the gateway is called under the lock: a second or so, at
     // most Wolverine's execution timeout (60 s, the token given to the gateway), after which the attempt is retried with the same key.

@@ -2,6 +2,7 @@ using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using FluentValidation;
+using JasperFx.Events;
 using Marten;
 using Marten.Schema;
 using Microsoft.AspNetCore.Authorization;
@@ -107,19 +108,28 @@ public static class CancelInvoiceDecision
     }
 }
 
-/// <summary>What cancelling needs besides the invoice: its claim (null: not this account's), the account, the year's credit note counter.</summary>
-public sealed record CancellationContext(InvoiceNumberClaim? Claim, AccountView Account, CreditNoteNumberCounter? Counter, int Year);
+/// <summary>
+/// What cancelling needs besides the invoice: its claim (null: not this account's), the account, the year's credit note counter, and the
+/// account's membership stream, locked (null without a claim).
+/// </summary>
+public sealed record CancellationContext(InvoiceNumberClaim? Claim, AccountView Account, CreditNoteNumberCounter? Counter, int Year,
+    IEventStream<AccountMembership>? Membership = null);
 
 public static class CancelInvoiceEndpoint
 {
-    public static async Task<CancellationContext> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, TimeProvider clock,
+    // The membership's lock before the invoice is read (the workflow fetches it after this), as every settlement: a card charge or a
+    // transfer holding it commits first and the credit note reads the payment (a refund due), instead of failing the version check on
+    // an invoice read open (409 "Concurrent change", and the refund due only when asked again).
+    public static async Task<CancellationContext> LoadAsync(Guid accountId, string invoiceNumber, IDocumentSession session, TimeProvider clock,
         CancellationToken ct)
     {
         var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
         var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
         var year = clock.GetUtcNow().UtcDateTime.Year;
-        return new CancellationContext(claim?.AccountId == accountId ? claim : null, account,
-            await session.LoadAsync<CreditNoteNumberCounter>(year.ToString("D4"), ct), year);
+        if (claim?.AccountId != accountId)
+            return new CancellationContext(null, account, null, year);
+        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct);
+        return new CancellationContext(claim, account, await session.LoadAsync<CreditNoteNumberCounter>(year.ToString("D4"), ct), year, membership);
     }
 
     public static ProblemDetails Before(CancellationContext context, string invoiceNumber) =>
@@ -158,7 +168,7 @@ public static class CancelInvoiceEndpoint
         }
         session.Insert(new CreditNoteNumberClaim { Id = number, InvoiceId = invoice.Id, AccountId = accountId });
         // A suspension for this invoice no longer has a debt behind it: lifted (or moved to another overdue invoice) in the same transaction.
-        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, invoicing.Value, now, ct);
+        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, invoicing.Value, now, ct, context.Membership);
         Support.SupportReason.Record(session, command.Reason.Trim());
         var note = (CreditNoteIssued)events[1];
         return (TypedResults.Created($"/api/accounts/{accountId}/credit-notes/{number}",

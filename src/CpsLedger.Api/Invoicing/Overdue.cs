@@ -79,7 +79,7 @@ public static class OverdueDecision
     /// is loaded.
     /// </summary>
     /// <param name="locked">The membership stream, when the caller has already fetched it for exclusive writing in this session (the card
-    /// charge): used instead of fetching it a second time.</param>
+    /// charge, the transfer, finance's credit note: each takes the lock before it reads the invoice): used instead of fetching it again.</param>
     public static async Task<bool> ReinstateIfSuspendedAsync(IDocumentSession session, Invoice invoice, InvoicingOptions options, DateTimeOffset now,
         CancellationToken ct, IEventStream<AccountMembership>? locked = null)
     {

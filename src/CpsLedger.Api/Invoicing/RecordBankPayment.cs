@@ -1,6 +1,7 @@
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using FluentValidation;
+using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -89,16 +90,24 @@ public sealed record BankPaymentRecorded(
 
 /// <summary>
 /// The invoice a bank transfer names, by its number, its creditor reference or found in the transfer's reference; null when none.
-/// <paramref name="Mismatch"/>: a number and a creditor reference that name different invoices.
+/// <paramref name="Mismatch"/>: a number and a creditor reference that name different invoices. <paramref name="Membership"/>: the
+/// invoice's membership stream, locked (null without a claim).
 /// </summary>
-public sealed record NamedInvoice(string? Number, InvoiceNumberClaim? Claim, ProblemDetails? Mismatch = null);
+public sealed record NamedInvoice(string? Number, InvoiceNumberClaim? Claim, ProblemDetails? Mismatch = null,
+    IEventStream<AccountMembership>? Membership = null);
 
 public static class RecordBankPaymentEndpoint
 {
-    public static async Task<NamedInvoice> LoadAsync(RecordBankPayment command, IQuerySession session, CancellationToken ct)
+    // The membership's lock before the invoice is read (the workflow fetches it after this): a cancellation of the term holding the
+    // lock commits first and the transfer reads the invoice cancelled (409 "Invoice cancelled", refund the transfer), instead of
+    // failing the version check on an invoice read open (409 "Concurrent change", then "Invoice cancelled" when sent again).
+    public static async Task<NamedInvoice> LoadAsync(RecordBankPayment command, IDocumentSession session, CancellationToken ct)
     {
         var (number, mismatch) = BankPaymentMatching.InvoiceNumberOf(command);
-        return new NamedInvoice(number, number is null ? null : await session.LoadAsync<InvoiceNumberClaim>(number, ct), mismatch);
+        if (number is null || await session.LoadAsync<InvoiceNumberClaim>(number, ct) is not { } claim)
+            return new NamedInvoice(number, null, mismatch);
+        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(claim.AccountId), ct);
+        return new NamedInvoice(number, claim, mismatch, membership);
     }
 
     /// <summary>Nothing is recorded against an invoice that cannot be named: finance records it again once it is known.</summary>
@@ -149,7 +158,7 @@ public static class RecordBankPaymentEndpoint
     [RequestExample("""{"reference":"CPS INV-2026-000001 Valgus Studio","amount":124.00,"currency":"EUR","valueDate":"2026-12-01","bankReference":"LHV-20261201-0042"}""")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static async Task<(Created<BankPaymentRecorded>, Events)> Post(RecordBankPayment command,
+    public static async Task<(Created<BankPaymentRecorded>, Events)> Post(RecordBankPayment command, NamedInvoice named,
         [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, IDocumentSession session,
         IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
     {
@@ -160,7 +169,7 @@ public static class RecordBankPaymentEndpoint
         var received = (PaymentReceived)events[0];
         var paid = events.OfType<InvoicePaid>().Any();
         // Paying in full lifts a suspension (or moves it to another overdue invoice) in the same transaction (the membership stream).
-        var reinstated = paid && await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, invoicing.Value, now, ct);
+        var reinstated = paid && await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, invoicing.Value, now, ct, named.Membership);
         return (TypedResults.Created($"/api/accounts/{invoice.AccountId}/invoices/{invoice.InvoiceNumber}",
                 new BankPaymentRecorded(received.PaymentId, invoice.InvoiceNumber, invoice.AccountId, received.Amount, received.Currency,
                     received.Kind, received.TotalReceived, received.Outstanding, received.Overpaid, paid ? InvoiceStatus.Paid : invoice.Status,

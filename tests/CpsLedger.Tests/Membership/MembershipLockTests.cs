@@ -16,8 +16,8 @@ namespace CpsLedger.Tests.Membership;
 
 /// <summary>
 /// The membership's lock (<see cref="MembershipStream"/>): a suspension and a settlement append to the membership stream under it, so
-/// every other write to a membership in force takes it before it reads anything, and so do the issue of an invoice for its term and
-/// the card charge of one.
+/// every other write to a membership in force takes it before it reads anything, and so do the issue of an invoice for its term, the
+/// card charge of one, a transfer and finance's credit note.
 /// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock.
 /// </summary>
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
@@ -350,23 +350,76 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
-    public async Task Finance_cancelling_the_invoice_while_the_card_is_charged_is_refused_and_then_credits_the_payment_as_a_refund()
+    public async Task Finance_cancelling_the_invoice_while_the_card_is_charged_waits_and_credits_the_payment_as_a_refund()
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
         await App.FastForward(IssueDelay);
         var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
-        var url = $"/api/accounts/{account}/invoices/{number}/cancellation";
+        var logs = App.Logs.Mark();
 
-        // Finance read the invoice open; it waits for the charge's lock, and the charge committed meanwhile fails its version check.
-        var cancelling = await CancelledWhileTheCardIsCharged(() => Finance.PostJson(url, new { reason = "Issued without the buyer's VAT ID" }));
+        // Finance's credit note takes the charge's lock before it reads the invoice, so it reads the payment: the credit note makes what the
+        // card paid a refund due at once. It used to read the invoice open first and fail its version check (409, a refund only if asked again).
+        var cancelling = await CancelledWhileTheCardIsCharged(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued without the buyer's VAT ID" }));
 
-        Assert.Equal("Concurrent change", (await cancelling.ReadProblem(HttpStatusCode.Conflict)).Title);
-        var charge = await ChargedAndRecorded(account);
-        // Asked again, finance reads the payment: the credit note makes what the card paid a refund due.
-        var cancellation = await Finance.PostJson(url, new { reason = "Issued without the buyer's VAT ID" })
-            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
+        var cancellation = await cancelling.ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
+        var charge = Assert.Single(Sandbox.Charges);
         Assert.Equal(charge.Amount, cancellation.RefundDue);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Cancelled, invoice.Status);
+        Assert.Equal((PaymentMethod.Card, charge.Amount), (Assert.Single(invoice.Payments).Method, invoice.TotalReceived));
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    /// <summary>
+    /// The term's invoice credited under the membership's lock, as support's cancellation of the membership (or a replaced renewal choice,
+    /// a term end) does; <paramref name="meanwhile"/> starts then, and the cancellation commits once that has finished or waits for its lock.
+    /// </summary>
+    private async Task<T> WhileTheTermIsCancelled<T>(Guid account, Invoice invoice, Func<Task<T>> meanwhile)
+    {
+        var seller = App.Services.GetRequiredService<IOptions<SellerOptions>>().Value.ToInvoiceSeller();
+        var logs = App.Logs.Mark();
+        Task<T> running;
+        await using (var cancellation = App.Store.LightweightSession())
+        {
+            await cancellation.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(account));
+            Assert.Equal([invoice.InvoiceNumber], await InvoiceCancellations.CancelOwedAsync(cancellation, [invoice.Id], "Company closed",
+                seller, App.Clock.GetUtcNow(), default));
+            running = meanwhile();
+            await App.UntilDoneOrWaitingForLockOf(running, cancellation.Connection!.ProcessID);
+            await cancellation.SaveChangesAsync();
+        }
+
+        var result = await running;
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+        return result;
+    }
+
+    [Theory]
+    [InlineData(true)] // in full: it would lift a suspension, so it took the lock, but only after reading the invoice
+    [InlineData(false)] // in part: it took no lock at all
+    public async Task A_transfer_recorded_while_the_term_is_cancelled_waits_and_is_refused_for_the_cancelled_invoice(bool inFull)
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var amount = inFull ? invoice.Total : 10m;
+
+        // Found in a scratch test: the transfer read the invoice open before the cancellation committed, then failed the version check
+        // (409 "Concurrent change"), and only when sent again was it refused for the cancelled invoice. It now waits for the membership's
+        // lock before it reads the invoice, and gives that answer the first time.
+        var recording = await WhileTheTermIsCancelled(account, invoice, () =>
+            Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, amount, "LHV-1")));
+
+        var problem = await recording.ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Invoice cancelled", problem.Title);
+        Assert.Contains("Refund the transfer", problem.Detail);
+        var cancelled = await App.Member(account).SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
+        Assert.Empty(cancelled.Payments);
+        Assert.Equal(0, await Count("payment_received"));
     }
 
     [Fact]

@@ -75,7 +75,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var cancellationContext = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.LoadAsync(accountId, invoiceNumber, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var cancellationContext = await CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.LoadAsync(accountId, invoiceNumber, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
             var result_of_InvoiceStreamId = CpsLedger.Api.Invoicing.CancelInvoiceEndpoint.InvoiceStreamId(cancellationContext);
             var batchedQuery = documentSession.CreateBatchQuery();
 

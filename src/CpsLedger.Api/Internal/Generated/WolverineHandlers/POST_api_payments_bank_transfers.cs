@@ -53,7 +53,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint").SetTag("http.route", "/api/payments/bank-transfers").SetTag("http.request.method", "POST");
             try
             {
-                var namedInvoice = await CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint.LoadAsync(command, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var namedInvoice = await CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint.LoadAsync(command, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
                 var result_of_InvoiceStreamId = CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint.InvoiceStreamId(namedInvoice);
                 // Loading Marten aggregate as part of the aggregate handler workflow
                 var stream_claimed = await documentSession.Events.FetchForWriting<CpsLedger.Api.Invoicing.Invoice>(result_of_InvoiceStreamId, httpContext.RequestAborted);
@@ -77,7 +77,7 @@ namespace Internal.Generated.WolverineHandlers
 
                 
                 // The actual HTTP request handler execution
-                (var createdOfBankPaymentRecorded, var events) = await CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint.Post(command, stream_claimed.Aggregate, documentSession, _optionsOfInvoicingOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+                (var createdOfBankPaymentRecorded, var events) = await CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint.Post(command, namedInvoice, stream_claimed.Aggregate, documentSession, _optionsOfInvoicingOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
                 if (events != null)
                 {
