@@ -100,7 +100,10 @@ public static class ReviewInvitationHandler
         var causes = new Dictionary<Guid, Platform.CausedBy?>();
         foreach (var review in reviews)
             causes[review.AccountId] = review.Cause ?? causes.GetValueOrDefault(review.AccountId);
-        var (accounts, table) = await ReviewInputs.LoadAsync(session, [.. causes.Keys], ct);
+        // Read, and so appended, in the accounts' order, not the reviews': Marten writes a session's streams in the order it fetched
+        // them, each commit locking the stream's row and the account's hash chain in turn, so two batches (two nodes) naming the same
+        // accounts in opposite orders deadlocked (PostgreSQL failed one after deadlock_timeout). In one order, one waits for the other.
+        var (accounts, table) = await ReviewInputs.LoadAsync(session, [.. causes.Keys.Order()], ct);
         var emails = new OutgoingMessages();
         foreach (var account in accounts)
         {
