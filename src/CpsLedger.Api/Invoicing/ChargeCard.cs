@@ -79,7 +79,7 @@ public static class ChargeCardHandler
     // payment (support's credits no paid invoice; finance's credits it, its credit note showing a refund due). With only
     // the invoice's version check, a cancellation committing between the read and the append left the card charged and the ledger
     // without the payment: the retry read the invoice cancelled. So the gateway is called under the lock: a second or so, at
-    // most Wolverine's execution timeout (60 s, the token given to the gateway), after which the attempt is retried with the same key.
+    // most Invoicing:GatewayTimeout (ChargeWithinAsync), after which the attempt is retried with the same key.
     public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
         IOptions<InvoicingOptions> options, CancellationToken ct)
     {
@@ -100,10 +100,13 @@ public static class ChargeCardHandler
             return [];
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
+        if (ChargeCardTestSeam.BeforeGatewayCalled is { } beforeCall)
+            await beforeCall(session);
         var result = card is null
             ? new ChargeResult(ChargeOutcome.Declined, null, "no card on file")
-            : await gateway.ChargeAsync(new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt), card.ChargeWith(),
-                invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), ct);
+            : await ChargeWithinAsync(gateway, new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt),
+                card.ChargeWith(), invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"),
+                options.Value.GatewayTimeout, ct);
 
         if (ChargeCardTestSeam.AfterGatewayAnswered is { } afterAnswer)
             await afterAnswer(session);
@@ -114,13 +117,38 @@ public static class ChargeCardHandler
             await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, options.Value, now, ct, membership);
         return [.. messages];
     }
+
+    /// <summary>
+    /// The gateway's answer, or a <see cref="TimeoutException"/> (outcome unknown) once <paramref name="timeout"/> has passed, whether or
+    /// not the adapter heeds its token. The lock this charge holds is then released with its rollback before a write waiting for it
+    /// fails on the database's command timeout (Wolverine's execution timeout, 60 s, was longer than Npgsql's 30 s), and the attempt is
+    /// retried with the same idempotency key, as after a lost response. Wall-clock time: how long the gateway takes, not the service's
+    /// business clock.
+    /// </summary>
+    internal static async Task<ChargeResult> ChargeWithinAsync(IPaymentGateway gateway, ChargeRequest request, TimeSpan timeout, CancellationToken ct)
+    {
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        giveUp.CancelAfter(timeout);
+        try
+        {
+            return await gateway.ChargeAsync(request, giveUp.Token).WaitAsync(giveUp.Token);
+        }
+        catch (OperationCanceledException) when (giveUp.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"The payment gateway did not answer charge {request.IdempotencyKey} within {timeout.TotalSeconds:0.###} s " +
+                                       "(Invoicing:GatewayTimeout): outcome unknown, retried with the same key.");
+        }
+    }
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between the gateway's answer and the charge's
-/// commit, given the charging session, so that a test can cancel the invoice meanwhile.
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step under the membership's lock just before the card
+/// is presented, and one between the gateway's answer and the charge's commit, given the charging session, so that a test can cancel
+/// the invoice meanwhile.
 /// </summary>
 internal static class ChargeCardTestSeam
 {
+    internal static Func<IDocumentSession, Task>? BeforeGatewayCalled { get; set; }
+
     internal static Func<IDocumentSession, Task>? AfterGatewayAnswered { get; set; }
 }

@@ -18,6 +18,23 @@ public sealed class InvoicingOptions
 
     public TimeSpan CardRetryInterval { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// How long a card charge waits for the payment gateway's answer before it gives up (outcome unknown: retried with the same
+    /// idempotency key). The charge holds the membership's lock meanwhile, so it is kept shorter than the database's command timeout
+    /// that a write waiting for that lock runs under.
+    /// </summary>
+    public TimeSpan GatewayTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>What a write waiting for the charge's lock has left of its command timeout at least, after the gateway's.</summary>
+    public static readonly TimeSpan LockWaitMargin = TimeSpan.FromSeconds(5);
+
+    /// <summary>Npgsql's command timeout in the connection string (30 s unless it says otherwise); null when it is off (0).</summary>
+    public static TimeSpan? CommandTimeoutOf(string? connectionString)
+    {
+        var seconds = new Npgsql.NpgsqlConnectionStringBuilder(connectionString ?? "").CommandTimeout;
+        return seconds > 0 ? TimeSpan.FromSeconds(seconds) : null;
+    }
+
     /// <summary>How long an invoice may be overdue before the membership is suspended.</summary>
     public TimeSpan SuspensionGracePeriod { get; set; } = TimeSpan.FromDays(14);
 
@@ -51,6 +68,13 @@ public static class InvoicingSetup
             .Validate(o => o.PaymentTermDays is >= 0 and <= 365, "Invoicing:PaymentTermDays must be between 0 and 365.")
             .Validate(o => o.CardChargeAttempts is >= 1 and <= 10, "Invoicing:CardChargeAttempts must be between 1 and 10.")
             .Validate(o => o.CardRetryInterval > TimeSpan.Zero, "Invoicing:CardRetryInterval must be positive.")
+            .Validate(o => o.GatewayTimeout > TimeSpan.Zero, "Invoicing:GatewayTimeout must be positive.")
+            .Validate<IConfiguration>((o, configuration) =>
+                    InvoicingOptions.CommandTimeoutOf(configuration.GetConnectionString(Platform.Database.ConnectionStringName)) is not { } command
+                    || o.GatewayTimeout <= command - InvoicingOptions.LockWaitMargin,
+                $"Invoicing:GatewayTimeout must be at least {InvoicingOptions.LockWaitMargin.TotalSeconds:0} s shorter than the database's command " +
+                "timeout (Command Timeout in ConnectionStrings:Marten, 30 s by default): a card charge holds the membership's lock while it " +
+                "waits for the gateway, and a write waiting for that lock would fail on its own command timeout instead of getting it.")
             .Validate(o => o.SuspensionGracePeriod >= TimeSpan.Zero, "Invoicing:SuspensionGracePeriod must not be negative.")
             .Validate(o => o.BankTransferSurcharges.Values.All(s => s >= 0), "Invoicing:BankTransferSurcharges must not be negative.")
             .ValidateOnStart();

@@ -46,11 +46,20 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     /// <summary>Approved and charged, but the response is lost on the way back (the caller sees a timeout) the first time.</summary>
     public const string ApproveResponseLost = "tok_sandbox_approve_response_lost";
 
-    public static readonly IReadOnlyList<string> Tokens = [Approve, Decline, Error, ApproveResponseLost];
+    /// <summary>
+    /// Approved and charged, but the first answer takes <see cref="SlowAnswer"/>, longer than any gateway timeout the service allows
+    /// (Invoicing:GatewayTimeout): the caller gives up, and a repeat of the key answers at once with the first result.
+    /// </summary>
+    public const string ApproveSlow = "tok_sandbox_approve_slow";
+
+    public static readonly TimeSpan SlowAnswer = TimeSpan.FromMinutes(1);
+
+    public static readonly IReadOnlyList<string> Tokens = [Approve, Decline, Error, ApproveResponseLost, ApproveSlow];
 
     private readonly ConcurrentDictionary<string, ChargeResult> _byKey = new();
     private readonly ConcurrentQueue<ChargeRequest> _charged = new();
     private readonly ConcurrentDictionary<string, bool> _responseLost = new();
+    private readonly ConcurrentDictionary<string, bool> _answeredSlowly = new();
 
     /// <summary>The sandbox's ledger: every charge that moved money, once per charge.</summary>
     public IReadOnlyList<ChargeRequest> Charges => [.. _charged];
@@ -61,6 +70,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         _byKey.Clear();
         _charged.Clear();
         _responseLost.Clear();
+        _answeredSlowly.Clear();
     }
 
     // The sandbox's test cards, by the token its card form would give (numbers as in providers' test-card tables).
@@ -70,6 +80,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         [Decline] = ("Visa", "0002"),
         [Error] = ("Visa", "0119"),
         [ApproveResponseLost] = ("Mastercard", "4444"),
+        [ApproveSlow] = ("Visa", "1881"),
     };
 
     private const string SavedPrefix = "pm_sandbox_";
@@ -81,7 +92,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     public Task<SavedCard> SaveCardAsync(SaveCardRequest request, CancellationToken ct)
     {
         if (!TestCards.TryGetValue(request.CardToken, out var card))
-            return Task.FromResult(new SavedCard(false, null, null, null, null, null, "unknown card token (sandbox: tok_sandbox_approve, _decline, _error, _approve_response_lost)"));
+            return Task.FromResult(new SavedCard(false, null, null, null, null, null, "unknown card token (sandbox: tok_sandbox_approve, _decline, _error, _approve_response_lost, _approve_slow)"));
         var behaviour = request.CardToken["tok_sandbox_".Length..];
         var reference = $"{SavedPrefix}{behaviour}_{Platform.DerivedIds.Hashed($"sandbox-card:{request.AccountId:N}:{request.CardToken}"):N}"[..(SavedPrefix.Length + behaviour.Length + 13)];
         return Task.FromResult(new SavedCard(true, reference, card.Brand, card.Last4, 12, 2030, null));
@@ -92,14 +103,14 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         ? "tok_sandbox_" + reference[SavedPrefix.Length..reference.LastIndexOf('_')]
         : reference;
 
-    public Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct)
+    public async Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct)
     {
         var token = TokenOf(request.CardToken);
         var result = _byKey.GetOrAdd(request.IdempotencyKey, _ =>
         {
             var outcome = token switch
             {
-                Approve or ApproveResponseLost => new ChargeResult(ChargeOutcome.Approved, $"sbx_{Guid.NewGuid():N}", null),
+                Approve or ApproveResponseLost or ApproveSlow => new ChargeResult(ChargeOutcome.Approved, $"sbx_{Guid.NewGuid():N}", null),
                 Decline => new ChargeResult(ChargeOutcome.Declined, null, "card declined (insufficient funds)"),
                 Error => new ChargeResult(ChargeOutcome.Error, null, "processing error at the card issuer"),
                 _ => new ChargeResult(ChargeOutcome.Declined, null, "unknown card"),
@@ -113,6 +124,8 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
 
         if (token == ApproveResponseLost && _responseLost.TryAdd(request.IdempotencyKey, true))
             throw new TimeoutException($"Sandbox: the response to charge {request.IdempotencyKey} was lost (the card was charged).");
-        return Task.FromResult(result);
+        if (token == ApproveSlow && _answeredSlowly.TryAdd(request.IdempotencyKey, true))
+            await Task.Delay(SlowAnswer, ct);
+        return result;
     }
 }

@@ -119,6 +119,8 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Wolverine:OutboxStaleTime", "00:00:05");
         // The tests run the reconciliation when they mean to (its schedule would fire between steps of other tests).
         builder.UseSetting("Reconciliation:Enabled", "false");
+        // A gateway slower than this (the sandbox's tok_sandbox_approve_slow) is given up on quickly.
+        builder.UseSetting("Invoicing:GatewayTimeout", "00:00:00.200");
         // The tests move the clock by a month to reach due dates; the reconciliation looks back further than that.
         builder.UseSetting("Reconciliation:Lookback", "90.00:00:00");
         builder.ConfigureServices((context, services) =>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
@@ -223,5 +224,29 @@ public sealed class InvoicingRulesTests
         var pdf = InvoicePdf.Render(IssuedInvoice(), TestInvoices.Payee);
         Assert.Equal("%PDF", System.Text.Encoding.ASCII.GetString(pdf, 0, 4));
         Assert.True(pdf.Length > 1000);
+    }
+
+    [Theory]
+    [InlineData("00:00:20", null, true)] // the default, under Npgsql's default 30 s
+    [InlineData("00:00:25", null, true)]
+    [InlineData("00:00:26", null, false)] // a write waiting for the charge's lock would have less than 5 s left
+    [InlineData("00:00:00", null, false)]
+    [InlineData("00:00:55", "Host=db;Command Timeout=60", true)]
+    [InlineData("00:00:56", "Host=db;Command Timeout=60", false)]
+    [InlineData("00:05:00", "Host=db;Command Timeout=0", true)] // no command timeout: nothing to stay under
+    public void The_gateway_timeout_is_checked_when_the_service_starts_against_the_database_s_command_timeout(string timeout,
+        string? connectionString, bool valid)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Configuration["Invoicing:GatewayTimeout"] = timeout;
+        builder.Configuration["ConnectionStrings:Marten"] = connectionString;
+        builder.AddInvoicing();
+        using var services = builder.Services.BuildServiceProvider();
+
+        InvoicingOptions Read() => services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
+        if (valid)
+            Assert.Equal(TimeSpan.Parse(timeout, System.Globalization.CultureInfo.InvariantCulture), Read().GatewayTimeout);
+        else
+            Assert.Contains("Invoicing:GatewayTimeout", Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(Read).Message);
     }
 }

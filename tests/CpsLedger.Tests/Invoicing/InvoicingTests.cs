@@ -537,6 +537,27 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_gateway_slower_than_its_timeout_is_given_up_on_and_asked_again_with_the_same_key_charging_once()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveSlow);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var started = DateTimeOffset.UtcNow;
+        await App.FastForward(TimeSpan.FromDays(30));
+
+        // The gateway charged the card but would have answered after a minute; the charge gave up after Invoicing:GatewayTimeout (200 ms
+        // here) as after a lost response, and the retry with the same key got the first result at once.
+        Assert.True(DateTimeOffset.UtcNow - started < SandboxPaymentGateway.SlowAnswer / 2, "the charge waited for the gateway's slow answer");
+        var charge = Assert.Single(_sandbox.Charges);
+        Assert.EndsWith("-attempt-1", charge.IdempotencyKey);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Paid, invoice.Status);
+        Assert.Equal(ChargeOutcome.Approved, Assert.Single(invoice.ChargeAttempts).Outcome);
+        Assert.Equal(1, await Count("payment_received"));
+    }
+
+    [Fact]
     public async Task Invoice_numbers_are_consecutive_within_the_year_across_accounts()
     {
         await Billing.ListThousandPointModel(App.Store);
