@@ -53,7 +53,7 @@ public static class AccountHistory
         typeof(RenewalTierChosen), typeof(RenewalStopped), typeof(MembershipRenewed), typeof(MembershipLapsed), typeof(MembershipCancelled),
         typeof(TierUpgraded), typeof(Invoicing.PaymentCardRecorded), typeof(Invoicing.PaymentCardSaved), typeof(BillingDetailsChanged),
         typeof(Invoicing.InvoiceCancelled), typeof(Invoicing.CreditNoteIssued), typeof(Migration.LegacyProductMigrated),
-        typeof(Invoicing.InvoiceReplaced),
+        typeof(Invoicing.InvoiceReplaced), typeof(Invoicing.PaymentReceivedAfterCancellation),
     ];
 
     /// <summary>A sentence per event an auditor or support agent can read without the JSON.</summary>
@@ -102,6 +102,8 @@ public static class AccountHistory
         Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}: {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (e.Reason is null ? "" : $" ({e.Reason})"),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
+        Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
+                                                        $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",

@@ -55,6 +55,41 @@ public static class ChargeCardDecision
         var (overdue, followUps) = OverdueDecision.Decide(invoice, options, now);
         return ([attempted, overdue], followUps);
     }
+
+    /// <summary>
+    /// What the provider holds for an attempt not recorded on an invoice settled another way (paid or cancelled): an earlier delivery
+    /// presented the card, its outcome unknown (the answer lost or late), and rolled back, and the settlement committed meanwhile. A
+    /// charge found approved is recorded with the money: on a paid invoice an overpayment (<see cref="InvoicePayments.Receive"/>), on a
+    /// cancelled one a payment received after the cancellation, all of it a refund due. Nothing found, or a charge found declined or
+    /// failed, moved no money: nothing is recorded, as for an attempt never made (an attempt is recorded on an invoice still owed only).
+    /// </summary>
+    public static IReadOnlyList<object> DecideFound(Invoice invoice, int attempt, FoundCharge? found, Guid paymentId, DateTimeOffset now)
+    {
+        if (found is not { Outcome: ChargeOutcome.Approved } charge)
+            return [];
+        // Never added to the invoice's figures in another currency: retried, then dead-lettered for a person to look at.
+        if (!string.Equals(charge.Currency, invoice.Currency, StringComparison.Ordinal))
+            throw new InvalidOperationException($"The provider's charge for {IdempotencyKey(invoice.InvoiceNumber, attempt)} is in {charge.Currency}, " +
+                                                $"invoice {invoice.InvoiceNumber} in {invoice.Currency}: not recorded.");
+
+        var key = IdempotencyKey(invoice.InvoiceNumber, attempt);
+        var today = DateOnly.FromDateTime(now.UtcDateTime);
+        var attempted = new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, charge.Amount, charge.Currency, charge.Outcome,
+            charge.GatewayReference, null, null, now);
+        if (invoice.Status != InvoiceStatus.Cancelled)
+            return [attempted, .. InvoicePayments.Receive(invoice, paymentId, PaymentMethod.Card, charge.Amount, charge.Currency, today, key,
+                charge.GatewayReference ?? key, now)];
+
+        var creditNote = invoice.CreditNote?.CreditNoteNumber
+                         ?? throw new InvalidOperationException($"Cancelled invoice {invoice.InvoiceNumber} has no credit note.");
+        var received = invoice.TotalReceived + charge.Amount;
+        return
+        [
+            attempted,
+            new PaymentReceivedAfterCancellation(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, paymentId, PaymentMethod.Card, charge.Amount,
+                charge.Currency, today, key, charge.GatewayReference ?? key, creditNote, received, received, now),
+        ];
+    }
 }
 
 [Platform.SystemActor("card-charging")]
@@ -71,7 +106,7 @@ public static class ChargeCardHandler
     }
 
     // Not a pure function: presenting the card to the gateway is the charge. What follows from the answer is
-    // ChargeCardDecision.Decide.
+    // ChargeCardDecision.Decide; from what the gateway holds for an attempt on an invoice settled meanwhile, DecideFound.
     //
     // The membership's lock first (MembershipStream), then the invoice's read, as every write to a term in force: a cancellation
     // of the term (finance's credit note, support's cancellation, a replaced renewal choice, the term end) and this charge decide
@@ -79,7 +114,8 @@ public static class ChargeCardHandler
     // payment (support's credits no paid invoice; finance's credits it, its credit note showing a refund due). With only
     // the invoice's version check, a cancellation committing between the read and the append left the card charged and the ledger
     // without the payment: the retry read the invoice cancelled. So the gateway is called under the lock: a second or so, at
-    // most Invoicing:GatewayTimeout (ChargeWithinAsync), after which the attempt is retried with the same key.
+    // most Invoicing:GatewayTimeout (ChargeWithinAsync), after which the attempt is rolled back and retried with the same key; a
+    // settlement waiting for the lock goes on then, and the retry finds out from the gateway whether the card was charged.
     public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
         IOptions<InvoicingOptions> options, CancellationToken ct)
     {
@@ -93,11 +129,21 @@ public static class ChargeCardHandler
         var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(issued.AccountId), ct);
         var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
 
-        // Paid another way, cancelled, or this attempt already recorded (a redelivery): nothing to charge. An overdue invoice is
-        // charged when the member records a card after it became overdue.
-        if (stream.Aggregate is not { } invoice || invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled
-                                                 || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
+        // This attempt already recorded (a redelivery): nothing to do.
+        if (stream.Aggregate is not { } invoice || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
             return [];
+
+        // Paid another way or cancelled: nothing to charge. But a delivery of this attempt may have presented the card already and
+        // rolled back with its outcome unknown (the answer lost, or later than GatewayTimeout), releasing the lock to the settlement; had
+        // the provider charged, the money would be taken and the ledger would not know. So the provider is asked what it holds for the
+        // key (a lookup that never charges), under the lock and within the same timeout, and a charge found is recorded.
+        if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
+        {
+            var found = await FindWithinAsync(gateway, ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt),
+                options.Value.GatewayTimeout, ct);
+            stream.AppendMany(ChargeCardDecision.DecideFound(invoice, message.Attempt, found, Guid.CreateVersion7(), now));
+            return [];
+        }
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
         if (ChargeCardTestSeam.BeforeGatewayCalled is { } beforeCall)
@@ -125,17 +171,24 @@ public static class ChargeCardHandler
     /// retried with the same idempotency key, as after a lost response. Wall-clock time: how long the gateway takes, not the service's
     /// business clock.
     /// </summary>
-    internal static async Task<ChargeResult> ChargeWithinAsync(IPaymentGateway gateway, ChargeRequest request, TimeSpan timeout, CancellationToken ct)
+    internal static Task<ChargeResult> ChargeWithinAsync(IPaymentGateway gateway, ChargeRequest request, TimeSpan timeout, CancellationToken ct) =>
+        WithinAsync(token => gateway.ChargeAsync(request, token), $"charge {request.IdempotencyKey}", timeout, ct);
+
+    /// <summary>What the gateway holds for the key, within <paramref name="timeout"/> as <see cref="ChargeWithinAsync"/> (the lock is held).</summary>
+    internal static Task<FoundCharge?> FindWithinAsync(IPaymentGateway gateway, string idempotencyKey, TimeSpan timeout, CancellationToken ct) =>
+        WithinAsync(token => gateway.FindChargeAsync(idempotencyKey, token), $"the lookup of charge {idempotencyKey}", timeout, ct);
+
+    private static async Task<T> WithinAsync<T>(Func<CancellationToken, Task<T>> call, string what, TimeSpan timeout, CancellationToken ct)
     {
         using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(ct);
         giveUp.CancelAfter(timeout);
         try
         {
-            return await gateway.ChargeAsync(request, giveUp.Token).WaitAsync(giveUp.Token);
+            return await call(giveUp.Token).WaitAsync(giveUp.Token);
         }
         catch (OperationCanceledException) when (giveUp.IsCancellationRequested && !ct.IsCancellationRequested)
         {
-            throw new TimeoutException($"The payment gateway did not answer charge {request.IdempotencyKey} within {timeout.TotalSeconds:0.###} s " +
+            throw new TimeoutException($"The payment gateway did not answer {what} within {timeout.TotalSeconds:0.###} s " +
                                        "(Invoicing:GatewayTimeout): outcome unknown, retried with the same key.");
         }
     }

@@ -7,6 +7,9 @@ public sealed record ChargeRequest(string IdempotencyKey, string CardToken, deci
 
 public sealed record ChargeResult(ChargeOutcome Outcome, string? GatewayReference, string? Reason);
 
+/// <summary>What the provider holds for an idempotency key: the outcome of the charge presented with it, and what it was for.</summary>
+public sealed record FoundCharge(ChargeOutcome Outcome, decimal Amount, string Currency, string? GatewayReference, string? Reason);
+
 /// <summary>A card-form token to keep as the account's card at the provider.</summary>
 public sealed record SaveCardRequest(Guid AccountId, string CardToken);
 
@@ -27,6 +30,15 @@ public interface IPaymentGateway
     /// <param name="request">Its <see cref="ChargeRequest.CardToken"/> is the saved card's reference (or, for cards recorded before cards
     /// were saved, the card-form token).</param>
     Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct);
+
+    /// <summary>
+    /// What the provider holds for <paramref name="idempotencyKey"/>, or null when no charge was ever presented with it; never charges.
+    /// The card charge asks when an attempt whose outcome was unknown (a lost or late answer) finds the invoice settled another way in
+    /// the meantime: had the provider charged, the ledger records the money. An adapter finds the payment by the key it charged with
+    /// (providers search payments by the caller's own reference or metadata: the adapter puts the key there when it charges), for as
+    /// long as the card charge retries an attempt. An exception means "not known": the caller retries.
+    /// </summary>
+    Task<FoundCharge?> FindChargeAsync(string idempotencyKey, CancellationToken ct);
 
     /// <summary>Keeps a card-form token as a reusable card (as providers' "payment methods" do) and describes it.</summary>
     Task<SavedCard> SaveCardAsync(SaveCardRequest request, CancellationToken ct);
@@ -56,13 +68,18 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
 
     public static readonly IReadOnlyList<string> Tokens = [Approve, Decline, Error, ApproveResponseLost, ApproveSlow];
 
-    private readonly ConcurrentDictionary<string, ChargeResult> _byKey = new();
+    private readonly ConcurrentDictionary<string, (ChargeRequest Request, ChargeResult Result)> _byKey = new();
     private readonly ConcurrentQueue<ChargeRequest> _charged = new();
     private readonly ConcurrentDictionary<string, bool> _responseLost = new();
     private readonly ConcurrentDictionary<string, bool> _answeredSlowly = new();
 
+    private readonly ConcurrentQueue<string> _lookedUp = new();
+
     /// <summary>The sandbox's ledger: every charge that moved money, once per charge.</summary>
     public IReadOnlyList<ChargeRequest> Charges => [.. _charged];
+
+    /// <summary>Every key <see cref="FindChargeAsync"/> was asked about, in order.</summary>
+    public IReadOnlyList<string> LookedUp => [.. _lookedUp];
 
     /// <summary>Forget every key and charge (tests: invoice numbers start again at 1 after the ledger is reset).</summary>
     public void Clear()
@@ -71,6 +88,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         _charged.Clear();
         _responseLost.Clear();
         _answeredSlowly.Clear();
+        _lookedUp.Clear();
     }
 
     // The sandbox's test cards, by the token its card form would give (numbers as in providers' test-card tables).
@@ -106,7 +124,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     public async Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct)
     {
         var token = TokenOf(request.CardToken);
-        var result = _byKey.GetOrAdd(request.IdempotencyKey, _ =>
+        var (_, result) = _byKey.GetOrAdd(request.IdempotencyKey, _ =>
         {
             var outcome = token switch
             {
@@ -119,7 +137,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
                 _charged.Enqueue(request);
             logger.LogInformation("Sandbox charge {Key}: {Amount} {Currency} {Outcome}", request.IdempotencyKey, request.Amount,
                 request.Currency, outcome.Outcome);
-            return outcome;
+            return (request, outcome);
         });
 
         if (token == ApproveResponseLost && _responseLost.TryAdd(request.IdempotencyKey, true))
@@ -127,5 +145,14 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         if (token == ApproveSlow && _answeredSlowly.TryAdd(request.IdempotencyKey, true))
             await Task.Delay(SlowAnswer, ct);
         return result;
+    }
+
+    /// <summary>What the sandbox remembers of the key, a charge whose answer was lost or slow too (forgotten when the service restarts).</summary>
+    public Task<FoundCharge?> FindChargeAsync(string idempotencyKey, CancellationToken ct)
+    {
+        _lookedUp.Enqueue(idempotencyKey);
+        return Task.FromResult(_byKey.TryGetValue(idempotencyKey, out var charge)
+            ? new FoundCharge(charge.Result.Outcome, charge.Request.Amount, charge.Request.Currency, charge.Result.GatewayReference, charge.Result.Reason)
+            : null);
     }
 }

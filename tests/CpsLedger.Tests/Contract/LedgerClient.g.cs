@@ -10469,6 +10469,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("overpaid")]
         public double Overpaid { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
+        public double RefundDue { get; set; } = default!;
+
         [System.Text.Json.Serialization.JsonPropertyName("paidAt")]
         public System.DateTimeOffset? PaidAt { get; set; } = default!;
 
@@ -11425,6 +11428,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"overpayment")]
         Overpayment = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"after_cancellation")]
+        After_cancellation = 3,
 
     }
 

@@ -162,6 +162,100 @@ public sealed class InvoicingRulesTests
         Assert.Empty(messages);
     }
 
+    private static Invoice Applied(Invoice invoice, IEnumerable<object> events) => events.Aggregate(invoice, (i, e) => e switch
+    {
+        CardChargeAttempted a => i.Apply(a),
+        PaymentReceived r => i.Apply(r),
+        PaymentReceivedAfterCancellation r => i.Apply(r),
+        InvoicePaid p => i.Apply(p),
+        InvoiceCancelled c => i.Apply(c),
+        CreditNoteIssued n => i.Apply(n),
+        _ => throw new InvalidOperationException(e.GetType().Name),
+    });
+
+    private static readonly FoundCharge Charged = new(ChargeOutcome.Approved, 248.00m, "EUR", "sbx_1", null);
+
+    [Fact]
+    public void A_charge_found_on_an_invoice_paid_by_transfer_meanwhile_is_recorded_as_an_overpayment()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        invoice = Applied(invoice, InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 248m, "EUR", new DateOnly(2026, 12, 1),
+            null, "B1", Now));
+        Assert.Equal(InvoiceStatus.Paid, invoice.Status);
+
+        var events = ChargeCardDecision.DecideFound(invoice, 1, Charged, Guid.NewGuid(), Now);
+        Assert.Equal([typeof(CardChargeAttempted), typeof(PaymentReceived)], events.Select(e => e.GetType()));
+        var attempt = (CardChargeAttempted)events[0];
+        Assert.Equal(("INV-2026-000001-attempt-1", 248.00m, ChargeOutcome.Approved, "sbx_1"),
+            (attempt.IdempotencyKey, attempt.Amount, attempt.Outcome, attempt.GatewayReference));
+        var received = (PaymentReceived)events[1];
+        Assert.Equal((PaymentKind.Overpayment, PaymentMethod.Card, 248m, 496m, 248m), (received.Kind, received.Method, received.Amount,
+            received.TotalReceived, received.Overpaid));
+        var after = Applied(invoice, events);
+        Assert.Equal((InvoiceStatus.Paid, 248m, 0m), (after.Status, after.Overpaid, after.RefundDue));
+    }
+
+    [Fact]
+    public void A_charge_found_on_an_invoice_cancelled_meanwhile_is_recorded_as_received_after_the_cancellation_and_all_of_it_refunded()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        invoice = Applied(invoice, CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Company closed"), "CN-2026-000001", TestInvoices.Seller,
+            TestInvoices.Buyer(), Now));
+        Assert.Equal((InvoiceStatus.Cancelled, 0m), (invoice.Status, invoice.RefundDue));
+
+        var events = ChargeCardDecision.DecideFound(invoice, 1, Charged, Guid.NewGuid(), Now);
+        Assert.Equal([typeof(CardChargeAttempted), typeof(PaymentReceivedAfterCancellation)], events.Select(e => e.GetType()));
+        var received = (PaymentReceivedAfterCancellation)events[1];
+        Assert.Equal(("CN-2026-000001", 248m, 248m, 248m, "INV-2026-000001-attempt-1", "sbx_1"), (received.CreditNoteNumber, received.Amount,
+            received.TotalReceived, received.RefundDue, received.Reference, received.BankReference));
+        var after = Applied(invoice, events);
+        Assert.Equal((InvoiceStatus.Cancelled, 248m, 0m, 248m), (after.Status, after.TotalReceived, after.Outstanding, after.RefundDue));
+        Assert.Equal(PaymentKind.AfterCancellation, Assert.Single(after.Payments).Kind);
+        Assert.Equal(ChargeOutcome.Approved, Assert.Single(after.ChargeAttempts).Outcome);
+    }
+
+    [Fact]
+    public void A_cancelled_invoice_s_refund_due_adds_what_was_received_before_the_cancellation_to_what_came_after()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        invoice = Applied(invoice, InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 48m, "EUR", new DateOnly(2026, 12, 1),
+            null, "B1", Now));
+        invoice = Applied(invoice, CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Company closed"), "CN-2026-000001", TestInvoices.Seller,
+            TestInvoices.Buyer(), Now));
+        Assert.Equal((48m, 48m), (invoice.CreditNote!.RefundDue, invoice.RefundDue));
+
+        var received = Assert.IsType<PaymentReceivedAfterCancellation>(ChargeCardDecision.DecideFound(invoice, 1, Charged with { Amount = 200m },
+            Guid.NewGuid(), Now)[1]);
+        Assert.Equal((200m, 248m, 248m), (received.Amount, received.TotalReceived, received.RefundDue));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(ChargeOutcome.Declined)]
+    [InlineData(ChargeOutcome.Error)]
+    public void Nothing_found_or_a_charge_found_that_moved_no_money_records_nothing(ChargeOutcome? outcome)
+    {
+        var found = outcome is { } o ? new FoundCharge(o, 248m, "EUR", null, "card declined") : null;
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        var cancelled = Applied(invoice, CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Company closed"), "CN-2026-000001",
+            TestInvoices.Seller, TestInvoices.Buyer(), Now));
+        var paid = Applied(invoice, InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 248m, "EUR", new DateOnly(2026, 12, 1),
+            null, "B1", Now));
+
+        Assert.Empty(ChargeCardDecision.DecideFound(cancelled, 1, found, Guid.NewGuid(), Now));
+        Assert.Empty(ChargeCardDecision.DecideFound(paid, 1, found, Guid.NewGuid(), Now));
+    }
+
+    [Fact]
+    public void A_charge_found_in_another_currency_than_the_invoice_s_is_not_recorded()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        var paid = Applied(invoice, InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 248m, "EUR", new DateOnly(2026, 12, 1),
+            null, "B1", Now));
+        Assert.Contains("in USD", Assert.Throws<InvalidOperationException>(() =>
+            ChargeCardDecision.DecideFound(paid, 1, Charged with { Currency = "USD" }, Guid.NewGuid(), Now)).Message);
+    }
+
     [Fact]
     public void Suspension_needs_the_invoice_unpaid_and_its_membership_in_force_and_payment_in_full_reinstates()
     {

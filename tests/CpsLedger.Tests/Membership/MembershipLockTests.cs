@@ -423,7 +423,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
-    public async Task Support_cancelling_while_the_gateway_is_slower_than_its_timeout_gets_the_lock_once_the_charge_gives_up()
+    public async Task Support_cancelling_while_the_gateway_is_slower_than_its_timeout_goes_on_and_the_card_money_is_recorded_as_a_refund_due()
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveSlow);
@@ -449,12 +449,92 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
             ChargeCardTestSeam.BeforeGatewayCalled = null;
         }
 
-        // It read the invoice as the rolled-back charge left it, unpaid, and credited it; the charge's retry read it cancelled and
-        // presented no other key. (What the gateway did with the first one is not known to the ledger: ARCHITECTURE.md, lock order.)
-        Assert.Equal([number], (await cancelling!.ReadAs<MembershipCancellation>()).CancelledInvoices);
+        // It read the invoice as the rolled-back charge left it, unpaid, and credited it (nothing to refund then); the charge's retry read
+        // it cancelled and presented no other key. The gateway had charged the first: the retry asked it what it holds for the key and
+        // recorded the money on the cancelled invoice, all of it a refund due. Before, the retry recorded nothing: money taken, unrecorded.
+        var cancellation = await cancelling!.ReadAs<MembershipCancellation>();
+        Assert.Equal([number], cancellation.CancelledInvoices);
         Assert.Null((await Membership(account)).Membership);
-        Assert.Equal(InvoiceStatus.Cancelled, (await App.Member(account).SingleInvoice(account)).Status);
-        Assert.EndsWith("-attempt-1", Assert.Single(Sandbox.Charges).IdempotencyKey);
+        var charge = Assert.Single(Sandbox.Charges);
+        Assert.EndsWith("-attempt-1", charge.IdempotencyKey);
+        await CardMoneyRecordedOnceAsARefundDue(account, charge);
+
+        // The retry delivered again, twice at once: the attempt is recorded, nothing more is.
+        var retry = new ChargeCard((await App.Member(account).SingleInvoice(account)).Id, 1, App.Clock.GetUtcNow());
+        await App.Tracked(() => Task.WhenAll(Invoke(retry), Invoke(retry)));
+        await CardMoneyRecordedOnceAsARefundDue(account, charge);
+    }
+
+    private async Task Invoke(object message)
+    {
+        using var scope = App.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(message);
+    }
+
+    /// <summary>The card's money on the cancelled invoice, once: the attempt, the payment after the cancellation, a refund due of all of it.</summary>
+    private async Task CardMoneyRecordedOnceAsARefundDue(Guid account, ChargeRequest charge)
+    {
+        var invoice = await Finance.GetAsync($"/api/accounts/{account}/invoices/{charge.IdempotencyKey[..^"-attempt-1".Length]}").ReadAs<Invoice>();
+        Assert.Equal(InvoiceStatus.Cancelled, invoice.Status);
+        var attempt = Assert.Single(invoice.ChargeAttempts);
+        Assert.Equal((1, ChargeOutcome.Approved, charge.Amount), (attempt.Attempt, attempt.Outcome, attempt.Amount));
+        var payment = Assert.Single(invoice.Payments);
+        Assert.Equal((PaymentMethod.Card, charge.Amount, PaymentKind.AfterCancellation, charge.IdempotencyKey),
+            (payment.Method, payment.Amount, payment.Kind, payment.Reference));
+        Assert.Equal((charge.Amount, 0m, charge.Amount), (invoice.TotalReceived, invoice.Outstanding, invoice.RefundDue));
+        // The credit note was issued before the money was known: it stays as it was, with nothing to refund.
+        Assert.Equal(0m, invoice.CreditNote!.RefundDue);
+        Assert.Equal(1, await Count("payment_received_after_cancellation"));
+        Assert.Equal(0, await Count("payment_received"));
+
+        var history = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=payment_received_after_cancellation")
+            .ReadAs<Api.Audit.HistoryPage>();
+        Assert.Equal($"{charge.Amount:0.00} EUR received for {invoice.InvoiceNumber} (card) after it was cancelled by credit note " +
+                     $"{invoice.CreditNote.CreditNoteNumber}: {charge.Amount:0.00} EUR to refund", Assert.Single(history.Items).Description);
+        var verification = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={account}")
+            .ReadAs<Api.Audit.VerificationReport>();
+        Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
+    }
+
+    [Fact]
+    public async Task A_transfer_paying_the_invoice_while_the_charge_s_answer_is_lost_leaves_the_card_money_recorded_as_an_overpayment()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveResponseLost);
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+
+        // Finance records a transfer in full while the card is being charged: it waits for the charge's lock, which the lost answer
+        // (outcome unknown) releases with the rollback, and pays the invoice; the charge's retry reads it paid and presents nothing more.
+        Task<HttpResponseMessage>? recording = null;
+        ChargeCardTestSeam.BeforeGatewayCalled = async session =>
+        {
+            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            recording = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+            await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID);
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(30));
+        }
+        finally
+        {
+            ChargeCardTestSeam.BeforeGatewayCalled = null;
+        }
+
+        var transfer = await recording!.ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal((PaymentKind.Full, InvoiceStatus.Paid), (transfer.Kind, transfer.InvoiceStatus));
+        // The gateway had charged the card: the retry found the charge by its key and recorded it, an overpayment of the paid invoice.
+        // Before, it recorded nothing.
+        var charge = Assert.Single(Sandbox.Charges);
+        var paid = await Finance.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}").ReadAs<Invoice>();
+        Assert.Equal(InvoiceStatus.Paid, paid.Status);
+        Assert.Equal([(PaymentMethod.BankTransfer, PaymentKind.Full, invoice.Total), (PaymentMethod.Card, PaymentKind.Overpayment, charge.Amount)],
+            paid.Payments.Select(p => (p.Method, p.Kind, p.Amount)));
+        Assert.Equal((invoice.Total + charge.Amount, charge.Amount, 0m), (paid.TotalReceived, paid.Overpaid, paid.Outstanding));
+        var attempt = Assert.Single(paid.ChargeAttempts);
+        Assert.Equal((charge.IdempotencyKey, ChargeOutcome.Approved), (attempt.IdempotencyKey, attempt.Outcome));
+        Assert.Equal(1, await Count("invoice_paid"));
     }
 
     [Fact]
@@ -484,5 +564,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
         Assert.Empty(cancelled.ChargeAttempts);
         Assert.Equal(0, await Count("card_charge_attempted"));
+        // It asked the gateway whether an earlier delivery had charged the attempt; nothing was found, so nothing is recorded.
+        Assert.Equal([$"{invoice.InvoiceNumber}-attempt-1"], Sandbox.LookedUp);
+        Assert.Empty(cancelled.Payments);
     }
 }
