@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using CpsLedger.Api.Products;
+using CpsLedger.Api.Support;
 using JasperFx.CommandLine;
 using JasperFx.Events;
 using JasperFx.Events.Aggregation;
@@ -30,7 +31,8 @@ public sealed class FastRebuildRefusedException(string message) : InvalidOperati
 /// each stream is folded in memory by the projection's own (source-generated) Create/Apply dispatch, and the documents are
 /// written with one binary COPY (<see cref="DocumentCopy"/>: the stream's version as mt_version, the duplicated fields) while
 /// the next streams are folded, instead of one upsert per document as the daemon's rebuild does. The serial claims (an event
-/// projection) are replayed in event order in memory and their final set copied. Each projection is rebuilt in one
+/// projection) are replayed in event order in memory and their final set copied; the support overrides (an event projection
+/// too) from the few events that can be one, picked out by PostgreSQL. Each projection is rebuilt in one
 /// transaction: TRUNCATE, COPY, and its progression row (<c>{name}:All</c> in mt_event_progression) set to the event store's
 /// last sequence when the rebuild started, so the daemon and the <c>projections</c> commands see a rebuilt projection (Marten's
 /// own rebuild of these inline projections leaves no row). Projections are rebuilt in two lanes at once, each lane one read of
@@ -43,14 +45,15 @@ public sealed class FastRebuild(IDocumentStore store)
     private readonly StoreOptions _options = ((DocumentStore)store).Options;
 
     /// <summary>
-    /// The projections this rebuild handles, by name: the stored single-stream projections (stream id a Guid) and the serial
-    /// claims. The other event projections (support overrides, old e-mail claims: a handful of rows) keep Marten's rebuild
-    /// (<see cref="RebuildEveryProjectionAsync"/> runs it beside the lanes).
+    /// The projections this rebuild handles, by name: the stored single-stream projections (stream id a Guid), the serial
+    /// claims and the support overrides. The other event projection (old e-mail claims: a handful of rows, from events of their
+    /// own) keeps Marten's rebuild (<see cref="RebuildEveryProjectionAsync"/> runs it beside the lanes).
     /// </summary>
     public IReadOnlyList<string> Projections =>
         [.. _options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live && Handles(p)).Select(p => p.Name)];
 
-    private static bool Handles(object projection) => projection is SerialOwnershipProjection || DocumentTypeOf(projection) is not null;
+    private static bool Handles(object projection) =>
+        projection is SerialOwnershipProjection or SupportOverrideProjection || DocumentTypeOf(projection) is not null;
 
     /// <summary>
     /// Rebuilds the named projections (default: every one this rebuild handles) in <see cref="Parallelism"/> lanes run at once.
@@ -68,7 +71,8 @@ public sealed class FastRebuild(IDocumentStore store)
         if (wanted is not null && wanted.Except(chosen.Select(p => p.Name), StringComparer.OrdinalIgnoreCase).ToList() is { Count: > 0 } unknown)
             throw new FastRebuildRefusedException($"No stored projection is named {string.Join(", ", unknown)}; this rebuild handles {string.Join(", ", Projections)}.");
         foreach (var projection in chosen.Where(p => !Handles(p)))
-            throw new FastRebuildRefusedException($"{projection.Name} is neither a single-stream projection nor the serial claims; rebuild it with 'projections rebuild'.");
+            throw new FastRebuildRefusedException(
+                $"{projection.Name} is not a single-stream projection, the serial claims or the support overrides; rebuild it with 'projections rebuild'.");
 
         var claims = chosen.OfType<SerialOwnershipProjection>().SingleOrDefault();
         // The claims replay product events a single-stream projection (ProductView) reads anyway: rebuilt together, that fold
@@ -77,7 +81,8 @@ public sealed class FastRebuild(IDocumentStore store)
 
         // The units a lane takes: a single-stream projection (with the claims, for the carrier), or the claims alone. A unit
         // weighs the events it reads, and the carrier's the claim events it replays as well.
-        var units = chosen.Where(p => !ReferenceEquals(p, claims) || carrier is null).ToList();
+        var overrides = chosen.OfType<SupportOverrideProjection>().SingleOrDefault();
+        var units = chosen.Where(p => (!ReferenceEquals(p, claims) || carrier is null) && !ReferenceEquals(p, overrides)).ToList();
         var weights = new List<long>();
         await using (var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
@@ -100,16 +105,20 @@ public sealed class FastRebuild(IDocumentStore store)
                 lane.Folds.Add(projection);
         }
 
-        var done = await Task.WhenAll(lanes.Select(l => RunLaneAsync(l, carrier, claims, ct)));
+        // The overrides read a few events of their own (no lane's scan has them all), beside the lanes.
+        var running = lanes.Select(l => RunLaneAsync(l, carrier, claims, ct)).ToList();
+        if (overrides is not null)
+            running.Add(RebuildOverridesAsync(overrides, ct));
+        var done = await Task.WhenAll(running);
         var byName = done.SelectMany(r => r).ToDictionary(r => r.Projection);
         return [.. chosen.Select(p => byName[p.Name])];
     }
 
     /// <summary>
-    /// Every stored projection: those this rebuild handles, in its lanes, and at the same time the other event projections
-    /// (support overrides, old e-mail claims: a handful of rows) by Marten's daemon, as <c>projections rebuild</c> would. At
-    /// the same time rather than after: 400,005 events in 9.5–13.2 s (mean 11.0) against 11.7–12.8 s (mean 12.1), three runs
-    /// each taking turns (2026-12-03); the daemon's part takes 0.7–1.1 s alone, 1.8–2.4 s beside the lanes.
+    /// Every stored projection: those this rebuild handles, in its lanes, and at the same time the other event projection (old
+    /// e-mail claims: a handful of rows) by Marten's daemon, as <c>projections rebuild</c> would. At the same time rather than
+    /// after: 400,005 events in 9.5–13.2 s (mean 11.0) against 11.7–12.8 s (mean 12.1), three runs each taking turns
+    /// (2026-12-03); the daemon's part took 0.7–1.1 s alone, 1.8–2.4 s beside the lanes.
     /// </summary>
     public async Task<IReadOnlyList<FastRebuildResult>> RebuildEveryProjectionAsync(CancellationToken ct)
     {
@@ -328,8 +337,9 @@ public sealed class FastRebuild(IDocumentStore store)
     /// allocated about half again as much. Rows are selected by the types' current names, so an upcaster (the ledger has none)
     /// would have to be added here.
     /// </summary>
+    /// <param name="alsoWhere">A further condition on the rows, its parameters numbered from $2.</param>
     internal async IAsyncEnumerable<IEvent> ReadEventsAsync(IEnumerable<Type> types, string orderBy,
-        [EnumeratorCancellation] CancellationToken ct)
+        [EnumeratorCancellation] CancellationToken ct, (string Sql, object[] Parameters)? alsoWhere = null)
     {
         var graph = (EventGraph)_options.Events;
         var metadata = graph.MetadataConfig;
@@ -346,8 +356,11 @@ public sealed class FastRebuild(IDocumentStore store)
             await memory.ExecuteNonQueryAsync(ct);
         await using var command = new NpgsqlCommand(
             "select data, type, seq_id, id, stream_id, version, timestamp, tenant_id, correlation_id, causation_id, headers, user_name " +
-            $"from {graph.DatabaseSchemaName}.mt_events where type = any($1) and is_archived = false order by {orderBy}", connection);
+            $"from {graph.DatabaseSchemaName}.mt_events where type = any($1) and is_archived = false " +
+            $"{(alsoWhere is { } where ? $"and ({where.Sql}) " : "")}order by {orderBy}", connection);
         command.Parameters.AddWithValue(mappings.Keys.ToArray());
+        foreach (var value in alsoWhere?.Parameters ?? [])
+            command.Parameters.AddWithValue(value);
         await using var reader = await command.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
@@ -425,6 +438,46 @@ public sealed class FastRebuild(IDocumentStore store)
         foreach (var claim in claims.Values)
             await rebuild.WriteAsync(claim.Id, claim, 0, ct);
         return await rebuild.CommitAsync(changes.Events, claims.Count, changes.LastSequence, clock, ct);
+    }
+
+    /// <summary>
+    /// The support overrides: the projection's own handlers applied, in event order, to the events that can be an override, and
+    /// the documents they store copied. Until 2026-12-03 Marten's daemon rebuilt them; since the overrides include support's
+    /// requests on a member's behalf (<see cref="SupportOverrideProjection.OnBehalfEvents"/>: account openings, every product
+    /// event, ...), the daemon read and deserialized almost every event of the ledger for a handful of rows, and ended the
+    /// whole rebuild last (P4, BENCHMARKS.md). PostgreSQL picks the events out: those of the types that are always an override,
+    /// and those of the on-behalf types whose headers hold both support's reason and its ticket (without both keys no handler
+    /// stores anything; with them the handler still decides, as it does inline). The handlers store into a session that is
+    /// never saved; its stores are the documents, and anything else a handler did stops the rebuild.
+    /// </summary>
+    private async Task<List<FastRebuildResult>> RebuildOverridesAsync(SupportOverrideProjection projection, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var graph = (EventGraph)_options.Events;
+        var onBehalf = SupportOverrideProjection.OnBehalfEvents.Select(t => graph.EventMappingFor(t).EventTypeName).ToArray();
+        await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SupportOverride), ct);
+        await using var session = store.LightweightSession();
+        long events = 0, lastSequence = 0;
+        await foreach (var e in ReadEventsAsync(projection.IncludedEventTypes, "seq_id", ct,
+                           ("type <> all($2) or headers ?& $3", [onBehalf, new[] { SupportReason.ReasonHeader, SupportReason.TicketHeader }])))
+        {
+            events++;
+            lastSequence = Math.Max(lastSequence, e.Sequence);
+            await projection.ApplyAsync(session, e, ct);
+        }
+
+        var documents = new Dictionary<Guid, SupportOverride>();
+        foreach (var operation in session.PendingChanges.Operations())
+        {
+            if (operation is not Weasel.Storage.IDocumentStorageOperation { Document: SupportOverride document } stored
+                || operation.Role() is not (OperationRole.Upsert or OperationRole.Insert))
+                throw new InvalidOperationException($"{projection.Name}: a handler did something other than store a {nameof(SupportOverride)} ({operation.GetType().Name}); rebuild it with 'projections rebuild'.");
+            documents[document.Id] = document;
+        }
+
+        foreach (var document in documents.Values)
+            await rebuild.WriteAsync(document.Id, document, 0, ct);
+        return [await rebuild.CommitAsync(events, documents.Count, lastSequence, clock, ct)];
     }
 
     /// <summary>
@@ -599,11 +652,11 @@ public sealed class FastRebuild(IDocumentStore store)
 
 public sealed class FastRebuildInput : NetCoreInput
 {
-    [Description("Rebuild only this single-stream projection or the serial claims (default: every stored projection)")]
+    [Description("Rebuild only this single-stream projection, the serial claims or the support overrides (default: every stored projection)")]
     public string? ProjectionFlag { get; set; }
 }
 
-[Description("Rebuilds every stored projection (or the one named): single-stream projections and the serial claims by replaying the events in memory and bulk-copying the documents, the other event projections by Marten's daemon meanwhile; run it with the service stopped",
+[Description("Rebuilds every stored projection (or the one named): single-stream projections, the serial claims and the support overrides by replaying the events in memory and bulk-copying the documents, the old e-mail claims by Marten's daemon meanwhile; run it with the service stopped",
     Name = "projections-fast-rebuild")]
 public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
 {
