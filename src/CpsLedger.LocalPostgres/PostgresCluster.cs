@@ -15,6 +15,9 @@ public sealed class PostgresCluster : IAsyncDisposable
     private const string MaintenanceDatabase = "postgres";
     private const string PortFileName = "cpsledger-port";
     private const string OwnerFileName = "cpsledger-owner";
+    // One empty file per process using the server (named by its id), so that a process leaving it can tell whether another
+    // still needs it.
+    private const string UsersDirectoryName = "cpsledger-users";
     private const string LogFileName = "server.log";
     private const string PidFileName = "postmaster.pid";
     private const int LogTailLines = 30;
@@ -29,6 +32,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly SemaphoreSlim _stopLock = new(1, 1);
     private readonly ConcurrentDictionary<string, byte> _issuedConnectionStrings = new(StringComparer.Ordinal);
     private bool _stopped;
+    private int _left;
     private int _disposed;
 
     private PostgresCluster(PostgresClusterOptions options, string dataDirectory, int port, PostgresBinaries binaries, CommandRunner runner)
@@ -46,9 +50,9 @@ public sealed class PostgresCluster : IAsyncDisposable
     public int Port { get; }
 
     /// <summary>
-    /// Whether this process owns the server: it started it, or found it running with its starter gone (a crash or a failed
-    /// start left it behind) and took it over. A server found running for a live process of the same checkout is not this
-    /// process's. Only the owner should stop it.
+    /// Whether this process owned the server when it started: it started it, or found it running with its starter gone (a
+    /// crash or a failed start left it behind) and no other live process using it, and took it over. A server found running
+    /// for a live process of the same checkout is not this process's. <see cref="LeaveAsync"/> decides when it is stopped.
     /// </summary>
     public bool StartedByThisProcess { get; private init; }
 
@@ -109,6 +113,39 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
 
         return IssueConnectionString(name);
+    }
+
+    /// <summary>
+    /// This process no longer uses the server. The last live process using it stops it, if it owns it (started it, took it
+    /// over, or was handed it) or its owner has exited; while another live process still uses it, it keeps running, and an
+    /// owner leaving hands it to that process. So a command run beside a service, or a second node, never stops the server
+    /// under a service that is still running. Once per instance; a throwaway cluster is left to <see cref="DisposeAsync"/>.
+    /// </summary>
+    public async Task LeaveAsync(CancellationToken ct = default)
+    {
+        if (_options.Throwaway || Interlocked.Exchange(ref _left, 1) != 0)
+        {
+            return;
+        }
+
+        var me = Environment.ProcessId;
+        TryDeleteFile(Path.Combine(DataDirectory, UsersDirectoryName, me.ToString(CultureInfo.InvariantCulture)));
+        var owner = ReadOwner(DataDirectory);
+        var owned = owner == me || (owner is null ? StartedByThisProcess : !IsAlive(owner.Value));
+        if (OtherLiveUser(DataDirectory) is { } other)
+        {
+            if (owned)
+            {
+                await WriteOwnerAsync(DataDirectory, other, ct).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        if (owned)
+        {
+            await StopAsync(ct).ConfigureAwait(false);
+        }
     }
 
     // Stops the server (pg_ctl stop -m fast). Note that a cluster reused from an earlier StartAsync shares the server,
@@ -195,8 +232,9 @@ public sealed class PostgresCluster : IAsyncDisposable
             if (FindRunningPostmaster(dataDirectory) is { } running)
             {
                 port = running.Port;
-                // Left running by a process that has exited: nobody would stop it, so this process takes it over.
-                if (!options.Throwaway && ReadOwner(dataDirectory) is { } owner && !IsAlive(owner))
+                // Left running by a process that has exited, and used by no other live process (a second node): nobody would stop
+                // it, so this process takes it over. While another uses it, the last to leave stops it (LeaveAsync).
+                if (!options.Throwaway && ReadOwner(dataDirectory) is { } owner && !IsAlive(owner) && OtherLiveUser(dataDirectory) is null)
                 {
                     orphanedBy = owner;
                     startedByUs = true;
@@ -222,9 +260,12 @@ public sealed class PostgresCluster : IAsyncDisposable
                     .ConfigureAwait(false);
                 if (startedByUs)
                 {
-                    await File.WriteAllTextAsync(Path.Combine(dataDirectory, OwnerFileName),
-                        Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n", ct).ConfigureAwait(false);
+                    await WriteOwnerAsync(dataDirectory, Environment.ProcessId, ct).ConfigureAwait(false);
                 }
+
+                var users = Directory.CreateDirectory(Path.Combine(dataDirectory, UsersDirectoryName));
+                await File.WriteAllTextAsync(Path.Combine(users.FullName, Environment.ProcessId.ToString(CultureInfo.InvariantCulture)), "", ct)
+                    .ConfigureAwait(false);
             }
 
             return cluster;
@@ -445,6 +486,52 @@ public sealed class PostgresCluster : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
+        }
+    }
+
+    private static Task WriteOwnerAsync(string dataDirectory, int pid, CancellationToken ct) =>
+        File.WriteAllTextAsync(Path.Combine(dataDirectory, OwnerFileName), pid.ToString(CultureInfo.InvariantCulture) + "\n", ct);
+
+    /// <summary>Another live process that uses the server, or null; the files of processes that have exited are removed.</summary>
+    private static int? OtherLiveUser(string dataDirectory)
+    {
+        string[] files;
+        try
+        {
+            files = Directory.GetFiles(Path.Combine(dataDirectory, UsersDirectoryName));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        foreach (var file in files)
+        {
+            if (!int.TryParse(Path.GetFileName(file), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            if (IsAlive(pid))
+            {
+                return pid;
+            }
+
+            TryDeleteFile(file);
+        }
+
+        return null;
+    }
+
+    private static void TryDeleteFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a file left behind names a process that has exited, which is skipped.
         }
     }
 

@@ -178,6 +178,72 @@ public sealed class PersistentClusterTests
     }
 
     [Fact]
+    public async Task A_cluster_a_second_node_still_uses_keeps_running_when_its_starter_has_exited_and_a_command_comes_and_goes()
+    {
+        using var temp = new TestDirectory();
+        var options = new PostgresClusterOptions { DataDirectory = temp.Sub("data") };
+        await using var starter = await PostgresCluster.StartAsync(options);
+        using var secondNode = StartSecondNode(starter.DataDirectory);
+        try
+        {
+            // The starter was killed (its owner file names a process that no longer exists); the second node serves on.
+            using var exited = System.Diagnostics.Process.Start("true")!;
+            await exited.WaitForExitAsync();
+            await File.WriteAllTextAsync(Path.Combine(starter.DataDirectory, "cpsledger-owner"), exited.Id + "\n");
+
+            // An operator's command (verify, dead-letters list, ...) uses the server and ends: it must not stop it under the node.
+            var messages = new List<string>();
+            var command = await PostgresCluster.StartAsync(options, messages.Add);
+            Assert.Contains(messages, m => m.StartsWith("reusing PostgreSQL", StringComparison.Ordinal));
+            await command.LeaveAsync();
+            Assert.Equal(1, await ScalarAsync<int>(starter.ConnectionString, "select 1"));
+
+            // Once the second node is gone too, the next process takes the server over and, the last to leave, stops it.
+            secondNode.Kill();
+            await secondNode.WaitForExitAsync();
+            messages.Clear();
+            var last = await PostgresCluster.StartAsync(options, messages.Add);
+            Assert.Contains(messages, m => m.StartsWith("taking over PostgreSQL", StringComparison.Ordinal));
+            await last.LeaveAsync();
+            Assert.False(File.Exists(Path.Combine(starter.DataDirectory, "postmaster.pid")));
+        }
+        finally
+        {
+            if (!secondNode.HasExited)
+                secondNode.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task A_starter_leaving_while_a_second_node_uses_the_cluster_hands_it_over_instead_of_stopping_it()
+    {
+        using var temp = new TestDirectory();
+        var options = new PostgresClusterOptions { DataDirectory = temp.Sub("data") };
+        await using var starter = await PostgresCluster.StartAsync(options);
+        using var secondNode = StartSecondNode(starter.DataDirectory);
+        try
+        {
+            await starter.LeaveAsync();
+
+            Assert.Equal(1, await ScalarAsync<int>(starter.ConnectionString, "select 1"));
+            Assert.Equal(secondNode.Id.ToString(), (await File.ReadAllTextAsync(Path.Combine(starter.DataDirectory, "cpsledger-owner"))).Trim());
+        }
+        finally
+        {
+            secondNode.Kill();
+        }
+    }
+
+    // Another live process of the checkout using the server, as a second `dotnet run` registers itself: a stand-in process.
+    private static System.Diagnostics.Process StartSecondNode(string dataDirectory)
+    {
+        var node = System.Diagnostics.Process.Start("sleep", "300")!;
+        var users = Directory.CreateDirectory(Path.Combine(dataDirectory, "cpsledger-users"));
+        File.WriteAllText(Path.Combine(users.FullName, node.Id.ToString()), "");
+        return node;
+    }
+
+    [Fact]
     public async Task Stale_pid_file_is_removed()
     {
         using var temp = new TestDirectory();

@@ -51,10 +51,10 @@ public static class Database
         builder.Services.AddSingleton(cluster);
         builder.Services.AddHostedService<LocalPostgresShutdown>();
         // Command-line commands (db-apply, catalogue-import, ...) never run hosted services: stop the cluster when the
-        // process ends too, also when it ends on an exception (a port already in use), which skips ProcessExit. A cluster
-        // another live process of this checkout started is left running; one whose starter has exited is taken over.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => StopIfOwned(cluster);
-        AppDomain.CurrentDomain.UnhandledException += (_, _) => StopIfOwned(cluster);
+        // process ends too, also when it ends on an exception (a port already in use), which skips ProcessExit. The cluster
+        // keeps running while another live process of this checkout (a second node, the service beside a command) uses it.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Leave(cluster);
+        AppDomain.CurrentDomain.UnhandledException += (_, _) => Leave(cluster);
     }
 
     /// <summary>
@@ -99,18 +99,16 @@ public static class Database
         return start;
     }
 
-    private static void StopIfOwned(PostgresCluster cluster)
-    {
-        if (cluster.StartedByThisProcess)
-            cluster.StopAsync().GetAwaiter().GetResult();
-    }
+    private static void Leave(PostgresCluster cluster) => cluster.LeaveAsync().GetAwaiter().GetResult();
 
-    /// <summary>Stops the development cluster when the service stops (if it started it); its data stays for the next start.</summary>
+    /// <summary>
+    /// Stops the development cluster when the service stops, unless another process still uses it (<see cref="PostgresCluster.LeaveAsync"/>);
+    /// its data stays for the next start.
+    /// </summary>
     private sealed class LocalPostgresShutdown(PostgresCluster cluster) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task StopAsync(CancellationToken cancellationToken) =>
-            cluster.StartedByThisProcess ? cluster.StopAsync(cancellationToken) : Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => cluster.LeaveAsync(cancellationToken);
     }
 }
