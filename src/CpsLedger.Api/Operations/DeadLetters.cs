@@ -85,7 +85,7 @@ public static class DeadLetterEndpoints
         : !string.IsNullOrWhiteSpace(selection.MessageType) ? new DeadLetterEnvelopeQuery { MessageType = selection.MessageType }
         : null;
 
-    private static DeadLetterEnvelopeQuery Counting(DeadLetterEnvelopeQuery query) =>
+    public static DeadLetterEnvelopeQuery Counting(DeadLetterEnvelopeQuery query) =>
         new() { MessageIds = query.MessageIds, MessageType = query.MessageType, PageSize = 1, PageNumber = 1 };
 
     public static DeadLetter Describe(DeadLetterEnvelope e) => new(e.Id, e.MessageType, e.ExceptionType, e.ExceptionMessage, e.SentAt,
@@ -150,11 +150,31 @@ public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
             return true;
         }
 
-        var ids = input.IdFlag.Select(Guid.Parse).ToList();
+        var ids = new List<Guid>();
+        foreach (var given in input.IdFlag)
+        {
+            if (!Guid.TryParse(given, out var id))
+            {
+                await output.WriteLineAsync($"--id {given} is not a dead letter's id (a UUID, as `dead-letters list` shows them).");
+                return false;
+            }
+
+            ids.Add(id);
+        }
+
         if (input.Action is not ("replay" or "discard") ||
             DeadLetterEndpoints.Select(new DeadLetterSelection(ids, input.MessageTypeFlag)) is not { } query)
         {
             await output.WriteLineAsync("Usage: dead-letters list|replay|discard [--id <id> ...] [--message-type <type>]");
+            return false;
+        }
+
+        // Counted first, as the API answers: a mistyped id or message type must not read as done.
+        var selected = (await letters.QueryAsync(DeadLetterEndpoints.Counting(query), CancellationToken.None)).TotalCount;
+        if (selected == 0)
+        {
+            var named = ids.Count > 0 ? "the id(s) given" : $"message type {input.MessageTypeFlag}";
+            await output.WriteLineAsync($"No dead letter matches {named}: nothing to {input.Action}. `dead-letters list` shows them.");
             return false;
         }
 
@@ -163,8 +183,8 @@ public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
         else
             await letters.DiscardAsync(query, CancellationToken.None);
         await output.WriteLineAsync(input.Action == "replay"
-            ? "Marked for replay: the running service moves them back into its inbox within a few seconds."
-            : "Discarded.");
+            ? $"{selected} dead letter(s) marked for replay: the running service moves them back into its inbox within a few seconds."
+            : $"{selected} dead letter(s) discarded.");
         return true;
     }
 }

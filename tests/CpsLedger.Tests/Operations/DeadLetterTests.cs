@@ -102,8 +102,15 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
         var letters = (await support.GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>()).DeadLetters;
         var first = letters.Single(l => l.Message!.Value.GetRawText().Contains(doomed[0].ToString(), StringComparison.Ordinal));
 
-        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "discard", "--id", first.Id.ToString());
+        // A mistyped message type replays nothing, and says so (it once answered "Marked for replay" and exit code 0).
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "replay", "--message-type",
+            typeof(SendInvoiceEmail).FullName + "s");
+        Assert.True(exit == 1, output);
+        Assert.Contains($"No dead letter matches message type {typeof(SendInvoiceEmail).FullName}s: nothing to replay", output);
+
+        (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "discard", "--id", first.Id.ToString());
         Assert.True(exit == 0, output);
+        Assert.Contains("1 dead letter(s) discarded.", output);
         Assert.Equal(1, await DeadLetterCount());
 
         await support.PostJson("/api/operations/dead-letters/discard", new { }).ReadProblem(HttpStatusCode.BadRequest);
