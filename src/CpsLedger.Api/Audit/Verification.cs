@@ -380,9 +380,10 @@ public static class VerifyProjectionsEndpoint
     // The account is a query parameter here (not a route value), so the account routes' policy does not cover it. An account
     // whose view is missing but whose stream exists is exactly what verification is for.
     public static async Task<ProblemDetails> ValidateAsync(Guid? accountId, IQuerySession session, CancellationToken ct) =>
-        accountId is { } id && !await session.CheckExistsAsync<AccountView>(id, ct) && await session.Events.FetchStreamStateAsync(id, ct) is null
-            ? Problems.AccountNotFound
-            : WolverineContinue.NoProblems;
+        accountId is { } id && !await AccountExistsAsync(id, session, ct) ? Problems.AccountNotFound : WolverineContinue.NoProblems;
+
+    public static async Task<bool> AccountExistsAsync(Guid accountId, IQuerySession session, CancellationToken ct) =>
+        await session.CheckExistsAsync<AccountView>(accountId, ct) || await session.Events.FetchStreamStateAsync(accountId, ct) is not null;
 }
 
 public sealed class VerifyInput : NetCoreInput
@@ -400,6 +401,25 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
     public override async Task<bool> Execute(VerifyInput input)
     {
         using var host = input.BuildHost();
+        // What the API answers with a 404 or would fail on only after the whole run is said first: a mistyped account id
+        // verified nothing ("Checked 1 account(s), 0 document(s)", exit code 0).
+        var heads = input.HeadsFlag is { } given ? CommandLineFiles.Resolve(given) : null;
+        if (heads is not null && !System.IO.File.Exists(heads))
+        {
+            await Console.Out.WriteLineAsync(CommandLineFiles.NotFound("Chain heads file", input.HeadsFlag!));
+            return false;
+        }
+
+        if (input.AccountFlag is { } account)
+        {
+            await using var session = host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+            if (!await VerifyProjectionsEndpoint.AccountExistsAsync(account, session, CancellationToken.None))
+            {
+                await Console.Out.WriteLineAsync($"No business account has the id {account}: nothing verified.");
+                return false;
+            }
+        }
+
         var report = await host.Services.GetRequiredService<Verification>().RunAsync(input.AccountFlag, CancellationToken.None);
         // The report is this command's output, not a log line.
         await Console.Out.WriteLineAsync(
@@ -411,15 +431,8 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
             await Console.Out.WriteLineAsync($"  chain {b.ChainId} broken at link {b.Position} (event {b.EventId}, sequence {b.Sequence}): {b.Problem}");
 
         var rewritten = 0;
-        if (input.HeadsFlag is { } file)
+        if (heads is { } path)
         {
-            var path = CommandLineFiles.Resolve(file);
-            if (!System.IO.File.Exists(path))
-            {
-                await Console.Out.WriteLineAsync(CommandLineFiles.NotFound("Chain heads file", file));
-                return false;
-            }
-
             var breaks = await host.Services.GetRequiredService<ChainVerification>()
                 .CheckHeadsAsync(ChainVerification.ReadHeads(await File.ReadAllTextAsync(path)), CancellationToken.None);
             rewritten = breaks.Count;

@@ -227,6 +227,24 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_verify_command_refuses_an_account_that_does_not_exist_as_the_api_does_and_checks_one_that_does()
+    {
+        var account = await App.OpenAccount();
+        var unknown = Guid.NewGuid();
+        await (await Auditor.GetAsync($"/api/audit/verification?accountId={unknown}")).ShouldBe(HttpStatusCode.NotFound);
+
+        // It once answered "Checked 1 account(s), 0 document(s): 0 difference(s)" and exit code 0: a mistyped id "verified".
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "verify", "--account", unknown.ToString());
+        Assert.True(exit == 1, output);
+        Assert.Contains($"No business account has the id {unknown}: nothing verified.", output);
+
+        (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "verify", "--account", account.ToString());
+        Assert.True(exit == 0, output);
+        Assert.Contains("Checked 1 account(s)", output);
+        Assert.Contains(": 0 difference(s), 0 hash chain break(s).", output);
+    }
+
+    [Fact]
     public async Task A_manual_adjustment_is_its_own_explanation_line_counts_in_the_total_and_is_listed_for_review()
     {
         await App.ListModel(points: 235);
