@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using CpsLedger.Tests.Contract;
 using CpsLedger.Tests.Harness;
 
@@ -14,6 +15,36 @@ public sealed class HostTests(LedgerApp app) : LedgerTest(app)
 
         var ready = await client.GetAsync("/health/ready").ReadAs<HealthReport>();
         Assert.Equal(("Healthy", "Healthy"), (ready.Checks["database"].Status, ready.Checks["message-store"].Status));
+    }
+
+    [Fact]
+    public async Task the_message_store_check_fails_when_the_message_store_does_not_answer()
+    {
+        // The inbox table out of reach for a moment (the database itself answers): the check must go to the store, not only
+        // to the pool. Wolverine's connectivity check said "answers" with PostgreSQL stopped.
+        var inbox = $"{App.SchemaName}.wolverine_incoming_envelopes";
+        await Sql($"alter table {inbox} rename to wolverine_incoming_envelopes_away");
+        HttpResponseMessage response;
+        try
+        {
+            response = await App.Anonymous().GetAsync("/health/ready");
+        }
+        finally
+        {
+            await Sql($"alter table {App.SchemaName}.wolverine_incoming_envelopes_away rename to wolverine_incoming_envelopes");
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var ready = (await response.Content.ReadFromJsonAsync<HealthReport>())!;
+        Assert.Equal(("Unhealthy", "Healthy"), (ready.Checks["message-store"].Status, ready.Checks["database"].Status));
+    }
+
+    private async Task Sql(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
     }
 
     [Fact]
