@@ -165,8 +165,17 @@ public static class GetPointsExplanationEndpoint
         var exists = AccountExistence.In(batch, accountId);
         var sources = AccountPoints.LoadIn(batch, accountId);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
+        // The tiers an upgrade could go to are decided on these points, as eligible-tiers and time travel decide them: without
+        // the table the outlook would say "none".
+        var table = batch.Load<Tiers.TierTableView>(Tiers.TierTableStream.Id);
         await batch.Execute(ct);
         await AccountExistence.EnsureAsync(exists, accountId);
-        return AccountPoints.Explain(accountId, await sources) with { Membership = Membership.MembershipOutlook.Of(await membership, null, options.Value) };
+        var loaded = await sources;
+        var summary = AccountPoints.Summarize(accountId, loaded);
+        var eligibility = await table is { } tiers ? Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, tiers) : null;
+        return AccountPoints.Explain(accountId, loaded) with
+        {
+            Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value),
+        };
     }
 }

@@ -124,6 +124,26 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_explanation_names_the_tiers_a_member_can_upgrade_to_as_eligible_tiers_and_time_travel_do()
+    {
+        // Found by AuditPropertyTests (seed 7qZeGzRGUOHXGKdF): the explanation said a Silver member with 1200 points could
+        // upgrade to nothing, while eligible-tiers and as-of said gold.
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await App.Tracked(async () =>
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(1200))).ShouldBe(HttpStatusCode.Created));
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership",
+            new { tier = "silver", paymentMethod = "bank_transfer" })).ShouldBe(HttpStatusCode.Created));
+
+        var explanation = await member.Explanation(account);
+        Assert.Equal(["gold"], explanation.Membership!.UpgradableTo);
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<CpsLedger.Api.Tiers.EligibleTiers>();
+        Assert.Equal(tiers.Membership!.UpgradableTo, explanation.Membership.UpgradableTo);
+        var asOf = await AsOf(account, $"sequence={await LastSequence()}");
+        Assert.Equal(asOf.Explanation.Membership!.UpgradableTo, explanation.Membership.UpgradableTo);
+    }
+
+    [Fact]
     public void Every_event_that_names_an_account_can_be_filtered_by_in_its_history()
     {
         // An event carrying an AccountId is on that account's hash chain and in its history; the types filter must know it, or
