@@ -6,8 +6,9 @@ namespace CpsLedger.Api.Audit;
 
 /// <summary>The first place where an account's stored events no longer match its hash chain.</summary>
 /// <param name="Problem">edited (the event's content no longer hashes to its link), removed (the linked event is gone),
-/// reordered (the event's sequence is not the one chained), unchained (an event of the account has no link), or
-/// rewritten (an exported head is no longer in the chain).</param>
+/// reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived
+/// (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link),
+/// or rewritten (an exported head is no longer in the chain).</param>
 public sealed record ChainBreak(Guid ChainId, long Position, Guid? EventId, long? Sequence, string Problem);
 
 /// <summary>One chain's head as exported for safekeeping outside the database.</summary>
@@ -63,6 +64,41 @@ public sealed class ChainVerification(IDocumentStore store)
                     breaks[chain] = new ChainBreak(chain, position, eventId, reader.GetInt64(4), "reordered");
                 else if (!reader.GetBoolean(5))
                     breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "edited");
+            }
+        }
+
+        // What the link's text leaves out but every read depends on: Marten leaves an archived event out of every read, replay
+        // and rebuild, and replays a stream in its versions' order. So an archived event, or versions out of step with the
+        // stream's appends (1, 2, 3, ... in sequence order), is the account's story changed while every link still hashes.
+        // Each stream is walked in version order (its unique index's order, no sort); a whole stream, as a migrated product's
+        // old account stream holds events of other chains too; only the chains asked about are reported.
+        var streamsOfChains = chainIds is null
+            ? "true"
+            : $"e.stream_id in (select l.stream_id from {Schema}.mt_events l join {Schema}.{HashChainSchema.TableName} c on c.event_id = l.id where c.chain_id = any(@chains))";
+        var outOfStep = $"""
+            select c.chain_id, c.position, e.id, e.seq_id, e.is_archived
+            from (select e.id, e.seq_id, e.version, e.is_archived,
+                         lag(e.version) over w as previous_version, lag(e.seq_id) over w as previous_sequence
+                  from {Schema}.mt_events e
+                  where e.type <> 'tombstone' and {streamsOfChains}
+                  window w as (partition by e.stream_id order by e.version)) e
+            join {Schema}.{HashChainSchema.TableName} c on c.event_id = e.id
+            where (e.is_archived or e.version <> coalesce(e.previous_version, 0) + 1 or e.seq_id < e.previous_sequence)
+                  {(chainIds is null ? "" : "and c.chain_id = any(@chains)")}
+            order by c.chain_id, c.position
+            """;
+        await using (var command = new NpgsqlCommand(outOfStep, connection))
+        {
+            if (chainIds is not null)
+                command.Parameters.AddWithValue("chains", chainIds.Distinct().ToArray());
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var chain = reader.GetGuid(0);
+                var position = reader.GetInt64(1);
+                if (breaks.TryGetValue(chain, out var earlier) && earlier.Position <= position)
+                    continue;
+                breaks[chain] = new ChainBreak(chain, position, reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered");
             }
         }
 
