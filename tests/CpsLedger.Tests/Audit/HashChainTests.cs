@@ -115,6 +115,27 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_event_edited_into_a_shape_no_replay_can_read_is_named_and_the_replay_reported_not_done()
+    {
+        // Found by AuditPropertyTests (CI seed 0000001diBHb): headers stored as JSON null, "edited" with || into an array. The
+        // replay threw reading the event and verification answered 400 "Malformed request body" to a GET without a body.
+        var (account, registration) = await AccountWithHistory();
+        var sequence = await SequenceOf(registration, "product_registered");
+        await Sql($$"""update cpsledger_tests.mt_events set headers = coalesce(headers, '{}') || '{"supportReason": "Tampered"}' where seq_id = {{sequence}}""");
+
+        var report = await Verify(account);
+        var found = Assert.Single(report.ChainBreaks);
+        Assert.Equal(("edited", sequence, 2L), (found.Problem, found.Sequence, found.Position));
+        var notReplayed = Assert.Single(report.Differences);
+        Assert.Equal(("(events)", account.ToString(), "(replay)"), (notReplayed.Document, notReplayed.Id, notReplayed.Field));
+        Assert.StartsWith("unreadable: ", notReplayed.Stored);
+
+        var whole = await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>();
+        Assert.Equal(found, Assert.Single(whole.ChainBreaks));
+        Assert.Contains(whole.Differences, d => (d.Document, d.Id) == ("(events)", "(ledger)"));
+    }
+
+    [Fact]
     public async Task A_deleted_event_is_found()
     {
         var (account, registration) = await AccountWithHistory();
