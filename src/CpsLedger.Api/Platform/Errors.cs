@@ -15,7 +15,9 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         var problem = Describe(exception);
-        if (problem is null)
+        // A request without a body cannot have a malformed one: JSON that could not be read there is stored data (an event
+        // edited in the database), the ledger's fault and not the caller's, so it stays a 500 (logged) instead of a 400.
+        if (problem is null || (problem.Title == MalformedTitle && !HasBody(context.Request)))
             return false;
 
         if (problem.Status == StatusCodes.Status503ServiceUnavailable)
@@ -88,10 +90,15 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                  "Idempotency-Key: a request that was recorded is answered with its first response, one that was not is applied once.",
     };
 
+    private const string MalformedTitle = "Malformed request body";
+
+    private static bool HasBody(HttpRequest request) =>
+        request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0;
+
     private static ProblemDetails Malformed(JsonException json) => new()
     {
         Status = StatusCodes.Status400BadRequest,
-        Title = "Malformed request body",
+        Title = MalformedTitle,
         Detail = json.Path is { Length: > 0 } path
             ? $"The JSON body could not be read at '{path}': expected a value of another type or shape."
             : "The request body is not valid JSON.",

@@ -136,6 +136,24 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Reading_an_account_whose_stored_event_cannot_be_read_is_never_blamed_on_a_request_body()
+    {
+        // The history, time travel and the explanation of an account with an event edited into unreadable JSON answered
+        // 400 "Malformed request body" to GETs that have none. A stored event nobody can read is the ledger's fault: 500.
+        var (account, registration) = await AccountWithHistory();
+        var sequence = await SequenceOf(registration, "product_registered");
+        await Sql($$"""update cpsledger_tests.mt_events set headers = coalesce(headers, '{}') || '{"x": 1}' where seq_id = {{sequence}}""");
+
+        var auditor = App.UncheckedClientAs(LedgerRoles.Auditor);
+        foreach (var url in new[] { $"/api/accounts/{account}/history", $"/api/accounts/{account}/as-of?sequence={sequence}" })
+        {
+            var response = await auditor.GetAsync(url);
+            Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+            Assert.DoesNotContain("Malformed request body", await response.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
     public async Task A_deleted_event_is_found()
     {
         var (account, registration) = await AccountWithHistory();
