@@ -27,7 +27,8 @@ namespace CpsLedger.Tests.Audit;
 /// At the end: "as of" every step (by sequence and by timestamp) is what was read after it, the history lists every event of
 /// the account's hash chain in order with its author (and support's reason and ticket), verification agrees, a rebuild of
 /// every projection writes exactly what the inline projections wrote, and an edited event is named as the chain's break.
-/// CsCheck's PCG draws the walk: fixed seeds on CI, a random one locally (printed; CPSLEDGER_AUDIT_SEED replays one).
+/// CsCheck's PCG draws the walk: a fixed seed on CI, a random one locally (printed; CPSLEDGER_AUDIT_SEED replays one,
+/// CPSLEDGER_AUDIT_WALKS=n runs n random walks). About six seconds a walk.
 /// </summary>
 public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) : LedgerTest(app)
 {
@@ -53,6 +54,8 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         public List<Observation> Observations { get; } = [];
         /// <summary>Correlation ids of support's requests on a member's behalf (every event they wrote carries reason and ticket).</summary>
         public HashSet<string> OnBehalf { get; } = [];
+        /// <summary>Support's and finance's own requests that take a reason: their correlation ids and the reason given.</summary>
+        public Dictionary<string, string> Reasons { get; } = [];
         public List<string> Log { get; } = [];
         public int Serial { get; set; }
         public bool ClockMoved { get; set; }
@@ -90,7 +93,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         if (Environment.GetEnvironmentVariable("CPSLEDGER_AUDIT_SEED") is { Length: > 0 } replay)
             return [PCG.Parse(replay)];
         return string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)
-            ? [new PCG(7, 20_261_203), new PCG(11, 20_261_204)]
+            ? [new PCG(11, 20_261_204)]
             : Enumerable.Range(0, int.TryParse(Environment.GetEnvironmentVariable("CPSLEDGER_AUDIT_WALKS"), out var walks) ? walks : 1)
                 .Select(_ => new PCG((uint)Random.Shared.Next(), (ulong)Random.Shared.NextInt64())).ToList();
     }
@@ -139,6 +142,10 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         var correlation = $"audit-walk-{Guid.NewGuid():N}";
         var client = bySupport ? SupportAgent : App.Member(account);
         client.DefaultRequestHeaders.Add("X-Correlation-Id", correlation);
+        var finance = Finance;
+        finance.DefaultRequestHeaders.Add("X-Correlation-Id", correlation);
+        var support = SupportAgent;
+        support.DefaultRequestHeaders.Add("X-Correlation-Id", correlation);
         object Body(object body) => bySupport ? Support.OnBehalf.BySupport(body, SupportReason, Ticket) : body;
         var membership = await Auditor.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
         // Mostly the products still registered; now and then one deregistered already (409).
@@ -205,9 +212,8 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
             case 5:
                 {
                     var points = walk.Pick([-300, -40, 25, 180, 600, 1200, 1200, 2000]);
-                    var agent = SupportAgent;
-                    agent.DefaultRequestHeaders.Add("X-Correlation-Id", correlation);
-                    var response = await App.Tracked(() => agent.PostJson($"/api/accounts/{account}/points-adjustments",
+                    walk.Reasons[correlation] = "Registration lost in the portal outage";
+                    var response = await App.Tracked(() => support.PostJson($"/api/accounts/{account}/points-adjustments",
                         new { points, reason = "Registration lost in the portal outage", ticketReference = Ticket }));
                     await response.ShouldBe(HttpStatusCode.Created);
                     what = $"adjusted {points:+#;-#}";
@@ -275,15 +281,17 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                     var invoice = walk.Pick(invoices);
                     if (invoice.Status == InvoiceStatus.Cancelled)
                     {
-                        var replaced = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/replacement",
+                        var replaced = await App.Tracked(() => finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/replacement",
                             new { reason = "Issued to the wrong address" }));
+                        walk.Reasons[correlation] = "Issued to the wrong address";
                         Assert.True(replaced.StatusCode is HttpStatusCode.OK or HttpStatusCode.Created or HttpStatusCode.Conflict,
                             $"replacement answered {(int)replaced.StatusCode}");
                         what = $"replaced {invoice.InvoiceNumber}: {(int)replaced.StatusCode}";
                         break;
                     }
-                    var response = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation",
+                    var response = await App.Tracked(() => finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation",
                         new { reason = "Issued in error" }));
+                    walk.Reasons[correlation] = "Issued in error";
                     Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Created or HttpStatusCode.Conflict,
                         $"cancellation answered {(int)response.StatusCode}");
                     what = $"cancelled {invoice.InvoiceNumber}: {(int)response.StatusCode}";
@@ -291,8 +299,9 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                 }
             case 11 when member:
                 {
-                    var response = await App.Tracked(() => SupportAgent.PostJson($"/api/accounts/{account}/membership/cancellation",
+                    var response = await App.Tracked(() => support.PostJson($"/api/accounts/{account}/membership/cancellation",
                         new { reason = "Member asked to leave" }));
+                    walk.Reasons[correlation] = "Member asked to leave";
                     Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Created or HttpStatusCode.Conflict,
                         $"membership cancellation answered {(int)response.StatusCode}");
                     what = $"membership cancelled: {(int)response.StatusCode}";
@@ -509,6 +518,9 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
             if (stored.CorrelationId is { } correlation && walk.OnBehalf.Contains(correlation) && !system)
                 Assert.True((item.Reason, item.TicketReference) == (SupportReason, Ticket),
                     $"history {item.Sequence} {item.Type} of support's request on the member's behalf: reason {item.Reason}, ticket {item.TicketReference}");
+            // Support's and finance's own requests with a reason: every event they wrote says why.
+            if (stored.CorrelationId is { } own && walk.Reasons.TryGetValue(own, out var why) && !system)
+                Assert.True(item.Reason == why, $"history {item.Sequence} {item.Type} by {item.By}: reason {item.Reason}, given {why}");
             if (system)
             {
                 Assert.True(item.TicketReference is null, $"history {item.Sequence} {item.Type} by {item.By} has ticket {item.TicketReference}");
@@ -659,16 +671,25 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
 
     private async Task AnEditedEventIsNamed(Walk walk, Guid account)
     {
-        // Any event of the account's history, edited in the database, is named as the first break of the chain it is linked on.
+        // Any event of the account's history, changed in the database (its data, headers or author, or marked archived, which
+        // every read and replay leaves out), is named as the first break of the chain it is linked on.
         var history = await Auditor.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>();
         var edited = walk.Pick(history.Items);
         var chain = await Scalar<Guid>($"select chain_id from {{0}}.{HashChainSchema.TableName} where event_id = '{edited.EventId}'");
-        await Scalar<int>($"with edited as (update {{0}}.mt_events set data = data || '{{{{\"Tampered\": true}}}}' where seq_id = {edited.Sequence} returning 1) select count(*)::int from edited");
+        var (change, problem) = walk.Pick<(string, string)>(
+        [
+            ("data = data || '{{\"Tampered\": true}}'", "edited"),
+            ("headers = coalesce(headers, '{{}}') || '{{\"supportReason\": \"Tampered\"}}'", "edited"),
+            ("user_name = 'someone-else'", "edited"),
+            ("is_archived = true", "archived"),
+        ]);
+        walk.Log.Add($"tampered: {edited.Type} {edited.Sequence} ({edited.Stream}): {change}");
+        await Scalar<int>($"with edited as (update {{0}}.mt_events set {change} where seq_id = {edited.Sequence} returning 1) select count(*)::int from edited");
         var report = await Auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
         var found = Assert.Single(report.ChainBreaks);
-        Assert.Equal(("edited", edited.Sequence, chain), (found.Problem, found.Sequence, found.ChainId));
+        Assert.Equal((problem, edited.Sequence, chain), (found.Problem, found.Sequence, found.ChainId));
         var status = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
-        Assert.False(status.Intact, $"hash-chain of {account} intact after {edited.Type} {edited.Sequence} was edited");
+        Assert.False(status.Intact, $"hash-chain of {account} intact after {edited.Type} {edited.Sequence} was changed: {change}");
     }
 
     private static void SameJson(object expected, object actual, string what)
