@@ -157,9 +157,9 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         var member = membership.Membership is { EndedOn: null };
         int[] kinds =
         [
-            0, 0, 0, 3, 5, 5, 6, 12, 13,
+            0, 0, 0, 3, 5, 5, 6, 12, 13, 17,
             .. mine.Count > 0 ? new[] { 3, 3, 4 } : [],
-            .. joinable ? new[] { 7, 7, 7, 7 } : [],
+            .. joinable ? new[] { 7, 7, 7, 7, 18 } : [],
             .. account == walk.OldAccountOwner && !walk.Migrated ? new[] { 16 } : [],
             .. member ? new[] { 8, 9, 9, 10, 11, 12, 12, 12, 14, 14, 15, 15 } : [],
         ];
@@ -235,7 +235,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                     var tier = walk.Pick(tiers);
                     var method = walk.Chance(50) ? "card" : "bank_transfer";
                     if (method == "card")
-                        await (await client.PostJson($"/api/accounts/{account}/payment-card", Body(new { cardToken = "tok_sandbox_approve" })))
+                        await (await client.PostJson($"/api/accounts/{account}/payment-card", Body(new { cardToken = walk.Chance(70) ? "tok_sandbox_approve" : "tok_sandbox_decline" })))
                             .ShouldBe(HttpStatusCode.OK);
                     var response = await App.Tracked(() => client.PostJson($"/api/accounts/{account}/membership", Body(new { tier, paymentMethod = method })));
                     await response.ShouldBe(HttpStatusCode.Created);
@@ -352,6 +352,31 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                     walk.Migrated = true;
                     onBehalf = correlation;
                     what = $"migrated Kadri's old products{(bySupport ? " by support" : "")}";
+                    break;
+                }
+            case 17:
+                {
+                    // Billing details (support's for the member carries its reason and ticket): invoices issued later use them.
+                    var country = walk.Pick(["EE", "DE", "US"]);
+                    object details = country switch
+                    {
+                        "DE" => new { address = new { street = "Kanalstraße 12", postalCode = "20095", city = "Hamburg", country }, vatId = walk.Chance(50) ? "DE143454214" : null },
+                        "US" => new { address = new { street = "1 Main St", postalCode = "10001", city = "New York", country }, vatId = (string?)null },
+                        _ => new { address = new { street = "Narva mnt 5", postalCode = "10117", city = "Tallinn", country }, vatId = (string?)null },
+                    };
+                    var response = await App.Tracked(() => client.PutJson($"/api/accounts/{account}/billing-details", Body(details)));
+                    await response.ShouldBe(HttpStatusCode.OK);
+                    onBehalf = correlation;
+                    what = $"billing details in {country}{(bySupport ? " by support" : "")}";
+                    break;
+                }
+            case 18:
+                {
+                    walk.Reasons[correlation] = "Member says the first e-mail never arrived";
+                    var response = await App.Tracked(() => support.PostJson($"/api/accounts/{account}/invitation/resend",
+                        new { reason = "Member says the first e-mail never arrived" }));
+                    await response.ShouldBe(HttpStatusCode.Accepted);
+                    what = "invitation e-mail resent";
                     break;
                 }
             case 15:
