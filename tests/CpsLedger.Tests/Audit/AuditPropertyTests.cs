@@ -732,35 +732,6 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    /// <summary>Every row of the documents' tables, every column but the last-modified stamp and Marten's Guid revision.</summary>
-    private async Task<List<string>> Documents(IEnumerable<Type> documents)
-    {
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        var rows = new List<string>();
-        foreach (var table in documents.Select(d => $"mt_doc_{d.Name.ToLowerInvariant()}"))
-        {
-            var columns = new List<string>();
-            await using (var command = new NpgsqlCommand(
-                             "select column_name from information_schema.columns where table_schema = $1 and table_name = $2 " +
-                             "and column_name <> 'mt_last_modified' and not (column_name = 'mt_version' and data_type = 'uuid') order by ordinal_position", connection))
-            {
-                command.Parameters.AddWithValue(App.SchemaName);
-                command.Parameters.AddWithValue(table);
-                await using var reader = await command.ExecuteReaderAsync();
-                while (await reader.ReadAsync())
-                    columns.Add(reader.GetString(0));
-            }
-            if (columns.Count == 0)
-                continue;
-            await using (var command = new NpgsqlCommand(
-                             $"select '{table} ' || row({string.Join(", ", columns)})::text from {App.SchemaName}.{table} order by id", connection))
-            {
-                await using var reader = await command.ExecuteReaderAsync();
-                while (await reader.ReadAsync())
-                    rows.Add(reader.GetString(0));
-            }
-        }
-        return rows;
-    }
+    private Task<List<string>> Documents(IEnumerable<Type> documents) =>
+        StoredDocuments.RowsAsync(App.ConnectionString, App.SchemaName, documents, tablesMustExist: false);
 }
