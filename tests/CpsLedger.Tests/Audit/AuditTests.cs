@@ -144,6 +144,30 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_deduction_below_zero_is_kept_as_support_stated_it_and_unlocks_nothing()
+    {
+        // docs/programme.md's decision: the total is the sum of the events, never clipped at zero.
+        await App.ListModel(points: 15);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Products.Complete("NEG-1"));
+        await App.Tracked(async () =>
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(-50))).ShouldBe(HttpStatusCode.Created));
+
+        var summary = await member.Summary(account);
+        Assert.Equal((-35, -50), (summary.PointsTotal, summary.ManualAdjustmentPoints));
+        var explanation = await member.Explanation(account);
+        Assert.Equal(-35, explanation.PointsTotal);
+        Assert.Equal([15, -50], explanation.Lines.Select(l => l.Points));
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<CpsLedger.Api.Tiers.EligibleTiers>();
+        Assert.Equal(-35, tiers.Points);
+        Assert.DoesNotContain(tiers.Standard.Concat(tiers.Enterprise), t => t.Eligible);
+        await (await member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "bank_transfer" }))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.True((await Verification($"?accountId={account}")).Agrees);
+    }
+
+    [Fact]
     public void Every_event_that_names_an_account_can_be_filtered_by_in_its_history()
     {
         // An event carrying an AccountId is on that account's hash chain and in its history; the types filter must know it, or
