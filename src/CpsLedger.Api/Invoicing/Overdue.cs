@@ -103,17 +103,29 @@ public static class CheckInvoiceOverdueHandler
 {
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
-    public static (Events, OutgoingMessages) Handle(CheckInvoiceOverdue message, [WriteAggregate(Required = false)] Invoice? invoice,
-        TimeProvider clock, IOptions<InvoicingOptions> options)
+    // The membership's lock first (MembershipStream), then the invoice's read, as every write to a term in force: a transfer recorded
+    // as the check falls due (00:00 UTC the day after the due date) and the check decide one after the other. A transfer committed
+    // first is read here and nothing is overdue; one that comes later waits and pays the invoice overdue. With only the invoice's
+    // version check, whichever committed second failed it: the transfer was answered 409 "Concurrent change", or the check retried.
+    public static async Task<OutgoingMessages> Handle(CheckInvoiceOverdue message, IDocumentSession session, TimeProvider clock,
+        IOptions<InvoicingOptions> options, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
-            return ([], [DueWork.At(message, message.DueAt, now)]);
-        // Paid (or already overdue) meanwhile: nothing to do.
-        if (invoice is not { Status: InvoiceStatus.Open })
-            return ([], []);
+            return [DueWork.At(message, message.DueAt, now)];
+        // Read without the lock only for its account, which never changes; the invoice itself is read again under the lock.
+        if (await session.LoadAsync<Invoice>(message.InvoiceId, ct) is not { } issued)
+            return [];
+        await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(issued.AccountId), ct);
+        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
+        // Paid (or cancelled, or already overdue) meanwhile: nothing to do.
+        if (stream.Aggregate is not { Status: InvoiceStatus.Open } invoice)
+            return [];
         var (overdue, messages) = OverdueDecision.Decide(invoice, options.Value, now);
-        return ([overdue], [.. messages]);
+        stream.AppendOne(overdue);
+        if (OverdueTestSeam.BeforeOverdueCommits is { } beforeCommit)
+            await beforeCommit(session);
+        return [.. messages];
     }
 }
 
@@ -123,6 +135,9 @@ public static class SettleSuspensionHandler
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
     // Under the membership's lock like any settlement; a suspension no longer on this invoice is left as it is (a repeat does nothing).
+    // It reads the invoice before the lock, unlike every other write to a term, and safely: it writes only the membership, read under
+    // the lock, and goes on only for an invoice settled, which stays settled (paid or cancelled, never owed again), using only what
+    // never changes (its id, account, term and number).
     public static async Task Handle(SettleSuspension message, IDocumentSession session, TimeProvider clock, IOptions<InvoicingOptions> options,
         CancellationToken ct)
     {
@@ -156,12 +171,14 @@ public static class SuspendForNonPaymentHandler
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between the suspension's read of the invoice,
-/// under the membership's lock, and its commit, given its session, so that a test can settle the invoice meanwhile.
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between the suspension's (or the overdue
+/// check's) read of the invoice, under the membership's lock, and its commit, given its session, so that a test can settle the
+/// invoice meanwhile.
 /// </summary>
 internal static class OverdueTestSeam
 {
     internal static Func<IDocumentSession, Task>? BeforeSuspensionCommits { get; set; }
+    internal static Func<IDocumentSession, Task>? BeforeOverdueCommits { get; set; }
 }
 
 public static class SendOverdueEmailHandler

@@ -17,7 +17,7 @@ namespace CpsLedger.Tests.Membership;
 /// <summary>
 /// The membership's lock (<see cref="MembershipStream"/>): a suspension and a settlement append to the membership stream under it, so
 /// every other write to a membership in force takes it before it reads anything, and so do the issue of an invoice for its term, the
-/// card charge of one, a transfer and finance's credit note.
+/// card charge of one, its overdue check, a transfer and finance's credit note.
 /// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock.
 /// </summary>
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
@@ -94,6 +94,90 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     {
         await work;
         return true;
+    }
+
+    /// <summary>
+    /// A member paying by bank transfer (Gold), its joining invoice issued and still open on its due date, the clock moved to the moment
+    /// its overdue check falls due. The check is then handled by the test (<see cref="Invoke"/>), not by running every scheduled message:
+    /// another of them waiting for the membership's lock (the renewal offer and the term end take it before they look at their due
+    /// time) was seen waiting instead of the check. The scheduled check itself, a day away in real time, later finds nothing to do.
+    /// </summary>
+    private async Task<(Guid Account, Invoice Invoice, CheckInvoiceOverdue Check)> InvoiceFallingOverdue()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var checkAt = IssueInvoiceDecision.OverdueCheckAt(invoice.DueOn);
+        await FastForwardTo(checkAt - TimeSpan.FromDays(1));
+        Assert.Equal(InvoiceStatus.Open, (await App.Member(account).SingleInvoice(account)).Status);
+        App.Clock.Advance(checkAt - App.Clock.GetUtcNow());
+        return (account, invoice, new CheckInvoiceOverdue(invoice.Id, checkAt));
+    }
+
+    [Fact]
+    public async Task The_overdue_check_falling_due_while_a_transfer_pays_the_invoice_waits_for_it_and_finds_it_paid()
+    {
+        var (account, invoice, check) = await InvoiceFallingOverdue();
+        var logs = App.Logs.Mark();
+
+        // The transfer in full as the bank-payment endpoint records it (the membership's lock, then the invoice), in a session of its own;
+        // the check falls due then. Found in review: the check took no lock, read the invoice open, committed it overdue first, and the
+        // transfer failed the invoice's version check (409 "Concurrent change" over HTTP). Now the check waits, and reads the payment.
+        await using (var payment = App.Store.LightweightSession())
+        {
+            await payment.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(account));
+            var stream = await payment.Events.FetchForWriting<Invoice>(invoice.Id);
+            var now = App.Clock.GetUtcNow();
+            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
+                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "LHV-1", now));
+            var checking = Invoke(check);
+            await App.UntilDoneOrWaitingForLockOf(checking, payment.Connection!.ProcessID);
+            await payment.SaveChangesAsync();
+            await checking;
+        }
+
+        var paid = await App.Member(account).SingleInvoice(account);
+        Assert.Equal((InvoiceStatus.Paid, (DateTimeOffset?)null), (paid.Status, paid.OverdueAt));
+        Assert.Equal((1, 0), (await Count("invoice_paid"), await Count("invoice_became_overdue")));
+        await App.Services.UntilInboxHasNothingToRun();
+        Assert.DoesNotContain(Emails(), e => e.MessageId == $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger");
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    [Fact]
+    public async Task A_transfer_recorded_while_the_overdue_check_decides_waits_for_it_and_pays_the_invoice_overdue()
+    {
+        var (account, invoice, check) = await InvoiceFallingOverdue();
+        var logs = App.Logs.Mark();
+
+        // The check has read the invoice open under the membership's lock and made it overdue; finance records the transfer in full then.
+        // Without the lock the transfer went first and the check failed its version check (retried, it found the invoice paid); or, the
+        // other way round, the transfer was answered 409 "Concurrent change". Now the transfer waits and pays the overdue invoice.
+        Task<HttpResponseMessage>? recording = null;
+        OverdueTestSeam.BeforeOverdueCommits = async session =>
+        {
+            OverdueTestSeam.BeforeOverdueCommits = null;
+            recording = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(recording, connection.ProcessID) : recording);
+        };
+        try
+        {
+            await Invoke(check);
+        }
+        finally
+        {
+            OverdueTestSeam.BeforeOverdueCommits = null;
+        }
+
+        var transfer = await recording!.ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal((PaymentKind.Full, InvoiceStatus.Paid, false), (transfer.Kind, transfer.InvoiceStatus, transfer.MembershipReinstated));
+        var paid = await App.Member(account).SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Paid, paid.Status);
+        Assert.True(paid.OverdueAt >= check.DueAt, "made overdue when the check fell due, then paid");
+        Assert.Equal((1, 1), (await Count("invoice_became_overdue"), await Count("invoice_paid")));
+        Assert.Null((await Membership(account)).Suspension);
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
     }
 
     [Fact]

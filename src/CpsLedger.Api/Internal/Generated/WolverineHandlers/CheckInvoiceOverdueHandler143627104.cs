@@ -31,24 +31,13 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler");
             CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:overdue-policy");
-            // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_invoice = await documentSession.Events.FetchForWriting<CpsLedger.Api.Invoicing.Invoice>(((CpsLedger.Api.Invoicing.CheckInvoiceOverdue)context.Envelope.Message).InvoiceId, cancellation);
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Invoicing.CheckInvoiceOverdue)context.Envelope.Message).InvoiceId);
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Invoicing.Invoice");
             
             // The actual message execution
-            (var outgoing1, var outgoing2) = CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler.Handle(checkInvoiceOverdue, stream_invoice.Aggregate, _timeProvider, _optionsOfInvoicingOptions);
-
-            if (outgoing1 != null)
-            {
-                
-                // Capturing any possible events returned from the command handlers
-                stream_invoice.AppendMany(outgoing1);
-            }
+            var outgoing1 = await CpsLedger.Api.Invoicing.CheckInvoiceOverdueHandler.Handle(checkInvoiceOverdue, documentSession, _timeProvider, _optionsOfInvoicingOptions, cancellation).ConfigureAwait(false);
 
             
             // Outgoing, cascaded message
-            await context.EnqueueCascadingAsync(outgoing2).ConfigureAwait(false);
+            await context.EnqueueCascadingAsync(outgoing1).ConfigureAwait(false);
 
             
             // Save all pending changes to this Marten session
