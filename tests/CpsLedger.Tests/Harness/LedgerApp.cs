@@ -77,6 +77,10 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         }
 
         HttpAssertions.UseJsonOptionsOf(Services);
+        // Which session each backend serves, for the lock tests (LockWaits). Around the store's own logger, which Marten sets only
+        // when none is configured (it logs failed commands to the service's log, where the tests look for deadlocks).
+        var store = ((DocumentStore)Store).Options;
+        store.Logger(new SessionsByBackend(store.Logger()));
         await ResetAsync();
     }
 

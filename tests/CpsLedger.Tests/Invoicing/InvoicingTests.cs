@@ -356,7 +356,7 @@ public sealed class InvoicingTests : LedgerTest
                 stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
             Assert.False(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
             var suspension = App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
-            await App.UntilDoneOrWaitingForLockOf(suspension, payment.Connection!.ProcessID);
+            await App.UntilDoneOrWaitingForLockOf(suspension, payment.Connection!.ProcessID, LockWaiter.Handling<SuspendForNonPayment>());
             await payment.SaveChangesAsync();
             await suspension;
         }
@@ -385,11 +385,12 @@ public sealed class InvoicingTests : LedgerTest
         // the suspension commits once the payment has either committed or waits for a lock the suspension holds. Found in review:
         // the payment committed in between, and the suspension after it, for a paid invoice.
         Task<BankPaymentRecorded>? paying = null;
+        var (id, request) = LockWaiter.NewRequest();
         OverdueTestSeam.BeforeSuspensionCommits = async session =>
         {
-            paying = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
+            paying = Finance.Correlated(id).PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
                 .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
-            await App.UntilDoneOrWaitingForLockOf(paying, session.Connection!.ProcessID);
+            await App.UntilDoneOrWaitingForLockOf(paying, session.Connection!.ProcessID, request);
         };
         try
         {

@@ -18,7 +18,8 @@ namespace CpsLedger.Tests.Membership;
 /// The membership's lock (<see cref="MembershipStream"/>): a suspension and a settlement append to the membership stream under it, so
 /// every other write to a membership in force takes it before it reads anything, and so do the issue of an invoice for its term, the
 /// card charge of one, its overdue check, a transfer and finance's credit note.
-/// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock.
+/// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock,
+/// until that writer (its request, or its handler) waits: not any session, as a fast-forward also runs handlers that queue for the lock.
 /// </summary>
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 {
@@ -64,11 +65,12 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     /// <summary>
     /// The transfer paying <paramref name="invoice"/> in full, as the bank-payment endpoint records it, in a session of its own: it takes
     /// the membership's lock and lifts the suspension, an event on the membership stream. <paramref name="meanwhile"/> starts then, and
-    /// the transfer commits once that has finished or waits for a lock the transfer holds. Found in review: a write that did not take the
+    /// the transfer commits once that has finished or <paramref name="waiter"/> (the session <paramref name="meanwhile"/> runs) waits
+    /// for a lock the transfer holds. Found in review: a write that did not take the
     /// lock first inserted its event into the membership stream, then waited for the stream's row; the reinstatement, at the same
     /// version, waited for that insert, and PostgreSQL broke the deadlock after a second by failing the other write (a 409 over HTTP).
     /// </summary>
-    private async Task<T> WhileATransferLiftsTheSuspension<T>(Invoice invoice, Func<Task<T>> meanwhile)
+    private async Task<T> WhileATransferLiftsTheSuspension<T>(Invoice invoice, LockWaiter waiter, Func<Task<T>> meanwhile)
     {
         var options = App.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value;
         var now = App.Clock.GetUtcNow();
@@ -81,7 +83,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
                 stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
             Assert.True(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
             running = meanwhile();
-            await App.UntilDoneOrWaitingForLockOf(running, payment.Connection!.ProcessID);
+            await App.UntilDoneOrWaitingForLockOf(running, payment.Connection!.ProcessID, waiter);
             await payment.SaveChangesAsync();
         }
 
@@ -132,7 +134,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
             stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
                 stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "LHV-1", now));
             var checking = Invoke(check);
-            await App.UntilDoneOrWaitingForLockOf(checking, payment.Connection!.ProcessID);
+            await App.UntilDoneOrWaitingForLockOf(checking, payment.Connection!.ProcessID, LockWaiter.Handling<CheckInvoiceOverdue>());
             await payment.SaveChangesAsync();
             await checking;
         }
@@ -155,11 +157,13 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // Without the lock the transfer went first and the check failed its version check (retried, it found the invoice paid); or, the
         // other way round, the transfer was answered 409 "Concurrent change". Now the transfer waits and pays the overdue invoice.
         Task<HttpResponseMessage>? recording = null;
+        var (id, request) = LockWaiter.NewRequest();
         OverdueTestSeam.BeforeOverdueCommits = async session =>
         {
             OverdueTestSeam.BeforeOverdueCommits = null;
-            recording = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
-            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(recording, connection.ProcessID) : recording);
+            recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
+                Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(recording, connection.ProcessID, request) : recording);
         };
         try
         {
@@ -185,8 +189,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     {
         var (account, term, invoice) = await SuspendedMember();
 
-        var cancelling = await WhileATransferLiftsTheSuspension(invoice, () => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Company closed (ticket 4711)" }));
+        var (id, request) = LockWaiter.NewRequest();
+        var cancelling = await WhileATransferLiftsTheSuspension(invoice, request, () => Support.Correlated(id).PostJson(
+            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" }));
 
         // Read once the transfer had committed: the invoice is paid, so nothing is credited (paid invoices are not refunded).
         Assert.Empty((await cancelling.ReadAs<MembershipCancellation>()).CancelledInvoices);
@@ -208,7 +213,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
         var renewalInvoice = Assert.Single(await App.Member(account).Invoices(account), i => i.Kind == InvoiceKind.Renewal);
 
-        var stopping = await WhileATransferLiftsTheSuspension(invoice, () => App.Member(account).PutJson(
+        var (id, request) = LockWaiter.NewRequest();
+        var stopping = await WhileATransferLiftsTheSuspension(invoice, request, () => App.Member(account).Correlated(id).PutJson(
             $"/api/accounts/{account}/membership/renewal", new { renew = false }));
 
         var plan = await stopping.ReadAs<RenewalPlan>();
@@ -228,7 +234,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         var (account, term, invoice) = await SuspendedMember();
         await FastForwardTo(OfferAt(term) - TimeSpan.FromMinutes(1));
 
-        await WhileATransferLiftsTheSuspension(invoice, () => Done(FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1))));
+        await WhileATransferLiftsTheSuspension(invoice, LockWaiter.Handling<OfferRenewal>(),
+            () => Done(FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1))));
 
         var membership = await Membership(account);
         Assert.Null(membership.Suspension);
@@ -244,7 +251,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1)); // the renewal invoice, issued ahead, stays unpaid
         await FastForwardTo(RenewalDecision.EndAt(term) - TimeSpan.FromMinutes(1));
 
-        await WhileATransferLiftsTheSuspension(invoice, () => Done(FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1))));
+        await WhileATransferLiftsTheSuspension(invoice, LockWaiter.Handling<EndTerm>(),
+            () => Done(FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1))));
 
         // Lapsed for the unpaid renewal invoice, which is credited; the joining invoice stays paid.
         var membership = await Membership(account);
@@ -264,7 +272,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "Ticket 4711" }))
             .ShouldBe(HttpStatusCode.OK);
 
-        var migrated = await WhileATransferLiftsTheSuspension(invoice, () => App.Member(account).Migrate(account));
+        var (id, request) = LockWaiter.NewRequest();
+        var migrated = await WhileATransferLiftsTheSuspension(invoice, request, () => App.Member(account).Correlated(id).Migrate(account));
 
         Assert.Equal([LegacyFiles.KadriNumber], migrated.MembershipNumbersRecorded);
         var membership = await Membership(account);
@@ -286,10 +295,11 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
         // The suspension has read the invoice unpaid and holds the membership's lock; the member upgrades then.
         Task<HttpResponseMessage>? upgrading = null;
+        var (id, request) = LockWaiter.NewRequest();
         OverdueTestSeam.BeforeSuspensionCommits = async session =>
         {
-            upgrading = member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
-            await App.UntilDoneOrWaitingForLockOf(upgrading, session.Connection!.ProcessID);
+            upgrading = App.Member(account).Correlated(id).PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
+            await App.UntilDoneOrWaitingForLockOf(upgrading, session.Connection!.ProcessID, request);
         };
         try
         {
@@ -313,9 +323,11 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     private Func<IDocumentSession, Task> CancelledMeanwhile(Guid account, Action<Task<HttpResponseMessage>> started) => async session =>
     {
         InvoiceIssueTestSeam.BeforeIssueCommits = null;
-        var cancelling = Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" });
+        var (id, request) = LockWaiter.NewRequest();
+        var cancelling = Support.Correlated(id).PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed (ticket 4711)" });
         started(cancelling);
-        await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID) : cancelling);
+        await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID, request) : cancelling);
     };
 
     [Fact]
@@ -379,16 +391,17 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
     /// <summary>
     /// The card of the term's invoice charged on its due date; <paramref name="cancel"/> starts once the gateway has approved and before
-    /// the charge commits, and the charge commits once that has finished or waits for a lock the charge holds.
+    /// the charge commits, and the charge commits once that has finished or <paramref name="waiter"/> (its request) waits for a lock the
+    /// charge holds.
     /// </summary>
-    private async Task<HttpResponseMessage> CancelledWhileTheCardIsCharged(Func<Task<HttpResponseMessage>> cancel)
+    private async Task<HttpResponseMessage> CancelledWhileTheCardIsCharged(LockWaiter waiter, Func<Task<HttpResponseMessage>> cancel)
     {
         Task<HttpResponseMessage>? cancelling = null;
         ChargeCardTestSeam.AfterGatewayAnswered = async session =>
         {
             ChargeCardTestSeam.AfterGatewayAnswered = null;
             cancelling = cancel();
-            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID) : cancelling);
+            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID, waiter) : cancelling);
         };
         try
         {
@@ -423,8 +436,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
         // Found in review: the cancellation committed between the charge's read of the invoice and its append, the append failed its
         // version check, and the retry read the invoice cancelled and recorded nothing: the card was charged, the ledger had no payment.
-        var cancelling = await CancelledWhileTheCardIsCharged(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Company closed (ticket 4711)" }));
+        var (id, request) = LockWaiter.NewRequest();
+        var cancelling = await CancelledWhileTheCardIsCharged(request, () => Support.Correlated(id).PostJson(
+            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" }));
 
         await ChargedAndRecorded(account);
         Assert.Empty((await cancelling.ReadAs<MembershipCancellation>()).CancelledInvoices);
@@ -444,8 +458,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
         // Finance's credit note takes the charge's lock before it reads the invoice, so it reads the payment: the credit note makes what the
         // card paid a refund due at once. It used to read the invoice open first and fail its version check (409, a refund only if asked again).
-        var cancelling = await CancelledWhileTheCardIsCharged(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
-            new { reason = "Issued without the buyer's VAT ID" }));
+        var (id, request) = LockWaiter.NewRequest();
+        var cancelling = await CancelledWhileTheCardIsCharged(request, () => Finance.Correlated(id).PostJson(
+            $"/api/accounts/{account}/invoices/{number}/cancellation", new { reason = "Issued without the buyer's VAT ID" }));
 
         var cancellation = await cancelling.ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
         var charge = Assert.Single(Sandbox.Charges);
@@ -458,9 +473,10 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
     /// <summary>
     /// The term's invoice credited under the membership's lock, as support's cancellation of the membership (or a replaced renewal choice,
-    /// a term end) does; <paramref name="meanwhile"/> starts then, and the cancellation commits once that has finished or waits for its lock.
+    /// a term end) does; <paramref name="meanwhile"/> starts then, and the cancellation commits once that has finished or
+    /// <paramref name="waiter"/> (its session) waits for its lock.
     /// </summary>
-    private async Task<T> WhileTheTermIsCancelled<T>(Guid account, Invoice invoice, Func<Task<T>> meanwhile)
+    private async Task<T> WhileTheTermIsCancelled<T>(Guid account, Invoice invoice, LockWaiter waiter, Func<Task<T>> meanwhile)
     {
         var seller = App.Services.GetRequiredService<IOptions<SellerOptions>>().Value.ToInvoiceSeller();
         var logs = App.Logs.Mark();
@@ -471,7 +487,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal([invoice.InvoiceNumber], await InvoiceCancellations.CancelOwedAsync(cancellation, [invoice.Id], "Company closed",
                 seller, App.Clock.GetUtcNow(), default));
             running = meanwhile();
-            await App.UntilDoneOrWaitingForLockOf(running, cancellation.Connection!.ProcessID);
+            await App.UntilDoneOrWaitingForLockOf(running, cancellation.Connection!.ProcessID, waiter);
             await cancellation.SaveChangesAsync();
         }
 
@@ -494,8 +510,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // Found in a scratch test: the transfer read the invoice open before the cancellation committed, then failed the version check
         // (409 "Concurrent change"), and only when sent again was it refused for the cancelled invoice. It now waits for the membership's
         // lock before it reads the invoice, and gives that answer the first time.
-        var recording = await WhileTheTermIsCancelled(account, invoice, () =>
-            Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, amount, "LHV-1")));
+        var (id, request) = LockWaiter.NewRequest();
+        var recording = await WhileTheTermIsCancelled(account, invoice, request, () =>
+            Finance.Correlated(id).PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, amount, "LHV-1")));
 
         var problem = await recording.ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Invoice cancelled", problem.Title);
@@ -518,11 +535,13 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // minute, and the cancellation waiting for it failed on Npgsql's 30 s command timeout; now the charge gives up after
         // Invoicing:GatewayTimeout (outcome unknown, rolled back: the lock is released) and the cancellation goes on.
         Task<HttpResponseMessage>? cancelling = null;
+        var (id, request) = LockWaiter.NewRequest();
         ChargeCardTestSeam.BeforeGatewayCalled = async session =>
         {
             ChargeCardTestSeam.BeforeGatewayCalled = null;
-            cancelling = Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" });
-            await App.UntilDoneOrWaitingForLockOf(cancelling, session.Connection!.ProcessID);
+            cancelling = Support.Correlated(id).PostJson($"/api/accounts/{account}/membership/cancellation",
+                new { reason = "Company closed (ticket 4711)" });
+            await App.UntilDoneOrWaitingForLockOf(cancelling, session.Connection!.ProcessID, request);
         };
         try
         {
@@ -591,11 +610,13 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // Finance records a transfer in full while the card is being charged: it waits for the charge's lock, which the lost answer
         // (outcome unknown) releases with the rollback, and pays the invoice; the charge's retry reads it paid and presents nothing more.
         Task<HttpResponseMessage>? recording = null;
+        var (id, request) = LockWaiter.NewRequest();
         ChargeCardTestSeam.BeforeGatewayCalled = async session =>
         {
             ChargeCardTestSeam.BeforeGatewayCalled = null;
-            recording = Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
-            await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID);
+            recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
+                Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+            await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
         };
         try
         {
@@ -638,7 +659,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal([invoice.InvoiceNumber], await InvoiceCancellations.CancelOwedAsync(cancellation, [invoice.Id], "Company closed",
                 seller, App.Clock.GetUtcNow(), default));
             var charging = App.FastForward(TimeSpan.FromDays(30));
-            await App.UntilDoneOrWaitingForLockOf(charging, cancellation.Connection!.ProcessID);
+            await App.UntilDoneOrWaitingForLockOf(charging, cancellation.Connection!.ProcessID, LockWaiter.Handling<ChargeCard>());
             await cancellation.SaveChangesAsync();
             await charging;
         }
