@@ -8,7 +8,6 @@ using CpsLedger.Tests.Migration;
 using CpsLedger.Tests.Products;
 using JasperFx.Events;
 using Marten;
-using Marten.Services;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
 using Wolverine.Runtime;
@@ -80,30 +79,6 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(2, await App.CountEvents("invitation_issued") - 2);
     }
 
-    /// <summary>Holds the hash chain's advisory lock of each account (the trigger takes it as the account's event is inserted).</summary>
-    private async Task<Npgsql.NpgsqlTransaction> HoldChains(Npgsql.NpgsqlConnection connection, params Guid[] accounts)
-    {
-        await connection.OpenAsync();
-        var transaction = await connection.BeginTransactionAsync();
-        foreach (var account in accounts)
-        {
-            await using var hold = new Npgsql.NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended('cpsledger-chain:' || $1::text, 0))",
-                connection, transaction)
-            { Parameters = { new() { Value = account } } };
-            await hold.ExecuteNonQueryAsync();
-        }
-        return transaction;
-    }
-
-    /// <summary>Returns once <paramref name="count"/> connections wait for a lock (the holder's, or one the other commit took).</summary>
-    private async Task UntilCommitsWait(int count)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var waiting = new Npgsql.NpgsqlCommand("select count(*) from pg_stat_activity where cardinality(pg_blocking_pids(pid)) > 0", connection);
-        await FaultWaits.Until(async () => (long)(await waiting.ExecuteScalarAsync())! >= count, $"{count} commits waiting", TimeSpan.FromSeconds(30));
-    }
-
     [Fact]
     public async Task Two_batches_naming_the_same_accounts_in_opposite_orders_commit_one_after_the_other_without_a_deadlock()
     {
@@ -119,13 +94,13 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         // account both invite (the handler retries, and finds the invitation).
         var (first, second) = (new Commits(), new Commits());
         await using var holder = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        await using var held = await HoldChains(holder, c, d);
+        await using var held = await ChainLocks.HoldChains(holder, c, d);
         var reviewing = new[] { Review([a, c, b], first), Review([b, d, a], second) };
-        await UntilCommitsWait(2);
+        await App.UntilCommitsWait(2);
         await held.CommitAsync();
 
         var failures = (await Task.WhenAll(reviewing)).OfType<Exception>().ToList();
-        Assert.DoesNotContain(first.Failures.Concat(second.Failures), IsDeadlock);
+        Assert.DoesNotContain(first.Failures.Concat(second.Failures), ChainLocks.IsDeadlock);
         Assert.IsAssignableFrom<JasperFx.ConcurrencyException>(Assert.Single(failures));
         Assert.Equal(4 + 3, await App.CountEvents("invitation_issued"));
         // Each commit appended to the streams in the accounts' order, whatever order the reviews came in.
@@ -147,26 +122,6 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
                 return e;
             }
         }
-
-        static bool IsDeadlock(Exception e) => e is Npgsql.PostgresException { SqlState: "40P01" } || e.InnerException is { } inner && IsDeadlock(inner);
-    }
-
-    /// <summary>A session's commits: the streams each appended to, in the order sent, and every failed attempt (Marten retries some).</summary>
-    private sealed class Commits : IMartenSessionLogger
-    {
-        public System.Collections.Concurrent.ConcurrentQueue<Exception> Failures { get; } = new();
-        public List<Guid[]> Appended { get; } = [];
-
-        public void OnBeforeExecute(Npgsql.NpgsqlBatch batch) =>
-            Appended.Add([.. batch.BatchCommands.Where((Npgsql.NpgsqlBatchCommand c) => c.CommandText.Contains("mt_quick_append_events")).Select(c => (Guid)c.Parameters[0].Value!)]);
-
-        public void LogFailure(Npgsql.NpgsqlBatch batch, Exception ex) => Failures.Enqueue(ex);
-        public void LogFailure(Npgsql.NpgsqlCommand command, Exception ex) => Failures.Enqueue(ex);
-        public void LogFailure(Exception ex, string message) => Failures.Enqueue(ex);
-        public void LogSuccess(Npgsql.NpgsqlCommand command) { }
-        public void LogSuccess(Npgsql.NpgsqlBatch batch) { }
-        public void RecordSavedChanges(IDocumentSession session, IChangeSet commit) { }
-        public void OnBeforeExecute(Npgsql.NpgsqlCommand command) { }
     }
 
     [Fact]
