@@ -216,7 +216,12 @@ public static class LegacyImport
         counts.Loading += Stopwatch.GetElapsedTime(started, loaded);
 
         var newStreams = new List<NewStream<LegacyAccountView>>();
-        foreach (var group in batch.GroupBy(b => b.AccountId))
+        // In the old accounts' order, not the file's: the copy inserts the new streams' rows and Marten appends to the existing
+        // streams in the order given, each append locking the stream (its row, its next version) and its hash chain until the
+        // commit, so two imports naming the same old accounts in opposite orders deadlocked. In one order, one waits for the other
+        // and then fails its version check (or collides on a new stream), as any concurrent import does (ARCHITECTURE.md, "Lock order
+        // across accounts").
+        foreach (var group in batch.GroupBy(b => b.AccountId).OrderBy(g => g.Key))
         {
             var view = views.GetValueOrDefault(group.Key);
             var known = view?.Products.Select(p => p.Id).ToHashSet();

@@ -56,6 +56,56 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Two_imports_naming_the_same_old_accounts_in_opposite_orders_commit_one_after_the_other_without_a_deadlock()
+    {
+        string Row(string name, string serial) => $"{name}@old.example,N-{name},EOS-R5,{serial},2019-01-01,EE,Photopoint";
+        await App.ImportThroughCommandLinePath(LegacyFiles.Csv(Row("a", "A0"), Row("b", "B0"), Row("c", "C0"), Row("d", "D0")));
+        var (a, b, c, d) = (LegacyIds.AccountFor("a@old.example"), LegacyIds.AccountFor("b@old.example"), LegacyIds.AccountFor("c@old.example"),
+            LegacyIds.AccountFor("d@old.example"));
+
+        // Two files adding a product to A, C, B and to B, D, A (in the files' order). Each commit appends to its old accounts'
+        // streams in turn, locking each stream's next version and row and its hash chain (an imported event names no account: the
+        // chain is the legacy stream's). Holding C's and D's chains stops each commit just after its first account, so that each
+        // runs into the other's only once both have locked one (A and B): PostgreSQL broke that deadlock (40P01) after
+        // deadlock_timeout. In the old accounts' order, one commit waits for the other (or for the holder) and fails the version
+        // check of an account both add to; importing again would add the rest.
+        var (first, second) = (new Commits(), new Commits());
+        await using var holder = new NpgsqlConnection(App.ConnectionString);
+        await using var held = await ChainLocks.HoldChains(holder, c, d);
+        var importing = new[] { Import(LegacyFiles.Csv(Row("a", "A1"), Row("c", "C1"), Row("b", "B1")), first),
+            Import(LegacyFiles.Csv(Row("b", "B2"), Row("d", "D2"), Row("a", "A2")), second) };
+        await App.UntilCommitsWait(2);
+        await held.CommitAsync();
+
+        var failures = (await Task.WhenAll(importing)).OfType<Exception>().ToList();
+        Assert.DoesNotContain(first.Failures.Concat(second.Failures).Concat(failures), ChainLocks.IsDeadlock);
+        Assert.IsAssignableFrom<JasperFx.ConcurrencyException>(Assert.Single(failures));
+        Assert.Equal(4 + 3, await App.CountEvents("legacy_product_imported"));
+        // Each commit appended to the streams in the old accounts' order, whatever order the files gave.
+        Assert.Equal(new[] { a, b, c }.Order(), first.Appended.First(s => s.Length > 0));
+        Assert.Equal(new[] { a, b, d }.Order(), second.Appended.First(s => s.Length > 0));
+
+        async Task<Exception?> Import(string csv, Commits commits)
+        {
+            try
+            {
+                await LegacyImport.ImportAsync(() => new StringReader(csv), new LegacyImportOptions(false), () =>
+                    {
+                        var session = App.Store.LightweightSession();
+                        session.Logger = commits;
+                        return session;
+                    },
+                    _ => { }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_file_with_bad_rows_imports_nothing_and_reports_every_bad_row_with_its_line_and_reason()
     {
         var file = LegacyFiles.Csv(
