@@ -130,8 +130,11 @@ public sealed class CatalogueImporter(TimeProvider clock, ILogger<CatalogueImpor
         var current = await session.LoadManyAsync<ProductModelView>(ct, ids);
         var plan = CatalogueImport.Decide(file.Entries, current, clock.GetUtcNow());
 
-        // The version read is the catalogue version: it counts the model's events.
-        foreach (var change in plan.Changes)
+        // The version read is the catalogue version: it counts the model's events. In the models' order, not the file's: Marten
+        // writes the streams in the order given, each locking the model's stream (its row, its next version) and its hash chain
+        // until the commit, so two imports changing the same models in opposite orders deadlocked. In one order, one waits for
+        // the other and then fails its version check, as any concurrent change does (ARCHITECTURE.md, "Lock order across accounts").
+        foreach (var change in plan.Changes.OrderBy(c => c.ModelId))
         {
             if (change.Current is null)
                 session.Events.StartStream<ProductModelView>(change.ModelId, [.. change.Events]);

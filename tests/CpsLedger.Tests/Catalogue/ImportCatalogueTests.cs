@@ -226,6 +226,52 @@ public sealed class ImportCatalogueTests(LedgerApp app) : LedgerTest(app)
     private static CatalogueFileReading Read(string csv) => CatalogueFile.Read(csv, CatalogueFileFormat.Csv);
 
     [Fact]
+    public async Task Two_imports_changing_the_same_models_in_opposite_orders_commit_one_after_the_other_without_a_deadlock()
+    {
+        static string File(int points, params string[] codes) =>
+            "code,name,category,points\n" + string.Concat(codes.Select(code => $"{code},{code},lens,{points}\n"));
+        await Importer.ImportAsync(App.Store, Read(File(10, "A", "B", "C", "D")), "cli-maris", CancellationToken.None);
+        var (a, b, c, d) = (ProductModelCode.StreamIdFor("A"), ProductModelCode.StreamIdFor("B"), ProductModelCode.StreamIdFor("C"),
+            ProductModelCode.StreamIdFor("D"));
+
+        // Two files changing the points of A, C, B and of B, D, A (in the files' order). Each commit appends to its models' streams in
+        // turn, locking each stream's next version and row and its hash chain (a catalogue event names no account: the chain is the
+        // model's stream). Holding C's and D's chains stops each commit just after its first model, so that each runs into the
+        // other's only once both have locked one (A and B): PostgreSQL broke that deadlock (40P01) after deadlock_timeout. In the
+        // models' order, one commit waits for the other (or for the holder) and fails the version check of a model both change.
+        var (first, second) = (new Commits(), new Commits());
+        await using var holder = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await using var held = await ChainLocks.HoldChains(holder, c, d);
+        var importing = new[] { Import(File(20, "A", "C", "B"), first), Import(File(30, "B", "D", "A"), second) };
+        await App.UntilCommitsWait(2);
+        await held.CommitAsync();
+
+        var failures = (await Task.WhenAll(importing)).OfType<Exception>().ToList();
+        Assert.DoesNotContain(first.Failures.Concat(second.Failures).Concat(failures), ChainLocks.IsDeadlock);
+        Assert.IsAssignableFrom<ConcurrencyException>(Assert.Single(failures));
+        Assert.Equal(4 + 3, await App.EventCount());
+        // Each commit appended to the streams in the models' order, whatever order the files gave.
+        Assert.Equal(new[] { a, b, c }.Order(), first.Appended.First(s => s.Length > 0));
+        Assert.Equal(new[] { a, b, d }.Order(), second.Appended.First(s => s.Length > 0));
+
+        async Task<Exception?> Import(string csv, Commits commits)
+        {
+            await using var session = App.Store.LightweightSession();
+            await Importer.StageAsync(session, Read(csv), CancellationToken.None);
+            session.Logger = commits;
+            try
+            {
+                await session.SaveChangesAsync();
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_command_line_path_imports_in_one_commit_and_describes_the_result()
     {
         var outcome = await Importer.ImportAsync(App.Store, Read(CatalogueFiles.Small), "cli-maris", CancellationToken.None);
