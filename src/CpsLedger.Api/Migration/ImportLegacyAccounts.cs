@@ -20,7 +20,8 @@ namespace CpsLedger.Api.Migration;
 /// <param name="Products">Product rows among the imported rows.</param>
 /// <param name="ProductsImported">Of those, new to the ledger.</param>
 /// <param name="ProductsAlreadyImported">Of those, imported before (left as they were).</param>
-/// <param name="Batches">Batches of the second pass, each written in one transaction (when it had anything new).</param>
+/// <param name="Batches">Batches of the second pass, each written in one transaction (when it had anything new; two when it both
+/// started new old accounts and added to existing ones).</param>
 public sealed record LegacyImportReport(
     bool Imported,
     int Rows,
@@ -36,7 +37,8 @@ public sealed record LegacyImportOptions(bool SkipInvalidRows, int BatchSize = L
 
 /// <summary>
 /// Imports a legacy file in two streamed passes: the first checks every row (and, for old e-mails imported before, that the
-/// membership number is the same), the second appends the events in batches, one transaction per batch. Memory stays bounded
+/// membership number is the same), the second appends the events in batches, one transaction per batch (two for a batch that
+/// both starts new old accounts and adds to existing ones: <see cref="ImportBatchAsync"/>). Memory stays bounded
 /// by the batch, a set of product ids for finding repeated rows, and one entry per old e-mail; the file is never held whole.
 /// Importing the same records again changes nothing: streams and products have ids derived from their content, and what
 /// exists is skipped.
@@ -261,8 +263,18 @@ public static class LegacyImport
 
         var built = Stopwatch.GetTimestamp();
         counts.Building += Stopwatch.GetElapsedTime(loaded, built);
-        // Saving: the copies, then Marten's appends and the commit.
-        await BulkAppend.StartStreamsAsync(session, newStreams, ct);
+        // Saving: the copies, committed on their own, then Marten's appends in a second transaction. A copy of more than 64 new
+        // streams takes the hash chain's table lock (HashChainSchema), which makes every other chain writer wait at its next event;
+        // an append after it in the same transaction then waited for one of those in turn (a migration that had inserted its event
+        // on the same old account before it stopped to link it), a deadlock whatever the order. The copy's own transaction holds
+        // nothing another writer waits for, and an interrupted batch is completed by importing again, as an interrupted import is.
+        if (newStreams.Count > 0)
+        {
+            await using var copying = openSession();
+            await BulkAppend.StartStreamsAsync(copying, newStreams, ct);
+            await copying.SaveChangesAsync(ct);
+        }
+
         await session.SaveChangesAsync(ct);
         counts.Saving += Stopwatch.GetElapsedTime(built);
         counts.Batches++;

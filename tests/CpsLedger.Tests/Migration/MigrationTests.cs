@@ -243,6 +243,62 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(1, await App.CountEvents("legacy_membership_number_recorded"));
     }
 
+    [Fact]
+    public async Task An_import_copying_many_new_old_accounts_and_adding_to_one_being_migrated_meets_no_deadlock()
+    {
+        var account = await KadriReadyToMigrate();
+        var member = App.Member(account);
+        await member.Migrate(account);
+        string Kadris(string serial) => $"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},EOS-R5,{serial},2019-03-01,EE,Photopoint";
+        await App.ImportLegacy(LegacyFiles.Csv(Kadris("P2")));
+
+        // The migration of P2 inserts its event on Kadri's old account and stops before linking it: its hash chain (the account's:
+        // a migrated product names it) is held. Then an import copies 65 new old accounts, more than the 64 chains a statement locks
+        // one by one, so it takes the chain's table lock, which stops every other chain writer at its next link; and it adds P3 to
+        // Kadri's old account, whose next version the migration holds. In one transaction the import waited for the migration while
+        // holding the table lock the migration then waited for, and PostgreSQL broke that deadlock (40P01) after deadlock_timeout.
+        // The copy commits first on its own: the migration goes on, and the import's append fails its version check.
+        var logs = App.Logs.Mark();
+        var commits = new Commits();
+        await using var holder = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await using var held = await ChainLocks.HoldChains(holder, account);
+        var migrating = member.Migrate(account);
+        await App.UntilCommitsWait(1);
+        var newcomers = Enumerable.Range(1, 65).Select(i => $"new{i}@old.example,N-{i},EOS-R5,SN-{i},2019-01-01,EE,Photopoint");
+        var importing = Import(LegacyFiles.Csv([.. newcomers, Kadris("P3")]));
+        await App.UntilCommitsWait(2);
+        await held.CommitAsync();
+
+        var (migrated, failure) = (await migrating, await importing);
+        Assert.DoesNotContain(commits.Failures.Concat(failure is null ? [] : [failure]), ChainLocks.IsDeadlock);
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+        Assert.Equal(1, migrated.Migrated);
+        Assert.IsAssignableFrom<ConcurrencyException>(failure);
+        // The new old accounts were committed; importing again adds P3.
+        Assert.Equal(66, (await App.LegacyAccounts()).Count);
+        var (again, _) = await App.ImportThroughCommandLinePath(LegacyFiles.Csv([.. newcomers, Kadris("P3")]));
+        Assert.Equal((0, 1), (again.LegacyAccountsImported, again.ProductsImported));
+
+        async Task<Exception?> Import(string csv)
+        {
+            try
+            {
+                await LegacyImport.ImportAsync(() => new StringReader(csv), new LegacyImportOptions(false), () =>
+                    {
+                        var session = App.Store.LightweightSession();
+                        session.Logger = commits;
+                        return session;
+                    },
+                    _ => { }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+    }
+
     private async Task<Guid> KadriReadyToMigrate()
     {
         await ListModels();
