@@ -171,6 +171,10 @@ public sealed record ClaimMembershipNumbers(Guid AccountId, IReadOnlyList<string
 {
     public void Execute(IDocumentSession session)
     {
+        // In the old accounts' order, not sorted: two accounts recording the same two old numbers in opposite orders at once could
+        // deadlock on the claims, but that needs two old accounts sharing two numbers migrated in the same second, and the victim
+        // is retried (a transient fault) and finds the numbers held, the answer a lost race gets (ARCHITECTURE.md, "Lock order
+        // across accounts").
         foreach (var number in Numbers)
             session.Insert(new MembershipNumberClaim { Id = number, AccountId = AccountId });
     }
@@ -498,6 +502,10 @@ public sealed record StartRegistrations(IReadOnlyList<(Guid RegistrationId, IRea
 {
     public void Execute(IDocumentSession session)
     {
+        // One account's chain, and the serial claims in the old file's order: two batches of two accounts whose old accounts list
+        // the same two serials in opposite orders could deadlock on the claims, rare enough (the same products recorded twice and
+        // migrated in the same second) to leave to the retry, which then finds the serial owned (ARCHITECTURE.md, "Lock order
+        // across accounts").
         foreach (var (registrationId, events) in Registrations)
             session.Events.StartStream<ProductRegistration>(registrationId, [.. events]);
     }

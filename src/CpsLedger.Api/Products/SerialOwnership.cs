@@ -74,6 +74,9 @@ public sealed partial class SerialOwnershipProjection : EventProjection
 
     private static void Apply((string? Freed, SerialOwnership? Claimed) change, IDocumentOperations ops)
     {
+        // Two claim rows when an amendment changes the serial: two registrations swapping serials at the same moment could
+        // deadlock on them, and each would be refused the other's serial (409) without it (ARCHITECTURE.md, "Lock order across
+        // accounts").
         if (change.Freed is not null)
             ops.Delete<SerialOwnership>(change.Freed);
         if (change.Claimed is not null)
