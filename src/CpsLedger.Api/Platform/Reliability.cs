@@ -97,15 +97,36 @@ public static class DeadLetterAlarm
 
     public static ValueTask Report(Wolverine.Runtime.IWolverineRuntime runtime, IEnvelopeLifecycle lifecycle, Exception exception)
     {
+        var logger = runtime.LoggerFactory.CreateLogger(typeof(DeadLetterAlarm));
         var envelope = lifecycle.Envelope;
+        // A batch (the invitation reviews) is moved as its members, one dead letter each under an id of its own that Wolverine does
+        // not show here: each member is counted and reported, with the batch's id and its place in it.
+        if (envelope?.Message is Array { Length: > 0 } batch)
+        {
+            var memberType = batch.GetType().GetElementType()!.Name;
+            for (var member = 1; member <= batch.Length; member++)
+            {
+                Count(memberType, exception);
+                logger.LogError(exception,
+                    "Dead letter: {MessageType} {Member} of {BatchSize} in batch {EnvelopeId} after {Attempts} attempt(s): {Reason}. Replay it " +
+                    "with POST /api/operations/dead-letters/replay once the cause is fixed", memberType, member, batch.Length, envelope.Id,
+                    envelope.Attempts, exception.Message);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
         var messageType = envelope?.Message?.GetType().Name ?? envelope?.MessageType ?? "unknown";
-        DeadLetters.Add(1, new KeyValuePair<string, object?>("message_type", messageType),
-            new KeyValuePair<string, object?>("exception_type", exception.GetType().Name));
-        runtime.LoggerFactory.CreateLogger(typeof(DeadLetterAlarm)).LogError(exception,
+        Count(messageType, exception);
+        logger.LogError(exception,
             "Dead letter: {MessageType} {EnvelopeId} after {Attempts} attempt(s): {Reason}. Replay it with POST /api/operations/dead-letters/replay " +
             "once the cause is fixed", messageType, envelope?.Id, envelope?.Attempts, exception.Message);
         return ValueTask.CompletedTask;
     }
+
+    private static void Count(string messageType, Exception exception) =>
+        DeadLetters.Add(1, new KeyValuePair<string, object?>("message_type", messageType),
+            new KeyValuePair<string, object?>("exception_type", exception.GetType().Name));
 }
 
 /// <summary>How fast the durable inbox and the cluster notice trouble (docs/reliability.md has the measured figures).</summary>

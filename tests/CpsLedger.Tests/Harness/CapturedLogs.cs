@@ -31,6 +31,13 @@ public sealed class CapturedLogs : ILogEventSink
         string.Join("\n", _events.Where(e => e.MessageTemplate.Text.StartsWith("Dead letter:", StringComparison.Ordinal))
             .Select(e => $"{e.RenderMessage()}\n{e.Exception}"));
 
+    /// <summary>The message type of each dead letter reported so far (<c>DeadLetterAlarm</c>), one entry per report.</summary>
+    public IReadOnlyList<string> DeadLetteredTypes() =>
+    [
+        .. _events.Where(e => e.MessageTemplate.Text.StartsWith("Dead letter:", StringComparison.Ordinal))
+            .Select(e => e.Properties.TryGetValue("MessageType", out var type) && type is ScalarValue { Value: string name } ? name : "unknown"),
+    ];
+
     /// <summary>The events written after the mark whose exception is, or wraps, PostgreSQL's "deadlock detected" (40P01).</summary>
     public IReadOnlyList<LogEvent> DeadlocksSince(int mark) => [.. _events.Skip(mark).Where(e => e.Exception is { } x && IsDeadlock(x))];
 
