@@ -14,8 +14,9 @@ namespace CpsLedger.Api.Platform;
 public sealed record NewStream<TView>(Guid Id, IReadOnlyList<object> Events, TView View) where TView : notnull;
 
 /// <summary>
-/// Starts many new streams at once with binary COPY, on the session's connection and inside its transaction, so that what
-/// the session saves next (appends to existing streams, documents) commits or fails together with them. Marten's own
+/// Starts many new streams at once with binary COPY, on the session's connection and inside its transaction, so that they
+/// commit or fail with what the session saves (the legacy import saves nothing else in that session: it commits its copy before
+/// its appends, <c>LegacyImport.ImportBatchAsync</c> says why). Marten's own
 /// <c>BulkInsertEventsAsync</c> writes the same rows but in a transaction of its own, which would let the events commit without
 /// their projected documents. The rows are what Marten's quick append writes: the stream row (type = the aggregate's alias),
 /// events with versions 1..n, sequence numbers from the event sequence, the server's transaction timestamp, the session's
