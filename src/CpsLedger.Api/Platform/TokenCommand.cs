@@ -53,7 +53,19 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
 
     public override async Task<bool> Execute(TokenInput input)
     {
-        var (subject, roles, accountId, lifetime) = Describe(input);
+        (string Subject, IReadOnlyList<string> Roles, Guid? AccountId, TimeSpan? Lifetime) described;
+        try
+        {
+            described = Describe(input);
+        }
+        catch (ArgumentException refused)
+        {
+            // A mistake on the command line: the reason, not a stack trace (the command line prints one for any exception).
+            await Console.Error.WriteLineAsync(refused.Message);
+            return false;
+        }
+
+        var (subject, roles, accountId, lifetime) = described;
 
         using var host = input.BuildHost();
         var issuer = host.Services.GetRequiredService<DevTokenIssuer>();

@@ -87,4 +87,18 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(account, member.AccountId);
         Assert.Throws<ArgumentException>(() => TokenCommand.Describe((TokenInput)factory.BuildRun(["token", "--role", "root"]).Input));
     }
+
+    [Fact]
+    public async Task A_token_the_command_cannot_mint_is_refused_with_the_reason_and_no_stack_trace()
+    {
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "token", "--role", "member");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("A member token needs --account <account id>.", output);
+        Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+
+        (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "token", "--role", "root");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Unknown role(s): root.", output);
+        Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+    }
 }
