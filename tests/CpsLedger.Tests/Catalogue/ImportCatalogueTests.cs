@@ -259,15 +259,7 @@ public sealed class ImportCatalogueTests(LedgerApp app) : LedgerTest(app)
             await using var session = App.Store.LightweightSession();
             await Importer.StageAsync(session, Read(csv), CancellationToken.None);
             session.Logger = commits;
-            try
-            {
-                await session.SaveChangesAsync();
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
+            return await ChainLocks.FailureOf(() => session.SaveChangesAsync());
         }
     }
 

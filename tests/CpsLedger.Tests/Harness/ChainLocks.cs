@@ -36,6 +36,30 @@ public static class ChainLocks
         await FaultWaits.Until(async () => (long)(await waiting.ExecuteScalarAsync())! >= count, $"{count} commits waiting", TimeSpan.FromSeconds(30));
     }
 
+    /// <summary>What <paramref name="work"/> failed with, or null: each side of a provoked deadlock is awaited for its outcome.</summary>
+    public static async Task<Exception?> FailureOf(Func<Task> work)
+    {
+        try
+        {
+            await work();
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
+
+    /// <summary>A legacy import of <paramref name="csv"/> whose sessions report their commits to <paramref name="commits"/>.</summary>
+    public static Task ImportLegacyFile(this LedgerApp app, string csv, Commits commits) =>
+        Api.Migration.LegacyImport.ImportAsync(() => new StringReader(csv), new Api.Migration.LegacyImportOptions(false), () =>
+            {
+                var session = app.Store.LightweightSession();
+                session.Logger = commits;
+                return session;
+            },
+            _ => { }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
+
     /// <summary>PostgreSQL's deadlock (40P01), however wrapped.</summary>
     public static bool IsDeadlock(Exception e) =>
         e is Npgsql.PostgresException { SqlState: "40P01" } || e is AggregateException a && a.InnerExceptions.Any(IsDeadlock) ||

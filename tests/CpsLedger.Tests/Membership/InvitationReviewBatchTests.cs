@@ -112,15 +112,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
             await using var session = App.Store.LightweightSession();
             await ReviewInvitationHandler.Handle([.. accounts.Select(id => new ReviewInvitation(id))], session, App.Clock, CancellationToken.None);
             session.Logger = commits;
-            try
-            {
-                await session.SaveChangesAsync();
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
+            return await ChainLocks.FailureOf(() => session.SaveChangesAsync());
         }
     }
 

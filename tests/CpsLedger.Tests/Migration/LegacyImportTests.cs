@@ -85,24 +85,7 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(new[] { a, b, c }.Order(), first.Appended.First(s => s.Length > 0));
         Assert.Equal(new[] { a, b, d }.Order(), second.Appended.First(s => s.Length > 0));
 
-        async Task<Exception?> Import(string csv, Commits commits)
-        {
-            try
-            {
-                await LegacyImport.ImportAsync(() => new StringReader(csv), new LegacyImportOptions(false), () =>
-                    {
-                        var session = App.Store.LightweightSession();
-                        session.Logger = commits;
-                        return session;
-                    },
-                    _ => { }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
-        }
+        Task<Exception?> Import(string csv, Commits commits) => ChainLocks.FailureOf(() => App.ImportLegacyFile(csv, commits));
     }
 
     [Fact]

@@ -279,24 +279,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         var (again, _) = await App.ImportThroughCommandLinePath(LegacyFiles.Csv([.. newcomers, Kadris("P3")]));
         Assert.Equal((0, 1), (again.LegacyAccountsImported, again.ProductsImported));
 
-        async Task<Exception?> Import(string csv)
-        {
-            try
-            {
-                await LegacyImport.ImportAsync(() => new StringReader(csv), new LegacyImportOptions(false), () =>
-                    {
-                        var session = App.Store.LightweightSession();
-                        session.Logger = commits;
-                        return session;
-                    },
-                    _ => { }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
-                return null;
-            }
-            catch (Exception e)
-            {
-                return e;
-            }
-        }
+        Task<Exception?> Import(string csv) => ChainLocks.FailureOf(() => App.ImportLegacyFile(csv, commits));
     }
 
     private async Task<Guid> KadriReadyToMigrate()
