@@ -160,23 +160,19 @@ public static class UnlinkOldCpsEmailEndpoint
         OldCpsEmailLinks.ValidateUnlink(account.Aggregate!, Normalized(email), reason, legacy.Aggregate,
             membership?.OldNumbersCarriedOver() ?? []);
 
-    public static void Before(string? reason, IEventStream<LegacyAccountView> legacy, IDocumentSession session)
-    {
-        Support.SupportReason.Record(session, reason?.Trim() ?? "");
-        // The legacy stream's version is checked at commit although nothing is appended to it (when it exists at all).
-        if (legacy.Aggregate is not null)
-            legacy.AlwaysEnforceConsistency = true;
-    }
+    public static void Before(string? reason, IDocumentSession session) => Support.SupportReason.Record(session, reason?.Trim() ?? "");
 
-    // Both streams are loaded for writing: a migration batch committing from this e-mail meanwhile makes this unlink fail (409)
-    // instead of orphaning its products, as the legacy stream's version is checked even though nothing is appended to it. With two
-    // streams the event is appended to the account's by hand (returned events would go to the last one loaded).
+    // The old account's row is locked first (for update, held to the commit), as a migration batch from this e-mail locks it before
+    // it reads: one waits for the other, and an unlink that waited reads the products moved and is refused (409) instead of
+    // orphaning them. A version check of the old account at commit would not do: it is a plain read, blind to a batch not yet
+    // committed. With two streams the event is appended to the account's by hand (returned events would go to the last one loaded).
     [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
     [Authorize(Roles = LedgerRoles.Support)]
     [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static OldCpsEmails Delete(Guid accountId, string email, string? reason, [WriteAggregate("accountId")] IEventStream<BusinessAccount> account,
-        [WriteAggregate(FromMethod = nameof(LegacyStreamId), Required = false)] IEventStream<LegacyAccountView> legacy, TimeProvider clock)
+    public static OldCpsEmails Delete(Guid accountId, string email, string? reason,
+        [WriteAggregate(FromMethod = nameof(LegacyStreamId), Required = false, LoadStyle = Wolverine.Marten.ConcurrencyStyle.Exclusive)] IEventStream<LegacyAccountView> legacy,
+        [WriteAggregate("accountId")] IEventStream<BusinessAccount> account, TimeProvider clock)
     {
         var unlinked = OldCpsEmailLinks.DecideUnlink(account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
         account.AppendOne(unlinked);

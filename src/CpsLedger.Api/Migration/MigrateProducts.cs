@@ -434,9 +434,10 @@ public static class RecordLegacyMembershipNumbersHandler
 }
 
 /// <summary>
-/// One migration batch in one transaction: the business account is read for writing (an unlink of the old e-mail committing
-/// meanwhile makes the batch fail), the legacy account is what two concurrent migrations race on, and the registrations start
-/// under ids derived from the legacy products (a second attempt collides instead of duplicating).
+/// One migration batch in one transaction: the legacy account's row is locked first (an unlink of the old e-mail, or another
+/// migration of it, waits for this batch or this batch for it), the business account is read after it to see the e-mail is still
+/// linked, and the registrations start under ids derived from the legacy products (a second attempt collides instead of
+/// duplicating).
 /// </summary>
 [InvokedForCaller]
 public static class MigrateProductBatchHandler
@@ -466,9 +467,12 @@ public static class MigrateProductBatchHandler
         return new MigrationBatchInputs(pending, (await models).ToDictionary(m => m.Id), (await owners).ToDictionary(o => o.Id));
     }
 
+    // The old account's row first (for update, held to the commit), then the account: an unlink of the e-mail takes the same row
+    // before it reads, so the two decide one after the other and the second reads what the first committed. The account's version
+    // is still checked at commit, a plain read that catches a change committed before the commit (not one still in flight).
     public static (MigrationBatchOutcome, StartRegistrations) Handle(MigrateProductBatch command,
+        [WriteAggregate(nameof(MigrateProductBatch.LegacyAccountId), Required = false, LoadStyle = Wolverine.Marten.ConcurrencyStyle.Exclusive)] IEventStream<LegacyAccountView> legacy,
         [WriteAggregate(nameof(MigrateProductBatch.AccountId), Required = false, AlwaysEnforceConsistency = true)] IEventStream<BusinessAccount> account,
-        [WriteAggregate(nameof(MigrateProductBatch.LegacyAccountId), Required = false)] IEventStream<LegacyAccountView> legacy,
         MigrationBatchInputs inputs, TimeProvider clock)
     {
         // The account's old e-mails as of this transaction: an unlink since the migration started ends it.

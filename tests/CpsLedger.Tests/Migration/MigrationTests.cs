@@ -292,7 +292,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     }
 
     // Between a batch's read and its commit, support links another old e-mail: the account's version moves, so the batch's commit
-    // (which asserts the version it read) fails as it would against a concurrent unlink.
+    // (which asserts the version it read, a plain read when it commits) fails.
     private Func<int, Task> LinkingMeanwhile(Guid account, List<int> attempts, Func<int, bool> when) => async attempt =>
     {
         attempts.Add(attempt);
@@ -475,7 +475,9 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task A_write_that_only_read_the_account_fails_when_the_account_changed_meanwhile()
     {
-        // What keeps a migration batch and an unlink from both committing: each asserts the version of the stream it read.
+        // A migration batch asserts the account's version it read: a change committed before its commit fails it. (One still in
+        // flight does not: the assertion is a plain read. What keeps a batch and an unlink from both committing is the old account's
+        // row, which both lock before they read: UnlinkMigrationLockTests.)
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
         await using var migration = App.Store.LightweightSession();
         var read = await migration.Events.FetchForWriting<BusinessAccount>(account);

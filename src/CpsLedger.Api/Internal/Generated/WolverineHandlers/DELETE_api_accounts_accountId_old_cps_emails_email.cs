@@ -61,16 +61,16 @@ namespace Internal.Generated.WolverineHandlers
 
             martenDataRequirement.RegisterInBatch(batchedQuery);
 
-            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(accountId);
+            var stream_legacy_BatchItem = batchedQuery.Events.FetchForExclusiveWriting<CpsLedger.Api.Migration.LegacyAccountView>(result_of_LegacyStreamId);
 
-            var stream_legacy_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Migration.LegacyAccountView>(result_of_LegacyStreamId);
+            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(accountId);
 
             await batchedQuery.Execute(httpContext.RequestAborted);
 
             // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
-            // Loading Marten aggregate as part of the aggregate handler workflow
             var stream_legacy = await stream_legacy_BatchItem.ConfigureAwait(false);
+            // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
 
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
@@ -78,6 +78,8 @@ namespace Internal.Generated.WolverineHandlers
             try
             {
                 var reason = httpContext.Request.Query["reason"];
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_LegacyStreamId);
+                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.LegacyAccountView");
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
                 // 404 if this required object is null
@@ -87,8 +89,6 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_LegacyStreamId);
-                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.LegacyAccountView");
                 var accountMembership = await CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LoadAsync(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
                 var problemDetails1 = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Validate(stream_account, email, reason, stream_legacy, accountMembership);
                 // Evaluate whether the processing should stop if there are any problems
@@ -98,10 +98,10 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Before(reason, stream_legacy, documentSession);
+                CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Before(reason, documentSession);
                 
                 // The actual HTTP request handler execution
-                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, stream_account, stream_legacy, _timeProvider);
+                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, stream_legacy, stream_account, _timeProvider);
 
                 CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Migration.OldCpsEmails>(httpContext, oldCpsEmails_response);
                 

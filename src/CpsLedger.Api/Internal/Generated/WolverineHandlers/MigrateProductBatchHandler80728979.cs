@@ -28,28 +28,28 @@ namespace Internal.Generated.WolverineHandlers
             CpsLedger.Api.Migration.MigrateProductBatchHandler.Before(migrateProductBatch, documentSession);
             var batchedQuery = documentSession.CreateBatchQuery();
 
-            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).AccountId);
+            var stream_legacy_BatchItem = batchedQuery.Events.FetchForExclusiveWriting<CpsLedger.Api.Migration.LegacyAccountView>(((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).LegacyAccountId);
 
-            var stream_legacy_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Migration.LegacyAccountView>(((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).LegacyAccountId);
+            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).AccountId);
 
             await batchedQuery.Execute(cancellation);
 
             // Loading Marten aggregate as part of the aggregate handler workflow
+            var stream_legacy = await stream_legacy_BatchItem.ConfigureAwait(false);
+            // Loading Marten aggregate as part of the aggregate handler workflow
             var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
             stream_account.AlwaysEnforceConsistency = true;
-            // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_legacy = await stream_legacy_BatchItem.ConfigureAwait(false);
 
             var migrationBatchInputs = await CpsLedger.Api.Migration.MigrateProductBatchHandler.LoadAsync(migrateProductBatch, stream_legacy, ((Marten.IQuerySession)documentSession), context.Envelope, cancellation).ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.MigrateProductBatchHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.MigrateProductBatchHandler");
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).AccountId);
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).LegacyAccountId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.LegacyAccountView");
+            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).AccountId);
+            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
             
             // The actual message execution
-            (var outgoing1, var outgoing2) = CpsLedger.Api.Migration.MigrateProductBatchHandler.Handle(migrateProductBatch, stream_account, stream_legacy, migrationBatchInputs, _timeProvider);
+            (var outgoing1, var outgoing2) = CpsLedger.Api.Migration.MigrateProductBatchHandler.Handle(migrateProductBatch, stream_legacy, stream_account, migrationBatchInputs, _timeProvider);
 
             
             // Outgoing, cascaded message

@@ -1,0 +1,123 @@
+using System.Net;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Migration;
+using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
+using Marten;
+
+namespace CpsLedger.Tests.Migration;
+
+/// <summary>
+/// A migration batch and an unlink of its old e-mail, their commits in flight at once. Each reads the stream the other writes (the
+/// batch the account, for the e-mail; the unlink the old account, for what moved), and a version assertion at commit is a plain
+/// read: it does not see a write not yet committed. Found in review: both committed, and products stayed migrated from an e-mail
+/// the account no longer gives. Now both lock the old account's row before they read, and the second reads what the first
+/// committed. The tests hold the account's hash chain (<see cref="ChainLocks"/>), which both commits take after
+/// their assertions, so that both are in flight, then let go; they wait on the database (pg_blocking_pids), never on a clock.
+/// </summary>
+public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
+{
+    private const string Juhan = "juhan@old.example";
+
+    private HttpClient Support(string correlationId) => App.ClientAs(LedgerRoles.Support, subject: "maris").Correlated(correlationId);
+
+    private static HttpRequestMessage Unlink(Guid account) =>
+        new(HttpMethod.Delete, $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason=linked%20by%20mistake");
+
+    /// <summary>
+    /// Kadri's account, her e-mail verified, ready to migrate her old account's three products. Another old account has the same
+    /// membership number and another account carried it over meanwhile, so her migration records no number: an unlink of her e-mail
+    /// is refused only for the products moved, and the migration's first step does not take her account's chain.
+    /// </summary>
+    private async Task<Guid> KadriReadyToMigrate()
+    {
+        await App.ListModel(Products.Products.R5, "EOS R5", "camera_body", 235);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount + $"{Juhan},{LegacyFiles.KadriNumber},,,,,\n");
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+
+        var juhan = await App.OpenAccount("juhan@example.ee", oldEmails: [Juhan]);
+        await App.VerifyOldEmail(juhan, Juhan);
+        Assert.Equal([LegacyFiles.KadriNumber], (await App.Member(juhan, "juhan").Migrate(juhan)).MembershipNumbersRecorded);
+        return account;
+    }
+
+    /// <summary>Whether the account still gives Kadri's e-mail, and how many of the old account's products moved to it.</summary>
+    private async Task<(bool Linked, int Migrated)> Outcome(Guid account)
+    {
+        await using var session = App.Store.QuerySession();
+        var linked = (await session.Events.AggregateStreamAsync<BusinessAccount>(account))!.OldCpsEmails.Contains(LegacyFiles.Kadri);
+        var legacy = await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(LegacyFiles.Kadri));
+        return (linked, legacy!.Products.Count(p => p.MigratedToAccountId == account));
+    }
+
+    [Fact]
+    public async Task An_unlink_while_a_migration_batch_commits_from_the_email_waits_for_it_and_is_refused()
+    {
+        var account = await KadriReadyToMigrate();
+        var logs = App.Logs.Mark();
+        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        var held = new TaskCompletionSource<Npgsql.NpgsqlTransaction>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // After the batch's reads, before its commit: the account's chain is held, so the commit stops at its first event.
+        MigrationTestSeam.BeforeBatchCommits = async attempt =>
+        {
+            if (!held.Task.IsCompleted)
+                held.SetResult(await ChainLocks.HoldChains(chains, account));
+        };
+        try
+        {
+            var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
+            var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
+            var hold = await held.Task.WaitAsync(LockWaits.Deadline);
+            await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+
+            var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
+            var unlinking = Support(unlinkId).SendAsync(Unlink(account));
+            await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+            await hold.CommitAsync();
+
+            var unlinked = await unlinking;
+            var migrated = await (await migrating).ReadAs<MigrationResult>();
+            Assert.Equal((true, 3), await Outcome(account));
+            Assert.Equal(3, migrated.Migrated);
+            var refused = await unlinked.ReadProblem(HttpStatusCode.Conflict);
+            Assert.Equal("Already migrated", refused.Title);
+            Assert.Empty(App.Logs.DeadlocksSince(logs));
+        }
+        finally
+        {
+            MigrationTestSeam.BeforeBatchCommits = null;
+        }
+    }
+
+    [Fact]
+    public async Task A_migration_batch_while_an_unlink_of_its_email_commits_waits_for_it_and_migrates_nothing()
+    {
+        var account = await KadriReadyToMigrate();
+        var logs = App.Logs.Mark();
+        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        var hold = await ChainLocks.HoldChains(chains, account);
+
+        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
+        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
+        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+
+        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
+        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
+        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        await hold.CommitAsync();
+
+        var migrated = await (await migrating).ReadAs<MigrationResult>();
+        var unlinked = await (await unlinking).ReadAs<OldCpsEmails>();
+        Assert.Equal((false, 0), await Outcome(account));
+        Assert.Equal(0, migrated.Migrated);
+        Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
+        await using (var session = App.Store.QuerySession())
+            Assert.Empty(await session.Query<ProductView>().Where(p => p.AccountId == account).ToListAsync());
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+}
