@@ -78,8 +78,20 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     /// <summary>The sandbox's ledger: every charge that moved money, once per charge.</summary>
     public IReadOnlyList<ChargeRequest> Charges => [.. _charged];
 
-    /// <summary>Every key <see cref="FindChargeAsync"/> was asked about, in order.</summary>
+    /// <summary>Every key <see cref="FindChargeAsync"/> was asked about, in order (while <see cref="Unreachable"/> too).</summary>
     public IReadOnlyList<string> LookedUp => [.. _lookedUp];
+
+    /// <summary>
+    /// While set, every call fails as a provider that cannot be reached does (a refused connection: a transient fault, retried by the
+    /// service's policy for hours), and nothing is charged. Tests: a charge that need not ask the gateway completes all the same.
+    /// </summary>
+    public bool Unreachable
+    {
+        get => Volatile.Read(ref _unreachable);
+        set => Volatile.Write(ref _unreachable, value);
+    }
+
+    private bool _unreachable;
 
     /// <summary>Forget every key and charge (tests: invoice numbers start again at 1 after the ledger is reset).</summary>
     public void Clear()
@@ -89,6 +101,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
         _responseLost.Clear();
         _answeredSlowly.Clear();
         _lookedUp.Clear();
+        Unreachable = false;
     }
 
     // The sandbox's test cards, by the token its card form would give (numbers as in providers' test-card tables).
@@ -109,6 +122,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     /// </summary>
     public Task<SavedCard> SaveCardAsync(SaveCardRequest request, CancellationToken ct)
     {
+        ThrowIfUnreachable("saving a card");
         if (!TestCards.TryGetValue(request.CardToken, out var card))
             return Task.FromResult(new SavedCard(false, null, null, null, null, null, "unknown card token (sandbox: tok_sandbox_approve, _decline, _error, _approve_response_lost, _approve_slow)"));
         var behaviour = request.CardToken["tok_sandbox_".Length..];
@@ -123,6 +137,7 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
 
     public async Task<ChargeResult> ChargeAsync(ChargeRequest request, CancellationToken ct)
     {
+        ThrowIfUnreachable($"charge {request.IdempotencyKey}");
         var token = TokenOf(request.CardToken);
         var (_, result) = _byKey.GetOrAdd(request.IdempotencyKey, _ =>
         {
@@ -151,8 +166,16 @@ public sealed class SandboxPaymentGateway(ILogger<SandboxPaymentGateway> logger)
     public Task<FoundCharge?> FindChargeAsync(string idempotencyKey, CancellationToken ct)
     {
         _lookedUp.Enqueue(idempotencyKey);
+        ThrowIfUnreachable($"the lookup of charge {idempotencyKey}");
         return Task.FromResult(_byKey.TryGetValue(idempotencyKey, out var charge)
             ? new FoundCharge(charge.Result.Outcome, charge.Request.Amount, charge.Request.Currency, charge.Result.GatewayReference, charge.Result.Reason)
             : null);
+    }
+
+    private void ThrowIfUnreachable(string what)
+    {
+        if (Unreachable)
+            throw new HttpRequestException($"Sandbox: the gateway is unreachable ({what}).",
+                new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused));
     }
 }
