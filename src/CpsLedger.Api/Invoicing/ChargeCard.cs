@@ -115,7 +115,8 @@ public static class ChargeCardHandler
     // the invoice's version check, a cancellation committing between the read and the append left the card charged and the ledger
     // without the payment: the retry read the invoice cancelled. So the gateway is called under the lock: a second or so, at
     // most Invoicing:GatewayTimeout (ChargeWithinAsync), after which the attempt is rolled back and retried with the same key; a
-    // settlement waiting for the lock goes on then, and the retry finds out from the gateway whether the card was charged.
+    // settlement waiting for the lock goes on then, and the retry finds out from the gateway whether the card was charged: it asks
+    // about a key a delivery presented (its PresentedCharge), never about one that no delivery did.
     public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
         IOptions<InvoicingOptions> options, CancellationToken ct)
     {
@@ -133,31 +134,42 @@ public static class ChargeCardHandler
         if (stream.Aggregate is not { } invoice || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))
             return [];
 
+        var key = ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt);
         // Paid another way or cancelled: nothing to charge. But a delivery of this attempt may have presented the card already and
         // rolled back with its outcome unknown (the answer lost, or later than GatewayTimeout), releasing the lock to the settlement; had
-        // the provider charged, the money would be taken and the ledger would not know. So the provider is asked what it holds for the
-        // key (a lookup that never charges), under the lock and within the same timeout, and a charge found is recorded.
+        // the provider charged, the money would be taken and the ledger would not know. Such a delivery left its PresentedCharge (committed
+        // before it presented the card): only then is the provider asked what it holds for the key (a lookup that never charges), under
+        // the lock and within the same timeout, a charge found recorded and the marker deleted with it. Without one no delivery presented
+        // the key (an invoice paid by transfer or cancelled before its due date, the common case): nothing to ask, and a gateway that
+        // cannot be reached keeps no such charge retrying, holding the lock, for hours.
         if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
         {
-            var found = await FindWithinAsync(gateway, ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt),
-                options.Value.GatewayTimeout, ct);
+            if (await session.LoadAsync<PresentedCharge>(key, ct) is null)
+                return [];
+            var found = await FindWithinAsync(gateway, key, options.Value.GatewayTimeout, ct);
             stream.AppendMany(ChargeCardDecision.DecideFound(invoice, message.Attempt, found, Guid.CreateVersion7(), now));
+            session.Delete<PresentedCharge>(key);
             return [];
         }
 
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
+        // Committed before the card is presented, whatever becomes of this transaction.
+        if (card is not null)
+            await PresentedCharge.RecordAsync(session.DocumentStore,
+                new PresentedCharge { Id = key, InvoiceId = invoice.Id, Attempt = message.Attempt, MarkedAt = now }, ct);
         if (ChargeCardTestSeam.BeforeGatewayCalled is { } beforeCall)
             await beforeCall(session);
         var result = card is null
             ? new ChargeResult(ChargeOutcome.Declined, null, "no card on file")
-            : await ChargeWithinAsync(gateway, new ChargeRequest(ChargeCardDecision.IdempotencyKey(invoice.InvoiceNumber, message.Attempt),
-                card.ChargeWith(), invoice.Outstanding, invoice.Currency, $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"),
-                options.Value.GatewayTimeout, ct);
+            : await ChargeWithinAsync(gateway, new ChargeRequest(key, card.ChargeWith(), invoice.Outstanding, invoice.Currency,
+                $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), options.Value.GatewayTimeout, ct);
 
         if (ChargeCardTestSeam.AfterGatewayAnswered is { } afterAnswer)
             await afterAnswer(session);
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
         stream.AppendMany(events);
+        // The attempt is recorded: the key's outcome is the ledger's now, and nothing is left to ask the provider.
+        session.Delete<PresentedCharge>(key);
         // Only an overdue invoice can have suspended the membership; its lock is already this session's.
         if (events.OfType<InvoicePaid>().Any() && invoice.Status == InvoiceStatus.Overdue)
             await OverdueDecision.ReinstateIfSuspendedAsync(session, invoice, options.Value, now, ct, membership);
@@ -191,6 +203,35 @@ public static class ChargeCardHandler
             throw new TimeoutException($"The payment gateway did not answer {what} within {timeout.TotalSeconds:0.###} s " +
                                        "(Invoicing:GatewayTimeout): outcome unknown, retried with the same key.");
         }
+    }
+}
+
+/// <summary>
+/// A card presented to the gateway for an attempt not recorded yet (id: the attempt's idempotency key): committed on its own, before
+/// the card is presented, so that it outlives the charge's transaction when that rolls back with the outcome unknown (a timeout, a lost
+/// answer, a crash), and deleted in the transaction that records the attempt, or what the gateway was found to hold for it. A delivery
+/// finding its invoice paid or cancelled asks the gateway only about a key that has one. Committed and the card then never presented (a
+/// crash between the two): the lookup finds nothing, and nothing is recorded, as for a charge never made.
+/// </summary>
+public sealed class PresentedCharge
+{
+    public string Id { get; set; } = "";
+    public Guid InvoiceId { get; set; }
+    public int Attempt { get; set; }
+
+    /// <summary>When it was written (the service's clock): just before the card was presented; migration 014's, when that ran.</summary>
+    public DateTimeOffset MarkedAt { get; set; }
+
+    /// <summary>
+    /// Commits <paramref name="marker"/> in a session and transaction of its own, while the charge's holds the membership's lock: it
+    /// writes only this row, which no one else locks (a second delivery of the attempt waits for the membership's lock before it gets
+    /// here, and the transaction that deletes the row holds that lock), so it neither waits for the charge nor the charge for it.
+    /// </summary>
+    internal static async Task RecordAsync(IDocumentStore store, PresentedCharge marker, CancellationToken ct)
+    {
+        await using var own = store.LightweightSession();
+        own.Store(marker);
+        await own.SaveChangesAsync(ct);
     }
 }
 

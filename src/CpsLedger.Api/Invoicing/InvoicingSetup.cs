@@ -57,6 +57,8 @@ public static class InvoicingSetup
         opts.Projections.Add<VatRateTableProjection>(ProjectionLifecycle.Inline);
         opts.Schema.For<CreditNoteNumberClaim>().Duplicate(x => x.AccountId);
         opts.Schema.For<CreditNoteNumberCounter>();
+        // A card presented for an attempt not recorded yet: what a charge finding its invoice settled asks the gateway about.
+        opts.Schema.For<PresentedCharge>();
     }
 
     /// <summary>Options and services of invoicing.</summary>

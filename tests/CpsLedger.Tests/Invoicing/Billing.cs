@@ -78,6 +78,27 @@ public static class Billing
     public static object BankPayment(string invoiceNumber, decimal amount, string bankReference, string currency = "EUR") =>
         new { invoiceNumber, amount, currency, valueDate = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd"), bankReference };
 
+    /// <summary>The cards presented for attempts not recorded (yet): what a charge finding its invoice settled asks the gateway about.</summary>
+    public static async Task<IReadOnlyList<PresentedCharge>> PresentedCharges(this LedgerApp app)
+    {
+        await using var session = app.Store.QuerySession();
+        return await session.Query<PresentedCharge>().OrderBy(p => p.Id).ToListAsync();
+    }
+
+    /// <summary>Card charges not handled: in the durable inbox (to run now, scheduled, retried later) or in the dead letters.</summary>
+    public static async Task<long> ChargeCardsInFlight(this LedgerApp app)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand(
+            $"select (select count(*) from {app.SchemaName}.wolverine_incoming_envelopes where message_type = $1 and status <> 'Handled') " +
+            $"+ (select count(*) from {app.SchemaName}.wolverine_dead_letters where message_type = $1)", connection)
+        {
+            Parameters = { new() { Value = typeof(ChargeCard).FullName! } },
+        };
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+
     public static HttpClient Client(this WebApplicationFactory<Program> factory, LedgerApp app, string role, Guid? account = null)
     {
         var client = factory.CreateClient();

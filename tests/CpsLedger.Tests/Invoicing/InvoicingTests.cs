@@ -437,6 +437,69 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(InvoiceStatus.Paid, paid.Status);
         Assert.Equal(ChargeOutcome.Approved, Assert.Single(paid.ChargeAttempts).Outcome);
         Assert.Equal(CpsLedger.Api.Membership.PaymentMethod.Card, Assert.Single(paid.Payments).Method);
+        // The attempt is recorded: its key is marked presented no more.
+        Assert.Empty(await App.PresentedCharges());
+    }
+
+    [Fact]
+    public async Task The_card_is_presented_once_the_key_is_marked_presented_for_good_and_recording_the_attempt_removes_the_mark()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        await App.FastForward(IssueDelay);
+
+        // Just before the card is presented, the mark is already committed: another connection reads it while the charge's transaction
+        // (which a timeout or a crash would roll back) is still open.
+        IReadOnlyList<PresentedCharge>? marked = null;
+        ChargeCardTestSeam.BeforeGatewayCalled = async _ =>
+        {
+            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            marked = await App.PresentedCharges();
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(30));
+        }
+        finally
+        {
+            ChargeCardTestSeam.BeforeGatewayCalled = null;
+        }
+
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var mark = Assert.Single(marked!);
+        Assert.Equal(($"{invoice.InvoiceNumber}-attempt-1", invoice.Id, 1), (mark.Id, mark.InvoiceId, mark.Attempt));
+        Assert.Equal(InvoiceStatus.Paid, invoice.Status);
+        Assert.Equal(mark.Id, Assert.Single(invoice.ChargeAttempts).IdempotencyKey);
+        Assert.Empty(await App.PresentedCharges());
+    }
+
+    [Fact]
+    public async Task A_card_invoice_paid_by_transfer_before_its_due_date_is_charged_nothing_without_asking_the_gateway_even_when_it_is_down()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+        var transfer = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal(InvoiceStatus.Paid, transfer.InvoiceStatus);
+
+        // The charge falls due on the paid invoice while the gateway cannot be reached. No delivery presented the card (nothing is marked
+        // presented), so nothing can have been charged, and the gateway is not asked: the charge is done. It used to ask on every such
+        // delivery, and, the gateway unreachable, was retried for hours, holding the member's lock up to Invoicing:GatewayTimeout each time.
+        _sandbox.Unreachable = true;
+        await App.FastForward(TimeSpan.FromDays(30));
+
+        Assert.Empty(_sandbox.LookedUp);
+        Assert.Empty(_sandbox.Charges);
+        var paid = await member.SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Paid, paid.Status);
+        Assert.Empty(paid.ChargeAttempts);
+        Assert.Equal(CpsLedger.Api.Membership.PaymentMethod.BankTransfer, Assert.Single(paid.Payments).Method);
+        Assert.Equal(0, await Count("card_charge_attempted"));
+        Assert.Equal(0, await App.ChargeCardsInFlight());
+        Assert.Empty(await App.PresentedCharges());
     }
 
     [Fact]
@@ -459,9 +522,10 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Empty(_sandbox.Charges);
         Assert.Contains(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
 
-        // No fourth attempt.
+        // No fourth attempt; each declined attempt recorded leaves no key marked presented.
         await App.FastForward(TimeSpan.FromDays(2));
         Assert.Equal(3, (await member.SingleInvoice(account)).ChargeAttempts.Count);
+        Assert.Empty(await App.PresentedCharges());
     }
 
     [Fact]
@@ -535,6 +599,10 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Single(invoice.ChargeAttempts);
         Assert.Equal(1, await Count("card_charge_attempted"));
         Assert.Equal(1, await Count("payment_received"));
+        // The mark the first try committed outlived its rollback; the retry presented the key again (the invoice still owed, nothing
+        // to look up) and took the mark away with the recorded attempt.
+        Assert.Empty(_sandbox.LookedUp);
+        Assert.Empty(await App.PresentedCharges());
     }
 
     [Fact]

@@ -561,11 +561,16 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         var charge = Assert.Single(Sandbox.Charges);
         Assert.EndsWith("-attempt-1", charge.IdempotencyKey);
         await CardMoneyRecordedOnceAsARefundDue(account, charge);
+        // Asked because the first delivery had marked the key presented before it presented the card; the mark outlived that delivery's
+        // rollback and went with the recorded attempt.
+        Assert.Equal([charge.IdempotencyKey], Sandbox.LookedUp);
+        Assert.Empty(await App.PresentedCharges());
 
-        // The retry delivered again, twice at once: the attempt is recorded, nothing more is.
+        // The retry delivered again, twice at once: the attempt is recorded, nothing more is (nor asked).
         var retry = new ChargeCard((await App.Member(account).SingleInvoice(account)).Id, 1, App.Clock.GetUtcNow());
         await App.Tracked(() => Task.WhenAll(Invoke(retry), Invoke(retry)));
         await CardMoneyRecordedOnceAsARefundDue(account, charge);
+        Assert.Equal([charge.IdempotencyKey], Sandbox.LookedUp);
     }
 
     private async Task Invoke(object message)
@@ -640,6 +645,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         var attempt = Assert.Single(paid.ChargeAttempts);
         Assert.Equal((charge.IdempotencyKey, ChargeOutcome.Approved), (attempt.IdempotencyKey, attempt.Outcome));
         Assert.Equal(1, await Count("invoice_paid"));
+        // The key was marked presented before the lost answer, and the mark went with the recorded attempt.
+        Assert.Equal([charge.IdempotencyKey], Sandbox.LookedUp);
+        Assert.Empty(await App.PresentedCharges());
     }
 
     [Fact]
@@ -669,8 +677,52 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
         Assert.Empty(cancelled.ChargeAttempts);
         Assert.Equal(0, await Count("card_charge_attempted"));
-        // It asked the gateway whether an earlier delivery had charged the attempt; nothing was found, so nothing is recorded.
-        Assert.Equal([$"{invoice.InvoiceNumber}-attempt-1"], Sandbox.LookedUp);
+        // No delivery presented the card (none marked its key presented), so it did not ask the gateway either: nothing can have been
+        // charged. It used to ask on every delivery finding its invoice settled.
+        Assert.Empty(Sandbox.LookedUp);
         Assert.Empty(cancelled.Payments);
+        Assert.Empty(await App.PresentedCharges());
+    }
+
+    [Fact]
+    public async Task A_charge_ending_before_it_presented_the_card_while_a_transfer_paid_the_invoice_asks_the_gateway_and_records_nothing()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var key = $"{invoice.InvoiceNumber}-attempt-1";
+
+        // The charge has marked its key presented (committed) and ends before presenting the card, as in a crash between the two; a
+        // transfer waiting for its lock then pays the invoice.
+        Task<HttpResponseMessage>? recording = null;
+        var (id, request) = LockWaiter.NewRequest();
+        ChargeCardTestSeam.BeforeGatewayCalled = async session =>
+        {
+            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
+                Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+            await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
+            throw new InvalidOperationException("Test: the charge ends before the card is presented.");
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(30));
+        }
+        finally
+        {
+            ChargeCardTestSeam.BeforeGatewayCalled = null;
+        }
+
+        // The retry read the invoice paid and the key marked: it asked the gateway, which holds nothing for it, and recorded nothing.
+        await recording!.ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal([key], Sandbox.LookedUp);
+        Assert.Empty(Sandbox.Charges);
+        var paid = await App.Member(account).SingleInvoice(account);
+        Assert.Equal(InvoiceStatus.Paid, paid.Status);
+        Assert.Empty(paid.ChargeAttempts);
+        Assert.Equal(PaymentMethod.BankTransfer, Assert.Single(paid.Payments).Method);
+        Assert.Equal(0, await Count("card_charge_attempted"));
+        Assert.Empty(await App.PresentedCharges());
     }
 }

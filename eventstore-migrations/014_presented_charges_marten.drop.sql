@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS cpsledger.mt_doc_presentedcharge CASCADE;
