@@ -10,6 +10,8 @@ using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
+using Npgsql;
+using Wolverine.Runtime;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -624,6 +626,59 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(InvoiceStatus.Paid, invoice.Status);
         Assert.Equal(ChargeOutcome.Approved, Assert.Single(invoice.ChargeAttempts).Outcome);
         Assert.Equal(1, await Count("payment_received"));
+    }
+
+    [Fact]
+    public async Task Migration_014_marks_the_keys_of_card_charges_in_flight_presented_except_attempts_already_recorded()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        // A declined card: attempt 1 recorded on the due date, attempt 2 scheduled a day later (in the inbox).
+        var declined = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline, email: "declined@example.ee");
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        // Another card's first charge, scheduled for its due date, then moved to the dead letters.
+        var scheduled = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve, email: "scheduled@example.ee");
+        await App.FastForward(IssueDelay);
+        var declinedInvoice = await App.Member(declined).SingleInvoice(declined);
+        var scheduledInvoice = await App.Member(scheduled).SingleInvoice(scheduled);
+        Assert.Equal([1], declinedInvoice.ChargeAttempts.Select(a => a.Attempt));
+        Assert.Empty(await App.PresentedCharges());
+
+        // Wolverine's own dead-lettering, so the rows are as it stores them: the scheduled charge, and the handled attempt 1 (recorded).
+        var storage = App.Services.GetRequiredService<IWolverineRuntime>().Storage;
+        var web = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        var charges = (await storage.Admin.AllIncomingAsync()).Where(e => e.MessageType == typeof(ChargeCard).FullName)
+            .Select(e => (Envelope: e, Message: System.Text.Json.JsonSerializer.Deserialize<ChargeCard>(e.Data!, web)!)).ToList();
+        foreach (var (envelope, _) in charges.Where(c => c.Message.InvoiceId == scheduledInvoice.Id
+                                                          || (c.Message.InvoiceId == declinedInvoice.Id && c.Message.Attempt == 1)))
+            await storage.Inbox.MoveToDeadLetterStorageAsync(envelope, new InvalidOperationException("Test: dead-lettered"));
+
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        var script = await File.ReadAllTextAsync(Path.Combine(Snapshots.RepositoryRoot(), "eventstore-migrations", "014_presented_charges_marten.sql"));
+        var start = script.IndexOf("-- begin backfill:presented-charges", StringComparison.Ordinal);
+        var end = script.IndexOf("-- end backfill:presented-charges", StringComparison.Ordinal);
+        Assert.True(start > 0 && end > start, "the backfill is no longer where this test looks for it");
+        var backfill = script[start..end].Replace("cpsledger.", $"{App.SchemaName}.");
+        await Execute(backfill);
+        await Execute(backfill); // run again, it changes nothing
+
+        // Marten reads what the script wrote as it reads what the charge writes (the declined invoice was numbered first).
+        Assert.Equal([($"{declinedInvoice.InvoiceNumber}-attempt-2", declinedInvoice.Id, 2), ($"{scheduledInvoice.InvoiceNumber}-attempt-1", scheduledInvoice.Id, 1)],
+            (await App.PresentedCharges()).Select(p => (p.Id, p.InvoiceId, p.Attempt)));
+
+        // A charge's envelope it cannot read stops it, writing nothing.
+        await Execute($"delete from {App.SchemaName}.mt_doc_presentedcharge; insert into {App.SchemaName}.wolverine_dead_letters (id, body, message_type) " +
+                      $"values ('{Guid.NewGuid()}', '\\x0102'::bytea, '{typeof(ChargeCard).FullName}')");
+        var unreadable = await Assert.ThrowsAsync<PostgresException>(() => Execute(backfill));
+        Assert.Contains("could not be read", unreadable.MessageText);
+        Assert.Empty(await App.PresentedCharges());
+
+        async Task Execute(string sql)
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
     }
 
     [Fact]
