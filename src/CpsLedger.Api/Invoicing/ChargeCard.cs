@@ -124,11 +124,9 @@ public static class ChargeCardHandler
         if (now < message.DueAt)
             return [DueWork.At(message, message.DueAt, now)];
 
-        // Read without the lock only for its account, which never changes; the invoice itself is read again under the lock.
-        if (await session.LoadAsync<Invoice>(message.InvoiceId, ct) is not { } issued)
+        if (await InvoiceStream.FetchUnderMembershipLockAsync(session, message.InvoiceId, ct) is not { } locked)
             return [];
-        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(issued.AccountId), ct);
-        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
+        var (membership, stream) = locked;
 
         // This attempt already recorded (a redelivery): nothing to do.
         if (stream.Aggregate is not { } invoice || invoice.ChargeAttempts.Any(a => a.Attempt >= message.Attempt))

@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using JasperFx.Events;
+using Marten;
 using Marten.Schema;
 
 namespace CpsLedger.Api.Invoicing;
@@ -332,6 +334,20 @@ public static class InvoiceStream
 
     /// <summary>The pro-rated invoice of an upgrade.</summary>
     public static Guid ForUpgrade(Guid upgradeId) => Platform.DerivedIds.Hashed($"cpsledger:invoice:upgrade:{upgradeId:N}");
+
+    /// <summary>
+    /// For a handler that knows only the invoice's id: its membership's lock (<see cref="MembershipStream"/>), then the invoice fetched
+    /// for writing under it, as every write to a term in force takes them. The invoice is read once before the lock only for its
+    /// account, which never changes. Null when no such invoice was issued.
+    /// </summary>
+    public static async Task<(IEventStream<AccountMembership> Membership, IEventStream<Invoice> Invoice)?> FetchUnderMembershipLockAsync(
+        IDocumentSession session, Guid invoiceId, CancellationToken ct)
+    {
+        if (await session.LoadAsync<Invoice>(invoiceId, ct) is not { } issued)
+            return null;
+        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(issued.AccountId), ct);
+        return (membership, await session.Events.FetchForWriting<Invoice>(invoiceId, ct));
+    }
 }
 
 /// <summary>

@@ -113,11 +113,9 @@ public static class CheckInvoiceOverdueHandler
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
             return [DueWork.At(message, message.DueAt, now)];
-        // Read without the lock only for its account, which never changes; the invoice itself is read again under the lock.
-        if (await session.LoadAsync<Invoice>(message.InvoiceId, ct) is not { } issued)
+        if (await InvoiceStream.FetchUnderMembershipLockAsync(session, message.InvoiceId, ct) is not { } locked)
             return [];
-        await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(issued.AccountId), ct);
-        var stream = await session.Events.FetchForWriting<Invoice>(message.InvoiceId, ct);
+        var stream = locked.Invoice;
         // Paid (or cancelled, or already overdue) meanwhile: nothing to do.
         if (stream.Aggregate is not { Status: InvoiceStatus.Open } invoice)
             return [];
