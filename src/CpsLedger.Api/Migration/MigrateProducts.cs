@@ -163,8 +163,11 @@ public sealed record MembershipNumberNotRecorded(string OldEmail, string Members
 /// <summary>The numbers <see cref="RecordLegacyMembershipNumbers"/> added, and those another account holds.</summary>
 public sealed record RecordedMembershipNumbers(IReadOnlyList<string> Numbers, IReadOnlyList<MembershipNumberNotRecorded> NotRecorded);
 
-/// <summary>The old membership numbers of a <see cref="RecordLegacyMembershipNumbers"/> that other accounts hold, by number.</summary>
-public sealed record MembershipNumbersHeldElsewhere(IReadOnlyDictionary<string, Guid> Holders);
+/// <summary>
+/// What recording old membership numbers decides on: the account's old e-mails, read after the rows of the old accounts the
+/// numbers come from were locked, and the numbers other accounts hold, by number.
+/// </summary>
+public sealed record MembershipNumberReads(IReadOnlyCollection<string> OldEmails, IReadOnlyDictionary<string, Guid> Holders);
 
 /// <summary>The claim rows of the old membership numbers a migration records (a Marten side effect of its handler).</summary>
 public sealed record ClaimMembershipNumbers(Guid AccountId, IReadOnlyList<string> Numbers) : IMartenOp
@@ -383,7 +386,8 @@ public static class MigrationRetries
 /// Adds the old membership numbers to the account's history, on the membership stream, and claims each in the same transaction
 /// (<see cref="MembershipNumberClaim"/>), so the issuer never hands one to another account. A number another account holds is
 /// not added: it is reported, and the migration goes on. Two accounts recording one number at once: the second claim's insert
-/// fails, and the retry from a fresh read finds the number held.
+/// fails, and the retry from a fresh read finds the number held. Only numbers of old e-mails the account still gives, read under
+/// the old accounts' row locks that an unlink takes too.
 /// </summary>
 [InvokedForCaller]
 public static class RecordLegacyMembershipNumbersHandler
@@ -394,34 +398,45 @@ public static class RecordLegacyMembershipNumbersHandler
 
     public static void Before(RecordLegacyMembershipNumbers command, IDocumentSession session) => command.Support?.Record(session);
 
-    public static async Task<MembershipNumbersHeldElsewhere> LoadAsync(RecordLegacyMembershipNumbers command, IQuerySession session,
+    // The rows of the old accounts the numbers come from first (for update, held to the commit), in their ids' order as an import
+    // batch takes them, and the account's old e-mails read after them: an unlink of one of those e-mails takes its row before it
+    // reads, so the two decide one after the other. An unlink that committed first leaves its number out; one that waited reads
+    // the number carried over and is refused (409). Then the membership's row (the handler's aggregate), as before.
+    public static async Task<MembershipNumberReads> LoadAsync(RecordLegacyMembershipNumbers command, IDocumentSession session,
         Envelope envelope, CancellationToken ct)
     {
+        foreach (var legacyId in command.Numbers.Select(n => LegacyIds.AccountFor(n.OldEmail)).Distinct().Order())
+            await session.Events.FetchForExclusiveWriting<LegacyAccountView>(legacyId, ct);
+        var account = await session.Events.AggregateStreamAsync<BusinessAccount>(command.AccountId, token: ct);
         var holders = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, command.AccountId,
             [.. command.Numbers.Select(n => n.MembershipNumber).Distinct()], ct);
         if (MigrationTestSeam.BeforeNumbersCommit is { } beforeCommit)
             await beforeCommit(envelope.Attempts);
-        return new MembershipNumbersHeldElsewhere(holders);
+        return new MembershipNumberReads(account?.OldCpsEmails ?? [], holders);
     }
 
     public static (RecordedMembershipNumbers, Events, ClaimMembershipNumbers) Handle(RecordLegacyMembershipNumbers command,
         [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = Wolverine.Marten.ConcurrencyStyle.Exclusive)] AccountMembership? membership,
-        MembershipNumbersHeldElsewhere elsewhere, TimeProvider clock)
+        MembershipNumberReads reads, TimeProvider clock)
     {
-        var (recorded, notRecorded) = Decide(command, membership?.MembershipNumbers ?? [], elsewhere, clock.GetUtcNow());
+        var (recorded, notRecorded) = Decide(command, membership?.MembershipNumbers ?? [], reads, clock.GetUtcNow());
         return (new RecordedMembershipNumbers([.. recorded.Select(r => r.MembershipNumber)], notRecorded), [.. recorded],
             new ClaimMembershipNumbers(command.AccountId, [.. recorded.Select(r => r.MembershipNumber)]));
     }
 
-    /// <summary>Each old number once: skipped when the account has it already, refused when another account holds it.</summary>
+    /// <summary>
+    /// Each old number once: skipped when the account has it already, refused when another account holds it. A number of an old
+    /// e-mail the account no longer gives (unlinked since the migration started) is left out, as a batch moves nothing from it.
+    /// </summary>
     public static (IReadOnlyList<LegacyMembershipNumberRecorded> Recorded, IReadOnlyList<MembershipNumberNotRecorded> NotRecorded) Decide(
-        RecordLegacyMembershipNumbers command, IReadOnlyList<string> known, MembershipNumbersHeldElsewhere elsewhere, DateTimeOffset now)
+        RecordLegacyMembershipNumbers command, IReadOnlyList<string> known, MembershipNumberReads reads, DateTimeOffset now)
     {
-        var added = command.Numbers.Where(n => !known.Contains(n.MembershipNumber)).DistinctBy(n => n.MembershipNumber).ToList();
-        var recorded = added.Where(n => !elsewhere.Holders.ContainsKey(n.MembershipNumber))
+        var added = command.Numbers.Where(n => reads.OldEmails.Contains(n.OldEmail) && !known.Contains(n.MembershipNumber))
+            .DistinctBy(n => n.MembershipNumber).ToList();
+        var recorded = added.Where(n => !reads.Holders.ContainsKey(n.MembershipNumber))
             .Select(n => new LegacyMembershipNumberRecorded(command.AccountId, n.OldEmail, n.MembershipNumber, now))
             .ToList();
-        var notRecorded = added.Where(n => elsewhere.Holders.ContainsKey(n.MembershipNumber))
+        var notRecorded = added.Where(n => reads.Holders.ContainsKey(n.MembershipNumber))
             .Select(n => new MembershipNumberNotRecorded(n.OldEmail, n.MembershipNumber, HeldByAnotherAccount(n.MembershipNumber)))
             .ToList();
         return (recorded, notRecorded);

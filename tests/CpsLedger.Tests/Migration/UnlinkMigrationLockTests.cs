@@ -1,5 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
@@ -118,6 +119,83 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
         await using (var session = App.Store.QuerySession())
             Assert.Empty(await session.Query<ProductView>().Where(p => p.AccountId == account).ToListAsync());
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    /// <summary>Kadri's account, her e-mail verified, her old account imported with its membership number and no product.</summary>
+    private async Task<Guid> KadriReadyToCarryOverHerNumber()
+    {
+        await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        return account;
+    }
+
+    /// <summary>Whether the account still gives Kadri's e-mail, the old numbers on its history, and who claims Kadri's number.</summary>
+    private async Task<(bool Linked, string Numbers, Guid? Claimant)> NumberOutcome(Guid account)
+    {
+        await using var session = App.Store.QuerySession();
+        var linked = (await session.Events.AggregateStreamAsync<BusinessAccount>(account))!.OldCpsEmails.Contains(LegacyFiles.Kadri);
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(account));
+        var claim = await session.LoadAsync<MembershipNumberClaim>(LegacyFiles.KadriNumber);
+        return (linked, string.Join(", ", membership?.MembershipNumbers ?? []), claim?.AccountId);
+    }
+
+    // The migration's first step records the old membership number, in a transaction of its own; the unlink is refused once a
+    // number was carried over from the e-mail. Found in review: with the unlink between the migration's first read and that
+    // step's commit, both committed and the number stayed carried over from an e-mail the account no longer gave.
+    [Fact]
+    public async Task An_unlink_while_the_old_number_is_recorded_from_the_email_waits_for_it_and_is_refused()
+    {
+        var account = await KadriReadyToCarryOverHerNumber();
+        var logs = App.Logs.Mark();
+        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        var hold = await ChainLocks.HoldChains(chains, account);
+
+        // The number's step has read and stops at its commit's first event.
+        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
+        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
+        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+
+        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
+        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
+        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+        await hold.CommitAsync();
+
+        var unlinked = await unlinking;
+        var migrated = await (await migrating).ReadAs<MigrationResult>();
+        Assert.Equal((true, LegacyFiles.KadriNumber, (Guid?)account), await NumberOutcome(account));
+        Assert.Equal([LegacyFiles.KadriNumber], migrated.MembershipNumbersRecorded);
+        var refused = await unlinked.ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Already migrated", refused.Title);
+        Assert.Contains("old membership number", refused.Detail);
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    [Fact]
+    public async Task Recording_the_old_number_while_an_unlink_of_its_email_commits_waits_for_it_and_records_nothing()
+    {
+        var account = await KadriReadyToCarryOverHerNumber();
+        var logs = App.Logs.Mark();
+        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        var hold = await ChainLocks.HoldChains(chains, account);
+
+        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
+        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
+        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+
+        // The migration's first read still finds the e-mail linked: the unlink has not committed.
+        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
+        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
+        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        await hold.CommitAsync();
+
+        var migrated = await (await migrating).ReadAs<MigrationResult>();
+        var unlinked = await (await unlinking).ReadAs<OldCpsEmails>();
+        Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
+        Assert.Equal((false, "", (Guid?)null), await NumberOutcome(account));
+        Assert.Empty(migrated.MembershipNumbersRecorded);
+        Assert.Empty(migrated.MembershipNumbersNotRecorded);
         Assert.Empty(App.Logs.DeadlocksSince(logs));
     }
 }

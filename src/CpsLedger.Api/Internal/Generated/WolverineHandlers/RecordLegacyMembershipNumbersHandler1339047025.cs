@@ -26,7 +26,7 @@ namespace Internal.Generated.WolverineHandlers
             var recordLegacyMembershipNumbers = (CpsLedger.Api.Migration.RecordLegacyMembershipNumbers)context.Envelope.Message;
 
             CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.Before(recordLegacyMembershipNumbers, documentSession);
-            var membershipNumbersHeldElsewhere = await CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.LoadAsync(recordLegacyMembershipNumbers, ((Marten.IQuerySession)documentSession), context.Envelope, cancellation).ConfigureAwait(false);
+            var membershipNumberReads = await CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.LoadAsync(recordLegacyMembershipNumbers, documentSession, context.Envelope, cancellation).ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
             var result_of_MembershipStreamId = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.MembershipStreamId(recordLegacyMembershipNumbers);
@@ -36,7 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
             
             // The actual message execution
-            (var outgoing1, var outgoing2, var outgoing3) = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.Handle(recordLegacyMembershipNumbers, stream_membership.Aggregate, membershipNumbersHeldElsewhere, _timeProvider);
+            (var outgoing1, var outgoing2, var outgoing3) = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.Handle(recordLegacyMembershipNumbers, stream_membership.Aggregate, membershipNumberReads, _timeProvider);
 
             
             // Outgoing, cascaded message
