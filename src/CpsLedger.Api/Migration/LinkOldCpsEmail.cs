@@ -6,6 +6,7 @@ using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using JasperFx;
 using JasperFx.Events;
 using Wolverine.Http;
 using Wolverine.Marten;
@@ -146,36 +147,51 @@ public static class LinkOldCpsEmailEndpoint
     }
 }
 
+/// <summary>What an unlink decides on, read under the old e-mail's lock: the account's stream, its old account (if imported), its membership.</summary>
+public sealed record UnlinkReads(IEventStream<BusinessAccount> Account, LegacyAccountView? Legacy, AccountMembership? Membership);
+
 public static class UnlinkOldCpsEmailEndpoint
 {
     public static string Normalized(string email) => LegacyIds.NormalizeEmail(Uri.UnescapeDataString(email));
 
     public static Guid LegacyStreamId(string email) => LegacyIds.AccountFor(Normalized(email));
 
-    public static Task<AccountMembership?> LoadAsync(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+    // The old e-mail's lock first (held to the commit), as each migration step from the e-mail takes it before it reads: one waits
+    // for the other, and an unlink that waited reads the products moved or the number carried over and is refused (409) instead of
+    // orphaning them. A lock of the e-mail, not of its old account's row: before the old account is imported there is no row, and
+    // an import and a migration could both commit while the unlink is in flight. A version check at commit would not do: it is a
+    // plain read, blind to a step not yet committed. So the streams are fetched here, after the lock, not by [WriteAggregate]
+    // (Wolverine reads those before any method of the endpoint runs).
+    public static async Task<UnlinkReads> LoadAsync(Guid accountId, string email, IDocumentSession session, CancellationToken ct)
+    {
+        await OldEmailLock.TakeAsync(session, [LegacyStreamId(email)], ct);
+        var batch = session.CreateBatchQuery();
+        var account = batch.Events.FetchForWriting<BusinessAccount>(accountId);
+        var legacy = batch.Load<LegacyAccountView>(LegacyStreamId(email));
+        var membership = batch.Load<AccountMembership>(MembershipStream.For(accountId));
+        await batch.Execute(ct);
+        return new UnlinkReads(await account, await legacy, await membership);
+    }
 
-    public static ProblemDetails Validate(IEventStream<BusinessAccount> account, string email, string? reason,
-        IEventStream<LegacyAccountView> legacy, AccountMembership? membership) =>
-        OldCpsEmailLinks.ValidateUnlink(account.Aggregate!, Normalized(email), reason, legacy.Aggregate,
-            membership?.OldNumbersCarriedOver() ?? []);
+    public static ProblemDetails Validate(UnlinkReads reads, string email, string? reason) =>
+        reads.Account.Aggregate is not { } account
+            ? Problems.AccountNotFound
+            : OldCpsEmailLinks.ValidateUnlink(account, Normalized(email), reason, reads.Legacy, reads.Membership?.OldNumbersCarriedOver() ?? []);
 
     public static void Before(string? reason, IDocumentSession session) => Support.SupportReason.Record(session, reason?.Trim() ?? "");
 
-    // The old account's row is locked first (for update, held to the commit), as a migration batch from this e-mail locks it before
-    // it reads: one waits for the other, and an unlink that waited reads the products moved and is refused (409) instead of
-    // orphaning them. A version check of the old account at commit would not do: it is a plain read, blind to a batch not yet
-    // committed. With two streams the event is appended to the account's by hand (returned events would go to the last one loaded).
     [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
     [Authorize(Roles = LedgerRoles.Support)]
     [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static OldCpsEmails Delete(Guid accountId, string email, string? reason,
-        [WriteAggregate(FromMethod = nameof(LegacyStreamId), Required = false, LoadStyle = Wolverine.Marten.ConcurrencyStyle.Exclusive)] IEventStream<LegacyAccountView> legacy,
-        [WriteAggregate("accountId")] IEventStream<BusinessAccount> account, TimeProvider clock)
+    public static OldCpsEmails Delete(Guid accountId, string email, string? reason, [NotBody] UnlinkReads reads, TimeProvider clock)
     {
-        var unlinked = OldCpsEmailLinks.DecideUnlink(account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
-        account.AppendOne(unlinked);
-        return new OldCpsEmails(accountId, account.Aggregate!.Apply(unlinked).OldCpsEmails);
+        var unlinked = OldCpsEmailLinks.DecideUnlink(reads.Account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
+        reads.Account.AppendOne(unlinked);
+        return new OldCpsEmails(accountId, reads.Account.Aggregate!.Apply(unlinked).OldCpsEmails);
     }
+
+    // The account's version is checked at commit: a link or a verification committed since the read (the streams are not fetched
+    // by [WriteAggregate], whose workflow would map this for us).
+    public static ProblemDetails OnException(ConcurrencyException _) => Problems.ConcurrentChange;
 }

@@ -387,7 +387,7 @@ public static class MigrationRetries
 /// (<see cref="MembershipNumberClaim"/>), so the issuer never hands one to another account. A number another account holds is
 /// not added: it is reported, and the migration goes on. Two accounts recording one number at once: the second claim's insert
 /// fails, and the retry from a fresh read finds the number held. Only numbers of old e-mails the account still gives, read under
-/// the old accounts' row locks that an unlink takes too.
+/// the old e-mails' locks that an unlink takes too.
 /// </summary>
 [InvokedForCaller]
 public static class RecordLegacyMembershipNumbersHandler
@@ -398,15 +398,14 @@ public static class RecordLegacyMembershipNumbersHandler
 
     public static void Before(RecordLegacyMembershipNumbers command, IDocumentSession session) => command.Support?.Record(session);
 
-    // The rows of the old accounts the numbers come from first (for update, held to the commit), in their ids' order as an import
-    // batch takes them, and the account's old e-mails read after them: an unlink of one of those e-mails takes its row before it
-    // reads, so the two decide one after the other. An unlink that committed first leaves its number out; one that waited reads
-    // the number carried over and is refused (409). Then the membership's row (the handler's aggregate), as before.
+    // The locks of the old e-mails the numbers come from first (OldEmailLock, held to the commit), and the account's old e-mails
+    // read after them: an unlink of one of those e-mails takes its lock before it reads, so the two decide one after the other. An
+    // unlink that committed first leaves its number out; one that waited reads the number carried over and is refused (409). Then
+    // the membership's row (the handler's aggregate), as before.
     public static async Task<MembershipNumberReads> LoadAsync(RecordLegacyMembershipNumbers command, IDocumentSession session,
         Envelope envelope, CancellationToken ct)
     {
-        foreach (var legacyId in command.Numbers.Select(n => LegacyIds.AccountFor(n.OldEmail)).Distinct().Order())
-            await session.Events.FetchForExclusiveWriting<LegacyAccountView>(legacyId, ct);
+        await OldEmailLock.TakeAsync(session, command.Numbers.Select(n => LegacyIds.AccountFor(n.OldEmail)), ct);
         var account = await session.Events.AggregateStreamAsync<BusinessAccount>(command.AccountId, token: ct);
         var holders = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, command.AccountId,
             [.. command.Numbers.Select(n => n.MembershipNumber).Distinct()], ct);
@@ -449,9 +448,9 @@ public static class RecordLegacyMembershipNumbersHandler
 }
 
 /// <summary>
-/// One migration batch in one transaction: the legacy account's row is locked first (an unlink of the old e-mail, or another
-/// migration of it, waits for this batch or this batch for it), the business account is read after it to see the e-mail is still
-/// linked, and the registrations start under ids derived from the legacy products (a second attempt collides instead of
+/// One migration batch in one transaction: the old e-mail's lock is taken first, then the legacy account's row (an unlink of the old
+/// e-mail, or another migration of it, waits for this batch or this batch for it), the business account is read after them to see
+/// the e-mail is still linked, and the registrations start under ids derived from the legacy products (a second attempt collides instead of
 /// duplicating).
 /// </summary>
 [InvokedForCaller]
@@ -459,7 +458,12 @@ public static class MigrateProductBatchHandler
 {
     public static void Configure(HandlerChain chain) => MigrationRetries.Apply(chain);
 
-    public static void Before(MigrateProductBatch command, IDocumentSession session) => command.Support?.Record(session);
+    // Before the streams are read: the old e-mail's lock, which an unlink of it takes first too, also while it has no old account.
+    public static async Task Before(MigrateProductBatch command, IDocumentSession session, CancellationToken ct)
+    {
+        command.Support?.Record(session);
+        await OldEmailLock.TakeAsync(session, [command.LegacyAccountId], ct);
+    }
 
     /// <summary>The products this batch tries: not migrated, not found waiting earlier in this call, in file order.</summary>
     public static IReadOnlyList<LegacyProduct> Pending(MigrateProductBatch command, LegacyAccountView? legacy) =>
@@ -482,9 +486,10 @@ public static class MigrateProductBatchHandler
         return new MigrationBatchInputs(pending, (await models).ToDictionary(m => m.Id), (await owners).ToDictionary(o => o.Id));
     }
 
-    // The old account's row first (for update, held to the commit), then the account: an unlink of the e-mail takes the same row
-    // before it reads, so the two decide one after the other and the second reads what the first committed. The account's version
-    // is still checked at commit, a plain read that catches a change committed before the commit (not one still in flight).
+    // The old e-mail's lock (Before), the old account's row (for update, held to the commit), then the account: an unlink of the
+    // e-mail takes the same lock before it reads, so the two decide one after the other and the second reads what the first
+    // committed. The account's version is still checked at commit, a plain read that catches a change committed before the commit
+    // (not one still in flight).
     public static (MigrationBatchOutcome, StartRegistrations) Handle(MigrateProductBatch command,
         [WriteAggregate(nameof(MigrateProductBatch.LegacyAccountId), Required = false, LoadStyle = Wolverine.Marten.ConcurrencyStyle.Exclusive)] IEventStream<LegacyAccountView> legacy,
         [WriteAggregate(nameof(MigrateProductBatch.AccountId), Required = false, AlwaysEnforceConsistency = true)] IEventStream<BusinessAccount> account,

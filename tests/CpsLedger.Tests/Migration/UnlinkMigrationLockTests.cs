@@ -15,8 +15,9 @@ namespace CpsLedger.Tests.Migration;
 /// A migration batch and an unlink of its old e-mail, their commits in flight at once. Each reads the stream the other writes (the
 /// batch the account, for the e-mail; the unlink the old account, for what moved), and a version assertion at commit is a plain
 /// read: it does not see a write not yet committed. Found in review: both committed, and products stayed migrated from an e-mail
-/// the account no longer gives. Now both lock the old account's row before they read, and the second reads what the first
-/// committed. The tests hold the account's hash chain (<see cref="ChainLocks"/>), which both commits take after
+/// the account no longer gives; then, with the old account's row locked, the old membership number recorded from an e-mail being
+/// unlinked, and an unlink of an e-mail with no old account yet (no row). Now each takes the old e-mail's lock before it reads,
+/// and the second reads what the first committed. The tests hold the account's hash chain (<see cref="ChainLocks"/>), which both commits take after
 /// their assertions, so that both are in flight, then let go; they wait on the database (pg_blocking_pids), never on a clock.
 /// </summary>
 public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
@@ -196,6 +197,37 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((false, "", (Guid?)null), await NumberOutcome(account));
         Assert.Empty(migrated.MembershipNumbersRecorded);
         Assert.Empty(migrated.MembershipNumbersNotRecorded);
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    // An e-mail linked before its old account was imported: the unlink finds no old account, so no row to lock. Found in review: an
+    // import and a migration from the e-mail within the unlink's transaction both committed with it.
+    [Fact]
+    public async Task A_migration_while_an_unlink_of_an_email_with_no_old_account_yet_commits_waits_for_it_and_records_nothing()
+    {
+        var account = await App.OpenAccount();
+        await (await Support("link").PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 4711" }))
+            .ReadAs<OldCpsEmails>();
+        var logs = App.Logs.Mark();
+        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        var hold = await ChainLocks.HoldChains(chains, account);
+
+        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
+        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
+        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+
+        // The old account arrives while the unlink is in flight, and the migration's first read finds the e-mail still linked.
+        await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
+        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
+        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
+        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        await hold.CommitAsync();
+
+        var migrated = await (await migrating).ReadAs<MigrationResult>();
+        var unlinked = await (await unlinking).ReadAs<OldCpsEmails>();
+        Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
+        Assert.Equal((false, "", (Guid?)null), await NumberOutcome(account));
+        Assert.Empty(migrated.MembershipNumbersRecorded);
         Assert.Empty(App.Logs.DeadlocksSince(logs));
     }
 }

@@ -49,48 +49,21 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
-            var email = (string?)httpContext.GetRouteValue("email");
-            if(email == null)
-            {
-                httpContext.Response.StatusCode = 404;
-                return;
-            }
-
-            var result_of_LegacyStreamId = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LegacyStreamId(email);
-            var batchedQuery = documentSession.CreateBatchQuery();
-
-            martenDataRequirement.RegisterInBatch(batchedQuery);
-
-            var stream_legacy_BatchItem = batchedQuery.Events.FetchForExclusiveWriting<CpsLedger.Api.Migration.LegacyAccountView>(result_of_LegacyStreamId);
-
-            var stream_account_BatchItem = batchedQuery.Events.FetchForWriting<CpsLedger.Api.Accounts.BusinessAccount>(accountId);
-
-            await batchedQuery.Execute(httpContext.RequestAborted);
-
-            // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_legacy = await stream_legacy_BatchItem.ConfigureAwait(false);
-            // Loading Marten aggregate as part of the aggregate handler workflow
-            var stream_account = await stream_account_BatchItem.ConfigureAwait(false);
-
             // Evaluate Marten data requirement(s)
-            await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
+            await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/{email}").SetTag("http.request.method", "DELETE");
             try
             {
-                var reason = httpContext.Request.Query["reason"];
-                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_LegacyStreamId);
-                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.LegacyAccountView");
-                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);
-                Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Accounts.BusinessAccount");
-                // 404 if this required object is null
-                if (stream_account.Aggregate == null)
+                var email = (string?)httpContext.GetRouteValue("email");
+                if(email == null)
                 {
                     httpContext.Response.StatusCode = 404;
                     return;
                 }
 
-                var accountMembership = await CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LoadAsync(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails1 = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Validate(stream_account, email, reason, stream_legacy, accountMembership);
+                var reason = httpContext.Request.Query["reason"];
+                var unlinkReads = await CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LoadAsync(accountId, email, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
+                var problemDetails1 = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Validate(unlinkReads, email, reason);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -101,7 +74,7 @@ namespace Internal.Generated.WolverineHandlers
                 CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Before(reason, documentSession);
                 
                 // The actual HTTP request handler execution
-                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, stream_legacy, stream_account, _timeProvider);
+                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, unlinkReads, _timeProvider);
 
                 CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Migration.OldCpsEmails>(httpContext, oldCpsEmails_response);
                 
@@ -115,19 +88,9 @@ namespace Internal.Generated.WolverineHandlers
                 // Writing the response body to JSON because this was the first 'return variable' in the method signature
                 await WriteJsonAsync(httpContext, oldCpsEmails_response, 404);
             }
-            catch (System.AggregateException aggregateException) when (Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnExceptionFilter(aggregateException))
-            {
-                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(aggregateException, _wolverineHttpOptions);
-                // Evaluate whether the processing should stop if there are any problems
-                if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
-                {
-                    await WriteProblems(onExceptionProblemDetails, httpContext).ConfigureAwait(false);
-                    return;
-                }
-            }
             catch (JasperFx.ConcurrencyException concurrencyException)
             {
-                var onExceptionProblemDetails = Wolverine.Http.Runtime.ConcurrencyExceptionMiddleware.OnException(concurrencyException, _wolverineHttpOptions);
+                var onExceptionProblemDetails = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.OnException(concurrencyException);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(onExceptionProblemDetails, Wolverine.Http.WolverineContinue.NoProblems)))
                 {

@@ -25,7 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var migrateProductBatch = (CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message;
 
-            CpsLedger.Api.Migration.MigrateProductBatchHandler.Before(migrateProductBatch, documentSession);
+            await CpsLedger.Api.Migration.MigrateProductBatchHandler.Before(migrateProductBatch, documentSession, cancellation).ConfigureAwait(false);
             var batchedQuery = documentSession.CreateBatchQuery();
 
             var stream_legacy_BatchItem = batchedQuery.Events.FetchForExclusiveWriting<CpsLedger.Api.Migration.LegacyAccountView>(((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).LegacyAccountId);
