@@ -104,10 +104,17 @@ public static class RecordPaymentCardEndpoint
     /// The provider keeps the card and tells what may be shown of it (the ledger keeps its reference, never the token); the
     /// overdue e-mail asks for a valid card, so the card invoices that ran out of attempts are charged with this one at once.
     /// </summary>
-    public static async Task<CardRecording> LoadAsync(Guid accountId, RecordPaymentCard command, IPaymentGateway gateway, IQuerySession session,
+    /// <remarks>
+    /// The overdue invoices are read under the membership's lock (MembershipStream), which the card charge holds from before it reads
+    /// the card until its commit: a last attempt declined with the old card and this card decide one after the other. Without it, both
+    /// committed at once: the charge had read the old card, this read no overdue invoice yet, and the invoice stayed overdue with a good
+    /// card on file and nothing charged (found in review). Taken after the provider has saved the card, so it is not held for that call.
+    /// </remarks>
+    public static async Task<CardRecording> LoadAsync(Guid accountId, RecordPaymentCard command, IPaymentGateway gateway, IDocumentSession session,
         CancellationToken ct)
     {
         var saved = await gateway.SaveCardAsync(new SaveCardRequest(accountId, command.CardToken), ct);
+        await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct);
         var overdue = await session.Query<Invoice>()
             .Where(i => i.AccountId == accountId && i.Status == InvoiceStatus.Overdue && i.PaymentMethod == PaymentMethod.Card)
             .ToListAsync(ct);

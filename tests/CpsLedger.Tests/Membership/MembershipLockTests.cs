@@ -725,4 +725,80 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(0, await Count("card_charge_attempted"));
         Assert.Empty(await App.PresentedCharges());
     }
+
+    [Fact]
+    public async Task A_card_recorded_while_the_last_attempt_is_declined_waits_for_it_and_charges_the_invoice_made_overdue()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        await App.FastForward(IssueDelay);
+        foreach (var days in new[] { 30, 1 }) // the due date, then the second attempt a day later (each step fires what is due)
+            await App.FastForward(TimeSpan.FromDays(days));
+        Assert.Equal((InvoiceStatus.Open, 2), ((await App.Member(account).SingleInvoice(account)).Status,
+            (await App.Member(account).SingleInvoice(account)).ChargeAttempts.Count));
+        var logs = App.Logs.Mark();
+
+        // The last attempt is declined with the old card and makes the invoice overdue; the member records a good card before that commits.
+        // Found in review: the card's request read the account's overdue card invoices (none yet) without a lock, the charge had read the
+        // old card, and both committed: a good card on file, the invoice overdue and charged with nothing, the membership suspended after
+        // the grace period. Now the card waits for the charge's lock on the membership and then reads the invoice overdue.
+        Task<HttpResponseMessage>? recording = null;
+        var (id, request) = LockWaiter.NewRequest();
+        ChargeCardTestSeam.AfterGatewayAnswered = async session =>
+        {
+            ChargeCardTestSeam.AfterGatewayAnswered = null;
+            recording = App.Member(account).Correlated(id).PostJson($"/api/accounts/{account}/payment-card",
+                new { cardToken = SandboxPaymentGateway.Approve });
+            await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
+        };
+        try
+        {
+            await App.FastForward(TimeSpan.FromDays(1));
+        }
+        finally
+        {
+            ChargeCardTestSeam.AfterGatewayAnswered = null;
+        }
+
+        await (await recording!).ShouldBe(HttpStatusCode.OK);
+        await FaultWaits.Until(async () => await App.ChargeCardsInFlight() == 0, "the charges handled");
+        var invoice = await App.Member(account).SingleInvoice(account);
+        Assert.Equal([1, 2, 3, 4], invoice.ChargeAttempts.Select(a => a.Attempt));
+        Assert.Equal(InvoiceStatus.Paid, invoice.Status);
+        Assert.Equal($"{invoice.InvoiceNumber}-attempt-4", Assert.Single(Sandbox.Charges).IdempotencyKey);
+        Assert.Equal(1, await Count("invoice_became_overdue"));
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    [Fact]
+    public async Task Joining_while_a_card_is_recorded_under_the_membership_s_lock_waits_for_it_without_a_deadlock()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening("join@example.ee"))
+            .ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+        await App.Tracked(async () => await (await App.Member(account).PostJson($"/api/accounts/{account}/products",
+            Products.Products.Complete("S-JOIN-1", Billing.Thousand))).ShouldBe(HttpStatusCode.Created));
+        await FaultWaits.Until(async () => (await Membership(account)).Invitation is not null, "the account invited");
+        var logs = App.Logs.Mark();
+
+        // The card's request holds the membership's lock (it reads the overdue card invoices under it) and appends to the card stream on
+        // the account's hash chain; the join, which fetches the membership without the lock, appends to it meanwhile. The join's event
+        // waits for the stream's row (its foreign key) before its chain trigger takes the account's chain, so it holds nothing the card
+        // needs: it waits, and joins once the card has committed.
+        await using (var card = App.Store.LightweightSession())
+        {
+            await card.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(account));
+            card.Events.Append(PaymentCardStream.For(account),
+                new PaymentCardSaved(account, "pm_sandbox_1", "visa", "4242", 12, 2031, App.Clock.GetUtcNow()));
+            var (id, request) = LockWaiter.NewRequest();
+            var joining = App.Member(account).Correlated(id).PostJson($"/api/accounts/{account}/membership",
+                new { tier = "gold", paymentMethod = "card" });
+            await App.UntilDoneOrWaitingForLockOf(joining, card.Connection!.ProcessID, request);
+            await card.SaveChangesAsync();
+            await (await joining).ShouldBe(HttpStatusCode.Created);
+        }
+
+        Assert.NotNull((await Membership(account)).Membership);
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
 }

@@ -93,7 +93,7 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var cardRecording = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.LoadAsync(accountId, command, _paymentGateway, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+                var cardRecording = await CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.LoadAsync(accountId, command, _paymentGateway, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
                 var problemDetails3 = CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint.Validate(cardRecording);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
