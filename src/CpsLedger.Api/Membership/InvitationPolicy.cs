@@ -66,7 +66,10 @@ public static class ReviewInputs
     public static async Task<(IReadOnlyList<AccountUnderReview> Accounts, TierTableView Table)> LoadAsync(IDocumentSession session,
         IReadOnlyList<Guid> accountIds, CancellationToken ct)
     {
+        // The batch's statements run in the batch's transaction, held to the commit; the first holds the tier table (HoldTierTable).
+        await session.BeginTransactionAsync(ct);
         var batch = session.CreateBatchQuery();
+        HoldTierTable(session, batch);
         var reads = accountIds.Select(id => (Id: id, Membership: batch.Events.FetchForWriting<AccountMembership>(MembershipStream.For(id)),
             Points: AccountPoints.LoadIn(batch, id))).ToList();
         var table = batch.Load<TierTableView>(TierTableStream.Id);
@@ -76,6 +79,23 @@ public static class ReviewInputs
         foreach (var read in reads)
             accounts.Add(new AccountUnderReview(read.Id, await read.Membership, await read.Points));
         return (accounts, await table ?? throw new InvalidOperationException("The tier table has not been loaded."));
+    }
+
+    /// <summary>
+    /// Holds the tier table's stream row (<c>for share</c>) until the batch commits, in the batch's first statement: the table is read by
+    /// a later one, after any wait, so it is the one in force once the row is held. A publication's append updates that row, so it
+    /// waits for the batches deciding on the table in force, and its own reviews (<see cref="ReviewInvitationsForTierTableHandler"/>,
+    /// after its commit) find what they invited; a batch that starts after it waits for it and reads the new table. With the read alone,
+    /// a batch inviting at the old threshold committed after a higher one had been published and reviewed for (its reviews found no
+    /// invitation yet), and the account stayed invited below it (found in review, 2026-12-04). Shared, so batches on several nodes do
+    /// not wait for each other; nothing else locks the row. The statement's own rows are not used: read in a snapshot taken before
+    /// any wait, they may be the old table's.
+    /// </summary>
+    private static void HoldTierTable(IDocumentSession session, Marten.Services.BatchQuerying.IBatchedQuery batch)
+    {
+        var schema = session.DocumentStore.Options.Events.DatabaseSchemaName;
+        _ = batch.Query<TierTableView>($"where d.id = ? and exists (select 1 from {schema}.mt_streams s where s.id = ? for share)",
+            TierTableStream.Id, TierTableStream.Id);
     }
 }
 
@@ -119,8 +139,19 @@ public static class ReviewInvitationHandler
             if (decided is InvitationIssued issued)
                 emails.Add(new SendInvitationEmail(issued.AccountId, issued.InvitationId));
         }
+        if (InvitationReviewTestSeam.BeforeCommit is { } beforeCommit)
+            await beforeCommit(session);
         return emails;
     }
+}
+
+/// <summary>
+/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step after a batch of reviews has read and decided,
+/// before it commits, given the batch's session, so that a test can publish a tier table meanwhile.
+/// </summary>
+internal static class InvitationReviewTestSeam
+{
+    internal static Func<IDocumentSession, Task>? BeforeCommit { get; set; }
 }
 
 /// <summary>

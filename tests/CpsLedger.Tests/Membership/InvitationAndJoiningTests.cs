@@ -321,7 +321,61 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(("system:invitation-policy", "maris-finance"), (history.Items.Single().By, history.Items.Single().CausedBy?.User));
     }
 
-    private async Task PublishThreshold(int threshold)
+    [Fact]
+    public async Task A_threshold_raised_while_a_review_invites_waits_for_it_and_the_invitation_is_withdrawn()
+    {
+        await ListModels();
+        var account = await App.OpenAccount("599@example.ee");
+        await Register(App.Member(account), account, Products.Products.Complete("T-599-1", FourNinetyNine));
+        Assert.Null((await Membership(account)).Invitation);
+        var logs = App.Logs.Mark();
+
+        // The account reaches 599 points and its review decides to invite it at 500; the threshold is raised to 600 before the review
+        // commits. Found in review: the review read the old table without a lock, the publication committed, and its reviews of the
+        // accounts the new threshold concerns (those invited, those at 600 or more) found no invitation yet; the review then committed
+        // it, and the account stayed invited below the threshold. Now the publication waits for the review, and its reviews find the
+        // invitation and withdraw it.
+        Task? publishing = null;
+        var (id, request) = LockWaiter.NewRequest();
+        InvitationReviewTestSeam.BeforeCommit = async session =>
+        {
+            InvitationReviewTestSeam.BeforeCommit = null;
+            publishing = PublishThreshold(600, id);
+            await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(publishing, connection.ProcessID, request) : publishing);
+            // Committed first: its reviews of the accounts it concerns have been sent before this review commits.
+            if (publishing.IsCompleted)
+                await FaultWaits.Until(TierTableReviewsSent, "the new table's reviews sent");
+        };
+        try
+        {
+            await Register(App.Member(account), account, Products.Products.Complete("T-599-2", Hundred));
+        }
+        finally
+        {
+            InvitationReviewTestSeam.BeforeCommit = null;
+        }
+
+        await publishing!;
+        await App.UntilBatchesHandled();
+        var membership = await Membership(account);
+        Assert.Null(membership.Invitation);
+        Assert.Equal((599, 600), (membership.PastInvitations.Single().Points, await WithdrawnAt(account)));
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+    }
+
+    private async Task<bool> TierTableReviewsSent()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var handled = new Npgsql.NpgsqlCommand(
+            $"select count(*) from {App.SchemaName}.wolverine_incoming_envelopes where message_type = $1 and status = 'Handled'", connection)
+        {
+            Parameters = { new() { Value = typeof(ReviewInvitationsForTierTable).FullName! } },
+        };
+        return (long)(await handled.ExecuteScalarAsync())! > 0;
+    }
+
+    private async Task PublishThreshold(int threshold, string? correlationId = null)
     {
         var table = await App.ClientAs(LedgerRoles.Support).GetAsync("/api/tiers").ReadAs<TierTableView>();
         var body = new
@@ -341,7 +395,10 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
                 t.Currency,
             }),
         };
-        await (await App.ClientAs(LedgerRoles.Finance, subject: "maris-finance").SendAsync(Put("/api/tiers", body))).ShouldBe(HttpStatusCode.OK);
+        var finance = App.ClientAs(LedgerRoles.Finance, subject: "maris-finance");
+        if (correlationId is not null)
+            finance.Correlated(correlationId);
+        await (await finance.SendAsync(Put("/api/tiers", body))).ShouldBe(HttpStatusCode.OK);
     }
 
     private async Task<int> InvitedAt(Guid account)
