@@ -48,6 +48,24 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         return account;
     }
 
+    /// <summary>Support's unlink of Kadri's e-mail, sent and stopped at the held chain's lock (or at a lock behind it), or done.</summary>
+    private async Task<Task<HttpResponseMessage>> UnlinkInFlight(Guid account, int holder)
+    {
+        var (id, waiter) = LockWaiter.NewRequest();
+        var unlinking = Support(id).SendAsync(Unlink(account));
+        await App.UntilDoneOrWaitingForLockOf(unlinking, holder, waiter);
+        return unlinking;
+    }
+
+    /// <summary>The member's migration, sent and stopped at the held chain's lock (or at a lock behind it), or done.</summary>
+    private async Task<Task<HttpResponseMessage>> MigrationInFlight(Guid account, int holder)
+    {
+        var (id, waiter) = LockWaiter.NewRequest();
+        var migrating = App.Member(account).Correlated(id).PostAsync(LegacyFiles.MigrationUrl(account), null);
+        await App.UntilDoneOrWaitingForLockOf(migrating, holder, waiter);
+        return migrating;
+    }
+
     /// <summary>Whether the account still gives Kadri's e-mail, and how many of the old account's products moved to it.</summary>
     private async Task<(bool Linked, int Migrated)> Outcome(Guid account)
     {
@@ -77,9 +95,7 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
             var hold = await held.Task.WaitAsync(LockWaits.Deadline);
             await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
 
-            var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
-            var unlinking = Support(unlinkId).SendAsync(Unlink(account));
-            await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+            var unlinking = await UnlinkInFlight(account, chains.ProcessID);
             await hold.CommitAsync();
 
             var unlinked = await unlinking;
@@ -104,13 +120,9 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
         var hold = await ChainLocks.HoldChains(chains, account);
 
-        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
-        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
-        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
 
-        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
-        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
-        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        var migrating = await MigrationInFlight(account, chains.ProcessID);
         await hold.CommitAsync();
 
         var migrated = await (await migrating).ReadAs<MigrationResult>();
@@ -154,13 +166,9 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         var hold = await ChainLocks.HoldChains(chains, account);
 
         // The number's step has read and stops at its commit's first event.
-        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
-        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
-        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        var migrating = await MigrationInFlight(account, chains.ProcessID);
 
-        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
-        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
-        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
         await hold.CommitAsync();
 
         var unlinked = await unlinking;
@@ -181,14 +189,10 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
         var hold = await ChainLocks.HoldChains(chains, account);
 
-        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
-        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
-        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
 
         // The migration's first read still finds the e-mail linked: the unlink has not committed.
-        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
-        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
-        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        var migrating = await MigrationInFlight(account, chains.ProcessID);
         await hold.CommitAsync();
 
         var migrated = await (await migrating).ReadAs<MigrationResult>();
@@ -212,15 +216,11 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
         var hold = await ChainLocks.HoldChains(chains, account);
 
-        var (unlinkId, unlinkWaiter) = LockWaiter.NewRequest();
-        var unlinking = Support(unlinkId).SendAsync(Unlink(account));
-        await App.UntilDoneOrWaitingForLockOf(unlinking, chains.ProcessID, unlinkWaiter);
+        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
 
         // The old account arrives while the unlink is in flight, and the migration's first read finds the e-mail still linked.
         await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
-        var (migrationId, migrationWaiter) = LockWaiter.NewRequest();
-        var migrating = App.Member(account).Correlated(migrationId).PostAsync(LegacyFiles.MigrationUrl(account), null);
-        await App.UntilDoneOrWaitingForLockOf(migrating, chains.ProcessID, migrationWaiter);
+        var migrating = await MigrationInFlight(account, chains.ProcessID);
         await hold.CommitAsync();
 
         var migrated = await (await migrating).ReadAs<MigrationResult>();
