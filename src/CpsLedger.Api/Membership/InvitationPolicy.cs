@@ -66,10 +66,13 @@ public static class ReviewInputs
     public static async Task<(IReadOnlyList<AccountUnderReview> Accounts, TierTableView Table)> LoadAsync(IDocumentSession session,
         IReadOnlyList<Guid> accountIds, CancellationToken ct)
     {
-        // The batch's statements run in the batch's transaction, held to the commit; the first holds the tier table (HoldTierTable).
+        // The batch's statements run in the batch's transaction, held to the commit, one after the other, each reading what had
+        // committed when it started (READ COMMITTED): the first holds the tier table (HoldTierTable), the second the accounts'
+        // reviews (InvitationReviewLock), and only then are the accounts and the table read.
         await session.BeginTransactionAsync(ct);
         var batch = session.CreateBatchQuery();
         HoldTierTable(session, batch);
+        InvitationReviewLock.HoldIn(batch, accountIds);
         var reads = accountIds.Select(id => (Id: id, Membership: batch.Events.FetchForWriting<AccountMembership>(MembershipStream.For(id)),
             Points: AccountPoints.LoadIn(batch, id))).ToList();
         var table = batch.Load<TierTableView>(TierTableStream.Id);
@@ -100,6 +103,41 @@ public static class ReviewInputs
 }
 
 /// <summary>
+/// The lock of an account's invitation review: a transaction-scoped advisory lock keyed by the account's id, which a review batch
+/// takes for each of its accounts before it reads their membership and points, and holds to its commit. A batch decides on the
+/// points, which it does not write, so the membership stream's version check alone let two reviews decide on what neither had
+/// committed: a batch inviting on points read before a deregistration committed met that deregistration's own review on another
+/// node, which read no invitation yet (the first had not committed) and the lower points and decided nothing; the first then
+/// committed, and the account stayed invited below the threshold (found in review, 2026-12-04; withdrawing beside a registration's
+/// review is the same race the other way round). Under the lock the later review waits for the earlier batch's commit, then reads
+/// its invitation (and the points) and withdraws it. Every review batch takes it, in the keys' order, right after the tier table's
+/// row (which only a publication's append waits for, holding nothing of an account's); the one other writer that takes it,
+/// recording old membership numbers, takes it after the old e-mails' locks and before the membership's row (ARCHITECTURE.md, "Lock
+/// order across accounts"). Nothing takes it while holding an account's row or chain.
+/// </summary>
+public static class InvitationReviewLock
+{
+    // Text, not a count: a batched query's result must be a reference type.
+    private const string Locks = """
+        select count(*)::text from (
+            select pg_advisory_xact_lock(k)
+            from (select distinct hashtextextended('cpsledger-invitation-review:' || id::text, 0) as k from unnest(?::uuid[]) as id) as keys
+            order by k) as held
+        """;
+
+    /// <summary>Takes the accounts' locks in a statement of <paramref name="batch"/> (whose session has begun its transaction).</summary>
+    public static void HoldIn(Marten.Services.BatchQuerying.IBatchedQuery batch, IReadOnlyList<Guid> accountIds) =>
+        _ = batch.Query<string>(Locks, accountIds.Distinct().ToArray());
+
+    /// <summary>Takes the account's lock now, in a transaction the session begins if it has not, held to its commit.</summary>
+    public static async Task TakeAsync(IDocumentSession session, Guid accountId, CancellationToken ct)
+    {
+        await session.BeginTransactionAsync(ct);
+        await session.QueryAsync<string>(Locks, ct, new[] { accountId });
+    }
+}
+
+/// <summary>
 /// Reviews arrive in batches (<see cref="MembershipSetup.BatchReviews"/>): every review waiting, a tenth of a second at most, is
 /// read in one round trip, decided, committed in one transaction, and marked handled together. A review per points event, each
 /// with its own read and its own inbox update, was two round trips of every product's completion.
@@ -107,8 +145,9 @@ public static class ReviewInputs
 [Platform.SystemActor("invitation-policy")]
 public static class ReviewInvitationHandler
 {
-    // Two reviews of one account racing (on two nodes): the second append fails on the stream version and the batch is retried,
-    // and then sees the first one's invitation. That is what makes the invitation happen exactly once.
+    // Two batches reviewing one account (on two nodes) take turns (InvitationReviewLock), so the second reads the first's invitation.
+    // A join or a resend appending meanwhile makes the batch's append fail on the stream version: the batch is retried, and reads
+    // again. That is what makes the invitation happen exactly once.
     public static void Configure(HandlerChain chain) =>
         Platform.ErrorPolicy.RetryInPlace(chain, e => e is ConcurrencyException or Marten.Exceptions.ExistingStreamIdCollisionException, "a concurrent review",
             TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1));
@@ -122,7 +161,8 @@ public static class ReviewInvitationHandler
             causes[review.AccountId] = review.Cause ?? causes.GetValueOrDefault(review.AccountId);
         // Read, and so appended, in the accounts' order, not the reviews': Marten writes a session's streams in the order it fetched
         // them, each commit locking the stream's row and the account's hash chain in turn, so two batches (two nodes) naming the same
-        // accounts in opposite orders deadlocked (PostgreSQL failed one after deadlock_timeout). In one order, one waits for the other.
+        // accounts in opposite orders deadlocked (PostgreSQL failed one after deadlock_timeout). In one order, one waits for the other;
+        // the review locks, taken in their keys' order before anything is read, now make the second wait before it reads.
         var (accounts, table) = await ReviewInputs.LoadAsync(session, [.. causes.Keys.Order()], ct);
         var emails = new OutgoingMessages();
         foreach (var account in accounts)

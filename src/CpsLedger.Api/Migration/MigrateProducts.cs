@@ -401,11 +401,15 @@ public static class RecordLegacyMembershipNumbersHandler
     // The locks of the old e-mails the numbers come from first (OldEmailLock, held to the commit), and the account's old e-mails
     // read after them: an unlink of one of those e-mails takes its lock before it reads, so the two decide one after the other. An
     // unlink that committed first leaves its number out; one that waited reads the number carried over and is refused (409). Then
-    // the membership's row (the handler's aggregate), as before.
+    // the account's invitation review (InvitationReviewLock), and then the membership's row (the handler's aggregate), as before: this
+    // step appends to the membership stream under that row's lock whether or not a membership is in force, and a review batch
+    // appending an invitation there optimistically inserted its event first and then waited for the row, while this step's own
+    // event waited for that insert (a deadlock, "Invoicing: streams"). Under the review's lock the two take turns.
     public static async Task<MembershipNumberReads> LoadAsync(RecordLegacyMembershipNumbers command, IDocumentSession session,
         Envelope envelope, CancellationToken ct)
     {
         await OldEmailLock.TakeAsync(session, command.Numbers.Select(n => LegacyIds.AccountFor(n.OldEmail)), ct);
+        await InvitationReviewLock.TakeAsync(session, command.AccountId, ct);
         var account = await session.Events.AggregateStreamAsync<BusinessAccount>(command.AccountId, token: ct);
         var holders = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, command.AccountId,
             [.. command.Numbers.Select(n => n.MembershipNumber).Distinct()], ct);
