@@ -225,16 +225,42 @@ public static class InvitationCandidates
     {
         string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
         return await session.QueryAsync<Guid>($"""
-            with points as (
-                select (p.data ->> 'AccountId')::uuid as account_id, (p.data ->> 'Points')::int as points
-                from {Table<ProductView>()} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
-                union all
-                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>()} a, jsonb_array_elements(a.data -> 'Adjustments') x)
-            select t.account_id from (select account_id, sum(points) as total from points group by account_id) t
+            {PointsTotals(session)}
+            select t.account_id from totals t
             where t.total >= ?
               and not exists (select 1 from {Table<AccountMembership>()} m where (m.data ->> 'AccountId')::uuid = t.account_id
                               and (jsonb_typeof(m.data -> 'Invitation') = 'object' or jsonb_typeof(m.data -> 'Membership') = 'object'))
             """, ct, threshold);
+    }
+
+    /// <summary>
+    /// Accounts whose invitation stands, with no membership, whose points add up to less than the threshold (none counts as 0):
+    /// the policy would withdraw the invitation.
+    /// </summary>
+    public static async Task<IReadOnlyList<Guid>> InvitedBelowAsync(IQuerySession session, int threshold, CancellationToken ct)
+    {
+        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
+        return await session.QueryAsync<Guid>($"""
+            {PointsTotals(session)}
+            select (m.data ->> 'AccountId')::uuid from {Table<AccountMembership>()} m
+            left join totals t on t.account_id = (m.data ->> 'AccountId')::uuid
+            where jsonb_typeof(m.data -> 'Invitation') = 'object' and jsonb_typeof(m.data -> 'Membership') is distinct from 'object'
+              and coalesce(t.total, 0) < ?
+            """, ct, threshold);
+    }
+
+    // Each account's allocated points (its registered products' and its adjustments'), as the summary adds them up.
+    private static string PointsTotals(IQuerySession session)
+    {
+        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
+        return $"""
+            with points as (
+                select (p.data ->> 'AccountId')::uuid as account_id, (p.data ->> 'Points')::int as points
+                from {Table<ProductView>()} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
+                union all
+                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>()} a, jsonb_array_elements(a.data -> 'Adjustments') x),
+            totals as (select account_id, sum(points) as total from points group by account_id)
+            """;
     }
 }
 

@@ -186,6 +186,41 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_invitation_left_standing_below_the_threshold_is_found_and_withdrawn()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var below = await App.OpenAccount("below@example.ee");
+        var above = await App.OpenAccount("above@example.ee");
+        await App.Tracked(() => App.Member(above).Register(above, Products.Products.Complete("S-ABOVE", Billing.Thousand)));
+        // What two reviews deciding on points read before a deregistration committed left behind, before the review lock (or a
+        // withdrawal lost): an invitation standing on an account with no points. The other account's invitation stands at 1,000.
+        var invitation = Guid.CreateVersion7();
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.Events.Append(MembershipStream.For(below), new InvitationIssued(below, invitation, 1000, 500, 1, App.Clock.GetUtcNow()));
+            await session.SaveChangesAsync();
+        }
+
+        var report = await Run();
+
+        var finding = Assert.Single(report.OpenFindings);
+        Assert.Equal(("invitation-withdrawn", below, invitation.ToString(), "ReviewInvitation sent"),
+            (finding.Check, finding.AccountId, finding.Subject, finding.Repair));
+        Assert.Equal("The account's invitation stands with 0 points, below the threshold (500).", finding.Detail);
+        Assert.Equal("Degraded", await ReconciliationHealth());
+        // Repaired by the policy itself: its review withdraws the invitation (by the policy, caused by the reconciliation).
+        var membership = await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{below}/membership").ReadAs<AccountMembership>();
+        Assert.Null(membership.Invitation);
+        Assert.Equal(invitation, membership.PastInvitations.Single().InvitationId);
+        Assert.NotNull((await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{above}/membership").ReadAs<AccountMembership>()).Invitation);
+
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+        Assert.Equal(1, await App.CountEvents("invitation_withdrawn"));
+        Assert.Equal("Healthy", await ReconciliationHealth());
+    }
+
+    [Fact]
     public async Task A_suspension_left_on_a_paid_invoice_is_found_and_lifted_once()
     {
         await Billing.ListThousandPointModel(App.Store);
