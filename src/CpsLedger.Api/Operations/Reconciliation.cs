@@ -198,36 +198,34 @@ public static class RunReconciliationHandler
             }
         }
 
-        // Invitations: the policy says invited, and the account is not (nor is a review of it waiting).
+        // Invitations: the policy says invited and the account is not, or says withdrawn (points below the threshold, not a member)
+        // and the invitation stands; nor is a review of the account waiting. Two reviews deciding on points that changed between their
+        // reads left an invitation standing so, before the review lock (InvitationReviewLock); a withdrawal lost would too.
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
-        var candidates = table is null ? [] : await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct);
+        List<Guid> candidates = table is null ? [] :
+        [
+            .. await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct),
+            .. await InvitationCandidates.InvitedBelowAsync(session, table.InvitationThreshold, ct),
+        ];
         foreach (var accountId in candidates.Where(a => !pending.Mentions(a)))
         {
             var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
             var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
-            if (InvitationPolicy.Decide(membership, accountId, summary.PointsTotal, table!, Guid.Empty, now) is InvitationIssued)
+            switch (InvitationPolicy.Decide(membership, accountId, summary.PointsTotal, table!, Guid.Empty, now))
             {
-                findings.Add(new ReconciliationFinding("account-invited", accountId, accountId.ToString(),
-                    $"The account has {summary.PointsTotal} points (threshold {table!.InvitationThreshold}) and no invitation.", "ReviewInvitation sent"));
-                repairs.Add(new ReviewInvitation(accountId, SystemActor.CauseOf(session)));
+                case InvitationIssued:
+                    findings.Add(new ReconciliationFinding("account-invited", accountId, accountId.ToString(),
+                        $"The account has {summary.PointsTotal} points (threshold {table!.InvitationThreshold}) and no invitation.", "ReviewInvitation sent"));
+                    break;
+                case InvitationWithdrawn withdrawn:
+                    findings.Add(new ReconciliationFinding("invitation-withdrawn", accountId, withdrawn.InvitationId.ToString(),
+                        $"The account's invitation stands with {summary.PointsTotal} points, below the threshold ({table!.InvitationThreshold}).",
+                        "ReviewInvitation sent"));
+                    break;
+                default:
+                    continue;
             }
-        }
-
-        // Invitations: the policy says withdrawn (points below the threshold, not a member), and the invitation stands (nor is a
-        // review of the account waiting). Two reviews deciding on points that changed between their reads left one so, before the
-        // review lock (InvitationReviewLock); a withdrawal lost would too.
-        var invitedBelow = table is null ? [] : await InvitationCandidates.InvitedBelowAsync(session, table.InvitationThreshold, ct);
-        foreach (var accountId in invitedBelow.Where(a => !pending.Mentions(a)))
-        {
-            var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
-            var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
-            if (InvitationPolicy.Decide(membership, accountId, summary.PointsTotal, table!, Guid.Empty, now) is InvitationWithdrawn withdrawn)
-            {
-                findings.Add(new ReconciliationFinding("invitation-withdrawn", accountId, withdrawn.InvitationId.ToString(),
-                    $"The account's invitation stands with {summary.PointsTotal} points, below the threshold ({table!.InvitationThreshold}).",
-                    "ReviewInvitation sent"));
-                repairs.Add(new ReviewInvitation(accountId, SystemActor.CauseOf(session)));
-            }
+            repairs.Add(new ReviewInvitation(accountId, SystemActor.CauseOf(session)));
         }
 
         // Invitation e-mails of the invitations that stand.
@@ -360,7 +358,7 @@ public static class RunReconciliationHandler
             repairs.Add(new ChargeCard(invoice.Id, 1, DueWork.StartOf(invoice.DueOn)));
         }
 
-        session.Events.Append(ReconciliationStream.Id, new LedgerReconciled(Guid.CreateVersion7(), now, terms.Count, candidates.Count + invitedBelow.Count,
+        session.Events.Append(ReconciliationStream.Id, new LedgerReconciled(Guid.CreateVersion7(), now, terms.Count, candidates.Count,
             emailsChecked, cardInvoices.Count, findings));
         if (findings.Count > 0)
             logger.LogWarning("Reconciliation found {Count} broken promise(s) and dispatched {Repairs} repair(s): {Checks}", findings.Count,
