@@ -117,24 +117,15 @@ public static class ReviewInputs
 /// </summary>
 public static class InvitationReviewLock
 {
-    // Text, not a count: a batched query's result must be a reference type.
-    private const string Locks = """
-        select count(*)::text from (
-            select pg_advisory_xact_lock(k)
-            from (select distinct hashtextextended('cpsledger-invitation-review:' || id::text, 0) as k from unnest(?::uuid[]) as id) as keys
-            order by k) as held
-        """;
+    private const string Purpose = "cpsledger-invitation-review";
 
     /// <summary>Takes the accounts' locks in a statement of <paramref name="batch"/> (whose session has begun its transaction).</summary>
     public static void HoldIn(Marten.Services.BatchQuerying.IBatchedQuery batch, IReadOnlyList<Guid> accountIds) =>
-        _ = batch.Query<string>(Locks, accountIds.Distinct().ToArray());
+        _ = batch.Query<string>(Platform.AdvisoryLocks.Statement(Purpose), accountIds.Distinct().ToArray());
 
     /// <summary>Takes the account's lock now, in a transaction the session begins if it has not, held to its commit.</summary>
-    public static async Task TakeAsync(IDocumentSession session, Guid accountId, CancellationToken ct)
-    {
-        await session.BeginTransactionAsync(ct);
-        await session.QueryAsync<string>(Locks, ct, new[] { accountId });
-    }
+    public static Task TakeAsync(IDocumentSession session, Guid accountId, CancellationToken ct) =>
+        Platform.AdvisoryLocks.TakeAsync(session, Purpose, [accountId], ct);
 }
 
 /// <summary>
@@ -221,47 +212,40 @@ public static class ReviewInvitationsForTierTableHandler
 public static class InvitationCandidates
 {
     /// <summary>Accounts whose points reach the threshold and that have neither an invitation nor a membership.</summary>
-    public static async Task<IReadOnlyList<Guid>> WithoutInvitationAsync(IQuerySession session, int threshold, CancellationToken ct)
-    {
-        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
-        return await session.QueryAsync<Guid>($"""
+    public static Task<IReadOnlyList<Guid>> WithoutInvitationAsync(IQuerySession session, int threshold, CancellationToken ct) =>
+        session.QueryAsync<Guid>($"""
             {PointsTotals(session)}
             select t.account_id from totals t
             where t.total >= ?
-              and not exists (select 1 from {Table<AccountMembership>()} m where (m.data ->> 'AccountId')::uuid = t.account_id
+              and not exists (select 1 from {Table<AccountMembership>(session)} m where (m.data ->> 'AccountId')::uuid = t.account_id
                               and (jsonb_typeof(m.data -> 'Invitation') = 'object' or jsonb_typeof(m.data -> 'Membership') = 'object'))
             """, ct, threshold);
-    }
 
     /// <summary>
     /// Accounts whose invitation stands, with no membership, whose points add up to less than the threshold (none counts as 0):
     /// the policy would withdraw the invitation.
     /// </summary>
-    public static async Task<IReadOnlyList<Guid>> InvitedBelowAsync(IQuerySession session, int threshold, CancellationToken ct)
-    {
-        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
-        return await session.QueryAsync<Guid>($"""
+    public static Task<IReadOnlyList<Guid>> InvitedBelowAsync(IQuerySession session, int threshold, CancellationToken ct) =>
+        session.QueryAsync<Guid>($"""
             {PointsTotals(session)}
-            select (m.data ->> 'AccountId')::uuid from {Table<AccountMembership>()} m
+            select (m.data ->> 'AccountId')::uuid from {Table<AccountMembership>(session)} m
             left join totals t on t.account_id = (m.data ->> 'AccountId')::uuid
             where jsonb_typeof(m.data -> 'Invitation') = 'object' and jsonb_typeof(m.data -> 'Membership') is distinct from 'object'
               and coalesce(t.total, 0) < ?
             """, ct, threshold);
-    }
 
     // Each account's allocated points (its registered products' and its adjustments'), as the summary adds them up.
-    private static string PointsTotals(IQuerySession session)
-    {
-        string Table<T>() => session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
-        return $"""
+    private static string PointsTotals(IQuerySession session) => $"""
             with points as (
                 select (p.data ->> 'AccountId')::uuid as account_id, (p.data ->> 'Points')::int as points
-                from {Table<ProductView>()} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
+                from {Table<ProductView>(session)} p where coalesce((p.data ->> 'Deregistered')::boolean, false) = false
                 union all
-                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>()} a, jsonb_array_elements(a.data -> 'Adjustments') x),
+                select a.id, (x ->> 'Points')::int from {Table<Support.AccountAdjustments>(session)} a, jsonb_array_elements(a.data -> 'Adjustments') x),
             totals as (select account_id, sum(points) as total from points group by account_id)
             """;
-    }
+
+    private static string Table<T>(IQuerySession session) =>
+        session.DocumentStore.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
 }
 
 public static class SendInvitationEmailHandler

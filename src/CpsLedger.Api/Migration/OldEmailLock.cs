@@ -11,19 +11,7 @@ namespace CpsLedger.Api.Migration;
 /// </summary>
 public static class OldEmailLock
 {
-    public static async Task TakeAsync(IDocumentSession session, IEnumerable<Guid> legacyAccountIds, CancellationToken ct)
-    {
-        var ids = legacyAccountIds.Distinct().ToArray();
-        if (ids.Length == 0)
-            return;
-        await session.BeginTransactionAsync(ct);
-        // Several in the keys' order (as the hash chain's trigger takes several), so two steps naming the same e-mails never cross.
-        // Through the session, as every command it sends: its logger and its transaction.
-        await session.QueryAsync<long>("""
-            select count(*) from (
-                select pg_advisory_xact_lock(k)
-                from (select distinct hashtextextended('cpsledger-old-email:' || id::text, 0) as k from unnest(?::uuid[]) as id) as keys
-                order by k) as locked
-            """, ct, ids);
-    }
+    // Several in the keys' order (as the hash chain's trigger takes several), so two steps naming the same e-mails never cross.
+    public static Task TakeAsync(IDocumentSession session, IEnumerable<Guid> legacyAccountIds, CancellationToken ct) =>
+        Platform.AdvisoryLocks.TakeAsync(session, "cpsledger-old-email", legacyAccountIds, ct);
 }
