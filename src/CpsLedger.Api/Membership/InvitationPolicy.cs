@@ -7,6 +7,7 @@ using Marten;
 using Marten.Exceptions;
 using MimeKit;
 using Wolverine;
+using Wolverine.Marten.Requirements;
 using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Membership;
@@ -111,9 +112,9 @@ public static class ReviewInputs
 /// committed, and the account stayed invited below the threshold (found in review, 2026-12-04; withdrawing beside a registration's
 /// review is the same race the other way round). Under the lock the later review waits for the earlier batch's commit, then reads
 /// its invitation (and the points) and withdraws it. Every review batch takes it, in the keys' order, right after the tier table's
-/// row (which only a publication's append waits for, holding nothing of an account's); the one other writer that takes it,
-/// recording old membership numbers, takes it after the old e-mails' locks and before the membership's row (ARCHITECTURE.md, "Lock
-/// order across accounts"). Nothing takes it while holding an account's row or chain.
+/// row (which only a publication's append waits for, holding nothing of an account's); recording old membership numbers takes it
+/// after the old e-mails' locks and before the membership's row, and joining and resending before they read anything
+/// (<see cref="TakesInvitationReviewLockAttribute"/>; ARCHITECTURE.md, "Lock order across accounts"). Nothing takes it while holding an account's row or chain.
 /// </summary>
 public static class InvitationReviewLock
 {
@@ -126,7 +127,51 @@ public static class InvitationReviewLock
     /// <summary>Takes the account's lock now, in a transaction the session begins if it has not, held to its commit.</summary>
     public static Task TakeAsync(IDocumentSession session, Guid accountId, CancellationToken ct) =>
         Platform.AdvisoryLocks.TakeAsync(session, Purpose, [accountId], ct);
+
+    /// <summary>
+    /// For an endpoint marked <see cref="TakesInvitationReviewLockAttribute"/>, in place of the account check of its route
+    /// (<see cref="Platform.AccountScopePolicy"/>): begins the endpoint's transaction and returns the lock and that check as one Marten
+    /// data requirement, which Wolverine puts into the batched query that fetches the endpoint's aggregate, ahead of the fetch. One
+    /// requirement, not two: Wolverine's code places the batch after the first requirement it creates.
+    /// </summary>
+    public static async Task<IMartenDataRequirement> ThenAccountExistsAsync(IDocumentSession session, Guid accountId, CancellationToken ct)
+    {
+        await session.BeginTransactionAsync(ct);
+        return new HeldBeforeTheFetch(accountId, Platform.AccountExistence.Require(accountId));
+    }
+
+    private sealed class HeldBeforeTheFetch(Guid accountId, IMartenDataRequirement then) : IMartenDataRequirement
+    {
+        public void RegisterInBatch(Marten.Services.BatchQuerying.IBatchedQuery query)
+        {
+            HoldIn(query, [accountId]);
+            then.RegisterInBatch(query);
+        }
+
+        public Task CheckFromBatch(ILogger logger) => then.CheckFromBatch(logger);
+
+        // Without a batch (an endpoint that fetches nothing else): taken on its own, before anything is read.
+        public async Task CheckAsync(IDocumentSession session, ILogger logger, CancellationToken cancellation)
+        {
+            await TakeAsync(session, accountId, cancellation);
+            await then.CheckAsync(session, logger, cancellation);
+        }
+    }
 }
+
+/// <summary>
+/// On an <c>{accountId}</c> endpoint that appends to the account's membership stream while no membership is in force, fetching it
+/// optimistically: joining and support's resend of the invitation. The account's invitation review lock is taken in the endpoint's
+/// transaction, in the batched query's statement before the membership's fetch, and held to the commit. Recording old membership
+/// numbers takes that lock and then the membership's row (for update) and appends at the version a join read; a join appending
+/// beside it inserted its event at that version and then waited for the row, while the step's own event waited for the join's
+/// insert: a deadlock, broken by PostgreSQL after <c>deadlock_timeout</c> (or, the other way round, the join's commit failed the
+/// version check: a 409 for the member). Under the lock the join waits for the step's commit and then reads the membership it
+/// left (found in the 2026-12-04 review; <c>InvitationReviewBatchTests</c>). A review batch takes the same lock, so a batch's
+/// withdrawal and a join take turns too instead of one failing the other's version check.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class TakesInvitationReviewLockAttribute : Attribute;
 
 /// <summary>
 /// Reviews arrive in batches (<see cref="MembershipSetup.BatchReviews"/>): every review waiting, a tenth of a second at most, is
@@ -137,8 +182,8 @@ public static class InvitationReviewLock
 public static class ReviewInvitationHandler
 {
     // Two batches reviewing one account (on two nodes) take turns (InvitationReviewLock), so the second reads the first's invitation.
-    // A join or a resend appending meanwhile makes the batch's append fail on the stream version: the batch is retried, and reads
-    // again. That is what makes the invitation happen exactly once.
+    // Joining and resending take that lock too (TakesInvitationReviewLockAttribute); any other append meanwhile makes the batch's fail
+    // on the stream version: the batch is retried, and reads again. That is what makes the invitation happen exactly once.
     public static void Configure(HandlerChain chain) =>
         Platform.ErrorPolicy.RetryInPlace(chain, e => e is ConcurrencyException or Marten.Exceptions.ExistingStreamIdCollisionException, "a concurrent review",
             TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1));

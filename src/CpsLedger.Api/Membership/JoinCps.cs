@@ -137,6 +137,7 @@ public static class JoinCpsEndpoint
             .FirstOrDefault(t => string.Equals(t.Code, command.Tier.Trim(), StringComparison.OrdinalIgnoreCase));
 
     [WolverinePost("/api/accounts/{accountId}/membership", OperationId = "JoinCps")]
+    [TakesInvitationReviewLock]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("Join CPS with an eligible tier and a payment method: active at once, with a new membership number; support also gives supportReason and ticketReference")]
     [RequestExample("""{"tier":"gold","paymentMethod":"card"}""")]

@@ -23,10 +23,14 @@ public sealed class AccountScopePolicy : IHttpPolicy
     public void Apply(IReadOnlyList<HttpChain> chains, GenerationRules rules, IServiceContainer container)
     {
         var require = typeof(AccountExistence).GetMethod(nameof(AccountExistence.Require))!;
+        var lockThenRequire = typeof(Membership.InvitationReviewLock).GetMethod(nameof(Membership.InvitationReviewLock.ThenAccountExistsAsync))!;
         foreach (var chain in chains)
         {
             var scoped = chain.RoutePattern?.Parameters.Any(p =>
                 string.Equals(p.Name, AccountAccessHandler.RouteParameter, StringComparison.OrdinalIgnoreCase)) ?? false;
+            var takesReviewLock = chain.Method.Method.IsDefined(typeof(Membership.TakesInvitationReviewLockAttribute), inherit: false);
+            if (!scoped && takesReviewLock)
+                throw new InvalidOperationException($"Route {chain.RoutePattern?.RawText}: the invitation review lock needs an {{accountId}} route.");
             if (!scoped)
                 continue;
 
@@ -46,8 +50,10 @@ public sealed class AccountScopePolicy : IHttpPolicy
                 throw new InvalidOperationException($"Route {chain.RoutePattern!.RawText}: {{accountId}} must be a Guid.");
             // A Marten data requirement: Wolverine checks it in the same batched query as the aggregate and documents the
             // endpoint loads, so the check costs no round trip of its own where the endpoint reads anything else.
-            var call = new MethodCall(typeof(AccountExistence), require);
-            call.Arguments[0] = accountId;
+            // An endpoint that takes the account's invitation review lock takes it in the same requirement, ahead of the check.
+            var call = takesReviewLock
+                ? new MethodCall(typeof(Membership.InvitationReviewLock), lockThenRequire) { Arguments = { [1] = accountId } }
+                : new MethodCall(typeof(AccountExistence), require) { Arguments = { [0] = accountId } };
             if (!rules.TryFindContinuationHandler(chain, call, out var check) || check is null)
                 throw new InvalidOperationException("Wolverine.Marten's data requirement continuation is not registered.");
             chain.Middleware.InsertRange(0, [call, check]);

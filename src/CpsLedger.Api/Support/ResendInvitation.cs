@@ -37,6 +37,7 @@ public static class ResendInvitationEmailEndpoint
     public static void Before(ResendInvitationEmail command, IDocumentSession session) => SupportReason.Record(session, command.Reason.Trim());
 
     [WolverinePost("/api/accounts/{accountId}/invitation/resend", OperationId = "ResendInvitationEmail")]
+    [TakesInvitationReviewLock]
     [Authorize(Roles = LedgerRoles.Support)]
     [EndpointSummary("Send the standing invitation e-mail again (support; reason required)")]
     [RequestExample("""{"reason":"Member says the first e-mail never arrived (ticket CPS-SUP-77)"}""")]

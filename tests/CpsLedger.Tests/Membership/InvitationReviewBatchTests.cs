@@ -222,6 +222,84 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(App.Logs.DeadlocksSince(logs));
     }
 
+    // Joining and support's resend append to the membership stream optimistically while no membership is in force; recording old
+    // membership numbers appends there under the row's lock. Meeting, the two deadlocked (the join's event inserted at the version the
+    // step appends at, then waiting for the row the step holds) or the join failed its version check (409 "Concurrent change"). Both
+    // now take the account's review lock before they read, so the second waits for the first's commit and then reads what it left.
+    // Here the step stops at its commit (the account's hash chain is held) with the review lock held: the join, sent then, waits for
+    // it and joins after it (before, it read the old version and was answered 409).
+    [Fact]
+    public async Task A_join_sent_while_old_membership_numbers_are_recorded_waits_for_them_and_joins_after_them()
+    {
+        var account = await InvitedAccountWithAnOldNumber("joins@example.ee");
+
+        var (joined, migrated) = await SentWhileOldNumbersAreRecorded(account, id => App.Member(account).Correlated(id)
+            .PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" }));
+
+        var confirmation = await joined.ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        Assert.Equal([LegacyFiles.KadriNumber], migrated.MembershipNumbersRecorded);
+        Assert.NotEqual(LegacyFiles.KadriNumber, confirmation.MembershipNumber);
+        Assert.Contains(LegacyFiles.KadriNumber, confirmation.PreviousMembershipNumbers);
+        var membership = await Membership(account);
+        Assert.Equal(confirmation.MembershipNumber, membership.Membership!.MembershipNumber);
+        Assert.Contains(LegacyFiles.KadriNumber, membership.MembershipNumbers);
+    }
+
+    [Fact]
+    public async Task Support_resending_the_invitation_while_old_membership_numbers_are_recorded_waits_for_them_and_resends()
+    {
+        var account = await InvitedAccountWithAnOldNumber("resends@example.ee");
+
+        var (resent, migrated) = await SentWhileOldNumbersAreRecorded(account, id => App.ClientAs(LedgerRoles.Support).Correlated(id)
+            .PostJson($"/api/accounts/{account}/invitation/resend", new { reason = "Member says the first e-mail never arrived" }));
+
+        await resent.ShouldBe(System.Net.HttpStatusCode.Accepted);
+        Assert.Equal([LegacyFiles.KadriNumber], migrated.MembershipNumbersRecorded);
+        await using var session = App.Store.QuerySession();
+        var events = (await session.Events.FetchStreamAsync(MembershipStream.For(account))).Select(e => e.Data).ToList();
+        Assert.IsType<Api.Support.InvitationEmailResent>(events[^1]);
+        Assert.Contains(events, e => e is LegacyMembershipNumberRecorded);
+    }
+
+    /// <summary>An account invited at 1,000 points that gives Kadri's old e-mail, whose old account has a membership number.</summary>
+    private async Task<Guid> InvitedAccountWithAnOldNumber(string email)
+    {
+        await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.OpenAccount(email);
+        await App.Tracked(() => App.Member(account).Register(account, Products.Products.Complete($"S-{email.Replace("@", "-")}", Billing.Thousand)));
+        await FaultWaits.Until(async () => (await Membership(account)).Invitation is not null, $"account {account} invited", TimeSpan.FromSeconds(30));
+        await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/old-cps-emails",
+            new { email = LegacyFiles.Kadri, reason = "Ticket 4711" })).ShouldBe(System.Net.HttpStatusCode.OK);
+        return account;
+    }
+
+    /// <summary>
+    /// Sends the request <paramref name="send"/> makes (with the correlation id given) once the migration's old-numbers step waits at
+    /// its commit, holding the account's review lock and membership row; lets the step go once the request waits behind it too (or
+    /// has finished without waiting); returns both answers, neither having met a deadlock.
+    /// </summary>
+    private async Task<(HttpResponseMessage Response, Api.Migration.MigrationResult Migrated)> SentWhileOldNumbersAreRecorded(Guid account,
+        Func<string, Task<HttpResponseMessage>> send)
+    {
+        var logs = App.Logs.Mark();
+        await using var holder = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await using var held = await ChainLocks.HoldChains(holder, account);
+        var (migrationId, migration) = LockWaiter.NewRequest();
+        var migrating = App.Tracked(() => App.Member(account).Correlated(migrationId).Migrate(account));
+        await App.UntilDoneOrWaitingForLockOf(migrating, holder.ProcessID, migration);
+        Assert.False(migrating.IsCompleted, "The migration did not wait at its commit.");
+
+        var (id, request) = LockWaiter.NewRequest();
+        var sending = send(id);
+        await App.UntilDoneOrWaitingForLockOf(sending, holder.ProcessID, request);
+        await held.CommitAsync();
+
+        var (response, migrated) = (await sending, await migrating);
+        Assert.Empty(App.Logs.DeadlocksSince(logs));
+        return (response, migrated);
+    }
+
     /// <summary>A review batch handled by this host (its activity names the batch's generated handler, ReviewInvitationArrayHandler…).</summary>
     private static readonly LockWaiter ABatchOfReviews = new("a batch of reviews",
         s => s.MessageType?.StartsWith($"{nameof(ReviewInvitation)}ArrayHandler", StringComparison.Ordinal) == true);
