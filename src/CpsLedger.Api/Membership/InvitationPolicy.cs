@@ -168,7 +168,10 @@ public static class InvitationReviewLock
 /// insert: a deadlock, broken by PostgreSQL after <c>deadlock_timeout</c> (or, the other way round, the join's commit failed the
 /// version check: a 409 for the member). Under the lock the join waits for the step's commit and then reads the membership it
 /// left (found in the 2026-12-04 review; <c>InvitationReviewBatchTests</c>). A review batch takes the same lock, so a batch's
-/// withdrawal and a join take turns too instead of one failing the other's version check.
+/// withdrawal and a join take turns too instead of one failing the other's version check. And on the endpoints that lower an
+/// account's points (a deregistration, support's adjustment): joining decides on the points, which it does not write, and a
+/// deregistration committing between a join's read and its commit left a membership joined on points the account no longer had
+/// (found by a QA pass, 2026-12-04). Under the lock the later of the two reads what the earlier committed.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class TakesInvitationReviewLockAttribute : Attribute;

@@ -111,6 +111,13 @@ public static class JoinCpsEndpoint
         if (membership?.Invitation is null)
             return Problems.Conflict("Not invited",
                 $"An account can join once invited: it needs {context.Table.InvitationThreshold} allocated points and has {context.Eligibility.Points}.");
+        // The invitation stands until its review withdraws it, after the commit that lowered the points: joining in between would
+        // join on an invitation the rules have already ended.
+        if (InvitationPolicy.Decide(membership, membership.AccountId, context.Eligibility.Points, context.Table, Guid.Empty, clock.GetUtcNow())
+            is InvitationWithdrawn)
+            return Problems.Conflict("Not invited",
+                $"The invitation to join stands while the account has at least {context.Table.InvitationThreshold} allocated points; it has " +
+                $"{context.Eligibility.Points} now, so the invitation is being withdrawn.");
         return ChosenTier(context.Eligibility, command) switch
         {
             null => Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +

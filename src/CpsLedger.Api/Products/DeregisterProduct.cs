@@ -64,6 +64,7 @@ public static class DeregisterProductEndpoint
     public static ProblemDetails Validate(Guid accountId, ProductRegistration? registration) => ProductChecks.Registered(accountId, registration);
 
     [WolverinePost("/api/accounts/{accountId}/products/{registrationId}/deregistration", OperationId = "DeregisterProduct")]
+    [Membership.TakesInvitationReviewLock]
     [RequestExample("""{"reason":"sold","note":"Sold to a colleague"}""")]
     [Authorize(Roles = LedgerRoles.ProductKeepers)]
     [EndpointSummary("Deregister a product (sold, lost, registered in error): its points are removed; support also gives supportReason and ticketReference")]

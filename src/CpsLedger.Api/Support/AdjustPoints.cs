@@ -74,6 +74,7 @@ public static class AdjustPointsEndpoint
 
     // Appended to the account's own stream through the aggregate workflow, so the stream's version stays right.
     [WolverinePost("/api/accounts/{accountId}/points-adjustments", OperationId = "AdjustPoints")]
+    [Membership.TakesInvitationReviewLock]
     [Authorize(Roles = LedgerRoles.Support)]
     [EndpointSummary("Adjust an account's points by hand (support; reason and ticket required)")]
     [RequestExample("""{"points":50,"reason":"Registration lost in the 2025 portal outage","ticketReference":"CPS-SUP-1234"}""")]

@@ -122,6 +122,36 @@ public sealed class MembershipRulesTests
         Assert.Equal((409, "Term end not recorded yet"), (problem.Status, problem.Title));
     }
 
+    // The invitation stands in the stream until the review after a lowering commit withdraws it. A QA pass joined Silver (500
+    // points) in between, at 600 points under a threshold of 1,000: an invitation the rules had already ended.
+    [Fact]
+    public void Joining_is_refused_while_an_invitation_the_points_no_longer_reach_still_stands()
+    {
+        var table = Table();
+        table.InvitationThreshold = 1000;
+        var invited = AccountMembership.Create((InvitationIssued)InvitationPolicy.Decide(null, Account, 1000, table, Guid.NewGuid(), Now)!);
+        var clock = new Harness.FixedClock(Now);
+
+        var below = JoinCpsEndpoint.Validate(invited, new JoiningContext(table, Eligibility.Decide(Account, 600, 1, table), "CPS-111-111-116"),
+            new JoinCps("silver", PaymentMethod.Card), clock);
+        var reached = JoinCpsEndpoint.Validate(invited, new JoiningContext(table, Eligibility.Decide(Account, 1000, 1, table), "CPS-111-111-116"),
+            new JoinCps("silver", PaymentMethod.Card), clock);
+
+        Assert.Equal((409, "Not invited"), (below.Status, below.Title));
+        Assert.Contains("at least 1000 allocated points; it has 600 now", below.Detail);
+        Assert.Same(Wolverine.Http.WolverineContinue.NoProblems, reached);
+    }
+
+    [Fact]
+    public void Lowering_the_points_takes_the_invitation_review_lock_that_joining_takes()
+    {
+        // Joining decides on the points; the writers that lower them take the lock a join holds from its first read to its commit.
+        Assert.True(typeof(Api.Products.DeregisterProductEndpoint).GetMethod(nameof(Api.Products.DeregisterProductEndpoint.Post))!
+            .IsDefined(typeof(TakesInvitationReviewLockAttribute), inherit: false));
+        Assert.True(typeof(Api.Support.AdjustPointsEndpoint).GetMethod(nameof(Api.Support.AdjustPointsEndpoint.Post))!
+            .IsDefined(typeof(TakesInvitationReviewLockAttribute), inherit: false));
+    }
+
     [Fact]
     public void Membership_numbers_are_readable_checked_and_unique_for_every_sequence_value()
     {

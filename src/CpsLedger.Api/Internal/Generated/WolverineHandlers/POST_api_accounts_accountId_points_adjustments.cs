@@ -62,7 +62,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var martenDataRequirement = await CpsLedger.Api.Membership.InvitationReviewLock.ThenAccountExistsAsync(documentSession, accountId, httpContext.RequestAborted).ConfigureAwait(false);
             var batchedQuery = documentSession.CreateBatchQuery();
 
             martenDataRequirement.RegisterInBatch(batchedQuery);

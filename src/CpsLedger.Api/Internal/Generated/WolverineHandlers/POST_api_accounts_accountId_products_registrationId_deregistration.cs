@@ -34,9 +34,6 @@ namespace Internal.Generated.WolverineHandlers
 
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
-            var messageContext = new Wolverine.Runtime.MessageContext(_wolverineRuntime);
-            Wolverine.Http.Runtime.UserNameMiddleware.Apply(httpContext, messageContext);
-            Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             string registrationId_rawValue = (string?)httpContext.GetRouteValue("registrationId");
             System.Guid registrationId = default;
 
@@ -49,6 +46,9 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var messageContext = new Wolverine.Runtime.MessageContext(_wolverineRuntime);
+            Wolverine.Http.Runtime.UserNameMiddleware.Apply(httpContext, messageContext);
+            Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
             // Reading the request body via JSON deserialization
@@ -74,7 +74,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
+            var martenDataRequirement = await CpsLedger.Api.Membership.InvitationReviewLock.ThenAccountExistsAsync(documentSession, accountId, httpContext.RequestAborted).ConfigureAwait(false);
             var batchedQuery = documentSession.CreateBatchQuery();
 
             martenDataRequirement.RegisterInBatch(batchedQuery);
