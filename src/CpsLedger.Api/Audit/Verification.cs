@@ -40,7 +40,8 @@ public sealed record VerificationReport(
 /// One account: each of its documents against the replay of its stream. The whole ledger: every single-stream projection
 /// in one scan of its events, folded in memory as the fast rebuild folds them (<see cref="FastRebuild.FoldEachStreamAsync{TDoc}"/>)
 /// and compared with the stored documents in batches, instead of two round trips a document; two projections at a time, and
-/// the hash chains alongside.
+/// the hash chains alongside. The support overrides (an event projection) are replayed by their projection's handlers from
+/// the events that can be one and compared the same way, field by field; the claim rows are compared as sets.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
 {
@@ -163,16 +164,42 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     }
 
     /// <summary>
-    /// Every stored document of one single-stream projection against the fold of its stream: replayed documents compared in
-    /// batches with the stored ones, then every stored document no stream replays to. Replayed products are kept for the
-    /// serial claims.
+    /// Every stored document of one single-stream projection against the fold of its stream (<see cref="CompareReplayed"/>).
+    /// Replayed products are kept for the serial claims.
     /// </summary>
     private async Task<int> CompareEvery<TDoc>(FastRebuild fold, IQuerySession session, SingleStreamProjection<TDoc, Guid> projection,
-        List<ProjectionDifference> differences, List<ProductView> replayedProducts, CancellationToken ct) where TDoc : class
+        List<ProjectionDifference> differences, List<ProductView> replayedProducts, CancellationToken ct) where TDoc : class =>
+        await CompareReplayed<TDoc>(session, await StoredIds(typeof(TDoc), ct), onDocument =>
+            fold.FoldEachStreamAsync(session, projection, (id, replayed, _) =>
+            {
+                if (replayed is ProductView product)
+                    replayedProducts.Add(product);
+                return onDocument(id, replayed);
+            }, ct), differences, ct);
+
+    /// <summary>
+    /// The support overrides (an event projection: a row per override event, its id the event's) against the overrides the
+    /// events make, replayed by the projection's own handlers (<see cref="FastRebuild.ReplayOverridesAsync(Guid?, Func{SupportOverride, Task}, CancellationToken)"/>),
+    /// field by field as the documents of the other projections: one account's (the rows and the events naming it), or every one.
+    /// </summary>
+    private async Task<int> CompareOverrides(IQuerySession session, Guid? accountId, List<ProjectionDifference> differences, CancellationToken ct)
+    {
+        var stored = accountId is { } account
+            ? (await session.Query<SupportOverride>().Where(o => o.AccountId == account).Select(o => o.Id).ToListAsync(ct)).ToHashSet()
+            : await StoredIds(typeof(SupportOverride), ct);
+        return await CompareReplayed<SupportOverride>(session, stored, onDocument =>
+            new FastRebuild(store).ReplayOverridesAsync(accountId, o => onDocument(o.Id, o), ct), differences, ct);
+    }
+
+    /// <summary>
+    /// Replayed documents against the stored ones: compared in batches as the replay hands them on, then every stored document
+    /// (of <paramref name="unreplayed"/>, the ids stored before the replay) that the replay did not give.
+    /// </summary>
+    private async Task<int> CompareReplayed<TDoc>(IQuerySession session, HashSet<Guid> unreplayed, Func<Func<Guid, TDoc, Task>, Task> replay,
+        List<ProjectionDifference> differences, CancellationToken ct) where TDoc : class
     {
         var name = typeof(TDoc).Name;
         var identity = new FastRebuild.IdentitySetter<TDoc>();
-        var unreplayed = await StoredIds(typeof(TDoc), ct);
         var pending = new List<(Guid Id, TDoc Replayed)>(DocumentsPerBatch);
         var serializer = store.Options.Serializer();
         var count = 0;
@@ -193,15 +220,12 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             pending.Clear();
         }
 
-        await fold.FoldEachStreamAsync(session, projection, async (id, replayed, _) =>
+        await replay(async (id, replayed) =>
         {
-            if (replayed is ProductView product)
-                replayedProducts.Add(product);
-
             pending.Add((id, replayed));
             if (pending.Count >= DocumentsPerBatch)
                 await CompareBatchAsync();
-        }, ct);
+        });
         if (pending.Count > 0)
             await CompareBatchAsync();
 
@@ -228,61 +252,29 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     {
         var storedClaims = await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct);
         var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct);
-        var storedOverrides = await session.Query<SupportOverride>().Where(o => o.AccountId == accountId).ToListAsync(ct);
         var events = (await session.Events.FetchStreamAsync(accountId, token: ct))
             .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
             .OrderBy(e => e.Sequence).ToList();
-        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events,
-            await SupportOnBehalfAsync(accountId, ct), differences);
+        return CompareSets(storedClaims, storedEmailClaims, replayedProducts, events, differences)
+               + await CompareOverrides(session, accountId, differences, ct);
     }
 
-    /// <summary>Every claim row and support override of the ledger against what the events say they must be: one query each.</summary>
+    /// <summary>Every claim row and support override of the ledger against what the events say they must be: one read each.</summary>
     private async Task<int> CompareAllSets(IQuerySession session, IReadOnlyList<ProductView> replayedProducts,
         List<ProjectionDifference> differences, CancellationToken ct)
     {
         var storedClaims = await session.Query<SerialOwnership>().ToListAsync(ct);
         var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().ToListAsync(ct);
-        var storedOverrides = await session.Query<SupportOverride>().ToListAsync(ct);
         var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
-        return CompareSets(storedClaims, storedEmailClaims, storedOverrides, replayedProducts, events,
-            await SupportOnBehalfAsync(null, ct), differences);
+        return CompareSets(storedClaims, storedEmailClaims, replayedProducts, events, differences)
+               + await CompareOverrides(session, null, differences, ct);
     }
 
-    /// <summary>
-    /// The support overrides of support's requests on someone else's behalf (one account's, or the whole ledger's): the events of
-    /// <see cref="SupportOverrideProjection.OnBehalfEvents"/> with support's reason and ticket in their headers, picked out by
-    /// PostgreSQL rather than read and deserialized, as most of those events are a member's or the portal's.
-    /// </summary>
-    private async Task<List<(Guid Id, string Override)>> SupportOnBehalfAsync(Guid? accountId, CancellationToken ct)
-    {
-        var events = (Marten.Events.EventGraph)store.Options.Events;
-        await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
-        await connection.OpenAsync(ct);
-        await using var command = new Npgsql.NpgsqlCommand(
-            $"select id, data ->> 'AccountId', type from {store.Options.Events.DatabaseSchemaName}.mt_events " +
-            $"where type = any(@types) and headers ->> '{SupportReason.ReasonHeader}' is not null " +
-            $"and headers ->> '{SupportReason.TicketHeader}' is not null" +
-            (accountId is null ? "" : " and data ->> 'AccountId' = @account"), connection);
-        command.Parameters.AddWithValue("types", SupportOverrideProjection.OnBehalfEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToArray());
-        if (accountId is { } account)
-            command.Parameters.AddWithValue("account", account.ToString());
-        var changes = new List<(Guid, string)>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-            changes.Add((reader.GetGuid(0), $"{reader.GetString(1)} {reader.GetString(2)}"));
-        return changes;
-    }
-
-    // The events the claim rows and the overrides are made of (besides the products).
-    private static readonly Type[] SetEvents =
-    [
-        typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), typeof(PointsAdjusted), typeof(InvitationEmailResent),
-        typeof(OldCpsEmailLinked), typeof(MembershipCancelled),
-    ];
+    // The events the old e-mail claim rows are made of.
+    private static readonly Type[] SetEvents = [typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked)];
 
     private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
-        IReadOnlyList<SupportOverride> storedOverrides, IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events,
-        IReadOnlyList<(Guid Id, string Override)> supportOnBehalf, List<ProjectionDifference> differences)
+        IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events, List<ProjectionDifference> differences)
     {
         // Serial claims: exactly the registered products that have a serial number.
         CompareSets(nameof(SerialOwnership),
@@ -305,24 +297,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         CompareSets(nameof(Migration.OldCpsEmailClaim), storedEmailClaims.ToDictionary(c => c.Id, c => EmailClaim(c.AccountId, c.Method, c.VerifiedAt)),
             replayedEmailClaims, differences);
 
-        // Support overrides: one per support action event.
-        CompareSets(nameof(SupportOverride), storedOverrides.ToDictionary(o => o.Id.ToString(), o => $"{o.AccountId} {o.Action}"),
-            events.Select(e => (e.Id, Override: e.Data switch
-            {
-                PointsAdjusted a => $"{a.AccountId} points_adjusted",
-                InvitationEmailResent r => $"{r.AccountId} invitation_email_resent",
-                OldCpsEmailLinked l => $"{l.AccountId} old_cps_email_linked",
-                OldCpsEmailUnlinked u => $"{u.AccountId} old_cps_email_unlinked",
-                MembershipCancelled c => $"{c.AccountId} membership_cancelled",
-                _ => null,
-            }))
-                .Where(x => x.Override is not null)
-                .Select(x => (x.Id, Override: x.Override!))
-                .Concat(supportOnBehalf)
-                .ToDictionary(x => x.Id.ToString(), x => x.Override),
-            differences);
-
-        return storedClaims.Count + storedEmailClaims.Count + storedOverrides.Count;
+        return storedClaims.Count + storedEmailClaims.Count;
     }
 
     private static string EmailClaim(Guid accountId, Migration.OldCpsEmailVerificationMethod method, DateTimeOffset verifiedAt) =>
@@ -372,6 +347,9 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             Diff(document, id, "$", JsonNode.Parse(stored), JsonNode.Parse(replayed), differences);
     }
 
+    // A value as it was written ("+14 points"), not escaped for HTML ("\u002B14 points"): the report is read by an auditor.
+    private static readonly JsonSerializerOptions AsWritten = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Field-level difference of two JSON trees.</summary>
     public static void Diff(string document, string id, string path, JsonNode? stored, JsonNode? replayed, List<ProjectionDifference> differences)
     {
@@ -386,8 +364,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                     Diff(document, id, $"{path}[{i}]", i < s.Count ? s[i] : null, i < r.Count ? r[i] : null, differences);
                 break;
             default:
-                var left = stored?.ToJsonString();
-                var right = replayed?.ToJsonString();
+                var left = stored?.ToJsonString(AsWritten);
+                var right = replayed?.ToJsonString(AsWritten);
                 if (left != right)
                     differences.Add(new ProjectionDifference(document, id, path, left, right));
                 break;

@@ -441,43 +441,69 @@ public sealed class FastRebuild(IDocumentStore store)
     }
 
     /// <summary>
-    /// The support overrides: the projection's own handlers applied, in event order, to the events that can be an override, and
-    /// the documents they store copied. Until 2026-12-03 Marten's daemon rebuilt them; since the overrides include support's
-    /// requests on a member's behalf (<see cref="SupportOverrideProjection.OnBehalfEvents"/>: account openings, every product
-    /// event, ...), the daemon read and deserialized almost every event of the ledger for a handful of rows, and ended the
-    /// whole rebuild last (P4, BENCHMARKS.md). PostgreSQL picks the events out: those of the types that are always an override,
-    /// and those of the on-behalf types whose headers hold both support's reason and its ticket (without both keys no handler
-    /// stores anything; with them the handler still decides, as it does inline). The handlers store into a session that is
-    /// never saved; its stores are the documents, and anything else a handler did stops the rebuild.
+    /// The support overrides: every override the events make (<see cref="ReplayOverridesAsync"/>), copied. Until 2026-12-03
+    /// Marten's daemon rebuilt them; since the overrides include support's requests on a member's behalf
+    /// (<see cref="SupportOverrideProjection.OnBehalfEvents"/>: account openings, every product event, ...), the daemon read and
+    /// deserialized almost every event of the ledger for a handful of rows, and ended the whole rebuild last (P4, BENCHMARKS.md).
     /// </summary>
     private async Task<List<FastRebuildResult>> RebuildOverridesAsync(SupportOverrideProjection projection, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
+        await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SupportOverride), ct);
+        var documents = new Dictionary<Guid, SupportOverride>();
+        var (events, lastSequence) = await ReplayOverridesAsync(projection, null, document =>
+        {
+            documents[document.Id] = document;
+            return Task.CompletedTask;
+        }, ct);
+        foreach (var document in documents.Values)
+            await rebuild.WriteAsync(document.Id, document, 0, ct);
+        return [await rebuild.CommitAsync(events, documents.Count, lastSequence, clock, ct)];
+    }
+
+    /// <inheritdoc cref="ReplayOverridesAsync(SupportOverrideProjection, Guid?, Func{SupportOverride, Task}, CancellationToken)"/>
+    public Task<(long Events, long LastSequence)> ReplayOverridesAsync(Guid? accountId, Func<SupportOverride, Task> onOverride, CancellationToken ct) =>
+        ReplayOverridesAsync(_options.Projections.All.OfType<SupportOverrideProjection>().Single(), accountId, onOverride, ct);
+
+    /// <summary>
+    /// Every support override the events make (with <paramref name="accountId"/>, that account's: the events naming it), each
+    /// handed on as its event is applied: the projection's own handlers applied, in event order, to the events that can be an
+    /// override. What the rebuild copies and what verification compares with the stored rows. PostgreSQL picks the events out:
+    /// those of the types that are always an override, and those of the on-behalf types whose headers hold both support's
+    /// reason and its ticket (without both keys no handler stores anything; with them the handler still decides, as it does
+    /// inline). The handlers store into a session that is never saved; its stores are the overrides, and anything else a
+    /// handler did stops the replay. Returns the events read and the last sequence.
+    /// </summary>
+    public async Task<(long Events, long LastSequence)> ReplayOverridesAsync(SupportOverrideProjection projection, Guid? accountId,
+        Func<SupportOverride, Task> onOverride, CancellationToken ct)
+    {
         var graph = (EventGraph)_options.Events;
         var onBehalf = SupportOverrideProjection.OnBehalfEvents.Select(t => graph.EventMappingFor(t).EventTypeName).ToArray();
-        await using var rebuild = await ProjectionRebuild.BeginAsync(store, projection.Name, ShardOf(projection), typeof(SupportOverride), ct);
+        string[] headers = [SupportReason.ReasonHeader, SupportReason.TicketHeader];
+        // Every handler stores the override under its event's AccountId.
+        (string, object[]) where = accountId is { } account
+            ? ("(type <> all($2) or headers ?& $3) and data ->> 'AccountId' = $4", [onBehalf, headers, account.ToString()])
+            : ("type <> all($2) or headers ?& $3", [onBehalf, headers]);
         await using var session = store.LightweightSession();
         long events = 0, lastSequence = 0;
-        await foreach (var e in ReadEventsAsync(projection.IncludedEventTypes, "seq_id", ct,
-                           ("type <> all($2) or headers ?& $3", [onBehalf, new[] { SupportReason.ReasonHeader, SupportReason.TicketHeader }])))
+        await foreach (var e in ReadEventsAsync(projection.IncludedEventTypes, "seq_id", ct, where))
         {
             events++;
             lastSequence = Math.Max(lastSequence, e.Sequence);
             await projection.ApplyAsync(session, e, ct);
+            foreach (var operation in session.PendingChanges.Operations())
+            {
+                if (operation is not Weasel.Storage.IDocumentStorageOperation { Document: SupportOverride document }
+                    || operation.Role() is not (OperationRole.Upsert or OperationRole.Insert))
+                    throw new InvalidOperationException($"{projection.Name}: a handler did something other than store a {nameof(SupportOverride)} ({operation.GetType().Name}); rebuild it with 'projections rebuild'.");
+                await onOverride(document);
+            }
+
+            // Handed on: the session holds one event's stores at a time, however many overrides the replay makes.
+            session.EjectAllPendingChanges();
         }
 
-        var documents = new Dictionary<Guid, SupportOverride>();
-        foreach (var operation in session.PendingChanges.Operations())
-        {
-            if (operation is not Weasel.Storage.IDocumentStorageOperation { Document: SupportOverride document } stored
-                || operation.Role() is not (OperationRole.Upsert or OperationRole.Insert))
-                throw new InvalidOperationException($"{projection.Name}: a handler did something other than store a {nameof(SupportOverride)} ({operation.GetType().Name}); rebuild it with 'projections rebuild'.");
-            documents[document.Id] = document;
-        }
-
-        foreach (var document in documents.Values)
-            await rebuild.WriteAsync(document.Id, document, 0, ct);
-        return [await rebuild.CommitAsync(events, documents.Count, lastSequence, clock, ct)];
+        return (events, lastSequence);
     }
 
     /// <summary>

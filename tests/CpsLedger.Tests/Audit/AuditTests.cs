@@ -271,6 +271,53 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Verification_names_each_field_of_a_support_override_changed_in_the_database_and_a_row_no_event_makes()
+    {
+        // QA's case: a stored override row edited in SQL (reason and description, the event saying +14 and "Goodwill") was
+        // listed to auditors while verification agreed, as it compared only each row's account and action.
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var registered = await App.Member(account).Register(account, Products.Products.WithoutDealer("O-1"));
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = 14, reason = "Goodwill", ticketReference = "CPS-SUP-1234" })).ShouldBe(HttpStatusCode.Created));
+        await App.Tracked(async () => await (await SupportAgent.PatchJson(registered.Url,
+            CpsLedger.Tests.Support.OnBehalf.BySupport(new { dealer = "Photopoint" }))).ShouldBe(HttpStatusCode.OK));
+        var overrides = (await Overrides($"accountId={account}")).Items;
+        var adjustment = Assert.Single(overrides, o => o.Action == "points_adjusted");
+        Assert.Equal(("+14 points", "Goodwill"), (adjustment.Description, adjustment.Reason));
+        var amendment = Assert.Single(overrides, o => o.Action == "product_details_amended");
+        var clean = await Verification($"?accountId={account}");
+        Assert.True(clean.Agrees, string.Join("; ", clean.Differences));
+
+        var table = $"{App.SchemaName}.mt_doc_supportoverride";
+        await Sql($"update {table} set data = data || '{{\"Reason\": \"Approved by CFO\", \"Description\": \"+14000 points\"}}' where id = '{adjustment.Id}'");
+        // An override that support gave on a member's call: its ticket is from the event's headers.
+        await Sql($"update {table} set data = jsonb_set(data, '{{TicketReference}}', '\"CPS-SUP-1\"') where id = '{amendment.Id}'");
+        var forged = Guid.NewGuid();
+        await Sql($"create temp table forged as select * from {table} where id = '{adjustment.Id}'; " +
+                  $"update forged set id = '{forged}', data = jsonb_set(data, '{{Id}}', '\"{forged}\"'); insert into {table} select * from forged");
+        Assert.Contains((await Overrides($"accountId={account}")).Items, o => o.Reason == "Approved by CFO");
+
+        ProjectionDifference[] expected =
+        [
+            new("SupportOverride", adjustment.Id.ToString(), "$.Description", "\"+14000 points\"", "\"+14 points\""),
+            new("SupportOverride", adjustment.Id.ToString(), "$.Reason", "\"Approved by CFO\"", "\"Goodwill\""),
+            new("SupportOverride", amendment.Id.ToString(), "$.TicketReference", "\"CPS-SUP-1\"", $"\"{CpsLedger.Tests.Support.OnBehalf.Ticket}\""),
+            new("SupportOverride", forged.ToString(), "(document)", "present", null),
+        ];
+        var report = await Verification($"?accountId={account}");
+        Assert.False(report.Agrees);
+        Assert.Equal(expected.OrderBy(d => (d.Id, d.Field)), report.Differences.OrderBy(d => (d.Id, d.Field)));
+        Assert.Equal(expected.OrderBy(d => (d.Id, d.Field)), (await Verification()).Differences.OrderBy(d => (d.Id, d.Field)));
+
+        // A row deleted is named too, as a document of any other projection is.
+        await Sql($"delete from {table} where id = '{adjustment.Id}'");
+        var missing = new ProjectionDifference("SupportOverride", adjustment.Id.ToString(), "(document)", null, "present");
+        Assert.Contains(missing, (await Verification($"?accountId={account}")).Differences);
+        Assert.Contains(missing, (await Verification()).Differences);
+    }
+
+    [Fact]
     public async Task The_verify_command_refuses_an_account_that_does_not_exist_as_the_api_does_and_checks_one_that_does()
     {
         var account = await App.OpenAccount();
