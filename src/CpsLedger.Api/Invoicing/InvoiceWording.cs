@@ -31,14 +31,37 @@ public static class InvoiceWording
         : null;
 
     /// <summary>How to pay: the amount, the date, the account (IBAN, BIC, holder) and the creditor reference to quote.</summary>
-    public static IReadOnlyList<string> PaymentInstructions(Invoice invoice, PayeeAccount payee)
+    /// <param name="cardOnFile">
+    /// For a card invoice, whether the account has a card on file as these words are written: the e-mail, written once, knows and
+    /// says so. Null for the PDF: it is drawn again from the invoice's own facts at every download and a card may be recorded after
+    /// the issue, so its words hold either way. Without a card the due date's charge is declined (ChargeCardHandler), the invoice goes
+    /// overdue after the last attempt and the membership is suspended after the grace period.
+    /// </param>
+    public static IReadOnlyList<string> PaymentInstructions(Invoice invoice, PayeeAccount payee, bool? cardOnFile = null)
     {
         var reference = CreditorReferences.Grouped(invoice.CreditorReference);
         var account = TransferDetails(invoice, payee);
-        return invoice.PaymentMethod == PaymentMethod.Card
-            ? [$"Your card will be charged {Money(invoice.Total)} {invoice.Currency} on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do.",
-                "To pay by bank transfer instead:", .. account]
-            : [$"Please transfer {Money(invoice.Total)} {invoice.Currency} by {invoice.DueOn:yyyy-MM-dd}, quoting the reference {reference}:", .. account];
+        var (amount, due) = ($"{Money(invoice.Total)} {invoice.Currency}", invoice.DueOn.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        if (invoice.PaymentMethod != PaymentMethod.Card)
+            return [$"Please transfer {amount} by {due}, quoting the reference {reference}:", .. account];
+        // One sentence to a line: the PDF draws each line as it is, in a box about 90 characters wide.
+        string[] otherwise = ["Otherwise the charge is declined, the invoice becomes overdue and your CPS", "membership is suspended until it is paid."];
+        return cardOnFile switch
+        {
+            true => [$"Your card will be charged {amount} on {due}; there is nothing to do.", "To pay by bank transfer instead:", .. account],
+            false =>
+            [
+                $"No card is on file for your account, so nothing can be charged on {due}.",
+                $"Please record a card in the CPS portal before {due}, or transfer {amount}",
+                $"by {due}, quoting the reference {reference}:", .. account, .. otherwise,
+            ],
+            null =>
+            [
+                $"The card on file for your account will be charged {amount} on {due}.",
+                $"No card on file yet? Record one in the CPS portal before {due}, or transfer",
+                $"{amount} by {due}, quoting the reference {reference}:", .. account, .. otherwise,
+            ],
+        };
     }
 
     /// <summary>Where a bank transfer goes and the creditor reference it quotes (the invoice, the reminder, the suspension).</summary>

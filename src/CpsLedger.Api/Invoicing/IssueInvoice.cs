@@ -243,14 +243,21 @@ public static class SendInvoiceEmailHandler
         var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
         var payee = invoice.Payee ?? seller.Value.ToPayeeAccount();
-        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.Render(invoice, payee), payee), ct);
+        // The e-mail is written once, so it may say whether a card is on file now (the PDF it attaches says what happens either way).
+        var cardOnFile = invoice.PaymentMethod == PaymentMethod.Card
+            ? await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct) is not null
+            : (bool?)null;
+        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.Render(invoice, payee), payee, cardOnFile), ct);
     }
 }
 
 public static class InvoiceEmails
 {
-    /// <summary>The invoice e-mail: the figures and payment instructions worded as on the PDF (<see cref="InvoiceWording"/>), the PDF attached.</summary>
-    public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[] pdf, PayeeAccount payee)
+    /// <summary>
+    /// The invoice e-mail: the figures and payment instructions worded as on the PDF (<see cref="InvoiceWording"/>), the PDF attached;
+    /// for a card invoice, the instructions say whether a card is on file (<paramref name="cardOnFile"/>) as it is written.
+    /// </summary>
+    public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[] pdf, PayeeAccount payee, bool? cardOnFile)
     {
         var lines = invoice.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {invoice.Currency}");
         var body = new BodyBuilder
@@ -269,7 +276,7 @@ public static class InvoiceEmails
                           {InvoiceWording.VatLabel(invoice),-44} {InvoiceWording.Money(invoice.Vat),12} {invoice.Currency}
                           {"Total",-44} {InvoiceWording.Money(invoice.Total),12} {invoice.Currency}
                         {(InvoiceWording.VatMention(invoice) is { } mention ? $"\n{mention}\n" : "")}
-                        {string.Join("\n", InvoiceWording.PaymentInstructions(invoice, payee))}
+                        {string.Join("\n", InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile))}
 
                         {InvoiceWording.SellerLine(invoice)}
                         """,

@@ -174,20 +174,25 @@ public static class OpenApi
             // Any operation may find the database unreachable for a moment (Platform/Errors.cs): a problem with Retry-After.
             Error(responses, 503, "The ledger's database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key for a command).");
 
+            var locations = metadata.OfType<ResponseLocationAttribute>().ToList();
             foreach (var (status, response) in responses.ToList())
             {
                 if (response is not OpenApiResponse concrete)
                     continue;
                 concrete.Headers ??= new Dictionary<string, IOpenApiHeader>();
                 concrete.Headers[CorrelationMiddleware.HeaderName] = new OpenApiHeaderReference(CorrelationMiddleware.HeaderName, context.Document);
-                if (status == "201")
+                var location = status == "201"
+                    ? "Where the created resource is read."
+                    : locations.FirstOrDefault(l => l.Status.ToString(System.Globalization.CultureInfo.InvariantCulture) == status)?.Description;
+                if (location is not null)
                     concrete.Headers["Location"] = new OpenApiHeader
                     {
-                        Description = "Where the created resource is read.",
+                        Description = location,
                         Required = true,
                         Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "uri-reference" },
                     };
-                if (status == "503")
+                // The 503 of an unreachable database (Platform/Errors.cs) and a rate limit's 429 (the old e-mail code request) say when.
+                if (status is "429" or "503")
                     concrete.Headers[RetryAfterHeader] = new OpenApiHeaderReference(RetryAfterHeader, context.Document);
                 if (command && status.StartsWith('2'))
                     concrete.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeaderReference(IdempotencyMiddleware.ReplayedHeader, context.Document);
@@ -518,4 +523,15 @@ public sealed class RequestExampleAttribute(string body, string mediaType = "app
 {
     public string Body { get; } = body;
     public string MediaType { get; } = mediaType;
+}
+
+/// <summary>
+/// A success other than 201 that also answers with a <c>Location</c> (a 202 saying where the outcome is read), for the OpenAPI
+/// document: the typed result's type does not say whether the endpoint gives a location. Every 201 has one without this.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = true)]
+public sealed class ResponseLocationAttribute(int status, string description) : Attribute
+{
+    public int Status { get; } = status;
+    public string Description { get; } = description;
 }

@@ -42,6 +42,7 @@ public static class ResendInvitationEmailEndpoint
     [EndpointSummary("Send the standing invitation e-mail again (support; reason required)")]
     [RequestExample("""{"reason":"Member says the first e-mail never arrived (ticket CPS-SUP-77)"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
+    [ResponseLocation(StatusCodes.Status202Accepted, "The account's membership, where the standing invitation is read.")]
     public static (Accepted<InvitationEmailResent>, Events, OutgoingMessages) Post(Guid accountId, ResendInvitationEmail command,
         [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
     {

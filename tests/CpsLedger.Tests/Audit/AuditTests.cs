@@ -381,7 +381,9 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await App.Tracked(() => App.Member(account).Register(account, Products.Products.Complete("R-1")));
         Assert.Single(Directory.GetFiles(App.MailFolder, "*.eml"));
 
-        await App.Tracked(async () => await (await SupportAgent.PostJson(url, reason)).ShouldBe(HttpStatusCode.Accepted));
+        HttpResponseMessage? resent = null;
+        await App.Tracked(async () => await (resent = await SupportAgent.PostJson(url, reason)).ShouldBe(HttpStatusCode.Accepted));
+        Assert.Equal($"/api/accounts/{account}/membership", resent!.Headers.Location?.OriginalString);
         var emails = Directory.GetFiles(App.MailFolder, "*.eml");
         Assert.Equal(2, emails.Length);
         Assert.Contains(emails, f => f.Contains("-resent-"));

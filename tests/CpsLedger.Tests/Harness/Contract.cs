@@ -8,7 +8,8 @@ namespace CpsLedger.Tests.Harness;
 
 /// <summary>
 /// The served OpenAPI document as the judge of every response the tests receive: the status must be one the operation
-/// documents, the content type one documented for that status, and a JSON body valid against its schema. A response the
+/// documents, the content type one documented for that status, a JSON body valid against its schema, and a Location or
+/// Retry-After header only where that status documents it (QA found both sent undocumented on 2026-12-04). A response the
 /// document does not describe throws <see cref="ContractViolation"/> in the test that received it.
 /// </summary>
 public sealed class Contract
@@ -48,7 +49,10 @@ public sealed class Contract
     /// <summary>Every (operation, status) the tests have received so far in this run, whichever host answered.</summary>
     public static readonly ConcurrentDictionary<(string Operation, string Status), int> Observed = new();
 
-    public void Check(string method, string path, HttpStatusCode status, string? mediaType, string body)
+    /// <summary>Headers a client acts on (where the outcome is read, when to retry): documented wherever they are sent.</summary>
+    private static readonly string[] ContractHeaders = ["Location", "Retry-After"];
+
+    public void Check(string method, string path, HttpStatusCode status, string? mediaType, string body, IEnumerable<string>? headers = null)
     {
         var operation = Find(method, path);
         if (operation is null)
@@ -59,6 +63,13 @@ public sealed class Contract
         if (!operation.Responses.TryGetProperty(code, out var response))
             throw new ContractViolation($"{method} {path} answered {code}, which {operation} does not document " +
                                         $"(documented: {string.Join(", ", operation.Responses.EnumerateObject().Select(r => r.Name))}). Body: {Cut(body)}");
+
+        foreach (var header in ContractHeaders.Where(h => headers?.Contains(h, StringComparer.OrdinalIgnoreCase) == true))
+        {
+            if (!response.TryGetProperty("headers", out var documented)
+                || !documented.EnumerateObject().Any(h => string.Equals(h.Name, header, StringComparison.OrdinalIgnoreCase)))
+                throw new ContractViolation($"{method} {path} answered {code} with a {header} header, which {operation} does not document for {code}.");
+        }
 
         if (!response.TryGetProperty("content", out var content) || !content.EnumerateObject().Any())
         {
@@ -166,7 +177,8 @@ public sealed class ContractCheck(Func<Task<Contract>> contract, CapturedLogs? l
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         try
         {
-            (await contract()).Check(request.Method.Method, path, response.StatusCode, response.Content.Headers.ContentType?.MediaType, body);
+            (await contract()).Check(request.Method.Method, path, response.StatusCode, response.Content.Headers.ContentType?.MediaType, body,
+                response.Headers.Select(h => h.Key));
         }
         catch (ContractViolation violation) when (response.StatusCode == HttpStatusCode.InternalServerError && logs is not null)
         {

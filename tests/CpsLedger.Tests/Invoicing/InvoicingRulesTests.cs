@@ -320,6 +320,46 @@ public sealed class InvoicingRulesTests
         Assert.True(pdf.Length > 1000);
     }
 
+    [Fact]
+    public void A_card_invoice_e_mail_says_the_card_is_charged_when_one_is_on_file_and_asks_for_one_or_a_transfer_when_none_is()
+    {
+        var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
+        var (due, reference) = ($"{invoice.DueOn:yyyy-MM-dd}", CreditorReferences.Grouped(invoice.CreditorReference));
+        string Body(bool cardOnFile) => InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, cardOnFile).TextBody!.ReplaceLineEndings("\n");
+
+        var withCard = Body(cardOnFile: true);
+        Assert.Contains($"Your card will be charged 244.00 EUR on {due}; there is nothing to do.", withCard);
+        Assert.Contains($"To pay by bank transfer instead:\nAccount holder: {TestInvoices.Payee.AccountName}", withCard);
+
+        var withoutCard = Body(cardOnFile: false);
+        Assert.DoesNotContain("nothing to do", withoutCard);
+        Assert.DoesNotContain("will be charged", withoutCard);
+        Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.\n" +
+                        $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR\n" +
+                        $"by {due}, quoting the reference {reference}:\nAccount holder:", withoutCard);
+        Assert.Contains($"Reference: {reference} (or quote {invoice.InvoiceNumber})\n" +
+                        "Otherwise the charge is declined, the invoice becomes overdue and your CPS\nmembership is suspended until it is paid.", withoutCard);
+    }
+
+    [Fact]
+    public async Task A_card_invoice_pdf_says_what_happens_with_a_card_on_file_and_without_one()
+    {
+        // Drawn again from the invoice's facts at every download, while a card may be recorded after the issue: no card state goes in.
+        var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
+        var text = await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee));
+        var due = $"{invoice.DueOn:yyyy-MM-dd}";
+        Assert.DoesNotContain("nothing to do", text);
+        foreach (var expected in new[]
+                 {
+                     $"The card on file for your account will be charged 244.00 EUR on {due}.",
+                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer",
+                     $"244.00 EUR by {due}, quoting the reference {CreditorReferences.Grouped(invoice.CreditorReference)}:",
+                     "Otherwise the charge is declined, the invoice becomes overdue and your CPS",
+                     "membership is suspended until it is paid.",
+                 })
+            Assert.Contains(expected, text);
+    }
+
     [Theory]
     [InlineData("00:00:20", null, true)] // the default, under Npgsql's default 30 s
     [InlineData("00:00:25", null, true)]

@@ -428,7 +428,9 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Single(invoice.Lines); // no surcharge for a card, even in IT
         Assert.Equal(244.00m, invoice.Total);
         Assert.Empty(_sandbox.Charges);
-        Assert.Contains(Emails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true && e.TextBody?.Contains("card will be charged") == true);
+        // A card is on file when the e-mail is written: it is charged, and the member need do nothing.
+        Assert.Contains(Emails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true
+                                       && e.TextBody?.Contains($"Your card will be charged 244.00 EUR on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do.") == true);
 
         await App.FastForward(TimeSpan.FromDays(29));
         Assert.Empty(_sandbox.Charges);
@@ -441,6 +443,41 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(CpsLedger.Api.Membership.PaymentMethod.Card, Assert.Single(paid.Payments).Method);
         // The attempt is recorded: its key is marked presented no more.
         Assert.Empty(await App.PresentedCharges());
+    }
+
+    [Fact]
+    public async Task A_card_invoice_without_a_card_on_file_asks_for_a_card_or_a_transfer_by_the_due_date_and_its_pdf_stays_the_same()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("IT", "card"); // no card recorded: the charge on the due date would be declined
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var invoice = await member.SingleInvoice(account);
+        var (due, reference) = ($"{invoice.DueOn:yyyy-MM-dd}", CreditorReferences.Grouped(invoice.CreditorReference));
+        await (await member.GetAsync($"/api/accounts/{account}/payment-card")).ShouldBeProblem(HttpStatusCode.NotFound);
+
+        // The e-mail, written while no card is on file, says so, and what to do by when.
+        var email = Assert.Single(Emails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true).TextBody;
+        Assert.DoesNotContain("nothing to do", email);
+        Assert.DoesNotContain("will be charged", email);
+        Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.", email);
+        Assert.Contains($"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR", email);
+        Assert.Contains($"by {due}, quoting the reference {reference}:", email);
+        Assert.Contains("Otherwise the charge is declined, the invoice becomes overdue", email);
+
+        // The PDF is drawn from the invoice's facts at every download: its words hold with a card and without one...
+        async Task<byte[]> Pdf() => await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        var pdf = await Pdf();
+        var text = await PdfPictures.Text(pdf);
+        Assert.DoesNotContain("nothing to do", text);
+        Assert.Contains($"The card on file for your account will be charged 244.00 EUR on {due}.", text);
+        Assert.Contains($"No card on file yet? Record one in the CPS portal before {due}", text);
+        Assert.Contains(reference, text);
+
+        // ...so a card recorded afterwards leaves the document's words as they were (its bytes differ: PDFsharp names the embedded
+        // font's subset afresh on every rendering).
+        await RecordCard(member, account, SandboxPaymentGateway.Approve);
+        Assert.Equal(text, await PdfPictures.Text(await Pdf()));
     }
 
     [Fact]
