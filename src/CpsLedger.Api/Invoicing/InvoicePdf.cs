@@ -65,7 +65,8 @@ public static class InvoicePdf
         using var document = new PdfDocument();
         document.Info.Title = sheet.DocumentTitle;
         document.Info.Author = sheet.Seller?.TradingName ?? "Canon Professional Services";
-        // A fixed creation date makes the same document render to the same bytes (the e-mail and the download agree).
+        // The document's own date, not the moment of rendering, so the e-mail's copy and a later download state the same. Their bytes
+        // still differ: PDFsharp names the embedded font's subset anew at every rendering; the tests compare the text.
         document.Info.CreationDate = sheet.CreatedAt.UtcDateTime;
 
         var page = document.AddPage();
