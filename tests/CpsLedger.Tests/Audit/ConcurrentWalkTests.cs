@@ -27,7 +27,8 @@ namespace CpsLedger.Tests.Audit;
 /// consistent: the reconciliation finds nothing to repair, each account's explanation adds up to its total, and an account that is
 /// not a member is invited exactly when its points reach the threshold; at the end the hash chains verify and a rebuild of the
 /// projections writes what the inline ones wrote. CsCheck's PCG draws each client's operations (a fixed seed on CI, a random one
-/// locally, printed; CPSLEDGER_CONCURRENT_SEED replays the draws, not the interleaving).
+/// locally, printed; CPSLEDGER_CONCURRENT_SEED replays the draws, not the interleaving). One node: its invitation reviews run one
+/// batch at a time, so races between two nodes' batches (the review lock's reason) are out of this walk's reach.
 /// </summary>
 public sealed class ConcurrentWalkTests(LedgerApp app, ITestOutputHelper output) : LedgerTest(app)
 {
