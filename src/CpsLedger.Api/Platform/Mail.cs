@@ -69,6 +69,9 @@ public sealed class MailTransport(IOptions<MailOptions> options, ILogger<MailTra
         Directory.CreateDirectory(folder);
         var name = FileSafe(message.MessageId!);
         var temporary = Path.Combine(folder, $"{name}.{Guid.NewGuid():N}.tmp");
+        // As an SMTP client would before sending: each part's transfer encoding set for what it holds (the texts are UTF-8, not 7-bit;
+        // without the header a mail reader takes them for 7-bit). SmtpClient does this itself, for what the server accepts.
+        message.Prepare(EncodingConstraint.EightBit);
         await message.WriteToAsync(temporary, ct);
         // Never overwrite: a second write of one Message-Id (which the delivery records should have prevented) lands beside the
         // first as name.2.eml, name.3.eml, ... so that it can be seen.

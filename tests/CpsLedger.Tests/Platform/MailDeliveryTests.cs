@@ -63,4 +63,31 @@ public sealed class MailDeliveryTests
                 Directory.Delete(folder, recursive: true);
         }
     }
+
+    // Found by a QA pass: the .eml files held UTF-8 text ("OÜ", "·") with no Content-Transfer-Encoding, which a mail reader takes
+    // for 7-bit. The file is now prepared as an SMTP client prepares a message: each part says its encoding.
+    [Fact]
+    public async Task An_eml_file_says_the_transfer_encoding_of_its_utf8_text()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"cpsledger-mail-{Guid.NewGuid():N}");
+        try
+        {
+            var delivery = new MailTransport(Options.Create(new MailOptions { PickupDirectory = folder }), NullLogger<MailTransport>.Instance);
+            var message = Message();
+            message.Body = new TextPart("plain") { Text = "Studio Tamm OÜ · 24 % VAT" };
+            await delivery.SendAsync(message, CancellationToken.None);
+
+            var file = Directory.GetFiles(folder).Single();
+            var raw = await File.ReadAllTextAsync(file);
+            Assert.Contains("Content-Transfer-Encoding: 8bit", raw);
+            Assert.Contains("Studio Tamm OÜ · 24 % VAT", raw);
+            var loaded = Assert.IsType<TextPart>((await MimeMessage.LoadAsync(file)).Body);
+            Assert.Equal(("utf-8", "Studio Tamm OÜ · 24 % VAT"), (loaded.ContentType.Charset?.ToLowerInvariant(), loaded.Text.TrimEnd()));
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+                Directory.Delete(folder, recursive: true);
+        }
+    }
 }
