@@ -46,6 +46,13 @@ public sealed partial class AccountViewProjection : SingleStreamProjection<Accou
 
     public static void Apply(AccountView view, OldCpsEmailUnlinked e) => view.OldCpsEmails.Remove(e.Email);
 
+    // Nothing of the view changes, but support's link appends the verification right after the link, in one commit: an inline
+    // projection stores the version of the commit's last event, a rebuild (Marten's or the fast one) the version of the last event the
+    // projection handles, and the two differed by one (found by the concurrent walk, ConcurrentWalkTests). Handled, both say 3.
+    public static void Apply(AccountView view, Migration.OldCpsEmailVerified e)
+    {
+    }
+
     public static void Apply(AccountView view, BillingDetailsChanged e)
     {
         view.BillingAddress = e.Address;
