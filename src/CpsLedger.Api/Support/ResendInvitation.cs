@@ -24,14 +24,34 @@ public sealed class ResendInvitationEmailValidator : AbstractValidator<ResendInv
             .WithMessage("Reason must say why (at least 5 characters).");
 }
 
+/// <summary>What a resend is decided on besides the membership: the account's allocated points and the tier table in force.</summary>
+public sealed record ResendingContext(int Points, Tiers.TierTableView Table);
+
 public static class ResendInvitationEmailEndpoint
 {
     public static Guid MembershipStreamId(Guid accountId) => MembershipStream.For(accountId);
 
-    public static ProblemDetails Validate(AccountMembership? membership) =>
+    /// <summary>The points and the tier table in force, read after the review lock (one round trip): what the invitation stands on.</summary>
+    public static async Task<ResendingContext> LoadAsync(Guid accountId, IDocumentSession session, CancellationToken ct)
+    {
+        var batch = session.CreateBatchQuery();
+        var sources = Products.AccountPoints.LoadIn(batch, accountId);
+        var table = batch.Load<Tiers.TierTableView>(Tiers.TierTableStream.Id);
+        await batch.Execute(ct);
+        return new ResendingContext(Products.AccountPoints.Summarize(accountId, await sources).PointsTotal,
+            await table ?? throw new InvalidOperationException("The tier table has not been loaded."));
+    }
+
+    // An invitation the policy would withdraw on the points now (its review still to run after the commit that lowered them) does
+    // not stand: the e-mail would invite the member to a join that is refused (JoinCpsEndpoint.Validate).
+    public static ProblemDetails Validate(AccountMembership? membership, ResendingContext context, TimeProvider clock) =>
         membership?.Invitation is null
             ? Problems.Conflict("No standing invitation", "This account has no invitation to join that stands now, so there is nothing to resend.")
-            : WolverineContinue.NoProblems;
+            : InvitationPolicy.Decide(membership, membership.AccountId, context.Points, context.Table, Guid.Empty, clock.GetUtcNow()) is InvitationWithdrawn
+                ? Problems.Conflict("No standing invitation",
+                    $"The invitation stands while the account has at least {context.Table.InvitationThreshold} allocated points; it has " +
+                    $"{context.Points} now, so the invitation is being withdrawn and there is nothing to resend.")
+                : WolverineContinue.NoProblems;
 
     // The reason travels in the event's headers too (for auditors); the headers belong to the session, set before the append.
     public static void Before(ResendInvitationEmail command, IDocumentSession session) => SupportReason.Record(session, command.Reason.Trim());

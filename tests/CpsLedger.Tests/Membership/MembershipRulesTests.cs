@@ -143,6 +143,22 @@ public sealed class MembershipRulesTests
     }
 
     [Fact]
+    public void Support_cannot_resend_an_invitation_the_points_no_longer_reach()
+    {
+        var table = Table();
+        table.InvitationThreshold = 1000;
+        var invited = AccountMembership.Create((InvitationIssued)InvitationPolicy.Decide(null, Account, 1000, table, Guid.NewGuid(), Now)!);
+        var clock = new Harness.FixedClock(Now);
+
+        var below = Api.Support.ResendInvitationEmailEndpoint.Validate(invited, new Api.Support.ResendingContext(600, table), clock);
+        var reached = Api.Support.ResendInvitationEmailEndpoint.Validate(invited, new Api.Support.ResendingContext(1000, table), clock);
+
+        Assert.Equal((409, "No standing invitation"), (below.Status, below.Title));
+        Assert.Contains("at least 1000 allocated points; it has 600 now", below.Detail);
+        Assert.Same(Wolverine.Http.WolverineContinue.NoProblems, reached);
+    }
+
+    [Fact]
     public void Lowering_the_points_takes_the_invitation_review_lock_that_joining_takes()
     {
         // Joining decides on the points; the writers that lower them take the lock a join holds from its first read to its commit.
