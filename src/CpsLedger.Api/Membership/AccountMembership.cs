@@ -440,20 +440,33 @@ public static class MembershipNumberClaims
         if (numbers.Count == 0)
             return new Dictionary<string, Guid>();
         var batch = session.CreateBatchQuery();
+        var held = HeldByOtherAccounts(batch, accountId, numbers);
+        await batch.Execute(ct);
+        return await held();
+    }
+
+    /// <summary>The same, its reads queued in <paramref name="batch"/> (none when no numbers); the function answers once the batch ran.</summary>
+    public static Func<Task<IReadOnlyDictionary<string, Guid>>> HeldByOtherAccounts(Marten.Services.BatchQuerying.IBatchedQuery batch, Guid accountId,
+        IReadOnlyCollection<string> numbers)
+    {
+        if (numbers.Count == 0)
+            return () => Task.FromResult<IReadOnlyDictionary<string, Guid>>(new Dictionary<string, Guid>());
         var claims = batch.LoadMany<MembershipNumberClaim>().ById([.. numbers]);
         var listed = numbers.ToDictionary(n => n, n => batch.Query<AccountMembership>()
             .Where(m => m.MatchesSql(Accounts.AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)), Accounts.AccountSearch.ListOf(n))
                         && m.AccountId != accountId)
             .Take(1).ToList());
-        await batch.Execute(ct);
-        var held = (await claims).Where(c => c.AccountId != accountId).ToDictionary(c => c.Id, c => c.AccountId);
-        foreach (var (number, holders) in listed)
+        return async () =>
         {
-            if (!held.ContainsKey(number) && (await holders).FirstOrDefault() is { } holder)
-                held[number] = holder.AccountId;
-        }
+            var held = (await claims).Where(c => c.AccountId != accountId).ToDictionary(c => c.Id, c => c.AccountId);
+            foreach (var (number, holders) in listed)
+            {
+                if (!held.ContainsKey(number) && (await holders).FirstOrDefault() is { } holder)
+                    held[number] = holder.AccountId;
+            }
 
-        return held;
+            return held;
+        };
     }
 }
 

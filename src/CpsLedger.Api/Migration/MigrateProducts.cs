@@ -241,16 +241,20 @@ public static class MigrateProductsEndpoint
     public static ProblemDetails Validate(MigrationRead before)
     {
         if (before.Status.Reason is not (MigrationUnavailableReason.NoOldEmail or MigrationUnavailableReason.NoLegacyAccount
-            or MigrationUnavailableReason.OldEmailUnverified))
+            or MigrationUnavailableReason.OldEmailUnverified or MigrationUnavailableReason.OldEmailVerifiedByAnotherAccount))
             return WolverineContinue.NoProblems;
 
-        var problem = Problems.Conflict(
-            before.Status.Reason == MigrationUnavailableReason.OldEmailUnverified ? "Old CPS e-mail not verified" : "Nothing to migrate",
-            before.Status.Explanation);
+        var problem = Problems.Conflict(before.Status.Reason switch
+        {
+            MigrationUnavailableReason.OldEmailUnverified => "Old CPS e-mail not verified",
+            MigrationUnavailableReason.OldEmailVerifiedByAnotherAccount => "Old CPS e-mail verified by another account",
+            _ => "Nothing to migrate",
+        }, before.Status.Explanation);
         problem.Extensions["reason"] = before.Status.Reason switch
         {
             MigrationUnavailableReason.NoOldEmail => "no_old_email",
             MigrationUnavailableReason.NoLegacyAccount => "no_legacy_account",
+            MigrationUnavailableReason.OldEmailVerifiedByAnotherAccount => "old_email_verified_by_another_account",
             _ => "old_email_unverified",
         };
         return problem;

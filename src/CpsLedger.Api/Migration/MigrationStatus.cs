@@ -26,14 +26,24 @@ public enum MigrationUnavailableReason
     /// it, or support link it. Until then nothing of the old account is shown.
     /// </summary>
     OldEmailUnverified,
+
+    /// <summary>
+    /// Another business account has proved that it owns an old e-mail of this account, and no other e-mail has anything to
+    /// migrate or is left to verify: only CPS support can settle whose it is. Nothing of that e-mail's old account is shown.
+    /// </summary>
+    OldEmailVerifiedByAnotherAccount,
 }
 
-/// <summary>Where an old e-mail of the account stands: verified (how, when), a code waiting (until when), or neither.</summary>
+/// <summary>
+/// Where an old e-mail of the account stands: verified (how, when), a code waiting (until when), neither, or verified by another
+/// business account (no code can be asked for or entered: CPS support settles it).
+/// </summary>
 public enum OldEmailVerificationState
 {
     Verified,
     CodeSent,
     Unverified,
+    VerifiedByAnotherAccount,
 }
 
 /// <param name="VerifiedBy">How it was verified (code, support_link, or migrated_before_verification for what moved earlier).</param>
@@ -110,7 +120,9 @@ public static class MigrationAvailability
         heldByOtherAccounts ??= [];
         var oldEmails = standings.Select(s => s.Email).ToList();
         var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
-        var unverified = standings.Where(s => !s.Verified).Select(s => s.Email).ToList();
+        // Owned elsewhere: asking for a code is refused, so the member is not told to prove them.
+        var claimed = standings.Where(s => !s.Verified && s.VerifiedByAnotherAccount is not null).Select(s => s.Email).ToList();
+        var unverified = standings.Where(s => !s.Verified && s.VerifiedByAnotherAccount is null).Select(s => s.Email).ToList();
         var visible = legacyAccounts.Where(l => verified.Contains(l.OldEmail)).ToList();
         var found = visible.Select(l => l.OldEmail).ToHashSet();
         var accounts = visible.Select(l => new LegacyAccountStatus(
@@ -139,6 +151,10 @@ public static class MigrationAvailability
             "this account's, contact CPS support.";
         var prove = $"Prove that the account owns {string.Join(", ", unverified)}: ask for a code to be sent there and enter it, or ask CPS " +
                     "support to link the e-mail.";
+        var claimedNote = claimed.Count == 1
+            ? $"Another business account has already proved that it owns {claimed[0]}. If this account owns it, contact CPS support."
+            : $"Other business accounts have already proved that they own {string.Join(", ", claimed)}. If this account owns them, contact " +
+              "CPS support.";
 
         var (reason, explanation) = oldEmails.Count switch
         {
@@ -148,8 +164,13 @@ public static class MigrationAvailability
             _ when something => ((MigrationUnavailableReason?)null,
                 $"{toMigrate} product{(toMigrate == 1 ? "" : "s")} from {string.Join(", ", accounts.Select(a => a.OldEmail))} can be migrated" +
                 (numberToRecord ? ", with the old membership number." : ".") + heldNote +
-                (unverified.Count > 0 ? $" {prove}" : "")),
-            _ when unverified.Count > 0 => (MigrationUnavailableReason.OldEmailUnverified, $"Not verified yet. {prove}"),
+                (unverified.Count > 0 ? $" {prove}" : "") + (claimed.Count > 0 ? $" {claimedNote}" : "")),
+            _ when unverified.Count > 0 => (MigrationUnavailableReason.OldEmailUnverified,
+                $"Not verified yet. {prove}" + (claimed.Count > 0 ? $" {claimedNote}" : "")),
+            _ when claimed.Count > 0 => (MigrationUnavailableReason.OldEmailVerifiedByAnotherAccount, claimedNote + (verified.Count == 0 ? ""
+                : accounts.Count == 0 ? $" No old CPS account was found for {string.Join(", ", oldEmails.Where(verified.Contains))}."
+                : " Everything from the old CPS account" + (accounts.Count == 1 ? "" : "s") + $" of {string.Join(", ", accounts.Select(a => a.OldEmail))} " +
+                  "has been migrated." + heldNote)),
             _ when accounts.Count == 0 => (MigrationUnavailableReason.NoLegacyAccount,
                 $"No old CPS account was found for {string.Join(", ", oldEmails)}. Check the e-mail with CPS support, or register the products again."),
             _ => (MigrationUnavailableReason.EverythingMigrated,
@@ -158,12 +179,14 @@ public static class MigrationAvailability
         var verifications = standings.Select(s => new OldEmailVerificationStatus(
                 s.Email,
                 s.Verified ? OldEmailVerificationState.Verified
+                : s.VerifiedByAnotherAccount is not null ? OldEmailVerificationState.VerifiedByAnotherAccount
                 : s.Pending is { AttemptsLeft: > 0 } p && p.ExpiresAt > now ? OldEmailVerificationState.CodeSent
                 : OldEmailVerificationState.Unverified,
                 s.VerifiedBy,
                 s.VerifiedAt,
-                s.Verified ? null : s.Pending?.ExpiresAt,
-                s.Verified ? null : s.Pending?.AttemptsLeft))
+                // A code sent before another account verified the e-mail can no longer be entered.
+                s.Verified || s.VerifiedByAnotherAccount is not null ? null : s.Pending?.ExpiresAt,
+                s.Verified || s.VerifiedByAnotherAccount is not null ? null : s.Pending?.AttemptsLeft))
             .ToList();
         return new MigrationStatus(accountId, reason is null, reason, explanation, oldEmails, missing, accounts, toMigrate, verifications);
     }
@@ -179,21 +202,54 @@ public static class MigrationStatusEndpoint
 
     /// <summary>
     /// The account, the legacy accounts of its verified old e-mails (by their derived ids: no scan) and the status; null without
-    /// account.
+    /// account. Four round trips: the account; its old accounts, membership and e-mail claims; its verifications; then, in one
+    /// batch, who holds the old numbers and, for unverified e-mails without a claim, the facts from before claims existed.
     /// </summary>
     public static async Task<MigrationRead?> ReadAsync(IQuerySession session, Guid accountId, DateTimeOffset now, CancellationToken ct)
     {
         if (await session.LoadAsync<AccountView>(accountId, ct) is not { } account)
             return null;
         var emails = account.OldCpsEmails.Select(LegacyIds.NormalizeEmail).Distinct().ToList();
-        var legacy = emails.Count == 0 ? [] : await session.LoadManyAsync<LegacyAccountView>(ct, emails.Select(LegacyIds.AccountFor));
-        var ordered = legacy.OrderBy(l => emails.IndexOf(l.OldEmail)).ToList();
-        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+        var batch = session.CreateBatchQuery();
+        var legacyRead = emails.Count == 0
+            ? Task.FromResult<IReadOnlyList<LegacyAccountView>>([])
+            : batch.LoadMany<LegacyAccountView>().ById([.. emails.Select(LegacyIds.AccountFor)]);
+        var claimsRead = emails.Count == 0
+            ? Task.FromResult<IReadOnlyList<OldCpsEmailClaim>>([])
+            : batch.LoadMany<OldCpsEmailClaim>().ById([.. emails]);
+        var membershipRead = batch.Load<AccountMembership>(MembershipStream.For(accountId));
+        await batch.Execute(ct);
+        var ordered = (await legacyRead).OrderBy(l => emails.IndexOf(l.OldEmail)).ToList();
+        var claims = (await claimsRead).ToDictionary(c => c.Id);
+        var membership = await membershipRead;
         var numbers = membership?.MembershipNumbers ?? [];
-        var standings = await OldEmailStandings.ForAccountAsync(session, accountId, ordered, membership?.OldNumbersCarriedOver() ?? [], ct) ?? [];
-        var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
-        var held = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, accountId, [.. ordered
-            .Where(l => verified.Contains(l.OldEmail) && !numbers.Contains(l.OldMembershipNumber)).Select(l => l.OldMembershipNumber).Distinct()], ct);
+        var carriedOver = membership?.OldNumbersCarriedOver() ?? [];
+
+        var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct);
+        var own = verifications?.Emails
+            .Select(state => OldEmailStandings.Of(accountId, state, ordered.FirstOrDefault(l => l.OldEmail == state.Email), carriedOver, null))
+            .ToList() ?? [];
+        var verified = own.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
+
+        var second = session.CreateBatchQuery();
+        var toCheck = ordered.Where(l => verified.Contains(l.OldEmail) && !numbers.Contains(l.OldMembershipNumber))
+            .Select(l => l.OldMembershipNumber).Distinct().ToList();
+        var heldRead = MembershipNumberClaims.HeldByOtherAccounts(second, accountId, toCheck);
+        // The same answer as a code request's (OldEmailReads.StandingAsync): it refuses an e-mail another account verified.
+        var beforeClaims = own.Where(s => !s.Verified && !claims.ContainsKey(s.Email)).ToDictionary(s => s.Email,
+            s => OldEmailStandings.VerifiedBeforeClaims(second, accountId, s.Email, ordered.FirstOrDefault(l => l.OldEmail == s.Email)));
+        if (toCheck.Count > 0 || beforeClaims.Count > 0)
+            await second.Execute(ct);
+        var held = await heldRead();
+        var standings = new List<OldEmailStanding>();
+        foreach (var s in own)
+        {
+            var other = s.Verified ? null
+                : claims.TryGetValue(s.Email, out var claim) ? OldEmailStandings.ClaimedByAnother(accountId, claim)
+                : await beforeClaims[s.Email](session, ct);
+            standings.Add(s with { VerifiedByAnotherAccount = other });
+        }
+
         var status = MigrationAvailability.Decide(accountId, standings, ordered, numbers, now, [.. held.Keys]);
         return new MigrationRead(account, ordered.Where(l => verified.Contains(l.OldEmail)).ToList(), status);
     }

@@ -8,6 +8,7 @@ using JasperFx.Events.Projections;
 using Marten;
 using Marten.Linq.MatchesSql;
 using Marten.Events.Projections;
+using Marten.Services.BatchQuerying;
 
 namespace CpsLedger.Api.Migration;
 
@@ -250,61 +251,57 @@ public static class OldEmailStandings
             : new OldEmailStanding(state.Email, null, null, state.Pending, verifiedByAnotherAccount);
     }
 
-    /// <summary>Every old e-mail of the account with its standing, in the order the account lists them; null without account.</summary>
-    public static async Task<IReadOnlyList<OldEmailStanding>?> ForAccountAsync(IQuerySession session, Guid accountId,
-        IReadOnlyList<LegacyAccountView> legacyAccounts, IReadOnlyCollection<string> oldNumbersCarriedOver, CancellationToken ct)
-    {
-        return await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct) is { } verifications
-            ? For(verifications, legacyAccounts, oldNumbersCarriedOver)
-            : null;
-    }
-
-    /// <summary>
-    /// The standings the migration status shows. Whether another account holds an e-mail is left out (not looked up): the
-    /// status does not tell, and the decisions that need it read it for their one e-mail (<see cref="OldEmailReads"/>).
-    /// </summary>
-    public static IReadOnlyList<OldEmailStanding> For(OldCpsEmailVerifications verifications, IReadOnlyList<LegacyAccountView> legacyAccounts,
-        IReadOnlyCollection<string> oldNumbersCarriedOver) =>
-        verifications.Emails
-            .Select(state => Of(verifications.Id, state, legacyAccounts.FirstOrDefault(l => l.OldEmail == state.Email), oldNumbersCarriedOver, null))
-            .ToList();
-
     /// <summary>
     /// Another account that proved it owns the e-mail: its claim row (every verification since verification exists has one),
-    /// or, for what happened before, a migration from the e-mail to that account or a support link on it.
+    /// or, for what happened before, a migration from the e-mail to that account or a support link on it. One round trip (and
+    /// one per other account that lists the e-mail without a claim: rare).
     /// </summary>
     public static async Task<Guid?> VerifiedByAnotherAccountAsync(IQuerySession session, Guid accountId, string email, LegacyAccountView? legacy,
         CancellationToken ct)
     {
-        if (await session.LoadAsync<OldCpsEmailClaim>(email, ct) is { } claim)
-            return claim.AccountId == accountId ? null : claim.AccountId;
+        var batch = session.CreateBatchQuery();
+        var claim = batch.Load<OldCpsEmailClaim>(email);
+        var before = VerifiedBeforeClaims(batch, accountId, email, legacy);
+        await batch.Execute(ct);
+        return await claim is { } c ? ClaimedByAnother(accountId, c) : await before(session, ct);
+    }
 
-        // Before verification existed (facts that no longer arise, so reading them is not a race).
-        if (legacy?.Products.FirstOrDefault(p => p.MigratedToAccountId is { } to && to != accountId) is { MigratedToAccountId: { } migratedTo })
-            return migratedTo;
-        if (legacy is not null)
-        {
-            // The account the old number was carried over to (not one that was issued an equal number).
-            var number = legacy.OldMembershipNumber;
-            var holders = await session.Query<AccountMembership>()
+    public static Guid? ClaimedByAnother(Guid accountId, OldCpsEmailClaim claim) => claim.AccountId == accountId ? null : claim.AccountId;
+
+    /// <summary>
+    /// For an e-mail without a claim row: queues in <paramref name="batch"/> the reads of what happened before verification
+    /// existed (facts that no longer arise, so reading them is not a race); the function returned decides once the batch ran.
+    /// </summary>
+    public static Func<IQuerySession, CancellationToken, Task<Guid?>> VerifiedBeforeClaims(IBatchedQuery batch, Guid accountId, string email,
+        LegacyAccountView? legacy)
+    {
+        var migratedTo = legacy?.Products.FirstOrDefault(p => p.MigratedToAccountId is { } to && to != accountId)?.MigratedToAccountId;
+        var number = legacy?.OldMembershipNumber;
+        // The account the old number was carried over to (not one that was issued an equal number).
+        var holders = number is null
+            ? null
+            : batch.Query<AccountMembership>()
                 .Where(m => m.MatchesSql(AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)), AccountSearch.ListOf(number))
                             && m.AccountId != accountId)
-                .ToListAsync(ct);
-            if (holders.FirstOrDefault(m => m.OldNumbersCarriedOver().Contains(number)) is { } holder)
-                return holder.AccountId;
-        }
-
-        var listing = await session.Query<AccountView>()
+                .ToList();
+        var listing = batch.Query<AccountView>()
             .Where(a => a.MatchesSql(AccountSearch.ListContains(nameof(AccountView.OldCpsEmails)), AccountSearch.ListOf(email)) && a.Id != accountId)
-            .Select(a => a.Id).ToListAsync(ct);
-        foreach (var other in listing)
+            .ToList();
+        return async (session, ct) =>
         {
-            var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(other, token: ct);
-            if (verifications?.Find(email)?.VerifiedBy is not null)
-                return other;
-        }
+            if (migratedTo is { } to)
+                return to;
+            if (holders is not null && (await holders).FirstOrDefault(m => m.OldNumbersCarriedOver().Contains(number!)) is { } holder)
+                return holder.AccountId;
+            foreach (var other in await listing)
+            {
+                var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(other.Id, token: ct);
+                if (verifications?.Find(email)?.VerifiedBy is not null)
+                    return other.Id;
+            }
 
-        return null;
+            return null;
+        };
     }
 }
 

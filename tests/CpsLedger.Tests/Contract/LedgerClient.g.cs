@@ -11227,6 +11227,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Runtime.Serialization.EnumMember(Value = @"old_email_unverified")]
         Old_email_unverified = 3,
 
+        [System.Runtime.Serialization.EnumMember(Value = @"old_email_verified_by_another_account")]
+        Old_email_verified_by_another_account = 4,
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -11329,6 +11332,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"unverified")]
         Unverified = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"verified_by_another_account")]
+        Verified_by_another_account = 3,
 
     }
 

@@ -92,6 +92,37 @@ public sealed class MigrationRulesTests
     }
 
     [Fact]
+    public void An_email_another_account_verified_is_not_one_to_prove_the_member_is_sent_to_support()
+    {
+        var juhan = Unverified("juhan@old.example") with
+        {
+            VerifiedByAnotherAccount = Guid.NewGuid(),
+            Pending = new PendingOldEmailCode(Guid.NewGuid(), Now, Now.AddHours(1), 5),
+        };
+        const string support = "Another business account has already proved that it owns juhan@old.example. If this account owns it, contact CPS support.";
+
+        var both = MigrationAvailability.Decide(Account, [Unverified("p@old.example"), juhan], [], [], Now);
+        Assert.Equal(MigrationUnavailableReason.OldEmailUnverified, both.Reason);
+        Assert.Contains("Prove that the account owns p@old.example:", both.Explanation);
+        Assert.Contains(support, both.Explanation);
+        Assert.Equal([OldEmailVerificationState.Unverified, OldEmailVerificationState.VerifiedByAnotherAccount],
+            both.OldEmailVerifications.Select(v => v.State));
+        // The code sent before the other account verified can no longer be entered.
+        Assert.Equal((null, null), (both.OldEmailVerifications[1].CodeExpiresAt, both.OldEmailVerifications[1].AttemptsLeft));
+
+        var only = MigrationAvailability.Decide(Account, [juhan], [], [], Now);
+        Assert.Equal((false, MigrationUnavailableReason.OldEmailVerifiedByAnotherAccount), (only.Available, only.Reason));
+        Assert.Equal(support, only.Explanation);
+
+        // Beside a verified e-mail with something to migrate: available, and the note says why the other is not shown.
+        var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
+        var open = MigrationAvailability.Decide(Account, [Verified("k@old.example"), juhan], [view], [], Now);
+        Assert.True(open.Available);
+        Assert.DoesNotContain("Prove", open.Explanation);
+        Assert.EndsWith(support, open.Explanation);
+    }
+
+    [Fact]
     public void Unlinking_is_refused_once_something_was_migrated_from_the_email()
     {
         var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };

@@ -208,6 +208,37 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_status_does_not_ask_to_prove_an_email_another_account_verified_it_sends_the_member_to_support()
+    {
+        const string p = "p@old.example", juhan = "juhan@old.example";
+        var owner = await App.OpenAccount("juhan@example.ee", [juhan]);
+        var account = await App.OpenAccount("p@example.ee", [p, juhan]);
+        await App.VerifyOldEmail(owner, juhan);
+        var member = App.Member(account);
+
+        var response = await member.GetAsync(LegacyFiles.MigrationUrl(account));
+        var status = await response.ReadAs<MigrationStatus>();
+        Assert.Equal((false, MigrationUnavailableReason.OldEmailUnverified), (status.Available, status.Reason));
+        Assert.Equal([(p, OldEmailVerificationState.Unverified), (juhan, OldEmailVerificationState.VerifiedByAnotherAccount)],
+            status.OldEmailVerifications.Select(v => (v.Email, v.State)));
+        Assert.Contains($"Prove that the account owns {p}:", status.Explanation);
+        Assert.Contains($"Another business account has already proved that it owns {juhan}. If this account owns it, contact CPS support.",
+            status.Explanation);
+        Assert.DoesNotContain(owner.ToString(), await response.Content.ReadAsStringAsync());
+        // What the status tells is what the API does.
+        var refused = await member.PostJson(OldEmails.CodesUrl(account), new { email = juhan }).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("verified_by_another_account", refused.Extension("reason"));
+
+        // Once p is proved, only CPS support can settle juhan: nothing to verify, and migrating says why.
+        await App.VerifyOldEmail(account, p);
+        status = await member.MigrationStatus(account);
+        Assert.Equal((false, MigrationUnavailableReason.OldEmailVerifiedByAnotherAccount), (status.Available, status.Reason));
+        Assert.DoesNotContain("Prove", status.Explanation);
+        var migrate = await member.PostAsync(LegacyFiles.MigrationUrl(account), null).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("old_email_verified_by_another_account", migrate.Extension("reason"));
+    }
+
+    [Fact]
     public async Task The_database_refuses_a_second_verification_of_one_email_also_when_two_accounts_enter_their_codes_at_once()
     {
         var first = await App.OpenAccount("first@example.ee", [LegacyFiles.Kadri]);
