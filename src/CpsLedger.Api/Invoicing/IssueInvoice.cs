@@ -303,12 +303,17 @@ public static class InvoiceEmails
 
     public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn, PayeeAccount payee)
     {
+        // The last whole day before the suspension. A grace shorter than a day (Invoicing:SuspensionGracePeriod allows any) leaves
+        // none: the day before the suspension's was a date already past when the e-mail went (seen in a QA drill with 40 s).
+        var payBy = suspensionOn.AddDays(-1);
+        var overdueOn = invoice.OverdueAt is { } at ? DateOnly.FromDateTime(at.UtcDateTime) : payBy;
+        var ask = payBy >= overdueOn ? $"Please pay by {payBy:yyyy-MM-dd}." : "Please pay now.";
         return Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open.
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
-                        Please pay by {suspensionOn.AddDays(-1):yyyy-MM-dd}. Without payment your CPS membership
+                        {ask} Without payment your CPS membership
                         ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
 
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}

@@ -321,6 +321,24 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void The_overdue_e_mail_asks_for_payment_by_the_day_before_the_suspension_and_never_by_a_day_already_past()
+    {
+        var overdueAt = new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero);
+        var invoice = TestInvoices.Issued() with { Status = InvoiceStatus.Overdue, OverdueAt = overdueAt };
+        string Body(DateOnly suspensionOn) =>
+            InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, suspensionOn, TestInvoices.Payee).TextBody!.ReplaceLineEndings("\n");
+
+        var fortnight = Body(new DateOnly(2026, 12, 18));
+        Assert.Contains("Please pay by 2026-12-17. Without payment your CPS membership", fortnight);
+        Assert.Contains("is suspended on 2026-12-18", fortnight);
+
+        // A grace of 40 seconds: the suspension falls on the day the invoice went overdue.
+        var sameDay = Body(new DateOnly(2026, 12, 4));
+        Assert.Contains("Please pay now. Without payment your CPS membership", sameDay);
+        Assert.DoesNotContain("2026-12-03", sameDay);
+    }
+
+    [Fact]
     public void A_card_invoice_e_mail_says_the_card_is_charged_when_one_is_on_file_and_asks_for_one_or_a_transfer_when_none_is()
     {
         var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
