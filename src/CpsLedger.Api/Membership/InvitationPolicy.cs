@@ -46,13 +46,24 @@ public static class InvitationPolicy
         if (membership?.Membership is not null)
             return null;
 
-        var invited = membership?.Invitation is not null;
-        if (!invited && points >= table.InvitationThreshold)
+        if (membership?.Invitation is null && points >= table.InvitationThreshold)
             return new InvitationIssued(accountId, newInvitationId, points, table.InvitationThreshold, table.TableVersion, now);
-        if (invited && points < table.InvitationThreshold)
+        if (WouldWithdraw(membership, points, table))
             return new InvitationWithdrawn(accountId, membership!.Invitation!.InvitationId, points, table.InvitationThreshold, now);
         return null;
     }
+
+    /// <summary>
+    /// An invitation in the stream that these points no longer reach: its review, after the commit that lowered them, withdraws it.
+    /// Joining and support's resend refuse it in between, as they would once it is withdrawn.
+    /// </summary>
+    public static bool WouldWithdraw(AccountMembership? membership, int points, TierTableView table) =>
+        membership is { Membership: null, Invitation: not null } && points < table.InvitationThreshold;
+
+    /// <summary>Why an invitation that <see cref="WouldWithdraw"/> does not stand, for a 409.</summary>
+    public static string BeingWithdrawn(int points, TierTableView table) =>
+        $"The invitation to join stands while the account has at least {table.InvitationThreshold} allocated points; it has {points} now, " +
+        "so the invitation is being withdrawn.";
 }
 
 /// <summary>What a review of one account reads: its membership stream (fetched for writing) and its committed points.</summary>

@@ -113,11 +113,8 @@ public static class JoinCpsEndpoint
                 $"An account can join once invited: it needs {context.Table.InvitationThreshold} allocated points and has {context.Eligibility.Points}.");
         // The invitation stands until its review withdraws it, after the commit that lowered the points: joining in between would
         // join on an invitation the rules have already ended.
-        if (InvitationPolicy.Decide(membership, membership.AccountId, context.Eligibility.Points, context.Table, Guid.Empty, clock.GetUtcNow())
-            is InvitationWithdrawn)
-            return Problems.Conflict("Not invited",
-                $"The invitation to join stands while the account has at least {context.Table.InvitationThreshold} allocated points; it has " +
-                $"{context.Eligibility.Points} now, so the invitation is being withdrawn.");
+        if (InvitationPolicy.WouldWithdraw(membership, context.Eligibility.Points, context.Table))
+            return Problems.Conflict("Not invited", InvitationPolicy.BeingWithdrawn(context.Eligibility.Points, context.Table));
         return ChosenTier(context.Eligibility, command) switch
         {
             null => Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +

@@ -44,13 +44,11 @@ public static class ResendInvitationEmailEndpoint
 
     // An invitation the policy would withdraw on the points now (its review still to run after the commit that lowered them) does
     // not stand: the e-mail would invite the member to a join that is refused (JoinCpsEndpoint.Validate).
-    public static ProblemDetails Validate(AccountMembership? membership, ResendingContext context, TimeProvider clock) =>
+    public static ProblemDetails Validate(AccountMembership? membership, ResendingContext context) =>
         membership?.Invitation is null
             ? Problems.Conflict("No standing invitation", "This account has no invitation to join that stands now, so there is nothing to resend.")
-            : InvitationPolicy.Decide(membership, membership.AccountId, context.Points, context.Table, Guid.Empty, clock.GetUtcNow()) is InvitationWithdrawn
-                ? Problems.Conflict("No standing invitation",
-                    $"The invitation stands while the account has at least {context.Table.InvitationThreshold} allocated points; it has " +
-                    $"{context.Points} now, so the invitation is being withdrawn and there is nothing to resend.")
+            : InvitationPolicy.WouldWithdraw(membership, context.Points, context.Table)
+                ? Problems.Conflict("No standing invitation", $"{InvitationPolicy.BeingWithdrawn(context.Points, context.Table)} There is nothing to resend.")
                 : WolverineContinue.NoProblems;
 
     // The reason travels in the event's headers too (for auditors); the headers belong to the session, set before the append.

@@ -122,14 +122,20 @@ public sealed class MembershipRulesTests
         Assert.Equal((409, "Term end not recorded yet"), (problem.Status, problem.Title));
     }
 
+    /// <summary>A tier table whose invitation threshold is 1,000 points (Silver still 500), and an account invited at 1,000.</summary>
+    private static (TierTableView Table, AccountMembership Invited) InvitedUnderAThousandPointThreshold()
+    {
+        var table = Table();
+        table.InvitationThreshold = 1000;
+        return (table, AccountMembership.Create((InvitationIssued)InvitationPolicy.Decide(null, Account, 1000, table, Guid.NewGuid(), Now)!));
+    }
+
     // The invitation stands in the stream until the review after a lowering commit withdraws it. A QA pass joined Silver (500
     // points) in between, at 600 points under a threshold of 1,000: an invitation the rules had already ended.
     [Fact]
     public void Joining_is_refused_while_an_invitation_the_points_no_longer_reach_still_stands()
     {
-        var table = Table();
-        table.InvitationThreshold = 1000;
-        var invited = AccountMembership.Create((InvitationIssued)InvitationPolicy.Decide(null, Account, 1000, table, Guid.NewGuid(), Now)!);
+        var (table, invited) = InvitedUnderAThousandPointThreshold();
         var clock = new Harness.FixedClock(Now);
 
         var below = JoinCpsEndpoint.Validate(invited, new JoiningContext(table, Eligibility.Decide(Account, 600, 1, table), "CPS-111-111-116"),
@@ -145,13 +151,10 @@ public sealed class MembershipRulesTests
     [Fact]
     public void Support_cannot_resend_an_invitation_the_points_no_longer_reach()
     {
-        var table = Table();
-        table.InvitationThreshold = 1000;
-        var invited = AccountMembership.Create((InvitationIssued)InvitationPolicy.Decide(null, Account, 1000, table, Guid.NewGuid(), Now)!);
-        var clock = new Harness.FixedClock(Now);
+        var (table, invited) = InvitedUnderAThousandPointThreshold();
 
-        var below = Api.Support.ResendInvitationEmailEndpoint.Validate(invited, new Api.Support.ResendingContext(600, table), clock);
-        var reached = Api.Support.ResendInvitationEmailEndpoint.Validate(invited, new Api.Support.ResendingContext(1000, table), clock);
+        var below = Api.Support.ResendInvitationEmailEndpoint.Validate(invited, new Api.Support.ResendingContext(600, table));
+        var reached = Api.Support.ResendInvitationEmailEndpoint.Validate(invited, new Api.Support.ResendingContext(1000, table));
 
         Assert.Equal((409, "No standing invitation"), (below.Status, below.Title));
         Assert.Contains("at least 1000 allocated points; it has 600 now", below.Detail);

@@ -83,7 +83,7 @@ namespace Internal.Generated.WolverineHandlers
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Membership.AccountMembership");
                 var resendingContext = await CpsLedger.Api.Support.ResendInvitationEmailEndpoint.LoadAsync(accountId, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails2 = CpsLedger.Api.Support.ResendInvitationEmailEndpoint.Validate(stream_membership.Aggregate, resendingContext, _timeProvider);
+                var problemDetails2 = CpsLedger.Api.Support.ResendInvitationEmailEndpoint.Validate(stream_membership.Aggregate, resendingContext);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails2, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
