@@ -88,6 +88,34 @@ public static class InvoicePdf
             void Right(string value, XFont font, XBrush brush, double x, double y) =>
                 g.DrawString(value, font, brush, x - g.MeasureString(value, font).Width, y);
 
+            // Text longer than the room it has, broken at spaces into lines that fit (a single word wider than the room keeps its line).
+            // Drawn as one string, the outside-EU VAT mention and finance's reasons (up to 300 characters) ran off the page, where
+            // neither the reader nor a text extraction sees them.
+            List<string> Wrap(string value, XFont font, double width)
+            {
+                var lines = new List<string>();
+                foreach (var paragraph in value.ReplaceLineEndings("\n").Split('\n'))
+                {
+                    var line = "";
+                    foreach (var word in paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    {
+                        var longer = line.Length == 0 ? word : $"{line} {word}";
+                        // A point of slack: the replacement notice ends on the right margin to a fraction of a point, and stays one line.
+                        if (line.Length > 0 && g.MeasureString(longer, font).Width > width + 1)
+                        {
+                            lines.Add(line);
+                            line = word;
+                        }
+                        else
+                            line = longer;
+                    }
+
+                    lines.Add(line);
+                }
+
+                return lines;
+            }
+
             // Seller (left) and document title (right).
             var seller = sheet.Seller;
             var y = 62.0;
@@ -122,10 +150,14 @@ public static class InvoicePdf
             y = Math.Max(y, metaY) + 18;
             g.DrawString("Bill to", smallBold, grey, left, y);
             y += 13;
-            g.DrawString(invoice.Buyer?.Name ?? invoice.CompanyName, bold, XBrushes.Black, left, y);
-            y += 12.5;
+            foreach (var line in Wrap(invoice.Buyer?.Name ?? invoice.CompanyName, bold, right - left))
+            {
+                g.DrawString(line, bold, XBrushes.Black, left, y);
+                y += 12.5;
+            }
+
             var buyerLines = invoice.Buyer?.Address?.Lines() ?? [EuMemberStates.NameOf(invoice.Country)];
-            foreach (var line in buyerLines)
+            foreach (var line in buyerLines.SelectMany(l => Wrap(l, text, right - left)))
             {
                 g.DrawString(line, text, XBrushes.Black, left, y);
                 y += 12.5;
@@ -140,8 +172,12 @@ public static class InvoicePdf
             // A corrected invoice names the one it replaces, above its lines.
             if (sheet.Title == "INVOICE" && InvoiceWording.Replacement(invoice) is { } replacement)
             {
-                y += 14;
-                g.DrawString(replacement, bold, accent, left, y);
+                foreach (var line in Wrap(replacement, bold, right - left))
+                {
+                    y += 14;
+                    g.DrawString(line, bold, accent, left, y);
+                }
+
                 y += 6;
             }
 
@@ -155,10 +191,16 @@ public static class InvoicePdf
             var vatRate = InvoiceWording.Percent(invoice.VatTreatment?.Rate ?? invoice.VatRate);
             foreach (var line in invoice.Lines)
             {
-                g.DrawString(line.Description, text, XBrushes.Black, left + 6, y);
                 Right(vatRate, text, XBrushes.Black, right - 120, y);
                 Right(InvoiceWording.Money(line.Amount), text, XBrushes.Black, right - 6, y);
-                y += 16;
+                var description = Wrap(line.Description, text, right - 120 - 50 - (left + 6));
+                foreach (var part in description)
+                {
+                    g.DrawString(part, text, XBrushes.Black, left + 6, y);
+                    y += 12;
+                }
+
+                y += 4;
             }
 
             g.DrawLine(rule, left, y - 8, right, y - 8);
@@ -202,27 +244,42 @@ public static class InvoicePdf
             y += 14;
             if (InvoiceWording.VatMention(invoice) is { } mention)
             {
-                g.DrawString(mention, smallBold, XBrushes.Black, left, y);
-                y += 12;
+                foreach (var line in Wrap(mention, smallBold, right - left))
+                {
+                    g.DrawString(line, smallBold, XBrushes.Black, left, y);
+                    y += 10;
+                }
+
+                y += 2;
             }
 
             // Payment (or settlement) instructions, boxed.
             y += 14;
-            var boxHeight = 22 + 13.0 * sheet.PaymentLines.Count;
-            g.DrawRectangle(rule, shade, left, y - 14, right - left, boxHeight);
-            g.DrawString(sheet.PaymentHeading, bold, XBrushes.Black, left + 10, y + 2);
-            y += 17;
+            // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are. Each wrapped to the box.
+            var rows = new List<(string? Label, string Value, XFont Font, double X)>();
             foreach (var line in sheet.PaymentLines)
             {
-                // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are.
                 var pair = System.Text.RegularExpressions.Regex.Match(line, "^(Account holder|IBAN|BIC|Reference): (.*)$");
                 if (pair.Success)
                 {
-                    g.DrawString(pair.Groups[1].Value, text, grey, left + 22, y);
-                    g.DrawString(pair.Groups[2].Value, pair.Groups[1].Value is "IBAN" or "Reference" ? bold : text, XBrushes.Black, left + 120, y);
+                    var font = pair.Groups[1].Value is "IBAN" or "Reference" ? bold : text;
+                    var values = Wrap(pair.Groups[2].Value, font, right - 10 - (left + 120));
+                    for (var i = 0; i < values.Count; i++)
+                        rows.Add((i == 0 ? pair.Groups[1].Value : null, values[i], font, left + 120));
                 }
                 else
-                    g.DrawString(line, text, XBrushes.Black, left + 10, y);
+                    rows.AddRange(Wrap(line, text, right - 10 - (left + 10)).Select(part => ((string?)null, part, text, left + 10)));
+            }
+
+            var boxHeight = 22 + 13.0 * rows.Count;
+            g.DrawRectangle(rule, shade, left, y - 14, right - left, boxHeight);
+            g.DrawString(sheet.PaymentHeading, bold, XBrushes.Black, left + 10, y + 2);
+            y += 17;
+            foreach (var (label, value, font, x) in rows)
+            {
+                if (label is not null)
+                    g.DrawString(label, text, grey, left + 22, y);
+                g.DrawString(value, font, XBrushes.Black, x, y);
                 y += 13;
             }
 

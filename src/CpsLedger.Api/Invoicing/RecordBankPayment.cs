@@ -136,9 +136,14 @@ public static class RecordBankPaymentEndpoint
     {
         if (invoice is null)
             return WolverineContinue.NoProblems; // no claim: Before answered
+        // A member may pay the invoice first received after finance replaced it: the replacement charges the same, so finance is
+        // pointed to it rather than only told to refund money the member then owes again.
         if (invoice.Status == InvoiceStatus.Cancelled)
-            return Problems.Conflict("Invoice cancelled",
-                $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}: nothing is owed on it. Refund the transfer.");
+            return Problems.Conflict("Invoice cancelled", invoice.ReplacedBy is { } replacement
+                ? $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber} and replaced by invoice " +
+                  $"{replacement}: nothing is owed on {invoice.InvoiceNumber}. If the transfer pays that charge, record it against {replacement} " +
+                  "(invoiceNumber); otherwise refund it."
+                : $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}: nothing is owed on it. Refund the transfer.");
         if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
             return Problems.Invalid("currency", $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}.");
         if (invoice.Payments.Any(p => string.Equals(p.BankReference, command.BankReference.Trim(), StringComparison.OrdinalIgnoreCase)))

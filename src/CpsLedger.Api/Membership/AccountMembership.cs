@@ -341,6 +341,17 @@ public sealed record AccountMembership
         Membership = Membership is { } term && term.MembershipId == e.MembershipId
             ? term with { TierCode = e.TierCode, TierName = e.TierName, TierKind = e.TierKind, AnnualFee = e.AnnualFee, TierTableVersion = e.TierTableVersion }
             : Membership,
+        // A card renewal the member did not choose renews on the tier held at the term end (RenewalDecision.End), so after an upgrade
+        // the proposed next term is the upgraded tier; left at the offer's, the portal showed one fee and the term end charged another.
+        // A bank-transfer renewal keeps the tier invoiced ahead, and a member's own choice stands.
+        Renewal = Renewal is { ChosenByMember: false, StoppedAt: null, OfferedAt: not null } renewal && renewal.MembershipId == e.MembershipId &&
+                  Membership is { PaymentMethod: PaymentMethod.Card } current && current.MembershipId == e.MembershipId
+            ? renewal with
+            {
+                Proposed = Proposal(current, RenewalTerms.RenewalOf(e.MembershipId), e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
+                    e.TierTableVersion),
+            }
+            : Renewal,
         TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, Membership?.MembershipNumber ?? "", e.TierCode, e.TierName, e.AnnualFee, e.Currency,
             e.EffectiveOn, TierChange.Upgraded, new TierUpgrade(e.UpgradeId, e.InvoiceId, e.FromTierName, e.FromAnnualFee, e.DaysRemaining, e.DaysInTerm,
                 e.ProRataAmount))],

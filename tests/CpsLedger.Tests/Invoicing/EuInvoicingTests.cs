@@ -189,6 +189,35 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_buyer_outside_the_eu_reads_the_whole_legal_mention_and_a_credit_note_the_whole_reason_on_the_pdf_page()
+    {
+        // The outside-EU mention and finance's reasons (up to 300 characters) are longer than the page is wide: drawn on one line,
+        // their end ran off the page, and pdftotext (like a reader) shows only what is on it.
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("CH", "bank_transfer", billingDetails: Billing("Bahnhofstrasse 1", "8001", "Zürich", "CH", null));
+        await App.FastForward(IssueDelay);
+        var member = App.Member(account);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(VatCategory.OutsideScope, invoice.VatTreatment!.Category);
+        static string Words(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
+
+        var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        var text = Words(await PdfPictures.Text(pdf));
+        Assert.Contains(VatRules.OutsideScopeMention, text);
+        Assert.Contains($"Reference {CreditorReferences.Grouped(invoice.CreditorReference)} (or quote {invoice.InvoiceNumber})", text);
+
+        var reason = "The member asked on the phone that the invoice be addressed to the head office in Basel rather than the branch in " +
+                     "Zürich; agreed with the finance lead, ticket CPS-SUP-9912, see the e-mail of 2026-11-24 for the new address and contact";
+        var cancelled = await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason })
+            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
+        var notePdf = await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf")).Content
+            .ReadAsByteArrayAsync();
+        var noteText = Words(await PdfPictures.Text(notePdf));
+        Assert.Contains(VatRules.OutsideScopeMention, noteText);
+        Assert.Contains($"Reason: {reason}", noteText);
+    }
+
+    [Fact]
     public async Task The_pdf_the_e_mail_and_the_e_invoice_show_the_same_amounts_from_one_calculation()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);

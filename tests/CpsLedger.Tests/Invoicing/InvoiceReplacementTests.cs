@@ -145,6 +145,31 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_transfer_quoting_a_replaced_invoice_is_refused_naming_the_replacement_it_may_pay_not_only_as_one_to_refund()
+    {
+        // A member paying the invoice first received quotes its number after finance replaced it. The refusal said "nothing is owed
+        // on it. Refund the transfer", while the replacement for the same charge was open and owed: finance was sent to refund money
+        // the member then owed again.
+        var (account, number, creditNote) = await CancelledInvoice();
+        var replacement = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/replacement",
+            new { reason = "Reissued" }).ReadAs<InvoiceReplacement>(HttpStatusCode.Created));
+
+        var refused = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 248m, "OLD-REF"))
+            .ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Invoice cancelled", refused.Title);
+        Assert.Contains($"cancelled by credit note {creditNote} and replaced by invoice {replacement.InvoiceNumber}", refused.Detail);
+        Assert.Contains($"record it against {replacement.InvoiceNumber}", refused.Detail);
+        Assert.Equal(0, await Count("payment_received"));
+
+        // A cancelled invoice nothing replaced (yet): refund, as before.
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/{replacement.InvoiceNumber}/cancellation", new { reason = "Duplicate" }))
+            .ShouldBe(HttpStatusCode.Created);
+        var plain = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(replacement.InvoiceNumber, 248m, "OLD-REF-2"))
+            .ReadProblem(HttpStatusCode.Conflict);
+        Assert.EndsWith("nothing is owed on it. Refund the transfer.", plain.Detail);
+    }
+
+    [Fact]
     public async Task Two_replacements_of_one_cancelled_invoice_at_once_issue_one_invoice_and_one_is_refused()
     {
         var (account, number, _) = await CancelledInvoice();

@@ -148,6 +148,24 @@ public sealed class MembershipRulesTests
         Assert.Same(Wolverine.Http.WolverineContinue.NoProblems, reached);
     }
 
+    // The invitation is issued by the review after the commit that raised the points. A QA pass joined right after registering a
+    // 1,300-point product and was told "it needs 500 allocated points and has 1300": a refusal that contradicted itself.
+    [Fact]
+    public void Joining_before_the_invitation_the_points_reached_is_recorded_is_told_it_is_being_issued()
+    {
+        var table = Table();
+        var problem = JoinCpsEndpoint.Validate(null, new JoiningContext(table, Eligibility.Decide(Account, 1300, 1, table), ""),
+            new JoinCps("silver", PaymentMethod.Card), new Harness.FixedClock(Now));
+
+        Assert.Equal((409, "Not invited"), (problem.Status, problem.Title));
+        Assert.DoesNotContain("needs 500 allocated points and has 1300", problem.Detail);
+        Assert.Contains("1300 allocated points, at least the 500 an invitation needs: the invitation is being issued", problem.Detail);
+
+        var below = JoinCpsEndpoint.Validate(null, new JoiningContext(table, Eligibility.Decide(Account, 499, 1, table), ""),
+            new JoinCps("silver", PaymentMethod.Card), new Harness.FixedClock(Now));
+        Assert.Contains("it needs 500 allocated points and has 499", below.Detail);
+    }
+
     [Fact]
     public void Support_cannot_resend_an_invitation_the_points_no_longer_reach()
     {

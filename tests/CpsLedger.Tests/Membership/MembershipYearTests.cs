@@ -428,6 +428,34 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task An_upgrade_after_a_card_offer_shows_the_renewal_on_the_upgraded_tier_the_term_end_renews_on()
+    {
+        // A card renewal follows the upgraded tier unless the member chose another (docs/programme.md). The offer had pre-selected Gold;
+        // after the upgrade the membership and the explanation still said Gold while the term end renewed, and charged, Platinum.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal("gold", (await Membership(account)).Renewal!.Proposed!.TierCode);
+        await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
+            .ReadAs<TierUpgradeConfirmation>());
+
+        var renewal = (await Membership(account)).Renewal!;
+        Assert.Equal((false, "platinum", 350m), (renewal.ChosenByMember, renewal.Proposed!.TierCode, renewal.Proposed.AnnualFee));
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+        Assert.Equal((RenewalStatus.Offered, "platinum"), (explanation.Membership!.Renewal, explanation.Membership.RenewalTier));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal("platinum", (await Membership(account)).Membership!.TierCode);
+        var verification = await Support.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<Api.Audit.VerificationReport>();
+        Assert.Empty(verification.Differences);
+    }
+
+    [Fact]
     public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
     {
         await Billing.ListThousandPointModel(App.Store);
