@@ -326,7 +326,10 @@ public static class SendRenewalOfferEmailHandler
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
-        await mail.SendAsync(MembershipYearEmails.Offer(account, term, renewal, table), ct);
+        // Read when the e-mail is written, as the card invoice's: a card renewal needs a card on file at the term end.
+        var cardOnFile = term.PaymentMethod == PaymentMethod.Card
+                         && await session.LoadAsync<PaymentCard>(PaymentCardStream.For(message.AccountId), ct) is not null;
+        await mail.SendAsync(MembershipYearEmails.Offer(account, term, renewal, table, cardOnFile), ct);
     }
 }
 
@@ -359,7 +362,9 @@ public static class SendMembershipEndedEmailHandler
 
 public static class MembershipYearEmails
 {
-    public static MimeMessage Offer(AccountView account, MembershipTerm term, RenewalState renewal, TierTableView? table)
+    /// <param name="cardOnFile">For a card membership: whether a card is on file as the e-mail is written. Without one the term end
+    /// does not renew (<see cref="RenewalDecision.End"/>), so the e-mail asks for a card instead of announcing the renewal.</param>
+    public static MimeMessage Offer(AccountView account, MembershipTerm term, RenewalState renewal, TierTableView? table, bool cardOnFile)
     {
         var tiers = renewal.EligibleTiers
             .Select(code => table?.Tiers.FirstOrDefault(t => t.Code == code))
@@ -371,19 +376,28 @@ public static class MembershipYearEmails
                Your account's points no longer reach any CPS level, so your membership ends on {term.EndsOn:yyyy-MM-dd}.
                Register your products in the CPS portal: once your points reach a level again you are invited to join.
                """
-            : term.PaymentMethod == PaymentMethod.Card
+            : term.PaymentMethod == PaymentMethod.Card && cardOnFile
                 ? $"""
                    Your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({next.AnnualFee:0.00} {next.Currency}) for
                    {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}. The invoice follows the renewal and your card on file is charged
                    on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
+                   """
+            : term.PaymentMethod == PaymentMethod.Card
+                ? $"""
+                   There is no payment card on file, and a card membership renews only with one. Add a card in the CPS portal by
+                   {term.EndsOn:yyyy-MM-dd} and your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName}
+                   ({next.AnnualFee:0.00} {next.Currency}) for {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}; the invoice follows
+                   the renewal and the card is charged on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
                    """
                 : $"""
                    Your renewal invoice for {next.TierName} ({next.AnnualFee:0.00} {next.Currency}, {next.StartsOn:yyyy-MM-dd} to
                    {next.EndsOn:yyyy-MM-dd}) follows in a separate e-mail. Paid by {term.EndsOn:yyyy-MM-dd}, your membership renews on
                    {next.StartsOn:yyyy-MM-dd}; unpaid, it ends on {term.EndsOn:yyyy-MM-dd}.
                    """;
-        return Plain(account, $"renewal-offer-{term.MembershipId:N}@cpsledger",
-            $"Your CPS membership {term.MembershipNumber} renews on {term.EndsOn.AddDays(1):yyyy-MM-dd}", $"""
+        var subject = next is not null && term.PaymentMethod == PaymentMethod.Card && !cardOnFile
+            ? $"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew"
+            : $"Your CPS membership {term.MembershipNumber} renews on {term.EndsOn.AddDays(1):yyyy-MM-dd}";
+        return Plain(account, $"renewal-offer-{term.MembershipId:N}@cpsledger", subject, $"""
             Dear {account.CompanyName},
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) runs until {term.EndsOn:yyyy-MM-dd}.
@@ -422,8 +436,8 @@ public static class MembershipYearEmails
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {term.EndedBecause}.
 
-            Your products and points stay registered. When your points reach a CPS level you are invited to join again; a new
-            membership gets a new membership number.
+            Your products and points stay registered. Whenever they reach a CPS level you are invited to join again (at once if
+            they reach one now); a new membership gets a new membership number.
 
             Canon Professional Services
             """);

@@ -107,6 +107,31 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_card_membership_without_a_card_on_file_is_asked_for_one_by_its_offer_not_told_it_renews()
+    {
+        // The term end renews a card membership only with a card on file (RenewalDecision.End). The offer said "renews on" and "your
+        // card on file is charged" to a member who had none (a QA pass, 2026-12-04); it now asks for the card, and the lapse follows.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card");
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        // Paid by transfer, so that the term is in good standing and only the card is missing.
+        await PayInFull(await App.Member(account).SingleInvoice(account), "B-NO-CARD");
+
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var offer = Email($"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Equal($"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew", offer.Subject);
+        Assert.Contains("There is no payment card on file", offer.TextBody);
+        Assert.DoesNotContain("your card on file is charged", offer.TextBody);
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal("lapsed, no card on file to renew with", Assert.Single((await Membership(account)).PastMemberships).EndedBecause);
+        // Its points still reach a level, so it is invited again at once: the e-mail no longer says "when your points reach" one.
+        Assert.Contains("you are invited to join again (at once if", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.NotNull((await Membership(account)).Invitation);
+    }
+
+    [Fact]
     public async Task A_bank_transfer_renewal_is_invoiced_with_the_offer_due_by_term_end_and_renews_once_paid()
     {
         await Billing.ListThousandPointModel(App.Store);
