@@ -527,7 +527,7 @@ async function auditView(id) {
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
-        'products, serial claims, membership), field by field, and recomputes its hash chains.'),
+        'products, serial claims, membership, the old CPS accounts it migrates from), field by field, and recomputes its hash chains.'),
       h('div', { class: 'actions' }, h('button', {
         type: 'button',
         onclick: async event => {
