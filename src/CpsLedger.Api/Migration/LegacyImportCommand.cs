@@ -35,11 +35,25 @@ public sealed class LegacyImportCommand : JasperFxAsyncCommand<LegacyImportInput
             return false;
         }
 
+        // Checked before anything is read or written: the user is recorded on every event as who imported (a blank one would
+        // leave them without an author), and a batch size below one is no batch.
+        if (input.UserFlag is { } named && string.IsNullOrWhiteSpace(named))
+        {
+            await output.WriteLineAsync("--user must name who imports: it is recorded on every event. Leave it out for cli-<operating system user>.");
+            return false;
+        }
+
+        if (input.BatchSizeFlag is < 1)
+        {
+            await output.WriteLineAsync($"--batch-size must be at least 1 (products per batch), not {input.BatchSizeFlag}.");
+            return false;
+        }
+
         using var host = input.BuildHost();
         var store = host.Services.GetRequiredService<IDocumentStore>();
         var clock = host.Services.GetRequiredService<TimeProvider>();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(LegacyImport));
-        var user = input.UserFlag ?? $"cli-{Environment.UserName}";
+        var user = input.UserFlag?.Trim() ?? $"cli-{Environment.UserName}";
         var importId = Guid.CreateVersion7().ToString();
 
         var invalid = 0;

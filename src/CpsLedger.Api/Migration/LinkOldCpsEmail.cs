@@ -83,8 +83,10 @@ public static class OldCpsEmailLinks
     /// An e-mail can be unlinked until something was migrated from it to this account (products, or the old membership number):
     /// after that the link explains where those came from.
     /// </summary>
+    /// <param name="numbersCarriedOverFromEmail">The old membership numbers carried over to the account from this e-mail
+    /// (<see cref="NumbersCarriedOver"/>), not from another old e-mail that shares its number.</param>
     public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, LegacyAccountView? legacy,
-        IReadOnlyCollection<string> oldNumbersCarriedOver)
+        IReadOnlyCollection<string> numbersCarriedOverFromEmail)
     {
         if (string.IsNullOrWhiteSpace(reason))
             return Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail.");
@@ -94,7 +96,7 @@ public static class OldCpsEmailLinks
             return Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}.");
 
         var migrated = legacy?.Products.Count(p => p.MigratedToAccountId == account.Id) ?? 0;
-        if (migrated > 0 || (legacy is not null && oldNumbersCarriedOver.Contains(legacy.OldMembershipNumber)))
+        if (migrated > 0 || (legacy is not null && numbersCarriedOverFromEmail.Contains(legacy.OldMembershipNumber)))
         {
             return Problems.Conflict("Already migrated",
                 $"{(migrated > 0 ? $"{migrated} product{(migrated == 1 ? " was" : "s were")}" : "The old membership number was")} migrated " +
@@ -148,7 +150,9 @@ public static class LinkOldCpsEmailEndpoint
 }
 
 /// <summary>What an unlink decides on, read under the old e-mail's lock: the account's stream, its old account (if imported), its membership.</summary>
-public sealed record UnlinkReads(IEventStream<BusinessAccount> Account, LegacyAccountView? Legacy, AccountMembership? Membership);
+/// <param name="NumbersCarriedOverFromEmail">The old membership numbers carried over to the account from this e-mail.</param>
+public sealed record UnlinkReads(IEventStream<BusinessAccount> Account, LegacyAccountView? Legacy, AccountMembership? Membership,
+    IReadOnlyCollection<string> NumbersCarriedOverFromEmail);
 
 public static class UnlinkOldCpsEmailEndpoint
 {
@@ -170,13 +174,14 @@ public static class UnlinkOldCpsEmailEndpoint
         var legacy = batch.Load<LegacyAccountView>(LegacyStreamId(email));
         var membership = batch.Load<AccountMembership>(MembershipStream.For(accountId));
         await batch.Execute(ct);
-        return new UnlinkReads(await account, await legacy, await membership);
+        var carriedOver = await NumbersCarriedOver.ByOldEmailIfSharedAsync(session, accountId, await membership, [await legacy], ct);
+        return new UnlinkReads(await account, await legacy, await membership, carriedOver.From(Normalized(email)));
     }
 
     public static ProblemDetails Validate(UnlinkReads reads, string email, string? reason) =>
         reads.Account.Aggregate is not { } account
             ? Problems.AccountNotFound
-            : OldCpsEmailLinks.ValidateUnlink(account, Normalized(email), reason, reads.Legacy, reads.Membership?.OldNumbersCarriedOver() ?? []);
+            : OldCpsEmailLinks.ValidateUnlink(account, Normalized(email), reason, reads.Legacy, reads.NumbersCarriedOverFromEmail);
 
     public static void Before(string? reason, IDocumentSession session) => Support.SupportReason.Record(session, reason?.Trim() ?? "");
 

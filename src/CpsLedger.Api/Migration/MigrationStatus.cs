@@ -203,7 +203,8 @@ public static class MigrationStatusEndpoint
     /// <summary>
     /// The account, the legacy accounts of its verified old e-mails (by their derived ids: no scan) and the status; null without
     /// account. Four round trips: the account; its old accounts, membership and e-mail claims; its verifications; then, in one
-    /// batch, who holds the old numbers and, for unverified e-mails without a claim, the facts from before claims existed.
+    /// batch, who holds the old numbers and, for unverified e-mails without a claim, the facts from before claims existed. One more
+    /// (the membership stream) when a number the account carried over is also an unverified e-mail's: which e-mail it came from.
     /// </summary>
     public static async Task<MigrationRead?> ReadAsync(IQuerySession session, Guid accountId, DateTimeOffset now, CancellationToken ct)
     {
@@ -223,11 +224,13 @@ public static class MigrationStatusEndpoint
         var claims = (await claimsRead).ToDictionary(c => c.Id);
         var membership = await membershipRead;
         var numbers = membership?.MembershipNumbers ?? [];
-        var carriedOver = membership?.OldNumbersCarriedOver() ?? [];
 
         var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId, token: ct);
+        var carriedOver = await NumbersCarriedOver.ByOldEmailIfSharedAsync(session, accountId, membership,
+            ordered.Where(l => verifications?.Find(l.OldEmail) is { VerifiedBy: null }), ct);
         var own = verifications?.Emails
-            .Select(state => OldEmailStandings.Of(accountId, state, ordered.FirstOrDefault(l => l.OldEmail == state.Email), carriedOver, null))
+            .Select(state => OldEmailStandings.Of(accountId, state, ordered.FirstOrDefault(l => l.OldEmail == state.Email),
+                carriedOver.From(state.Email), null))
             .ToList() ?? [];
         var verified = own.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
 

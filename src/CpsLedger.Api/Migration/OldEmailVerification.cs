@@ -236,15 +236,16 @@ public static class OldEmailStandings
     /// The upgrade decision, applied on read so that replaying or rebuilding existing data gives the same answer: an e-mail
     /// something was migrated from to this account (a product, or the membership number) counts as verified.
     /// </summary>
-    /// <param name="oldNumbersCarriedOver">The account's <see cref="AccountMembership.OldNumbersCarriedOver"/>: a number it was
-    /// issued says nothing about an old e-mail.</param>
+    /// <param name="numbersCarriedOverFromEmail">The old membership numbers carried over to the account from this e-mail
+    /// (<see cref="NumbersCarriedOver"/>): a number it was issued, or one carried over from another old e-mail that shares it,
+    /// says nothing about this one.</param>
     public static OldEmailStanding Of(Guid accountId, OldCpsEmailVerificationState state, LegacyAccountView? legacy,
-        IReadOnlyCollection<string> oldNumbersCarriedOver, Guid? verifiedByAnotherAccount)
+        IReadOnlyCollection<string> numbersCarriedOverFromEmail, Guid? verifiedByAnotherAccount)
     {
         if (state.VerifiedBy is { } method)
             return new OldEmailStanding(state.Email, method, state.VerifiedAt, null, verifiedByAnotherAccount);
         var migrated = legacy is not null
-                       && (legacy.Products.Any(p => p.MigratedToAccountId == accountId) || oldNumbersCarriedOver.Contains(legacy.OldMembershipNumber));
+                       && (legacy.Products.Any(p => p.MigratedToAccountId == accountId) || numbersCarriedOverFromEmail.Contains(legacy.OldMembershipNumber));
         return migrated
             ? new OldEmailStanding(state.Email, OldCpsEmailVerificationMethod.MigratedBeforeVerification,
                 legacy!.Products.Where(p => p.MigratedToAccountId == accountId).Min(p => p.MigratedAt), null, verifiedByAnotherAccount)
@@ -291,8 +292,14 @@ public static class OldEmailStandings
         {
             if (migratedTo is { } to)
                 return to;
-            if (holders is not null && (await holders).FirstOrDefault(m => m.OldNumbersCarriedOver().Contains(number!)) is { } holder)
-                return holder.AccountId;
+            // Only an account the number was carried over to from this very e-mail: old accounts can share a number, and the one
+            // it came from says nothing of who owns the other mailboxes.
+            foreach (var holder in holders is null ? [] : (await holders).Where(m => m.OldNumbersCarriedOver().Contains(number!)))
+            {
+                if ((await NumbersCarriedOver.ByOldEmailAsync(session, holder.AccountId, ct))[email].Contains(number!))
+                    return holder.AccountId;
+            }
+
             foreach (var other in await listing)
             {
                 var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(other.Id, token: ct);
@@ -303,6 +310,36 @@ public static class OldEmailStandings
             return null;
         };
     }
+}
+
+/// <summary>
+/// The old membership numbers carried over to an account, by the old e-mail each came from, read from the account's
+/// <see cref="LegacyMembershipNumberRecorded"/> events (each names its e-mail; the membership document keeps only the numbers).
+/// Old numbers were free text, so two old accounts can share one: it is recorded once, from the e-mail migrated first, and
+/// proves nothing about the other e-mail.
+/// </summary>
+public static class NumbersCarriedOver
+{
+    public static ILookup<string, string> None { get; } = Array.Empty<string>().ToLookup(e => e, e => e);
+
+    public static async Task<ILookup<string, string>> ByOldEmailAsync(IQuerySession session, Guid accountId, CancellationToken ct) =>
+        (await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
+        .Select(e => e.Data).OfType<LegacyMembershipNumberRecorded>().ToLookup(e => e.OldEmail, e => e.MembershipNumber);
+
+    /// <summary>
+    /// The same, read only when it can matter: when a number the account carried over is the number of one of
+    /// <paramref name="legacy"/> (otherwise no e-mail of theirs can count as proved by it).
+    /// </summary>
+    public static async Task<ILookup<string, string>> ByOldEmailIfSharedAsync(IQuerySession session, Guid accountId, AccountMembership? membership,
+        IEnumerable<LegacyAccountView?> legacy, CancellationToken ct)
+    {
+        var carriedOver = membership?.OldNumbersCarriedOver() ?? [];
+        return carriedOver.Count > 0 && legacy.Any(l => l is not null && carriedOver.Contains(l.OldMembershipNumber))
+            ? await ByOldEmailAsync(session, accountId, ct)
+            : None;
+    }
+
+    public static IReadOnlyCollection<string> From(this ILookup<string, string> numbers, string email) => [.. numbers[email]];
 }
 
 public static class OldEmailVerificationRegistration

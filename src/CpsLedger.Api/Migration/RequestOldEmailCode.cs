@@ -232,6 +232,7 @@ public static class OldEmailReads
         var legacy = await session.LoadAsync<LegacyAccountView>(LegacyIds.AccountFor(email), ct);
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(verifications.Id), ct);
         var other = await OldEmailStandings.VerifiedByAnotherAccountAsync(session, verifications.Id, email, legacy, ct);
-        return OldEmailStandings.Of(verifications.Id, state, legacy, membership?.OldNumbersCarriedOver() ?? [], other);
+        var carriedOver = await NumbersCarriedOver.ByOldEmailIfSharedAsync(session, verifications.Id, membership, [legacy], ct);
+        return OldEmailStandings.Of(verifications.Id, state, legacy, carriedOver.From(email), other);
     }
 }

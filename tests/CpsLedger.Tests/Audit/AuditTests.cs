@@ -1,11 +1,13 @@
 using System.Net;
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Support;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Migration;
 using Marten;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -412,6 +414,32 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var history = await History(account, "types=old_cps_email_linked,old_cps_email_unlinked");
         Assert.Equal(["Ticket CPS-SUP-9: owner proved the old account", "Linked to the wrong account"], history.Items.Select(i => i.Reason));
         Assert.True((await Verification($"?accountId={account}")).Agrees);
+    }
+
+    [Fact]
+    public async Task One_accounts_verification_checks_the_old_cps_accounts_its_migration_reads()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        var clean = await Verification($"?accountId={account}");
+        Assert.True(clean.Agrees, string.Join("; ", clean.Differences));
+
+        // The old account's view says a migrated product is waiting again, and the lens still waiting for its model has a forged
+        // dealer in its stored event: the status and MIGRATE PRODUCTS would show and move what the events never said.
+        var legacy = LegacyIds.AccountFor(LegacyFiles.Kadri);
+        await Sql($"update cpsledger_tests.mt_doc_legacyaccountview set data = jsonb_set(data, '{{Products,0,MigratedToAccountId}}', 'null') " +
+                  $"where id = '{legacy}'");
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = '{legacy}' " +
+                  "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = 'LENS-1'");
+
+        var report = await Verification($"?accountId={account}");
+        Assert.False(report.Agrees);
+        Assert.Contains(report.Differences, d => (d.Document, d.Id, d.Field) == ("LegacyAccountView", legacy.ToString(), "$.Products[0].MigratedToAccountId"));
+        var edited = Assert.Single(report.ChainBreaks);
+        Assert.Equal((legacy, "edited"), (edited.ChainId, edited.Problem));
     }
 
     [Fact]

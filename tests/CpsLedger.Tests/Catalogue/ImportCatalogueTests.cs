@@ -11,6 +11,26 @@ namespace CpsLedger.Tests.Catalogue;
 public sealed class ImportCatalogueTests(LedgerApp app) : LedgerTest(app)
 {
     [Fact]
+    public async Task The_command_refuses_a_blank_user_with_the_reason_and_imports_nothing()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"catalogue-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, "code,name,category,points\nEOS-R8,EOS R8,camera_body,130\n");
+        try
+        {
+            // The user is written on every catalogue event as who imported: a blank one would leave them without an author.
+            var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "catalogue-import", file, "--user", " ");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("--user must name who imports", output);
+            Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+            await (await App.ClientAs(LedgerRoles.Support).GetAsync("/api/catalogue/models/EOS-R8")).ShouldBe(HttpStatusCode.NotFound);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Support_imports_a_csv_file_and_every_model_is_in_the_catalogue()
     {
         var result = await App.Import();

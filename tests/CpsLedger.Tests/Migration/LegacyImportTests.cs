@@ -153,6 +153,32 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_command_refuses_a_blank_user_and_a_batch_size_below_one_with_the_reason_and_imports_nothing()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"legacy-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, LegacyFiles.KadrisOldAccount);
+        try
+        {
+            // The user is written on every event as who imported: a blank one would leave them without an author.
+            var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "legacy-import", file, "--user", "  ");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("--user must name who imports", output);
+            Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+
+            (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "legacy-import", file, "--batch-size", "0");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("--batch-size must be at least 1", output);
+            Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+
+            Assert.Equal(0, await App.CountEvents());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task The_command_line_path_streams_in_batches_and_the_result_is_the_same_as_in_one()
     {
         // 3 accounts' rows interleaved, so that every account's rows span batches of 2.

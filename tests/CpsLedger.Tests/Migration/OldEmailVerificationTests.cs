@@ -384,6 +384,44 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_old_membership_number_two_old_emails_share_proves_only_the_email_it_was_carried_over_from()
+    {
+        // Old numbers were free text, so two old accounts can carry one. A migration records it once, from the e-mail it migrated;
+        // that says who owns that mailbox, not the other one.
+        await ListModels();
+        const string first = "first@old.example", second = "second@old.example", third = "third@old.example", shared = "CPS-OLD-SHARED";
+        await App.ImportLegacy(LegacyFiles.Csv(
+            $"{first},{shared},{Products.Products.R5},F-1,2019-03-01,EE,Photopoint",
+            $"{second},{shared},{Products.Products.R5},S-1,2019-03-01,EE,Photopoint",
+            $"{third},{shared},{Products.Products.Lens},T-1,2018-06-15,EE,Photopoint"));
+        var account = await App.OpenAccount("shared@example.ee", [first, second]);
+        var member = App.Member(account);
+        await App.VerifyOldEmail(account, first);
+        var migrated = await member.Migrate(account);
+        Assert.Equal(1, migrated.Migrated);
+        Assert.Equal([shared], migrated.MembershipNumbersRecorded);
+
+        // The second e-mail of the same account is still to prove: nothing of it migrates, and support may still unlink it.
+        var status = await member.MigrationStatus(account);
+        Assert.Equal([(first, OldEmailVerificationState.Verified), (second, OldEmailVerificationState.Unverified)],
+            status.OldEmailVerifications.Select(v => (v.Email, v.State)));
+        var refused = await member.PostAsync(LegacyFiles.MigrationUrl(account), null).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("old_email_unverified", refused.Extension("reason"));
+        await (await Support.SendAsync(new HttpRequestMessage(HttpMethod.Delete,
+                $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(second)}?reason={Uri.EscapeDataString("ticket 12: not theirs")}")))
+            .ShouldBe(HttpStatusCode.OK);
+
+        // Another account giving the third e-mail is not told that the first proved it: it proves it, links nothing wrong, migrates.
+        var other = await App.OpenAccount("third@example.ee", [third]);
+        var othersStatus = await App.Member(other).MigrationStatus(other);
+        Assert.Equal(OldEmailVerificationState.Unverified, Assert.Single(othersStatus.OldEmailVerifications).State);
+        await App.VerifyOldEmail(other, third);
+        var thirds = await App.Member(other).Migrate(other);
+        Assert.Equal(1, thirds.Migrated);
+        Assert.Equal(shared, Assert.Single(thirds.MembershipNumbersNotRecorded).MembershipNumber);
+    }
+
+    [Fact]
     public void The_settings_are_checked_at_start_up()
     {
         var validators = App.Services.GetRequiredService<IEnumerable<IValidateOptions<OldEmailVerificationOptions>>>();

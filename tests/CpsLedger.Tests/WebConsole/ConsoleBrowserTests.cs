@@ -5,6 +5,8 @@ using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Migration;
+using Marten;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -308,6 +310,29 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // The invitation is the ledger's doing, set off by the member's registration.
         await Expect(timeline.Locator("li[data-type='invitation_issued']")).ToContainTextAsync("by system:invitation-policy (caused by kadri)");
         await Expect(Page.GetByText("Old CPS e-mails: kadri.tamm@old.example")).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task Linking_an_email_the_account_has_already_proved_says_that_nothing_was_written()
+    {
+        var account = await App.OpenAccount("studio@example.ee", [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        var link = Page.GetByTestId("link-email");
+        await link.GetByLabel("Old CPS e-mail").FillAsync("Kadri.Tamm@old.example");
+        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-78: member asked again");
+        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+
+        // The ledger records nothing for an e-mail the account has proved already: the console does not claim a link and a reason.
+        await Expect(Page.GetByText("Nothing written: Kadri.Tamm@old.example was already verified on this account (by the code sent to it).")
+            .First).ToBeVisibleAsync();
+        await Expect(Page.GetByText("linked to this account and verified")).ToHaveCountAsync(0);
+        await using var session = App.Store.QuerySession();
+        Assert.DoesNotContain(await session.Events.FetchStreamAsync(account), e => e.Data is Api.Accounts.OldCpsEmailLinked);
     }
 
     [Fact]

@@ -527,7 +527,7 @@ async function auditView(id) {
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
-        'products, serial claims, membership), field by field, and recomputes its hash chains.'),
+        'products, serial claims, membership, the old CPS accounts it migrates from), field by field, and recomputes its hash chains.'),
       h('div', { class: 'actions' }, h('button', {
         type: 'button',
         onclick: async event => {
@@ -652,6 +652,13 @@ function supportAction({ id, title, intro, fields, describe, send, disabledReaso
     h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), form, preview, error);
 }
 
+// How an account proved an old CPS e-mail, as the migration status names it.
+const provedBy = {
+  code: 'by the code sent to it',
+  support_link: 'linked by support',
+  migrated_before_verification: 'migrated before verification existed',
+};
+
 async function supportView(id) {
   const account = await loadAccount(id);
   if (!hasRole('support')) {
@@ -713,6 +720,13 @@ async function supportView(id) {
           ['Reason', v.reason],
         ],
         send: async (v, key) => {
+          // Linking an e-mail the account has already proved writes nothing (the API answers 200 all the same): say so, instead of
+          // telling support that a link and its reason are on record when the history has neither.
+          const email = v.email.trim().toLowerCase();
+          const standing = (await api(`/api/accounts/${id}/migration`)).oldEmailVerifications.find(e => e.email === email);
+          if (standing?.state === 'verified') {
+            return `Nothing written: ${v.email} was already verified on this account (${provedBy[standing.verifiedBy] ?? standing.verifiedBy}).`;
+          }
           await api(`/api/accounts/${id}/old-cps-emails`, { method: 'POST', body: v, idempotencyKey: key });
           return `Written: ${v.email} linked to this account and verified.`;
         },
