@@ -145,7 +145,7 @@ public static class AccountHistory
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
 
-    /// <param name="description">The sentence when the event alone does not say what happened (<see cref="MovedSuspensionsAsync"/>).</param>
+    /// <param name="description">The sentence when the event alone does not say what happened (<see cref="SettlementSentencesAsync"/>).</param>
     public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null)
     {
         var (reason, ticket) = SupportReason.Of(e);
@@ -154,14 +154,18 @@ public static class AccountHistory
     }
 
     /// <summary>
-    /// A suspension that moved to another invoice (<see cref="Invoicing.OverdueDecision.AfterSettlement"/>): the settlement of
+    /// The sentences the events alone cannot give, by event id, each derived from the events rather than stored:
+    /// <list type="bullet">
+    /// <item>A suspension that moved to another invoice (<see cref="Invoicing.OverdueDecision.AfterSettlement"/>): the settlement of
     /// the invoice it was for left another of the term overdue, so the membership was suspended for that one instead of being
     /// reinstated. The event is a <see cref="MembershipSuspended"/> like any other (its meaning is unchanged: suspended for this
-    /// invoice); what makes it a move, and why, is derived here rather than stored: the membership replayed to just before it
-    /// was already suspended, in the same term, for another invoice, and that invoice's stream says how it was settled.
-    /// Each moved suspension among <paramref name="events"/>, by event id, with its sentence.
+    /// invoice); what makes it a move is that the membership replayed to just before it was already suspended, in the same term,
+    /// for another invoice.</item>
+    /// <item>A reinstatement: which settlement of its invoice lifted the suspension (paid, or cancelled by which credit note).</item>
+    /// </list>
+    /// In both, the settled invoice's stream says how it was settled.
     /// </summary>
-    public static async Task<IReadOnlyDictionary<Guid, string>> MovedSuspensionsAsync(IQuerySession session, IReadOnlyList<IEvent> events,
+    public static async Task<IReadOnlyDictionary<Guid, string>> SettlementSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
         CancellationToken ct)
     {
         var moves = new List<(IEvent Event, MembershipSuspended Suspended, MembershipSuspension From)>();
@@ -174,29 +178,48 @@ public static class AccountHistory
                 moves.Add((e, suspended, from));
         }
 
-        if (moves.Count == 0)
+        var reinstatements = events.Where(e => e.Data is MembershipReinstated).ToList();
+        if (moves.Count == 0 && reinstatements.Count == 0)
             return new Dictionary<Guid, string>();
 
-        var settledIds = moves.Select(m => m.From.InvoiceId).Distinct().ToArray();
+        var settledIds = moves.Select(m => m.From.InvoiceId).Concat(reinstatements.Select(r => ((MembershipReinstated)r.Data).InvoiceId))
+            .Distinct().ToArray();
         var settlements = await session.Events.QueryAllRawEvents()
             .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
             .OrderBy(e => e.Sequence).ToListAsync(ct);
-        // The last settlement of that invoice before the move, or else the one the move was committed with: a settlement takes the
+        // The last settlement of that invoice before the event, or else the one the event was committed with: a settlement takes the
         // membership's lock before it reads the invoice, so Marten writes the membership's event first in that transaction (streams
         // in the order fetched).
-        return moves.ToDictionary(m => m.Event.Id, m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber,
-            (settlements.LastOrDefault(s => s.StreamId == m.From.InvoiceId && s.Sequence < m.Event.Sequence)
-             ?? settlements.FirstOrDefault(s => s.StreamId == m.From.InvoiceId))?.Data));
+        object? SettlementOf(Guid invoiceId, long sequence) =>
+            (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < sequence)
+             ?? settlements.FirstOrDefault(s => s.StreamId == invoiceId))?.Data;
+
+        var sentences = moves.ToDictionary(m => m.Event.Id,
+            m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber, SettlementOf(m.From.InvoiceId, m.Event.Sequence)));
+        foreach (var r in reinstatements)
+        {
+            var reinstated = (MembershipReinstated)r.Data;
+            sentences[r.Id] = DescribeReinstatement(reinstated, SettlementOf(reinstated.InvoiceId, r.Sequence));
+        }
+
+        return sentences;
     }
+
+    /// <param name="settlement">The invoice's <c>InvoicePaid</c> or <c>InvoiceCancelled</c>; null when none is found.</param>
+    public static string DescribeReinstatement(MembershipReinstated e, object? settlement) =>
+        $"Membership reinstated: invoice {e.InvoiceNumber} " + Settled(settlement);
+
+    private static string Settled(object? settlement) => settlement switch
+    {
+        Invoicing.InvoicePaid => "was paid",
+        Invoicing.InvoiceCancelled c => $"was cancelled by credit note {c.CreditNoteNumber}",
+        _ => "was settled (paid, or cancelled by a credit note)",
+    };
 
     /// <param name="settlement">The settled invoice's <c>InvoicePaid</c> or <c>InvoiceCancelled</c>; null when none is found.</param>
     public static string DescribeMovedSuspension(MembershipSuspended e, string fromInvoiceNumber, object? settlement) =>
-        $"Membership stays suspended, now for invoice {e.InvoiceNumber} unpaid: invoice {fromInvoiceNumber}, which it was suspended for, " + settlement switch
-        {
-            Invoicing.InvoicePaid => "was paid",
-            Invoicing.InvoiceCancelled c => $"was cancelled by credit note {c.CreditNoteNumber}",
-            _ => "was settled (paid, or cancelled by a credit note)",
-        };
+        $"Membership stays suspended, now for invoice {e.InvoiceNumber} unpaid: invoice {fromInvoiceNumber}, which it was suspended for, " +
+        Settled(settlement);
 }
 
 /// <summary>
@@ -268,8 +291,8 @@ public static class GetAccountHistoryEndpoint
 
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
-        var moved = await AccountHistory.MovedSuspensionsAsync(session, events, ct);
-        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], moved.GetValueOrDefault(e.Id))).ToList();
+        var derived = await AccountHistory.SettlementSentencesAsync(session, events, ct);
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id))).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }
 }

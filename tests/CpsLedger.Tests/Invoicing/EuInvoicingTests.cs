@@ -330,6 +330,8 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var cancellation = Assert.Single(items, i => i.Type == "invoice_cancelled");
         Assert.Contains($"cancelled by credit note {creditNote}", cancellation.Description);
         Assert.Equal("Issued in error: the membership was a trial", cancellation.Reason);
+        Assert.Equal($"Membership reinstated: invoice {number} was cancelled by credit note {creditNote}",
+            Assert.Single(items, i => i.Type == "membership_reinstated").Description);
         Assert.True((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>()).Agrees);
 
         // No more overdue work for it: nothing scheduled acts on a cancelled invoice.
