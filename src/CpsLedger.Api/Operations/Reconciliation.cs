@@ -226,7 +226,11 @@ public static class RunReconciliationHandler
             .. await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct),
             .. await InvitationCandidates.InvitedBelowAsync(session, table.InvitationThreshold, ct),
         ];
-        foreach (var accountId in candidates.Where(a => !pending.Mentions(a)))
+        // The inbox read again, after the candidates and before each is looked at afresh: a registration that committed after the
+        // first read left its review here, and a review that committed since shows in the account loaded below. With the first
+        // read only, an account whose points reached the threshold while the run read was reported uninvited (a fault drill).
+        var pendingReviews = candidates.Count == 0 ? pending : await PendingMessages.ReadAsync(session, ct);
+        foreach (var accountId in candidates.Where(a => !pendingReviews.Mentions(a)))
         {
             var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
             var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));
