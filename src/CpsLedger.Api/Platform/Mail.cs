@@ -117,6 +117,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
 
         // The database's clock decides claims: one clock for every node (and none that a test moves).
         var claimTimeout = options.Value.ClaimTimeout;
+        long claimedAt;
         await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
             await connection.OpenAsync(ct);
@@ -137,7 +138,9 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
                     new() { Value = Environment.MachineName + "/" + Environment.ProcessId }, new() { Value = claimTimeout },
                 },
             };
-            if (await claim.ExecuteScalarAsync(ct) is null)
+            var claimed = await claim.ExecuteScalarAsync(ct);
+            claimedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (claimed is null)
             {
                 await using var read = new Npgsql.NpgsqlCommand($"select sent_at from {_table} where message_id = $1", connection)
                 {
@@ -164,10 +167,15 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             throw;
         }
 
-        // Sent: the record must follow, or a retry would send it again once the claim is stale. A database that is down for a
-        // moment is waited for here (about a minute) rather than failing the message.
-        foreach (var pause in MarkSentPauses.Append(TimeSpan.Zero))
+        // Sent: the record must follow, or a retry would send it again once the claim is stale. A database that is down is waited
+        // for here rather than failing the message: at least about a minute, and as long as the claim keeps every other sender
+        // away (Mail:ClaimTimeout, less a margin). Failing earlier sent it twice: the retry found the claim fresh, waited for it to
+        // go stale and sent again (a fault drill: PostgreSQL down 90 s while e-mails were in SMTP).
+        for (var attempt = 0; ; attempt++)
         {
+            var pause = MarkSentPauses[Math.Min(attempt, MarkSentPauses.Length - 1)];
+            var waitMore = attempt < MarkSentPauses.Length ||
+                           System.Diagnostics.Stopwatch.GetElapsedTime(claimedAt) + pause < claimTimeout - ClaimMargin;
             try
             {
                 await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
@@ -179,7 +187,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
                 await sent.ExecuteNonQueryAsync(CancellationToken.None);
                 return;
             }
-            catch (Exception e) when (TransientFaults.IsTransient(e) && pause > TimeSpan.Zero)
+            catch (Exception e) when (TransientFaults.IsTransient(e) && waitMore)
             {
                 logger.LogWarning(e, "E-mail {MessageId} was sent but could not be recorded yet; trying again in {Pause}", message.MessageId, pause);
                 await Task.Delay(pause, clock, CancellationToken.None);
@@ -187,9 +195,13 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         }
     }
 
+    // The last one repeats while the claim holds.
     private static readonly TimeSpan[] MarkSentPauses =
         [TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10),
             TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30)];
+
+    // Stop waiting this long before the claim could look stale to another sender (the database's clock decides that).
+    private static readonly TimeSpan ClaimMargin = TimeSpan.FromSeconds(30);
 
     private async Task ReleaseAsync(string messageId, Exception failure)
     {

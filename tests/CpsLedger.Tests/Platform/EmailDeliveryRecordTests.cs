@@ -68,6 +68,59 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         Assert.NotNull(sent);
     }
 
+    [Fact]
+    public async Task An_email_sent_while_the_database_is_down_for_longer_than_a_minute_is_recorded_when_it_is_back_not_sent_again()
+    {
+        // The record of a sent e-mail fails as it does while PostgreSQL restarts (57P03), for 70 s. The sender waited about a
+        // minute and then failed the message with its claim still fresh: the retry waited for the claim to go stale and sent the
+        // e-mail again (a fault drill: PostgreSQL down 91 s while three welcome e-mails were in SMTP, each received twice). The
+        // claim keeps every other sender away for Mail:ClaimTimeout, so the record is waited for that long.
+        var mail = App.Services.GetRequiredService<MailDelivery>();
+        var table = $"{App.SchemaName}.{EmailDeliveries.TableName}";
+        await Execute($"""
+            create table {App.SchemaName}.test_database_down (id int);
+            insert into {App.SchemaName}.test_database_down values (1);
+            create function {App.SchemaName}.test_refuse_sent() returns trigger language plpgsql as $$
+            begin
+                if new.sent_at is not null and exists (select 1 from {App.SchemaName}.test_database_down) then
+                    raise exception 'the database system is starting up' using errcode = '57P03';
+                end if;
+                return new;
+            end $$;
+            create trigger test_refuse_sent before update on {table} for each row execute function {App.SchemaName}.test_refuse_sent();
+            """);
+        try
+        {
+            var sending = mail.SendAsync(Message("database-down@cpsledger"), CancellationToken.None);
+            await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(70)));
+            Assert.False(sending.IsCompleted, $"The send ended while the record could not be written: {sending.Exception?.GetBaseException().Message}");
+            await Execute($"delete from {App.SchemaName}.test_database_down");
+
+            await sending;
+        }
+        finally
+        {
+            await Execute($"""
+                drop trigger if exists test_refuse_sent on {table};
+                drop function if exists {App.SchemaName}.test_refuse_sent();
+                drop table if exists {App.SchemaName}.test_database_down;
+                """);
+        }
+
+        Assert.Single(Files());
+        var (attempts, sent) = await Row("database-down@cpsledger");
+        Assert.Equal(1, attempts);
+        Assert.NotNull(sent);
+    }
+
+    private async Task Execute(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     private async Task<(int Attempts, DateTime? Sent)> Row(string messageId)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
