@@ -423,7 +423,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
                 && (Nullable.GetUnderlyingType(numeric) ?? numeric) == typeof(decimal))
             {
                 // Said plainly: the field's own rule (an amount's 18 digits, a VAT rate's fraction) is in its schema and errors.
-                errors.Add(key, "Is out of range: far larger (or more precise) than any number a field here takes.");
+                errors.Add(key, LedgerJson.NumberOutOfRange);
                 return;
             }
 

@@ -51,6 +51,10 @@ public sealed class ValidationMessageTests(LedgerApp app) : LedgerTest(app)
 
     [Theory]
     [InlineData("1e30", "Is out of range: far larger (or more precise) than any number a field here takes.")]
+    // More digits than a decimal holds: read as such they were rounded (to 1.0000000000000000000000000000, to 0) before any rule
+    // saw them, and the first was recorded as a payment of a sum the bank never sent.
+    [InlineData("1.000000000000000000000000000001", "Is out of range: far larger (or more precise) than any number a field here takes.")]
+    [InlineData("1e-400", "Is out of range: far larger (or more precise) than any number a field here takes.")]
     [InlineData("1.001", "Must have at most 2 decimal places and 18 digits in all.")]
     [InlineData("0", "Must be greater than 0.")]
     public async Task a_bank_transfer_amount_the_ledger_cannot_take_says_why(string amount, string expected)
