@@ -80,7 +80,26 @@ public static class LedgerJson
             }
         }
 
-        return null;
+        return InvisibleOnly(text) is { } at
+            ? $"Must not be empty or blank: it holds only invisible characters (U+{(int)text[at]:X4} at position {at + 1})."
+            : null;
+    }
+
+    // Zero-width and other format characters (U+200B, U+2060, U+FEFF, ...) are no white space to .NET, so text made of them
+    // and white space alone passed "not blank" and was stored as a value that shows as nothing. Inside other text they are
+    // left alone (joiners belong to some scripts and emoji). Returns the first one's index.
+    private static int? InvisibleOnly(string text)
+    {
+        int? first = null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.GetUnicodeCategory(text[i]) == System.Globalization.UnicodeCategory.Format)
+                first ??= i;
+            else if (!char.IsWhiteSpace(text[i]))
+                return null;
+        }
+
+        return first;
     }
 
     /// <summary>Refused input whose message is written for the client (the JSON path is added by the gate).</summary>

@@ -27,6 +27,22 @@ public sealed class ValidationMessageTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(["Must not be empty or blank."], messages);
     }
 
+    [Theory]
+    [InlineData("\u200B")]
+    [InlineData(" \u2060\uFEFF ")]
+    public async Task a_company_name_of_invisible_characters_only_is_blank(string name)
+    {
+        // A zero-width space is no white space to .NET, so such a name passed "not blank" and was stored in the append-only
+        // log as an account whose name shows as nothing.
+        var portal = App.ClientAs(LedgerRoles.Portal);
+
+        var messages = await Messages(portal.PostJson("/api/accounts",
+            new { companyName = name, contactEmail = "u6@example.com", country = "EE" }), "companyName");
+
+        Assert.Single(messages);
+        Assert.StartsWith("Must not be empty or blank", messages[0]);
+    }
+
     [Fact]
     public async Task an_empty_country_is_not_also_reported_as_an_unknown_code()
     {
