@@ -26,6 +26,7 @@ builder.AddCatalogue();
 builder.AddInvoicing();
 builder.AddMembershipYear();
 builder.AddReconciliation();
+builder.AddMigration();
 builder.AddOldEmailVerification();
 builder.AddLedgerAuth();
 builder.AddLedgerConsole();

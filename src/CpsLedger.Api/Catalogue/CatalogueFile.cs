@@ -187,6 +187,9 @@ public static class CatalogueFile
             null => "Name is missing.",
             { Length: > MaxNameLength } => $"Name is longer than {MaxNameLength} characters.",
             _ when name.Any(char.IsControl) => "Name must be one line of text (no line breaks or control characters).",
+            // The rest of what the API refuses in any text it reads (bidirectional controls, noncharacters, invisible-only text):
+            // a model's name is shown in the portal and printed on invoices as much as any name a request gives.
+            _ when LedgerJson.RefuseText(name, multiLine: false) is { } refusal => $"Name {char.ToLowerInvariant(refusal[0])}{refusal[1..]}",
             _ => null,
         });
 

@@ -1,11 +1,14 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using Marten;
 using Marten.Exceptions;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
 using Wolverine;
 using Wolverine.Http;
 using Wolverine.Marten.Publishing;
@@ -346,12 +349,14 @@ public sealed record LegacyImportResult(LegacyImportReport Report, IReadOnlyDict
 
 public static class ImportLegacyAccountsEndpoint
 {
+    public const string OperationId = "ImportLegacyAccounts";
+
     public const string CsvExample =
         $"{LegacyFile.Header}\nkadri.tamm@old.example,CPS-OLD-4711,EOS-5D4,012345678901,2019-03-01,EE,Photopoint\n" +
         "kadri.tamm@old.example,CPS-OLD-4711,EF-70-200-L,,2018-06-15,,\n";
 
     // No [Consumes]: routing would refuse another Content-Type with a bare 415 before this endpoint could say what to send.
-    [WolverinePost("/api/legacy-imports", OperationId = "ImportLegacyAccounts")]
+    [WolverinePost("/api/legacy-imports", OperationId = OperationId)]
     [Authorize(Roles = LedgerRoles.Support)]
     [EndpointSummary("Import old CPS accounts and their products from a CSV file (all or nothing, unless invalid rows are skipped)")]
     [EndpointDescription("The request body is the CSV file (Content-Type text/csv), at most Ledger:MaxRequestBodyBytes (1 MiB by default); " +
@@ -401,4 +406,32 @@ public static class ImportLegacyAccountsEndpoint
 
     private static bool IsCsv(string? contentType) =>
         contentType is not null && contentType.Split(';')[0].Trim().Equals("text/csv", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>
+/// Documents the import's request body, which the endpoint reads raw (so the OpenAPI document would otherwise show none, and a
+/// client generated from it had no way to send the file).
+/// </summary>
+internal sealed class ImportLegacyAccountsRequestBody : IOpenApiOperationTransformer
+{
+    public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (operation.OperationId != ImportLegacyAccountsEndpoint.OperationId)
+            return Task.CompletedTask;
+
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Description = $"The legacy file: CSV (UTF-8, header row {LegacyFile.Header}).",
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["text/csv"] = new()
+                {
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                    Example = JsonValue.Create(ImportLegacyAccountsEndpoint.CsvExample),
+                },
+            },
+        };
+        return Task.CompletedTask;
+    }
 }

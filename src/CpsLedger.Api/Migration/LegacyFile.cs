@@ -230,6 +230,9 @@ public static class LegacyFile
                 Problem($"Dealer is longer than {MandatoryDetailRules.MaxDealerLength} characters.");
             else if (dealer.Any(char.IsControl))
                 Problem("Dealer must be one line of text (no line breaks or control characters).");
+            // The rest of what the API refuses in a dealer a request gives (bidirectional controls, invisible-only text).
+            else if (LedgerJson.RefuseText(dealer, multiLine: false) is { } refusal)
+                Problem($"Dealer {char.ToLowerInvariant(refusal[0])}{refusal[1..]}");
         }
 
         if (problems is not null)

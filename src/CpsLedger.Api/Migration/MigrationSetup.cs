@@ -1,5 +1,6 @@
 using JasperFx.Events.Projections;
 using Marten;
+using Microsoft.AspNetCore.OpenApi;
 
 namespace CpsLedger.Api.Migration;
 
@@ -13,4 +14,8 @@ public static class MigrationSetup
         // A join skips a number an old CPS account has (MembershipNumberClaims.IsTakenAsync): an index lookup, not a scan.
         opts.Schema.For<LegacyAccountView>().Index(x => x.OldMembershipNumber);
     }
+
+    /// <summary>The legacy import's request body in the OpenAPI document (the endpoint reads the file raw).</summary>
+    public static void AddMigration(this WebApplicationBuilder builder) =>
+        builder.Services.Configure<OpenApiOptions>("v1", o => o.AddOperationTransformer<ImportLegacyAccountsRequestBody>());
 }

@@ -35,6 +35,12 @@ public static class LedgerClaims
     public const string AccountId = "account_id";
     public const string Role = "role";
     public const string Subject = "sub";
+
+    /// <summary>Why a token's subject cannot be the name a change is recorded under, or null when it can.</summary>
+    public static string? RefuseSubject(string? subject) =>
+        string.IsNullOrWhiteSpace(subject) ? "The token names no subject (sub)."
+        : subject.StartsWith(SystemActor.Prefix, StringComparison.OrdinalIgnoreCase) ? $"A token's subject never starts with {SystemActor.Prefix}: that is the ledger's own actor."
+        : null;
 }
 
 public sealed class AuthOptions
@@ -103,6 +109,18 @@ public static class Auth
                     IssuerSigningKey = string.IsNullOrEmpty(o.Authority) ? o.SymmetricKey : null,
                     RoleClaimType = LedgerClaims.Role,
                     NameClaimType = LedgerClaims.Subject,
+                };
+                // The sub is the name every change this caller makes is recorded under: a token without one would write
+                // events by nobody, and one named like the ledger's own actor (system:...) would pass a person's change off as
+                // the system's in the history. Neither is a caller the ledger can account for, however well signed.
+                jwt.Events = new JwtBearerEvents
+                {
+                    OnTokenValidated = ctx =>
+                    {
+                        if (LedgerClaims.RefuseSubject(ctx.Principal?.Identity?.Name) is { } refusal)
+                            ctx.Fail(refusal);
+                        return Task.CompletedTask;
+                    },
                 };
             });
 

@@ -29,6 +29,7 @@ public static class LedgerJson
         options.Converters.Add(new SnakeCaseEnumConverter());
         options.Converters.Add(new TextConverter(multiLine: false));
         options.Converters.Add(new IdConverter());
+        options.Converters.Add(new DecimalConverter());
         options.TypeInfoResolver = (options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver()).WithAddedModifier(Modify);
     }
 
@@ -79,7 +80,26 @@ public static class LedgerJson
             }
         }
 
-        return null;
+        return InvisibleOnly(text) is { } at
+            ? $"Must not be empty or blank: it holds only invisible characters (U+{(int)text[at]:X4} at position {at + 1})."
+            : null;
+    }
+
+    // Zero-width and other format characters (U+200B, U+2060, U+FEFF, ...) are no white space to .NET, so text made of them
+    // and white space alone passed "not blank" and was stored as a value that shows as nothing. Inside other text they are
+    // left alone (joiners belong to some scripts and emoji). Returns the first one's index.
+    private static int? InvisibleOnly(string text)
+    {
+        int? first = null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.GetUnicodeCategory(text[i]) == System.Globalization.UnicodeCategory.Format)
+                first ??= i;
+            else if (!char.IsWhiteSpace(text[i]))
+                return null;
+        }
+
+        return first;
     }
 
     /// <summary>Refused input whose message is written for the client (the JSON path is added by the gate).</summary>
@@ -122,6 +142,47 @@ public static class LedgerJson
     }
 
     public const string NilId = "Must not be the nil UUID (all zeros).";
+
+    /// <summary>A number no field of the ledger takes: past what a decimal holds, in size or in digits.</summary>
+    public const string NumberOutOfRange = "Is out of range: far larger (or more precise) than any number a field here takes.";
+
+    /// <summary>
+    /// A decimal is read only when the literal is exactly what the decimal holds. The default reader rounds a literal with more
+    /// digits than a decimal has (1.000000000000000000000000000001 becomes 1.0000000000000000000000000000, 1e-400 becomes 0)
+    /// before any rule sees it, so an amount the client did not write was recorded, with a scale of 28 that every total after
+    /// it carried. A size past the decimal's is refused by the reader already (the gate says so with the same words).
+    /// </summary>
+    private sealed class DecimalConverter : JsonConverter<decimal>
+    {
+        public override decimal Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDecimal(out var value))
+                throw new JsonException();
+            var literal = reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan.ToArray();
+            return HeldExactly(System.Text.Encoding.ASCII.GetString(literal)) ? value : throw new FieldException(NumberOutOfRange);
+        }
+
+        public override void Write(Utf8JsonWriter writer, decimal value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
+
+        // A JSON number (-?int(.frac)?(e[+-]?exp)?) is held exactly by a decimal when, without its leading and trailing zeros,
+        // it has at most 28 significant digits and at most 28 decimal places.
+        private static bool HeldExactly(string literal)
+        {
+            var e = literal.IndexOfAny(['e', 'E']);
+            var exponent = 0L;
+            if (e >= 0 && !long.TryParse(literal.AsSpan(e + 1), System.Globalization.NumberStyles.AllowLeadingSign,
+                    System.Globalization.CultureInfo.InvariantCulture, out exponent))
+                return false;
+            var mantissa = (e < 0 ? literal : literal[..e]).TrimStart('-');
+            var dot = mantissa.IndexOf('.');
+            var digits = (dot < 0 ? mantissa : mantissa.Remove(dot, 1)).TrimStart('0');
+            var significant = digits.TrimEnd('0');
+            if (significant.Length == 0)
+                return true;
+            var scale = (dot < 0 ? 0 : mantissa.Length - dot - 1) - exponent - (digits.Length - significant.Length);
+            return significant.Length <= 28 && scale <= 28;
+        }
+    }
 
     /// <summary>
     /// Enums are written as their snake_case names and read only by those names (in any letter case): never by number,

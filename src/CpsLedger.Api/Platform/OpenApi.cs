@@ -107,6 +107,8 @@ public static class OpenApi
         {
             var t when t == typeof(string) => (JsonSchemaType.String, null),
             var t when t == typeof(Guid) => (JsonSchemaType.String, "uuid"),
+            // Read by LedgerJson's own converter, which the schema exporter cannot see through: described as it was before.
+            var t when t == typeof(decimal) => (JsonSchemaType.Number, "double"),
             _ => null,
         };
 

@@ -132,7 +132,9 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
         object? parsed = type switch
         {
             _ when type == typeof(string) => value,
-            _ when type == typeof(Guid) => Guid.TryParse(value, invariant, out var id) ? id : null,
+            // Only the form the document gives (8-4-4-4-12 hex digits, either case), as a body's ids are read: Guid.TryParse also
+            // takes no hyphens, braces and parentheses, and both trim spaces around (hence the length), so one account had many URLs.
+            _ when type == typeof(Guid) => value.Length == 36 && Guid.TryParseExact(value, "D", out var id) ? id : null,
             _ when type == typeof(int) => int.TryParse(value, NumberStyles.AllowLeadingSign, invariant, out var i) ? i : null,
             _ when type == typeof(long) => long.TryParse(value, NumberStyles.AllowLeadingSign, invariant, out var l) ? l : null,
             _ when type == typeof(bool) => bool.TryParse(value, out var b) ? b : null,
@@ -423,7 +425,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
                 && (Nullable.GetUnderlyingType(numeric) ?? numeric) == typeof(decimal))
             {
                 // Said plainly: the field's own rule (an amount's 18 digits, a VAT rate's fraction) is in its schema and errors.
-                errors.Add(key, "Is out of range: far larger (or more precise) than any number a field here takes.");
+                errors.Add(key, LedgerJson.NumberOutOfRange);
                 return;
             }
 

@@ -47,6 +47,9 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
             throw new ArgumentException($"Unknown role(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", LedgerRoles.All)}.");
         if (roles.Contains(LedgerRoles.Member) && input.AccountFlag is null)
             throw new ArgumentException("A member token needs --account <account id>.");
+        // The service refuses such a token (LedgerClaims.RefuseSubject): say so here rather than mint one that gets 401.
+        if (input.SubjectFlag is { } subject && LedgerClaims.RefuseSubject(subject) is { } refusal)
+            throw new ArgumentException(refusal);
         return (input.SubjectFlag ?? $"dev-{string.Join("-", roles)}", roles, input.AccountFlag,
             input.HoursFlag is { } hours ? TimeSpan.FromHours(hours) : null);
     }

@@ -98,6 +98,9 @@ public sealed class CatalogueFileTests
     [InlineData("EOS/R5,EOS R5,camera_body,1,", "Code \"EOS/R5\" contains '/'; a code has only letters, digits, spaces and - _ .")]
     [InlineData("ÉOS-R5,EOS R5,camera_body,1,", "Code \"ÉOS-R5\" contains 'É'; a code has only letters, digits, spaces and - _ .")]
     [InlineData("EOS-R5,,camera_body,1,", "Name is missing.")]
+    // What the API refuses in any text it reads, a name in a file must not slip in either: it is shown in the portal and printed.
+    [InlineData("EOS-R5,EOS \u202ER5,camera_body,1,", "Name must not contain bidirectional control characters (found U+202E at position 5).")]
+    [InlineData("EOS-R5,\u200B,camera_body,1,", "Name must not be empty or blank: it holds only invisible characters (U+200B at position 1).")]
     [InlineData("EOS-R5,EOS R5,,1,", "Category is missing.")]
     [InlineData("EOS-R5,EOS R5,cameras,1,", "Category \"cameras\" is not one of: camera_body, lens, cinema_camera, cinema_lens, camcorder, ptz_camera, flash, printer, projector, scanner, accessory.")]
     [InlineData("EOS-R5,EOS R5,camera_body,,", "Points are missing.")]

@@ -30,7 +30,8 @@ public sealed class LegacyFileTests
     [Fact]
     public void Every_bad_row_is_reported_with_its_line_number_and_reason()
     {
-        var problems = Problems("""
+        const string Rlo = "\u202E", Zwsp = "\u200B";
+        var problems = Problems($"""
             old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer
             # a comment, and a blank line next
 
@@ -45,6 +46,8 @@ public sealed class LegacyFileTests
             a@old.example,1,EOS-R5,,,XX,
             a@old.example,1,EOS-R5,,,,,extra
             a@old.example,1,EOS-R5,"unclosed"x,,,
+            a@old.example,1,EOS-R5,,,,Photo{Rlo}point
+            a@old.example,1,EOS-R5,,,,{Zwsp}
             a@old.example,1,EOS-R5,ok,2019-01-01,EE,Photopoint
             """);
 
@@ -60,6 +63,9 @@ public sealed class LegacyFileTests
             "line 12: Country of purchase \"XX\" is not an ISO 3166-1 alpha-2 code, e.g. \"EE\".",
             "line 13: The row has 8 values but the header names 7 columns (a value containing a comma must be enclosed in double quotes).",
             "line 14: Unexpected text after the closing quote of value 4; a quote inside a quoted value is written twice (\"\").",
+            // A dealer is shown to the member as any dealer a request gives, and held to the same text rules.
+            "line 15: Dealer must not contain bidirectional control characters (found U+202E at position 6).",
+            "line 16: Dealer must not be empty or blank: it holds only invisible characters (U+200B at position 1).",
         ], problems);
     }
 

@@ -91,6 +91,27 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task an_id_in_a_route_or_a_query_is_read_in_its_documented_form_only_as_in_a_body()
+    {
+        // A body's id is read only as 8-4-4-4-12 hex digits; the route and the query took any form .NET parses (no hyphens, in
+        // braces or parentheses, with spaces around), so the same account had several URLs, and a retry's Idempotency-Key
+        // met a different request under another spelling of the same path.
+        var (account, _) = await AccountWithProduct();
+        var before = await EventCount();
+        foreach (var form in new[] { account.ToString("N"), account.ToString("B"), account.ToString("P"), $"{account}%20", $"%20{account}" })
+        {
+            await Field(await Support.GetAsync($"/api/accounts/{form}/summary"), "accountId");
+            await Field(await Support.PostJson($"/api/accounts/{form}/points-adjustments",
+                new { points = 5, reason = "Goodwill gesture", ticketReference = "CPS-1" }), "accountId");
+            await Field(await Support.GetAsync($"/api/support/overrides?accountId={form}"), "accountId");
+        }
+
+        Assert.Equal(before, await EventCount());
+        // Letter case is no other form: UUIDs are read in either case.
+        await (await Support.GetAsync($"/api/accounts/{account.ToString().ToUpperInvariant()}/summary")).ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task a_tier_table_with_tiers_null_missing_or_holding_null_is_a_400_naming_tiers()
     {
         var finance = App.ClientAs(LedgerRoles.Finance);

@@ -1,11 +1,15 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Claims;
+using System.Text;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using JasperFx.CommandLine;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 
 namespace CpsLedger.Tests.Platform;
 
@@ -36,6 +40,63 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         await (await With(ExpiredAgo(TimeSpan.FromSeconds(-60))).GetAsync("/api/me")).ShouldBe(HttpStatusCode.OK);
         await (await With(ExpiredAgo(TimeSpan.FromSeconds(20))).GetAsync("/api/me")).ShouldBe(HttpStatusCode.Unauthorized);
         await (await With(ExpiredAgo(TimeSpan.FromSeconds(8))).GetAsync("/api/me")).ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    /// <summary>A portal token signed with the service's key, valid in every way, whose subject is <paramref name="subject"/> (none when null).</summary>
+    private string PortalTokenWithSubject(string? subject)
+    {
+        var o = App.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        var claims = new List<Claim> { new(LedgerClaims.Role, LedgerRoles.Portal) };
+        if (subject is not null)
+            claims.Add(new Claim(LedgerClaims.Subject, subject));
+        var now = DateTime.UtcNow;
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = string.IsNullOrEmpty(o.Issuer) ? null : o.Issuer,
+            Audience = o.Audience,
+            Subject = new ClaimsIdentity(claims),
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now.AddHours(1),
+            SigningCredentials = new SigningCredentials(o.SymmetricKey, SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("system:invoicing")]
+    public async Task A_token_without_a_person_as_its_subject_is_refused_and_writes_nothing(string? subject)
+    {
+        // Every change records its caller's sub: a token without one would write events by nobody, and one named like the
+        // ledger's own actor would pass a person's change off as the system's in the history an auditor reads.
+        var client = With(PortalTokenWithSubject(subject));
+        await (await client.GetAsync("/api/me")).ShouldBe(HttpStatusCode.Unauthorized);
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/accounts")
+        {
+            Content = new StringContent("""{"companyName":"Nobody OU","contactEmail":"nobody@example.ee","country":"EE"}""",
+                Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Correlation-Id", "no-subject");
+        await (await client.SendAsync(request)).ShouldBe(HttpStatusCode.Unauthorized);
+
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var written = new Npgsql.NpgsqlCommand(
+            $"select count(*) from {App.SchemaName}.mt_events where correlation_id = 'no-subject'", connection);
+        Assert.Equal(0L, (long)(await written.ExecuteScalarAsync())!);
+
+        // Nor does the development token command mint one.
+        if (subject is not null)
+        {
+            var factory = new CommandFactory();
+            factory.RegisterCommand<TokenCommand>();
+            var input = (TokenInput)factory.BuildRun(["token", "--role", "portal"]).Input;
+            input.SubjectFlag = subject;
+            Assert.Throws<ArgumentException>(() => TokenCommand.Describe(input));
+        }
     }
 
     [Fact]
