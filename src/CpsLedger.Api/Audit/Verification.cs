@@ -41,7 +41,8 @@ public sealed record VerificationReport(
 /// in one scan of its events, folded in memory as the fast rebuild folds them (<see cref="FastRebuild.FoldEachStreamAsync{TDoc}"/>)
 /// and compared with the stored documents in batches, instead of two round trips a document; two projections at a time, and
 /// the hash chains alongside. The support overrides (an event projection) are replayed by their projection's handlers from
-/// the events that can be one and compared the same way, field by field; the claim rows are compared as sets.
+/// the events that can be one and compared the same way, field by field; the claim rows (serial numbers, old e-mails, membership
+/// numbers) are compared as sets.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
 {
@@ -272,7 +273,17 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var events = (await session.Events.FetchStreamAsync(accountId, token: ct))
             .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
             .OrderBy(e => e.Sequence).ToList();
-        return CompareSets(storedClaims, storedEmailClaims, replayedProducts, events, differences)
+        // The number claims naming the account, and those of the numbers its events give it (a claim moved to another account).
+        var numbers = events.Select(e => e.Data switch
+        {
+            CpsJoined joined => joined.MembershipNumber,
+            LegacyMembershipNumberRecorded recorded => recorded.MembershipNumber,
+            _ => null,
+        }).OfType<string>().Distinct().ToList();
+        var storedNumberClaims = (await session.Query<MembershipNumberClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct))
+            .Concat(numbers.Count == 0 ? [] : await session.LoadManyAsync<MembershipNumberClaim>(ct, numbers))
+            .DistinctBy(c => c.Id).ToList();
+        return CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
                + await CompareOverrides(session, accountId, differences, ct);
     }
 
@@ -282,16 +293,19 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     {
         var storedClaims = await session.Query<SerialOwnership>().ToListAsync(ct);
         var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().ToListAsync(ct);
+        var storedNumberClaims = await session.Query<MembershipNumberClaim>().ToListAsync(ct);
         var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
-        return CompareSets(storedClaims, storedEmailClaims, replayedProducts, events, differences)
+        return CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
                + await CompareOverrides(session, null, differences, ct);
     }
 
-    // The events the old e-mail claim rows are made of.
-    private static readonly Type[] SetEvents = [typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked)];
+    // The events the old e-mail claim rows and the membership number claim rows are made of.
+    private static readonly Type[] SetEvents =
+        [typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), typeof(CpsJoined), typeof(LegacyMembershipNumberRecorded)];
 
     private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
-        IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events, List<ProjectionDifference> differences)
+        IReadOnlyList<MembershipNumberClaim> storedNumberClaims, IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events,
+        List<ProjectionDifference> differences)
     {
         // Serial claims: exactly the registered products that have a serial number.
         CompareSets(nameof(SerialOwnership),
@@ -314,7 +328,21 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         CompareSets(nameof(Migration.OldCpsEmailClaim), storedEmailClaims.ToDictionary(c => c.Id, c => EmailClaim(c.AccountId, c.Method, c.VerifiedAt)),
             replayedEmailClaims, differences);
 
-        return storedClaims.Count + storedEmailClaims.Count;
+        // Membership number claims: every number a join issued or a migration carried over, the account's that got it first (the
+        // claim's insert refuses a second). Nothing frees one: a lapse, a cancellation or a renewal keeps the number claimed.
+        var replayedNumberClaims = new Dictionary<string, string>();
+        foreach (var e in events)
+        {
+            if (e.Data is CpsJoined joined)
+                replayedNumberClaims.TryAdd(joined.MembershipNumber, joined.AccountId.ToString());
+            else if (e.Data is LegacyMembershipNumberRecorded recorded)
+                replayedNumberClaims.TryAdd(recorded.MembershipNumber, recorded.AccountId.ToString());
+        }
+
+        CompareSets(nameof(MembershipNumberClaim), storedNumberClaims.ToDictionary(c => c.Id, c => c.AccountId.ToString()), replayedNumberClaims,
+            differences);
+
+        return storedClaims.Count + storedEmailClaims.Count + storedNumberClaims.Count;
     }
 
     private static string EmailClaim(Guid accountId, Migration.OldCpsEmailVerificationMethod method, DateTimeOffset verifiedAt) =>

@@ -7,6 +7,7 @@ using CpsLedger.Api.Support;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Migration;
 using Marten;
 using Microsoft.AspNetCore.Routing;
@@ -440,6 +441,51 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains(report.Differences, d => (d.Document, d.Id, d.Field) == ("LegacyAccountView", legacy.ToString(), "$.Products[0].MigratedToAccountId"));
         var edited = Assert.Single(report.ChainBreaks);
         Assert.Equal((legacy, "edited"), (edited.ChainId, edited.Problem));
+    }
+
+    [Fact]
+    public async Task Verification_names_a_membership_number_claim_moved_deleted_or_added_in_the_database()
+    {
+        await App.ListModel(points: 235);
+        await Billing.ListThousandPointModel(App.Store);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var migrated = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(migrated, LegacyFiles.Kadri);
+        await App.Member(migrated).Migrate(migrated);
+        var joined = await App.JoinedAccount("DE", "bank_transfer", email: "joined@example.de");
+        string issued;
+        await using (var session = App.Store.QuerySession())
+            issued = Assert.Single((await session.LoadAsync<AccountMembership>(MembershipStream.For(joined)))!.MembershipNumbers);
+        var clean = await Verification();
+        Assert.True(clean.Agrees, string.Join("; ", clean.Differences));
+        Assert.True((await Verification($"?accountId={migrated}")).Agrees);
+
+        // The old number's claim moved to the joined account, the issued number's claim deleted, and a claim no event makes.
+        const string table = "cpsledger_tests.mt_doc_membershipnumberclaim";
+        await Sql($"update {table} set data = jsonb_set(data, '{{AccountId}}', '\"{joined}\"'), account_id = '{joined}' where id = '{LegacyFiles.KadriNumber}'");
+        await Sql($"delete from {table} where id = '{issued}'");
+        await Sql($"create temp table stray as select * from {table} where id = '{LegacyFiles.KadriNumber}'; " +
+                  $"update stray set id = 'CPS-OLD-0815', data = jsonb_set(jsonb_set(data, '{{Id}}', '\"CPS-OLD-0815\"'), '{{AccountId}}', '\"{migrated}\"'), " +
+                  $"account_id = '{migrated}'; insert into {table} select * from stray");
+
+        var ofMigrated = await Verification($"?accountId={migrated}");
+        Assert.Equal([
+            new ProjectionDifference(nameof(MembershipNumberClaim), "CPS-OLD-0815", "(document)", migrated.ToString(), null),
+            new ProjectionDifference(nameof(MembershipNumberClaim), LegacyFiles.KadriNumber, "(document)", joined.ToString(), migrated.ToString()),
+        ], ofMigrated.Differences);
+        var ofJoined = await Verification($"?accountId={joined}");
+        // Issued numbers ("CPS-482-173-905") sort before the old ones ("CPS-OLD-...").
+        Assert.Equal([
+            new ProjectionDifference(nameof(MembershipNumberClaim), issued, "(document)", null, joined.ToString()),
+            new ProjectionDifference(nameof(MembershipNumberClaim), LegacyFiles.KadriNumber, "(document)", joined.ToString(), null),
+        ], ofJoined.Differences.OrderBy(d => d.Id, StringComparer.Ordinal));
+
+        var whole = await Verification();
+        Assert.Equal([
+            new ProjectionDifference(nameof(MembershipNumberClaim), issued, "(document)", null, joined.ToString()),
+            new ProjectionDifference(nameof(MembershipNumberClaim), "CPS-OLD-0815", "(document)", migrated.ToString(), null),
+            new ProjectionDifference(nameof(MembershipNumberClaim), LegacyFiles.KadriNumber, "(document)", joined.ToString(), migrated.ToString()),
+        ], whole.Differences.OrderBy(d => d.Id, StringComparer.Ordinal));
     }
 
     [Fact]
