@@ -109,6 +109,24 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_old_email_with_an_invisible_character_is_refused_as_nobody_could_type_it()
+    {
+        var file = LegacyFiles.Csv("kadri\u200B.tamm@old.example,A-1,EOS-R5,SN-1,,,", "b@old.example,B-1,,,,,", "c\u00AD@old.example,C-1,,,,,");
+
+        var problem = await Support.PostLegacyFile(file).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(["line 2", "line 4"], problem.Errors.Keys);
+        Assert.Equal("Old e-mail \"kadri<U+200B>.tamm@old.example\" contains an invisible character (U+200B); remove it.", problem.Errors["line 2"][0]);
+        Assert.Equal("Old e-mail \"c<U+00AD>@old.example\" contains an invisible character (U+00AD); remove it.", problem.Errors["line 4"][0]);
+        Assert.Equal(0, await App.CountEvents());
+
+        var (report, problems) = await App.ImportThroughCommandLinePath(file, skipInvalidRows: true);
+        Assert.Equal([2, 4], problems.Select(p => p.Line));
+        Assert.Equal(["b@old.example"], (await App.LegacyAccounts()).Select(a => a.OldEmail));
+        Assert.Equal((2, 1), (report.InvalidRows, report.LegacyAccountsImported));
+    }
+
+    [Fact]
     public async Task With_skip_invalid_rows_the_valid_rows_are_imported_and_the_others_reported()
     {
         var file = LegacyFiles.Csv("a@old.example,A-1,EOS-R5,SN-1,,,", "a@old.example,A-1,EOS-R5,SN-2,someday,,", "b@old.example,B-1,,,,,");
