@@ -40,7 +40,7 @@ public sealed record LegacyImportOptions(bool SkipInvalidRows, int BatchSize = L
 
 /// <summary>
 /// Imports a legacy file in two streamed passes: the first checks every row (and, for old e-mails imported before, that the
-/// membership number is the same), the second appends the events in batches, one transaction per batch (two for a batch that
+/// membership number is the same and that a product imported before comes with the same details), the second appends the events in batches, one transaction per batch (two for a batch that
 /// both starts new old accounts and adds to existing ones: <see cref="ImportBatchAsync"/>). Memory stays bounded
 /// by the batch, a set of product ids for finding repeated rows, and one entry per old e-mail; the file is never held whole.
 /// Importing the same records again changes nothing: streams and products have ids derived from their content, and what
@@ -55,8 +55,8 @@ public static class LegacyImport
 
     /// <param name="openFile">Opens the file; called once per pass.</param>
     /// <param name="openSession">Opens the session of one batch (the caller decides who is recorded on the events).</param>
-    /// <param name="onProblem">Every problem found, as found (first pass in file order, then any membership number that
-    /// differs from an earlier import, in file order).</param>
+    /// <param name="onProblem">Every problem found, as found (first pass in file order, then any membership number or product
+    /// details that differ from an earlier import, in file order).</param>
     public static async Task<LegacyImportReport> ImportAsync(Func<TextReader> openFile, LegacyImportOptions options,
         Func<IDocumentSession> openSession, Action<LegacyRowProblem> onProblem, TimeProvider clock, ILogger logger, CancellationToken ct)
     {
@@ -128,22 +128,31 @@ public static class LegacyImport
         productLines.Clear();
         productLines.TrimExcess();
 
-        // An old e-mail imported before keeps its membership number: a file giving another one is wrong somewhere.
+        // An old e-mail imported before keeps its membership number, and a product imported before its details (events are not
+        // rewritten): a file giving another one is wrong somewhere, or a correction that cannot be applied. Either way the row is
+        // reported. The products are compared a chunk of rows at a time, so memory stays bounded by the chunk.
         if (!fileRejected && accounts.Count > 0)
         {
-            var differing = await StoredNumbersThatDifferAsync(openSession, accounts, ct);
-            if (differing.Count > 0)
+            var (stored, differing) = await StoredAccountsAsync(openSession, accounts, ct);
+            if (stored.Count > 0)
             {
-                using var text = openFile();
-                foreach (var (row, _) in LegacyFile.Read(text, latestPurchaseDate))
+                var pending = new List<LegacyRow>();
+                using (var text = openFile())
                 {
-                    if (row is not null && !invalidLines.Contains(row.Line)
-                                        && differing.TryGetValue(LegacyIds.AccountFor(row.OldEmail), out var stored))
+                    foreach (var (row, _) in LegacyFile.Read(text, latestPurchaseDate))
                     {
-                        Invalid(new LegacyRowProblem(row.Line, $"Old e-mail {row.OldEmail} was imported before with membership number " +
-                                                               $"\"{stored}\"; this row gives \"{row.OldMembershipNumber}\"."));
+                        if (row is null || invalidLines.Contains(row.Line) || !stored.Contains(LegacyIds.AccountFor(row.OldEmail)))
+                            continue;
+                        if (!differing.ContainsKey(LegacyIds.AccountFor(row.OldEmail)) && row.Product is not { SerialNumber: not null })
+                            continue;
+                        pending.Add(row);
+                        if (pending.Count >= CompareChunk)
+                            await ReportDifferencesAsync(pending, differing, openSession, Invalid, ct);
                     }
                 }
+
+                if (pending.Count > 0)
+                    await ReportDifferencesAsync(pending, differing, openSession, Invalid, ct);
             }
         }
 
@@ -287,25 +296,89 @@ public static class LegacyImport
         batch.Clear();
     }
 
-    private static async Task<Dictionary<Guid, string>> StoredNumbersThatDifferAsync(Func<IDocumentSession> openSession,
+    // Rows of old e-mails imported before compared at a time (their views loaded in one round trip).
+    private const int CompareChunk = 1_000;
+
+    /// <summary>The file's old e-mails imported before, and of those the ones whose membership number differs (with the stored one).</summary>
+    private static async Task<(HashSet<Guid> Stored, Dictionary<Guid, string> Differing)> StoredAccountsAsync(Func<IDocumentSession> openSession,
         Dictionary<Guid, AccountEntry> accounts, CancellationToken ct)
     {
+        var stored = new HashSet<Guid>();
         var differing = new Dictionary<Guid, string>();
         await using var session = openSession();
         foreach (var chunk in accounts.Keys.Chunk(1000))
         {
-            var stored = await session.Query<LegacyAccountView>()
+            var found = await session.Query<LegacyAccountView>()
                 .Where(v => v.Id.IsOneOf(chunk))
                 .Select(v => new { v.Id, v.OldMembershipNumber })
                 .ToListAsync(ct);
-            foreach (var account in stored)
+            foreach (var account in found)
             {
+                stored.Add(account.Id);
                 if (Fnv1a(account.OldMembershipNumber) != accounts[account.Id].NumberHash)
                     differing[account.Id] = account.OldMembershipNumber;
             }
         }
 
-        return differing;
+        return (stored, differing);
+    }
+
+    /// <summary>
+    /// Reports, in file order, each pending row whose old e-mail was imported before with another membership number, or whose
+    /// product (by model and serial) was imported before with other details; then clears the rows.
+    /// </summary>
+    private static async Task ReportDifferencesAsync(List<LegacyRow> pending, Dictionary<Guid, string> differing,
+        Func<IDocumentSession> openSession, Action<LegacyRowProblem> report, CancellationToken ct)
+    {
+        var ids = pending.Select(r => LegacyIds.AccountFor(r.OldEmail)).Where(id => !differing.ContainsKey(id)).Distinct().ToArray();
+        Dictionary<Guid, LegacyAccountView> views = [];
+        if (ids.Length > 0)
+        {
+            await using var session = openSession();
+            views = (await session.LoadManyAsync<LegacyAccountView>(ct, ids)).ToDictionary(v => v.Id);
+        }
+
+        foreach (var row in pending)
+        {
+            var accountId = LegacyIds.AccountFor(row.OldEmail);
+            if (differing.TryGetValue(accountId, out var number))
+            {
+                report(new LegacyRowProblem(row.Line, $"Old e-mail {row.OldEmail} was imported before with membership number " +
+                                                      $"\"{number}\"; this row gives \"{row.OldMembershipNumber}\"."));
+                continue;
+            }
+
+            var product = row.Product!;
+            var productId = LegacyIds.ProductFor(row.OldEmail, product, 0);
+            if (views.GetValueOrDefault(accountId)?.Products.Find(p => p.Id == productId) is { } imported
+                && DetailsDiffer(imported, product) is { } difference)
+            {
+                report(new LegacyRowProblem(row.Line, $"Model {imported.ModelCode} with serial number {imported.SerialNumber} was imported " +
+                                                      $"before for this old e-mail with {difference.Stored}; this row gives {difference.Given}. " +
+                                                      "Imported details are not changed: the row is not applied."));
+            }
+        }
+
+        pending.Clear();
+    }
+
+    /// <summary>The details a row gives that differ from the product's imported ones, both ways in words; null when none differ.</summary>
+    private static (string Stored, string Given)? DetailsDiffer(LegacyProduct imported, LegacyProductDetails row)
+    {
+        var stored = new List<string>();
+        var given = new List<string>();
+        void Compare(string name, string? before, string? now)
+        {
+            if (before == now)
+                return;
+            stored.Add(before is null ? $"no {name}" : $"{name} {before}");
+            given.Add(now is null ? $"no {name}" : $"{name} {now}");
+        }
+
+        Compare("purchase date", imported.PurchaseDate?.ToString("yyyy-MM-dd"), row.PurchaseDate?.ToString("yyyy-MM-dd"));
+        Compare("country of purchase", imported.CountryOfPurchase, row.CountryOfPurchase);
+        Compare("dealer", imported.Dealer is null ? null : $"\"{imported.Dealer}\"", row.Dealer is null ? null : $"\"{row.Dealer}\"");
+        return stored.Count == 0 ? null : (string.Join(", ", stored), string.Join(", ", given));
     }
 
     // 64-bit FNV-1a: the file's membership number per e-mail is kept as a hash, not a string (a million e-mails stay small).

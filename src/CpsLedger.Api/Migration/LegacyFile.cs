@@ -177,6 +177,9 @@ public static class LegacyFile
         var email = Value(0);
         if (email is null)
             Problem("Old e-mail is missing.");
+        else if (email.FirstOrDefault(c => char.GetUnicodeCategory(c) == UnicodeCategory.Format) is var invisible and not '\0')
+            // A zero-width space or joiner, a soft hyphen...: an address nobody can type, so a member could never match it.
+            Problem($"Old e-mail \"{Shorten(Visible(email))}\" contains an invisible character (U+{(int)invisible:X4}); remove it.");
         else if (email.Length > 254 || !EmailAddresses.IsValid(email))
             Problem($"Old e-mail \"{Shorten(email)}\" is not a valid e-mail address.");
 
@@ -243,6 +246,9 @@ public static class LegacyFile
             : new LegacyProductDetails(Catalogue.ProductModelCode.Normalize(code), serial is null ? null : SerialNumbers.Tidy(serial), date, country, dealer);
         return (new LegacyRow(record.Line, LegacyIds.NormalizeEmail(email!), number!, product), []);
     }
+
+    private static string Visible(string value) => string.Concat(value.Select(c =>
+        char.GetUnicodeCategory(c) == UnicodeCategory.Format ? $"<U+{(int)c:X4}>" : c.ToString()));
 
     private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "...";
 }

@@ -145,6 +145,7 @@ public static class MigrationAvailability
         var missing = oldEmails.Where(e => verified.Contains(e) && !found.Contains(e)).ToList();
         var numberToRecord = accounts.Any(a => !a.MembershipNumberRecorded && !a.MembershipNumberHeldByAnotherAccount);
         var something = toMigrate > 0 || numberToRecord;
+        var numberEmails = accounts.Where(a => !a.MembershipNumberRecorded && !a.MembershipNumberHeldByAnotherAccount).Select(a => a.OldEmail).ToList();
         var held = accounts.Where(a => a.MembershipNumberHeldByAnotherAccount).Select(a => a.OldMembershipNumber).Distinct().ToList();
         var heldNote = held.Count == 0 ? "" :
             $" The old membership number {string.Join(", ", held)} is held by another business account and is not carried over; if it is " +
@@ -161,6 +162,11 @@ public static class MigrationAvailability
             0 => (MigrationUnavailableReason.NoOldEmail,
                 "The account gives no old CPS e-mail, so there is nothing to migrate. Register the products again, or ask CPS support to " +
                 "link the e-mail of the old CPS account."),
+            // Nothing but the membership number: "0 products ... can be migrated, with the old membership number" said otherwise.
+            _ when something && toMigrate == 0 => ((MigrationUnavailableReason?)null,
+                $"Only the old membership number{(numberEmails.Count == 1 ? "" : "s")} from {string.Join(", ", numberEmails)} can be " +
+                "migrated: there are no products to migrate." + heldNote +
+                (unverified.Count > 0 ? $" {prove}" : "") + (claimed.Count > 0 ? $" {claimedNote}" : "")),
             _ when something => ((MigrationUnavailableReason?)null,
                 $"{toMigrate} product{(toMigrate == 1 ? "" : "s")} from {string.Join(", ", accounts.Select(a => a.OldEmail))} can be migrated" +
                 (numberToRecord ? ", with the old membership number." : ".") + heldNote +

@@ -109,6 +109,24 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_old_email_with_an_invisible_character_is_refused_as_nobody_could_type_it()
+    {
+        var file = LegacyFiles.Csv("kadri\u200B.tamm@old.example,A-1,EOS-R5,SN-1,,,", "b@old.example,B-1,,,,,", "c\u00AD@old.example,C-1,,,,,");
+
+        var problem = await Support.PostLegacyFile(file).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(["line 2", "line 4"], problem.Errors.Keys);
+        Assert.Equal("Old e-mail \"kadri<U+200B>.tamm@old.example\" contains an invisible character (U+200B); remove it.", problem.Errors["line 2"][0]);
+        Assert.Equal("Old e-mail \"c<U+00AD>@old.example\" contains an invisible character (U+00AD); remove it.", problem.Errors["line 4"][0]);
+        Assert.Equal(0, await App.CountEvents());
+
+        var (report, problems) = await App.ImportThroughCommandLinePath(file, skipInvalidRows: true);
+        Assert.Equal([2, 4], problems.Select(p => p.Line));
+        Assert.Equal(["b@old.example"], (await App.LegacyAccounts()).Select(a => a.OldEmail));
+        Assert.Equal((2, 1), (report.InvalidRows, report.LegacyAccountsImported));
+    }
+
+    [Fact]
     public async Task With_skip_invalid_rows_the_valid_rows_are_imported_and_the_others_reported()
     {
         var file = LegacyFiles.Csv("a@old.example,A-1,EOS-R5,SN-1,,,", "a@old.example,A-1,EOS-R5,SN-2,someday,,", "b@old.example,B-1,,,,,");
@@ -142,6 +160,48 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal($"Old e-mail {LegacyFiles.Kadri} was imported before with membership number \"{LegacyFiles.KadriNumber}\"; this row gives \"CPS-OTHER\".",
             problem.Errors["line 2"][0]);
         Assert.Single(await App.LegacyAccounts());
+    }
+
+    [Fact]
+    public async Task A_product_imported_before_keeps_its_details_and_a_row_giving_others_is_reported_not_applied()
+    {
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var events = await App.CountEvents();
+        var (kadri, number) = (LegacyFiles.Kadri, LegacyFiles.KadriNumber);
+        // A "corrected" file: the camera's purchase date and the lens's country and dealer differ from the first import.
+        var corrected = LegacyFiles.Csv(
+            $"{kadri},{number},EOS-R5,0123 4567,2019-04-01,EE,Photopoint",
+            $"{kadri},{number},EF-40-STM,LENS-1,2018-06-15,FI,Foto Oy",
+            $"{kadri},{number},EOS-R5,,2020-01-10,,",
+            $"{kadri},{number},EOS-R6,NEW-1,,,");
+
+        var problem = await Support.PostLegacyFile(corrected).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(["line 2", "line 3"], problem.Errors.Keys);
+        Assert.Equal("Model EOS-R5 with serial number 0123 4567 was imported before for this old e-mail with purchase date 2019-03-01; " +
+                     "this row gives purchase date 2019-04-01. Imported details are not changed: the row is not applied.", problem.Errors["line 2"][0]);
+        Assert.Equal("Model EF-40-STM with serial number LENS-1 was imported before for this old e-mail with country of purchase EE, no dealer; " +
+                     "this row gives country of purchase FI, dealer \"Foto Oy\". Imported details are not changed: the row is not applied.",
+            problem.Errors["line 3"][0]);
+        Assert.Equal(events, await App.CountEvents());
+
+        // Skipping invalid rows imports the new product only, lists the two rows, and the first import's details stand.
+        var body = await Support.PostLegacyFile(corrected, skipInvalidRows: true).ReadAs<LegacyImportResult>();
+        Assert.Equal((2, 1, 1), (body.Report.InvalidRows, body.Report.ProductsImported, body.Report.ProductsAlreadyImported));
+        Assert.Equal(["line 2", "line 3"], body.SkippedRows.Keys.Order());
+        Assert.Equal(problem.Errors["line 3"], body.SkippedRows["line 3"]);
+        var products = Assert.Single(await App.LegacyAccounts()).Products;
+        Assert.Equal(new DateOnly(2019, 3, 1), products[0].PurchaseDate);
+        Assert.Equal(("EE", (string?)null), (products[1].CountryOfPurchase, products[1].Dealer));
+        Assert.Equal(events + 1, await App.CountEvents());
+
+        // The command line reports the same rows, and the same file imported again is still no problem.
+        var (again, problems) = await App.ImportThroughCommandLinePath(corrected, skipInvalidRows: true);
+        Assert.Equal([2, 3], problems.Select(p => p.Line));
+        Assert.Equal((2, 0, 2), (again.InvalidRows, again.ProductsImported, again.ProductsAlreadyImported));
+        var (same, none) = await App.ImportThroughCommandLinePath(LegacyFiles.KadrisOldAccount);
+        Assert.Empty(none);
+        Assert.Equal((true, 0, 3), (same.Imported, same.ProductsImported, same.ProductsAlreadyImported));
     }
 
     [Fact]

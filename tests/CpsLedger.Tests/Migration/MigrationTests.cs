@@ -35,6 +35,20 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     // ---- the guide's three situations --------------------------------------------------------------------------------
 
     [Fact]
+    public async Task An_old_account_without_products_says_only_its_membership_number_can_be_migrated()
+    {
+        await App.ImportLegacy(LegacyFiles.Csv("juhan@old.example,CPS-OLD-0815,,,,,"));
+        var account = await App.OpenAccount(oldEmails: ["juhan@old.example"]);
+        var member = App.Member(account);
+        await App.VerifyOldEmail(account, "juhan@old.example");
+
+        var status = await member.MigrationStatus(account);
+
+        Assert.Equal((true, 0), (status.Available, status.ProductsToMigrate));
+        Assert.Equal("Only the old membership number from juhan@old.example can be migrated: there are no products to migrate.", status.Explanation);
+    }
+
+    [Fact]
     public async Task Old_email_given_the_button_shows_migration_moves_every_product_and_complete_ones_get_green_ticks()
     {
         await ListModels();
