@@ -141,7 +141,20 @@ public static class ConsoleSetup
                             identity.AddClaim(new Claim(LedgerClaims.Role, role.Value));
                     }
 
+                    // The name is what every change made in the session is recorded under, as a token's sub is (Auth): none, or the
+                    // ledger's own actor's, is refused here as the API refuses such a token.
+                    if (LedgerClaims.RefuseSubject(ctx.Principal?.Identity?.Name) is { } refusal)
+                        ctx.Fail(new SignInRefusedException($"{refusal} ({oidc.NameClaim}, Console:Oidc:NameClaim)"));
                     return Task.CompletedTask;
+                };
+                // A refused identity is answered 403 with the reason, and no session is started; other failures of the provider's
+                // answer (a state that does not match, an error from the provider) keep the handler's own behaviour.
+                o.Events.OnRemoteFailure = async ctx =>
+                {
+                    if (ctx.Failure is not SignInRefusedException refused)
+                        return;
+                    ctx.HandleResponse();
+                    await Problems.Write(ctx.HttpContext, StatusCodes.Status403Forbidden, "Sign-in refused", refused.Message);
                 };
             });
     }
@@ -212,3 +225,6 @@ public static class ConsoleSetup
             .AllowAnonymous().ExcludeFromDescription();
     }
 }
+
+/// <summary>The identity provider signed in someone the ledger cannot record changes under (<see cref="LedgerClaims.RefuseSubject"/>).</summary>
+public sealed class SignInRefusedException(string message) : Exception(message);

@@ -127,6 +127,25 @@ public sealed class ConsoleSignInTests(OidcConsoleApp app, Chromium chromium) : 
         Assert.Equal(("anna", "Goodwill after a lost registration"), (adjusted.By, adjusted.Reason));
     }
 
+    [Fact]
+    public async Task A_provider_identity_named_as_the_ledgers_own_actor_is_refused_and_starts_no_session()
+    {
+        // Every change made in a session is recorded under its name, as a token's sub: the API refuses a token whose sub is the
+        // ledger's own actor (system:...), and the console's sign-in refuses the same name (a QA pass, 2026-12-04).
+        app.IdentityProvider.Subject = "system:invoicing";
+        app.IdentityProvider.Roles = [LedgerRoles.Support];
+        await Page.GotoAsync("/console/");
+        var callback = await Page.RunAndWaitForResponseAsync(
+            () => Page.GetByRole(AriaRole.Link, new() { Name = "Sign in with your organisation account" }).ClickAsync(),
+            r => r.Url.Contains("/signin-oidc"));
+
+        Assert.Equal(403, callback.Status);
+        Assert.Contains("the ledger's own actor", await callback.TextAsync());
+        Assert.Equal(0, await SessionRows());
+        await Page.GotoAsync("/console/");
+        Assert.Equal(401, await StatusFromThePage());
+    }
+
     /// <summary>The session cookie as the browser holds it, replayed from outside the browser (as a thief with a copy would).</summary>
     private async Task<Func<Task<System.Net.HttpStatusCode>>> CopyOfTheSessionCookie()
     {
