@@ -111,7 +111,8 @@ public static class GetAccountAsOfEndpoint
     public static ProblemDetails Validate(DateTimeOffset? timestamp, long? sequence) =>
         timestamp is null == sequence is null
             ? Problems.Invalid("timestamp", "Give exactly one of timestamp (ISO 8601) or sequence (a global event sequence).")
-            : sequence is < 0
-                ? Problems.Invalid("sequence", "The sequence is a positive number.")
+            // Global event sequences start at 1: 0 named no event and was answered 404 "did not exist yet", as if it were one.
+            : sequence is < 1
+                ? Problems.Invalid("sequence", "The sequence is a positive number (global event sequences start at 1).")
                 : WolverineContinue.NoProblems;
 }

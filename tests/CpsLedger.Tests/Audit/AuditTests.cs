@@ -123,6 +123,11 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
 
         await (await Auditor.GetAsync($"/api/accounts/{account}/as-of")).ShouldBeProblem(HttpStatusCode.BadRequest);
         await (await Auditor.GetAsync($"/api/accounts/{account}/as-of?sequence=1&timestamp=2020-01-01T00:00:00Z")).ShouldBeProblem(HttpStatusCode.BadRequest);
+        foreach (var notASequence in new[] { "0", "-1" })
+        {
+            var problem = await Auditor.GetAsync($"/api/accounts/{account}/as-of?sequence={notASequence}").ReadProblem(HttpStatusCode.BadRequest);
+            Assert.Equal(["The sequence is a positive number (global event sequences start at 1)."], problem.Errors["sequence"]);
+        }
         await (await Auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp=2020-01-01T00:00:00Z")).ShouldBeProblem(HttpStatusCode.NotFound);
     }
 
