@@ -119,17 +119,18 @@ public static class RunReconciliationHandler
         var invoices = (await session.LoadManyAsync<Invoice>(ct,
                 terms.Select(t => t.Term.RenewalInvoiceId ?? InvoiceStream.ForMembership(t.Term.MembershipId)).ToArray()))
             .ToDictionary(i => i.MembershipId);
+        // Only what brings the invoice or the e-mail counts as on its way (the term's scheduled renewal offer and end mention it too).
+        bool InvoiceMissing(MembershipTerm t) => !invoices.ContainsKey(t.MembershipId) && !pending.Mentions<MembershipJoined>(t.MembershipId)
+                                                 && !pending.Mentions<IssueInvoice>(t.MembershipId);
+        bool WelcomeMissing(MembershipTerm t) => t.RenewalInvoiceId is null && !sent.Contains($"welcome-{t.MembershipId:N}@cpsledger")
+                                                 && !pending.Mentions<MembershipJoined>(t.MembershipId)
+                                                 && !pending.Mentions<SendWelcomeEmail>(t.MembershipId);
         // A term is judged once it is older than the grace: from its join (CpsJoined), a renewed term from its first day. The inbox
         // is read before the memberships, so a join committing in between shows its term without the messages it stored with it:
         // without this a join a second before a run had its invoice issued at once, not IssueDelay later, and its invoice and
-        // welcome e-mail reported lost (a fault drill). Only the terms that look broken are looked up.
-        var suspects = terms.Where(t => t.Term.RenewalInvoiceId is null
-                                        && ((!invoices.ContainsKey(t.Term.MembershipId) && !pending.Mentions<MembershipJoined>(t.Term.MembershipId)
-                                             && !pending.Mentions<IssueInvoice>(t.Term.MembershipId))
-                                            || (!sent.Contains($"welcome-{t.Term.MembershipId:N}@cpsledger")
-                                                && !pending.Mentions<MembershipJoined>(t.Term.MembershipId)
-                                                && !pending.Mentions<SendWelcomeEmail>(t.Term.MembershipId))))
-            .Select(t => t.Term.MembershipId).ToArray();
+        // welcome e-mail reported lost (a fault drill). Only the joined terms that look broken are looked up.
+        var suspects = terms.Select(t => t.Term).Where(t => t.RenewalInvoiceId is null && (InvoiceMissing(t) || WelcomeMissing(t)))
+            .Select(t => t.MembershipId).ToArray();
         var joinedAt = suspects.Length == 0
             ? []
             : (await session.Events.QueryRawEventDataOnly<CpsJoined>().Where(e => suspects.Contains(e.MembershipId)).ToListAsync(ct))
@@ -141,9 +142,7 @@ public static class RunReconciliationHandler
         var emailsChecked = 0;
         foreach (var (accountId, term) in terms)
         {
-            // Only what brings the invoice or the e-mail counts as on its way (the term's scheduled renewal offer and end mention it too).
-            if (!invoices.ContainsKey(term.MembershipId) && !pending.Mentions<MembershipJoined>(term.MembershipId)
-                                                          && !pending.Mentions<IssueInvoice>(term.MembershipId) && OlderThanGrace(term))
+            if (InvoiceMissing(term) && OlderThanGrace(term))
             {
                 findings.Add(new ReconciliationFinding("membership-invoiced", accountId, term.MembershipNumber,
                     $"Membership {term.MembershipNumber} has no invoice and none is scheduled.", "IssueInvoice sent"));
@@ -153,10 +152,7 @@ public static class RunReconciliationHandler
             }
 
             emailsChecked++;
-            if (term.RenewalInvoiceId is null && !sent.Contains($"welcome-{term.MembershipId:N}@cpsledger")
-                                              && !pending.Mentions<MembershipJoined>(term.MembershipId)
-                                              && !pending.Mentions<SendWelcomeEmail>(term.MembershipId)
-                                              && OlderThanGrace(term))
+            if (WelcomeMissing(term) && OlderThanGrace(term))
             {
                 findings.Add(new ReconciliationFinding("welcome-email-sent", accountId, term.MembershipNumber,
                     $"The welcome e-mail of membership {term.MembershipNumber} is not recorded as sent.", "SendWelcomeEmail sent"));
