@@ -34,10 +34,9 @@ public sealed class CatalogueImportCommand : JasperFxAsyncCommand<CatalogueImpor
             return false;
         }
 
-        // The user is recorded on every catalogue event as who imported: a blank one would leave them without an author.
-        if (input.UserFlag is { } named && string.IsNullOrWhiteSpace(named))
+        if (CommandLineUser.Refusal(input.UserFlag) is { } refusal)
         {
-            await output.WriteLineAsync("--user must name who imports: it is recorded on every event. Leave it out for cli-<operating system user>.");
+            await output.WriteLineAsync(refusal);
             return false;
         }
 
@@ -46,7 +45,7 @@ public sealed class CatalogueImportCommand : JasperFxAsyncCommand<CatalogueImpor
         using var host = input.BuildHost();
         var importer = host.Services.GetRequiredService<CatalogueImporter>();
         var store = host.Services.GetRequiredService<IDocumentStore>();
-        var outcome = await importer.ImportAsync(store, file, input.UserFlag?.Trim() ?? $"cli-{Environment.UserName}", CancellationToken.None);
+        var outcome = await importer.ImportAsync(store, file, CommandLineUser.Of(input.UserFlag), CancellationToken.None);
 
         await output.WriteLineAsync(Describe(path, outcome));
         return !outcome.Rejected;

@@ -35,11 +35,10 @@ public sealed class LegacyImportCommand : JasperFxAsyncCommand<LegacyImportInput
             return false;
         }
 
-        // Checked before anything is read or written: the user is recorded on every event as who imported (a blank one would
-        // leave them without an author), and a batch size below one is no batch.
-        if (input.UserFlag is { } named && string.IsNullOrWhiteSpace(named))
+        // Checked before anything is read or written.
+        if (CommandLineUser.Refusal(input.UserFlag) is { } refusal)
         {
-            await output.WriteLineAsync("--user must name who imports: it is recorded on every event. Leave it out for cli-<operating system user>.");
+            await output.WriteLineAsync(refusal);
             return false;
         }
 
@@ -53,7 +52,7 @@ public sealed class LegacyImportCommand : JasperFxAsyncCommand<LegacyImportInput
         var store = host.Services.GetRequiredService<IDocumentStore>();
         var clock = host.Services.GetRequiredService<TimeProvider>();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(LegacyImport));
-        var user = input.UserFlag?.Trim() ?? $"cli-{Environment.UserName}";
+        var user = CommandLineUser.Of(input.UserFlag);
         var importId = Guid.CreateVersion7().ToString();
 
         var invalid = 0;

@@ -20,3 +20,14 @@ public static class CommandLineFiles
                (File.Exists(fromShell) ? $": {fromShell}" : ".");
     }
 }
+
+/// <summary>Who an import command records on every event it writes: <c>--user</c>, trimmed, or <c>cli-</c> and the operating system's user.</summary>
+public static class CommandLineUser
+{
+    /// <summary>Why <c>--user</c> cannot be recorded (given blank: the events would have no author), or null.</summary>
+    public static string? Refusal(string? flag) => flag is not null && string.IsNullOrWhiteSpace(flag)
+        ? "--user must name who imports: it is recorded on every event. Leave it out for cli-<operating system user>."
+        : null;
+
+    public static string Of(string? flag) => flag?.Trim() ?? $"cli-{Environment.UserName}";
+}
