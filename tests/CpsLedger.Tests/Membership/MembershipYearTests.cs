@@ -48,6 +48,18 @@ public sealed class MembershipYearTests : LedgerTest
         await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
     }
 
+    /// <summary>A member on Gold by card (the card approving), its joining invoice issued, with 2,000 points: Platinum in reach.</summary>
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithTwoThousandPoints()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        return (account, member, term);
+    }
+
     private async Task FastForwardTo(DateTimeOffset at)
     {
         var by = at - App.Clock.GetUtcNow();
@@ -432,12 +444,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task An_upgrade_made_before_a_card_renewals_invoice_is_issued_leaves_that_invoice_at_the_tier_renewed_on()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
+        var (account, member, term) = await GoldCardMemberWithTwoThousandPoints();
 
         await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1)); // renewed by card on Gold
         var renewed = (await Membership(account)).Membership!;
@@ -457,12 +464,7 @@ public sealed class MembershipYearTests : LedgerTest
     {
         // A card renewal follows the upgraded tier unless the member chose another (docs/programme.md). The offer had pre-selected Gold;
         // after the upgrade the membership and the explanation still said Gold while the term end renewed, and charged, Platinum.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
+        var (account, member, term) = await GoldCardMemberWithTwoThousandPoints();
 
         await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
         Assert.Equal("gold", (await Membership(account)).Renewal!.Proposed!.TierCode);
