@@ -14,6 +14,8 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Audit;
 
 /// <summary>One event in an account's history, with who, when, why and what it means in words.</summary>
+/// <param name="Commit">The commit (transaction) that wrote it: the events of one commit stood or fell together, and time travel
+/// to any of their sequences shows them all. Null for an event stored before events carried their commit.</param>
 /// <param name="By">The actor: the person (a token's <c>sub</c>), or the ledger itself (<c>system:...</c>) for what a policy,
 /// a scheduled or a cascaded handler did.</param>
 /// <param name="CausedBy">For the ledger's own actions: the person whose request set them off and that request's correlation id.
@@ -21,6 +23,7 @@ namespace CpsLedger.Api.Audit;
 /// relayed user).</param>
 public sealed record HistoryEntry(
     long Sequence,
+    Guid? Commit,
     Guid EventId,
     Guid StreamId,
     AccountStreamKind Stream,
@@ -149,8 +152,8 @@ public static class AccountHistory
     public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null)
     {
         var (reason, ticket) = SupportReason.Of(e);
-        return new HistoryEntry(e.Sequence, e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName, reason, ticket,
-            e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), Shown(e.Data));
+        return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName,
+            reason, ticket, e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), Shown(e.Data));
     }
 
     /// <summary>

@@ -14,11 +14,16 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Audit;
 
 /// <summary>The account as it stood at a past moment, replayed from the events (never read from stored documents).</summary>
+/// <param name="LastSequenceIncluded">The global sequence of the last event replayed (0: none).</param>
+/// <param name="LastCommitIncluded">The commit (transaction) that event was written by; every event of that commit in the
+/// account's streams is replayed. Null when it was stored before events carried their commit: such events are each a commit of
+/// their own, so the cut may fall inside a transaction, as it always did.</param>
 public sealed record AccountAsOf(
     Guid AccountId,
     DateTimeOffset? AsOfTimestamp,
     long? AsOfSequence,
     long LastSequenceIncluded,
+    Guid? LastCommitIncluded,
     AccountSummary Summary,
     PointsExplanation Explanation,
     EligibleTiers? EligibleTiers,
@@ -27,8 +32,9 @@ public sealed record AccountAsOf(
 public static class TimeTravel
 {
     /// <summary>
-    /// Replays every stream of the account (and the tier table) up to the cut-off: the events at or before the timestamp, or
-    /// with a global sequence at or below the one given. Products registered later simply do not exist yet.
+    /// Replays every stream of the account (and the tier table) up to the cut-off, whole commits only (<see cref="CommitCut"/>):
+    /// at a sequence, the state right after the commit that wrote that event; at a timestamp, the commits all of whose events
+    /// are at or before it. Products registered later simply do not exist yet.
     /// </summary>
     public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, Guid accountId, DateTimeOffset? timestamp, long? sequence,
         CancellationToken ct, MembershipYearOptions? membershipYear = null)
@@ -36,13 +42,11 @@ public static class TimeTravel
         var streams = await AccountStreams.OfAsync(session, accountId, ct);
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
 
-        var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids));
-        // PostgreSQL takes a timestamptz parameter in UTC only; the moment is the same whatever offset the client wrote.
-        if (timestamp?.ToUniversalTime() is { } t)
-            query = query.Where(e => e.Timestamp <= t);
-        if (sequence is { } s)
-            query = query.Where(e => e.Sequence <= s);
-        var events = await query.OrderBy(e => e.Sequence).ToListAsync(ct);
+        // All of the streams' events, those after the cut too: a commit's later events decide whether it is in.
+        var all = await session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids)).OrderBy(e => e.Sequence).ToListAsync(ct);
+        var events = sequence is { } s
+            ? CommitCut.AtSequence(all, s, all.FirstOrDefault(e => e.Sequence == s) is { } own ? CommitIds.Of(own) : await CommitOfAsync(session, s, ct))
+            : CommitCut.AtTimestamp(all, timestamp!.Value);
         var lastVersion = events.GroupBy(e => e.StreamId).ToDictionary(g => g.Key, g => g.Max(e => e.Version));
 
         if (!lastVersion.TryGetValue(accountId, out var accountVersion))
@@ -85,11 +89,16 @@ public static class TimeTravel
         var options = membershipYear ?? new MembershipYearOptions();
         var eligibility = table is null ? null : Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, table);
         var outlook = MembershipOutlook.Of(membership, eligibility, options);
-        return new AccountAsOf(accountId, timestamp, sequence, events.Count == 0 ? 0 : events.Max(e => e.Sequence), summary,
+        var last = events.Count == 0 ? null : events[^1];
+        return new AccountAsOf(accountId, timestamp, sequence, last?.Sequence ?? 0, last is null ? null : CommitIds.Of(last), summary,
             AccountPoints.Explain(accountId, sources) with { Membership = outlook },
             eligibility is null ? null : eligibility with { Membership = outlook },
             membership);
     }
+
+    /// <summary>The commit of the event with the given global sequence, when it is another account's (null: none, or none recorded).</summary>
+    private static async Task<Guid?> CommitOfAsync(IQuerySession session, long sequence, CancellationToken ct) =>
+        await session.Events.QueryAllRawEvents().Where(e => e.Sequence == sequence).FirstOrDefaultAsync(ct) is { } e ? CommitIds.Of(e) : null;
 
     /// <summary>When the event with the given global sequence (or the last one before it) was stored.</summary>
     private static async Task<DateTimeOffset> MomentOfAsync(IQuerySession session, long sequence, CancellationToken ct) =>
@@ -97,11 +106,48 @@ public static class TimeTravel
             .Select(e => e.Timestamp).FirstOrDefaultAsync(ct);
 }
 
+/// <summary>
+/// Where time travel cuts: between commits, never inside one, so that it never shows a state that never existed (a payment
+/// without the reinstatement committed with it, a product without the points allocated with it). A commit is the events that
+/// share a commit id (<see cref="CommitIds"/>); an event stored before events carried one is a commit of its own. Only the events
+/// of the streams replayed are seen: a commit's events in other accounts' streams neither include nor exclude it.
+/// </summary>
+public static class CommitCut
+{
+    /// <summary>
+    /// The state right after the commit that wrote event <paramref name="sequence"/>: that commit whole (its events above the
+    /// sequence too), and every other commit whose events are all at or below it (one that also wrote above it is left out whole).
+    /// </summary>
+    public static IReadOnlyList<IEvent> AtSequence(IReadOnlyList<IEvent> events, long sequence, Guid? commitOfSequence) =>
+        Whole(events, commit => commit.Key.Commit is { } id && id == commitOfSequence || commit.All(e => e.Sequence <= sequence));
+
+    /// <summary>The commits visible at <paramref name="timestamp"/>: those all of whose events are at or before it.</summary>
+    public static IReadOnlyList<IEvent> AtTimestamp(IReadOnlyList<IEvent> events, DateTimeOffset timestamp)
+    {
+        // Stored timestamps are in microseconds: the moment asked for is rounded to them, as PostgreSQL rounded it when it compared.
+        var t = new DateTimeOffset((timestamp.UtcTicks + 5) / 10 * 10, TimeSpan.Zero);
+        return Whole(events, commit => commit.All(e => e.Timestamp <= t));
+    }
+
+    private static IReadOnlyList<IEvent> Whole(IReadOnlyList<IEvent> events, Func<IGrouping<(Guid? Commit, long Sequence), IEvent>, bool> included)
+    {
+        var kept = events.GroupBy(e => CommitIds.Of(e) is { } id ? (Commit: (Guid?)id, Sequence: 0L) : (Commit: (Guid?)null, Sequence: e.Sequence)).Where(included)
+            .SelectMany(c => c).ToHashSet();
+        // A stream replays up to its first event left out (its versions in order); a stream's later commit waits for the earlier.
+        return [.. events.GroupBy(e => e.StreamId).SelectMany(s => s.OrderBy(e => e.Version).TakeWhile(kept.Contains)).OrderBy(e => e.Sequence)];
+    }
+}
+
 public static class GetAccountAsOfEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/as-of", OperationId = "GetAccountAsOf")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence")]
+    [EndpointDescription("Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, " +
+                         "the state right after the commit that wrote that event, its events with a higher sequence included; at a " +
+                         "timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event " +
+                         "replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their " +
+                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction).")]
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence,
         IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, CancellationToken ct) =>
         await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf

@@ -20,9 +20,9 @@ public sealed record NewStream<TView>(Guid Id, IReadOnlyList<object> Events, TVi
 /// <c>BulkInsertEventsAsync</c> writes the same rows but in a transaction of its own, which would let the events commit without
 /// their projected documents. The rows are what Marten's quick append writes: the stream row (type = the aggregate's alias),
 /// events with versions 1..n, sequence numbers from the event sequence, the server's transaction timestamp, the session's
-/// correlation id, causation id, user name and headers, and the projected document of each stream (COPY too, so a bulk
-/// insert does not bypass the inline projection). The hash chain links the copied events per statement (the appending
-/// transaction switches the chain trigger, see <see cref="HashChainSchema.PerStatementSql"/>).
+/// correlation id, causation id, user name and headers (the commit id among them, <see cref="CommitIds"/>), and the projected
+/// document of each stream (COPY too, so a bulk insert does not bypass the inline projection). The hash chain links the copied
+/// events per statement (the appending transaction switches the chain trigger, see <see cref="HashChainSchema.PerStatementSql"/>).
 /// A stream id that exists already fails the COPY on the stream table's primary key, and the whole transaction with it:
 /// it surfaces as Marten's <see cref="ExistingStreamIdCollisionException"/>, as a StartStream collision would.
 /// </summary>
@@ -43,6 +43,8 @@ public static class BulkAppend
         var serializer = store.Options.Serializer();
         var streamType = events.AggregateAliasFor(typeof(TView));
         var metadata = events.MetadataConfig;
+        // The save that commits the copy is one commit: its id is drawn now, so the copied events carry it with the rest.
+        CommitIds.Of(session);
         var headers = (session as QuerySession)?.Headers is { Count: > 0 } h ? serializer.ToJson(h) : null;
         // Each event's JSON as UTF-8 in one reused buffer (as DocumentCopy does for the views).
         var json = new ArrayBufferWriter<byte>(4096);

@@ -72,6 +72,8 @@ public static class Store
                 opts.Projections.RebuildWithBulkCopy = true;
 
                 opts.Listeners.Add(new IdempotencyKeyListener());
+                // Which transaction wrote each event, in its headers: time travel cuts between commits (CommitIds.cs).
+                opts.Listeners.Add(new CommitIdListener());
                 opts.Schema.For<IdempotencyRecord>().Index(x => x.ExpiresAt);
                 opts.Schema.For<ConsumedIdempotencyKey>();
                 opts.AddEmailDeliveries();

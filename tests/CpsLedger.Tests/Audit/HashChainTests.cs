@@ -118,10 +118,11 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     public async Task An_event_edited_into_a_shape_no_replay_can_read_is_named_and_the_replay_reported_not_done()
     {
         // Found by AuditPropertyTests (CI seed 0000001diBHb): headers stored as JSON null, "edited" with || into an array. The
-        // replay threw reading the event and verification answered 400 "Malformed request body" to a GET without a body.
+        // replay threw reading the event and verification answered 400 "Malformed request body" to a GET without a body. Events
+        // carry an object of headers now (their commit id), which || would merge into: the array is written as it was made.
         var (account, registration) = await AccountWithHistory();
         var sequence = await SequenceOf(registration, "product_registered");
-        await Sql($$"""update cpsledger_tests.mt_events set headers = coalesce(headers, '{}') || '{"supportReason": "Tampered"}' where seq_id = {{sequence}}""");
+        await Sql($$"""update cpsledger_tests.mt_events set headers = jsonb_build_array(headers, '{"supportReason": "Tampered"}'::jsonb) where seq_id = {{sequence}}""");
 
         var report = await Verify(account);
         var found = Assert.Single(report.ChainBreaks);
@@ -142,7 +143,8 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         // 400 "Malformed request body" to GETs that have none. A stored event nobody can read is the ledger's fault: 500.
         var (account, registration) = await AccountWithHistory();
         var sequence = await SequenceOf(registration, "product_registered");
-        await Sql($$"""update cpsledger_tests.mt_events set headers = coalesce(headers, '{}') || '{"x": 1}' where seq_id = {{sequence}}""");
+        // Into an array, as || made of headers stored as JSON null (an object of headers now would merge: CommitIds).
+        await Sql($$"""update cpsledger_tests.mt_events set headers = jsonb_build_array(headers, '{"x": 1}'::jsonb) where seq_id = {{sequence}}""");
 
         var auditor = App.UncheckedClientAs(LedgerRoles.Auditor);
         foreach (var url in new[] { $"/api/accounts/{account}/history", $"/api/accounts/{account}/as-of?sequence={sequence}" })

@@ -8118,7 +8118,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence
         /// </summary>
         /// <remarks>
-        /// Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence
+        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -9419,6 +9419,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("lastSequenceIncluded")]
         public long LastSequenceIncluded { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("lastCommitIncluded")]
+        public System.Guid? LastCommitIncluded { get; set; } = default!;
+
         [System.Text.Json.Serialization.JsonPropertyName("summary")]
         public AccountSummary Summary { get; set; } = new AccountSummary();
 
@@ -10299,6 +10302,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long Sequence { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("commit")]
+        public System.Guid? Commit { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid EventId { get; set; } = default!;

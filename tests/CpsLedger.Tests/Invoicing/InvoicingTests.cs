@@ -265,9 +265,18 @@ public sealed class InvoicingTests : LedgerTest
         await App.FastForward(TimeSpan.FromDays(31));
         await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
-        moments.Add((await LastSequence(), MembershipStatus.Suspended, 200.00m));
+        var suspendedAt = await LastSequence();
+        moments.Add((suspendedAt, MembershipStatus.Suspended, 200.00m));
         await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, 200m, "REST-1")));
         moments.Add((await LastSequence(), MembershipStatus.Active, 0m));
+        // The transfer committed the reinstatement (written first), the payment and the invoice paid together: asked at the
+        // reinstatement, time travel shows all of it, never a membership reinstated with the invoice still owed.
+        await using (var session = App.Store.QuerySession())
+        {
+            var reinstated = await session.Events.QueryAllRawEvents().Where(e => e.Sequence > suspendedAt).OrderBy(e => e.Sequence).FirstAsync();
+            Assert.Equal("membership_reinstated", reinstated.EventTypeName);
+            moments.Add((reinstated.Sequence, MembershipStatus.Active, 0m));
+        }
 
         foreach (var (sequence, status, owed) in moments)
         {

@@ -1,0 +1,132 @@
+using CpsLedger.Api.Audit;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
+using JasperFx.Events;
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Tests.Audit;
+
+/// <summary>Time travel cuts between commits: it never shows a state that never existed.</summary>
+public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor);
+
+    /// <summary>An account with one complete product: its registration and points, committed together by one request.</summary>
+    private async Task<(Guid Account, IReadOnlyList<IEvent> Commit)> AccountWithOneRegistration()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var registered = await App.Member(account).Register(account, Products.Products.Complete("CUT-1"));
+        var events = await EventsOf(registered.RegistrationId);
+        Assert.Equal(["product_registered", "points_allocated"], events.Select(e => e.EventTypeName));
+        return (account, events);
+    }
+
+    [Fact]
+    public async Task As_of_the_first_event_of_a_commit_shows_the_whole_commit_and_no_later_one()
+    {
+        var (account, commit) = await AccountWithOneRegistration();
+        // A later commit of the account: not part of the moment asked for.
+        await App.Member(account).Register(account, Products.Products.Complete("CUT-2"));
+
+        var asOf = await AsOf(account, $"sequence={commit[0].Sequence}");
+
+        // The product and its points were written in one transaction: no moment showed the product without its points.
+        Assert.Equal((1, 235, 0), (asOf.Summary.Products, asOf.Summary.PointsTotal, asOf.Summary.ProductsAwaitingDetails));
+        Assert.Equal(commit[1].Sequence, asOf.LastSequenceIncluded);
+        Assert.Equal(commit[0].Sequence, asOf.AsOfSequence);
+        Assert.Equal(CommitIds.Of(commit[0]), CommitIds.Of(commit[1]));
+        Assert.Equal(CommitIds.Of(commit[1]), asOf.LastCommitIncluded);
+        Assert.NotNull(asOf.LastCommitIncluded);
+        // The history names the commit of each event, so an auditor sees which events stood or fell together.
+        var history = await Auditor.GetAsync($"/api/accounts/{account}/history?types=product_registered,points_allocated").ReadAs<HistoryPage>();
+        Assert.Equal([asOf.LastCommitIncluded, asOf.LastCommitIncluded], history.Items.Take(2).Select(i => i.Commit));
+        Assert.NotEqual(asOf.LastCommitIncluded, history.Items[2].Commit);
+        // Asked at the commit's last event, the same moment.
+        var atLast = await AsOf(account, $"sequence={commit[1].Sequence}");
+        Assert.Equal((1, 235, commit[1].Sequence), (atLast.Summary.Products, atLast.Summary.PointsTotal, atLast.LastSequenceIncluded));
+        // Just before the commit: the account as opened.
+        var before = await AsOf(account, $"sequence={commit[0].Sequence - 1}");
+        Assert.Equal((0, 0), (before.Summary.Products, before.Summary.PointsTotal));
+    }
+
+    [Fact]
+    public async Task A_timestamp_inside_a_commit_leaves_the_whole_commit_out()
+    {
+        var (account, commit) = await AccountWithOneRegistration();
+        // The events of one transaction need not share a timestamp (seen in a QA database): the points a second later here.
+        await Sql($"update {{0}}.mt_events set timestamp = timestamp + interval '1 second' where id = '{commit[1].Id}'");
+        var first = commit[0].Timestamp;
+
+        var inside = await AsOf(account, $"timestamp={Uri.EscapeDataString(first.ToString("O"))}");
+        // Not visible until it committed, and it committed after its last event: the account as opened.
+        Assert.Equal((0, 0), (inside.Summary.Products, inside.Summary.PointsTotal));
+        Assert.True(inside.LastSequenceIncluded < commit[0].Sequence);
+
+        var after = await AsOf(account, $"timestamp={Uri.EscapeDataString(first.AddSeconds(1).ToString("O"))}");
+        Assert.Equal((1, 235, commit[1].Sequence), (after.Summary.Products, after.Summary.PointsTotal, after.LastSequenceIncluded));
+    }
+
+    [Fact]
+    public async Task Events_stored_without_a_commit_id_are_each_a_commit_of_their_own_as_before()
+    {
+        var (account, commit) = await AccountWithOneRegistration();
+        // As every event stored before events carried their commit.
+        await Sql($"update {{0}}.mt_events set headers = headers - 'commit' where jsonb_typeof(headers) = 'object' and stream_id = '{commit[0].StreamId}'");
+
+        var asOf = await AsOf(account, $"sequence={commit[0].Sequence}");
+
+        // The cut falls between the two events, as it always did: the product without its points yet.
+        Assert.Equal((1, 0), (asOf.Summary.Products, asOf.Summary.PointsTotal));
+        Assert.Equal(commit[0].Sequence, asOf.LastSequenceIncluded);
+        Assert.Null(asOf.LastCommitIncluded);
+        var byTime = await AsOf(account, $"timestamp={Uri.EscapeDataString(commit[1].Timestamp.ToString("O"))}");
+        Assert.Equal((1, 235, commit[1].Sequence), (byTime.Summary.Products, byTime.Summary.PointsTotal, byTime.LastSequenceIncluded));
+    }
+
+    [Fact]
+    public void Interleaved_commits_are_each_in_or_out_whole()
+    {
+        // Two transactions at once: X takes sequences 10 and 12, Y 11 between them; 13 was stored before commit ids existed.
+        Guid x = Guid.NewGuid(), y = Guid.NewGuid(), a = Guid.NewGuid(), b = Guid.NewGuid();
+        var at = DateTimeOffset.Parse("2026-12-04T10:00:00Z");
+        IEvent Stored(long sequence, Guid stream, long version, Guid? commit, int second)
+        {
+            var e = new Event<object>(new object()) { Sequence = sequence, StreamId = stream, Version = version, Timestamp = at.AddSeconds(second) };
+            if (commit is { } id)
+                e.SetHeader(CommitIds.Header, id.ToString());
+            return e;
+        }
+        IReadOnlyList<IEvent> events = [Stored(10, a, 1, x, 0), Stored(11, b, 1, y, 1), Stored(12, a, 2, x, 2), Stored(13, b, 2, null, 3)];
+        long[] Sequences(IReadOnlyList<IEvent> kept) => [.. kept.Select(e => e.Sequence)];
+
+        Assert.Equal([10, 12], Sequences(CommitCut.AtSequence(events, 10, x)));
+        // Y's moment: X also wrote after it, so X is left out whole.
+        Assert.Equal([11], Sequences(CommitCut.AtSequence(events, 11, y)));
+        Assert.Equal([10, 11, 12], Sequences(CommitCut.AtSequence(events, 12, x)));
+        Assert.Equal([10, 11, 12, 13], Sequences(CommitCut.AtSequence(events, 13, null)));
+        // By time: X's last event is two seconds in.
+        Assert.Equal([11], Sequences(CommitCut.AtTimestamp(events, at.AddSeconds(1))));
+        Assert.Equal([10, 11, 12], Sequences(CommitCut.AtTimestamp(events, at.AddSeconds(2))));
+    }
+
+    private Task<AccountAsOf> AsOf(Guid account, string query) =>
+        Auditor.GetAsync($"/api/accounts/{account}/as-of?{query}").ReadAs<AccountAsOf>();
+
+    private async Task<IReadOnlyList<IEvent>> EventsOf(Guid stream)
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.StreamId == stream).OrderBy(e => e.Sequence).ToListAsync();
+    }
+
+    private async Task Sql(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(string.Format(sql, App.SchemaName), connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}
