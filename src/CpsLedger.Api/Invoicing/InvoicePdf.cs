@@ -156,7 +156,7 @@ public static class InvoicePdf
                 y += 12.5;
             }
 
-            var buyerLines = invoice.Buyer?.Address?.Lines() ?? [EuMemberStates.NameOf(invoice.Country)];
+            var buyerLines = invoice.Buyer?.Address?.Lines() ?? [Platform.CountryCodes.NameOf(invoice.Country)];
             foreach (var line in buyerLines.SelectMany(l => Wrap(l, text, right - left)))
             {
                 g.DrawString(line, text, XBrushes.Black, left, y);

@@ -202,9 +202,17 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         static string Words(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
 
         var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
-        var text = Words(await PdfPictures.Text(pdf));
+        var layout = await PdfPictures.Text(pdf);
+        var text = Words(layout);
         Assert.Contains(VatRules.OutsideScopeMention, text);
         Assert.Contains($"Reference {CreditorReferences.Grouped(invoice.CreditorReference)} (or quote {invoice.InvoiceNumber})", text);
+        // The buyer's country by its name, as an EU buyer's is (found by a finance QA pass: a Swiss address ended in "CH").
+        Assert.Contains("Bahnhofstrasse 1 8001 Zürich Switzerland", text);
+        Assert.DoesNotContain(layout.Split('\n'), line => line.Trim() == "CH");
+        var png = await PdfPictures.FirstPageAsPng(pdf);
+        Assert.True(PdfPictures.Ink(PdfPictures.DecodeGreyscale(png)) > 0.01);
+        if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
+            await File.WriteAllBytesAsync(Path.Combine(DocsImages, "invoice-outside-eu.png"), png);
 
         var reason = "The member asked on the phone that the invoice be addressed to the head office in Basel rather than the branch in " +
                      "Zürich; agreed with the finance lead, ticket CPS-SUP-9912, see the e-mail of 2026-11-24 for the new address and contact";
@@ -215,6 +223,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var noteText = Words(await PdfPictures.Text(notePdf));
         Assert.Contains(VatRules.OutsideScopeMention, noteText);
         Assert.Contains($"Reason: {reason}", noteText);
+        Assert.Contains("8001 Zürich Switzerland", noteText);
     }
 
     [Fact]
