@@ -226,6 +226,37 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains("8001 Zürich Switzerland", noteText);
     }
 
+    // Found by a finance QA pass: an overpaid invoice cancelled by a credit note read the overpayment twice, as overpaid and inside
+    // refundDue.
+    [Fact]
+    public async Task An_overpaid_invoice_cancelled_by_a_credit_note_reads_all_it_received_once_as_a_refund_due()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var member = App.Member(account);
+        var number = (await member.SingleInvoice(account)).InvoiceNumber;
+        foreach (var (amount, reference) in new[] { (248m, "SEPA-1"), (50m, "SEPA-2") })
+            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, amount, reference))
+                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        // Read as served (the JSON, not the record, which would work out its derived amounts again).
+        var paid = await member.GetAsync($"/api/accounts/{account}/invoices/{number}").ReadAs<System.Text.Json.JsonElement>();
+        Assert.Equal(("paid", 298m, 0m, 50m, 0m), (paid.GetProperty("status").GetString(), paid.GetProperty("totalReceived").GetDecimal(),
+            paid.GetProperty("outstanding").GetDecimal(), paid.GetProperty("overpaid").GetDecimal(), paid.GetProperty("refundDue").GetDecimal()));
+
+        var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued to the wrong company" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        Assert.Equal((248.00m, 298.00m), (cancelled.Total, cancelled.RefundDue));
+
+        // The 298.00 received is said once: a refund due, nothing overpaid any more (one invoice and the list).
+        var one = await member.GetAsync($"/api/accounts/{account}/invoices/{number}").ReadAs<System.Text.Json.JsonElement>();
+        var listed = Assert.Single((await member.GetAsync($"/api/accounts/{account}/invoices").ReadAs<System.Text.Json.JsonElement>()).EnumerateArray());
+        foreach (var read in new[] { one, listed })
+            Assert.Equal(("cancelled", 298m, 0m, 0m, 298m), (read.GetProperty("status").GetString(), read.GetProperty("totalReceived").GetDecimal(),
+                read.GetProperty("outstanding").GetDecimal(), read.GetProperty("overpaid").GetDecimal(), read.GetProperty("refundDue").GetDecimal()));
+        Assert.True((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>()).Agrees);
+    }
+
     [Fact]
     public async Task The_pdf_the_e_mail_and_the_e_invoice_show_the_same_amounts_from_one_calculation()
     {
