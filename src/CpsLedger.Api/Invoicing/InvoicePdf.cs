@@ -47,11 +47,8 @@ public static class InvoicePdf
             ("Invoice date", Day(note.InvoiceIssuedOn)),
             ("Membership number", invoice.MembershipNumber),
         };
-        var settlement = note.RefundDue > 0
-            ? $"{InvoiceWording.Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."
-            : $"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it.";
         return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", invoice, meta, note.Seller, note.IssuedAt,
-            [settlement, $"Reason: {note.Reason}"], "Settlement", payee));
+            [InvoiceWording.CreditNoteSettlement(note), $"Reason: {note.Reason}"], "Settlement", payee));
     }
 
     private sealed record Sheet(string Title, string DocumentTitle, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,

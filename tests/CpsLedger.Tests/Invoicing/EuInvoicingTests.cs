@@ -258,6 +258,55 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_credit_note_is_e_mailed_to_the_member_once_with_the_invoice_it_cancels_the_refund_due_and_its_pdf()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var member = App.Member(account);
+        var invoice = await member.SingleInvoice(account);
+        var number = invoice.InvoiceNumber;
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, 100m, "SEPA-1"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+
+        // Tracked until the e-mails the cancellation sets off have been written.
+        var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued to the wrong company" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        var creditNote = cancelled.CreditNoteNumber;
+
+        // The credit note, the invoice it cancels and why, the amount credited, the refund due; its PDF attached.
+        var email = Assert.Single(Emails(), e => e.MessageId == $"credit-note-{creditNote}@cpsledger");
+        Assert.Equal($"Credit note {creditNote} for your CPS membership", email.Subject);
+        Assert.Equal("studio@example.ee", email.To.Mailboxes.Single().Address);
+        var body = email.TextBody;
+        foreach (var expected in new[]
+                 {
+                     $"Invoice {number} of {invoice.IssuedOn:yyyy-MM-dd} is cancelled by credit note {creditNote}",
+                     "Reason: Issued to the wrong company", "Total credited", "248.00 EUR",
+                     $"100.00 EUR received on invoice {number} will be refunded to you.",
+                 })
+            Assert.Contains(expected, body);
+        var attachment = Assert.Single(email.Attachments.OfType<MimePart>());
+        Assert.Equal(($"{creditNote}.pdf", "application/pdf"), (attachment.FileName, attachment.ContentType.MimeType));
+        using (var content = new MemoryStream())
+        {
+            await attachment.Content!.DecodeToAsync(content);
+            var pdfText = await PdfPictures.Text(content.ToArray());
+            Assert.Contains(creditNote, pdfText);
+            Assert.Contains($"100.00 EUR received on invoice {number} will be refunded to you.", pdfText);
+        }
+
+        // A redelivery of the same message sends no second copy.
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCreditNoteEmail(invoice.Id));
+        });
+        Assert.Equal([$"credit-note-{creditNote}_cpsledger.eml"],
+            Directory.GetFiles(App.MailFolder, "credit-note-*").Select(Path.GetFileName));
+    }
+
+    [Fact]
     public async Task The_pdf_the_e_mail_and_the_e_invoice_show_the_same_amounts_from_one_calculation()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
