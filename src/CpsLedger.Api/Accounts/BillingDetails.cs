@@ -14,9 +14,9 @@ namespace CpsLedger.Api.Accounts;
 /// <summary>A postal address as invoices print it (EN 16931 BG-5/BG-8: street, additional line, postal code, city, country).</summary>
 public sealed record PostalAddress(string Street, string? AdditionalStreet, string PostalCode, string City, string Country)
 {
-    /// <summary>The lines of an address block, country last (by name for EU members).</summary>
+    /// <summary>The lines of an address block, the country last by its English name.</summary>
     public IReadOnlyList<string> Lines() =>
-        new[] { Street, AdditionalStreet, $"{PostalCode} {City}".Trim(), EuMemberStates.NameOf(Country) }
+        new[] { Street, AdditionalStreet, $"{PostalCode} {City}".Trim(), CountryCodes.NameOf(Country) }
             .Where(l => !string.IsNullOrWhiteSpace(l)).Cast<string>().ToList();
 }
 
@@ -90,7 +90,7 @@ public static class BillingDetailsDecision
             return Problems.Invalid("vatId", check.Problem ?? "The VAT ID is not valid.");
         if (check.Country != country)
             return Problems.Invalid("vatId",
-                $"The VAT ID {check.VatId} is from {EuMemberStates.NameOf(check.Country!)}, but the billing address is in {EuMemberStates.NameOf(country)}.");
+                $"The VAT ID {check.VatId} is from {CountryCodes.NameOf(check.Country!)}, but the billing address is in {CountryCodes.NameOf(country)}.");
         return WolverineContinue.NoProblems;
     }
 

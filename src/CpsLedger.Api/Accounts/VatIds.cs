@@ -5,41 +5,17 @@ namespace CpsLedger.Api.Accounts;
 /// <summary>The 27 member states of the European Union (ISO 3166-1 alpha-2), with their names in English.</summary>
 public static class EuMemberStates
 {
-    public static readonly IReadOnlyDictionary<string, string> Names = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["AT"] = "Austria",
-        ["BE"] = "Belgium",
-        ["BG"] = "Bulgaria",
-        ["CY"] = "Cyprus",
-        ["CZ"] = "Czechia",
-        ["DE"] = "Germany",
-        ["DK"] = "Denmark",
-        ["EE"] = "Estonia",
-        ["ES"] = "Spain",
-        ["FI"] = "Finland",
-        ["FR"] = "France",
-        ["GR"] = "Greece",
-        ["HR"] = "Croatia",
-        ["HU"] = "Hungary",
-        ["IE"] = "Ireland",
-        ["IT"] = "Italy",
-        ["LT"] = "Lithuania",
-        ["LU"] = "Luxembourg",
-        ["LV"] = "Latvia",
-        ["MT"] = "Malta",
-        ["NL"] = "Netherlands",
-        ["PL"] = "Poland",
-        ["PT"] = "Portugal",
-        ["RO"] = "Romania",
-        ["SE"] = "Sweden",
-        ["SI"] = "Slovenia",
-        ["SK"] = "Slovakia",
-    };
+    private static readonly string[] Codes =
+    [
+        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL",
+        "PT", "RO", "SE", "SI", "SK",
+    ];
+
+    /// <summary>Each member state's name, from the one list of country names (<see cref="Platform.CountryCodes"/>).</summary>
+    public static readonly IReadOnlyDictionary<string, string> Names =
+        Codes.ToDictionary(code => code, Platform.CountryCodes.NameOf, StringComparer.Ordinal);
 
     public static bool Contains(string? country) => country is not null && Names.ContainsKey(country);
-
-    /// <summary>A country's name for an address block: the EU's from the list above, others as their code.</summary>
-    public static string NameOf(string country) => Names.TryGetValue(country, out var name) ? name : country;
 }
 
 /// <summary>What a VAT ID check found. <paramref name="Country"/> is the ISO code (GR for the "EL" prefix).</summary>
@@ -128,9 +104,9 @@ public static partial class VatIds
             return Invalid(id, country, $"{prefix} is not the VAT prefix of an EU member state.");
         var number = id[2..];
         if (!format.IsMatch(number))
-            return Invalid(id, country, $"{id} does not have the format of a VAT ID of {EuMemberStates.NameOf(country)}.");
+            return Invalid(id, country, $"{id} does not have the format of a VAT ID of {Platform.CountryCodes.NameOf(country)}.");
         if (CheckDigitsHold(prefix, number) is false)
-            return Invalid(id, country, $"{id} fails the check digit of {EuMemberStates.NameOf(country)}'s VAT IDs: is a digit mistyped?");
+            return Invalid(id, country, $"{id} fails the check digit of {Platform.CountryCodes.NameOf(country)}'s VAT IDs: is a digit mistyped?");
         return new VatIdCheckResult(true, id, country, OfflineMethod, null);
     }
 

@@ -44,6 +44,33 @@ public sealed record CreditNoteIssued(
     DateOnly IssuedOn,
     DateTimeOffset IssuedAt);
 
+/// <summary>E-mail the member the credit note that cancelled this invoice (its PDF attached).</summary>
+public sealed record SendCreditNoteEmail(Guid InvoiceId);
+
+public static class CreditNoteEmails
+{
+    /// <summary>
+    /// A credit note, once committed, asks for its e-mail (durably, via the outbox), as a suspension and a reinstatement do: forwarded
+    /// from the event, so finance's cancellation and every cancellation the ledger makes itself (a lapse, support's cancellation of
+    /// the membership, a replaced renewal choice) tell the member alike. Sent once per credit note by its Message-Id (MailDelivery).
+    /// </summary>
+    public static void ForwardCreditNotesToEmails(this MartenIntegration integration) =>
+        integration.SubscribeToEvent<CreditNoteIssued>().TransformedTo(e => new SendCreditNoteEmail(e.Data.InvoiceId));
+}
+
+public static class SendCreditNoteEmailHandler
+{
+    public static async Task Handle(SendCreditNoteEmail message, IQuerySession session, MailDelivery mail, IOptions<SellerOptions> seller,
+        CancellationToken ct)
+    {
+        var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
+        var note = invoice.CreditNote ?? throw new InvalidOperationException($"Invoice {invoice.InvoiceNumber} has no credit note.");
+        // The PDF the member downloads (GET .../credit-notes/{number}/pdf): older invoices recorded no payee, the one configured now.
+        var pdf = InvoicePdf.RenderCreditNote(invoice, note, invoice.Payee ?? seller.Value.ToPayeeAccount());
+        await mail.SendAsync(InvoiceEmails.CreditNote(account, invoice, note, pdf), ct);
+    }
+}
+
 /// <summary>Credit note numbers "CN-2026-000001": gapless per calendar year of the issue date, like invoice numbers.</summary>
 public static class CreditNoteNumbers
 {

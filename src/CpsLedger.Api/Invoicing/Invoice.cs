@@ -192,13 +192,24 @@ public sealed record Invoice
     public DateOnly DueOn { get; init; }
     public DateTimeOffset IssuedAt { get; init; }
     public InvoiceStatus Status { get; init; }
+
+    /// <summary>Everything received on the invoice: every payment, one received after a cancellation included.</summary>
     public decimal TotalReceived { get; init; }
+
+    /// <summary>What is still to be paid: 0 once the payments cover the total, or the invoice is cancelled.</summary>
     public decimal Outstanding { get; init; }
-    public decimal Overpaid { get; init; }
+
+    /// <summary>
+    /// On an invoice that is owed (open, overdue, paid), what was received beyond its total; 0 on a cancelled one, where everything
+    /// received is <see cref="RefundDue"/>, so no money is read twice. Derived, like it: an invoice overpaid and then cancelled before
+    /// this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
+    /// </summary>
+    public decimal Overpaid => Status == InvoiceStatus.Cancelled ? 0 : Math.Max(TotalReceived - Total, 0);
 
     /// <summary>
     /// On a cancelled invoice, everything received on it, to be refunded outside the ledger: the credit note's refund due and any payment
-    /// received after the cancellation. Derived, not stored apart, so invoices cancelled before it existed read the same after a replay.
+    /// received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed read the same
+    /// after a replay.
     /// </summary>
     public decimal RefundDue => Status == InvoiceStatus.Cancelled ? TotalReceived : 0;
 
@@ -289,7 +300,6 @@ public sealed record Invoice
             e.RecordedAt)],
         TotalReceived = e.TotalReceived,
         Outstanding = e.Outstanding,
-        Overpaid = e.Overpaid,
     };
 
     public Invoice Apply(PaymentReceivedAfterCancellation e) => this with

@@ -47,11 +47,8 @@ public static class InvoicePdf
             ("Invoice date", Day(note.InvoiceIssuedOn)),
             ("Membership number", invoice.MembershipNumber),
         };
-        var settlement = note.RefundDue > 0
-            ? $"{InvoiceWording.Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."
-            : $"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it.";
         return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", invoice, meta, note.Seller, note.IssuedAt,
-            [settlement, $"Reason: {note.Reason}"], "Settlement", payee));
+            [InvoiceWording.CreditNoteSettlement(note), $"Reason: {note.Reason}"], "Settlement", payee));
     }
 
     private sealed record Sheet(string Title, string DocumentTitle, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,
@@ -156,7 +153,7 @@ public static class InvoicePdf
                 y += 12.5;
             }
 
-            var buyerLines = invoice.Buyer?.Address?.Lines() ?? [EuMemberStates.NameOf(invoice.Country)];
+            var buyerLines = invoice.Buyer?.Address?.Lines() ?? [Platform.CountryCodes.NameOf(invoice.Country)];
             foreach (var line in buyerLines.SelectMany(l => Wrap(l, text, right - left)))
             {
                 g.DrawString(line, text, XBrushes.Black, left, y);

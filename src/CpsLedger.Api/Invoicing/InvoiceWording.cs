@@ -73,6 +73,11 @@ public static class InvoiceWording
         $"Reference: {CreditorReferences.Grouped(invoice.CreditorReference)} (or quote {invoice.InvoiceNumber})",
     ];
 
+    /// <summary>What a credit note settles: the money received on the invoice to be refunded, or nothing to be paid on it.</summary>
+    public static string CreditNoteSettlement(CreditNoteIssued note) => note.RefundDue > 0
+        ? $"{Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."
+        : $"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it.";
+
     /// <summary>The seller's identification in one line (legal name, VAT ID, registration number), or the programme's name on older invoices.</summary>
     public static string SellerLine(Invoice invoice) => invoice.Seller is { } s
         ? $"{s.LegalName} · VAT ID {s.VatId} · Company reg. no. {s.CompanyRegistrationNumber}"

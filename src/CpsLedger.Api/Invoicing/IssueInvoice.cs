@@ -293,6 +293,49 @@ public static class InvoiceEmails
         return email;
     }
 
+    /// <summary>
+    /// The credit note e-mail: which invoice it cancels and why, the figures credited and what becomes of money received, worded as on
+    /// the credit note's PDF (<see cref="InvoiceWording"/>), the PDF attached.
+    /// </summary>
+    public static MimeMessage CreditNote(AccountView account, Invoice invoice, CreditNoteIssued note, byte[] pdf)
+    {
+        var lines = note.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {note.Currency}");
+        // The refund itself is made outside the ledger (docs/invoicing.md), so the e-mail promises it and no more.
+        var refund = note.RefundDue > 0 ? "\nThe refund is made separately from this credit note." : "";
+        var body = new BodyBuilder
+        {
+            TextBody = $"""
+                        Dear {account.CompanyName},
+
+                        Invoice {note.InvoiceNumber} of {note.InvoiceIssuedOn:yyyy-MM-dd} is cancelled by credit note {note.CreditNoteNumber}, attached.
+                        Reason: {note.Reason}
+
+                          Credit note number: {note.CreditNoteNumber}
+                          Credit note date:   {note.IssuedOn:yyyy-MM-dd}
+                          Membership number:  {invoice.MembershipNumber}
+
+                        {string.Join("\n", lines)}
+                          {"Subtotal",-44} {InvoiceWording.Money(note.Subtotal),12} {note.Currency}
+                          {InvoiceWording.VatLabel(invoice),-44} {InvoiceWording.Money(note.VatAmount),12} {note.Currency}
+                          {"Total credited",-44} {InvoiceWording.Money(note.Total),12} {note.Currency}
+
+                        {InvoiceWording.CreditNoteSettlement(note)}{refund}
+
+                        {InvoiceWording.SellerLine(invoice)}
+                        """,
+        };
+        body.Attachments.Add($"{note.CreditNoteNumber}.pdf", pdf, new ContentType("application", "pdf"));
+        var email = new MimeMessage
+        {
+            // One credit note, one Message-Id, as for an invoice: a resend is recognisably the same e-mail and is not sent twice.
+            MessageId = $"credit-note-{note.CreditNoteNumber}@cpsledger",
+            Subject = $"Credit note {note.CreditNoteNumber} for your CPS membership",
+            Body = body.ToMessageBody(),
+        };
+        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return email;
+    }
+
     private static string Opening(Invoice invoice) => invoice.Kind switch
     {
         InvoiceKind.Renewal => $"Thank you for renewing your CPS membership for {invoice.PeriodStart:yyyy-MM-dd} to {invoice.PeriodEnd:yyyy-MM-dd}. " +

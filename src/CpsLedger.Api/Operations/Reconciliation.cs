@@ -88,8 +88,8 @@ public sealed class ReconciliationReport
 /// <see cref="ReconciliationOptions.Lookback"/> and older than <see cref="ReconciliationOptions.Grace"/>: a joined membership has
 /// its invoice issued or on its way; an account at or over the invitation threshold and not a member has an invitation, and no
 /// invitation stands for one below it; every
-/// welcome, invitation and invoice e-mail is recorded as sent, and so is every overdue reminder and suspension e-mail (while
-/// their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt; every bank-transfer
+/// welcome, invitation, invoice and credit note e-mail is recorded as sent, and so is every overdue reminder and suspension e-mail
+/// (while their invoice is unpaid) and every reinstatement e-mail; every card invoice that fell due has a charge attempt; every bank-transfer
 /// invoice past the day after its due date was checked for being overdue; an overdue invoice's membership suspended once past the
 /// grace period; no membership suspended for an invoice that is settled (whatever its age). And for every
 /// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
@@ -272,6 +272,21 @@ public static class RunReconciliationHandler
                 findings.Add(new ReconciliationFinding("invoice-email-sent", invoice.AccountId, invoice.InvoiceNumber,
                     $"The e-mail of invoice {invoice.InvoiceNumber} is not recorded as sent.", "SendInvoiceEmail sent"));
                 repairs.Add(new SendInvoiceEmail(invoice.Id));
+            }
+        }
+
+        // Every credit note's e-mail (a credit note is issued once per invoice, so its invoice names it).
+        var creditNotes = await session.Events.QueryRawEventDataOnly<CreditNoteIssued>()
+            .Where(e => e.IssuedAt >= since && e.IssuedAt <= settled).ToListAsync(ct);
+        foreach (var note in creditNotes)
+        {
+            emailsChecked++;
+            if (!sent.Contains($"credit-note-{note.CreditNoteNumber}@cpsledger") && !pending.Mentions<SendCreditNoteEmail>(note.InvoiceId))
+            {
+                findings.Add(new ReconciliationFinding("credit-note-email-sent", note.AccountId, note.CreditNoteNumber,
+                    $"The e-mail of credit note {note.CreditNoteNumber} (cancelling invoice {note.InvoiceNumber}) is not recorded as sent.",
+                    "SendCreditNoteEmail sent"));
+                repairs.Add(new SendCreditNoteEmail(note.InvoiceId));
             }
         }
 

@@ -95,6 +95,7 @@ public static class Store
             {
                 integration.ForwardPointsEventsToInvitationPolicy();
                 integration.ForwardMembershipStandingToEmails();
+                integration.ForwardCreditNotesToEmails();
                 integration.ForwardTermsToRenewal();
             });
 

@@ -44,6 +44,26 @@ public sealed class OpenBusinessAccountRules
     [Fact]
     public void the_country_list_has_every_assigned_code() => Assert.Equal(249, CountryCodes.Count);
 
+    // An address block ends with the country's English name, inside the EU or outside it (a Swiss buyer's read "CH").
+    [Theory]
+    [InlineData("CH", "Switzerland")]
+    [InlineData("US", "United States")]
+    [InlineData("GB", "United Kingdom")]
+    [InlineData("NO", "Norway")]
+    [InlineData("DE", "Germany")]
+    [InlineData("GR", "Greece")]
+    public void an_address_names_its_country_in_english(string code, string name) =>
+        Assert.Equal(name, new PostalAddress("Street 1", null, "1000", "City", code).Lines()[^1]);
+
+    [Fact]
+    public void every_country_the_ledger_accepts_has_a_name()
+    {
+        var codes = Enumerable.Range('A', 26).SelectMany(a => Enumerable.Range('A', 26).Select(b => $"{(char)a}{(char)b}"))
+            .Where(CountryCodes.IsAssigned).ToList();
+        Assert.Equal(CountryCodes.Count, codes.Count);
+        Assert.All(codes, code => Assert.NotEqual(code, new PostalAddress("Street 1", null, "1000", "City", code).Lines()[^1]));
+    }
+
     [Fact]
     public void a_complete_opening_is_valid()
     {

@@ -202,9 +202,17 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         static string Words(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
 
         var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
-        var text = Words(await PdfPictures.Text(pdf));
+        var layout = await PdfPictures.Text(pdf);
+        var text = Words(layout);
         Assert.Contains(VatRules.OutsideScopeMention, text);
         Assert.Contains($"Reference {CreditorReferences.Grouped(invoice.CreditorReference)} (or quote {invoice.InvoiceNumber})", text);
+        // The buyer's country by its name, as an EU buyer's is (found by a finance QA pass: a Swiss address ended in "CH").
+        Assert.Contains("Bahnhofstrasse 1 8001 Zürich Switzerland", text);
+        Assert.DoesNotContain(layout.Split('\n'), line => line.Trim() == "CH");
+        var png = await PdfPictures.FirstPageAsPng(pdf);
+        Assert.True(PdfPictures.Ink(PdfPictures.DecodeGreyscale(png)) > 0.01);
+        if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
+            await File.WriteAllBytesAsync(Path.Combine(DocsImages, "invoice-outside-eu.png"), png);
 
         var reason = "The member asked on the phone that the invoice be addressed to the head office in Basel rather than the branch in " +
                      "Zürich; agreed with the finance lead, ticket CPS-SUP-9912, see the e-mail of 2026-11-24 for the new address and contact";
@@ -215,6 +223,87 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var noteText = Words(await PdfPictures.Text(notePdf));
         Assert.Contains(VatRules.OutsideScopeMention, noteText);
         Assert.Contains($"Reason: {reason}", noteText);
+        Assert.Contains("8001 Zürich Switzerland", noteText);
+    }
+
+    // Found by a finance QA pass: an overpaid invoice cancelled by a credit note read the overpayment twice, as overpaid and inside
+    // refundDue.
+    [Fact]
+    public async Task An_overpaid_invoice_cancelled_by_a_credit_note_reads_all_it_received_once_as_a_refund_due()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var member = App.Member(account);
+        var number = (await member.SingleInvoice(account)).InvoiceNumber;
+        foreach (var (amount, reference) in new[] { (248m, "SEPA-1"), (50m, "SEPA-2") })
+            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, amount, reference))
+                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        // Read as served (the JSON, not the record, which would work out its derived amounts again).
+        var paid = await member.GetAsync($"/api/accounts/{account}/invoices/{number}").ReadAs<System.Text.Json.JsonElement>();
+        Assert.Equal(("paid", 298m, 0m, 50m, 0m), (paid.GetProperty("status").GetString(), paid.GetProperty("totalReceived").GetDecimal(),
+            paid.GetProperty("outstanding").GetDecimal(), paid.GetProperty("overpaid").GetDecimal(), paid.GetProperty("refundDue").GetDecimal()));
+
+        var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued to the wrong company" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        Assert.Equal((248.00m, 298.00m), (cancelled.Total, cancelled.RefundDue));
+
+        // The 298.00 received is said once: a refund due, nothing overpaid any more (one invoice and the list).
+        var one = await member.GetAsync($"/api/accounts/{account}/invoices/{number}").ReadAs<System.Text.Json.JsonElement>();
+        var listed = Assert.Single((await member.GetAsync($"/api/accounts/{account}/invoices").ReadAs<System.Text.Json.JsonElement>()).EnumerateArray());
+        foreach (var read in new[] { one, listed })
+            Assert.Equal(("cancelled", 298m, 0m, 0m, 298m), (read.GetProperty("status").GetString(), read.GetProperty("totalReceived").GetDecimal(),
+                read.GetProperty("outstanding").GetDecimal(), read.GetProperty("overpaid").GetDecimal(), read.GetProperty("refundDue").GetDecimal()));
+        Assert.True((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>()).Agrees);
+    }
+
+    [Fact]
+    public async Task A_credit_note_is_e_mailed_to_the_member_once_with_the_invoice_it_cancels_the_refund_due_and_its_pdf()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var member = App.Member(account);
+        var invoice = await member.SingleInvoice(account);
+        var number = invoice.InvoiceNumber;
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, 100m, "SEPA-1"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+
+        // Tracked until the e-mails the cancellation sets off have been written.
+        var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued to the wrong company" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        var creditNote = cancelled.CreditNoteNumber;
+
+        // The credit note, the invoice it cancels and why, the amount credited, the refund due; its PDF attached.
+        var email = Assert.Single(Emails(), e => e.MessageId == $"credit-note-{creditNote}@cpsledger");
+        Assert.Equal($"Credit note {creditNote} for your CPS membership", email.Subject);
+        Assert.Equal("studio@example.ee", email.To.Mailboxes.Single().Address);
+        var body = email.TextBody;
+        foreach (var expected in new[]
+                 {
+                     $"Invoice {number} of {invoice.IssuedOn:yyyy-MM-dd} is cancelled by credit note {creditNote}",
+                     "Reason: Issued to the wrong company", "Total credited", "248.00 EUR",
+                     $"100.00 EUR received on invoice {number} will be refunded to you.",
+                 })
+            Assert.Contains(expected, body);
+        var attachment = Assert.Single(email.Attachments.OfType<MimePart>());
+        Assert.Equal(($"{creditNote}.pdf", "application/pdf"), (attachment.FileName, attachment.ContentType.MimeType));
+        using (var content = new MemoryStream())
+        {
+            await attachment.Content!.DecodeToAsync(content);
+            var pdfText = await PdfPictures.Text(content.ToArray());
+            Assert.Contains(creditNote, pdfText);
+            Assert.Contains($"100.00 EUR received on invoice {number} will be refunded to you.", pdfText);
+        }
+
+        // A redelivery of the same message sends no second copy.
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCreditNoteEmail(invoice.Id));
+        });
+        Assert.Equal([$"credit-note-{creditNote}_cpsledger.eml"],
+            Directory.GetFiles(App.MailFolder, "credit-note-*").Select(Path.GetFileName));
     }
 
     [Fact]

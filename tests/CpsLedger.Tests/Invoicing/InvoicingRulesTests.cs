@@ -229,6 +229,56 @@ public sealed class InvoicingRulesTests
         Assert.Equal((200m, 248m, 248m), (received.Amount, received.TotalReceived, received.RefundDue));
     }
 
+    // Found by a finance QA pass: an overpaid invoice cancelled by a credit note read both overpaid (the excess) and refundDue
+    // (everything received, the excess included), the same money twice. What an invoice has received is said once: applied to it
+    // (the total less outstanding), overpaid on an invoice that is owed, or a refund due on a cancelled one, never two of them.
+    [Theory]
+    [InlineData("open", new double[0], false, false, 248, 0, 0)]
+    [InlineData("part-paid", new[] { 100.0 }, false, false, 148, 0, 0)]
+    [InlineData("paid", new[] { 248.0 }, false, false, 0, 0, 0)]
+    [InlineData("overpaid", new[] { 248.0, 50.0 }, false, false, 0, 50, 0)]
+    [InlineData("cancelled unpaid", new double[0], true, false, 0, 0, 0)]
+    [InlineData("cancelled part-paid", new[] { 100.0 }, true, false, 0, 0, 100)]
+    [InlineData("cancelled paid", new[] { 248.0 }, true, false, 0, 0, 248)]
+    [InlineData("cancelled overpaid", new[] { 248.0, 50.0 }, true, false, 0, 0, 298)]
+    [InlineData("cancelled overpaid, replaced", new[] { 248.0, 50.0 }, true, true, 0, 0, 298)]
+    public void What_an_invoice_received_is_read_once_in_every_state_it_can_reach(string state, double[] payments, bool cancelled, bool replaced,
+        double outstanding, double overpaid, double refundDue)
+    {
+        var invoice = IssuedInvoice();
+        foreach (var (amount, i) in payments.Select((a, i) => ((decimal)a, i)))
+            invoice = Applied(invoice, InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, amount, "EUR",
+                new DateOnly(2026, 12, 1), null, $"B{i}", Now));
+        if (cancelled)
+            invoice = Applied(invoice, CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Issued in error"), "CN-2026-000001",
+                TestInvoices.Seller, TestInvoices.Buyer(), Now));
+        if (replaced)
+            invoice = invoice.Apply(new InvoiceReplaced(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, Guid.NewGuid(), "INV-2026-000002",
+                "VAT ID added", Now));
+
+        Assert.Equal(((decimal)outstanding, (decimal)overpaid, (decimal)refundDue), (invoice.Outstanding, invoice.Overpaid, invoice.RefundDue));
+        var applied = invoice.Status == InvoiceStatus.Cancelled ? 0m : invoice.Total - invoice.Outstanding;
+        Assert.True(invoice.TotalReceived == applied + invoice.Overpaid + invoice.RefundDue, state);
+        // The credit note, a document of its moment, says the same refund.
+        if (cancelled)
+            Assert.Equal(invoice.RefundDue, invoice.CreditNote!.RefundDue);
+    }
+
+    [Fact]
+    public void A_paid_invoice_cancelled_and_then_found_charged_refunds_everything_and_reads_nothing_overpaid()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        invoice = Applied(invoice, InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, 248m, "EUR", new DateOnly(2026, 12, 1),
+            null, "B1", Now));
+        invoice = Applied(invoice, ChargeCardDecision.DecideFound(invoice, 1, Charged, Guid.NewGuid(), Now));
+        Assert.Equal((InvoiceStatus.Paid, 248m, 0m), (invoice.Status, invoice.Overpaid, invoice.RefundDue));
+
+        invoice = Applied(invoice, CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Company closed"), "CN-2026-000001", TestInvoices.Seller,
+            TestInvoices.Buyer(), Now));
+        Assert.Equal((InvoiceStatus.Cancelled, 496m, 0m, 0m, 496m), (invoice.Status, invoice.TotalReceived, invoice.Outstanding, invoice.Overpaid,
+            invoice.RefundDue));
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData(ChargeOutcome.Declined)]

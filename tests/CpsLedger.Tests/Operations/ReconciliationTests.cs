@@ -206,6 +206,28 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_lost_credit_note_email_is_found_and_sent_again()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
+        var cancelled = await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued in error" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+
+        // The record of the credit note's e-mail lost.
+        await Execute("delete from {schema}.email_deliveries where message_id like 'credit-note-%'");
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        var report = await Run();
+        Assert.Equal(["credit-note-email-sent"], Checks(report));
+        Assert.Equal(cancelled.CreditNoteNumber, Assert.Single(report.OpenFindings).Subject);
+
+        // The repair sent it (recorded this time): the next run finds nothing.
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+    }
+
+    [Fact]
     public async Task A_lost_overdue_check_and_a_lost_suspension_are_found_and_done()
     {
         await Billing.ListThousandPointModel(App.Store);
