@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net.Mail;
 using System.Security.Claims;
 using CpsLedger.Api.Platform;
@@ -35,7 +36,7 @@ public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusines
     {
         RuleFor(x => x.CompanyName).NotEmpty().MaximumLength(200);
         RuleFor(x => x.ContactEmail).NotEmpty().MaximumLength(254)
-            .Must(EmailAddresses.IsValid).WithMessage("Contact e-mail must be a valid e-mail address.");
+            .ValidEmailAddress("Contact e-mail");
         RuleFor(x => x.Country).NotEmpty()
             .Must(CountryCodes.IsAssigned).WithMessage("Country must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".");
         RuleFor(x => x.OldCpsEmails)
@@ -44,7 +45,7 @@ public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusines
             .Must(list => list is null || list.Select(e => e?.Trim().ToLowerInvariant()).Distinct().Count() == list.Count)
             .WithMessage("Old CPS e-mail addresses must not repeat.");
         RuleForEach(x => x.OldCpsEmails).NotEmpty().MaximumLength(254)
-            .Must(EmailAddresses.IsValid).WithMessage("Each old CPS e-mail must be a valid e-mail address.");
+            .ValidEmailAddress("Each old CPS e-mail");
         // Whether they are required or refused depends on the caller: OpenBusinessAccountEndpoint.Before.
         RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
         RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);
@@ -55,9 +56,23 @@ public static class EmailAddresses
 {
     public static bool IsValid(string? email) =>
         email is not null
+        && InvisibleCharacter(email) is null
         && MailAddress.TryCreate(email.Trim(), out var parsed)
         && parsed.Address == email.Trim()
         && parsed.Host.Contains('.');
+
+    /// <summary>The first invisible (Unicode format) character in the address, if any: a zero-width space, a soft hyphen...</summary>
+    public static char? InvisibleCharacter(string? email) =>
+        email?.FirstOrDefault(c => char.GetUnicodeCategory(c) == UnicodeCategory.Format) is { } c and not '\0' ? c : null;
+
+    /// <summary>
+    /// The rule every e-mail field of the API applies: a valid address, and one that says which invisible character to remove
+    /// when that is what is wrong (the address looks right on screen, so "not valid" alone would leave the caller guessing).
+    /// </summary>
+    public static IRuleBuilderOptions<T, string> ValidEmailAddress<T>(this IRuleBuilder<T, string> rule, string field) =>
+        rule.Must(IsValid).WithMessage((_, email) => InvisibleCharacter(email) is { } c
+            ? $"{field} contains an invisible character (U+{(int)c:X4}); remove it."
+            : $"{field} must be a valid e-mail address.");
 }
 
 public static class OpenBusinessAccountEndpoint

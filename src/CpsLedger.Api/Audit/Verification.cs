@@ -301,7 +301,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
     // The events the old e-mail claim rows and the membership number claim rows are made of.
     private static readonly Type[] SetEvents =
-        [typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), typeof(CpsJoined), typeof(LegacyMembershipNumberRecorded)];
+        [typeof(Migration.OldCpsEmailVerified), typeof(OldCpsEmailUnlinked), .. MembershipNumberClaims.ClaimingEvents];
 
     private static int CompareSets(IReadOnlyList<SerialOwnership> storedClaims, IReadOnlyList<Migration.OldCpsEmailClaim> storedEmailClaims,
         IReadOnlyList<MembershipNumberClaim> storedNumberClaims, IReadOnlyList<ProductView> replayedProducts, IReadOnlyList<IEvent> events,
@@ -328,16 +328,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         CompareSets(nameof(Migration.OldCpsEmailClaim), storedEmailClaims.ToDictionary(c => c.Id, c => EmailClaim(c.AccountId, c.Method, c.VerifiedAt)),
             replayedEmailClaims, differences);
 
-        // Membership number claims: every number a join issued or a migration carried over, the account's that got it first (the
-        // claim's insert refuses a second). Nothing frees one: a lapse, a cancellation or a renewal keeps the number claimed.
-        var replayedNumberClaims = new Dictionary<string, string>();
-        foreach (var e in events)
-        {
-            if (e.Data is CpsJoined joined)
-                replayedNumberClaims.TryAdd(joined.MembershipNumber, joined.AccountId.ToString());
-            else if (e.Data is LegacyMembershipNumberRecorded recorded)
-                replayedNumberClaims.TryAdd(recorded.MembershipNumber, recorded.AccountId.ToString());
-        }
+        // Membership number claims: the first account to get each number (MembershipNumberClaims.FromEvents).
+        var replayedNumberClaims = MembershipNumberClaims.FromEvents(events).ToDictionary(c => c.Key, c => c.Value.ToString());
 
         CompareSets(nameof(MembershipNumberClaim), storedNumberClaims.ToDictionary(c => c.Id, c => c.AccountId.ToString()), replayedNumberClaims,
             differences);

@@ -427,6 +427,28 @@ public sealed class MembershipNumberClaim
 
 public static class MembershipNumberClaims
 {
+    /// <summary>The events claim rows are made of: a join's issued number, a migration's recorded old number.</summary>
+    public static readonly Type[] ClaimingEvents = [typeof(CpsJoined), typeof(LegacyMembershipNumberRecorded)];
+
+    /// <summary>
+    /// The claim rows the events make (read in sequence order): every number a join issued or a migration carried over, the
+    /// account's that got it first (the claim's insert refuses a second). Nothing frees one: a lapse, a cancellation or a
+    /// renewal keeps the number claimed.
+    /// </summary>
+    public static Dictionary<string, Guid> FromEvents(IEnumerable<JasperFx.Events.IEvent> events)
+    {
+        var claims = new Dictionary<string, Guid>(StringComparer.Ordinal);
+        foreach (var e in events)
+        {
+            if (e.Data is CpsJoined joined)
+                claims.TryAdd(joined.MembershipNumber, joined.AccountId);
+            else if (e.Data is LegacyMembershipNumberRecorded recorded)
+                claims.TryAdd(recorded.MembershipNumber, recorded.AccountId);
+        }
+
+        return claims;
+    }
+
     /// <summary>
     /// Whether a number drawn for a join is taken: claimed by an account, or the number of an imported old CPS account, migrated or
     /// not (old numbers were free text, so one can look exactly like a number the sequence gives). One round trip.

@@ -177,7 +177,7 @@ public static class LegacyFile
         var email = Value(0);
         if (email is null)
             Problem("Old e-mail is missing.");
-        else if (email.FirstOrDefault(c => char.GetUnicodeCategory(c) == UnicodeCategory.Format) is var invisible and not '\0')
+        else if (EmailAddresses.InvisibleCharacter(email) is { } invisible)
             // A zero-width space or joiner, a soft hyphen...: an address nobody can type, so a member could never match it.
             Problem($"Old e-mail \"{Shorten(Visible(email))}\" contains an invisible character (U+{(int)invisible:X4}); remove it.");
         else if (email.Length > 254 || !EmailAddresses.IsValid(email))

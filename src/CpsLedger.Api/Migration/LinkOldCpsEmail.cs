@@ -25,7 +25,7 @@ public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail
     public LinkOldCpsEmailValidator()
     {
         RuleFor(x => x.Email).NotEmpty().MaximumLength(254)
-            .Must(EmailAddresses.IsValid).WithMessage("Email must be a valid e-mail address.");
+            .ValidEmailAddress("Email");
         RuleFor(x => x.Reason).NotEmpty().MaximumLength(MaxReasonLength);
     }
 }

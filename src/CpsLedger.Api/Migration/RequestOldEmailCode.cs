@@ -27,7 +27,7 @@ public sealed class RequestOldEmailCodeValidator : AbstractValidator<RequestOldE
 {
     public RequestOldEmailCodeValidator()
     {
-        RuleFor(x => x.Email).NotEmpty().MaximumLength(254).Must(EmailAddresses.IsValid).WithMessage("Email must be a valid e-mail address.");
+        RuleFor(x => x.Email).NotEmpty().MaximumLength(254).ValidEmailAddress("Email");
         // Whether they are required or refused depends on the caller: RequestOldEmailCodeEndpoint.Before.
         RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
         RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);

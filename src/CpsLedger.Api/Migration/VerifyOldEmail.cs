@@ -25,7 +25,7 @@ public sealed class VerifyOldEmailValidator : AbstractValidator<VerifyOldEmail>
 {
     public VerifyOldEmailValidator()
     {
-        RuleFor(x => x.Email).NotEmpty().MaximumLength(254).Must(EmailAddresses.IsValid).WithMessage("Email must be a valid e-mail address.");
+        RuleFor(x => x.Email).NotEmpty().MaximumLength(254).ValidEmailAddress("Email");
         RuleFor(x => x.Code).NotEmpty().MaximumLength(20)
             .Must(c => OldEmailCodes.Normalize(c) is not null).WithMessage($"Code must be the {OldEmailCodes.Digits} digits from the e-mail.");
         // Whether they are required or refused depends on the caller: VerifyOldEmailEndpoint.Before.

@@ -354,11 +354,20 @@ public sealed class IdempotencyMiddleware(
     private static bool IsCommand(string method) =>
         HttpMethods.IsPost(method) || HttpMethods.IsPut(method) || HttpMethods.IsPatch(method) || HttpMethods.IsDelete(method);
 
+    /// <summary>
+    /// The path with its ids in lower case: route ids are read in either case (RequestGate), so a retry that spells an id in
+    /// upper case names the same resource and must hash like the first request. Other segments (an invoice number, an
+    /// e-mail) keep their case: the endpoint decides what they match.
+    /// </summary>
+    internal static string CanonicalPath(PathString path) =>
+        string.Join('/', (path.Value ?? "").Split('/').Select(segment =>
+            segment.Length == 36 && Guid.TryParseExact(segment, "D", out _) ? segment.ToLowerInvariant() : segment));
+
     private static async Task<string> HashRequestAsync(HttpRequest request)
     {
         request.EnableBuffering();
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{request.Method} {request.Path}{request.QueryString}\n"));
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{request.Method} {CanonicalPath(request.Path)}{request.QueryString}\n"));
         var buffer = new byte[16 * 1024];
         int read;
         while ((read = await request.Body.ReadAsync(buffer, request.HttpContext.RequestAborted)) > 0)

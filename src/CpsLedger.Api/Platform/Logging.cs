@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using Npgsql;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
@@ -41,7 +43,8 @@ public static class Logging
     {
         configuration = configuration
             .Enrich.FromLogContext()
-            .Enrich.With<TraceCorrelationEnricher>();
+            .Enrich.With<TraceCorrelationEnricher>()
+            .Filter.With(new DatabaseOutageLogThrottle(TimeProvider.System, DatabaseOutageLogThrottle.Interval));
 
         return development
             ? configuration.WriteTo.Console(outputTemplate:
@@ -66,3 +69,61 @@ public static class Logging
         }
     }
 }
+
+/// <summary>
+/// While the database is away, Wolverine's background agents (durability, scheduled messages, recurring timers, metrics) log
+/// each failed poll as an error with its stack trace: 208 in a 90 s outage on one idle node (a drill, 2026-12-04), burying
+/// the lines that matter. Per agent and message, the first failure is logged, then at most one an <see cref="Interval"/>,
+/// carrying how many were held back since. Only Wolverine's own lines about an unreachable database are thinned; the ledger's
+/// lines, requests (503, Retry-After) and every other fault are logged each time, and /health/ready says the database is down.
+/// </summary>
+public sealed class DatabaseOutageLogThrottle(TimeProvider clock, TimeSpan interval) : ILogEventFilter
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+    public const string HeldBackProperty = "HeldBack";
+
+    private sealed class Window
+    {
+        public DateTimeOffset? LastLogged;
+        public int HeldBack;
+    }
+
+    private readonly ConcurrentDictionary<(string Source, string Template), Window> _windows = new();
+
+    public bool IsEnabled(LogEvent logEvent)
+    {
+        if (logEvent.Level < LogEventLevel.Warning || logEvent.Exception is not { } exception
+            || !logEvent.Properties.TryGetValue("SourceContext", out var property) || property is not ScalarValue { Value: string source }
+            || !source.StartsWith("Wolverine.", StringComparison.Ordinal) || !IsDatabaseFault(exception))
+            return true;
+
+        var window = _windows.GetOrAdd((source, logEvent.MessageTemplate.Text), _ => new Window());
+        var now = clock.GetUtcNow();
+        lock (window)
+        {
+            if (window.LastLogged is { } last && now - last < interval)
+            {
+                window.HeldBack++;
+                return false;
+            }
+
+            if (window.HeldBack > 0)
+                logEvent.AddOrUpdateProperty(new LogEventProperty(HeldBackProperty, new ScalarValue(window.HeldBack)));
+            window.LastLogged = now;
+            window.HeldBack = 0;
+            return true;
+        }
+    }
+
+    /// <summary>A transient fault (Reliability.cs) of PostgreSQL or of the connection to it, however Wolverine wrapped it.</summary>
+    private static bool IsDatabaseFault(Exception exception) =>
+        TransientFaults.IsTransient(exception) && Chain(exception).Any(e => e is NpgsqlException);
+
+    private static IEnumerable<Exception> Chain(Exception exception) => exception switch
+    {
+        AggregateException a => a.Flatten().InnerExceptions.SelectMany(Chain).Prepend(a),
+        { InnerException: { } inner } => Chain(inner).Prepend(exception),
+        _ => [exception],
+    };
+}
+

@@ -53,7 +53,7 @@ public static partial class ProblemShape
         problem.Status ??= http.Response.StatusCode;
         var status = problem.Status.Value;
         problem.Title ??= ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Error";
-        problem.Type ??= status == StatusCodes.Status413PayloadTooLarge ? "https://tools.ietf.org/html/rfc9110#section-15.5.14" : "about:blank";
+        problem.Type ??= TypeOf(status);
         problem.Instance ??= http.Request.Path.Value;
         // An endpoint may have set its success's Location before its commit failed (Wolverine applies a CreationResponse first):
         // a problem never points at what was not created.
@@ -82,6 +82,20 @@ public static partial class ProblemShape
         if (ClrName().IsMatch(problem.Title))
             problem.Title = ReasonPhrases.GetReasonPhrase(status);
     }
+
+    /// <summary>
+    /// The document defining a status, for the statuses ASP.NET Core leaves without a type (413, 429, ...): RFC 9457 asks for
+    /// a type a client can follow, and about:blank only says "see the status".
+    /// </summary>
+    private static string TypeOf(int status) => status switch
+    {
+        StatusCodes.Status429TooManyRequests => "https://tools.ietf.org/html/rfc6585#section-4",
+        >= 400 and <= 418 => $"https://tools.ietf.org/html/rfc9110#section-15.5.{status - 399}",
+        421 or 422 => $"https://tools.ietf.org/html/rfc9110#section-15.5.{status - 401}",
+        426 => "https://tools.ietf.org/html/rfc9110#section-15.5.22",
+        >= 500 and <= 505 => $"https://tools.ietf.org/html/rfc9110#section-15.6.{status - 499}",
+        _ => "about:blank",
+    };
 
     [System.Text.RegularExpressions.GeneratedRegex(@"\b(System|Microsoft|CpsLedger|Wolverine|Marten|JasperFx|Npgsql|Weasel)\.[A-Za-z]")]
     private static partial System.Text.RegularExpressions.Regex ClrName();

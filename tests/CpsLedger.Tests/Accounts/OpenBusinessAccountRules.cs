@@ -70,4 +70,26 @@ public sealed class OpenBusinessAccountRules
         var result = new OpenBusinessAccountValidator().Validate(new OpenBusinessAccount("Studio", "a@example.ee", "EE", null));
         Assert.True(result.IsValid, string.Join("; ", result.Errors));
     }
+
+    [Theory]
+    [InlineData("kadri\u200B@studiotamm.example", 0x200B)] // zero-width space
+    [InlineData("kadri@studio\u00ADtamm.example", 0x00AD)] // soft hyphen
+    [InlineData("ka\u200Ddri@studiotamm.example", 0x200D)] // zero-width joiner
+    [InlineData("\uFEFFkadri@studiotamm.example", 0xFEFF)] // byte-order mark
+    public void an_email_address_with_an_invisible_character_is_not_valid(string email, int invisible)
+    {
+        // Nobody can type such an address: a member could never match it, and mail to it reaches nobody or someone else.
+        Assert.False(EmailAddresses.IsValid(email));
+        Assert.Equal((char)invisible, EmailAddresses.InvisibleCharacter(email));
+
+        var result = new OpenBusinessAccountValidator().Validate(new OpenBusinessAccount("Studio", email, "EE", [email]));
+        Assert.Equal(
+            [$"Contact e-mail contains an invisible character (U+{invisible:X4}); remove it.",
+             $"Each old CPS e-mail contains an invisible character (U+{invisible:X4}); remove it."],
+            result.Errors.Select(e => e.ErrorMessage));
+    }
+
+    [Fact]
+    public void an_ordinary_address_has_no_invisible_character() =>
+        Assert.Null(EmailAddresses.InvisibleCharacter("kadri@studiotamm.example"));
 }

@@ -126,6 +126,7 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
     [InlineData("contactEmail", "Studio", "", "EE")]
     [InlineData("contactEmail", "Studio", "not-an-email", "EE")]
     [InlineData("contactEmail", "Studio", "studio@localhost", "EE")]
+    [InlineData("contactEmail", "Studio", "studio\u200B@example.ee", "EE")]
     [InlineData("country", "Studio", "studio@example.ee", "")]
     [InlineData("country", "Studio", "studio@example.ee", "ee")]
     [InlineData("country", "Studio", "studio@example.ee", "XX")]

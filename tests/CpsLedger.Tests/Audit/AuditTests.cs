@@ -494,6 +494,47 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_number_claims_backfill_writes_the_rows_an_older_ledger_lacks_and_reports_one_held_by_another_account()
+    {
+        await App.ListModel(points: 235);
+        await Billing.ListThousandPointModel(App.Store);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var migrated = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(migrated, LegacyFiles.Kadri);
+        await App.Member(migrated).Migrate(migrated);
+        var joined = await App.JoinedAccount("DE", "bank_transfer", email: "joined@example.de");
+        string issued;
+        await using (var session = App.Store.QuerySession())
+            issued = Assert.Single((await session.LoadAsync<AccountMembership>(MembershipStream.For(joined)))!.MembershipNumbers);
+
+        // A ledger from before old numbers were claimed: the migrated old number has no row. And a row moved by hand: the events
+        // give the issued number to the joined account, its row names the migrated one.
+        const string table = "cpsledger_tests.mt_doc_membershipnumberclaim";
+        await Sql($"delete from {table} where id = '{LegacyFiles.KadriNumber}'");
+        await Sql($"update {table} set data = jsonb_set(data, '{{AccountId}}', '\"{migrated}\"'), account_id = '{migrated}' where id = '{issued}'");
+        Assert.False((await Verification()).Agrees);
+
+        var dryRun = await NumberClaimBackfill.RunAsync(App.Store, "cli-ops", dryRun: true, CancellationToken.None);
+        Assert.Equal([LegacyFiles.KadriNumber], dryRun.Added);
+        await using (var session = App.Store.QuerySession())
+            Assert.Null(await session.LoadAsync<MembershipNumberClaim>(LegacyFiles.KadriNumber));
+
+        var report = await NumberClaimBackfill.RunAsync(App.Store, "cli-ops", dryRun: false, CancellationToken.None);
+
+        Assert.Equal((2, 0), (report.NumbersInEvents, report.AlreadyClaimed));
+        Assert.Equal([LegacyFiles.KadriNumber], report.Added);
+        Assert.Equal([new NumberClaimHeldElsewhere(issued, joined, migrated)], report.HeldElsewhere);
+        var whole = await Verification();
+        Assert.Equal([new ProjectionDifference(nameof(MembershipNumberClaim), issued, "(document)", migrated.ToString(), joined.ToString())],
+            whole.Differences);
+        Assert.Contains($"{issued}: events give it to {joined}, claimed by {migrated}", NumberClaimBackfillCommand.Describe(report, dryRun: false));
+
+        // Run again: nothing left to write.
+        var again = await NumberClaimBackfill.RunAsync(App.Store, "cli-ops", dryRun: false, CancellationToken.None);
+        Assert.Equal((1, 0), (again.AlreadyClaimed, again.Added.Count));
+    }
+
+    [Fact]
     public async Task Invoices_and_card_charges_are_in_the_history_verified_and_chained_and_the_card_token_is_not_shown()
     {
         await CpsLedger.Tests.Invoicing.Billing.ListThousandPointModel(App.Store);

@@ -45,6 +45,8 @@ public static class HttpAssertions
         var problem = await response.ReadAs<HttpValidationProblemDetails>(expected);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal((int)expected, problem.Status);
+        // Every status the API answers has a defining document a client can follow (RFC 9457, 4.2: about:blank says nothing).
+        Assert.StartsWith("https://", problem.Type);
         return problem;
     }
 
@@ -71,6 +73,7 @@ public static class HttpAssertions
         var problem = await response.ShouldBe(expected);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal((int)expected, problem.GetProperty("status").GetInt32());
+        Assert.StartsWith("https://", problem.GetProperty("type").GetString());
         return problem;
     }
 

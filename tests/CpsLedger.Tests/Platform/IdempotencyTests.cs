@@ -131,6 +131,25 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_retry_naming_the_account_in_upper_case_is_the_same_request()
+    {
+        // Route ids are read in either case (RequestGate), so both spellings name one account: a retry that spells the id
+        // differently is the same request and gets the first response, not a 422 "key reused for another request".
+        var account = await App.OpenAccount();
+        var support = App.ClientAs(LedgerRoles.Support);
+        var adjustment = new { points = 50, reason = "Registration lost in the portal outage", ticketReference = "CPS-SUP-1" };
+        var first = await support.PostJson($"/api/accounts/{account}/points-adjustments", adjustment, "adjust-spelled");
+        var firstBody = (await first.ShouldBe(HttpStatusCode.Created)).GetRawText();
+
+        var retry = await support.PostJson($"/api/accounts/{account.ToString().ToUpperInvariant()}/points-adjustments", adjustment, "adjust-spelled");
+
+        Assert.Equal(firstBody, (await retry.ShouldBe(HttpStatusCode.Created)).GetRawText());
+        Assert.True(retry.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(1, await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == "points_adjusted").CountAsync());
+    }
+
+    [Fact]
     public async Task two_callers_may_use_the_same_key_independently()
     {
         var portal = App.ClientAs(LedgerRoles.Portal, subject: "portal-a");
