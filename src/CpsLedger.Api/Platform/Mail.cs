@@ -378,7 +378,7 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
         var description = string.Join("; ", parts);
         return (oldest ?? TimeSpan.Zero) > threshold || failingFor > threshold
             ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Degraded(
-                $"{description}. Mail:DegradedAfter is {threshold:c}",
+                $"{description}. Mail:DegradedAfter is {threshold:c}; once the server is back, POST /api/operations/mail/send-now sends them at once",
                 data: data)
             : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(description, data);
     }
