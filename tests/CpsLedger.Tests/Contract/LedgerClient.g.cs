@@ -7977,10 +7977,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// The account's hash chains recomputed from its stored events: links, heads and the first break of each
+        /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads and the first break of each
         /// </summary>
         /// <remarks>
-        /// The account's hash chains recomputed from its stored events: links, heads and the first break of each
+        /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads and the first break of each
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -10120,6 +10120,13 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
+        public AccountStreamKind Kind { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("label")]
+        public string? Label { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("links")]
         public long Links { get; set; } = default!;
