@@ -8,44 +8,81 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Audit;
 
 /// <summary>One hash chain of an account: how far it reaches, its head, and whether it is intact.</summary>
+/// <param name="Kind">What the chain's events are about: the account itself (every event that names it), one of its streams whose
+/// events name no account (e.g. an invoice's charge attempts), or an old CPS account its migration reads (its imported products).</param>
+/// <param name="Label">For an old CPS account: its old e-mail and old membership number; otherwise null (the kind says it).</param>
 /// <param name="Links">Links in the chain (its head's position).</param>
 /// <param name="HeadHash">SHA-256 of the head link (hex): compare it with an exported heads file.</param>
 /// <param name="Break">The first place the stored events no longer match the chain; null when intact.</param>
-public sealed record ChainStatus(Guid ChainId, long Links, long HeadSequence, string HeadHash, bool Intact, ChainBreak? Break);
+public sealed record ChainStatus(Guid ChainId, AccountStreamKind Kind, string? Label, long Links, long HeadSequence, string HeadHash, bool Intact, ChainBreak? Break);
 
 /// <summary>
-/// The hash-chain status of an account: its own chain (every event that names the account) and the per-stream chains of its
-/// events that name no account, each recomputed from the stored events now.
+/// The hash-chain status of an account: the chains its verification checks (<see cref="AccountChains"/>), each recomputed from the
+/// stored events now.
 /// </summary>
 public sealed record AccountChainStatus(Guid AccountId, DateTimeOffset CheckedAt, bool Intact, IReadOnlyList<ChainStatus> Chains,
     IReadOnlyList<ChainBreak> Breaks);
 
+/// <summary>
+/// The chains one account's verification checks, and what each is: the account's own chain, the per-stream chains of its streams
+/// (events that carry no account id, e.g. charge attempts), and the chains of the old CPS accounts its migration reads: those of
+/// its old e-mails, which its migration status and MIGRATE PRODUCTS read, and those its products were migrated from (their streams
+/// hold events of its chain). The old accounts are found from the stored account view: a view edited to hide one is a difference
+/// the verification reports.
+/// </summary>
+public sealed record AccountChains(Guid AccountId, IReadOnlyList<AccountStream> Streams, IReadOnlyList<Guid> OldCpsAccounts)
+{
+    public IReadOnlyList<Guid> StreamIds => [.. Streams.Select(s => s.StreamId)];
+
+    public IReadOnlyCollection<Guid> ChainIds => [.. new[] { AccountId }.Concat(StreamIds).Concat(OldCpsAccounts).Distinct()];
+
+    public AccountStreamKind KindOf(Guid chainId) =>
+        chainId == AccountId ? AccountStreamKind.Account
+        : Streams.FirstOrDefault(s => s.StreamId == chainId) is { } stream ? stream.Kind
+        : AccountStreamKind.OldCpsAccount;
+
+    public static async Task<AccountChains> OfAsync(IQuerySession session, ChainVerification chains, Guid accountId, CancellationToken ct)
+    {
+        var streams = await AccountStreams.OfAsync(session, accountId, ct);
+        var oldEmails = (await session.LoadAsync<AccountView>(accountId, ct))?.OldCpsEmails ?? [];
+        var migratedFrom = await chains.LinkedElsewhereAsync(accountId, [accountId, .. streams.Select(s => s.StreamId)], ct);
+        return new AccountChains(accountId, streams,
+            [.. oldEmails.Select(Migration.LegacyIds.AccountFor).Concat(migratedFrom.Select(e => e.StreamId)).Distinct()]);
+    }
+}
+
 public static class AccountChainEndpoint
 {
-    public static AccountChainStatus Combine(Guid accountId, DateTimeOffset now, IReadOnlyList<ChainHead> heads, IReadOnlyList<ChainBreak> breaks)
+    public static AccountChainStatus Combine(AccountChains scope, DateTimeOffset now, IReadOnlyList<ChainHead> heads, IReadOnlyList<ChainBreak> breaks,
+        IReadOnlyDictionary<Guid, string> labels)
     {
         var chains = heads
-            .OrderBy(h => h.ChainId != accountId) // the account's own chain first
-            .ThenBy(h => h.ChainId)
-            .Select(h =>
+            .Select(h => (Head: h, Kind: scope.KindOf(h.ChainId)))
+            .OrderBy(c => c.Kind) // the account's own chain first, the old CPS accounts' last
+            .ThenBy(c => c.Head.ChainId)
+            .Select(c =>
             {
-                var broken = breaks.FirstOrDefault(b => b.ChainId == h.ChainId);
-                return new ChainStatus(h.ChainId, h.Position, h.Sequence, h.Hash, broken is null, broken);
+                var broken = breaks.FirstOrDefault(b => b.ChainId == c.Head.ChainId);
+                return new ChainStatus(c.Head.ChainId, c.Kind, labels.GetValueOrDefault(c.Head.ChainId), c.Head.Position, c.Head.Sequence,
+                    c.Head.Hash, broken is null, broken);
             })
             .ToList();
-        return new AccountChainStatus(accountId, now, breaks.Count == 0, chains, breaks);
+        return new AccountChainStatus(scope.AccountId, now, breaks.Count == 0, chains, breaks);
     }
 
     [WolverineGet("/api/accounts/{accountId}/hash-chain", OperationId = "GetAccountHashChain")]
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
-    [EndpointSummary("The account's hash chains recomputed from its stored events: links, heads and the first break of each")]
+    [EndpointSummary("The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from " +
+                     "the stored events: what each is, links, heads and the first break of each")]
     public static async Task<AccountChainStatus> Get(Guid accountId, IQuerySession session, ChainVerification chains, TimeProvider clock,
         CancellationToken ct)
     {
-        var streams = (await AccountStreams.OfAsync(session, accountId, ct)).Select(s => s.StreamId).ToList();
-        IReadOnlyCollection<Guid> chainIds = [accountId, .. streams];
-        var heads = await chains.HeadsAsync(ct, chainIds);
-        var breaks = await chains.VerifyAsync(chainIds, streams, ct);
-        return Combine(accountId, clock.GetUtcNow(), heads, breaks);
+        var scope = await AccountChains.OfAsync(session, chains, accountId, ct);
+        var heads = await chains.HeadsAsync(ct, scope.ChainIds);
+        var breaks = await chains.VerifyAsync(scope.ChainIds, scope.StreamIds, ct);
+        var oldAccounts = await session.LoadManyAsync<Migration.LegacyAccountView>(ct, scope.OldCpsAccounts);
+        var labels = oldAccounts.ToDictionary(a => a.Id, a => string.IsNullOrEmpty(a.OldMembershipNumber)
+            ? a.OldEmail : $"{a.OldEmail} ({a.OldMembershipNumber})");
+        return Combine(scope, clock.GetUtcNow(), heads, breaks, labels);
     }
 }

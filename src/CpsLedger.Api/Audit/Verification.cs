@@ -59,12 +59,11 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         if (accountId is { } one)
         {
             accounts = [one];
-            // The account's chain, and the per-stream chains of its events that carry no account id (e.g. charge attempts, and
-            // the products imported on the old CPS accounts its migration reads).
+            // The chains the account's hash-chain status shows (AccountChains): its own, its streams', its old CPS accounts'.
             // First: they are read as SQL, so they name an edited event even when the replay below cannot read it.
-            var streamIds = (await AccountStreams.OfAsync(session, one, ct)).Select(s => s.StreamId).ToList();
-            var oldAccounts = await OldCpsAccountsOfAsync(session, one, streamIds, ct);
-            breaks = await chains.VerifyAsync([one, .. streamIds, .. oldAccounts], streamIds, ct);
+            var scope = await AccountChains.OfAsync(session, chains, one, ct);
+            var oldAccounts = scope.OldCpsAccounts;
+            breaks = await chains.VerifyAsync(scope.ChainIds, scope.StreamIds, ct);
             try
             {
                 var (compared, replayedProducts) = await CompareAccountDocuments(session, one, oldAccounts, differences, ct);
@@ -114,19 +113,6 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
     private static ProjectionDifference NotReplayed(string id, JsonException unreadable) =>
         new("(events)", id, "(replay)", $"unreadable: {unreadable.Message}", null);
-
-    /// <summary>
-    /// The old CPS accounts (legacy streams) behind an account's migration: those of its old e-mails, which its migration status
-    /// and MIGRATE PRODUCTS read, and those its products were migrated from (their streams hold events of its chain). Found from
-    /// the stored account view: a view edited to hide one is a difference of its own.
-    /// </summary>
-    private async Task<IReadOnlyList<Guid>> OldCpsAccountsOfAsync(IQuerySession session, Guid accountId, IReadOnlyCollection<Guid> streams,
-        CancellationToken ct)
-    {
-        var oldEmails = (await session.LoadAsync<AccountView>(accountId, ct))?.OldCpsEmails ?? [];
-        var migratedFrom = await chains.LinkedElsewhereAsync(accountId, [accountId, .. streams], ct);
-        return [.. oldEmails.Select(Migration.LegacyIds.AccountFor).Concat(migratedFrom.Select(e => e.StreamId)).Distinct()];
-    }
 
     /// <summary>Each stored document of the account against the replay of its stream; the replayed products for the sets.</summary>
     private async Task<(int Compared, List<ProductView> ReplayedProducts)> CompareAccountDocuments(IQuerySession session, Guid accountId,

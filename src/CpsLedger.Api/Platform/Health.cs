@@ -27,6 +27,8 @@ public static class Health
                 status = e.Value.Status.ToString(),
                 description = e.Value.Description,
                 durationMs = Math.Round(e.Value.Duration.TotalMilliseconds, 1),
+                // Figures a monitor can read without parsing the description (the mail check's count and age).
+                data = e.Value.Data.Count == 0 ? null : e.Value.Data,
             }),
         });
 }

@@ -41,7 +41,9 @@ public static class Http
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<MessageStoreHealthCheck>("message-store", tags: ["ready"])
             .AddCheck<Operations.DeadLetterHealthCheck>("dead-letters", tags: ["ready"])
-            .AddCheck<Operations.ReconciliationHealthCheck>("reconciliation", tags: ["ready"]);
+            .AddCheck<Operations.ReconciliationHealthCheck>("reconciliation", tags: ["ready"])
+            // A mail outage is every node's: it shows, but never takes a node out of rotation (nor does a failure to read it).
+            .AddCheck<MailHealthCheck>("mail", failureStatus: Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, tags: ["ready"]);
     }
 
     public static void UseLedgerPipeline(this WebApplication app)

@@ -34,6 +34,12 @@ public sealed class MailOptions
     /// SMTP conversation (<see cref="SmtpTimeout"/> per step).
     /// </summary>
     public TimeSpan ClaimTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The <c>mail</c> check in /health/ready is Degraded once an e-mail has waited this long since it was first tried, or this node
+    /// has failed to hand any e-mail to the server for this long. Longer than a blip the first retries ride out.
+    /// </summary>
+    public TimeSpan DegradedAfter { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
@@ -106,7 +112,7 @@ public sealed class MailTransport(IOptions<MailOptions> options, ILogger<MailTra
 /// with the same Message-Id (docs/reliability.md).
 /// </summary>
 public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore store, TimeProvider clock, IOptions<MailOptions> options,
-    ILogger<MailDelivery> logger)
+    MailOutcomes outcomes, ILogger<MailDelivery> logger)
 {
     private readonly string _table = EmailDeliveries.QualifiedName(store);
 
@@ -124,10 +130,10 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             // Claim the Message-Id: a new row, or a stale claim of a sender that never finished. Nothing comes back when it was
             // sent already or another sender holds a fresh claim.
             await using var claim = new Npgsql.NpgsqlCommand($"""
-                insert into {_table} as d (message_id, recipient, subject, claimed_at, claimed_by, attempts)
-                values ($1, $2, $3, now(), $4, 1)
+                insert into {_table} as d (message_id, recipient, subject, claimed_at, claimed_by, attempts, first_tried_at)
+                values ($1, $2, $3, now(), $4, 1, now())
                 on conflict (message_id) do update set claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by,
-                    attempts = d.attempts + 1
+                    attempts = d.attempts + 1, first_tried_at = coalesce(d.first_tried_at, excluded.first_tried_at), failed_for_good = false
                 where d.sent_at is null and d.claimed_at < now() - $5
                 returning attempts
                 """, connection)
@@ -158,9 +164,11 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         try
         {
             await transport.SendAsync(message, ct);
+            outcomes.Sent();
         }
         catch (Exception failure)
         {
+            outcomes.Failed(failure);
             // Not sent (the server refused, the connection failed): release the claim at once so the retry need not wait for it
             // to go stale. Should the server have accepted it after all (the reply was lost), the retry sends it again.
             await ReleaseAsync(message.MessageId, failure);
@@ -210,10 +218,11 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         {
             await using var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection();
             await connection.OpenAsync(CancellationToken.None);
+            // A permanent failure makes the message a dead letter: the e-mail no longer waits for a retry (MailHealthCheck).
             await using var release = new Npgsql.NpgsqlCommand(
-                $"update {_table} set claimed_at = '-infinity' where message_id = $1 and sent_at is null", connection)
+                $"update {_table} set claimed_at = '-infinity', failed_for_good = $2 where message_id = $1 and sent_at is null", connection)
             {
-                Parameters = { new() { Value = messageId } },
+                Parameters = { new() { Value = messageId }, new() { Value = !TransientFaults.IsTransient(failure) } },
             };
             await release.ExecuteNonQueryAsync(CancellationToken.None);
         }
@@ -234,6 +243,8 @@ public static class EmailDeliveries
 {
     public const string TableName = "email_deliveries";
 
+    public const string UnsentIndex = "idx_email_deliveries_unsent";
+
     public static string QualifiedName(Marten.IDocumentStore store) => $"{store.Options.DatabaseSchemaName}.{TableName}";
 
     public static void AddEmailDeliveries(this Marten.StoreOptions opts)
@@ -246,6 +257,11 @@ public static class EmailDeliveries
         table.AddColumn<string>("claimed_by").NotNull();
         table.AddColumn<int>("attempts").NotNull();
         table.AddColumn("sent_at", "timestamp with time zone");
+        // When the e-mail was first tried (null on rows older than the column), and whether its last failure was permanent.
+        table.AddColumn("first_tried_at", "timestamp with time zone");
+        table.AddColumn<bool>("failed_for_good").NotNull().DefaultValueByExpression("false");
+        // The mail check reads only the e-mails not sent: a few rows, however many were ever sent.
+        table.Indexes.Add(new Weasel.Postgresql.Tables.IndexDefinition(UnsentIndex) { Columns = ["first_tried_at"], Predicate = "sent_at is null" });
         opts.Storage.ExtendedSchemaObjects.Add(table);
     }
 }
@@ -264,10 +280,113 @@ public static class Mail
             .Validate(o => !string.IsNullOrWhiteSpace(o.SmtpHost) || !string.IsNullOrWhiteSpace(o.PickupDirectory),
                 "Mail: set Mail:SmtpHost (an SMTP server) or Mail:PickupDirectory (a folder for .eml files).")
             .Validate(o => MailboxAddress.TryParse(o.From, out _), "Mail:From must be an e-mail address, e.g. \"CPS <cps@example.com>\".")
+            .Validate(o => o.DegradedAfter >= TimeSpan.Zero, "Mail:DegradedAfter must not be negative (e.g. 00:01:00).")
             .ValidateOnStart();
         builder.Services.AddSingleton<MailTransport>();
         builder.Services.AddSingleton<MailDelivery>();
+        builder.Services.AddSingleton<MailOutcomes>();
     }
+}
+
+/// <summary>This node's latest attempts to hand an e-mail over (to the server or the pickup folder): since when they fail, and why.</summary>
+public sealed class MailOutcomes(TimeProvider clock)
+{
+    private readonly Lock _lock = new();
+    private DateTimeOffset? _failingSince;
+    private (DateTimeOffset At, string Reason)? _lastFailure;
+
+    public void Sent()
+    {
+        lock (_lock)
+            _failingSince = null;
+    }
+
+    public void Failed(Exception failure)
+    {
+        var now = clock.GetUtcNow();
+        lock (_lock)
+        {
+            _failingSince ??= now;
+            _lastFailure = (now, $"{failure.GetType().Name}: {failure.Message}");
+        }
+    }
+
+    /// <summary>Null while the latest attempt succeeded (or none was made): since when every attempt failed, and the latest reason.</summary>
+    public (DateTimeOffset Since, DateTimeOffset LastAt, string Reason)? Failing()
+    {
+        lock (_lock)
+            return _failingSince is { } since && _lastFailure is { } last ? (since, last.At, last.Reason) : null;
+    }
+}
+
+/// <summary>
+/// Whether e-mails get out: how many wait (tried, not sent, not failed for good: those are dead letters, reported by their own check)
+/// and for how long, from the delivery records every node shares, and whether this node's latest attempts fail. Degraded, never
+/// Unhealthy: every node has the same mail server, so taking them out of a load balancer would only add an outage.
+/// </summary>
+public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes outcomes, TimeProvider clock, IOptions<MailOptions> options)
+    : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+{
+    // An e-mail first tried longer ago than every retry takes is a dead letter by now, whatever its last failure was.
+    private static readonly TimeSpan Horizon = ErrorPolicy.RetriedFor + TimeSpan.FromHours(1);
+
+    public async Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var threshold = options.Value.DegradedAfter;
+        int waiting;
+        TimeSpan? oldest;
+        await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
+        {
+            await connection.OpenAsync(cancellationToken);
+            // The database's clock, as the claims use it; the partial index keeps this to the e-mails not sent.
+            await using var command = new Npgsql.NpgsqlCommand($"""
+                select count(*)::int, extract(epoch from now() - min(first_tried_at))::float8
+                from {EmailDeliveries.QualifiedName(store)}
+                where sent_at is null and not failed_for_good and first_tried_at > now() - $1
+                """, connection)
+            {
+                Parameters = { new() { Value = Horizon } },
+            };
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            waiting = reader.GetInt32(0);
+            oldest = reader.IsDBNull(1) ? null : TimeSpan.FromSeconds(reader.GetDouble(1));
+        }
+
+        var data = new Dictionary<string, object> { ["waiting"] = waiting };
+        var parts = new List<string>();
+        if (oldest is { } age)
+        {
+            data["oldestWaitingSeconds"] = Math.Round(age.TotalSeconds, 1);
+            parts.Add($"{waiting} e-mail(s) not sent yet, the oldest first tried {Words(age)} ago");
+        }
+        else
+        {
+            parts.Add("No e-mail waiting to be sent");
+        }
+
+        var failingFor = TimeSpan.Zero;
+        if (outcomes.Failing() is { } failing)
+        {
+            var now = clock.GetUtcNow();
+            failingFor = now - failing.Since;
+            data["lastFailure"] = failing.Reason;
+            parts.Add($"this node's last attempt failed {Words(now - failing.LastAt)} ago ({failing.Reason}), every attempt for {Words(failingFor)}");
+        }
+
+        var description = string.Join("; ", parts);
+        return (oldest ?? TimeSpan.Zero) > threshold || failingFor > threshold
+            ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Degraded(
+                $"{description}. Mail:DegradedAfter is {threshold:c}; once the server is back, POST /api/operations/mail/send-now sends them at once",
+                data: data)
+            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(description, data);
+    }
+
+    private static string Words(TimeSpan age) =>
+        age < TimeSpan.FromMinutes(2) ? $"{Math.Max(0, (int)age.TotalSeconds)} s"
+        : age < TimeSpan.FromHours(2) ? $"{(int)age.TotalMinutes} min"
+        : $"{(int)age.TotalHours} h {age.Minutes} min";
 }
 
 /// <summary>

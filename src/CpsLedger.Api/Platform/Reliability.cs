@@ -52,6 +52,9 @@ public static class ErrorPolicy
         TimeSpan.FromHours(1), TimeSpan.FromHours(2), TimeSpan.FromHours(4), TimeSpan.FromHours(8),
     ];
 
+    /// <summary>How long a transient fault is retried in all before its message is a dead letter (about 16 hours).</summary>
+    public static TimeSpan RetriedFor => Cooldowns.Concat(Reschedules).Aggregate(TimeSpan.Zero, (sum, pause) => sum + pause);
+
     // More than any rule above retries, so that whatever attempt a permanent error arrives at, it is reported.
     private const int MaxAttempts = 32;
 

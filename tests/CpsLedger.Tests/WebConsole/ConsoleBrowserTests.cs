@@ -377,6 +377,26 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_hash_chain_panel_shows_the_old_cps_account_a_migration_read_named_by_its_old_email()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        var panel = Page.GetByTestId("hash-chain");
+        await Expect(panel).ToContainTextAsync("✓ Intact");
+        await Expect(panel.Locator("tr[data-kind=account]")).ToContainTextAsync("The account");
+        var old = panel.Locator("tr[data-kind=old_cps_account]");
+        await Expect(old).ToContainTextAsync($"Old CPS account {LegacyFiles.Kadri} ({LegacyFiles.KadriNumber}) {Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri)}");
+        await Expect(old).ToContainTextAsync("✓ intact");
+        await Screenshot("audit-old-cps-account");
+    }
+
+    [Fact]
     public async Task A_bad_token_is_not_accepted_and_a_member_is_told_the_console_is_for_staff()
     {
         await Page.GotoAsync("/console/");

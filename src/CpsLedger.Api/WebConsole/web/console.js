@@ -513,10 +513,10 @@ async function auditView(id) {
         : h('span', { class: 'cross' }, `✗ Broken: ${chain.breaks.length} chain(s) no longer match the stored events.`),
       ` Checked ${utc(chain.checkedAt)}.`),
       h('table', {},
-        h('caption', {}, 'Chains of this account'),
+        h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
         h('thead', {}, h('tr', {}, ['Chain', 'Links', 'Head sequence', 'Head hash (SHA-256)', 'Status'].map(c => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, chain.chains.map(c => h('tr', {},
-          h('td', {}, c.chainId === id ? 'The account' : h('span', { class: 'mono' }, c.chainId)),
+        h('tbody', {}, chain.chains.map(c => h('tr', { 'data-kind': c.kind },
+          h('td', {}, chainName(c)),
           h('td', { class: 'num' }, String(c.links)),
           h('td', { class: 'num' }, String(c.headSequence)),
           h('td', { class: 'mono' }, c.headHash),
@@ -544,6 +544,17 @@ async function auditView(id) {
         },
       }, 'Run verification')),
       verification)));
+}
+
+/** What a chain is, in a support agent's words; the id beside it for anything but the account's own. */
+function chainName(c) {
+  if (c.kind === 'account') return 'The account';
+  const kinds = {
+    registration: 'Product registration', membership: 'Membership', invoice: 'Invoice', payment_card: 'Payment card',
+    old_cps_account: 'Old CPS account',
+  };
+  return [`${kinds[c.kind] ?? c.kind} `, c.label ? h('strong', {}, c.label) : null, c.label ? ' ' : null,
+    h('div', { class: 'mono' }, c.chainId)];
 }
 
 function renderVerification(target, report) {

@@ -1,0 +1,64 @@
+using System.Reflection;
+using CpsLedger.Api.Platform;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+using Wolverine.Persistence.Durability.ScheduledMessageManagement;
+using Wolverine.Runtime;
+using Wolverine.Util;
+
+namespace CpsLedger.Api.Operations;
+
+/// <summary>What was brought forward: the e-mail messages that were waiting for a scheduled retry, now due.</summary>
+/// <param name="Rescheduled">Messages made due now; the service runs them within a polling interval (2 s).</param>
+public sealed record WaitingMailSent(int Rescheduled);
+
+/// <summary>
+/// After a mail outage, the e-mails that failed wait for their retry back-off (15 s, then 1, 5, 15, 30 min, 1 h, ...). An operator
+/// whose mail server is back can make them due now: each e-mail message waiting in Wolverine's durable inbox for a retry (tried
+/// and scheduled again: attempts above zero) is rescheduled to now, and the durability agent runs it. Nothing else changes: a
+/// message scheduled for later on purpose (never tried) keeps its time, and an e-mail that was meanwhile sent is not sent again
+/// (<see cref="MailDelivery"/>'s record of its Message-Id).
+/// </summary>
+public static class WaitingMailEndpoint
+{
+    private const int PageSize = 500;
+
+    /// <summary>The messages whose handlers send an e-mail (they take a <see cref="MailDelivery"/>), as Wolverine names them.</summary>
+    public static readonly IReadOnlySet<string> MailMessageTypes = typeof(MailDelivery).Assembly.GetTypes()
+        .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
+        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..] parameters
+                    && parameters.Any(p => p.ParameterType == typeof(MailDelivery)))
+        .Select(m => m.GetParameters()[0].ParameterType.ToMessageTypeName())
+        .ToHashSet();
+
+    [WolverinePost("/api/operations/mail/send-now", OperationId = "SendWaitingMailNow")]
+    [Authorize(Roles = LedgerRoles.Support)]
+    [Tags("Operations")]
+    [EndpointSummary("Send now the e-mails waiting for a retry (support): after a mail outage, instead of their back-off")]
+    [ProducesResponseType<WaitingMailSent>(StatusCodes.Status200OK)]
+    public static async Task<WaitingMailSent> Post(IWolverineRuntime runtime, CancellationToken ct) =>
+        // The machine's clock, not the service's TimeProvider: Wolverine's durability agent fires scheduled messages by it.
+        new(await SendNowAsync(runtime.Storage.ScheduledMessages, DateTimeOffset.UtcNow, ct));
+
+    public static async Task<int> SendNowAsync(IScheduledMessages scheduled, DateTimeOffset now, CancellationToken ct)
+    {
+        // Read first, then move: a moved message leaves the pages read by number.
+        var waiting = new List<Guid>();
+        foreach (var messageType in MailMessageTypes)
+        {
+            for (var page = 1; ; page++)
+            {
+                var results = await scheduled.QueryAsync(
+                    new ScheduledMessageQuery { MessageType = messageType, PageNumber = page, PageSize = PageSize }, ct);
+                waiting.AddRange(results.Messages.Where(m => m.Attempts > 0 && m.ScheduledTime > now).Select(m => m.Id));
+                if (results.Messages.Count < PageSize)
+                    break;
+            }
+        }
+
+        foreach (var id in waiting)
+            await scheduled.RescheduleAsync(id, now, ct);
+        return waiting.Count;
+    }
+}

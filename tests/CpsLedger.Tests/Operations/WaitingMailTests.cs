@@ -1,0 +1,79 @@
+using System.Net;
+using System.Net.Http.Headers;
+using CpsLedger.Api.Operations;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Wolverine.Persistence.Durability.ScheduledMessageManagement;
+using Wolverine.Runtime;
+using static CpsLedger.Tests.Harness.FaultWaits;
+
+namespace CpsLedger.Tests.Operations;
+
+/// <summary>After a mail outage, support sends the e-mails waiting for a retry at once, each still once.</summary>
+public sealed class WaitingMailTests(LedgerApp app) : LedgerTest(app)
+{
+    private const string SendNow = "/api/operations/mail/send-now";
+
+    [Fact]
+    public async Task After_a_mail_outage_support_sends_the_waiting_emails_at_once_instead_of_after_their_back_off_and_each_once()
+    {
+        // Support only; with nothing waiting, nothing is moved.
+        await (await App.ClientAs(LedgerRoles.Auditor).PostJson(SendNow, new { })).ShouldBe(HttpStatusCode.Forbidden);
+        Assert.Equal(0, (await App.ClientAs(LedgerRoles.Support).PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
+
+        using var smtp = new SmtpSink { Refusing = true };
+        var schema = $"cpsledger_sendnow_{Guid.NewGuid():N}"[..30];
+        await using var host = App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
+            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
+            b.UseSetting("Mail:SmtpSecurity", "None");
+        });
+        try
+        {
+            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
+            await InvitedAccount(App, host.CreateClient(), "sendnow@example.ee");
+
+            // The invitation e-mail failed its retries in place and waits in the inbox for its first scheduled retry (15 s on).
+            var scheduled = host.Services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
+            ScheduledMessageSummary? retry = null;
+            await Until(async () => (retry = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 100 }, CancellationToken.None))
+                .Messages.SingleOrDefault(m => m.Attempts > 0)) is not null, () => "the e-mail waiting for its retry", TimeSpan.FromSeconds(30));
+            Assert.Equal("CpsLedger.Api.Membership.SendInvitationEmail", retry!.MessageType);
+            Assert.Empty(smtp.Received);
+
+            // The mail server is back; support does not wait for the back-off.
+            smtp.Refusing = false;
+            var support = host.CreateClient();
+            support.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(LedgerRoles.Support));
+            Assert.Equal(1, (await support.PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
+            await Until(() => Task.FromResult(!smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(10));
+            Assert.True(DateTimeOffset.UtcNow < retry.ScheduledTime, $"sent before its retry was due ({retry.ScheduledTime:O})");
+
+            await host.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+            var copies = smtp.CopiesByMessageId();
+            Assert.Equal(1, Assert.Single(copies).Value);
+            Assert.StartsWith("invitation-", copies.Keys.Single(), StringComparison.Ordinal);
+            Assert.Equal(0, (await support.PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    [Fact]
+    public void The_mail_messages_are_those_whose_handlers_send_an_email()
+    {
+        Assert.Contains("CpsLedger.Api.Invoicing.SendInvoiceEmail", WaitingMailEndpoint.MailMessageTypes);
+        Assert.Contains("CpsLedger.Api.Membership.SendInvitationEmail", WaitingMailEndpoint.MailMessageTypes);
+        Assert.Contains("CpsLedger.Api.Migration.SendOldEmailCode", WaitingMailEndpoint.MailMessageTypes);
+        Assert.DoesNotContain("CpsLedger.Api.Invoicing.IssueInvoice", WaitingMailEndpoint.MailMessageTypes);
+    }
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using static CpsLedger.Tests.Harness.FaultWaits;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>
+/// A mail outage shows in <c>/health/ready</c> as the <c>mail</c> check Degraded, with how many e-mails wait and for how long,
+/// while readiness stays 200: every node has the same mail server, so dropping them all would only add an outage.
+/// </summary>
+public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
+{
+    [Fact]
+    public async Task While_the_mail_server_refuses_the_mail_check_is_degraded_with_the_emails_waiting_and_healthy_once_they_are_sent()
+    {
+        using var smtp = new SmtpSink { Refusing = true };
+        var schema = $"cpsledger_mailhealth_{Guid.NewGuid():N}"[..30];
+        await using var host = App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
+            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
+            b.UseSetting("Mail:SmtpSecurity", "None");
+            // The outage is reported once an e-mail has waited this long (a minute by default).
+            b.UseSetting("Mail:DegradedAfter", "00:00:01");
+        });
+        try
+        {
+            var client = host.CreateClient();
+            Assert.Equal("Healthy", (await Ready(client)).Checks["mail"].Status);
+
+            // An account reaches the invitation threshold: its invitation e-mail is owed, and the mail server refuses it.
+            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
+            await InvitedAccount(App, host.CreateClient(), "mailhealth@example.ee");
+            (HttpStatusCode Status, HealthReport Report) degraded = default;
+            await Until(async () =>
+            {
+                degraded = await ReadyWithStatus(client);
+                return degraded.Report.Checks["mail"].Status == "Degraded";
+            }, () => $"the mail check degraded ({degraded.Report?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+
+            Assert.True(smtp.Refused > 0);
+            // Still ready: a load balancer keeps the node.
+            Assert.Equal((HttpStatusCode.OK, "Degraded"), (degraded.Status, degraded.Report!.Status));
+            var mail = degraded.Report.Checks["mail"];
+            Assert.StartsWith("1 e-mail(s) not sent yet, the oldest first tried ", mail.Description);
+            Assert.Equal(1, mail.Data!["waiting"].GetInt32());
+            Assert.True(mail.Data!["oldestWaitingSeconds"].GetDouble() >= 1, mail.Description);
+            Assert.Contains("this node's last attempt failed", mail.Description);
+
+            smtp.Refusing = false;
+            await Until(() => Task.FromResult(!smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(60),
+                () => App.MakeScheduledMessagesDue(host.Services, TimeSpan.Zero));
+            HealthReport? healthy = null;
+            await Until(async () => (healthy = await Ready(client)).Checks["mail"].Status == "Healthy",
+                () => $"the mail check healthy again ({healthy?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+            Assert.Equal(0, healthy!.Checks["mail"].Data!["waiting"].GetInt32());
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    private static async Task<HealthReport> Ready(HttpClient client) => (await ReadyWithStatus(client)).Report;
+
+    private static async Task<(HttpStatusCode Status, HealthReport Report)> ReadyWithStatus(HttpClient client)
+    {
+        var response = await client.GetAsync("/health/ready");
+        return (response.StatusCode, (await response.Content.ReadFromJsonAsync<HealthReport>())!);
+    }
+
+    private sealed record HealthReport(string Status, Dictionary<string, HealthCheck> Checks);
+
+    private sealed record HealthCheck(string Status, string? Description, Dictionary<string, JsonElement>? Data);
+}
