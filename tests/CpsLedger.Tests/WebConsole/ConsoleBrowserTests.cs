@@ -119,6 +119,40 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_withdrawn_invitation_and_an_ended_membership_are_not_shown_as_never_invited_or_never_a_member()
+    {
+        await App.ListModel(points: 500); // one product reaches the invitation threshold
+        var withdrawn = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(withdrawn);
+        ProductRegistrationStatus lost = null!;
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () => lost = await member.Register(withdrawn, Products.Products.Complete("R5-0001")));
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await (await member.PostJson($"{lost.Url}/deregistration", new { reason = "lost" })).ShouldBe(System.Net.HttpStatusCode.OK));
+        Assert.NotEmpty((await member.GetAsync($"/api/accounts/{withdrawn}/membership").ReadAs<AccountMembership>()).PastInvitations);
+
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var cancelled = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer", email: "closed@example.ee");
+        var joined = (await App.Member(cancelled).GetAsync($"/api/accounts/{cancelled}/membership").ReadAs<AccountMembership>()).Membership!;
+        await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
+            .PostJson($"/api/accounts/{cancelled}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .ReadAs<MembershipCancellation>());
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        // The member has an invitation e-mail: support must not read out "Not invited".
+        await Page.GotoAsync($"/console/#/accounts/{withdrawn}");
+        await Expect(Card("invitation")).ToContainTextAsync($"Withdrawn {DateTime.UtcNow:yyyy-MM-dd}");
+        await Expect(Card("invitation")).ToContainTextAsync("at 500 points; the points fell below the threshold");
+        await Expect(Card("membership")).ToContainTextAsync("Not a member");
+
+        // Nor "Not a member" to one whose membership support ended; the card says when and why.
+        await Page.GotoAsync($"/console/#/accounts/{cancelled}");
+        await Expect(Card("membership")).ToContainTextAsync($"Ended {DateTime.UtcNow:yyyy-MM-dd}");
+        await Expect(Card("membership")).ToContainTextAsync(
+            $"Gold {joined.MembershipNumber}: cancelled by CPS support (Company closed (ticket 4711))");
+        await Expect(Card("membership")).Not.ToContainTextAsync("Not a member");
+    }
+
+    [Fact]
     public async Task A_rejected_adjustment_shows_the_field_error_and_writes_nothing()
     {
         var account = await AccountWithProducts();

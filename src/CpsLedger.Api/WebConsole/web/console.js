@@ -236,6 +236,20 @@ function summaryCards(summary, membership) {
   const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term), h('dd', {}, value, note ? h('small', {}, note) : null));
   const invitation = membership?.invitation;
   const term = membership?.membership;
+  // With nothing standing, the latest past invitation and term say what the account had: a withdrawn invitation or an ended
+  // membership is not "never invited" or "never a member" to a member holding the e-mails that said otherwise.
+  const lastInvitation = membership?.pastInvitations?.at(-1);
+  const lastTerm = membership?.pastMemberships?.at(-1);
+  const invitationCard = invitation ? [`Invited ${day(invitation.issuedAt)}`, `at ${invitation.points} points`]
+    : term ? ['Accepted', null]
+    : lastInvitation?.withdrawnAt ? [`Withdrawn ${day(lastInvitation.withdrawnAt)}`,
+      `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points; the points fell below the threshold`]
+    : lastInvitation ? ['Accepted', `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points`]
+    : ['Not invited', null];
+  const membershipCard = term
+    ? [term.tierName, `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}`]
+    : lastTerm?.endedOn ? [`Ended ${day(lastTerm.endedOn)}`, `${lastTerm.tierName} ${lastTerm.membershipNumber}: ${lastTerm.endedBecause}`]
+    : ['Not a member', null];
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
@@ -243,10 +257,8 @@ function summaryCards(summary, membership) {
     card('Points total', String(summary.pointsTotal),
       summary.manualAdjustmentPoints ? `including ${signed(summary.manualAdjustmentPoints)} by manual adjustment` : null, 'points-total'),
     card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
-    card('Invitation', invitation ? `Invited ${day(invitation.issuedAt)}` : term ? 'Accepted' : 'Not invited',
-      invitation ? `at ${invitation.points} points` : null, 'invitation'),
-    card('Membership', term ? term.tierName : 'Not a member',
-      term ? `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}` : null, 'membership'),
+    card('Invitation', ...invitationCard, 'invitation'),
+    card('Membership', ...membershipCard, 'membership'),
     card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed', null, 'owed'));
 }
 
