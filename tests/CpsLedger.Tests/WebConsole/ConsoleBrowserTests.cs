@@ -153,6 +153,34 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_overview_lists_the_invoices_and_a_refund_due_is_not_shown_as_nothing_owed()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer");
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
+        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
+        // Cancelled with 50.00 received on its invoice: credited in full, the 50.00 to be refunded.
+        await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
+            .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .ReadAs<MembershipCancellation>());
+        var cancelled = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var row = Page.GetByTestId("invoices").Locator("tbody tr");
+        await Expect(row).ToHaveCountAsync(1);
+        await Expect(row).ToContainTextAsync(invoice.InvoiceNumber);
+        await Expect(row).ToContainTextAsync($"{invoice.Total:0.00} EUR");
+        await Expect(row).ToContainTextAsync("50.00 EUR");
+        await Expect(row).ToContainTextAsync($"cancelled by credit note {cancelled.CreditNote!.CreditNoteNumber}; refund due 50.00 EUR");
+        // Nothing is owed by the member, but CPS owes the member: the card says both.
+        await Expect(Card("owed")).ToContainTextAsync("Nothing owed");
+        await Expect(Card("owed")).ToContainTextAsync($"refund due: 50.00 EUR on {invoice.InvoiceNumber}");
+    }
+
+    [Fact]
     public async Task A_rejected_adjustment_shows_the_field_error_and_writes_nothing()
     {
         var account = await AccountWithProducts();

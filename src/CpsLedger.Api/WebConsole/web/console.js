@@ -232,7 +232,11 @@ function accountFrame(account, tab, ...content) {
   ];
 }
 
-function summaryCards(summary, membership) {
+/** What CPS owes back on an invoice (received on a cancelled one, or more than its total), with the invoice it is on. */
+const refundsOf = invoices => (invoices ?? []).filter(i => i.refundDue > 0 || i.overpaid > 0)
+  .map(i => `${money(i.refundDue > 0 ? i.refundDue : i.overpaid, i.currency)} on ${i.invoiceNumber}`);
+
+function summaryCards(summary, membership, invoices) {
   const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term), h('dd', {}, value, note ? h('small', {}, note) : null));
   const invitation = membership?.invitation;
   const term = membership?.membership;
@@ -259,7 +263,35 @@ function summaryCards(summary, membership) {
     card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
     card('Invitation', ...invitationCard, 'invitation'),
     card('Membership', ...membershipCard, 'membership'),
-    card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed', null, 'owed'));
+    // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
+    card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed',
+      refundsOf(invoices).length ? `refund due: ${refundsOf(invoices).join(', ')}` : null, 'owed'));
+}
+
+// Every invoice with how it stands: a support agent answering "what do I owe, what did you receive, is it cancelled" reads it here.
+function invoicesSection(invoices) {
+  const standing = i => [
+    i.status === 'cancelled' && i.creditNote ? `cancelled by credit note ${i.creditNote.creditNoteNumber}` : words(i.status),
+    i.replacedBy ? `replaced by ${i.replacedBy}` : null,
+    i.outstanding > 0 && i.status !== 'cancelled' ? `${money(i.outstanding, i.currency)} outstanding` : null,
+    i.refundDue > 0 ? `refund due ${money(i.refundDue, i.currency)}` : null,
+    i.overpaid > 0 ? `overpaid ${money(i.overpaid, i.currency)}` : null,
+  ].filter(Boolean).join('; ');
+  return h('section', { 'aria-labelledby': 'invoices-heading', 'data-testid': 'invoices' },
+    h('h2', { id: 'invoices-heading' }, 'Invoices'),
+    invoices.length === 0 ? h('p', {}, 'No invoices.') : h('table', {},
+      h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
+      h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
+        .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
+      h('tbody', {}, invoices.map(i => h('tr', {},
+        h('td', { class: 'mono nowrap' }, i.invoiceNumber),
+        h('td', {}, `${words(i.kind)}, ${day(i.periodStart)} to ${day(i.periodEnd)}`),
+        h('td', { class: 'nowrap' }, day(i.issuedOn)),
+        h('td', { class: 'nowrap' }, day(i.dueOn)),
+        h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
+        h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
+        h('td', {}, words(i.paymentMethod)),
+        h('td', {}, standing(i)))))));
 }
 
 function productsTable(products) {
@@ -389,21 +421,23 @@ async function loadAccount(id) {
 }
 
 async function overviewView(id) {
-  const [account, summary, products, explanation, tiers, membership] = await Promise.all([
+  const [account, summary, products, explanation, tiers, membership, invoices] = await Promise.all([
     loadAccount(id),
     api(`/api/accounts/${id}/summary`),
     api(`/api/accounts/${id}/products`, { query: { includeDeregistered: true } }),
     api(`/api/accounts/${id}/points-explanation`),
     api(`/api/accounts/${id}/eligible-tiers`),
     api(`/api/accounts/${id}/membership`),
+    api(`/api/accounts/${id}/invoices`),
   ]);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
-    summaryCards(summary, membership),
+    summaryCards(summary, membership, invoices),
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership),
+    invoicesSection(invoices),
     tiersSection(tiers)));
 }
 
