@@ -181,6 +181,26 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_audit_page_names_an_invoices_card_charge_chain_instead_of_a_bare_id()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(30)); // and its card charged on the due date
+        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        Assert.Single(invoice.ChargeAttempts);
+
+        await SignInAs(LedgerRoles.Auditor, "ines");
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        var rows = Page.GetByTestId("hash-chain").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(2);
+        await Expect(rows.Nth(0)).ToContainTextAsync("The account");
+        // The attempts name no account, so they are chained on the invoice's stream: the row says whose they are.
+        await Expect(rows.Nth(1)).ToContainTextAsync($"Card charges of invoice {invoice.InvoiceNumber}");
+        await Expect(rows.Nth(1)).ToContainTextAsync(invoice.Id.ToString());
+    }
+
+    [Fact]
     public async Task A_rejected_adjustment_shows_the_field_error_and_writes_nothing()
     {
         var account = await AccountWithProducts();

@@ -549,8 +549,15 @@ async function timeTravel(id, target, cut) {
 // ---------- audit ----------
 
 async function auditView(id) {
-  const [account, chain] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`)]);
+  const [account, chain, invoices] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`), api(`/api/accounts/${id}/invoices`)]);
   const verification = h('div', { 'aria-live': 'polite', 'data-testid': 'verification' });
+  // A chain other than the account's is an invoice's card charge attempts (they name no account): said so, or an auditor reads
+  // a bare id nothing on the page explains.
+  const chainName = chainId => {
+    if (chainId === id) return 'The account';
+    const invoice = invoices.find(i => i.id === chainId);
+    return invoice ? `Card charges of invoice ${invoice.invoiceNumber}` : null;
+  };
   show(accountFrame(account, 'audit',
     h('section', { class: 'panel', 'aria-labelledby': 'chain-heading', 'data-testid': 'hash-chain' },
       h('h2', { id: 'chain-heading' }, 'Hash chain'),
@@ -562,14 +569,15 @@ async function auditView(id) {
         h('caption', {}, 'Chains of this account'),
         h('thead', {}, h('tr', {}, ['Chain', 'Links', 'Head sequence', 'Head hash (SHA-256)', 'Status'].map(c => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, chain.chains.map(c => h('tr', {},
-          h('td', {}, c.chainId === id ? 'The account' : h('span', { class: 'mono' }, c.chainId)),
+          h('td', {}, c.chainId === id ? 'The account'
+            : [chainName(c.chainId), h('div', { class: 'mono' }, c.chainId)]),
           h('td', { class: 'num' }, String(c.links)),
           h('td', { class: 'num' }, String(c.headSequence)),
           h('td', { class: 'mono' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
             : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b =>
-        h('p', { class: 'notice error' }, `Chain ${b.chainId}: event ${b.eventId} ${b.problem}.`))),
+        h('p', { class: 'notice error' }, `Chain ${chainName(b.chainId) ?? b.chainId}: event ${b.eventId} ${b.problem}.`))),
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
