@@ -148,7 +148,7 @@ public static class AccountHistory
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
 
-    /// <param name="description">The sentence when the event alone does not say what happened (<see cref="SettlementSentencesAsync"/>).</param>
+    /// <param name="description">The sentence when the event alone does not say what happened (<see cref="DerivedSentencesAsync"/>).</param>
     public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null)
     {
         var (reason, ticket) = SupportReason.Of(e);
@@ -165,10 +165,42 @@ public static class AccountHistory
     /// invoice); what makes it a move is that the membership replayed to just before it was already suspended, in the same term,
     /// for another invoice.</item>
     /// <item>A reinstatement: which settlement of its invoice lifted the suspension (paid, or cancelled by which credit note).</item>
+    /// <item>A product migrated from an old CPS account: which model and serial, as its registration recorded them (the event names
+    /// only the registration's id, which no reader can tell apart).</item>
     /// </list>
-    /// In both, the settled invoice's stream says how it was settled.
+    /// In the first two, the settled invoice's stream says how it was settled.
     /// </summary>
-    public static async Task<IReadOnlyDictionary<Guid, string>> SettlementSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
+    public static async Task<IReadOnlyDictionary<Guid, string>> DerivedSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
+        CancellationToken ct)
+    {
+        var sentences = new Dictionary<Guid, string>(await SettlementSentencesAsync(session, events, ct));
+        var migrated = events.Where(e => e.Data is Migration.LegacyProductMigrated).ToList();
+        if (migrated.Count == 0)
+            return sentences;
+        var registrationIds = migrated.Select(e => ((Migration.LegacyProductMigrated)e.Data).RegistrationId).Distinct().ToArray();
+        var registered = (await session.Events.QueryAllRawEvents()
+                .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered))).ToListAsync(ct))
+            .Select(e => (ProductRegistered)e.Data).ToDictionary(r => r.RegistrationId);
+        foreach (var e in migrated)
+        {
+            var moved = (Migration.LegacyProductMigrated)e.Data;
+            if (registered.GetValueOrDefault(moved.RegistrationId) is { } product)
+                sentences[e.Id] = DescribeMigratedProduct(moved, product);
+        }
+
+        return sentences;
+    }
+
+    public static string DescribeMigratedProduct(Migration.LegacyProductMigrated e, ProductRegistered product)
+    {
+        var what = $"Old CPS product {product.ModelName} ({product.ModelCode}), " +
+                   (product.SerialNumber is null ? "no serial number," : $"serial {product.SerialNumber},");
+        return e.WasAlreadyRegistered
+            ? $"{what} linked to the registration the account had made already ({e.RegistrationId})"
+            : $"{what} migrated into the account as registration {e.RegistrationId}";
+    }
+
+    private static async Task<IReadOnlyDictionary<Guid, string>> SettlementSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
         CancellationToken ct)
     {
         var moves = new List<(IEvent Event, MembershipSuspended Suspended, MembershipSuspension From)>();
@@ -294,7 +326,7 @@ public static class GetAccountHistoryEndpoint
 
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
-        var derived = await AccountHistory.SettlementSentencesAsync(session, events, ct);
+        var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id))).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }

@@ -356,7 +356,25 @@ public static class SendMembershipEndedEmailHandler
             return;
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
-        await mail.SendAsync(MembershipYearEmails.Ended(account, term), ct);
+        await mail.SendAsync(MembershipYearEmails.Ended(account, term, await CancelledInvoicesAsync(session, message, ct)), ct);
+    }
+
+    // The invoices the end cancelled, as its event names them: the member was sent them to pay and is told they are credited.
+    private static async Task<IReadOnlyList<Invoice>> CancelledInvoicesAsync(IQuerySession session, SendMembershipEndedEmail message,
+        CancellationToken ct)
+    {
+        var events = await session.Events.FetchStreamAsync(MembershipStream.For(message.AccountId), token: ct);
+        var numbers = events.Select(e => e.Data switch
+        {
+            MembershipCancelled c when c.MembershipId == message.MembershipId => c.CancelledInvoices,
+            MembershipLapsed l when l.MembershipId == message.MembershipId => l.CancelledInvoices,
+            _ => null,
+        }).LastOrDefault(n => n is not null) ?? [];
+        if (numbers.Count == 0)
+            return [];
+        var invoices = await session.Query<Invoice>()
+            .Where(i => i.AccountId == message.AccountId && i.InvoiceNumber.IsOneOf(numbers.ToArray())).ToListAsync(ct);
+        return [.. invoices.Where(i => i.CreditNote is not null).OrderBy(i => i.InvoiceNumber, StringComparer.Ordinal)];
     }
 }
 
@@ -430,17 +448,23 @@ public static class MembershipYearEmails
             Canon Professional Services
             """);
 
-    public static MimeMessage Ended(AccountView account, MembershipTerm term) =>
+    /// <param name="cancelledInvoices">The invoices the end cancelled by credit notes (none when nothing was owed).</param>
+    public static MimeMessage Ended(AccountView account, MembershipTerm term, IReadOnlyList<Invoice> cancelledInvoices) =>
         Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
             Dear {account.CompanyName},
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {term.EndedBecause}.
-
+            {string.Concat(cancelledInvoices.Select(Credited))}
             Your products and points stay registered. Whenever they reach a CPS level you are invited to join again (at once if
             they reach one now); a new membership gets a new membership number.
 
             Canon Professional Services
             """);
+
+    // Each on a line of its own after a blank one; anything received on it is due back (the credit note's refund due).
+    private static string Credited(Invoice invoice) =>
+        $"\nInvoice {invoice.InvoiceNumber} is cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}: there is nothing to pay on it." +
+        (invoice.RefundDue > 0 ? $" The {invoice.RefundDue:0.00} {invoice.Currency} received on it is to be refunded to you." : "") + "\n";
 
     private static MimeMessage Plain(AccountView account, string messageId, string subject, string text)
     {

@@ -191,7 +191,11 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(InvoiceStatus.Cancelled, renewalInvoice.Status);
         Assert.NotNull(renewalInvoice.CreditNote);
         Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
-        Assert.Contains("not paid by the end of the term", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody;
+        Assert.Contains("not paid by the end of the term", endedEmail);
+        // The member was sent that invoice to pay: the e-mail says it is cancelled, so nobody pays for a term that never began.
+        Assert.Contains($"Invoice {renewalInvoice.InvoiceNumber} is cancelled by credit note {renewalInvoice.CreditNote!.CreditNoteNumber}: " +
+                        "there is nothing to pay on it.", endedEmail);
         Assert.Equal(MembershipStatus.Ended, (await member.Summary(account)).MembershipStatus);
         // Invited again on its points: a new join, a new number, the old one kept in the history.
         Assert.NotNull(lapsed.Invitation);
@@ -363,7 +367,11 @@ public sealed class MembershipYearTests : LedgerTest
         var membership = await Membership(account);
         Assert.Null(membership.Membership);
         Assert.Equal("cancelled by CPS support (Company closed (ticket 4711))", membership.PastMemberships.Single().EndedBecause);
-        Assert.Contains("Company closed", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody;
+        Assert.Contains("Company closed", endedEmail);
+        // The invoice e-mail asked the member to pay: this one says the invoice is cancelled and names the credit note.
+        Assert.Contains($"Invoice {invoice.InvoiceNumber} is cancelled by credit note {cancelled.CreditNote.CreditNoteNumber}: " +
+                        "there is nothing to pay on it.", endedEmail);
         await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "again" })).ShouldBe(HttpStatusCode.Conflict);
 
         // Its scheduled renewal offer and term end find nothing to do.

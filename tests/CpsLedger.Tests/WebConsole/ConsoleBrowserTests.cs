@@ -119,6 +119,88 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_withdrawn_invitation_and_an_ended_membership_are_not_shown_as_never_invited_or_never_a_member()
+    {
+        await App.ListModel(points: 500); // one product reaches the invitation threshold
+        var withdrawn = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(withdrawn);
+        ProductRegistrationStatus lost = null!;
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () => lost = await member.Register(withdrawn, Products.Products.Complete("R5-0001")));
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await (await member.PostJson($"{lost.Url}/deregistration", new { reason = "lost" })).ShouldBe(System.Net.HttpStatusCode.OK));
+        Assert.NotEmpty((await member.GetAsync($"/api/accounts/{withdrawn}/membership").ReadAs<AccountMembership>()).PastInvitations);
+
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var cancelled = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer", email: "closed@example.ee");
+        var joined = (await App.Member(cancelled).GetAsync($"/api/accounts/{cancelled}/membership").ReadAs<AccountMembership>()).Membership!;
+        await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
+            .PostJson($"/api/accounts/{cancelled}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .ReadAs<MembershipCancellation>());
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        // The member has an invitation e-mail: support must not read out "Not invited".
+        await Page.GotoAsync($"/console/#/accounts/{withdrawn}");
+        await Expect(Card("invitation")).ToContainTextAsync($"Withdrawn {DateTime.UtcNow:yyyy-MM-dd}");
+        await Expect(Card("invitation")).ToContainTextAsync("at 500 points; the points fell below the threshold");
+        await Expect(Card("membership")).ToContainTextAsync("Not a member");
+
+        // Nor "Not a member" to one whose membership support ended; the card says when and why.
+        await Page.GotoAsync($"/console/#/accounts/{cancelled}");
+        await Expect(Card("membership")).ToContainTextAsync($"Ended {DateTime.UtcNow:yyyy-MM-dd}");
+        await Expect(Card("membership")).ToContainTextAsync(
+            $"Gold {joined.MembershipNumber}: cancelled by CPS support (Company closed (ticket 4711))");
+        await Expect(Card("membership")).Not.ToContainTextAsync("Not a member");
+    }
+
+    [Fact]
+    public async Task The_overview_lists_the_invoices_and_a_refund_due_is_not_shown_as_nothing_owed()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer");
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
+        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
+        // Cancelled with 50.00 received on its invoice: credited in full, the 50.00 to be refunded.
+        await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
+            .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .ReadAs<MembershipCancellation>());
+        var cancelled = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var row = Page.GetByTestId("invoices").Locator("tbody tr");
+        await Expect(row).ToHaveCountAsync(1);
+        await Expect(row).ToContainTextAsync(invoice.InvoiceNumber);
+        await Expect(row).ToContainTextAsync($"{invoice.Total:0.00} EUR");
+        await Expect(row).ToContainTextAsync("50.00 EUR");
+        await Expect(row).ToContainTextAsync($"cancelled by credit note {cancelled.CreditNote!.CreditNoteNumber}; refund due 50.00 EUR");
+        // Nothing is owed by the member, but CPS owes the member: the card says both.
+        await Expect(Card("owed")).ToContainTextAsync("Nothing owed");
+        await Expect(Card("owed")).ToContainTextAsync($"refund due: 50.00 EUR on {invoice.InvoiceNumber}");
+    }
+
+    [Fact]
+    public async Task The_audit_page_names_an_invoices_card_charge_chain_instead_of_a_bare_id()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(30)); // and its card charged on the due date
+        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        Assert.Single(invoice.ChargeAttempts);
+
+        await SignInAs(LedgerRoles.Auditor, "ines");
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        var rows = Page.GetByTestId("hash-chain").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(2);
+        await Expect(rows.Nth(0)).ToContainTextAsync("The account");
+        // The attempts name no account, so they are chained on the invoice's stream: the row says whose they are.
+        await Expect(rows.Nth(1)).ToContainTextAsync($"Card charges of invoice {invoice.InvoiceNumber}");
+        await Expect(rows.Nth(1)).ToContainTextAsync(invoice.Id.ToString());
+    }
+
+    [Fact]
     public async Task A_rejected_adjustment_shows_the_field_error_and_writes_nothing()
     {
         var account = await AccountWithProducts();

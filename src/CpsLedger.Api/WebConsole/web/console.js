@@ -232,10 +232,28 @@ function accountFrame(account, tab, ...content) {
   ];
 }
 
-function summaryCards(summary, membership) {
+/** What CPS owes back on an invoice (received on a cancelled one, or more than its total), with the invoice it is on. */
+const refundsOf = invoices => (invoices ?? []).filter(i => i.refundDue > 0 || i.overpaid > 0)
+  .map(i => `${money(i.refundDue > 0 ? i.refundDue : i.overpaid, i.currency)} on ${i.invoiceNumber}`);
+
+function summaryCards(summary, membership, invoices) {
   const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term), h('dd', {}, value, note ? h('small', {}, note) : null));
   const invitation = membership?.invitation;
   const term = membership?.membership;
+  // With nothing standing, the latest past invitation and term say what the account had: a withdrawn invitation or an ended
+  // membership is not "never invited" or "never a member" to a member holding the e-mails that said otherwise.
+  const lastInvitation = membership?.pastInvitations?.at(-1);
+  const lastTerm = membership?.pastMemberships?.at(-1);
+  const invitationCard = invitation ? [`Invited ${day(invitation.issuedAt)}`, `at ${invitation.points} points`]
+    : term ? ['Accepted', null]
+    : lastInvitation?.withdrawnAt ? [`Withdrawn ${day(lastInvitation.withdrawnAt)}`,
+      `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points; the points fell below the threshold`]
+    : lastInvitation ? ['Accepted', `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points`]
+    : ['Not invited', null];
+  const membershipCard = term
+    ? [term.tierName, `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}`]
+    : lastTerm?.endedOn ? [`Ended ${day(lastTerm.endedOn)}`, `${lastTerm.tierName} ${lastTerm.membershipNumber}: ${lastTerm.endedBecause}`]
+    : ['Not a member', null];
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
@@ -243,11 +261,37 @@ function summaryCards(summary, membership) {
     card('Points total', String(summary.pointsTotal),
       summary.manualAdjustmentPoints ? `including ${signed(summary.manualAdjustmentPoints)} by manual adjustment` : null, 'points-total'),
     card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
-    card('Invitation', invitation ? `Invited ${day(invitation.issuedAt)}` : term ? 'Accepted' : 'Not invited',
-      invitation ? `at ${invitation.points} points` : null, 'invitation'),
-    card('Membership', term ? term.tierName : 'Not a member',
-      term ? `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}` : null, 'membership'),
-    card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed', null, 'owed'));
+    card('Invitation', ...invitationCard, 'invitation'),
+    card('Membership', ...membershipCard, 'membership'),
+    // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
+    card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed',
+      refundsOf(invoices).length ? `refund due: ${refundsOf(invoices).join(', ')}` : null, 'owed'));
+}
+
+// Every invoice with how it stands: a support agent answering "what do I owe, what did you receive, is it cancelled" reads it here.
+function invoicesSection(invoices) {
+  const standing = i => [
+    i.status === 'cancelled' && i.creditNote ? `cancelled by credit note ${i.creditNote.creditNoteNumber}` : words(i.status),
+    i.replacedBy ? `replaced by ${i.replacedBy}` : null,
+    i.outstanding > 0 && i.status !== 'cancelled' ? `${money(i.outstanding, i.currency)} outstanding` : null,
+    i.refundDue > 0 ? `refund due ${money(i.refundDue, i.currency)}` : null,
+    i.overpaid > 0 ? `overpaid ${money(i.overpaid, i.currency)}` : null,
+  ].filter(Boolean).join('; ');
+  return h('section', { 'aria-labelledby': 'invoices-heading', 'data-testid': 'invoices' },
+    h('h2', { id: 'invoices-heading' }, 'Invoices'),
+    invoices.length === 0 ? h('p', {}, 'No invoices.') : h('table', {},
+      h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
+      h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
+        .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
+      h('tbody', {}, invoices.map(i => h('tr', {},
+        h('td', { class: 'mono nowrap' }, i.invoiceNumber),
+        h('td', {}, `${words(i.kind)}, ${day(i.periodStart)} to ${day(i.periodEnd)}`),
+        h('td', { class: 'nowrap' }, day(i.issuedOn)),
+        h('td', { class: 'nowrap' }, day(i.dueOn)),
+        h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
+        h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
+        h('td', {}, words(i.paymentMethod)),
+        h('td', {}, standing(i)))))));
 }
 
 function productsTable(products) {
@@ -377,21 +421,23 @@ async function loadAccount(id) {
 }
 
 async function overviewView(id) {
-  const [account, summary, products, explanation, tiers, membership] = await Promise.all([
+  const [account, summary, products, explanation, tiers, membership, invoices] = await Promise.all([
     loadAccount(id),
     api(`/api/accounts/${id}/summary`),
     api(`/api/accounts/${id}/products`, { query: { includeDeregistered: true } }),
     api(`/api/accounts/${id}/points-explanation`),
     api(`/api/accounts/${id}/eligible-tiers`),
     api(`/api/accounts/${id}/membership`),
+    api(`/api/accounts/${id}/invoices`),
   ]);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
-    summaryCards(summary, membership),
+    summaryCards(summary, membership, invoices),
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership),
+    invoicesSection(invoices),
     tiersSection(tiers)));
 }
 
@@ -503,7 +549,7 @@ async function timeTravel(id, target, cut) {
 // ---------- audit ----------
 
 async function auditView(id) {
-  const [account, chain] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`)]);
+  const [account, chain, invoices] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`), api(`/api/accounts/${id}/invoices`)]);
   const verification = h('div', { 'aria-live': 'polite', 'data-testid': 'verification' });
   show(accountFrame(account, 'audit',
     h('section', { class: 'panel', 'aria-labelledby': 'chain-heading', 'data-testid': 'hash-chain' },
@@ -516,14 +562,15 @@ async function auditView(id) {
         h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
         h('thead', {}, h('tr', {}, ['Chain', 'Links', 'Head sequence', 'Head hash (SHA-256)', 'Status'].map(c => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, chain.chains.map(c => h('tr', { 'data-kind': c.kind },
-          h('td', {}, chainName(c)),
+          h('td', {}, chainName(c, invoices)),
           h('td', { class: 'num' }, String(c.links)),
           h('td', { class: 'num' }, String(c.headSequence)),
           h('td', { class: 'mono' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
             : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b =>
-        h('p', { class: 'notice error' }, `Chain ${b.chainId}: event ${b.eventId} ${b.problem}.`))),
+        h('p', { class: 'notice error' }, `Chain ${invoices.some(i => i.id === b.chainId)
+          ? `of card charges of invoice ${invoices.find(i => i.id === b.chainId).invoiceNumber} (${b.chainId})` : b.chainId}: event ${b.eventId} ${b.problem}.`))),
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
@@ -547,8 +594,12 @@ async function auditView(id) {
 }
 
 /** What a chain is, in a support agent's words; the id beside it for anything but the account's own. */
-function chainName(c) {
+// A chain's name in words, its id beneath: an auditor cannot tell what a bare id links. An invoice's chain holds its card charge
+// attempts (they name no account, so they are chained on the invoice's stream): named by the invoice's number.
+function chainName(c, invoices = []) {
   if (c.kind === 'account') return 'The account';
+  const invoice = invoices.find(i => i.id === c.chainId);
+  if (invoice) return [`Card charges of invoice ${invoice.invoiceNumber}`, h('div', { class: 'mono' }, c.chainId)];
   const kinds = {
     registration: 'Product registration', membership: 'Membership', invoice: 'Invoice', payment_card: 'Payment card',
     old_cps_account: 'Old CPS account',
