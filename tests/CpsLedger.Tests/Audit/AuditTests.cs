@@ -448,8 +448,8 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((legacy, "edited"), (edited.ChainId, edited.Problem));
     }
 
-    [Fact]
-    public async Task Verification_names_a_membership_number_claim_moved_deleted_or_added_in_the_database()
+    /// <summary>Two membership numbers: Kadri's old one, migrated into one account, and one a join issued to another.</summary>
+    private async Task<(Guid Migrated, Guid Joined, string Issued)> AnOldNumberMigratedAndANumberIssued()
     {
         await App.ListModel(points: 235);
         await Billing.ListThousandPointModel(App.Store);
@@ -458,9 +458,15 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await App.VerifyOldEmail(migrated, LegacyFiles.Kadri);
         await App.Member(migrated).Migrate(migrated);
         var joined = await App.JoinedAccount("DE", "bank_transfer", email: "joined@example.de");
-        string issued;
-        await using (var session = App.Store.QuerySession())
-            issued = Assert.Single((await session.LoadAsync<AccountMembership>(MembershipStream.For(joined)))!.MembershipNumbers);
+        await using var session = App.Store.QuerySession();
+        var issued = Assert.Single((await session.LoadAsync<AccountMembership>(MembershipStream.For(joined)))!.MembershipNumbers);
+        return (migrated, joined, issued);
+    }
+
+    [Fact]
+    public async Task Verification_names_a_membership_number_claim_moved_deleted_or_added_in_the_database()
+    {
+        var (migrated, joined, issued) = await AnOldNumberMigratedAndANumberIssued();
         var clean = await Verification();
         Assert.True(clean.Agrees, string.Join("; ", clean.Differences));
         Assert.True((await Verification($"?accountId={migrated}")).Agrees);
@@ -496,16 +502,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task The_number_claims_backfill_writes_the_rows_an_older_ledger_lacks_and_reports_one_held_by_another_account()
     {
-        await App.ListModel(points: 235);
-        await Billing.ListThousandPointModel(App.Store);
-        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
-        var migrated = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
-        await App.VerifyOldEmail(migrated, LegacyFiles.Kadri);
-        await App.Member(migrated).Migrate(migrated);
-        var joined = await App.JoinedAccount("DE", "bank_transfer", email: "joined@example.de");
-        string issued;
-        await using (var session = App.Store.QuerySession())
-            issued = Assert.Single((await session.LoadAsync<AccountMembership>(MembershipStream.For(joined)))!.MembershipNumbers);
+        var (migrated, joined, issued) = await AnOldNumberMigratedAndANumberIssued();
 
         // A ledger from before old numbers were claimed: the migrated old number has no row. And a row moved by hand: the events
         // give the issued number to the joined account, its row names the migrated one.
