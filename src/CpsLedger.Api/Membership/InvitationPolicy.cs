@@ -318,14 +318,18 @@ public static class SendInvitationEmailHandler
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} of invitation {message.InvitationId} is missing.");
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        var points = AccountPoints.Summarize(message.AccountId, await AccountPoints.LoadAsync(session, message.AccountId, ct));
 
-        await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table, message.ResendId), ct);
+        await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table, message.ResendId, points), ct);
     }
 }
 
 public static class InvitationEmail
 {
-    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table, Guid? resendId = null)
+    /// <param name="pointsNow">The account's points as the e-mail is written: when they still add up to the invitation's, the e-mail
+    /// says how much of them support's adjustments gave (the invitation records the total only).</param>
+    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table, Guid? resendId = null,
+        AccountSummary? pointsNow = null)
     {
         var standard = table?.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired <= invitation.Points)
             .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {t.AnnualFee:0.00} {t.Currency} a year ({t.PointsRequired} points)")
@@ -344,7 +348,7 @@ public static class InvitationEmail
                 Text = $"""
                         Dear {account.CompanyName},
 
-                        Your business account has {invitation.Points} points from registered products, so you are invited
+                        Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited
                         to join Canon Professional Services (CPS).
 
                         Levels you can choose now:
@@ -365,4 +369,14 @@ public static class InvitationEmail
         message.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
         return message;
     }
+
+    // Where the points come from, truthfully: a total reached with support's adjustments is not "from registered products". Points
+    // that changed since the invitation no longer split its total, so then both sources are named without figures.
+    private static string PointsFrom(int points, AccountSummary? now) => now switch
+    {
+        { ManualAdjustmentPoints: 0 } when now.PointsTotal == points => $"{points} points from registered products",
+        { } when now.PointsTotal == points =>
+            $"{points} points: {points - now.ManualAdjustmentPoints} from registered products and {now.ManualAdjustmentPoints} from adjustments by CPS",
+        _ => $"{points} points from your registered products and any adjustments by CPS",
+    };
 }
