@@ -97,9 +97,17 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         Assert.Null(withdrawn.Invitation);
         Assert.Equal(first, withdrawn.PastInvitations[0].InvitationId);
 
+        // The member kept the invitation e-mail: a withdrawal is e-mailed too, once, so a join is not tried on a withdrawn invitation.
+        var withdrawal = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails(), f => Path.GetFileName(f).StartsWith("withdrawn-invitation-")));
+        Assert.Equal($"withdrawn-invitation-{first:N}@cpsledger", withdrawal.MessageId);
+        Assert.Equal("Your invitation to join Canon Professional Services is withdrawn", withdrawal.Subject);
+        Assert.Contains("has 1 point now, below the 500 points an invitation needs", withdrawal.TextBody);
+        Assert.Contains("invited again", withdrawal.TextBody);
+
         await Register(member, account, Products.Products.Complete("W-3", FourNinetyNine));
         Assert.NotEqual(first, (await Membership(account)).Invitation!.InvitationId);
-        Assert.Equal(2, Emails().Length);
+        Assert.Equal(2, Emails().Count(f => Path.GetFileName(f).StartsWith("invitation-")));
+        Assert.Equal(3, Emails().Length);
         Assert.Equal(1, await Count("invitation_withdrawn"));
     }
 
