@@ -9,6 +9,46 @@ namespace CpsLedger.Api.Invoicing;
 /// <summary>Charge the card for the invoice: attempt <paramref name="Attempt"/>, due at <paramref name="DueAt"/> (the service's clock).</summary>
 public sealed record ChargeCard(Guid InvoiceId, int Attempt, DateTimeOffset DueAt);
 
+/// <summary>Tell the member that this attempt was declined (or failed) and when the card is tried again.</summary>
+public sealed record SendCardDeclinedEmail(Guid InvoiceId, int Attempt);
+
+public static class CardDeclinedEmails
+{
+    /// <summary>
+    /// Every recorded attempt asks for its e-mail once committed (durably, via the outbox), as a credit note does: forwarded from the
+    /// event, so the due date's charge, its retries and a charge after a card was recorded are treated alike; the handler decides
+    /// whether one is owed (<see cref="Owed"/>). Sent once per invoice and attempt by its Message-Id (MailDelivery).
+    /// </summary>
+    public static void ForwardDeclinedChargesToEmails(this Wolverine.Marten.MartenIntegration integration) =>
+        integration.SubscribeToEvent<CardChargeAttempted>().TransformedTo(e => new SendCardDeclinedEmail(e.Data.InvoiceId, e.Data.Attempt));
+
+    /// <summary>
+    /// The attempt the member is to be told was declined: not approved, with another attempt to come (the last one's news is the
+    /// overdue reminder), on an invoice still open, and the latest attempt (a later one has news of its own). Null: no e-mail.
+    /// </summary>
+    public static ChargeAttempt? Owed(Invoice invoice, int attempt) =>
+        invoice.Status == InvoiceStatus.Open && invoice.ChargeAttempts.MaxBy(a => a.Attempt) is { Outcome: not ChargeOutcome.Approved, NextAttemptOn: not null } latest
+                                             && latest.Attempt == attempt
+            ? latest
+            : null;
+
+    public static string MessageId(ChargeAttempt attempt) => $"card-declined-{attempt.IdempotencyKey}@cpsledger";
+}
+
+public static class SendCardDeclinedEmailHandler
+{
+    public static async Task Handle(SendCardDeclinedEmail message, IQuerySession session, Platform.MailDelivery mail, IOptions<SellerOptions> seller,
+        CancellationToken ct)
+    {
+        var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
+        // Approved, the last attempt, paid or cancelled meanwhile, or a later attempt recorded: nothing to say about this one.
+        if (CardDeclinedEmails.Owed(invoice, message.Attempt) is not { } attempt)
+            return;
+        var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
+        await mail.SendAsync(InvoiceEmails.CardDeclined(account, invoice, attempt, card, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
+    }
+}
+
 public static class ChargeCardDecision
 {
     /// <summary>The idempotency key the gateway sees: one per invoice attempt, the same on every retry of that attempt.</summary>

@@ -365,6 +365,32 @@ public static class InvoiceEmails
                         """);
     }
 
+    /// <summary>
+    /// A declined (or failed) card attempt with another to come: the invoice e-mail said the card would be charged, so the member hears
+    /// at once what was declined, when the card is tried again, and how to record another card or transfer instead.
+    /// </summary>
+    /// <param name="card">The card on file as the e-mail is written (null: none, the attempt's reason says so).</param>
+    public static MimeMessage CardDeclined(AccountView account, Invoice invoice, ChargeAttempt attempt, PaymentCard? card, PayeeAccount payee)
+    {
+        var which = card is { Brand: { } brand, Last4: { } last4 } ? $"your card ({brand} ending {last4})" : "your card";
+        var why = attempt.Reason ?? (attempt.Outcome == ChargeOutcome.Error ? "the payment could not be processed" : "declined");
+        return Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
+                        Dear {account.CompanyName},
+
+                        We could not charge {which} {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
+
+                        We try again on {attempt.NextAttemptOn:yyyy-MM-dd}. Before then you can record another card in the CPS portal (it is charged
+                        on that day), or pay by bank transfer, quoting the creditor reference:
+
+                        {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
+
+                        If the card cannot be charged by the last attempt, the invoice becomes overdue and your CPS membership
+                        ({invoice.MembershipNumber}) may be suspended.
+
+                        Canon Professional Services
+                        """);
+    }
+
     public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt, PayeeAccount payee)
     {
         return Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""

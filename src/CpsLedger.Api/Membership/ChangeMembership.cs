@@ -280,7 +280,7 @@ public static class UpgradeTierEndpoint
 }
 
 /// <summary>End the membership now (support, with a reason): unpaid invoices of the term are cancelled by credit notes.</summary>
-/// <param name="Reason">Why, for the member's e-mail, the credit notes and the audit trail.</param>
+/// <param name="Reason">Why, for the audit trail: an internal note (the member's e-mail and credit notes say only that CPS support cancelled).</param>
 public sealed record CancelMembership(string Reason);
 
 public sealed class CancelMembershipValidator : AbstractValidator<CancelMembership>
@@ -314,8 +314,9 @@ public static class CancelMembershipEndpoint
         var term = membership!.Membership!;
         var now = clock.GetUtcNow();
         var reason = command.Reason.Trim();
+        // The credit note's reason is printed for the buyer: support's reason (often with its ticket) stays on the event and its headers.
         var cancelled = await InvoiceCancellations.CancelOwedAsync(session, context.TermInvoices.Select(i => i.Id),
-            $"Membership {term.MembershipNumber} cancelled by CPS support: {reason}", seller.Value.ToInvoiceSeller(), now, ct);
+            $"Membership {term.MembershipNumber} cancelled by CPS support", seller.Value.ToInvoiceSeller(), now, ct);
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         Support.SupportReason.Record(session, reason);
         return (new MembershipCancellation(term.MembershipNumber, today, cancelled),

@@ -31,6 +31,9 @@ public sealed record ReviewInvitationsForTierTable(long TableVersion, Platform.C
 /// <summary>E-mail the account its invitation to join (again, when support resends it: then with the resend's id).</summary>
 public sealed record SendInvitationEmail(Guid AccountId, Guid InvitationId, Guid? ResendId = null);
 
+/// <summary>E-mail the account that its invitation is withdrawn (its points fell below the threshold before it joined).</summary>
+public sealed record SendInvitationWithdrawnEmail(Guid AccountId, Guid InvitationId);
+
 public static class InvitationPolicy
 {
     /// <summary>
@@ -318,14 +321,84 @@ public static class SendInvitationEmailHandler
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} of invitation {message.InvitationId} is missing.");
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        var points = AccountPoints.Summarize(message.AccountId, await AccountPoints.LoadAsync(session, message.AccountId, ct));
 
-        await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table, message.ResendId), ct);
+        await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table, message.ResendId, points), ct);
+    }
+}
+
+public static class InvitationWithdrawnEmails
+{
+    /// <summary>
+    /// A withdrawal, once committed, asks for its e-mail (durably, via the outbox), as a credit note does: forwarded from the event, so a
+    /// withdrawal by a change of points, a new threshold or the reconciliation's repair tells the member alike, who kept the invitation
+    /// e-mail and would otherwise find out only when a join fails. Sent once per withdrawal (an invitation is withdrawn once) by its
+    /// Message-Id (MailDelivery).
+    /// </summary>
+    public static void ForwardWithdrawalsToEmails(this Wolverine.Marten.MartenIntegration integration) =>
+        integration.SubscribeToEvent<InvitationWithdrawn>().TransformedTo(e => new SendInvitationWithdrawnEmail(e.Data.AccountId, e.Data.InvitationId));
+
+    /// <summary>
+    /// The withdrawn invitation the member is to be told about: the account's latest, with no invitation or membership since (invited
+    /// again, the new invitation's e-mail is the news). Null: no e-mail.
+    /// </summary>
+    public static InvitationRecord? Owed(AccountMembership? membership, Guid invitationId) =>
+        membership is { Invitation: null, Membership: null } && membership.PastInvitations.LastOrDefault() is { WithdrawnAt: not null } last
+                                                              && last.InvitationId == invitationId
+            ? last
+            : null;
+
+    // Not "invitation-...": that prefix is the invitation e-mails'.
+    public static string MessageId(Guid invitationId) => $"withdrawn-invitation-{invitationId:N}@cpsledger";
+
+    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, int points, int threshold)
+    {
+        var message = new MimeMessage
+        {
+            MessageId = MessageId(invitation.InvitationId),
+            Subject = "Your invitation to join Canon Professional Services is withdrawn",
+            Body = new TextPart("plain")
+            {
+                Text = $"""
+                        Dear {account.CompanyName},
+
+                        On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands
+                        while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs,
+                        so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
+
+                        Register your products in the CPS portal: once your points reach {threshold} again you are invited again, with a new e-mail.
+
+                        Canon Professional Services
+                        """,
+            },
+        };
+        message.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
+        return message;
+    }
+}
+
+public static class SendInvitationWithdrawnEmailHandler
+{
+    public static async Task Handle(SendInvitationWithdrawnEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    {
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        if (InvitationWithdrawnEmails.Owed(membership, message.InvitationId) is not { } invitation)
+            return;
+        var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
+                      ?? throw new InvalidOperationException($"Account {message.AccountId} of invitation {message.InvitationId} is missing.");
+        // The figures the withdrawal was decided on (points and threshold), from its event.
+        var events = await session.Events.FetchStreamAsync(MembershipStream.For(message.AccountId), token: ct);
+        var withdrawn = events.Select(e => e.Data).OfType<InvitationWithdrawn>().Last(e => e.InvitationId == message.InvitationId);
+        await mail.SendAsync(InvitationWithdrawnEmails.Compose(account, invitation, withdrawn.Points, withdrawn.Threshold), ct);
     }
 }
 
 public static class InvitationEmail
 {
-    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table, Guid? resendId = null)
+    /// <param name="pointsNow">The account's points as the e-mail is written: when they still add up to the invitation's, the e-mail
+    /// says how much of them support's adjustments gave (the invitation records the total only).</param>
+    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table, Guid? resendId = null,
+        AccountSummary? pointsNow = null)
     {
         var standard = table?.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired <= invitation.Points)
             .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {t.AnnualFee:0.00} {t.Currency} a year ({t.PointsRequired} points)")
@@ -344,7 +417,7 @@ public static class InvitationEmail
                 Text = $"""
                         Dear {account.CompanyName},
 
-                        Your business account has {invitation.Points} points from registered products, so you are invited
+                        Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited
                         to join Canon Professional Services (CPS).
 
                         Levels you can choose now:
@@ -365,4 +438,14 @@ public static class InvitationEmail
         message.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
         return message;
     }
+
+    // Where the points come from, truthfully: a total reached with support's adjustments is not "from registered products". Points
+    // that changed since the invitation no longer split its total, so then both sources are named without figures.
+    private static string PointsFrom(int points, AccountSummary? now) => now switch
+    {
+        { ManualAdjustmentPoints: 0 } when now.PointsTotal == points => $"{points} points from registered products",
+        { } when now.PointsTotal == points =>
+            $"{points} points: {points - now.ManualAdjustmentPoints} from registered products and {now.ManualAdjustmentPoints} from adjustments by CPS",
+        _ => $"{points} points from your registered products and any adjustments by CPS",
+    };
 }

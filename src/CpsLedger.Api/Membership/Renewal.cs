@@ -356,20 +356,23 @@ public static class SendMembershipEndedEmailHandler
             return;
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
-        await mail.SendAsync(MembershipYearEmails.Ended(account, term, await CancelledInvoicesAsync(session, message, ct)), ct);
+        var events = await session.Events.FetchStreamAsync(MembershipStream.For(message.AccountId), token: ct);
+        var end = events.Select(e => e.Data).LastOrDefault(e => e is MembershipCancelled c && c.MembershipId == message.MembershipId
+                                                                 || e is MembershipLapsed l && l.MembershipId == message.MembershipId);
+        await mail.SendAsync(MembershipYearEmails.Ended(account, term, end is MembershipCancelled,
+            await CancelledInvoicesAsync(session, message, end, ct)), ct);
     }
 
     // The invoices the end cancelled, as its event names them: the member was sent them to pay and is told they are credited.
-    private static async Task<IReadOnlyList<Invoice>> CancelledInvoicesAsync(IQuerySession session, SendMembershipEndedEmail message,
+    private static async Task<IReadOnlyList<Invoice>> CancelledInvoicesAsync(IQuerySession session, SendMembershipEndedEmail message, object? end,
         CancellationToken ct)
     {
-        var events = await session.Events.FetchStreamAsync(MembershipStream.For(message.AccountId), token: ct);
-        var numbers = events.Select(e => e.Data switch
+        var numbers = end switch
         {
-            MembershipCancelled c when c.MembershipId == message.MembershipId => c.CancelledInvoices,
-            MembershipLapsed l when l.MembershipId == message.MembershipId => l.CancelledInvoices,
-            _ => null,
-        }).LastOrDefault(n => n is not null) ?? [];
+            MembershipCancelled c => c.CancelledInvoices,
+            MembershipLapsed l => l.CancelledInvoices,
+            _ => [],
+        };
         if (numbers.Count == 0)
             return [];
         var invoices = await session.Query<Invoice>()
@@ -448,12 +451,14 @@ public static class MembershipYearEmails
             Canon Professional Services
             """);
 
+    /// <param name="bySupport">Cancelled by CPS support: said without support's reason and ticket, which are internal notes for the
+    /// audit trail (docs/security.md), as no member e-mail quotes them; <see cref="MembershipTerm.EndedBecause"/> keeps them for support.</param>
     /// <param name="cancelledInvoices">The invoices the end cancelled by credit notes (none when nothing was owed).</param>
-    public static MimeMessage Ended(AccountView account, MembershipTerm term, IReadOnlyList<Invoice> cancelledInvoices) =>
+    public static MimeMessage Ended(AccountView account, MembershipTerm term, bool bySupport, IReadOnlyList<Invoice> cancelledInvoices) =>
         Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
             Dear {account.CompanyName},
 
-            Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {term.EndedBecause}.
+            Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {(bySupport ? "cancelled by CPS support" : term.EndedBecause)}.
             {string.Concat(cancelledInvoices.Select(Credited))}
             Your products and points stay registered. Whenever they reach a CPS level you are invited to join again (at once if
             they reach one now); a new membership gets a new membership number.

@@ -226,6 +226,7 @@ public static class RunReconciliationHandler
         // first read left its review here, and a review that committed since shows in the account loaded below. With the first
         // read only, an account whose points reached the threshold while the run read was reported uninvited (a fault drill).
         var pendingReviews = candidates.Count == 0 ? pending : await PendingMessages.ReadAsync(session, ct);
+        var invitedAgain = new HashSet<Guid>();
         foreach (var accountId in candidates.Where(a => !pendingReviews.Mentions(a)))
         {
             var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
@@ -233,6 +234,7 @@ public static class RunReconciliationHandler
             switch (InvitationPolicy.Decide(membership, accountId, summary.PointsTotal, table!, Guid.Empty, now))
             {
                 case InvitationIssued:
+                    invitedAgain.Add(accountId);
                     findings.Add(new ReconciliationFinding("account-invited", accountId, accountId.ToString(),
                         $"The account has {summary.PointsTotal} points (threshold {table!.InvitationThreshold}) and no invitation.", "ReviewInvitation sent"));
                     break;
@@ -259,6 +261,23 @@ public static class RunReconciliationHandler
                 findings.Add(new ReconciliationFinding("invitation-email-sent", m.AccountId, invitation.InvitationId.ToString(),
                     "The invitation e-mail is not recorded as sent.", "SendInvitationEmail sent"));
                 repairs.Add(new SendInvitationEmail(m.AccountId, invitation.InvitationId));
+            }
+        }
+
+        // Withdrawals' e-mails, while the withdrawn invitation is the account's news (no invitation or membership since), as the
+        // handler decides; not of an account this run invites again (its points reach the threshold: the invitation is the news).
+        var withdrawals = await session.Events.QueryRawEventDataOnly<InvitationWithdrawn>()
+            .Where(e => e.WithdrawnAt >= since && e.WithdrawnAt <= settled).ToListAsync(ct);
+        var withdrawnFrom = withdrawals.Count == 0 ? [] : (await session.LoadManyAsync<AccountMembership>(ct,
+            withdrawals.Select(w => MembershipStream.For(w.AccountId)).Distinct().ToArray())).ToDictionary(m => m.AccountId);
+        foreach (var w in withdrawals.Where(w => !invitedAgain.Contains(w.AccountId) && InvitationWithdrawnEmails.Owed(withdrawnFrom.GetValueOrDefault(w.AccountId), w.InvitationId) is not null))
+        {
+            emailsChecked++;
+            if (!sent.Contains(InvitationWithdrawnEmails.MessageId(w.InvitationId)) && !pending.Mentions<SendInvitationWithdrawnEmail>(w.InvitationId))
+            {
+                findings.Add(new ReconciliationFinding("invitation-withdrawn-email-sent", w.AccountId, w.InvitationId.ToString(),
+                    "The e-mail of the invitation's withdrawal is not recorded as sent.", "SendInvitationWithdrawnEmail sent"));
+                repairs.Add(new SendInvitationWithdrawnEmail(w.AccountId, w.InvitationId));
             }
         }
 
@@ -383,6 +402,20 @@ public static class RunReconciliationHandler
         }
 
         var cardInvoices = unsettled.Where(i => i.PaymentMethod == PaymentMethod.Card && i.Status == InvoiceStatus.Open).ToList();
+        // A declined attempt's e-mail, while it is the open invoice's latest with another to come (CardDeclinedEmails.Owed).
+        foreach (var (invoice, attempt) in cardInvoices
+                     .Select(i => (Invoice: i, Attempt: i.ChargeAttempts.MaxBy(a => a.Attempt)))
+                     .Where(x => x.Attempt is { } a && a.AttemptedAt >= since && a.AttemptedAt <= settled
+                                 && CardDeclinedEmails.Owed(x.Invoice, a.Attempt) is not null))
+        {
+            emailsChecked++;
+            if (!sent.Contains(CardDeclinedEmails.MessageId(attempt!)) && !pending.Mentions<SendCardDeclinedEmail>(invoice.Id))
+            {
+                findings.Add(new ReconciliationFinding("card-declined-email-sent", invoice.AccountId, attempt!.IdempotencyKey,
+                    $"The e-mail of the declined card charge {attempt.IdempotencyKey} is not recorded as sent.", "SendCardDeclinedEmail sent"));
+                repairs.Add(new SendCardDeclinedEmail(invoice.Id, attempt.Attempt));
+            }
+        }
         foreach (var invoice in cardInvoices.Where(i => DueWork.StartOf(i.DueOn) <= settled && i.ChargeAttempts.Count == 0))
         {
             if (pending.Mentions(invoice.Id))

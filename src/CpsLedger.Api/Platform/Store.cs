@@ -96,6 +96,8 @@ public static class Store
                 integration.ForwardPointsEventsToInvitationPolicy();
                 integration.ForwardMembershipStandingToEmails();
                 integration.ForwardCreditNotesToEmails();
+                integration.ForwardDeclinedChargesToEmails();
+                integration.ForwardWithdrawalsToEmails();
                 integration.ForwardTermsToRenewal();
             });
 

@@ -559,7 +559,17 @@ public sealed class InvoicingTests : LedgerTest
         var member = App.Member(account);
         await App.FastForward(IssueDelay);
         await App.FastForward(TimeSpan.FromDays(30));
-        Assert.Single((await member.SingleInvoice(account)).ChargeAttempts);
+        var first = Assert.Single((await member.SingleInvoice(account)).ChargeAttempts);
+        // The invoice e-mail said the card would be charged: a declined attempt with another to come tells the member at once,
+        // what was declined, when the card is tried again and how to record another card or pay by transfer instead.
+        var declined = Assert.Single(Emails(), e => e.MessageId == $"card-declined-{first.IdempotencyKey}@cpsledger");
+        var number = (await member.SingleInvoice(account)).InvoiceNumber;
+        Assert.Equal($"Your card was declined for invoice {number}", declined.Subject);
+        Assert.Contains($"We could not charge your card (Visa ending 0002) {InvoiceWording.Money(first.Amount)} EUR for invoice {number} on " +
+                        $"{first.AttemptedAt:yyyy-MM-dd}: card declined (insufficient funds).", declined.TextBody);
+        Assert.Contains($"We try again on {first.NextAttemptOn:yyyy-MM-dd}", declined.TextBody);
+        Assert.Contains("record another card in the CPS portal", declined.TextBody);
+        Assert.Contains("creditor reference", declined.TextBody);
         await App.FastForward(TimeSpan.FromDays(1));
         Assert.Equal(InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
         await App.FastForward(TimeSpan.FromDays(1));
@@ -570,6 +580,10 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(InvoiceStatus.Overdue, invoice.Status);
         Assert.Empty(_sandbox.Charges);
         Assert.Contains(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        // One e-mail per declined attempt with another to come; the last one's is the overdue reminder.
+        Assert.Equal([$"card-declined-{number}-attempt-1@cpsledger", $"card-declined-{number}-attempt-2@cpsledger"],
+            Emails().Select(e => e.MessageId).Where(id => id?.StartsWith("card-declined-") == true).Order());
+        Assert.Equal(2, Directory.GetFiles(App.MailFolder, "card-declined-*.eml").Length);
 
         // No fourth attempt; each declined attempt recorded leaves no key marked presented.
         await App.FastForward(TimeSpan.FromDays(2));

@@ -61,7 +61,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var to = Assert.Single(email.To.Mailboxes);
         Assert.Equal(("Valgus Studio OÜ", "studio@example.ee"), (to.Name, to.Address));
         Assert.Equal("You are invited to join Canon Professional Services", email.Subject);
-        Assert.Contains("has 500 points", email.TextBody);
+        Assert.Contains("has 500 points from registered products", email.TextBody);
         Assert.Contains("Choose a level and a payment method", email.TextBody);
         Assert.Contains("Silver: 100.00 EUR a year", email.TextBody);
         Assert.DoesNotContain("Gold", email.TextBody);
@@ -97,10 +97,36 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         Assert.Null(withdrawn.Invitation);
         Assert.Equal(first, withdrawn.PastInvitations[0].InvitationId);
 
+        // The member kept the invitation e-mail: a withdrawal is e-mailed too, once, so a join is not tried on a withdrawn invitation.
+        var withdrawal = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails(), f => Path.GetFileName(f).StartsWith("withdrawn-invitation-")));
+        Assert.Equal($"withdrawn-invitation-{first:N}@cpsledger", withdrawal.MessageId);
+        Assert.Equal("Your invitation to join Canon Professional Services is withdrawn", withdrawal.Subject);
+        Assert.Contains("has 1 point now, below the 500 points an invitation needs", withdrawal.TextBody);
+        Assert.Contains("invited again", withdrawal.TextBody);
+
         await Register(member, account, Products.Products.Complete("W-3", FourNinetyNine));
         Assert.NotEqual(first, (await Membership(account)).Invitation!.InvitationId);
-        Assert.Equal(2, Emails().Length);
+        Assert.Equal(2, Emails().Count(f => Path.GetFileName(f).StartsWith("invitation-")));
+        Assert.Equal(3, Emails().Length);
         Assert.Equal(1, await Count("invitation_withdrawn"));
+    }
+
+    [Fact]
+    public async Task An_invitation_reached_with_a_support_adjustment_says_where_its_points_come_from()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await Register(member, account, Products.Products.Complete("ADJ-1", FourNinetyNine));
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = 1, reason = "Registration lost in the portal outage", ticketReference = "CPS-SUP-1234" })).ShouldBe(HttpStatusCode.Created));
+
+        var email = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails()));
+        Assert.Contains("has 500 points: 499 from registered products and 1 from adjustments by CPS", email.TextBody);
+        Assert.DoesNotContain("500 points from registered products", email.TextBody);
+        // Support's reason and ticket are internal notes, as everywhere in the member's e-mails.
+        Assert.DoesNotContain("CPS-SUP-1234", email.TextBody);
+        Assert.DoesNotContain("portal outage", email.TextBody);
     }
 
     [Fact]

@@ -363,12 +363,20 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal([invoice.InvoiceNumber], cancellation.CancelledInvoices);
         var cancelled = await member.SingleInvoice(account);
         Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
-        Assert.Contains("Company closed", cancelled.CreditNote!.Reason);
         var membership = await Membership(account);
         Assert.Null(membership.Membership);
+        // Support's reason and ticket stay where support and the audit trail read them (the event, its headers, the console).
         Assert.Equal("cancelled by CPS support (Company closed (ticket 4711))", membership.PastMemberships.Single().EndedBecause);
+        // They are internal notes (docs/security.md): the member's e-mail and credit note say who cancelled, not support's note.
         var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody;
-        Assert.Contains("Company closed", endedEmail);
+        Assert.Contains($"ended on {membership.PastMemberships.Single().EndedOn:yyyy-MM-dd}: cancelled by CPS support.", endedEmail);
+        Assert.Equal($"Membership {term.MembershipNumber} cancelled by CPS support", cancelled.CreditNote!.Reason);
+        var creditNoteEmail = Email($"credit-note-{cancelled.CreditNote.CreditNoteNumber}@cpsledger").TextBody;
+        foreach (var memberText in new[] { endedEmail, creditNoteEmail })
+        {
+            Assert.DoesNotContain("4711", memberText);
+            Assert.DoesNotContain("Company closed", memberText);
+        }
         // The invoice e-mail asked the member to pay: this one says the invoice is cancelled and names the credit note.
         Assert.Contains($"Invoice {invoice.InvoiceNumber} is cancelled by credit note {cancelled.CreditNote.CreditNoteNumber}: " +
                         "there is nothing to pay on it.", endedEmail);

@@ -228,6 +228,34 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Lost_card_declined_and_invitation_withdrawn_emails_are_found_and_sent_again()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var card = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline, email: "declined@example.ee");
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30)); // attempt 1 declined, attempt 2 tomorrow
+        var number = (await App.Member(card).SingleInvoice(card)).InvoiceNumber;
+        var withdrawn = await App.OpenAccount("withdrawn@example.ee");
+        var product = await App.Tracked(() => App.Member(withdrawn).Register(withdrawn, Products.Products.Complete("S-GONE", Billing.Thousand)));
+        var invitation = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{withdrawn}/membership").ReadAs<AccountMembership>())
+            .Invitation!.InvitationId;
+        await App.Tracked(async () => await (await App.Member(withdrawn).PostJson($"{product.Url}/deregistration", new { reason = "sold" }))
+            .ShouldBe(HttpStatusCode.OK));
+
+        // The records of both e-mails lost.
+        await Execute("delete from {schema}.email_deliveries where message_id like 'card-declined-%' or message_id like 'withdrawn-invitation-%'");
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        var report = await Run();
+        Assert.Equal(["card-declined-email-sent", "invitation-withdrawn-email-sent"], Checks(report));
+        Assert.Equal($"{number}-attempt-1", Assert.Single(report.OpenFindings, f => f.Check == "card-declined-email-sent").Subject);
+        Assert.Equal(invitation.ToString(), Assert.Single(report.OpenFindings, f => f.Check == "invitation-withdrawn-email-sent").Subject);
+
+        // The repairs sent them (recorded this time): the next run finds nothing.
+        App.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Checks(await Run()));
+    }
+
+    [Fact]
     public async Task A_lost_overdue_check_and_a_lost_suspension_are_found_and_done()
     {
         await Billing.ListThousandPointModel(App.Store);
