@@ -103,7 +103,7 @@ public static class AccountHistory
         Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
                                      (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
         Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}: {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
-                                           (e.Reason is null ? "" : $" ({e.Reason})"),
+                                           (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
                                                         $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
@@ -144,6 +144,21 @@ public static class AccountHistory
         Invoicing.PaymentCardSaved card => new { card.AccountId, card.Brand, card.Last4, card.ExpiryMonth, card.ExpiryYear, card.RecordedAt },
         _ => data,
     };
+
+    // The gateway's reason often repeats the outcome ("card declined (insufficient funds)"): the sentence says the outcome once.
+    private static string? ChargeReason(Invoicing.ChargeOutcome outcome, string? reason)
+    {
+        var rest = reason?.Trim() ?? "";
+        foreach (var said in new[] { $"card {Words(outcome)}", Words(outcome) })
+            if (rest.StartsWith(said, StringComparison.OrdinalIgnoreCase))
+            {
+                rest = rest[said.Length..].Trim().TrimStart(':', ',', '-').Trim();
+                break;
+            }
+        if (rest.StartsWith('(') && rest.EndsWith(')'))
+            rest = rest[1..^1].Trim();
+        return rest.Length == 0 ? null : rest;
+    }
 
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();

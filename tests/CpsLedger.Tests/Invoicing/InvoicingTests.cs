@@ -571,6 +571,12 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Empty(_sandbox.Charges);
         Assert.Contains(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
 
+        // The history says the decline once, with the gateway's reason.
+        var attempts = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=card_charge_attempted")
+            .ReadAs<HistoryPage>()).Items;
+        Assert.Equal($"Card charge 1 for {invoice.InvoiceNumber}: {invoice.ChargeAttempts[0].Amount:0.00} {invoice.Currency}, declined: insufficient funds",
+            attempts[0].Description);
+
         // No fourth attempt; each declined attempt recorded leaves no key marked presented.
         await App.FastForward(TimeSpan.FromDays(2));
         Assert.Equal(3, (await member.SingleInvoice(account)).ChargeAttempts.Count);
