@@ -479,6 +479,22 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_overview_shows_the_old_cps_membership_number_a_search_finds_the_account_by()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var numbers = Card("membership-numbers");
+        await Expect(numbers).ToContainTextAsync(LegacyFiles.KadriNumber);
+        await Expect(numbers).ToContainTextAsync("from old CPS");
+    }
+
+    [Fact]
     public async Task A_bad_token_is_not_accepted_and_a_member_is_told_the_console_is_for_staff()
     {
         await Page.GotoAsync("/console/");

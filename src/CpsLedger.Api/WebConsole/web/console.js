@@ -254,6 +254,11 @@ function summaryCards(summary, membership, invoices) {
     ? [term.tierName, `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}`]
     : lastTerm?.endedOn ? [`Ended ${day(lastTerm.endedOn)}`, `${lastTerm.tierName} ${lastTerm.membershipNumber}: ${lastTerm.endedBecause}`]
     : ['Not a member', null];
+  // Every number the account has had, the old CPS ones recorded at migration too: a caller may read out any of them, and the
+  // search finds the account by each. A number no term of this account was issued with came from an old CPS account.
+  const numbers = membership?.membershipNumbers ?? [];
+  const issued = new Set([...(membership?.pastMemberships ?? []), term].filter(Boolean).map(t => t.membershipNumber));
+  const oldNumbers = numbers.filter(n => !issued.has(n));
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
@@ -263,6 +268,8 @@ function summaryCards(summary, membership, invoices) {
     card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
     card('Invitation', ...invitationCard, 'invitation'),
     card('Membership', ...membershipCard, 'membership'),
+    card('Membership numbers', numbers.length ? numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]) : 'None',
+      oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
     card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed',
       refundsOf(invoices).length ? `refund due: ${refundsOf(invoices).join(', ')}` : null, 'owed'));
