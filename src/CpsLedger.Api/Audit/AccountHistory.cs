@@ -237,19 +237,20 @@ public static class AccountHistory
         var settlements = await session.Events.QueryAllRawEvents()
             .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
             .OrderBy(e => e.Sequence).ToListAsync(ct);
-        // The last settlement of that invoice before the event, or else the one the event was committed with: a settlement takes the
-        // membership's lock before it reads the invoice, so Marten writes the membership's event first in that transaction (streams
-        // in the order fetched).
-        object? SettlementOf(Guid invoiceId, long sequence) =>
-            (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < sequence)
-             ?? settlements.FirstOrDefault(s => s.StreamId == invoiceId))?.Data;
+        // The settlement of that invoice committed with the event, by commit id. Events stored before commit ids carry none: then the
+        // last settlement before the event, or else the first after it (a settlement takes the membership's lock before it reads the
+        // invoice, so Marten writes the membership's event first in that transaction: streams in the order fetched).
+        object? SettlementOf(Guid invoiceId, IEvent e) =>
+            (CommitIds.Of(e) is { } commit ? settlements.FirstOrDefault(s => s.StreamId == invoiceId && CommitIds.Of(s) == commit) : null)?.Data
+            ?? (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < e.Sequence)
+                ?? settlements.FirstOrDefault(s => s.StreamId == invoiceId))?.Data;
 
         var sentences = moves.ToDictionary(m => m.Event.Id,
-            m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber, SettlementOf(m.From.InvoiceId, m.Event.Sequence)));
+            m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber, SettlementOf(m.From.InvoiceId, m.Event)));
         foreach (var r in reinstatements)
         {
             var reinstated = (MembershipReinstated)r.Data;
-            sentences[r.Id] = DescribeReinstatement(reinstated, SettlementOf(reinstated.InvoiceId, r.Sequence));
+            sentences[r.Id] = DescribeReinstatement(reinstated, SettlementOf(reinstated.InvoiceId, r));
         }
 
         return sentences;

@@ -203,6 +203,35 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
+    // Sequence order alone would take the invoice's earlier settlement: the reinstatement is written before the settlement it was
+    // committed with. The commit id says which one it was.
+    [Fact]
+    public async Task The_history_names_the_settlement_a_reinstatement_was_committed_with_not_an_earlier_one()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var now = App.Clock.GetUtcNow();
+        await using (var earlier = App.Store.LightweightSession())
+        {
+            earlier.Events.Append(invoice.Id, new InvoicePaid(invoice.Id, invoice.InvoiceNumber, account, invoice.Total, now));
+            await earlier.SaveChangesAsync();
+        }
+        await using (var settlement = App.Store.LightweightSession())
+        {
+            settlement.Events.Append(MembershipStream.For(account),
+                new MembershipReinstated(account, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now));
+            settlement.Events.Append(invoice.Id,
+                new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, account, "CN-TEST-000001", "Issued in error", now));
+            await settlement.SaveChangesAsync();
+        }
+
+        var reinstated = Assert.Single((await App.ClientAs(LedgerRoles.Auditor)
+            .GetAsync($"/api/accounts/{account}/history?types=membership_reinstated").ReadAs<HistoryPage>()).Items);
+        Assert.Equal($"Membership reinstated: invoice {invoice.InvoiceNumber} was cancelled by credit note CN-TEST-000001", reinstated.Description);
+    }
+
     [Theory]
     [InlineData("paid")]
     [InlineData("cancelled")]
