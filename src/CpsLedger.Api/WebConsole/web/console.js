@@ -237,7 +237,12 @@ const refundsOf = invoices => (invoices ?? []).filter(i => i.refundDue > 0 || i.
   .map(i => `${money(i.refundDue > 0 ? i.refundDue : i.overpaid, i.currency)} on ${i.invoiceNumber}`);
 
 function summaryCards(summary, membership, invoices) {
-  const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term), h('dd', {}, value, note ? h('small', {}, note) : null));
+  // A date is one unit: a narrow card would otherwise break it at its hyphens ("2026-12-" / "04").
+  const keepDates = v => (typeof v === 'string'
+    ? v.split(/(\d{4}-\d{2}-\d{2})/).filter(Boolean).map(part => (/^\d{4}-\d{2}-\d{2}$/.test(part) ? h('span', { class: 'nowrap' }, part) : part))
+    : v);
+  const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term),
+    h('dd', {}, keepDates(value), note ? h('small', {}, keepDates(note)) : null));
   const invitation = membership?.invitation;
   const term = membership?.membership;
   // With nothing standing, the latest past invitation and term say what the account had: a withdrawn invitation or an ended
@@ -265,7 +270,7 @@ function summaryCards(summary, membership, invoices) {
   return h('dl', { class: 'cards' },
     card('Points total', String(summary.pointsTotal),
       summary.manualAdjustmentPoints ? `including ${signed(summary.manualAdjustmentPoints)} by manual adjustment` : null, 'points-total'),
-    card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
+    card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} product${summary.products === 1 ? '' : 's'} ticked`, 'green-tick'),
     card('Invitation', ...invitationCard, 'invitation'),
     card('Membership', ...membershipCard, 'membership'),
     card('Membership numbers', numbers.length ? numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]) : 'None',
@@ -452,8 +457,17 @@ async function overviewView(id) {
 
 function toIso(localValue) {
   // The inputs are read as UTC, as every time on this page is shown.
-  return localValue ? `${localValue}${localValue.length === 16 ? ':00' : ''}Z` : undefined;
+  const value = localValue?.trim().replace(' ', 'T');
+  return value ? `${value}${value.length === 16 ? ':00' : ''}Z` : undefined;
 }
+
+// A time in UTC typed as ISO 8601: a datetime-local input shows the browser's locale (12/04/2026, 08:34 PM), which reads
+// as local time and is ambiguous between day and month.
+const utcInput = (id, value, required) => h('input', {
+  type: 'text', id, value, required, autocomplete: 'off', spellcheck: 'false',
+  pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2})?', placeholder: 'yyyy-mm-ddThh:mm:ss',
+  title: 'UTC, as yyyy-mm-ddThh:mm or yyyy-mm-ddThh:mm:ss',
+});
 
 async function historyView(id, params) {
   const page = Number(params.get('page') || 1);
@@ -469,8 +483,8 @@ async function historyView(id, params) {
   const typeSelect = h('select', { id: 'f-type', name: 'types' },
     h('option', { value: '' }, 'All events'),
     types.map(t => h('option', { value: t, selected: t === filters.types ? true : null }, words(t))));
-  const fromInput = h('input', { type: 'datetime-local', id: 'f-from', value: filters.from, step: 1 });
-  const toInput = h('input', { type: 'datetime-local', id: 'f-to', value: filters.to, step: 1 });
+  const fromInput = utcInput('f-from', filters.from);
+  const toInput = utcInput('f-to', filters.to);
   const filterForm = h('form', {
     class: 'filters',
     onsubmit: event => {
@@ -488,7 +502,7 @@ async function historyView(id, params) {
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
     h('a', { href: `#/accounts/${id}/history` }, 'Clear filters')));
 
-  const travelInput = h('input', { type: 'datetime-local', id: 'as-of', step: 1, required: true });
+  const travelInput = utcInput('as-of', '', true);
   const travelForm = h('form', {
     class: 'filters',
     onsubmit: event => {
