@@ -125,7 +125,12 @@ public static partial class AccountSearch
             found.AddRange((await byContact).Select(a => (a.Id, AccountMatchKind.ContactEmail, a.ContactEmail)));
         if (byOldEmail is not null)
             found.AddRange((await byOldEmail).Select(a => (a.Id, AccountMatchKind.OldCpsEmail, email!)));
-        found.AddRange((await bySerial).Select(s => (s.AccountId, AccountMatchKind.SerialNumber, s.SerialNumber)));
+        // A claim holds the serial normalised; the caller reads it as registered ("0123 4567"), so that is what is shown.
+        var claims = await bySerial;
+        var registered = claims.Count == 0 ? new Dictionary<Guid, string?>()
+            : (await session.LoadManyAsync<ProductView>(ct, claims.Select(c => c.RegistrationId))).ToDictionary(p => p.Id, p => p.SerialNumber);
+        found.AddRange(claims.Select(s => (s.AccountId, AccountMatchKind.SerialNumber,
+            registered.GetValueOrDefault(s.RegistrationId) ?? s.SerialNumber)));
         var names = await byName;
         found.AddRange(names.Take(Limit).Select(a => (a.Id, AccountMatchKind.CompanyName, a.CompanyName)));
 

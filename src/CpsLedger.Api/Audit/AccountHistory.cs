@@ -103,7 +103,7 @@ public static class AccountHistory
         Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
                                      (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
         Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}: {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
-                                           (e.Reason is null ? "" : $" ({e.Reason})"),
+                                           (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
                                                         $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
@@ -144,6 +144,21 @@ public static class AccountHistory
         Invoicing.PaymentCardSaved card => new { card.AccountId, card.Brand, card.Last4, card.ExpiryMonth, card.ExpiryYear, card.RecordedAt },
         _ => data,
     };
+
+    // The gateway's reason often repeats the outcome ("card declined (insufficient funds)"): the sentence says the outcome once.
+    private static string? ChargeReason(Invoicing.ChargeOutcome outcome, string? reason)
+    {
+        var rest = reason?.Trim() ?? "";
+        foreach (var said in new[] { $"card {Words(outcome)}", Words(outcome) })
+            if (rest.StartsWith(said, StringComparison.OrdinalIgnoreCase))
+            {
+                rest = rest[said.Length..].Trim().TrimStart(':', ',', '-').Trim();
+                break;
+            }
+        if (rest.StartsWith('(') && rest.EndsWith(')'))
+            rest = rest[1..^1].Trim();
+        return rest.Length == 0 ? null : rest;
+    }
 
     private static string Words(object name) =>
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
@@ -222,19 +237,20 @@ public static class AccountHistory
         var settlements = await session.Events.QueryAllRawEvents()
             .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
             .OrderBy(e => e.Sequence).ToListAsync(ct);
-        // The last settlement of that invoice before the event, or else the one the event was committed with: a settlement takes the
-        // membership's lock before it reads the invoice, so Marten writes the membership's event first in that transaction (streams
-        // in the order fetched).
-        object? SettlementOf(Guid invoiceId, long sequence) =>
-            (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < sequence)
-             ?? settlements.FirstOrDefault(s => s.StreamId == invoiceId))?.Data;
+        // The settlement of that invoice committed with the event, by commit id. Events stored before commit ids carry none: then the
+        // last settlement before the event, or else the first after it (a settlement takes the membership's lock before it reads the
+        // invoice, so Marten writes the membership's event first in that transaction: streams in the order fetched).
+        object? SettlementOf(Guid invoiceId, IEvent e) =>
+            (CommitIds.Of(e) is { } commit ? settlements.FirstOrDefault(s => s.StreamId == invoiceId && CommitIds.Of(s) == commit) : null)?.Data
+            ?? (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < e.Sequence)
+                ?? settlements.FirstOrDefault(s => s.StreamId == invoiceId))?.Data;
 
         var sentences = moves.ToDictionary(m => m.Event.Id,
-            m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber, SettlementOf(m.From.InvoiceId, m.Event.Sequence)));
+            m => DescribeMovedSuspension(m.Suspended, m.From.InvoiceNumber, SettlementOf(m.From.InvoiceId, m.Event)));
         foreach (var r in reinstatements)
         {
             var reinstated = (MembershipReinstated)r.Data;
-            sentences[r.Id] = DescribeReinstatement(reinstated, SettlementOf(reinstated.InvoiceId, r.Sequence));
+            sentences[r.Id] = DescribeReinstatement(reinstated, SettlementOf(reinstated.InvoiceId, r));
         }
 
         return sentences;

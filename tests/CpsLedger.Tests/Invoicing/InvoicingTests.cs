@@ -203,6 +203,35 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
+    // Sequence order alone would take the invoice's earlier settlement: the reinstatement is written before the settlement it was
+    // committed with. The commit id says which one it was.
+    [Fact]
+    public async Task The_history_names_the_settlement_a_reinstatement_was_committed_with_not_an_earlier_one()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        var now = App.Clock.GetUtcNow();
+        await using (var earlier = App.Store.LightweightSession())
+        {
+            earlier.Events.Append(invoice.Id, new InvoicePaid(invoice.Id, invoice.InvoiceNumber, account, invoice.Total, now));
+            await earlier.SaveChangesAsync();
+        }
+        await using (var settlement = App.Store.LightweightSession())
+        {
+            settlement.Events.Append(MembershipStream.For(account),
+                new MembershipReinstated(account, invoice.MembershipId, invoice.Id, invoice.InvoiceNumber, now));
+            settlement.Events.Append(invoice.Id,
+                new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, account, "CN-TEST-000001", "Issued in error", now));
+            await settlement.SaveChangesAsync();
+        }
+
+        var reinstated = Assert.Single((await App.ClientAs(LedgerRoles.Auditor)
+            .GetAsync($"/api/accounts/{account}/history?types=membership_reinstated").ReadAs<HistoryPage>()).Items);
+        Assert.Equal($"Membership reinstated: invoice {invoice.InvoiceNumber} was cancelled by credit note CN-TEST-000001", reinstated.Description);
+    }
+
     [Theory]
     [InlineData("paid")]
     [InlineData("cancelled")]
@@ -584,6 +613,12 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal([$"card-declined-{number}-attempt-1@cpsledger", $"card-declined-{number}-attempt-2@cpsledger"],
             Emails().Select(e => e.MessageId).Where(id => id?.StartsWith("card-declined-") == true).Order());
         Assert.Equal(2, Directory.GetFiles(App.MailFolder, "card-declined-*.eml").Length);
+
+        // The history says the decline once, with the gateway's reason.
+        var attempts = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=card_charge_attempted")
+            .ReadAs<HistoryPage>()).Items;
+        Assert.Equal($"Card charge 1 for {invoice.InvoiceNumber}: {invoice.ChargeAttempts[0].Amount:0.00} {invoice.Currency}, declined: insufficient funds",
+            attempts[0].Description);
 
         // No fourth attempt; each declined attempt recorded leaves no key marked presented.
         await App.FastForward(TimeSpan.FromDays(2));

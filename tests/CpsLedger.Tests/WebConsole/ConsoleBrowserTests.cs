@@ -119,6 +119,32 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Cards_keep_dates_whole_count_one_product_in_the_singular_and_times_are_typed_as_iso()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        await Expect(Card("green-tick")).ToContainTextAsync("1 of 1 product ticked");
+        // A date is never split at its hyphens, however narrow the card.
+        var issued = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Invitation!.IssuedAt;
+        await Expect(Card("invitation").Locator(".nowrap").First).ToHaveTextAsync(issued.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+
+        // The times labelled UTC are typed as ISO 8601, whatever the browser's locale.
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        foreach (var label in new[] { "Show the account as it stood at (UTC)", "From (UTC)", "Before (UTC)" })
+        {
+            var input = Page.GetByLabel(label);
+            await Expect(input).ToHaveAttributeAsync("type", "text");
+            await Expect(input).ToHaveAttributeAsync("placeholder", "yyyy-mm-ddThh:mm:ss");
+        }
+    }
+
+    [Fact]
     public async Task A_withdrawn_invitation_and_an_ended_membership_are_not_shown_as_never_invited_or_never_a_member()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold
@@ -476,6 +502,22 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(old).ToContainTextAsync($"Old CPS account {LegacyFiles.Kadri} ({LegacyFiles.KadriNumber}) {Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri)}");
         await Expect(old).ToContainTextAsync("✓ intact");
         await Screenshot("audit-old-cps-account");
+    }
+
+    [Fact]
+    public async Task The_overview_shows_the_old_cps_membership_number_a_search_finds_the_account_by()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var numbers = Card("membership-numbers");
+        await Expect(numbers).ToContainTextAsync(LegacyFiles.KadriNumber);
+        await Expect(numbers).ToContainTextAsync("from old CPS");
     }
 
     [Fact]

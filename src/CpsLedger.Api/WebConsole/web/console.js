@@ -237,7 +237,12 @@ const refundsOf = invoices => (invoices ?? []).filter(i => i.refundDue > 0 || i.
   .map(i => `${money(i.refundDue > 0 ? i.refundDue : i.overpaid, i.currency)} on ${i.invoiceNumber}`);
 
 function summaryCards(summary, membership, invoices) {
-  const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term), h('dd', {}, value, note ? h('small', {}, note) : null));
+  // A date is one unit: a narrow card would otherwise break it at its hyphens ("2026-12-" / "04").
+  const keepDates = v => (typeof v === 'string'
+    ? v.split(/(\d{4}-\d{2}-\d{2})/).filter(Boolean).map(part => (/^\d{4}-\d{2}-\d{2}$/.test(part) ? h('span', { class: 'nowrap' }, part) : part))
+    : v);
+  const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term),
+    h('dd', {}, keepDates(value), note ? h('small', {}, keepDates(note)) : null));
   const invitation = membership?.invitation;
   const term = membership?.membership;
   // With nothing standing, the latest past invitation and term say what the account had: a withdrawn invitation or an ended
@@ -254,15 +259,22 @@ function summaryCards(summary, membership, invoices) {
     ? [term.tierName, `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}`]
     : lastTerm?.endedOn ? [`Ended ${day(lastTerm.endedOn)}`, `${lastTerm.tierName} ${lastTerm.membershipNumber}: ${lastTerm.endedBecause}`]
     : ['Not a member', null];
+  // Every number the account has had, the old CPS ones recorded at migration too: a caller may read out any of them, and the
+  // search finds the account by each. A number no term of this account was issued with came from an old CPS account.
+  const numbers = membership?.membershipNumbers ?? [];
+  const issued = new Set([...(membership?.pastMemberships ?? []), term].filter(Boolean).map(t => t.membershipNumber));
+  const oldNumbers = numbers.filter(n => !issued.has(n));
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
   return h('dl', { class: 'cards' },
     card('Points total', String(summary.pointsTotal),
       summary.manualAdjustmentPoints ? `including ${signed(summary.manualAdjustmentPoints)} by manual adjustment` : null, 'points-total'),
-    card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} products ticked`, 'green-tick'),
+    card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} product${summary.products === 1 ? '' : 's'} ticked`, 'green-tick'),
     card('Invitation', ...invitationCard, 'invitation'),
     card('Membership', ...membershipCard, 'membership'),
+    card('Membership numbers', numbers.length ? numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]) : 'None',
+      oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
     card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed',
       refundsOf(invoices).length ? `refund due: ${refundsOf(invoices).join(', ')}` : null, 'owed'));
@@ -445,8 +457,17 @@ async function overviewView(id) {
 
 function toIso(localValue) {
   // The inputs are read as UTC, as every time on this page is shown.
-  return localValue ? `${localValue}${localValue.length === 16 ? ':00' : ''}Z` : undefined;
+  const value = localValue?.trim().replace(' ', 'T');
+  return value ? `${value}${value.length === 16 ? ':00' : ''}Z` : undefined;
 }
+
+// A time in UTC typed as ISO 8601: a datetime-local input shows the browser's locale (12/04/2026, 08:34 PM), which reads
+// as local time and is ambiguous between day and month.
+const utcInput = (id, value, required) => h('input', {
+  type: 'text', id, value, required, autocomplete: 'off', spellcheck: 'false',
+  pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2})?', placeholder: 'yyyy-mm-ddThh:mm:ss',
+  title: 'UTC, as yyyy-mm-ddThh:mm or yyyy-mm-ddThh:mm:ss',
+});
 
 async function historyView(id, params) {
   const page = Number(params.get('page') || 1);
@@ -462,8 +483,8 @@ async function historyView(id, params) {
   const typeSelect = h('select', { id: 'f-type', name: 'types' },
     h('option', { value: '' }, 'All events'),
     types.map(t => h('option', { value: t, selected: t === filters.types ? true : null }, words(t))));
-  const fromInput = h('input', { type: 'datetime-local', id: 'f-from', value: filters.from, step: 1 });
-  const toInput = h('input', { type: 'datetime-local', id: 'f-to', value: filters.to, step: 1 });
+  const fromInput = utcInput('f-from', filters.from);
+  const toInput = utcInput('f-to', filters.to);
   const filterForm = h('form', {
     class: 'filters',
     onsubmit: event => {
@@ -481,7 +502,7 @@ async function historyView(id, params) {
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
     h('a', { href: `#/accounts/${id}/history` }, 'Clear filters')));
 
-  const travelInput = h('input', { type: 'datetime-local', id: 'as-of', step: 1, required: true });
+  const travelInput = utcInput('as-of', '', true);
   const travelForm = h('form', {
     class: 'filters',
     onsubmit: event => {
