@@ -56,6 +56,9 @@ public static class CreditNoteEmails
     /// </summary>
     public static void ForwardCreditNotesToEmails(this MartenIntegration integration) =>
         integration.SubscribeToEvent<CreditNoteIssued>().TransformedTo(e => new SendCreditNoteEmail(e.Data.InvoiceId));
+
+    /// <summary>One credit note, one Message-Id, as for an invoice: a resend is recognisably the same e-mail and is not sent twice.</summary>
+    public static string MessageId(string creditNoteNumber) => $"credit-note-{creditNoteNumber}@cpsledger";
 }
 
 public static class SendCreditNoteEmailHandler

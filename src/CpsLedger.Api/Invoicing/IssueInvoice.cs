@@ -282,15 +282,9 @@ public static class InvoiceEmails
                         """,
         };
         body.Attachments.Add($"{invoice.InvoiceNumber}.pdf", pdf, new ContentType("application", "pdf"));
-        var email = new MimeMessage
-        {
-            // One invoice, one Message-Id: a resend after a lost acknowledgement is recognisably the same e-mail.
-            MessageId = $"invoice-{invoice.InvoiceNumber}@cpsledger",
-            Subject = $"Invoice {invoice.InvoiceNumber} for your CPS membership",
-            Body = body.ToMessageBody(),
-        };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return email;
+        // One invoice, one Message-Id: a resend after a lost acknowledgement is recognisably the same e-mail.
+        return MemberEmails.To(account, $"invoice-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} for your CPS membership",
+            body.ToMessageBody());
     }
 
     /// <summary>
@@ -325,15 +319,8 @@ public static class InvoiceEmails
                         """,
         };
         body.Attachments.Add($"{note.CreditNoteNumber}.pdf", pdf, new ContentType("application", "pdf"));
-        var email = new MimeMessage
-        {
-            // One credit note, one Message-Id, as for an invoice: a resend is recognisably the same e-mail and is not sent twice.
-            MessageId = $"credit-note-{note.CreditNoteNumber}@cpsledger",
-            Subject = $"Credit note {note.CreditNoteNumber} for your CPS membership",
-            Body = body.ToMessageBody(),
-        };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return email;
+        return MemberEmails.To(account, CreditNoteEmails.MessageId(note.CreditNoteNumber),
+            $"Credit note {note.CreditNoteNumber} for your CPS membership", body.ToMessageBody());
     }
 
     private static string Opening(Invoice invoice) => invoice.Kind switch
@@ -351,7 +338,7 @@ public static class InvoiceEmails
         var payBy = suspensionOn.AddDays(-1);
         var overdueOn = invoice.OverdueAt is { } at ? DateOnly.FromDateTime(at.UtcDateTime) : payBy;
         var ask = payBy >= overdueOn ? $"Please pay by {payBy:yyyy-MM-dd}." : "Please pay now.";
-        return Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
+        return MemberEmails.Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open.
@@ -374,7 +361,7 @@ public static class InvoiceEmails
     {
         var which = card is { Brand: { } brand, Last4: { } last4 } ? $"your card ({brand} ending {last4})" : "your card";
         var why = attempt.Reason ?? (attempt.Outcome == ChargeOutcome.Error ? "the payment could not be processed" : "declined");
-        return Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
+        return MemberEmails.Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
                         Dear {account.CompanyName},
 
                         We could not charge {which} {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
@@ -393,7 +380,7 @@ public static class InvoiceEmails
 
     public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt, PayeeAccount payee)
     {
-        return Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
+        return MemberEmails.Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open, so your
@@ -410,7 +397,7 @@ public static class InvoiceEmails
 
     public static MimeMessage Reinstated(AccountView account, Invoice invoice, DateTimeOffset reinstatedAt)
     {
-        return Plain(account, $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is active again", $"""
+        return MemberEmails.Plain(account, $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is active again", $"""
                         Dear {account.CompanyName},
 
                         {(invoice.Status == InvoiceStatus.Cancelled ? $"Invoice {invoice.InvoiceNumber} is cancelled (credit note {invoice.CreditNote?.CreditNoteNumber}), nothing is owed on it," : $"Thank you: invoice {invoice.InvoiceNumber} is paid in full,")} and your CPS membership ({invoice.MembershipNumber}) is active again
@@ -420,10 +407,4 @@ public static class InvoiceEmails
                         """);
     }
 
-    private static MimeMessage Plain(AccountView account, string messageId, string subject, string text)
-    {
-        var email = new MimeMessage { MessageId = messageId, Subject = subject, Body = new TextPart("plain") { Text = text } };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return email;
-    }
 }

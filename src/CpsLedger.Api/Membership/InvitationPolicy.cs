@@ -351,30 +351,18 @@ public static class InvitationWithdrawnEmails
     // Not "invitation-...": that prefix is the invitation e-mails'.
     public static string MessageId(Guid invitationId) => $"withdrawn-invitation-{invitationId:N}@cpsledger";
 
-    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, int points, int threshold)
-    {
-        var message = new MimeMessage
-        {
-            MessageId = MessageId(invitation.InvitationId),
-            Subject = "Your invitation to join Canon Professional Services is withdrawn",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
-                        Dear {account.CompanyName},
+    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, int points, int threshold) =>
+        MemberEmails.Plain(account, MessageId(invitation.InvitationId), "Your invitation to join Canon Professional Services is withdrawn", $"""
+                Dear {account.CompanyName},
 
-                        On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands
-                        while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs,
-                        so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
+                On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands
+                while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs,
+                so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
 
-                        Register your products in the CPS portal: once your points reach {threshold} again you are invited again, with a new e-mail.
+                Register your products in the CPS portal: once your points reach {threshold} again you are invited again, with a new e-mail.
 
-                        Canon Professional Services
-                        """,
-            },
-        };
-        message.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return message;
-    }
+                Canon Professional Services
+                """);
 }
 
 public static class SendInvitationWithdrawnEmailHandler

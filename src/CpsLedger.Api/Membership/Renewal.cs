@@ -418,7 +418,7 @@ public static class MembershipYearEmails
         var subject = next is not null && term.PaymentMethod == PaymentMethod.Card && !cardOnFile
             ? $"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew"
             : $"Your CPS membership {term.MembershipNumber} renews on {term.EndsOn.AddDays(1):yyyy-MM-dd}";
-        return Plain(account, $"renewal-offer-{term.MembershipId:N}@cpsledger", subject, $"""
+        return MemberEmails.Plain(account, $"renewal-offer-{term.MembershipId:N}@cpsledger", subject, $"""
             Dear {account.CompanyName},
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) runs until {term.EndsOn:yyyy-MM-dd}.
@@ -436,7 +436,7 @@ public static class MembershipYearEmails
     }
 
     public static MimeMessage Renewed(AccountView account, MembershipTerm term) =>
-        Plain(account, $"renewed-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} is renewed", $"""
+        MemberEmails.Plain(account, $"renewed-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} is renewed", $"""
             Dear {account.CompanyName},
 
             Thank you: your CPS membership is renewed.
@@ -455,7 +455,7 @@ public static class MembershipYearEmails
     /// audit trail (docs/security.md), as no member e-mail quotes them; <see cref="MembershipTerm.EndedBecause"/> keeps them for support.</param>
     /// <param name="cancelledInvoices">The invoices the end cancelled by credit notes (none when nothing was owed).</param>
     public static MimeMessage Ended(AccountView account, MembershipTerm term, bool bySupport, IReadOnlyList<Invoice> cancelledInvoices) =>
-        Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
+        MemberEmails.Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
             Dear {account.CompanyName},
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {(bySupport ? "cancelled by CPS support" : term.EndedBecause)}.
@@ -471,10 +471,4 @@ public static class MembershipYearEmails
         $"\nInvoice {invoice.InvoiceNumber} is cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}: there is nothing to pay on it." +
         (invoice.RefundDue > 0 ? $" The {invoice.RefundDue:0.00} {invoice.Currency} received on it is to be refunded to you." : "") + "\n";
 
-    private static MimeMessage Plain(AccountView account, string messageId, string subject, string text)
-    {
-        var email = new MimeMessage { MessageId = messageId, Subject = subject, Body = new TextPart("plain") { Text = text } };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return email;
-    }
 }
