@@ -26,9 +26,11 @@ public static class CardDeclinedEmails
     /// The attempt the member is to be told was declined: not approved, with another attempt to come (the last one's news is the
     /// overdue reminder), on an invoice still open, and the latest attempt (a later one has news of its own). Null: no e-mail.
     /// </summary>
-    public static ChargeAttempt? Owed(Invoice invoice, int attempt) =>
+    public static ChargeAttempt? Owed(Invoice invoice, int attempt) => Owed(invoice) is { } latest && latest.Attempt == attempt ? latest : null;
+
+    /// <summary>The open invoice's latest attempt, when it was not approved and another is to come; null otherwise.</summary>
+    public static ChargeAttempt? Owed(Invoice invoice) =>
         invoice.Status == InvoiceStatus.Open && invoice.ChargeAttempts.MaxBy(a => a.Attempt) is { Outcome: not ChargeOutcome.Approved, NextAttemptOn: not null } latest
-                                             && latest.Attempt == attempt
             ? latest
             : null;
 

@@ -300,7 +300,7 @@ public static class RunReconciliationHandler
         foreach (var note in creditNotes)
         {
             emailsChecked++;
-            if (!sent.Contains($"credit-note-{note.CreditNoteNumber}@cpsledger") && !pending.Mentions<SendCreditNoteEmail>(note.InvoiceId))
+            if (!sent.Contains(CreditNoteEmails.MessageId(note.CreditNoteNumber)) && !pending.Mentions<SendCreditNoteEmail>(note.InvoiceId))
             {
                 findings.Add(new ReconciliationFinding("credit-note-email-sent", note.AccountId, note.CreditNoteNumber,
                     $"The e-mail of credit note {note.CreditNoteNumber} (cancelling invoice {note.InvoiceNumber}) is not recorded as sent.",
@@ -404,9 +404,8 @@ public static class RunReconciliationHandler
         var cardInvoices = unsettled.Where(i => i.PaymentMethod == PaymentMethod.Card && i.Status == InvoiceStatus.Open).ToList();
         // A declined attempt's e-mail, while it is the open invoice's latest with another to come (CardDeclinedEmails.Owed).
         foreach (var (invoice, attempt) in cardInvoices
-                     .Select(i => (Invoice: i, Attempt: i.ChargeAttempts.MaxBy(a => a.Attempt)))
-                     .Where(x => x.Attempt is { } a && a.AttemptedAt >= since && a.AttemptedAt <= settled
-                                 && CardDeclinedEmails.Owed(x.Invoice, a.Attempt) is not null))
+                     .Select(i => (Invoice: i, Attempt: CardDeclinedEmails.Owed(i)))
+                     .Where(x => x.Attempt is { } a && a.AttemptedAt >= since && a.AttemptedAt <= settled))
         {
             emailsChecked++;
             if (!sent.Contains(CardDeclinedEmails.MessageId(attempt!)) && !pending.Mentions<SendCardDeclinedEmail>(invoice.Id))
