@@ -484,14 +484,21 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal);
     }
 
-    [Fact]
-    public async Task The_hash_chain_panel_shows_the_old_cps_account_a_migration_read_named_by_its_old_email()
+    /// <summary>An account that proved Kadri's old e-mail and migrated her two old products.</summary>
+    private async Task<Guid> KadrisProductsMigrated()
     {
         await App.ListModel(points: 235);
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
         await App.VerifyOldEmail(account, LegacyFiles.Kadri);
         Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        return account;
+    }
+
+    [Fact]
+    public async Task The_hash_chain_panel_shows_the_old_cps_account_a_migration_read_named_by_its_old_email()
+    {
+        var account = await KadrisProductsMigrated();
         await SignInAs(LedgerRoles.Support, "anna");
 
         await Page.GotoAsync($"/console/#/accounts/{account}/audit");
@@ -507,11 +514,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task The_overview_shows_the_old_cps_membership_number_a_search_finds_the_account_by()
     {
-        await App.ListModel(points: 235);
-        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
-        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
-        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
-        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        var account = await KadrisProductsMigrated();
         await SignInAs(LedgerRoles.Support, "anna");
 
         await Page.GotoAsync($"/console/#/accounts/{account}");
