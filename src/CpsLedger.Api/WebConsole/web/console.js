@@ -264,6 +264,7 @@ function summaryCards(summary, membership, invoices) {
   const numbers = membership?.membershipNumbers ?? [];
   const issued = new Set([...(membership?.pastMemberships ?? []), term].filter(Boolean).map(t => t.membershipNumber));
   const oldNumbers = numbers.filter(n => !issued.has(n));
+  const refunds = refundsOf(invoices);
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
@@ -277,7 +278,7 @@ function summaryCards(summary, membership, invoices) {
       oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
     card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed',
-      refundsOf(invoices).length ? `refund due: ${refundsOf(invoices).join(', ')}` : null, 'owed'));
+      refunds.length ? `refund due: ${refunds.join(', ')}` : null, 'owed'));
 }
 
 // Every invoice with how it stands: a support agent answering "what do I owe, what did you receive, is it cancelled" reads it here.
@@ -589,9 +590,11 @@ async function auditView(id) {
           h('td', { class: 'mono' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
             : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
-      chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b =>
-        h('p', { class: 'notice error' }, `Chain ${invoices.some(i => i.id === b.chainId)
-          ? `of card charges of invoice ${invoices.find(i => i.id === b.chainId).invoiceNumber} (${b.chainId})` : b.chainId}: event ${b.eventId} ${b.problem}.`))),
+      chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b => {
+        const invoice = invoices.find(i => i.id === b.chainId);
+        return h('p', { class: 'notice error' }, `Chain ${invoice ? `of card charges of invoice ${invoice.invoiceNumber} (${b.chainId})` : b.chainId}: ` +
+          `event ${b.eventId} ${b.problem}.`);
+      })),
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
@@ -614,7 +617,6 @@ async function auditView(id) {
       verification)));
 }
 
-/** What a chain is, in a support agent's words; the id beside it for anything but the account's own. */
 // A chain's name in words, its id beneath: an auditor cannot tell what a bare id links. An invoice's chain holds its card charge
 // attempts (they name no account, so they are chained on the invoice's stream): named by the invoice's number.
 function chainName(c, invoices = []) {
