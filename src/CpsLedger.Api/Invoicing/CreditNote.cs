@@ -264,9 +264,10 @@ public static class GetCreditNoteEndpoints
 public static class InvoiceCancellations
 {
     /// <returns>The numbers of the invoices cancelled.</returns>
-    /// <param name="evenIfPaid">Also a paid invoice (its payment becomes a refund due): a renewal paid ahead whose term never began.</param>
+    /// <param name="evenIfPaid">Which paid invoices to cancel too (their payment becomes a refund due): a renewal paid ahead whose term
+    /// never began. Null: none.</param>
     public static async Task<IReadOnlyList<string>> CancelOwedAsync(IDocumentSession session, IEnumerable<Guid> invoiceIds, string reason,
-        InvoiceSeller seller, DateTimeOffset now, CancellationToken ct, bool evenIfPaid = false)
+        InvoiceSeller seller, DateTimeOffset now, CancellationToken ct, Func<Invoice, bool>? evenIfPaid = null)
     {
         var year = now.UtcDateTime.Year;
         CreditNoteNumberCounter? counter = null;
@@ -275,7 +276,7 @@ public static class InvoiceCancellations
         foreach (var id in invoiceIds.Distinct())
         {
             var stream = await session.Events.FetchForWriting<Invoice>(id, ct);
-            if (stream.Aggregate is not { } invoice || invoice.Status == InvoiceStatus.Cancelled || (invoice.Status == InvoiceStatus.Paid && !evenIfPaid))
+            if (stream.Aggregate is not { } invoice || invoice.Status == InvoiceStatus.Cancelled || (invoice.Status == InvoiceStatus.Paid && evenIfPaid?.Invoke(invoice) != true))
                 continue;
             if (!counterLoaded)
             {

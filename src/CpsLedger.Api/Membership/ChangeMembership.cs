@@ -279,7 +279,10 @@ public static class UpgradeTierEndpoint
     }
 }
 
-/// <summary>End the membership now (support, with a reason): unpaid invoices of the term are cancelled by credit notes.</summary>
+/// <summary>
+/// End the membership now (support, with a reason): unpaid invoices of the term are cancelled by credit notes, and so is a renewal
+/// invoice issued ahead, paid or not (what was received on it becomes a refund due).
+/// </summary>
 /// <param name="Reason">Why, for the audit trail: an internal note (the member's e-mail and credit notes say only that CPS support cancelled).</param>
 public sealed record CancelMembership(string Reason);
 
@@ -304,7 +307,7 @@ public static class CancelMembershipEndpoint
 
     [WolverinePost("/api/accounts/{accountId}/membership/cancellation", OperationId = "CancelMembership")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [EndpointSummary("End the membership now (support, with a reason); its unpaid invoices are cancelled by credit notes, nothing is refunded")]
+    [EndpointSummary("End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes")]
     [RequestExample("""{"reason":"Company closed (ticket 4711)"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(MembershipCancellation, Events, OutgoingMessages)> Post(Guid accountId, CancelMembership command,
@@ -315,8 +318,10 @@ public static class CancelMembershipEndpoint
         var now = clock.GetUtcNow();
         var reason = command.Reason.Trim();
         // The credit note's reason is printed for the buyer: support's reason (often with its ticket) stays on the event and its headers.
+        // The term in force was used and is not refunded; a renewal paid ahead is for a term that now never begins, so it is.
         var cancelled = await InvoiceCancellations.CancelOwedAsync(session, context.TermInvoices.Select(i => i.Id),
-            $"Membership {term.MembershipNumber} cancelled by CPS support", seller.Value.ToInvoiceSeller(), now, ct);
+            $"Membership {term.MembershipNumber} cancelled by CPS support", seller.Value.ToInvoiceSeller(), now, ct,
+            evenIfPaid: invoice => invoice.MembershipId != term.MembershipId);
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         Support.SupportReason.Record(session, reason);
         return (new MembershipCancellation(term.MembershipNumber, today, cancelled),

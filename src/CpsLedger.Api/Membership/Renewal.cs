@@ -295,7 +295,7 @@ public static class EndTermHandler
         var reason = outcome.Lapse!.Value;
         var cancelled = await InvoiceCancellations.CancelOwedAsync(session, outcome.InvoicesToCancel,
             $"Membership {term.MembershipNumber} not renewed ({LapseWording.Reason(reason)}): the renewal term does not begin",
-            seller.Value.ToInvoiceSeller(), now, ct, outcome.EvenIfPaid);
+            seller.Value.ToInvoiceSeller(), now, ct, outcome.EvenIfPaid ? _ => true : null);
         var lapsed = new MembershipLapsed(message.AccountId, term.MembershipId, term.MembershipNumber, reason, term.EndsOn, cancelled, now);
         // The account may be invited again on its points (a new join gets a new membership number).
         return ([lapsed], [new SendMembershipEndedEmail(message.AccountId, term.MembershipId), new ReviewInvitation(message.AccountId, SystemActor.CauseOf(session))]);

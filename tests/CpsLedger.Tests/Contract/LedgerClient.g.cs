@@ -4767,10 +4767,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// End the membership now (support, with a reason); its unpaid invoices are cancelled by credit notes, nothing is refunded
+        /// End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
         /// </summary>
         /// <remarks>
-        /// End the membership now (support, with a reason); its unpaid invoices are cancelled by credit notes, nothing is refunded
+        /// End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>

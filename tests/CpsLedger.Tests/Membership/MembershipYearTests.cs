@@ -388,6 +388,41 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task Support_cancelling_credits_a_renewal_paid_ahead_as_a_refund_due_but_not_the_paid_term_in_force()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        var joining = await member.SingleInvoice(account);
+        await PayInFull(joining, "B-1");
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var renewal = (await member.Invoices(account)).First();
+        Assert.Equal(InvoiceKind.Renewal, renewal.Kind);
+        await PayInFull(renewal, "B-2");
+
+        var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+
+        // The renewal's term never begins, so what was paid for it is due back; the term in force was used and is not refunded.
+        Assert.Equal([renewal.InvoiceNumber], cancellation.CancelledInvoices);
+        var invoices = (await member.Invoices(account)).ToDictionary(i => i.InvoiceNumber);
+        Assert.Equal(InvoiceStatus.Paid, invoices[joining.InvoiceNumber].Status);
+        var credited = invoices[renewal.InvoiceNumber];
+        Assert.Equal((InvoiceStatus.Cancelled, renewal.Total), (credited.Status, credited.RefundDue));
+        Assert.Equal(renewal.Total, credited.CreditNote!.RefundDue);
+        Assert.Contains($"Invoice {renewal.InvoiceNumber} is cancelled by credit note {credited.CreditNote.CreditNoteNumber}: there is nothing to pay " +
+                        $"on it. The {renewal.Total:0.00} {renewal.Currency} received on it is to be refunded to you.",
+            Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+
+        // Nothing renews at the term end, nothing is invoiced again.
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal((0, 0), (await Count("membership_renewed"), await Count("membership_lapsed")));
+        Assert.Equal(2, (await member.Invoices(account)).Count);
+    }
+
+    [Fact]
     public async Task Support_cancelling_is_listed_among_the_overrides_with_its_reason_and_verification_replays_the_row()
     {
         await Billing.ListThousandPointModel(App.Store);
