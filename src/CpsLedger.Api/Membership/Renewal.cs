@@ -137,6 +137,12 @@ public static class RenewalDecision
         {
             if (!inputs.CardOnFile)
                 return new TermEndOutcome(null, LapseReason.NoCardOnFile, ahead, false);
+            // The tier the offer announced (or the member chose) renews at the fee announced, as a bank renewal's invoice fixes it: a price
+            // list published since applies from the next offer. Another tier (the announced one no longer eligible) is at today's fee.
+            if (renewal?.Proposed is { } announced && announced.TierCode == tier.Code)
+                return new TermEndOutcome(Renewed(membership, term, renewalId, announced.TierCode, announced.TierName, announced.TierKind,
+                    announced.AnnualFee, announced.Currency, announced.TierTableVersion, inputs.Eligibility, InvoiceStream.ForMembership(renewalId),
+                    startsOn, now), null, [], false);
             return new TermEndOutcome(Renewed(membership, term, renewalId, tier.Code, tier.Name, tier.Kind, tier.AnnualFee, tier.Currency,
                 inputs.Eligibility.TierTableVersion, inputs.Eligibility, InvoiceStream.ForMembership(renewalId), startsOn, now), null, [], false);
         }

@@ -80,6 +80,21 @@ public sealed class MembershipYearRulesTests
     }
 
     [Fact]
+    public void A_card_renewal_keeps_the_fee_its_offer_announced_and_a_tier_it_did_not_announce_is_at_todays_fee()
+    {
+        var membership = Member(PaymentMethod.Card);
+        var offered = membership.Apply(RenewalDecision.Offer(membership, membership.Membership!.MembershipId, At(1200), Now)!);
+        var dearer = TierTableViewProjection.Apply(Table, new TierTablePublished(Table.InvitationThreshold, Table.EnterpriseAbovePoints,
+            [.. Table.Tiers.Select(t => t with { AnnualFee = t.AnnualFee + 20m })], "Price list of the year", Now));
+        var atTermEnd = Eligibility.Decide(Account, 1200, 2, dearer);
+
+        var renewed = RenewalDecision.End(offered, new TermEndInputs(atTermEnd, true, null), Now).Renewed!;
+        Assert.Equal(("gold", 200m, Table.TableVersion), (renewed.TierCode, renewed.AnnualFee, renewed.TierTableVersion));
+        var fellToSilver = RenewalDecision.End(offered, new TermEndInputs(Eligibility.Decide(Account, 700, 2, dearer), true, null), Now).Renewed!;
+        Assert.Equal(("silver", 120m, dearer.TableVersion), (fellToSilver.TierCode, fellToSilver.AnnualFee, fellToSilver.TierTableVersion));
+    }
+
+    [Fact]
     public void At_the_term_end_a_bank_transfer_renews_only_when_its_renewal_invoice_is_paid()
     {
         var membership = Member(PaymentMethod.BankTransfer);

@@ -119,6 +119,44 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_card_renewal_is_charged_the_fee_its_offer_announced_when_a_new_price_list_comes_before_the_term_end()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Contains("at Gold (200.00 EUR)", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+
+        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", PriceList(goldFee: 240m))).ShouldBe(HttpStatusCode.OK));
+        Assert.Equal(200m, (await Membership(account)).Renewal!.Proposed!.AnnualFee); // what the portal shows until the term end
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = (await Membership(account)).Membership!;
+        Assert.Equal(("gold", 200m), (renewed.TierCode, renewed.AnnualFee));
+        await App.FastForward(IssueDelay);
+        Assert.Equal(200m, (await member.Invoices(account)).First().Subtotal);
+
+        // The price list applies from the next offer on: the renewed term's is at the new fee.
+        await FastForwardTo(OfferAt(renewed) + TimeSpan.FromMinutes(1));
+        Assert.Contains("at Gold (240.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").TextBody);
+    }
+
+    private static object PriceList(decimal goldFee) => new
+    {
+        invitationThreshold = 500,
+        enterpriseAbovePoints = 2500,
+        reason = "Price list of the year",
+        tiers = new object[]
+        {
+            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 100.00m, currency = "EUR" },
+            new { code = "gold", name = "Gold", kind = "standard", pointsRequired = 1000, annualFee = goldFee, currency = "EUR" },
+            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
+        },
+    };
+
+    [Fact]
     public async Task A_card_membership_without_a_card_on_file_is_asked_for_one_by_its_offer_not_told_it_renews()
     {
         // The term end renews a card membership only with a card on file (RenewalDecision.End). The offer said "renews on" and "your
