@@ -39,7 +39,7 @@ public sealed record BenchOptions(Scale Scale, IReadOnlySet<string> Scenarios, s
                                                                           [--results <folder>]
           dotnet run -c Release --project tests/CpsLedger.Benchmarks -- --micro [BenchmarkDotNet options, e.g. --filter '*Decide*']
 
-          --scale       smoke (tiny, < 1 minute), small (default), full (the issue's sizes: 100k accounts, 1M events, 1M legacy products)
+          --scale       smoke (tiny: about 2 minutes on CI's 2 cores), small (default), full (the issue's sizes: 100k accounts, 1M events, 1M legacy products)
           --scenarios   comma-separated subset, in any order (default: all)
           --results     where the JSON and Markdown go (default: tests/CpsLedger.Benchmarks/results)
           --micro       BenchmarkDotNet micro-benchmarks of pure code instead (in-process); then --short for a quick

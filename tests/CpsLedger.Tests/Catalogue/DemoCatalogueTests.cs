@@ -23,7 +23,7 @@ public sealed class DemoCatalogueTests(LedgerApp app) : LedgerTest(app)
         var byCode = reading.Entries.ToDictionary(e => e.Code);
         Assert.Equal(("EOS 5D Mark III", 235), (byCode["EOS-5D-MKIII"].Name, byCode["EOS-5D-MKIII"].Points));
         Assert.Equal(("EF 40mm f/2.8 STM", 15), (byCode["EF-40-STM"].Name, byCode["EF-40-STM"].Points));
-        // The README's walk registers an EOS R5.
+        // The API tour (docs/api-tour.md) registers an EOS R5.
         Assert.Equal(CatalogueEntryStatus.Listed, byCode["EOS-R5"].Status);
     }
 

@@ -88,7 +88,7 @@ public abstract class ConsoleTest(ConsoleApp app, Chromium chromium) : IAsyncLif
             await _context.DisposeAsync();
     }
 
-    /// <summary>Opens the console and signs in with a development token of the role, as the README tells a developer to.</summary>
+    /// <summary>Opens the console and signs in with a development token of the role, as docs/console.md tells a developer to.</summary>
     protected async Task SignInAs(string role, string subject)
     {
         await Page.GotoAsync("/console/");
@@ -101,7 +101,7 @@ public abstract class ConsoleTest(ConsoleApp app, Chromium chromium) : IAsyncLif
 
     /// <summary>
     /// A full-page screenshot. With <c>CPSLEDGER_SCREENSHOTS=1</c> it is saved beside these tests (<c>screenshots/</c>, committed
-    /// and shown in the README); otherwise it is only taken, so a test run leaves the working tree as it was.
+    /// and shown in docs/console.md); otherwise it is only taken, so a test run leaves the working tree as it was.
     /// </summary>
     protected async Task Screenshot(string name, [CallerFilePath] string callerFile = "")
     {
