@@ -857,6 +857,45 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_transfer_credited_before_the_invoice_s_issue_date_is_refused_naming_the_earliest_value_date()
+    {
+        // A transfer quoting the invoice's reference cannot predate the invoice: a value date before the issue date printed on it is
+        // a typing error, refused (nothing recorded) with the earliest date allowed, never stored as received before it was owed.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        await App.FastForward(TimeSpan.FromDays(3));
+        const string url = "/api/payments/bank-transfers";
+        var issuedOn = invoice.IssuedOn.ToString("yyyy-MM-dd");
+
+        var early = await Finance.PostJson(url, new
+        {
+            invoiceNumber = invoice.InvoiceNumber,
+            amount = 10m,
+            currency = "EUR",
+            valueDate = invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd"),
+            bankReference = "EARLY-1",
+        }).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains(issuedOn, Assert.Single(early.Errors["valueDate"]));
+        Assert.Equal(["valueDate"], early.Errors.Keys);
+        Assert.Equal(0, await Count("payment_received"));
+
+        // Credited on the day the invoice was issued, or later (today on the service's clock): recorded.
+        var onTheDay = await Finance.PostJson(url, new
+        {
+            invoiceNumber = invoice.InvoiceNumber,
+            amount = 10m,
+            currency = "EUR",
+            valueDate = issuedOn,
+            bankReference = "ON-THE-DAY",
+        }).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal(PaymentKind.Partial, onTheDay.Kind);
+        await (await Finance.PostJson(url, App.BankPayment(invoice.InvoiceNumber, 10m, "TODAY"))).ShouldBe(HttpStatusCode.Created);
+        Assert.Equal(2, await Count("payment_received"));
+    }
+
+    [Fact]
     public async Task Recording_a_card_is_for_the_account_s_member_validated_and_never_echoes_the_token()
     {
         var account = await App.OpenAccount();
