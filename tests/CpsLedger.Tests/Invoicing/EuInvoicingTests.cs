@@ -371,7 +371,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, new { reason = "x" })).StatusCode);
         var noReason = await Finance.PostJson(url, new { reason = " " }).ReadProblem(HttpStatusCode.BadRequest);
         Assert.True(noReason.Errors.ContainsKey("reason"));
-        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/cancellation", new { reason = "x" }))
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/cancellation", new { reason = "Issued in error" }))
             .ShouldBeProblem(HttpStatusCode.NotFound);
 
         // Tracked until the reinstatement e-mail the cancellation sets off has been written.
@@ -441,7 +441,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var incomplete = await Finance.PutJson("/api/vat-rates", new { rates = rates.Where(r => r.Country != "MT"), reason = "MT left out" })
             .ReadProblem(HttpStatusCode.BadRequest);
         Assert.Contains("missing: MT", incomplete.Errors["rates"][0]);
-        await (await Finance.PutJson("/api/vat-rates", new { rates = rates.Append(new VatRateEntry("XX", 0.1m, new DateOnly(2024, 1, 1))), reason = "x" }))
+        await (await Finance.PutJson("/api/vat-rates", new { rates = rates.Append(new VatRateEntry("XX", 0.1m, new DateOnly(2024, 1, 1))), reason = "XX added" }))
             .ShouldBeProblem(HttpStatusCode.BadRequest);
 
         // Estonia at 25 % from yesterday.

@@ -69,7 +69,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(role).PostJson(url, new { reason = "x" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await member.PostJson(url, new { reason = "mine" })).StatusCode);
         Assert.True((await Finance.PostJson(url, new { reason = " " }).ReadProblem(HttpStatusCode.BadRequest)).Errors.ContainsKey("reason"));
-        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/replacement", new { reason = "x" }))
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/replacement", new { reason = "Reissued" }))
             .ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.Equal(1, await Count("invoice_issued"));
 
@@ -122,7 +122,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         var again = await Finance.PostJson(url, new { reason = "again" }).ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Invoice already replaced", again.Title);
         Assert.Contains(newNumber, again.Detail);
-        await (await Finance.PostJson($"/api/accounts/{account}/invoices/{newNumber}/replacement", new { reason = "x" }))
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/{newNumber}/replacement", new { reason = "Reissued" }))
             .ShouldBeProblem(HttpStatusCode.Conflict);
         Assert.Equal(2, await Count("invoice_issued"));
 
