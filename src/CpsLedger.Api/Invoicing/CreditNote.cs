@@ -1,6 +1,7 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using FluentValidation;
 using JasperFx.Events;
 using Marten;
@@ -104,7 +105,7 @@ public sealed record CancelInvoice(string Reason);
 public sealed class CancelInvoiceValidator : AbstractValidator<CancelInvoice>
 {
     public CancelInvoiceValidator() =>
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300);
+        RuleFor(x => x.Reason).ValidReason(Support.SupportReason.MaxPrintedReasonLength); // printed on the credit note
 }
 
 /// <summary>What finance sees after cancelling.</summary>

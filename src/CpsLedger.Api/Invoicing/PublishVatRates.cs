@@ -1,5 +1,6 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
@@ -17,7 +18,7 @@ public sealed class PublishVatRatesValidator : AbstractValidator<PublishVatRates
 {
     public PublishVatRatesValidator(TimeProvider clock)
     {
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(500);
+        RuleFor(x => x.Reason).ValidReason();
         RuleFor(x => x.Rates).NotEmpty().WithMessage("Give at least one rate.");
         RuleForEach(x => x.Rates).ChildRules(rate =>
         {

@@ -39,7 +39,7 @@ public static class InvoicePayments
 /// <param name="Reference">The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.</param>
 /// <param name="Amount">Amount received, at most two decimals.</param>
 /// <param name="Currency">ISO 4217 code; must be the invoice's.</param>
-/// <param name="ValueDate">The date the bank credited the money.</param>
+/// <param name="ValueDate">The date the bank credited the money: not in the future, not before the invoice's issue date.</param>
 /// <param name="BankReference">The bank's reference of the transfer (recorded once per invoice).</param>
 /// <param name="CreditorReference">The ISO 11649 structured reference the transfer carried ("RF18 INV2 0260 0000 1"), as printed on the invoice.</param>
 public sealed record RecordBankPayment(string? InvoiceNumber, string? Reference, decimal Amount, string Currency, DateOnly ValueDate,
@@ -129,8 +129,8 @@ public static class RecordBankPaymentEndpoint
     public static Guid InvoiceStreamId(NamedInvoice named) => named.Claim?.InvoiceId ?? NoInvoice;
 
     /// <summary>
-    /// A payment for a found invoice is refused when the invoice was cancelled, when its currency is not the invoice's, or when
-    /// it was recorded before.
+    /// A payment for a found invoice is refused when the invoice was cancelled, when its currency is not the invoice's, when its
+    /// value date is before the invoice's issue date, or when it was recorded before.
     /// </summary>
     public static ProblemDetails Validate(Invoice? invoice, RecordBankPayment command)
     {
@@ -146,6 +146,10 @@ public static class RecordBankPaymentEndpoint
                 : $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote?.CreditNoteNumber}: nothing is owed on it. Refund the transfer.");
         if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
             return Problems.Invalid("currency", $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}.");
+        // A transfer quoting the invoice cannot predate it: the issue date printed on the invoice is the earliest value date.
+        if (command.ValueDate < invoice.IssuedOn)
+            return Problems.Invalid("valueDate", $"The value date is before invoice {invoice.InvoiceNumber} was issued: the earliest " +
+                                                 $"value date is {invoice.IssuedOn:yyyy-MM-dd}, its issue date.");
         if (invoice.Payments.Any(p => string.Equals(p.BankReference, command.BankReference.Trim(), StringComparison.OrdinalIgnoreCase)))
             return Problems.Conflict("Payment already recorded",
                 $"A payment with bank reference \"{command.BankReference.Trim()}\" is already recorded on invoice {invoice.InvoiceNumber}.");

@@ -1,6 +1,7 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
@@ -20,7 +21,7 @@ public sealed record ReplaceInvoice(string Reason);
 public sealed class ReplaceInvoiceValidator : AbstractValidator<ReplaceInvoice>
 {
     public ReplaceInvoiceValidator() =>
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300);
+        RuleFor(x => x.Reason).ValidReason(); // on the events only: the corrected invoice names the credit note, not the reason
 }
 
 /// <summary>What finance sees after replacing: the new invoice and the one it replaces.</summary>

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using CpsLedger.Api.Tiers;
 using FluentValidation;
 using Marten;
@@ -289,7 +290,7 @@ public sealed record CancelMembership(string Reason);
 public sealed class CancelMembershipValidator : AbstractValidator<CancelMembership>
 {
     public CancelMembershipValidator() =>
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(300);
+        RuleFor(x => x.Reason).ValidReason(); // on the events only: the credit notes and e-mail say "cancelled by CPS support"
 }
 
 /// <summary>What support sees after cancelling.</summary>

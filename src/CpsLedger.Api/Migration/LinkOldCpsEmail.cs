@@ -1,6 +1,7 @@
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using FluentValidation;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
@@ -26,7 +27,7 @@ public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail
     {
         RuleFor(x => x.Email).NotEmpty().MaximumLength(254)
             .ValidEmailAddress("Email");
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(MaxReasonLength);
+        RuleFor(x => x.Reason).ValidReason(MaxReasonLength);
     }
 }
 
@@ -88,10 +89,9 @@ public static class OldCpsEmailLinks
     public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, LegacyAccountView? legacy,
         IReadOnlyCollection<string> numbersCarriedOverFromEmail)
     {
-        if (string.IsNullOrWhiteSpace(reason))
-            return Problems.Invalid("reason", "Give the reason for unlinking (?reason=...), for the audit trail.");
-        if (reason.Length > LinkOldCpsEmailValidator.MaxReasonLength)
-            return Problems.Invalid("reason", $"Reason must be at most {LinkOldCpsEmailValidator.MaxReasonLength} characters.");
+        // A query's reason, not a body's: the validators' rule (SupportReason.ValidReason), checked here with its wording.
+        if (!Support.SupportReason.IsValidReason(reason, LinkOldCpsEmailValidator.MaxReasonLength))
+            return Problems.Invalid("reason", Support.SupportReason.ReasonMessage(LinkOldCpsEmailValidator.MaxReasonLength));
         if (!account.OldCpsEmails.Contains(email))
             return Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}.");
 

@@ -34,8 +34,7 @@ public sealed class AdjustPointsValidator : AbstractValidator<AdjustPoints>
     public AdjustPointsValidator()
     {
         RuleFor(x => x.Points).NotEqual(0).InclusiveBetween(-MaxAdjustment, MaxAdjustment);
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(500).Must(r => r is null || r.Trim().Length >= 5)
-            .WithMessage("Reason must say why (at least 5 characters).");
+        RuleFor(x => x.Reason).ValidReason();
         RuleFor(x => x.TicketReference).NotEmpty().MaximumLength(60);
     }
 }

@@ -20,8 +20,7 @@ public sealed record ResendInvitationEmail([property: MultiLineText] string Reas
 public sealed class ResendInvitationEmailValidator : AbstractValidator<ResendInvitationEmail>
 {
     public ResendInvitationEmailValidator() =>
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(500).Must(r => r is null || r.Trim().Length >= 5)
-            .WithMessage("Reason must say why (at least 5 characters).");
+        RuleFor(x => x.Reason).ValidReason();
 }
 
 /// <summary>What a resend is decided on besides the membership: the account's allocated points and the tier table in force.</summary>

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using CpsLedger.Api.Platform;
+using FluentValidation;
 using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Http;
@@ -27,6 +28,28 @@ public static class SupportReason
     public const int MaxReasonLength = 500;
     public const int MinReasonLength = 5;
     public const int MaxTicketLength = 60;
+
+    /// <summary>The longest reason printed for the buyer on a credit note (PDF, e-mail, e-invoice): the length its layout was tested with.</summary>
+    public const int MaxPrintedReasonLength = 300;
+
+    /// <summary>
+    /// The rule for every reason a person writes for the audit trail (finance, support, operations): required, at least
+    /// <see cref="MinReasonLength"/> characters once trimmed, at most <paramref name="maxLength"/> (<see cref="MaxPrintedReasonLength"/>
+    /// where it is printed on a document, <see cref="MaxReasonLength"/> elsewhere). One wording everywhere, naming both limits.
+    /// </summary>
+    public static IRuleBuilderOptions<T, string> ValidReason<T>(this IRuleBuilderInitial<T, string> rule, int maxLength = MaxReasonLength) =>
+        // Length first, so the OpenAPI document states both limits (minLength, maxLength); the trim is what the events store.
+        rule.Cascade(CascadeMode.Stop)
+            .Length(MinReasonLength, maxLength).WithMessage(ReasonMessage(maxLength))
+            .Must(reason => IsValidReason(reason, maxLength)).WithMessage(ReasonMessage(maxLength));
+
+    /// <summary>What <see cref="ValidReason{T}"/> checks, for a reason that is not in a request body (a query's).</summary>
+    public static bool IsValidReason(string? reason, int maxLength = MaxReasonLength) =>
+        reason is not null && reason.Trim().Length >= MinReasonLength && reason.Length <= maxLength;
+
+    public static string ReasonMessage(int maxLength = MaxReasonLength) =>
+        $"Say why, in words an auditor understands later: at least {MinReasonLength} characters (besides spaces at either end), " +
+        $"at most {maxLength}.";
 
     public static void Record(IDocumentSession session, string reason, string? ticket = null)
     {

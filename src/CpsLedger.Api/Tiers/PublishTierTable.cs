@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using System.Globalization;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Support;
 using FluentValidation;
 using JasperFx.Events;
 using Marten;
@@ -33,7 +34,7 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
                                   "have a tier it can join.")
             .When(x => x.Tiers is not null && x.Tiers.Any(t => t is not null && t.Kind == TierKind.Standard));
         RuleFor(x => x.EnterpriseAbovePoints).GreaterThanOrEqualTo(0);
-        RuleFor(x => x.Reason).NotEmpty().MaximumLength(500);
+        RuleFor(x => x.Reason).ValidReason();
         RuleFor(x => x.Tiers).NotEmpty().WithMessage("Give at least one tier.")
             .Must(t => t.Select(x => x.Code).Distinct(StringComparer.Ordinal).Count() == t.Count).WithMessage("Tier codes must be unique.")
             .Must(t => t.Any(x => x.Kind == TierKind.Standard)).WithMessage("At least one standard tier is needed.")

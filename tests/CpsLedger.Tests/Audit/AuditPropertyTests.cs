@@ -260,7 +260,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                         goto case 0;
                     var invoice = walk.Pick(invoices);
                     var amount = walk.Chance(70) ? invoice.Outstanding : Math.Round(invoice.Outstanding / 2, 2);
-                    var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime).ToString("yyyy-MM-dd");
+                    var today = App.ValueDate();
                     var response = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", new
                     {
                         invoiceNumber = invoice.InvoiceNumber,

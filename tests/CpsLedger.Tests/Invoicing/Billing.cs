@@ -75,8 +75,15 @@ public static class Billing
 
     public static async Task<Invoice> SingleInvoice(this HttpClient client, Guid account) => Assert.Single(await client.Invoices(account));
 
-    public static object BankPayment(string invoiceNumber, decimal amount, string bankReference, string currency = "EUR") =>
-        new { invoiceNumber, amount, currency, valueDate = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd"), bankReference };
+    /// <summary>
+    /// Today on the service's clock, as a transfer's value date: the tests move that clock forward, so the real date would be
+    /// before the invoice it pays (or, after a year, before the renewal it pays).
+    /// </summary>
+    public static string ValueDate(this LedgerApp app) => DateOnly.FromDateTime(app.Clock.GetUtcNow().UtcDateTime).ToString("yyyy-MM-dd");
+
+    /// <summary>A transfer paying <paramref name="invoiceNumber"/>, credited today on the service's clock.</summary>
+    public static object BankPayment(this LedgerApp app, string invoiceNumber, decimal amount, string bankReference, string currency = "EUR") =>
+        new { invoiceNumber, amount, currency, valueDate = app.ValueDate(), bankReference };
 
     /// <summary>The cards presented for attempts not recorded (yet): what a charge finding its invoice settled asks the gateway about.</summary>
     public static async Task<IReadOnlyList<PresentedCharge>> PresentedCharges(this LedgerApp app)

@@ -136,7 +136,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
 
         // Paying by the structured reference: a mistyped one is refused by its check digits and records nothing.
         const string url = "/api/payments/bank-transfers";
-        var today = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd");
+        var today = App.ValueDate();
         var mistyped = reference[..^2] + reference[^1] + reference[^2];
         var refused = await Finance.PostJson(url, new
         {
@@ -237,7 +237,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var member = App.Member(account);
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
         foreach (var (amount, reference) in new[] { (248m, "SEPA-1"), (50m, "SEPA-2") })
-            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, amount, reference))
+            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(App, number, amount, reference))
                 .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         // Read as served (the JSON, not the record, which would work out its derived amounts again).
         var paid = await member.GetAsync($"/api/accounts/{account}/invoices/{number}").ReadAs<System.Text.Json.JsonElement>();
@@ -266,7 +266,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var member = App.Member(account);
         var invoice = await member.SingleInvoice(account);
         var number = invoice.InvoiceNumber;
-        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, 100m, "SEPA-1"))
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(App, number, 100m, "SEPA-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
 
         // Tracked until the e-mails the cancellation sets off have been written.
@@ -371,7 +371,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, new { reason = "x" })).StatusCode);
         var noReason = await Finance.PostJson(url, new { reason = " " }).ReadProblem(HttpStatusCode.BadRequest);
         Assert.True(noReason.Errors.ContainsKey("reason"));
-        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/cancellation", new { reason = "x" }))
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/cancellation", new { reason = "Issued in error" }))
             .ShouldBeProblem(HttpStatusCode.NotFound);
 
         // Tracked until the reinstatement e-mail the cancellation sets off has been written.
@@ -388,7 +388,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((MembershipStatus.Active, 0m), (summary.MembershipStatus, summary.AmountOwed));
         var invoice = await member.SingleInvoice(account);
         Assert.Equal((InvoiceStatus.Cancelled, 0m, creditNote), (invoice.Status, invoice.Outstanding, invoice.CreditNote?.CreditNoteNumber));
-        await (await Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(number, 248m, "LATE"))).ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(App, number, 248m, "LATE"))).ShouldBeProblem(HttpStatusCode.Conflict);
         var reinstatedMail = Assert.Single(Emails(), e => e.Subject?.EndsWith("is active again") == true);
         Assert.Contains($"credit note {creditNote}", reinstatedMail.TextBody);
 
@@ -441,7 +441,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var incomplete = await Finance.PutJson("/api/vat-rates", new { rates = rates.Where(r => r.Country != "MT"), reason = "MT left out" })
             .ReadProblem(HttpStatusCode.BadRequest);
         Assert.Contains("missing: MT", incomplete.Errors["rates"][0]);
-        await (await Finance.PutJson("/api/vat-rates", new { rates = rates.Append(new VatRateEntry("XX", 0.1m, new DateOnly(2024, 1, 1))), reason = "x" }))
+        await (await Finance.PutJson("/api/vat-rates", new { rates = rates.Append(new VatRateEntry("XX", 0.1m, new DateOnly(2024, 1, 1))), reason = "XX added" }))
             .ShouldBeProblem(HttpStatusCode.BadRequest);
 
         // Estonia at 25 % from yesterday.

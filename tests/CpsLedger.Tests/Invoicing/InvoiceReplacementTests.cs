@@ -69,7 +69,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(role).PostJson(url, new { reason = "x" })).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await member.PostJson(url, new { reason = "mine" })).StatusCode);
         Assert.True((await Finance.PostJson(url, new { reason = " " }).ReadProblem(HttpStatusCode.BadRequest)).Errors.ContainsKey("reason"));
-        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/replacement", new { reason = "x" }))
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/INV-1999-000001/replacement", new { reason = "Reissued" }))
             .ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.Equal(1, await Count("invoice_issued"));
 
@@ -122,7 +122,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         var again = await Finance.PostJson(url, new { reason = "again" }).ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Invoice already replaced", again.Title);
         Assert.Contains(newNumber, again.Detail);
-        await (await Finance.PostJson($"/api/accounts/{account}/invoices/{newNumber}/replacement", new { reason = "x" }))
+        await (await Finance.PostJson($"/api/accounts/{account}/invoices/{newNumber}/replacement", new { reason = "Reissued" }))
             .ShouldBeProblem(HttpStatusCode.Conflict);
         Assert.Equal(2, await Count("invoice_issued"));
 
@@ -154,7 +154,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         var replacement = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{number}/replacement",
             new { reason = "Reissued" }).ReadAs<InvoiceReplacement>(HttpStatusCode.Created));
 
-        var refused = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 248m, "OLD-REF"))
+        var refused = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(number, 248m, "OLD-REF"))
             .ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Invoice cancelled", refused.Title);
         Assert.Contains($"cancelled by credit note {creditNote} and replaced by invoice {replacement.InvoiceNumber}", refused.Detail);
@@ -164,7 +164,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         // A cancelled invoice nothing replaced (yet): refund, as before.
         await (await Finance.PostJson($"/api/accounts/{account}/invoices/{replacement.InvoiceNumber}/cancellation", new { reason = "Duplicate" }))
             .ShouldBe(HttpStatusCode.Created);
-        var plain = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(replacement.InvoiceNumber, 248m, "OLD-REF-2"))
+        var plain = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(replacement.InvoiceNumber, 248m, "OLD-REF-2"))
             .ReadProblem(HttpStatusCode.Conflict);
         Assert.EndsWith("nothing is owed on it. Refund the transfer.", plain.Detail);
     }

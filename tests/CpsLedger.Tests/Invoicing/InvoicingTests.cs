@@ -83,13 +83,13 @@ public sealed class InvoicingTests : LedgerTest
             reference = $"CPS membership {number.ToLowerInvariant()} Valgus",
             amount = 100.00m,
             currency = "EUR",
-            valueDate = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+            valueDate = App.ValueDate(),
             bankReference = "BANK-1",
         }).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
         Assert.Equal((PaymentKind.Partial, 146.44m, InvoiceStatus.Open), (partial.Kind, partial.Outstanding, partial.InvoiceStatus));
         Assert.Equal(146.44m, (await member.Summary(account)).AmountOwed);
 
-        var over = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 150m, "BANK-2"))
+        var over = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(number, 150m, "BANK-2"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
         Assert.Equal((PaymentKind.Overpayment, 0m, 3.56m, InvoiceStatus.Paid), (over.Kind, over.Outstanding, over.Overpaid, over.InvoiceStatus));
 
@@ -135,12 +135,12 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Contains($"Reference: {reference} (or quote {number})", suspendedMail.TextBody);
         Assert.Contains("248.00 EUR is still open", suspendedMail.TextBody);
 
-        var partial = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 48m, "LATE-1"))
+        var partial = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(number, 48m, "LATE-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
         Assert.False(partial.MembershipReinstated);
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         // Tracked until the reinstatement e-mail the payment sets off has been written.
-        var rest = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(number, 200m, "LATE-2"))
+        var rest = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(number, 200m, "LATE-2"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         Assert.True(rest.MembershipReinstated);
         var summary = await member.Summary(account);
@@ -184,7 +184,7 @@ public sealed class InvoicingTests : LedgerTest
         var (account, member, first, second) = await SuspendedWithTwoInvoicesOverdue();
         var support = App.ClientAs(LedgerRoles.Support);
 
-        var paid = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
+        var paid = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         Assert.False(paid.MembershipReinstated);
         var summary = await member.Summary(account);
@@ -197,7 +197,7 @@ public sealed class InvoicingTests : LedgerTest
             Assert.Single(Emails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").TextBody);
 
         // Paying that one too reinstates.
-        var rest = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
+        var rest = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         Assert.True(rest.MembershipReinstated);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
@@ -242,7 +242,7 @@ public sealed class InvoicingTests : LedgerTest
         string how;
         if (settledBy == "paid")
         {
-            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
+            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
                 .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
             how = "was paid";
         }
@@ -253,7 +253,7 @@ public sealed class InvoicingTests : LedgerTest
             how = $"was cancelled by credit note {cancelled.CreditNoteNumber}";
         }
 
-        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
 
         // Suspended, moved, reinstated: the second suspension is not read as a second one with no reinstatement between.
@@ -289,14 +289,14 @@ public sealed class InvoicingTests : LedgerTest
         await App.FastForward(IssueDelay);
         var invoice = await member.SingleInvoice(account);
         moments.Add((await LastSequence(), MembershipStatus.Active, 248.00m));
-        await (await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, 48m, "PART-1"))).ShouldBe(HttpStatusCode.Created);
+        await (await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, 48m, "PART-1"))).ShouldBe(HttpStatusCode.Created);
         moments.Add((await LastSequence(), MembershipStatus.Active, 200.00m));
         await App.FastForward(TimeSpan.FromDays(31));
         await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         var suspendedAt = await LastSequence();
         moments.Add((suspendedAt, MembershipStatus.Suspended, 200.00m));
-        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, 200m, "REST-1")));
+        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, 200m, "REST-1")));
         moments.Add((await LastSequence(), MembershipStatus.Active, 0m));
         // The transfer committed the reinstatement (written first), the payment and the invoice paid together: asked at the
         // reinstatement, time travel shows all of it, never a membership reinstated with the invoice still owed.
@@ -429,7 +429,7 @@ public sealed class InvoicingTests : LedgerTest
         var (id, request) = LockWaiter.NewRequest();
         OverdueTestSeam.BeforeSuspensionCommits = async session =>
         {
-            paying = Finance.Correlated(id).PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
+            paying = Finance.Correlated(id).PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
                 .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
             await App.UntilDoneOrWaitingForLockOf(paying, session.Connection!.ProcessID, request);
         };
@@ -559,7 +559,7 @@ public sealed class InvoicingTests : LedgerTest
         var member = App.Member(account);
         await App.FastForward(IssueDelay);
         var invoice = await member.SingleInvoice(account);
-        var transfer = await Finance.PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"))
+        var transfer = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
         Assert.Equal(InvoiceStatus.Paid, transfer.InvoiceStatus);
 
@@ -826,19 +826,19 @@ public sealed class InvoicingTests : LedgerTest
         var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
         const string url = "/api/payments/bank-transfers";
 
-        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().PostJson(url, Billing.BankPayment(number, 1m, "X"))).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).PostJson(url, Billing.BankPayment(number, 1m, "X"))).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, Billing.BankPayment(number, 1m, "X"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().PostJson(url, App.BankPayment(number, 1m, "X"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(account).PostJson(url, App.BankPayment(number, 1m, "X"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, App.BankPayment(number, 1m, "X"))).StatusCode);
 
         var invalid = await Finance.PostJson(url, new { amount = 0m, currency = "eur", valueDate = "2999-01-01", bankReference = "" })
             .ReadProblem(HttpStatusCode.BadRequest);
         foreach (var field in new[] { "reference", "amount", "currency", "valueDate", "bankReference" })
             Assert.True(invalid.Errors.ContainsKey(field), field);
-        await (await Finance.PostJson(url, Billing.BankPayment(number, 1.001m, "X"))).ShouldBeProblem(HttpStatusCode.BadRequest);
-        var currency = await Finance.PostJson(url, Billing.BankPayment(number, 10m, "X", currency: "USD")).ReadProblem(HttpStatusCode.BadRequest);
+        await (await Finance.PostJson(url, App.BankPayment(number, 1.001m, "X"))).ShouldBeProblem(HttpStatusCode.BadRequest);
+        var currency = await Finance.PostJson(url, App.BankPayment(number, 10m, "X", currency: "USD")).ReadProblem(HttpStatusCode.BadRequest);
         Assert.Contains("is in EUR", currency.Errors["currency"][0]);
 
-        var unknown = await Finance.PostJson(url, Billing.BankPayment(number[..9] + "000999", 10m, "X")).ReadProblem(HttpStatusCode.NotFound);
+        var unknown = await Finance.PostJson(url, App.BankPayment(number[..9] + "000999", 10m, "X")).ReadProblem(HttpStatusCode.NotFound);
         Assert.Contains("Nothing was recorded", unknown.Detail);
         await (await Finance.PostJson(url, new
         {
@@ -850,10 +850,49 @@ public sealed class InvoicingTests : LedgerTest
         })).ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.Equal(0, await Count("payment_received"));
 
-        await (await Finance.PostJson(url, Billing.BankPayment(number, 10m, "DUP"))).ShouldBe(HttpStatusCode.Created);
-        var duplicate = await Finance.PostJson(url, Billing.BankPayment(number, 10m, "DUP")).ReadProblem(HttpStatusCode.Conflict);
+        await (await Finance.PostJson(url, App.BankPayment(number, 10m, "DUP"))).ShouldBe(HttpStatusCode.Created);
+        var duplicate = await Finance.PostJson(url, App.BankPayment(number, 10m, "DUP")).ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Payment already recorded", duplicate.Title);
         Assert.Equal(1, await Count("payment_received"));
+    }
+
+    [Fact]
+    public async Task A_transfer_credited_before_the_invoice_s_issue_date_is_refused_naming_the_earliest_value_date()
+    {
+        // A transfer quoting the invoice's reference cannot predate the invoice: a value date before the issue date printed on it is
+        // a typing error, refused (nothing recorded) with the earliest date allowed, never stored as received before it was owed.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(IssueDelay);
+        var invoice = await App.Member(account).SingleInvoice(account);
+        await App.FastForward(TimeSpan.FromDays(3));
+        const string url = "/api/payments/bank-transfers";
+        var issuedOn = invoice.IssuedOn.ToString("yyyy-MM-dd");
+
+        var early = await Finance.PostJson(url, new
+        {
+            invoiceNumber = invoice.InvoiceNumber,
+            amount = 10m,
+            currency = "EUR",
+            valueDate = invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd"),
+            bankReference = "EARLY-1",
+        }).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains(issuedOn, Assert.Single(early.Errors["valueDate"]));
+        Assert.Equal(["valueDate"], early.Errors.Keys);
+        Assert.Equal(0, await Count("payment_received"));
+
+        // Credited on the day the invoice was issued, or later (today on the service's clock): recorded.
+        var onTheDay = await Finance.PostJson(url, new
+        {
+            invoiceNumber = invoice.InvoiceNumber,
+            amount = 10m,
+            currency = "EUR",
+            valueDate = issuedOn,
+            bankReference = "ON-THE-DAY",
+        }).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal(PaymentKind.Partial, onTheDay.Kind);
+        await (await Finance.PostJson(url, App.BankPayment(invoice.InvoiceNumber, 10m, "TODAY"))).ShouldBe(HttpStatusCode.Created);
+        Assert.Equal(2, await Count("payment_received"));
     }
 
     [Fact]

@@ -162,7 +162,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         {
             OverdueTestSeam.BeforeOverdueCommits = null;
             recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
-                Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+                App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
             await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(recording, connection.ProcessID, request) : recording);
         };
         try
@@ -512,7 +512,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // lock before it reads the invoice, and gives that answer the first time.
         var (id, request) = LockWaiter.NewRequest();
         var recording = await WhileTheTermIsCancelled(account, invoice, request, () =>
-            Finance.Correlated(id).PostJson("/api/payments/bank-transfers", Billing.BankPayment(invoice.InvoiceNumber, amount, "LHV-1")));
+            Finance.Correlated(id).PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, amount, "LHV-1")));
 
         var problem = await recording.ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Invoice cancelled", problem.Title);
@@ -620,7 +620,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         {
             ChargeCardTestSeam.BeforeGatewayCalled = null;
             recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
-                Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+                App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
             await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
         };
         try
@@ -701,7 +701,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         {
             ChargeCardTestSeam.BeforeGatewayCalled = null;
             recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
-                Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
+                App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
             await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
             throw new InvalidOperationException("Test: the charge ends before the card is presented.");
         };

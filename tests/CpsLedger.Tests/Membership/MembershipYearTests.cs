@@ -70,7 +70,7 @@ public sealed class MembershipYearTests : LedgerTest
 
     private Task PayInFull(Invoice invoice, string bankReference) =>
         App.Tracked(async () => await (await Finance.PostJson("/api/payments/bank-transfers",
-            Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference))).ShouldBe(HttpStatusCode.Created));
+            App.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference))).ShouldBe(HttpStatusCode.Created));
 
     [Fact]
     public async Task A_card_membership_is_offered_its_renewal_30_days_ahead_and_renews_at_term_end_with_its_number_and_a_new_invoice()

@@ -452,7 +452,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
             .ShouldBe(HttpStatusCode.OK);
 
         await (await Support.SendAsync(Unlink(account, "wrong@old.example", null))).ShouldBeProblem(HttpStatusCode.BadRequest);
-        await (await Support.SendAsync(Unlink(account, "nobody@old.example", "x"))).ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await Support.SendAsync(Unlink(account, "nobody@old.example", "not theirs"))).ShouldBeProblem(HttpStatusCode.NotFound);
         await (await App.Member(account).SendAsync(Unlink(account, "wrong@old.example", "x"))).ShouldBe(HttpStatusCode.Forbidden);
         var unlinked = await Support.SendAsync(Unlink(account, "wrong@old.example", "linked to the wrong account")).ReadAs<OldCpsEmails>();
         Assert.Equal([LegacyFiles.Kadri], unlinked.Emails);

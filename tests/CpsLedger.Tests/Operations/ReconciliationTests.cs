@@ -191,7 +191,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         // one is owed its suspension e-mail, the paid one only its reinstatement's (its suspension is settled).
         await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
         Assert.Equal(MembershipStatus.Suspended, (await App.Member(paying).Summary(paying)).MembershipStatus);
-        await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers", Billing.BankPayment(paid, 248m, "LATE"))
+        await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers", App.BankPayment(paid, 248m, "LATE"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         await Execute("delete from {schema}.email_deliveries where message_id like 'membership-%'");
         App.Clock.Advance(TimeSpan.FromHours(1));
@@ -340,7 +340,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         await App.FastForward(IssueDelay);
         var invoice = await member.SingleInvoice(account);
         await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            Billing.BankPayment(invoice.InvoiceNumber, 248m, "IN-FULL")).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+            App.BankPayment(invoice.InvoiceNumber, 248m, "IN-FULL")).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
         Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
 
         // What the membership's lock is there to prevent (a settlement and a suspension deciding on the same old state): the

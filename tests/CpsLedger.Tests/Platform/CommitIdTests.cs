@@ -23,7 +23,7 @@ public sealed class CommitIdTests(LedgerApp app) : LedgerTest(app)
         await App.FastForward(IssueDelay);
         var invoice = await App.ClientAs(LedgerRoles.Member, account).SingleInvoice(account);
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            Billing.BankPayment(invoice.InvoiceNumber, invoice.Total, "COMMIT-1"))).ShouldBe(HttpStatusCode.Created));
+            App.BankPayment(invoice.InvoiceNumber, invoice.Total, "COMMIT-1"))).ShouldBe(HttpStatusCode.Created));
         // The catalogue import (new models started, a listed one changed) and the legacy imports: new old accounts copied in
         // bulk, an old account imported before appended to, over HTTP and on the command line's path.
         await App.Import();

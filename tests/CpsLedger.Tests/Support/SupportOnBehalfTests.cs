@@ -113,7 +113,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
         await App.FastForward(IssueDelay);
         var first = await member.SingleInvoice(account);
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            Billing.BankPayment(first.InvoiceNumber, first.Total, "B-1"))).ShouldBe(HttpStatusCode.Created));
+            App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))).ShouldBe(HttpStatusCode.Created));
         await App.FastForward(RenewalDecision.EndAt(term) - TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
         var renewalInvoice = (await member.Invoices(account)).Single(i => i.Kind == InvoiceKind.Renewal);
         var url = $"/api/accounts/{account}/membership/renewal";

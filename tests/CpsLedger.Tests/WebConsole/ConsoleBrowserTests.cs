@@ -186,7 +186,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
         var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            Invoicing.Billing.BankPayment(invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
         // Cancelled with 50.00 received on its invoice: credited in full, the 50.00 to be refunded.
         await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
             .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })

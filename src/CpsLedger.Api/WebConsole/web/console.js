@@ -796,7 +796,7 @@ async function supportView(id) {
           '(the member can also prove it with the code the ledger sends to that address).',
         fields: [
           { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
-          { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it.' },
+          { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it (at least 5 characters).' },
         ],
         describe: v => [
           ['Events', 'OldCpsEmailLinked, then OldCpsEmailVerified (by support link)'],
@@ -820,7 +820,7 @@ async function supportView(id) {
         id: 'resend',
         title: 'Resend the invitation e-mail',
         intro: `Sends the standing invitation to join CPS again, to ${account.contactEmail}.`,
-        fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'E.g. the member says the first e-mail never arrived (ticket CPS-SUP-77).' }],
+        fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'E.g. the member says the first e-mail never arrived (ticket CPS-SUP-77); at least 5 characters.' }],
         disabledReason: membership.invitation ? null : 'This account has no standing invitation, so there is nothing to resend.',
         describe: v => [
           ['Event', 'InvitationEmailResent, then the e-mail is sent'],
