@@ -424,6 +424,32 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_preview_keeps_its_long_words_inside_its_box_on_a_laptop_screen()
+    {
+        var account = await App.OpenAccount("studio@example.ee");
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        // Three actions side by side leave each preview narrow: an event name or an e-mail, which has no place to break, once
+        // ran over the preview's border into the next column.
+        var link = Page.GetByTestId("link-email");
+        await link.GetByLabel("Old CPS e-mail").FillAsync("kadri.tamm@old.example");
+        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-77: owner confirmed by the old invoice");
+        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        await Expect(preview).ToContainTextAsync("OldCpsEmailVerified");
+
+        var box = (await preview.BoundingBoxAsync())!;
+        foreach (var value in await preview.Locator("dd").AllAsync())
+        {
+            var line = (await value.BoundingBoxAsync())!;
+            Assert.True(line.X + line.Width <= box.X + box.Width,
+                $"\"{await value.TextContentAsync()}\" ends at {line.X + line.Width:0}px, past the preview's edge at {box.X + box.Width:0}px");
+        }
+        Assert.True(await preview.EvaluateAsync<bool>("e => e.scrollWidth <= e.clientWidth"), "The preview scrolls sideways");
+    }
+
+    [Fact]
     public async Task Linking_an_email_the_account_has_already_proved_says_that_nothing_was_written()
     {
         var account = await App.OpenAccount("studio@example.ee", [LegacyFiles.Kadri]);
