@@ -119,6 +119,33 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Before_the_offer_the_renewal_is_said_on_the_points_as_they_stand()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
+        var joined = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        async Task Adjust(int points) => await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points, reason = "Registration counted twice", ticketReference = "CPS-SUP-1" })).ShouldBe(System.Net.HttpStatusCode.Created);
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        // 600 points: the offer would pre-select Silver, not the Gold the account holds now.
+        await Adjust(-400);
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var renewal = Page.GetByTestId("membership-year").GetByTestId("renewal");
+        await Expect(renewal).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Silver; offer on");
+
+        // 400 points: no tier, which the page says instead of "as undefined".
+        await Adjust(-200);
+        await Page.ReloadAsync();
+        await Expect(renewal).ToContainTextAsync($"No tier eligible on the points now: ends {joined.EndsOn:yyyy-MM-dd} unless points return by the offer on");
+        await Expect(renewal).Not.ToContainTextAsync("undefined");
+    }
+
+    [Fact]
     public async Task Cards_keep_dates_whole_count_one_product_in_the_singular_and_times_are_typed_as_iso()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);

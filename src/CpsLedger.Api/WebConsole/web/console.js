@@ -375,6 +375,7 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
   const renewal = !outlook ? null
     : outlook.renewal === 'stopped' ? `Renewal stopped: ends ${day(outlook.endsOn)}`
     : outlook.renewal === 'nothing_eligible' ? `No tier eligible at the offer: ends ${day(outlook.endsOn)} unless points return`
+    : !outlook.renewalTier ? `No tier eligible on the points now: ends ${day(outlook.endsOn)} unless points return by the offer on ${day(outlook.renewalOfferOn)}`
     : `Renews after ${day(outlook.endsOn)} as ${outlook.renewalTierName}` +
       (outlook.renewal === 'not_offered_yet' ? `; offer on ${day(outlook.renewalOfferOn)}` : ` (${words(outlook.renewal)})`);
   return h('section', { 'aria-labelledby': `membership-year-heading${idSuffix}`, 'data-testid': 'membership-year' },
