@@ -182,7 +182,8 @@ public enum RenewalStatus
 /// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the
 /// tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
 /// </summary>
-/// <param name="RenewalTier">The tier it renews with (offered, chosen, or the current one before the offer); null when it does not renew.</param>
+/// <param name="RenewalTier">The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the
+/// points as they stand (<see cref="RenewalDecision.Preselect"/>). Null when it does not renew, or before the offer no tier is in reach.</param>
 /// <param name="UpgradableTo">Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.</param>
 public sealed record MembershipOutlook(
     string MembershipNumber,
@@ -211,17 +212,21 @@ public sealed record MembershipOutlook(
             { OfferedAt: not null } => RenewalStatus.Offered,
             _ => RenewalStatus.NotOfferedYet,
         };
-        var next = status switch
+        (string Code, string Name)? next = status switch
         {
             RenewalStatus.Stopped or RenewalStatus.NothingEligible => null,
-            _ => renewal?.Proposed ?? term,
+            // Before the offer: the tier the offer would pre-select on the points as they stand (a tier now out of reach is not it), none
+            // when no tier is in reach.
+            _ when renewal?.OfferedAt is null && eligibility is not null =>
+                RenewalDecision.Preselect(eligibility, renewal?.Proposed?.TierCode, term) is { } tier ? (tier.Code, tier.Name) : null,
+            _ => renewal?.Proposed is { } proposed ? (proposed.TierCode, proposed.TierName) : (term.TierCode, term.TierName),
         };
         var upgradable = eligibility is null
             ? []
             : eligibility.Standard.Concat(eligibility.Enterprise)
                 .Where(t => t.Eligible && t.Currency == term.Currency && t.AnnualFee > term.AnnualFee).Select(t => t.Code).ToList();
         return new MembershipOutlook(term.MembershipNumber, term.TierCode, term.TierName, term.PaymentMethod, term.StartsOn, term.EndsOn, status,
-            DateOnly.FromDateTime(RenewalDecision.OfferAt(term, options).UtcDateTime), next?.TierCode, next?.TierName, upgradable, membership.TierHistory);
+            DateOnly.FromDateTime(RenewalDecision.OfferAt(term, options).UtcDateTime), next?.Code, next?.Name, upgradable, membership.TierHistory);
     }
 }
 

@@ -713,6 +713,35 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task Before_the_offer_the_renewal_shown_is_the_tier_the_offer_would_pre_select_on_the_points_as_they_stand()
+    {
+        // A Gold member whose points fell to 600 was told "renews as Gold" (200 EUR) until the offer, which then pre-selected Silver
+        // (a QA pass, 2026-12-04): before the offer the outlook now applies the offer's rule (RenewalDecision.Preselect) to the points now.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        Task Adjust(int points) => App.Tracked(async () => await (await Support.PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points, reason = "Registration counted twice", ticketReference = "CPS-SUP-1" })).ShouldBe(HttpStatusCode.Created));
+        async Task<MembershipOutlook> Outlook() =>
+            (await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>()).Membership!;
+
+        await Adjust(-400); // 600 points: Silver only
+        var outlook = await Outlook();
+        Assert.Equal(("gold", RenewalStatus.NotOfferedYet, "silver", "Silver"), (outlook.Tier, outlook.Renewal, outlook.RenewalTier, outlook.RenewalTierName));
+        var explained = (await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>()).Membership!;
+        Assert.Equal("silver", explained.RenewalTier);
+
+        await Adjust(-200); // 400 points: no tier
+        Assert.Equal((RenewalStatus.NotOfferedYet, null, null), ((await Outlook()).Renewal, (await Outlook()).RenewalTier, (await Outlook()).RenewalTierName));
+
+        await Adjust(200); // 600 again: the offer pre-selects the tier the outlook named
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        Assert.Equal("silver", (await Membership(account)).Renewal!.Proposed!.TierCode);
+        Assert.Equal((RenewalStatus.Offered, "silver"), ((await Outlook()).Renewal, (await Outlook()).RenewalTier));
+    }
+
+    [Fact]
     public async Task Eligible_tiers_the_explanation_and_time_travel_show_the_term_its_renewal_and_the_tier_history()
     {
         await Billing.ListThousandPointModel(App.Store);

@@ -119,6 +119,33 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Before_the_offer_the_renewal_is_said_on_the_points_as_they_stand()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
+        var joined = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        async Task Adjust(int points) => await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points, reason = "Registration counted twice", ticketReference = "CPS-SUP-1" })).ShouldBe(System.Net.HttpStatusCode.Created);
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        // 600 points: the offer would pre-select Silver, not the Gold the account holds now.
+        await Adjust(-400);
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var renewal = Page.GetByTestId("membership-year").GetByTestId("renewal");
+        await Expect(renewal).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Silver; offer on");
+
+        // 400 points: no tier, which the page says instead of "as undefined".
+        await Adjust(-200);
+        await Page.ReloadAsync();
+        await Expect(renewal).ToContainTextAsync($"No tier eligible on the points now: ends {joined.EndsOn:yyyy-MM-dd} unless points return by the offer on");
+        await Expect(renewal).Not.ToContainTextAsync("undefined");
+    }
+
+    [Fact]
     public async Task Cards_keep_dates_whole_count_one_product_in_the_singular_and_times_are_typed_as_iso()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
@@ -395,8 +422,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
         await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
+        // The preview shows the e-mail as the ledger records it (trimmed, lower case), not as it was typed.
+        await Expect(preview).ToContainTextAsync("kadri.tamm@old.example");
+        await Expect(preview).Not.ToContainTextAsync("Kadri.Tamm");
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
-        await Expect(Page.GetByText("Written: Kadri.Tamm@old.example linked to this account and verified.").First).ToBeVisibleAsync();
+        await Expect(Page.GetByText("Written: kadri.tamm@old.example linked to this account and verified.", new() { Exact = true }).First).ToBeVisibleAsync();
 
         var resend = Page.GetByTestId("resend");
         await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
@@ -421,6 +451,32 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_preview_keeps_its_long_words_inside_its_box_on_a_laptop_screen()
+    {
+        var account = await App.OpenAccount("studio@example.ee");
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        // Three actions side by side leave each preview narrow: an event name or an e-mail, which has no place to break, once
+        // ran over the preview's border into the next column.
+        var link = Page.GetByTestId("link-email");
+        await link.GetByLabel("Old CPS e-mail").FillAsync("kadri.tamm@old.example");
+        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-77: owner confirmed by the old invoice");
+        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        await Expect(preview).ToContainTextAsync("OldCpsEmailVerified");
+
+        var box = (await preview.BoundingBoxAsync())!;
+        foreach (var value in await preview.Locator("dd").AllAsync())
+        {
+            var line = (await value.BoundingBoxAsync())!;
+            Assert.True(line.X + line.Width <= box.X + box.Width,
+                $"\"{await value.TextContentAsync()}\" ends at {line.X + line.Width:0}px, past the preview's edge at {box.X + box.Width:0}px");
+        }
+        Assert.True(await preview.EvaluateAsync<bool>("e => e.scrollWidth <= e.clientWidth"), "The preview scrolls sideways");
+    }
+
+    [Fact]
     public async Task Linking_an_email_the_account_has_already_proved_says_that_nothing_was_written()
     {
         var account = await App.OpenAccount("studio@example.ee", [LegacyFiles.Kadri]);
@@ -436,7 +492,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
 
         // The ledger records nothing for an e-mail the account has proved already: the console does not claim a link and a reason.
-        await Expect(Page.GetByText("Nothing written: Kadri.Tamm@old.example was already verified on this account (by the code sent to it).")
+        await Expect(Page.GetByText("Nothing written: kadri.tamm@old.example was already verified on this account (by the code sent to it).",
+            new() { Exact = true })
             .First).ToBeVisibleAsync();
         await Expect(Page.GetByText("linked to this account and verified")).ToHaveCountAsync(0);
         await using var session = App.Store.QuerySession();

@@ -375,6 +375,7 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
   const renewal = !outlook ? null
     : outlook.renewal === 'stopped' ? `Renewal stopped: ends ${day(outlook.endsOn)}`
     : outlook.renewal === 'nothing_eligible' ? `No tier eligible at the offer: ends ${day(outlook.endsOn)} unless points return`
+    : !outlook.renewalTier ? `No tier eligible on the points now: ends ${day(outlook.endsOn)} unless points return by the offer on ${day(outlook.renewalOfferOn)}`
     : `Renews after ${day(outlook.endsOn)} as ${outlook.renewalTierName}` +
       (outlook.renewal === 'not_offered_yet' ? `; offer on ${day(outlook.renewalOfferOn)}` : ` (${words(outlook.renewal)})`);
   return h('section', { 'aria-labelledby': `membership-year-heading${idSuffix}`, 'data-testid': 'membership-year' },
@@ -737,6 +738,9 @@ function supportAction({ id, title, intro, fields, describe, send, disabledReaso
     h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), form, preview, error);
 }
 
+// An old CPS e-mail as the ledger compares and stores it.
+const recordedEmail = email => email.trim().toLowerCase();
+
 // How an account proved an old CPS e-mail, as the migration status names it.
 const provedBy = {
   code: 'by the code sent to it',
@@ -798,22 +802,23 @@ async function supportView(id) {
           { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
           { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it (at least 5 characters).' },
         ],
+        // The e-mail as the ledger records it (trimmed, lower case), so the preview and the answer show what is written.
         describe: v => [
           ['Events', 'OldCpsEmailLinked, then OldCpsEmailVerified (by support link)'],
           ['On', h('span', {}, 'the account stream ', stream)],
-          ['E-mail', v.email],
+          ['E-mail', recordedEmail(v.email)],
           ['Reason', v.reason],
         ],
         send: async (v, key) => {
           // Linking an e-mail the account has already proved writes nothing (the API answers 200 all the same): say so, instead of
           // telling support that a link and its reason are on record when the history has neither.
-          const email = v.email.trim().toLowerCase();
+          const email = recordedEmail(v.email);
           const standing = (await api(`/api/accounts/${id}/migration`)).oldEmailVerifications.find(e => e.email === email);
           if (standing?.state === 'verified') {
-            return `Nothing written: ${v.email} was already verified on this account (${provedBy[standing.verifiedBy] ?? standing.verifiedBy}).`;
+            return `Nothing written: ${email} was already verified on this account (${provedBy[standing.verifiedBy] ?? standing.verifiedBy}).`;
           }
           await api(`/api/accounts/${id}/old-cps-emails`, { method: 'POST', body: v, idempotencyKey: key });
-          return `Written: ${v.email} linked to this account and verified.`;
+          return `Written: ${email} linked to this account and verified.`;
         },
       }),
       supportAction({
