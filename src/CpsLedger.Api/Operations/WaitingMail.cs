@@ -27,8 +27,7 @@ public static class WaitingMailEndpoint
     /// <summary>The messages whose handlers send an e-mail (they take a <see cref="MailDelivery"/>), as Wolverine names them.</summary>
     public static readonly IReadOnlySet<string> MailMessageTypes = typeof(MailDelivery).Assembly.GetTypes()
         .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
-        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..] parameters
-                    && parameters.Any(p => p.ParameterType == typeof(MailDelivery)))
+        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..] && MailEnvelope.SendsEmail(m))
         .Select(m => m.GetParameters()[0].ParameterType.ToMessageTypeName())
         .ToHashSet();
 
