@@ -69,6 +69,48 @@ public sealed class WaitingMailTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_mail_send_now_command_makes_the_waiting_emails_due_as_the_endpoint_does_and_says_how_many()
+    {
+        using var smtp = new SmtpSink { Refusing = true };
+        var schema = $"cpsledger_sendnowcli_{Guid.NewGuid():N}"[..30];
+        await using var host = App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
+            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
+            b.UseSetting("Mail:SmtpSecurity", "None");
+        });
+        try
+        {
+            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
+            await InvitedAccount(App, host.CreateClient(), "sendnowcli@example.ee");
+            var scheduled = host.Services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
+            ScheduledMessageSummary? retry = null;
+            await Until(async () => (retry = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 100 }, CancellationToken.None))
+                .Messages.SingleOrDefault(m => m.Attempts > 0)) is not null, () => "the e-mail waiting for its retry", TimeSpan.FromSeconds(30));
+            // A later step of the back-off (15 min), so that only the command can bring it forward while the test runs.
+            await scheduled.RescheduleAsync(retry!.Id, DateTimeOffset.UtcNow.AddMinutes(15), CancellationToken.None);
+
+            smtp.Refusing = false;
+            var (exit, output) = await ServiceProcess.RunCommandAsync(App, schema, "mail-send-now");
+            Assert.True(exit == 0, output);
+            Assert.Contains("1 e-mail message(s) waiting for a retry made due now", output);
+            await Until(() => Task.FromResult(!smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(30));
+            await host.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+            Assert.Equal(1, Assert.Single(smtp.CopiesByMessageId()).Value);
+
+            (exit, output) = await ServiceProcess.RunCommandAsync(App, schema, "mail-send-now");
+            Assert.True(exit == 0, output);
+            Assert.Contains("0 e-mail message(s) waiting for a retry made due now", output);
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    [Fact]
     public void The_mail_messages_are_those_whose_handlers_send_an_email()
     {
         Assert.Contains("CpsLedger.Api.Invoicing.SendInvoiceEmail", WaitingMailEndpoint.MailMessageTypes);
