@@ -1,5 +1,6 @@
 using System.Reflection;
 using CpsLedger.Api.Platform;
+using JasperFx.CommandLine;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -27,8 +28,7 @@ public static class WaitingMailEndpoint
     /// <summary>The messages whose handlers send an e-mail (they take a <see cref="MailDelivery"/>), as Wolverine names them.</summary>
     public static readonly IReadOnlySet<string> MailMessageTypes = typeof(MailDelivery).Assembly.GetTypes()
         .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
-        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..] parameters
-                    && parameters.Any(p => p.ParameterType == typeof(MailDelivery)))
+        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..] && MailEnvelope.SendsEmail(m))
         .Select(m => m.GetParameters()[0].ParameterType.ToMessageTypeName())
         .ToHashSet();
 
@@ -37,9 +37,12 @@ public static class WaitingMailEndpoint
     [Tags("Operations")]
     [EndpointSummary("Send now the e-mails waiting for a retry (support): after a mail outage, instead of their back-off")]
     [ProducesResponseType<WaitingMailSent>(StatusCodes.Status200OK)]
-    public static async Task<WaitingMailSent> Post(IWolverineRuntime runtime, CancellationToken ct) =>
+    public static async Task<WaitingMailSent> Post(IWolverineRuntime runtime, CancellationToken ct) => new(await SendNowAsync(runtime, ct));
+
+    /// <summary>Makes every e-mail message waiting for a retry due now (the endpoint and <c>mail-send-now</c>); how many.</summary>
+    public static Task<int> SendNowAsync(IWolverineRuntime runtime, CancellationToken ct) =>
         // The machine's clock, not the service's TimeProvider: Wolverine's durability agent fires scheduled messages by it.
-        new(await SendNowAsync(runtime.Storage.ScheduledMessages, DateTimeOffset.UtcNow, ct));
+        SendNowAsync(runtime.Storage.ScheduledMessages, DateTimeOffset.UtcNow, ct);
 
     public static async Task<int> SendNowAsync(IScheduledMessages scheduled, DateTimeOffset now, CancellationToken ct)
     {
@@ -60,5 +63,21 @@ public static class WaitingMailEndpoint
         foreach (var id in waiting)
             await scheduled.RescheduleAsync(id, now, ct);
         return waiting.Count;
+    }
+}
+
+[Description("Sends now the e-mails waiting for a retry (after a mail outage), as POST /api/operations/mail/send-now does; " +
+             "the running service sends them", Name = "mail-send-now")]
+public sealed class WaitingMailCommand : JasperFxAsyncCommand<NetCoreInput>
+{
+    public override async Task<bool> Execute(NetCoreInput input)
+    {
+        // The output is this command's answer, for a person or a script.
+        var output = Console.Out;
+        using var host = input.BuildHost();
+        var rescheduled = await WaitingMailEndpoint.SendNowAsync(host.Services.GetRequiredService<IWolverineRuntime>(), CancellationToken.None);
+        await output.WriteLineAsync($"{rescheduled} e-mail message(s) waiting for a retry made due now: the running service sends them " +
+                                    "within its polling interval (Wolverine:ScheduledJobPollingTime, 2 s). Then watch the mail check in /health/ready.");
+        return true;
     }
 }

@@ -1,7 +1,14 @@
+using System.Reflection;
+using JasperFx;
+using JasperFx.CodeGeneration;
+using JasperFx.CodeGeneration.Frames;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.Extensions.Options;
 using MimeKit;
+using Wolverine.Configuration;
+using Wolverine.Runtime;
+using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Platform;
 
@@ -130,10 +137,11 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             // Claim the Message-Id: a new row, or a stale claim of a sender that never finished. Nothing comes back when it was
             // sent already or another sender holds a fresh claim.
             await using var claim = new Npgsql.NpgsqlCommand($"""
-                insert into {_table} as d (message_id, recipient, subject, claimed_at, claimed_by, attempts, first_tried_at)
-                values ($1, $2, $3, now(), $4, 1, now())
+                insert into {_table} as d (message_id, recipient, subject, claimed_at, claimed_by, attempts, first_tried_at, envelope_id)
+                values ($1, $2, $3, now(), $4, 1, now(), $6)
                 on conflict (message_id) do update set claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by,
-                    attempts = d.attempts + 1, first_tried_at = coalesce(d.first_tried_at, excluded.first_tried_at), failed_for_good = false
+                    attempts = d.attempts + 1, first_tried_at = coalesce(d.first_tried_at, excluded.first_tried_at), failed_for_good = false,
+                    envelope_id = coalesce(excluded.envelope_id, d.envelope_id)
                 where d.sent_at is null and d.claimed_at < now() - $5
                 returning attempts
                 """, connection)
@@ -142,6 +150,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
                 {
                     new() { Value = message.MessageId }, new() { Value = message.To.ToString() }, new() { Value = message.Subject ?? "" },
                     new() { Value = Environment.MachineName + "/" + Environment.ProcessId }, new() { Value = claimTimeout },
+                    new() { Value = MailEnvelope.Current is { } envelope ? envelope : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Uuid },
                 },
             };
             var claimed = await claim.ExecuteScalarAsync(ct);
@@ -245,6 +254,8 @@ public static class EmailDeliveries
 
     public const string UnsentIndex = "idx_email_deliveries_unsent";
 
+    public const string EnvelopeIndex = "idx_email_deliveries_envelope";
+
     public static string QualifiedName(Marten.IDocumentStore store) => $"{store.Options.DatabaseSchemaName}.{TableName}";
 
     public static void AddEmailDeliveries(this Marten.StoreOptions opts)
@@ -262,6 +273,10 @@ public static class EmailDeliveries
         table.AddColumn<bool>("failed_for_good").NotNull().DefaultValueByExpression("false");
         // The mail check reads only the e-mails not sent: a few rows, however many were ever sent.
         table.Indexes.Add(new Weasel.Postgresql.Tables.IndexDefinition(UnsentIndex) { Columns = ["first_tried_at"], Predicate = "sent_at is null" });
+        // The Wolverine message (envelope) that last tried it: the mail check tells a message that never reached the sender (no row
+        // names it) from one that did. Null on rows older than the column and on sends outside a message handler.
+        table.AddColumn("envelope_id", "uuid");
+        table.Indexes.Add(new Weasel.Postgresql.Tables.IndexDefinition(EnvelopeIndex) { Columns = ["envelope_id"] });
         opts.Storage.ExtendedSchemaObjects.Add(table);
     }
 }
@@ -321,7 +336,8 @@ public sealed class MailOutcomes(TimeProvider clock)
 
 /// <summary>
 /// Whether e-mails get out: how many wait (tried, not sent, not failed for good: those are dead letters, reported by their own check)
-/// and for how long, from the delivery records every node shares, and whether this node's latest attempts fail. Degraded, never
+/// and for how long, from the delivery records every node shares; how many e-mail messages are owed and were never tried (overdue in
+/// Wolverine's inbox, or dead letters, with no delivery record); and whether this node's latest attempts fail. Degraded, never
 /// Unhealthy: every node has the same mail server, so taking them out of a load balancer would only add an outage.
 /// </summary>
 public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes outcomes, TimeProvider clock, IOptions<MailOptions> options)
@@ -330,12 +346,14 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
     // An e-mail first tried longer ago than every retry takes is a dead letter by now, whatever its last failure was.
     private static readonly TimeSpan Horizon = ErrorPolicy.RetriedFor + TimeSpan.FromHours(1);
 
+    private static readonly string[] MailMessageTypes = [.. Operations.WaitingMailEndpoint.MailMessageTypes];
+
     public async Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
         Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var threshold = options.Value.DegradedAfter;
-        int waiting;
-        TimeSpan? oldest;
+        int waiting, notTried, notTriedDead;
+        TimeSpan? oldest, oldestNotTried;
         await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
             await connection.OpenAsync(cancellationToken);
@@ -348,10 +366,37 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
             {
                 Parameters = { new() { Value = Horizon } },
             };
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            waiting = reader.GetInt32(0);
-            oldest = reader.IsDBNull(1) ? null : TimeSpan.FromSeconds(reader.GetDouble(1));
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.ReadAsync(cancellationToken);
+                waiting = reader.GetInt32(0);
+                oldest = reader.IsDBNull(1) ? null : TimeSpan.FromSeconds(reader.GetDouble(1));
+            }
+
+            // E-mail messages owed and never tried (no delivery record names them): due longer ago than the threshold and still in
+            // the inbox (no node runs them), or dead letters (a handler failed before sending; never retried by itself). A few rows:
+            // the inbox's scheduled index, the dead letters, the records' envelope index.
+            var schema = store.Options.DatabaseSchemaName;
+            await using var owed = new Npgsql.NpgsqlCommand($"""
+                with owed as (
+                    select e.id, e.execution_time as since, false as dead from {schema}.wolverine_incoming_envelopes e
+                    where e.message_type = any($1) and e.status in ('Scheduled', 'Incoming') and e.execution_time < now() - $2
+                    union all
+                    select l.id, coalesce(l.execution_time, l.sent_at, l.failed_at, now()), true from {schema}.wolverine_dead_letters l
+                    where l.message_type = any($1) and l.archived_at is null)
+                select count(*)::int, (count(*) filter (where dead))::int, extract(epoch from now() - min(since))::float8
+                from owed o where not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = o.id)
+                """, connection)
+            {
+                Parameters = { new() { Value = MailMessageTypes }, new() { Value = threshold } },
+            };
+            await using (var reader = await owed.ExecuteReaderAsync(cancellationToken))
+            {
+                await reader.ReadAsync(cancellationToken);
+                notTried = reader.GetInt32(0);
+                notTriedDead = reader.GetInt32(1);
+                oldestNotTried = reader.IsDBNull(2) ? null : TimeSpan.FromSeconds(reader.GetDouble(2));
+            }
         }
 
         var data = new Dictionary<string, object> { ["waiting"] = waiting };
@@ -366,6 +411,16 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
             parts.Add("No e-mail waiting to be sent");
         }
 
+        data["notTried"] = notTried;
+        data["notTriedDeadLetters"] = notTriedDead;
+        if (oldestNotTried is { } owedFor)
+        {
+            data["oldestNotTriedSeconds"] = Math.Round(owedFor.TotalSeconds, 1);
+            parts.Add($"{notTried} e-mail(s) owed and never tried, the oldest owed for {Words(owedFor)}" + (notTriedDead > 0
+                ? $" ({notTriedDead} of them dead letters: GET /api/operations/dead-letters, replay them once the cause is fixed)"
+                : " (no node runs them: see the message-store check and the nodes)"));
+        }
+
         var failingFor = TimeSpan.Zero;
         if (outcomes.Failing() is { } failing)
         {
@@ -376,7 +431,8 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
         }
 
         var description = string.Join("; ", parts);
-        return (oldest ?? TimeSpan.Zero) > threshold || failingFor > threshold
+        // An e-mail owed and never tried is reported at once: it is counted only once overdue by the threshold, or a dead letter.
+        return (oldest ?? TimeSpan.Zero) > threshold || failingFor > threshold || notTried > 0
             ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Degraded(
                 $"{description}. Mail:DegradedAfter is {threshold:c}; once the server is back, POST /api/operations/mail/send-now sends them at once",
                 data: data)
@@ -396,4 +452,31 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
 internal static class MailDeliveryTestSeam
 {
     internal static TimeSpan[]? RecordPauses { get; set; }
+}
+
+/// <summary>
+/// The Wolverine message (envelope id) whose handler is sending e-mail on this flow, for <see cref="MailDelivery"/> to record with its
+/// claim: the mail check counts an e-mail message that no delivery record names as never tried (<see cref="MailHealthCheck"/>).
+/// </summary>
+public static class MailEnvelope
+{
+    private static readonly AsyncLocal<Guid?> Handling = new();
+
+    public static Guid? Current => Handling.Value;
+
+    /// <summary>Whether a handler method sends e-mail: it takes a <see cref="MailDelivery"/>.</summary>
+    public static bool SendsEmail(MethodInfo handler) => handler.GetParameters().Any(p => p.ParameterType == typeof(MailDelivery));
+
+    // Called first in the generated handler method, so the rest of that method (the handler, its awaits) sees it and its caller does not.
+    public static void Begin(MessageContext context) => Handling.Value = context.Envelope?.Id;
+}
+
+/// <summary>Adds <see cref="MailEnvelope.Begin"/> to the chain of every message whose handler sends e-mail.</summary>
+public sealed class MailEnvelopePolicy : IHandlerPolicy
+{
+    public void Apply(IReadOnlyList<HandlerChain> chains, GenerationRules rules, IServiceContainer container)
+    {
+        foreach (var chain in chains.Where(c => c.Handlers.Any(h => MailEnvelope.SendsEmail(h.Method))))
+            chain.Middleware.Insert(0, new MethodCall(typeof(MailEnvelope), nameof(MailEnvelope.Begin)));
+    }
 }

@@ -121,6 +121,8 @@ public static class Store
             opts.EnableRelayOfUserName = true;
             // Handlers (policies, scheduled and cascaded work) write as the system; the relayed user becomes caused_by.
             opts.Policies.Add<SystemActorPolicy>();
+            // E-mail handlers name their message in the delivery record: one that never reached it is reported (MailHealthCheck).
+            opts.Policies.Add<MailEnvelopePolicy>();
             opts.BatchReviews();
             // Invoicing: invoices are numbered one at a time per node (fewer counter races; the claim row keeps it exact across nodes).
             opts.LocalQueueFor<IssueInvoice>().Sequential();

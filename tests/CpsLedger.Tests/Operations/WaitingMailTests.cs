@@ -4,8 +4,6 @@ using CpsLedger.Api.Operations;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine.Persistence.Durability.ScheduledMessageManagement;
 using Wolverine.Runtime;
@@ -25,47 +23,61 @@ public sealed class WaitingMailTests(LedgerApp app) : LedgerTest(app)
         await (await App.ClientAs(LedgerRoles.Auditor).PostJson(SendNow, new { })).ShouldBe(HttpStatusCode.Forbidden);
         Assert.Equal(0, (await App.ClientAs(LedgerRoles.Support).PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
 
-        using var smtp = new SmtpSink { Refusing = true };
-        var schema = $"cpsledger_sendnow_{Guid.NewGuid():N}"[..30];
-        await using var host = App.WithWebHostBuilder(b =>
-        {
-            b.UseSetting("Ledger:SchemaName", schema);
-            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
-            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
-            b.UseSetting("Mail:SmtpSecurity", "None");
-        });
-        try
-        {
-            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
-            await InvitedAccount(App, host.CreateClient(), "sendnow@example.ee");
+        await using var service = SmtpHost.Start(App, "sendnow", refusing: true);
+        var (_, retry) = await InvitationEmailWaitingForItsRetry(service, "sendnow@example.ee");
+        Assert.Equal("CpsLedger.Api.Membership.SendInvitationEmail", retry.MessageType);
+        Assert.Empty(service.Smtp.Received);
 
-            // The invitation e-mail failed its retries in place and waits in the inbox for its first scheduled retry (15 s on).
-            var scheduled = host.Services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
-            ScheduledMessageSummary? retry = null;
-            await Until(async () => (retry = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 100 }, CancellationToken.None))
-                .Messages.SingleOrDefault(m => m.Attempts > 0)) is not null, () => "the e-mail waiting for its retry", TimeSpan.FromSeconds(30));
-            Assert.Equal("CpsLedger.Api.Membership.SendInvitationEmail", retry!.MessageType);
-            Assert.Empty(smtp.Received);
+        // The mail server is back; support does not wait for the back-off.
+        service.Smtp.Refusing = false;
+        var support = service.CreateClient();
+        support.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(LedgerRoles.Support));
+        Assert.Equal(1, (await support.PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
+        await Until(() => Task.FromResult(!service.Smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(10));
+        Assert.True(DateTimeOffset.UtcNow < retry.ScheduledTime, $"sent before its retry was due ({retry.ScheduledTime:O})");
 
-            // The mail server is back; support does not wait for the back-off.
-            smtp.Refusing = false;
-            var support = host.CreateClient();
-            support.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(LedgerRoles.Support));
-            Assert.Equal(1, (await support.PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
-            await Until(() => Task.FromResult(!smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(10));
-            Assert.True(DateTimeOffset.UtcNow < retry.ScheduledTime, $"sent before its retry was due ({retry.ScheduledTime:O})");
+        await service.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+        var copies = service.Smtp.CopiesByMessageId();
+        Assert.Equal(1, Assert.Single(copies).Value);
+        Assert.StartsWith("invitation-", copies.Keys.Single(), StringComparison.Ordinal);
+        Assert.Equal(0, (await support.PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
+    }
 
-            await host.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
-            var copies = smtp.CopiesByMessageId();
-            Assert.Equal(1, Assert.Single(copies).Value);
-            Assert.StartsWith("invitation-", copies.Keys.Single(), StringComparison.Ordinal);
-            Assert.Equal(0, (await support.PostJson(SendNow, new { }).ReadAs<WaitingMailSent>()).Rescheduled);
-        }
-        finally
-        {
-            await host.DisposeAsync();
-            await ServiceProcess.DropSchemaAsync(App, schema);
-        }
+    [Fact]
+    public async Task The_mail_send_now_command_makes_the_waiting_emails_due_as_the_endpoint_does_and_says_how_many()
+    {
+        await using var service = SmtpHost.Start(App, "sendnowcli", refusing: true);
+        var (scheduled, retry) = await InvitationEmailWaitingForItsRetry(service, "sendnowcli@example.ee");
+        // A later step of the back-off (15 min), so that only the command can bring it forward while the test runs.
+        await scheduled.RescheduleAsync(retry.Id, DateTimeOffset.UtcNow.AddMinutes(15), CancellationToken.None);
+
+        service.Smtp.Refusing = false;
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, service.Schema, "mail-send-now");
+        Assert.True(exit == 0, output);
+        Assert.Contains("1 e-mail message(s) waiting for a retry made due now", output);
+        await Until(() => Task.FromResult(!service.Smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(30));
+        await service.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, Assert.Single(service.Smtp.CopiesByMessageId()).Value);
+
+        (exit, output) = await ServiceProcess.RunCommandAsync(App, service.Schema, "mail-send-now");
+        Assert.True(exit == 0, output);
+        Assert.Contains("0 e-mail message(s) waiting for a retry made due now", output);
+    }
+
+    /// <summary>
+    /// An account invited while the mail server refuses: its invitation e-mail failed its retries in place and waits in the inbox
+    /// for its first scheduled retry (15 s on).
+    /// </summary>
+    private async Task<(IScheduledMessages Scheduled, ScheduledMessageSummary Retry)> InvitationEmailWaitingForItsRetry(SmtpHost service,
+        string email)
+    {
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
+        await InvitedAccount(App, service.CreateClient(), email);
+        var scheduled = service.Services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
+        ScheduledMessageSummary? retry = null;
+        await Until(async () => (retry = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 100 }, CancellationToken.None))
+            .Messages.SingleOrDefault(m => m.Attempts > 0)) is not null, () => "the e-mail waiting for its retry", TimeSpan.FromSeconds(30));
+        return (scheduled, retry!);
     }
 
     [Fact]

@@ -87,49 +87,33 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task While_the_mail_server_refuses_members_still_get_invoices_scheduled_and_afterwards_every_email_arrives_once()
     {
-        using var smtp = new SmtpSink { Refusing = true };
-        var schema = $"cpsledger_smtp_{Guid.NewGuid():N}"[..30];
-        await using var host = App.WithWebHostBuilder(b =>
-        {
-            b.UseSetting("Ledger:SchemaName", schema);
-            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
-            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
-            b.UseSetting("Mail:SmtpSecurity", "None");
-        });
-        try
-        {
-            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
-            // Three accounts join (their invitations used before their e-mails could go out, so only the welcome and the invoice
-            // are owed), two are only invited (their invitation e-mails are owed).
-            const int count = 3, invitedOnly = 2;
-            for (var i = 0; i < count + invitedOnly; i++)
-                await FaultWaits.InvitedAccount(App, host.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null);
+        await using var service = SmtpHost.Start(App, "smtp", refusing: true);
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
+        // Three accounts join (their invitations used before their e-mails could go out, so only the welcome and the invoice
+        // are owed), two are only invited (their invitation e-mails are owed).
+        const int count = 3, invitedOnly = 2;
+        for (var i = 0; i < count + invitedOnly; i++)
+            await FaultWaits.InvitedAccount(App, service.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null);
 
-            // The mail server has refused every e-mail so far (invitations, welcomes), and every invoice is scheduled anyway.
-            // Each joining schedules its invoice, its renewal offer and its term end.
-            await Until(async () => await host.Services.ScheduledMessageCount() == 3 * count, "every invoice scheduled");
-            Assert.True(smtp.Refused > 0);
-            Assert.Empty(smtp.Received);
+        // The mail server has refused every e-mail so far (invitations, welcomes), and every invoice is scheduled anyway.
+        // Each joining schedules its invoice, its renewal offer and its term end.
+        await Until(async () => await service.Services.ScheduledMessageCount() == 3 * count, "every invoice scheduled");
+        Assert.True(service.Smtp.Refused > 0);
+        Assert.Empty(service.Smtp.Received);
 
-            smtp.Refusing = false;
-            await App.MakeScheduledMessagesDue(host.Services, IssueDelay);
-            await Until(() => Task.FromResult(smtp.Received.Count >= 2 * count + invitedOnly),
-                () => $"every e-mail delivered (received: {string.Join(", ", smtp.CopiesByMessageId().Keys)})", TimeSpan.FromSeconds(60),
-                () => App.MakeScheduledMessagesDue(host.Services, TimeSpan.Zero));
-            await host.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+        service.Smtp.Refusing = false;
+        await App.MakeScheduledMessagesDue(service.Services, IssueDelay);
+        await Until(() => Task.FromResult(service.Smtp.Received.Count >= 2 * count + invitedOnly),
+            () => $"every e-mail delivered (received: {string.Join(", ", service.Smtp.CopiesByMessageId().Keys)})", TimeSpan.FromSeconds(60),
+            () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero));
+        await service.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
 
-            var copies = smtp.CopiesByMessageId();
-            Assert.Equal(2 * count + invitedOnly, copies.Count);
-            Assert.All(copies, c => Assert.Equal(1, c.Value));
-            Assert.Equal(count, copies.Keys.Count(id => id.StartsWith("invoice-", StringComparison.Ordinal)));
-            Assert.Equal(count, copies.Keys.Count(id => id.StartsWith("welcome-", StringComparison.Ordinal)));
-            Assert.Equal(invitedOnly, copies.Keys.Count(id => id.StartsWith("invitation-", StringComparison.Ordinal)));
-        }
-        finally
-        {
-            await host.DisposeAsync();
-            await ServiceProcess.DropSchemaAsync(App, schema);
-        }
+        var copies = service.Smtp.CopiesByMessageId();
+        Assert.Equal(2 * count + invitedOnly, copies.Count);
+        Assert.All(copies, c => Assert.Equal(1, c.Value));
+        Assert.Equal(count, copies.Keys.Count(id => id.StartsWith("invoice-", StringComparison.Ordinal)));
+        Assert.Equal(count, copies.Keys.Count(id => id.StartsWith("welcome-", StringComparison.Ordinal)));
+        Assert.Equal(invitedOnly, copies.Keys.Count(id => id.StartsWith("invitation-", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CpsLedger.Api.Invoicing;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Wolverine;
 using static CpsLedger.Tests.Harness.FaultWaits;
 
 namespace CpsLedger.Tests.Platform;
@@ -19,54 +19,78 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task While_the_mail_server_refuses_the_mail_check_is_degraded_with_the_emails_waiting_and_healthy_once_they_are_sent()
     {
-        using var smtp = new SmtpSink { Refusing = true };
-        var schema = $"cpsledger_mailhealth_{Guid.NewGuid():N}"[..30];
-        await using var host = App.WithWebHostBuilder(b =>
-        {
-            b.UseSetting("Ledger:SchemaName", schema);
-            b.UseSetting("Mail:SmtpHost", "127.0.0.1");
-            b.UseSetting("Mail:SmtpPort", smtp.Port.ToString());
-            b.UseSetting("Mail:SmtpSecurity", "None");
+        await using var service = SmtpHost.Start(App, "mailhealth", refusing: true,
             // The outage is reported once an e-mail has waited this long (a minute by default).
-            b.UseSetting("Mail:DegradedAfter", "00:00:01");
-        });
-        try
+            ("Mail:DegradedAfter", "00:00:01"));
+        var client = service.CreateClient();
+        Assert.Equal("Healthy", (await Ready(client)).Checks["mail"].Status);
+
+        // An account reaches the invitation threshold: its invitation e-mail is owed, and the mail server refuses it.
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
+        await InvitedAccount(App, service.CreateClient(), "mailhealth@example.ee");
+        (HttpStatusCode Status, HealthReport Report) degraded = default;
+        await Until(async () =>
         {
-            var client = host.CreateClient();
-            Assert.Equal("Healthy", (await Ready(client)).Checks["mail"].Status);
+            degraded = await ReadyWithStatus(client);
+            return degraded.Report.Checks["mail"].Status == "Degraded";
+        }, () => $"the mail check degraded ({degraded.Report?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
 
-            // An account reaches the invitation threshold: its invitation e-mail is owed, and the mail server refuses it.
-            await Billing.ListThousandPointModel(host.Services.GetRequiredService<Marten.IDocumentStore>());
-            await InvitedAccount(App, host.CreateClient(), "mailhealth@example.ee");
-            (HttpStatusCode Status, HealthReport Report) degraded = default;
-            await Until(async () =>
-            {
-                degraded = await ReadyWithStatus(client);
-                return degraded.Report.Checks["mail"].Status == "Degraded";
-            }, () => $"the mail check degraded ({degraded.Report?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
-
-            Assert.True(smtp.Refused > 0);
-            // Still ready: a load balancer keeps the node.
-            Assert.Equal((HttpStatusCode.OK, "Degraded"), (degraded.Status, degraded.Report!.Status));
-            var mail = degraded.Report.Checks["mail"];
-            Assert.StartsWith("1 e-mail(s) not sent yet, the oldest first tried ", mail.Description);
-            Assert.Equal(1, mail.Data!["waiting"].GetInt32());
-            Assert.True(mail.Data!["oldestWaitingSeconds"].GetDouble() >= 1, mail.Description);
-            Assert.Contains("this node's last attempt failed", mail.Description);
-
-            smtp.Refusing = false;
-            await Until(() => Task.FromResult(!smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(60),
-                () => App.MakeScheduledMessagesDue(host.Services, TimeSpan.Zero));
-            HealthReport? healthy = null;
-            await Until(async () => (healthy = await Ready(client)).Checks["mail"].Status == "Healthy",
-                () => $"the mail check healthy again ({healthy?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
-            Assert.Equal(0, healthy!.Checks["mail"].Data!["waiting"].GetInt32());
-        }
-        finally
+        Assert.True(service.Smtp.Refused > 0);
+        // Still ready: a load balancer keeps the node.
+        Assert.Equal((HttpStatusCode.OK, "Degraded"), (degraded.Status, degraded.Report!.Status));
+        var mail = degraded.Report.Checks["mail"];
+        Assert.StartsWith("1 e-mail(s) not sent yet, the oldest first tried ", mail.Description);
+        Assert.Equal(1, mail.Data!["waiting"].GetInt32());
+        Assert.True(mail.Data!["oldestWaitingSeconds"].GetDouble() >= 1, mail.Description);
+        Assert.Contains("this node's last attempt failed", mail.Description);
+        // Tried: not among those never tried, as its delivery record names its message (the one waiting in the inbox).
+        Assert.Equal(0, mail.Data!["notTried"].GetInt32());
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
         {
-            await host.DisposeAsync();
-            await ServiceProcess.DropSchemaAsync(App, schema);
+            await connection.OpenAsync();
+            await using var named = new Npgsql.NpgsqlCommand(
+                $"select count(*) from {service.Schema}.email_deliveries d join {service.Schema}.wolverine_incoming_envelopes e on e.id = d.envelope_id", connection);
+            Assert.Equal(1L, await named.ExecuteScalarAsync());
         }
+
+        service.Smtp.Refusing = false;
+        await Until(() => Task.FromResult(!service.Smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(60),
+            () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero));
+        HealthReport? healthy = null;
+        await Until(async () => (healthy = await Ready(client)).Checks["mail"].Status == "Healthy",
+            () => $"the mail check healthy again ({healthy?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+        Assert.Equal(0, healthy!.Checks["mail"].Data!["waiting"].GetInt32());
+    }
+
+    [Fact]
+    public async Task An_email_owed_but_never_tried_dead_lettered_or_overdue_while_no_node_runs_it_degrades_the_mail_check_apart_from_the_tried()
+    {
+        await using var service = SmtpHost.Start(App, "mailowed", refusing: false, ("Mail:DegradedAfter", "00:00:01"),
+            // No node fires scheduled messages here (as when the durability agent stalls): a scheduled e-mail stays overdue.
+            ("Wolverine:ScheduledJobFirstExecution", "01:00:00"), ("Wolverine:ScheduledJobPollingTime", "01:00:00"));
+        var client = service.CreateClient();
+        Assert.Equal("Healthy", (await Ready(client)).Checks["mail"].Status);
+
+        // The e-mail of an invoice that does not exist: its handler fails for good before it reaches the mail server (a dead
+        // letter, no delivery record); and one scheduled a moment from now, which no node runs.
+        using (var scope = service.Services.CreateScope())
+        {
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            await bus.PublishAsync(new SendInvoiceEmail(Guid.NewGuid()));
+            await bus.ScheduleAsync(new SendInvoiceEmail(Guid.NewGuid()), DateTimeOffset.UtcNow.AddMilliseconds(200));
+        }
+
+        HealthReport? degraded = null;
+        await Until(async () => (degraded = await Ready(client)).Checks["mail"].Data!.TryGetValue("notTried", out var n) && n.GetInt32() == 2
+                                && degraded.Checks["mail"].Data!["oldestNotTriedSeconds"].GetDouble() > 1,
+            () => $"both e-mails reported as never tried ({degraded?.Checks["mail"].Description})", TimeSpan.FromSeconds(60));
+        var mail = degraded!.Checks["mail"];
+        Assert.Equal("Degraded", mail.Status);
+        Assert.Equal(1, mail.Data!["notTriedDeadLetters"].GetInt32());
+        // Named apart from the e-mails tried and waiting for a retry: none here.
+        Assert.Equal(0, mail.Data["waiting"].GetInt32());
+        Assert.Contains("2 e-mail(s) owed and never tried", mail.Description);
+        Assert.Contains("/api/operations/dead-letters", mail.Description);
     }
 
     private static async Task<HealthReport> Ready(HttpClient client) => (await ReadyWithStatus(client)).Report;

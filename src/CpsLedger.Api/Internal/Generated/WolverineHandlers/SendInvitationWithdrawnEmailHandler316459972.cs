@@ -25,6 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var sendInvitationWithdrawnEmail = (CpsLedger.Api.Membership.SendInvitationWithdrawnEmail)context.Envelope.Message;
 
+            CpsLedger.Api.Platform.MailEnvelope.Begin(context);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Membership.SendInvitationWithdrawnEmailHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Membership.SendInvitationWithdrawnEmailHandler");
             

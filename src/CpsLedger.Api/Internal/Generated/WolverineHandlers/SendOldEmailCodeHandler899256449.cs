@@ -31,6 +31,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var sendOldEmailCode = (CpsLedger.Api.Migration.SendOldEmailCode)context.Envelope.Message;
 
+            CpsLedger.Api.Platform.MailEnvelope.Begin(context);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.SendOldEmailCodeHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.SendOldEmailCodeHandler");
             

@@ -25,6 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var sendRenewalOfferEmail = (CpsLedger.Api.Membership.SendRenewalOfferEmail)context.Envelope.Message;
 
+            CpsLedger.Api.Platform.MailEnvelope.Begin(context);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Membership.SendRenewalOfferEmailHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Membership.SendRenewalOfferEmailHandler");
             

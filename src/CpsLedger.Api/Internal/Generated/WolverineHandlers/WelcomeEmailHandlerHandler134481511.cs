@@ -25,6 +25,7 @@ namespace Internal.Generated.WolverineHandlers
             // The actual message body
             var membershipJoined = (CpsLedger.Api.Membership.MembershipJoined)context.Envelope.Message;
 
+            CpsLedger.Api.Platform.MailEnvelope.Begin(context);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Membership.WelcomeEmailHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Membership.WelcomeEmailHandler");
             
