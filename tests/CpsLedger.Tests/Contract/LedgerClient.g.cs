@@ -10196,6 +10196,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("attemptedAt")]
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
 
+        [System.Text.Json.Serialization.JsonPropertyName("card")]
+        public ChargedCard? Card { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class ChargedCard
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("brand")]
+        public string Brand { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("last4")]
+        public string Last4 { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
