@@ -9611,6 +9611,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("breaks")]
         public System.Collections.Generic.ICollection<ChainBreak> Breaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
+        [System.Text.Json.Serialization.JsonPropertyName("unlinked")]
+        public System.Collections.Generic.ICollection<ChainName> Unlinked { get; set; } = new System.Collections.ObjectModel.Collection<ChainName>();
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -10114,6 +10117,22 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class ChainName
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("chainId")]
+        public System.Guid ChainId { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
+        public AccountStreamKind Kind { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("label")]
+        public string? Label { get; set; } = default!;
 
     }
 
