@@ -10,18 +10,24 @@ namespace CpsLedger.Api.Audit;
 /// <summary>One hash chain of an account: how far it reaches, its head, and whether it is intact.</summary>
 /// <param name="Kind">What the chain's events are about: the account itself (every event that names it), one of its streams whose
 /// events name no account (e.g. an invoice's charge attempts), or an old CPS account its migration reads (its imported products).</param>
-/// <param name="Label">For an old CPS account: its old e-mail and old membership number; otherwise null (the kind says it).</param>
+/// <param name="Label">What the kind alone does not say: for an old CPS account, its old e-mail and old membership number; for an invoice
+/// (its chain holds the card charge attempts), the invoice's number; otherwise null.</param>
 /// <param name="Links">Links in the chain (its head's position).</param>
 /// <param name="HeadHash">SHA-256 of the head link (hex): compare it with an exported heads file.</param>
 /// <param name="Break">The first place the stored events no longer match the chain; null when intact.</param>
 public sealed record ChainStatus(Guid ChainId, AccountStreamKind Kind, string? Label, long Links, long HeadSequence, string HeadHash, bool Intact, ChainBreak? Break);
 
+/// <summary>A chain the account's verification checks, named as <see cref="ChainStatus"/> names it.</summary>
+public sealed record ChainName(Guid ChainId, AccountStreamKind Kind, string? Label);
+
 /// <summary>
 /// The hash-chain status of an account: the chains its verification checks (<see cref="AccountChains"/>), each recomputed from the
 /// stored events now.
 /// </summary>
+/// <param name="Unlinked">The chains among <paramref name="Breaks"/> that have no link at all, so no row in <paramref name="Chains"/>
+/// (their events were stored around the chain's trigger): named as the chains are.</param>
 public sealed record AccountChainStatus(Guid AccountId, DateTimeOffset CheckedAt, bool Intact, IReadOnlyList<ChainStatus> Chains,
-    IReadOnlyList<ChainBreak> Breaks);
+    IReadOnlyList<ChainBreak> Breaks, IReadOnlyList<ChainName> Unlinked);
 
 /// <summary>
 /// The chains one account's verification checks, and what each is: the account's own chain, the per-stream chains of its streams
@@ -67,7 +73,10 @@ public static class AccountChainEndpoint
                     c.Head.Hash, broken is null, broken);
             })
             .ToList();
-        return new AccountChainStatus(scope.AccountId, now, breaks.Count == 0, chains, breaks);
+        var unlinked = breaks.Where(b => heads.All(h => h.ChainId != b.ChainId))
+            .Select(b => new ChainName(b.ChainId, scope.KindOf(b.ChainId), labels.GetValueOrDefault(b.ChainId)))
+            .ToList();
+        return new AccountChainStatus(scope.AccountId, now, breaks.Count == 0, chains, breaks, unlinked);
     }
 
     [WolverineGet("/api/accounts/{accountId}/hash-chain", OperationId = "GetAccountHashChain")]
@@ -81,8 +90,14 @@ public static class AccountChainEndpoint
         var heads = await chains.HeadsAsync(ct, scope.ChainIds);
         var breaks = await chains.VerifyAsync(scope.ChainIds, scope.StreamIds, ct);
         var oldAccounts = await session.LoadManyAsync<Migration.LegacyAccountView>(ct, scope.OldCpsAccounts);
+        // Only the invoices whose chain is shown (a head or a break): an account's other invoices' streams have no chain of their own.
+        var shown = heads.Select(h => h.ChainId).Concat(breaks.Select(b => b.ChainId)).ToHashSet();
+        var invoices = await session.LoadManyAsync<Invoicing.Invoice>(ct,
+            scope.Streams.Where(s => s.Kind == AccountStreamKind.Invoice && shown.Contains(s.StreamId)).Select(s => s.StreamId));
         var labels = oldAccounts.ToDictionary(a => a.Id, a => string.IsNullOrEmpty(a.OldMembershipNumber)
             ? a.OldEmail : $"{a.OldEmail} ({a.OldMembershipNumber})");
+        foreach (var invoice in invoices)
+            labels[invoice.Id] = invoice.InvoiceNumber;
         return Combine(scope, clock.GetUtcNow(), heads, breaks, labels);
     }
 }

@@ -102,7 +102,9 @@ public static class AccountHistory
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
         Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
                                      (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
-        Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}: {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
+        Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}" +
+                                           (e.Card is { } card ? $" ({card.Brand} ending {card.Last4})" : "") +
+                                           $": {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +

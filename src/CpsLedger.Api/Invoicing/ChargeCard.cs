@@ -35,6 +35,14 @@ public static class CardDeclinedEmails
             : null;
 
     public static string MessageId(ChargeAttempt attempt) => $"card-declined-{attempt.IdempotencyKey}@cpsledger";
+
+    /// <summary>
+    /// For an attempt that does not name its card (recorded before attempts did): the card on file, when it was recorded before the
+    /// attempt and so is the card the attempt charged (the last card recorded before a charge is the one charged); null when a card
+    /// was recorded since (or at the same instant), which the e-mail must not name as the one declined.
+    /// </summary>
+    public static ChargedCard? ChargedBefore(ChargeAttempt attempt, PaymentCard? onFile) =>
+        onFile is not null && onFile.RecordedAt < attempt.AttemptedAt ? onFile.Shown() : null;
 }
 
 public static class SendCardDeclinedEmailHandler
@@ -46,7 +54,10 @@ public static class SendCardDeclinedEmailHandler
         // Approved, the last attempt, paid or cancelled meanwhile, or a later attempt recorded: nothing to say about this one.
         if (CardDeclinedEmails.Owed(invoice, message.Attempt) is not { } attempt)
             return;
-        var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct);
+        // The card the attempt charged, which may no longer be the one on file when this runs (a mail outage, a retry); an attempt
+        // recorded before attempts named their card names the card on file only if it was recorded before the attempt.
+        var card = attempt.Card ?? CardDeclinedEmails.ChargedBefore(attempt,
+            await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct));
         await mail.SendAsync(InvoiceEmails.CardDeclined(account, invoice, attempt, card, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
     }
 }
@@ -64,10 +75,11 @@ public static class ChargeCardDecision
     /// What a gateway answer means for the invoice. Approved: the attempt, the payment and (covering the total) paid.
     /// Declined or error: the attempt with the next try a <see cref="InvoicingOptions.CardRetryInterval"/> later, or,
     /// after the last allowed attempt, the invoice overdue. An invoice already overdue (charged again because the member
-    /// recorded a card) keeps its overdue date and its suspension check: a declined attempt is only recorded.
+    /// recorded a card) keeps its overdue date and its suspension check: a declined attempt is only recorded. The attempt names
+    /// <paramref name="card"/>, the card presented (null: none with brand and last four).
     /// </summary>
     public static (IReadOnlyList<object> Events, IReadOnlyList<object> Messages) Decide(Invoice invoice, int attempt, ChargeResult result,
-        Guid paymentId, InvoicingOptions options, DateTimeOffset now)
+        Guid paymentId, InvoicingOptions options, DateTimeOffset now, ChargedCard? card = null)
     {
         var today = DateOnly.FromDateTime(now.UtcDateTime);
         var key = IdempotencyKey(invoice.InvoiceNumber, attempt);
@@ -76,7 +88,7 @@ public static class ChargeCardDecision
             List<object> paid =
             [
                 new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, invoice.Outstanding, invoice.Currency, result.Outcome,
-                    result.GatewayReference, null, null, now),
+                    result.GatewayReference, null, null, now, card),
                 .. InvoicePayments.Receive(invoice, paymentId, PaymentMethod.Card, invoice.Outstanding, invoice.Currency, today, key,
                     result.GatewayReference ?? key, now),
             ];
@@ -85,12 +97,12 @@ public static class ChargeCardDecision
 
         if (invoice.Status == InvoiceStatus.Overdue)
             return ([new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, invoice.Outstanding, invoice.Currency,
-                result.Outcome, result.GatewayReference, result.Reason, null, now)], []);
+                result.Outcome, result.GatewayReference, result.Reason, null, now, card)], []);
 
         var last = attempt >= options.CardChargeAttempts;
         var nextAt = now + options.CardRetryInterval;
         var attempted = new CardChargeAttempted(invoice.Id, invoice.InvoiceNumber, attempt, key, invoice.Outstanding, invoice.Currency,
-            result.Outcome, result.GatewayReference, result.Reason, last ? null : DateOnly.FromDateTime(nextAt.UtcDateTime), now);
+            result.Outcome, result.GatewayReference, result.Reason, last ? null : DateOnly.FromDateTime(nextAt.UtcDateTime), now, card);
         if (!last)
             return ([attempted], [DueWork.At(new ChargeCard(invoice.Id, attempt + 1, nextAt), nextAt, now)]);
 
@@ -206,7 +218,8 @@ public static class ChargeCardHandler
 
         if (ChargeCardTestSeam.AfterGatewayAnswered is { } afterAnswer)
             await afterAnswer(session);
-        var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now);
+        var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now,
+            card?.Shown());
         stream.AppendMany(events);
         // The attempt is recorded: the key's outcome is the ledger's now, and nothing is left to ask the provider.
         session.Delete<PresentedCharge>(key);

@@ -103,6 +103,10 @@ public sealed record InvoiceReplaced(Guid InvoiceId, string InvoiceNumber, Guid 
 /// The card was presented to the payment gateway for this invoice: one event per attempt, whatever the outcome. The
 /// idempotency key is what the gateway saw, so a support agent can find the attempt in the provider's dashboard.
 /// </summary>
+/// <param name="Card">The card presented, as the member sees it (brand, last four), so that what is said of the attempt later names the
+/// card charged, not the one on file by then. Null on attempts recorded before (2026-12-04), and when no card with those details was
+/// presented: none on file, a card recorded as a card-form token before cards were saved at the provider, or a charge found at the
+/// provider for an earlier delivery (<see cref="ChargeCardDecision.DecideFound"/>).</param>
 public sealed record CardChargeAttempted(
     Guid InvoiceId,
     string InvoiceNumber,
@@ -114,7 +118,11 @@ public sealed record CardChargeAttempted(
     string? GatewayReference,
     string? Reason,
     DateOnly? NextAttemptOn,
-    DateTimeOffset AttemptedAt);
+    DateTimeOffset AttemptedAt,
+    ChargedCard? Card = null);
+
+/// <summary>The card a charge attempt presented, as the member sees a card: never its token or the provider's reference.</summary>
+public sealed record ChargedCard(string Brand, string Last4);
 
 /// <summary>Money arrived for the invoice (a bank transfer recorded by finance, or an approved card charge).</summary>
 public sealed record PaymentReceived(
@@ -168,8 +176,9 @@ public sealed record InvoiceBecameOverdue(Guid InvoiceId, string InvoiceNumber, 
 public sealed record InvoicePayment(Guid PaymentId, PaymentMethod Method, decimal Amount, string Currency, DateOnly ValueDate,
     string? Reference, string BankReference, PaymentKind Kind, DateTimeOffset RecordedAt);
 
+/// <param name="Card">The card presented (brand, last four); null when the attempt did not record it (<see cref="CardChargeAttempted.Card"/>).</param>
 public sealed record ChargeAttempt(int Attempt, string IdempotencyKey, decimal Amount, ChargeOutcome Outcome, string? GatewayReference,
-    string? Reason, DateOnly? NextAttemptOn, DateTimeOffset AttemptedAt);
+    string? Reason, DateOnly? NextAttemptOn, DateTimeOffset AttemptedAt, ChargedCard? Card = null);
 
 /// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).</summary>
 public sealed record Invoice
@@ -291,7 +300,7 @@ public sealed record Invoice
     public Invoice Apply(CardChargeAttempted e) => this with
     {
         ChargeAttempts = [.. ChargeAttempts, new ChargeAttempt(e.Attempt, e.IdempotencyKey, e.Amount, e.Outcome, e.GatewayReference, e.Reason,
-            e.NextAttemptOn, e.AttemptedAt)],
+            e.NextAttemptOn, e.AttemptedAt, e.Card)],
     };
 
     public Invoice Apply(PaymentReceived e) => this with

@@ -356,10 +356,10 @@ public static class InvoiceEmails
     /// A declined (or failed) card attempt with another to come: the invoice e-mail said the card would be charged, so the member hears
     /// at once what was declined, when the card is tried again, and how to record another card or transfer instead.
     /// </summary>
-    /// <param name="card">The card on file as the e-mail is written (null: none, the attempt's reason says so).</param>
-    public static MimeMessage CardDeclined(AccountView account, Invoice invoice, ChargeAttempt attempt, PaymentCard? card, PayeeAccount payee)
+    /// <param name="card">The card the attempt charged (null: not known, or none; the attempt's reason says so).</param>
+    public static MimeMessage CardDeclined(AccountView account, Invoice invoice, ChargeAttempt attempt, ChargedCard? card, PayeeAccount payee)
     {
-        var which = card is { Brand: { } brand, Last4: { } last4 } ? $"your card ({brand} ending {last4})" : "your card";
+        var which = card is { } charged ? $"your card ({charged.Brand} ending {charged.Last4})" : "your card";
         var why = attempt.Reason ?? (attempt.Outcome == ChargeOutcome.Error ? "the payment could not be processed" : "declined");
         return MemberEmails.Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
                         Dear {account.CompanyName},

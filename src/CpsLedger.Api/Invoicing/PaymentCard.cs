@@ -38,6 +38,9 @@ public sealed record PaymentCard
     /// <summary>What the gateway charges: the saved card, or an older card's token.</summary>
     public string ChargeWith() => PaymentMethodReference ?? CardToken;
 
+    /// <summary>The card as a charge attempt records it; null for a card recorded as a token (no brand or last four known).</summary>
+    public ChargedCard? Shown() => Brand is { } brand && Last4 is { } last4 ? new ChargedCard(brand, last4) : null;
+
     public static PaymentCard Create(PaymentCardRecorded e) => new() { AccountId = e.AccountId, CardToken = e.CardToken, RecordedAt = e.RecordedAt };
 
     public static PaymentCard Create(PaymentCardSaved e) => new PaymentCard { AccountId = e.AccountId }.Apply(e);

@@ -9611,6 +9611,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("breaks")]
         public System.Collections.Generic.ICollection<ChainBreak> Breaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
+        [System.Text.Json.Serialization.JsonPropertyName("unlinked")]
+        public System.Collections.Generic.ICollection<ChainName> Unlinked { get; set; } = new System.Collections.ObjectModel.Collection<ChainName>();
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -10118,6 +10121,22 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class ChainName
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("chainId")]
+        public System.Guid ChainId { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
+        public AccountStreamKind Kind { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("label")]
+        public string? Label { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainStatus
     {
 
@@ -10195,6 +10214,21 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("attemptedAt")]
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("card")]
+        public ChargedCard? Card { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class ChargedCard
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("brand")]
+        public string Brand { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("last4")]
+        public string Last4 { get; set; } = default!;
 
     }
 

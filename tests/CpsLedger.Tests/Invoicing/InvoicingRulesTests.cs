@@ -135,6 +135,27 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void Every_attempt_names_the_card_it_presented_and_one_that_does_not_is_told_by_a_card_recorded_before_it_only()
+    {
+        var invoice = IssuedInvoice(PaymentMethod.Card);
+        var visa = new ChargedCard("Visa", "0002");
+        foreach (var (outcome, attempt) in new[] { (ChargeOutcome.Declined, 1), (ChargeOutcome.Error, 3), (ChargeOutcome.Approved, 2) })
+        {
+            var (events, _) = ChargeCardDecision.Decide(invoice, attempt, new ChargeResult(outcome, null, null), Guid.NewGuid(), Options(), Now, visa);
+            Assert.Equal(visa, Assert.IsType<CardChargeAttempted>(events[0]).Card);
+        }
+
+        // An attempt recorded before attempts named their card: the card on file is the one charged only if recorded before it.
+        var old = new ChargeAttempt(1, "INV-2026-000001-attempt-1", 248m, ChargeOutcome.Declined, null, "card declined", null, Now);
+        var saved = new PaymentCard { Brand = "Visa", Last4 = "0002", PaymentMethodReference = "pm_1", RecordedAt = Now.AddDays(-30) };
+        Assert.Equal(visa, CardDeclinedEmails.ChargedBefore(old, saved));
+        Assert.Null(CardDeclinedEmails.ChargedBefore(old, saved with { Last4 = "0119", RecordedAt = Now.AddMinutes(5) }));
+        Assert.Null(CardDeclinedEmails.ChargedBefore(old, saved with { RecordedAt = Now }));
+        Assert.Null(CardDeclinedEmails.ChargedBefore(old, new PaymentCard { CardToken = "tok_old_1234", RecordedAt = Now.AddDays(-30) }));
+        Assert.Null(CardDeclinedEmails.ChargedBefore(old, null));
+    }
+
+    [Fact]
     public void An_overdue_invoice_charged_again_and_declined_records_the_attempt_only_and_the_next_attempt_follows_the_last()
     {
         var invoice = IssuedInvoice(PaymentMethod.Card);

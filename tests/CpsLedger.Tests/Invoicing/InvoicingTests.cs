@@ -617,13 +617,126 @@ public sealed class InvoicingTests : LedgerTest
         // The history says the decline once, with the gateway's reason.
         var attempts = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=card_charge_attempted")
             .ReadAs<HistoryPage>()).Items;
-        Assert.Equal($"Card charge 1 for {invoice.InvoiceNumber}: {invoice.ChargeAttempts[0].Amount:0.00} {invoice.Currency}, declined: insufficient funds",
-            attempts[0].Description);
+        Assert.Equal($"Card charge 1 for {invoice.InvoiceNumber} (Visa ending 0002): {invoice.ChargeAttempts[0].Amount:0.00} {invoice.Currency}, " +
+                     "declined: insufficient funds", attempts[0].Description);
 
         // No fourth attempt; each declined attempt recorded leaves no key marked presented.
         await App.FastForward(TimeSpan.FromDays(2));
         Assert.Equal(3, (await member.SingleInvoice(account)).ChargeAttempts.Count);
         Assert.Empty(await App.PresentedCharges());
+    }
+
+    // The e-mail of a declined attempt is written when it goes, which a mail outage or a retry can put after the member replaced the card.
+    private async Task SendDeclinedEmailAgain(Guid invoiceId, int attempt)
+    {
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var forget = new NpgsqlCommand($"delete from {App.SchemaName}.email_deliveries where message_id like 'card-declined-%'", connection);
+            await forget.ExecuteNonQueryAsync();
+        }
+        foreach (var file in Directory.GetFiles(App.MailFolder, "card-declined-*.eml"))
+            File.Delete(file);
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCardDeclinedEmail(invoiceId, attempt));
+        });
+    }
+
+    [Fact]
+    public async Task The_declined_email_names_the_card_that_was_charged_even_when_the_member_replaced_it_before_the_email_went()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var invoice = await member.SingleInvoice(account);
+        // The attempt records the card it presented, as the member sees a card: brand and last four, never the token or reference.
+        Assert.Equal(new ChargedCard("Visa", "0002"), Assert.Single(invoice.ChargeAttempts).Card);
+
+        // Another card recorded before the e-mail goes (the invoice is open: nothing is charged until the next attempt).
+        App.Clock.Advance(TimeSpan.FromMinutes(5));
+        await RecordCard(member, account, SandboxPaymentGateway.Error); // Visa ending 0119
+        await SendDeclinedEmailAgain(invoice.Id, 1);
+
+        var declined = Assert.Single(Emails(), e => e.MessageId?.StartsWith("card-declined-") == true);
+        Assert.Contains("We could not charge your card (Visa ending 0002)", declined.TextBody);
+        Assert.DoesNotContain("0119", declined.TextBody);
+
+        // The history names the card the attempt charged too.
+        var attempt = Assert.Single((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=card_charge_attempted")
+            .ReadAs<HistoryPage>()).Items);
+        Assert.StartsWith($"Card charge 1 for {invoice.InvoiceNumber} (Visa ending 0002): ", attempt.Description);
+    }
+
+    [Fact]
+    public async Task A_declined_attempt_stored_before_attempts_named_their_card_still_reads_and_its_email_names_no_card_it_cannot_vouch_for()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        var issued = await member.SingleInvoice(account);
+
+        // As the previous version stored a declined attempt: the JSON has no Card. Appended raw with Marten's own append function (the hash
+        // chain's trigger links it as any append), and the invoice's snapshot folded again from its stream, as its projection would.
+        var attemptedAt = App.Clock.GetUtcNow();
+        var old = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            InvoiceId = issued.Id,
+            issued.InvoiceNumber,
+            Attempt = 1,
+            IdempotencyKey = ChargeCardDecision.IdempotencyKey(issued.InvoiceNumber, 1),
+            Amount = issued.Outstanding,
+            issued.Currency,
+            Outcome = "Declined",
+            GatewayReference = (string?)null,
+            Reason = "card declined (insufficient funds)",
+            NextAttemptOn = DateOnly.FromDateTime(attemptedAt.UtcDateTime).AddDays(1),
+            AttemptedAt = attemptedAt,
+        });
+        Assert.DoesNotContain("Card\"", old);
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var append = new NpgsqlCommand(
+                $"select {App.SchemaName}.mt_quick_append_events(@stream, 'invoice', '*DEFAULT*', array[@id], array['card_charge_attempted'], " +
+                "array[@type], array[@data::jsonb], array[null]::bytea[], array[null]::varchar[], array[null]::varchar[], array[null]::jsonb[], " +
+                "array['system:card-charging']::varchar[], array[@at])", connection);
+            append.Parameters.AddWithValue("stream", issued.Id);
+            append.Parameters.AddWithValue("id", Guid.NewGuid());
+            append.Parameters.AddWithValue("type", $"{typeof(CardChargeAttempted).FullName}, {typeof(CardChargeAttempted).Assembly.GetName().Name}");
+            append.Parameters.AddWithValue("data", old);
+            append.Parameters.AddWithValue("at", attemptedAt);
+            await append.ExecuteNonQueryAsync();
+        }
+        await using (var session = App.Store.LightweightSession())
+        {
+            var read = Assert.Single(await session.Events.FetchStreamAsync(issued.Id), e => e.Data is CardChargeAttempted);
+            Assert.Null(((CardChargeAttempted)read.Data).Card);
+            session.Store((await session.Events.AggregateStreamAsync<Invoice>(issued.Id))!);
+            await session.SaveChangesAsync();
+        }
+        var attempt = Assert.Single((await member.SingleInvoice(account)).ChargeAttempts);
+        Assert.Equal((ChargeOutcome.Declined, (ChargedCard?)null), (attempt.Outcome, attempt.Card));
+        var history = Assert.Single((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=card_charge_attempted")
+            .ReadAs<HistoryPage>()).Items);
+        Assert.Equal($"Card charge 1 for {issued.InvoiceNumber}: {attempt.Amount:0.00} EUR, declined: insufficient funds", history.Description);
+
+        // The card on file was recorded before the attempt and not replaced since: it is the card that was charged, named as before.
+        await SendDeclinedEmailAgain(issued.Id, 1);
+        Assert.Contains("We could not charge your card (Visa ending 0002)",
+            Assert.Single(Emails(), e => e.MessageId?.StartsWith("card-declined-") == true).TextBody);
+
+        // Replaced since: the attempt does not say which card it charged, so the e-mail names none rather than the wrong one.
+        App.Clock.Advance(TimeSpan.FromMinutes(5));
+        await RecordCard(member, account, SandboxPaymentGateway.Error);
+        await SendDeclinedEmailAgain(issued.Id, 1);
+        var declined = Assert.Single(Emails(), e => e.MessageId?.StartsWith("card-declined-") == true);
+        Assert.Contains($"We could not charge your card {InvoiceWording.Money(attempt.Amount)} EUR for invoice {issued.InvoiceNumber}", declined.TextBody);
+        Assert.DoesNotContain("ending", declined.TextBody);
     }
 
     [Fact]

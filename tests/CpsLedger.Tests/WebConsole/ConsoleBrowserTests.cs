@@ -244,6 +244,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.Single(invoice.ChargeAttempts);
 
         await SignInAs(LedgerRoles.Auditor, "ines");
+        // The hash-chain status names the chain itself: the page no longer fetches the account's invoices to name it.
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Page.Request += (_, request) => asked.Enqueue(new Uri(request.Url).AbsolutePath);
         await Page.GotoAsync($"/console/#/accounts/{account}/audit");
         var rows = Page.GetByTestId("hash-chain").Locator("tbody tr");
         await Expect(rows).ToHaveCountAsync(2);
@@ -251,6 +254,22 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // The attempts name no account, so they are chained on the invoice's stream: the row says whose they are.
         await Expect(rows.Nth(1)).ToContainTextAsync($"Card charges of invoice {invoice.InvoiceNumber}");
         await Expect(rows.Nth(1)).ToContainTextAsync(invoice.Id.ToString());
+        Assert.Contains($"/api/accounts/{account}/hash-chain", asked);
+        Assert.DoesNotContain($"/api/accounts/{account}/invoices", asked);
+
+        // A chain with no link left (its links deleted) has no row: the break notice names it from the status too.
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.account_chain where chain_id = @invoice", connection);
+            delete.Parameters.AddWithValue("invoice", invoice.Id);
+            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
+        }
+        await Page.ReloadAsync();
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(Page.GetByTestId("hash-chain").Locator(".notice.error"))
+            .ToContainTextAsync($"Chain of card charges of invoice {invoice.InvoiceNumber} ({invoice.Id}): event ");
+        Assert.DoesNotContain($"/api/accounts/{account}/invoices", asked);
     }
 
     [Fact]

@@ -572,7 +572,7 @@ async function timeTravel(id, target, cut) {
 // ---------- audit ----------
 
 async function auditView(id) {
-  const [account, chain, invoices] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`), api(`/api/accounts/${id}/invoices`)]);
+  const [account, chain] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`)]);
   const verification = h('div', { 'aria-live': 'polite', 'data-testid': 'verification' });
   show(accountFrame(account, 'audit',
     h('section', { class: 'panel', 'aria-labelledby': 'chain-heading', 'data-testid': 'hash-chain' },
@@ -585,15 +585,16 @@ async function auditView(id) {
         h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
         h('thead', {}, h('tr', {}, ['Chain', 'Links', 'Head sequence', 'Head hash (SHA-256)', 'Status'].map(c => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, chain.chains.map(c => h('tr', { 'data-kind': c.kind },
-          h('td', {}, chainName(c, invoices)),
+          h('td', {}, chainName(c)),
           h('td', { class: 'num' }, String(c.links)),
           h('td', { class: 'num' }, String(c.headSequence)),
           h('td', { class: 'mono' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
             : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
+      // A chain with no link left has no row above: the status names it all the same.
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b => {
-        const invoice = invoices.find(i => i.id === b.chainId);
-        return h('p', { class: 'notice error' }, `Chain ${invoice ? `of card charges of invoice ${invoice.invoiceNumber} (${b.chainId})` : b.chainId}: ` +
+        const named = (chain.unlinked ?? []).find(c => c.chainId === b.chainId);
+        return h('p', { class: 'notice error' }, `Chain ${named ? `${chainWords(named)} (${b.chainId})` : b.chainId}: ` +
           `event ${b.eventId} ${b.problem}.`);
       })),
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
@@ -619,17 +620,27 @@ async function auditView(id) {
 }
 
 // A chain's name in words, its id beneath: an auditor cannot tell what a bare id links. An invoice's chain holds its card charge
-// attempts (they name no account, so they are chained on the invoice's stream): named by the invoice's number.
-function chainName(c, invoices = []) {
+// attempts (they name no account, so they are chained on the invoice's stream): the server labels it with the invoice's number.
+function chainName(c) {
   if (c.kind === 'account') return 'The account';
-  const invoice = invoices.find(i => i.id === c.chainId);
-  if (invoice) return [`Card charges of invoice ${invoice.invoiceNumber}`, h('div', { class: 'mono' }, c.chainId)];
+  if (c.kind === 'invoice' && c.label) return [`Card charges of invoice ${c.label}`, h('div', { class: 'mono' }, c.chainId)];
   const kinds = {
     registration: 'Product registration', membership: 'Membership', invoice: 'Invoice', payment_card: 'Payment card',
     old_cps_account: 'Old CPS account',
   };
   return [`${kinds[c.kind] ?? c.kind} `, c.label ? h('strong', {}, c.label) : null, c.label ? ' ' : null,
     h('div', { class: 'mono' }, c.chainId)];
+}
+
+// The same name as one line of text, for a notice: "of card charges of invoice INV-…", "of the account", "of old CPS account …".
+function chainWords(c) {
+  if (c.kind === 'account') return 'of the account';
+  if (c.kind === 'invoice' && c.label) return `of card charges of invoice ${c.label}`;
+  const kinds = {
+    registration: 'product registration', membership: 'membership', invoice: 'invoice', payment_card: 'payment card',
+    old_cps_account: 'old CPS account',
+  };
+  return `of ${kinds[c.kind] ?? c.kind}${c.label ? ` ${c.label}` : ''}`;
 }
 
 function renderVerification(target, report) {
