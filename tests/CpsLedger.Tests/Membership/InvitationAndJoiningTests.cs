@@ -382,6 +382,9 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         }
 
         await publishing!;
+        // The publication's reviews run from the durable inbox after it answers: on a loaded machine (CI) the batch of the account's
+        // review may not have begun yet, so wait for the withdrawal itself (an invitation left standing fails after the timeout).
+        await FaultWaits.Until(async () => (await Membership(account)).Invitation is null, () => "the invitation withdrawn");
         await App.UntilBatchesHandled();
         var membership = await Membership(account);
         Assert.Null(membership.Invitation);
