@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Text.RegularExpressions;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -66,6 +67,13 @@ public static partial class AccountSearch
             // account's row together on every write and rebuild (BENCHMARKS.md, P4).
             .Index(a => a.OldCpsEmails, ListIndex);
         opts.Schema.For<SerialOwnership>().Index(s => s.SerialNumber);
+        // Old CPS membership numbers were free text and are compared without case; the imported old account gives the number as
+        // it is held (the exact-case index beside it, MigrationSetup, serves the joins' "is it taken").
+        opts.Schema.For<Migration.LegacyAccountView>().Index(l => l.OldMembershipNumber, index =>
+        {
+            index.Name = OldNumberIndex;
+            index.Casing = ComputedIndex.Casings.Upper;
+        });
         opts.Schema.For<AccountMembership>().Index(m => m.MembershipNumbers, ListIndex);
 
         static void ListIndex(ComputedIndex index)
@@ -73,6 +81,31 @@ public static partial class AccountSearch
             index.Method = IndexMethod.gin;
             index.Mask = "? jsonb_path_ops";
         }
+    }
+
+    public const string OldNumberIndex = "mt_doc_legacyaccountview_idx_old_membership_number_upper";
+
+    /// <summary>An imported old account whose membership number is <paramref name="text"/> in any letter case (<see cref="OldNumberIndex"/>).</summary>
+    public static Expression<Func<Migration.LegacyAccountView, bool>> OldNumberIs(string text)
+    {
+        var upper = text.Trim().ToUpperInvariant();
+        return l => l.OldMembershipNumber.ToUpper() == upper;
+    }
+
+    /// <summary>The accounts whose membership numbers hold each of <paramref name="numbers"/> as written; one more round trip, only when any.</summary>
+    private static async Task<List<(Guid Account, AccountMatchKind Kind, string Value)>> HoldersOfAsync(IQuerySession session,
+        IReadOnlyList<string> numbers, CancellationToken ct)
+    {
+        if (numbers.Count == 0)
+            return [];
+        var batch = session.CreateBatchQuery();
+        var holders = numbers.Select(n => (Number: n, Accounts: batch.Query<AccountMembership>()
+            .Where(m => m.MatchesSql(ListContains(nameof(AccountMembership.MembershipNumbers)), ListOf(n))).Take(Limit).ToList())).ToList();
+        await batch.Execute(ct);
+        var found = new List<(Guid, AccountMatchKind, string)>();
+        foreach (var (n, accounts) in holders)
+            found.AddRange((await accounts).Select(m => (m.AccountId, AccountMatchKind.MembershipNumber, n)));
+        return found;
     }
 
     /// <summary>
@@ -99,6 +132,8 @@ public static partial class AccountSearch
             .Where(m => m.MatchesSql(ListContains(nameof(AccountMembership.MembershipNumbers)), ListOf(number ?? query)))
             .Take(Limit)
             .ToList();
+        // An old number typed in another letter case: the imported old account gives it as the membership lists hold it.
+        var byOldNumber = number is null ? batch.Query<Migration.LegacyAccountView>().Where(OldNumberIs(query)).Take(Limit).ToList() : null;
 
         var email = query.Contains('@') ? Migration.LegacyIds.NormalizeEmail(query) : null;
         var byContact = email is null ? null : batch.Query<AccountView>()
@@ -121,6 +156,8 @@ public static partial class AccountSearch
         var found = new List<(Guid Account, AccountMatchKind Kind, string Value)>();
         found.AddRange((await byNumber).Select(m => (m.AccountId, AccountMatchKind.MembershipNumber,
             m.MembershipNumbers.First(n => n == (number ?? query)))));
+        if (byOldNumber is not null)
+            found.AddRange(await HoldersOfAsync(session, [.. (await byOldNumber).Select(l => l.OldMembershipNumber).Where(n => n != query).Distinct()], ct));
         if (byContact is not null)
             found.AddRange((await byContact).Select(a => (a.Id, AccountMatchKind.ContactEmail, a.ContactEmail)));
         if (byOldEmail is not null)

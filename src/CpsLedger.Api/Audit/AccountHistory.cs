@@ -296,10 +296,13 @@ public static class HistoryTypes
 
 public static class GetAccountHistoryEndpoint
 {
-    public static ProblemDetails Validate([Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize, string? types, IDocumentStore store)
+    public static ProblemDetails Validate(DateTimeOffset? from, DateTimeOffset? to, [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
+        string? types, IDocumentStore store)
     {
         if (page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500)
             return Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.");
+        if (TimeRange.Check(from, to) is HttpValidationProblemDetails range)
+            return range;
         // A name that matches no event would answer an empty page, read as "none happened".
         var known = HistoryTypes.Of(store);
         var unknown = HistoryTypes.Split(types ?? "").Where(n => !known.ContainsKey(n)).ToList();

@@ -325,6 +325,11 @@ public static class InvoiceEmails
 
     private static string Opening(Invoice invoice) => invoice.Kind switch
     {
+        // Issued before its term starts (a bank-transfer renewal, e-mailed with the offer): nothing is renewed yet, payment renews it.
+        InvoiceKind.Renewal when invoice.PeriodStart is { } start && invoice.IssuedOn < start =>
+            $"Invoice {invoice.InvoiceNumber} for the renewal of your CPS membership for {start:yyyy-MM-dd} to {invoice.PeriodEnd:yyyy-MM-dd} is attached.\n" +
+            $"Please pay it by {invoice.DueOn:yyyy-MM-dd}" + (invoice.DueOn == start.AddDays(-1) ? ", the last day of your current term" : "") +
+            ": your membership renews once it is paid.",
         InvoiceKind.Renewal => $"Thank you for renewing your CPS membership for {invoice.PeriodStart:yyyy-MM-dd} to {invoice.PeriodEnd:yyyy-MM-dd}. " +
                                $"Your invoice {invoice.InvoiceNumber} is attached.",
         InvoiceKind.Upgrade => $"Thank you for upgrading your CPS membership. Your invoice {invoice.InvoiceNumber} for the rest of the term is attached.",

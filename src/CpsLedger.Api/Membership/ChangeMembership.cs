@@ -103,11 +103,14 @@ public static class ChooseRenewalEndpoint
         MembershipChanges.LoadAsync(accountId, membership, session, ct);
 
     /// <summary>
-    /// A membership in force; a tier that exists and is eligible now; and, paying by bank transfer, a renewal invoice not yet paid (once
+    /// A named tier that exists (checked first: 400 whatever the account's state); a membership in force; the tier eligible now; and, paying by bank transfer, a renewal invoice not yet paid (once
     /// it is paid the renewal is settled).
     /// </summary>
     public static ProblemDetails Validate(AccountMembership? membership, MembershipChangeContext context, ChooseRenewal command, TimeProvider clock)
     {
+        // A named tier that does not exist is bad input whatever the account's state: 400 before "Not a member".
+        if (command.Tier is { } named && MembershipChanges.Tier(context.Eligibility, named) is null)
+            return MembershipChanges.UnknownTier(named, context.Eligibility);
         if (MembershipChanges.InForce(membership, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)) is { } problem &&
             !ReferenceEquals(problem, WolverineContinue.NoProblems))
             return problem;
@@ -222,9 +225,15 @@ public static class UpgradeTierEndpoint
     public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
         MembershipChanges.LoadAsync(accountId, membership, session, ct);
 
-    /// <summary>A membership in force and not suspended; a tier that exists, is eligible now and costs more than the current one.</summary>
+    /// <summary>
+    /// A tier that exists (checked first: 400 whatever the account's state); a membership in force and not suspended; the tier eligible
+    /// now and costing more than the current one.
+    /// </summary>
     public static ProblemDetails Validate(AccountMembership? membership, MembershipChangeContext context, UpgradeTier command, TimeProvider clock)
     {
+        // A tier that does not exist is bad input whatever the account's state: 400 before "Not a member".
+        if (MembershipChanges.Tier(context.Eligibility, command.Tier) is null)
+            return MembershipChanges.UnknownTier(command.Tier, context.Eligibility);
         if (MembershipChanges.InForce(membership, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)) is { } problem &&
             !ReferenceEquals(problem, WolverineContinue.NoProblems))
             return problem;
@@ -233,7 +242,6 @@ public static class UpgradeTierEndpoint
             return Problems.Conflict("Membership suspended", $"Invoice {membership.Suspension.InvoiceNumber} is unpaid: an upgrade is possible once it is paid.");
         return MembershipChanges.Tier(context.Eligibility, command.Tier) switch
         {
-            null => MembershipChanges.UnknownTier(command.Tier, context.Eligibility),
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
             { } tier when tier.Currency != term.Currency || tier.AnnualFee <= term.AnnualFee => Problems.Conflict("Not an upgrade",
                 $"{tier.Name} ({tier.AnnualFee:0.00} {tier.Currency}) is not above the current {term.TierName} ({term.AnnualFee:0.00} {term.Currency}): " +

@@ -93,10 +93,15 @@ public static class JoinCpsEndpoint
     }
 
     /// <summary>
-    /// Checked again at the moment of joining: an invitation that stands, no membership in force, and the chosen tier eligible now.
+    /// Checked again at the moment of joining: a tier the table has, an invitation that stands, no membership in force, and the chosen
+    /// tier eligible now.
     /// </summary>
     public static ProblemDetails Validate(AccountMembership? membership, JoiningContext context, JoinCps command, TimeProvider clock)
     {
+        // A tier that does not exist is bad input whatever the account's state: 400 first, not "Already a member" or "Not invited".
+        if (ChosenTier(context.Eligibility, command) is null)
+            return Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +
+                                            string.Join(", ", context.Table.Tiers.Select(t => t.Code)) + ".");
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
         if (membership is not null && membership.IsMemberOn(today))
             return Problems.Conflict("Already a member",
@@ -121,8 +126,6 @@ public static class JoinCpsEndpoint
             return Problems.Conflict("Not invited", InvitationPolicy.BeingWithdrawn(context.Eligibility.Points, context.Table));
         return ChosenTier(context.Eligibility, command) switch
         {
-            null => Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +
-                                             string.Join(", ", context.Table.Tiers.Select(t => t.Code)) + "."),
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
             _ => WolverineContinue.NoProblems,
         };

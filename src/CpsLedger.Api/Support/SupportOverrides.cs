@@ -178,6 +178,8 @@ public static class ListSupportOverridesEndpoint
         var size = pageSize ?? 50;
         if (p is < 1 or > Paging.MaxPage || size is < 1 or > 200)
             return Results.Problem(Problems.Invalid(p is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 200."));
+        if (TimeRange.Check(from, to) is HttpValidationProblemDetails range)
+            return Results.Problem(range);
 
         IQueryable<SupportOverride> query = session.Query<SupportOverride>();
         if (accountId is { } account)

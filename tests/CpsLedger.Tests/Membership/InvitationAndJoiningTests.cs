@@ -189,6 +189,43 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_unknown_tier_is_a_400_on_tier_naming_the_tiers_before_the_account_is_looked_at()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var url = $"/api/accounts/{account}/membership";
+
+        async Task RefusedOnTier(Task<HttpResponseMessage> call)
+        {
+            var problem = await call.ReadProblem(HttpStatusCode.BadRequest);
+            var message = Assert.Single(problem.Errors["tier"]);
+            Assert.Contains("diamond", message);
+            Assert.Contains("silver, gold, platinum", message);
+        }
+
+        async Task AllThreeRefuseDiamond()
+        {
+            await RefusedOnTier(member.PostJson(url, new { tier = "diamond", paymentMethod = "card" }));
+            await RefusedOnTier(member.PutJson($"{url}/renewal", new { renew = true, tier = "diamond" }));
+            await RefusedOnTier(member.PostJson($"{url}/upgrade", new { tier = "diamond" }));
+        }
+
+        // Neither invited nor a member: the tier is what is wrong, not the account.
+        await AllThreeRefuseDiamond();
+
+        await Register(member, account, Products.Products.Complete("U-1", Thousand));
+        await App.Tracked(async () => await (await member.PostJson(url, new { tier = "silver", paymentMethod = "card" })).ShouldBe(HttpStatusCode.Created));
+
+        // A member: still the tier, not "Already a member".
+        await AllThreeRefuseDiamond();
+
+        // A tier that exists but is not eligible stays a conflict.
+        var platinum = await member.PostJson($"{url}/upgrade", new { tier = "platinum" }).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Tier not eligible", platinum.Title);
+    }
+
+    [Fact]
     public async Task Identical_concurrent_joins_make_one_member_and_the_others_a_409_a_portal_can_show_without_location()
     {
         await ListModels();

@@ -111,7 +111,9 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal((InvoiceKind.Renewal, renewed.Membership.StartsOn, renewed.Membership.EndsOn), (second.Kind, second.PeriodStart, second.PeriodEnd));
         Assert.Equal("CPS Gold membership renewal, annual fee", Assert.Single(second.Lines).Description);
         Assert.Equal(second.IssuedOn.AddDays(30), second.DueOn);
-        Assert.Contains("Thank you for renewing", Email($"invoice-{second.InvoiceNumber}@cpsledger").TextBody);
+        var afterRenewal = Email($"invoice-{second.InvoiceNumber}@cpsledger").TextBody;
+        Assert.Contains("Thank you for renewing", afterRenewal);
+        Assert.DoesNotContain("renews once it is paid", afterRenewal);
         await App.FastForward(TimeSpan.FromDays(30));
         Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).First().Status);
         Assert.Equal(2, _sandbox.Charges.Count);
@@ -198,7 +200,13 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal((InvoiceKind.Renewal, term.EndsOn, term.EndsOn.AddDays(1), InvoiceStatus.Open),
             (renewalInvoice.Kind, renewalInvoice.DueOn, renewalInvoice.PeriodStart, renewalInvoice.Status));
         Assert.Contains("Your renewal invoice for Gold", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
-        Assert.Contains("Thank you for renewing", Email($"invoice-{renewalInvoice.InvoiceNumber}@cpsledger").TextBody);
+        // E-mailed with the offer, before anything is renewed: the invoice for the renewal, payable by the term's last day, and the
+        // membership renews once it is paid (a card renewal's invoice, sent after it renewed, thanks for renewing: above).
+        var ahead = Email($"invoice-{renewalInvoice.InvoiceNumber}@cpsledger").TextBody;
+        Assert.DoesNotContain("Thank you for renewing", ahead);
+        Assert.Contains($"Invoice {renewalInvoice.InvoiceNumber} for the renewal of your CPS membership for {term.EndsOn.AddDays(1):yyyy-MM-dd} to " +
+                        $"{term.EndsOn.AddYears(1):yyyy-MM-dd} is attached.", ahead);
+        Assert.Contains($"Please pay it by {term.EndsOn:yyyy-MM-dd}, the last day of your current term: your membership renews once it is paid.", ahead);
 
         await PayInFull(renewalInvoice, "B-2");
         await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));

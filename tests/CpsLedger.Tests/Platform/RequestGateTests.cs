@@ -270,6 +270,26 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await (await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00%2B02:00")).ShouldBe(HttpStatusCode.OK);
     }
 
+    [Theory]
+    [InlineData("/api/accounts/{0}/history")]
+    [InlineData("/api/support/overrides")]
+    public async Task a_time_range_that_ends_before_it_starts_is_refused_not_answered_empty(string path)
+    {
+        var account = await App.OpenAccount();
+        var url = string.Format(CultureInfo.InvariantCulture, path, account);
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+
+        var messages = await Field(await auditor.GetAsync($"{url}?from=2026-12-04T10:00:00%2B02:00&to=2026-12-04T07:59:59Z"), "from");
+        var message = Assert.Single(messages.EnumerateArray()).GetString();
+        Assert.Contains("2026-12-04T08:00:00", message);
+        Assert.Contains("2026-12-04T07:59:59", message);
+
+        // One end alone, or a range that is in order (an empty one included: to is exclusive), is read as before.
+        await (await auditor.GetAsync($"{url}?from=2026-12-04T10:00:00Z")).ShouldBe(HttpStatusCode.OK);
+        await (await auditor.GetAsync($"{url}?to=2026-12-04T10:00:00Z")).ShouldBe(HttpStatusCode.OK);
+        await (await auditor.GetAsync($"{url}?from=2026-12-04T10:00:00Z&to=2026-12-04T10:00:00Z")).ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task an_optional_body_may_be_left_out_or_null_and_is_otherwise_read_as_strictly_as_any()
     {

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Migration;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.WebConsole;
 using CpsLedger.Tests.Accounts;
@@ -170,19 +171,38 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
+    [Fact]
+    public async Task An_old_cps_membership_number_finds_its_account_in_any_case()
+    {
+        await App.ImportLegacy(LegacyFiles.Csv("juhan@old.example,CPS-OLD-4711,,,,,"));
+        var account = await App.OpenAccount(oldEmails: ["juhan@old.example"]);
+        await App.VerifyOldEmail(account, "juhan@old.example");
+        await App.Tracked(() => App.Member(account).PostAsync(LegacyFiles.MigrationUrl(account), null).ReadAs<MigrationResult>());
+
+        foreach (var typed in new[] { "CPS-OLD-4711", "cps-old-4711", " Cps-Old-4711 " })
+        {
+            var found = Assert.Single((await Find(typed)).Items);
+            Assert.Equal((account, AccountMatchKind.MembershipNumber, "CPS-OLD-4711"), (found.AccountId, found.MatchedOn, found.MatchedValue));
+        }
+    }
+
     [Theory]
     [InlineData("old CPS e-mail", "mt_doc_accountview_idx_old_cps_emails")]
     [InlineData("membership number", "mt_doc_accountmembership_idx_membership_numbers")]
+    [InlineData("old membership number in any case", AccountSearch.OldNumberIndex)]
     public async Task A_list_lookup_is_served_by_the_index_of_that_list(string lookup, string index)
     {
         await using var session = App.Store.QuerySession();
-        var query = lookup == "old CPS e-mail"
-            ? session.Query<AccountView>()
+        var query = lookup switch
+        {
+            "old CPS e-mail" => session.Query<AccountView>()
                 .Where(a => a.MatchesSql(AccountSearch.ListContains(nameof(AccountView.OldCpsEmails)),
-                    AccountSearch.ListOf("old@example.ee"))).ToCommand()
-            : session.Query<AccountMembership>()
+                    AccountSearch.ListOf("old@example.ee"))).ToCommand(),
+            "membership number" => session.Query<AccountMembership>()
                 .Where(m => m.MatchesSql(AccountSearch.ListContains(nameof(AccountMembership.MembershipNumbers)),
-                    AccountSearch.ListOf("CPS-482-173-905"))).ToCommand();
+                    AccountSearch.ListOf("CPS-482-173-905"))).ToCommand(),
+            _ => session.Query<LegacyAccountView>().Where(AccountSearch.OldNumberIs("cps-old-4711")).ToCommand(),
+        };
 
         // Could the planner use the index at all? With sequential scans priced out, it does whenever the index fits the query.
         await using var connection = (NpgsqlConnection)App.Store.Storage.Database.CreateConnection();

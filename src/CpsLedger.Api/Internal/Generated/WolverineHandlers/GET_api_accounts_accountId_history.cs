@@ -109,7 +109,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(page, pageSize, types, _documentStore);
+            var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(from, to, page, pageSize, types, _documentStore);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
             {

@@ -1,0 +1,1 @@
+drop index if exists cpsledger.mt_doc_legacyaccountview_idx_old_membership_number_upper;
