@@ -435,11 +435,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
 
-        var link = Page.GetByTestId("link-email");
-        await link.GetByLabel("Old CPS e-mail").FillAsync("Kadri.Tamm@old.example");
-        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-77: owner confirmed by the old invoice");
-        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        var preview = await ReviewLinkingOldEmail("Kadri.Tamm@old.example", "Ticket CPS-SUP-77: owner confirmed by the old invoice");
         await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
         // The preview shows the e-mail as the ledger records it (trimmed, lower case), not as it was typed.
         await Expect(preview).ToContainTextAsync("kadri.tamm@old.example");
@@ -469,6 +465,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByText("Old CPS e-mails: kadri.tamm@old.example")).ToBeVisibleAsync();
     }
 
+    /// <summary>Fills support's "Link an old CPS e-mail" action on the open support page and asks for its preview.</summary>
+    private async Task<ILocator> ReviewLinkingOldEmail(string email, string reason)
+    {
+        var link = Page.GetByTestId("link-email");
+        await link.GetByLabel("Old CPS e-mail").FillAsync(email);
+        await link.GetByLabel("Reason").FillAsync(reason);
+        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        return Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+    }
+
     [Fact]
     public async Task A_preview_keeps_its_long_words_inside_its_box_on_a_laptop_screen()
     {
@@ -478,11 +484,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // Three actions side by side leave each preview narrow: an event name or an e-mail, which has no place to break, once
         // ran over the preview's border into the next column.
-        var link = Page.GetByTestId("link-email");
-        await link.GetByLabel("Old CPS e-mail").FillAsync("kadri.tamm@old.example");
-        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-77: owner confirmed by the old invoice");
-        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        var preview = await ReviewLinkingOldEmail("kadri.tamm@old.example", "Ticket CPS-SUP-77: owner confirmed by the old invoice");
         await Expect(preview).ToContainTextAsync("OldCpsEmailVerified");
 
         var box = (await preview.BoundingBoxAsync())!;
@@ -503,11 +505,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
-        var link = Page.GetByTestId("link-email");
-        await link.GetByLabel("Old CPS e-mail").FillAsync("Kadri.Tamm@old.example");
-        await link.GetByLabel("Reason").FillAsync("Ticket CPS-SUP-78: member asked again");
-        await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        var preview = Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        var preview = await ReviewLinkingOldEmail("Kadri.Tamm@old.example", "Ticket CPS-SUP-78: member asked again");
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
 
         // The ledger records nothing for an e-mail the account has proved already: the console does not claim a link and a reason.
