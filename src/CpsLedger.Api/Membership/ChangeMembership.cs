@@ -103,8 +103,8 @@ public static class ChooseRenewalEndpoint
         MembershipChanges.LoadAsync(accountId, membership, session, ct);
 
     /// <summary>
-    /// A named tier that exists (checked first: 400 whatever the account's state); a membership in force; the tier eligible now; and, paying by bank transfer, a renewal invoice not yet paid (once
-    /// it is paid the renewal is settled).
+    /// A named tier that exists (checked first: 400 whatever the account's state); a membership in force; the tier eligible now; and,
+    /// paying by bank transfer, a renewal invoice not yet paid (once it is paid the renewal is settled).
     /// </summary>
     public static ProblemDetails Validate(AccountMembership? membership, MembershipChangeContext context, ChooseRenewal command, TimeProvider clock)
     {

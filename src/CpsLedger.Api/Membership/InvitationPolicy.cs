@@ -392,17 +392,12 @@ public static class InvitationEmail
             .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {t.AnnualFee:0.00} {t.Currency} a year ({t.PointsRequired} points)")
             .ToList() ?? [];
 
-        var message = new MimeMessage
-        {
-            // The same invitation always has the same Message-Id, so a redelivery is recognisably the same e-mail; a resend
-            // by support is a new e-mail of its own.
-            MessageId = resendId is { } resend
-                ? $"invitation-{invitation.InvitationId:N}-resent-{resend:N}@cpsledger"
-                : $"invitation-{invitation.InvitationId:N}@cpsledger",
-            Subject = "You are invited to join Canon Professional Services",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
+        // The same invitation always has the same Message-Id, so a redelivery is recognisably the same e-mail; a resend by support is
+        // a new e-mail of its own.
+        var messageId = resendId is { } resend
+            ? $"invitation-{invitation.InvitationId:N}-resent-{resend:N}@cpsledger"
+            : $"invitation-{invitation.InvitationId:N}@cpsledger";
+        return MemberEmails.Plain(account, messageId, "You are invited to join Canon Professional Services", $"""
                         Dear {account.CompanyName},
 
                         Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited
@@ -420,11 +415,7 @@ public static class InvitationEmail
                         This invitation stands while your account has at least {table?.InvitationThreshold ?? 500} points.
 
                         Canon Professional Services
-                        """,
-            },
-        };
-        message.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        return message;
+                        """);
     }
 
     // Where the points come from, truthfully: a total reached with support's adjustments is not "from registered products". Points

@@ -7,7 +7,6 @@ using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using MimeKit;
 using Wolverine;
 using Wolverine.Http;
 using Wolverine.Marten;
@@ -99,9 +98,8 @@ public static class JoinCpsEndpoint
     public static ProblemDetails Validate(AccountMembership? membership, JoiningContext context, JoinCps command, TimeProvider clock)
     {
         // A tier that does not exist is bad input whatever the account's state: 400 first, not "Already a member" or "Not invited".
-        if (ChosenTier(context.Eligibility, command) is null)
-            return Problems.Invalid("tier", $"There is no tier \"{command.Tier.Trim()}\". Tiers: " +
-                                            string.Join(", ", context.Table.Tiers.Select(t => t.Code)) + ".");
+        if (MembershipChanges.Tier(context.Eligibility, command.Tier) is null)
+            return MembershipChanges.UnknownTier(command.Tier, context.Eligibility);
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
         if (membership is not null && membership.IsMemberOn(today))
             return Problems.Conflict("Already a member",
@@ -124,7 +122,7 @@ public static class JoinCpsEndpoint
         // join on an invitation the rules have already ended.
         if (InvitationPolicy.WouldWithdraw(membership, context.Eligibility.Points, context.Table))
             return Problems.Conflict("Not invited", InvitationPolicy.BeingWithdrawn(context.Eligibility.Points, context.Table));
-        return ChosenTier(context.Eligibility, command) switch
+        return MembershipChanges.Tier(context.Eligibility, command.Tier) switch
         {
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
             _ => WolverineContinue.NoProblems,
@@ -134,7 +132,7 @@ public static class JoinCpsEndpoint
     /// <summary>The decision, once <see cref="Validate"/> let it through: active at once for a one-year term, with the new number.</summary>
     public static CpsJoined Decide(AccountMembership membership, JoiningContext context, JoinCps command, Guid membershipId, DateTimeOffset now)
     {
-        var tier = ChosenTier(context.Eligibility, command) ?? throw new InvalidOperationException($"Tier {command.Tier} was validated.");
+        var tier = MembershipChanges.Tier(context.Eligibility, command.Tier) ?? throw new InvalidOperationException($"Tier {command.Tier} was validated.");
         if (membership.MembershipNumbers.Contains(context.MembershipNumber))
             throw new InvalidOperationException($"Membership number {context.MembershipNumber} was issued to this account before.");
         var today = DateOnly.FromDateTime(now.UtcDateTime);
@@ -142,10 +140,6 @@ public static class JoinCpsEndpoint
             tier.Currency, command.PaymentMethod, today, today.AddYears(TermInYears).AddDays(-1), context.Table.TableVersion,
             context.Eligibility.Points, context.Eligibility.Products, now);
     }
-
-    private static TierEligibility? ChosenTier(EligibleTiers eligibility, JoinCps command) =>
-        eligibility.Standard.Concat(eligibility.Enterprise)
-            .FirstOrDefault(t => string.Equals(t.Code, command.Tier.Trim(), StringComparison.OrdinalIgnoreCase));
 
     [WolverinePost("/api/accounts/{accountId}/membership", OperationId = "JoinCps")]
     [TakesInvitationReviewLock]
@@ -205,13 +199,8 @@ public static class WelcomeEmailHandler
         if (membership?.Membership is not { } term || term.MembershipId != membershipId)
             return;
 
-        var email = new MimeMessage
-        {
-            MessageId = $"welcome-{membershipId:N}@cpsledger",
-            Subject = $"Welcome to Canon Professional Services: membership {term.MembershipNumber}",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
+        await mail.SendAsync(MemberEmails.Plain(account, $"welcome-{membershipId:N}@cpsledger",
+            $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""
                         Dear {account.CompanyName},
 
                         Welcome to Canon Professional Services.
@@ -226,10 +215,6 @@ public static class WelcomeEmailHandler
                         Your invoice follows within a few hours.
 
                         Canon Professional Services
-                        """,
-            },
-        };
-        email.To.Add(new MailboxAddress(account.CompanyName, account.ContactEmail));
-        await mail.SendAsync(email, ct);
+                        """), ct);
     }
 }
