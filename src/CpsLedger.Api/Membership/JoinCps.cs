@@ -58,7 +58,7 @@ public sealed record MembershipConfirmation(
     IReadOnlyList<string> PreviousMembershipNumbers);
 
 /// <summary>What joining is decided on besides the membership: the tier table, the eligibility now, and a new membership number.</summary>
-/// <param name="MembershipNumber">Empty when the account is not invited (no sequence value is taken then).</param>
+/// <param name="MembershipNumber">Empty when the join is refused (no sequence value is taken then).</param>
 public sealed record JoiningContext(TierTableView Table, EligibleTiers Eligibility, string MembershipNumber);
 
 public static class JoinCpsEndpoint
@@ -72,14 +72,17 @@ public static class JoinCpsEndpoint
     public static ProblemDetails Before(JoinCps command, ClaimsPrincipal user, IDocumentSession session) =>
         Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
 
-    public static async Task<JoiningContext> LoadAsync(Guid accountId, AccountMembership? membership, IDocumentSession session, CancellationToken ct)
+    public static async Task<JoiningContext> LoadAsync(Guid accountId, JoinCps command, AccountMembership? membership, IDocumentSession session,
+        TimeProvider clock, CancellationToken ct)
     {
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct)
                     ?? throw new InvalidOperationException("The tier table has not been loaded.");
         var eligibility = await Eligibility.ForAccountAsync(session, accountId, ct);
-        // Taken only when the decision needs it: a sequence value is never handed out twice, even if this request fails.
+        // Taken only when the join will be decided: a sequence value is never handed out twice, even if this request fails, so a
+        // join refused here (an unknown or ineligible tier, no invitation) must not use one up. Validate needs no number.
         var number = "";
-        if (membership?.Invitation is not null)
+        if (membership?.Invitation is not null
+            && ReferenceEquals(Validate(membership, new JoiningContext(table, eligibility, number), command, clock), WolverineContinue.NoProblems))
         {
             // A number that is taken is skipped: an old CPS number may look exactly like one the sequence gives (claimed when
             // migrated, or still on an imported old account), and the next value is different by construction. A number

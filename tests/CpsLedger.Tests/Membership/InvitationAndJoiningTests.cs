@@ -7,6 +7,7 @@ using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
 using Marten;
+using Npgsql;
 
 namespace CpsLedger.Tests.Membership;
 
@@ -127,6 +128,37 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         // Support's reason and ticket are internal notes, as everywhere in the member's e-mails.
         Assert.DoesNotContain("CPS-SUP-1234", email.TextBody);
         Assert.DoesNotContain("portal outage", email.TextBody);
+    }
+
+    [Fact]
+    public async Task A_refused_join_draws_no_membership_number()
+    {
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await Register(member, account, Products.Products.Complete("J-1", Thousand));
+        var url = $"/api/accounts/{account}/membership";
+        var before = await MembershipNumberSequence();
+
+        // Invited, and refused all the same: the numbers are a sequence members read out, so a refusal must not use one up.
+        await member.PostJson(url, new { tier = "platinum", paymentMethod = "card" }).ReadProblem(HttpStatusCode.Conflict);
+        await member.PostJson(url, new { tier = "diamond", paymentMethod = "card" }).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(before, await MembershipNumberSequence());
+
+        var joined = await App.Tracked(() => member.PostJson(url, new { tier = "silver", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        Assert.Equal(MembershipNumbers.FromSequence(before.IsCalled ? before.LastValue + 1 : before.LastValue), joined.MembershipNumber);
+    }
+
+    /// <summary>Where the sequence behind membership numbers stands, read without drawing from it.</summary>
+    private async Task<(long LastValue, bool IsCalled)> MembershipNumberSequence()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"select last_value, is_called from {App.SchemaName}.{MembershipNumbers.SequenceName}", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetBoolean(1));
     }
 
     [Fact]

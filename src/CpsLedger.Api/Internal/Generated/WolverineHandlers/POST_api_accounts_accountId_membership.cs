@@ -90,7 +90,7 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                var joiningContext = await CpsLedger.Api.Membership.JoinCpsEndpoint.LoadAsync(accountId, stream_membership.Aggregate, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
+                var joiningContext = await CpsLedger.Api.Membership.JoinCpsEndpoint.LoadAsync(accountId, command, stream_membership.Aggregate, documentSession, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
                 var problemDetails3 = CpsLedger.Api.Membership.JoinCpsEndpoint.Validate(stream_membership.Aggregate, joiningContext, command, _timeProvider);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails3, Wolverine.Http.WolverineContinue.NoProblems)))
