@@ -31,6 +31,37 @@ public sealed class CpuMeter
         return (dotnet, postgres);
     }
 
+    /// <summary>
+    /// Seconds of CPU (user + system) of the children this process has waited for, and of the whole PostgreSQL cluster including
+    /// the backends that exited (the postmaster's reaped children): what a child process such as the legacy-import command and the
+    /// backends it opened cost, read before it starts and after it is waited for. The cluster's is null for an external server.
+    /// </summary>
+    public static (double Children, double? Postgres) ReapedSeconds(string? dataDirectory)
+    {
+        var self = StatFields("/proc/self/stat");
+        var children = self is null ? 0 : (long.Parse(self[13]) + long.Parse(self[14])) / 100.0;
+        var postmaster = Postmaster(dataDirectory);
+        if (postmaster is null)
+            return (children, null);
+        var reaped = StatFields($"/proc/{postmaster}/stat") is { } p ? (long.Parse(p[13]) + long.Parse(p[14])) / 100.0 : 0;
+        return (children, PostgresSeconds(postmaster) + reaped);
+    }
+
+    // The fields after the command name (which may contain spaces) closed by ')': state(0) ppid(1) ... utime(11) stime(12)
+    // cutime(13) cstime(14).
+    private static string[]? StatFields(string file)
+    {
+        try
+        {
+            var stat = File.ReadAllText(file);
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private static int? Postmaster(string? dataDirectory)
     {
         var file = dataDirectory is null ? null : Path.Combine(dataDirectory, "postmaster.pid");

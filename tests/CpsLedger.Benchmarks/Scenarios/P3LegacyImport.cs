@@ -40,8 +40,13 @@ public static class P3LegacyImport
             ctx.Log($"  P3: COPY {copy.Rows:N0} rows in {copy.Elapsed.TotalSeconds:F2} s");
             var ceilings = await CeilingsAsync(ctx, connection, file);
 
+            // CPU of the command's process (reaped by this one) and of PostgreSQL (its backends exit with the command) over the import.
+            var before = CpuMeter.ReapedSeconds(ctx.ClusterDirectory);
             var import = await ImportAsync(dll, connection, file, Path.Combine(ctx.ResultsDirectory, "p3-legacy-import.log"));
-            ctx.Log($"  P3: import {(import.Error ?? "done")} in {import.Elapsed.TotalSeconds:F1} s, peak RSS {import.PeakRssMb:F0} MB");
+            var after = CpuMeter.ReapedSeconds(ctx.ClusterDirectory);
+            var importCpu = $"CPU .NET {after.Children - before.Children:F2} s, PostgreSQL " +
+                            (after.Postgres - before.Postgres is { } pg ? $"{pg:F2} s" : "n/a");
+            ctx.Log($"  P3: import {(import.Error ?? "done")} in {import.Elapsed.TotalSeconds:F1} s ({importCpu}), peak RSS {import.PeakRssMb:F0} MB");
 
             long events;
             await using (var db = new NpgsqlConnection(connection))
@@ -73,7 +78,7 @@ public static class P3LegacyImport
                     Status = error is not null ? "error" : Load.Status(rate / copyRate >= 0.3 && rssMet),
                     Note = (error is null ? "" : error + $" (see {import.Log}); ") +
                            $"{rows:N0} rows ({products:N0} products, {accounts:N0} old accounts, {events:N0} events); process " +
-                           $"{import.Elapsed.TotalSeconds:F1} s from start to exit (the command's own figure: {import.Summary ?? "n/a"}); " +
+                           $"{import.Elapsed.TotalSeconds:F1} s from start to exit, {importCpu} (the command's own figure: {import.Summary ?? "n/a"}); " +
                            $"peak RSS {(import.PeakRssMb is { } m ? $"{m:F0} MB" : "n/a")}; the file's CSV COPY into a plain table " +
                            $"{copy.Elapsed.TotalSeconds:F2} s ({copy.Rows / copy.Elapsed.TotalSeconds:N0} rows/s)",
                 },
@@ -202,35 +207,56 @@ public static class P3LegacyImport
             inBatch += stream.Events.Count;
         }
 
-        static async Task<TimeSpan> FlushAsync(DocumentStore store, List<Api.Platform.NewStream<Api.Migration.LegacyAccountView>> batch)
+        // CPU per flush: this process (the service hosted beside it idles) and PostgreSQL's backends, in milliseconds.
+        async Task<(TimeSpan Wall, double Dotnet, double Postgres)> FlushAsync(DocumentStore store, List<Api.Platform.NewStream<Api.Migration.LegacyAccountView>> batch)
         {
+            var cpu = CpuMeter.Start(ctx.ClusterDirectory);
             var clock = Stopwatch.StartNew();
-            await using var session = store.LightweightSession();
-            session.CorrelationId = "bench-p3";
-            session.LastModifiedBy = "bench";
-            await Api.Platform.BulkAppend.StartStreamsAsync(session, batch, CancellationToken.None);
-            await session.SaveChangesAsync();
-            return clock.Elapsed;
+            await using (var session = store.LightweightSession())
+            {
+                session.CorrelationId = "bench-p3";
+                session.LastModifiedBy = "bench";
+                await Api.Platform.BulkAppend.StartStreamsAsync(session, batch, CancellationToken.None);
+                await session.SaveChangesAsync();
+            }
+
+            var wall = clock.Elapsed;
+            var (dotnet, postgres) = cpu.PerOperation(1);
+            return (wall, dotnet, postgres ?? 0);
         }
 
         var bulkPath = TimeSpan.Zero;
         var chained = TimeSpan.Zero;
+        double bulkDotnet = 0, bulkPostgres = 0, chainedDotnet = 0, chainedPostgres = 0;
+        async Task Raw(List<Api.Platform.NewStream<Api.Migration.LegacyAccountView>> batch)
+        {
+            var (wall, dotnet, postgres) = await FlushAsync(ctx.Raw.Store, batch);
+            (bulkPath, bulkDotnet, bulkPostgres) = (bulkPath + wall, bulkDotnet + dotnet, bulkPostgres + postgres);
+        }
+
+        async Task Chained(List<Api.Platform.NewStream<Api.Migration.LegacyAccountView>> batch)
+        {
+            var (wall, dotnet, postgres) = await FlushAsync(ctx.Chained.Store, batch);
+            (chained, chainedDotnet, chainedPostgres) = (chained + wall, chainedDotnet + dotnet, chainedPostgres + postgres);
+        }
+
         for (var i = 0; i < batches.Count; i++)
         {
             if (i % 2 == 0)
             {
-                bulkPath += await FlushAsync(ctx.Raw.Store, batches[i]);
-                chained += await FlushAsync(ctx.Chained.Store, batches[i]);
+                await Raw(batches[i]);
+                await Chained(batches[i]);
             }
             else
             {
-                chained += await FlushAsync(ctx.Chained.Store, batches[i]);
-                bulkPath += await FlushAsync(ctx.Raw.Store, batches[i]);
+                await Chained(batches[i]);
+                await Raw(batches[i]);
             }
         }
 
         ctx.Log($"  P3 ceilings over {count:N0} events: plain COPY {plain.TotalSeconds:F1} s (fastest of three), Marten bulk insert {martenBulk.Elapsed.TotalSeconds:F1} s, " +
-                $"bulk path {bulkPath.TotalSeconds:F1} s, with the chain {chained.TotalSeconds:F1} s");
+                $"bulk path {bulkPath.TotalSeconds:F1} s (CPU .NET {bulkDotnet / 1000:F2} s, PostgreSQL {bulkPostgres / 1000:F2} s), " +
+                $"with the chain {chained.TotalSeconds:F1} s (CPU .NET {chainedDotnet / 1000:F2} s, PostgreSQL {chainedPostgres / 1000:F2} s)");
         double Rate(TimeSpan t) => count / t.TotalSeconds;
         var chainCost = 1 - Rate(chained) / Rate(bulkPath);
         return new Ceilings(count, plain,
@@ -245,14 +271,16 @@ public static class P3LegacyImport
             {
                 Scenario = "P3", Name = $"the import's bulk path (BulkAppend), {count:N0} legacy events", Unit = "events/s", Value = Rate(bulkPath),
                 BaselineName = "plain binary COPY", Baseline = Rate(plain),
-                Note = "streams, events and LegacyAccountView documents copied in one transaction per 10,000 events; a bare store without the chain; its batches take turns with the chained store's",
+                Note = "streams, events and LegacyAccountView documents copied in one transaction per 10,000 events; a bare store without the chain; its batches take turns with the chained store's; " +
+                       $"CPU .NET {bulkDotnet / 1000:F2} s, PostgreSQL {bulkPostgres / 1000:F2} s",
             },
             new Figure
             {
                 Scenario = "P3", Name = $"the same with the hash chain, {count:N0} legacy events", Unit = "events/s", Value = Rate(chained),
                 BaselineName = "the bulk path without the chain", Baseline = Rate(bulkPath),
                 Target = "chain costs <= 15%", Status = Load.Status(chainCost <= 0.15),
-                Note = $"the chain (v4, linked per statement) costs {chainCost:P0} of the bulk path's throughput",
+                Note = $"the chain (v4, linked per statement) costs {chainCost:P0} of the bulk path's throughput; CPU .NET {chainedDotnet / 1000:F2} s, " +
+                       $"PostgreSQL {chainedPostgres / 1000:F2} s",
             },
         ]);
     }
