@@ -89,11 +89,15 @@ public static class AccountChainEndpoint
         var scope = await AccountChains.OfAsync(session, chains, accountId, ct);
         var heads = await chains.HeadsAsync(ct, scope.ChainIds);
         var breaks = await chains.VerifyAsync(scope.ChainIds, scope.StreamIds, ct);
-        var oldAccounts = await session.LoadManyAsync<Migration.LegacyAccountView>(ct, scope.OldCpsAccounts);
         // Only the invoices whose chain is shown (a head or a break): an account's other invoices' streams have no chain of their own.
         var shown = heads.Select(h => h.ChainId).Concat(breaks.Select(b => b.ChainId)).ToHashSet();
-        var invoices = await session.LoadManyAsync<Invoicing.Invoice>(ct,
-            scope.Streams.Where(s => s.Kind == AccountStreamKind.Invoice && shown.Contains(s.StreamId)).Select(s => s.StreamId));
+        // The labels' two reads in one round trip.
+        var batch = session.CreateBatchQuery();
+        var oldAccountsRead = batch.LoadMany<Migration.LegacyAccountView>().ByIdList(scope.OldCpsAccounts);
+        var invoicesRead = batch.LoadMany<Invoicing.Invoice>()
+            .ByIdList(scope.Streams.Where(s => s.Kind == AccountStreamKind.Invoice && shown.Contains(s.StreamId)).Select(s => s.StreamId));
+        await batch.Execute(ct);
+        var (oldAccounts, invoices) = (await oldAccountsRead, await invoicesRead);
         var labels = oldAccounts.ToDictionary(a => a.Id, a => string.IsNullOrEmpty(a.OldMembershipNumber)
             ? a.OldEmail : $"{a.OldEmail} ({a.OldMembershipNumber})");
         foreach (var invoice in invoices)

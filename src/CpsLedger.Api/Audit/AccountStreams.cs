@@ -1,6 +1,7 @@
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Products;
 using Marten;
+using Marten.Services.BatchQuerying;
 
 namespace CpsLedger.Api.Audit;
 
@@ -28,15 +29,24 @@ public static class AccountStreams
 {
     public static async Task<IReadOnlyList<AccountStream>> OfAsync(IQuerySession session, Guid accountId, CancellationToken ct)
     {
-        var registrations = await session.Query<ProductView>().Where(p => p.AccountId == accountId).Select(p => p.Id).ToListAsync(ct);
-        var invoices = await session.Query<Invoicing.Invoice>().Where(i => i.AccountId == accountId).Select(i => i.Id).ToListAsync(ct);
-        return
+        var batch = session.CreateBatchQuery();
+        var streams = In(batch, accountId);
+        await batch.Execute(ct);
+        return await streams();
+    }
+
+    /// <summary>The same, read in a batch (both reads in one round trip, beside whatever else the batch reads).</summary>
+    public static Func<Task<IReadOnlyList<AccountStream>>> In(IBatchedQuery batch, Guid accountId)
+    {
+        var registrations = batch.Query<ProductView>().Where(p => p.AccountId == accountId).Select(p => p.Id).ToList();
+        var invoices = batch.Query<Invoicing.Invoice>().Where(i => i.AccountId == accountId).Select(i => i.Id).ToList();
+        return async () =>
         [
             new AccountStream(accountId, AccountStreamKind.Account),
             new AccountStream(MembershipStream.For(accountId), AccountStreamKind.Membership),
             new AccountStream(Invoicing.PaymentCardStream.For(accountId), AccountStreamKind.PaymentCard),
-            .. registrations.Select(id => new AccountStream(id, AccountStreamKind.Registration)),
-            .. invoices.Select(id => new AccountStream(id, AccountStreamKind.Invoice)),
+            .. (await registrations).Select(id => new AccountStream(id, AccountStreamKind.Registration)),
+            .. (await invoices).Select(id => new AccountStream(id, AccountStreamKind.Invoice)),
         ];
     }
 }

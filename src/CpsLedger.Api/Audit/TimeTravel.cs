@@ -6,6 +6,7 @@ using CpsLedger.Api.Support;
 using CpsLedger.Api.Tiers;
 using JasperFx.Events;
 using Marten;
+using Marten.Services.BatchQuerying;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -39,49 +40,49 @@ public static class TimeTravel
     public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, Guid accountId, DateTimeOffset? timestamp, long? sequence,
         CancellationToken ct, MembershipYearOptions? membershipYear = null)
     {
-        var streams = await AccountStreams.OfAsync(session, accountId, ct);
+        // Two round trips whatever the account holds: its streams (with the event at the sequence asked for), then all their
+        // events, each stream replayed from them in memory. A query per product and invoice stream made it 2 + N + M.
+        var batch = session.CreateBatchQuery();
+        var streamsRead = AccountStreams.In(batch, accountId);
+        var atSequence = sequence is { } asked ? EventAtOrBefore(batch, asked) : null;
+        await batch.Execute(ct);
+        var streams = await streamsRead();
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
 
         // All of the streams' events, those after the cut too: a commit's later events decide whether it is in.
         var all = await session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids)).OrderBy(e => e.Sequence).ToListAsync(ct);
+        var at = atSequence is null ? null : await atSequence;
         var events = sequence is { } s
-            ? CommitCut.AtSequence(all, s, all.FirstOrDefault(e => e.Sequence == s) is { } own ? CommitIds.Of(own) : await CommitOfAsync(session, s, ct))
+            ? CommitCut.AtSequence(all, s, at is { } e && e.Sequence == s ? CommitIds.Of(e) : null)
             : CommitCut.AtTimestamp(all, timestamp!.Value);
-        var lastVersion = events.GroupBy(e => e.StreamId).ToDictionary(g => g.Key, g => g.Max(e => e.Version));
+        var replay = new StreamReplay(session, events);
 
-        if (!lastVersion.TryGetValue(accountId, out var accountVersion))
+        if (!replay.Has(accountId))
             return null; // the account did not exist yet
 
         var products = new List<ProductView>();
         foreach (var registration in streams.Where(x => x.Kind == AccountStreamKind.Registration))
         {
-            if (lastVersion.TryGetValue(registration.StreamId, out var version)
-                && await session.Events.AggregateStreamAsync<ProductView>(registration.StreamId, version, token: ct) is { } product)
+            if (await replay.AggregateAsync<ProductView>(registration.StreamId, ct) is { } product)
                 products.Add(product);
         }
 
-        var adjustments = await session.Events.AggregateStreamAsync<AccountAdjustments>(accountId, accountVersion, token: ct);
+        var adjustments = await replay.AggregateAsync<AccountAdjustments>(accountId, ct);
         var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? []);
         var summary = AccountPoints.Summarize(accountId, sources);
 
-        var membershipId = MembershipStream.For(accountId);
-        var membership = lastVersion.TryGetValue(membershipId, out var membershipVersion)
-            ? await session.Events.AggregateStreamAsync<AccountMembership>(membershipId, membershipVersion, token: ct)
-            : null;
-        var table = lastVersion.TryGetValue(TierTableStream.Id, out var tableVersion)
-            ? await session.Events.AggregateStreamAsync<TierTableView>(TierTableStream.Id, tableVersion, token: ct)
-            : null;
+        var membership = await replay.AggregateAsync<AccountMembership>(MembershipStream.For(accountId), ct);
+        var table = await replay.AggregateAsync<TierTableView>(TierTableStream.Id, ct);
 
         // The membership's status and what was owed, from the invoices as they stood then, on the day of the moment asked for
         // (a sequence's day is its event's: the status of a term depends on the day).
         var invoices = new List<Invoicing.Invoice>();
         foreach (var invoice in streams.Where(x => x.Kind == AccountStreamKind.Invoice))
         {
-            if (lastVersion.TryGetValue(invoice.StreamId, out var version)
-                && await session.Events.AggregateStreamAsync<Invoicing.Invoice>(invoice.StreamId, version, token: ct) is { } replayed)
+            if (await replay.AggregateAsync<Invoicing.Invoice>(invoice.StreamId, ct) is { } replayed)
                 invoices.Add(replayed);
         }
-        var moment = timestamp ?? await MomentOfAsync(session, sequence!.Value, ct);
+        var moment = timestamp ?? at?.Timestamp ?? default;
         var standing = Invoicing.InvoiceQueries.Standing(membership, invoices, DateOnly.FromDateTime(moment.UtcDateTime));
         summary = summary with { MembershipStatus = standing.Status, AmountOwed = standing.AmountOwed, OwedCurrency = standing.Currency };
 
@@ -96,14 +97,36 @@ public static class TimeTravel
             membership);
     }
 
-    /// <summary>The commit of the event with the given global sequence, when it is another account's (null: none, or none recorded).</summary>
-    private static async Task<Guid?> CommitOfAsync(IQuerySession session, long sequence, CancellationToken ct) =>
-        await session.Events.QueryAllRawEvents().Where(e => e.Sequence == sequence).FirstOrDefaultAsync(ct) is { } e ? CommitIds.Of(e) : null;
+    /// <summary>
+    /// The event with the given global sequence, or the last one before it when there is none: its commit (when it is that
+    /// sequence's) is where the cut falls, and its timestamp the day the moment is on.
+    /// </summary>
+    private static Task<IEvent?> EventAtOrBefore(IBatchedQuery batch, long sequence) =>
+        batch.Query<IEvent>().Where(e => e.Sequence <= sequence).OrderByDescending(e => e.Sequence).FirstOrDefault();
+}
 
-    /// <summary>When the event with the given global sequence (or the last one before it) was stored.</summary>
-    private static async Task<DateTimeOffset> MomentOfAsync(IQuerySession session, long sequence, CancellationToken ct) =>
-        await session.Events.QueryAllRawEvents().Where(e => e.Sequence <= sequence).OrderByDescending(e => e.Sequence)
-            .Select(e => e.Timestamp).FirstOrDefaultAsync(ct);
+/// <summary>
+/// Replays a stream from events already read, with Marten's own aggregation of the type (what <c>AggregateStreamAsync</c> runs
+/// on the events it fetches up to a version), the aggregate's id set to the stream's as Marten's storage sets it.
+/// </summary>
+internal sealed class StreamReplay(IQuerySession session, IReadOnlyList<IEvent> events)
+{
+    private readonly ILookup<Guid, IEvent> _byStream = events.ToLookup(e => e.StreamId);
+
+    public bool Has(Guid streamId) => _byStream.Contains(streamId);
+
+    public async Task<T?> AggregateAsync<T>(Guid streamId, CancellationToken ct) where T : class
+    {
+        // Each stream's events in the order Marten fetches them (by sequence): the cut keeps them in that order.
+        var stream = _byStream[streamId].ToList();
+        if (stream.Count == 0)
+            return null;
+        var aggregator = ((DocumentStore)session.DocumentStore).Options.Projections.AggregatorFor<T>();
+        var aggregate = await aggregator.BuildAsync(stream, session, null, ct);
+        if (aggregate is not null)
+            new FastRebuild.IdentitySetter<T>().SetIdentity(aggregate, streamId);
+        return aggregate;
+    }
 }
 
 /// <summary>

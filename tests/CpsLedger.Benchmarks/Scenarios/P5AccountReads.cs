@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using CpsLedger.Benchmarks.Harness;
@@ -12,7 +13,9 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// ledger sizes. The issue sets no baseline; the same read done in process (the endpoint's own method on the store, no HTTP)
 /// is shown as one, to tell the reads' share from the HTTP pipeline's. Also support's account search
 /// (GET /api/accounts?q=, the console's search box, which came after the issue), by a part of a company name, a serial number
-/// or a contact e-mail in turn, held to the same target.
+/// or a contact e-mail in turn, held to the same target. And time travel (GET .../as-of, an auditor's read, not in the issue): an
+/// account with <see cref="TimeTravelProducts"/> products and <see cref="TimeTravelInvoices"/> invoices as of now, beside the same
+/// read in process (<c>TimeTravel.AsOfAsync</c>), with its database round trips per read; no target.
 /// </summary>
 public static class P5AccountReads
 {
@@ -101,7 +104,109 @@ public static class P5AccountReads
             }
         }
 
+        figures.Add(await TimeTravelAsync(ctx));
         return figures;
+    }
+
+    public const int TimeTravelProducts = 50;
+    public const int TimeTravelInvoices = 10;
+
+    /// <summary>
+    /// Time travel replays every stream of the account up to the moment asked for, so its cost grows with the account's products
+    /// and invoices; the seeded accounts have two products and no invoice. This one is opened and its products registered through
+    /// the service (each complete, so each allocates points); its invoices, which the service issues only hours after a join,
+    /// are appended as the issue handler appends them (a session of the service's store, one commit each), every other one paid.
+    /// </summary>
+    private static async Task<Figure> TimeTravelAsync(Context ctx)
+    {
+        var account = await SeedManyProductsAndInvoicesAsync(ctx);
+        var store = ctx.App.Store;
+        var membershipYear = ctx.App.Services.GetRequiredService<IOptions<Api.Membership.MembershipYearOptions>>().Value;
+        using var http = ctx.App.ClientAs(LedgerRoles.Auditor);
+        var reads = Math.Max(100, ctx.Scale.ReadsPerLevel / 5);
+
+        async Task<string?> Http(int _, int __)
+        {
+            using var response = await http.GetAsync(
+                $"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.ToString("O"))}");
+            await response.Content.ReadAsByteArrayAsync();
+            return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
+        }
+
+        // The endpoint's method as its generated handler calls it (a query session of its own per request).
+        async Task<string?> Direct(int _, int __)
+        {
+            await using var session = store.QuerySession();
+            var asOf = await Api.Audit.TimeTravel.AsOfAsync(session, account, DateTimeOffset.UtcNow, null, CancellationToken.None, membershipYear);
+            return asOf?.Summary.Products == TimeTravelProducts ? null : $"{asOf?.Summary.Products} products";
+        }
+
+        await Load.RunAsync(10, 1, Http);
+        await Load.RunAsync(10, 1, Direct);
+        long trips;
+        using (var counter = new RoundTrips())
+        {
+            await Load.RunAsync(10, 1, Direct);
+            trips = counter.Count;
+        }
+
+        var (direct, result) = await Load.TakingTurnsAsync(4, reads, 1, Direct, Http);
+        ctx.Log($"  P5 time travel: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms; in process p50 {direct.Latency.P50:F2} " +
+                $"p99 {direct.Latency.P99:F2} ms, {trips / 10.0:F1} round trips per read");
+        return new Figure
+        {
+            Scenario = "P5",
+            Name = $"time travel read, {TimeTravelProducts} products and {TimeTravelInvoices} invoices",
+            Unit = "reads/s",
+            Value = result.PerSecond,
+            BaselineName = "store read, no HTTP",
+            Baseline = direct.PerSecond,
+            Latency = result.Latency,
+            BaselineLatency = direct.Latency,
+            Note = Load.FailureNote(result, direct) ?? $"{trips / 10.0:F1} database round trips per read (in process)",
+        };
+    }
+
+    private static async Task<Guid> SeedManyProductsAndInvoicesAsync(Context ctx)
+    {
+        using var portal = ctx.App.ClientAs(LedgerRoles.Portal);
+        using var opened = await portal.PostAsJsonAsync("/api/accounts",
+            new { companyName = "Time Travel Studio OU", contactEmail = "owner@timetravel.example", country = "EE", oldCpsEmails = Array.Empty<string>() });
+        var account = (await opened.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<Wolverine.Http.CreationResponse<Guid>>())!.Value;
+        using var member = ctx.App.ClientAs(LedgerRoles.Member, account);
+        var camera = Seeder.Models[0];
+        for (var i = 0; i < TimeTravelProducts; i++)
+        {
+            using var registered = await member.PostAsJsonAsync($"/api/accounts/{account}/products", new
+            {
+                modelCode = camera.Code,
+                serialNumber = $"TT{i:D6}",
+                purchaseDate = "2024-03-01",
+                countryOfPurchase = "EE",
+                dealer = "Photopoint",
+            });
+            registered.EnsureSuccessStatusCode();
+        }
+
+        var issuedAt = DateTimeOffset.UtcNow.AddDays(-30);
+        for (var i = 0; i < TimeTravelInvoices; i++)
+        {
+            await using var session = ctx.App.Store.LightweightSession();
+            var id = Guid.CreateVersion7();
+            var number = $"INV-TT-{i + 1:D6}";
+            var day = DateOnly.FromDateTime(issuedAt.UtcDateTime);
+            session.Events.StartStream<Api.Invoicing.Invoice>(id, new Api.Invoicing.InvoiceIssued(id, number, account, Guid.CreateVersion7(), "CPS-TT-1",
+                "Time Travel Studio OU", "EE", Api.Membership.PaymentMethod.BankTransfer, "EUR", [new Api.Invoicing.InvoiceLine("CPS Gold, 12 months", 200m)],
+                200m, 0.24m, 48m, 248m, day, day.AddDays(14), issuedAt));
+            if (i % 2 == 0)
+                session.Events.Append(id,
+                    new Api.Invoicing.PaymentReceived(id, number, account, Guid.CreateVersion7(), Api.Membership.PaymentMethod.BankTransfer, 248m, "EUR", day,
+                        number, $"B-TT-{i}", Api.Invoicing.PaymentKind.Full, 248m, 0m, 0m, issuedAt),
+                    new Api.Invoicing.InvoicePaid(id, number, account, 248m, issuedAt));
+            await session.SaveChangesAsync();
+        }
+
+        return account;
     }
 
     // Bulk-loaded tables have no statistics until autovacuum gets to them; a real ledger of this size would have them.

@@ -287,4 +287,24 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         Assert.True(events >= 7 + 80 + 160 + 20, $"{events} events");
         Assert.Equal((events, 0L), (links, differing));
     }
+
+    [Fact]
+    public async Task The_hash_chain_status_reads_the_old_accounts_and_invoices_it_names_in_one_round_trip()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        using var statements = new SentStatements();
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        auditor.DefaultRequestHeaders.Add("traceparent", statements.TraceParent);
+
+        var status = await auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+
+        var old = Assert.Single(status.Chains, c => c.Kind == AccountStreamKind.OldCpsAccount);
+        Assert.StartsWith(LegacyFiles.Kadri, old.Label);
+        // The labels' reads (the old accounts' views, the invoices') are one batch, not a round trip each.
+        bool Reads(string sql, string table) => System.Text.RegularExpressions.Regex.IsMatch(sql, $@"\b{table}\b");
+        var labels = Assert.Single(statements.Texts, sql => Reads(sql, "mt_doc_legacyaccountview"));
+        Assert.True(Reads(labels, "mt_doc_invoice"), labels);
+    }
 }
