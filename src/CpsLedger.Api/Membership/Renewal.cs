@@ -26,7 +26,16 @@ public sealed class MembershipYearOptions
 public sealed record TermStarted(Guid AccountId, Guid MembershipId);
 
 /// <summary>Offer the renewal of this term; the handler waits until <see cref="MembershipYearOptions.RenewalOfferBefore"/> the end.</summary>
-public sealed record OfferRenewal(Guid AccountId, Guid MembershipId);
+/// <param name="WaitsUntil">The offer time this message was scheduled for (null: sent to run now). The handler decides on the
+/// options, not on it; it tells a message scheduled under a shorter window (<see cref="WaitingOffers"/>).</param>
+public sealed record OfferRenewal(Guid AccountId, Guid MembershipId, DateTimeOffset? WaitsUntil = null);
+
+/// <summary>
+/// Sent at start-up: every term whose waiting <see cref="OfferRenewal"/> is due after its offer time under the window in force (one
+/// scheduled under a shorter <see cref="MembershipYearOptions.RenewalOfferBefore"/>) is sent one now, which offers it or waits until
+/// its offer time.
+/// </summary>
+public sealed record CheckRenewalOfferSchedules;
 
 /// <summary>The term ends: renew it or let it lapse; the handler waits until the first moment after its last day.</summary>
 public sealed record EndTerm(Guid AccountId, Guid MembershipId);
@@ -40,7 +49,10 @@ public sealed record SendMembershipEndedEmail(Guid AccountId, Guid MembershipId)
 
 public static class MembershipYearSetup
 {
-    public static void AddMembershipYear(this WebApplicationBuilder builder) =>
+    public static void AddMembershipYear(this WebApplicationBuilder builder)
+    {
+        // After Wolverine's own hosted service (AddLedgerStore), so that the bus is running.
+        builder.Services.AddHostedService<RenewalOfferScheduleCheck>();
         builder.Services.AddOptions<MembershipYearOptions>()
             .Bind(builder.Configuration.GetSection(MembershipYearOptions.Section))
             .Validate(o => o.RenewalOfferBefore > TimeSpan.Zero && o.RenewalOfferBefore < TimeSpan.FromDays(365),
@@ -48,6 +60,7 @@ public static class MembershipYearSetup
             .Validate(o => o.RenewalInvoiceDueDaysBeforeTermEnd >= 0 && TimeSpan.FromDays(o.RenewalInvoiceDueDaysBeforeTermEnd) < o.RenewalOfferBefore,
                 "Membership:RenewalInvoiceDueDaysBeforeTermEnd must not be negative and must fall within the offer window.")
             .ValidateOnStart();
+    }
 
     /// <summary>A join or a renewal, once committed, schedules its term's renewal offer and end (durably, via the outbox).</summary>
     public static void ForwardTermsToRenewal(this MartenIntegration integration)
@@ -86,6 +99,10 @@ public static class RenewalDecision
         TierEligibility? Eligible(string? code) =>
             code is null ? null : eligible.FirstOrDefault(t => string.Equals(t.Code, code, StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>Whether the membership in force still waits for its renewal offer: neither offered nor stopped.</summary>
+    public static bool AwaitsOffer(AccountMembership membership) =>
+        membership.Membership is not null && RenewalOf(membership) is not ({ OfferedAt: not null } or { StoppedAt: not null });
 
     /// <summary>The renewal of the membership in force, or null when the term is already offered, stopped, or not this one.</summary>
     public static RenewalState? RenewalOf(AccountMembership membership) =>
@@ -254,7 +271,7 @@ public static class OfferRenewalHandler
             return ([], []);
         var offerAt = RenewalDecision.OfferAt(term, options.Value);
         if (now < offerAt)
-            return ([], [DueWork.At(message, offerAt, now)]);
+            return ([], [DueWork.At(message with { WaitsUntil = offerAt }, offerAt, now)]);
 
         var eligibility = await Eligibility.ForAccountAsync(session, message.AccountId, ct);
         if (RenewalDecision.Offer(membership, message.MembershipId, eligibility, now) is not { } offer)
@@ -263,6 +280,83 @@ public static class OfferRenewalHandler
         if (offer.InvoiceId is { } invoiceId)
             messages.Add(new IssueInvoice(message.AccountId, offer.RenewalMembershipId, now, InvoiceKind.Renewal, invoiceId));
         return ([offer], messages);
+    }
+}
+
+/// <summary>
+/// The <see cref="OfferRenewal"/> messages waiting in the inbox (to run now, scheduled, or being retried), by term, with the time each
+/// waits until. A wait past the term's offer time was scheduled under a shorter <see cref="MembershipYearOptions.RenewalOfferBefore"/>:
+/// the handler would fire early and wait again under a shorter window, but under a longer one nothing would run before it.
+/// </summary>
+public sealed class WaitingOffers
+{
+    private readonly ILookup<Guid, DateTimeOffset?> _byTerm;
+
+    private WaitingOffers(ILookup<Guid, DateTimeOffset?> byTerm) => _byTerm = byTerm;
+
+    /// <summary>Whether one of them offers the term by <paramref name="offerAt"/>: one to run now, or one waiting until no later.</summary>
+    public bool Covers(Guid membershipId, DateTimeOffset offerAt) => _byTerm[membershipId].Any(w => w is null || w <= offerAt);
+
+    /// <summary>When the earliest of the term's waiting offers is due, when every one waits past <paramref name="offerAt"/>.</summary>
+    public DateTimeOffset? LateWait(Guid membershipId, DateTimeOffset offerAt) =>
+        _byTerm.Contains(membershipId) && !Covers(membershipId, offerAt) ? _byTerm[membershipId].Min() : null;
+
+    public static async Task<WaitingOffers> ReadAsync(IQuerySession session, CancellationToken ct)
+    {
+        var schema = session.DocumentStore.Options.DatabaseSchemaName;
+        var rows = await session.QueryAsync<WaitingEnvelope>(
+            $"select json_build_object('Body', encode(body, 'base64'), 'ExecutionTime', execution_time) from {schema}.wolverine_incoming_envelopes " +
+            "where status <> 'Handled' and message_type = ?", ct, typeof(OfferRenewal).FullName!);
+        return new WaitingOffers(rows.Select(Read).ToLookup(w => w.MembershipId, w => w.WaitsUntil));
+    }
+
+    private static (Guid MembershipId, DateTimeOffset? WaitsUntil) Read(WaitingEnvelope row)
+    {
+        var envelope = Wolverine.Runtime.Serialization.EnvelopeSerializer.Deserialize(row.Body);
+        var message = System.Text.Json.JsonSerializer.Deserialize<OfferRenewal>(envelope.Data!, MessageJson)
+                      ?? throw new InvalidOperationException($"Envelope {envelope.Id} holds no OfferRenewal.");
+        // One stored before it said (scheduled by an earlier release): its scheduled time, on the machine's clock, which is the
+        // service's in production.
+        return (message.MembershipId, message.WaitsUntil ?? row.ExecutionTime);
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions MessageJson = new() { PropertyNameCaseInsensitive = true };
+
+    private sealed record WaitingEnvelope(byte[] Body, DateTimeOffset? ExecutionTime);
+}
+
+/// <summary>
+/// At start-up, asks for the terms whose waiting renewal offer is due after their offer time under the window now in force
+/// (<see cref="CheckRenewalOfferSchedules"/>): lengthening <c>Membership:RenewalOfferBefore</c> takes effect with the restart, not
+/// when the messages scheduled under the shorter window come due. Every node asks as it starts; the repeats send nothing more
+/// once the first has run (each term's waiting offer then covers it), and an offer is made once whatever arrives.
+/// </summary>
+public sealed class RenewalOfferScheduleCheck(IServiceProvider services) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        using var scope = services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().PublishAsync(new CheckRenewalOfferSchedules());
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+public static class CheckRenewalOfferSchedulesHandler
+{
+    // The session makes the handler transactional: the offers it sends are stored as the check is marked handled (the outbox).
+    public static async Task<OutgoingMessages> Handle(CheckRenewalOfferSchedules message, IDocumentSession outbox, IOptions<MembershipYearOptions> options,
+        ILogger<CheckRenewalOfferSchedules> logger, CancellationToken ct)
+    {
+        var waiting = await WaitingOffers.ReadAsync(outbox, ct);
+        var members = await outbox.Query<AccountMembership>().Where(m => m.Membership != null).ToListAsync(ct);
+        var late = members.Where(m => RenewalDecision.AwaitsOffer(m)
+                                      && waiting.LateWait(m.Membership!.MembershipId, RenewalDecision.OfferAt(m.Membership, options.Value)) is not null)
+            .ToList();
+        if (late.Count > 0)
+            logger.LogInformation("{Count} renewal offer(s) were scheduled later than Membership:RenewalOfferBefore ({Window}) now says: offered now or at the new time",
+                late.Count, options.Value.RenewalOfferBefore);
+        return [.. late.Select(m => new OfferRenewal(m.AccountId, m.Membership!.MembershipId))];
     }
 }
 

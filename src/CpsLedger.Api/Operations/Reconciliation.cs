@@ -93,7 +93,8 @@ public sealed class ReconciliationReport
 /// invoice past the day after its due date was checked for being overdue; an overdue invoice's membership suspended once past the
 /// grace period; no membership suspended for an invoice that is settled (whatever its age). And for every
 /// membership in force (whatever its age): inside its offer window, its renewal offered (its e-mail sent, its bank renewal invoice
-/// issued); past its end, renewed or lapsed.
+/// issued), and before it, no renewal offer waiting past its offer time (scheduled under a shorter window); past its end, renewed or
+/// lapsed.
 /// </summary>
 [SystemActor("reconciliation")]
 public static class RunReconciliationHandler
@@ -173,16 +174,30 @@ public static class RunReconciliationHandler
 
         // The membership year: a term inside its offer window has its renewal offer (unless the member stopped the renewal), the
         // offer its e-mail and, paying by bank transfer, its renewal invoice; a term past its end was renewed or lapsed.
+        // A waiting offer counts only when it is due by the offer time: one scheduled under a shorter Membership:RenewalOfferBefore
+        // waits past it (the start-up check sends one for it; this finds what that did not).
         var year = membershipYear.Value;
+        var offers = await WaitingOffers.ReadAsync(session, ct);
         foreach (var m in members)
         {
             var term = m.Membership!;
             var renewal = RenewalDecision.RenewalOf(m);
-            if (RenewalDecision.OfferAt(term, year) <= settled && renewal is not ({ OfferedAt: not null } or { StoppedAt: not null })
-                                                               && !pending.Mentions<OfferRenewal>(term.MembershipId))
+            var offerAt = RenewalDecision.OfferAt(term, year);
+            var lateWait = offers.LateWait(term.MembershipId, offerAt);
+            var window = $"{offerAt:yyyy-MM-dd HH:mm}Z under Membership:RenewalOfferBefore {year.RenewalOfferBefore}";
+            if (offerAt <= settled && RenewalDecision.AwaitsOffer(m) && !offers.Covers(term.MembershipId, offerAt))
             {
                 findings.Add(new ReconciliationFinding("renewal-offered", m.AccountId, term.MembershipNumber,
-                    $"Membership {term.MembershipNumber} ends on {term.EndsOn:yyyy-MM-dd} and its renewal has not been offered.", "OfferRenewal sent"));
+                    $"Membership {term.MembershipNumber} ends on {term.EndsOn:yyyy-MM-dd} and its renewal has not been offered" + (lateWait is { } due
+                        ? $": it was due at {window}, and the OfferRenewal waiting for it is scheduled for {due:yyyy-MM-dd HH:mm}Z (under a shorter window)."
+                        : "."), "OfferRenewal sent"));
+                repairs.Add(new OfferRenewal(m.AccountId, term.MembershipId));
+            }
+            else if (offerAt > settled && RenewalDecision.AwaitsOffer(m) && lateWait is { } later)
+            {
+                findings.Add(new ReconciliationFinding("renewal-offer-scheduled", m.AccountId, term.MembershipNumber,
+                    $"The renewal of membership {term.MembershipNumber} is due at {window}, and the OfferRenewal waiting for it is scheduled " +
+                    $"for {later:yyyy-MM-dd HH:mm}Z (under a shorter window).", "OfferRenewal sent (it waits until the offer time)"));
                 repairs.Add(new OfferRenewal(m.AccountId, term.MembershipId));
             }
 

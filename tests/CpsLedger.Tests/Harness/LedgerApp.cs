@@ -336,11 +336,15 @@ public static class LedgerAppMessaging
     /// have been handled. Handlers compare their due time with the service's clock and schedule themselves again when early.
     /// </summary>
     /// <returns>How many scheduled messages ran.</returns>
-    public static async Task<int> RunScheduledMessagesNow(this IServiceProvider services)
+    public static async Task<int> RunScheduledMessagesNow(this IServiceProvider services) =>
+        await services.RunScheduledMessagesNow((await services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages
+            .QueryAsync(new ScheduledMessageQuery { PageSize = 1000 }, CancellationToken.None)).Messages.Select(m => m.Id).ToHashSet());
+
+    /// <summary>Runs these scheduled messages now (<see cref="RunScheduledMessagesNow(IServiceProvider)"/>), and only these.</summary>
+    /// <returns>How many scheduled messages ran.</returns>
+    public static async Task<int> RunScheduledMessagesNow(this IServiceProvider services, IReadOnlySet<Guid> due)
     {
         var scheduled = services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
-        var due = (await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 1000 }, CancellationToken.None)).Messages
-            .Select(m => m.Id).ToHashSet();
         if (due.Count == 0)
             return 0;
 

@@ -70,6 +70,40 @@ public static class Billing
         await services.RunScheduledMessagesNow();
     }
 
+    /// <summary>
+    /// Moves the service's clock forward and runs only the scheduled messages due by then, as the service left alone would (not
+    /// every one, as <see cref="FastForward(LedgerApp, IServiceProvider, TimeSpan)"/> does): a message is due at its wall-clock time
+    /// moved by the clock's offset. The others are moved back on the wall clock by as much as the clock moved forward, so that the
+    /// next step reads them the same way. Right while every scheduled message was scheduled at the clock's current offset, as
+    /// after a <c>FastForward</c> (which has each scheduled again) or this, and not after a bare <c>Clock.Advance</c>.
+    /// </summary>
+    /// <returns>How many scheduled messages ran.</returns>
+    public static async Task<int> FastForwardToWhatIsDue(LedgerApp app, IServiceProvider services, TimeSpan by)
+    {
+        var offset = app.Clock.GetUtcNow() - DateTimeOffset.UtcNow;
+        app.Clock.Advance(by);
+        var until = app.Clock.GetUtcNow();
+        var schema = ((DocumentStore)services.GetRequiredService<IDocumentStore>()).Options.DatabaseSchemaName;
+        var due = new List<Guid>();
+        await using var connection = new Npgsql.NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using (var scheduled = new Npgsql.NpgsqlCommand(
+                         $"select id, execution_time from {schema}.wolverine_incoming_envelopes where status = 'Scheduled'", connection))
+        await using (var reader = await scheduled.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+                if (reader.GetFieldValue<DateTimeOffset>(1) + offset <= until)
+                    due.Add(reader.GetGuid(0));
+        }
+
+        await using (var later = new Npgsql.NpgsqlCommand(
+                         $"update {schema}.wolverine_incoming_envelopes set execution_time = execution_time - $1 where status = 'Scheduled' and id <> all($2)",
+                         connection)
+        { Parameters = { new() { Value = by }, new() { Value = due.ToArray() } } })
+            await later.ExecuteNonQueryAsync();
+        return await services.RunScheduledMessagesNow(due.ToHashSet());
+    }
+
     public static Task<List<Invoice>> Invoices(this HttpClient client, Guid account) =>
         client.GetAsync($"/api/accounts/{account}/invoices").ReadAs<List<Invoice>>();
 

@@ -8,6 +8,8 @@ using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
 using Marten;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 using Wolverine;
@@ -628,6 +630,148 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(1, await Count("membership_renewed"));
         Assert.Equal(term.MembershipNumber, (await Membership(account)).Membership!.MembershipNumber);
     }
+
+    [Fact]
+    public async Task The_reconciliation_does_not_count_an_offer_waiting_past_the_offer_time_as_on_its_way()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+
+        // The term's only waiting offer is one scheduled under a 10-day window (as the service had before a longer one was set):
+        // found ahead of the offer time, and sent again to wait until then.
+        await LeaveOnlyAnOfferScheduledUnderATenDayWindow(account, term);
+        var ahead = Assert.Single((await Reconcile()).OpenFindings);
+        Assert.Equal(("renewal-offer-scheduled", "OfferRenewal sent (it waits until the offer time)"), (ahead.Check, ahead.Repair));
+        Assert.Contains($"{RenewalDecision.EndAt(term) - TimeSpan.FromDays(10):yyyy-MM-dd HH:mm}Z", ahead.Detail);
+        Assert.Empty((await Reconcile()).OpenFindings);
+        Assert.Equal(0, await Count("renewal_offered"));
+
+        // Found past the offer time (the start-up check lost, say): offered now, once, however many offers come due afterwards.
+        await LeaveOnlyAnOfferScheduledUnderATenDayWindow(account, term);
+        App.Clock.Advance(OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        var late = Assert.Single((await Reconcile()).OpenFindings);
+        Assert.Equal(("renewal-offered", "OfferRenewal sent"), (late.Check, late.Repair));
+        Assert.Contains("under a shorter window", late.Detail);
+        Assert.Equal(1, await Count("renewal_offered"));
+        await App.FastForward(TimeSpan.FromDays(21));
+        Assert.Equal(1, await Count("renewal_offered"));
+        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Empty((await Reconcile()).OpenFindings);
+    }
+
+    private async Task LeaveOnlyAnOfferScheduledUnderATenDayWindow(Guid account, MembershipTerm term)
+    {
+        await Execute("delete from {schema}.wolverine_incoming_envelopes where message_type like '%OfferRenewal'");
+        var waitsUntil = RenewalDecision.EndAt(term) - TimeSpan.FromDays(10);
+        using var scope = App.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>()
+            .ScheduleAsync(new OfferRenewal(account, term.MembershipId, waitsUntil), waitsUntil - App.Clock.GetUtcNow());
+    }
+
+    [Fact]
+    public async Task A_longer_offer_window_set_at_a_restart_offers_a_term_now_inside_it_at_start_up_and_only_once()
+    {
+        // 40 days before its end a term waits for its offer on day 30; restarted with a 45-day window its offer is 5 days late. The
+        // message scheduled for day 30 kept it waiting (and the reconciliation took that message for the offer on its way), while
+        // the API showed the offer date already past.
+        await WithOfferWindowLengthened(TimeSpan.FromDays(40), async (after, schema, account, term) =>
+        {
+            var restartedAt = App.Clock.GetUtcNow();
+            var offered = (await MembershipOn(after, account)).Renewal;
+            Assert.NotNull(offered?.OfferedAt);
+            Assert.InRange(offered.OfferedAt.Value, restartedAt - TimeSpan.FromMinutes(1), App.Clock.GetUtcNow());
+            var outlook = (await after.Client(App, LedgerRoles.Member, account).GetAsync($"/api/accounts/{account}/points-explanation")
+                .ReadAs<Api.Products.PointsExplanation>()).Membership!;
+            Assert.Equal((RenewalStatus.Offered, DateOnly.FromDateTime((RenewalDecision.EndAt(term) - TimeSpan.FromDays(45)).UtcDateTime)),
+                (outlook.Renewal, outlook.RenewalOfferOn));
+
+            // The message scheduled under the 30-day window comes due on day 30 and finds the offer made.
+            Assert.Equal(1, await Billing.FastForwardToWhatIsDue(App, after.Services, TimeSpan.FromDays(10) + TimeSpan.FromMinutes(1)));
+            Assert.Equal(1, await CountOn(after, "renewal_offered"));
+            Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+            Assert.Empty((await ReconcileOn(after)).OpenFindings);
+        });
+    }
+
+    [Fact]
+    public async Task A_longer_offer_window_set_at_a_restart_offers_a_term_on_the_new_day_not_the_old_one()
+    {
+        // 60 days before its end, restarted with a 45-day window: the offer is due in 15 days, not in 30.
+        await WithOfferWindowLengthened(TimeSpan.FromDays(60), async (after, schema, account, term) =>
+        {
+            var offerAt = RenewalDecision.EndAt(term) - TimeSpan.FromDays(45);
+            Assert.Null((await MembershipOn(after, account)).Renewal);
+            await Billing.FastForwardToWhatIsDue(App, after.Services, offerAt - TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+            Assert.Null((await MembershipOn(after, account)).Renewal);
+            await Billing.FastForwardToWhatIsDue(App, after.Services, TimeSpan.FromMinutes(2));
+            var offered = (await MembershipOn(after, account)).Renewal;
+            Assert.NotNull(offered?.OfferedAt);
+            Assert.InRange(offered.OfferedAt.Value, offerAt, offerAt + TimeSpan.FromMinutes(2));
+            Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+
+            // The message scheduled under the 30-day window comes due on day 30 and finds the offer made.
+            Assert.Equal(1, await Billing.FastForwardToWhatIsDue(App, after.Services, TimeSpan.FromDays(15)));
+            Assert.Equal(1, await CountOn(after, "renewal_offered"));
+            Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+            Assert.Empty((await ReconcileOn(after)).OpenFindings);
+        });
+    }
+
+    /// <summary>
+    /// A card member joins on a host of its own schema with the default 30-day offer window, the clock moved to
+    /// <paramref name="beforeEnd"/> before its term end (the offer waiting); the service is then restarted with a 45-day window
+    /// and left to start up. Never two hosts on one schema at once.
+    /// </summary>
+    private async Task WithOfferWindowLengthened(TimeSpan beforeEnd, Func<WebApplicationFactory<Program>, string, Guid, MembershipTerm, Task> test)
+    {
+        var schema = $"cpsledger_window_{Guid.NewGuid():N}"[..30];
+        WebApplicationFactory<Program> Host(string? window) => App.WithWebHostBuilder(b =>
+        {
+            b.UseSetting("Ledger:SchemaName", schema);
+            if (window is not null)
+                b.UseSetting("Membership:RenewalOfferBefore", window);
+        });
+        try
+        {
+            Guid account;
+            MembershipTerm term;
+            await using (var before = Host(null))
+            {
+                await Billing.ListThousandPointModel(before.Services.GetRequiredService<IDocumentStore>());
+                account = await Billing.JoinedAccount(App, before.CreateClient(), before.Services, "EE", "card", SandboxPaymentGateway.Approve);
+                term = (await MembershipOn(before, account)).Membership!;
+                // The joining invoice issued and charged, so that what is scheduled afterwards is the term's offer and end.
+                await Billing.FastForward(App, before.Services, IssueDelay);
+                await Billing.FastForward(App, before.Services, TimeSpan.FromDays(31));
+                await Billing.FastForward(App, before.Services, RenewalDecision.EndAt(term) - beforeEnd - App.Clock.GetUtcNow());
+                Assert.Null((await MembershipOn(before, account)).Renewal);
+            }
+
+            await using var after = Host("45.00:00:00");
+            _ = after.Server;
+            await after.Services.UntilInboxHasNothingToRun();
+            await test(after, schema, account, term);
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    private Task<AccountMembership> MembershipOn(WebApplicationFactory<Program> host, Guid account) =>
+        host.Client(App, LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+
+    private static async Task<int> CountOn(WebApplicationFactory<Program> host, string eventType)
+    {
+        await using var session = host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
+    }
+
+    private async Task<Api.Operations.ReconciliationReport> ReconcileOn(WebApplicationFactory<Program> host) =>
+        (await host.Services.TrackedSession(() => host.Client(App, LedgerRoles.Support).PostJson("/api/operations/reconciliation/runs", new { })
+            .ReadAs<Api.Operations.ReconciliationReport>())).Result;
 
     [Fact]
     public async Task Two_years_of_one_member_join_renew_by_card_upgrade_lapse_and_rejoin_with_a_new_number_every_invoice_and_email_checked()
