@@ -56,7 +56,7 @@ public static class AccountHistory
         typeof(RenewalTierChosen), typeof(RenewalStopped), typeof(MembershipRenewed), typeof(MembershipLapsed), typeof(MembershipCancelled),
         typeof(TierUpgraded), typeof(Invoicing.PaymentCardRecorded), typeof(Invoicing.PaymentCardSaved), typeof(BillingDetailsChanged),
         typeof(Invoicing.InvoiceCancelled), typeof(Invoicing.CreditNoteIssued), typeof(Migration.LegacyProductMigrated),
-        typeof(Invoicing.InvoiceReplaced), typeof(Invoicing.PaymentReceivedAfterCancellation),
+        typeof(Invoicing.InvoiceReplaced), typeof(Invoicing.PaymentReceivedAfterCancellation), typeof(Invoicing.RefundPaid),
     ];
 
     /// <summary>A sentence per event an auditor or support agent can read without the JSON.</summary>
@@ -109,6 +109,9 @@ public static class AccountHistory
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
                                                         $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
+        Invoicing.RefundPaid e => $"Refund of {e.Amount:0.00} {e.Currency} paid for {e.InvoiceNumber} on {e.PaidOn:yyyy-MM-dd} (reference {e.Reference}): " +
+                                  (e.Of == Invoicing.RefundOf.Overpayment ? "overpayment" : "received after its cancellation") + "; " +
+                                  (e.StillOwedBack > 0 ? $"{e.StillOwedBack:0.00} {e.Currency} still to refund" : "nothing more to refund"),
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",

@@ -141,7 +141,7 @@ public static class ChargeCardDecision
         [
             attempted,
             new PaymentReceivedAfterCancellation(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, paymentId, PaymentMethod.Card, charge.Amount,
-                charge.Currency, today, key, charge.GatewayReference ?? key, creditNote, received, received, now),
+                charge.Currency, today, key, charge.GatewayReference ?? key, creditNote, received, received - invoice.Refunded, now),
         ];
     }
 }

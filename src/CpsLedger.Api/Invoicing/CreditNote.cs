@@ -24,7 +24,7 @@ public sealed record InvoiceCancelled(Guid InvoiceId, string InvoiceNumber, Guid
 /// The credit note cancelling an invoice in full: the invoice's lines, VAT and total, credited, under its own number series.
 /// Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
 /// </summary>
-/// <param name="RefundDue">What had been received on the invoice and is to be refunded (outside the ledger).</param>
+/// <param name="RefundDue">What had been received on the invoice and not refunded already, to be refunded (recorded as <see cref="RefundPaid"/>).</param>
 public sealed record CreditNoteIssued(
     Guid InvoiceId,
     string CreditNoteNumber,
@@ -122,7 +122,7 @@ public static class CancelInvoiceDecision
 
     /// <summary>
     /// The cancellation and its credit note. The credit note mirrors the invoice's figures; money already received becomes a
-    /// refund due. Older invoices without recorded buyer details are credited to the company and country they were issued to.
+    /// refund due, less any overpayment refunded already. Older invoices without recorded buyer details are credited to the company and country they were issued to.
     /// </summary>
     public static IReadOnlyList<object> Decide(Invoice invoice, CancelInvoice command, string creditNoteNumber, InvoiceSeller seller,
         AccountView account, DateTimeOffset now)
@@ -134,7 +134,7 @@ public static class CancelInvoiceDecision
             new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNoteNumber, reason, now),
             new CreditNoteIssued(invoice.Id, creditNoteNumber, invoice.InvoiceNumber, invoice.IssuedOn, invoice.AccountId, reason, seller, buyer,
                 invoice.Currency, invoice.Lines, invoice.Subtotal, invoice.VatTreatment, invoice.VatRate, invoice.Vat, invoice.Total,
-                invoice.TotalReceived, DateOnly.FromDateTime(now.UtcDateTime), now),
+                invoice.TotalReceived - invoice.Refunded, DateOnly.FromDateTime(now.UtcDateTime), now),
         ];
     }
 }

@@ -149,7 +149,8 @@ public sealed record PaymentReceived(
 /// </summary>
 /// <param name="CreditNoteNumber">The credit note that had cancelled the invoice.</param>
 /// <param name="TotalReceived">Everything received on the invoice, this payment included.</param>
-/// <param name="RefundDue">What is to be refunded on the invoice now: everything received on it (the credit note's refund due and this).</param>
+/// <param name="RefundDue">What is to be refunded on the invoice now: everything received on it (the credit note's refund due and this), less what
+/// was refunded already.</param>
 public sealed record PaymentReceivedAfterCancellation(
     Guid InvoiceId,
     string InvoiceNumber,
@@ -166,6 +167,39 @@ public sealed record PaymentReceivedAfterCancellation(
     decimal RefundDue,
     DateTimeOffset RecordedAt);
 
+/// <summary>What a refund paid back: the excess of an invoice that is owed, or money received on a cancelled one.</summary>
+public enum RefundOf
+{
+    /// <summary>Received beyond the total of an open, overdue or paid invoice (its <c>overpaid</c>).</summary>
+    Overpayment,
+
+    /// <summary>Received on an invoice cancelled by a credit note (its <c>refundDue</c>).</summary>
+    Cancellation,
+}
+
+/// <summary>
+/// Finance paid money on the invoice back to the member (a bank transfer out, made outside the ledger) and recorded it: the
+/// invoice's <c>refunded</c> grows, and what is still owed back (<c>overpaid</c>, or <c>refundDue</c> on a cancelled invoice) shrinks
+/// by as much. <paramref name="TotalReceived"/> is unchanged: the money was received, then some of it paid back.
+/// </summary>
+/// <param name="PaidOn">The date the refund left CPS's bank account.</param>
+/// <param name="Reference">The bank's (or finance's) reference of the refund transfer (recorded once per invoice).</param>
+/// <param name="Refunded">Everything refunded on the invoice, this refund included.</param>
+/// <param name="StillOwedBack">What is still to be refunded on the invoice after this one.</param>
+public sealed record RefundPaid(
+    Guid InvoiceId,
+    string InvoiceNumber,
+    Guid AccountId,
+    Guid RefundId,
+    decimal Amount,
+    string Currency,
+    DateOnly PaidOn,
+    string Reference,
+    RefundOf Of,
+    decimal Refunded,
+    decimal StillOwedBack,
+    DateTimeOffset RecordedAt);
+
 /// <summary>The payments received cover the invoice's total.</summary>
 public sealed record InvoicePaid(Guid InvoiceId, string InvoiceNumber, Guid AccountId, decimal TotalReceived, DateTimeOffset PaidAt);
 
@@ -175,6 +209,10 @@ public sealed record InvoiceBecameOverdue(Guid InvoiceId, string InvoiceNumber, 
 
 public sealed record InvoicePayment(Guid PaymentId, PaymentMethod Method, decimal Amount, string Currency, DateOnly ValueDate,
     string? Reference, string BankReference, PaymentKind Kind, DateTimeOffset RecordedAt);
+
+/// <summary>A refund paid on the invoice, as the invoice lists it.</summary>
+public sealed record InvoiceRefund(Guid RefundId, decimal Amount, string Currency, DateOnly PaidOn, string Reference, RefundOf Of,
+    DateTimeOffset RecordedAt);
 
 /// <param name="Card">The card presented (brand, last four); null when the attempt did not record it (<see cref="CardChargeAttempted.Card"/>).</param>
 public sealed record ChargeAttempt(int Attempt, string IdempotencyKey, decimal Amount, ChargeOutcome Outcome, string? GatewayReference,
@@ -209,18 +247,24 @@ public sealed record Invoice
     public decimal Outstanding { get; init; }
 
     /// <summary>
-    /// On an invoice that is owed (open, overdue, paid), what was received beyond its total; 0 on a cancelled one, where everything
-    /// received is <see cref="RefundDue"/>, so no money is read twice. Derived, like it: an invoice overpaid and then cancelled before
-    /// this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
+    /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one,
+    /// where everything received and not refunded is <see cref="RefundDue"/>, so no money is read twice. Derived, like it: an invoice
+    /// overpaid and then cancelled before this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
     /// </summary>
-    public decimal Overpaid => Status == InvoiceStatus.Cancelled ? 0 : Math.Max(TotalReceived - Total, 0);
+    public decimal Overpaid => Status == InvoiceStatus.Cancelled ? 0 : Math.Max(TotalReceived - Total - Refunded, 0);
 
     /// <summary>
-    /// On a cancelled invoice, everything received on it, to be refunded outside the ledger: the credit note's refund due and any payment
-    /// received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed read the same
-    /// after a replay.
+    /// On a cancelled invoice, everything received on it and not refunded yet (<see cref="Refunded"/>): the credit note's refund due and
+    /// any payment received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed
+    /// read the same after a replay.
     /// </summary>
-    public decimal RefundDue => Status == InvoiceStatus.Cancelled ? TotalReceived : 0;
+    public decimal RefundDue => Status == InvoiceStatus.Cancelled ? Math.Max(TotalReceived - Refunded, 0) : 0;
+
+    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>.</summary>
+    public decimal Refunded { get; init; }
+
+    /// <summary>The refunds paid on the invoice, oldest first.</summary>
+    public IReadOnlyList<InvoiceRefund> Refunds { get; init; } = [];
 
     public DateTimeOffset? PaidAt { get; init; }
     public DateTimeOffset? OverdueAt { get; init; }
@@ -316,6 +360,12 @@ public sealed record Invoice
         Payments = [.. Payments, new InvoicePayment(e.PaymentId, e.Method, e.Amount, e.Currency, e.ValueDate, e.Reference, e.BankReference,
             PaymentKind.AfterCancellation, e.RecordedAt)],
         TotalReceived = e.TotalReceived,
+    };
+
+    public Invoice Apply(RefundPaid e) => this with
+    {
+        Refunds = [.. Refunds, new InvoiceRefund(e.RefundId, e.Amount, e.Currency, e.PaidOn, e.Reference, e.Of, e.RecordedAt)],
+        Refunded = e.Refunded,
     };
 
     public Invoice Apply(InvoicePaid e) => this with { Status = InvoiceStatus.Paid, PaidAt = e.PaidAt };

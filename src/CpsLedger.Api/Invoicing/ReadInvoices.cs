@@ -18,7 +18,14 @@ public enum MembershipStatus
 }
 
 /// <summary>The account's standing in the programme for the summary: membership status and what is owed.</summary>
-public sealed record MembershipStanding(MembershipStatus Status, decimal AmountOwed, string? Currency);
+public sealed record MembershipStanding(MembershipStatus Status, decimal AmountOwed, string? Currency)
+{
+    /// <summary>What CPS owes back to the account, per invoice, newest invoice first.</summary>
+    public IReadOnlyList<RefundOwed> RefundsOwed { get; init; } = [];
+}
+
+/// <summary>Money CPS owes back on one invoice: still to be refunded (overpaid, or received on a cancelled invoice, less what was refunded).</summary>
+public sealed record RefundOwed(string InvoiceNumber, decimal Amount, string Currency);
 
 public static class InvoiceQueries
 {
@@ -33,7 +40,10 @@ public static class InvoiceQueries
         return claim?.AccountId == accountId ? await session.LoadAsync<Invoice>(claim.InvoiceId, ct) : null;
     }
 
-    /// <summary>Status from the membership in force and its suspension; owed is what is open on every unpaid invoice.</summary>
+    /// <summary>
+    /// Status from the membership in force and its suspension; owed is what is open on every unpaid invoice; owed back, per invoice, what
+    /// CPS is to refund (overpaid, or received on a cancelled invoice, less what was refunded).
+    /// </summary>
     public static MembershipStanding Standing(AccountMembership? membership, IReadOnlyCollection<Invoice> invoices, DateOnly today)
     {
         var status = membership?.Membership is not { } term
@@ -42,7 +52,10 @@ public static class InvoiceQueries
             : membership.IsMemberOn(today) ? MembershipStatus.Active
             : MembershipStatus.Ended;
         var open = invoices.Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled) && i.Outstanding > 0).ToList();
-        return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault());
+        return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault())
+        {
+            RefundsOwed = [.. invoices.Select(i => new RefundOwed(i.InvoiceNumber, RefundDecision.OwedBack(i), i.Currency)).Where(r => r.Amount > 0)],
+        };
     }
 
     /// <summary>Adds what the standing is computed from to a batched query; the task completes when the batch has run.</summary>

@@ -16,7 +16,8 @@ public static class InvoicePayments
 {
     /// <summary>
     /// Money received for an invoice: partial while the total received is below the invoice total, full when it equals it,
-    /// overpayment above it; the invoice is paid (once) when the total received covers it.
+    /// overpayment above it; the invoice is paid (once) when the total received covers it. The overpaid amount is what is owed back now:
+    /// the excess less what was refunded of it before.
     /// </summary>
     public static IReadOnlyList<object> Receive(Invoice invoice, Guid paymentId, PaymentMethod method, decimal amount, string currency,
         DateOnly valueDate, string? reference, string bankReference, DateTimeOffset now)
@@ -26,7 +27,7 @@ public static class InvoicePayments
         List<object> events =
         [
             new PaymentReceived(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, paymentId, method, amount, currency, valueDate, reference,
-                bankReference, kind, received, Math.Max(invoice.Total - received, 0), Math.Max(received - invoice.Total, 0), now),
+                bankReference, kind, received, Math.Max(invoice.Total - received, 0), Math.Max(received - invoice.Total - invoice.Refunded, 0), now),
         ];
         if (invoice.Status != InvoiceStatus.Paid && received >= invoice.Total)
             events.Add(new InvoicePaid(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, received, now));

@@ -24,7 +24,23 @@ public sealed record AccountSummary(
     int ManualAdjustmentPoints = 0,
     Invoicing.MembershipStatus MembershipStatus = Invoicing.MembershipStatus.None,
     decimal AmountOwed = 0,
-    string? OwedCurrency = null);
+    string? OwedCurrency = null)
+{
+    /// <summary>Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.</summary>
+    public IReadOnlyList<Invoicing.RefundOwed> RefundsOwed { get; init; } = [];
+
+    // A list compares by reference: two reads of one account (the summary, time travel at the same moment) are equal when their
+    // refunds are, item by item. Every member above is compared here.
+    public bool Equals(AccountSummary? other) =>
+        other is not null
+        && (AccountId, PointsTotal, Products, ProductsWithGreenTick, ProductsAwaitingDetails, AllPointsAllocated, ManualAdjustmentPoints,
+            MembershipStatus, AmountOwed, OwedCurrency)
+        == (other.AccountId, other.PointsTotal, other.Products, other.ProductsWithGreenTick, other.ProductsAwaitingDetails,
+            other.AllPointsAllocated, other.ManualAdjustmentPoints, other.MembershipStatus, other.AmountOwed, other.OwedCurrency)
+        && RefundsOwed.SequenceEqual(other.RefundsOwed);
+
+    public override int GetHashCode() => HashCode.Combine(AccountId, PointsTotal, Products, MembershipStatus, AmountOwed, RefundsOwed.Count);
+}
 
 /// <summary>What an account's points are made of: its products (each with its points lines) and support's manual adjustments.</summary>
 public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, IReadOnlyList<Support.ManualAdjustment> Adjustments)
@@ -125,7 +141,7 @@ public static class GetAccountSummaryEndpoint
     [WolverineGet("/api/accounts/{accountId}/summary", OperationId = "GetAccountSummary")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [Tags("Points")]
-    [EndpointSummary("Points total, products, the account-level green tick, membership status and what is owed")]
+    [EndpointSummary("Points total, products, the account-level green tick, membership status, what is owed and what CPS owes back")]
     [ChecksAccountInItsBatch]
     public static async Task<AccountSummary> Get(Guid accountId, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
@@ -144,6 +160,7 @@ public static class GetAccountSummaryEndpoint
             MembershipStatus = owed.Status,
             AmountOwed = owed.AmountOwed,
             OwedCurrency = owed.Currency,
+            RefundsOwed = owed.RefundsOwed,
         };
     }
 }

@@ -234,6 +234,36 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_refund_finance_paid_shows_as_refunded_and_only_the_rest_as_due()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer");
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
+        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        await App.Tracked(async () => await (await finance.PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, invoice.Total + 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
+        var refunds = $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/refunds";
+        await (await finance.PostJson(refunds, new { amount = 20.00m, currency = "EUR", paidOn = Invoicing.Billing.ValueDate(App), reference = "LHV-OUT-1" }))
+            .ShouldBe(System.Net.HttpStatusCode.Created);
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var row = Page.GetByTestId("invoices").Locator("tbody tr");
+        await Expect(row).ToContainTextAsync("paid; overpaid 30.00 EUR; refunded 20.00 EUR");
+        await Expect(Card("owed")).ToContainTextAsync($"refund due: 30.00 EUR on {invoice.InvoiceNumber}");
+
+        // Refunded in full: the invoice says so, and the card no longer says a refund is due.
+        await (await finance.PostJson(refunds, new { amount = 30.00m, currency = "EUR", paidOn = Invoicing.Billing.ValueDate(App), reference = "LHV-OUT-2" }))
+            .ShouldBe(System.Net.HttpStatusCode.Created);
+        await Page.ReloadAsync();
+        await Expect(row).ToContainTextAsync("paid; refunded 50.00 EUR");
+        await Expect(row).Not.ToContainTextAsync("overpaid");
+        await Expect(Card("owed")).ToContainTextAsync("Nothing owed");
+        await Expect(Card("owed")).Not.ToContainTextAsync("refund due");
+    }
+
+    [Fact]
     public async Task The_audit_page_names_an_invoices_card_charge_chain_instead_of_a_bare_id()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);

@@ -232,11 +232,10 @@ function accountFrame(account, tab, ...content) {
   ];
 }
 
-/** What CPS owes back on an invoice (received on a cancelled one, or more than its total), with the invoice it is on. */
-const refundsOf = invoices => (invoices ?? []).filter(i => i.refundDue > 0 || i.overpaid > 0)
-  .map(i => `${money(i.refundDue > 0 ? i.refundDue : i.overpaid, i.currency)} on ${i.invoiceNumber}`);
+/** What CPS still owes back, per invoice (received on a cancelled one, or more than its total, less what was refunded), as the summary says. */
+const refundsOf = summary => (summary.refundsOwed ?? []).map(r => `${money(r.amount, r.currency)} on ${r.invoiceNumber}`);
 
-function summaryCards(summary, membership, invoices) {
+function summaryCards(summary, membership) {
   // A date is one unit: a narrow card would otherwise break it at its hyphens ("2026-12-" / "04").
   const keepDates = v => (typeof v === 'string'
     ? v.split(/(\d{4}-\d{2}-\d{2})/).filter(Boolean).map(part => (/^\d{4}-\d{2}-\d{2}$/.test(part) ? h('span', { class: 'nowrap' }, part) : part))
@@ -264,7 +263,7 @@ function summaryCards(summary, membership, invoices) {
   const numbers = membership?.membershipNumbers ?? [];
   const issued = new Set([...(membership?.pastMemberships ?? []), term].filter(Boolean).map(t => t.membershipNumber));
   const oldNumbers = numbers.filter(n => !issued.has(n));
-  const refunds = refundsOf(invoices);
+  const refunds = refundsOf(summary);
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
@@ -289,6 +288,8 @@ function invoicesSection(invoices) {
     i.outstanding > 0 && i.status !== 'cancelled' ? `${money(i.outstanding, i.currency)} outstanding` : null,
     i.refundDue > 0 ? `refund due ${money(i.refundDue, i.currency)}` : null,
     i.overpaid > 0 ? `overpaid ${money(i.overpaid, i.currency)}` : null,
+    // A refund paid is said beside what is still due, or a refunded invoice would read as settled with nothing said of the money.
+    i.refunded > 0 ? `refunded ${money(i.refunded, i.currency)}` : null,
   ].filter(Boolean).join('; ');
   return h('section', { 'aria-labelledby': 'invoices-heading', 'data-testid': 'invoices' },
     h('h2', { id: 'invoices-heading' }, 'Invoices'),
@@ -446,7 +447,7 @@ async function overviewView(id) {
   ]);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
-    summaryCards(summary, membership, invoices),
+    summaryCards(summary, membership),
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),

@@ -1,0 +1,145 @@
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using FluentValidation;
+using JasperFx.Events;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>A refund finance paid to the member (a transfer out of CPS's bank account) against money owed back on an invoice.</summary>
+/// <param name="Amount">Amount paid back, at most two decimals; at most what is still owed back on the invoice.</param>
+/// <param name="Currency">ISO 4217 code; must be the invoice's.</param>
+/// <param name="PaidOn">The date the refund left CPS's bank account: not in the future, not before the invoice first received money.</param>
+/// <param name="Reference">The bank's reference of the refund transfer (recorded once per invoice).</param>
+public sealed record RecordRefund(decimal Amount, string Currency, DateOnly PaidOn, string Reference);
+
+public sealed class RecordRefundValidator : AbstractValidator<RecordRefund>
+{
+    public RecordRefundValidator(TimeProvider clock)
+    {
+        RuleFor(x => x.Amount).GreaterThan(0).PrecisionScale(18, 2, ignoreTrailingZeros: true);
+        RuleFor(x => x.Currency).NotEmpty().Matches("^[A-Z]{3}$").WithMessage("An ISO 4217 currency code in upper case, e.g. EUR.");
+        // As a transfer's value date: today anywhere on Earth (up to UTC+14) is the latest a refund can have been paid.
+        RuleFor(x => x.PaidOn).NotEqual(default(DateOnly)).WithMessage("The date the refund was paid is required.")
+            .Must(d => d <= DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14))).WithMessage("The refund's date is in the future.");
+        RuleFor(x => x.Reference).NotEmpty().MaximumLength(100);
+    }
+}
+
+/// <summary>What finance sees after recording a refund: the refund and what is still owed back on the invoice.</summary>
+/// <param name="Refunded">Everything refunded on the invoice, this refund included.</param>
+/// <param name="StillOwedBack">What is still to be refunded on the invoice (its <c>overpaid</c>, or <c>refundDue</c> when cancelled).</param>
+public sealed record RefundRecorded(
+    Guid RefundId,
+    string InvoiceNumber,
+    Guid AccountId,
+    decimal Amount,
+    string Currency,
+    DateOnly PaidOn,
+    string Reference,
+    RefundOf Of,
+    decimal Refunded,
+    decimal StillOwedBack,
+    InvoiceStatus InvoiceStatus);
+
+public static class RefundDecision
+{
+    /// <summary>
+    /// What CPS owes back on the invoice now: its excess over the total while it is owed (open, overdue, paid), or everything received
+    /// on it once cancelled, less what was refunded either way (<see cref="Invoice.Overpaid"/>, <see cref="Invoice.RefundDue"/>).
+    /// </summary>
+    public static decimal OwedBack(Invoice invoice) => invoice.Overpaid + invoice.RefundDue;
+
+    /// <summary>
+    /// A refund is refused when its reference was recorded on the invoice before, when nothing is owed back on the invoice, when its
+    /// currency is not the invoice's, or when it is more than what is owed back (409); a date before the invoice first received money
+    /// is a mistyped date (400).
+    /// </summary>
+    public static ProblemDetails Validate(Invoice invoice, RecordRefund command)
+    {
+        var owed = OwedBack(invoice);
+        if (invoice.Refunds.Any(r => string.Equals(r.Reference, command.Reference.Trim(), StringComparison.OrdinalIgnoreCase)))
+            return Problems.Conflict("Refund already recorded",
+                $"A refund with reference \"{command.Reference.Trim()}\" is already recorded on invoice {invoice.InvoiceNumber}.");
+        if (owed <= 0)
+            return Problems.Conflict("Nothing to refund",
+                $"Nothing is owed back on invoice {invoice.InvoiceNumber}: {Received(invoice)}. Nothing was recorded.");
+        if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
+            return Problems.Conflict("Refund in another currency",
+                $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}: a refund is recorded in the currency received.");
+        if (command.Amount > owed)
+            return Problems.Conflict("Refund exceeds what is owed back",
+                $"{owed:0.00} {invoice.Currency} is owed back on invoice {invoice.InvoiceNumber}, not {command.Amount:0.00}. Nothing was recorded.");
+        // Money cannot go back before it came in: the first payment's value date is the earliest a refund can be paid.
+        var firstReceived = invoice.Payments.Min(p => p.ValueDate);
+        if (command.PaidOn < firstReceived)
+            return Problems.Invalid("paidOn", $"The refund's date is before invoice {invoice.InvoiceNumber} first received money: the earliest " +
+                                              $"date is {firstReceived:yyyy-MM-dd}.");
+        return WolverineContinue.NoProblems;
+    }
+
+    private static string Received(Invoice invoice) =>
+        invoice.TotalReceived == 0 ? "nothing was received on it"
+        : invoice.Refunded > 0 ? $"{invoice.Refunded:0.00} {invoice.Currency} of the {invoice.TotalReceived:0.00} received was refunded already" +
+                                 (invoice.Status == InvoiceStatus.Cancelled ? "" : $" and {invoice.Total:0.00} paid the invoice")
+        : $"the {invoice.TotalReceived:0.00} {invoice.Currency} received is not more than its total";
+
+    /// <summary>The refund that passed <see cref="Validate"/>: what it paid back and what is still owed back after it.</summary>
+    public static RefundPaid Decide(Invoice invoice, RecordRefund command, Guid refundId, DateTimeOffset now)
+    {
+        var refunded = invoice.Refunded + command.Amount;
+        return new RefundPaid(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, refundId, command.Amount, invoice.Currency, command.PaidOn,
+            command.Reference.Trim(), invoice.Status == InvoiceStatus.Cancelled ? RefundOf.Cancellation : RefundOf.Overpayment, refunded,
+            OwedBack(invoice) - command.Amount, now);
+    }
+}
+
+/// <summary>The invoice's claim (null: not this account's) and the account's membership stream, locked (null without a claim).</summary>
+public sealed record RefundContext(InvoiceNumberClaim? Claim, IEventStream<AccountMembership>? Membership = null);
+
+public static class RecordRefundEndpoint
+{
+    // The membership's lock before the invoice is read, as every settlement takes it ("Lock order", ARCHITECTURE.md): a transfer or a
+    // cancellation holding it commits first and the refund reads what it changed (an overpayment grown, a refund due), instead of
+    // failing the version check on the invoice (409 "Concurrent change").
+    public static async Task<RefundContext> LoadAsync(Guid accountId, string invoiceNumber, IDocumentSession session, CancellationToken ct)
+    {
+        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
+        if (claim?.AccountId != accountId)
+            return new RefundContext(null);
+        return new RefundContext(claim, await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct));
+    }
+
+    public static ProblemDetails Before(RefundContext context, string invoiceNumber) =>
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+
+    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
+    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
+
+    public static Guid InvoiceStreamId(RefundContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+
+    public static ProblemDetails Validate(Invoice? invoice, RecordRefund command) =>
+        invoice is null ? WolverineContinue.NoProblems : RefundDecision.Validate(invoice, command);
+
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/refunds", OperationId = "RecordRefund")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("Record a refund finance paid to the member against what is owed back on an invoice (overpaid, or received on a cancelled invoice)")]
+    [RequestExample("""{"amount":50.00,"currency":"EUR","paidOn":"2026-12-03","reference":"LHV-20261203-0107"}""")]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static (Created<RefundRecorded>, Events) Post(Guid accountId, RecordRefund command, RefundContext context,
+        [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed, TimeProvider clock)
+    {
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var invoice = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var refund = RefundDecision.Decide(invoice, command, Guid.CreateVersion7(), clock.GetUtcNow());
+        return (TypedResults.Created($"/api/accounts/{accountId}/invoices/{invoice.InvoiceNumber}",
+                new RefundRecorded(refund.RefundId, invoice.InvoiceNumber, accountId, refund.Amount, refund.Currency, refund.PaidOn, refund.Reference,
+                    refund.Of, refund.Refunded, refund.StillOwedBack, invoice.Status)),
+            [refund]);
+    }
+}
