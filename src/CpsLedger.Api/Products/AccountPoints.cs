@@ -28,18 +28,6 @@ public sealed record AccountSummary(
 {
     /// <summary>Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.</summary>
     public IReadOnlyList<Invoicing.RefundOwed> RefundsOwed { get; init; } = [];
-
-    // A list compares by reference: two reads of one account (the summary, time travel at the same moment) are equal when their
-    // refunds are, item by item. Every member above is compared here.
-    public bool Equals(AccountSummary? other) =>
-        other is not null
-        && (AccountId, PointsTotal, Products, ProductsWithGreenTick, ProductsAwaitingDetails, AllPointsAllocated, ManualAdjustmentPoints,
-            MembershipStatus, AmountOwed, OwedCurrency)
-        == (other.AccountId, other.PointsTotal, other.Products, other.ProductsWithGreenTick, other.ProductsAwaitingDetails,
-            other.AllPointsAllocated, other.ManualAdjustmentPoints, other.MembershipStatus, other.AmountOwed, other.OwedCurrency)
-        && RefundsOwed.SequenceEqual(other.RefundsOwed);
-
-    public override int GetHashCode() => HashCode.Combine(AccountId, PointsTotal, Products, MembershipStatus, AmountOwed, RefundsOwed.Count);
 }
 
 /// <summary>What an account's points are made of: its products (each with its points lines) and support's manual adjustments.</summary>
