@@ -240,8 +240,8 @@ public static class AccountHistory
             .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
             .OrderBy(e => e.Sequence).ToListAsync(ct);
         // The settlement of that invoice committed with the event, by commit id. Events stored before commit ids carry none: then the
-        // last settlement before the event, or else the first after it (a settlement takes the membership's lock before it reads the
-        // invoice, so Marten writes the membership's event first in that transaction: streams in the order fetched).
+        // last settlement before the event, or else the first after it (until 2026-12-05 Marten wrote a settlement's membership event
+        // first in its transaction, the membership's stream being fetched first for its lock; since, it is written last).
         object? SettlementOf(Guid invoiceId, IEvent e) =>
             (CommitIds.Of(e) is { } commit ? settlements.FirstOrDefault(s => s.StreamId == invoiceId && CommitIds.Of(s) == commit) : null)?.Data
             ?? (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < e.Sequence)
