@@ -182,8 +182,9 @@ public static class AccountHistory
     /// invoice); what makes it a move is that the membership replayed to just before it was already suspended, in the same term,
     /// for another invoice.</item>
     /// <item>A reinstatement: which settlement of its invoice lifted the suspension (paid, or cancelled by which credit note).</item>
-    /// <item>A product migrated from an old CPS account: which model and serial, as its registration recorded them (the event names
-    /// only the registration's id, which no reader can tell apart).</item>
+    /// <item>A product migrated from an old CPS account: which model (as its registration recorded it) and serial (as the old file
+    /// said it, and as registered where that reads otherwise): the event names only the registration's id, which no reader can tell
+    /// apart.</item>
     /// </list>
     /// In the first two, the settled invoice's stream says how it was settled.
     /// </summary>
@@ -194,27 +195,53 @@ public static class AccountHistory
         var migrated = events.Where(e => e.Data is Migration.LegacyProductMigrated).ToList();
         if (migrated.Count == 0)
             return sentences;
-        var registrationIds = migrated.Select(e => ((Migration.LegacyProductMigrated)e.Data).RegistrationId).Distinct().ToArray();
-        var registered = (await session.Events.QueryAllRawEvents()
-                .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered))).ToListAsync(ct))
-            .Select(e => (ProductRegistered)e.Data).ToDictionary(r => r.RegistrationId);
-        foreach (var e in migrated)
+        var moves = migrated.Select(e => (Event: e, Moved: (Migration.LegacyProductMigrated)e.Data)).ToList();
+        var registrationIds = moves.Select(m => m.Moved.RegistrationId).Distinct().ToArray();
+        var legacyAccountIds = moves.Select(m => m.Moved.LegacyAccountId).Distinct().ToArray();
+        var registrationEvents = await session.Events.QueryAllRawEvents()
+            .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered), typeof(ProductDetailsAmended)))
+            .OrderBy(e => e.Sequence).ToListAsync(ct);
+        // What the old file said: the product as imported (a later import leaves a product imported before as it was).
+        var imported = (await session.Events.QueryAllRawEvents()
+                .Where(e => e.StreamId.IsOneOf(legacyAccountIds) && e.EventTypesAre(typeof(Migration.LegacyProductImported)))
+                .OrderBy(e => e.Sequence).ToListAsync(ct))
+            .Select(e => (Migration.LegacyProductImported)e.Data).DistinctBy(p => p.LegacyProductId).ToDictionary(p => p.LegacyProductId);
+        foreach (var (e, moved) in moves)
         {
-            var moved = (Migration.LegacyProductMigrated)e.Data;
-            if (registered.GetValueOrDefault(moved.RegistrationId) is { } product)
-                sentences[e.Id] = DescribeMigratedProduct(moved, product);
+            var ofRegistration = registrationEvents.Where(r => r.StreamId == moved.RegistrationId).ToList();
+            if (ofRegistration.Select(r => r.Data).OfType<ProductRegistered>().FirstOrDefault() is not { } product)
+                continue;
+            // The serial the registration had when the migration matched it: an amendment may have added or changed it since it was
+            // registered. A registration the migration itself started is in the same commit, written before or after the event.
+            var serial = product.SerialNumber;
+            foreach (var amended in ofRegistration.Where(r => r.Sequence < e.Sequence).Select(r => r.Data).OfType<ProductDetailsAmended>())
+                serial = amended.SerialNumber ?? serial;
+            sentences[e.Id] = DescribeMigratedProduct(moved, product, serial, imported.GetValueOrDefault(moved.LegacyProductId));
         }
 
         return sentences;
     }
 
-    public static string DescribeMigratedProduct(Migration.LegacyProductMigrated e, ProductRegistered product)
+    /// <summary>
+    /// The product a migration moved, as the old file said it (its serial as written there), with the registration it became or was
+    /// linked to; and the serial as registered where that reads otherwise: the migration matches serials as "one serial, one owner"
+    /// compares them (no whitespace, any case), so the account may have typed it differently, or added it later by an amendment.
+    /// </summary>
+    /// <param name="product">The registration's <see cref="ProductRegistered"/> (the model's name and code as the catalogue lists them).</param>
+    /// <param name="registeredSerial">The registration's serial when the migration matched it.</param>
+    /// <param name="imported">The legacy product as imported; null when it is not found (then the registration's serial is named).</param>
+    public static string DescribeMigratedProduct(Migration.LegacyProductMigrated e, ProductRegistered product, string? registeredSerial,
+        Migration.LegacyProductImported? imported)
     {
+        var oldSerial = imported is null ? registeredSerial : imported.SerialNumber;
         var what = $"Old CPS product {product.ModelName} ({product.ModelCode}), " +
-                   (product.SerialNumber is null ? "no serial number," : $"serial {product.SerialNumber},");
+                   (oldSerial is null ? "no serial number," : $"serial {oldSerial},");
+        var differs = registeredSerial is not null && !string.Equals(registeredSerial, oldSerial, StringComparison.Ordinal)
+            ? $"registered as serial {registeredSerial}"
+            : null;
         return e.WasAlreadyRegistered
-            ? $"{what} linked to the registration the account had made already ({e.RegistrationId})"
-            : $"{what} migrated into the account as registration {e.RegistrationId}";
+            ? $"{what} linked to the registration the account had made already ({e.RegistrationId}{(differs is null ? "" : $", {differs}")})"
+            : $"{what} migrated into the account as registration {e.RegistrationId}{(differs is null ? "" : $" ({differs})")}";
     }
 
     private static async Task<IReadOnlyDictionary<Guid, string>> SettlementSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
