@@ -1,4 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -9,6 +12,7 @@ using Marten;
 using Marten.Events;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Wolverine.Http;
 
 namespace CpsLedger.Api.Audit;
@@ -21,6 +25,10 @@ namespace CpsLedger.Api.Audit;
 /// <param name="CausedBy">For the ledger's own actions: the person whose request set them off and that request's correlation id.
 /// Null for a person's action, and for events stored before the ledger named itself (their <paramref name="By"/> is the
 /// relayed user).</param>
+/// <param name="Reason">Why, as the person who did it wrote it for the audit trail (support's reason, finance's). Support's reasons
+/// may be internal notes: shown to support and auditors only, null in a member's own history (whose description then says that
+/// CPS support made the change, without the reason).</param>
+/// <param name="TicketReference">The support ticket a support action answers (the member's own ticket): shown to every reader.</param>
 public sealed record HistoryEntry(
     long Sequence,
     Guid? Commit,
@@ -31,7 +39,11 @@ public sealed record HistoryEntry(
     string Type,
     DateTimeOffset At,
     string? By,
+    [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
+                                                 "reason). Shown to support and auditors; null in a member's own history, whose description " +
+                                                 "says only that CPS support made the change.")]
     string? Reason,
+    [property: System.ComponentModel.Description("The support ticket a support action answers (the member's own ticket): shown to every reader.")]
     string? TicketReference,
     string? CorrelationId,
     string? CausationId,
@@ -136,6 +148,27 @@ public static class AccountHistory
         _ => Words(data.GetType().Name),
     };
 
+    /// <summary>
+    /// A member's sentence for an event whose own sentence quotes the reason support wrote for the audit trail (which may be an
+    /// internal note): that CPS support made the change, and the ticket where there is one, never why. Null for every other event.
+    /// </summary>
+    public static string? ForMember(object data) => data switch
+    {
+        PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points by CPS support (ticket {e.TicketReference})",
+        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by CPS support",
+        Migration.OldCpsEmailVerified { Method: Migration.OldCpsEmailVerificationMethod.SupportLink } e =>
+            $"Old CPS e-mail {e.Email} verified: linked by CPS support",
+        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by CPS support",
+        InvitationEmailResent => "Invitation e-mail sent again by CPS support",
+        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by CPS support on {e.EndedOn:yyyy-MM-dd}" +
+                                 (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
+        _ => null,
+    };
+
+    // The events whose own data holds support's reason: the member's history shows their data without it.
+    private static bool HoldsSupportsReason(object data) => data is PointsAdjusted or OldCpsEmailLinked or Migration.OldCpsEmailVerified
+        or OldCpsEmailUnlinked or InvitationEmailResent or MembershipCancelled;
+
     private static string Masked(string token) => token.Length <= 4 ? "…" : "…" + token[^4..];
 
     // A card token is a credential at the payment provider: the history shows its end only.
@@ -166,11 +199,25 @@ public static class AccountHistory
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
 
     /// <param name="description">The sentence when the event alone does not say what happened (<see cref="DerivedSentencesAsync"/>).</param>
-    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null)
+    /// <param name="member">The JSON options the response is written with, when the reader is the account's member (not support, not an
+    /// auditor): then no reason support wrote is shown (<see cref="ForMember"/>), the ticket is.</param>
+    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null, JsonSerializerOptions? member = null)
     {
         var (reason, ticket) = SupportReason.Of(e);
+        var shown = Shown(e.Data);
+        if (member is not null)
+        {
+            reason = null;
+            description = ForMember(e.Data) ?? description;
+            if (HoldsSupportsReason(e.Data) && JsonSerializer.SerializeToNode(shown, shown.GetType(), member) is JsonObject data)
+            {
+                data.Remove(member.PropertyNamingPolicy?.ConvertName("Reason") ?? "Reason");
+                shown = data;
+            }
+        }
+
         return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName,
-            reason, ticket, e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), Shown(e.Data));
+            reason, ticket, e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), shown);
     }
 
     /// <summary>
@@ -342,10 +389,17 @@ public static class GetAccountHistoryEndpoint
     [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
+    [EndpointDescription("Every event that touched the account, across its streams, in commit order (paged; by time range and type). " +
+                         "Support and auditors read everything. A member reading its own history reads that CPS support made a change and " +
+                         "its ticket, never the reason support wrote for the audit trail: no reason, and no description or data quoting it.")]
     public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
         [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
-        IQuerySession session, ChainVerification chains, CancellationToken ct)
+        IQuerySession session, ChainVerification chains, ClaimsPrincipal user, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
+        CancellationToken ct)
     {
+        // Support's reasons are notes for the audit trail and may be internal: a reader who is neither support nor an auditor is the
+        // account's member (the route admits no one else), and reads the history without them.
+        var member = user.IsInRole(LedgerRoles.Support) || user.IsInRole(LedgerRoles.Auditor) ? null : json.Value.SerializerOptions;
         var p = page ?? 1;
         var size = pageSize ?? 100;
 
@@ -375,7 +429,7 @@ public static class GetAccountHistoryEndpoint
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id))).ToList();
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }
 }

@@ -82,6 +82,51 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await (await Auditor.GetAsync($"/api/accounts/{Guid.NewGuid()}/history")).ShouldBeProblem(HttpStatusCode.NotFound);
     }
 
+    // Support writes its reasons for the audit trail, and they may be internal: the member's own history says that CPS support made
+    // the change, with the ticket (the member's own), never the reason text; support and auditors read everything.
+    [Fact]
+    public async Task A_member_reads_that_cps_support_made_a_change_and_its_ticket_but_not_supports_reason()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        const string adjustmentReason = "Registration lost in the portal outage", linkReason = "Ticket 4711: caller sounded unsure, verify later",
+            onBehalfReason = "Member called: registering by phone";
+        await App.Tracked(async () =>
+        {
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(300))).ShouldBe(HttpStatusCode.Created);
+            await (await SupportAgent.PostJson(Products.Products.ProductsUrl(account),
+                Products.Products.BySupport(Products.Products.Complete("RS-1"), onBehalfReason, "CPS-SUP-77"))).ShouldBe(HttpStatusCode.Created);
+        });
+        await (await SupportAgent.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "kadri@old.example", reason = linkReason }))
+            .ShouldBe(HttpStatusCode.OK);
+        string[] reasons = [adjustmentReason, linkReason, onBehalfReason];
+
+        var member = App.Member(account);
+        var raw = await (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500")).Content.ReadAsStringAsync();
+        Assert.All(reasons, r => Assert.DoesNotContain(r, raw, StringComparison.Ordinal));
+        var mine = (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+        Assert.All(mine, e => Assert.Null(e.Reason));
+        var adjusted = Assert.Single(mine, e => e.Type == "points_adjusted");
+        Assert.Equal(("Manual adjustment +300 points by CPS support (ticket CPS-SUP-1234)", "CPS-SUP-1234"), (adjusted.Description, adjusted.TicketReference));
+        Assert.Equal("CPS-SUP-77", Assert.Single(mine, e => e.Type == "product_registered").TicketReference);
+        Assert.Equal("Old CPS e-mail kadri@old.example linked by CPS support", Assert.Single(mine, e => e.Type == "old_cps_email_linked").Description);
+        Assert.Equal("Old CPS e-mail kadri@old.example verified: linked by CPS support",
+            Assert.Single(mine, e => e.Type == "old_cps_email_verified").Description);
+
+        foreach (var staff in new[] { SupportAgent, Auditor })
+        {
+            var all = (await staff.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+            Assert.Equal(mine.Select(e => e.EventId), all.Select(e => e.EventId));
+            var theirs = Assert.Single(all, e => e.Type == "points_adjusted");
+            Assert.Equal((adjustmentReason, "CPS-SUP-1234"), (theirs.Reason, theirs.TicketReference));
+            Assert.EndsWith($": {adjustmentReason}", theirs.Description);
+            Assert.Equal(onBehalfReason, Assert.Single(all, e => e.Type == "product_registered").Reason);
+            Assert.Contains(linkReason, Assert.Single(all, e => e.Type == "old_cps_email_linked").Description);
+        }
+        foreach (var role in new[] { LedgerRoles.Finance, LedgerRoles.Portal })
+            await (await App.ClientAs(role).GetAsync($"/api/accounts/{account}/history")).ShouldBe(HttpStatusCode.Forbidden);
+    }
+
     [Fact]
     public async Task Time_travel_replays_the_account_before_and_after_a_catalogue_change_and_a_deregistration()
     {

@@ -8116,7 +8116,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Every event that touched the account, across its streams, in commit order (paged; by time range and type)
         /// </summary>
         /// <remarks>
-        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type)
+        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail: no reason, and no description or data quoting it.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -10525,9 +10525,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as the person who made the change wrote it for the audit trail (support's or finance's reason). Shown to support and auditors; null in a member's own history, whose description says only that CPS support made the change.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket a support action answers (the member's own ticket): shown to every reader.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
