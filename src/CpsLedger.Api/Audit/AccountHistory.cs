@@ -399,7 +399,7 @@ public static class GetAccountHistoryEndpoint
     {
         // Support's reasons are notes for the audit trail and may be internal: a reader who is neither support nor an auditor is the
         // account's member (the route admits no one else), and reads the history without them.
-        var member = user.IsInRole(LedgerRoles.Support) || user.IsInRole(LedgerRoles.Auditor) ? null : json.Value.SerializerOptions;
+        var member = SupportNotes.ReadsReasons(user) ? null : json.Value.SerializerOptions;
         var p = page ?? 1;
         var size = pageSize ?? 100;
 

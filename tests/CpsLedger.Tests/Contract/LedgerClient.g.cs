@@ -1139,7 +1139,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom
         /// </summary>
         /// <remarks>
-        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom
+        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -5144,7 +5144,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Invitation, membership in force (tier, term, number), past memberships and every membership number
         /// </summary>
         /// <remarks>
-        /// Invitation, membership in force (tier, term, number), past memberships and every membership number
+        /// Invitation, membership in force (tier, term, number), past memberships and every membership number. A past membership support cancelled ends "cancelled by CPS support (reason)" for support, auditors and finance; the account's member and the portal read "cancelled by CPS support", never the reason support wrote for the audit trail (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -8274,7 +8274,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence
         /// </summary>
         /// <remarks>
-        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction).
+        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -11750,6 +11750,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
+        /// <summary>
+        /// Why: a removal's own reason, and on a line support made, support's reason for the audit trail (after "; support: " on a removal). Support, auditors and finance read it all; the account's member and the portal never read support's reason (null, or the removal's own).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
