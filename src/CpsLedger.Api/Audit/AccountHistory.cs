@@ -160,6 +160,8 @@ public static class AccountHistory
             $"Old CPS e-mail {e.Email} verified: linked by CPS support",
         OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by CPS support",
         InvitationEmailResent => "Invitation e-mail sent again by CPS support",
+        // Finance's note on why it replaced an invoice is not printed for the buyer either: the replacement invoice is what it gets.
+        Invoicing.InvoiceReplaced e => $"Invoice {e.InvoiceNumber} replaced by invoice {e.ReplacementInvoiceNumber}",
         MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by CPS support on {e.EndedOn:yyyy-MM-dd}" +
                                  (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
         _ => null,
@@ -167,7 +169,7 @@ public static class AccountHistory
 
     // The events whose own data holds support's reason: the member's history shows their data without it.
     private static bool HoldsSupportsReason(object data) => data is PointsAdjusted or OldCpsEmailLinked or Migration.OldCpsEmailVerified
-        or OldCpsEmailUnlinked or InvitationEmailResent or MembershipCancelled;
+        or OldCpsEmailUnlinked or InvitationEmailResent or MembershipCancelled or Invoicing.InvoiceReplaced;
 
     private static string Masked(string token) => token.Length <= 4 ? "…" : "…" + token[^4..];
 
@@ -391,7 +393,8 @@ public static class GetAccountHistoryEndpoint
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
     [EndpointDescription("Every event that touched the account, across its streams, in commit order (paged; by time range and type). " +
                          "Support and auditors read everything. A member reading its own history reads that CPS support made a change and " +
-                         "its ticket, never the reason support wrote for the audit trail: no reason, and no description or data quoting it.")]
+                         "its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no " +
+                         "reason, and no description or data quoting either.")]
     public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
         [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
         IQuerySession session, ChainVerification chains, ClaimsPrincipal user, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,

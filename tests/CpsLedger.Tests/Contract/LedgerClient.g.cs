@@ -8116,7 +8116,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Every event that touched the account, across its streams, in commit order (paged; by time range and type)
         /// </summary>
         /// <remarks>
-        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail: no reason, and no description or data quoting it.
+        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no reason, and no description or data quoting either.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
