@@ -1,4 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -9,6 +12,7 @@ using Marten;
 using Marten.Events;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Wolverine.Http;
 
 namespace CpsLedger.Api.Audit;
@@ -21,6 +25,10 @@ namespace CpsLedger.Api.Audit;
 /// <param name="CausedBy">For the ledger's own actions: the person whose request set them off and that request's correlation id.
 /// Null for a person's action, and for events stored before the ledger named itself (their <paramref name="By"/> is the
 /// relayed user).</param>
+/// <param name="Reason">Why, as the person who did it wrote it for the audit trail (support's reason, finance's). Support's reasons
+/// may be internal notes: shown to support and auditors only, null in a member's own history (whose description then says that
+/// CPS support made the change, without the reason).</param>
+/// <param name="TicketReference">The support ticket a support action answers (the member's own ticket): shown to every reader.</param>
 public sealed record HistoryEntry(
     long Sequence,
     Guid? Commit,
@@ -31,7 +39,11 @@ public sealed record HistoryEntry(
     string Type,
     DateTimeOffset At,
     string? By,
+    [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
+                                                 "reason). Shown to support and auditors; null in a member's own history, whose description " +
+                                                 "says only that CPS support made the change.")]
     string? Reason,
+    [property: System.ComponentModel.Description("The support ticket a support action answers (the member's own ticket): shown to every reader.")]
     string? TicketReference,
     string? CorrelationId,
     string? CausationId,
@@ -139,6 +151,29 @@ public static class AccountHistory
         _ => Words(data.GetType().Name),
     };
 
+    /// <summary>
+    /// A member's sentence for an event whose own sentence quotes the reason support wrote for the audit trail (which may be an
+    /// internal note): that CPS support made the change, and the ticket where there is one, never why. Null for every other event.
+    /// </summary>
+    public static string? ForMember(object data) => data switch
+    {
+        PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points by CPS support (ticket {e.TicketReference})",
+        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by CPS support",
+        Migration.OldCpsEmailVerified { Method: Migration.OldCpsEmailVerificationMethod.SupportLink } e =>
+            $"Old CPS e-mail {e.Email} verified: linked by CPS support",
+        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by CPS support",
+        InvitationEmailResent => "Invitation e-mail sent again by CPS support",
+        // Finance's note on why it replaced an invoice is not printed for the buyer either: the replacement invoice is what it gets.
+        Invoicing.InvoiceReplaced e => $"Invoice {e.InvoiceNumber} replaced by invoice {e.ReplacementInvoiceNumber}",
+        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by CPS support on {e.EndedOn:yyyy-MM-dd}" +
+                                 (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
+        _ => null,
+    };
+
+    // The events whose own data holds support's reason: the member's history shows their data without it.
+    private static bool HoldsSupportsReason(object data) => data is PointsAdjusted or OldCpsEmailLinked or Migration.OldCpsEmailVerified
+        or OldCpsEmailUnlinked or InvitationEmailResent or MembershipCancelled or Invoicing.InvoiceReplaced;
+
     private static string Masked(string token) => token.Length <= 4 ? "…" : "…" + token[^4..];
 
     // A card token is a credential at the payment provider: the history shows its end only.
@@ -169,11 +204,25 @@ public static class AccountHistory
         System.Text.RegularExpressions.Regex.Replace(name.ToString()!, "(?<=[a-z])(?=[A-Z])", " ").ToLowerInvariant();
 
     /// <param name="description">The sentence when the event alone does not say what happened (<see cref="DerivedSentencesAsync"/>).</param>
-    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null)
+    /// <param name="member">The JSON options the response is written with, when the reader is the account's member (not support, not an
+    /// auditor): then no reason support wrote is shown (<see cref="ForMember"/>), the ticket is.</param>
+    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null, JsonSerializerOptions? member = null)
     {
         var (reason, ticket) = SupportReason.Of(e);
+        var shown = Shown(e.Data);
+        if (member is not null)
+        {
+            reason = null;
+            description = ForMember(e.Data) ?? description;
+            if (HoldsSupportsReason(e.Data) && JsonSerializer.SerializeToNode(shown, shown.GetType(), member) is JsonObject data)
+            {
+                data.Remove(member.PropertyNamingPolicy?.ConvertName("Reason") ?? "Reason");
+                shown = data;
+            }
+        }
+
         return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName,
-            reason, ticket, e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), Shown(e.Data));
+            reason, ticket, e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), shown);
     }
 
     /// <summary>
@@ -185,8 +234,9 @@ public static class AccountHistory
     /// invoice); what makes it a move is that the membership replayed to just before it was already suspended, in the same term,
     /// for another invoice.</item>
     /// <item>A reinstatement: which settlement of its invoice lifted the suspension (paid, or cancelled by which credit note).</item>
-    /// <item>A product migrated from an old CPS account: which model and serial, as its registration recorded them (the event names
-    /// only the registration's id, which no reader can tell apart).</item>
+    /// <item>A product migrated from an old CPS account: which model (as its registration recorded it) and serial (as the old file
+    /// said it, and as registered where that reads otherwise): the event names only the registration's id, which no reader can tell
+    /// apart.</item>
     /// </list>
     /// In the first two, the settled invoice's stream says how it was settled.
     /// </summary>
@@ -197,27 +247,53 @@ public static class AccountHistory
         var migrated = events.Where(e => e.Data is Migration.LegacyProductMigrated).ToList();
         if (migrated.Count == 0)
             return sentences;
-        var registrationIds = migrated.Select(e => ((Migration.LegacyProductMigrated)e.Data).RegistrationId).Distinct().ToArray();
-        var registered = (await session.Events.QueryAllRawEvents()
-                .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered))).ToListAsync(ct))
-            .Select(e => (ProductRegistered)e.Data).ToDictionary(r => r.RegistrationId);
-        foreach (var e in migrated)
+        var moves = migrated.Select(e => (Event: e, Moved: (Migration.LegacyProductMigrated)e.Data)).ToList();
+        var registrationIds = moves.Select(m => m.Moved.RegistrationId).Distinct().ToArray();
+        var legacyAccountIds = moves.Select(m => m.Moved.LegacyAccountId).Distinct().ToArray();
+        var registrationEvents = await session.Events.QueryAllRawEvents()
+            .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered), typeof(ProductDetailsAmended)))
+            .OrderBy(e => e.Sequence).ToListAsync(ct);
+        // What the old file said: the product as imported (a later import leaves a product imported before as it was).
+        var imported = (await session.Events.QueryAllRawEvents()
+                .Where(e => e.StreamId.IsOneOf(legacyAccountIds) && e.EventTypesAre(typeof(Migration.LegacyProductImported)))
+                .OrderBy(e => e.Sequence).ToListAsync(ct))
+            .Select(e => (Migration.LegacyProductImported)e.Data).DistinctBy(p => p.LegacyProductId).ToDictionary(p => p.LegacyProductId);
+        foreach (var (e, moved) in moves)
         {
-            var moved = (Migration.LegacyProductMigrated)e.Data;
-            if (registered.GetValueOrDefault(moved.RegistrationId) is { } product)
-                sentences[e.Id] = DescribeMigratedProduct(moved, product);
+            var ofRegistration = registrationEvents.Where(r => r.StreamId == moved.RegistrationId).ToList();
+            if (ofRegistration.Select(r => r.Data).OfType<ProductRegistered>().FirstOrDefault() is not { } product)
+                continue;
+            // The serial the registration had when the migration matched it: an amendment may have added or changed it since it was
+            // registered. A registration the migration itself started is in the same commit, written before or after the event.
+            var serial = product.SerialNumber;
+            foreach (var amended in ofRegistration.Where(r => r.Sequence < e.Sequence).Select(r => r.Data).OfType<ProductDetailsAmended>())
+                serial = amended.SerialNumber ?? serial;
+            sentences[e.Id] = DescribeMigratedProduct(moved, product, serial, imported.GetValueOrDefault(moved.LegacyProductId));
         }
 
         return sentences;
     }
 
-    public static string DescribeMigratedProduct(Migration.LegacyProductMigrated e, ProductRegistered product)
+    /// <summary>
+    /// The product a migration moved, as the old file said it (its serial as written there), with the registration it became or was
+    /// linked to; and the serial as registered where that reads otherwise: the migration matches serials as "one serial, one owner"
+    /// compares them (no whitespace, any case), so the account may have typed it differently, or added it later by an amendment.
+    /// </summary>
+    /// <param name="product">The registration's <see cref="ProductRegistered"/> (the model's name and code as the catalogue lists them).</param>
+    /// <param name="registeredSerial">The registration's serial when the migration matched it.</param>
+    /// <param name="imported">The legacy product as imported; null when it is not found (then the registration's serial is named).</param>
+    public static string DescribeMigratedProduct(Migration.LegacyProductMigrated e, ProductRegistered product, string? registeredSerial,
+        Migration.LegacyProductImported? imported)
     {
+        var oldSerial = imported is null ? registeredSerial : imported.SerialNumber;
         var what = $"Old CPS product {product.ModelName} ({product.ModelCode}), " +
-                   (product.SerialNumber is null ? "no serial number," : $"serial {product.SerialNumber},");
+                   (oldSerial is null ? "no serial number," : $"serial {oldSerial},");
+        var differs = registeredSerial is not null && !string.Equals(registeredSerial, oldSerial, StringComparison.Ordinal)
+            ? $"registered as serial {registeredSerial}"
+            : null;
         return e.WasAlreadyRegistered
-            ? $"{what} linked to the registration the account had made already ({e.RegistrationId})"
-            : $"{what} migrated into the account as registration {e.RegistrationId}";
+            ? $"{what} linked to the registration the account had made already ({e.RegistrationId}{(differs is null ? "" : $", {differs}")})"
+            : $"{what} migrated into the account as registration {e.RegistrationId}{(differs is null ? "" : $" ({differs})")}";
     }
 
     private static async Task<IReadOnlyDictionary<Guid, string>> SettlementSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
@@ -243,8 +319,8 @@ public static class AccountHistory
             .Where(e => e.StreamId.IsOneOf(settledIds) && e.EventTypesAre(typeof(Invoicing.InvoicePaid), typeof(Invoicing.InvoiceCancelled)))
             .OrderBy(e => e.Sequence).ToListAsync(ct);
         // The settlement of that invoice committed with the event, by commit id. Events stored before commit ids carry none: then the
-        // last settlement before the event, or else the first after it (a settlement takes the membership's lock before it reads the
-        // invoice, so Marten writes the membership's event first in that transaction: streams in the order fetched).
+        // last settlement before the event, or else the first after it (until 2026-12-05 Marten wrote a settlement's membership event
+        // first in its transaction, the membership's stream being fetched first for its lock; since, it is written last).
         object? SettlementOf(Guid invoiceId, IEvent e) =>
             (CommitIds.Of(e) is { } commit ? settlements.FirstOrDefault(s => s.StreamId == invoiceId && CommitIds.Of(s) == commit) : null)?.Data
             ?? (settlements.LastOrDefault(s => s.StreamId == invoiceId && s.Sequence < e.Sequence)
@@ -318,10 +394,18 @@ public static class GetAccountHistoryEndpoint
     [WolverineGet("/api/accounts/{accountId}/history", OperationId = "GetAccountHistory")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Every event that touched the account, across its streams, in commit order (paged; by time range and type)")]
+    [EndpointDescription("Every event that touched the account, across its streams, in commit order (paged; by time range and type). " +
+                         "Support and auditors read everything. A member reading its own history reads that CPS support made a change and " +
+                         "its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no " +
+                         "reason, and no description or data quoting either.")]
     public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
         [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
-        IQuerySession session, ChainVerification chains, CancellationToken ct)
+        IQuerySession session, ChainVerification chains, ClaimsPrincipal user, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
+        CancellationToken ct)
     {
+        // Support's reasons are notes for the audit trail and may be internal: a reader who is neither support nor an auditor is the
+        // account's member (the route admits no one else), and reads the history without them.
+        var member = SupportNotes.ReadsReasons(user) ? null : json.Value.SerializerOptions;
         var p = page ?? 1;
         var size = pageSize ?? 100;
 
@@ -351,7 +435,7 @@ public static class GetAccountHistoryEndpoint
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id))).ToList();
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }
 }

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -176,11 +177,18 @@ public static class GetAccountAsOfEndpoint
                          "the state right after the commit that wrote that event, its events with a higher sequence included; at a " +
                          "timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event " +
                          "replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their " +
-                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction).")]
+                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The " +
+                         "explanation and membership are read as their own routes show them to the caller: the account's member reads " +
+                         "that CPS support made a change and its ticket, never support's reason.")]
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence,
-        IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, CancellationToken ct) =>
+        IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, ClaimsPrincipal user,
+        CancellationToken ct) =>
         await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
-            ? TypedResults.Ok(asOf)
+            ? TypedResults.Ok(asOf with
+            {
+                Explanation = SupportNotes.For(user, asOf.Explanation),
+                Membership = asOf.Membership is null ? null : SupportNotes.For(user, asOf.Membership),
+            })
             : TypedResults.Problem(Problems.NotFound("Account did not exist yet", "The account was opened after the moment asked for."));
 
     public static ProblemDetails Validate(DateTimeOffset? timestamp, long? sequence) =>

@@ -94,7 +94,22 @@ public static class OverdueDecision
         if (AfterSettlement(invoice, membership.Aggregate, invoices, options.SuspensionGracePeriod, now) is not { } standing)
             return false;
         membership.AppendOne(standing);
+        WrittenAfterTheSettlement(session, membership.Id);
         return standing is MembershipReinstated;
+    }
+
+    /// <summary>
+    /// Marten writes a session's streams in the order it fetched them, and every settlement fetches the membership first (its lock
+    /// before the invoice's read): the reinstatement, or the moved suspension, took a lower sequence than the payment or the credit
+    /// note that caused it, and the history read the effect before its cause. Moved behind the streams fetched after it, so the
+    /// invoice's events are written first in the same commit. The lock is still taken first: it is held from the fetch.
+    /// </summary>
+    private static void WrittenAfterTheSettlement(IDocumentSession session, Guid membershipStreamId)
+    {
+        var streams = session.PendingChanges.Streams();
+        var membership = streams.Single(s => s.Id == membershipStreamId);
+        streams.Remove(membership);
+        streams.Add(membership);
     }
 }
 

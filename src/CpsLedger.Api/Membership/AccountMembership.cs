@@ -80,8 +80,14 @@ public sealed record MembershipTerm(
     DateOnly EndsOn,
     long TierTableVersion,
     DateOnly? EndedOn = null,
+    [property: System.ComponentModel.Description(MembershipTerm.EndedBecauseDescription)]
     string? EndedBecause = null,
-    Guid? RenewalInvoiceId = null);
+    Guid? RenewalInvoiceId = null)
+{
+    private const string EndedBecauseDescription = "Why a past term ended: \"renewed\", \"lapsed, …\", or \"cancelled by CPS support (reason)\" for " +
+                                                   "support, auditors and finance; the account's member and the portal read \"cancelled by CPS " +
+                                                   "support\", never support's reason.";
+}
 
 /// <summary>An invitation as the account's history shows it.</summary>
 public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
@@ -334,7 +340,7 @@ public sealed record AccountMembership
 
     public AccountMembership Apply(MembershipLapsed e) => Ended(e.MembershipId, e.EndedOn, $"lapsed, {LapseWording.Reason(e.Reason)}");
 
-    public AccountMembership Apply(MembershipCancelled e) => Ended(e.MembershipId, e.EndedOn, $"cancelled by CPS support ({e.Reason})");
+    public AccountMembership Apply(MembershipCancelled e) => Ended(e.MembershipId, e.EndedOn, Support.SupportNotes.CancelledBySupportBecause(e.Reason));
 
     public AccountMembership Apply(TierUpgraded e) => this with
     {

@@ -176,8 +176,14 @@ public static class GetMembershipEndpoint
     [WolverineGet("/api/accounts/{accountId}/membership", OperationId = "GetMembership")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("Invitation, membership in force (tier, term, number), past memberships and every membership number")]
-    public static async Task<AccountMembership> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct) ?? AccountMembership.None(accountId);
+    [EndpointDescription("Invitation, membership in force (tier, term, number), past memberships and every membership number. " +
+                         "A past membership support cancelled ends \"cancelled by CPS support (reason)\" for support, auditors and " +
+                         "finance; the account's member and the portal read \"cancelled by CPS support\", never the reason support wrote " +
+                         "for the audit trail (docs/security.md).")]
+    public static async Task<AccountMembership> Get(Guid accountId, IQuerySession session, System.Security.Claims.ClaimsPrincipal user,
+        CancellationToken ct) =>
+        Support.SupportNotes.For(user,
+            await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct) ?? AccountMembership.None(accountId));
 }
 
 /// <summary>E-mail the welcome of a membership (again): the reconciliation's repair when its e-mail is not recorded as sent.</summary>

@@ -160,8 +160,14 @@ public static class GetPointsExplanationEndpoint
     [Tags("Points")]
     [EndpointSummary("The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom")]
     [ChecksAccountInItsBatch]
+    [EndpointDescription("The points total line by line: which event allocated or removed what, with which catalogue value, when, by " +
+                         "whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line " +
+                         "support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason " +
+                         "support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason " +
+                         "(docs/security.md).")]
     public static async Task<PointsExplanation> Get(Guid accountId, IDocumentStore store,
-        Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, System.Security.Claims.ClaimsPrincipal user,
+        CancellationToken ct)
     {
         await using var session = store.QuerySession();
         // The points a membership renews on: the term and renewal ride along, so support explains both in one place. One
@@ -178,9 +184,9 @@ public static class GetPointsExplanationEndpoint
         var loaded = await sources;
         var summary = AccountPoints.Summarize(accountId, loaded);
         var eligibility = await table is { } tiers ? Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, tiers) : null;
-        return AccountPoints.Explain(accountId, loaded) with
+        return Support.SupportNotes.For(user, AccountPoints.Explain(accountId, loaded) with
         {
             Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value),
-        };
+        });
     }
 }

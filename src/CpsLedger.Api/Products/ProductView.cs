@@ -64,9 +64,16 @@ public sealed record PointsLine(
     Guid EventId,
     DateTimeOffset At,
     string? By,
+    [property: System.ComponentModel.Description("Why: a removal's own reason, and on a line support made, support's reason for the audit " +
+                                                 "trail (after \"; support: \" on a removal). Support, auditors and finance read it all; the " +
+                                                 "account's member and the portal never read support's reason (null, or the removal's own).")]
     string? Reason,
+    [property: System.ComponentModel.Description(PointsLine.TicketDescription)]
     string? TicketReference = null,
-    Platform.CausedBy? CausedBy = null);
+    Platform.CausedBy? CausedBy = null)
+{
+    private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";
+}
 
 public sealed partial class ProductViewProjection : SingleStreamProjection<ProductView, Guid>
 {
@@ -120,7 +127,7 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
         var (reason, ticket) = Support.SupportReason.Of(e);
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, -e.Data.Points,
             e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName,
-            reason is null ? e.Data.Reason : $"{e.Data.Reason}; support: {reason}", ticket, Platform.SystemActor.CausedByOf(e)));
+            reason is null ? e.Data.Reason : $"{e.Data.Reason}{Support.SupportNotes.SupportSeparator}{reason}", ticket, Platform.SystemActor.CausedByOf(e)));
     }
 
     public static void Apply(ProductView view, ProductDeregistered e)

@@ -82,6 +82,117 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await (await Auditor.GetAsync($"/api/accounts/{Guid.NewGuid()}/history")).ShouldBeProblem(HttpStatusCode.NotFound);
     }
 
+    // Support writes its reasons for the audit trail, and they may be internal: the member's own history says that CPS support made
+    // the change, with the ticket (the member's own), never the reason text; support and auditors read everything.
+    [Fact]
+    public async Task A_member_reads_that_cps_support_made_a_change_and_its_ticket_but_not_supports_reason()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        const string adjustmentReason = "Registration lost in the portal outage", linkReason = "Ticket 4711: caller sounded unsure, verify later",
+            onBehalfReason = "Member called: registering by phone";
+        await App.Tracked(async () =>
+        {
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(300))).ShouldBe(HttpStatusCode.Created);
+            await (await SupportAgent.PostJson(Products.Products.ProductsUrl(account),
+                Products.Products.BySupport(Products.Products.Complete("RS-1"), onBehalfReason, "CPS-SUP-77"))).ShouldBe(HttpStatusCode.Created);
+        });
+        await (await SupportAgent.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "kadri@old.example", reason = linkReason }))
+            .ShouldBe(HttpStatusCode.OK);
+        string[] reasons = [adjustmentReason, linkReason, onBehalfReason];
+
+        var member = App.Member(account);
+        var raw = await (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500")).Content.ReadAsStringAsync();
+        Assert.All(reasons, r => Assert.DoesNotContain(r, raw, StringComparison.Ordinal));
+        var mine = (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+        Assert.All(mine, e => Assert.Null(e.Reason));
+        var adjusted = Assert.Single(mine, e => e.Type == "points_adjusted");
+        Assert.Equal(("Manual adjustment +300 points by CPS support (ticket CPS-SUP-1234)", "CPS-SUP-1234"), (adjusted.Description, adjusted.TicketReference));
+        Assert.Equal("CPS-SUP-77", Assert.Single(mine, e => e.Type == "product_registered").TicketReference);
+        Assert.Equal("Old CPS e-mail kadri@old.example linked by CPS support", Assert.Single(mine, e => e.Type == "old_cps_email_linked").Description);
+        Assert.Equal("Old CPS e-mail kadri@old.example verified: linked by CPS support",
+            Assert.Single(mine, e => e.Type == "old_cps_email_verified").Description);
+
+        foreach (var staff in new[] { SupportAgent, Auditor })
+        {
+            var all = (await staff.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+            Assert.Equal(mine.Select(e => e.EventId), all.Select(e => e.EventId));
+            var theirs = Assert.Single(all, e => e.Type == "points_adjusted");
+            Assert.Equal((adjustmentReason, "CPS-SUP-1234"), (theirs.Reason, theirs.TicketReference));
+            Assert.EndsWith($": {adjustmentReason}", theirs.Description);
+            Assert.Equal(onBehalfReason, Assert.Single(all, e => e.Type == "product_registered").Reason);
+            Assert.Contains(linkReason, Assert.Single(all, e => e.Type == "old_cps_email_linked").Description);
+        }
+        foreach (var role in new[] { LedgerRoles.Finance, LedgerRoles.Portal })
+            await (await App.ClientAs(role).GetAsync($"/api/accounts/{account}/history")).ShouldBe(HttpStatusCode.Forbidden);
+    }
+
+    // The same rule as the history's, in every other read that would quote support's reasons: the points explanation (an
+    // adjustment, support's registration and deregistration), the membership (a term support cancelled) and time travel (both).
+    [Fact]
+    public async Task A_member_reads_supports_changes_in_the_explanation_membership_and_time_travel_without_supports_reason()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        const string adjustmentReason = "Registration lost in the portal outage", onBehalfReason = "Member called: registering by phone",
+            offReason = "Member called: sold it, keep an eye on resale", cancelReason = "Company closed, owner unreachable (internal)";
+        var registered = await App.Tracked(async () =>
+        {
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(300))).ShouldBe(HttpStatusCode.Created);
+            return await SupportAgent.Register(account, Products.Products.BySupport(
+                Products.Products.Complete("RS-1", Billing.Thousand), onBehalfReason, "CPS-SUP-77"));
+        });
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"{Products.Products.ProductsUrl(account)}/{registered.RegistrationId}/deregistration",
+            Products.Products.BySupport(new { reason = "sold" }, offReason, "CPS-SUP-78"))).ShouldBe(HttpStatusCode.OK));
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = cancelReason })).ShouldBe(HttpStatusCode.OK));
+        string[] reasons = [adjustmentReason, onBehalfReason, offReason, cancelReason];
+        var last = await LastSequence();
+        // Time travel is the history readers' (the member, support, auditors): the portal and finance read the other two.
+        var member = App.Member(account);
+        foreach (var (reader, travels) in new[] { (member, true), (App.ClientAs(LedgerRoles.Portal), false) })
+        {
+            foreach (var read in travels ? ["points-explanation", "membership", $"as-of?sequence={last}"] : new[] { "points-explanation", "membership" })
+            {
+                var response = await reader.GetAsync($"/api/accounts/{account}/{read}");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                var raw = await response.Content.ReadAsStringAsync();
+                Assert.All(reasons, r => Assert.DoesNotContain(r, raw, StringComparison.Ordinal));
+            }
+
+            var explanation = await reader.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+            var asOf = travels ? await reader.GetAsync($"/api/accounts/{account}/as-of?sequence={last}").ReadAs<AccountAsOf>() : null;
+            foreach (var lines in asOf is null ? [explanation.Lines] : new[] { explanation.Lines, asOf.Explanation.Lines })
+            {
+                var adjusted = Assert.Single(lines, l => l.Event == "PointsAdjusted");
+                Assert.Equal(("CPS-SUP-1234", null), (adjusted.TicketReference, adjusted.Reason));
+                var allocated = Assert.Single(lines, l => l.Event == "PointsAllocated" && l.RegistrationId == registered.RegistrationId);
+                Assert.Equal(("CPS-SUP-77", null), (allocated.TicketReference, allocated.Reason));
+                // A removal keeps its own reason (the deregistration's), without support's words after it.
+                var removed = Assert.Single(lines, l => l.Event == "PointsRemoved");
+                Assert.Equal(("CPS-SUP-78", "deregistered: sold"), (removed.TicketReference, removed.Reason));
+            }
+            var membership = await reader.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+            foreach (var terms in asOf is null ? [membership.PastMemberships] : new[] { membership.PastMemberships, asOf.Membership!.PastMemberships })
+                Assert.Equal("cancelled by CPS support", Assert.Single(terms).EndedBecause);
+        }
+
+        foreach (var (staff, travels) in new[] { (SupportAgent, true), (Auditor, true), (App.ClientAs(LedgerRoles.Finance), false) })
+        {
+            var explanation = await staff.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+            var asOf = travels ? await staff.GetAsync($"/api/accounts/{account}/as-of?sequence={last}").ReadAs<AccountAsOf>() : null;
+            foreach (var lines in asOf is null ? [explanation.Lines] : new[] { explanation.Lines, asOf.Explanation.Lines })
+            {
+                Assert.Equal(adjustmentReason, Assert.Single(lines, l => l.Event == "PointsAdjusted").Reason);
+                Assert.Equal(onBehalfReason, Assert.Single(lines, l => l.Event == "PointsAllocated" && l.RegistrationId == registered.RegistrationId).Reason);
+                Assert.Equal($"deregistered: sold; support: {offReason}", Assert.Single(lines, l => l.Event == "PointsRemoved").Reason);
+            }
+            var membership = await staff.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+            foreach (var terms in asOf is null ? [membership.PastMemberships] : new[] { membership.PastMemberships, asOf.Membership!.PastMemberships })
+                Assert.Equal($"cancelled by CPS support ({cancelReason})", Assert.Single(terms).EndedBecause);
+        }
+    }
+
     [Fact]
     public async Task Time_travel_replays_the_account_before_and_after_a_catalogue_change_and_a_deregistration()
     {

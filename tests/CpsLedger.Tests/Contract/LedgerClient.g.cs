@@ -1139,7 +1139,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom
         /// </summary>
         /// <remarks>
-        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom
+        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -5144,7 +5144,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Invitation, membership in force (tier, term, number), past memberships and every membership number
         /// </summary>
         /// <remarks>
-        /// Invitation, membership in force (tier, term, number), past memberships and every membership number
+        /// Invitation, membership in force (tier, term, number), past memberships and every membership number. A past membership support cancelled ends "cancelled by CPS support (reason)" for support, auditors and finance; the account's member and the portal read "cancelled by CPS support", never the reason support wrote for the audit trail (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -8308,7 +8308,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Every event that touched the account, across its streams, in commit order (paged; by time range and type)
         /// </summary>
         /// <remarks>
-        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type)
+        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no reason, and no description or data quoting either.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -8466,7 +8466,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence
         /// </summary>
         /// <remarks>
-        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction).
+        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -10720,9 +10720,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as the person who made the change wrote it for the audit trail (support's or finance's reason). Shown to support and auditors; null in a member's own history, whose description says only that CPS support made the change.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket a support action answers (the member's own ticket): shown to every reader.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
@@ -11974,6 +11980,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
+        /// <summary>
+        /// Why: a removal's own reason, and on a line support made, support's reason for the audit trail (after "; support: " on a removal). Support, auditors and finance read it all; the account's member and the portal never read support's reason (null, or the removal's own).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 

@@ -188,6 +188,31 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
                                      && e.Subject.Contains(replacement.InvoiceNumber));
     }
 
+    // Finance's reason is its note for the audit trail, not printed for the buyer: the member's own history names the replacement
+    // without it; support and auditors read it.
+    [Fact]
+    public async Task A_member_reads_that_an_invoice_was_replaced_but_not_finances_reason()
+    {
+        var (account, number, _) = await CancelledInvoice();
+        const string reason = "Reissued: sales forgot the VAT ID again (internal)";
+        await App.Tracked(async () => await (await Finance.PostJson($"/api/accounts/{account}/invoices/{number}/replacement", new { reason }))
+            .ShouldBe(HttpStatusCode.Created));
+        const string url = "history?types=invoice_replaced";
+
+        var response = await App.Member(account).GetAsync($"/api/accounts/{account}/{url}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain(reason, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var mine = Assert.Single((await App.Member(account).GetAsync($"/api/accounts/{account}/{url}").ReadAs<HistoryPage>()).Items);
+        Assert.Matches($"^Invoice {number} replaced by invoice INV-[0-9-]+$", mine.Description);
+
+        foreach (var role in new[] { LedgerRoles.Support, LedgerRoles.Auditor })
+        {
+            var theirs = Assert.Single((await App.ClientAs(role).GetAsync($"/api/accounts/{account}/{url}").ReadAs<HistoryPage>()).Items);
+            Assert.EndsWith($": {reason}", theirs.Description);
+            Assert.Contains(reason, theirs.Data.ToString(), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task A_term_support_cancelled_is_not_invoiced_again()
     {

@@ -203,8 +203,8 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
-    // Sequence order alone would take the invoice's earlier settlement: the reinstatement is written before the settlement it was
-    // committed with. The commit id says which one it was.
+    // Sequence order alone would take the invoice's earlier settlement: a reinstatement stored before 2026-12-05 was written before the
+    // settlement it was committed with (as here). The commit id says which one it was.
     [Fact]
     public async Task The_history_names_the_settlement_a_reinstatement_was_committed_with_not_an_earlier_one()
     {
@@ -298,13 +298,13 @@ public sealed class InvoicingTests : LedgerTest
         moments.Add((suspendedAt, MembershipStatus.Suspended, 200.00m));
         await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, 200m, "REST-1")));
         moments.Add((await LastSequence(), MembershipStatus.Active, 0m));
-        // The transfer committed the reinstatement (written first), the payment and the invoice paid together: asked at the
-        // reinstatement, time travel shows all of it, never a membership reinstated with the invoice still owed.
+        // The transfer committed the payment, the invoice paid and the reinstatement (written last) together: asked at the payment,
+        // time travel shows all of it, never an invoice paid with the membership still suspended.
         await using (var session = App.Store.QuerySession())
         {
-            var reinstated = await session.Events.QueryAllRawEvents().Where(e => e.Sequence > suspendedAt).OrderBy(e => e.Sequence).FirstAsync();
-            Assert.Equal("membership_reinstated", reinstated.EventTypeName);
-            moments.Add((reinstated.Sequence, MembershipStatus.Active, 0m));
+            var received = await session.Events.QueryAllRawEvents().Where(e => e.Sequence > suspendedAt).OrderBy(e => e.Sequence).FirstAsync();
+            Assert.Equal("payment_received", received.EventTypeName);
+            moments.Add((received.Sequence, MembershipStatus.Active, 0m));
         }
 
         foreach (var (sequence, status, owed) in moments)
@@ -792,6 +792,43 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
         Assert.Equal(1, await Count("membership_reinstated"));
         Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
+    }
+
+    // The settlement takes the membership's lock before it reads the invoice, so Marten used to write the reinstatement first in the
+    // commit: the history read the effect before its cause.
+    [Theory]
+    [InlineData("transfer")]
+    [InlineData("card")]
+    public async Task The_history_lists_the_payment_before_the_reinstatement_it_caused(string paidBy)
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", paidBy == "card" ? "card" : "bank_transfer",
+            paidBy == "card" ? SandboxPaymentGateway.Decline : null);
+        var member = App.Member(account);
+        await App.FastForward(IssueDelay);
+        foreach (var days in new[] { 30, 1, 1, 13 })
+            await App.FastForward(TimeSpan.FromDays(days));
+        await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+        var invoice = await member.SingleInvoice(account);
+
+        if (paidBy == "card")
+            await RecordCard(member, account, SandboxPaymentGateway.Approve);
+        else
+            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LATE-1"))
+                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+
+        var history = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?pageSize=500")
+            .ReadAs<HistoryPage>()).Items;
+        var reinstated = Assert.Single(history, h => h.Type == "membership_reinstated");
+        var settlement = history.Where(h => h.Commit == reinstated.Commit).ToList();
+        var expected = paidBy == "card"
+            ? new[] { "card_charge_attempted", "payment_received", "invoice_paid", "membership_reinstated" }
+            : ["payment_received", "invoice_paid", "membership_reinstated"];
+        Assert.Equal(expected, settlement.Select(h => h.Type));
+        Assert.Equal(settlement.Select(h => h.Sequence).Order(), settlement.Select(h => h.Sequence));
+        var verification = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
+        Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
     }
 
     [Fact]

@@ -175,6 +175,38 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         Assert.Single(await App.Store.QuerySession().Events.FetchStreamAsync(account), e => e.Data is OldCpsEmailLinked);
     }
 
+    // The migration matches a serial as "one serial, one owner" compares it (no whitespace, any case), so the serial the account
+    // registered can read differently from the old file's, or have been added later by an amendment.
+    [Theory]
+    [InlineData("typed")]
+    [InlineData("amended")]
+    public async Task The_history_names_a_product_the_account_had_registered_by_the_old_files_serial_and_the_registrations(string how)
+    {
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount); // EOS-R5 "0123 4567"
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        var member = App.Member(account);
+        var byHand = await member.Register(account, how == "typed"
+            ? Products.Products.Complete("01234567")
+            : new { modelCode = Products.Products.R5, purchaseDate = "2024-03-01", countryOfPurchase = "EE", dealer = "Photopoint" });
+        if (how == "amended")
+            await (await member.PatchJson(byHand.Url, new { serialNumber = "01234567" })).ShouldBe(HttpStatusCode.OK);
+
+        var result = await member.Migrate(account);
+        var linked = Assert.Single(result.AlreadyRegisteredProducts);
+        Assert.Equal(("0123 4567", byHand.RegistrationId), (linked.SerialNumber, linked.RegistrationId));
+
+        var history = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=legacy_product_migrated")
+            .ReadAs<Api.Audit.HistoryPage>();
+        var entry = Assert.Single(history.Items, e => e.Description.Contains("linked to the registration"));
+        Assert.Equal($"Old CPS product EOS R5 (EOS-R5), serial 0123 4567, linked to the registration the account had made already " +
+                     $"({byHand.RegistrationId}, registered as serial 01234567)", entry.Description);
+        // Migrated fresh, the registration records the old file's serial: said once.
+        Assert.Contains(history.Items, e => e.Description.StartsWith("Old CPS product EF 40mm f/2.8 STM (EF-40-STM), serial LENS-1, migrated into " +
+                                                                     "the account as registration ", StringComparison.Ordinal) && !e.Description.Contains("registered as"));
+    }
+
     // ---- failures and races -----------------------------------------------------------------------------------------
 
     private static string ManyProducts(int count, string email = "many@old.example") => LegacyFiles.Csv(Enumerable.Range(1, count)

@@ -72,7 +72,7 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
         Assert.Equal("Details of EOS-R5 amended: dealer Photopoint", overrides.Single(o => o.Action == "product_details_amended").Description);
         Assert.StartsWith("+235 points for EOS-R5 serial S-2", overrides.Single(o => o.Action == "points_allocated").Description);
 
-        var line = Assert.Single((await App.Member(account).Explanation(account)).Lines);
+        var line = Assert.Single((await SupportAgent.Explanation(account)).Lines);
         Assert.Equal((235, Reason, Ticket, "support-anna"), (line.Points, line.Reason, line.TicketReference, line.By));
 
         var verification = await Verification(account);
@@ -87,7 +87,7 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
 
         Assert.Equal(overrides.Select(o => (o.Id, o.Reason, o.TicketReference)).Order(),
             (await Overrides(account)).Items.Select(o => (o.Id, o.Reason, o.TicketReference)).Order());
-        var rebuiltLine = Assert.Single((await App.Member(account).Explanation(account)).Lines);
+        var rebuiltLine = Assert.Single((await SupportAgent.Explanation(account)).Lines);
         Assert.Equal((Reason, Ticket), (rebuiltLine.Reason, rebuiltLine.TicketReference));
 
         // Verification replays these overrides too: one gone is named, for the account and for the whole ledger.
@@ -127,9 +127,12 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
         Assert.Equal("EOS-R5 deregistered (registered in error)", overrides.Single(o => o.Action == "product_deregistered").Description);
         Assert.All(overrides, o => Assert.Equal(("Member bought it twice by mistake", "CPS-SUP-56"), (o.Reason, o.TicketReference)));
 
-        var removal = (await App.Member(account).Explanation(account)).Lines.Single(l => l.Points < 0);
+        var removal = (await SupportAgent.Explanation(account)).Lines.Single(l => l.Points < 0);
         Assert.Equal(("deregistered: registered in error; support: Member bought it twice by mistake", "CPS-SUP-56"),
             (removal.Reason, removal.TicketReference));
+        // The member reads the removal's own reason and the ticket, not support's (docs/security.md, "Who and why").
+        var members = (await App.Member(account).Explanation(account)).Lines.Single(l => l.Points < 0);
+        Assert.Equal(("deregistered: registered in error", "CPS-SUP-56"), (members.Reason, members.TicketReference));
         var verification = await Verification(account);
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
     }
@@ -174,7 +177,7 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
         Assert.All(overrides, o => Assert.Equal((account, Reason, Ticket, "support-anna"), (o.AccountId, o.Reason, o.TicketReference, o.By)));
         Assert.Equal("EOS R5 (EOS-R5) registered, serial R-2", overrides.Single(o => o.Action == "product_registered").Description);
 
-        var line = Assert.Single((await App.Member(account).Explanation(account)).Lines);
+        var line = Assert.Single((await SupportAgent.Explanation(account)).Lines);
         Assert.Equal((235, Reason, Ticket, "support-anna"), (line.Points, line.Reason, line.TicketReference, line.By));
         var verification = await Verification(account);
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));

@@ -221,7 +221,8 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
         // Each step is its own transaction, the caller's: the number, then the products, each event with the reason.
         await OnRecord(account, "migrate-1", "legacy_membership_number_recorded", "legacy_product_migrated", "legacy_product_migrated",
             "legacy_product_migrated", "product_registered", "product_registered", "product_registered", "points_allocated");
-        var line = Assert.Single((await App.Member(account).Explanation(account)).Lines);
+        // Support reads its reason on the line; the member only the ticket (docs/security.md, "Who and why").
+        var line = Assert.Single((await SupportAgent.Explanation(account)).Lines);
         Assert.Equal((OnBehalf.Reason, OnBehalf.Ticket, Agent), (line.Reason, line.TicketReference, line.By));
 
         // A member's migration is unchanged: no body (also none as null, or empty), never listed.

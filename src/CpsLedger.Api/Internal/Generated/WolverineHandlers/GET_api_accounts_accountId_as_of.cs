@@ -89,7 +89,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var resultsOfOkOfAccountAsOfAndProblemHttpResult = await CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Get(accountId, timestamp, sequence, ((Marten.IQuerySession)documentSession), _optionsOfMembershipYearOptions, httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfAccountAsOfAndProblemHttpResult = await CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Get(accountId, timestamp, sequence, ((Marten.IQuerySession)documentSession), _optionsOfMembershipYearOptions, httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
 
             await resultsOfOkOfAccountAsOfAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }

@@ -4,6 +4,7 @@ using CpsLedger.Api.Audit;
 using Marten;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -20,15 +21,17 @@ namespace Internal.Generated.WolverineHandlers
         private readonly CpsLedger.Api.Audit.ChainVerification _chainVerification;
         private readonly Marten.IDocumentStore _documentStore;
         private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
+        private readonly Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> _optionsOfJsonOptions;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_accounts_accountId_history(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Audit.ChainVerification chainVerification, Marten.IDocumentStore documentStore, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_accounts_accountId_history(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Audit.ChainVerification chainVerification, Marten.IDocumentStore documentStore, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> optionsOfJsonOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _chainVerification = chainVerification;
             _documentStore = documentStore;
             _loggerForMessage = loggerForMessage;
+            _optionsOfJsonOptions = optionsOfJsonOptions;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
         }
@@ -119,7 +122,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var historyPage_response = await CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Get(accountId, from, to, types, page, pageSize, ((Marten.IQuerySession)documentSession), _chainVerification, httpContext.RequestAborted).ConfigureAwait(false);
+            var historyPage_response = await CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Get(accountId, from, to, types, page, pageSize, ((Marten.IQuerySession)documentSession), _chainVerification, httpContext.User, _optionsOfJsonOptions, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, historyPage_response, 404);

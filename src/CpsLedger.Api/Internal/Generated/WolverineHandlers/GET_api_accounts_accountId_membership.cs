@@ -52,7 +52,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Membership.GetMembershipEndpoint").SetTag("http.route", "/api/accounts/{accountId}/membership").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var accountMembership_response = await CpsLedger.Api.Membership.GetMembershipEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var accountMembership_response = await CpsLedger.Api.Membership.GetMembershipEndpoint.Get(accountId, ((Marten.IQuerySession)documentSession), httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, accountMembership_response, 404);

@@ -41,7 +41,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var pointsExplanation_response = await CpsLedger.Api.Products.GetPointsExplanationEndpoint.Get(accountId, _documentStore, _optionsOfMembershipYearOptions, httpContext.RequestAborted).ConfigureAwait(false);
+            var pointsExplanation_response = await CpsLedger.Api.Products.GetPointsExplanationEndpoint.Get(accountId, _documentStore, _optionsOfMembershipYearOptions, httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, pointsExplanation_response, 404);
