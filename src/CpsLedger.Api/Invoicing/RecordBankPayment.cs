@@ -46,6 +46,22 @@ public static class InvoicePayments
 public sealed record RecordBankPayment(string? InvoiceNumber, string? Reference, decimal Amount, string Currency, DateOnly ValueDate,
     string BankReference, string? CreditorReference = null);
 
+/// <summary>The rules every sum of money finance records follows, coming in (a bank transfer) or going out (a refund).</summary>
+public static class MoneyRules
+{
+    public static IRuleBuilderOptions<T, decimal> MoneyAmount<T>(this IRuleBuilder<T, decimal> rule) =>
+        rule.GreaterThan(0).PrecisionScale(18, 2, ignoreTrailingZeros: true);
+
+    public static IRuleBuilderOptions<T, string> CurrencyCode<T>(this IRuleBuilder<T, string> rule) =>
+        rule.NotEmpty().Matches("^[A-Z]{3}$").WithMessage("An ISO 4217 currency code in upper case, e.g. EUR.");
+
+    /// <summary>A date a bank booked money on: given, and not after today anywhere on Earth (up to UTC+14).</summary>
+    public static IRuleBuilderOptions<T, DateOnly> BankDate<T>(this IRuleBuilder<T, DateOnly> rule, TimeProvider clock, string whenMissing,
+        string whenFuture) =>
+        rule.NotEqual(default(DateOnly)).WithMessage(whenMissing)
+            .Must(d => d <= DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14))).WithMessage(whenFuture);
+}
+
 public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPayment>
 {
     public RecordBankPaymentValidator(TimeProvider clock)
@@ -66,11 +82,9 @@ public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPay
             .Must(text => CreditorReferences.FindIn(text).All(CreditorReferences.IsValid))
             .WithMessage(x => $"{CreditorReferences.FindIn(x.Reference).First(r => !CreditorReferences.IsValid(r))} in the reference fails its check digits (ISO 11649): is a character mistyped?")
             .When(x => string.IsNullOrWhiteSpace(x.InvoiceNumber) && string.IsNullOrWhiteSpace(x.CreditorReference));
-        RuleFor(x => x.Amount).GreaterThan(0).PrecisionScale(18, 2, ignoreTrailingZeros: true);
-        RuleFor(x => x.Currency).NotEmpty().Matches("^[A-Z]{3}$").WithMessage("An ISO 4217 currency code in upper case, e.g. EUR.");
-        // Today anywhere on Earth (up to UTC+14) is the latest a bank can have credited money.
-        RuleFor(x => x.ValueDate).NotEqual(default(DateOnly)).WithMessage("The value date is required.")
-            .Must(d => d <= DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14))).WithMessage("The value date is in the future.");
+        RuleFor(x => x.Amount).MoneyAmount();
+        RuleFor(x => x.Currency).CurrencyCode();
+        RuleFor(x => x.ValueDate).BankDate(clock, "The value date is required.", "The value date is in the future.");
         RuleFor(x => x.BankReference).NotEmpty().MaximumLength(100);
     }
 }

@@ -22,11 +22,9 @@ public sealed class RecordRefundValidator : AbstractValidator<RecordRefund>
 {
     public RecordRefundValidator(TimeProvider clock)
     {
-        RuleFor(x => x.Amount).GreaterThan(0).PrecisionScale(18, 2, ignoreTrailingZeros: true);
-        RuleFor(x => x.Currency).NotEmpty().Matches("^[A-Z]{3}$").WithMessage("An ISO 4217 currency code in upper case, e.g. EUR.");
-        // As a transfer's value date: today anywhere on Earth (up to UTC+14) is the latest a refund can have been paid.
-        RuleFor(x => x.PaidOn).NotEqual(default(DateOnly)).WithMessage("The date the refund was paid is required.")
-            .Must(d => d <= DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14))).WithMessage("The refund's date is in the future.");
+        RuleFor(x => x.Amount).MoneyAmount();
+        RuleFor(x => x.Currency).CurrencyCode();
+        RuleFor(x => x.PaidOn).BankDate(clock, "The date the refund was paid is required.", "The refund's date is in the future.");
         RuleFor(x => x.Reference).NotEmpty().MaximumLength(100);
     }
 }
