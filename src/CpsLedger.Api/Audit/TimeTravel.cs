@@ -85,13 +85,7 @@ public static class TimeTravel
         }
         var moment = timestamp ?? at?.Timestamp ?? default;
         var standing = Invoicing.InvoiceQueries.Standing(membership, invoices, DateOnly.FromDateTime(moment.UtcDateTime));
-        summary = summary with
-        {
-            MembershipStatus = standing.Status,
-            AmountOwed = standing.AmountOwed,
-            OwedCurrency = standing.Currency,
-            RefundsOwed = standing.RefundsOwed,
-        };
+        summary = summary.With(standing);
 
         // The term, renewal and tier history as they stood then (replayed like everything else).
         var options = membershipYear ?? new MembershipYearOptions();

@@ -28,6 +28,15 @@ public sealed record AccountSummary(
 {
     /// <summary>Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.</summary>
     public IReadOnlyList<Invoicing.RefundOwed> RefundsOwed { get; init; } = [];
+
+    /// <summary>The summary with the account's standing in the programme: its membership status, what it owes and what it is owed.</summary>
+    public AccountSummary With(Invoicing.MembershipStanding standing) => this with
+    {
+        MembershipStatus = standing.Status,
+        AmountOwed = standing.AmountOwed,
+        OwedCurrency = standing.Currency,
+        RefundsOwed = standing.RefundsOwed,
+    };
 }
 
 /// <summary>What an account's points are made of: its products (each with its points lines) and support's manual adjustments.</summary>
@@ -142,14 +151,7 @@ public static class GetAccountSummaryEndpoint
         var sources = AccountPoints.LoadIn(batch, accountId);
         await batch.Execute(ct);
         await AccountExistence.EnsureAsync(exists, accountId);
-        var owed = await standing;
-        return AccountPoints.Summarize(accountId, await sources) with
-        {
-            MembershipStatus = owed.Status,
-            AmountOwed = owed.AmountOwed,
-            OwedCurrency = owed.Currency,
-            RefundsOwed = owed.RefundsOwed,
-        };
+        return AccountPoints.Summarize(accountId, await sources).With(await standing);
     }
 }
 
