@@ -260,8 +260,9 @@ public sealed record Invoice
     /// </summary>
     public decimal RefundDue => Status == InvoiceStatus.Cancelled ? Math.Max(TotalReceived - Refunded, 0) : 0;
 
-    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>.</summary>
-    public decimal Refunded { get; init; }
+    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>. Derived
+    /// from the refunds listed, so the two cannot disagree.</summary>
+    public decimal Refunded => Refunds.Sum(r => r.Amount);
 
     /// <summary>The refunds paid on the invoice, oldest first.</summary>
     public IReadOnlyList<InvoiceRefund> Refunds { get; init; } = [];
@@ -365,7 +366,6 @@ public sealed record Invoice
     public Invoice Apply(RefundPaid e) => this with
     {
         Refunds = [.. Refunds, new InvoiceRefund(e.RefundId, e.Amount, e.Currency, e.PaidOn, e.Reference, e.Of, e.RecordedAt)],
-        Refunded = e.Refunded,
     };
 
     public Invoice Apply(InvoicePaid e) => this with { Status = InvoiceStatus.Paid, PaidAt = e.PaidAt };
