@@ -25,6 +25,14 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
     /// <summary>The e-mails of invoices that do not exist: permanent errors, each a dead letter; their ids by invoice.</summary>
     private async Task<Dictionary<Guid, Guid>> DeadLettersOfMissingInvoices(params Guid[] invoiceIds)
     {
+        await PublishEmailsOfMissingInvoices(invoiceIds);
+        var letters = (await App.ClientAs(LedgerRoles.Support).GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>()).DeadLetters;
+        return invoiceIds.ToDictionary(i => i,
+            i => letters.Single(l => l.Message!.Value.GetRawText().Contains(i.ToString(), StringComparison.Ordinal)).Id);
+    }
+
+    private async Task PublishEmailsOfMissingInvoices(IReadOnlyCollection<Guid> invoiceIds)
+    {
         using (var scope = App.Services.CreateScope())
         {
             var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
@@ -32,10 +40,7 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
                 await bus.PublishAsync(new SendInvoiceEmail(invoiceId));
         }
 
-        await FaultWaits.Until(async () => await DeadLetterCount() == invoiceIds.Length, "every message dead-lettered");
-        var letters = (await App.ClientAs(LedgerRoles.Support).GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>()).DeadLetters;
-        return invoiceIds.ToDictionary(i => i,
-            i => letters.Single(l => l.Message!.Value.GetRawText().Contains(i.ToString(), StringComparison.Ordinal)).Id);
+        await FaultWaits.Until(async () => await DeadLetterCount() == invoiceIds.Count, "every message dead-lettered");
     }
 
     private async Task Execute(string sql)
@@ -127,6 +132,37 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         await Expect(WhatWillHappen).ToHaveCountAsync(0);
         Assert.Equal(1, await DeadLetterCount());
         await Expect(letters.Locator("tbody tr[data-id]")).ToHaveCountAsync(1);
+    }
+
+    [Fact]
+    public async Task Fifty_a_page_a_selection_kept_across_pages_and_a_discard_made_first_elsewhere_is_said_as_nothing_discarded()
+    {
+        await PublishEmailsOfMissingInvoices([.. Enumerable.Range(0, 51).Select(_ => Guid.NewGuid())]);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync("/console/#/operations");
+
+        var letters = Page.GetByTestId("dead-letters");
+        var rows = letters.Locator("tbody tr[data-id]");
+        await Expect(letters.Locator("caption")).ToContainTextAsync("51 dead letters, newest first; page 1 of 2");
+        await Expect(rows).ToHaveCountAsync(50);
+        await Expect(letters.GetByRole(AriaRole.Button, new() { Name = "Previous page" })).ToBeDisabledAsync();
+        await rows.First.GetByRole(AriaRole.Checkbox).CheckAsync();
+        await letters.GetByRole(AriaRole.Button, new() { Name = "Next page" }).ClickAsync();
+        await Expect(letters.Locator("caption")).ToContainTextAsync("page 2 of 2");
+        await Expect(rows).ToHaveCountAsync(1);
+        await rows.First.GetByRole(AriaRole.Checkbox).CheckAsync();
+        await letters.GetByRole(AriaRole.Button, new() { Name = "Previous page" }).ClickAsync();
+        await Expect(rows.First.GetByRole(AriaRole.Checkbox)).ToBeCheckedAsync();
+        await Expect(letters).ToContainTextAsync("2 selected");
+
+        await letters.GetByRole(AriaRole.Button, new() { Name = "Discard selected" }).ClickAsync();
+        await Expect(WhatWillHappen).ToContainTextAsync("Deletes 2 dead letters for good");
+        // Another agent discards every one of them first (through the API, as a second console would).
+        await App.ClientAs(LedgerRoles.Support).PostJson("/api/operations/dead-letters/discard", new { messageType = InvoiceEmail })
+            .ReadAs<DeadLetterAction>(System.Net.HttpStatusCode.Accepted);
+        await WhatWillHappen.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Nothing discarded: the dead letters reviewed are no longer stored").First).ToBeVisibleAsync();
+        await Expect(letters).ToContainTextAsync("No dead letters");
     }
 
     [Fact]

@@ -939,7 +939,8 @@ async function deadLettersPanel(panel) {
       'cause, then replay them; discard only what must never run.'),
     filter, body, review, error]);
 
-  async function act(action, selection, described) {
+  /** Reviews an action; `reviewed` is how many it was shown for when they are named by id (by type, more may come). */
+  async function act(action, selection, described, reviewed) {
     // Made once per review: pressing "Write it" twice acts once.
     const key = crypto.randomUUID();
     const discard = action === 'discard';
@@ -956,9 +957,14 @@ async function deadLettersPanel(panel) {
             try {
               const done = await api(`/api/operations/dead-letters/${action}`, { method: 'POST', body: selection, idempotencyKey: key });
               const n = done.selected;
-              const written = discard ? `Discarded ${count(n, 'dead letter')} for good.`
+              // Another agent (or the command line) may have replayed or discarded some of them since the review.
+              const changed = reviewed !== undefined && n !== reviewed
+                ? ` ${reviewed} were reviewed: the others had been replayed or discarded in the meantime.` : '';
+              const written = n === 0 ? `Nothing ${discard ? 'discarded' : 'replayed'}: the dead letters reviewed are no longer stored ` +
+                  '(replayed or discarded in the meantime).'
+                : discard ? `Discarded ${count(n, 'dead letter')} for good.${changed}`
                 : `Marked ${count(n, 'dead letter')} for replay: the service runs ${n === 1 ? 'it' : 'them'} again within a few seconds; ` +
-                  'one whose cause is not fixed fails again and comes back here. Refresh to see.';
+                  `one whose cause is not fixed fails again and comes back here. Refresh to see.${changed}`;
               fill(review, h('p', { class: 'notice ok', role: 'status' }, written));
               say(written, 'ok');
               state.selected.clear();
@@ -983,7 +989,8 @@ async function deadLettersPanel(panel) {
       ? [h('p', {}, h('strong', {}, `Deletes ${n} for good`), ': the message', letters.length === 1 ? '' : 's',
         ' never run and cannot be brought back, and nothing records what they were.'), listOf(letters)]
       : [h('p', {}, h('strong', {}, `Runs ${n} again`), ': the service moves ', letters.length === 1 ? 'it' : 'them',
-        ' back into its queue within a few seconds. Every handler is idempotent: what meanwhile happened is not done twice.'), listOf(letters)]);
+        ' back into its queue within a few seconds. Every handler is idempotent: what meanwhile happened is not done twice.'), listOf(letters)],
+    letters.length);
   }
 
   function reviewType(action, type, total) {
