@@ -73,7 +73,7 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains(nameof(SendInvoiceEmail), output);
 
         // The cause is fixed (the invoice exists now); replayed, the e-mail goes out once and the dead letter is gone.
-        await IssueInvoiceWithId(invoiceId, account);
+        await IssueInvoiceWithId(App, invoiceId, account);
         // Replayed messages go back to their queue through the inbox: waited for until the e-mail's handler has run.
         DeadLetterAction? replay = null;
         await App.TrackedUntilHandled<SendInvoiceEmail>(1, async () => replay = await support
@@ -124,15 +124,16 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "invoice-*.eml") : []);
     }
 
-    private async Task IssueInvoiceWithId(Guid invoiceId, Guid accountId)
+    /// <summary>Issues an invoice under a given id: what fixes the cause of a dead-lettered e-mail of that invoice.</summary>
+    internal static async Task IssueInvoiceWithId(LedgerApp app, Guid invoiceId, Guid accountId)
     {
-        await using var session = App.Store.LightweightSession();
+        await using var session = app.Store.LightweightSession();
         var account = (await session.LoadAsync<AccountView>(accountId))!;
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
         var term = new MembershipTerm(Guid.NewGuid(), "CPS-TEST-1", "gold", "Gold", Api.Tiers.TierKind.Standard, 200m, "EUR",
             PaymentMethod.BankTransfer, today, today.AddYears(1).AddDays(-1), 1);
         var issued = IssueInvoiceDecision.Decide(invoiceId, "INV-2099-000001", accountId, account, term,
-            App.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value, TestInvoices.Seller, TestInvoices.Payee,
+            app.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value, TestInvoices.Seller, TestInvoices.Payee,
             TestInvoices.VatTable(), DateTimeOffset.UtcNow);
         session.Events.StartStream<Invoice>(invoiceId, issued);
         await session.SaveChangesAsync();

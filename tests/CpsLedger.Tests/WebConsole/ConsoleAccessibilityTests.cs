@@ -5,6 +5,7 @@ using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -66,6 +67,25 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
         await Expect(await Page.ReviewAdjustment("10", "Accessibility check", "CPS-SUP-1")).ToBeVisibleAsync();
         await NoViolations("support action preview");
+    }
+
+    [Fact]
+    public async Task The_operations_page_with_a_dead_letter_its_message_and_a_review_passes_the_wcag_2_1_aa_rules()
+    {
+        // The e-mail of an invoice that does not exist: a dead letter at its first attempt.
+        using (var scope = App.Services.CreateScope())
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().PublishAsync(new CpsLedger.Api.Invoicing.SendInvoiceEmail(Guid.NewGuid()));
+        await FaultWaits.Until(async () => (await App.Services.GetRequiredService<Wolverine.Runtime.IWolverineRuntime>().Storage.Admin
+            .FetchCountsAsync()).DeadLetter == 1, "the message dead-lettered");
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        await Page.GotoAsync("/console/#/operations");
+        var letters = Page.GetByTestId("dead-letters");
+        await letters.GetByText("Show the message").ClickAsync();
+        await letters.Locator("tbody tr[data-id]").GetByRole(AriaRole.Checkbox).CheckAsync();
+        await letters.GetByRole(AriaRole.Button, new() { Name = "Discard selected" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Region, new() { Name = "What will happen" })).ToBeVisibleAsync();
+        await NoViolations("operations, with a dead letter's message and a discard under review");
     }
 
     [Fact]

@@ -5,6 +5,7 @@ import { waterfall, lineLabel, lineKind } from './chart.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
+const sections = document.getElementById('sections');
 const statusBox = document.getElementById('status');
 
 let config = { signIn: 'not-configured', environment: '' };
@@ -102,7 +103,15 @@ async function loadMe() {
 
 function renderWho() {
   fill(who);
+  fill(sections);
   if (!me) return;
+  // Operations reads what support and auditors may read (the reconciliation); its dead letters and mail are support's.
+  if (isStaff()) {
+    const here = window.location.hash.startsWith('#/operations') ? 'operations' : 'accounts';
+    fill(sections, h('nav', { 'aria-label': 'Console' }, h('ul', {},
+      h('li', {}, h('a', { href: '#/', 'aria-current': here === 'accounts' ? 'page' : null }, 'Accounts')),
+      h('li', {}, h('a', { href: '#/operations', 'aria-current': here === 'operations' ? 'page' : null }, 'Operations')))));
+  }
   append(who, [
     h('span', {}, 'Signed in as ', h('strong', {}, me.name)),
     h('span', { class: 'roles', 'aria-label': `Roles: ${me.roles.join(', ')}` }, me.roles.join(', ')),
@@ -852,6 +861,341 @@ async function supportView(id) {
       }))));
 }
 
+// ---------- operations ----------
+
+// What each reconciliation check promises, in words (docs/reliability.md, "The reconciliation job"); its id stays beside it.
+const PROMISES = {
+  'account-invited': 'An account at the invitation threshold is invited',
+  'invitation-withdrawn': 'An invitation below the threshold is withdrawn',
+  'invitation-email-sent': 'An invitation’s e-mail is sent',
+  'invitation-withdrawn-email-sent': 'A withdrawn invitation’s e-mail is sent',
+  'membership-invoiced': 'A membership is invoiced',
+  'welcome-email-sent': 'A welcome e-mail is sent',
+  'renewed-email-sent': 'A renewal’s e-mail is sent',
+  'invoice-email-sent': 'An invoice’s e-mail is sent',
+  'credit-note-email-sent': 'A credit note’s e-mail is sent',
+  'invoice-overdue-checked': 'A bank-transfer invoice past its due date is checked for being overdue',
+  'overdue-email-sent': 'An overdue reminder is sent',
+  'membership-suspended': 'A membership overdue past its grace period is suspended',
+  'suspension-email-sent': 'A suspension e-mail is sent',
+  'suspension-lifted': 'A suspension on a settled invoice is lifted',
+  'reinstatement-email-sent': 'A reinstatement e-mail is sent',
+  'card-invoice-charged': 'A card invoice is charged when due',
+  'card-declined-email-sent': 'A declined card charge’s e-mail is sent',
+  'renewal-offered': 'A membership in its offer window is offered renewal',
+  'renewal-offer-scheduled': 'A renewal offer is scheduled',
+  'renewal-offer-email-sent': 'A renewal offer’s e-mail is sent',
+  'renewal-invoiced': 'A bank-transfer renewal is invoiced',
+  'term-ended': 'A term past its end is ended',
+};
+
+const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+const shortType = type => String(type ?? '').split('.').at(-1);
+// A .NET type name breaks after its dots, never inside "SendInvoiceEmail" (read out on the phone, it must stay whole).
+const dotted = name => h('span', { class: 'mono dotted' }, String(name ?? '').split('.').flatMap((part, i) => (i ? ['.', h('wbr'), part] : [part])));
+const seconds = s => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+
+async function operationsView() {
+  const support = hasRole('support');
+  const reconciliation = h('section', { class: 'panel', 'aria-labelledby': 'reconciliation-heading', 'data-testid': 'reconciliation' });
+  const parts = [h('h1', {}, 'Operations'),
+    h('p', {}, 'What the service could not do by itself, and what its safety net found. The same as the API under /api/operations and ',
+      'the checks in /health/ready.')];
+  if (support) {
+    const letters = h('section', { class: 'panel', 'aria-labelledby': 'dead-letters-heading', 'data-testid': 'dead-letters' });
+    const mail = h('section', { class: 'panel', 'aria-labelledby': 'mail-heading', 'data-testid': 'mail' });
+    show(parts, letters, reconciliation, mail);
+    await Promise.all([deadLettersPanel(letters), reconciliationPanel(reconciliation, true), mailPanel(mail)]);
+  } else {
+    show(parts, h('p', { class: 'notice' }, `Dead letters and waiting e-mail are for support staff: as ${me.roles.join(', ')} you read the `,
+      'reconciliation only.'), reconciliation);
+    await reconciliationPanel(reconciliation, false);
+  }
+}
+
+/** Dead letters: a page of 50, a filter by message type, the message on demand; replay and discard after a review. */
+async function deadLettersPanel(panel) {
+  const state = { page: 1, messageType: '', selected: new Map() };
+  const body = h('div');
+  const review = h('div');
+  const error = h('div', { 'aria-live': 'assertive' });
+  const typeInput = h('input', { type: 'text', id: 'dl-type', name: 'messageType', list: 'dl-types', autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'dl-type-hint' });
+  const types = h('datalist', { id: 'dl-types' });
+  const filter = h('form', {
+    class: 'filters',
+    onsubmit: event => {
+      event.preventDefault();
+      state.messageType = typeInput.value.trim();
+      state.page = 1;
+      load();
+    },
+  },
+  h('div', {}, h('label', { for: 'dl-type' }, 'Message type'),
+    h('p', { class: 'hint', id: 'dl-type-hint' }, 'Its full name, as the list shows it; empty for all.'), typeInput, types),
+  h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
+  append(panel, [h('h2', { id: 'dead-letters-heading' }, 'Dead letters'),
+    h('p', {}, 'Messages that failed for good: a permanent error, or a fault that outlasted every retry (about 16 hours). Fix the ',
+      'cause, then replay them; discard only what must never run.'),
+    filter, body, review, error]);
+
+  /** Reviews an action; `reviewed` is how many it was shown for when they are named by id (by type, more may come). */
+  async function act(action, selection, described, reviewed) {
+    // Made once per review: pressing "Write it" twice acts once.
+    const key = crypto.randomUUID();
+    const discard = action === 'discard';
+    fill(error);
+    fill(review, h('div', { class: `preview${discard ? ' danger' : ''}`, role: 'region', 'aria-label': 'What will happen' },
+      h('h3', {}, discard ? 'Discard: this cannot be undone' : 'Replay'),
+      described,
+      h('div', { class: 'actions' },
+        h('button', {
+          type: 'button',
+          class: discard ? 'danger' : null,
+          onclick: async event => {
+            event.currentTarget.disabled = true;
+            try {
+              const done = await api(`/api/operations/dead-letters/${action}`, { method: 'POST', body: selection, idempotencyKey: key });
+              const n = done.selected;
+              // Another agent (or the command line) may have replayed or discarded some of them since the review.
+              const changed = reviewed !== undefined && n !== reviewed
+                ? ` ${reviewed} were reviewed: the others had been replayed or discarded in the meantime.` : '';
+              const written = n === 0 ? `Nothing ${discard ? 'discarded' : 'replayed'}: the dead letters reviewed are no longer stored ` +
+                  '(replayed or discarded in the meantime).'
+                : discard ? `Discarded ${count(n, 'dead letter')} for good.${changed}`
+                : `Marked ${count(n, 'dead letter')} for replay: the service runs ${n === 1 ? 'it' : 'them'} again within a few seconds; ` +
+                  `one whose cause is not fixed fails again and comes back here. Refresh to see.${changed}`;
+              fill(review, h('p', { class: 'notice ok', role: 'status' }, written));
+              say(written, 'ok');
+              state.selected.clear();
+              await load();
+            } catch (e) {
+              fill(review);
+              fill(error, problemNotice(e));
+            }
+          },
+        }, 'Write it'),
+        h('button', { type: 'button', class: 'secondary', onclick: () => fill(review) }, 'Cancel'))));
+    review.querySelector('button')?.focus();
+  }
+
+  const listOf = letters => h('ul', {}, letters.map(l => h('li', {},
+    h('span', { class: 'mono' }, l.id), ` ${shortType(l.messageType)}, failed ${utc(l.failedAt ?? l.sentAt)}: ${shortType(l.exceptionType)}`)));
+
+  function reviewSelected(action) {
+    const letters = [...state.selected.values()];
+    const n = count(letters.length, 'dead letter');
+    act(action, { ids: letters.map(l => l.id) }, action === 'discard'
+      ? [h('p', {}, h('strong', {}, `Deletes ${n} for good`), ': the message', letters.length === 1 ? '' : 's',
+        ' never run and cannot be brought back, and nothing records what they were.'), listOf(letters)]
+      : [h('p', {}, h('strong', {}, `Runs ${n} again`), ': the service moves ', letters.length === 1 ? 'it' : 'them',
+        ' back into its queue within a few seconds. Every handler is idempotent: what meanwhile happened is not done twice.'), listOf(letters)],
+    letters.length);
+  }
+
+  function reviewType(action, type, total) {
+    const now = `${total} now, on every page, and any more of that type that fail before you press Write it.`;
+    act(action, { messageType: type }, action === 'discard'
+      ? h('p', {}, h('strong', {}, `Deletes every dead letter of ${type} for good: `), now,
+        ' The messages never run and cannot be brought back.')
+      : h('p', {}, h('strong', {}, `Runs every dead letter of ${type} again: `), now));
+  }
+
+  async function load() {
+    fill(body, h('p', {}, 'Loading…'));
+    let found;
+    try {
+      found = await api('/api/operations/dead-letters', { query: { messageType: state.messageType, page: state.page } });
+    } catch (e) {
+      fill(body, problemNotice(e));
+      return;
+    }
+    const pages = Math.max(1, Math.ceil(found.total / 50));
+    if (state.page > pages) {
+      state.page = pages;
+      return load();
+    }
+    fill(types, [...new Set(found.deadLetters.map(l => l.messageType))].map(t => h('option', { value: t })));
+    const ofType = state.messageType ? ` of ${state.messageType}` : '';
+    if (found.total === 0) {
+      return fill(body, h('p', { class: 'notice ok' }, `No dead letters${ofType}.`),
+        state.messageType ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: showAll }, 'Show all')) : null);
+    }
+    const selectedCount = h('span', { 'aria-live': 'polite' });
+    const replaySelected = h('button', { type: 'button', onclick: () => reviewSelected('replay') }, 'Replay selected');
+    const discardSelected = h('button', { type: 'button', class: 'danger', onclick: () => reviewSelected('discard') }, 'Discard selected');
+    const selectionChanged = () => {
+      replaySelected.disabled = discardSelected.disabled = state.selected.size === 0;
+      fill(selectedCount, state.selected.size ? `${state.selected.size} selected` : 'Select dead letters in the list, or filter by a type.');
+    };
+    const rows = found.deadLetters.map(l => h('tr', { 'data-id': l.id },
+      h('td', {}, h('input', {
+        type: 'checkbox',
+        'aria-label': `Select ${shortType(l.messageType)} ${l.id}`,
+        checked: state.selected.has(l.id),
+        onchange: event => {
+          if (event.currentTarget.checked) state.selected.set(l.id, l);
+          else state.selected.delete(l.id);
+          selectionChanged();
+        },
+      })),
+      h('td', {}, h('strong', {}, shortType(l.messageType)), h('div', {}, dotted(l.messageType))),
+      h('td', {}, dotted(l.exceptionType), h('div', { class: 'multiline' }, l.exceptionMessage)),
+      h('td', { class: 'nowrap' }, utc(l.failedAt ?? l.sentAt)),
+      h('td', { class: 'num', 'data-column': 'replays' }, String(l.replayCount)),
+      h('td', { class: 'message' }, h('details', {}, h('summary', {}, 'Show the message'),
+        h('p', { class: 'hint' }, 'Id ', h('span', { class: 'mono' }, l.id), `, sent ${utc(l.sentAt)}`),
+        l.message === null || l.message === undefined ? h('p', {}, 'Not readable as JSON.')
+          : h('pre', { class: 'mono' }, JSON.stringify(l.message, null, 2))))));
+    fill(body,
+      h('table', { class: 'dead-letters' },
+        h('caption', {}, `${count(found.total, 'dead letter')}${ofType}, newest first`, pages > 1 ? `; page ${state.page} of ${pages}` : ''),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Select')),
+          ['Message type', 'Why it failed', 'Failed', 'Replays', 'Message'].map(c => h('th', { scope: 'col', class: c === 'Replays' ? 'num' : null }, c)))),
+        h('tbody', {}, rows)),
+      h('div', { class: 'actions' }, replaySelected, discardSelected, selectedCount),
+      state.messageType ? h('div', { class: 'actions' },
+        h('button', { type: 'button', onclick: () => reviewType('replay', state.messageType, found.total) }, 'Replay all of this type'),
+        h('button', { type: 'button', class: 'danger', onclick: () => reviewType('discard', state.messageType, found.total) }, 'Discard all of this type'),
+        h('button', { type: 'button', class: 'secondary', onclick: showAll }, 'Show all')) : null,
+      h('div', { class: 'actions' },
+        pages > 1 ? h('button', { type: 'button', class: 'secondary', disabled: state.page <= 1, onclick: () => { state.page--; load(); } }, 'Previous page') : null,
+        pages > 1 ? h('button', { type: 'button', class: 'secondary', disabled: state.page >= pages, onclick: () => { state.page++; load(); } }, 'Next page') : null,
+        h('button', { type: 'button', class: 'secondary', onclick: () => { fill(review); load(); } }, 'Refresh')));
+    selectionChanged();
+  }
+
+  function showAll() {
+    typeInput.value = '';
+    state.messageType = '';
+    state.page = 1;
+    load();
+  }
+
+  await load();
+}
+
+/** The latest reconciliation's findings in words, when it ran; "Run now" for support. */
+async function reconciliationPanel(panel, mayRun) {
+  const body = h('div', { 'aria-live': 'polite' });
+  const error = h('div', { 'aria-live': 'assertive' });
+  const run = mayRun ? h('button', {
+    type: 'button',
+    onclick: async event => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      fill(error);
+      fill(body, h('p', {}, 'Running the checks…'));
+      try {
+        await render(await api('/api/operations/reconciliation/runs', { method: 'POST', body: {} }));
+      } catch (e) {
+        fill(error, problemNotice(e));
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, 'Run now') : null;
+  append(panel, [h('h2', { id: 'reconciliation-heading' }, 'Reconciliation'),
+    h('p', {}, 'The safety net: every few minutes it checks that what the ledger’s events promise has happened (an invoice issued, an ',
+      'e-mail sent, a card charged) and sends again what was lost. A finding stays open until a run no longer finds it.'),
+    body, run ? h('div', { class: 'actions' }, run, h('span', { class: 'hint' }, 'Runs the same checks now and sends the repairs it finds.')) : null,
+    error]);
+
+  async function render(report) {
+    if (!report.lastRunAt) return fill(body, h('p', { class: 'notice' }, 'Not run yet.'));
+    const findings = report.openFindings ?? [];
+    // The account's name is what support reads out; the id alone is not.
+    const names = Object.fromEntries(await Promise.all([...new Set(findings.map(f => f.accountId))].map(async id => {
+      try {
+        return [id, (await api(`/api/accounts/${id}`)).companyName];
+      } catch {
+        return [id, id];
+      }
+    })));
+    fill(body,
+      h('p', {}, `Last run ${utc(report.lastRunAt)} · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
+      findings.length === 0 ? h('p', { class: 'notice ok' }, 'Every promise kept at the last run.') : [
+        h('p', { class: 'notice warn' }, `${count(findings.length, 'broken promise')} found`),
+        h('table', {},
+          h('caption', { class: 'visually-hidden' }, 'Open findings'),
+          h('thead', {}, h('tr', {}, ['Promise', 'Account', 'About', 'What was found', 'What was done'].map(c => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, findings.map(f => h('tr', {},
+            h('td', {}, PROMISES[f.check] ?? f.check, h('div', { class: 'mono' }, f.check)),
+            h('td', {}, h('a', { href: `#/accounts/${f.accountId}` }, names[f.accountId])),
+            h('td', { class: 'mono nowrap' }, f.subject),
+            h('td', {}, f.detail),
+            h('td', {}, f.repair ? `Repair: ${f.repair}` : 'Nothing could be sent to repair it: look into it by hand.')))))]);
+  }
+
+  try {
+    await render(await api('/api/operations/reconciliation'));
+  } catch (e) {
+    fill(body, problemNotice(e));
+  }
+}
+
+/** What /health/ready's mail check says, and "send now" for the e-mails waiting for a retry after a mail outage. */
+async function mailPanel(panel) {
+  const body = h('div', { 'aria-live': 'polite' });
+  const result = h('div', { 'aria-live': 'polite' });
+  const send = h('button', {
+    type: 'button',
+    onclick: async event => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      fill(result);
+      try {
+        const { rescheduled } = await api('/api/operations/mail/send-now', { method: 'POST', body: {} });
+        fill(result, h('p', { class: 'notice ok', role: 'status' }, rescheduled === 0
+          ? 'No e-mail was waiting for a retry: nothing to send now.'
+          : `${count(rescheduled, 'e-mail message')} made due now: the service sends them within a few seconds. Refresh to see the check.`));
+        await render();
+      } catch (e) {
+        fill(result, problemNotice(e));
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, 'Send waiting e-mails now');
+  append(panel, [h('h2', { id: 'mail-heading' }, 'E-mail'), body,
+    h('p', { class: 'hint', id: 'send-now-hint' }, 'After a mail outage, once the mail server is back: the e-mails waiting for their next ',
+      'retry (15 s, then 1, 5, 15, 30 min, 1 h, …) are made due now. One already sent is not sent again; one scheduled for later on ',
+      'purpose keeps its time.'),
+    h('div', { class: 'actions' }, send, h('button', { type: 'button', class: 'secondary', onclick: () => render() }, 'Refresh')), result]);
+  send.setAttribute('aria-describedby', 'send-now-hint');
+
+  async function render() {
+    let health;
+    try {
+      health = await api('/health/ready');
+    } catch (e) {
+      // Unhealthy answers 503 with the same report.
+      if (!(e instanceof ApiError && e.problem?.checks)) return fill(body, problemNotice(e));
+      health = e.problem;
+    }
+    const check = health.checks?.mail;
+    if (!check) return fill(body, h('p', { class: 'notice warn' }, 'The service reports no mail check.'));
+    const d = check.data ?? {};
+    const lines = [
+      d.waiting > 0 ? `${count(d.waiting, 'e-mail')} tried and not sent yet, the oldest first tried ${seconds(d.oldestWaitingSeconds ?? 0)} ago`
+        : 'No e-mail waiting for a retry',
+      d.lastFailure ? `this node’s last attempt failed: ${d.lastFailure}` : null,
+      d.notTried > 0 ? `${count(d.notTried, 'e-mail')} owed and never tried` +
+        (d.notTriedDeadLetters > 0 ? ` (${d.notTriedDeadLetters} of them ${d.notTriedDeadLetters === 1 ? 'a dead letter' : 'dead letters'})` : '') +
+        (d.oldestNotTriedSeconds ? `, the oldest owed for ${seconds(d.oldestNotTriedSeconds)}` : '') : null,
+    ].filter(Boolean);
+    fill(body,
+      h('p', { class: `notice ${check.status === 'Healthy' ? 'ok' : 'warn'}` },
+        h('strong', {}, check.status === 'Healthy' ? 'E-mail is getting out.' : 'E-mail needs attention.'), ' ', `(${check.status})`),
+      h('ul', {}, lines.map(l => h('li', {}, l))),
+      // The check's own sentence is written for operators (it names endpoints); kept, folded, for quoting to them.
+      check.description ? h('details', {}, h('summary', {}, 'The check’s own words, for the operators'),
+        h('p', { class: 'hint' }, check.description)) : null);
+  }
+
+  await render();
+}
+
 // ---------- routing ----------
 
 async function route() {
@@ -866,6 +1210,10 @@ async function route() {
   const params = new URLSearchParams(queryString || '');
   const parts = path.split('/').filter(Boolean);
   try {
+    if (parts[0] === 'operations') {
+      show(h('p', {}, 'Loading…'));
+      return await operationsView();
+    }
     if (parts[0] === 'accounts' && parts[1]) {
       const view = { '': overviewView, history: historyView, audit: auditView, support: supportView }[parts[2] ?? ''];
       if (!view) return show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Find an account')));
