@@ -39,10 +39,10 @@ app.UseLedgerPipeline();
 app.MapLedgerEndpoints();
 app.MapLedgerConsole();
 
-// Serving (no arguments) starts the host directly. JasperFx's command line is for the commands (db-apply, codegen,
-// projections, legacy-import, ...) and the run command's own flags; on every start it scans seven assemblies for commands
-// and prints a plain-text line for each ahead of the JSON log, which log shippers read one JSON object per line.
-if (args.Length == 0)
+// Serving starts the host directly. JasperFx's command line is for the commands (db-apply, codegen, projections,
+// legacy-import, ...); on every start it scans seven assemblies for commands and prints a plain-text line for each ahead of
+// the JSON log, which log shippers read one JSON object per line.
+if (!Program.NamesACommand(args))
 {
     await app.RunAsync();
     return 0;
@@ -51,4 +51,14 @@ if (args.Length == 0)
 return await app.RunJasperFxCommands(args);
 
 // Public so that WebApplicationFactory<Program> in the tests can find it.
-public partial class Program;
+public partial class Program
+{
+    /// <summary>
+    /// Whether the arguments name a JasperFx command (its name comes first: <c>codegen write</c>, <c>db-apply</c>, <c>run</c>) rather
+    /// than settings only (<c>--urls http://127.0.0.1:5081</c>, <c>--environment=Staging</c>), which
+    /// <c>WebApplication.CreateBuilder(args)</c> has read already. WebApplicationFactory passes every test host's settings as
+    /// <c>--key=value</c> arguments: JasperFx read them as flags of its run command and refused them, or, told to start the
+    /// host itself (<c>AutoStartHost</c>), started it a second time and failed on it once disposed ("Error parsing input").
+    /// </summary>
+    internal static bool NamesACommand(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-');
+}

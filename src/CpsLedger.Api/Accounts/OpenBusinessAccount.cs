@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Mail;
 using System.Security.Claims;
+using System.Text.Json.Serialization;
 using CpsLedger.Api.Platform;
 using FluentValidation;
 using JasperFx.Events;
@@ -96,12 +97,11 @@ public static class OpenBusinessAccountEndpoint
     [Authorize(Roles = $"{LedgerRoles.Portal},{LedgerRoles.Support}")]
     [EndpointSummary("Open a business account; support also gives supportReason and ticketReference")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static (CreationResponse<Guid>, IStartStream) Post(OpenBusinessAccount command, TimeProvider clock)
+    public static (BusinessAccountCreated, IStartStream) Post(OpenBusinessAccount command, TimeProvider clock)
     {
         var accountId = Guid.CreateVersion7();
         var opened = Decide(accountId, command, clock.GetUtcNow());
-        return (new CreationResponse<Guid>($"/api/accounts/{accountId}", accountId),
-            MartenOps.StartStream<BusinessAccount>(accountId, opened));
+        return (new BusinessAccountCreated(accountId), MartenOps.StartStream<BusinessAccount>(accountId, opened));
     }
 
     // The natural key refused a second account with this contact e-mail; say so without naming the other account.
@@ -111,4 +111,15 @@ public static class OpenBusinessAccountEndpoint
         Title = "Contact e-mail already in use",
         Detail = "Another business account already uses this contact e-mail.",
     };
+}
+
+/// <summary>201 Created with Location, and the new account's id by its name.</summary>
+/// <param name="AccountId">The new account's id.</param>
+public sealed record BusinessAccountCreated(Guid AccountId) : CreationResponse($"/api/accounts/{AccountId}")
+{
+    // Until 2026-12-05 the body was Wolverine's CreationResponse<Guid>, which names the id "value": still sent for the
+    // callers that read it, last in the body.
+    [Obsolete("Deprecated: the same id as accountId, sent for callers written before accountId. Read accountId.")]
+    [JsonPropertyOrder(1)]
+    public Guid Value => AccountId;
 }

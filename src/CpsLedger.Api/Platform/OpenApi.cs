@@ -92,6 +92,14 @@ public static class OpenApi
                     schema.Items = EnumSchema(element);
             }
 
+            // A member kept on the wire for existing callers says so, and what to read instead.
+            if (context.JsonPropertyInfo?.AttributeProvider?.GetCustomAttributes(typeof(ObsoleteAttribute), inherit: true)
+                    .OfType<ObsoleteAttribute>().FirstOrDefault() is { } obsolete)
+            {
+                schema.Deprecated = true;
+                schema.Description ??= obsolete.Message;
+            }
+
             if (context.JsonPropertyInfo is { DeclaringType: var declaring } property
                 && context.ApplicationServices.GetService(typeof(IValidator<>).MakeGenericType(declaring)) is IValidator validator)
                 ValidatorLimits.Apply(schema, property, validator);

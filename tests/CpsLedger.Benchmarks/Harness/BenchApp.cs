@@ -1,6 +1,5 @@
 using System.Net.Http.Headers;
 using CpsLedger.Api.Platform;
-using JasperFx.CommandLine;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -20,8 +19,6 @@ namespace CpsLedger.Benchmarks.Harness;
 public sealed class BenchApp(string connectionString, string mailFolder, string environment = "Production") : WebApplicationFactory<Program>
 {
     public const string Schema = "cpsbench";
-
-    static BenchApp() => JasperFxEnvironment.AutoStartHost = true;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

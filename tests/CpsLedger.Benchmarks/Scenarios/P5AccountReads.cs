@@ -175,7 +175,7 @@ public static class P5AccountReads
         using var portal = ctx.App.ClientAs(LedgerRoles.Portal);
         using var opened = await portal.PostAsJsonAsync("/api/accounts",
             new { companyName = "Time Travel Studio OU", contactEmail = "owner@timetravel.example", country = "EE", oldCpsEmails = Array.Empty<string>() });
-        var account = (await opened.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<Wolverine.Http.CreationResponse<Guid>>())!.Value;
+        var account = (await opened.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<CpsLedger.Api.Accounts.BusinessAccountCreated>())!.AccountId;
         using var member = ctx.App.ClientAs(LedgerRoles.Member, account);
         var camera = Seeder.Models[0];
         for (var i = 0; i < TimeTravelProducts; i++)

@@ -1,7 +1,6 @@
 using System.Net;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
-using Wolverine.Http;
 
 namespace CpsLedger.Tests.Accounts;
 
@@ -15,7 +14,7 @@ public static class Accounts
     public static async Task<Guid> OpenAccount(this LedgerApp app, string email = "studio@example.ee", string[]? oldEmails = null)
     {
         var opened = await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Opening(email, oldEmails: oldEmails))
-            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
-        return opened.Value;
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created);
+        return opened.AccountId;
     }
 }

@@ -2,7 +2,6 @@ using System.Net;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
-using Wolverine.Http;
 using Marten;
 
 namespace CpsLedger.Tests.Accounts;
@@ -15,8 +14,12 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
         var response = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts",
             Accounts.Opening(email: " Studio@Example.ee ", oldEmails: ["Old.Studio@Example.ee"]));
 
-        var id = (await response.ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+        var created = await response.ShouldBe(HttpStatusCode.Created);
+        var id = created.GetProperty("accountId").GetGuid();
         Assert.Equal($"/api/accounts/{id}", response.Headers.Location?.ToString());
+        Assert.Equal($"/api/accounts/{id}", created.GetProperty("url").GetString());
+        // Deprecated, still sent: callers written before accountId read the id from it.
+        Assert.Equal(id, created.GetProperty("value").GetGuid());
 
         var read = await App.ClientAs(LedgerRoles.Member, id).GetAsync($"/api/accounts/{id}");
         await read.ShouldBe(HttpStatusCode.OK);

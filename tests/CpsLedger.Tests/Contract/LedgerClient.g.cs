@@ -9461,7 +9461,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CreationResponseOfGuid> OpenBusinessAccountAsync(OpenBusinessAccount body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<BusinessAccountCreated> OpenBusinessAccountAsync(OpenBusinessAccount body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (body == null)
                 throw new System.ArgumentNullException("body");
@@ -9515,7 +9515,7 @@ namespace CpsLedger.Tests.Contract.Generated
                         var status_ = (int)response_.StatusCode;
                         if (status_ == 201)
                         {
-                            var objectResponse_ = await ReadObjectResponseAsync<CreationResponseOfGuid>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            var objectResponse_ = await ReadObjectResponseAsync<BusinessAccountCreated>(response_, headers_, cancellationToken).ConfigureAwait(false);
                             if (objectResponse_.Object == null)
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
@@ -10157,6 +10157,25 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class BusinessAccountCreated
+    {
+
+        [System.Text.Json.Serialization.JsonPropertyName("accountId")]
+        public System.Guid AccountId { get; set; } = default!;
+
+        [System.Text.Json.Serialization.JsonPropertyName("url")]
+        public string Url { get; set; } = default!;
+
+        /// <summary>
+        /// Deprecated: the same id as accountId, sent for callers written before accountId. Read accountId.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("value")]
+        [System.Obsolete]
+        public System.Guid Value { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CancelInvoice
     {
 
@@ -10457,18 +10476,6 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
-
-    }
-
-    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
-    public partial class CreationResponseOfGuid
-    {
-
-        [System.Text.Json.Serialization.JsonPropertyName("value")]
-        public System.Guid Value { get; set; } = default!;
-
-        [System.Text.Json.Serialization.JsonPropertyName("url")]
-        public string Url { get; set; } = default!;
 
     }
 

@@ -24,7 +24,7 @@ public sealed class MemberJourneyTests(LedgerApp app) : LedgerTest(app)
             ContactEmail = "journey@example.ee",
             Country = "EE",
         }, idempotency_Key: "journey-open");
-        var account = opened.Value;
+        var account = opened.AccountId;
         var member = new LedgerClient(App.Member(account));
 
         var camera = await member.RegisterProductAsync(account, new RegisterProduct

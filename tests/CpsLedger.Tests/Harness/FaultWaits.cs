@@ -75,7 +75,7 @@ public static class FaultWaits
     {
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Portal));
         var account = (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email))
-            .ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Member, account));
         await (await client.PostJson(Products.Products.ProductsUrl(account),
             Products.Products.Complete($"S-{account:N}", Invoicing.Billing.Thousand))).ShouldBe(HttpStatusCode.Created);

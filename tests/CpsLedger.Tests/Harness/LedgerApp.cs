@@ -2,7 +2,6 @@ using System.Net.Http.Headers;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 using CpsLedger.LocalPostgres;
-using JasperFx.CommandLine;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -25,8 +24,8 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     private PostgresCluster? _cluster;
 
-    // The host is started by WebApplicationFactory, not by the JasperFx command line it would otherwise reject.
-    static LedgerApp() => JasperFxEnvironment.AutoStartHost = true;
+    // No JasperFxEnvironment.AutoStartHost: the settings WebApplicationFactory passes as arguments are no command, so
+    // Program serves (app.RunAsync) and the host starts as any ASP.NET Core host does (Program.NamesACommand).
 
     public string ConnectionString { get; private set; } = "";
 

@@ -8,7 +8,6 @@ using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Wolverine.Http;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -36,7 +35,7 @@ public static class Billing
     {
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Portal));
         var account = (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email, country: country))
-            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
 
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Member, account));
         // Tracked until the invitation review the points set off has been handled, then, as the portal would, until the

@@ -775,7 +775,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening("join@example.ee"))
-            .ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
         await App.Tracked(async () => await (await App.Member(account).PostJson($"/api/accounts/{account}/products",
             Products.Products.Complete("S-JOIN-1", Billing.Thousand))).ShouldBe(HttpStatusCode.Created));
         await FaultWaits.Until(async () => (await Membership(account)).Invitation is not null, "the account invited");

@@ -35,7 +35,7 @@ public sealed class CrashTests(LedgerApp app, Xunit.Abstractions.ITestOutputHelp
             await using var restarted = await ServiceProcess.StartAsync(App, schema);
             using var retry = restarted.Client(App, LedgerRoles.Portal);
             var response = await retry.PostJson("/api/accounts", opening, key);
-            var accountId = (await response.ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+            var accountId = (await response.ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
             Assert.True(response.Headers.Contains(IdempotencyMiddleware.ReplayedHeader), "the retry is answered from the stored response");
             Assert.Equal($"/api/accounts/{accountId}", response.Headers.Location?.OriginalString);
 

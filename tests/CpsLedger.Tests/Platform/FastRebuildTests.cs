@@ -162,7 +162,7 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel(points: 235);
         var support = App.ClientAs(LedgerRoles.Support, subject: "support-anna");
         var account = (await support.PostJson("/api/accounts", CpsLedger.Tests.Support.OnBehalf.BySupport(Accounts.Accounts.Opening("overrides@studio.example")))
-            .ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
         await App.Tracked(async () =>
         {
             await support.Register(account, Products.Products.BySupport(Products.Products.Complete("OV-1")));

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using CpsLedger.Tests.Contract;
 using CpsLedger.Tests.Harness;
+using Operation = CpsLedger.Tests.Harness.Contract.Operation;
 
 namespace CpsLedger.Tests.Platform;
 
@@ -67,6 +69,34 @@ public sealed class HostTests(LedgerApp app) : LedgerTest(app)
             .Where(o => o.Responses.TryGetProperty("415", out _) && !o.Element.TryGetProperty("requestBody", out _))
             .Select(o => $"{o.Method} {o.Path}");
         Assert.Empty(without);
+    }
+
+    [Fact]
+    public async Task a_created_body_names_the_new_id_and_value_only_as_a_deprecated_member()
+    {
+        // Wolverine's CreationResponse<T> calls the new id "value"; a portal reads it by its name. Where "value" was sent before,
+        // it stays for existing callers, marked deprecated.
+        var contract = await App.Contract();
+        var schemas = contract.Document.GetProperty("components").GetProperty("schemas");
+        JsonElement Created(Operation operation)
+        {
+            var schema = operation.Responses.GetProperty("201").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+            return schema.TryGetProperty("$ref", out var reference) ? schemas.GetProperty(reference.GetString()!.Split('/')[^1]) : schema;
+        }
+
+        var created = contract.Operations.Where(o => o.Responses.TryGetProperty("201", out _)).ToList();
+        Assert.NotEmpty(created);
+        var undeprecated = created
+            .Where(o => Created(o).GetProperty("properties").TryGetProperty("value", out var value)
+                        && !(value.TryGetProperty("deprecated", out var deprecated) && deprecated.GetBoolean()))
+            .Select(o => o.Id);
+        Assert.Empty(undeprecated);
+
+        var account = Created(created.Single(o => o.Id == "OpenBusinessAccount"));
+        Assert.Equal("uuid", account.GetProperty("properties").GetProperty("accountId").GetProperty("format").GetString());
+        var required = account.GetProperty("required").EnumerateArray().Select(r => r.GetString()).ToList();
+        Assert.Contains("accountId", required);
+        Assert.Contains("url", required);
     }
 
     [Fact]

@@ -24,6 +24,9 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         var secondBody = await second.ShouldBe(HttpStatusCode.Created);
 
         Assert.Equal(firstBody.GetRawText(), secondBody.GetRawText());
+        // The replay names the id as the first answer did, the deprecated member included.
+        var id = secondBody.GetProperty("accountId").GetGuid();
+        Assert.Equal((id, $"/api/accounts/{id}"), (secondBody.GetProperty("value").GetGuid(), secondBody.GetProperty("url").GetString()));
         Assert.Equal(first.Headers.Location, second.Headers.Location);
         Assert.True(second.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
         await using var session = App.Store.QuerySession();

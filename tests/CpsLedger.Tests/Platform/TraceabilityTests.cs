@@ -19,7 +19,7 @@ public sealed class TraceabilityTests(LedgerApp app) : LedgerTest(app)
 
         var response = await client.SendAsync(request);
 
-        var id = (await response.ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+        var id = (await response.ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
         Assert.Equal("signup-7f3a", response.Headers.GetValues("X-Correlation-Id").Single());
         await using var session = App.Store.QuerySession();
         var opened = Assert.Single(await session.Events.FetchStreamAsync(id));
@@ -32,7 +32,7 @@ public sealed class TraceabilityTests(LedgerApp app) : LedgerTest(app)
     {
         var response = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening());
 
-        var id = (await response.ReadAs<Wolverine.Http.CreationResponse<Guid>>(HttpStatusCode.Created)).Value;
+        var id = (await response.ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
         var echoed = response.Headers.GetValues("X-Correlation-Id").Single();
         Assert.Matches("^[0-9a-f]{32}$", echoed);
         await using var session = App.Store.QuerySession();

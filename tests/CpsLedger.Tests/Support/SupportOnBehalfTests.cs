@@ -14,7 +14,6 @@ using CpsLedger.Tests.Migration;
 using CpsLedger.Tests.Products;
 using Marten;
 using Microsoft.AspNetCore.Http;
-using Wolverine.Http;
 
 namespace CpsLedger.Tests.Support;
 
@@ -38,16 +37,16 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
     {
         var portal = App.ClientAs(LedgerRoles.Portal);
         await MayNotGiveOne(portal, HttpMethod.Post, "/api/accounts", Accounts.Accounts.Opening("portal@example.ee"));
-        var byPortal = await portal.PostJson("/api/accounts", Accounts.Accounts.Opening("portal@example.ee")).ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
-        Assert.Equal(0, (await Overrides(byPortal.Value)).Total);
+        var byPortal = await portal.PostJson("/api/accounts", Accounts.Accounts.Opening("portal@example.ee")).ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created);
+        Assert.Equal(0, (await Overrides(byPortal.AccountId)).Total);
 
         var refused = await RefusedWithoutReasonAndTicket(HttpMethod.Post, "/api/accounts", Accounts.Accounts.Opening("support@example.ee"));
         Assert.Equal("Support acts on someone else's behalf here, so it says why, in words an auditor understands later (at least 5 characters).",
             Assert.Single(refused.Errors["supportReason"]));
 
         var opened = await Send(SupportAgent, HttpMethod.Post, "/api/accounts", OnBehalf.BySupport(Accounts.Accounts.Opening("support@example.ee")), "open-1")
-            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
-        var overrides = await OnRecord(opened.Value, "open-1", "business_account_opened");
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created);
+        var overrides = await OnRecord(opened.AccountId, "open-1", "business_account_opened");
         Assert.Equal("Account opened for Valgus Studio OÜ (support@example.ee, EE)", Assert.Single(overrides).Description);
     }
 

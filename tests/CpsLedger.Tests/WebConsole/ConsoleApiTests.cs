@@ -11,7 +11,6 @@ using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Migration;
-using Wolverine.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Marten;
 using Marten.Linq.MatchesSql;
@@ -95,7 +94,7 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel();
         var valgus = await App.OpenAccount("studio@example.ee", oldEmails: ["old.studio@example.ee"]);
         var other = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening("info@pildikoda.ee", "Pildikoda AS"))
-            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
+            .ReadAs<BusinessAccountCreated>(HttpStatusCode.Created);
         await App.Member(valgus).Register(valgus, Products.Products.Complete("0123 4567"));
 
         Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.CompanyName, "Valgus Studio OÜ")], Matches(await Find("valgus")));
@@ -105,17 +104,17 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.SerialNumber, "0123 4567")], Matches(await Find("0123 4567")));
         Assert.Equal([("Valgus Studio OÜ", AccountMatchKind.SerialNumber, "0123 4567")], Matches(await Find("01234567")));
         Assert.Empty(Matches(await Find("nobody by this name")));
-        Assert.Equal(other.Value, (await Find("pildikoda")).Items[0].AccountId);
+        Assert.Equal(other.AccountId, (await Find("pildikoda")).Items[0].AccountId);
     }
 
     [Fact]
     public async Task A_contact_email_stored_in_capitals_is_found_in_any_case()
     {
         var account = await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening("Info@Pildikoda.EE", "Pildikoda AS"))
-            .ReadAs<CreationResponse<Guid>>(HttpStatusCode.Created);
+            .ReadAs<BusinessAccountCreated>(HttpStatusCode.Created);
 
         var found = Assert.Single((await Find("info@pildikoda.ee")).Items);
-        Assert.Equal((account.Value, AccountMatchKind.ContactEmail), (found.AccountId, found.MatchedOn));
+        Assert.Equal((account.AccountId, AccountMatchKind.ContactEmail), (found.AccountId, found.MatchedOn));
     }
 
     // Migration 006 gave serial claims a SerialNumber (what the search's index reads) and fills it in for claims stored before,

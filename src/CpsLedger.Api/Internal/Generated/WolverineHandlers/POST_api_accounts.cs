@@ -60,7 +60,7 @@ namespace Internal.Generated.WolverineHandlers
 
                 
                 // The actual HTTP request handler execution
-                (var creationResponseOfGuid_response, var startStream) = CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint.Post(command, _timeProvider);
+                (var businessAccountCreated_response, var startStream) = CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint.Post(command, _timeProvider);
 
                 if (startStream != null)
                 {
@@ -70,8 +70,8 @@ namespace Internal.Generated.WolverineHandlers
                 }
 
                 // This response type customizes the HTTP response
-                ApplyHttpAware(creationResponseOfGuid_response, httpContext);
-                CpsLedger.Api.Platform.IdempotentResponses.Capture<Wolverine.Http.CreationResponse<System.Guid>>(httpContext, creationResponseOfGuid_response);
+                ApplyHttpAware(businessAccountCreated_response, httpContext);
+                CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Accounts.BusinessAccountCreated>(httpContext, businessAccountCreated_response);
                 
                 // Save all pending changes to this Marten session
                 await documentSession.SaveChangesAsync(httpContext.RequestAborted).ConfigureAwait(false);
@@ -81,7 +81,7 @@ namespace Internal.Generated.WolverineHandlers
                 await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
 
                 // Writing the response body to JSON because this was the first 'return variable' in the method signature
-                await WriteJsonAsync(httpContext, creationResponseOfGuid_response, 404);
+                await WriteJsonAsync(httpContext, businessAccountCreated_response, 404);
             }
             catch (JasperFx.Events.DuplicateNaturalKeyException duplicateNaturalKeyException)
             {
