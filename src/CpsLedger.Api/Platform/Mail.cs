@@ -337,7 +337,7 @@ public sealed class MailOutcomes(TimeProvider clock)
 /// <summary>
 /// Whether e-mails get out: how many wait (tried, not sent, not failed for good: those are dead letters, reported by their own check)
 /// and for how long, from the delivery records every node shares; how many e-mail messages are owed and were never tried (overdue in
-/// Wolverine's inbox, or dead letters, with no delivery record); and whether this node's latest attempts fail. Degraded, never
+/// Wolverine's inbox, scheduled or to run now, or dead letters, with no delivery record); and whether this node's latest attempts fail. Degraded, never
 /// Unhealthy: every node has the same mail server, so taking them out of a load balancer would only add an outage.
 /// </summary>
 public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes outcomes, TimeProvider clock, IOptions<MailOptions> options)
@@ -347,6 +347,9 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
     private static readonly TimeSpan Horizon = ErrorPolicy.RetriedFor + TimeSpan.FromHours(1);
 
     private static readonly string[] MailMessageTypes = [.. Operations.WaitingMailEndpoint.MailMessageTypes];
+
+    // At most this many e-mail messages to run now are read for their age on each check (in no order: a backlog this long is itself a fault).
+    private const int IncomingRead = 1000;
 
     public async Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
         Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -396,6 +399,32 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
                 notTried = reader.GetInt32(0);
                 notTriedDead = reader.GetInt32(1);
                 oldestNotTried = reader.IsDBNull(2) ? null : TimeSpan.FromSeconds(reader.GetDouble(2));
+            }
+
+            // E-mail messages to run now (Incoming, no scheduled time) that no delivery record names: held by a node that died or lost
+            // them, or behind in a queue. The inbox keeps no time for them (its timestamp is each holder's refreshed claim), so their
+            // age is read from the envelope: when it was sent (stamped on the sender's clock; the nodes and the database share time).
+            await using var incoming = new Npgsql.NpgsqlCommand($"""
+                select now(), e.body from {schema}.wolverine_incoming_envelopes e
+                where e.message_type = any($1) and e.status = 'Incoming' and e.execution_time is null
+                    and not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = e.id)
+                limit {IncomingRead}
+                """, connection)
+            {
+                Parameters = { new() { Value = MailMessageTypes } },
+            };
+            await using (var reader = await incoming.ExecuteReaderAsync(cancellationToken))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    var sinceSent = reader.GetFieldValue<DateTimeOffset>(0)
+                                    - Wolverine.Runtime.Serialization.EnvelopeSerializer.Deserialize(reader.GetFieldValue<byte[]>(1)).SentAt;
+                    if (sinceSent <= threshold)
+                        continue;
+                    notTried++;
+                    if (oldestNotTried is not { } oldestSoFar || sinceSent > oldestSoFar)
+                        oldestNotTried = sinceSent;
+                }
             }
         }
 

@@ -48,6 +48,9 @@ public sealed class CapturedLogs : ILogEventSink
         _ => e.InnerException is { } inner && IsDeadlock(inner),
     };
 
+    /// <summary>The events written after the mark.</summary>
+    public IReadOnlyList<LogEvent> Since(int mark) => [.. _events.Skip(mark)];
+
     /// <summary>How many events were written so far: a mark for <see cref="RequestsSince"/> and <see cref="DeadlocksSince"/>.</summary>
     public int Mark() => _events.Count;
 

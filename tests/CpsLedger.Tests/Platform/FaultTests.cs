@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Serilog.Events;
 using Wolverine.Runtime;
+using Wolverine.Util;
 
 namespace CpsLedger.Tests.Platform;
 
@@ -256,6 +257,156 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal(count, mail.Count(f => f!.StartsWith("renewal-offer-", StringComparison.Ordinal)));
         });
     }
+
+    [Fact]
+    public async Task A_database_restart_while_the_start_up_renewal_offer_check_runs_offers_each_term_once_and_dead_letters_nothing()
+    {
+        // Four terms 40 days before their end wait for offers scheduled under the 30-day window; the service restarts with a
+        // 45-day window, and PostgreSQL restarts while the start-up check is in flight: it has read the inbox and the memberships
+        // and is about to commit the offers it sends (held there by the test).
+        var schema = $"cpsledger_check_{Guid.NewGuid():N}"[..30];
+        var mailFolder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-check-{Guid.NewGuid():N}");
+        try
+        {
+            const int count = 4; // two by card, two by bank transfer (whose offers come with a renewal invoice)
+            var accounts = new List<Guid>();
+            Api.Membership.MembershipTerm term;
+            await using (var before = App.WithWebHostBuilder(b =>
+                         {
+                             b.UseSetting("Ledger:SchemaName", schema);
+                             b.UseSetting("Mail:PickupDirectory", mailFolder);
+                         }))
+            {
+                await Billing.ListThousandPointModel(before.Services.GetRequiredService<Marten.IDocumentStore>());
+                for (var i = 0; i < count; i++)
+                    accounts.Add(await Billing.JoinedAccount(App, before.CreateClient(), before.Services, "EE", i < 2 ? "card" : "bank_transfer",
+                        Api.Invoicing.SandboxPaymentGateway.Approve, $"check{i}@example.ee"));
+                await Billing.FastForward(App, before.Services, IssueDelay);
+                var finance = before.Client(App, LedgerRoles.Finance);
+                foreach (var account in accounts.Skip(2))
+                {
+                    var invoice = await before.Client(App, LedgerRoles.Member, account).SingleInvoice(account);
+                    await before.Services.Tracked(async () => await (await finance.PostJson("/api/payments/bank-transfers",
+                        App.BankPayment(invoice.InvoiceNumber, invoice.Total, $"TR-{account:N}"))).ShouldBe(HttpStatusCode.Created));
+                }
+
+                await Billing.FastForward(App, before.Services, TimeSpan.FromDays(31));
+                await using (var session = before.Services.GetRequiredService<Marten.IDocumentStore>().QuerySession())
+                    term = (await session.LoadAsync<Api.Membership.AccountMembership>(Api.Membership.MembershipStream.For(accounts[0])))!.Membership!;
+                await Billing.FastForward(App, before.Services, Api.Membership.RenewalDecision.EndAt(term) - TimeSpan.FromDays(40) - App.Clock.GetUtcNow());
+                Assert.Equal(0, await Count("renewal_offered", schema));
+            }
+
+            var invoicesBefore = await Count("invoice_issued", schema);
+            var hold = new HoldTheFirstCommitOf<Api.Membership.OfferRenewal>();
+            await using var after = App.WithWebHostBuilder(b =>
+            {
+                b.UseSetting("Ledger:SchemaName", schema);
+                b.UseSetting("Mail:PickupDirectory", mailFolder);
+                b.UseSetting("Membership:RenewalOfferBefore", "45.00:00:00");
+                b.ConfigureServices(s => Marten.MartenServiceCollectionExtensions.ConfigureMarten(s, o => o.Listeners.Add(hold)));
+            });
+            var mark = App.Logs.Mark();
+            var starting = Task.Run(() => _ = after.Server);
+            await hold.Reached.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            // The check's own inbox row, locked: its commit (the offers stored, the check marked handled) waits for it, its
+            // transaction open, when PostgreSQL restarts. Unpooled: the restart cuts it, and a pooled one would be reset as it closes.
+            await using (var holder = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(App.ConnectionString) { Pooling = false }.ConnectionString))
+            {
+                await holder.OpenAsync();
+                var transaction = await holder.BeginTransactionAsync();
+                await using (var lockCheck = new NpgsqlCommand(
+                                 $"select id from {schema}.wolverine_incoming_envelopes where message_type = $1 for update", holder, transaction))
+                {
+                    lockCheck.Parameters.Add(new NpgsqlParameter { Value = typeof(Api.Membership.CheckRenewalOfferSchedules).ToMessageTypeName() });
+                    await lockCheck.ExecuteNonQueryAsync();
+                }
+
+                hold.Release.SetResult();
+                await Until(() => WaitsForLockOf(holder.ProcessID), "the start-up check's commit waiting", TimeSpan.FromSeconds(30));
+                await App.Cluster.RestartAsync();
+                NpgsqlConnection.ClearPool(new NpgsqlConnection(App.ConnectionString));
+            }
+
+            await starting;
+
+            await Until(async () => await Count("renewal_offered", schema) == count, () => $"every term offered ({Offers(mailFolder)})");
+            await Until(async () => await Count("invoice_issued", schema) == invoicesBefore + 2, "both bank renewals invoiced");
+            await Until(() => Task.FromResult(MailFiles(mailFolder, "renewal-offer-*.eml").Length >= count), () => $"every offer e-mailed ({Offers(mailFolder)})");
+            await after.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+
+            // The offers scheduled under the 30-day window come due and find each term offered.
+            await Billing.FastForwardToWhatIsDue(App, after.Services, TimeSpan.FromDays(10) + TimeSpan.FromMinutes(1));
+            await after.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(count, await Count("renewal_offered", schema));
+            Assert.Equal(invoicesBefore + 2, await Count("invoice_issued", schema));
+            var offers = MailFiles(mailFolder, "renewal-offer-*.eml").Select(Path.GetFileName).ToList();
+            Assert.Equal(count, offers.Count);
+            Assert.DoesNotContain(MailFiles(mailFolder, "*.eml"), f => f.EndsWith(".2.eml", StringComparison.Ordinal));
+            Assert.True((await after.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.FetchCountsAsync()).DeadLetter == 0,
+                App.Logs.DeadLetters());
+            // The restart did cut the check's commit (it ran again), and the check has run to its end.
+            Assert.Contains(App.Logs.Since(mark), e => e.Exception is not null && e.RenderMessage().Contains(nameof(Api.Membership.CheckRenewalOfferSchedules)));
+            Assert.Equal(0, await Pending(schema, typeof(Api.Membership.CheckRenewalOfferSchedules).ToMessageTypeName()));
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+            if (Directory.Exists(mailFolder))
+                Directory.Delete(mailFolder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Holds the first commit that stores a <typeparamref name="T"/> (the start-up check's, which sends the offers) until released,
+    /// so that a fault can be made while that handler is in flight: its reads done, its transaction not yet committed.
+    /// </summary>
+    private sealed class HoldTheFirstCommitOf<T> : Marten.DocumentSessionListenerBase
+    {
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async Task BeforeSaveChangesAsync(Marten.IDocumentSession session, CancellationToken token)
+        {
+            // Wolverine queues each message a handler sends to a durable local queue as an inbox row on the handler's session.
+            if (Reached.Task.IsCompleted || !session.PendingChanges.Operations().Any(o =>
+                    o.GetType().GetProperty("Envelope")?.GetValue(o) is Wolverine.Envelope { Message: T }))
+                return;
+            Reached.TrySetResult();
+            await Release.Task;
+        }
+    }
+
+    // The messages of a type in the inbox not handled yet (to run, running, scheduled).
+    private async Task<long> Pending(string schema, string messageType)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var pending = new NpgsqlCommand(
+            $"select count(*) from {schema}.wolverine_incoming_envelopes where message_type = $1 and status <> 'Handled'", connection)
+        {
+            Parameters = { new NpgsqlParameter { Value = messageType } },
+        };
+        return (long)(await pending.ExecuteScalarAsync())!;
+    }
+
+    // Whether some backend waits for a lock the backend holds.
+    private async Task<bool> WaitsForLockOf(int holder)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var waiting = new NpgsqlCommand("select count(*) from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", connection)
+        {
+            Parameters = { new NpgsqlParameter { Value = holder } },
+        };
+        return (long)(await waiting.ExecuteScalarAsync())! > 0;
+    }
+
+    private static string[] MailFiles(string folder, string pattern) => Directory.Exists(folder) ? Directory.GetFiles(folder, pattern) : [];
+
+    private static string Offers(string folder) => string.Join(", ", MailFiles(folder, "*.eml").Select(Path.GetFileName).Order());
 
     private Task<long> Count(string eventType) => Count(eventType, App.SchemaName);
 

@@ -6,6 +6,9 @@ using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
 using Microsoft.Extensions.DependencyInjection;
 using Wolverine;
+using Wolverine.Runtime;
+using Wolverine.Util;
+using CpsLedger.Api.Membership;
 using static CpsLedger.Tests.Harness.FaultWaits;
 
 namespace CpsLedger.Tests.Platform;
@@ -91,6 +94,60 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(0, mail.Data["waiting"].GetInt32());
         Assert.Contains("2 e-mail(s) owed and never tried", mail.Description);
         Assert.Contains("/api/operations/dead-letters", mail.Description);
+    }
+
+    [Fact]
+    public async Task An_email_held_by_a_dead_node_and_never_tried_is_reported_by_its_age_and_sent_once_when_the_node_s_work_is_released()
+    {
+        await using var service = SmtpHost.Start(App, "mailheld", refusing: true, ("Mail:DegradedAfter", "00:00:01"),
+            // A dead node's inbox rows are not released by time here (30 s in production, 5 s in the other tests): found dead below.
+            ("Wolverine:InboxStaleTime", "01:00:00"));
+        var client = service.CreateClient();
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
+        await InvitedAccount(App, service.CreateClient(), "mailheld@example.ee");
+        var invitationEmail = typeof(SendInvitationEmail).ToMessageTypeName();
+        // The mail server refuses the invitation e-mail: its message waits in the inbox for a retry.
+        await Until(async () => await Execute(service, "select count(*) from {schema}.wolverine_incoming_envelopes where message_type = $1 and status = 'Scheduled'",
+            invitationEmail) == 1, "the invitation e-mail waiting for its retry");
+
+        // What a node leaves that took the message to run and died before it tried it: the message to run now (Incoming, no time),
+        // owned by that node, and no delivery record (this test forgets the refused attempts).
+        await Execute(service, "update {schema}.wolverine_incoming_envelopes set status = 'Incoming', execution_time = null, owner_id = 4242 " +
+                               "where message_type = $1 and status = 'Scheduled'", invitationEmail);
+        await Execute(service, "delete from {schema}.email_deliveries", invitationEmail);
+        service.Smtp.Refusing = false;
+
+        HealthReport? degraded = null;
+        await Until(async () => (degraded = await Ready(client)).Checks["mail"].Data!["notTried"].GetInt32() == 1,
+            () => $"the e-mail held by the dead node reported ({degraded?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+        var mail = degraded!.Checks["mail"];
+        Assert.Equal("Degraded", mail.Status);
+        Assert.Equal((0, 0), (mail.Data!["waiting"].GetInt32(), mail.Data["notTriedDeadLetters"].GetInt32()));
+        // Its age is the message's, from when the invitation review sent it (this test's first minutes): longer than the threshold.
+        Assert.InRange(mail.Data["oldestNotTriedSeconds"].GetDouble(), 1, 300);
+        Assert.Contains("1 e-mail(s) owed and never tried", mail.Description);
+        Assert.Empty(service.Smtp.Received);
+
+        // The node found dead, its work is released (as the cluster does on ejecting it) and run here: the e-mail sent once.
+        await service.Services.GetRequiredService<IWolverineRuntime>().Storage.Admin.ReleaseAllOwnershipAsync(4242);
+        await Until(() => Task.FromResult(!service.Smtp.Received.IsEmpty), "the invitation e-mail sent", TimeSpan.FromSeconds(30));
+        HealthReport? healthy = null;
+        await Until(async () => (healthy = await Ready(client)).Checks["mail"].Status == "Healthy",
+            () => $"the mail check healthy again ({healthy?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+        await service.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+        var copies = service.Smtp.CopiesByMessageId();
+        Assert.Equal(1, Assert.Single(copies, c => c.Key.StartsWith("invitation-", StringComparison.Ordinal)).Value);
+        Assert.Single(copies);
+    }
+
+    private async Task<long> Execute(SmtpHost service, string sql, string messageType)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql.Replace("{schema}", service.Schema), connection);
+        if (sql.Contains("$1", StringComparison.Ordinal))
+            command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = messageType });
+        return await command.ExecuteScalarAsync() is long count ? count : 0;
     }
 
     private static async Task<HealthReport> Ready(HttpClient client) => (await ReadyWithStatus(client)).Report;
