@@ -63,6 +63,7 @@ public sealed record PointsLine(
     string Event,
     Guid EventId,
     DateTimeOffset At,
+    [property: System.ComponentModel.Description(Support.StaffNames.ByDescription)]
     string? By,
     [property: System.ComponentModel.Description("Why: a removal's own reason, and on a line support made, support's reason for the audit " +
                                                  "trail (after \"; support: \" on a removal). Support, auditors and finance read it all; the " +

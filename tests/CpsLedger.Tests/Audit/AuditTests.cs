@@ -193,6 +193,78 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
+    // Staff user names are internal identifiers: the member and the portal read the role that acted (docs/security.md, "Who and
+    // why"); the member's own actions and the ledger's keep their names; support and auditors read the names.
+    [Fact]
+    public async Task A_member_and_the_portal_read_the_role_of_cps_staff_who_acted_never_their_user_name()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await FaultWaits.InvitedAccount(App, App.CreateClient(), "studio@example.ee");
+        const string finance = "finance-fred";
+        // Support joins for the member (with its ticket) and adjusts the points; the invoice that follows is the ledger's, set off by
+        // support's join; finance records the bank transfer that pays it (no reason: known as finance's by the event only finance writes).
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/membership",
+            Support.OnBehalf.BySupport(new { tier = "gold", paymentMethod = "bank_transfer" }))).ShouldBe(HttpStatusCode.Created));
+        await App.Tracked(async () =>
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(50))).ShouldBe(HttpStatusCode.Created));
+        await App.FastForward(TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1));
+        var invoice = await App.Member(account).SingleInvoice(account);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance, subject: finance).PostJson("/api/payments/bank-transfers",
+            App.BankPayment(invoice.InvoiceNumber, invoice.Total, "SEPA-STAFF-1"))).ShouldBe(HttpStatusCode.Created));
+        var last = await LastSequence();
+        string[] staffNames = ["support-anna", finance];
+
+        // What support and auditors read, and what the member reads instead.
+        var all = (await History(account, "pageSize=500")).Items;
+        Assert.Equal("support-anna", Assert.Single(all, e => e.Type == "cps_joined").By);
+        var issued = Assert.Single(all, e => e.Type == "invoice_issued");
+        Assert.Equal(("system:invoicing", "support-anna"), (issued.By, issued.CausedBy?.User));
+        Assert.Equal(finance, Assert.Single(all, e => e.Type == "payment_received").By);
+        const string own = "test-member";
+        Assert.Equal(own, Assert.Single(all, e => e.Type == "product_registered").By);
+
+        var member = App.Member(account, own);
+        var raw = await (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500")).Content.ReadAsStringAsync();
+        Assert.All(staffNames, n => Assert.DoesNotContain(n, raw, StringComparison.Ordinal));
+        var mine = (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+        Assert.Equal(all.Select(e => e.EventId), mine.Select(e => e.EventId));
+        Assert.Equal("CPS support", Assert.Single(mine, e => e.Type == "cps_joined").By);
+        Assert.Equal("CPS support", Assert.Single(mine, e => e.Type == "points_adjusted").By);
+        var issuedForMember = Assert.Single(mine, e => e.Type == "invoice_issued");
+        Assert.Equal(("system:invoicing", "CPS support", issued.CausedBy!.CorrelationId),
+            (issuedForMember.By, issuedForMember.CausedBy?.User, issuedForMember.CausedBy?.CorrelationId));
+        Assert.Equal("CPS finance", Assert.Single(mine, e => e.Type == "payment_received").By);
+        Assert.Equal("CPS finance", Assert.Single(mine, e => e.Type == "invoice_paid").By);
+        Assert.Equal(own, Assert.Single(mine, e => e.Type == "product_registered").By);
+        Assert.Equal("test-portal", Assert.Single(mine, e => e.Type == "business_account_opened").By);
+
+        // The explanation (the member's, the portal's, and the member's time travel) names support's line by its role.
+        foreach (var (reader, read) in new[]
+                 {
+                     (member, "points-explanation"), (member, $"as-of?sequence={last}"), (App.ClientAs(LedgerRoles.Portal), "points-explanation"),
+                 })
+        {
+            var response = await reader.GetAsync($"/api/accounts/{account}/{read}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.All(staffNames, n => Assert.DoesNotContain(n, text, StringComparison.Ordinal));
+        }
+        var lines = (await App.ClientAs(LedgerRoles.Portal).GetAsync($"/api/accounts/{account}/points-explanation")
+            .ReadAs<Api.Products.PointsExplanation>()).Lines;
+        Assert.Equal("CPS support", Assert.Single(lines, l => l.Event == "PointsAdjusted").By);
+        Assert.Equal(own, Assert.Single(lines, l => l.Event == "PointsAllocated").By);
+        var travelled = (await member.GetAsync($"/api/accounts/{account}/as-of?sequence={last}").ReadAs<AccountAsOf>()).Explanation.Lines;
+        Assert.Equal("CPS support", Assert.Single(travelled, l => l.Event == "PointsAdjusted").By);
+
+        foreach (var staff in new[] { SupportAgent, Auditor, App.ClientAs(LedgerRoles.Finance) })
+        {
+            var theirs = await staff.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+            Assert.Equal("support-anna", Assert.Single(theirs.Lines, l => l.Event == "PointsAdjusted").By);
+        }
+        var support = (await SupportAgent.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+        Assert.Equal(all.Select(e => (e.By, e.CausedBy?.User)), support.Select(e => (e.By, e.CausedBy?.User)));
+    }
+
     [Fact]
     public async Task Time_travel_replays_the_account_before_and_after_a_catalogue_change_and_a_deregistration()
     {
