@@ -28,20 +28,34 @@ public static class SupportNotes
 
     /// <summary>
     /// The explanation as <paramref name="user"/> reads it: a line support wrote keeps its ticket, not support's reason, and names
-    /// the role that acted, not the person (<see cref="StaffNames"/>: a line with a ticket is support's).
+    /// the role that acted, not the person (<see cref="StaffNames"/>).
     /// </summary>
-    public static PointsExplanation For(ClaimsPrincipal user, PointsExplanation explanation)
+    public static PointsExplanation For(ClaimsPrincipal user, PointsExplanation explanation) => ReadsReasons(user)
+        ? explanation
+        : explanation with { Lines = AsMemberReads(explanation.Lines) };
+
+    /// <summary>
+    /// My Products as <paramref name="user"/> reads them: each product's points lines as the explanation shows them. The views are
+    /// read from a query session, which stores nothing: their lines are replaced in place.
+    /// </summary>
+    public static IReadOnlyList<ProductView> For(ClaimsPrincipal user, IReadOnlyList<ProductView> products)
     {
         if (ReadsReasons(user))
-            return explanation;
-        var staff = StaffNames.Of(explanation.Lines
-            .Where(l => l.TicketReference is not null && l.By is not null && !l.By.StartsWith(SystemActor.Prefix, StringComparison.Ordinal))
-            .Select(l => new StaffNames.Act(l.By!, null, StaffNames.Support)));
-        return explanation with
-        {
-            Lines = [.. explanation.Lines.Select(WithoutSupportsReason).Select(l => l with { By = staff.Shown(l.By, null), CausedBy = staff.Shown(l.CausedBy) })],
-        };
+            return products;
+        var staff = StaffNames.Of(products.SelectMany(p => p.PointsLines));
+        foreach (var product in products)
+            product.PointsLines = [.. product.PointsLines.Select(l => AsMemberReads(l, staff))];
+        return products;
     }
+
+    private static List<PointsLine> AsMemberReads(IReadOnlyList<PointsLine> lines)
+    {
+        var staff = StaffNames.Of(lines);
+        return [.. lines.Select(l => AsMemberReads(l, staff))];
+    }
+
+    private static PointsLine AsMemberReads(PointsLine line, StaffNames.Staff staff) =>
+        WithoutSupportsReason(line) with { By = staff.Shown(line.By, null), CausedBy = staff.Shown(line.CausedBy) };
 
     /// <summary>The membership as <paramref name="user"/> reads it: a term support cancelled says so, without support's reason.</summary>
     public static AccountMembership For(ClaimsPrincipal user, AccountMembership membership) => ReadsReasons(user)
@@ -133,6 +147,12 @@ public static class StaffNames
         return new Staff(list.GroupBy(a => (a.User, a.CorrelationId)).ToDictionary(g => g.Key, Either),
             list.GroupBy(a => a.User).ToDictionary(g => g.Key, Either));
     }
+
+    /// <summary>The staff of points lines: a line with a ticket is support's (an adjustment, support's registration, amendment or
+    /// deregistration for the member; none has a reason without one).</summary>
+    public static Staff Of(IEnumerable<PointsLine> lines) => Of(lines
+        .Where(l => l.TicketReference is not null && l.By is not null && !l.By.StartsWith(SystemActor.Prefix, StringComparison.Ordinal))
+        .Select(l => new Act(l.By!, null, Support)));
 
     /// <summary>One event a person wrote with a mark of staff's (<see cref="ReadAsync"/>).</summary>
     public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket, bool Reason);

@@ -1798,7 +1798,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// List an account's registered products (My Products)
         /// </summary>
         /// <remarks>
-        /// List an account's registered products (My Products)
+        /// The account's products, newest first, each with its points lines as the points explanation shows them to the caller: the account's member and the portal read support's lines with their ticket, without support's reason, and by the role that acted ("CPS support"), never a staff member's user name (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
