@@ -21,7 +21,8 @@ namespace CpsLedger.Api.Audit;
 /// <param name="Commit">The commit (transaction) that wrote it: the events of one commit stood or fell together, and time travel
 /// to any of their sequences shows them all. Null for an event stored before events carried their commit.</param>
 /// <param name="By">The actor: the person (a token's <c>sub</c>), or the ledger itself (<c>system:...</c>) for what a policy,
-/// a scheduled or a cascaded handler did.</param>
+/// a scheduled or a cascaded handler did; for the account's member, a member of staff's role instead of the name
+/// (<see cref="StaffNames"/>).</param>
 /// <param name="CausedBy">For the ledger's own actions: the person whose request set them off and that request's correlation id.
 /// Null for a person's action, and for events stored before the ledger named itself (their <paramref name="By"/> is the
 /// relayed user).</param>
@@ -38,6 +39,7 @@ public sealed record HistoryEntry(
     long Version,
     string Type,
     DateTimeOffset At,
+    [property: System.ComponentModel.Description(StaffNames.ByDescription)]
     string? By,
     [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
                                                  "reason). Shown to support and auditors; null in a member's own history, whose description " +
@@ -206,8 +208,12 @@ public static class AccountHistory
     /// <param name="description">The sentence when the event alone does not say what happened (<see cref="DerivedSentencesAsync"/>).</param>
     /// <param name="member">The JSON options the response is written with, when the reader is the account's member (not support, not an
     /// auditor): then no reason support wrote is shown (<see cref="ForMember"/>), the ticket is.</param>
-    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null, JsonSerializerOptions? member = null)
+    /// <param name="staff">For the account's member: the account's staff, read by their role instead of their names
+    /// (<see cref="StaffNames"/>).</param>
+    public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null, JsonSerializerOptions? member = null,
+        StaffNames.Staff? staff = null)
     {
+        staff ??= StaffNames.Staff.None;
         var (reason, ticket) = SupportReason.Of(e);
         var shown = Shown(e.Data);
         if (member is not null)
@@ -221,8 +227,9 @@ public static class AccountHistory
             }
         }
 
-        return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp, e.UserName,
-            reason, ticket, e.CorrelationId, e.CausationId, SystemActor.CausedByOf(e), description ?? Describe(e.Data), shown);
+        return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp,
+            staff.Shown(e.UserName, e.CorrelationId), reason, ticket, e.CorrelationId, e.CausationId, staff.Shown(SystemActor.CausedByOf(e)),
+            description ?? Describe(e.Data), shown);
     }
 
     /// <summary>
@@ -397,7 +404,8 @@ public static class GetAccountHistoryEndpoint
     [EndpointDescription("Every event that touched the account, across its streams, in commit order (paged; by time range and type). " +
                          "Support and auditors read everything. A member reading its own history reads that CPS support made a change and " +
                          "its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no " +
-                         "reason, and no description or data quoting either.")]
+                         "reason, and no description or data quoting either; and it reads the role of CPS staff who acted (\"CPS support\", " +
+                         "\"CPS finance\") in by and causedBy.user, never a staff member's user name.")]
     public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
         [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
         IQuerySession session, ChainVerification chains, ClaimsPrincipal user, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
@@ -435,7 +443,9 @@ public static class GetAccountHistoryEndpoint
         var total = await query.CountAsync(ct);
         var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member)).ToList();
+        // The member reads staff's roles, not their names: who is staff is read from the whole account, not the page.
+        var staff = member is null ? null : await StaffNames.ReadAsync(session, ids, sequences, ct);
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }
 }

@@ -173,7 +173,8 @@ public static class GetAccountAsOfEndpoint
                          "replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their " +
                          "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The " +
                          "explanation and membership are read as their own routes show them to the caller: the account's member reads " +
-                         "that CPS support made a change and its ticket, never support's reason.")]
+                         "that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never " +
+                         "a staff member's user name.")]
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence,
         IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, ClaimsPrincipal user,
         CancellationToken ct) =>

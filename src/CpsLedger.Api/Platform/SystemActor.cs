@@ -31,7 +31,12 @@ public sealed class SystemActorAttribute(string name) : Attribute
 public sealed class InvokedForCallerAttribute : Attribute;
 
 /// <summary>Who set off what the ledger did on its own: the originating user and the request's correlation id.</summary>
-public sealed record CausedBy(string? User, string? CorrelationId);
+public sealed record CausedBy(
+    [property: System.ComponentModel.Description("The person whose request set this off (a token's sub). The account's member and the portal " +
+                                                 "read a member of staff's role instead (\"CPS support\", \"CPS finance\"); their own " +
+                                                 "name as it is.")]
+    string? User,
+    string? CorrelationId);
 
 /// <summary>
 /// Events that policies, scheduled and cascaded handlers append are the ledger's own doing: their user name is the system

@@ -165,7 +165,8 @@ public static class GetPointsExplanationEndpoint
     [EndpointDescription("The points total line by line: which event allocated or removed what, with which catalogue value, when, by " +
                          "whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line " +
                          "support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason " +
-                         "support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason " +
+                         "support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason; " +
+                         "and they read the role of CPS staff who acted (by: \"CPS support\"), never a staff member's user name " +
                          "(docs/security.md).")]
     public static async Task<PointsExplanation> Get(Guid accountId, IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, System.Security.Claims.ClaimsPrincipal user,

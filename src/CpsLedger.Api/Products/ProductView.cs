@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CpsLedger.Api.Platform;
 using JasperFx.Events;
 using Marten;
@@ -63,6 +64,7 @@ public sealed record PointsLine(
     string Event,
     Guid EventId,
     DateTimeOffset At,
+    [property: System.ComponentModel.Description(Support.StaffNames.ByDescription)]
     string? By,
     [property: System.ComponentModel.Description("Why: a removal's own reason, and on a line support made, support's reason for the audit " +
                                                  "trail (after \"; support: \" on a removal). Support, auditors and finance read it all; the " +
@@ -149,12 +151,16 @@ public static class ListProductsEndpoint
     [WolverineGet("/api/accounts/{accountId}/products", OperationId = "ListProducts")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("List an account's registered products (My Products)")]
-    public static async Task<IReadOnlyList<ProductView>> Get(Guid accountId, bool? includeDeregistered, IQuerySession session, CancellationToken ct)
+    [EndpointDescription("The account's products, newest first, each with its points lines as the points explanation shows them to " +
+                         "the caller: the account's member and the portal read support's lines with their ticket, without support's " +
+                         "reason, and by the role that acted (\"CPS support\"), never a staff member's user name (docs/security.md).")]
+    public static async Task<IReadOnlyList<ProductView>> Get(Guid accountId, bool? includeDeregistered, IQuerySession session, ClaimsPrincipal user,
+        CancellationToken ct)
     {
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
         if (includeDeregistered != true)
             query = query.Where(p => !p.Deregistered);
-        return await query.OrderByDescending(p => p.RegisteredAt).ToListAsync(ct);
+        return Support.SupportNotes.For(user, await query.OrderByDescending(p => p.RegisteredAt).ToListAsync(ct));
     }
 }
 
@@ -166,8 +172,8 @@ public static class GetProductEndpoint
     [EndpointSummary("Read one registered product")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<Results<Ok<ProductView>, ProblemHttpResult>> Get(Guid accountId, Guid registrationId, IQuerySession session,
-        CancellationToken ct) =>
+        ClaimsPrincipal user, CancellationToken ct) =>
         await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId
-            ? TypedResults.Ok(view)
+            ? TypedResults.Ok(Support.SupportNotes.For(user, [view]).Single())
             : TypedResults.Problem(ProductChecks.NotFound);
 }

@@ -1,7 +1,10 @@
 using System.Security.Claims;
+using System.Text.Json;
+using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
+using Marten;
 
 namespace CpsLedger.Api.Support;
 
@@ -23,10 +26,36 @@ public static class SupportNotes
     /// <summary>Support's words on a membership it cancelled, which <see cref="AccountMembership"/> keeps for staff.</summary>
     public static string CancelledBySupportBecause(string reason) => $"{CancelledBySupport} ({reason})";
 
-    /// <summary>The explanation as <paramref name="user"/> reads it: a line support wrote keeps its ticket, not support's reason.</summary>
+    /// <summary>
+    /// The explanation as <paramref name="user"/> reads it: a line support wrote keeps its ticket, not support's reason, and names
+    /// the role that acted, not the person (<see cref="StaffNames"/>).
+    /// </summary>
     public static PointsExplanation For(ClaimsPrincipal user, PointsExplanation explanation) => ReadsReasons(user)
         ? explanation
-        : explanation with { Lines = [.. explanation.Lines.Select(WithoutSupportsReason)] };
+        : explanation with { Lines = AsMemberReads(explanation.Lines) };
+
+    /// <summary>
+    /// My Products as <paramref name="user"/> reads them: each product's points lines as the explanation shows them. The views are
+    /// read from a query session, which stores nothing: their lines are replaced in place.
+    /// </summary>
+    public static IReadOnlyList<ProductView> For(ClaimsPrincipal user, IReadOnlyList<ProductView> products)
+    {
+        if (ReadsReasons(user))
+            return products;
+        var staff = StaffNames.Of(products.SelectMany(p => p.PointsLines));
+        foreach (var product in products)
+            product.PointsLines = [.. product.PointsLines.Select(l => AsMemberReads(l, staff))];
+        return products;
+    }
+
+    private static List<PointsLine> AsMemberReads(IReadOnlyList<PointsLine> lines)
+    {
+        var staff = StaffNames.Of(lines);
+        return [.. lines.Select(l => AsMemberReads(l, staff))];
+    }
+
+    private static PointsLine AsMemberReads(PointsLine line, StaffNames.Staff staff) =>
+        WithoutSupportsReason(line) with { By = staff.Shown(line.By, null), CausedBy = staff.Shown(line.CausedBy) };
 
     /// <summary>The membership as <paramref name="user"/> reads it: a term support cancelled says so, without support's reason.</summary>
     public static AccountMembership For(ClaimsPrincipal user, AccountMembership membership) => ReadsReasons(user)
@@ -50,4 +79,108 @@ public static class SupportNotes
         term.EndedBecause is { } because && because.StartsWith(CancelledBySupport + " (", StringComparison.Ordinal)
             ? term with { EndedBecause = CancelledBySupport }
             : term;
+}
+
+/// <summary>
+/// <b>Decision</b> (docs/security.md, "Who and why"): a member of staff's user name (a support agent's or a finance person's token
+/// <c>sub</c>) is an internal identifier. Whoever reads support's reasons (<see cref="SupportNotes.ReadsReasons"/>: support,
+/// auditors, finance) reads the names as recorded; the account's member and the portal read the role that acted,
+/// <see cref="Support"/> or <see cref="Finance"/>, in <c>by</c> and in <c>causedBy.user</c>. The member's and the portal's own
+/// names and the ledger's (<c>system:...</c>) stay as they are.
+/// <para>
+/// The ledger records no role on an event, only the user name; what it does record at write time tells staff's requests apart,
+/// and that is what this relies on (a request: the events one user wrote under one correlation id):
+/// support's ticket header (support acting on someone's behalf, an adjustment), an event only support writes
+/// (<see cref="SupportsEvents"/>), an event only finance writes (<see cref="FinancesEvents"/>), or a reason header on a request
+/// with neither of support's marks (only finance writes one then: a credit note, a replacement; a member or the portal never
+/// gives a reason). Every event of such a request, and whatever the ledger did because of it (its <c>caused_by</c> names that
+/// user and correlation id), is read by the role. A name seen acting as staff on the account is staff's wherever else it appears
+/// there (events from before support's requests carried a ticket); a name that never did is shown.
+/// </para>
+/// </summary>
+public static class StaffNames
+{
+    public const string Support = "CPS support";
+    public const string Finance = "CPS finance";
+
+    /// <summary>What <c>by</c> says, in the OpenAPI document of every read that carries it.</summary>
+    public const string ByDescription = "Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read " +
+                                        "the user name; the account's member and the portal read a member of staff's role instead " +
+                                        "(\"CPS support\", \"CPS finance\"), their own and the ledger's names as they are.";
+
+    /// <summary>The events that only support writes (their routes admit support alone).</summary>
+    public static readonly IReadOnlyList<Type> SupportsEvents =
+        [typeof(PointsAdjusted), typeof(OldCpsEmailLinked), typeof(OldCpsEmailUnlinked), typeof(InvitationEmailResent), typeof(MembershipCancelled)];
+
+    /// <summary>The events that, written by a person, only finance writes (a card payment is the ledger's, <c>system:...</c>).</summary>
+    public static readonly IReadOnlyList<Type> FinancesEvents =
+    [
+        typeof(Invoicing.PaymentReceived), typeof(Invoicing.PaymentReceivedAfterCancellation), typeof(Invoicing.RefundPaid),
+        typeof(Invoicing.InvoiceReplaced), typeof(Tiers.TierTablePublished), typeof(Invoicing.VatRatesPublished),
+    ];
+
+    /// <summary>A request known to be staff's: the user, its correlation id and the role it acted in.</summary>
+    public sealed record Act(string User, string? CorrelationId, string Role);
+
+    /// <summary>Who on an account is staff, and what the member and the portal read instead of their names.</summary>
+    public sealed class Staff(IReadOnlyDictionary<(string User, string? CorrelationId), string> requests, IReadOnlyDictionary<string, string> names)
+    {
+        public static readonly Staff None = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>());
+
+        /// <summary>The role for a member of staff's name (the role of that request where known), anyone else's name as it is.</summary>
+        public string? Shown(string? user, string? correlationId) =>
+            user is null ? null
+            : requests.TryGetValue((user, correlationId), out var role) || names.TryGetValue(user, out role) ? role
+            : user;
+
+        public CausedBy? Shown(CausedBy? cause) => cause is null ? null : cause with { User = Shown(cause.User, cause.CorrelationId) };
+    }
+
+    /// <summary>
+    /// Per request, support's mark outweighs finance's (support's cancellation writes a credit note with its reason); a name that acted
+    /// in both roles is named by the request where known, otherwise as support.
+    /// </summary>
+    public static Staff Of(IEnumerable<Act> acts)
+    {
+        var list = acts.ToList();
+        static string Either(IEnumerable<Act> some) => some.Any(a => a.Role == Support) ? Support : Finance;
+        return new Staff(list.GroupBy(a => (a.User, a.CorrelationId)).ToDictionary(g => g.Key, Either),
+            list.GroupBy(a => a.User).ToDictionary(g => g.Key, Either));
+    }
+
+    /// <summary>The staff of points lines: a line with a ticket is support's (an adjustment, support's registration, amendment or
+    /// deregistration for the member; none has a reason without one).</summary>
+    public static Staff Of(IEnumerable<PointsLine> lines) => Of(lines
+        .Where(l => l.TicketReference is not null && l.By is not null && !l.By.StartsWith(SystemActor.Prefix, StringComparison.Ordinal))
+        .Select(l => new Act(l.By!, null, Support)));
+
+    /// <summary>One event a person wrote with a mark of staff's (<see cref="ReadAsync"/>).</summary>
+    public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket, bool Reason);
+
+    /// <summary>The role a marked event says: support's ticket or event, otherwise finance's event or a reason (finance's, unless
+    /// the request is support's: <see cref="Of"/>).</summary>
+    public static string RoleOf(Marked e, IReadOnlySet<string> supports) => e.Ticket || supports.Contains(e.Type) ? Support : Finance;
+
+    /// <summary>
+    /// The staff of an account's history: the marked events on its streams (and <paramref name="sequences"/> elsewhere), and on the
+    /// tier table's stream, whose publication by finance sets off invitations and withdrawals on the account.
+    /// </summary>
+    public static async Task<Staff> ReadAsync(IQuerySession session, IReadOnlyCollection<Guid> streams, IReadOnlyCollection<long> sequences,
+        CancellationToken ct)
+    {
+        var events = (Marten.Events.EventGraph)session.DocumentStore.Options.Events;
+        var supports = SupportsEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToHashSet();
+        var finances = FinancesEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToHashSet();
+        // One row per user, request and mark; a JSON text each, as a query session reads scalars.
+        var rows = await session.QueryAsync<string>(
+            "select distinct jsonb_build_object('User', user_name, 'CorrelationId', correlation_id, 'Type', type, " +
+            $"'Ticket', headers ->> '{SupportReason.TicketHeader}' is not null, 'Reason', headers ->> '{SupportReason.ReasonHeader}' is not null)::text " +
+            $"from {events.DatabaseSchemaName}.mt_events where (stream_id = any(?) or seq_id = any(?)) and user_name is not null " +
+            "and left(user_name, ?) <> ? " +
+            $"and (headers ->> '{SupportReason.TicketHeader}' is not null or headers ->> '{SupportReason.ReasonHeader}' is not null or type = any(?))",
+            ct, streams.Append(Tiers.TierTableStream.Id).ToArray(), sequences.ToArray(), SystemActor.Prefix.Length, SystemActor.Prefix,
+            supports.Concat(finances).ToArray());
+        var marked = rows.Select(r => JsonSerializer.Deserialize<Marked>(r)!).ToList();
+        return Of(marked.Select(e => new Act(e.User, e.CorrelationId, RoleOf(e, supports))));
+    }
 }

@@ -193,6 +193,90 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
+    // Staff user names are internal identifiers: the member and the portal read the role that acted (docs/security.md, "Who and
+    // why"); the member's own actions and the ledger's keep their names; support and auditors read the names.
+    [Fact]
+    public async Task A_member_and_the_portal_read_the_role_of_cps_staff_who_acted_never_their_user_name()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await FaultWaits.InvitedAccount(App, App.CreateClient(), "studio@example.ee");
+        const string finance = "finance-fred";
+        // Support joins for the member (with its ticket) and adjusts the points; the invoice that follows is the ledger's, set off by
+        // support's join; finance records the bank transfer that pays it (no reason: known as finance's by the event only finance writes).
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/membership",
+            Support.OnBehalf.BySupport(new { tier = "gold", paymentMethod = "bank_transfer" }))).ShouldBe(HttpStatusCode.Created));
+        await App.Tracked(async () =>
+            await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(50))).ShouldBe(HttpStatusCode.Created));
+        const string onBehalfReason = "Member called: registering by phone";
+        var bySupport = await App.Tracked(() => SupportAgent.Register(account, Products.Products.BySupport(
+            Products.Products.Complete("RS-STAFF", Billing.Thousand), onBehalfReason, "CPS-SUP-77")));
+        await App.FastForward(TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1));
+        var invoice = await App.Member(account).SingleInvoice(account);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance, subject: finance).PostJson("/api/payments/bank-transfers",
+            App.BankPayment(invoice.InvoiceNumber, invoice.Total, "SEPA-STAFF-1"))).ShouldBe(HttpStatusCode.Created));
+        var last = await LastSequence();
+        string[] staffNames = ["support-anna", finance];
+
+        // What support and auditors read, and what the member reads instead.
+        var all = (await History(account, "pageSize=500")).Items;
+        Assert.Equal("support-anna", Assert.Single(all, e => e.Type == "cps_joined").By);
+        var issued = Assert.Single(all, e => e.Type == "invoice_issued");
+        Assert.Equal(("system:invoicing", "support-anna"), (issued.By, issued.CausedBy?.User));
+        Assert.Equal(finance, Assert.Single(all, e => e.Type == "payment_received").By);
+        const string own = "test-member";
+        Assert.Equal([own, "support-anna"], all.Where(e => e.Type == "product_registered").Select(e => e.By));
+
+        var member = App.Member(account, own);
+        var raw = await (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500")).Content.ReadAsStringAsync();
+        Assert.All(staffNames, n => Assert.DoesNotContain(n, raw, StringComparison.Ordinal));
+        var mine = (await member.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+        Assert.Equal(all.Select(e => e.EventId), mine.Select(e => e.EventId));
+        Assert.Equal("CPS support", Assert.Single(mine, e => e.Type == "cps_joined").By);
+        Assert.Equal("CPS support", Assert.Single(mine, e => e.Type == "points_adjusted").By);
+        var issuedForMember = Assert.Single(mine, e => e.Type == "invoice_issued");
+        Assert.Equal(("system:invoicing", "CPS support", issued.CausedBy!.CorrelationId),
+            (issuedForMember.By, issuedForMember.CausedBy?.User, issuedForMember.CausedBy?.CorrelationId));
+        Assert.Equal("CPS finance", Assert.Single(mine, e => e.Type == "payment_received").By);
+        Assert.Equal("CPS finance", Assert.Single(mine, e => e.Type == "invoice_paid").By);
+        Assert.Equal([own, "CPS support"], mine.Where(e => e.Type == "product_registered").Select(e => e.By));
+        Assert.Equal("test-portal", Assert.Single(mine, e => e.Type == "business_account_opened").By);
+
+        // The explanation and My Products (the member's, the portal's, and the member's time travel) name support's lines by its role,
+        // without support's reason.
+        var portal = App.ClientAs(LedgerRoles.Portal);
+        foreach (var (reader, read) in new[]
+                 {
+                     (member, "points-explanation"), (member, $"as-of?sequence={last}"), (portal, "points-explanation"),
+                     (member, "products"), (portal, "products"), (portal, $"products/{bySupport.RegistrationId}"),
+                 })
+        {
+            var response = await reader.GetAsync($"/api/accounts/{account}/{read}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.All(staffNames.Append(onBehalfReason), n => Assert.DoesNotContain(n, text, StringComparison.Ordinal));
+        }
+        var lines = (await portal.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>()).Lines;
+        Assert.Equal("CPS support", Assert.Single(lines, l => l.Event == "PointsAdjusted").By);
+        var supports = Assert.Single(lines, l => l.RegistrationId == bySupport.RegistrationId);
+        Assert.Equal(("CPS support", "CPS-SUP-77"), (supports.By, supports.TicketReference));
+        Assert.Equal(own, Assert.Single(lines, l => l.Event == "PointsAllocated" && l.RegistrationId != bySupport.RegistrationId).By);
+        var products = await member.GetAsync($"/api/accounts/{account}/products").ReadAs<List<Api.Products.ProductView>>();
+        var line = Assert.Single(Assert.Single(products, p => p.Id == bySupport.RegistrationId).PointsLines);
+        Assert.Equal(("CPS support", "CPS-SUP-77", (string?)null), (line.By, line.TicketReference, line.Reason));
+        var travelled = (await member.GetAsync($"/api/accounts/{account}/as-of?sequence={last}").ReadAs<AccountAsOf>()).Explanation.Lines;
+        Assert.Equal("CPS support", Assert.Single(travelled, l => l.Event == "PointsAdjusted").By);
+
+        foreach (var staff in new[] { SupportAgent, Auditor, App.ClientAs(LedgerRoles.Finance) })
+        {
+            var theirs = await staff.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+            Assert.Equal("support-anna", Assert.Single(theirs.Lines, l => l.Event == "PointsAdjusted").By);
+            var product = await staff.GetAsync($"/api/accounts/{account}/products/{bySupport.RegistrationId}").ReadAs<Api.Products.ProductView>();
+            Assert.Equal(("support-anna", onBehalfReason), (Assert.Single(product.PointsLines).By, Assert.Single(product.PointsLines).Reason));
+        }
+        var support = (await SupportAgent.GetAsync($"/api/accounts/{account}/history?pageSize=500").ReadAs<HistoryPage>()).Items;
+        Assert.Equal(all.Select(e => (e.By, e.CausedBy?.User)), support.Select(e => (e.By, e.CausedBy?.User)));
+    }
+
     [Fact]
     public async Task Time_travel_replays_the_account_before_and_after_a_catalogue_change_and_a_deregistration()
     {
@@ -468,9 +552,11 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((535, 300), (summary.PointsTotal, summary.ManualAdjustmentPoints));
         var explanation = await App.Member(account).Explanation(account);
         var line = explanation.Lines.Single(l => l.Event == "PointsAdjusted");
-        Assert.Equal((300, "support-anna", "CPS-SUP-1234"),
+        // The member reads the role that acted; support reads the agent's name (docs/security.md, "Who and why").
+        Assert.Equal((300, "CPS support", "CPS-SUP-1234"),
             (line.Points, line.By, line.TicketReference));
         Assert.Equal(535, explanation.PointsTotal);
+        Assert.Equal("support-anna", (await SupportAgent.Explanation(account)).Lines.Single(l => l.Event == "PointsAdjusted").By);
 
         // The adjustment crossed 500: the invitation policy saw it like any points event.
         var membership = await SupportAgent.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();

@@ -1139,7 +1139,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom
         /// </summary>
         /// <remarks>
-        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason (docs/security.md).
+        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason; and they read the role of CPS staff who acted (by: "CPS support"), never a staff member's user name (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -1798,7 +1798,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// List an account's registered products (My Products)
         /// </summary>
         /// <remarks>
-        /// List an account's registered products (My Products)
+        /// The account's products, newest first, each with its points lines as the points explanation shows them to the caller: the account's member and the portal read support's lines with their ticket, without support's reason, and by the role that acted ("CPS support"), never a staff member's user name (docs/security.md).
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -8308,7 +8308,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Every event that touched the account, across its streams, in commit order (paged; by time range and type)
         /// </summary>
         /// <remarks>
-        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no reason, and no description or data quoting either.
+        /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no reason, and no description or data quoting either; and it reads the role of CPS staff who acted ("CPS support", "CPS finance") in by and causedBy.user, never a staff member's user name.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -8466,7 +8466,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence
         /// </summary>
         /// <remarks>
-        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason.
+        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -10305,6 +10305,9 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CausedBy
     {
 
+        /// <summary>
+        /// The person whose request set this off (a token's sub). The account's member and the portal read a member of staff's role instead ("CPS support", "CPS finance"); their own name as it is.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("user")]
         public string? User { get; set; } = default!;
 
@@ -10724,6 +10727,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
+        /// <summary>
+        /// Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read the user name; the account's member and the portal read a member of staff's role instead ("CPS support", "CPS finance"), their own and the ledger's names as they are.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
@@ -11984,6 +11990,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
+        /// <summary>
+        /// Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read the user name; the account's member and the portal read a member of staff's role instead ("CPS support", "CPS finance"), their own and the ledger's names as they are.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 

@@ -65,7 +65,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var productViewIReadOnlyList_response = await CpsLedger.Api.Products.ListProductsEndpoint.Get(accountId, includeDeregistered, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var productViewIReadOnlyList_response = await CpsLedger.Api.Products.ListProductsEndpoint.Get(accountId, includeDeregistered, ((Marten.IQuerySession)documentSession), httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, productViewIReadOnlyList_response, 404);

@@ -64,7 +64,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var resultsOfOkOfProductViewAndProblemHttpResult = await CpsLedger.Api.Products.GetProductEndpoint.Get(accountId, registrationId, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfProductViewAndProblemHttpResult = await CpsLedger.Api.Products.GetProductEndpoint.Get(accountId, registrationId, ((Marten.IQuerySession)documentSession), httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
 
             await resultsOfOkOfProductViewAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
