@@ -65,8 +65,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             breaks = await chains.VerifyAsync(scope.ChainIds, scope.StreamIds, ct);
             try
             {
-                var (compared, replayedProducts) = await CompareAccountDocuments(session, scope, differences, ct);
-                documents += compared + await CompareAccountSets(session, one, replayedProducts, differences, ct);
+                var (compared, replayedProducts, events) = await CompareAccountDocuments(session, scope, differences, ct);
+                documents += compared + await CompareAccountSets(session, one, replayedProducts, events, differences, ct);
             }
             catch (Exception e) when (UnreadableEvent(e) is { } unreadable)
             {
@@ -114,12 +114,14 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         new("(events)", id, "(replay)", $"unreadable: {unreadable.Message}", null);
 
     /// <summary>
-    /// Each stored document of the account against the replay of its stream; the replayed products for the sets. Two round trips
+    /// Each stored document of the account against the replay of its stream; the replayed products and the events read for the
+    /// sets. One round trip
     /// however many products and invoices the account has: the stored documents and every stream's events are read in one batch,
     /// then each stream is replayed in memory by Marten's own aggregation (<see cref="StreamReplay"/>, as time travel does). Until
     /// 2026-12-05 each document was loaded and its stream replayed by a query of its own: three per product, two per invoice.
     /// </summary>
-    private async Task<(int Compared, List<ProductView> ReplayedProducts)> CompareAccountDocuments(IQuerySession session, AccountChains scope,
+    private async Task<(int Compared, List<ProductView> ReplayedProducts, IReadOnlyList<IEvent> Events)> CompareAccountDocuments(
+        IQuerySession session, AccountChains scope,
         List<ProjectionDifference> differences, CancellationToken ct)
     {
         var accountId = scope.AccountId;
@@ -139,7 +141,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         // Each stream in its versions' order, the order Marten replays it in.
         var eventsRead = batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(streamIds)).OrderBy(e => e.Version).ToList();
         await batch.Execute(ct);
-        var replay = new StreamReplay(session, await eventsRead);
+        var events = await eventsRead;
+        var replay = new StreamReplay(session, events);
 
         var count = 0;
         var legacy = (await legacyRead).ToDictionary(v => v.Id);
@@ -160,7 +163,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             count += await Compare(replay, registration, products.GetValueOrDefault(registration), differences, ct, replayedProducts.Add);
         }
 
-        return (count, replayedProducts);
+        return (count, replayedProducts, events);
     }
 
     /// <summary>
@@ -273,14 +276,14 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     }
 
     /// <summary>The account's claim rows and support overrides against what its events say they must be.</summary>
+    /// <param name="streamEvents">The events of the account's streams, read for its documents: its own and its membership's are
+    /// what the old e-mail and number claims are made of.</param>
     private async Task<int> CompareAccountSets(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> replayedProducts,
-        List<ProjectionDifference> differences, CancellationToken ct)
+        IReadOnlyList<IEvent> streamEvents, List<ProjectionDifference> differences, CancellationToken ct)
     {
         var storedClaims = await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct);
         var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct);
-        var events = (await session.Events.FetchStreamAsync(accountId, token: ct))
-            .Concat(await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct))
-            .OrderBy(e => e.Sequence).ToList();
+        var events = streamEvents.Where(e => e.StreamId == accountId || e.StreamId == MembershipStream.For(accountId)).OrderBy(e => e.Sequence).ToList();
         // The number claims naming the account, and those of the numbers its events give it (a claim moved to another account).
         var numbers = events.Select(e => e.Data switch
         {
