@@ -49,8 +49,13 @@ public sealed record AccountChains(Guid AccountId, IReadOnlyList<AccountStream> 
 
     public static async Task<AccountChains> OfAsync(IQuerySession session, ChainVerification chains, Guid accountId, CancellationToken ct)
     {
-        var streams = await AccountStreams.OfAsync(session, accountId, ct);
-        var oldEmails = (await session.LoadAsync<AccountView>(accountId, ct))?.OldCpsEmails ?? [];
+        // The streams and the view in one round trip.
+        var batch = session.CreateBatchQuery();
+        var streamsRead = AccountStreams.In(batch, accountId);
+        var viewRead = batch.Load<AccountView>(accountId);
+        await batch.Execute(ct);
+        var streams = await streamsRead();
+        var oldEmails = (await viewRead)?.OldCpsEmails ?? [];
         var migratedFrom = await chains.LinkedElsewhereAsync(accountId, [accountId, .. streams.Select(s => s.StreamId)], ct);
         return new AccountChains(accountId, streams,
             [.. oldEmails.Select(Migration.LegacyIds.AccountFor).Concat(migratedFrom.Select(e => e.StreamId)).Distinct()]);

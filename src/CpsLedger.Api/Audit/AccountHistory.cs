@@ -250,20 +250,42 @@ public static class AccountHistory
     public static async Task<IReadOnlyDictionary<Guid, string>> DerivedSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
         CancellationToken ct)
     {
-        var sentences = new Dictionary<Guid, string>(await SettlementSentencesAsync(session, events, ct));
+        // What the sentences read from other streams, in one round trip however many suspensions and migrations the page holds: the
+        // membership's events before its last suspension here (each suspension's membership before it is replayed from them in
+        // memory, not read a query each), and each migrated product's registration and old CPS account. Then the settlements.
+        // Version 1 starts the stream (an invitation, an old membership number): no suspension precedes it.
+        var suspensions = events.Where(e => e.Data is MembershipSuspended && e.Version > 1).ToList();
         var migrated = events.Where(e => e.Data is Migration.LegacyProductMigrated).ToList();
-        if (migrated.Count == 0)
-            return sentences;
         var moves = migrated.Select(e => (Event: e, Moved: (Migration.LegacyProductMigrated)e.Data)).ToList();
         var registrationIds = moves.Select(m => m.Moved.RegistrationId).Distinct().ToArray();
         var legacyAccountIds = moves.Select(m => m.Moved.LegacyAccountId).Distinct().ToArray();
-        var registrationEvents = await session.Events.QueryAllRawEvents()
-            .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered), typeof(ProductDetailsAmended)))
-            .OrderBy(e => e.Sequence).ToListAsync(ct);
+        IReadOnlyList<IEvent> membershipEvents = [], registrationEvents = [], importedEvents = [];
+        if (suspensions.Count > 0 || migrated.Count > 0)
+        {
+            var batch = session.CreateBatchQuery();
+            var membershipIds = suspensions.Select(e => e.StreamId).Distinct().ToArray();
+            var lastSuspension = suspensions.Select(e => e.Version).DefaultIfEmpty().Max();
+            var membershipRead = suspensions.Count == 0 ? null
+                : batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(membershipIds) && e.Version < lastSuspension).OrderBy(e => e.Version).ToList();
+            var registrationsRead = migrated.Count == 0 ? null
+                : batch.Query<IEvent>()
+                    .Where(e => e.StreamId.IsOneOf(registrationIds) && e.EventTypesAre(typeof(ProductRegistered), typeof(ProductDetailsAmended)))
+                    .OrderBy(e => e.Sequence).ToList();
+            var importedRead = migrated.Count == 0 ? null
+                : batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(legacyAccountIds) && e.EventTypesAre(typeof(Migration.LegacyProductImported)))
+                    .OrderBy(e => e.Sequence).ToList();
+            await batch.Execute(ct);
+            membershipEvents = membershipRead is null ? [] : await membershipRead;
+            registrationEvents = registrationsRead is null ? [] : await registrationsRead;
+            importedEvents = importedRead is null ? [] : await importedRead;
+        }
+
+        var sentences = new Dictionary<Guid, string>(await SettlementSentencesAsync(session, events, suspensions,
+            new StreamReplay(session, membershipEvents), ct));
+        if (migrated.Count == 0)
+            return sentences;
         // What the old file said: the product as imported (a later import leaves a product imported before as it was).
-        var imported = (await session.Events.QueryAllRawEvents()
-                .Where(e => e.StreamId.IsOneOf(legacyAccountIds) && e.EventTypesAre(typeof(Migration.LegacyProductImported)))
-                .OrderBy(e => e.Sequence).ToListAsync(ct))
+        var imported = importedEvents
             .Select(e => (Migration.LegacyProductImported)e.Data).DistinctBy(p => p.LegacyProductId).ToDictionary(p => p.LegacyProductId);
         foreach (var (e, moved) in moves)
         {
@@ -303,15 +325,16 @@ public static class AccountHistory
             : $"{what} migrated into the account as registration {e.RegistrationId}{(differs is null ? "" : $" ({differs})")}";
     }
 
+    /// <param name="suspensions">The page's suspensions that may have moved (not the first event of their stream).</param>
+    /// <param name="memberships">Their membership streams' events before them.</param>
     private static async Task<IReadOnlyDictionary<Guid, string>> SettlementSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
-        CancellationToken ct)
+        IReadOnlyList<IEvent> suspensions, StreamReplay memberships, CancellationToken ct)
     {
         var moves = new List<(IEvent Event, MembershipSuspended Suspended, MembershipSuspension From)>();
-        // Version 1 starts the stream (an invitation, an old membership number): no suspension precedes it.
-        foreach (var e in events.Where(e => e.Data is MembershipSuspended && e.Version > 1))
+        foreach (var e in suspensions)
         {
             var suspended = (MembershipSuspended)e.Data;
-            var before = await session.Events.AggregateStreamAsync<AccountMembership>(e.StreamId, e.Version - 1, token: ct);
+            var before = await memberships.AggregateAsync<AccountMembership>(e.StreamId, ct, e.Version - 1);
             if (before?.Suspension is { } from && from.MembershipId == suspended.MembershipId && from.InvoiceId != suspended.InvoiceId)
                 moves.Add((e, suspended, from));
         }

@@ -1,5 +1,7 @@
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
+using JasperFx.Events;
 using Marten;
 using Marten.Services.BatchQuerying;
 
@@ -48,5 +50,31 @@ public static class AccountStreams
             .. (await registrations).Select(id => new AccountStream(id, AccountStreamKind.Registration)),
             .. (await invoices).Select(id => new AccountStream(id, AccountStreamKind.Invoice)),
         ];
+    }
+}
+
+/// <summary>
+/// Replays a stream from events already read, with Marten's own aggregation of the type (what <c>AggregateStreamAsync</c> runs
+/// on the events it fetches up to a version), the aggregate's id set to the stream's as Marten's storage sets it.
+/// </summary>
+internal sealed class StreamReplay(IQuerySession session, IReadOnlyList<IEvent> events)
+{
+    private readonly ILookup<Guid, IEvent> _byStream = events.ToLookup(e => e.StreamId);
+
+    public bool Has(Guid streamId) => _byStream.Contains(streamId);
+
+    /// <param name="upToVersion">The stream as it stood at that version (<c>AggregateStreamAsync</c>'s version); null: all its events.</param>
+    public async Task<T?> AggregateAsync<T>(Guid streamId, CancellationToken ct, long? upToVersion = null) where T : class
+    {
+        // Each stream's events in the order they were given: time travel's cut keeps them by sequence, the history and verification
+        // read them by version, the order Marten replays a stream in.
+        var stream = _byStream[streamId].Where(e => upToVersion is not { } version || e.Version <= version).ToList();
+        if (stream.Count == 0)
+            return null;
+        var aggregator = ((DocumentStore)session.DocumentStore).Options.Projections.AggregatorFor<T>();
+        var aggregate = await aggregator.BuildAsync(stream, session, null, ct);
+        if (aggregate is not null)
+            new FastRebuild.IdentitySetter<T>().SetIdentity(aggregate, streamId);
+        return aggregate;
     }
 }

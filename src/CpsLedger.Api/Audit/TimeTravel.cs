@@ -107,30 +107,6 @@ public static class TimeTravel
 }
 
 /// <summary>
-/// Replays a stream from events already read, with Marten's own aggregation of the type (what <c>AggregateStreamAsync</c> runs
-/// on the events it fetches up to a version), the aggregate's id set to the stream's as Marten's storage sets it.
-/// </summary>
-internal sealed class StreamReplay(IQuerySession session, IReadOnlyList<IEvent> events)
-{
-    private readonly ILookup<Guid, IEvent> _byStream = events.ToLookup(e => e.StreamId);
-
-    public bool Has(Guid streamId) => _byStream.Contains(streamId);
-
-    public async Task<T?> AggregateAsync<T>(Guid streamId, CancellationToken ct) where T : class
-    {
-        // Each stream's events in the order Marten fetches them (by sequence): the cut keeps them in that order.
-        var stream = _byStream[streamId].ToList();
-        if (stream.Count == 0)
-            return null;
-        var aggregator = ((DocumentStore)session.DocumentStore).Options.Projections.AggregatorFor<T>();
-        var aggregate = await aggregator.BuildAsync(stream, session, null, ct);
-        if (aggregate is not null)
-            new FastRebuild.IdentitySetter<T>().SetIdentity(aggregate, streamId);
-        return aggregate;
-    }
-}
-
-/// <summary>
 /// Where time travel cuts: between commits, never inside one, so that it never shows a state that never existed (a payment
 /// without the reinstatement committed with it, a product without the points allocated with it). A commit is the events that
 /// share a commit id (<see cref="CommitIds"/>); an event stored before events carried one is a commit of its own. Only the events

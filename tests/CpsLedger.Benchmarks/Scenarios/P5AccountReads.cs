@@ -15,7 +15,8 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// (GET /api/accounts?q=, the console's search box, which came after the issue), by a part of a company name, a serial number
 /// or a contact e-mail in turn, held to the same target. And time travel (GET .../as-of, an auditor's read, not in the issue): an
 /// account with <see cref="TimeTravelProducts"/> products and <see cref="TimeTravelInvoices"/> invoices as of now, beside the same
-/// read in process (<c>TimeTravel.AsOfAsync</c>), with its database round trips per read; no target.
+/// read in process (<c>TimeTravel.AsOfAsync</c>), with its database round trips and CPU time per read; no target. The same
+/// account's history and verification are measured beside it.
 /// </summary>
 public static class P5AccountReads
 {
@@ -107,7 +108,7 @@ public static class P5AccountReads
             }
         }
 
-        figures.Add(await TimeTravelAsync(ctx));
+        figures.AddRange(await AuditReadsAsync(ctx));
         return figures;
     }
 
@@ -119,55 +120,94 @@ public static class P5AccountReads
     /// and invoices; the seeded accounts have two products and no invoice. This one is opened and its products registered through
     /// the service (each complete, so each allocates points); its invoices, which the service issues only hours after a join,
     /// are appended as the issue handler appends them (a session of the service's store, one commit each), every other one paid.
+    /// The same account's history (its first page, 100 events) and its verification are measured the same way: they read
+    /// every stream of the account too.
     /// </summary>
-    private static async Task<Figure> TimeTravelAsync(Context ctx)
+    private static async Task<IReadOnlyList<Figure>> AuditReadsAsync(Context ctx)
     {
         var account = await SeedManyProductsAndInvoicesAsync(ctx);
         var store = ctx.App.Store;
-        var membershipYear = ctx.App.Services.GetRequiredService<IOptions<Api.Membership.MembershipYearOptions>>().Value;
-        using var http = ctx.App.ClientAs(LedgerRoles.Auditor);
-        var reads = Math.Max(100, ctx.Scale.ReadsPerLevel / 5);
+        var services = ctx.App.Services;
+        var membershipYear = services.GetRequiredService<IOptions<Api.Membership.MembershipYearOptions>>().Value;
+        var auditor = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(
+            [new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Role, LedgerRoles.Auditor)], "benchmark"));
+        var json = services.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>();
+        var chains = services.GetRequiredService<Api.Audit.ChainVerification>();
+        var verification = services.GetRequiredService<Api.Audit.Verification>();
 
-        async Task<string?> Http(int _, int __)
+        var reads = new (string Name, Func<string> Url, Func<Task<string?>> Direct)[]
         {
-            using var response = await http.GetAsync(
-                $"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.ToString("O"))}");
-            await response.Content.ReadAsByteArrayAsync();
-            return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
-        }
-
-        // The endpoint's method as its generated handler calls it (a query session of its own per request).
-        async Task<string?> Direct(int _, int __)
-        {
-            await using var session = store.QuerySession();
-            var asOf = await Api.Audit.TimeTravel.AsOfAsync(session, account, DateTimeOffset.UtcNow, null, CancellationToken.None, membershipYear);
-            return asOf?.Summary.Products == TimeTravelProducts ? null : $"{asOf?.Summary.Products} products";
-        }
-
-        await Load.RunAsync(10, 1, Http);
-        await Load.RunAsync(10, 1, Direct);
-        long trips;
-        using (var counter = new RoundTrips())
-        {
-            await Load.RunAsync(10, 1, Direct);
-            trips = counter.Count;
-        }
-
-        var (direct, result) = await Load.TakingTurnsAsync(4, reads, 1, Direct, Http);
-        ctx.Log($"  P5 time travel: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms; in process p50 {direct.Latency.P50:F2} " +
-                $"p99 {direct.Latency.P99:F2} ms, {trips / 10.0:F1} round trips per read");
-        return new Figure
-        {
-            Scenario = "P5",
-            Name = $"time travel read, {TimeTravelProducts} products and {TimeTravelInvoices} invoices",
-            Unit = "reads/s",
-            Value = result.PerSecond,
-            BaselineName = "store read, no HTTP",
-            Baseline = direct.PerSecond,
-            Latency = result.Latency,
-            BaselineLatency = direct.Latency,
-            Note = Load.FailureNote(result, direct) ?? $"{trips / 10.0:F1} database round trips per read (in process)",
+            ("time travel", () => $"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.ToString("O"))}",
+                // The endpoint's method as its generated handler calls it (a query session of its own per request).
+                async () =>
+                {
+                    await using var session = store.QuerySession();
+                    var asOf = await Api.Audit.TimeTravel.AsOfAsync(session, account, DateTimeOffset.UtcNow, null, CancellationToken.None, membershipYear);
+                    return asOf?.Summary.Products == TimeTravelProducts ? null : $"{asOf?.Summary.Products} products";
+                }),
+            ("history", () => $"/api/accounts/{account}/history",
+                async () =>
+                {
+                    await using var session = store.QuerySession();
+                    var page = await Api.Audit.GetAccountHistoryEndpoint.Get(account, null, null, null, null, null, session, chains, auditor, json,
+                        CancellationToken.None);
+                    return page.Items.Count == 100 ? null : $"{page.Items.Count} events";
+                }),
+            ("verification", () => $"/api/audit/verification?accountId={account}",
+                async () =>
+                {
+                    var report = await verification.RunAsync(account, CancellationToken.None);
+                    return report.Agrees ? null : $"{report.Differences.Count} differences, {report.ChainBreaks.Count} chain breaks";
+                }),
         };
+
+        var figures = new List<Figure>();
+        using var http = ctx.App.ClientAs(LedgerRoles.Auditor);
+        var count = Math.Max(100, ctx.Scale.ReadsPerLevel / 5);
+        foreach (var (name, url, direct) in reads)
+        {
+            async Task<string?> Http(int _, int __)
+            {
+                using var response = await http.GetAsync(url());
+                await response.Content.ReadAsByteArrayAsync();
+                return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
+            }
+
+            Task<string?> Direct(int _, int __) => direct();
+
+            await Load.RunAsync(10, 1, Http);
+            await Load.RunAsync(10, 1, Direct);
+            long trips;
+            using (var counter = new RoundTrips())
+            {
+                await Load.RunAsync(10, 1, Direct);
+                trips = counter.Count;
+            }
+
+            // CPU per read steadies what the loaded host's wall times do not (the in-process read: this process and PostgreSQL).
+            var cpu = CpuMeter.Start(ctx.ClusterDirectory);
+            await Load.RunAsync(20, 1, Direct);
+            var (dotnetCpu, postgresCpu) = cpu.PerOperation(20);
+            var cpuNote = $"CPU per in-process read: .NET {dotnetCpu:F1} ms" + (postgresCpu is { } pg ? $", PostgreSQL {pg:F1} ms" : "");
+
+            var (inProcess, result) = await Load.TakingTurnsAsync(4, count, 1, Direct, Http);
+            ctx.Log($"  P5 {name}: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms; in process p50 {inProcess.Latency.P50:F2} " +
+                    $"p99 {inProcess.Latency.P99:F2} ms, {trips / 10.0:F1} round trips per read; {cpuNote}");
+            figures.Add(new Figure
+            {
+                Scenario = "P5",
+                Name = $"{name} read, {TimeTravelProducts} products and {TimeTravelInvoices} invoices",
+                Unit = "reads/s",
+                Value = result.PerSecond,
+                BaselineName = "store read, no HTTP",
+                Baseline = inProcess.PerSecond,
+                Latency = result.Latency,
+                BaselineLatency = inProcess.Latency,
+                Note = Load.FailureNote(result, inProcess) ?? $"{trips / 10.0:F1} database round trips per read (in process); {cpuNote}",
+            });
+        }
+
+        return figures;
     }
 
     private static async Task<Guid> SeedManyProductsAndInvoicesAsync(Context ctx)

@@ -222,15 +222,7 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
         Assert.True(many.Count <= 3, $"{many.Count} round trips:\n{string.Join("\n", many)}");
     }
 
-    /// <summary>The statements one GET sends, each shortened to what it reads.</summary>
-    private async Task<IReadOnlyList<string>> RoundTripsOf(string url)
-    {
-        using var statements = new SentStatements();
-        var auditor = App.ClientAs(LedgerRoles.Auditor);
-        auditor.DefaultRequestHeaders.Add("traceparent", statements.TraceParent);
-        await (await auditor.GetAsync(url)).ShouldBe(HttpStatusCode.OK);
-        return [.. statements.Texts.Select(sql => sql.Length <= 200 ? sql : sql[..200])];
-    }
+    private Task<IReadOnlyList<string>> RoundTripsOf(string url) => SentStatements.OfGet(App.ClientAs(LedgerRoles.Auditor), url);
 
     private static void SameJson(object expected, object actual, string what)
     {

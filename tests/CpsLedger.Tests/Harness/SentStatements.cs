@@ -35,4 +35,15 @@ public sealed class SentStatements : IDisposable
     public System.Diagnostics.Activity Enter() => new System.Diagnostics.Activity("test").SetParentId(TraceParent).Start();
 
     public void Dispose() => _listener.Dispose();
+
+    /// <summary>The statements one GET by <paramref name="client"/> sends (it must answer 200), each shortened to what it reads.</summary>
+    public static async Task<IReadOnlyList<string>> OfGet(HttpClient client, string url)
+    {
+        using var statements = new SentStatements();
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Add("traceparent", statements.TraceParent);
+        using var response = await client.SendAsync(request);
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, $"{url}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        return [.. statements.Texts.Select(sql => sql.Length <= 200 ? sql : sql[..200])];
+    }
 }

@@ -1,0 +1,161 @@
+using CpsLedger.Api.Audit;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Products;
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Tests.Audit;
+
+/// <summary>
+/// An account's history and its verification read the database the same few times however many streams the account has
+/// (issue #21): the streams' events are read together and each stream replayed in memory, as time travel does.
+/// </summary>
+public sealed class AuditReadRoundTripTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor);
+
+    [Fact]
+    public async Task An_accounts_history_reads_the_same_few_times_however_many_products_invoices_and_suspensions_it_has()
+    {
+        var account = await JoinedAccount();
+        await AddStreams(account, "HR-A");
+        var url = $"/api/accounts/{account}/history?pageSize=500";
+        var few = await SentStatements.OfGet(Auditor, url);
+
+        await AddStreams(account, "HR-B");
+        var (moved, paid) = await AddStreams(account, "HR-C");
+        var many = await SentStatements.OfGet(Auditor, url);
+
+        // Each suspension that moved was told from the membership as it stood before it, and each reinstatement from its invoice's
+        // settlement: read with the rest, not a replay of the membership per suspension.
+        var items = (await Auditor.GetAsync(url).ReadAs<HistoryPage>()).Items;
+        Assert.Equal(3, items.Count(i => i.Description.StartsWith("Membership stays suspended", StringComparison.Ordinal)));
+        Assert.Contains($"Membership stays suspended, now for invoice {paid} unpaid: invoice {moved}, which it was suspended for, was paid",
+            items.Select(i => i.Description));
+        Assert.Contains($"Membership reinstated: invoice {paid} was paid", items.Select(i => i.Description));
+        // The account's check, its streams, the events it has on old CPS accounts' streams, the count, the page, then what the page's
+        // sentences read elsewhere (the membership's events, the migrated products') and the settlements. Before, also a replay of the
+        // membership per suspension.
+        Assert.Equal(few, many);
+        Assert.True(many.Count <= 7, $"{many.Count} round trips:\n{string.Join("\n", many)}");
+    }
+
+    [Fact]
+    public async Task An_accounts_verification_reads_the_same_few_times_however_many_streams_it_has_and_names_each_tampered_one()
+    {
+        var account = await JoinedAccount();
+        await AddStreams(account, "VR-A");
+        var url = $"/api/audit/verification?accountId={account}";
+        var few = await SentStatements.OfGet(Auditor, url);
+
+        await AddStreams(account, "VR-B");
+        await AddStreams(account, "VR-C");
+        var many = await SentStatements.OfGet(Auditor, url);
+        var clean = await Auditor.GetAsync(url).ReadAs<VerificationReport>();
+        Assert.True(clean.Agrees, string.Join("; ", clean.Differences));
+        // The account's check, its chains (its streams and view in one batch, its events elsewhere, three checks as SQL), its
+        // documents and all their streams' events in one batch, then the claims and overrides. Before, a load and a replay per
+        // document: three per product.
+        Assert.Equal(few, many);
+        Assert.True(many.Count <= 14, $"{many.Count} round trips:\n{string.Join("\n", many)}");
+
+        // Tampered with, one stream each: a product's view, an invoice document, and another invoice's event. Each is named by its
+        // own stream, and the edited event breaks the account's chain there.
+        Guid product, invoice, edited;
+        await using (var session = App.Store.QuerySession())
+        {
+            product = (await session.Query<Api.Products.ProductView>().Where(p => p.AccountId == account).OrderBy(p => p.SerialNumber).ToListAsync())[4].Id;
+            var invoices = await session.Query<Invoice>().Where(i => i.AccountId == account).OrderBy(i => i.InvoiceNumber).ToListAsync();
+            (invoice, edited) = (invoices[2].Id, invoices[5].Id);
+        }
+
+        await Sql($"update {{0}}.mt_doc_productview set data = jsonb_set(data, '{{{{Points}}}}', '999') where id = '{product}'");
+        await Sql($"update {{0}}.mt_doc_invoice set data = jsonb_set(data, '{{{{CompanyName}}}}', '\"Tampered OU\"') where id = '{invoice}'");
+        await Sql($"update {{0}}.mt_events set data = jsonb_set(data, '{{{{Total}}}}', '999') where stream_id = '{edited}' and type = 'invoice_issued'");
+
+        var report = await Auditor.GetAsync(url).ReadAs<VerificationReport>();
+        Assert.Equal([("ProductView", product.ToString(), "$.Points", "999"), ("Invoice", invoice.ToString(), "$.CompanyName", "\"Tampered OU\""),
+                ("Invoice", edited.ToString(), "$.Outstanding", "248"), ("Invoice", edited.ToString(), "$.Total", "248")],
+            report.Differences.Select(d => (d.Document, d.Id, d.Field, d.Stored)).OrderBy(d => d.Document == "Invoice").ThenBy(d => d.Field));
+        Assert.Equal("999", Assert.Single(report.Differences, d => d.Id == edited.ToString() && d.Field == "$.Total").Replayed);
+        var broken = Assert.Single(report.ChainBreaks);
+        Assert.Equal((account, "edited"), (broken.ChainId, broken.Problem));
+    }
+
+    private async Task<Guid> JoinedAccount()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        await App.ListModel(points: 235);
+        return await App.JoinedAccount("EE", "bank_transfer");
+    }
+
+    /// <summary>
+    /// Three products (registered through the service) and two invoices (appended as the issue handler appends them); the
+    /// membership suspended for the first, the suspension moved to the second when the first was paid, then reinstated when the
+    /// second was paid. Returns the two invoices' numbers.
+    /// </summary>
+    private async Task<(string Moved, string Paid)> AddStreams(Guid account, string serials)
+    {
+        var member = App.Member(account);
+        await App.Tracked(async () =>
+        {
+            for (var i = 1; i <= 3; i++)
+                await member.Register(account, Products.Products.Complete($"{serials}-{i}"));
+        });
+
+        var at = App.Clock.GetUtcNow();
+        var day = DateOnly.FromDateTime(at.UtcDateTime);
+        var membershipId = Guid.Empty;
+        var invoices = new List<(Guid Id, string Number)>();
+        await using (var session = App.Store.LightweightSession())
+        {
+            var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(account));
+            membershipId = membership!.Membership!.MembershipId;
+            foreach (var n in new[] { 1, 2 })
+            {
+                var id = Guid.CreateVersion7();
+                var number = $"INV-{serials}-{n}";
+                session.Events.StartStream<Invoice>(id, new InvoiceIssued(id, number, account, membershipId, "CPS-RT-1", "Round Trip Studio OU", "EE",
+                    PaymentMethod.BankTransfer, "EUR", [new InvoiceLine("CPS Gold, 12 months", 200m)], 200m, 0.24m, 48m, 248m, day, day.AddDays(14), at));
+                invoices.Add((id, number));
+            }
+
+            await session.SaveChangesAsync();
+        }
+
+        var (moved, paid) = (invoices[0], invoices[1]);
+        await Commit(session =>
+            session.Events.Append(MembershipStream.For(account), new MembershipSuspended(account, membershipId, moved.Id, moved.Number, at)));
+        await Commit(session =>
+        {
+            session.Events.Append(moved.Id, new InvoicePaid(moved.Id, moved.Number, account, 248m, at));
+            session.Events.Append(MembershipStream.For(account), new MembershipSuspended(account, membershipId, paid.Id, paid.Number, at));
+        });
+        await Commit(session =>
+        {
+            session.Events.Append(paid.Id, new InvoicePaid(paid.Id, paid.Number, account, 248m, at));
+            session.Events.Append(MembershipStream.For(account), new MembershipReinstated(account, membershipId, paid.Id, paid.Number, at));
+        });
+        return (moved.Number, paid.Number);
+    }
+
+    private async Task Commit(Action<IDocumentSession> append)
+    {
+        await using var session = App.Store.LightweightSession();
+        append(session);
+        await session.SaveChangesAsync();
+    }
+
+    private async Task Sql(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(string.Format(sql, App.SchemaName), connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}
