@@ -480,9 +480,14 @@ public sealed class FastRebuild(IDocumentStore store)
         var graph = (EventGraph)_options.Events;
         var onBehalf = SupportOverrideProjection.OnBehalfEvents.Select(t => graph.EventMappingFor(t).EventTypeName).ToArray();
         string[] headers = [SupportReason.ReasonHeader, SupportReason.TicketHeader];
-        // Every handler stores the override under its event's AccountId.
+        // Every handler stores the override under its event's AccountId. One account's: the events its hash chain links (the chain
+        // is keyed by the event's AccountId, and its primary key is an index), because mt_events has no index on the AccountId: the
+        // filter alone scanned the whole table (235-290 ms at 1,000,000 events against 1.1-1.4 ms, EXPLAIN ANALYZE, 2026-12-05).
+        // An event whose link was removed is then not replayed: its stored row is reported as one no event makes, and the
+        // account's chain verification reports the missing link.
         (string, object[]) where = accountId is { } account
-            ? ("(type <> all($2) or headers ?& $3) and data ->> 'AccountId' = $4", [onBehalf, headers, account.ToString()])
+            ? ($"seq_id in (select c.seq_id from {graph.DatabaseSchemaName}.{Audit.HashChainSchema.TableName} c where c.chain_id = $4::uuid) " +
+               "and (type <> all($2) or headers ?& $3) and data ->> 'AccountId' = $4", [onBehalf, headers, account.ToString()])
             : ("type <> all($2) or headers ?& $3", [onBehalf, headers]);
         await using var session = store.LightweightSession();
         long events = 0, lastSequence = 0;

@@ -82,6 +82,33 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal([missing], (await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
     }
 
+    /// <summary>
+    /// An account's verification replays its overrides from the events its hash chain links (an index, where the events' AccountId
+    /// has none). An override whose event lost its link is still found out, twice: its row is one no replayed event makes, and the
+    /// account's chain has an event without a link.
+    /// </summary>
+    [Fact]
+    public async Task An_override_whose_event_lost_its_chain_link_is_reported_by_the_accounts_verification()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await FaultWaits.InvitedAccount(App, App.CreateClient(), "unlinked@example.ee");
+        var join = new { tier = "gold", paymentMethod = "bank_transfer" };
+        await App.Tracked(() => Send(SupportAgent, HttpMethod.Post, $"/api/accounts/{account}/membership", OnBehalf.BySupport(join), "join-u")
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        var joined = Assert.Single(await OnRecord(account, "join-u", "cps_joined"));
+
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var unlink = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.account_chain where event_id = '{joined.Id}'", connection);
+            Assert.Equal(1, await unlink.ExecuteNonQueryAsync());
+        }
+
+        var report = await Verification(account);
+        Assert.Equal([new ProjectionDifference("SupportOverride", joined.Id.ToString(), "(document)", "present", null)], report.Differences);
+        Assert.Contains(report.ChainBreaks, b => b.EventId == joined.Id);
+    }
+
     [Fact]
     public async Task Support_upgrading_for_a_member_gives_a_reason_and_ticket()
     {
