@@ -60,5 +60,8 @@ public partial class Program
     /// <c>--key=value</c> arguments: JasperFx read them as flags of its run command and refused them, or, told to start the
     /// host itself (<c>AutoStartHost</c>), started it a second time and failed on it once disposed ("Error parsing input").
     /// </summary>
-    internal static bool NamesACommand(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-');
+    internal static bool NamesACommand(IReadOnlyList<string> args) => CommandOf(args) is not null;
+
+    /// <summary>The JasperFx command the arguments name (<see cref="NamesACommand"/>), or null when they are settings only.</summary>
+    internal static string? CommandOf(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-') ? args[0] : null;
 }

@@ -21,7 +21,8 @@ public static class Database
         if (!string.IsNullOrWhiteSpace(configured))
             return;
 
-        var command = args.FirstOrDefault(a => !a.StartsWith('-'));
+        // The command as the service decides it runs one (settings alone serve, and need the database).
+        var command = Program.CommandOf(args);
         if (command is not null && CommandsWithoutDatabase.Contains(command))
         {
             // Marten needs a syntactically valid connection string to build its model; nothing connects to it.
