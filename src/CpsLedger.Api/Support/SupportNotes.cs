@@ -155,7 +155,7 @@ public static class StaffNames
         .Select(l => new Act(l.By!, null, Support)));
 
     /// <summary>One event a person wrote with a mark of staff's (<see cref="ReadAsync"/>).</summary>
-    public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket, bool Reason);
+    public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket);
 
     /// <summary>The role a marked event says: support's ticket or event, otherwise finance's event or a reason (finance's, unless
     /// the request is support's: <see cref="Of"/>).</summary>
@@ -171,10 +171,11 @@ public static class StaffNames
         var events = (Marten.Events.EventGraph)session.DocumentStore.Options.Events;
         var supports = SupportsEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToHashSet();
         var finances = FinancesEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToHashSet();
-        // One row per user, request and mark; a JSON text each, as a query session reads scalars.
+        // One row per user, request, type and ticket; a JSON text each, as a query session reads scalars. A reason alone needs no
+        // column: it selects the row, and a row without support's marks is finance's.
         var rows = await session.QueryAsync<string>(
             "select distinct jsonb_build_object('User', user_name, 'CorrelationId', correlation_id, 'Type', type, " +
-            $"'Ticket', headers ->> '{SupportReason.TicketHeader}' is not null, 'Reason', headers ->> '{SupportReason.ReasonHeader}' is not null)::text " +
+            $"'Ticket', headers ->> '{SupportReason.TicketHeader}' is not null)::text " +
             $"from {events.DatabaseSchemaName}.mt_events where (stream_id = any(?) or seq_id = any(?)) and user_name is not null " +
             "and left(user_name, ?) <> ? " +
             $"and (headers ->> '{SupportReason.TicketHeader}' is not null or headers ->> '{SupportReason.ReasonHeader}' is not null or type = any(?))",

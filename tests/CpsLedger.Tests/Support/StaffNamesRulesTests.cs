@@ -9,16 +9,15 @@ public sealed class StaffNamesRulesTests
 {
     private static readonly HashSet<string> Supports = ["points_adjusted", "membership_cancelled"];
 
-    private static Marked Event(string user, string correlation, string type, bool ticket = false, bool reason = false) =>
-        new(user, correlation, type, ticket, reason);
+    private static Marked Event(string user, string correlation, string type, bool ticket = false) => new(user, correlation, type, ticket);
 
     [Fact]
     public void A_ticket_or_an_event_only_support_writes_is_supports_anything_else_marked_is_finances()
     {
-        Assert.Equal(StaffNames.Support, RoleOf(Event("anna", "c1", "cps_joined", ticket: true, reason: true), Supports));
-        Assert.Equal(StaffNames.Support, RoleOf(Event("anna", "c1", "membership_cancelled", reason: true), Supports));
+        Assert.Equal(StaffNames.Support, RoleOf(Event("anna", "c1", "cps_joined", ticket: true), Supports));
+        Assert.Equal(StaffNames.Support, RoleOf(Event("anna", "c1", "membership_cancelled"), Supports));
         Assert.Equal(Finance, RoleOf(Event("fred", "c2", "payment_received"), Supports));
-        Assert.Equal(Finance, RoleOf(Event("fred", "c3", "credit_note_issued", reason: true), Supports));
+        Assert.Equal(Finance, RoleOf(Event("fred", "c3", "credit_note_issued"), Supports));
     }
 
     [Fact]
