@@ -115,14 +115,13 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
     /// <summary>
     /// Each stored document of the account against the replay of its stream; the replayed products and the events read for the
-    /// sets. One round trip
-    /// however many products and invoices the account has: the stored documents and every stream's events are read in one batch,
-    /// then each stream is replayed in memory by Marten's own aggregation (<see cref="StreamReplay"/>, as time travel does). Until
-    /// 2026-12-05 each document was loaded and its stream replayed by a query of its own: three per product, two per invoice.
+    /// sets. One round trip however many products and invoices the account has: the stored documents and every stream's events are
+    /// read in one batch, then each stream is replayed in memory by Marten's own aggregation (<see cref="StreamReplay"/>, as time
+    /// travel does). Until 2026-12-05 each document was loaded and its stream replayed by a query of its own: three per product,
+    /// two per invoice.
     /// </summary>
     private async Task<(int Compared, List<ProductView> ReplayedProducts, IReadOnlyList<IEvent> Events)> CompareAccountDocuments(
-        IQuerySession session, AccountChains scope,
-        List<ProjectionDifference> differences, CancellationToken ct)
+        IQuerySession session, AccountChains scope, List<ProjectionDifference> differences, CancellationToken ct)
     {
         var accountId = scope.AccountId;
         var oldAccounts = scope.OldCpsAccounts;
