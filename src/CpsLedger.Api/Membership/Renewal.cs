@@ -71,8 +71,11 @@ public static class MembershipYearSetup
 }
 
 /// <summary>What the end of a term is decided on besides the membership.</summary>
+/// <param name="Eligibility">The account's points and products at the term end under the tier table in force.</param>
 /// <param name="RenewalInvoice">The renewal invoice issued ahead (bank transfer), if any.</param>
-public sealed record TermEndInputs(EligibleTiers Eligibility, bool CardOnFile, Invoice? RenewalInvoice);
+/// <param name="AsProposed">The same points and products under the tier table the renewal was proposed on (its version in the offer, or
+/// in the member's choice or an upgrade since), when another table is in force now; null when it is the one in force.</param>
+public sealed record TermEndInputs(EligibleTiers Eligibility, bool CardOnFile, Invoice? RenewalInvoice, EligibleTiers? AsProposed = null);
 
 /// <summary>The end of a term: renewed, or lapsed for a reason (with the invoices to cancel).</summary>
 public sealed record TermEndOutcome(MembershipRenewed? Renewed, LapseReason? Lapse, IReadOnlyList<Guid> InvoicesToCancel, bool EvenIfPaid);
@@ -134,6 +137,7 @@ public static class RenewalDecision
     /// invoice issued ahead is cancelled, paid or not: the term it was for never begins). Card: renewed on the tier the member chose,
     /// else the current one, while eligible (else the highest eligible), when a card is on file; its invoice follows as at joining.
     /// Bank transfer: renewed on the tier invoiced ahead once that invoice is paid; unpaid, lapsed and the invoice cancelled.
+    /// Eligibility is judged on the points at the term end under the tier table the renewal was proposed on, not one published since.
     /// </summary>
     public static TermEndOutcome End(AccountMembership membership, TermEndInputs inputs, DateTimeOffset now)
     {
@@ -144,7 +148,12 @@ public static class RenewalDecision
             return new TermEndOutcome(null, LapseReason.RenewalStopped, ahead, false);
         if (membership.Suspension?.MembershipId == term.MembershipId)
             return new TermEndOutcome(null, LapseReason.Unpaid, ahead, false);
-        var tier = Preselect(inputs.Eligibility, renewal is { ChosenByMember: true, Proposed: { } chosen } ? chosen.TierCode : null, term);
+        // The table the renewal was proposed on (offered, or chosen since): a table published after it applies from the next offer on,
+        // so a tier it dropped or changed is not decided again here. Nothing proposed (no tier was eligible at the offer): the table in force.
+        var eligibility = renewal?.Proposed is { } proposal && inputs.AsProposed is { } asProposed && asProposed.TierTableVersion == proposal.TierTableVersion
+            ? asProposed
+            : inputs.Eligibility;
+        var tier = Preselect(eligibility, renewal is { ChosenByMember: true, Proposed: { } chosen } ? chosen.TierCode : null, term);
         if (tier is null)
             return new TermEndOutcome(null, LapseReason.NotEligible, ahead, true);
 
@@ -155,18 +164,19 @@ public static class RenewalDecision
             if (!inputs.CardOnFile)
                 return new TermEndOutcome(null, LapseReason.NoCardOnFile, ahead, false);
             // The tier the offer announced (or the member chose) renews at the fee announced, as a bank renewal's invoice fixes it: a price
-            // list published since applies from the next offer. Another tier (the announced one no longer eligible) is at today's fee.
+            // list published since applies from the next offer. Another tier (the announced one no longer eligible on the points) is at its
+            // fee in the table decided on.
             if (renewal?.Proposed is { } announced && announced.TierCode == tier.Code)
                 return new TermEndOutcome(Renewed(membership, term, renewalId, announced.TierCode, announced.TierName, announced.TierKind,
-                    announced.AnnualFee, announced.Currency, announced.TierTableVersion, inputs.Eligibility, InvoiceStream.ForMembership(renewalId),
+                    announced.AnnualFee, announced.Currency, announced.TierTableVersion, eligibility, InvoiceStream.ForMembership(renewalId),
                     startsOn, now), null, [], false);
             return new TermEndOutcome(Renewed(membership, term, renewalId, tier.Code, tier.Name, tier.Kind, tier.AnnualFee, tier.Currency,
-                inputs.Eligibility.TierTableVersion, inputs.Eligibility, InvoiceStream.ForMembership(renewalId), startsOn, now), null, [], false);
+                eligibility.TierTableVersion, eligibility, InvoiceStream.ForMembership(renewalId), startsOn, now), null, [], false);
         }
 
         if (inputs.RenewalInvoice is { Status: InvoiceStatus.Paid } paid && renewal?.Proposed is { } invoiced)
             return new TermEndOutcome(Renewed(membership, term, renewalId, invoiced.TierCode, invoiced.TierName, invoiced.TierKind, invoiced.AnnualFee,
-                invoiced.Currency, invoiced.TierTableVersion, inputs.Eligibility, paid.Id, startsOn, now), null, [], false);
+                invoiced.Currency, invoiced.TierTableVersion, eligibility, paid.Id, startsOn, now), null, [], false);
         return new TermEndOutcome(null, LapseReason.Unpaid, ahead, false);
     }
 
@@ -382,8 +392,14 @@ public static class EndTermHandler
 
         var eligibility = await Eligibility.ForAccountAsync(session, message.AccountId, ct);
         var card = await session.LoadAsync<PaymentCard>(PaymentCardStream.For(message.AccountId), ct);
-        var renewalInvoice = RenewalDecision.RenewalOf(membership)?.InvoiceId is { } invoiceId ? await session.LoadAsync<Invoice>(invoiceId, ct) : null;
-        var outcome = RenewalDecision.End(membership, new TermEndInputs(eligibility, card is not null, renewalInvoice), now);
+        var renewal = RenewalDecision.RenewalOf(membership);
+        var renewalInvoice = renewal?.InvoiceId is { } invoiceId ? await session.LoadAsync<Invoice>(invoiceId, ct) : null;
+        // The table the renewal was proposed on, when another is in force now: read from the table's stream at that version.
+        var asProposed = renewal?.Proposed is { } proposal && proposal.TierTableVersion != eligibility.TierTableVersion
+                         && await TierTableStream.AtVersionAsync(session, proposal.TierTableVersion, ct) is { } table
+            ? Eligibility.Decide(message.AccountId, eligibility.Points, eligibility.Products, table)
+            : null;
+        var outcome = RenewalDecision.End(membership, new TermEndInputs(eligibility, card is not null, renewalInvoice, asProposed), now);
 
         if (outcome.Renewed is { } renewed)
         {

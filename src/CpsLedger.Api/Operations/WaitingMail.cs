@@ -25,11 +25,28 @@ public static class WaitingMailEndpoint
 {
     private const int PageSize = 500;
 
-    /// <summary>The messages whose handlers send an e-mail (they take a <see cref="MailDelivery"/>), as Wolverine names them.</summary>
-    public static readonly IReadOnlySet<string> MailMessageTypes = typeof(MailDelivery).Assembly.GetTypes()
+    // Every handler method, by the message it takes, its class and whether it sends e-mail.
+    private static readonly (string Message, Type Handler, bool SendsEmail)[] Handlers = [.. typeof(MailDelivery).Assembly.GetTypes()
         .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
-        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..] && MailEnvelope.SendsEmail(m))
-        .Select(m => m.GetParameters()[0].ParameterType.ToMessageTypeName())
+        .Where(m => m.Name is "Handle" or "HandleAsync" && m.GetParameters() is [_, ..])
+        .Select(m => (m.GetParameters()[0].ParameterType.ToMessageTypeName(), m.DeclaringType!, MailEnvelope.SendsEmail(m)))];
+
+    /// <summary>The messages whose handlers send an e-mail (they take a <see cref="MailDelivery"/>), as Wolverine names them.</summary>
+    public static readonly IReadOnlySet<string> MailMessageTypes = Handlers.Where(h => h.SendsEmail).Select(h => h.Message).ToHashSet();
+
+    /// <summary>Of those, the messages no other handler takes: whatever of them is owed (in the inbox, or a dead letter) is an e-mail.</summary>
+    public static readonly IReadOnlySet<string> MailOnlyMessageTypes = Handlers.GroupBy(h => h.Message)
+        .Where(g => g.All(h => h.SendsEmail)).Select(g => g.Key).ToHashSet();
+
+    /// <summary>
+    /// The queues of the e-mail handlers of a message that another handler takes too (<c>MembershipJoined</c>: the welcome e-mail beside
+    /// the invoice's scheduling). Each handler of such a message runs on a local queue of its own (<c>MultipleHandlerBehavior.Separated</c>),
+    /// which Wolverine names after the handler's class, and an inbox row or a dead letter records the queue it was received at: owed on
+    /// one of these it is an e-mail, owed on the others it is not (the mail check; <c>MailHealthTests</c> holds Wolverine to the names).
+    /// </summary>
+    public static readonly IReadOnlySet<string> MailQueues = Handlers.GroupBy(h => h.Message)
+        .Where(g => g.Any(h => !h.SendsEmail))
+        .SelectMany(g => g.Where(h => h.SendsEmail).Select(h => $"local://{h.Handler.FullName!.ToLowerInvariant()}/"))
         .ToHashSet();
 
     [WolverinePost("/api/operations/mail/send-now", OperationId = "SendWaitingMailNow")]

@@ -346,7 +346,12 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
     // An e-mail first tried longer ago than every retry takes is a dead letter by now, whatever its last failure was.
     private static readonly TimeSpan Horizon = ErrorPolicy.RetriedFor + TimeSpan.FromHours(1);
 
-    private static readonly string[] MailMessageTypes = [.. Operations.WaitingMailEndpoint.MailMessageTypes];
+    // What is owed is an e-mail when its message only e-mail handlers take, or when it was received at an e-mail handler's queue (a
+    // message another handler takes too: the welcome e-mail's MembershipJoined, not the invoice scheduling's). Until 2026-12-05 every
+    // MembershipJoined owed counted, so a dead letter of the invoice's scheduling was reported as mail.
+    private static readonly string[] MailMessageTypes = [.. Operations.WaitingMailEndpoint.MailOnlyMessageTypes];
+
+    private static readonly string[] MailQueues = [.. Operations.WaitingMailEndpoint.MailQueues];
 
     // At most this many e-mail messages to run now are read for their age on each check (in no order: a backlog this long is itself a fault).
     private const int IncomingRead = 1000;
@@ -383,15 +388,16 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
             await using var owed = new Npgsql.NpgsqlCommand($"""
                 with owed as (
                     select e.id, e.execution_time as since, false as dead from {schema}.wolverine_incoming_envelopes e
-                    where e.message_type = any($1) and e.status in ('Scheduled', 'Incoming') and e.execution_time < now() - $2
+                    where (e.message_type = any($1) or e.received_at = any($3)) and e.status in ('Scheduled', 'Incoming')
+                        and e.execution_time < now() - $2
                     union all
                     select l.id, coalesce(l.execution_time, l.sent_at, l.failed_at, now()), true from {schema}.wolverine_dead_letters l
-                    where l.message_type = any($1) and l.archived_at is null)
+                    where (l.message_type = any($1) or l.received_at = any($3)) and l.archived_at is null)
                 select count(*)::int, (count(*) filter (where dead))::int, extract(epoch from now() - min(since))::float8
                 from owed o where not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = o.id)
                 """, connection)
             {
-                Parameters = { new() { Value = MailMessageTypes }, new() { Value = threshold } },
+                Parameters = { new() { Value = MailMessageTypes }, new() { Value = threshold }, new() { Value = MailQueues } },
             };
             await using (var reader = await owed.ExecuteReaderAsync(cancellationToken))
             {
@@ -406,12 +412,12 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
             // age is read from the envelope: when it was sent (stamped on the sender's clock; the nodes and the database share time).
             await using var incoming = new Npgsql.NpgsqlCommand($"""
                 select now(), e.body from {schema}.wolverine_incoming_envelopes e
-                where e.message_type = any($1) and e.status = 'Incoming' and e.execution_time is null
+                where (e.message_type = any($1) or e.received_at = any($2)) and e.status = 'Incoming' and e.execution_time is null
                     and not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = e.id)
                 limit {IncomingRead}
                 """, connection)
             {
-                Parameters = { new() { Value = MailMessageTypes } },
+                Parameters = { new() { Value = MailMessageTypes }, new() { Value = MailQueues } },
             };
             await using (var reader = await incoming.ExecuteReaderAsync(cancellationToken))
             {

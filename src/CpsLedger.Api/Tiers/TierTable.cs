@@ -56,6 +56,21 @@ public static class TierTableStream
         ],
         "Programme defaults loaded on first start",
         now);
+
+    /// <summary>
+    /// The table as it was at a version (the version a decision recorded), from the stream's events; null when the stream has no such
+    /// version. Each publication is a whole table, so a decision made on an earlier version can be judged again on it.
+    /// </summary>
+    public static async Task<TierTableView?> AtVersionAsync(Marten.IQuerySession session, long version, CancellationToken ct)
+    {
+        if (version < 1)
+            return null;
+        var events = await session.Events.FetchStreamAsync(Id, version, token: ct);
+        TierTableView? view = null;
+        foreach (var published in events.Select(e => e.Data).OfType<TierTablePublished>())
+            view = view is null ? TierTableViewProjection.Create(published) : TierTableViewProjection.Apply(view, published);
+        return view?.TableVersion == version ? view : null;
+    }
 }
 
 /// <summary>The tier table in force, with its version.</summary>

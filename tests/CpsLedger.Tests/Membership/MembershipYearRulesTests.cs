@@ -80,19 +80,56 @@ public sealed class MembershipYearRulesTests
     }
 
     [Fact]
-    public void A_card_renewal_keeps_the_fee_its_offer_announced_and_a_tier_it_did_not_announce_is_at_todays_fee()
+    public void A_card_renewal_keeps_the_fee_its_offer_announced_and_a_tier_it_did_not_announce_is_at_its_fee_in_the_offers_table()
     {
         var membership = Member(PaymentMethod.Card);
         var offered = membership.Apply(RenewalDecision.Offer(membership, membership.Membership!.MembershipId, At(1200), Now)!);
-        var dearer = TierTableViewProjection.Apply(Table, new TierTablePublished(Table.InvitationThreshold, Table.EnterpriseAbovePoints,
-            [.. Table.Tiers.Select(t => t with { AnnualFee = t.AnnualFee + 20m })], "Price list of the year", Now));
+        var dearer = Published(Table.Tiers.Select(t => t with { AnnualFee = t.AnnualFee + 20m }));
         var atTermEnd = Eligibility.Decide(Account, 1200, 2, dearer);
 
-        var renewed = RenewalDecision.End(offered, new TermEndInputs(atTermEnd, true, null), Now).Renewed!;
+        var renewed = RenewalDecision.End(offered, new TermEndInputs(atTermEnd, true, null, At(1200)), Now).Renewed!;
         Assert.Equal(("gold", 200m, Table.TableVersion), (renewed.TierCode, renewed.AnnualFee, renewed.TierTableVersion));
-        var fellToSilver = RenewalDecision.End(offered, new TermEndInputs(Eligibility.Decide(Account, 700, 2, dearer), true, null), Now).Renewed!;
-        Assert.Equal(("silver", 120m, dearer.TableVersion), (fellToSilver.TierCode, fellToSilver.AnnualFee, fellToSilver.TierTableVersion));
+        // The points fell below Gold: the highest tier they reach in the table the offer was made on, at its fee there (which the offer
+        // e-mail listed), not the price list published since.
+        var fellToSilver = RenewalDecision.End(offered, new TermEndInputs(Eligibility.Decide(Account, 700, 2, dearer), true, null, At(700)), Now).Renewed!;
+        Assert.Equal(("silver", 100m, Table.TableVersion), (fellToSilver.TierCode, fellToSilver.AnnualFee, fellToSilver.TierTableVersion));
     }
+
+    [Fact]
+    public void A_tier_dropped_or_raised_by_a_table_published_after_the_offer_is_still_renewed_as_offered()
+    {
+        var card = Member(PaymentMethod.Card);
+        var offered = card.Apply(RenewalDecision.Offer(card, card.Membership!.MembershipId, At(1200), Now)!);
+        var withoutGold = Eligibility.Decide(Account, 1200, 2, Published(Table.Tiers.Where(t => t.Code != "gold")));
+        var renewed = RenewalDecision.End(offered, new TermEndInputs(withoutGold, true, null, At(1200)), Now).Renewed!;
+        Assert.Equal(("gold", 200m, Table.TableVersion), (renewed.TierCode, renewed.AnnualFee, renewed.TierTableVersion));
+        // Without the table it was proposed on (an input of another version is not it), today's table decides: the highest eligible.
+        var elsewhere = withoutGold with { TierTableVersion = 7 };
+        Assert.Equal("silver", RenewalDecision.End(offered, new TermEndInputs(withoutGold, true, null, elsewhere), Now).Renewed!.TierCode);
+
+        var bank = Member(PaymentMethod.BankTransfer);
+        var invoiced = bank.Apply(RenewalDecision.Offer(bank, bank.Membership!.MembershipId, At(1200), Now)!);
+        var raised = Eligibility.Decide(Account, 1200, 2, Published(Table.Tiers.Select(t => t with { PointsRequired = t.PointsRequired + 1000 })));
+        var paid = new Invoice { Id = invoiced.Renewal!.InvoiceId!.Value, Status = InvoiceStatus.Paid };
+        Assert.Equal("gold", RenewalDecision.End(invoiced, new TermEndInputs(raised, false, paid, At(1200)), Now).Renewed!.TierCode);
+        // The points fell below every tier of the offer's table: lapsed, and the paid renewal credited.
+        var below = RenewalDecision.End(invoiced, new TermEndInputs(raised, false, paid, At(400)), Now);
+        Assert.Equal((LapseReason.NotEligible, true), (below.Lapse, below.EvenIfPaid));
+    }
+
+    [Fact]
+    public void An_offer_that_found_no_tier_proposes_nothing_and_its_term_end_decides_on_the_table_in_force()
+    {
+        var membership = Member(PaymentMethod.Card);
+        var offered = membership.Apply(RenewalDecision.Offer(membership, membership.Membership!.MembershipId, At(400), Now)!);
+        Assert.Null(offered.Renewal!.Proposed);
+        var lower = Eligibility.Decide(Account, 400, 2, Published(Table.Tiers.Select(t => t with { PointsRequired = t.PointsRequired - 200 }), 300));
+        Assert.Equal("silver", RenewalDecision.End(offered, new TermEndInputs(lower, true, null, At(400)), Now).Renewed!.TierCode);
+    }
+
+    private static TierTableView Published(IEnumerable<TierDefinition> tiers, int? threshold = null) =>
+        TierTableViewProjection.Apply(Table, new TierTablePublished(threshold ?? Table.InvitationThreshold, Table.EnterpriseAbovePoints, [.. tiers],
+            "Table of the year", Now));
 
     [Fact]
     public void At_the_term_end_a_bank_transfer_renews_only_when_its_renewal_invoice_is_paid()

@@ -161,6 +161,84 @@ public sealed class MembershipYearTests : LedgerTest
     };
 
     [Fact]
+    public async Task A_card_renewal_keeps_the_tier_its_offer_announced_when_a_new_table_drops_it_before_the_term_end()
+    {
+        // Offered Gold on 1,000 points; then finance publishes a table without Gold. The term end decided on today's table and
+        // renewed the member on Silver, which nobody had offered or chosen (a loose end noted 2026-12-05).
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
+
+        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = (await Membership(account)).Membership!;
+        Assert.Equal(("gold", "Gold", 200m, offeredOn), (renewed.TierCode, renewed.TierName, renewed.AnnualFee, renewed.TierTableVersion));
+        Assert.Contains("Level:             Gold", Email($"renewed-{renewed.MembershipId:N}@cpsledger").TextBody);
+        await App.FastForward(IssueDelay);
+        var invoice = (await member.Invoices(account)).First();
+        Assert.Equal(("CPS Gold membership renewal, annual fee", 200m), (Assert.Single(invoice.Lines).Description, invoice.Subtotal));
+
+        // The new table applies from the next offer on: no Gold there, so the member is offered the tier its points reach in it.
+        await FastForwardTo(OfferAt(renewed) + TimeSpan.FromMinutes(1));
+        var next = (await Membership(account)).Renewal!;
+        Assert.Equal(("silver", 110m), (next.Proposed!.TierCode, next.Proposed.AnnualFee));
+        Assert.Contains("at Silver (110.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").TextBody);
+    }
+
+    [Fact]
+    public async Task A_paid_bank_renewal_renews_on_its_invoiced_tier_when_a_new_table_raises_every_tier_above_the_members_points()
+    {
+        // Gold offered and invoiced ahead on 1,000 points, and paid; then a table needing more points for every tier. The term end
+        // decided on today's table: no tier eligible, the membership lapsed and the paid renewal became a refund due.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await PayInFull(await member.SingleInvoice(account), "B-RAISED-1");
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var renewalInvoice = (await member.Invoices(account)).First();
+        Assert.Equal(InvoiceKind.Renewal, renewalInvoice.Kind);
+        await PayInFull(renewalInvoice, "B-RAISED-2");
+
+        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", new
+        {
+            invitationThreshold = 1500,
+            enterpriseAbovePoints = 2500,
+            reason = "Levels need more points from now on",
+            tiers = new object[]
+            {
+                new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 1500, annualFee = 100.00m, currency = "EUR" },
+                new { code = "gold", name = "Gold", kind = "standard", pointsRequired = 2000, annualFee = 200.00m, currency = "EUR" },
+            },
+        })).ShouldBe(HttpStatusCode.OK));
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var after = await Membership(account);
+        Assert.Equal("renewed", Assert.Single(after.PastMemberships).EndedBecause);
+        Assert.Equal(("gold", 200m, renewalInvoice.Id), (after.Membership!.TierCode, after.Membership.AnnualFee, after.Membership.RenewalInvoiceId));
+        Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).Single(i => i.Id == renewalInvoice.Id).Status);
+    }
+
+    private static readonly object WithoutGold = new
+    {
+        invitationThreshold = 500,
+        enterpriseAbovePoints = 2500,
+        reason = "Gold replaced by Gold Plus",
+        tiers = new object[]
+        {
+            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
+            new { code = "gold_plus", name = "Gold Plus", kind = "standard", pointsRequired = 1200, annualFee = 260.00m, currency = "EUR" },
+            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
+        },
+    };
+
+    [Fact]
     public async Task A_card_membership_without_a_card_on_file_is_asked_for_one_by_its_offer_not_told_it_renews()
     {
         // The term end renews a card membership only with a card on file (RenewalDecision.End). The offer said "renews on" and "your

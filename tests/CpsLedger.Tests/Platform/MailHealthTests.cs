@@ -97,6 +97,67 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_dead_letter_of_a_join_counts_under_mail_when_its_welcome_email_failed_and_not_when_its_invoice_scheduling_did()
+    {
+        // MembershipJoined has two handlers, each on its own queue: the welcome e-mail and the invoice's scheduling. The mail check
+        // counted a dead letter of the message type as an e-mail owed, whichever handler had failed (a loose end noted 2026-12-05).
+        await using var service = SmtpHost.Start(App, "mailjoin", refusing: false, ("Mail:DegradedAfter", "00:00:01"));
+        var client = service.CreateClient();
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
+        var account = await InvitedAccount(App, service.CreateClient(), "mailjoin@example.ee");
+        var joined = typeof(MembershipJoined).ToMessageTypeName();
+        // Told apart by the queue each handler runs on, named after its class: the welcome e-mail's is the only one that is mail.
+        Assert.Equal([$"local://{typeof(WelcomeEmailHandler).FullName!.ToLowerInvariant()}/"], Api.Operations.WaitingMailEndpoint.MailQueues);
+        Assert.DoesNotContain(joined, Api.Operations.WaitingMailEndpoint.MailOnlyMessageTypes);
+
+        // The invoice's scheduling fails for good: the database refuses the IssueInvoice it stores. The welcome handler finds no such
+        // term on the account and sends nothing, so no e-mail is owed.
+        await Execute(service, $$"""
+            create function {schema}.refuse_issue_invoice() returns trigger language plpgsql as $f$
+            begin raise exception 'Test: no invoice is scheduled'; end $f$;
+            create trigger refuse_issue_invoice before insert on {schema}.wolverine_incoming_envelopes for each row
+            when (new.message_type = '{{typeof(IssueInvoice).ToMessageTypeName()}}') execute function {schema}.refuse_issue_invoice();
+            """, joined);
+        await Publish(service, new MembershipJoined(account, Guid.NewGuid(), "CPS-000-000-001"));
+        await Until(async () => await Execute(service, "select count(*) from {schema}.wolverine_dead_letters where message_type = $1", joined) == 1,
+            "the invoice scheduling's message dead-lettered");
+        // Its queue is not a mail handler's: the dead letter is the invoice's, reported by the dead-letters check alone.
+        var invoiceOnly = await Ready(client);
+        Assert.True(invoiceOnly.Checks["mail"].Status == "Healthy", await DeadLetters(service, invoiceOnly));
+        Assert.Equal((0, 0), (invoiceOnly.Checks["mail"].Data!["notTried"].GetInt32(), invoiceOnly.Checks["mail"].Data!["notTriedDeadLetters"].GetInt32()));
+        Assert.Equal("Degraded", invoiceOnly.Checks["dead-letters"].Status);
+
+        // The welcome e-mail fails for good (the account does not exist) while the invoice's scheduling succeeds: that one is mail.
+        await Execute(service, "drop trigger refuse_issue_invoice on {schema}.wolverine_incoming_envelopes", joined);
+        await Publish(service, new MembershipJoined(Guid.NewGuid(), Guid.NewGuid(), "CPS-000-000-002"));
+        await Until(async () => await Execute(service, "select count(*) from {schema}.wolverine_dead_letters where message_type = $1", joined) == 2,
+            "the welcome e-mail's message dead-lettered");
+        HealthReport? degraded = null;
+        await Until(async () => (degraded = await Ready(client)).Checks["mail"].Status == "Degraded",
+            () => $"the welcome e-mail's dead letter reported under mail ({degraded?.Checks["mail"].Description})");
+        var mail = degraded!.Checks["mail"];
+        Assert.Equal((1, 1), (mail.Data!["notTried"].GetInt32(), mail.Data["notTriedDeadLetters"].GetInt32()));
+        Assert.Contains("1 e-mail(s) owed and never tried", mail.Description);
+    }
+
+    private static async Task Publish(SmtpHost service, object message)
+    {
+        using var scope = service.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().PublishAsync(message);
+    }
+
+    // What the dead letters say, for a failure's message: which queue each was received at and why it failed.
+    private async Task<string> DeadLetters(SmtpHost service, HealthReport report)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(
+            $"select string_agg(concat_ws(' | ', message_type, received_at, source, exception_type, exception_message), E'\\n') from {service.Schema}.wolverine_dead_letters",
+            connection);
+        return $"mail check: {report.Checks["mail"].Status}, {report.Checks["mail"].Description}; dead letters:\n{await command.ExecuteScalarAsync()}";
+    }
+
+    [Fact]
     public async Task An_email_held_by_a_dead_node_and_never_tried_is_reported_by_its_age_and_sent_once_when_the_node_s_work_is_released()
     {
         await using var service = SmtpHost.Start(App, "mailheld", refusing: true, ("Mail:DegradedAfter", "00:00:01"),
