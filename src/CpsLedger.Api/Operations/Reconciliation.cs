@@ -113,7 +113,8 @@ public static class RunReconciliationHandler
         // not a member) and the invitation stands. Then the inbox, once: after the candidates, so that a registration committing after
         // their read shows its review waiting there (a review committing since shows in the account loaded afresh below), and before
         // the memberships, so that a join committing after the inbox's read shows its term, judged from its join (below). Until
-        // 2026-12-05 the inbox was read before the memberships and again after the candidates.
+        // 2026-12-05 the inbox was read before the memberships and again after the candidates. (The waiting renewal offers, below,
+        // are a read of the inbox's OfferRenewal rows of their own, with their times.)
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
         List<Guid> candidates = table is null ? [] :
         [

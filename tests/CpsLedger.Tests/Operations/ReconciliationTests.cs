@@ -165,8 +165,8 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     public async Task A_run_reads_the_inbox_once_though_it_has_candidates_for_an_invitation()
     {
         // A candidate: an account over the threshold whose invitation was withdrawn with no points change to explain it. Before, a
-        // run with candidates read the inbox a second time, after them; now it reads it once, after the candidates and before the
-        // memberships (docs/reliability.md).
+        // run with candidates read what waits in the inbox a second time, after them; now it reads it once, after the candidates and
+        // before the memberships (docs/reliability.md). The waiting renewal offers are a read of their own (not counted here).
         await Billing.ListThousandPointModel(App.Store);
         var invited = await App.OpenAccount("inbox-once@example.ee");
         await App.Tracked(() => App.Member(invited).Register(invited, Products.Products.Complete("S-INBOX-ONCE", Billing.Thousand)));
