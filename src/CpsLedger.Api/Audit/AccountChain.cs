@@ -56,7 +56,7 @@ public sealed record AccountChains(Guid AccountId, IReadOnlyList<AccountStream> 
         await batch.Execute(ct);
         var streams = await streamsRead();
         var oldEmails = (await viewRead)?.OldCpsEmails ?? [];
-        var migratedFrom = await chains.LinkedElsewhereAsync(accountId, [accountId, .. streams.Select(s => s.StreamId)], ct);
+        var migratedFrom = await chains.LinkedElsewhereAsync(session, accountId, [accountId, .. streams.Select(s => s.StreamId)], ct);
         return new AccountChains(accountId, streams,
             [.. oldEmails.Select(Migration.LegacyIds.AccountFor).Concat(migratedFrom.Select(e => e.StreamId)).Distinct()]);
     }

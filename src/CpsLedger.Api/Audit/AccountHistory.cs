@@ -445,29 +445,38 @@ public static class GetAccountHistoryEndpoint
         var ids = kinds.Keys.ToArray();
         // The account's events on other streams (products migrated from an old CPS account): the history lists every event
         // on the account's hash chain, so an auditor can see each one verification names.
-        var elsewhere = await chains.LinkedElsewhereAsync(accountId, ids, ct);
+        var elsewhere = await chains.LinkedElsewhereAsync(session, accountId, ids, ct);
         foreach (var (streamId, _) in elsewhere)
             kinds.TryAdd(streamId, AccountStreamKind.OldCpsAccount);
         var sequences = elsewhere.Select(e => e.Sequence).ToArray();
 
-        var query = session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids) || e.Sequence.IsOneOf(sequences));
-        // PostgreSQL takes a timestamptz parameter in UTC only; the moment is the same whatever offset the client wrote.
-        if (from?.ToUniversalTime() is { } f)
-            query = query.Where(e => e.Timestamp >= f);
-        if (to?.ToUniversalTime() is { } t)
-            query = query.Where(e => e.Timestamp < t);
-        if (!string.IsNullOrWhiteSpace(types))
+        // The count, the page and (for the member) who is staff in one round trip.
+        var batch = session.CreateBatchQuery();
+        var wanted = string.IsNullOrWhiteSpace(types)
+            ? null
+            : HistoryTypes.Split(types).Select(n => HistoryTypes.Of(session.DocumentStore)[n]).Distinct().ToArray();
+        Marten.Services.BatchQuerying.IBatchedQueryable<IEvent> Filtered()
         {
-            var known = HistoryTypes.Of(session.DocumentStore);
-            var wanted = HistoryTypes.Split(types).Select(n => known[n]).Distinct().ToArray();
-            query = query.Where(e => e.EventTypeName.IsOneOf(wanted));
+            var query = batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(ids) || e.Sequence.IsOneOf(sequences));
+            // PostgreSQL takes a timestamptz parameter in UTC only; the moment is the same whatever offset the client wrote.
+            if (from?.ToUniversalTime() is { } f)
+                query = query.Where(e => e.Timestamp >= f);
+            if (to?.ToUniversalTime() is { } t)
+                query = query.Where(e => e.Timestamp < t);
+            if (wanted is not null)
+                query = query.Where(e => e.EventTypeName.IsOneOf(wanted));
+            return query;
         }
 
-        var total = await query.CountAsync(ct);
-        var events = await query.OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToListAsync(ct);
-        var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
+        var totalRead = Filtered().Count();
+        var pageRead = Filtered().OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToList();
         // The member reads staff's roles, not their names: who is staff is read from the whole account, not the page.
-        var staff = member is null ? null : await StaffNames.ReadAsync(session, ids, sequences, ct);
+        var staffRead = member is null ? null : StaffNames.In(batch, session.DocumentStore, ids, sequences);
+        await batch.Execute(ct);
+        var total = await totalRead;
+        var events = await pageRead;
+        var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
+        var staff = staffRead is null ? null : await staffRead();
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }

@@ -129,26 +129,23 @@ public sealed class ChainVerification(IDocumentStore store)
 
     /// <summary>
     /// The events linked on an account's own chain that are stored outside the streams given: a product migrated from an old
-    /// CPS account is recorded on that old account's stream, naming the account it moved to. Their streams and sequences.
+    /// CPS account is recorded on that old account's stream, naming the account it moved to. Their streams and sequences. Read
+    /// through the reader's session, as its other reads are (until 2026-12-05 on a connection opened for it).
     /// </summary>
-    public async Task<IReadOnlyList<(Guid StreamId, long Sequence)>> LinkedElsewhereAsync(Guid accountId, IReadOnlyCollection<Guid> streams,
-        CancellationToken ct)
+    public async Task<IReadOnlyList<(Guid StreamId, long Sequence)>> LinkedElsewhereAsync(IQuerySession session, Guid accountId,
+        IReadOnlyCollection<Guid> streams, CancellationToken ct)
     {
-        await using var connection = await OpenAsync(ct);
-        await using var command = new NpgsqlCommand($"""
-            select e.stream_id, e.seq_id
+        // A JSON object a row, as a query session reads a row of several columns.
+        var rows = await session.QueryAsync<LinkedEvent>($"""
+            select json_build_object('StreamId', e.stream_id, 'Sequence', e.seq_id)
             from {Schema}.{HashChainSchema.TableName} c
             join {Schema}.mt_events e on e.seq_id = c.seq_id
-            where c.chain_id = @account and e.stream_id <> all(@streams)
-            """, connection);
-        command.Parameters.AddWithValue("account", accountId);
-        command.Parameters.AddWithValue("streams", streams.Distinct().ToArray());
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        var events = new List<(Guid, long)>();
-        while (await reader.ReadAsync(ct))
-            events.Add((reader.GetGuid(0), reader.GetInt64(1)));
-        return events;
+            where c.chain_id = ? and e.stream_id <> all(?)
+            """, ct, accountId, streams.Distinct().ToArray());
+        return [.. rows.Select(r => (r.StreamId, r.Sequence))];
     }
+
+    private sealed record LinkedEvent(Guid StreamId, long Sequence);
 
     /// <summary>The last link of every chain (or of the chains given): what an auditor keeps outside the database.</summary>
     public async Task<IReadOnlyList<ChainHead>> HeadsAsync(CancellationToken ct, IReadOnlyCollection<Guid>? chainIds = null)

@@ -65,8 +65,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             breaks = await chains.VerifyAsync(scope.ChainIds, scope.StreamIds, ct);
             try
             {
-                var (compared, replayedProducts, events) = await CompareAccountDocuments(session, scope, differences, ct);
-                documents += compared + await CompareAccountSets(session, one, replayedProducts, events, differences, ct);
+                var (compared, replayedProducts, events, sets) = await CompareAccountDocuments(session, scope, differences, ct);
+                documents += compared + await CompareAccountSets(session, one, replayedProducts, events, sets, differences, ct);
             }
             catch (Exception e) when (UnreadableEvent(e) is { } unreadable)
             {
@@ -113,14 +113,19 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     private static ProjectionDifference NotReplayed(string id, JsonException unreadable) =>
         new("(events)", id, "(replay)", $"unreadable: {unreadable.Message}", null);
 
+    /// <summary>The account's claim rows and the ids of its stored support overrides, read with its documents.</summary>
+    private sealed record StoredSets(IReadOnlyList<SerialOwnership> Claims, IReadOnlyList<Migration.OldCpsEmailClaim> EmailClaims,
+        IReadOnlyList<MembershipNumberClaim> NumberClaims, HashSet<Guid> Overrides);
+
     /// <summary>
-    /// Each stored document of the account against the replay of its stream; the replayed products and the events read for the
-    /// sets. One round trip however many products and invoices the account has: the stored documents and every stream's events are
-    /// read in one batch, then each stream is replayed in memory by Marten's own aggregation (<see cref="StreamReplay"/>, as time
-    /// travel does). Until 2026-12-05 each document was loaded and its stream replayed by a query of its own: three per product,
-    /// two per invoice.
+    /// Each stored document of the account against the replay of its stream; the replayed products, the events and the stored sets
+    /// read for the sets. One round trip however many products and invoices the account has: the stored documents, the account's
+    /// claim rows and overrides and every stream's events are read in one batch, then each stream is replayed in memory by Marten's
+    /// own aggregation (<see cref="StreamReplay"/>, as time travel does). Until 2026-12-05 each document was loaded and its stream
+    /// replayed by a query of its own (three per product, two per invoice), and each kind of claim row and the overrides were a
+    /// round trip of their own.
     /// </summary>
-    private async Task<(int Compared, List<ProductView> ReplayedProducts, IReadOnlyList<IEvent> Events)> CompareAccountDocuments(
+    private async Task<(int Compared, List<ProductView> ReplayedProducts, IReadOnlyList<IEvent> Events, StoredSets Sets)> CompareAccountDocuments(
         IQuerySession session, AccountChains scope, List<ProjectionDifference> differences, CancellationToken ct)
     {
         var accountId = scope.AccountId;
@@ -137,6 +142,10 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var cardRead = batch.Load<Invoicing.PaymentCard>(Invoicing.PaymentCardStream.For(accountId));
         var invoicesRead = batch.LoadMany<Invoicing.Invoice>().ByIdList(invoiceIds);
         var productsRead = batch.LoadMany<ProductView>().ByIdList(registrationIds);
+        var claimsRead = batch.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToList();
+        var emailClaimsRead = batch.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToList();
+        var numberClaimsRead = batch.Query<MembershipNumberClaim>().Where(c => c.AccountId == accountId).ToList();
+        var overridesRead = batch.Query<SupportOverride>().Where(o => o.AccountId == accountId).Select(o => o.Id).ToList();
         // Each stream in its versions' order, the order Marten replays it in.
         var eventsRead = batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(streamIds)).OrderBy(e => e.Version).ToList();
         await batch.Execute(ct);
@@ -162,7 +171,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             count += await Compare(replay, registration, products.GetValueOrDefault(registration), differences, ct, replayedProducts.Add);
         }
 
-        return (count, replayedProducts, events);
+        return (count, replayedProducts, events,
+            new StoredSets(await claimsRead, await emailClaimsRead, await numberClaimsRead, [.. await overridesRead]));
     }
 
     /// <summary>
@@ -210,11 +220,10 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     /// events make, replayed by the projection's own handlers (<see cref="FastRebuild.ReplayOverridesAsync(Guid?, Func{SupportOverride, Task}, CancellationToken)"/>),
     /// field by field as the documents of the other projections: one account's (the rows and the events naming it), or every one.
     /// </summary>
-    private async Task<int> CompareOverrides(IQuerySession session, Guid? accountId, List<ProjectionDifference> differences, CancellationToken ct)
+    /// <param name="stored">The ids of the stored overrides: the account's (read with its documents), or every one.</param>
+    private async Task<int> CompareOverrides(IQuerySession session, Guid? accountId, HashSet<Guid> stored, List<ProjectionDifference> differences,
+        CancellationToken ct)
     {
-        var stored = accountId is { } account
-            ? (await session.Query<SupportOverride>().Where(o => o.AccountId == account).Select(o => o.Id).ToListAsync(ct)).ToHashSet()
-            : await StoredIds(typeof(SupportOverride), ct);
         return await CompareReplayed<SupportOverride>(session, stored, onDocument =>
             new FastRebuild(store).ReplayOverridesAsync(accountId, o => onDocument(o.Id, o), ct), differences, ct);
     }
@@ -277,11 +286,10 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
     /// <summary>The account's claim rows and support overrides against what its events say they must be.</summary>
     /// <param name="streamEvents">The events of the account's streams, read for its documents: its own and its membership's are
     /// what the old e-mail and number claims are made of.</param>
+    /// <param name="stored">The account's claim rows and overrides, read with its documents.</param>
     private async Task<int> CompareAccountSets(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> replayedProducts,
-        IReadOnlyList<IEvent> streamEvents, List<ProjectionDifference> differences, CancellationToken ct)
+        IReadOnlyList<IEvent> streamEvents, StoredSets stored, List<ProjectionDifference> differences, CancellationToken ct)
     {
-        var storedClaims = await session.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToListAsync(ct);
-        var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct);
         var events = streamEvents.Where(e => e.StreamId == accountId || e.StreamId == MembershipStream.For(accountId)).OrderBy(e => e.Sequence).ToList();
         // The number claims naming the account, and those of the numbers its events give it (a claim moved to another account).
         var numbers = events.Select(e => e.Data switch
@@ -290,11 +298,13 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             LegacyMembershipNumberRecorded recorded => recorded.MembershipNumber,
             _ => null,
         }).OfType<string>().Distinct().ToList();
-        var storedNumberClaims = (await session.Query<MembershipNumberClaim>().Where(c => c.AccountId == accountId).ToListAsync(ct))
-            .Concat(numbers.Count == 0 ? [] : await session.LoadManyAsync<MembershipNumberClaim>(ct, numbers))
+        // Read only when one is not among those naming the account (a claim moved or missing): a round trip a difference costs.
+        var elsewhere = numbers.Except(stored.NumberClaims.Select(c => c.Id)).ToList();
+        var storedNumberClaims = stored.NumberClaims
+            .Concat(elsewhere.Count == 0 ? [] : await session.LoadManyAsync<MembershipNumberClaim>(ct, elsewhere))
             .DistinctBy(c => c.Id).ToList();
-        return CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
-               + await CompareOverrides(session, accountId, differences, ct);
+        return CompareSets(stored.Claims, stored.EmailClaims, storedNumberClaims, replayedProducts, events, differences)
+               + await CompareOverrides(session, accountId, stored.Overrides, differences, ct);
     }
 
     /// <summary>Every claim row and support override of the ledger against what the events say they must be: one read each.</summary>
@@ -306,7 +316,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var storedNumberClaims = await session.Query<MembershipNumberClaim>().ToListAsync(ct);
         var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
         return CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
-               + await CompareOverrides(session, null, differences, ct);
+               + await CompareOverrides(session, null, await StoredIds(typeof(SupportOverride), ct), differences, ct);
     }
 
     // The events the old e-mail claim rows and the membership number claim rows are made of.

@@ -109,6 +109,18 @@ public static class RunReconciliationHandler
         var settled = now - o.Grace;
         var findings = new List<ReconciliationFinding>();
         var repairs = new OutgoingMessages();
+        // Invitations' candidates first: the policy says invited and the account is not, or says withdrawn (points below the threshold,
+        // not a member) and the invitation stands. Then the inbox, once: after the candidates, so that a registration committing after
+        // their read shows its review waiting there (a review committing since shows in the account loaded afresh below), and before
+        // the memberships, so that a join committing after the inbox's read shows its term, judged from its join (below). Until
+        // 2026-12-05 the inbox was read before the memberships and again after the candidates. (The waiting renewal offers, below,
+        // are a read of the inbox's OfferRenewal rows of their own, with their times.)
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        List<Guid> candidates = table is null ? [] :
+        [
+            .. await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct),
+            .. await InvitationCandidates.InvitedBelowAsync(session, table.InvitationThreshold, ct),
+        ];
         var pending = await PendingMessages.ReadAsync(session, ct);
         var sent = await SentEmails.ReadAsync(session, ct);
 
@@ -127,9 +139,9 @@ public static class RunReconciliationHandler
                                                  && !pending.Mentions<MembershipJoined>(t.MembershipId)
                                                  && !pending.Mentions<SendWelcomeEmail>(t.MembershipId);
         // A term is judged once it is older than the grace: from its join (CpsJoined), a renewed term from its first day. The inbox
-        // is read before the memberships, so a join committing in between shows its term without the messages it stored with it:
-        // without this a join a second before a run had its invoice issued at once, not IssueDelay later, and its invoice and
-        // welcome e-mail reported lost (a fault drill). Only the joined terms that look broken are looked up.
+        // is read before the memberships (above), so a join committing in between shows its term without the messages it stored
+        // with it: without this a join a second before a run had its invoice issued at once, not IssueDelay later, and its invoice
+        // and welcome e-mail reported lost (a fault drill). Only the joined terms that look broken are looked up.
         var suspects = terms.Select(t => t.Term).Where(t => t.RenewalInvoiceId is null && (InvoiceMissing(t) || WelcomeMissing(t)))
             .Select(t => t.MembershipId).ToArray();
         var joinedAt = suspects.Length == 0
@@ -228,21 +240,12 @@ public static class RunReconciliationHandler
             }
         }
 
-        // Invitations: the policy says invited and the account is not, or says withdrawn (points below the threshold, not a member)
-        // and the invitation stands; nor is a review of the account waiting. Two reviews deciding on points that changed between their
-        // reads left an invitation standing so, before the review lock (InvitationReviewLock); a withdrawal lost would too.
-        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
-        List<Guid> candidates = table is null ? [] :
-        [
-            .. await InvitationCandidates.WithoutInvitationAsync(session, table.InvitationThreshold, ct),
-            .. await InvitationCandidates.InvitedBelowAsync(session, table.InvitationThreshold, ct),
-        ];
-        // The inbox read again, after the candidates and before each is looked at afresh: a registration that committed after the
-        // first read left its review here, and a review that committed since shows in the account loaded below. With the first
-        // read only, an account whose points reached the threshold while the run read was reported uninvited (a fault drill).
-        var pendingReviews = candidates.Count == 0 ? pending : await PendingMessages.ReadAsync(session, ct);
+        // Invitations: the candidates read first (above), none with a review waiting, each looked at afresh. Two reviews deciding on
+        // points that changed between their reads left an invitation standing so, before the review lock (InvitationReviewLock); a
+        // withdrawal lost would too. With the inbox read before the candidates, an account whose points reached the threshold while
+        // the run read was reported uninvited (a fault drill).
         var invitedAgain = new HashSet<Guid>();
-        foreach (var accountId in candidates.Where(a => !pendingReviews.Mentions(a)))
+        foreach (var accountId in candidates.Where(a => !pending.Mentions(a)))
         {
             var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
             var summary = AccountPoints.Summarize(accountId, await AccountPoints.LoadAsync(session, accountId, ct));

@@ -362,75 +362,77 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
         var threshold = options.Value.DegradedAfter;
         int waiting, notTried, notTriedDead;
         TimeSpan? oldest, oldestNotTried;
+        var schema = store.Options.DatabaseSchemaName;
         await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
             await connection.OpenAsync(cancellationToken);
-            // The database's clock, as the claims use it; the partial index keeps this to the e-mails not sent.
-            await using var command = new Npgsql.NpgsqlCommand($"""
-                select count(*)::int, extract(epoch from now() - min(first_tried_at))::float8
-                from {EmailDeliveries.QualifiedName(store)}
-                where sent_at is null and not failed_for_good and first_tried_at > now() - $1
-                """, connection)
+            // The three questions in one round trip (until 2026-12-05 one after another), their answers read in turn.
+            await using var batch = new Npgsql.NpgsqlBatch(connection)
             {
-                Parameters = { new() { Value = Horizon } },
-            };
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-            {
-                await reader.ReadAsync(cancellationToken);
-                waiting = reader.GetInt32(0);
-                oldest = reader.IsDBNull(1) ? null : TimeSpan.FromSeconds(reader.GetDouble(1));
-            }
-
-            // E-mail messages owed and never tried (no delivery record names them): due longer ago than the threshold and still in
-            // the inbox (no node runs them), or dead letters (a handler failed before sending; never retried by itself). A few rows:
-            // the inbox's scheduled index, the dead letters, the records' envelope index.
-            var schema = store.Options.DatabaseSchemaName;
-            await using var owed = new Npgsql.NpgsqlCommand($"""
-                with owed as (
-                    select e.id, e.execution_time as since, false as dead from {schema}.wolverine_incoming_envelopes e
-                    where (e.message_type = any($1) or e.received_at = any($3)) and e.status in ('Scheduled', 'Incoming')
-                        and e.execution_time < now() - $2
-                    union all
-                    select l.id, coalesce(l.execution_time, l.sent_at, l.failed_at, now()), true from {schema}.wolverine_dead_letters l
-                    where (l.message_type = any($1) or l.received_at = any($3)) and l.archived_at is null)
-                select count(*)::int, (count(*) filter (where dead))::int, extract(epoch from now() - min(since))::float8
-                from owed o where not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = o.id)
-                """, connection)
-            {
-                Parameters = { new() { Value = MailMessageTypes }, new() { Value = threshold }, new() { Value = MailQueues } },
-            };
-            await using (var reader = await owed.ExecuteReaderAsync(cancellationToken))
-            {
-                await reader.ReadAsync(cancellationToken);
-                notTried = reader.GetInt32(0);
-                notTriedDead = reader.GetInt32(1);
-                oldestNotTried = reader.IsDBNull(2) ? null : TimeSpan.FromSeconds(reader.GetDouble(2));
-            }
-
-            // E-mail messages to run now (Incoming, no scheduled time) that no delivery record names: held by a node that died or lost
-            // them, or behind in a queue. The inbox keeps no time for them (its timestamp is each holder's refreshed claim), so their
-            // age is read from the envelope: when it was sent (stamped on the sender's clock; the nodes and the database share time).
-            await using var incoming = new Npgsql.NpgsqlCommand($"""
-                select now(), e.body from {schema}.wolverine_incoming_envelopes e
-                where (e.message_type = any($1) or e.received_at = any($2)) and e.status = 'Incoming' and e.execution_time is null
-                    and not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = e.id)
-                limit {IncomingRead}
-                """, connection)
-            {
-                Parameters = { new() { Value = MailMessageTypes }, new() { Value = MailQueues } },
-            };
-            await using (var reader = await incoming.ExecuteReaderAsync(cancellationToken))
-            {
-                while (await reader.ReadAsync(cancellationToken))
+                BatchCommands =
                 {
-                    var sinceSent = reader.GetFieldValue<DateTimeOffset>(0)
-                                    - Wolverine.Runtime.Serialization.EnvelopeSerializer.Deserialize(reader.GetFieldValue<byte[]>(1)).SentAt;
-                    if (sinceSent <= threshold)
-                        continue;
-                    notTried++;
-                    if (oldestNotTried is not { } oldestSoFar || sinceSent > oldestSoFar)
-                        oldestNotTried = sinceSent;
-                }
+                    // The database's clock, as the claims use it; the partial index keeps this to the e-mails not sent.
+                    new Npgsql.NpgsqlBatchCommand($"""
+                        select count(*)::int, extract(epoch from now() - min(first_tried_at))::float8
+                        from {EmailDeliveries.QualifiedName(store)}
+                        where sent_at is null and not failed_for_good and first_tried_at > now() - $1
+                        """)
+                    {
+                        Parameters = { new() { Value = Horizon } },
+                    },
+                    // E-mail messages owed and never tried (no delivery record names them): due longer ago than the threshold and still
+                    // in the inbox (no node runs them), or dead letters (a handler failed before sending; never retried by itself). A few
+                    // rows: the inbox's scheduled index, the dead letters, the records' envelope index.
+                    new Npgsql.NpgsqlBatchCommand($"""
+                        with owed as (
+                            select e.id, e.execution_time as since, false as dead from {schema}.wolverine_incoming_envelopes e
+                            where (e.message_type = any($1) or e.received_at = any($3)) and e.status in ('Scheduled', 'Incoming')
+                                and e.execution_time < now() - $2
+                            union all
+                            select l.id, coalesce(l.execution_time, l.sent_at, l.failed_at, now()), true from {schema}.wolverine_dead_letters l
+                            where (l.message_type = any($1) or l.received_at = any($3)) and l.archived_at is null)
+                        select count(*)::int, (count(*) filter (where dead))::int, extract(epoch from now() - min(since))::float8
+                        from owed o where not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = o.id)
+                        """)
+                    {
+                        Parameters = { new() { Value = MailMessageTypes }, new() { Value = threshold }, new() { Value = MailQueues } },
+                    },
+                    // E-mail messages to run now (Incoming, no scheduled time) that no delivery record names: held by a node that died or
+                    // lost them, or behind in a queue. The inbox keeps no time for them (its timestamp is each holder's refreshed claim),
+                    // so their age is read from the envelope: when it was sent (stamped on the sender's clock; the nodes and the database
+                    // share time).
+                    new Npgsql.NpgsqlBatchCommand($"""
+                        select now(), e.body from {schema}.wolverine_incoming_envelopes e
+                        where (e.message_type = any($1) or e.received_at = any($2)) and e.status = 'Incoming' and e.execution_time is null
+                            and not exists (select 1 from {EmailDeliveries.QualifiedName(store)} d where d.envelope_id = e.id)
+                        limit {IncomingRead}
+                        """)
+                    {
+                        Parameters = { new() { Value = MailMessageTypes }, new() { Value = MailQueues } },
+                    },
+                },
+            };
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            waiting = reader.GetInt32(0);
+            oldest = reader.IsDBNull(1) ? null : TimeSpan.FromSeconds(reader.GetDouble(1));
+
+            await reader.NextResultAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            notTried = reader.GetInt32(0);
+            notTriedDead = reader.GetInt32(1);
+            oldestNotTried = reader.IsDBNull(2) ? null : TimeSpan.FromSeconds(reader.GetDouble(2));
+
+            await reader.NextResultAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var sinceSent = reader.GetFieldValue<DateTimeOffset>(0)
+                                - Wolverine.Runtime.Serialization.EnvelopeSerializer.Deserialize(reader.GetFieldValue<byte[]>(1)).SentAt;
+                if (sinceSent <= threshold)
+                    continue;
+                notTried++;
+                if (oldestNotTried is not { } oldestSoFar || sinceSent > oldestSoFar)
+                    oldestNotTried = sinceSent;
             }
         }
 

@@ -7,7 +7,7 @@ namespace CpsLedger.Tests.Harness;
 public sealed class SentStatements : IDisposable
 {
     private readonly System.Diagnostics.ActivityTraceId _trace = System.Diagnostics.ActivityTraceId.CreateRandom();
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _texts = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Text, string? Connection)> _sent = new();
     private readonly System.Diagnostics.ActivityListener _listener;
 
     public SentStatements()
@@ -20,7 +20,8 @@ public sealed class SentStatements : IDisposable
             ActivityStopped = activity =>
             {
                 if (activity.TraceId == _trace)
-                    _texts.Enqueue((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? "");
+                    _sent.Enqueue(((activity.GetTagItem("db.query.text") ?? activity.GetTagItem("db.statement"))?.ToString() ?? "",
+                        activity.GetTagItem("db.connection_id")?.ToString()));
             },
         };
         System.Diagnostics.ActivitySource.AddActivityListener(_listener);
@@ -29,7 +30,10 @@ public sealed class SentStatements : IDisposable
     /// <summary>A W3C <c>traceparent</c> header that starts the trace (ASP.NET Core continues it in the request).</summary>
     public string TraceParent => $"00-{_trace}-{System.Diagnostics.ActivitySpanId.CreateRandom()}-01";
 
-    public IReadOnlyList<string> Texts => [.. _texts];
+    public IReadOnlyList<string> Texts => [.. _sent.Select(s => s.Text)];
+
+    /// <summary>The Npgsql connection each statement was sent on (its <c>db.connection_id</c>), in the order sent.</summary>
+    public IReadOnlyList<string?> Connections => [.. _sent.Select(s => s.Connection)];
 
     /// <summary>Runs code outside a request in the trace (its statements are counted): dispose the activity to leave it.</summary>
     public System.Diagnostics.Activity Enter() => new System.Diagnostics.Activity("test").SetParentId(TraceParent).Start();

@@ -137,7 +137,8 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     {
         // Two nodes under load, a run every 0.2 s (a fault drill): 4 of 75 runs reported "account-invited" for an account whose
         // registration had committed after the run read the inbox, its review waiting there. Made directly: the account's review
-        // held (its lock), the run held after its first read of the inbox (the tier table locked), the registration in between.
+        // held (its lock), the run held before it reads the candidates and the inbox (the tier table locked), the registration in
+        // between.
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.OpenAccount("racing@example.ee");
         var review = App.Store.LightweightSession();
@@ -158,6 +159,40 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         await App.Tracked(async () => await review.DisposeAsync());
         var membership = await App.Member(account).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
         Assert.NotNull(membership.Invitation);
+    }
+
+    [Fact]
+    public async Task A_run_reads_the_inbox_once_though_it_has_candidates_for_an_invitation()
+    {
+        // A candidate: an account over the threshold whose invitation was withdrawn with no points change to explain it. Before, a
+        // run with candidates read what waits in the inbox a second time, after them; now it reads it once, after the candidates and
+        // before the memberships (docs/reliability.md). The waiting renewal offers are a read of their own (not counted here).
+        await Billing.ListThousandPointModel(App.Store);
+        var invited = await App.OpenAccount("inbox-once@example.ee");
+        await App.Tracked(() => App.Member(invited).Register(invited, Products.Products.Complete("S-INBOX-ONCE", Billing.Thousand)));
+        await using (var session = App.Store.LightweightSession())
+        {
+            var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(invited));
+            session.Events.Append(MembershipStream.For(invited), new InvitationWithdrawn(invited, membership!.Invitation!.InvitationId, 1000, 500,
+                App.Clock.GetUtcNow()));
+            await session.SaveChangesAsync();
+        }
+
+        using var statements = new SentStatements();
+        var report = await App.Tracked(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/operations/reconciliation/runs")
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new { }),
+            };
+            request.Headers.Add("traceparent", statements.TraceParent);
+            return await App.ClientAs(LedgerRoles.Support).SendAsync(request).ReadAs<ReconciliationReport>();
+        });
+
+        Assert.Equal(["account-invited"], Checks(report));
+        var inboxReads = statements.Texts.Where(t => t.Contains("wolverine_incoming_envelopes", StringComparison.Ordinal)
+                                                     && t.Contains("encode(body, 'escape')", StringComparison.Ordinal)).ToList();
+        Assert.Single(inboxReads);
     }
 
     private async Task<bool> WaitingFor(string table)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,6 +20,22 @@ namespace CpsLedger.Tests.Platform;
 /// </summary>
 public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
 {
+    [Fact]
+    public async Task The_mail_check_asks_the_database_in_one_round_trip()
+    {
+        // Its three questions (the e-mails tried and waiting, those owed and never tried, those to run now no record names) in one
+        // batch. Before, one after another.
+        var check = ActivatorUtilities.CreateInstance<MailHealthCheck>(App.Services);
+        using var statements = new SentStatements();
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult result;
+        using (statements.Enter())
+            result = await check.CheckHealthAsync(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext());
+
+        Assert.True(statements.Texts.Count == 1, string.Join("\n", statements.Texts));
+        Assert.Equal(0, result.Data["waiting"]);
+        Assert.Equal(0, result.Data["notTried"]);
+    }
+
     [Fact]
     public async Task While_the_mail_server_refuses_the_mail_check_is_degraded_with_the_emails_waiting_and_healthy_once_they_are_sent()
     {
