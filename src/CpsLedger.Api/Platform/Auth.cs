@@ -65,6 +65,9 @@ public sealed class AuthOptions
 
     public static readonly TimeSpan MaxClockSkew = TimeSpan.FromSeconds(30);
 
+    /// <summary>Whether the service validates tokens with <see cref="SigningKey"/> (no identity provider, a key long enough for HS256).</summary>
+    public bool TakesDevelopmentTokens => string.IsNullOrEmpty(Authority) && Encoding.UTF8.GetByteCount(SigningKey ?? "") >= 32;
+
     public SymmetricSecurityKey? SymmetricKey =>
         string.IsNullOrEmpty(SigningKey) ? null : new SymmetricSecurityKey(Encoding.UTF8.GetBytes(SigningKey));
 }
@@ -79,7 +82,7 @@ public static class Auth
         builder.Services.AddOptions<AuthOptions>()
             .Bind(builder.Configuration.GetSection(AuthOptions.Section))
             .ValidateDataAnnotations()
-            .Validate(o => !string.IsNullOrEmpty(o.Authority) || Encoding.UTF8.GetByteCount(o.SigningKey ?? "") >= 32,
+            .Validate(o => !string.IsNullOrEmpty(o.Authority) || o.TakesDevelopmentTokens,
                 "Auth: set Auth:Authority (the identity provider) or Auth:SigningKey (at least 32 bytes, development only).")
             .Validate(o => o.ClockSkew >= TimeSpan.Zero && o.ClockSkew <= AuthOptions.MaxClockSkew,
                 "Auth:ClockSkew must be between 00:00:00 and 00:00:30.")

@@ -162,4 +162,50 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains("Unknown role(s): root.", output);
         Assert.DoesNotMatch(@"(?m)^\s+at ", output);
     }
+
+    [Fact]
+    public async Task A_development_token_made_in_another_folder_is_accepted_by_the_development_service()
+    {
+        // Seen 2026-12-05: `dotnet src/CpsLedger.Api/bin/.../CpsLedger.Api.dll token` run from the repository root read no
+        // appsettings*.json (the folder it ran in was its content root), had no key, and the last line of what it printed was
+        // taken for a token. The test host reads the project's own settings, as `dotnet run` does.
+        var elsewhere = Directory.CreateTempSubdirectory("cpsledger-elsewhere-");
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunAsync(elsewhere.FullName,
+                new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Development" }, "token", "--role", "support");
+            Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+
+            var token = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+            var me = await With(token).GetAsync("/api/me").ReadAs<CurrentUser>();
+            Assert.Equal("dev-support", me.Name);
+            Assert.Equal([LedgerRoles.Support], me.Roles);
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Where_the_environment_has_no_signing_key_the_token_command_says_so_and_prints_no_token()
+    {
+        // Production has no development key (tokens come from the identity provider): a run of the dll without
+        // ASPNETCORE_ENVIRONMENT is Production, where `dotnet run` is Development (launchSettings.json).
+        var elsewhere = Directory.CreateTempSubdirectory("cpsledger-elsewhere-");
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunAsync(elsewhere.FullName,
+                new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Production" }, "token", "--role", "support");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("Auth:SigningKey", error);
+            Assert.Contains("Production", error);
+            Assert.DoesNotContain("eyJ", output);
+            Assert.DoesNotMatch(@"(?m)^\s+at ", output + error);
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
+        }
+    }
 }
