@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
@@ -77,6 +78,9 @@ public static class Auth
     public const string AccountAccessPolicy = "account-access";
     public const string LedgerScheme = "ledger";
 
+    /// <summary>Where a bearer challenge leaves why the token was refused, for the 401's problem details (<see cref="ProblemShape"/>).</summary>
+    public const string RefusalItem = "cpsledger.auth.refusal";
+
     public static void AddLedgerAuth(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<AuthOptions>()
@@ -122,6 +126,28 @@ public static class Auth
                     {
                         if (LedgerClaims.RefuseSubject(ctx.Principal?.Identity?.Name) is { } refusal)
                             ctx.Fail(refusal);
+                        return Task.CompletedTask;
+                    },
+                    // JwtBearer words an expired token, a bad signature, audience or issuer in error_description; a token that is
+                    // no JWT at all (a command's error message taken for one) and the refused subject above it leaves blank.
+                    // The caller learns only what its own token says; the problem's detail repeats it for those who read bodies.
+                    OnChallenge = ctx =>
+                    {
+                        if (ctx.AuthenticateFailure is { } failure && string.IsNullOrEmpty(ctx.ErrorDescription))
+                        {
+                            ctx.ErrorDescription = failure switch
+                            {
+                                SecurityTokenMalformedException => "The bearer token is not a JSON Web Token.",
+                                AuthenticationFailureException refused => refused.Message,
+                                _ => ctx.ErrorDescription,
+                            };
+                        }
+
+                        if (!string.IsNullOrEmpty(ctx.ErrorDescription))
+                            ctx.HttpContext.Items[RefusalItem] = ctx.ErrorDescription;
+                        // No token at all (an empty $TOKEN in a shell): RFC 6750 gives the header no error then, the body can say so.
+                        else if (ctx.AuthenticateFailure is null)
+                            ctx.HttpContext.Items[RefusalItem] = "The request carries no bearer token (Authorization: Bearer <token>).";
                         return Task.CompletedTask;
                     },
                 };
