@@ -15,6 +15,8 @@ public sealed class ContentRootTests(LedgerApp app) : LedgerTest(app)
     {
         // Not the folder the service was started in: the same build read no settings when started from the repository root.
         Assert.Equal(AppContext.BaseDirectory, Program.ContentRootFor(["token", "--role", "support"]));
+        // A command's own flags (.ci/new-migration passes these) are no content root.
+        Assert.Equal(AppContext.BaseDirectory, Program.ContentRootFor(["db-patch", "/tmp/001_x.sql", "-d", "marten://store/"]));
         Assert.Null(Program.ContentRootFor(["--contentRoot=/srv/cpsledger"]));
     }
 
