@@ -9,7 +9,7 @@ using CpsLedger.Api.Tiers;
 using CpsLedger.Api.WebConsole;
 using JasperFx;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = Program.ContentRootFor(args) });
 
 // The local address unless one is configured (Urls, ASPNETCORE_URLS, --urls): a default in appsettings.json would win over
 // ASPNETCORE_URLS, the variable most people set first.
@@ -61,6 +61,22 @@ public partial class Program
     /// host itself (<c>AutoStartHost</c>), started it a second time and failed on it once disposed ("Error parsing input").
     /// </summary>
     internal static bool NamesACommand(IReadOnlyList<string> args) => CommandOf(args) is not null;
+
+    /// <summary>
+    /// The folder the settings (<c>appsettings*.json</c>) are read from: the application's own (the build or publish output,
+    /// where they are copied) unless one is given (<c>--contentRoot</c>, <c>ASPNETCORE_CONTENTROOT</c>; WebApplicationFactory
+    /// gives the project's). ASP.NET Core's default, the current directory, made the dll started from the repository root read
+    /// no settings at all, so its <c>token</c> command had no key while the service had one.
+    /// </summary>
+    internal static string? ContentRootFor(IReadOnlyList<string> args)
+    {
+        var given = new ConfigurationBuilder()
+            .AddEnvironmentVariables("DOTNET_")
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddCommandLine([.. args])
+            .Build()[HostDefaults.ContentRootKey];
+        return string.IsNullOrEmpty(given) ? AppContext.BaseDirectory : null;
+    }
 
     /// <summary>The JasperFx command the arguments name (<see cref="NamesACommand"/>), or null when they are settings only.</summary>
     internal static string? CommandOf(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-') ? args[0] : null;

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
@@ -65,6 +66,9 @@ public sealed class AuthOptions
 
     public static readonly TimeSpan MaxClockSkew = TimeSpan.FromSeconds(30);
 
+    /// <summary>Whether the service validates tokens with <see cref="SigningKey"/> (no identity provider, a key long enough for HS256).</summary>
+    public bool TakesDevelopmentTokens => string.IsNullOrEmpty(Authority) && Encoding.UTF8.GetByteCount(SigningKey ?? "") >= 32;
+
     public SymmetricSecurityKey? SymmetricKey =>
         string.IsNullOrEmpty(SigningKey) ? null : new SymmetricSecurityKey(Encoding.UTF8.GetBytes(SigningKey));
 }
@@ -74,12 +78,15 @@ public static class Auth
     public const string AccountAccessPolicy = "account-access";
     public const string LedgerScheme = "ledger";
 
+    /// <summary>Where a bearer challenge leaves why the token was refused, for the 401's problem details (<see cref="ProblemShape"/>).</summary>
+    public const string RefusalItem = "cpsledger.auth.refusal";
+
     public static void AddLedgerAuth(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<AuthOptions>()
             .Bind(builder.Configuration.GetSection(AuthOptions.Section))
             .ValidateDataAnnotations()
-            .Validate(o => !string.IsNullOrEmpty(o.Authority) || Encoding.UTF8.GetByteCount(o.SigningKey ?? "") >= 32,
+            .Validate(o => !string.IsNullOrEmpty(o.Authority) || o.TakesDevelopmentTokens,
                 "Auth: set Auth:Authority (the identity provider) or Auth:SigningKey (at least 32 bytes, development only).")
             .Validate(o => o.ClockSkew >= TimeSpan.Zero && o.ClockSkew <= AuthOptions.MaxClockSkew,
                 "Auth:ClockSkew must be between 00:00:00 and 00:00:30.")
@@ -119,6 +126,28 @@ public static class Auth
                     {
                         if (LedgerClaims.RefuseSubject(ctx.Principal?.Identity?.Name) is { } refusal)
                             ctx.Fail(refusal);
+                        return Task.CompletedTask;
+                    },
+                    // JwtBearer words an expired token, a bad signature, audience or issuer in error_description; a token that is
+                    // no JWT at all (a command's error message taken for one) and the refused subject above it leaves blank.
+                    // The caller learns only what its own token says; the problem's detail repeats it for those who read bodies.
+                    OnChallenge = ctx =>
+                    {
+                        if (ctx.AuthenticateFailure is { } failure && string.IsNullOrEmpty(ctx.ErrorDescription))
+                        {
+                            ctx.ErrorDescription = failure switch
+                            {
+                                SecurityTokenMalformedException => "The bearer token is not a JSON Web Token.",
+                                AuthenticationFailureException refused => refused.Message,
+                                _ => ctx.ErrorDescription,
+                            };
+                        }
+
+                        if (!string.IsNullOrEmpty(ctx.ErrorDescription))
+                            ctx.HttpContext.Items[RefusalItem] = ctx.ErrorDescription;
+                        // No token at all (an empty $TOKEN in a shell): RFC 6750 gives the header no error then, the body can say so.
+                        else if (ctx.AuthenticateFailure is null)
+                            ctx.HttpContext.Items[RefusalItem] = "The request carries no bearer token (Authorization: Bearer <token>).";
                         return Task.CompletedTask;
                     },
                 };

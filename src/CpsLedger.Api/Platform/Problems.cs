@@ -58,6 +58,9 @@ public static partial class ProblemShape
         // An endpoint may have set its success's Location before its commit failed (Wolverine applies a CreationResponse first):
         // a problem never points at what was not created.
         http.Response.Headers.Remove(Microsoft.Net.Http.Headers.HeaderNames.Location);
+        // Why a bearer token was refused, as its challenge says (Auth: OnChallenge).
+        if (status == StatusCodes.Status401Unauthorized && problem.Detail is null && http.Items[Auth.RefusalItem] is string refusal)
+            problem.Detail = refusal;
         problem.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
         if (CorrelationMiddleware.Of(http) is { } correlationId)
             problem.Extensions["correlationId"] = correlationId;

@@ -23,6 +23,13 @@ namespace CpsLedger.Api.Platform;
 /// <summary>Marten (event store and documents) and Wolverine (handlers, HTTP, durable outbox) in one place.</summary>
 public static class Store
 {
+    /// <summary>This project's folder in the checkout the running build belongs to, or null outside a checkout (a publish).</summary>
+    public static string? SourceProjectDirectory()
+    {
+        var project = Path.Combine(Database.FindRepositoryRoot(AppContext.BaseDirectory), "src", "CpsLedger.Api");
+        return File.Exists(Path.Combine(project, "CpsLedger.Api.csproj")) ? project : null;
+    }
+
     public static void AddLedgerStore(this WebApplicationBuilder builder)
     {
         var development = builder.Environment.IsDevelopment();
@@ -38,6 +45,10 @@ public static class Store
             x.Production.GeneratedCodeMode = TypeLoadMode.Static;
             x.Production.ResourceAutoCreate = AutoCreate.None;
             x.Production.AssertAllPreGeneratedTypesExist = true;
+            // `codegen write` writes into the project's source, wherever it is started: JasperFx's default follows the content
+            // root, which is the build output (Program.ContentRootFor). A build outside a checkout keeps the default.
+            if (SourceProjectDirectory() is { } project)
+                x.GeneratedCodeOutputPath = Path.Combine(project, "Internal", "Generated");
         });
 
         // One pool for Marten and Wolverine, owned (and disposed) by the container.

@@ -54,6 +54,14 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
             input.HoursFlag is { } hours ? TimeSpan.FromHours(hours) : null);
     }
 
+    /// <summary>Why this environment's service takes no development token, and where to get one.</summary>
+    public static string NoDevelopmentTokens(AuthOptions auth, string environment, string contentRoot) =>
+        (string.IsNullOrEmpty(auth.Authority)
+            ? $"No development token in the {environment} environment: Auth:SigningKey is not set (or shorter than 32 bytes) in its settings (read from {contentRoot})."
+            : $"No development token in the {environment} environment: Auth:Authority is set, so the service takes tokens from that identity provider only.")
+        + " A development token is for the Development environment: `dotnet run --project src/CpsLedger.Api -- token ...`,"
+        + " or ASPNETCORE_ENVIRONMENT=Development with the built dll.";
+
     public override async Task<bool> Execute(TokenInput input)
     {
         (string Subject, IReadOnlyList<string> Roles, Guid? AccountId, TimeSpan? Lifetime) described;
@@ -71,6 +79,16 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
         var (subject, roles, accountId, lifetime) = described;
 
         using var host = input.BuildHost();
+        // A token the service of this environment would refuse is no token: say why on stderr and print none, rather than let
+        // `$(... | tail -n 1)` pick up a line of an error for one.
+        var auth = host.Services.GetRequiredService<IConfiguration>().GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
+        if (!auth.TakesDevelopmentTokens)
+        {
+            var environment = host.Services.GetRequiredService<IHostEnvironment>();
+            await Console.Error.WriteLineAsync(NoDevelopmentTokens(auth, environment.EnvironmentName, environment.ContentRootPath));
+            return false;
+        }
+
         var issuer = host.Services.GetRequiredService<DevTokenIssuer>();
         var token = issuer.Issue(subject, roles, accountId, lifetime);
 

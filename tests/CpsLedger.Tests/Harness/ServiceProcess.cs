@@ -110,23 +110,37 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Runs one of the service's command-line commands (Production profile) and returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunCommandAsync(LedgerApp app, string schema, params string[] arguments)
     {
-        var dll = ServiceDll();
-        var start = new ProcessStartInfo("dotnet", [dll, .. arguments])
+        var environment = ProductionSettings(app, schema);
+        environment["Reconciliation__Enabled"] = "false";
+        var (exit, output, error) = await RunAsync(Path.GetDirectoryName(ServiceDll())!, environment, arguments);
+        return (exit, output + error);
+    }
+
+    /// <summary>
+    /// Runs the built service (<c>dotnet CpsLedger.Api.dll</c>) with these arguments in <paramref name="workingDirectory"/>, with
+    /// <paramref name="environment"/> over this process's variables less any the test run may have that choose settings
+    /// (content root, signing key): its exit code, standard output and standard error apart.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(
+        string workingDirectory, IDictionary<string, string> environment, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet", [ServiceDll(), .. arguments])
         {
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var (key, value) in ProductionSettings(app, schema))
+        foreach (var variable in new[] { "ASPNETCORE_CONTENTROOT", "DOTNET_CONTENTROOT", "Auth__SigningKey", "Auth__Authority" })
+            start.Environment.Remove(variable);
+        foreach (var (key, value) in environment)
             start.Environment[key] = value;
-        start.Environment["Reconciliation__Enabled"] = "false";
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await error);
+        return (process.ExitCode, await output, await error);
     }
 
     public HttpClient Client(LedgerApp app, string role, Guid? accountId = null)

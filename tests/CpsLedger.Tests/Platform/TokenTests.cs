@@ -162,4 +162,113 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains("Unknown role(s): root.", output);
         Assert.DoesNotMatch(@"(?m)^\s+at ", output);
     }
+
+    [Fact]
+    public async Task A_development_token_made_in_another_folder_is_accepted_by_the_development_service()
+    {
+        // Seen 2026-12-05: `dotnet src/CpsLedger.Api/bin/.../CpsLedger.Api.dll token` run from the repository root read no
+        // appsettings*.json (the folder it ran in was its content root), had no key, and the last line of what it printed was
+        // taken for a token. The test host reads the project's own settings, as `dotnet run` does.
+        var elsewhere = Directory.CreateTempSubdirectory("cpsledger-elsewhere-");
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunAsync(elsewhere.FullName,
+                new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Development" }, "token", "--role", "support");
+            Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+
+            var token = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+            var me = await With(token).GetAsync("/api/me").ReadAs<CurrentUser>();
+            Assert.Equal("dev-support", me.Name);
+            Assert.Equal([LedgerRoles.Support], me.Roles);
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Where_the_environment_has_no_signing_key_the_token_command_says_so_and_prints_no_token()
+    {
+        // Production has no development key (tokens come from the identity provider): a run of the dll without
+        // ASPNETCORE_ENVIRONMENT is Production, where `dotnet run` is Development (launchSettings.json).
+        var elsewhere = Directory.CreateTempSubdirectory("cpsledger-elsewhere-");
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunAsync(elsewhere.FullName,
+                new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Production" }, "token", "--role", "support");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("Auth:SigningKey", error);
+            Assert.Contains("Production", error);
+            Assert.DoesNotContain("eyJ", output);
+            Assert.DoesNotMatch(@"(?m)^\s+at ", output + error);
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
+        }
+    }
+
+    private string SignedWith(SymmetricSecurityKey key, string subject = "dev-support")
+    {
+        var o = App.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        var now = DateTime.UtcNow;
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = string.IsNullOrEmpty(o.Issuer) ? null : o.Issuer,
+            Audience = o.Audience,
+            Subject = new ClaimsIdentity([new Claim(LedgerClaims.Subject, subject), new Claim(LedgerClaims.Role, LedgerRoles.Support)]),
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now.AddHours(1),
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("Bearer ")]
+    public async Task A_request_without_a_token_is_told_it_carries_none(string? authorization)
+    {
+        // An empty token, as `$(...)` gives when the command printed none.
+        var client = App.CreateClient();
+        if (authorization is not null)
+            client.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", authorization);
+
+        var response = await client.GetAsync("/api/me");
+        var problem = await response.ShouldBeProblem(HttpStatusCode.Unauthorized);
+        Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).ToString());
+        Assert.Contains("no bearer token", problem.GetProperty("detail").GetString());
+    }
+
+    public static TheoryData<string, string> RefusedTokens => new()
+    {
+        { "not a token", "not a JSON Web Token" },
+        { "another key", "signature" },
+        { "expired", "expired" },
+        { "system subject", "the ledger's own actor" },
+    };
+
+    [Theory]
+    [MemberData(nameof(RefusedTokens))]
+    public async Task A_refused_token_is_told_why_in_the_challenge_and_the_problem(string kind, string reason)
+    {
+        var token = kind switch
+        {
+            // What a failed token command's last printed line looked like.
+            "not a token" => "run) in /_/src/JasperFx/CommandLine/CommandExecutor.cs:38",
+            "another key" => SignedWith(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(new string('x', 48)))),
+            "expired" => ExpiredAgo(TimeSpan.FromMinutes(1)),
+            _ => SignedWith(App.Services.GetRequiredService<IOptions<AuthOptions>>().Value.SymmetricKey!, "system:invoicing"),
+        };
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", $"Bearer {token}");
+
+        var response = await client.GetAsync("/api/me");
+        var problem = await response.ShouldBeProblem(HttpStatusCode.Unauthorized);
+        var challenge = Assert.Single(response.Headers.WwwAuthenticate).ToString();
+        Assert.Contains("error=\"invalid_token\"", challenge);
+        Assert.Contains(reason, challenge, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(reason, problem.TryGetProperty("detail", out var detail) ? detail.GetString() : "", StringComparison.OrdinalIgnoreCase);
+    }
 }
