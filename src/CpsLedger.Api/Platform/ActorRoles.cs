@@ -24,7 +24,7 @@ public static class ActorRoles
     /// <summary>On an event the ledger wrote because of a request, and on every message that request set off: that request's role(s).</summary>
     public const string CausedByHeader = "caused_by_role";
 
-    /// <summary>Someone running the service's own commands (the imports, the back-fill) on the command line.</summary>
+    /// <summary>Someone running the service's own commands on the command line (the legacy and the catalogue import).</summary>
     public const string Operator = "operator";
 
     /// <summary>
@@ -33,7 +33,7 @@ public static class ActorRoles
     /// never a role the route did not admit the caller by. A route whose <c>[Authorize]</c> names no roles admits every role.
     /// Null when the caller holds none of them (which authorization does not let through).
     /// </summary>
-    /// <param name="held">The caller's roles (its token's <c>role</c> claims).</param>
+    /// <param name="held">The caller's roles, as authorization sees them.</param>
     /// <param name="route">The route's authorization data: each entry naming roles admits one of them, and all entries must pass.</param>
     public static string? Decide(IEnumerable<string> held, IEnumerable<IAuthorizeData> route)
     {
@@ -49,8 +49,8 @@ public static class ActorRoles
         return acting.Count == 0 ? null : string.Join(',', acting);
     }
 
-    /// <summary>The role(s) the caller of the current request acts in (<see cref="Decide"/>).</summary>
-    // The roles as authorization saw them (IsInRole: a bearer token's role claims, or the console session's).
+    /// <summary>The role(s) the caller of the current request acts in (<see cref="Decide"/>): held as <c>IsInRole</c> sees them,
+    /// a bearer token's role claims or the console session's.</summary>
     public static string? Of(HttpContext http) =>
         Decide(LedgerRoles.All.Where(http.User.IsInRole),
             http.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>() ?? []);
@@ -60,8 +60,8 @@ public static class ActorRoles
     private static readonly ConditionalWeakTable<IMessageContext, string> Requests = new();
 
     /// <summary>
-    /// Before every endpoint that writes through Wolverine's session or sends messages (<see cref="ActorRolePolicy"/>): the caller's
-    /// role on every event the request writes, and in every message it sends.
+    /// Before every endpoint that commits through Wolverine's session (<see cref="ActorRolePolicy"/>): the caller's role on every
+    /// event the request writes, and in every message it sends.
     /// </summary>
     public static void Stamp(HttpContext httpContext, MessageContext messageContext, IDocumentSession session)
     {
