@@ -23,6 +23,8 @@ namespace CpsLedger.Api.Audit;
 /// <param name="By">The actor: the person (a token's <c>sub</c>), or the ledger itself (<c>system:...</c>) for what a policy,
 /// a scheduled or a cascaded handler did; for the account's member, a member of staff's role instead of the name
 /// (<see cref="StaffNames"/>).</param>
+/// <param name="Role">The role(s) the person in <paramref name="By"/> acted in, as recorded (<see cref="ActorRoles"/>); null for the
+/// ledger's own actions and events stored before roles were recorded.</param>
 /// <param name="CausedBy">For the ledger's own actions: the person whose request set them off and that request's correlation id.
 /// Null for a person's action, and for events stored before the ledger named itself (their <paramref name="By"/> is the
 /// relayed user).</param>
@@ -41,6 +43,11 @@ public sealed record HistoryEntry(
     DateTimeOffset At,
     [property: System.ComponentModel.Description(StaffNames.ByDescription)]
     string? By,
+    [property: System.ComponentModel.Description("The role(s) the person in by acted in, as recorded when they made the change (e.g. \"member\", " +
+                                                 "\"support\", \"finance\", \"operator\"; comma-separated where the route admitted them by more " +
+                                                 "than one). Null for the ledger's own actions and for events stored before roles were recorded " +
+                                                 "(2026-12-05).")]
+    string? Role,
     [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
                                                  "reason). Shown to support and auditors; null in a member's own history, whose description " +
                                                  "says only that CPS support made the change.")]
@@ -228,7 +235,7 @@ public static class AccountHistory
         }
 
         return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp,
-            staff.Shown(e.UserName, e.CorrelationId), reason, ticket, e.CorrelationId, e.CausationId, staff.Shown(SystemActor.CausedByOf(e)),
+            staff.ShownBy(e), ActorRoles.Of(e), reason, ticket, e.CorrelationId, e.CausationId, staff.Shown(SystemActor.CausedByOf(e)),
             description ?? Describe(e.Data), shown);
     }
 

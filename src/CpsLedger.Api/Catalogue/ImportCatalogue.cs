@@ -150,7 +150,11 @@ public sealed class CatalogueImporter(TimeProvider clock, ILogger<CatalogueImpor
     public async Task<CatalogueImportOutcome> ImportAsync(IDocumentStore store, CatalogueFileReading file, string user, CancellationToken ct)
     {
         await using var session = store.LightweightSession();
-        session.LastModifiedBy = user;
+        // An operator's command, recorded with the operator's role; the demo loader is the ledger itself (system:...), with none.
+        if (user.StartsWith(SystemActor.Prefix, StringComparison.Ordinal))
+            session.LastModifiedBy = user;
+        else
+            ActorRoles.StampOperator(session, user);
         session.CorrelationId = Guid.NewGuid().ToString();
         var outcome = await StageAsync(session, file, ct);
         if (!outcome.Rejected)

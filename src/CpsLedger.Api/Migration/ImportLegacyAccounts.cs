@@ -471,7 +471,7 @@ public static class ImportLegacyAccountsEndpoint
 
         var problems = new List<LegacyRowProblem>();
         var report = await LegacyImport.ImportAsync(() => LegacyFile.OpenText(new MemoryStream(bytes, writable: false)),
-            new LegacyImportOptions(skipInvalidRows ?? false), () => sessions.OpenSession(bus), problems.Add, clock,
+            new LegacyImportOptions(skipInvalidRows ?? false), () => Session(sessions, bus), problems.Add, clock,
             loggers.CreateLogger(typeof(LegacyImport)), ct);
 
         var byLocation = problems.OrderBy(p => p.Line).GroupBy(p => p.Location).ToDictionary(g => g.Key, g => g.Select(p => p.Problem).ToArray());
@@ -485,6 +485,14 @@ public static class ImportLegacyAccountsEndpoint
         }
 
         return Results.Ok(new LegacyImportResult(report, byLocation));
+    }
+
+    // Each batch's own session records the caller's role, as Wolverine's session does for other commands (ActorRolePolicy).
+    private static IDocumentSession Session(OutboxedSessionFactory sessions, IMessageBus bus)
+    {
+        var session = sessions.OpenSession(bus);
+        ActorRoles.Record(session, bus is IMessageContext request ? ActorRoles.OfRequest(request) : null);
+        return session;
     }
 
     // Another import wrote one of this file's old e-mails at the same moment. What was committed stays; importing again

@@ -63,7 +63,7 @@ public sealed class LegacyImportCommand : JasperFxAsyncCommand<LegacyImportInput
             () =>
             {
                 var session = store.LightweightSession();
-                session.LastModifiedBy = user;
+                ActorRoles.StampOperator(session, user);
                 session.CorrelationId = importId;
                 return session;
             },

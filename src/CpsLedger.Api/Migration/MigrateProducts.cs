@@ -280,14 +280,15 @@ public static class MigrateProductsEndpoint
         // Only support's request carries them (Before); each step records them on the events it writes.
         var support = Support.SupportReason.Given(command?.SupportReason, command?.TicketReference);
         var recorded = await bus.InvokeAsync<RecordedMembershipNumbers>(new RecordLegacyMembershipNumbers(accountId,
-            [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))], support), ct);
+            [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))], support), ActorRoles.Inline(bus), ct);
 
         var tally = new MigrationTally(accountId);
         var batchSize = MigrationTestSeam.BatchSize ?? DefaultBatchSize;
         foreach (var legacy in before.LegacyAccounts)
         {
             while (await bus.InvokeAsync<MigrationBatchOutcome>(
-                       new MigrateProductBatch(accountId, legacy.Id, legacy.OldEmail, batchSize, tally.WaitingIds, support), ct) is { Done: false } batch)
+                       new MigrateProductBatch(accountId, legacy.Id, legacy.OldEmail, batchSize, tally.WaitingIds, support), ActorRoles.Inline(bus), ct)
+                   is { Done: false } batch)
             {
                 var number = tally.Add(batch);
                 logger.LogInformation("Migration batch {Batch} of account {AccountId}: {Migrated} migrated, {Linked} already registered, {Waiting} waiting",

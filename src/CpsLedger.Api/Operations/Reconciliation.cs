@@ -502,7 +502,7 @@ public static class ReconciliationEndpoints
     [ProducesResponseType<ReconciliationReport>(StatusCodes.Status200OK)]
     public static async Task<ReconciliationReport> Post(IMessageBus bus, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
-        await bus.InvokeAsync(new RunReconciliation(clock.GetUtcNow()), ct);
+        await bus.InvokeAsync(new RunReconciliation(clock.GetUtcNow()), ActorRoles.Inline(bus), ct);
         await using var session = store.QuerySession();
         return (await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct))!;
     }

@@ -89,6 +89,8 @@ public static class Http
             opts.AddPolicy<FeatureTagsPolicy>();
             opts.AddPolicy<FluentValidationHttpPolicy>();
             opts.AddPolicy<IdempotentResponsePolicy>();
+            // The role the caller acted in, on every event a command writes and every message it sends (ActorRoles.cs).
+            opts.AddPolicy<ActorRolePolicy>();
             // Worded as the exception handler words it: Wolverine's default detail is Marten's message, with the stream id.
             opts.MapConcurrencyFailuresToConflict(toProblemDetails: _ => Problems.ConcurrentChange);
         });

@@ -132,6 +132,8 @@ public static class Store
             opts.EnableRelayOfUserName = true;
             // Handlers (policies, scheduled and cascaded work) write as the system; the relayed user becomes caused_by.
             opts.Policies.Add<SystemActorPolicy>();
+            // And the role the person acted in travels in every message their request set off (ActorRoles.cs).
+            opts.MetadataRules.Add(new ActorRoleRelay());
             // E-mail handlers name their message in the delivery record: one that never reached it is reported (MailHealthCheck).
             opts.Policies.Add<MailEnvelopePolicy>();
             opts.BatchReviews();

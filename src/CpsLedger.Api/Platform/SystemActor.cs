@@ -36,7 +36,11 @@ public sealed record CausedBy(
                                                  "read a member of staff's role instead (\"CPS support\", \"CPS finance\"); their own " +
                                                  "name as it is.")]
     string? User,
-    string? CorrelationId);
+    string? CorrelationId,
+    [property: System.ComponentModel.Description("The role(s) that person acted in, as recorded when the request was made (comma-separated where the " +
+                                                 "route admitted them by more than one, e.g. \"support\", \"finance\", \"operator\"). Null for " +
+                                                 "events stored before roles were recorded (2026-12-05).")]
+    string? Role);
 
 /// <summary>
 /// Events that policies, scheduled and cascaded handlers append are the ledger's own doing: their user name is the system
@@ -64,7 +68,17 @@ public static class SystemActor
             session.SetHeader(CausedByUserHeader, user);
         if (!string.IsNullOrEmpty(context.CorrelationId))
             session.SetHeader(CausedByCorrelationHeader, context.CorrelationId);
+        // The role that person acted in, relayed like the user name; a message sent before roles travelled records none.
+        if (ActorRoles.Relayed(context.Envelope) is { } role)
+            session.SetHeader(ActorRoles.CausedByHeader, role);
     }
+
+    /// <summary>
+    /// Called by the generated code of a handler <see cref="InvokedForCallerAttribute"/> that writes through a Marten session: the
+    /// caller stays the actor, so the role their request relayed is the events' own <c>actor_role</c>.
+    /// </summary>
+    public static void StampInvoked(IDocumentSession session, MessageContext context) =>
+        ActorRoles.Record(session, ActorRoles.Relayed(context.Envelope));
 
     /// <summary>
     /// Called by the generated code of a batch handler (a message type that is an array) that writes through a Marten session: a
@@ -85,6 +99,8 @@ public static class SystemActor
         {
             if (!string.IsNullOrEmpty(cause.User))
                 e.SetHeader(CausedByUserHeader, cause.User);
+            if (!string.IsNullOrEmpty(cause.Role))
+                e.SetHeader(ActorRoles.CausedByHeader, cause.Role);
             if (!string.IsNullOrEmpty(cause.CorrelationId))
             {
                 e.SetHeader(CausedByCorrelationHeader, cause.CorrelationId);
@@ -97,20 +113,20 @@ public static class SystemActor
     /// Who set off what follows from this event, to carry in a message that is handled in a batch: the person behind a system
     /// actor's event (its <c>caused_by</c>), otherwise its own user and request.
     /// </summary>
-    public static CausedBy CauseOf(IEvent e) => CausedByOf(e) ?? new CausedBy(e.UserName, e.CorrelationId);
+    public static CausedBy CauseOf(IEvent e) => CausedByOf(e) ?? new CausedBy(e.UserName, e.CorrelationId, ActorRoles.Of(e));
 
     /// <summary>The same for what a session is about to write: the cause it was stamped with, otherwise its own user and request.</summary>
     public static CausedBy CauseOf(IDocumentSession session) =>
         session.GetHeader(CausedByUserHeader) is { } user
-            ? new CausedBy(user.ToString(), session.GetHeader(CausedByCorrelationHeader)?.ToString())
-            : new CausedBy(session.LastModifiedBy, session.CorrelationId);
+            ? new CausedBy(user.ToString(), session.GetHeader(CausedByCorrelationHeader)?.ToString(), session.GetHeader(ActorRoles.CausedByHeader)?.ToString())
+            : new CausedBy(session.LastModifiedBy, session.CorrelationId, session.GetHeader(ActorRoles.Header)?.ToString());
 
     /// <summary>What an event says about who set it off; null for an event a person appended (or one stored before this existed).</summary>
     public static CausedBy? CausedByOf(IEvent e)
     {
         var user = Header(e, CausedByUserHeader);
         var correlation = Header(e, CausedByCorrelationHeader);
-        return user is null && correlation is null ? null : new CausedBy(user, correlation);
+        return user is null && correlation is null ? null : new CausedBy(user, correlation, ActorRoles.CausedByOf(e));
     }
 
     /// <summary>A string header of a stored event (headers come back from the database as JSON elements).</summary>
@@ -133,7 +149,8 @@ public static class SystemActor
 
 /// <summary>
 /// Adds <see cref="SystemActor.Stamp"/> to every message handler chain that writes through a Marten session (HTTP endpoints
-/// are not message handlers, so the caller stays their actor; so do handlers <see cref="InvokedForCallerAttribute"/>).
+/// are not message handlers, so the caller stays their actor; so do handlers <see cref="InvokedForCallerAttribute"/>, which get
+/// <see cref="SystemActor.StampInvoked"/>: the caller's role).
 /// </summary>
 public sealed class SystemActorPolicy : IHandlerPolicy
 {
@@ -142,8 +159,13 @@ public sealed class SystemActorPolicy : IHandlerPolicy
         foreach (var chain in chains)
         {
             var writer = chain.Handlers.FirstOrDefault(h => WritesThroughMarten(h.HandlerType, h.Method));
-            if (writer is null || writer.HandlerType.GetCustomAttribute<InvokedForCallerAttribute>() is not null)
+            if (writer is null)
                 continue;
+            if (writer.HandlerType.GetCustomAttribute<InvokedForCallerAttribute>() is not null)
+            {
+                chain.Middleware.Add(new MethodCall(typeof(SystemActor), nameof(SystemActor.StampInvoked)));
+                continue;
+            }
 
             var actor = new Value(SystemActor.For(writer.HandlerType));
             if (chain.MessageType.IsArray)

@@ -85,11 +85,18 @@ public static class SupportNotes
 /// <b>Decision</b> (docs/security.md, "Who and why"): a member of staff's user name (a support agent's or a finance person's token
 /// <c>sub</c>) is an internal identifier. Whoever reads support's reasons (<see cref="SupportNotes.ReadsReasons"/>: support,
 /// auditors, finance) reads the names as recorded; the account's member and the portal read the role that acted,
-/// <see cref="Support"/> or <see cref="Finance"/>, in <c>by</c> and in <c>causedBy.user</c>. The member's and the portal's own
+/// <see cref="Support"/> or <see cref="Finance"/> (<see cref="Operations"/> for an operator's command, <see cref="SeveralRoles"/> for a
+/// request recorded in more than one staff role), in <c>by</c> and in <c>causedBy.user</c>. The member's and the portal's own
 /// names and the ledger's (<c>system:...</c>) stay as they are.
 /// <para>
-/// The ledger records no role on an event, only the user name; what it does record at write time tells staff's requests apart,
-/// and that is what this relies on (a request: the events one user wrote under one correlation id):
+/// Since 2026-12-05 every event records the role it was written in (<see cref="ActorRoles"/>: <c>actor_role</c> on what a person's
+/// request or command wrote, <c>caused_by_role</c> on what the ledger did because of it), and that is read first
+/// (<see cref="NameOf"/>, <see cref="Staff.ShownBy"/>, <see cref="Staff.Shown(CausedBy?)"/>). Events stored before carry no role;
+/// for them, and for a points line's <c>by</c> (the stored line keeps no role), the rest of this comment holds.
+/// </para>
+/// <para>
+/// Older events record no role, only the user name; what they do record at write time tells staff's requests apart,
+/// and that is what the heuristic relies on (a request: the events one user wrote under one correlation id):
 /// support's ticket header (support acting on someone's behalf, an adjustment), an event only support writes
 /// (<see cref="SupportsEvents"/>), an event only finance writes (<see cref="FinancesEvents"/>), or a reason header on a request
 /// with neither of support's marks (only finance writes one then: a credit note, a replacement; a member or the portal never
@@ -102,6 +109,35 @@ public static class StaffNames
 {
     public const string Support = "CPS support";
     public const string Finance = "CPS finance";
+    public const string Audit = "CPS audit";
+    public const string Operations = "CPS operations";
+
+    /// <summary>What a request recorded as acting in more than one staff role reads (<see cref="ActorRoles.Decide"/>).</summary>
+    public const string SeveralRoles = "CPS staff";
+
+    private static readonly IReadOnlyDictionary<string, string> StaffRoles = new Dictionary<string, string>
+    {
+        [LedgerRoles.Support] = Support,
+        [LedgerRoles.Finance] = Finance,
+        [LedgerRoles.Auditor] = Audit,
+        [ActorRoles.Operator] = Operations,
+    };
+
+    /// <summary>
+    /// What the member and the portal read for a recorded role (<c>actor_role</c>, <c>caused_by_role</c>): the staff role's name, or
+    /// <see cref="SeveralRoles"/> when the request acted in more than one; null when it names no staff role (a member's, the
+    /// portal's: their names are shown).
+    /// </summary>
+    public static string? NameOf(string recorded)
+    {
+        var staff = ActorRoles.Split(recorded).Where(StaffRoles.ContainsKey).Distinct().ToList();
+        return staff.Count switch
+        {
+            0 => null,
+            1 => StaffRoles[staff[0]],
+            _ => SeveralRoles,
+        };
+    }
 
     /// <summary>What <c>by</c> says, in the OpenAPI document of every read that carries it.</summary>
     public const string ByDescription = "Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read " +
@@ -123,9 +159,11 @@ public static class StaffNames
     public sealed record Act(string User, string? CorrelationId, string Role);
 
     /// <summary>Who on an account is staff, and what the member and the portal read instead of their names.</summary>
-    public sealed class Staff(IReadOnlyDictionary<(string User, string? CorrelationId), string> requests, IReadOnlyDictionary<string, string> names)
+    public sealed class Staff(IReadOnlyDictionary<(string User, string? CorrelationId), string> requests, IReadOnlyDictionary<string, string> names,
+        bool asRecorded = false)
     {
-        public static readonly Staff None = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>());
+        /// <summary>For a reader who reads every name as recorded (support, auditors, finance).</summary>
+        public static readonly Staff None = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>(), asRecorded: true);
 
         /// <summary>The role for a member of staff's name (the role of that request where known), anyone else's name as it is.</summary>
         public string? Shown(string? user, string? correlationId) =>
@@ -133,7 +171,14 @@ public static class StaffNames
             : requests.TryGetValue((user, correlationId), out var role) || names.TryGetValue(user, out role) ? role
             : user;
 
-        public CausedBy? Shown(CausedBy? cause) => cause is null ? null : cause with { User = Shown(cause.User, cause.CorrelationId) };
+        /// <summary>The role recorded with the name where there is one (<see cref="NameOf"/>), else as <see cref="Shown(string?, string?)"/>.</summary>
+        public string? Shown(string? user, string? correlationId, string? recordedRole) =>
+            asRecorded || user is null || recordedRole is null ? Shown(user, correlationId) : NameOf(recordedRole) ?? user;
+
+        /// <summary>Who wrote an event, as the member reads it: by the role recorded on it, else by the marks of older events.</summary>
+        public string? ShownBy(JasperFx.Events.IEvent e) => Shown(e.UserName, e.CorrelationId, ActorRoles.Of(e));
+
+        public CausedBy? Shown(CausedBy? cause) => cause is null ? null : cause with { User = Shown(cause.User, cause.CorrelationId, cause.Role) };
     }
 
     /// <summary>

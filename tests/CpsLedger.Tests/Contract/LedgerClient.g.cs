@@ -10314,6 +10314,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("correlationId")]
         public string? CorrelationId { get; set; } = default!;
 
+        /// <summary>
+        /// The role(s) that person acted in, as recorded when the request was made (comma-separated where the route admitted them by more than one, e.g. "support", "finance", "operator"). Null for events stored before roles were recorded (2026-12-05).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("role")]
+        public string? Role { get; set; } = default!;
+
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -10732,6 +10738,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
+
+        /// <summary>
+        /// The role(s) the person in by acted in, as recorded when they made the change (e.g. "member", "support", "finance", "operator"; comma-separated where the route admitted them by more than one). Null for the ledger's own actions and for events stored before roles were recorded (2026-12-05).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("role")]
+        public string? Role { get; set; } = default!;
 
         /// <summary>
         /// Why, as the person who made the change wrote it for the audit trail (support's or finance's reason). Shown to support and auditors; null in a member's own history, whose description says only that CPS support made the change.

@@ -53,8 +53,8 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
             session.LastModifiedBy = "system:invitation-policy";
             var emails = await ReviewInvitationHandler.Handle(
             [
-                new ReviewInvitation(first, new CausedBy("portal-a", "corr-a1")), new ReviewInvitation(second, new CausedBy("portal-b", "corr-b")),
-                new ReviewInvitation(first, new CausedBy("portal-a", "corr-a2")),
+                new ReviewInvitation(first, new CausedBy("portal-a", "corr-a1", null)), new ReviewInvitation(second, new CausedBy("portal-b", "corr-b", null)),
+                new ReviewInvitation(first, new CausedBy("portal-a", "corr-a2", null)),
             ], session, App.Clock, CancellationToken.None);
             await session.SaveChangesAsync();
             Assert.Equal(new[] { first, second }.Order(), emails.OfType<SendInvitationEmail>().Select(e => e.AccountId).Order());
@@ -69,8 +69,8 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         var a = await LatestInvitation(first);
         var b = await LatestInvitation(second);
         // One invitation each, though the first account was reviewed twice; each names the latest request about its own account.
-        Assert.Equal((new CausedBy("portal-a", "corr-a2"), "corr-a2"), (SystemActor.CausedByOf(a), a.CorrelationId));
-        Assert.Equal((new CausedBy("portal-b", "corr-b"), "corr-b"), (SystemActor.CausedByOf(b), b.CorrelationId));
+        Assert.Equal((new CausedBy("portal-a", "corr-a2", null), "corr-a2"), (SystemActor.CausedByOf(a), a.CorrelationId));
+        Assert.Equal((new CausedBy("portal-b", "corr-b", null), "corr-b"), (SystemActor.CausedByOf(b), b.CorrelationId));
         Assert.Equal(("system:invitation-policy", "system:invitation-policy"), (a.UserName, b.UserName));
         Assert.Equal(2, await App.CountEvents("invitation_issued") - 2);
     }
@@ -372,8 +372,8 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
             var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
             foreach (var account in accounts)
             {
-                await bus.PublishAsync(new ReviewInvitation(account, new CausedBy("support-anna", $"corr-{account:N}")));
-                await bus.PublishAsync(new ReviewInvitation(account, new CausedBy("support-anna", $"corr-{account:N}")));
+                await bus.PublishAsync(new ReviewInvitation(account, new CausedBy("support-anna", $"corr-{account:N}", null)));
+                await bus.PublishAsync(new ReviewInvitation(account, new CausedBy("support-anna", $"corr-{account:N}", null)));
             }
         });
 
@@ -384,7 +384,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         foreach (var account in accounts)
         {
             var invitation = await LatestInvitation(account);
-            Assert.Equal(new CausedBy("support-anna", $"corr-{account:N}"), SystemActor.CausedByOf(invitation));
+            Assert.Equal(new CausedBy("support-anna", $"corr-{account:N}", null), SystemActor.CausedByOf(invitation));
         }
         Assert.Equal(2 * accounts.Count, await App.CountEvents("invitation_issued"));
         Assert.Equal(accounts.Count, tracked.AllRecordsInOrder(MessageEventType.MessageSucceeded).Count(r => r.Envelope?.Message is SendInvitationEmail));
@@ -408,8 +408,8 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         using (var scope = App.Services.CreateScope())
         {
             var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
-            await bus.PublishAsync(new ReviewInvitation(first, new CausedBy("portal-a", "corr-a")));
-            await bus.PublishAsync(new ReviewInvitation(second, new CausedBy("portal-b", "corr-b")));
+            await bus.PublishAsync(new ReviewInvitation(first, new CausedBy("portal-a", "corr-a", null)));
+            await bus.PublishAsync(new ReviewInvitation(second, new CausedBy("portal-b", "corr-b", null)));
         }
         var support = App.ClientAs(LedgerRoles.Support);
         IReadOnlyList<Api.Operations.DeadLetter> letters = [];
@@ -433,8 +433,8 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         // Replayed messages go back through the inbox, which the durability agent polls.
         await FaultWaits.Until(async () => await App.CountEvents("invitation_issued") == 4, "both accounts invited again");
         await App.UntilBatchesHandled();
-        Assert.Equal(new CausedBy("portal-a", "corr-a"), SystemActor.CausedByOf(await LatestInvitation(first)));
-        Assert.Equal(new CausedBy("portal-b", "corr-b"), SystemActor.CausedByOf(await LatestInvitation(second)));
+        Assert.Equal(new CausedBy("portal-a", "corr-a", null), SystemActor.CausedByOf(await LatestInvitation(first)));
+        Assert.Equal(new CausedBy("portal-b", "corr-b", null), SystemActor.CausedByOf(await LatestInvitation(second)));
         Assert.Equal(4, await App.CountEvents("invitation_issued"));
     }
 }

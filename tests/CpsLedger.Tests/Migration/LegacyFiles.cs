@@ -37,7 +37,7 @@ public static class LegacyFiles
         var report = await LegacyImport.ImportAsync(() => new StringReader(csv), new LegacyImportOptions(skipInvalidRows, batchSize), () =>
             {
                 var session = app.Store.LightweightSession();
-                session.LastModifiedBy = user;
+                ActorRoles.StampOperator(session, user);
                 session.CorrelationId = $"cli-import-{Guid.NewGuid():N}";
                 return session;
             },

@@ -46,22 +46,24 @@ public sealed class SystemActorTests(LedgerApp app) : LedgerTest(app)
 
         var invited = await Single("invitation_issued");
         Assert.Equal("system:invitation-policy", invited.UserName);
-        Assert.Equal(new CausedBy("portal-web", "register-1"), SystemActor.CausedByOf(invited));
+        // With the role the portal acted in, relayed from its request to the review.
+        Assert.Equal(new CausedBy("portal-web", "register-1", LedgerRoles.Portal), SystemActor.CausedByOf(invited));
         Assert.Equal("register-1", invited.CorrelationId);
 
         // A scheduled message hours later still knows whose request it follows.
         var invoiced = await Single("invoice_issued");
         Assert.Equal("system:invoicing", invoiced.UserName);
-        Assert.Equal(new CausedBy("portal-web", "join-1"), SystemActor.CausedByOf(invoiced));
+        Assert.Equal(new CausedBy("portal-web", "join-1", LedgerRoles.Portal), SystemActor.CausedByOf(invoiced));
 
         // The history shows both.
         var history = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history")
             .ReadAs<CpsLedger.Api.Audit.HistoryPage>()).Items;
         var entry = history.Single(e => e.Type == "invitation_issued");
-        Assert.Equal(("system:invitation-policy", new CausedBy("portal-web", "register-1")), (entry.By, entry.CausedBy));
+        Assert.Equal(("system:invitation-policy", new CausedBy("portal-web", "register-1", LedgerRoles.Portal)), (entry.By, entry.CausedBy));
         var invoiceEntry = history.Single(e => e.Type == "invoice_issued");
         Assert.Equal(("system:invoicing", "portal-web"), (invoiceEntry.By, invoiceEntry.CausedBy?.User));
         Assert.Null(history.Single(e => e.Type == "cps_joined").CausedBy);
+        Assert.Equal(LedgerRoles.Portal, history.Single(e => e.Type == "cps_joined").Role);
     }
 
     [Fact]
@@ -93,7 +95,7 @@ public sealed class SystemActorTests(LedgerApp app) : LedgerTest(app)
         };
         ProductViewProjection.Apply(view, byPerson);
 
-        Assert.Equal(("system:points-policy", new CausedBy("kadri", "c-1")), (view.PointsLines[0].By, view.PointsLines[0].CausedBy));
+        Assert.Equal(("system:points-policy", new CausedBy("kadri", "c-1", null)), (view.PointsLines[0].By, view.PointsLines[0].CausedBy));
         Assert.Equal(("kadri", (CausedBy?)null), (view.PointsLines[1].By, view.PointsLines[1].CausedBy));
     }
 }

@@ -28,7 +28,7 @@ public sealed class StaffNamesRulesTests
 
         Assert.Equal(StaffNames.Support, staff.Shown("anna", "c1"));
         Assert.Equal(Finance, staff.Shown("fred", "c2"));
-        Assert.Equal(new CausedBy(StaffNames.Support, "c1"), staff.Shown(new CausedBy("anna", "c1")));
+        Assert.Equal(new CausedBy(StaffNames.Support, "c1", null), staff.Shown(new CausedBy("anna", "c1", null)));
         // Elsewhere on the account (an event from before support's requests carried a ticket): still staff.
         Assert.Equal(Finance, staff.Shown("fred", "c9"));
     }
@@ -43,6 +43,6 @@ public sealed class StaffNamesRulesTests
         Assert.Equal("system:invoicing", staff.Shown("system:invoicing", "c1"));
         Assert.Null(staff.Shown(null, "c1"));
         Assert.Null(staff.Shown((CausedBy?)null));
-        Assert.Equal(new CausedBy("kadri", "c4"), staff.Shown(new CausedBy("kadri", "c4")));
+        Assert.Equal(new CausedBy("kadri", "c4", null), staff.Shown(new CausedBy("kadri", "c4", null)));
     }
 }

@@ -43,6 +43,7 @@ namespace Internal.Generated.WolverineHandlers
             var migrationBatchInputs = await CpsLedger.Api.Migration.MigrateProductBatchHandler.LoadAsync(migrateProductBatch, stream_legacy, ((Marten.IQuerySession)documentSession), context.Envelope, cancellation).ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.MigrateProductBatchHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.MigrateProductBatchHandler");
+            CpsLedger.Api.Platform.SystemActor.StampInvoked(documentSession, context);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).LegacyAccountId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.type", "CpsLedger.Api.Migration.LegacyAccountView");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.stream.id", ((CpsLedger.Api.Migration.MigrateProductBatch)context.Envelope.Message).AccountId);

@@ -39,6 +39,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Membership.UpgradeTier>(httpContext);
             if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;

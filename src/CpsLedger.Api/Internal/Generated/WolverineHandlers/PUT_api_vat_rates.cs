@@ -36,6 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Invoicing.PublishVatRates>(httpContext);
             if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;

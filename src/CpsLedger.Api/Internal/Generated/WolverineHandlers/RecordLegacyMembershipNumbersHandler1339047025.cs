@@ -29,6 +29,7 @@ namespace Internal.Generated.WolverineHandlers
             var membershipNumberReads = await CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.LoadAsync(recordLegacyMembershipNumbers, documentSession, context.Envelope, cancellation).ConfigureAwait(false);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler");
+            CpsLedger.Api.Platform.SystemActor.StampInvoked(documentSession, context);
             var result_of_MembershipStreamId = CpsLedger.Api.Migration.RecordLegacyMembershipNumbersHandler.MembershipStreamId(recordLegacyMembershipNumbers);
             // Loading Marten aggregate as part of the aggregate handler workflow
             var stream_membership = await documentSession.Events.FetchForExclusiveWriting<CpsLedger.Api.Membership.AccountMembership>(result_of_MembershipStreamId, cancellation);
