@@ -311,16 +311,23 @@ public sealed class WaitingOffers
     public DateTimeOffset? LateWait(Guid membershipId, DateTimeOffset offerAt) =>
         _byTerm.Contains(membershipId) && !Covers(membershipId, offerAt) ? _byTerm[membershipId].Min() : null;
 
+    /// <summary>The inbox's <c>message_type</c> of an <see cref="OfferRenewal"/>.</summary>
+    public static string MessageType => typeof(OfferRenewal).FullName!;
+
     public static async Task<WaitingOffers> ReadAsync(IQuerySession session, CancellationToken ct)
     {
         var schema = session.DocumentStore.Options.DatabaseSchemaName;
         var rows = await session.QueryAsync<WaitingEnvelope>(
             $"select json_build_object('Body', encode(body, 'base64'), 'ExecutionTime', execution_time) from {schema}.wolverine_incoming_envelopes " +
-            "where status <> 'Handled' and message_type = ?", ct, typeof(OfferRenewal).FullName!);
-        return new WaitingOffers(rows.Select(Read).ToLookup(w => w.MembershipId, w => w.WaitsUntil));
+            "where status <> 'Handled' and message_type = ?", ct, MessageType);
+        return From(rows.Select(r => (r.Body, r.ExecutionTime)));
     }
 
-    private static (Guid MembershipId, DateTimeOffset? WaitsUntil) Read(WaitingEnvelope row)
+    /// <summary>From <see cref="OfferRenewal"/> envelopes read with the rest of the inbox (the reconciliation reads it once).</summary>
+    public static WaitingOffers From(IEnumerable<(byte[] Body, DateTimeOffset? ExecutionTime)> envelopes) =>
+        new(envelopes.Select(Read).ToLookup(w => w.MembershipId, w => w.WaitsUntil));
+
+    private static (Guid MembershipId, DateTimeOffset? WaitsUntil) Read((byte[] Body, DateTimeOffset? ExecutionTime) row)
     {
         var envelope = Wolverine.Runtime.Serialization.EnvelopeSerializer.Deserialize(row.Body);
         var message = System.Text.Json.JsonSerializer.Deserialize<OfferRenewal>(envelope.Data!, MessageJson)
