@@ -453,12 +453,29 @@ public static class SendRenewalOfferEmailHandler
             return;
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
+        // The tiers and fees of the table the offer was made on (or the member's choice since), which a choice and the term end decide on,
+        // not of one published since, when the e-mail goes out late (until 2026-12-05 the table in force as it was written).
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        if (table is not null && await RenewalTables.ProposedOnAsync(session, renewal, table.TableVersion, ct) is { } offered)
+            table = offered;
         // Read when the e-mail is written, as the card invoice's: a card renewal needs a card on file at the term end.
         var cardOnFile = term.PaymentMethod == PaymentMethod.Card
                          && await session.LoadAsync<PaymentCard>(PaymentCardStream.For(message.AccountId), ct) is not null;
         await mail.SendAsync(MembershipYearEmails.Offer(account, term, renewal, table, cardOnFile), ct);
     }
+}
+
+public static class RenewalTables
+{
+    /// <summary>
+    /// The tier table an offered renewal was proposed on (the offer's version, or the member's choice recorded since), when a later one is
+    /// in force (<paramref name="inForce"/>); null when it is the one in force, nothing is offered or proposed, or the table's stream has
+    /// no such version (the table in force then applies, as at the term end).
+    /// </summary>
+    public static async Task<TierTableView?> ProposedOnAsync(IQuerySession session, RenewalState? renewal, long inForce, CancellationToken ct) =>
+        renewal is { OfferedAt: not null, Proposed: { } proposal } && proposal.TierTableVersion != inForce
+            ? await TierTableStream.AtVersionAsync(session, proposal.TierTableVersion, ct)
+            : null;
 }
 
 public static class SendRenewedEmailHandler
