@@ -35,44 +35,27 @@ public sealed class ChainVerification(IDocumentStore store)
     {
         await using var connection = await OpenAsync(ct);
         var breaks = new Dictionary<Guid, ChainBreak>();
+        var chains = chainIds?.Distinct().ToArray();
+        // The three checks in one batch, one round trip (issue #21; until 2026-12-05 a round trip each), read in order below.
+        await using var batch = new NpgsqlBatch(connection);
 
-        var sql = $"""
+        var links = $"""
             select c.chain_id, c.position, c.event_id, c.seq_id, e.seq_id,
                    c.hash = sha256(coalesce(lag(c.hash) over (partition by c.chain_id order by c.position), ''::bytea)
                                    || convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8')) as intact
             from {Schema}.{HashChainSchema.TableName} c
             left join {Schema}.mt_events e on e.id = c.event_id
-            {(chainIds is null ? "" : "where c.chain_id = any(@chains)")}
+            {(chains is null ? "" : "where c.chain_id = any(@chains)")}
             order by c.chain_id, c.position
             """;
-        await using (var command = new NpgsqlCommand(sql, connection))
-        {
-            if (chainIds is not null)
-                command.Parameters.AddWithValue("chains", chainIds.Distinct().ToArray());
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-            {
-                var chain = reader.GetGuid(0);
-                if (breaks.ContainsKey(chain))
-                    continue;
-                var position = reader.GetInt64(1);
-                var eventId = reader.GetGuid(2);
-                var chainedSequence = reader.GetInt64(3);
-                if (reader.IsDBNull(4))
-                    breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "removed");
-                else if (reader.GetInt64(4) != chainedSequence)
-                    breaks[chain] = new ChainBreak(chain, position, eventId, reader.GetInt64(4), "reordered");
-                else if (!reader.GetBoolean(5))
-                    breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "edited");
-            }
-        }
+        batch.BatchCommands.Add(Command(links, ("chains", chains)));
 
         // What the link's text leaves out but every read depends on: Marten leaves an archived event out of every read, replay
         // and rebuild, and replays a stream in its versions' order. So an archived event, or versions out of step with the
         // stream's appends (1, 2, 3, ... in sequence order), is the account's story changed while every link still hashes.
         // Each stream is walked in version order (its unique index's order, no sort); a whole stream, as a migrated product's
         // old account stream holds events of other chains too; only the chains asked about are reported.
-        var streamsOfChains = chainIds is null
+        var streamsOfChains = chains is null
             ? "true"
             : $"e.stream_id in (select l.stream_id from {Schema}.mt_events l join {Schema}.{HashChainSchema.TableName} c on c.event_id = l.id where c.chain_id = any(@chains))";
         var outOfStep = $"""
@@ -84,28 +67,16 @@ public sealed class ChainVerification(IDocumentStore store)
                   window w as (partition by e.stream_id order by e.version)) e
             join {Schema}.{HashChainSchema.TableName} c on c.event_id = e.id
             where (e.is_archived or e.version <> coalesce(e.previous_version, 0) + 1 or e.seq_id < e.previous_sequence)
-                  {(chainIds is null ? "" : "and c.chain_id = any(@chains)")}
+                  {(chains is null ? "" : "and c.chain_id = any(@chains)")}
             order by c.chain_id, c.position
             """;
-        await using (var command = new NpgsqlCommand(outOfStep, connection))
-        {
-            if (chainIds is not null)
-                command.Parameters.AddWithValue("chains", chainIds.Distinct().ToArray());
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-            {
-                var chain = reader.GetGuid(0);
-                var position = reader.GetInt64(1);
-                if (breaks.TryGetValue(chain, out var earlier) && earlier.Position <= position)
-                    continue;
-                breaks[chain] = new ChainBreak(chain, position, reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered");
-            }
-        }
+        batch.BatchCommands.Add(Command(outOfStep, ("chains", chains)));
 
         // Events of these streams (or of the whole ledger) that never got a link (appended with the trigger disabled, or
         // inserted around it).
-        var everyEvent = chainIds is null && streams is null;
-        if (everyEvent || streams is { Count: > 0 })
+        var everyEvent = chains is null && streams is null;
+        var checksUnchained = everyEvent || streams is { Count: > 0 };
+        if (checksUnchained)
         {
             var unchained = $"""
                 select e.id, e.seq_id, {HashChainSchema.ChainKeySql("e")} from {Schema}.mt_events e
@@ -113,10 +84,38 @@ public sealed class ChainVerification(IDocumentStore store)
                   and not exists (select 1 from {Schema}.{HashChainSchema.TableName} c where c.event_id = e.id)
                 order by e.seq_id
                 """;
-            await using var command = new NpgsqlCommand(unchained, connection);
-            if (!everyEvent)
-                command.Parameters.AddWithValue("streams", streams!.ToArray());
-            await using var reader = await command.ExecuteReaderAsync(ct);
+            batch.BatchCommands.Add(Command(unchained, ("streams", everyEvent ? null : streams!.ToArray())));
+        }
+
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var chain = reader.GetGuid(0);
+            if (breaks.ContainsKey(chain))
+                continue;
+            var position = reader.GetInt64(1);
+            var eventId = reader.GetGuid(2);
+            var chainedSequence = reader.GetInt64(3);
+            if (reader.IsDBNull(4))
+                breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "removed");
+            else if (reader.GetInt64(4) != chainedSequence)
+                breaks[chain] = new ChainBreak(chain, position, eventId, reader.GetInt64(4), "reordered");
+            else if (!reader.GetBoolean(5))
+                breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "edited");
+        }
+
+        await reader.NextResultAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var chain = reader.GetGuid(0);
+            var position = reader.GetInt64(1);
+            if (breaks.TryGetValue(chain, out var earlier) && earlier.Position <= position)
+                continue;
+            breaks[chain] = new ChainBreak(chain, position, reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered");
+        }
+
+        if (checksUnchained && await reader.NextResultAsync(ct))
+        {
             while (await reader.ReadAsync(ct))
             {
                 var chain = reader.GetGuid(2);
@@ -125,6 +124,15 @@ public sealed class ChainVerification(IDocumentStore store)
         }
 
         return [.. breaks.Values.OrderBy(b => b.ChainId)];
+    }
+
+    // A statement of the batch, with its array parameter when it has one (null: the statement takes none).
+    private static NpgsqlBatchCommand Command(string sql, (string Name, Guid[]? Value) parameter)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        if (parameter.Value is not null)
+            command.Parameters.AddWithValue(parameter.Name, parameter.Value);
+        return command;
     }
 
     /// <summary>

@@ -99,8 +99,20 @@ public static class ChooseRenewalEndpoint
     public static ProblemDetails Before(ChooseRenewal command, ClaimsPrincipal user, IDocumentSession session) =>
         Support.SupportReason.OnBehalf(user, command.SupportReason, command.TicketReference, session);
 
-    public static Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct) =>
-        MembershipChanges.LoadAsync(accountId, membership, session, ct);
+    /// <summary>
+    /// Once the renewal is offered, the tiers are those of the table it was proposed on (the tiers and fees the offer e-mail lists), on the
+    /// points now: the term end decides on that table too, and a table published since applies from the next offer
+    /// (docs/programme.md, "which tier table"). Before the offer, or when it proposed nothing, the table in force.
+    /// </summary>
+    public static async Task<MembershipChangeContext> LoadAsync(Guid accountId, AccountMembership? membership, IQuerySession session, CancellationToken ct)
+    {
+        var context = await MembershipChanges.LoadAsync(accountId, membership, session, ct);
+        var renewal = membership is null ? null : RenewalDecision.RenewalOf(membership);
+        var table = await RenewalTables.ProposedOnAsync(session, renewal, context.Eligibility.TierTableVersion, ct);
+        return table is null
+            ? context
+            : context with { Eligibility = Eligibility.Decide(accountId, context.Eligibility.Points, context.Eligibility.Products, table) };
+    }
 
     /// <summary>
     /// A named tier that exists (checked first: 400 whatever the account's state); a membership in force; the tier eligible now; and,

@@ -311,16 +311,23 @@ public sealed class WaitingOffers
     public DateTimeOffset? LateWait(Guid membershipId, DateTimeOffset offerAt) =>
         _byTerm.Contains(membershipId) && !Covers(membershipId, offerAt) ? _byTerm[membershipId].Min() : null;
 
+    /// <summary>The inbox's <c>message_type</c> of an <see cref="OfferRenewal"/>.</summary>
+    public static string MessageType => typeof(OfferRenewal).FullName!;
+
     public static async Task<WaitingOffers> ReadAsync(IQuerySession session, CancellationToken ct)
     {
         var schema = session.DocumentStore.Options.DatabaseSchemaName;
         var rows = await session.QueryAsync<WaitingEnvelope>(
             $"select json_build_object('Body', encode(body, 'base64'), 'ExecutionTime', execution_time) from {schema}.wolverine_incoming_envelopes " +
-            "where status <> 'Handled' and message_type = ?", ct, typeof(OfferRenewal).FullName!);
-        return new WaitingOffers(rows.Select(Read).ToLookup(w => w.MembershipId, w => w.WaitsUntil));
+            "where status <> 'Handled' and message_type = ?", ct, MessageType);
+        return From(rows.Select(r => (r.Body, r.ExecutionTime)));
     }
 
-    private static (Guid MembershipId, DateTimeOffset? WaitsUntil) Read(WaitingEnvelope row)
+    /// <summary>From <see cref="OfferRenewal"/> envelopes read with the rest of the inbox (the reconciliation reads it once).</summary>
+    public static WaitingOffers From(IEnumerable<(byte[] Body, DateTimeOffset? ExecutionTime)> envelopes) =>
+        new(envelopes.Select(Read).ToLookup(w => w.MembershipId, w => w.WaitsUntil));
+
+    private static (Guid MembershipId, DateTimeOffset? WaitsUntil) Read((byte[] Body, DateTimeOffset? ExecutionTime) row)
     {
         var envelope = Wolverine.Runtime.Serialization.EnvelopeSerializer.Deserialize(row.Body);
         var message = System.Text.Json.JsonSerializer.Deserialize<OfferRenewal>(envelope.Data!, MessageJson)
@@ -446,12 +453,29 @@ public static class SendRenewalOfferEmailHandler
             return;
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
+        // The tiers and fees of the table the offer was made on (or the member's choice since), which a choice and the term end decide on,
+        // not of one published since, when the e-mail goes out late (until 2026-12-05 the table in force as it was written).
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
+        if (table is not null && await RenewalTables.ProposedOnAsync(session, renewal, table.TableVersion, ct) is { } offered)
+            table = offered;
         // Read when the e-mail is written, as the card invoice's: a card renewal needs a card on file at the term end.
         var cardOnFile = term.PaymentMethod == PaymentMethod.Card
                          && await session.LoadAsync<PaymentCard>(PaymentCardStream.For(message.AccountId), ct) is not null;
         await mail.SendAsync(MembershipYearEmails.Offer(account, term, renewal, table, cardOnFile), ct);
     }
+}
+
+public static class RenewalTables
+{
+    /// <summary>
+    /// The tier table an offered renewal was proposed on (the offer's version, or the member's choice recorded since), when a later one is
+    /// in force (<paramref name="inForce"/>); null when it is the one in force, nothing is offered or proposed, or the table's stream has
+    /// no such version (the table in force then applies, as at the term end).
+    /// </summary>
+    public static async Task<TierTableView?> ProposedOnAsync(IQuerySession session, RenewalState? renewal, long inForce, CancellationToken ct) =>
+        renewal is { OfferedAt: not null, Proposed: { } proposal } && proposal.TierTableVersion != inForce
+            ? await TierTableStream.AtVersionAsync(session, proposal.TierTableVersion, ct)
+            : null;
 }
 
 public static class SendRenewedEmailHandler

@@ -113,8 +113,9 @@ public static class RunReconciliationHandler
         // not a member) and the invitation stands. Then the inbox, once: after the candidates, so that a registration committing after
         // their read shows its review waiting there (a review committing since shows in the account loaded afresh below), and before
         // the memberships, so that a join committing after the inbox's read shows its term, judged from its join (below). Until
-        // 2026-12-05 the inbox was read before the memberships and again after the candidates. (The waiting renewal offers, below,
-        // are a read of the inbox's OfferRenewal rows of their own, with their times.)
+        // 2026-12-05 the inbox was read before the memberships and again after the candidates. The waiting renewal offers (below)
+        // come from the same read: an offer made since shows as made in the memberships read after it, and an OfferRenewal sent
+        // since (the start-up check's) looks missing and is sent again, which offers nothing twice.
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
         List<Guid> candidates = table is null ? [] :
         [
@@ -189,7 +190,7 @@ public static class RunReconciliationHandler
         // A waiting offer counts only when it is due by the offer time: one scheduled under a shorter Membership:RenewalOfferBefore
         // waits past it (the start-up check sends one for it; this finds what that did not).
         var year = membershipYear.Value;
-        var offers = await WaitingOffers.ReadAsync(session, ct);
+        var offers = pending.Offers;
         foreach (var m in members)
         {
             var term = m.Membership!;
@@ -454,8 +455,11 @@ public static class RunReconciliationHandler
 
     /// <summary>Accounts whose products and adjustments add up to at least the threshold, with no invitation or membership.</summary>
     /// <summary>What is still in the inbox (waiting, scheduled or being retried): its consequences are on their way.</summary>
-    private sealed class PendingMessages(IReadOnlyList<string> bodies)
+    private sealed class PendingMessages(IReadOnlyList<string> bodies, WaitingOffers offers)
     {
+        /// <summary>The waiting renewal offers among them, each with the offer time it waits for.</summary>
+        public WaitingOffers Offers => offers;
+
         private readonly string _all = string.Join('\n', bodies);
 
         public bool Mentions(Guid id) => _all.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase);
@@ -468,11 +472,17 @@ public static class RunReconciliationHandler
         {
             var schema = session.DocumentStore.Options.DatabaseSchemaName;
             // A stored envelope is binary (Wolverine's envelope format) around the message's JSON; its ids read as text, and the
-            // message type is put in front so that a check can ask for one kind of message.
-            var bodies = await session.QueryAsync<string>(
-                $"select message_type || ' ' || encode(body, 'escape') from {schema}.wolverine_incoming_envelopes where status <> 'Handled'", ct);
-            return new PendingMessages(bodies);
+            // message type is put in front so that a check can ask for one kind of message. A waiting renewal offer is read whole too,
+            // with its time, for the offer time it waits for (until 2026-12-05 a read of the inbox of its own, after the memberships).
+            var rows = await session.QueryAsync<PendingRow>(
+                "select json_build_object('Text', message_type || ' ' || encode(body, 'escape'), " +
+                "'Offer', case when message_type = ? then encode(body, 'base64') end, 'ExecutionTime', execution_time) " +
+                $"from {schema}.wolverine_incoming_envelopes where status <> 'Handled'", ct, WaitingOffers.MessageType);
+            return new PendingMessages([.. rows.Select(r => r.Text)],
+                WaitingOffers.From(rows.Where(r => r.Offer is not null).Select(r => (r.Offer!, r.ExecutionTime))));
         }
+
+        private sealed record PendingRow(string Text, byte[]? Offer, DateTimeOffset? ExecutionTime);
     }
 
     private static class SentEmails

@@ -191,6 +191,51 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task An_offer_email_sent_after_a_new_table_lists_the_offers_tiers_and_fees_and_the_member_chooses_from_them()
+    {
+        // Offered Gold on 1,000 points under the defaults (Silver 100, Gold 200). The e-mail is sent late (as the reconciliation's
+        // repair of a lost one, or a retry after a mail outage, sends it), after finance published a table without Gold and with
+        // Silver at 110. Before, the e-mail listed the table in force (Silver at 110, no Gold at all), and choosing Gold from it
+        // was a 400 unknown tier, though the term end renews on the offer's table.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
+        var messageId = $"renewal-offer-{term.MembershipId:N}@cpsledger";
+        foreach (var file in Directory.GetFiles(App.MailFolder, "*.eml").Where(f => MimeMessage.Load(f).MessageId == messageId))
+            File.Delete(file);
+        await Execute($"delete from {{schema}}.email_deliveries where message_id = '{messageId}'");
+
+        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.Tracked(() => Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
+
+        var body = Email(messageId).TextBody;
+        Assert.Contains("  - Silver: 100.00 EUR a year", body);
+        Assert.Contains("  - Gold: 200.00 EUR a year (selected)", body);
+        Assert.DoesNotContain("110.00", body);
+        Assert.DoesNotContain("Gold Plus", body);
+
+        // The member chooses from the e-mail: Silver at the fee it listed, then Gold again, both on the offer's table.
+        var silver = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal(("silver", 100.00m), (silver.Tier, silver.AnnualFee));
+        Assert.Equal(offeredOn, (await Membership(account)).Renewal!.Proposed!.TierTableVersion);
+        var gold = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "gold" })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal(("gold", 200.00m), (gold.Tier, gold.AnnualFee));
+        // A tier only the new table has is not on offer until the next offer.
+        var newTier = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "gold_plus" });
+        await newTier.ShouldBe(HttpStatusCode.BadRequest);
+
+        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        var renewed = (await Membership(account)).Membership!;
+        Assert.Equal(("gold", 200m, offeredOn), (renewed.TierCode, renewed.AnnualFee, renewed.TierTableVersion));
+    }
+
+    [Fact]
     public async Task A_paid_bank_renewal_renews_on_its_invoiced_tier_when_a_new_table_raises_every_tier_above_the_members_points()
     {
         // Gold offered and invoiced ahead on 1,000 points, and paid; then a table needing more points for every tier. The term end

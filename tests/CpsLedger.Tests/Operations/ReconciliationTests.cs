@@ -166,7 +166,8 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     {
         // A candidate: an account over the threshold whose invitation was withdrawn with no points change to explain it. Before, a
         // run with candidates read what waits in the inbox a second time, after them; now it reads it once, after the candidates and
-        // before the memberships (docs/reliability.md). The waiting renewal offers are a read of their own (not counted here).
+        // before the memberships (docs/reliability.md). The waiting renewal offers are read in it too: until 2026-12-05 they were a
+        // read of their own, after the memberships.
         await Billing.ListThousandPointModel(App.Store);
         var invited = await App.OpenAccount("inbox-once@example.ee");
         await App.Tracked(() => App.Member(invited).Register(invited, Products.Products.Complete("S-INBOX-ONCE", Billing.Thousand)));
@@ -191,8 +192,8 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
 
         Assert.Equal(["account-invited"], Checks(report));
         var inboxReads = statements.Texts.Where(t => t.Contains("wolverine_incoming_envelopes", StringComparison.Ordinal)
-                                                     && t.Contains("encode(body, 'escape')", StringComparison.Ordinal)).ToList();
-        Assert.Single(inboxReads);
+                                                     && t.Contains("status <> 'Handled'", StringComparison.Ordinal)).ToList();
+        Assert.True(inboxReads.Count == 1, string.Join("\n", inboxReads));
     }
 
     private async Task<bool> WaitingFor(string table)
