@@ -8,6 +8,8 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 using CpsLedger.Api.WebConsole;
 using JasperFx;
+using JasperFx.CommandLine;
+using Spectre.Console;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = Program.ContentRootFor(args) });
 
@@ -16,7 +18,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
-builder.AddLedgerLogging();
+builder.AddLedgerLogging(command: Program.NamesACommand(args));
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
 builder.AddLedgerMail();
@@ -48,6 +50,13 @@ if (!Program.NamesACommand(args))
     return 0;
 }
 
+// JasperFx writes its own lines (the assemblies it searches for commands, a command's error) through Spectre's console, on
+// stdout. The ledger's commands write their output with Console.Out, for a file or `$(...)` (`token` prints the token alone):
+// for them that console writes to stderr. JasperFx's own commands (help, db-*, codegen, ...) write their output through it, so
+// for them it stays on stdout.
+if (Program.IsLedgerCommand(args))
+    AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+
 return await app.RunJasperFxCommands(args);
 
 // Public so that WebApplicationFactory<Program> in the tests can find it.
@@ -77,6 +86,12 @@ public partial class Program
             .Build()[HostDefaults.ContentRootKey];
         return string.IsNullOrEmpty(given) ? AppContext.BaseDirectory : null;
     }
+
+    /// <summary>Whether the arguments name one of the ledger's own commands (this assembly's), not one of JasperFx's.</summary>
+    internal static bool IsLedgerCommand(IReadOnlyList<string> args) =>
+        CommandOf(args) is { } name && typeof(Program).Assembly.GetExportedTypes()
+            .Where(CommandFactory.IsJasperFxCommandType)
+            .Any(type => CommandFactory.CommandNameFor(type) == name.ToLowerInvariant());
 
     /// <summary>The JasperFx command the arguments name (<see cref="NamesACommand"/>), or null when they are settings only.</summary>
     internal static string? CommandOf(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-') ? args[0] : null;

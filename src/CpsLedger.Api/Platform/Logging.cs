@@ -25,21 +25,27 @@ public static class Logging
             ? LogEventLevel.Error
             : LogEventLevel.Information;
 
-    public static void AddLedgerLogging(this WebApplicationBuilder builder)
+    /// <param name="builder">The service's builder.</param>
+    /// <param name="command">
+    /// Whether a command runs (<c>token</c>, <c>verify</c>, <c>db-apply</c>, ...) rather than the service: its output on stdout is
+    /// for a file or <c>$(...)</c>, so every log line goes to stderr.
+    /// </param>
+    public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false)
     {
         var development = builder.Environment.IsDevelopment();
+        LogEventLevel? standardErrorFrom = command ? LevelAlias.Minimum : null;
 
         // Start-up (before the host exists) logs through the same sinks, so nothing is written with Console.
-        Log.Logger = Configure(new LoggerConfiguration(), development).CreateBootstrapLogger();
+        Log.Logger = Configure(new LoggerConfiguration(), development, standardErrorFrom).CreateBootstrapLogger();
 
         // The host's logger is its own (preserveStaticLogger): freezing the shared static logger instead would fail when two
         // hosts start in one process at once, as the tests' hosts do. The static logger serves start-up and shut-down only.
         builder.Services.AddSerilog((services, configuration) =>
-            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development),
+            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development, standardErrorFrom),
             preserveStaticLogger: true);
     }
 
-    private static LoggerConfiguration Configure(LoggerConfiguration configuration, bool development)
+    private static LoggerConfiguration Configure(LoggerConfiguration configuration, bool development, LogEventLevel? standardErrorFrom)
     {
         configuration = configuration
             .Enrich.FromLogContext()
@@ -48,8 +54,9 @@ public static class Logging
 
         return development
             ? configuration.WriteTo.Console(outputTemplate:
-                "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {{CorrelationId={CorrelationId}}} <{SourceContext}>{NewLine}{Exception}")
-            : configuration.WriteTo.Console(new RenderedCompactJsonFormatter());
+                "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj} {{CorrelationId={CorrelationId}}} <{SourceContext}>{NewLine}{Exception}",
+                standardErrorFromLevel: standardErrorFrom)
+            : configuration.WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: standardErrorFrom);
     }
 
     /// <summary>

@@ -79,8 +79,8 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
         var (subject, roles, accountId, lifetime) = described;
 
         using var host = input.BuildHost();
-        // A token the service of this environment would refuse is no token: say why on stderr and print none, rather than let
-        // `$(... | tail -n 1)` pick up a line of an error for one.
+        // A token the service of this environment would refuse is no token: say why on stderr and print none, so that `$(...)`
+        // holds nothing rather than something that is not a token.
         var auth = host.Services.GetRequiredService<IConfiguration>().GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         if (!auth.TakesDevelopmentTokens)
         {
@@ -92,7 +92,8 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
         var issuer = host.Services.GetRequiredService<DevTokenIssuer>();
         var token = issuer.Issue(subject, roles, accountId, lifetime);
 
-        // The token is this command's output (for `$(...)` in a shell), not a log line.
+        // The token is this command's only output on stdout (for `$(...)` in a shell): logs and JasperFx's lines go to stderr
+        // (Program.cs, Logging.cs).
         await Console.Out.WriteLineAsync(token);
         return true;
     }

@@ -110,10 +110,23 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Runs one of the service's command-line commands (Production profile) and returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunCommandAsync(LedgerApp app, string schema, params string[] arguments)
     {
+        var (exit, output, error) = await RunCommandApartAsync(app, schema, arguments);
+        return (exit, output + error);
+    }
+
+    /// <summary>As <see cref="RunCommandAsync"/>, with standard output and standard error apart.</summary>
+    public static Task<(int ExitCode, string Output, string Error)> RunCommandApartAsync(LedgerApp app, string schema, params string[] arguments) =>
+        RunCommandApartAsync(app, schema, new Dictionary<string, string>(), arguments);
+
+    /// <summary>As <see cref="RunCommandAsync"/>, with these settings over the Production profile's, and standard output and error apart.</summary>
+    public static Task<(int ExitCode, string Output, string Error)> RunCommandApartAsync(
+        LedgerApp app, string schema, IDictionary<string, string> settings, params string[] arguments)
+    {
         var environment = ProductionSettings(app, schema);
         environment["Reconciliation__Enabled"] = "false";
-        var (exit, output, error) = await RunAsync(Path.GetDirectoryName(ServiceDll())!, environment, arguments);
-        return (exit, output + error);
+        foreach (var (key, value) in settings)
+            environment[key] = value;
+        return RunAsync(Path.GetDirectoryName(ServiceDll())!, environment, arguments);
     }
 
     /// <summary>

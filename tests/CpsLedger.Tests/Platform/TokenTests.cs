@@ -164,7 +164,7 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
-    public async Task A_development_token_made_in_another_folder_is_accepted_by_the_development_service()
+    public async Task A_development_token_made_in_another_folder_is_printed_alone_on_stdout_and_accepted_by_the_development_service()
     {
         // Seen 2026-12-05: `dotnet src/CpsLedger.Api/bin/.../CpsLedger.Api.dll token` run from the repository root read no
         // appsettings*.json (the folder it ran in was its content root), had no key, and the last line of what it printed was
@@ -176,7 +176,10 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
                 new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Development" }, "token", "--role", "support");
             Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
 
-            var token = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+            // The token and a newline, nothing else: `PORTAL=$(... token --role portal)` needs no `tail -n 1`. The tooling's own
+            // lines (JasperFx's "Searching ... for commands", logs) go to stderr.
+            Assert.Matches(@"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n\z", output);
+            var token = output.TrimEnd('\n');
             var me = await With(token).GetAsync("/api/me").ReadAs<CurrentUser>();
             Assert.Equal("dev-support", me.Name);
             Assert.Equal([LedgerRoles.Support], me.Roles);

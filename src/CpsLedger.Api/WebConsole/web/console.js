@@ -165,7 +165,7 @@ function signInView() {
   },
   h('label', { for: 'token' }, 'Development token'),
   h('p', { class: 'hint', id: 'token-hint' }, 'Development only. Get one with: ',
-    h('code', {}, 'dotnet run --project src/CpsLedger.Api -- token --role support --subject your-name | tail -n 1'),
+    h('code', {}, 'dotnet run -v q --project src/CpsLedger.Api -- token --role support --subject your-name'),
     ' (or --role auditor).'),
   tokenInput,
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')),

@@ -1,0 +1,35 @@
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>What a command prints on stdout is its own output, for a file or a pipe; the tooling's lines and the logs go to stderr.</summary>
+public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
+{
+    [Fact]
+    public async Task A_commands_report_is_alone_on_stdout_and_its_logs_and_the_toolings_lines_are_on_stderr()
+    {
+        var account = await App.OpenAccount();
+
+        // Marten's and Wolverine's debug lines, so that the command surely logs.
+        var verbose = new Dictionary<string, string>
+        {
+            ["Serilog__MinimumLevel__Default"] = "Debug",
+            ["Serilog__MinimumLevel__Override__Marten"] = "Debug",
+            ["Serilog__MinimumLevel__Override__Wolverine"] = "Debug",
+            ["Serilog__MinimumLevel__Override__JasperFx"] = "Debug",
+        };
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, verbose, "verify", "--account", account.ToString());
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+
+        // Production logs one JSON object per line (RenderedCompactJsonFormatter), on stderr.
+        Assert.DoesNotContain("\"@t\":", output);
+        Assert.Contains("\"@t\":", error);
+
+        // Nor is JasperFx's "Searching '...' for commands" part of the report.
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("Checked 1 account(s)", lines[0]);
+        Assert.All(lines, line => Assert.DoesNotContain("for commands", line));
+        Assert.Contains("for commands", error);
+    }
+}
