@@ -43,10 +43,7 @@ public sealed record HistoryEntry(
     DateTimeOffset At,
     [property: System.ComponentModel.Description(StaffNames.ByDescription)]
     string? By,
-    [property: System.ComponentModel.Description("The role(s) the person in by acted in, as recorded when they made the change (e.g. \"member\", " +
-                                                 "\"support\", \"finance\", \"operator\"; comma-separated where the route admitted them by more " +
-                                                 "than one). Null for the ledger's own actions and for events stored before roles were recorded " +
-                                                 "(2026-12-05).")]
+    [property: System.ComponentModel.Description(StaffNames.RoleDescription)]
     string? Role,
     [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
                                                  "reason). Shown to support and auditors; null in a member's own history, whose description " +

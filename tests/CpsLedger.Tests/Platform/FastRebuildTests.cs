@@ -367,7 +367,7 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
             DeregistrationNote = "note",
             DeregisteredAt = DateTimeOffset.UnixEpoch,
             PointsLines = [new PointsLine(Guid.NewGuid(), "R5", "EOS R5", "SN 1", 120, 120, 3, "PointsAllocated", Guid.NewGuid(),
-                DateTimeOffset.UnixEpoch, "support:agent", "why", "CPS-1", new CpsLedger.Api.Platform.CausedBy("owner@studio.example", "c-1", "member"))],
+                DateTimeOffset.UnixEpoch, "support:agent", "why", "CPS-1", new CpsLedger.Api.Platform.CausedBy("owner@studio.example", "c-1", "member"), "support")],
         };
         var marten = App.Store.Options.Serializer();
         var json = Written(DocumentCopy.InJsonbOrder(marten), view);
