@@ -454,7 +454,7 @@ public static class GetAccountHistoryEndpoint
             kinds.TryAdd(streamId, AccountStreamKind.OldCpsAccount);
         var sequences = elsewhere.Select(e => e.Sequence).ToArray();
 
-        // The count, the page and (for the member) who is staff in one round trip.
+        // The count and the page in one round trip.
         var batch = session.CreateBatchQuery();
         var wanted = string.IsNullOrWhiteSpace(types)
             ? null
@@ -474,13 +474,22 @@ public static class GetAccountHistoryEndpoint
 
         var totalRead = Filtered().Count();
         var pageRead = Filtered().OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToList();
-        // The member reads staff's roles, not their names: who is staff is read from the whole account, not the page.
-        var staffRead = member is null ? null : StaffNames.In(batch, session.DocumentStore, ids, sequences);
         await batch.Execute(ct);
         var total = await totalRead;
         var events = await pageRead;
+        // The member reads staff's roles, not their names: by the role each event records, and where one on the page (or a cause
+        // it names) records none, who is staff is read from the marks on the whole account, not the page: a round trip only pages
+        // with events stored before roles were recorded cost.
+        Func<Task<StaffNames.Staff>>? staffRead = null;
+        if (member is not null && !events.All(StaffNames.Recorded))
+        {
+            var marks = session.CreateBatchQuery();
+            staffRead = StaffNames.In(marks, session.DocumentStore, ids, sequences);
+            await marks.Execute(ct);
+        }
+
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var staff = staffRead is null ? null : await staffRead();
+        var staff = member is null ? null : staffRead is null ? StaffNames.Staff.ByRecordedRoles : await staffRead();
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }

@@ -171,6 +171,9 @@ public static class StaffNames
         /// <summary>For a reader who reads every name as recorded (support, auditors, finance).</summary>
         public static readonly Staff None = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>(), asRecorded: true);
 
+        /// <summary>For the member, where every event read records its role (<see cref="Recorded"/>): no marks needed.</summary>
+        public static readonly Staff ByRecordedRoles = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>());
+
         /// <summary>The role for a member of staff's name (the role of that request where known), anyone else's name as it is.</summary>
         public string? Shown(string? user, string? correlationId) =>
             user is null ? null
@@ -204,6 +207,16 @@ public static class StaffNames
     public static Staff Of(IEnumerable<PointsLine> lines) => Of(lines
         .Where(l => l.TicketReference is not null && l.By is not null && !l.By.StartsWith(SystemActor.Prefix, StringComparison.Ordinal))
         .Select(l => new Act(l.By!, null, Support)));
+
+    /// <summary>
+    /// Whether an event is read by recorded roles alone: a person's records the role they acted in, and the request it names as its
+    /// cause (the ledger's, set off by a person) records one too. Otherwise the member's read needs the marks (<see cref="In"/>).
+    /// </summary>
+    public static bool Recorded(JasperFx.Events.IEvent e) =>
+        (!IsPerson(e.UserName) || ActorRoles.Of(e) is not null)
+        && (SystemActor.CausedByOf(e) is not { } cause || !IsPerson(cause.User) || cause.Role is not null);
+
+    private static bool IsPerson(string? user) => user is not null && !user.StartsWith(SystemActor.Prefix, StringComparison.Ordinal);
 
     /// <summary>One event a person wrote with a mark of staff's (<see cref="In"/>).</summary>
     public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket);
