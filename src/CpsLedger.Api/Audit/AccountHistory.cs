@@ -43,10 +43,7 @@ public sealed record HistoryEntry(
     DateTimeOffset At,
     [property: System.ComponentModel.Description(StaffNames.ByDescription)]
     string? By,
-    [property: System.ComponentModel.Description("The role(s) the person in by acted in, as recorded when they made the change (e.g. \"member\", " +
-                                                 "\"support\", \"finance\", \"operator\"; comma-separated where the route admitted them by more " +
-                                                 "than one). Null for the ledger's own actions and for events stored before roles were recorded " +
-                                                 "(2026-12-05).")]
+    [property: System.ComponentModel.Description(StaffNames.RoleDescription)]
     string? Role,
     [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
                                                  "reason). Shown to support and auditors; null in a member's own history, whose description " +
@@ -457,7 +454,7 @@ public static class GetAccountHistoryEndpoint
             kinds.TryAdd(streamId, AccountStreamKind.OldCpsAccount);
         var sequences = elsewhere.Select(e => e.Sequence).ToArray();
 
-        // The count, the page and (for the member) who is staff in one round trip.
+        // The count and the page in one round trip.
         var batch = session.CreateBatchQuery();
         var wanted = string.IsNullOrWhiteSpace(types)
             ? null
@@ -477,13 +474,22 @@ public static class GetAccountHistoryEndpoint
 
         var totalRead = Filtered().Count();
         var pageRead = Filtered().OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToList();
-        // The member reads staff's roles, not their names: who is staff is read from the whole account, not the page.
-        var staffRead = member is null ? null : StaffNames.In(batch, session.DocumentStore, ids, sequences);
         await batch.Execute(ct);
         var total = await totalRead;
         var events = await pageRead;
+        // The member reads staff's roles, not their names: by the role each event records, and where one on the page (or a cause
+        // it names) records none, who is staff is read from the marks on the whole account, not the page: a round trip only pages
+        // with events stored before roles were recorded cost.
+        Func<Task<StaffNames.Staff>>? staffRead = null;
+        if (member is not null && !events.All(StaffNames.Recorded))
+        {
+            var marks = session.CreateBatchQuery();
+            staffRead = StaffNames.In(marks, session.DocumentStore, ids, sequences);
+            await marks.Execute(ct);
+        }
+
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var staff = staffRead is null ? null : await staffRead();
+        var staff = member is null ? null : staffRead is null ? StaffNames.Staff.ByRecordedRoles : await staffRead();
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }

@@ -86,7 +86,7 @@ public static class AccountPoints
         IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)
     {
         var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, null, null, nameof(Support.PointsAdjusted),
-            a.EventId, a.At, a.By, a.Reason, a.TicketReference));
+            a.EventId, a.At, a.By, a.Reason, a.TicketReference, Role: a.Role));
         var lines = products.SelectMany(p => p.PointsLines).Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)

@@ -53,6 +53,8 @@ public sealed class ProductView
 /// <param name="TicketReference">For a manual adjustment: the support ticket it answers.</param>
 /// <param name="By">Who: a person, or the ledger itself (<c>system:...</c>).</param>
 /// <param name="CausedBy">When the ledger did it: whose request set it off (null for a person's own action).</param>
+/// <param name="Role">The role(s) the person in <paramref name="By"/> acted in, as recorded on the event
+/// (<see cref="Platform.ActorRoles"/>); null for the ledger's own lines and for events stored before roles were recorded.</param>
 public sealed record PointsLine(
     Guid? RegistrationId,
     string? ModelCode,
@@ -72,7 +74,9 @@ public sealed record PointsLine(
     string? Reason,
     [property: System.ComponentModel.Description(PointsLine.TicketDescription)]
     string? TicketReference = null,
-    Platform.CausedBy? CausedBy = null)
+    Platform.CausedBy? CausedBy = null,
+    [property: System.ComponentModel.Description(Support.StaffNames.RoleDescription)]
+    string? Role = null)
 {
     private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";
 }
@@ -118,7 +122,7 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
         var (reason, ticket) = Support.SupportReason.Of(e);
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, e.Data.Points,
             e.Data.Points, e.Data.CatalogueVersion, nameof(PointsAllocated), e.Id, e.Data.AllocatedAt, e.UserName, reason, ticket,
-            Platform.SystemActor.CausedByOf(e)));
+            Platform.SystemActor.CausedByOf(e), Platform.ActorRoles.Of(e)));
     }
 
     public static void Apply(ProductView view, IEvent<PointsRemoved> e)
@@ -129,7 +133,8 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
         var (reason, ticket) = Support.SupportReason.Of(e);
         view.PointsLines.Add(new PointsLine(view.Id, view.ModelCode, view.ModelName, e.Data.SerialNumber, -e.Data.Points,
             e.Data.Points, e.Data.CatalogueVersion, nameof(PointsRemoved), e.Id, e.Data.RemovedAt, e.UserName,
-            reason is null ? e.Data.Reason : $"{e.Data.Reason}{Support.SupportNotes.SupportSeparator}{reason}", ticket, Platform.SystemActor.CausedByOf(e)));
+            reason is null ? e.Data.Reason : $"{e.Data.Reason}{Support.SupportNotes.SupportSeparator}{reason}", ticket, Platform.SystemActor.CausedByOf(e),
+            Platform.ActorRoles.Of(e)));
     }
 
     public static void Apply(ProductView view, ProductDeregistered e)

@@ -46,8 +46,9 @@ public sealed class AccountAdjustments
     public List<ManualAdjustment> Adjustments { get; set; } = [];
 }
 
+/// <param name="Role">The role(s) recorded on the event (<see cref="Platform.ActorRoles"/>); null for events stored before roles were.</param>
 public sealed record ManualAdjustment(Guid AdjustmentId, int Points, string Reason, string TicketReference, Guid EventId,
-    DateTimeOffset At, string? By);
+    DateTimeOffset At, string? By, string? Role = null);
 
 public sealed partial class AccountAdjustmentsProjection : SingleStreamProjection<AccountAdjustments, Guid>
 {
@@ -60,7 +61,8 @@ public sealed partial class AccountAdjustmentsProjection : SingleStreamProjectio
     public static void Apply(AccountAdjustments view, IEvent<PointsAdjusted> e) => view.Adjustments.Add(Line(e));
 
     private static ManualAdjustment Line(IEvent<PointsAdjusted> e) =>
-        new(e.Data.AdjustmentId, e.Data.Points, e.Data.Reason, e.Data.TicketReference, e.Id, e.Data.AdjustedAt, e.UserName);
+        new(e.Data.AdjustmentId, e.Data.Points, e.Data.Reason, e.Data.TicketReference, e.Id, e.Data.AdjustedAt, e.UserName,
+            Platform.ActorRoles.Of(e));
 }
 
 public static class AdjustPointsEndpoint

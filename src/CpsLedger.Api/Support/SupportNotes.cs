@@ -55,7 +55,7 @@ public static class SupportNotes
     }
 
     private static PointsLine AsMemberReads(PointsLine line, StaffNames.Staff staff) =>
-        WithoutSupportsReason(line) with { By = staff.Shown(line.By, null), CausedBy = staff.Shown(line.CausedBy) };
+        WithoutSupportsReason(line) with { By = staff.Shown(line.By, null, line.Role), CausedBy = staff.Shown(line.CausedBy) };
 
     /// <summary>The membership as <paramref name="user"/> reads it: a term support cancelled says so, without support's reason.</summary>
     public static AccountMembership For(ClaimsPrincipal user, AccountMembership membership) => ReadsReasons(user)
@@ -91,8 +91,8 @@ public static class SupportNotes
 /// <para>
 /// Since 2026-12-05 every event records the role it was written in (<see cref="ActorRoles"/>: <c>actor_role</c> on what a person's
 /// request or command wrote, <c>caused_by_role</c> on what the ledger did because of it), and that is read first
-/// (<see cref="NameOf"/>, <see cref="Staff.ShownBy"/>, <see cref="Staff.Shown(CausedBy?)"/>). Events stored before carry no role;
-/// for them, and for a points line's <c>by</c> (the stored line keeps no role), the rest of this comment holds.
+/// (<see cref="NameOf"/>, <see cref="Staff.ShownBy"/>, <see cref="Staff.Shown(CausedBy?)"/>). Events stored before carry no role,
+/// nor do points lines projected before their documents were rebuilt (docs/operations.md); for them the rest of this comment holds.
 /// </para>
 /// <para>
 /// Older events record no role, only the user name; what they do record at write time tells staff's requests apart,
@@ -144,6 +144,12 @@ public static class StaffNames
                                         "the user name; the account's member and the portal read a member of staff's role instead " +
                                         "(\"CPS support\", \"CPS finance\"), their own and the ledger's names as they are.";
 
+    /// <summary>What a recorded role says, in the OpenAPI document of every read that carries it beside <c>by</c>.</summary>
+    public const string RoleDescription = "The role(s) the person in by acted in, as recorded when they made the change (e.g. \"member\", " +
+                                          "\"support\", \"finance\", \"operator\"; comma-separated where the route admitted them by more " +
+                                          "than one). Null for the ledger's own actions and for events stored before roles were recorded " +
+                                          "(2026-12-05).";
+
     /// <summary>The events that only support writes (their routes admit support alone).</summary>
     public static readonly IReadOnlyList<Type> SupportsEvents =
         [typeof(PointsAdjusted), typeof(OldCpsEmailLinked), typeof(OldCpsEmailUnlinked), typeof(InvitationEmailResent), typeof(MembershipCancelled)];
@@ -164,6 +170,9 @@ public static class StaffNames
     {
         /// <summary>For a reader who reads every name as recorded (support, auditors, finance).</summary>
         public static readonly Staff None = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>(), asRecorded: true);
+
+        /// <summary>For the member, where every event read records its role (<see cref="Recorded"/>): no marks needed.</summary>
+        public static readonly Staff ByRecordedRoles = new(new Dictionary<(string, string?), string>(), new Dictionary<string, string>());
 
         /// <summary>The role for a member of staff's name (the role of that request where known), anyone else's name as it is.</summary>
         public string? Shown(string? user, string? correlationId) =>
@@ -198,6 +207,16 @@ public static class StaffNames
     public static Staff Of(IEnumerable<PointsLine> lines) => Of(lines
         .Where(l => l.TicketReference is not null && l.By is not null && !l.By.StartsWith(SystemActor.Prefix, StringComparison.Ordinal))
         .Select(l => new Act(l.By!, null, Support)));
+
+    /// <summary>
+    /// Whether an event is read by recorded roles alone: a person's records the role they acted in, and the request it names as its
+    /// cause (the ledger's, set off by a person) records one too. Otherwise the member's read needs the marks (<see cref="In"/>).
+    /// </summary>
+    public static bool Recorded(JasperFx.Events.IEvent e) =>
+        (!IsPerson(e.UserName) || ActorRoles.Of(e) is not null)
+        && (SystemActor.CausedByOf(e) is not { } cause || !IsPerson(cause.User) || cause.Role is not null);
+
+    private static bool IsPerson(string? user) => user is not null && !user.StartsWith(SystemActor.Prefix, StringComparison.Ordinal);
 
     /// <summary>One event a person wrote with a mark of staff's (<see cref="In"/>).</summary>
     public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket);

@@ -45,9 +45,35 @@ public sealed class AuditReadRoundTripTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(few, many);
         Assert.True(many.Count <= 6, $"{many.Count} round trips:\n{string.Join("\n", many)}");
 
-        // The member reads staff's roles, not their names: who is staff is read in the same batch as the page, not after it.
+        // The member reads staff's roles, not their names: by the roles the events record, read with the page.
         var asMember = await SentStatements.OfGet(App.Member(account), url);
         Assert.True(asMember.Count == many.Count, $"the member's {asMember.Count} round trips:\n{string.Join("\n", asMember)}");
+    }
+
+    // Every event of a new account records the role its author acted in (and what the ledger did, its cause's): the member's read
+    // names staff by those roles, and reads no marks of older events' staff (StaffNames.In) beside the page.
+    [Fact]
+    public async Task A_members_history_whose_events_all_record_their_roles_reads_what_an_auditors_does()
+    {
+        var account = await JoinedAccount();
+        await App.Tracked(() => App.ClientAs(LedgerRoles.Support, subject: "support-rita").Register(account,
+            Products.Products.BySupport(Products.Products.Complete("RR-S-1"))));
+        var url = $"/api/accounts/{account}/history?pageSize=500";
+        var auditors = await SentStatements.OfGet(Auditor, url, int.MaxValue);
+        var members = await SentStatements.OfGet(App.Member(account), url, int.MaxValue);
+
+        Assert.Equal(auditors, members);
+        var page = (await App.Member(account).GetAsync(url).ReadAs<HistoryPage>()).Items;
+        Assert.Equal("CPS support", Assert.Single(page, e => e.Type == "product_registered" && e.Role == LedgerRoles.Support).By);
+
+        // The same events as if stored before 2026-12-05 (no roles): the marks are read after the page, and still name support.
+        await Sql($"update {{0}}.mt_events set headers = headers - 'actor_role' - 'caused_by_role' " +
+                  $"where headers is not null and (stream_id = '{account}' or data ->> 'AccountId' = '{account}')");
+        var older = await SentStatements.OfGet(App.Member(account), url, int.MaxValue);
+        Assert.Equal([.. auditors, .. older.Skip(auditors.Count)], older);
+        Assert.Single(older.Skip(auditors.Count), sql => sql.Contains("jsonb_build_object('User', user_name", StringComparison.Ordinal));
+        page = (await App.Member(account).GetAsync(url).ReadAs<HistoryPage>()).Items;
+        Assert.Equal("CPS support", Assert.Single(page, e => e.Type == "product_registered" && e.TicketReference is not null).By);
     }
 
     [Fact]

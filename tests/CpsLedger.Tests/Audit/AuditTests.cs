@@ -277,6 +277,44 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(all.Select(e => (e.By, e.CausedBy?.User)), support.Select(e => (e.By, e.CausedBy?.User)));
     }
 
+    // A points line reads its `by` by the role recorded on its event: a name that also acted as support on the account (support's
+    // token for a user named like the member's) is staff's only on the lines support wrote. The heuristic, which has no role to go
+    // on, read every line of that name as support's.
+    [Fact]
+    public async Task A_points_line_names_the_role_recorded_on_its_event_not_every_line_of_a_name_that_once_acted_as_staff()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        const string name = "kadri";
+        var member = App.Member(account, name);
+        var bySupport = await App.Tracked(() => App.ClientAs(LedgerRoles.Support, subject: name).Register(account,
+            Products.Products.BySupport(Products.Products.Complete("ROLE-S"), ticket: "CPS-SUP-88")));
+        var own = await App.Tracked(() => member.Register(account, Products.Products.Complete("ROLE-M")));
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Support, subject: name)
+            .PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(5))).ShouldBe(HttpStatusCode.Created));
+        var last = await LastSequence();
+
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+        var travelled = (await member.GetAsync($"/api/accounts/{account}/as-of?sequence={last}").ReadAs<AccountAsOf>()).Explanation;
+        foreach (var lines in new[] { explanation.Lines, travelled.Lines })
+        {
+            Assert.Equal(("CPS support", "support"), Read(Assert.Single(lines, l => l.RegistrationId == bySupport.RegistrationId)));
+            Assert.Equal((name, "member"), Read(Assert.Single(lines, l => l.RegistrationId == own.RegistrationId)));
+            Assert.Equal(("CPS support", "support"), Read(Assert.Single(lines, l => l.Event == "PointsAdjusted")));
+        }
+        var products = await member.GetAsync($"/api/accounts/{account}/products").ReadAs<List<Api.Products.ProductView>>();
+        Assert.Equal((name, "member"), Read(Assert.Single(Assert.Single(products, p => p.Id == own.RegistrationId).PointsLines)));
+        Assert.Equal(("CPS support", "support"), Read(Assert.Single(Assert.Single(products, p => p.Id == bySupport.RegistrationId).PointsLines)));
+
+        // Support reads the name as recorded on every line, with the role beside it.
+        var theirs = await SupportAgent.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
+        Assert.Equal((name, "support"), Read(Assert.Single(theirs.Lines, l => l.RegistrationId == bySupport.RegistrationId)));
+        Assert.Equal((name, "member"), Read(Assert.Single(theirs.Lines, l => l.RegistrationId == own.RegistrationId)));
+        Assert.Equal((name, "support"), Read(Assert.Single(theirs.Lines, l => l.Event == "PointsAdjusted")));
+
+        static (string?, string?) Read(Api.Products.PointsLine line) => (line.By, line.Role);
+    }
+
     [Fact]
     public async Task Time_travel_replays_the_account_before_and_after_a_catalogue_change_and_a_deregistration()
     {

@@ -40,14 +40,15 @@ public sealed class SentStatements : IDisposable
 
     public void Dispose() => _listener.Dispose();
 
-    /// <summary>The statements one GET by <paramref name="client"/> sends (it must answer 200), each shortened to what it reads.</summary>
-    public static async Task<IReadOnlyList<string>> OfGet(HttpClient client, string url)
+    /// <summary>The statements one GET by <paramref name="client"/> sends (it must answer 200), each shortened to what it reads
+    /// (to <paramref name="length"/> characters: a batch's first statement).</summary>
+    public static async Task<IReadOnlyList<string>> OfGet(HttpClient client, string url, int length = 200)
     {
         using var statements = new SentStatements();
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.Add("traceparent", statements.TraceParent);
         using var response = await client.SendAsync(request);
         Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, $"{url}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-        return [.. statements.Texts.Select(sql => sql.Length <= 200 ? sql : sql[..200])];
+        return [.. statements.Texts.Select(sql => sql.Length <= length ? sql : sql[..length])];
     }
 }

@@ -14,6 +14,39 @@ namespace CpsLedger.Tests.Platform;
 /// <summary>The fold-and-copy rebuild gives back exactly the documents the inline projections wrote.</summary>
 public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
 {
+    // Points lines projected before they kept their event's role (docs/operations.md): verification names each role the replay
+    // gives them, and a rebuild of the two projections writes it.
+    [Fact]
+    public async Task Points_lines_stored_without_their_role_get_it_from_a_fast_rebuild_and_verification_names_them_until_then()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("roles@studio.example");
+        var product = await App.Tracked(() => App.Member(account).Register(account, Products.Products.Complete("FR-ROLE-1")));
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = 40, reason = "Lost in the outage", ticketReference = "CPS-1" })).ShouldBe(HttpStatusCode.Created));
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            foreach (var sql in new[]
+                     {
+                         $"update {App.SchemaName}.mt_doc_productview set data = data #- '{{PointsLines,0,Role}}' where id = '{product.RegistrationId}'",
+                         $"update {App.SchemaName}.mt_doc_accountadjustments set data = data #- '{{Adjustments,0,Role}}' where id = '{account}'",
+                     })
+                Assert.Equal(1, await new NpgsqlCommand(sql, connection).ExecuteNonQueryAsync());
+        }
+
+        var url = $"/api/audit/verification?accountId={account}";
+        var before = await App.ClientAs(LedgerRoles.Auditor).GetAsync(url).ReadAs<CpsLedger.Api.Audit.VerificationReport>();
+        Assert.Equal([("AccountAdjustments", "$.Adjustments[0].Role", null, "\"support\""), ("ProductView", "$.PointsLines[0].Role", null, "\"member\"")],
+            before.Differences.Select(d => (d.Document, d.Field, d.Stored, d.Replayed)).Order());
+
+        await new FastRebuild(App.Store).RebuildAsync(["ProductView", "AccountAdjustments"], CancellationToken.None);
+        var after = await App.ClientAs(LedgerRoles.Auditor).GetAsync(url).ReadAs<CpsLedger.Api.Audit.VerificationReport>();
+        Assert.True(after.Agrees, string.Join("; ", after.Differences));
+        var lines = (await App.Member(account).Explanation(account)).Lines;
+        Assert.Equal([("CPS support", "support"), ("kadri", "member")], lines.Select(l => (l.By, l.Role)).Order());
+    }
+
     [Fact]
     public async Task A_fast_rebuild_of_every_single_stream_projection_gives_back_the_stored_documents_and_their_progression()
     {
@@ -367,7 +400,7 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
             DeregistrationNote = "note",
             DeregisteredAt = DateTimeOffset.UnixEpoch,
             PointsLines = [new PointsLine(Guid.NewGuid(), "R5", "EOS R5", "SN 1", 120, 120, 3, "PointsAllocated", Guid.NewGuid(),
-                DateTimeOffset.UnixEpoch, "support:agent", "why", "CPS-1", new CpsLedger.Api.Platform.CausedBy("owner@studio.example", "c-1", "member"))],
+                DateTimeOffset.UnixEpoch, "support:agent", "why", "CPS-1", new CpsLedger.Api.Platform.CausedBy("owner@studio.example", "c-1", "member"), "support")],
         };
         var marten = App.Store.Options.Serializer();
         var json = Written(DocumentCopy.InJsonbOrder(marten), view);
