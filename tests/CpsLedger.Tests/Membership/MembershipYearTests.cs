@@ -62,6 +62,18 @@ public sealed class MembershipYearTests : LedgerTest
         return (account, member, term);
     }
 
+    // A card member on Gold (1,000 points under the defaults) a minute after its renewal offer.
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberOfferedItsRenewal()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        var term = (await Membership(account)).Membership!;
+        await App.FastForward(IssueDelay);
+        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        return (account, member, term);
+    }
+
     private async Task FastForwardTo(DateTimeOffset at)
     {
         var by = at - App.Clock.GetUtcNow();
@@ -125,12 +137,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task A_card_renewal_is_charged_the_fee_its_offer_announced_when_a_new_price_list_comes_before_the_term_end()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
         Assert.Contains("at Gold (200.00 EUR)", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
 
         await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", PriceList(goldFee: 240m))).ShouldBe(HttpStatusCode.OK));
@@ -165,12 +172,7 @@ public sealed class MembershipYearTests : LedgerTest
     {
         // Offered Gold on 1,000 points; then finance publishes a table without Gold. The term end decided on today's table and
         // renewed the member on Silver, which nobody had offered or chosen (a loose end noted 2026-12-05).
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
         var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
 
         await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
@@ -197,12 +199,7 @@ public sealed class MembershipYearTests : LedgerTest
         // repair of a lost one, or a retry after a mail outage, sends it), after finance published a table without Gold and with
         // Silver at 110. Before, the e-mail listed the table in force (Silver at 110, no Gold at all), and choosing Gold from it
         // was a 400 unknown tier, though the term end renews on the offer's table.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
         var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
         var messageId = $"renewal-offer-{term.MembershipId:N}@cpsledger";
         foreach (var file in Directory.GetFiles(App.MailFolder, "*.eml").Where(f => MimeMessage.Load(f).MessageId == messageId))
