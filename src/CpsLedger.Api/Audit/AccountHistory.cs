@@ -480,16 +480,10 @@ public static class GetAccountHistoryEndpoint
         // The member reads staff's roles, not their names: by the role each event records, and where one on the page (or a cause
         // it names) records none, who is staff is read from the marks on the whole account, not the page: a round trip only pages
         // with events stored before roles were recorded cost.
-        Func<Task<StaffNames.Staff>>? staffRead = null;
-        if (member is not null && !events.All(StaffNames.Recorded))
-        {
-            var marks = session.CreateBatchQuery();
-            staffRead = StaffNames.In(marks, session.DocumentStore, ids, sequences);
-            await marks.Execute(ct);
-        }
-
+        var staff = member is null ? null
+            : events.All(StaffNames.Recorded) ? StaffNames.Staff.ByRecordedRoles
+            : await StaffNames.ReadAsync(session, ids, sequences, ct);
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var staff = member is null ? null : staffRead is null ? StaffNames.Staff.ByRecordedRoles : await staffRead();
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff)).ToList();
         return new HistoryPage(accountId, items, p, size, total);
     }

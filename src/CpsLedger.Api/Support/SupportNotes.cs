@@ -210,7 +210,7 @@ public static class StaffNames
 
     /// <summary>
     /// Whether an event is read by recorded roles alone: a person's records the role they acted in, and the request it names as its
-    /// cause (the ledger's, set off by a person) records one too. Otherwise the member's read needs the marks (<see cref="In"/>).
+    /// cause (the ledger's, set off by a person) records one too. Otherwise the member's read needs the marks (<see cref="ReadAsync"/>).
     /// </summary>
     public static bool Recorded(JasperFx.Events.IEvent e) =>
         (!IsPerson(e.UserName) || ActorRoles.Of(e) is not null)
@@ -218,7 +218,7 @@ public static class StaffNames
 
     private static bool IsPerson(string? user) => user is not null && !user.StartsWith(SystemActor.Prefix, StringComparison.Ordinal);
 
-    /// <summary>One event a person wrote with a mark of staff's (<see cref="In"/>).</summary>
+    /// <summary>One event a person wrote with a mark of staff's (<see cref="ReadAsync"/>).</summary>
     public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket);
 
     /// <summary>The role a marked event says: support's ticket or event, otherwise finance's event or a reason (finance's, unless
@@ -227,29 +227,25 @@ public static class StaffNames
 
     /// <summary>
     /// The staff of an account's history: the marked events on its streams (and <paramref name="sequences"/> elsewhere), and on the
-    /// tier table's stream, whose publication by finance sets off invitations and withdrawals on the account. Read in a batch,
-    /// beside the reads it goes with (the history's page): the staff once the batch has run.
+    /// tier table's stream, whose publication by finance sets off invitations and withdrawals on the account.
     /// </summary>
-    public static Func<Task<Staff>> In(Marten.Services.BatchQuerying.IBatchedQuery batch, IDocumentStore store, IReadOnlyCollection<Guid> streams,
-        IReadOnlyCollection<long> sequences)
+    public static async Task<Staff> ReadAsync(IQuerySession session, IReadOnlyCollection<Guid> streams, IReadOnlyCollection<long> sequences,
+        CancellationToken ct)
     {
-        var events = (Marten.Events.EventGraph)store.Options.Events;
+        var events = (Marten.Events.EventGraph)session.DocumentStore.Options.Events;
         var supports = SupportsEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToHashSet();
         var finances = FinancesEvents.Select(t => events.EventMappingFor(t).EventTypeName).ToHashSet();
         // One row per user, request, type and ticket; a JSON text each, as a query session reads scalars. A reason alone needs no
         // column: it selects the row, and a row without support's marks is finance's.
-        var rows = batch.Query<string>(
+        var rows = await session.QueryAsync<string>(
             "select distinct jsonb_build_object('User', user_name, 'CorrelationId', correlation_id, 'Type', type, " +
             $"'Ticket', headers ->> '{SupportReason.TicketHeader}' is not null)::text " +
             $"from {events.DatabaseSchemaName}.mt_events where (stream_id = any(?) or seq_id = any(?)) and user_name is not null " +
             "and left(user_name, ?) <> ? " +
             $"and (headers ->> '{SupportReason.TicketHeader}' is not null or headers ->> '{SupportReason.ReasonHeader}' is not null or type = any(?))",
-            streams.Append(Tiers.TierTableStream.Id).ToArray(), sequences.ToArray(), SystemActor.Prefix.Length, SystemActor.Prefix,
+            ct, streams.Append(Tiers.TierTableStream.Id).ToArray(), sequences.ToArray(), SystemActor.Prefix.Length, SystemActor.Prefix,
             supports.Concat(finances).ToArray());
-        return async () =>
-        {
-            var marked = (await rows).Select(r => JsonSerializer.Deserialize<Marked>(r)!).ToList();
-            return Of(marked.Select(e => new Act(e.User, e.CorrelationId, RoleOf(e, supports))));
-        };
+        var marked = rows.Select(r => JsonSerializer.Deserialize<Marked>(r)!).ToList();
+        return Of(marked.Select(e => new Act(e.User, e.CorrelationId, RoleOf(e, supports))));
     }
 }
