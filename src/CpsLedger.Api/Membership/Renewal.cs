@@ -402,8 +402,7 @@ public static class EndTermHandler
         var renewal = RenewalDecision.RenewalOf(membership);
         var renewalInvoice = renewal?.InvoiceId is { } invoiceId ? await session.LoadAsync<Invoice>(invoiceId, ct) : null;
         // The table the renewal was proposed on, when another is in force now: read from the table's stream at that version.
-        var asProposed = renewal?.Proposed is { } proposal && proposal.TierTableVersion != eligibility.TierTableVersion
-                         && await TierTableStream.AtVersionAsync(session, proposal.TierTableVersion, ct) is { } table
+        var asProposed = await RenewalTables.ProposedOnAsync(session, renewal?.Proposed, eligibility.TierTableVersion, ct) is { } table
             ? Eligibility.Decide(message.AccountId, eligibility.Points, eligibility.Products, table)
             : null;
         var outcome = RenewalDecision.End(membership, new TermEndInputs(eligibility, card is not null, renewalInvoice, asProposed), now);
@@ -472,9 +471,13 @@ public static class RenewalTables
     /// in force (<paramref name="inForce"/>); null when it is the one in force, nothing is offered or proposed, or the table's stream has
     /// no such version (the table in force then applies, as at the term end).
     /// </summary>
-    public static async Task<TierTableView?> ProposedOnAsync(IQuerySession session, RenewalState? renewal, long inForce, CancellationToken ct) =>
-        renewal is { OfferedAt: not null, Proposed: { } proposal } && proposal.TierTableVersion != inForce
-            ? await TierTableStream.AtVersionAsync(session, proposal.TierTableVersion, ct)
+    public static Task<TierTableView?> ProposedOnAsync(IQuerySession session, RenewalState? renewal, long inForce, CancellationToken ct) =>
+        ProposedOnAsync(session, renewal is { OfferedAt: not null } ? renewal.Proposed : null, inForce, ct);
+
+    /// <summary>The tier table <paramref name="proposed"/> was decided on, when a later one is in force; null as above.</summary>
+    public static async Task<TierTableView?> ProposedOnAsync(IQuerySession session, MembershipTerm? proposed, long inForce, CancellationToken ct) =>
+        proposed is not null && proposed.TierTableVersion != inForce
+            ? await TierTableStream.AtVersionAsync(session, proposed.TierTableVersion, ct)
             : null;
 }
 
