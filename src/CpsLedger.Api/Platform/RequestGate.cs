@@ -147,7 +147,9 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
         var range = parameter?.GetCustomAttribute<RangeAttribute>(true);
         if (parsed is null)
         {
-            errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long)) ? WholeNumber(range) : Expected(type));
+            errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long))
+                ? WholeNumber(range)
+                : Expected(type) + UnescapedPlus(type, value));
             return;
         }
 
@@ -253,6 +255,12 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
                 break;
         }
     }
+
+    // A query string reads + as a space: "+02:00" typed into a URL arrives as " 02:00", an offset given and not seen as one.
+    private static string UnescapedPlus(Type type, string value) =>
+        type == typeof(DateTimeOffset) && value.Contains(' ') && TryParseTimestamp(value.Replace(' ', '+'), out _)
+            ? $" A + in a URL's query is read as a space: write the offset's + as %2B ({value.Replace(" ", "%2B")})."
+            : "";
 
     /// <summary>What a value of this type looks like, in words a portal can show next to the field.</summary>
     public static string Expected(Type type)

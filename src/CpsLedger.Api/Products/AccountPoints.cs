@@ -91,6 +91,7 @@ public static class AccountPoints
         var awaiting = products
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
             .OrderBy(p => p.RegisteredAt)
+            .ThenBy(p => p.Id) // as the product list breaks its ties (a migration's products share their instant), in reverse
             .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt))
             .ToList();
         return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting);

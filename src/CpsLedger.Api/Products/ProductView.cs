@@ -165,7 +165,8 @@ public static class ListProductsEndpoint
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
         if (includeDeregistered != true)
             query = query.Where(p => !p.Deregistered);
-        return Support.SupportNotes.For(user, await query.OrderByDescending(p => p.RegisteredAt).ToListAsync(ct));
+        // A migration registers its products at one instant: the id breaks the tie, or each read could list them in another order.
+        return Support.SupportNotes.For(user, await query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id).ToListAsync(ct));
     }
 }
 

@@ -262,6 +262,25 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
                 .ShouldBe(HttpStatusCode.OK);
     }
 
+    [Theory]
+    [InlineData("history?from=")]
+    [InlineData("as-of?timestamp=")]
+    public async Task a_plus_offset_left_unescaped_in_the_url_is_told_to_escape_it(string query)
+    {
+        // A query string reads + as a space, so "+02:00" typed into a URL arrives as " 02:00": the caller did give an offset,
+        // and "with its offset" alone sent a portal developer looking for one (seen walking the API tour).
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        var account = await App.OpenAccount();
+        var field = query[(query.IndexOf('?') + 1)..^1];
+
+        var refused = await Field(await auditor.GetAsync($"/api/accounts/{account}/{query}2026-12-03T10:00:00+02:00"), field);
+
+        Assert.Equal(["Must be a date and time in ISO 8601 form with its offset, e.g. 2024-03-01T09:30:00Z. A + in a URL's query " +
+                      "is read as a space: write the offset's + as %2B (2026-12-03T10:00:00%2B02:00)."],
+            refused.EnumerateArray().Select(m => m.GetString()));
+        await (await auditor.GetAsync($"/api/accounts/{account}/{query}2030-12-03T10:00:00%2B02:00")).ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task the_support_overrides_range_needs_offsets_too()
     {

@@ -4,6 +4,7 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Migration;
 using Marten;
 
 namespace CpsLedger.Tests.Products;
@@ -342,6 +343,34 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var stored = await session.Events.QueryAllRawEvents().Where(e => e.Id == line.EventId).SingleAsync();
         Assert.Equal(typeof(PointsAllocated), stored.EventType);
         Assert.Equal("kadri", stored.UserName);
+    }
+
+    [Fact]
+    public async Task Products_migrated_at_the_same_instant_are_listed_in_one_order_on_every_read()
+    {
+        // A migration registers its products in one transaction, all at one instant: "newest first" alone left their order to
+        // the database, and My Products reshuffled between two reads (seen walking the API tour).
+        await App.ListModel();
+        var rows = Enumerable.Range(1, 8).Select(i => $"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},EOS-R5,SN-{i:00},2019-03-01,EE,")
+            .ToArray();
+        await App.ImportLegacy(LegacyFiles.Csv(rows));
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(8, (await member.Migrate(account)).Migrated);
+
+        var listed = await member.GetAsync(Products.ProductsUrl(account)).ReadAs<List<ProductView>>();
+        Assert.Single(listed.Select(p => p.RegisteredAt).Distinct());
+        // Newest first, then by id: the same order whatever the rows' order in the table.
+        var expected = listed.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id.ToString(), StringComparer.Ordinal)
+            .Select(p => p.Id).ToList();
+        Assert.Equal(expected, listed.Select(p => p.Id));
+        var withDeregistered = await member.GetAsync(Products.ProductsUrl(account) + "?includeDeregistered=true").ReadAs<List<ProductView>>();
+        Assert.Equal(expected, withDeregistered.Select(p => p.Id));
+
+        // The explanation lists the same products waiting for their dealer, oldest first: the list's order reversed.
+        var awaiting = (await member.Explanation(account)).AwaitingDetails;
+        Assert.Equal(Enumerable.Reverse(expected), awaiting.Select(p => p.RegistrationId));
     }
 
     [Fact]
