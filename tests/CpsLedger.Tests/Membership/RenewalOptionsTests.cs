@@ -101,6 +101,30 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_tier_only_a_later_table_has_is_refused_naming_the_table_the_renewal_was_offered_on_and_its_tiers()
+    {
+        // Before: "There is no tier "gold_plus". Tiers: silver, gold, platinum, ...", to a member the portal had just shown Gold Plus.
+        var (account, member, term) = await GoldCardMember();
+        await Offer(term);
+        var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
+        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+
+        var problem = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "gold_plus" })
+            .ReadProblem(HttpStatusCode.BadRequest);
+        // The body's field, as for any unknown tier.
+        var error = Assert.Single(Assert.Single(problem.Errors, e => e.Key == "tier").Value);
+        Assert.Contains($"the tier table your renewal was offered on (published ", error);
+        Assert.Contains($"version {offeredOn}); it has Silver, Gold, Platinum, Enterprise A, Enterprise B, Enterprise C.", error);
+        Assert.EndsWith("Gold Plus is in the tier table published since, which applies from your next renewal offer.", error);
+
+        // A code no table has: the same table and tiers, without naming a tier.
+        error = Assert.Single((await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "bronze" })
+            .ReadProblem(HttpStatusCode.BadRequest)).Errors["tier"]);
+        Assert.Contains("it has Silver, Gold, Platinum", error);
+        Assert.EndsWith("A tier table published since applies from your next renewal offer.", error);
+    }
+
+    [Fact]
     public async Task Without_a_new_table_the_renewal_options_are_the_top_level_lists_and_cost_no_extra_round_trip()
     {
         var (account, member, term) = await GoldCardMember();
