@@ -125,6 +125,30 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_upgrade_is_decided_on_the_table_in_force_and_the_renewal_options_then_follow_the_upgrades_table()
+    {
+        var (account, member, term) = await GoldCardMember();
+        await Offer(term);
+        var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
+        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+
+        // Gold Plus is only in the new table: an upgrade takes effect at once, so it is decided on the table in force (the top-level lists).
+        var upgraded = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "gold_plus" })
+            .ReadAs<TierUpgradeConfirmation>());
+        Assert.Equal(("gold_plus", 260m), (upgraded.Tier, upgraded.AnnualFee));
+
+        // A card renewal the member did not choose follows the upgraded tier, recorded with the upgrade's table: the choice now reads that
+        // table, and the renewal options say so.
+        var tiers = await Json(member.GetAsync($"/api/accounts/{account}/eligible-tiers"));
+        var options = tiers.GetProperty("membership").GetProperty("renewalOptions");
+        Assert.Equal(("offer", offeredOn + 1), (options.GetProperty("table").GetString(), options.GetProperty("tierTableVersion").GetInt64()));
+        Assert.Equal(tiers.GetProperty("standard").GetRawText(), options.GetProperty("standard").GetRawText());
+        var plan = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" })
+            .ReadAs<RenewalPlan>());
+        Assert.Equal(("silver", 110m), (plan.Tier, plan.AnnualFee));
+    }
+
+    [Fact]
     public async Task Without_a_new_table_the_renewal_options_are_the_top_level_lists_and_cost_no_extra_round_trip()
     {
         var (account, member, term) = await GoldCardMember();
