@@ -90,7 +90,9 @@ public static class TimeTravel
         // The term, renewal and tier history as they stood then (replayed like everything else).
         var options = membershipYear ?? new MembershipYearOptions();
         var eligibility = table is null ? null : Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, table);
-        var outlook = MembershipOutlook.Of(membership, eligibility, options);
+        // The renewal options on the offer's table as it stood then, from the table's events replayed here (no round trip).
+        var offered = table is null ? null : RenewalTables.OfferedOn(events, membership, table.TableVersion);
+        var outlook = MembershipOutlook.Of(membership, eligibility, options, table, offered);
         var last = events.Count == 0 ? null : events[^1];
         return new AccountAsOf(accountId, timestamp, sequence, last?.Sequence ?? 0, last is null ? null : CommitIds.Of(last), summary,
             AccountPoints.Explain(accountId, sources) with { Membership = outlook },

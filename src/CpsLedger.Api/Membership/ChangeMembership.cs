@@ -51,7 +51,10 @@ public sealed record RenewalPlan(
     IReadOnlyList<string> CancelledInvoices);
 
 /// <summary>What changing the membership is decided on besides the membership: eligibility now, and the renewal invoice issued ahead.</summary>
-public sealed record MembershipChangeContext(EligibleTiers Eligibility, Invoice? RenewalInvoice, IReadOnlyList<Invoice> TermInvoices);
+/// <param name="OfferedOn">For a renewal choice once offered: the offer's tier table, when a later one is in force (<see cref="Eligibility"/> is
+/// decided on it, <paramref name="InForce"/> on the table in force); null otherwise.</param>
+public sealed record MembershipChangeContext(EligibleTiers Eligibility, Invoice? RenewalInvoice, IReadOnlyList<Invoice> TermInvoices,
+    TierTableView? OfferedOn = null, EligibleTiers? InForce = null);
 
 public static class MembershipChanges
 {
@@ -89,6 +92,22 @@ public static class MembershipChanges
     public static ProblemDetails UnknownTier(string code, EligibleTiers eligibility) =>
         Problems.Invalid("tier", $"There is no tier \"{code.Trim()}\". Tiers: " +
                                  string.Join(", ", eligibility.Standard.Concat(eligibility.Enterprise).Select(t => t.Code)) + ".");
+
+    /// <summary>
+    /// A renewal choice naming a tier the offer's table does not have, a later table in force: said in the member's words, with the
+    /// table the renewal was offered on, the tiers it has, and when a tier only the later table has applies.
+    /// </summary>
+    public static ProblemDetails NotOnOfferedTable(string code, TierTableView offeredOn, EligibleTiers? inForce)
+    {
+        var later = inForce is null ? null : Tier(inForce, code);
+        return Problems.Invalid("tier", $"There is no tier \"{code.Trim()}\" in the tier table your renewal was offered on (published " +
+                                        $"{offeredOn.PublishedAt:yyyy-MM-dd}, version {offeredOn.TableVersion}); it has " +
+                                        string.Join(", ", offeredOn.Tiers.OrderBy(t => t.Kind).ThenBy(t => t.Kind == TierKind.Standard ? t.PointsRequired : t.MaxProducts)
+                                            .Select(t => t.Name)) + ". " +
+                                        (later is null
+                                            ? "A tier table published since applies from your next renewal offer."
+                                            : $"{later.Name} is in the tier table published since, which applies from your next renewal offer."));
+    }
 }
 
 public static class ChooseRenewalEndpoint
@@ -111,8 +130,18 @@ public static class ChooseRenewalEndpoint
         var table = await RenewalTables.ProposedOnAsync(session, renewal, context.Eligibility.TierTableVersion, ct);
         return table is null
             ? context
-            : context with { Eligibility = Eligibility.Decide(accountId, context.Eligibility.Points, context.Eligibility.Products, table) };
+            : context with
+            {
+                Eligibility = Eligibility.Decide(accountId, context.Eligibility.Points, context.Eligibility.Products, table),
+                OfferedOn = table,
+                InForce = context.Eligibility,
+            };
     }
+
+    // A tier the offer's table lacks is named with that table when a later one is in force; otherwise the plain unknown tier.
+    private static ProblemDetails Unknown(string code, MembershipChangeContext context) => context.OfferedOn is { } offeredOn
+        ? MembershipChanges.NotOnOfferedTable(code, offeredOn, context.InForce)
+        : MembershipChanges.UnknownTier(code, context.Eligibility);
 
     /// <summary>
     /// A named tier that exists (checked first: 400 whatever the account's state); a membership in force; the tier eligible now; and,
@@ -122,7 +151,7 @@ public static class ChooseRenewalEndpoint
     {
         // A named tier that does not exist is bad input whatever the account's state: 400 before "Not a member".
         if (command.Tier is { } named && MembershipChanges.Tier(context.Eligibility, named) is null)
-            return MembershipChanges.UnknownTier(named, context.Eligibility);
+            return Unknown(named, context);
         if (MembershipChanges.InForce(membership, DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime)) is { } problem &&
             !ReferenceEquals(problem, WolverineContinue.NoProblems))
             return problem;
@@ -135,7 +164,7 @@ public static class ChooseRenewalEndpoint
         var code = command.Tier ?? membership!.Membership!.TierCode;
         return MembershipChanges.Tier(context.Eligibility, code) switch
         {
-            null => MembershipChanges.UnknownTier(code, context.Eligibility),
+            null => Unknown(code, context),
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
             _ => WolverineContinue.NoProblems,
         };

@@ -212,6 +212,7 @@ public enum RenewalStatus
 /// <param name="RenewalTier">The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the
 /// points as they stand (<see cref="RenewalDecision.Preselect"/>). Null when it does not renew, or before the offer no tier is in reach.</param>
 /// <param name="UpgradableTo">Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.</param>
+/// <param name="RenewalOptions">The tiers the renewal choice accepts now, at which fees, on which tier table; null where eligibility is not shown.</param>
 public sealed record MembershipOutlook(
     string MembershipNumber,
     string Tier,
@@ -224,9 +225,21 @@ public sealed record MembershipOutlook(
     string? RenewalTier,
     string? RenewalTierName,
     IReadOnlyList<string> UpgradableTo,
-    IReadOnlyList<TierPeriod> TierHistory)
+    IReadOnlyList<TierPeriod> TierHistory,
+    [property: System.ComponentModel.Description(MembershipOutlook.RenewalOptionsDescription)]
+    RenewalOptions? RenewalOptions = null)
 {
-    public static MembershipOutlook? Of(AccountMembership? membership, EligibleTiers? eligibility, MembershipYearOptions options)
+    private const string RenewalOptionsDescription =
+        "The tiers PUT .../membership/renewal accepts now, each eligible or not on the account's points and products now, at the fee " +
+        "a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table " +
+        "the offer was made on (or the member's choice since), which a table published later does not change: it applies from the " +
+        "next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the " +
+        "same lists as the top-level standard and enterprise. Show these, not the top-level lists, for the renewal choice.";
+
+    /// <param name="inForce">The tier table in force, which <paramref name="eligibility"/> was decided on.</param>
+    /// <param name="offered">The table the renewal was offered on, when it is not the one in force (<see cref="RenewalTables"/>).</param>
+    public static MembershipOutlook? Of(AccountMembership? membership, EligibleTiers? eligibility, MembershipYearOptions options,
+        TierTableView? inForce, TierTableView? offered)
     {
         if (membership?.Membership is not { } term)
             return null;
@@ -253,7 +266,54 @@ public sealed record MembershipOutlook(
             : eligibility.Standard.Concat(eligibility.Enterprise)
                 .Where(t => t.Eligible && t.Currency == term.Currency && t.AnnualFee > term.AnnualFee).Select(t => t.Code).ToList();
         return new MembershipOutlook(term.MembershipNumber, term.TierCode, term.TierName, term.PaymentMethod, term.StartsOn, term.EndsOn, status,
-            DateOnly.FromDateTime(RenewalDecision.OfferAt(term, options).UtcDateTime), next?.Code, next?.Name, upgradable, membership.TierHistory);
+            DateOnly.FromDateTime(RenewalDecision.OfferAt(term, options).UtcDateTime), next?.Code, next?.Name, upgradable, membership.TierHistory,
+            eligibility is null || inForce is null ? null : RenewalOptions.Of(membership, eligibility, inForce, offered));
+    }
+}
+
+/// <summary>Which tier table the renewal choice is judged on now.</summary>
+public enum RenewalTableBasis
+{
+    /// <summary>The table in force (the top-level lists): before the offer, or when the offer found no tier eligible.</summary>
+    InForce,
+
+    /// <summary>The table the renewal was offered on (or the member's choice since, or an upgrade's): a table published later applies
+    /// from the next offer.</summary>
+    Offer,
+}
+
+/// <summary>
+/// The tiers the renewal choice (<see cref="ChooseRenewalEndpoint"/>) accepts now: the same table and the same decision
+/// (<see cref="Eligibility.Decide"/> on the points and products now), so that the portal never lists a tier the choice refuses or
+/// a fee it does not charge.
+/// </summary>
+public sealed record RenewalOptions(
+    [property: System.ComponentModel.Description("offer: the table the renewal was offered on (or the member's choice since); in_force: the " +
+                                                 "table in force, before the offer or when the offer found no tier eligible.")]
+    RenewalTableBasis Table,
+    [property: System.ComponentModel.Description("The version of that table (the top-level tierTableVersion is the table in force).")]
+    long TierTableVersion,
+    [property: System.ComponentModel.Description("When that table was published.")]
+    DateTimeOffset TierTablePublishedAt,
+    [property: System.ComponentModel.Description(RenewalOptions.ListDescription)]
+    IReadOnlyList<TierEligibility> Standard,
+    [property: System.ComponentModel.Description(RenewalOptions.ListDescription)]
+    IReadOnlyList<TierEligibility> Enterprise)
+{
+    private const string ListDescription = "That table's tiers at its fees, each eligible or not (and why not) on the points and products " +
+                                           "now: a renewal choice of an eligible one is accepted at that fee.";
+
+    /// <param name="eligibility">The points and products now, decided on <paramref name="inForce"/>.</param>
+    /// <param name="offered">The offer's table when it is not the one in force; null otherwise (<see cref="RenewalTables.OfferedOnAsync"/>).</param>
+    public static RenewalOptions Of(AccountMembership membership, EligibleTiers eligibility, TierTableView inForce, TierTableView? offered)
+    {
+        // An offered version the table's stream does not have falls back to the table in force, as the choice does.
+        var basis = offered is not null || RenewalTables.OfferedVersion(RenewalDecision.RenewalOf(membership)) == inForce.TableVersion
+            ? RenewalTableBasis.Offer
+            : RenewalTableBasis.InForce;
+        var table = offered ?? inForce;
+        var decided = offered is null ? eligibility : Eligibility.Decide(eligibility.AccountId, eligibility.Points, eligibility.Products, offered);
+        return new RenewalOptions(basis, table.TableVersion, table.PublishedAt, decided.Standard, decided.Enterprise);
     }
 }
 
@@ -467,12 +527,31 @@ public static class SendRenewalOfferEmailHandler
 public static class RenewalTables
 {
     /// <summary>
+    /// The version of the tier table a renewal choice is judged on: once offered, the one the offer recorded (or the member's choice or
+    /// an upgrade since); null before the offer or when the offer proposed nothing (the table in force).
+    /// </summary>
+    public static long? OfferedVersion(RenewalState? renewal) => renewal is { OfferedAt: not null, Proposed: { } proposed } ? proposed.TierTableVersion : null;
+
+    /// <summary>
     /// The tier table an offered renewal was proposed on (the offer's version, or the member's choice recorded since), when a later one is
     /// in force (<paramref name="inForce"/>); null when it is the one in force, nothing is offered or proposed, or the table's stream has
     /// no such version (the table in force then applies, as at the term end).
     /// </summary>
     public static Task<TierTableView?> ProposedOnAsync(IQuerySession session, RenewalState? renewal, long inForce, CancellationToken ct) =>
-        ProposedOnAsync(session, renewal is { OfferedAt: not null } ? renewal.Proposed : null, inForce, ct);
+        OfferedVersion(renewal) is { } version && version != inForce ? TierTableStream.AtVersionAsync(session, version, ct) : Task.FromResult<TierTableView?>(null);
+
+    /// <summary>
+    /// For a read showing the renewal options: the offer's table of the membership in force, as the renewal choice reads it. A round trip
+    /// (the table's stream) only when a table was published since the offer; none otherwise, the usual case.
+    /// </summary>
+    public static Task<TierTableView?> OfferedOnAsync(IQuerySession session, AccountMembership? membership, long inForce, CancellationToken ct) =>
+        ProposedOnAsync(session, membership is null ? null : RenewalDecision.RenewalOf(membership), inForce, ct);
+
+    /// <summary>The same from the tier table's events already read (time travel replays them): no round trip.</summary>
+    public static TierTableView? OfferedOn(IEnumerable<JasperFx.Events.IEvent> tableEvents, AccountMembership? membership, long inForce) =>
+        OfferedVersion(membership is null ? null : RenewalDecision.RenewalOf(membership)) is { } version && version != inForce
+            ? TierTableStream.AtVersion(tableEvents, version)
+            : null;
 
     /// <summary>The tier table <paramref name="proposed"/> was decided on, when a later one is in force; null as above.</summary>
     public static async Task<TierTableView?> ProposedOnAsync(IQuerySession session, MembershipTerm? proposed, long inForce, CancellationToken ct) =>

@@ -187,10 +187,14 @@ public static class GetPointsExplanationEndpoint
         await AccountExistence.EnsureAsync(exists, accountId);
         var loaded = await sources;
         var summary = AccountPoints.Summarize(accountId, loaded);
-        var eligibility = await table is { } tiers ? Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, tiers) : null;
+        var inForce = await table;
+        var eligibility = inForce is null ? null : Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, inForce);
+        // The renewal options as eligible-tiers shows them: the offer's table read only when one was published since the offer (a
+        // second round trip then, none otherwise).
+        var offered = inForce is null ? null : await Membership.RenewalTables.OfferedOnAsync(session, await membership, inForce.TableVersion, ct);
         return Support.SupportNotes.For(user, AccountPoints.Explain(accountId, loaded) with
         {
-            Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value),
+            Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value, inForce, offered),
         });
     }
 }

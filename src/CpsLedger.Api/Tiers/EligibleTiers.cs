@@ -20,17 +20,28 @@ public sealed record TierEligibility(
     bool Eligible,
     string? WhyNot);
 
-/// <summary>Both lists at once (the portal's standard/enterprise switch picks one), decided with one tier table version.</summary>
+/// <summary>
+/// Both lists at once (the portal's standard/enterprise switch picks one), decided with one tier table version: the table in force,
+/// which joining and an upgrade are decided on. The renewal choice, once offered, is decided on the offer's table: the membership's
+/// <see cref="Membership.MembershipOutlook.RenewalOptions"/>.
+/// </summary>
 public sealed record EligibleTiers(
     Guid AccountId,
+    [property: System.ComponentModel.Description(EligibleTiers.InForceDescription)]
     long TierTableVersion,
     int Points,
     int Products,
+    [property: System.ComponentModel.Description(EligibleTiers.InForceDescription)]
     IReadOnlyList<TierEligibility> Standard,
+    [property: System.ComponentModel.Description(EligibleTiers.InForceDescription)]
     IReadOnlyList<TierEligibility> Enterprise,
     string? NextStandardTier,
     int? PointsToNextStandardTier,
-    Membership.MembershipOutlook? Membership = null);
+    Membership.MembershipOutlook? Membership = null)
+{
+    private const string InForceDescription = "Of the tier table in force: what joining and an upgrade are decided on. The renewal choice " +
+                                              "is decided on membership.renewalOptions (once offered, the offer's table).";
+}
 
 public static class Eligibility
 {
@@ -98,6 +109,11 @@ public static class GetEligibleTiersEndpoint
     [WolverineGet("/api/accounts/{accountId}/eligible-tiers", OperationId = "GetEligibleTiers")]
     [Authorize(Roles = LedgerRoles.Readers)]
     [EndpointSummary("Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal")]
+    [EndpointDescription("standard and enterprise (and tierTableVersion) are the tier table in force, which joining and an upgrade " +
+                         "are decided on. For a member, membership.renewalOptions lists the tiers the renewal choice (PUT " +
+                         ".../membership/renewal) accepts now, at the fees it charges, and the table they are from: once the renewal " +
+                         "is offered, the table of the offer (table: offer), which a table published since does not change until the " +
+                         "next offer; before the offer, the table in force (table: in_force), the same lists as the top-level ones.")]
     [ChecksAccountInItsBatch]
     public static async Task<EligibleTiers> Get(Guid accountId, IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, CancellationToken ct)
@@ -107,11 +123,17 @@ public static class GetEligibleTiersEndpoint
         // query, the account's existence included.
         var batch = session.CreateBatchQuery();
         var exists = AccountExistence.In(batch, accountId);
-        var eligibility = Eligibility.ForAccountIn(batch, accountId);
+        var sources = AccountPoints.LoadIn(batch, accountId);
+        var table = batch.Load<TierTableView>(TierTableStream.Id);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
         await batch.Execute(ct);
         await AccountExistence.EnsureAsync(exists, accountId);
-        var tiers = await eligibility;
-        return tiers with { Membership = Membership.MembershipOutlook.Of(await membership, tiers, options.Value) };
+        var inForce = await table ?? throw new InvalidOperationException("The tier table has not been loaded.");
+        var summary = AccountPoints.Summarize(accountId, await sources);
+        var tiers = Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, inForce);
+        // The renewal options need the offer's table only when one was published since the offer: a second round trip then, none
+        // otherwise (the offer's table is the one just read).
+        var offered = await Membership.RenewalTables.OfferedOnAsync(session, await membership, inForce.TableVersion, ct);
+        return tiers with { Membership = Membership.MembershipOutlook.Of(await membership, tiers, options.Value, inForce, offered) };
     }
 }

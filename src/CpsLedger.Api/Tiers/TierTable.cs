@@ -65,9 +65,14 @@ public static class TierTableStream
     {
         if (version < 1)
             return null;
-        var events = await session.Events.FetchStreamAsync(Id, version, token: ct);
+        return AtVersion(await session.Events.FetchStreamAsync(Id, version, token: ct), version);
+    }
+
+    /// <summary>The same from events already read (the stream's, in order; others and later ones are left out): no round trip.</summary>
+    public static TierTableView? AtVersion(IEnumerable<JasperFx.Events.IEvent> events, long version)
+    {
         TierTableView? view = null;
-        foreach (var published in events.Select(e => e.Data).OfType<TierTablePublished>())
+        foreach (var published in events.Where(e => e.StreamId == Id && e.Version <= version).Select(e => e.Data).OfType<TierTablePublished>())
             view = view is null ? TierTableViewProjection.Create(published) : TierTableViewProjection.Apply(view, published);
         return view?.TableVersion == version ? view : null;
     }

@@ -63,7 +63,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal
         /// </summary>
         /// <remarks>
-        /// Standard and enterprise tiers, each eligible or not and why, the points to the next standard tier, and the membership's term and renewal
+        /// standard and enterprise (and tierTableVersion) are the tier table in force, which joining and an upgrade are decided on. For a member, membership.renewalOptions lists the tiers the renewal choice (PUT .../membership/renewal) accepts now, at the fees it charges, and the table they are from: once the renewal is offered, the table of the offer (table: offer), which a table published since does not change until the next offer; before the offer, the table in force (table: in_force), the same lists as the top-level ones.
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -10678,6 +10678,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
@@ -10687,9 +10690,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
+        /// <summary>
+        /// Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("standard")]
         public System.Collections.Generic.ICollection<TierEligibility> Standard { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
+        /// <summary>
+        /// Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterprise")]
         public System.Collections.Generic.ICollection<TierEligibility> Enterprise { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
@@ -11481,6 +11490,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Text.Json.Serialization.JsonPropertyName("tierHistory")]
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
+
+        [System.Text.Json.Serialization.JsonPropertyName("renewalOptions")]
+        public RenewalOptions? RenewalOptions { get; set; } = default!;
 
     }
 
@@ -12575,6 +12587,43 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class RenewalOptions
+    {
+
+        /// <summary>
+        /// offer: the table the renewal was offered on (or the member's choice since); in_force: the table in force, before the offer or when the offer found no tier eligible.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("table")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RenewalTableBasis>))]
+        public RenewalTableBasis Table { get; set; } = default!;
+
+        /// <summary>
+        /// The version of that table (the top-level tierTableVersion is the table in force).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
+        public long TierTableVersion { get; set; } = default!;
+
+        /// <summary>
+        /// When that table was published.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("tierTablePublishedAt")]
+        public System.DateTimeOffset TierTablePublishedAt { get; set; } = default!;
+
+        /// <summary>
+        /// That table's tiers at its fees, each eligible or not (and why not) on the points and products now: a renewal choice of an eligible one is accepted at that fee.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("standard")]
+        public System.Collections.Generic.ICollection<TierEligibility> Standard { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
+
+        /// <summary>
+        /// That table's tiers at its fees, each eligible or not (and why not) on the points and products now: a renewal choice of an eligible one is accepted at that fee.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("enterprise")]
+        public System.Collections.Generic.ICollection<TierEligibility> Enterprise { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalPlan
     {
 
@@ -12653,6 +12702,18 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"nothing_eligible")]
         Nothing_eligible = 4,
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum RenewalTableBasis
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"in_force")]
+        In_force = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"offer")]
+        Offer = 1,
 
     }
 

@@ -119,6 +119,42 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Once_offered_the_renewal_choices_are_shown_on_the_offers_table_beside_the_table_in_force()
+    {
+        // Offered Gold on the defaults (Silver 100, Gold 200), then a table without Gold and with Silver at 110: support choosing for the
+        // member reads the offer's tiers and fees, which the renewal choice accepts, not only the eligible tiers of the new table.
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
+        var term = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
+        await Invoicing.Billing.FastForward(App, RenewalDecision.EndAt(term) - TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PutJson("/api/tiers", new
+        {
+            invitationThreshold = 500,
+            enterpriseAbovePoints = 2500,
+            reason = "Gold replaced by Gold Plus",
+            tiers = new object[]
+            {
+                new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
+                new { code = "gold_plus", name = "Gold Plus", kind = "standard", pointsRequired = 1000, annualFee = 260.00m, currency = "EUR" },
+            },
+        })).ShouldBe(System.Net.HttpStatusCode.OK));
+        var offeredOn = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>())
+            .Renewal!.Proposed!.TierTableVersion;
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        var choices = Page.GetByTestId("membership-year").GetByTestId("renewal-choices");
+        await Expect(choices.Locator("caption")).ToContainTextAsync($"Renewal choices: the offer’s tier table v{offeredOn} of");
+        await Expect(choices.Locator("tbody tr").Nth(0)).ToContainTextAsync("Silver100.00 EUR✓ eligible");
+        await Expect(choices.Locator("tbody tr").Nth(1)).ToContainTextAsync("Gold200.00 EUR✓ eligible");
+        await Expect(choices.Locator("tbody tr").Filter(new() { HasText = "Gold Plus" })).ToHaveCountAsync(0);
+        var inForce = Page.GetByTestId("tiers-table");
+        await Expect(inForce.Locator("caption")).ToContainTextAsync($"tier table v{offeredOn + 1} in force");
+        await Expect(inForce.Locator("tbody tr").Nth(0)).ToContainTextAsync("110.00 EUR");
+        await Screenshot("renewal-choices");
+    }
+
+    [Fact]
     public async Task Before_the_offer_the_renewal_is_said_on_the_points_as_they_stand()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);

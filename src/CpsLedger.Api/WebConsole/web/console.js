@@ -393,6 +393,7 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
     outlook ? h('p', { 'data-testid': 'renewal' },
       `${outlook.tierName} ${outlook.membershipNumber}, ${day(outlook.startsOn)} to ${day(outlook.endsOn)}, ${words(outlook.paymentMethod)}. `, renewal,
       outlook.upgradableTo.length ? `. Upgradable now to: ${outlook.upgradableTo.join(', ')}` : '') : h('p', {}, 'No membership in force.'),
+    renewalChoices(outlook?.renewalOptions),
     history.length ? h('table', { 'data-testid': 'tier-history' },
       h('caption', {}, 'Tier history'),
       h('thead', {}, h('tr', {}, ['From', 'Tier', 'Annual fee', 'How', 'Membership number'].map(c => h('th', { scope: 'col' }, c)))),
@@ -408,12 +409,26 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
         h('td', {}, t.endedOn ? `${day(t.endedOn)}: ${t.endedBecause}` : '—'))))) : null);
 }
 
+// Once the renewal is offered, the tiers a renewal choice accepts are those of the offer's tier table (a table published since
+// applies from the next offer), which may not be the eligible tiers below (the table in force): what support chooses from.
+function renewalChoices(options) {
+  if (options?.table !== 'offer') return null;
+  return h('table', { 'data-testid': 'renewal-choices' },
+    h('caption', {}, `Renewal choices: the offer’s tier table v${options.tierTableVersion} of ${day(options.tierTablePublishedAt)}`),
+    h('thead', {}, h('tr', {}, ['Tier', 'Annual fee', 'Eligible', 'Why not'].map(c => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, [...options.standard, ...options.enterprise].map(t => h('tr', {},
+      h('td', {}, t.name),
+      h('td', {}, money(t.annualFee, t.currency)),
+      h('td', {}, t.eligible ? h('span', { class: 'tick' }, '✓ eligible') : h('span', { class: 'cross' }, '✗ not now')),
+      h('td', {}, t.whyNot || '—')))));
+}
+
 function tiersSection(tiers) {
   const table = h('div', { 'aria-live': 'polite' });
   const render = () => {
     const list = tierKind === 'enterprise' ? tiers.enterprise : tiers.standard;
     fill(table, h('table', { 'data-testid': 'tiers-table' },
-      h('caption', {}, `${tierKind === 'enterprise' ? 'Enterprise' : 'Standard'} tiers (tier table v${tiers.tierTableVersion})`),
+      h('caption', {}, `${tierKind === 'enterprise' ? 'Enterprise' : 'Standard'} tiers (tier table v${tiers.tierTableVersion} in force: joining and upgrades)`),
       h('thead', {}, h('tr', {}, ['Tier', 'Annual fee', tierKind === 'enterprise' ? 'Covers products' : 'Points needed', 'Eligible', 'Why not']
         .map(c => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, list.map(t => h('tr', {},
