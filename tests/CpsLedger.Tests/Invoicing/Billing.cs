@@ -5,6 +5,7 @@ using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
 using Marten;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,6 +16,9 @@ namespace CpsLedger.Tests.Invoicing;
 public static class Billing
 {
     public const string Thousand = "M-1000";
+
+    /// <summary>How long after joining its invoice is issued (Invoicing:IssueDelay, two hours under the defaults), and a minute.</summary>
+    public static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
 
     public static async Task ListThousandPointModel(IDocumentStore store)
     {
@@ -102,6 +106,28 @@ public static class Billing
             await later.ExecuteNonQueryAsync();
         return await services.RunScheduledMessagesNow(due.ToHashSet());
     }
+
+    /// <summary>Moves the service's clock forward to <paramref name="at"/> (not at all when it is there already), running what is scheduled.</summary>
+    public static async Task FastForwardTo(this LedgerApp app, DateTimeOffset at)
+    {
+        var by = at - app.Clock.GetUtcNow();
+        await app.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
+    }
+
+    /// <summary>When a term's renewal is offered under the default Membership:RenewalOfferBefore: 30 days before its end.</summary>
+    public static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
+
+    /// <summary>A minute after the term's renewal offer: it has been made (and, paying by transfer, its renewal invoice issued).</summary>
+    public static Task FastForwardPastTheOffer(this LedgerApp app, MembershipTerm term) => app.FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+
+    /// <summary>A minute after the term's end: it has been renewed or has lapsed.</summary>
+    public static Task FastForwardPastTheTermEnd(this LedgerApp app, MembershipTerm term) =>
+        app.FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+
+    /// <summary>Finance records a transfer paying <paramref name="invoice"/> in full, tracked until what it sets off has been handled.</summary>
+    public static Task<BankPaymentRecorded> PayInFull(this LedgerApp app, Invoice invoice, string bankReference) =>
+        app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
 
     public static Task<List<Invoice>> Invoices(this HttpClient client, Guid account) =>
         client.GetAsync($"/api/accounts/{account}/invoices").ReadAs<List<Invoice>>();
