@@ -129,6 +129,26 @@ public static class Billing
         app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
 
+    /// <summary>An account in EE with 1000 points on Gold by bank transfer, its joining invoice issued (open).</summary>
+    public static async Task<(Guid Account, HttpClient Member, MembershipTerm Term, Invoice Joining)> BankMemberWithItsJoiningInvoice(this LedgerApp app)
+    {
+        await ListThousandPointModel(app.Store);
+        var account = await app.JoinedAccount("EE", "bank_transfer");
+        var member = app.Member(account);
+        var term = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
+        await app.FastForward(IssueDelay);
+        return (account, member, term, await member.SingleInvoice(account));
+    }
+
+    /// <summary>The same, its joining invoice paid, a minute after its renewal offer: the renewal invoiced ahead (open).</summary>
+    public static async Task<(Guid Account, HttpClient Member, MembershipTerm Term, Invoice Joining)> BankMemberOfferedItsRenewal(this LedgerApp app)
+    {
+        var (account, member, term, joining) = await app.BankMemberWithItsJoiningInvoice();
+        await app.PayInFull(joining, "B-1");
+        await app.FastForwardPastTheOffer(term);
+        return (account, member, term, joining);
+    }
+
     public static Task<List<Invoice>> Invoices(this HttpClient client, Guid account) =>
         client.GetAsync($"/api/accounts/{account}/invoices").ReadAs<List<Invoice>>();
 

@@ -224,13 +224,7 @@ public sealed class MembershipYearTests : LedgerTest
     {
         // Gold offered and invoiced ahead on 1,000 points, and paid; then a table needing more points for every tier. The term end
         // decided on today's table: no tier eligible, the membership lapsed and the paid renewal became a refund due.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        await App.PayInFull(await member.SingleInvoice(account), "B-RAISED-1");
-        await App.FastForwardPastTheOffer(term);
+        var (account, member, term, _) = await App.BankMemberOfferedItsRenewal();
         var renewalInvoice = (await member.Invoices(account)).First();
         Assert.Equal(InvoiceKind.Renewal, renewalInvoice.Kind);
         await App.PayInFull(renewalInvoice, "B-RAISED-2");
@@ -295,14 +289,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task A_bank_transfer_renewal_is_invoiced_with_the_offer_due_by_term_end_and_renews_once_paid()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        await App.PayInFull(await member.SingleInvoice(account), "B-1");
-
-        await App.FastForwardPastTheOffer(term);
+        var (account, member, term, _) = await App.BankMemberOfferedItsRenewal();
         var invoices = await member.Invoices(account);
         Assert.Equal(2, invoices.Count);
         var renewalInvoice = invoices.First();
@@ -329,13 +316,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task An_unpaid_bank_transfer_renewal_lapses_at_term_end_its_invoice_credited_and_a_rejoin_gets_a_new_number()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        await App.PayInFull(await member.SingleInvoice(account), "B-1");
-        await App.FastForwardPastTheOffer(term);
+        var (account, member, term, _) = await App.BankMemberOfferedItsRenewal();
 
         await App.FastForwardPastTheTermEnd(term);
         var lapsed = await Membership(account);
@@ -367,12 +348,8 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Below_the_threshold_the_offer_says_the_membership_ends_nothing_is_invoiced_and_it_lapses_at_term_end()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        await App.PayInFull(await member.SingleInvoice(account), "B-1");
+        var (account, member, term, joining) = await App.BankMemberWithItsJoiningInvoice();
+        await App.PayInFull(joining, "B-1");
         var product = Assert.Single(await member.GetAsync($"/api/accounts/{account}/products").ReadAs<List<Api.Products.ProductView>>());
         await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/products/{product.Id}/deregistration",
             new { reason = "sold" })).ShouldBe(HttpStatusCode.OK));
@@ -408,14 +385,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Choosing_another_tier_after_the_offer_replaces_the_renewal_invoice_and_stopping_lets_the_membership_lapse_without_refund()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        var first = await member.SingleInvoice(account);
-        await App.PayInFull(first, "B-1");
-        await App.FastForwardPastTheOffer(term);
+        var (account, member, term, first) = await App.BankMemberOfferedItsRenewal();
         var goldRenewal = (await member.Invoices(account)).First();
 
         var plan = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" })
@@ -502,12 +472,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Support_cancels_with_a_reason_the_membership_ends_and_the_unpaid_invoice_is_credited()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        var invoice = await member.SingleInvoice(account);
+        var (account, member, term, invoice) = await App.BankMemberWithItsJoiningInvoice();
 
         await (await member.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "x" })).ShouldBe(HttpStatusCode.Forbidden);
         await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = " " })).ShouldBe(HttpStatusCode.BadRequest);
@@ -545,14 +510,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Support_cancelling_credits_a_renewal_paid_ahead_as_a_refund_due_but_not_the_paid_term_in_force()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        var joining = await member.SingleInvoice(account);
-        await App.PayInFull(joining, "B-1");
-        await App.FastForwardPastTheOffer(term);
+        var (account, member, term, joining) = await App.BankMemberOfferedItsRenewal();
         var renewal = (await member.Invoices(account)).First();
         Assert.Equal(InvoiceKind.Renewal, renewal.Kind);
         await App.PayInFull(renewal, "B-2");
@@ -580,11 +538,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Support_cancelling_is_listed_among_the_overrides_with_its_reason_and_verification_replays_the_row()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, term, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var auditor = App.ClientAs(LedgerRoles.Auditor);
 
         await App.Tracked(() => App.ClientAs(LedgerRoles.Support, subject: "support-anna").PostJson(
