@@ -49,14 +49,26 @@ public sealed class MembershipYearTests : LedgerTest
         await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
     }
 
-    /// <summary>A member on Gold by card (the card approving), its joining invoice issued, with 2,000 points: Platinum in reach.</summary>
-    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithTwoThousandPoints()
+    /// <summary>A member on Gold by card (the card approving), with 1,000 points, just joined: nothing invoiced yet.</summary>
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMember()
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
+        return (account, App.Member(account), (await Membership(account)).Membership!);
+    }
+
+    // The same, its joining invoice issued.
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithItsJoiningInvoice()
+    {
+        var (account, member, term) = await GoldCardMember();
         await App.FastForward(Billing.IssueDelay);
+        return (account, member, term);
+    }
+
+    /// <summary>A member on Gold by card (the card approving), its joining invoice issued, with 2,000 points: Platinum in reach.</summary>
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithTwoThousandPoints()
+    {
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
         await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
         return (account, member, term);
     }
@@ -64,11 +76,7 @@ public sealed class MembershipYearTests : LedgerTest
     // A card member on Gold (1,000 points under the defaults) a minute after its renewal offer.
     private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberOfferedItsRenewal()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
         await App.FastForwardPastTheOffer(term);
         return (account, member, term);
     }
@@ -76,11 +84,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task A_card_membership_is_offered_its_renewal_30_days_ahead_and_renews_at_term_end_with_its_number_and_a_new_invoice()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
 
         await App.FastForwardTo(Billing.OfferAt(term) - TimeSpan.FromMinutes(5));
         Assert.Null((await Membership(account)).Renewal);
@@ -428,11 +432,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task An_upgrade_takes_effect_at_once_with_an_invoice_pro_rated_by_whole_days_and_a_downgrade_waits_for_renewal()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
         await App.FastForward(TimeSpan.FromDays(100));
 
         var notEligible = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
@@ -569,24 +569,21 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task A_membership_cancelled_before_its_invoice_is_issued_is_never_invoiced_or_charged()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var (account, member, _) = await GoldCardMember();
         var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
             new { reason = "Joined by mistake (ticket 99)" }).ReadAs<MembershipCancellation>());
         Assert.Empty(cancellation.CancelledInvoices);
 
         await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(31));
-        Assert.Empty(await App.Member(account).Invoices(account));
+        Assert.Empty(await member.Invoices(account));
         Assert.Empty(_sandbox.Charges);
     }
 
     [Fact]
     public async Task An_upgrade_made_before_the_joining_invoice_is_issued_is_charged_once_pro_rata_and_the_invoice_charges_the_tier_joined()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold, EUR 200
-        var member = App.Member(account);
+        var (account, member, _) = await GoldCardMember(); // Gold, EUR 200
         await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
 
         // Upgraded to Platinum (EUR 350) while the joining invoice waits for its issue delay.
@@ -645,9 +642,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
+        var (account, member, term) = await GoldCardMember();
 
         App.Clock.Advance(Billing.OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
         await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new OfferRenewal(account, term.MembershipId)))));
@@ -663,16 +658,13 @@ public sealed class MembershipYearTests : LedgerTest
         var renewed = (await Membership(account)).Membership!;
         Assert.Single(Emails(), e => e.MessageId == $"renewed-{renewed.MembershipId:N}@cpsledger");
         await App.FastForward(Billing.IssueDelay);
-        Assert.Equal(2, (await App.Member(account).Invoices(account)).Count);
+        Assert.Equal(2, (await member.Invoices(account)).Count);
     }
 
     [Fact]
     public async Task The_reconciliation_finds_a_renewal_offer_and_a_term_end_that_were_lost_and_makes_them_happen_once()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
+        var (account, _, term) = await GoldCardMemberWithItsJoiningInvoice();
         // What a fault could have lost: the term's scheduled renewal offer and end.
         await Execute(LoseTermMessages);
 
@@ -695,10 +687,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task The_reconciliation_does_not_count_an_offer_waiting_past_the_offer_time_as_on_its_way()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
+        var (account, _, term) = await GoldCardMemberWithItsJoiningInvoice();
 
         // The term's only waiting offer is one scheduled under a 10-day window (as the service had before a longer one was set):
         // found ahead of the offer time, and sent again to wait until then.
@@ -837,11 +826,8 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Two_years_of_one_member_join_renew_by_card_upgrade_lapse_and_rejoin_with_a_new_number_every_invoice_and_email_checked()
     {
-        await Billing.ListThousandPointModel(App.Store);
         // Year one: joins Gold by card.
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var first = (await Membership(account)).Membership!;
+        var (account, member, first) = await GoldCardMember();
         var invitation1 = (await Membership(account)).PastInvitations.Single();
         await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(30));
@@ -930,10 +916,7 @@ public sealed class MembershipYearTests : LedgerTest
     {
         // A Gold member whose points fell to 600 was told "renews as Gold" (200 EUR) until the offer, which then pre-selected Silver
         // (a QA pass, 2026-12-04): before the offer the outlook now applies the offer's rule (RenewalDecision.Preselect) to the points now.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
+        var (account, member, term) = await GoldCardMember();
         Task Adjust(int points) => App.Tracked(async () => await (await Support.PostJson($"/api/accounts/{account}/points-adjustments",
             new { points, reason = "Registration counted twice", ticketReference = "CPS-SUP-1" })).ShouldBe(HttpStatusCode.Created));
         async Task<MembershipOutlook> Outlook() =>
@@ -957,10 +940,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Eligible_tiers_the_explanation_and_time_travel_show_the_term_its_renewal_and_the_tier_history()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
+        var (account, member, term) = await GoldCardMember();
 
         var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
         Assert.Equal((term.MembershipNumber, term.EndsOn, RenewalStatus.NotOfferedYet, "gold", DateOnly.FromDateTime(Billing.OfferAt(term).UtcDateTime)),
@@ -997,9 +977,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task The_reconciliation_sees_a_lost_welcome_while_the_terms_offer_and_end_are_scheduled_and_a_lost_renewal_email()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
+        var (_, _, term) = await GoldCardMember();
         await Execute("truncate {schema}.email_deliveries");
         App.Clock.Advance(TimeSpan.FromMinutes(20));
         Assert.Contains("welcome-email-sent", (await Reconcile()).OpenFindings.Select(f => f.Check));
