@@ -7,6 +7,7 @@ using CpsLedger.Api.Support;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -554,16 +555,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
 
         // Verification replays the row as it does every override's: one gone is named, for the account and for the whole ledger.
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{listed.Id}'", connection);
-            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
-        }
-
-        var missing = new ProjectionDifference("SupportOverride", listed.Id.ToString(), "(document)", null, "present");
-        Assert.Equal([missing], (await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>()).Differences);
-        Assert.Equal([missing], (await auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
+        await OnBehalf.VerificationNamesTheOverrideRowOnceDeleted(App, auditor, account, listed.Id);
     }
 
     [Fact]
