@@ -129,14 +129,24 @@ public static class Billing
         app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
 
+    /// <summary>
+    /// The thousand-point model listed, and an account in <paramref name="country"/> with 1000 points that joined Gold paying by
+    /// <paramref name="method"/> (a card from <paramref name="cardToken"/> recorded first, if given): its joining invoice issued.
+    /// </summary>
+    public static async Task<(Guid Account, HttpClient Member)> MemberWithItsJoiningInvoice(this LedgerApp app, string country, string method,
+        string? cardToken = null)
+    {
+        await ListThousandPointModel(app.Store);
+        var account = await app.JoinedAccount(country, method, cardToken);
+        await app.FastForward(IssueDelay);
+        return (account, app.Member(account));
+    }
+
     /// <summary>An account in EE with 1000 points on Gold by bank transfer, its joining invoice issued (open).</summary>
     public static async Task<(Guid Account, HttpClient Member, MembershipTerm Term, Invoice Joining)> BankMemberWithItsJoiningInvoice(this LedgerApp app)
     {
-        await ListThousandPointModel(app.Store);
-        var account = await app.JoinedAccount("EE", "bank_transfer");
-        var member = app.Member(account);
+        var (account, member) = await app.MemberWithItsJoiningInvoice("EE", "bank_transfer");
         var term = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
-        await app.FastForward(IssueDelay);
         return (account, member, term, await member.SingleInvoice(account));
     }
 
