@@ -269,17 +269,11 @@ public sealed record AccountMembership
         Invitation = null,
     };
 
-    public AccountMembership Apply(CpsJoined e) => this with
+    public AccountMembership Apply(CpsJoined e) => Began(new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind,
+        e.AnnualFee, e.Currency, e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion), TierChange.Joined) with
     {
-        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation] : PastInvitations,
-        Invitation = null,
         PastMemberships = Membership is { } previous ? [.. PastMemberships, previous] : PastMemberships,
-        Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
-            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion),
         MembershipNumbers = [.. MembershipNumbers, e.MembershipNumber],
-        Renewal = null,
-        TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.AnnualFee, e.Currency, e.StartsOn,
-            TierChange.Joined, null)],
     };
 
     public AccountMembership Apply(LegacyMembershipNumberRecorded e) => this with
@@ -324,18 +318,13 @@ public sealed record AccountMembership
         },
     };
 
-    public AccountMembership Apply(MembershipRenewed e) => this with
+    // An invitation issued in the moments between the term's last day and its renewal is used up by the renewal (Began).
+    public AccountMembership Apply(MembershipRenewed e) => Began(new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName,
+        e.TierKind, e.AnnualFee, e.Currency, e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion, RenewalInvoiceId: e.InvoiceId),
+        TierChange.Renewed) with
     {
-        // An invitation issued in the moments between the term's last day and its renewal is used up by the renewal.
-        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation] : PastInvitations,
-        Invitation = null,
         PastMemberships = Membership is { } previous ? [.. PastMemberships, previous with { EndedOn = previous.EndsOn, EndedBecause = "renewed" }] : PastMemberships,
-        Membership = new MembershipTerm(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.TierKind, e.AnnualFee, e.Currency,
-            e.PaymentMethod, e.StartsOn, e.EndsOn, e.TierTableVersion, RenewalInvoiceId: e.InvoiceId),
-        Renewal = null,
         Suspension = null,
-        TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, e.MembershipNumber, e.TierCode, e.TierName, e.AnnualFee, e.Currency, e.StartsOn,
-            TierChange.Renewed, null)],
     };
 
     public AccountMembership Apply(MembershipLapsed e) => Ended(e.MembershipId, e.EndedOn, $"lapsed, {LapseWording.Reason(e.Reason)}");
@@ -361,6 +350,18 @@ public sealed record AccountMembership
         TierHistory = [.. TierHistory, new TierPeriod(e.MembershipId, Membership?.MembershipNumber ?? "", e.TierCode, e.TierName, e.AnnualFee, e.Currency,
             e.EffectiveOn, TierChange.Upgraded, new TierUpgrade(e.UpgradeId, e.InvoiceId, e.FromTierName, e.FromAnnualFee, e.DaysRemaining, e.DaysInTerm,
                 e.ProRataAmount))],
+    };
+
+    // A term began, joined or renewed: the standing invitation used up, the term in force with no renewal yet, its tier in the history.
+    // What the previous term becomes, and the number, is each event's own (the callers).
+    private AccountMembership Began(MembershipTerm term, TierChange change) => this with
+    {
+        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation] : PastInvitations,
+        Invitation = null,
+        Membership = term,
+        Renewal = null,
+        TierHistory = [.. TierHistory, new TierPeriod(term.MembershipId, term.MembershipNumber, term.TierCode, term.TierName, term.AnnualFee, term.Currency,
+            term.StartsOn, change, null)],
     };
 
     private AccountMembership Ended(Guid membershipId, DateOnly endedOn, string because) => Membership is { } term && term.MembershipId == membershipId

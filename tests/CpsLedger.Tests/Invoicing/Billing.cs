@@ -5,6 +5,7 @@ using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
 using Marten;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,6 +16,9 @@ namespace CpsLedger.Tests.Invoicing;
 public static class Billing
 {
     public const string Thousand = "M-1000";
+
+    /// <summary>How long after joining its invoice is issued (Invoicing:IssueDelay, two hours under the defaults), and a minute.</summary>
+    public static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
 
     public static async Task ListThousandPointModel(IDocumentStore store)
     {
@@ -101,6 +105,58 @@ public static class Billing
         { Parameters = { new() { Value = by }, new() { Value = due.ToArray() } } })
             await later.ExecuteNonQueryAsync();
         return await services.RunScheduledMessagesNow(due.ToHashSet());
+    }
+
+    /// <summary>Moves the service's clock forward to <paramref name="at"/> (not at all when it is there already), running what is scheduled.</summary>
+    public static async Task FastForwardTo(this LedgerApp app, DateTimeOffset at)
+    {
+        var by = at - app.Clock.GetUtcNow();
+        await app.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
+    }
+
+    /// <summary>When a term's renewal is offered under the default Membership:RenewalOfferBefore: 30 days before its end.</summary>
+    public static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
+
+    /// <summary>A minute after the term's renewal offer: it has been made (and, paying by transfer, its renewal invoice issued).</summary>
+    public static Task FastForwardPastTheOffer(this LedgerApp app, MembershipTerm term) => app.FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+
+    /// <summary>A minute after the term's end: it has been renewed or has lapsed.</summary>
+    public static Task FastForwardPastTheTermEnd(this LedgerApp app, MembershipTerm term) =>
+        app.FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+
+    /// <summary>Finance records a transfer paying <paramref name="invoice"/> in full, tracked until what it sets off has been handled.</summary>
+    public static Task<BankPaymentRecorded> PayInFull(this LedgerApp app, Invoice invoice, string bankReference) =>
+        app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+
+    /// <summary>
+    /// The thousand-point model listed, and an account in <paramref name="country"/> with 1000 points that joined Gold paying by
+    /// <paramref name="method"/> (a card from <paramref name="cardToken"/> recorded first, if given): its joining invoice issued.
+    /// </summary>
+    public static async Task<(Guid Account, HttpClient Member)> MemberWithItsJoiningInvoice(this LedgerApp app, string country, string method,
+        string? cardToken = null)
+    {
+        await ListThousandPointModel(app.Store);
+        var account = await app.JoinedAccount(country, method, cardToken);
+        await app.FastForward(IssueDelay);
+        return (account, app.Member(account));
+    }
+
+    /// <summary>An account in EE with 1000 points on Gold by bank transfer, its joining invoice issued (open).</summary>
+    public static async Task<(Guid Account, HttpClient Member, MembershipTerm Term, Invoice Joining)> BankMemberWithItsJoiningInvoice(this LedgerApp app)
+    {
+        var (account, member) = await app.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var term = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
+        return (account, member, term, await member.SingleInvoice(account));
+    }
+
+    /// <summary>The same, its joining invoice paid, a minute after its renewal offer: the renewal invoiced ahead (open).</summary>
+    public static async Task<(Guid Account, HttpClient Member, MembershipTerm Term, Invoice Joining)> BankMemberOfferedItsRenewal(this LedgerApp app)
+    {
+        var (account, member, term, joining) = await app.BankMemberWithItsJoiningInvoice();
+        await app.PayInFull(joining, "B-1");
+        await app.FastForwardPastTheOffer(term);
+        return (account, member, term, joining);
     }
 
     public static Task<List<Invoice>> Invoices(this HttpClient client, Guid account) =>

@@ -22,7 +22,6 @@ public sealed class InvoicingTests : LedgerTest
     // Cleared with the ledger between tests (LedgerApp.ResetAsync).
     public InvoicingTests(LedgerApp app) : base(app) => _sandbox = app.Services.GetRequiredService<SandboxPaymentGateway>();
 
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
     // The year an invoice number carries is its issue date's (not the year when a test asserts, days later).
     private static string YearOf(Invoice invoice) => invoice.IssuedOn.Year.ToString("D4");
 
@@ -103,11 +102,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task An_unpaid_bank_transfer_invoice_becomes_overdue_after_the_due_date_then_suspends_and_payment_in_full_reinstates()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
-        var invoice = await member.SingleInvoice(account);
+        var (account, member, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var number = invoice.InvoiceNumber;
         Assert.Single(invoice.Lines); // no surcharge in EE
         Assert.Equal(248.00m, invoice.Total);
@@ -157,25 +152,32 @@ public sealed class InvoicingTests : LedgerTest
     /// </summary>
     private async Task<(Guid Account, HttpClient Member, Invoice First, Invoice Second)> SuspendedWithTwoInvoicesOverdue()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay); // the joining invoice, due in 30 days
-        await App.FastForward(TimeSpan.FromDays(1));
-        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
-        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
-            .ShouldBe(HttpStatusCode.OK)); // the upgrade's invoice, due a day after the joining one
-        var invoices = await member.Invoices(account);
+        var (account, member, invoices) = await UpgradedWithBothInvoicesPastTheirGracePeriods();
         var joining = Assert.Single(invoices, i => i.Kind == InvoiceKind.Membership);
         var upgrade = Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade);
-
-        await App.FastForward(DueWork.StartOf(upgrade.DueOn.AddDays(1)) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
-        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
         var suspendedFor = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>())
             .Suspension!.InvoiceNumber;
         var (first, second) = suspendedFor == joining.InvoiceNumber ? (joining, upgrade) : (upgrade, joining);
         Assert.Equal(1, await Count("membership_suspended"));
         return (account, member, first, second);
+    }
+
+    /// <summary>
+    /// A Gold member by bank transfer that upgraded to Platinum a day after its joining invoice was issued, both invoices (as
+    /// issued) unpaid and past their grace periods.
+    /// </summary>
+    private async Task<(Guid Account, HttpClient Member, List<Invoice> Invoices)> UpgradedWithBothInvoicesPastTheirGracePeriods()
+    {
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer"); // Gold; the joining invoice, due in 30 days
+        await App.FastForward(TimeSpan.FromDays(1));
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
+            .ShouldBe(HttpStatusCode.OK)); // the upgrade's invoice, due a day after the joining one
+        var invoices = await member.Invoices(account);
+        var upgrade = Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade);
+        await App.FastForward(DueWork.StartOf(upgrade.DueOn.AddDays(1)) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        return (account, member, invoices);
     }
 
     [Fact]
@@ -184,8 +186,7 @@ public sealed class InvoicingTests : LedgerTest
         var (account, member, first, second) = await SuspendedWithTwoInvoicesOverdue();
         var support = App.ClientAs(LedgerRoles.Support);
 
-        var paid = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
-            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        var paid = await App.PayInFull(first, "B-1");
         Assert.False(paid.MembershipReinstated);
         var summary = await member.Summary(account);
         Assert.Equal((MembershipStatus.Suspended, second.Total), (summary.MembershipStatus, summary.AmountOwed));
@@ -197,8 +198,7 @@ public sealed class InvoicingTests : LedgerTest
             Assert.Single(Emails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").TextBody);
 
         // Paying that one too reinstates.
-        var rest = await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
-            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        var rest = await App.PayInFull(second, "B-2");
         Assert.True(rest.MembershipReinstated);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
@@ -208,10 +208,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task The_history_names_the_settlement_a_reinstatement_was_committed_with_not_an_earlier_one()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var now = App.Clock.GetUtcNow();
         await using (var earlier = App.Store.LightweightSession())
         {
@@ -242,8 +239,7 @@ public sealed class InvoicingTests : LedgerTest
         string how;
         if (settledBy == "paid")
         {
-            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
-                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+            await App.PayInFull(first, "B-1");
             how = "was paid";
         }
         else
@@ -253,8 +249,7 @@ public sealed class InvoicingTests : LedgerTest
             how = $"was cancelled by credit note {cancelled.CreditNoteNumber}";
         }
 
-        await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
-            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+        await App.PayInFull(second, "B-2");
 
         // Suspended, moved, reinstated: the second suspension is not read as a second one with no reinstatement between.
         const string standing = "types=membership_suspended,membership_reinstated";
@@ -286,7 +281,7 @@ public sealed class InvoicingTests : LedgerTest
         var member = App.Member(account);
         var auditor = App.ClientAs(LedgerRoles.Auditor);
         var moments = new List<(long Sequence, MembershipStatus Status, decimal Owed)> { (await LastSequence(), MembershipStatus.Active, 0m) };
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var invoice = await member.SingleInvoice(account);
         moments.Add((await LastSequence(), MembershipStatus.Active, 248.00m));
         await (await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, 48m, "PART-1"))).ShouldBe(HttpStatusCode.Created);
@@ -333,18 +328,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task Paying_two_overdue_invoices_of_a_suspended_term_at_the_same_moment_leaves_no_suspension()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
-        await App.FastForward(TimeSpan.FromDays(1));
-        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
-        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
-            .ShouldBe(HttpStatusCode.OK));
-        var invoices = await member.Invoices(account);
-        var upgrade = Assert.Single(invoices, i => i.Kind == InvoiceKind.Upgrade);
-        await App.FastForward(DueWork.StartOf(upgrade.DueOn.AddDays(1)) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
-        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1));
+        var (account, member, invoices) = await UpgradedWithBothInvoicesPastTheirGracePeriods();
         var support = App.ClientAs(LedgerRoles.Support);
         Assert.NotNull((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
 
@@ -373,17 +357,21 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
-    [Fact]
-    public async Task An_invoice_paid_while_its_suspension_falls_due_suspends_nothing()
+    /// <summary>A Gold member by bank transfer whose joining invoice is overdue (checked), its suspension due in a day.</summary>
+    private async Task<(Guid Account, HttpClient Member, Invoice Invoice)> OverdueADayBeforeItsSuspension()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
         await App.FastForward(TimeSpan.FromDays(31));
         var invoice = await member.SingleInvoice(account);
         Assert.Equal(InvoiceStatus.Overdue, invoice.Status);
         await App.FastForward(TimeSpan.FromDays(13));
+        return (account, member, invoice);
+    }
+
+    [Fact]
+    public async Task An_invoice_paid_while_its_suspension_falls_due_suspends_nothing()
+    {
+        var (account, member, invoice) = await OverdueADayBeforeItsSuspension();
 
         // The transfer, as the bank-payment endpoint records it, in a session of its own: it holds the membership's lock (every
         // settlement takes it, suspended or not) and commits once the suspension, falling due meanwhile, has either run or waits
@@ -414,14 +402,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_transfer_recorded_while_the_suspension_is_decided_waits_for_it_and_lifts_it()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
-        await App.FastForward(TimeSpan.FromDays(31));
-        var invoice = await member.SingleInvoice(account);
-        Assert.Equal(InvoiceStatus.Overdue, invoice.Status);
-        await App.FastForward(TimeSpan.FromDays(13));
+        var (account, member, invoice) = await OverdueADayBeforeItsSuspension();
 
         // The suspension has read the invoice unpaid and not committed yet: the transfer is recorded through the endpoint then, and
         // the suspension commits once the payment has either committed or waits for a lock the suspension holds. Found in review:
@@ -460,10 +441,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_card_is_charged_nothing_at_joining_and_the_total_on_the_due_date_once()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("IT", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("IT", "card", SandboxPaymentGateway.Approve);
         var invoice = await member.SingleInvoice(account);
         Assert.Single(invoice.Lines); // no surcharge for a card, even in IT
         Assert.Equal(244.00m, invoice.Total);
@@ -488,10 +466,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_card_invoice_without_a_card_on_file_asks_for_a_card_or_a_transfer_by_the_due_date_and_its_pdf_stays_the_same()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("IT", "card"); // no card recorded: the charge on the due date would be declined
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("IT", "card"); // no card recorded: the charge on the due date would be declined
         var invoice = await member.SingleInvoice(account);
         var (due, reference) = ($"{invoice.DueOn:yyyy-MM-dd}", CreditorReferences.Grouped(invoice.CreditorReference));
         await (await member.GetAsync($"/api/accounts/{account}/payment-card")).ShouldBeProblem(HttpStatusCode.NotFound);
@@ -523,9 +498,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task The_card_is_presented_once_the_key_is_marked_presented_for_good_and_recording_the_attempt_removes_the_mark()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay);
+        var (account, _) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
 
         // Just before the card is presented, the mark is already committed: another connection reads it while the charge's transaction
         // (which a timeout or a crash would roll back) is still open.
@@ -555,10 +528,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_card_invoice_paid_by_transfer_before_its_due_date_is_charged_nothing_without_asking_the_gateway_even_when_it_is_down()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
         var invoice = await member.SingleInvoice(account);
         var transfer = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
@@ -584,10 +554,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_declined_card_is_retried_a_day_apart_and_after_the_third_failure_the_invoice_is_overdue()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
         await App.FastForward(TimeSpan.FromDays(30));
         var first = Assert.Single((await member.SingleInvoice(account)).ChargeAttempts);
         // The invoice e-mail said the card would be charged: a declined attempt with another to come tells the member at once,
@@ -648,10 +615,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task The_declined_email_names_the_card_that_was_charged_even_when_the_member_replaced_it_before_the_email_went()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
         await App.FastForward(TimeSpan.FromDays(30));
         var invoice = await member.SingleInvoice(account);
         // The attempt records the card it presented, as the member sees a card: brand and last four, never the token or reference.
@@ -675,10 +639,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_declined_attempt_stored_before_attempts_named_their_card_still_reads_and_its_email_names_no_card_it_cannot_vouch_for()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
         var issued = await member.SingleInvoice(account);
 
         // As the previous version stored a declined attempt: the JSON has no Card. Appended raw with Marten's own append function (the hash
@@ -743,10 +704,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_card_recorded_after_the_invoice_became_overdue_is_charged_at_once_and_a_decline_is_only_recorded()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
         foreach (var days in new[] { 30, 1, 1 }) // the due date, then a retry a day apart (each step fires what is due)
             await App.FastForward(TimeSpan.FromDays(days));
         Assert.Equal(InvoiceStatus.Overdue, (await member.SingleInvoice(account)).Status);
@@ -775,10 +733,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_suspended_card_member_who_records_a_good_card_is_charged_and_reinstated_with_an_e_mail()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
         foreach (var days in new[] { 30, 1, 1, 13 })
             await App.FastForward(TimeSpan.FromDays(days));
         await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
@@ -801,11 +756,8 @@ public sealed class InvoicingTests : LedgerTest
     [InlineData("card")]
     public async Task The_history_lists_the_payment_before_the_reinstatement_it_caused(string paidBy)
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", paidBy == "card" ? "card" : "bank_transfer",
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", paidBy == "card" ? "card" : "bank_transfer",
             paidBy == "card" ? SandboxPaymentGateway.Decline : null);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
         foreach (var days in new[] { 30, 1, 1, 13 })
             await App.FastForward(TimeSpan.FromDays(days));
         await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
@@ -815,8 +767,7 @@ public sealed class InvoicingTests : LedgerTest
         if (paidBy == "card")
             await RecordCard(member, account, SandboxPaymentGateway.Approve);
         else
-            await App.Tracked(() => Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LATE-1"))
-                .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+            await App.PayInFull(invoice, "LATE-1");
 
         var history = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?pageSize=500")
             .ReadAs<HistoryPage>()).Items;
@@ -834,10 +785,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_crash_after_the_gateway_approved_but_before_the_event_was_stored_charges_exactly_once()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveResponseLost);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.ApproveResponseLost);
         await App.FastForward(TimeSpan.FromDays(30));
 
         // The first try charged the card and then failed (the response was lost); the retry used the same key.
@@ -857,10 +805,7 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task A_gateway_slower_than_its_timeout_is_given_up_on_and_asked_again_with_the_same_key_charging_once()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveSlow);
-        var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.ApproveSlow);
         var started = DateTimeOffset.UtcNow;
         await App.FastForward(TimeSpan.FromDays(30));
 
@@ -881,11 +826,11 @@ public sealed class InvoicingTests : LedgerTest
         await Billing.ListThousandPointModel(App.Store);
         // A declined card: attempt 1 recorded on the due date, attempt 2 scheduled a day later (in the inbox).
         var declined = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline, email: "declined@example.ee");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(30));
         // Another card's first charge, scheduled for its due date, then moved to the dead letters.
         var scheduled = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve, email: "scheduled@example.ee");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var declinedInvoice = await App.Member(declined).SingleInvoice(declined);
         var scheduledInvoice = await App.Member(scheduled).SingleInvoice(scheduled);
         Assert.Equal([1], declinedInvoice.ChargeAttempts.Select(a => a.Attempt));
@@ -935,7 +880,7 @@ public sealed class InvoicingTests : LedgerTest
         var accounts = new List<Guid>();
         for (var i = 0; i < 4; i++)
             accounts.Add(await App.JoinedAccount("EE", i % 2 == 0 ? "card" : "bank_transfer", email: $"n{i}@example.ee"));
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
 
         var invoices = new List<Invoice>();
         foreach (var account in accounts)
@@ -947,10 +892,8 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task Reading_invoices_is_for_the_account_s_own_member_and_staff()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
+        var (account, _, _, joining) = await App.BankMemberWithItsJoiningInvoice();
+        var number = joining.InvoiceNumber;
         var other = await App.OpenAccount("other@example.ee");
 
         foreach (var path in new[] { "invoices", $"invoices/{number}", $"invoices/{number}/pdf" })
@@ -971,10 +914,8 @@ public sealed class InvoicingTests : LedgerTest
     [Fact]
     public async Task Recording_a_bank_payment_is_for_finance_validated_and_a_payment_matching_no_invoice_records_nothing()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
+        var (account, _, _, joining) = await App.BankMemberWithItsJoiningInvoice();
+        var number = joining.InvoiceNumber;
         const string url = "/api/payments/bank-transfers";
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().PostJson(url, App.BankPayment(number, 1m, "X"))).StatusCode);
@@ -1012,10 +953,7 @@ public sealed class InvoicingTests : LedgerTest
     {
         // A transfer quoting the invoice's reference cannot predate the invoice: a value date before the issue date printed on it is
         // a typing error, refused (nothing recorded) with the earliest date allowed, never stored as received before it was owed.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
         await App.FastForward(TimeSpan.FromDays(3));
         const string url = "/api/payments/bank-transfers";
         var issuedOn = invoice.IssuedOn.ToString("yyyy-MM-dd");
@@ -1092,7 +1030,7 @@ public sealed class InvoicingTests : LedgerTest
 
         await using (var second = Host())
         {
-            await Billing.FastForward(App, second.Services, IssueDelay);
+            await Billing.FastForward(App, second.Services, Billing.IssueDelay);
             var invoice = await second.Client(App, LedgerRoles.Member, account).SingleInvoice(account);
             Assert.Equal(InvoiceStatus.Open, invoice.Status);
             Assert.Equal(3, await second.Services.ScheduledMessageCount()); // the charge on the due date, the renewal offer, the term end

@@ -23,8 +23,6 @@ namespace CpsLedger.Tests.Membership;
 /// </summary>
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     private HttpClient Support => App.ClientAs(LedgerRoles.Support);
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
@@ -41,25 +39,14 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
     }
 
-    private async Task FastForwardTo(DateTimeOffset at)
-    {
-        var by = at - App.Clock.GetUtcNow();
-        await App.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
-    }
-
-    private static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
-
     /// <summary>A member paying by bank transfer (Gold), suspended for its joining invoice, unpaid past the grace period.</summary>
     private async Task<(Guid Account, MembershipTerm Term, Invoice Invoice)> SuspendedMember()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        var (account, member, term, _) = await App.BankMemberWithItsJoiningInvoice();
         await App.FastForward(TimeSpan.FromDays(31));
         await App.FastForward(TimeSpan.FromDays(15));
         Assert.NotNull((await Membership(account)).Suspension);
-        return (account, term, await App.Member(account).SingleInvoice(account));
+        return (account, term, await member.SingleInvoice(account));
     }
 
     /// <summary>
@@ -106,12 +93,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     /// </summary>
     private async Task<(Guid Account, Invoice Invoice, CheckInvoiceOverdue Check)> InvoiceFallingOverdue()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var checkAt = IssueInvoiceDecision.OverdueCheckAt(invoice.DueOn);
-        await FastForwardTo(checkAt - TimeSpan.FromDays(1));
+        await App.FastForwardTo(checkAt - TimeSpan.FromDays(1));
         Assert.Equal(InvoiceStatus.Open, (await App.Member(account).SingleInvoice(account)).Status);
         App.Clock.Advance(checkAt - App.Clock.GetUtcNow());
         return (account, invoice, new CheckInvoiceOverdue(invoice.Id, checkAt));
@@ -210,7 +194,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     public async Task Stopping_the_renewal_while_a_transfer_lifts_the_suspension_waits_for_it_and_credits_the_renewal_invoice()
     {
         var (account, term, invoice) = await SuspendedMember();
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term);
         var renewalInvoice = Assert.Single(await App.Member(account).Invoices(account), i => i.Kind == InvoiceKind.Renewal);
 
         var (id, request) = LockWaiter.NewRequest();
@@ -232,10 +216,10 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     public async Task The_renewal_offer_while_a_transfer_lifts_the_suspension_waits_for_it_without_a_deadlock()
     {
         var (account, term, invoice) = await SuspendedMember();
-        await FastForwardTo(OfferAt(term) - TimeSpan.FromMinutes(1));
+        await App.FastForwardTo(Billing.OfferAt(term) - TimeSpan.FromMinutes(1));
 
         await WhileATransferLiftsTheSuspension(invoice, LockWaiter.Handling<OfferRenewal>(),
-            () => Done(FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1))));
+            () => Done(App.FastForwardPastTheOffer(term)));
 
         var membership = await Membership(account);
         Assert.Null(membership.Suspension);
@@ -248,11 +232,11 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     public async Task The_term_end_while_a_transfer_lifts_the_suspension_waits_for_it_without_a_deadlock()
     {
         var (account, term, invoice) = await SuspendedMember();
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1)); // the renewal invoice, issued ahead, stays unpaid
-        await FastForwardTo(RenewalDecision.EndAt(term) - TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term); // the renewal invoice, issued ahead, stays unpaid
+        await App.FastForwardTo(RenewalDecision.EndAt(term) - TimeSpan.FromMinutes(1));
 
         await WhileATransferLiftsTheSuspension(invoice, LockWaiter.Handling<EndTerm>(),
-            () => Done(FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1))));
+            () => Done(App.FastForwardPastTheTermEnd(term)));
 
         // Lapsed for the unpaid renewal invoice, which is credited; the joining invoice stays paid.
         var membership = await Membership(account);
@@ -288,7 +272,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         var account = await App.JoinedAccount("EE", "bank_transfer"); // Gold
         var member = App.Member(account);
         await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points: Platinum
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(31));
         await App.FastForward(TimeSpan.FromDays(13));
         var logs = App.Logs.Mark();
@@ -342,7 +326,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         InvoiceIssueTestSeam.BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
         try
         {
-            await App.FastForward(IssueDelay);
+            await App.FastForward(Billing.IssueDelay);
         }
         finally
         {
@@ -359,10 +343,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task A_corrected_invoice_issued_while_support_cancels_the_membership_is_credited_with_it()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
         await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason = "Issued without the buyer's VAT ID" })
             .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
 
@@ -429,9 +410,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Support_cancelling_while_the_card_is_charged_waits_for_the_charge_and_credits_nothing_paid()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay);
+        var (account, _) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
         var logs = App.Logs.Mark();
 
         // Found in review: the cancellation committed between the charge's read of the invoice and its append, the append failed its
@@ -450,10 +429,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Finance_cancelling_the_invoice_while_the_card_is_charged_waits_and_credits_the_payment_as_a_refund()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay);
-        var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
+        var number = (await member.SingleInvoice(account)).InvoiceNumber;
         var logs = App.Logs.Mark();
 
         // Finance's credit note takes the charge's lock before it reads the invoice, so it reads the payment: the credit note makes what the
@@ -501,10 +478,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [InlineData(false)] // in part: it took no lock at all
     public async Task A_transfer_recorded_while_the_term_is_cancelled_waits_and_is_refused_for_the_cancelled_invoice(bool inFull)
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var amount = inFull ? invoice.Total : 10m;
 
         // Found in a scratch test: the transfer read the invoice open before the cancellation committed, then failed the version check
@@ -526,10 +500,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Support_cancelling_while_the_gateway_is_slower_than_its_timeout_goes_on_and_the_card_money_is_recorded_as_a_refund_due()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveSlow);
-        await App.FastForward(IssueDelay);
-        var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.ApproveSlow);
+        var number = (await member.SingleInvoice(account)).InvoiceNumber;
 
         // The charge holds the membership's lock while the gateway answers. Without a gateway timeout it held it for the gateway's
         // minute, and the cancellation waiting for it failed on Npgsql's 30 s command timeout; now the charge gives up after
@@ -607,10 +579,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task A_transfer_paying_the_invoice_while_the_charge_s_answer_is_lost_leaves_the_card_money_recorded_as_an_overpayment()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.ApproveResponseLost);
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.ApproveResponseLost);
+        var invoice = await member.SingleInvoice(account);
 
         // Finance records a transfer in full while the card is being charged: it waits for the charge's lock, which the lost answer
         // (outcome unknown) releases with the rollback, and pays the invoice; the charge's retry reads it paid and presents nothing more.
@@ -653,10 +623,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task A_card_charged_while_the_term_s_invoices_are_cancelled_waits_and_charges_nothing()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
+        var invoice = await member.SingleInvoice(account);
         var seller = App.Services.GetRequiredService<IOptions<SellerOptions>>().Value.ToInvoiceSeller();
 
         // A cancellation of the term (support's, a replaced renewal choice, a term end) credits its invoices under the membership's lock;
@@ -687,10 +655,8 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task A_charge_ending_before_it_presented_the_card_while_a_transfer_paid_the_invoice_asks_the_gateway_and_records_nothing()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
+        var invoice = await member.SingleInvoice(account);
         var key = $"{invoice.InvoiceNumber}-attempt-1";
 
         // The charge has marked its key presented (committed) and ends before presenting the card, as in a crash between the two; a
@@ -729,9 +695,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task A_card_recorded_while_the_last_attempt_is_declined_waits_for_it_and_charges_the_invoice_made_overdue()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
-        await App.FastForward(IssueDelay);
+        var (account, _) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
         foreach (var days in new[] { 30, 1 }) // the due date, then the second attempt a day later (each step fires what is due)
             await App.FastForward(TimeSpan.FromDays(days));
         Assert.Equal((InvoiceStatus.Open, 2), ((await App.Member(account).SingleInvoice(account)).Status,

@@ -127,6 +127,41 @@ public sealed class MembershipYearRulesTests
         Assert.Equal("silver", RenewalDecision.End(offered, new TermEndInputs(lower, true, null, At(400)), Now).Renewed!.TierCode);
     }
 
+    [Fact]
+    public void Joining_and_renewing_each_begin_a_term_that_uses_up_the_invitation_and_opens_a_tier_period()
+    {
+        var invited = AccountMembership.Create(new InvitationIssued(Account, Guid.NewGuid(), 1000, 500, 1, Now.AddYears(-1)));
+        var joined = invited.Apply(new CpsJoined(Account, Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR",
+            PaymentMethod.Card, new DateOnly(2026, 12, 2), new DateOnly(2027, 12, 1), 1, 1000, 1, Now.AddYears(-1)));
+        var term = joined.Membership!;
+        Assert.Equal(new MembershipTerm(term.MembershipId, "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR", PaymentMethod.Card,
+            new DateOnly(2026, 12, 2), new DateOnly(2027, 12, 1), 1), term);
+        Assert.Equal((null, null), (joined.Invitation, joined.Renewal));
+        Assert.Equal([invited.Invitation!], joined.PastInvitations);
+        Assert.Empty(joined.PastMemberships);
+        Assert.Equal(["CPS-482-173-905"], joined.MembershipNumbers);
+        Assert.Equal([new TierPeriod(term.MembershipId, "CPS-482-173-905", "gold", "Gold", 200m, "EUR", term.StartsOn, TierChange.Joined, null)],
+            joined.TierHistory);
+
+        // Suspended, the renewal stopped, and invited again in the moments before the renewal is recorded: the renewal clears all three.
+        var before = joined.Apply(new MembershipSuspended(Account, term.MembershipId, Guid.NewGuid(), "INV-2027-000001", Now))
+            .Apply(new RenewalStopped(Account, term.MembershipId, Now))
+            .Apply(new InvitationIssued(Account, Guid.NewGuid(), 2000, 500, 2, Now));
+        var renewalId = RenewalTerms.RenewalOf(term.MembershipId);
+        var invoiceId = Guid.NewGuid();
+        var renewed = before.Apply(new MembershipRenewed(Account, term.MembershipId, renewalId, "CPS-482-173-905", "platinum", "Platinum",
+            TierKind.Standard, 350m, "EUR", PaymentMethod.Card, new DateOnly(2027, 12, 2), new DateOnly(2028, 12, 1), 2, 2000, 2, invoiceId, Now));
+        Assert.Equal(new MembershipTerm(renewalId, "CPS-482-173-905", "platinum", "Platinum", TierKind.Standard, 350m, "EUR", PaymentMethod.Card,
+            new DateOnly(2027, 12, 2), new DateOnly(2028, 12, 1), 2, RenewalInvoiceId: invoiceId), renewed.Membership);
+        Assert.Equal([term with { EndedOn = term.EndsOn, EndedBecause = "renewed" }], renewed.PastMemberships);
+        Assert.Equal((null, null, null), (renewed.Invitation, renewed.Renewal, renewed.Suspension));
+        Assert.Equal([invited.Invitation!, before.Invitation!], renewed.PastInvitations);
+        Assert.Equal(["CPS-482-173-905"], renewed.MembershipNumbers);
+        Assert.Equal([TierChange.Joined, TierChange.Renewed], renewed.TierHistory.Select(t => t.Change));
+        Assert.Equal(new TierPeriod(renewalId, "CPS-482-173-905", "platinum", "Platinum", 350m, "EUR", new DateOnly(2027, 12, 2), TierChange.Renewed, null),
+            renewed.TierHistory[1]);
+    }
+
     private static TierTableView Published(IEnumerable<TierDefinition> tiers, int? threshold = null) =>
         TierTableViewProjection.Apply(Table, new TierTablePublished(threshold ?? Table.InvitationThreshold, Table.EnterpriseAbovePoints, [.. tiers],
             "Table of the year", Now));

@@ -7,6 +7,7 @@ using CpsLedger.Api.Support;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
+using CpsLedger.Tests.Support;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -19,7 +20,6 @@ namespace CpsLedger.Tests.Membership;
 /// <summary>The membership year: renewal offer, term end (renewed or lapsed), tier changes and cancellation, driven by the clock.</summary>
 public sealed class MembershipYearTests : LedgerTest
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
     private readonly SandboxPaymentGateway _sandbox;
 
     // Cleared with the ledger between tests (LedgerApp.ResetAsync).
@@ -50,14 +50,26 @@ public sealed class MembershipYearTests : LedgerTest
         await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
     }
 
-    /// <summary>A member on Gold by card (the card approving), its joining invoice issued, with 2,000 points: Platinum in reach.</summary>
-    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithTwoThousandPoints()
+    /// <summary>A member on Gold by card (the card approving), with 1,000 points, just joined: nothing invoiced yet.</summary>
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMember()
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        return (account, App.Member(account), (await Membership(account)).Membership!);
+    }
+
+    // The same, its joining invoice issued.
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithItsJoiningInvoice()
+    {
+        var (account, member, term) = await GoldCardMember();
+        await App.FastForward(Billing.IssueDelay);
+        return (account, member, term);
+    }
+
+    /// <summary>A member on Gold by card (the card approving), its joining invoice issued, with 2,000 points: Platinum in reach.</summary>
+    private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberWithTwoThousandPoints()
+    {
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
         await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
         return (account, member, term);
     }
@@ -65,37 +77,17 @@ public sealed class MembershipYearTests : LedgerTest
     // A card member on Gold (1,000 points under the defaults) a minute after its renewal offer.
     private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMemberOfferedItsRenewal()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
+        await App.FastForwardPastTheOffer(term);
         return (account, member, term);
     }
-
-    private async Task FastForwardTo(DateTimeOffset at)
-    {
-        var by = at - App.Clock.GetUtcNow();
-        await App.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
-    }
-
-    private static DateTimeOffset OfferAt(MembershipTerm term) => RenewalDecision.EndAt(term) - TimeSpan.FromDays(30);
-
-    private Task PayInFull(Invoice invoice, string bankReference) =>
-        App.Tracked(async () => await (await Finance.PostJson("/api/payments/bank-transfers",
-            App.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference))).ShouldBe(HttpStatusCode.Created));
 
     [Fact]
     public async Task A_card_membership_is_offered_its_renewal_30_days_ahead_and_renews_at_term_end_with_its_number_and_a_new_invoice()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
 
-        await FastForwardTo(OfferAt(term) - TimeSpan.FromMinutes(5));
+        await App.FastForwardTo(Billing.OfferAt(term) - TimeSpan.FromMinutes(5));
         Assert.Null((await Membership(account)).Renewal);
         Assert.Equal(0, await Count("renewal_offered"));
         await App.FastForward(TimeSpan.FromMinutes(10));
@@ -111,7 +103,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Contains("your card on file is charged", offer.TextBody);
         Assert.Single(await member.Invoices(account)); // a card renewal is invoiced after it renews
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var renewed = await Membership(account);
         Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1), term.EndsOn.AddYears(1), "gold"),
             (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn, renewed.Membership.EndsOn, renewed.Membership.TierCode));
@@ -120,7 +112,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal("renewed", Assert.Single(renewed.PastMemberships).EndedBecause);
         Assert.Contains("is renewed", Email($"renewed-{renewed.Membership.MembershipId:N}@cpsledger").Subject);
 
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var second = (await member.Invoices(account)).First();
         Assert.Equal((InvoiceKind.Renewal, renewed.Membership.StartsOn, renewed.Membership.EndsOn), (second.Kind, second.PeriodStart, second.PeriodEnd));
         Assert.Equal("CPS Gold membership renewal, annual fee", Assert.Single(second.Lines).Description);
@@ -143,14 +135,14 @@ public sealed class MembershipYearTests : LedgerTest
         await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", PriceList(goldFee: 240m))).ShouldBe(HttpStatusCode.OK));
         Assert.Equal(200m, (await Membership(account)).Renewal!.Proposed!.AnnualFee); // what the portal shows until the term end
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var renewed = (await Membership(account)).Membership!;
         Assert.Equal(("gold", 200m), (renewed.TierCode, renewed.AnnualFee));
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         Assert.Equal(200m, (await member.Invoices(account)).First().Subtotal);
 
         // The price list applies from the next offer on: the renewed term's is at the new fee.
-        await FastForwardTo(OfferAt(renewed) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(renewed);
         Assert.Contains("at Gold (240.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").TextBody);
     }
 
@@ -177,16 +169,16 @@ public sealed class MembershipYearTests : LedgerTest
 
         await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var renewed = (await Membership(account)).Membership!;
         Assert.Equal(("gold", "Gold", 200m, offeredOn), (renewed.TierCode, renewed.TierName, renewed.AnnualFee, renewed.TierTableVersion));
         Assert.Contains("Level:             Gold", Email($"renewed-{renewed.MembershipId:N}@cpsledger").TextBody);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var invoice = (await member.Invoices(account)).First();
         Assert.Equal(("CPS Gold membership renewal, annual fee", 200m), (Assert.Single(invoice.Lines).Description, invoice.Subtotal));
 
         // The new table applies from the next offer on: no Gold there, so the member is offered the tier its points reach in it.
-        await FastForwardTo(OfferAt(renewed) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(renewed);
         var next = (await Membership(account)).Renewal!;
         Assert.Equal(("silver", 110m), (next.Proposed!.TierCode, next.Proposed.AnnualFee));
         Assert.Contains("at Silver (110.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").TextBody);
@@ -227,7 +219,7 @@ public sealed class MembershipYearTests : LedgerTest
         var newTier = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "gold_plus" });
         await newTier.ShouldBe(HttpStatusCode.BadRequest);
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var renewed = (await Membership(account)).Membership!;
         Assert.Equal(("gold", 200m, offeredOn), (renewed.TierCode, renewed.AnnualFee, renewed.TierTableVersion));
     }
@@ -237,16 +229,10 @@ public sealed class MembershipYearTests : LedgerTest
     {
         // Gold offered and invoiced ahead on 1,000 points, and paid; then a table needing more points for every tier. The term end
         // decided on today's table: no tier eligible, the membership lapsed and the paid renewal became a refund due.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await PayInFull(await member.SingleInvoice(account), "B-RAISED-1");
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term, _) = await App.BankMemberOfferedItsRenewal();
         var renewalInvoice = (await member.Invoices(account)).First();
         Assert.Equal(InvoiceKind.Renewal, renewalInvoice.Kind);
-        await PayInFull(renewalInvoice, "B-RAISED-2");
+        await App.PayInFull(renewalInvoice, "B-RAISED-2");
 
         await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", new
         {
@@ -260,7 +246,7 @@ public sealed class MembershipYearTests : LedgerTest
             },
         })).ShouldBe(HttpStatusCode.OK));
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var after = await Membership(account);
         Assert.Equal("renewed", Assert.Single(after.PastMemberships).EndedBecause);
         Assert.Equal(("gold", 200m, renewalInvoice.Id), (after.Membership!.TierCode, after.Membership.AnnualFee, after.Membership.RenewalInvoiceId));
@@ -288,17 +274,17 @@ public sealed class MembershipYearTests : LedgerTest
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card");
         var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         // Paid by transfer, so that the term is in good standing and only the card is missing.
-        await PayInFull(await App.Member(account).SingleInvoice(account), "B-NO-CARD");
+        await App.PayInFull(await App.Member(account).SingleInvoice(account), "B-NO-CARD");
 
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term);
         var offer = Email($"renewal-offer-{term.MembershipId:N}@cpsledger");
         Assert.Equal($"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew", offer.Subject);
         Assert.Contains("There is no payment card on file", offer.TextBody);
         Assert.DoesNotContain("your card on file is charged", offer.TextBody);
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         Assert.Equal("lapsed, no card on file to renew with", Assert.Single((await Membership(account)).PastMemberships).EndedBecause);
         // Its points still reach a level, so it is invited again at once: the e-mail no longer says "when your points reach" one.
         Assert.Contains("you are invited to join again (at once if", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
@@ -308,14 +294,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task A_bank_transfer_renewal_is_invoiced_with_the_offer_due_by_term_end_and_renews_once_paid()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await PayInFull(await member.SingleInvoice(account), "B-1");
-
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term, _) = await App.BankMemberOfferedItsRenewal();
         var invoices = await member.Invoices(account);
         Assert.Equal(2, invoices.Count);
         var renewalInvoice = invoices.First();
@@ -330,8 +309,8 @@ public sealed class MembershipYearTests : LedgerTest
                         $"{term.EndsOn.AddYears(1):yyyy-MM-dd} is attached.", ahead);
         Assert.Contains($"Please pay it by {term.EndsOn:yyyy-MM-dd}, the last day of your current term: your membership renews once it is paid.", ahead);
 
-        await PayInFull(renewalInvoice, "B-2");
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.PayInFull(renewalInvoice, "B-2");
+        await App.FastForwardPastTheTermEnd(term);
         var renewed = await Membership(account);
         Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1)), (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn));
         Assert.Equal(2, (await member.Invoices(account)).Count); // paid ahead: no second renewal invoice
@@ -342,15 +321,9 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task An_unpaid_bank_transfer_renewal_lapses_at_term_end_its_invoice_credited_and_a_rejoin_gets_a_new_number()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await PayInFull(await member.SingleInvoice(account), "B-1");
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term, _) = await App.BankMemberOfferedItsRenewal();
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var lapsed = await Membership(account);
         Assert.Null(lapsed.Membership);
         var past = Assert.Single(lapsed.PastMemberships);
@@ -380,17 +353,13 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Below_the_threshold_the_offer_says_the_membership_ends_nothing_is_invoiced_and_it_lapses_at_term_end()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        await PayInFull(await member.SingleInvoice(account), "B-1");
+        var (account, member, term, joining) = await App.BankMemberWithItsJoiningInvoice();
+        await App.PayInFull(joining, "B-1");
         var product = Assert.Single(await member.GetAsync($"/api/accounts/{account}/products").ReadAs<List<Api.Products.ProductView>>());
         await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/products/{product.Id}/deregistration",
             new { reason = "sold" })).ShouldBe(HttpStatusCode.OK));
 
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term);
         var renewal = (await Membership(account)).Renewal!;
         Assert.Equal((null, 0), (renewal.Proposed, renewal.EligibleTiers.Count));
         Assert.Contains("no longer reach any CPS level", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
@@ -398,7 +367,7 @@ public sealed class MembershipYearTests : LedgerTest
         var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
         Assert.Equal(RenewalStatus.NothingEligible, tiers.Membership!.Renewal);
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var lapsed = await Membership(account);
         Assert.Equal("lapsed, not enough points for any level", Assert.Single(lapsed.PastMemberships).EndedBecause);
         Assert.Null(lapsed.Invitation); // 0 points: not invited again
@@ -421,14 +390,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Choosing_another_tier_after_the_offer_replaces_the_renewal_invoice_and_stopping_lets_the_membership_lapse_without_refund()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        var first = await member.SingleInvoice(account);
-        await PayInFull(first, "B-1");
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term, first) = await App.BankMemberOfferedItsRenewal();
         var goldRenewal = (await member.Invoices(account)).First();
 
         var plan = await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "silver" })
@@ -460,7 +422,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(3, (await member.Invoices(account)).Count(i => i.Kind == InvoiceKind.Renewal && i.Status == InvoiceStatus.Cancelled));
         Assert.NotNull((await Membership(account)).Membership); // runs to the term end
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         var ended = await Membership(account);
         Assert.Null(ended.Membership);
         Assert.Equal("lapsed, the renewal was stopped", ended.PastMemberships.Single().EndedBecause);
@@ -471,11 +433,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task An_upgrade_takes_effect_at_once_with_an_invoice_pro_rated_by_whole_days_and_a_downgrade_waits_for_renewal()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        var (account, member, term) = await GoldCardMemberWithItsJoiningInvoice();
         await App.FastForward(TimeSpan.FromDays(100));
 
         var notEligible = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
@@ -508,19 +466,14 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal("silver", plan.Tier);
         Assert.Equal("platinum", (await Membership(account)).Membership!.TierCode); // still platinum until the renewal
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         Assert.Equal("silver", (await Membership(account)).Membership!.TierCode);
     }
 
     [Fact]
     public async Task Support_cancels_with_a_reason_the_membership_ends_and_the_unpaid_invoice_is_credited()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        var invoice = await member.SingleInvoice(account);
+        var (account, member, term, invoice) = await App.BankMemberWithItsJoiningInvoice();
 
         await (await member.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "x" })).ShouldBe(HttpStatusCode.Forbidden);
         await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = " " })).ShouldBe(HttpStatusCode.BadRequest);
@@ -551,24 +504,17 @@ public sealed class MembershipYearTests : LedgerTest
         await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "again" })).ShouldBe(HttpStatusCode.Conflict);
 
         // Its scheduled renewal offer and term end find nothing to do.
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         Assert.Equal((0, 0, 0), (await Count("renewal_offered"), await Count("membership_renewed"), await Count("membership_lapsed")));
     }
 
     [Fact]
     public async Task Support_cancelling_credits_a_renewal_paid_ahead_as_a_refund_due_but_not_the_paid_term_in_force()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        var joining = await member.SingleInvoice(account);
-        await PayInFull(joining, "B-1");
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        var (account, member, term, joining) = await App.BankMemberOfferedItsRenewal();
         var renewal = (await member.Invoices(account)).First();
         Assert.Equal(InvoiceKind.Renewal, renewal.Kind);
-        await PayInFull(renewal, "B-2");
+        await App.PayInFull(renewal, "B-2");
 
         var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
             new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
@@ -585,7 +531,7 @@ public sealed class MembershipYearTests : LedgerTest
             Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
 
         // Nothing renews at the term end, nothing is invoiced again.
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         Assert.Equal((0, 0), (await Count("membership_renewed"), await Count("membership_lapsed")));
         Assert.Equal(2, (await member.Invoices(account)).Count);
     }
@@ -593,11 +539,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Support_cancelling_is_listed_among_the_overrides_with_its_reason_and_verification_replays_the_row()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        var invoice = await App.Member(account).SingleInvoice(account);
+        var (account, _, term, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var auditor = App.ClientAs(LedgerRoles.Auditor);
 
         await App.Tracked(() => App.ClientAs(LedgerRoles.Support, subject: "support-anna").PostJson(
@@ -613,46 +555,34 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
 
         // Verification replays the row as it does every override's: one gone is named, for the account and for the whole ledger.
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{listed.Id}'", connection);
-            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
-        }
-
-        var missing = new ProjectionDifference("SupportOverride", listed.Id.ToString(), "(document)", null, "present");
-        Assert.Equal([missing], (await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>()).Differences);
-        Assert.Equal([missing], (await auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
+        await OnBehalf.VerificationNamesTheOverrideRowOnceDeleted(App, auditor, account, listed.Id);
     }
 
     [Fact]
     public async Task A_membership_cancelled_before_its_invoice_is_issued_is_never_invoiced_or_charged()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
+        var (account, member, _) = await GoldCardMember();
         var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
             new { reason = "Joined by mistake (ticket 99)" }).ReadAs<MembershipCancellation>());
         Assert.Empty(cancellation.CancelledInvoices);
 
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(31));
-        Assert.Empty(await App.Member(account).Invoices(account));
+        Assert.Empty(await member.Invoices(account));
         Assert.Empty(_sandbox.Charges);
     }
 
     [Fact]
     public async Task An_upgrade_made_before_the_joining_invoice_is_issued_is_charged_once_pro_rata_and_the_invoice_charges_the_tier_joined()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve); // Gold, EUR 200
-        var member = App.Member(account);
+        var (account, member, _) = await GoldCardMember(); // Gold, EUR 200
         await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
 
         // Upgraded to Platinum (EUR 350) while the joining invoice waits for its issue delay.
         var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
             .ReadAs<TierUpgradeConfirmation>());
         Assert.Equal(150m, upgrade.ProRataAmount); // the whole term remains
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
 
         var invoices = await member.Invoices(account);
         var joining = Assert.Single(invoices, i => i.Kind == InvoiceKind.Membership);
@@ -665,12 +595,12 @@ public sealed class MembershipYearTests : LedgerTest
     {
         var (account, member, term) = await GoldCardMemberWithTwoThousandPoints();
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1)); // renewed by card on Gold
+        await App.FastForwardPastTheTermEnd(term); // renewed by card on Gold
         var renewed = (await Membership(account)).Membership!;
         Assert.Equal("gold", renewed.TierCode);
         var upgrade = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
             .ReadAs<TierUpgradeConfirmation>());
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
 
         var ofTerm = (await member.Invoices(account)).Where(i => i.MembershipId == renewed.MembershipId).ToList();
         var renewal = Assert.Single(ofTerm, i => i.Kind == InvoiceKind.Renewal);
@@ -685,7 +615,7 @@ public sealed class MembershipYearTests : LedgerTest
         // after the upgrade the membership and the explanation still said Gold while the term end renewed, and charged, Platinum.
         var (account, member, term) = await GoldCardMemberWithTwoThousandPoints();
 
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term);
         Assert.Equal("gold", (await Membership(account)).Renewal!.Proposed!.TierCode);
         await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" })
             .ReadAs<TierUpgradeConfirmation>());
@@ -695,7 +625,7 @@ public sealed class MembershipYearTests : LedgerTest
         var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
         Assert.Equal((RenewalStatus.Offered, "platinum"), (explanation.Membership!.Renewal, explanation.Membership.RenewalTier));
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
         Assert.Equal("platinum", (await Membership(account)).Membership!.TierCode);
         var verification = await Support.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<Api.Audit.VerificationReport>();
         Assert.Empty(verification.Differences);
@@ -704,11 +634,9 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Redelivered_and_concurrent_offers_and_term_ends_record_one_offer_one_renewal_and_send_one_email_each()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
+        var (account, member, term) = await GoldCardMember();
 
-        App.Clock.Advance(OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        App.Clock.Advance(Billing.OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
         await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new OfferRenewal(account, term.MembershipId)))));
         await App.Services.RunScheduledMessagesNow();
         await App.Tracked(() => Invoke(new OfferRenewal(account, term.MembershipId)));
@@ -721,21 +649,18 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(1, await Count("membership_renewed"));
         var renewed = (await Membership(account)).Membership!;
         Assert.Single(Emails(), e => e.MessageId == $"renewed-{renewed.MembershipId:N}@cpsledger");
-        await App.FastForward(IssueDelay);
-        Assert.Equal(2, (await App.Member(account).Invoices(account)).Count);
+        await App.FastForward(Billing.IssueDelay);
+        Assert.Equal(2, (await member.Invoices(account)).Count);
     }
 
     [Fact]
     public async Task The_reconciliation_finds_a_renewal_offer_and_a_term_end_that_were_lost_and_makes_them_happen_once()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        var (account, _, term) = await GoldCardMemberWithItsJoiningInvoice();
         // What a fault could have lost: the term's scheduled renewal offer and end.
         await Execute(LoseTermMessages);
 
-        App.Clock.Advance(OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        App.Clock.Advance(Billing.OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
         var report = await Reconcile();
         var finding = Assert.Single(report.OpenFindings);
         Assert.Equal(("renewal-offered", "OfferRenewal sent"), (finding.Check, finding.Repair));
@@ -754,10 +679,7 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task The_reconciliation_does_not_count_an_offer_waiting_past_the_offer_time_as_on_its_way()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        var (account, _, term) = await GoldCardMemberWithItsJoiningInvoice();
 
         // The term's only waiting offer is one scheduled under a 10-day window (as the service had before a longer one was set):
         // found ahead of the offer time, and sent again to wait until then.
@@ -770,7 +692,7 @@ public sealed class MembershipYearTests : LedgerTest
 
         // Found past the offer time (the start-up check lost, say): offered now, once, however many offers come due afterwards.
         await LeaveOnlyAnOfferScheduledUnderATenDayWindow(account, term);
-        App.Clock.Advance(OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
+        App.Clock.Advance(Billing.OfferAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
         var late = Assert.Single((await Reconcile()).OpenFindings);
         Assert.Equal(("renewal-offered", "OfferRenewal sent"), (late.Check, late.Repair));
         Assert.Contains("under a shorter window", late.Detail);
@@ -863,7 +785,7 @@ public sealed class MembershipYearTests : LedgerTest
                 account = await Billing.JoinedAccount(App, before.CreateClient(), before.Services, "EE", "card", SandboxPaymentGateway.Approve);
                 term = (await MembershipOn(before, account)).Membership!;
                 // The joining invoice issued and charged, so that what is scheduled afterwards is the term's offer and end.
-                await Billing.FastForward(App, before.Services, IssueDelay);
+                await Billing.FastForward(App, before.Services, Billing.IssueDelay);
                 await Billing.FastForward(App, before.Services, TimeSpan.FromDays(31));
                 await Billing.FastForward(App, before.Services, RenewalDecision.EndAt(term) - beforeEnd - App.Clock.GetUtcNow());
                 Assert.Null((await MembershipOn(before, account)).Renewal);
@@ -896,23 +818,20 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Two_years_of_one_member_join_renew_by_card_upgrade_lapse_and_rejoin_with_a_new_number_every_invoice_and_email_checked()
     {
-        await Billing.ListThousandPointModel(App.Store);
         // Year one: joins Gold by card.
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var first = (await Membership(account)).Membership!;
+        var (account, member, first) = await GoldCardMember();
         var invitation1 = (await Membership(account)).PastInvitations.Single();
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(30));
         var joining = Assert.Single(await member.Invoices(account));
         AssertInvoice(joining, InvoiceKind.Membership, "CPS Gold membership, annual fee", 200m, first.StartsOn, first.EndsOn, InvoiceStatus.Paid);
 
         // The offer a month before the end; renewed by card at the end, same number; its invoice charged on its due date.
-        await FastForwardTo(OfferAt(first) + TimeSpan.FromMinutes(1));
-        await FastForwardTo(RenewalDecision.EndAt(first) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(first);
+        await App.FastForwardPastTheTermEnd(first);
         var second = (await Membership(account)).Membership!;
         Assert.Equal((first.MembershipNumber, first.EndsOn.AddDays(1), "gold"), (second.MembershipNumber, second.StartsOn, second.TierCode));
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(30));
         var renewal = (await member.Invoices(account)).First();
         AssertInvoice(renewal, InvoiceKind.Renewal, "CPS Gold membership renewal, annual fee", 200m, second.StartsOn, second.EndsOn, InvoiceStatus.Paid);
@@ -931,12 +850,12 @@ public sealed class MembershipYearTests : LedgerTest
             upgrade.EffectiveOn, second.EndsOn, InvoiceStatus.Paid);
 
         // The second offer pre-selects Platinum; the member declines it, and the membership lapses at the end of year two.
-        await FastForwardTo(OfferAt(second) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(second);
         Assert.Equal("platinum", (await Membership(account)).Renewal!.Proposed!.TierCode);
         Assert.Contains("Platinum: 350.00 EUR a year (selected)", Email($"renewal-offer-{second.MembershipId:N}@cpsledger").TextBody);
         await App.Tracked(async () => await (await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }))
             .ShouldBe(HttpStatusCode.OK));
-        await FastForwardTo(RenewalDecision.EndAt(second) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(second);
         var lapsed = await Membership(account);
         Assert.Null(lapsed.Membership);
         Assert.Equal([TierChange.Joined, TierChange.Renewed, TierChange.Upgraded], lapsed.TierHistory.Select(t => t.Change));
@@ -948,7 +867,7 @@ public sealed class MembershipYearTests : LedgerTest
             .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
         Assert.NotEqual(first.MembershipNumber, rejoined.MembershipNumber);
         Assert.Equal([first.MembershipNumber, rejoined.MembershipNumber], (await Membership(account)).MembershipNumbers);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var invoices = await member.Invoices(account);
         Assert.Equal(4, invoices.Count);
         var third = (await Membership(account)).Membership!;
@@ -989,10 +908,7 @@ public sealed class MembershipYearTests : LedgerTest
     {
         // A Gold member whose points fell to 600 was told "renews as Gold" (200 EUR) until the offer, which then pre-selected Silver
         // (a QA pass, 2026-12-04): before the offer the outlook now applies the offer's rule (RenewalDecision.Preselect) to the points now.
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
+        var (account, member, term) = await GoldCardMember();
         Task Adjust(int points) => App.Tracked(async () => await (await Support.PostJson($"/api/accounts/{account}/points-adjustments",
             new { points, reason = "Registration counted twice", ticketReference = "CPS-SUP-1" })).ShouldBe(HttpStatusCode.Created));
         async Task<MembershipOutlook> Outlook() =>
@@ -1008,7 +924,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal((RenewalStatus.NotOfferedYet, null, null), ((await Outlook()).Renewal, (await Outlook()).RenewalTier, (await Outlook()).RenewalTierName));
 
         await Adjust(200); // 600 again: the offer pre-selects the tier the outlook named
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term);
         Assert.Equal("silver", (await Membership(account)).Renewal!.Proposed!.TierCode);
         Assert.Equal((RenewalStatus.Offered, "silver"), ((await Outlook()).Renewal, (await Outlook()).RenewalTier));
     }
@@ -1016,13 +932,10 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task Eligible_tiers_the_explanation_and_time_travel_show_the_term_its_renewal_and_the_tier_history()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
+        var (account, member, term) = await GoldCardMember();
 
         var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
-        Assert.Equal((term.MembershipNumber, term.EndsOn, RenewalStatus.NotOfferedYet, "gold", DateOnly.FromDateTime(OfferAt(term).UtcDateTime)),
+        Assert.Equal((term.MembershipNumber, term.EndsOn, RenewalStatus.NotOfferedYet, "gold", DateOnly.FromDateTime(Billing.OfferAt(term).UtcDateTime)),
             (tiers.Membership!.MembershipNumber, tiers.Membership.EndsOn, tiers.Membership.Renewal, tiers.Membership.RenewalTier,
                 tiers.Membership.RenewalOfferOn));
         Assert.Empty(tiers.Membership.UpgradableTo);
@@ -1030,11 +943,11 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(["platinum"], (await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>())
             .Membership!.UpgradableTo);
 
-        await FastForwardTo(OfferAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheOffer(term);
         var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<Api.Products.PointsExplanation>();
         Assert.Equal((RenewalStatus.Offered, "gold"), (explanation.Membership!.Renewal, explanation.Membership.RenewalTier));
         await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" }).ReadAs<RenewalPlan>();
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
+        await App.FastForwardPastTheTermEnd(term);
 
         long renewedAt;
         await using (var session = App.Store.QuerySession())
@@ -1056,15 +969,13 @@ public sealed class MembershipYearTests : LedgerTest
     [Fact]
     public async Task The_reconciliation_sees_a_lost_welcome_while_the_terms_offer_and_end_are_scheduled_and_a_lost_renewal_email()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
+        var (_, _, term) = await GoldCardMember();
         await Execute("truncate {schema}.email_deliveries");
         App.Clock.Advance(TimeSpan.FromMinutes(20));
         Assert.Contains("welcome-email-sent", (await Reconcile()).OpenFindings.Select(f => f.Check));
 
-        await FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
-        await App.FastForward(IssueDelay);
+        await App.FastForwardPastTheTermEnd(term);
+        await App.FastForward(Billing.IssueDelay);
         await Execute("truncate {schema}.email_deliveries");
         App.Clock.Advance(TimeSpan.FromMinutes(20));
         var checks = (await Reconcile()).OpenFindings.Select(f => f.Check).ToList();

@@ -6,6 +6,7 @@ using CpsLedger.Api.Products;
 using CpsLedger.Api.Support;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Support;
 using Marten;
 
 namespace CpsLedger.Tests.Products;
@@ -91,17 +92,7 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
         Assert.Equal((Reason, Ticket), (rebuiltLine.Reason, rebuiltLine.TicketReference));
 
         // Verification replays these overrides too: one gone is named, for the account and for the whole ledger.
-        var gone = overrides.Single(o => o.Action == "points_allocated").Id;
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{gone}'", connection);
-            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
-        }
-
-        var missing = new ProjectionDifference("SupportOverride", gone.ToString(), "(document)", null, "present");
-        Assert.Equal([missing], (await Verification(account)).Differences);
-        Assert.Equal([missing], (await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
+        await OnBehalf.VerificationNamesTheOverrideRowOnceDeleted(App, Auditor, account, overrides.Single(o => o.Action == "points_allocated").Id);
     }
 
     [Fact]
@@ -183,17 +174,7 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));
 
         // Verification replays the registration's override row as it does an amendment's: one gone is named.
-        var gone = overrides.Single(o => o.Action == "product_registered").Id;
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{gone}'", connection);
-            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
-        }
-
-        var missing = new ProjectionDifference("SupportOverride", gone.ToString(), "(document)", null, "present");
-        Assert.Equal([missing], (await Verification(account)).Differences);
-        Assert.Equal([missing], (await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
+        await OnBehalf.VerificationNamesTheOverrideRowOnceDeleted(App, Auditor, account, overrides.Single(o => o.Action == "product_registered").Id);
     }
 
     [Fact]

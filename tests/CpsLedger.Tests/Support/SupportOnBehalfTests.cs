@@ -27,7 +27,6 @@ namespace CpsLedger.Tests.Support;
 public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
 {
     private const string Agent = "support-anna";
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
 
     private HttpClient SupportAgent => App.ClientAs(LedgerRoles.Support, subject: Agent);
     private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor, subject: "auditor-ines");
@@ -67,7 +66,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
 
         // The invoice follows in a transaction of its own (hours later): the ledger's doing, set off by support's request, whose
         // correlation id it keeps; not an override, and without the reason (it is in the join's event).
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var followUps = await WrittenFor("join-1", byAgent: false);
         var issued = Assert.Single(followUps, e => e.Type == "invoice_issued");
         Assert.Equal(("system:invoicing", "join-1", Agent, "join-1", (string?)null, (string?)null),
@@ -75,11 +74,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(["cps_joined"], (await Overrides(account)).Items.Select(o => o.Action));
 
         // Verification replays these rows as it does the others: one gone is named, for the account and the whole ledger.
-        var gone = overrides.Single().Id;
-        await DeleteOverride(gone);
-        var missing = new ProjectionDifference("SupportOverride", gone.ToString(), "(document)", null, "present");
-        Assert.Equal([missing], (await Verification(account)).Differences);
-        Assert.Equal([missing], (await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).Differences);
+        await OnBehalf.VerificationNamesTheOverrideRowOnceDeleted(App, Auditor, account, overrides.Single().Id);
     }
 
     /// <summary>
@@ -132,15 +127,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Support_stopping_a_renewal_gives_a_reason_and_ticket_on_the_stop_and_on_the_credit_note_of_the_invoice_it_replaces()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "bank_transfer");
-        var member = App.Member(account);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
-        var first = await member.SingleInvoice(account);
-        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))).ShouldBe(HttpStatusCode.Created));
-        await App.FastForward(RenewalDecision.EndAt(term) - TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        var (account, member, _, _) = await App.BankMemberOfferedItsRenewal();
         var renewalInvoice = (await member.Invoices(account)).Single(i => i.Kind == InvoiceKind.Renewal);
         var url = $"/api/accounts/{account}/membership/renewal";
         await MayNotGiveOne(member, HttpMethod.Put, url, new { renew = false });
@@ -370,14 +357,6 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
 
     private Task<VerificationReport> Verification(Guid account) =>
         Auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
-
-    private async Task DeleteOverride(Guid id)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.mt_doc_supportoverride where id = '{id}'", connection);
-        Assert.Equal(1, await delete.ExecuteNonQueryAsync());
-    }
 
     private async Task<int> EventCount()
     {
