@@ -180,7 +180,7 @@ public enum RefundOf
 /// <summary>
 /// Finance paid money on the invoice back to the member (a bank transfer out, made outside the ledger) and recorded it: the
 /// invoice's <c>refunded</c> grows, and what is still owed back (<c>overpaid</c>, or <c>refundDue</c> on a cancelled invoice) shrinks
-/// by as much. <paramref name="TotalReceived"/> is unchanged: the money was received, then some of it paid back.
+/// by as much. The invoice's <c>totalReceived</c> is unchanged: the money was received, then some of it paid back.
 /// </summary>
 /// <param name="PaidOn">The date the refund left CPS's bank account.</param>
 /// <param name="Reference">The bank's (or finance's) reference of the refund transfer (recorded once per invoice).</param>

@@ -80,7 +80,7 @@ public static class AccountPoints
 
     /// <summary>
     /// The explanation from each product's history of allocations and removals. Its total is the sum of its lines, computed
-    /// independently of <see cref="Summarize"/>: the two agreeing is what the tests check.
+    /// independently of <see cref="Summarize(Guid, AccountPointsSources)"/>: the two agreeing is what the tests check.
     /// </summary>
     public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products,
         IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)

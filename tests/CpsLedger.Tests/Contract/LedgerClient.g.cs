@@ -9751,6 +9751,9 @@ namespace CpsLedger.Tests.Contract.Generated
         }
     }
 
+    /// <summary>
+    /// The account as it stood at a past moment, replayed from the events (never read from stored documents).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountAsOf
     {
@@ -9764,9 +9767,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("asOfSequence")]
         public long? AsOfSequence { get; set; } = default!;
 
+        /// <summary>
+        /// The global sequence of the last event replayed (0: none).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastSequenceIncluded")]
         public long LastSequenceIncluded { get; set; } = default!;
 
+        /// <summary>
+        /// The commit (transaction) that event was written by; every event of that commit in the account's streams is replayed. Null when it was stored before events carried their commit: such events are each a commit of their own, so the cut may fall inside a transaction, as it always did.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastCommitIncluded")]
         public System.Guid? LastCommitIncluded { get; set; } = default!;
 
@@ -9784,6 +9793,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The hash-chain status of an account: the chains its verification checks (AccountChains), each recomputed from the stored events now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountChainStatus
     {
@@ -9803,11 +9815,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("breaks")]
         public System.Collections.Generic.ICollection<ChainBreak> Breaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
+        /// <summary>
+        /// The chains among breaks that have no link at all, so no row in chains (their events were stored around the chain's trigger): named as the chains are.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("unlinked")]
         public System.Collections.Generic.ICollection<ChainName> Unlinked { get; set; } = new System.Collections.ObjectModel.Collection<ChainName>();
 
     }
 
+    /// <summary>
+    /// One account a search found, and why: the field that matched and its value there.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountMatch
     {
@@ -9833,6 +9851,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What a search text matched on an account.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum AccountMatchKind
     {
@@ -9854,6 +9875,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's standing in the programme: invitation, current and past memberships, every membership number. An inline snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountMembership
     {
@@ -9864,6 +9888,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The invitation that stands now (null when none, or once used to join).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitation")]
         public InvitationRecord? Invitation { get; set; } = default!;
 
@@ -9876,15 +9903,27 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("pastMemberships")]
         public System.Collections.Generic.ICollection<MembershipTerm> PastMemberships { get; set; } = new System.Collections.ObjectModel.Collection<MembershipTerm>();
 
+        /// <summary>
+        /// Every membership number the account has had, oldest first (a new one is never equal to any of these).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbers")]
         public System.Collections.Generic.ICollection<string> MembershipNumbers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Set while the membership in force is suspended for an unpaid invoice (see Invoicing).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("suspension")]
         public MembershipSuspension? Suspension { get; set; } = default!;
 
+        /// <summary>
+        /// The renewal of the membership in force: offered or not, the tier proposed or chosen, stopped (null before any of it).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewal")]
         public RenewalState? Renewal { get; set; } = default!;
 
+        /// <summary>
+        /// Every tier the account has held, oldest first: joined, renewed, upgraded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierHistory")]
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
 
@@ -9905,6 +9944,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What a stream is to an account, as the history names it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum AccountStreamKind
     {
@@ -9929,6 +9971,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's points at a glance: the portal's header and the account-level green tick.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountSummary
     {
@@ -9939,6 +9984,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
 
+        /// <summary>
+        /// Registered products (deregistered ones not counted).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
@@ -9948,27 +9996,45 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("productsAwaitingDetails")]
         public int ProductsAwaitingDetails { get; set; } = default!;
 
+        /// <summary>
+        /// The account-level green tick: at least one product, and none waiting for details.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("allPointsAllocated")]
         public bool AllPointsAllocated { get; set; } = default!;
 
+        /// <summary>
+        /// Points support added or took away by hand (included in the total).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("manualAdjustmentPoints")]
         public int ManualAdjustmentPoints { get; set; } = 0;
 
+        /// <summary>
+        /// none, active, suspended (an invoice unpaid after the grace period) or ended.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MembershipStatus>))]
         public MembershipStatus MembershipStatus { get; set; } = default!;
 
+        /// <summary>
+        /// What is open on the account's unpaid invoices, in owedCurrency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amountOwed")]
         public double AmountOwed { get; set; } = 0D;
 
         [System.Text.Json.Serialization.JsonPropertyName("owedCurrency")]
         public string? OwedCurrency { get; set; } = default!;
 
+        /// <summary>
+        /// Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundsOwed")]
         public System.Collections.Generic.ICollection<RefundOwed> RefundsOwed { get; set; } = new System.Collections.ObjectModel.Collection<RefundOwed>();
 
     }
 
+    /// <summary>
+    /// The account as the portal shows it ("My account").
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountView
     {
@@ -9991,9 +10057,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("openedAt")]
         public System.DateTimeOffset OpenedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Where invoices are addressed (null until the member sets it: invoices then show the company and country).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("billingAddress")]
         public PostalAddress? BillingAddress { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's EU VAT ID, checked when given; null when it has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
@@ -10002,21 +10074,36 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Support adjusts an account's points. The explanation shows it as its own line.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AdjustPoints
     {
 
+        /// <summary>
+        /// Positive to add, negative to take away; not zero.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// Why, in words an auditor understands later.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A legacy product the account had already registered itself: the migration linked that registration, added nothing.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AlreadyRegisteredProduct
     {
@@ -10041,6 +10128,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Complete or correct a registration's mandatory details. Only the details given change; completing the last missing one allocates the points. The model cannot change: deregister and register again.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AmendProductDetails
     {
@@ -10058,21 +10148,36 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// Which of the details given in this request are a best guess; details not given keep their flag.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail>? BestGuesses { get; set; } = default!;
 
+        /// <summary>
+        /// Leave out. Present only so that an attempt to change the model gets a clear answer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string? ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it changes the member's registration. Recorded on every event the change writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What finance sees after recording: the payment and where the invoice stands now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BankPaymentRecorded
     {
@@ -10130,11 +10235,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("city")]
         public string City { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code in upper case; for a VAT ID, its member state.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What the portal shows: the billing address and VAT ID the next invoice will carry.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BillingDetails
     {
@@ -10156,10 +10267,16 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// 201 Created with Location, and the new account's id by its name.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BusinessAccountCreated
     {
 
+        /// <summary>
+        /// The new account's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
@@ -10175,24 +10292,39 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Cancel an invoice issued in error (finance): a credit note is issued for it in full.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CancelInvoice
     {
 
+        /// <summary>
+        /// Why, for the buyer (printed on the credit note) and the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// End the membership now (support, with a reason): unpaid invoices of the term are cancelled by credit notes, and so is a renewal invoice issued ahead, paid or not (what was received on it becomes a refund due).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CancelMembership
     {
 
+        /// <summary>
+        /// Why, for the audit trail: an internal note (the member's e-mail and credit notes say only that CPS support cancelled).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The card on file as the portal shows it: brand, last four digits and expiry, never more (no number, token or reference). A card recorded before card details were kept has them null.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CardOnFile
     {
@@ -10217,6 +10349,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A category of the fixed set, with how many listed (not withdrawn) models it has.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CatalogueCategorySummary
     {
@@ -10232,33 +10367,60 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What an import did, model by model. A model with both its points and its description changed counts in both.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CatalogueImportResult
     {
 
+        /// <summary>
+        /// Rows in the file (one per model).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("models")]
         public int Models { get; set; } = default!;
 
+        /// <summary>
+        /// New models listed (including models new to the catalogue that the file lists as withdrawn).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("listed")]
         public int Listed { get; set; } = default!;
 
+        /// <summary>
+        /// Withdrawn models listed again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("relisted")]
         public int Relisted { get; set; } = default!;
 
+        /// <summary>
+        /// Models whose points value changed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsChanged")]
         public int PointsChanged { get; set; } = default!;
 
+        /// <summary>
+        /// Models whose name or category changed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("descriptionChanged")]
         public int DescriptionChanged { get; set; } = default!;
 
+        /// <summary>
+        /// Models withdrawn.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public int Withdrawn { get; set; } = default!;
 
+        /// <summary>
+        /// Models the file left as they were.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("unchanged")]
         public int Unchanged { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A model as the catalogue list shows it (the full model, with its points history, is one GET away).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CatalogueModel
     {
@@ -10283,6 +10445,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One page of the catalogue; total counts every model matching the filters.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CataloguePage
     {
@@ -10301,6 +10466,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Who set off what the ledger did on its own: the originating user and the request's correlation id.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CausedBy
     {
@@ -10322,6 +10490,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The first place where an account's stored events no longer match its hash chain.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainBreak
     {
@@ -10338,11 +10509,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long? Sequence { get; set; } = default!;
 
+        /// <summary>
+        /// edited (the event's content no longer hashes to its link), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link), or rewritten (an exported head is no longer in the chain).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A chain the account's verification checks, named as ChainStatus names it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainName
     {
@@ -10359,6 +10536,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One hash chain of an account: how far it reaches, its head, and whether it is intact.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainStatus
     {
@@ -10366,30 +10546,48 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
+        /// <summary>
+        /// What the chain's events are about: the account itself (every event that names it), one of its streams whose events name no account (e.g. an invoice's charge attempts), or an old CPS account its migration reads (its imported products).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
         public AccountStreamKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// What the kind alone does not say: for an old CPS account, its old e-mail and old membership number; for an invoice (its chain holds the card charge attempts), the invoice's number; otherwise null.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("label")]
         public string? Label { get; set; } = default!;
 
+        /// <summary>
+        /// Links in the chain (its head's position).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("links")]
         public long Links { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("headSequence")]
         public long HeadSequence { get; set; } = default!;
 
+        /// <summary>
+        /// SHA-256 of the head link (hex): compare it with an exported heads file.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("headHash")]
         public string HeadHash { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("intact")]
         public bool Intact { get; set; } = default!;
 
+        /// <summary>
+        /// The first place the stored events no longer match the chain; null when intact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("break")]
         public ChainBreak? Break { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Set the account's billing address and (optional) VAT ID.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChangeBillingDetails
     {
@@ -10397,12 +10595,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public BillingAddressInput Address { get; set; } = new BillingAddressInput();
 
+        /// <summary>
+        /// EU VAT ID with its country prefix, e.g. "DE143454214" (EL for Greece); leave out when the company has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it changes the member's billing details. Recorded on the event the change writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
@@ -10438,11 +10645,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("attemptedAt")]
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
 
+        /// <summary>
+        /// The card presented (brand, last four); null when the attempt did not record it (Card).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("card")]
         public ChargedCard? Card { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The card a charge attempt presented, as the member sees a card: never its token or the provider's reference.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChargedCard
     {
@@ -10470,24 +10683,42 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Renew or not at the term end, and on which tier.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChooseRenewal
     {
 
+        /// <summary>
+        /// false stops the renewal: the membership runs to the term end and lapses (no refund).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renew")]
         public bool Renew { get; set; } = default!;
 
+        /// <summary>
+        /// The eligible tier to renew with (a lower one is how a downgrade is made); absent: the current tier. Only with renew true.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string? Tier { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it chooses or stops the renewal on the member's behalf. Recorded on every event the choice writes (a renewal invoice it cancels included) and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The credit note cancelling an invoice in full: the invoice's lines, VAT and total, credited, under its own number series. Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CreditNoteIssued
     {
@@ -10538,6 +10769,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// What had been received on the invoice and not refunded already, to be refunded (recorded as RefundPaid).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
@@ -10550,6 +10784,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The caller as the service sees it: the name its changes are recorded under, and its roles. A client (the console) shows and hides what the roles allow from this, while the endpoints keep deciding for themselves.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CurrentUser
     {
@@ -10565,6 +10802,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A message that failed for good (a permanent error, or a transient one that outlasted every retry).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetter
     {
@@ -10593,6 +10833,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("replayable")]
         public bool Replayable { get; set; } = default!;
 
+        /// <summary>
+        /// The message as it was sent (JSON), to see what it was about.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("message")]
         public JsonElement? Message { get; set; } = default!;
 
@@ -10625,6 +10868,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Which dead letters to replay or discard: these ids, or every one of a message type (both empty: refused).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetterSelection
     {
@@ -10637,20 +10883,35 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The product left the account. Its points are removed and its serial number is free for another account.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeregisterProduct
     {
 
+        /// <summary>
+        /// sold, lost or registered_in_error.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<DeregistrationReason>))]
         public DeregistrationReason Reason { get; set; } = default!;
 
+        /// <summary>
+        /// Optional free text, e.g. to whom it was sold.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("note")]
         public string? Note { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it deregisters the member's product (beside reason, which every caller gives). Recorded on every event the deregistration writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
@@ -10671,6 +10932,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Both lists at once (the portal's standard/enterprise switch picks one), decided with one tier table version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class EligibleTiers
     {
@@ -10704,6 +10968,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One event in an account's history, with who, when, why and what it means in words.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class HistoryEntry
     {
@@ -10711,6 +10978,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long Sequence { get; set; } = default!;
 
+        /// <summary>
+        /// The commit (transaction) that wrote it: the events of one commit stood or fell together, and time travel to any of their sequences shows them all. Null for an event stored before events carried their commit.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("commit")]
         public System.Guid? Commit { get; set; } = default!;
 
@@ -10763,6 +11033,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("causationId")]
         public string? CausationId { get; set; } = default!;
 
+        /// <summary>
+        /// For the ledger's own actions: the person whose request set them off and that request's correlation id. Null for a person's action, and for events stored before the ledger named itself (their by is the relayed user).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("causedBy")]
         public CausedBy? CausedBy { get; set; } = default!;
 
@@ -10795,6 +11068,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Support sent the standing invitation e-mail again (the member lost it, or it went to spam).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvitationEmailResent
     {
@@ -10816,6 +11092,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// An invitation as the account's history shows it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvitationRecord
     {
@@ -10834,6 +11113,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class Invoice
     {
@@ -10896,21 +11178,39 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus Status { get; set; } = default!;
 
+        /// <summary>
+        /// Everything received on the invoice: every payment, one received after a cancellation included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("totalReceived")]
         public double TotalReceived { get; set; } = default!;
 
+        /// <summary>
+        /// What is still to be paid: 0 once the payments cover the total, or the invoice is cancelled.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("outstanding")]
         public double Outstanding { get; set; } = default!;
 
+        /// <summary>
+        /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one, where everything received and not refunded is RefundDue, so no money is read twice. Derived, like it: an invoice overpaid and then cancelled before this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overpaid")]
         public double Overpaid { get; set; } = default!;
 
+        /// <summary>
+        /// On a cancelled invoice, everything received on it and not refunded yet (Refunded): the credit note's refund due and any payment received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed read the same after a replay.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
+        /// <summary>
+        /// What finance recorded as paid back on the invoice (Refunds); part of TotalReceived. Derived from the refunds listed, so the two cannot disagree.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunded")]
         public double Refunded { get; set; } = default!;
 
+        /// <summary>
+        /// The refunds paid on the invoice, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunds")]
         public System.Collections.Generic.ICollection<InvoiceRefund> Refunds { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceRefund>();
 
@@ -10926,24 +11226,42 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("chargeAttempts")]
         public System.Collections.Generic.ICollection<ChargeAttempt> ChargeAttempts { get; set; } = new System.Collections.ObjectModel.Collection<ChargeAttempt>();
 
+        /// <summary>
+        /// Null on invoices issued before seller details were recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("seller")]
         public InvoiceSeller? Seller { get; set; } = default!;
 
+        /// <summary>
+        /// Null on invoices issued before buyer details were recorded (company name and country above still hold).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("buyer")]
         public InvoiceBuyer? Buyer { get; set; } = default!;
 
+        /// <summary>
+        /// The account the invoice asks to pay into; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("payee")]
         public PayeeAccount? Payee { get; set; } = default!;
 
+        /// <summary>
+        /// How the VAT was decided; null on invoices issued before (VAT at VatRate, no category recorded).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatTreatment")]
         public VatTreatment? VatTreatment { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("vatTableVersion")]
         public long? VatTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 11649 reference to quote on a transfer; derived from the number, so older invoices have one too.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditorReference")]
         public string CreditorReference { get; set; } = default!;
 
+        /// <summary>
+        /// The membership term the fee is for; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("periodStart")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PeriodStart { get; set; } = default!;
@@ -10952,6 +11270,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PeriodEnd { get; set; } = default!;
 
+        /// <summary>
+        /// What the invoice is for: a joining's term, a renewal, an upgrade.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceKind>))]
         public InvoiceKind Kind { get; set; } = default!;
@@ -10962,17 +11283,29 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("cancellationReason")]
         public string? CancellationReason { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note that cancelled the invoice, if any.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNote")]
         public CreditNoteIssued? CreditNote { get; set; } = default!;
 
+        /// <summary>
+        /// The cancelled invoice this one replaces (a corrected invoice), if any.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replaces")]
         public ReplacedInvoice? Replaces { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the corrected invoice that replaced this cancelled one, if any.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replacedBy")]
         public string? ReplacedBy { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The buyer as the invoice records it when issued (the account's billing details then).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceBuyer
     {
@@ -10980,6 +11313,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Null when the account had no billing address yet (the invoice shows the company and country).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress? Address { get; set; } = default!;
 
@@ -10994,6 +11330,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What finance sees after cancelling.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceCancellation
     {
@@ -11018,6 +11357,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What an invoice is for. Invoices issued before kinds were recorded are Membership (a joining's annual fee).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum InvoiceKind
     {
@@ -11033,6 +11375,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One line of an invoice, its amount already rounded to the currency's two decimals.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceLine
     {
@@ -11081,6 +11426,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A refund paid on the invoice, as the invoice lists it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceRefund
     {
@@ -11110,6 +11458,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What finance sees after replacing: the new invoice and the one it replaces.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceReplacement
     {
@@ -11135,6 +11486,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The seller as an invoice records it when issued: an invoice keeps the details it was issued with, whatever the configuration says later.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceSeller
     {
@@ -11180,20 +11534,35 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Join CPS: choose an eligible tier and how to pay.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class JoinCps
     {
 
+        /// <summary>
+        /// A tier code from the eligible tiers, e.g. "gold".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// card or bank_transfer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it joins CPS on the member's behalf. Recorded on the event the join writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
@@ -11224,9 +11593,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("oldMembershipNumber")]
         public string OldMembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The old membership number is in the account's history of numbers.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumberRecorded")]
         public bool MembershipNumberRecorded { get; set; } = default!;
 
+        /// <summary>
+        /// Another business account holds the old membership number, so migrating does not add it to this account's history.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumberHeldByAnotherAccount")]
         public bool MembershipNumberHeldByAnotherAccount { get; set; } = default!;
 
@@ -11238,6 +11613,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What a legacy import did, or (Imported false) why it imported nothing.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyImportReport
     {
@@ -11245,32 +11623,59 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("imported")]
         public bool Imported { get; set; } = default!;
 
+        /// <summary>
+        /// Data rows in the file (header, comments and blank lines aside).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rows")]
         public int Rows { get; set; } = default!;
 
+        /// <summary>
+        /// Rows with a problem: all listed; imported only without them when invalid rows are skipped.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invalidRows")]
         public int InvalidRows { get; set; } = default!;
 
+        /// <summary>
+        /// Old e-mails among the imported rows.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccounts")]
         public int LegacyAccounts { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, new to the ledger (the others were imported before).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccountsImported")]
         public int LegacyAccountsImported { get; set; } = default!;
 
+        /// <summary>
+        /// Product rows among the imported rows.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, new to the ledger.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsImported")]
         public int ProductsImported { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, imported before (left as they were).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsAlreadyImported")]
         public int ProductsAlreadyImported { get; set; } = default!;
 
+        /// <summary>
+        /// Batches of the second pass, each written in one transaction (when it had anything new; two when it both started new old accounts and added to existing ones).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("batches")]
         public int Batches { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The import's answer over HTTP: the report, and the rows that were skipped with their problems.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyImportResult
     {
@@ -11334,18 +11739,30 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Support links the e-mail of an old CPS account that the member did not give when opening the account.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LinkOldCpsEmail
     {
 
+        /// <summary>
+        /// The old CPS account's e-mail (compared trimmed and lower-case).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// Why, for the audit trail (e.g. the support ticket and how ownership was checked).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The four details a registration needs before its points are allocated (the green tick).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MandatoryDetail
     {
@@ -11364,6 +11781,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What support sees after cancelling.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipCancellation
     {
@@ -11380,6 +11800,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What the member sees after joining.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipConfirmation
     {
@@ -11422,6 +11845,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// An old membership number that another business account already holds (issued to it, or carried over from another old account), so it is not added to this account's history: a number is one account's. The products still migrate.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipNumberNotRecorded
     {
@@ -11437,6 +11863,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipOutlook
     {
@@ -11470,12 +11899,18 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset RenewalOfferOn { get; set; } = default!;
 
+        /// <summary>
+        /// The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the points as they stand (Preselect). Null when it does not renew, or before the offer no tier is in reach.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalTier")]
         public string? RenewalTier { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("renewalTierName")]
         public string? RenewalTierName { get; set; } = default!;
 
+        /// <summary>
+        /// Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgradableTo")]
         public System.Collections.Generic.ICollection<string> UpgradableTo { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
@@ -11502,6 +11937,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A suspension as AccountMembership shows it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipSuspension
     {
@@ -11565,6 +12003,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? EndedOn { get; set; } = default!;
 
+        /// <summary>
+        /// Why a past term ended: "renewed", "lapsed, …", or "cancelled by CPS support (reason)" for support, auditors and finance; the account's member and the portal read "cancelled by CPS support", never support's reason.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endedBecause")]
         public string? EndedBecause { get; set; } = default!;
 
@@ -11573,6 +12014,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A legacy product that became a registration (source "migration"), with its green tick or the details it still misses.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigratedProduct
     {
@@ -11588,18 +12032,30 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A migration is a request without a body from a member or the portal. Support migrating on the member's behalf sends this one: why, and which ticket (required from support, refused from anyone else).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrateProducts
     {
 
+        /// <summary>
+        /// Support only, and required from support: why it migrates on the member's behalf. Recorded on every event the migration writes and listed among the support overrides.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What one migration did, and the account's migration status afterwards.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrationResult
     {
@@ -11616,12 +12072,18 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("migratedAwaitingDetails")]
         public int MigratedAwaitingDetails { get; set; } = default!;
 
+        /// <summary>
+        /// Points this migration allocated (products with all four details).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsAllocated")]
         public int PointsAllocated { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("alreadyRegistered")]
         public int AlreadyRegistered { get; set; } = default!;
 
+        /// <summary>
+        /// Products of the account's old accounts migrated to it by an earlier (or a concurrent) migration.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("alreadyMigrated")]
         public int AlreadyMigrated { get; set; } = default!;
 
@@ -11637,9 +12099,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("notMigratedProducts")]
         public System.Collections.Generic.ICollection<NotMigratedProduct> NotMigratedProducts { get; set; } = new System.Collections.ObjectModel.Collection<NotMigratedProduct>();
 
+        /// <summary>
+        /// Old membership numbers this migration added to the account's history.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersRecorded")]
         public System.Collections.Generic.ICollection<string> MembershipNumbersRecorded { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Old membership numbers another business account holds: not added, and why.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersNotRecorded")]
         public System.Collections.Generic.ICollection<MembershipNumberNotRecorded> MembershipNumbersNotRecorded { get; set; } = new System.Collections.ObjectModel.Collection<MembershipNumberNotRecorded>();
 
@@ -11648,6 +12116,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Whether the portal shows MIGRATE PRODUCTS and, if not, why; what the old accounts hold. Computed on read.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrationStatus
     {
@@ -11658,6 +12129,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("available")]
         public bool Available { get; set; } = default!;
 
+        /// <summary>
+        /// null when available.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MigrationUnavailableReason>))]
         public MigrationUnavailableReason? Reason { get; set; } = default!;
@@ -11668,20 +12142,32 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("oldEmails")]
         public System.Collections.Generic.ICollection<string> OldEmails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Verified old e-mails of the account that no imported old account has.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmailsWithoutLegacyAccount")]
         public System.Collections.Generic.ICollection<string> OldEmailsWithoutLegacyAccount { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// The old accounts of the verified old e-mails only: an unverified e-mail shows nothing of its old account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccounts")]
         public System.Collections.Generic.ICollection<LegacyAccountStatus> LegacyAccounts { get; set; } = new System.Collections.ObjectModel.Collection<LegacyAccountStatus>();
 
         [System.Text.Json.Serialization.JsonPropertyName("productsToMigrate")]
         public int ProductsToMigrate { get; set; } = default!;
 
+        /// <summary>
+        /// Each old e-mail and whether the account has proved it owns it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmailVerifications")]
         public System.Collections.Generic.ICollection<OldEmailVerificationStatus> OldEmailVerifications { get; set; } = new System.Collections.ObjectModel.Collection<OldEmailVerificationStatus>();
 
     }
 
+    /// <summary>
+    /// Why the portal shows no MIGRATE PRODUCTS button.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MigrationUnavailableReason
     {
@@ -11703,6 +12189,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A legacy product that did not migrate this time, and why. It stays waiting: a later migration tries it again.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class NotMigratedProduct
     {
@@ -11743,6 +12232,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's old CPS e-mails after a link or unlink.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldCpsEmails
     {
@@ -11755,6 +12247,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// How an account proved that it owns an old CPS e-mail.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum OldCpsEmailVerificationMethod
     {
@@ -11770,6 +12265,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A code is on its way to the address.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldEmailCodeSent
     {
@@ -11791,6 +12289,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Where an old e-mail of the account stands: verified (how, when), a code waiting (until when), neither, or verified by another business account (no code can be asked for or entered: CPS support settles it).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum OldEmailVerificationState
     {
@@ -11820,6 +12321,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldEmailVerificationState>))]
         public OldEmailVerificationState State { get; set; } = default!;
 
+        /// <summary>
+        /// How it was verified (code, support_link, or migrated_before_verification for what moved earlier).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("verifiedBy")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldCpsEmailVerificationMethod>))]
         public OldCpsEmailVerificationMethod? VerifiedBy { get; set; } = default!;
@@ -11827,14 +12331,23 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("verifiedAt")]
         public System.DateTimeOffset? VerifiedAt { get; set; } = default!;
 
+        /// <summary>
+        /// When the code waiting for it expires.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("codeExpiresAt")]
         public System.DateTimeOffset? CodeExpiresAt { get; set; } = default!;
 
+        /// <summary>
+        /// Wrong codes still allowed for the waiting code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attemptsLeft")]
         public int? AttemptsLeft { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The e-mail is verified: migration from it is possible.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldEmailVerified
     {
@@ -11854,30 +12367,54 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Open a business account. Called by the portal when a company signs up, or by support.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OpenBusinessAccount
     {
 
+        /// <summary>
+        /// Registered company name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// Contact e-mail, unique across accounts (compared case-insensitively).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code, e.g. "EE".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// E-mail addresses of old CPS accounts, so that their products can be migrated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldCpsEmails")]
         public System.Collections.Generic.ICollection<string>? OldCpsEmails { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it opens the account instead of the company signing up in the portal. Recorded on the account's first event and listed among the support overrides. The portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The bank account that payments go to (EN 16931 BG-17: BT-84 IBAN, BT-85 account name, BT-86 BIC).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PayeeAccount
     {
@@ -11923,6 +12460,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Support changed an account's points by hand (+ or −), with a reason and the ticket it answers.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PointsAdjusted
     {
@@ -11947,6 +12487,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// How the points total is built up: one line per allocation or removal, and the products still waiting for details.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PointsExplanation
     {
@@ -11968,10 +12511,16 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One line of a points explanation: which event added or removed how many points, with which catalogue value, when and by whom.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PointsLine
     {
 
+        /// <summary>
+        /// The product's registration; null for a manual adjustment by support.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid? RegistrationId { get; set; } = default!;
 
@@ -11984,12 +12533,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Signed: positive when allocated, negative when removed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// The model's points value used (for a removal: the value that was allocated); null for a manual adjustment, which no catalogue value decides.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueValue")]
         public int? CatalogueValue { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue version of that value; null for a manual adjustment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long? CatalogueVersion { get; set; } = default!;
 
@@ -12014,17 +12572,29 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket a line support made answers (the member's own ticket): shown to every reader.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// When the ledger did it: whose request set it off (null for a person's own action).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("causedBy")]
         public CausedBy? CausedBy { get; set; } = default!;
 
+        /// <summary>
+        /// The role(s) the person in by acted in, as recorded when they made the change (e.g. "member", "support", "finance", "operator"; comma-separated where the route admitted them by more than one). Null for the ledger's own actions and for events stored before roles were recorded (2026-12-05).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("role")]
         public string? Role { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A postal address as invoices print it (EN 16931 BG-5/BG-8: street, additional line, postal code, city, country).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PostalAddress
     {
@@ -12152,6 +12722,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A model as the catalogue shows it, and as registrations read it: the points value in force and the catalogue version (the model stream's version) that a points allocation records.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductModelView
     {
@@ -12174,17 +12747,26 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public bool Withdrawn { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue version of this model: the number of catalogue events applied to it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
         [System.Text.Json.Serialization.JsonPropertyName("listedAt")]
         public System.DateTimeOffset ListedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Every points value this model has had, oldest first, with the catalogue version that set it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsHistory")]
         public System.Collections.Generic.ICollection<ProductModelPointsValue> PointsHistory { get; set; } = new System.Collections.ObjectModel.Collection<ProductModelPointsValue>();
 
     }
 
+    /// <summary>
+    /// 201 Created with Location, and the registration's status as the body.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductRegistrationCreated
     {
@@ -12197,6 +12779,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A registration's answer: where it lives and what the member sees at once (green tick, points, what is missing).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductRegistrationStatus
     {
@@ -12232,6 +12817,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A registered product as "My Products" shows it, with the points lines it contributed to the account's total.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductView
     {
@@ -12268,13 +12856,22 @@ namespace CpsLedger.Tests.Contract.Generated
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> BestGuesses { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// Exactly which mandatory details are still missing (empty once complete).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// The green tick: this product's points are allocated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("greenTick")]
         public bool GreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Points this product currently counts towards the account's total.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
@@ -12298,11 +12895,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("deregisteredAt")]
         public System.DateTimeOffset? DeregisteredAt { get; set; } = default!;
 
+        /// <summary>
+        /// Every allocation and removal of this product's points, in order: its lines in the points explanation.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsLines")]
         public System.Collections.Generic.ICollection<PointsLine> PointsLines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
     }
 
+    /// <summary>
+    /// One way a stored projection disagrees with a replay of its events.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProjectionDifference
     {
@@ -12313,6 +12916,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public string Id { get; set; } = default!;
 
+        /// <summary>
+        /// JSON path of the differing field; "(document)" when the whole document is missing on one side.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("field")]
         public string Field { get; set; } = default!;
 
@@ -12324,6 +12930,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PublishTierTable
     {
@@ -12342,10 +12951,16 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Publish a new version of the VAT rate table (finance). Invoices issued from now on use it and record its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PublishVatRates
     {
 
+        /// <summary>
+        /// Every EU member state's standard rate with the date it applies from; a country may have several entries (a change ahead).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rates")]
         public System.Collections.Generic.ICollection<VatRateEntry> Rates { get; set; } = new System.Collections.ObjectModel.Collection<VatRateEntry>();
 
@@ -12354,6 +12969,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One promise found broken. repair says what was done about it (null: nothing could be).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReconciliationFinding
     {
@@ -12375,6 +12993,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The latest run and what it found (its findings stay open until a run no longer finds them).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReconciliationReport
     {
@@ -12399,68 +13020,122 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A bank transfer received, as finance reads it from the bank statement.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RecordBankPayment
     {
 
+        /// <summary>
+        /// The invoice paid, e.g. "INV-2026-000001"; or leave it out and give the creditor reference or the transfer's reference.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string? InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string? Reference { get; set; } = default!;
 
+        /// <summary>
+        /// Amount received, at most two decimals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code; must be the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The date the bank credited the money: not in the future, not before the invoice's issue date.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("valueDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset ValueDate { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's reference of the transfer (recorded once per invoice).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bankReference")]
         public string BankReference { get; set; } = default!;
 
+        /// <summary>
+        /// The ISO 11649 structured reference the transfer carried ("RF18 INV2 0260 0000 1"), as printed on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditorReference")]
         public string? CreditorReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Record the card to charge on the invoice due date.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RecordPaymentCard
     {
 
+        /// <summary>
+        /// The payment provider's token for the card (sandbox: tok_sandbox_approve, _decline, _error).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cardToken")]
         public string CardToken { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it records a card on the member's behalf. Recorded on the event the card writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A refund finance paid to the member (a transfer out of CPS's bank account) against money owed back on an invoice.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RecordRefund
     {
 
+        /// <summary>
+        /// Amount paid back, at most two decimals; at most what is still owed back on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code; must be the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The date the refund left CPS's bank account: not in the future, not before the invoice first received money.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset PaidOn { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's reference of the refund transfer (recorded once per invoice).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string Reference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What a refund paid back: the excess of an invoice that is owed, or money received on a cancelled one.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RefundOf
     {
@@ -12473,6 +13148,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Money CPS owes back on one invoice: still to be refunded (overpaid, or received on a cancelled invoice, less what was refunded).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RefundOwed
     {
@@ -12488,6 +13166,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What finance sees after recording a refund: the refund and what is still owed back on the invoice.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RefundRecorded
     {
@@ -12518,9 +13199,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RefundOf>))]
         public RefundOf Of { get; set; } = default!;
 
+        /// <summary>
+        /// Everything refunded on the invoice, this refund included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunded")]
         public double Refunded { get; set; } = default!;
 
+        /// <summary>
+        /// What is still to be refunded on the invoice (its `overpaid`, or `refundDue` when cancelled).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stillOwedBack")]
         public double StillOwedBack { get; set; } = default!;
 
@@ -12530,38 +13217,68 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Register a product under a business account ("My Products"). Any of the four mandatory details may be left out.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RegisterProduct
     {
 
+        /// <summary>
+        /// Catalogue code of the product model, e.g. "EOS-R5".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// As printed on the product; compared without spaces and case.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Not in the future.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code, e.g. "EE".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// Where the product was bought.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// Which of the given details are a best guess rather than exact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail>? BestGuesses { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it registers a product on the member's account. Recorded on every event the registration writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// How a registration came about: the member (or support) registering it, or a migration from old CPS.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RegistrationSource
     {
@@ -12574,6 +13291,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What happens at the term end, as decided now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalPlan
     {
@@ -12588,6 +13308,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("renews")]
         public bool Renews { get; set; } = default!;
 
+        /// <summary>
+        /// The tier the membership renews with; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string? Tier { get; set; } = default!;
 
@@ -12600,11 +13323,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string? Currency { get; set; } = default!;
 
+        /// <summary>
+        /// Renewal invoices issued ahead that this choice replaced (each cancelled by a credit note).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancelledInvoices")]
         public System.Collections.Generic.ICollection<string> CancelledInvoices { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
     }
 
+    /// <summary>
+    /// The renewal of one membership term. Proposed is the next term as it would start (same number, the tier offered or chosen); null when no tier is eligible. InvoiceId is the renewal invoice issued ahead (bank transfer) for it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalState
     {
@@ -12635,6 +13364,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Where the renewal of the term in force stands.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RenewalStatus
     {
@@ -12656,6 +13388,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The cancelled invoice a corrected one replaces, and the credit note that cancelled it (EN 16931 BG-3).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReplacedInvoice
     {
@@ -12675,25 +13410,43 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Issue the corrected invoice replacing a cancelled one (finance): the same charge for the same term, decided again today.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReplaceInvoice
     {
 
+        /// <summary>
+        /// Why, for the audit trail (the usual one: the buyer's details or VAT were wrong on the cancelled invoice).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Send a one-time code to an old CPS e-mail of the account, to prove the account owns it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RequestOldEmailCode
     {
 
+        /// <summary>
+        /// One of the account's old CPS e-mails (compared trimmed and lower-case).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it asks for a code on the member's behalf (e.g. the member called and will read it out). Recorded on the request's event and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
@@ -12703,15 +13456,24 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ResendInvitationEmail
     {
 
+        /// <summary>
+        /// Why, e.g. "Member says the first e-mail never arrived (ticket CPS-SUP-77)".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One support override, listed for review across accounts: what, on which account, by whom, why, when.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class SupportOverride
     {
 
+        /// <summary>
+        /// The id of the event that is the override.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
@@ -12756,6 +13518,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// How a tier came to be held.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum TierChange
     {
@@ -12771,10 +13536,16 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One CPS level as the programme defines it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierDefinition
     {
 
+        /// <summary>
+        /// Stable code members choose by, e.g. "gold".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
@@ -12785,12 +13556,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// Standard tiers: allocated points needed (at least).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
         public int PointsRequired { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers: how many registered products the membership covers (at most).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("maxProducts")]
         public int? MaxProducts { get; set; } = default!;
 
+        /// <summary>
+        /// Fee per one-year term, in currency (ISO 4217).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
@@ -12799,6 +13579,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One tier as the portal's "Available CPS levels" shows it: eligible or not, and if not, why, with numbers.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierEligibility
     {
@@ -12845,6 +13628,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One tier held from a day on, as the tier history shows it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierPeriod
     {
@@ -12875,11 +13661,17 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierChange>))]
         public TierChange Change { get; set; } = default!;
 
+        /// <summary>
+        /// For an upgrade: what it was charged pro rata, and its invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgrade")]
         public TierUpgrade? Upgrade { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The tier table in force, with its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierTableView
     {
@@ -12907,6 +13699,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// An upgrade's charge: the fee difference for the whole days remaining of the term.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierUpgrade
     {
@@ -12934,6 +13729,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What the member sees after upgrading: the new tier from today, and what the pro-rated invoice charges (before VAT).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierUpgradeConfirmation
     {
@@ -12972,21 +13770,36 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Move up to a higher eligible tier now; the difference is invoiced pro rata for the days left in the term.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class UpgradeTier
     {
 
+        /// <summary>
+        /// An eligible tier with a higher annual fee than the current one.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it upgrades on the member's behalf. Recorded on the upgrade's event and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// EN 16931 VAT category (UNCL 5305): how an invoice's VAT was decided.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum VatCategory
     {
@@ -13002,6 +13815,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A country's standard VAT rate (a fraction: 0.24 is 24 %) from a date on, until a later entry of that country.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VatRateEntry
     {
@@ -13018,6 +13834,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The VAT rate table in force, with its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VatRateTable
     {
@@ -13039,6 +13858,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The VAT decided for one invoice: category, rate, the country whose rate applies, and the legal mention if any.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VatTreatment
     {
@@ -13083,33 +13905,57 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
+        /// <summary>
+        /// The projections equal the replay and every hash chain is intact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("agrees")]
         public bool Agrees { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Enter the code sent to an old CPS e-mail.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VerifyOldEmail
     {
 
+        /// <summary>
+        /// The old CPS e-mail the code was sent to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// The eight digits from the e-mail (spaces and hyphens are ignored).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it enters the code on the member's behalf (the member read it out on a call the member made). Recorded on the attempt's event, right or wrong, and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What was brought forward: the e-mail messages that were waiting for a scheduled retry, now due.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class WaitingMailSent
     {
 
+        /// <summary>
+        /// Messages made due now; the service runs them within a polling interval (2 s).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rescheduled")]
         public int Rescheduled { get; set; } = default!;
 
