@@ -26,6 +26,12 @@ public enum VatCategory
 }
 
 /// <summary>The VAT decided for one invoice: category, rate, the country whose rate applies, and the legal mention if any.</summary>
+/// <param name="Category">The EN 16931 VAT category.</param>
+/// <param name="Rate">The VAT rate applied, as a fraction (0.24 is 24 %).</param>
+/// <param name="Country">The country whose rule or rate applied: ISO 3166-1 alpha-2 code.</param>
+/// <param name="Mention">The legal mention printed on the invoice (e.g. for reverse charge); null when none is needed.</param>
+/// <param name="ExemptionReasonCode">The EN 16931 VAT exemption reason code (VATEX) for a 0 % category; null for the standard
+/// rate.</param>
 public sealed record VatTreatment(VatCategory Category, decimal Rate, string Country, string? Mention, string? ExemptionReasonCode);
 
 public static class VatTableStream

@@ -4,6 +4,8 @@ using Marten.Events.Aggregation;
 
 namespace CpsLedger.Api.Tiers;
 
+/// <summary>Standard tiers are reached by points; enterprise tiers by more points than the table's enterprise threshold and a
+/// limit on registered products.</summary>
 public enum TierKind
 {
     Standard,

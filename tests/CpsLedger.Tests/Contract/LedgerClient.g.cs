@@ -9882,9 +9882,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AccountMembership
     {
 
+        /// <summary>
+        /// The membership stream's id (derived from the account).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
@@ -9894,12 +9900,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("invitation")]
         public InvitationRecord? Invitation { get; set; } = default!;
 
+        /// <summary>
+        /// Invitations withdrawn or used, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pastInvitations")]
         public System.Collections.Generic.ICollection<InvitationRecord> PastInvitations { get; set; } = new System.Collections.ObjectModel.Collection<InvitationRecord>();
 
+        /// <summary>
+        /// The term in force (suspended or not); null before joining and once the membership ended (lapsed or cancelled).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipTerm? Membership { get; set; } = default!;
 
+        /// <summary>
+        /// Terms that ended (renewed, lapsed or cancelled), oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pastMemberships")]
         public System.Collections.Generic.ICollection<MembershipTerm> PastMemberships { get; set; } = new System.Collections.ObjectModel.Collection<MembershipTerm>();
 
@@ -9978,9 +9993,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AccountSummary
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Points the account holds now: allocated points of its registered products plus manual adjustments.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
 
@@ -9990,9 +10011,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
+        /// <summary>
+        /// Registered products whose points are allocated (all four details given).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsWithGreenTick")]
         public int ProductsWithGreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Registered products still waiting for a mandatory detail: they earn no points yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsAwaitingDetails")]
         public int ProductsAwaitingDetails { get; set; } = default!;
 
@@ -10021,6 +10048,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("amountOwed")]
         public double AmountOwed { get; set; } = 0D;
 
+        /// <summary>
+        /// The currency of the amount owed (ISO 4217, e.g. "EUR"); null when nothing is owed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("owedCurrency")]
         public string? OwedCurrency { get; set; } = default!;
 
@@ -10479,6 +10509,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("user")]
         public string? User { get; set; } = default!;
 
+        /// <summary>
+        /// The correlation id of the request that set it off (its X-Correlation-Id); null when none was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("correlationId")]
         public string? CorrelationId { get; set; } = default!;
 
@@ -10615,33 +10648,60 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One attempt to charge the card on file for the invoice, whatever its outcome.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChargeAttempt
     {
 
+        /// <summary>
+        /// The attempt's number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attempt")]
         public int Attempt { get; set; } = default!;
 
+        /// <summary>
+        /// The key the payment gateway saw ("&lt;invoice number&gt;-attempt-&lt;n&gt;"): support finds the attempt in the provider's dashboard by it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("idempotencyKey")]
         public string IdempotencyKey { get; set; } = default!;
 
+        /// <summary>
+        /// The amount charged, in the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// The gateway's answer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("outcome")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<ChargeOutcome>))]
         public ChargeOutcome Outcome { get; set; } = default!;
 
+        /// <summary>
+        /// The gateway's reference of the charge; null when it gave none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("gatewayReference")]
         public string? GatewayReference { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was declined or failed, as the gateway said; null when approved.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The day the next attempt is due; null when approved or after the last attempt.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("nextAttemptOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? NextAttemptOn { get; set; } = default!;
 
+        /// <summary>
+        /// When the card was presented, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attemptedAt")]
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
 
@@ -10660,14 +10720,23 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ChargedCard
     {
 
+        /// <summary>
+        /// The card's brand, e.g. "Visa".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("brand")]
         public string Brand { get; set; } = default!;
 
+        /// <summary>
+        /// The card number's last four digits.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("last4")]
         public string Last4 { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The payment gateway's answer to a card charge: `approved`, `declined` (by the card's bank) or `error` (the gateway failed; retried).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum ChargeOutcome
     {
@@ -10791,12 +10860,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CurrentUser
     {
 
+        /// <summary>
+        /// The name the caller's changes are recorded under (the token's `sub`).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// The caller's roles: `member`, `support`, `auditor`, `finance`, `portal`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("roles")]
         public System.Collections.Generic.ICollection<string> Roles { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// For a member: the one account the token is bound to; null for other roles.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid? AccountId { get; set; } = default!;
 
@@ -10917,6 +10995,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Why a product was taken off the account: sold, lost, or registered in error.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum DeregistrationReason
     {
@@ -10939,30 +11020,57 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class EligibleTiers
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The tier table version every tier here was decided on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The account's points the decision used.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// The account's registered products the decision used (enterprise tiers limit them).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
+        /// <summary>
+        /// The standard tiers, lowest first, each eligible or not and why.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("standard")]
         public System.Collections.Generic.ICollection<TierEligibility> Standard { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
+        /// <summary>
+        /// The enterprise tiers, each eligible or not and why.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterprise")]
         public System.Collections.Generic.ICollection<TierEligibility> Enterprise { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
+        /// <summary>
+        /// The code of the next standard tier the account does not reach yet; null when it reaches the highest.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("nextStandardTier")]
         public string? NextStandardTier { get; set; } = default!;
 
+        /// <summary>
+        /// Points still needed for that tier; null when there is none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsToNextStandardTier")]
         public int? PointsToNextStandardTier { get; set; } = default!;
 
+        /// <summary>
+        /// The membership year (term, renewal, tiers held); null when the account is not a member.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipOutlook? Membership { get; set; } = default!;
 
@@ -10975,6 +11083,9 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class HistoryEntry
     {
 
+        /// <summary>
+        /// The event's position in the whole ledger: entries are in this order; time travel (`as-of`) takes it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long Sequence { get; set; } = default!;
 
@@ -10984,22 +11095,40 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("commit")]
         public System.Guid? Commit { get; set; } = default!;
 
+        /// <summary>
+        /// The event's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid EventId { get; set; } = default!;
 
+        /// <summary>
+        /// The id of the stream the event belongs to (the account, a registration, the membership, an invoice, ...).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("streamId")]
         public System.Guid StreamId { get; set; } = default!;
 
+        /// <summary>
+        /// What that stream is to the account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stream")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
         public AccountStreamKind Stream { get; set; } = default!;
 
+        /// <summary>
+        /// The event's position in its own stream, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("version")]
         public long Version { get; set; } = default!;
 
+        /// <summary>
+        /// The event's name, e.g. `product_registered`: what the `types` filter takes.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("type")]
         public string Type { get; set; } = default!;
 
+        /// <summary>
+        /// When the event was recorded, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
@@ -11027,9 +11156,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// The correlation id of the request that wrote it (its X-Correlation-Id, or the trace id).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("correlationId")]
         public string? CorrelationId { get; set; } = default!;
 
+        /// <summary>
+        /// The id of the message or request that caused it, when recorded; null otherwise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("causationId")]
         public string? CausationId { get; set; } = default!;
 
@@ -11039,30 +11174,54 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("causedBy")]
         public CausedBy? CausedBy { get; set; } = default!;
 
+        /// <summary>
+        /// What happened, in one sentence for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("description")]
         public string Description { get; set; } = default!;
 
+        /// <summary>
+        /// The event's own data as recorded (its members differ by `type`); a member's own history leaves out support's reason.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("data")]
         public object Data { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of an account's history, oldest event first.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class HistoryPage
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The page's events, in ledger order (`sequence`).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<HistoryEntry> Items { get; set; } = new System.Collections.ObjectModel.Collection<HistoryEntry>();
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// Events per page asked for (1 to 500, 100 by default).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
         public int PageSize { get; set; } = default!;
 
+        /// <summary>
+        /// How many events match the filters, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
 
@@ -11099,15 +11258,27 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvitationRecord
     {
 
+        /// <summary>
+        /// The invitation's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationId")]
         public System.Guid InvitationId { get; set; } = default!;
 
+        /// <summary>
+        /// The account's points when it was invited.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// When it was issued, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedAt")]
         public System.DateTimeOffset IssuedAt { get; set; } = default!;
 
+        /// <summary>
+        /// When it was withdrawn because the points fell below the threshold before joining, UTC; null otherwise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawnAt")]
         public System.DateTimeOffset? WithdrawnAt { get; set; } = default!;
 
@@ -11120,60 +11291,114 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class Invoice
     {
 
+        /// <summary>
+        /// The invoice's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice number printed on it, e.g. "INV-2026-000001": the invoice routes take it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The business account invoiced.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership term the invoice is for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number printed on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's company name when issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's country when issued: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// How it is paid: `card` (charged on the due date) or `bank_transfer`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of every amount on the invoice, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's lines, amounts before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<InvoiceLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceLine>();
 
+        /// <summary>
+        /// The lines' total before VAT, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("subtotal")]
         public double Subtotal { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT rate applied, as a fraction (0.24 is 24 %); 0 under reverse charge or outside the EU.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatRate")]
         public double VatRate { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT amount, in `currency`, rounded to two decimals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vat")]
         public double Vat { get; set; } = default!;
 
+        /// <summary>
+        /// What the invoice asks to be paid: subtotal plus VAT, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice date.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset IssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The day payment is due (a card is charged on it).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dueOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset DueOn { get; set; } = default!;
 
+        /// <summary>
+        /// When the invoice was issued, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedAt")]
         public System.DateTimeOffset IssuedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Where the invoice stands.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("status")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus Status { get; set; } = default!;
@@ -11214,15 +11439,27 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("refunds")]
         public System.Collections.Generic.ICollection<InvoiceRefund> Refunds { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceRefund>();
 
+        /// <summary>
+        /// When the payments first covered the total, UTC; null until then.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidAt")]
         public System.DateTimeOffset? PaidAt { get; set; } = default!;
 
+        /// <summary>
+        /// When it became overdue, UTC; null unless it did.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overdueAt")]
         public System.DateTimeOffset? OverdueAt { get; set; } = default!;
 
+        /// <summary>
+        /// Every payment received on it, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("payments")]
         public System.Collections.Generic.ICollection<InvoicePayment> Payments { get; set; } = new System.Collections.ObjectModel.Collection<InvoicePayment>();
 
+        /// <summary>
+        /// Every card charge attempt, oldest first; empty for a bank transfer invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chargeAttempts")]
         public System.Collections.Generic.ICollection<ChargeAttempt> ChargeAttempts { get; set; } = new System.Collections.ObjectModel.Collection<ChargeAttempt>();
 
@@ -11250,6 +11487,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("vatTreatment")]
         public VatTreatment? VatTreatment { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT table version the rate was taken from; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatTableVersion")]
         public long? VatTableVersion { get; set; } = default!;
 
@@ -11266,6 +11506,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PeriodStart { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the membership term the fee is for; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("periodEnd")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PeriodEnd { get; set; } = default!;
@@ -11277,9 +11520,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceKind>))]
         public InvoiceKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// When a credit note cancelled it, UTC; null unless cancelled.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancelledAt")]
         public System.DateTimeOffset? CancelledAt { get; set; } = default!;
 
+        /// <summary>
+        /// Why finance or support cancelled it, as printed on the credit note; null unless cancelled.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancellationReason")]
         public string? CancellationReason { get; set; } = default!;
 
@@ -11310,6 +11559,9 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvoiceBuyer
     {
 
+        /// <summary>
+        /// The buyer's (company's) name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
@@ -11319,12 +11571,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress? Address { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's country: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's EU VAT ID (e.g. "EE100247019"); null when it had none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// The e-mail address the invoice was sent to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
@@ -11382,45 +11643,81 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvoiceLine
     {
 
+        /// <summary>
+        /// What the line charges, as printed on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("description")]
         public string Description { get; set; } = default!;
 
+        /// <summary>
+        /// The line's amount before VAT, in the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A payment received on the invoice: a bank transfer finance recorded, or an approved card charge.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoicePayment
     {
 
+        /// <summary>
+        /// The payment's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentId")]
         public System.Guid PaymentId { get; set; } = default!;
 
+        /// <summary>
+        /// `card` or `bank_transfer`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("method")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod Method { get; set; } = default!;
 
+        /// <summary>
+        /// The amount received, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the money arrived (a transfer's value date; a card charge's day).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("valueDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset ValueDate { get; set; } = default!;
 
+        /// <summary>
+        /// The transfer's reference text as the payer wrote it; null for a card charge or when none was given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string? Reference { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's (or the payment gateway's) reference of the payment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bankReference")]
         public string BankReference { get; set; } = default!;
 
+        /// <summary>
+        /// What the payment did to the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentKind>))]
         public PaymentKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// When the payment was recorded, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
         public System.DateTimeOffset RecordedAt { get; set; } = default!;
 
@@ -11433,26 +11730,47 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvoiceRefund
     {
 
+        /// <summary>
+        /// The refund's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundId")]
         public System.Guid RefundId { get; set; } = default!;
 
+        /// <summary>
+        /// The amount paid back, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the refund left CPS's bank account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset PaidOn { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's (or finance's) reference of the refund transfer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string Reference { get; set; } = default!;
 
+        /// <summary>
+        /// What it paid back: an overpayment, or money received on a cancelled invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("of")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RefundOf>))]
         public RefundOf Of { get; set; } = default!;
 
+        /// <summary>
+        /// When finance recorded it, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
         public System.DateTimeOffset RecordedAt { get; set; } = default!;
 
@@ -11516,6 +11834,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Where an invoice stands: `open` (not yet due or paid), `overdue` (not paid by its due date), `paid` (the payments cover its total) or `cancelled` (by a credit note).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum InvoiceStatus
     {
@@ -11870,31 +12191,55 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MembershipOutlook
     {
 
+        /// <summary>
+        /// The membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The code of the tier held now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// How the term's invoices are paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// The first day of the term in force.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset StartsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the term in force.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// Where its renewal stands.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewal")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RenewalStatus>))]
         public RenewalStatus Renewal { get; set; } = default!;
 
+        /// <summary>
+        /// The day the renewal offer is (or was) due.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalOfferOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset RenewalOfferOn { get; set; } = default!;
@@ -11905,6 +12250,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("renewalTier")]
         public string? RenewalTier { get; set; } = default!;
 
+        /// <summary>
+        /// The name of the tier it renews with; null when `renewalTier` is.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalTierName")]
         public string? RenewalTierName { get; set; } = default!;
 
@@ -11914,6 +12262,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("upgradableTo")]
         public System.Collections.Generic.ICollection<string> UpgradableTo { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Every tier the account has held, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierHistory")]
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
 
@@ -11944,61 +12295,112 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MembershipSuspension
     {
 
+        /// <summary>
+        /// The suspended term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The unpaid invoice the suspension is for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// That invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// When the membership was suspended, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("suspendedAt")]
         public System.DateTimeOffset SuspendedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One membership term (a year): its number, tier, fee and dates.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipTerm
     {
 
+        /// <summary>
+        /// The term's id: a renewal is a new term with its own id and the same membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number printed on invoices and the member's card; kept across renewals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The tier held in this term (e.g. "gold"); after an upgrade, the new tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierCode")]
         public string TierCode { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// Standard or enterprise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierKind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind TierKind { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's fee for the term, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// How the term's invoices are paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// The term's first day.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset StartsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The term's last day (a year after the first, less a day).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The tier table version the tier and fee were taken from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The day a past term ended; null for the term in force and for a proposed one.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? EndedOn { get; set; } = default!;
@@ -12009,6 +12411,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("endedBecause")]
         public string? EndedBecause { get; set; } = default!;
 
+        /// <summary>
+        /// The renewal invoice issued ahead for this term (bank transfer); null when none was.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalInvoiceId")]
         public System.Guid? RenewalInvoiceId { get; set; } = default!;
 
@@ -12430,6 +12835,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What a payment did to its invoice: `partial` (less than outstanding), `full`, `overpayment` (more than outstanding), or `after_cancellation`.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum PaymentKind
     {
@@ -12448,6 +12856,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// How a membership's invoices are paid: `card` (charged on the due date, the card on file) or `bank_transfer` (paid to the payee account with the invoice's reference).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum PaymentMethod
     {
@@ -12494,18 +12905,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class PointsExplanation
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The account's points: the sum of the lines' points.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
 
+        /// <summary>
+        /// Every allocation, removal and manual adjustment, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<PointsLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
+        /// <summary>
+        /// Registered products that earn nothing yet, and which details each still needs.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
 
+        /// <summary>
+        /// The membership year (term, renewal, tiers held); null when the account is not a member.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipOutlook? Membership { get; set; } = default!;
 
@@ -12524,12 +12950,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid? RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// The product's model code; null for a manual adjustment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string? ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The product's model name; null for a manual adjustment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelName")]
         public string? ModelName { get; set; } = default!;
 
+        /// <summary>
+        /// The product's serial number as registered; null for a manual adjustment or a product without one yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
@@ -12551,12 +12986,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long? CatalogueVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The event that added or removed the points, by its name: `PointsAllocated`, `PointsRemoved` or `PointsAdjusted`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("event")]
         public string Event { get; set; } = default!;
 
+        /// <summary>
+        /// That event's id: the same id the history lists it under.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid EventId { get; set; } = default!;
 
+        /// <summary>
+        /// When the points were added or removed, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
@@ -12682,26 +13126,47 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A registered product that earns no points yet, and the mandatory details it still needs.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductAwaitingDetails
     {
 
+        /// <summary>
+        /// The product's registration id (complete it with PATCH on the product).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// The model code it was registered as.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The model's catalogue name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelName")]
         public string ModelName { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number if given; null while missing.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The mandatory details still missing; the points are allocated once none is.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// When it was registered, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registeredAt")]
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
 
@@ -12824,34 +13289,64 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ProductView
     {
 
+        /// <summary>
+        /// The registration id: the product's id in every products route.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The business account the product is registered under.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue model code it was registered as, e.g. "EOS-R5".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The model's name in the catalogue when it was registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelName")]
         public string ModelName { get; set; } = default!;
 
+        /// <summary>
+        /// The model's catalogue category (e.g. "camera", "lens") when it was registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// As the member entered it (the one-owner check compares it without spaces and case); null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day the product was bought; null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// Where it was bought: ISO 3166-1 alpha-2 code, e.g. "EE"; null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// The shop or dealer it was bought from; null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// Which of the given details the member marked as a best guess rather than exact; they count as given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> BestGuesses { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
@@ -12875,23 +13370,41 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// How it came to the account: `registration` (the member or support registered it) or `migration` (moved from an old CPS account).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("source")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RegistrationSource>))]
         public RegistrationSource Source { get; set; } = default!;
 
+        /// <summary>
+        /// When it was registered (or migrated), UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registeredAt")]
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
 
+        /// <summary>
+        /// True once the product was removed from the account; its points were removed with it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistered")]
         public bool Deregistered { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was deregistered (sold, lost, registered in error); null while registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistrationReason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<DeregistrationReason>))]
         public DeregistrationReason? DeregistrationReason { get; set; } = default!;
 
+        /// <summary>
+        /// The member's own note on the deregistration (e.g. to whom it was sold); null when none was given or while registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistrationNote")]
         public string? DeregistrationNote { get; set; } = default!;
 
+        /// <summary>
+        /// When it was deregistered, UTC; null while registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregisteredAt")]
         public System.DateTimeOffset? DeregisteredAt { get; set; } = default!;
 
@@ -13338,27 +13851,51 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class RenewalState
     {
 
+        /// <summary>
+        /// The term being renewed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// When the renewal offer was made, UTC; null before it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("offeredAt")]
         public System.DateTimeOffset? OfferedAt { get; set; } = default!;
 
+        /// <summary>
+        /// The codes of the tiers the offer lists (the account's eligible tiers then).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligibleTiers")]
         public System.Collections.Generic.ICollection<string> EligibleTiers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// The next term as it would start: same membership number, the tier offered or chosen; null when no tier is eligible.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("proposed")]
         public MembershipTerm? Proposed { get; set; } = default!;
 
+        /// <summary>
+        /// True once the member chose the renewal tier themselves.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chosenByMember")]
         public bool ChosenByMember { get; set; } = default!;
 
+        /// <summary>
+        /// When the member stopped the renewal, UTC; null unless stopped.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stoppedAt")]
         public System.DateTimeOffset? StoppedAt { get; set; } = default!;
 
+        /// <summary>
+        /// The renewal invoice issued ahead (bank transfer); null when none was.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid? InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// How many times the member chose a renewal tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("choices")]
         public int Choices { get; set; } = default!;
 
@@ -13395,16 +13932,28 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ReplacedInvoice
     {
 
+        /// <summary>
+        /// The cancelled invoice's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// The cancelled invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day the cancelled invoice was issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset IssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the credit note that cancelled it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
@@ -13586,36 +14135,66 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class TierEligibility
     {
 
+        /// <summary>
+        /// The tier's code, the one a member joins, renews or upgrades with (e.g. "gold").
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's name as the portal shows it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Standard or enterprise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// The fee for a one-year term, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// Standard tiers: the points needed (at least); null for an enterprise tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
         public int? PointsRequired { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers: how many registered products the membership covers (at most); null for a standard tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("maxProducts")]
         public int? MaxProducts { get; set; } = default!;
 
+        /// <summary>
+        /// Whether the account may choose this tier now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligible")]
         public bool Eligible { get; set; } = default!;
 
+        /// <summary>
+        /// When not eligible: why, in words with the numbers (e.g. points missing); null when eligible.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("whyNot")]
         public string? WhyNot { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Standard tiers are reached by points; enterprise tiers by more points than the table's enterprise threshold and a limit on registered products.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum TierKind
     {
@@ -13635,28 +14214,52 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class TierPeriod
     {
 
+        /// <summary>
+        /// The term the tier was held in.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number of that term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierCode")]
         public string TierCode { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's fee for a year, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The first day the tier was held.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("from")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset From { get; set; } = default!;
 
+        /// <summary>
+        /// How the tier came to be held.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("change")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierChange>))]
         public TierChange Change { get; set; } = default!;
@@ -13706,24 +14309,45 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class TierUpgrade
     {
 
+        /// <summary>
+        /// The upgrade's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgradeId")]
         public System.Guid UpgradeId { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice that charges it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// The tier upgraded from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("fromTierName")]
         public string FromTierName { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's fee for a year, in the term's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("fromAnnualFee")]
         public double FromAnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// Whole days of the term left on the upgrade's first day, that day included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysRemaining")]
         public int DaysRemaining { get; set; } = default!;
 
+        /// <summary>
+        /// Days in the whole term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysInTerm")]
         public int DaysInTerm { get; set; } = default!;
 
+        /// <summary>
+        /// The charge before VAT: the fee difference times days remaining over days in the term, in the term's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
@@ -13865,19 +14489,34 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class VatTreatment
     {
 
+        /// <summary>
+        /// The EN 16931 VAT category.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<VatCategory>))]
         public VatCategory Category { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT rate applied, as a fraction (0.24 is 24 %).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rate")]
         public double Rate { get; set; } = default!;
 
+        /// <summary>
+        /// The country whose rule or rate applied: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The legal mention printed on the invoice (e.g. for reverse charge); null when none is needed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("mention")]
         public string? Mention { get; set; } = default!;
 
+        /// <summary>
+        /// The EN 16931 VAT exemption reason code (VATEX) for a 0 % category; null for the standard rate.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("exemptionReasonCode")]
         public string? ExemptionReasonCode { get; set; } = default!;
 
