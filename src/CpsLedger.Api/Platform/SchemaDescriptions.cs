@@ -26,6 +26,13 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
 
     private static readonly Lazy<IReadOnlyDictionary<string, XElement>> Members = new(Load);
 
+    // What appears on the wire from code the ledger does not own, so has no XML documentation here.
+    private static readonly Dictionary<string, string> NotOurs = new(StringComparer.Ordinal)
+    {
+        ["T:System.Text.Json.JsonElement"] = "Any JSON value, as recorded.",
+        ["P:Wolverine.Http.CreationResponse.Url"] = "Where the created resource is read (the same as the Location header).",
+    };
+
     // Each component's members' descriptions, for what the exporter writes as a reference after this transformer ran (a nullable
     // member's oneOf, an enum's reference): LedgerDocument fills them in with Complete.
     private static readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, string>> ComponentMembers = new();
@@ -87,6 +94,8 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
     public static string? OfType(Type type)
     {
         type = Nullable.GetUnderlyingType(type) ?? type;
+        if (NotOurs.TryGetValue("T:" + Id(type), out var theirs))
+            return theirs;
         return Members.Value.TryGetValue("T:" + Id(type), out var doc) && doc.Element("summary") is { } summary ? Text(summary) : null;
     }
 
@@ -98,6 +107,8 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
         if (member.GetCustomAttributes<DescriptionAttribute>(inherit: true).LastOrDefault() is { Description.Length: > 0 } attribute)
             return attribute.Description;
         var prefix = member is FieldInfo ? "F:" : "P:";
+        if (NotOurs.TryGetValue(prefix + Id(declaring) + "." + member.Name, out var theirs))
+            return theirs;
         if (Members.Value.TryGetValue(prefix + Id(declaring) + "." + member.Name, out var own) && own.Element("summary") is { } summary)
             return Text(summary);
         // A positional record documents its properties as the type's <param>s (the compiler copies none to the property).

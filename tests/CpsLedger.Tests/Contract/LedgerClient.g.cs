@@ -9758,12 +9758,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AccountAsOf
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The moment asked for (`timestamp`); null when a sequence was asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("asOfTimestamp")]
         public System.DateTimeOffset? AsOfTimestamp { get; set; } = default!;
 
+        /// <summary>
+        /// The ledger sequence asked for (`sequence`); null when a moment was asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("asOfSequence")]
         public long? AsOfSequence { get; set; } = default!;
 
@@ -9779,15 +9788,27 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("lastCommitIncluded")]
         public System.Guid? LastCommitIncluded { get; set; } = default!;
 
+        /// <summary>
+        /// The account summary as it stood then.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("summary")]
         public AccountSummary Summary { get; set; } = new AccountSummary();
 
+        /// <summary>
+        /// The points explanation as it stood then.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("explanation")]
         public PointsExplanation Explanation { get; set; } = new PointsExplanation();
 
+        /// <summary>
+        /// Tier eligibility then, on the tier table of then; null when no tier table was published yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligibleTiers")]
         public EligibleTiers? EligibleTiers { get; set; } = default!;
 
+        /// <summary>
+        /// The account's membership as it stood then; null when it had none yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
 
@@ -9800,18 +9821,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AccountChainStatus
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// When the chains were recomputed, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("checkedAt")]
         public System.DateTimeOffset CheckedAt { get; set; } = default!;
 
+        /// <summary>
+        /// True when every chain matches the stored events.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("intact")]
         public bool Intact { get; set; } = default!;
 
+        /// <summary>
+        /// Each chain of the account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chains")]
         public System.Collections.Generic.ICollection<ChainStatus> Chains { get; set; } = new System.Collections.ObjectModel.Collection<ChainStatus>();
 
+        /// <summary>
+        /// Where chains are broken; empty when intact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("breaks")]
         public System.Collections.Generic.ICollection<ChainBreak> Breaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
@@ -9830,22 +9866,40 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AccountMatch
     {
 
+        /// <summary>
+        /// The account found.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Its company name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// Its contact e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
+        /// <summary>
+        /// Its country: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The field the text matched.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("matchedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountMatchKind>))]
         public AccountMatchKind MatchedOn { get; set; } = default!;
 
+        /// <summary>
+        /// That field's value on the account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("matchedValue")]
         public string MatchedValue { get; set; } = default!;
 
@@ -9944,16 +9998,28 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The accounts a search text found.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountSearchResults
     {
 
+        /// <summary>
+        /// The text searched for, as given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("query")]
         public string Query { get; set; } = default!;
 
+        /// <summary>
+        /// The accounts found.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<AccountMatch> Items { get; set; } = new System.Collections.ObjectModel.Collection<AccountMatch>();
 
+        /// <summary>
+        /// True when more accounts match than are listed: refine the text.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("moreThanShown")]
         public bool MoreThanShown { get; set; } = default!;
 
@@ -10069,21 +10135,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AccountView
     {
 
+        /// <summary>
+        /// The account's id: the `{accountId}` of every account route.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The business's name as registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// The e-mail address the ledger writes to (invitations, invoices, notices).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The business's country: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// E-mail addresses of the member's old CPS accounts linked to this one, verified or not (see the migration status).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldCpsEmails")]
         public System.Collections.Generic.ICollection<string> OldCpsEmails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// When the account was opened, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("openedAt")]
         public System.DateTimeOffset OpenedAt { get; set; } = default!;
 
@@ -10099,6 +10183,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// When the billing details were last set, UTC; null until set.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("billingDetailsChangedAt")]
         public System.DateTimeOffset? BillingDetailsChangedAt { get; set; } = default!;
 
@@ -10138,21 +10225,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AlreadyRegisteredProduct
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail whose account held it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The model code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number; null when it had none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The account's own registration of it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// Where that registration is read.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
@@ -10165,16 +10270,28 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class AmendProductDetails
     {
 
+        /// <summary>
+        /// As printed on the product; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day it was bought, not in the future; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code, e.g. "EE"; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// Where it was bought; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
@@ -10212,56 +10329,104 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class BankPaymentRecorded
     {
 
+        /// <summary>
+        /// The recorded payment's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentId")]
         public System.Guid PaymentId { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice it was recorded on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The amount received, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// What the payment did to the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentKind>))]
         public PaymentKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// Everything received on the invoice now, this payment included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("totalReceived")]
         public double TotalReceived { get; set; } = default!;
 
+        /// <summary>
+        /// What is still to be paid on the invoice; 0 once covered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("outstanding")]
         public double Outstanding { get; set; } = default!;
 
+        /// <summary>
+        /// What was received beyond the total and not refunded; 0 when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overpaid")]
         public double Overpaid { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's status after the payment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus InvoiceStatus { get; set; } = default!;
 
+        /// <summary>
+        /// True when the invoice kept the membership suspended and the payment made it active again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipReinstated")]
         public bool MembershipReinstated { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The billing address as a request gives it (trimmed when recorded; a blank second line is recorded as none).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BillingAddressInput
     {
 
+        /// <summary>
+        /// Street and number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("street")]
         public string Street { get; set; } = default!;
 
+        /// <summary>
+        /// A second address line; leave out when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("additionalStreet")]
         public string? AdditionalStreet { get; set; } = default!;
 
+        /// <summary>
+        /// The postal code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("postalCode")]
         public string PostalCode { get; set; } = default!;
 
+        /// <summary>
+        /// The city.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("city")]
         public string City { get; set; } = default!;
 
@@ -10280,18 +10445,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class BillingDetails
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The company name invoices print.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// The billing address; null until set.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress? Address { get; set; } = default!;
 
+        /// <summary>
+        /// The EU VAT ID; null when none was given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// When the billing details were last set, UTC; null until set.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("changedAt")]
         public System.DateTimeOffset? ChangedAt { get; set; } = default!;
 
@@ -10310,6 +10490,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Where the created resource is read (the same as the Location header).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
@@ -10359,21 +10542,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CardOnFile
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The card's brand, e.g. "Visa"; null for a card recorded before card details were kept.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("brand")]
         public string? Brand { get; set; } = default!;
 
+        /// <summary>
+        /// The card number's last four digits; null as `brand`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("last4")]
         public string? Last4 { get; set; } = default!;
 
+        /// <summary>
+        /// The card's expiry month, 1 to 12; null as `brand`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expiryMonth")]
         public int? ExpiryMonth { get; set; } = default!;
 
+        /// <summary>
+        /// The card's expiry year, four digits; null as `brand`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expiryYear")]
         public int? ExpiryYear { get; set; } = default!;
 
+        /// <summary>
+        /// When the card was put on file, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
         public System.DateTimeOffset RecordedAt { get; set; } = default!;
 
@@ -10386,12 +10587,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CatalogueCategorySummary
     {
 
+        /// <summary>
+        /// The category's code, as the `category` filter takes it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// The category's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Models of the category listed now (withdrawn ones not counted).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("listedModels")]
         public int ListedModels { get; set; } = default!;
 
@@ -10455,21 +10665,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CatalogueModel
     {
 
+        /// <summary>
+        /// The model code products are registered with.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The model's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// The model's category code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// The points a registration earns now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// True when no longer listed (cannot be registered).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public bool Withdrawn { get; set; } = default!;
 
+        /// <summary>
+        /// The model's catalogue version, which a points allocation records.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
@@ -10482,15 +10710,27 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CataloguePage
     {
 
+        /// <summary>
+        /// The page's models.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<CatalogueModel> Items { get; set; } = new System.Collections.ObjectModel.Collection<CatalogueModel>();
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// Models per page asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
         public int PageSize { get; set; } = default!;
 
+        /// <summary>
+        /// Models matching the filters, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
 
@@ -10530,15 +10770,27 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ChainBreak
     {
 
+        /// <summary>
+        /// The broken chain.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
+        /// <summary>
+        /// The link's position in the chain.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("position")]
         public long Position { get; set; } = default!;
 
+        /// <summary>
+        /// The event at the break; null when it is gone.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid? EventId { get; set; } = default!;
 
+        /// <summary>
+        /// That event's ledger sequence; null when it is gone.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long? Sequence { get; set; } = default!;
 
@@ -10557,13 +10809,22 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ChainName
     {
 
+        /// <summary>
+        /// The chain's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
+        /// <summary>
+        /// What the chain's events are about.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
         public AccountStreamKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// What the kind alone does not say (an old e-mail and number, an invoice number); null otherwise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("label")]
         public string? Label { get; set; } = default!;
 
@@ -10576,6 +10837,9 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ChainStatus
     {
 
+        /// <summary>
+        /// The chain's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
@@ -10598,6 +10862,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("links")]
         public long Links { get; set; } = default!;
 
+        /// <summary>
+        /// The ledger sequence of the chain's last event.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("headSequence")]
         public long HeadSequence { get; set; } = default!;
 
@@ -10607,6 +10874,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("headHash")]
         public string HeadHash { get; set; } = default!;
 
+        /// <summary>
+        /// True when the chain matches the stored events.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("intact")]
         public bool Intact { get; set; } = default!;
 
@@ -10625,6 +10895,9 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ChangeBillingDetails
     {
 
+        /// <summary>
+        /// The billing address invoices will print from now on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public BillingAddressInput Address { get; set; } = new BillingAddressInput();
 
@@ -10792,49 +11065,94 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class CreditNoteIssued
     {
 
+        /// <summary>
+        /// The cancelled invoice's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note's number, from its own series, e.g. "CN-2026-000001".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the invoice it cancels.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day that invoice was issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceIssuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset InvoiceIssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Why the invoice was cancelled, as printed on the credit note.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's details when the credit note was issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("seller")]
         public InvoiceSeller Seller { get; set; } = new InvoiceSeller();
 
+        /// <summary>
+        /// The buyer as the invoice recorded it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("buyer")]
         public InvoiceBuyer Buyer { get; set; } = new InvoiceBuyer();
 
+        /// <summary>
+        /// ISO 4217 code of every amount, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's lines, credited, amounts before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<InvoiceLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceLine>();
 
+        /// <summary>
+        /// The lines' total before VAT, credited, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("subtotal")]
         public double Subtotal { get; set; } = default!;
 
+        /// <summary>
+        /// How the invoice's VAT was decided; null for invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vat")]
         public VatTreatment? Vat { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's VAT rate, as a fraction (0.24 is 24 %).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatRate")]
         public double VatRate { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT credited, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatAmount")]
         public double VatAmount { get; set; } = default!;
 
+        /// <summary>
+        /// The amount credited: the invoice's total, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
@@ -10844,10 +11162,16 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note's date.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset IssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// When it was issued, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedAt")]
         public System.DateTimeOffset IssuedAt { get; set; } = default!;
 
@@ -10887,27 +11211,51 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class DeadLetter
     {
 
+        /// <summary>
+        /// The dead letter's id (the message's), as replay and discard take it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The message's type name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("messageType")]
         public string MessageType { get; set; } = default!;
 
+        /// <summary>
+        /// The type of the last error.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("exceptionType")]
         public string ExceptionType { get; set; } = default!;
 
+        /// <summary>
+        /// The last error's message.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("exceptionMessage")]
         public string ExceptionMessage { get; set; } = default!;
 
+        /// <summary>
+        /// When the message was sent, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sentAt")]
         public System.DateTimeOffset SentAt { get; set; } = default!;
 
+        /// <summary>
+        /// When it was moved to the dead letters, UTC; null when not recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("failedAt")]
         public System.DateTimeOffset? FailedAt { get; set; } = default!;
 
+        /// <summary>
+        /// How many times it was replayed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayCount")]
         public int ReplayCount { get; set; } = default!;
 
+        /// <summary>
+        /// True when marked for replay (the ledger moves it back within a polling interval).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayable")]
         public bool Replayable { get; set; } = default!;
 
@@ -10919,28 +11267,49 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What a replay or discard did.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetterAction
     {
 
+        /// <summary>
+        /// `replay` or `discard`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("action")]
         public string Action { get; set; } = default!;
 
+        /// <summary>
+        /// How many dead letters it applied to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("selected")]
         public int Selected { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of dead letters.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetterPage
     {
 
+        /// <summary>
+        /// Dead letters matching the filter, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public int Total { get; set; } = default!;
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// The page's dead letters.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deadLetters")]
         public System.Collections.Generic.ICollection<DeadLetter> DeadLetters { get; set; } = new System.Collections.ObjectModel.Collection<DeadLetter>();
 
@@ -10953,9 +11322,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class DeadLetterSelection
     {
 
+        /// <summary>
+        /// These dead letters; leave out to select by `messageType`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ids")]
         public System.Collections.Generic.ICollection<System.Guid>? Ids { get; set; } = default!;
 
+        /// <summary>
+        /// Every dead letter of this message type; leave out to select by `ids`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("messageType")]
         public string? MessageType { get; set; } = default!;
 
@@ -11234,18 +11609,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvitationEmailResent
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The standing invitation whose e-mail was sent again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationId")]
         public System.Guid InvitationId { get; set; } = default!;
 
+        /// <summary>
+        /// This resend's id (the e-mail is sent once per resend).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("resendId")]
         public System.Guid ResendId { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as support wrote it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// When it was asked for, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("resentAt")]
         public System.DateTimeOffset ResentAt { get; set; } = default!;
 
@@ -11598,21 +11988,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvoiceCancellation
     {
 
+        /// <summary>
+        /// The cancelled invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the credit note that cancels it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The amount credited (the invoice's total), in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// What was received on the invoice and is now to be refunded, in `currency`; 0 when nothing was paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
+        /// <summary>
+        /// True when the cancelled invoice was what kept the membership suspended, and it is active again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipReinstated")]
         public bool MembershipReinstated { get; set; } = default!;
 
@@ -11783,21 +12191,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvoiceReplacement
     {
 
+        /// <summary>
+        /// The corrected invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the cancelled invoice it replaces.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replacesInvoiceNumber")]
         public string ReplacesInvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note that cancelled that invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The corrected invoice's total, VAT included, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the corrected invoice is due.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dueOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset DueOn { get; set; } = default!;
@@ -11811,24 +12237,45 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class InvoiceSeller
     {
 
+        /// <summary>
+        /// The seller's registered legal name (BT-27).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legalName")]
         public string LegalName { get; set; } = default!;
 
+        /// <summary>
+        /// The name the seller trades under, the invoice's heading (BT-28).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tradingName")]
         public string TradingName { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's postal address (BG-5).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress Address { get; set; } = new PostalAddress();
 
+        /// <summary>
+        /// The seller's VAT ID (BT-31).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string VatId { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's company registration number (BT-30).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyRegistrationNumber")]
         public string CompanyRegistrationNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Further legal information printed on the invoice (BT-33); null when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationNote")]
         public string? RegistrationNote { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's e-mail address for invoice questions (BT-43).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
@@ -11889,6 +12336,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Any JSON value, as recorded.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class JsonElement
     {
@@ -11904,13 +12354,22 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// An old CPS account of one of the account's verified old e-mails.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyAccountStatus
     {
 
+        /// <summary>
+        /// The old CPS e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The old account's membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldMembershipNumber")]
         public string OldMembershipNumber { get; set; } = default!;
 
@@ -11926,9 +12385,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumberHeldByAnotherAccount")]
         public bool MembershipNumberHeldByAnotherAccount { get; set; } = default!;
 
+        /// <summary>
+        /// Its products not migrated yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsToMigrate")]
         public int ProductsToMigrate { get; set; } = default!;
 
+        /// <summary>
+        /// Every product of the old account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public System.Collections.Generic.ICollection<LegacyProductStatus> Products { get; set; } = new System.Collections.ObjectModel.Collection<LegacyProductStatus>();
 
@@ -11941,6 +12406,9 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class LegacyImportReport
     {
 
+        /// <summary>
+        /// Whether the file was imported; always true here (a file refused is answered with 400 listing its rows' problems).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("imported")]
         public bool Imported { get; set; } = default!;
 
@@ -12001,14 +12469,23 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class LegacyImportResult
     {
 
+        /// <summary>
+        /// What the import did, or why it imported nothing.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("report")]
         public LegacyImportReport Report { get; set; } = new LegacyImportReport();
 
+        /// <summary>
+        /// The rows skipped for a problem (with skipInvalidRows), keyed by where in the file they are, each with its problems; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("skippedRows")]
         public System.Collections.Generic.IDictionary<string, System.Collections.Generic.ICollection<string>> SkippedRows { get; set; } = new System.Collections.Generic.Dictionary<string, System.Collections.Generic.ICollection<string>>();
 
     }
 
+    /// <summary>
+    /// Where a product of an old CPS account stands: `to_migrate`, `migrated` (to this account) or `migrated_to_another_account`.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum LegacyProductState
     {
@@ -12024,37 +12501,67 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A product of an old CPS account, as the old data holds it, and whether it was migrated.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyProductStatus
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The model code in the old data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The purchase date; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// The dealer; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// The mandatory details the old data lacks: a migrated product needs them before its points are allocated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// Whether it was migrated, and where.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("state")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<LegacyProductState>))]
         public LegacyProductState State { get; set; } = default!;
 
+        /// <summary>
+        /// The registration it became in this account; null unless migrated here.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid? RegistrationId { get; set; } = default!;
 
@@ -12109,13 +12616,22 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MembershipCancellation
     {
 
+        /// <summary>
+        /// The cancelled membership's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day the membership ended (today).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The numbers of the unpaid invoices the cancellation credited (each by a credit note).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancelledInvoices")]
         public System.Collections.Generic.ICollection<string> CancelledInvoices { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
@@ -12128,39 +12644,72 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MembershipConfirmation
     {
 
+        /// <summary>
+        /// The new term's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number, printed on invoices and kept across renewals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The code of the tier joined.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's fee for the term, in `currency`, before VAT; the first invoice charges it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// How the term's invoices are paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// The term's first day (the day of joining).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset StartsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The term's last day.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The tier table version the tier and fee were taken from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// Membership numbers the account had before (earlier terms, old CPS accounts), oldest first; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("previousMembershipNumbers")]
         public System.Collections.Generic.ICollection<string> PreviousMembershipNumbers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
@@ -12173,12 +12722,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MembershipNumberNotRecorded
     {
 
+        /// <summary>
+        /// The old CPS e-mail whose account had the number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The old membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was not recorded, in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("detail")]
         public string Detail { get; set; } = default!;
 
@@ -12270,6 +12828,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's membership: `none` (never joined), `active`, `suspended` (an invoice unpaid after the grace period) or `ended`.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MembershipStatus
     {
@@ -12426,12 +12987,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MigratedProduct
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail whose account held it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The registration it became, with its green tick or what it still misses.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registration")]
         public ProductRegistrationStatus Registration { get; set; } = new ProductRegistrationStatus();
 
@@ -12465,15 +13035,27 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MigrationResult
     {
 
+        /// <summary>
+        /// The business account migrated into.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Products this migration registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migrated")]
         public int Migrated { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, products with all four details (their points allocated).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migratedWithGreenTick")]
         public int MigratedWithGreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, products still missing a detail (no points until completed).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migratedAwaitingDetails")]
         public int MigratedAwaitingDetails { get; set; } = default!;
 
@@ -12483,6 +13065,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("pointsAllocated")]
         public int PointsAllocated { get; set; } = default!;
 
+        /// <summary>
+        /// Products the account had registered itself (linked, nothing added).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("alreadyRegistered")]
         public int AlreadyRegistered { get; set; } = default!;
 
@@ -12492,15 +13077,27 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("alreadyMigrated")]
         public int AlreadyMigrated { get; set; } = default!;
 
+        /// <summary>
+        /// Products that did not migrate this time (they stay waiting).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("notMigrated")]
         public int NotMigrated { get; set; } = default!;
 
+        /// <summary>
+        /// Each product this migration registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migratedProducts")]
         public System.Collections.Generic.ICollection<MigratedProduct> MigratedProducts { get; set; } = new System.Collections.ObjectModel.Collection<MigratedProduct>();
 
+        /// <summary>
+        /// Each product the account had registered itself.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("alreadyRegisteredProducts")]
         public System.Collections.Generic.ICollection<AlreadyRegisteredProduct> AlreadyRegisteredProducts { get; set; } = new System.Collections.ObjectModel.Collection<AlreadyRegisteredProduct>();
 
+        /// <summary>
+        /// Each product that did not migrate, and why.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("notMigratedProducts")]
         public System.Collections.Generic.ICollection<NotMigratedProduct> NotMigratedProducts { get; set; } = new System.Collections.ObjectModel.Collection<NotMigratedProduct>();
 
@@ -12516,6 +13113,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersNotRecorded")]
         public System.Collections.Generic.ICollection<MembershipNumberNotRecorded> MembershipNumbersNotRecorded { get; set; } = new System.Collections.ObjectModel.Collection<MembershipNumberNotRecorded>();
 
+        /// <summary>
+        /// The account's migration status afterwards.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("status")]
         public MigrationStatus Status { get; set; } = new MigrationStatus();
 
@@ -12528,9 +13128,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class MigrationStatus
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Whether MIGRATE PRODUCTS is available now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("available")]
         public bool Available { get; set; } = default!;
 
@@ -12541,9 +13147,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MigrationUnavailableReason>))]
         public MigrationUnavailableReason? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// What the status means, in words for the member.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("explanation")]
         public string Explanation { get; set; } = default!;
 
+        /// <summary>
+        /// Every old CPS e-mail the account gives, verified or not.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmails")]
         public System.Collections.Generic.ICollection<string> OldEmails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
@@ -12559,6 +13171,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccounts")]
         public System.Collections.Generic.ICollection<LegacyAccountStatus> LegacyAccounts { get; set; } = new System.Collections.ObjectModel.Collection<LegacyAccountStatus>();
 
+        /// <summary>
+        /// Products of the visible old accounts not migrated yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsToMigrate")]
         public int ProductsToMigrate { get; set; } = default!;
 
@@ -12601,27 +13216,48 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class NotMigratedProduct
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail whose account holds it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The model code in the old data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number in the old data; null when it had none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Why it did not migrate.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<NotMigratedReason>))]
         public NotMigratedReason Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The same in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("detail")]
         public string Detail { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Why a product of an old CPS account did not migrate this time.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum NotMigratedReason
     {
@@ -12644,9 +13280,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class OldCpsEmails
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Every old CPS e-mail the account gives now, verified or not.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("emails")]
         public System.Collections.Generic.ICollection<string> Emails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
@@ -12677,18 +13319,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class OldEmailCodeSent
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail the code was sent to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// When the code was asked for, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sentAt")]
         public System.DateTimeOffset SentAt { get; set; } = default!;
 
+        /// <summary>
+        /// When the code stops working, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expiresAt")]
         public System.DateTimeOffset ExpiresAt { get; set; } = default!;
 
+        /// <summary>
+        /// Wrong codes allowed before a new one is needed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attemptsAllowed")]
         public int AttemptsAllowed { get; set; } = default!;
 
@@ -12715,13 +13372,22 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Whether the account has proved that it owns one of its old CPS e-mails.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldEmailVerificationStatus
     {
 
+        /// <summary>
+        /// The old CPS e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// Where its verification stands.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("state")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldEmailVerificationState>))]
         public OldEmailVerificationState State { get; set; } = default!;
@@ -12733,6 +13399,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldCpsEmailVerificationMethod>))]
         public OldCpsEmailVerificationMethod? VerifiedBy { get; set; } = default!;
 
+        /// <summary>
+        /// When it was verified, UTC; null unless verified.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("verifiedAt")]
         public System.DateTimeOffset? VerifiedAt { get; set; } = default!;
 
@@ -12757,16 +13426,28 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class OldEmailVerified
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The verified old CPS e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// How it was verified.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("method")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldCpsEmailVerificationMethod>))]
         public OldCpsEmailVerificationMethod Method { get; set; } = default!;
 
+        /// <summary>
+        /// When, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("verifiedAt")]
         public System.DateTimeOffset VerifiedAt { get; set; } = default!;
 
@@ -12824,12 +13505,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class PayeeAccount
     {
 
+        /// <summary>
+        /// The account holder's name (BT-85).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountName")]
         public string AccountName { get; set; } = default!;
 
+        /// <summary>
+        /// The IBAN to pay into (BT-84), without spaces.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("iban")]
         public string Iban { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's BIC (BT-86).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bic")]
         public string Bic { get; set; } = default!;
 
@@ -12878,21 +13568,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class PointsAdjusted
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The adjustment's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("adjustmentId")]
         public System.Guid AdjustmentId { get; set; } = default!;
 
+        /// <summary>
+        /// Points added (positive) or taken away (negative).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as support wrote it for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket it answers.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// When it was recorded, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("adjustedAt")]
         public System.DateTimeOffset AdjustedAt { get; set; } = default!;
 
@@ -13043,18 +13751,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class PostalAddress
     {
 
+        /// <summary>
+        /// Street and number (BT-35/BT-50).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("street")]
         public string Street { get; set; } = default!;
 
+        /// <summary>
+        /// A second address line; null when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("additionalStreet")]
         public string? AdditionalStreet { get; set; } = default!;
 
+        /// <summary>
+        /// The postal code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("postalCode")]
         public string PostalCode { get; set; } = default!;
 
+        /// <summary>
+        /// The city.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("city")]
         public string City { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
@@ -13172,16 +13895,28 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One points value a model has had.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductModelPointsValue
     {
 
+        /// <summary>
+        /// The model's catalogue version that set it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The points value.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// When it took effect, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("from")]
         public System.DateTimeOffset From { get; set; } = default!;
 
@@ -13194,21 +13929,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ProductModelView
     {
 
+        /// <summary>
+        /// The model stream's id (derived from the code).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The model code products are registered with, e.g. "EOS-R5".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The model's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// The model's category code (see the categories list).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// The points a registration of this model earns now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// True when the catalogue no longer lists it: it cannot be registered; registered ones keep their points.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public bool Withdrawn { get; set; } = default!;
 
@@ -13218,6 +13971,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
+        /// <summary>
+        /// When the model was first listed, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("listedAt")]
         public System.DateTimeOffset ListedAt { get; set; } = default!;
 
@@ -13236,9 +13992,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ProductRegistrationCreated
     {
 
+        /// <summary>
+        /// The new registration: what the member sees at once.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registration")]
         public ProductRegistrationStatus Registration { get; set; } = new ProductRegistrationStatus();
 
+        /// <summary>
+        /// Where the created resource is read (the same as the Location header).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
@@ -13251,32 +14013,59 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ProductRegistrationStatus
     {
 
+        /// <summary>
+        /// The registration's id: the product's id in the products routes.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// Where the product is read: `/api/accounts/{accountId}/products/{registrationId}`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue model code registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number as given; null while missing.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// True when all four details are given and the points are allocated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("greenTick")]
         public bool GreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Points the product counts now; 0 while details are missing or once deregistered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// The mandatory details still missing (empty once complete).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// The given details marked as a best guess.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> BestGuesses { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// True once the product was deregistered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistered")]
         public bool Deregistered { get; set; } = default!;
 
@@ -13423,9 +14212,15 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ProjectionDifference
     {
 
+        /// <summary>
+        /// The kind of stored document (a read model), e.g. "AccountView".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("document")]
         public string Document { get; set; } = default!;
 
+        /// <summary>
+        /// The document's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public string Id { get; set; } = default!;
 
@@ -13435,9 +14230,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("field")]
         public string Field { get; set; } = default!;
 
+        /// <summary>
+        /// The stored value (JSON); null when absent there.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stored")]
         public string? Stored { get; set; } = default!;
 
+        /// <summary>
+        /// The value a replay of the events gives (JSON); null when absent there.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayed")]
         public string? Replayed { get; set; } = default!;
 
@@ -13450,15 +14251,27 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class PublishTierTable
     {
 
+        /// <summary>
+        /// Allocated points at which an account is invited to join.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationThreshold")]
         public int InvitationThreshold { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers need more points than this.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterpriseAbovePoints")]
         public int EnterpriseAbovePoints { get; set; } = default!;
 
+        /// <summary>
+        /// Every tier of the new table; codes unique.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tiers")]
         public System.Collections.Generic.ICollection<TierDefinition> Tiers { get; set; } = new System.Collections.ObjectModel.Collection<TierDefinition>();
 
+        /// <summary>
+        /// Why the table changes, for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
@@ -13477,6 +14290,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("rates")]
         public System.Collections.Generic.ICollection<VatRateEntry> Rates { get; set; } = new System.Collections.ObjectModel.Collection<VatRateEntry>();
 
+        /// <summary>
+        /// Why the table changes, for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
@@ -13489,18 +14305,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ReconciliationFinding
     {
 
+        /// <summary>
+        /// Which promise was found broken (the check's name).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("check")]
         public string Check { get; set; } = default!;
 
+        /// <summary>
+        /// The account concerned.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// What it concerns (e.g. an invoice number).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("subject")]
         public string Subject { get; set; } = default!;
 
+        /// <summary>
+        /// What was found, in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("detail")]
         public string Detail { get; set; } = default!;
 
+        /// <summary>
+        /// What the run did about it (the repair it sent); null when nothing could be done.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("repair")]
         public string? Repair { get; set; } = default!;
 
@@ -13513,21 +14344,39 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class ReconciliationReport
     {
 
+        /// <summary>
+        /// The report's id (there is one).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// How many runs there have been.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("runs")]
         public int Runs { get; set; } = default!;
 
+        /// <summary>
+        /// When the latest run checked, UTC; null before the first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastRunAt")]
         public System.DateTimeOffset? LastRunAt { get; set; } = default!;
 
+        /// <summary>
+        /// The latest run's id; null before the first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastRunId")]
         public System.Guid? LastRunId { get; set; } = default!;
 
+        /// <summary>
+        /// Repairs sent by all runs so far.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("repairsDispatched")]
         public int RepairsDispatched { get; set; } = default!;
 
+        /// <summary>
+        /// What the latest run found; empty when everything was kept.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("openFindings")]
         public System.Collections.Generic.ICollection<ReconciliationFinding> OpenFindings { get; set; } = new System.Collections.ObjectModel.Collection<ReconciliationFinding>();
 
@@ -13668,12 +14517,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class RefundOwed
     {
 
+        /// <summary>
+        /// The invoice the money was received on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// What is to be refunded, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
@@ -13686,28 +14544,52 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class RefundRecorded
     {
 
+        /// <summary>
+        /// The recorded refund's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundId")]
         public System.Guid RefundId { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice it was paid on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The amount paid back, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the refund left CPS's bank account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset PaidOn { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's (or finance's) reference of the refund transfer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string Reference { get; set; } = default!;
 
+        /// <summary>
+        /// What it paid back: an overpayment, or money received on a cancelled invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("of")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RefundOf>))]
         public RefundOf Of { get; set; } = default!;
@@ -13724,6 +14606,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("stillOwedBack")]
         public double StillOwedBack { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's status (a refund does not change it).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus InvoiceStatus { get; set; } = default!;
@@ -13811,13 +14696,22 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class RenewalPlan
     {
 
+        /// <summary>
+        /// The membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the term in force.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("termEndsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset TermEndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// Whether the membership renews at the term end.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renews")]
         public bool Renews { get; set; } = default!;
 
@@ -13827,12 +14721,21 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string? Tier { get; set; } = default!;
 
+        /// <summary>
+        /// The name of that tier; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string? TierName { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's fee for a year, in `currency`, before VAT; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double? AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string? Currency { get; set; } = default!;
 
@@ -14001,6 +14904,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Send the standing invitation e-mail again (support).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ResendInvitationEmail
     {
@@ -14026,42 +14932,78 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The account it was done on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// What was done, e.g. `points_adjusted`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("action")]
         public string Action { get; set; } = default!;
 
+        /// <summary>
+        /// What was done, in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("description")]
         public string Description { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as support or finance wrote it for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket it answers; null when none was given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// Who did it (a token's `sub`).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
+        /// <summary>
+        /// When, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of support overrides, newest first.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class SupportOverridePage
     {
 
+        /// <summary>
+        /// The page's overrides.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<SupportOverride> Items { get; set; } = new System.Collections.ObjectModel.Collection<SupportOverride>();
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// Overrides per page asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
         public int PageSize { get; set; } = default!;
 
+        /// <summary>
+        /// Overrides matching the filters, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
 
@@ -14098,9 +15040,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's name as members see it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Standard (reached by points) or enterprise (points above the threshold, a limit on products).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind Kind { get; set; } = default!;
@@ -14123,6 +15071,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
@@ -14279,24 +15230,45 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class TierTableView
     {
 
+        /// <summary>
+        /// The tier table stream's id (there is one).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The table's version: decisions record the version they used.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tableVersion")]
         public long TableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// Allocated points at which an account is invited to join.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationThreshold")]
         public int InvitationThreshold { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers need more points than this.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterpriseAbovePoints")]
         public int EnterpriseAbovePoints { get; set; } = default!;
 
+        /// <summary>
+        /// Every tier, standard and enterprise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tiers")]
         public System.Collections.Generic.ICollection<TierDefinition> Tiers { get; set; } = new System.Collections.ObjectModel.Collection<TierDefinition>();
 
+        /// <summary>
+        /// When this version was published, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("publishedAt")]
         public System.DateTimeOffset PublishedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was published, as operations wrote it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
@@ -14360,35 +15332,65 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class TierUpgradeConfirmation
     {
 
+        /// <summary>
+        /// The membership number (unchanged by an upgrade).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The code of the tier upgraded to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// The new tier's fee for a year, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the new tier starts (today).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("effectiveOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EffectiveOn { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the term, unchanged.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("termEndsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset TermEndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// Whole days of the term left from `effectiveOn`, that day included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysRemaining")]
         public int DaysRemaining { get; set; } = default!;
 
+        /// <summary>
+        /// Days in the whole term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysInTerm")]
         public int DaysInTerm { get; set; } = default!;
 
+        /// <summary>
+        /// What the upgrade invoice charges before VAT: the fee difference times days remaining over days in the term, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("proRataAmount")]
         public double ProRataAmount { get; set; } = default!;
 
@@ -14446,12 +15448,21 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class VatRateEntry
     {
 
+        /// <summary>
+        /// An EU member state: ISO 3166-1 alpha-2 code (Greece is "GR").
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The standard rate, as a fraction (0.24 is 24 %).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rate")]
         public double Rate { get; set; } = default!;
 
+        /// <summary>
+        /// The first day the rate applies.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("effectiveFrom")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EffectiveFrom { get; set; } = default!;
@@ -14465,18 +15476,33 @@ namespace CpsLedger.Tests.Contract.Generated
     public partial class VatRateTable
     {
 
+        /// <summary>
+        /// The VAT table stream's id (there is one).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The table's version: invoices record the version they used.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tableVersion")]
         public long TableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// Every member state's standard rate with the day it applies from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rates")]
         public System.Collections.Generic.ICollection<VatRateEntry> Rates { get; set; } = new System.Collections.ObjectModel.Collection<VatRateEntry>();
 
+        /// <summary>
+        /// When this version was published, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("publishedAt")]
         public System.DateTimeOffset PublishedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was published, as finance wrote it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
@@ -14522,25 +15548,46 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What verification compared: stored read models against a replay of their events, and the hash chains.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VerificationReport
     {
 
+        /// <summary>
+        /// The account verified; null when every account was.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid? AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// When the check ran, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("checkedAt")]
         public System.DateTimeOffset CheckedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Accounts checked.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountsChecked")]
         public int AccountsChecked { get; set; } = default!;
 
+        /// <summary>
+        /// Stored documents compared with their replay.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("documentsChecked")]
         public int DocumentsChecked { get; set; } = default!;
 
+        /// <summary>
+        /// Every disagreement found; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("differences")]
         public System.Collections.Generic.ICollection<ProjectionDifference> Differences { get; set; } = new System.Collections.ObjectModel.Collection<ProjectionDifference>();
 
+        /// <summary>
+        /// Every hash chain found broken; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
