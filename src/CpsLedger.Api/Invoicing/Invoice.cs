@@ -231,8 +231,8 @@ public sealed record InvoiceBecameOverdue(Guid InvoiceId, string InvoiceNumber, 
 /// <param name="Amount">The amount received, in <c>currency</c>.</param>
 /// <param name="Currency">ISO 4217 code, the invoice's currency.</param>
 /// <param name="ValueDate">The day the money arrived (a transfer's value date; a card charge's day).</param>
-/// <param name="Reference">The transfer's reference text as the payer wrote it; null for a card charge or when none was
-/// given.</param>
+/// <param name="Reference">The transfer's reference text as the payer wrote it (for a card charge, the attempt's
+/// idempotency key); null when a transfer gave none.</param>
 /// <param name="BankReference">The bank's (or the payment gateway's) reference of the payment.</param>
 /// <param name="Kind">What the payment did to the invoice.</param>
 /// <param name="RecordedAt">When the payment was recorded, UTC.</param>
@@ -264,7 +264,8 @@ public sealed record InvoiceRefund(Guid RefundId, decimal Amount, string Currenc
 public sealed record ChargeAttempt(int Attempt, string IdempotencyKey, decimal Amount, ChargeOutcome Outcome, string? GatewayReference,
     string? Reason, DateOnly? NextAttemptOn, DateTimeOffset AttemptedAt, ChargedCard? Card = null);
 
-/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).</summary>
+/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status.</summary>
+/// <remarks>An inline snapshot, immutable.</remarks>
 public sealed record Invoice
 {
     /// <summary>The invoice's id.</summary>
@@ -312,20 +313,21 @@ public sealed record Invoice
 
     /// <summary>
     /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one,
-    /// where everything received and not refunded is <see cref="RefundDue"/>, so no money is read twice. Derived, like it: an invoice
-    /// overpaid and then cancelled before this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
+    /// where everything received and not refunded is <see cref="RefundDue"/>, so no money is read twice.
     /// </summary>
+    /// <remarks>Derived, like it: an invoice overpaid and then cancelled before this read its excess twice (overpaid and refund due),
+    /// and reads it once without a rebuild.</remarks>
     public decimal Overpaid => Status == InvoiceStatus.Cancelled ? 0 : Math.Max(TotalReceived - Total - Refunded, 0);
 
     /// <summary>
     /// On a cancelled invoice, everything received on it and not refunded yet (<see cref="Refunded"/>): the credit note's refund due and
-    /// any payment received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed
-    /// read the same after a replay.
+    /// any payment received after the cancellation; 0 on any other.
     /// </summary>
+    /// <remarks>Derived, not stored apart, so invoices cancelled before it existed read the same after a replay.</remarks>
     public decimal RefundDue => Status == InvoiceStatus.Cancelled ? Math.Max(TotalReceived - Refunded, 0) : 0;
 
-    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>. Derived
-    /// from the refunds listed, so the two cannot disagree.</summary>
+    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>.</summary>
+    /// <remarks>Derived from the refunds listed, so the two cannot disagree.</remarks>
     public decimal Refunded => Refunds.Sum(r => r.Amount);
 
     /// <summary>The refunds paid on the invoice, oldest first.</summary>

@@ -241,9 +241,9 @@ public sealed record TierUpgraded(
 public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
 
 /// <summary>
-/// The account's standing in the programme: invitation, current and past memberships, every membership number. An inline
-/// snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).
+/// The account's standing in the programme: invitation, current and past memberships, every membership number.
 /// </summary>
+/// <remarks>An inline snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).</remarks>
 public sealed record AccountMembership
 {
     /// <summary>The membership stream's id (derived from the account).</summary>

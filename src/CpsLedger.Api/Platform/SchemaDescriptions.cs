@@ -134,7 +134,8 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
             .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
     }
 
-    // One line of text: code as `code`, a reference by its last name, a parameter by its JSON name, whitespace collapsed.
+    // One line of text: code as `code`, a reference by its name, a parameter by its JSON name, whitespace collapsed. A comment's
+    // <remarks> are for developers and stay out of the document.
     private static string? Text(XElement element)
     {
         var text = Spaces().Replace(string.Concat(element.Nodes().Select(Render)), " ").Trim();
@@ -154,10 +155,12 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
         _ => "",
     };
 
+    // A member by its JSON name, as the reader of the document sees it; a type or method by its own name.
     private static string LastName(string cref)
     {
         var name = cref.Split('(')[0];
-        return name[(name.LastIndexOf('.') + 1)..].Split('`')[0];
+        var last = name[(name.LastIndexOf('.') + 1)..].Split('`')[0];
+        return cref.StartsWith("P:", StringComparison.Ordinal) || cref.StartsWith("F:", StringComparison.Ordinal) ? JsonName(last) : last;
     }
 
     private static string JsonName(string name) => name.Length == 0 ? name : char.ToLowerInvariant(name[0]) + name[1..];

@@ -21,7 +21,7 @@ public sealed class ProductView
     public string ModelCode { get; set; } = "";
     /// <summary>The model's name in the catalogue when it was registered.</summary>
     public string ModelName { get; set; } = "";
-    /// <summary>The model's catalogue category (e.g. "camera", "lens") when it was registered.</summary>
+    /// <summary>The model's catalogue category (e.g. "camera_body", "lens") when it was registered.</summary>
     public string Category { get; set; } = "";
     /// <summary>As the member entered it (the one-owner check compares it without spaces and case); null while not
     /// given.</summary>

@@ -9930,7 +9930,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The account's standing in the programme: invitation, current and past memberships, every membership number. An inline snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).
+    /// The account's standing in the programme: invitation, current and past memberships, every membership number.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountMembership
@@ -10979,7 +10979,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
 
         /// <summary>
-        /// The card presented (brand, last four); null when the attempt did not record it (Card).
+        /// The card presented (brand, last four); null when the attempt did not record it (card).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("card")]
         public ChargedCard? Card { get; set; } = default!;
@@ -11675,7 +11675,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).
+    /// An invoice as members and finance read it: lines, totals, payments, charge attempts and status.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class Invoice
@@ -11806,19 +11806,19 @@ namespace CpsLedger.Tests.Contract.Generated
         public double Outstanding { get; set; } = default!;
 
         /// <summary>
-        /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one, where everything received and not refunded is RefundDue, so no money is read twice. Derived, like it: an invoice overpaid and then cancelled before this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
+        /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one, where everything received and not refunded is refundDue, so no money is read twice.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overpaid")]
         public double Overpaid { get; set; } = default!;
 
         /// <summary>
-        /// On a cancelled invoice, everything received on it and not refunded yet (Refunded): the credit note's refund due and any payment received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed read the same after a replay.
+        /// On a cancelled invoice, everything received on it and not refunded yet (refunded): the credit note's refund due and any payment received after the cancellation; 0 on any other.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
         /// <summary>
-        /// What finance recorded as paid back on the invoice (Refunds); part of TotalReceived. Derived from the refunds listed, so the two cannot disagree.
+        /// What finance recorded as paid back on the invoice (refunds); part of totalReceived.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunded")]
         public double Refunded { get; set; } = default!;
@@ -11872,7 +11872,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public PayeeAccount? Payee { get; set; } = default!;
 
         /// <summary>
-        /// How the VAT was decided; null on invoices issued before (VAT at VatRate, no category recorded).
+        /// How the VAT was decided; null on invoices issued before (VAT at vatRate, no category recorded).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatTreatment")]
         public VatTreatment? VatTreatment { get; set; } = default!;
@@ -12027,7 +12027,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// What an invoice is for. Invoices issued before kinds were recorded are Membership (a joining's annual fee).
+    /// What an invoice is for. Invoices issued before kinds were recorded are membership (a joining's annual fee).
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum InvoiceKind
@@ -12105,7 +12105,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset ValueDate { get; set; } = default!;
 
         /// <summary>
-        /// The transfer's reference text as the payer wrote it; null for a card charge or when none was given.
+        /// The transfer's reference text as the payer wrote it (for a card charge, the attempt's idempotency key); null when a transfer gave none.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string? Reference { get; set; } = default!;
@@ -12400,7 +12400,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// What a legacy import did, or (Imported false) why it imported nothing.
+    /// What a legacy import did, or (imported false) why it imported nothing.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyImportReport
@@ -14103,7 +14103,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string ModelName { get; set; } = default!;
 
         /// <summary>
-        /// The model's catalogue category (e.g. "camera", "lens") when it was registered.
+        /// The model's catalogue category (e.g. "camera_body", "lens") when it was registered.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
@@ -14748,7 +14748,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The renewal of one membership term. Proposed is the next term as it would start (same number, the tier offered or chosen); null when no tier is eligible. InvoiceId is the renewal invoice issued ahead (bank transfer) for it.
+    /// The renewal of one membership term. proposed is the next term as it would start (same number, the tier offered or chosen); null when no tier is eligible. invoiceId is the renewal invoice issued ahead (bank transfer) for it.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalState
