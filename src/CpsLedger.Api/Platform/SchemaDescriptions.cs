@@ -155,12 +155,18 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
         _ => "",
     };
 
-    // A member by its JSON name, as the reader of the document sees it; a type or method by its own name.
+    // A property by its JSON name and an enum value by its wire name, as the reader of the document sees them; anything else
+    // (a type, a method, a constant) by its own name.
     private static string LastName(string cref)
     {
         var name = cref.Split('(')[0];
         var last = name[(name.LastIndexOf('.') + 1)..].Split('`')[0];
-        return cref.StartsWith("P:", StringComparison.Ordinal) || cref.StartsWith("F:", StringComparison.Ordinal) ? JsonName(last) : last;
+        if (cref.StartsWith("P:", StringComparison.Ordinal))
+            return JsonName(last);
+        if (cref.StartsWith("F:", StringComparison.Ordinal)
+            && typeof(SchemaDescriptions).Assembly.GetType(name[2..name.LastIndexOf('.')]) is { IsEnum: true })
+            return System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(last);
+        return last;
     }
 
     private static string JsonName(string name) => name.Length == 0 ? name : char.ToLowerInvariant(name[0]) + name[1..];
