@@ -10,11 +10,18 @@ namespace CpsLedger.Api.Accounts;
 /// <summary>The account as the portal shows it ("My account").</summary>
 public sealed class AccountView
 {
+    /// <summary>The account's id: the <c>{accountId}</c> of every account route.</summary>
     public Guid Id { get; set; }
+    /// <summary>The business's name as registered.</summary>
     public string CompanyName { get; set; } = "";
+    /// <summary>The e-mail address the ledger writes to (invitations, invoices, notices).</summary>
     public string ContactEmail { get; set; } = "";
+    /// <summary>The business's country: ISO 3166-1 alpha-2 code.</summary>
     public string Country { get; set; } = "";
+    /// <summary>E-mail addresses of the member's old CPS accounts linked to this one, verified or not (see the migration
+    /// status).</summary>
     public List<string> OldCpsEmails { get; set; } = [];
+    /// <summary>When the account was opened, UTC.</summary>
     public DateTimeOffset OpenedAt { get; set; }
 
     /// <summary>Where invoices are addressed (null until the member sets it: invoices then show the company and country).</summary>
@@ -23,6 +30,7 @@ public sealed class AccountView
     /// <summary>The buyer's EU VAT ID, checked when given; null when it has none.</summary>
     public string? VatId { get; set; }
 
+    /// <summary>When the billing details were last set, UTC; null until set.</summary>
     public DateTimeOffset? BillingDetailsChangedAt { get; set; }
 }
 

@@ -12,6 +12,11 @@ using Wolverine.Marten;
 namespace CpsLedger.Api.Accounts;
 
 /// <summary>A postal address as invoices print it (EN 16931 BG-5/BG-8: street, additional line, postal code, city, country).</summary>
+/// <param name="Street">Street and number (BT-35/BT-50).</param>
+/// <param name="AdditionalStreet">A second address line; null when none.</param>
+/// <param name="PostalCode">The postal code.</param>
+/// <param name="City">The city.</param>
+/// <param name="Country">ISO 3166-1 alpha-2 code.</param>
 public sealed record PostalAddress(string Street, string? AdditionalStreet, string PostalCode, string City, string Country)
 {
     /// <summary>The lines of an address block, the country last by its English name.</summary>
@@ -33,13 +38,19 @@ public sealed record BillingDetailsChanged(Guid AccountId, PostalAddress Address
 /// <param name="SupportReason">Support only, and required from support: why it changes the member's billing details. Recorded on
 /// the event the change writes and listed among the support overrides. A member or the portal leaves it out.</param>
 /// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+/// <param name="Address">The billing address invoices will print from now on.</param>
 public sealed record ChangeBillingDetails(
     BillingAddressInput Address,
     string? VatId,
     [property: MultiLineText] string? SupportReason = null,
     string? TicketReference = null);
 
+/// <summary>The billing address as a request gives it (trimmed when recorded; a blank second line is recorded as none).</summary>
 /// <param name="Country">ISO 3166-1 alpha-2 code in upper case; for a VAT ID, its member state.</param>
+/// <param name="Street">Street and number.</param>
+/// <param name="AdditionalStreet">A second address line; leave out when none.</param>
+/// <param name="PostalCode">The postal code.</param>
+/// <param name="City">The city.</param>
 public sealed record BillingAddressInput(string Street, string? AdditionalStreet, string PostalCode, string City, string Country);
 
 public sealed class ChangeBillingDetailsValidator : AbstractValidator<ChangeBillingDetails>
@@ -66,6 +77,11 @@ public sealed class ChangeBillingDetailsValidator : AbstractValidator<ChangeBill
 }
 
 /// <summary>What the portal shows: the billing address and VAT ID the next invoice will carry.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="CompanyName">The company name invoices print.</param>
+/// <param name="Address">The billing address; null until set.</param>
+/// <param name="VatId">The EU VAT ID; null when none was given.</param>
+/// <param name="ChangedAt">When the billing details were last set, UTC; null until set.</param>
 public sealed record BillingDetails(Guid AccountId, string CompanyName, PostalAddress? Address, string? VatId, DateTimeOffset? ChangedAt);
 
 public static class BillingDetailsDecision

@@ -25,9 +25,19 @@ public enum AccountMatchKind
 }
 
 /// <summary>One account a search found, and why: the field that matched and its value there.</summary>
+/// <param name="AccountId">The account found.</param>
+/// <param name="CompanyName">Its company name.</param>
+/// <param name="ContactEmail">Its contact e-mail.</param>
+/// <param name="Country">Its country: ISO 3166-1 alpha-2 code.</param>
+/// <param name="MatchedOn">The field the text matched.</param>
+/// <param name="MatchedValue">That field's value on the account.</param>
 public sealed record AccountMatch(Guid AccountId, string CompanyName, string ContactEmail, string Country, AccountMatchKind MatchedOn,
     string MatchedValue);
 
+/// <summary>The accounts a search text found.</summary>
+/// <param name="Query">The text searched for, as given.</param>
+/// <param name="Items">The accounts found.</param>
+/// <param name="MoreThanShown">True when more accounts match than are listed: refine the text.</param>
 public sealed record AccountSearchResults(string Query, IReadOnlyList<AccountMatch> Items, bool MoreThanShown);
 
 /// <summary>

@@ -15,9 +15,15 @@ namespace CpsLedger.Api.Audit;
 /// <param name="Links">Links in the chain (its head's position).</param>
 /// <param name="HeadHash">SHA-256 of the head link (hex): compare it with an exported heads file.</param>
 /// <param name="Break">The first place the stored events no longer match the chain; null when intact.</param>
+/// <param name="ChainId">The chain's id.</param>
+/// <param name="HeadSequence">The ledger sequence of the chain's last event.</param>
+/// <param name="Intact">True when the chain matches the stored events.</param>
 public sealed record ChainStatus(Guid ChainId, AccountStreamKind Kind, string? Label, long Links, long HeadSequence, string HeadHash, bool Intact, ChainBreak? Break);
 
 /// <summary>A chain the account's verification checks, named as <see cref="ChainStatus"/> names it.</summary>
+/// <param name="ChainId">The chain's id.</param>
+/// <param name="Kind">What the chain's events are about.</param>
+/// <param name="Label">What the kind alone does not say (an old e-mail and number, an invoice number); null otherwise.</param>
 public sealed record ChainName(Guid ChainId, AccountStreamKind Kind, string? Label);
 
 /// <summary>
@@ -26,6 +32,11 @@ public sealed record ChainName(Guid ChainId, AccountStreamKind Kind, string? Lab
 /// </summary>
 /// <param name="Unlinked">The chains among <paramref name="Breaks"/> that have no link at all, so no row in <paramref name="Chains"/>
 /// (their events were stored around the chain's trigger): named as the chains are.</param>
+/// <param name="AccountId">The business account.</param>
+/// <param name="CheckedAt">When the chains were recomputed, UTC.</param>
+/// <param name="Intact">True when every chain matches the stored events.</param>
+/// <param name="Chains">Each chain of the account.</param>
+/// <param name="Breaks">Where chains are broken; empty when intact.</param>
 public sealed record AccountChainStatus(Guid AccountId, DateTimeOffset CheckedAt, bool Intact, IReadOnlyList<ChainStatus> Chains,
     IReadOnlyList<ChainBreak> Breaks, IReadOnlyList<ChainName> Unlinked);
 

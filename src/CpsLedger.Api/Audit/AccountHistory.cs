@@ -32,6 +32,20 @@ namespace CpsLedger.Api.Audit;
 /// may be internal notes: shown to support and auditors only, null in a member's own history (whose description then says that
 /// CPS support made the change, without the reason).</param>
 /// <param name="TicketReference">The support ticket a support action answers (the member's own ticket): shown to every reader.</param>
+/// <param name="Sequence">The event's position in the whole ledger: entries are in this order; time travel (<c>as-of</c>) takes
+/// it.</param>
+/// <param name="EventId">The event's id.</param>
+/// <param name="StreamId">The id of the stream the event belongs to (the account, a registration, the membership, an invoice,
+/// ...).</param>
+/// <param name="Stream">What that stream is to the account.</param>
+/// <param name="Version">The event's position in its own stream, from 1.</param>
+/// <param name="Type">The event's name, e.g. <c>product_registered</c>: what the <c>types</c> filter takes.</param>
+/// <param name="At">When the event was recorded, UTC.</param>
+/// <param name="CorrelationId">The correlation id of the request that wrote it (its X-Correlation-Id, or the trace id).</param>
+/// <param name="CausationId">The id of the message or request that caused it, when recorded; null otherwise.</param>
+/// <param name="Description">What happened, in one sentence for a person.</param>
+/// <param name="Data">The event's own data as recorded (its members differ by <c>type</c>); a member's own history leaves out
+/// support's reason.</param>
 public sealed record HistoryEntry(
     long Sequence,
     Guid? Commit,
@@ -57,6 +71,12 @@ public sealed record HistoryEntry(
     string Description,
     object Data);
 
+/// <summary>One page of an account's history, oldest event first.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Items">The page's events, in ledger order (<c>sequence</c>).</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Events per page asked for (1 to 500, 100 by default).</param>
+/// <param name="Total">How many events match the filters, on all pages.</param>
 public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Items, int Page, int PageSize, long Total);
 
 public static class AccountHistory

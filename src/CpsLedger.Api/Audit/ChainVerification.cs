@@ -9,6 +9,10 @@ namespace CpsLedger.Api.Audit;
 /// reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived
 /// (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link),
 /// or rewritten (an exported head is no longer in the chain).</param>
+/// <param name="ChainId">The broken chain.</param>
+/// <param name="Position">The link's position in the chain.</param>
+/// <param name="EventId">The event at the break; null when it is gone.</param>
+/// <param name="Sequence">That event's ledger sequence; null when it is gone.</param>
 public sealed record ChainBreak(Guid ChainId, long Position, Guid? EventId, long? Sequence, string Problem);
 
 /// <summary>One chain's head as exported for safekeeping outside the database.</summary>

@@ -20,6 +20,14 @@ namespace CpsLedger.Api.Audit;
 /// <param name="LastCommitIncluded">The commit (transaction) that event was written by; every event of that commit in the
 /// account's streams is replayed. Null when it was stored before events carried their commit: such events are each a commit of
 /// their own, so the cut may fall inside a transaction, as it always did.</param>
+/// <param name="AccountId">The business account.</param>
+/// <param name="AsOfTimestamp">The moment asked for (<c>timestamp</c>); null when a sequence was asked for.</param>
+/// <param name="AsOfSequence">The ledger sequence asked for (<c>sequence</c>); null when a moment was asked for.</param>
+/// <param name="Summary">The account summary as it stood then.</param>
+/// <param name="Explanation">The points explanation as it stood then.</param>
+/// <param name="EligibleTiers">Tier eligibility then, on the tier table of then; null when no tier table was published
+/// yet.</param>
+/// <param name="Membership">The account's membership as it stood then; null when it had none yet.</param>
 public sealed record AccountAsOf(
     Guid AccountId,
     DateTimeOffset? AsOfTimestamp,

@@ -20,8 +20,19 @@ namespace CpsLedger.Api.Audit;
 
 /// <summary>One way a stored projection disagrees with a replay of its events.</summary>
 /// <param name="Field">JSON path of the differing field; "(document)" when the whole document is missing on one side.</param>
+/// <param name="Document">The kind of stored document (a read model), e.g. "AccountView".</param>
+/// <param name="Id">The document's id.</param>
+/// <param name="Stored">The stored value (JSON); null when absent there.</param>
+/// <param name="Replayed">The value a replay of the events gives (JSON); null when absent there.</param>
 public sealed record ProjectionDifference(string Document, string Id, string Field, string? Stored, string? Replayed);
 
+/// <summary>What verification compared: stored read models against a replay of their events, and the hash chains.</summary>
+/// <param name="AccountId">The account verified; null when every account was.</param>
+/// <param name="CheckedAt">When the check ran, UTC.</param>
+/// <param name="AccountsChecked">Accounts checked.</param>
+/// <param name="DocumentsChecked">Stored documents compared with their replay.</param>
+/// <param name="Differences">Every disagreement found; empty when none.</param>
+/// <param name="ChainBreaks">Every hash chain found broken; empty when none.</param>
 public sealed record VerificationReport(
     Guid? AccountId,
     DateTimeOffset CheckedAt,

@@ -11,6 +11,12 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Catalogue;
 
 /// <summary>A model as the catalogue list shows it (the full model, with its points history, is one GET away).</summary>
+/// <param name="Code">The model code products are registered with.</param>
+/// <param name="Name">The model's name.</param>
+/// <param name="Category">The model's category code.</param>
+/// <param name="Points">The points a registration earns now.</param>
+/// <param name="Withdrawn">True when no longer listed (cannot be registered).</param>
+/// <param name="CatalogueVersion">The model's catalogue version, which a points allocation records.</param>
 public sealed record CatalogueModel(string Code, string Name, string Category, int Points, bool Withdrawn, long CatalogueVersion)
 {
     public static CatalogueModel Of(ProductModelView view) =>
@@ -18,9 +24,16 @@ public sealed record CatalogueModel(string Code, string Name, string Category, i
 }
 
 /// <summary>One page of the catalogue; <paramref name="Total"/> counts every model matching the filters.</summary>
+/// <param name="Items">The page's models.</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Models per page asked for.</param>
+/// <param name="Total">Models matching the filters, on all pages.</param>
 public sealed record CataloguePage(IReadOnlyList<CatalogueModel> Items, int Page, int PageSize, long Total);
 
 /// <summary>A category of the fixed set, with how many listed (not withdrawn) models it has.</summary>
+/// <param name="Category">The category's code, as the <c>category</c> filter takes it.</param>
+/// <param name="Name">The category's name.</param>
+/// <param name="ListedModels">Models of the category listed now (withdrawn ones not counted).</param>
 public sealed record CatalogueCategorySummary(string Category, string Name, int ListedModels);
 
 public static class BrowseCatalogueEndpoint

@@ -41,16 +41,23 @@ public static class ProductModelCode
 /// </summary>
 public sealed class ProductModelView
 {
+    /// <summary>The model stream's id (derived from the code).</summary>
     public Guid Id { get; set; }
+    /// <summary>The model code products are registered with, e.g. "EOS-R5".</summary>
     public string Code { get; set; } = "";
+    /// <summary>The model's name.</summary>
     public string Name { get; set; } = "";
+    /// <summary>The model's category code (see the categories list).</summary>
     public string Category { get; set; } = "";
+    /// <summary>The points a registration of this model earns now.</summary>
     public int Points { get; set; }
+    /// <summary>True when the catalogue no longer lists it: it cannot be registered; registered ones keep their points.</summary>
     public bool Withdrawn { get; set; }
 
     /// <summary>The catalogue version of this model: the number of catalogue events applied to it.</summary>
     public long CatalogueVersion { get; set; }
 
+    /// <summary>When the model was first listed, UTC.</summary>
     public DateTimeOffset ListedAt { get; set; }
 
     /// <summary>Every points value this model has had, oldest first, with the catalogue version that set it.</summary>
@@ -67,6 +74,10 @@ public sealed class ProductModelByCode(string code) : Marten.IBatchQueryPlan<Pro
         session.LoadAsync<ProductModelView>(ProductModelCode.StreamIdFor(code), token);
 }
 
+/// <summary>One points value a model has had.</summary>
+/// <param name="CatalogueVersion">The model's catalogue version that set it.</param>
+/// <param name="Points">The points value.</param>
+/// <param name="From">When it took effect, UTC.</param>
 public sealed record ProductModelPointsValue(long CatalogueVersion, int Points, DateTimeOffset From);
 
 public sealed partial class ProductModelViewProjection : SingleStreamProjection<ProductModelView, Guid>

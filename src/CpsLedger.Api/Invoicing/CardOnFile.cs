@@ -19,6 +19,12 @@ public sealed record PaymentCardSaved(Guid AccountId, string PaymentMethodRefere
 /// The card on file as the portal shows it: brand, last four digits and expiry, never more (no number, token or reference).
 /// A card recorded before card details were kept has them null.
 /// </summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Brand">The card's brand, e.g. "Visa"; null for a card recorded before card details were kept.</param>
+/// <param name="Last4">The card number's last four digits; null as <c>brand</c>.</param>
+/// <param name="ExpiryMonth">The card's expiry month, 1 to 12; null as <c>brand</c>.</param>
+/// <param name="ExpiryYear">The card's expiry year, four digits; null as <c>brand</c>.</param>
+/// <param name="RecordedAt">When the card was put on file, UTC.</param>
 public sealed record CardOnFile(Guid AccountId, string? Brand, string? Last4, int? ExpiryMonth, int? ExpiryYear, DateTimeOffset RecordedAt)
 {
     public static CardOnFile Of(Guid accountId, PaymentCardSaved e) => new(accountId, e.Brand, e.Last4, e.ExpiryMonth, e.ExpiryYear, e.RecordedAt);

@@ -17,7 +17,7 @@ public static class CardDeclinedEmails
     /// <summary>
     /// Every recorded attempt asks for its e-mail once committed (durably, via the outbox), as a credit note does: forwarded from the
     /// event, so the due date's charge, its retries and a charge after a card was recorded are treated alike; the handler decides
-    /// whether one is owed (<see cref="Owed"/>). Sent once per invoice and attempt by its Message-Id (MailDelivery).
+    /// whether one is owed (<see cref="CardDeclinedEmails.Owed(Invoice, int)"/>). Sent once per invoice and attempt by its Message-Id (MailDelivery).
     /// </summary>
     public static void ForwardDeclinedChargesToEmails(this Wolverine.Marten.MartenIntegration integration) =>
         integration.SubscribeToEvent<CardChargeAttempted>().TransformedTo(e => new SendCardDeclinedEmail(e.Data.InvoiceId, e.Data.Attempt));

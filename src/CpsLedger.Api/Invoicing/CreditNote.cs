@@ -25,6 +25,23 @@ public sealed record InvoiceCancelled(Guid InvoiceId, string InvoiceNumber, Guid
 /// Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
 /// </summary>
 /// <param name="RefundDue">What had been received on the invoice and not refunded already, to be refunded (recorded as <see cref="RefundPaid"/>).</param>
+/// <param name="InvoiceId">The cancelled invoice's id.</param>
+/// <param name="CreditNoteNumber">The credit note's number, from its own series, e.g. "CN-2026-000001".</param>
+/// <param name="InvoiceNumber">The number of the invoice it cancels.</param>
+/// <param name="InvoiceIssuedOn">The day that invoice was issued.</param>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Reason">Why the invoice was cancelled, as printed on the credit note.</param>
+/// <param name="Seller">The seller's details when the credit note was issued.</param>
+/// <param name="Buyer">The buyer as the invoice recorded it.</param>
+/// <param name="Currency">ISO 4217 code of every amount, the invoice's.</param>
+/// <param name="Lines">The invoice's lines, credited, amounts before VAT.</param>
+/// <param name="Subtotal">The lines' total before VAT, credited, in <c>currency</c>.</param>
+/// <param name="Vat">How the invoice's VAT was decided; null for invoices issued before it was recorded.</param>
+/// <param name="VatRate">The invoice's VAT rate, as a fraction (0.24 is 24 %).</param>
+/// <param name="VatAmount">The VAT credited, in <c>currency</c>.</param>
+/// <param name="Total">The amount credited: the invoice's total, in <c>currency</c>.</param>
+/// <param name="IssuedOn">The credit note's date.</param>
+/// <param name="IssuedAt">When it was issued, UTC.</param>
 public sealed record CreditNoteIssued(
     Guid InvoiceId,
     string CreditNoteNumber,
@@ -109,6 +126,14 @@ public sealed class CancelInvoiceValidator : AbstractValidator<CancelInvoice>
 }
 
 /// <summary>What finance sees after cancelling.</summary>
+/// <param name="InvoiceNumber">The cancelled invoice's number.</param>
+/// <param name="CreditNoteNumber">The number of the credit note that cancels it.</param>
+/// <param name="Total">The amount credited (the invoice's total), in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code.</param>
+/// <param name="RefundDue">What was received on the invoice and is now to be refunded, in <c>currency</c>; 0 when nothing was
+/// paid.</param>
+/// <param name="MembershipReinstated">True when the cancelled invoice was what kept the membership suspended, and it is active
+/// again.</param>
 public sealed record InvoiceCancellation(string InvoiceNumber, string CreditNoteNumber, decimal Total, string Currency, decimal RefundDue,
     bool MembershipReinstated);
 

@@ -7,6 +7,8 @@ using Marten.Schema;
 
 namespace CpsLedger.Api.Invoicing;
 
+/// <summary>Where an invoice stands: <c>open</c> (not yet due or paid), <c>overdue</c> (not paid by its due date), <c>paid</c>
+/// (the payments cover its total) or <c>cancelled</c> (by a credit note).</summary>
 public enum InvoiceStatus
 {
     Open,
@@ -30,6 +32,8 @@ public enum InvoiceKind
     Upgrade,
 }
 
+/// <summary>What a payment did to its invoice: <c>partial</c> (less than outstanding), <c>full</c>, <c>overpayment</c> (more than
+/// outstanding), or <c>after_cancellation</c>.</summary>
 public enum PaymentKind
 {
     Partial,
@@ -40,6 +44,8 @@ public enum PaymentKind
     AfterCancellation,
 }
 
+/// <summary>The payment gateway's answer to a card charge: <c>approved</c>, <c>declined</c> (by the card's bank) or <c>error</c>
+/// (the gateway failed; retried).</summary>
 public enum ChargeOutcome
 {
     Approved,
@@ -48,10 +54,16 @@ public enum ChargeOutcome
 }
 
 /// <summary>One line of an invoice, its amount already rounded to the currency's two decimals.</summary>
+/// <param name="Description">What the line charges, as printed on the invoice.</param>
+/// <param name="Amount">The line's amount before VAT, in the invoice's currency.</param>
 public sealed record InvoiceLine(string Description, decimal Amount);
 
 /// <summary>The buyer as the invoice records it when issued (the account's billing details then).</summary>
 /// <param name="Address">Null when the account had no billing address yet (the invoice shows the company and country).</param>
+/// <param name="Name">The buyer's (company's) name.</param>
+/// <param name="Country">The buyer's country: ISO 3166-1 alpha-2 code.</param>
+/// <param name="VatId">The buyer's EU VAT ID (e.g. "EE100247019"); null when it had none.</param>
+/// <param name="ContactEmail">The e-mail address the invoice was sent to.</param>
 public sealed record InvoiceBuyer(string Name, Accounts.PostalAddress? Address, string Country, string? VatId, string ContactEmail);
 
 /// <summary>
@@ -93,6 +105,10 @@ public sealed record InvoiceIssued(
     ReplacedInvoice? Replaces = null);
 
 /// <summary>The cancelled invoice a corrected one replaces, and the credit note that cancelled it (EN 16931 BG-3).</summary>
+/// <param name="InvoiceId">The cancelled invoice's id.</param>
+/// <param name="InvoiceNumber">The cancelled invoice's number.</param>
+/// <param name="IssuedOn">The day the cancelled invoice was issued.</param>
+/// <param name="CreditNoteNumber">The number of the credit note that cancelled it.</param>
 public sealed record ReplacedInvoice(Guid InvoiceId, string InvoiceNumber, DateOnly IssuedOn, string CreditNoteNumber);
 
 /// <summary>Finance issued a corrected invoice in place of this cancelled one: the term is invoiced again, by that invoice.</summary>
@@ -122,6 +138,8 @@ public sealed record CardChargeAttempted(
     ChargedCard? Card = null);
 
 /// <summary>The card a charge attempt presented, as the member sees a card: never its token or the provider's reference.</summary>
+/// <param name="Brand">The card's brand, e.g. "Visa".</param>
+/// <param name="Last4">The card number's last four digits.</param>
 public sealed record ChargedCard(string Brand, string Last4);
 
 /// <summary>Money arrived for the invoice (a bank transfer recorded by finance, or an approved card charge).</summary>
@@ -180,7 +198,7 @@ public enum RefundOf
 /// <summary>
 /// Finance paid money on the invoice back to the member (a bank transfer out, made outside the ledger) and recorded it: the
 /// invoice's <c>refunded</c> grows, and what is still owed back (<c>overpaid</c>, or <c>refundDue</c> on a cancelled invoice) shrinks
-/// by as much. <paramref name="TotalReceived"/> is unchanged: the money was received, then some of it paid back.
+/// by as much. The invoice's <c>totalReceived</c> is unchanged: the money was received, then some of it paid back.
 /// </summary>
 /// <param name="PaidOn">The date the refund left CPS's bank account.</param>
 /// <param name="Reference">The bank's (or finance's) reference of the refund transfer (recorded once per invoice).</param>
@@ -207,37 +225,84 @@ public sealed record InvoicePaid(Guid InvoiceId, string InvoiceNumber, Guid Acco
 public sealed record InvoiceBecameOverdue(Guid InvoiceId, string InvoiceNumber, Guid AccountId, decimal Outstanding, string Currency,
     DateOnly DueOn, DateOnly SuspensionOn, DateTimeOffset OverdueAt);
 
+/// <summary>A payment received on the invoice: a bank transfer finance recorded, or an approved card charge.</summary>
+/// <param name="PaymentId">The payment's id.</param>
+/// <param name="Method"><c>card</c> or <c>bank_transfer</c>.</param>
+/// <param name="Amount">The amount received, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's currency.</param>
+/// <param name="ValueDate">The day the money arrived (a transfer's value date; a card charge's day).</param>
+/// <param name="Reference">The transfer's reference text as the payer wrote it (for a card charge, the attempt's
+/// idempotency key); null when a transfer gave none.</param>
+/// <param name="BankReference">The bank's (or the payment gateway's) reference of the payment.</param>
+/// <param name="Kind">What the payment did to the invoice.</param>
+/// <param name="RecordedAt">When the payment was recorded, UTC.</param>
 public sealed record InvoicePayment(Guid PaymentId, PaymentMethod Method, decimal Amount, string Currency, DateOnly ValueDate,
     string? Reference, string BankReference, PaymentKind Kind, DateTimeOffset RecordedAt);
 
 /// <summary>A refund paid on the invoice, as the invoice lists it.</summary>
+/// <param name="RefundId">The refund's id.</param>
+/// <param name="Amount">The amount paid back, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's currency.</param>
+/// <param name="PaidOn">The day the refund left CPS's bank account.</param>
+/// <param name="Reference">The bank's (or finance's) reference of the refund transfer.</param>
+/// <param name="Of">What it paid back: an overpayment, or money received on a cancelled invoice.</param>
+/// <param name="RecordedAt">When finance recorded it, UTC.</param>
 public sealed record InvoiceRefund(Guid RefundId, decimal Amount, string Currency, DateOnly PaidOn, string Reference, RefundOf Of,
     DateTimeOffset RecordedAt);
 
+/// <summary>One attempt to charge the card on file for the invoice, whatever its outcome.</summary>
 /// <param name="Card">The card presented (brand, last four); null when the attempt did not record it (<see cref="CardChargeAttempted.Card"/>).</param>
+/// <param name="Attempt">The attempt's number, from 1.</param>
+/// <param name="IdempotencyKey">The key the payment gateway saw ("&lt;invoice number&gt;-attempt-&lt;n&gt;"): support finds the
+/// attempt in the provider's dashboard by it.</param>
+/// <param name="Amount">The amount charged, in the invoice's currency.</param>
+/// <param name="Outcome">The gateway's answer.</param>
+/// <param name="GatewayReference">The gateway's reference of the charge; null when it gave none.</param>
+/// <param name="Reason">Why it was declined or failed, as the gateway said; null when approved.</param>
+/// <param name="NextAttemptOn">The day the next attempt is due; null when approved or after the last attempt.</param>
+/// <param name="AttemptedAt">When the card was presented, UTC.</param>
 public sealed record ChargeAttempt(int Attempt, string IdempotencyKey, decimal Amount, ChargeOutcome Outcome, string? GatewayReference,
     string? Reason, DateOnly? NextAttemptOn, DateTimeOffset AttemptedAt, ChargedCard? Card = null);
 
-/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status (an inline snapshot, immutable).</summary>
+/// <summary>An invoice as members and finance read it: lines, totals, payments, charge attempts and status.</summary>
+/// <remarks>An inline snapshot, immutable.</remarks>
 public sealed record Invoice
 {
+    /// <summary>The invoice's id.</summary>
     public Guid Id { get; init; }
+    /// <summary>The invoice number printed on it, e.g. "INV-2026-000001": the invoice routes take it.</summary>
     public string InvoiceNumber { get; init; } = "";
+    /// <summary>The business account invoiced.</summary>
     public Guid AccountId { get; init; }
+    /// <summary>The membership term the invoice is for.</summary>
     public Guid MembershipId { get; init; }
+    /// <summary>The membership number printed on the invoice.</summary>
     public string MembershipNumber { get; init; } = "";
+    /// <summary>The buyer's company name when issued.</summary>
     public string CompanyName { get; init; } = "";
+    /// <summary>The buyer's country when issued: ISO 3166-1 alpha-2 code.</summary>
     public string Country { get; init; } = "";
+    /// <summary>How it is paid: <c>card</c> (charged on the due date) or <c>bank_transfer</c>.</summary>
     public PaymentMethod PaymentMethod { get; init; }
+    /// <summary>ISO 4217 code of every amount on the invoice, e.g. "EUR".</summary>
     public string Currency { get; init; } = "";
+    /// <summary>The invoice's lines, amounts before VAT.</summary>
     public IReadOnlyList<InvoiceLine> Lines { get; init; } = [];
+    /// <summary>The lines' total before VAT, in <c>currency</c>.</summary>
     public decimal Subtotal { get; init; }
+    /// <summary>The VAT rate applied, as a fraction (0.24 is 24 %); 0 under reverse charge or outside the EU.</summary>
     public decimal VatRate { get; init; }
+    /// <summary>The VAT amount, in <c>currency</c>, rounded to two decimals.</summary>
     public decimal Vat { get; init; }
+    /// <summary>What the invoice asks to be paid: subtotal plus VAT, in <c>currency</c>.</summary>
     public decimal Total { get; init; }
+    /// <summary>The invoice date.</summary>
     public DateOnly IssuedOn { get; init; }
+    /// <summary>The day payment is due (a card is charged on it).</summary>
     public DateOnly DueOn { get; init; }
+    /// <summary>When the invoice was issued, UTC.</summary>
     public DateTimeOffset IssuedAt { get; init; }
+    /// <summary>Where the invoice stands.</summary>
     public InvoiceStatus Status { get; init; }
 
     /// <summary>Everything received on the invoice: every payment, one received after a cancellation included.</summary>
@@ -248,28 +313,33 @@ public sealed record Invoice
 
     /// <summary>
     /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one,
-    /// where everything received and not refunded is <see cref="RefundDue"/>, so no money is read twice. Derived, like it: an invoice
-    /// overpaid and then cancelled before this read its excess twice (overpaid and refund due), and reads it once without a rebuild.
+    /// where everything received and not refunded is <see cref="RefundDue"/>, so no money is read twice.
     /// </summary>
+    /// <remarks>Derived, like it: an invoice overpaid and then cancelled before this read its excess twice (overpaid and refund due),
+    /// and reads it once without a rebuild.</remarks>
     public decimal Overpaid => Status == InvoiceStatus.Cancelled ? 0 : Math.Max(TotalReceived - Total - Refunded, 0);
 
     /// <summary>
     /// On a cancelled invoice, everything received on it and not refunded yet (<see cref="Refunded"/>): the credit note's refund due and
-    /// any payment received after the cancellation; 0 on any other. Derived, not stored apart, so invoices cancelled before it existed
-    /// read the same after a replay.
+    /// any payment received after the cancellation; 0 on any other.
     /// </summary>
+    /// <remarks>Derived, not stored apart, so invoices cancelled before it existed read the same after a replay.</remarks>
     public decimal RefundDue => Status == InvoiceStatus.Cancelled ? Math.Max(TotalReceived - Refunded, 0) : 0;
 
-    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>. Derived
-    /// from the refunds listed, so the two cannot disagree.</summary>
+    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>.</summary>
+    /// <remarks>Derived from the refunds listed, so the two cannot disagree.</remarks>
     public decimal Refunded => Refunds.Sum(r => r.Amount);
 
     /// <summary>The refunds paid on the invoice, oldest first.</summary>
     public IReadOnlyList<InvoiceRefund> Refunds { get; init; } = [];
 
+    /// <summary>When the payments first covered the total, UTC; null until then.</summary>
     public DateTimeOffset? PaidAt { get; init; }
+    /// <summary>When it became overdue, UTC; null unless it did.</summary>
     public DateTimeOffset? OverdueAt { get; init; }
+    /// <summary>Every payment received on it, oldest first.</summary>
     public IReadOnlyList<InvoicePayment> Payments { get; init; } = [];
+    /// <summary>Every card charge attempt, oldest first; empty for a bank transfer invoice.</summary>
     public IReadOnlyList<ChargeAttempt> ChargeAttempts { get; init; } = [];
 
     /// <summary>Null on invoices issued before seller details were recorded.</summary>
@@ -284,6 +354,7 @@ public sealed record Invoice
     /// <summary>How the VAT was decided; null on invoices issued before (VAT at <see cref="VatRate"/>, no category recorded).</summary>
     public VatTreatment? VatTreatment { get; init; }
 
+    /// <summary>The VAT table version the rate was taken from; null on invoices issued before it was recorded.</summary>
     public long? VatTableVersion { get; init; }
 
     /// <summary>ISO 11649 reference to quote on a transfer; derived from the number, so older invoices have one too.</summary>
@@ -292,12 +363,15 @@ public sealed record Invoice
     /// <summary>The membership term the fee is for; null on invoices issued before it was recorded.</summary>
     public DateOnly? PeriodStart { get; init; }
 
+    /// <summary>The last day of the membership term the fee is for; null on invoices issued before it was recorded.</summary>
     public DateOnly? PeriodEnd { get; init; }
 
     /// <summary>What the invoice is for: a joining's term, a renewal, an upgrade.</summary>
     public InvoiceKind Kind { get; init; }
 
+    /// <summary>When a credit note cancelled it, UTC; null unless cancelled.</summary>
     public DateTimeOffset? CancelledAt { get; init; }
+    /// <summary>Why finance or support cancelled it, as printed on the credit note; null unless cancelled.</summary>
     public string? CancellationReason { get; init; }
 
     /// <summary>The credit note that cancelled the invoice, if any.</summary>

@@ -12,6 +12,7 @@ namespace CpsLedger.Api.Invoicing;
 
 /// <summary>Publish a new version of the VAT rate table (finance). Invoices issued from now on use it and record its version.</summary>
 /// <param name="Rates">Every EU member state's standard rate with the date it applies from; a country may have several entries (a change ahead).</param>
+/// <param name="Reason">Why the table changes, for the audit trail.</param>
 public sealed record PublishVatRates(IReadOnlyList<VatRateEntry> Rates, string Reason);
 
 public sealed class PublishVatRatesValidator : AbstractValidator<PublishVatRates>

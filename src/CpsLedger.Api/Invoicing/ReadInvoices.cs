@@ -9,6 +9,8 @@ using Wolverine.Http;
 
 namespace CpsLedger.Api.Invoicing;
 
+/// <summary>The account's membership: <c>none</c> (never joined), <c>active</c>, <c>suspended</c> (an invoice unpaid after the
+/// grace period) or <c>ended</c>.</summary>
 public enum MembershipStatus
 {
     None,
@@ -25,6 +27,9 @@ public sealed record MembershipStanding(MembershipStatus Status, decimal AmountO
 }
 
 /// <summary>Money CPS owes back on one invoice: still to be refunded (overpaid, or received on a cancelled invoice, less what was refunded).</summary>
+/// <param name="InvoiceNumber">The invoice the money was received on.</param>
+/// <param name="Amount">What is to be refunded, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's.</param>
 public sealed record RefundOwed(string InvoiceNumber, decimal Amount, string Currency);
 
 public static class InvoiceQueries

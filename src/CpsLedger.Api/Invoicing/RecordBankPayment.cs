@@ -90,6 +90,18 @@ public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPay
 }
 
 /// <summary>What finance sees after recording: the payment and where the invoice stands now.</summary>
+/// <param name="PaymentId">The recorded payment's id.</param>
+/// <param name="InvoiceNumber">The invoice it was recorded on.</param>
+/// <param name="AccountId">The invoice's business account.</param>
+/// <param name="Amount">The amount received, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's.</param>
+/// <param name="Kind">What the payment did to the invoice.</param>
+/// <param name="TotalReceived">Everything received on the invoice now, this payment included.</param>
+/// <param name="Outstanding">What is still to be paid on the invoice; 0 once covered.</param>
+/// <param name="Overpaid">What was received beyond the total and not refunded; 0 when none.</param>
+/// <param name="InvoiceStatus">The invoice's status after the payment.</param>
+/// <param name="MembershipReinstated">True when the invoice kept the membership suspended and the payment made it active
+/// again.</param>
 public sealed record BankPaymentRecorded(
     Guid PaymentId,
     string InvoiceNumber,

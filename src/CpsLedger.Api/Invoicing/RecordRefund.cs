@@ -32,6 +32,15 @@ public sealed class RecordRefundValidator : AbstractValidator<RecordRefund>
 /// <summary>What finance sees after recording a refund: the refund and what is still owed back on the invoice.</summary>
 /// <param name="Refunded">Everything refunded on the invoice, this refund included.</param>
 /// <param name="StillOwedBack">What is still to be refunded on the invoice (its <c>overpaid</c>, or <c>refundDue</c> when cancelled).</param>
+/// <param name="RefundId">The recorded refund's id.</param>
+/// <param name="InvoiceNumber">The invoice it was paid on.</param>
+/// <param name="AccountId">The invoice's business account.</param>
+/// <param name="Amount">The amount paid back, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's.</param>
+/// <param name="PaidOn">The day the refund left CPS's bank account.</param>
+/// <param name="Reference">The bank's (or finance's) reference of the refund transfer.</param>
+/// <param name="Of">What it paid back: an overpayment, or money received on a cancelled invoice.</param>
+/// <param name="InvoiceStatus">The invoice's status (a refund does not change it).</param>
 public sealed record RefundRecorded(
     Guid RefundId,
     string InvoiceNumber,

@@ -25,6 +25,12 @@ public sealed class ReplaceInvoiceValidator : AbstractValidator<ReplaceInvoice>
 }
 
 /// <summary>What finance sees after replacing: the new invoice and the one it replaces.</summary>
+/// <param name="InvoiceNumber">The corrected invoice's number.</param>
+/// <param name="ReplacesInvoiceNumber">The number of the cancelled invoice it replaces.</param>
+/// <param name="CreditNoteNumber">The credit note that cancelled that invoice.</param>
+/// <param name="Total">The corrected invoice's total, VAT included, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code.</param>
+/// <param name="DueOn">The day the corrected invoice is due.</param>
 public sealed record InvoiceReplacement(string InvoiceNumber, string ReplacesInvoiceNumber, string CreditNoteNumber, decimal Total, string Currency,
     DateOnly DueOn);
 

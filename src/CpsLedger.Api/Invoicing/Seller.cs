@@ -4,12 +4,22 @@ using Microsoft.Extensions.Options;
 namespace CpsLedger.Api.Invoicing;
 
 /// <summary>The bank account that payments go to (EN 16931 BG-17: BT-84 IBAN, BT-85 account name, BT-86 BIC).</summary>
+/// <param name="AccountName">The account holder's name (BT-85).</param>
+/// <param name="Iban">The IBAN to pay into (BT-84), without spaces.</param>
+/// <param name="Bic">The bank's BIC (BT-86).</param>
 public sealed record PayeeAccount(string AccountName, string Iban, string Bic);
 
 /// <summary>
 /// The seller as an invoice records it when issued: an invoice keeps the details it was issued with, whatever the
 /// configuration says later.
 /// </summary>
+/// <param name="LegalName">The seller's registered legal name (BT-27).</param>
+/// <param name="TradingName">The name the seller trades under, the invoice's heading (BT-28).</param>
+/// <param name="Address">The seller's postal address (BG-5).</param>
+/// <param name="VatId">The seller's VAT ID (BT-31).</param>
+/// <param name="CompanyRegistrationNumber">The seller's company registration number (BT-30).</param>
+/// <param name="RegistrationNote">Further legal information printed on the invoice (BT-33); null when none.</param>
+/// <param name="Email">The seller's e-mail address for invoice questions (BT-43).</param>
 public sealed record InvoiceSeller(
     string LegalName,
     string TradingName,

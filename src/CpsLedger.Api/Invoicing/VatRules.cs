@@ -4,6 +4,9 @@ using Marten.Events.Aggregation;
 namespace CpsLedger.Api.Invoicing;
 
 /// <summary>A country's standard VAT rate (a fraction: 0.24 is 24 %) from a date on, until a later entry of that country.</summary>
+/// <param name="Country">An EU member state: ISO 3166-1 alpha-2 code (Greece is "GR").</param>
+/// <param name="Rate">The standard rate, as a fraction (0.24 is 24 %).</param>
+/// <param name="EffectiveFrom">The first day the rate applies.</param>
 public sealed record VatRateEntry(string Country, decimal Rate, DateOnly EffectiveFrom);
 
 /// <summary>
@@ -26,6 +29,12 @@ public enum VatCategory
 }
 
 /// <summary>The VAT decided for one invoice: category, rate, the country whose rate applies, and the legal mention if any.</summary>
+/// <param name="Category">The EN 16931 VAT category.</param>
+/// <param name="Rate">The VAT rate applied, as a fraction (0.24 is 24 %).</param>
+/// <param name="Country">The country whose rule or rate applied: ISO 3166-1 alpha-2 code.</param>
+/// <param name="Mention">The legal mention printed on the invoice (e.g. for reverse charge); null when none is needed.</param>
+/// <param name="ExemptionReasonCode">The EN 16931 VAT exemption reason code (VATEX) for a 0 % category; null for the standard
+/// rate.</param>
 public sealed record VatTreatment(VatCategory Category, decimal Rate, string Country, string? Mention, string? ExemptionReasonCode);
 
 public static class VatTableStream
@@ -58,10 +67,15 @@ public static class VatTableStream
 /// <summary>The VAT rate table in force, with its version.</summary>
 public sealed class VatRateTable
 {
+    /// <summary>The VAT table stream's id (there is one).</summary>
     public Guid Id { get; set; }
+    /// <summary>The table's version: invoices record the version they used.</summary>
     public long TableVersion { get; set; }
+    /// <summary>Every member state's standard rate with the day it applies from.</summary>
     public List<VatRateEntry> Rates { get; set; } = [];
+    /// <summary>When this version was published, UTC.</summary>
     public DateTimeOffset PublishedAt { get; set; }
+    /// <summary>Why it was published, as finance wrote it.</summary>
     public string Reason { get; set; } = "";
 
     /// <summary>The country's rate on a day: its latest entry effective on or before it; null when none is.</summary>

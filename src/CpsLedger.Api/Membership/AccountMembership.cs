@@ -5,6 +5,8 @@ using Marten.Linq.MatchesSql;
 
 namespace CpsLedger.Api.Membership;
 
+/// <summary>How a membership's invoices are paid: <c>card</c> (charged on the due date, the card on file) or <c>bank_transfer</c>
+/// (paid to the payee account with the invoice's reference).</summary>
 public enum PaymentMethod
 {
     Card,
@@ -67,6 +69,20 @@ public static class MembershipStream
     public static Guid For(Guid accountId) => DerivedIds.Hashed($"cpsledger:membership:{accountId:N}");
 }
 
+/// <summary>One membership term (a year): its number, tier, fee and dates.</summary>
+/// <param name="MembershipId">The term's id: a renewal is a new term with its own id and the same membership number.</param>
+/// <param name="MembershipNumber">The membership number printed on invoices and the member's card; kept across renewals.</param>
+/// <param name="TierCode">The tier held in this term (e.g. "gold"); after an upgrade, the new tier.</param>
+/// <param name="TierName">That tier's name.</param>
+/// <param name="TierKind">Standard or enterprise.</param>
+/// <param name="AnnualFee">The tier's fee for the term, in <c>currency</c>, before VAT.</param>
+/// <param name="Currency">ISO 4217 code of the fee, e.g. "EUR".</param>
+/// <param name="PaymentMethod">How the term's invoices are paid.</param>
+/// <param name="StartsOn">The term's first day.</param>
+/// <param name="EndsOn">The term's last day (a year after the first, less a day).</param>
+/// <param name="TierTableVersion">The tier table version the tier and fee were taken from.</param>
+/// <param name="EndedOn">The day a past term ended; null for the term in force and for a proposed one.</param>
+/// <param name="RenewalInvoiceId">The renewal invoice issued ahead for this term (bank transfer); null when none was.</param>
 public sealed record MembershipTerm(
     Guid MembershipId,
     string MembershipNumber,
@@ -90,6 +106,11 @@ public sealed record MembershipTerm(
 }
 
 /// <summary>An invitation as the account's history shows it.</summary>
+/// <param name="InvitationId">The invitation's id.</param>
+/// <param name="Points">The account's points when it was invited.</param>
+/// <param name="IssuedAt">When it was issued, UTC.</param>
+/// <param name="WithdrawnAt">When it was withdrawn because the points fell below the threshold before joining, UTC; null
+/// otherwise.</param>
 public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
 
 /// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
@@ -213,22 +234,32 @@ public sealed record TierUpgraded(
     DateTimeOffset UpgradedAt);
 
 /// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
+/// <param name="MembershipId">The suspended term.</param>
+/// <param name="InvoiceId">The unpaid invoice the suspension is for.</param>
+/// <param name="InvoiceNumber">That invoice's number.</param>
+/// <param name="SuspendedAt">When the membership was suspended, UTC.</param>
 public sealed record MembershipSuspension(Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
 
 /// <summary>
-/// The account's standing in the programme: invitation, current and past memberships, every membership number. An inline
-/// snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).
+/// The account's standing in the programme: invitation, current and past memberships, every membership number.
 /// </summary>
+/// <remarks>An inline snapshot, immutable: each event gives a new value (the stored JSON keeps its shape).</remarks>
 public sealed record AccountMembership
 {
+    /// <summary>The membership stream's id (derived from the account).</summary>
     public Guid Id { get; init; }
+    /// <summary>The business account.</summary>
     public Guid AccountId { get; init; }
 
     /// <summary>The invitation that stands now (null when none, or once used to join).</summary>
     public InvitationRecord? Invitation { get; init; }
 
+    /// <summary>Invitations withdrawn or used, oldest first.</summary>
     public IReadOnlyList<InvitationRecord> PastInvitations { get; init; } = [];
+    /// <summary>The term in force (suspended or not); null before joining and once the membership ended (lapsed or
+    /// cancelled).</summary>
     public MembershipTerm? Membership { get; init; }
+    /// <summary>Terms that ended (renewed, lapsed or cancelled), oldest first.</summary>
     public IReadOnlyList<MembershipTerm> PastMemberships { get; init; } = [];
 
     /// <summary>Every membership number the account has had, oldest first (a new one is never equal to any of these).</summary>
@@ -390,10 +421,26 @@ public enum TierChange
 
 /// <summary>One tier held from a day on, as the tier history shows it.</summary>
 /// <param name="Upgrade">For an upgrade: what it was charged pro rata, and its invoice.</param>
+/// <param name="MembershipId">The term the tier was held in.</param>
+/// <param name="MembershipNumber">The membership number of that term.</param>
+/// <param name="TierCode">The tier's code.</param>
+/// <param name="TierName">The tier's name.</param>
+/// <param name="AnnualFee">The tier's fee for a year, in <c>currency</c>, before VAT.</param>
+/// <param name="Currency">ISO 4217 code of the fee.</param>
+/// <param name="From">The first day the tier was held.</param>
+/// <param name="Change">How the tier came to be held.</param>
 public sealed record TierPeriod(Guid MembershipId, string MembershipNumber, string TierCode, string TierName, decimal AnnualFee, string Currency,
     DateOnly From, TierChange Change, TierUpgrade? Upgrade);
 
 /// <summary>An upgrade's charge: the fee difference for the whole days remaining of the term.</summary>
+/// <param name="UpgradeId">The upgrade's id.</param>
+/// <param name="InvoiceId">The invoice that charges it.</param>
+/// <param name="FromTierName">The tier upgraded from.</param>
+/// <param name="FromAnnualFee">That tier's fee for a year, in the term's currency.</param>
+/// <param name="DaysRemaining">Whole days of the term left on the upgrade's first day, that day included.</param>
+/// <param name="DaysInTerm">Days in the whole term.</param>
+/// <param name="Amount">The charge before VAT: the fee difference times days remaining over days in the term, in the term's
+/// currency.</param>
 public sealed record TierUpgrade(Guid UpgradeId, Guid InvoiceId, string FromTierName, decimal FromAnnualFee, int DaysRemaining, int DaysInTerm,
     decimal Amount);
 
@@ -401,6 +448,15 @@ public sealed record TierUpgrade(Guid UpgradeId, Guid InvoiceId, string FromTier
 /// The renewal of one membership term. <see cref="Proposed"/> is the next term as it would start (same number, the tier offered or
 /// chosen); null when no tier is eligible. <see cref="InvoiceId"/> is the renewal invoice issued ahead (bank transfer) for it.
 /// </summary>
+/// <param name="MembershipId">The term being renewed.</param>
+/// <param name="OfferedAt">When the renewal offer was made, UTC; null before it.</param>
+/// <param name="EligibleTiers">The codes of the tiers the offer lists (the account's eligible tiers then).</param>
+/// <param name="Proposed">The next term as it would start: same membership number, the tier offered or chosen; null when no tier
+/// is eligible.</param>
+/// <param name="ChosenByMember">True once the member chose the renewal tier themselves.</param>
+/// <param name="StoppedAt">When the member stopped the renewal, UTC; null unless stopped.</param>
+/// <param name="InvoiceId">The renewal invoice issued ahead (bank transfer); null when none was.</param>
+/// <param name="Choices">How many times the member chose a renewal tier.</param>
 public sealed record RenewalState(
     Guid MembershipId,
     DateTimeOffset? OfferedAt,

@@ -40,6 +40,12 @@ public sealed class ChooseRenewalValidator : AbstractValidator<ChooseRenewal>
 /// <summary>What happens at the term end, as decided now.</summary>
 /// <param name="Tier">The tier the membership renews with; null when it does not renew.</param>
 /// <param name="CancelledInvoices">Renewal invoices issued ahead that this choice replaced (each cancelled by a credit note).</param>
+/// <param name="MembershipNumber">The membership number.</param>
+/// <param name="TermEndsOn">The last day of the term in force.</param>
+/// <param name="Renews">Whether the membership renews at the term end.</param>
+/// <param name="TierName">The name of that tier; null when it does not renew.</param>
+/// <param name="AnnualFee">That tier's fee for a year, in <c>currency</c>, before VAT; null when it does not renew.</param>
+/// <param name="Currency">ISO 4217 code of the fee; null when it does not renew.</param>
 public sealed record RenewalPlan(
     string MembershipNumber,
     DateOnly TermEndsOn,
@@ -243,6 +249,17 @@ public sealed class UpgradeTierValidator : AbstractValidator<UpgradeTier>
 }
 
 /// <summary>What the member sees after upgrading: the new tier from today, and what the pro-rated invoice charges (before VAT).</summary>
+/// <param name="MembershipNumber">The membership number (unchanged by an upgrade).</param>
+/// <param name="Tier">The code of the tier upgraded to.</param>
+/// <param name="TierName">That tier's name.</param>
+/// <param name="AnnualFee">The new tier's fee for a year, in <c>currency</c>, before VAT.</param>
+/// <param name="Currency">ISO 4217 code.</param>
+/// <param name="EffectiveOn">The day the new tier starts (today).</param>
+/// <param name="TermEndsOn">The last day of the term, unchanged.</param>
+/// <param name="DaysRemaining">Whole days of the term left from <c>effectiveOn</c>, that day included.</param>
+/// <param name="DaysInTerm">Days in the whole term.</param>
+/// <param name="ProRataAmount">What the upgrade invoice charges before VAT: the fee difference times days remaining over days in
+/// the term, in <c>currency</c>.</param>
 public sealed record TierUpgradeConfirmation(
     string MembershipNumber,
     string Tier,
@@ -343,6 +360,9 @@ public sealed class CancelMembershipValidator : AbstractValidator<CancelMembersh
 }
 
 /// <summary>What support sees after cancelling.</summary>
+/// <param name="MembershipNumber">The cancelled membership's number.</param>
+/// <param name="EndedOn">The day the membership ended (today).</param>
+/// <param name="CancelledInvoices">The numbers of the unpaid invoices the cancellation credited (each by a credit note).</param>
 public sealed record MembershipCancellation(string MembershipNumber, DateOnly EndedOn, IReadOnlyList<string> CancelledInvoices);
 
 public static class CancelMembershipEndpoint

@@ -44,6 +44,18 @@ public sealed class JoinCpsValidator : AbstractValidator<JoinCps>
 public sealed record MembershipJoined(Guid AccountId, Guid MembershipId, string MembershipNumber);
 
 /// <summary>What the member sees after joining.</summary>
+/// <param name="MembershipId">The new term's id.</param>
+/// <param name="MembershipNumber">The membership number, printed on invoices and kept across renewals.</param>
+/// <param name="Tier">The code of the tier joined.</param>
+/// <param name="TierName">That tier's name.</param>
+/// <param name="AnnualFee">The tier's fee for the term, in <c>currency</c>, before VAT; the first invoice charges it.</param>
+/// <param name="Currency">ISO 4217 code of the fee.</param>
+/// <param name="PaymentMethod">How the term's invoices are paid.</param>
+/// <param name="StartsOn">The term's first day (the day of joining).</param>
+/// <param name="EndsOn">The term's last day.</param>
+/// <param name="TierTableVersion">The tier table version the tier and fee were taken from.</param>
+/// <param name="PreviousMembershipNumbers">Membership numbers the account had before (earlier terms, old CPS accounts), oldest
+/// first; empty when none.</param>
 public sealed record MembershipConfirmation(
     Guid MembershipId,
     string MembershipNumber,

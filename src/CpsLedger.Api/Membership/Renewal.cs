@@ -212,6 +212,16 @@ public enum RenewalStatus
 /// <param name="RenewalTier">The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the
 /// points as they stand (<see cref="RenewalDecision.Preselect"/>). Null when it does not renew, or before the offer no tier is in reach.</param>
 /// <param name="UpgradableTo">Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.</param>
+/// <param name="MembershipNumber">The membership number.</param>
+/// <param name="Tier">The code of the tier held now.</param>
+/// <param name="TierName">That tier's name.</param>
+/// <param name="PaymentMethod">How the term's invoices are paid.</param>
+/// <param name="StartsOn">The first day of the term in force.</param>
+/// <param name="EndsOn">The last day of the term in force.</param>
+/// <param name="Renewal">Where its renewal stands.</param>
+/// <param name="RenewalOfferOn">The day the renewal offer is (or was) due.</param>
+/// <param name="RenewalTierName">The name of the tier it renews with; null when <c>renewalTier</c> is.</param>
+/// <param name="TierHistory">Every tier the account has held, oldest first.</param>
 /// <param name="RenewalOptions">The tiers the renewal choice accepts now, at which fees, on which tier table; null where eligibility is not shown.</param>
 public sealed record MembershipOutlook(
     string MembershipNumber,

@@ -25,6 +25,8 @@ namespace CpsLedger.Api.Migration;
 /// <param name="ProductsAlreadyImported">Of those, imported before (left as they were).</param>
 /// <param name="Batches">Batches of the second pass, each written in one transaction (when it had anything new; two when it both
 /// started new old accounts and added to existing ones).</param>
+/// <param name="Imported">Whether the file was imported; always true here (a file refused is answered with 400 listing its rows'
+/// problems).</param>
 public sealed record LegacyImportReport(
     bool Imported,
     int Rows,
@@ -433,6 +435,9 @@ public static class LegacyImport
 }
 
 /// <summary>The import's answer over HTTP: the report, and the rows that were skipped with their problems.</summary>
+/// <param name="Report">What the import did, or why it imported nothing.</param>
+/// <param name="SkippedRows">The rows skipped for a problem (with skipInvalidRows), keyed by where in the file they are, each
+/// with its problems; empty when none.</param>
 public sealed record LegacyImportResult(LegacyImportReport Report, IReadOnlyDictionary<string, string[]> SkippedRows);
 
 public static class ImportLegacyAccountsEndpoint

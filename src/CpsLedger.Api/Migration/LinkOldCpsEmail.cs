@@ -32,6 +32,8 @@ public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail
 }
 
 /// <summary>The account's old CPS e-mails after a link or unlink.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Emails">Every old CPS e-mail the account gives now, verified or not.</param>
 public sealed record OldCpsEmails(Guid AccountId, IReadOnlyList<string> Emails);
 
 public static class OldCpsEmailLinks

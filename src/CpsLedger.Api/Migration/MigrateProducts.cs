@@ -20,6 +20,7 @@ using Wolverine.Runtime.Handlers;
 
 namespace CpsLedger.Api.Migration;
 
+/// <summary>Why a product of an old CPS account did not migrate this time.</summary>
 public enum NotMigratedReason
 {
     /// <summary>The model and serial number are registered to another business account (a conflict; the rest still migrates).</summary>
@@ -33,13 +34,28 @@ public enum NotMigratedReason
 }
 
 /// <summary>A legacy product that did not migrate this time, and why. It stays waiting: a later migration tries it again.</summary>
+/// <param name="LegacyProductId">The product's id in the imported old CPS data.</param>
+/// <param name="OldEmail">The old CPS e-mail whose account holds it.</param>
+/// <param name="ModelCode">The model code in the old data.</param>
+/// <param name="SerialNumber">The serial number in the old data; null when it had none.</param>
+/// <param name="Reason">Why it did not migrate.</param>
+/// <param name="Detail">The same in words for a person.</param>
 public sealed record NotMigratedProduct(Guid LegacyProductId, string OldEmail, string ModelCode, string? SerialNumber, NotMigratedReason Reason,
     string Detail);
 
 /// <summary>A legacy product that became a registration (source "migration"), with its green tick or the details it still misses.</summary>
+/// <param name="LegacyProductId">The product's id in the imported old CPS data.</param>
+/// <param name="OldEmail">The old CPS e-mail whose account held it.</param>
+/// <param name="Registration">The registration it became, with its green tick or what it still misses.</param>
 public sealed record MigratedProduct(Guid LegacyProductId, string OldEmail, ProductRegistrationStatus Registration);
 
 /// <summary>A legacy product the account had already registered itself: the migration linked that registration, added nothing.</summary>
+/// <param name="LegacyProductId">The product's id in the imported old CPS data.</param>
+/// <param name="OldEmail">The old CPS e-mail whose account held it.</param>
+/// <param name="ModelCode">The model code.</param>
+/// <param name="SerialNumber">The serial number; null when it had none.</param>
+/// <param name="RegistrationId">The account's own registration of it.</param>
+/// <param name="Url">Where that registration is read.</param>
 public sealed record AlreadyRegisteredProduct(Guid LegacyProductId, string OldEmail, string ModelCode, string? SerialNumber, Guid RegistrationId,
     string Url);
 
@@ -48,6 +64,16 @@ public sealed record AlreadyRegisteredProduct(Guid LegacyProductId, string OldEm
 /// <param name="PointsAllocated">Points this migration allocated (products with all four details).</param>
 /// <param name="MembershipNumbersRecorded">Old membership numbers this migration added to the account's history.</param>
 /// <param name="MembershipNumbersNotRecorded">Old membership numbers another business account holds: not added, and why.</param>
+/// <param name="AccountId">The business account migrated into.</param>
+/// <param name="Migrated">Products this migration registered.</param>
+/// <param name="MigratedWithGreenTick">Of those, products with all four details (their points allocated).</param>
+/// <param name="MigratedAwaitingDetails">Of those, products still missing a detail (no points until completed).</param>
+/// <param name="AlreadyRegistered">Products the account had registered itself (linked, nothing added).</param>
+/// <param name="NotMigrated">Products that did not migrate this time (they stay waiting).</param>
+/// <param name="MigratedProducts">Each product this migration registered.</param>
+/// <param name="AlreadyRegisteredProducts">Each product the account had registered itself.</param>
+/// <param name="NotMigratedProducts">Each product that did not migrate, and why.</param>
+/// <param name="Status">The account's migration status afterwards.</param>
 public sealed record MigrationResult(
     Guid AccountId,
     int Migrated,
@@ -158,6 +184,9 @@ public sealed record OldMembershipNumber(string OldEmail, string MembershipNumbe
 /// An old membership number that another business account already holds (issued to it, or carried over from another old
 /// account), so it is not added to this account's history: a number is one account's. The products still migrate.
 /// </summary>
+/// <param name="OldEmail">The old CPS e-mail whose account had the number.</param>
+/// <param name="MembershipNumber">The old membership number.</param>
+/// <param name="Detail">Why it was not recorded, in words for a person.</param>
 public sealed record MembershipNumberNotRecorded(string OldEmail, string MembershipNumber, string Detail);
 
 /// <summary>The numbers <see cref="RecordLegacyMembershipNumbers"/> added, and those another account holds.</summary>

@@ -46,9 +46,13 @@ public enum OldEmailVerificationState
     VerifiedByAnotherAccount,
 }
 
+/// <summary>Whether the account has proved that it owns one of its old CPS e-mails.</summary>
 /// <param name="VerifiedBy">How it was verified (code, support_link, or migrated_before_verification for what moved earlier).</param>
 /// <param name="CodeExpiresAt">When the code waiting for it expires.</param>
 /// <param name="AttemptsLeft">Wrong codes still allowed for the waiting code.</param>
+/// <param name="Email">The old CPS e-mail.</param>
+/// <param name="State">Where its verification stands.</param>
+/// <param name="VerifiedAt">When it was verified, UTC; null unless verified.</param>
 public sealed record OldEmailVerificationStatus(
     string Email,
     OldEmailVerificationState State,
@@ -57,6 +61,8 @@ public sealed record OldEmailVerificationStatus(
     DateTimeOffset? CodeExpiresAt,
     int? AttemptsLeft);
 
+/// <summary>Where a product of an old CPS account stands: <c>to_migrate</c>, <c>migrated</c> (to this account) or
+/// <c>migrated_to_another_account</c>.</summary>
 public enum LegacyProductState
 {
     ToMigrate,
@@ -64,6 +70,17 @@ public enum LegacyProductState
     MigratedToAnotherAccount,
 }
 
+/// <summary>A product of an old CPS account, as the old data holds it, and whether it was migrated.</summary>
+/// <param name="LegacyProductId">The product's id in the imported old CPS data.</param>
+/// <param name="ModelCode">The model code in the old data.</param>
+/// <param name="SerialNumber">The serial number; null when the old data has none.</param>
+/// <param name="PurchaseDate">The purchase date; null when the old data has none.</param>
+/// <param name="CountryOfPurchase">ISO 3166-1 alpha-2 code; null when the old data has none.</param>
+/// <param name="Dealer">The dealer; null when the old data has none.</param>
+/// <param name="MissingDetails">The mandatory details the old data lacks: a migrated product needs them before its points are
+/// allocated.</param>
+/// <param name="State">Whether it was migrated, and where.</param>
+/// <param name="RegistrationId">The registration it became in this account; null unless migrated here.</param>
 public sealed record LegacyProductStatus(
     Guid LegacyProductId,
     string ModelCode,
@@ -75,10 +92,15 @@ public sealed record LegacyProductStatus(
     LegacyProductState State,
     Guid? RegistrationId);
 
+/// <summary>An old CPS account of one of the account's verified old e-mails.</summary>
 /// <param name="MembershipNumberRecorded">The old membership number is in the account's history of numbers.</param>
 /// <param name="MembershipNumberHeldByAnotherAccount">
 /// Another business account holds the old membership number, so migrating does not add it to this account's history.
 /// </param>
+/// <param name="OldEmail">The old CPS e-mail.</param>
+/// <param name="OldMembershipNumber">The old account's membership number.</param>
+/// <param name="ProductsToMigrate">Its products not migrated yet.</param>
+/// <param name="Products">Every product of the old account.</param>
 public sealed record LegacyAccountStatus(
     string OldEmail,
     string OldMembershipNumber,
@@ -92,6 +114,11 @@ public sealed record LegacyAccountStatus(
 /// <param name="OldEmailsWithoutLegacyAccount">Verified old e-mails of the account that no imported old account has.</param>
 /// <param name="LegacyAccounts">The old accounts of the verified old e-mails only: an unverified e-mail shows nothing of its old account.</param>
 /// <param name="OldEmailVerifications">Each old e-mail and whether the account has proved it owns it.</param>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Available">Whether MIGRATE PRODUCTS is available now.</param>
+/// <param name="Explanation">What the status means, in words for the member.</param>
+/// <param name="OldEmails">Every old CPS e-mail the account gives, verified or not.</param>
+/// <param name="ProductsToMigrate">Products of the visible old accounts not migrated yet.</param>
 public sealed record MigrationStatus(
     Guid AccountId,
     bool Available,

@@ -35,6 +35,11 @@ public sealed class RequestOldEmailCodeValidator : AbstractValidator<RequestOldE
 }
 
 /// <summary>A code is on its way to the address.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Email">The old CPS e-mail the code was sent to.</param>
+/// <param name="SentAt">When the code was asked for, UTC.</param>
+/// <param name="ExpiresAt">When the code stops working, UTC.</param>
+/// <param name="AttemptsAllowed">Wrong codes allowed before a new one is needed.</param>
 public sealed record OldEmailCodeSent(Guid AccountId, string Email, DateTimeOffset SentAt, DateTimeOffset ExpiresAt, int AttemptsAllowed);
 
 /// <summary>E-mail the code of a verification request (the code is derived again here: the message does not carry it).</summary>

@@ -38,6 +38,10 @@ public sealed class VerifyOldEmailValidator : AbstractValidator<VerifyOldEmail>
 public sealed record OldEmailCodeEntry(string Email, OldEmailStanding? Standing);
 
 /// <summary>The e-mail is verified: migration from it is possible.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Email">The verified old CPS e-mail.</param>
+/// <param name="Method">How it was verified.</param>
+/// <param name="VerifiedAt">When, UTC.</param>
 public sealed record OldEmailVerified(Guid AccountId, string Email, OldCpsEmailVerificationMethod Method, DateTimeOffset VerifiedAt);
 
 /// <summary>What entering a code decided: the event to record (also for a failure: attempts are counted) and the answer.</summary>

@@ -14,14 +14,31 @@ namespace CpsLedger.Api.Operations;
 
 /// <summary>A message that failed for good (a permanent error, or a transient one that outlasted every retry).</summary>
 /// <param name="Message">The message as it was sent (JSON), to see what it was about.</param>
+/// <param name="Id">The dead letter's id (the message's), as replay and discard take it.</param>
+/// <param name="MessageType">The message's type name.</param>
+/// <param name="ExceptionType">The type of the last error.</param>
+/// <param name="ExceptionMessage">The last error's message.</param>
+/// <param name="SentAt">When the message was sent, UTC.</param>
+/// <param name="FailedAt">When it was moved to the dead letters, UTC; null when not recorded.</param>
+/// <param name="ReplayCount">How many times it was replayed.</param>
+/// <param name="Replayable">True when marked for replay (the ledger moves it back within a polling interval).</param>
 public sealed record DeadLetter(Guid Id, string MessageType, string ExceptionType, string ExceptionMessage, DateTimeOffset SentAt,
     DateTimeOffset? FailedAt, int ReplayCount, bool Replayable, JsonElement? Message);
 
+/// <summary>One page of dead letters.</summary>
+/// <param name="Total">Dead letters matching the filter, on all pages.</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="DeadLetters">The page's dead letters.</param>
 public sealed record DeadLetterPage(int Total, int Page, IReadOnlyList<DeadLetter> DeadLetters);
 
 /// <summary>Which dead letters to replay or discard: these ids, or every one of a message type (both empty: refused).</summary>
+/// <param name="Ids">These dead letters; leave out to select by <c>messageType</c>.</param>
+/// <param name="MessageType">Every dead letter of this message type; leave out to select by <c>ids</c>.</param>
 public sealed record DeadLetterSelection(IReadOnlyList<Guid>? Ids, string? MessageType);
 
+/// <summary>What a replay or discard did.</summary>
+/// <param name="Action"><c>replay</c> or <c>discard</c>.</param>
+/// <param name="Selected">How many dead letters it applied to.</param>
 public sealed record DeadLetterAction(string Action, int Selected);
 
 /// <summary>

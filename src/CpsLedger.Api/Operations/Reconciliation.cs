@@ -37,6 +37,11 @@ public sealed class ReconciliationOptions
 public sealed record RunReconciliation(DateTimeOffset RequestedAt);
 
 /// <summary>One promise found broken. <paramref name="Repair"/> says what was done about it (null: nothing could be).</summary>
+/// <param name="Check">Which promise was found broken (the check's name).</param>
+/// <param name="AccountId">The account concerned.</param>
+/// <param name="Subject">What it concerns (e.g. an invoice number).</param>
+/// <param name="Detail">What was found, in words for a person.</param>
+/// <param name="Repair">What the run did about it (the repair it sent); null when nothing could be done.</param>
 public sealed record ReconciliationFinding(string Check, Guid AccountId, string Subject, string Detail, string? Repair);
 
 /// <summary>The reconciliation ran: what it checked, what it found broken and what it did (recorded by the system actor).</summary>
@@ -60,11 +65,17 @@ public static class ReconciliationStream
 /// <summary>The latest run and what it found (its findings stay open until a run no longer finds them).</summary>
 public sealed class ReconciliationReport
 {
+    /// <summary>The report's id (there is one).</summary>
     public Guid Id { get; set; }
+    /// <summary>How many runs there have been.</summary>
     public int Runs { get; set; }
+    /// <summary>When the latest run checked, UTC; null before the first.</summary>
     public DateTimeOffset? LastRunAt { get; set; }
+    /// <summary>The latest run's id; null before the first.</summary>
     public Guid? LastRunId { get; set; }
+    /// <summary>Repairs sent by all runs so far.</summary>
     public int RepairsDispatched { get; set; }
+    /// <summary>What the latest run found; empty when everything was kept.</summary>
     public List<ReconciliationFinding> OpenFindings { get; set; } = [];
 
     public static ReconciliationReport Create(LedgerReconciled e) => new ReconciliationReport().With(e);

@@ -8,6 +8,9 @@ namespace CpsLedger.Api.Platform;
 /// The caller as the service sees it: the name its changes are recorded under, and its roles. A client (the console) shows
 /// and hides what the roles allow from this, while the endpoints keep deciding for themselves.
 /// </summary>
+/// <param name="Name">The name the caller's changes are recorded under (the token's <c>sub</c>).</param>
+/// <param name="Roles">The caller's roles: <c>member</c>, <c>support</c>, <c>auditor</c>, <c>finance</c>, <c>portal</c>.</param>
+/// <param name="AccountId">For a member: the one account the token is bound to; null for other roles.</param>
 public sealed record CurrentUser(string Name, IReadOnlyList<string> Roles, Guid? AccountId);
 
 public static class CurrentUserEndpoint

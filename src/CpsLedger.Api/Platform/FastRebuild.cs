@@ -441,7 +441,7 @@ public sealed class FastRebuild(IDocumentStore store)
     }
 
     /// <summary>
-    /// The support overrides: every override the events make (<see cref="ReplayOverridesAsync"/>), copied. Until 2026-12-03
+    /// The support overrides: every override the events make (<see cref="ReplayOverridesAsync(Guid?, Func{SupportOverride, Task}, CancellationToken)"/>), copied. Until 2026-12-03
     /// Marten's daemon rebuilt them; since the overrides include support's requests on a member's behalf
     /// (<see cref="SupportOverrideProjection.OnBehalfEvents"/>: account openings, every product event, ...), the daemon read and
     /// deserialized almost every event of the ledger for a handful of rows, and ended the whole rebuild last (P4, BENCHMARKS.md).

@@ -31,6 +31,8 @@ public static class OpenApi
         {
             o.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
             o.AddSchemaTransformer<SchemaFacts>();
+            // Descriptions from the code's XML documentation and [Description] (SchemaDescriptions: why not the built-in generator).
+            o.AddSchemaTransformer<SchemaDescriptions>();
             o.AddOperationTransformer<RequestExamples>();
             o.AddOperationTransformer<Responses>();
             o.AddDocumentTransformer<LedgerDocument>();
@@ -126,6 +128,7 @@ public static class OpenApi
     {
         Type = JsonSchemaType.String,
         Enum = [.. LedgerJson.NamesOf(enumType).Select(n => (JsonNode)JsonValue.Create(n))],
+        Description = SchemaDescriptions.OfType(enumType),
     }, enumType);
 
     private const string EnumMark = "cpsledger-enum";
@@ -342,6 +345,7 @@ public static class OpenApi
                     parameter.Schema = EnumReferences(parameter.Schema, document, null);
             }
 
+            SchemaDescriptions.Complete(document);
             SchemaRoles.Apply(document);
             return Task.CompletedTask;
         }

@@ -31,6 +31,8 @@ public sealed class SystemActorAttribute(string name) : Attribute
 public sealed class InvokedForCallerAttribute : Attribute;
 
 /// <summary>Who set off what the ledger did on its own: the originating user and the request's correlation id.</summary>
+/// <param name="CorrelationId">The correlation id of the request that set it off (its X-Correlation-Id); null when none was
+/// recorded.</param>
 public sealed record CausedBy(
     [property: System.ComponentModel.Description("The person whose request set this off (a token's sub). The account's member and the portal " +
                                                  "read a member of staff's role instead (\"CPS support\", \"CPS finance\"); their own " +

@@ -14,6 +14,13 @@ namespace CpsLedger.Api.Products;
 /// <param name="ManualAdjustmentPoints">Points support added or took away by hand (included in the total).</param>
 /// <param name="MembershipStatus">none, active, suspended (an invoice unpaid after the grace period) or ended.</param>
 /// <param name="AmountOwed">What is open on the account's unpaid invoices, in <paramref name="OwedCurrency"/>.</param>
+/// <param name="AccountId">The business account.</param>
+/// <param name="PointsTotal">Points the account holds now: allocated points of its registered products plus manual
+/// adjustments.</param>
+/// <param name="ProductsWithGreenTick">Registered products whose points are allocated (all four details given).</param>
+/// <param name="ProductsAwaitingDetails">Registered products still waiting for a mandatory detail: they earn no points
+/// yet.</param>
+/// <param name="OwedCurrency">The currency of the amount owed (ISO 4217, e.g. "EUR"); null when nothing is owed.</param>
 public sealed record AccountSummary(
     Guid AccountId,
     int PointsTotal,
@@ -46,6 +53,11 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
 }
 
 /// <summary>How the points total is built up: one line per allocation or removal, and the products still waiting for details.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="PointsTotal">The account's points: the sum of the lines' points.</param>
+/// <param name="Lines">Every allocation, removal and manual adjustment, oldest first.</param>
+/// <param name="AwaitingDetails">Registered products that earn nothing yet, and which details each still needs.</param>
+/// <param name="Membership">The membership year (term, renewal, tiers held); null when the account is not a member.</param>
 public sealed record PointsExplanation(
     Guid AccountId,
     int PointsTotal,
@@ -53,6 +65,13 @@ public sealed record PointsExplanation(
     IReadOnlyList<ProductAwaitingDetails> AwaitingDetails,
     Membership.MembershipOutlook? Membership = null);
 
+/// <summary>A registered product that earns no points yet, and the mandatory details it still needs.</summary>
+/// <param name="RegistrationId">The product's registration id (complete it with PATCH on the product).</param>
+/// <param name="ModelCode">The model code it was registered as.</param>
+/// <param name="ModelName">The model's catalogue name.</param>
+/// <param name="SerialNumber">The serial number if given; null while missing.</param>
+/// <param name="MissingDetails">The mandatory details still missing; the points are allocated once none is.</param>
+/// <param name="RegisteredAt">When it was registered, UTC.</param>
 public sealed record ProductAwaitingDetails(
     Guid RegistrationId,
     string ModelCode,
@@ -80,7 +99,7 @@ public static class AccountPoints
 
     /// <summary>
     /// The explanation from each product's history of allocations and removals. Its total is the sum of its lines, computed
-    /// independently of <see cref="Summarize"/>: the two agreeing is what the tests check.
+    /// independently of <see cref="Summarize(Guid, AccountPointsSources)"/>: the two agreeing is what the tests check.
     /// </summary>
     public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products,
         IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)

@@ -19,6 +19,10 @@ namespace CpsLedger.Api.Products;
 /// <param name="SupportReason">Support only, and required from support: why it changes the member's registration. Recorded on every
 /// event the change writes and listed among the support overrides. A member or the portal leaves it out.</param>
 /// <param name="TicketReference">Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".</param>
+/// <param name="SerialNumber">As printed on the product; leave out to keep the one recorded.</param>
+/// <param name="PurchaseDate">The day it was bought, not in the future; leave out to keep the one recorded.</param>
+/// <param name="CountryOfPurchase">ISO 3166-1 alpha-2 code, e.g. "EE"; leave out to keep the one recorded.</param>
+/// <param name="Dealer">Where it was bought; leave out to keep the one recorded.</param>
 public sealed record AmendProductDetails(
     string? SerialNumber,
     DateOnly? PurchaseDate,

@@ -18,6 +18,7 @@ public enum RegistrationSource
     Migration,
 }
 
+/// <summary>Why a product was taken off the account: sold, lost, or registered in error.</summary>
 public enum DeregistrationReason
 {
     Sold,

@@ -13,15 +13,26 @@ namespace CpsLedger.Api.Products;
 /// <summary>A registered product as "My Products" shows it, with the points lines it contributed to the account's total.</summary>
 public sealed class ProductView
 {
+    /// <summary>The registration id: the product's id in every products route.</summary>
     public Guid Id { get; set; }
+    /// <summary>The business account the product is registered under.</summary>
     public Guid AccountId { get; set; }
+    /// <summary>The catalogue model code it was registered as, e.g. "EOS-R5".</summary>
     public string ModelCode { get; set; } = "";
+    /// <summary>The model's name in the catalogue when it was registered.</summary>
     public string ModelName { get; set; } = "";
+    /// <summary>The model's catalogue category (e.g. "camera_body", "lens") when it was registered.</summary>
     public string Category { get; set; } = "";
+    /// <summary>As the member entered it (the one-owner check compares it without spaces and case); null while not
+    /// given.</summary>
     public string? SerialNumber { get; set; }
+    /// <summary>The day the product was bought; null while not given.</summary>
     public DateOnly? PurchaseDate { get; set; }
+    /// <summary>Where it was bought: ISO 3166-1 alpha-2 code, e.g. "EE"; null while not given.</summary>
     public string? CountryOfPurchase { get; set; }
+    /// <summary>The shop or dealer it was bought from; null while not given.</summary>
     public string? Dealer { get; set; }
+    /// <summary>Which of the given details the member marked as a best guess rather than exact; they count as given.</summary>
     public List<MandatoryDetail> BestGuesses { get; set; } = [];
 
     /// <summary>Exactly which mandatory details are still missing (empty once complete).</summary>
@@ -33,11 +44,19 @@ public sealed class ProductView
     /// <summary>Points this product currently counts towards the account's total.</summary>
     public int Points { get; set; }
 
+    /// <summary>How it came to the account: <c>registration</c> (the member or support registered it) or <c>migration</c> (moved
+    /// from an old CPS account).</summary>
     public RegistrationSource Source { get; set; }
+    /// <summary>When it was registered (or migrated), UTC.</summary>
     public DateTimeOffset RegisteredAt { get; set; }
+    /// <summary>True once the product was removed from the account; its points were removed with it.</summary>
     public bool Deregistered { get; set; }
+    /// <summary>Why it was deregistered (sold, lost, registered in error); null while registered.</summary>
     public DeregistrationReason? DeregistrationReason { get; set; }
+    /// <summary>The member's own note on the deregistration (e.g. to whom it was sold); null when none was given or while
+    /// registered.</summary>
     public string? DeregistrationNote { get; set; }
+    /// <summary>When it was deregistered, UTC; null while registered.</summary>
     public DateTimeOffset? DeregisteredAt { get; set; }
 
     /// <summary>Every allocation and removal of this product's points, in order: its lines in the points explanation.</summary>
@@ -55,6 +74,14 @@ public sealed class ProductView
 /// <param name="CausedBy">When the ledger did it: whose request set it off (null for a person's own action).</param>
 /// <param name="Role">The role(s) the person in <paramref name="By"/> acted in, as recorded on the event
 /// (<see cref="Platform.ActorRoles"/>); null for the ledger's own lines and for events stored before roles were recorded.</param>
+/// <param name="ModelCode">The product's model code; null for a manual adjustment.</param>
+/// <param name="ModelName">The product's model name; null for a manual adjustment.</param>
+/// <param name="SerialNumber">The product's serial number as registered; null for a manual adjustment or a product without one
+/// yet.</param>
+/// <param name="Event">The event that added or removed the points, by its name: <c>PointsAllocated</c>, <c>PointsRemoved</c> or
+/// <c>PointsAdjusted</c>.</param>
+/// <param name="EventId">That event's id: the same id the history lists it under.</param>
+/// <param name="At">When the points were added or removed, UTC.</param>
 public sealed record PointsLine(
     Guid? RegistrationId,
     string? ModelCode,

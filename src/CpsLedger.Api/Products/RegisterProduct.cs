@@ -102,6 +102,15 @@ public static class MandatoryDetailRules
 }
 
 /// <summary>A registration's answer: where it lives and what the member sees at once (green tick, points, what is missing).</summary>
+/// <param name="RegistrationId">The registration's id: the product's id in the products routes.</param>
+/// <param name="Url">Where the product is read: <c>/api/accounts/{accountId}/products/{registrationId}</c>.</param>
+/// <param name="ModelCode">The catalogue model code registered.</param>
+/// <param name="SerialNumber">The serial number as given; null while missing.</param>
+/// <param name="GreenTick">True when all four details are given and the points are allocated.</param>
+/// <param name="Points">Points the product counts now; 0 while details are missing or once deregistered.</param>
+/// <param name="MissingDetails">The mandatory details still missing (empty once complete).</param>
+/// <param name="BestGuesses">The given details marked as a best guess.</param>
+/// <param name="Deregistered">True once the product was deregistered.</param>
 public sealed record ProductRegistrationStatus(
     Guid RegistrationId,
     string Url,
@@ -175,6 +184,7 @@ public static class RegisterProductEndpoint
 }
 
 /// <summary>201 Created with Location, and the registration's status as the body.</summary>
+/// <param name="Registration">The new registration: what the member sees at once.</param>
 public sealed record ProductRegistrationCreated(ProductRegistrationStatus Registration) : CreationResponse(Registration.Url);
 
 public static class CatalogueChecks

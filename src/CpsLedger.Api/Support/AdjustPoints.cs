@@ -13,6 +13,12 @@ using Wolverine.Marten;
 namespace CpsLedger.Api.Support;
 
 /// <summary>Support changed an account's points by hand (+ or −), with a reason and the ticket it answers.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="AdjustmentId">The adjustment's id.</param>
+/// <param name="Points">Points added (positive) or taken away (negative).</param>
+/// <param name="Reason">Why, as support wrote it for the audit trail.</param>
+/// <param name="TicketReference">The support ticket it answers.</param>
+/// <param name="AdjustedAt">When it was recorded, UTC.</param>
 public sealed record PointsAdjusted(
     Guid AccountId,
     Guid AdjustmentId,

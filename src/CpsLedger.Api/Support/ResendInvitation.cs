@@ -12,8 +12,14 @@ using Wolverine.Marten;
 namespace CpsLedger.Api.Support;
 
 /// <summary>Support sent the standing invitation e-mail again (the member lost it, or it went to spam).</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="InvitationId">The standing invitation whose e-mail was sent again.</param>
+/// <param name="ResendId">This resend's id (the e-mail is sent once per resend).</param>
+/// <param name="Reason">Why, as support wrote it.</param>
+/// <param name="ResentAt">When it was asked for, UTC.</param>
 public sealed record InvitationEmailResent(Guid AccountId, Guid InvitationId, Guid ResendId, string Reason, DateTimeOffset ResentAt);
 
+/// <summary>Send the standing invitation e-mail again (support).</summary>
 /// <param name="Reason">Why, e.g. "Member says the first e-mail never arrived (ticket CPS-SUP-77)".</param>
 public sealed record ResendInvitationEmail([property: MultiLineText] string Reason);
 

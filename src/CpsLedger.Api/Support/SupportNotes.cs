@@ -222,7 +222,7 @@ public static class StaffNames
     public sealed record Marked(string User, string? CorrelationId, string Type, bool Ticket);
 
     /// <summary>The role a marked event says: support's ticket or event, otherwise finance's event or a reason (finance's, unless
-    /// the request is support's: <see cref="Of"/>).</summary>
+    /// the request is support's: <see cref="Of(IEnumerable{Act})"/>).</summary>
     public static string RoleOf(Marked e, IReadOnlySet<string> supports) => e.Ticket || supports.Contains(e.Type) ? Support : Finance;
 
     /// <summary>

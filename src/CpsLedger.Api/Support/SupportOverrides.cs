@@ -15,12 +15,19 @@ public sealed class SupportOverride
 {
     /// <summary>The id of the event that is the override.</summary>
     public Guid Id { get; set; }
+    /// <summary>The account it was done on.</summary>
     public Guid AccountId { get; set; }
+    /// <summary>What was done, e.g. <c>points_adjusted</c>.</summary>
     public string Action { get; set; } = "";
+    /// <summary>What was done, in words for a person.</summary>
     public string Description { get; set; } = "";
+    /// <summary>Why, as support or finance wrote it for the audit trail.</summary>
     public string Reason { get; set; } = "";
+    /// <summary>The support ticket it answers; null when none was given.</summary>
     public string? TicketReference { get; set; }
+    /// <summary>Who did it (a token's <c>sub</c>).</summary>
     public string? By { get; set; }
+    /// <summary>When, UTC.</summary>
     public DateTimeOffset At { get; set; }
 }
 
@@ -162,6 +169,11 @@ public sealed partial class SupportOverrideProjection : EventProjection
     };
 }
 
+/// <summary>One page of support overrides, newest first.</summary>
+/// <param name="Items">The page's overrides.</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Overrides per page asked for.</param>
+/// <param name="Total">Overrides matching the filters, on all pages.</param>
 public sealed record SupportOverridePage(IReadOnlyList<SupportOverride> Items, int Page, int PageSize, long Total);
 
 public static class ListSupportOverridesEndpoint

@@ -9,6 +9,16 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Tiers;
 
 /// <summary>One tier as the portal's "Available CPS levels" shows it: eligible or not, and if not, why, with numbers.</summary>
+/// <param name="Code">The tier's code, the one a member joins, renews or upgrades with (e.g. "gold").</param>
+/// <param name="Name">The tier's name as the portal shows it.</param>
+/// <param name="Kind">Standard or enterprise.</param>
+/// <param name="AnnualFee">The fee for a one-year term, in <c>currency</c>, before VAT.</param>
+/// <param name="Currency">ISO 4217 code of the fee, e.g. "EUR".</param>
+/// <param name="PointsRequired">Standard tiers: the points needed (at least); null for an enterprise tier.</param>
+/// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most); null for a standard
+/// tier.</param>
+/// <param name="Eligible">Whether the account may choose this tier now.</param>
+/// <param name="WhyNot">When not eligible: why, in words with the numbers (e.g. points missing); null when eligible.</param>
 public sealed record TierEligibility(
     string Code,
     string Name,
@@ -25,6 +35,16 @@ public sealed record TierEligibility(
 /// which joining and an upgrade are decided on. The renewal choice, once offered, is decided on the offer's table: the membership's
 /// <see cref="Membership.MembershipOutlook.RenewalOptions"/>.
 /// </summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="TierTableVersion">The tier table version every tier here was decided on.</param>
+/// <param name="Points">The account's points the decision used.</param>
+/// <param name="Products">The account's registered products the decision used (enterprise tiers limit them).</param>
+/// <param name="Standard">The standard tiers, lowest first, each eligible or not and why.</param>
+/// <param name="Enterprise">The enterprise tiers, each eligible or not and why.</param>
+/// <param name="NextStandardTier">The code of the next standard tier the account does not reach yet; null when it reaches the
+/// highest.</param>
+/// <param name="PointsToNextStandardTier">Points still needed for that tier; null when there is none.</param>
+/// <param name="Membership">The membership year (term, renewal, tiers held); null when the account is not a member.</param>
 public sealed record EligibleTiers(
     Guid AccountId,
     [property: System.ComponentModel.Description(EligibleTiers.InForceDescription)]

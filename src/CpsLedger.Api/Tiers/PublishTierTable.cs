@@ -13,6 +13,10 @@ using Wolverine.Marten;
 namespace CpsLedger.Api.Tiers;
 
 /// <summary>Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.</summary>
+/// <param name="InvitationThreshold">Allocated points at which an account is invited to join.</param>
+/// <param name="EnterpriseAbovePoints">Enterprise tiers need more points than this.</param>
+/// <param name="Tiers">Every tier of the new table; codes unique.</param>
+/// <param name="Reason">Why the table changes, for the audit trail.</param>
 public sealed record PublishTierTable(int InvitationThreshold, int EnterpriseAbovePoints, IReadOnlyList<TierDefinition> Tiers,
     [property: MultiLineText] string Reason);
 

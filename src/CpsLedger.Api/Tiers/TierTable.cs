@@ -4,6 +4,8 @@ using Marten.Events.Aggregation;
 
 namespace CpsLedger.Api.Tiers;
 
+/// <summary>Standard tiers are reached by points; enterprise tiers by more points than the table's enterprise threshold and a
+/// limit on registered products.</summary>
 public enum TierKind
 {
     Standard,
@@ -15,6 +17,9 @@ public enum TierKind
 /// <param name="PointsRequired">Standard tiers: allocated points needed (at least).</param>
 /// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most).</param>
 /// <param name="AnnualFee">Fee per one-year term, in <paramref name="Currency"/> (ISO 4217).</param>
+/// <param name="Name">The tier's name as members see it.</param>
+/// <param name="Kind">Standard (reached by points) or enterprise (points above the threshold, a limit on products).</param>
+/// <param name="Currency">ISO 4217 code of the fee, e.g. "EUR".</param>
 public sealed record TierDefinition(
     string Code,
     string Name,
@@ -81,12 +86,19 @@ public static class TierTableStream
 /// <summary>The tier table in force, with its version.</summary>
 public sealed class TierTableView
 {
+    /// <summary>The tier table stream's id (there is one).</summary>
     public Guid Id { get; set; }
+    /// <summary>The table's version: decisions record the version they used.</summary>
     public long TableVersion { get; set; }
+    /// <summary>Allocated points at which an account is invited to join.</summary>
     public int InvitationThreshold { get; set; }
+    /// <summary>Enterprise tiers need more points than this.</summary>
     public int EnterpriseAbovePoints { get; set; }
+    /// <summary>Every tier, standard and enterprise.</summary>
     public List<TierDefinition> Tiers { get; set; } = [];
+    /// <summary>When this version was published, UTC.</summary>
     public DateTimeOffset PublishedAt { get; set; }
+    /// <summary>Why it was published, as operations wrote it.</summary>
     public string Reason { get; set; } = "";
 }
 

@@ -9751,88 +9751,163 @@ namespace CpsLedger.Tests.Contract.Generated
         }
     }
 
+    /// <summary>
+    /// The account as it stood at a past moment, replayed from the events (never read from stored documents).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountAsOf
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The moment asked for (`timestamp`); null when a sequence was asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("asOfTimestamp")]
         public System.DateTimeOffset? AsOfTimestamp { get; set; } = default!;
 
+        /// <summary>
+        /// The ledger sequence asked for (`sequence`); null when a moment was asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("asOfSequence")]
         public long? AsOfSequence { get; set; } = default!;
 
+        /// <summary>
+        /// The global sequence of the last event replayed (0: none).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastSequenceIncluded")]
         public long LastSequenceIncluded { get; set; } = default!;
 
+        /// <summary>
+        /// The commit (transaction) that event was written by; every event of that commit in the account's streams is replayed. Null when it was stored before events carried their commit: such events are each a commit of their own, so the cut may fall inside a transaction, as it always did.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastCommitIncluded")]
         public System.Guid? LastCommitIncluded { get; set; } = default!;
 
+        /// <summary>
+        /// The account summary as it stood then.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("summary")]
         public AccountSummary Summary { get; set; } = new AccountSummary();
 
+        /// <summary>
+        /// The points explanation as it stood then.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("explanation")]
         public PointsExplanation Explanation { get; set; } = new PointsExplanation();
 
+        /// <summary>
+        /// Tier eligibility then, on the tier table of then; null when no tier table was published yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligibleTiers")]
         public EligibleTiers? EligibleTiers { get; set; } = default!;
 
+        /// <summary>
+        /// The account's membership as it stood then; null when it had none yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The hash-chain status of an account: the chains its verification checks (AccountChains), each recomputed from the stored events now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountChainStatus
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// When the chains were recomputed, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("checkedAt")]
         public System.DateTimeOffset CheckedAt { get; set; } = default!;
 
+        /// <summary>
+        /// True when every chain matches the stored events.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("intact")]
         public bool Intact { get; set; } = default!;
 
+        /// <summary>
+        /// Each chain of the account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chains")]
         public System.Collections.Generic.ICollection<ChainStatus> Chains { get; set; } = new System.Collections.ObjectModel.Collection<ChainStatus>();
 
+        /// <summary>
+        /// Where chains are broken; empty when intact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("breaks")]
         public System.Collections.Generic.ICollection<ChainBreak> Breaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
+        /// <summary>
+        /// The chains among breaks that have no link at all, so no row in chains (their events were stored around the chain's trigger): named as the chains are.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("unlinked")]
         public System.Collections.Generic.ICollection<ChainName> Unlinked { get; set; } = new System.Collections.ObjectModel.Collection<ChainName>();
 
     }
 
+    /// <summary>
+    /// One account a search found, and why: the field that matched and its value there.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountMatch
     {
 
+        /// <summary>
+        /// The account found.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Its company name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// Its contact e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
+        /// <summary>
+        /// Its country: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The field the text matched.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("matchedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountMatchKind>))]
         public AccountMatchKind MatchedOn { get; set; } = default!;
 
+        /// <summary>
+        /// That field's value on the account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("matchedValue")]
         public string MatchedValue { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What a search text matched on an account.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum AccountMatchKind
     {
@@ -9854,57 +9929,105 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's standing in the programme: invitation, current and past memberships, every membership number.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountMembership
     {
 
+        /// <summary>
+        /// The membership stream's id (derived from the account).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The invitation that stands now (null when none, or once used to join).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitation")]
         public InvitationRecord? Invitation { get; set; } = default!;
 
+        /// <summary>
+        /// Invitations withdrawn or used, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pastInvitations")]
         public System.Collections.Generic.ICollection<InvitationRecord> PastInvitations { get; set; } = new System.Collections.ObjectModel.Collection<InvitationRecord>();
 
+        /// <summary>
+        /// The term in force (suspended or not); null before joining and once the membership ended (lapsed or cancelled).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipTerm? Membership { get; set; } = default!;
 
+        /// <summary>
+        /// Terms that ended (renewed, lapsed or cancelled), oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pastMemberships")]
         public System.Collections.Generic.ICollection<MembershipTerm> PastMemberships { get; set; } = new System.Collections.ObjectModel.Collection<MembershipTerm>();
 
+        /// <summary>
+        /// Every membership number the account has had, oldest first (a new one is never equal to any of these).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbers")]
         public System.Collections.Generic.ICollection<string> MembershipNumbers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Set while the membership in force is suspended for an unpaid invoice (see Invoicing).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("suspension")]
         public MembershipSuspension? Suspension { get; set; } = default!;
 
+        /// <summary>
+        /// The renewal of the membership in force: offered or not, the tier proposed or chosen, stopped (null before any of it).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewal")]
         public RenewalState? Renewal { get; set; } = default!;
 
+        /// <summary>
+        /// Every tier the account has held, oldest first: joined, renewed, upgraded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierHistory")]
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
 
     }
 
+    /// <summary>
+    /// The accounts a search text found.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountSearchResults
     {
 
+        /// <summary>
+        /// The text searched for, as given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("query")]
         public string Query { get; set; } = default!;
 
+        /// <summary>
+        /// The accounts found.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<AccountMatch> Items { get; set; } = new System.Collections.ObjectModel.Collection<AccountMatch>();
 
+        /// <summary>
+        /// True when more accounts match than are listed: refine the text.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("moreThanShown")]
         public bool MoreThanShown { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What a stream is to an account, as the history names it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum AccountStreamKind
     {
@@ -9929,240 +10052,447 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's points at a glance: the portal's header and the account-level green tick.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountSummary
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Points the account holds now: allocated points of its registered products plus manual adjustments.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
 
+        /// <summary>
+        /// Registered products (deregistered ones not counted).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
+        /// <summary>
+        /// Registered products whose points are allocated (all four details given).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsWithGreenTick")]
         public int ProductsWithGreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Registered products still waiting for a mandatory detail: they earn no points yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsAwaitingDetails")]
         public int ProductsAwaitingDetails { get; set; } = default!;
 
+        /// <summary>
+        /// The account-level green tick: at least one product, and none waiting for details.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("allPointsAllocated")]
         public bool AllPointsAllocated { get; set; } = default!;
 
+        /// <summary>
+        /// Points support added or took away by hand (included in the total).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("manualAdjustmentPoints")]
         public int ManualAdjustmentPoints { get; set; } = 0;
 
+        /// <summary>
+        /// none, active, suspended (an invoice unpaid after the grace period) or ended.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MembershipStatus>))]
         public MembershipStatus MembershipStatus { get; set; } = default!;
 
+        /// <summary>
+        /// What is open on the account's unpaid invoices, in owedCurrency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amountOwed")]
         public double AmountOwed { get; set; } = 0D;
 
+        /// <summary>
+        /// The currency of the amount owed (ISO 4217, e.g. "EUR"); null when nothing is owed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("owedCurrency")]
         public string? OwedCurrency { get; set; } = default!;
 
+        /// <summary>
+        /// Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundsOwed")]
         public System.Collections.Generic.ICollection<RefundOwed> RefundsOwed { get; set; } = new System.Collections.ObjectModel.Collection<RefundOwed>();
 
     }
 
+    /// <summary>
+    /// The account as the portal shows it ("My account").
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountView
     {
 
+        /// <summary>
+        /// The account's id: the `{accountId}` of every account route.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The business's name as registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// The e-mail address the ledger writes to (invitations, invoices, notices).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The business's country: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// E-mail addresses of the member's old CPS accounts linked to this one, verified or not (see the migration status).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldCpsEmails")]
         public System.Collections.Generic.ICollection<string> OldCpsEmails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// When the account was opened, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("openedAt")]
         public System.DateTimeOffset OpenedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Where invoices are addressed (null until the member sets it: invoices then show the company and country).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("billingAddress")]
         public PostalAddress? BillingAddress { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's EU VAT ID, checked when given; null when it has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// When the billing details were last set, UTC; null until set.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("billingDetailsChangedAt")]
         public System.DateTimeOffset? BillingDetailsChangedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Support adjusts an account's points. The explanation shows it as its own line.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AdjustPoints
     {
 
+        /// <summary>
+        /// Positive to add, negative to take away; not zero.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// Why, in words an auditor understands later.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A legacy product the account had already registered itself: the migration linked that registration, added nothing.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AlreadyRegisteredProduct
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail whose account held it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The model code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number; null when it had none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The account's own registration of it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// Where that registration is read.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Complete or correct a registration's mandatory details. Only the details given change; completing the last missing one allocates the points. The model cannot change: deregister and register again.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AmendProductDetails
     {
 
+        /// <summary>
+        /// As printed on the product; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day it was bought, not in the future; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code, e.g. "EE"; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// Where it was bought; leave out to keep the one recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// Which of the details given in this request are a best guess; details not given keep their flag.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail>? BestGuesses { get; set; } = default!;
 
+        /// <summary>
+        /// Leave out. Present only so that an attempt to change the model gets a clear answer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string? ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it changes the member's registration. Recorded on every event the change writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What finance sees after recording: the payment and where the invoice stands now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BankPaymentRecorded
     {
 
+        /// <summary>
+        /// The recorded payment's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentId")]
         public System.Guid PaymentId { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice it was recorded on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The amount received, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// What the payment did to the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentKind>))]
         public PaymentKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// Everything received on the invoice now, this payment included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("totalReceived")]
         public double TotalReceived { get; set; } = default!;
 
+        /// <summary>
+        /// What is still to be paid on the invoice; 0 once covered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("outstanding")]
         public double Outstanding { get; set; } = default!;
 
+        /// <summary>
+        /// What was received beyond the total and not refunded; 0 when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overpaid")]
         public double Overpaid { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's status after the payment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus InvoiceStatus { get; set; } = default!;
 
+        /// <summary>
+        /// True when the invoice kept the membership suspended and the payment made it active again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipReinstated")]
         public bool MembershipReinstated { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The billing address as a request gives it (trimmed when recorded; a blank second line is recorded as none).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BillingAddressInput
     {
 
+        /// <summary>
+        /// Street and number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("street")]
         public string Street { get; set; } = default!;
 
+        /// <summary>
+        /// A second address line; leave out when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("additionalStreet")]
         public string? AdditionalStreet { get; set; } = default!;
 
+        /// <summary>
+        /// The postal code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("postalCode")]
         public string PostalCode { get; set; } = default!;
 
+        /// <summary>
+        /// The city.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("city")]
         public string City { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code in upper case; for a VAT ID, its member state.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What the portal shows: the billing address and VAT ID the next invoice will carry.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BillingDetails
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The company name invoices print.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// The billing address; null until set.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress? Address { get; set; } = default!;
 
+        /// <summary>
+        /// The EU VAT ID; null when none was given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// When the billing details were last set, UTC; null until set.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("changedAt")]
         public System.DateTimeOffset? ChangedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// 201 Created with Location, and the new account's id by its name.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class BusinessAccountCreated
     {
 
+        /// <summary>
+        /// The new account's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Where the created resource is read (the same as the Location header).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
@@ -10175,132 +10505,240 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Cancel an invoice issued in error (finance): a credit note is issued for it in full.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CancelInvoice
     {
 
+        /// <summary>
+        /// Why, for the buyer (printed on the credit note) and the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// End the membership now (support, with a reason): unpaid invoices of the term are cancelled by credit notes, and so is a renewal invoice issued ahead, paid or not (what was received on it becomes a refund due).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CancelMembership
     {
 
+        /// <summary>
+        /// Why, for the audit trail: an internal note (the member's e-mail and credit notes say only that CPS support cancelled).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The card on file as the portal shows it: brand, last four digits and expiry, never more (no number, token or reference). A card recorded before card details were kept has them null.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CardOnFile
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The card's brand, e.g. "Visa"; null for a card recorded before card details were kept.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("brand")]
         public string? Brand { get; set; } = default!;
 
+        /// <summary>
+        /// The card number's last four digits; null as `brand`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("last4")]
         public string? Last4 { get; set; } = default!;
 
+        /// <summary>
+        /// The card's expiry month, 1 to 12; null as `brand`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expiryMonth")]
         public int? ExpiryMonth { get; set; } = default!;
 
+        /// <summary>
+        /// The card's expiry year, four digits; null as `brand`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expiryYear")]
         public int? ExpiryYear { get; set; } = default!;
 
+        /// <summary>
+        /// When the card was put on file, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
         public System.DateTimeOffset RecordedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A category of the fixed set, with how many listed (not withdrawn) models it has.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CatalogueCategorySummary
     {
 
+        /// <summary>
+        /// The category's code, as the `category` filter takes it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// The category's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Models of the category listed now (withdrawn ones not counted).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("listedModels")]
         public int ListedModels { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What an import did, model by model. A model with both its points and its description changed counts in both.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CatalogueImportResult
     {
 
+        /// <summary>
+        /// Rows in the file (one per model).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("models")]
         public int Models { get; set; } = default!;
 
+        /// <summary>
+        /// New models listed (including models new to the catalogue that the file lists as withdrawn).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("listed")]
         public int Listed { get; set; } = default!;
 
+        /// <summary>
+        /// Withdrawn models listed again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("relisted")]
         public int Relisted { get; set; } = default!;
 
+        /// <summary>
+        /// Models whose points value changed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsChanged")]
         public int PointsChanged { get; set; } = default!;
 
+        /// <summary>
+        /// Models whose name or category changed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("descriptionChanged")]
         public int DescriptionChanged { get; set; } = default!;
 
+        /// <summary>
+        /// Models withdrawn.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public int Withdrawn { get; set; } = default!;
 
+        /// <summary>
+        /// Models the file left as they were.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("unchanged")]
         public int Unchanged { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A model as the catalogue list shows it (the full model, with its points history, is one GET away).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CatalogueModel
     {
 
+        /// <summary>
+        /// The model code products are registered with.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The model's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// The model's category code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// The points a registration earns now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// True when no longer listed (cannot be registered).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public bool Withdrawn { get; set; } = default!;
 
+        /// <summary>
+        /// The model's catalogue version, which a points allocation records.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of the catalogue; total counts every model matching the filters.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CataloguePage
     {
 
+        /// <summary>
+        /// The page's models.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<CatalogueModel> Items { get; set; } = new System.Collections.ObjectModel.Collection<CatalogueModel>();
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// Models per page asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
         public int PageSize { get; set; } = default!;
 
+        /// <summary>
+        /// Models matching the filters, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Who set off what the ledger did on its own: the originating user and the request's correlation id.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CausedBy
     {
@@ -10311,6 +10749,9 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("user")]
         public string? User { get; set; } = default!;
 
+        /// <summary>
+        /// The correlation id of the request that set it off (its X-Correlation-Id); null when none was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("correlationId")]
         public string? CorrelationId { get; set; } = default!;
 
@@ -10322,139 +10763,253 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The first place where an account's stored events no longer match its hash chain.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainBreak
     {
 
+        /// <summary>
+        /// The broken chain.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
+        /// <summary>
+        /// The link's position in the chain.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("position")]
         public long Position { get; set; } = default!;
 
+        /// <summary>
+        /// The event at the break; null when it is gone.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid? EventId { get; set; } = default!;
 
+        /// <summary>
+        /// That event's ledger sequence; null when it is gone.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long? Sequence { get; set; } = default!;
 
+        /// <summary>
+        /// edited (the event's content no longer hashes to its link), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link), or rewritten (an exported head is no longer in the chain).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A chain the account's verification checks, named as ChainStatus names it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainName
     {
 
+        /// <summary>
+        /// The chain's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
+        /// <summary>
+        /// What the chain's events are about.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
         public AccountStreamKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// What the kind alone does not say (an old e-mail and number, an invoice number); null otherwise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("label")]
         public string? Label { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One hash chain of an account: how far it reaches, its head, and whether it is intact.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainStatus
     {
 
+        /// <summary>
+        /// The chain's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainId")]
         public System.Guid ChainId { get; set; } = default!;
 
+        /// <summary>
+        /// What the chain's events are about: the account itself (every event that names it), one of its streams whose events name no account (e.g. an invoice's charge attempts), or an old CPS account its migration reads (its imported products).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
         public AccountStreamKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// What the kind alone does not say: for an old CPS account, its old e-mail and old membership number; for an invoice (its chain holds the card charge attempts), the invoice's number; otherwise null.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("label")]
         public string? Label { get; set; } = default!;
 
+        /// <summary>
+        /// Links in the chain (its head's position).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("links")]
         public long Links { get; set; } = default!;
 
+        /// <summary>
+        /// The ledger sequence of the chain's last event.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("headSequence")]
         public long HeadSequence { get; set; } = default!;
 
+        /// <summary>
+        /// SHA-256 of the head link (hex): compare it with an exported heads file.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("headHash")]
         public string HeadHash { get; set; } = default!;
 
+        /// <summary>
+        /// True when the chain matches the stored events.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("intact")]
         public bool Intact { get; set; } = default!;
 
+        /// <summary>
+        /// The first place the stored events no longer match the chain; null when intact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("break")]
         public ChainBreak? Break { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Set the account's billing address and (optional) VAT ID.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChangeBillingDetails
     {
 
+        /// <summary>
+        /// The billing address invoices will print from now on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public BillingAddressInput Address { get; set; } = new BillingAddressInput();
 
+        /// <summary>
+        /// EU VAT ID with its country prefix, e.g. "DE143454214" (EL for Greece); leave out when the company has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it changes the member's billing details. Recorded on the event the change writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One attempt to charge the card on file for the invoice, whatever its outcome.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChargeAttempt
     {
 
+        /// <summary>
+        /// The attempt's number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attempt")]
         public int Attempt { get; set; } = default!;
 
+        /// <summary>
+        /// The key the payment gateway saw ("&lt;invoice number&gt;-attempt-&lt;n&gt;"): support finds the attempt in the provider's dashboard by it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("idempotencyKey")]
         public string IdempotencyKey { get; set; } = default!;
 
+        /// <summary>
+        /// The amount charged, in the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// The gateway's answer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("outcome")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<ChargeOutcome>))]
         public ChargeOutcome Outcome { get; set; } = default!;
 
+        /// <summary>
+        /// The gateway's reference of the charge; null when it gave none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("gatewayReference")]
         public string? GatewayReference { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was declined or failed, as the gateway said; null when approved.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The day the next attempt is due; null when approved or after the last attempt.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("nextAttemptOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? NextAttemptOn { get; set; } = default!;
 
+        /// <summary>
+        /// When the card was presented, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attemptedAt")]
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
 
+        /// <summary>
+        /// The card presented (brand, last four); null when the attempt did not record it (card).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("card")]
         public ChargedCard? Card { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The card a charge attempt presented, as the member sees a card: never its token or the provider's reference.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChargedCard
     {
 
+        /// <summary>
+        /// The card's brand, e.g. "Visa".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("brand")]
         public string Brand { get; set; } = default!;
 
+        /// <summary>
+        /// The card number's last four digits.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("last4")]
         public string Last4 { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The payment gateway's answer to a card charge: `approved`, `declined` (by the card's bank) or `error` (the gateway failed; retried).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum ChargeOutcome
     {
@@ -10470,192 +11025,354 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Renew or not at the term end, and on which tier.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChooseRenewal
     {
 
+        /// <summary>
+        /// false stops the renewal: the membership runs to the term end and lapses (no refund).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renew")]
         public bool Renew { get; set; } = default!;
 
+        /// <summary>
+        /// The eligible tier to renew with (a lower one is how a downgrade is made); absent: the current tier. Only with renew true.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string? Tier { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it chooses or stops the renewal on the member's behalf. Recorded on every event the choice writes (a renewal invoice it cancels included) and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The credit note cancelling an invoice in full: the invoice's lines, VAT and total, credited, under its own number series. Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CreditNoteIssued
     {
 
+        /// <summary>
+        /// The cancelled invoice's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note's number, from its own series, e.g. "CN-2026-000001".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the invoice it cancels.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day that invoice was issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceIssuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset InvoiceIssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Why the invoice was cancelled, as printed on the credit note.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's details when the credit note was issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("seller")]
         public InvoiceSeller Seller { get; set; } = new InvoiceSeller();
 
+        /// <summary>
+        /// The buyer as the invoice recorded it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("buyer")]
         public InvoiceBuyer Buyer { get; set; } = new InvoiceBuyer();
 
+        /// <summary>
+        /// ISO 4217 code of every amount, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's lines, credited, amounts before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<InvoiceLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceLine>();
 
+        /// <summary>
+        /// The lines' total before VAT, credited, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("subtotal")]
         public double Subtotal { get; set; } = default!;
 
+        /// <summary>
+        /// How the invoice's VAT was decided; null for invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vat")]
         public VatTreatment? Vat { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's VAT rate, as a fraction (0.24 is 24 %).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatRate")]
         public double VatRate { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT credited, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatAmount")]
         public double VatAmount { get; set; } = default!;
 
+        /// <summary>
+        /// The amount credited: the invoice's total, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// What had been received on the invoice and not refunded already, to be refunded (recorded as RefundPaid).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note's date.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset IssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// When it was issued, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedAt")]
         public System.DateTimeOffset IssuedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The caller as the service sees it: the name its changes are recorded under, and its roles. A client (the console) shows and hides what the roles allow from this, while the endpoints keep deciding for themselves.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class CurrentUser
     {
 
+        /// <summary>
+        /// The name the caller's changes are recorded under (the token's `sub`).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// The caller's roles: `member`, `support`, `auditor`, `finance`, `portal`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("roles")]
         public System.Collections.Generic.ICollection<string> Roles { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// For a member: the one account the token is bound to; null for other roles.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid? AccountId { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A message that failed for good (a permanent error, or a transient one that outlasted every retry).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetter
     {
 
+        /// <summary>
+        /// The dead letter's id (the message's), as replay and discard take it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The message's type name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("messageType")]
         public string MessageType { get; set; } = default!;
 
+        /// <summary>
+        /// The type of the last error.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("exceptionType")]
         public string ExceptionType { get; set; } = default!;
 
+        /// <summary>
+        /// The last error's message.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("exceptionMessage")]
         public string ExceptionMessage { get; set; } = default!;
 
+        /// <summary>
+        /// When the message was sent, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sentAt")]
         public System.DateTimeOffset SentAt { get; set; } = default!;
 
+        /// <summary>
+        /// When it was moved to the dead letters, UTC; null when not recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("failedAt")]
         public System.DateTimeOffset? FailedAt { get; set; } = default!;
 
+        /// <summary>
+        /// How many times it was replayed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayCount")]
         public int ReplayCount { get; set; } = default!;
 
+        /// <summary>
+        /// True when marked for replay (the ledger moves it back within a polling interval).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayable")]
         public bool Replayable { get; set; } = default!;
 
+        /// <summary>
+        /// The message as it was sent (JSON), to see what it was about.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("message")]
         public JsonElement? Message { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What a replay or discard did.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetterAction
     {
 
+        /// <summary>
+        /// `replay` or `discard`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("action")]
         public string Action { get; set; } = default!;
 
+        /// <summary>
+        /// How many dead letters it applied to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("selected")]
         public int Selected { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of dead letters.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetterPage
     {
 
+        /// <summary>
+        /// Dead letters matching the filter, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public int Total { get; set; } = default!;
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// The page's dead letters.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deadLetters")]
         public System.Collections.Generic.ICollection<DeadLetter> DeadLetters { get; set; } = new System.Collections.ObjectModel.Collection<DeadLetter>();
 
     }
 
+    /// <summary>
+    /// Which dead letters to replay or discard: these ids, or every one of a message type (both empty: refused).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeadLetterSelection
     {
 
+        /// <summary>
+        /// These dead letters; leave out to select by `messageType`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ids")]
         public System.Collections.Generic.ICollection<System.Guid>? Ids { get; set; } = default!;
 
+        /// <summary>
+        /// Every dead letter of this message type; leave out to select by `ids`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("messageType")]
         public string? MessageType { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The product left the account. Its points are removed and its serial number is free for another account.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class DeregisterProduct
     {
 
+        /// <summary>
+        /// sold, lost or registered_in_error.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<DeregistrationReason>))]
         public DeregistrationReason Reason { get; set; } = default!;
 
+        /// <summary>
+        /// Optional free text, e.g. to whom it was sold.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("note")]
         public string? Note { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it deregisters the member's product (beside reason, which every caller gives). Recorded on every event the deregistration writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Why a product was taken off the account: sold, lost, or registered in error.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum DeregistrationReason
     {
@@ -10671,10 +11388,16 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Both lists at once (the portal's standard/enterprise switch picks one), decided with one tier table version: the table in force, which joining and an upgrade are decided on. The renewal choice, once offered, is decided on the offer's table: the membership's renewalOptions.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class EligibleTiers
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
@@ -10684,9 +11407,15 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The account's points the decision used.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// The account's registered products the decision used (enterprise tiers limit them).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
@@ -10702,43 +11431,79 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("enterprise")]
         public System.Collections.Generic.ICollection<TierEligibility> Enterprise { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
+        /// <summary>
+        /// The code of the next standard tier the account does not reach yet; null when it reaches the highest.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("nextStandardTier")]
         public string? NextStandardTier { get; set; } = default!;
 
+        /// <summary>
+        /// Points still needed for that tier; null when there is none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsToNextStandardTier")]
         public int? PointsToNextStandardTier { get; set; } = default!;
 
+        /// <summary>
+        /// The membership year (term, renewal, tiers held); null when the account is not a member.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipOutlook? Membership { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One event in an account's history, with who, when, why and what it means in words.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class HistoryEntry
     {
 
+        /// <summary>
+        /// The event's position in the whole ledger: entries are in this order; time travel (`as-of`) takes it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sequence")]
         public long Sequence { get; set; } = default!;
 
+        /// <summary>
+        /// The commit (transaction) that wrote it: the events of one commit stood or fell together, and time travel to any of their sequences shows them all. Null for an event stored before events carried their commit.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("commit")]
         public System.Guid? Commit { get; set; } = default!;
 
+        /// <summary>
+        /// The event's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid EventId { get; set; } = default!;
 
+        /// <summary>
+        /// The id of the stream the event belongs to (the account, a registration, the membership, an invoice, ...).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("streamId")]
         public System.Guid StreamId { get; set; } = default!;
 
+        /// <summary>
+        /// What that stream is to the account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stream")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<AccountStreamKind>))]
         public AccountStreamKind Stream { get; set; } = default!;
 
+        /// <summary>
+        /// The event's position in its own stream, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("version")]
         public long Version { get; set; } = default!;
 
+        /// <summary>
+        /// The event's name, e.g. `product_registered`: what the `types` filter takes.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("type")]
         public string Type { get; set; } = default!;
 
+        /// <summary>
+        /// When the event was recorded, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
@@ -10766,267 +11531,504 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// The correlation id of the request that wrote it (its X-Correlation-Id, or the trace id).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("correlationId")]
         public string? CorrelationId { get; set; } = default!;
 
+        /// <summary>
+        /// The id of the message or request that caused it, when recorded; null otherwise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("causationId")]
         public string? CausationId { get; set; } = default!;
 
+        /// <summary>
+        /// For the ledger's own actions: the person whose request set them off and that request's correlation id. Null for a person's action, and for events stored before the ledger named itself (their by is the relayed user).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("causedBy")]
         public CausedBy? CausedBy { get; set; } = default!;
 
+        /// <summary>
+        /// What happened, in one sentence for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("description")]
         public string Description { get; set; } = default!;
 
+        /// <summary>
+        /// The event's own data as recorded (its members differ by `type`); a member's own history leaves out support's reason.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("data")]
         public object Data { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of an account's history, oldest event first.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class HistoryPage
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The page's events, in ledger order (`sequence`).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<HistoryEntry> Items { get; set; } = new System.Collections.ObjectModel.Collection<HistoryEntry>();
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// Events per page asked for (1 to 500, 100 by default).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
         public int PageSize { get; set; } = default!;
 
+        /// <summary>
+        /// How many events match the filters, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Support sent the standing invitation e-mail again (the member lost it, or it went to spam).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvitationEmailResent
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The standing invitation whose e-mail was sent again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationId")]
         public System.Guid InvitationId { get; set; } = default!;
 
+        /// <summary>
+        /// This resend's id (the e-mail is sent once per resend).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("resendId")]
         public System.Guid ResendId { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as support wrote it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// When it was asked for, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("resentAt")]
         public System.DateTimeOffset ResentAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// An invitation as the account's history shows it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvitationRecord
     {
 
+        /// <summary>
+        /// The invitation's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationId")]
         public System.Guid InvitationId { get; set; } = default!;
 
+        /// <summary>
+        /// The account's points when it was invited.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// When it was issued, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedAt")]
         public System.DateTimeOffset IssuedAt { get; set; } = default!;
 
+        /// <summary>
+        /// When it was withdrawn because the points fell below the threshold before joining, UTC; null otherwise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawnAt")]
         public System.DateTimeOffset? WithdrawnAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// An invoice as members and finance read it: lines, totals, payments, charge attempts and status.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class Invoice
     {
 
+        /// <summary>
+        /// The invoice's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice number printed on it, e.g. "INV-2026-000001": the invoice routes take it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The business account invoiced.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership term the invoice is for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number printed on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's company name when issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's country when issued: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// How it is paid: `card` (charged on the due date) or `bank_transfer`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of every amount on the invoice, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's lines, amounts before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<InvoiceLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceLine>();
 
+        /// <summary>
+        /// The lines' total before VAT, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("subtotal")]
         public double Subtotal { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT rate applied, as a fraction (0.24 is 24 %); 0 under reverse charge or outside the EU.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatRate")]
         public double VatRate { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT amount, in `currency`, rounded to two decimals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vat")]
         public double Vat { get; set; } = default!;
 
+        /// <summary>
+        /// What the invoice asks to be paid: subtotal plus VAT, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice date.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset IssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The day payment is due (a card is charged on it).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dueOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset DueOn { get; set; } = default!;
 
+        /// <summary>
+        /// When the invoice was issued, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedAt")]
         public System.DateTimeOffset IssuedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Where the invoice stands.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("status")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus Status { get; set; } = default!;
 
+        /// <summary>
+        /// Everything received on the invoice: every payment, one received after a cancellation included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("totalReceived")]
         public double TotalReceived { get; set; } = default!;
 
+        /// <summary>
+        /// What is still to be paid: 0 once the payments cover the total, or the invoice is cancelled.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("outstanding")]
         public double Outstanding { get; set; } = default!;
 
+        /// <summary>
+        /// On an invoice that is owed (open, overdue, paid), what was received beyond its total and not refunded yet; 0 on a cancelled one, where everything received and not refunded is refundDue, so no money is read twice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overpaid")]
         public double Overpaid { get; set; } = default!;
 
+        /// <summary>
+        /// On a cancelled invoice, everything received on it and not refunded yet (refunded): the credit note's refund due and any payment received after the cancellation; 0 on any other.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
+        /// <summary>
+        /// What finance recorded as paid back on the invoice (refunds); part of totalReceived.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunded")]
         public double Refunded { get; set; } = default!;
 
+        /// <summary>
+        /// The refunds paid on the invoice, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunds")]
         public System.Collections.Generic.ICollection<InvoiceRefund> Refunds { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceRefund>();
 
+        /// <summary>
+        /// When the payments first covered the total, UTC; null until then.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidAt")]
         public System.DateTimeOffset? PaidAt { get; set; } = default!;
 
+        /// <summary>
+        /// When it became overdue, UTC; null unless it did.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("overdueAt")]
         public System.DateTimeOffset? OverdueAt { get; set; } = default!;
 
+        /// <summary>
+        /// Every payment received on it, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("payments")]
         public System.Collections.Generic.ICollection<InvoicePayment> Payments { get; set; } = new System.Collections.ObjectModel.Collection<InvoicePayment>();
 
+        /// <summary>
+        /// Every card charge attempt, oldest first; empty for a bank transfer invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chargeAttempts")]
         public System.Collections.Generic.ICollection<ChargeAttempt> ChargeAttempts { get; set; } = new System.Collections.ObjectModel.Collection<ChargeAttempt>();
 
+        /// <summary>
+        /// Null on invoices issued before seller details were recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("seller")]
         public InvoiceSeller? Seller { get; set; } = default!;
 
+        /// <summary>
+        /// Null on invoices issued before buyer details were recorded (company name and country above still hold).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("buyer")]
         public InvoiceBuyer? Buyer { get; set; } = default!;
 
+        /// <summary>
+        /// The account the invoice asks to pay into; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("payee")]
         public PayeeAccount? Payee { get; set; } = default!;
 
+        /// <summary>
+        /// How the VAT was decided; null on invoices issued before (VAT at vatRate, no category recorded).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatTreatment")]
         public VatTreatment? VatTreatment { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT table version the rate was taken from; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatTableVersion")]
         public long? VatTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 11649 reference to quote on a transfer; derived from the number, so older invoices have one too.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditorReference")]
         public string CreditorReference { get; set; } = default!;
 
+        /// <summary>
+        /// The membership term the fee is for; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("periodStart")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PeriodStart { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the membership term the fee is for; null on invoices issued before it was recorded.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("periodEnd")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PeriodEnd { get; set; } = default!;
 
+        /// <summary>
+        /// What the invoice is for: a joining's term, a renewal, an upgrade.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceKind>))]
         public InvoiceKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// When a credit note cancelled it, UTC; null unless cancelled.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancelledAt")]
         public System.DateTimeOffset? CancelledAt { get; set; } = default!;
 
+        /// <summary>
+        /// Why finance or support cancelled it, as printed on the credit note; null unless cancelled.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancellationReason")]
         public string? CancellationReason { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note that cancelled the invoice, if any.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNote")]
         public CreditNoteIssued? CreditNote { get; set; } = default!;
 
+        /// <summary>
+        /// The cancelled invoice this one replaces (a corrected invoice), if any.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replaces")]
         public ReplacedInvoice? Replaces { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the corrected invoice that replaced this cancelled one, if any.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replacedBy")]
         public string? ReplacedBy { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The buyer as the invoice records it when issued (the account's billing details then).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceBuyer
     {
 
+        /// <summary>
+        /// The buyer's (company's) name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Null when the account had no billing address yet (the invoice shows the company and country).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress? Address { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's country: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The buyer's EU VAT ID (e.g. "EE100247019"); null when it had none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string? VatId { get; set; } = default!;
 
+        /// <summary>
+        /// The e-mail address the invoice was sent to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What finance sees after cancelling.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceCancellation
     {
 
+        /// <summary>
+        /// The cancelled invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the credit note that cancels it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The amount credited (the invoice's total), in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// What was received on the invoice and is now to be refunded, in `currency`; 0 when nothing was paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
 
+        /// <summary>
+        /// True when the cancelled invoice was what kept the membership suspended, and it is active again.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipReinstated")]
         public bool MembershipReinstated { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What an invoice is for. Invoices issued before kinds were recorded are membership (a joining's annual fee).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum InvoiceKind
     {
@@ -11042,135 +12044,246 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One line of an invoice, its amount already rounded to the currency's two decimals.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceLine
     {
 
+        /// <summary>
+        /// What the line charges, as printed on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("description")]
         public string Description { get; set; } = default!;
 
+        /// <summary>
+        /// The line's amount before VAT, in the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A payment received on the invoice: a bank transfer finance recorded, or an approved card charge.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoicePayment
     {
 
+        /// <summary>
+        /// The payment's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentId")]
         public System.Guid PaymentId { get; set; } = default!;
 
+        /// <summary>
+        /// `card` or `bank_transfer`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("method")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod Method { get; set; } = default!;
 
+        /// <summary>
+        /// The amount received, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the money arrived (a transfer's value date; a card charge's day).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("valueDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset ValueDate { get; set; } = default!;
 
+        /// <summary>
+        /// The transfer's reference text as the payer wrote it (for a card charge, the attempt's idempotency key); null when a transfer gave none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string? Reference { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's (or the payment gateway's) reference of the payment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bankReference")]
         public string BankReference { get; set; } = default!;
 
+        /// <summary>
+        /// What the payment did to the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentKind>))]
         public PaymentKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// When the payment was recorded, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
         public System.DateTimeOffset RecordedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A refund paid on the invoice, as the invoice lists it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceRefund
     {
 
+        /// <summary>
+        /// The refund's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundId")]
         public System.Guid RefundId { get; set; } = default!;
 
+        /// <summary>
+        /// The amount paid back, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the refund left CPS's bank account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset PaidOn { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's (or finance's) reference of the refund transfer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string Reference { get; set; } = default!;
 
+        /// <summary>
+        /// What it paid back: an overpayment, or money received on a cancelled invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("of")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RefundOf>))]
         public RefundOf Of { get; set; } = default!;
 
+        /// <summary>
+        /// When finance recorded it, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
         public System.DateTimeOffset RecordedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What finance sees after replacing: the new invoice and the one it replaces.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceReplacement
     {
 
+        /// <summary>
+        /// The corrected invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the cancelled invoice it replaces.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replacesInvoiceNumber")]
         public string ReplacesInvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note that cancelled that invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The corrected invoice's total, VAT included, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public double Total { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the corrected invoice is due.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dueOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset DueOn { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The seller as an invoice records it when issued: an invoice keeps the details it was issued with, whatever the configuration says later.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceSeller
     {
 
+        /// <summary>
+        /// The seller's registered legal name (BT-27).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legalName")]
         public string LegalName { get; set; } = default!;
 
+        /// <summary>
+        /// The name the seller trades under, the invoice's heading (BT-28).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tradingName")]
         public string TradingName { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's postal address (BG-5).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("address")]
         public PostalAddress Address { get; set; } = new PostalAddress();
 
+        /// <summary>
+        /// The seller's VAT ID (BT-31).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("vatId")]
         public string VatId { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's company registration number (BT-30).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyRegistrationNumber")]
         public string CompanyRegistrationNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Further legal information printed on the invoice (BT-33); null when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationNote")]
         public string? RegistrationNote { get; set; } = default!;
 
+        /// <summary>
+        /// The seller's e-mail address for invoice questions (BT-43).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Where an invoice stands: `open` (not yet due or paid), `overdue` (not paid by its due date), `paid` (the payments cover its total) or `cancelled` (by a credit note).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum InvoiceStatus
     {
@@ -11189,25 +12302,43 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Join CPS: choose an eligible tier and how to pay.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class JoinCps
     {
 
+        /// <summary>
+        /// A tier code from the eligible tiers, e.g. "gold".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// card or bank_transfer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it joins CPS on the member's behalf. Recorded on the event the join writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Any JSON value, as recorded.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class JsonElement
     {
@@ -11223,75 +12354,138 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// An old CPS account of one of the account's verified old e-mails.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyAccountStatus
     {
 
+        /// <summary>
+        /// The old CPS e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The old account's membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldMembershipNumber")]
         public string OldMembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The old membership number is in the account's history of numbers.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumberRecorded")]
         public bool MembershipNumberRecorded { get; set; } = default!;
 
+        /// <summary>
+        /// Another business account holds the old membership number, so migrating does not add it to this account's history.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumberHeldByAnotherAccount")]
         public bool MembershipNumberHeldByAnotherAccount { get; set; } = default!;
 
+        /// <summary>
+        /// Its products not migrated yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsToMigrate")]
         public int ProductsToMigrate { get; set; } = default!;
 
+        /// <summary>
+        /// Every product of the old account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public System.Collections.Generic.ICollection<LegacyProductStatus> Products { get; set; } = new System.Collections.ObjectModel.Collection<LegacyProductStatus>();
 
     }
 
+    /// <summary>
+    /// What a legacy import did, or (imported false) why it imported nothing.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyImportReport
     {
 
+        /// <summary>
+        /// Whether the file was imported; always true here (a file refused is answered with 400 listing its rows' problems).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("imported")]
         public bool Imported { get; set; } = default!;
 
+        /// <summary>
+        /// Data rows in the file (header, comments and blank lines aside).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rows")]
         public int Rows { get; set; } = default!;
 
+        /// <summary>
+        /// Rows with a problem: all listed; imported only without them when invalid rows are skipped.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invalidRows")]
         public int InvalidRows { get; set; } = default!;
 
+        /// <summary>
+        /// Old e-mails among the imported rows.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccounts")]
         public int LegacyAccounts { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, new to the ledger (the others were imported before).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccountsImported")]
         public int LegacyAccountsImported { get; set; } = default!;
 
+        /// <summary>
+        /// Product rows among the imported rows.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("products")]
         public int Products { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, new to the ledger.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsImported")]
         public int ProductsImported { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, imported before (left as they were).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsAlreadyImported")]
         public int ProductsAlreadyImported { get; set; } = default!;
 
+        /// <summary>
+        /// Batches of the second pass, each written in one transaction (when it had anything new; two when it both started new old accounts and added to existing ones).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("batches")]
         public int Batches { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The import's answer over HTTP: the report, and the rows that were skipped with their problems.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyImportResult
     {
 
+        /// <summary>
+        /// What the import did, or why it imported nothing.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("report")]
         public LegacyImportReport Report { get; set; } = new LegacyImportReport();
 
+        /// <summary>
+        /// The rows skipped for a problem (with skipInvalidRows), keyed by where in the file they are, each with its problems; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("skippedRows")]
         public System.Collections.Generic.IDictionary<string, System.Collections.Generic.ICollection<string>> SkippedRows { get; set; } = new System.Collections.Generic.Dictionary<string, System.Collections.Generic.ICollection<string>>();
 
     }
 
+    /// <summary>
+    /// Where a product of an old CPS account stands: `to_migrate`, `migrated` (to this account) or `migrated_to_another_account`.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum LegacyProductState
     {
@@ -11307,54 +12501,96 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A product of an old CPS account, as the old data holds it, and whether it was migrated.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LegacyProductStatus
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The model code in the old data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The purchase date; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// The dealer; null when the old data has none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// The mandatory details the old data lacks: a migrated product needs them before its points are allocated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// Whether it was migrated, and where.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("state")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<LegacyProductState>))]
         public LegacyProductState State { get; set; } = default!;
 
+        /// <summary>
+        /// The registration it became in this account; null unless migrated here.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid? RegistrationId { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Support links the e-mail of an old CPS account that the member did not give when opening the account.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class LinkOldCpsEmail
     {
 
+        /// <summary>
+        /// The old CPS account's e-mail (compared trimmed and lower-case).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// Why, for the audit trail (e.g. the support ticket and how ownership was checked).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The four details a registration needs before its points are allocated (the green tick).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MandatoryDetail
     {
@@ -11373,129 +12609,234 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What support sees after cancelling.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipCancellation
     {
 
+        /// <summary>
+        /// The cancelled membership's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day the membership ended (today).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The numbers of the unpaid invoices the cancellation credited (each by a credit note).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancelledInvoices")]
         public System.Collections.Generic.ICollection<string> CancelledInvoices { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
     }
 
+    /// <summary>
+    /// What the member sees after joining.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipConfirmation
     {
 
+        /// <summary>
+        /// The new term's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number, printed on invoices and kept across renewals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The code of the tier joined.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's fee for the term, in `currency`, before VAT; the first invoice charges it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// How the term's invoices are paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// The term's first day (the day of joining).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset StartsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The term's last day.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The tier table version the tier and fee were taken from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// Membership numbers the account had before (earlier terms, old CPS accounts), oldest first; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("previousMembershipNumbers")]
         public System.Collections.Generic.ICollection<string> PreviousMembershipNumbers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
     }
 
+    /// <summary>
+    /// An old membership number that another business account already holds (issued to it, or carried over from another old account), so it is not added to this account's history: a number is one account's. The products still migrate.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipNumberNotRecorded
     {
 
+        /// <summary>
+        /// The old CPS e-mail whose account had the number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The old membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was not recorded, in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("detail")]
         public string Detail { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipOutlook
     {
 
+        /// <summary>
+        /// The membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The code of the tier held now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// How the term's invoices are paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// The first day of the term in force.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset StartsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the term in force.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// Where its renewal stands.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewal")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RenewalStatus>))]
         public RenewalStatus Renewal { get; set; } = default!;
 
+        /// <summary>
+        /// The day the renewal offer is (or was) due.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalOfferOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset RenewalOfferOn { get; set; } = default!;
 
+        /// <summary>
+        /// The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the points as they stand (Preselect). Null when it does not renew, or before the offer no tier is in reach.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalTier")]
         public string? RenewalTier { get; set; } = default!;
 
+        /// <summary>
+        /// The name of the tier it renews with; null when `renewalTier` is.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalTierName")]
         public string? RenewalTierName { get; set; } = default!;
 
+        /// <summary>
+        /// Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgradableTo")]
         public System.Collections.Generic.ICollection<string> UpgradableTo { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Every tier the account has held, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierHistory")]
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
 
+        /// <summary>
+        /// The tiers PUT .../membership/renewal accepts now, each eligible or not on the account's points and products now, at the fee a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table the offer was made on (or the member's choice since), which a table published later does not change: it applies from the next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the same lists as the top-level standard and enterprise. Show these, not the top-level lists, for the renewal choice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalOptions")]
         public RenewalOptions? RenewalOptions { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The account's membership: `none` (never joined), `active`, `suspended` (an invoice unpaid after the grace period) or `ended`.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MembershipStatus
     {
@@ -11514,186 +12855,345 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A suspension as AccountMembership shows it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipSuspension
     {
 
+        /// <summary>
+        /// The suspended term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The unpaid invoice the suspension is for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// That invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// When the membership was suspended, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("suspendedAt")]
         public System.DateTimeOffset SuspendedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One membership term (a year): its number, tier, fee and dates.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipTerm
     {
 
+        /// <summary>
+        /// The term's id: a renewal is a new term with its own id and the same membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number printed on invoices and the member's card; kept across renewals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The tier held in this term (e.g. "gold"); after an upgrade, the new tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierCode")]
         public string TierCode { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// Standard or enterprise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierKind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind TierKind { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's fee for the term, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// How the term's invoices are paid.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
+        /// <summary>
+        /// The term's first day.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset StartsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The term's last day (a year after the first, less a day).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// The tier table version the tier and fee were taken from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The day a past term ended; null for the term in force and for a proposed one.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? EndedOn { get; set; } = default!;
 
+        /// <summary>
+        /// Why a past term ended: "renewed", "lapsed, …", or "cancelled by CPS support (reason)" for support, auditors and finance; the account's member and the portal read "cancelled by CPS support", never support's reason.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("endedBecause")]
         public string? EndedBecause { get; set; } = default!;
 
+        /// <summary>
+        /// The renewal invoice issued ahead for this term (bank transfer); null when none was.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalInvoiceId")]
         public System.Guid? RenewalInvoiceId { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A legacy product that became a registration (source "migration"), with its green tick or the details it still misses.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigratedProduct
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail whose account held it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The registration it became, with its green tick or what it still misses.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registration")]
         public ProductRegistrationStatus Registration { get; set; } = new ProductRegistrationStatus();
 
     }
 
+    /// <summary>
+    /// A migration is a request without a body from a member or the portal. Support migrating on the member's behalf sends this one: why, and which ticket (required from support, refused from anyone else).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrateProducts
     {
 
+        /// <summary>
+        /// Support only, and required from support: why it migrates on the member's behalf. Recorded on every event the migration writes and listed among the support overrides.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What one migration did, and the account's migration status afterwards.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrationResult
     {
 
+        /// <summary>
+        /// The business account migrated into.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Products this migration registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migrated")]
         public int Migrated { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, products with all four details (their points allocated).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migratedWithGreenTick")]
         public int MigratedWithGreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Of those, products still missing a detail (no points until completed).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migratedAwaitingDetails")]
         public int MigratedAwaitingDetails { get; set; } = default!;
 
+        /// <summary>
+        /// Points this migration allocated (products with all four details).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsAllocated")]
         public int PointsAllocated { get; set; } = default!;
 
+        /// <summary>
+        /// Products the account had registered itself (linked, nothing added).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("alreadyRegistered")]
         public int AlreadyRegistered { get; set; } = default!;
 
+        /// <summary>
+        /// Products of the account's old accounts migrated to it by an earlier (or a concurrent) migration.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("alreadyMigrated")]
         public int AlreadyMigrated { get; set; } = default!;
 
+        /// <summary>
+        /// Products that did not migrate this time (they stay waiting).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("notMigrated")]
         public int NotMigrated { get; set; } = default!;
 
+        /// <summary>
+        /// Each product this migration registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migratedProducts")]
         public System.Collections.Generic.ICollection<MigratedProduct> MigratedProducts { get; set; } = new System.Collections.ObjectModel.Collection<MigratedProduct>();
 
+        /// <summary>
+        /// Each product the account had registered itself.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("alreadyRegisteredProducts")]
         public System.Collections.Generic.ICollection<AlreadyRegisteredProduct> AlreadyRegisteredProducts { get; set; } = new System.Collections.ObjectModel.Collection<AlreadyRegisteredProduct>();
 
+        /// <summary>
+        /// Each product that did not migrate, and why.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("notMigratedProducts")]
         public System.Collections.Generic.ICollection<NotMigratedProduct> NotMigratedProducts { get; set; } = new System.Collections.ObjectModel.Collection<NotMigratedProduct>();
 
+        /// <summary>
+        /// Old membership numbers this migration added to the account's history.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersRecorded")]
         public System.Collections.Generic.ICollection<string> MembershipNumbersRecorded { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Old membership numbers another business account holds: not added, and why.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbersNotRecorded")]
         public System.Collections.Generic.ICollection<MembershipNumberNotRecorded> MembershipNumbersNotRecorded { get; set; } = new System.Collections.ObjectModel.Collection<MembershipNumberNotRecorded>();
 
+        /// <summary>
+        /// The account's migration status afterwards.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("status")]
         public MigrationStatus Status { get; set; } = new MigrationStatus();
 
     }
 
+    /// <summary>
+    /// Whether the portal shows MIGRATE PRODUCTS and, if not, why; what the old accounts hold. Computed on read.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MigrationStatus
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Whether MIGRATE PRODUCTS is available now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("available")]
         public bool Available { get; set; } = default!;
 
+        /// <summary>
+        /// null when available.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MigrationUnavailableReason>))]
         public MigrationUnavailableReason? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// What the status means, in words for the member.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("explanation")]
         public string Explanation { get; set; } = default!;
 
+        /// <summary>
+        /// Every old CPS e-mail the account gives, verified or not.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmails")]
         public System.Collections.Generic.ICollection<string> OldEmails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// Verified old e-mails of the account that no imported old account has.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmailsWithoutLegacyAccount")]
         public System.Collections.Generic.ICollection<string> OldEmailsWithoutLegacyAccount { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// The old accounts of the verified old e-mails only: an unverified e-mail shows nothing of its old account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyAccounts")]
         public System.Collections.Generic.ICollection<LegacyAccountStatus> LegacyAccounts { get; set; } = new System.Collections.ObjectModel.Collection<LegacyAccountStatus>();
 
+        /// <summary>
+        /// Products of the visible old accounts not migrated yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("productsToMigrate")]
         public int ProductsToMigrate { get; set; } = default!;
 
+        /// <summary>
+        /// Each old e-mail and whether the account has proved it owns it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmailVerifications")]
         public System.Collections.Generic.ICollection<OldEmailVerificationStatus> OldEmailVerifications { get; set; } = new System.Collections.ObjectModel.Collection<OldEmailVerificationStatus>();
 
     }
 
+    /// <summary>
+    /// Why the portal shows no MIGRATE PRODUCTS button.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum MigrationUnavailableReason
     {
@@ -11715,31 +13215,55 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A legacy product that did not migrate this time, and why. It stays waiting: a later migration tries it again.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class NotMigratedProduct
     {
 
+        /// <summary>
+        /// The product's id in the imported old CPS data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("legacyProductId")]
         public System.Guid LegacyProductId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail whose account holds it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldEmail")]
         public string OldEmail { get; set; } = default!;
 
+        /// <summary>
+        /// The model code in the old data.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number in the old data; null when it had none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Why it did not migrate.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<NotMigratedReason>))]
         public NotMigratedReason Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The same in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("detail")]
         public string Detail { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Why a product of an old CPS account did not migrate this time.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum NotMigratedReason
     {
@@ -11755,18 +13279,30 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The account's old CPS e-mails after a link or unlink.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldCpsEmails
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// Every old CPS e-mail the account gives now, verified or not.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("emails")]
         public System.Collections.Generic.ICollection<string> Emails { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
     }
 
+    /// <summary>
+    /// How an account proved that it owns an old CPS e-mail.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum OldCpsEmailVerificationMethod
     {
@@ -11782,27 +13318,48 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A code is on its way to the address.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldEmailCodeSent
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The old CPS e-mail the code was sent to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// When the code was asked for, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("sentAt")]
         public System.DateTimeOffset SentAt { get; set; } = default!;
 
+        /// <summary>
+        /// When the code stops working, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expiresAt")]
         public System.DateTimeOffset ExpiresAt { get; set; } = default!;
 
+        /// <summary>
+        /// Wrong codes allowed before a new one is needed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attemptsAllowed")]
         public int AttemptsAllowed { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Where an old e-mail of the account stands: verified (how, when), a code waiting (until when), neither, or verified by another business account (no code can be asked for or entered: CPS support settles it).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum OldEmailVerificationState
     {
@@ -11821,90 +13378,162 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Whether the account has proved that it owns one of its old CPS e-mails.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldEmailVerificationStatus
     {
 
+        /// <summary>
+        /// The old CPS e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// Where its verification stands.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("state")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldEmailVerificationState>))]
         public OldEmailVerificationState State { get; set; } = default!;
 
+        /// <summary>
+        /// How it was verified (code, support_link, or migrated_before_verification for what moved earlier).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("verifiedBy")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldCpsEmailVerificationMethod>))]
         public OldCpsEmailVerificationMethod? VerifiedBy { get; set; } = default!;
 
+        /// <summary>
+        /// When it was verified, UTC; null unless verified.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("verifiedAt")]
         public System.DateTimeOffset? VerifiedAt { get; set; } = default!;
 
+        /// <summary>
+        /// When the code waiting for it expires.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("codeExpiresAt")]
         public System.DateTimeOffset? CodeExpiresAt { get; set; } = default!;
 
+        /// <summary>
+        /// Wrong codes still allowed for the waiting code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("attemptsLeft")]
         public int? AttemptsLeft { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The e-mail is verified: migration from it is possible.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OldEmailVerified
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The verified old CPS e-mail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// How it was verified.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("method")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OldCpsEmailVerificationMethod>))]
         public OldCpsEmailVerificationMethod Method { get; set; } = default!;
 
+        /// <summary>
+        /// When, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("verifiedAt")]
         public System.DateTimeOffset VerifiedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Open a business account. Called by the portal when a company signs up, or by support.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class OpenBusinessAccount
     {
 
+        /// <summary>
+        /// Registered company name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("companyName")]
         public string CompanyName { get; set; } = default!;
 
+        /// <summary>
+        /// Contact e-mail, unique across accounts (compared case-insensitively).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("contactEmail")]
         public string ContactEmail { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code, e.g. "EE".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// E-mail addresses of old CPS accounts, so that their products can be migrated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("oldCpsEmails")]
         public System.Collections.Generic.ICollection<string>? OldCpsEmails { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it opens the account instead of the company signing up in the portal. Recorded on the account's first event and listed among the support overrides. The portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The bank account that payments go to (EN 16931 BG-17: BT-84 IBAN, BT-85 account name, BT-86 BIC).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PayeeAccount
     {
 
+        /// <summary>
+        /// The account holder's name (BT-85).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountName")]
         public string AccountName { get; set; } = default!;
 
+        /// <summary>
+        /// The IBAN to pay into (BT-84), without spaces.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("iban")]
         public string Iban { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's BIC (BT-86).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bic")]
         public string Bic { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What a payment did to its invoice: `partial` (less than outstanding), `full`, `overpayment` (more than outstanding), or `after_cancellation`.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum PaymentKind
     {
@@ -11923,6 +13552,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// How a membership's invoices are paid: `card` (charged on the due date, the card on file) or `bank_transfer` (paid to the payee account with the invoice's reference).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum PaymentMethod
     {
@@ -11935,82 +13567,154 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Support changed an account's points by hand (+ or −), with a reason and the ticket it answers.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PointsAdjusted
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The adjustment's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("adjustmentId")]
         public System.Guid AdjustmentId { get; set; } = default!;
 
+        /// <summary>
+        /// Points added (positive) or taken away (negative).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as support wrote it for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket it answers.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// When it was recorded, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("adjustedAt")]
         public System.DateTimeOffset AdjustedAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// How the points total is built up: one line per allocation or removal, and the products still waiting for details.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PointsExplanation
     {
 
+        /// <summary>
+        /// The business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The account's points: the sum of the lines' points.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
 
+        /// <summary>
+        /// Every allocation, removal and manual adjustment, oldest first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<PointsLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
+        /// <summary>
+        /// Registered products that earn nothing yet, and which details each still needs.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
 
+        /// <summary>
+        /// The membership year (term, renewal, tiers held); null when the account is not a member.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipOutlook? Membership { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One line of a points explanation: which event added or removed how many points, with which catalogue value, when and by whom.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PointsLine
     {
 
+        /// <summary>
+        /// The product's registration; null for a manual adjustment by support.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid? RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// The product's model code; null for a manual adjustment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string? ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The product's model name; null for a manual adjustment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelName")]
         public string? ModelName { get; set; } = default!;
 
+        /// <summary>
+        /// The product's serial number as registered; null for a manual adjustment or a product without one yet.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Signed: positive when allocated, negative when removed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// The model's points value used (for a removal: the value that was allocated); null for a manual adjustment, which no catalogue value decides.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueValue")]
         public int? CatalogueValue { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue version of that value; null for a manual adjustment.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long? CatalogueVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The event that added or removed the points, by its name: `PointsAllocated`, `PointsRemoved` or `PointsAdjusted`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("event")]
         public string Event { get; set; } = default!;
 
+        /// <summary>
+        /// That event's id: the same id the history lists it under.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eventId")]
         public System.Guid EventId { get; set; } = default!;
 
+        /// <summary>
+        /// When the points were added or removed, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
@@ -12026,33 +13730,60 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket a line support made answers (the member's own ticket): shown to every reader.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// When the ledger did it: whose request set it off (null for a person's own action).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("causedBy")]
         public CausedBy? CausedBy { get; set; } = default!;
 
+        /// <summary>
+        /// The role(s) the person in by acted in, as recorded when they made the change (e.g. "member", "support", "finance", "operator"; comma-separated where the route admitted them by more than one). Null for the ledger's own actions and for events stored before roles were recorded (2026-12-05).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("role")]
         public string? Role { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A postal address as invoices print it (EN 16931 BG-5/BG-8: street, additional line, postal code, city, country).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PostalAddress
     {
 
+        /// <summary>
+        /// Street and number (BT-35/BT-50).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("street")]
         public string Street { get; set; } = default!;
 
+        /// <summary>
+        /// A second address line; null when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("additionalStreet")]
         public string? AdditionalStreet { get; set; } = default!;
 
+        /// <summary>
+        /// The postal code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("postalCode")]
         public string PostalCode { get; set; } = default!;
 
+        /// <summary>
+        /// The city.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("city")]
         public string City { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
@@ -12124,355 +13855,655 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A registered product that earns no points yet, and the mandatory details it still needs.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductAwaitingDetails
     {
 
+        /// <summary>
+        /// The product's registration id (complete it with PATCH on the product).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// The model code it was registered as.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The model's catalogue name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelName")]
         public string ModelName { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number if given; null while missing.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The mandatory details still missing; the points are allocated once none is.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// When it was registered, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registeredAt")]
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One points value a model has had.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductModelPointsValue
     {
 
+        /// <summary>
+        /// The model's catalogue version that set it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
+        /// <summary>
+        /// The points value.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// When it took effect, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("from")]
         public System.DateTimeOffset From { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A model as the catalogue shows it, and as registrations read it: the points value in force and the catalogue version (the model stream's version) that a points allocation records.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductModelView
     {
 
+        /// <summary>
+        /// The model stream's id (derived from the code).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The model code products are registered with, e.g. "EOS-R5".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The model's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// The model's category code (see the categories list).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// The points a registration of this model earns now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// True when the catalogue no longer lists it: it cannot be registered; registered ones keep their points.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawn")]
         public bool Withdrawn { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue version of this model: the number of catalogue events applied to it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueVersion")]
         public long CatalogueVersion { get; set; } = default!;
 
+        /// <summary>
+        /// When the model was first listed, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("listedAt")]
         public System.DateTimeOffset ListedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Every points value this model has had, oldest first, with the catalogue version that set it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsHistory")]
         public System.Collections.Generic.ICollection<ProductModelPointsValue> PointsHistory { get; set; } = new System.Collections.ObjectModel.Collection<ProductModelPointsValue>();
 
     }
 
+    /// <summary>
+    /// 201 Created with Location, and the registration's status as the body.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductRegistrationCreated
     {
 
+        /// <summary>
+        /// The new registration: what the member sees at once.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registration")]
         public ProductRegistrationStatus Registration { get; set; } = new ProductRegistrationStatus();
 
+        /// <summary>
+        /// Where the created resource is read (the same as the Location header).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A registration's answer: where it lives and what the member sees at once (green tick, points, what is missing).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductRegistrationStatus
     {
 
+        /// <summary>
+        /// The registration's id: the product's id in the products routes.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// Where the product is read: `/api/accounts/{accountId}/products/{registrationId}`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("url")]
         public string Url { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue model code registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The serial number as given; null while missing.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// True when all four details are given and the points are allocated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("greenTick")]
         public bool GreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Points the product counts now; 0 while details are missing or once deregistered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// The mandatory details still missing (empty once complete).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// The given details marked as a best guess.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> BestGuesses { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// True once the product was deregistered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistered")]
         public bool Deregistered { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A registered product as "My Products" shows it, with the points lines it contributed to the account's total.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProductView
     {
 
+        /// <summary>
+        /// The registration id: the product's id in every products route.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The business account the product is registered under.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue model code it was registered as, e.g. "EOS-R5".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// The model's name in the catalogue when it was registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelName")]
         public string ModelName { get; set; } = default!;
 
+        /// <summary>
+        /// The model's catalogue category (e.g. "camera_body", "lens") when it was registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         public string Category { get; set; } = default!;
 
+        /// <summary>
+        /// As the member entered it (the one-owner check compares it without spaces and case); null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day the product was bought; null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// Where it was bought: ISO 3166-1 alpha-2 code, e.g. "EE"; null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// The shop or dealer it was bought from; null while not given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// Which of the given details the member marked as a best guess rather than exact; they count as given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> BestGuesses { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// Exactly which mandatory details are still missing (empty once complete).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("missingDetails")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail> MissingDetails { get; set; } = new System.Collections.ObjectModel.Collection<MandatoryDetail>();
 
+        /// <summary>
+        /// The green tick: this product's points are allocated.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("greenTick")]
         public bool GreenTick { get; set; } = default!;
 
+        /// <summary>
+        /// Points this product currently counts towards the account's total.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
+        /// <summary>
+        /// How it came to the account: `registration` (the member or support registered it) or `migration` (moved from an old CPS account).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("source")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RegistrationSource>))]
         public RegistrationSource Source { get; set; } = default!;
 
+        /// <summary>
+        /// When it was registered (or migrated), UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registeredAt")]
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
 
+        /// <summary>
+        /// True once the product was removed from the account; its points were removed with it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistered")]
         public bool Deregistered { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was deregistered (sold, lost, registered in error); null while registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistrationReason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<DeregistrationReason>))]
         public DeregistrationReason? DeregistrationReason { get; set; } = default!;
 
+        /// <summary>
+        /// The member's own note on the deregistration (e.g. to whom it was sold); null when none was given or while registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistrationNote")]
         public string? DeregistrationNote { get; set; } = default!;
 
+        /// <summary>
+        /// When it was deregistered, UTC; null while registered.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregisteredAt")]
         public System.DateTimeOffset? DeregisteredAt { get; set; } = default!;
 
+        /// <summary>
+        /// Every allocation and removal of this product's points, in order: its lines in the points explanation.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsLines")]
         public System.Collections.Generic.ICollection<PointsLine> PointsLines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
     }
 
+    /// <summary>
+    /// One way a stored projection disagrees with a replay of its events.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProjectionDifference
     {
 
+        /// <summary>
+        /// The kind of stored document (a read model), e.g. "AccountView".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("document")]
         public string Document { get; set; } = default!;
 
+        /// <summary>
+        /// The document's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public string Id { get; set; } = default!;
 
+        /// <summary>
+        /// JSON path of the differing field; "(document)" when the whole document is missing on one side.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("field")]
         public string Field { get; set; } = default!;
 
+        /// <summary>
+        /// The stored value (JSON); null when absent there.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stored")]
         public string? Stored { get; set; } = default!;
 
+        /// <summary>
+        /// The value a replay of the events gives (JSON); null when absent there.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayed")]
         public string? Replayed { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PublishTierTable
     {
 
+        /// <summary>
+        /// Allocated points at which an account is invited to join.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationThreshold")]
         public int InvitationThreshold { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers need more points than this.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterpriseAbovePoints")]
         public int EnterpriseAbovePoints { get; set; } = default!;
 
+        /// <summary>
+        /// Every tier of the new table; codes unique.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tiers")]
         public System.Collections.Generic.ICollection<TierDefinition> Tiers { get; set; } = new System.Collections.ObjectModel.Collection<TierDefinition>();
 
+        /// <summary>
+        /// Why the table changes, for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Publish a new version of the VAT rate table (finance). Invoices issued from now on use it and record its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PublishVatRates
     {
 
+        /// <summary>
+        /// Every EU member state's standard rate with the date it applies from; a country may have several entries (a change ahead).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rates")]
         public System.Collections.Generic.ICollection<VatRateEntry> Rates { get; set; } = new System.Collections.ObjectModel.Collection<VatRateEntry>();
 
+        /// <summary>
+        /// Why the table changes, for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One promise found broken. repair says what was done about it (null: nothing could be).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReconciliationFinding
     {
 
+        /// <summary>
+        /// Which promise was found broken (the check's name).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("check")]
         public string Check { get; set; } = default!;
 
+        /// <summary>
+        /// The account concerned.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// What it concerns (e.g. an invoice number).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("subject")]
         public string Subject { get; set; } = default!;
 
+        /// <summary>
+        /// What was found, in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("detail")]
         public string Detail { get; set; } = default!;
 
+        /// <summary>
+        /// What the run did about it (the repair it sent); null when nothing could be done.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("repair")]
         public string? Repair { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The latest run and what it found (its findings stay open until a run no longer finds them).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReconciliationReport
     {
 
+        /// <summary>
+        /// The report's id (there is one).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// How many runs there have been.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("runs")]
         public int Runs { get; set; } = default!;
 
+        /// <summary>
+        /// When the latest run checked, UTC; null before the first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastRunAt")]
         public System.DateTimeOffset? LastRunAt { get; set; } = default!;
 
+        /// <summary>
+        /// The latest run's id; null before the first.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lastRunId")]
         public System.Guid? LastRunId { get; set; } = default!;
 
+        /// <summary>
+        /// Repairs sent by all runs so far.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("repairsDispatched")]
         public int RepairsDispatched { get; set; } = default!;
 
+        /// <summary>
+        /// What the latest run found; empty when everything was kept.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("openFindings")]
         public System.Collections.Generic.ICollection<ReconciliationFinding> OpenFindings { get; set; } = new System.Collections.ObjectModel.Collection<ReconciliationFinding>();
 
     }
 
+    /// <summary>
+    /// A bank transfer received, as finance reads it from the bank statement.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RecordBankPayment
     {
 
+        /// <summary>
+        /// The invoice paid, e.g. "INV-2026-000001"; or leave it out and give the creditor reference or the transfer's reference.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string? InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string? Reference { get; set; } = default!;
 
+        /// <summary>
+        /// Amount received, at most two decimals.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code; must be the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The date the bank credited the money: not in the future, not before the invoice's issue date.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("valueDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset ValueDate { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's reference of the transfer (recorded once per invoice).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bankReference")]
         public string BankReference { get; set; } = default!;
 
+        /// <summary>
+        /// The ISO 11649 structured reference the transfer carried ("RF18 INV2 0260 0000 1"), as printed on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditorReference")]
         public string? CreditorReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Record the card to charge on the invoice due date.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RecordPaymentCard
     {
 
+        /// <summary>
+        /// The payment provider's token for the card (sandbox: tok_sandbox_approve, _decline, _error).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cardToken")]
         public string CardToken { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it records a card on the member's behalf. Recorded on the event the card writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// A refund finance paid to the member (a transfer out of CPS's bank account) against money owed back on an invoice.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RecordRefund
     {
 
+        /// <summary>
+        /// Amount paid back, at most two decimals; at most what is still owed back on the invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code; must be the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The date the refund left CPS's bank account: not in the future, not before the invoice first received money.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset PaidOn { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's reference of the refund transfer (recorded once per invoice).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string Reference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What a refund paid back: the excess of an invoice that is owed, or money received on a cancelled one.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RefundOf
     {
@@ -12485,95 +14516,173 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Money CPS owes back on one invoice: still to be refunded (overpaid, or received on a cancelled invoice, less what was refunded).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RefundOwed
     {
 
+        /// <summary>
+        /// The invoice the money was received on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// What is to be refunded, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What finance sees after recording a refund: the refund and what is still owed back on the invoice.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RefundRecorded
     {
 
+        /// <summary>
+        /// The recorded refund's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundId")]
         public System.Guid RefundId { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice it was paid on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's business account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// The amount paid back, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code, the invoice's.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the refund left CPS's bank account.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("paidOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset PaidOn { get; set; } = default!;
 
+        /// <summary>
+        /// The bank's (or finance's) reference of the refund transfer.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string Reference { get; set; } = default!;
 
+        /// <summary>
+        /// What it paid back: an overpayment, or money received on a cancelled invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("of")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RefundOf>))]
         public RefundOf Of { get; set; } = default!;
 
+        /// <summary>
+        /// Everything refunded on the invoice, this refund included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunded")]
         public double Refunded { get; set; } = default!;
 
+        /// <summary>
+        /// What is still to be refunded on the invoice (its `overpaid`, or `refundDue` when cancelled).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stillOwedBack")]
         public double StillOwedBack { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice's status (a refund does not change it).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
         public InvoiceStatus InvoiceStatus { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Register a product under a business account ("My Products"). Any of the four mandatory details may be left out.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RegisterProduct
     {
 
+        /// <summary>
+        /// Catalogue code of the product model, e.g. "EOS-R5".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("modelCode")]
         public string ModelCode { get; set; } = default!;
 
+        /// <summary>
+        /// As printed on the product; compared without spaces and case.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
 
+        /// <summary>
+        /// Not in the future.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("purchaseDate")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset? PurchaseDate { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 3166-1 alpha-2 code, e.g. "EE".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("countryOfPurchase")]
         public string? CountryOfPurchase { get; set; } = default!;
 
+        /// <summary>
+        /// Where the product was bought.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("dealer")]
         public string? Dealer { get; set; } = default!;
 
+        /// <summary>
+        /// Which of the given details are a best guess rather than exact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("bestGuesses")]
         // TODO(system.text.json): Add ItemConverterType with enum converter when supported
         public System.Collections.Generic.ICollection<MandatoryDetail>? BestGuesses { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it registers a product on the member's account. Recorded on every event the registration writes and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// How a registration came about: the member (or support) registering it, or a migration from old CPS.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RegistrationSource
     {
@@ -12586,6 +14695,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The tiers the renewal choice (ChooseRenewalEndpoint) accepts now: the same table and the same decision (Decide on the points and products now), so that the portal never lists a tier the choice refuses or a fee it does not charge.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalOptions
     {
@@ -12623,67 +14735,124 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// What happens at the term end, as decided now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalPlan
     {
 
+        /// <summary>
+        /// The membership number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the term in force.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("termEndsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset TermEndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// Whether the membership renews at the term end.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renews")]
         public bool Renews { get; set; } = default!;
 
+        /// <summary>
+        /// The tier the membership renews with; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string? Tier { get; set; } = default!;
 
+        /// <summary>
+        /// The name of that tier; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string? TierName { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's fee for a year, in `currency`, before VAT; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double? AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee; null when it does not renew.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string? Currency { get; set; } = default!;
 
+        /// <summary>
+        /// Renewal invoices issued ahead that this choice replaced (each cancelled by a credit note).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancelledInvoices")]
         public System.Collections.Generic.ICollection<string> CancelledInvoices { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
     }
 
+    /// <summary>
+    /// The renewal of one membership term. proposed is the next term as it would start (same number, the tier offered or chosen); null when no tier is eligible. invoiceId is the renewal invoice issued ahead (bank transfer) for it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalState
     {
 
+        /// <summary>
+        /// The term being renewed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// When the renewal offer was made, UTC; null before it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("offeredAt")]
         public System.DateTimeOffset? OfferedAt { get; set; } = default!;
 
+        /// <summary>
+        /// The codes of the tiers the offer lists (the account's eligible tiers then).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligibleTiers")]
         public System.Collections.Generic.ICollection<string> EligibleTiers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
+        /// <summary>
+        /// The next term as it would start: same membership number, the tier offered or chosen; null when no tier is eligible.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("proposed")]
         public MembershipTerm? Proposed { get; set; } = default!;
 
+        /// <summary>
+        /// True once the member chose the renewal tier themselves.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chosenByMember")]
         public bool ChosenByMember { get; set; } = default!;
 
+        /// <summary>
+        /// When the member stopped the renewal, UTC; null unless stopped.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stoppedAt")]
         public System.DateTimeOffset? StoppedAt { get; set; } = default!;
 
+        /// <summary>
+        /// The renewal invoice issued ahead (bank transfer); null when none was.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid? InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// How many times the member chose a renewal tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("choices")]
         public int Choices { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Where the renewal of the term in force stands.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RenewalStatus
     {
@@ -12705,6 +14874,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// Which tier table the renewal choice is judged on now.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RenewalTableBasis
     {
@@ -12717,106 +14889,190 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// The cancelled invoice a corrected one replaces, and the credit note that cancelled it (EN 16931 BG-3).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReplacedInvoice
     {
 
+        /// <summary>
+        /// The cancelled invoice's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// The cancelled invoice's number.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
         public string InvoiceNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The day the cancelled invoice was issued.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset IssuedOn { get; set; } = default!;
 
+        /// <summary>
+        /// The number of the credit note that cancelled it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
         public string CreditNoteNumber { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Issue the corrected invoice replacing a cancelled one (finance): the same charge for the same term, decided again today.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ReplaceInvoice
     {
 
+        /// <summary>
+        /// Why, for the audit trail (the usual one: the buyer's details or VAT were wrong on the cancelled invoice).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Send a one-time code to an old CPS e-mail of the account, to prove the account owns it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RequestOldEmailCode
     {
 
+        /// <summary>
+        /// One of the account's old CPS e-mails (compared trimmed and lower-case).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it asks for a code on the member's behalf (e.g. the member called and will read it out). Recorded on the request's event and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Send the standing invitation e-mail again (support).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ResendInvitationEmail
     {
 
+        /// <summary>
+        /// Why, e.g. "Member says the first e-mail never arrived (ticket CPS-SUP-77)".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One support override, listed for review across accounts: what, on which account, by whom, why, when.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class SupportOverride
     {
 
+        /// <summary>
+        /// The id of the event that is the override.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The account it was done on.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// What was done, e.g. `points_adjusted`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("action")]
         public string Action { get; set; } = default!;
 
+        /// <summary>
+        /// What was done, in words for a person.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("description")]
         public string Description { get; set; } = default!;
 
+        /// <summary>
+        /// Why, as support or finance wrote it for the audit trail.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket it answers; null when none was given.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
+        /// <summary>
+        /// Who did it (a token's `sub`).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
+        /// <summary>
+        /// When, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("at")]
         public System.DateTimeOffset At { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One page of support overrides, newest first.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class SupportOverridePage
     {
 
+        /// <summary>
+        /// The page's overrides.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("items")]
         public System.Collections.Generic.ICollection<SupportOverride> Items { get; set; } = new System.Collections.ObjectModel.Collection<SupportOverride>();
 
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
 
+        /// <summary>
+        /// Overrides per page asked for.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
         public int PageSize { get; set; } = default!;
 
+        /// <summary>
+        /// Overrides matching the filters, on all pages.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// How a tier came to be held.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum TierChange
     {
@@ -12832,68 +15088,125 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One CPS level as the programme defines it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierDefinition
     {
 
+        /// <summary>
+        /// Stable code members choose by, e.g. "gold".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's name as members see it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Standard (reached by points) or enterprise (points above the threshold, a limit on products).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// Standard tiers: allocated points needed (at least).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
         public int PointsRequired { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers: how many registered products the membership covers (at most).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("maxProducts")]
         public int? MaxProducts { get; set; } = default!;
 
+        /// <summary>
+        /// Fee per one-year term, in currency (ISO 4217).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// One tier as the portal's "Available CPS levels" shows it: eligible or not, and if not, why, with numbers.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierEligibility
     {
 
+        /// <summary>
+        /// The tier's code, the one a member joins, renews or upgrades with (e.g. "gold").
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's name as the portal shows it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("name")]
         public string Name { get; set; } = default!;
 
+        /// <summary>
+        /// Standard or enterprise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("kind")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierKind>))]
         public TierKind Kind { get; set; } = default!;
 
+        /// <summary>
+        /// The fee for a one-year term, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee, e.g. "EUR".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// Standard tiers: the points needed (at least); null for an enterprise tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
         public int? PointsRequired { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers: how many registered products the membership covers (at most); null for a standard tier.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("maxProducts")]
         public int? MaxProducts { get; set; } = default!;
 
+        /// <summary>
+        /// Whether the account may choose this tier now.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligible")]
         public bool Eligible { get; set; } = default!;
 
+        /// <summary>
+        /// When not eligible: why, in words with the numbers (e.g. points missing); null when eligible.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("whyNot")]
         public string? WhyNot { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Standard tiers are reached by points; enterprise tiers by more points than the table's enterprise threshold and a limit on registered products.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum TierKind
     {
@@ -12906,148 +15219,274 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// One tier held from a day on, as the tier history shows it.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierPeriod
     {
 
+        /// <summary>
+        /// The term the tier was held in.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipId")]
         public System.Guid MembershipId { get; set; } = default!;
 
+        /// <summary>
+        /// The membership number of that term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierCode")]
         public string TierCode { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// The tier's fee for a year, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code of the fee.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The first day the tier was held.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("from")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset From { get; set; } = default!;
 
+        /// <summary>
+        /// How the tier came to be held.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("change")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TierChange>))]
         public TierChange Change { get; set; } = default!;
 
+        /// <summary>
+        /// For an upgrade: what it was charged pro rata, and its invoice.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgrade")]
         public TierUpgrade? Upgrade { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The tier table in force, with its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierTableView
     {
 
+        /// <summary>
+        /// The tier table stream's id (there is one).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The table's version: decisions record the version they used.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tableVersion")]
         public long TableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// Allocated points at which an account is invited to join.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitationThreshold")]
         public int InvitationThreshold { get; set; } = default!;
 
+        /// <summary>
+        /// Enterprise tiers need more points than this.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterpriseAbovePoints")]
         public int EnterpriseAbovePoints { get; set; } = default!;
 
+        /// <summary>
+        /// Every tier, standard and enterprise.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tiers")]
         public System.Collections.Generic.ICollection<TierDefinition> Tiers { get; set; } = new System.Collections.ObjectModel.Collection<TierDefinition>();
 
+        /// <summary>
+        /// When this version was published, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("publishedAt")]
         public System.DateTimeOffset PublishedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was published, as operations wrote it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// An upgrade's charge: the fee difference for the whole days remaining of the term.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierUpgrade
     {
 
+        /// <summary>
+        /// The upgrade's id.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgradeId")]
         public System.Guid UpgradeId { get; set; } = default!;
 
+        /// <summary>
+        /// The invoice that charges it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid InvoiceId { get; set; } = default!;
 
+        /// <summary>
+        /// The tier upgraded from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("fromTierName")]
         public string FromTierName { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's fee for a year, in the term's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("fromAnnualFee")]
         public double FromAnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// Whole days of the term left on the upgrade's first day, that day included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysRemaining")]
         public int DaysRemaining { get; set; } = default!;
 
+        /// <summary>
+        /// Days in the whole term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysInTerm")]
         public int DaysInTerm { get; set; } = default!;
 
+        /// <summary>
+        /// The charge before VAT: the fee difference times days remaining over days in the term, in the term's currency.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What the member sees after upgrading: the new tier from today, and what the pro-rated invoice charges (before VAT).
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class TierUpgradeConfirmation
     {
 
+        /// <summary>
+        /// The membership number (unchanged by an upgrade).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumber")]
         public string MembershipNumber { get; set; } = default!;
 
+        /// <summary>
+        /// The code of the tier upgraded to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// That tier's name.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierName")]
         public string TierName { get; set; } = default!;
 
+        /// <summary>
+        /// The new tier's fee for a year, in `currency`, before VAT.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("annualFee")]
         public double AnnualFee { get; set; } = default!;
 
+        /// <summary>
+        /// ISO 4217 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
         public string Currency { get; set; } = default!;
 
+        /// <summary>
+        /// The day the new tier starts (today).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("effectiveOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EffectiveOn { get; set; } = default!;
 
+        /// <summary>
+        /// The last day of the term, unchanged.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("termEndsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset TermEndsOn { get; set; } = default!;
 
+        /// <summary>
+        /// Whole days of the term left from `effectiveOn`, that day included.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysRemaining")]
         public int DaysRemaining { get; set; } = default!;
 
+        /// <summary>
+        /// Days in the whole term.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("daysInTerm")]
         public int DaysInTerm { get; set; } = default!;
 
+        /// <summary>
+        /// What the upgrade invoice charges before VAT: the fee difference times days remaining over days in the term, in `currency`.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("proRataAmount")]
         public double ProRataAmount { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Move up to a higher eligible tier now; the difference is invoiced pro rata for the days left in the term.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class UpgradeTier
     {
 
+        /// <summary>
+        /// An eligible tier with a higher annual fee than the current one.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it upgrades on the member's behalf. Recorded on the upgrade's event and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// EN 16931 VAT category (UNCL 5305): how an invoice's VAT was decided.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum VatCategory
     {
@@ -13063,114 +15502,207 @@ namespace CpsLedger.Tests.Contract.Generated
 
     }
 
+    /// <summary>
+    /// A country's standard VAT rate (a fraction: 0.24 is 24 %) from a date on, until a later entry of that country.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VatRateEntry
     {
 
+        /// <summary>
+        /// An EU member state: ISO 3166-1 alpha-2 code (Greece is "GR").
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The standard rate, as a fraction (0.24 is 24 %).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rate")]
         public double Rate { get; set; } = default!;
 
+        /// <summary>
+        /// The first day the rate applies.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("effectiveFrom")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset EffectiveFrom { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The VAT rate table in force, with its version.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VatRateTable
     {
 
+        /// <summary>
+        /// The VAT table stream's id (there is one).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public System.Guid Id { get; set; } = default!;
 
+        /// <summary>
+        /// The table's version: invoices record the version they used.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tableVersion")]
         public long TableVersion { get; set; } = default!;
 
+        /// <summary>
+        /// Every member state's standard rate with the day it applies from.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rates")]
         public System.Collections.Generic.ICollection<VatRateEntry> Rates { get; set; } = new System.Collections.ObjectModel.Collection<VatRateEntry>();
 
+        /// <summary>
+        /// When this version was published, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("publishedAt")]
         public System.DateTimeOffset PublishedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Why it was published, as finance wrote it.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// The VAT decided for one invoice: category, rate, the country whose rate applies, and the legal mention if any.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VatTreatment
     {
 
+        /// <summary>
+        /// The EN 16931 VAT category.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<VatCategory>))]
         public VatCategory Category { get; set; } = default!;
 
+        /// <summary>
+        /// The VAT rate applied, as a fraction (0.24 is 24 %).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rate")]
         public double Rate { get; set; } = default!;
 
+        /// <summary>
+        /// The country whose rule or rate applied: ISO 3166-1 alpha-2 code.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("country")]
         public string Country { get; set; } = default!;
 
+        /// <summary>
+        /// The legal mention printed on the invoice (e.g. for reverse charge); null when none is needed.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("mention")]
         public string? Mention { get; set; } = default!;
 
+        /// <summary>
+        /// The EN 16931 VAT exemption reason code (VATEX) for a 0 % category; null for the standard rate.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("exemptionReasonCode")]
         public string? ExemptionReasonCode { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What verification compared: stored read models against a replay of their events, and the hash chains.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VerificationReport
     {
 
+        /// <summary>
+        /// The account verified; null when every account was.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid? AccountId { get; set; } = default!;
 
+        /// <summary>
+        /// When the check ran, UTC.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("checkedAt")]
         public System.DateTimeOffset CheckedAt { get; set; } = default!;
 
+        /// <summary>
+        /// Accounts checked.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountsChecked")]
         public int AccountsChecked { get; set; } = default!;
 
+        /// <summary>
+        /// Stored documents compared with their replay.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("documentsChecked")]
         public int DocumentsChecked { get; set; } = default!;
 
+        /// <summary>
+        /// Every disagreement found; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("differences")]
         public System.Collections.Generic.ICollection<ProjectionDifference> Differences { get; set; } = new System.Collections.ObjectModel.Collection<ProjectionDifference>();
 
+        /// <summary>
+        /// Every hash chain found broken; empty when none.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
+        /// <summary>
+        /// The projections equal the replay and every hash chain is intact.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("agrees")]
         public bool Agrees { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// Enter the code sent to an old CPS e-mail.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class VerifyOldEmail
     {
 
+        /// <summary>
+        /// The old CPS e-mail the code was sent to.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("email")]
         public string Email { get; set; } = default!;
 
+        /// <summary>
+        /// The eight digits from the e-mail (spaces and hyphens are ignored).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("code")]
         public string Code { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: why it enters the code on the member's behalf (the member read it out on a call the member made). Recorded on the attempt's event, right or wrong, and listed among the support overrides. A member or the portal leaves it out.
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("supportReason")]
         public string? SupportReason { get; set; } = default!;
 
+        /// <summary>
+        /// Support only, and required from support: the ticket this answers, e.g. "CPS-SUP-1234".
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string? TicketReference { get; set; } = default!;
 
     }
 
+    /// <summary>
+    /// What was brought forward: the e-mail messages that were waiting for a scheduled retry, now due.
+    /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class WaitingMailSent
     {
 
+        /// <summary>
+        /// Messages made due now; the service runs them within a polling interval (2 s).
+        /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rescheduled")]
         public int Rescheduled { get; set; } = default!;
 
