@@ -20,16 +20,17 @@ namespace CpsLedger.Api.Audit;
 /// <param name="Intact">True when the chain matches the stored events.</param>
 public sealed record ChainStatus(Guid ChainId, AccountStreamKind Kind, string? Label, long Links, long HeadSequence, string HeadHash, bool Intact, ChainBreak? Break);
 
-/// <summary>A chain the account's verification checks, named as <see cref="ChainStatus"/> names it.</summary>
+/// <summary>A chain the account's verification checks, named with the id, kind and label a chain's status carries.</summary>
 /// <param name="ChainId">The chain's id.</param>
 /// <param name="Kind">What the chain's events are about.</param>
 /// <param name="Label">What the kind alone does not say (an old e-mail and number, an invoice number); null otherwise.</param>
 public sealed record ChainName(Guid ChainId, AccountStreamKind Kind, string? Label);
 
 /// <summary>
-/// The hash-chain status of an account: the chains its verification checks (<see cref="AccountChains"/>), each recomputed from the
-/// stored events now.
+/// The hash-chain status of an account: the chains its verification checks, each recomputed from the stored events
+/// now.
 /// </summary>
+/// <remarks>The chains are those <see cref="AccountChains"/> lists.</remarks>
 /// <param name="Unlinked">The chains among <paramref name="Breaks"/> that have no link at all, so no row in <paramref name="Chains"/>
 /// (their events were stored around the chain's trigger): named as the chains are.</param>
 /// <param name="AccountId">The business account.</param>

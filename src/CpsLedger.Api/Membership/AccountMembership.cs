@@ -233,7 +233,7 @@ public sealed record TierUpgraded(
     Guid InvoiceId,
     DateTimeOffset UpgradedAt);
 
-/// <summary>A suspension as <see cref="AccountMembership"/> shows it.</summary>
+/// <summary>The membership's suspension for an unpaid invoice of the term, while it lasts.</summary>
 /// <param name="MembershipId">The suspended term.</param>
 /// <param name="InvoiceId">The unpaid invoice the suspension is for.</param>
 /// <param name="InvoiceNumber">That invoice's number.</param>

@@ -293,10 +293,11 @@ public enum RenewalTableBasis
 }
 
 /// <summary>
-/// The tiers the renewal choice (<see cref="ChooseRenewalEndpoint"/>) accepts now: the same table and the same decision
-/// (<see cref="Eligibility.Decide"/> on the points and products now), so that the portal never lists a tier the choice refuses or
-/// a fee it does not charge.
+/// The tiers the renewal choice (PUT .../membership/renewal) accepts now, decided as that choice decides them: on the same tier
+/// table, with the account's points and products now, so that the portal never lists a tier the choice refuses or a fee it does
+/// not charge.
 /// </summary>
+/// <remarks>Built by <see cref="Eligibility.Decide"/>, as <see cref="ChooseRenewalEndpoint"/> is.</remarks>
 public sealed record RenewalOptions(
     [property: System.ComponentModel.Description("offer: the table the renewal was offered on (or the member's choice since); in_force: the " +
                                                  "table in force, before the offer or when the offer found no tier eligible.")]

@@ -9815,7 +9815,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The hash-chain status of an account: the chains its verification checks (AccountChains), each recomputed from the stored events now.
+    /// The hash-chain status of an account: the chains its verification checks, each recomputed from the stored events now.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class AccountChainStatus
@@ -10803,7 +10803,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// A chain the account's verification checks, named as ChainStatus names it.
+    /// A chain the account's verification checks, named with the id, kind and label a chain's status carries.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ChainName
@@ -12856,7 +12856,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// A suspension as AccountMembership shows it.
+    /// The membership's suspension for an unpaid invoice of the term, while it lasts.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipSuspension
@@ -14696,7 +14696,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The tiers the renewal choice (ChooseRenewalEndpoint) accepts now: the same table and the same decision (Decide on the points and products now), so that the portal never lists a tier the choice refuses or a fee it does not charge.
+    /// The tiers the renewal choice (PUT .../membership/renewal) accepts now, decided as that choice decides them: on the same tier table, with the account's points and products now, so that the portal never lists a tier the choice refuses or a fee it does not charge.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalOptions
