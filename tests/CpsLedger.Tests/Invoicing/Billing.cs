@@ -9,6 +9,7 @@ using CpsLedger.Tests.Products;
 using Marten;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -128,6 +129,25 @@ public static class Billing
     public static Task<BankPaymentRecorded> PayInFull(this LedgerApp app, Invoice invoice, string bankReference) =>
         app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+
+    /// <summary>
+    /// A transfer paying <paramref name="invoice"/> in full, as the bank-payment endpoint records it, in a session of its own: the
+    /// payment, then the membership's lock and the suspension for the invoice lifted if there is one. <paramref name="beforeCommit"/>
+    /// runs then, given the session and whether the membership was reinstated; the session commits once it has finished.
+    /// </summary>
+    public static async Task RecordTransferInItsOwnSession(this LedgerApp app, Invoice invoice, string bankReference,
+        Func<IDocumentSession, bool, Task> beforeCommit)
+    {
+        var options = app.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value;
+        var now = app.Clock.GetUtcNow();
+        await using var session = app.Store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Invoice>(invoice.Id);
+        stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
+            stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, bankReference, now));
+        var reinstated = await OverdueDecision.ReinstateIfSuspendedAsync(session, stream.Aggregate, options, now, default);
+        await beforeCommit(session, reinstated);
+        await session.SaveChangesAsync();
+    }
 
     /// <summary>
     /// The thousand-point model listed, and an account in <paramref name="country"/> with 1000 points that joined Gold paying by

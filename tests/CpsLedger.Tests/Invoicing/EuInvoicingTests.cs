@@ -17,8 +17,6 @@ namespace CpsLedger.Tests.Invoicing;
 
 public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     private static object Billing(string street, string postalCode, string city, string country, string? vatId) =>
         new { address = new { street, postalCode, city, country }, vatId };
 
@@ -83,7 +81,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("DE", "bank_transfer", billingDetails: Hamburg);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var member = App.Member(account);
         var invoice = await member.SingleInvoice(account);
         var number = invoice.InvoiceNumber;
@@ -195,7 +193,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         // their end ran off the page, and pdftotext (like a reader) shows only what is on it.
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("CH", "bank_transfer", billingDetails: Billing("Bahnhofstrasse 1", "8001", "Zürich", "CH", null));
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var member = App.Member(account);
         var invoice = await member.SingleInvoice(account);
         Assert.Equal(VatCategory.OutsideScope, invoice.VatTreatment!.Category);
@@ -233,7 +231,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var member = App.Member(account);
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
         foreach (var (amount, reference) in new[] { (248m, "SEPA-1"), (50m, "SEPA-2") })
@@ -262,7 +260,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var member = App.Member(account);
         var invoice = await member.SingleInvoice(account);
         var number = invoice.InvoiceNumber;
@@ -312,7 +310,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         // Bank transfer from Italy without a VAT ID: a fee line, a surcharge line, VAT at 22 %.
         var account = await App.JoinedAccount("IT", "bank_transfer", billingDetails: Billing("Via Roma 1", "00184", "Roma", "IT", null));
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var member = App.Member(account);
         var invoice = await member.SingleInvoice(account);
         var number = invoice.InvoiceNumber;
@@ -359,7 +357,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
         var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
         foreach (var days in new[] { 30, 1, 14 })
             await App.FastForward(TimeSpan.FromDays(days));
@@ -455,7 +453,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
 
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
         var invoice = await App.Member(account).SingleInvoice(account);
         Assert.Equal((2L, 0.25m, 250.00m), (invoice.VatTableVersion, invoice.VatRate, invoice.Total));
 

@@ -15,8 +15,6 @@ namespace CpsLedger.Tests.Invoicing;
 /// <summary>Finance's corrected invoice: a new invoice for the same term replacing a cancelled one, exactly once.</summary>
 public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     private static readonly object Hamburg =
         new { address = new { street = "Kanalstraße 12", postalCode = "20095", city = "Hamburg", country = "DE" }, vatId = "DE143454214" };
 
@@ -37,7 +35,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
         var cancelled = await Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
             new { reason = "Issued without the buyer's VAT ID" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
@@ -49,7 +47,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var member = App.Member(account);
         var first = await member.SingleInvoice(account);
         var number = first.InvoiceNumber;

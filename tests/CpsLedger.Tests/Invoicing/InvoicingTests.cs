@@ -335,22 +335,14 @@ public sealed class InvoicingTests : LedgerTest
         // Two transfers recorded at the same moment, each as the bank-payment endpoint records it, in a session of its own. Each
         // waits (up to two seconds) for the other to have read the membership too before it commits: without the membership's
         // lock both read the suspension as it was (found in review: one moved it to the other invoice, the other wrote nothing).
-        var options = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
-        var now = App.Clock.GetUtcNow();
         var read = 0;
         var bothRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await Task.WhenAll(invoices.Select(async (invoice, i) =>
+        await Task.WhenAll(invoices.Select((invoice, i) => App.RecordTransferInItsOwnSession(invoice, $"B-{i}", async (_, _) =>
         {
-            await using var session = App.Store.LightweightSession();
-            var stream = await session.Events.FetchForWriting<Invoice>(invoice.Id);
-            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
-                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, $"B-{i}", now));
-            await OverdueDecision.ReinstateIfSuspendedAsync(session, stream.Aggregate, options, now, default);
             if (Interlocked.Increment(ref read) == 2)
                 bothRead.TrySetResult();
             await Task.WhenAny(bothRead.Task, Task.Delay(TimeSpan.FromSeconds(2)));
-            await session.SaveChangesAsync();
-        }));
+        })));
 
         Assert.All(await member.Invoices(account), i => Assert.Equal(InvoiceStatus.Paid, i.Status));
         Assert.Null((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
@@ -377,19 +369,14 @@ public sealed class InvoicingTests : LedgerTest
         // settlement takes it, suspended or not) and commits once the suspension, falling due meanwhile, has either run or waits
         // for a lock it holds. Found in review: the suspension read the invoice unpaid before the payment committed, and suspended
         // the membership for a paid invoice after it.
-        var options = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
-        var now = App.Clock.GetUtcNow();
-        await using (var payment = App.Store.LightweightSession())
+        Task? suspension = null;
+        await App.RecordTransferInItsOwnSession(invoice, "B-1", async (payment, reinstated) =>
         {
-            var stream = await payment.Events.FetchForWriting<Invoice>(invoice.Id);
-            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
-                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
-            Assert.False(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
-            var suspension = App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
+            Assert.False(reinstated);
+            suspension = App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
             await App.UntilDoneOrWaitingForLockOf(suspension, payment.Connection!.ProcessID, LockWaiter.Handling<SuspendForNonPayment>());
-            await payment.SaveChangesAsync();
-            await suspension;
-        }
+        });
+        await suspension!;
 
         Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
         var support = App.ClientAs(LedgerRoles.Support);

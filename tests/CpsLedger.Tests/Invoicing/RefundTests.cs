@@ -12,8 +12,6 @@ namespace CpsLedger.Tests.Invoicing;
 /// <summary>Finance records the refunds it paid; the member sees what CPS still owes back; history and verification keep up.</summary>
 public sealed class RefundTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
     private static string RefundsUrl(Guid account, string number) => $"/api/accounts/{account}/invoices/{number}/refunds";
@@ -25,7 +23,7 @@ public sealed class RefundTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         return (account, await App.Member(account).SingleInvoice(account));
     }
 

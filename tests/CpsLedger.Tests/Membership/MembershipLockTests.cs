@@ -59,22 +59,16 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     /// </summary>
     private async Task<T> WhileATransferLiftsTheSuspension<T>(Invoice invoice, LockWaiter waiter, Func<Task<T>> meanwhile)
     {
-        var options = App.Services.GetRequiredService<IOptions<InvoicingOptions>>().Value;
-        var now = App.Clock.GetUtcNow();
         var logs = App.Logs.Mark();
-        Task<T> running;
-        await using (var payment = App.Store.LightweightSession())
+        Task<T>? running = null;
+        await App.RecordTransferInItsOwnSession(invoice, "B-1", async (payment, reinstated) =>
         {
-            var stream = await payment.Events.FetchForWriting<Invoice>(invoice.Id);
-            stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
-                stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-1", now));
-            Assert.True(await OverdueDecision.ReinstateIfSuspendedAsync(payment, stream.Aggregate, options, now, default));
+            Assert.True(reinstated);
             running = meanwhile();
             await App.UntilDoneOrWaitingForLockOf(running, payment.Connection!.ProcessID, waiter);
-            await payment.SaveChangesAsync();
-        }
+        });
 
-        var result = await running;
+        var result = await running!;
         Assert.Empty(App.Logs.DeadlocksSince(logs));
         return result;
     }

@@ -15,8 +15,6 @@ namespace CpsLedger.Tests.Membership;
 /// </summary>
 public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     private HttpClient Support => App.ClientAs(LedgerRoles.Support);
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
@@ -29,7 +27,7 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
         var term = (await Membership(account)).Membership!;
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         return (account, App.Member(account), term);
     }
 

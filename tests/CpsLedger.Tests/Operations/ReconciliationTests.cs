@@ -16,8 +16,6 @@ namespace CpsLedger.Tests.Operations;
 /// <summary>The safety net: it finds the consequences a commit promised and that went missing, repairs them, and says so.</summary>
 public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     // A run, tracked until the repairs it dispatched (and what they set off) have been handled.
     private Task<ReconciliationReport> Run() =>
         App.Tracked(() => App.ClientAs(LedgerRoles.Support).PostJson("/api/operations/reconciliation/runs", new { })
@@ -45,7 +43,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
-        await App.FastForward(IssueDelay + TimeSpan.FromMinutes(30));
+        await App.FastForward(Billing.IssueDelay + TimeSpan.FromMinutes(30));
 
         var report = await Run();
 
@@ -61,7 +59,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var card = await App.JoinedAccount("EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve, email: "card@example.ee");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var bank = await App.JoinedAccount("EE", "bank_transfer", email: "bank@example.ee");
         var invited = await App.OpenAccount("invited@example.ee");
         await App.Tracked(() => App.Member(invited).Register(invited, Products.Products.Complete("S-INVITED", Billing.Thousand)));
@@ -211,7 +209,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(App.Store);
         var owing = await App.JoinedAccount("EE", "bank_transfer", email: "owing@example.ee");
         var paying = await App.JoinedAccount("EE", "bank_transfer", email: "paying@example.ee");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var owed = (await App.Member(owing).SingleInvoice(owing)).InvoiceNumber;
         var paid = (await App.Member(paying).SingleInvoice(paying)).InvoiceNumber;
 
@@ -246,7 +244,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var number = (await App.Member(account).SingleInvoice(account)).InvoiceNumber;
         var cancelled = await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
             new { reason = "Issued in error" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
@@ -268,7 +266,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
     {
         await Billing.ListThousandPointModel(App.Store);
         var card = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline, email: "declined@example.ee");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         await App.FastForward(TimeSpan.FromDays(30)); // attempt 1 declined, attempt 2 tomorrow
         var number = (await App.Member(card).SingleInvoice(card)).InvoiceNumber;
         var withdrawn = await App.OpenAccount("withdrawn@example.ee");
@@ -297,7 +295,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
         var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
 
         // The invoice's overdue check lost: a month on, it is still open. 32 days, not 31: the check is due at the start of the
@@ -373,7 +371,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
         var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var invoice = await member.SingleInvoice(account);
         await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             App.BankPayment(invoice.InvoiceNumber, 248m, "IN-FULL")).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
@@ -412,7 +410,7 @@ public sealed class ReconciliationTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Decline);
         var member = App.Member(account);
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         // Three declined charges a day apart: the invoice is overdue and its suspension scheduled.
         foreach (var days in new[] { 30, 1, 1 })
             await App.FastForward(TimeSpan.FromDays(days));

@@ -11,8 +11,6 @@ namespace CpsLedger.Tests.Platform;
 /// <summary>Every event names the commit (the transaction) that wrote it, whichever path appended it.</summary>
 public sealed class CommitIdTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     [Fact]
     public async Task Every_stored_event_carries_the_commit_that_wrote_it_and_a_commit_is_one_transaction()
     {
@@ -20,7 +18,7 @@ public sealed class CommitIdTests(LedgerApp app) : LedgerTest(app)
         // cause per event), a scheduled handler as the system actor (the invoice), a transfer paying the invoice in full.
         await Billing.ListThousandPointModel(App.Store);
         var account = await App.JoinedAccount("EE", "bank_transfer");
-        await App.FastForward(IssueDelay);
+        await App.FastForward(Billing.IssueDelay);
         var invoice = await App.ClientAs(LedgerRoles.Member, account).SingleInvoice(account);
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             App.BankPayment(invoice.InvoiceNumber, invoice.Total, "COMMIT-1"))).ShouldBe(HttpStatusCode.Created));

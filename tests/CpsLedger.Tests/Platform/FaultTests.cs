@@ -22,8 +22,6 @@ namespace CpsLedger.Tests.Platform;
 /// </summary>
 public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
 {
-    private static readonly TimeSpan IssueDelay = TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1);
-
     [Fact]
     public async Task A_database_crash_during_bursts_of_registrations_and_joins_loses_no_invitation_and_no_invoice_and_doubles_none()
     {
@@ -55,7 +53,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             App.Member(account).PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" },
                 $"join-{account}"), answers)));
         await App.Services.UntilDurableStorageIsQuiet();
-        await App.MakeScheduledMessagesDue(App.Services, IssueDelay);
+        await App.MakeScheduledMessagesDue(App.Services, Billing.IssueDelay);
         await Until(async () => (await Count("invoice_issued")) == count, () => $"every member invoiced ({State()})", meanwhile: Inbox);
         // An e-mail that failed during a crash waits for its re-scheduled retry: make those due now.
         await Until(() => Task.FromResult(Directory.GetFiles(App.MailFolder, "*.eml").Length >= 3 * count),
@@ -103,7 +101,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(service.Smtp.Received);
 
         service.Smtp.Refusing = false;
-        await App.MakeScheduledMessagesDue(service.Services, IssueDelay);
+        await App.MakeScheduledMessagesDue(service.Services, Billing.IssueDelay);
         await Until(() => Task.FromResult(service.Smtp.Received.Count >= 2 * count + invitedOnly),
             () => $"every e-mail delivered (received: {string.Join(", ", service.Smtp.CopiesByMessageId().Keys)})", TimeSpan.FromSeconds(60),
             () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero));
@@ -130,7 +128,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
                     Api.Invoicing.SandboxPaymentGateway.Approve, $"node{i}@example.ee");
             }
 
-            await App.MakeScheduledMessagesDue(first.Services, IssueDelay);
+            await App.MakeScheduledMessagesDue(first.Services, Billing.IssueDelay);
             await Until(async () => await Count("invoice_issued", schema) == count, "every member invoiced");
             await Until(() => Task.FromResult(Directory.GetFiles(mailFolder, "invoice-*.eml").Length >= count), "every invoice e-mailed");
             await first.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
@@ -281,7 +279,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
                 for (var i = 0; i < count; i++)
                     accounts.Add(await Billing.JoinedAccount(App, before.CreateClient(), before.Services, "EE", i < 2 ? "card" : "bank_transfer",
                         Api.Invoicing.SandboxPaymentGateway.Approve, $"check{i}@example.ee"));
-                await Billing.FastForward(App, before.Services, IssueDelay);
+                await Billing.FastForward(App, before.Services, Billing.IssueDelay);
                 var finance = before.Client(App, LedgerRoles.Finance);
                 foreach (var account in accounts.Skip(2))
                 {
