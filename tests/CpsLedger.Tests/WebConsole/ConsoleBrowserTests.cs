@@ -143,6 +143,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}");
 
+        // An upgrade goes by the table in force: named as the tier list names it, not by its code.
+        await Expect(Page.GetByTestId("membership-year").GetByTestId("renewal")).ToContainTextAsync("Upgradable now to: Gold Plus");
         var choices = Page.GetByTestId("membership-year").GetByTestId("renewal-choices");
         await Expect(choices.Locator("caption")).ToContainTextAsync($"Renewal choices: the offer’s tier table v{offeredOn} of");
         await Expect(choices.Locator("tbody tr").Nth(0)).ToContainTextAsync("Silver100.00 EUR✓ eligible");

@@ -377,9 +377,11 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       : null);
 }
 
-// The membership year: the term in force, where its renewal stands, and every tier and membership the account has had.
-function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffix = '') {
+// The membership year: the term in force, where its renewal stands, and every tier and membership the account has had. The
+// eligibility the outlook was decided with names the tiers an upgrade could go to (the outlook carries their codes only).
+function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffix = '', eligibility = null) {
   const past = membership?.pastMemberships ?? [];
+  const tierName = code => [...(eligibility?.standard ?? []), ...(eligibility?.enterprise ?? [])].find(t => t.code === code)?.name ?? code;
   const history = outlook?.tierHistory ?? membership?.tierHistory ?? [];
   if (!outlook && past.length === 0 && history.length === 0) return null;
   const renewal = !outlook ? null
@@ -392,7 +394,7 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
     h(headingLevel, { id: `membership-year-heading${idSuffix}` }, 'Membership year'),
     outlook ? h('p', { 'data-testid': 'renewal' },
       `${outlook.tierName} ${outlook.membershipNumber}, ${day(outlook.startsOn)} to ${day(outlook.endsOn)}, ${words(outlook.paymentMethod)}. `, renewal,
-      outlook.upgradableTo.length ? `. Upgradable now to: ${outlook.upgradableTo.join(', ')}` : '') : h('p', {}, 'No membership in force.'),
+      outlook.upgradableTo.length ? `. Upgradable now to: ${outlook.upgradableTo.map(tierName).join(', ')}` : '') : h('p', {}, 'No membership in force.'),
     renewalChoices(outlook?.renewalOptions),
     history.length ? h('table', { 'data-testid': 'tier-history' },
       h('caption', {}, 'Tier history'),
@@ -475,7 +477,7 @@ async function overviewView(id) {
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),
-    membershipYearSection(tiers.membership, membership),
+    membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
     invoicesSection(invoices),
     tiersSection(tiers)));
 }
@@ -585,7 +587,7 @@ async function timeTravel(id, target, cut) {
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
       summaryCards(asOf.summary, asOf.membership),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
-      membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of'),
+      membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of', asOf.eligibleTiers),
       asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
         asOf.eligibleTiers.standard.filter(t => t.eligible).map(t => t.name).join(', ') || 'none') : null,
       h('button', { type: 'button', class: 'secondary', onclick: () => fill(target) }, 'Back to now')));
