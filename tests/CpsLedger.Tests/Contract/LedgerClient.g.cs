@@ -9807,7 +9807,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public EligibleTiers? EligibleTiers { get; set; } = default!;
 
         /// <summary>
-        /// The account's membership as it stood then; null when it had none yet.
+        /// The account's standing in the programme as it stood then (invitations, terms, membership numbers); null when there was none yet: not invited, and no old membership number carried over.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
@@ -14038,7 +14038,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string ModelCode { get; set; } = default!;
 
         /// <summary>
-        /// The serial number as given; null while missing.
+        /// The serial number as given, spaces tidied to single spaces; null while missing.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
@@ -15424,7 +15424,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Currency { get; set; } = default!;
 
         /// <summary>
-        /// The day the new tier starts (today).
+        /// The day the new tier starts: today (UTC).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("effectiveOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
