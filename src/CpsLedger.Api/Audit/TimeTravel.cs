@@ -27,7 +27,8 @@ namespace CpsLedger.Api.Audit;
 /// <param name="Explanation">The points explanation as it stood then.</param>
 /// <param name="EligibleTiers">Tier eligibility then, on the tier table of then; null when no tier table was published
 /// yet.</param>
-/// <param name="Membership">The account's membership as it stood then; null when it had none yet.</param>
+/// <param name="Membership">The account's standing in the programme as it stood then (invitations, terms, membership numbers);
+/// null when there was none yet: not invited, and no old membership number carried over.</param>
 public sealed record AccountAsOf(
     Guid AccountId,
     DateTimeOffset? AsOfTimestamp,

@@ -24,7 +24,8 @@ public sealed record InvoiceCancelled(Guid InvoiceId, string InvoiceNumber, Guid
 /// The credit note cancelling an invoice in full: the invoice's lines, VAT and total, credited, under its own number series.
 /// Issued now, so it carries the seller's details now; the buyer and the VAT decision are the invoice's.
 /// </summary>
-/// <param name="RefundDue">What had been received on the invoice and not refunded already, to be refunded (recorded as <see cref="RefundPaid"/>).</param>
+/// <param name="RefundDue">What had been received on the invoice and not refunded already, to be refunded, in <c>currency</c>; 0 when
+/// none is.</param>
 /// <param name="InvoiceId">The cancelled invoice's id.</param>
 /// <param name="CreditNoteNumber">The credit note's number, from its own series, e.g. "CN-2026-000001".</param>
 /// <param name="InvoiceNumber">The number of the invoice it cancels.</param>

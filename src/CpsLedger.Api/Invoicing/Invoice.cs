@@ -7,7 +7,7 @@ using Marten.Schema;
 
 namespace CpsLedger.Api.Invoicing;
 
-/// <summary>Where an invoice stands: <c>open</c> (not yet due or paid), <c>overdue</c> (not paid by its due date), <c>paid</c>
+/// <summary>Where an invoice stands: <c>open</c> (not paid, and not overdue), <c>overdue</c> (not paid by its due date), <c>paid</c>
 /// (the payments cover its total) or <c>cancelled</c> (by a credit note).</summary>
 public enum InvoiceStatus
 {
@@ -15,7 +15,7 @@ public enum InvoiceStatus
     Overdue,
     Paid,
 
-    /// <summary>Cancelled by finance with a credit note: nothing is owed on it.</summary>
+    /// <summary>Cancelled by a credit note (finance's, or the ledger's own): nothing is owed on it.</summary>
     Cancelled,
 }
 
@@ -251,7 +251,8 @@ public sealed record InvoiceRefund(Guid RefundId, decimal Amount, string Currenc
     DateTimeOffset RecordedAt);
 
 /// <summary>One attempt to charge the card on file for the invoice, whatever its outcome.</summary>
-/// <param name="Card">The card presented (brand, last four); null when the attempt did not record it (<see cref="CardChargeAttempted.Card"/>).</param>
+/// <param name="Card">The card presented (brand, last four); null on attempts recorded before 2026-12-04, and when no card with those
+/// details was presented (none on file, or a card recorded before card details were kept).</param>
 /// <param name="Attempt">The attempt's number, from 1.</param>
 /// <param name="IdempotencyKey">The key the payment gateway saw ("&lt;invoice number&gt;-attempt-&lt;n&gt;"): support finds the
 /// attempt in the provider's dashboard by it.</param>
@@ -326,7 +327,8 @@ public sealed record Invoice
     /// <remarks>Derived, not stored apart, so invoices cancelled before it existed read the same after a replay.</remarks>
     public decimal RefundDue => Status == InvoiceStatus.Cancelled ? Math.Max(TotalReceived - Refunded, 0) : 0;
 
-    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); part of <see cref="TotalReceived"/>.</summary>
+    /// <summary>What finance recorded as paid back on the invoice (<see cref="Refunds"/>); <see cref="TotalReceived"/> still counts the
+    /// money refunded.</summary>
     /// <remarks>Derived from the refunds listed, so the two cannot disagree.</remarks>
     public decimal Refunded => Refunds.Sum(r => r.Amount);
 
@@ -360,7 +362,8 @@ public sealed record Invoice
     /// <summary>ISO 11649 reference to quote on a transfer; derived from the number, so older invoices have one too.</summary>
     public string CreditorReference { get; init; } = "";
 
-    /// <summary>The membership term the fee is for; null on invoices issued before it was recorded.</summary>
+    /// <summary>The first day the invoice charges for: the term's first day, or an upgrade's effective day; null on invoices issued
+    /// before it was recorded.</summary>
     public DateOnly? PeriodStart { get; init; }
 
     /// <summary>The last day of the membership term the fee is for; null on invoices issued before it was recorded.</summary>
@@ -371,7 +374,9 @@ public sealed record Invoice
 
     /// <summary>When a credit note cancelled it, UTC; null unless cancelled.</summary>
     public DateTimeOffset? CancelledAt { get; init; }
-    /// <summary>Why finance or support cancelled it, as printed on the credit note; null unless cancelled.</summary>
+    /// <summary>Why it was cancelled, as printed on the credit note: finance's reason, or the ledger's own words when a renewal choice,
+    /// a stopped or lapsed renewal or support's cancellation of the membership cancelled it (never support's reason); null unless
+    /// cancelled.</summary>
     public string? CancellationReason { get; init; }
 
     /// <summary>The credit note that cancelled the invoice, if any.</summary>

@@ -82,7 +82,9 @@ public static class MembershipStream
 /// <param name="EndsOn">The term's last day (a year after the first, less a day).</param>
 /// <param name="TierTableVersion">The tier table version the tier and fee were taken from.</param>
 /// <param name="EndedOn">The day a past term ended; null for the term in force and for a proposed one.</param>
-/// <param name="RenewalInvoiceId">The renewal invoice issued ahead for this term (bank transfer); null when none was.</param>
+/// <param name="RenewalInvoiceId">For a term a renewal began: its invoice's id (bank transfer: the renewal invoice issued and paid
+/// ahead; card: the invoice issued after the renewal and charged to the card on file). Null for a term a join began and for a
+/// proposed term.</param>
 public sealed record MembershipTerm(
     Guid MembershipId,
     string MembershipNumber,
@@ -262,10 +264,12 @@ public sealed record AccountMembership
     /// <summary>Terms that ended (renewed, lapsed or cancelled), oldest first.</summary>
     public IReadOnlyList<MembershipTerm> PastMemberships { get; init; } = [];
 
-    /// <summary>Every membership number the account has had, oldest first (a new one is never equal to any of these).</summary>
+    /// <summary>Every membership number the account has had, oldest first, those carried over from old CPS accounts included (a
+    /// new one is never equal to any of these).</summary>
     public IReadOnlyList<string> MembershipNumbers { get; init; } = [];
 
-    /// <summary>Set while the membership in force is suspended for an unpaid invoice (see Invoicing).</summary>
+    /// <summary>Set while the membership in force is suspended for an invoice of the term unpaid after the grace period; null
+    /// otherwise.</summary>
     public MembershipSuspension? Suspension { get; init; }
 
     /// <summary>The renewal of the membership in force: offered or not, the tier proposed or chosen, stopped (null before any of it).</summary>
@@ -451,11 +455,12 @@ public sealed record TierUpgrade(Guid UpgradeId, Guid InvoiceId, string FromTier
 /// <param name="MembershipId">The term being renewed.</param>
 /// <param name="OfferedAt">When the renewal offer was made, UTC; null before it.</param>
 /// <param name="EligibleTiers">The codes of the tiers the offer lists (the account's eligible tiers then).</param>
-/// <param name="Proposed">The next term as it would start: same membership number, the tier offered or chosen; null when no tier
-/// is eligible.</param>
-/// <param name="ChosenByMember">True once the member chose the renewal tier themselves.</param>
+/// <param name="Proposed">The next term as it would start: same membership number, the tier offered or chosen; null when the offer
+/// found no tier eligible, and before the offer unless a tier was chosen.</param>
+/// <param name="ChosenByMember">True once the member (or support on the member's behalf) chose the renewal tier.</param>
 /// <param name="StoppedAt">When the member stopped the renewal, UTC; null unless stopped.</param>
-/// <param name="InvoiceId">The renewal invoice issued ahead (bank transfer); null when none was.</param>
+/// <param name="InvoiceId">The renewal invoice issued ahead (bank transfer); null when none was, and once the renewal was stopped
+/// (a credit note cancels that invoice).</param>
 /// <param name="Choices">How many times the member chose a renewal tier.</param>
 public sealed record RenewalState(
     Guid MembershipId,

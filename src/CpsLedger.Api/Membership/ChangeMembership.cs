@@ -254,7 +254,7 @@ public sealed class UpgradeTierValidator : AbstractValidator<UpgradeTier>
 /// <param name="TierName">That tier's name.</param>
 /// <param name="AnnualFee">The new tier's fee for a year, in <c>currency</c>, before VAT.</param>
 /// <param name="Currency">ISO 4217 code.</param>
-/// <param name="EffectiveOn">The day the new tier starts (today).</param>
+/// <param name="EffectiveOn">The day the new tier starts: today (UTC).</param>
 /// <param name="TermEndsOn">The last day of the term, unchanged.</param>
 /// <param name="DaysRemaining">Whole days of the term left from <c>effectiveOn</c>, that day included.</param>
 /// <param name="DaysInTerm">Days in the whole term.</param>

@@ -51,7 +51,7 @@ public sealed record MembershipJoined(Guid AccountId, Guid MembershipId, string 
 /// <param name="AnnualFee">The tier's fee for the term, in <c>currency</c>, before VAT; the first invoice charges it.</param>
 /// <param name="Currency">ISO 4217 code of the fee.</param>
 /// <param name="PaymentMethod">How the term's invoices are paid.</param>
-/// <param name="StartsOn">The term's first day (the day of joining).</param>
+/// <param name="StartsOn">The term's first day: the day of joining (UTC).</param>
 /// <param name="EndsOn">The term's last day.</param>
 /// <param name="TierTableVersion">The tier table version the tier and fee were taken from.</param>
 /// <param name="PreviousMembershipNumbers">Membership numbers the account had before (earlier terms, old CPS accounts), oldest

@@ -209,9 +209,12 @@ public enum RenewalStatus
 /// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the
 /// tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
 /// </summary>
-/// <param name="RenewalTier">The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the
-/// points as they stand (<see cref="RenewalDecision.Preselect"/>). Null when it does not renew, or before the offer no tier is in reach.</param>
-/// <param name="UpgradableTo">Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.</param>
+/// <param name="RenewalTier">The code of the tier it renews with: offered, or chosen; before the offer, the one the offer would
+/// pre-select on the points and products as they stand (a tier the member chose, else the tier held, while eligible; else the
+/// eligible tier with the highest fee, of the held tier's kind first). Null when the renewal is stopped, when the offer found no tier eligible, and before the
+/// offer when no tier is in reach.</param>
+/// <param name="UpgradableTo">The codes of the tiers an upgrade could go to now (pro rata): eligible on the points and products now,
+/// in the term's currency, with a higher annual fee than the tier held; empty when none is.</param>
 /// <param name="MembershipNumber">The membership number.</param>
 /// <param name="Tier">The code of the tier held now.</param>
 /// <param name="TierName">That tier's name.</param>
@@ -219,7 +222,8 @@ public enum RenewalStatus
 /// <param name="StartsOn">The first day of the term in force.</param>
 /// <param name="EndsOn">The last day of the term in force.</param>
 /// <param name="Renewal">Where its renewal stands.</param>
-/// <param name="RenewalOfferOn">The day the renewal offer is (or was) due.</param>
+/// <param name="RenewalOfferOn">The day (UTC) the renewal offer is, or was, due: <c>Membership:RenewalOfferBefore</c> ahead of the
+/// term's end.</param>
 /// <param name="RenewalTierName">The name of the tier it renews with; null when <c>renewalTier</c> is.</param>
 /// <param name="TierHistory">Every tier the account has held, oldest first.</param>
 /// <param name="RenewalOptions">The tiers the renewal choice accepts now, at which fees, on which tier table; null where eligibility is not shown.</param>
@@ -304,7 +308,7 @@ public sealed record RenewalOptions(
     RenewalTableBasis Table,
     [property: System.ComponentModel.Description("The version of that table (the top-level tierTableVersion is the table in force).")]
     long TierTableVersion,
-    [property: System.ComponentModel.Description("When that table was published.")]
+    [property: System.ComponentModel.Description("When that table was published, UTC.")]
     DateTimeOffset TierTablePublishedAt,
     [property: System.ComponentModel.Description(RenewalOptions.ListDescription)]
     IReadOnlyList<TierEligibility> Standard,

@@ -110,7 +110,7 @@ public sealed record LegacyAccountStatus(
     IReadOnlyList<LegacyProductStatus> Products);
 
 /// <summary>Whether the portal shows MIGRATE PRODUCTS and, if not, why; what the old accounts hold. Computed on read.</summary>
-/// <param name="Reason">null when <paramref name="Available"/>.</param>
+/// <param name="Reason">Why MIGRATE PRODUCTS is not available (the <c>explanation</c> says it in words); null when <paramref name="Available"/>.</param>
 /// <param name="OldEmailsWithoutLegacyAccount">Verified old e-mails of the account that no imported old account has.</param>
 /// <param name="LegacyAccounts">The old accounts of the verified old e-mails only: an unverified e-mail shows nothing of its old account.</param>
 /// <param name="OldEmailVerifications">Each old e-mail and whether the account has proved it owns it.</param>

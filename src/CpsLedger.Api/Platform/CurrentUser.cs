@@ -10,7 +10,8 @@ namespace CpsLedger.Api.Platform;
 /// </summary>
 /// <param name="Name">The name the caller's changes are recorded under (the token's <c>sub</c>).</param>
 /// <param name="Roles">The caller's roles: <c>member</c>, <c>support</c>, <c>auditor</c>, <c>finance</c>, <c>portal</c>.</param>
-/// <param name="AccountId">For a member: the one account the token is bound to; null for other roles.</param>
+/// <param name="AccountId">The account the token is bound to (its <c>account_id</c>): a member reaches only that account's routes
+/// (the other roles reach every account's); null when the token names none.</param>
 public sealed record CurrentUser(string Name, IReadOnlyList<string> Roles, Guid? AccountId);
 
 public static class CurrentUserEndpoint

@@ -12,8 +12,10 @@ namespace CpsLedger.Api.Products;
 /// <param name="Products">Registered products (deregistered ones not counted).</param>
 /// <param name="AllPointsAllocated">The account-level green tick: at least one product, and none waiting for details.</param>
 /// <param name="ManualAdjustmentPoints">Points support added or took away by hand (included in the total).</param>
-/// <param name="MembershipStatus">none, active, suspended (an invoice unpaid after the grace period) or ended.</param>
-/// <param name="AmountOwed">What is open on the account's unpaid invoices, in <paramref name="OwedCurrency"/>.</param>
+/// <param name="MembershipStatus">none (never joined), active, suspended (an invoice unpaid after the grace period) or ended (lapsed
+/// or cancelled, and not joined again).</param>
+/// <param name="AmountOwed">What is still to be paid on the account's invoices that are neither paid nor cancelled, due or not yet
+/// due, in <paramref name="OwedCurrency"/>; 0 when nothing is.</param>
 /// <param name="AccountId">The business account.</param>
 /// <param name="PointsTotal">Points the account holds now: allocated points of its registered products plus manual
 /// adjustments.</param>
@@ -33,7 +35,8 @@ public sealed record AccountSummary(
     decimal AmountOwed = 0,
     string? OwedCurrency = null)
 {
-    /// <summary>Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.</summary>
+    /// <summary>Money CPS owes back to the account, per invoice, newest invoice first (overpaid, or received on a cancelled invoice,
+    /// less what was refunded); empty when none.</summary>
     public IReadOnlyList<Invoicing.RefundOwed> RefundsOwed { get; init; } = [];
 
     /// <summary>The summary with the account's standing in the programme: its membership status, what it owes and what it is owed.</summary>
@@ -55,8 +58,9 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
 /// <summary>How the points total is built up: one line per allocation or removal, and the products still waiting for details.</summary>
 /// <param name="AccountId">The business account.</param>
 /// <param name="PointsTotal">The account's points: the sum of the lines' points.</param>
-/// <param name="Lines">Every allocation, removal and manual adjustment, oldest first.</param>
-/// <param name="AwaitingDetails">Registered products that earn nothing yet, and which details each still needs.</param>
+/// <param name="Lines">Every allocation, removal and manual adjustment, deregistered products' included, oldest first.</param>
+/// <param name="AwaitingDetails">Registered products that earn nothing yet, and which details each still needs, oldest registration
+/// first.</param>
 /// <param name="Membership">The membership year (term, renewal, tiers held); null when the account is not a member.</param>
 public sealed record PointsExplanation(
     Guid AccountId,

@@ -23,8 +23,8 @@ public sealed class ProductView
     public string ModelName { get; set; } = "";
     /// <summary>The model's catalogue category (e.g. "camera_body", "lens") when it was registered.</summary>
     public string Category { get; set; } = "";
-    /// <summary>As the member entered it (the one-owner check compares it without spaces and case); null while not
-    /// given.</summary>
+    /// <summary>The serial number as given, spaces around and between its parts tidied to single spaces (the one-owner check
+    /// compares it without spaces and case); null while not given.</summary>
     public string? SerialNumber { get; set; }
     /// <summary>The day the product was bought; null while not given.</summary>
     public DateOnly? PurchaseDate { get; set; }
@@ -53,8 +53,8 @@ public sealed class ProductView
     public bool Deregistered { get; set; }
     /// <summary>Why it was deregistered (sold, lost, registered in error); null while registered.</summary>
     public DeregistrationReason? DeregistrationReason { get; set; }
-    /// <summary>The member's own note on the deregistration (e.g. to whom it was sold); null when none was given or while
-    /// registered.</summary>
+    /// <summary>The note given with the deregistration, by the member or by support (e.g. to whom it was sold); null when none was
+    /// given or while registered.</summary>
     public string? DeregistrationNote { get; set; }
     /// <summary>When it was deregistered, UTC; null while registered.</summary>
     public DateTimeOffset? DeregisteredAt { get; set; }
@@ -76,8 +76,8 @@ public sealed class ProductView
 /// (<see cref="Platform.ActorRoles"/>); null for the ledger's own lines and for events stored before roles were recorded.</param>
 /// <param name="ModelCode">The product's model code; null for a manual adjustment.</param>
 /// <param name="ModelName">The product's model name; null for a manual adjustment.</param>
-/// <param name="SerialNumber">The product's serial number as registered; null for a manual adjustment or a product without one
-/// yet.</param>
+/// <param name="SerialNumber">The product's serial number when the points were allocated or removed; null for a manual
+/// adjustment.</param>
 /// <param name="Event">The event that added or removed the points, by its name: <c>PointsAllocated</c>, <c>PointsRemoved</c> or
 /// <c>PointsAdjusted</c>.</param>
 /// <param name="EventId">That event's id: the same id the history lists it under.</param>

@@ -105,7 +105,7 @@ public static class MandatoryDetailRules
 /// <param name="RegistrationId">The registration's id: the product's id in the products routes.</param>
 /// <param name="Url">Where the product is read: <c>/api/accounts/{accountId}/products/{registrationId}</c>.</param>
 /// <param name="ModelCode">The catalogue model code registered.</param>
-/// <param name="SerialNumber">The serial number as given; null while missing.</param>
+/// <param name="SerialNumber">The serial number as given, spaces tidied to single spaces; null while missing.</param>
 /// <param name="GreenTick">True when all four details are given and the points are allocated.</param>
 /// <param name="Points">Points the product counts now; 0 while details are missing or once deregistered.</param>
 /// <param name="MissingDetails">The mandatory details still missing (empty once complete).</param>

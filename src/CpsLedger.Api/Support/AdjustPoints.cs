@@ -28,8 +28,9 @@ public sealed record PointsAdjusted(
     DateTimeOffset AdjustedAt);
 
 /// <summary>Support adjusts an account's points. The explanation shows it as its own line.</summary>
-/// <param name="Points">Positive to add, negative to take away; not zero.</param>
-/// <param name="Reason">Why, in words an auditor understands later.</param>
+/// <param name="Points">Positive to add, negative to take away: 1 to 100,000 either way, never 0.</param>
+/// <param name="Reason">Why, in words an auditor understands later; the account's member and the portal never read it (they read the
+/// ticket).</param>
 /// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-1234".</param>
 public sealed record AdjustPoints(int Points, [property: MultiLineText] string Reason, string TicketReference);
 

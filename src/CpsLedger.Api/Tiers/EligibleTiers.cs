@@ -17,8 +17,10 @@ namespace CpsLedger.Api.Tiers;
 /// <param name="PointsRequired">Standard tiers: the points needed (at least); null for an enterprise tier.</param>
 /// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most); null for a standard
 /// tier.</param>
-/// <param name="Eligible">Whether the account may choose this tier now.</param>
-/// <param name="WhyNot">When not eligible: why, in words with the numbers (e.g. points missing); null when eligible.</param>
+/// <param name="Eligible">Whether the account's points and products now reach this tier (joining, an upgrade and a renewal choice
+/// check it again when made).</param>
+/// <param name="WhyNot">When not eligible: why, in words with the numbers (e.g. "needs 1000 points, has 640"; an enterprise tier's
+/// two reasons joined by "; "); null when eligible.</param>
 public sealed record TierEligibility(
     string Code,
     string Name,
@@ -39,8 +41,8 @@ public sealed record TierEligibility(
 /// <param name="TierTableVersion">The tier table version every tier here was decided on.</param>
 /// <param name="Points">The account's points the decision used.</param>
 /// <param name="Products">The account's registered products the decision used (enterprise tiers limit them).</param>
-/// <param name="Standard">The standard tiers, lowest first, each eligible or not and why.</param>
-/// <param name="Enterprise">The enterprise tiers, each eligible or not and why.</param>
+/// <param name="Standard">The standard tiers, fewest points first, each eligible or not and why.</param>
+/// <param name="Enterprise">The enterprise tiers, fewest products covered first, each eligible or not and why.</param>
 /// <param name="NextStandardTier">The code of the next standard tier the account does not reach yet; null when it reaches the
 /// highest.</param>
 /// <param name="PointsToNextStandardTier">Points still needed for that tier; null when there is none.</param>
@@ -51,9 +53,11 @@ public sealed record EligibleTiers(
     long TierTableVersion,
     int Points,
     int Products,
-    [property: System.ComponentModel.Description(EligibleTiers.InForceDescription)]
+    [property: System.ComponentModel.Description("The standard tiers, fewest points first, each eligible or not and why. " +
+                                                 EligibleTiers.InForceDescription)]
     IReadOnlyList<TierEligibility> Standard,
-    [property: System.ComponentModel.Description(EligibleTiers.InForceDescription)]
+    [property: System.ComponentModel.Description("The enterprise tiers, fewest products covered first, each eligible or not and why. " +
+                                                 EligibleTiers.InForceDescription)]
     IReadOnlyList<TierEligibility> Enterprise,
     string? NextStandardTier,
     int? PointsToNextStandardTier,

@@ -9807,7 +9807,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public EligibleTiers? EligibleTiers { get; set; } = default!;
 
         /// <summary>
-        /// The account's membership as it stood then; null when it had none yet.
+        /// The account's standing in the programme as it stood then (invitations, terms, membership numbers); null when there was none yet: not invited, and no old membership number carried over.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
@@ -9973,13 +9973,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<MembershipTerm> PastMemberships { get; set; } = new System.Collections.ObjectModel.Collection<MembershipTerm>();
 
         /// <summary>
-        /// Every membership number the account has had, oldest first (a new one is never equal to any of these).
+        /// Every membership number the account has had, oldest first, those carried over from old CPS accounts included (a new one is never equal to any of these).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipNumbers")]
         public System.Collections.Generic.ICollection<string> MembershipNumbers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
         /// <summary>
-        /// Set while the membership in force is suspended for an unpaid invoice (see Invoicing).
+        /// Set while the membership in force is suspended for an invoice of the term unpaid after the grace period; null otherwise.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("suspension")]
         public MembershipSuspension? Suspension { get; set; } = default!;
@@ -10102,14 +10102,14 @@ namespace CpsLedger.Tests.Contract.Generated
         public int ManualAdjustmentPoints { get; set; } = 0;
 
         /// <summary>
-        /// none, active, suspended (an invoice unpaid after the grace period) or ended.
+        /// none (never joined), active, suspended (an invoice unpaid after the grace period) or ended (lapsed or cancelled, and not joined again).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membershipStatus")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MembershipStatus>))]
         public MembershipStatus MembershipStatus { get; set; } = default!;
 
         /// <summary>
-        /// What is open on the account's unpaid invoices, in owedCurrency.
+        /// What is still to be paid on the account's invoices that are neither paid nor cancelled, due or not yet due, in owedCurrency; 0 when nothing is.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amountOwed")]
         public double AmountOwed { get; set; } = 0D;
@@ -10121,7 +10121,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? OwedCurrency { get; set; } = default!;
 
         /// <summary>
-        /// Money CPS owes back to the account, per invoice (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.
+        /// Money CPS owes back to the account, per invoice, newest invoice first (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundsOwed")]
         public System.Collections.Generic.ICollection<RefundOwed> RefundsOwed { get; set; } = new System.Collections.ObjectModel.Collection<RefundOwed>();
@@ -10199,13 +10199,13 @@ namespace CpsLedger.Tests.Contract.Generated
     {
 
         /// <summary>
-        /// Positive to add, negative to take away; not zero.
+        /// Positive to add, negative to take away: 1 to 100,000 either way, never 0.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("points")]
         public int Points { get; set; } = default!;
 
         /// <summary>
-        /// Why, in words an auditor understands later.
+        /// Why, in words an auditor understands later; the account's member and the portal never read it (they read the ticket).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
@@ -10979,7 +10979,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset AttemptedAt { get; set; } = default!;
 
         /// <summary>
-        /// The card presented (brand, last four); null when the attempt did not record it (card).
+        /// The card presented (brand, last four); null on attempts recorded before 2026-12-04, and when no card with those details was presented (none on file, or a card recorded before card details were kept).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("card")]
         public ChargedCard? Card { get; set; } = default!;
@@ -11157,7 +11157,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public double Total { get; set; } = default!;
 
         /// <summary>
-        /// What had been received on the invoice and not refunded already, to be refunded (recorded as RefundPaid).
+        /// What had been received on the invoice and not refunded already, to be refunded, in `currency`; 0 when none is.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refundDue")]
         public double RefundDue { get; set; } = default!;
@@ -11197,7 +11197,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<string> Roles { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
         /// <summary>
-        /// For a member: the one account the token is bound to; null for other roles.
+        /// The account the token is bound to (its `account_id`): a member reaches only that account's routes (the other roles reach every account's); null when the token names none.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("accountId")]
         public System.Guid? AccountId { get; set; } = default!;
@@ -11420,13 +11420,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public int Products { get; set; } = default!;
 
         /// <summary>
-        /// Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
+        /// The standard tiers, fewest points first, each eligible or not and why. Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("standard")]
         public System.Collections.Generic.ICollection<TierEligibility> Standard { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
         /// <summary>
-        /// Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
+        /// The enterprise tiers, fewest products covered first, each eligible or not and why. Of the tier table in force: what joining and an upgrade are decided on. The renewal choice is decided on membership.renewalOptions (once offered, the offer's table).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterprise")]
         public System.Collections.Generic.ICollection<TierEligibility> Enterprise { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
@@ -11818,7 +11818,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public double RefundDue { get; set; } = default!;
 
         /// <summary>
-        /// What finance recorded as paid back on the invoice (refunds); part of totalReceived.
+        /// What finance recorded as paid back on the invoice (refunds); totalReceived still counts the money refunded.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("refunded")]
         public double Refunded { get; set; } = default!;
@@ -11890,7 +11890,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string CreditorReference { get; set; } = default!;
 
         /// <summary>
-        /// The membership term the fee is for; null on invoices issued before it was recorded.
+        /// The first day the invoice charges for: the term's first day, or an upgrade's effective day; null on invoices issued before it was recorded.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("periodStart")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
@@ -11917,7 +11917,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset? CancelledAt { get; set; } = default!;
 
         /// <summary>
-        /// Why finance or support cancelled it, as printed on the credit note; null unless cancelled.
+        /// Why it was cancelled, as printed on the credit note: finance's reason, or the ledger's own words when a renewal choice, a stopped or lapsed renewal or support's cancellation of the membership cancelled it (never support's reason); null unless cancelled.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("cancellationReason")]
         public string? CancellationReason { get; set; } = default!;
@@ -12282,7 +12282,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// Where an invoice stands: `open` (not yet due or paid), `overdue` (not paid by its due date), `paid` (the payments cover its total) or `cancelled` (by a credit note).
+    /// Where an invoice stands: `open` (not paid, and not overdue), `overdue` (not paid by its due date), `paid` (the payments cover its total) or `cancelled` (by a credit note).
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum InvoiceStatus
@@ -12688,7 +12688,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public PaymentMethod PaymentMethod { get; set; } = default!;
 
         /// <summary>
-        /// The term's first day (the day of joining).
+        /// The term's first day: the day of joining (UTC).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("startsOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
@@ -12796,14 +12796,14 @@ namespace CpsLedger.Tests.Contract.Generated
         public RenewalStatus Renewal { get; set; } = default!;
 
         /// <summary>
-        /// The day the renewal offer is (or was) due.
+        /// The day (UTC) the renewal offer is, or was, due: `Membership:RenewalOfferBefore` ahead of the term's end.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalOfferOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
         public System.DateTimeOffset RenewalOfferOn { get; set; } = default!;
 
         /// <summary>
-        /// The tier it renews with: offered, or chosen after the offer; before the offer, the one the offer would pre-select on the points as they stand (Preselect). Null when it does not renew, or before the offer no tier is in reach.
+        /// The code of the tier it renews with: offered, or chosen; before the offer, the one the offer would pre-select on the points and products as they stand (a tier the member chose, else the tier held, while eligible; else the eligible tier with the highest fee, of the held tier's kind first). Null when the renewal is stopped, when the offer found no tier eligible, and before the offer when no tier is in reach.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalTier")]
         public string? RenewalTier { get; set; } = default!;
@@ -12815,7 +12815,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? RenewalTierName { get; set; } = default!;
 
         /// <summary>
-        /// Eligible tiers above the current one (an upgrade now, pro rata); empty where eligibility is not shown.
+        /// The codes of the tiers an upgrade could go to now (pro rata): eligible on the points and products now, in the term's currency, with a higher annual fee than the tier held; empty when none is.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgradableTo")]
         public System.Collections.Generic.ICollection<string> UpgradableTo { get; set; } = new System.Collections.ObjectModel.Collection<string>();
@@ -12979,7 +12979,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? EndedBecause { get; set; } = default!;
 
         /// <summary>
-        /// The renewal invoice issued ahead for this term (bank transfer); null when none was.
+        /// For a term a renewal began: its invoice's id (bank transfer: the renewal invoice issued and paid ahead; card: the invoice issued after the renewal and charged to the card on file). Null for a term a join began and for a proposed term.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalInvoiceId")]
         public System.Guid? RenewalInvoiceId { get; set; } = default!;
@@ -13147,7 +13147,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public bool Available { get; set; } = default!;
 
         /// <summary>
-        /// null when available.
+        /// Why MIGRATE PRODUCTS is not available (the `explanation` says it in words); null when available.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<MigrationUnavailableReason>))]
@@ -13632,13 +13632,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public int PointsTotal { get; set; } = default!;
 
         /// <summary>
-        /// Every allocation, removal and manual adjustment, oldest first.
+        /// Every allocation, removal and manual adjustment, deregistered products' included, oldest first.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<PointsLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
         /// <summary>
-        /// Registered products that earn nothing yet, and which details each still needs.
+        /// Registered products that earn nothing yet, and which details each still needs, oldest registration first.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
@@ -13677,7 +13677,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? ModelName { get; set; } = default!;
 
         /// <summary>
-        /// The product's serial number as registered; null for a manual adjustment or a product without one yet.
+        /// The product's serial number when the points were allocated or removed; null for a manual adjustment.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
@@ -14038,7 +14038,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string ModelCode { get; set; } = default!;
 
         /// <summary>
-        /// The serial number as given; null while missing.
+        /// The serial number as given, spaces tidied to single spaces; null while missing.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
@@ -14115,7 +14115,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Category { get; set; } = default!;
 
         /// <summary>
-        /// As the member entered it (the one-owner check compares it without spaces and case); null while not given.
+        /// The serial number as given, spaces around and between its parts tidied to single spaces (the one-owner check compares it without spaces and case); null while not given.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("serialNumber")]
         public string? SerialNumber { get; set; } = default!;
@@ -14192,7 +14192,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public DeregistrationReason? DeregistrationReason { get; set; } = default!;
 
         /// <summary>
-        /// The member's own note on the deregistration (e.g. to whom it was sold); null when none was given or while registered.
+        /// The note given with the deregistration, by the member or by support (e.g. to whom it was sold); null when none was given or while registered.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("deregistrationNote")]
         public string? DeregistrationNote { get; set; } = default!;
@@ -14716,7 +14716,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public long TierTableVersion { get; set; } = default!;
 
         /// <summary>
-        /// When that table was published.
+        /// When that table was published, UTC.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTablePublishedAt")]
         public System.DateTimeOffset TierTablePublishedAt { get; set; } = default!;
@@ -14819,13 +14819,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<string> EligibleTiers { get; set; } = new System.Collections.ObjectModel.Collection<string>();
 
         /// <summary>
-        /// The next term as it would start: same membership number, the tier offered or chosen; null when no tier is eligible.
+        /// The next term as it would start: same membership number, the tier offered or chosen; null when the offer found no tier eligible, and before the offer unless a tier was chosen.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("proposed")]
         public MembershipTerm? Proposed { get; set; } = default!;
 
         /// <summary>
-        /// True once the member chose the renewal tier themselves.
+        /// True once the member (or support on the member's behalf) chose the renewal tier.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chosenByMember")]
         public bool ChosenByMember { get; set; } = default!;
@@ -14837,7 +14837,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset? StoppedAt { get; set; } = default!;
 
         /// <summary>
-        /// The renewal invoice issued ahead (bank transfer); null when none was.
+        /// The renewal invoice issued ahead (bank transfer); null when none was, and once the renewal was stopped (a credit note cancels that invoice).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoiceId")]
         public System.Guid? InvoiceId { get; set; } = default!;
@@ -15191,13 +15191,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public int? MaxProducts { get; set; } = default!;
 
         /// <summary>
-        /// Whether the account may choose this tier now.
+        /// Whether the account's points and products now reach this tier (joining, an upgrade and a renewal choice check it again when made).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligible")]
         public bool Eligible { get; set; } = default!;
 
         /// <summary>
-        /// When not eligible: why, in words with the numbers (e.g. points missing); null when eligible.
+        /// When not eligible: why, in words with the numbers (e.g. "needs 1000 points, has 640"; an enterprise tier's two reasons joined by "; "); null when eligible.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("whyNot")]
         public string? WhyNot { get; set; } = default!;
@@ -15424,7 +15424,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Currency { get; set; } = default!;
 
         /// <summary>
-        /// The day the new tier starts (today).
+        /// The day the new tier starts: today (UTC).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("effectiveOn")]
         [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
