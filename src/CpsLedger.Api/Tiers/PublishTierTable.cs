@@ -12,7 +12,8 @@ using Wolverine.Marten;
 
 namespace CpsLedger.Api.Tiers;
 
-/// <summary>Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.</summary>
+/// <summary>Publish a new version of the tier table (finance). Decisions made from now on use it and record its version; a renewal
+/// already offered is decided on the offer's table until the next offer.</summary>
 /// <param name="InvitationThreshold">Allocated points at which an account is invited to join.</param>
 /// <param name="EnterpriseAbovePoints">Enterprise tiers need more points than this.</param>
 /// <param name="Tiers">Every tier of the new table; codes unique.</param>
@@ -107,7 +108,7 @@ public static class TierTableEndpoints
 
     [WolverinePut("/api/tiers", OperationId = "PublishTierTable")]
     [Authorize(Roles = LedgerRoles.Finance)]
-    [EndpointSummary("Publish a new version of the tier table (operations)")]
+    [EndpointSummary("Publish a new version of the tier table (finance)")]
     [RequestExample("""{"invitationThreshold":500,"enterpriseAbovePoints":2500,"reason":"2027 price list","tiers":[{"code":"silver","name":"Silver","kind":"standard","pointsRequired":500,"annualFee":110,"currency":"EUR"},{"code":"gold","name":"Gold","kind":"standard","pointsRequired":1000,"annualFee":220,"currency":"EUR"},{"code":"platinum","name":"Platinum","kind":"standard","pointsRequired":1600,"annualFee":380,"currency":"EUR"},{"code":"enterprise_a","name":"Enterprise A","kind":"enterprise","pointsRequired":0,"maxProducts":25,"annualFee":1000,"currency":"EUR"}]}""")]
     public static (TierTableView, Events) Put(PublishTierTable command,
         [WriteAggregate(FromMethod = nameof(TierTableStreamId), Required = false)] TierTableView? current, TimeProvider clock)

@@ -307,10 +307,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Publish a new version of the tier table (operations)
+        /// Publish a new version of the tier table (finance)
         /// </summary>
         /// <remarks>
-        /// Publish a new version of the tier table (operations)
+        /// Publish a new version of the tier table (finance)
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
@@ -14251,7 +14251,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// Publish a new version of the tier table (operations). Decisions made from now on use it and record its version.
+    /// Publish a new version of the tier table (finance). Decisions made from now on use it and record its version; a renewal already offered is decided on the offer's table until the next offer.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class PublishTierTable
