@@ -20,11 +20,21 @@ public enum MembershipStatus
 }
 
 /// <summary>The account's standing in the programme for the summary: membership status and what is owed.</summary>
+/// <param name="AmountOwed">The first of <see cref="Owed"/>: what is owed in the newest open invoice's currency; 0 when nothing is.</param>
+/// <param name="Currency">That currency; null when nothing is owed.</param>
 public sealed record MembershipStanding(MembershipStatus Status, decimal AmountOwed, string? Currency)
 {
+    /// <summary>What is owed, per currency, the newest open invoice's currency first; empty when nothing is.</summary>
+    public IReadOnlyList<MoneyOwed> Owed { get; init; } = [];
+
     /// <summary>What CPS owes back to the account, per invoice, newest invoice first.</summary>
     public IReadOnlyList<RefundOwed> RefundsOwed { get; init; } = [];
 }
+
+/// <summary>What is still to be paid in one currency, on the account's invoices in that currency that are neither paid nor cancelled.</summary>
+/// <param name="Amount">The sum still to be paid, due or not yet due, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoices'.</param>
+public sealed record MoneyOwed(decimal Amount, string Currency);
 
 /// <summary>Money CPS owes back on one invoice: still to be refunded (overpaid, or received on a cancelled invoice, less what was refunded).</summary>
 /// <param name="InvoiceNumber">The invoice the money was received on.</param>
@@ -46,8 +56,8 @@ public static class InvoiceQueries
     }
 
     /// <summary>
-    /// Status from the membership in force and its suspension; owed is what is open on every unpaid invoice; owed back, per invoice, what
-    /// CPS is to refund (overpaid, or received on a cancelled invoice, less what was refunded).
+    /// Status from the membership in force and its suspension; owed is what is open on every unpaid invoice, per currency; owed back, per
+    /// invoice, what CPS is to refund (overpaid, or received on a cancelled invoice, less what was refunded).
     /// </summary>
     public static MembershipStanding Standing(AccountMembership? membership, IReadOnlyCollection<Invoice> invoices, DateOnly today)
     {
@@ -57,8 +67,12 @@ public static class InvoiceQueries
             : membership.IsMemberOn(today) ? MembershipStatus.Active
             : MembershipStatus.Ended;
         var open = invoices.Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled) && i.Outstanding > 0).ToList();
-        return new MembershipStanding(status, open.Sum(i => i.Outstanding), open.Select(i => i.Currency).FirstOrDefault())
+        // A tier table has one currency, but a later one may have another: amounts in two currencies are owed apart, never added up.
+        // GroupBy keeps the order in which each currency first appears (the invoices are newest first).
+        List<MoneyOwed> owed = [.. open.GroupBy(i => i.Currency, StringComparer.Ordinal).Select(g => new MoneyOwed(g.Sum(i => i.Outstanding), g.Key))];
+        return new MembershipStanding(status, owed.FirstOrDefault()?.Amount ?? 0m, owed.FirstOrDefault()?.Currency)
         {
+            Owed = owed,
             RefundsOwed = [.. invoices.Select(i => new RefundOwed(i.InvoiceNumber, RefundDecision.OwedBack(i), i.Currency)).Where(r => r.Amount > 0)],
         };
     }

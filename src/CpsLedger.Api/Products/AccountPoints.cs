@@ -15,14 +15,15 @@ namespace CpsLedger.Api.Products;
 /// <param name="MembershipStatus">none (never joined), active, suspended (an invoice unpaid after the grace period) or ended (lapsed
 /// or cancelled, and not joined again).</param>
 /// <param name="AmountOwed">What is still to be paid on the account's invoices that are neither paid nor cancelled, due or not yet
-/// due, in <paramref name="OwedCurrency"/>; 0 when nothing is.</param>
+/// due, in <paramref name="OwedCurrency"/>; 0 when nothing is. Invoices in another currency are not in it (see <c>owed</c>).</param>
 /// <param name="AccountId">The business account.</param>
 /// <param name="PointsTotal">Points the account holds now: allocated points of its registered products plus manual
 /// adjustments.</param>
 /// <param name="ProductsWithGreenTick">Registered products whose points are allocated (all four details given).</param>
 /// <param name="ProductsAwaitingDetails">Registered products still waiting for a mandatory detail: they earn no points
 /// yet.</param>
-/// <param name="OwedCurrency">The currency of the amount owed (ISO 4217, e.g. "EUR"); null when nothing is owed.</param>
+/// <param name="OwedCurrency">The currency of the amount owed (ISO 4217, e.g. "EUR"): the newest open invoice's; null when nothing is
+/// owed.</param>
 public sealed record AccountSummary(
     Guid AccountId,
     int PointsTotal,
@@ -35,6 +36,11 @@ public sealed record AccountSummary(
     decimal AmountOwed = 0,
     string? OwedCurrency = null)
 {
+    /// <summary>What is still to be paid, one entry per currency, the newest open invoice's currency first (the first entry is
+    /// <c>amountOwed</c> and <c>owedCurrency</c>); empty when nothing is. More than one entry only when a tier table in another currency
+    /// was published while an invoice was open: amounts in two currencies are never added up.</summary>
+    public IReadOnlyList<Invoicing.MoneyOwed> Owed { get; init; } = [];
+
     /// <summary>Money CPS owes back to the account, per invoice, newest invoice first (overpaid, or received on a cancelled invoice,
     /// less what was refunded); empty when none.</summary>
     public IReadOnlyList<Invoicing.RefundOwed> RefundsOwed { get; init; } = [];
@@ -45,6 +51,7 @@ public sealed record AccountSummary(
         MembershipStatus = standing.Status,
         AmountOwed = standing.AmountOwed,
         OwedCurrency = standing.Currency,
+        Owed = standing.Owed,
         RefundsOwed = standing.RefundsOwed,
     };
 }

@@ -10109,16 +10109,22 @@ namespace CpsLedger.Tests.Contract.Generated
         public MembershipStatus MembershipStatus { get; set; } = default!;
 
         /// <summary>
-        /// What is still to be paid on the account's invoices that are neither paid nor cancelled, due or not yet due, in owedCurrency; 0 when nothing is.
+        /// What is still to be paid on the account's invoices that are neither paid nor cancelled, due or not yet due, in owedCurrency; 0 when nothing is. Invoices in another currency are not in it (see `owed`).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amountOwed")]
         public double AmountOwed { get; set; } = 0D;
 
         /// <summary>
-        /// The currency of the amount owed (ISO 4217, e.g. "EUR"); null when nothing is owed.
+        /// The currency of the amount owed (ISO 4217, e.g. "EUR"): the newest open invoice's; null when nothing is owed.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("owedCurrency")]
         public string? OwedCurrency { get; set; } = default!;
+
+        /// <summary>
+        /// What is still to be paid, one entry per currency, the newest open invoice's currency first (the first entry is `amountOwed` and `owedCurrency`); empty when nothing is. More than one entry only when a tier table in another currency was published while an invoice was open: amounts in two currencies are never added up.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("owed")]
+        public System.Collections.Generic.ICollection<MoneyOwed> Owed { get; set; } = new System.Collections.ObjectModel.Collection<MoneyOwed>();
 
         /// <summary>
         /// Money CPS owes back to the account, per invoice, newest invoice first (overpaid, or received on a cancelled invoice, less what was refunded); empty when none.
@@ -13212,6 +13218,27 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"old_email_verified_by_another_account")]
         Old_email_verified_by_another_account = 4,
+
+    }
+
+    /// <summary>
+    /// What is still to be paid in one currency, on the account's invoices in that currency that are neither paid nor cancelled.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class MoneyOwed
+    {
+
+        /// <summary>
+        /// The sum still to be paid, due or not yet due, in `currency`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("amount")]
+        public double Amount { get; set; } = default!;
+
+        /// <summary>
+        /// ISO 4217 code, the invoices'.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("currency")]
+        public string Currency { get; set; } = default!;
 
     }
 

@@ -328,6 +328,22 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void What_is_owed_in_two_currencies_is_never_added_up()
+    {
+        // A later tier table may price in another currency: an open invoice of the old term and one of the new are then owed apart.
+        // The account's invoices are read newest first.
+        var eurNew = TestInvoices.Issued(number: "INV-2027-000003");
+        var gbp = TestInvoices.Issued(number: "INV-2027-000002", fee: 150m) with { Currency = "GBP" };
+        var eurOld = TestInvoices.Issued(number: "INV-2026-000001", fee: 100m);
+
+        var standing = InvoiceQueries.Standing(null, [eurNew, gbp, eurOld], new DateOnly(2026, 12, 1));
+
+        Assert.Equal([new MoneyOwed(eurNew.Outstanding + eurOld.Outstanding, "EUR"), new MoneyOwed(gbp.Outstanding, "GBP")], standing.Owed);
+        Assert.Equal((eurNew.Outstanding + eurOld.Outstanding, "EUR"), (standing.AmountOwed, standing.Currency));
+        Assert.Empty(InvoiceQueries.Standing(null, [], new DateOnly(2026, 12, 1)).Owed);
+    }
+
+    [Fact]
     public void Suspension_needs_the_invoice_unpaid_and_its_membership_in_force_and_payment_in_full_reinstates()
     {
         var invoice = IssuedInvoice();

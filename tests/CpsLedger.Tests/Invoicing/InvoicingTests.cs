@@ -97,6 +97,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal([PaymentKind.Partial, PaymentKind.Overpayment], paid.Payments.Select(p => p.Kind));
         var summary = await member.Summary(account);
         Assert.Equal((MembershipStatus.Active, 0m), (summary.MembershipStatus, summary.AmountOwed));
+        Assert.Empty(summary.Owed);
     }
 
     [Fact]
@@ -119,6 +120,7 @@ public sealed class InvoicingTests : LedgerTest
         var overdue = await member.Summary(account);
         Assert.Equal((MembershipStatus.Active, 248.00m, "EUR"), (overdue.MembershipStatus, overdue.AmountOwed,
             overdue.OwedCurrency));
+        Assert.Equal([new MoneyOwed(248.00m, "EUR")], overdue.Owed);
 
         await App.FastForward(TimeSpan.FromDays(13));
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);

@@ -285,7 +285,8 @@ function summaryCards(summary, membership) {
     card('Membership numbers', numbers.length ? numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]) : 'None',
       oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
-    card('Owed', summary.amountOwed > 0 ? money(summary.amountOwed, summary.owedCurrency) : 'Nothing owed',
+    // Amounts in two currencies (a tier table in another currency published while an invoice was open) are said apart, never added.
+    card('Owed', summary.owed?.length ? summary.owed.map(o => money(o.amount, o.currency)).join(' and ') : 'Nothing owed',
       refunds.length ? `refund due: ${refunds.join(', ')}` : null, 'owed'));
 }
 
