@@ -70,7 +70,8 @@ public static class InvoiceQueries
         // A tier table has one currency, but a later one may have another: amounts in two currencies are owed apart, never added up.
         // GroupBy keeps the order in which each currency first appears (the invoices are newest first).
         List<MoneyOwed> owed = [.. open.GroupBy(i => i.Currency, StringComparer.Ordinal).Select(g => new MoneyOwed(g.Sum(i => i.Outstanding), g.Key))];
-        return new MembershipStanding(status, owed.FirstOrDefault()?.Amount ?? 0m, owed.FirstOrDefault()?.Currency)
+        var first = owed.FirstOrDefault();
+        return new MembershipStanding(status, first?.Amount ?? 0m, first?.Currency)
         {
             Owed = owed,
             RefundsOwed = [.. invoices.Select(i => new RefundOwed(i.InvoiceNumber, RefundDecision.OwedBack(i), i.Currency)).Where(r => r.Amount > 0)],

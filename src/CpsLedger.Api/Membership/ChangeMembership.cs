@@ -103,13 +103,13 @@ public static class MembershipChanges
     /// A renewal choice naming a tier the offer's table does not have, a later table in force: said in the member's words, with the
     /// table the renewal was offered on, the tiers it has, and when a tier only the later table has applies.
     /// </summary>
-    public static ProblemDetails NotOnOfferedTable(string code, TierTableView offeredOn, EligibleTiers? inForce)
+    /// <param name="offered">The eligibility decided on <paramref name="offeredOn"/>: its tiers, in the order the lists show them.</param>
+    public static ProblemDetails NotOnOfferedTable(string code, TierTableView offeredOn, EligibleTiers offered, EligibleTiers? inForce)
     {
         var later = inForce is null ? null : Tier(inForce, code);
         return Problems.Invalid("tier", $"There is no tier \"{code.Trim()}\" in the tier table your renewal was offered on (published " +
                                         $"{offeredOn.PublishedAt:yyyy-MM-dd}, version {offeredOn.TableVersion}); it has " +
-                                        string.Join(", ", offeredOn.Tiers.OrderBy(t => t.Kind).ThenBy(t => t.Kind == TierKind.Standard ? t.PointsRequired : t.MaxProducts)
-                                            .Select(t => t.Name)) + ". " +
+                                        string.Join(", ", offered.Standard.Concat(offered.Enterprise).Select(t => t.Name)) + ". " +
                                         (later is null
                                             ? "A tier table published since applies from your next renewal offer."
                                             : $"{later.Name} is in the tier table published since, which applies from your next renewal offer."));
@@ -146,7 +146,7 @@ public static class ChooseRenewalEndpoint
 
     // A tier the offer's table lacks is named with that table when a later one is in force; otherwise the plain unknown tier.
     private static ProblemDetails Unknown(string code, MembershipChangeContext context) => context.OfferedOn is { } offeredOn
-        ? MembershipChanges.NotOnOfferedTable(code, offeredOn, context.InForce)
+        ? MembershipChanges.NotOnOfferedTable(code, offeredOn, context.Eligibility, context.InForce)
         : MembershipChanges.UnknownTier(code, context.Eligibility);
 
     /// <summary>

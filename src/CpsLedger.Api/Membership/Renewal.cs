@@ -545,7 +545,10 @@ public static class RenewalTables
     /// The version of the tier table a renewal choice is judged on: once offered, the one the offer recorded (or the member's choice or
     /// an upgrade since); null before the offer or when the offer proposed nothing (the table in force).
     /// </summary>
-    public static long? OfferedVersion(RenewalState? renewal) => renewal is { OfferedAt: not null, Proposed: { } proposed } ? proposed.TierTableVersion : null;
+    public static long? OfferedVersion(RenewalState? renewal) => Offered(renewal)?.TierTableVersion;
+
+    // The term a renewal proposes once offered (or as chosen or upgraded since); null before the offer or when it proposed nothing.
+    private static MembershipTerm? Offered(RenewalState? renewal) => renewal is { OfferedAt: not null } ? renewal.Proposed : null;
 
     /// <summary>
     /// The tier table an offered renewal was proposed on (the offer's version, or the member's choice recorded since), when a later one is
@@ -553,7 +556,7 @@ public static class RenewalTables
     /// no such version (the table in force then applies, as at the term end).
     /// </summary>
     public static Task<TierTableView?> ProposedOnAsync(IQuerySession session, RenewalState? renewal, long inForce, CancellationToken ct) =>
-        OfferedVersion(renewal) is { } version && version != inForce ? TierTableStream.AtVersionAsync(session, version, ct) : Task.FromResult<TierTableView?>(null);
+        ProposedOnAsync(session, Offered(renewal), inForce, ct);
 
     /// <summary>
     /// For a read showing the renewal options: the offer's table of the membership in force, as the renewal choice reads it. A round trip
