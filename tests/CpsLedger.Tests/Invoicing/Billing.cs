@@ -126,6 +126,27 @@ public static class Billing
         app.FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
 
     /// <summary>Finance records a transfer paying <paramref name="invoice"/> in full, tracked until what it sets off has been handled.</summary>
+    /// <summary>
+    /// The tier table finance publishes in the renewal-table tests: Gold replaced by Gold Plus (260.00 EUR at
+    /// <paramref name="goldPlusPoints"/> points), Silver raised to 110.00 EUR, Platinum as by default.
+    /// </summary>
+    public static object TierTableWithoutGold(int goldPlusPoints) => new
+    {
+        invitationThreshold = 500,
+        enterpriseAbovePoints = 2500,
+        reason = "Gold replaced by Gold Plus",
+        tiers = new object[]
+        {
+            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
+            new { code = "gold_plus", name = "Gold Plus", kind = "standard", pointsRequired = goldPlusPoints, annualFee = 260.00m, currency = "EUR" },
+            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
+        },
+    };
+
+    /// <summary>Finance publishes <paramref name="table"/>, tracked until what it sets off has been handled.</summary>
+    public static Task PublishTierTable(this LedgerApp app, object table) =>
+        app.Tracked(async () => await (await app.ClientAs(LedgerRoles.Finance).PutJson("/api/tiers", table)).ShouldBe(HttpStatusCode.OK));
+
     public static Task<BankPaymentRecorded> PayInFull(this LedgerApp app, Invoice invoice, string bankReference) =>
         app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));

@@ -167,7 +167,7 @@ public sealed class MembershipYearTests : LedgerTest
         var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
         var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
 
-        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1200));
 
         await App.FastForwardPastTheTermEnd(term);
         var renewed = (await Membership(account)).Membership!;
@@ -198,7 +198,7 @@ public sealed class MembershipYearTests : LedgerTest
             File.Delete(file);
         await Execute($"delete from {{schema}}.email_deliveries where message_id = '{messageId}'");
 
-        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1200));
         await App.Tracked(() => Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
 
         var body = Email(messageId).TextBody;
@@ -252,19 +252,6 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(("gold", 200m, renewalInvoice.Id), (after.Membership!.TierCode, after.Membership.AnnualFee, after.Membership.RenewalInvoiceId));
         Assert.Equal(InvoiceStatus.Paid, (await member.Invoices(account)).Single(i => i.Id == renewalInvoice.Id).Status);
     }
-
-    private static readonly object WithoutGold = new
-    {
-        invitationThreshold = 500,
-        enterpriseAbovePoints = 2500,
-        reason = "Gold replaced by Gold Plus",
-        tiers = new object[]
-        {
-            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
-            new { code = "gold_plus", name = "Gold Plus", kind = "standard", pointsRequired = 1200, annualFee = 260.00m, currency = "EUR" },
-            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
-        },
-    };
 
     [Fact]
     public async Task A_card_membership_without_a_card_on_file_is_asked_for_one_by_its_offer_not_told_it_renews()

@@ -24,17 +24,8 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
     // A card member on Gold (1,000 points; the defaults: Silver 100, Gold 200, Platinum 350) before its renewal offer.
     private async Task<(Guid Account, HttpClient Member, MembershipTerm Term)> GoldCardMember()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EE", "card", SandboxPaymentGateway.Approve);
-        var term = (await Membership(account)).Membership!;
-        await App.FastForward(Billing.IssueDelay);
-        return (account, App.Member(account), term);
-    }
-
-    private async Task Offer(MembershipTerm term)
-    {
-        var by = RenewalDecision.EndAt(term) - TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow();
-        await App.FastForward(by > TimeSpan.Zero ? by : TimeSpan.Zero);
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Approve);
+        return (account, member, (await Membership(account)).Membership!);
     }
 
     private static async Task<JsonElement> Json(Task<HttpResponseMessage> response) => await (await response).ShouldBe(HttpStatusCode.OK);
@@ -44,28 +35,15 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
     private static (string Code, decimal Fee, bool Eligible)[] Tiers(JsonElement list) =>
         [.. list.EnumerateArray().Select(t => (t.GetProperty("code").GetString()!, t.GetProperty("annualFee").GetDecimal(), t.GetProperty("eligible").GetBoolean()))];
 
-    private static readonly object WithoutGold = new
-    {
-        invitationThreshold = 500,
-        enterpriseAbovePoints = 2500,
-        reason = "Gold replaced by Gold Plus",
-        tiers = new object[]
-        {
-            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
-            new { code = "gold_plus", name = "Gold Plus", kind = "standard", pointsRequired = 1000, annualFee = 260.00m, currency = "EUR" },
-            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
-        },
-    };
-
     [Fact]
     public async Task After_a_new_table_the_renewal_options_are_the_offers_tiers_at_its_fees_and_the_choice_accepts_each_eligible_one()
     {
         // Offered Gold on the defaults; then finance drops Gold (for Gold Plus) and raises Silver to 110. The portal showed the new
         // table (Gold Plus, Silver at 110), which the renewal choice refuses (400) or charges differently (100, not 110).
         var (account, member, term) = await GoldCardMember();
-        await Offer(term);
+        await App.FastForwardPastTheOffer(term);
         var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
-        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1000));
 
         var tiers = await Json(member.GetAsync($"/api/accounts/{account}/eligible-tiers"));
         // The top-level lists stay the table in force: what an upgrade or a join is decided on.
@@ -103,9 +81,9 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
     {
         // Before: "There is no tier "gold_plus". Tiers: silver, gold, platinum, ...", to a member the portal had just shown Gold Plus.
         var (account, member, term) = await GoldCardMember();
-        await Offer(term);
+        await App.FastForwardPastTheOffer(term);
         var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
-        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1000));
 
         var problem = await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "gold_plus" })
             .ReadProblem(HttpStatusCode.BadRequest);
@@ -126,9 +104,9 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
     public async Task An_upgrade_is_decided_on_the_table_in_force_and_the_renewal_options_then_follow_the_upgrades_table()
     {
         var (account, member, term) = await GoldCardMember();
-        await Offer(term);
+        await App.FastForwardPastTheOffer(term);
         var offeredOn = (await Membership(account)).Renewal!.Proposed!.TierTableVersion;
-        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1000));
 
         // Gold Plus is only in the new table: an upgrade takes effect at once, so it is decided on the table in force (the top-level lists).
         var upgraded = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "gold_plus" })
@@ -163,7 +141,7 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
         var explanationBeforeOffer = await SentStatements.OfGet(member, $"/api/accounts/{account}/points-explanation");
 
         // Offered on the table in force: the offer's table, which is the same one, and nothing more is read.
-        await Offer(term);
+        await App.FastForwardPastTheOffer(term);
         var offered = await Json(member.GetAsync(url));
         options = offered.GetProperty("membership").GetProperty("renewalOptions");
         Assert.Equal(("offer", offered.GetProperty("tierTableVersion").GetInt64()),
@@ -174,7 +152,7 @@ public sealed class RenewalOptionsTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(explanationBeforeOffer.Count, (await SentStatements.OfGet(member, $"/api/accounts/{account}/points-explanation")).Count);
 
         // A table published since: one round trip more, for the offer's table (from the tier table's stream).
-        await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", WithoutGold)).ShouldBe(HttpStatusCode.OK));
+        await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1000));
         var newTable = await SentStatements.OfGet(member, url);
         Assert.Equal(beforeOffer.Count + 1, newTable.Count);
         Assert.Equal(explanationBeforeOffer.Count + 1, (await SentStatements.OfGet(member, $"/api/accounts/{account}/points-explanation")).Count);

@@ -126,18 +126,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await Invoicing.Billing.JoinedAccount(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
         var term = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
-        await Invoicing.Billing.FastForward(App, RenewalDecision.EndAt(term) - TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
-        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PutJson("/api/tiers", new
-        {
-            invitationThreshold = 500,
-            enterpriseAbovePoints = 2500,
-            reason = "Gold replaced by Gold Plus",
-            tiers = new object[]
-            {
-                new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 110.00m, currency = "EUR" },
-                new { code = "gold_plus", name = "Gold Plus", kind = "standard", pointsRequired = 1000, annualFee = 260.00m, currency = "EUR" },
-            },
-        })).ShouldBe(System.Net.HttpStatusCode.OK));
+        await Invoicing.Billing.FastForwardPastTheOffer(App, term);
+        await Invoicing.Billing.PublishTierTable(App, Invoicing.Billing.TierTableWithoutGold(goldPlusPoints: 1000));
         var offeredOn = (await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>())
             .Renewal!.Proposed!.TierTableVersion;
         await SignInAs(LedgerRoles.Support, "anna");
