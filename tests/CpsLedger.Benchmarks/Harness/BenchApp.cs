@@ -3,7 +3,9 @@ using CpsLedger.Api.Platform;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using CpsLedger.Tests.Harness;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Wolverine;
 
@@ -38,6 +40,9 @@ public sealed class BenchApp(string connectionString, string mailFolder, string 
             services.DisableAllExternalWolverineTransports();
         });
     }
+
+    /// <summary>The host, stopped once when the factory is disposed (see <see cref="StoppedOnceHost"/>).</summary>
+    protected override IHost CreateHost(IHostBuilder builder) => new StoppedOnceHost(base.CreateHost(builder));
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
 

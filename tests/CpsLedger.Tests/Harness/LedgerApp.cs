@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Wolverine;
 using Wolverine.Runtime;
 using Wolverine.Persistence.Durability.ScheduledMessageManagement;
@@ -136,6 +137,9 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
             services.DisableAllExternalWolverineTransports();
         });
     }
+
+    /// <summary>The host, stopped once when the factory is disposed (see <see cref="StoppedOnceHost"/>).</summary>
+    protected override IHost CreateHost(IHostBuilder builder) => new StoppedOnceHost(base.CreateHost(builder));
 
     /// <summary>Every test starts from an empty ledger: no events, documents, keys or scheduled messages.</summary>
     public async Task ResetAsync()
