@@ -11,6 +11,8 @@ using JasperFx;
 using JasperFx.CommandLine;
 using Spectre.Console;
 
+args = Program.WithHelpAsked(args);
+
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = Program.ContentRootFor(args) });
 
 // The local address unless one is configured (Urls, ASPNETCORE_URLS, --urls): a default in appsettings.json would win over
@@ -70,6 +72,19 @@ public partial class Program
     /// host itself (<c>AutoStartHost</c>), started it a second time and failed on it once disposed ("Error parsing input").
     /// </summary>
     internal static bool NamesACommand(IReadOnlyList<string> args) => CommandOf(args) is not null;
+
+    /// <summary>
+    /// The arguments to run when help is asked after a command (<c>token --help</c>, <c>db-apply -?</c>): JasperFx's own
+    /// <c>help token</c>, as JasperFx answers those with "Invalid usage" and "Unknown argument or flag" ahead of the usage (its
+    /// help ends with exit code 1 too, JasperFx's for a command's usage); <c>--help</c> alone is JasperFx's list of commands, not a
+    /// start of the service. <c>-h</c> is no help flag: it is token's lifetime in hours.
+    /// </summary>
+    internal static string[] WithHelpAsked(IReadOnlyList<string> args)
+    {
+        if (!args.Any(a => a is "--help" or "-?"))
+            return [.. args];
+        return CommandOf(args) is { } command ? ["help", command] : ["help"];
+    }
 
     /// <summary>
     /// The folder the settings (<c>appsettings*.json</c>) are read from: the application's own (the build or publish output,

@@ -464,6 +464,8 @@ public static class VerifyProjectionsEndpoint
 public sealed class VerifyInput : NetCoreInput
 {
     [Description("Verify only this account (default: every account and the reference data)")]
+    // Long form only: -a is also NetCoreInput's --applicationname.
+    [FlagAlias("account", true)]
     public Guid? AccountFlag { get; set; }
 
     [Description("A chain heads file exported earlier (chain-heads command): check that history was not rewritten since")]

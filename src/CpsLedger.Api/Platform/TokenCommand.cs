@@ -26,6 +26,8 @@ public sealed class TokenInput : NetCoreInput
     }
 
     [Description("Account id a member token is bound to")]
+    // Long form only: -a is also NetCoreInput's --applicationname.
+    [FlagAlias("account", true)]
     public Guid? AccountFlag { get; set; }
 
     [Description("Subject (user name) recorded on the events this caller writes")]

@@ -1,3 +1,7 @@
+using System.Reflection;
+using JasperFx.CommandLine;
+using JasperFx.CommandLine.Parsing;
+
 namespace CpsLedger.Tests.Platform;
 
 /// <summary>What the service does with its arguments: serve, or run the JasperFx command they name.</summary>
@@ -41,4 +45,46 @@ public sealed class ProgramArgumentsTests
     [InlineData]
     public void jasperfxs_commands_and_settings_are_not_the_ledgers(params string[] args) =>
         Assert.False(Program.IsLedgerCommand(args));
+
+    [Theory]
+    [InlineData(new[] { "token", "--help" }, new[] { "help", "token" })]
+    [InlineData(new[] { "legacy-import", "--file", "old.csv", "-?" }, new[] { "help", "legacy-import" })]
+    [InlineData(new[] { "db-apply", "--help" }, new[] { "help", "db-apply" })]
+    [InlineData(new[] { "--help" }, new[] { "help" })]
+    // Not help: token's -h is its lifetime in hours, and a service's settings are not a command.
+    [InlineData(new[] { "token", "--role", "support", "-h", "2" }, new[] { "token", "--role", "support", "-h", "2" })]
+    [InlineData(new[] { "--urls", "http://127.0.0.1:5081" }, new[] { "--urls", "http://127.0.0.1:5081" })]
+    [InlineData(new string[0], new string[0])]
+    // JasperFx answered `token --help` with "Invalid usage / Unknown argument or flag for value --help" and exit code 1.
+    public void help_asked_after_a_command_is_the_help_of_that_command(string[] args, string[] run) =>
+        Assert.Equal(run, Program.WithHelpAsked(args));
+
+    [Fact]
+    public void no_flag_of_the_ledgers_commands_shares_its_one_letter_form_with_another_flag_of_the_same_command()
+    {
+        // `token -a <id>` matched both --account and JasperFx's --applicationname (from NetCoreInput); the first declared won.
+        var clashes =
+            from command in typeof(Program).Assembly.GetExportedTypes().Where(CommandFactory.IsJasperFxCommandType)
+            let input = InputOf(command)
+            let flags = input.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Where(p => p.Name.EndsWith("Flag", StringComparison.Ordinal) || p.GetCustomAttribute<FlagAliasAttribute>() is not null)
+                .Select(p => (Property: p, Aliases: InputParser.ToFlagAliases(p)))
+                .Where(f => !f.Aliases.LongFormOnly)
+                .ToList()
+            from ours in flags.Where(f => f.Property.DeclaringType!.Assembly == typeof(Program).Assembly)
+            from other in flags.Where(f => f.Property != ours.Property && f.Aliases.ShortForm == ours.Aliases.ShortForm)
+            select $"{CommandFactory.CommandNameFor(command)}: {ours.Aliases} and {other.Aliases}";
+        Assert.Empty(clashes);
+    }
+
+    private static Type InputOf(Type command)
+    {
+        for (var type = command; type is not null; type = type.BaseType)
+        {
+            if (type.IsGenericType && type.GetGenericArguments() is [var input])
+                return input;
+        }
+
+        throw new InvalidOperationException($"{command} has no input type.");
+    }
 }
