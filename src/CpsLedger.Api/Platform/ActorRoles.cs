@@ -136,11 +136,14 @@ public static class ActorRoles
 /// </summary>
 public sealed class ActorRolePolicy : IHttpPolicy
 {
+    /// <summary>The frame Wolverine.Marten adds to a chain that commits its session; internal there, so known by name (a test holds it).</summary>
+    internal const string SaveChangesFrame = "Wolverine.Marten.Persistence.Sagas.DocumentSessionSaveChanges";
+
     public void Apply(IReadOnlyList<HttpChain> chains, GenerationRules rules, IServiceContainer container)
     {
         foreach (var chain in chains.Where(c => c.HttpMethods.Any(m => m != HttpMethods.Get)))
         {
-            if (chain.Postprocessors.Any(f => f.GetType().Name == "DocumentSessionSaveChanges"))
+            if (chain.Postprocessors.Any(f => f.GetType().FullName == SaveChangesFrame))
                 chain.Middleware.Insert(0, new MethodCall(typeof(ActorRoles), nameof(ActorRoles.Stamp)));
             // Only where the endpoint sends or invokes messages itself: others need no message context made for them.
             else if (chain.Method.Method.GetParameters().Any(p => p.ParameterType == typeof(IMessageBus) || p.ParameterType == typeof(IMessageContext)))

@@ -7,6 +7,16 @@ namespace CpsLedger.Tests.Platform;
 /// <summary>Which role a request records, and what the member and the portal read for it, as pure functions.</summary>
 public sealed class ActorRolesRulesTests
 {
+    [Fact]
+    public void The_frame_that_marks_an_endpoint_committing_through_wolverines_session_is_still_the_one_wolverine_adds()
+    {
+        // Wolverine.Marten's save-changes frame is internal, so the policy knows it by name; renamed in a later version, no write
+        // endpoint would record its caller's role, and nothing else would fail.
+        var frame = typeof(Wolverine.Marten.IMartenOutbox).Assembly.GetType(ActorRolePolicy.SaveChangesFrame);
+        Assert.NotNull(frame);
+        Assert.True(typeof(JasperFx.CodeGeneration.Frames.Frame).IsAssignableFrom(frame), frame.FullName);
+    }
+
     private static IAuthorizeData[] Route(params string[] roles) => [.. roles.Select(r => new AuthorizeAttribute { Roles = r })];
 
     [Fact]
