@@ -301,7 +301,13 @@ public static class UpgradeTierEndpoint
         return MembershipChanges.Tier(context.Eligibility, command.Tier) switch
         {
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),
-            { } tier when tier.Currency != term.Currency || tier.AnnualFee <= term.AnnualFee => Problems.Conflict("Not an upgrade",
+            // A later tier table may price in another currency: the pro-rata difference of two currencies' fees means nothing, and "not
+            // above" would tell the member a dearer tier is a lower one.
+            { } tier when tier.Currency != term.Currency => Problems.Conflict("Not an upgrade",
+                $"{tier.Name} is priced in {tier.Currency} ({tier.AnnualFee:0.00} {tier.Currency}) in the tier table in force, the current " +
+                $"{term.TierName} term in {term.Currency} ({term.AnnualFee:0.00} {term.Currency}): an upgrade charges the difference of two fees " +
+                $"in one currency, so a move to {tier.Name} takes effect at renewal (PUT /api/accounts/{{accountId}}/membership/renewal)."),
+            { } tier when tier.AnnualFee <= term.AnnualFee => Problems.Conflict("Not an upgrade",
                 $"{tier.Name} ({tier.AnnualFee:0.00} {tier.Currency}) is not above the current {term.TierName} ({term.AnnualFee:0.00} {term.Currency}): " +
                 "a move to a lower tier takes effect at renewal (PUT /api/accounts/{accountId}/membership/renewal)."),
             _ => WolverineContinue.NoProblems,

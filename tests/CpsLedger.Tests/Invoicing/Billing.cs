@@ -125,7 +125,6 @@ public static class Billing
     public static Task FastForwardPastTheTermEnd(this LedgerApp app, MembershipTerm term) =>
         app.FastForwardTo(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1));
 
-    /// <summary>Finance records a transfer paying <paramref name="invoice"/> in full, tracked until what it sets off has been handled.</summary>
     /// <summary>
     /// The tier table finance publishes in the renewal-table tests: Gold replaced by Gold Plus (260.00 EUR at
     /// <paramref name="goldPlusPoints"/> points), Silver raised to 110.00 EUR, Platinum as by default.
@@ -143,13 +142,31 @@ public static class Billing
         },
     };
 
+    /// <summary>
+    /// A tier table priced in pounds sterling (a later table may price in another currency than the one an open invoice was issued in):
+    /// the default standard tiers at their points, Silver 90.00, Gold 180.00, Platinum 310.00 GBP.
+    /// </summary>
+    public static object TierTableInPounds() => new
+    {
+        invitationThreshold = 500,
+        enterpriseAbovePoints = 2500,
+        reason = "Priced in pounds sterling from now on",
+        tiers = new object[]
+        {
+            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 90.00m, currency = "GBP" },
+            new { code = "gold", name = "Gold", kind = "standard", pointsRequired = 1000, annualFee = 180.00m, currency = "GBP" },
+            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 310.00m, currency = "GBP" },
+        },
+    };
+
     /// <summary>Finance publishes <paramref name="table"/>, tracked until what it sets off has been handled.</summary>
     public static Task PublishTierTable(this LedgerApp app, object table) =>
         app.Tracked(async () => await (await app.ClientAs(LedgerRoles.Finance).PutJson("/api/tiers", table)).ShouldBe(HttpStatusCode.OK));
 
+    /// <summary>Finance records a transfer paying <paramref name="invoice"/> in full, in its currency, tracked until what it sets off has been handled.</summary>
     public static Task<BankPaymentRecorded> PayInFull(this LedgerApp app, Invoice invoice, string bankReference) =>
         app.Tracked(() => app.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
+            app.BankPayment(invoice.InvoiceNumber, invoice.Total, bankReference, invoice.Currency)).ReadAs<BankPaymentRecorded>(HttpStatusCode.Created));
 
     /// <summary>
     /// A transfer paying <paramref name="invoice"/> in full, as the bank-payment endpoint records it, in a session of its own: the
@@ -198,6 +215,24 @@ public static class Billing
         await app.PayInFull(joining, "B-1");
         await app.FastForwardPastTheOffer(term);
         return (account, member, term, joining);
+    }
+
+    /// <summary>
+    /// The same, its joining invoice paid; a day before its renewal offer it upgrades to Platinum (the upgrade's invoice in the term's
+    /// euros, due a month later), finance publishes <see cref="TierTableInPounds"/>, and the offer a day later invoices the renewal on
+    /// Platinum in pounds: two invoices open, one in EUR and a newer one in GBP.
+    /// </summary>
+    public static async Task<(Guid Account, HttpClient Member)> BankMemberOwingInEurosAndPounds(this LedgerApp app)
+    {
+        var (account, member, term, joining) = await app.BankMemberWithItsJoiningInvoice();
+        await app.PayInFull(joining, "B-1");
+        await app.FastForwardTo(OfferAt(term) - TimeSpan.FromDays(1));
+        await app.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Thousand)));
+        await app.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
+            .ShouldBe(HttpStatusCode.OK));
+        await app.PublishTierTable(TierTableInPounds());
+        await app.FastForwardPastTheOffer(term);
+        return (account, member);
     }
 
     public static Task<List<Invoice>> Invoices(this HttpClient client, Guid account) =>

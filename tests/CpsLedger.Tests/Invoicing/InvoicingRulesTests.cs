@@ -344,6 +344,22 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void The_newest_open_invoices_currency_leads_what_is_owed_in_whatever_order_the_invoices_are_read()
+    {
+        // Time travel replays an account's invoices in the order their streams are found, not newest first as the invoice list reads
+        // them: the summary of a moment led with the oldest invoice's currency, the live summary with the newest's.
+        var eur = TestInvoices.Issued(number: "INV-2026-000001", now: Now);
+        var gbp = TestInvoices.Issued(number: "INV-2027-000002", fee: 310m, now: Now.AddDays(330)) with { Currency = "GBP" };
+
+        foreach (Invoice[] read in new[] { new[] { eur, gbp }, new[] { gbp, eur } })
+        {
+            var standing = InvoiceQueries.Standing(null, read, new DateOnly(2027, 10, 21));
+            Assert.Equal([new MoneyOwed(gbp.Outstanding, "GBP"), new MoneyOwed(eur.Outstanding, "EUR")], standing.Owed);
+            Assert.Equal((gbp.Outstanding, "GBP"), (standing.AmountOwed, standing.Currency));
+        }
+    }
+
+    [Fact]
     public void Suspension_needs_the_invoice_unpaid_and_its_membership_in_force_and_payment_in_full_reinstates()
     {
         var invoice = IssuedInvoice();

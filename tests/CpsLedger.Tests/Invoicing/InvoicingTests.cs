@@ -321,6 +321,100 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equivalent(await member.Summary(account), now.Summary, strict: true);
     }
 
+    [Fact]
+    public async Task An_invoice_in_euros_and_a_renewal_invoice_in_pounds_are_owed_apart_and_each_is_paid_and_credited_in_its_own_currency()
+    {
+        var (account, member) = await App.BankMemberOwingInEurosAndPounds();
+
+        // The invoice list: each invoice in its own currency, with the VAT of the buyer's country on its own amounts.
+        var invoices = await member.Invoices(account);
+        Assert.Equal([InvoiceKind.Renewal, InvoiceKind.Upgrade, InvoiceKind.Membership], invoices.Select(i => i.Kind));
+        var (renewal, upgrade) = (invoices[0], invoices[1]);
+        Assert.Equal(("GBP", 310.00m, InvoiceStatus.Open), (renewal.Currency, Assert.Single(renewal.Lines).Amount, renewal.Status));
+        Assert.Equal(("EUR", InvoiceStatus.Open), (upgrade.Currency, upgrade.Status));
+        foreach (var invoice in new[] { renewal, upgrade })
+        {
+            Assert.Equal(("EE", 0.24m), (invoice.VatTreatment!.Country, invoice.VatTreatment.Rate));
+            Assert.Equal((InvoiceCalculation.Round(invoice.Subtotal * 0.24m), invoice.Subtotal + invoice.Vat, invoice.Total),
+                (invoice.Vat, invoice.Total, invoice.Outstanding));
+        }
+
+        // Owed per currency, the newest open invoice's first, never added up; the same in the summary of that moment.
+        MoneyOwed[] bothOwed = [new(renewal.Total, "GBP"), new(upgrade.Total, "EUR")];
+        var summary = await member.Summary(account);
+        Assert.Equal(bothOwed, summary.Owed);
+        Assert.Equal((renewal.Total, "GBP"), (summary.AmountOwed, summary.OwedCurrency));
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        var then = (await auditor.GetAsync($"/api/accounts/{account}/as-of?sequence={await LastSequence()}").ReadAs<AccountAsOf>()).Summary;
+        Assert.Equal(bothOwed, then.Owed);
+        Assert.Equal((renewal.Total, "GBP"), (then.AmountOwed, then.OwedCurrency));
+
+        // What the portal shows for the renewal is what was invoiced: Platinum at the pounds table's fee.
+        var outlook = (await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>()).Membership!;
+        Assert.Equal(("platinum", RenewalTableBasis.Offer), (outlook.RenewalTier, outlook.RenewalOptions!.Table));
+        var offered = Assert.Single(outlook.RenewalOptions.Standard, t => t.Code == "platinum");
+        Assert.Equal((renewal.Lines[0].Amount, renewal.Currency, true), (offered.AnnualFee, offered.Currency, offered.Eligible));
+
+        // The documents: each in its own currency, with its own VAT and total.
+        foreach (var invoice in new[] { renewal, upgrade })
+        {
+            var text = Words(await PdfPictures.Text(await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf"))
+                .Content.ReadAsByteArrayAsync()));
+            Assert.Contains($"Amount ({invoice.Currency})", text);
+            Assert.Contains($"VAT 24 % (EE) {InvoiceWording.Money(invoice.Vat)}", text);
+            Assert.Contains($"Total {invoice.Currency} {InvoiceWording.Money(invoice.Total)}", text);
+            Assert.Contains($"Please transfer {InvoiceWording.Money(invoice.Total)} {invoice.Currency} by", text);
+            var ubl = System.Xml.Linq.XDocument.Parse(await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/ubl"))
+                .Content.ReadAsStringAsync());
+            Assert.Empty(UblRules.Check(ubl));
+            Assert.Equal((invoice.Currency, InvoiceWording.Money(invoice.Total)),
+                (UblRules.Value(ubl, "cbc:DocumentCurrencyCode"), UblRules.Value(ubl, "cac:LegalMonetaryTotal/cbc:PayableAmount")));
+        }
+
+        // A transfer in euros for the invoice in pounds is refused, naming the invoice's currency, and records nothing.
+        var before = await LastSequence();
+        var wrong = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(renewal.InvoiceNumber, renewal.Total, "B-EUR"))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal([$"Invoice {renewal.InvoiceNumber} is in GBP, not EUR."], wrong.Errors["currency"]);
+        Assert.Equal(before, await LastSequence());
+        Assert.Equal((0m, renewal.Total), ((await member.Invoices(account))[0].TotalReceived, (await member.Invoices(account))[0].Outstanding));
+
+        // Paid in pounds: what is left is the upgrade, in euros, now first.
+        var paid = await App.PayInFull(renewal, "B-GBP");
+        Assert.Equal(("GBP", PaymentKind.Full, InvoiceStatus.Paid), (paid.Currency, paid.Kind, paid.InvoiceStatus));
+        MoneyOwed[] leftOwed = [new(upgrade.Total, "EUR")];
+        var left = await member.Summary(account);
+        Assert.Equal(leftOwed, left.Owed);
+        Assert.Equal((upgrade.Total, "EUR"), (left.AmountOwed, left.OwedCurrency));
+        var leftThen = (await auditor.GetAsync($"/api/accounts/{account}/as-of?sequence={await LastSequence()}").ReadAs<AccountAsOf>()).Summary;
+        Assert.Equal(leftOwed, leftThen.Owed);
+        Assert.Equal((upgrade.Total, "EUR"), (leftThen.AmountOwed, leftThen.OwedCurrency));
+
+        // Each credit note credits in its invoice's currency: the pounds received to be refunded in pounds, the euros owed no more.
+        foreach (var (invoice, settlement) in new[]
+                 {
+                     (renewal, $"{InvoiceWording.Money(renewal.Total)} GBP received on invoice {renewal.InvoiceNumber} will be refunded to you."),
+                     (upgrade, $"Invoice {upgrade.InvoiceNumber} is cancelled in full: nothing is to be paid on it."),
+                 })
+        {
+            var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation",
+                new { reason = "Issued in the wrong currency" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+            Assert.Equal((invoice.Total, invoice.Currency), (cancelled.Total, cancelled.Currency));
+            var note = Words(await PdfPictures.Text(await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf"))
+                .Content.ReadAsByteArrayAsync()));
+            Assert.Contains($"VAT 24 % (EE) {InvoiceWording.Money(invoice.Vat)}", note);
+            Assert.Contains($"Total credited {invoice.Currency} {InvoiceWording.Money(invoice.Total)}", note);
+            Assert.Contains(settlement, note);
+        }
+
+        var settled = await member.Summary(account);
+        Assert.Empty(settled.Owed);
+        Assert.Equal((0m, null), (settled.AmountOwed, settled.OwedCurrency));
+        Assert.Equal([new RefundOwed(renewal.InvoiceNumber, renewal.Total, "GBP")], settled.RefundsOwed);
+    }
+
+    private static string Words(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ");
+
     private async Task<long> LastSequence()
     {
         await using var session = App.Store.QuerySession();

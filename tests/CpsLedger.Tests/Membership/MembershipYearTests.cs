@@ -560,6 +560,33 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_tier_priced_in_another_currency_is_not_an_upgrade_but_a_renewal_choice_invoiced_at_the_fee_the_portal_showed()
+    {
+        var (account, member, term, joining) = await App.BankMemberWithItsJoiningInvoice(); // Gold, 200.00 EUR
+        await App.PayInFull(joining, "B-1");
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand))); // 2000 points
+        await App.PublishTierTable(Billing.TierTableInPounds()); // Platinum 310.00 GBP
+
+        // The fees of two currencies cannot be subtracted pro rata: the member is told that, not that Platinum is a lower tier.
+        var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
+        Assert.True(Assert.Single(tiers.Standard, t => t.Code == "platinum").Eligible);
+        Assert.Empty(tiers.Membership!.UpgradableTo);
+        var refused = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Not an upgrade", refused.Title);
+        Assert.Equal("Platinum is priced in GBP (310.00 GBP) in the tier table in force, the current Gold term in EUR (200.00 EUR): an " +
+                     "upgrade charges the difference of two fees in one currency, so a move to Platinum takes effect at renewal " +
+                     "(PUT /api/accounts/{accountId}/membership/renewal).", refused.Detail);
+
+        // At renewal: chosen before the offer at the fee the portal lists, and invoiced at that fee and in that currency.
+        var option = Assert.Single(tiers.Membership.RenewalOptions!.Standard, t => t.Code == "platinum");
+        await App.Tracked(async () => await (await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = true, tier = "platinum" }))
+            .ShouldBe(HttpStatusCode.OK));
+        await App.FastForwardPastTheOffer(term);
+        var renewal = Assert.Single(await member.Invoices(account), i => i.Kind == InvoiceKind.Renewal);
+        Assert.Equal((option.AnnualFee, option.Currency), (Assert.Single(renewal.Lines).Amount, renewal.Currency));
+    }
+
+    [Fact]
     public async Task An_upgrade_made_before_the_joining_invoice_is_issued_is_charged_once_pro_rata_and_the_invoice_charges_the_tier_joined()
     {
         var (account, member, _) = await GoldCardMember(); // Gold, EUR 200

@@ -262,6 +262,22 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_owed_card_says_what_is_owed_in_each_currency_apart_the_newest_invoices_first()
+    {
+        var (account, member) = await Invoicing.Billing.BankMemberOwingInEurosAndPounds(App);
+        var invoices = await Invoicing.Billing.Invoices(member, account);
+        var (pounds, euros) = (invoices[0], invoices[1]);
+        Assert.Equal(("GBP", "EUR"), (pounds.Currency, euros.Currency));
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(Card("owed")).ToContainTextAsync($"{pounds.Total:0.00} GBP and {euros.Total:0.00} EUR");
+        var rows = Page.GetByTestId("invoices").Locator("tbody tr");
+        await Expect(rows.Filter(new() { HasText = pounds.InvoiceNumber })).ToContainTextAsync($"{pounds.Total:0.00} GBP");
+        await Expect(rows.Filter(new() { HasText = euros.InvoiceNumber })).ToContainTextAsync($"{euros.Total:0.00} EUR");
+    }
+
+    [Fact]
     public async Task A_refund_finance_paid_shows_as_refunded_and_only_the_rest_as_due()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
