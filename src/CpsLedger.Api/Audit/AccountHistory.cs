@@ -55,13 +55,21 @@ public sealed record HistoryEntry(
     long Version,
     string Type,
     DateTimeOffset At,
-    [property: System.ComponentModel.Description(StaffNames.ByDescription)]
+    // Said of the history's readers (member, support, auditor): a points line's by is read by finance and the portal too.
+    [property: System.ComponentModel.Description("Who: a person (a token's sub), or the ledger itself (system:...). Support and auditors read the " +
+                                                 "user name as recorded; the account's member, the history's only other reader, reads the role " +
+                                                 "staff acted in instead (\"CPS support\", \"CPS finance\", \"CPS operations\" for an " +
+                                                 "operator's command, \"CPS staff\" for a request in more than one staff role), and its own " +
+                                                 "name, the portal's and the ledger's as they are.")]
     string? By,
-    [property: System.ComponentModel.Description(StaffNames.RoleDescription)]
+    [property: System.ComponentModel.Description("The role(s) the person in by acted in, as recorded when they made the change (e.g. " +
+                                                 "\"member\", \"portal\", \"support\", \"finance\", \"operator\"; comma-separated where " +
+                                                 "the route admitted them by more than one); the same for every reader. Null for the ledger's " +
+                                                 "own actions and for events stored before roles were recorded (2026-12-05).")]
     string? Role,
     [property: System.ComponentModel.Description("Why, as the person who made the change wrote it for the audit trail (support's or finance's " +
-                                                 "reason). Shown to support and auditors; null in a member's own history, whose description " +
-                                                 "says only that CPS support made the change.")]
+                                                 "reason). Shown to support and auditors; null for the account's member, whose entry's " +
+                                                 "description and data quote neither.")]
     string? Reason,
     [property: System.ComponentModel.Description("The support ticket a support action answers (the member's own ticket): shown to every reader.")]
     string? TicketReference,

@@ -248,7 +248,8 @@ public sealed record MembershipOutlook(
         "a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table " +
         "the offer was made on (or the member's choice since), which a table published later does not change: it applies from the " +
         "next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the " +
-        "same lists as the top-level standard and enterprise. Show these, not the top-level lists, for the renewal choice.";
+        "same lists as the eligibility's standard and enterprise (GET .../eligible-tiers, time travel's eligibleTiers). For the " +
+        "renewal choice show these, not those.";
 
     /// <param name="inForce">The tier table in force, which <paramref name="eligibility"/> was decided on.</param>
     /// <param name="offered">The table the renewal was offered on, when it is not the one in force (<see cref="RenewalTables"/>).</param>
@@ -306,7 +307,8 @@ public sealed record RenewalOptions(
     [property: System.ComponentModel.Description("offer: the table the renewal was offered on (or the member's choice since); in_force: the " +
                                                  "table in force, before the offer or when the offer found no tier eligible.")]
     RenewalTableBasis Table,
-    [property: System.ComponentModel.Description("The version of that table (the top-level tierTableVersion is the table in force).")]
+    [property: System.ComponentModel.Description("The version of that table (the eligibility's tierTableVersion, in GET .../eligible-tiers and " +
+                                                 "time travel's eligibleTiers, is the table in force).")]
     long TierTableVersion,
     [property: System.ComponentModel.Description("When that table was published, UTC.")]
     DateTimeOffset TierTablePublishedAt,

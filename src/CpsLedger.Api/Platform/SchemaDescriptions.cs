@@ -66,7 +66,8 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
         return Task.CompletedTask;
     }
 
-    /// <summary>The members the exporter turned into references without their description: the description beside the reference.</summary>
+    /// <summary>The members the exporter turned into references without their description: the description beside the reference, or
+    /// for a nullable member on its oneOf alone.</summary>
     public static void Complete(OpenApiDocument document)
     {
         foreach (var (name, schema) in document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>())
@@ -75,6 +76,16 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
                 continue;
             foreach (var (member, value) in properties)
             {
+                // A nullable member's schema is a oneOf of null and a reference, and the exporter wrote the member's description beside
+                // that reference: it stays once, on the oneOf, the member's own schema, where Scalar and generated clients read it.
+                if (value is OpenApiSchema wrapper && OneOrAnyOf(wrapper).OfType<OpenApiSchemaReference>().ToList() is { Count: > 0 } references)
+                {
+                    if (string.IsNullOrEmpty(wrapper.Description))
+                        wrapper.Description = references.Select(r => r.Description).FirstOrDefault(d => !string.IsNullOrEmpty(d));
+                    foreach (var reference in references)
+                        reference.Description = null;
+                }
+
                 if (!string.IsNullOrEmpty(value.Description) || !members.TryGetValue(member, out var text))
                     continue;
                 switch (value)
@@ -89,6 +100,8 @@ internal sealed partial class SchemaDescriptions : IOpenApiSchemaTransformer
             }
         }
     }
+
+    private static IEnumerable<IOpenApiSchema> OneOrAnyOf(OpenApiSchema schema) => (schema.OneOf ?? []).Concat(schema.AnyOf ?? []);
 
     /// <summary>A type's <c>&lt;summary&gt;</c>, for its schema (an enum's too).</summary>
     public static string? OfType(Type type)

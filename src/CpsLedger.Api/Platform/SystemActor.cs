@@ -34,9 +34,11 @@ public sealed class InvokedForCallerAttribute : Attribute;
 /// <param name="CorrelationId">The correlation id of the request that set it off (its X-Correlation-Id); null when none was
 /// recorded.</param>
 public sealed record CausedBy(
-    [property: System.ComponentModel.Description("The person whose request set this off (a token's sub). The account's member and the portal " +
-                                                 "read a member of staff's role instead (\"CPS support\", \"CPS finance\"); their own " +
-                                                 "name as it is.")]
+    // The history admits neither finance nor the portal; the points lines admit both: "where the route admits" them.
+    [property: System.ComponentModel.Description("The person whose request set this off (a token's sub). Support and auditors, and finance where " +
+                                                 "the route admits it, read the user name as recorded; the account's member, and the portal " +
+                                                 "where the route admits it, read the role staff acted in instead (\"CPS support\", \"CPS " +
+                                                 "finance\", \"CPS operations\"), and the member's and the portal's names as they are.")]
     string? User,
     string? CorrelationId,
     [property: System.ComponentModel.Description("The role(s) that person acted in, as recorded when the request was made (comma-separated where the " +

@@ -73,7 +73,8 @@ public sealed class ProductView
 /// <param name="By">Who: a person, or the ledger itself (<c>system:...</c>).</param>
 /// <param name="CausedBy">When the ledger did it: whose request set it off (null for a person's own action).</param>
 /// <param name="Role">The role(s) the person in <paramref name="By"/> acted in, as recorded on the event
-/// (<see cref="Platform.ActorRoles"/>); null for the ledger's own lines and for events stored before roles were recorded.</param>
+/// (<see cref="Platform.ActorRoles"/>); null for the ledger's own lines, for events stored before roles were recorded, and on lines
+/// projected before lines kept their role (until the projections are rebuilt).</param>
 /// <param name="ModelCode">The product's model code; null for a manual adjustment.</param>
 /// <param name="ModelName">The product's model name; null for a manual adjustment.</param>
 /// <param name="SerialNumber">The product's serial number when the points were allocated or removed; null for a manual
@@ -93,7 +94,11 @@ public sealed record PointsLine(
     string Event,
     Guid EventId,
     DateTimeOffset At,
-    [property: System.ComponentModel.Description(Support.StaffNames.ByDescription)]
+    // Said of every reader of a points line (My Products and the explanation admit all five roles); the history's by says its own.
+    [property: System.ComponentModel.Description("Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and " +
+                                                 "finance read the user name as recorded; the account's member and the portal read the role " +
+                                                 "staff acted in instead (\"CPS support\" on what support did; told by the line's role where " +
+                                                 "it has one), and the member's, the portal's and the ledger's names as they are.")]
     string? By,
     [property: System.ComponentModel.Description("Why: a removal's own reason, and on a line support made, support's reason for the audit " +
                                                  "trail (after \"; support: \" on a removal). Support, auditors and finance read it all; the " +
@@ -102,7 +107,11 @@ public sealed record PointsLine(
     [property: System.ComponentModel.Description(PointsLine.TicketDescription)]
     string? TicketReference = null,
     Platform.CausedBy? CausedBy = null,
-    [property: System.ComponentModel.Description(Support.StaffNames.RoleDescription)]
+    [property: System.ComponentModel.Description("The role(s) the person in by acted in, as recorded on the line's event (e.g. \"member\", " +
+                                                 "\"portal\", \"support\"; comma-separated where the route admitted them by more than one); " +
+                                                 "the same for every reader. Null for the ledger's own lines, for events stored before roles " +
+                                                 "were recorded (2026-12-05), and on lines projected before lines kept their role, until the " +
+                                                 "projections are rebuilt once.")]
     string? Role = null)
 {
     private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";

@@ -139,17 +139,6 @@ public static class StaffNames
         };
     }
 
-    /// <summary>What <c>by</c> says, in the OpenAPI document of every read that carries it.</summary>
-    public const string ByDescription = "Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read " +
-                                        "the user name; the account's member and the portal read a member of staff's role instead " +
-                                        "(\"CPS support\", \"CPS finance\"), their own and the ledger's names as they are.";
-
-    /// <summary>What a recorded role says, in the OpenAPI document of every read that carries it beside <c>by</c>.</summary>
-    public const string RoleDescription = "The role(s) the person in by acted in, as recorded when they made the change (e.g. \"member\", " +
-                                          "\"support\", \"finance\", \"operator\"; comma-separated where the route admitted them by more " +
-                                          "than one). Null for the ledger's own actions and for events stored before roles were recorded " +
-                                          "(2026-12-05).";
-
     /// <summary>The events that only support writes (their routes admit support alone).</summary>
     public static readonly IReadOnlyList<Type> SupportsEvents =
         [typeof(PointsAdjusted), typeof(OldCpsEmailLinked), typeof(OldCpsEmailUnlinked), typeof(InvitationEmailResent), typeof(MembershipCancelled)];

@@ -10750,7 +10750,7 @@ namespace CpsLedger.Tests.Contract.Generated
     {
 
         /// <summary>
-        /// The person whose request set this off (a token's sub). The account's member and the portal read a member of staff's role instead ("CPS support", "CPS finance"); their own name as it is.
+        /// The person whose request set this off (a token's sub). Support and auditors, and finance where the route admits it, read the user name as recorded; the account's member, and the portal where the route admits it, read the role staff acted in instead ("CPS support", "CPS finance", "CPS operations"), and the member's and the portal's names as they are.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("user")]
         public string? User { get; set; } = default!;
@@ -11514,19 +11514,19 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset At { get; set; } = default!;
 
         /// <summary>
-        /// Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read the user name; the account's member and the portal read a member of staff's role instead ("CPS support", "CPS finance"), their own and the ledger's names as they are.
+        /// Who: a person (a token's sub), or the ledger itself (system:...). Support and auditors read the user name as recorded; the account's member, the history's only other reader, reads the role staff acted in instead ("CPS support", "CPS finance", "CPS operations" for an operator's command, "CPS staff" for a request in more than one staff role), and its own name, the portal's and the ledger's as they are.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
 
         /// <summary>
-        /// The role(s) the person in by acted in, as recorded when they made the change (e.g. "member", "support", "finance", "operator"; comma-separated where the route admitted them by more than one). Null for the ledger's own actions and for events stored before roles were recorded (2026-12-05).
+        /// The role(s) the person in by acted in, as recorded when they made the change (e.g. "member", "portal", "support", "finance", "operator"; comma-separated where the route admitted them by more than one); the same for every reader. Null for the ledger's own actions and for events stored before roles were recorded (2026-12-05).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("role")]
         public string? Role { get; set; } = default!;
 
         /// <summary>
-        /// Why, as the person who made the change wrote it for the audit trail (support's or finance's reason). Shown to support and auditors; null in a member's own history, whose description says only that CPS support made the change.
+        /// Why, as the person who made the change wrote it for the audit trail (support's or finance's reason). Shown to support and auditors; null for the account's member, whose entry's description and data quote neither.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string? Reason { get; set; } = default!;
@@ -12833,7 +12833,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
 
         /// <summary>
-        /// The tiers PUT .../membership/renewal accepts now, each eligible or not on the account's points and products now, at the fee a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table the offer was made on (or the member's choice since), which a table published later does not change: it applies from the next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the same lists as the top-level standard and enterprise. Show these, not the top-level lists, for the renewal choice.
+        /// The tiers PUT .../membership/renewal accepts now, each eligible or not on the account's points and products now, at the fee a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table the offer was made on (or the member's choice since), which a table published later does not change: it applies from the next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the same lists as the eligibility's standard and enterprise (GET .../eligible-tiers, time travel's eligibleTiers). For the renewal choice show these, not those.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalOptions")]
         public RenewalOptions? RenewalOptions { get; set; } = default!;
@@ -13746,7 +13746,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset At { get; set; } = default!;
 
         /// <summary>
-        /// Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read the user name; the account's member and the portal read a member of staff's role instead ("CPS support", "CPS finance"), their own and the ledger's names as they are.
+        /// Who: a person (a token's sub), or the ledger itself (system:...). Support, auditors and finance read the user name as recorded; the account's member and the portal read the role staff acted in instead ("CPS support" on what support did; told by the line's role where it has one), and the member's, the portal's and the ledger's names as they are.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("by")]
         public string? By { get; set; } = default!;
@@ -13770,7 +13770,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public CausedBy? CausedBy { get; set; } = default!;
 
         /// <summary>
-        /// The role(s) the person in by acted in, as recorded when they made the change (e.g. "member", "support", "finance", "operator"; comma-separated where the route admitted them by more than one). Null for the ledger's own actions and for events stored before roles were recorded (2026-12-05).
+        /// The role(s) the person in by acted in, as recorded on the line's event (e.g. "member", "portal", "support"; comma-separated where the route admitted them by more than one); the same for every reader. Null for the ledger's own lines, for events stored before roles were recorded (2026-12-05), and on lines projected before lines kept their role, until the projections are rebuilt once.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("role")]
         public string? Role { get; set; } = default!;
@@ -14737,7 +14737,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public RenewalTableBasis Table { get; set; } = default!;
 
         /// <summary>
-        /// The version of that table (the top-level tierTableVersion is the table in force).
+        /// The version of that table (the eligibility's tierTableVersion, in GET .../eligible-tiers and time travel's eligibleTiers, is the table in force).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tierTableVersion")]
         public long TierTableVersion { get; set; } = default!;

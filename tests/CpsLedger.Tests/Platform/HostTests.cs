@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using CpsLedger.Tests.Contract;
 using CpsLedger.Tests.Harness;
+using Microsoft.Extensions.DependencyInjection;
 using Operation = CpsLedger.Tests.Harness.Contract.Operation;
 
 namespace CpsLedger.Tests.Platform;
@@ -92,6 +93,93 @@ public sealed class HostTests(LedgerApp app) : LedgerTest(app)
     }
 
     private const string UndescribedPath = "tests/CpsLedger.Tests/Contract/undescribed-schema-members.txt";
+
+    [Fact]
+    public async Task every_member_says_what_it_is_once()
+    {
+        // A nullable member is a oneOf of null and the member's type: its description stood on the oneOf and again beside the
+        // reference inside it, one text in two places for a reader to show twice. It belongs once, on the member's own schema (the
+        // test above), which is where Scalar and NSwag's client read it.
+        var contract = await App.Contract();
+        var twice = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var schema in contract.Document.GetProperty("components").GetProperty("schemas").EnumerateObject())
+            Members(schema.Name, schema.Value);
+        Assert.True(twice.Count == 0, "Described more than once (on the member and inside its oneOf/anyOf/allOf): " + string.Join(", ", twice));
+
+        void Members(string path, JsonElement schema)
+        {
+            if (!schema.TryGetProperty("properties", out var properties))
+                return;
+            foreach (var member in properties.EnumerateObject())
+            {
+                if (Descriptions(member.Value) > 1)
+                    twice.Add($"{path}.{member.Name}");
+                Members($"{path}.{member.Name}", member.Value);
+            }
+        }
+
+        // The schemas that describe the member's value itself: its own and the branches of its composition (not its items).
+        static int Descriptions(JsonElement schema) =>
+            (schema.TryGetProperty("description", out _) ? 1 : 0)
+            + new[] { "oneOf", "anyOf", "allOf" }
+                .Sum(k => schema.TryGetProperty(k, out var branches) ? branches.EnumerateArray().Sum(Descriptions) : 0);
+    }
+
+    [Fact]
+    public async Task a_description_saying_who_reads_what_names_exactly_the_roles_the_routes_returning_it_admit()
+    {
+        // One description served the history's by and the points lines' by: it told the history's readers what finance and the
+        // portal read, and the history admits neither. A description that says who reads what names the roles the routes returning
+        // its schema admit, no other and none left out.
+        var contract = await App.Contract();
+        var schemas = contract.Document.GetProperty("components").GetProperty("schemas");
+        var endpoints = App.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints;
+        SortedSet<string> Admitted(string schema) => new(contract.Operations
+            .Where(o => o.Responses.EnumerateObject().Where(r => r.Name.StartsWith('2')).Any(r => Reaches(r.Value, schema, schemas, [])))
+            .SelectMany(o => endpoints.Single(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IEndpointNameMetadata>()?.EndpointName == o.Id)
+                .Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>())
+            .SelectMany(a => (a.Roles ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)),
+            StringComparer.Ordinal);
+
+        (string Schema, string Member)[] saysWhoReads =
+        [
+            ("HistoryEntry", "by"), ("PointsLine", "by"), ("CausedBy", "user"), ("HistoryEntry", "reason"), ("PointsLine", "reason"),
+            ("MembershipTerm", "endedBecause"),
+        ];
+        Assert.Multiple([.. saysWhoReads.Select(m => (Action)(() =>
+        {
+            var admitted = Admitted(m.Schema);
+            Assert.True(admitted.Count > 0, $"No route returns {m.Schema}.");
+            var description = schemas.GetProperty(m.Schema).GetProperty("properties").GetProperty(m.Member).GetProperty("description").GetString()!;
+            Assert.True(admitted.SetEquals(Readers(description)),
+                $"{m.Schema}.{m.Member} names as readers {string.Join(", ", Readers(description))}; its routes admit " +
+                $"{string.Join(", ", admitted)}: \"{description}\"");
+        }))]);
+
+        // The roles a description names as readers: not inside quotes (what is read, e.g. "CPS finance") nor as an owner ("the
+        // portal's name").
+        static SortedSet<string> Readers(string description)
+        {
+            var readers = System.Text.RegularExpressions.Regex.Replace(description, "\"[^\"]*\"|\\w+'s\\b", "");
+            return new SortedSet<string>(System.Text.RegularExpressions.Regex.Matches(readers, "\\b(member|support|auditor|finance|portal)s?\\b",
+                System.Text.RegularExpressions.RegexOptions.IgnoreCase).Select(x => x.Groups[1].Value.ToLowerInvariant()), StringComparer.Ordinal);
+        }
+    }
+
+    private static bool Reaches(JsonElement node, string schema, JsonElement schemas, HashSet<string> seen)
+    {
+        switch (node.ValueKind)
+        {
+            case JsonValueKind.Object:
+                if (node.TryGetProperty("$ref", out var reference) && reference.GetString()!.Split('/')[^1] is var name)
+                    return name == schema || (seen.Add(name) && schemas.TryGetProperty(name, out var target) && Reaches(target, schema, schemas, seen));
+                return node.EnumerateObject().Any(p => Reaches(p.Value, schema, schemas, seen));
+            case JsonValueKind.Array:
+                return node.EnumerateArray().Any(i => Reaches(i, schema, schemas, seen));
+            default:
+                return false;
+        }
+    }
 
     [Fact]
     public async Task every_operation_that_can_answer_415_documents_the_body_it_takes()
