@@ -59,6 +59,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(lines.Nth(0)).ToContainTextAsync("EOS R5 · R5-0001");
         await Expect(lines.Nth(0)).ToContainTextAsync("+235");
         await Expect(lines.Nth(1)).ToContainTextAsync("275"); // the running total
+        // What each line did, in the programme's words: not the event's type name ("PointsAllocated").
+        await Expect(lines.Nth(0).Locator("td").Nth(3)).ToHaveTextAsync("allocated");
         await Expect(explanation.Locator("svg g rect")).ToHaveCountAsync(3);
         await Expect(explanation.GetByText("missing dealer")).ToBeVisibleAsync();
 
@@ -91,6 +93,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(manual).ToContainTextAsync("+50");
         await Expect(manual).ToContainTextAsync("anna");
         await Expect(manual).ToContainTextAsync("Registration lost in the 2025 portal outage");
+        await Expect(manual.Locator("td").Nth(3)).ToHaveTextAsync("manual adjustment");
         await Expect(explanation.Locator("svg g[data-kind='adjust']")).ToHaveCountAsync(1);
     }
 

@@ -334,6 +334,9 @@ function productsTable(products) {
       h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
 }
 
+// What an explanation line did, in the programme's words: the API names the event's type ("PointsAllocated").
+const LINE_WHAT = { PointsAllocated: 'allocated', PointsRemoved: 'removed', PointsAdjusted: 'manual adjustment' };
+
 // The ledger's own actions name the system as the actor and the person whose request set them off.
 function actor(by, causedBy) {
   if (!by) return 'system';
@@ -350,7 +353,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: 'num' }, String(i + 1)),
       h('td', {}, utc(line.at)),
       h('td', {}, lineLabel(line)),
-      h('td', {}, words(line.event)),
+      h('td', {}, LINE_WHAT[line.event] ?? words(line.event)),
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
       h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
