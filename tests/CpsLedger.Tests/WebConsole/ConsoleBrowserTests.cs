@@ -476,8 +476,15 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // And to the account's first event: nothing registered yet.
         await Page.GetByRole(AriaRole.Link, new() { Name = "Clear filters" }).ClickAsync();
         await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(5);
-        await timeline.GetByRole(AriaRole.Listitem).First.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).ClickAsync();
+        var opened = timeline.GetByRole(AriaRole.Listitem).First;
+        var openedAt = await opened.Locator(".when").InnerTextAsync();
+        await opened.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).ClickAsync();
         await Expect(asOf.GetByTestId("points-total")).ToContainTextAsync("0");
+        // The replay says the moment and the event it stops at, not a bare sequence number, and takes the focus: the button pressed
+        // may be far down the timeline, below the replay.
+        var replayed = asOf.GetByRole(AriaRole.Heading).First;
+        await Expect(replayed).ToContainTextAsync($"The account as of {openedAt}, after business account opened (sequence ");
+        await Expect(replayed).ToBeFocusedAsync();
         await Expect(asOf.GetByTestId("green-tick")).ToContainTextAsync("No products yet");
 
         await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();

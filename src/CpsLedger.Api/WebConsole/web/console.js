@@ -559,7 +559,7 @@ async function historyView(id, params) {
     h('button', {
       type: 'button', class: 'secondary',
       'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)})`,
-      onclick: () => timeTravel(id, travel, { sequence: e.sequence }),
+      onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e),
     }, 'As of this event'))));
 
   show(accountFrame(account, 'history',
@@ -581,13 +581,17 @@ function withPage(params, page) {
   return q.toString();
 }
 
-async function timeTravel(id, target, cut) {
+/** Replays the account up to a moment or up to an event of the timeline (`event`: the one its button was pressed on). */
+async function timeTravel(id, target, cut, event) {
   fill(target, h('p', {}, 'Replaying the events…'));
   try {
     const asOf = await api(`/api/accounts/${id}/as-of`, { query: cut });
-    const when = cut.timestamp ? utc(cut.timestamp) : `event ${cut.sequence}`;
+    // A sequence number alone does not tell an auditor which moment this is: the event's time and type are said with it.
+    const when = cut.timestamp ? utc(cut.timestamp)
+      : event ? `${utc(event.at)}, after ${words(event.type)} (sequence ${cut.sequence})` : `event ${cut.sequence}`;
+    const heading = h('h3', { tabindex: '-1' }, `The account as of ${when}`);
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
-      h('h3', {}, `The account as of ${when}`),
+      heading,
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
       summaryCards(asOf.summary, asOf.membership),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
@@ -595,6 +599,8 @@ async function timeTravel(id, target, cut) {
       asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
         asOf.eligibleTiers.standard.filter(t => t.eligible).map(t => t.name).join(', ') || 'none') : null,
       h('button', { type: 'button', class: 'secondary', onclick: () => fill(target) }, 'Back to now')));
+    // The replay is drawn above the timeline: pressed far down it, the answer would be out of sight.
+    heading.focus();
   } catch (error) {
     fill(target, problemNotice(error));
   }
