@@ -265,6 +265,28 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task An_invoice_lists_each_transfer_received_and_each_card_attempt_with_why_it_failed()
+    {
+        var (account, member) = await Invoicing.Billing.MemberWithItsJoiningInvoice(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Decline);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(30)); // the card is declined on the due date
+        var invoice = await Invoicing.Billing.SingleInvoice(member, account);
+        var attempt = Assert.Single(invoice.ChargeAttempts);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-20261205-0042"))).ShouldBe(System.Net.HttpStatusCode.Created));
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var row = Page.GetByTestId("invoices").Locator("tbody tr");
+        // "Did my transfer arrive?" and "why was my card refused?": the invoice answers both, not only with a total received.
+        await Expect(row).ToContainTextAsync(
+            $"50.00 EUR by bank transfer, value date {Invoicing.Billing.ValueDate(App)}, bank reference LHV-20261205-0042 (partial)");
+        await Expect(row).ToContainTextAsync(
+            $"card attempt 1, {attempt.Card!.Brand} ending {attempt.Card.Last4}, " +
+            $"{attempt.AttemptedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC: declined " +
+            $"(card declined (insufficient funds)); next attempt {attempt.NextAttemptOn:yyyy-MM-dd}");
+    }
+
+    [Fact]
     public async Task A_refund_finance_paid_shows_as_refunded_and_only_the_rest_as_due()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);

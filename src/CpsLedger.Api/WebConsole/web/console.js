@@ -301,6 +301,19 @@ function invoicesSection(invoices) {
     // A refund paid is said beside what is still due, or a refunded invoice would read as settled with nothing said of the money.
     i.refunded > 0 ? `refunded ${money(i.refunded, i.currency)}` : null,
   ].filter(Boolean).join('; ');
+  // Each amount received and each card attempt: "did my transfer arrive?" and "why was my card refused?" need more than a total.
+  const received = i => [
+    // A bank reference is read out to the bank: never broken at its hyphens.
+    ...(i.payments ?? []).map(p => [`${money(p.amount, p.currency)} by ${words(p.method)}, value date ${day(p.valueDate)}, `,
+      'bank reference ', h('span', { class: 'nowrap' }, p.bankReference), ` (${words(p.kind)})`]),
+    ...(i.chargeAttempts ?? []).map(a => `card attempt ${a.attempt}${a.card ? `, ${a.card.brand} ending ${a.card.last4}` : ''}, ` +
+      `${utc(a.attemptedAt)}: ${words(a.outcome)}${a.reason ? ` (${a.reason})` : ''}` +
+      `${a.nextAttemptOn ? `; next attempt ${day(a.nextAttemptOn)}` : ''}`),
+  ];
+  const receivedList = i => {
+    const lines = received(i);
+    return lines.length ? h('ul', { class: 'hint' }, lines.map(line => h('li', {}, line))) : null;
+  };
   return h('section', { 'aria-labelledby': 'invoices-heading', 'data-testid': 'invoices' },
     h('h2', { id: 'invoices-heading' }, 'Invoices'),
     invoices.length === 0 ? h('p', {}, 'No invoices.') : h('table', {},
@@ -315,7 +328,7 @@ function invoicesSection(invoices) {
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i)))))));
+        h('td', {}, standing(i), receivedList(i)))))));
 }
 
 function productsTable(products) {
