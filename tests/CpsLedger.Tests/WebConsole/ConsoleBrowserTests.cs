@@ -110,6 +110,10 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}");
 
+        // The invitation the member accepted: when, and at how many points ("when was I invited?").
+        var invited = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).PastInvitations.Single();
+        await Expect(Card("invitation").Locator("dd")).ToContainTextAsync("Accepted");
+        await Expect(Card("invitation").Locator("small")).ToHaveTextAsync($"invited {invited.IssuedAt:yyyy-MM-dd} at 1000 points");
         var year = Page.GetByTestId("membership-year");
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Gold {joined.MembershipNumber}");
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Gold; offer on");

@@ -258,7 +258,7 @@ function summaryCards(summary, membership) {
   const lastInvitation = membership?.pastInvitations?.at(-1);
   const lastTerm = membership?.pastMemberships?.at(-1);
   const invitationCard = invitation ? [`Invited ${day(invitation.issuedAt)}`, `at ${invitation.points} points`]
-    : term ? ['Accepted', null]
+    : term ? ['Accepted', lastInvitation ? `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points` : null]
     : lastInvitation?.withdrawnAt ? [`Withdrawn ${day(lastInvitation.withdrawnAt)}`,
       `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points; the points fell below the threshold`]
     : lastInvitation ? ['Accepted', `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points`]
