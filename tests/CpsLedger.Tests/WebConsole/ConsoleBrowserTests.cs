@@ -261,6 +261,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(row).ToHaveCountAsync(1);
         await Expect(row).ToContainTextAsync(invoice.InvoiceNumber);
         await Expect(row).ToContainTextAsync($"{invoice.Total:0.00} EUR");
+        // The period's dates are never broken at their hyphens in the narrow column ("2026-" / "12-05").
+        await Expect(row.Locator("td").Nth(1).Locator(".nowrap")).ToHaveTextAsync(
+            [$"{invoice.PeriodStart:yyyy-MM-dd}", $"{invoice.PeriodEnd:yyyy-MM-dd}"]);
         await Expect(row).ToContainTextAsync("50.00 EUR");
         await Expect(row).ToContainTextAsync($"cancelled by credit note {cancelled.CreditNote!.CreditNoteNumber}; refund due 50.00 EUR");
         // Nothing is owed by the member, but CPS owes the member: the card says both.

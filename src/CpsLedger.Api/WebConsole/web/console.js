@@ -322,7 +322,8 @@ function invoicesSection(invoices) {
         .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
       h('tbody', {}, invoices.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
-        h('td', {}, `${words(i.kind)}, ${day(i.periodStart)} to ${day(i.periodEnd)}`),
+        // A date broken at its hyphens ("2026-" / "12-05") is misread: each is kept whole in this narrow column.
+        h('td', {}, `${words(i.kind)}, `, h('span', { class: 'nowrap' }, day(i.periodStart)), ' to ', h('span', { class: 'nowrap' }, day(i.periodEnd))),
         h('td', { class: 'nowrap' }, day(i.issuedOn)),
         h('td', { class: 'nowrap' }, day(i.dueOn)),
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
