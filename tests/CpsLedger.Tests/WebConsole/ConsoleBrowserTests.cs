@@ -118,6 +118,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Gold {joined.MembershipNumber}");
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Gold; offer on");
         await Expect(year.GetByTestId("tier-history").Locator("tbody tr")).ToContainTextAsync("joined");
+        // Joined a moment ago, its invoice not issued yet: "where is my invoice?" is answered, not met with a bare "No invoices".
+        await Expect(Page.GetByTestId("invoices")).ToContainTextAsync(
+            "No invoice yet: a new membership's invoice is issued a while after joining (2 hours with the default settings)");
         await Screenshot("membership-year");
 
         await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }).ReadAs<RenewalPlan>();

@@ -291,7 +291,7 @@ function summaryCards(summary, membership) {
 }
 
 // Every invoice with how it stands: a support agent answering "what do I owe, what did you receive, is it cancelled" reads it here.
-function invoicesSection(invoices) {
+function invoicesSection(invoices, membership) {
   const standing = i => [
     i.status === 'cancelled' && i.creditNote ? `cancelled by credit note ${i.creditNote.creditNoteNumber}` : words(i.status),
     i.replacedBy ? `replaced by ${i.replacedBy}` : null,
@@ -316,7 +316,10 @@ function invoicesSection(invoices) {
   };
   return h('section', { 'aria-labelledby': 'invoices-heading', 'data-testid': 'invoices' },
     h('h2', { id: 'invoices-heading' }, 'Invoices'),
-    invoices.length === 0 ? h('p', {}, 'No invoices.') : h('table', {},
+    // A member who has just joined asks where the invoice is: it is issued by a scheduled message, Invoicing:IssueDelay later.
+    invoices.length === 0 ? h('p', {}, membership?.membership
+      ? 'No invoice yet: a new membership\'s invoice is issued a while after joining (2 hours with the default settings), then listed here.'
+      : 'No invoices.') : h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
       h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
         .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
@@ -496,7 +499,7 @@ async function overviewView(id) {
     productsTable(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
-    invoicesSection(invoices),
+    invoicesSection(invoices, membership),
     tiersSection(tiers)));
 }
 
