@@ -527,13 +527,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold
-        var account = await App.OpenAccount("studio@example.ee");
+        var account = await App.OpenAccount("studio@example.ee", oldEmails: ["studio@old.example"]);
         await App.TrackedUntilHandled<SendInvitationEmail>(1, () => App.Member(account).Register(account, Products.Products.Complete("R5-0001")));
         var emails = () => Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "*.eml").Length : 0;
         Assert.Equal(1, emails()); // the invitation
 
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        // Before linking, support sees which old e-mails the account lists and whether each is proved.
+        var oldEmails = Page.GetByTestId("link-email-status");
+        await Expect(oldEmails).ToHaveTextAsync("Old CPS e-mails on this account: studio@old.example: not proved yet.");
 
         var preview = await ReviewLinkingOldEmail("Kadri.Tamm@old.example", "Ticket CPS-SUP-77: owner confirmed by the old invoice");
         await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
@@ -542,6 +545,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(preview).Not.ToContainTextAsync("Kadri.Tamm");
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Written: kadri.tamm@old.example linked to this account and verified.", new() { Exact = true }).First).ToBeVisibleAsync();
+        await Expect(oldEmails).ToHaveTextAsync(
+            "Old CPS e-mails on this account: studio@old.example: not proved yet; kadri.tamm@old.example: proved (linked by support).");
 
         var resend = Page.GetByTestId("resend");
         await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
@@ -562,7 +567,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(timeline.Locator("li[data-type='old_cps_email_verified']")).ToContainTextAsync("linked by support");
         // The invitation is the ledger's doing, set off by the member's registration.
         await Expect(timeline.Locator("li[data-type='invitation_issued']")).ToContainTextAsync("by system:invitation-policy (caused by kadri)");
-        await Expect(Page.GetByText("Old CPS e-mails: kadri.tamm@old.example")).ToBeVisibleAsync();
+        await Expect(Page.GetByText("Old CPS e-mails: studio@old.example, kadri.tamm@old.example")).ToBeVisibleAsync();
     }
 
     /// <summary>Fills support's "Link an old CPS e-mail" action on the open support page and asks for its preview.</summary>

@@ -719,7 +719,7 @@ function renderVerification(target, report) {
  * A support action in two steps: the form, then a preview of exactly what will be written (event, values, reason, who),
  * and only then the write. Field errors from the API go back next to their fields.
  */
-function supportAction({ id, title, intro, fields, describe, send, disabledReason }) {
+function supportAction({ id, title, intro, status, fields, describe, send, disabledReason }) {
   const error = h('div', { 'aria-live': 'assertive' });
   const preview = h('div', { 'aria-live': 'polite' });
   const inputs = {};
@@ -800,7 +800,7 @@ function supportAction({ id, title, intro, fields, describe, send, disabledReaso
   const reviewButton = h('button', { type: 'submit', disabled: !!disabledReason }, 'Review');
   append(form, [controls, h('div', { class: 'actions' }, reviewButton), disabledReason ? h('p', { class: 'hint' }, disabledReason) : null]);
   return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading` },
-    h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), form, preview, error);
+    h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), status, form, preview, error);
 }
 
 // An old CPS e-mail as the ledger compares and stores it.
@@ -813,12 +813,24 @@ const provedBy = {
   migrated_before_verification: 'migrated before verification existed',
 };
 
+// Whether an old CPS e-mail the account lists is proved, as the migration status says: what support checks before linking one.
+const proofOf = e => (e.state === 'verified' ? `proved (${provedBy[e.verifiedBy] ?? words(e.verifiedBy)})`
+  : e.state === 'code_sent' ? `not proved yet: a code was sent to it, valid until ${utc(e.codeExpiresAt)}`
+  : e.state === 'verified_by_another_account' ? 'proved by another account'
+  : 'not proved yet');
+
 async function supportView(id) {
   const account = await loadAccount(id);
   if (!hasRole('support')) {
     return show(accountFrame(account, 'support', h('p', { class: 'notice warn' }, 'Only support staff can change an account.')));
   }
-  const [summary, membership] = await Promise.all([api(`/api/accounts/${id}/summary`), api(`/api/accounts/${id}/membership`)]);
+  const [summary, membership, migration] = await Promise.all([api(`/api/accounts/${id}/summary`), api(`/api/accounts/${id}/membership`),
+    api(`/api/accounts/${id}/migration`)]);
+  const oldEmails = h('p', { 'data-testid': 'link-email-status' });
+  const showOldEmails = status => fill(oldEmails, status.oldEmailVerifications.length
+    ? `Old CPS e-mails on this account: ${status.oldEmailVerifications.map(e => `${e.email}: ${proofOf(e)}`).join('; ')}.`
+    : 'No old CPS e-mail is on this account yet.');
+  showOldEmails(migration);
   const stream = h('span', { class: 'mono' }, id);
   let pointsTotal = summary.pointsTotal; // null once a re-read after a write has failed: no preview then names a total
   const totalText = h('span', { 'data-testid': 'current-total' }, String(pointsTotal));
@@ -863,6 +875,7 @@ async function supportView(id) {
         title: 'Link an old CPS e-mail',
         intro: 'Counts as proof that this account owns the old CPS e-mail, so its products can be migrated. Check ownership first ' +
           '(the member can also prove it with the code the ledger sends to that address).',
+        status: oldEmails,
         fields: [
           { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
           { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it (at least 5 characters).' },
@@ -883,6 +896,11 @@ async function supportView(id) {
             return `Nothing written: ${email} was already verified on this account (${provedBy[standing.verifiedBy] ?? standing.verifiedBy}).`;
           }
           await api(`/api/accounts/${id}/old-cps-emails`, { method: 'POST', body: v, idempotencyKey: key });
+          try {
+            showOldEmails(await api(`/api/accounts/${id}/migration`));
+          } catch {
+            fill(oldEmails, 'The old CPS e-mails could not be read again after the link: reload the page to see them.');
+          }
           return `Written: ${email} linked to this account and verified.`;
         },
       }),
