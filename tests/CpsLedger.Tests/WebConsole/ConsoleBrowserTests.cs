@@ -489,6 +489,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
         await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(5);
         await Expect(timeline.GetByRole(AriaRole.Listitem).Nth(1)).ToContainTextAsync("by kadri");
+        // Each event's type in words, as the type filter lists them, not as the API spells it.
+        await Expect(timeline.GetByRole(AriaRole.Listitem).First.Locator(".type")).ToHaveTextAsync("business account opened");
 
         await Page.GetByLabel("Event type").SelectOptionAsync("product_registered");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();

@@ -566,7 +566,7 @@ async function historyView(id, params) {
   const pages = Math.max(1, Math.ceil(history.total / history.pageSize));
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/accounts/${id}/history?${withPage(params, p)}` }, label);
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Events, oldest first' }, history.items.map(e => h('li', { 'data-type': e.type },
-    h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, e.type)),
+    h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, words(e.type))),
     h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
       `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
