@@ -648,6 +648,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByTestId("hash-chain")).ToContainTextAsync("✓ Intact");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
         await Expect(Page.GetByTestId("verification")).ToContainTextAsync("✓ Verified");
+        // Counted in words an auditor quotes in a report: "7 stored documents", not "7 stored document(s)".
+        await Expect(Page.GetByTestId("verification")).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"\d+ stored documents? equal"));
+        await Expect(Page.GetByTestId("verification")).Not.ToContainTextAsync("(s)");
         await Expect(Page.GetByTestId("verification")).Not.ToContainTextAsync("null");
         await Screenshot("audit");
 

@@ -633,7 +633,7 @@ async function auditView(id) {
       h('h2', { id: 'chain-heading' }, 'Hash chain'),
       h('p', {}, chain.intact
         ? h('span', { class: 'tick' }, '✓ Intact: every stored event still hashes to its link.')
-        : h('span', { class: 'cross' }, `✗ Broken: ${chain.breaks.length} chain(s) no longer match the stored events.`),
+        : h('span', { class: 'cross' }, `✗ Broken: ${count(chain.breaks.length, 'chain')} no longer ${chain.breaks.length === 1 ? 'matches' : 'match'} the stored events.`),
       ` Checked ${utc(chain.checkedAt)}.`),
       h('table', {},
         h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
@@ -701,8 +701,8 @@ function renderVerification(target, report) {
   const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
   fill(target,
     h('p', { class: `notice ${agrees ? 'ok' : 'error'}` },
-      agrees ? `✓ Verified ${utc(report.checkedAt)}: ${report.documentsChecked} stored document(s) equal a replay of the events, and the hash chains are intact.`
-        : `✗ ${report.differences.length} difference(s) and ${report.chainBreaks.length} chain break(s) found (${utc(report.checkedAt)}).`),
+      agrees ? `✓ Verified ${utc(report.checkedAt)}: ${count(report.documentsChecked, 'stored document')} ${report.documentsChecked === 1 ? 'equals' : 'equal'} a replay of the events, and the hash chains are intact.`
+        : `✗ ${count(report.differences.length, 'difference')} and ${count(report.chainBreaks.length, 'chain break')} found (${utc(report.checkedAt)}).`),
     report.differences.length ? h('table', {},
       h('caption', {}, 'Stored projection against replay'),
       h('thead', {}, h('tr', {}, ['Document', 'Id', 'Field', 'Stored', 'Replayed'].map(c => h('th', { scope: 'col' }, c)))),
