@@ -718,8 +718,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Member, Guid.NewGuid(), "kadri"));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+        // Not only "not here": where a member and finance do what they came for.
+        await Expect(Page.GetByText("Members see their account, products, points and invoices in the CPS member portal.")).ToBeVisibleAsync();
 
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await Expect(Page.GetByLabel("Development token")).ToBeVisibleAsync();
+
+        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Finance, subject: "fredrik"));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+        await Expect(Page.GetByText("The console has no pages for finance: bank transfers, refunds, credit notes and corrected invoices " +
+                                    "are recorded through the API")).ToBeVisibleAsync();
     }
 }

@@ -1265,8 +1265,14 @@ async function route() {
   renderWho();
   if (!me) return signInView();
   if (!isStaff()) {
+    // Not only "not here": where a member and finance do what they came for.
+    const elsewhere = hasRole('member') ? 'Members see their account, products, points and invoices in the CPS member portal.'
+      : hasRole('finance') ? 'The console has no pages for finance: bank transfers, refunds, credit notes and corrected invoices are ' +
+        'recorded through the API (docs/api-tour.md, “Invoices and payments”), which also lists an account\'s invoices.'
+      : null;
     return show(h('h1', {}, 'Not for this role'),
-      h('p', { class: 'notice warn' }, `The console is for support staff and auditors; you are signed in as ${me.roles.join(', ') || 'no role'}.`));
+      h('p', { class: 'notice warn' }, `The console is for support staff and auditors; you are signed in as ${me.roles.join(', ') || 'no role'}.`),
+      elsewhere ? h('p', {}, elsewhere) : null);
   }
   const [path, queryString] = (window.location.hash.slice(1) || '/').split('?');
   const params = new URLSearchParams(queryString || '');
