@@ -59,6 +59,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(lines.Nth(0)).ToContainTextAsync("EOS R5 · R5-0001");
         await Expect(lines.Nth(0)).ToContainTextAsync("+235");
         await Expect(lines.Nth(1)).ToContainTextAsync("275"); // the running total
+        // What each line did, in the programme's words: not the event's type name ("PointsAllocated").
+        await Expect(lines.Nth(0).Locator("td").Nth(3)).ToHaveTextAsync("allocated");
         await Expect(explanation.Locator("svg g rect")).ToHaveCountAsync(3);
         await Expect(explanation.GetByText("missing dealer")).ToBeVisibleAsync();
 
@@ -91,6 +93,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(manual).ToContainTextAsync("+50");
         await Expect(manual).ToContainTextAsync("anna");
         await Expect(manual).ToContainTextAsync("Registration lost in the 2025 portal outage");
+        await Expect(manual.Locator("td").Nth(3)).ToHaveTextAsync("manual adjustment");
         await Expect(explanation.Locator("svg g[data-kind='adjust']")).ToHaveCountAsync(1);
     }
 
@@ -107,10 +110,17 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}");
 
+        // The invitation the member accepted: when, and at how many points ("when was I invited?").
+        var invited = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).PastInvitations.Single();
+        await Expect(Card("invitation").Locator("dd")).ToContainTextAsync("Accepted");
+        await Expect(Card("invitation").Locator("small")).ToHaveTextAsync($"invited {invited.IssuedAt:yyyy-MM-dd} at 1000 points");
         var year = Page.GetByTestId("membership-year");
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Gold {joined.MembershipNumber}");
         await Expect(year.GetByTestId("renewal")).ToContainTextAsync($"Renews after {joined.EndsOn:yyyy-MM-dd} as Gold; offer on");
         await Expect(year.GetByTestId("tier-history").Locator("tbody tr")).ToContainTextAsync("joined");
+        // Joined a moment ago, its invoice not issued yet: "where is my invoice?" is answered, not met with a bare "No invoices".
+        await Expect(Page.GetByTestId("invoices")).ToContainTextAsync(
+            "No invoice yet: a new membership's invoice is issued a while after joining (2 hours with the default settings)");
         await Screenshot("membership-year");
 
         await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }).ReadAs<RenewalPlan>();
@@ -254,6 +264,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(row).ToHaveCountAsync(1);
         await Expect(row).ToContainTextAsync(invoice.InvoiceNumber);
         await Expect(row).ToContainTextAsync($"{invoice.Total:0.00} EUR");
+        // The period's dates are never broken at their hyphens in the narrow column ("2026-" / "12-05").
+        await Expect(row.Locator("td").Nth(1).Locator(".nowrap")).ToHaveTextAsync(
+            [$"{invoice.PeriodStart:yyyy-MM-dd}", $"{invoice.PeriodEnd:yyyy-MM-dd}"]);
         await Expect(row).ToContainTextAsync("50.00 EUR");
         await Expect(row).ToContainTextAsync($"cancelled by credit note {cancelled.CreditNote!.CreditNoteNumber}; refund due 50.00 EUR");
         // Nothing is owed by the member, but CPS owes the member: the card says both.
@@ -275,6 +288,28 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var rows = Page.GetByTestId("invoices").Locator("tbody tr");
         await Expect(rows.Filter(new() { HasText = pounds.InvoiceNumber })).ToContainTextAsync($"{pounds.Total:0.00} GBP");
         await Expect(rows.Filter(new() { HasText = euros.InvoiceNumber })).ToContainTextAsync($"{euros.Total:0.00} EUR");
+    }
+
+    [Fact]
+    public async Task An_invoice_lists_each_transfer_received_and_each_card_attempt_with_why_it_failed()
+    {
+        var (account, member) = await Invoicing.Billing.MemberWithItsJoiningInvoice(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Decline);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(30)); // the card is declined on the due date
+        var invoice = await Invoicing.Billing.SingleInvoice(member, account);
+        var attempt = Assert.Single(invoice.ChargeAttempts);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-20261205-0042"))).ShouldBe(System.Net.HttpStatusCode.Created));
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var row = Page.GetByTestId("invoices").Locator("tbody tr");
+        // "Did my transfer arrive?" and "why was my card refused?": the invoice answers both, not only with a total received.
+        await Expect(row).ToContainTextAsync(
+            $"50.00 EUR by bank transfer, value date {Invoicing.Billing.ValueDate(App)}, bank reference LHV-20261205-0042 (partial)");
+        await Expect(row).ToContainTextAsync(
+            $"card attempt 1, {attempt.Card!.Brand} ending {attempt.Card.Last4}, " +
+            $"{attempt.AttemptedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC: declined " +
+            $"(card declined (insufficient funds)); next attempt {attempt.NextAttemptOn:yyyy-MM-dd}");
     }
 
     [Fact]
@@ -470,6 +505,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
         await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(5);
         await Expect(timeline.GetByRole(AriaRole.Listitem).Nth(1)).ToContainTextAsync("by kadri");
+        // Each event's type in words, as the type filter lists them, not as the API spells it.
+        await Expect(timeline.GetByRole(AriaRole.Listitem).First.Locator(".type")).ToHaveTextAsync("business account opened");
 
         await Page.GetByLabel("Event type").SelectOptionAsync("product_registered");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
@@ -489,8 +526,15 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // And to the account's first event: nothing registered yet.
         await Page.GetByRole(AriaRole.Link, new() { Name = "Clear filters" }).ClickAsync();
         await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(5);
-        await timeline.GetByRole(AriaRole.Listitem).First.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).ClickAsync();
+        var opened = timeline.GetByRole(AriaRole.Listitem).First;
+        var openedAt = await opened.Locator(".when").InnerTextAsync();
+        await opened.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).ClickAsync();
         await Expect(asOf.GetByTestId("points-total")).ToContainTextAsync("0");
+        // The replay says the moment and the event it stops at, not a bare sequence number, and takes the focus: the button pressed
+        // may be far down the timeline, below the replay.
+        var replayed = asOf.GetByRole(AriaRole.Heading).First;
+        await Expect(replayed).ToContainTextAsync($"The account as of {openedAt}, after business account opened (sequence ");
+        await Expect(replayed).ToBeFocusedAsync();
         await Expect(asOf.GetByTestId("green-tick")).ToContainTextAsync("No products yet");
 
         await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
@@ -501,13 +545,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold
-        var account = await App.OpenAccount("studio@example.ee");
+        var account = await App.OpenAccount("studio@example.ee", oldEmails: ["studio@old.example"]);
         await App.TrackedUntilHandled<SendInvitationEmail>(1, () => App.Member(account).Register(account, Products.Products.Complete("R5-0001")));
         var emails = () => Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "*.eml").Length : 0;
         Assert.Equal(1, emails()); // the invitation
 
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        // Before linking, support sees which old e-mails the account lists and whether each is proved.
+        var oldEmails = Page.GetByTestId("link-email-status");
+        await Expect(oldEmails).ToHaveTextAsync("Old CPS e-mails on this account: studio@old.example: not proved yet.");
 
         var preview = await ReviewLinkingOldEmail("Kadri.Tamm@old.example", "Ticket CPS-SUP-77: owner confirmed by the old invoice");
         await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
@@ -516,6 +563,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(preview).Not.ToContainTextAsync("Kadri.Tamm");
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Written: kadri.tamm@old.example linked to this account and verified.", new() { Exact = true }).First).ToBeVisibleAsync();
+        await Expect(oldEmails).ToHaveTextAsync(
+            "Old CPS e-mails on this account: studio@old.example: not proved yet; kadri.tamm@old.example: proved (linked by support).");
 
         var resend = Page.GetByTestId("resend");
         await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
@@ -536,7 +585,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(timeline.Locator("li[data-type='old_cps_email_verified']")).ToContainTextAsync("linked by support");
         // The invitation is the ledger's doing, set off by the member's registration.
         await Expect(timeline.Locator("li[data-type='invitation_issued']")).ToContainTextAsync("by system:invitation-policy (caused by kadri)");
-        await Expect(Page.GetByText("Old CPS e-mails: kadri.tamm@old.example")).ToBeVisibleAsync();
+        await Expect(Page.GetByText("Old CPS e-mails: studio@old.example, kadri.tamm@old.example")).ToBeVisibleAsync();
     }
 
     /// <summary>Fills support's "Link an old CPS e-mail" action on the open support page and asks for its preview.</summary>
@@ -615,6 +664,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByTestId("hash-chain")).ToContainTextAsync("✓ Intact");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
         await Expect(Page.GetByTestId("verification")).ToContainTextAsync("✓ Verified");
+        // Counted in words an auditor quotes in a report: "7 stored documents", not "7 stored document(s)".
+        await Expect(Page.GetByTestId("verification")).ToContainTextAsync(new System.Text.RegularExpressions.Regex(@"\d+ stored documents? equal"));
+        await Expect(Page.GetByTestId("verification")).Not.ToContainTextAsync("(s)");
         await Expect(Page.GetByTestId("verification")).Not.ToContainTextAsync("null");
         await Screenshot("audit");
 
@@ -682,8 +734,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Member, Guid.NewGuid(), "kadri"));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+        // Not only "not here": where a member and finance do what they came for.
+        await Expect(Page.GetByText("Members see their account, products, points and invoices in the CPS member portal.")).ToBeVisibleAsync();
 
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await Expect(Page.GetByLabel("Development token")).ToBeVisibleAsync();
+
+        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Finance, subject: "fredrik"));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+        await Expect(Page.GetByText("The console has no pages for finance: bank transfers, refunds, credit notes and corrected invoices " +
+                                    "are recorded through the API")).ToBeVisibleAsync();
     }
 }

@@ -258,7 +258,7 @@ function summaryCards(summary, membership) {
   const lastInvitation = membership?.pastInvitations?.at(-1);
   const lastTerm = membership?.pastMemberships?.at(-1);
   const invitationCard = invitation ? [`Invited ${day(invitation.issuedAt)}`, `at ${invitation.points} points`]
-    : term ? ['Accepted', null]
+    : term ? ['Accepted', lastInvitation ? `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points` : null]
     : lastInvitation?.withdrawnAt ? [`Withdrawn ${day(lastInvitation.withdrawnAt)}`,
       `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points; the points fell below the threshold`]
     : lastInvitation ? ['Accepted', `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points`]
@@ -291,7 +291,7 @@ function summaryCards(summary, membership) {
 }
 
 // Every invoice with how it stands: a support agent answering "what do I owe, what did you receive, is it cancelled" reads it here.
-function invoicesSection(invoices) {
+function invoicesSection(invoices, membership) {
   const standing = i => [
     i.status === 'cancelled' && i.creditNote ? `cancelled by credit note ${i.creditNote.creditNoteNumber}` : words(i.status),
     i.replacedBy ? `replaced by ${i.replacedBy}` : null,
@@ -301,21 +301,38 @@ function invoicesSection(invoices) {
     // A refund paid is said beside what is still due, or a refunded invoice would read as settled with nothing said of the money.
     i.refunded > 0 ? `refunded ${money(i.refunded, i.currency)}` : null,
   ].filter(Boolean).join('; ');
+  // Each amount received and each card attempt: "did my transfer arrive?" and "why was my card refused?" need more than a total.
+  const received = i => [
+    // A bank reference is read out to the bank: never broken at its hyphens.
+    ...(i.payments ?? []).map(p => [`${money(p.amount, p.currency)} by ${words(p.method)}, value date ${day(p.valueDate)}, `,
+      'bank reference ', h('span', { class: 'nowrap' }, p.bankReference), ` (${words(p.kind)})`]),
+    ...(i.chargeAttempts ?? []).map(a => `card attempt ${a.attempt}${a.card ? `, ${a.card.brand} ending ${a.card.last4}` : ''}, ` +
+      `${utc(a.attemptedAt)}: ${words(a.outcome)}${a.reason ? ` (${a.reason})` : ''}` +
+      `${a.nextAttemptOn ? `; next attempt ${day(a.nextAttemptOn)}` : ''}`),
+  ];
+  const receivedList = i => {
+    const lines = received(i);
+    return lines.length ? h('ul', { class: 'hint' }, lines.map(line => h('li', {}, line))) : null;
+  };
   return h('section', { 'aria-labelledby': 'invoices-heading', 'data-testid': 'invoices' },
     h('h2', { id: 'invoices-heading' }, 'Invoices'),
-    invoices.length === 0 ? h('p', {}, 'No invoices.') : h('table', {},
+    // A member who has just joined asks where the invoice is: it is issued by a scheduled message, Invoicing:IssueDelay later.
+    invoices.length === 0 ? h('p', {}, membership?.membership
+      ? 'No invoice yet: a new membership\'s invoice is issued a while after joining (2 hours with the default settings), then listed here.'
+      : 'No invoices.') : h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
       h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
         .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
       h('tbody', {}, invoices.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
-        h('td', {}, `${words(i.kind)}, ${day(i.periodStart)} to ${day(i.periodEnd)}`),
+        // A date broken at its hyphens ("2026-" / "12-05") is misread: each is kept whole in this narrow column.
+        h('td', {}, `${words(i.kind)}, `, h('span', { class: 'nowrap' }, day(i.periodStart)), ' to ', h('span', { class: 'nowrap' }, day(i.periodEnd))),
         h('td', { class: 'nowrap' }, day(i.issuedOn)),
         h('td', { class: 'nowrap' }, day(i.dueOn)),
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i)))))));
+        h('td', {}, standing(i), receivedList(i)))))));
 }
 
 function productsTable(products) {
@@ -334,6 +351,9 @@ function productsTable(products) {
       h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
 }
 
+// What an explanation line did, in the programme's words: the API names the event's type ("PointsAllocated").
+const LINE_WHAT = { PointsAllocated: 'allocated', PointsRemoved: 'removed', PointsAdjusted: 'manual adjustment' };
+
 // The ledger's own actions name the system as the actor and the person whose request set them off.
 function actor(by, causedBy) {
   if (!by) return 'system';
@@ -350,7 +370,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: 'num' }, String(i + 1)),
       h('td', {}, utc(line.at)),
       h('td', {}, lineLabel(line)),
-      h('td', {}, words(line.event)),
+      h('td', {}, LINE_WHAT[line.event] ?? words(line.event)),
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
       h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
@@ -479,7 +499,7 @@ async function overviewView(id) {
     productsTable(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
-    invoicesSection(invoices),
+    invoicesSection(invoices, membership),
     tiersSection(tiers)));
 }
 
@@ -546,7 +566,7 @@ async function historyView(id, params) {
   const pages = Math.max(1, Math.ceil(history.total / history.pageSize));
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/accounts/${id}/history?${withPage(params, p)}` }, label);
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Events, oldest first' }, history.items.map(e => h('li', { 'data-type': e.type },
-    h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, e.type)),
+    h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, words(e.type))),
     h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
       `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
@@ -556,7 +576,7 @@ async function historyView(id, params) {
     h('button', {
       type: 'button', class: 'secondary',
       'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)})`,
-      onclick: () => timeTravel(id, travel, { sequence: e.sequence }),
+      onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e),
     }, 'As of this event'))));
 
   show(accountFrame(account, 'history',
@@ -578,13 +598,17 @@ function withPage(params, page) {
   return q.toString();
 }
 
-async function timeTravel(id, target, cut) {
+/** Replays the account up to a moment or up to an event of the timeline (`event`: the one its button was pressed on). */
+async function timeTravel(id, target, cut, event) {
   fill(target, h('p', {}, 'Replaying the events…'));
   try {
     const asOf = await api(`/api/accounts/${id}/as-of`, { query: cut });
-    const when = cut.timestamp ? utc(cut.timestamp) : `event ${cut.sequence}`;
+    // A sequence number alone does not tell an auditor which moment this is: the event's time and type are said with it.
+    const when = cut.timestamp ? utc(cut.timestamp)
+      : event ? `${utc(event.at)}, after ${words(event.type)} (sequence ${cut.sequence})` : `event ${cut.sequence}`;
+    const heading = h('h3', { tabindex: '-1' }, `The account as of ${when}`);
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
-      h('h3', {}, `The account as of ${when}`),
+      heading,
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
       summaryCards(asOf.summary, asOf.membership),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
@@ -592,6 +616,8 @@ async function timeTravel(id, target, cut) {
       asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
         asOf.eligibleTiers.standard.filter(t => t.eligible).map(t => t.name).join(', ') || 'none') : null,
       h('button', { type: 'button', class: 'secondary', onclick: () => fill(target) }, 'Back to now')));
+    // The replay is drawn above the timeline: pressed far down it, the answer would be out of sight.
+    heading.focus();
   } catch (error) {
     fill(target, problemNotice(error));
   }
@@ -607,7 +633,7 @@ async function auditView(id) {
       h('h2', { id: 'chain-heading' }, 'Hash chain'),
       h('p', {}, chain.intact
         ? h('span', { class: 'tick' }, '✓ Intact: every stored event still hashes to its link.')
-        : h('span', { class: 'cross' }, `✗ Broken: ${chain.breaks.length} chain(s) no longer match the stored events.`),
+        : h('span', { class: 'cross' }, `✗ Broken: ${count(chain.breaks.length, 'chain')} no longer ${chain.breaks.length === 1 ? 'matches' : 'match'} the stored events.`),
       ` Checked ${utc(chain.checkedAt)}.`),
       h('table', {},
         h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
@@ -675,8 +701,8 @@ function renderVerification(target, report) {
   const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
   fill(target,
     h('p', { class: `notice ${agrees ? 'ok' : 'error'}` },
-      agrees ? `✓ Verified ${utc(report.checkedAt)}: ${report.documentsChecked} stored document(s) equal a replay of the events, and the hash chains are intact.`
-        : `✗ ${report.differences.length} difference(s) and ${report.chainBreaks.length} chain break(s) found (${utc(report.checkedAt)}).`),
+      agrees ? `✓ Verified ${utc(report.checkedAt)}: ${count(report.documentsChecked, 'stored document')} ${report.documentsChecked === 1 ? 'equals' : 'equal'} a replay of the events, and the hash chains are intact.`
+        : `✗ ${count(report.differences.length, 'difference')} and ${count(report.chainBreaks.length, 'chain break')} found (${utc(report.checkedAt)}).`),
     report.differences.length ? h('table', {},
       h('caption', {}, 'Stored projection against replay'),
       h('thead', {}, h('tr', {}, ['Document', 'Id', 'Field', 'Stored', 'Replayed'].map(c => h('th', { scope: 'col' }, c)))),
@@ -693,7 +719,7 @@ function renderVerification(target, report) {
  * A support action in two steps: the form, then a preview of exactly what will be written (event, values, reason, who),
  * and only then the write. Field errors from the API go back next to their fields.
  */
-function supportAction({ id, title, intro, fields, describe, send, disabledReason }) {
+function supportAction({ id, title, intro, status, fields, describe, send, disabledReason }) {
   const error = h('div', { 'aria-live': 'assertive' });
   const preview = h('div', { 'aria-live': 'polite' });
   const inputs = {};
@@ -774,7 +800,7 @@ function supportAction({ id, title, intro, fields, describe, send, disabledReaso
   const reviewButton = h('button', { type: 'submit', disabled: !!disabledReason }, 'Review');
   append(form, [controls, h('div', { class: 'actions' }, reviewButton), disabledReason ? h('p', { class: 'hint' }, disabledReason) : null]);
   return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading` },
-    h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), form, preview, error);
+    h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), status, form, preview, error);
 }
 
 // An old CPS e-mail as the ledger compares and stores it.
@@ -787,12 +813,24 @@ const provedBy = {
   migrated_before_verification: 'migrated before verification existed',
 };
 
+// Whether an old CPS e-mail the account lists is proved, as the migration status says: what support checks before linking one.
+const proofOf = e => (e.state === 'verified' ? `proved (${provedBy[e.verifiedBy] ?? words(e.verifiedBy)})`
+  : e.state === 'code_sent' ? `not proved yet: a code was sent to it, valid until ${utc(e.codeExpiresAt)}`
+  : e.state === 'verified_by_another_account' ? 'proved by another account'
+  : 'not proved yet');
+
 async function supportView(id) {
   const account = await loadAccount(id);
   if (!hasRole('support')) {
     return show(accountFrame(account, 'support', h('p', { class: 'notice warn' }, 'Only support staff can change an account.')));
   }
-  const [summary, membership] = await Promise.all([api(`/api/accounts/${id}/summary`), api(`/api/accounts/${id}/membership`)]);
+  const [summary, membership, migration] = await Promise.all([api(`/api/accounts/${id}/summary`), api(`/api/accounts/${id}/membership`),
+    api(`/api/accounts/${id}/migration`)]);
+  const oldEmails = h('p', { 'data-testid': 'link-email-status' });
+  const showOldEmails = status => fill(oldEmails, status.oldEmailVerifications.length
+    ? `Old CPS e-mails on this account: ${status.oldEmailVerifications.map(e => `${e.email}: ${proofOf(e)}`).join('; ')}.`
+    : 'No old CPS e-mail is on this account yet.');
+  showOldEmails(migration);
   const stream = h('span', { class: 'mono' }, id);
   let pointsTotal = summary.pointsTotal; // null once a re-read after a write has failed: no preview then names a total
   const totalText = h('span', { 'data-testid': 'current-total' }, String(pointsTotal));
@@ -837,6 +875,7 @@ async function supportView(id) {
         title: 'Link an old CPS e-mail',
         intro: 'Counts as proof that this account owns the old CPS e-mail, so its products can be migrated. Check ownership first ' +
           '(the member can also prove it with the code the ledger sends to that address).',
+        status: oldEmails,
         fields: [
           { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
           { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it (at least 5 characters).' },
@@ -857,6 +896,11 @@ async function supportView(id) {
             return `Nothing written: ${email} was already verified on this account (${provedBy[standing.verifiedBy] ?? standing.verifiedBy}).`;
           }
           await api(`/api/accounts/${id}/old-cps-emails`, { method: 'POST', body: v, idempotencyKey: key });
+          try {
+            showOldEmails(await api(`/api/accounts/${id}/migration`));
+          } catch {
+            fill(oldEmails, 'The old CPS e-mails could not be read again after the link: reload the page to see them.');
+          }
           return `Written: ${email} linked to this account and verified.`;
         },
       }),
@@ -1221,8 +1265,14 @@ async function route() {
   renderWho();
   if (!me) return signInView();
   if (!isStaff()) {
+    // Not only "not here": where a member and finance do what they came for.
+    const elsewhere = hasRole('member') ? 'Members see their account, products, points and invoices in the CPS member portal.'
+      : hasRole('finance') ? 'The console has no pages for finance: bank transfers, refunds, credit notes and corrected invoices are ' +
+        'recorded through the API (docs/api-tour.md, “Invoices and payments”), which also lists an account\'s invoices.'
+      : null;
     return show(h('h1', {}, 'Not for this role'),
-      h('p', { class: 'notice warn' }, `The console is for support staff and auditors; you are signed in as ${me.roles.join(', ') || 'no role'}.`));
+      h('p', { class: 'notice warn' }, `The console is for support staff and auditors; you are signed in as ${me.roles.join(', ') || 'no role'}.`),
+      elsewhere ? h('p', {}, elsewhere) : null);
   }
   const [path, queryString] = (window.location.hash.slice(1) || '/').split('?');
   const params = new URLSearchParams(queryString || '');
