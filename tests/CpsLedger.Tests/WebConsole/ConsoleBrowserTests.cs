@@ -272,6 +272,23 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // Nothing is owed by the member, but CPS owes the member: the card says both.
         await Expect(Card("owed")).ToContainTextAsync("Nothing owed");
         await Expect(Card("owed")).ToContainTextAsync($"refund due: 50.00 EUR on {invoice.InvoiceNumber}");
+
+        // The documents the member received, as they received them: a plain link cannot carry the console's credentials.
+        await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Invoice PDF, {invoice.InvoiceNumber}" }),
+            $"{invoice.InvoiceNumber}.pdf", invoice.InvoiceNumber);
+        await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {cancelled.CreditNote.CreditNoteNumber}" }),
+            $"{cancelled.CreditNote.CreditNoteNumber}.pdf", cancelled.CreditNote.CreditNoteNumber);
+    }
+
+    private async Task AssertDownloadsPdf(ILocator button, string fileName, string documentNumber)
+    {
+        var download = await Page.RunAndWaitForDownloadAsync(() => button.ClickAsync());
+        Assert.Equal(fileName, download.SuggestedFilename);
+        var path = await download.PathAsync();
+        var bytes = await File.ReadAllBytesAsync(path);
+        Assert.StartsWith("%PDF-", System.Text.Encoding.ASCII.GetString(bytes, 0, 5));
+        // The document itself, not an error page saved as .pdf: its number is in its text.
+        Assert.Contains(documentNumber, await PdfPictures.Text(bytes));
     }
 
     [Fact]

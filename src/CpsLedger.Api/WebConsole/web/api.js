@@ -41,3 +41,25 @@ export async function api(path, { method = 'GET', body, query, idempotencyKey } 
   if (!response.ok) throw new ApiError(response.status, typeof payload === 'object' ? payload : { detail: payload });
   return payload;
 }
+
+/**
+ * A document the API serves (an invoice's PDF, a credit note's), saved as the file the API names: a plain link would carry
+ * neither the console's header nor the pasted token.
+ */
+export async function download(path) {
+  const headers = { 'X-CpsLedger-Console': '1', Accept: 'application/pdf, application/problem+json' };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  const response = await fetch(new URL(path, window.location.origin), { headers, credentials: 'same-origin' });
+  if (!response.ok) {
+    const type = response.headers.get('Content-Type') || '';
+    throw new ApiError(response.status, type.includes('json') ? await response.json() : { detail: await response.text() });
+  }
+  const name = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(response.headers.get('Content-Disposition') || '')?.[1];
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement('a'), { href: url, download: decodeURIComponent(name || path.split('/').at(-2)) });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The browser has taken the file once the click is handled; the blob is not kept for the page's lifetime.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,6 +1,6 @@
 // The support and audit console: a few views over the ledger's API, routed by the URL's hash. It decides nothing itself:
 // every figure comes from the API, and every change is one of the API's commands, refused there if the role is wrong.
-import { api, session, ApiError } from './api.js';
+import { api, download, session, ApiError } from './api.js';
 import { waterfall, lineLabel, lineKind } from './chart.js';
 
 const main = document.getElementById('main');
@@ -310,6 +310,28 @@ function invoicesSection(invoices, membership) {
       `${utc(a.attemptedAt)}: ${words(a.outcome)}${a.reason ? ` (${a.reason})` : ''}` +
       `${a.nextAttemptOn ? `; next attempt ${day(a.nextAttemptOn)}` : ''}`),
   ];
+  // The documents the member received: support reads the same PDF when the member asks about it.
+  const documents = i => {
+    const error = h('div', { 'aria-live': 'assertive' });
+    const button = (label, name, path) => h('button', {
+      type: 'button', class: 'secondary small', 'aria-label': name,
+      onclick: async () => {
+        fill(error);
+        try {
+          await download(path);
+        } catch (e) {
+          fill(error, problemNotice(e));
+        }
+      },
+    }, label);
+    return h('div', { class: 'documents' },
+      // The accessible name begins with the visible label (WCAG 2.5.3) and says which document.
+      button('Invoice PDF', `Invoice PDF, ${i.invoiceNumber}`,
+        `/api/accounts/${i.accountId}/invoices/${encodeURIComponent(i.invoiceNumber)}/pdf`),
+      i.creditNote ? button('Credit note PDF', `Credit note PDF, ${i.creditNote.creditNoteNumber}`,
+        `/api/accounts/${i.accountId}/credit-notes/${encodeURIComponent(i.creditNote.creditNoteNumber)}/pdf`) : null,
+      error);
+  };
   const receivedList = i => {
     const lines = received(i);
     return lines.length ? h('ul', { class: 'hint' }, lines.map(line => h('li', {}, line))) : null;
@@ -332,7 +354,7 @@ function invoicesSection(invoices, membership) {
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i), receivedList(i)))))));
+        h('td', {}, standing(i), receivedList(i), documents(i)))))));
 }
 
 function productsTable(products) {
