@@ -77,12 +77,38 @@ public static class TierTableDefaults
     /// <summary>Loads the programme defaults when no tier table exists yet (first start). Safe to run on every start and node.</summary>
     public static Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default) =>
         Platform.ReferenceData.StartOnceAsync<TierTableView>(store, TierTableStream.Id, "tier-table-defaults", () => TierTableStream.Defaults(clock.GetUtcNow()), ct);
+
+    /// <summary>
+    /// Why the service does not start with <paramref name="table"/> in force: a country with a bank-transfer surcharge has no amount
+    /// in the table's currency (its invoices could not be issued). Null when every one has.
+    /// </summary>
+    public static string? SurchargeGap(TierTableView? table, InvoicingOptions options)
+    {
+        if (table?.Tiers.FirstOrDefault()?.Currency is not { } currency)
+            return null;
+        var missing = options.CountriesWithoutSurchargeIn(currency);
+        return missing.Count == 0
+            ? null
+            : $"The tier table in force (version {table.TableVersion}) is priced in {currency}, but the bank-transfer surcharge of " +
+              $"{string.Join(", ", missing)} has no amount in {currency}: add {string.Join(", ", missing.Select(c => InvoicingOptions.SettingFor(c, currency)))} " +
+              "to the settings, or a bank-transfer invoice there could not be issued.";
+    }
 }
 
-/// <summary>Loads the default tier table on first start.</summary>
-public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider clock) : IHostedService
+/// <summary>
+/// Loads the default tier table on first start, then checks the table in force against the bank-transfer surcharges: a setting
+/// removed after a table was published in its currency stops the service, naming it, rather than failing invoice by invoice.
+/// </summary>
+public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider clock, IOptions<InvoicingOptions> invoicing) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
+        await using var session = store.QuerySession();
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, cancellationToken);
+        if (TierTableDefaults.SurchargeGap(table, invoicing.Value) is { } gap)
+            throw new InvalidOperationException(gap);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

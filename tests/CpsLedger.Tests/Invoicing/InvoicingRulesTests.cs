@@ -575,6 +575,22 @@ public sealed class InvoicingRulesTests
             Assert.Empty(options.CountriesWithoutSurchargeIn(currency));
     }
 
+    [Fact]
+    public void The_service_does_not_start_when_the_tier_table_in_force_is_priced_in_a_currency_a_surcharge_lacks()
+    {
+        // A setting removed after a table in its currency was published: stopped at start, naming what to add.
+        var table = TierTableViewProjection.Create(TierTableStream.Defaults(Now) with
+        {
+            Tiers = TierTableStream.Defaults(Now).Tiers.Select(t => t with { Currency = "GBP" }).ToList(),
+        });
+        var gap = TierTableDefaults.SurchargeGap(table, Options());
+        Assert.NotNull(gap);
+        Assert.Contains("Invoicing:BankTransferSurcharges:PT:GBP", gap);
+        Assert.DoesNotContain("IT:GBP", gap);
+        Assert.Null(TierTableDefaults.SurchargeGap(TierTableViewProjection.Create(TierTableStream.Defaults(Now)), Options()));
+        Assert.Null(TierTableDefaults.SurchargeGap(null, Options()));
+    }
+
     [Theory]
     [InlineData("00:00:20", null, true)] // the default, under Npgsql's default 30 s
     [InlineData("00:00:25", null, true)]
