@@ -1,5 +1,6 @@
 using JasperFx.Events.Projections;
 using Marten;
+using Microsoft.Extensions.Options;
 
 namespace CpsLedger.Api.Invoicing;
 
@@ -38,8 +39,62 @@ public sealed class InvoicingOptions
     /// <summary>How long an invoice may be overdue before the membership is suspended.</summary>
     public TimeSpan SuspensionGracePeriod { get; set; } = TimeSpan.FromDays(14);
 
-    /// <summary>Bank-transfer surcharge per ISO country code, an amount in the invoice currency; countries not listed have none.</summary>
-    public Dictionary<string, decimal> BankTransferSurcharges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>
+    /// Bank-transfer surcharge per ISO country code, then per ISO 4217 currency code: <c>"IT": { "EUR": 2.00 }</c>. An invoice in a
+    /// currency carries the amount stated for that currency; countries not listed have none. A country listed needs an amount in every
+    /// currency a tier table is priced in (the publication of a table in another currency is refused).
+    /// </summary>
+    public Dictionary<string, Dictionary<string, decimal>> BankTransferSurcharges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The surcharge of a bank-transfer invoice in <paramref name="currency"/> to a buyer in <paramref name="country"/>: null when the
+    /// country has none. A country with a surcharge but no amount in that currency has no answer: inventing one (or none) would be
+    /// written into the invoice for good, so the invoice is not issued and the failure names the setting to add.
+    /// </summary>
+    public decimal? BankTransferSurcharge(string country, string currency)
+    {
+        if (!BankTransferSurcharges.TryGetValue(country, out var amounts) || amounts.Count == 0)
+            return null;
+        return amounts.TryGetValue(currency, out var amount)
+            ? amount
+            : throw new InvalidOperationException($"{country} has a bank-transfer surcharge, but none in {currency}: add " +
+                                                  $"{SettingFor(country, currency)} to the settings. The invoice is not issued without it.");
+    }
+
+    /// <summary>The countries with a bank-transfer surcharge that has no amount in <paramref name="currency"/>, in code order.</summary>
+    public IReadOnlyList<string> CountriesWithoutSurchargeIn(string currency) =>
+        BankTransferSurcharges.Where(c => c.Value.Count > 0 && !c.Value.ContainsKey(currency)).Select(c => c.Key.ToUpperInvariant())
+            .Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The setting that holds a country's surcharge in a currency.</summary>
+    public static string SettingFor(string country, string currency) => $"{Section}:{nameof(BankTransferSurcharges)}:{country.ToUpperInvariant()}:{currency}";
+}
+
+/// <summary>
+/// The shape of <see cref="InvoicingOptions.BankTransferSurcharges"/>, checked at start: an amount per stated currency, never a bare amount
+/// (the shape before currencies were stated, which a tier table in another currency turned into an amount nobody configured).
+/// </summary>
+public sealed class BankTransferSurchargeValidation(IConfiguration configuration) : IValidateOptions<InvoicingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, InvoicingOptions options)
+    {
+        var failures = new List<string>();
+        var section = configuration.GetSection($"{InvoicingOptions.Section}:{nameof(InvoicingOptions.BankTransferSurcharges)}");
+        foreach (var country in section.GetChildren().Where(c => !string.IsNullOrEmpty(c.Value)))
+            failures.Add($"{country.Path} is a bare amount ({country.Value}), in no stated currency: write it under the ISO 4217 code " +
+                         $"of its currency, e.g. \"{country.Key}\": {{ \"EUR\": {country.Value} }} ({country.Path}:EUR), with an amount for " +
+                         "every currency a tier table is priced in.");
+        foreach (var (country, amounts) in options.BankTransferSurcharges)
+            foreach (var (currency, amount) in amounts)
+            {
+                if (!Tiers.PublishTierTableValidator.IsCurrency(currency))
+                    failures.Add($"{section.Path}:{country}:{currency}: \"{currency}\" is not an ISO 4217 code in upper case, e.g. \"EUR\".");
+                else if (amount < 0)
+                    failures.Add($"{section.Path}:{country}:{currency} must not be negative.");
+            }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
 }
 
 public static class InvoicingSetup
@@ -78,8 +133,8 @@ public static class InvoicingSetup
                 "timeout (Command Timeout in ConnectionStrings:Marten, 30 s by default): a card charge holds the membership's lock while it " +
                 "waits for the gateway, and a write waiting for that lock would fail on its own command timeout instead of getting it.")
             .Validate(o => o.SuspensionGracePeriod >= TimeSpan.Zero, "Invoicing:SuspensionGracePeriod must not be negative.")
-            .Validate(o => o.BankTransferSurcharges.Values.All(s => s >= 0), "Invoicing:BankTransferSurcharges must not be negative.")
             .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<InvoicingOptions>, BankTransferSurchargeValidation>();
         builder.Services.AddSeller(builder.Configuration);
         builder.Services.AddHostedService<VatRateDefaultsLoader>();
         // Offline VAT ID checks (format and check digits); a VIES adapter would replace this registration.

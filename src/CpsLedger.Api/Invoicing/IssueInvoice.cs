@@ -77,7 +77,7 @@ public static class IssueInvoiceDecision
         var vatIdCountry = account.VatId is { Length: > 2 } vatId ? VatIds.CountryOfPrefix(vatId[..2]) : null;
         var vat = VatRules.Decide(seller.Address.Country, buyerCountry, vatIdCountry, vatTable, issuedOn);
         var amounts = InvoiceCalculation.Calculate(charge ?? TermCharge(null, term, InvoiceKind.Membership),
-            term.PaymentMethod, buyerCountry, options, vat);
+            term.PaymentMethod, buyerCountry, term.Currency, options, vat);
         var due = dueOn is { } d ? (d < issuedOn ? issuedOn : d) : issuedOn.AddDays(options.PaymentTermDays);
         return new InvoiceIssued(invoiceId, invoiceNumber, accountId, term.MembershipId, term.MembershipNumber, account.CompanyName,
             buyerCountry, term.PaymentMethod, term.Currency, amounts.Lines, amounts.Subtotal, amounts.VatRate, amounts.Vat, amounts.Total,

@@ -7,6 +7,8 @@ using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using CpsLedger.Api.Invoicing;
 using Wolverine.Http;
 using Wolverine.Marten;
 
@@ -27,6 +29,9 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
         .Select(c => { try { return new RegionInfo(c.Name).ISOCurrencySymbol; } catch (ArgumentException) { return null; } })
         .OfType<string>()
         .ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Whether <paramref name="code"/> is an ISO 4217 currency code in upper case (a tier's fee, a surcharge's setting).</summary>
+    public static bool IsCurrency(string code) => Currencies.Contains(code);
 
     public PublishTierTableValidator()
     {
@@ -72,12 +77,38 @@ public static class TierTableDefaults
     /// <summary>Loads the programme defaults when no tier table exists yet (first start). Safe to run on every start and node.</summary>
     public static Task EnsureAsync(IDocumentStore store, TimeProvider clock, CancellationToken ct = default) =>
         Platform.ReferenceData.StartOnceAsync<TierTableView>(store, TierTableStream.Id, "tier-table-defaults", () => TierTableStream.Defaults(clock.GetUtcNow()), ct);
+
+    /// <summary>
+    /// Why the service does not start with <paramref name="table"/> in force: a country with a bank-transfer surcharge has no amount
+    /// in the table's currency (its invoices could not be issued). Null when every one has.
+    /// </summary>
+    public static string? SurchargeGap(TierTableView? table, InvoicingOptions options)
+    {
+        if (table?.Tiers.FirstOrDefault()?.Currency is not { } currency)
+            return null;
+        var missing = options.CountriesWithoutSurchargeIn(currency);
+        return missing.Count == 0
+            ? null
+            : $"The tier table in force (version {table.TableVersion}) is priced in {currency}, but the bank-transfer surcharge of " +
+              $"{string.Join(", ", missing)} has no amount in {currency}: add {string.Join(", ", missing.Select(c => InvoicingOptions.SettingFor(c, currency)))} " +
+              "to the settings, or a bank-transfer invoice there could not be issued.";
+    }
 }
 
-/// <summary>Loads the default tier table on first start.</summary>
-public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider clock) : IHostedService
+/// <summary>
+/// Loads the default tier table on first start, then checks the table in force against the bank-transfer surcharges: a setting
+/// removed after a table was published in its currency stops the service, naming it, rather than failing invoice by invoice.
+/// </summary>
+public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider clock, IOptions<InvoicingOptions> invoicing) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
+        await using var session = store.QuerySession();
+        var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, cancellationToken);
+        if (TierTableDefaults.SurchargeGap(table, invoicing.Value) is { } gap)
+            throw new InvalidOperationException(gap);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
@@ -96,13 +127,32 @@ public static class TierTableEndpoints
         return new TierTablePublished(command.InvitationThreshold, command.EnterpriseAbovePoints, tiers, command.Reason.Trim(), now);
     }
 
-    [WolverineGet("/api/tiers", OperationId = "GetTierTable")]
-    [Authorize]
-    [EndpointSummary("The tier table in force (standard and enterprise tiers, thresholds, fees) and its version")]
-    public static async Task<Results<Ok<TierTableView>, ProblemHttpResult>> Get(IQuerySession session, CancellationToken ct) =>
-        await session.LoadAsync<TierTableView>(TierTableStream.Id, ct) is { } table
-            ? TypedResults.Ok(table)
-            : TypedResults.Problem(Problems.NotFound("No tier table", "The tier table has not been loaded yet."));
+    /// <summary>
+    /// A table is priced in a currency every country with a bank-transfer surcharge has an amount in, or it is refused (400, naming
+    /// each such country and the setting to add): an invoice on it would otherwise carry no surcharge or one in the wrong currency.
+    /// </summary>
+    public static ProblemDetails Validate(PublishTierTable command, IOptions<InvoicingOptions> invoicing)
+    {
+        // A table without tiers or in several currencies is the validator's to refuse.
+        if (command.Tiers is not { Count: > 0 } || command.Tiers.Select(t => t?.Currency).Distinct().Count() != 1
+                                                || command.Tiers[0]?.Currency is not { } currency)
+            return WolverineContinue.NoProblems;
+        var missing = invoicing.Value.CountriesWithoutSurchargeIn(currency);
+        if (missing.Count == 0)
+            return WolverineContinue.NoProblems;
+        return new HttpValidationProblemDetails(new Dictionary<string, string[]>
+        {
+            ["tiers"] = missing.Select(country => $"{country} has a bank-transfer surcharge, but none in {currency}: add " +
+                                                  $"{InvoicingOptions.SettingFor(country, currency)} to the settings and restart the service " +
+                                                  "before publishing a table priced in " + currency + ".").ToArray(),
+        })
+        {
+            Status = StatusCodes.Status400BadRequest,
+            Title = "One or more validation errors occurred.",
+            Detail = $"The table is priced in {currency}, and a bank-transfer invoice on it would need a surcharge in {currency} for " +
+                     $"{string.Join(", ", missing)}, which the settings do not state. Nothing was published.",
+        };
+    }
 
     public static Guid TierTableStreamId() => TierTableStream.Id;
 
@@ -118,4 +168,16 @@ public static class TierTableEndpoints
             return (current!, []);
         return (current is null ? TierTableViewProjection.Create(published) : TierTableViewProjection.Apply(current, published), [published]);
     }
+}
+
+/// <summary>Reading the tier table in force (its own class: the publication's <c>Validate</c> would apply to every endpoint of its class).</summary>
+public static class TierTableQueries
+{
+    [WolverineGet("/api/tiers", OperationId = "GetTierTable")]
+    [Authorize]
+    [EndpointSummary("The tier table in force (standard and enterprise tiers, thresholds, fees) and its version")]
+    public static async Task<Results<Ok<TierTableView>, ProblemHttpResult>> Get(IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<TierTableView>(TierTableStream.Id, ct) is { } table
+            ? TypedResults.Ok(table)
+            : TypedResults.Problem(Problems.NotFound("No tier table", "The tier table has not been loaded yet."));
 }

@@ -127,6 +127,11 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         builder.UseSetting("Invoicing:GatewayTimeout", "00:00:00.200");
         // The tests move the clock by a month to reach due dates; the reconciliation looks back further than that.
         builder.UseSetting("Reconciliation:Lookback", "90.00:00:00");
+        // The tests' tier table in pounds (Billing.TierTableInPounds) is published only where every country with a bank-transfer
+        // surcharge has one in pounds too; the service ships none, so these amounts are the tests' own.
+        builder.UseSetting("Invoicing:BankTransferSurcharges:IT:GBP", "1.70");
+        builder.UseSetting("Invoicing:BankTransferSurcharges:PT:GBP", "1.30");
+        builder.UseSetting("Invoicing:BankTransferSurcharges:ES:GBP", "0.85");
         builder.ConfigureServices((context, services) =>
         {
             services.AddSingleton<TimeProvider>(Clock);

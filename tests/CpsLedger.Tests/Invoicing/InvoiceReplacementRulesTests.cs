@@ -70,7 +70,7 @@ public sealed class InvoiceReplacementRulesTests
             PeriodStart = new DateOnly(2027, 8, 17),
         });
         var milan = TestInvoices.Buyer("IT");
-        var options = new InvoicingOptions { BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = 2.00m } };
+        var options = new InvoicingOptions { BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = new() { ["EUR"] = 2.00m } } };
 
         var issued = ReplaceInvoiceDecision.Decide(upgrade, TermOf(upgrade), "INV-2026-000008", milan, options, TestInvoices.Seller, TestInvoices.Payee,
             TestInvoices.VatTable(), Later);

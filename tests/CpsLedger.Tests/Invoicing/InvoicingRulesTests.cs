@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
@@ -12,7 +13,11 @@ public sealed class InvoicingRulesTests
 
     private static InvoicingOptions Options() => new()
     {
-        BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = 2.00m, ["PT"] = 1.505m },
+        BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase)
+        {
+            ["IT"] = new() { ["EUR"] = 2.00m, ["GBP"] = 1.70m },
+            ["PT"] = new() { ["EUR"] = 1.505m },
+        },
     };
 
     private static VatTreatment Standard(string country, decimal rate) => new(VatCategory.Standard, rate, country, null, null);
@@ -20,7 +25,7 @@ public sealed class InvoicingRulesTests
     [Fact]
     public void A_bank_transfer_in_a_country_with_a_surcharge_gets_the_surcharge_line_and_vat_on_both_lines()
     {
-        var amounts = InvoiceCalculation.Calculate("Gold", 200m, PaymentMethod.BankTransfer, "IT", Options(), Standard("IT", 0.22m));
+        var amounts = InvoiceCalculation.Calculate("Gold", 200m, PaymentMethod.BankTransfer, "IT", "EUR", Options(), Standard("IT", 0.22m));
         Assert.Equal([200.00m, 2.00m], amounts.Lines.Select(l => l.Amount));
         Assert.Equal("Bank transfer surcharge (IT)", amounts.Lines[1].Description);
         Assert.Equal(202.00m, amounts.Subtotal);
@@ -29,9 +34,44 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void A_surcharge_is_charged_at_the_amount_stated_for_the_invoice_s_currency()
+    {
+        var amounts = InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.BankTransfer, "IT", "GBP", Options(), Standard("IT", 0.22m));
+        Assert.Equal([new InvoiceLine("CPS Gold membership, annual fee", 180.00m), new InvoiceLine("Bank transfer surcharge (IT)", 1.70m)],
+            amounts.Lines);
+        Assert.Equal((181.70m, 39.97m, 221.67m), (amounts.Subtotal, amounts.Vat, amounts.Total));
+    }
+
+    [Fact]
+    public void An_invoice_in_a_currency_the_country_s_surcharge_has_no_amount_in_is_not_calculated_and_the_setting_to_add_is_named()
+    {
+        // PT has a surcharge in euros only: an invoice in pounds has no true surcharge, and none is made up.
+        var failure = Assert.Throws<InvalidOperationException>(() =>
+            InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.BankTransfer, "PT", "GBP", Options(), Standard("PT", 0.23m)));
+        Assert.Contains("Invoicing:BankTransferSurcharges:PT:GBP", failure.Message);
+        // A card pays no surcharge, and a country without one needs none in any currency.
+        Assert.Single(InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.Card, "PT", "GBP", Options(), Standard("PT", 0.23m)).Lines);
+        Assert.Single(InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.BankTransfer, "EE", "GBP", Options(), Standard("EE", 0.24m)).Lines);
+        Assert.Equal(["PT"], Options().CountriesWithoutSurchargeIn("GBP"));
+        Assert.Equal(["IT", "PT"], Options().CountriesWithoutSurchargeIn("CHF"));
+    }
+
+    [Fact]
+    public void An_invoice_is_issued_in_its_term_s_currency_with_the_surcharge_stated_in_it()
+    {
+        // What a renewal, an upgrade or a corrected invoice of a term priced in pounds goes through (IssueInvoiceDecision.Decide).
+        var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 180m, "GBP", PaymentMethod.BankTransfer,
+            new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 2);
+        var buyer = TestInvoices.Buyer("IT");
+        var issued = IssueInvoiceDecision.Decide(Guid.NewGuid(), "INV-2026-000002", buyer.Id, buyer, term, Options(), TestInvoices.Seller,
+            TestInvoices.Payee, TestInvoices.VatTable(), Now);
+        Assert.Equal(("GBP", 1.70m), (issued.Currency, issued.Lines[1].Amount));
+    }
+
+    [Fact]
     public void A_card_payment_never_has_a_surcharge_even_where_bank_transfers_have_one()
     {
-        var amounts = InvoiceCalculation.Calculate("Gold", 200m, PaymentMethod.Card, "IT", Options(), Standard("IT", 0.22m));
+        var amounts = InvoiceCalculation.Calculate("Gold", 200m, PaymentMethod.Card, "IT", "EUR", Options(), Standard("IT", 0.22m));
         Assert.Single(amounts.Lines);
         Assert.Equal(244.00m, amounts.Total);
     }
@@ -39,7 +79,7 @@ public sealed class InvoicingRulesTests
     [Fact]
     public void A_bank_transfer_in_a_country_without_a_surcharge_has_only_the_fee_line()
     {
-        var amounts = InvoiceCalculation.Calculate("Silver", 100m, PaymentMethod.BankTransfer, "EE", Options(), Standard("EE", 0.24m));
+        var amounts = InvoiceCalculation.Calculate("Silver", 100m, PaymentMethod.BankTransfer, "EE", "EUR", Options(), Standard("EE", 0.24m));
         Assert.Single(amounts.Lines);
         Assert.Equal((100.00m, 24.00m, 124.00m), (amounts.Subtotal, amounts.Vat, amounts.Total));
     }
@@ -47,7 +87,7 @@ public sealed class InvoicingRulesTests
     [Fact]
     public void A_zero_rate_decision_gives_no_vat()
     {
-        var amounts = InvoiceCalculation.Calculate("Silver", 100m, PaymentMethod.Card, "US", Options(),
+        var amounts = InvoiceCalculation.Calculate("Silver", 100m, PaymentMethod.Card, "US", "EUR", Options(),
             new VatTreatment(VatCategory.OutsideScope, 0m, "US", VatRules.OutsideScopeMention, "VATEX-EU-O"));
         Assert.Equal((0m, 0.00m, 100.00m), (amounts.VatRate, amounts.Vat, amounts.Total));
     }
@@ -65,7 +105,7 @@ public sealed class InvoicingRulesTests
     public void Vat_is_rounded_once_on_the_sum_of_rounded_lines()
     {
         // 350 + 1.505 -> 351.51 (line rounded up at the midpoint); 351.51 x 8.1 % = 28.47231 -> 28.47.
-        var amounts = InvoiceCalculation.Calculate("Platinum", 350m, PaymentMethod.BankTransfer, "PT", Options(), Standard("PT", 0.081m));
+        var amounts = InvoiceCalculation.Calculate("Platinum", 350m, PaymentMethod.BankTransfer, "PT", "EUR", Options(), Standard("PT", 0.081m));
         Assert.Equal([350.00m, 1.51m], amounts.Lines.Select(l => l.Amount));
         Assert.Equal(28.47m, amounts.Vat);
         Assert.Equal(379.98m, amounts.Total);
@@ -76,8 +116,8 @@ public sealed class InvoicingRulesTests
     public void Vat_at_a_midpoint_rounds_up()
     {
         // 10.75 x 22 % = 2.365: 2.37 (banker's rounding would give 2.36). A fee of 2.025 is a 2.03 line; 2.03 x 20 % = 0.406 -> 0.41.
-        Assert.Equal(2.37m, InvoiceCalculation.Calculate("X", 10.75m, PaymentMethod.Card, "IT", Options(), Standard("IT", 0.22m)).Vat);
-        Assert.Equal(0.41m, InvoiceCalculation.Calculate("X", 2.025m, PaymentMethod.Card, "FR", Options(), Standard("FR", 0.20m)).Vat);
+        Assert.Equal(2.37m, InvoiceCalculation.Calculate("X", 10.75m, PaymentMethod.Card, "IT", "EUR", Options(), Standard("IT", 0.22m)).Vat);
+        Assert.Equal(0.41m, InvoiceCalculation.Calculate("X", 2.025m, PaymentMethod.Card, "FR", "EUR", Options(), Standard("FR", 0.20m)).Vat);
     }
 
     [Fact]
@@ -479,6 +519,76 @@ public sealed class InvoicingRulesTests
                      "membership is suspended until it is paid.",
                  })
             Assert.Contains(expected, text);
+    }
+
+    [Fact]
+    public void A_surcharge_configured_as_a_bare_amount_stops_the_service_at_start_saying_what_to_write_instead()
+    {
+        // The shape before surcharges stated their currency: an amount that became whatever currency a tier table was priced in.
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Invoicing:BankTransferSurcharges:IT"] = "2.00" });
+        builder.AddInvoicing();
+        using var services = builder.Services.BuildServiceProvider();
+
+        var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value);
+        Assert.Contains("Invoicing:BankTransferSurcharges:IT is a bare amount (2.00)", failure.Message);
+        Assert.Contains("\"IT\": { \"EUR\": 2.00 }", failure.Message);
+    }
+
+    [Theory]
+    [InlineData("EUR", "2.00", null)]
+    [InlineData("eur", "2.00", "is not an ISO 4217 code in upper case")]
+    [InlineData("EUR", "-1", "must not be negative")]
+    public void A_surcharge_s_currency_and_amount_are_checked_at_start(string currency, string amount, string? failure)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [$"Invoicing:BankTransferSurcharges:IT:{currency}"] = amount });
+        builder.AddInvoicing();
+        using var services = builder.Services.BuildServiceProvider();
+
+        InvoicingOptions Read() => services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
+        if (failure is null)
+            Assert.Equal(2.00m, Read().BankTransferSurcharge("IT", currency));
+        else
+            Assert.Contains($"Invoicing:BankTransferSurcharges:IT:{currency}", Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(Read).Message);
+        if (failure is not null)
+            Assert.Contains(failure, Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(Read).Message);
+    }
+
+    [Fact]
+    public void The_shipped_surcharges_have_an_amount_in_the_currency_of_the_tier_table_loaded_on_first_start()
+    {
+        // The service's own settings (Production's; Development adds no surcharge) against the table TierTableDefaults loads.
+        var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddJsonFile(Path.Combine(root, "src", "CpsLedger.Api", "appsettings.json"), optional: false);
+        builder.AddInvoicing();
+        using var services = builder.Services.BuildServiceProvider();
+        var options = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<InvoicingOptions>>().Value;
+
+        Assert.NotEmpty(options.BankTransferSurcharges);
+        foreach (var currency in TierTableStream.Defaults(Now).Tiers.Select(t => t.Currency).Distinct())
+            Assert.Empty(options.CountriesWithoutSurchargeIn(currency));
+    }
+
+    [Fact]
+    public void The_service_does_not_start_when_the_tier_table_in_force_is_priced_in_a_currency_a_surcharge_lacks()
+    {
+        // A setting removed after a table in its currency was published: stopped at start, naming what to add.
+        var table = TierTableViewProjection.Create(TierTableStream.Defaults(Now) with
+        {
+            Tiers = TierTableStream.Defaults(Now).Tiers.Select(t => t with { Currency = "GBP" }).ToList(),
+        });
+        var gap = TierTableDefaults.SurchargeGap(table, Options());
+        Assert.NotNull(gap);
+        Assert.Contains("Invoicing:BankTransferSurcharges:PT:GBP", gap);
+        Assert.DoesNotContain("IT:GBP", gap);
+        Assert.Null(TierTableDefaults.SurchargeGap(TierTableViewProjection.Create(TierTableStream.Defaults(Now)), Options()));
+        Assert.Null(TierTableDefaults.SurchargeGap(null, Options()));
     }
 
     [Theory]

@@ -101,6 +101,55 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_bank_transfer_renewal_in_another_currency_carries_the_surcharge_configured_in_that_currency()
+    {
+        var (account, member) = await App.MemberWithItsJoiningInvoice("IT", "bank_transfer");
+        var joining = await member.SingleInvoice(account);
+        // The amounts as configured (the service's euro setting, the tests' host's pound setting), read as the settings say them.
+        var settings = App.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>();
+        var surcharges = new[] { "EUR", "GBP" }.ToDictionary(c => c,
+            c => decimal.Parse(settings[$"Invoicing:BankTransferSurcharges:IT:{c}"]!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(("EUR", new InvoiceLine("Bank transfer surcharge (IT)", surcharges["EUR"])), (joining.Currency, joining.Lines[1]));
+        await App.PayInFull(joining, "B-1");
+        var term = (await member.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
+
+        // Finance prices the tiers in pounds: the renewal is invoiced in pounds, and so is its surcharge, at the amount set for pounds
+        // (the tests' host sets one; 2.00 from the euro setting would be an amount nobody configured).
+        await App.PublishTierTable(Billing.TierTableInPounds());
+        await App.FastForwardPastTheOffer(term);
+        var renewal = Assert.Single(await member.Invoices(account), i => i.Kind == InvoiceKind.Renewal);
+        Assert.Equal("GBP", renewal.Currency);
+        Assert.Equal([new InvoiceLine("CPS Gold membership renewal, annual fee", 180.00m), new InvoiceLine("Bank transfer surcharge (IT)", surcharges["GBP"])],
+            renewal.Lines);
+        Assert.NotEqual(surcharges["EUR"], surcharges["GBP"]);
+    }
+
+    [Fact]
+    public async Task A_tier_table_in_a_currency_without_a_surcharge_for_each_country_that_has_one_is_refused_naming_the_settings_to_add()
+    {
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        var before = await finance.GetAsync("/api/tiers").ReadAs<Api.Tiers.TierTableView>();
+        var inFrancs = new
+        {
+            invitationThreshold = 500,
+            enterpriseAbovePoints = 2500,
+            reason = "Priced in Swiss francs",
+            tiers = new object[]
+            {
+                new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 95.00m, currency = "CHF" },
+                new { code = "gold", name = "Gold", kind = "standard", pointsRequired = 1000, annualFee = 190.00m, currency = "CHF" },
+            },
+        };
+
+        var refused = await finance.PutJson("/api/tiers", inFrancs).ReadProblem(HttpStatusCode.BadRequest);
+        var errors = refused.Errors["tiers"];
+        foreach (var country in new[] { "ES", "IT", "PT" })
+            Assert.Single(errors, e => e.Contains($"Invoicing:BankTransferSurcharges:{country}:CHF", StringComparison.Ordinal));
+        Assert.Equal(3, errors.Length);
+        Assert.Equal(before.TableVersion, (await finance.GetAsync("/api/tiers").ReadAs<Api.Tiers.TierTableView>()).TableVersion);
+    }
+
+    [Fact]
     public async Task An_unpaid_bank_transfer_invoice_becomes_overdue_after_the_due_date_then_suspends_and_payment_in_full_reinstates()
     {
         var (account, member, _, invoice) = await App.BankMemberWithItsJoiningInvoice();

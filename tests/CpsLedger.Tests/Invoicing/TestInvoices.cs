@@ -44,7 +44,7 @@ public static class TestInvoices
         buyer ??= Buyer();
         var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, fee, "EUR", method,
             new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1);
-        var options = new InvoicingOptions { BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = 2.00m } };
+        var options = new InvoicingOptions { BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = new() { ["EUR"] = 2.00m } } };
         var issued = IssueInvoiceDecision.Decide(Guid.NewGuid(), number, buyer.Id, buyer, term, options, Seller, Payee, VatTable(), now ?? Now);
         return Invoice.Create(issued);
     }

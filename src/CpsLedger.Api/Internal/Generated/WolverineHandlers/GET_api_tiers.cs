@@ -31,10 +31,10 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Tiers.TierTableEndpoints").SetTag("http.route", "/api/tiers").SetTag("http.request.method", "GET");
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Tiers.TierTableQueries").SetTag("http.route", "/api/tiers").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var resultsOfOkOfTierTableViewAndProblemHttpResult = await CpsLedger.Api.Tiers.TierTableEndpoints.Get(((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfTierTableViewAndProblemHttpResult = await CpsLedger.Api.Tiers.TierTableQueries.Get(((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
 
             await resultsOfOkOfTierTableViewAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
