@@ -444,7 +444,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var alert = Page.GetByRole(AriaRole.Alert);
         await Expect(alert).ToContainTextAsync("(400)");
         await Expect(alert.GetByRole(AriaRole.Listitem)).ToHaveTextAsync(
-            "q: Type 2 to 200 characters: a company name, an e-mail, a serial number or a membership number.");
+            "q: Type 2 to 200 characters: a company name, an e-mail, a serial number, a membership number, an invoice or credit note number or a payment reference.");
 
         await Page.GotoAsync("/console/#/accounts/not-a-uuid/history");
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Could not load this page" })).ToBeVisibleAsync();
