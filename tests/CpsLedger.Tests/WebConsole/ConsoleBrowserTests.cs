@@ -278,6 +278,24 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             $"{invoice.InvoiceNumber}.pdf", invoice.InvoiceNumber);
         await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {cancelled.CreditNote.CreditNoteNumber}" }),
             $"{cancelled.CreditNote.CreditNoteNumber}.pdf", cancelled.CreditNote.CreditNoteNumber);
+
+        // What the member reads from either document finds the account, typed loosely, and the row says in words what matched.
+        var note = cancelled.CreditNote.CreditNoteNumber;
+        var reference = Api.Invoicing.CreditorReferences.Grouped(invoice.CreditorReference);
+        await Page.GotoAsync("/console/#/");
+        foreach (var (typed, said) in new[]
+                 {
+                     (invoice.InvoiceNumber.ToLowerInvariant().Replace("-", " "), $"invoice number: {invoice.InvoiceNumber}"),
+                     (note.Replace("-", ""), $"credit note number: {note}"),
+                     (reference.ToLowerInvariant().Replace(" ", ""), $"creditor reference: {reference}"),
+                 })
+        {
+            await Page.GetByLabel("Find an account").FillAsync(typed);
+            await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            var found = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = said });
+            await Expect(found).ToBeVisibleAsync();
+            await Expect(found.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToHaveAttributeAsync("href", $"#/accounts/{account}");
+        }
     }
 
     private async Task AssertDownloadsPdf(ILocator button, string fileName, string documentNumber)
