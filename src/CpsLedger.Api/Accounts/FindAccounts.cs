@@ -1,5 +1,6 @@
 using System.Linq.Expressions;
 using System.Text.RegularExpressions;
+using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
@@ -22,6 +23,13 @@ public enum AccountMatchKind
     OldCpsEmail,
     SerialNumber,
     CompanyName,
+    /// <summary>An invoice's number, as printed on it ("INV-2026-000001").</summary>
+    InvoiceNumber,
+    /// <summary>A credit note's number, as printed on it ("CN-2026-000001").</summary>
+    CreditNoteNumber,
+    /// <summary>The payment reference an invoice prints for a bank transfer (its ISO 11649 creditor reference), shown grouped in
+    /// fours as printed.</summary>
+    CreditorReference,
 }
 
 /// <summary>One account a search found, and why: the field that matched and its value there.</summary>
@@ -42,7 +50,8 @@ public sealed record AccountSearchResults(string Query, IReadOnlyList<AccountMat
 
 /// <summary>
 /// Support's "which account is this?": one text box that takes a company name, a contact or old CPS e-mail, a serial
-/// number or a membership number, the things a caller reads out on the phone.
+/// number or a membership number, the things a caller reads out on the phone; and an invoice number, a credit note number or an
+/// invoice's payment reference, what a member reads from an invoice and finance holds when a transfer arrives.
 /// </summary>
 public static partial class AccountSearch
 {
@@ -56,6 +65,20 @@ public static partial class AccountSearch
     /// <summary>A membership number however it was typed ("cps 482173905", "482-173-905"), written the way it is issued.</summary>
     public static string? AsMembershipNumber(string text) =>
         MembershipNumberPattern().Match(text) is { Success: true } m ? $"CPS-{m.Groups[2]}-{m.Groups[3]}-{m.Groups[4]}" : null;
+
+    [GeneratedRegex(@"^\s*(INV|CN)[\s-]*(\d{4})[\s-]*(\d{6})\s*$", RegexOptions.IgnoreCase)]
+    private static partial Regex DocumentNumberPattern();
+
+    /// <summary>
+    /// An invoice or credit note number however it was typed ("inv 2026 000001", "CN2026000001"), written the way it is issued;
+    /// null for anything else. Year and sequence keep their full width, so without dashes the split is still unambiguous.
+    /// </summary>
+    public static (AccountMatchKind Kind, string Number)? AsDocumentNumber(string text) =>
+        DocumentNumberPattern().Match(text) is { Success: true } m
+            ? m.Groups[1].Value.Equals("INV", StringComparison.OrdinalIgnoreCase)
+                ? (AccountMatchKind.InvoiceNumber, InvoiceNumbers.Format(int.Parse(m.Groups[2].Value), int.Parse(m.Groups[3].Value)))
+                : (AccountMatchKind.CreditNoteNumber, CreditNoteNumbers.Format(int.Parse(m.Groups[2].Value), int.Parse(m.Groups[3].Value)))
+            : null;
 
     /// <summary>
     /// One index per lookup below, so a search reads a handful of rows at any ledger size instead of scanning every account,
@@ -155,6 +178,15 @@ public static partial class AccountSearch
         var serial = SerialNumbers.Normalize(query);
         var bySerial = batch.Query<SerialOwnership>().Where(s => s.SerialNumber == serial).Take(Limit).ToList();
 
+        // An invoice or credit note number, or an invoice's payment reference (derived from its number, so it names the invoice
+        // without being stored; wrong check digits are a typing error and find nothing): a read of the number's claim by its
+        // primary key, which holds the account.
+        var document = AsDocumentNumber(query);
+        var reference = CreditorReferences.LooksLikeOne(query) ? CreditorReferences.InvoiceNumberOf(query) : null;
+        var invoiceNumber = document is { Kind: AccountMatchKind.InvoiceNumber } ? document.Value.Number : reference;
+        var byInvoice = invoiceNumber is null ? null : batch.Load<InvoiceNumberClaim>(invoiceNumber);
+        var byCreditNote = document is { Kind: AccountMatchKind.CreditNoteNumber } ? batch.Load<CreditNoteNumberClaim>(document.Value.Number) : null;
+
         var byName = batch.Query<AccountView>()
             .Where(a => a.CompanyName.Contains(query, StringComparison.OrdinalIgnoreCase))
             .OrderBy(a => a.CompanyName)
@@ -178,6 +210,12 @@ public static partial class AccountSearch
             : (await session.LoadManyAsync<ProductView>(ct, claims.Select(c => c.RegistrationId))).ToDictionary(p => p.Id, p => p.SerialNumber);
         found.AddRange(claims.Select(s => (s.AccountId, AccountMatchKind.SerialNumber,
             registered.GetValueOrDefault(s.RegistrationId) ?? s.SerialNumber)));
+        if (byInvoice is not null && await byInvoice is { } invoice)
+            found.Add(reference is not null
+                ? (invoice.AccountId, AccountMatchKind.CreditorReference, CreditorReferences.Grouped(CreditorReferences.For(invoice.Id)))
+                : (invoice.AccountId, AccountMatchKind.InvoiceNumber, invoice.Id));
+        if (byCreditNote is not null && await byCreditNote is { } creditNote)
+            found.Add((creditNote.AccountId, AccountMatchKind.CreditNoteNumber, creditNote.Id));
         var names = await byName;
         found.AddRange(names.Take(Limit).Select(a => (a.Id, AccountMatchKind.CompanyName, a.CompanyName)));
 
@@ -209,7 +247,7 @@ public static class FindAccountsEndpoint
 {
     [WolverineGet("/api/accounts", OperationId = "FindAccounts")]
     [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor},{LedgerRoles.Finance}")]
-    [EndpointSummary("Find accounts by company name, contact or old CPS e-mail, serial number or membership number (staff)")]
+    [EndpointSummary("Find accounts by company name, contact or old CPS e-mail, serial number, membership number, invoice or credit note number or payment reference (staff)")]
     [ProducesResponseType<AccountSearchResults>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest)]
     public static async Task<IResult> Get(string? q, IQuerySession session, CancellationToken ct)
@@ -217,7 +255,7 @@ public static class FindAccountsEndpoint
         var text = q?.Trim() ?? "";
         if (text.Length is < AccountSearch.MinimumLength or > AccountSearch.MaximumLength)
             return Results.Problem(Problems.Invalid("q",
-                $"Type {AccountSearch.MinimumLength} to {AccountSearch.MaximumLength} characters: a company name, an e-mail, a serial number or a membership number."));
+                $"Type {AccountSearch.MinimumLength} to {AccountSearch.MaximumLength} characters: a company name, an e-mail, a serial number, a membership number, an invoice or credit note number or a payment reference."));
         return Results.Ok(await AccountSearch.FindAsync(session, text, ct));
     }
 }

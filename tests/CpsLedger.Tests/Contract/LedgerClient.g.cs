@@ -9325,10 +9325,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Find accounts by company name, contact or old CPS e-mail, serial number or membership number (staff)
+        /// Find accounts by company name, contact or old CPS e-mail, serial number, membership number, invoice or credit note number or payment reference (staff)
         /// </summary>
         /// <remarks>
-        /// Find accounts by company name, contact or old CPS e-mail, serial number or membership number (staff)
+        /// Find accounts by company name, contact or old CPS e-mail, serial number, membership number, invoice or credit note number or payment reference (staff)
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
@@ -9926,6 +9926,15 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"company_name")]
         Company_name = 4,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"invoice_number")]
+        Invoice_number = 5,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"credit_note_number")]
+        Credit_note_number = 6,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"creditor_reference")]
+        Creditor_reference = 7,
 
     }
 

@@ -185,6 +185,50 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
+    [Fact]
+    public async Task An_invoice_number_a_credit_note_number_or_a_payment_reference_finds_its_account_however_it_is_typed()
+    {
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var invoice = await member.SingleInvoice(account);
+        var cancellation = await App.Tracked(() => App.ClientAs(LedgerRoles.Finance)
+            .PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason = "Issued in error" })
+            .ReadAs<Api.Invoicing.InvoiceCancellation>(HttpStatusCode.Created));
+        var number = invoice.InvoiceNumber; // INV-YYYY-NNNNNN
+        var note = cancellation.CreditNoteNumber; // CN-YYYY-NNNNNN
+        // What the invoice prints to quote on a transfer: the creditor reference in groups of four.
+        var printed = Api.Invoicing.CreditorReferences.Grouped(invoice.CreditorReference);
+
+        foreach (var typed in new[] { number, number.ToLowerInvariant(), number.Replace("-", " "), number.Replace("-", ""), $" {number[..3]} {number[4..]} " })
+        {
+            var found = Assert.Single((await Find(typed)).Items);
+            Assert.Equal((account, AccountMatchKind.InvoiceNumber, number), (found.AccountId, found.MatchedOn, found.MatchedValue));
+        }
+
+        foreach (var typed in new[] { note, note.ToLowerInvariant(), note.Replace("-", " "), note.Replace("-", "") })
+        {
+            var found = Assert.Single((await Find(typed)).Items);
+            Assert.Equal((account, AccountMatchKind.CreditNoteNumber, note), (found.AccountId, found.MatchedOn, found.MatchedValue));
+        }
+
+        foreach (var typed in new[] { printed, invoice.CreditorReference, invoice.CreditorReference.ToLowerInvariant(), printed.Replace(" ", "  ") })
+        {
+            var found = Assert.Single((await Find(typed)).Items);
+            Assert.Equal((account, AccountMatchKind.CreditorReference, printed), (found.AccountId, found.MatchedOn, found.MatchedValue));
+        }
+    }
+
+    [Fact]
+    public async Task An_unknown_invoice_or_credit_note_number_or_a_mistyped_payment_reference_finds_nothing()
+    {
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var invoice = await member.SingleInvoice(account);
+        var check = int.Parse(invoice.CreditorReference[2..4]);
+        var wrongCheck = $"RF{(check + 1) % 100:D2}{invoice.CreditorReference[4..]}";
+
+        foreach (var typed in new[] { "INV-1999-000001", "CN-1999-000001", Api.Invoicing.CreditorReferences.For("INV-1999-000001"), wrongCheck })
+            Assert.Empty((await Find(typed)).Items);
+    }
+
     [Theory]
     [InlineData("old CPS e-mail", "mt_doc_accountview_idx_old_cps_emails")]
     [InlineData("membership number", "mt_doc_accountmembership_idx_membership_numbers")]
@@ -231,6 +275,18 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public void An_invoice_or_credit_note_number_is_recognised_in_the_ways_people_type_it()
+    {
+        Assert.Equal((AccountMatchKind.InvoiceNumber, "INV-2027-000001"), AccountSearch.AsDocumentNumber("inv 2027 000001"));
+        Assert.Equal((AccountMatchKind.InvoiceNumber, "INV-2027-000001"), AccountSearch.AsDocumentNumber(" INV2027000001 "));
+        Assert.Equal((AccountMatchKind.CreditNoteNumber, "CN-2027-000012"), AccountSearch.AsDocumentNumber("cn-2027-000012"));
+        Assert.Equal((AccountMatchKind.CreditNoteNumber, "CN-2027-000012"), AccountSearch.AsDocumentNumber("CN 2027000012"));
+        Assert.Null(AccountSearch.AsDocumentNumber("INV-2027-00001"));
+        Assert.Null(AccountSearch.AsDocumentNumber("INV-2027-000001 paid"));
+        Assert.Null(AccountSearch.AsDocumentNumber("RF18INV2027000001"));
+    }
+
+    [Fact]
     public async Task Search_is_for_staff_and_needs_at_least_two_characters()
     {
         var problem = await Support.GetAsync("/api/accounts?q=v").ReadProblem(HttpStatusCode.BadRequest);
@@ -241,6 +297,9 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(Guid.NewGuid()).GetAsync("/api/accounts?q=va")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Portal).GetAsync("/api/accounts?q=va")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await App.Anonymous().GetAsync("/api/accounts?q=va")).StatusCode);
+        // A number from an invoice is no way around the roles.
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Member(Guid.NewGuid()).GetAsync("/api/accounts?q=INV-2027-000001")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Portal).GetAsync("/api/accounts?q=CN-2027-000001")).StatusCode);
     }
 
     [Fact]

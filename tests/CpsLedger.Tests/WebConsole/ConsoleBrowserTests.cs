@@ -278,6 +278,24 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             $"{invoice.InvoiceNumber}.pdf", invoice.InvoiceNumber);
         await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {cancelled.CreditNote.CreditNoteNumber}" }),
             $"{cancelled.CreditNote.CreditNoteNumber}.pdf", cancelled.CreditNote.CreditNoteNumber);
+
+        // What the member reads from either document finds the account, typed loosely, and the row says in words what matched.
+        var note = cancelled.CreditNote.CreditNoteNumber;
+        var reference = Api.Invoicing.CreditorReferences.Grouped(invoice.CreditorReference);
+        await Page.GotoAsync("/console/#/");
+        foreach (var (typed, said) in new[]
+                 {
+                     (invoice.InvoiceNumber.ToLowerInvariant().Replace("-", " "), $"invoice number: {invoice.InvoiceNumber}"),
+                     (note.Replace("-", ""), $"credit note number: {note}"),
+                     (reference.ToLowerInvariant().Replace(" ", ""), $"creditor reference: {reference}"),
+                 })
+        {
+            await Page.GetByLabel("Find an account").FillAsync(typed);
+            await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            var found = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = said });
+            await Expect(found).ToBeVisibleAsync();
+            await Expect(found.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToHaveAttributeAsync("href", $"#/accounts/{account}");
+        }
     }
 
     private async Task AssertDownloadsPdf(ILocator button, string fileName, string documentNumber)
@@ -444,7 +462,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var alert = Page.GetByRole(AriaRole.Alert);
         await Expect(alert).ToContainTextAsync("(400)");
         await Expect(alert.GetByRole(AriaRole.Listitem)).ToHaveTextAsync(
-            "q: Type 2 to 200 characters: a company name, an e-mail, a serial number or a membership number.");
+            "q: Type 2 to 200 characters: a company name, an e-mail, a serial number, a membership number, an invoice or credit note number or a payment reference.");
 
         await Page.GotoAsync("/console/#/accounts/not-a-uuid/history");
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Could not load this page" })).ToBeVisibleAsync();
