@@ -21,7 +21,7 @@ public static partial class CreditorReferences
         return $"RF{check:D2}{body}";
     }
 
-    /// <summary>Printed in groups of four, as banks show it ("RF18 INV2 0260 0000 1").</summary>
+    /// <summary>Printed in groups of four, as banks show it ("RF94 INV2 0260 0000 1").</summary>
     public static string Grouped(string reference) => string.Join(' ', reference.Chunk(4).Select(c => new string(c)));
 
     /// <summary>Spaces removed, upper case.</summary>
