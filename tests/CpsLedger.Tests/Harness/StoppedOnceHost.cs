@@ -25,8 +25,14 @@ internal sealed class StoppedOnceHost(IHost host) : IHost, IAsyncDisposable
         using (lifetime.ApplicationStopped.Register(() => stopped.TrySetResult()))
         {
             lifetime.StopApplication();
-            if (await Task.WhenAny(stopped.Task, Task.Delay(ProgramStopWait, cancellationToken)) == stopped.Task)
+            try
+            {
+                await stopped.Task.WaitAsync(ProgramStopWait, cancellationToken);
                 return;
+            }
+            catch (TimeoutException)
+            {
+            }
         }
 
         // Program is not running the host (its start failed, say): stop it here.
