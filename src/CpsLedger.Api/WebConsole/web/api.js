@@ -28,18 +28,28 @@ export async function api(path, { method = 'GET', body, query, idempotencyKey } 
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
   }
-  const headers = { 'X-CpsLedger-Console': '1', Accept: 'application/json' };
-  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  const headers = headersAccepting('application/json');
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     // A change reviewed once is written at most once, however often "Write it" is pressed: the key is made at review time.
     headers['Idempotency-Key'] = idempotencyKey || crypto.randomUUID();
   }
   const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  if (!response.ok) throw await problemOf(response);
+  return (response.headers.get('Content-Type') || '').includes('json') ? response.json() : response.text();
+}
+
+// The console's header and, in Development, the pasted token: every call carries them.
+function headersAccepting(accept) {
+  const headers = { 'X-CpsLedger-Console': '1', Accept: accept };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  return headers;
+}
+
+// The problem details of an answer other than 2xx (a plain-text answer becomes its detail).
+async function problemOf(response) {
   const type = response.headers.get('Content-Type') || '';
-  const payload = type.includes('json') ? await response.json() : await response.text();
-  if (!response.ok) throw new ApiError(response.status, typeof payload === 'object' ? payload : { detail: payload });
-  return payload;
+  return new ApiError(response.status, type.includes('json') ? await response.json() : { detail: await response.text() });
 }
 
 /**
@@ -47,13 +57,9 @@ export async function api(path, { method = 'GET', body, query, idempotencyKey } 
  * neither the console's header nor the pasted token.
  */
 export async function download(path) {
-  const headers = { 'X-CpsLedger-Console': '1', Accept: 'application/pdf, application/problem+json' };
-  if (session.token) headers.Authorization = `Bearer ${session.token}`;
-  const response = await fetch(new URL(path, window.location.origin), { headers, credentials: 'same-origin' });
-  if (!response.ok) {
-    const type = response.headers.get('Content-Type') || '';
-    throw new ApiError(response.status, type.includes('json') ? await response.json() : { detail: await response.text() });
-  }
+  const response = await fetch(new URL(path, window.location.origin),
+    { headers: headersAccepting('application/pdf, application/problem+json'), credentials: 'same-origin' });
+  if (!response.ok) throw await problemOf(response);
   const name = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(response.headers.get('Content-Disposition') || '')?.[1];
   const url = URL.createObjectURL(await response.blob());
   const link = Object.assign(document.createElement('a'), { href: url, download: decodeURIComponent(name || path.split('/').at(-2)) });

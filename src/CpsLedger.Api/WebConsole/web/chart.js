@@ -25,6 +25,9 @@ export function lineKind(line) {
   return line.points < 0 ? 'minus' : 'plus';
 }
 
+/** What a line of each kind did, in the programme's words: the explanation's "What" column and the chart's legend. */
+export const KIND_WORDS = { plus: 'allocated', minus: 'removed', adjust: 'manual adjustment' };
+
 const COLOURS = { plus: '#11702f', minus: '#b3261e', adjust: '#5b3fa8', total: '#102a43' };
 
 /** An SVG element: the waterfall of the explanation's lines. */

@@ -1,7 +1,7 @@
 // The support and audit console: a few views over the ledger's API, routed by the URL's hash. It decides nothing itself:
 // every figure comes from the API, and every change is one of the API's commands, refused there if the role is wrong.
 import { api, download, session, ApiError } from './api.js';
-import { waterfall, lineLabel, lineKind } from './chart.js';
+import { waterfall, lineLabel, lineKind, KIND_WORDS } from './chart.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
@@ -373,9 +373,6 @@ function productsTable(products) {
       h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
 }
 
-// What an explanation line did, in the programme's words: the API names the event's type ("PointsAllocated").
-const LINE_WHAT = { PointsAllocated: 'allocated', PointsRemoved: 'removed', PointsAdjusted: 'manual adjustment' };
-
 // The ledger's own actions name the system as the actor and the person whose request set them off.
 function actor(by, causedBy) {
   if (!by) return 'system';
@@ -392,7 +389,8 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: 'num' }, String(i + 1)),
       h('td', {}, utc(line.at)),
       h('td', {}, lineLabel(line)),
-      h('td', {}, LINE_WHAT[line.event] ?? words(line.event)),
+      // In the programme's words, as the legend says them: the API names the event's type ("PointsAllocated").
+      h('td', {}, KIND_WORDS[kind]),
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
       h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
@@ -404,8 +402,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
   return h('section', { 'aria-labelledby': 'explanation-heading', 'data-testid': 'explanation' },
     h(headingLevel, { id: 'explanation-heading' }, `${caption}: ${explanation.pointsTotal} points`),
     h('div', { class: 'legend', 'aria-hidden': 'true' },
-      h('span', { class: 'l-plus' }, 'allocated'), h('span', { class: 'l-minus' }, 'removed'),
-      h('span', { class: 'l-adjust' }, 'manual adjustment'), h('span', { class: 'l-total' }, 'total')),
+      Object.entries(KIND_WORDS).map(([kind, said]) => h('span', { class: `l-${kind}` }, said)), h('span', { class: 'l-total' }, 'total')),
     chart,
     h('table', {},
       h('caption', {}, 'Every allocation, removal and manual adjustment, oldest first'),
