@@ -1183,7 +1183,12 @@ async function reconciliationPanel(panel, mayRun) {
     error]);
 
   async function render(report) {
-    if (!report.lastRunAt) return fill(body, h('p', { class: 'notice' }, 'Not run yet.'));
+    // Not run yet is not a fault to wait out: when the schedule runs it first (or that nothing but "Run now" will) is said with it.
+    if (!report.lastRunAt) {
+      return fill(body, h('p', { class: 'notice' }, report.nextRunAt
+        ? `Not run yet: the schedule runs it first at ${utc(report.nextRunAt)}.`
+        : 'Not run yet, and this service runs it on no schedule (Reconciliation:Enabled is off): it runs only when support presses “Run now”.'));
+    }
     const findings = report.openFindings ?? [];
     // The account's name is what support reads out; the id alone is not.
     const names = Object.fromEntries(await Promise.all([...new Set(findings.map(f => f.accountId))].map(async id => {
@@ -1194,7 +1199,9 @@ async function reconciliationPanel(panel, mayRun) {
       }
     })));
     fill(body,
-      h('p', {}, `Last run ${utc(report.lastRunAt)} · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
+      h('p', {}, `Last run ${utc(report.lastRunAt)} · `,
+        report.nextRunAt ? `next run ${utc(report.nextRunAt)}` : 'no schedule: runs on “Run now” only',
+        ` · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
       findings.length === 0 ? h('p', { class: 'notice ok' }, 'Every promise kept at the last run.') : [
         h('p', { class: 'notice warn' }, `${count(findings.length, 'broken promise')} found`),
         h('table', {},
