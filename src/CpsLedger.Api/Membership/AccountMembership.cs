@@ -253,7 +253,7 @@ public sealed record AccountMembership
     /// <summary>The business account.</summary>
     public Guid AccountId { get; init; }
 
-    /// <summary>The invitation that stands now (null when none, or once used to join).</summary>
+    /// <summary>The invitation standing at the moment read (now, or the as-of time); null when none, or once used to join.</summary>
     public InvitationRecord? Invitation { get; init; }
 
     /// <summary>Invitations withdrawn or used, oldest first.</summary>

@@ -206,17 +206,19 @@ public enum RenewalStatus
 }
 
 /// <summary>
-/// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the
-/// tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
+/// The membership year as the portal, support and the time travel show it, at the moment read (now, or the as-of time): the term
+/// in force, where its renewal stands, the tiers an upgrade could go to, and every tier held. Null when the account is not a
+/// member.
 /// </summary>
 /// <param name="RenewalTier">The code of the tier it renews with: offered, or chosen; before the offer, the one the offer would
 /// pre-select on the points and products as they stand (a tier the member chose, else the tier held, while eligible; else the
 /// eligible tier with the highest fee, of the held tier's kind first). Null when the renewal is stopped, when the offer found no tier eligible, and before the
 /// offer when no tier is in reach.</param>
-/// <param name="UpgradableTo">The codes of the tiers an upgrade could go to now (pro rata): eligible on the points and products now,
-/// in the term's currency, with a higher annual fee than the tier held; empty when none is.</param>
+/// <param name="UpgradableTo">The codes of the tiers an upgrade could go to (pro rata) at the moment read (now, or the as-of time):
+/// eligible on the points and products at that moment, in the term's currency, with a higher annual fee than the tier held; empty
+/// when none is.</param>
 /// <param name="MembershipNumber">The membership number.</param>
-/// <param name="Tier">The code of the tier held now.</param>
+/// <param name="Tier">The code of the tier held at the moment read (now, or the as-of time).</param>
 /// <param name="TierName">That tier's name.</param>
 /// <param name="PaymentMethod">How the term's invoices are paid.</param>
 /// <param name="StartsOn">The first day of the term in force.</param>
@@ -226,7 +228,8 @@ public enum RenewalStatus
 /// term's end.</param>
 /// <param name="RenewalTierName">The name of the tier it renews with; null when <c>renewalTier</c> is.</param>
 /// <param name="TierHistory">Every tier the account has held, oldest first.</param>
-/// <param name="RenewalOptions">The tiers the renewal choice accepts now, at which fees, on which tier table; null where eligibility is not shown.</param>
+/// <param name="RenewalOptions">The tiers the renewal choice accepts at the moment read (now, or the as-of time), at which fees, on
+/// which tier table; null where eligibility is not shown.</param>
 public sealed record MembershipOutlook(
     string MembershipNumber,
     string Tier,
@@ -244,12 +247,12 @@ public sealed record MembershipOutlook(
     RenewalOptions? RenewalOptions = null)
 {
     private const string RenewalOptionsDescription =
-        "The tiers PUT .../membership/renewal accepts now, each eligible or not on the account's points and products now, at the fee " +
-        "a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table " +
-        "the offer was made on (or the member's choice since), which a table published later does not change: it applies from the " +
-        "next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the " +
-        "same lists as the eligibility's standard and enterprise (GET .../eligible-tiers, time travel's eligibleTiers). For the " +
-        "renewal choice show these, not those.";
+        "The tiers PUT .../membership/renewal accepts at the moment read (now, or the as-of time), each eligible or not on the " +
+        "account's points and products at that moment, at the fee a renewal on it is charged, and the tier table they are from. " +
+        "Once the renewal is offered (table: offer) that is the table the offer was made on (or the member's choice since), which " +
+        "a table published later does not change: it applies from the next offer. Before the offer, or when the offer found no " +
+        "tier eligible, it is the table in force (table: in_force), the same lists as the eligibility's standard and enterprise " +
+        "(GET .../eligible-tiers, time travel's eligibleTiers). For the renewal choice show these, not those.";
 
     /// <param name="inForce">The tier table in force, which <paramref name="eligibility"/> was decided on.</param>
     /// <param name="offered">The table the renewal was offered on, when it is not the one in force (<see cref="RenewalTables"/>).</param>
@@ -286,7 +289,7 @@ public sealed record MembershipOutlook(
     }
 }
 
-/// <summary>Which tier table the renewal choice is judged on now.</summary>
+/// <summary>Which tier table the renewal choice is judged on at the moment read (now, or the as-of time).</summary>
 public enum RenewalTableBasis
 {
     /// <summary>The table in force (the top-level lists): before the offer, or when the offer found no tier eligible.</summary>
@@ -298,9 +301,9 @@ public enum RenewalTableBasis
 }
 
 /// <summary>
-/// The tiers the renewal choice (PUT .../membership/renewal) accepts now, decided as that choice decides them: on the same tier
-/// table, with the account's points and products now, so that the portal never lists a tier the choice refuses or a fee it does
-/// not charge.
+/// The tiers the renewal choice (PUT .../membership/renewal) accepts at the moment read (now, or the as-of time), decided as that
+/// choice decides them: on the same tier table, with the account's points and products at that moment, so that the portal never
+/// lists a tier the choice refuses or a fee it does not charge.
 /// </summary>
 /// <remarks>Built by <see cref="Eligibility.Decide"/>, as <see cref="ChooseRenewalEndpoint"/> is.</remarks>
 public sealed record RenewalOptions(
@@ -318,7 +321,8 @@ public sealed record RenewalOptions(
     IReadOnlyList<TierEligibility> Enterprise)
 {
     private const string ListDescription = "That table's tiers at its fees, each eligible or not (and why not) on the points and products " +
-                                           "now: a renewal choice of an eligible one is accepted at that fee.";
+                                           "at the moment read (now, or the as-of time): a renewal choice of an eligible one is " +
+                                           "accepted at that fee.";
 
     /// <param name="eligibility">The points and products now, decided on <paramref name="inForce"/>.</param>
     /// <param name="offered">The offer's table when it is not the one in force; null otherwise (<see cref="RenewalTables.OfferedOnAsync"/>).</param>

@@ -13,6 +13,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Wolverine;
 using Wolverine.Http;
+using Wolverine.Runtime;
 
 namespace CpsLedger.Api.Operations;
 
@@ -77,6 +78,13 @@ public sealed class ReconciliationReport
     public int RepairsDispatched { get; set; }
     /// <summary>What the latest run found; empty when everything was kept.</summary>
     public List<ReconciliationFinding> OpenFindings { get; set; } = [];
+    /// <summary>
+    /// When the schedule (<c>Reconciliation:Cron</c>, UTC) runs it next, after the moment read: before the first run, when it first
+    /// runs. Null when this service has no schedule for it (<c>Reconciliation:Enabled</c> false): then it runs only when support
+    /// asks (POST /api/operations/reconciliation/runs).
+    /// </summary>
+    // Said when read, from the schedule Wolverine runs: configuration, not an event, so the stored snapshot leaves it null.
+    public DateTimeOffset? NextRunAt { get; set; }
 
     public static ReconciliationReport Create(LedgerReconciled e) => new ReconciliationReport().With(e);
 
@@ -513,19 +521,26 @@ public static class ReconciliationEndpoints
     [Tags("Operations")]
     [EndpointSummary("The latest reconciliation: when it ran and the broken promises it found (open until a run no longer finds them)")]
     [ProducesResponseType<ReconciliationReport>(StatusCodes.Status200OK)]
-    public static async Task<ReconciliationReport> Get(IQuerySession session, CancellationToken ct) =>
-        await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct) ?? new ReconciliationReport { Id = ReconciliationStream.Id };
+    public static async Task<ReconciliationReport> Get(IQuerySession session, IWolverineRuntime runtime, TimeProvider clock, CancellationToken ct)
+    {
+        var report = await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct) ?? new ReconciliationReport { Id = ReconciliationStream.Id };
+        report.NextRunAt = ReconciliationRegistration.NextRunAt(runtime.Options, clock.GetUtcNow());
+        return report;
+    }
 
     [WolverinePost("/api/operations/reconciliation/runs", OperationId = "RunReconciliation")]
     [Authorize(Roles = LedgerRoles.Support)]
     [Tags("Operations")]
     [EndpointSummary("Run the reconciliation now (support) and answer with what it found")]
     [ProducesResponseType<ReconciliationReport>(StatusCodes.Status200OK)]
-    public static async Task<ReconciliationReport> Post(IMessageBus bus, IDocumentStore store, TimeProvider clock, CancellationToken ct)
+    public static async Task<ReconciliationReport> Post(IMessageBus bus, IDocumentStore store, IWolverineRuntime runtime, TimeProvider clock,
+        CancellationToken ct)
     {
         await bus.InvokeAsync(new RunReconciliation(clock.GetUtcNow()), ActorRoles.Inline(bus), ct);
         await using var session = store.QuerySession();
-        return (await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct))!;
+        var report = (await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct))!;
+        report.NextRunAt = ReconciliationRegistration.NextRunAt(runtime.Options, clock.GetUtcNow());
+        return report;
     }
 }
 
@@ -566,6 +581,15 @@ public static class ReconciliationRegistration
         opts.Durability.EnableRecurringMessages = true;
         var o = configuration.GetSection(ReconciliationOptions.Section).Get<ReconciliationOptions>() ?? new ReconciliationOptions();
         if (o.Enabled)
-            opts.Schedules.ScheduleRecurring("ledger-reconciliation", o.Cron, at => new RunReconciliation(at));
+            opts.Schedules.ScheduleRecurring(ScheduleName, o.Cron, at => new RunReconciliation(at));
     }
+
+    public const string ScheduleName = "ledger-reconciliation";
+
+    /// <summary>
+    /// The schedule's next occurrence after <paramref name="now"/>, read from the schedule registered with Wolverine (what will run,
+    /// not what the settings say now); null when none is registered.
+    /// </summary>
+    public static DateTimeOffset? NextRunAt(WolverineOptions options, DateTimeOffset now) =>
+        options.Schedules.FindByName(ScheduleName)?.Schedule.NextOccurrence(now);
 }

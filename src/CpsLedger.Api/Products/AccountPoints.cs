@@ -17,8 +17,8 @@ namespace CpsLedger.Api.Products;
 /// <param name="AmountOwed">What is still to be paid on the account's invoices that are neither paid nor cancelled, due or not yet
 /// due, in <paramref name="OwedCurrency"/>; 0 when nothing is. Invoices in another currency are not in it (see <c>owed</c>).</param>
 /// <param name="AccountId">The business account.</param>
-/// <param name="PointsTotal">Points the account holds now: allocated points of its registered products plus manual
-/// adjustments.</param>
+/// <param name="PointsTotal">Points the account holds at the moment read (now, or the as-of time): allocated points of its
+/// registered products plus manual adjustments.</param>
 /// <param name="ProductsWithGreenTick">Registered products whose points are allocated (all four details given).</param>
 /// <param name="ProductsAwaitingDetails">Registered products still waiting for a mandatory detail: they earn no points
 /// yet.</param>

@@ -17,8 +17,8 @@ namespace CpsLedger.Api.Tiers;
 /// <param name="PointsRequired">Standard tiers: the points needed (at least); null for an enterprise tier.</param>
 /// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most); null for a standard
 /// tier.</param>
-/// <param name="Eligible">Whether the account's points and products now reach this tier (joining, an upgrade and a renewal choice
-/// check it again when made).</param>
+/// <param name="Eligible">Whether the account's points and products at the moment read (now, or the as-of time) reach this tier
+/// (joining, an upgrade and a renewal choice check it again when made).</param>
 /// <param name="WhyNot">When not eligible: why, in words with the numbers (e.g. "needs 1000 points, has 640"; an enterprise tier's
 /// two reasons joined by "; "); null when eligible.</param>
 public sealed record TierEligibility(

@@ -196,117 +196,6 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// The tier table in force (standard and enterprise tiers, thresholds, fees) and its version
-        /// </summary>
-        /// <remarks>
-        /// The tier table in force (standard and enterprise tiers, thresholds, fees) and its version
-        /// </remarks>
-        /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <returns>OK</returns>
-        /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<TierTableView> GetTierTableAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
-        {
-            var client_ = _httpClient;
-            var disposeClient_ = false;
-            try
-            {
-                using (var request_ = new System.Net.Http.HttpRequestMessage())
-                {
-
-                    if (x_Correlation_Id != null)
-                        request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
-                    request_.Method = new System.Net.Http.HttpMethod("GET");
-                    request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
-
-                    var urlBuilder_ = new System.Text.StringBuilder();
-                
-                    // Operation Path: "api/tiers"
-                    urlBuilder_.Append("api/tiers");
-
-                    PrepareRequest(client_, request_, urlBuilder_);
-
-                    var url_ = urlBuilder_.ToString();
-                    request_.RequestUri = new System.Uri(url_, System.UriKind.RelativeOrAbsolute);
-
-                    PrepareRequest(client_, request_, url_);
-
-                    var response_ = await client_.SendAsync(request_, System.Net.Http.HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-                    var disposeResponse_ = true;
-                    try
-                    {
-                        var headers_ = new System.Collections.Generic.Dictionary<string, System.Collections.Generic.IEnumerable<string>>();
-                        foreach (var item_ in response_.Headers)
-                            headers_[item_.Key] = item_.Value;
-                        if (response_.Content != null && response_.Content.Headers != null)
-                        {
-                            foreach (var item_ in response_.Content.Headers)
-                                headers_[item_.Key] = item_.Value;
-                        }
-
-                        ProcessResponse(client_, response_);
-
-                        var status_ = (int)response_.StatusCode;
-                        if (status_ == 200)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<TierTableView>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            return objectResponse_.Object;
-                        }
-                        else
-                        if (status_ == 400)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("The request is not what this operation accepts: `errors` names each field or parameter.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
-                        if (status_ == 401)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("Missing, expired or invalid bearer token.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
-                        if (status_ == 503)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key for a command).", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
-                        {
-                            var responseData_ = response_.Content == null ? null : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
-                            throw new ApiException("The HTTP status code of the response was not expected (" + status_ + ").", status_, responseData_, headers_, null);
-                        }
-                    }
-                    finally
-                    {
-                        if (disposeResponse_)
-                            response_.Dispose();
-                    }
-                }
-            }
-            finally
-            {
-                if (disposeClient_)
-                    client_.Dispose();
-            }
-        }
-
-        /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
-        /// <summary>
         /// Publish a new version of the tier table (finance)
         /// </summary>
         /// <remarks>
@@ -446,6 +335,117 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             throw new ApiException<ProblemDetails>("This Idempotency-Key was used before with a different request.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 503)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key for a command).", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        {
+                            var responseData_ = response_.Content == null ? null : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("The HTTP status code of the response was not expected (" + status_ + ").", status_, responseData_, headers_, null);
+                        }
+                    }
+                    finally
+                    {
+                        if (disposeResponse_)
+                            response_.Dispose();
+                    }
+                }
+            }
+            finally
+            {
+                if (disposeClient_)
+                    client_.Dispose();
+            }
+        }
+
+        /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
+        /// <summary>
+        /// The tier table in force (standard and enterprise tiers, thresholds, fees) and its version
+        /// </summary>
+        /// <remarks>
+        /// The tier table in force (standard and enterprise tiers, thresholds, fees) and its version
+        /// </remarks>
+        /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <returns>OK</returns>
+        /// <exception cref="ApiException">A server side error occurred.</exception>
+        public virtual async System.Threading.Tasks.Task<TierTableView> GetTierTableAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        {
+            var client_ = _httpClient;
+            var disposeClient_ = false;
+            try
+            {
+                using (var request_ = new System.Net.Http.HttpRequestMessage())
+                {
+
+                    if (x_Correlation_Id != null)
+                        request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+                    request_.Method = new System.Net.Http.HttpMethod("GET");
+                    request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
+
+                    var urlBuilder_ = new System.Text.StringBuilder();
+                
+                    // Operation Path: "api/tiers"
+                    urlBuilder_.Append("api/tiers");
+
+                    PrepareRequest(client_, request_, urlBuilder_);
+
+                    var url_ = urlBuilder_.ToString();
+                    request_.RequestUri = new System.Uri(url_, System.UriKind.RelativeOrAbsolute);
+
+                    PrepareRequest(client_, request_, url_);
+
+                    var response_ = await client_.SendAsync(request_, System.Net.Http.HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+                    var disposeResponse_ = true;
+                    try
+                    {
+                        var headers_ = new System.Collections.Generic.Dictionary<string, System.Collections.Generic.IEnumerable<string>>();
+                        foreach (var item_ in response_.Headers)
+                            headers_[item_.Key] = item_.Value;
+                        if (response_.Content != null && response_.Content.Headers != null)
+                        {
+                            foreach (var item_ in response_.Content.Headers)
+                                headers_[item_.Key] = item_.Value;
+                        }
+
+                        ProcessResponse(client_, response_);
+
+                        var status_ = (int)response_.StatusCode;
+                        if (status_ == 200)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<TierTableView>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 400)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The request is not what this operation accepts: `errors` names each field or parameter.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 401)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("Missing, expired or invalid bearer token.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         if (status_ == 503)
@@ -9958,7 +9958,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Guid AccountId { get; set; } = default!;
 
         /// <summary>
-        /// The invitation that stands now (null when none, or once used to join).
+        /// The invitation standing at the moment read (now, or the as-of time); null when none, or once used to join.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invitation")]
         public InvitationRecord? Invitation { get; set; } = default!;
@@ -10075,7 +10075,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Guid AccountId { get; set; } = default!;
 
         /// <summary>
-        /// Points the account holds now: allocated points of its registered products plus manual adjustments.
+        /// Points the account holds at the moment read (now, or the as-of time): allocated points of its registered products plus manual adjustments.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
@@ -12758,7 +12758,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The membership year as the portal, support and the time travel show it: the term in force, where its renewal stands, the tiers an upgrade could go to now, and every tier held. Null when the account is not a member.
+    /// The membership year as the portal, support and the time travel show it, at the moment read (now, or the as-of time): the term in force, where its renewal stands, the tiers an upgrade could go to, and every tier held. Null when the account is not a member.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class MembershipOutlook
@@ -12771,7 +12771,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string MembershipNumber { get; set; } = default!;
 
         /// <summary>
-        /// The code of the tier held now.
+        /// The code of the tier held at the moment read (now, or the as-of time).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("tier")]
         public string Tier { get; set; } = default!;
@@ -12830,7 +12830,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? RenewalTierName { get; set; } = default!;
 
         /// <summary>
-        /// The codes of the tiers an upgrade could go to now (pro rata): eligible on the points and products now, in the term's currency, with a higher annual fee than the tier held; empty when none is.
+        /// The codes of the tiers an upgrade could go to (pro rata) at the moment read (now, or the as-of time): eligible on the points and products at that moment, in the term's currency, with a higher annual fee than the tier held; empty when none is.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("upgradableTo")]
         public System.Collections.Generic.ICollection<string> UpgradableTo { get; set; } = new System.Collections.ObjectModel.Collection<string>();
@@ -12842,7 +12842,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<TierPeriod> TierHistory { get; set; } = new System.Collections.ObjectModel.Collection<TierPeriod>();
 
         /// <summary>
-        /// The tiers PUT .../membership/renewal accepts now, each eligible or not on the account's points and products now, at the fee a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table the offer was made on (or the member's choice since), which a table published later does not change: it applies from the next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the same lists as the eligibility's standard and enterprise (GET .../eligible-tiers, time travel's eligibleTiers). For the renewal choice show these, not those.
+        /// The tiers PUT .../membership/renewal accepts at the moment read (now, or the as-of time), each eligible or not on the account's points and products at that moment, at the fee a renewal on it is charged, and the tier table they are from. Once the renewal is offered (table: offer) that is the table the offer was made on (or the member's choice since), which a table published later does not change: it applies from the next offer. Before the offer, or when the offer found no tier eligible, it is the table in force (table: in_force), the same lists as the eligibility's standard and enterprise (GET .../eligible-tiers, time travel's eligibleTiers). For the renewal choice show these, not those.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("renewalOptions")]
         public RenewalOptions? RenewalOptions { get; set; } = default!;
@@ -14422,6 +14422,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("openFindings")]
         public System.Collections.Generic.ICollection<ReconciliationFinding> OpenFindings { get; set; } = new System.Collections.ObjectModel.Collection<ReconciliationFinding>();
 
+        /// <summary>
+        /// When the schedule (`Reconciliation:Cron`, UTC) runs it next, after the moment read: before the first run, when it first runs. Null when this service has no schedule for it (`Reconciliation:Enabled` false): then it runs only when support asks (POST /api/operations/reconciliation/runs).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("nextRunAt")]
+        public System.DateTimeOffset? NextRunAt { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -14732,7 +14738,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The tiers the renewal choice (PUT .../membership/renewal) accepts now, decided as that choice decides them: on the same tier table, with the account's points and products now, so that the portal never lists a tier the choice refuses or a fee it does not charge.
+    /// The tiers the renewal choice (PUT .../membership/renewal) accepts at the moment read (now, or the as-of time), decided as that choice decides them: on the same tier table, with the account's points and products at that moment, so that the portal never lists a tier the choice refuses or a fee it does not charge.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class RenewalOptions
@@ -14758,13 +14764,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset TierTablePublishedAt { get; set; } = default!;
 
         /// <summary>
-        /// That table's tiers at its fees, each eligible or not (and why not) on the points and products now: a renewal choice of an eligible one is accepted at that fee.
+        /// That table's tiers at its fees, each eligible or not (and why not) on the points and products at the moment read (now, or the as-of time): a renewal choice of an eligible one is accepted at that fee.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("standard")]
         public System.Collections.Generic.ICollection<TierEligibility> Standard { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
 
         /// <summary>
-        /// That table's tiers at its fees, each eligible or not (and why not) on the points and products now: a renewal choice of an eligible one is accepted at that fee.
+        /// That table's tiers at its fees, each eligible or not (and why not) on the points and products at the moment read (now, or the as-of time): a renewal choice of an eligible one is accepted at that fee.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("enterprise")]
         public System.Collections.Generic.ICollection<TierEligibility> Enterprise { get; set; } = new System.Collections.ObjectModel.Collection<TierEligibility>();
@@ -14911,7 +14917,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// Which tier table the renewal choice is judged on now.
+    /// Which tier table the renewal choice is judged on at the moment read (now, or the as-of time).
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public enum RenewalTableBasis
@@ -15227,7 +15233,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public int? MaxProducts { get; set; } = default!;
 
         /// <summary>
-        /// Whether the account's points and products now reach this tier (joining, an upgrade and a renewal choice check it again when made).
+        /// Whether the account's points and products at the moment read (now, or the as-of time) reach this tier (joining, an upgrade and a renewal choice check it again when made).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("eligible")]
         public bool Eligible { get; set; } = default!;

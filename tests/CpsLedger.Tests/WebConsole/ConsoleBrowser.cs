@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using CpsLedger.Tests.Harness;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Playwright;
 
 namespace CpsLedger.Tests.WebConsole;
@@ -58,11 +59,37 @@ public sealed class ConsoleCollection : ICollectionFixture<ConsoleApp>, ICollect
     public const string Name = "console";
 }
 
-/// <summary>Base for the browser tests: a clean ledger and a fresh browser context (no token, no cookies) per test.</summary>
-[Collection(ConsoleCollection.Name)]
-public abstract class ConsoleTest(ConsoleApp app, Chromium chromium) : IAsyncLifetime
+/// <summary>The service with the reconciliation on a schedule of its own, as in production (the other hosts run it only when asked).</summary>
+public sealed class ScheduledConsoleApp : LedgerApp
 {
-    protected ConsoleApp App { get; } = app;
+    /// <summary>Once a year: the schedule is registered, and no test run sees it fire (but one over midnight on New Year's Eve).</summary>
+    public const string ReconciliationCron = "0 0 1 1 *";
+
+    protected override bool ServesOnLoopback => true;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("Reconciliation:Enabled", "true");
+        builder.UseSetting("Reconciliation:Cron", ReconciliationCron);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ScheduledConsoleCollection : ICollectionFixture<ScheduledConsoleApp>, ICollectionFixture<Chromium>
+{
+    public const string Name = "console-scheduled";
+}
+
+/// <summary>Base for the browser tests on the console's usual host.</summary>
+[Collection(ConsoleCollection.Name)]
+public abstract class ConsoleTest(ConsoleApp app, Chromium chromium) : ConsoleTest<ConsoleApp>(app, chromium);
+
+/// <summary>Base for the browser tests: a clean ledger and a fresh browser context (no token, no cookies) per test.</summary>
+public abstract class ConsoleTest<TApp>(TApp app, Chromium chromium) : IAsyncLifetime
+    where TApp : LedgerApp
+{
+    protected TApp App { get; } = app;
 
     protected IPage Page { get; private set; } = null!;
 

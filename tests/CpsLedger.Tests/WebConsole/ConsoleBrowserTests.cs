@@ -323,6 +323,35 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var rows = Page.GetByTestId("invoices").Locator("tbody tr");
         await Expect(rows.Filter(new() { HasText = pounds.InvoiceNumber })).ToContainTextAsync($"{pounds.Total:0.00} GBP");
         await Expect(rows.Filter(new() { HasText = euros.InvoiceNumber })).ToContainTextAsync($"{euros.Total:0.00} EUR");
+
+        // Support on the phone needs the number the member holds: the card names the open invoice behind each amount, in its order.
+        await Expect(Card("owed").Locator("li")).ToHaveTextAsync([
+            $"{pounds.InvoiceNumber}: {pounds.Outstanding:0.00} GBP outstanding, due {pounds.DueOn:yyyy-MM-dd}, not overdue",
+            $"{euros.InvoiceNumber}: {euros.Outstanding:0.00} EUR outstanding, due {euros.DueOn:yyyy-MM-dd}, not overdue",
+        ]);
+        await Screenshot("owed-invoices");
+    }
+
+    [Fact]
+    public async Task The_owed_card_says_an_open_invoice_is_overdue_and_names_no_invoice_once_it_is_paid()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(31)); // the day after its due date: overdue
+        var overdue = await Invoicing.Billing.SingleInvoice(member, account);
+        Assert.Equal(Api.Invoicing.InvoiceStatus.Overdue, overdue.Status);
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(Card("owed").Locator("dd")).ToContainTextAsync($"{overdue.Outstanding:0.00} EUR");
+        await Expect(Card("owed").Locator("li")).ToHaveTextAsync(
+            [$"{invoice.InvoiceNumber}: {overdue.Outstanding:0.00} EUR outstanding, due {invoice.DueOn:yyyy-MM-dd}, overdue"]);
+
+        // Paid in full: nothing owed, and no invoice named.
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, overdue.Outstanding, "LHV-9"))).ShouldBe(System.Net.HttpStatusCode.Created));
+        await Page.ReloadAsync();
+        await Expect(Card("owed")).ToContainTextAsync("Nothing owed");
+        await Expect(Card("owed").Locator("li")).ToHaveCountAsync(0);
     }
 
     [Fact]

@@ -178,10 +178,12 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         await Page.GotoAsync("/console/#/operations");
 
         var reconciliation = Page.GetByTestId("reconciliation");
-        await Expect(reconciliation).ToContainTextAsync("Not run yet");
+        // This host runs it on no schedule (as the tests' hosts do): the page does not let support wait for a run that never comes.
+        await Expect(reconciliation).ToContainTextAsync(
+            "Not run yet, and this service runs it on no schedule (Reconciliation:Enabled is off): it runs only when support presses “Run now”.");
         await App.TrackedUntilHandled<IssueInvoice>(1, () => reconciliation.GetByRole(AriaRole.Button, new() { Name = "Run now" }).ClickAsync());
         var ran = await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/operations/reconciliation").ReadAs<ReconciliationReport>();
-        await Expect(reconciliation).ToContainTextAsync($"Last run {ran.LastRunAt:yyyy-MM-dd HH:mm:ss} UTC");
+        await Expect(reconciliation).ToContainTextAsync($"Last run {ran.LastRunAt:yyyy-MM-dd HH:mm:ss} UTC · no schedule: runs on “Run now” only");
         await Expect(reconciliation).ToContainTextAsync("1 broken promise found");
         var finding = reconciliation.Locator("tbody tr");
         await Expect(finding).ToHaveCountAsync(1);
@@ -234,5 +236,30 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Operations" })).ToHaveCountAsync(0);
         await Page.GotoAsync("/console/#/operations");
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+    }
+}
+
+/// <summary>The reconciliation on its schedule: the Operations page says when it runs, before its first run too.</summary>
+[Collection(ScheduledConsoleCollection.Name)]
+public sealed class ConsoleScheduledReconciliationTests(ScheduledConsoleApp app, Chromium chromium) : ConsoleTest<ScheduledConsoleApp>(app, chromium)
+{
+    [Fact]
+    public async Task Before_its_first_run_the_reconciliation_says_when_the_schedule_runs_it_and_after_a_run_when_it_runs_next()
+    {
+        // The next midnight of a New Year, UTC: the schedule's next occurrence, worked out here from the cron expression's meaning.
+        var now = App.Clock.GetUtcNow();
+        var next = new DateTimeOffset(now.Year + 1, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var report = await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/operations/reconciliation").ReadAs<ReconciliationReport>();
+        Assert.Null(report.LastRunAt);
+        Assert.Equal(next, report.NextRunAt);
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync("/console/#/operations");
+        var reconciliation = Page.GetByTestId("reconciliation");
+        await Expect(reconciliation).ToContainTextAsync($"Not run yet: the schedule runs it first at {next:yyyy-MM-dd HH:mm:ss} UTC.");
+
+        await reconciliation.GetByRole(AriaRole.Button, new() { Name = "Run now" }).ClickAsync();
+        await Expect(reconciliation).ToContainTextAsync($"next run {next:yyyy-MM-dd HH:mm:ss} UTC");
+        await Expect(reconciliation).Not.ToContainTextAsync("Not run yet");
     }
 }

@@ -244,12 +244,24 @@ function accountFrame(account, tab, ...content) {
 /** What CPS still owes back, per invoice (received on a cancelled one, or more than its total, less what was refunded), as the summary says. */
 const refundsOf = summary => (summary.refundsOwed ?? []).map(r => `${money(r.amount, r.currency)} on ${r.invoiceNumber}`);
 
-function summaryCards(summary, membership) {
+// The open invoices behind each amount owed, in the summary's order of currencies, newest first: the summary sums what is outstanding
+// on every invoice neither paid nor cancelled (InvoiceQueries.Standing), and support on the phone needs the number the member holds.
+function owedInvoices(summary, invoices) {
+  if (!invoices) return null;
+  const open = invoices.filter(i => i.status !== 'paid' && i.status !== 'cancelled' && i.outstanding > 0);
+  const lines = (summary.owed ?? []).flatMap(o => open.filter(i => i.currency === o.currency)).map(i => h('li', {},
+    h('span', { class: 'mono nowrap' }, i.invoiceNumber), `: ${money(i.outstanding, i.currency)} outstanding, due `,
+    h('span', { class: 'nowrap' }, day(i.dueOn)), i.status === 'overdue' ? ', overdue' : ', not overdue'));
+  return lines.length ? h('ul', { class: 'owed-invoices' }, lines) : null;
+}
+
+/** The account's cards; `invoices` (the invoice list) names the invoices behind what is owed, where the page has it (time travel has not). */
+function summaryCards(summary, membership, invoices = null) {
   // A date is one unit: a narrow card would otherwise break it at its hyphens ("2026-12-" / "04").
   const keepDates = v => (typeof v === 'string'
     ? v.split(/(\d{4}-\d{2}-\d{2})/).filter(Boolean).map(part => (/^\d{4}-\d{2}-\d{2}$/.test(part) ? h('span', { class: 'nowrap' }, part) : part))
     : v);
-  const card = (term, value, note, testId) => h('div', { class: 'card', 'data-testid': testId }, h('dt', {}, term),
+  const card = (term, value, note, testId, wide = false) => h('div', { class: wide ? 'card wide' : 'card', 'data-testid': testId }, h('dt', {}, term),
     h('dd', {}, keepDates(value), note ? h('small', {}, keepDates(note)) : null));
   const invitation = membership?.invitation;
   const term = membership?.membership;
@@ -273,6 +285,7 @@ function summaryCards(summary, membership) {
   const issued = new Set([...(membership?.pastMemberships ?? []), term].filter(Boolean).map(t => t.membershipNumber));
   const oldNumbers = numbers.filter(n => !issued.has(n));
   const refunds = refundsOf(summary);
+  const owed = summary.owed?.length ? owedInvoices(summary, invoices) : null;
   const tick = summary.allPointsAllocated
     ? h('span', { class: 'tick' }, '✓ All points allocated')
     : summary.products === 0 ? 'No products yet' : h('span', { class: 'cross' }, `✗ ${summary.productsAwaitingDetails} awaiting details`);
@@ -286,8 +299,9 @@ function summaryCards(summary, membership) {
       oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
     // Amounts in two currencies (a tier table in another currency published while an invoice was open) are said apart, never added.
-    card('Owed', summary.owed?.length ? summary.owed.map(o => money(o.amount, o.currency)).join(' and ') : 'Nothing owed',
-      refunds.length ? `refund due: ${refunds.join(', ')}` : null, 'owed'));
+    // The invoices named under it read on one line each (number, amount, due date, overdue or not): the card takes two columns then.
+    card('Owed', summary.owed?.length ? [summary.owed.map(o => money(o.amount, o.currency)).join(' and '), owed] : 'Nothing owed',
+      refunds.length ? `refund due: ${refunds.join(', ')}` : null, 'owed', !!owed));
 }
 
 // Every invoice with how it stands: a support agent answering "what do I owe, what did you receive, is it cancelled" reads it here.
@@ -513,7 +527,7 @@ async function overviewView(id) {
   ]);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
-    summaryCards(summary, membership),
+    summaryCards(summary, membership, invoices),
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),
@@ -1183,7 +1197,12 @@ async function reconciliationPanel(panel, mayRun) {
     error]);
 
   async function render(report) {
-    if (!report.lastRunAt) return fill(body, h('p', { class: 'notice' }, 'Not run yet.'));
+    // Not run yet is not a fault to wait out: when the schedule runs it first (or that nothing but "Run now" will) is said with it.
+    if (!report.lastRunAt) {
+      return fill(body, h('p', { class: 'notice' }, report.nextRunAt
+        ? `Not run yet: the schedule runs it first at ${utc(report.nextRunAt)}.`
+        : 'Not run yet, and this service runs it on no schedule (Reconciliation:Enabled is off): it runs only when support presses “Run now”.'));
+    }
     const findings = report.openFindings ?? [];
     // The account's name is what support reads out; the id alone is not.
     const names = Object.fromEntries(await Promise.all([...new Set(findings.map(f => f.accountId))].map(async id => {
@@ -1194,7 +1213,9 @@ async function reconciliationPanel(panel, mayRun) {
       }
     })));
     fill(body,
-      h('p', {}, `Last run ${utc(report.lastRunAt)} · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
+      h('p', {}, `Last run ${utc(report.lastRunAt)} · `,
+        report.nextRunAt ? `next run ${utc(report.nextRunAt)}` : 'no schedule: runs on “Run now” only',
+        ` · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
       findings.length === 0 ? h('p', { class: 'notice ok' }, 'Every promise kept at the last run.') : [
         h('p', { class: 'notice warn' }, `${count(findings.length, 'broken promise')} found`),
         h('table', {},

@@ -14,12 +14,14 @@ namespace Internal.Generated.WolverineHandlers
     public sealed class GET_api_operations_reconciliation : Wolverine.Http.HttpHandler
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
+        private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_operations_reconciliation(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_operations_reconciliation(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
+            _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
         }
@@ -34,7 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Operations.ReconciliationEndpoints").SetTag("http.route", "/api/operations/reconciliation").SetTag("http.request.method", "GET");
             
             // The actual HTTP request handler execution
-            var reconciliationReport_response = await CpsLedger.Api.Operations.ReconciliationEndpoints.Get(((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var reconciliationReport_response = await CpsLedger.Api.Operations.ReconciliationEndpoints.Get(((Marten.IQuerySession)documentSession), _wolverineRuntime, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, reconciliationReport_response, 404);

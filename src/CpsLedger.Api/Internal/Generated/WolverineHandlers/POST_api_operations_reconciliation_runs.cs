@@ -36,7 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             
             // The actual HTTP request handler execution
-            var reconciliationReport_response = await CpsLedger.Api.Operations.ReconciliationEndpoints.Post(messageContext, _documentStore, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var reconciliationReport_response = await CpsLedger.Api.Operations.ReconciliationEndpoints.Post(messageContext, _documentStore, _wolverineRuntime, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, reconciliationReport_response, 404);
