@@ -55,10 +55,7 @@ public sealed class InvoicingOptions
     {
         if (!BankTransferSurcharges.TryGetValue(country, out var amounts) || amounts.Count == 0)
             return null;
-        return amounts.TryGetValue(currency, out var amount)
-            ? amount
-            : throw new InvalidOperationException($"{country} has a bank-transfer surcharge, but none in {currency}: add " +
-                                                  $"{SettingFor(country, currency)} to the settings. The invoice is not issued without it.");
+        return amounts.TryGetValue(currency, out var amount) ? amount : throw new MissingSurchargeException(country, currency);
     }
 
     /// <summary>The countries with a bank-transfer surcharge that has no amount in <paramref name="currency"/>, in code order.</summary>
@@ -68,6 +65,20 @@ public sealed class InvoicingOptions
 
     /// <summary>The setting that holds a country's surcharge in a currency.</summary>
     public static string SettingFor(string country, string currency) => $"{Section}:{nameof(BankTransferSurcharges)}:{country.ToUpperInvariant()}:{currency}";
+}
+
+/// <summary>
+/// An invoice in a currency the buyer's country has no bank-transfer surcharge in: the start check
+/// (<see cref="Tiers.TierTableDefaults.SurchargeGap"/>) keeps it from happening on a node whose settings lack the amount, so only a node
+/// started with other settings than the one that let the currency in meets it. Nothing is written, and retrying cannot help: the settings
+/// are read once, at start. An HTTP request answers 503 naming the setting; a message is a dead letter at once, naming it.
+/// </summary>
+public sealed class MissingSurchargeException(string country, string currency) : InvalidOperationException(
+    $"{country.ToUpperInvariant()} has a bank-transfer surcharge, but none in {currency}: add {InvoicingOptions.SettingFor(country, currency)} to the " +
+    "settings and restart the service. The invoice is not issued without it.")
+{
+    /// <summary>The setting to add.</summary>
+    public string Setting { get; } = InvoicingOptions.SettingFor(country, currency);
 }
 
 /// <summary>

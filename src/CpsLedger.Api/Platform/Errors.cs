@@ -20,7 +20,10 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
         if (problem is null || (problem.Title == MalformedTitle && !HasBody(context.Request)))
             return false;
 
-        if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+        if (exception is Invoicing.MissingSurchargeException missing)
+            // Not transient: no Retry-After, and an error for the operator, who alone can add the setting.
+            logger.LogError(exception, "Request answered 503: the setting {Setting} is missing", missing.Setting);
+        else if (problem.Status == StatusCodes.Status503ServiceUnavailable)
         {
             logger.LogWarning(exception, "Request answered 503: a transient database fault");
             // The retry finds the sequence caught up (EventSequence); nothing of this request was written.
@@ -63,6 +66,14 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                 Detail = bad.Message,
             },
             AccountNotFoundException => Problems.AccountNotFound,
+            // The service's settings lack what the invoice needs: neither the request's fault nor the data's (a 409 would say so), and
+            // the same request succeeds once the setting is added and the service restarted.
+            Invoicing.MissingSurchargeException missing => new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Setting missing",
+                Detail = $"{missing.Message} Nothing was written: send the same request again once the setting is in place.",
+            },
             ConcurrencyException => Problems.ConcurrentChange,
             DocumentAlreadyExistsException { DocType: var type } when ConflictDescriptionAttribute.For(type) is { } described =>
                 new ProblemDetails

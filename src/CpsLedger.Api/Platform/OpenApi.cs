@@ -184,8 +184,13 @@ public static class OpenApi
                 Error(responses, 413, "The request body is larger than the service accepts.");
             if (body)
                 Error(responses, 415, "The request body is not of a media type this operation reads.");
-            // Any operation may find the database unreachable for a moment (Platform/Errors.cs): a problem with Retry-After.
-            Error(responses, 503, "The ledger's database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key for a command).");
+            // Any operation may find the database unreachable for a moment (Platform/Errors.cs): a problem with Retry-After. A command
+            // may also need a setting this node lacks (a bank-transfer surcharge for an invoice's currency): waiting does not cure that.
+            Error(responses, 503, command
+                ? "The ledger's database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key). " +
+                  "Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, " +
+                  "nothing was written, and the same request succeeds once an operator has added it."
+                : "The ledger's database cannot be reached at the moment: retry after Retry-After seconds.");
 
             var locations = metadata.OfType<ResponseLocationAttribute>().ToList();
             foreach (var (status, response) in responses.ToList())
@@ -315,8 +320,9 @@ public static class OpenApi
             };
             components.Headers[RetryAfterHeader] = new OpenApiHeader
             {
-                Description = "Seconds to wait before retrying.",
-                Required = true,
+                Description = "Seconds to wait before retrying: always sent with a 429, and with a 503 while the database cannot be " +
+                              "reached (not with a 503 for a missing setting, which waiting does not cure).",
+                Required = false,
                 Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
             };
             components.Parameters ??= new Dictionary<string, IOpenApiParameter>();

@@ -159,6 +159,20 @@ public static class Billing
         },
     };
 
+    /// <summary>The default standard tiers in euros again, at their default fees (a table after <see cref="TierTableInPounds"/>).</summary>
+    public static object TierTableInEuros() => new
+    {
+        invitationThreshold = 500,
+        enterpriseAbovePoints = 2500,
+        reason = "Priced in euros again",
+        tiers = new object[]
+        {
+            new { code = "silver", name = "Silver", kind = "standard", pointsRequired = 500, annualFee = 100.00m, currency = "EUR" },
+            new { code = "gold", name = "Gold", kind = "standard", pointsRequired = 1000, annualFee = 200.00m, currency = "EUR" },
+            new { code = "platinum", name = "Platinum", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
+        },
+    };
+
     /// <summary>Finance publishes <paramref name="table"/>, tracked until what it sets off has been handled.</summary>
     public static Task PublishTierTable(this LedgerApp app, object table) =>
         app.Tracked(async () => await (await app.ClientAs(LedgerRoles.Finance).PutJson("/api/tiers", table)).ShouldBe(HttpStatusCode.OK));

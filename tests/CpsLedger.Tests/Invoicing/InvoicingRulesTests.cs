@@ -46,9 +46,10 @@ public sealed class InvoicingRulesTests
     public void An_invoice_in_a_currency_the_country_s_surcharge_has_no_amount_in_is_not_calculated_and_the_setting_to_add_is_named()
     {
         // PT has a surcharge in euros only: an invoice in pounds has no true surcharge, and none is made up.
-        var failure = Assert.Throws<InvalidOperationException>(() =>
+        var failure = Assert.Throws<MissingSurchargeException>(() =>
             InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.BankTransfer, "PT", "GBP", Options(), Standard("PT", 0.23m)));
         Assert.Contains("Invoicing:BankTransferSurcharges:PT:GBP", failure.Message);
+        Assert.Equal("Invoicing:BankTransferSurcharges:PT:GBP", failure.Setting);
         // A card pays no surcharge, and a country without one needs none in any currency.
         Assert.Single(InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.Card, "PT", "GBP", Options(), Standard("PT", 0.23m)).Lines);
         Assert.Single(InvoiceCalculation.Calculate("Gold", 180m, PaymentMethod.BankTransfer, "EE", "GBP", Options(), Standard("EE", 0.24m)).Lines);
@@ -589,6 +590,23 @@ public sealed class InvoicingRulesTests
         Assert.DoesNotContain("IT:GBP", gap);
         Assert.Null(TierTableDefaults.SurchargeGap(TierTableViewProjection.Create(TierTableStream.Defaults(Now)), Options()));
         Assert.Null(TierTableDefaults.SurchargeGap(null, Options()));
+    }
+
+    [Fact]
+    public void The_service_does_not_start_when_a_term_still_invoiced_is_priced_in_a_currency_a_surcharge_lacks()
+    {
+        // The table in force in euros (every surcharge has euros); terms from an earlier table in pounds and in francs.
+        var euros = TierTableViewProjection.Create(TierTableStream.Defaults(Now));
+        var gap = TierTableDefaults.SurchargeGap(euros, Options(), ["EUR", "GBP", "CHF"]);
+        Assert.NotNull(gap);
+        Assert.Contains("Invoicing:BankTransferSurcharges:PT:GBP", gap);
+        Assert.Contains("Invoicing:BankTransferSurcharges:IT:CHF, Invoicing:BankTransferSurcharges:PT:CHF", gap);
+        Assert.DoesNotContain("IT:GBP", gap);
+        Assert.DoesNotContain("EUR", gap);
+        // Terms only in currencies every surcharge has: nothing stops the start, whatever the table.
+        Assert.Null(TierTableDefaults.SurchargeGap(euros, Options(), ["EUR"]));
+        Assert.Null(TierTableDefaults.SurchargeGap(null, Options(), []));
+        Assert.Null(TierTableDefaults.SurchargeGap(euros, new InvoicingOptions(), ["GBP", "CHF"]));
     }
 
     [Theory]
