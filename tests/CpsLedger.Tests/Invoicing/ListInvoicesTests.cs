@@ -1,8 +1,8 @@
 using System.Net;
-using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Products;
 using Marten;
@@ -15,58 +15,12 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
-    private DateTimeOffset Now => App.Clock.GetUtcNow();
-
-    private async Task<Guid> Account(string company, string email) =>
-        (await App.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening(email, company))
-            .ReadAs<BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
-
-    /// <summary>An invoice issued <paramref name="daysAgo"/> days ago (due 30 days after issue), then whatever <paramref name="then"/> appends.</summary>
-    private async Task<Invoice> Invoice(Guid account, string number, int daysAgo, decimal fee, string currency = "EUR",
-        PaymentMethod method = PaymentMethod.BankTransfer, Func<Invoice, IEnumerable<object>>? then = null)
-    {
-        var buyer = TestInvoices.Buyer();
-        buyer.Id = account;
-        var issued = TestInvoices.IssuedEvent(method, buyer, Now - TimeSpan.FromDays(daysAgo), number, fee, currency);
-        var invoice = Api.Invoicing.Invoice.Create(issued);
-        await using var session = App.Store.LightweightSession();
-        session.Events.StartStream<Invoice>(issued.InvoiceId, [issued, .. then?.Invoke(invoice) ?? []]);
-        await session.SaveChangesAsync();
-        return invoice;
-    }
-
-    private IEnumerable<object> Pay(Invoice invoice, decimal amount, string bankReference) =>
-        InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, amount, invoice.Currency, invoice.IssuedOn, null, bankReference, Now);
-
-    private object Overdue(Invoice invoice) => new InvoiceBecameOverdue(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, invoice.Outstanding,
-        invoice.Currency, invoice.DueOn, invoice.DueOn.AddDays(14), Now);
-
-    private object Cancelled(Invoice invoice, string creditNote) =>
-        new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNote, "Issued in error", Now);
-
-    /// <summary>
-    /// Two accounts: Alpha owes an overdue EUR invoice and an open GBP card invoice and had one cancelled after 24.00 was paid on it;
-    /// Beta part-paid an open one, overpaid another by 30.00 and had one cancelled with nothing paid.
-    /// </summary>
-    private async Task<(Guid Alpha, Guid Beta)> Ledger()
-    {
-        var alpha = await Account("Alpha Studio", "alpha@example.ee");
-        var beta = await Account("Beta Foto", "beta@example.ee");
-        await Invoice(alpha, "INV-2026-000001", 40, 200m, then: i => [Overdue(i)]);                                // 248.00 EUR, due 10 days ago
-        await Invoice(alpha, "INV-2026-000002", 5, 100m, "GBP", PaymentMethod.Card);                                // 124.00 GBP, due in 25 days
-        await Invoice(beta, "INV-2026-000003", 3, 100m, then: i => Pay(i, 24m, "B-1"));                             // 124.00 EUR, 100.00 outstanding
-        await Invoice(beta, "INV-2026-000004", 20, 200m, then: i => Pay(i, 278m, "B-2"));                           // paid, 30.00 overpaid
-        await Invoice(alpha, "INV-2026-000005", 10, 100m, then: i => [.. Pay(i, 24m, "B-3"), Cancelled(i, "CN-2026-000001")]); // 24.00 to refund
-        await Invoice(beta, "INV-2026-000006", 8, 200m, then: i => [Cancelled(i, "CN-2026-000002")]);               // nothing received
-        return (alpha, beta);
-    }
-
     private Task<InvoiceListPage> List(string query) => Finance.GetAsync($"/api/invoices{query}").ReadAs<InvoiceListPage>();
 
     [Fact]
     public async Task Open_lists_what_is_still_owed_across_accounts_by_due_date_with_sums_per_currency()
     {
-        var (alpha, beta) = await Ledger();
+        var (alpha, beta) = await App.InvoicesOfTwoAccounts();
 
         var open = await List("?status=open");
 
@@ -98,7 +52,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Each_status_filter_lists_its_own_invoices()
     {
-        await Ledger();
+        await App.InvoicesOfTwoAccounts();
 
         var overdue = await List("?status=overdue");
         Assert.Equal(("INV-2026-000001", 10), (Assert.Single(overdue.Items).InvoiceNumber, overdue.Items[0].DaysOverdue));
@@ -119,7 +73,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(6, (await List("")).Total);
         Assert.Equal(["INV-2026-000002"], (await List("?status=open&currency=GBP")).Items.Select(i => i.InvoiceNumber));
         Assert.Equal(["INV-2026-000002"], (await List("?method=card")).Items.Select(i => i.InvoiceNumber));
-        var today = DateOnly.FromDateTime(Now.UtcDateTime);
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
         Assert.Equal(["INV-2026-000001"], (await List($"?status=open&dueBefore={today:yyyy-MM-dd}")).Items.Select(i => i.InvoiceNumber));
         Assert.Equal(["INV-2026-000002", "INV-2026-000003"],
             (await List($"?issuedFrom={today.AddDays(-5):yyyy-MM-dd}&issuedTo={today:yyyy-MM-dd}")).Items.Select(i => i.InvoiceNumber));
@@ -128,7 +82,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Pages_split_the_list_and_every_page_carries_the_sums_of_all()
     {
-        await Ledger();
+        await App.InvoicesOfTwoAccounts();
 
         var first = await List("?status=open&pageSize=2");
         var second = await List("?status=open&pageSize=2&page=2");
@@ -145,7 +99,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Finance_and_auditors_read_the_list_and_no_one_else()
     {
-        var account = await Account("Alpha Studio", "alpha@example.ee");
+        var account = await App.OpenAccount("alpha@example.ee");
 
         await (await App.ClientAs(LedgerRoles.Finance).GetAsync("/api/invoices")).ShouldBe(HttpStatusCode.OK);
         await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/invoices")).ShouldBe(HttpStatusCode.OK);
