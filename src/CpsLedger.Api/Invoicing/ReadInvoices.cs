@@ -69,7 +69,7 @@ public static class InvoiceQueries
         // Newest first here, whoever reads them: time travel replays the invoices in the order their streams are found, and led with the
         // oldest open invoice's currency where the live summary led with the newest's.
         var newestFirst = invoices.OrderByDescending(i => i.IssuedAt).ToList();
-        var open = newestFirst.Where(i => i.Status is not (InvoiceStatus.Paid or InvoiceStatus.Cancelled) && i.Outstanding > 0).ToList();
+        var open = newestFirst.Where(InvoiceList.IsStillOwed).ToList();
         // A tier table has one currency, but a later one may have another: amounts in two currencies are owed apart, never added up.
         // GroupBy keeps the order in which each currency first appears.
         List<MoneyOwed> owed = [.. open.GroupBy(i => i.Currency, StringComparer.Ordinal).Select(g => new MoneyOwed(g.Sum(i => i.Outstanding), g.Key))];

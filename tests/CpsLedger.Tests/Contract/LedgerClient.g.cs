@@ -6363,6 +6363,161 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
+        /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
+        /// </summary>
+        /// <remarks>
+        /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
+        /// </remarks>
+        /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <returns>OK</returns>
+        /// <exception cref="ApiException">A server side error occurred.</exception>
+        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(string? status = null, string? currency = null, string? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        {
+            var client_ = _httpClient;
+            var disposeClient_ = false;
+            try
+            {
+                using (var request_ = new System.Net.Http.HttpRequestMessage())
+                {
+
+                    if (x_Correlation_Id != null)
+                        request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+                    request_.Method = new System.Net.Http.HttpMethod("GET");
+                    request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
+
+                    var urlBuilder_ = new System.Text.StringBuilder();
+                
+                    // Operation Path: "api/invoices"
+                    urlBuilder_.Append("api/invoices");
+                    urlBuilder_.Append('?');
+                    if (status != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("status")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(status, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (currency != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("currency")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(currency, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (method != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("method")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(method, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (dueBefore != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("dueBefore")).Append('=').Append(System.Uri.EscapeDataString(dueBefore.Value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (issuedFrom != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("issuedFrom")).Append('=').Append(System.Uri.EscapeDataString(issuedFrom.Value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (issuedTo != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("issuedTo")).Append('=').Append(System.Uri.EscapeDataString(issuedTo.Value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (page != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("page")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(page, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (pageSize != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("pageSize")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(pageSize, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    urlBuilder_.Length--;
+
+                    PrepareRequest(client_, request_, urlBuilder_);
+
+                    var url_ = urlBuilder_.ToString();
+                    request_.RequestUri = new System.Uri(url_, System.UriKind.RelativeOrAbsolute);
+
+                    PrepareRequest(client_, request_, url_);
+
+                    var response_ = await client_.SendAsync(request_, System.Net.Http.HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+                    var disposeResponse_ = true;
+                    try
+                    {
+                        var headers_ = new System.Collections.Generic.Dictionary<string, System.Collections.Generic.IEnumerable<string>>();
+                        foreach (var item_ in response_.Headers)
+                            headers_[item_.Key] = item_.Value;
+                        if (response_.Content != null && response_.Content.Headers != null)
+                        {
+                            foreach (var item_ in response_.Content.Headers)
+                                headers_[item_.Key] = item_.Value;
+                        }
+
+                        ProcessResponse(client_, response_);
+
+                        var status_ = (int)response_.StatusCode;
+                        if (status_ == 200)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<InvoiceListPage>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 400)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The request is not what this operation accepts: `errors` names each field or parameter.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 401)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("Missing, expired or invalid bearer token.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 403)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The token\'s roles do not allow this operation, or a member asked for another account.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 503)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        {
+                            var responseData_ = response_.Content == null ? null : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("The HTTP status code of the response was not expected (" + status_ + ").", status_, responseData_, headers_, null);
+                        }
+                    }
+                    finally
+                    {
+                        if (disposeResponse_)
+                            response_.Dispose();
+                    }
+                }
+            }
+            finally
+            {
+                if (disposeClient_)
+                    client_.Dispose();
+            }
+        }
+
+        /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
+        /// <summary>
         /// The VAT rate table in force (each EU member state's standard rates with their effective dates) and its version
         /// </summary>
         /// <remarks>
@@ -12077,6 +12232,189 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("amount")]
         public double Amount { get; set; } = default!;
+
+    }
+
+    /// <summary>
+    /// One invoice on finance's list across accounts.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class InvoiceListLine
+    {
+
+        /// <summary>
+        /// The invoice number printed on it, e.g. "INV-2026-000001".
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("invoiceNumber")]
+        public string InvoiceNumber { get; set; } = default!;
+
+        /// <summary>
+        /// The business account invoiced.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("accountId")]
+        public System.Guid AccountId { get; set; } = default!;
+
+        /// <summary>
+        /// The account's company name now (the invoice keeps the name it was issued to).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("companyName")]
+        public string CompanyName { get; set; } = default!;
+
+        /// <summary>
+        /// The invoice date.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("issuedOn")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset IssuedOn { get; set; } = default!;
+
+        /// <summary>
+        /// The day payment is due.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("dueOn")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset DueOn { get; set; } = default!;
+
+        /// <summary>
+        /// The first day the invoice charges for; null on invoices issued before it was recorded.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("periodStart")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset? PeriodStart { get; set; } = default!;
+
+        /// <summary>
+        /// The last day of the membership term the fee is for; null on invoices issued before it was recorded.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("periodEnd")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(DateFormatConverter))]
+        public System.DateTimeOffset? PeriodEnd { get; set; } = default!;
+
+        /// <summary>
+        /// What the invoice asks to be paid, VAT included, in `currency`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("total")]
+        public double Total { get; set; } = default!;
+
+        /// <summary>
+        /// What is still to be paid, in `currency`: 0 once paid or cancelled.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("outstanding")]
+        public double Outstanding { get; set; } = default!;
+
+        /// <summary>
+        /// What CPS owes back on the invoice, in `currency`: its `overpaid`, or its `refundDue` when cancelled; 0 when nothing is.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("owedBack")]
+        public double OwedBack { get; set; } = default!;
+
+        /// <summary>
+        /// ISO 4217 code of every amount on the line.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("currency")]
+        public string Currency { get; set; } = default!;
+
+        /// <summary>
+        /// How the invoice is paid: `card` or `bank_transfer`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("paymentMethod")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<PaymentMethod>))]
+        public PaymentMethod PaymentMethod { get; set; } = default!;
+
+        /// <summary>
+        /// The ISO 11649 reference a bank transfer quotes (RF..); null on a card invoice.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("creditorReference")]
+        public string? CreditorReference { get; set; } = default!;
+
+        /// <summary>
+        /// Where the invoice stands: `open`, `overdue`, `paid` or `cancelled`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("status")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<InvoiceStatus>))]
+        public InvoiceStatus Status { get; set; } = default!;
+
+        /// <summary>
+        /// Whole days since the due date, on the service's clock, when the invoice is overdue; null otherwise.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("daysOverdue")]
+        public int? DaysOverdue { get; set; } = default!;
+
+    }
+
+    /// <summary>
+    /// One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class InvoiceListPage
+    {
+
+        /// <summary>
+        /// The page's invoices.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("items")]
+        public System.Collections.Generic.ICollection<InvoiceListLine> Items { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceListLine>();
+
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("page")]
+        public int Page { get; set; } = default!;
+
+        /// <summary>
+        /// Invoices per page asked for.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
+        public int PageSize { get; set; } = default!;
+
+        /// <summary>
+        /// Invoices the filters match, on all pages.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("total")]
+        public long Total { get; set; } = default!;
+
+        /// <summary>
+        /// The sums of the invoices the filters match (all pages), one entry per currency, in currency code order.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("totals")]
+        public System.Collections.Generic.ICollection<InvoiceListTotal> Totals { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceListTotal>();
+
+    }
+
+    /// <summary>
+    /// The sums of every invoice the filters match (all pages) in one currency: never added across currencies.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class InvoiceListTotal
+    {
+
+        /// <summary>
+        /// ISO 4217 code of the sums.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("currency")]
+        public string Currency { get; set; } = default!;
+
+        /// <summary>
+        /// How many invoices the filters match in this currency.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("invoices")]
+        public int Invoices { get; set; } = default!;
+
+        /// <summary>
+        /// Their totals, VAT included.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("total")]
+        public double Total { get; set; } = default!;
+
+        /// <summary>
+        /// What is still to be paid on them.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("outstanding")]
+        public double Outstanding { get; set; } = default!;
+
+        /// <summary>
+        /// What CPS owes back on them.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("owedBack")]
+        public double OwedBack { get; set; } = default!;
 
     }
 

@@ -39,13 +39,17 @@ public static class TestInvoices
     };
 
     public static Invoice Issued(PaymentMethod method = PaymentMethod.BankTransfer, AccountView? buyer = null, DateTimeOffset? now = null,
-        string number = "INV-2026-000001", decimal fee = 200m)
+        string number = "INV-2026-000001", decimal fee = 200m) =>
+        Invoice.Create(IssuedEvent(method, buyer, now, number, fee));
+
+    /// <summary>The event of <see cref="Issued"/>, for a test that stores the invoice; the fee in <paramref name="currency"/>.</summary>
+    public static InvoiceIssued IssuedEvent(PaymentMethod method = PaymentMethod.BankTransfer, AccountView? buyer = null, DateTimeOffset? now = null,
+        string number = "INV-2026-000001", decimal fee = 200m, string currency = "EUR")
     {
         buyer ??= Buyer();
-        var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, fee, "EUR", method,
+        var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, fee, currency, method,
             new DateOnly(2026, 11, 25), new DateOnly(2027, 11, 24), 1);
         var options = new InvoicingOptions { BankTransferSurcharges = new(StringComparer.OrdinalIgnoreCase) { ["IT"] = new() { ["EUR"] = 2.00m } } };
-        var issued = IssueInvoiceDecision.Decide(Guid.NewGuid(), number, buyer.Id, buyer, term, options, Seller, Payee, VatTable(), now ?? Now);
-        return Invoice.Create(issued);
+        return IssueInvoiceDecision.Decide(Guid.NewGuid(), number, buyer.Id, buyer, term, options, Seller, Payee, VatTable(), now ?? Now);
     }
 }

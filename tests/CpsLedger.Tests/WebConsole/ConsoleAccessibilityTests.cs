@@ -3,6 +3,7 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
 using Deque.AxeCore.Commons;
 using Deque.AxeCore.Playwright;
 using Microsoft.Extensions.DependencyInjection;
@@ -67,6 +68,16 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
         await Page.GotoAsync($"/console/#/accounts/{account}/support");
         await Expect(await Page.ReviewAdjustment("10", "Accessibility check", "CPS-SUP-1")).ToBeVisibleAsync();
         await NoViolations("support action preview");
+    }
+
+    [Fact]
+    public async Task Finances_invoice_list_passes_the_wcag_2_1_aa_rules()
+    {
+        await App.InvoicesOfTwoAccounts();
+
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Expect(Page.GetByTestId("invoice-list")).ToBeVisibleAsync();
+        await NoViolations("finance's open invoices");
     }
 
     [Fact]

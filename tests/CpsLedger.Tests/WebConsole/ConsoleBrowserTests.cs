@@ -5,6 +5,7 @@ using CpsLedger.Api.Products;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Migration;
 using Marten;
 using Microsoft.Playwright;
@@ -798,16 +799,46 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Member, Guid.NewGuid(), "kadri"));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
-        // Not only "not here": where a member and finance do what they came for.
+        // Not only "not here": where a member does what it came for.
         await Expect(Page.GetByText("Members see their account, products, points and invoices in the CPS member portal.")).ToBeVisibleAsync();
 
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await Expect(Page.GetByLabel("Development token")).ToBeVisibleAsync();
+    }
 
-        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Finance, subject: "fredrik"));
-        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
-        await Expect(Page.GetByText("The console has no pages for finance: bank transfers, refunds, credit notes and corrected invoices " +
-                                    "are recorded through the API")).ToBeVisibleAsync();
+    [Fact]
+    public async Task Finance_reads_the_open_invoices_across_accounts_by_due_date_and_what_is_owed_back()
+    {
+        await App.InvoicesOfTwoAccounts();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // Finance's page, straight after signing in: what is still owed, the overdue first, the sums kept per currency.
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("Still owed: 348.00 EUR (2 invoices), 124.00 GBP (1 invoice)");
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(3);
+        await Expect(rows.Nth(0)).ToContainTextAsync("INV-2026-000001");
+        await Expect(rows.Nth(0)).ToContainTextAsync("Alpha Studio");
+        await Expect(rows.Nth(0)).ToContainTextAsync("overdue 10 days");
+        await Expect(rows.Nth(0)).ToContainTextAsync(Api.Invoicing.CreditorReferences.Grouped(Api.Invoicing.CreditorReferences.For("INV-2026-000001")));
+        await Expect(rows.Nth(1)).ToContainTextAsync("INV-2026-000002");
+        await Expect(rows.Nth(1)).ToContainTextAsync("124.00 GBP");
+        await Expect(rows.Nth(2)).ToContainTextAsync("Beta Foto");
+        await Expect(rows.Nth(2)).ToContainTextAsync("100.00 EUR");
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveCountAsync(0);
+        await Screenshot("finance-open-invoices");
+
+        await Page.GetByLabel("Show").SelectOptionAsync("refund_owed");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Invoices owed back", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("Owed back: 54.00 EUR (2 invoices)");
+        await Expect(rows).ToHaveCountAsync(2);
+        await Expect(rows.Nth(0)).ToContainTextAsync("30.00 EUR");
+        await Expect(rows.Nth(1)).ToContainTextAsync("24.00 EUR");
+
+        // A bad filter is the API's 400, its sentence shown.
+        await Page.GetByLabel("Currency").FillAsync("eur");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("is not an ISO 4217 code in upper case");
     }
 }

@@ -228,14 +228,16 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         Assert.Equal(403, status);
         Assert.Equal(1, await DeadLetterCount());
 
-        // Finance is no console role: no link, and the page is not offered.
+        // Finance has its invoice list only: no Operations link, and the page is not offered (the invoice list is shown instead).
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Finance, subject: "fred"));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices" })).ToBeVisibleAsync();
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Operations" })).ToHaveCountAsync(0);
         await Page.GotoAsync("/console/#/operations");
-        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Not for this role" })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices" })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("dead-letters")).ToHaveCountAsync(0);
+        await Expect(Page.GetByTestId("reconciliation")).ToHaveCountAsync(0);
     }
 }
 

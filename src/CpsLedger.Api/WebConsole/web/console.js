@@ -65,6 +65,8 @@ const signed = n => (n > 0 ? `+${n}` : n < 0 ? `−${Math.abs(n)}` : '0');
 const words = s => String(s ?? '').replace(/_/g, ' ');
 const hasRole = role => me?.roles?.includes(role);
 const isStaff = () => hasRole('support') || hasRole('auditor');
+// Finance's list of invoices across accounts: the API admits finance and auditors (support reads invoices account by account).
+const readsInvoiceList = () => hasRole('finance') || hasRole('auditor');
 
 function problemNotice(error) {
   if (error instanceof ApiError) {
@@ -105,12 +107,18 @@ function renderWho() {
   fill(who);
   fill(sections);
   if (!me) return;
-  // Operations reads what support and auditors may read (the reconciliation); its dead letters and mail are support's.
-  if (isStaff()) {
-    const here = window.location.hash.startsWith('#/operations') ? 'operations' : 'accounts';
+  // Operations reads what support and auditors may read (the reconciliation); its dead letters and mail are support's. Invoices is
+  // finance's list across accounts, which auditors read too; finance has no other page.
+  const here = window.location.hash.startsWith('#/operations') ? 'operations'
+    : window.location.hash.startsWith('#/invoices') || !isStaff() ? 'invoices' : 'accounts';
+  const links = [
+    isStaff() ? ['accounts', '#/', 'Accounts'] : null,
+    readsInvoiceList() ? ['invoices', '#/invoices', 'Invoices'] : null,
+    isStaff() ? ['operations', '#/operations', 'Operations'] : null,
+  ].filter(Boolean);
+  if (links.length) {
     fill(sections, h('nav', { 'aria-label': 'Console' }, h('ul', {},
-      h('li', {}, h('a', { href: '#/', 'aria-current': here === 'accounts' ? 'page' : null }, 'Accounts')),
-      h('li', {}, h('a', { href: '#/operations', 'aria-current': here === 'operations' ? 'page' : null }, 'Operations')))));
+      links.map(([key, href, label]) => h('li', {}, h('a', { href, 'aria-current': here === key ? 'page' : null }, label))))));
   }
   append(who, [
     h('span', {}, 'Signed in as ', h('strong', {}, me.name)),
@@ -1298,26 +1306,112 @@ async function mailPanel(panel) {
   await render();
 }
 
+// ---------- invoices across accounts (finance, auditors) ----------
+
+const INVOICE_LISTS = [
+  ['open', 'Open invoices', 'still owed'],
+  ['overdue', 'Overdue invoices', 'overdue'],
+  ['refund_owed', 'Invoices owed back', 'owed back'],
+  ['paid', 'Paid invoices', 'paid'],
+  ['cancelled', 'Cancelled invoices', 'cancelled'],
+  ['', 'All invoices', 'all'],
+];
+
+/**
+ * What is open, overdue or owed back across all accounts, by due date, 50 a page, with the sums of all pages per currency as the API
+ * gives them (never added across currencies): finance's first look of the day, and what a batch of transfers is matched against.
+ */
+async function invoicesView(params) {
+  const status = params.has('status') ? params.get('status') : 'open';
+  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '' };
+  const page = Number(params.get('page') || 1);
+  const [, title, sumWord] = INVOICE_LISTS.find(([value]) => value === status) ?? ['', 'Invoices', 'matching'];
+  const statusSelect = h('select', { id: 'i-status', name: 'status' },
+    INVOICE_LISTS.map(([value, label]) => h('option', { value, selected: value === status ? true : null }, label)));
+  const currencyInput = h('input', { id: 'i-currency', name: 'currency', value: filters.currency, size: 4, maxlength: 3, autocomplete: 'off',
+    'aria-describedby': 'i-currency-hint' });
+  const methodSelect = h('select', { id: 'i-method', name: 'method' },
+    [['', 'Any'], ['bank_transfer', 'Bank transfer'], ['card', 'Card']]
+      .map(([value, label]) => h('option', { value, selected: value === filters.method ? true : null }, label)));
+  const form = h('form', {
+    class: 'filters',
+    onsubmit: event => {
+      event.preventDefault();
+      const q = new URLSearchParams({ status: statusSelect.value });
+      if (currencyInput.value.trim()) q.set('currency', currencyInput.value.trim());
+      if (methodSelect.value) q.set('method', methodSelect.value);
+      window.location.hash = `#/invoices?${q}`;
+    },
+  },
+  h('div', {}, h('label', { for: 'i-status' }, 'Show'), statusSelect),
+  h('div', {}, h('label', { for: 'i-currency' }, 'Currency'), currencyInput,
+    h('p', { class: 'hint', id: 'i-currency-hint' }, 'ISO 4217, e.g. EUR; empty for every currency')),
+  h('div', {}, h('label', { for: 'i-method' }, 'Payment'), methodSelect),
+  h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
+  const results = h('div', { 'aria-live': 'polite' });
+  show(h('h1', {}, title), form, results);
+
+  let list;
+  try {
+    list = await api('/api/invoices', { query: { ...filters, page, pageSize: 50 } });
+  } catch (error) {
+    fill(results, problemNotice(error));
+    return;
+  }
+  // The amount each list is about: what is still to be paid, what CPS owes back, or what was invoiced.
+  const owedBack = status === 'refund_owed';
+  const amountOf = t => (owedBack ? t.owedBack : ['open', 'overdue'].includes(status) ? t.outstanding : t.total);
+  const amountLabel = owedBack ? 'Owed back' : 'Outstanding';
+  const totals = list.totals.length
+    ? `${sumWord[0].toUpperCase()}${sumWord.slice(1)}: ` + list.totals.map(t => `${money(amountOf(t), t.currency)} (${count(t.invoices, 'invoice')})`).join(', ')
+    : 'No invoices match.';
+  const pages = Math.max(1, Math.ceil(list.total / list.pageSize));
+  const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/invoices?${withPage(params, p)}` }, label);
+  fill(results,
+    h('p', { class: 'totals', 'data-testid': 'invoice-totals' }, totals),
+    list.items.length ? h('table', { 'data-testid': 'invoice-list' },
+      h('caption', { class: 'visually-hidden' }, `${title}, by due date`),
+      h('thead', {}, h('tr', {}, ['Invoice', 'Company', 'Issued', 'Due', 'Total', amountLabel, 'Payment', 'Status']
+        .map(c => h('th', { scope: 'col', class: ['Total', amountLabel].includes(c) ? 'num' : null }, c)))),
+      h('tbody', {}, list.items.map(i => h('tr', {},
+        h('td', { class: 'mono nowrap' }, i.invoiceNumber),
+        h('td', {}, i.companyName),
+        h('td', { class: 'nowrap' }, day(i.issuedOn)),
+        h('td', { class: 'nowrap' }, day(i.dueOn)),
+        h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
+        h('td', { class: 'num nowrap' }, money(owedBack ? i.owedBack : i.outstanding, i.currency)),
+        // The reference a transfer quotes is what finance matches it by: grouped in fours as the invoice prints it, kept whole.
+        h('td', {}, words(i.paymentMethod),
+          i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
+        h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null))))) : null,
+    pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
+      page > 1 ? pageLink(page - 1, 'Previous page') : null,
+      h('span', {}, `Page ${page} of ${pages}`),
+      page < pages ? pageLink(page + 1, 'Next page') : null) : null);
+}
+
 // ---------- routing ----------
 
 async function route() {
   say('');
   renderWho();
   if (!me) return signInView();
-  if (!isStaff()) {
-    // Not only "not here": where a member and finance do what they came for.
-    const elsewhere = hasRole('member') ? 'Members see their account, products, points and invoices in the CPS member portal.'
-      : hasRole('finance') ? 'The console has no pages for finance: bank transfers, refunds, credit notes and corrected invoices are ' +
-        'recorded through the API (docs/api-tour.md, “Invoices and payments”), which also lists an account\'s invoices.'
-      : null;
+  if (!isStaff() && !hasRole('finance')) {
+    // Not only "not here": where a member does what it came for.
+    const elsewhere = hasRole('member') ? 'Members see their account, products, points and invoices in the CPS member portal.' : null;
     return show(h('h1', {}, 'Not for this role'),
-      h('p', { class: 'notice warn' }, `The console is for support staff and auditors; you are signed in as ${me.roles.join(', ') || 'no role'}.`),
+      h('p', { class: 'notice warn' }, `The console is for support staff, auditors and finance; you are signed in as ${me.roles.join(', ') || 'no role'}.`),
       elsewhere ? h('p', {}, elsewhere) : null);
   }
   const [path, queryString] = (window.location.hash.slice(1) || '/').split('?');
   const params = new URLSearchParams(queryString || '');
   const parts = path.split('/').filter(Boolean);
   try {
+    // Finance's one page is the invoice list (what it records is the API's: docs/api-tour.md, "Invoices and payments").
+    if (parts[0] === 'invoices' || !isStaff()) {
+      show(h('p', {}, 'Loading…'));
+      return await invoicesView(params);
+    }
     if (parts[0] === 'operations') {
       show(h('p', {}, 'Loading…'));
       return await operationsView();

@@ -1,0 +1,236 @@
+using System.ComponentModel.DataAnnotations;
+using System.Linq.Expressions;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using Marten;
+using Marten.Linq;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Wolverine.Http;
+
+namespace CpsLedger.Api.Invoicing;
+
+/// <summary>Which invoices finance's list shows: <c>open</c> (still owed: neither paid nor cancelled, something outstanding, overdue
+/// ones included, as the account summary's <c>owed</c> counts them), <c>overdue</c>, <c>paid</c>, <c>cancelled</c>, or
+/// <c>refund_owed</c> (CPS owes money back on it: overpaid, or received on a cancelled invoice, less what was refunded).</summary>
+public enum InvoiceListStatus
+{
+    Open,
+    Overdue,
+    Paid,
+    Cancelled,
+    RefundOwed,
+}
+
+/// <summary>One invoice on finance's list across accounts.</summary>
+/// <param name="InvoiceNumber">The invoice number printed on it, e.g. "INV-2026-000001".</param>
+/// <param name="AccountId">The business account invoiced.</param>
+/// <param name="CompanyName">The account's company name now (the invoice keeps the name it was issued to).</param>
+/// <param name="IssuedOn">The invoice date.</param>
+/// <param name="DueOn">The day payment is due.</param>
+/// <param name="PeriodStart">The first day the invoice charges for; null on invoices issued before it was recorded.</param>
+/// <param name="PeriodEnd">The last day of the membership term the fee is for; null on invoices issued before it was recorded.</param>
+/// <param name="Total">What the invoice asks to be paid, VAT included, in <c>currency</c>.</param>
+/// <param name="Outstanding">What is still to be paid, in <c>currency</c>: 0 once paid or cancelled.</param>
+/// <param name="OwedBack">What CPS owes back on the invoice, in <c>currency</c>: its <c>overpaid</c>, or its <c>refundDue</c> when
+/// cancelled; 0 when nothing is.</param>
+/// <param name="Currency">ISO 4217 code of every amount on the line.</param>
+/// <param name="PaymentMethod">How the invoice is paid: <c>card</c> or <c>bank_transfer</c>.</param>
+/// <param name="CreditorReference">The ISO 11649 reference a bank transfer quotes (RF..); null on a card invoice.</param>
+/// <param name="Status">Where the invoice stands: <c>open</c>, <c>overdue</c>, <c>paid</c> or <c>cancelled</c>.</param>
+/// <param name="DaysOverdue">Whole days since the due date, on the service's clock, when the invoice is overdue; null otherwise.</param>
+public sealed record InvoiceListLine(
+    string InvoiceNumber,
+    Guid AccountId,
+    string CompanyName,
+    DateOnly IssuedOn,
+    DateOnly DueOn,
+    DateOnly? PeriodStart,
+    DateOnly? PeriodEnd,
+    decimal Total,
+    decimal Outstanding,
+    decimal OwedBack,
+    string Currency,
+    PaymentMethod PaymentMethod,
+    string? CreditorReference,
+    InvoiceStatus Status,
+    int? DaysOverdue);
+
+/// <summary>The sums of every invoice the filters match (all pages) in one currency: never added across currencies.</summary>
+/// <param name="Currency">ISO 4217 code of the sums.</param>
+/// <param name="Invoices">How many invoices the filters match in this currency.</param>
+/// <param name="Total">Their totals, VAT included.</param>
+/// <param name="Outstanding">What is still to be paid on them.</param>
+/// <param name="OwedBack">What CPS owes back on them.</param>
+public sealed record InvoiceListTotal(string Currency, int Invoices, decimal Total, decimal Outstanding, decimal OwedBack);
+
+/// <summary>One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency.</summary>
+/// <param name="Items">The page's invoices.</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Invoices per page asked for.</param>
+/// <param name="Total">Invoices the filters match, on all pages.</param>
+/// <param name="Totals">The sums of the invoices the filters match (all pages), one entry per currency, in currency code order.</param>
+public sealed record InvoiceListPage(IReadOnlyList<InvoiceListLine> Items, int Page, int PageSize, long Total, IReadOnlyList<InvoiceListTotal> Totals);
+
+/// <summary>The filters of finance's invoice list, as checked.</summary>
+public sealed record InvoiceListFilter(InvoiceListStatus? Status, string? Currency, PaymentMethod? Method, DateOnly? DueBefore,
+    DateOnly? IssuedFrom, DateOnly? IssuedTo);
+
+/// <summary>
+/// Finance's "what is open, overdue, owed back, across all accounts": the invoices a filter matches, a page at a time, and their sums
+/// per currency. Every amount is the invoice document's own (<see cref="Invoice.Outstanding"/>, <see cref="RefundDecision.OwedBack"/>).
+/// </summary>
+public static class InvoiceList
+{
+    public const int DefaultPageSize = 50;
+    public const int MaxPageSize = 200;
+
+    /// <summary>The index the status filters are served by (status, then due date), so the list reads the invoices of one status, not every invoice.</summary>
+    public const string StatusIndex = "mt_doc_invoice_idx_status_due_on";
+
+    public static void AddInvoiceListIndex(this StoreOptions opts) =>
+        opts.Schema.For<Invoice>().Index([i => i.Status, i => i.DueOn], index => index.Name = StatusIndex);
+
+    /// <summary>Still owed, as the account summary counts it (<see cref="InvoiceQueries.Standing"/>): neither paid nor cancelled, something outstanding.</summary>
+    public static readonly Expression<Func<Invoice, bool>> StillOwed =
+        i => (i.Status == InvoiceStatus.Open || i.Status == InvoiceStatus.Overdue) && i.Outstanding > 0;
+
+    public static readonly Func<Invoice, bool> IsStillOwed = StillOwed.Compile();
+
+    /// <summary>
+    /// Invoices CPS may owe money back on: received beyond the total (not cancelled), or anything received (cancelled). Refunds are a list
+    /// on the document, so <see cref="RefundDecision.OwedBack"/> decides among these after the read; every invoice owing money back is one of them.
+    /// </summary>
+    private static readonly Expression<Func<Invoice, bool>> MayOweBack =
+        i => (i.Status != InvoiceStatus.Cancelled && i.TotalReceived > i.Total) || (i.Status == InvoiceStatus.Cancelled && i.TotalReceived > 0);
+
+    /// <summary>The invoices the filter matches, as the database selects them (the status through <see cref="StatusIndex"/>).</summary>
+    public static IQueryable<Invoice> Matching(IQuerySession session, InvoiceListFilter filter)
+    {
+        IQueryable<Invoice> query = session.Query<Invoice>();
+        query = filter.Status switch
+        {
+            InvoiceListStatus.Open => query.Where(StillOwed),
+            InvoiceListStatus.Overdue => query.Where(i => i.Status == InvoiceStatus.Overdue && i.Outstanding > 0),
+            InvoiceListStatus.Paid => query.Where(i => i.Status == InvoiceStatus.Paid),
+            InvoiceListStatus.Cancelled => query.Where(i => i.Status == InvoiceStatus.Cancelled),
+            InvoiceListStatus.RefundOwed => query.Where(MayOweBack),
+            _ => query,
+        };
+        if (filter.Currency is { } currency)
+            query = query.Where(i => i.Currency == currency);
+        if (filter.Method is { } method)
+            query = query.Where(i => i.PaymentMethod == method);
+        if (filter.DueBefore is { } dueBefore)
+            query = query.Where(i => i.DueOn < dueBefore);
+        if (filter.IssuedFrom is { } from)
+            query = query.Where(i => i.IssuedOn >= from);
+        if (filter.IssuedTo is { } to)
+            query = query.Where(i => i.IssuedOn <= to);
+        return query;
+    }
+
+    /// <summary>
+    /// The page asked for and the sums of all pages from one read of the matching invoices' amounts (not their whole documents: the
+    /// members <see cref="RefundDecision.OwedBack"/> and the order need), then the page's documents and accounts by id.
+    /// </summary>
+    public static async Task<InvoiceListPage> ReadAsync(IQuerySession session, InvoiceListFilter filter, int page, int pageSize, DateOnly today,
+        CancellationToken ct)
+    {
+        var amounts = await Matching(session, filter)
+            .Select(i => new Invoice
+            {
+                Id = i.Id,
+                InvoiceNumber = i.InvoiceNumber,
+                DueOn = i.DueOn,
+                Currency = i.Currency,
+                Status = i.Status,
+                Total = i.Total,
+                TotalReceived = i.TotalReceived,
+                Outstanding = i.Outstanding,
+                Refunds = i.Refunds,
+            })
+            .ToListAsync(ct);
+        var matching = amounts
+            .Where(i => filter.Status != InvoiceListStatus.RefundOwed || RefundDecision.OwedBack(i) > 0)
+            .OrderBy(i => i.DueOn).ThenBy(i => i.InvoiceNumber, StringComparer.Ordinal)
+            .ToList();
+        var totals = matching
+            .GroupBy(i => i.Currency, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new InvoiceListTotal(g.Key, g.Count(), g.Sum(i => i.Total), g.Sum(i => i.Outstanding), g.Sum(RefundDecision.OwedBack)))
+            .ToList();
+
+        // (page - 1) x pageSize fits an int: Paging.MaxPage x MaxPageSize.
+        var ids = matching.Skip((int)Math.Min((long)(page - 1) * pageSize, int.MaxValue)).Take(pageSize).Select(i => i.Id).ToList();
+        var invoices = ids.Count == 0 ? [] : (await session.LoadManyAsync<Invoice>(ct, ids)).ToDictionary(i => i.Id);
+        var accounts = invoices.Count == 0 ? [] : (await session.LoadManyAsync<AccountView>(ct, invoices.Values.Select(i => i.AccountId).Distinct()))
+            .ToDictionary(a => a.Id);
+        var items = ids.Where(invoices.ContainsKey).Select(id => Line(invoices[id], accounts.GetValueOrDefault(invoices[id].AccountId), today)).ToList();
+        return new InvoiceListPage(items, page, pageSize, matching.Count, totals);
+    }
+
+    /// <summary>One line of the list: the invoice's own figures; the account's name now (the invoiced one if the account is gone).</summary>
+    public static InvoiceListLine Line(Invoice invoice, AccountView? account, DateOnly today) => new(
+        invoice.InvoiceNumber,
+        invoice.AccountId,
+        account?.CompanyName ?? invoice.CompanyName,
+        invoice.IssuedOn,
+        invoice.DueOn,
+        invoice.PeriodStart,
+        invoice.PeriodEnd,
+        invoice.Total,
+        invoice.Outstanding,
+        RefundDecision.OwedBack(invoice),
+        invoice.Currency,
+        invoice.PaymentMethod,
+        invoice.PaymentMethod == PaymentMethod.BankTransfer ? invoice.CreditorReference : null,
+        invoice.Status,
+        invoice.Status == InvoiceStatus.Overdue ? Math.Max(today.DayNumber - invoice.DueOn.DayNumber, 0) : null);
+
+    /// <summary>
+    /// The filters checked from the raw query string: an unknown status or method, or a currency not an ISO 4217 code, is a field
+    /// error, never read as "no filter"; dates are checked by the request gate, their order here.
+    /// </summary>
+    public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request.Query["status"].ToString() is { Length: > 0 } status && Parse<InvoiceListStatus>(status) is null)
+            errors["status"] = [$"Must be one of: {string.Join(", ", LedgerJson.NamesOf(typeof(InvoiceListStatus)))}."];
+        if (request.Query["method"].ToString() is { Length: > 0 } method && Parse<PaymentMethod>(method) is null)
+            errors["method"] = [$"Must be one of: {string.Join(", ", LedgerJson.NamesOf(typeof(PaymentMethod)))}."];
+        if (request.Query["currency"].ToString() is { Length: > 0 } currency && !Tiers.PublishTierTableValidator.IsCurrency(currency))
+            errors["currency"] = [$"\"{currency}\" is not an ISO 4217 code in upper case, e.g. \"EUR\"."];
+        if (issuedFrom > issuedTo)
+            errors["issuedTo"] = ["Must not be before issuedFrom."];
+        return errors.Count == 0
+            ? WolverineContinue.NoProblems
+            : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+    }
+
+    /// <summary>An enum value by its snake_case name in any letter case, as the API writes it; null for anything else.</summary>
+    public static T? Parse<T>(string? text) where T : struct, Enum =>
+        text is null ? null : Enum.GetValues<T>().Cast<T?>().FirstOrDefault(v => string.Equals(LedgerJson.NameOf(v!.Value), text.Trim(), StringComparison.OrdinalIgnoreCase));
+}
+
+public static class ListInvoicesEndpoint
+{
+    public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo) =>
+        InvoiceList.Validate(request, issuedFrom, issuedTo);
+
+    [WolverineGet("/api/invoices", OperationId = "ListInvoices")]
+    [Authorize(Roles = $"{LedgerRoles.Finance},{LedgerRoles.Auditor}")]
+    [EndpointSummary("Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency")]
+    [ProducesResponseType<InvoiceListPage>(StatusCodes.Status200OK)]
+    [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    public static async Task<InvoiceListPage> Get(string? status, string? currency, string? method, DateOnly? dueBefore, DateOnly? issuedFrom,
+        DateOnly? issuedTo, [Range(1, Paging.MaxPage)] int? page, [Range(1, InvoiceList.MaxPageSize)] int? pageSize,
+        IQuerySession session, TimeProvider clock, CancellationToken ct)
+    {
+        var filter = new InvoiceListFilter(InvoiceList.Parse<InvoiceListStatus>(status), string.IsNullOrEmpty(currency) ? null : currency,
+            InvoiceList.Parse<PaymentMethod>(method), dueBefore, issuedFrom, issuedTo);
+        var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+        return await InvoiceList.ReadAsync(session, filter, page ?? 1, pageSize ?? InvoiceList.DefaultPageSize, today, ct);
+    }
+}

@@ -1,0 +1,56 @@
+using System.Net;
+using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+
+namespace CpsLedger.Tests.Invoicing;
+
+/// <summary>Invoices of several accounts in every state, stored as the events the ledger writes: what finance's list reads.</summary>
+public static class InvoicesAcrossAccounts
+{
+    /// <summary>
+    /// Two accounts: Alpha Studio owes an overdue EUR invoice (248.00, due 10 days ago) and an open GBP card invoice (124.00) and had
+    /// one cancelled after 24.00 was paid on it; Beta Foto part-paid an open one (100.00 of 124.00 outstanding), overpaid another by
+    /// 30.00 and had one cancelled with nothing paid. Numbered INV-2026-000001 to 000006 in that order.
+    /// </summary>
+    public static async Task<(Guid Alpha, Guid Beta)> InvoicesOfTwoAccounts(this LedgerApp app)
+    {
+        var now = app.Clock.GetUtcNow();
+        var alpha = await Account(app, "Alpha Studio", "alpha@example.ee");
+        var beta = await Account(app, "Beta Foto", "beta@example.ee");
+        await Invoice(app, alpha, "INV-2026-000001", 40, 200m, then: i => [Overdue(i, now)]);
+        await Invoice(app, alpha, "INV-2026-000002", 5, 100m, "GBP", PaymentMethod.Card);
+        await Invoice(app, beta, "INV-2026-000003", 3, 100m, then: i => Pay(i, 24m, "B-1", now));
+        await Invoice(app, beta, "INV-2026-000004", 20, 200m, then: i => Pay(i, 278m, "B-2", now));
+        await Invoice(app, alpha, "INV-2026-000005", 10, 100m, then: i => [.. Pay(i, 24m, "B-3", now), Cancelled(i, "CN-2026-000001", now)]);
+        await Invoice(app, beta, "INV-2026-000006", 8, 200m, then: i => [Cancelled(i, "CN-2026-000002", now)]);
+        return (alpha, beta);
+    }
+
+    private static async Task<Guid> Account(LedgerApp app, string company, string email) =>
+        (await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening(email, company))
+            .ReadAs<BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
+
+    /// <summary>An invoice issued <paramref name="daysAgo"/> days ago (due 30 days after issue), then whatever <paramref name="then"/> appends.</summary>
+    private static async Task Invoice(LedgerApp app, Guid account, string number, int daysAgo, decimal fee, string currency = "EUR",
+        PaymentMethod method = PaymentMethod.BankTransfer, Func<Invoice, IEnumerable<object>>? then = null)
+    {
+        var buyer = TestInvoices.Buyer();
+        buyer.Id = account;
+        var issued = TestInvoices.IssuedEvent(method, buyer, app.Clock.GetUtcNow() - TimeSpan.FromDays(daysAgo), number, fee, currency);
+        await using var session = app.Store.LightweightSession();
+        session.Events.StartStream<Invoice>(issued.InvoiceId, [issued, .. then?.Invoke(Api.Invoicing.Invoice.Create(issued)) ?? []]);
+        await session.SaveChangesAsync();
+    }
+
+    private static IEnumerable<object> Pay(Invoice invoice, decimal amount, string bankReference, DateTimeOffset now) =>
+        InvoicePayments.Receive(invoice, Guid.NewGuid(), PaymentMethod.BankTransfer, amount, invoice.Currency, invoice.IssuedOn, null, bankReference, now);
+
+    private static object Overdue(Invoice invoice, DateTimeOffset now) => new InvoiceBecameOverdue(invoice.Id, invoice.InvoiceNumber, invoice.AccountId,
+        invoice.Outstanding, invoice.Currency, invoice.DueOn, invoice.DueOn.AddDays(14), now);
+
+    private static object Cancelled(Invoice invoice, string creditNote, DateTimeOffset now) =>
+        new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNote, "Issued in error", now);
+}

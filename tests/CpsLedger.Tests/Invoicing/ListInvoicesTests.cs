@@ -1,0 +1,155 @@
+using System.Net;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Tests.Invoicing;
+
+/// <summary>Finance's list of invoices across accounts: what each status filter means, sums kept per currency, paging, who may read it.</summary>
+public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
+{
+    private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
+
+    private Task<InvoiceListPage> List(string query) => Finance.GetAsync($"/api/invoices{query}").ReadAs<InvoiceListPage>();
+
+    [Fact]
+    public async Task Open_lists_what_is_still_owed_across_accounts_by_due_date_with_sums_per_currency()
+    {
+        var (alpha, beta) = await App.InvoicesOfTwoAccounts();
+
+        var open = await List("?status=open");
+
+        Assert.Equal(["INV-2026-000001", "INV-2026-000002", "INV-2026-000003"], open.Items.Select(i => i.InvoiceNumber));
+        Assert.Equal(3, open.Total);
+        var overdue = open.Items[0];
+        Assert.Equal((alpha, "Alpha Studio", InvoiceStatus.Overdue, 248m, 248m, "EUR", PaymentMethod.BankTransfer, 10),
+            (overdue.AccountId, overdue.CompanyName, overdue.Status, overdue.Total, overdue.Outstanding, overdue.Currency, overdue.PaymentMethod,
+                overdue.DaysOverdue));
+        Assert.StartsWith("RF", overdue.CreditorReference);
+        var card = open.Items[1];
+        Assert.Equal((InvoiceStatus.Open, "GBP", PaymentMethod.Card, (string?)null, (int?)null),
+            (card.Status, card.Currency, card.PaymentMethod, card.CreditorReference, card.DaysOverdue));
+        var partPaid = open.Items[2];
+        Assert.Equal((beta, "Beta Foto", 124m, 100m), (partPaid.AccountId, partPaid.CompanyName, partPaid.Total, partPaid.Outstanding));
+
+        // Never added across currencies.
+        Assert.Equal([new InvoiceListTotal("EUR", 2, 372m, 348m, 0m), new InvoiceListTotal("GBP", 1, 124m, 124m, 0m)], open.Totals);
+
+        // What the list calls open is what each account's summary counts as owed.
+        foreach (var account in new[] { alpha, beta })
+        {
+            var owed = (await App.Member(account).GetAsync($"/api/accounts/{account}/summary").ReadAs<Api.Products.AccountSummary>()).Owed;
+            var listed = open.Items.Where(i => i.AccountId == account).GroupBy(i => i.Currency).Select(g => new MoneyOwed(g.Sum(i => i.Outstanding), g.Key));
+            Assert.Equal(owed.OrderBy(o => o.Currency), listed.OrderBy(o => o.Currency));
+        }
+    }
+
+    [Fact]
+    public async Task Each_status_filter_lists_its_own_invoices()
+    {
+        await App.InvoicesOfTwoAccounts();
+
+        var overdue = await List("?status=overdue");
+        Assert.Equal(("INV-2026-000001", 10), (Assert.Single(overdue.Items).InvoiceNumber, overdue.Items[0].DaysOverdue));
+
+        var paid = await List("?status=paid");
+        Assert.Equal(("INV-2026-000004", 0m, 30m), (Assert.Single(paid.Items).InvoiceNumber, paid.Items[0].Outstanding, paid.Items[0].OwedBack));
+
+        var cancelled = await List("?status=cancelled");
+        Assert.Equal(["INV-2026-000005", "INV-2026-000006"], cancelled.Items.OrderBy(i => i.InvoiceNumber).Select(i => i.InvoiceNumber));
+        Assert.All(cancelled.Items, i => Assert.Equal((InvoiceStatus.Cancelled, 0m), (i.Status, i.Outstanding)));
+
+        // What CPS owes back: the overpayment and what was received on a cancelled invoice, not the one cancelled with nothing paid.
+        var owedBack = await List("?status=refund_owed");
+        Assert.Equal([("INV-2026-000004", 30m), ("INV-2026-000005", 24m)], owedBack.Items.Select(i => (i.InvoiceNumber, i.OwedBack)));
+        Assert.Equal([new InvoiceListTotal("EUR", 2, 124m + 248m, 0m, 54m)], owedBack.Totals);
+
+        // Every invoice without a status; the other filters narrow any status.
+        Assert.Equal(6, (await List("")).Total);
+        Assert.Equal(["INV-2026-000002"], (await List("?status=open&currency=GBP")).Items.Select(i => i.InvoiceNumber));
+        Assert.Equal(["INV-2026-000002"], (await List("?method=card")).Items.Select(i => i.InvoiceNumber));
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
+        Assert.Equal(["INV-2026-000001"], (await List($"?status=open&dueBefore={today:yyyy-MM-dd}")).Items.Select(i => i.InvoiceNumber));
+        Assert.Equal(["INV-2026-000002", "INV-2026-000003"],
+            (await List($"?issuedFrom={today.AddDays(-5):yyyy-MM-dd}&issuedTo={today:yyyy-MM-dd}")).Items.Select(i => i.InvoiceNumber));
+    }
+
+    [Fact]
+    public async Task Pages_split_the_list_and_every_page_carries_the_sums_of_all()
+    {
+        await App.InvoicesOfTwoAccounts();
+
+        var first = await List("?status=open&pageSize=2");
+        var second = await List("?status=open&pageSize=2&page=2");
+        var past = await List("?status=open&pageSize=2&page=3");
+
+        Assert.Equal(["INV-2026-000001", "INV-2026-000002"], first.Items.Select(i => i.InvoiceNumber));
+        Assert.Equal(["INV-2026-000003"], second.Items.Select(i => i.InvoiceNumber));
+        Assert.Empty(past.Items);
+        Assert.All(new[] { first, second, past }, p => Assert.Equal((3L, 2), (p.Total, p.PageSize)));
+        Assert.Equal(first.Totals, second.Totals);
+        Assert.Equal(first.Totals, past.Totals);
+    }
+
+    [Fact]
+    public async Task Finance_and_auditors_read_the_list_and_no_one_else()
+    {
+        var account = await App.OpenAccount("alpha@example.ee");
+
+        await (await App.ClientAs(LedgerRoles.Finance).GetAsync("/api/invoices")).ShouldBe(HttpStatusCode.OK);
+        await (await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/invoices")).ShouldBe(HttpStatusCode.OK);
+        await (await App.ClientAs(LedgerRoles.Support).GetAsync("/api/invoices")).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await App.ClientAs(LedgerRoles.Portal).GetAsync("/api/invoices")).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await App.ClientAs(LedgerRoles.Member, account).GetAsync("/api/invoices")).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await App.Anonymous().GetAsync("/api/invoices")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+    }
+
+    [Theory]
+    [InlineData("?status=unpaid", "status")]
+    [InlineData("?status=refund-owed", "status")]
+    [InlineData("?method=cash", "method")]
+    [InlineData("?currency=eur", "currency")]
+    [InlineData("?currency=EURO", "currency")]
+    [InlineData("?dueBefore=05.12.2026", "dueBefore")]
+    [InlineData("?issuedFrom=2026-12-05&issuedTo=2026-12-01", "issuedTo")]
+    [InlineData("?page=0", "page")]
+    [InlineData("?pageSize=201", "pageSize")]
+    public async Task A_bad_filter_is_a_400_naming_the_field(string query, string field)
+    {
+        var problem = await Finance.GetAsync($"/api/invoices{query}").ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal([field], problem.Errors.Keys);
+    }
+
+    [Theory]
+    [InlineData(InvoiceListStatus.Open)]
+    [InlineData(InvoiceListStatus.Overdue)]
+    [InlineData(InvoiceListStatus.Paid)]
+    [InlineData(InvoiceListStatus.Cancelled)]
+    public async Task A_status_filter_is_served_by_the_status_index(InvoiceListStatus status)
+    {
+        await using var session = App.Store.QuerySession();
+        var query = InvoiceList.Matching(session, new InvoiceListFilter(status, null, null, null, null, null)).ToCommand();
+
+        // With sequential scans priced out, the planner uses the index whenever it fits the query.
+        await using var connection = (NpgsqlConnection)App.Store.Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var off = new NpgsqlCommand("set local enable_seqscan = off", connection, transaction))
+            await off.ExecuteNonQueryAsync();
+        await using var explain = new NpgsqlCommand("explain " + query.CommandText, connection, transaction);
+        foreach (NpgsqlParameter parameter in query.Parameters)
+            explain.Parameters.Add(parameter.Clone());
+        var plan = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                plan.Add(reader.GetString(0));
+
+        Assert.Contains(plan, line => line.Contains(InvoiceList.StatusIndex));
+    }
+}
