@@ -353,6 +353,7 @@ public static class OpenApi
 
             SchemaDescriptions.Complete(document);
             SchemaRoles.Apply(document);
+            DocumentOrder.Apply(document);
             return Task.CompletedTask;
         }
 
@@ -399,6 +400,48 @@ public static class OpenApi
                 },
             };
         }
+    }
+
+    /// <summary>
+    /// Puts the document in an order of its own: tags in the order of a member's journey, paths by tag then path, each path's
+    /// operations by method, schemas by name. Left as served, the order followed the order Wolverine discovered the endpoints in, which
+    /// changed with edits elsewhere in the code (GET and PUT of /api/tiers swapped twice on 2026-12-05 with no change to either), and the
+    /// committed contract is compared to the letter.
+    /// </summary>
+    internal static class DocumentOrder
+    {
+        /// <summary>The tags in the order a reader meets them: an account, its products and points, then membership and billing, then staff's.</summary>
+        public static readonly string[] Journey =
+            ["Accounts", "Catalogue", "Products", "Points", "Tiers", "Membership", "Invoices", "Migration", "Support", "Audit", "Operations"];
+
+        private static readonly HttpMethod[] Methods = [HttpMethod.Get, HttpMethod.Put, HttpMethod.Post, HttpMethod.Patch, HttpMethod.Delete];
+
+        public static void Apply(OpenApiDocument document)
+        {
+            if (document.Tags is { } tags)
+                document.Tags = new HashSet<OpenApiTag>(tags.OrderBy(t => Rank(t.Name)).ThenBy(t => t.Name, StringComparer.Ordinal));
+
+            var paths = document.Paths.OrderBy(p => Rank(FirstTag(p.Value))).ThenBy(p => p.Key, StringComparer.Ordinal).ToList();
+            document.Paths.Clear();
+            foreach (var (path, item) in paths)
+            {
+                if (item is OpenApiPathItem { Operations: { } operations } concrete)
+                {
+                    concrete.Operations = operations.OrderBy(o => Array.IndexOf(Methods, o.Key) is var i and >= 0 ? i : Methods.Length)
+                        .ThenBy(o => o.Key.Method, StringComparer.Ordinal).ToDictionary();
+                }
+                document.Paths.Add(path, item);
+            }
+
+            if (document.Components?.Schemas is { } schemas)
+                document.Components.Schemas = schemas.OrderBy(s => s.Key, StringComparer.Ordinal).ToDictionary();
+        }
+
+        private static string? FirstTag(IOpenApiPathItem item) =>
+            item.Operations?.Values.SelectMany(o => o.Tags ?? new HashSet<OpenApiTagReference>()).Select(t => t.Name).FirstOrDefault();
+
+        // A tag not in the journey goes last, by name.
+        private static int Rank(string? tag) => Array.IndexOf(Journey, tag) is var i and >= 0 ? i : Journey.Length;
     }
 
     /// <summary>
