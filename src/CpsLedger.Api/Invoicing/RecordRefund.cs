@@ -76,8 +76,10 @@ public static class RefundDecision
         if (owed <= 0)
             return Problems.Conflict("Nothing to refund",
                 $"Nothing is owed back on invoice {invoice.InvoiceNumber}: {Received(invoice)}. Nothing was recorded.");
+        // The invoice's currency never changes: another is a mistyped field, a 400 on it as on a transfer, not a conflict with what
+        // was recorded (until 2026-12-05 it was a 409).
         if (!string.Equals(command.Currency, invoice.Currency, StringComparison.Ordinal))
-            return Problems.Conflict("Refund in another currency",
+            return Problems.Invalid("currency",
                 $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}: a refund is recorded in the currency received.");
         if (command.Amount > owed)
             return Problems.Conflict("Refund exceeds what is owed back",

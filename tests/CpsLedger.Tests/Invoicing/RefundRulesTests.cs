@@ -131,7 +131,10 @@ public sealed class RefundRulesTests
         ProblemDetails Problem(RecordRefund refund) => RefundDecision.Validate(invoice, refund);
         Assert.Equal((409, "Refund exceeds what is owed back"), (Problem(Refund(50.01m, "R2")).Status, Problem(Refund(50.01m, "R2")).Title));
         Assert.Contains("50.00 EUR is owed back", Problem(Refund(50.01m, "R2")).Detail);
-        Assert.Equal((409, "Refund in another currency"), (Problem(Refund(10m, "R2", "USD")).Status, Problem(Refund(10m, "R2", "USD")).Title));
+        // A currency the invoice was never in is a mistyped field, as on a transfer: a 400 naming it, not a conflict with what was recorded.
+        var otherCurrency = Assert.IsType<HttpValidationProblemDetails>(Problem(Refund(10m, "R2", "USD")));
+        Assert.Equal(400, otherCurrency.Status);
+        Assert.Equal([$"Invoice {invoice.InvoiceNumber} is in EUR, not USD: a refund is recorded in the currency received."], otherCurrency.Errors["currency"]);
         Assert.Equal((409, "Refund already recorded"), (Problem(Refund(10m, " r1 ")).Status, Problem(Refund(10m, " r1 ")).Title));
         Assert.Same(WolverineContinue.NoProblems, Problem(Refund(50m, "R2")));
     }

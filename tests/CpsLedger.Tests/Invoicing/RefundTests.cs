@@ -73,8 +73,8 @@ public sealed class RefundTests(LedgerApp app) : LedgerTest(app)
 
         var tooMuch = await Finance.PostJson(RefundsUrl(account, number), Refund(30.01m, "LHV-OUT-2")).ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("Refund exceeds what is owed back", tooMuch.Title);
-        var otherCurrency = await Finance.PostJson(RefundsUrl(account, number), Refund(10m, "LHV-OUT-2", "USD")).ReadProblem(HttpStatusCode.Conflict);
-        Assert.Equal("Refund in another currency", otherCurrency.Title);
+        var otherCurrency = await Finance.PostJson(RefundsUrl(account, number), Refund(10m, "LHV-OUT-2", "USD")).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal([$"Invoice {number} is in EUR, not USD: a refund is recorded in the currency received."], otherCurrency.Errors["currency"]);
 
         await (await Finance.PostJson(RefundsUrl(account, number), Refund(30m, "LHV-OUT-2"))).ShouldBe(HttpStatusCode.Created);
         Assert.Empty((await Summary(account)).RefundsOwed);
