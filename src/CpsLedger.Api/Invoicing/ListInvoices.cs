@@ -40,6 +40,8 @@ public enum InvoiceListStatus
 /// <param name="CreditorReference">The ISO 11649 reference a bank transfer quotes (RF..); null on a card invoice.</param>
 /// <param name="Status">Where the invoice stands: <c>open</c>, <c>overdue</c>, <c>paid</c> or <c>cancelled</c>.</param>
 /// <param name="DaysOverdue">Whole days since the due date, on the service's clock, when the invoice is overdue; null otherwise.</param>
+/// <param name="CreditNoteNumber">The credit note that cancelled the invoice, e.g. "CN-2026-000001" (its PDF:
+/// <c>/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/pdf</c>); null unless a credit note was issued for it.</param>
 public sealed record InvoiceListLine(
     string InvoiceNumber,
     Guid AccountId,
@@ -55,7 +57,8 @@ public sealed record InvoiceListLine(
     PaymentMethod PaymentMethod,
     string? CreditorReference,
     InvoiceStatus Status,
-    int? DaysOverdue);
+    int? DaysOverdue,
+    string? CreditNoteNumber);
 
 /// <summary>The sums of every invoice the filters match (all pages) in one currency: never added across currencies.</summary>
 /// <param name="Currency">ISO 4217 code of the sums.</param>
@@ -187,7 +190,8 @@ public static class InvoiceList
         invoice.PaymentMethod,
         invoice.PaymentMethod == PaymentMethod.BankTransfer ? invoice.CreditorReference : null,
         invoice.Status,
-        invoice.Status == InvoiceStatus.Overdue ? Math.Max(today.DayNumber - invoice.DueOn.DayNumber, 0) : null);
+        invoice.Status == InvoiceStatus.Overdue ? Math.Max(today.DayNumber - invoice.DueOn.DayNumber, 0) : null,
+        invoice.CreditNote?.CreditNoteNumber);
 
     /// <summary>
     /// The filters checked from the raw query string: an unknown status or method, or a currency not an ISO 4217 code, is a field

@@ -10,7 +10,7 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace CpsLedger.Api.WebConsole;
 
-/// <summary>Sign-in of the support and audit console (configuration section <c>Console</c>).</summary>
+/// <summary>Sign-in of the support, audit and finance console (configuration section <c>Console</c>).</summary>
 public sealed class ConsoleOptions
 {
     public const string Section = "Console";
@@ -52,7 +52,7 @@ public sealed class ConsoleOidcOptions
 public sealed record ConsoleConfig(string SignIn, string Environment);
 
 /// <summary>
-/// The support and audit console: static pages under <c>/console</c> that call the same API with the same roles. In
+/// The support, audit and finance console: static pages under <c>/console</c> that call the same API with the same roles. In
 /// Development the page sends a pasted development token as a bearer token; elsewhere, with <c>Console:Oidc</c> set, the
 /// service signs staff in with OpenID Connect and keeps a server-side session (<see cref="ConsoleTicketStore"/>) whose key is
 /// the cookie, which the API accepts only on requests that carry the console's header (a cross-site form cannot set it, so

@@ -12338,6 +12338,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("daysOverdue")]
         public int? DaysOverdue { get; set; } = default!;
 
+        /// <summary>
+        /// The credit note that cancelled the invoice, e.g. "CN-2026-000001" (its PDF: `/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/pdf`); null unless a credit note was issued for it.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("creditNoteNumber")]
+        public string? CreditNoteNumber { get; set; } = default!;
+
     }
 
     /// <summary>

@@ -78,6 +78,10 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
         await SignInAs(LedgerRoles.Finance, "fredrik");
         await Expect(Page.GetByTestId("invoice-list")).ToBeVisibleAsync();
         await NoViolations("finance's open invoices");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Alpha Studio" }).First.ClickAsync();
+        await Expect(Page.GetByTestId("tiers-table")).ToBeVisibleAsync();
+        await NoViolations("an account's overview, as finance reads it");
     }
 
     [Fact]

@@ -826,19 +826,112 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(rows.Nth(2)).ToContainTextAsync("Beta Foto");
         await Expect(rows.Nth(2)).ToContainTextAsync("100.00 EUR");
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveCountAsync(0);
+        // Named for who works in it, finance included.
+        await Expect(Page.Locator(".brand")).ToHaveTextAsync("CpsLedger support, audit & finance console");
+        Assert.Equal("CpsLedger support, audit & finance console", await Page.TitleAsync());
+
+        // The filters' labels on one line and their fields on the next, whatever hint a field has beneath it.
+        var labels = await Task.WhenAll(new[] { "i-status", "i-currency", "i-method", "i-due-before" }
+            .Select(id => Page.Locator($"label[for={id}]").BoundingBoxAsync()));
+        var fields = await Task.WhenAll(new[] { "i-status", "i-currency", "i-method", "i-due-before" }
+            .Select(id => Page.Locator($"#{id}").BoundingBoxAsync()));
+        Assert.All(labels, l => Assert.Equal(labels[0]!.Y, l!.Y, 1.0));
+        Assert.All(fields, f => Assert.Equal(fields[0]!.Y, f!.Y, 1.0));
+        Assert.True(labels[0]!.Y + labels[0]!.Height <= fields[0]!.Y, "each label above its field");
         await Screenshot("finance-open-invoices");
 
+        // Still owed and due before today: the overdue one, and the filter is in the address finance shares.
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await Page.GetByLabel("Due before").FillAsync(today);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/invoices\\?status=open&dueBefore={today}$"));
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("Still owed: 248.00 EUR (1 invoice)");
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(rows.Nth(0)).ToContainTextAsync("INV-2026-000001");
+        await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync(today);
+
+        // A shared link to "overdue in GBP" opens with its filters filled in; the back button returns to the list before it.
+        await Page.GotoAsync("/console/#/invoices?status=overdue&currency=GBP");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Overdue invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Show")).ToHaveValueAsync("overdue");
+        await Expect(Page.GetByLabel("Currency")).ToHaveValueAsync("GBP");
+        await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync("");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices match.");
+        await Page.GoBackAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync(today);
+        await Expect(rows).ToHaveCountAsync(1);
+
+        await Page.GetByLabel("Due before").FillAsync("");
         await Page.GetByLabel("Show").SelectOptionAsync("refund_owed");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Invoices owed back", Level = 1 })).ToBeVisibleAsync();
+        // What CPS owes back, in the sums and on each line (the column so named), never what is outstanding (0.00 on both).
         await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("Owed back: 54.00 EUR (2 invoices)");
         await Expect(rows).ToHaveCountAsync(2);
-        await Expect(rows.Nth(0)).ToContainTextAsync("30.00 EUR");
-        await Expect(rows.Nth(1)).ToContainTextAsync("24.00 EUR");
+        var headers = Page.GetByTestId("invoice-list").Locator("thead th");
+        await Expect(headers).ToHaveTextAsync(["Invoice", "Company", "Issued", "Due", "Total", "Owed back", "Payment", "Status"]);
+        await Expect(rows.Nth(0).Locator("td").Nth(0)).ToHaveTextAsync("INV-2026-000004");
+        await Expect(rows.Nth(0).Locator("td").Nth(5)).ToHaveTextAsync("30.00 EUR");
+        await Expect(rows.Nth(1).Locator("td").Nth(0)).ToHaveTextAsync("INV-2026-000005");
+        await Expect(rows.Nth(1).Locator("td").Nth(5)).ToHaveTextAsync("24.00 EUR");
+        await Expect(Page.GetByTestId("invoice-list")).Not.ToContainTextAsync("Outstanding");
 
         // A bad filter is the API's 400, its sentence shown.
         await Page.GetByLabel("Currency").FillAsync("eur");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("is not an ISO 4217 code in upper case");
+    }
+
+    [Fact]
+    public async Task Finance_saves_a_lines_invoice_and_credit_note_and_opens_its_account_read_only()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer");
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
+        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
+        // Cancelled with 50.00 received on its invoice: credited in full, the 50.00 owed back.
+        await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
+            .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .ReadAs<MembershipCancellation>());
+        var note = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single().CreditNote!.CreditNoteNumber;
+
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync("/console/#/invoices?status=refund_owed");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(row).ToHaveCountAsync(1);
+        await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("50.00 EUR");
+        // What the member was sent, as it was printed: the invoice and, the invoice being cancelled, its credit note.
+        await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Invoice PDF, {invoice.InvoiceNumber}" }),
+            $"{invoice.InvoiceNumber}.pdf", invoice.InvoiceNumber);
+        await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {note}" }), $"{note}.pdf", note);
+
+        // The company opens the account's overview: every read it makes admits finance; it shows nothing finance may not do.
+        await row.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}$"));
+        await Expect(Card("owed")).ToContainTextAsync($"refund due: 50.00 EUR on {invoice.InvoiceNumber}");
+        await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"cancelled by credit note {note}");
+        await Expect(Page.GetByTestId("tiers-table")).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        // Read-only: no history or audit (the API refuses finance the history), no support action, nothing to review or write.
+        var tabs = Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" });
+        await Expect(tabs.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview"]);
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Support actions" })).ToHaveCountAsync(0);
+        foreach (var action in new[] { "Review", "Write it", "Resend invitation", "Run verification" })
+            await Expect(Page.GetByRole(AriaRole.Button, new() { Name = action })).ToHaveCountAsync(0);
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Invoices" })).ToBeVisibleAsync();
+        await Screenshot("finance-account");
+
+        // The other tabs typed in: said to be not finance's, nothing asked of the API that it would refuse.
+        foreach (var tab in new[] { "history", "audit", "support" })
+        {
+            await Page.GotoAsync($"/console/#/accounts/{account}/{tab}");
+            await Expect(Page.GetByText("Finance reads an account’s overview")).ToBeVisibleAsync();
+            await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+            await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToHaveAttributeAsync("href", $"#/accounts/{account}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-// The support and audit console: a few views over the ledger's API, routed by the URL's hash. It decides nothing itself:
+// The support, audit and finance console: a few views over the ledger's API, routed by the URL's hash. It decides nothing itself:
 // every figure comes from the API, and every change is one of the API's commands, refused there if the role is wrong.
 import { api, download, session, ApiError } from './api.js';
 import { waterfall, lineLabel, lineKind, KIND_WORDS } from './chart.js';
@@ -108,9 +108,10 @@ function renderWho() {
   fill(sections);
   if (!me) return;
   // Operations reads what support and auditors may read (the reconciliation); its dead letters and mail are support's. Invoices is
-  // finance's list across accounts, which auditors read too; finance has no other page.
-  const here = window.location.hash.startsWith('#/operations') ? 'operations'
-    : window.location.hash.startsWith('#/invoices') || !isStaff() ? 'invoices' : 'accounts';
+  // finance's list across accounts, which auditors read too; finance has no other link (its lines open an account's overview).
+  const hash = window.location.hash;
+  const here = hash.startsWith('#/operations') ? 'operations'
+    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/')) ? 'invoices' : 'accounts';
   const links = [
     isStaff() ? ['accounts', '#/', 'Accounts'] : null,
     readsInvoiceList() ? ['invoices', '#/invoices', 'Invoices'] : null,
@@ -141,7 +142,7 @@ async function signOut() {
 function signInView() {
   if (config.signIn === 'openid-connect') {
     return show(h('h1', {}, 'Sign in'),
-      h('p', {}, 'Support staff and auditors sign in with their organisation account.'),
+      h('p', {}, 'Support staff, auditors and finance sign in with their organisation account.'),
       h('p', {}, h('a', { class: 'button', href: '/console/signin' }, 'Sign in with your organisation account')));
   }
   if (config.signIn !== 'dev-token') {
@@ -227,11 +228,12 @@ async function searchView(query) {
 
 // ---------- account page ----------
 
+// Finance reads an account's overview only: the API refuses it the history (and so time travel) and the hash chains.
 const TABS = [
   { path: '', label: 'Overview' },
-  { path: 'history', label: 'History & time travel' },
-  { path: 'audit', label: 'Audit' },
-  { path: 'support', label: 'Support actions', role: 'support' },
+  { path: 'history', label: 'History & time travel', roles: ['support', 'auditor'] },
+  { path: 'audit', label: 'Audit', roles: ['support', 'auditor'] },
+  { path: 'support', label: 'Support actions', roles: ['support'] },
 ];
 
 function accountFrame(account, tab, ...content) {
@@ -243,7 +245,7 @@ function accountFrame(account, tab, ...content) {
         account.oldCpsEmails?.length ? h('p', {}, `Old CPS e-mails: ${account.oldCpsEmails.join(', ')}`) : null),
       h('p', { class: 'mono', title: 'Account id' }, account.id)),
     h('nav', { class: 'tabs', 'aria-label': 'Account' },
-      h('ul', {}, TABS.filter(t => !t.role || hasRole(t.role)).map(t => h('li', {},
+      h('ul', {}, TABS.filter(t => !t.roles || t.roles.some(hasRole)).map(t => h('li', {},
         h('a', { href: `#/accounts/${account.id}${t.path ? `/${t.path}` : ''}`, 'aria-current': t.path === tab ? 'page' : null }, t.label))))),
     content,
   ];
@@ -333,27 +335,7 @@ function invoicesSection(invoices, membership) {
       `${a.nextAttemptOn ? `; next attempt ${day(a.nextAttemptOn)}` : ''}`),
   ];
   // The documents the member received: support reads the same PDF when the member asks about it.
-  const documents = i => {
-    const error = h('div', { 'aria-live': 'assertive' });
-    const button = (label, name, path) => h('button', {
-      type: 'button', class: 'secondary small', 'aria-label': name,
-      onclick: async () => {
-        fill(error);
-        try {
-          await download(path);
-        } catch (e) {
-          fill(error, problemNotice(e));
-        }
-      },
-    }, label);
-    return h('div', { class: 'documents' },
-      // The accessible name begins with the visible label (WCAG 2.5.3) and says which document.
-      button('Invoice PDF', `Invoice PDF, ${i.invoiceNumber}`,
-        `/api/accounts/${i.accountId}/invoices/${encodeURIComponent(i.invoiceNumber)}/pdf`),
-      i.creditNote ? button('Credit note PDF', `Credit note PDF, ${i.creditNote.creditNoteNumber}`,
-        `/api/accounts/${i.accountId}/credit-notes/${encodeURIComponent(i.creditNote.creditNoteNumber)}/pdf`) : null,
-      error);
-  };
+  const documents = i => invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNote?.creditNoteNumber);
   const receivedList = i => {
     const lines = received(i);
     return lines.length ? h('ul', { class: 'hint' }, lines.map(line => h('li', {}, line))) : null;
@@ -377,6 +359,31 @@ function invoicesSection(invoices, membership) {
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
         h('td', {}, standing(i), receivedList(i), documents(i)))))));
+}
+
+/**
+ * Buttons that save an invoice's PDF and, where one was issued, its credit note's: the documents the member received, fetched with
+ * the console's credentials (a plain link carries none). The account page and finance's list share them.
+ */
+function invoiceDocuments(accountId, invoiceNumber, creditNoteNumber) {
+  const error = h('div', { 'aria-live': 'assertive' });
+  const button = (label, name, path) => h('button', {
+    type: 'button', class: 'secondary small', 'aria-label': name,
+    onclick: async () => {
+      fill(error);
+      try {
+        await download(path);
+      } catch (e) {
+        fill(error, problemNotice(e));
+      }
+    },
+  }, label);
+  return h('div', { class: 'documents' },
+    // The accessible name begins with the visible label (WCAG 2.5.3) and says which document.
+    button('Invoice PDF', `Invoice PDF, ${invoiceNumber}`, `/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/pdf`),
+    creditNoteNumber ? button('Credit note PDF', `Credit note PDF, ${creditNoteNumber}`,
+      `/api/accounts/${accountId}/credit-notes/${encodeURIComponent(creditNoteNumber)}/pdf`) : null,
+    error);
 }
 
 function productsTable(products) {
@@ -1323,7 +1330,8 @@ const INVOICE_LISTS = [
  */
 async function invoicesView(params) {
   const status = params.has('status') ? params.get('status') : 'open';
-  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '' };
+  // Every filter is in the address: a link to "overdue in GBP" can be shared, and the back button returns to the list before.
+  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '', dueBefore: params.get('dueBefore') || '' };
   const page = Number(params.get('page') || 1);
   const [, title, sumWord] = INVOICE_LISTS.find(([value]) => value === status) ?? ['', 'Invoices', 'matching'];
   const statusSelect = h('select', { id: 'i-status', name: 'status' },
@@ -1333,13 +1341,17 @@ async function invoicesView(params) {
   const methodSelect = h('select', { id: 'i-method', name: 'method' },
     [['', 'Any'], ['bank_transfer', 'Bank transfer'], ['card', 'Card']]
       .map(([value, label]) => h('option', { value, selected: value === filters.method ? true : null }, label)));
+  // A day typed as ISO 8601, as every date on this page is shown (a date input would show the browser's locale).
+  const dueBeforeInput = h('input', { type: 'text', id: 'i-due-before', name: 'dueBefore', value: filters.dueBefore, size: 10, maxlength: 10,
+    autocomplete: 'off', spellcheck: 'false', pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd', 'aria-describedby': 'i-due-before-hint' });
   const form = h('form', {
-    class: 'filters',
+    class: 'filters aligned',
     onsubmit: event => {
       event.preventDefault();
       const q = new URLSearchParams({ status: statusSelect.value });
       if (currencyInput.value.trim()) q.set('currency', currencyInput.value.trim());
       if (methodSelect.value) q.set('method', methodSelect.value);
+      if (dueBeforeInput.value.trim()) q.set('dueBefore', dueBeforeInput.value.trim());
       window.location.hash = `#/invoices?${q}`;
     },
   },
@@ -1347,6 +1359,8 @@ async function invoicesView(params) {
   h('div', {}, h('label', { for: 'i-currency' }, 'Currency'), currencyInput,
     h('p', { class: 'hint', id: 'i-currency-hint' }, 'ISO 4217, e.g. EUR; empty for every currency')),
   h('div', {}, h('label', { for: 'i-method' }, 'Payment'), methodSelect),
+  h('div', {}, h('label', { for: 'i-due-before' }, 'Due before'), dueBeforeInput,
+    h('p', { class: 'hint', id: 'i-due-before-hint' }, 'yyyy-mm-dd; due before that day')),
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   const results = h('div', { 'aria-live': 'polite' });
   show(h('h1', {}, title), form, results);
@@ -1375,7 +1389,8 @@ async function invoicesView(params) {
         .map(c => h('th', { scope: 'col', class: ['Total', amountLabel].includes(c) ? 'num' : null }, c)))),
       h('tbody', {}, list.items.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
-        h('td', {}, i.companyName),
+        // The account's overview: every read it makes admits finance (and auditors), and it offers no action.
+        h('td', {}, h('a', { href: `#/accounts/${i.accountId}` }, i.companyName)),
         h('td', { class: 'nowrap' }, day(i.issuedOn)),
         h('td', { class: 'nowrap' }, day(i.dueOn)),
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
@@ -1383,11 +1398,22 @@ async function invoicesView(params) {
         // The reference a transfer quotes is what finance matches it by: grouped in fours as the invoice prints it, kept whole.
         h('td', {}, words(i.paymentMethod),
           i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
-        h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null))))) : null,
+        // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one.
+        h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null,
+          invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNoteNumber)))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
       page < pages ? pageLink(page + 1, 'Next page') : null) : null);
+}
+
+/** An account's history, audit or support actions asked for by finance: said, and nothing asked of the API that it refuses finance. */
+async function notFinancesTab(id) {
+  const account = await loadAccount(id);
+  show(h('h1', {}, 'Not for this role'),
+    h('p', { class: 'notice warn' }, 'Finance reads an account’s overview; its history, time travel, audit and support actions are for ',
+      'support staff and auditors.'),
+    h('p', {}, h('a', { href: `#/accounts/${id}` }, account.companyName)));
 }
 
 // ---------- routing ----------
@@ -1407,7 +1433,12 @@ async function route() {
   const params = new URLSearchParams(queryString || '');
   const parts = path.split('/').filter(Boolean);
   try {
-    // Finance's one page is the invoice list (what it records is the API's: docs/api-tour.md, "Invoices and payments").
+    // Finance's page is the invoice list (what it records is the API's: docs/api-tour.md, "Invoices and payments"), and from a line
+    // the account's overview, which reads only what finance may read.
+    if (!isStaff() && parts[0] === 'accounts' && parts[1]) {
+      show(h('p', {}, 'Loading…'));
+      return await (parts[2] ? notFinancesTab(parts[1]) : overviewView(parts[1]));
+    }
     if (parts[0] === 'invoices' || !isStaff()) {
       show(h('p', {}, 'Loading…'));
       return await invoicesView(params);
