@@ -149,8 +149,7 @@ public static class InvoiceList
         var inner = matching.CommandText.TrimEnd().TrimEnd(';');
         var schema = session.DocumentStore.Options.DatabaseSchemaName;
 
-        // Only the inner query's data column is read: the columns it selects besides differ between environments (m.id is absent in
-        // Production). The JSON of a stored Invoice: amounts as numbers, the status by name, dates as yyyy-MM-dd (OwedBack is Overpaid + RefundDue).
+        // The JSON of a stored Invoice: amounts as numbers, the status by name, dates as yyyy-MM-dd (OwedBack is Overpaid + RefundDue).
         const string refunded = "coalesce((select sum((r ->> 'Amount')::numeric) from jsonb_array_elements(m.data -> 'Refunds') r), 0)";
         var sums = $"""
             select c.currency, count(*), coalesce(sum(c.total), 0), coalesce(sum(c.outstanding), 0), coalesce(sum(c.owed_back), 0)
@@ -164,7 +163,7 @@ public static class InvoiceList
         var offset = Math.Min((long)(page - 1) * pageSize, int.MaxValue);
         // The status index's own expressions, so a status's first pages are read in index order, not sorted from all its invoices.
         var pageIds = $"""
-            select (m.data ->> 'Id')::uuid from ({inner}) as m
+            select m.id from ({inner}) as m
             order by {schema}.mt_immutable_date(m.data ->> 'DueOn'), m.data ->> 'InvoiceNumber' collate "C" offset {offset} limit {pageSize}
             """;
         // One round trip for both, on a connection of their own, closed before the page's documents are loaded.

@@ -71,9 +71,6 @@ public static class P6InvoiceList
                 // As many reads as fit in about 20 s a side (slow reads would otherwise take minutes), within P5's count.
                 var count = (int)Math.Clamp(20_000 / Math.Max(warm.Latency.P50, 0.1), 20, Math.Max(20, ctx.Scale.ReadsPerLevel / 2));
                 var (direct, result) = await Load.TakingTurnsAsync(4, count, 1, Direct, Http);
-                // A list that answers nothing but errors is broken, not slow: the run fails (CI's smoke run catches it).
-                if (result.Failures == result.Ops || direct.Failures == direct.Ops)
-                    throw new InvalidOperationException($"Every read of the invoice list ({name}) failed: {Load.FailureNote(result, direct)}");
                 var growth = previous.TryGetValue(name, out var p99Before) ? result.Latency.P99 / p99Before : (double?)null;
                 figures.Add(new Figure
                 {
