@@ -7,7 +7,6 @@ using Marten;
 using Marten.Linq;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
-using Npgsql;
 using Wolverine.Http;
 
 namespace CpsLedger.Api.Invoicing;
@@ -133,71 +132,10 @@ public static class InvoiceList
     }
 
     /// <summary>
-    /// The page asked for and the sums of all pages: the sums and the count by an aggregate in the database, grouped by currency; the
-    /// page's invoices in the status index's order (due date, then number), then their accounts by id. <c>refund_owed</c> reads its
-    /// few candidates' amounts instead (<see cref="ReadOwedBackAsync"/>).
+    /// The page asked for and the sums of all pages from one read of the matching invoices' amounts (not their whole documents: the
+    /// members <see cref="RefundDecision.OwedBack"/> and the order need), then the page's documents and accounts by id.
     /// </summary>
-    /// <remarks>Reading every matching invoice's amounts into .NET to sum and order them was 1.04 to 1.4 times slower for <c>paid</c>
-    /// or no status (BENCHMARKS.md, P6); the aggregate still reads each matching invoice's JSON (over 1 s at 100,000 accounts).</remarks>
     public static async Task<InvoiceListPage> ReadAsync(IQuerySession session, InvoiceListFilter filter, int page, int pageSize, DateOnly today,
-        CancellationToken ct)
-    {
-        if (filter.Status == InvoiceListStatus.RefundOwed)
-            return await ReadOwedBackAsync(session, filter, page, pageSize, today, ct);
-
-        var matching = Matching(session, filter).ToCommand();
-        var inner = matching.CommandText.TrimEnd().TrimEnd(';');
-        var schema = session.DocumentStore.Options.DatabaseSchemaName;
-
-        // The JSON of a stored Invoice: amounts as numbers, the status by name, dates as yyyy-MM-dd (OwedBack is Overpaid + RefundDue).
-        const string refunded = "coalesce((select sum((r ->> 'Amount')::numeric) from jsonb_array_elements(m.data -> 'Refunds') r), 0)";
-        var sums = $"""
-            select c.currency, count(*), coalesce(sum(c.total), 0), coalesce(sum(c.outstanding), 0), coalesce(sum(c.owed_back), 0)
-            from (select m.data ->> 'Currency' as currency, (m.data ->> 'Total')::numeric as total, (m.data ->> 'Outstanding')::numeric as outstanding,
-                    case when m.data ->> 'Status' = '{InvoiceStatus.Cancelled}'
-                        then greatest((m.data ->> 'TotalReceived')::numeric - {refunded}, 0)
-                        else greatest((m.data ->> 'TotalReceived')::numeric - (m.data ->> 'Total')::numeric - {refunded}, 0) end as owed_back
-                from ({inner}) as m) as c
-            group by c.currency order by c.currency collate "C"
-            """;
-        var offset = Math.Min((long)(page - 1) * pageSize, int.MaxValue);
-        // The status index's own expressions, so a status's first pages are read in index order, not sorted from all its invoices.
-        var pageIds = $"""
-            select m.id from ({inner}) as m
-            order by {schema}.mt_immutable_date(m.data ->> 'DueOn'), m.data ->> 'InvoiceNumber' collate "C" offset {offset} limit {pageSize}
-            """;
-        // One round trip for both, on a connection of their own, closed before the page's documents are loaded.
-        await using var connection = (NpgsqlConnection)session.Database.CreateConnection();
-        await connection.OpenAsync(ct);
-        await using var batch = new NpgsqlBatch(connection);
-        foreach (var text in new[] { sums, pageIds })
-        {
-            var command = new NpgsqlBatchCommand(text);
-            foreach (NpgsqlParameter parameter in matching.Parameters)
-                command.Parameters.Add(parameter.Clone());
-            batch.BatchCommands.Add(command);
-        }
-
-        var totals = new List<InvoiceListTotal>();
-        var ids = new List<Guid>();
-        await using (var reader = await batch.ExecuteReaderAsync(ct))
-        {
-            while (await reader.ReadAsync(ct))
-                totals.Add(new InvoiceListTotal(reader.GetString(0), (int)reader.GetInt64(1), reader.GetDecimal(2), reader.GetDecimal(3), reader.GetDecimal(4)));
-            await reader.NextResultAsync(ct);
-            while (await reader.ReadAsync(ct))
-                ids.Add(reader.GetGuid(0));
-        }
-
-        await connection.CloseAsync();
-        return new InvoiceListPage(await LinesAsync(session, ids, today, ct), page, pageSize, totals.Sum(t => (long)t.Invoices), totals);
-    }
-
-    /// <summary>
-    /// <c>refund_owed</c>: the candidates' amounts (<see cref="MayOweBack"/>: few, what was overpaid or paid and cancelled), kept when
-    /// <see cref="RefundDecision.OwedBack"/> says so, summed, ordered and paged here.
-    /// </summary>
-    private static async Task<InvoiceListPage> ReadOwedBackAsync(IQuerySession session, InvoiceListFilter filter, int page, int pageSize, DateOnly today,
         CancellationToken ct)
     {
         var amounts = await Matching(session, filter)
@@ -215,7 +153,7 @@ public static class InvoiceList
             })
             .ToListAsync(ct);
         var matching = amounts
-            .Where(i => RefundDecision.OwedBack(i) > 0)
+            .Where(i => filter.Status != InvoiceListStatus.RefundOwed || RefundDecision.OwedBack(i) > 0)
             .OrderBy(i => i.DueOn).ThenBy(i => i.InvoiceNumber, StringComparer.Ordinal)
             .ToList();
         var totals = matching
@@ -226,16 +164,11 @@ public static class InvoiceList
 
         // (page - 1) x pageSize fits an int: Paging.MaxPage x MaxPageSize.
         var ids = matching.Skip((int)Math.Min((long)(page - 1) * pageSize, int.MaxValue)).Take(pageSize).Select(i => i.Id).ToList();
-        return new InvoiceListPage(await LinesAsync(session, ids, today, ct), page, pageSize, matching.Count, totals);
-    }
-
-    /// <summary>The page's invoices and their accounts, loaded by id, in the order of <paramref name="ids"/>.</summary>
-    private static async Task<List<InvoiceListLine>> LinesAsync(IQuerySession session, List<Guid> ids, DateOnly today, CancellationToken ct)
-    {
         var invoices = ids.Count == 0 ? [] : (await session.LoadManyAsync<Invoice>(ct, ids)).ToDictionary(i => i.Id);
         var accounts = invoices.Count == 0 ? [] : (await session.LoadManyAsync<AccountView>(ct, invoices.Values.Select(i => i.AccountId).Distinct()))
             .ToDictionary(a => a.Id);
-        return ids.Where(invoices.ContainsKey).Select(id => Line(invoices[id], accounts.GetValueOrDefault(invoices[id].AccountId), today)).ToList();
+        var items = ids.Where(invoices.ContainsKey).Select(id => Line(invoices[id], accounts.GetValueOrDefault(invoices[id].AccountId), today)).ToList();
+        return new InvoiceListPage(items, page, pageSize, matching.Count, totals);
     }
 
     /// <summary>One line of the list: the invoice's own figures; the account's name now (the invoiced one if the account is gone).</summary>

@@ -88,83 +88,12 @@ public static class P6InvoiceList
                         + (growth is { } g ? $"; p99 {g:F2}x the p99 at {ctx.Scale.ReadAccounts[0]:N0} accounts" : ""),
                 });
                 previous[name] = result.Latency.P99;
-                if (status is "paid" or null)
-                    figures.Add(await AgainstAsMergedAsync(ctx, store, status, name, size, invoices, Direct));
                 ctx.Log($"  P6 {name} at {size:N0}: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms; in process p50 " +
                         $"{direct.Latency.P50:F2} p99 {direct.Latency.P99:F2} ms; {trips / 5.0:F1} round trips; {result.Ops} reads a side");
             }
         }
 
         return figures;
-    }
-
-    /// <summary>
-    /// The read as merged on 2026-12-05 (<see cref="AsMergedReadAsync"/>) and the endpoint's now, in process, taking turns: the
-    /// sums and order moved into the database for <c>paid</c> and no filter, where the merged read took every matching invoice's
-    /// amounts into .NET.
-    /// </summary>
-    private static async Task<Figure> AgainstAsMergedAsync(Context ctx, IDocumentStore store, string? status, string name, int size, int invoices,
-        Func<int, int, Task<string?>> now)
-    {
-        var filter = new InvoiceListFilter(InvoiceList.Parse<InvoiceListStatus>(status), null, null, null, null, null);
-        async Task<string?> AsMerged(int _, int __)
-        {
-            await using var session = store.QuerySession();
-            var page = await AsMergedReadAsync(session, filter, 1, InvoiceList.DefaultPageSize, DateOnly.FromDateTime(DateTime.UtcNow), CancellationToken.None);
-            return page.Items.Count > 0 ? null : "an empty page";
-        }
-
-        await Load.RunAsync(2, 1, AsMerged);
-        var (after, before) = await Load.TakingTurnsAsync(2, 10, 1, now, AsMerged);
-        ctx.Log($"  P6 {name} at {size:N0}, in process: now p50 {after.Latency.P50:F2} p99 {after.Latency.P99:F2} ms; as merged p50 " +
-                $"{before.Latency.P50:F2} p99 {before.Latency.P99:F2} ms");
-        return new Figure
-        {
-            Scenario = "P6",
-            Name = $"invoice list in process, {name}, {size:N0} accounts ({invoices:N0} invoices), now vs as merged",
-            Unit = "reads/s",
-            Value = after.PerSecond,
-            BaselineName = "as merged: amounts read into .NET",
-            Baseline = before.PerSecond,
-            Latency = after.Latency,
-            BaselineLatency = before.Latency,
-            Note = Load.FailureNote(after, before) ?? "10 reads a side, taking turns",
-        };
-    }
-
-    /// <summary>The list's read as merged (commit 2ed3c04): every matching invoice's amounts read into .NET, summed, ordered and paged there.</summary>
-    private static async Task<InvoiceListPage> AsMergedReadAsync(IQuerySession session, InvoiceListFilter filter, int page, int pageSize, DateOnly today,
-        CancellationToken ct)
-    {
-        var amounts = await InvoiceList.Matching(session, filter)
-            .Select(i => new Invoice
-            {
-                Id = i.Id,
-                InvoiceNumber = i.InvoiceNumber,
-                DueOn = i.DueOn,
-                Currency = i.Currency,
-                Status = i.Status,
-                Total = i.Total,
-                TotalReceived = i.TotalReceived,
-                Outstanding = i.Outstanding,
-                Refunds = i.Refunds,
-            })
-            .ToListAsync(ct);
-        var matching = amounts
-            .Where(i => filter.Status != InvoiceListStatus.RefundOwed || RefundDecision.OwedBack(i) > 0)
-            .OrderBy(i => i.DueOn).ThenBy(i => i.InvoiceNumber, StringComparer.Ordinal)
-            .ToList();
-        var totals = matching
-            .GroupBy(i => i.Currency, StringComparer.Ordinal)
-            .OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new InvoiceListTotal(g.Key, g.Count(), g.Sum(i => i.Total), g.Sum(i => i.Outstanding), g.Sum(RefundDecision.OwedBack)))
-            .ToList();
-        var ids = matching.Skip((page - 1) * pageSize).Take(pageSize).Select(i => i.Id).ToList();
-        var invoices = ids.Count == 0 ? [] : (await session.LoadManyAsync<Invoice>(ct, ids)).ToDictionary(i => i.Id);
-        var accounts = invoices.Count == 0 ? [] : (await session.LoadManyAsync<Api.Accounts.AccountView>(ct, invoices.Values.Select(i => i.AccountId).Distinct()))
-            .ToDictionary(a => a.Id);
-        var items = ids.Where(invoices.ContainsKey).Select(id => InvoiceList.Line(invoices[id], accounts.GetValueOrDefault(invoices[id].AccountId), today)).ToList();
-        return new InvoiceListPage(items, page, pageSize, matching.Count, totals);
     }
 
     /// <summary>
