@@ -153,6 +153,7 @@ public static class BenchmarkProgram
                 ("P2", P2RawAppend.RunAsync),
                 ("P1", P1RegisterAndComplete.RunAsync),
                 ("P5", P5AccountReads.RunAsync),
+                ("P6", P6InvoiceList.RunAsync),
                 ("H1", H1HttpLoad.RunAsync),
                 ("P4", P4Rebuild.RunAsync),
                 ("O1", O1ColdStart.RunAsync),

@@ -28,14 +28,14 @@ public sealed record Scale(
 public sealed record BenchOptions(Scale Scale, IReadOnlySet<string> Scenarios, string? ConnectionString, string? ResultsDirectory)
 {
     public const string DatabaseVariable = "CPSLEDGER_BENCH_DATABASE";
-    public static readonly IReadOnlyList<string> AllScenarios = ["P2", "P1", "P5", "H1", "P4", "O1", "P3"];
+    public static readonly IReadOnlyList<string> AllScenarios = ["P2", "P1", "P5", "P6", "H1", "P4", "O1", "P3"];
 
     public bool Runs(string id) => Scenarios.Contains(id);
 
     public static string Usage => """
         CpsLedger benchmarks (issue #8). Every figure is reported next to a baseline measured in the same run.
 
-          dotnet run -c Release --project tests/CpsLedger.Benchmarks -- [--scale smoke|small|full] [--scenarios P2,P1,P5,H1,P4,O1,P3]
+          dotnet run -c Release --project tests/CpsLedger.Benchmarks -- [--scale smoke|small|full] [--scenarios P2,P1,P5,P6,H1,P4,O1,P3]
                                                                           [--results <folder>]
           dotnet run -c Release --project tests/CpsLedger.Benchmarks -- --micro [BenchmarkDotNet options, e.g. --filter '*Decide*']
 

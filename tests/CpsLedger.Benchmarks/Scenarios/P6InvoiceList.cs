@@ -1,0 +1,201 @@
+using System.Net;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Benchmarks.Harness;
+using JasperFx.Events;
+using Marten;
+using Npgsql;
+using Weasel.Core;
+
+namespace CpsLedger.Benchmarks.Scenarios;
+
+/// <summary>
+/// P6: finance's invoice list across accounts (GET /api/invoices, one client, finance token), first page, by status: open, overdue,
+/// refund_owed, paid and no filter, at P5's two ledger sizes. Every seeded account has an invoice, every third one a second (the year
+/// before's, paid): most paid, a few percent open, fewer overdue, some cancelled (a third of those after money arrived, so owed back),
+/// one in a hundred overpaid. The same read in process (the endpoint's own method on the store, no HTTP) is the baseline, with its
+/// database round trips per read. Held to P5's target (p99 &lt;= 10 ms; the larger size no worse than 1.5x the smaller).
+/// </summary>
+public static class P6InvoiceList
+{
+    public static readonly string?[] Statuses = ["open", "overdue", "refund_owed", "paid", null];
+
+    public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
+    {
+        var figures = new List<Figure>();
+        using var http = ctx.App.ClientAs(LedgerRoles.Finance);
+        var store = ctx.App.Store;
+        var previous = new Dictionary<string, double>();
+        var invoiced = 0;
+        var invoices = 0;
+        foreach (var size in ctx.Scale.ReadAccounts)
+        {
+            var seeding = await ctx.Seeder.EnsureAccountsAsync(size);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            invoices += await SeedInvoicesAsync(store, ctx.Seeder.Accounts, invoiced, size);
+            invoiced = size;
+            await Analyze(ctx.ConnectionString);
+            ctx.Log($"  P6 seeded to {size:N0} accounts in {seeding.TotalSeconds:F1} s, {invoices:N0} invoices in {started.Elapsed.TotalSeconds:F1} s");
+
+            foreach (var status in Statuses)
+            {
+                var name = status ?? "no filter";
+                var url = status is null ? "/api/invoices" : $"/api/invoices?status={status}";
+
+                async Task<string?> Http(int _, int __)
+                {
+                    using var response = await http.GetAsync(url);
+                    await response.Content.ReadAsByteArrayAsync();
+                    return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
+                }
+
+                // The endpoint's own method, as its generated handler calls it (a query session of its own per request).
+                async Task<string?> Direct(int _, int __)
+                {
+                    await using var session = store.QuerySession();
+                    var page = await ListInvoicesEndpoint.Get(status, null, null, null, null, null, null, null, session, TimeProvider.System,
+                        CancellationToken.None);
+                    return page.Items.Count > 0 ? null : "an empty page";
+                }
+
+                await Load.RunAsync(3, 1, Http);
+                var warm = await Load.RunAsync(3, 1, Direct);
+                long trips;
+                using (var counter = new RoundTrips())
+                {
+                    await Load.RunAsync(5, 1, Direct);
+                    trips = counter.Count;
+                }
+
+                // As many reads as fit in about 20 s a side (slow reads would otherwise take minutes), within P5's count.
+                var count = (int)Math.Clamp(20_000 / Math.Max(warm.Latency.P50, 0.1), 20, Math.Max(20, ctx.Scale.ReadsPerLevel / 2));
+                var (direct, result) = await Load.TakingTurnsAsync(4, count, 1, Direct, Http);
+                var growth = previous.TryGetValue(name, out var p99Before) ? result.Latency.P99 / p99Before : (double?)null;
+                figures.Add(new Figure
+                {
+                    Scenario = "P6",
+                    Name = $"invoice list, {name}, {size:N0} accounts ({invoices:N0} invoices)",
+                    Unit = "reads/s",
+                    Value = result.PerSecond,
+                    BaselineName = "store read, no HTTP",
+                    Baseline = direct.PerSecond,
+                    Latency = result.Latency,
+                    BaselineLatency = direct.Latency,
+                    Target = growth is null ? "p99 <= 10 ms" : "p99 <= 10 ms; <= 1.5x p99 of the smaller size",
+                    Status = Load.Status(result.Latency.P99 <= 10 && (growth is null || growth <= 1.5)),
+                    Note = Load.FailureNote(result, direct) ?? $"{result.Ops} reads a side; {trips / 5.0:F1} database round trips per read (in process)"
+                        + (growth is { } g ? $"; p99 {g:F2}x the p99 at {ctx.Scale.ReadAccounts[0]:N0} accounts" : ""),
+                });
+                previous[name] = result.Latency.P99;
+                ctx.Log($"  P6 {name} at {size:N0}: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms; in process p50 " +
+                        $"{direct.Latency.P50:F2} p99 {direct.Latency.P99:F2} ms; {trips / 5.0:F1} round trips; {result.Ops} reads a side");
+            }
+        }
+
+        return figures;
+    }
+
+    /// <summary>
+    /// Invoices for the accounts from <paramref name="from"/> to <paramref name="to"/>, as the invoice handlers leave them: each invoice's
+    /// stream (issued, then its payments, overdue or cancellation) bulk-appended, and its inline snapshot (the <see cref="Invoice"/>
+    /// document) built with the snapshot's own Create/Apply and bulk-inserted. Returns how many.
+    /// </summary>
+    public static async Task<int> SeedInvoicesAsync(IDocumentStore store, IReadOnlyList<Guid> accounts, int from, int to)
+    {
+        var events = (Marten.Events.EventGraph)((DocumentStore)store).Options.Events;
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var seeded = 0;
+        const int chunk = 5_000;
+        for (var start = from; start < to; start += chunk)
+        {
+            var streams = new List<StreamAction>();
+            var documents = new List<Invoice>();
+            for (var n = start; n < Math.Min(start + chunk, to); n++)
+            {
+                // This year's invoice, whatever its fate; every third account also last year's, paid.
+                Add(n, 0, (n * 37) % 100);
+                if (n % 3 == 0)
+                    Add(n, 1, 99);
+            }
+
+            await store.BulkInsertEventsAsync(streams, 5_000);
+            await store.BulkInsertDocumentsAsync(documents, BulkInsertMode.InsertsOnly, 5_000);
+            seeded += documents.Count;
+
+            void Add(int n, int yearsAgo, int fate)
+            {
+                var account = accounts[n];
+                var id = Guid.CreateVersion7();
+                var number = $"INV-{today.Year - yearsAgo:D4}-{n % 1_000_000:D6}";
+                // Open invoices are recent (not due yet); the rest were issued over the year before.
+                var issuedOn = fate < 4 ? today.AddDays(-(n % 10)) : today.AddDays(-15 - (n % 340) - 365 * yearsAgo);
+                var issuedAt = new DateTimeOffset(issuedOn.ToDateTime(new TimeOnly(9, 0)), TimeSpan.Zero);
+                var (currency, total) = (n % 10) switch
+                {
+                    < 7 => ("EUR", 248m),
+                    < 9 => ("SEK", 2_790m),
+                    _ => ("PLN", 1_080m),
+                };
+                var method = n % 2 == 0 ? PaymentMethod.BankTransfer : PaymentMethod.Card;
+                var vat = Math.Round(total - total / 1.24m, 2);
+                var issued = new InvoiceIssued(id, number, account, Guid.CreateVersion7(), $"CPS-B-{n}", $"Bench Studio {n}", "EE", method, currency,
+                    [new InvoiceLine("CPS Gold, 12 months", total - vat)], total - vat, 0.24m, vat, total, issuedOn, issuedOn.AddDays(14), issuedAt,
+                    CreditorReference: CreditorReferences.For(number), PeriodStart: issuedOn, PeriodEnd: issuedOn.AddYears(1).AddDays(-1));
+                var stream = new List<object> { issued };
+                var at = issuedAt.AddDays(3);
+                PaymentReceived Payment(decimal amount, PaymentKind kind) => new(id, number, account, Guid.CreateVersion7(), method, amount, currency,
+                    DateOnly.FromDateTime(at.UtcDateTime), number, $"B-{n}-{yearsAgo}", kind, amount, Math.Max(total - amount, 0), Math.Max(amount - total, 0), at);
+                switch (fate)
+                {
+                    case < 4: // open, not due yet
+                        break;
+                    case < 6: // overdue
+                        stream.Add(new InvoiceBecameOverdue(id, number, account, total, currency, issuedOn.AddDays(14), issuedOn.AddDays(44), issuedAt.AddDays(15)));
+                        break;
+                    case < 9: // cancelled; one in three after the money arrived, which is owed back
+                        if (fate == 8)
+                            stream.Add(Payment(total, PaymentKind.Full));
+                        stream.Add(new InvoiceCancelled(id, number, account, $"CN-{n}-{yearsAgo}", "Joined by mistake", at.AddDays(1)));
+                        break;
+                    case 9: // overpaid: paid twice over by mistake
+                        stream.Add(Payment(total * 2, PaymentKind.Overpayment));
+                        stream.Add(new InvoicePaid(id, number, account, total * 2, at));
+                        break;
+                    default:
+                        stream.Add(Payment(total, PaymentKind.Full));
+                        stream.Add(new InvoicePaid(id, number, account, total, at));
+                        break;
+                }
+
+                var action = StreamAction.Start(events, id, [.. stream]);
+                action.AggregateType = typeof(Invoice);
+                streams.Add(action);
+                var invoice = Invoice.Create(issued);
+                foreach (var e in stream.Skip(1))
+                {
+                    invoice = e switch
+                    {
+                        PaymentReceived p => invoice.Apply(p),
+                        InvoicePaid p => invoice.Apply(p),
+                        InvoiceBecameOverdue o => invoice.Apply(o),
+                        InvoiceCancelled c => invoice.Apply(c),
+                        _ => throw new InvalidOperationException(e.GetType().Name),
+                    };
+                }
+
+                documents.Add(invoice);
+            }
+        }
+
+        return seeded;
+    }
+
+    private static async Task Analyze(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"analyze {BenchApp.Schema}.mt_doc_invoice; analyze {BenchApp.Schema}.mt_doc_accountview", connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+}
