@@ -244,8 +244,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("membership")).Not.ToContainTextAsync("Not a member");
     }
 
-    [Fact]
-    public async Task The_overview_lists_the_invoices_and_a_refund_due_is_not_shown_as_nothing_owed()
+    /// <summary>
+    /// A bank-transfer member's joining invoice, 50.00 received on it, then the membership cancelled by support: the invoice credited in
+    /// full by a credit note and the 50.00 owed back. Returns the account and the invoice as it stands after.
+    /// </summary>
+    private async Task<(Guid Account, Api.Invoicing.Invoice Cancelled)> CancelledWithFiftyReceived()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
         var account = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer");
@@ -253,11 +256,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
-        // Cancelled with 50.00 received on its invoice: credited in full, the 50.00 to be refunded.
         await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
             .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
             .ReadAs<MembershipCancellation>());
-        var cancelled = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
+        return (account, (await Invoicing.Billing.Invoices(App.Member(account), account)).Single());
+    }
+
+    [Fact]
+    public async Task The_overview_lists_the_invoices_and_a_refund_due_is_not_shown_as_nothing_owed()
+    {
+        var (account, invoice) = await CancelledWithFiftyReceived();
 
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}");
@@ -269,7 +277,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(row.Locator("td").Nth(1).Locator(".nowrap")).ToHaveTextAsync(
             [$"{invoice.PeriodStart:yyyy-MM-dd}", $"{invoice.PeriodEnd:yyyy-MM-dd}"]);
         await Expect(row).ToContainTextAsync("50.00 EUR");
-        await Expect(row).ToContainTextAsync($"cancelled by credit note {cancelled.CreditNote!.CreditNoteNumber}; refund due 50.00 EUR");
+        await Expect(row).ToContainTextAsync($"cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}; refund due 50.00 EUR");
         // Nothing is owed by the member, but CPS owes the member: the card says both.
         await Expect(Card("owed")).ToContainTextAsync("Nothing owed");
         await Expect(Card("owed")).ToContainTextAsync($"refund due: 50.00 EUR on {invoice.InvoiceNumber}");
@@ -277,11 +285,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // The documents the member received, as they received them: a plain link cannot carry the console's credentials.
         await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Invoice PDF, {invoice.InvoiceNumber}" }),
             $"{invoice.InvoiceNumber}.pdf", invoice.InvoiceNumber);
-        await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {cancelled.CreditNote.CreditNoteNumber}" }),
-            $"{cancelled.CreditNote.CreditNoteNumber}.pdf", cancelled.CreditNote.CreditNoteNumber);
+        await AssertDownloadsPdf(row.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {invoice.CreditNote.CreditNoteNumber}" }),
+            $"{invoice.CreditNote.CreditNoteNumber}.pdf", invoice.CreditNote.CreditNoteNumber);
 
         // What the member reads from either document finds the account, typed loosely, and the row says in words what matched.
-        var note = cancelled.CreditNote.CreditNoteNumber;
+        var note = invoice.CreditNote.CreditNoteNumber;
         var reference = Api.Invoicing.CreditorReferences.Grouped(invoice.CreditorReference);
         await Page.GotoAsync("/console/#/");
         foreach (var (typed, said) in new[]
@@ -886,17 +894,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task Finance_saves_a_lines_invoice_and_credit_note_and_opens_its_account_read_only()
     {
-        await Invoicing.Billing.ListThousandPointModel(App.Store);
-        var account = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer");
-        await Invoicing.Billing.FastForward(App, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1)); // the invoice is issued
-        var invoice = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single();
-        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
-            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
-        // Cancelled with 50.00 received on its invoice: credited in full, the 50.00 owed back.
-        await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
-            .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
-            .ReadAs<MembershipCancellation>());
-        var note = (await Invoicing.Billing.Invoices(App.Member(account), account)).Single().CreditNote!.CreditNoteNumber;
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        var note = invoice.CreditNote!.CreditNoteNumber;
 
         await SignInAs(LedgerRoles.Finance, "fredrik");
         await Page.GotoAsync("/console/#/invoices?status=refund_owed");
