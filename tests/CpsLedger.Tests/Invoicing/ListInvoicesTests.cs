@@ -6,7 +6,6 @@ using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.Products;
 using Marten;
-using Npgsql;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -136,20 +135,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         await using var session = App.Store.QuerySession();
         var query = InvoiceList.Matching(session, new InvoiceListFilter(status, null, null, null, null, null)).ToCommand();
 
-        // With sequential scans priced out, the planner uses the index whenever it fits the query.
-        await using var connection = (NpgsqlConnection)App.Store.Storage.Database.CreateConnection();
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var off = new NpgsqlCommand("set local enable_seqscan = off", connection, transaction))
-            await off.ExecuteNonQueryAsync();
-        await using var explain = new NpgsqlCommand("explain " + query.CommandText, connection, transaction);
-        foreach (NpgsqlParameter parameter in query.Parameters)
-            explain.Parameters.Add(parameter.Clone());
-        var plan = new List<string>();
-        await using (var reader = await explain.ExecuteReaderAsync())
-            while (await reader.ReadAsync())
-                plan.Add(reader.GetString(0));
-
+        var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store, query);
         Assert.Contains(plan, line => line.Contains(InvoiceList.StatusIndex));
     }
 }

@@ -247,20 +247,7 @@ public sealed class ConsoleApiTests(LedgerApp app) : LedgerTest(app)
             _ => session.Query<LegacyAccountView>().Where(AccountSearch.OldNumberIs("cps-old-4711")).ToCommand(),
         };
 
-        // Could the planner use the index at all? With sequential scans priced out, it does whenever the index fits the query.
-        await using var connection = (NpgsqlConnection)App.Store.Storage.Database.CreateConnection();
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var off = new NpgsqlCommand("set local enable_seqscan = off", connection, transaction))
-            await off.ExecuteNonQueryAsync();
-        await using var explain = new NpgsqlCommand("explain " + query.CommandText, connection, transaction);
-        foreach (NpgsqlParameter parameter in query.Parameters)
-            explain.Parameters.Add(parameter.Clone());
-        var plan = new List<string>();
-        await using (var reader = await explain.ExecuteReaderAsync())
-            while (await reader.ReadAsync())
-                plan.Add(reader.GetString(0));
-
+        var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store, query);
         Assert.Contains(plan, line => line.Contains(index));
     }
 

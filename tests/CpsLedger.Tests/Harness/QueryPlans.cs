@@ -1,0 +1,32 @@
+using Marten;
+using Npgsql;
+
+namespace CpsLedger.Tests.Harness;
+
+/// <summary>What the planner would do with a query Marten built, for tests that an index serves it.</summary>
+public static class QueryPlans
+{
+    /// <summary>
+    /// The <c>explain</c> lines of <paramref name="query"/> with sequential scans priced out: could the planner use an index at all? A test
+    /// table holds too few rows for the planner to prefer an index on its own.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> WithoutSequentialScansAsync(IDocumentStore store, NpgsqlCommand query)
+    {
+        await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var off = new NpgsqlCommand("set local enable_seqscan = off", connection, transaction))
+            await off.ExecuteNonQueryAsync();
+        await using var explain = new NpgsqlCommand("explain " + query.CommandText, connection, transaction);
+        foreach (NpgsqlParameter parameter in query.Parameters)
+            explain.Parameters.Add(parameter.Clone());
+        var plan = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+                plan.Add(reader.GetString(0));
+        }
+
+        return plan;
+    }
+}
