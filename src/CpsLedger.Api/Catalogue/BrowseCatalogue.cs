@@ -58,7 +58,7 @@ public static class BrowseCatalogueEndpoint
 
         return errors.Count == 0
             ? WolverineContinue.NoProblems
-            : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+            : Problems.Invalid(errors);
 
         // Present and a whole number: the number; present and not one: -1 (invalid for both); absent: null.
         static int? Whole(HttpRequest request, string name) => request.Query[name].ToString() is { Length: > 0 } text

@@ -210,7 +210,7 @@ public static class InvoiceList
             errors["issuedTo"] = ["Must not be before issuedFrom."];
         return errors.Count == 0
             ? WolverineContinue.NoProblems
-            : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+            : Problems.Invalid(errors);
     }
 
     /// <summary>An enum value by its snake_case name in any letter case, as the API writes it; null for anything else.</summary>

@@ -20,8 +20,11 @@ public static class Problems
         new() { Status = StatusCodes.Status409Conflict, Title = title, Detail = detail };
 
     /// <summary>A 400 with one field error, shaped like the validators' (errors keyed by the JSON field name).</summary>
-    public static ProblemDetails Invalid(string field, string message) =>
-        new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
+    public static ProblemDetails Invalid(string field, string message) => Invalid(new Dictionary<string, string[]> { [field] = [message] });
+
+    /// <summary>A 400 with its field errors, shaped like the validators' (errors keyed by the JSON field name).</summary>
+    public static ProblemDetails Invalid(Dictionary<string, string[]> errors) =>
+        new HttpValidationProblemDetails(errors)
         {
             Status = StatusCodes.Status400BadRequest,
             Title = "One or more validation errors occurred.",

@@ -89,7 +89,7 @@ public static class SupportReason
 
         return errors.Count == 0
             ? WolverineContinue.NoProblems
-            : new HttpValidationProblemDetails(errors) { Status = StatusCodes.Status400BadRequest, Title = "One or more validation errors occurred." };
+            : Problems.Invalid(errors);
     }
 
     /// <summary>
