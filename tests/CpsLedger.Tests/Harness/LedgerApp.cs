@@ -3,6 +3,7 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Api.Tiers;
 using CpsLedger.LocalPostgres;
 using Marten;
+using MimeKit;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
@@ -42,6 +43,11 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     /// <summary>Where the service writes e-mails (.eml files) during the tests.</summary>
     public string MailFolder { get; } = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-mail-{Guid.NewGuid():N}");
+
+    /// <summary>The e-mails written so far, in the order of their file names.</summary>
+    public MimeMessage[] SentEmails() => Directory.Exists(MailFolder)
+        ? Directory.GetFiles(MailFolder, "*.eml").Order().Select(f => MimeMessage.Load(f)).ToArray()
+        : [];
 
     public virtual async Task InitializeAsync()
     {

@@ -24,10 +24,6 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
 
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
-    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
-        ? Directory.GetFiles(App.MailFolder, "*.eml").Select(f => MimeMessage.Load(f)).ToArray()
-        : [];
-
     private async Task<int> Count(string eventType)
     {
         await using var session = App.Store.QuerySession();
@@ -273,7 +269,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var creditNote = cancelled.CreditNoteNumber;
 
         // The credit note, the invoice it cancels and why, the amount credited, the refund due; its PDF attached.
-        var email = Assert.Single(Emails(), e => e.MessageId == $"credit-note-{creditNote}@cpsledger");
+        var email = Assert.Single(App.SentEmails(), e => e.MessageId == $"credit-note-{creditNote}@cpsledger");
         Assert.Equal($"Credit note {creditNote} for your CPS membership", email.Subject);
         Assert.Equal("studio@example.ee", email.To.Mailboxes.Single().Address);
         var body = email.TextBody;
@@ -321,7 +317,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         string Money(decimal amount) => amount.ToString("#,##0.00", CultureInfo.InvariantCulture);
 
         var pdfText = await PdfPictures.Text(await (await member.GetAsync($"/api/accounts/{account}/invoices/{number}/pdf")).Content.ReadAsByteArrayAsync());
-        var email = Assert.Single(Emails(), e => e.Subject?.Contains(number) == true).TextBody;
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(number) == true).TextBody;
         var ubl = Xml(await (await member.GetAsync($"/api/accounts/{account}/invoices/{number}/ubl")).Content.ReadAsByteArrayAsync());
         Assert.Empty(UblRules.Check(ubl));
 
@@ -387,7 +383,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var invoice = await member.SingleInvoice(account);
         Assert.Equal((InvoiceStatus.Cancelled, 0m, creditNote), (invoice.Status, invoice.Outstanding, invoice.CreditNote?.CreditNoteNumber));
         await (await Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(App, number, 248m, "LATE"))).ShouldBeProblem(HttpStatusCode.Conflict);
-        var reinstatedMail = Assert.Single(Emails(), e => e.Subject?.EndsWith("is active again") == true);
+        var reinstatedMail = Assert.Single(App.SentEmails(), e => e.Subject?.EndsWith("is active again") == true);
         Assert.Contains($"credit note {creditNote}", reinstatedMail.TextBody);
 
         // The credit note: JSON, PDF and UBL CreditNote referring to the invoice.

@@ -20,10 +20,6 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
 
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
-    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
-        ? Directory.GetFiles(App.MailFolder, "*.eml").Select(f => MimeMessage.Load(f)).ToArray()
-        : [];
-
     private async Task<int> Count(string eventType)
     {
         await using var session = App.Store.QuerySession();
@@ -112,7 +108,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
             UblRules.Value(ubl, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID"), UblRules.Value(ubl, "cac:LegalMonetaryTotal/cbc:PayableAmount")));
 
         // The invoice e-mail, once, saying what it replaces.
-        var email = Assert.Single(Emails(), e => e.Subject == $"Invoice {newNumber} for your CPS membership");
+        var email = Assert.Single(App.SentEmails(), e => e.Subject == $"Invoice {newNumber} for your CPS membership");
         Assert.Contains($"Replaces invoice {number}", email.TextBody);
         Assert.Contains(email.Attachments, a => a is MimePart { FileName: var name } && name == $"{newNumber}.pdf");
 
@@ -138,8 +134,8 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         await App.FastForward(TimeSpan.FromDays(paymentTerm + 1) + TimeSpan.FromHours(1));
         Assert.Equal(InvoiceStatus.Overdue, (await member.GetAsync($"/api/accounts/{account}/invoices/{newNumber}").ReadAs<Invoice>()).Status);
         Assert.Equal(InvoiceStatus.Cancelled, (await member.GetAsync($"/api/accounts/{account}/invoices/{number}").ReadAs<Invoice>()).Status);
-        Assert.Single(Emails(), e => e.Subject == $"Invoice {newNumber} is overdue");
-        Assert.Single(Emails(), e => e.Subject == $"Invoice {newNumber} for your CPS membership");
+        Assert.Single(App.SentEmails(), e => e.Subject == $"Invoice {newNumber} is overdue");
+        Assert.Single(App.SentEmails(), e => e.Subject == $"Invoice {newNumber} for your CPS membership");
     }
 
     [Fact]
@@ -182,7 +178,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         var invoices = await App.Member(account).Invoices(account);
         var replacement = Assert.Single(invoices, i => i.Replaces is not null);
         Assert.Equal(replacement.InvoiceNumber, Assert.Single(invoices, i => i.InvoiceNumber == number).ReplacedBy);
-        Assert.Single(Emails(), e => e.Subject?.StartsWith("Invoice INV-") == true && e.Subject.EndsWith("for your CPS membership")
+        Assert.Single(App.SentEmails(), e => e.Subject?.StartsWith("Invoice INV-") == true && e.Subject.EndsWith("for your CPS membership")
                                      && e.Subject.Contains(replacement.InvoiceNumber));
     }
 

@@ -25,10 +25,6 @@ public sealed class InvoicingTests : LedgerTest
     // The year an invoice number carries is its issue date's (not the year when a test asserts, days later).
     private static string YearOf(Invoice invoice) => invoice.IssuedOn.Year.ToString("D4");
 
-    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
-        ? Directory.GetFiles(App.MailFolder, "*.eml").Select(f => MimeMessage.Load(f)).ToArray()
-        : [];
-
     private async Task<int> Count(string eventType)
     {
         await using var session = App.Store.QuerySession();
@@ -69,7 +65,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal("application/pdf", pdf.Content.Headers.ContentType?.MediaType);
         Assert.StartsWith("%PDF", System.Text.Encoding.ASCII.GetString(await pdf.Content.ReadAsByteArrayAsync())[..4]);
 
-        var email = Assert.Single(Emails(), e => e.Subject?.Contains(number) == true);
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(number) == true);
         Assert.Contains("quoting the reference " + CreditorReferences.Grouped(CreditorReferences.For(number)), email.TextBody);
         Assert.Contains("IBAN: NL91 ABNA 0417 1643 00", email.TextBody);
         var attachment = Assert.Single(email.Attachments.OfType<MimePart>());
@@ -163,7 +159,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(InvoiceStatus.Overdue, (await member.SingleInvoice(account)).Status);
         // The reminder says where to pay and which reference to quote, as the invoice does.
         var reference = CreditorReferences.Grouped(invoice.CreditorReference);
-        var reminder = Assert.Single(Emails(), e => e.Subject == $"Invoice {number} is overdue");
+        var reminder = Assert.Single(App.SentEmails(), e => e.Subject == $"Invoice {number} is overdue");
         Assert.Contains($"Reference: {reference} (or quote {number})", reminder.TextBody);
         Assert.Contains("IBAN: ", reminder.TextBody);
         var overdue = await member.Summary(account);
@@ -177,7 +173,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         Assert.Equal(1, await Count("membership_suspended"));
         var membershipNumber = (await member.SingleInvoice(account)).MembershipNumber;
-        var suspendedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
+        var suspendedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
         Assert.Contains($"Reference: {reference} (or quote {number})", suspendedMail.TextBody);
         Assert.Contains("248.00 EUR is still open", suspendedMail.TextBody);
 
@@ -192,7 +188,7 @@ public sealed class InvoicingTests : LedgerTest
         var summary = await member.Summary(account);
         Assert.Equal((MembershipStatus.Active, 0m), (summary.MembershipStatus, summary.AmountOwed));
         Assert.Equal(1, await Count("membership_reinstated"));
-        var reinstatedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
+        var reinstatedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
         Assert.Contains($"invoice {number} is paid in full", reinstatedMail.TextBody);
     }
 
@@ -246,7 +242,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(0, await Count("membership_reinstated"));
         // The member is told which invoice the suspension now rests on.
         Assert.Contains($"Invoice {second.InvoiceNumber} was due",
-            Assert.Single(Emails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").TextBody);
+            Assert.Single(App.SentEmails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").TextBody);
 
         // Paying that one too reinstates.
         var rest = await App.PayInFull(second, "B-2");
@@ -528,7 +524,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Null((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
         Assert.Equal(0, await Count("membership_suspended"));
-        Assert.DoesNotContain(Emails(), e => e.MessageId == $"membership-suspended-{invoice.InvoiceNumber}@cpsledger");
+        Assert.DoesNotContain(App.SentEmails(), e => e.MessageId == $"membership-suspended-{invoice.InvoiceNumber}@cpsledger");
     }
 
     [Fact]
@@ -564,10 +560,10 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Null((await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Suspension);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
         Assert.Equal((1, 1), (await Count("membership_suspended"), await Count("membership_reinstated")));
-        await FaultWaits.Until(async () => Emails().Any(e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger"),
+        await FaultWaits.Until(async () => App.SentEmails().Any(e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger"),
             "the reinstatement e-mail written", TimeSpan.FromSeconds(30));
         await App.Services.UntilInboxHasNothingToRun();
-        Assert.Single(Emails(), e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger");
+        Assert.Single(App.SentEmails(), e => e.MessageId == $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger");
     }
 
     [Fact]
@@ -579,7 +575,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(244.00m, invoice.Total);
         Assert.Empty(_sandbox.Charges);
         // A card is on file when the e-mail is written: it is charged, and the member need do nothing.
-        Assert.Contains(Emails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true
+        Assert.Contains(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true
                                        && e.TextBody?.Contains($"Your card will be charged 244.00 EUR on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do.") == true);
 
         await App.FastForward(TimeSpan.FromDays(29));
@@ -604,7 +600,7 @@ public sealed class InvoicingTests : LedgerTest
         await (await member.GetAsync($"/api/accounts/{account}/payment-card")).ShouldBeProblem(HttpStatusCode.NotFound);
 
         // The e-mail, written while no card is on file, says so, and what to do by when.
-        var email = Assert.Single(Emails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true).TextBody;
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true).TextBody;
         Assert.DoesNotContain("nothing to do", email);
         Assert.DoesNotContain("will be charged", email);
         Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.", email);
@@ -691,7 +687,7 @@ public sealed class InvoicingTests : LedgerTest
         var first = Assert.Single((await member.SingleInvoice(account)).ChargeAttempts);
         // The invoice e-mail said the card would be charged: a declined attempt with another to come tells the member at once,
         // what was declined, when the card is tried again and how to record another card or pay by transfer instead.
-        var declined = Assert.Single(Emails(), e => e.MessageId == $"card-declined-{first.IdempotencyKey}@cpsledger");
+        var declined = Assert.Single(App.SentEmails(), e => e.MessageId == $"card-declined-{first.IdempotencyKey}@cpsledger");
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
         Assert.Equal($"Your card was declined for invoice {number}", declined.Subject);
         Assert.Contains($"We could not charge your card (Visa ending 0002) {InvoiceWording.Money(first.Amount)} EUR for invoice {number} on " +
@@ -708,10 +704,10 @@ public sealed class InvoicingTests : LedgerTest
         Assert.All(invoice.ChargeAttempts, a => Assert.Equal(ChargeOutcome.Declined, a.Outcome));
         Assert.Equal(InvoiceStatus.Overdue, invoice.Status);
         Assert.Empty(_sandbox.Charges);
-        Assert.Contains(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.Contains(App.SentEmails(), e => e.Subject?.EndsWith("is overdue") == true);
         // One e-mail per declined attempt with another to come; the last one's is the overdue reminder.
         Assert.Equal([$"card-declined-{number}-attempt-1@cpsledger", $"card-declined-{number}-attempt-2@cpsledger"],
-            Emails().Select(e => e.MessageId).Where(id => id?.StartsWith("card-declined-") == true).Order());
+            App.SentEmails().Select(e => e.MessageId).Where(id => id?.StartsWith("card-declined-") == true).Order());
         Assert.Equal(2, Directory.GetFiles(App.MailFolder, "card-declined-*.eml").Length);
 
         // The history says the decline once, with the gateway's reason.
@@ -758,7 +754,7 @@ public sealed class InvoicingTests : LedgerTest
         await RecordCard(member, account, SandboxPaymentGateway.Error); // Visa ending 0119
         await SendDeclinedEmailAgain(invoice.Id, 1);
 
-        var declined = Assert.Single(Emails(), e => e.MessageId?.StartsWith("card-declined-") == true);
+        var declined = Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true);
         Assert.Contains("We could not charge your card (Visa ending 0002)", declined.TextBody);
         Assert.DoesNotContain("0119", declined.TextBody);
 
@@ -822,13 +818,13 @@ public sealed class InvoicingTests : LedgerTest
         // The card on file was recorded before the attempt and not replaced since: it is the card that was charged, named as before.
         await SendDeclinedEmailAgain(issued.Id, 1);
         Assert.Contains("We could not charge your card (Visa ending 0002)",
-            Assert.Single(Emails(), e => e.MessageId?.StartsWith("card-declined-") == true).TextBody);
+            Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true).TextBody);
 
         // Replaced since: the attempt does not say which card it charged, so the e-mail names none rather than the wrong one.
         App.Clock.Advance(TimeSpan.FromMinutes(5));
         await RecordCard(member, account, SandboxPaymentGateway.Error);
         await SendDeclinedEmailAgain(issued.Id, 1);
-        var declined = Assert.Single(Emails(), e => e.MessageId?.StartsWith("card-declined-") == true);
+        var declined = Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true);
         Assert.Contains($"We could not charge your card {InvoiceWording.Money(attempt.Amount)} EUR for invoice {issued.InvoiceNumber}", declined.TextBody);
         Assert.DoesNotContain("ending", declined.TextBody);
     }
@@ -871,14 +867,14 @@ public sealed class InvoicingTests : LedgerTest
         await App.FastForward(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         var membershipNumber = (await member.SingleInvoice(account)).MembershipNumber;
-        var suspendedMail = Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
+        var suspendedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
         Assert.Contains("record a valid card in the CPS portal", suspendedMail.TextBody);
 
         await RecordCard(member, account, SandboxPaymentGateway.Approve);
         Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
         Assert.Equal(1, await Count("membership_reinstated"));
-        Assert.Single(Emails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
+        Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
     }
 
     // The settlement takes the membership's lock before it reads the invoice, so Marten used to write the reinstatement first in the

@@ -10,7 +10,6 @@ using CpsLedger.Tests.Products;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MimeKit;
 
 namespace CpsLedger.Tests.Membership;
 
@@ -28,10 +27,6 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
     private Task<AccountMembership> Membership(Guid account) =>
         Support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
-
-    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
-        ? Directory.GetFiles(App.MailFolder, "*.eml").Select(f => MimeMessage.Load(f)).ToArray()
-        : [];
 
     private async Task<int> Count(string eventType)
     {
@@ -121,7 +116,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((InvoiceStatus.Paid, (DateTimeOffset?)null), (paid.Status, paid.OverdueAt));
         Assert.Equal((1, 0), (await Count("invoice_paid"), await Count("invoice_became_overdue")));
         await App.Services.UntilInboxHasNothingToRun();
-        Assert.DoesNotContain(Emails(), e => e.MessageId == $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger");
+        Assert.DoesNotContain(App.SentEmails(), e => e.MessageId == $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger");
         Assert.Empty(App.Logs.DeadlocksSince(logs));
     }
 
@@ -178,10 +173,10 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         Assert.Null(membership.Membership);
         Assert.Null(membership.Suspension);
         Assert.Equal((1, 1, 0), (await Count("membership_reinstated"), await Count("membership_cancelled"), await Count("invoice_cancelled")));
-        await FaultWaits.Until(async () => Emails().Any(e => e.MessageId == $"membership-ended-{term.MembershipId:N}@cpsledger"),
+        await FaultWaits.Until(async () => App.SentEmails().Any(e => e.MessageId == $"membership-ended-{term.MembershipId:N}@cpsledger"),
             "the membership-ended e-mail written", TimeSpan.FromSeconds(30));
         await App.Services.UntilInboxHasNothingToRun();
-        Assert.Single(Emails(), e => e.MessageId == $"membership-ended-{term.MembershipId:N}@cpsledger");
+        Assert.Single(App.SentEmails(), e => e.MessageId == $"membership-ended-{term.MembershipId:N}@cpsledger");
     }
 
     [Fact]

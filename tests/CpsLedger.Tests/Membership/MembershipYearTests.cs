@@ -31,11 +31,7 @@ public sealed class MembershipYearTests : LedgerTest
     private Task<AccountMembership> Membership(Guid account) =>
         Support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
 
-    private MimeMessage[] Emails() => Directory.Exists(App.MailFolder)
-        ? Directory.GetFiles(App.MailFolder, "*.eml").Order().Select(f => MimeMessage.Load(f)).ToArray()
-        : [];
-
-    private MimeMessage Email(string messageId) => Assert.Single(Emails(), e => e.MessageId == messageId);
+    private MimeMessage Email(string messageId) => Assert.Single(App.SentEmails(), e => e.MessageId == messageId);
 
     private async Task<int> Count(string eventType)
     {
@@ -301,7 +297,7 @@ public sealed class MembershipYearTests : LedgerTest
         var renewed = await Membership(account);
         Assert.Equal((term.MembershipNumber, term.EndsOn.AddDays(1)), (renewed.Membership!.MembershipNumber, renewed.Membership.StartsOn));
         Assert.Equal(2, (await member.Invoices(account)).Count); // paid ahead: no second renewal invoice
-        Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.DoesNotContain(App.SentEmails(), e => e.Subject?.EndsWith("is overdue") == true);
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
@@ -318,7 +314,7 @@ public sealed class MembershipYearTests : LedgerTest
         var renewalInvoice = (await member.Invoices(account)).First();
         Assert.Equal(InvoiceStatus.Cancelled, renewalInvoice.Status);
         Assert.NotNull(renewalInvoice.CreditNote);
-        Assert.DoesNotContain(Emails(), e => e.Subject?.EndsWith("is overdue") == true);
+        Assert.DoesNotContain(App.SentEmails(), e => e.Subject?.EndsWith("is overdue") == true);
         var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody;
         Assert.Contains("not paid by the end of the term", endedEmail);
         // The member was sent that invoice to pay: the e-mail says it is cancelled, so nobody pays for a term that never began.
@@ -327,7 +323,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(MembershipStatus.Ended, (await member.Summary(account)).MembershipStatus);
         // Invited again on its points: a new join, a new number, the old one kept in the history.
         Assert.NotNull(lapsed.Invitation);
-        Assert.Equal(2, Emails().Count(e => e.Subject == "You are invited to join Canon Professional Services"));
+        Assert.Equal(2, App.SentEmails().Count(e => e.Subject == "You are invited to join Canon Professional Services"));
 
         var rejoined = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "card" })
             .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
@@ -655,14 +651,14 @@ public sealed class MembershipYearTests : LedgerTest
         await App.Services.RunScheduledMessagesNow();
         await App.Tracked(() => Invoke(new OfferRenewal(account, term.MembershipId)));
         Assert.Equal(1, await Count("renewal_offered"));
-        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
 
         App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
         await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new EndTerm(account, term.MembershipId)))));
         await App.Services.RunScheduledMessagesNow();
         Assert.Equal(1, await Count("membership_renewed"));
         var renewed = (await Membership(account)).Membership!;
-        Assert.Single(Emails(), e => e.MessageId == $"renewed-{renewed.MembershipId:N}@cpsledger");
+        Assert.Single(App.SentEmails(), e => e.MessageId == $"renewed-{renewed.MembershipId:N}@cpsledger");
         await App.FastForward(Billing.IssueDelay);
         Assert.Equal(2, (await member.Invoices(account)).Count);
     }
@@ -679,7 +675,7 @@ public sealed class MembershipYearTests : LedgerTest
         var finding = Assert.Single(report.OpenFindings);
         Assert.Equal(("renewal-offered", "OfferRenewal sent"), (finding.Check, finding.Repair));
         Assert.Equal(1, await Count("renewal_offered"));
-        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
         Assert.Empty((await Reconcile()).OpenFindings);
 
         App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromHours(1) - App.Clock.GetUtcNow());
@@ -713,7 +709,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(1, await Count("renewal_offered"));
         await App.FastForward(TimeSpan.FromDays(21));
         Assert.Equal(1, await Count("renewal_offered"));
-        Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+        Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
         Assert.Empty((await Reconcile()).OpenFindings);
     }
 
@@ -746,7 +742,7 @@ public sealed class MembershipYearTests : LedgerTest
             // The message scheduled under the 30-day window comes due on day 30 and finds the offer made.
             Assert.Equal(1, await Billing.FastForwardToWhatIsDue(App, after.Services, TimeSpan.FromDays(10) + TimeSpan.FromMinutes(1)));
             Assert.Equal(1, await CountOn(after, "renewal_offered"));
-            Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+            Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
             Assert.Empty((await ReconcileOn(after)).OpenFindings);
         });
     }
@@ -765,12 +761,12 @@ public sealed class MembershipYearTests : LedgerTest
             var offered = (await MembershipOn(after, account)).Renewal;
             Assert.NotNull(offered?.OfferedAt);
             Assert.InRange(offered.OfferedAt.Value, offerAt, offerAt + TimeSpan.FromMinutes(2));
-            Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+            Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
 
             // The message scheduled under the 30-day window comes due on day 30 and finds the offer made.
             Assert.Equal(1, await Billing.FastForwardToWhatIsDue(App, after.Services, TimeSpan.FromDays(15)));
             Assert.Equal(1, await CountOn(after, "renewal_offered"));
-            Assert.Single(Emails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
+            Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
             Assert.Empty((await ReconcileOn(after)).OpenFindings);
         });
     }
@@ -901,7 +897,7 @@ public sealed class MembershipYearTests : LedgerTest
             $"invitation-{invitation2.InvitationId:N}@cpsledger", $"welcome-{third.MembershipId:N}@cpsledger",
             .. invoices.Select(i => $"invoice-{i.InvoiceNumber}@cpsledger"),
         ];
-        Assert.Equal(expected.Order(), Emails().Select(e => e.MessageId).Order());
+        Assert.Equal(expected.Order(), App.SentEmails().Select(e => e.MessageId).Order());
         Assert.Contains("the renewal was stopped", Email($"membership-ended-{second.MembershipId:N}@cpsledger").TextBody);
         Assert.All(invoices, i => Assert.Contains($"{InvoiceWording.Money(i.Total)} {i.Currency}", Email($"invoice-{i.InvoiceNumber}@cpsledger").TextBody));
         Assert.Contains(rejoined.MembershipNumber, Email($"welcome-{third.MembershipId:N}@cpsledger").Subject);
