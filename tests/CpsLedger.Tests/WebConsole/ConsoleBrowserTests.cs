@@ -833,7 +833,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(rows.Nth(1)).ToContainTextAsync("124.00 GBP");
         await Expect(rows.Nth(2)).ToContainTextAsync("Beta Foto");
         await Expect(rows.Nth(2)).ToContainTextAsync("100.00 EUR");
-        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveCountAsync(0);
+        // Beside it the account search, for what a transfer or a caller quotes (below); the invoice list stays finance's page.
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Invoices" })).ToHaveAttributeAsync("aria-current", "page");
         // Named for who works in it, finance included.
         await Expect(Page.Locator(".brand")).ToHaveTextAsync("CpsLedger support, audit & finance console");
         Assert.Equal("CpsLedger support, audit & finance console", await Page.TitleAsync());
@@ -931,6 +932,38 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             await Expect(Page.GetByText("Finance reads an account’s overview")).ToBeVisibleAsync();
             await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
             await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToHaveAttributeAsync("href", $"#/accounts/{account}");
+        }
+    }
+
+    [Fact]
+    public async Task Finance_finds_an_account_by_a_transfers_creditor_reference_and_by_a_credit_note_number()
+    {
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        var note = invoice.CreditNote!.CreditNoteNumber;
+        // The reference as the invoice prints it and a transfer quotes it: grouped in fours, with spaces.
+        var printed = Api.Invoicing.CreditorReferences.Grouped(Api.Invoicing.CreditorReferences.For(invoice.InvoiceNumber));
+        Assert.Contains(' ', printed);
+
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveAttributeAsync("aria-current", "page");
+
+        foreach (var (typed, matched) in new[] { (printed, $"creditor reference: {printed}"), (note, $"credit note number: {note}") })
+        {
+            await Page.GetByLabel("Find an account").FillAsync(typed);
+            await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            var found = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = matched });
+            await Expect(found).ToHaveCountAsync(1);
+            // The result opens the overview finance reads, read-only as from an invoice line.
+            await found.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" }).ClickAsync();
+            await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}$"));
+            await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeVisibleAsync();
+            await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"cancelled by credit note {note}");
+            await Expect(Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview"]);
+            await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+            await Page.GoBackAsync();
+            await Expect(Page.GetByLabel("Find an account")).ToHaveValueAsync(typed);
         }
     }
 }

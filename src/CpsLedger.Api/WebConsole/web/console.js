@@ -67,6 +67,10 @@ const hasRole = role => me?.roles?.includes(role);
 const isStaff = () => hasRole('support') || hasRole('auditor');
 // Finance's list of invoices across accounts: the API admits finance and auditors (support reads invoices account by account).
 const readsInvoiceList = () => hasRole('finance') || hasRole('auditor');
+// The account search admits finance too: it finds an account by what a transfer or a caller quotes (an invoice or credit note number,
+// a payment reference). Finance's '#/' is its invoice list, so its search has an address of its own.
+const searchesAccounts = () => isStaff() || hasRole('finance');
+const accountSearchHref = () => (isStaff() ? '#/' : '#/search');
 
 function problemNotice(error) {
   if (error instanceof ApiError) {
@@ -108,12 +112,12 @@ function renderWho() {
   fill(sections);
   if (!me) return;
   // Operations reads what support and auditors may read (the reconciliation); its dead letters and mail are support's. Invoices is
-  // finance's list across accounts, which auditors read too; finance has no other link (its lines open an account's overview).
+  // finance's list across accounts, which auditors read too; Accounts is the search, finance's included (results open the overview).
   const hash = window.location.hash;
   const here = hash.startsWith('#/operations') ? 'operations'
-    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/')) ? 'invoices' : 'accounts';
+    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/') && !hash.startsWith('#/search')) ? 'invoices' : 'accounts';
   const links = [
-    isStaff() ? ['accounts', '#/', 'Accounts'] : null,
+    searchesAccounts() ? ['accounts', accountSearchHref(), 'Accounts'] : null,
     readsInvoiceList() ? ['invoices', '#/invoices', 'Invoices'] : null,
     isStaff() ? ['operations', '#/operations', 'Operations'] : null,
   ].filter(Boolean);
@@ -197,7 +201,7 @@ async function searchView(query) {
   },
   h('div', {},
     h('label', { for: 'q' }, 'Find an account'),
-    h('p', { class: 'hint', id: 'q-hint' }, 'Company name, contact e-mail, old CPS e-mail, serial number or membership number'),
+    h('p', { class: 'hint', id: 'q-hint' }, 'Company name, contact e-mail, old CPS e-mail, serial number, membership number, invoice or credit note number, or payment reference'),
     input),
   h('button', { type: 'submit' }, 'Search'));
   show(h('h1', {}, 'Accounts'), form, results);
@@ -1439,6 +1443,7 @@ async function route() {
       show(h('p', {}, 'Loading…'));
       return await (parts[2] ? notFinancesTab(parts[1]) : overviewView(parts[1]));
     }
+    if (parts[0] === 'search') return await searchView(params.get('q'));
     if (parts[0] === 'invoices' || !isStaff()) {
       show(h('p', {}, 'Loading…'));
       return await invoicesView(params);
