@@ -893,6 +893,49 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Finance_lists_the_invoices_issued_between_two_days_and_the_days_stay_in_the_address()
+    {
+        await App.InvoicesOfTwoAccounts();
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
+        string Day(int daysAgo) => today.AddDays(-daysAgo).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // Month-end: every invoice issued from 10 to 5 days ago, both days included, however it stands (000005 issued 10 days ago,
+        // 000006 8, 000002 5; 000001 at 40 and 000003 at 3 days are outside), by due date as ever.
+        await Page.GetByLabel("Show").SelectOptionAsync("");
+        await Page.GetByLabel("Issued from").FillAsync(Day(10));
+        await Page.GetByLabel("Issued to").FillAsync(Day(5));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/invoices\\?status=&issuedFrom={Day(10)}&issuedTo={Day(5)}$"));
+        var numbers = Page.GetByTestId("invoice-list").Locator("tbody tr td:first-child");
+        await Expect(numbers).ToHaveTextAsync(["INV-2026-000005", "INV-2026-000006", "INV-2026-000002"]);
+        await Expect(Page.GetByTestId("invoice-totals")).ToContainTextAsync("(2 invoices)");
+
+        // Beneath the other filters when the row is full, labels still on one line and each above its field.
+        var labels = await Task.WhenAll(new[] { "i-issued-from", "i-issued-to" }.Select(id => Page.Locator($"label[for={id}]").BoundingBoxAsync()));
+        var fields = await Task.WhenAll(new[] { "i-issued-from", "i-issued-to" }.Select(id => Page.Locator($"#{id}").BoundingBoxAsync()));
+        Assert.Equal(labels[0]!.Y, labels[1]!.Y, 1.0);
+        Assert.Equal(fields[0]!.Y, fields[1]!.Y, 1.0);
+        Assert.True(labels[0]!.Y + labels[0]!.Height <= fields[0]!.Y, "each label above its field");
+
+        // A shared link to "cancelled, issued in that span" opens with its days filled in; back returns to the list before.
+        await Page.GotoAsync($"/console/#/invoices?status=cancelled&issuedFrom={Day(10)}&issuedTo={Day(5)}");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Cancelled invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Issued from")).ToHaveValueAsync(Day(10));
+        await Expect(Page.GetByLabel("Issued to")).ToHaveValueAsync(Day(5));
+        await Expect(numbers).ToHaveTextAsync(["INV-2026-000005", "INV-2026-000006"]);
+        await Page.GoBackAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "All invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(numbers).ToHaveCountAsync(3);
+
+        // The days the wrong way round: the API's 400, its sentence shown.
+        await Page.GetByLabel("Issued from").FillAsync(Day(5));
+        await Page.GetByLabel("Issued to").FillAsync(Day(10));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("Must not be before issuedFrom.");
+    }
+
+    [Fact]
     public async Task Finance_saves_a_lines_invoice_and_credit_note_and_opens_its_account_read_only()
     {
         var (account, invoice) = await CancelledWithFiftyReceived();

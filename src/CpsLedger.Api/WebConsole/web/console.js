@@ -1335,7 +1335,8 @@ const INVOICE_LISTS = [
 async function invoicesView(params) {
   const status = params.has('status') ? params.get('status') : 'open';
   // Every filter is in the address: a link to "overdue in GBP" can be shared, and the back button returns to the list before.
-  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '', dueBefore: params.get('dueBefore') || '' };
+  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '', dueBefore: params.get('dueBefore') || '',
+    ...issuedFilters(params) };
   const page = Number(params.get('page') || 1);
   const [, title, sumWord] = INVOICE_LISTS.find(([value]) => value === status) ?? ['', 'Invoices', 'matching'];
   const statusSelect = h('select', { id: 'i-status', name: 'status' },
@@ -1348,6 +1349,7 @@ async function invoicesView(params) {
   // A day typed as ISO 8601, as every date on this page is shown (a date input would show the browser's locale).
   const dueBeforeInput = h('input', { type: 'text', id: 'i-due-before', name: 'dueBefore', value: filters.dueBefore, size: 10, maxlength: 10,
     autocomplete: 'off', spellcheck: 'false', pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd', 'aria-describedby': 'i-due-before-hint' });
+  const issuedInputs = issuedDayInputs(filters);
   const form = h('form', {
     class: 'filters aligned',
     onsubmit: event => {
@@ -1356,6 +1358,7 @@ async function invoicesView(params) {
       if (currencyInput.value.trim()) q.set('currency', currencyInput.value.trim());
       if (methodSelect.value) q.set('method', methodSelect.value);
       if (dueBeforeInput.value.trim()) q.set('dueBefore', dueBeforeInput.value.trim());
+      for (const input of issuedInputs) if (input.value.trim()) q.set(input.name, input.value.trim());
       window.location.hash = `#/invoices?${q}`;
     },
   },
@@ -1365,6 +1368,7 @@ async function invoicesView(params) {
   h('div', {}, h('label', { for: 'i-method' }, 'Payment'), methodSelect),
   h('div', {}, h('label', { for: 'i-due-before' }, 'Due before'), dueBeforeInput,
     h('p', { class: 'hint', id: 'i-due-before-hint' }, 'yyyy-mm-dd; due before that day')),
+  issuedFields(issuedInputs),
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   const results = h('div', { 'aria-live': 'polite' });
   show(h('h1', {}, title), form, results);
@@ -1409,6 +1413,28 @@ async function invoicesView(params) {
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
       page < pages ? pageLink(page + 1, 'Next page') : null) : null);
+}
+
+// Finance's month-end ("what did we issue in November"): the API's issuedFrom and issuedTo, both days included, kept in the address
+// as the other filters are.
+const ISSUED_FILTERS = [
+  ['issuedFrom', 'i-issued-from', 'Issued from', 'yyyy-mm-dd; issued on or after that day'],
+  ['issuedTo', 'i-issued-to', 'Issued to', 'yyyy-mm-dd; issued on or before that day'],
+];
+
+function issuedFilters(params) {
+  return Object.fromEntries(ISSUED_FILTERS.map(([name]) => [name, params.get(name) || '']));
+}
+
+/** The two days as typed text, ISO 8601 like every date on the page (a date input would show the browser's locale). */
+function issuedDayInputs(filters) {
+  return ISSUED_FILTERS.map(([name, id]) => h('input', { type: 'text', id, name, value: filters[name], size: 10, maxlength: 10,
+    autocomplete: 'off', spellcheck: 'false', pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd', 'aria-describedby': `${id}-hint` }));
+}
+
+function issuedFields(inputs) {
+  return ISSUED_FILTERS.map(([, id, label, hint], n) => h('div', {}, h('label', { for: id }, label), inputs[n],
+    h('p', { class: 'hint', id: `${id}-hint` }, hint)));
 }
 
 /** An account's history, audit or support actions asked for by finance: said, and nothing asked of the API that it refuses finance. */
