@@ -998,6 +998,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
             var found = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = matched });
             await Expect(found).ToHaveCountAsync(1);
+            if (typed == printed)
+                await Screenshot("finance-search");
             // The result opens the overview finance reads, read-only as from an invoice line.
             await found.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" }).ClickAsync();
             await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}$"));
