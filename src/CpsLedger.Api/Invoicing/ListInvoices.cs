@@ -105,6 +105,8 @@ public static class InvoiceList
     /// Invoices CPS may owe money back on: received beyond the total (not cancelled), or anything received (cancelled). Refunds are a list
     /// on the document, so <see cref="RefundDecision.OwedBack"/> decides among these after the read; every invoice owing money back is one of them.
     /// </summary>
+    // Read by a scan: the first half compares two fields of a row, and the partial index that would serve it writes that comparison
+    // again in SQL (BENCHMARKS.md, "refund_owed and an index").
     private static readonly Expression<Func<Invoice, bool>> MayOweBack =
         i => (i.Status != InvoiceStatus.Cancelled && i.TotalReceived > i.Total) || (i.Status == InvoiceStatus.Cancelled && i.TotalReceived > 0);
 

@@ -79,6 +79,27 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_invoice_cancelled_by_a_credit_note_names_it_and_its_pdf_answers_finance()
+    {
+        var (account, _, _, joining) = await App.BankMemberWithItsJoiningInvoice();
+        var cancelled = await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{joining.InvoiceNumber}/cancellation",
+            new { reason = "Issued to the wrong company" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+
+        var line = Assert.Single((await List("?status=cancelled")).Items);
+        Assert.Equal((joining.InvoiceNumber, account, InvoiceStatus.Cancelled, cancelled.CreditNoteNumber),
+            (line.InvoiceNumber, line.AccountId, line.Status, line.CreditNoteNumber));
+        Assert.StartsWith("CN-", line.CreditNoteNumber);
+
+        // The PDF route the line's description names answers finance with that credit note, as the member received it.
+        var pdf = await Finance.GetAsync($"/api/accounts/{line.AccountId}/credit-notes/{line.CreditNoteNumber}/pdf");
+        await pdf.ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("application/pdf", pdf.Content.Headers.ContentType?.MediaType);
+        var text = await PdfPictures.Text(await pdf.Content.ReadAsByteArrayAsync());
+        Assert.Contains(line.CreditNoteNumber!, text);
+        Assert.Contains(joining.InvoiceNumber, text);
+    }
+
+    [Fact]
     public async Task Pages_split_the_list_and_every_page_carries_the_sums_of_all()
     {
         await App.InvoicesOfTwoAccounts();

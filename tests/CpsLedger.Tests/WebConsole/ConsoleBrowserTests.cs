@@ -833,7 +833,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(rows.Nth(1)).ToContainTextAsync("124.00 GBP");
         await Expect(rows.Nth(2)).ToContainTextAsync("Beta Foto");
         await Expect(rows.Nth(2)).ToContainTextAsync("100.00 EUR");
-        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveCountAsync(0);
+        // Beside it the account search, for what a transfer or a caller quotes (below); the invoice list stays finance's page.
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Invoices" })).ToHaveAttributeAsync("aria-current", "page");
         // Named for who works in it, finance included.
         await Expect(Page.Locator(".brand")).ToHaveTextAsync("CpsLedger support, audit & finance console");
         Assert.Equal("CpsLedger support, audit & finance console", await Page.TitleAsync());
@@ -892,6 +893,49 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Finance_lists_the_invoices_issued_between_two_days_and_the_days_stay_in_the_address()
+    {
+        await App.InvoicesOfTwoAccounts();
+        var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
+        string Day(int daysAgo) => today.AddDays(-daysAgo).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // Month-end: every invoice issued from 10 to 5 days ago, both days included, however it stands (000005 issued 10 days ago,
+        // 000006 8, 000002 5; 000001 at 40 and 000003 at 3 days are outside), by due date as ever.
+        await Page.GetByLabel("Show").SelectOptionAsync("");
+        await Page.GetByLabel("Issued from").FillAsync(Day(10));
+        await Page.GetByLabel("Issued to").FillAsync(Day(5));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/invoices\\?status=&issuedFrom={Day(10)}&issuedTo={Day(5)}$"));
+        var numbers = Page.GetByTestId("invoice-list").Locator("tbody tr td:first-child");
+        await Expect(numbers).ToHaveTextAsync(["INV-2026-000005", "INV-2026-000006", "INV-2026-000002"]);
+        await Expect(Page.GetByTestId("invoice-totals")).ToContainTextAsync("(2 invoices)");
+
+        // Beneath the other filters when the row is full, labels still on one line and each above its field.
+        var labels = await Task.WhenAll(new[] { "i-issued-from", "i-issued-to" }.Select(id => Page.Locator($"label[for={id}]").BoundingBoxAsync()));
+        var fields = await Task.WhenAll(new[] { "i-issued-from", "i-issued-to" }.Select(id => Page.Locator($"#{id}").BoundingBoxAsync()));
+        Assert.Equal(labels[0]!.Y, labels[1]!.Y, 1.0);
+        Assert.Equal(fields[0]!.Y, fields[1]!.Y, 1.0);
+        Assert.True(labels[0]!.Y + labels[0]!.Height <= fields[0]!.Y, "each label above its field");
+
+        // A shared link to "cancelled, issued in that span" opens with its days filled in; back returns to the list before.
+        await Page.GotoAsync($"/console/#/invoices?status=cancelled&issuedFrom={Day(10)}&issuedTo={Day(5)}");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Cancelled invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Issued from")).ToHaveValueAsync(Day(10));
+        await Expect(Page.GetByLabel("Issued to")).ToHaveValueAsync(Day(5));
+        await Expect(numbers).ToHaveTextAsync(["INV-2026-000005", "INV-2026-000006"]);
+        await Page.GoBackAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "All invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(numbers).ToHaveCountAsync(3);
+
+        // The days the wrong way round: the API's 400, its sentence shown.
+        await Page.GetByLabel("Issued from").FillAsync(Day(5));
+        await Page.GetByLabel("Issued to").FillAsync(Day(10));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("Must not be before issuedFrom.");
+    }
+
+    [Fact]
     public async Task Finance_saves_a_lines_invoice_and_credit_note_and_opens_its_account_read_only()
     {
         var (account, invoice) = await CancelledWithFiftyReceived();
@@ -931,6 +975,40 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             await Expect(Page.GetByText("Finance reads an account’s overview")).ToBeVisibleAsync();
             await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
             await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" })).ToHaveAttributeAsync("href", $"#/accounts/{account}");
+        }
+    }
+
+    [Fact]
+    public async Task Finance_finds_an_account_by_a_transfers_creditor_reference_and_by_a_credit_note_number()
+    {
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        var note = invoice.CreditNote!.CreditNoteNumber;
+        // The reference as the invoice prints it and a transfer quotes it: grouped in fours, with spaces.
+        var printed = Api.Invoicing.CreditorReferences.Grouped(Api.Invoicing.CreditorReferences.For(invoice.InvoiceNumber));
+        Assert.Contains(' ', printed);
+
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveAttributeAsync("aria-current", "page");
+
+        foreach (var (typed, matched) in new[] { (printed, $"creditor reference: {printed}"), (note, $"credit note number: {note}") })
+        {
+            await Page.GetByLabel("Find an account").FillAsync(typed);
+            await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            var found = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = matched });
+            await Expect(found).ToHaveCountAsync(1);
+            if (typed == printed)
+                await Screenshot("finance-search");
+            // The result opens the overview finance reads, read-only as from an invoice line.
+            await found.GetByRole(AriaRole.Link, new() { Name = "Valgus Studio OÜ" }).ClickAsync();
+            await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}$"));
+            await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeVisibleAsync();
+            await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"cancelled by credit note {note}");
+            await Expect(Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview"]);
+            await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+            await Page.GoBackAsync();
+            await Expect(Page.GetByLabel("Find an account")).ToHaveValueAsync(typed);
         }
     }
 }

@@ -228,7 +228,8 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         Assert.Equal(403, status);
         Assert.Equal(1, await DeadLetterCount());
 
-        // Finance has its invoice list only: no Operations link, and the page is not offered (the invoice list is shown instead).
+        // Finance has its invoice list and the account search: no Operations link, and the page is not offered (the invoice list is
+        // shown instead).
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await Page.GetByLabel("Development token").FillAsync(App.TokenFor(LedgerRoles.Finance, subject: "fred"));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();

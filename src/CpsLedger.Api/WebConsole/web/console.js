@@ -67,6 +67,10 @@ const hasRole = role => me?.roles?.includes(role);
 const isStaff = () => hasRole('support') || hasRole('auditor');
 // Finance's list of invoices across accounts: the API admits finance and auditors (support reads invoices account by account).
 const readsInvoiceList = () => hasRole('finance') || hasRole('auditor');
+// The account search admits finance too: it finds an account by what a transfer or a caller quotes (an invoice or credit note number,
+// a payment reference). Finance's '#/' is its invoice list, so its search has an address of its own.
+const searchesAccounts = () => isStaff() || hasRole('finance');
+const accountSearchHref = () => (isStaff() ? '#/' : '#/search');
 
 function problemNotice(error) {
   if (error instanceof ApiError) {
@@ -108,12 +112,12 @@ function renderWho() {
   fill(sections);
   if (!me) return;
   // Operations reads what support and auditors may read (the reconciliation); its dead letters and mail are support's. Invoices is
-  // finance's list across accounts, which auditors read too; finance has no other link (its lines open an account's overview).
+  // finance's list across accounts, which auditors read too; Accounts is the search, finance's included (results open the overview).
   const hash = window.location.hash;
   const here = hash.startsWith('#/operations') ? 'operations'
-    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/')) ? 'invoices' : 'accounts';
+    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/') && !hash.startsWith('#/search')) ? 'invoices' : 'accounts';
   const links = [
-    isStaff() ? ['accounts', '#/', 'Accounts'] : null,
+    searchesAccounts() ? ['accounts', accountSearchHref(), 'Accounts'] : null,
     readsInvoiceList() ? ['invoices', '#/invoices', 'Invoices'] : null,
     isStaff() ? ['operations', '#/operations', 'Operations'] : null,
   ].filter(Boolean);
@@ -197,7 +201,7 @@ async function searchView(query) {
   },
   h('div', {},
     h('label', { for: 'q' }, 'Find an account'),
-    h('p', { class: 'hint', id: 'q-hint' }, 'Company name, contact e-mail, old CPS e-mail, serial number or membership number'),
+    h('p', { class: 'hint', id: 'q-hint' }, 'Company name, contact e-mail, old CPS e-mail, serial number, membership number, invoice or credit note number, or payment reference'),
     input),
   h('button', { type: 'submit' }, 'Search'));
   show(h('h1', {}, 'Accounts'), form, results);
@@ -1331,7 +1335,8 @@ const INVOICE_LISTS = [
 async function invoicesView(params) {
   const status = params.has('status') ? params.get('status') : 'open';
   // Every filter is in the address: a link to "overdue in GBP" can be shared, and the back button returns to the list before.
-  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '', dueBefore: params.get('dueBefore') || '' };
+  const filters = { status, currency: params.get('currency') || '', method: params.get('method') || '', dueBefore: params.get('dueBefore') || '',
+    ...issuedFilters(params) };
   const page = Number(params.get('page') || 1);
   const [, title, sumWord] = INVOICE_LISTS.find(([value]) => value === status) ?? ['', 'Invoices', 'matching'];
   const statusSelect = h('select', { id: 'i-status', name: 'status' },
@@ -1344,6 +1349,7 @@ async function invoicesView(params) {
   // A day typed as ISO 8601, as every date on this page is shown (a date input would show the browser's locale).
   const dueBeforeInput = h('input', { type: 'text', id: 'i-due-before', name: 'dueBefore', value: filters.dueBefore, size: 10, maxlength: 10,
     autocomplete: 'off', spellcheck: 'false', pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd', 'aria-describedby': 'i-due-before-hint' });
+  const issuedInputs = issuedDayInputs(filters);
   const form = h('form', {
     class: 'filters aligned',
     onsubmit: event => {
@@ -1352,6 +1358,7 @@ async function invoicesView(params) {
       if (currencyInput.value.trim()) q.set('currency', currencyInput.value.trim());
       if (methodSelect.value) q.set('method', methodSelect.value);
       if (dueBeforeInput.value.trim()) q.set('dueBefore', dueBeforeInput.value.trim());
+      for (const input of issuedInputs) if (input.value.trim()) q.set(input.name, input.value.trim());
       window.location.hash = `#/invoices?${q}`;
     },
   },
@@ -1361,6 +1368,7 @@ async function invoicesView(params) {
   h('div', {}, h('label', { for: 'i-method' }, 'Payment'), methodSelect),
   h('div', {}, h('label', { for: 'i-due-before' }, 'Due before'), dueBeforeInput,
     h('p', { class: 'hint', id: 'i-due-before-hint' }, 'yyyy-mm-dd; due before that day')),
+  issuedFields(issuedInputs),
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   const results = h('div', { 'aria-live': 'polite' });
   show(h('h1', {}, title), form, results);
@@ -1407,6 +1415,28 @@ async function invoicesView(params) {
       page < pages ? pageLink(page + 1, 'Next page') : null) : null);
 }
 
+// Finance's month-end ("what did we issue in November"): the API's issuedFrom and issuedTo, both days included, kept in the address
+// as the other filters are.
+const ISSUED_FILTERS = [
+  ['issuedFrom', 'i-issued-from', 'Issued from', 'yyyy-mm-dd; issued on or after that day'],
+  ['issuedTo', 'i-issued-to', 'Issued to', 'yyyy-mm-dd; issued on or before that day'],
+];
+
+function issuedFilters(params) {
+  return Object.fromEntries(ISSUED_FILTERS.map(([name]) => [name, params.get(name) || '']));
+}
+
+/** The two days as typed text, ISO 8601 like every date on the page (a date input would show the browser's locale). */
+function issuedDayInputs(filters) {
+  return ISSUED_FILTERS.map(([name, id]) => h('input', { type: 'text', id, name, value: filters[name], size: 10, maxlength: 10,
+    autocomplete: 'off', spellcheck: 'false', pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd', 'aria-describedby': `${id}-hint` }));
+}
+
+function issuedFields(inputs) {
+  return ISSUED_FILTERS.map(([, id, label, hint], n) => h('div', {}, h('label', { for: id }, label), inputs[n],
+    h('p', { class: 'hint', id: `${id}-hint` }, hint)));
+}
+
 /** An account's history, audit or support actions asked for by finance: said, and nothing asked of the API that it refuses finance. */
 async function notFinancesTab(id) {
   const account = await loadAccount(id);
@@ -1439,6 +1469,7 @@ async function route() {
       show(h('p', {}, 'Loading…'));
       return await (parts[2] ? notFinancesTab(parts[1]) : overviewView(parts[1]));
     }
+    if (parts[0] === 'search') return await searchView(params.get('q'));
     if (parts[0] === 'invoices' || !isStaff()) {
       show(h('p', {}, 'Loading…'));
       return await invoicesView(params);
