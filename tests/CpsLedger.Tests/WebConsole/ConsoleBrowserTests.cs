@@ -1010,5 +1010,10 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             await Page.GoBackAsync();
             await Expect(Page.GetByLabel("Find an account")).ToHaveValueAsync(typed);
         }
+
+        // A page that cannot load sends finance to its search, not to "#/" (its invoice list).
+        await Page.GotoAsync("/console/#/accounts/not-a-uuid");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Could not load this page" })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Find an account" })).ToHaveAttributeAsync("href", "#/search");
     }
 }

@@ -1492,7 +1492,8 @@ async function route() {
       say('Your sign-in has expired: sign in again.', 'warn');
       return signInView();
     }
-    return show(h('h1', {}, 'Could not load this page'), problemNotice(error), h('p', {}, h('a', { href: '#/' }, 'Find an account')));
+    // Finance's '#/' is its invoice list: the link goes to the search wherever it lives for the role.
+    return show(h('h1', {}, 'Could not load this page'), problemNotice(error), h('p', {}, h('a', { href: accountSearchHref() }, 'Find an account')));
   }
 }
 
