@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Linq.Expressions;
 using System.Text.RegularExpressions;
 using CpsLedger.Api.Invoicing;
@@ -250,7 +251,11 @@ public static class FindAccountsEndpoint
     [EndpointSummary("Find accounts by company name, contact or old CPS e-mail, serial number, membership number, invoice or credit note number or payment reference (staff)")]
     [ProducesResponseType<AccountSearchResults>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest)]
-    public static async Task<IResult> Get(string? q, IQuerySession session, CancellationToken ct)
+    public static async Task<IResult> Get(
+        [Description("What to look for, 2 to 200 characters (spaces at either end ignored; left out, a 400): part of a company name, a contact " +
+                     "or old CPS e-mail, a serial number, a membership number (an old CPS one too), an invoice or credit note number, or the " +
+                     "payment reference an invoice prints.")] string? q,
+        IQuerySession session, CancellationToken ct)
     {
         var text = q?.Trim() ?? "";
         if (text.Length is < AccountSearch.MinimumLength or > AccountSearch.MaximumLength)

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text.Json;
@@ -435,6 +436,22 @@ public static class HistoryTypes
     public static string[] Split(string types) => types.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }
 
+/// <summary>
+/// The description of <c>types</c>, naming every stored name <see cref="HistoryTypes"/> takes (the names come from the store's event
+/// mappings, so not from a constant). A description, not an <c>enum</c>: the value is a comma-separated list, which an enum cannot say;
+/// an array (style form, explode false) can, but NSwag's client writes an array as the parameter repeated, which the request gate
+/// refuses for a single parameter; a pattern of some eighty alternatives is unreadable in Scalar and cannot say "any letter case".
+/// The description is what both show: Scalar beside the parameter, NSwag as the client method's doc comment.
+/// </summary>
+public sealed class HistoryTypesDescriptionAttribute : ParameterDescriptionAttribute
+{
+    public override string Describe(IServiceProvider services) =>
+        "Only events of these types, comma-separated (e.g. points_allocated,points_removed), in any letter case; a name that is not " +
+        "one is a 400. Each type as the history's type shows it (a type is also taken by its name in the points explanation's " +
+        "event, e.g. PointsAdjusted): " +
+        string.Join(", ", HistoryTypes.Of(services.GetRequiredService<IDocumentStore>()).Values.Distinct()) + ".";
+}
+
 public static class GetAccountHistoryEndpoint
 {
     public static ProblemDetails Validate(DateTimeOffset? from, DateTimeOffset? to, [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
@@ -461,8 +478,14 @@ public static class GetAccountHistoryEndpoint
                          "its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no " +
                          "reason, and no description or data quoting either; and it reads the role of CPS staff who acted (\"CPS support\", " +
                          "\"CPS finance\") in by and causedBy.user, never a staff member's user name.")]
-    public static async Task<HistoryPage> Get(Guid accountId, DateTimeOffset? from, DateTimeOffset? to, string? types,
-        [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
+    public static async Task<HistoryPage> Get(Guid accountId,
+        [Description("Only events recorded at or after this moment (included): ISO 8601 with its offset, " +
+                     "e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).")]
+        DateTimeOffset? from,
+        [Description("Only events recorded before this moment (not included); the same form as from, and not earlier than it.")] DateTimeOffset? to,
+        [HistoryTypesDescription] string? types,
+        [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
+        [Description("Events per page (default 100).")][Range(1, 500)] int? pageSize,
         IQuerySession session, ChainVerification chains, ClaimsPrincipal user, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
         CancellationToken ct)
     {

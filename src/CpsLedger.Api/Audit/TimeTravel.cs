@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
@@ -162,7 +163,12 @@ public static class GetAccountAsOfEndpoint
                          "explanation and membership are read as their own routes show them to the caller: the account's member reads " +
                          "that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never " +
                          "a staff member's user name.")]
-    public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId, DateTimeOffset? timestamp, long? sequence,
+    public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId,
+        [Description("The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its " +
+                     "offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond. Give " +
+                     "this or sequence, not both.")] DateTimeOffset? timestamp,
+        [Description("The state right after the commit that wrote this event: a global event sequence, from 1, as the history's " +
+                     "sequence shows it. Give this or timestamp, not both.")] long? sequence,
         IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, ClaimsPrincipal user,
         CancellationToken ct) =>
         await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf

@@ -449,7 +449,10 @@ public static class VerifyProjectionsEndpoint
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
     [EndpointSummary("Replay the events and compare with every stored projection (one account, or all); lists each difference")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
-    public static async Task<VerificationReport> Get(Guid? accountId, Verification verification, CancellationToken ct) =>
+    public static async Task<VerificationReport> Get(
+        [System.ComponentModel.Description("One account: its projections and its hash chains (an id no account has is a 404). Left out: every " +
+                                          "account and the reference data.")] Guid? accountId,
+        Verification verification, CancellationToken ct) =>
         await verification.RunAsync(accountId, ct);
 
     // The account is a query parameter here (not a route value), so the account routes' policy does not cover it. An account

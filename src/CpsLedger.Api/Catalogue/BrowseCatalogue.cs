@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using CpsLedger.Api.Platform;
@@ -42,7 +43,8 @@ public static class BrowseCatalogueEndpoint
     public const int MaxPageSize = 200;
 
     /// <summary>
-    /// Paging and category checked from the raw query string: a typed parameter would quietly read "page=abc" as absent.
+    /// Paging checked from the raw query string: a typed parameter would quietly read "page=abc" as absent. The category is the
+    /// request gate's to refuse (its <see cref="OneOfAttribute"/>).
     /// </summary>
     public static ProblemDetails Validate(HttpRequest request)
     {
@@ -53,8 +55,6 @@ public static class BrowseCatalogueEndpoint
             errors["pageSize"] = [$"Page size must be a whole number from 1 to {MaxPageSize}."];
         if (request.Query["includeWithdrawn"].ToString() is { Length: > 0 } include && !bool.TryParse(include, out _))
             errors["includeWithdrawn"] = ["includeWithdrawn must be true or false."];
-        if (request.Query["category"].ToString() is { Length: > 0 } category && !CatalogueCategories.IsKnown(category))
-            errors["category"] = [$"Category \"{category}\" is not one of: {CatalogueCategories.Listed}."];
 
         return errors.Count == 0
             ? WolverineContinue.NoProblems
@@ -71,8 +71,13 @@ public static class BrowseCatalogueEndpoint
     [EndpointSummary("Browse the catalogue: search by code or name, filter by category, by category then name, a page at a time")]
     [ProducesResponseType<CataloguePage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
-    public static async Task<CataloguePage> Get(string? search, string? category, bool? includeWithdrawn,
-        [Range(1, Paging.MaxPage)] int? page, [Range(1, MaxPageSize)] int? pageSize,
+    public static async Task<CataloguePage> Get(
+        [Description("Only models whose code or name contains this text, in any letter case (spaces at either end ignored).")] string? search,
+        [Description("Only models of this category, as GET /api/catalogue/categories lists them (exactly, in lower case).")]
+        [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes))] string? category,
+        [Description("true: also models withdrawn from the catalogue, which can no longer be registered. Default false.")] bool? includeWithdrawn,
+        [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
+        [Description("Models per page (default 50).")][Range(1, MaxPageSize)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var number = page ?? 1;

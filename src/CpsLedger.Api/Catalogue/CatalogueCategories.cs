@@ -24,9 +24,12 @@ public static class CatalogueCategories
         new("accessory", "Accessories (grips, extenders, adapters)"),
     ];
 
-    private static readonly HashSet<string> Codes = [.. All.Select(c => c.Code)];
+    /// <summary>The codes, in the order of <see cref="All"/>: what a file's category and the browse's <c>category</c> take.</summary>
+    public static readonly IReadOnlyList<string> Codes = [.. All.Select(c => c.Code)];
 
-    public static bool IsKnown(string code) => Codes.Contains(code);
+    private static readonly HashSet<string> Known = [.. Codes];
+
+    public static bool IsKnown(string code) => Known.Contains(code);
 
     /// <summary>The codes as a message lists them: "camera_body, lens, ...".</summary>
     public static string Listed => string.Join(", ", All.Select(c => c.Code));

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Linq.Expressions;
 using CpsLedger.Api.Accounts;
@@ -196,16 +197,13 @@ public static class InvoiceList
         invoice.CreditNote?.CreditNoteNumber);
 
     /// <summary>
-    /// The filters checked from the raw query string: an unknown status or method, or a currency not an ISO 4217 code, is a field
-    /// error, never read as "no filter"; dates are checked by the request gate, their order here.
+    /// The filters checked from the raw query string: a currency not an ISO 4217 code is a field error, never read as "no filter";
+    /// an unknown status or method is refused by the request gate (their <see cref="OneOfAttribute"/>), and so are malformed dates,
+    /// whose order is checked here.
     /// </summary>
     public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo)
     {
         var errors = new Dictionary<string, string[]>();
-        if (request.Query["status"].ToString() is { Length: > 0 } status && Parse<InvoiceListStatus>(status) is null)
-            errors["status"] = [$"Must be one of: {string.Join(", ", LedgerJson.NamesOf(typeof(InvoiceListStatus)))}."];
-        if (request.Query["method"].ToString() is { Length: > 0 } method && Parse<PaymentMethod>(method) is null)
-            errors["method"] = [$"Must be one of: {string.Join(", ", LedgerJson.NamesOf(typeof(PaymentMethod)))}."];
         if (request.Query["currency"].ToString() is { Length: > 0 } currency && !Tiers.PublishTierTableValidator.IsCurrency(currency))
             errors["currency"] = [$"\"{currency}\" is not an ISO 4217 code in upper case, e.g. \"EUR\"."];
         if (issuedFrom > issuedTo)
@@ -230,8 +228,17 @@ public static class ListInvoicesEndpoint
     [EndpointSummary("Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency")]
     [ProducesResponseType<InvoiceListPage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
-    public static async Task<InvoiceListPage> Get(string? status, string? currency, string? method, DateOnly? dueBefore, DateOnly? issuedFrom,
-        DateOnly? issuedTo, [Range(1, Paging.MaxPage)] int? page, [Range(1, InvoiceList.MaxPageSize)] int? pageSize,
+    public static async Task<InvoiceListPage> Get(
+        [Description("Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed " +
+                     "(CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.")]
+        [OneOf(typeof(InvoiceListStatus))] string? status,
+        [Description("Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR.")] string? currency,
+        [Description("Only invoices paid this way. Any letter case.")][OneOf(typeof(PaymentMethod))] string? method,
+        [Description("Only invoices due before this day (the day itself not included), e.g. 2026-12-01.")] DateOnly? dueBefore,
+        [Description("Only invoices issued on or after this day (included).")] DateOnly? issuedFrom,
+        [Description("Only invoices issued on or before this day (included); not before issuedFrom.")] DateOnly? issuedTo,
+        [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
+        [Description("Invoices per page (default 50).")][Range(1, InvoiceList.MaxPageSize)] int? pageSize,
         IQuerySession session, TimeProvider clock, CancellationToken ct)
     {
         var filter = new InvoiceListFilter(InvoiceList.Parse<InvoiceListStatus>(status), string.IsNullOrEmpty(currency) ? null : currency,

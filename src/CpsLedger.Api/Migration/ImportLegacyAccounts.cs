@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
@@ -460,7 +461,10 @@ public static class ImportLegacyAccountsEndpoint
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     [ProducesResponseType(StatusCodes.Status415UnsupportedMediaType)]
-    public static async Task<IResult> Post(HttpRequest request, bool? skipInvalidRows, OutboxedSessionFactory sessions, IMessageBus bus,
+    public static async Task<IResult> Post(HttpRequest request,
+        [Description("true: import the valid rows and list the others (skippedRows). Left out or false: a file with any invalid row imports " +
+                     "nothing (a 400 listing each line and why).")] bool? skipInvalidRows,
+        OutboxedSessionFactory sessions, IMessageBus bus,
         TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
     {
         if (!IsCsv(request.ContentType))

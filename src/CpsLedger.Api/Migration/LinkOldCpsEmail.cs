@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -191,7 +192,10 @@ public static class UnlinkOldCpsEmailEndpoint
     [Authorize(Roles = LedgerRoles.Support)]
     [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static OldCpsEmails Delete(Guid accountId, string email, string? reason, [NotBody] UnlinkReads reads, TimeProvider clock)
+    public static OldCpsEmails Delete(Guid accountId, string email,
+        [Description("Why the e-mail is unlinked, kept for the audit trail: 5 to 500 characters (besides spaces at either end). Required: " +
+                     "without it, a 400 and nothing changes.")] string? reason,
+        [NotBody] UnlinkReads reads, TimeProvider clock)
     {
         var unlinked = OldCpsEmailLinks.DecideUnlink(reads.Account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
         reads.Account.AppendOne(unlinked);

@@ -56,7 +56,10 @@ public static class DeadLetterEndpoints
     [Tags("Operations")]
     [EndpointSummary("Messages that failed for good (support): what, why, when; newest first, 50 a page")]
     [ProducesResponseType<DeadLetterPage>(StatusCodes.Status200OK)]
-    public static async Task<DeadLetterPage> Get(IWolverineRuntime runtime, string? messageType,
+    public static async Task<DeadLetterPage> Get(IWolverineRuntime runtime,
+        [System.ComponentModel.Description("Only dead letters of this message type, exactly as a dead letter's messageType shows it, e.g. " +
+                                          "CpsLedger.Api.Invoicing.SendInvoiceEmail.")] string? messageType,
+        [System.ComponentModel.Description("The page, from 1 (default 1), 50 dead letters a page, newest first; a page past the last has none.")]
         [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page, CancellationToken ct)
     {
         var number = page ?? 1;

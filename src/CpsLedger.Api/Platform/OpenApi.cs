@@ -34,6 +34,7 @@ public static class OpenApi
             // Descriptions from the code's XML documentation and [Description] (SchemaDescriptions: why not the built-in generator).
             o.AddSchemaTransformer<SchemaDescriptions>();
             o.AddOperationTransformer<RequestExamples>();
+            o.AddOperationTransformer<ParameterFacts>();
             o.AddOperationTransformer<Responses>();
             o.AddDocumentTransformer<LedgerDocument>();
         });
@@ -56,6 +57,57 @@ public static class OpenApi
             return Task.CompletedTask;
         }
     }
+
+    /// <summary>
+    /// What each route and query parameter does, and the names it takes where the set is closed. A query parameter is the endpoint's
+    /// own: its <see cref="System.ComponentModel.DescriptionAttribute"/> (or a <see cref="ParameterDescriptionAttribute"/>, for words
+    /// read from the running service) stands on the endpoint method's parameter, and its names come
+    /// from its <see cref="OneOfAttribute"/>, the attribute the request gate checks the value with. A route value means the same on
+    /// every route that has it, so it is described once, in <see cref="RouteValues"/>, unless the endpoint's parameter says more.
+    /// </summary>
+    private sealed class ParameterFacts : IOpenApiOperationTransformer
+    {
+        public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+        {
+            foreach (var description in context.Description.ParameterDescriptions)
+            {
+                var location = description.Source == BindingSource.Path ? ParameterLocation.Path
+                    : description.Source == BindingSource.Query ? ParameterLocation.Query
+                    : (ParameterLocation?)null;
+                if (location is null || operation.Parameters?.OfType<OpenApiParameter>()
+                        .FirstOrDefault(p => p.In == location && p.Name == description.Name) is not { } parameter)
+                    continue;
+                var info = (description.ParameterDescriptor as Microsoft.AspNetCore.Mvc.Infrastructure.IParameterInfoParameterDescriptor)?.ParameterInfo;
+                var said = info?.GetCustomAttribute<System.ComponentModel.DescriptionAttribute>()?.Description
+                           ?? info?.GetCustomAttribute<ParameterDescriptionAttribute>()?.Describe(context.ApplicationServices);
+                if (said is null && location == ParameterLocation.Path)
+                    said = RouteValues.GetValueOrDefault(description.Name);
+                if (said is not null)
+                    parameter.Description = said;
+                // A closed set: the names the gate takes, nothing else. An enum's is its component (LedgerDocument makes the reference),
+                // so a generated client reads the type it knows from the bodies (PaymentMethod), not one named after the parameter.
+                if (info?.GetCustomAttribute<OneOfAttribute>() is { } oneOf && parameter.Schema is OpenApiSchema schema)
+                {
+                    schema.Enum = [.. oneOf.Names.Select(n => (JsonNode)JsonValue.Create(n))];
+                    if (oneOf.Source.IsEnum)
+                        Mark(schema, oneOf.Source);
+                }
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    /// <summary>The route values, each meaning the same on every route that has it.</summary>
+    private static readonly Dictionary<string, string> RouteValues = new(StringComparer.Ordinal)
+    {
+        ["accountId"] = "The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.",
+        ["registrationId"] = "The product registration's id (a product's id in My Products).",
+        ["invoiceNumber"] = "The invoice number as printed, e.g. INV-2026-000001.",
+        ["creditNoteNumber"] = "The credit note number as printed, e.g. CN-2026-000001.",
+        ["code"] = "The product model's code, e.g. EOS-R5 (any letter case).",
+        ["email"] = "The old CPS e-mail, URL-encoded (any letter case; spaces at either end are ignored).",
+    };
 
     /// <summary>
     /// What a schema says that the serializer knows but the exporter does not: enums are strings with their wire names; an
@@ -586,6 +638,16 @@ public sealed class RequestExampleAttribute(string body, string mediaType = "app
 {
     public string Body { get; } = body;
     public string MediaType { get; } = mediaType;
+}
+
+/// <summary>
+/// A parameter's description for the OpenAPI document that depends on the running service (names read from the store's
+/// configuration), where a <see cref="System.ComponentModel.DescriptionAttribute"/> would need a constant.
+/// </summary>
+[AttributeUsage(AttributeTargets.Parameter)]
+public abstract class ParameterDescriptionAttribute : Attribute
+{
+    public abstract string Describe(IServiceProvider services);
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Security.Claims;
 using CpsLedger.Api.Platform;
 using JasperFx.Events;
@@ -195,7 +196,9 @@ public static class ListProductsEndpoint
     [EndpointDescription("The account's products, newest first, each with its points lines as the points explanation shows them to " +
                          "the caller: the account's member and the portal read support's lines with their ticket, without support's " +
                          "reason, and by the role that acted (\"CPS support\"), never a staff member's user name (docs/security.md).")]
-    public static async Task<IReadOnlyList<ProductView>> Get(Guid accountId, bool? includeDeregistered, IQuerySession session, ClaimsPrincipal user,
+    public static async Task<IReadOnlyList<ProductView>> Get(Guid accountId,
+        [Description("true: also the products deregistered, whose points were removed. Default false: registered products only.")] bool? includeDeregistered,
+        IQuerySession session, ClaimsPrincipal user,
         CancellationToken ct)
     {
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using CpsLedger.Api.Platform;
 using JasperFx.Events;
@@ -182,8 +183,15 @@ public static class ListSupportOverridesEndpoint
     [Authorize(Roles = $"{LedgerRoles.Support},{LedgerRoles.Auditor}")]
     [EndpointSummary("Support overrides across accounts for review, newest first (filter by account, time, acting user)")]
     [ProducesResponseType<SupportOverridePage>(StatusCodes.Status200OK)]
-    public static async Task<IResult> Get(Guid? accountId, DateTimeOffset? from, DateTimeOffset? to, string? by,
-        [Range(1, Paging.MaxPage)] int? page, [Range(1, 200)] int? pageSize,
+    public static async Task<IResult> Get(
+        [Description("Only this account's overrides.")] Guid? accountId,
+        [Description("Only overrides whose at is at or after this moment (included): ISO 8601 with its offset, " +
+                     "e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).")]
+        DateTimeOffset? from,
+        [Description("Only overrides whose at is before this moment (not included); the same form as from, and not earlier than it.")] DateTimeOffset? to,
+        [Description("Only overrides by this user, exactly as an override's by shows it.")] string? by,
+        [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
+        [Description("Overrides per page (default 50).")][Range(1, 200)] int? pageSize,
         IQuerySession session, CancellationToken ct)
     {
         var p = page ?? 1;

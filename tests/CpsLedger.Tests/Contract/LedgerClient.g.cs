@@ -65,6 +65,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Find accounts by company name, contact or old CPS e-mail, serial number, membership number, invoice or credit note number or payment reference (staff)
         /// </remarks>
+        /// <param name="q">What to look for, 2 to 200 characters (spaces at either end ignored; left out, a 400): part of a company name, a contact or old CPS e-mail, a serial number, a membership number (an old CPS one too), an invoice or credit note number, or the payment reference an invoice prints.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -364,6 +365,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Read a business account
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -499,6 +501,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The billing address and VAT ID the account's next invoice will carry (null until set)
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -635,6 +638,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Set the billing address and optional VAT ID that the account's next invoices carry (a VAT ID in another EU country than the seller's means reverse charge); support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -1217,10 +1221,15 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Browse the catalogue: search by code or name, filter by category, by category then name, a page at a time
         /// </remarks>
+        /// <param name="search">Only models whose code or name contains this text, in any letter case (spaces at either end ignored).</param>
+        /// <param name="category">Only models of this category, as GET /api/catalogue/categories lists them (exactly, in lower case).</param>
+        /// <param name="includeWithdrawn">true: also models withdrawn from the catalogue, which can no longer be registered. Default false.</param>
+        /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
+        /// <param name="pageSize">Models per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, string? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, Category? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -1350,6 +1359,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Read one product model by its code, with every points value it has had
         /// </remarks>
+        /// <param name="code">The product model's code, e.g. EOS-R5 (any letter case).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -1475,6 +1485,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The account's products, newest first, each with its points lines as the points explanation shows them to the caller: the account's member and the portal read support's lines with their ticket, without support's reason, and by the role that acted ("CPS support"), never a staff member's user name (docs/security.md).
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="includeDeregistered">true: also the products deregistered, whose points were removed. Default false: registered products only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -1617,6 +1629,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Register a product (points are allocated once all four mandatory details are given); support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
@@ -1804,6 +1817,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Read one registered product
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="registrationId">The product registration's id (a product's id in My Products).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -1944,6 +1959,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Complete or correct a product's mandatory details (completing them allocates the points); support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="registrationId">The product registration's id (a product's id in My Products).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -2135,6 +2152,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Deregister a product (sold, lost, registered in error): its points are removed; support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="registrationId">The product registration's id (a product's id in My Products).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -2327,6 +2346,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason; and they read the role of CPS staff who acted (by: "CPS support"), never a staff member's user name (docs/security.md).
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -2463,6 +2483,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Points total, products, the account-level green tick, membership status, what is owed and what CPS owes back
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -2599,6 +2620,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// standard and enterprise (and tierTableVersion) are the tier table in force, which joining and an upgrade are decided on. For a member, membership.renewalOptions lists the tiers the renewal choice (PUT .../membership/renewal) accepts now, at the fees it charges, and the table they are from: once the renewal is offered, the table of the offer (table: offer), which a table published since does not change until the next offer; before the offer, the table in force (table: in_force), the same lists as the top-level ones.
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -3018,6 +3040,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Invitation, membership in force (tier, term, number), past memberships and every membership number. A past membership support cancelled ends "cancelled by CPS support (reason)" for support, auditors and finance; the account's member and the portal read "cancelled by CPS support", never the reason support wrote for the audit trail (docs/security.md).
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -3154,6 +3177,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Join CPS with an eligible tier and a payment method: active at once, with a new membership number; support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
@@ -3341,6 +3365,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -3528,6 +3553,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Renew on another eligible tier (a downgrade takes effect here, at renewal), or stop the renewal (runs to term end, no refund); support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -3715,6 +3741,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Upgrade to a higher eligible tier at once, with a pro-rated invoice for the whole days remaining of the term; support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -3902,6 +3929,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// One credit note by its number: the invoice it cancels, the reason, the figures credited
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="creditNoteNumber">The credit note number as printed, e.g. CN-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -4042,6 +4071,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// One credit note as a PDF document
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="creditNoteNumber">The credit note number as printed, e.g. CN-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -4181,6 +4212,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// One credit note as an EN 16931 e-invoice: UBL 2.1 CreditNote, Peppol BIS Billing 3.0
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="creditNoteNumber">The credit note number as printed, e.g. CN-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -4322,6 +4355,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -4458,6 +4492,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// One invoice by its number
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -4598,6 +4634,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Cancel an invoice issued in error (finance, with a reason): a credit note is issued, nothing is owed, a suspension for it is lifted
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
@@ -4790,6 +4828,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// One invoice as a PDF document (the same one the invoice e-mail attaches)
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -4929,6 +4969,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Record a refund finance paid to the member against what is owed back on an invoice (overpaid, or received on a cancelled invoice)
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
@@ -5121,6 +5163,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Issue the corrected invoice replacing a cancelled one (finance, with a reason): same charge and term, VAT decided again, a new number
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
@@ -5313,6 +5357,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// One invoice as an EN 16931 e-invoice: UBL 2.1 Invoice, Peppol BIS Billing 3.0 (the same figures as the PDF)
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -5464,6 +5510,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The card on file: brand, last four digits and expiry (never the number or token); 404 when none is recorded
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -5600,6 +5647,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Record the card (a payment provider token) charged on the invoice due date, and at once for an overdue card invoice; support also gives supportReason and ticketReference
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -5787,10 +5835,18 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
         /// </remarks>
+        /// <param name="status">Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed (CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.</param>
+        /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR.</param>
+        /// <param name="method">Only invoices paid this way. Any letter case.</param>
+        /// <param name="dueBefore">Only invoices due before this day (the day itself not included), e.g. 2026-12-01.</param>
+        /// <param name="issuedFrom">Only invoices issued on or after this day (included).</param>
+        /// <param name="issuedTo">Only invoices issued on or before this day (included); not before issuedFrom.</param>
+        /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
+        /// <param name="pageSize">Invoices per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(string? status = null, string? currency = null, string? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(InvoiceListStatus? status = null, string? currency = null, PaymentMethod? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -6407,6 +6463,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Whether MIGRATE PRODUCTS is available and, if not, why; the matching old CPS accounts and their products
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -6543,6 +6600,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Idempotent: running it again, after a failure midway, or twice at once never duplicates a product or its points. Products whose serial is registered to another account are reported and the rest still migrates. The old membership numbers join the account's history. A member or the portal sends no body; support sends supportReason and ticketReference, recorded on every event the migration writes.
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -6727,6 +6785,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -6914,6 +6973,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// A wrong code uses an attempt (400, attemptsLeft); an expired or used-up code needs a new one (409). Every attempt is recorded on the account's history; the code never is.
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -7101,6 +7161,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The code (eight digits) goes to the old address only and replaces any code sent before. Entering it (POST .../old-cps-emails/verification) verifies the e-mail; until then the old account's products and membership number cannot be migrated or seen.
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Accepted</returns>
@@ -7298,6 +7359,9 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="email">The old CPS e-mail, URL-encoded (any letter case; spaces at either end are ignored).</param>
+        /// <param name="reason">Why the e-mail is unlinked, kept for the audit trail: 5 to 500 characters (besides spaces at either end). Required: without it, a 400 and nothing changes.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -7479,6 +7543,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The request body is the CSV file (Content-Type text/csv), at most Ledger:MaxRequestBodyBytes (1 MiB by default); larger files go through the `legacy-import` command. Header: old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer. Every row is checked first; with problems nothing is imported (400 listing each line and why) unless skipInvalidRows=true, which imports the valid rows and lists the others. Importing the same records again changes nothing.
         /// </remarks>
         /// <param name="body">The legacy file: CSV (UTF-8, header row old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer).</param>
+        /// <param name="skipInvalidRows">true: import the valid rows and list the others (skippedRows). Left out or false: a file with any invalid row imports nothing (a 400 listing each line and why).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
@@ -7657,6 +7722,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Send the standing invitation e-mail again (support; reason required)
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Accepted</returns>
@@ -7844,6 +7910,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Adjust an account's points by hand (support; reason and ticket required)
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>Created</returns>
@@ -8031,6 +8098,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Support overrides across accounts for review, newest first (filter by account, time, acting user)
         /// </remarks>
+        /// <param name="accountId">Only this account's overrides.</param>
+        /// <param name="from">Only overrides whose at is at or after this moment (included): ISO 8601 with its offset, e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).</param>
+        /// <param name="to">Only overrides whose at is before this moment (not included); the same form as from, and not earlier than it.</param>
+        /// <param name="by">Only overrides by this user, exactly as an override's by shows it.</param>
+        /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
+        /// <param name="pageSize">Overrides per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -8178,6 +8251,9 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="timestamp">The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond. Give this or sequence, not both.</param>
+        /// <param name="sequence">The state right after the commit that wrote this event: a global event sequence, from 1, as the history's sequence shows it. Give this or timestamp, not both.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -8324,6 +8400,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads and the first break of each
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -8460,6 +8537,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Every event that touched the account, across its streams, in commit order (paged; by time range and type). Support and auditors read everything. A member reading its own history reads that CPS support made a change and its ticket, never the reason support wrote for the audit trail, nor finance's reason for replacing an invoice: no reason, and no description or data quoting either; and it reads the role of CPS staff who acted ("CPS support", "CPS finance") in by and causedBy.user, never a staff member's user name.
         /// </remarks>
+        /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="from">Only events recorded at or after this moment (included): ISO 8601 with its offset, e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).</param>
+        /// <param name="to">Only events recorded before this moment (not included); the same form as from, and not earlier than it.</param>
+        /// <param name="types">Only events of these types, comma-separated (e.g. points_allocated,points_removed), in any letter case; a name that is not one is a 400. Each type as the history's type shows it (a type is also taken by its name in the points explanation's event, e.g. PointsAdjusted): business_account_opened, product_registered, product_details_amended, points_allocated, points_removed, product_deregistered, points_adjusted, invitation_issued, old_cps_email_linked, old_cps_email_verification_requested, old_cps_email_verification_failed, old_cps_email_verified, old_cps_email_unlinked, legacy_membership_number_recorded, invitation_email_resent, invitation_withdrawn, cps_joined, invoice_issued, card_charge_attempted, payment_received, invoice_paid, invoice_became_overdue, membership_suspended, membership_reinstated, renewal_offered, renewal_tier_chosen, renewal_stopped, membership_renewed, membership_lapsed, membership_cancelled, tier_upgraded, payment_card_recorded, payment_card_saved, billing_details_changed, invoice_cancelled, credit_note_issued, legacy_product_migrated, invoice_replaced, payment_received_after_cancellation, refund_paid.</param>
+        /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
+        /// <param name="pageSize">Events per page (default 100).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -8739,6 +8822,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Replay the events and compare with every stored projection (one account, or all); lists each difference
         /// </remarks>
+        /// <param name="accountId">One account: its projections and its hash chains (an id no account has is a 404). Left out: every account and the reference data.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -8876,6 +8960,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <remarks>
         /// Messages that failed for good (support): what, why, when; newest first, 50 a page
         /// </remarks>
+        /// <param name="messageType">Only dead letters of this message type, exactly as a dead letter's messageType shows it, e.g. CpsLedger.Api.Invoicing.SendInvoiceEmail.</param>
+        /// <param name="page">The page, from 1 (default 1), 50 dead letters a page, newest first; a page past the last has none.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
@@ -12382,6 +12468,30 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("totals")]
         public System.Collections.Generic.ICollection<InvoiceListTotal> Totals { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceListTotal>();
+
+    }
+
+    /// <summary>
+    /// Which invoices finance's list shows: `open` (still owed: neither paid nor cancelled, something outstanding, overdue ones included, as the account summary's `owed` counts them), `overdue`, `paid`, `cancelled`, or `refund_owed` (CPS owes money back on it: overpaid, or received on a cancelled invoice, less what was refunded).
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum InvoiceListStatus
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"open")]
+        Open = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"overdue")]
+        Overdue = 1,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"paid")]
+        Paid = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cancelled")]
+        Cancelled = 3,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"refund_owed")]
+        Refund_owed = 4,
 
     }
 
@@ -16091,6 +16201,45 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rescheduled")]
         public int Rescheduled { get; set; } = default!;
+
+    }
+
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum Category
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"camera_body")]
+        Camera_body = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"lens")]
+        Lens = 1,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cinema_camera")]
+        Cinema_camera = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cinema_lens")]
+        Cinema_lens = 3,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"camcorder")]
+        Camcorder = 4,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"ptz_camera")]
+        Ptz_camera = 5,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"flash")]
+        Flash = 6,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"printer")]
+        Printer = 7,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"projector")]
+        Projector = 8,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"scanner")]
+        Scanner = 9,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"accessory")]
+        Accessory = 10,
 
     }
 

@@ -1,0 +1,52 @@
+using System.ComponentModel.DataAnnotations;
+using System.Reflection;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// A query parameter that takes one name of a closed set. The request gate refuses any other value (400 naming the parameter, as
+/// it enforces every validation attribute on a query parameter) and the OpenAPI document lists the names as the parameter's
+/// <c>enum</c>: both read this attribute, so the document cannot list a name the endpoint refuses or leave out one it takes. The
+/// parameter stays a string: Wolverine binds a query enum with Enum.TryParse, which cannot read the API's snake_case names.
+/// </summary>
+[AttributeUsage(AttributeTargets.Parameter)]
+public sealed class OneOfAttribute : ValidationAttribute
+{
+    private readonly StringComparer _comparer;
+
+    /// <param name="source">An enum: its names as the API writes them (<see cref="LedgerJson.NamesOf"/>), read in any letter case
+    /// and with spaces around, as the endpoints parse them. Or a type whose public static <paramref name="member"/> lists the names,
+    /// read exactly (xunit's MemberData does the same).</param>
+    /// <param name="member">The list's member when <paramref name="source"/> is not an enum.</param>
+    public OneOfAttribute(Type source, string? member = null)
+    {
+        Source = source;
+        if (source.IsEnum)
+        {
+            Names = LedgerJson.NamesOf(source);
+            _comparer = StringComparer.OrdinalIgnoreCase;
+        }
+        else
+        {
+            var value = source.GetProperty(member ?? "", BindingFlags.Public | BindingFlags.Static)?.GetValue(null)
+                        ?? source.GetField(member ?? "", BindingFlags.Public | BindingFlags.Static)?.GetValue(null);
+            Names = value as IEnumerable<string> is { } names
+                ? [.. names]
+                : throw new ArgumentException($"{source.Name}.{member} is not a public static list of names.", nameof(member));
+            _comparer = StringComparer.Ordinal;
+        }
+    }
+
+    /// <summary>Where the names come from: an enum, or the type holding the list.</summary>
+    public Type Source { get; }
+
+    /// <summary>The names taken, in the order the document lists them.</summary>
+    public IReadOnlyList<string> Names { get; }
+
+    // Left out or empty means no filter, as before; anything else must be a name.
+    public override bool IsValid(object? value) =>
+        value is not string { Length: > 0 } text
+        || Names.Contains(ReferenceEquals(_comparer, StringComparer.Ordinal) ? text : text.Trim(), _comparer);
+
+    public override string FormatErrorMessage(string name) => $"Must be one of: {string.Join(", ", Names)}.";
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using CpsLedger.Api.Audit;
+using CpsLedger.Api.Catalogue;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>
+/// A portal developer reads a parameter in Scalar or in the generated client's doc comment, not in docs/*.md: every parameter says
+/// what it does, and one that takes a closed set of names lists them, from the same source the endpoint checks a value against.
+/// </summary>
+public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
+{
+    [Fact]
+    public async Task every_parameter_of_every_operation_says_what_it_does()
+    {
+        var contract = await App.Contract();
+        var undescribed = Parameters(contract)
+            .Where(p => !(p.Parameter.TryGetProperty("description", out var d) && !string.IsNullOrWhiteSpace(d.GetString())))
+            .Select(p => $"{p.Operation} {p.Parameter.GetProperty("in").GetString()} {p.Parameter.GetProperty("name").GetString()}")
+            .ToList();
+        Assert.True(undescribed.Count == 0, "Without a description: " + string.Join(", ", undescribed));
+    }
+
+    [Fact]
+    public async Task a_query_parameter_that_takes_one_of_a_closed_set_lists_the_names_its_endpoint_checks()
+    {
+        var contract = await App.Contract();
+        Assert.Equal(LedgerJson.NamesOf(typeof(InvoiceListStatus)), Listed(contract, "/api/invoices", "status"));
+        Assert.Equal(LedgerJson.NamesOf(typeof(PaymentMethod)), Listed(contract, "/api/invoices", "method"));
+        Assert.Equal(CatalogueCategories.All.Select(c => c.Code), Listed(contract, "/api/catalogue/models", "category"));
+    }
+
+    [Fact]
+    public async Task every_name_a_query_parameter_lists_is_taken_and_any_other_is_a_400_naming_the_parameter()
+    {
+        var contract = await App.Contract();
+        var client = Staff();
+        var listed = Parameters(contract)
+            .Where(p => p.Parameter.GetProperty("in").GetString() == "query" && Enum(contract, p.Parameter) is not null)
+            .ToList();
+        Assert.NotEmpty(listed);
+        foreach (var (operation, parameter) in listed)
+        {
+            Assert.Equal("GET", operation.Method);
+            var name = parameter.GetProperty("name").GetString()!;
+            foreach (var value in Enum(contract, parameter)!)
+            {
+                var taken = await client.GetAsync($"{operation.Path}?{name}={Uri.EscapeDataString(value)}");
+                Assert.True(taken.StatusCode == HttpStatusCode.OK, $"{operation} {name}={value}: {(int)taken.StatusCode}");
+            }
+
+            var refused = await client.GetAsync($"{operation.Path}?{name}=not_one_of_them");
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            var errors = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+            Assert.True(errors.TryGetProperty(name, out _), $"{operation} {name}: the 400 names {errors.GetRawText()}");
+        }
+    }
+
+    [Fact]
+    public async Task the_history_types_parameter_says_it_takes_a_comma_separated_list_and_names_every_type_the_endpoint_takes()
+    {
+        var contract = await App.Contract();
+        var types = Parameters(contract).Single(p => p.Operation.Path == "/api/accounts/{accountId}/history"
+                                                     && p.Parameter.GetProperty("name").GetString() == "types").Parameter;
+        var description = types.TryGetProperty("description", out var said) ? said.GetString() ?? "" : "";
+        Assert.Contains("comma", description, StringComparison.OrdinalIgnoreCase);
+        var stored = HistoryTypes.Of(App.Services.GetRequiredService<IDocumentStore>()).Values.Distinct().ToList();
+        var unnamed = stored.Where(t => !description.Contains(t, StringComparison.Ordinal)).ToList();
+        Assert.True(unnamed.Count == 0, "Not named in the description of types: " + string.Join(", ", unnamed));
+
+        // The names as the description lists them, all at once, are what the endpoint filters by.
+        var account = await Accounts.Accounts.OpenAccount(App);
+        var all = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types={string.Join(",", stored)}");
+        Assert.Equal(HttpStatusCode.OK, all.StatusCode);
+    }
+
+    private HttpClient Staff()
+    {
+        var client = App.CreateClient();
+        var token = App.Services.GetRequiredService<DevTokenIssuer>().Issue("parameters", LedgerRoles.All.Where(r => r != LedgerRoles.Member));
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    private static IEnumerable<(Harness.Contract.Operation Operation, JsonElement Parameter)> Parameters(Harness.Contract contract) =>
+        contract.Operations.SelectMany(o => (o.Element.TryGetProperty("parameters", out var p) ? p.EnumerateArray() : default)
+            .Select(x => (o, Resolve(contract, x))));
+
+    // A parameter shared by every operation (X-Correlation-Id, Idempotency-Key) is a reference to the document's components.
+    private static JsonElement Resolve(Harness.Contract contract, JsonElement parameter) =>
+        parameter.TryGetProperty("$ref", out var reference)
+            ? contract.Document.GetProperty("components").GetProperty("parameters").GetProperty(reference.GetString()!.Split('/')[^1])
+            : parameter;
+
+    private static IReadOnlyList<string>? Enum(Harness.Contract contract, JsonElement parameter)
+    {
+        var schema = parameter.GetProperty("schema");
+        if (schema.TryGetProperty("$ref", out var reference))
+            schema = contract.Document.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/')[^1]);
+        return schema.TryGetProperty("enum", out var values) ? [.. values.EnumerateArray().Select(v => v.GetString()!)] : null;
+    }
+
+    private static IReadOnlyList<string>? Listed(Harness.Contract contract, string path, string name) =>
+        Enum(contract, Parameters(contract).Single(p => p.Operation.Path == path && p.Parameter.GetProperty("name").GetString() == name).Parameter);
+}
