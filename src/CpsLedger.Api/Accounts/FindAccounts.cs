@@ -254,7 +254,7 @@ public static class FindAccountsEndpoint
     public static async Task<IResult> Get(
         [Description("What to look for, 2 to 200 characters (spaces at either end ignored; left out, a 400): part of a company name, a contact " +
                      "or old CPS e-mail, a serial number, a membership number (an old CPS one too), an invoice or credit note number, or the " +
-                     "payment reference an invoice prints.")] string? q,
+                     "payment reference an invoice prints.")][RequiredQuery] string? q,
         IQuerySession session, CancellationToken ct)
     {
         var text = q?.Trim() ?? "";

@@ -194,7 +194,7 @@ public static class UnlinkOldCpsEmailEndpoint
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static OldCpsEmails Delete(Guid accountId, string email,
         [Description("Why the e-mail is unlinked, kept for the audit trail: 5 to 500 characters (besides spaces at either end). Required: " +
-                     "without it, a 400 and nothing changes.")] string? reason,
+                     "without it, a 400 and nothing changes.")][RequiredQuery] string? reason,
         [NotBody] UnlinkReads reads, TimeProvider clock)
     {
         var unlinked = OldCpsEmailLinks.DecideUnlink(reads.Account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());

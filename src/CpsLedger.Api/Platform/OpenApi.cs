@@ -84,6 +84,8 @@ public static class OpenApi
                     said = RouteValues.GetValueOrDefault(description.Name);
                 if (said is not null)
                     parameter.Description = said;
+                if (info?.GetCustomAttribute<RequiredQueryAttribute>() is not null)
+                    parameter.Required = true;
                 // A closed set: the names the gate takes, nothing else. An enum's is its component (LedgerDocument makes the reference),
                 // so a generated client reads the type it knows from the bodies (PaymentMethod), not one named after the parameter.
                 if (info?.GetCustomAttribute<OneOfAttribute>() is { } oneOf && parameter.Schema is OpenApiSchema schema)
@@ -639,6 +641,14 @@ public sealed class RequestExampleAttribute(string body, string mediaType = "app
     public string Body { get; } = body;
     public string MediaType { get; } = mediaType;
 }
+
+/// <summary>
+/// A query parameter the endpoint refuses the request without (its own check, in its own words): the OpenAPI document marks it
+/// required. Not a validation attribute: the request gate checks the values given, and the endpoint's message says more than
+/// "required" (what to type, its length).
+/// </summary>
+[AttributeUsage(AttributeTargets.Parameter)]
+public sealed class RequiredQueryAttribute : Attribute;
 
 /// <summary>
 /// A parameter's description for the OpenAPI document that depends on the running service (names read from the store's

@@ -69,8 +69,11 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountSearchResults> FindAccountsAsync(string? q = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountSearchResults> FindAccountsAsync(string q, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
+            if (q == null)
+                throw new System.ArgumentNullException("q");
+
             var client_ = _httpClient;
             var disposeClient_ = false;
             try
@@ -88,10 +91,7 @@ namespace CpsLedger.Tests.Contract.Generated
                     // Operation Path: "api/accounts"
                     urlBuilder_.Append("api/accounts");
                     urlBuilder_.Append('?');
-                    if (q != null)
-                    {
-                        urlBuilder_.Append(System.Uri.EscapeDataString("q")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(q, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
-                    }
+                    urlBuilder_.Append(System.Uri.EscapeDataString("q")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(q, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     urlBuilder_.Length--;
 
                     PrepareRequest(client_, request_, urlBuilder_);
@@ -7366,13 +7366,16 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<OldCpsEmails> UnlinkOldCpsEmailAsync(System.Guid accountId, string email, string? reason = null, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<OldCpsEmails> UnlinkOldCpsEmailAsync(System.Guid accountId, string email, string reason, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
 
             if (email == null)
                 throw new System.ArgumentNullException("email");
+
+            if (reason == null)
+                throw new System.ArgumentNullException("reason");
 
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -7397,10 +7400,7 @@ namespace CpsLedger.Tests.Contract.Generated
                     urlBuilder_.Append("/old-cps-emails/");
                     urlBuilder_.Append(System.Uri.EscapeDataString(ConvertToString(email, System.Globalization.CultureInfo.InvariantCulture)));
                     urlBuilder_.Append('?');
-                    if (reason != null)
-                    {
-                        urlBuilder_.Append(System.Uri.EscapeDataString("reason")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(reason, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
-                    }
+                    urlBuilder_.Append(System.Uri.EscapeDataString("reason")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(reason, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     urlBuilder_.Length--;
 
                     PrepareRequest(client_, request_, urlBuilder_);

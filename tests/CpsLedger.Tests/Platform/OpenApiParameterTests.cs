@@ -65,6 +65,37 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_query_parameter_an_endpoint_refuses_the_request_without_is_marked_required_and_no_other()
+    {
+        // Every GET that needs no path value, called with no query at all: a 400 naming a query parameter is one that is required.
+        var contract = await App.Contract();
+        var client = Staff();
+        var queries = Parameters(contract)
+            .Where(p => p.Operation.Method == "GET" && !p.Operation.Path.Contains('{') && p.Parameter.GetProperty("in").GetString() == "query")
+            .GroupBy(p => p.Operation.Path);
+        var checkedOnes = 0;
+        foreach (var operation in queries)
+        {
+            var bare = await client.GetAsync(operation.Key);
+            var named = bare.StatusCode == HttpStatusCode.BadRequest
+                && JsonDocument.Parse(await bare.Content.ReadAsStringAsync()).RootElement.TryGetProperty("errors", out var errors)
+                ? errors.EnumerateObject().Select(e => e.Name).ToHashSet() : [];
+            foreach (var (_, parameter) in operation)
+            {
+                var name = parameter.GetProperty("name").GetString()!;
+                var required = parameter.TryGetProperty("required", out var r) && r.GetBoolean();
+                Assert.True(required == named.Contains(name),
+                    $"GET {operation.Key} {name}: marked required {required}, left out {(named.Contains(name) ? "a 400 naming it" : $"{(int)bare.StatusCode}")}");
+                checkedOnes++;
+            }
+        }
+
+        Assert.True(checkedOnes > 10, $"Only {checkedOnes} query parameters checked");
+        Assert.Contains(Parameters(contract), p => p.Operation.Path == "/api/accounts" && p.Parameter.GetProperty("name").GetString() == "q"
+                                                    && p.Parameter.GetProperty("required").GetBoolean());
+    }
+
+    [Fact]
     public async Task the_history_types_parameter_says_it_takes_a_comma_separated_list_and_names_every_type_the_endpoint_takes()
     {
         var contract = await App.Contract();
