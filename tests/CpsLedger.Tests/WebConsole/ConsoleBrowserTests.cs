@@ -1112,4 +1112,39 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }))
             .ToHaveCountAsync(0);
     }
+
+    [Fact]
+    public async Task Finance_records_a_refund_on_an_invoice_of_the_owed_back_list_and_no_more_than_is_owed_back()
+    {
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync("/console/#/invoices?status=refund_owed");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record refund, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a refund paid" });
+        await Expect(dialog.GetByLabel("Currency")).ToHaveValueAsync("EUR");
+
+        // More than is owed back: said at review, with nothing to write.
+        var today = Invoicing.Billing.ValueDate(App);
+        await dialog.GetByLabel("Amount").FillAsync("60.00");
+        await dialog.GetByLabel("Paid on").FillAsync(today);
+        await dialog.GetByLabel("Bank reference").FillAsync("LHV-OUT-1");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync($"50.00 EUR is owed back on invoice {invoice.InvoiceNumber}, not 60.00 EUR");
+        await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
+
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Change" }).ClickAsync();
+        await dialog.GetByLabel("Amount").FillAsync("20.00");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync("RefundPaid (of money received on a cancelled invoice)");
+        await Expect(Review(dialog)).ToContainTextAsync("50.00 EUR before, 30.00 EUR after");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: 20.00 EUR refunded on {invoice.InvoiceNumber}; 30.00 EUR still owed back.");
+        var refund = Assert.Single((await Invoicing.Billing.Invoices(App.Member(account), account)).Single().Refunds);
+        Assert.Equal((20.00m, "LHV-OUT-1"), (refund.Amount, refund.Reference));
+
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("30.00 EUR");
+    }
 }

@@ -1540,8 +1540,13 @@ function financeInvoiceActions(invoice) {
   return h('div', { class: 'documents' },
     ['open', 'overdue'].includes(status)
       ? button('Record transfer', opener => transferDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
-    status !== 'cancelled' ? button('Cancel by credit note', opener => cancelDialog({ accountId, invoiceNumber }, opener)) : null);
+    status !== 'cancelled' ? button('Cancel by credit note', opener => cancelDialog({ accountId, invoiceNumber }, opener)) : null,
+    owedBackOn(invoice) > 0
+      ? button('Record refund', opener => refundDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null);
 }
+
+/** What CPS owes back on an invoice: the list's `owedBack`, or an account's invoice's overpaid and refund due (one of them is 0). */
+const owedBackOn = invoice => invoice.owedBack ?? (invoice.overpaid ?? 0) + (invoice.refundDue ?? 0);
 
 /** The header's "Record a transfer": a statement line whose invoice finance knows only by the reference the payer wrote. */
 function financeHeaderActions() {
@@ -1690,6 +1695,45 @@ function cancelDialog({ accountId, invoiceNumber }, opener) {
         r.refundDue > 0 ? `; ${money(r.refundDue, r.currency)} received on it is to be refunded` : '',
         r.membershipReinstated ? '; the membership this invoice kept suspended is active again' : '', '.',
         invoiceDocuments(accountId, r.invoiceNumber, r.creditNoteNumber)];
+    },
+  });
+}
+
+/** Record a refund finance paid (POST …/refunds) against what is owed back on an invoice: an overpayment, or money on a cancelled one. */
+function refundDialog({ accountId, invoiceNumber, currency }, opener) {
+  financeDialog({
+    id: 'refund',
+    title: 'Record a refund paid',
+    opener,
+    intro: h('p', {}, `On invoice ${invoiceNumber}: money CPS paid back to the payer, at most what is owed back on it.`),
+    fields: [
+      { name: 'amount', label: 'Amount', hint: 'As paid out, with a point before the cents, e.g. 50.00.', size: 12, inputmode: 'decimal', pattern: '\\d+(\\.\\d{1,2})?' },
+      { name: 'currency', label: 'Currency', hint: 'ISO 4217: the invoice’s, the currency received.', value: currency, size: 4, maxlength: 3 },
+      { name: 'paidOn', label: 'Paid on', hint: 'yyyy-mm-dd, the day the refund left CPS’s bank account.', size: 10, maxlength: 10,
+        pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd' },
+      { name: 'reference', label: 'Bank reference', hint: 'The bank’s reference of the refund transfer, e.g. LHV-20261205-0107.', maxlength: 100 },
+    ],
+    review: async v => {
+      const invoice = await readInvoice(accountId, invoiceNumber);
+      const code = v.currency.toUpperCase();
+      const body = { amount: Number(v.amount), currency: code, paidOn: v.paidOn, reference: v.reference };
+      const owed = cents(owedBackOn(invoice));
+      const of = invoice.status === 'cancelled' ? 'of money received on a cancelled invoice' : 'of an overpayment';
+      const lines = [['Event', `RefundPaid (${of})`], ['On', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}`],
+        ['Amount', money(v.amount, code)], ['Paid on', v.paidOn], ['Bank reference', v.reference]];
+      // The API's refusals (RefundDecision.Validate), said before anything is sent.
+      const refused = owed <= 0 ? `Nothing is owed back on invoice ${invoice.invoiceNumber}: the API refuses a refund (409).`
+        : code !== invoice.currency ? `Invoice ${invoice.invoiceNumber} is in ${invoice.currency}, not ${code}: a refund is recorded in the currency received.`
+        : cents(v.amount) > owed ? `${money(owed / 100, code)} is owed back on invoice ${invoice.invoiceNumber}, not ${money(v.amount, code)}: ` +
+          'the API refuses more (409).'
+        : null;
+      if (refused) return { body, lines, refused };
+      return { body, lines: [...lines, ['Owed back', `${money(owed / 100, code)} before, ${money((owed - cents(v.amount)) / 100, code)} after`]] };
+    },
+    send: async (body, key) => {
+      const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/refunds`,
+        { method: 'POST', body, idempotencyKey: key });
+      return `Written: ${money(r.amount, r.currency)} refunded on ${r.invoiceNumber}; ${money(r.stillOwedBack, r.currency)} still owed back.`;
     },
   });
 }
