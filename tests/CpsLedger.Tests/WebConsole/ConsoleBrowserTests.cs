@@ -915,7 +915,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"cancelled by credit note {note}");
         await Expect(Page.GetByTestId("tiers-table")).ToBeVisibleAsync();
         await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
-        // Read-only: no history or audit (the API refuses finance the history), no support action, nothing to review or write.
+        // Read-only but for finance's invoice actions: no history or audit (the API refuses finance the history), no support action.
         var tabs = Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" });
         await Expect(tabs.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview"]);
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Support actions" })).ToHaveCountAsync(0);
@@ -1146,5 +1146,54 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("30.00 EUR");
+    }
+
+    [Fact]
+    public async Task Finance_issues_the_replacement_of_a_cancelled_invoice_and_saves_its_pdf()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson(
+            $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason = "Buyer's VAT ID was missing" }))
+            .ShouldBe(System.Net.HttpStatusCode.Created));
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
+        await dialog.GetByLabel("Reason").FillAsync("Reissued with the buyer's VAT ID");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var note = (await member.SingleInvoice(account)).CreditNote!.CreditNoteNumber;
+        await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}, cancelled by credit note {note}");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written: invoice ");
+
+        var invoices = await Invoicing.Billing.Invoices(member, account);
+        Assert.Equal(2, invoices.Count);
+        var corrected = invoices.Single(i => i.InvoiceNumber != invoice.InvoiceNumber);
+        Assert.Equal(corrected.InvoiceNumber, invoices.Single(i => i.InvoiceNumber == invoice.InvoiceNumber).ReplacedBy);
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: invoice {corrected.InvoiceNumber} replaces {invoice.InvoiceNumber}: {Euros(corrected.Total)} EUR, due {corrected.DueOn:yyyy-MM-dd}.");
+        await AssertDownloadsPdf(dialog.GetByRole(AriaRole.Button, new() { Name = $"Invoice PDF, {corrected.InvoiceNumber}" }),
+            $"{corrected.InvoiceNumber}.pdf", corrected.InvoiceNumber);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(Page.GetByTestId("invoices").Locator("tbody tr")).ToHaveCountAsync(2);
+        await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"replaced by {corrected.InvoiceNumber}");
+        await Expect(Page.GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" })).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task A_replacement_the_api_refuses_shows_its_detail_and_writes_nothing()
+    {
+        // Support cancelled the membership: nothing is invoiced for its term any more, which only the API knows (409).
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
+        await dialog.GetByLabel("Reason").FillAsync("Reissued with the buyer's VAT ID");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Membership cancelled (409)");
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("nothing is invoiced for its term any more");
+        Assert.Single(await Invoicing.Billing.Invoices(App.Member(account), account));
     }
 }

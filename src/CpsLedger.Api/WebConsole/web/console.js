@@ -1542,7 +1542,10 @@ function financeInvoiceActions(invoice) {
       ? button('Record transfer', opener => transferDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
     status !== 'cancelled' ? button('Cancel by credit note', opener => cancelDialog({ accountId, invoiceNumber }, opener)) : null,
     owedBackOn(invoice) > 0
-      ? button('Record refund', opener => refundDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null);
+      ? button('Record refund', opener => refundDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
+    // The list's line does not say whether a cancelled invoice was replaced: the review reads the invoice and says so.
+    status === 'cancelled' && !invoice.replacedBy
+      ? button('Issue replacement', opener => replaceDialog({ accountId, invoiceNumber }, opener)) : null);
 }
 
 /** What CPS owes back on an invoice: the list's `owedBack`, or an account's invoice's overpaid and refund due (one of them is 0). */
@@ -1734,6 +1737,40 @@ function refundDialog({ accountId, invoiceNumber, currency }, opener) {
       const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/refunds`,
         { method: 'POST', body, idempotencyKey: key });
       return `Written: ${money(r.amount, r.currency)} refunded on ${r.invoiceNumber}; ${money(r.stillOwedBack, r.currency)} still owed back.`;
+    },
+  });
+}
+
+/**
+ * Issue the corrected invoice replacing a cancelled one (POST …/replacement): the same charge for the same term, its surcharge and VAT
+ * decided again today, so its total is known from the answer. Whether the term still owes it is the API's to say (a 409 shown as sent).
+ */
+function replaceDialog({ accountId, invoiceNumber }, opener) {
+  financeDialog({
+    id: 'replace-invoice',
+    title: 'Issue the replacement of a cancelled invoice',
+    opener,
+    intro: h('p', {}, `Invoice ${invoiceNumber}: a new invoice for the same charge and term, with today’s billing details and VAT.`),
+    fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'Why, for the audit trail, e.g. the buyer’s VAT ID was missing (at least 5 characters).' }],
+    review: async v => {
+      const invoice = await readInvoice(accountId, invoiceNumber);
+      const on = ['Replaces', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}, cancelled by credit note ${invoice.creditNote?.creditNoteNumber ?? '—'}`];
+      if (invoice.status !== 'cancelled') return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} is ${words(invoice.status)}: only a cancelled invoice is replaced.` };
+      if (invoice.replacedBy) return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} was replaced by invoice ${invoice.replacedBy} already.` };
+      return {
+        body: { reason: v.reason },
+        lines: [['Events', 'InvoiceIssued (the corrected invoice, numbered INV-… when written), and the cancelled one marked replaced'], on,
+          ['Charge', `${invoice.lines?.map(l => l.description).join(', ') || words(invoice.kind)}, ${day(invoice.periodStart)} to ${day(invoice.periodEnd)}: ` +
+            `surcharge and VAT decided again today (it was ${money(invoice.total, invoice.currency)})`],
+          ['Reason', v.reason]],
+        warning: 'The API refuses it (409) when the term no longer owes it, e.g. a membership support cancelled.',
+      };
+    },
+    send: async (body, key) => {
+      const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/replacement`,
+        { method: 'POST', body, idempotencyKey: key });
+      return [`Written: invoice ${r.invoiceNumber} replaces ${r.replacesInvoiceNumber}: ${money(r.total, r.currency)}, due ${day(r.dueOn)}.`,
+        invoiceDocuments(accountId, r.invoiceNumber)];
     },
   });
 }
