@@ -1024,6 +1024,31 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_reference_with_other_words_around_the_number_is_left_to_the_api_and_one_naming_no_invoice_records_nothing()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // Nothing of ours: the review cannot name an invoice, and the API records nothing (404) and says so.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Record a transfer", Exact = true }).ClickAsync();
+        var dialog = await ReviewTransfer("10.00", Invoicing.Billing.ValueDate(App), "LHV-9", "Gift for the team");
+        await Expect(Review(dialog)).ToContainTextAsync("the invoice the API finds in “Gift for the team”");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("No matching invoice (404)");
+        Assert.Empty((await member.SingleInvoice(account)).Payments);
+
+        // The number among other words: the account search does not take it as one invoice; the transfer's own matching finds it.
+        var typed = $"Membership {invoice.InvoiceNumber} Valgus";
+        await dialog.GetByLabel("Reference the payer wrote").FillAsync(typed);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync("said once written");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: 10.00 EUR received on {invoice.InvoiceNumber} (partial); {Euros(invoice.Total - 10.00m)} EUR outstanding now.");
+        Assert.Equal(typed, Assert.Single((await member.SingleInvoice(account)).Payments).Reference);
+    }
+
+    [Fact]
     public async Task A_transfer_for_a_cancelled_invoice_is_reviewed_with_what_the_api_will_say_and_cannot_be_written()
     {
         var (account, invoice) = await CancelledWithFiftyReceived();
