@@ -85,6 +85,32 @@ public sealed class ConsoleAccessibilityTests(ConsoleApp app, Chromium chromium)
     }
 
     [Fact]
+    public async Task Finances_transfer_and_credit_note_under_review_pass_the_wcag_2_1_aa_rules()
+    {
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        await Page.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).ClickAsync();
+        var transfer = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        await transfer.GetByLabel("Amount").FillAsync((invoice.Total + 10m).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture));
+        await transfer.GetByLabel("Value date").FillAsync(App.ValueDate());
+        await transfer.GetByLabel("Bank reference").FillAsync("LHV-1");
+        await transfer.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(transfer.GetByRole(AriaRole.Region, new() { Name = "What will be written" })).ToContainTextAsync("overpayment");
+        await NoViolations("finance's transfer under review, an overpayment");
+        await transfer.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Page.GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        var cancel = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await cancel.GetByLabel("Reason").FillAsync("No");
+        await cancel.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await cancel.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(cancel.GetByLabel("Reason")).ToHaveAttributeAsync("aria-invalid", "true");
+        await NoViolations("a credit note refused, its field's sentence beside it");
+    }
+
+    [Fact]
     public async Task The_operations_page_with_a_dead_letter_its_message_and_a_review_passes_the_wcag_2_1_aa_rules()
     {
         // The e-mail of an invoice that does not exist: a dead letter at its first attempt.

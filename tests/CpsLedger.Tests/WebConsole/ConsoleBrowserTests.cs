@@ -959,7 +959,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"cancelled by credit note {note}");
         await Expect(Page.GetByTestId("tiers-table")).ToBeVisibleAsync();
         await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
-        // Read-only: no history or audit (the API refuses finance the history), no support action, nothing to review or write.
+        // Read-only but for finance's invoice actions: no history or audit (the API refuses finance the history), no support action.
         var tabs = Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" });
         await Expect(tabs.GetByRole(AriaRole.Link)).ToHaveTextAsync(["Overview"]);
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Support actions" })).ToHaveCountAsync(0);
@@ -1015,5 +1015,293 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GotoAsync("/console/#/accounts/not-a-uuid");
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Could not load this page" })).ToBeVisibleAsync();
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Find an account" })).ToHaveAttributeAsync("href", "#/search");
+    }
+
+    // ---------- finance's writing: transfers, credit notes ----------
+
+    private static string Euros(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
+
+    /// <summary>The dialog finance records a transfer in, filled in from a bank statement line; returns it once "Review" is pressed.</summary>
+    private async Task<ILocator> ReviewTransfer(string amount, string valueDate, string bankReference, string? reference = null)
+    {
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        if (reference is not null)
+            await dialog.GetByLabel("Reference the payer wrote").FillAsync(reference);
+        await dialog.GetByLabel("Amount").FillAsync(amount);
+        await dialog.GetByLabel("Currency").FillAsync("EUR");
+        await dialog.GetByLabel("Value date").FillAsync(valueDate);
+        await dialog.GetByLabel("Bank reference").FillAsync(bankReference);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        return dialog;
+    }
+
+    private static ILocator Review(ILocator dialog) => dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+
+    [Fact]
+    public async Task Finance_records_a_transfer_on_an_invoice_line_after_seeing_the_outstanding_before_and_after()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        await Expect(dialog).ToContainTextAsync($"On invoice {invoice.InvoiceNumber}");
+        await Expect(dialog.GetByLabel("Currency")).ToHaveValueAsync("EUR");
+
+        // A value date before the invoice was issued: the API's sentence beside its field, and nothing written.
+        var beforeIssue = invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await ReviewTransfer("100.00", beforeIssue, "LHV-20261205-0042", "CPS membership Valgus");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByLabel("Value date")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(dialog.Locator("#transfer-valueDate-error")).ToContainTextAsync($"before invoice {invoice.InvoiceNumber} was issued");
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("(400)");
+        Assert.Empty((await member.SingleInvoice(account)).Payments);
+
+        // Corrected: the review says the invoice, the money and what is outstanding before and after, before anything is written.
+        var today = Invoicing.Billing.ValueDate(App);
+        await dialog.GetByLabel("Value date").FillAsync(today);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var remaining = invoice.Total - 100.00m;
+        await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}");
+        await Expect(Review(dialog)).ToContainTextAsync("100.00 EUR");
+        await Expect(Review(dialog)).ToContainTextAsync(today);
+        await Expect(Review(dialog)).ToContainTextAsync("LHV-20261205-0042");
+        await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, {Euros(remaining)} EUR after (partial)");
+        await Screenshot("finance-transfer-review");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: 100.00 EUR received on {invoice.InvoiceNumber} (partial); {Euros(remaining)} EUR outstanding now.");
+        var payment = Assert.Single((await member.SingleInvoice(account)).Payments);
+        Assert.Equal((100.00m, "LHV-20261205-0042", "CPS membership Valgus"), (payment.Amount, payment.BankReference, payment.Reference));
+
+        // The list was read again behind the dialog: the line says what the API now says.
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(dialog).ToHaveCountAsync(0);
+        await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync($"{Euros(remaining)} EUR");
+    }
+
+    [Fact]
+    public async Task Finance_records_a_transfer_by_the_reference_as_the_payer_wrote_it_and_is_told_of_the_overpayment_first()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // From the header: the reference as the payer typed it (lower case, its groups run together), which the API resolves.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Record a transfer", Exact = true }).ClickAsync();
+        var typed = Api.Invoicing.CreditorReferences.Grouped(invoice.CreditorReference).ToLowerInvariant().Replace(" ", "");
+        var dialog = await ReviewTransfer(Euros(invoice.Total + 20.00m), Invoicing.Billing.ValueDate(App), "SEB-7", typed);
+        await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}");
+        await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, 0.00 EUR after (overpayment)");
+        await Expect(Review(dialog)).ToContainTextAsync(
+            $"20.00 EUR more than is outstanding: the API records it as an overpayment, and 20.00 EUR is then owed back to the payer");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: {Euros(invoice.Total + 20.00m)} EUR received on {invoice.InvoiceNumber} (overpayment); 0.00 EUR outstanding now, " +
+            "the invoice is paid; 20.00 EUR overpaid, owed back to the payer.");
+        var paid = await member.SingleInvoice(account);
+        Assert.Equal((Api.Invoicing.InvoiceStatus.Paid, 20.00m, typed), (paid.Status, paid.Overpaid, Assert.Single(paid.Payments).Reference));
+
+        // Read again: paid, the invoice is no longer on the open list.
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices match.");
+    }
+
+    [Fact]
+    public async Task A_reference_with_other_words_around_the_number_is_left_to_the_api_and_one_naming_no_invoice_records_nothing()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // Nothing of ours: the review cannot name an invoice, and the API records nothing (404) and says so.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Record a transfer", Exact = true }).ClickAsync();
+        var dialog = await ReviewTransfer("10.00", Invoicing.Billing.ValueDate(App), "LHV-9", "Gift for the team");
+        await Expect(Review(dialog)).ToContainTextAsync("the invoice the API finds in “Gift for the team”");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("No matching invoice (404)");
+        Assert.Empty((await member.SingleInvoice(account)).Payments);
+
+        // The number among other words: the account search does not take it as one invoice; the transfer's own matching finds it.
+        var typed = $"Membership {invoice.InvoiceNumber} Valgus";
+        await dialog.GetByLabel("Reference the payer wrote").FillAsync(typed);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync("said once written");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: 10.00 EUR received on {invoice.InvoiceNumber} (partial); {Euros(invoice.Total - 10.00m)} EUR outstanding now.");
+        Assert.Equal(typed, Assert.Single((await member.SingleInvoice(account)).Payments).Reference);
+    }
+
+    [Fact]
+    public async Task A_transfer_for_a_cancelled_invoice_is_reviewed_with_what_the_api_will_say_and_cannot_be_written()
+    {
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Record a transfer", Exact = true }).ClickAsync();
+        var dialog = await ReviewTransfer("20.00", Invoicing.Billing.ValueDate(App), "LHV-2", invoice.InvoiceNumber);
+        await Expect(Review(dialog)).ToContainTextAsync(
+            $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}: nothing is owed on it. " +
+            "The API refuses the transfer (409): refund it to the payer.");
+        await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
+        Assert.Single((await Invoicing.Billing.Invoices(App.Member(account), account)).Single().Payments);
+    }
+
+    [Fact]
+    public async Task Only_finance_is_offered_the_transfer_and_the_credit_note()
+    {
+        var (account, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        string[] actions = ["Record a transfer", $"Record transfer, {invoice.InvoiceNumber}", $"Cancel by credit note, {invoice.InvoiceNumber}"];
+
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Expect(Page.GetByTestId("invoice-list")).ToBeVisibleAsync();
+        foreach (var action in actions)
+            await Expect(Page.GetByRole(AriaRole.Button, new() { Name = action, Exact = true })).ToHaveCountAsync(1);
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = actions[1], Exact = true })).ToBeVisibleAsync();
+
+        foreach (var (role, name) in new[] { (LedgerRoles.Auditor, "ines"), (LedgerRoles.Support, "anna") })
+        {
+            await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+            await SignInAs(role, name);
+            if (role == LedgerRoles.Auditor)
+            {
+                await Page.GotoAsync("/console/#/invoices");
+                await Expect(Page.GetByTestId("invoice-list")).ToContainTextAsync(invoice.InvoiceNumber);
+                foreach (var action in actions)
+                    await Expect(Page.GetByRole(AriaRole.Button, new() { Name = action, Exact = true })).ToHaveCountAsync(0);
+            }
+            await Page.GotoAsync($"/console/#/accounts/{account}");
+            await Expect(Page.GetByTestId("invoices")).ToContainTextAsync(invoice.InvoiceNumber);
+            foreach (var action in actions)
+                await Expect(Page.GetByRole(AriaRole.Button, new() { Name = action, Exact = true })).ToHaveCountAsync(0);
+        }
+    }
+
+    [Fact]
+    public async Task Finance_cancels_an_invoice_by_credit_note_on_the_account_and_saves_the_credit_notes_pdf()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+
+        // Too short a reason: the API's sentence beside the field, nothing written.
+        await dialog.GetByLabel("Reason").FillAsync("No");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByLabel("Reason")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(dialog.Locator("#cancel-invoice-reason-error")).ToContainTextAsync("at least 5 characters");
+        Assert.Equal(Api.Invoicing.InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
+
+        const string reason = "Issued to the wrong company: the buyer's VAT ID was missing";
+        await dialog.GetByLabel("Reason").FillAsync(reason);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync($"{invoice.InvoiceNumber} of {invoice.CompanyName}, total {Euros(invoice.Total)} EUR");
+        await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total - 50.00m)} EUR before, nothing after");
+        await Expect(Review(dialog)).ToContainTextAsync("50.00 EUR received on it, to be refunded to the payer");
+        await Expect(Review(dialog)).ToContainTextAsync(reason);
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync($"Written: {invoice.InvoiceNumber} cancelled by credit note ");
+
+        var cancelled = await member.SingleInvoice(account);
+        var note = cancelled.CreditNote!.CreditNoteNumber;
+        Assert.Equal((Api.Invoicing.InvoiceStatus.Cancelled, reason), (cancelled.Status, cancelled.CancellationReason));
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: {invoice.InvoiceNumber} cancelled by credit note {note}; 50.00 EUR received on it is to be refunded.");
+        // The credit note the member is sent, at once: the PDF of the number just issued.
+        await AssertDownloadsPdf(dialog.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {note}" }), $"{note}.pdf", note);
+
+        // The account was read again behind the dialog.
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(Page.GetByTestId("invoices").Locator("tbody tr")).ToContainTextAsync($"cancelled by credit note {note}; refund due 50.00 EUR");
+        await Expect(Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }))
+            .ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Finance_records_a_refund_on_an_invoice_of_the_owed_back_list_and_no_more_than_is_owed_back()
+    {
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync("/console/#/invoices?status=refund_owed");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record refund, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a refund paid" });
+        await Expect(dialog.GetByLabel("Currency")).ToHaveValueAsync("EUR");
+
+        // More than is owed back: said at review, with nothing to write.
+        var today = Invoicing.Billing.ValueDate(App);
+        await dialog.GetByLabel("Amount").FillAsync("60.00");
+        await dialog.GetByLabel("Paid on").FillAsync(today);
+        await dialog.GetByLabel("Bank reference").FillAsync("LHV-OUT-1");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync($"50.00 EUR is owed back on invoice {invoice.InvoiceNumber}, not 60.00 EUR");
+        await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
+
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Change" }).ClickAsync();
+        await dialog.GetByLabel("Amount").FillAsync("20.00");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync("RefundPaid (of money received on a cancelled invoice)");
+        await Expect(Review(dialog)).ToContainTextAsync("50.00 EUR before, 30.00 EUR after");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: 20.00 EUR refunded on {invoice.InvoiceNumber}; 30.00 EUR still owed back.");
+        var refund = Assert.Single((await Invoicing.Billing.Invoices(App.Member(account), account)).Single().Refunds);
+        Assert.Equal((20.00m, "LHV-OUT-1"), (refund.Amount, refund.Reference));
+
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("30.00 EUR");
+    }
+
+    [Fact]
+    public async Task Finance_issues_the_replacement_of_a_cancelled_invoice_and_saves_its_pdf()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson(
+            $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason = "Buyer's VAT ID was missing" }))
+            .ShouldBe(System.Net.HttpStatusCode.Created));
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
+        await dialog.GetByLabel("Reason").FillAsync("Reissued with the buyer's VAT ID");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var note = (await member.SingleInvoice(account)).CreditNote!.CreditNoteNumber;
+        await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}, cancelled by credit note {note}");
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written: invoice ");
+
+        var invoices = await Invoicing.Billing.Invoices(member, account);
+        Assert.Equal(2, invoices.Count);
+        var corrected = invoices.Single(i => i.InvoiceNumber != invoice.InvoiceNumber);
+        Assert.Equal(corrected.InvoiceNumber, invoices.Single(i => i.InvoiceNumber == invoice.InvoiceNumber).ReplacedBy);
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
+            $"Written: invoice {corrected.InvoiceNumber} replaces {invoice.InvoiceNumber}: {Euros(corrected.Total)} EUR, due {corrected.DueOn:yyyy-MM-dd}.");
+        await AssertDownloadsPdf(dialog.GetByRole(AriaRole.Button, new() { Name = $"Invoice PDF, {corrected.InvoiceNumber}" }),
+            $"{corrected.InvoiceNumber}.pdf", corrected.InvoiceNumber);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(Page.GetByTestId("invoices").Locator("tbody tr")).ToHaveCountAsync(2);
+        await Expect(Page.GetByTestId("invoices")).ToContainTextAsync($"replaced by {corrected.InvoiceNumber}");
+        await Expect(Page.GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" })).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task A_replacement_the_api_refuses_shows_its_detail_and_writes_nothing()
+    {
+        // Support cancelled the membership: nothing is invoiced for its term any more, which only the API knows (409).
+        var (account, invoice) = await CancelledWithFiftyReceived();
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
+        await dialog.GetByLabel("Reason").FillAsync("Reissued with the buyer's VAT ID");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Membership cancelled (409)");
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("nothing is invoiced for its term any more");
+        Assert.Single(await Invoicing.Billing.Invoices(App.Member(account), account));
     }
 }

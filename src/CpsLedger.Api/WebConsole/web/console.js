@@ -126,6 +126,7 @@ function renderWho() {
       links.map(([key, href, label]) => h('li', {}, h('a', { href, 'aria-current': here === key ? 'page' : null }, label))))));
   }
   append(who, [
+    financeHeaderActions(),
     h('span', {}, 'Signed in as ', h('strong', {}, me.name)),
     h('span', { class: 'roles', 'aria-label': `Roles: ${me.roles.join(', ')}` }, me.roles.join(', ')),
     h('button', { type: 'button', onclick: signOut }, 'Sign out'),
@@ -362,7 +363,7 @@ function invoicesSection(invoices, membership) {
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i), receivedList(i), documents(i)))))));
+        h('td', {}, standing(i), receivedList(i), documents(i), financeInvoiceActions(i)))))));
 }
 
 /**
@@ -1397,7 +1398,7 @@ async function invoicesView(params) {
         .map(c => h('th', { scope: 'col', class: ['Total', amountLabel].includes(c) ? 'num' : null }, c)))),
       h('tbody', {}, list.items.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
-        // The account's overview: every read it makes admits finance (and auditors), and it offers no action.
+        // The account's overview: every read it makes admits finance (and auditors); it offers finance's invoice actions only.
         h('td', {}, h('a', { href: `#/accounts/${i.accountId}` }, i.companyName)),
         h('td', { class: 'nowrap' }, day(i.issuedOn)),
         h('td', { class: 'nowrap' }, day(i.dueOn)),
@@ -1408,7 +1409,7 @@ async function invoicesView(params) {
           i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
         // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one.
         h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null,
-          invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNoteNumber)))))) : null,
+          invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNoteNumber), financeInvoiceActions(i)))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
@@ -1444,6 +1445,364 @@ async function notFinancesTab(id) {
     h('p', { class: 'notice warn' }, 'Finance reads an account’s overview; its history, time travel, audit and support actions are for ',
       'support staff and auditors.'),
     h('p', {}, h('a', { href: `#/accounts/${id}` }, account.companyName)));
+}
+
+// ---------- finance's writing: transfers received, credit notes ----------
+
+/**
+ * One of finance's writes, in the two steps support's actions take: the form, then exactly what will be written (read from the API at
+ * review time), and only "Write it" writes, once (the idempotency key is made at review time). It opens in a dialog over the page, and
+ * the page (the invoice list, an account's overview) is read again after the write while the dialog keeps the API's answer.
+ * `review(values)` answers { lines: [[term, value]], warning, refused, body }: `refused` says why nothing can be written (no "Write it");
+ * `send(body, key)` writes and answers what to say. Field errors of a 400 go next to their fields, as the support actions do.
+ */
+function financeDialog({ id, title, intro, fields, review, send, opener }) {
+  const error = h('div', { 'aria-live': 'assertive' });
+  const preview = h('div', { 'aria-live': 'polite' });
+  const inputs = {};
+  const controls = fields.map(f => {
+    const inputId = `${id}-${f.name}`;
+    const common = { id: inputId, name: f.name, required: !f.optional, autocomplete: 'off', 'aria-describedby': `${inputId}-hint ${inputId}-error` };
+    const input = f.multiline ? h('textarea', { ...common, rows: 3 })
+      : h('input', { ...common, type: 'text', value: f.value ?? '', size: f.size, maxlength: f.maxlength, inputmode: f.inputmode,
+        pattern: f.pattern, placeholder: f.placeholder, spellcheck: 'false' });
+    inputs[f.name] = input;
+    return h('div', { class: f.multiline || f.wide ? 'wide' : null },
+      h('label', { for: inputId }, f.label),
+      h('p', { class: 'hint', id: `${inputId}-hint` }, f.hint || ''),
+      input,
+      h('p', { class: 'field-error', id: `${inputId}-error` }));
+  });
+  const values = () => Object.fromEntries(fields.map(f => [f.name, inputs[f.name].value.trim()]));
+  const setEditable = editable => Object.values(inputs).forEach(i => { i.readOnly = !editable; });
+  const clearErrors = () => {
+    fill(error);
+    for (const f of fields) {
+      inputs[f.name].removeAttribute('aria-invalid');
+      fill(document.getElementById(`${id}-${f.name}-error`));
+    }
+  };
+  const backToForm = () => {
+    fill(preview);
+    setEditable(true);
+    reviewButton.hidden = false;
+  };
+  const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close');
+  const reviewButton = h('button', { type: 'submit' }, 'Review');
+
+  async function write(event, reviewed, key) {
+    const button = event.currentTarget;
+    button.disabled = true;
+    fill(error);
+    try {
+      const written = await send(reviewed.body, key);
+      form.hidden = true;
+      fill(preview, h('div', { class: 'notice ok', role: 'status' }, written));
+      close.focus();
+    } catch (e) {
+      backToForm();
+      if (e instanceof ApiError && e.status === 400) {
+        for (const [field, messages] of Object.entries(e.fieldErrors)) {
+          const name = fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.name;
+          if (!name) continue;
+          inputs[name].setAttribute('aria-invalid', 'true');
+          fill(document.getElementById(`${id}-${name}-error`), [messages].flat().join(' '));
+        }
+      }
+      fill(error, problemNotice(e));
+      return;
+    }
+    // What the write changed, read again behind the dialog (the route reads the page the address names).
+    await route();
+  }
+
+  const form = h('form', {
+    onsubmit: async event => {
+      event.preventDefault();
+      clearErrors();
+      const v = values();
+      // Made once per review: pressing "Write it" twice writes once.
+      const key = crypto.randomUUID();
+      setEditable(false);
+      reviewButton.hidden = true;
+      fill(preview, h('p', {}, 'Reading the invoice…'));
+      let reviewed;
+      try {
+        reviewed = await review(v);
+      } catch (e) {
+        backToForm();
+        fill(error, problemNotice(e));
+        return;
+      }
+      fill(preview, h('div', { class: reviewed.refused ? 'preview danger' : 'preview', role: 'region', 'aria-label': 'What will be written' },
+        h('h3', {}, reviewed.refused ? 'Nothing can be written' : 'This will be written to the ledger'),
+        h('dl', {}, reviewed.lines.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+          reviewed.refused ? null : [h('dt', {}, 'Recorded as'), h('dd', {}, me.name)]),
+        reviewed.warning ? h('p', { class: 'notice warn' }, reviewed.warning) : null,
+        h('p', {}, reviewed.refused ?? 'Events are never changed afterwards: a mistake is corrected by a new action.'),
+        h('div', { class: 'actions' },
+          reviewed.refused ? null : h('button', { type: 'button', onclick: event => write(event, reviewed, key) }, 'Write it'),
+          h('button', { type: 'button', class: 'secondary', onclick: () => { backToForm(); Object.values(inputs).find(i => !i.disabled)?.focus(); } },
+            'Change'))));
+      preview.querySelector('button')?.focus();
+    },
+  }, h('div', { class: 'fields' }, controls), h('div', { class: 'actions' }, reviewButton));
+  const dialog = h('dialog', { class: 'finance-action', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
+    h('h2', { id: `${id}-heading` }, title), intro, form, preview, error, h('div', { class: 'actions' }, close));
+  // The opener may be gone (the page was read again): the page's heading takes the focus then.
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    (opener?.isConnected ? opener : main.querySelector('h1'))?.focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  Object.values(inputs)[0]?.focus();
+}
+
+/** Finance's actions on one invoice, on the list's line and on the account's invoice: only finance sees them (the API refuses others). */
+function financeInvoiceActions(invoice) {
+  if (!hasRole('finance')) return null;
+  const { accountId, invoiceNumber, status } = invoice;
+  // The accessible name begins with the visible label (WCAG 2.5.3) and says which invoice.
+  const button = (label, open) => h('button', {
+    type: 'button', class: 'secondary small', 'aria-label': `${label}, ${invoiceNumber}`, onclick: event => open(event.currentTarget),
+  }, label);
+  return h('div', { class: 'documents' },
+    ['open', 'overdue'].includes(status)
+      ? button('Record transfer', opener => transferDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
+    status !== 'cancelled' ? button('Cancel by credit note', opener => cancelDialog({ accountId, invoiceNumber }, opener)) : null,
+    owedBackOn(invoice) > 0
+      ? button('Record refund', opener => refundDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
+    // The list's line does not say whether a cancelled invoice was replaced: the review reads the invoice and says so.
+    status === 'cancelled' && !invoice.replacedBy
+      ? button('Issue replacement', opener => replaceDialog({ accountId, invoiceNumber }, opener)) : null);
+}
+
+/** What CPS owes back on an invoice: the list's `owedBack`, or an account's invoice's overpaid and refund due (one of them is 0). */
+const owedBackOn = invoice => invoice.owedBack ?? (invoice.overpaid ?? 0) + (invoice.refundDue ?? 0);
+
+/** The header's "Record a transfer": a statement line whose invoice finance knows only by the reference the payer wrote. */
+function financeHeaderActions() {
+  if (!hasRole('finance')) return null;
+  return h('button', { type: 'button', onclick: event => transferDialog(null, event.currentTarget) }, 'Record a transfer');
+}
+
+// Amounts in cents, as the API's decimals add them: 0.1 + 0.2 is 0.30 here too.
+const cents = amount => Math.round(Number(amount) * 100);
+
+/** The invoice an account's invoice number names, read now: what the review states its figures from. */
+const readInvoice = (accountId, invoiceNumber) => api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}`);
+
+/**
+ * The invoice a payer's reference names, found by the API's account search (an invoice number or a creditor reference, typed loosely);
+ * null when the search finds no single one, e.g. a reference with other words in it, which the transfer's own matching still reads.
+ */
+async function invoiceNamedBy(reference) {
+  let found;
+  try {
+    found = await api('/api/accounts', { query: { q: reference } });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400) return null; // too short or too long to search: the transfer's matching decides
+    throw e;
+  }
+  const matches = found.items.filter(m => m.matchedOn === 'invoice_number' || m.matchedOn === 'creditor_reference');
+  if (matches.length !== 1) return null;
+  const [match] = matches;
+  const compact = text => String(text ?? '').replace(/\s/g, '').toUpperCase();
+  const invoices = await api(`/api/accounts/${match.accountId}/invoices`);
+  return invoices.find(i => (match.matchedOn === 'invoice_number'
+    ? i.invoiceNumber === match.matchedValue : compact(i.creditorReference) === compact(match.matchedValue))) ?? null;
+}
+
+/**
+ * Record a transfer received (POST /api/payments/bank-transfers), from a bank statement line: on a known invoice (`known`: its account,
+ * number and currency), or by the reference as the payer wrote it. The review states what the API's decision will be
+ * (InvoicePayments.Receive): partial, in full or an overpayment, the outstanding before and after, and a cancelled invoice's refusal.
+ */
+function transferDialog(known, opener) {
+  financeDialog({
+    id: 'transfer',
+    title: 'Record a transfer received',
+    opener,
+    intro: h('p', {}, known ? `On invoice ${known.invoiceNumber}. ` : 'The invoice is the one the reference names: its creditor reference (RF…) or its number (INV-…). ',
+      'Type what the bank statement line says.'),
+    fields: [
+      known ? null : { name: 'reference', label: 'Reference the payer wrote', hint: 'As on the statement, e.g. RF94 INV2 0260 0000 1 or INV-2026-000001.', maxlength: 500,
+        wide: true },
+      { name: 'amount', label: 'Amount', hint: 'As credited, with a point before the cents, e.g. 124.00.', size: 12, inputmode: 'decimal', pattern: '\\d+(\\.\\d{1,2})?' },
+      { name: 'currency', label: 'Currency', hint: 'ISO 4217, e.g. EUR: the invoice’s.', value: known?.currency ?? '', size: 4, maxlength: 3 },
+      { name: 'valueDate', label: 'Value date', hint: 'yyyy-mm-dd, the day the bank credited it.', size: 10, maxlength: 10,
+        pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd' },
+      { name: 'bankReference', label: 'Bank reference', hint: 'The bank’s reference of the transfer, e.g. LHV-20261205-0042.', maxlength: 100 },
+      known ? { name: 'reference', label: 'Reference the payer wrote', hint: 'Optional: kept with the payment.', optional: true, maxlength: 500, wide: true } : null,
+    ].filter(Boolean),
+    review: async v => {
+      const invoice = known ? await readInvoice(known.accountId, known.invoiceNumber) : await invoiceNamedBy(v.reference);
+      const currency = v.currency.toUpperCase();
+      // The invoice found is named in the request, so what is written is what was reviewed; the reference is kept as written.
+      const body = { invoiceNumber: invoice?.invoiceNumber ?? null, reference: v.reference || null, amount: Number(v.amount), currency,
+        valueDate: v.valueDate, bankReference: v.bankReference };
+      const given = [
+        ['Amount', money(v.amount, currency)],
+        ['Value date', v.valueDate],
+        ['Bank reference', v.bankReference],
+        ['Reference', v.reference || '—'],
+      ];
+      if (!invoice) {
+        return {
+          body,
+          lines: [['Event', 'PaymentReceived (bank transfer)'],
+            ['On', `the invoice the API finds in “${v.reference}” (a creditor reference RF… or an invoice number INV-…)`], ...given,
+            ['Outstanding', 'said once written: the console found no single invoice for this reference itself']],
+          warning: 'If the reference names no invoice, the API records nothing (404) and says so.',
+        };
+      }
+      const on = ['On', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}`];
+      if (invoice.status === 'cancelled') {
+        return {
+          body,
+          lines: [on, ...given],
+          refused: `Invoice ${invoice.invoiceNumber} was cancelled by credit note ${invoice.creditNote?.creditNoteNumber}: nothing is owed on it. ` +
+            (invoice.replacedBy
+              ? `It was replaced by invoice ${invoice.replacedBy}: if the transfer pays that charge, record it against ${invoice.replacedBy}; otherwise refund it. `
+              : 'The API refuses the transfer (409): refund it to the payer.'),
+        };
+      }
+      if (currency !== invoice.currency) {
+        return { body, lines: [on, ...given], refused: `Invoice ${invoice.invoiceNumber} is in ${invoice.currency}, not ${currency}: the API refuses it. Change the currency.` };
+      }
+      const received = cents(invoice.totalReceived) + cents(v.amount);
+      const total = cents(invoice.total);
+      const kind = received < total ? 'partial' : received === total ? 'full' : 'overpayment';
+      const after = Math.max(total - received, 0) / 100;
+      const overpaid = Math.max(received - total - cents(invoice.refunded), 0) / 100;
+      const excess = (cents(v.amount) - cents(invoice.outstanding)) / 100;
+      return {
+        body,
+        lines: [['Event', `PaymentReceived (bank transfer)${kind === 'partial' ? '' : ', then InvoicePaid'}`], on, ...given,
+          ['Outstanding', `${money(invoice.outstanding, currency)} before, ${money(after, currency)} after (${kind})`]],
+        warning: kind === 'overpayment' ? `${money(excess, currency)} more than is outstanding: the API records it as an overpayment, and ` +
+          `${money(overpaid, currency)} is then owed back to the payer (the “Invoices owed back” list).` : null,
+      };
+    },
+    send: async (body, key) => {
+      const r = await api('/api/payments/bank-transfers', { method: 'POST', body, idempotencyKey: key });
+      return `Written: ${money(r.amount, r.currency)} received on ${r.invoiceNumber} (${words(r.kind)}); ` +
+        `${money(r.outstanding, r.currency)} outstanding now${r.invoiceStatus === 'paid' ? ', the invoice is paid' : ''}` +
+        `${r.overpaid > 0 ? `; ${money(r.overpaid, r.currency)} overpaid, owed back to the payer` : ''}` +
+        `${r.membershipReinstated ? '; the membership this invoice kept suspended is active again' : ''}.`;
+    },
+  });
+}
+
+/** Cancel an invoice by credit note (POST …/cancellation), with the reason printed on the credit note; its PDF once written. */
+function cancelDialog({ accountId, invoiceNumber }, opener) {
+  financeDialog({
+    id: 'cancel-invoice',
+    title: 'Cancel an invoice by credit note',
+    opener,
+    intro: h('p', {}, `Invoice ${invoiceNumber}: a credit note for its total cancels it, and nothing is owed on it any more. `,
+      'Money received on it becomes a refund due.'),
+    fields: [{ name: 'reason', label: 'Reason', multiline: true,
+      hint: 'Why, for the buyer: printed on the credit note, and read by auditors (at least 5 characters).' }],
+    review: async v => {
+      const invoice = await readInvoice(accountId, invoiceNumber);
+      const on = ['Invoice', `${invoice.invoiceNumber} of ${invoice.companyName}, total ${money(invoice.total, invoice.currency)}`];
+      if (invoice.status === 'cancelled') {
+        return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} was already cancelled by credit note ${invoice.creditNote?.creditNoteNumber}.` };
+      }
+      const refund = (cents(invoice.totalReceived) - cents(invoice.refunded)) / 100;
+      return {
+        body: { reason: v.reason },
+        lines: [['Events', 'InvoiceCancelled, then CreditNoteIssued (numbered CN-… when written)'], on,
+          ['Credited', money(invoice.total, invoice.currency)],
+          ['Outstanding', `${money(invoice.outstanding, invoice.currency)} before, nothing after`],
+          ['Refund due', refund > 0 ? `${money(refund, invoice.currency)} received on it, to be refunded to the payer` : 'none: nothing was received on it'],
+          ['Reason', v.reason]],
+      };
+    },
+    send: async (body, key) => {
+      const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/cancellation`,
+        { method: 'POST', body, idempotencyKey: key });
+      return [`Written: ${r.invoiceNumber} cancelled by credit note `, h('strong', { class: 'nowrap' }, r.creditNoteNumber),
+        r.refundDue > 0 ? `; ${money(r.refundDue, r.currency)} received on it is to be refunded` : '',
+        r.membershipReinstated ? '; the membership this invoice kept suspended is active again' : '', '.',
+        invoiceDocuments(accountId, r.invoiceNumber, r.creditNoteNumber)];
+    },
+  });
+}
+
+/** Record a refund finance paid (POST …/refunds) against what is owed back on an invoice: an overpayment, or money on a cancelled one. */
+function refundDialog({ accountId, invoiceNumber, currency }, opener) {
+  financeDialog({
+    id: 'refund',
+    title: 'Record a refund paid',
+    opener,
+    intro: h('p', {}, `On invoice ${invoiceNumber}: money CPS paid back to the payer, at most what is owed back on it.`),
+    fields: [
+      { name: 'amount', label: 'Amount', hint: 'As paid out, with a point before the cents, e.g. 50.00.', size: 12, inputmode: 'decimal', pattern: '\\d+(\\.\\d{1,2})?' },
+      { name: 'currency', label: 'Currency', hint: 'ISO 4217: the invoice’s, the currency received.', value: currency, size: 4, maxlength: 3 },
+      { name: 'paidOn', label: 'Paid on', hint: 'yyyy-mm-dd, the day the refund left CPS’s bank account.', size: 10, maxlength: 10,
+        pattern: '\\d{4}-\\d{2}-\\d{2}', placeholder: 'yyyy-mm-dd' },
+      { name: 'reference', label: 'Bank reference', hint: 'The bank’s reference of the refund transfer, e.g. LHV-20261205-0107.', maxlength: 100 },
+    ],
+    review: async v => {
+      const invoice = await readInvoice(accountId, invoiceNumber);
+      const code = v.currency.toUpperCase();
+      const body = { amount: Number(v.amount), currency: code, paidOn: v.paidOn, reference: v.reference };
+      const owed = cents(owedBackOn(invoice));
+      const of = invoice.status === 'cancelled' ? 'of money received on a cancelled invoice' : 'of an overpayment';
+      const lines = [['Event', `RefundPaid (${of})`], ['On', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}`],
+        ['Amount', money(v.amount, code)], ['Paid on', v.paidOn], ['Bank reference', v.reference]];
+      // The API's refusals (RefundDecision.Validate), said before anything is sent.
+      const refused = owed <= 0 ? `Nothing is owed back on invoice ${invoice.invoiceNumber}: the API refuses a refund (409).`
+        : code !== invoice.currency ? `Invoice ${invoice.invoiceNumber} is in ${invoice.currency}, not ${code}: a refund is recorded in the currency received.`
+        : cents(v.amount) > owed ? `${money(owed / 100, code)} is owed back on invoice ${invoice.invoiceNumber}, not ${money(v.amount, code)}: ` +
+          'the API refuses more (409).'
+        : null;
+      if (refused) return { body, lines, refused };
+      return { body, lines: [...lines, ['Owed back', `${money(owed / 100, code)} before, ${money((owed - cents(v.amount)) / 100, code)} after`]] };
+    },
+    send: async (body, key) => {
+      const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/refunds`,
+        { method: 'POST', body, idempotencyKey: key });
+      return `Written: ${money(r.amount, r.currency)} refunded on ${r.invoiceNumber}; ${money(r.stillOwedBack, r.currency)} still owed back.`;
+    },
+  });
+}
+
+/**
+ * Issue the corrected invoice replacing a cancelled one (POST …/replacement): the same charge for the same term, its surcharge and VAT
+ * decided again today, so its total is known from the answer. Whether the term still owes it is the API's to say (a 409 shown as sent).
+ */
+function replaceDialog({ accountId, invoiceNumber }, opener) {
+  financeDialog({
+    id: 'replace-invoice',
+    title: 'Issue the replacement of a cancelled invoice',
+    opener,
+    intro: h('p', {}, `Invoice ${invoiceNumber}: a new invoice for the same charge and term, with today’s billing details and VAT.`),
+    fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'Why, for the audit trail, e.g. the buyer’s VAT ID was missing (at least 5 characters).' }],
+    review: async v => {
+      const invoice = await readInvoice(accountId, invoiceNumber);
+      const on = ['Replaces', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}, cancelled by credit note ${invoice.creditNote?.creditNoteNumber ?? '—'}`];
+      if (invoice.status !== 'cancelled') return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} is ${words(invoice.status)}: only a cancelled invoice is replaced.` };
+      if (invoice.replacedBy) return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} was replaced by invoice ${invoice.replacedBy} already.` };
+      return {
+        body: { reason: v.reason },
+        lines: [['Events', 'InvoiceIssued (the corrected invoice, numbered INV-… when written), and the cancelled one marked replaced'], on,
+          ['Charge', `${invoice.lines?.map(l => l.description).join(', ') || words(invoice.kind)}, ${day(invoice.periodStart)} to ${day(invoice.periodEnd)}: ` +
+            `surcharge and VAT decided again today (it was ${money(invoice.total, invoice.currency)})`],
+          ['Reason', v.reason]],
+        warning: 'The API refuses it (409) when the term no longer owes it, e.g. a membership support cancelled.',
+      };
+    },
+    send: async (body, key) => {
+      const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/replacement`,
+        { method: 'POST', body, idempotencyKey: key });
+      return [`Written: invoice ${r.invoiceNumber} replaces ${r.replacesInvoiceNumber}: ${money(r.total, r.currency)}, due ${day(r.dueOn)}.`,
+        invoiceDocuments(accountId, r.invoiceNumber)];
+    },
+  });
 }
 
 // ---------- routing ----------
