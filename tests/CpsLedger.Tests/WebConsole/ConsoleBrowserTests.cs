@@ -643,6 +643,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
         await resend.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         await Expect(preview).ToContainTextAsync("studio@example.ee");
+        // Under review the form's "Review" is gone: only "Write it" and "Change" act on what is shown.
+        await Expect(resend.GetByRole(AriaRole.Button, new() { Name = "Review" })).ToBeHiddenAsync();
         await App.TrackedUntilHandled<SendInvitationEmail>(1, async () =>
         {
             await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
@@ -1067,6 +1069,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Review(dialog)).ToContainTextAsync(today);
         await Expect(Review(dialog)).ToContainTextAsync("LHV-20261205-0042");
         await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, {Euros(remaining)} EUR after (partial)");
+        await Expect(dialog.GetByRole(AriaRole.Button, new() { Name = "Review" })).ToBeHiddenAsync();
         await Screenshot("finance-transfer-review");
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
