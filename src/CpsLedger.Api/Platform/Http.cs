@@ -40,8 +40,10 @@ public static class Http
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<MessageStoreHealthCheck>("message-store", tags: ["ready"])
-            .AddCheck<Operations.DeadLetterHealthCheck>("dead-letters", tags: ["ready"])
-            .AddCheck<Operations.ReconciliationHealthCheck>("reconciliation", tags: ["ready"])
+            // An operator's matter, never a reason to take the node out: a failure to read them is Degraded too (the database
+            // and message-store checks say Unhealthy when PostgreSQL is away).
+            .AddCheck<Operations.DeadLetterHealthCheck>("dead-letters", failureStatus: Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, tags: ["ready"])
+            .AddCheck<Operations.ReconciliationHealthCheck>("reconciliation", failureStatus: Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, tags: ["ready"])
             // A mail outage is every node's: it shows, but never takes a node out of rotation (nor does a failure to read it).
             .AddCheck<MailHealthCheck>("mail", failureStatus: Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, tags: ["ready"]);
     }

@@ -42,6 +42,33 @@ public sealed class HostTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(("Unhealthy", "Healthy"), (ready.Checks["message-store"].Status, ready.Checks["database"].Status));
     }
 
+    [Fact]
+    public async Task the_dead_letter_and_reconciliation_checks_are_degraded_not_unhealthy_when_they_cannot_read()
+    {
+        // The runbook's table: neither takes a node out, only the database and message-store checks do. With PostgreSQL
+        // stopped both said Unhealthy ("Failed to connect") beside them (a walk of docs/operations.md, 2026-12-05). Here the
+        // tables they read are out of reach (the dead letters are counted with the inbox), the database itself answers.
+        var client = App.Anonymous();
+        await client.GetAsync("/health/ready"); // Marten checks a document's table once; afterwards it only queries it
+        var inbox = $"{App.SchemaName}.wolverine_incoming_envelopes";
+        var reports = $"{App.SchemaName}.mt_doc_reconciliationreport";
+        await Sql($"alter table {inbox} rename to wolverine_incoming_envelopes_away; alter table {reports} rename to mt_doc_reconciliationreport_away");
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.GetAsync("/health/ready");
+        }
+        finally
+        {
+            await Sql($"alter table {App.SchemaName}.wolverine_incoming_envelopes_away rename to wolverine_incoming_envelopes; " +
+                      $"alter table {App.SchemaName}.mt_doc_reconciliationreport_away rename to mt_doc_reconciliationreport");
+        }
+
+        var ready = (await response.Content.ReadFromJsonAsync<HealthReport>())!;
+        Assert.Equal(("Unhealthy", "Healthy", "Degraded", "Degraded"),
+            (ready.Checks["message-store"].Status, ready.Checks["database"].Status, ready.Checks["dead-letters"].Status, ready.Checks["reconciliation"].Status));
+    }
+
     private async Task Sql(string sql)
     {
         await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
