@@ -769,6 +769,20 @@ function renderVerification(target, report) {
 // ---------- support actions ----------
 
 /**
+ * A 400's field errors beside their fields, in a form whose inputs are `${id}-${name}` (the support actions' and finance's): the
+ * field marked invalid and the API's sentence under it. The API names a field in its own letter case, the form in its.
+ */
+function markFieldErrors(e, id, fields, inputs) {
+  if (!(e instanceof ApiError) || e.status !== 400) return;
+  for (const [field, messages] of Object.entries(e.fieldErrors)) {
+    const name = fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.name;
+    if (!name) continue;
+    inputs[name].setAttribute('aria-invalid', 'true');
+    fill(document.getElementById(`${id}-${name}-error`), [messages].flat().join(' '));
+  }
+}
+
+/**
  * A support action in two steps: the form, then a preview of exactly what will be written (event, values, reason, who),
  * and only then the write. Field errors from the API go back next to their fields.
  */
@@ -831,14 +845,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
                 setEditable(true);
                 reviewButton.hidden = false;
                 fill(preview);
-                if (e instanceof ApiError && e.status === 400) {
-                  for (const [field, messages] of Object.entries(e.fieldErrors)) {
-                    const name = fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.name;
-                    if (!name) continue;
-                    inputs[name].setAttribute('aria-invalid', 'true');
-                    document.getElementById(`${id}-${name}-error`).textContent = messages.join(' ');
-                  }
-                }
+                markFieldErrors(e, id, fields, inputs);
                 fill(error, problemNotice(e));
               }
             },
@@ -1501,14 +1508,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       close.focus();
     } catch (e) {
       backToForm();
-      if (e instanceof ApiError && e.status === 400) {
-        for (const [field, messages] of Object.entries(e.fieldErrors)) {
-          const name = fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.name;
-          if (!name) continue;
-          inputs[name].setAttribute('aria-invalid', 'true');
-          fill(document.getElementById(`${id}-${name}-error`), [messages].flat().join(' '));
-        }
-      }
+      markFieldErrors(e, id, fields, inputs);
       fill(error, problemNotice(e));
       return;
     }
