@@ -31,11 +31,21 @@ pg_start() {
   PG_DIR=$(mktemp -d /tmp/cpsledger-ci-pg.XXXXXX)
   chmod 755 "$PG_DIR"
   [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
-  PG_PORT=$(free_port)
   as_pg "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 >/dev/null
-  as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off" start >/dev/null
   trap pg_stop EXIT
+  # A port found free can be taken before the server binds it (other clusters start beside CI's): try another, and say why
+  # a start failed, from the server's own log, before that log is removed with the cluster.
+  local attempt
+  for attempt in 1 2 3; do
+    PG_PORT=$(free_port)
+    if as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off" start >/dev/null; then
+      break
+    fi
+    echo "PostgreSQL did not start on port $PG_PORT (attempt $attempt of 3); its log:" >&2
+    tail -n 20 "$PG_DIR/server.log" >&2 || true
+    [ "$attempt" = 3 ] && return 1
+  done
   as_pg "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "create database cpsledger" >/dev/null
   PG_CONN="Host=127.0.0.1;Port=$PG_PORT;Database=cpsledger;Username=postgres"
   PG_PSQL=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d cpsledger -v ON_ERROR_STOP=1 -q)
