@@ -15,10 +15,12 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
+# Below Linux's ephemeral range (32768-60999): a port there can be held by an outgoing connection (the tests' own), which a
+# connect probe calls free but the server cannot bind; the test run's clusters take theirs from that range too.
 free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((20000 + RANDOM % 12768))
     (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
   done
   return 1
