@@ -112,4 +112,44 @@ public sealed class PaymentPreviewTests(LedgerApp app) : LedgerTest(app)
         var written = await Finance.PostJson(Url, App.BankPayment(number, 10m, "X")).ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal(written.Detail, cancelled.Detail);
     }
+
+    private static string RefundPreviewUrl(Guid account, string number) => $"/api/accounts/{account}/invoices/{number}/refunds/preview";
+
+    private object Refund(decimal amount, string reference, string currency = "EUR") =>
+        new { amount, currency, paidOn = App.ValueDate(), reference };
+
+    [Fact]
+    public async Task A_refund_is_previewed_as_the_write_decides_it_and_its_refusals_are_the_write_s()
+    {
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        var number = invoice.InvoiceNumber;
+        var url = RefundPreviewUrl(account, number);
+
+        var nothing = await Finance.PostJson(url, Refund(1m, "OUT-0")).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Nothing to refund", nothing.Title);
+
+        await App.Tracked(async () => await (await Finance.PostJson(Url, App.BankPayment(number, invoice.Total + 30m, "LHV-OVER"))).ShouldBe(HttpStatusCode.Created));
+        var before = await Written();
+        var preview = await Finance.PostJson(url, Refund(10m, "OUT-1"), Guid.NewGuid().ToString()).ReadAs<RefundPreview>();
+        Assert.Equal(before, await Written());
+        Assert.Equal((number, account, invoice.CompanyName, 10m, "EUR", RefundOf.Overpayment, 30m, 10m, 20m, InvoiceStatus.Paid),
+            (preview.InvoiceNumber, preview.AccountId, preview.CompanyName, preview.Amount, preview.Currency, preview.Of, preview.OwedBackBefore,
+                preview.Refunded, preview.StillOwedBack, preview.InvoiceStatus));
+        var recorded = await Finance.PostJson($"/api/accounts/{account}/invoices/{number}/refunds", Refund(10m, "OUT-1"))
+            .ReadAs<RefundRecorded>(HttpStatusCode.Created);
+        Assert.Equal((recorded.Of, recorded.Refunded, recorded.StillOwedBack), (preview.Of, preview.Refunded, preview.StillOwedBack));
+
+        var more = await Finance.PostJson(url, Refund(20.01m, "OUT-2")).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Refund exceeds what is owed back", more.Title);
+        var currency = await Finance.PostJson(url, Refund(5m, "OUT-2", currency: "USD")).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("is in EUR", Assert.Single(currency.Errors["currency"]));
+        await (await Finance.PostJson(RefundPreviewUrl(account, number[..9] + "000999"), Refund(5m, "OUT-2"))).ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, Refund(5m, "OUT-2"))).StatusCode);
+
+        await App.Tracked(async () => await (await Finance.PostJson($"/api/accounts/{account}/invoices/{number}/cancellation",
+            new { reason = "Issued to the wrong company" })).ShouldBe(HttpStatusCode.Created));
+        var cancelled = await Finance.PostJson(url, Refund(5m, "OUT-2")).ReadAs<RefundPreview>();
+        Assert.Equal((RefundOf.Cancellation, invoice.Total + 20m, invoice.Total + 15m, InvoiceStatus.Cancelled),
+            (cancelled.Of, cancelled.OwedBackBefore, cancelled.StillOwedBack, cancelled.InvoiceStatus));
+    }
 }
