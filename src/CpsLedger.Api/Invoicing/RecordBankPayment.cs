@@ -116,6 +116,38 @@ public sealed record BankPaymentRecorded(
     bool MembershipReinstated);
 
 /// <summary>
+/// What recording a bank transfer would do, decided now by the same rules as the write and written nowhere: finance's review before it
+/// records. Another payment recorded in between changes the answer; the write decides again.
+/// </summary>
+/// <param name="InvoiceNumber">The invoice the transfer would be recorded on (named by its number, creditor reference or reference).</param>
+/// <param name="AccountId">The invoice's business account.</param>
+/// <param name="CompanyName">The buyer the invoice is addressed to.</param>
+/// <param name="Amount">The amount received, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's.</param>
+/// <param name="Kind">What the payment would do to the invoice.</param>
+/// <param name="InvoiceTotal">The invoice's total.</param>
+/// <param name="OutstandingBefore">What is to be paid on the invoice now, before this payment.</param>
+/// <param name="TotalReceived">Everything received on the invoice after this payment, this payment included.</param>
+/// <param name="Outstanding">What would still be to be paid after this payment; 0 once covered.</param>
+/// <param name="Overpaid">What would be received beyond the total and not refunded after this payment (owed back to the payer); 0 when none.</param>
+/// <param name="InvoiceStatus">The invoice's status after this payment.</param>
+/// <param name="Events">The events the write would append, by type name, in order (e.g. <c>PaymentReceived</c>, <c>InvoicePaid</c>).</param>
+public sealed record BankPaymentPreview(
+    string InvoiceNumber,
+    Guid AccountId,
+    string CompanyName,
+    decimal Amount,
+    string Currency,
+    PaymentKind Kind,
+    decimal InvoiceTotal,
+    decimal OutstandingBefore,
+    decimal TotalReceived,
+    decimal Outstanding,
+    decimal Overpaid,
+    InvoiceStatus InvoiceStatus,
+    IReadOnlyList<string> Events);
+
+/// <summary>
 /// The invoice a bank transfer names, by its number, its creditor reference or found in the transfer's reference; null when none.
 /// <paramref name="Mismatch"/>: a number and a creditor reference that name different invoices. <paramref name="Membership"/>: the
 /// invoice's membership stream, locked (null without a claim).
@@ -130,11 +162,19 @@ public static class RecordBankPaymentEndpoint
     // failing the version check on an invoice read open (409 "Concurrent change", then "Invoice cancelled" when sent again).
     public static async Task<NamedInvoice> LoadAsync(RecordBankPayment command, IDocumentSession session, CancellationToken ct)
     {
+        var named = await NameAsync(command, session, ct);
+        if (named.Claim is not { } claim)
+            return named;
+        return named with { Membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(claim.AccountId), ct) };
+    }
+
+    /// <summary>The invoice the transfer names, found as the write finds it (the preview reads it too); nothing locked.</summary>
+    public static async Task<NamedInvoice> NameAsync(RecordBankPayment command, IQuerySession session, CancellationToken ct)
+    {
         var (number, mismatch) = BankPaymentMatching.InvoiceNumberOf(command);
         if (number is null || await session.LoadAsync<InvoiceNumberClaim>(number, ct) is not { } claim)
             return new NamedInvoice(number, null, mismatch);
-        var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(claim.AccountId), ct);
-        return new NamedInvoice(number, claim, mismatch, membership);
+        return new NamedInvoice(number, claim, mismatch);
     }
 
     /// <summary>Nothing is recorded against an invoice that cannot be named: finance records it again once it is known.</summary>
@@ -211,5 +251,50 @@ public static class RecordBankPaymentEndpoint
                     received.Kind, received.TotalReceived, received.Outstanding, received.Overpaid, paid ? InvoiceStatus.Paid : invoice.Status,
                     reinstated)),
             [.. events]);
+    }
+}
+
+/// <summary>The invoice a transfer names and that invoice as it stands now (null without a claim).</summary>
+public sealed record PreviewedInvoice(NamedInvoice Named, Invoice? Invoice);
+
+/// <summary>
+/// Finance's review of a transfer before recording it: the write's own lookup, refusals and decision, run on the invoice as it stands and
+/// written nowhere (a query session: no event, no message, no idempotency key). The console states what it answers, so the rule that
+/// decides a payment is written once.
+/// </summary>
+public static class PreviewBankPaymentEndpoint
+{
+    // The invoice as the write reads it (its inline snapshot), without the membership's lock: nothing is written, and the write
+    // takes the lock and decides again on what it then reads.
+    public static async Task<PreviewedInvoice> LoadAsync(RecordBankPayment command, IQuerySession session, CancellationToken ct)
+    {
+        var named = await RecordBankPaymentEndpoint.NameAsync(command, session, ct);
+        return new PreviewedInvoice(named, named.Claim is { } claim ? await session.LoadAsync<Invoice>(claim.InvoiceId, ct) : null);
+    }
+
+    /// <summary>The write's refusals, in its order: no invoice named (404), then the invoice's own (cancelled, currency, date, recorded).</summary>
+    public static ProblemDetails Before(PreviewedInvoice previewed, RecordBankPayment command) =>
+        RecordBankPaymentEndpoint.Before(previewed.Named, command) is var unnamed && !ReferenceEquals(unnamed, WolverineContinue.NoProblems)
+            ? unnamed
+            : RecordBankPaymentEndpoint.Validate(previewed.Invoice, command);
+
+    // POST with the write's body under the write's own path: a GET carries no body, and the same body read by the same strict gate
+    // and validator is what makes the preview answer for exactly what "Write it" sends. "preview" is a noun, as "cancellation" and
+    // "replacement" are on an invoice, and, unlike those, creates nothing (200, never 201).
+    [WolverinePost("/api/payments/bank-transfers/preview", OperationId = "PreviewBankPayment")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("What recording this bank transfer would do (or the write's refusal), decided by the same rules and written nowhere")]
+    [RequestExample("""{"reference":"CPS INV-2026-000001 Valgus Studio","amount":124.00,"currency":"EUR","valueDate":"2026-12-01","bankReference":"LHV-20261201-0042"}""")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static BankPaymentPreview Post(RecordBankPayment command, PreviewedInvoice previewed, TimeProvider clock)
+    {
+        // Before answered 404 when no claim names an invoice; a claimed invoice exists (both are written in one transaction).
+        var invoice = previewed.Invoice ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var events = RecordBankPaymentEndpoint.Decide(invoice, command, Guid.Empty, clock.GetUtcNow());
+        var received = (PaymentReceived)events[0];
+        return new BankPaymentPreview(invoice.InvoiceNumber, invoice.AccountId, invoice.CompanyName, received.Amount, received.Currency,
+            received.Kind, invoice.Total, invoice.Outstanding, received.TotalReceived, received.Outstanding, received.Overpaid,
+            events.OfType<InvoicePaid>().Any() ? InvoiceStatus.Paid : invoice.Status, [.. events.Select(e => e.GetType().Name)]);
     }
 }

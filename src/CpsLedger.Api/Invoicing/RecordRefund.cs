@@ -54,6 +54,31 @@ public sealed record RefundRecorded(
     decimal StillOwedBack,
     InvoiceStatus InvoiceStatus);
 
+/// <summary>
+/// What recording a refund would do, decided now by the same rules as the write and written nowhere: finance's review before it records.
+/// </summary>
+/// <param name="InvoiceNumber">The invoice the refund would be recorded on.</param>
+/// <param name="AccountId">The invoice's business account.</param>
+/// <param name="CompanyName">The buyer the invoice is addressed to.</param>
+/// <param name="Amount">The amount paid back, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code, the invoice's.</param>
+/// <param name="Of">What it would pay back: an overpayment, or money received on a cancelled invoice.</param>
+/// <param name="OwedBackBefore">What is owed back on the invoice now, before this refund.</param>
+/// <param name="Refunded">Everything refunded on the invoice after this refund, this refund included.</param>
+/// <param name="StillOwedBack">What would still be owed back on the invoice after this refund.</param>
+/// <param name="InvoiceStatus">The invoice's status (a refund does not change it).</param>
+public sealed record RefundPreview(
+    string InvoiceNumber,
+    Guid AccountId,
+    string CompanyName,
+    decimal Amount,
+    string Currency,
+    RefundOf Of,
+    decimal OwedBackBefore,
+    decimal Refunded,
+    decimal StillOwedBack,
+    InvoiceStatus InvoiceStatus);
+
 public static class RefundDecision
 {
     /// <summary>
@@ -118,11 +143,16 @@ public static class RecordRefundEndpoint
     // failing the version check on the invoice (409 "Concurrent change").
     public static async Task<RefundContext> LoadAsync(Guid accountId, string invoiceNumber, IDocumentSession session, CancellationToken ct)
     {
-        var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
-        if (claim?.AccountId != accountId)
+        if (await ClaimAsync(accountId, invoiceNumber, session, ct) is not { } claim)
             return new RefundContext(null);
         return new RefundContext(claim, await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct));
     }
+
+    /// <summary>The claim of the account's invoice by that number (null: not this account's), as the write and its preview find it.</summary>
+    public static async Task<InvoiceNumberClaim?> ClaimAsync(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct) =>
+        await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct) is { } claim && claim.AccountId == accountId
+            ? claim
+            : null;
 
     public static ProblemDetails Before(RefundContext context, string invoiceNumber) =>
         context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
@@ -150,5 +180,43 @@ public static class RecordRefundEndpoint
                 new RefundRecorded(refund.RefundId, invoice.InvoiceNumber, accountId, refund.Amount, refund.Currency, refund.PaidOn, refund.Reference,
                     refund.Of, refund.Refunded, refund.StillOwedBack, invoice.Status)),
             [refund]);
+    }
+}
+
+/// <summary>The account's invoice by that number and the invoice as it stands now (both null: not this account's).</summary>
+public sealed record PreviewedRefund(InvoiceNumberClaim? Claim, Invoice? Invoice);
+
+/// <summary>
+/// Finance's review of a refund before recording it: the write's lookup, <see cref="RefundDecision.Validate"/> and
+/// <see cref="RefundDecision.Decide"/> on the invoice as it stands, written nowhere (a query session).
+/// </summary>
+public static class PreviewRefundEndpoint
+{
+    // The invoice as the write reads it (its inline snapshot), without the membership's lock: nothing is written.
+    public static async Task<PreviewedRefund> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct) =>
+        await RecordRefundEndpoint.ClaimAsync(accountId, invoiceNumber, session, ct) is { } claim
+            ? new PreviewedRefund(claim, await session.LoadAsync<Invoice>(claim.InvoiceId, ct))
+            : new PreviewedRefund(null, null);
+
+    /// <summary>The write's refusals, in its order: no such invoice on the account (404), then the refund's own.</summary>
+    public static ProblemDetails Before(PreviewedRefund previewed, string invoiceNumber, RecordRefund command) =>
+        RecordRefundEndpoint.Before(new RefundContext(previewed.Claim), invoiceNumber) is var unknown && !ReferenceEquals(unknown, WolverineContinue.NoProblems)
+            ? unknown
+            : RecordRefundEndpoint.Validate(previewed.Invoice, command);
+
+    // The write's path and body with "/preview", as for a transfer (PreviewBankPaymentEndpoint says why): 200, never 201.
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/refunds/preview", OperationId = "PreviewRefund")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("What recording this refund would do (or the write's refusal), decided by the same rules and written nowhere")]
+    [RequestExample("""{"amount":50.00,"currency":"EUR","paidOn":"2026-12-03","reference":"LHV-20261203-0107"}""")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    public static RefundPreview Post(Guid accountId, RecordRefund command, PreviewedRefund previewed, TimeProvider clock)
+    {
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var invoice = previewed.Invoice ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var refund = RefundDecision.Decide(invoice, command, Guid.Empty, clock.GetUtcNow());
+        return new RefundPreview(invoice.InvoiceNumber, accountId, invoice.CompanyName, refund.Amount, refund.Currency, refund.Of,
+            RefundDecision.OwedBack(invoice), refund.Refunded, refund.StillOwedBack, invoice.Status);
     }
 }

@@ -1050,10 +1050,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(dialog).ToContainTextAsync($"On invoice {invoice.InvoiceNumber}");
         await Expect(dialog.GetByLabel("Currency")).ToHaveValueAsync("EUR");
 
-        // A value date before the invoice was issued: the API's sentence beside its field, and nothing written.
+        // A value date before the invoice was issued: the API's preview refuses it, its sentence beside its field, and nothing written.
         var beforeIssue = invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         await ReviewTransfer("100.00", beforeIssue, "LHV-20261205-0042", "CPS membership Valgus");
-        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByLabel("Value date")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(dialog.Locator("#transfer-valueDate-error")).ToContainTextAsync($"before invoice {invoice.InvoiceNumber} was issued");
         await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("(400)");
@@ -1096,7 +1095,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}");
         await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, 0.00 EUR after (overpayment)");
         await Expect(Review(dialog)).ToContainTextAsync(
-            $"20.00 EUR more than is outstanding: the API records it as an overpayment, and 20.00 EUR is then owed back to the payer");
+            "More than is outstanding: the API records it as an overpayment, and 20.00 EUR is then owed back to the payer");
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
             $"Written: {Euros(invoice.Total + 20.00m)} EUR received on {invoice.InvoiceNumber} (overpayment); 0.00 EUR outstanding now, " +
@@ -1115,19 +1114,21 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
         await SignInAs(LedgerRoles.Finance, "fredrik");
 
-        // Nothing of ours: the review cannot name an invoice, and the API records nothing (404) and says so.
+        // Nothing of ours: the API's preview finds no invoice (404) and the review says so, with nothing to write.
         await Page.GetByRole(AriaRole.Button, new() { Name = "Record a transfer", Exact = true }).ClickAsync();
         var dialog = await ReviewTransfer("10.00", Invoicing.Billing.ValueDate(App), "LHV-9", "Gift for the team");
-        await Expect(Review(dialog)).ToContainTextAsync("the invoice the API finds in “Gift for the team”");
-        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
-        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("No matching invoice (404)");
+        await Expect(Review(dialog)).ToContainTextAsync("The reference \"Gift for the team\" names no invoice of ours");
+        await Expect(Review(dialog)).ToContainTextAsync("The API refuses it (404, No matching invoice)");
+        await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
         Assert.Empty((await member.SingleInvoice(account)).Payments);
 
-        // The number among other words: the account search does not take it as one invoice; the transfer's own matching finds it.
+        // The number among other words: the transfer's own matching finds it, and the preview names it and what is outstanding.
         var typed = $"Membership {invoice.InvoiceNumber} Valgus";
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Change" }).ClickAsync();
         await dialog.GetByLabel("Reference the payer wrote").FillAsync(typed);
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Expect(Review(dialog)).ToContainTextAsync("said once written");
+        await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}");
+        await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, {Euros(invoice.Total - 10.00m)} EUR after (partial)");
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
             $"Written: 10.00 EUR received on {invoice.InvoiceNumber} (partial); {Euros(invoice.Total - 10.00m)} EUR outstanding now.");
@@ -1144,7 +1145,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var dialog = await ReviewTransfer("20.00", Invoicing.Billing.ValueDate(App), "LHV-2", invoice.InvoiceNumber);
         await Expect(Review(dialog)).ToContainTextAsync(
             $"Invoice {invoice.InvoiceNumber} was cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}: nothing is owed on it. " +
-            "The API refuses the transfer (409): refund it to the payer.");
+            "Refund the transfer. The API refuses it (409, Invoice cancelled).");
         await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
         Assert.Single((await Invoicing.Billing.Invoices(App.Member(account), account)).Single().Payments);
     }
@@ -1241,7 +1242,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await dialog.GetByLabel("Paid on").FillAsync(today);
         await dialog.GetByLabel("Bank reference").FillAsync("LHV-OUT-1");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Expect(Review(dialog)).ToContainTextAsync($"50.00 EUR is owed back on invoice {invoice.InvoiceNumber}, not 60.00 EUR");
+        await Expect(Review(dialog)).ToContainTextAsync($"50.00 EUR is owed back on invoice {invoice.InvoiceNumber}, not 60.00. Nothing was recorded. " +
+            "The API refuses it (409, Refund exceeds what is owed back).");
         await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
 
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Change" }).ClickAsync();

@@ -1531,6 +1531,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
         reviewed = await review(v);
       } catch (e) {
         backToForm();
+        markFieldErrors(e, id, fields, inputs);
         fill(error, problemNotice(e));
         return;
       }
@@ -1587,37 +1588,32 @@ function financeHeaderActions() {
   return h('button', { type: 'button', onclick: event => transferDialog(null, event.currentTarget) }, 'Record a transfer');
 }
 
-// Amounts in cents, as the API's decimals add them: 0.1 + 0.2 is 0.30 here too.
+// Amounts in cents, as the API's decimals add them: 0.1 + 0.2 is 0.30 here too (the credit note's review; a transfer's and a
+// refund's are the API's previews).
 const cents = amount => Math.round(Number(amount) * 100);
 
 /** The invoice an account's invoice number names, read now: what the review states its figures from. */
 const readInvoice = (accountId, invoiceNumber) => api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}`);
 
 /**
- * The invoice a payer's reference names, found by the API's account search (an invoice number or a creditor reference, typed loosely);
- * null when the search finds no single one, e.g. a reference with other words in it, which the transfer's own matching still reads.
+ * The API's preview of a write (…/preview: the ledger's own decision, written nowhere): `{ preview }`, or `{ refused }` with the API's
+ * sentence when the write would be refused as a whole (404 no invoice, 409). A 400 is thrown on, so its field errors go beside their
+ * fields.
  */
-async function invoiceNamedBy(reference) {
-  let found;
+async function previewOf(path, body) {
   try {
-    found = await api('/api/accounts', { query: { q: reference } });
+    return { preview: await api(path, { method: 'POST', body }) };
   } catch (e) {
-    if (e instanceof ApiError && e.status === 400) return null; // too short or too long to search: the transfer's matching decides
+    if (e instanceof ApiError && (e.status === 404 || e.status === 409))
+      return { refused: `${e.problem.detail || ''} The API refuses it (${e.status}, ${e.problem.title}).`.trim() };
     throw e;
   }
-  const matches = found.items.filter(m => m.matchedOn === 'invoice_number' || m.matchedOn === 'creditor_reference');
-  if (matches.length !== 1) return null;
-  const [match] = matches;
-  const compact = text => String(text ?? '').replace(/\s/g, '').toUpperCase();
-  const invoices = await api(`/api/accounts/${match.accountId}/invoices`);
-  return invoices.find(i => (match.matchedOn === 'invoice_number'
-    ? i.invoiceNumber === match.matchedValue : compact(i.creditorReference) === compact(match.matchedValue))) ?? null;
 }
 
 /**
  * Record a transfer received (POST /api/payments/bank-transfers), from a bank statement line: on a known invoice (`known`: its account,
- * number and currency), or by the reference as the payer wrote it. The review states what the API's decision will be
- * (InvoicePayments.Receive): partial, in full or an overpayment, the outstanding before and after, and a cancelled invoice's refusal.
+ * number and currency), or by the reference as the payer wrote it. The review is the API's preview (the write's own matching and
+ * decision, InvoicePayments.Receive): partial, in full or an overpayment, the outstanding before and after, or the write's refusal.
  */
 function transferDialog(known, opener) {
   financeDialog({
@@ -1637,10 +1633,8 @@ function transferDialog(known, opener) {
       known ? { name: 'reference', label: 'Reference the payer wrote', hint: 'Optional: kept with the payment.', optional: true, maxlength: 500, wide: true } : null,
     ].filter(Boolean),
     review: async v => {
-      const invoice = known ? await readInvoice(known.accountId, known.invoiceNumber) : await invoiceNamedBy(v.reference);
       const currency = v.currency.toUpperCase();
-      // The invoice found is named in the request, so what is written is what was reviewed; the reference is kept as written.
-      const body = { invoiceNumber: invoice?.invoiceNumber ?? null, reference: v.reference || null, amount: Number(v.amount), currency,
+      const body = { invoiceNumber: known?.invoiceNumber ?? null, reference: v.reference || null, amount: Number(v.amount), currency,
         valueDate: v.valueDate, bankReference: v.bankReference };
       const given = [
         ['Amount', money(v.amount, currency)],
@@ -1648,41 +1642,16 @@ function transferDialog(known, opener) {
         ['Bank reference', v.bankReference],
         ['Reference', v.reference || '—'],
       ];
-      if (!invoice) {
-        return {
-          body,
-          lines: [['Event', 'PaymentReceived (bank transfer)'],
-            ['On', `the invoice the API finds in “${v.reference}” (a creditor reference RF… or an invoice number INV-…)`], ...given,
-            ['Outstanding', 'said once written: the console found no single invoice for this reference itself']],
-          warning: 'If the reference names no invoice, the API records nothing (404) and says so.',
-        };
-      }
-      const on = ['On', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}`];
-      if (invoice.status === 'cancelled') {
-        return {
-          body,
-          lines: [on, ...given],
-          refused: `Invoice ${invoice.invoiceNumber} was cancelled by credit note ${invoice.creditNote?.creditNoteNumber}: nothing is owed on it. ` +
-            (invoice.replacedBy
-              ? `It was replaced by invoice ${invoice.replacedBy}: if the transfer pays that charge, record it against ${invoice.replacedBy}; otherwise refund it. `
-              : 'The API refuses the transfer (409): refund it to the payer.'),
-        };
-      }
-      if (currency !== invoice.currency) {
-        return { body, lines: [on, ...given], refused: `Invoice ${invoice.invoiceNumber} is in ${invoice.currency}, not ${currency}: the API refuses it. Change the currency.` };
-      }
-      const received = cents(invoice.totalReceived) + cents(v.amount);
-      const total = cents(invoice.total);
-      const kind = received < total ? 'partial' : received === total ? 'full' : 'overpayment';
-      const after = Math.max(total - received, 0) / 100;
-      const overpaid = Math.max(received - total - cents(invoice.refunded), 0) / 100;
-      const excess = (cents(v.amount) - cents(invoice.outstanding)) / 100;
+      // The API finds the invoice and decides as the write will (InvoicePayments.Receive); the console only states its answer.
+      const { preview: p, refused } = await previewOf('/api/payments/bank-transfers/preview', body);
+      if (refused) return { body, lines: given, refused };
       return {
-        body,
-        lines: [['Event', `PaymentReceived (bank transfer)${kind === 'partial' ? '' : ', then InvoicePaid'}`], on, ...given,
-          ['Outstanding', `${money(invoice.outstanding, currency)} before, ${money(after, currency)} after (${kind})`]],
-        warning: kind === 'overpayment' ? `${money(excess, currency)} more than is outstanding: the API records it as an overpayment, and ` +
-          `${money(overpaid, currency)} is then owed back to the payer (the “Invoices owed back” list).` : null,
+        // The invoice the API found is named in the request, so what is written is what was reviewed; the reference is kept as written.
+        body: { ...body, invoiceNumber: p.invoiceNumber },
+        lines: [['Event', p.events.map(e => (e === 'PaymentReceived' ? `${e} (bank transfer)` : e)).join(', then ')], ['On', `invoice ${p.invoiceNumber} of ${p.companyName}`], ...given,
+          ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, ${money(p.outstanding, p.currency)} after (${words(p.kind)})`]],
+        warning: p.overpaid > 0 ? `More than is outstanding: the API records it as an overpayment, and ${money(p.overpaid, p.currency)} ` +
+          'is then owed back to the payer (the “Invoices owed back” list).' : null,
       };
     },
     send: async (body, key) => {
@@ -1747,21 +1716,19 @@ function refundDialog({ accountId, invoiceNumber, currency }, opener) {
       { name: 'reference', label: 'Bank reference', hint: 'The bank’s reference of the refund transfer, e.g. LHV-20261205-0107.', maxlength: 100 },
     ],
     review: async v => {
-      const invoice = await readInvoice(accountId, invoiceNumber);
       const code = v.currency.toUpperCase();
       const body = { amount: Number(v.amount), currency: code, paidOn: v.paidOn, reference: v.reference };
-      const owed = cents(owedBackOn(invoice));
-      const of = invoice.status === 'cancelled' ? 'of money received on a cancelled invoice' : 'of an overpayment';
-      const lines = [['Event', `RefundPaid (${of})`], ['On', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}`],
-        ['Amount', money(v.amount, code)], ['Paid on', v.paidOn], ['Bank reference', v.reference]];
-      // The API's refusals (RefundDecision.Validate), said before anything is sent.
-      const refused = owed <= 0 ? `Nothing is owed back on invoice ${invoice.invoiceNumber}: the API refuses a refund (409).`
-        : code !== invoice.currency ? `Invoice ${invoice.invoiceNumber} is in ${invoice.currency}, not ${code}: a refund is recorded in the currency received.`
-        : cents(v.amount) > owed ? `${money(owed / 100, code)} is owed back on invoice ${invoice.invoiceNumber}, not ${money(v.amount, code)}: ` +
-          'the API refuses more (409).'
-        : null;
-      if (refused) return { body, lines, refused };
-      return { body, lines: [...lines, ['Owed back', `${money(owed / 100, code)} before, ${money((owed - cents(v.amount)) / 100, code)} after`]] };
+      const given = [['Amount', money(v.amount, code)], ['Paid on', v.paidOn], ['Bank reference', v.reference]];
+      // The API's own decision (RefundDecision): what is owed back before and after, or its refusal, said before anything is sent.
+      const { preview: p, refused } = await previewOf(
+        `/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/refunds/preview`, body);
+      if (refused) return { body, lines: [['On', `invoice ${invoiceNumber}`], ...given], refused };
+      const of = p.of === 'cancellation' ? 'of money received on a cancelled invoice' : 'of an overpayment';
+      return {
+        body,
+        lines: [['Event', `RefundPaid (${of})`], ['On', `invoice ${p.invoiceNumber} of ${p.companyName}`], ...given,
+          ['Owed back', `${money(p.owedBackBefore, p.currency)} before, ${money(p.stillOwedBack, p.currency)} after`]],
+      };
     },
     send: async (body, key) => {
       const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/refunds`,
