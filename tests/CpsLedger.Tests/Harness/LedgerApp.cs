@@ -199,10 +199,12 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
 
-    public string TokenFor(string role, Guid? accountId = null, string? subject = null) =>
+    public string TokenFor(string role, Guid? accountId = null, string? subject = null) => TokenFor([role], subject ?? $"test-{role}", accountId);
+
+    public string TokenFor(IReadOnlyCollection<string> roles, string subject, Guid? accountId = null) =>
         // Issued on real time, as the token validation checks it, even when a test has moved the service's clock.
         new DevTokenIssuer(Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>(), TimeProvider.System)
-            .Issue(subject ?? $"test-{role}", [role], accountId);
+            .Issue(subject, roles, accountId);
 
     private Task<Contract>? _contract;
 
@@ -222,10 +224,15 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
         CreateDefaultClient(ClientOptions.BaseAddress, new ContractCheck(Contract, Logs),
             new Microsoft.AspNetCore.Mvc.Testing.Handlers.RedirectHandler(), new Microsoft.AspNetCore.Mvc.Testing.Handlers.CookieContainerHandler());
 
-    public HttpClient ClientAs(string role, Guid? accountId = null, string? subject = null)
+    public HttpClient ClientAs(string role, Guid? accountId = null, string? subject = null) => Bearing(TokenFor(role, accountId, subject));
+
+    /// <summary>A client holding several roles at once (a member of staff with more than one).</summary>
+    public HttpClient ClientWithRoles(IReadOnlyCollection<string> roles, string subject) => Bearing(TokenFor(roles, subject));
+
+    private HttpClient Bearing(string token)
     {
         var client = CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", TokenFor(role, accountId, subject));
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }
 

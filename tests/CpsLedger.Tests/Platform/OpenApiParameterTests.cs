@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
@@ -113,13 +112,7 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(HttpStatusCode.OK, all.StatusCode);
     }
 
-    private HttpClient Staff()
-    {
-        var client = App.CreateClient();
-        var token = App.Services.GetRequiredService<DevTokenIssuer>().Issue("parameters", LedgerRoles.All.Where(r => r != LedgerRoles.Member));
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
-    }
+    private HttpClient Staff() => App.ClientWithRoles([.. LedgerRoles.All.Where(r => r != LedgerRoles.Member)], "parameters");
 
     private static IEnumerable<(Harness.Contract.Operation Operation, JsonElement Parameter)> Parameters(Harness.Contract contract) =>
         contract.Operations.SelectMany(o => (o.Element.TryGetProperty("parameters", out var p) ? p.EnumerateArray() : default)
