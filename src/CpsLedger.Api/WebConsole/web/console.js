@@ -782,6 +782,14 @@ function markFieldErrors(e, id, fields, inputs) {
   }
 }
 
+/** Undoes {@link markFieldErrors}: every field valid again, its sentence gone. */
+function clearFieldErrors(id, fields, inputs) {
+  for (const f of fields) {
+    inputs[f.name].removeAttribute('aria-invalid');
+    fill(document.getElementById(`${id}-${f.name}-error`));
+  }
+}
+
 /**
  * A support action in two steps: the form, then a preview of exactly what will be written (event, values, reason, who),
  * and only then the write. Field errors from the API go back next to their fields.
@@ -806,10 +814,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
   const setEditable = editable => Object.values(inputs).forEach(i => { i.readOnly = !editable; });
   const clearErrors = () => {
     fill(error);
-    for (const f of fields) {
-      inputs[f.name].removeAttribute('aria-invalid');
-      document.getElementById(`${id}-${f.name}-error`).textContent = '';
-    }
+    clearFieldErrors(id, fields, inputs);
   };
 
   const form = h('form', {
@@ -1484,10 +1489,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   const setEditable = editable => Object.values(inputs).forEach(i => { i.readOnly = !editable; });
   const clearErrors = () => {
     fill(error);
-    for (const f of fields) {
-      inputs[f.name].removeAttribute('aria-invalid');
-      fill(document.getElementById(`${id}-${f.name}-error`));
-    }
+    clearFieldErrors(id, fields, inputs);
   };
   const backToForm = () => {
     fill(preview);
