@@ -12,7 +12,8 @@ namespace CpsLedger.Api.Platform;
 [AttributeUsage(AttributeTargets.Parameter)]
 public sealed class OneOfAttribute : ValidationAttribute
 {
-    private readonly StringComparer _comparer;
+    // An enum's names are read loosely (any letter case, spaces around), as the endpoints parsed them; a list's exactly.
+    private readonly bool _loose;
 
     /// <param name="source">An enum: its names as the API writes them (<see cref="LedgerJson.NamesOf"/>), read in any letter case
     /// and with spaces around, as the endpoints parse them. Or a type whose public static <paramref name="member"/> lists the names,
@@ -24,7 +25,7 @@ public sealed class OneOfAttribute : ValidationAttribute
         if (source.IsEnum)
         {
             Names = LedgerJson.NamesOf(source);
-            _comparer = StringComparer.OrdinalIgnoreCase;
+            _loose = true;
         }
         else
         {
@@ -33,7 +34,6 @@ public sealed class OneOfAttribute : ValidationAttribute
             Names = value as IEnumerable<string> is { } names
                 ? [.. names]
                 : throw new ArgumentException($"{source.Name}.{member} is not a public static list of names.", nameof(member));
-            _comparer = StringComparer.Ordinal;
         }
     }
 
@@ -46,7 +46,7 @@ public sealed class OneOfAttribute : ValidationAttribute
     // Left out or empty means no filter, as before; anything else must be a name.
     public override bool IsValid(object? value) =>
         value is not string { Length: > 0 } text
-        || Names.Contains(ReferenceEquals(_comparer, StringComparer.Ordinal) ? text : text.Trim(), _comparer);
+        || (_loose ? Names.Contains(text.Trim(), StringComparer.OrdinalIgnoreCase) : Names.Contains(text, StringComparer.Ordinal));
 
     public override string FormatErrorMessage(string name) => $"Must be one of: {string.Join(", ", Names)}.";
 }
