@@ -13,7 +13,9 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Wolverine;
 using Wolverine.Http;
+using Wolverine.Persistence.Durability;
 using Wolverine.Runtime;
+using Wolverine.Runtime.Recurring;
 
 namespace CpsLedger.Api.Operations;
 
@@ -81,10 +83,16 @@ public sealed class ReconciliationReport
     /// <summary>
     /// When the schedule (<c>Reconciliation:Cron</c>, UTC) runs it next, after the moment read: before the first run, when it first
     /// runs. Null when this service has no schedule for it (<c>Reconciliation:Enabled</c> false): then it runs only when support
-    /// asks (POST /api/operations/reconciliation/runs).
+    /// asks (POST /api/operations/reconciliation/runs). Null too while the schedule is paused (schedulePausedAt).
     /// </summary>
     // Said when read, from the schedule Wolverine runs: configuration, not an event, so the stored snapshot leaves it null.
     public DateTimeOffset? NextRunAt { get; set; }
+    /// <summary>
+    /// When an operator paused the schedule (Wolverine's recurring-message control), UTC; null while it runs or when there is none.
+    /// A paused schedule runs nothing until resumed; a run asked for (POST /api/operations/reconciliation/runs) still runs.
+    /// </summary>
+    // Read with NextRunAt, from the schedule's durable row: a pause made on any node shows on every node.
+    public DateTimeOffset? SchedulePausedAt { get; set; }
 
     public static ReconciliationReport Create(LedgerReconciled e) => new ReconciliationReport().With(e);
 
@@ -524,8 +532,7 @@ public static class ReconciliationEndpoints
     public static async Task<ReconciliationReport> Get(IQuerySession session, IWolverineRuntime runtime, TimeProvider clock, CancellationToken ct)
     {
         var report = await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct) ?? new ReconciliationReport { Id = ReconciliationStream.Id };
-        report.NextRunAt = ReconciliationRegistration.NextRunAt(runtime.Options, clock.GetUtcNow());
-        return report;
+        return await ReconciliationRegistration.WithScheduleAsync(report, runtime, clock.GetUtcNow(), ct);
     }
 
     [WolverinePost("/api/operations/reconciliation/runs", OperationId = "RunReconciliation")]
@@ -539,8 +546,7 @@ public static class ReconciliationEndpoints
         await bus.InvokeAsync(new RunReconciliation(clock.GetUtcNow()), ActorRoles.Inline(bus), ct);
         await using var session = store.QuerySession();
         var report = (await session.LoadAsync<ReconciliationReport>(ReconciliationStream.Id, ct))!;
-        report.NextRunAt = ReconciliationRegistration.NextRunAt(runtime.Options, clock.GetUtcNow());
-        return report;
+        return await ReconciliationRegistration.WithScheduleAsync(report, runtime, clock.GetUtcNow(), ct);
     }
 }
 
@@ -592,4 +598,25 @@ public static class ReconciliationRegistration
     /// </summary>
     public static DateTimeOffset? NextRunAt(WolverineOptions options, DateTimeOffset now) =>
         options.Schedules.FindByName(ScheduleName)?.Schedule.NextOccurrence(now);
+
+    /// <summary>
+    /// The report with the schedule as it stands: paused (since when, and no next run) or its next occurrence after
+    /// <paramref name="now"/>. The pause is read from the schedule's durable row, where Wolverine's control writes it.
+    /// </summary>
+    public static async Task<ReconciliationReport> WithScheduleAsync(ReconciliationReport report, IWolverineRuntime runtime,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        var next = NextRunAt(runtime.Options, now);
+        var paused = next is null ? null : await PausedRowAsync(runtime, ct);
+        report.SchedulePausedAt = paused?.PausedAt;
+        report.NextRunAt = paused is null ? next : null;
+        return report;
+    }
+
+    private static async Task<RecurringMessageRecord?> PausedRowAsync(IWolverineRuntime runtime, CancellationToken ct)
+    {
+        var control = runtime.Services.GetRequiredService<IRecurringScheduleControl>();
+        var row = (await control.QueryAsync(ct)).FirstOrDefault(r => r.Name == ScheduleName);
+        return row is { Paused: true } ? row : null;
+    }
 }

@@ -15342,10 +15342,16 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<ReconciliationFinding> OpenFindings { get; set; } = new System.Collections.ObjectModel.Collection<ReconciliationFinding>();
 
         /// <summary>
-        /// When the schedule (`Reconciliation:Cron`, UTC) runs it next, after the moment read: before the first run, when it first runs. Null when this service has no schedule for it (`Reconciliation:Enabled` false): then it runs only when support asks (POST /api/operations/reconciliation/runs).
+        /// When the schedule (`Reconciliation:Cron`, UTC) runs it next, after the moment read: before the first run, when it first runs. Null when this service has no schedule for it (`Reconciliation:Enabled` false): then it runs only when support asks (POST /api/operations/reconciliation/runs). Null too while the schedule is paused (schedulePausedAt).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("nextRunAt")]
         public System.DateTimeOffset? NextRunAt { get; set; } = default!;
+
+        /// <summary>
+        /// When an operator paused the schedule (Wolverine's recurring-message control), UTC; null while it runs or when there is none. A paused schedule runs nothing until resumed; a run asked for (POST /api/operations/reconciliation/runs) still runs.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("schedulePausedAt")]
+        public System.DateTimeOffset? SchedulePausedAt { get; set; } = default!;
 
     }
 

@@ -10,6 +10,7 @@ using Microsoft.Playwright;
 using Npgsql;
 using Wolverine;
 using Wolverine.Runtime;
+using Wolverine.Runtime.Recurring;
 using static Microsoft.Playwright.Assertions;
 
 namespace CpsLedger.Tests.WebConsole;
@@ -264,5 +265,33 @@ public sealed class ConsoleScheduledReconciliationTests(ScheduledConsoleApp app,
         await reconciliation.GetByRole(AriaRole.Button, new() { Name = "Run now" }).ClickAsync();
         await Expect(reconciliation).ToContainTextAsync($"next run {next:yyyy-MM-dd HH:mm:ss} UTC");
         await Expect(reconciliation).Not.ToContainTextAsync("Not run yet");
+    }
+
+    [Fact]
+    public async Task A_paused_schedule_is_said_paused_with_no_next_run_until_it_is_resumed()
+    {
+        // An operator pauses the schedule with Wolverine's own control (a maintenance window): the report must not promise a run the
+        // schedule will not make.
+        var control = App.Services.GetRequiredService<IRecurringScheduleControl>();
+        await control.PauseAsync(ReconciliationRegistration.ScheduleName);
+        try
+        {
+            var report = await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/operations/reconciliation").ReadAs<ReconciliationReport>();
+            Assert.Null(report.NextRunAt);
+            Assert.NotNull(report.SchedulePausedAt);
+
+            await SignInAs(LedgerRoles.Support, "anna");
+            await Page.GotoAsync("/console/#/operations");
+            var reconciliation = Page.GetByTestId("reconciliation");
+            await Expect(reconciliation).ToContainTextAsync($"the schedule is paused (since {report.SchedulePausedAt:yyyy-MM-dd HH:mm:ss} UTC)");
+        }
+        finally
+        {
+            await control.ResumeAsync(ReconciliationRegistration.ScheduleName);
+        }
+
+        var resumed = await App.ClientAs(LedgerRoles.Auditor).GetAsync("/api/operations/reconciliation").ReadAs<ReconciliationReport>();
+        Assert.Null(resumed.SchedulePausedAt);
+        Assert.NotNull(resumed.NextRunAt);
     }
 }

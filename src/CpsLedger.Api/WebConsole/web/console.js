@@ -1230,10 +1230,15 @@ async function reconciliationPanel(panel, mayRun) {
 
   async function render(report) {
     // Not run yet is not a fault to wait out: when the schedule runs it first (or that nothing but "Run now" will) is said with it.
+    // A paused schedule promises no run: it is said paused, and since when, instead of a next run.
+    const paused = report.schedulePausedAt
+      ? `the schedule is paused (since ${utc(report.schedulePausedAt)}): it runs only when support presses “Run now” until it is resumed`
+      : null;
     if (!report.lastRunAt) {
       return fill(body, h('p', { class: 'notice' }, report.nextRunAt
         ? `Not run yet: the schedule runs it first at ${utc(report.nextRunAt)}.`
-        : 'Not run yet, and this service runs it on no schedule (Reconciliation:Enabled is off): it runs only when support presses “Run now”.'));
+        : paused ? `Not run yet, and ${paused}.`
+          : 'Not run yet, and this service runs it on no schedule (Reconciliation:Enabled is off): it runs only when support presses “Run now”.'));
     }
     const findings = report.openFindings ?? [];
     // The account's name is what support reads out; the id alone is not.
@@ -1246,7 +1251,7 @@ async function reconciliationPanel(panel, mayRun) {
     })));
     fill(body,
       h('p', {}, `Last run ${utc(report.lastRunAt)} · `,
-        report.nextRunAt ? `next run ${utc(report.nextRunAt)}` : 'no schedule: runs on “Run now” only',
+        report.nextRunAt ? `next run ${utc(report.nextRunAt)}` : paused ?? 'no schedule: runs on “Run now” only',
         ` · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
       findings.length === 0 ? h('p', { class: 'notice ok' }, 'Every promise kept at the last run.') : [
         h('p', { class: 'notice warn' }, `${count(findings.length, 'broken promise')} found`),
