@@ -111,7 +111,8 @@ public sealed class RefundTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty((await Summary(account)).RefundsOwed);
         var history = Assert.Single((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=refund_paid")
             .ReadAs<HistoryPage>()).Items);
-        Assert.Equal($"Refund of 100.00 EUR paid for {number} on {App.ValueDate()} (reference LHV-OUT-1): received after its cancellation; " +
+        // The money was received before the cancellation: the entry names the invoice cancelled, not when the money came.
+        Assert.Equal($"Refund of 100.00 EUR paid for {number} on {App.ValueDate()} (reference LHV-OUT-1): cancelled invoice; " +
                      "nothing more to refund", history.Description);
     }
 
