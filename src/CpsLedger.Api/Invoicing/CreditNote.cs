@@ -233,6 +233,83 @@ public static class CancelInvoiceEndpoint
     }
 }
 
+/// <summary>
+/// What cancelling an invoice would record, decided now by the same rules as the write and written nowhere: finance's review before it
+/// cancels. No credit note number is taken (the write numbers it).
+/// </summary>
+/// <param name="InvoiceNumber">The invoice that would be cancelled.</param>
+/// <param name="AccountId">The invoice's business account.</param>
+/// <param name="CompanyName">The buyer the credit note would be addressed to.</param>
+/// <param name="Currency">ISO 4217 code of every amount, the invoice's.</param>
+/// <param name="Subtotal">The lines' total before VAT the credit note would credit.</param>
+/// <param name="VatAmount">The VAT it would credit.</param>
+/// <param name="Total">The amount it would credit: the invoice's total.</param>
+/// <param name="OutstandingBefore">What is to be paid on the invoice now; nothing is owed on it after.</param>
+/// <param name="RefundDue">What was received on the invoice and not refunded, then owed back to the payer; 0 when none.</param>
+/// <param name="InvoiceStatus">The invoice's status after: <c>cancelled</c>.</param>
+/// <param name="Events">The events the write would append to the invoice, by type name, in order.</param>
+/// <param name="MembershipAfter">What cancelling would do to the membership a suspension of this invoice holds: <c>reinstated</c>, or
+/// <c>suspension_moved</c> to another invoice of the term overdue past its grace period; null when the membership is left as it is.</param>
+public sealed record CreditNotePreview(
+    string InvoiceNumber,
+    Guid AccountId,
+    string CompanyName,
+    string Currency,
+    decimal Subtotal,
+    decimal VatAmount,
+    decimal Total,
+    decimal OutstandingBefore,
+    decimal RefundDue,
+    InvoiceStatus InvoiceStatus,
+    IReadOnlyList<string> Events,
+    MembershipAfterSettlement? MembershipAfter);
+
+/// <summary>The account's invoice by that number (both null: not this account's), and the account.</summary>
+public sealed record PreviewedCancellation(InvoiceNumberClaim? Claim, Invoice? Invoice, AccountView Account);
+
+/// <summary>
+/// Finance's review of a cancellation before it writes it: the write's lookup, <see cref="CancelInvoiceDecision.Validate"/> and
+/// <see cref="CancelInvoiceDecision.Decide"/> on the invoice as it stands, and what the settlement would do to a suspension
+/// (<see cref="OverdueDecision.AfterSettlement"/>), written nowhere (a query session: no event, no number, no message, no key).
+/// </summary>
+public static class PreviewCancellationEndpoint
+{
+    // The invoice as the write reads it (its inline snapshot), without the membership's lock: nothing is written.
+    public static async Task<PreviewedCancellation> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct)
+    {
+        var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
+        var claim = await RecordRefundEndpoint.ClaimAsync(accountId, invoiceNumber, session, ct);
+        return new PreviewedCancellation(claim, claim is null ? null : await session.LoadAsync<Invoice>(claim.InvoiceId, ct), account);
+    }
+
+    /// <summary>The write's refusals, in its order: no such invoice on the account (404), then already cancelled (409).</summary>
+    public static ProblemDetails Before(PreviewedCancellation previewed, string invoiceNumber) =>
+        previewed.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : CancelInvoiceEndpoint.Validate(previewed.Invoice);
+
+    // The write's path and body with "/preview", as for a transfer (PreviewBankPaymentEndpoint says why): 200, never 201.
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation/preview", OperationId = "PreviewCancelInvoice")]
+    [RequestExample("""{"reason":"Issued to the wrong company: the buyer's VAT ID was missing"}""")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("What cancelling this invoice by credit note would record (or the write's refusal), decided by the same rules and written nowhere")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    [WritesNothing]
+    public static async Task<CreditNotePreview> Post(Guid accountId, CancelInvoice command, PreviewedCancellation previewed, IQuerySession session,
+        IOptions<SellerOptions> seller, IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
+    {
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var invoice = previewed.Invoice ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var now = clock.GetUtcNow();
+        // Sequence 0 is never issued: the decision needs a number, and the preview takes none from the series.
+        var events = CancelInvoiceDecision.Decide(invoice, command, CreditNoteNumbers.Format(now.UtcDateTime.Year, 0), seller.Value.ToInvoiceSeller(),
+            previewed.Account, now);
+        var note = events.OfType<CreditNoteIssued>().Single();
+        return new CreditNotePreview(invoice.InvoiceNumber, accountId, invoice.CompanyName, note.Currency, note.Subtotal, note.VatAmount,
+            note.Total, invoice.Outstanding, note.RefundDue, InvoiceStatus.Cancelled, [.. events.Select(e => e.GetType().Name)],
+            await OverdueDecision.PreviewAfterSettlementAsync(session, invoice, invoicing.Value, now, ct));
+    }
+}
+
 public static class CreditNoteQueries
 {
     /// <summary>The invoice a credit note of this account cancelled, with the note; null when the account has no such note.</summary>

@@ -29,6 +29,14 @@ public sealed record SendReinstatementEmail(Guid InvoiceId, DateTimeOffset Reins
 /// </summary>
 public sealed record SettleSuspension(Guid InvoiceId);
 
+/// <summary>What settling an invoice would do to the membership a suspension of it holds: <c>reinstated</c> (active again), or
+/// <c>suspension_moved</c> (still suspended, now for another invoice of the term overdue past its grace period).</summary>
+public enum MembershipAfterSettlement
+{
+    Reinstated,
+    SuspensionMoved,
+}
+
 public static class OverdueDecision
 {
     /// <summary>Overdue now, the e-mail that says so, and the suspension check at the end of the grace period.</summary>
@@ -69,6 +77,28 @@ public static class OverdueDecision
         return stillOverdue is null
             ? new MembershipReinstated(settled.AccountId, settled.MembershipId, settled.Id, settled.InvoiceNumber, now)
             : new MembershipSuspended(stillOverdue.AccountId, stillOverdue.MembershipId, stillOverdue.Id, stillOverdue.InvoiceNumber, now);
+    }
+
+    /// <summary>What <see cref="AfterSettlement"/> decided, as a preview names it: null when the membership is left as it is.</summary>
+    public static MembershipAfterSettlement? Named(object? standing) => standing switch
+    {
+        MembershipReinstated => MembershipAfterSettlement.Reinstated,
+        MembershipSuspended => MembershipAfterSettlement.SuspensionMoved,
+        _ => null,
+    };
+
+    /// <summary>
+    /// What settling the invoice now would do to its membership (<see cref="AfterSettlement"/>), read through a query session and without
+    /// the lock: a preview's answer, written nowhere. The write takes the lock and decides again on what it then reads.
+    /// </summary>
+    public static async Task<MembershipAfterSettlement?> PreviewAfterSettlementAsync(IQuerySession session, Invoice settled, InvoicingOptions options,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(settled.AccountId), ct);
+        if (membership?.Suspension?.InvoiceId != settled.Id)
+            return null;
+        var invoices = await InvoiceQueries.OfAccount(session, settled.AccountId, ct);
+        return Named(AfterSettlement(settled, membership, invoices, options.SuspensionGracePeriod, now));
     }
 
     /// <summary>

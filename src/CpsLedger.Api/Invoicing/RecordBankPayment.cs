@@ -132,6 +132,8 @@ public sealed record BankPaymentRecorded(
 /// <param name="Overpaid">What would be received beyond the total and not refunded after this payment (owed back to the payer); 0 when none.</param>
 /// <param name="InvoiceStatus">The invoice's status after this payment.</param>
 /// <param name="Events">The events the write would append, by type name, in order (e.g. <c>PaymentReceived</c>, <c>InvoicePaid</c>).</param>
+/// <param name="MembershipAfter">What paying the invoice in full would do to the membership a suspension of it holds: <c>reinstated</c>,
+/// or <c>suspension_moved</c> to another invoice of the term overdue past its grace period; null when the membership is left as it is.</param>
 public sealed record BankPaymentPreview(
     string InvoiceNumber,
     Guid AccountId,
@@ -145,7 +147,8 @@ public sealed record BankPaymentPreview(
     decimal Outstanding,
     decimal Overpaid,
     InvoiceStatus InvoiceStatus,
-    IReadOnlyList<string> Events);
+    IReadOnlyList<string> Events,
+    MembershipAfterSettlement? MembershipAfter);
 
 /// <summary>
 /// The invoice a bank transfer names, by its number, its creditor reference or found in the transfer's reference; null when none.
@@ -287,14 +290,20 @@ public static class PreviewBankPaymentEndpoint
     [RequestExample("""{"reference":"CPS INV-2026-000001 Valgus Studio","amount":124.00,"currency":"EUR","valueDate":"2026-12-01","bankReference":"LHV-20261201-0042"}""")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
-    public static BankPaymentPreview Post(RecordBankPayment command, PreviewedInvoice previewed, TimeProvider clock)
+    [WritesNothing]
+    public static async Task<BankPaymentPreview> Post(RecordBankPayment command, PreviewedInvoice previewed, IQuerySession session,
+        IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
     {
         // Before answered 404 when no claim names an invoice; a claimed invoice exists (both are written in one transaction).
         var invoice = previewed.Invoice ?? throw new InvalidOperationException("A claimed invoice is missing.");
-        var events = RecordBankPaymentEndpoint.Decide(invoice, command, Guid.Empty, clock.GetUtcNow());
+        var now = clock.GetUtcNow();
+        var events = RecordBankPaymentEndpoint.Decide(invoice, command, Guid.Empty, now);
         var received = (PaymentReceived)events[0];
+        var paid = events.OfType<InvoicePaid>().Any();
+        // As the write: only paying in full settles the invoice a suspension may rest on.
+        var membershipAfter = paid ? await OverdueDecision.PreviewAfterSettlementAsync(session, invoice, invoicing.Value, now, ct) : null;
         return new BankPaymentPreview(invoice.InvoiceNumber, invoice.AccountId, invoice.CompanyName, received.Amount, received.Currency,
             received.Kind, invoice.Total, invoice.Outstanding, received.TotalReceived, received.Outstanding, received.Overpaid,
-            events.OfType<InvoicePaid>().Any() ? InvoiceStatus.Paid : invoice.Status, [.. events.Select(e => e.GetType().Name)]);
+            paid ? InvoiceStatus.Paid : invoice.Status, [.. events.Select(e => e.GetType().Name)], membershipAfter);
     }
 }

@@ -211,6 +211,7 @@ public static class PreviewRefundEndpoint
     [RequestExample("""{"amount":50.00,"currency":"EUR","paidOn":"2026-12-03","reference":"LHV-20261203-0107"}""")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
+    [WritesNothing]
     public static RefundPreview Post(Guid accountId, RecordRefund command, PreviewedRefund previewed, TimeProvider clock)
     {
         // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).

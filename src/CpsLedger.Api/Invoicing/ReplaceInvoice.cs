@@ -104,16 +104,22 @@ public sealed record ReplacementContext(InvoiceNumberClaim? Claim, AccountView A
 
 public static class ReplaceInvoiceEndpoint
 {
-    public static async Task<ReplacementContext> LoadAsync(Guid accountId, string invoiceNumber, IDocumentSession session, CancellationToken ct)
+    // The membership's lock before the membership and the invoices are read (MembershipStream): support's cancellation of the term
+    // either committed before (and is read: 409) or waits for the replacement and cancels it too.
+    public static Task<ReplacementContext> LoadAsync(Guid accountId, string invoiceNumber, IDocumentSession session, CancellationToken ct) =>
+        ReadAsync(accountId, invoiceNumber, session,
+            async () => (await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct)).Aggregate, ct);
+
+    /// <summary>What the write and its preview decide on; <paramref name="membership"/> reads the membership (locked by the write).</summary>
+    public static async Task<ReplacementContext> ReadAsync(Guid accountId, string invoiceNumber, IQuerySession session,
+        Func<Task<AccountMembership?>> membership, CancellationToken ct)
     {
         var claim = await session.LoadAsync<InvoiceNumberClaim>(invoiceNumber.Trim().ToUpperInvariant(), ct);
         var account = await session.LoadAsync<AccountView>(accountId, ct) ?? throw new AccountNotFoundException(accountId);
         if (claim?.AccountId != accountId)
             return new ReplacementContext(null, account, null, Guid.Empty, null);
 
-        // The membership's lock before the membership and the invoices are read (MembershipStream): support's cancellation of the term
-        // either committed before (and is read: 409) or waits for the replacement and cancels it too.
-        var membership = (await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(accountId), ct)).Aggregate;
+        var term = await membership();
         // The chain back to the invoice the ledger issued for the term: a renewal's is the one the term renewed on.
         var claimed = await session.LoadAsync<Invoice>(claim.InvoiceId, ct);
         var (invoice, original) = (claimed, claim.InvoiceId);
@@ -126,7 +132,7 @@ public static class ReplaceInvoiceEndpoint
         var membershipId = claimed?.MembershipId;
         var events = await session.Events.FetchStreamAsync(MembershipStream.For(accountId), token: ct);
         var supportCancellation = events.Select(e => e.Data).OfType<MembershipCancelled>().FirstOrDefault(c => c.MembershipId == membershipId);
-        return new ReplacementContext(claim, account, membership, original, supportCancellation);
+        return new ReplacementContext(claim, account, term, original, supportCancellation);
     }
 
     public static ProblemDetails Before(ReplacementContext context, string invoiceNumber) =>
@@ -152,18 +158,111 @@ public static class ReplaceInvoiceEndpoint
     {
         // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
         var cancelled = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
-        var term = ReplaceInvoiceDecision.TermOf(context.Membership, cancelled) ?? throw new InvalidOperationException("Validate found the term.");
-        var vatTable = await session.LoadAsync<VatRateTable>(VatTableStream.Id, ct)
-                       ?? throw new InvalidOperationException("The VAT rate table is missing (it is loaded on first start).");
         var now = clock.GetUtcNow();
+        var decide = await DecisionAsync(cancelled, context, session, seller.Value, invoicing.Value, now, ct);
         // Number, claim and the new invoice's stream (its id derived from the cancelled one: a second replacement collides) commit with the
         // cancelled invoice's InvoiceReplaced, and with the e-mail and the follow-up (the outbox), or not at all.
-        var issued = await InvoiceNumberSeries.IssueAsync(session, now, number => ReplaceInvoiceDecision.Decide(cancelled, term, number, context.Account,
-            invoicing.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now), ct);
+        var issued = await InvoiceNumberSeries.IssueAsync(session, now, decide, ct);
         Support.SupportReason.Record(session, command.Reason.Trim());
         return (TypedResults.Created($"/api/accounts/{accountId}/invoices/{issued.InvoiceNumber}",
                 new InvoiceReplacement(issued.InvoiceNumber, cancelled.InvoiceNumber, issued.Replaces!.CreditNoteNumber, issued.Total, issued.Currency,
                     issued.DueOn)),
             [ReplaceInvoiceDecision.Replaced(cancelled, issued, command, now)], InvoiceNumberSeries.WhatFollows(issued, now));
+    }
+
+    /// <summary>
+    /// <see cref="ReplaceInvoiceDecision.Decide"/> for a replacement that passed <see cref="Validate"/>, given the number it is issued
+    /// under: the write's and the preview's (which takes none).
+    /// </summary>
+    public static async Task<Func<string, InvoiceIssued>> DecisionAsync(Invoice cancelled, ReplacementContext context, IQuerySession session,
+        SellerOptions seller, InvoicingOptions invoicing, DateTimeOffset now, CancellationToken ct)
+    {
+        var term = ReplaceInvoiceDecision.TermOf(context.Membership, cancelled) ?? throw new InvalidOperationException("Validate found the term.");
+        var vatTable = await session.LoadAsync<VatRateTable>(VatTableStream.Id, ct)
+                       ?? throw new InvalidOperationException("The VAT rate table is missing (it is loaded on first start).");
+        return number => ReplaceInvoiceDecision.Decide(cancelled, term, number, context.Account, invoicing, seller.ToInvoiceSeller(),
+            seller.ToPayeeAccount(), vatTable, now);
+    }
+}
+
+/// <summary>
+/// What replacing a cancelled invoice would issue, decided now by the same rules as the write and written nowhere: finance's review
+/// before it writes. No invoice number is taken (the write numbers it).
+/// </summary>
+/// <param name="ReplacesInvoiceNumber">The cancelled invoice it would replace.</param>
+/// <param name="CreditNoteNumber">The credit note that cancelled that invoice.</param>
+/// <param name="AccountId">The business account.</param>
+/// <param name="CompanyName">The buyer the corrected invoice would be addressed to (today's billing details).</param>
+/// <param name="Lines">The corrected invoice's lines, amounts before VAT: the cancelled invoice's charge, the surcharge decided again.</param>
+/// <param name="Subtotal">The lines' total before VAT, in <c>currency</c>.</param>
+/// <param name="VatRate">The VAT rate decided today, as a fraction (0.24 is 24 %).</param>
+/// <param name="Vat">The VAT, in <c>currency</c>.</param>
+/// <param name="Total">The corrected invoice's total, VAT included, in <c>currency</c>.</param>
+/// <param name="Currency">ISO 4217 code.</param>
+/// <param name="PeriodStart">The first day of the period it charges.</param>
+/// <param name="PeriodEnd">The last day of the period it charges.</param>
+/// <param name="DueOn">The day it would be due if issued today.</param>
+/// <param name="ReplacedTotal">The cancelled invoice's total, for comparison.</param>
+/// <param name="Events">The events the write would append, by type name, in order.</param>
+public sealed record ReplacementPreview(
+    string ReplacesInvoiceNumber,
+    string CreditNoteNumber,
+    Guid AccountId,
+    string CompanyName,
+    IReadOnlyList<InvoiceLine> Lines,
+    decimal Subtotal,
+    decimal VatRate,
+    decimal Vat,
+    decimal Total,
+    string Currency,
+    DateOnly? PeriodStart,
+    DateOnly? PeriodEnd,
+    DateOnly DueOn,
+    decimal ReplacedTotal,
+    IReadOnlyList<string> Events);
+
+/// <summary>The account's invoice by that number and what replacing it decides on (claim null: not this account's).</summary>
+public sealed record PreviewedReplacement(ReplacementContext Context, Invoice? Invoice);
+
+/// <summary>
+/// Finance's review of a replacement before it writes it: the write's reads, <see cref="ReplaceInvoiceDecision.Validate"/> and
+/// <see cref="ReplaceInvoiceDecision.Decide"/>, written nowhere (a query session: no number taken, no event, no message, no key).
+/// </summary>
+public static class PreviewReplacementEndpoint
+{
+    // What the write reads, without the membership's lock: nothing is written, and the write takes the lock and decides again.
+    public static async Task<PreviewedReplacement> LoadAsync(Guid accountId, string invoiceNumber, IQuerySession session, CancellationToken ct)
+    {
+        var context = await ReplaceInvoiceEndpoint.ReadAsync(accountId, invoiceNumber, session,
+            () => session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct), ct);
+        return new PreviewedReplacement(context, context.Claim is { } claim ? await session.LoadAsync<Invoice>(claim.InvoiceId, ct) : null);
+    }
+
+    /// <summary>The write's refusals, in its order: no such invoice on the account (404), then the replacement's own (409).</summary>
+    public static ProblemDetails Before(PreviewedReplacement previewed, string invoiceNumber) =>
+        ReplaceInvoiceEndpoint.Before(previewed.Context, invoiceNumber) is var unknown && !ReferenceEquals(unknown, WolverineContinue.NoProblems)
+            ? unknown
+            : ReplaceInvoiceEndpoint.Validate(previewed.Invoice, previewed.Context);
+
+    // The write's path and body with "/preview", as for a transfer (PreviewBankPaymentEndpoint says why): 200, never 201.
+    [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/replacement/preview", OperationId = "PreviewReplaceInvoice")]
+    [RequestExample("""{"reason":"Reissued with the buyer's VAT ID: reverse charge"}""")]
+    [Authorize(Roles = LedgerRoles.Finance)]
+    [EndpointSummary("What issuing the replacement of this cancelled invoice would issue (or the write's refusal), decided by the same rules and written nowhere")]
+    [ProducesResponseType(StatusCodes.Status404NotFound)]
+    [ProducesResponseType(StatusCodes.Status409Conflict)]
+    [WritesNothing]
+    public static async Task<ReplacementPreview> Post(Guid accountId, ReplaceInvoice command, PreviewedReplacement previewed, IQuerySession session,
+        IOptions<SellerOptions> seller, IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
+    {
+        // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
+        var cancelled = previewed.Invoice ?? throw new InvalidOperationException("A claimed invoice is missing.");
+        var now = clock.GetUtcNow();
+        var decide = await ReplaceInvoiceEndpoint.DecisionAsync(cancelled, previewed.Context, session, seller.Value, invoicing.Value, now, ct);
+        // Sequence 0 is never issued: the decision needs a number (its creditor reference is made from it), and the preview takes none.
+        var issued = decide(InvoiceNumbers.Format(now.UtcDateTime.Year, 0));
+        return new ReplacementPreview(cancelled.InvoiceNumber, issued.Replaces!.CreditNoteNumber, accountId, issued.CompanyName, issued.Lines,
+            issued.Subtotal, issued.VatRate, issued.Vat, issued.Total, issued.Currency, issued.PeriodStart, issued.PeriodEnd, issued.DueOn,
+            cancelled.Total, [nameof(InvoiceIssued), nameof(InvoiceReplaced)]);
     }
 }

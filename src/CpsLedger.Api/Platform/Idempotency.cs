@@ -146,7 +146,8 @@ public sealed class IdempotencyMiddleware(
     public async Task InvokeAsync(HttpContext context)
     {
         var keys = context.Request.Headers[HeaderName];
-        if (keys.Count == 0 || !IsCommand(context.Request.Method))
+        // A preview writes nothing, so its key is neither looked up nor kept: the review may carry the key "Write it" then sends.
+        if (keys.Count == 0 || !IsCommand(context.Request.Method) || context.GetEndpoint()?.Metadata.GetMetadata<WritesNothingAttribute>() is not null)
         {
             await next(context);
             return;
@@ -445,6 +446,14 @@ public sealed class IdempotencyKeyCheckedAtCommit;
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class LooksUpIdempotencyKeyFirstAttribute : Attribute;
+
+/// <summary>
+/// On a POST that decides and writes nothing (a write's preview, through a query session): not a command, so an Idempotency-Key sent
+/// with it is ignored. A key already held by the write it previews would otherwise answer the write's stored response (or 422 for
+/// the preview's own body) instead of the preview's decision.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class WritesNothingAttribute : Attribute;
 
 public static class IdempotentResponses
 {

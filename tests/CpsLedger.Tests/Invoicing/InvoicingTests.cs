@@ -250,6 +250,25 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
     }
 
+    [Fact]
+    public async Task The_preview_of_paying_the_invoice_a_suspension_is_for_says_it_moves_while_another_invoice_of_the_term_is_overdue()
+    {
+        var (_, _, first, second) = await SuspendedWithTwoInvoicesOverdue();
+
+        var preview = await Finance.PostJson("/api/payments/bank-transfers/preview", App.BankPayment(first.InvoiceNumber, first.Total, "B-1"))
+            .ReadAs<BankPaymentPreview>();
+        Assert.Equal(MembershipAfterSettlement.SuspensionMoved, preview.MembershipAfter);
+        // Paying the other one is not what the suspension rests on: nothing to say of the membership.
+        var other = await Finance.PostJson("/api/payments/bank-transfers/preview", App.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
+            .ReadAs<BankPaymentPreview>();
+        Assert.Null(other.MembershipAfter);
+
+        Assert.False((await App.PayInFull(first, "B-1")).MembershipReinstated);
+        var last = await Finance.PostJson("/api/payments/bank-transfers/preview", App.BankPayment(second.InvoiceNumber, second.Total, "B-2"))
+            .ReadAs<BankPaymentPreview>();
+        Assert.Equal(MembershipAfterSettlement.Reinstated, last.MembershipAfter);
+    }
+
     // Sequence order alone would take the invoice's earlier settlement: a reinstatement stored before 2026-12-05 was written before the
     // settlement it was committed with (as here). The commit id says which one it was.
     [Fact]

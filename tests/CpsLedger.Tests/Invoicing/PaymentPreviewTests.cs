@@ -9,8 +9,8 @@ using Npgsql;
 namespace CpsLedger.Tests.Invoicing;
 
 /// <summary>
-/// Finance's review of a transfer before it records it: the ledger's own decision on it, run and written nowhere (no event, no message,
-/// no idempotency key), answering what the write would answer.
+/// Finance's review of a write before it writes it (a transfer, a refund, a credit note, a replacement): the ledger's own decision on
+/// it, run and written nowhere (no event, no message, no idempotency key, no number taken), answering what the write would answer.
 /// </summary>
 public sealed class PaymentPreviewTests(LedgerApp app) : LedgerTest(app)
 {
@@ -151,5 +151,136 @@ public sealed class PaymentPreviewTests(LedgerApp app) : LedgerTest(app)
         var cancelled = await Finance.PostJson(url, Refund(5m, "OUT-2")).ReadAs<RefundPreview>();
         Assert.Equal((RefundOf.Cancellation, invoice.Total + 20m, invoice.Total + 15m, InvoiceStatus.Cancelled),
             (cancelled.Of, cancelled.OwedBackBefore, cancelled.StillOwedBack, cancelled.InvoiceStatus));
+    }
+
+    private static string InvoiceUrl(Guid account, string number) => $"/api/accounts/{account}/invoices/{number}";
+
+    private async Task<T> PreviewOf<T>(string url, object body)
+    {
+        var before = await Written();
+        var preview = await Finance.PostJson(url, body, Guid.NewGuid().ToString()).ReadAs<T>();
+        Assert.Equal(before, await Written());
+        return preview;
+    }
+
+    [Fact]
+    public async Task A_credit_note_is_previewed_with_the_write_s_figures_and_refund_due_and_its_refusals_are_the_write_s()
+    {
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        var number = invoice.InvoiceNumber;
+        var url = InvoiceUrl(account, number) + "/cancellation/preview";
+        var reason = new { reason = "Issued to the wrong company" };
+
+        var unpaid = await PreviewOf<CreditNotePreview>(url, reason);
+        Assert.Equal((number, account, invoice.CompanyName, "EUR", invoice.Subtotal, invoice.Vat, invoice.Total, invoice.Total, 0m),
+            (unpaid.InvoiceNumber, unpaid.AccountId, unpaid.CompanyName, unpaid.Currency, unpaid.Subtotal, unpaid.VatAmount, unpaid.Total,
+                unpaid.OutstandingBefore, unpaid.RefundDue));
+        Assert.Equal((InvoiceStatus.Cancelled, (MembershipAfterSettlement?)null), (unpaid.InvoiceStatus, unpaid.MembershipAfter));
+        Assert.Equal(["InvoiceCancelled", "CreditNoteIssued"], unpaid.Events);
+
+        // Paid in part: what was received becomes the refund due, as the write decides it.
+        await App.Tracked(async () => await (await Finance.PostJson(Url, App.BankPayment(number, 20m, "LHV-PART"))).ShouldBe(HttpStatusCode.Created));
+        var paid = await PreviewOf<CreditNotePreview>(url, reason);
+        Assert.Equal((invoice.Total - 20m, 20m), (paid.OutstandingBefore, paid.RefundDue));
+        var written = await App.Tracked(() => Finance.PostJson(InvoiceUrl(account, number) + "/cancellation", reason)
+            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        Assert.Equal((paid.Total, paid.RefundDue, false), (written.Total, written.RefundDue, written.MembershipReinstated));
+
+        var again = await Finance.PostJson(url, reason).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Invoice already cancelled", again.Title);
+        var writtenAgain = await Finance.PostJson(InvoiceUrl(account, number) + "/cancellation", reason).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal(writtenAgain.Detail, again.Detail);
+        await (await Finance.PostJson(InvoiceUrl(account, number[..9] + "000999") + "/cancellation/preview", reason)).ShouldBeProblem(HttpStatusCode.NotFound);
+        var shortReason = await Finance.PostJson(url, new { reason = "x" }).ReadProblem(HttpStatusCode.BadRequest);
+        Assert.True(shortReason.Errors.ContainsKey("reason"));
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, reason)).StatusCode);
+    }
+
+    private async Task<InvoiceNumberCounter?> InvoiceSeries()
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.LoadAsync<InvoiceNumberCounter>(App.Clock.GetUtcNow().UtcDateTime.Year.ToString("D4"));
+    }
+
+    [Fact]
+    public async Task A_replacement_is_previewed_as_the_write_issues_it_without_taking_an_invoice_number_and_its_refusals_are_the_write_s()
+    {
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        var number = invoice.InvoiceNumber;
+        var url = InvoiceUrl(account, number) + "/replacement/preview";
+        var reason = new { reason = "Reissued with the buyer's VAT ID" };
+
+        var open = await Finance.PostJson(url, reason).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Invoice not cancelled", open.Title);
+
+        var cancelled = await App.Tracked(() => Finance.PostJson(InvoiceUrl(account, number) + "/cancellation", new { reason = "Issued to the wrong company" })
+            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        var numbers = (await InvoiceSeries())!.Last;
+        var preview = await PreviewOf<ReplacementPreview>(url, reason);
+        // A preview takes no number: the series is where it was, and the write takes the next one.
+        Assert.Equal(numbers, (await InvoiceSeries())!.Last);
+        Assert.Equal((number, cancelled.CreditNoteNumber, account, invoice.CompanyName, invoice.Total, invoice.Total, "EUR"),
+            (preview.ReplacesInvoiceNumber, preview.CreditNoteNumber, preview.AccountId, preview.CompanyName, preview.Total, preview.ReplacedTotal,
+                preview.Currency));
+        Assert.Equal((invoice.PeriodStart, invoice.PeriodEnd), (preview.PeriodStart, preview.PeriodEnd));
+        Assert.Equal(["InvoiceIssued", "InvoiceReplaced"], preview.Events);
+
+        var written = await App.Tracked(() => Finance.PostJson(InvoiceUrl(account, number) + "/replacement", reason)
+            .ReadAs<InvoiceReplacement>(HttpStatusCode.Created));
+        Assert.Equal(InvoiceNumbers.Format(App.Clock.GetUtcNow().UtcDateTime.Year, numbers + 1), written.InvoiceNumber);
+        Assert.Equal((preview.Total, preview.Currency, preview.DueOn), (written.Total, written.Currency, written.DueOn));
+
+        var again = await Finance.PostJson(url, reason).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal("Invoice already replaced", again.Title);
+        var writtenAgain = await Finance.PostJson(InvoiceUrl(account, number) + "/replacement", reason).ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal(writtenAgain.Detail, again.Detail);
+        await (await Finance.PostJson(InvoiceUrl(account, number[..9] + "000999") + "/replacement/preview", reason)).ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.ClientAs(LedgerRoles.Support).PostJson(url, reason)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_transfer_or_credit_note_settling_the_invoice_a_suspension_rests_on_is_previewed_as_reinstating_the_membership()
+    {
+        var (account, member, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        var number = invoice.InvoiceNumber;
+        await App.FastForward(TimeSpan.FromDays(31)); // overdue
+        await App.FastForward(TimeSpan.FromDays(14) + TimeSpan.FromHours(1)); // past its grace period: suspended
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        var part = await PreviewOf<BankPaymentPreview>(PreviewUrl, App.BankPayment(number, 10m, "LATE-1"));
+        Assert.Null(part.MembershipAfter);
+        var full = await PreviewOf<BankPaymentPreview>(PreviewUrl, App.BankPayment(number, invoice.Total, "LATE-1"));
+        Assert.Equal(MembershipAfterSettlement.Reinstated, full.MembershipAfter);
+        var cancel = await PreviewOf<CreditNotePreview>(InvoiceUrl(account, number) + "/cancellation/preview", new { reason = "Issued to the wrong company" });
+        Assert.Equal(MembershipAfterSettlement.Reinstated, cancel.MembershipAfter);
+        Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        var paid = await App.PayInFull(invoice, "LATE-1");
+        Assert.True(paid.MembershipReinstated);
+        // Settled: nothing is suspended for it any more.
+        await App.Tracked(async () => await (await Finance.PostJson(Url, App.BankPayment(number, 5m, "LATE-2"))).ShouldBe(HttpStatusCode.Created));
+    }
+
+    [Fact]
+    public async Task A_preview_sent_with_the_idempotency_key_of_a_recorded_transfer_answers_its_own_decision_and_the_write_still_replays()
+    {
+        var (_, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        var number = invoice.InvoiceNumber;
+        var key = Guid.NewGuid().ToString();
+        var first = await App.Tracked(() => Finance.PostJson(Url, App.BankPayment(number, 10m, "LHV-K"), key));
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var recorded = await first.Content.ReadAsStringAsync();
+
+        var before = await Written();
+        var response = await Finance.PostJson(PreviewUrl, App.BankPayment(number, 25m, "LHV-OTHER"), key);
+        var preview = await response.ReadAs<BankPaymentPreview>();
+        Assert.False(response.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
+        Assert.Equal((25m, 35m, invoice.Total - 35m), (preview.Amount, preview.TotalReceived, preview.Outstanding));
+        Assert.Equal(before, await Written());
+
+        var replayed = await Finance.PostJson(Url, App.BankPayment(number, 10m, "LHV-K"), key);
+        Assert.Equal(HttpStatusCode.Created, replayed.StatusCode);
+        Assert.Equal("true", Assert.Single(replayed.Headers.GetValues(IdempotencyMiddleware.ReplayedHeader)));
+        Assert.Equal(recorded, await replayed.Content.ReadAsStringAsync());
     }
 }

@@ -1083,6 +1083,31 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Finance_is_told_at_review_that_a_transfer_paying_the_invoice_a_suspension_rests_on_reinstates_the_membership()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(31)); // overdue
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(14) + TimeSpan.FromHours(1)); // past its grace period: suspended
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+
+        // Part of it: the suspension stays, and the review says nothing of the membership.
+        await ReviewTransfer("10.00", Invoicing.Billing.ValueDate(App), "LHV-LATE-1");
+        await Expect(Review(dialog)).ToContainTextAsync("(partial)");
+        await Expect(Review(dialog)).Not.ToContainTextAsync("Membership");
+
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Change" }).ClickAsync();
+        await dialog.GetByLabel("Amount").FillAsync(Euros(invoice.Total));
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Expect(Review(dialog)).ToContainTextAsync("suspended for this invoice: active again (MembershipReinstated)");
+        Assert.Equal(Api.Invoicing.MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("the membership this invoice kept suspended is active again");
+    }
+
+    [Fact]
     public async Task Finance_records_a_transfer_by_the_reference_as_the_payer_wrote_it_and_is_told_of_the_overpayment_first()
     {
         var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
@@ -1192,12 +1217,13 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
         var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
 
-        // Too short a reason: the API's sentence beside the field, nothing written.
+        // Too short a reason: the API's preview refuses it at review, its sentence beside the field, nothing to write.
         await dialog.GetByLabel("Reason").FillAsync("No");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByLabel("Reason")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(dialog.Locator("#cancel-invoice-reason-error")).ToContainTextAsync("at least 5 characters");
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("(400)");
+        await Expect(Review(dialog)).ToHaveCountAsync(0);
         Assert.Equal(Api.Invoicing.InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
 
         const string reason = "Issued to the wrong company: the buyer's VAT ID was missing";
@@ -1206,7 +1232,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Review(dialog)).ToContainTextAsync($"{invoice.InvoiceNumber} of {invoice.CompanyName}, total {Euros(invoice.Total)} EUR");
         await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total - 50.00m)} EUR before, nothing after");
         await Expect(Review(dialog)).ToContainTextAsync("50.00 EUR received on it, to be refunded to the payer");
+        await Expect(Review(dialog)).ToContainTextAsync("InvoiceCancelled, then CreditNoteIssued");
         await Expect(Review(dialog)).ToContainTextAsync(reason);
+        await Expect(Review(dialog)).Not.ToContainTextAsync("Membership");
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync($"Written: {invoice.InvoiceNumber} cancelled by credit note ");
 
@@ -1276,6 +1304,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         var note = (await member.SingleInvoice(account)).CreditNote!.CreditNoteNumber;
         await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}, cancelled by credit note {note}");
+        // The API's preview says what the corrected invoice totals before it is written (no number taken yet).
+        await Expect(Review(dialog)).ToContainTextAsync("numbered INV-… when written");
+        var reviewed = await Review(dialog).InnerTextAsync();
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written: invoice ");
 
@@ -1283,6 +1314,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.Equal(2, invoices.Count);
         var corrected = invoices.Single(i => i.InvoiceNumber != invoice.InvoiceNumber);
         Assert.Equal(corrected.InvoiceNumber, invoices.Single(i => i.InvoiceNumber == invoice.InvoiceNumber).ReplacedBy);
+        Assert.Contains($"{Euros(corrected.Total)} EUR, VAT {Euros(corrected.Vat)} EUR included, due {corrected.DueOn:yyyy-MM-dd} if written today", reviewed);
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
             $"Written: invoice {corrected.InvoiceNumber} replaces {invoice.InvoiceNumber}: {Euros(corrected.Total)} EUR, due {corrected.DueOn:yyyy-MM-dd}.");
         await AssertDownloadsPdf(dialog.GetByRole(AriaRole.Button, new() { Name = $"Invoice PDF, {corrected.InvoiceNumber}" }),
@@ -1304,9 +1336,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
         await dialog.GetByLabel("Reason").FillAsync("Reissued with the buyer's VAT ID");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
-        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
-        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Membership cancelled (409)");
-        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("nothing is invoiced for its term any more");
+        // Said at review, from the API's preview: nothing to write.
+        await Expect(Review(dialog)).ToContainTextAsync("Nothing can be written");
+        await Expect(Review(dialog)).ToContainTextAsync("nothing is invoiced for its term any more");
+        await Expect(Review(dialog)).ToContainTextAsync("The API refuses it (409, Membership cancelled)");
+        await Expect(Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToHaveCountAsync(0);
         Assert.Single(await Invoicing.Billing.Invoices(App.Member(account), account));
     }
 }

@@ -1595,13 +1595,6 @@ function financeHeaderActions() {
   return h('button', { type: 'button', onclick: event => transferDialog(null, event.currentTarget) }, 'Record a transfer');
 }
 
-// Amounts in cents, as the API's decimals add them: 0.1 + 0.2 is 0.30 here too (the credit note's review; a transfer's and a
-// refund's are the API's previews).
-const cents = amount => Math.round(Number(amount) * 100);
-
-/** The invoice an account's invoice number names, read now: what the review states its figures from. */
-const readInvoice = (accountId, invoiceNumber) => api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}`);
-
 /**
  * The API's preview of a write (…/preview: the ledger's own decision, written nowhere): `{ preview }`, or `{ refused }` with the API's
  * sentence when the write would be refused as a whole (404 no invoice, 409). A 400 is thrown on, so its field errors go beside their
@@ -1616,6 +1609,12 @@ async function previewOf(path, body) {
     throw e;
   }
 }
+
+/** A preview's `membershipAfter` (a transfer's, a credit note's): what settling the invoice does to a suspension resting on it. */
+const membershipAfterLines = p => ({
+  reinstated: [['Membership', 'suspended for this invoice: active again (MembershipReinstated), and the member is told']],
+  suspension_moved: [['Membership', 'suspended for this invoice: stays suspended, now for another invoice of its term overdue past its grace period (MembershipSuspended)']],
+})[p.membershipAfter] ?? [];
 
 /**
  * Record a transfer received (POST /api/payments/bank-transfers), from a bank statement line: on a known invoice (`known`: its account,
@@ -1656,7 +1655,8 @@ function transferDialog(known, opener) {
         // The invoice the API found is named in the request, so what is written is what was reviewed; the reference is kept as written.
         body: { ...body, invoiceNumber: p.invoiceNumber },
         lines: [['Event', p.events.map(e => (e === 'PaymentReceived' ? `${e} (bank transfer)` : e)).join(', then ')], ['On', `invoice ${p.invoiceNumber} of ${p.companyName}`], ...given,
-          ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, ${money(p.outstanding, p.currency)} after (${words(p.kind)})`]],
+          ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, ${money(p.outstanding, p.currency)} after (${words(p.kind)})`],
+          ...membershipAfterLines(p)],
         warning: p.overpaid > 0 ? `More than is outstanding: the API records it as an overpayment, and ${money(p.overpaid, p.currency)} ` +
           'is then owed back to the payer (the “Invoices owed back” list).' : null,
       };
@@ -1671,7 +1671,10 @@ function transferDialog(known, opener) {
   });
 }
 
-/** Cancel an invoice by credit note (POST …/cancellation), with the reason printed on the credit note; its PDF once written. */
+/**
+ * Cancel an invoice by credit note (POST …/cancellation), with the reason printed on the credit note; its PDF once written. The review
+ * is the API's preview: the credit note's figures, the refund then due and a suspension lifted, or the write's refusal.
+ */
 function cancelDialog({ accountId, invoiceNumber }, opener) {
   financeDialog({
     id: 'cancel-invoice',
@@ -1682,18 +1685,19 @@ function cancelDialog({ accountId, invoiceNumber }, opener) {
     fields: [{ name: 'reason', label: 'Reason', multiline: true,
       hint: 'Why, for the buyer: printed on the credit note, and read by auditors (at least 5 characters).' }],
     review: async v => {
-      const invoice = await readInvoice(accountId, invoiceNumber);
-      const on = ['Invoice', `${invoice.invoiceNumber} of ${invoice.companyName}, total ${money(invoice.total, invoice.currency)}`];
-      if (invoice.status === 'cancelled') {
-        return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} was already cancelled by credit note ${invoice.creditNote?.creditNoteNumber}.` };
-      }
-      const refund = (cents(invoice.totalReceived) - cents(invoice.refunded)) / 100;
+      const body = { reason: v.reason };
+      // The API's own decision (CancelInvoiceDecision): the credit note's figures, the refund then due, a suspension lifted, or its refusal.
+      const { preview: p, refused } = await previewOf(
+        `/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/cancellation/preview`, body);
+      if (refused) return { body, lines: [['Invoice', invoiceNumber]], refused };
       return {
-        body: { reason: v.reason },
-        lines: [['Events', 'InvoiceCancelled, then CreditNoteIssued (numbered CN-… when written)'], on,
-          ['Credited', money(invoice.total, invoice.currency)],
-          ['Outstanding', `${money(invoice.outstanding, invoice.currency)} before, nothing after`],
-          ['Refund due', refund > 0 ? `${money(refund, invoice.currency)} received on it, to be refunded to the payer` : 'none: nothing was received on it'],
+        body,
+        lines: [['Events', `${p.events.join(', then ')} (numbered CN-… when written)`],
+          ['Invoice', `${p.invoiceNumber} of ${p.companyName}, total ${money(p.total, p.currency)}`],
+          ['Credited', money(p.total, p.currency)],
+          ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, nothing after`],
+          ['Refund due', p.refundDue > 0 ? `${money(p.refundDue, p.currency)} received on it, to be refunded to the payer` : 'none: nothing was received on it'],
+          ...membershipAfterLines(p),
           ['Reason', v.reason]],
       };
     },
@@ -1747,7 +1751,8 @@ function refundDialog({ accountId, invoiceNumber, currency }, opener) {
 
 /**
  * Issue the corrected invoice replacing a cancelled one (POST …/replacement): the same charge for the same term, its surcharge and VAT
- * decided again today, so its total is known from the answer. Whether the term still owes it is the API's to say (a 409 shown as sent).
+ * decided again today. The review is the API's preview: the total it would have, or why the term no longer owes it (its 409), before
+ * anything is sent.
  */
 function replaceDialog({ accountId, invoiceNumber }, opener) {
   financeDialog({
@@ -1757,17 +1762,19 @@ function replaceDialog({ accountId, invoiceNumber }, opener) {
     intro: h('p', {}, `Invoice ${invoiceNumber}: a new invoice for the same charge and term, with today’s billing details and VAT.`),
     fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'Why, for the audit trail, e.g. the buyer’s VAT ID was missing (at least 5 characters).' }],
     review: async v => {
-      const invoice = await readInvoice(accountId, invoiceNumber);
-      const on = ['Replaces', `invoice ${invoice.invoiceNumber} of ${invoice.companyName}, cancelled by credit note ${invoice.creditNote?.creditNoteNumber ?? '—'}`];
-      if (invoice.status !== 'cancelled') return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} is ${words(invoice.status)}: only a cancelled invoice is replaced.` };
-      if (invoice.replacedBy) return { lines: [on], refused: `Invoice ${invoice.invoiceNumber} was replaced by invoice ${invoice.replacedBy} already.` };
+      const body = { reason: v.reason };
+      // The API's own decision (ReplaceInvoiceDecision): what the corrected invoice would total today, or why the term no longer owes it.
+      const { preview: p, refused } = await previewOf(
+        `/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/replacement/preview`, body);
+      if (refused) return { body, lines: [['Replaces', `invoice ${invoiceNumber}`]], refused };
       return {
-        body: { reason: v.reason },
-        lines: [['Events', 'InvoiceIssued (the corrected invoice, numbered INV-… when written), and the cancelled one marked replaced'], on,
-          ['Charge', `${invoice.lines?.map(l => l.description).join(', ') || words(invoice.kind)}, ${day(invoice.periodStart)} to ${day(invoice.periodEnd)}: ` +
-            `surcharge and VAT decided again today (it was ${money(invoice.total, invoice.currency)})`],
+        body,
+        lines: [['Events', `${p.events.join(', then ')} (the corrected invoice numbered INV-… when written)`],
+          ['Replaces', `invoice ${p.replacesInvoiceNumber} of ${p.companyName}, cancelled by credit note ${p.creditNoteNumber}`],
+          ['Charge', `${p.lines.map(l => l.description).join(', ')}, ${day(p.periodStart)} to ${day(p.periodEnd)}`],
+          ['Total', `${money(p.total, p.currency)}, VAT ${money(p.vat, p.currency)} included, due ${day(p.dueOn)} if written today ` +
+            `(the cancelled invoice's was ${money(p.replacedTotal, p.currency)})`],
           ['Reason', v.reason]],
-        warning: 'The API refuses it (409) when the term no longer owes it, e.g. a membership support cancelled.',
       };
     },
     send: async (body, key) => {

@@ -2,6 +2,7 @@
 #pragma warning disable
 using FluentValidation;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
 using System;
 using System.Linq;
 using Wolverine.Http;
@@ -16,14 +17,16 @@ namespace Internal.Generated.WolverineHandlers
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
         private readonly FluentValidation.IValidator<CpsLedger.Api.Invoicing.RecordBankPayment> _validatorOfRecordBankPayment;
+        private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_api_payments_bank_transfers_preview(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Invoicing.RecordBankPayment> validatorOfRecordBankPayment, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_api_payments_bank_transfers_preview(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, FluentValidation.IValidator<CpsLedger.Api.Invoicing.RecordBankPayment> validatorOfRecordBankPayment, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _validatorOfRecordBankPayment = validatorOfRecordBankPayment;
+            _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
@@ -59,7 +62,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var bankPaymentPreview_response = CpsLedger.Api.Invoicing.PreviewBankPaymentEndpoint.Post(command, previewedInvoice, _timeProvider);
+            var bankPaymentPreview_response = await CpsLedger.Api.Invoicing.PreviewBankPaymentEndpoint.Post(command, previewedInvoice, ((Marten.IQuerySession)documentSession), _optionsOfInvoicingOptions, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, bankPaymentPreview_response, 404);
