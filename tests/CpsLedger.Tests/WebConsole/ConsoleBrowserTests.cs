@@ -465,6 +465,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("400");
+        // "Write it" is gone: the refused field has the focus, not the page's body.
+        await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToBeFocusedAsync();
         Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal);
     }
 

@@ -864,6 +864,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
                 fill(preview);
                 markFieldErrors(e, id, fields, inputs);
                 fill(error, problemNotice(e));
+                focusRefusal(inputs, error);
               }
             },
           }, 'Write it'),
