@@ -1082,6 +1082,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(dialog).ToHaveCountAsync(0);
         await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync($"{Euros(remaining)} EUR");
+        // The button that opened the dialog was read again with the list: its successor, on the same line, has the focus back.
+        await Expect(row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" })).ToBeFocusedAsync();
     }
 
     [Theory]

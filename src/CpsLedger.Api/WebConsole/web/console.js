@@ -1572,10 +1572,13 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   // "Close" beside the title: in view whatever the dialog holds below.
   const dialog = h('dialog', { class: 'finance-action', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
     h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-heading` }, title), close), intro, form, preview, error);
-  // The opener may be gone (the page was read again): the page's heading takes the focus then.
+  // The opener is replaced when the page is read again after a write: its successor (the same name: the same action on the same
+  // invoice) takes the focus back, so the keyboard stays on that line; if the action is no longer offered, the page's heading.
+  const successor = () => [...document.querySelectorAll('button')].find(b => b.textContent === opener.textContent
+    && b.getAttribute('aria-label') === opener.getAttribute('aria-label'));
   dialog.addEventListener('close', () => {
     dialog.remove();
-    (opener?.isConnected ? opener : main.querySelector('h1'))?.focus();
+    (opener?.isConnected ? opener : (opener && successor()) || main.querySelector('h1'))?.focus();
   });
   document.body.append(dialog);
   dialog.showModal();
