@@ -465,6 +465,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("400");
+        // "Write it" is gone: the refused field has the focus, not the page's body.
+        await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToBeFocusedAsync();
         Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal);
     }
 
@@ -1080,6 +1082,60 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(dialog).ToHaveCountAsync(0);
         await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync($"{Euros(remaining)} EUR");
+        // The button that opened the dialog was read again with the list: its successor, on the same line, has the focus back.
+        await Expect(row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" })).ToBeFocusedAsync();
+    }
+
+    [Theory]
+    [InlineData(1366, 768)]
+    [InlineData(1280, 720)]
+    public async Task On_a_laptop_screen_the_transfers_review_and_write_it_are_in_view_at_once_and_escape_returns_to_the_opener(int width, int height)
+    {
+        var (_, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var opener = Page.GetByTestId("invoice-list").GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" });
+        await opener.ClickAsync();
+        var dialog = await ReviewTransfer("100.00", Invoicing.Billing.ValueDate(App), "LHV-20261205-0042", "CPS membership Valgus");
+        await Expect(Review(dialog)).ToContainTextAsync("(partial)");
+
+        // Read and written without scrolling the dialog: its title, the whole review, "Write it" and "Close" on the screen together.
+        await Expect(dialog.GetByRole(AriaRole.Heading, new() { Name = "Record a transfer received" })).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(Review(dialog)).ToBeInViewportAsync(new() { Ratio = 1 });
+        var writeIt = Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" });
+        await Expect(writeIt).ToBeFocusedAsync();
+        await Expect(writeIt).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(dialog.GetByRole(AriaRole.Button, new() { Name = "Close" })).ToBeInViewportAsync(new() { Ratio = 1 });
+
+        // Escape closes it, writing nothing, and the keyboard is back on the button that opened it.
+        await Page.Keyboard.PressAsync("Escape");
+        await Expect(dialog).ToHaveCountAsync(0);
+        await Expect(opener).ToBeFocusedAsync();
+    }
+
+    [Fact]
+    public async Task A_field_refused_at_review_or_at_write_takes_the_focus_so_the_keyboard_is_not_lost()
+    {
+        var (_, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // At review: the API's preview refuses the value date (400); the button that was pressed is gone, the field it names has the focus.
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).ClickAsync();
+        var beforeIssue = invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var dialog = await ReviewTransfer("100.00", beforeIssue, "LHV-20261205-0042");
+        await Expect(dialog.GetByLabel("Value date")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(dialog.GetByLabel("Value date")).ToBeFocusedAsync();
+        await Page.Keyboard.PressAsync("Escape");
+
+        // At write: too short a reason for a credit note (400 after "Write it"); the field has the focus, not the page behind.
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync("No");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByLabel("Reason")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(dialog.GetByLabel("Reason")).ToBeFocusedAsync();
     }
 
     [Fact]

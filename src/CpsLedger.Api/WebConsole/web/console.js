@@ -782,6 +782,18 @@ function markFieldErrors(e, id, fields, inputs) {
   }
 }
 
+/**
+ * After a refused request the button pressed may be gone (hidden or replaced): the first field the API refused takes the focus, else
+ * the refusal's notice, so the keyboard is not left on the page's body.
+ */
+function focusRefusal(inputs, error) {
+  const field = Object.values(inputs).find(i => i.getAttribute('aria-invalid') === 'true');
+  if (field) return field.focus();
+  const notice = error.querySelector('.notice');
+  notice?.setAttribute('tabindex', '-1');
+  notice?.focus();
+}
+
 /** Undoes {@link markFieldErrors}: every field valid again, its sentence gone. */
 function clearFieldErrors(id, fields, inputs) {
   for (const f of fields) {
@@ -852,6 +864,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
                 fill(preview);
                 markFieldErrors(e, id, fields, inputs);
                 fill(error, problemNotice(e));
+                focusRefusal(inputs, error);
               }
             },
           }, 'Write it'),
@@ -1499,6 +1512,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   const backToForm = () => {
     fill(preview);
     setEditable(true);
+    form.hidden = false;
     reviewButton.hidden = false;
   };
   const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close');
@@ -1517,6 +1531,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       backToForm();
       markFieldErrors(e, id, fields, inputs);
       fill(error, problemNotice(e));
+      focusRefusal(inputs, error);
       return;
     }
     // What the write changed, read again behind the dialog (the route reads the page the address names).
@@ -1540,8 +1555,12 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
         backToForm();
         markFieldErrors(e, id, fields, inputs);
         fill(error, problemNotice(e));
+        focusRefusal(inputs, error);
         return;
       }
+      // The review states every value typed: the form gives way to it (back with "Change"), so on a laptop screen the review and
+      // "Write it" are in view together, not below a read-only copy of the form.
+      form.hidden = true;
       fill(preview, h('div', { class: reviewed.refused ? 'preview danger' : 'preview', role: 'region', 'aria-label': 'What will be written' },
         h('h3', {}, reviewed.refused ? 'Nothing can be written' : 'This will be written to the ledger'),
         h('dl', {}, reviewed.lines.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
@@ -1555,12 +1574,16 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       preview.querySelector('button')?.focus();
     },
   }, h('div', { class: 'fields' }, controls), h('div', { class: 'actions' }, reviewButton));
+  // "Close" beside the title: in view whatever the dialog holds below.
   const dialog = h('dialog', { class: 'finance-action', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
-    h('h2', { id: `${id}-heading` }, title), intro, form, preview, error, h('div', { class: 'actions' }, close));
-  // The opener may be gone (the page was read again): the page's heading takes the focus then.
+    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-heading` }, title), close), intro, form, preview, error);
+  // The opener is replaced when the page is read again after a write: its successor (the same name: the same action on the same
+  // invoice) takes the focus back, so the keyboard stays on that line; if the action is no longer offered, the page's heading.
+  const successor = () => [...document.querySelectorAll('button')].find(b => b.textContent === opener.textContent
+    && b.getAttribute('aria-label') === opener.getAttribute('aria-label'));
   dialog.addEventListener('close', () => {
     dialog.remove();
-    (opener?.isConnected ? opener : main.querySelector('h1'))?.focus();
+    (opener?.isConnected ? opener : (opener && successor()) || main.querySelector('h1'))?.focus();
   });
   document.body.append(dialog);
   dialog.showModal();
