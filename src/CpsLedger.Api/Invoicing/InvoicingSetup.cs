@@ -116,7 +116,7 @@ public static class InvoicingSetup
         // Inline: the invoice is read by number and by account right after every payment or charge.
         opts.Projections.Snapshot<Invoice>(SnapshotLifecycle.Inline);
         opts.Schema.For<Invoice>().Duplicate(x => x.AccountId).Duplicate(x => x.InvoiceNumber);
-        opts.AddInvoiceListIndex();
+        opts.AddInvoiceListColumns();
         opts.Schema.For<InvoiceNumberClaim>().Duplicate(x => x.AccountId);
         opts.Schema.For<InvoiceNumberCounter>();
         opts.Projections.Snapshot<PaymentCard>(SnapshotLifecycle.Inline);

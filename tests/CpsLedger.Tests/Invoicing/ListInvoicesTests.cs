@@ -159,4 +159,15 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store, query);
         Assert.Contains(plan, line => line.Contains(InvoiceList.StatusIndex));
     }
+
+    [Fact]
+    public async Task What_is_owed_back_is_found_through_the_indexes_of_the_few_invoices_that_owe_it()
+    {
+        await using var session = App.Store.QuerySession();
+        var query = InvoiceList.Matching(session, new InvoiceListFilter(InvoiceListStatus.RefundOwed, null, null, null, null, null)).ToCommand();
+
+        var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store, query);
+        Assert.Contains(plan, line => line.Contains("mt_doc_invoice_idx_overpaid"));
+        Assert.Contains(plan, line => line.Contains("mt_doc_invoice_idx_refund_due"));
+    }
 }
