@@ -157,8 +157,8 @@ public static class AccountHistory
         Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
                                                         $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
         Invoicing.RefundPaid e => $"Refund of {e.Amount:0.00} {e.Currency} paid for {e.InvoiceNumber} on {e.PaidOn:yyyy-MM-dd} (reference {e.Reference}): " +
-                                  // A cancelled invoice's refund may be of money received before the cancellation: the words say which invoice, not when.
-                                  (e.Of == Invoicing.RefundOf.Overpayment ? "overpayment" : "cancelled invoice") + "; " +
+                                  // A cancelled invoice's refund may be of money received before the cancellation: the words say what was refunded, not when.
+                                  (e.Of == Invoicing.RefundOf.Overpayment ? "overpayment" : "received on the cancelled invoice") + "; " +
                                   (e.StillOwedBack > 0 ? $"{e.StillOwedBack:0.00} {e.Currency} still to refund" : "nothing more to refund"),
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",

@@ -112,7 +112,7 @@ public sealed class RefundTests(LedgerApp app) : LedgerTest(app)
         var history = Assert.Single((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=refund_paid")
             .ReadAs<HistoryPage>()).Items);
         // The money was received before the cancellation: the entry names the invoice cancelled, not when the money came.
-        Assert.Equal($"Refund of 100.00 EUR paid for {number} on {App.ValueDate()} (reference LHV-OUT-1): cancelled invoice; " +
+        Assert.Equal($"Refund of 100.00 EUR paid for {number} on {App.ValueDate()} (reference LHV-OUT-1): received on the cancelled invoice; " +
                      "nothing more to refund", history.Description);
     }
 
