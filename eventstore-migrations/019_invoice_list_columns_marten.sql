@@ -29,6 +29,6 @@ CREATE INDEX mt_doc_invoice_idx_currency ON cpsledger.mt_doc_invoice USING btree
 CREATE INDEX mt_doc_invoice_idx_payment_method ON cpsledger.mt_doc_invoice USING btree (payment_method);
 CREATE INDEX mt_doc_invoice_idx_total ON cpsledger.mt_doc_invoice USING brin (total);
 CREATE INDEX mt_doc_invoice_idx_outstanding ON cpsledger.mt_doc_invoice USING brin (outstanding);
-CREATE INDEX mt_doc_invoice_idx_overpaid ON cpsledger.mt_doc_invoice USING btree (overpaid) WHERE (overpaid > 0);
-CREATE INDEX mt_doc_invoice_idx_refund_due ON cpsledger.mt_doc_invoice USING btree (refund_due) WHERE (refund_due > 0);
+CREATE INDEX mt_doc_invoice_idx_overpaid ON cpsledger.mt_doc_invoice USING btree (overpaid) WHERE (overpaid > (0)::numeric);
+CREATE INDEX mt_doc_invoice_idx_refund_due ON cpsledger.mt_doc_invoice USING btree (refund_due) WHERE (refund_due > (0)::numeric);
 CREATE INDEX mt_doc_invoice_idx_status_due_on ON cpsledger.mt_doc_invoice USING btree ((status), (due_on));
