@@ -23,12 +23,12 @@ alter table cpsledger.mt_doc_invoice add column outstanding decimal NULL;update 
 alter table cpsledger.mt_doc_invoice add column overpaid decimal NULL;update cpsledger.mt_doc_invoice set "overpaid" = CAST(data ->> 'Overpaid' as decimal);
 alter table cpsledger.mt_doc_invoice add column refund_due decimal NULL;update cpsledger.mt_doc_invoice set "refund_due" = CAST(data ->> 'RefundDue' as decimal);
 CREATE INDEX mt_doc_invoice_idx_status ON cpsledger.mt_doc_invoice USING brin (status);
-CREATE INDEX mt_doc_invoice_idx_due_on ON cpsledger.mt_doc_invoice USING btree (due_on);
-CREATE INDEX mt_doc_invoice_idx_issued_on ON cpsledger.mt_doc_invoice USING btree (issued_on);
-CREATE INDEX mt_doc_invoice_idx_currency ON cpsledger.mt_doc_invoice USING btree (currency);
-CREATE INDEX mt_doc_invoice_idx_payment_method ON cpsledger.mt_doc_invoice USING btree (payment_method);
+CREATE INDEX mt_doc_invoice_idx_due_on ON cpsledger.mt_doc_invoice USING brin (due_on);
+CREATE INDEX mt_doc_invoice_idx_issued_on ON cpsledger.mt_doc_invoice USING brin (issued_on);
+CREATE INDEX mt_doc_invoice_idx_currency ON cpsledger.mt_doc_invoice USING brin (currency);
+CREATE INDEX mt_doc_invoice_idx_payment_method ON cpsledger.mt_doc_invoice USING brin (payment_method);
 CREATE INDEX mt_doc_invoice_idx_total ON cpsledger.mt_doc_invoice USING brin (total);
 CREATE INDEX mt_doc_invoice_idx_outstanding ON cpsledger.mt_doc_invoice USING brin (outstanding);
 CREATE INDEX mt_doc_invoice_idx_overpaid ON cpsledger.mt_doc_invoice USING btree (overpaid) WHERE (overpaid > (0)::numeric);
 CREATE INDEX mt_doc_invoice_idx_refund_due ON cpsledger.mt_doc_invoice USING btree (refund_due) WHERE (refund_due > (0)::numeric);
-CREATE INDEX mt_doc_invoice_idx_status_due_on ON cpsledger.mt_doc_invoice USING btree ((status), (due_on));
+CREATE INDEX mt_doc_invoice_idx_status_due_on ON cpsledger.mt_doc_invoice USING btree ((status), (due_on)) INCLUDE (invoice_number, currency, total, outstanding, overpaid, refund_due);
