@@ -211,6 +211,8 @@ public static class OpenApi
             var method = description.HttpMethod ?? "GET";
             var anonymous = metadata.OfType<IAllowAnonymous>().Any();
             var command = method is "POST" or "PUT" or "PATCH" or "DELETE";
+            // A preview is a POST that writes nothing: the idempotency middleware passes it by, so its key is neither offered nor refused.
+            var idempotent = command && !metadata.OfType<WritesNothingAttribute>().Any();
             var body = description.ParameterDescriptions.Any(p => p.Source == BindingSource.Body || p.Source == BindingSource.FormFile || p.Source == BindingSource.Form)
                        || metadata.OfType<IAcceptsMetadata>().Any();
             var roles = metadata.OfType<IAuthorizeData>().Any(a => !string.IsNullOrEmpty(a.Roles) || !string.IsNullOrEmpty(a.Policy));
@@ -228,11 +230,13 @@ public static class OpenApi
                 Error(responses, 403, "The token's roles do not allow this operation, or a member asked for another account.");
             if (responses.ContainsKey("404"))
                 Error(responses, 404, "Not found.");
-            if (command)
+            if (idempotent)
             {
                 Error(responses, 409, "A conflict: the data changed meanwhile, something it would create exists, or a request with this Idempotency-Key is still running.");
                 Error(responses, 422, "This Idempotency-Key was used before with a different request.");
             }
+            else if (command)
+                Error(responses, 409, "A conflict: the write this previews would be refused as things stand.");
 
             if (command)
                 Error(responses, 413, "The request body is larger than the service accepts.");
@@ -241,7 +245,8 @@ public static class OpenApi
             // Any operation may find the database unreachable for a moment (Platform/Errors.cs): a problem with Retry-After. A command
             // may also need a setting this node lacks (a bank-transfer surcharge for an invoice's currency): waiting does not cure that.
             Error(responses, 503, command
-                ? "The ledger's database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key). " +
+                ? "The ledger's database cannot be reached at the moment: retry after Retry-After seconds" +
+                  (idempotent ? " (with the same Idempotency-Key). " : ". ") +
                   "Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, " +
                   "nothing was written, and the same request succeeds once an operator has added it."
                 : "The ledger's database cannot be reached at the moment: retry after Retry-After seconds.");
@@ -293,7 +298,7 @@ public static class OpenApi
 
             operation.Parameters ??= [];
             operation.Parameters.Add(new OpenApiParameterReference(CorrelationMiddleware.HeaderName, context.Document));
-            if (command)
+            if (idempotent)
                 operation.Parameters.Add(new OpenApiParameterReference(IdempotencyMiddleware.HeaderName, context.Document));
             // Wolverine describes an operation by its generated class name; the summary says what it does.
             if (string.IsNullOrEmpty(operation.Description) || !operation.Description.Contains(' '))

@@ -4831,10 +4831,9 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CreditNotePreview> PreviewCancelInvoiceAsync(System.Guid accountId, string invoiceNumber, CancelInvoice body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CreditNotePreview> PreviewCancelInvoiceAsync(System.Guid accountId, string invoiceNumber, CancelInvoice body, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -4854,9 +4853,6 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
-
-                    if (idempotency_Key != null)
-                        request_.Headers.TryAddWithoutValidation("Idempotency-Key", ConvertToString(idempotency_Key, System.Globalization.CultureInfo.InvariantCulture));
                     var json_ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, JsonSerializerSettings);
                     var content_ = new System.Net.Http.ByteArrayContent(json_);
                     content_.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("application/json");
@@ -4953,7 +4949,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("A conflict: the data changed meanwhile, something it would create exists, or a request with this Idempotency-Key is still running.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("A conflict: the write this previews would be refused as things stand.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         if (status_ == 413)
@@ -4976,16 +4972,6 @@ namespace CpsLedger.Tests.Contract.Generated
                             throw new ApiException<ProblemDetails>("The request body is not of a media type this operation reads.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
-                        if (status_ == 422)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("This Idempotency-Key was used before with a different request.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
                         if (status_ == 503)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -4993,7 +4979,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key). Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds. Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         {
@@ -5360,10 +5346,9 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<RefundPreview> PreviewRefundAsync(System.Guid accountId, string invoiceNumber, RecordRefund body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<RefundPreview> PreviewRefundAsync(System.Guid accountId, string invoiceNumber, RecordRefund body, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -5383,9 +5368,6 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
-
-                    if (idempotency_Key != null)
-                        request_.Headers.TryAddWithoutValidation("Idempotency-Key", ConvertToString(idempotency_Key, System.Globalization.CultureInfo.InvariantCulture));
                     var json_ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, JsonSerializerSettings);
                     var content_ = new System.Net.Http.ByteArrayContent(json_);
                     content_.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("application/json");
@@ -5482,7 +5464,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("A conflict: the data changed meanwhile, something it would create exists, or a request with this Idempotency-Key is still running.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("A conflict: the write this previews would be refused as things stand.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         if (status_ == 413)
@@ -5505,16 +5487,6 @@ namespace CpsLedger.Tests.Contract.Generated
                             throw new ApiException<ProblemDetails>("The request body is not of a media type this operation reads.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
-                        if (status_ == 422)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("This Idempotency-Key was used before with a different request.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
                         if (status_ == 503)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -5522,7 +5494,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key). Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds. Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         {
@@ -5748,10 +5720,9 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<ReplacementPreview> PreviewReplaceInvoiceAsync(System.Guid accountId, string invoiceNumber, ReplaceInvoice body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<ReplacementPreview> PreviewReplaceInvoiceAsync(System.Guid accountId, string invoiceNumber, ReplaceInvoice body, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -5771,9 +5742,6 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
-
-                    if (idempotency_Key != null)
-                        request_.Headers.TryAddWithoutValidation("Idempotency-Key", ConvertToString(idempotency_Key, System.Globalization.CultureInfo.InvariantCulture));
                     var json_ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, JsonSerializerSettings);
                     var content_ = new System.Net.Http.ByteArrayContent(json_);
                     content_.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("application/json");
@@ -5870,7 +5838,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("A conflict: the data changed meanwhile, something it would create exists, or a request with this Idempotency-Key is still running.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("A conflict: the write this previews would be refused as things stand.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         if (status_ == 413)
@@ -5893,16 +5861,6 @@ namespace CpsLedger.Tests.Contract.Generated
                             throw new ApiException<ProblemDetails>("The request body is not of a media type this operation reads.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
-                        if (status_ == 422)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("This Idempotency-Key was used before with a different request.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
                         if (status_ == 503)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -5910,7 +5868,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key). Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds. Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         {
@@ -6763,10 +6721,9 @@ namespace CpsLedger.Tests.Contract.Generated
         /// What recording this bank transfer would do (or the write's refusal), decided by the same rules and written nowhere
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<BankPaymentPreview> PreviewBankPaymentAsync(RecordBankPayment body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<BankPaymentPreview> PreviewBankPaymentAsync(RecordBankPayment body, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (body == null)
                 throw new System.ArgumentNullException("body");
@@ -6780,9 +6737,6 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
-
-                    if (idempotency_Key != null)
-                        request_.Headers.TryAddWithoutValidation("Idempotency-Key", ConvertToString(idempotency_Key, System.Globalization.CultureInfo.InvariantCulture));
                     var json_ = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, JsonSerializerSettings);
                     var content_ = new System.Net.Http.ByteArrayContent(json_);
                     content_.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("application/json");
@@ -6875,7 +6829,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("A conflict: the data changed meanwhile, something it would create exists, or a request with this Idempotency-Key is still running.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("A conflict: the write this previews would be refused as things stand.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         if (status_ == 413)
@@ -6898,16 +6852,6 @@ namespace CpsLedger.Tests.Contract.Generated
                             throw new ApiException<ProblemDetails>("The request body is not of a media type this operation reads.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
-                        if (status_ == 422)
-                        {
-                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
-                            if (objectResponse_.Object == null)
-                            {
-                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
-                            }
-                            throw new ApiException<ProblemDetails>("This Idempotency-Key was used before with a different request.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
-                        }
-                        else
                         if (status_ == 503)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -6915,7 +6859,7 @@ namespace CpsLedger.Tests.Contract.Generated
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
-                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds (with the same Idempotency-Key). Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds. Or a setting the command needs is missing (title `Setting missing`, sent without Retry-After): `detail` names it, nothing was written, and the same request succeeds once an operator has added it.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
                         }
                         else
                         {

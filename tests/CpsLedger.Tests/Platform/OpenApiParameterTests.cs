@@ -29,6 +29,23 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_write_offers_an_idempotency_key_and_a_preview_which_ignores_one_does_not()
+    {
+        var contract = await App.Contract();
+        var offering = Parameters(contract)
+            .Where(p => p.Parameter.GetProperty("name").GetString() == "Idempotency-Key")
+            .Select(p => $"{p.Operation.Method} {p.Operation.Path}")
+            .ToHashSet();
+        var writes = contract.Operations.Where(o => o.Method is "POST" or "PUT" or "DELETE").ToList();
+        var previews = writes.Where(o => o.Path.EndsWith("/preview", StringComparison.Ordinal)).ToList();
+
+        Assert.Equal(4, previews.Count);
+        Assert.All(previews, o => Assert.DoesNotContain($"{o.Method} {o.Path}", offering));
+        Assert.All(previews, o => Assert.False(o.Element.GetProperty("responses").TryGetProperty("422", out _), $"{o} lists a 422"));
+        Assert.All(writes.Except(previews), o => Assert.Contains($"{o.Method} {o.Path}", offering));
+    }
+
+    [Fact]
     public async Task a_query_parameter_that_takes_one_of_a_closed_set_lists_the_names_its_endpoint_checks()
     {
         var contract = await App.Contract();
