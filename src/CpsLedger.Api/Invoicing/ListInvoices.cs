@@ -177,8 +177,9 @@ public static class InvoiceList
         var matched = totals.Sum(t => (long)t.Invoices);
         // (page - 1) x pageSize fits an int: Paging.MaxPage x MaxPageSize. Nothing past the last page is asked for.
         var skip = (int)Math.Min((long)(page - 1) * pageSize, int.MaxValue);
-        // The page's ids first (read from StatusIndex's entries without a status), then only their documents: ordering whole rows
-        // would read every matching invoice's JSON.
+        // The page's ids first (a status's come from StatusIndex's entries, which carry the id), then only their documents: ordering
+        // whole rows would read every matching invoice's JSON. The sums and the page are two statements: a write between them may
+        // show in one and not the other, as with any page read after its count.
         IReadOnlyList<Guid> ids = skip >= matched
             ? []
             : await Matching(session, filter).OrderBy(i => i.DueOn).ThenBy(i => i.InvoiceNumber).Skip(skip).Take(pageSize).Select(i => i.Id)
