@@ -95,10 +95,20 @@ public static class OverdueDecision
         DateTimeOffset now, CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(settled.AccountId), ct);
+        return Named(await StandingAfterSettlementAsync(session, settled, membership, options, now, ct));
+    }
+
+    /// <summary>
+    /// <see cref="AfterSettlement"/> for a membership suspended for this invoice, with the account's invoices read; null when the
+    /// suspension (if any) rests on another invoice. The write and its preview both decide through it.
+    /// </summary>
+    private static async Task<object?> StandingAfterSettlementAsync(IQuerySession session, Invoice settled, AccountMembership? membership,
+        InvoicingOptions options, DateTimeOffset now, CancellationToken ct)
+    {
         if (membership?.Suspension?.InvoiceId != settled.Id)
             return null;
         var invoices = await InvoiceQueries.OfAccount(session, settled.AccountId, ct);
-        return Named(AfterSettlement(settled, membership, invoices, options.SuspensionGracePeriod, now));
+        return AfterSettlement(settled, membership, invoices, options.SuspensionGracePeriod, now);
     }
 
     /// <summary>
@@ -118,10 +128,7 @@ public static class OverdueDecision
         // and writing nothing, leaving the membership suspended for a settled invoice. The second now waits, and reads what the
         // first decided. The suspension takes it too, before it reads the invoice (SuspendForNonPaymentHandler).
         var membership = locked ?? await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(invoice.AccountId), ct);
-        if (membership.Aggregate?.Suspension?.InvoiceId != invoice.Id)
-            return false;
-        var invoices = await InvoiceQueries.OfAccount(session, invoice.AccountId, ct);
-        if (AfterSettlement(invoice, membership.Aggregate, invoices, options.SuspensionGracePeriod, now) is not { } standing)
+        if (await StandingAfterSettlementAsync(session, invoice, membership.Aggregate, options, now, ct) is not { } standing)
             return false;
         membership.AppendOne(standing);
         WrittenAfterTheSettlement(session, membership.Id);

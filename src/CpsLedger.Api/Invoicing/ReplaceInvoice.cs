@@ -263,6 +263,6 @@ public static class PreviewReplacementEndpoint
         var issued = decide(InvoiceNumbers.Format(now.UtcDateTime.Year, 0));
         return new ReplacementPreview(cancelled.InvoiceNumber, issued.Replaces!.CreditNoteNumber, accountId, issued.CompanyName, issued.Lines,
             issued.Subtotal, issued.VatRate, issued.Vat, issued.Total, issued.Currency, issued.PeriodStart, issued.PeriodEnd, issued.DueOn,
-            cancelled.Total, [nameof(InvoiceIssued), nameof(InvoiceReplaced)]);
+            cancelled.Total, [.. new object[] { issued, ReplaceInvoiceDecision.Replaced(cancelled, issued, command, now) }.Select(e => e.GetType().Name)]);
     }
 }

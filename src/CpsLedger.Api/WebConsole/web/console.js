@@ -1515,6 +1515,13 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
     form.hidden = false;
     reviewButton.hidden = false;
   };
+  // A refusal at review or at "Write it": the form again, the API's field errors beside their fields, the focus on the first.
+  const refusedWith = e => {
+    backToForm();
+    markFieldErrors(e, id, fields, inputs);
+    fill(error, problemNotice(e));
+    focusRefusal(inputs, error);
+  };
   const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close');
   const reviewButton = h('button', { type: 'submit' }, 'Review');
 
@@ -1528,10 +1535,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       fill(preview, h('div', { class: 'notice ok', role: 'status' }, written));
       close.focus();
     } catch (e) {
-      backToForm();
-      markFieldErrors(e, id, fields, inputs);
-      fill(error, problemNotice(e));
-      focusRefusal(inputs, error);
+      refusedWith(e);
       return;
     }
     // What the write changed, read again behind the dialog (the route reads the page the address names).
@@ -1552,10 +1556,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       try {
         reviewed = await review(v);
       } catch (e) {
-        backToForm();
-        markFieldErrors(e, id, fields, inputs);
-        fill(error, problemNotice(e));
-        focusRefusal(inputs, error);
+        refusedWith(e);
         return;
       }
       // The review states every value typed: the form gives way to it (back with "Change"), so on a laptop screen the review and
