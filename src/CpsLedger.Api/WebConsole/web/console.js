@@ -46,6 +46,7 @@ function fill(node, ...children) {
 
 function show(...children) {
   fill(main);
+  main.classList.remove('wide');
   append(main, children);
   const heading = main.querySelector('h1');
   if (heading) {
@@ -340,7 +341,7 @@ function invoicesSection(invoices, membership) {
       `${a.nextAttemptOn ? `; next attempt ${day(a.nextAttemptOn)}` : ''}`),
   ];
   // The documents the member received: support reads the same PDF when the member asks about it.
-  const documents = i => invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNote?.creditNoteNumber);
+  const documents = i => invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNote?.creditNoteNumber, i);
   const receivedList = i => {
     const lines = received(i);
     return lines.length ? h('ul', { class: 'hint' }, lines.map(line => h('li', {}, line))) : null;
@@ -363,7 +364,7 @@ function invoicesSection(invoices, membership) {
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i), receivedList(i), documents(i), financeInvoiceActions(i)))))));
+        h('td', {}, standing(i), receivedList(i), documents(i)))))));
 }
 
 /**
@@ -372,6 +373,11 @@ function invoicesSection(invoices, membership) {
  */
 function invoiceDocuments(accountId, invoiceNumber, creditNoteNumber) {
   const error = h('div', { 'aria-live': 'assertive' });
+  return h('div', { class: 'documents' }, documentButtons(accountId, invoiceNumber, creditNoteNumber, error), error);
+}
+
+/** The document buttons alone; a failed download is said in `error`. */
+function documentButtons(accountId, invoiceNumber, creditNoteNumber, error) {
   const button = (label, name, path) => h('button', {
     type: 'button', class: 'secondary small', 'aria-label': name,
     onclick: async () => {
@@ -383,12 +389,23 @@ function invoiceDocuments(accountId, invoiceNumber, creditNoteNumber) {
       }
     },
   }, label);
-  return h('div', { class: 'documents' },
+  return [
     // The accessible name begins with the visible label (WCAG 2.5.3) and says which document.
     button('Invoice PDF', `Invoice PDF, ${invoiceNumber}`, `/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/pdf`),
     creditNoteNumber ? button('Credit note PDF', `Credit note PDF, ${creditNoteNumber}`,
       `/api/accounts/${accountId}/credit-notes/${encodeURIComponent(creditNoteNumber)}/pdf`) : null,
-    error);
+  ];
+}
+
+/**
+ * An invoice line's buttons, its documents then finance's actions, in one row that wraps only when the column is too narrow: stacked one
+ * under another they made each line four buttons tall, and a laptop screen showed two invoices. In reading order, so the keyboard meets
+ * them after the line's company; each name says which invoice or document it acts on.
+ */
+function invoiceLineButtons(accountId, invoiceNumber, creditNoteNumber, invoice) {
+  const error = h('div', { 'aria-live': 'assertive' });
+  return h('div', {}, h('div', { class: 'documents' }, documentButtons(accountId, invoiceNumber, creditNoteNumber, error),
+    financeInvoiceActions(invoice)), error);
 }
 
 function productsTable(products) {
@@ -1403,6 +1420,8 @@ async function invoicesView(params) {
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   const results = h('div', { 'aria-live': 'polite' });
   show(h('h1', {}, title), form, results);
+  // A table of eight columns and a line's buttons: the whole width of a laptop screen, not the 1200 px the other pages keep.
+  main.classList.add('wide');
 
   let list;
   try {
@@ -1422,10 +1441,14 @@ async function invoicesView(params) {
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/invoices?${withPage(params, p)}` }, label);
   fill(results,
     h('p', { class: 'totals', 'data-testid': 'invoice-totals' }, totals),
-    list.items.length ? h('table', { 'data-testid': 'invoice-list' },
+    list.items.length ? h('table', { 'data-testid': 'invoice-list', class: 'invoice-list' },
       h('caption', { class: 'visually-hidden' }, `${title}, by due date`),
       h('thead', {}, h('tr', {}, ['Invoice', 'Company', 'Issued', 'Due', 'Total', amountLabel, 'Payment', 'Status']
-        .map(c => h('th', { scope: 'col', class: ['Total', amountLabel].includes(c) ? 'num' : null }, c)))),
+        .map(c => h('th', {
+          scope: 'col',
+          // Finance's lines hold three buttons or more; an auditor's one PDF button needs no room kept for them.
+          class: ['Total', amountLabel].includes(c) ? 'num' : c === 'Status' && hasRole('finance') ? 'line-status' : null,
+        }, c)))),
       h('tbody', {}, list.items.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
         // The account's overview: every read it makes admits finance (and auditors); it offers finance's invoice actions only.
@@ -1439,7 +1462,7 @@ async function invoicesView(params) {
           i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
         // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one.
         h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null,
-          invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNoteNumber), financeInvoiceActions(i)))))) : null,
+          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i)))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
@@ -1599,7 +1622,7 @@ function financeInvoiceActions(invoice) {
   const button = (label, open) => h('button', {
     type: 'button', class: 'secondary small', 'aria-label': `${label}, ${invoiceNumber}`, onclick: event => open(event.currentTarget),
   }, label);
-  return h('div', { class: 'documents' },
+  return [
     ['open', 'overdue'].includes(status)
       ? button('Record transfer', opener => transferDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
     status !== 'cancelled' ? button('Cancel by credit note', opener => cancelDialog({ accountId, invoiceNumber }, opener)) : null,
@@ -1607,7 +1630,8 @@ function financeInvoiceActions(invoice) {
       ? button('Record refund', opener => refundDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
     // The list's line does not say whether a cancelled invoice was replaced: the review reads the invoice and says so.
     status === 'cancelled' && !invoice.replacedBy
-      ? button('Issue replacement', opener => replaceDialog({ accountId, invoiceNumber }, opener)) : null);
+      ? button('Issue replacement', opener => replaceDialog({ accountId, invoiceNumber }, opener)) : null,
+  ];
 }
 
 /** What CPS owes back on an invoice: the list's `owedBack`, or an account's invoice's overpaid and refund due (one of them is 0). */

@@ -1,0 +1,55 @@
+using System.Globalization;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Products;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>The console on the screens its users have (1366×768, 1280×720), with the keyboard as well as the mouse.</summary>
+public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
+{
+    [Theory]
+    [InlineData(1366, 768, 6)]
+    [InlineData(1280, 720, 5)]
+    public async Task On_a_laptop_screen_finance_sees_many_invoice_lines_at_once_each_lines_buttons_on_one_row(int width, int height, int linesInView)
+    {
+        var (_, numbers) = await App.OpenInvoicesOfOneAccount(14);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(14);
+
+        // Enough lines to match a statement against without scrolling for each one (with each line's buttons stacked, two).
+        var inView = 0;
+        for (var n = 0; n < 14; n++)
+        {
+            var box = await rows.Nth(n).BoundingBoxAsync();
+            if (box!.Y + box.Height <= height)
+                inView++;
+        }
+        Assert.True(inView >= linesInView, $"{inView} invoice lines in view at {width}x{height}, expected at least {linesInView}");
+
+        // Each line's buttons side by side, each saying which invoice it acts on.
+        var number = numbers[0];
+        var row = rows.Filter(new() { HasText = number });
+        string[] names = [$"Invoice PDF, {number}", $"Record transfer, {number}", $"Cancel by credit note, {number}"];
+        var tops = new List<float>();
+        foreach (var name in names)
+            tops.Add((await row.GetByRole(AriaRole.Button, new() { Name = name, Exact = true }).BoundingBoxAsync())!.Y);
+        Assert.All(tops, y => Assert.Equal(tops[0], y, 1.0));
+
+        // With the keyboard: from the line's company, its buttons in reading order, then the next line.
+        await row.GetByRole(AriaRole.Link, new() { Name = "Gamma Studio" }).FocusAsync();
+        foreach (var name in names)
+        {
+            await Page.Keyboard.PressAsync("Tab");
+            await Expect(row.GetByRole(AriaRole.Button, new() { Name = name, Exact = true })).ToBeFocusedAsync();
+        }
+        await Page.Keyboard.PressAsync("Tab");
+        await Expect(rows.Filter(new() { HasText = numbers[1] }).GetByRole(AriaRole.Link, new() { Name = "Gamma Studio" })).ToBeFocusedAsync();
+    }
+}
