@@ -52,4 +52,45 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         await Page.Keyboard.PressAsync("Tab");
         await Expect(rows.Filter(new() { HasText = numbers[1] }).GetByRole(AriaRole.Link, new() { Name = "Gamma Studio" })).ToBeFocusedAsync();
     }
+
+    [Theory]
+    [InlineData(1366, 768)]
+    [InlineData(1280, 720)]
+    public async Task A_field_the_api_refuses_in_a_dialog_is_said_once_at_its_field_and_the_notice_is_in_view(int width, int height)
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        await dialog.GetByLabel("Amount").FillAsync("100.00");
+        await dialog.GetByLabel("Value date").FillAsync(invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        await dialog.GetByLabel("Bank reference").FillAsync("LHV-20261205-0042");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+
+        // The API's sentence once, beside its field; the notice names what was refused, whole, with the field in view.
+        var sentence = $"before invoice {invoice.InvoiceNumber} was issued";
+        await Expect(dialog.Locator("#transfer-valueDate-error")).ToContainTextAsync(sentence);
+        await Expect(dialog.GetByText(sentence)).ToHaveCountAsync(1);
+        var notice = dialog.GetByRole(AriaRole.Alert);
+        await Expect(notice).ToContainTextAsync("(400)");
+        await Expect(notice).ToContainTextAsync("Value date");
+        await Expect(notice).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(dialog.GetByLabel("Value date")).ToBeFocusedAsync();
+        await Expect(dialog.GetByLabel("Value date")).ToBeInViewportAsync(new() { Ratio = 1 });
+        Assert.Empty((await member.SingleInvoice(account)).Payments);
+
+        // A credit note's reason too short: the same, at the reason.
+        await Page.Keyboard.PressAsync("Escape");
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync("No");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        const string why = "Say why, in words an auditor understands later";
+        await Expect(dialog.Locator("#cancel-invoice-reason-error")).ToContainTextAsync(why);
+        await Expect(dialog.GetByText(why)).ToHaveCountAsync(1);
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Reason");
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToBeInViewportAsync(new() { Ratio = 1 });
+    }
 }

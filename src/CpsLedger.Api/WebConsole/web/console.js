@@ -800,6 +800,21 @@ function markFieldErrors(e, id, fields, inputs) {
 }
 
 /**
+ * The notice of a form's refusal. A 400 whose every field error is shown beside its field (markFieldErrors) names the fields once and
+ * leaves each sentence at its field: repeated in the notice it doubled the notice's height, and in a dialog on a laptop screen ran out
+ * of view. Any other refusal is the API's problem as {@link problemNotice} shows it.
+ */
+function formRefusal(e, fields) {
+  if (!(e instanceof ApiError) || e.status !== 400) return problemNotice(e);
+  const labels = Object.keys(e.fieldErrors).map(field => fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.label);
+  if (labels.length === 0 || labels.some(l => !l)) return problemNotice(e);
+  const named = labels.length === 1 ? labels[0] : `${labels.slice(0, -1).join(', ')} and ${labels.at(-1)}`;
+  return h('div', { class: 'notice error', role: 'alert' },
+    h('strong', {}, `Not accepted (400): ${named}.`), ' ', labels.length === 1 ? 'Why is said beside the field.' : 'Why is said beside each field.',
+    e.problem.correlationId ? h('div', { class: 'hint' }, `Correlation id: ${e.problem.correlationId}`) : null);
+}
+
+/**
  * After a refused request the button pressed may be gone (hidden or replaced): the first field the API refused takes the focus, else
  * the refusal's notice, so the keyboard is not left on the page's body.
  */
@@ -880,7 +895,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
                 reviewButton.hidden = false;
                 fill(preview);
                 markFieldErrors(e, id, fields, inputs);
-                fill(error, problemNotice(e));
+                fill(error, formRefusal(e, fields));
                 focusRefusal(inputs, error);
               }
             },
@@ -1542,7 +1557,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   const refusedWith = e => {
     backToForm();
     markFieldErrors(e, id, fields, inputs);
-    fill(error, problemNotice(e));
+    fill(error, formRefusal(e, fields));
     focusRefusal(inputs, error);
   };
   const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close');
@@ -1600,7 +1615,9 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   }, h('div', { class: 'fields' }, controls), h('div', { class: 'actions' }, reviewButton));
   // "Close" beside the title: in view whatever the dialog holds below.
   const dialog = h('dialog', { class: 'finance-action', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
-    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-heading` }, title), close), intro, form, preview, error);
+    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-heading` }, title), close), intro,
+    // A refusal above the form: in view with the field it names, not below the form's foot.
+    error, form, preview);
   // The opener is replaced when the page is read again after a write: its successor (the same name: the same action on the same
   // invoice) takes the focus back, so the keyboard stays on that line; if the action is no longer offered, the page's heading.
   const successor = () => [...document.querySelectorAll('button')].find(b => b.textContent === opener.textContent
