@@ -93,4 +93,24 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Reason");
         await Expect(dialog.GetByRole(AriaRole.Alert)).ToBeInViewportAsync(new() { Ratio = 1 });
     }
+
+    [Fact]
+    public async Task After_a_support_action_is_written_with_the_keyboard_the_focus_is_back_on_the_action()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var preview = await Page.ReviewAdjustment("50", "Registration lost in the 2025 portal outage", "CPS-SUP-1234");
+        var writeIt = preview.GetByRole(AriaRole.Button, new() { Name = "Write it" });
+        await Expect(writeIt).ToBeFocusedAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        // "Write it" is gone with the review: the action's first field has the focus, ready for the next, not the page's body.
+        await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToBeFocusedAsync();
+        Assert.False(await Page.EvaluateAsync<bool>("() => document.activeElement === document.body"));
+    }
 }

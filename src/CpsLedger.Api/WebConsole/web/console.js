@@ -889,6 +889,9 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
                 setEditable(true);
                 reviewButton.hidden = false;
                 say(written, 'ok');
+                // "Write it" went with the review: without this the focus fell to the page's body. The action's first field, ready
+                // for the next; what was written is announced by its status.
+                inputs[fields[0].name].focus();
               } catch (e) {
                 button.disabled = false;
                 setEditable(true);
@@ -1116,6 +1119,9 @@ async function deadLettersPanel(panel) {
     // Made once per review: pressing "Write it" twice acts once.
     const key = crypto.randomUUID();
     const discard = action === 'discard';
+    // The review's buttons go with it: the focus goes to what is said then, or back to the button that asked for the review.
+    const opener = document.activeElement;
+    const focusOn = node => { node?.setAttribute('tabindex', '-1'); node?.focus(); };
     fill(error);
     fill(review, h('div', { class: `preview${discard ? ' danger' : ''}`, role: 'region', 'aria-label': 'What will happen' },
       h('h3', {}, discard ? 'Discard: this cannot be undone' : 'Replay'),
@@ -1138,16 +1144,21 @@ async function deadLettersPanel(panel) {
                 : `Marked ${count(n, 'dead letter')} for replay: the service runs ${n === 1 ? 'it' : 'them'} again within a few seconds; ` +
                   `one whose cause is not fixed fails again and comes back here. Refresh to see.${changed}`;
               fill(review, h('p', { class: 'notice ok', role: 'status' }, written));
+              focusOn(review.querySelector('.notice'));
               say(written, 'ok');
               state.selected.clear();
               await load();
             } catch (e) {
               fill(review);
               fill(error, problemNotice(e));
+              focusOn(error.querySelector('.notice'));
             }
           },
         }, 'Write it'),
-        h('button', { type: 'button', class: 'secondary', onclick: () => fill(review) }, 'Cancel'))));
+        h('button', {
+          type: 'button', class: 'secondary',
+          onclick: () => { fill(review); (opener?.isConnected && opener !== document.body ? opener : panel.querySelector('h2'))?.focus(); },
+        }, 'Cancel'))));
     review.querySelector('button')?.focus();
   }
 
