@@ -12,6 +12,10 @@ namespace CpsLedger.Tests.WebConsole;
 /// <summary>The console on the screens its users have (1366×768, 1280×720), with the keyboard as well as the mouse.</summary>
 public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
 {
+    private static string Euros(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static ILocator Review(ILocator dialog) => dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+
     [Theory]
     [InlineData(1366, 768, 6)]
     [InlineData(1280, 720, 5)]
@@ -92,6 +96,37 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         await Expect(dialog.GetByText(why)).ToHaveCountAsync(1);
         await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Reason");
         await Expect(dialog.GetByRole(AriaRole.Alert)).ToBeInViewportAsync(new() { Ratio = 1 });
+    }
+
+    [Fact]
+    public async Task Finance_writes_a_credit_note_on_the_invoice_a_suspension_rests_on_and_the_account_shows_the_membership_active()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(31)); // overdue
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(14) + TimeSpan.FromHours(1)); // past its grace period: suspended
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var membership = Page.GetByTestId("membership");
+        await Expect(membership).ToContainTextAsync("suspended");
+
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync("Issued to the wrong company");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        // The API's preview (membershipAfter: reinstated), said before anything is written.
+        await Expect(Review(dialog)).ToContainTextAsync("Membership");
+        await Expect(Review(dialog)).ToContainTextAsync("suspended for this invoice: active again (MembershipReinstated)");
+        await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, nothing after");
+        Assert.Equal(Api.Invoicing.MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("the membership this invoice kept suspended is active again");
+        Assert.Equal(Api.Invoicing.MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+
+        // The account behind the dialog was read again: the membership is active.
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(membership).ToContainTextAsync("· active ·");
+        await Expect(membership).Not.ToContainTextAsync("suspended");
     }
 
     [Fact]
