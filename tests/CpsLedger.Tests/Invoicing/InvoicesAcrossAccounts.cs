@@ -29,6 +29,19 @@ public static class InvoicesAcrossAccounts
         return (alpha, beta);
     }
 
+    /// <summary>
+    /// One account, Gamma Studio, owing <paramref name="count"/> open EUR bank-transfer invoices (issued 1 to <paramref name="count"/>
+    /// days ago, none overdue yet), numbered INV-2026-000101 on: a list longer than a laptop screen.
+    /// </summary>
+    public static async Task<(Guid Account, IReadOnlyList<string> Numbers)> OpenInvoicesOfOneAccount(this LedgerApp app, int count)
+    {
+        var account = await Account(app, "Gamma Studio", "gamma@example.ee");
+        var numbers = Enumerable.Range(101, count).Select(n => $"INV-2026-{n:000000}").ToList();
+        for (var n = 0; n < count; n++)
+            await Invoice(app, account, numbers[n], count - n, 100m);
+        return (account, numbers);
+    }
+
     private static async Task<Guid> Account(LedgerApp app, string company, string email) =>
         (await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening(email, company))
             .ReadAs<BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;

@@ -88,6 +88,8 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         Assert.Equal(3, await DeadLetterCount());
         await WhatWillHappen.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Discarded 1 dead letter for good.").First).ToBeVisibleAsync();
+        // "Write it" went with the review: what was done has the focus, not the page's body.
+        await Expect(letters.Locator(".notice.ok")).ToBeFocusedAsync();
         Assert.Equal(2, await DeadLetterCount());
         await Expect(letters.Locator("tbody tr[data-id]")).ToHaveCountAsync(2);
         await Expect(DeadLetterRow(ids[doomed])).ToHaveCountAsync(0);
@@ -131,6 +133,8 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         await letters.GetByRole(AriaRole.Button, new() { Name = "Discard selected" }).ClickAsync();
         await WhatWillHappen.GetByRole(AriaRole.Button, new() { Name = "Cancel" }).ClickAsync();
         await Expect(WhatWillHappen).ToHaveCountAsync(0);
+        // The keyboard is back on the button that asked for the review.
+        await Expect(letters.GetByRole(AriaRole.Button, new() { Name = "Discard selected" })).ToBeFocusedAsync();
         Assert.Equal(1, await DeadLetterCount());
         await Expect(letters.Locator("tbody tr[data-id]")).ToHaveCountAsync(1);
     }

@@ -46,6 +46,7 @@ function fill(node, ...children) {
 
 function show(...children) {
   fill(main);
+  main.classList.remove('wide');
   append(main, children);
   const heading = main.querySelector('h1');
   if (heading) {
@@ -340,7 +341,7 @@ function invoicesSection(invoices, membership) {
       `${a.nextAttemptOn ? `; next attempt ${day(a.nextAttemptOn)}` : ''}`),
   ];
   // The documents the member received: support reads the same PDF when the member asks about it.
-  const documents = i => invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNote?.creditNoteNumber);
+  const documents = i => invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNote?.creditNoteNumber, i);
   const receivedList = i => {
     const lines = received(i);
     return lines.length ? h('ul', { class: 'hint' }, lines.map(line => h('li', {}, line))) : null;
@@ -363,7 +364,7 @@ function invoicesSection(invoices, membership) {
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i), receivedList(i), documents(i), financeInvoiceActions(i)))))));
+        h('td', {}, standing(i), receivedList(i), documents(i)))))));
 }
 
 /**
@@ -372,6 +373,11 @@ function invoicesSection(invoices, membership) {
  */
 function invoiceDocuments(accountId, invoiceNumber, creditNoteNumber) {
   const error = h('div', { 'aria-live': 'assertive' });
+  return h('div', { class: 'documents' }, documentButtons(accountId, invoiceNumber, creditNoteNumber, error), error);
+}
+
+/** The document buttons alone; a failed download is said in `error`. */
+function documentButtons(accountId, invoiceNumber, creditNoteNumber, error) {
   const button = (label, name, path) => h('button', {
     type: 'button', class: 'secondary small', 'aria-label': name,
     onclick: async () => {
@@ -383,12 +389,23 @@ function invoiceDocuments(accountId, invoiceNumber, creditNoteNumber) {
       }
     },
   }, label);
-  return h('div', { class: 'documents' },
+  return [
     // The accessible name begins with the visible label (WCAG 2.5.3) and says which document.
     button('Invoice PDF', `Invoice PDF, ${invoiceNumber}`, `/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/pdf`),
     creditNoteNumber ? button('Credit note PDF', `Credit note PDF, ${creditNoteNumber}`,
       `/api/accounts/${accountId}/credit-notes/${encodeURIComponent(creditNoteNumber)}/pdf`) : null,
-    error);
+  ];
+}
+
+/**
+ * An invoice line's buttons, its documents then finance's actions, in one row that wraps only when the column is too narrow: stacked one
+ * under another they made each line four buttons tall, and a laptop screen showed two invoices. In reading order, so the keyboard meets
+ * them after the line's company; each name says which invoice or document it acts on.
+ */
+function invoiceLineButtons(accountId, invoiceNumber, creditNoteNumber, invoice) {
+  const error = h('div', { 'aria-live': 'assertive' });
+  return h('div', {}, h('div', { class: 'documents' }, documentButtons(accountId, invoiceNumber, creditNoteNumber, error),
+    financeInvoiceActions(invoice)), error);
 }
 
 function productsTable(products) {
@@ -783,6 +800,21 @@ function markFieldErrors(e, id, fields, inputs) {
 }
 
 /**
+ * The notice of a form's refusal. A 400 whose every field error is shown beside its field (markFieldErrors) names the fields once and
+ * leaves each sentence at its field: repeated in the notice it doubled the notice's height, and in a dialog on a laptop screen ran out
+ * of view. Any other refusal is the API's problem as {@link problemNotice} shows it.
+ */
+function formRefusal(e, fields) {
+  if (!(e instanceof ApiError) || e.status !== 400) return problemNotice(e);
+  const labels = Object.keys(e.fieldErrors).map(field => fields.find(f => f.name.toLowerCase() === field.toLowerCase())?.label);
+  if (labels.length === 0 || labels.some(l => !l)) return problemNotice(e);
+  const named = labels.length === 1 ? labels[0] : `${labels.slice(0, -1).join(', ')} and ${labels.at(-1)}`;
+  return h('div', { class: 'notice error', role: 'alert' },
+    h('strong', {}, `Not accepted (400): ${named}.`), ' ', labels.length === 1 ? 'Why is said beside the field.' : 'Why is said beside each field.',
+    e.problem.correlationId ? h('div', { class: 'hint' }, `Correlation id: ${e.problem.correlationId}`) : null);
+}
+
+/**
  * After a refused request the button pressed may be gone (hidden or replaced): the first field the API refused takes the focus, else
  * the refusal's notice, so the keyboard is not left on the page's body.
  */
@@ -857,13 +889,16 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
                 setEditable(true);
                 reviewButton.hidden = false;
                 say(written, 'ok');
+                // "Write it" went with the review: without this the focus fell to the page's body. The action's first field, ready
+                // for the next; what was written is announced by its status.
+                inputs[fields[0].name].focus();
               } catch (e) {
                 button.disabled = false;
                 setEditable(true);
                 reviewButton.hidden = false;
                 fill(preview);
                 markFieldErrors(e, id, fields, inputs);
-                fill(error, problemNotice(e));
+                fill(error, formRefusal(e, fields));
                 focusRefusal(inputs, error);
               }
             },
@@ -1084,6 +1119,9 @@ async function deadLettersPanel(panel) {
     // Made once per review: pressing "Write it" twice acts once.
     const key = crypto.randomUUID();
     const discard = action === 'discard';
+    // The review's buttons go with it: the focus goes to what is said then, or back to the button that asked for the review.
+    const opener = document.activeElement;
+    const focusOn = node => { node?.setAttribute('tabindex', '-1'); node?.focus(); };
     fill(error);
     fill(review, h('div', { class: `preview${discard ? ' danger' : ''}`, role: 'region', 'aria-label': 'What will happen' },
       h('h3', {}, discard ? 'Discard: this cannot be undone' : 'Replay'),
@@ -1106,16 +1144,21 @@ async function deadLettersPanel(panel) {
                 : `Marked ${count(n, 'dead letter')} for replay: the service runs ${n === 1 ? 'it' : 'them'} again within a few seconds; ` +
                   `one whose cause is not fixed fails again and comes back here. Refresh to see.${changed}`;
               fill(review, h('p', { class: 'notice ok', role: 'status' }, written));
+              focusOn(review.querySelector('.notice'));
               say(written, 'ok');
               state.selected.clear();
               await load();
             } catch (e) {
               fill(review);
               fill(error, problemNotice(e));
+              focusOn(error.querySelector('.notice'));
             }
           },
         }, 'Write it'),
-        h('button', { type: 'button', class: 'secondary', onclick: () => fill(review) }, 'Cancel'))));
+        h('button', {
+          type: 'button', class: 'secondary',
+          onclick: () => { fill(review); (opener?.isConnected && opener !== document.body ? opener : panel.querySelector('h2'))?.focus(); },
+        }, 'Cancel'))));
     review.querySelector('button')?.focus();
   }
 
@@ -1403,6 +1446,8 @@ async function invoicesView(params) {
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   const results = h('div', { 'aria-live': 'polite' });
   show(h('h1', {}, title), form, results);
+  // A table of eight columns and a line's buttons: the whole width of a laptop screen, not the 1200 px the other pages keep.
+  main.classList.add('wide');
 
   let list;
   try {
@@ -1422,10 +1467,14 @@ async function invoicesView(params) {
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/invoices?${withPage(params, p)}` }, label);
   fill(results,
     h('p', { class: 'totals', 'data-testid': 'invoice-totals' }, totals),
-    list.items.length ? h('table', { 'data-testid': 'invoice-list' },
+    list.items.length ? h('table', { 'data-testid': 'invoice-list', class: 'invoice-list' },
       h('caption', { class: 'visually-hidden' }, `${title}, by due date`),
       h('thead', {}, h('tr', {}, ['Invoice', 'Company', 'Issued', 'Due', 'Total', amountLabel, 'Payment', 'Status']
-        .map(c => h('th', { scope: 'col', class: ['Total', amountLabel].includes(c) ? 'num' : null }, c)))),
+        .map(c => h('th', {
+          scope: 'col',
+          // Finance's lines hold three buttons or more; an auditor's one PDF button needs no room kept for them.
+          class: ['Total', amountLabel].includes(c) ? 'num' : c === 'Status' && hasRole('finance') ? 'line-status' : null,
+        }, c)))),
       h('tbody', {}, list.items.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
         // The account's overview: every read it makes admits finance (and auditors); it offers finance's invoice actions only.
@@ -1439,7 +1488,7 @@ async function invoicesView(params) {
           i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
         // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one.
         h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null,
-          invoiceDocuments(i.accountId, i.invoiceNumber, i.creditNoteNumber), financeInvoiceActions(i)))))) : null,
+          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i)))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
@@ -1519,7 +1568,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   const refusedWith = e => {
     backToForm();
     markFieldErrors(e, id, fields, inputs);
-    fill(error, problemNotice(e));
+    fill(error, formRefusal(e, fields));
     focusRefusal(inputs, error);
   };
   const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close');
@@ -1577,7 +1626,9 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   }, h('div', { class: 'fields' }, controls), h('div', { class: 'actions' }, reviewButton));
   // "Close" beside the title: in view whatever the dialog holds below.
   const dialog = h('dialog', { class: 'finance-action', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
-    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-heading` }, title), close), intro, form, preview, error);
+    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-heading` }, title), close), intro,
+    // A refusal above the form: in view with the field it names, not below the form's foot.
+    error, form, preview);
   // The opener is replaced when the page is read again after a write: its successor (the same name: the same action on the same
   // invoice) takes the focus back, so the keyboard stays on that line; if the action is no longer offered, the page's heading.
   const successor = () => [...document.querySelectorAll('button')].find(b => b.textContent === opener.textContent
@@ -1599,7 +1650,7 @@ function financeInvoiceActions(invoice) {
   const button = (label, open) => h('button', {
     type: 'button', class: 'secondary small', 'aria-label': `${label}, ${invoiceNumber}`, onclick: event => open(event.currentTarget),
   }, label);
-  return h('div', { class: 'documents' },
+  return [
     ['open', 'overdue'].includes(status)
       ? button('Record transfer', opener => transferDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
     status !== 'cancelled' ? button('Cancel by credit note', opener => cancelDialog({ accountId, invoiceNumber }, opener)) : null,
@@ -1607,7 +1658,8 @@ function financeInvoiceActions(invoice) {
       ? button('Record refund', opener => refundDialog({ accountId, invoiceNumber, currency: invoice.currency }, opener)) : null,
     // The list's line does not say whether a cancelled invoice was replaced: the review reads the invoice and says so.
     status === 'cancelled' && !invoice.replacedBy
-      ? button('Issue replacement', opener => replaceDialog({ accountId, invoiceNumber }, opener)) : null);
+      ? button('Issue replacement', opener => replaceDialog({ accountId, invoiceNumber }, opener)) : null,
+  ];
 }
 
 /** What CPS owes back on an invoice: the list's `owedBack`, or an account's invoice's overpaid and refund due (one of them is 0). */

@@ -1,0 +1,151 @@
+using System.Globalization;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
+using CpsLedger.Tests.Products;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>The console on the screens its users have (1366×768, 1280×720), with the keyboard as well as the mouse.</summary>
+public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
+{
+    private static string Euros(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static ILocator Review(ILocator dialog) => dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+
+    [Theory]
+    [InlineData(1366, 768, 6)]
+    [InlineData(1280, 720, 5)]
+    public async Task On_a_laptop_screen_finance_sees_many_invoice_lines_at_once_each_lines_buttons_on_one_row(int width, int height, int linesInView)
+    {
+        var (_, numbers) = await App.OpenInvoicesOfOneAccount(14);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(14);
+
+        // Enough lines to match a statement against without scrolling for each one (with each line's buttons stacked, two).
+        var inView = 0;
+        for (var n = 0; n < 14; n++)
+        {
+            var box = await rows.Nth(n).BoundingBoxAsync();
+            if (box!.Y + box.Height <= height)
+                inView++;
+        }
+        Assert.True(inView >= linesInView, $"{inView} invoice lines in view at {width}x{height}, expected at least {linesInView}");
+
+        // Each line's buttons side by side, each saying which invoice it acts on.
+        var number = numbers[0];
+        var row = rows.Filter(new() { HasText = number });
+        string[] names = [$"Invoice PDF, {number}", $"Record transfer, {number}", $"Cancel by credit note, {number}"];
+        var tops = new List<float>();
+        foreach (var name in names)
+            tops.Add((await row.GetByRole(AriaRole.Button, new() { Name = name, Exact = true }).BoundingBoxAsync())!.Y);
+        Assert.All(tops, y => Assert.Equal(tops[0], y, 1.0));
+
+        // With the keyboard: from the line's company, its buttons in reading order, then the next line.
+        await row.GetByRole(AriaRole.Link, new() { Name = "Gamma Studio" }).FocusAsync();
+        foreach (var name in names)
+        {
+            await Page.Keyboard.PressAsync("Tab");
+            await Expect(row.GetByRole(AriaRole.Button, new() { Name = name, Exact = true })).ToBeFocusedAsync();
+        }
+        await Page.Keyboard.PressAsync("Tab");
+        await Expect(rows.Filter(new() { HasText = numbers[1] }).GetByRole(AriaRole.Link, new() { Name = "Gamma Studio" })).ToBeFocusedAsync();
+    }
+
+    [Theory]
+    [InlineData(1366, 768)]
+    [InlineData(1280, 720)]
+    public async Task A_field_the_api_refuses_in_a_dialog_is_said_once_at_its_field_and_the_notice_is_in_view(int width, int height)
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        await dialog.GetByLabel("Amount").FillAsync("100.00");
+        await dialog.GetByLabel("Value date").FillAsync(invoice.IssuedOn.AddDays(-1).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        await dialog.GetByLabel("Bank reference").FillAsync("LHV-20261205-0042");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+
+        // The API's sentence once, beside its field; the notice names what was refused, whole, with the field in view.
+        var sentence = $"before invoice {invoice.InvoiceNumber} was issued";
+        await Expect(dialog.Locator("#transfer-valueDate-error")).ToContainTextAsync(sentence);
+        await Expect(dialog.GetByText(sentence)).ToHaveCountAsync(1);
+        var notice = dialog.GetByRole(AriaRole.Alert);
+        await Expect(notice).ToContainTextAsync("(400)");
+        await Expect(notice).ToContainTextAsync("Value date");
+        await Expect(notice).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(dialog.GetByLabel("Value date")).ToBeFocusedAsync();
+        await Expect(dialog.GetByLabel("Value date")).ToBeInViewportAsync(new() { Ratio = 1 });
+        Assert.Empty((await member.SingleInvoice(account)).Payments);
+
+        // A credit note's reason too short: the same, at the reason.
+        await Page.Keyboard.PressAsync("Escape");
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync("No");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        const string why = "Say why, in words an auditor understands later";
+        await Expect(dialog.Locator("#cancel-invoice-reason-error")).ToContainTextAsync(why);
+        await Expect(dialog.GetByText(why)).ToHaveCountAsync(1);
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToContainTextAsync("Reason");
+        await Expect(dialog.GetByRole(AriaRole.Alert)).ToBeInViewportAsync(new() { Ratio = 1 });
+    }
+
+    [Fact]
+    public async Task Finance_writes_a_credit_note_on_the_invoice_a_suspension_rests_on_and_the_account_shows_the_membership_active()
+    {
+        var (account, member, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(31)); // overdue
+        await Invoicing.Billing.FastForward(App, TimeSpan.FromDays(14) + TimeSpan.FromHours(1)); // past its grace period: suspended
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var membership = Page.GetByTestId("membership");
+        await Expect(membership).ToContainTextAsync("suspended");
+
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync("Issued to the wrong company");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        // The API's preview (membershipAfter: reinstated), said before anything is written.
+        await Expect(Review(dialog)).ToContainTextAsync("Membership");
+        await Expect(Review(dialog)).ToContainTextAsync("suspended for this invoice: active again (MembershipReinstated)");
+        await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total)} EUR before, nothing after");
+        Assert.Equal(Api.Invoicing.MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
+
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("the membership this invoice kept suspended is active again");
+        Assert.Equal(Api.Invoicing.MembershipStatus.Active, (await member.Summary(account)).MembershipStatus);
+
+        // The account behind the dialog was read again: the membership is active.
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(membership).ToContainTextAsync("· active ·");
+        await Expect(membership).Not.ToContainTextAsync("suspended");
+    }
+
+    [Fact]
+    public async Task After_a_support_action_is_written_with_the_keyboard_the_focus_is_back_on_the_action()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var preview = await Page.ReviewAdjustment("50", "Registration lost in the 2025 portal outage", "CPS-SUP-1234");
+        var writeIt = preview.GetByRole(AriaRole.Button, new() { Name = "Write it" });
+        await Expect(writeIt).ToBeFocusedAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        // "Write it" is gone with the review: the action's first field has the focus, ready for the next, not the page's body.
+        await Expect(Page.GetByTestId("adjust").GetByLabel("Points")).ToBeFocusedAsync();
+        Assert.False(await Page.EvaluateAsync<bool>("() => document.activeElement === document.body"));
+    }
+}
