@@ -83,6 +83,42 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_invitation_email_refused_and_then_no_longer_owed_as_the_account_joined_leaves_the_mail_check_once_its_message_has_run()
+    {
+        // Found walking the mail outage drill by hand (2026-12-05): accounts joining while their invitation e-mails were refused. The
+        // retry finds the invitation used and sends nothing, as meant, but the refused attempt's record stayed "not sent yet", so the
+        // check stayed Degraded (and told support to send it now) until the record aged out, some 17 hours later.
+        await using var service = SmtpHost.Start(App, "mailused", refusing: true, ("Mail:DegradedAfter", "00:00:01"));
+        var client = service.CreateClient();
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
+        var member = service.CreateClient();
+        var account = await InvitedAccount(App, member, "mailused@example.ee");
+        var invitationEmail = typeof(SendInvitationEmail).ToMessageTypeName();
+        await Until(async () => await Execute(service, "select count(*) from {schema}.wolverine_incoming_envelopes where message_type = $1 and status = 'Scheduled'",
+            invitationEmail) == 1, "the invitation e-mail waiting for its retry");
+
+        // The member joins before the invitation e-mail went out; the mail server is back, and support sends the waiting e-mails now.
+        await (await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" }))
+            .ShouldBe(HttpStatusCode.Created);
+        service.Smtp.Refusing = false;
+        var support = service.CreateClient();
+        support.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", App.TokenFor(LedgerRoles.Support));
+        await Until(async () =>
+            {
+                await (await support.PostJson("/api/operations/mail/send-now", new { })).ShouldBe(HttpStatusCode.OK);
+                return await Execute(service, "select count(*) from {schema}.wolverine_incoming_envelopes where message_type = $1 and status in ('Scheduled', 'Incoming')",
+                    invitationEmail) == 0 && service.Smtp.CopiesByMessageId().Keys.Any(k => k.StartsWith("welcome-", StringComparison.Ordinal));
+            }, "the invitation e-mail's retry run and the welcome e-mail sent", TimeSpan.FromSeconds(60));
+
+        // Nothing is owed any more: the used invitation is not announced, and the mail check says so.
+        HealthReport? healthy = null;
+        await Until(async () => (healthy = await Ready(client)).Checks["mail"].Status == "Healthy",
+            () => $"the mail check healthy again ({healthy?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+        Assert.Equal(0, healthy!.Checks["mail"].Data!["waiting"].GetInt32());
+        Assert.DoesNotContain(service.Smtp.CopiesByMessageId().Keys, k => k.StartsWith("invitation-", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task An_email_owed_but_never_tried_dead_lettered_or_overdue_while_no_node_runs_it_degrades_the_mail_check_apart_from_the_tried()
     {
         await using var service = SmtpHost.Start(App, "mailowed", refusing: false, ("Mail:DegradedAfter", "00:00:01"),
