@@ -16692,10 +16692,10 @@ namespace CpsLedger.Tests.Contract.Generated
         public TierKind Kind { get; set; } = default!;
 
         /// <summary>
-        /// Standard tiers: allocated points needed (at least).
+        /// Standard tiers: allocated points needed (at least). Null for an enterprise tier, which has no points requirement of its own: every enterprise tier needs more than the table's `enterpriseAbovePoints`.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
-        public int PointsRequired { get; set; } = default!;
+        public int? PointsRequired { get; set; } = default!;
 
         /// <summary>
         /// Enterprise tiers: how many registered products the membership covers (at most).
@@ -16756,7 +16756,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Currency { get; set; } = default!;
 
         /// <summary>
-        /// Standard tiers: the points needed (at least); null for an enterprise tier.
+        /// Standard tiers: the points needed (at least). Null for an enterprise tier, as in `GET /api/tiers`: it has no points of its own (every enterprise tier needs more than the table's `enterpriseAbovePoints`; `whyNot` says so).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
         public int? PointsRequired { get; set; } = default!;
