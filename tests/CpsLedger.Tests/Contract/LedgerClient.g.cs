@@ -1229,7 +1229,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, Category? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, CatalogueCategoryCode? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -11641,6 +11641,48 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
+    /// A product category's code, one of the fixed set GET /api/catalogue/categories lists.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum CatalogueCategoryCode
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"camera_body")]
+        Camera_body = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"lens")]
+        Lens = 1,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cinema_camera")]
+        Cinema_camera = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cinema_lens")]
+        Cinema_lens = 3,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"camcorder")]
+        Camcorder = 4,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"ptz_camera")]
+        Ptz_camera = 5,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"flash")]
+        Flash = 6,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"printer")]
+        Printer = 7,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"projector")]
+        Projector = 8,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"scanner")]
+        Scanner = 9,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"accessory")]
+        Accessory = 10,
+
+    }
+
+    /// <summary>
     /// A category of the fixed set, with how many listed (not withdrawn) models it has.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -17282,45 +17324,6 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rescheduled")]
         public int Rescheduled { get; set; } = default!;
-
-    }
-
-    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
-    public enum Category
-    {
-
-        [System.Runtime.Serialization.EnumMember(Value = @"camera_body")]
-        Camera_body = 0,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"lens")]
-        Lens = 1,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"cinema_camera")]
-        Cinema_camera = 2,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"cinema_lens")]
-        Cinema_lens = 3,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"camcorder")]
-        Camcorder = 4,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"ptz_camera")]
-        Ptz_camera = 5,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"flash")]
-        Flash = 6,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"printer")]
-        Printer = 7,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"projector")]
-        Projector = 8,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"scanner")]
-        Scanner = 9,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"accessory")]
-        Accessory = 10,
 
     }
 

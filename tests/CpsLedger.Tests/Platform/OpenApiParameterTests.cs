@@ -55,6 +55,21 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_closed_set_of_names_is_a_named_schema_so_a_generated_client_names_its_type_after_it()
+    {
+        // An inline enum is named by the client generator after the parameter ("Category"); a component after what it is.
+        var contract = await App.Contract();
+        var inline = Parameters(contract)
+            .Where(p => p.Parameter.GetProperty("schema").TryGetProperty("enum", out _))
+            .Select(p => $"{p.Operation} {p.Parameter.GetProperty("name").GetString()}")
+            .ToList();
+        Assert.True(inline.Count == 0, "An enum written inline: " + string.Join(", ", inline));
+        var category = Parameters(contract).Single(p => p.Operation.Path == "/api/catalogue/models"
+                                                        && p.Parameter.GetProperty("name").GetString() == "category").Parameter;
+        Assert.Equal("#/components/schemas/CatalogueCategoryCode", category.GetProperty("schema").GetProperty("$ref").GetString());
+    }
+
+    [Fact]
     public async Task every_name_a_query_parameter_lists_is_taken_and_any_other_is_a_400_naming_the_parameter()
     {
         var contract = await App.Contract();
