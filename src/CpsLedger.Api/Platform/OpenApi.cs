@@ -86,6 +86,11 @@ public static class OpenApi
                     parameter.Description = said;
                 if (info?.GetCustomAttribute<RequiredQueryAttribute>() is not null)
                     parameter.Required = true;
+                if (info?.GetCustomAttribute<CurrencyCodeAttribute>() is not null && parameter.Schema is OpenApiSchema currency)
+                {
+                    currency.Pattern = CurrencyCodeAttribute.Pattern;
+                    currency.Example = JsonValue.Create(CurrencyCodeAttribute.Example);
+                }
                 // A closed set: the names the gate takes, nothing else. An enum's is its component (LedgerDocument makes the reference),
                 // so a generated client reads the type it knows from the bodies (PaymentMethod), not one named after the parameter.
                 if (info?.GetCustomAttribute<OneOfAttribute>() is { } oneOf && parameter.Schema is OpenApiSchema schema)

@@ -6376,7 +6376,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
         /// </remarks>
         /// <param name="status">Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed (CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.</param>
-        /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR.</param>
+        /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).</param>
         /// <param name="method">Only invoices paid this way. Any letter case.</param>
         /// <param name="dueBefore">Only invoices due before this day (the day itself not included), e.g. 2026-12-01.</param>
         /// <param name="issuedFrom">Only invoices issued on or after this day (included).</param>

@@ -70,6 +70,27 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task the_currency_filter_takes_an_iso_4217_code_in_upper_case_as_its_document_says_and_refuses_anything_else()
+    {
+        var contract = await App.Contract();
+        var currency = Parameters(contract).Single(p => p.Operation.Path == "/api/invoices"
+                                                        && p.Parameter.GetProperty("name").GetString() == "currency").Parameter;
+        var schema = currency.GetProperty("schema");
+        Assert.Equal("^[A-Z]{3}$", schema.GetProperty("pattern").GetString());
+        Assert.Equal("EUR", schema.GetProperty("example").GetString());
+
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        Assert.Equal(HttpStatusCode.OK, (await finance.GetAsync("/api/invoices?currency=EUR")).StatusCode);
+        foreach (var wrong in new[] { "eur", "EURO", "XQQ", "E U" })
+        {
+            var refused = await finance.GetAsync($"/api/invoices?currency={Uri.EscapeDataString(wrong)}");
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"currency={wrong}: {(int)refused.StatusCode}");
+            var errors = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+            Assert.Contains("ISO 4217", errors.GetProperty("currency")[0].GetString());
+        }
+    }
+
+    [Fact]
     public async Task every_name_a_query_parameter_lists_is_taken_and_any_other_is_a_400_naming_the_parameter()
     {
         var contract = await App.Contract();
