@@ -74,7 +74,8 @@ public static class BrowseCatalogueEndpoint
     public static async Task<CataloguePage> Get(
         [Description("Only models whose code or name contains this text, in any letter case (spaces at either end ignored).")] string? search,
         [Description("Only models of this category, as GET /api/catalogue/categories lists them (exactly, in lower case).")]
-        [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes))] string? category,
+        [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = "CatalogueCategoryCode",
+            SchemaDescription = "A product category's code, one of the fixed set GET /api/catalogue/categories lists.")] string? category,
         [Description("true: also models withdrawn from the catalogue, which can no longer be registered. Default false.")] bool? includeWithdrawn,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Models per page (default 50).")][Range(1, MaxPageSize)] int? pageSize,

@@ -242,7 +242,7 @@ public static class InvoiceList
     public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo)
     {
         var errors = new Dictionary<string, string[]>();
-        if (request.Query["currency"].ToString() is { Length: > 0 } currency && !Tiers.PublishTierTableValidator.IsCurrency(currency))
+        if (request.Query["currency"].ToString() is { Length: > 0 } currency && !CurrencyCodeAttribute.IsValid(currency))
             errors["currency"] = [$"\"{currency}\" is not an ISO 4217 code in upper case, e.g. \"EUR\"."];
         if (issuedFrom > issuedTo)
             errors["issuedTo"] = ["Must not be before issuedFrom."];
@@ -270,7 +270,8 @@ public static class ListInvoicesEndpoint
         [Description("Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed " +
                      "(CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.")]
         [OneOf(typeof(InvoiceListStatus))] string? status,
-        [Description("Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR.")] string? currency,
+        [Description("Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).")][CurrencyCode]
+        string? currency,
         [Description("Only invoices paid this way. Any letter case.")][OneOf(typeof(PaymentMethod))] string? method,
         [Description("Only invoices due before this day (the day itself not included), e.g. 2026-12-01.")] DateOnly? dueBefore,
         [Description("Only invoices issued on or after this day (included).")] DateOnly? issuedFrom,

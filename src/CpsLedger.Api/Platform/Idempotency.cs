@@ -158,8 +158,10 @@ public sealed class IdempotencyMiddleware(
         // may join a header sent twice into one line with a comma (RFC 9110, 5.3), so "a,b" cannot be told from two keys.
         if (keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(c => char.IsControl(c) || c == ','))
         {
-            await Problems.Write(context, StatusCodes.Status400BadRequest, "Invalid Idempotency-Key",
-                $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters and no comma.");
+            // errors names the header as a refused parameter is named, for a portal that shows a 400 field by field.
+            var said = $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters and no comma.";
+            await Problems.Write(context, StatusCodes.Status400BadRequest, "Invalid Idempotency-Key", said,
+                new Dictionary<string, string[]> { [HeaderName] = [said] });
             return;
         }
 

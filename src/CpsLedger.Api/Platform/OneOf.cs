@@ -40,6 +40,15 @@ public sealed class OneOfAttribute : ValidationAttribute
     /// <summary>Where the names come from: an enum, or the type holding the list.</summary>
     public Type Source { get; }
 
+    /// <summary>
+    /// A list's component in the OpenAPI document (an enum's is the enum's own name). Without one the names would stand inline, and a
+    /// client generator names such a type after the parameter ("Category"), not after what it is.
+    /// </summary>
+    public string? Schema { get; init; }
+
+    /// <summary>What the list's component says it is.</summary>
+    public string? SchemaDescription { get; init; }
+
     /// <summary>The names taken, in the order the document lists them.</summary>
     public IReadOnlyList<string> Names { get; }
 

@@ -86,6 +86,11 @@ public static class OpenApi
                     parameter.Description = said;
                 if (info?.GetCustomAttribute<RequiredQueryAttribute>() is not null)
                     parameter.Required = true;
+                if (info?.GetCustomAttribute<CurrencyCodeAttribute>() is not null && parameter.Schema is OpenApiSchema currency)
+                {
+                    currency.Pattern = CurrencyCodeAttribute.Pattern;
+                    currency.Example = JsonValue.Create(CurrencyCodeAttribute.Example);
+                }
                 // A closed set: the names the gate takes, nothing else. An enum's is its component (LedgerDocument makes the reference),
                 // so a generated client reads the type it knows from the bodies (PaymentMethod), not one named after the parameter.
                 if (info?.GetCustomAttribute<OneOfAttribute>() is { } oneOf && parameter.Schema is OpenApiSchema schema)
@@ -93,6 +98,8 @@ public static class OpenApi
                     schema.Enum = [.. oneOf.Names.Select(n => (JsonNode)JsonValue.Create(n))];
                     if (oneOf.Source.IsEnum)
                         Mark(schema, oneOf.Source);
+                    else
+                        MarkList(schema, oneOf);
                 }
             }
 
@@ -186,6 +193,25 @@ public static class OpenApi
     }, enumType);
 
     private const string EnumMark = "cpsledger-enum";
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, OneOfAttribute> ListedSets = new();
+
+    // A list of names (not an enum) becomes its own component, as an enum does, when its attribute names one.
+    private static void MarkList(OpenApiSchema schema, OneOfAttribute oneOf)
+    {
+        if (oneOf.Schema is not { } name)
+            throw new InvalidOperationException($"[OneOf({oneOf.Source.Name})] on a query parameter needs a Schema name for the document.");
+        ListedSets.TryAdd(name, oneOf);
+        schema.Metadata ??= new Dictionary<string, object>();
+        schema.Metadata[EnumMark] = name;
+    }
+
+    private static OpenApiSchema ListSchema(OneOfAttribute oneOf) => new()
+    {
+        Type = JsonSchemaType.String,
+        Enum = [.. oneOf.Names.Select(n => (JsonNode)JsonValue.Create(n))],
+        Description = oneOf.SchemaDescription,
+    };
 
     // An enum written inline (the exporter does so for list items) becomes a reference to the enum's component in LedgerDocument.
     private static OpenApiSchema Mark(OpenApiSchema schema, Type enumType)
@@ -365,6 +391,8 @@ public static class OpenApi
             components.Schemas[ProblemSchema] = Problem();
             foreach (var (name, enumType) in ListedEnums)
                 components.Schemas.TryAdd(name, EnumSchema(enumType));
+            foreach (var (name, oneOf) in ListedSets)
+                components.Schemas.TryAdd(name, ListSchema(oneOf));
             components.Headers ??= new Dictionary<string, IOpenApiHeader>();
             components.Headers[CorrelationMiddleware.HeaderName] = new OpenApiHeader
             {

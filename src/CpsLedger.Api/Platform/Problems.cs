@@ -30,14 +30,17 @@ public static class Problems
             Title = "One or more validation errors occurred.",
         };
 
-    public static async Task Write(HttpContext context, int status, string title, string detail)
+    public static async Task Write(HttpContext context, int status, string title, string detail,
+        Dictionary<string, string[]>? errors = null)
     {
         context.Response.StatusCode = status;
         var writer = context.RequestServices.GetRequiredService<IProblemDetailsService>();
         await writer.WriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
+            ProblemDetails = errors is null
+                ? new ProblemDetails { Status = status, Title = title, Detail = detail }
+                : new HttpValidationProblemDetails(errors) { Status = status, Title = title, Detail = detail },
         });
     }
 }

@@ -14,7 +14,8 @@ namespace CpsLedger.Api.Tiers;
 /// <param name="Kind">Standard or enterprise.</param>
 /// <param name="AnnualFee">The fee for a one-year term, in <c>currency</c>, before VAT.</param>
 /// <param name="Currency">ISO 4217 code of the fee, e.g. "EUR".</param>
-/// <param name="PointsRequired">Standard tiers: the points needed (at least); null for an enterprise tier.</param>
+/// <param name="PointsRequired">Standard tiers: the points needed (at least). Null for an enterprise tier, as in <c>GET /api/tiers</c>: it
+/// has no points of its own (every enterprise tier needs more than the table's <c>enterpriseAbovePoints</c>; <c>whyNot</c> says so).</param>
 /// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most); null for a standard
 /// tier.</param>
 /// <param name="Eligible">Whether the account's points and products at the moment read (now, or the as-of time) reach this tier
@@ -98,7 +99,7 @@ public static class Eligibility
 
     private static TierEligibility Tier(TierDefinition t, string? whyNot) => new(
         t.Code, t.Name, t.Kind, t.AnnualFee, t.Currency,
-        t.Kind == TierKind.Standard ? t.PointsRequired : null,
+        t.PointsRequired, // null for an enterprise tier, as in the tier table
         t.MaxProducts,
         whyNot is null,
         whyNot);

@@ -59,8 +59,11 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
                 .WithMessage("Tier code must be lower-case letters, digits and underscores, e.g. \"gold\".");
             tier.RuleFor(t => t.Name).NotEmpty().MaximumLength(80);
             tier.RuleFor(t => t.Kind).IsInEnum();
-            tier.RuleFor(t => t.PointsRequired).GreaterThan(0).When(t => t.Kind == TierKind.Standard)
+            tier.RuleFor(t => t.PointsRequired).NotNull().GreaterThan(0).When(t => t.Kind == TierKind.Standard)
                 .WithMessage("A standard tier needs a positive number of points.");
+            // 0 is still taken (and stored as null): finance's requests sent it, as the docs said, until 2026-12-06.
+            tier.RuleFor(t => t.PointsRequired).Must(p => p is null or 0).When(t => t.Kind == TierKind.Enterprise)
+                .WithMessage("An enterprise tier has no points of its own (it needs more than enterpriseAbovePoints); leave pointsRequired out.");
             tier.RuleFor(t => t.MaxProducts).NotNull().GreaterThan(0).When(t => t.Kind == TierKind.Enterprise)
                 .WithMessage("An enterprise tier needs the number of products it covers (maxProducts > 0).");
             tier.RuleFor(t => t.MaxProducts).Null().When(t => t.Kind == TierKind.Standard)
@@ -159,7 +162,7 @@ public static class TierTableEndpoints
     /// <summary>The decision: a new version only when something changes, so that a repeated publication is a no-op.</summary>
     public static TierTablePublished? Decide(TierTableView? current, PublishTierTable command, DateTimeOffset now)
     {
-        var tiers = command.Tiers.Select(t => t with { Code = t.Code.Trim(), Name = t.Name.Trim() }).ToList();
+        var tiers = command.Tiers.Select(t => (t with { Code = t.Code.Trim(), Name = t.Name.Trim() }).Normalised()).ToList();
         if (current is not null
             && current.InvitationThreshold == command.InvitationThreshold
             && current.EnterpriseAbovePoints == command.EnterpriseAbovePoints
@@ -200,7 +203,7 @@ public static class TierTableEndpoints
     [WolverinePut("/api/tiers", OperationId = "PublishTierTable")]
     [Authorize(Roles = LedgerRoles.Finance)]
     [EndpointSummary("Publish a new version of the tier table (finance)")]
-    [RequestExample("""{"invitationThreshold":500,"enterpriseAbovePoints":2500,"reason":"2027 price list","tiers":[{"code":"silver","name":"Silver","kind":"standard","pointsRequired":500,"annualFee":110,"currency":"EUR"},{"code":"gold","name":"Gold","kind":"standard","pointsRequired":1000,"annualFee":220,"currency":"EUR"},{"code":"platinum","name":"Platinum","kind":"standard","pointsRequired":1600,"annualFee":380,"currency":"EUR"},{"code":"enterprise_a","name":"Enterprise A","kind":"enterprise","pointsRequired":0,"maxProducts":25,"annualFee":1000,"currency":"EUR"}]}""")]
+    [RequestExample("""{"invitationThreshold":500,"enterpriseAbovePoints":2500,"reason":"2027 price list","tiers":[{"code":"silver","name":"Silver","kind":"standard","pointsRequired":500,"annualFee":110,"currency":"EUR"},{"code":"gold","name":"Gold","kind":"standard","pointsRequired":1000,"annualFee":220,"currency":"EUR"},{"code":"platinum","name":"Platinum","kind":"standard","pointsRequired":1600,"annualFee":380,"currency":"EUR"},{"code":"enterprise_a","name":"Enterprise A","kind":"enterprise","maxProducts":25,"annualFee":1000,"currency":"EUR"}]}""")]
     public static (TierTableView, Events) Put(PublishTierTable command,
         [WriteAggregate(FromMethod = nameof(TierTableStreamId), Required = false)] TierTableView? current, TimeProvider clock)
     {

@@ -14,7 +14,8 @@ public enum TierKind
 
 /// <summary>One CPS level as the programme defines it.</summary>
 /// <param name="Code">Stable code members choose by, e.g. "gold".</param>
-/// <param name="PointsRequired">Standard tiers: allocated points needed (at least).</param>
+/// <param name="PointsRequired">Standard tiers: allocated points needed (at least). Null for an enterprise tier, which has no points
+/// requirement of its own: every enterprise tier needs more than the table's <c>enterpriseAbovePoints</c>.</param>
 /// <param name="MaxProducts">Enterprise tiers: how many registered products the membership covers (at most).</param>
 /// <param name="AnnualFee">Fee per one-year term, in <paramref name="Currency"/> (ISO 4217).</param>
 /// <param name="Name">The tier's name as members see it.</param>
@@ -24,10 +25,17 @@ public sealed record TierDefinition(
     string Code,
     string Name,
     TierKind Kind,
-    int PointsRequired,
+    int? PointsRequired,
     int? MaxProducts,
     decimal AnnualFee,
-    string Currency);
+    string Currency)
+{
+    /// <summary>
+    /// The tier as it reads everywhere: an enterprise tier without points of its own. Tables published before 2026-12-06 (and
+    /// finance's requests following the docs of then) give such a tier 0 points, which read as "no points needed".
+    /// </summary>
+    public TierDefinition Normalised() => Kind == TierKind.Enterprise && PointsRequired is not null ? this with { PointsRequired = null } : this;
+}
 
 /// <summary>
 /// A version of the tier table was published (the defaults on first start, or a change by operations). Decisions and
@@ -55,9 +63,9 @@ public static class TierTableStream
             new TierDefinition("silver", "Silver", TierKind.Standard, 500, null, 100m, "EUR"),
             new TierDefinition("gold", "Gold", TierKind.Standard, 1000, null, 200m, "EUR"),
             new TierDefinition("platinum", "Platinum", TierKind.Standard, 1600, null, 350m, "EUR"),
-            new TierDefinition("enterprise_a", "Enterprise A", TierKind.Enterprise, 0, 25, 1000m, "EUR"),
-            new TierDefinition("enterprise_b", "Enterprise B", TierKind.Enterprise, 0, 100, 2500m, "EUR"),
-            new TierDefinition("enterprise_c", "Enterprise C", TierKind.Enterprise, 0, 250, 5000m, "EUR"),
+            new TierDefinition("enterprise_a", "Enterprise A", TierKind.Enterprise, null, 25, 1000m, "EUR"),
+            new TierDefinition("enterprise_b", "Enterprise B", TierKind.Enterprise, null, 100, 2500m, "EUR"),
+            new TierDefinition("enterprise_c", "Enterprise C", TierKind.Enterprise, null, 250, 5000m, "EUR"),
         ],
         "Programme defaults loaded on first start",
         now);
@@ -95,7 +103,14 @@ public sealed class TierTableView
     /// <summary>Enterprise tiers need more points than this.</summary>
     public int EnterpriseAbovePoints { get; set; }
     /// <summary>Every tier, standard and enterprise.</summary>
-    public List<TierDefinition> Tiers { get; set; } = [];
+    public List<TierDefinition> Tiers
+    {
+        get => _tiers;
+        // A view stored before 2026-12-06 gives an enterprise tier 0 points: read as every later one, without a rebuild.
+        set => _tiers = [.. value.Select(t => t.Normalised())];
+    }
+
+    private List<TierDefinition> _tiers = [];
     /// <summary>When this version was published, UTC.</summary>
     public DateTimeOffset PublishedAt { get; set; }
     /// <summary>Why it was published, as operations wrote it.</summary>
@@ -114,7 +129,7 @@ public sealed partial class TierTableViewProjection : SingleStreamProjection<Tie
         TableVersion = view.TableVersion + 1,
         InvitationThreshold = e.InvitationThreshold,
         EnterpriseAbovePoints = e.EnterpriseAbovePoints,
-        Tiers = [.. e.Tiers],
+        Tiers = [.. e.Tiers.Select(t => t.Normalised())],
         PublishedAt = e.PublishedAt,
         Reason = e.Reason,
     };

@@ -1229,7 +1229,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, Category? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, CatalogueCategoryCode? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -6376,7 +6376,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
         /// </remarks>
         /// <param name="status">Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed (CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.</param>
-        /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR.</param>
+        /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).</param>
         /// <param name="method">Only invoices paid this way. Any letter case.</param>
         /// <param name="dueBefore">Only invoices due before this day (the day itself not included), e.g. 2026-12-01.</param>
         /// <param name="issuedFrom">Only invoices issued on or after this day (included).</param>
@@ -11641,6 +11641,48 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
+    /// A product category's code, one of the fixed set GET /api/catalogue/categories lists.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum CatalogueCategoryCode
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"camera_body")]
+        Camera_body = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"lens")]
+        Lens = 1,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cinema_camera")]
+        Cinema_camera = 2,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"cinema_lens")]
+        Cinema_lens = 3,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"camcorder")]
+        Camcorder = 4,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"ptz_camera")]
+        Ptz_camera = 5,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"flash")]
+        Flash = 6,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"printer")]
+        Printer = 7,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"projector")]
+        Projector = 8,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"scanner")]
+        Scanner = 9,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"accessory")]
+        Accessory = 10,
+
+    }
+
+    /// <summary>
     /// A category of the fixed set, with how many listed (not withdrawn) models it has.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -16692,10 +16734,10 @@ namespace CpsLedger.Tests.Contract.Generated
         public TierKind Kind { get; set; } = default!;
 
         /// <summary>
-        /// Standard tiers: allocated points needed (at least).
+        /// Standard tiers: allocated points needed (at least). Null for an enterprise tier, which has no points requirement of its own: every enterprise tier needs more than the table's `enterpriseAbovePoints`.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
-        public int PointsRequired { get; set; } = default!;
+        public int? PointsRequired { get; set; } = default!;
 
         /// <summary>
         /// Enterprise tiers: how many registered products the membership covers (at most).
@@ -16756,7 +16798,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Currency { get; set; } = default!;
 
         /// <summary>
-        /// Standard tiers: the points needed (at least); null for an enterprise tier.
+        /// Standard tiers: the points needed (at least). Null for an enterprise tier, as in `GET /api/tiers`: it has no points of its own (every enterprise tier needs more than the table's `enterpriseAbovePoints`; `whyNot` says so).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsRequired")]
         public int? PointsRequired { get; set; } = default!;
@@ -17282,45 +17324,6 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("rescheduled")]
         public int Rescheduled { get; set; } = default!;
-
-    }
-
-    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
-    public enum Category
-    {
-
-        [System.Runtime.Serialization.EnumMember(Value = @"camera_body")]
-        Camera_body = 0,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"lens")]
-        Lens = 1,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"cinema_camera")]
-        Cinema_camera = 2,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"cinema_lens")]
-        Cinema_lens = 3,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"camcorder")]
-        Camcorder = 4,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"ptz_camera")]
-        Ptz_camera = 5,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"flash")]
-        Flash = 6,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"printer")]
-        Printer = 7,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"projector")]
-        Projector = 8,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"scanner")]
-        Scanner = 9,
-
-        [System.Runtime.Serialization.EnumMember(Value = @"accessory")]
-        Accessory = 10,
 
     }
 

@@ -487,7 +487,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
                 t.Code,
                 t.Name,
                 kind = t.Kind == TierKind.Standard ? "standard" : "enterprise",
-                pointsRequired = t.Code == "silver" ? Math.Min(t.PointsRequired, threshold) : t.PointsRequired,
+                pointsRequired = t.Code == "silver" ? Math.Min(t.PointsRequired!.Value, threshold) : t.PointsRequired,
                 t.MaxProducts,
                 t.AnnualFee,
                 t.Currency,

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
@@ -31,6 +32,21 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         Assert.True(second.Headers.Contains(IdempotencyMiddleware.ReplayedHeader));
         await using var session = App.Store.QuerySession();
         Assert.Equal(1, await session.Query<AccountView>().CountAsync());
+    }
+
+    [Fact]
+    public async Task a_key_with_a_comma_is_a_400_whose_errors_name_the_header_as_every_other_refused_parameter()
+    {
+        // A portal that shows a 400's errors by field finds the header there, not only in the detail.
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/accounts") { Content = JsonContent.Create(Accounts.Accounts.Opening()) };
+        request.Headers.TryAddWithoutValidation(IdempotencyMiddleware.HeaderName, "first, second");
+
+        var problem = await App.ClientAs(LedgerRoles.Portal).SendAsync(request).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal("Invalid Idempotency-Key", problem.Title);
+        Assert.Equal(new[] { problem.Detail! }, problem.Errors[IdempotencyMiddleware.HeaderName]);
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(0, await session.Query<AccountView>().CountAsync());
     }
 
     [Fact]

@@ -55,6 +55,42 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_closed_set_of_names_is_a_named_schema_so_a_generated_client_names_its_type_after_it()
+    {
+        // An inline enum is named by the client generator after the parameter ("Category"); a component after what it is.
+        var contract = await App.Contract();
+        var inline = Parameters(contract)
+            .Where(p => p.Parameter.GetProperty("schema").TryGetProperty("enum", out _))
+            .Select(p => $"{p.Operation} {p.Parameter.GetProperty("name").GetString()}")
+            .ToList();
+        Assert.True(inline.Count == 0, "An enum written inline: " + string.Join(", ", inline));
+        var category = Parameters(contract).Single(p => p.Operation.Path == "/api/catalogue/models"
+                                                        && p.Parameter.GetProperty("name").GetString() == "category").Parameter;
+        Assert.Equal("#/components/schemas/CatalogueCategoryCode", category.GetProperty("schema").GetProperty("$ref").GetString());
+    }
+
+    [Fact]
+    public async Task the_currency_filter_takes_an_iso_4217_code_in_upper_case_as_its_document_says_and_refuses_anything_else()
+    {
+        var contract = await App.Contract();
+        var currency = Parameters(contract).Single(p => p.Operation.Path == "/api/invoices"
+                                                        && p.Parameter.GetProperty("name").GetString() == "currency").Parameter;
+        var schema = currency.GetProperty("schema");
+        Assert.Equal("^[A-Z]{3}$", schema.GetProperty("pattern").GetString());
+        Assert.Equal("EUR", schema.GetProperty("example").GetString());
+
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        Assert.Equal(HttpStatusCode.OK, (await finance.GetAsync("/api/invoices?currency=EUR")).StatusCode);
+        foreach (var wrong in new[] { "eur", "EURO", "XQQ", "E U" })
+        {
+            var refused = await finance.GetAsync($"/api/invoices?currency={Uri.EscapeDataString(wrong)}");
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"currency={wrong}: {(int)refused.StatusCode}");
+            var errors = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("errors");
+            Assert.Contains("ISO 4217", errors.GetProperty("currency")[0].GetString());
+        }
+    }
+
+    [Fact]
     public async Task every_name_a_query_parameter_lists_is_taken_and_any_other_is_a_400_naming_the_parameter()
     {
         var contract = await App.Contract();
