@@ -61,7 +61,7 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
             tier.RuleFor(t => t.Kind).IsInEnum();
             tier.RuleFor(t => t.PointsRequired).NotNull().GreaterThan(0).When(t => t.Kind == TierKind.Standard)
                 .WithMessage("A standard tier needs a positive number of points.");
-            // 0 is still taken (and stored as null): finance's requests sent it, as the docs said, until 2026-12-06.
+            // 0 is still taken (and stored as null): finance's requests sent it, as the docs said, until 2026-12-05.
             tier.RuleFor(t => t.PointsRequired).Must(p => p is null or 0).When(t => t.Kind == TierKind.Enterprise)
                 .WithMessage("An enterprise tier has no points of its own (it needs more than enterpriseAbovePoints); leave pointsRequired out.");
             tier.RuleFor(t => t.MaxProducts).NotNull().GreaterThan(0).When(t => t.Kind == TierKind.Enterprise)

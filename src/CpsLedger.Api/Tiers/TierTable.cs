@@ -31,7 +31,7 @@ public sealed record TierDefinition(
     string Currency)
 {
     /// <summary>
-    /// The tier as it reads everywhere: an enterprise tier without points of its own. Tables published before 2026-12-06 (and
+    /// The tier as it reads everywhere: an enterprise tier without points of its own. Tables published before 2026-12-05 (and
     /// finance's requests following the docs of then) give such a tier 0 points, which read as "no points needed".
     /// </summary>
     public TierDefinition Normalised() => Kind == TierKind.Enterprise && PointsRequired is not null ? this with { PointsRequired = null } : this;
@@ -106,7 +106,7 @@ public sealed class TierTableView
     public List<TierDefinition> Tiers
     {
         get => _tiers;
-        // A view stored before 2026-12-06 gives an enterprise tier 0 points: read as every later one, without a rebuild.
+        // A view stored before 2026-12-05 gives an enterprise tier 0 points: read as every later one, without a rebuild.
         set => _tiers = [.. value.Select(t => t.Normalised())];
     }
 
