@@ -1,4 +1,5 @@
 using System.Globalization;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
@@ -127,6 +128,116 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(membership).ToContainTextAsync("· active ·");
         await Expect(membership).Not.ToContainTextAsync("suspended");
+    }
+
+    [Fact]
+    public async Task An_auditor_reads_many_events_of_a_long_history_at_once_each_with_its_as_of_button_beside_its_date()
+    {
+        await App.ListModel(points: 10); // far below the invitation threshold: each registration is its own event and no more
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account, "kadri");
+        await App.TrackedUntilHandled<ReviewInvitation>(10, async () =>
+        {
+            for (var n = 1; n <= 10; n++)
+                await member.Register(account, Products.Products.Complete($"R5-{n:0000}"));
+        });
+        await Page.SetViewportSizeAsync(1280, 720);
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var events = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" }).GetByRole(AriaRole.Listitem);
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "History (21 events)" })).ToBeVisibleAsync();
+        var count = await events.CountAsync();
+
+        // The timeline from its first event at the top of the screen: how many events are read whole without scrolling.
+        await events.First.EvaluateAsync("li => li.scrollIntoView({ block: 'start' })");
+        var inView = 0;
+        for (var n = 0; n < count; n++)
+        {
+            var box = await events.Nth(n).BoundingBoxAsync();
+            if (box!.Y >= 0 && box.Y + box.Height <= 720)
+                inView++;
+        }
+        // With the button on a line of its own, five.
+        Assert.True(inView >= 8, $"{inView} events in view at 1280x720, expected at least 8");
+
+        // The button on the event's date line, named for its event, and reached with the keyboard.
+        var second = events.Nth(1);
+        var when = second.Locator(".when");
+        var button = second.GetByRole(AriaRole.Button, new() { NameRegex = new System.Text.RegularExpressions.Regex("^As of this event \\(sequence \\d+, product registered, ") });
+        await Expect(button).ToHaveAccessibleNameAsync(new System.Text.RegularExpressions.Regex($"{System.Text.RegularExpressions.Regex.Escape(await when.InnerTextAsync())}\\)$"));
+        var (whenBox, buttonBox) = ((await when.BoundingBoxAsync())!, (await button.BoundingBoxAsync())!);
+        Assert.True(buttonBox.Y < whenBox.Y + whenBox.Height && whenBox.Y < buttonBox.Y + buttonBox.Height, "the button beside the event's date");
+        await events.First.GetByRole(AriaRole.Button).FocusAsync();
+        await Page.Keyboard.PressAsync("Tab");
+        await Expect(button).ToBeFocusedAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(Page.GetByTestId("as-of").GetByRole(AriaRole.Heading).First).ToBeFocusedAsync();
+        await Expect(Page.GetByTestId("as-of").GetByRole(AriaRole.Heading).First).ToContainTextAsync("after product registered");
+    }
+
+    [Theory]
+    [InlineData(1366, 768)]
+    [InlineData(1280, 720)]
+    public async Task Finance_opening_an_account_sees_its_invoices_without_scrolling(int width, int height)
+    {
+        var (account, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // Finance comes for the invoices: the heading and the first line on the first screen, not below products and points.
+        var invoices = Page.GetByTestId("invoices");
+        await Expect(invoices.GetByRole(AriaRole.Heading, new() { Name = "Invoices", Level = 2 })).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(invoices.GetByRole(AriaRole.Row).Filter(new() { HasText = invoice.InvoiceNumber })).ToBeInViewportAsync(new() { Ratio = 1 });
+        Assert.Equal(0, await Page.EvaluateAsync<double>("() => window.scrollY"));
+
+        // Support still reads the account in its order, the products and points first (what most of its calls are about).
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(invoices).ToBeVisibleAsync();
+        var headings = await Page.Locator("main h2:not(.visually-hidden)").AllInnerTextsAsync();
+        Assert.True(Array.IndexOf(headings.ToArray(), "Products") < Array.IndexOf(headings.ToArray(), "Invoices"), string.Join(", ", headings));
+    }
+
+    [Fact]
+    public async Task Resending_an_invitation_the_account_does_not_have_says_why_and_offers_nothing_to_type()
+    {
+        var account = await App.OpenAccount("studio@example.ee");
+        await Page.SetViewportSizeAsync(1280, 720);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+
+        var resend = Page.GetByTestId("resend");
+        await Expect(resend).ToContainTextAsync("This account has no standing invitation, so there is nothing to resend.");
+        // No box to type a reason in, and no disabled "Review" to wonder about.
+        await Expect(resend.GetByRole(AriaRole.Textbox)).ToHaveCountAsync(0);
+        await Expect(resend.GetByRole(AriaRole.Button)).ToHaveCountAsync(0);
+        // The other actions are unchanged.
+        await Expect(Page.GetByTestId("adjust").GetByLabel("Reason")).ToBeEditableAsync();
+    }
+
+    [Fact]
+    public async Task A_page_opened_from_its_address_shows_no_focus_outline_on_its_heading_and_owed_back_is_one_line()
+    {
+        await App.InvoicesOfTwoAccounts();
+        await Page.SetViewportSizeAsync(1280, 720);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Page.GotoAsync("/console/#/invoices?status=refund_owed");
+        await Page.ReloadAsync(); // opened straight from its address
+        var heading = Page.GetByRole(AriaRole.Heading, new() { Name = "Invoices owed back", Level = 1 });
+        // The heading has the focus (a screen reader starts there), with no outline: nothing a sighted user can act on.
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("none", await heading.EvaluateAsync<string>("h => getComputedStyle(h).outlineStyle"));
+        // The column heading on one line, as tall as its neighbours.
+        var headers = Page.GetByTestId("invoice-list").Locator("thead th");
+        var owedBack = (await headers.Filter(new() { HasText = "Owed back" }).BoundingBoxAsync())!;
+        var issued = (await headers.Filter(new() { HasText = "Issued" }).BoundingBoxAsync())!;
+        var lineHeight = await headers.First.EvaluateAsync<double>("th => parseFloat(getComputedStyle(th).lineHeight)");
+        Assert.True(owedBack.Height < issued.Height + 1 && await headers.Filter(new() { HasText = "Owed back" }).EvaluateAsync<double>(
+            "th => th.getBoundingClientRect().height - parseFloat(getComputedStyle(th).paddingTop) - parseFloat(getComputedStyle(th).paddingBottom)") < lineHeight * 1.5,
+            $"Owed back {owedBack.Height}px tall, Issued {issued.Height}px");
+        await Screenshot("finance-owed-back");
     }
 
     [Fact]

@@ -562,14 +562,19 @@ async function overviewView(id) {
     api(`/api/accounts/${id}/membership`),
     api(`/api/accounts/${id}/invoices`),
   ]);
+  // Finance comes to an account for its invoices: first under the summary, not below the products, points and membership year
+  // (a screen and more of scrolling on a laptop). Support and auditors keep the products and points first, what most calls are about.
+  const invoicesFirst = hasRole('finance') && !isStaff();
+  const invoicesPart = invoicesSection(invoices, membership);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
     summaryCards(summary, membership, invoices),
+    invoicesFirst ? invoicesPart : null,
     h('h2', {}, 'Products'),
     productsTable(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
-    invoicesSection(invoices, membership),
+    invoicesFirst ? null : invoicesPart,
     tiersSection(tiers)));
 }
 
@@ -635,19 +640,21 @@ async function historyView(id, params) {
 
   const pages = Math.max(1, Math.ceil(history.total / history.pageSize));
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/accounts/${id}/history?${withPage(params, p)}` }, label);
+  // Each event's button sits on its date line: on a line of its own it made each event a line taller, and an auditor reading a
+  // long history saw a few at a time. Its name says which event it replays to (the visible label first, WCAG 2.5.3).
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Events, oldest first' }, history.items.map(e => h('li', { 'data-type': e.type },
-    h('div', {}, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, words(e.type))),
+    h('div', { class: 'head' }, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, words(e.type)),
+      h('button', {
+        type: 'button', class: 'secondary small',
+        'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
+        onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e),
+      }, 'As of this event')),
     h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
       `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
       e.reason ? h('span', { class: 'multiline' }, ` · reason: ${e.reason}`) : '',
       e.ticketReference ? ` · ticket ${e.ticketReference}` : '',
-      e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''),
-    h('button', {
-      type: 'button', class: 'secondary',
-      'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)})`,
-      onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e),
-    }, 'As of this event'))));
+      e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''))));
 
   show(accountFrame(account, 'history',
     h('h2', {}, 'Time travel'),
@@ -839,6 +846,11 @@ function clearFieldErrors(id, fields, inputs) {
  * and only then the write. Field errors from the API go back next to their fields.
  */
 function supportAction({ id, title, intro, status, fields, describe, send, disabledReason }) {
+  // Nothing can be done (no invitation to resend): the reason, and no box inviting a reason that no button would send.
+  if (disabledReason) {
+    return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
+      h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), status, h('p', { class: 'notice warn' }, disabledReason));
+  }
   const error = h('div', { 'aria-live': 'assertive' });
   const preview = h('div', { 'aria-live': 'polite' });
   const inputs = {};
@@ -910,8 +922,8 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
       preview.querySelector('button')?.focus();
     },
   });
-  const reviewButton = h('button', { type: 'submit', disabled: !!disabledReason }, 'Review');
-  append(form, [controls, h('div', { class: 'actions' }, reviewButton), disabledReason ? h('p', { class: 'hint' }, disabledReason) : null]);
+  const reviewButton = h('button', { type: 'submit' }, 'Review');
+  append(form, [controls, h('div', { class: 'actions' }, reviewButton)]);
   return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading` },
     h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), status, form, preview, error);
 }
