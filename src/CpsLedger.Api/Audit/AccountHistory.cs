@@ -154,8 +154,15 @@ public static class AccountHistory
                                            $": {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
-        Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
-                                                        $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
+        // A charge whose answer was lost or late: the card may have been charged before the cancellation committed, only found after it.
+        Invoicing.PaymentReceivedAfterCancellation e => (e.Method == PaymentMethod.Card
+                                                            ? $"{e.Amount:0.00} {e.Currency} charged to the card for {e.InvoiceNumber}, found approved at the " +
+                                                              "payment provider after the invoice was "
+                                                            : $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}), recorded after it was ") +
+                                                        $"cancelled by credit note {e.CreditNoteNumber}: " +
+                                                        (e.RefundDue == e.Amount
+                                                            ? $"{e.RefundDue:0.00} {e.Currency} to refund"
+                                                            : $"all of it to refund, {e.RefundDue:0.00} {e.Currency} on the invoice in all"),
         Invoicing.RefundPaid e => $"Refund of {e.Amount:0.00} {e.Currency} paid for {e.InvoiceNumber} on {e.PaidOn:yyyy-MM-dd} (reference {e.Reference}): " +
                                   // A cancelled invoice's refund may be of money received before the cancellation: the words say what was refunded, not when.
                                   (e.Of == Invoicing.RefundOf.Overpayment ? "overpayment" : "received on the cancelled invoice") + "; " +

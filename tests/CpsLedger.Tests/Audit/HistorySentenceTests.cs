@@ -1,0 +1,31 @@
+using CpsLedger.Api.Audit;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Membership;
+
+namespace CpsLedger.Tests.Audit;
+
+/// <summary>The history's sentences as pure functions of their events: true in every order the events can come in.</summary>
+public sealed class HistorySentenceTests
+{
+    private static PaymentReceivedAfterCancellation FoundCharge(decimal amount, decimal totalReceived, decimal refundDue) =>
+        new(Guid.NewGuid(), "INV-2026-000001", Guid.NewGuid(), Guid.NewGuid(), PaymentMethod.Card, amount, "EUR", new DateOnly(2026, 12, 5),
+            "INV-2026-000001-attempt-1", "sandbox-ch-1", "CN-2026-000001", totalReceived, refundDue, DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void A_card_charge_found_after_the_cancellation_is_not_said_to_be_received_after_it()
+    {
+        // The card was presented before the cancellation committed (its answer lost): only the finding came after.
+        Assert.Equal("248.00 EUR charged to the card for INV-2026-000001, found approved at the payment provider after the invoice was " +
+                     "cancelled by credit note CN-2026-000001: 248.00 EUR to refund",
+            AccountHistory.Describe(FoundCharge(248m, 248m, 248m)));
+    }
+
+    [Fact]
+    public void A_card_charge_found_after_the_cancellation_says_what_is_to_refund_on_the_invoice_beside_it()
+    {
+        // The credit note had 100.00 received on the invoice to refund already: the charge adds all of itself to it.
+        Assert.Equal("248.00 EUR charged to the card for INV-2026-000001, found approved at the payment provider after the invoice was " +
+                     "cancelled by credit note CN-2026-000001: all of it to refund, 348.00 EUR on the invoice in all",
+            AccountHistory.Describe(FoundCharge(248m, 348m, 348m)));
+    }
+}
