@@ -175,7 +175,8 @@ public static class AccountHistory
                             (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency})") +
                             (e.EligibleTiers.Count > 0 ? $"; eligible: {string.Join(", ", e.EligibleTiers)}" : ""),
         RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year)",
-        RenewalStopped _ => "Renewal stopped: the membership runs to its term end and then ends",
+        // A tier chosen later resumes the renewal: the stop alone does not end the membership.
+        RenewalStopped _ => "Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
         MembershipRenewed e => $"Renewed: {e.TierName}, {e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber} kept",
         MembershipLapsed e => $"Membership {e.MembershipNumber} lapsed on {e.EndedOn:yyyy-MM-dd}: {LapseWording.Reason(e.Reason)}" +
                               (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),

@@ -28,4 +28,12 @@ public sealed class HistorySentenceTests
                      "cancelled by credit note CN-2026-000001: all of it to refund, 348.00 EUR on the invoice in all",
             AccountHistory.Describe(FoundCharge(248m, 348m, 348m)));
     }
+
+    [Fact]
+    public void A_stopped_renewal_does_not_say_the_membership_ends_as_a_later_choice_resumes_it()
+    {
+        // Choosing a tier after stopping resumes the renewal (ChooseRenewal's Decide): the stop alone does not end the membership.
+        Assert.Equal("Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
+            AccountHistory.Describe(new RenewalStopped(Guid.NewGuid(), Guid.NewGuid(), DateTimeOffset.UnixEpoch)));
+    }
 }
