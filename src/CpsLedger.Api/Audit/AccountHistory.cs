@@ -145,7 +145,9 @@ public static class AccountHistory
         LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
         InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
         InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
-        CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} by {(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
+        // Joining pays nothing (its invoice follows, VAT added): the fee and how it is to be paid, not money moved.
+        CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} a year before VAT, paying by " +
+                       $"{(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
         Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
                                      (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
@@ -182,7 +184,7 @@ public static class AccountHistory
                               (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
         MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by support on {e.EndedOn:yyyy-MM-dd}: {e.Reason}" +
                                  (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
-        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} for " +
+        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} before VAT for " +
                           $"{e.DaysRemaining} of {e.DaysInTerm} days",
         Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
         Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",

@@ -1,6 +1,7 @@
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Tiers;
 
 namespace CpsLedger.Tests.Audit;
 
@@ -35,5 +36,25 @@ public sealed class HistorySentenceTests
         // Choosing a tier after stopping resumes the renewal (ChooseRenewal's Decide): the stop alone does not end the membership.
         Assert.Equal("Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
             AccountHistory.Describe(new RenewalStopped(Guid.NewGuid(), Guid.NewGuid(), DateTimeOffset.UnixEpoch)));
+    }
+
+    [Fact]
+    public void Joining_names_the_fee_before_vat_and_how_it_is_to_be_paid_not_a_payment()
+    {
+        // Joining pays nothing: the invoice follows, 248.00 with VAT. "200.00 EUR by bank transfer" read as money received.
+        var joined = new CpsJoined(Guid.NewGuid(), Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR",
+            PaymentMethod.BankTransfer, new DateOnly(2026, 12, 5), new DateOnly(2027, 12, 4), 1, 1000, 2, DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("Joined CPS: Gold, 200.00 EUR a year before VAT, paying by bank transfer, 2026-12-05 to 2027-12-04, membership number " +
+                     "CPS-482-173-905", AccountHistory.Describe(joined));
+    }
+
+    [Fact]
+    public void An_upgrade_names_its_pro_rata_amount_as_before_vat()
+    {
+        var upgraded = new TierUpgraded(Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), "gold", "Gold", 200m, "platinum", "Platinum",
+            TierKind.Standard, 350m, "EUR", new DateOnly(2026, 12, 5), 120, 365, 49.32m, 1, 1600, 3, Guid.NewGuid(), DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("Upgraded from Gold to Platinum on 2026-12-05: 49.32 EUR before VAT for 120 of 365 days", AccountHistory.Describe(upgraded));
     }
 }
