@@ -174,9 +174,9 @@ public static class AccountHistory
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} settled (paid, or cancelled by a credit note)",
         RenewalOffered e => $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
-                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency})") +
+                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency} a year before VAT)") +
                             (e.EligibleTiers.Count > 0 ? $"; eligible: {string.Join(", ", e.EligibleTiers)}" : ""),
-        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year)",
+        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year before VAT)",
         // A tier chosen later resumes the renewal: the stop alone does not end the membership.
         RenewalStopped _ => "Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
         MembershipRenewed e => $"Renewed: {e.TierName}, {e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber} kept",

@@ -57,4 +57,17 @@ public sealed class HistorySentenceTests
 
         Assert.Equal("Upgraded from Gold to Platinum on 2026-12-05: 49.32 EUR before VAT for 120 of 365 days", AccountHistory.Describe(upgraded));
     }
+
+    [Fact]
+    public void A_renewal_offer_and_a_tier_chosen_name_the_fee_as_before_vat()
+    {
+        var offered = new RenewalOffered(Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), "CPS-482-173-905", new DateOnly(2027, 12, 4), ["silver", "gold"],
+            "gold", "Gold", TierKind.Standard, 200m, "EUR", PaymentMethod.BankTransfer, 1, 1000, 2, Guid.NewGuid(), DateTimeOffset.UnixEpoch);
+        var chosen = new RenewalTierChosen(Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), "silver", "Silver", TierKind.Standard, 100m, "EUR", 1,
+            1000, 2, Guid.NewGuid(), DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("Renewal offered for the term ending 2027-12-04: Gold pre-selected (200.00 EUR a year before VAT); eligible: silver, gold",
+            AccountHistory.Describe(offered));
+        Assert.Equal("Renewal tier chosen: Silver (100.00 EUR a year before VAT)", AccountHistory.Describe(chosen));
+    }
 }
