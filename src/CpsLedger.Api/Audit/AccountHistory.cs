@@ -171,7 +171,8 @@ public static class AccountHistory
                                   (e.StillOwedBack > 0 ? $"{e.StillOwedBack:0.00} {e.Currency} still to refund" : "nothing more to refund"),
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
-        MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
+        // Suspended after the grace period whether or not part of the invoice was paid: "unpaid" was untrue of a partial payment.
+        MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} not paid in full",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} settled (paid, or cancelled by a credit note)",
         RenewalOffered e => $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
                             (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency} a year before VAT)") +
@@ -424,7 +425,7 @@ public static class AccountHistory
 
     /// <param name="settlement">The settled invoice's <c>InvoicePaid</c> or <c>InvoiceCancelled</c>; null when none is found.</param>
     public static string DescribeMovedSuspension(MembershipSuspended e, string fromInvoiceNumber, object? settlement) =>
-        $"Membership stays suspended, now for invoice {e.InvoiceNumber} unpaid: invoice {fromInvoiceNumber}, which it was suspended for, " +
+        $"Membership stays suspended, now for invoice {e.InvoiceNumber} not paid in full: invoice {fromInvoiceNumber}, which it was suspended for, " +
         Settled(settlement);
 }
 

@@ -70,4 +70,17 @@ public sealed class HistorySentenceTests
             AccountHistory.Describe(offered));
         Assert.Equal("Renewal tier chosen: Silver (100.00 EUR a year before VAT)", AccountHistory.Describe(chosen));
     }
+
+    [Fact]
+    public void A_suspension_does_not_call_a_partly_paid_invoice_unpaid()
+    {
+        // Suspended after the grace period with part of the invoice paid: what is true in every case is that it was not paid in full.
+        var suspended = new MembershipSuspended(Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), "INV-2026-000002", DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("Membership suspended: invoice INV-2026-000002 not paid in full", AccountHistory.Describe(suspended));
+        Assert.Equal("Membership stays suspended, now for invoice INV-2026-000002 not paid in full: invoice INV-2026-000001, which it was " +
+                     "suspended for, was paid",
+            AccountHistory.DescribeMovedSuspension(suspended, "INV-2026-000001",
+                new InvoicePaid(Guid.NewGuid(), "INV-2026-000001", Guid.NewGuid(), 248m, DateTimeOffset.UnixEpoch)));
+    }
 }
