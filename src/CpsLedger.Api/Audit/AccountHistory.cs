@@ -145,7 +145,9 @@ public static class AccountHistory
         LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
         InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
         InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
-        CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} by {(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
+        // Joining pays nothing (its invoice follows, VAT added): the fee and how it is to be paid, not money moved.
+        CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} a year before VAT, paying by " +
+                       $"{(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
         Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
                                      (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
@@ -154,27 +156,36 @@ public static class AccountHistory
                                            $": {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
-        Invoicing.PaymentReceivedAfterCancellation e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}) after it was " +
-                                                        $"cancelled by credit note {e.CreditNoteNumber}: {e.RefundDue:0.00} {e.Currency} to refund",
+        // A charge whose answer was lost or late: the card may have been charged before the cancellation committed, only found after it.
+        Invoicing.PaymentReceivedAfterCancellation e => (e.Method == PaymentMethod.Card
+                                                            ? $"{e.Amount:0.00} {e.Currency} charged to the card for {e.InvoiceNumber}, found approved at the " +
+                                                              "payment provider after the invoice was "
+                                                            : $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}), recorded after it was ") +
+                                                        $"cancelled by credit note {e.CreditNoteNumber}: " +
+                                                        (e.RefundDue == e.Amount
+                                                            ? $"{e.RefundDue:0.00} {e.Currency} to refund"
+                                                            : $"all of it to refund, {e.RefundDue:0.00} {e.Currency} on the invoice in all"),
         Invoicing.RefundPaid e => $"Refund of {e.Amount:0.00} {e.Currency} paid for {e.InvoiceNumber} on {e.PaidOn:yyyy-MM-dd} (reference {e.Reference}): " +
                                   // A cancelled invoice's refund may be of money received before the cancellation: the words say what was refunded, not when.
                                   (e.Of == Invoicing.RefundOf.Overpayment ? "overpayment" : "received on the cancelled invoice") + "; " +
                                   (e.StillOwedBack > 0 ? $"{e.StillOwedBack:0.00} {e.Currency} still to refund" : "nothing more to refund"),
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
         Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
-        MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} unpaid",
+        // Suspended after the grace period whether or not part of the invoice was paid: "unpaid" was untrue of a partial payment.
+        MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} not paid in full",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} settled (paid, or cancelled by a credit note)",
         RenewalOffered e => $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
-                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency})") +
+                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency} a year before VAT)") +
                             (e.EligibleTiers.Count > 0 ? $"; eligible: {string.Join(", ", e.EligibleTiers)}" : ""),
-        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year)",
-        RenewalStopped _ => "Renewal stopped: the membership runs to its term end and then ends",
+        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year before VAT)",
+        // A tier chosen later resumes the renewal: the stop alone does not end the membership.
+        RenewalStopped _ => "Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
         MembershipRenewed e => $"Renewed: {e.TierName}, {e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber} kept",
         MembershipLapsed e => $"Membership {e.MembershipNumber} lapsed on {e.EndedOn:yyyy-MM-dd}: {LapseWording.Reason(e.Reason)}" +
                               (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
         MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by support on {e.EndedOn:yyyy-MM-dd}: {e.Reason}" +
                                  (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
-        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} for " +
+        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} before VAT for " +
                           $"{e.DaysRemaining} of {e.DaysInTerm} days",
         Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
         Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",
@@ -414,7 +425,7 @@ public static class AccountHistory
 
     /// <param name="settlement">The settled invoice's <c>InvoicePaid</c> or <c>InvoiceCancelled</c>; null when none is found.</param>
     public static string DescribeMovedSuspension(MembershipSuspended e, string fromInvoiceNumber, object? settlement) =>
-        $"Membership stays suspended, now for invoice {e.InvoiceNumber} unpaid: invoice {fromInvoiceNumber}, which it was suspended for, " +
+        $"Membership stays suspended, now for invoice {e.InvoiceNumber} not paid in full: invoice {fromInvoiceNumber}, which it was suspended for, " +
         Settled(settlement);
 }
 

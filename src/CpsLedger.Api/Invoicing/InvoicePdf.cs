@@ -48,7 +48,7 @@ public static class InvoicePdf
             ("Membership number", invoice.MembershipNumber),
         };
         return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", invoice, meta, note.Seller, note.IssuedAt,
-            [InvoiceWording.CreditNoteSettlement(note), $"Reason: {note.Reason}"], "Settlement", payee));
+            [.. InvoiceWording.CreditNoteSettlement(invoice, note), $"Reason: {note.Reason}"], "Settlement", payee));
     }
 
     private sealed record Sheet(string Title, string DocumentTitle, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,

@@ -73,10 +73,22 @@ public static class InvoiceWording
         $"Reference: {CreditorReferences.Grouped(invoice.CreditorReference)} (or quote {invoice.InvoiceNumber})",
     ];
 
-    /// <summary>What a credit note settles: the money received on the invoice to be refunded, or nothing to be paid on it.</summary>
-    public static string CreditNoteSettlement(CreditNoteIssued note) => note.RefundDue > 0
-        ? $"{Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."
-        : $"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it.";
+    /// <summary>
+    /// What a credit note settles: the money received on the invoice to be refunded, or nothing to be paid on it; one sentence to a line
+    /// (the PDF draws each as it is). Where an overpayment was refunded before the cancellation, the refund due is not what was received:
+    /// both are named, so the amount refunded is not read as the amount received.
+    /// </summary>
+    /// <param name="invoice">The cancelled invoice, as it stands when the words are written: only its overpayment refunds are read, and
+    /// those precede the cancellation (a cancelled invoice has nothing overpaid), so a later refund or payment changes nothing here.</param>
+    public static IReadOnlyList<string> CreditNoteSettlement(Invoice invoice, CreditNoteIssued note) => note.RefundDue > 0
+        ? RefundedBefore(invoice) is var before and > 0
+            ? [$"Received on invoice {note.InvoiceNumber}: {Money(note.RefundDue + before)} {note.Currency}; refunded already: {Money(before)} {note.Currency}.",
+               $"The remaining {Money(note.RefundDue)} {note.Currency} will be refunded to you."]
+            : [$"{Money(note.RefundDue)} {note.Currency} received on invoice {note.InvoiceNumber} will be refunded to you."]
+        : [$"Invoice {note.InvoiceNumber} is cancelled in full: nothing is to be paid on it."];
+
+    /// <summary>What was paid back on the invoice as an overpayment: before any cancellation, which leaves nothing overpaid.</summary>
+    public static decimal RefundedBefore(Invoice invoice) => invoice.Refunds.Where(r => r.Of == RefundOf.Overpayment).Sum(r => r.Amount);
 
     /// <summary>The seller's identification in one line (legal name, VAT ID, registration number), or the programme's name on older invoices.</summary>
     public static string SellerLine(Invoice invoice) => invoice.Seller is { } s

@@ -313,7 +313,7 @@ public static class InvoiceEmails
                           {InvoiceWording.VatLabel(invoice),-44} {InvoiceWording.Money(note.VatAmount),12} {note.Currency}
                           {"Total credited",-44} {InvoiceWording.Money(note.Total),12} {note.Currency}
 
-                        {InvoiceWording.CreditNoteSettlement(note)}{refund}
+                        {string.Join("\n", InvoiceWording.CreditNoteSettlement(invoice, note))}{refund}
 
                         {InvoiceWording.SellerLine(invoice)}
                         """,

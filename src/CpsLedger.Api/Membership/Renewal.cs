@@ -717,9 +717,14 @@ public static class MembershipYearEmails
             Canon Professional Services
             """);
 
-    // Each on a line of its own after a blank one; anything received on it is due back (the credit note's refund due).
+    // Each on a line of its own after a blank one; anything received on it and not refunded is due back (the credit note's refund due).
+    // Where some was refunded already (an overpayment), both are named: the amount due back is not what was received.
     private static string Credited(Invoice invoice) =>
         $"\nInvoice {invoice.InvoiceNumber} is cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}: there is nothing to pay on it." +
-        (invoice.RefundDue > 0 ? $" The {invoice.RefundDue:0.00} {invoice.Currency} received on it is to be refunded to you." : "") + "\n";
+        (invoice.RefundDue <= 0 ? ""
+            : invoice.Refunded > 0
+                ? $" Of the {invoice.TotalReceived:0.00} {invoice.Currency} received on it, {invoice.Refunded:0.00} {invoice.Currency} was refunded " +
+                  $"already; the remaining {invoice.RefundDue:0.00} {invoice.Currency} is to be refunded to you."
+                : $" The {invoice.RefundDue:0.00} {invoice.Currency} received on it is to be refunded to you.") + "\n";
 
 }

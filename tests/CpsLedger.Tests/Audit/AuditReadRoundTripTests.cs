@@ -36,7 +36,7 @@ public sealed class AuditReadRoundTripTests(LedgerApp app) : LedgerTest(app)
         // settlement: read with the rest, not a replay of the membership per suspension.
         var items = (await Auditor.GetAsync(url).ReadAs<HistoryPage>()).Items;
         Assert.Equal(3, items.Count(i => i.Description.StartsWith("Membership stays suspended", StringComparison.Ordinal)));
-        Assert.Contains($"Membership stays suspended, now for invoice {paid} unpaid: invoice {moved}, which it was suspended for, was paid",
+        Assert.Contains($"Membership stays suspended, now for invoice {paid} not paid in full: invoice {moved}, which it was suspended for, was paid",
             items.Select(i => i.Description));
         Assert.Contains($"Membership reinstated: invoice {paid} was paid", items.Select(i => i.Description));
         // The account's check, its streams, the events it has on old CPS accounts' streams, the count and the page in one batch, then

@@ -321,8 +321,8 @@ public sealed class InvoicingTests : LedgerTest
         const string standing = "types=membership_suspended,membership_reinstated";
         var history = (await auditor.GetAsync($"/api/accounts/{account}/history?{standing}").ReadAs<HistoryPage>()).Items;
         Assert.Equal(["membership_suspended", "membership_suspended", "membership_reinstated"], history.Select(h => h.Type));
-        Assert.Equal($"Membership suspended: invoice {first.InvoiceNumber} unpaid", history[0].Description);
-        Assert.Equal($"Membership stays suspended, now for invoice {second.InvoiceNumber} unpaid: invoice {first.InvoiceNumber}, " +
+        Assert.Equal($"Membership suspended: invoice {first.InvoiceNumber} not paid in full", history[0].Description);
+        Assert.Equal($"Membership stays suspended, now for invoice {second.InvoiceNumber} not paid in full: invoice {first.InvoiceNumber}, " +
                      $"which it was suspended for, {how}", history[1].Description);
         // Which settlement lifted it, from the invoice's stream (the event says only which invoice).
         Assert.Equal($"Membership reinstated: invoice {second.InvoiceNumber} was paid", history[2].Description);

@@ -1,5 +1,6 @@
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Tiers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -95,6 +96,41 @@ public sealed class RefundRulesTests
         invoice = invoice.Apply((InvoiceCancelled)events[0]).Apply((CreditNoteIssued)events[1]);
         Assert.Equal((248m, 52m, 300m), (invoice.RefundDue, invoice.Refunded, invoice.TotalReceived));
         AssertReadOnce(invoice);
+    }
+
+    [Fact]
+    public void A_credit_note_after_an_earlier_refund_names_what_was_received_and_refunded_before_what_it_refunds()
+    {
+        var invoice = Refunded(Received(TestInvoices.Issued(), 300m, "B1"), Refund(52m, "R1"));
+        var note = (CreditNoteIssued)CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Issued to the wrong company"), "CN-2026-000001",
+            TestInvoices.Seller, TestInvoices.Buyer(), Now)[1];
+
+        // 248.00 is what is refunded, not what was received: 300.00 was, 52.00 of it refunded as an overpayment before the cancellation.
+        Assert.Equal(["Received on invoice INV-2026-000001: 300.00 EUR; refunded already: 52.00 EUR.",
+            "The remaining 248.00 EUR will be refunded to you."], InvoiceWording.CreditNoteSettlement(invoice, note));
+    }
+
+    [Fact]
+    public void A_credit_note_with_nothing_refunded_before_says_what_was_received_will_be_refunded()
+    {
+        var invoice = Received(TestInvoices.Issued(), 100m, "B1");
+        var note = (CreditNoteIssued)CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Issued to the wrong company"), "CN-2026-000001",
+            TestInvoices.Seller, TestInvoices.Buyer(), Now)[1];
+
+        Assert.Equal(["100.00 EUR received on invoice INV-2026-000001 will be refunded to you."], InvoiceWording.CreditNoteSettlement(invoice, note));
+    }
+
+    [Fact]
+    public void The_membership_ended_email_names_what_was_received_and_refunded_before_what_is_to_be_refunded()
+    {
+        var invoice = Cancelled(Refunded(Received(TestInvoices.Issued(), 300m, "B1"), Refund(52m, "R1")));
+        var term = new MembershipTerm(invoice.MembershipId, invoice.MembershipNumber, "gold", "Gold", TierKind.Standard, 200m, "EUR",
+            PaymentMethod.BankTransfer, new DateOnly(2026, 1, 1), new DateOnly(2026, 12, 31), 1, new DateOnly(2026, 12, 5), "lapsed");
+
+        var body = MembershipYearEmails.Ended(TestInvoices.Buyer(), term, bySupport: true, [invoice]).TextBody;
+
+        Assert.Contains($"Invoice {invoice.InvoiceNumber} is cancelled by credit note CN-2026-000001: there is nothing to pay on it. Of the 300.00 EUR " +
+                        "received on it, 52.00 EUR was refunded already; the remaining 248.00 EUR is to be refunded to you.", body);
     }
 
     [Fact]

@@ -558,8 +558,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
         var history = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=payment_received_after_cancellation")
             .ReadAs<Api.Audit.HistoryPage>();
-        Assert.Equal($"{charge.Amount:0.00} EUR received for {invoice.InvoiceNumber} (card) after it was cancelled by credit note " +
-                     $"{invoice.CreditNote.CreditNoteNumber}: {charge.Amount:0.00} EUR to refund", Assert.Single(history.Items).Description);
+        Assert.Equal($"{charge.Amount:0.00} EUR charged to the card for {invoice.InvoiceNumber}, found approved at the payment provider after the " +
+                     $"invoice was cancelled by credit note {invoice.CreditNote.CreditNoteNumber}: {charge.Amount:0.00} EUR to refund",
+            Assert.Single(history.Items).Description);
         var verification = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={account}")
             .ReadAs<Api.Audit.VerificationReport>();
         Assert.True(verification.Agrees, string.Join("; ", verification.Differences));

@@ -62,7 +62,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
 
         await App.Tracked(() => Send(SupportAgent, HttpMethod.Post, url, OnBehalf.BySupport(join), "join-1").ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
         var overrides = await OnRecord(account, "join-1", "cps_joined");
-        Assert.StartsWith("Joined CPS: Gold, 200.00 EUR by bank transfer", Assert.Single(overrides).Description);
+        Assert.StartsWith("Joined CPS: Gold, 200.00 EUR a year before VAT, paying by bank transfer", Assert.Single(overrides).Description);
 
         // The invoice follows in a transaction of its own (hours later): the ledger's doing, set off by support's request, whose
         // correlation id it keeps; not an override, and without the reason (it is in the join's event).
