@@ -126,7 +126,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }).ReadAs<RenewalPlan>();
         await Page.ReloadAsync();
-        await Expect(Page.GetByTestId("membership-year").GetByTestId("renewal")).ToContainTextAsync($"Renewal stopped: ends {joined.EndsOn:yyyy-MM-dd}");
+        await Expect(Page.GetByTestId("membership-year").GetByTestId("renewal")).ToContainTextAsync($"Renewal stopped: ends {joined.EndsOn:yyyy-MM-dd} unless a renewal tier is chosen again before then");
     }
 
     [Fact]
@@ -1288,7 +1288,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         await Expect(Review(dialog)).ToContainTextAsync($"{invoice.InvoiceNumber} of {invoice.CompanyName}, total {Euros(invoice.Total)} EUR");
         await Expect(Review(dialog)).ToContainTextAsync($"{Euros(invoice.Total - 50.00m)} EUR before, nothing after");
-        await Expect(Review(dialog)).ToContainTextAsync("50.00 EUR received on it, to be refunded to the payer");
+        await Expect(Review(dialog)).ToContainTextAsync("50.00 EUR received on it and not refunded yet, to be refunded to the payer");
         await Expect(Review(dialog)).ToContainTextAsync("InvoiceCancelled, then CreditNoteIssued");
         await Expect(Review(dialog)).ToContainTextAsync(reason);
         await Expect(Review(dialog)).Not.ToContainTextAsync("Membership");
@@ -1299,7 +1299,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var note = cancelled.CreditNote!.CreditNoteNumber;
         Assert.Equal((Api.Invoicing.InvoiceStatus.Cancelled, reason), (cancelled.Status, cancelled.CancellationReason));
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync(
-            $"Written: {invoice.InvoiceNumber} cancelled by credit note {note}; 50.00 EUR received on it is to be refunded.");
+            $"Written: {invoice.InvoiceNumber} cancelled by credit note {note}; 50.00 EUR received on it and not refunded yet is to be refunded.");
         // The credit note the member is sent, at once: the PDF of the number just issued.
         await AssertDownloadsPdf(dialog.GetByRole(AriaRole.Button, new() { Name = $"Credit note PDF, {note}" }), $"{note}.pdf", note);
 

@@ -476,7 +476,7 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
   const history = outlook?.tierHistory ?? membership?.tierHistory ?? [];
   if (!outlook && past.length === 0 && history.length === 0) return null;
   const renewal = !outlook ? null
-    : outlook.renewal === 'stopped' ? `Renewal stopped: ends ${day(outlook.endsOn)}`
+    : outlook.renewal === 'stopped' ? `Renewal stopped: ends ${day(outlook.endsOn)} unless a renewal tier is chosen again before then`
     : outlook.renewal === 'nothing_eligible' ? `No tier eligible at the offer: ends ${day(outlook.endsOn)} unless points return`
     : !outlook.renewalTier ? `No tier eligible on the points now: ends ${day(outlook.endsOn)} unless points return by the offer on ${day(outlook.renewalOfferOn)}`
     : `Renews after ${day(outlook.endsOn)} as ${outlook.renewalTierName}` +
@@ -1784,7 +1784,7 @@ function cancelDialog({ accountId, invoiceNumber }, opener) {
           ['Invoice', `${p.invoiceNumber} of ${p.companyName}, total ${money(p.total, p.currency)}`],
           ['Credited', money(p.total, p.currency)],
           ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, nothing after`],
-          ['Refund due', p.refundDue > 0 ? `${money(p.refundDue, p.currency)} received on it, to be refunded to the payer` : 'none: nothing was received on it'],
+          ['Refund due', p.refundDue > 0 ? `${money(p.refundDue, p.currency)} received on it and not refunded yet, to be refunded to the payer` : 'none: nothing was received on it'],
           ...membershipAfterLines(p),
           ['Reason', v.reason]],
       };
@@ -1793,7 +1793,7 @@ function cancelDialog({ accountId, invoiceNumber }, opener) {
       const r = await api(`/api/accounts/${accountId}/invoices/${encodeURIComponent(invoiceNumber)}/cancellation`,
         { method: 'POST', body, idempotencyKey: key });
       return [`Written: ${r.invoiceNumber} cancelled by credit note `, h('strong', { class: 'nowrap' }, r.creditNoteNumber),
-        r.refundDue > 0 ? `; ${money(r.refundDue, r.currency)} received on it is to be refunded` : '',
+        r.refundDue > 0 ? `; ${money(r.refundDue, r.currency)} received on it and not refunded yet is to be refunded` : '',
         r.membershipReinstated ? '; the membership this invoice kept suspended is active again' : '', '.',
         invoiceDocuments(accountId, r.invoiceNumber, r.creditNoteNumber)];
     },
