@@ -4,6 +4,8 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Infrastructure;
+using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -160,6 +162,7 @@ public static class Auth
             options.AddPolicy(AccountAccessPolicy, p => p.RequireAuthenticatedUser().AddRequirements(new AccountAccessRequirement()));
         });
         builder.Services.AddSingleton<IAuthorizationHandler, AccountAccessHandler>();
+        builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, ForbiddenReasons>();
         builder.Services.AddSingleton<DevTokenIssuer>();
     }
 }
@@ -192,8 +195,43 @@ public sealed class AccountAccessHandler : AuthorizationHandler<AccountAccessReq
         {
             context.Succeed(requirement);
         }
+        else
+        {
+            context.Fail(new AuthorizationFailureReason(this, OtherAccount));
+        }
 
         return Task.CompletedTask;
+    }
+
+    public const string OtherAccount = "A member's token reaches only the account it names.";
+}
+
+/// <summary>
+/// A 403 says why (its problem's <c>detail</c>, written by <see cref="ProblemShape"/>): the roles the operation is for and the token's, or
+/// that a member's token reaches only its own account. Nothing is said that the OpenAPI document does not already say.
+/// </summary>
+public sealed class ForbiddenReasons : IAuthorizationMiddlewareResultHandler
+{
+    public const string Item = "cpsledger.auth.forbidden";
+
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure is { } failure)
+            context.Items[Item] = Describe(failure, context.User);
+        return _default.HandleAsync(next, context, policy, authorizeResult);
+    }
+
+    public static string? Describe(AuthorizationFailure failure, ClaimsPrincipal user)
+    {
+        if (failure.FailedRequirements.OfType<RolesAuthorizationRequirement>().FirstOrDefault() is { } roles)
+        {
+            var held = LedgerRoles.All.Where(user.IsInRole).ToList();
+            return $"This operation is for the roles {string.Join(" or ", roles.AllowedRoles)}; the token's roles are " +
+                   $"{(held.Count == 0 ? "none" : string.Join(", ", held))}.";
+        }
+        return failure.FailureReasons.Select(r => r.Message).FirstOrDefault();
     }
 }
 

@@ -67,6 +67,9 @@ public static partial class ProblemShape
         // Why a bearer token was refused, as its challenge says (Auth: OnChallenge).
         if (status == StatusCodes.Status401Unauthorized && problem.Detail is null && http.Items[Auth.RefusalItem] is string refusal)
             problem.Detail = refusal;
+        // Why the caller may not (Auth: ForbiddenReasons).
+        if (status == StatusCodes.Status403Forbidden && problem.Detail is null && http.Items[ForbiddenReasons.Item] is string forbidden)
+            problem.Detail = forbidden;
         problem.Extensions.TryAdd("traceId", Activity.Current?.Id ?? http.TraceIdentifier);
         if (CorrelationMiddleware.Of(http) is { } correlationId)
             problem.Extensions["correlationId"] = correlationId;

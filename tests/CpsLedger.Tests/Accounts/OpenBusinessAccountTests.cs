@@ -51,7 +51,10 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
     public async Task other_roles_may_not_open_accounts(string role)
     {
         var response = await App.ClientAs(role, Guid.NewGuid()).PostJson("/api/accounts", Accounts.Opening());
-        await response.ShouldBeProblem(HttpStatusCode.Forbidden);
+        var problem = await response.ShouldBeProblem(HttpStatusCode.Forbidden);
+        // Says which roles may, so a portal developer or an operator with the wrong token knows what to ask for.
+        Assert.Equal("This operation is for the roles portal or support; the token's roles are " + role + ".",
+            problem.GetProperty("detail").GetString());
         await AssertNoEvents();
     }
 
@@ -96,7 +99,8 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
 
         var response = await App.ClientAs(LedgerRoles.Member, mine).GetAsync($"/api/accounts/{theirs}");
 
-        await response.ShouldBeProblem(HttpStatusCode.Forbidden);
+        var problem = await response.ShouldBeProblem(HttpStatusCode.Forbidden);
+        Assert.Equal("A member's token reaches only the account it names.", problem.GetProperty("detail").GetString());
     }
 
     [Fact]
