@@ -25,6 +25,9 @@ public sealed record PublishTierTable(int InvitationThreshold, int EnterpriseAbo
 
 public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTable>
 {
+    private static int? LowestStandardPoints(PublishTierTable table) =>
+        table.Tiers?.Where(t => t is { Kind: TierKind.Standard, PointsRequired: not null }).Min(t => t.PointsRequired);
+
     private static readonly HashSet<string> Currencies = CultureInfo.GetCultures(CultureTypes.SpecificCultures)
         .Select(c => { try { return new RegionInfo(c.Name).ISOCurrencySymbol; } catch (ArgumentException) { return null; } })
         .OfType<string>()
@@ -37,12 +40,12 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
     {
         RuleFor(x => x.InvitationThreshold).GreaterThan(0);
         // Invited means able to join: an invitation below every standard tier would offer a membership no tier allows.
+        // A standard tier without points is refused at its own field (below), not said again here with no number.
         RuleFor(x => x.InvitationThreshold)
-            .Must((table, threshold) => threshold >= table.Tiers.Where(t => t.Kind == TierKind.Standard).Min(t => t.PointsRequired))
-            .WithMessage(table => $"Must be at least the points of the lowest standard tier " +
-                                  $"({table.Tiers.Where(t => t.Kind == TierKind.Standard).Min(t => t.PointsRequired)}): an invited account must " +
-                                  "have a tier it can join.")
-            .When(x => x.Tiers is not null && x.Tiers.Any(t => t is not null && t.Kind == TierKind.Standard));
+            .Must((table, threshold) => threshold >= LowestStandardPoints(table))
+            .WithMessage(table => $"Must be at least the points of the lowest standard tier ({LowestStandardPoints(table)}): an invited " +
+                                  "account must have a tier it can join.")
+            .When(x => LowestStandardPoints(x) is not null);
         RuleFor(x => x.EnterpriseAbovePoints).GreaterThanOrEqualTo(0);
         RuleFor(x => x.Reason).ValidReason();
         RuleFor(x => x.Tiers).NotEmpty().WithMessage("Give at least one tier.")
@@ -59,8 +62,9 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
                 .WithMessage("Tier code must be lower-case letters, digits and underscores, e.g. \"gold\".");
             tier.RuleFor(t => t.Name).NotEmpty().MaximumLength(80);
             tier.RuleFor(t => t.Kind).IsInEnum();
-            tier.RuleFor(t => t.PointsRequired).NotNull().GreaterThan(0).When(t => t.Kind == TierKind.Standard)
-                .WithMessage("A standard tier needs a positive number of points.");
+            tier.RuleFor(t => t.PointsRequired).NotNull().WithMessage("A standard tier needs a positive number of points.")
+                .GreaterThan(0).WithMessage("A standard tier needs a positive number of points.")
+                .When(t => t.Kind == TierKind.Standard);
             // 0 is still taken (and stored as null): finance's requests sent it, as the docs said, until 2026-12-05.
             tier.RuleFor(t => t.PointsRequired).Must(p => p is null or 0).When(t => t.Kind == TierKind.Enterprise)
                 .WithMessage("An enterprise tier has no points of its own (it needs more than enterpriseAbovePoints); leave pointsRequired out.");

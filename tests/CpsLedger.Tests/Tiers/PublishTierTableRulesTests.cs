@@ -1,0 +1,32 @@
+using CpsLedger.Api.Tiers;
+
+namespace CpsLedger.Tests.Tiers;
+
+/// <summary>Finance's tier table as a pure validation: each mistake is named once, at its own field.</summary>
+public sealed class PublishTierTableRulesTests
+{
+    private static PublishTierTable Table(int threshold, params TierDefinition[] tiers) => new(threshold, 2500, tiers, "2027 price list");
+
+    [Fact]
+    public void A_standard_tier_without_points_is_refused_at_its_points_not_with_an_empty_threshold_message()
+    {
+        var result = new PublishTierTableValidator().Validate(Table(500,
+            new TierDefinition("silver", "Silver", TierKind.Standard, null, null, 100m, "EUR")));
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(("Tiers[0].PointsRequired", "A standard tier needs a positive number of points."), (error.PropertyName, error.ErrorMessage));
+    }
+
+    [Fact]
+    public void The_threshold_below_the_lowest_standard_tier_that_has_points_names_that_tier_s_points()
+    {
+        var result = new PublishTierTableValidator().Validate(Table(400,
+            new TierDefinition("silver", "Silver", TierKind.Standard, null, null, 100m, "EUR"),
+            new TierDefinition("gold", "Gold", TierKind.Standard, 1000, null, 200m, "EUR"),
+            new TierDefinition("bronze", "Bronze", TierKind.Standard, 500, null, 50m, "EUR")));
+
+        var threshold = Assert.Single(result.Errors, e => e.PropertyName == "InvitationThreshold");
+        Assert.Equal("Must be at least the points of the lowest standard tier (500): an invited account must have a tier it can join.",
+            threshold.ErrorMessage);
+    }
+}
