@@ -223,7 +223,7 @@ public sealed class ForbiddenReasons : IAuthorizationMiddlewareResultHandler
         return _default.HandleAsync(next, context, policy, authorizeResult);
     }
 
-    public static string? Describe(AuthorizationFailure failure, ClaimsPrincipal user)
+    private static string? Describe(AuthorizationFailure failure, ClaimsPrincipal user)
     {
         if (failure.FailedRequirements.OfType<RolesAuthorizationRequirement>().FirstOrDefault() is { } roles)
         {

@@ -129,7 +129,7 @@ public sealed partial class TierTableViewProjection : SingleStreamProjection<Tie
         TableVersion = view.TableVersion + 1,
         InvitationThreshold = e.InvitationThreshold,
         EnterpriseAbovePoints = e.EnterpriseAbovePoints,
-        Tiers = [.. e.Tiers.Select(t => t.Normalised())],
+        Tiers = [.. e.Tiers], // normalised by the setter, as a stored view is
         PublishedAt = e.PublishedAt,
         Reason = e.Reason,
     };
