@@ -168,6 +168,11 @@ public static class AccountHistory
                                            (e.Card is { } card ? $" ({card.Brand} ending {card.Last4})" : "") +
                                            $": {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
+        // The overpaid figure the payment recorded is the invoice's own right after it (Invoice.Overpaid: received beyond the total, less
+        // what was refunded), decided by InvoicePayments.Receive with the fold's formula: not this payment's excess alone.
+        Invoicing.PaymentReceived { Kind: Invoicing.PaymentKind.Overpayment } e =>
+            $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)}); the invoice is now overpaid by " +
+            $"{e.Overpaid:0.00} {e.Currency}",
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         // A charge whose answer was lost or late: the card may have been charged before the cancellation committed, only found after it.
         Invoicing.PaymentReceivedAfterCancellation e => (e.Method == PaymentMethod.Card
