@@ -7,8 +7,10 @@ namespace CpsLedger.Api.Audit;
 /// <summary>The first place where an account's stored events no longer match its hash chain.</summary>
 /// <param name="Problem">edited (the event's content no longer hashes to its link), removed (the linked event is gone),
 /// reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived
-/// (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link),
-/// or rewritten (an exported head is no longer in the chain).</param>
+/// (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link).
+/// Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain
+/// and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun
+/// after the backup a database was restored from, or deleted whole).</param>
 /// <param name="ChainId">The broken chain.</param>
 /// <param name="Position">The link's position in the chain.</param>
 /// <param name="EventId">The event at the break; null when it is gone.</param>
@@ -203,21 +205,30 @@ public sealed class ChainVerification(IDocumentStore store)
         return heads;
     }
 
-    /// <summary>Heads exported earlier must still be links of their chains, with the same hash: otherwise history was rewritten.</summary>
+    /// <summary>
+    /// Heads exported earlier must still be links of their chains, with the same hash: otherwise history was rewritten, or, where the
+    /// link is not there at all, the chain was cut short (truncated) or is not in the database (missing). The last two are what a
+    /// database restored from a backup older than the heads file shows of the chains that grew or began since; only the first says
+    /// that a stored link changed.
+    /// </summary>
     public async Task<IReadOnlyList<ChainBreak>> CheckHeadsAsync(IEnumerable<ChainHead> exported, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
         var breaks = new List<ChainBreak>();
         foreach (var head in exported)
         {
-            await using var command = new NpgsqlCommand(
-                $"select encode(hash, 'hex') from {Schema}.{HashChainSchema.TableName} where chain_id = @chain and position = @position",
-                connection);
+            await using var command = new NpgsqlCommand($"""
+                select (select encode(hash, 'hex') from {Schema}.{HashChainSchema.TableName} where chain_id = @chain and position = @position),
+                       exists (select 1 from {Schema}.{HashChainSchema.TableName} where chain_id = @chain)
+                """, connection);
             command.Parameters.AddWithValue("chain", head.ChainId);
             command.Parameters.AddWithValue("position", head.Position);
-            var stored = await command.ExecuteScalarAsync(ct) as string;
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            var stored = reader.IsDBNull(0) ? null : reader.GetString(0);
+            var problem = stored is not null ? "rewritten" : reader.GetBoolean(1) ? "truncated" : "missing";
             if (!string.Equals(stored, head.Hash, StringComparison.OrdinalIgnoreCase))
-                breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, "rewritten"));
+                breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, problem));
         }
 
         return breaks;

@@ -284,6 +284,39 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         await (await App.Member(account).GetAsync("/api/audit/chain-heads")).ShouldBe(HttpStatusCode.Forbidden);
     }
     [Fact]
+    public async Task An_exported_head_the_database_does_not_hold_is_missing_or_truncated_not_rewritten()
+    {
+        var (account, _) = await AccountWithHistory();
+        var heads = ChainVerification.ReadHeads(await (await Auditor.GetAsync("/api/audit/chain-heads")).Content.ReadAsStringAsync());
+        var own = Assert.Single(heads, h => h.ChainId == account);
+        // As a database restored from a backup older than the heads file reads it: a chain begun since the backup is not in it at
+        // all, one that grew since ends before its exported head. Neither is a link that hashes otherwise.
+        var begunSince = new ChainHead(Guid.NewGuid(), 3, own.Sequence + 20, own.Hash);
+        var grewSince = own with { Position = own.Position + 2, Sequence = own.Sequence + 10 };
+        var chains = App.Services.GetRequiredService<ChainVerification>();
+        var found = await chains.CheckHeadsAsync([.. heads, begunSince, grewSince], CancellationToken.None);
+        Assert.Equal([(begunSince.ChainId, 3L, "missing"), (account, own.Position + 2, "truncated")],
+            found.Select(b => (b.ChainId, b.Position, b.Problem)));
+
+        // The verify command says the same words.
+        var file = Path.Combine(Path.GetTempPath(), $"heads-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, ChainVerification.WriteHeads([.. heads, begunSince, grewSince]));
+        try
+        {
+            var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--heads", file);
+            Assert.True(exit == 1, output);
+            Assert.Contains($"Heads in {file}: 2 no longer in their chains (0 rewritten, 1 truncated, 1 missing).", output);
+            Assert.Contains($"  chain {begunSince.ChainId} link 3: missing (the database holds no link of this chain)", output);
+            Assert.Contains($"  chain {account} link {own.Position + 2}: truncated (the chain ends before this link)", output);
+            Assert.DoesNotContain("rewritten (", output);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Links_written_per_row_and_per_statement_are_those_of_the_v3_function_byte_for_byte()
     {
         // Per row: the service's appends. Per statement: the legacy import's bulk copies, one of more than 64 chains (one table
