@@ -78,7 +78,12 @@ public sealed record HistoryEntry(
     string? CausationId,
     CausedBy? CausedBy,
     string Description,
-    object Data);
+    object Data,
+    [property: System.ComponentModel.Description("Null when the event as stored still hashes to its link in the account's hash chain. Otherwise " +
+                                                 "what is wrong, as verification names it: edited (its content, the data shown here included, " +
+                                                 "was changed after it was appended) or reordered (its sequence is not the one chained). " +
+                                                 "The entry shows the event as it is stored now.")]
+    string? ChainProblem);
 
 /// <summary>One page of an account's history, oldest event first.</summary>
 /// <param name="AccountId">The business account.</param>
@@ -86,7 +91,15 @@ public sealed record HistoryEntry(
 /// <param name="Page">The page number, from 1.</param>
 /// <param name="PageSize">Events per page asked for (1 to 500, 100 by default).</param>
 /// <param name="Total">How many events match the filters, on all pages.</param>
-public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Items, int Page, int PageSize, long Total);
+/// <param name="ChainIntact">True when every link of the hash chains the history's events are on (the account's own, and its streams'
+/// for events that name no account) still matches its stored event, whatever the page and the filters; false when
+/// <paramref name="ChainBreaks"/> names a break. Verification (<c>hash-chain</c>, <c>verify</c>) checks more: archived events,
+/// versions out of step, events with no link, exported heads.</param>
+/// <param name="ChainBreaks">The first link of each of those chains that no longer matches its stored event (edited, removed or
+/// reordered), as the account's <c>hash-chain</c> names it, on whichever page its event is; empty when intact. Each entry that is
+/// not as chained says so in its <c>chainProblem</c>.</param>
+public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Items, int Page, int PageSize, long Total, bool ChainIntact,
+    IReadOnlyList<ChainBreak> ChainBreaks);
 
 public static class AccountHistory
 {
@@ -155,6 +168,11 @@ public static class AccountHistory
                                            (e.Card is { } card ? $" ({card.Brand} ending {card.Last4})" : "") +
                                            $": {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
                                            (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
+        // The overpaid figure the payment recorded is the invoice's own right after it (Invoice.Overpaid: received beyond the total, less
+        // what was refunded), decided by InvoicePayments.Receive with the fold's formula: not this payment's excess alone.
+        Invoicing.PaymentReceived { Kind: Invoicing.PaymentKind.Overpayment } e =>
+            $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)}); the invoice is now overpaid by " +
+            $"{e.Overpaid:0.00} {e.Currency}",
         Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         // A charge whose answer was lost or late: the card may have been charged before the cancellation committed, only found after it.
         Invoicing.PaymentReceivedAfterCancellation e => (e.Method == PaymentMethod.Card
@@ -255,8 +273,9 @@ public static class AccountHistory
     /// auditor): then no reason support wrote is shown (<see cref="ForMember"/>), the ticket is.</param>
     /// <param name="staff">For the account's member: the account's staff, read by their role instead of their names
     /// (<see cref="StaffNames"/>).</param>
+    /// <param name="chainProblem">What is wrong with the event's link in the hash chain; null when it still hashes.</param>
     public static HistoryEntry Entry(IEvent e, AccountStreamKind kind, string? description = null, JsonSerializerOptions? member = null,
-        StaffNames.Staff? staff = null)
+        StaffNames.Staff? staff = null, string? chainProblem = null)
     {
         staff ??= StaffNames.Staff.None;
         var (reason, ticket) = SupportReason.Of(e);
@@ -274,7 +293,7 @@ public static class AccountHistory
 
         return new HistoryEntry(e.Sequence, CommitIds.Of(e), e.Id, e.StreamId, kind, e.Version, e.EventTypeName, e.Timestamp,
             staff.ShownBy(e), ActorRoles.Of(e), reason, ticket, e.CorrelationId, e.CausationId, staff.Shown(SystemActor.CausedByOf(e)),
-            description ?? Describe(e.Data), shown);
+            description ?? Describe(e.Data), shown, chainProblem);
     }
 
     /// <summary>
@@ -537,9 +556,13 @@ public static class GetAccountHistoryEndpoint
 
         var totalRead = Filtered().Count();
         var pageRead = Filtered().OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToList();
+        // The links of the chains the events are on (the account's, and its streams' for events naming no account), recomputed with
+        // the page: an edited event is marked wherever an auditor reads it, not only by verification.
+        var brokenRead = chains.BrokenLinksIn(batch, ids);
         await batch.Execute(ct);
         var total = await totalRead;
         var events = await pageRead;
+        var broken = await brokenRead();
         // The member reads staff's roles, not their names: by the role each event records, and where one on the page (or a cause
         // it names) records none, who is staff is read from the marks on the whole account, not the page: a round trip only pages
         // with events stored before roles were recorded cost.
@@ -547,7 +570,10 @@ public static class GetAccountHistoryEndpoint
             : events.All(StaffNames.Recorded) ? StaffNames.Staff.ByRecordedRoles
             : await StaffNames.ReadAsync(session, ids, sequences, ct);
         var derived = await AccountHistory.DerivedSentencesAsync(session, events, ct);
-        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff)).ToList();
-        return new HistoryPage(accountId, items, p, size, total);
+        var problems = broken.Where(b => b.EventId is not null).DistinctBy(b => b.EventId).ToDictionary(b => b.EventId!.Value, b => b.Problem);
+        var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff,
+            problems.GetValueOrDefault(e.Id))).ToList();
+        var firstOfEachChain = broken.GroupBy(b => b.ChainId).Select(c => c.MinBy(b => b.Position)!).OrderBy(b => b.ChainId).ToList();
+        return new HistoryPage(accountId, items, p, size, total, firstOfEachChain.Count == 0, firstOfEachChain);
     }
 }

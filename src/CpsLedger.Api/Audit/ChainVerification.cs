@@ -7,8 +7,10 @@ namespace CpsLedger.Api.Audit;
 /// <summary>The first place where an account's stored events no longer match its hash chain.</summary>
 /// <param name="Problem">edited (the event's content no longer hashes to its link), removed (the linked event is gone),
 /// reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived
-/// (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link),
-/// or rewritten (an exported head is no longer in the chain).</param>
+/// (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link).
+/// Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain
+/// and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun
+/// after the backup a database was restored from, or deleted whole).</param>
 /// <param name="ChainId">The broken chain.</param>
 /// <param name="Position">The link's position in the chain.</param>
 /// <param name="EventId">The event at the break; null when it is gone.</param>
@@ -43,15 +45,7 @@ public sealed class ChainVerification(IDocumentStore store)
         // The three checks in one batch, one round trip (issue #21; until 2026-12-05 a round trip each), read in order below.
         await using var batch = new NpgsqlBatch(connection);
 
-        var links = $"""
-            select c.chain_id, c.position, c.event_id, c.seq_id, e.seq_id,
-                   c.hash = sha256(coalesce(lag(c.hash) over (partition by c.chain_id order by c.position), ''::bytea)
-                                   || convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8')) as intact
-            from {Schema}.{HashChainSchema.TableName} c
-            left join {Schema}.mt_events e on e.id = c.event_id
-            {(chains is null ? "" : "where c.chain_id = any(@chains)")}
-            order by c.chain_id, c.position
-            """;
+        var links = $"{LinksSql(chains is null ? "" : "where c.chain_id = any(@chains)")} order by c.chain_id, c.position";
         batch.BatchCommands.Add(Command(links, ("chains", chains)));
 
         // What the link's text leaves out but every read depends on: Marten leaves an archived event out of every read, replay
@@ -95,17 +89,9 @@ public sealed class ChainVerification(IDocumentStore store)
         while (await reader.ReadAsync(ct))
         {
             var chain = reader.GetGuid(0);
-            if (breaks.ContainsKey(chain))
-                continue;
-            var position = reader.GetInt64(1);
-            var eventId = reader.GetGuid(2);
-            var chainedSequence = reader.GetInt64(3);
-            if (reader.IsDBNull(4))
-                breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "removed");
-            else if (reader.GetInt64(4) != chainedSequence)
-                breaks[chain] = new ChainBreak(chain, position, eventId, reader.GetInt64(4), "reordered");
-            else if (!reader.GetBoolean(5))
-                breaks[chain] = new ChainBreak(chain, position, eventId, chainedSequence, "edited");
+            if (!breaks.ContainsKey(chain) && LinkBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3),
+                    reader.IsDBNull(4) ? null : reader.GetInt64(4), !reader.IsDBNull(5) && reader.GetBoolean(5)) is { } broken)
+                breaks[chain] = broken;
         }
 
         await reader.NextResultAsync(ct);
@@ -129,6 +115,47 @@ public sealed class ChainVerification(IDocumentStore store)
 
         return [.. breaks.Values.OrderBy(b => b.ChainId)];
     }
+
+    /// <summary>
+    /// Every link of the chains <paramref name="where"/> keeps, recomputed from the event it links as it is stored now: chain,
+    /// position, the linked event, the sequence chained, the event's sequence now (null: the event is gone), whether the link still
+    /// hashes (<see cref="HashChainSchema.LinkSql"/> over the stored previous link, so an edit breaks its own link only).
+    /// </summary>
+    private string LinksSql(string where) => $"""
+        select c.chain_id, c.position, c.event_id, c.seq_id as chained_sequence, e.seq_id as stored_sequence,
+               c.hash = {HashChainSchema.LinkSql("lag(c.hash) over (partition by c.chain_id order by c.position)", "e")} as intact
+        from {Schema}.{HashChainSchema.TableName} c
+        left join {Schema}.mt_events e on e.id = c.event_id
+        {where}
+        """;
+
+    /// <summary>What is wrong with one link as <see cref="LinksSql"/> recomputed it; null when nothing is.</summary>
+    private static ChainBreak? LinkBreak(Guid chain, long position, Guid eventId, long chainedSequence, long? storedSequence, bool intact) =>
+        storedSequence is not { } stored ? new ChainBreak(chain, position, eventId, chainedSequence, "removed")
+        : stored != chainedSequence ? new ChainBreak(chain, position, eventId, stored, "reordered")
+        : !intact ? new ChainBreak(chain, position, eventId, chainedSequence, "edited")
+        : null;
+
+    /// <summary>
+    /// Every link of the chains given that no longer matches its stored event (edited, removed or reordered: the links' own check,
+    /// not the archived, out-of-step or unchained events only verification looks for), read in the reader's batch beside its
+    /// other reads: what the history and time travel mark. The chains' links are recomputed in the database; only the broken
+    /// ones come back.
+    /// </summary>
+    public Func<Task<IReadOnlyList<ChainBreak>>> BrokenLinksIn(Marten.Services.BatchQuerying.IBatchedQuery batch, IReadOnlyCollection<Guid> chainIds)
+    {
+        // A JSON object a row, as a query session reads a row of several columns.
+        var rows = batch.Query<BrokenLink>($"""
+            select json_build_object('ChainId', l.chain_id, 'Position', l.position, 'EventId', l.event_id,
+                                     'ChainedSequence', l.chained_sequence, 'StoredSequence', l.stored_sequence, 'Intact', coalesce(l.intact, false))
+            from ({LinksSql("where c.chain_id = any(?)")}) l
+            where l.stored_sequence is distinct from l.chained_sequence or l.intact is not true
+            order by l.chain_id, l.position
+            """, chainIds.Distinct().ToArray());
+        return async () => [.. (await rows).Select(r => LinkBreak(r.ChainId, r.Position, r.EventId, r.ChainedSequence, r.StoredSequence, r.Intact)!)];
+    }
+
+    private sealed record BrokenLink(Guid ChainId, long Position, Guid EventId, long ChainedSequence, long? StoredSequence, bool Intact);
 
     // A statement of the batch, with its array parameter when it has one (null: the statement takes none).
     private static NpgsqlBatchCommand Command(string sql, (string Name, Guid[]? Value) parameter)
@@ -178,21 +205,30 @@ public sealed class ChainVerification(IDocumentStore store)
         return heads;
     }
 
-    /// <summary>Heads exported earlier must still be links of their chains, with the same hash: otherwise history was rewritten.</summary>
+    /// <summary>
+    /// Heads exported earlier must still be links of their chains, with the same hash: otherwise history was rewritten, or, where the
+    /// link is not there at all, the chain was cut short (truncated) or is not in the database (missing). The last two are what a
+    /// database restored from a backup older than the heads file shows of the chains that grew or began since; only the first says
+    /// that a stored link changed.
+    /// </summary>
     public async Task<IReadOnlyList<ChainBreak>> CheckHeadsAsync(IEnumerable<ChainHead> exported, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
         var breaks = new List<ChainBreak>();
         foreach (var head in exported)
         {
-            await using var command = new NpgsqlCommand(
-                $"select encode(hash, 'hex') from {Schema}.{HashChainSchema.TableName} where chain_id = @chain and position = @position",
-                connection);
+            await using var command = new NpgsqlCommand($"""
+                select (select encode(hash, 'hex') from {Schema}.{HashChainSchema.TableName} where chain_id = @chain and position = @position),
+                       exists (select 1 from {Schema}.{HashChainSchema.TableName} where chain_id = @chain)
+                """, connection);
             command.Parameters.AddWithValue("chain", head.ChainId);
             command.Parameters.AddWithValue("position", head.Position);
-            var stored = await command.ExecuteScalarAsync(ct) as string;
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            var stored = reader.IsDBNull(0) ? null : reader.GetString(0);
+            var problem = stored is not null ? "rewritten" : reader.GetBoolean(1) ? "truncated" : "missing";
             if (!string.Equals(stored, head.Hash, StringComparison.OrdinalIgnoreCase))
-                breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, "rewritten"));
+                breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, problem));
         }
 
         return breaks;

@@ -49,6 +49,13 @@ public sealed class HashChainSchema(string schema) : ISchemaObject
         $"coalesce({alias}.headers::text, ''), to_char({alias}.timestamp at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'))";
 
     /// <summary>
+    /// A link: the previous link (<paramref name="previous"/>, SQL; null for a chain's first) hashed with the event's canonical text.
+    /// The one computation the triggers append with and every check recomputes with (the statement trigger folds the same steps).
+    /// </summary>
+    public static string LinkSql(string previous, string alias) =>
+        $"sha256(coalesce({previous}, ''::bytea) || convert_to({CanonicalEventSql(alias)}, 'UTF8'))";
+
+    /// <summary>
     /// The chain an event belongs to: its AccountId when that is 36 characters of hex digits and hyphens, else its stream. The
     /// same test as v3's regular expression '^[0-9a-fA-F-]{36}$', without the regular expression (a third of the trigger's time).
     /// </summary>
@@ -83,7 +90,7 @@ public sealed class HashChainSchema(string schema) : ISchemaObject
                     WHERE c.chain_id = key ORDER BY c.position DESC LIMIT 1;
                 INSERT INTO {schema}.{TableName} (chain_id, position, seq_id, event_id, hash)
                 VALUES (key, coalesce(last, 0) + 1, ev.seq_id, ev.id,
-                        sha256(coalesce(previous, ''::bytea) || convert_to({CanonicalEventSql("ev")}, 'UTF8')));
+                        {LinkSql("previous", "ev")});
             END;
             $chain$;
             -- The row trigger does what {TableName}_add does, inline: no second function call per event, and the previous link is
@@ -97,7 +104,7 @@ public sealed class HashChainSchema(string schema) : ISchemaObject
                 PERFORM pg_advisory_xact_lock(hashtextextended('cpsledger-chain:' || key::text, 0));
                 INSERT INTO {schema}.{TableName} (chain_id, position, seq_id, event_id, hash)
                 SELECT key, coalesce(previous.position, 0) + 1, NEW.seq_id, NEW.id,
-                       sha256(coalesce(previous.hash, ''::bytea) || convert_to({CanonicalEventSql("NEW")}, 'UTF8'))
+                       {LinkSql("previous.hash", "NEW")}
                 FROM (SELECT 1) AS one
                 LEFT JOIN LATERAL (SELECT c.hash, c.position FROM {schema}.{TableName} c
                                    WHERE c.chain_id = key ORDER BY c.position DESC LIMIT 1) AS previous ON true;

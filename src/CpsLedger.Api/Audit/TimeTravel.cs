@@ -30,6 +30,11 @@ namespace CpsLedger.Api.Audit;
 /// yet.</param>
 /// <param name="Membership">The account's standing in the programme as it stood then (invitations, terms, membership numbers);
 /// null when there was none yet: not invited, and no old membership number carried over.</param>
+/// <param name="ChainIntact">True when every event replayed still hashes to its link in the hash chain (and no event chained up to
+/// the cut is gone): what was folded is what was chained. False when <paramref name="ChainBreaks"/> names one.</param>
+/// <param name="ChainBreaks">Each event replayed whose link no longer matches it (edited: its content was changed after it was
+/// appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained), and each
+/// link up to the cut whose event is gone (removed), as verification names them; empty when intact.</param>
 public sealed record AccountAsOf(
     Guid AccountId,
     DateTimeOffset? AsOfTimestamp,
@@ -39,7 +44,9 @@ public sealed record AccountAsOf(
     AccountSummary Summary,
     PointsExplanation Explanation,
     EligibleTiers? EligibleTiers,
-    AccountMembership? Membership);
+    AccountMembership? Membership,
+    bool ChainIntact,
+    IReadOnlyList<ChainBreak> ChainBreaks);
 
 public static class TimeTravel
 {
@@ -48,11 +55,12 @@ public static class TimeTravel
     /// at a sequence, the state right after the commit that wrote that event; at a timestamp, the commits all of whose events
     /// are at or before it. Products registered later simply do not exist yet.
     /// </summary>
-    public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, Guid accountId, DateTimeOffset? timestamp, long? sequence,
-        CancellationToken ct, MembershipYearOptions? membershipYear = null)
+    public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, ChainVerification chains, Guid accountId, DateTimeOffset? timestamp,
+        long? sequence, CancellationToken ct, MembershipYearOptions? membershipYear = null)
     {
         // Two round trips whatever the account holds: its streams (with the event at the sequence asked for), then all their
-        // events, each stream replayed from them in memory. A query per product and invoice stream made it 2 + N + M.
+        // events with their chains' broken links, each stream replayed from them in memory. A query per product and invoice stream
+        // made it 2 + N + M.
         var batch = session.CreateBatchQuery();
         var streamsRead = AccountStreams.In(batch, accountId);
         var atSequence = sequence is { } asked ? EventAtOrBefore(batch, asked) : null;
@@ -61,7 +69,12 @@ public static class TimeTravel
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
 
         // All of the streams' events, those after the cut too: a commit's later events decide whether it is in.
-        var all = await session.Events.QueryAllRawEvents().Where(e => e.StreamId.IsOneOf(ids)).OrderBy(e => e.Sequence).ToListAsync(ct);
+        var read = session.CreateBatchQuery();
+        var allRead = read.Query<IEvent>().Where(e => e.StreamId.IsOneOf(ids)).OrderBy(e => e.Sequence).ToList();
+        // The chains those events are on (the account's own, and each stream's for events that name no account, the tier table's).
+        var brokenRead = chains.BrokenLinksIn(read, ids);
+        await read.Execute(ct);
+        var all = await allRead;
         var at = atSequence is null ? null : await atSequence;
         var events = sequence is { } s
             ? CommitCut.AtSequence(all, s, at is { } e && e.Sequence == s ? CommitIds.Of(e) : null)
@@ -104,10 +117,14 @@ public static class TimeTravel
         var offered = table is null ? null : RenewalTables.OfferedOn(events, membership, table.TableVersion);
         var outlook = MembershipOutlook.Of(membership, eligibility, options, table, offered);
         var last = events.Count == 0 ? null : events[^1];
+        var folded = events.Select(e => e.Id).ToHashSet();
+        var notAsChained = (await brokenRead())
+            .Where(b => b.Problem == "removed" ? b.Sequence <= (last?.Sequence ?? 0) : b.EventId is { } id && folded.Contains(id))
+            .OrderBy(b => b.Sequence).ToList();
         return new AccountAsOf(accountId, timestamp, sequence, last?.Sequence ?? 0, last is null ? null : CommitIds.Of(last), summary,
             AccountPoints.Explain(accountId, sources) with { Membership = outlook },
             eligibility is null ? null : eligibility with { Membership = outlook },
-            membership);
+            membership, notAsChained.Count == 0, notAsChained);
     }
 
     /// <summary>
@@ -169,9 +186,9 @@ public static class GetAccountAsOfEndpoint
                      "this or sequence, not both.")] DateTimeOffset? timestamp,
         [Description("The state right after the commit that wrote this event: a global event sequence, from 1, as the history's " +
                      "sequence shows it. Give this or timestamp, not both.")] long? sequence,
-        IQuerySession session, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear, ClaimsPrincipal user,
-        CancellationToken ct) =>
-        await TimeTravel.AsOfAsync(session, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
+        IQuerySession session, ChainVerification chains, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear,
+        ClaimsPrincipal user, CancellationToken ct) =>
+        await TimeTravel.AsOfAsync(session, chains, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
             ? TypedResults.Ok(asOf with
             {
                 Explanation = SupportNotes.For(user, asOf.Explanation),

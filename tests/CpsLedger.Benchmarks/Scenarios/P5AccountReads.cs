@@ -142,7 +142,7 @@ public static class P5AccountReads
                 async () =>
                 {
                     await using var session = store.QuerySession();
-                    var asOf = await Api.Audit.TimeTravel.AsOfAsync(session, account, DateTimeOffset.UtcNow, null, CancellationToken.None, membershipYear);
+                    var asOf = await Api.Audit.TimeTravel.AsOfAsync(session, chains, account, DateTimeOffset.UtcNow, null, CancellationToken.None, membershipYear);
                     return asOf?.Summary.Products == TimeTravelProducts ? null : $"{asOf?.Summary.Products} products";
                 }),
             ("history", () => $"/api/accounts/{account}/history",

@@ -80,6 +80,50 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_edited_event_is_marked_in_the_history_and_time_travel_says_it_folded_it()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var sequence = await SequenceOf(registration, "product_details_amended");
+        var clean = await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>();
+        Assert.True(clean.ChainIntact);
+        Assert.Empty(clean.ChainBreaks);
+        Assert.All(clean.Items, i => Assert.Null(i.ChainProblem));
+        Assert.True((await AsOfNow(account)).ChainIntact);
+
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Photopoinu\"') where seq_id = {sequence}");
+
+        // The entry shows the edited data, and says it is not what was chained; the page says where the account's chain breaks, as
+        // the account's hash-chain does.
+        var history = await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>();
+        var edited = Assert.Single(history.Items, i => i.ChainProblem is not null);
+        Assert.Equal((sequence, "edited"), (edited.Sequence, edited.ChainProblem));
+        Assert.Contains("Photopoinu", edited.Description, StringComparison.Ordinal);
+        Assert.False(history.ChainIntact);
+        var chain = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        Assert.Equal(Assert.Single(chain.Breaks), Assert.Single(history.ChainBreaks));
+        Assert.Equal((account, edited.EventId), (history.ChainBreaks[0].ChainId, history.ChainBreaks[0].EventId));
+
+        // A page without the event still says the account's chain is broken, and where.
+        var first = await Auditor.GetAsync($"/api/accounts/{account}/history?pageSize=1").ReadAs<HistoryPage>();
+        Assert.Null(Assert.Single(first.Items).ChainProblem);
+        Assert.False(first.ChainIntact);
+        Assert.Equal(history.ChainBreaks, first.ChainBreaks);
+
+        // Time travel past the edit folded the edited event, and says so; before it, it folded nothing edited.
+        var asOf = await AsOfNow(account);
+        Assert.False(asOf.ChainIntact);
+        Assert.Equal(history.ChainBreaks, asOf.ChainBreaks);
+        var before = await Auditor.GetAsync($"/api/accounts/{account}/as-of?sequence={sequence - 1}").ReadAs<AccountAsOf>();
+        Assert.True(before.LastSequenceIncluded < sequence);
+        Assert.True(before.ChainIntact);
+        Assert.Empty(before.ChainBreaks);
+    }
+
+    private Task<AccountAsOf> AsOfNow(Guid account) =>
+        Auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
+            .ReadAs<AccountAsOf>();
+
+    [Fact]
     public async Task An_event_marked_archived_is_found_even_after_a_rebuild()
     {
         // Marten leaves an archived event out of every read, replay and rebuild: marking one is removing it from the account's
@@ -239,6 +283,39 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal("rewritten", rewritten.Problem);
         await (await App.Member(account).GetAsync("/api/audit/chain-heads")).ShouldBe(HttpStatusCode.Forbidden);
     }
+    [Fact]
+    public async Task An_exported_head_the_database_does_not_hold_is_missing_or_truncated_not_rewritten()
+    {
+        var (account, _) = await AccountWithHistory();
+        var heads = ChainVerification.ReadHeads(await (await Auditor.GetAsync("/api/audit/chain-heads")).Content.ReadAsStringAsync());
+        var own = Assert.Single(heads, h => h.ChainId == account);
+        // As a database restored from a backup older than the heads file reads it: a chain begun since the backup is not in it at
+        // all, one that grew since ends before its exported head. Neither is a link that hashes otherwise.
+        var begunSince = new ChainHead(Guid.NewGuid(), 3, own.Sequence + 20, own.Hash);
+        var grewSince = own with { Position = own.Position + 2, Sequence = own.Sequence + 10 };
+        var chains = App.Services.GetRequiredService<ChainVerification>();
+        var found = await chains.CheckHeadsAsync([.. heads, begunSince, grewSince], CancellationToken.None);
+        Assert.Equal([(begunSince.ChainId, 3L, "missing"), (account, own.Position + 2, "truncated")],
+            found.Select(b => (b.ChainId, b.Position, b.Problem)));
+
+        // The verify command says the same words.
+        var file = Path.Combine(Path.GetTempPath(), $"heads-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, ChainVerification.WriteHeads([.. heads, begunSince, grewSince]));
+        try
+        {
+            var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--heads", file);
+            Assert.True(exit == 1, output);
+            Assert.Contains($"Heads in {file}: 2 no longer in their chains (0 rewritten, 1 truncated, 1 missing).", output);
+            Assert.Contains($"  chain {begunSince.ChainId} link 3: missing (the database holds no link of this chain)", output);
+            Assert.Contains($"  chain {account} link {own.Position + 2}: truncated (the chain ends before this link)", output);
+            Assert.DoesNotContain("rewritten (", output);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public async Task Links_written_per_row_and_per_statement_are_those_of_the_v3_function_byte_for_byte()
     {

@@ -13,6 +13,33 @@ public sealed class HistorySentenceTests
             "INV-2026-000001-attempt-1", "sandbox-ch-1", "CN-2026-000001", totalReceived, refundDue, DateTimeOffset.UnixEpoch);
 
     [Fact]
+    public void An_overpayment_says_by_how_much_the_invoice_is_overpaid_as_the_invoice_reads_it()
+    {
+        // 248.00 EUR; 300.00 received, 20.00 of the excess refunded, then 10.00 more: what is overpaid is the invoice's own figure
+        // after each payment (received beyond the total, less what was refunded), not the payment's excess alone.
+        var invoice = Tests.Invoicing.TestInvoices.Issued();
+        (Invoice Invoice, string Sentence) Pay(Invoice before, decimal amount, string bankReference)
+        {
+            var events = InvoicePayments.Receive(before, Guid.NewGuid(), PaymentMethod.BankTransfer, amount, "EUR", new DateOnly(2026, 12, 1), null,
+                bankReference, DateTimeOffset.UnixEpoch);
+            var received = events.OfType<PaymentReceived>().Single();
+            var after = events.Aggregate(before.Apply(received), (i, e) => e is InvoicePaid paid ? i.Apply(paid) : i);
+            return (after, AccountHistory.Describe(received));
+        }
+
+        var (paid, first) = Pay(invoice, 300m, "B1");
+        Assert.Equal("300.00 EUR received for INV-2026-000001 (overpayment, bank transfer); the invoice is now overpaid by 52.00 EUR", first);
+        var refunded = paid.Apply(RefundDecision.Decide(paid, new RecordRefund(20m, "EUR", new DateOnly(2026, 12, 3), "R1"), Guid.NewGuid(),
+            DateTimeOffset.UnixEpoch));
+        var (again, second) = Pay(refunded, 10m, "B2");
+        Assert.Equal(42m, again.Overpaid);
+        Assert.Equal("10.00 EUR received for INV-2026-000001 (overpayment, bank transfer); the invoice is now overpaid by 42.00 EUR", second);
+
+        // A partial or full payment says nothing of an excess.
+        Assert.Equal("100.00 EUR received for INV-2026-000001 (partial, bank transfer)", Pay(invoice, 100m, "B3").Sentence);
+    }
+
+    [Fact]
     public void A_card_charge_found_after_the_cancellation_is_not_said_to_be_received_after_it()
     {
         // The card was presented before the cancellation committed (its answer lost): only the finding came after.

@@ -10761,6 +10761,18 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
 
+        /// <summary>
+        /// True when every event replayed still hashes to its link in the hash chain (and no event chained up to the cut is gone): what was folded is what was chained. False when chainBreaks names one.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("chainIntact")]
+        public bool ChainIntact { get; set; } = default!;
+
+        /// <summary>
+        /// Each event replayed whose link no longer matches it (edited: its content was changed after it was appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained), and each link up to the cut whose event is gone (removed), as verification names them; empty when intact.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
+        public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
+
     }
 
     /// <summary>
@@ -11897,7 +11909,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public long? Sequence { get; set; } = default!;
 
         /// <summary>
-        /// edited (the event's content no longer hashes to its link), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), unchained (an event of the account has no link), or rewritten (an exported head is no longer in the chain).
+        /// edited (the event's content no longer hashes to its link), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link). Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun after the backup a database was restored from, or deleted whole).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
@@ -12746,6 +12758,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("data")]
         public object Data { get; set; } = default!;
 
+        /// <summary>
+        /// Null when the event as stored still hashes to its link in the account's hash chain. Otherwise what is wrong, as verification names it: edited (its content, the data shown here included, was changed after it was appended) or reordered (its sequence is not the one chained). The entry shows the event as it is stored now.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("chainProblem")]
+        public string? ChainProblem { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -12784,6 +12802,18 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
         public long Total { get; set; } = default!;
+
+        /// <summary>
+        /// True when every link of the hash chains the history's events are on (the account's own, and its streams' for events that name no account) still matches its stored event, whatever the page and the filters; false when chainBreaks names a break. Verification (`hash-chain`, `verify`) checks more: archived events, versions out of step, events with no link, exported heads.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("chainIntact")]
+        public bool ChainIntact { get; set; } = default!;
+
+        /// <summary>
+        /// The first link of each of those chains that no longer matches its stored event (edited, removed or reordered), as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
+        public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
 
     }
 
