@@ -32,6 +32,8 @@ public sealed class ProgramArgumentsTests
     [InlineData("verify")]
     [InlineData("legacy-import", "old.csv")]
     [InlineData("projections-fast-rebuild")]
+    // The ledger's projections command replaces JasperFx.Events' one (LedgerProjectionsCommand).
+    [InlineData("projections", "rebuild", "-p", "Invoice")]
     // The ledger's own commands print their output with Console.Out: JasperFx's lines go to stderr for them.
     public void the_ledgers_own_commands_are_told_from_jasperfxs(params string[] args) =>
         Assert.True(Program.IsLedgerCommand(args));
@@ -40,7 +42,7 @@ public sealed class ProgramArgumentsTests
     [InlineData("help")]
     [InlineData("codegen", "write")]
     [InlineData("db-assert")]
-    [InlineData("projections", "list")]
+    [InlineData("resources", "list")]
     [InlineData("--urls", "http://127.0.0.1:5081")]
     [InlineData]
     public void jasperfxs_commands_and_settings_are_not_the_ledgers(params string[] args) =>

@@ -1,0 +1,69 @@
+using CpsLedger.Tests.Harness;
+using Npgsql;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>
+/// <c>projections</c> (the runbook's <c>projections rebuild -p Invoice</c>) run as an operator runs it, a child process of the built
+/// service: what it prints on stdout is what it did, for a person or a script.
+/// </summary>
+public sealed class ProjectionsCommandTests(LedgerApp app) : LedgerTest(app)
+{
+    [Fact]
+    public async Task A_rebuild_rebuilds_the_projection_and_says_so_on_stdout_alone()
+    {
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
+        try
+        {
+            // The child schema holds one listed model: its document gone, the rebuild must write it again.
+            Assert.Equal(1, await DeleteModelViews(schema));
+
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema, "projections", "rebuild", "-p", "ProductModelView");
+
+            Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+            Assert.Equal(1, await DeleteModelViews(schema));
+            // JasperFx's own printed "Cannot override services when the IHost is already constructed", "Press CTRL + C to
+            // quit", a progress bar left at 0% and "[purple]Finished rebuild in N ms[/]" (markup as text) here.
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var line = Assert.Single(lines);
+            Assert.Matches(@"^ProductModelView: rebuilt by Marten's daemon in \d+\.\d s$", line);
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    [Fact]
+    public async Task A_rebuild_of_a_projection_that_does_not_exist_fails_and_names_the_projections()
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "projections", "rebuild", "-p", "Invoices");
+
+        // JasperFx's own said "No projections or databases match the selected filters" and exited 0, having done nothing.
+        Assert.Equal(1, exit);
+        Assert.Equal("", output.Trim());
+        Assert.Contains("No projection is named 'Invoices'", error);
+        Assert.Contains("Invoice, ", error);
+    }
+
+    [Fact]
+    public async Task The_list_names_each_projection_with_its_lifecycle_one_per_line()
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "projections", "list");
+
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["Invoice", "Inline", ..]);
+        Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["BusinessAccount", "Live", ..]);
+        Assert.DoesNotContain("Cannot override", output + error);
+        Assert.DoesNotContain("for commands", output);
+    }
+
+    private async Task<int> DeleteModelViews(string schema)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var delete = new NpgsqlCommand($"delete from {schema}.mt_doc_productmodelview", connection);
+        return await delete.ExecuteNonQueryAsync();
+    }
+}
