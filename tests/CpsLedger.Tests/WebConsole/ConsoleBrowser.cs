@@ -116,10 +116,13 @@ public abstract class ConsoleTest<TApp>(TApp app, Chromium chromium) : IAsyncLif
     }
 
     /// <summary>Opens the console and signs in with a development token of the role, as docs/console.md tells a developer to.</summary>
-    protected async Task SignInAs(string role, string subject)
+    protected Task SignInAs(string role, string subject) => SignInAs([role], subject);
+
+    /// <summary>Signs in with a token holding several roles, as a member of staff who works both in support and in finance.</summary>
+    protected async Task SignInAs(IReadOnlyCollection<string> roles, string subject)
     {
         await Page.GotoAsync("/console/");
-        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(role, subject: subject));
+        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(roles, subject));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Assertions.Expect(Page.GetByText($"Signed in as {subject}")).ToBeVisibleAsync();
     }

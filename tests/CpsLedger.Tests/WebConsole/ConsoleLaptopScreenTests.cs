@@ -200,6 +200,26 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         Assert.True(Array.IndexOf(headings.ToArray(), "Products") < Array.IndexOf(headings.ToArray(), "Invoices"), string.Join(", ", headings));
     }
 
+    [Theory]
+    [InlineData(LedgerRoles.Support)]
+    [InlineData(LedgerRoles.Auditor)]
+    public async Task A_finance_user_with_another_role_too_sees_an_accounts_invoices_first_as_finance_does(string otherRole)
+    {
+        var (account, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs([LedgerRoles.Finance, otherRole], "frida");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // The finance role is what puts actions on the invoices; the other role's tabs are there too, one click away.
+        var invoices = Page.GetByTestId("invoices");
+        await Expect(invoices.GetByRole(AriaRole.Heading, new() { Name = "Invoices", Level = 2 })).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(invoices.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" })).ToBeInViewportAsync(new() { Ratio = 1 });
+        var headings = (await Page.Locator("main h2:not(.visually-hidden)").AllInnerTextsAsync()).ToArray();
+        Assert.True(Array.IndexOf(headings, "Invoices") < Array.IndexOf(headings, "Products"), string.Join(", ", headings));
+        await Expect(Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link, new() { Name = "History & time travel" }))
+            .ToBeVisibleAsync();
+    }
+
     [Fact]
     public async Task Resending_an_invitation_the_account_does_not_have_says_why_and_offers_nothing_to_type()
     {

@@ -564,7 +564,9 @@ async function overviewView(id) {
   ]);
   // Finance comes to an account for its invoices: first under the summary, not below the products, points and membership year
   // (a screen and more of scrolling on a laptop). Support and auditors keep the products and points first, what most calls are about.
-  const invoicesFirst = hasRole('finance') && !isStaff();
+  // Someone who also holds finance gets finance's order: their actions on this page are on the invoices (support's are on a tab of
+  // their own), and the summary cards above still give the points total and the green tick.
+  const invoicesFirst = hasRole('finance');
   const invoicesPart = invoicesSection(invoices, membership);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
