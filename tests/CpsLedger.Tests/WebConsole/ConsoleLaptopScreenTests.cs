@@ -221,6 +221,41 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
     }
 
     [Fact]
+    public async Task The_replays_heading_shows_where_the_focus_is_after_a_key_press_and_no_outline_after_a_click()
+    {
+        await App.ListModel(points: 10);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account, "kadri");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => member.Register(account, Products.Products.Complete("R5-0001")));
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var button = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" }).GetByRole(AriaRole.Listitem).Nth(1).GetByRole(AriaRole.Button);
+        var heading = Page.GetByTestId("as-of").GetByRole(AriaRole.Heading).First;
+        const string outline = "h => getComputedStyle(h).outlineStyle";
+
+        // With the keyboard: the focus moves to the replay's heading, and the keyboard user sees it there, as on a button.
+        await button.FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("solid", await heading.EvaluateAsync<string>(outline));
+
+        // With the mouse: the focus moves the same way (for a screen reader), and no outline is drawn where nobody clicked.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Back to now" }).ClickAsync();
+        await button.ClickAsync();
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("none", await heading.EvaluateAsync<string>(outline));
+
+        // Enter in the time travel's box asks with the keyboard too: the outline again.
+        var when = (await Page.Locator("ol.timeline .when").Nth(1).InnerTextAsync()).Replace(" UTC", "").Replace(' ', 'T');
+        await Page.GetByLabel("Show the account as it stood at (UTC)").FillAsync(when);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(heading).ToContainTextAsync(when.Replace('T', ' '));
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("solid", await heading.EvaluateAsync<string>(outline));
+    }
+
+    [Fact]
     public async Task Resending_an_invitation_the_account_does_not_have_says_why_and_offers_nothing_to_type()
     {
         var account = await App.OpenAccount("studio@example.ee");

@@ -685,7 +685,7 @@ async function timeTravel(id, target, cut, event) {
     // A sequence number alone does not tell an auditor which moment this is: the event's time and type are said with it.
     const when = cut.timestamp ? utc(cut.timestamp)
       : event ? `${utc(event.at)}, after ${words(event.type)} (sequence ${cut.sequence})` : `event ${cut.sequence}`;
-    const heading = h('h3', { tabindex: '-1' }, `The account as of ${when}`);
+    const heading = h('h3', { tabindex: '-1', class: 'replay-heading' }, `The account as of ${when}`);
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
       heading,
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
