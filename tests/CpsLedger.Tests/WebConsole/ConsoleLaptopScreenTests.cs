@@ -265,6 +265,9 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
 
         var resend = Page.GetByTestId("resend");
         await Expect(resend).ToContainTextAsync("This account has no standing invitation, so there is nothing to resend.");
+        // Only that: what the action would do is no matter when it cannot be done.
+        await Expect(resend).Not.ToContainTextAsync("Sends the standing invitation");
+        await Expect(resend.Locator("p")).ToHaveCountAsync(1);
         // No box to type a reason in, and no disabled "Review" to wonder about.
         await Expect(resend.GetByRole(AriaRole.Textbox)).ToHaveCountAsync(0);
         await Expect(resend.GetByRole(AriaRole.Button)).ToHaveCountAsync(0);

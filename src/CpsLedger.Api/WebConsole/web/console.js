@@ -850,8 +850,9 @@ function clearFieldErrors(id, fields, inputs) {
 function supportAction({ id, title, intro, status, fields, describe, send, disabledReason }) {
   // Nothing can be done (no invitation to resend): the reason, and no box inviting a reason that no button would send.
   if (disabledReason) {
+    // What the action would do is no matter when it cannot be done: the notice alone says what there is to know.
     return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
-      h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), status, h('p', { class: 'notice warn' }, disabledReason));
+      h('h2', { id: `${id}-heading` }, title), h('p', { class: 'notice warn' }, disabledReason));
   }
   const error = h('div', { 'aria-live': 'assertive' });
   const preview = h('div', { 'aria-live': 'polite' });
