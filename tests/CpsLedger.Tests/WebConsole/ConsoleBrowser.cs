@@ -148,6 +148,15 @@ public abstract class ConsoleTest<TApp>(TApp app, Chromium chromium) : IAsyncLif
 /// <summary>Steps on the console's pages that several tests take.</summary>
 public static class ConsolePages
 {
+    /// <summary>How many of its text's lines a table row is tall: its height inside its cells' padding over the table's line height.</summary>
+    public static Task<double> LinesTall(this ILocator row) => row.EvaluateAsync<double>("""
+        tr => {
+          const cell = getComputedStyle(tr.cells[0]);
+          const inside = tr.getBoundingClientRect().height - parseFloat(cell.paddingTop) - parseFloat(cell.paddingBottom) - parseFloat(cell.borderBottomWidth);
+          return inside / parseFloat(getComputedStyle(tr.closest('table')).lineHeight);
+        }
+        """);
+
     /// <summary>Fills in the manual adjustment form and asks for its review; returns the preview of what will be written.</summary>
     public static async Task<ILocator> ReviewAdjustment(this IPage page, string points, string reason, string ticket)
     {

@@ -18,9 +18,10 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
     private static ILocator Review(ILocator dialog) => dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
 
     [Theory]
-    [InlineData(1366, 768, 6)]
-    [InlineData(1280, 720, 5)]
-    public async Task On_a_laptop_screen_finance_sees_many_invoice_lines_at_once_each_lines_buttons_on_one_row(int width, int height, int linesInView)
+    [InlineData(1366, 768, 10, 1)]
+    [InlineData(1280, 720, 6, 2)]
+    public async Task On_a_laptop_screen_finance_sees_many_invoice_lines_at_once_each_lines_buttons_on_one_row(int width, int height, int linesInView,
+        int linesTall)
     {
         var (_, numbers) = await App.OpenInvoicesOfOneAccount(14);
         await Page.SetViewportSizeAsync(width, height);
@@ -28,7 +29,8 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
         await Expect(rows).ToHaveCountAsync(14);
 
-        // Enough lines to match a statement against without scrolling for each one (with each line's buttons stacked, two).
+        // Enough lines to match a statement against without scrolling for each one (each line two lines tall, six at 1366; with each
+        // line's buttons stacked, two).
         var inView = 0;
         for (var n = 0; n < 14; n++)
         {
@@ -37,6 +39,14 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
                 inView++;
         }
         Assert.True(inView >= linesInView, $"{inView} invoice lines in view at {width}x{height}, expected at least {linesInView}");
+
+        // A line one line tall where the width allows (1366), wrapped inside its cells where it does not (1280), never wider than the screen.
+        for (var n = 0; n < 14; n++)
+        {
+            var tall = await rows.Nth(n).LinesTall();
+            Assert.True(tall < linesTall + 0.5, $"line {n + 1} is {tall:0.0} lines tall at {width}x{height}, expected {linesTall}");
+        }
+        Assert.True(await Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "no scrolling sideways");
 
         // Each line's buttons side by side, each saying which invoice it acts on.
         var number = numbers[0];

@@ -1487,8 +1487,7 @@ async function invoicesView(params) {
       h('thead', {}, h('tr', {}, ['Invoice', 'Company', 'Issued', 'Due', 'Total', amountLabel, 'Payment', 'Status']
         .map(c => h('th', {
           scope: 'col',
-          // Finance's lines hold three buttons or more; an auditor's one PDF button needs no room kept for them.
-          class: ['Total', amountLabel].includes(c) ? 'num' : c === 'Status' && hasRole('finance') ? 'line-status' : null,
+          class: ['Total', amountLabel].includes(c) ? 'num' : null,
         }, c)))),
       h('tbody', {}, list.items.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
@@ -1498,12 +1497,16 @@ async function invoicesView(params) {
         h('td', { class: 'nowrap' }, day(i.dueOn)),
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(owedBack ? i.owedBack : i.outstanding, i.currency)),
-        // The reference a transfer quotes is what finance matches it by: grouped in fours as the invoice prints it, kept whole.
-        h('td', {}, words(i.paymentMethod),
-          i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
-        // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one.
-        h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null,
-          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i)))))) : null,
+        // The reference a transfer quotes is what finance matches it by: grouped in fours as the invoice prints it, kept whole. Beside
+        // the method where the width allows, under it where not; "transfer" (the column says "Payment") is a word shorter for the line
+        // to fit 1366 pixels.
+        h('td', {}, h('span', { class: 'nowrap' }, i.paymentMethod === 'bank_transfer' ? 'transfer' : words(i.paymentMethod)),
+          i.creditorReference ? [' ', h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
+        // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one. The buttons beside the
+        // status where the width allows (a line one line tall), under it where not; in one row either way.
+        h('td', {}, h('div', { class: 'line-status' },
+          h('span', { class: 'nowrap' }, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null),
+          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i))))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
