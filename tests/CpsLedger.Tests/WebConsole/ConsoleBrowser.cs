@@ -116,10 +116,13 @@ public abstract class ConsoleTest<TApp>(TApp app, Chromium chromium) : IAsyncLif
     }
 
     /// <summary>Opens the console and signs in with a development token of the role, as docs/console.md tells a developer to.</summary>
-    protected async Task SignInAs(string role, string subject)
+    protected Task SignInAs(string role, string subject) => SignInAs([role], subject);
+
+    /// <summary>Signs in with a token holding several roles, as a member of staff who works both in support and in finance.</summary>
+    protected async Task SignInAs(IReadOnlyCollection<string> roles, string subject)
     {
         await Page.GotoAsync("/console/");
-        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(role, subject: subject));
+        await Page.GetByLabel("Development token").FillAsync(App.TokenFor(roles, subject));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Assertions.Expect(Page.GetByText($"Signed in as {subject}")).ToBeVisibleAsync();
     }
@@ -145,6 +148,15 @@ public abstract class ConsoleTest<TApp>(TApp app, Chromium chromium) : IAsyncLif
 /// <summary>Steps on the console's pages that several tests take.</summary>
 public static class ConsolePages
 {
+    /// <summary>How many of its text's lines a table row is tall: its height inside its cells' padding over the table's line height.</summary>
+    public static Task<double> LinesTall(this ILocator row) => row.EvaluateAsync<double>("""
+        tr => {
+          const cell = getComputedStyle(tr.cells[0]);
+          const inside = tr.getBoundingClientRect().height - parseFloat(cell.paddingTop) - parseFloat(cell.paddingBottom) - parseFloat(cell.borderBottomWidth);
+          return inside / parseFloat(getComputedStyle(tr.closest('table')).lineHeight);
+        }
+        """);
+
     /// <summary>Fills in the manual adjustment form and asks for its review; returns the preview of what will be written.</summary>
     public static async Task<ILocator> ReviewAdjustment(this IPage page, string points, string reason, string ticket)
     {

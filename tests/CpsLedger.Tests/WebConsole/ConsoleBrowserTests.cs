@@ -851,6 +851,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.All(labels, l => Assert.Equal(labels[0]!.Y, l!.Y, 1.0));
         Assert.All(fields, f => Assert.Equal(fields[0]!.Y, f!.Y, 1.0));
         Assert.True(labels[0]!.Y + labels[0]!.Height <= fields[0]!.Y, "each label above its field");
+        // At 1366 wide each line is one line tall, the days overdue and three buttons beside its status included.
+        for (var n = 0; n < 3; n++)
+            Assert.True(await rows.Nth(n).LinesTall() < 1.5, $"line {n + 1} is {await rows.Nth(n).LinesTall():0.0} lines tall");
         await Screenshot("finance-open-invoices");
 
         // Still owed and due before today: the overdue one, and the filter is in the address finance shares.

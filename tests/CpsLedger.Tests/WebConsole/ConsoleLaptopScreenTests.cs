@@ -18,9 +18,10 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
     private static ILocator Review(ILocator dialog) => dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
 
     [Theory]
-    [InlineData(1366, 768, 6)]
-    [InlineData(1280, 720, 5)]
-    public async Task On_a_laptop_screen_finance_sees_many_invoice_lines_at_once_each_lines_buttons_on_one_row(int width, int height, int linesInView)
+    [InlineData(1366, 768, 10, 1)]
+    [InlineData(1280, 720, 6, 2)]
+    public async Task On_a_laptop_screen_finance_sees_many_invoice_lines_at_once_each_lines_buttons_on_one_row(int width, int height, int linesInView,
+        int linesTall)
     {
         var (_, numbers) = await App.OpenInvoicesOfOneAccount(14);
         await Page.SetViewportSizeAsync(width, height);
@@ -28,7 +29,8 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
         await Expect(rows).ToHaveCountAsync(14);
 
-        // Enough lines to match a statement against without scrolling for each one (with each line's buttons stacked, two).
+        // Enough lines to match a statement against without scrolling for each one (each line two lines tall, six at 1366; with each
+        // line's buttons stacked, two).
         var inView = 0;
         for (var n = 0; n < 14; n++)
         {
@@ -37,6 +39,14 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
                 inView++;
         }
         Assert.True(inView >= linesInView, $"{inView} invoice lines in view at {width}x{height}, expected at least {linesInView}");
+
+        // A line one line tall where the width allows (1366), wrapped inside its cells where it does not (1280), never wider than the screen.
+        for (var n = 0; n < 14; n++)
+        {
+            var tall = await rows.Nth(n).LinesTall();
+            Assert.True(tall < linesTall + 0.5, $"line {n + 1} is {tall:0.0} lines tall at {width}x{height}, expected {linesTall}");
+        }
+        Assert.True(await Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "no scrolling sideways");
 
         // Each line's buttons side by side, each saying which invoice it acts on.
         var number = numbers[0];
@@ -200,6 +210,61 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         Assert.True(Array.IndexOf(headings.ToArray(), "Products") < Array.IndexOf(headings.ToArray(), "Invoices"), string.Join(", ", headings));
     }
 
+    [Theory]
+    [InlineData(LedgerRoles.Support)]
+    [InlineData(LedgerRoles.Auditor)]
+    public async Task A_finance_user_with_another_role_too_sees_an_accounts_invoices_first_as_finance_does(string otherRole)
+    {
+        var (account, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs([LedgerRoles.Finance, otherRole], "frida");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // The finance role is what puts actions on the invoices; the other role's tabs are there too, one click away.
+        var invoices = Page.GetByTestId("invoices");
+        await Expect(invoices.GetByRole(AriaRole.Heading, new() { Name = "Invoices", Level = 2 })).ToBeInViewportAsync(new() { Ratio = 1 });
+        await Expect(invoices.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" })).ToBeInViewportAsync(new() { Ratio = 1 });
+        var headings = (await Page.Locator("main h2:not(.visually-hidden)").AllInnerTextsAsync()).ToArray();
+        Assert.True(Array.IndexOf(headings, "Invoices") < Array.IndexOf(headings, "Products"), string.Join(", ", headings));
+        await Expect(Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link, new() { Name = "History & time travel" }))
+            .ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task The_replays_heading_shows_where_the_focus_is_after_a_key_press_and_no_outline_after_a_click()
+    {
+        await App.ListModel(points: 10);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account, "kadri");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => member.Register(account, Products.Products.Complete("R5-0001")));
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var button = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" }).GetByRole(AriaRole.Listitem).Nth(1).GetByRole(AriaRole.Button);
+        var heading = Page.GetByTestId("as-of").GetByRole(AriaRole.Heading).First;
+        const string outline = "h => getComputedStyle(h).outlineStyle";
+
+        // With the keyboard: the focus moves to the replay's heading, and the keyboard user sees it there, as on a button.
+        await button.FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("solid", await heading.EvaluateAsync<string>(outline));
+
+        // With the mouse: the focus moves the same way (for a screen reader), and no outline is drawn where nobody clicked.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Back to now" }).ClickAsync();
+        await button.ClickAsync();
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("none", await heading.EvaluateAsync<string>(outline));
+
+        // Enter in the time travel's box asks with the keyboard too: the outline again.
+        var when = (await Page.Locator("ol.timeline .when").Nth(1).InnerTextAsync()).Replace(" UTC", "").Replace(' ', 'T');
+        await Page.GetByLabel("Show the account as it stood at (UTC)").FillAsync(when);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(heading).ToContainTextAsync(when.Replace('T', ' '));
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("solid", await heading.EvaluateAsync<string>(outline));
+    }
+
     [Fact]
     public async Task Resending_an_invitation_the_account_does_not_have_says_why_and_offers_nothing_to_type()
     {
@@ -210,6 +275,9 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
 
         var resend = Page.GetByTestId("resend");
         await Expect(resend).ToContainTextAsync("This account has no standing invitation, so there is nothing to resend.");
+        // Only that: what the action would do is no matter when it cannot be done.
+        await Expect(resend).Not.ToContainTextAsync("Sends the standing invitation");
+        await Expect(resend.Locator("p")).ToHaveCountAsync(1);
         // No box to type a reason in, and no disabled "Review" to wonder about.
         await Expect(resend.GetByRole(AriaRole.Textbox)).ToHaveCountAsync(0);
         await Expect(resend.GetByRole(AriaRole.Button)).ToHaveCountAsync(0);

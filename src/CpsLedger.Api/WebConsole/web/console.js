@@ -564,7 +564,9 @@ async function overviewView(id) {
   ]);
   // Finance comes to an account for its invoices: first under the summary, not below the products, points and membership year
   // (a screen and more of scrolling on a laptop). Support and auditors keep the products and points first, what most calls are about.
-  const invoicesFirst = hasRole('finance') && !isStaff();
+  // Someone who also holds finance gets finance's order: their actions on this page are on the invoices (support's are on a tab of
+  // their own), and the summary cards above still give the points total and the green tick.
+  const invoicesFirst = hasRole('finance');
   const invoicesPart = invoicesSection(invoices, membership);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
@@ -683,7 +685,7 @@ async function timeTravel(id, target, cut, event) {
     // A sequence number alone does not tell an auditor which moment this is: the event's time and type are said with it.
     const when = cut.timestamp ? utc(cut.timestamp)
       : event ? `${utc(event.at)}, after ${words(event.type)} (sequence ${cut.sequence})` : `event ${cut.sequence}`;
-    const heading = h('h3', { tabindex: '-1' }, `The account as of ${when}`);
+    const heading = h('h3', { tabindex: '-1', class: 'replay-heading' }, `The account as of ${when}`);
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
       heading,
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
@@ -848,8 +850,9 @@ function clearFieldErrors(id, fields, inputs) {
 function supportAction({ id, title, intro, status, fields, describe, send, disabledReason }) {
   // Nothing can be done (no invitation to resend): the reason, and no box inviting a reason that no button would send.
   if (disabledReason) {
+    // What the action would do is no matter when it cannot be done: the notice alone says what there is to know.
     return h('section', { class: 'panel', 'aria-labelledby': `${id}-heading`, 'data-testid': id },
-      h('h2', { id: `${id}-heading` }, title), h('p', {}, intro), status, h('p', { class: 'notice warn' }, disabledReason));
+      h('h2', { id: `${id}-heading` }, title), h('p', { class: 'notice warn' }, disabledReason));
   }
   const error = h('div', { 'aria-live': 'assertive' });
   const preview = h('div', { 'aria-live': 'polite' });
@@ -1484,8 +1487,7 @@ async function invoicesView(params) {
       h('thead', {}, h('tr', {}, ['Invoice', 'Company', 'Issued', 'Due', 'Total', amountLabel, 'Payment', 'Status']
         .map(c => h('th', {
           scope: 'col',
-          // Finance's lines hold three buttons or more; an auditor's one PDF button needs no room kept for them.
-          class: ['Total', amountLabel].includes(c) ? 'num' : c === 'Status' && hasRole('finance') ? 'line-status' : null,
+          class: ['Total', amountLabel].includes(c) ? 'num' : null,
         }, c)))),
       h('tbody', {}, list.items.map(i => h('tr', {},
         h('td', { class: 'mono nowrap' }, i.invoiceNumber),
@@ -1495,12 +1497,16 @@ async function invoicesView(params) {
         h('td', { class: 'nowrap' }, day(i.dueOn)),
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(owedBack ? i.owedBack : i.outstanding, i.currency)),
-        // The reference a transfer quotes is what finance matches it by: grouped in fours as the invoice prints it, kept whole.
-        h('td', {}, words(i.paymentMethod),
-          i.creditorReference ? [h('br'), h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
-        // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one.
-        h('td', {}, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null,
-          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i)))))) : null,
+        // The reference a transfer quotes is what finance matches it by: grouped in fours as the invoice prints it, kept whole. Beside
+        // the method where the width allows, under it where not; "transfer" (the column says "Payment") is a word shorter for the line
+        // to fit 1366 pixels.
+        h('td', {}, h('span', { class: 'nowrap' }, i.paymentMethod === 'bank_transfer' ? 'transfer' : words(i.paymentMethod)),
+          i.creditorReference ? [' ', h('span', { class: 'mono nowrap' }, i.creditorReference.replace(/(.{4})(?=.)/g, '$1 '))] : null),
+        // What was printed, when the member rings about it: the invoice, and the credit note of a cancelled one. The buttons beside the
+        // status where the width allows (a line one line tall), under it where not; in one row either way.
+        h('td', {}, h('div', { class: 'line-status' },
+          h('span', { class: 'nowrap' }, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null),
+          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i))))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
