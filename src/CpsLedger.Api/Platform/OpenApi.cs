@@ -164,6 +164,17 @@ public static class OpenApi
                 schema.Description ??= obsolete.Message;
             }
 
+            // A member holding one name of a closed set refers to the set's component, as the query parameter taking it does.
+            if (context.JsonPropertyInfo?.AttributeProvider?.GetCustomAttributes(typeof(OneOfAttribute), inherit: true)
+                    .OfType<OneOfAttribute>().FirstOrDefault() is { } oneOf)
+            {
+                schema.Enum = [.. oneOf.Names.Select(n => (JsonNode)JsonValue.Create(n))];
+                if (oneOf.Source.IsEnum)
+                    Mark(schema, oneOf.Source);
+                else
+                    MarkList(schema, oneOf);
+            }
+
             if (context.JsonPropertyInfo is { DeclaringType: var declaring } property
                 && context.ApplicationServices.GetService(typeof(IValidator<>).MakeGenericType(declaring)) is IValidator validator)
                 ValidatorLimits.Apply(schema, property, validator);

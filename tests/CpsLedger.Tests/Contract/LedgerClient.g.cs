@@ -12023,7 +12023,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The category's code, as the `category` filter takes it.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The category's name.
@@ -12113,7 +12114,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The model's category code.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The points a registration earns now.
@@ -15721,7 +15723,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The model's category code (see the categories list).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The points a registration of this model earns now.
@@ -15876,7 +15879,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The model's catalogue category (e.g. "camera_body", "lens") when it was registered.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The serial number as given, spaces around and between its parts tidied to single spaces (the one-owner check compares it without spaces and case); null while not given.
