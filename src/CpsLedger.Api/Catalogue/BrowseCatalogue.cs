@@ -18,7 +18,14 @@ namespace CpsLedger.Api.Catalogue;
 /// <param name="Points">The points a registration earns now.</param>
 /// <param name="Withdrawn">True when no longer listed (cannot be registered).</param>
 /// <param name="CatalogueVersion">The model's catalogue version, which a points allocation records.</param>
-public sealed record CatalogueModel(string Code, string Name, string Category, int Points, bool Withdrawn, long CatalogueVersion)
+public sealed record CatalogueModel(
+    string Code,
+    string Name,
+    [property: OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = CatalogueCategories.Schema,
+        SchemaDescription = CatalogueCategories.SchemaDescription)] string Category,
+    int Points,
+    bool Withdrawn,
+    long CatalogueVersion)
 {
     public static CatalogueModel Of(ProductModelView view) =>
         new(view.Code, view.Name, view.Category, view.Points, view.Withdrawn, view.CatalogueVersion);
@@ -35,7 +42,11 @@ public sealed record CataloguePage(IReadOnlyList<CatalogueModel> Items, int Page
 /// <param name="Category">The category's code, as the <c>category</c> filter takes it.</param>
 /// <param name="Name">The category's name.</param>
 /// <param name="ListedModels">Models of the category listed now (withdrawn ones not counted).</param>
-public sealed record CatalogueCategorySummary(string Category, string Name, int ListedModels);
+public sealed record CatalogueCategorySummary(
+    [property: OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = CatalogueCategories.Schema,
+        SchemaDescription = CatalogueCategories.SchemaDescription)] string Category,
+    string Name,
+    int ListedModels);
 
 public static class BrowseCatalogueEndpoint
 {
@@ -74,8 +85,8 @@ public static class BrowseCatalogueEndpoint
     public static async Task<CataloguePage> Get(
         [Description("Only models whose code or name contains this text, in any letter case (spaces at either end ignored).")] string? search,
         [Description("Only models of this category, as GET /api/catalogue/categories lists them (exactly, in lower case).")]
-        [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = "CatalogueCategoryCode",
-            SchemaDescription = "A product category's code, one of the fixed set GET /api/catalogue/categories lists.")] string? category,
+        [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = CatalogueCategories.Schema,
+            SchemaDescription = CatalogueCategories.SchemaDescription)] string? category,
         [Description("true: also models withdrawn from the catalogue, which can no longer be registered. Default false.")] bool? includeWithdrawn,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Models per page (default 50).")][Range(1, MaxPageSize)] int? pageSize,

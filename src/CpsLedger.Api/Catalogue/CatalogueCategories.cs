@@ -27,6 +27,11 @@ public static class CatalogueCategories
     /// <summary>The codes, in the order of <see cref="All"/>: what a file's category and the browse's <c>category</c> take.</summary>
     public static readonly IReadOnlyList<string> Codes = [.. All.Select(c => c.Code)];
 
+    /// <summary>The set's component in the OpenAPI document: the browse's filter and every member holding a code refer to it.</summary>
+    public const string Schema = "CatalogueCategoryCode";
+
+    public const string SchemaDescription = "A product category's code, one of the fixed set GET /api/catalogue/categories lists.";
+
     private static readonly HashSet<string> Known = [.. Codes];
 
     public static bool IsKnown(string code) => Known.Contains(code);

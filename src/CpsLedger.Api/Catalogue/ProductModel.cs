@@ -1,3 +1,4 @@
+using CpsLedger.Api.Platform;
 using Marten.Events.Aggregation;
 
 namespace CpsLedger.Api.Catalogue;
@@ -48,6 +49,8 @@ public sealed class ProductModelView
     /// <summary>The model's name.</summary>
     public string Name { get; set; } = "";
     /// <summary>The model's category code (see the categories list).</summary>
+    [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = CatalogueCategories.Schema,
+        SchemaDescription = CatalogueCategories.SchemaDescription)]
     public string Category { get; set; } = "";
     /// <summary>The points a registration of this model earns now.</summary>
     public int Points { get; set; }

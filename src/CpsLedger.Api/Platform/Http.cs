@@ -64,6 +64,9 @@ public static class Http
                 diagnostics.Set(Logging.CorrelationIdProperty, CorrelationMiddleware.Of(http));
             };
         });
+        // Outside the exception handler and everything that may answer an error, so that it sees every answer's final status
+        // (Cache-Control on all of them, an ETag on a GET's 200).
+        app.UseMiddleware<CacheValidationMiddleware>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<RequestSizeLimitMiddleware>();

@@ -145,26 +145,21 @@ public sealed class IdempotencyMiddleware(
 
     public async Task InvokeAsync(HttpContext context)
     {
-        var keys = context.Request.Headers[HeaderName];
-        // A preview writes nothing, so its key is neither looked up nor kept: the review may carry the key "Write it" then sends.
-        if (keys.Count == 0 || !IsCommand(context.Request.Method) || context.GetEndpoint()?.Metadata.GetMetadata<WritesNothingAttribute>() is not null)
+        if (!KeepsKey(context))
         {
             await next(context);
             return;
         }
 
-        // A header given twice would be read as the two keys joined ("a,b"), and an empty one as no key: either way a retry
-        // with the key the client believes it sent would not be recognised. A comma is refused for the same reason: a proxy
-        // may join a header sent twice into one line with a comma (RFC 9110, 5.3), so "a,b" cannot be told from two keys.
-        if (keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(c => char.IsControl(c) || c == ','))
+        if (KeyRefusal(context) is { } said)
         {
             // errors names the header as a refused parameter is named, for a portal that shows a 400 field by field.
-            var said = $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters and no comma.";
             await Problems.Write(context, StatusCodes.Status400BadRequest, "Invalid Idempotency-Key", said,
                 new Dictionary<string, string[]> { [HeaderName] = [said] });
             return;
         }
 
+        var key = context.Request.Headers[HeaderName][0]!;
         var id = $"{context.User.Identity?.Name ?? "anonymous"}|{key}";
         var hash = await HashRequestAsync(context.Request);
         var now = clock.GetUtcNow();
@@ -353,6 +348,28 @@ public sealed class IdempotencyMiddleware(
         AggregateException a => a.Flatten().InnerExceptions.Any(IsKeyTaken),
         _ => false,
     };
+
+    // A preview writes nothing, so its key is neither looked up nor kept: the review may carry the key "Write it" then sends.
+    private static bool KeepsKey(HttpContext context) =>
+        context.Request.Headers[HeaderName].Count > 0 && IsCommand(context.Request.Method)
+                                                       && context.GetEndpoint()?.Metadata.GetMetadata<WritesNothingAttribute>() is null;
+
+    /// <summary>
+    /// Why the request's Idempotency-Key cannot be taken, or null when it can (or the request has none, or keeps none). The request
+    /// gate asks too, so that a request refused for its body as well names both.
+    /// </summary>
+    public static string? KeyRefusal(HttpContext context)
+    {
+        if (!KeepsKey(context))
+            return null;
+        // A header given twice would be read as the two keys joined ("a,b"), and an empty one as no key: either way a retry
+        // with the key the client believes it sent would not be recognised. A comma is refused for the same reason: a proxy
+        // may join a header sent twice into one line with a comma (RFC 9110, 5.3), so "a,b" cannot be told from two keys.
+        var keys = context.Request.Headers[HeaderName];
+        return keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(c => char.IsControl(c) || c == ',')
+            ? $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable characters and no comma."
+            : null;
+    }
 
     private static bool IsCommand(string method) =>
         HttpMethods.IsPost(method) || HttpMethods.IsPut(method) || HttpMethods.IsPatch(method) || HttpMethods.IsDelete(method);

@@ -4,12 +4,13 @@ using System.Reflection;
 namespace CpsLedger.Api.Platform;
 
 /// <summary>
-/// A query parameter that takes one name of a closed set. The request gate refuses any other value (400 naming the parameter, as
+/// A query parameter (or a body member) that takes one name of a closed set. The request gate refuses any other value (400 naming the parameter, as
 /// it enforces every validation attribute on a query parameter) and the OpenAPI document lists the names as the parameter's
 /// <c>enum</c>: both read this attribute, so the document cannot list a name the endpoint refuses or leave out one it takes. The
-/// parameter stays a string: Wolverine binds a query enum with Enum.TryParse, which cannot read the API's snake_case names.
+/// parameter stays a string: Wolverine binds a query enum with Enum.TryParse, which cannot read the API's snake_case names. On a
+/// body member (a category code in an answer) it makes the member refer to the same component as the parameter's.
 /// </summary>
-[AttributeUsage(AttributeTargets.Parameter)]
+[AttributeUsage(AttributeTargets.Parameter | AttributeTargets.Property)]
 public sealed class OneOfAttribute : ValidationAttribute
 {
     // An enum's names are read loosely (any letter case, spaces around), as the endpoints parsed them; a list's exactly.

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Wolverine.Http;
 
@@ -163,6 +164,17 @@ public static class OpenApi
                 schema.Description ??= obsolete.Message;
             }
 
+            // A member holding one name of a closed set refers to the set's component, as the query parameter taking it does.
+            if (context.JsonPropertyInfo?.AttributeProvider?.GetCustomAttributes(typeof(OneOfAttribute), inherit: true)
+                    .OfType<OneOfAttribute>().FirstOrDefault() is { } oneOf)
+            {
+                schema.Enum = [.. oneOf.Names.Select(n => (JsonNode)JsonValue.Create(n))];
+                if (oneOf.Source.IsEnum)
+                    Mark(schema, oneOf.Source);
+                else
+                    MarkList(schema, oneOf);
+            }
+
             if (context.JsonPropertyInfo is { DeclaringType: var declaring } property
                 && context.ApplicationServices.GetService(typeof(IValidator<>).MakeGenericType(declaring)) is IValidator validator)
                 ValidatorLimits.Apply(schema, property, validator);
@@ -277,6 +289,15 @@ public static class OpenApi
                   "nothing was written, and the same request succeeds once an operator has added it."
                 : "The ledger's database cannot be reached at the moment: retry after Retry-After seconds.");
 
+            // A GET's 200 carries an ETag; the same If-None-Match answers 304 without a body (Platform/CacheValidation.cs).
+            var get = method == "GET";
+            if (get)
+                responses["304"] = new OpenApiResponse
+                {
+                    Description = "Not modified: `If-None-Match` named this answer's current ETag. No body; the same ETag and Cache-Control " +
+                                  "as the 200 it stands for.",
+                };
+
             var locations = metadata.OfType<ResponseLocationAttribute>().ToList();
             foreach (var (status, response) in responses.ToList())
             {
@@ -297,6 +318,8 @@ public static class OpenApi
                 // The 503 of an unreachable database (Platform/Errors.cs) and a rate limit's 429 (the old e-mail code request) say when.
                 if (status is "429" or "503")
                     concrete.Headers[RetryAfterHeader] = new OpenApiHeaderReference(RetryAfterHeader, context.Document);
+                if (get && status is "200" or "304")
+                    concrete.Headers[HeaderNames.ETag] = new OpenApiHeaderReference(HeaderNames.ETag, context.Document);
                 if (command && status.StartsWith('2'))
                     concrete.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeaderReference(IdempotencyMiddleware.ReplayedHeader, context.Document);
                 if (status is ['4' or '5', ..])
@@ -326,6 +349,8 @@ public static class OpenApi
             operation.Parameters.Add(new OpenApiParameterReference(CorrelationMiddleware.HeaderName, context.Document));
             if (idempotent)
                 operation.Parameters.Add(new OpenApiParameterReference(IdempotencyMiddleware.HeaderName, context.Document));
+            if (get)
+                operation.Parameters.Add(new OpenApiParameterReference(HeaderNames.IfNoneMatch, context.Document));
             // Wolverine describes an operation by its generated class name; the summary says what it does.
             if (string.IsNullOrEmpty(operation.Description) || !operation.Description.Contains(' '))
                 operation.Description = operation.Summary;
@@ -369,7 +394,9 @@ public static class OpenApi
                 Version = "v1",
                 Description = "The event-sourced ledger of a points-based professional-services membership programme. " +
                               "Every command accepts an Idempotency-Key header; every response carries X-Correlation-Id. " +
-                              "Errors are RFC 9457 problem details (application/problem+json).",
+                              "Errors are RFC 9457 problem details (application/problem+json). No answer may be kept by a shared cache: " +
+                              "a GET's JSON is Cache-Control: private, no-cache and its 200 carries an ETag (If-None-Match gets a 304); " +
+                              "documents (PDF, UBL, CSV), errors and commands are no-store.",
                 Contact = new OpenApiContact { Name = "CpsLedger maintainers" },
                 License = new OpenApiLicense { Name = "Proprietary", Identifier = "LicenseRef-Proprietary" },
             };
@@ -405,6 +432,13 @@ public static class OpenApi
                 Description = "\"true\" when this is the recorded first response to a repeated Idempotency-Key.",
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("true")] },
             };
+            components.Headers[HeaderNames.ETag] = new OpenApiHeader
+            {
+                Description = "A strong entity tag of this answer, hashed from its bytes: it changes whenever the body would. Send it back in " +
+                              "If-None-Match to get a 304 while the answer is unchanged. (A GET answer over 4 MiB is sent without one.)",
+                Required = false,
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String, Example = JsonValue.Create("\"3q2-7wEBAgMEBQYHCAkKCw\"") },
+            };
             components.Headers[RetryAfterHeader] = new OpenApiHeader
             {
                 Description = "Seconds to wait before retrying: always sent with a 429, and with a 503 while the database cannot be " +
@@ -419,6 +453,14 @@ public static class OpenApi
                 In = ParameterLocation.Header,
                 Description = "Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).",
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = 128 },
+            };
+            components.Parameters[HeaderNames.IfNoneMatch] = new OpenApiParameter
+            {
+                Name = HeaderNames.IfNoneMatch,
+                In = ParameterLocation.Header,
+                Description = "The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, " +
+                              "the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
             };
             components.Parameters[IdempotencyMiddleware.HeaderName] = new OpenApiParameter
             {

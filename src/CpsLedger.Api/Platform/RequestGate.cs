@@ -48,6 +48,7 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
         var errors = new Errors();
         CheckRoute(context, shape, errors);
         CheckQuery(context, shape, errors);
+        object? read = null;
         if (errors.Count == 0 && shape.Body is { } body && (shape.BodyRequired || !BodyAbsent(context)))
         {
             if (!IsJson(context.Request.ContentType))
@@ -57,7 +58,17 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
                 return;
             }
 
-            await CheckBodyAsync(context, body, shape.BodyRequired, errors);
+            read = await CheckBodyAsync(context, body, shape.BodyRequired, errors);
+        }
+
+        // A bad Idempotency-Key alone is the idempotency middleware's to refuse (its own title and detail). With anything else wrong
+        // the 400 names both, the body's validator's fields included (it would otherwise run only once the key is right).
+        if (IdempotencyMiddleware.KeyRefusal(context) is { } keyRefusal)
+        {
+            if (errors.Count == 0 && read is not null)
+                await ValidateAsync(context, read, errors);
+            if (errors.Count > 0)
+                errors.Add(IdempotencyMiddleware.HeaderName, keyRefusal);
         }
 
         if (errors.Count > 0)
@@ -183,7 +194,18 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
     [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?([Zz]|[+-]\d{2}:?\d{2})$")]
     private static partial System.Text.RegularExpressions.Regex Timestamp();
 
-    private async Task CheckBodyAsync(HttpContext context, Type type, bool required, Errors errors)
+    // The body's FluentValidation validator, as FluentValidationHttpPolicy runs it inside the endpoint.
+    private static async Task ValidateAsync(HttpContext context, object body, Errors errors)
+    {
+        if (context.RequestServices.GetService(typeof(FluentValidation.IValidator<>).MakeGenericType(body.GetType())) is not FluentValidation.IValidator validator)
+            return;
+        var result = await validator.ValidateAsync(new FluentValidation.ValidationContext<object>(body), context.RequestAborted);
+        foreach (var (field, messages) in FluentValidationHttpExecutor.FieldErrors(result))
+            errors.Add(field, messages[0]);
+    }
+
+    /// <summary>Checks the body's shape; returns it as read when it passes (null when it does not, or is absent).</summary>
+    private async Task<object?> CheckBodyAsync(HttpContext context, Type type, bool required, Errors errors)
     {
         var request = context.Request;
         request.EnableBuffering();
@@ -202,32 +224,33 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
             errors.Add(BodyKey, bytes.Length == 0
                 ? "A JSON object is required as the request body."
                 : $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
-            return;
+            return null;
         }
 
         using (document)
         {
             // An optional body sent as null means the same as none (a generated client sends null for a body left out).
             if (!required && document.RootElement.ValueKind == JsonValueKind.Null)
-                return;
+                return null;
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 errors.Add(BodyKey, "The request body must be a JSON object.");
-                return;
+                return null;
             }
 
             NullItems(document.RootElement, "", errors);
             if (errors.Count > 0)
-                return;
+                return null;
 
             var typeInfo = _options.GetTypeInfo(type);
             try
             {
-                _ = JsonSerializer.Deserialize(bytes.Span, typeInfo);
+                return JsonSerializer.Deserialize(bytes.Span, typeInfo);
             }
             catch (JsonException e)
             {
                 new Diagnosis(_options, typeInfo, document.RootElement).Explain(e, errors);
+                return null;
             }
         }
     }

@@ -43,9 +43,12 @@ public static class FluentValidationHttpExecutor
             return WolverineContinue.Result();
         // One sentence per field: a value that fails its first rule (an empty name) usually fails the ones after it too (not
         // an e-mail address, not a known country), and a portal shows the first, most basic one.
-        return Results.ValidationProblem(result.Errors.GroupBy(e => e.PropertyName)
-            .ToDictionary(field => field.Key, field => new[] { field.First().ErrorMessage }));
+        return Results.ValidationProblem(FieldErrors(result));
     }
+
+    /// <summary>One sentence per field: a value that fails its first rule usually fails the ones after it too.</summary>
+    public static Dictionary<string, string[]> FieldErrors(FluentValidation.Results.ValidationResult result) =>
+        result.Errors.GroupBy(e => e.PropertyName).ToDictionary(field => field.Key, field => new[] { field.First().ErrorMessage });
 }
 
 public static class ValidationConventions

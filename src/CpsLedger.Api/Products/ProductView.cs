@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Security.Claims;
+using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
 using JasperFx.Events;
 using Marten;
@@ -23,6 +24,8 @@ public sealed class ProductView
     /// <summary>The model's name in the catalogue when it was registered.</summary>
     public string ModelName { get; set; } = "";
     /// <summary>The model's catalogue category (e.g. "camera_body", "lens") when it was registered.</summary>
+    [OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = CatalogueCategories.Schema,
+        SchemaDescription = CatalogueCategories.SchemaDescription)]
     public string Category { get; set; } = "";
     /// <summary>The serial number as given, spaces around and between its parts tidied to single spaces (the one-owner check
     /// compares it without spaces and case); null while not given.</summary>

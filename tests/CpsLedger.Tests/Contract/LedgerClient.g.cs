@@ -67,9 +67,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="q">What to look for, 2 to 200 characters (spaces at either end ignored; left out, a 400): part of a company name, a contact or old CPS e-mail, a serial number, a membership number (an old CPS one too), an invoice or credit note number, or the payment reference an invoice prints.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountSearchResults> FindAccountsAsync(string q, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountSearchResults> FindAccountsAsync(string q, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (q == null)
                 throw new System.ArgumentNullException("q");
@@ -83,6 +84,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -125,6 +129,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -367,9 +377,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountView> GetAccountAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountView> GetAccountAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -383,6 +394,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -423,6 +437,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -503,9 +523,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<BillingDetails> GetBillingDetailsAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<BillingDetails> GetBillingDetailsAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -519,6 +540,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -560,6 +584,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -827,9 +857,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Who the caller is: the name recorded on its changes, its roles and (for a member) its account
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CurrentUser> GetCurrentUserAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CurrentUser> GetCurrentUserAsync(string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -840,6 +871,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -879,6 +913,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -938,9 +978,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The product categories, each with its number of listed models
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<CatalogueCategorySummary>> ListCatalogueCategoriesAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<CatalogueCategorySummary>> ListCatalogueCategoriesAsync(string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -951,6 +992,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -990,6 +1034,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -1227,9 +1277,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Models per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, CatalogueCategoryCode? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CataloguePage> BrowseCatalogueAsync(string? search = null, CatalogueCategoryCode? category = null, bool? includeWithdrawn = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -1240,6 +1291,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -1303,6 +1357,12 @@ namespace CpsLedger.Tests.Contract.Generated
                             return objectResponse_.Object;
                         }
                         else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
+                        }
+                        else
                         if (status_ == 400)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -1361,9 +1421,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="code">The product model's code, e.g. EOS-R5 (any letter case).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<ProductModelView> GetProductModelAsync(string code, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<ProductModelView> GetProductModelAsync(string code, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (code == null)
                 throw new System.ArgumentNullException("code");
@@ -1377,6 +1438,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -1417,6 +1481,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -1488,9 +1558,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="includeDeregistered">true: also the products deregistered, whose points were removed. Default false: registered products only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<ProductView>> ListProductsAsync(System.Guid accountId, bool? includeDeregistered = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<ProductView>> ListProductsAsync(System.Guid accountId, bool? includeDeregistered = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -1504,6 +1575,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -1551,6 +1625,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -1820,9 +1900,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="registrationId">The product registration's id (a product's id in My Products).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<ProductView> GetProductAsync(System.Guid accountId, System.Guid registrationId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<ProductView> GetProductAsync(System.Guid accountId, System.Guid registrationId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -1839,6 +1920,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -1881,6 +1965,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -2348,9 +2438,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<PointsExplanation> GetPointsExplanationAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<PointsExplanation> GetPointsExplanationAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -2364,6 +2455,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -2405,6 +2499,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -2485,9 +2585,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountSummary> GetAccountSummaryAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountSummary> GetAccountSummaryAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -2501,6 +2602,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -2542,6 +2646,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -2622,9 +2732,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<EligibleTiers> GetEligibleTiersAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<EligibleTiers> GetEligibleTiersAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -2638,6 +2749,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -2679,6 +2793,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -2758,9 +2878,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The tier table in force (standard and enterprise tiers, thresholds, fees) and its version
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<TierTableView> GetTierTableAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<TierTableView> GetTierTableAsync(string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -2771,6 +2892,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -2810,6 +2934,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -3042,9 +3172,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountMembership> GetMembershipAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountMembership> GetMembershipAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -3058,6 +3189,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -3099,6 +3233,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -3932,9 +4072,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="creditNoteNumber">The credit note number as printed, e.g. CN-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CreditNoteIssued> GetCreditNoteAsync(System.Guid accountId, string creditNoteNumber, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CreditNoteIssued> GetCreditNoteAsync(System.Guid accountId, string creditNoteNumber, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -3951,6 +4092,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -3995,6 +4139,12 @@ namespace CpsLedger.Tests.Contract.Generated
                             return objectResponse_.Object;
                         }
                         else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
+                        }
+                        else
                         if (status_ == 400)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -4074,9 +4224,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="creditNoteNumber">The credit note number as printed, e.g. CN-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<FileResponse> GetCreditNotePdfAsync(System.Guid accountId, string creditNoteNumber, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<FileResponse> GetCreditNotePdfAsync(System.Guid accountId, string creditNoteNumber, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -4093,6 +4244,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/pdf"));
 
@@ -4136,6 +4290,12 @@ namespace CpsLedger.Tests.Contract.Generated
                             return fileResponse_;
                         }
                         else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
+                        }
+                        else
                         if (status_ == 400)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -4215,9 +4375,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="creditNoteNumber">The credit note number as printed, e.g. CN-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<string> GetCreditNoteUblAsync(System.Guid accountId, string creditNoteNumber, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<string> GetCreditNoteUblAsync(System.Guid accountId, string creditNoteNumber, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -4234,6 +4395,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/xml"));
 
@@ -4279,6 +4443,12 @@ namespace CpsLedger.Tests.Contract.Generated
                             return objectResponse_.Object;
                         }
                         else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
+                        }
+                        else
                         if (status_ == 400)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
@@ -4357,9 +4527,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<Invoice>> GetInvoicesAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<Invoice>> GetInvoicesAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -4373,6 +4544,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -4414,6 +4588,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -4495,9 +4675,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<Invoice> GetInvoiceAsync(System.Guid accountId, string invoiceNumber, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<Invoice> GetInvoiceAsync(System.Guid accountId, string invoiceNumber, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -4514,6 +4695,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -4556,6 +4740,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -5011,9 +5201,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<FileResponse> GetInvoicePdfAsync(System.Guid accountId, string invoiceNumber, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<FileResponse> GetInvoicePdfAsync(System.Guid accountId, string invoiceNumber, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -5030,6 +5221,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/pdf"));
 
@@ -5071,6 +5265,12 @@ namespace CpsLedger.Tests.Contract.Generated
                             var fileResponse_ = new FileResponse(status_, headers_, responseStream_, null, response_);
                             disposeClient_ = false; disposeResponse_ = false; // response and client are disposed by FileResponse
                             return fileResponse_;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -5900,9 +6100,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<string> GetInvoiceUblAsync(System.Guid accountId, string invoiceNumber, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<string> GetInvoiceUblAsync(System.Guid accountId, string invoiceNumber, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -5919,6 +6120,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/xml"));
 
@@ -5962,6 +6166,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -6052,9 +6262,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<CardOnFile> GetCardOnFileAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<CardOnFile> GetCardOnFileAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -6068,6 +6279,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -6109,6 +6323,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -6384,9 +6604,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Invoices per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(InvoiceListStatus? status = null, string? currency = null, PaymentMethod? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(InvoiceListStatus? status = null, string? currency = null, PaymentMethod? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -6397,6 +6618,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -6470,6 +6694,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -6889,9 +7119,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The VAT rate table in force (each EU member state's standard rates with their effective dates) and its version
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<VatRateTable> GetVatRatesAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<VatRateTable> GetVatRatesAsync(string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -6902,6 +7133,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -6941,6 +7175,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -7173,9 +7413,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<MigrationStatus> GetMigrationStatusAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<MigrationStatus> GetMigrationStatusAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -7189,6 +7430,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -7230,6 +7474,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -8813,9 +9063,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Overrides per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<SupportOverridePage> ListSupportOverridesAsync(System.Guid? accountId = null, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, string? by = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<SupportOverridePage> ListSupportOverridesAsync(System.Guid? accountId = null, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, string? by = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -8826,6 +9077,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -8891,6 +9145,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -8963,9 +9223,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="timestamp">The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond. Give this or sequence, not both.</param>
         /// <param name="sequence">The state right after the commit that wrote this event: a global event sequence, from 1, as the history's sequence shows it. Give this or timestamp, not both.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountAsOf> GetAccountAsOfAsync(System.Guid accountId, System.DateTimeOffset? timestamp = null, long? sequence = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountAsOf> GetAccountAsOfAsync(System.Guid accountId, System.DateTimeOffset? timestamp = null, long? sequence = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -8979,6 +9240,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -9030,6 +9294,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -9110,9 +9380,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<AccountChainStatus> GetAccountHashChainAsync(System.Guid accountId, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<AccountChainStatus> GetAccountHashChainAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -9126,6 +9397,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -9167,6 +9441,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -9252,9 +9532,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Events per page (default 100).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<HistoryPage> GetAccountHistoryAsync(System.Guid accountId, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, string? types = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<HistoryPage> GetAccountHistoryAsync(System.Guid accountId, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, string? types = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -9268,6 +9549,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -9331,6 +9615,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -9410,9 +9700,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The head of every hash chain (CSV: chain_id,position,sequence,hash), to keep outside the database
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<string> ExportChainHeadsAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<string> ExportChainHeadsAsync(string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -9423,6 +9714,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("text/csv"));
 
@@ -9462,6 +9756,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -9532,9 +9832,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">One account: its projections and its hash chains (an id no account has is a 404). Left out: every account and the reference data.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<VerificationReport> VerifyProjectionsAsync(System.Guid? accountId = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<VerificationReport> VerifyProjectionsAsync(System.Guid? accountId = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -9545,6 +9846,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -9590,6 +9894,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -9671,9 +9981,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="messageType">Only dead letters of this message type, exactly as a dead letter's messageType shows it, e.g. CpsLedger.Api.Invoicing.SendInvoiceEmail.</param>
         /// <param name="page">The page, from 1 (default 1), 50 dead letters a page, newest first; a page past the last has none.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<DeadLetterPage> ListDeadLettersAsync(string? messageType = null, int? page = null, string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<DeadLetterPage> ListDeadLettersAsync(string? messageType = null, int? page = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -9684,6 +9995,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -9733,6 +10047,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -10302,9 +10622,10 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The latest reconciliation: when it ran and the broken promises it found (open until a run no longer finds them)
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<ReconciliationReport> GetReconciliationAsync(string? x_Correlation_Id = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<ReconciliationReport> GetReconciliationAsync(string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -10315,6 +10636,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
                     if (x_Correlation_Id != null)
                         request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
                     request_.Method = new System.Net.Http.HttpMethod("GET");
                     request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
 
@@ -10354,6 +10678,12 @@ namespace CpsLedger.Tests.Contract.Generated
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
                             }
                             return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
                         }
                         else
                         if (status_ == 400)
@@ -11705,7 +12035,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The category's code, as the `category` filter takes it.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The category's name.
@@ -11795,7 +12126,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The model's category code.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The points a registration earns now.
@@ -15421,7 +15753,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The model's category code (see the categories list).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The points a registration of this model earns now.
@@ -15576,7 +15909,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The model's catalogue category (e.g. "camera_body", "lens") when it was registered.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode Category { get; set; } = default!;
 
         /// <summary>
         /// The serial number as given, spaces around and between its parts tidied to single spaces (the one-owner check compares it without spaces and case); null while not given.

@@ -49,6 +49,28 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(0, await session.Query<AccountView>().CountAsync());
     }
 
+    // A body the strict reader refuses (a required member missing: the gate's) and one it reads but the validator refuses (an
+    // unknown country): either way the 400 names the body's field and the header, so that the portal shows both at once.
+    [Theory]
+    [InlineData("companyName", """{"contactEmail":"studio@example.ee","country":"EE","oldCpsEmails":[]}""")]
+    [InlineData("country", """{"companyName":"Valgus Studio OÜ","contactEmail":"studio@example.ee","country":"XX","oldCpsEmails":[]}""")]
+    public async Task a_body_error_and_a_bad_key_are_named_together(string field, string body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/accounts")
+        {
+            Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation(IdempotencyMiddleware.HeaderName, "first, second");
+
+        var problem = await App.ClientAs(LedgerRoles.Portal).SendAsync(request).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(new[] { field, IdempotencyMiddleware.HeaderName }.Order(StringComparer.Ordinal), problem.Errors.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["The Idempotency-Key header must be given once, with 1 to 200 printable characters and no comma."],
+            problem.Errors[IdempotencyMiddleware.HeaderName]);
+        await using var session = App.Store.QuerySession();
+        Assert.Equal(0, await session.Query<AccountView>().CountAsync());
+    }
+
     [Fact]
     public async Task the_same_key_with_another_body_is_422_and_writes_nothing()
     {

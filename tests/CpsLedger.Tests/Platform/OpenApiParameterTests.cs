@@ -70,6 +70,22 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_body_member_holding_a_category_code_refers_to_the_same_schema_as_the_catalogue_s_filter()
+    {
+        // Every code a model or a product carries was checked against the set on the way in (the catalogue file's reader): the
+        // answers hold the same values the filter takes, and a generated client reads one type for both.
+        var contract = await App.Contract();
+        var members = contract.Document.GetProperty("components").GetProperty("schemas").EnumerateObject()
+            .Where(s => s.Value.TryGetProperty("properties", out var properties) && properties.TryGetProperty("category", out _))
+            .ToDictionary(s => s.Name, s => s.Value.GetProperty("properties").GetProperty("category"));
+
+        Assert.Equal(["CatalogueCategorySummary", "CatalogueModel", "ProductModelView", "ProductView", "VatTreatment"], members.Keys.Order(StringComparer.Ordinal));
+        foreach (var (schema, member) in members.Where(m => m.Key != "VatTreatment"))
+            Assert.True(member.TryGetProperty("$ref", out var reference) && reference.GetString() == "#/components/schemas/CatalogueCategoryCode",
+                $"{schema}.category: {member}");
+    }
+
+    [Fact]
     public async Task the_currency_filter_takes_an_iso_4217_code_in_upper_case_as_its_document_says_and_refuses_anything_else()
     {
         var contract = await App.Contract();
