@@ -123,7 +123,12 @@ public static class TimeTravel
             .OrderBy(b => b.Sequence).ToList();
         return new AccountAsOf(accountId, timestamp, sequence, last?.Sequence ?? 0, last is null ? null : CommitIds.Of(last), summary,
             AccountPoints.Explain(accountId, sources) with { Membership = outlook },
-            eligibility is null ? null : eligibility with { Membership = outlook },
+            // The invitation as it stood then, as eligible-tiers says it now.
+            eligibility is null ? null : eligibility with
+            {
+                Membership = outlook,
+                Invitation = InvitationPolicy.Standing(membership, summary.PointsTotal, table!),
+            },
             membership, notAsChained.Count == 0, notAsChained);
     }
 

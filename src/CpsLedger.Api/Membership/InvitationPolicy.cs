@@ -63,6 +63,25 @@ public static class InvitationPolicy
     public static bool WouldWithdraw(AccountMembership? membership, int points, TierTableView table) =>
         membership is { Membership: null, Invitation: not null } && points < table.InvitationThreshold;
 
+    /// <summary>
+    /// Whether an account with no membership term may join as far as its invitation goes, and if not why: the sentence the join's 409
+    /// says, so eligible-tiers and the join answer alike. Null for an account with a term (its invitation is spent).
+    /// </summary>
+    public static Tiers.InvitationStanding? Standing(AccountMembership? membership, int points, TierTableView table)
+    {
+        if (membership?.Membership is not null)
+            return null;
+        var whyNot = membership?.Invitation is null
+            // The invitation is issued by the review after the commit that raised the points: found there and the invitation not yet,
+            // say so, rather than "needs 500 and has 1300".
+            ? points >= table.InvitationThreshold
+                ? $"The account has {points} allocated points, at least the {table.InvitationThreshold} an invitation needs: the " +
+                  "invitation is being issued. Try again in a moment."
+                : $"An account can join once invited: it needs {table.InvitationThreshold} allocated points and has {points}."
+            : WouldWithdraw(membership, points, table) ? BeingWithdrawn(points, table) : null;
+        return new Tiers.InvitationStanding(whyNot is null, table.InvitationThreshold, whyNot);
+    }
+
     /// <summary>Why an invitation that <see cref="WouldWithdraw"/> does not stand, for a 409.</summary>
     public static string BeingWithdrawn(int points, TierTableView table) =>
         $"The invitation to join stands while the account has at least {table.InvitationThreshold} allocated points; it has {points} now, " +

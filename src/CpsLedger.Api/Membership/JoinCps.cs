@@ -126,17 +126,10 @@ public static class JoinCpsEndpoint
             return Problems.Conflict("Term end not recorded yet",
                 $"This account's membership ({ended.MembershipNumber}) ended on {ended.EndsOn:yyyy-MM-dd} and its renewal or lapse is being " +
                 "recorded. Try again in a few minutes.");
-        // The invitation is issued by the review after the commit that raised the points (InvitationPolicy), so a join sent at once can
-        // find the points there and the invitation not yet: say so, rather than "needs 500 and has 1300".
-        if (membership?.Invitation is null)
-            return Problems.Conflict("Not invited", context.Eligibility.Points >= context.Table.InvitationThreshold
-                ? $"The account has {context.Eligibility.Points} allocated points, at least the {context.Table.InvitationThreshold} an invitation " +
-                  "needs: the invitation is being issued. Try again in a moment."
-                : $"An account can join once invited: it needs {context.Table.InvitationThreshold} allocated points and has {context.Eligibility.Points}.");
-        // The invitation stands until its review withdraws it, after the commit that lowered the points: joining in between would
-        // join on an invitation the rules have already ended.
-        if (InvitationPolicy.WouldWithdraw(membership, context.Eligibility.Points, context.Table))
-            return Problems.Conflict("Not invited", InvitationPolicy.BeingWithdrawn(context.Eligibility.Points, context.Table));
+        // Not invited, not yet (the review after the commit that raised the points issues it), or being withdrawn (the review after the
+        // commit that lowered them withdraws it): said as eligible-tiers says it.
+        if (InvitationPolicy.Standing(membership, context.Eligibility.Points, context.Table) is { Invited: false } standing)
+            return Problems.Conflict("Not invited", standing.WhyNotInvited!);
         return MembershipChanges.Tier(context.Eligibility, command.Tier) switch
         {
             { Eligible: false } tier => Problems.Conflict("Tier not eligible", $"{tier.Name} is not available to this account: {tier.WhyNot}."),

@@ -64,9 +64,21 @@ public sealed record EligibleTiers(
     int? PointsToNextStandardTier,
     Membership.MembershipOutlook? Membership = null)
 {
+    /// <summary>Whether the account is invited to join, and if not why, in the words a join would be refused with; null for an account
+    /// with a membership term, whose invitation is spent. The tiers above are decided on points and products alone: a tier can be
+    /// eligible while the account, not invited, cannot join it yet.</summary>
+    public InvitationStanding? Invitation { get; init; }
+
     private const string InForceDescription = "Of the tier table in force: what joining and an upgrade are decided on. The renewal choice " +
                                               "is decided on membership.renewalOptions (once offered, the offer's table).";
 }
+
+/// <summary>Whether an account without a membership term is invited to join, and if not why.</summary>
+/// <param name="Invited">An invitation stands that the account's points still reach: the account may join an eligible tier.</param>
+/// <param name="Threshold">The points an invitation needs, in the tier table in force.</param>
+/// <param name="WhyNotInvited">When not invited: why, the sentence a join is refused with (e.g. "An account can join once invited: it
+/// needs 500 allocated points and has 430."); null when invited.</param>
+public sealed record InvitationStanding(bool Invited, int Threshold, string? WhyNotInvited);
 
 public static class Eligibility
 {
@@ -159,6 +171,10 @@ public static class GetEligibleTiersEndpoint
         // The renewal options need the offer's table only when one was published since the offer: a second round trip then, none
         // otherwise (the offer's table is the one just read).
         var offered = await Membership.RenewalTables.OfferedOnAsync(session, await membership, inForce.TableVersion, ct);
-        return tiers with { Membership = Membership.MembershipOutlook.Of(await membership, tiers, options.Value, inForce, offered) };
+        return tiers with
+        {
+            Membership = Membership.MembershipOutlook.Of(await membership, tiers, options.Value, inForce, offered),
+            Invitation = Membership.InvitationPolicy.Standing(await membership, summary.PointsTotal, inForce),
+        };
     }
 }

@@ -12978,6 +12978,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipOutlook? Membership { get; set; } = default!;
 
+        /// <summary>
+        /// Whether the account is invited to join, and if not why, in the words a join would be refused with; null for an account with a membership term, whose invitation is spent. The tiers above are decided on points and products alone: a tier can be eligible while the account, not invited, cannot join it yet.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("invitation")]
+        public InvitationStanding? Invitation { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -13218,6 +13224,33 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawnAt")]
         public System.DateTimeOffset? WithdrawnAt { get; set; } = default!;
+
+    }
+
+    /// <summary>
+    /// Whether an account without a membership term is invited to join, and if not why.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class InvitationStanding
+    {
+
+        /// <summary>
+        /// An invitation stands that the account's points still reach: the account may join an eligible tier.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("invited")]
+        public bool Invited { get; set; } = default!;
+
+        /// <summary>
+        /// The points an invitation needs, in the tier table in force.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("threshold")]
+        public int Threshold { get; set; } = default!;
+
+        /// <summary>
+        /// When not invited: why, the sentence a join is refused with (e.g. "An account can join once invited: it needs 500 allocated points and has 430."); null when invited.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("whyNotInvited")]
+        public string? WhyNotInvited { get; set; } = default!;
 
     }
 

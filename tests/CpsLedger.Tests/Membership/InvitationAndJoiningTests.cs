@@ -325,7 +325,8 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
     {
         await ListModels();
         var account = await App.OpenAccount();
-        await App.Member(account).Register(account, Products.Products.Complete("T-1", Thousand));
+        // Tracked: the invitation the registration sets off is in the snapshot, not raced.
+        await Register(App.Member(account), account, Products.Products.Complete("T-1", Thousand));
 
         var tiers = await App.Member(account).GetAsync($"/api/accounts/{account}/eligible-tiers");
         Assert.Equal(1000, (await tiers.ReadAs<EligibleTiers>()).Points);
@@ -414,6 +415,46 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var history = await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{at499}/history?types=invitation_issued")
             .ReadAs<Api.Audit.HistoryPage>();
         Assert.Equal(("system:invitation-policy", "maris-finance"), (history.Items.Single().By, history.Items.Single().CausedBy?.User));
+    }
+
+    [Fact]
+    public async Task Eligible_tiers_say_whether_the_account_is_invited_and_if_not_why_as_a_join_would_be_refused()
+    {
+        // Support on the phone: "why can't I pick Silver?" The tier lists say Silver is eligible on points alone once a raised threshold
+        // withdrew the invitation; the join is refused as not invited. The same read says so, with the join's own words.
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await Register(member, account, Products.Products.Complete("I-1", FourNinetyNine));
+
+        var below = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>();
+        Assert.Equal(new InvitationStanding(false, 500, "An account can join once invited: it needs 500 allocated points and has 499."),
+            below.Invitation);
+
+        await Register(member, account, Products.Products.Complete("I-2", One));
+        var invited = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>();
+        Assert.Equal(new InvitationStanding(true, 500, null), invited.Invitation);
+
+        await App.Tracked(() => PublishThreshold(600));
+        var raised = await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>();
+        Assert.True(raised.Standard.Single(t => t.Code == "silver").Eligible);
+        var refused = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "card" })
+            .ReadProblem(HttpStatusCode.Conflict);
+        Assert.Equal(new InvitationStanding(false, 600, refused.Detail), raised.Invitation);
+        Assert.Equal("An account can join once invited: it needs 600 allocated points and has 500.", refused.Detail);
+        // Time travel says it as it stood then, as the live read says it now.
+        long last;
+        await using (var session = App.Store.QuerySession())
+            last = await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
+        var asOf = await App.ClientAs(LedgerRoles.Support).GetAsync($"/api/accounts/{account}/as-of?sequence={last}")
+            .ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal(raised.Invitation, asOf.EligibleTiers!.Invitation);
+
+        // A member's invitation is spent: joining is behind it, and the standing is not said.
+        await Register(member, account, Products.Products.Complete("I-3", Hundred));
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership",
+            new { tier = "silver", paymentMethod = "card" })).ShouldBe(HttpStatusCode.Created));
+        Assert.Null((await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>()).Invitation);
     }
 
     [Fact]

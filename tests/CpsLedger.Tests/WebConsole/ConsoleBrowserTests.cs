@@ -233,7 +233,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         // The member has an invitation e-mail: support must not read out "Not invited".
         await Page.GotoAsync($"/console/#/accounts/{withdrawn}");
         await Expect(Card("invitation")).ToContainTextAsync($"Withdrawn {DateTime.UtcNow:yyyy-MM-dd}");
-        await Expect(Card("invitation")).ToContainTextAsync("at 500 points; the points fell below the threshold");
+        await Expect(Card("invitation")).ToContainTextAsync(
+            "at 500 points. An account can join once invited: it needs 500 allocated points and has 0.");
         await Expect(Card("membership")).ToContainTextAsync("Not a member");
 
         // Nor "Not a member" to one whose membership support ended; the card says when and why.
@@ -242,6 +243,54 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("membership")).ToContainTextAsync(
             $"Gold {joined.MembershipNumber}: cancelled by CPS support (Company closed (ticket 4711))");
         await Expect(Card("membership")).Not.ToContainTextAsync("Not a member");
+    }
+
+    [Fact]
+    public async Task The_invitation_card_says_why_an_account_is_not_invited_and_does_not_blame_the_points_for_a_raised_threshold()
+    {
+        // "Why was I not invited?" and "my invitation was withdrawn but I lost nothing": support answers both from the card.
+        await App.ListModel(points: 500);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 40);
+        var withdrawn = await App.OpenAccount("studio@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(withdrawn).Register(withdrawn, Products.Products.Complete("R5-0001")));
+        var never = await App.OpenAccount("lens@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () =>
+            App.Member(never).Register(never, Products.Products.Complete("LENS-1", Products.Products.Lens)));
+        // Finance raises the threshold to 600: the account at 500 points is no longer invited, without a point less.
+        var table = await App.ClientAs(LedgerRoles.Finance).GetAsync("/api/tiers").ReadAs<Api.Tiers.TierTableView>();
+        await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).SendAsync(
+            new HttpRequestMessage(HttpMethod.Put, "/api/tiers")
+            {
+                Content = System.Net.Http.Json.JsonContent.Create(new
+                {
+                    invitationThreshold = 600,
+                    table.EnterpriseAbovePoints,
+                    reason = "Invitation at 600 points from today",
+                    tiers = table.Tiers.Select(t => new
+                    {
+                        t.Code,
+                        t.Name,
+                        kind = t.Kind == Api.Tiers.TierKind.Standard ? "standard" : "enterprise",
+                        t.PointsRequired,
+                        t.MaxProducts,
+                        t.AnnualFee,
+                        t.Currency,
+                    }),
+                }),
+            })).ShouldBe(System.Net.HttpStatusCode.OK));
+        Assert.Null((await App.Member(withdrawn).GetAsync($"/api/accounts/{withdrawn}/membership").ReadAs<AccountMembership>()).Invitation);
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{withdrawn}");
+        await Expect(Card("invitation")).ToContainTextAsync($"Withdrawn {DateTime.UtcNow:yyyy-MM-dd}");
+        await Expect(Card("invitation").Locator("small")).ToContainTextAsync(
+            "at 500 points. An account can join once invited: it needs 600 allocated points and has 500.");
+        await Expect(Card("invitation")).Not.ToContainTextAsync("the points fell");
+
+        await Page.GotoAsync($"/console/#/accounts/{never}");
+        await Expect(Card("invitation").Locator("dd")).ToContainTextAsync("Not invited");
+        await Expect(Card("invitation").Locator("small")).ToHaveTextAsync(
+            "An account can join once invited: it needs 600 allocated points and has 40.");
     }
 
     /// <summary>

@@ -271,8 +271,11 @@ function owedInvoices(summary, invoices) {
   return lines.length ? h('ul', { class: 'owed-invoices' }, lines) : null;
 }
 
-/** The account's cards; `invoices` (the invoice list) names the invoices behind what is owed, where the page has it (time travel has not). */
-function summaryCards(summary, membership, invoices = null) {
+/**
+ * The account's cards; `invoices` (the invoice list) names the invoices behind what is owed, where the page has it (time travel has not);
+ * `tiers` (eligible-tiers, or time travel's) says why an account without a term is not invited, in the join's own words.
+ */
+function summaryCards(summary, membership, invoices = null, tiers = null) {
   // A date is one unit: a narrow card would otherwise break it at its hyphens ("2026-12-" / "04").
   const keepDates = v => (typeof v === 'string'
     ? v.split(/(\d{4}-\d{2}-\d{2})/).filter(Boolean).map(part => (/^\d{4}-\d{2}-\d{2}$/.test(part) ? h('span', { class: 'nowrap' }, part) : part))
@@ -285,12 +288,15 @@ function summaryCards(summary, membership, invoices = null) {
   // membership is not "never invited" or "never a member" to a member holding the e-mails that said otherwise.
   const lastInvitation = membership?.pastInvitations?.at(-1);
   const lastTerm = membership?.pastMemberships?.at(-1);
+  // "Why was I not invited?": the reason as a join would be refused with it. Not "the points fell": a threshold finance raised withdraws
+  // an invitation without a point less.
+  const whyNot = tiers?.invitation?.whyNotInvited ?? null;
   const invitationCard = invitation ? [`Invited ${day(invitation.issuedAt)}`, `at ${invitation.points} points`]
     : term ? ['Accepted', lastInvitation ? `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points` : null]
     : lastInvitation?.withdrawnAt ? [`Withdrawn ${day(lastInvitation.withdrawnAt)}`,
-      `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points; the points fell below the threshold`]
+      [`invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points`, whyNot].filter(Boolean).join('. ')]
     : lastInvitation ? ['Accepted', `invited ${day(lastInvitation.issuedAt)} at ${lastInvitation.points} points`]
-    : ['Not invited', null];
+    : ['Not invited', whyNot];
   const membershipCard = term
     ? [term.tierName, `${term.membershipNumber} · ${words(summary.membershipStatus)} · ${day(term.startsOn)} to ${day(term.endsOn)}`]
     : lastTerm?.endedOn ? [`Ended ${day(lastTerm.endedOn)}`, `${lastTerm.tierName} ${lastTerm.membershipNumber}: ${lastTerm.endedBecause}`]
@@ -570,7 +576,7 @@ async function overviewView(id) {
   const invoicesPart = invoicesSection(invoices, membership);
   show(accountFrame(account, '',
     h('h2', { class: 'visually-hidden' }, 'Summary'),
-    summaryCards(summary, membership, invoices),
+    summaryCards(summary, membership, invoices, tiers),
     invoicesFirst ? invoicesPart : null,
     h('h2', {}, 'Products'),
     productsTable(products),
@@ -689,7 +695,7 @@ async function timeTravel(id, target, cut, event) {
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
       heading,
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
-      summaryCards(asOf.summary, asOf.membership),
+      summaryCards(asOf.summary, asOf.membership, null, asOf.eligibleTiers),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
       membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of', asOf.eligibleTiers),
       asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
