@@ -666,6 +666,43 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task An_edited_event_is_marked_in_the_history_and_a_replay_that_folds_it_says_so()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(3);
+        await Expect(Page.GetByTestId("history-chain")).ToHaveCountAsync(0);
+        await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(0);
+
+        // Someone with the database's keys changes the account's opening event: the history shows it as stored, and says it is not what
+        // was chained, on the event and above the timeline.
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", connection);
+            edit.Parameters.AddWithValue("a", account);
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+        await Page.ReloadAsync();
+        var opening = timeline.GetByRole(AriaRole.Listitem).First;
+        await Expect(opening).ToContainTextAsync("Valgus Stuudio OÜ");
+        await Expect(opening.Locator(".chain-problem")).ToHaveTextAsync("✗ edited after it was chained");
+        await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(1);
+        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's hash chain is broken");
+        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("edited at sequence");
+        await Screenshot("history-chain-broken");
+
+        // A replay folds the edited event: its answer says so.
+        await opening.GetByRole(AriaRole.Button).ClickAsync();
+        await Expect(Page.GetByTestId("as-of").GetByTestId("as-of-chain")).ToContainTextAsync("not as they were chained");
+    }
+
+    [Fact]
     public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold

@@ -652,6 +652,7 @@ async function historyView(id, params) {
   // long history saw a few at a time. Its name says which event it replays to (the visible label first, WCAG 2.5.3).
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Events, oldest first' }, history.items.map(e => h('li', { 'data-type': e.type },
     h('div', { class: 'head' }, h('span', { class: 'when' }, utc(e.at)), h('span', { class: 'type' }, words(e.type)),
+      e.chainProblem ? h('span', { class: 'cross chain-problem' }, `✗ ${chainProblemWords(e.chainProblem)}`) : null,
       h('button', {
         type: 'button', class: 'secondary small',
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
@@ -669,12 +670,28 @@ async function historyView(id, params) {
     travelForm,
     travel,
     h('h2', {}, `History (${history.total} event${history.total === 1 ? '' : 's'})`),
+    // Said on every page, whichever page holds the event: the events below are shown as stored now, which is not what was chained.
+    history.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'history-chain' },
+      h('span', { class: 'cross' }, '✗ '),
+      `The account's hash chain is broken: ${chainBreakWords(history.chainBreaks)}. The events are shown as they are stored now; the ` +
+      'Audit tab verifies every chain.'),
     filterForm,
     history.items.length ? timeline : h('p', { class: 'notice' }, 'No events match these filters.'),
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'History pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
       page < pages ? pageLink(page + 1, 'Next page') : null) : null));
+}
+
+/** What a history entry's chainProblem means, in an auditor's words. */
+function chainProblemWords(problem) {
+  return { edited: 'edited after it was chained', reordered: 'not at its chained sequence', removed: 'removed after it was chained' }[problem]
+    ?? problem;
+}
+
+/** The first break of each chain, as the history and a replay name them (problem and sequence). */
+function chainBreakWords(breaks) {
+  return breaks.map(b => `${b.problem} at sequence ${b.sequence}`).join('; ');
 }
 
 function withPage(params, page) {
@@ -695,6 +712,9 @@ async function timeTravel(id, target, cut, event) {
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
       heading,
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
+      // What was folded is what is stored now: an event edited since it was chained changes the state above.
+      asOf.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'as-of-chain' }, h('span', { class: 'cross' }, '✗ '),
+        `Replayed from events not as they were chained: ${chainBreakWords(asOf.chainBreaks)}. The Audit tab verifies every chain.`),
       summaryCards(asOf.summary, asOf.membership, null, asOf.eligibleTiers),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
       membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of', asOf.eligibleTiers),
