@@ -79,12 +79,7 @@ public sealed class LedgerProjectionsCommand : ProjectionsCommand
         IServiceProvider services, ProjectionInput input, TimeSpan shardTimeout, TextWriter output, TextWriter error, CancellationToken ct)
     {
         var stores = services.GetServices<IEventStore>().ToList();
-        var usages = new List<EventStoreUsage>();
-        foreach (var store in stores)
-        {
-            if (await store.TryCreateUsage(ct) is { } usage)
-                usages.Add(usage);
-        }
+        var usages = await UsagesAsync(stores, ct);
 
         var selections = ProjectionSelection.Filter(usages, input);
         if (selections.Count == 0)
@@ -126,12 +121,7 @@ public sealed class LedgerProjectionsCommand : ProjectionsCommand
     /// </summary>
     public static async Task<bool> ListAsync(IServiceProvider services, ProjectionInput input, TextWriter output, TextWriter error)
     {
-        var usages = new List<EventStoreUsage>();
-        foreach (var store in services.GetServices<IEventStore>())
-        {
-            if (await store.TryCreateUsage(CancellationToken.None) is { } usage)
-                usages.Add(usage);
-        }
+        var usages = await UsagesAsync(services.GetServices<IEventStore>(), CancellationToken.None);
 
         var listed = ProjectionSelection.Filter(usages, input).SelectMany(s => s.Subscriptions).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
         if (listed.Count == 0)
@@ -193,11 +183,24 @@ public sealed class LedgerProjectionsCommand : ProjectionsCommand
         return failed == 0;
     }
 
+    // What each event store says of its projections and databases, as JasperFx's selection filters them.
+    private static async Task<List<EventStoreUsage>> UsagesAsync(IEnumerable<IEventStore> stores, CancellationToken ct)
+    {
+        var usages = new List<EventStoreUsage>();
+        foreach (var store in stores)
+        {
+            if (await store.TryCreateUsage(ct) is { } usage)
+                usages.Add(usage);
+        }
+
+        return usages;
+    }
+
     private static string Reason(Exception e) =>
         string.Join(": ", e is AggregateException many ? many.Flatten().InnerExceptions.Select(i => $"{i.GetType().Name}: {i.Message}") : [$"{e.GetType().Name}: {e.Message}"]);
 
     /// <summary>
-    /// The host the command line was given, handed to JasperFx's list and run as a builder that builds it: JasperFx's own
+    /// The host the command line was given, handed to JasperFx's run as a builder that builds it: JasperFx's own
     /// wrapper answers its request for other logging with "Cannot override services when the IHost is already constructed" on
     /// the console. The ledger's logging stays as configured (to stderr for every command).
     /// </summary>
