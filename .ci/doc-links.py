@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Lists the relative links in the repository's Markdown files whose file or #anchor does not exist; exit code 1 if any.
+"""Lists the relative links in the repository's Markdown files whose file or #anchor does not exist, and the files their shell
+examples write in the checkout that git would not ignore; exit code 1 if any.
 
 Anchors are GitHub's: the heading in lower case, punctuation other than '-' and '_' dropped, spaces as '-', '-1', '-2', ...
-for repeats. Links to other sites are not followed (CI has no network)."""
+for repeats. Links to other sites are not followed (CI has no network). A file an example writes is one named after `>`,
+`>>` or `tee`, or as `$PWD/...`, in a ```bash block (comments left out): a reader who pastes the examples in order must not
+be left with a file `git status` offers to commit."""
 import os
 import re
 import subprocess
@@ -55,4 +58,27 @@ for name in files:
                 broken += 1
 
 print(f"{broken} broken link(s) in {len(files)} Markdown files" if broken else f"every relative link resolves ({len(files)} Markdown files)")
-sys.exit(1 if broken else 0)
+
+
+def shell_lines(path):
+    language = None
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.lstrip().startswith("```"):
+                language = line.lstrip()[3:].strip() if language is None else None
+            elif language in ("bash", "sh", "shell"):
+                yield number, re.sub(r"(^|\s)#.*", "", line)
+
+
+written = re.compile(r'(?:(?<![0-9&])>>?\s*|\btee\s+(?:-a\s+)?|\$PWD/)([\w.][\w./-]*)')
+unignored = 0
+for name in files:
+    for number, line in shell_lines(os.path.join(root, name)):
+        for path in written.findall(line):
+            tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=root, capture_output=True).returncode == 0
+            if not tracked and subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=root).returncode != 0:
+                print(f"{name}:{number}: writes {path} in the checkout, which .gitignore does not cover")
+                unignored += 1
+
+print(f"{unignored} file(s) written by the examples not ignored" if unignored else "every file the examples write in the checkout is ignored")
+sys.exit(1 if broken or unignored else 0)

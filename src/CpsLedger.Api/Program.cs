@@ -55,9 +55,14 @@ if (!Program.NamesACommand(args))
 // JasperFx writes its own lines (the assemblies it searches for commands, a command's error) through Spectre's console, on
 // stdout. The ledger's commands write their output with Console.Out, for a file or `$(...)` (`token` prints the token alone):
 // for them that console writes to stderr. JasperFx's own commands (help, db-*, codegen, ...) write their output through it, so
-// for them it stays on stdout.
+// for them it stays on stdout, less the empty line JasperFx writes ahead of every command's output (Platform/CommandLineOutput.cs).
 if (Program.IsLedgerCommand(args))
     AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+else
+{
+    Console.SetOut(new WithoutLeadingBlankLine(Console.Out));
+    AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings());
+}
 
 // Nor does JasperFx write "Searching '<assembly>' for commands" for the assemblies it scans (seven lines ahead of every
 // command's output): it leaves them out once a CommandFactory has applied the extensions of those assemblies (a static flag of

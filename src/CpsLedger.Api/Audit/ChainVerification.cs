@@ -209,26 +209,31 @@ public sealed class ChainVerification(IDocumentStore store)
     /// Heads exported earlier must still be links of their chains, with the same hash: otherwise history was rewritten, or, where the
     /// link is not there at all, the chain was cut short (truncated) or is not in the database (missing). The last two are what a
     /// database restored from a backup older than the heads file shows of the chains that grew or began since; only the first says
-    /// that a stored link changed.
+    /// that a stored link changed. One query for the whole file, each head looked up by the chain's primary key (until 2026-12-06 a
+    /// query per head: a round trip each); the heads that still match stay in the database.
     /// </summary>
     public async Task<IReadOnlyList<ChainBreak>> CheckHeadsAsync(IEnumerable<ChainHead> exported, CancellationToken ct)
     {
+        var heads = exported.ToList();
         await using var connection = await OpenAsync(ct);
+        await using var command = new NpgsqlCommand($"""
+            select h.ord, case when c.hash is not null then 'rewritten'
+                                 when exists (select 1 from {Schema}.{HashChainSchema.TableName} x where x.chain_id = h.chain_id) then 'truncated'
+                                 else 'missing' end
+            from unnest(@chains, @positions, @hashes) with ordinality as h(chain_id, position, hash, ord)
+            left join {Schema}.{HashChainSchema.TableName} c on c.chain_id = h.chain_id and c.position = h.position
+            where encode(c.hash, 'hex') is distinct from lower(h.hash)
+            order by h.ord
+            """, connection);
+        command.Parameters.AddWithValue("chains", heads.Select(h => h.ChainId).ToArray());
+        command.Parameters.AddWithValue("positions", heads.Select(h => h.Position).ToArray());
+        command.Parameters.AddWithValue("hashes", heads.Select(h => h.Hash).ToArray());
+        await using var reader = await command.ExecuteReaderAsync(ct);
         var breaks = new List<ChainBreak>();
-        foreach (var head in exported)
+        while (await reader.ReadAsync(ct))
         {
-            await using var command = new NpgsqlCommand($"""
-                select (select encode(hash, 'hex') from {Schema}.{HashChainSchema.TableName} where chain_id = @chain and position = @position),
-                       exists (select 1 from {Schema}.{HashChainSchema.TableName} where chain_id = @chain)
-                """, connection);
-            command.Parameters.AddWithValue("chain", head.ChainId);
-            command.Parameters.AddWithValue("position", head.Position);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            var stored = reader.IsDBNull(0) ? null : reader.GetString(0);
-            var problem = stored is not null ? "rewritten" : reader.GetBoolean(1) ? "truncated" : "missing";
-            if (!string.Equals(stored, head.Hash, StringComparison.OrdinalIgnoreCase))
-                breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, problem));
+            var head = heads[(int)reader.GetInt64(0) - 1];
+            breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, reader.GetString(1)));
         }
 
         return breaks;

@@ -17,7 +17,7 @@ namespace CpsLedger.Api.Platform;
 
 /// <summary>
 /// JasperFx's <c>projections</c> command with the same input (<c>rebuild</c>, <c>list</c>, <c>run</c>; <c>-p</c>, <c>-d</c>, <c>-t</c>,
-/// <c>--shard-timeout</c>, <c>--max-concurrent</c>, <c>-a</c>), whose rebuild reports on standard output what it rebuilt and
+/// <c>--shard-timeout</c>, <c>--max-concurrent</c>, <c>-a</c>; each short flag one option's: <see cref="LedgerProjectionInput"/>), whose rebuild reports on standard output what it rebuilt and
 /// nothing else. JasperFx's own (JasperFx.Events 2.100.1) wrote, under a host built before the command line ran (this one,
 /// <c>RunJasperFxCommands</c> on the built app): "Cannot override services when the IHost is already constructed" (it asks
 /// the built host for other logging), "Press CTRL + C to quit", a progress bar frozen at "0%" once redirected, and
@@ -28,9 +28,17 @@ namespace CpsLedger.Api.Platform;
 /// </summary>
 [Description("Rebuilds the projections by Marten's daemon (rebuild; -p one of them), lists them (list) or runs the asynchronous ones (run, the default)",
     Name = "projections")]
-public sealed class LedgerProjectionsCommand : ProjectionsCommand
+public sealed class LedgerProjectionsCommand : JasperFxAsyncCommand<LedgerProjectionInput>
 {
-    public override async Task<bool> Execute(ProjectionInput input)
+    public LedgerProjectionsCommand()
+    {
+        // JasperFx's usages (the action may be left out: run), whose help listed every option under each: here under the action
+        // alone, which the options follow (`projections run -p Name`).
+        Usage("Runs the asynchronous projections (as run does)").Arguments().ValidFlags();
+        Usage("Lists, rebuilds or runs the projections").Arguments(x => x.Action);
+    }
+
+    public override async Task<bool> Execute(LedgerProjectionInput input)
     {
         if (input.Action == ProjectionAction.list)
         {
@@ -45,7 +53,7 @@ public sealed class LedgerProjectionsCommand : ProjectionsCommand
             var host = input.BuildHost();
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
             input.HostBuilder = new BuiltHost(host);
-            return await base.Execute(input);
+            return await new ProjectionsCommand().Execute(input);
         }
 
         TimeSpan shardTimeout;
@@ -224,4 +232,21 @@ public sealed class LedgerProjectionsCommand : ProjectionsCommand
 
         public IHostBuilder ConfigureContainer<TContainerBuilder>(Action<HostBuilderContext, TContainerBuilder> configureDelegate) => this;
     }
+}
+
+/// <summary>
+/// JasperFx's projection input with each short flag one option's. JasperFx.Events' <see cref="ProjectionInput"/> gave <c>-a</c> to
+/// <c>--advance</c> and to <see cref="NetCoreInput"/>'s <c>--applicationname</c>, and <see cref="NetCoreInput"/> gives <c>-v</c> to
+/// <c>--env-variable</c> and <c>--verbose</c>; the parser read a short flag as the first of its two (<c>-a</c> advanced, <c>-v</c>
+/// took a <c>KEY=VALUE</c>), while the help listed both. Each keeps that meaning; the other has its long name only.
+/// </summary>
+public sealed class LedgerProjectionInput : ProjectionInput
+{
+    [Description("Override the IHostEnvironment.ApplicationName")]
+    [FlagAlias("applicationname", true)]
+    public new string? ApplicationNameFlag { get => base.ApplicationNameFlag; set => base.ApplicationNameFlag = value; }
+
+    [Description("Write out much more information at startup and enables console logging")]
+    [FlagAlias("verbose", true)]
+    public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 }

@@ -317,6 +317,33 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Exported_heads_are_checked_in_one_statement_however_many_there_are()
+    {
+        var (account, _) = await AccountWithHistory();
+        var heads = ChainVerification.ReadHeads(await (await Auditor.GetAsync("/api/audit/chain-heads")).Content.ReadAsStringAsync());
+        var own = Assert.Single(heads, h => h.ChainId == account);
+        var rewritten = own with { Hash = new string('0', 64) };
+        var truncated = own with { Position = own.Position + 1 };
+        // A heads file as long as a ledger's: every chain's head and 300 begun after the database's backup.
+        var missing = Enumerable.Range(1, 300).Select(i => new ChainHead(Guid.NewGuid(), i, i, own.Hash)).ToList();
+        var chains = App.Services.GetRequiredService<ChainVerification>();
+
+        using var statements = new SentStatements();
+        IReadOnlyList<ChainBreak> found;
+        using (statements.Enter())
+            found = await chains.CheckHeadsAsync([.. heads, missing[0], rewritten, .. missing[1..], truncated, own with { Hash = own.Hash.ToUpperInvariant() }], CancellationToken.None);
+
+        // One query sent for them all (it was one per head), and the same words in the file's order.
+        Assert.Single(statements.Texts);
+        Assert.Equal(
+            [(missing[0].ChainId, missing[0].Position, "missing"), (account, own.Position, "rewritten"),
+             .. missing[1..].Select(m => (m.ChainId, m.Position, "missing")), (account, own.Position + 1, "truncated")],
+            found.Select(b => (b.ChainId, b.Position, b.Problem)));
+        Assert.All(found, b => Assert.Null(b.EventId));
+        Assert.Equal(rewritten.Sequence, found[1].Sequence);
+    }
+
+    [Fact]
     public async Task Links_written_per_row_and_per_statement_are_those_of_the_v3_function_byte_for_byte()
     {
         // Per row: the service's appends. Per statement: the legacy import's bulk copies, one of more than 64 chains (one table

@@ -42,4 +42,16 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains("marten://", output);
         Assert.DoesNotContain("Searching", output + error);
     }
+
+    [Theory]
+    [InlineData("db-list")]
+    [InlineData("codegen preview")]
+    public async Task JasperFxs_own_commands_begin_their_output_with_it_not_with_a_blank_line(string command)
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, command.Split(' '));
+
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        // JasperFx 2.100.1 wrote an empty line on stdout once it had found the commands, ahead of every command's output.
+        Assert.NotEqual("", output.Split('\n')[0].Trim());
+    }
 }

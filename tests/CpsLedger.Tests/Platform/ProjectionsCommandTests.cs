@@ -59,6 +59,39 @@ public sealed class ProjectionsCommandTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain("for commands", output);
     }
 
+    [Fact]
+    public async Task Its_help_lists_each_option_once_and_gives_each_short_flag_to_one_option()
+    {
+        var (_, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "projections", "--help");
+
+        // The usages (a tree), then a table that describes every option.
+        var table = output.IndexOf("Description", StringComparison.Ordinal);
+        Assert.True(table > 0, $"{output}\n{error}");
+        var usages = output[..table];
+        var options = System.Text.RegularExpressions.Regex.Matches(usages, @"\[(?:(-\w), )?(--[\w:-]+)").Select(m => (Short: m.Groups[1].Value, Long: m.Groups[2].Value)).ToList();
+        // JasperFx's usages listed every option twice (a usage without the action and one with it).
+        Assert.Contains(options, o => o == ("-p", "--projection"));
+        Assert.All(options.GroupBy(o => o.Long), g => Assert.True(g.Count() == 1, $"{g.Key} listed {g.Count()} times"));
+        // JasperFx's input gave -a to --advance and --applicationname, -v to --env-variable and --verbose: a short flag meant the
+        // first of them (each keeps that meaning), and the other has its long name only.
+        Assert.All(options.Where(o => o.Short != "").GroupBy(o => o.Short), g => Assert.True(g.Count() == 1, $"{g.Key}: {string.Join(", ", g)}"));
+        Assert.Contains(("-a", "--advance"), options);
+        Assert.Contains(("", "--applicationname"), options);
+        Assert.Contains(("-v", "--env-variable"), options);
+        Assert.Contains(("", "--verbose"), options);
+    }
+
+    [Fact]
+    public async Task The_options_mean_what_the_help_says()
+    {
+        // -a is --advance (no value follows it); --applicationname is read by its long name.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            "projections", "list", "-p", "Invoice", "-a", "--applicationname", "CpsLedger.Api");
+
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.StartsWith("Invoice ", output);
+    }
+
     private async Task<int> DeleteModelViews(string schema)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);

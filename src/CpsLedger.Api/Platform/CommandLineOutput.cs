@@ -1,0 +1,59 @@
+using System.Text;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// Standard output for JasperFx's own commands (<c>db-*</c>, <c>codegen</c>, <c>describe</c>, ...) less the empty line JasperFx
+/// (2.100.1) writes ahead of each one's output: its search for commands ends with <c>AnsiConsole.WriteLine()</c> whether or not
+/// it wrote the lines that blank line closes ("Searching '...' for commands", which Program keeps out), before any command runs.
+/// Piped into a file, a command's output began with an empty line. Only a line break written before anything else is left out.
+/// </summary>
+internal sealed class WithoutLeadingBlankLine(TextWriter output) : TextWriter
+{
+    private bool _written;
+
+    public override Encoding Encoding => output.Encoding;
+
+    public override IFormatProvider FormatProvider => output.FormatProvider;
+
+    public override void Write(char value)
+    {
+        if (!LeftOut([value]))
+            output.Write(value);
+    }
+
+    public override void Write(char[] buffer, int index, int count)
+    {
+        if (!LeftOut(buffer.AsSpan(index, count)))
+            output.Write(buffer, index, count);
+    }
+
+    public override void Write(string? value)
+    {
+        if (!LeftOut(value))
+            output.Write(value);
+    }
+
+    public override void WriteLine()
+    {
+        if (!LeftOut(CoreNewLine))
+            output.WriteLine();
+    }
+
+    public override void WriteLine(string? value)
+    {
+        _written = true;
+        output.WriteLine(value);
+    }
+
+    public override void Flush() => output.Flush();
+
+    // Whether this is the line break to leave out: the first text written, and a line break alone.
+    private bool LeftOut(ReadOnlySpan<char> text)
+    {
+        if (_written || text.IsEmpty)
+            return false;
+        _written = true;
+        return text is "\n" or "\r\n";
+    }
+}
