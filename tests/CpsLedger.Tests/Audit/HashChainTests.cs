@@ -119,6 +119,34 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(before.ChainBreaks);
     }
 
+    [Fact]
+    public async Task The_history_of_an_account_that_migrated_products_in_names_a_break_in_the_old_cps_accounts_chain()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        Assert.True((await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>()).ChainIntact);
+
+        // The old account's import of a migrated camera, edited: a link of the old account's own chain (its events name no account),
+        // which feeds this account (the history describes the migrated product from it).
+        var legacy = Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri);
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = '{legacy}' " +
+                  "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = '0123 4567'");
+
+        var chain = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        var broken = Assert.Single(chain.Breaks);
+        Assert.Equal((legacy, "edited"), (broken.ChainId, broken.Problem));
+        var history = await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>();
+        Assert.False(history.ChainIntact);
+        Assert.Equal(broken, Assert.Single(history.ChainBreaks));
+        // The edited import is not an event of the account's history: no entry is marked, the page names the break.
+        Assert.All(history.Items, i => Assert.Null(i.ChainProblem));
+        var filtered = await Auditor.GetAsync($"/api/accounts/{account}/history?types=cps_joined").ReadAs<HistoryPage>();
+        Assert.Equal((0L, false), (filtered.Total, filtered.ChainIntact));
+    }
+
     private Task<AccountAsOf> AsOfNow(Guid account) =>
         Auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
             .ReadAs<AccountAsOf>();

@@ -13142,13 +13142,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public long Total { get; set; } = default!;
 
         /// <summary>
-        /// True when every link of the hash chains the history's events are on (the account's own, and its streams' for events that name no account) still matches its stored event, whatever the page and the filters; false when chainBreaks names a break. Verification (`hash-chain`, `verify`) checks more: archived events, versions out of step, events with no link, exported heads.
+        /// True when every link of the hash chains that feed the account (those its `hash-chain` names: its own, its streams' for events that name no account, and those of the old CPS accounts its migration reads, whose imports the migrated products come from) still matches its stored event, whatever the page and the filters; false when chainBreaks names a break. Verification (`hash-chain`, `verify`) checks more: archived events, versions out of step, events with no link, exported heads.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainIntact")]
         public bool ChainIntact { get; set; } = default!;
 
         /// <summary>
-        /// The first link of each of those chains that no longer matches its stored event (edited, removed or reordered), as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`.
+        /// The first link of each of those chains that no longer matches its stored event (edited, removed or reordered), as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`; a break in an old CPS account's chain is at an event the history does not list (e.g. the old account's import of a product), so the page alone names it.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
