@@ -345,6 +345,59 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_failed_appends_tombstone_is_chained_on_its_own_and_verification_and_exported_heads_stay_clean()
+    {
+        var (account, _) = await AccountWithHistory();
+        await FailedAppend(account);
+        var tombstone = Assert.Single(await Tombstones());
+        // A tombstone names no account: it is linked on the tombstone stream's chain, never on the account's.
+        Assert.Equal(tombstone.Stream, tombstone.Chain);
+        Assert.True((await Verify(account)).Agrees);
+
+        var heads = ChainVerification.ReadHeads(await (await Auditor.GetAsync("/api/audit/chain-heads")).Content.ReadAsStringAsync());
+        Assert.Contains(heads, h => h.ChainId == tombstone.Chain && h.Sequence == tombstone.Sequence);
+        var whole = await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>();
+        Assert.Empty(whole.ChainBreaks);
+
+        // A later failed append adds a tombstone to the same chain: the head exported before is still a link of it.
+        await FailedAppend(account);
+        Assert.Equal(2, (await Tombstones()).Select(t => t.Chain).Where(c => c == tombstone.Chain).Count());
+        Assert.Empty(await App.Services.GetRequiredService<ChainVerification>().CheckHeadsAsync(heads, CancellationToken.None));
+        Assert.Empty((await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).ChainBreaks);
+    }
+
+    /// <summary>
+    /// One session appends to the account (the event's number is drawn and returned) and then to a stream at a version it is not at:
+    /// the transaction fails after the first insert, and Marten writes a tombstone with that number, in a session of its own.
+    /// </summary>
+    private async Task FailedAppend(Guid account)
+    {
+        var before = (await Tombstones()).Count;
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.Events.Append(account, new Api.Accounts.OldCpsEmailLinked(account, "tombstone@old.example", "Never committed", DateTimeOffset.UtcNow));
+            session.Events.Append(Guid.NewGuid(), 5, new Api.Accounts.OldCpsEmailLinked(account, "tombstone@old.example", "Never committed", DateTimeOffset.UtcNow));
+            await Assert.ThrowsAnyAsync<Exception>(() => session.SaveChangesAsync());
+        }
+
+        await FaultWaits.Until(async () => (await Tombstones()).Count > before, "the failed append's tombstone written");
+    }
+
+    private async Task<List<(long Sequence, Guid Stream, Guid? Chain)>> Tombstones()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select e.seq_id, e.stream_id, c.chain_id from cpsledger_tests.mt_events e " +
+            "left join cpsledger_tests.account_chain c on c.event_id = e.id where e.type = 'tombstone' order by e.seq_id", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var found = new List<(long, Guid, Guid?)>();
+        while (await reader.ReadAsync())
+            found.Add((reader.GetInt64(0), reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetGuid(2)));
+        return found;
+    }
+
+    [Fact]
     public async Task Links_written_per_row_and_per_statement_are_those_of_the_v3_function_byte_for_byte()
     {
         // Per row: the service's appends. Per statement: the legacy import's bulk copies, one of more than 64 chains (one table
