@@ -487,13 +487,18 @@ public sealed class HistoryTypesDescriptionAttribute : ParameterDescriptionAttri
 
 public static class GetAccountHistoryEndpoint
 {
-    public static ProblemDetails Validate(DateTimeOffset? from, DateTimeOffset? to, [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
-        string? types, IDocumentStore store)
+    public static ProblemDetails Validate(DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset? through, [Range(1, Paging.MaxPage)] int? page,
+        [Range(1, 500)] int? pageSize, string? types, IDocumentStore store)
     {
         if (page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500)
             return Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.");
+        if (to is not null && through is not null)
+            return Problems.Invalid("through", "Give to (before the moment, not included) or through (up to and including the moment, as time " +
+                                               "travel's timestamp), not both.");
         if (TimeRange.Check(from, to) is HttpValidationProblemDetails range)
             return range;
+        if (TimeRange.CheckThrough(from, through) is HttpValidationProblemDetails throughRange)
+            return throughRange;
         // A name that matches no event would answer an empty page, read as "none happened".
         var known = HistoryTypes.Of(store);
         var unknown = HistoryTypes.Split(types ?? "").Where(n => !known.ContainsKey(n)).ToList();
@@ -515,7 +520,11 @@ public static class GetAccountHistoryEndpoint
         [Description("Only events recorded at or after this moment (included): ISO 8601 with its offset, " +
                      "e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).")]
         DateTimeOffset? from,
-        [Description("Only events recorded before this moment (not included); the same form as from, and not earlier than it.")] DateTimeOffset? to,
+        [Description("Only events recorded before this moment (not included); the same form as from, and not earlier than it. " +
+                     "To include the moment itself, as time travel does, give through instead.")] DateTimeOffset? to,
+        [Description("Only events recorded at or before this moment (included), to the microsecond: the events time travel's " +
+                     "timestamp replays at the same moment (as-of?timestamp=). The same form as from, not earlier than it; give this " +
+                     "or to, not both.")] DateTimeOffset? through,
         [HistoryTypesDescription] string? types,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Events per page (default 100).")][Range(1, 500)] int? pageSize,
@@ -551,6 +560,12 @@ public static class GetAccountHistoryEndpoint
                 query = query.Where(e => e.Timestamp >= f);
             if (to?.ToUniversalTime() is { } t)
                 query = query.Where(e => e.Timestamp < t);
+            // Rounded to the stored microseconds as time travel rounds it, so that both take the same events at the same moment.
+            if (through is { } th)
+            {
+                var last = TimeRange.ToStoredPrecision(th);
+                query = query.Where(e => e.Timestamp <= last);
+            }
             if (wanted is not null)
                 query = query.Where(e => e.EventTypeName.IsOneOf(wanted));
             return query;
