@@ -42,13 +42,17 @@ public sealed record AccountChainStatus(Guid AccountId, DateTimeOffset CheckedAt
     IReadOnlyList<ChainBreak> Breaks, IReadOnlyList<ChainName> Unlinked);
 
 /// <summary>
-/// The chains one account's verification checks, and what each is: the account's own chain, the per-stream chains of its streams
-/// (events that carry no account id, e.g. charge attempts), and the chains of the old CPS accounts its migration reads: those of
-/// its old e-mails, which its migration status and MIGRATE PRODUCTS read, and those its products were migrated from (their streams
-/// hold events of its chain). The old accounts are found from the stored account view: a view edited to hide one is a difference
-/// the verification reports.
+/// The chains that feed one account, which its verification, its <c>hash-chain</c> status and its history's <c>chainBreaks</c> all
+/// check, and what each is: the account's own chain, the per-stream chains of its streams (events that carry no account id, e.g.
+/// charge attempts), and the chains of the old CPS accounts its migration reads: those of its old e-mails, which its migration
+/// status and MIGRATE PRODUCTS read, and those its products were migrated from (their streams hold events of its chain, and their
+/// imports are what the history says a migrated product was). The old accounts are found from the stored account view: a view
+/// edited to hide one is a difference the verification reports.
 /// </summary>
-public sealed record AccountChains(Guid AccountId, IReadOnlyList<AccountStream> Streams, IReadOnlyList<Guid> OldCpsAccounts)
+/// <param name="LinkedElsewhere">The events of the account's own chain stored on other streams (its products migrated in, on their
+/// old accounts' streams): each one's stream and sequence, which the history lists.</param>
+public sealed record AccountChains(Guid AccountId, IReadOnlyList<AccountStream> Streams, IReadOnlyList<Guid> OldCpsAccounts,
+    IReadOnlyList<(Guid StreamId, long Sequence)> LinkedElsewhere)
 {
     public IReadOnlyList<Guid> StreamIds => [.. Streams.Select(s => s.StreamId)];
 
@@ -70,7 +74,7 @@ public sealed record AccountChains(Guid AccountId, IReadOnlyList<AccountStream> 
         var oldEmails = (await viewRead)?.OldCpsEmails ?? [];
         var migratedFrom = await chains.LinkedElsewhereAsync(session, accountId, [accountId, .. streams.Select(s => s.StreamId)], ct);
         return new AccountChains(accountId, streams,
-            [.. oldEmails.Select(Migration.LegacyIds.AccountFor).Concat(migratedFrom.Select(e => e.StreamId)).Distinct()]);
+            [.. oldEmails.Select(Migration.LegacyIds.AccountFor).Concat(migratedFrom.Select(e => e.StreamId)).Distinct()], migratedFrom);
     }
 }
 

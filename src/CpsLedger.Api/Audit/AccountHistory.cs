@@ -91,13 +91,15 @@ public sealed record HistoryEntry(
 /// <param name="Page">The page number, from 1.</param>
 /// <param name="PageSize">Events per page asked for (1 to 500, 100 by default).</param>
 /// <param name="Total">How many events match the filters, on all pages.</param>
-/// <param name="ChainIntact">True when every link of the hash chains the history's events are on (the account's own, and its streams'
-/// for events that name no account) still matches its stored event, whatever the page and the filters; false when
-/// <paramref name="ChainBreaks"/> names a break. Verification (<c>hash-chain</c>, <c>verify</c>) checks more: archived events,
-/// versions out of step, events with no link, exported heads.</param>
+/// <param name="ChainIntact">True when every link of the hash chains that feed the account (those its <c>hash-chain</c> names: its own,
+/// its streams' for events that name no account, and those of the old CPS accounts its migration reads, whose imports the migrated
+/// products come from) still matches its stored event, whatever the page and the filters; false when <paramref name="ChainBreaks"/>
+/// names a break. Verification (<c>hash-chain</c>, <c>verify</c>) checks more: archived events, versions out of step, events with
+/// no link, exported heads.</param>
 /// <param name="ChainBreaks">The first link of each of those chains that no longer matches its stored event (edited, removed or
 /// reordered), as the account's <c>hash-chain</c> names it, on whichever page its event is; empty when intact. Each entry that is
-/// not as chained says so in its <c>chainProblem</c>.</param>
+/// not as chained says so in its <c>chainProblem</c>; a break in an old CPS account's chain is at an event the history does not
+/// list (e.g. the old account's import of a product), so the page alone names it.</param>
 public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Items, int Page, int PageSize, long Total, bool ChainIntact,
     IReadOnlyList<ChainBreak> ChainBreaks);
 
@@ -485,13 +487,18 @@ public sealed class HistoryTypesDescriptionAttribute : ParameterDescriptionAttri
 
 public static class GetAccountHistoryEndpoint
 {
-    public static ProblemDetails Validate(DateTimeOffset? from, DateTimeOffset? to, [Range(1, Paging.MaxPage)] int? page, [Range(1, 500)] int? pageSize,
-        string? types, IDocumentStore store)
+    public static ProblemDetails Validate(DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset? through, [Range(1, Paging.MaxPage)] int? page,
+        [Range(1, 500)] int? pageSize, string? types, IDocumentStore store)
     {
         if (page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500)
             return Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.");
+        if (to is not null && through is not null)
+            return Problems.Invalid("through", "Give to (before the moment, not included) or through (up to and including the moment, as time " +
+                                               "travel's timestamp), not both.");
         if (TimeRange.Check(from, to) is HttpValidationProblemDetails range)
             return range;
+        if (TimeRange.CheckThrough(from, through) is HttpValidationProblemDetails throughRange)
+            return throughRange;
         // A name that matches no event would answer an empty page, read as "none happened".
         var known = HistoryTypes.Of(store);
         var unknown = HistoryTypes.Split(types ?? "").Where(n => !known.ContainsKey(n)).ToList();
@@ -513,7 +520,11 @@ public static class GetAccountHistoryEndpoint
         [Description("Only events recorded at or after this moment (included): ISO 8601 with its offset, " +
                      "e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).")]
         DateTimeOffset? from,
-        [Description("Only events recorded before this moment (not included); the same form as from, and not earlier than it.")] DateTimeOffset? to,
+        [Description("Only events recorded before this moment (not included); the same form as from, and not earlier than it. " +
+                     "To include the moment itself, as time travel does, give through instead.")] DateTimeOffset? to,
+        [Description("Only events recorded at or before this moment (included), to the microsecond: the events time travel's " +
+                     "timestamp replays at the same moment (as-of?timestamp=). The same form as from, not earlier than it; give this " +
+                     "or to, not both.")] DateTimeOffset? through,
         [HistoryTypesDescription] string? types,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Events per page (default 100).")][Range(1, 500)] int? pageSize,
@@ -526,15 +537,15 @@ public static class GetAccountHistoryEndpoint
         var p = page ?? 1;
         var size = pageSize ?? 100;
 
-        var streams = await AccountStreams.OfAsync(session, accountId, ct);
-        var kinds = streams.ToDictionary(s => s.StreamId, s => s.Kind);
+        // The chains that feed the account, as its hash-chain status names them (its streams, and the old CPS accounts it reads).
+        var scope = await AccountChains.OfAsync(session, chains, accountId, ct);
+        var kinds = scope.Streams.ToDictionary(s => s.StreamId, s => s.Kind);
         var ids = kinds.Keys.ToArray();
         // The account's events on other streams (products migrated from an old CPS account): the history lists every event
         // on the account's hash chain, so an auditor can see each one verification names.
-        var elsewhere = await chains.LinkedElsewhereAsync(session, accountId, ids, ct);
-        foreach (var (streamId, _) in elsewhere)
+        foreach (var (streamId, _) in scope.LinkedElsewhere)
             kinds.TryAdd(streamId, AccountStreamKind.OldCpsAccount);
-        var sequences = elsewhere.Select(e => e.Sequence).ToArray();
+        var sequences = scope.LinkedElsewhere.Select(e => e.Sequence).ToArray();
 
         // The count and the page in one round trip.
         var batch = session.CreateBatchQuery();
@@ -549,6 +560,12 @@ public static class GetAccountHistoryEndpoint
                 query = query.Where(e => e.Timestamp >= f);
             if (to?.ToUniversalTime() is { } t)
                 query = query.Where(e => e.Timestamp < t);
+            // Rounded to the stored microseconds as time travel rounds it, so that both take the same events at the same moment.
+            if (through is { } th)
+            {
+                var last = TimeRange.ToStoredPrecision(th);
+                query = query.Where(e => e.Timestamp <= last);
+            }
             if (wanted is not null)
                 query = query.Where(e => e.EventTypeName.IsOneOf(wanted));
             return query;
@@ -556,9 +573,9 @@ public static class GetAccountHistoryEndpoint
 
         var totalRead = Filtered().Count();
         var pageRead = Filtered().OrderBy(e => e.Sequence).Skip((p - 1) * size).Take(size).ToList();
-        // The links of the chains the events are on (the account's, and its streams' for events naming no account), recomputed with
-        // the page: an edited event is marked wherever an auditor reads it, not only by verification.
-        var brokenRead = chains.BrokenLinksIn(batch, ids);
+        // The links of the chains that feed the account (its own, its streams' for events naming no account, its old CPS accounts'),
+        // recomputed with the page: an edited event is marked wherever an auditor reads it, not only by verification.
+        var brokenRead = chains.BrokenLinksIn(batch, scope.ChainIds);
         await batch.Execute(ct);
         var total = await totalRead;
         var events = await pageRead;

@@ -158,8 +158,9 @@ public static class CommitCut
     /// <summary>The commits visible at <paramref name="timestamp"/>: those all of whose events are at or before it.</summary>
     public static IReadOnlyList<IEvent> AtTimestamp(IReadOnlyList<IEvent> events, DateTimeOffset timestamp)
     {
-        // Stored timestamps are in microseconds: the moment asked for is rounded to them, as PostgreSQL rounded it when it compared.
-        var t = new DateTimeOffset((timestamp.UtcTicks + 5) / 10 * 10, TimeSpan.Zero);
+        // Stored timestamps are in microseconds: the moment asked for is rounded to them, as PostgreSQL rounded it when it compared
+        // (and as the history's through is).
+        var t = TimeRange.ToStoredPrecision(timestamp);
         return Whole(events, commit => commit.All(e => e.Timestamp <= t));
     }
 
@@ -187,8 +188,8 @@ public static class GetAccountAsOfEndpoint
                          "a staff member's user name.")]
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId,
         [Description("The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its " +
-                     "offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond. Give " +
-                     "this or sequence, not both.")] DateTimeOffset? timestamp,
+                     "offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond; the history " +
+                     "through the same moment (history?through=) lists the events replayed. Give this or sequence, not both.")] DateTimeOffset? timestamp,
         [Description("The state right after the commit that wrote this event: a global event sequence, from 1, as the history's " +
                      "sequence shows it. Give this or timestamp, not both.")] long? sequence,
         IQuerySession session, ChainVerification chains, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear,

@@ -4,9 +4,26 @@ using Wolverine.Http;
 
 namespace CpsLedger.Api.Platform;
 
-/// <summary>The <c>from</c>/<c>to</c> pair every list filtered by time takes: from inclusive, to exclusive.</summary>
+/// <summary>
+/// The <c>from</c>/<c>to</c> pair every list filtered by time takes: from inclusive, to exclusive. The history also takes
+/// <c>through</c>, an inclusive end, the moment as time travel reads it.
+/// </summary>
 public static class TimeRange
 {
+    /// <summary>
+    /// A moment as stored timestamps hold it: PostgreSQL keeps microseconds, and a moment given to the tick (100 ns) is rounded to
+    /// the nearest microsecond, as PostgreSQL rounds a timestamp it reads. Time travel's cut and the history's <c>through</c> both
+    /// compare this, so that they take the same events at the same moment.
+    /// </summary>
+    public static DateTimeOffset ToStoredPrecision(DateTimeOffset moment) => new((moment.UtcTicks + 5) / 10 * 10, TimeSpan.Zero);
+
+    /// <summary>As <see cref="Check"/>, for the inclusive end <c>through</c>.</summary>
+    public static ProblemDetails CheckThrough(DateTimeOffset? from, DateTimeOffset? through) =>
+        from is { } f && through is { } t && f > t
+            ? Problems.Invalid("from", string.Create(CultureInfo.InvariantCulture,
+                $"from ({Utc(f)}) is later than through ({Utc(t)}): the range is from (inclusive) through through (inclusive), so from must not be later than through."))
+            : WolverineContinue.NoProblems;
+
     /// <summary>
     /// Both given and from later than to: a 400 on <c>from</c> that says the range, never an empty page read as "nothing
     /// happened then". One end alone, or from equal to to, is read as before.

@@ -149,7 +149,7 @@ public static class P5AccountReads
                 async () =>
                 {
                     await using var session = store.QuerySession();
-                    var page = await Api.Audit.GetAccountHistoryEndpoint.Get(account, null, null, null, null, null, session, chains, auditor, json,
+                    var page = await Api.Audit.GetAccountHistoryEndpoint.Get(account, null, null, null, null, null, null, session, chains, auditor, json,
                         CancellationToken.None);
                     return page.Items.Count == 100 ? null : $"{page.Items.Count} events";
                 }),

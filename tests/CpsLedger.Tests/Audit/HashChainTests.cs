@@ -119,6 +119,34 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(before.ChainBreaks);
     }
 
+    [Fact]
+    public async Task The_history_of_an_account_that_migrated_products_in_names_a_break_in_the_old_cps_accounts_chain()
+    {
+        await App.ListModel(points: 235);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        Assert.Equal(2, (await App.Member(account).Migrate(account)).Migrated);
+        Assert.True((await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>()).ChainIntact);
+
+        // The old account's import of a migrated camera, edited: a link of the old account's own chain (its events name no account),
+        // which feeds this account (the history describes the migrated product from it).
+        var legacy = Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri);
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = '{legacy}' " +
+                  "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = '0123 4567'");
+
+        var chain = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        var broken = Assert.Single(chain.Breaks);
+        Assert.Equal((legacy, "edited"), (broken.ChainId, broken.Problem));
+        var history = await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>();
+        Assert.False(history.ChainIntact);
+        Assert.Equal(broken, Assert.Single(history.ChainBreaks));
+        // The edited import is not an event of the account's history: no entry is marked, the page names the break.
+        Assert.All(history.Items, i => Assert.Null(i.ChainProblem));
+        var filtered = await Auditor.GetAsync($"/api/accounts/{account}/history?types=cps_joined").ReadAs<HistoryPage>();
+        Assert.Equal((0L, false), (filtered.Total, filtered.ChainIntact));
+    }
+
     private Task<AccountAsOf> AsOfNow(Guid account) =>
         Auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
             .ReadAs<AccountAsOf>();
@@ -341,6 +369,59 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
             found.Select(b => (b.ChainId, b.Position, b.Problem)));
         Assert.All(found, b => Assert.Null(b.EventId));
         Assert.Equal(rewritten.Sequence, found[1].Sequence);
+    }
+
+    [Fact]
+    public async Task A_failed_appends_tombstone_is_chained_on_its_own_and_verification_and_exported_heads_stay_clean()
+    {
+        var (account, _) = await AccountWithHistory();
+        await FailedAppend(account);
+        var tombstone = Assert.Single(await Tombstones());
+        // A tombstone names no account: it is linked on the tombstone stream's chain, never on the account's.
+        Assert.Equal(tombstone.Stream, tombstone.Chain);
+        Assert.True((await Verify(account)).Agrees);
+
+        var heads = ChainVerification.ReadHeads(await (await Auditor.GetAsync("/api/audit/chain-heads")).Content.ReadAsStringAsync());
+        Assert.Contains(heads, h => h.ChainId == tombstone.Chain && h.Sequence == tombstone.Sequence);
+        var whole = await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>();
+        Assert.Empty(whole.ChainBreaks);
+
+        // A later failed append adds a tombstone to the same chain: the head exported before is still a link of it.
+        await FailedAppend(account);
+        Assert.Equal(2, (await Tombstones()).Select(t => t.Chain).Where(c => c == tombstone.Chain).Count());
+        Assert.Empty(await App.Services.GetRequiredService<ChainVerification>().CheckHeadsAsync(heads, CancellationToken.None));
+        Assert.Empty((await Auditor.GetAsync("/api/audit/verification").ReadAs<VerificationReport>()).ChainBreaks);
+    }
+
+    /// <summary>
+    /// One session appends to the account (the event's number is drawn and returned) and then to a stream at a version it is not at:
+    /// the transaction fails after the first insert, and Marten writes a tombstone with that number, in a session of its own.
+    /// </summary>
+    private async Task FailedAppend(Guid account)
+    {
+        var before = (await Tombstones()).Count;
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.Events.Append(account, new Api.Accounts.OldCpsEmailLinked(account, "tombstone@old.example", "Never committed", DateTimeOffset.UtcNow));
+            session.Events.Append(Guid.NewGuid(), 5, new Api.Accounts.OldCpsEmailLinked(account, "tombstone@old.example", "Never committed", DateTimeOffset.UtcNow));
+            await Assert.ThrowsAnyAsync<Exception>(() => session.SaveChangesAsync());
+        }
+
+        await FaultWaits.Until(async () => (await Tombstones()).Count > before, "the failed append's tombstone written");
+    }
+
+    private async Task<List<(long Sequence, Guid Stream, Guid? Chain)>> Tombstones()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select e.seq_id, e.stream_id, c.chain_id from cpsledger_tests.mt_events e " +
+            "left join cpsledger_tests.account_chain c on c.event_id = e.id where e.type = 'tombstone' order by e.seq_id", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var found = new List<(long, Guid, Guid?)>();
+        while (await reader.ReadAsync())
+            found.Add((reader.GetInt64(0), reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetGuid(2)));
+        return found;
     }
 
     [Fact]

@@ -77,6 +77,42 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task History_through_a_moment_lists_the_events_time_travel_to_that_moment_replays()
+    {
+        var (account, commit) = await AccountWithOneRegistration();
+        await App.Member(account).Register(account, Products.Products.Complete("CUT-2")); // a later commit
+        var at = commit[1].Timestamp;
+        var moment = Uri.EscapeDataString(at.ToString("O"));
+
+        // The event recorded at exactly the moment is in both: time travel replays it, and the history through the moment ends with it.
+        var asOf = await AsOf(account, $"timestamp={moment}");
+        Assert.Equal(commit[1].Sequence, asOf.LastSequenceIncluded);
+        var through = await History(account, $"through={moment}");
+        Assert.Equal(asOf.LastSequenceIncluded, through.Items[^1].Sequence);
+        Assert.Equal(3, through.Total);
+        // to keeps its documented meaning (before the moment, not included): a client paging by from and to reads each event once.
+        var to = await History(account, $"to={moment}");
+        Assert.DoesNotContain(to.Items, i => i.Sequence == commit[1].Sequence);
+
+        // Stored timestamps are in microseconds: a moment less than half a microsecond from the event's is the event's moment to both.
+        foreach (var near in new[] { at.AddTicks(-4), at.AddTicks(4) })
+        {
+            var m = Uri.EscapeDataString(near.ToString("O"));
+            Assert.Equal(commit[1].Sequence, (await AsOf(account, $"timestamp={m}")).LastSequenceIncluded);
+            Assert.Equal(commit[1].Sequence, (await History(account, $"through={m}")).Items[^1].Sequence);
+        }
+
+        // One end or the other, never both; and a range that ends before it starts is refused as with to.
+        var both = await Auditor.GetAsync($"/api/accounts/{account}/history?to={moment}&through={moment}");
+        Assert.True((await both.ShouldBeProblem(HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("through", out _));
+        var backwards = await Auditor.GetAsync($"/api/accounts/{account}/history?from={Uri.EscapeDataString(at.AddSeconds(1).ToString("O"))}&through={moment}");
+        Assert.True((await backwards.ShouldBeProblem(HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("from", out _));
+    }
+
+    private Task<HistoryPage> History(Guid account, string query) =>
+        Auditor.GetAsync($"/api/accounts/{account}/history?{query}").ReadAs<HistoryPage>();
+
+    [Fact]
     public async Task Events_stored_without_a_commit_id_are_each_a_commit_of_their_own_as_before()
     {
         var (account, commit) = await AccountWithOneRegistration();

@@ -9220,7 +9220,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
-        /// <param name="timestamp">The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond. Give this or sequence, not both.</param>
+        /// <param name="timestamp">The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond; the history through the same moment (history?through=) lists the events replayed. Give this or sequence, not both.</param>
         /// <param name="sequence">The state right after the commit that wrote this event: a global event sequence, from 1, as the history's sequence shows it. Give this or timestamp, not both.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
@@ -9527,7 +9527,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="from">Only events recorded at or after this moment (included): ISO 8601 with its offset, e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).</param>
-        /// <param name="to">Only events recorded before this moment (not included); the same form as from, and not earlier than it.</param>
+        /// <param name="to">Only events recorded before this moment (not included); the same form as from, and not earlier than it. To include the moment itself, as time travel does, give through instead.</param>
+        /// <param name="through">Only events recorded at or before this moment (included), to the microsecond: the events time travel's timestamp replays at the same moment (as-of?timestamp=). The same form as from, not earlier than it; give this or to, not both.</param>
         /// <param name="types">Only events of these types, comma-separated (e.g. points_allocated,points_removed), in any letter case; a name that is not one is a 400. Each type as the history's type shows it (a type is also taken by its name in the points explanation's event, e.g. PointsAdjusted): business_account_opened, product_registered, product_details_amended, points_allocated, points_removed, product_deregistered, points_adjusted, invitation_issued, old_cps_email_linked, old_cps_email_verification_requested, old_cps_email_verification_failed, old_cps_email_verified, old_cps_email_unlinked, legacy_membership_number_recorded, invitation_email_resent, invitation_withdrawn, cps_joined, invoice_issued, card_charge_attempted, payment_received, invoice_paid, invoice_became_overdue, membership_suspended, membership_reinstated, renewal_offered, renewal_tier_chosen, renewal_stopped, membership_renewed, membership_lapsed, membership_cancelled, tier_upgraded, payment_card_recorded, payment_card_saved, billing_details_changed, invoice_cancelled, credit_note_issued, legacy_product_migrated, invoice_replaced, payment_received_after_cancellation, refund_paid.</param>
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Events per page (default 100).</param>
@@ -9535,7 +9536,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<HistoryPage> GetAccountHistoryAsync(System.Guid accountId, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, string? types = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<HistoryPage> GetAccountHistoryAsync(System.Guid accountId, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, System.DateTimeOffset? through = null, string? types = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -9569,6 +9570,10 @@ namespace CpsLedger.Tests.Contract.Generated
                     if (to != null)
                     {
                         urlBuilder_.Append(System.Uri.EscapeDataString("to")).Append('=').Append(System.Uri.EscapeDataString(to.Value.ToString("s", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (through != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("through")).Append('=').Append(System.Uri.EscapeDataString(through.Value.ToString("s", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     }
                     if (types != null)
                     {
@@ -13142,13 +13147,13 @@ namespace CpsLedger.Tests.Contract.Generated
         public long Total { get; set; } = default!;
 
         /// <summary>
-        /// True when every link of the hash chains the history's events are on (the account's own, and its streams' for events that name no account) still matches its stored event, whatever the page and the filters; false when chainBreaks names a break. Verification (`hash-chain`, `verify`) checks more: archived events, versions out of step, events with no link, exported heads.
+        /// True when every link of the hash chains that feed the account (those its `hash-chain` names: its own, its streams' for events that name no account, and those of the old CPS accounts its migration reads, whose imports the migrated products come from) still matches its stored event, whatever the page and the filters; false when chainBreaks names a break. Verification (`hash-chain`, `verify`) checks more: archived events, versions out of step, events with no link, exported heads.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainIntact")]
         public bool ChainIntact { get; set; } = default!;
 
         /// <summary>
-        /// The first link of each of those chains that no longer matches its stored event (edited, removed or reordered), as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`.
+        /// The first link of each of those chains that no longer matches its stored event (edited, removed or reordered), as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`; a break in an old CPS account's chain is at an event the history does not list (e.g. the old account's import of a product), so the page alone names it.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();

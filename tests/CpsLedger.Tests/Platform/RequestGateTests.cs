@@ -245,6 +245,7 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     [Theory]
     [InlineData("history?from={0}")]
     [InlineData("history?to={0}")]
+    [InlineData("history?through={0}")]
     [InlineData("as-of?timestamp={0}")]
     public async Task a_timestamp_without_its_offset_is_refused_not_read_as_utc(string query)
     {

@@ -85,6 +85,19 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            string through_rawValue = httpContext.Request.Query["through"];
+            System.Nullable<System.DateTimeOffset> through = default;
+
+            if (through_rawValue != null && System.DateTimeOffset.TryParse(through_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var through_parsed))
+            {
+                through = through_parsed;
+            }
+            else if (!string.IsNullOrEmpty(through_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "through", through_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
+            }
+
             var types = httpContext.Request.Query["types"];
             string page_rawValue = httpContext.Request.Query["page"];
             System.Nullable<int> page = default;
@@ -112,7 +125,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(from, to, page, pageSize, types, _documentStore);
+            var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(from, to, through, page, pageSize, types, _documentStore);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
             {
@@ -122,7 +135,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var historyPage_response = await CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Get(accountId, from, to, types, page, pageSize, ((Marten.IQuerySession)documentSession), _chainVerification, httpContext.User, _optionsOfJsonOptions, httpContext.RequestAborted).ConfigureAwait(false);
+            var historyPage_response = await CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Get(accountId, from, to, through, types, page, pageSize, ((Marten.IQuerySession)documentSession), _chainVerification, httpContext.User, _optionsOfJsonOptions, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, historyPage_response, 404);
