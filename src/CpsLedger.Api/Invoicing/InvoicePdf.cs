@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
 using PdfSharp;
@@ -32,8 +34,8 @@ public static class InvoicePdf
         if (invoice.PeriodStart is { } start && invoice.PeriodEnd is { } end)
             meta.Add(("Period", $"{Day(start)} to {Day(end)}"));
         meta.Add(("Payment", invoice.PaymentMethod == PaymentMethod.Card ? "Card, charged on the due date" : "Bank transfer"));
-        return Draw(new Sheet("INVOICE", $"Invoice {invoice.InvoiceNumber}", invoice, meta, invoice.Seller, invoice.IssuedAt,
-            [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee));
+        return Draw(new Sheet("INVOICE", $"Invoice {invoice.InvoiceNumber}", $"invoice {invoice.Id:D}", invoice, meta, invoice.Seller,
+            invoice.IssuedAt, [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee));
     }
 
     /// <summary>The credit note that cancelled <paramref name="invoice"/>: the invoice's lines and VAT, credited in full.</summary>
@@ -47,12 +49,15 @@ public static class InvoicePdf
             ("Invoice date", Day(note.InvoiceIssuedOn)),
             ("Membership number", invoice.MembershipNumber),
         };
-        return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", invoice, meta, note.Seller, note.IssuedAt,
-            [.. InvoiceWording.CreditNoteSettlement(invoice, note), $"Reason: {note.Reason}"], "Settlement", payee));
+        return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", $"credit note {note.CreditNoteNumber} of invoice {invoice.Id:D}",
+            invoice, meta, note.Seller, note.IssuedAt, [.. InvoiceWording.CreditNoteSettlement(invoice, note), $"Reason: {note.Reason}"], "Settlement",
+            payee));
     }
 
-    private sealed record Sheet(string Title, string DocumentTitle, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,
-        InvoiceSeller? Seller, DateTimeOffset CreatedAt, IReadOnlyList<string> PaymentLines, string PaymentHeading, PayeeAccount Payee);
+    /// <param name="Identity">Which document this is, the same at every rendering and unique to it: the file identifier is drawn from it.</param>
+    /// <param name="IssuedAt">When the document was issued: its PDF's creation and modification date.</param>
+    private sealed record Sheet(string Title, string DocumentTitle, string Identity, Invoice Invoice, IReadOnlyList<(string Label, string Value)> Meta,
+        InvoiceSeller? Seller, DateTimeOffset IssuedAt, IReadOnlyList<string> PaymentLines, string PaymentHeading, PayeeAccount Payee);
 
     private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
@@ -62,9 +67,10 @@ public static class InvoicePdf
         using var document = new PdfDocument();
         document.Info.Title = sheet.DocumentTitle;
         document.Info.Author = sheet.Seller?.TradingName ?? "Canon Professional Services";
-        // The document's own date, not the moment of rendering, so the e-mail's copy and a later download state the same. Their bytes
-        // still differ: PDFsharp names the embedded font's subset anew at every rendering; the tests compare the text.
-        document.Info.CreationDate = sheet.CreatedAt.UtcDateTime;
+        // The document's own date, not the moment of rendering, so the e-mail's copy and a later download state the same (UTC: the
+        // bytes do not depend on the server's time zone either).
+        document.Info.CreationDate = sheet.IssuedAt.UtcDateTime;
+        document.Info.ModificationDate = sheet.IssuedAt.UtcDateTime;
 
         var page = document.AddPage();
         page.Size = PageSize.A4;
@@ -300,9 +306,70 @@ public static class InvoicePdf
             }
         }
 
+        var identity = DocumentIdentity.Of(sheet.Identity);
+        DocumentIdentity.Apply(document, sheet.Identity, identity);
         using var output = new MemoryStream();
         document.Save(output, closeStream: false);
-        return output.ToArray();
+        var pdf = output.ToArray();
+        DocumentIdentity.StampMetadata(pdf, identity);
+        return pdf;
+    }
+
+    /// <summary>
+    /// What PDFsharp draws afresh at every rendering, drawn from the document's identity instead, so that the same invoice renders
+    /// to the same bytes (its ETag then stays the same while the invoice does, and two renderings compare byte for byte): the file
+    /// identifier (the trailer's <c>/ID</c>, a new GUID per <see cref="PdfDocument"/>), the embedded fonts' subset tags
+    /// ("ABCDEF+", from a new GUID) and the XMP metadata's document and instance ids (new GUIDs while saving, with no setting).
+    /// </summary>
+    private static class DocumentIdentity
+    {
+        private static readonly System.Text.RegularExpressions.Regex SubsetTag = new("^[A-Z]{6}\\+(.+)$");
+
+        /// <summary>16 bytes (an MD5's length, as PDF readers expect) of the SHA-256 of the identity.</summary>
+        public static byte[] Of(string identity) => SHA256.HashData(Encoding.UTF8.GetBytes($"CpsLedger PDF\n{identity}"))[..16];
+
+        public static void Apply(PdfDocument document, string identity, byte[] id)
+        {
+            // One identifier in both halves, as PDFsharp writes for a new document: drawn once, never updated in place.
+            var raw = Encoding.Latin1.GetString(id);
+            document.Internals.FirstDocumentID = raw;
+            document.Internals.SecondDocumentID = raw;
+
+            // The tag tells one subset of a font from another (ISO 32000-1, 9.6.4): the same face in the same document, the same tag.
+            foreach (var dictionary in document.Internals.GetAllObjects().OfType<PdfDictionary>())
+            {
+                foreach (var key in new[] { "/BaseFont", "/FontName" })
+                {
+                    if (dictionary.Elements.GetName(key) is not ['/', .. var name] || SubsetTag.Match(name) is not { Success: true } tagged)
+                        continue;
+                    var face = tagged.Groups[1].Value;
+                    var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{identity}\n{face}"));
+                    dictionary.Elements.SetName(key, $"/{string.Concat(hash[..6].Select(b => (char)('A' + b % 26)))}+{face}");
+                }
+            }
+        }
+
+        /// <summary>
+        /// The XMP packet's <c>xmpMM:DocumentID</c> and <c>xmpMM:InstanceID</c>, written in place (same length, so every offset holds):
+        /// the identifier as a UUID. The packet is not compressed; a PDFsharp that writes it otherwise leaves it as it is (and the
+        /// test of two renderings fails).
+        /// </summary>
+        public static void StampMetadata(byte[] pdf, byte[] id)
+        {
+            var uuid = id.ToArray();
+            uuid[6] = (byte)(uuid[6] & 0x0F | 0x80); // version 8: a UUID of our own making (RFC 9562, 5.8)
+            uuid[8] = (byte)(uuid[8] & 0x3F | 0x80);
+            var value = Encoding.ASCII.GetBytes(new Guid(uuid, bigEndian: true).ToString("D"));
+            foreach (var element in new[] { "DocumentID", "InstanceID" })
+            {
+                var start = Encoding.ASCII.GetBytes($"<xmpMM:{element}>uuid:");
+                var at = pdf.AsSpan().IndexOf(start);
+                if (at < 0 || at + start.Length + value.Length > pdf.Length
+                           || !pdf.AsSpan(at + start.Length + value.Length).StartsWith(Encoding.ASCII.GetBytes($"</xmpMM:{element}>")))
+                    continue;
+                value.CopyTo(pdf.AsSpan(at + start.Length));
+            }
+        }
     }
 }
 
