@@ -230,6 +230,33 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
             .ToBeVisibleAsync();
     }
 
+    [Theory]
+    [InlineData(LedgerRoles.Support)]
+    [InlineData(LedgerRoles.Auditor)]
+    public async Task A_finance_user_with_another_role_too_starts_on_the_invoices_awaiting_payment_and_finds_a_caller_a_click_away(string otherRole)
+    {
+        await App.InvoicesOfTwoAccounts();
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs([LedgerRoles.Finance, otherRole], "frida");
+
+        // Finance's queue, as a finance-only user starts on it: what is still to be paid, the overdue first.
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-list").Locator("tbody tr").First).ToContainTextAsync("INV-2026-000001");
+        var sections = Page.GetByRole(AriaRole.Navigation, new() { Name = "Console" });
+        await Expect(sections.GetByRole(AriaRole.Link, new() { Name = "Invoices" })).ToHaveAttributeAsync("aria-current", "page");
+
+        // A caller rings: the search is a click away, and the account found opens with the other role's tabs beside the overview.
+        await sections.GetByRole(AriaRole.Link, new() { Name = "Accounts" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToBeVisibleAsync();
+        await Expect(sections.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveAttributeAsync("aria-current", "page");
+        await Page.GetByLabel("Find an account").FillAsync("Beta Foto");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Beta Foto" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Beta Foto", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link, new() { Name = "History & time travel" }))
+            .ToBeVisibleAsync();
+    }
+
     [Fact]
     public async Task The_replays_heading_shows_where_the_focus_is_after_a_key_press_and_no_outline_after_a_click()
     {

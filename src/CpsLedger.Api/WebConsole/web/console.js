@@ -71,7 +71,11 @@ const readsInvoiceList = () => hasRole('finance') || hasRole('auditor');
 // The account search admits finance too: it finds an account by what a transfer or a caller quotes (an invoice or credit note number,
 // a payment reference). Finance's '#/' is its invoice list, so its search has an address of its own.
 const searchesAccounts = () => isStaff() || hasRole('finance');
-const accountSearchHref = () => (isStaff() ? '#/' : '#/search');
+// Whoever holds finance starts on the invoices awaiting payment, support or auditor as well: that queue is the day's work, while a
+// caller comes when they ring and is found with the search, a click away ("Accounts"). An account's overview puts the invoices first
+// for them too.
+const startsOnInvoices = () => hasRole('finance');
+const accountSearchHref = () => (startsOnInvoices() ? '#/search' : '#/');
 
 function problemNotice(error) {
   if (error instanceof ApiError) {
@@ -116,7 +120,8 @@ function renderWho() {
   // finance's list across accounts, which auditors read too; Accounts is the search, finance's included (results open the overview).
   const hash = window.location.hash;
   const here = hash.startsWith('#/operations') ? 'operations'
-    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/') && !hash.startsWith('#/search')) ? 'invoices' : 'accounts';
+    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/') && !hash.startsWith('#/search'))
+      || (startsOnInvoices() && ['', '#', '#/'].includes(hash)) ? 'invoices' : 'accounts';
   const links = [
     searchesAccounts() ? ['accounts', accountSearchHref(), 'Accounts'] : null,
     readsInvoiceList() ? ['invoices', '#/invoices', 'Invoices'] : null,
@@ -1930,7 +1935,7 @@ async function route() {
       return await (parts[2] ? notFinancesTab(parts[1]) : overviewView(parts[1]));
     }
     if (parts[0] === 'search') return await searchView(params.get('q'));
-    if (parts[0] === 'invoices' || !isStaff()) {
+    if (parts[0] === 'invoices' || !isStaff() || (startsOnInvoices() && parts.length === 0 && !params.has('q'))) {
       show(h('p', {}, 'Loading…'));
       return await invoicesView(params);
     }
@@ -1940,7 +1945,7 @@ async function route() {
     }
     if (parts[0] === 'accounts' && parts[1]) {
       const view = { '': overviewView, history: historyView, audit: auditView, support: supportView }[parts[2] ?? ''];
-      if (!view) return show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Find an account')));
+      if (!view) return show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: accountSearchHref() }, 'Find an account')));
       show(h('p', {}, 'Loading…'));
       return await view(parts[1], params);
     }
