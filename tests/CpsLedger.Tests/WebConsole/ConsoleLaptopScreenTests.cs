@@ -258,6 +258,47 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
     }
 
     [Fact]
+    public async Task A_heading_the_focus_goes_to_after_a_key_press_shows_the_outline_and_after_a_click_none()
+    {
+        var (_, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        const string outline = "h => getComputedStyle(h).outlineStyle";
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+
+        // A page opened with the keyboard (Enter on a line's company): its heading takes the focus, and the keyboard user sees it there.
+        await row.GetByRole(AriaRole.Link, new() { Name = invoice.CompanyName }).FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        var heading = Page.GetByRole(AriaRole.Heading, new() { Name = invoice.CompanyName, Level = 1 });
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("solid", await heading.EvaluateAsync<string>(outline));
+
+        // Opened with the mouse: the focus moves the same way, and no outline is drawn where nobody clicked.
+        await Page.GetByRole(AriaRole.Navigation, new() { Name = "Console" }).GetByRole(AriaRole.Link, new() { Name = "Invoices" }).ClickAsync();
+        var invoices = Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 });
+        await Expect(invoices).ToBeFocusedAsync();
+        Assert.Equal("none", await invoices.EvaluateAsync<string>(outline));
+
+        // A transfer in full written with the keyboard: "Record transfer" is no longer offered, so the focus goes to the page's heading,
+        // shown there.
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        await dialog.GetByLabel("Amount").FillAsync(Euros(invoice.Total));
+        await dialog.GetByLabel("Value date").FillAsync(Invoicing.Billing.ValueDate(App));
+        await dialog.GetByLabel("Bank reference").FillAsync("LHV-20261205-0042");
+        await dialog.GetByLabel("Bank reference").PressAsync("Enter");
+        await Expect(Review(dialog)).ToContainTextAsync("(full)");
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written:");
+        await Expect(row).ToHaveCountAsync(0);
+        await Page.Keyboard.PressAsync("Escape");
+        await Expect(dialog).ToHaveCountAsync(0);
+        await Expect(invoices).ToBeFocusedAsync();
+        Assert.Equal("solid", await invoices.EvaluateAsync<string>(outline));
+    }
+
+    [Fact]
     public async Task The_replays_heading_shows_where_the_focus_is_after_a_key_press_and_no_outline_after_a_click()
     {
         await App.ListModel(points: 10);

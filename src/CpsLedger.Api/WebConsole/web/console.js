@@ -11,6 +11,8 @@ const statusBox = document.getElementById('status');
 let config = { signIn: 'not-configured', environment: '' };
 let me = null;
 let tierKind = 'standard';
+// True while the page drawn is the one opened from the address: nothing was pressed, so its heading shows no outline (below, show).
+let opening = false;
 
 // ---------- small helpers ----------
 
@@ -51,6 +53,8 @@ function show(...children) {
   const heading = main.querySelector('h1');
   if (heading) {
     heading.setAttribute('tabindex', '-1');
+    // Chromium counts the focus on a page opened from its address as visible, though nothing was pressed: no outline on that one.
+    if (opening) heading.classList.add('opened');
     heading.focus({ preventScroll: true });
   }
 }
@@ -1203,7 +1207,14 @@ async function deadLettersPanel(panel) {
         }, 'Write it'),
         h('button', {
           type: 'button', class: 'secondary',
-          onclick: () => { fill(review); (opener?.isConnected && opener !== document.body ? opener : panel.querySelector('h2'))?.focus(); },
+          onclick: () => {
+            fill(review);
+            if (opener?.isConnected && opener !== document.body) return opener.focus();
+            // A heading takes the focus only with a tabindex; without one the focus was left on the page's body.
+            const heading = panel.querySelector('h2');
+            heading.setAttribute('tabindex', '-1');
+            heading.focus();
+          },
         }, 'Cancel'))));
     review.querySelector('button')?.focus();
   }
@@ -1971,7 +1982,12 @@ async function boot() {
     return;
   }
   window.addEventListener('hashchange', route);
-  await route();
+  opening = true;
+  try {
+    await route();
+  } finally {
+    opening = false;
+  }
 }
 
 boot();
