@@ -299,6 +299,24 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
     }
 
     [Fact]
+    public async Task Skip_to_content_moves_the_focus_to_the_page_and_stays_on_it()
+    {
+        var account = await App.OpenAccount("studio@example.ee");
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        await Expect(Page.GetByTestId("adjust")).ToBeVisibleAsync();
+
+        // The first Tab stop, with the keyboard: the same page, the focus at its content, not the account search its "#main" once routed to.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Skip to content" }).FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(Page.Locator("main")).ToBeFocusedAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}/support$"));
+        await Expect(Page.GetByTestId("adjust")).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToHaveCountAsync(0);
+    }
+
+    [Fact]
     public async Task The_replays_heading_shows_where_the_focus_is_after_a_key_press_and_no_outline_after_a_click()
     {
         await App.ListModel(points: 10);

@@ -8,6 +8,13 @@ const who = document.getElementById('who');
 const sections = document.getElementById('sections');
 const statusBox = document.getElementById('status');
 
+// "Skip to content" links to "#main", which the router would read as an address (the account search, finance's invoices), leaving the
+// page the keyboard user was on: it moves the focus to the page's content instead, and leaves the address alone.
+document.querySelector('.skip-link')?.addEventListener('click', event => {
+  event.preventDefault();
+  main.focus();
+});
+
 let config = { signIn: 'not-configured', environment: '' };
 let me = null;
 let tierKind = 'standard';
