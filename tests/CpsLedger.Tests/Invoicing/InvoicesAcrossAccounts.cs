@@ -24,8 +24,12 @@ public static class InvoicesAcrossAccounts
         await Invoice(app, alpha, "INV-2026-000002", 5, 100m, "GBP", PaymentMethod.Card);
         await Invoice(app, beta, "INV-2026-000003", 3, 100m, then: i => Pay(i, 24m, "B-1", now));
         await Invoice(app, beta, "INV-2026-000004", 20, 200m, then: i => Pay(i, 278m, "B-2", now));
-        await Invoice(app, alpha, "INV-2026-000005", 10, 100m, then: i => [.. Pay(i, 24m, "B-3", now), Cancelled(i, "CN-2026-000001", now)]);
-        await Invoice(app, beta, "INV-2026-000006", 8, 200m, then: i => [Cancelled(i, "CN-2026-000002", now)]);
+        await Invoice(app, alpha, "INV-2026-000005", 10, 100m, then: i =>
+        {
+            var paid = (PaymentReceived)Pay(i, 24m, "B-3", now).Single();
+            return [paid, .. Cancelled(i.Apply(paid), "CN-2026-000001", now)];
+        });
+        await Invoice(app, beta, "INV-2026-000006", 8, 200m, then: i => Cancelled(i, "CN-2026-000002", now));
         return (alpha, beta);
     }
 
@@ -54,7 +58,12 @@ public static class InvoicesAcrossAccounts
         buyer.Id = account;
         var issued = TestInvoices.IssuedEvent(method, buyer, app.Clock.GetUtcNow() - TimeSpan.FromDays(daysAgo), number, fee, currency);
         await using var session = app.Store.LightweightSession();
-        session.Events.StartStream<Invoice>(issued.InvoiceId, [issued, .. then?.Invoke(Api.Invoicing.Invoice.Create(issued)) ?? []]);
+        var events = then?.Invoke(Api.Invoicing.Invoice.Create(issued)).ToList() ?? [];
+        session.Events.StartStream<Invoice>(issued.InvoiceId, [issued, .. events]);
+        // The numbers' claims, as issuing and cancelling write them: the invoice's and credit note's PDFs and a transfer find them.
+        session.Insert(new InvoiceNumberClaim { Id = number, InvoiceId = issued.InvoiceId, AccountId = account });
+        foreach (var note in events.OfType<CreditNoteIssued>())
+            session.Insert(new CreditNoteNumberClaim { Id = note.CreditNoteNumber, InvoiceId = issued.InvoiceId, AccountId = account });
         await session.SaveChangesAsync();
     }
 
@@ -64,6 +73,7 @@ public static class InvoicesAcrossAccounts
     private static object Overdue(Invoice invoice, DateTimeOffset now) => new InvoiceBecameOverdue(invoice.Id, invoice.InvoiceNumber, invoice.AccountId,
         invoice.Outstanding, invoice.Currency, invoice.DueOn, invoice.DueOn.AddDays(14), now);
 
-    private static object Cancelled(Invoice invoice, string creditNote, DateTimeOffset now) =>
-        new InvoiceCancelled(invoice.Id, invoice.InvoiceNumber, invoice.AccountId, creditNote, "Issued in error", now);
+    /// <summary>The cancellation and its credit note, as every cancellation the ledger makes writes them.</summary>
+    private static IEnumerable<object> Cancelled(Invoice invoice, string creditNote, DateTimeOffset now) =>
+        CancelInvoiceDecision.Decide(invoice, new CancelInvoice("Issued in error"), creditNote, TestInvoices.Seller, TestInvoices.Buyer(), now);
 }

@@ -978,6 +978,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(rows.Nth(1).Locator("td").Nth(0)).ToHaveTextAsync("INV-2026-000005");
         await Expect(rows.Nth(1).Locator("td").Nth(5)).ToHaveTextAsync("24.00 EUR");
         await Expect(Page.GetByTestId("invoice-list")).Not.ToContainTextAsync("Outstanding");
+        // The cancelled one's credit note, as the member received it, beside the invoice it cancels.
+        await AssertDownloadsPdf(rows.Nth(1).GetByRole(AriaRole.Button, new() { Name = "Credit note PDF, CN-2026-000001" }),
+            "CN-2026-000001.pdf", "CN-2026-000001");
 
         // A bad filter is the API's 400, its sentence shown.
         await Page.GetByLabel("Currency").FillAsync("eur");

@@ -230,6 +230,92 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
             .ToBeVisibleAsync();
     }
 
+    [Theory]
+    [InlineData(LedgerRoles.Support)]
+    [InlineData(LedgerRoles.Auditor)]
+    public async Task A_finance_user_with_another_role_too_starts_on_the_invoices_awaiting_payment_and_finds_a_caller_a_click_away(string otherRole)
+    {
+        await App.InvoicesOfTwoAccounts();
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs([LedgerRoles.Finance, otherRole], "frida");
+
+        // Finance's queue, as a finance-only user starts on it: what is still to be paid, the overdue first.
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-list").Locator("tbody tr").First).ToContainTextAsync("INV-2026-000001");
+        var sections = Page.GetByRole(AriaRole.Navigation, new() { Name = "Console" });
+        await Expect(sections.GetByRole(AriaRole.Link, new() { Name = "Invoices" })).ToHaveAttributeAsync("aria-current", "page");
+
+        // A caller rings: the search is a click away, and the account found opens with the other role's tabs beside the overview.
+        await sections.GetByRole(AriaRole.Link, new() { Name = "Accounts" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToBeVisibleAsync();
+        await Expect(sections.GetByRole(AriaRole.Link, new() { Name = "Accounts" })).ToHaveAttributeAsync("aria-current", "page");
+        await Page.GetByLabel("Find an account").FillAsync("Beta Foto");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Beta Foto" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Beta Foto", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link, new() { Name = "History & time travel" }))
+            .ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task A_heading_the_focus_goes_to_after_a_key_press_shows_the_outline_and_after_a_click_none()
+    {
+        var (_, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        const string outline = "h => getComputedStyle(h).outlineStyle";
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+
+        // A page opened with the keyboard (Enter on a line's company): its heading takes the focus, and the keyboard user sees it there.
+        await row.GetByRole(AriaRole.Link, new() { Name = invoice.CompanyName }).FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        var heading = Page.GetByRole(AriaRole.Heading, new() { Name = invoice.CompanyName, Level = 1 });
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.Equal("solid", await heading.EvaluateAsync<string>(outline));
+
+        // Opened with the mouse: the focus moves the same way, and no outline is drawn where nobody clicked.
+        await Page.GetByRole(AriaRole.Navigation, new() { Name = "Console" }).GetByRole(AriaRole.Link, new() { Name = "Invoices" }).ClickAsync();
+        var invoices = Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 });
+        await Expect(invoices).ToBeFocusedAsync();
+        Assert.Equal("none", await invoices.EvaluateAsync<string>(outline));
+
+        // A transfer in full written with the keyboard: "Record transfer" is no longer offered, so the focus goes to the page's heading,
+        // shown there.
+        await row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" }).FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Record a transfer received" });
+        await dialog.GetByLabel("Amount").FillAsync(Euros(invoice.Total));
+        await dialog.GetByLabel("Value date").FillAsync(Invoicing.Billing.ValueDate(App));
+        await dialog.GetByLabel("Bank reference").FillAsync("LHV-20261205-0042");
+        await dialog.GetByLabel("Bank reference").PressAsync("Enter");
+        await Expect(Review(dialog)).ToContainTextAsync("(full)");
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written:");
+        await Expect(row).ToHaveCountAsync(0);
+        await Page.Keyboard.PressAsync("Escape");
+        await Expect(dialog).ToHaveCountAsync(0);
+        await Expect(invoices).ToBeFocusedAsync();
+        Assert.Equal("solid", await invoices.EvaluateAsync<string>(outline));
+    }
+
+    [Fact]
+    public async Task Skip_to_content_moves_the_focus_to_the_page_and_stays_on_it()
+    {
+        var account = await App.OpenAccount("studio@example.ee");
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        await Expect(Page.GetByTestId("adjust")).ToBeVisibleAsync();
+
+        // The first Tab stop, with the keyboard: the same page, the focus at its content, not the account search its "#main" once routed to.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Skip to content" }).FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(Page.Locator("main")).ToBeFocusedAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}/support$"));
+        await Expect(Page.GetByTestId("adjust")).ToBeVisibleAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToHaveCountAsync(0);
+    }
+
     [Fact]
     public async Task The_replays_heading_shows_where_the_focus_is_after_a_key_press_and_no_outline_after_a_click()
     {

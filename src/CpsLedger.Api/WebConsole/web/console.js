@@ -8,9 +8,18 @@ const who = document.getElementById('who');
 const sections = document.getElementById('sections');
 const statusBox = document.getElementById('status');
 
+// "Skip to content" links to "#main", which the router would read as an address (the account search, finance's invoices), leaving the
+// page the keyboard user was on: it moves the focus to the page's content instead, and leaves the address alone.
+document.querySelector('.skip-link')?.addEventListener('click', event => {
+  event.preventDefault();
+  main.focus();
+});
+
 let config = { signIn: 'not-configured', environment: '' };
 let me = null;
 let tierKind = 'standard';
+// True while the page drawn is the one opened from the address: nothing was pressed, so its heading shows no outline (below, show).
+let opening = false;
 
 // ---------- small helpers ----------
 
@@ -51,6 +60,8 @@ function show(...children) {
   const heading = main.querySelector('h1');
   if (heading) {
     heading.setAttribute('tabindex', '-1');
+    // Chromium counts the focus on a page opened from its address as visible, though nothing was pressed: no outline on that one.
+    if (opening) heading.classList.add('opened');
     heading.focus({ preventScroll: true });
   }
 }
@@ -71,7 +82,11 @@ const readsInvoiceList = () => hasRole('finance') || hasRole('auditor');
 // The account search admits finance too: it finds an account by what a transfer or a caller quotes (an invoice or credit note number,
 // a payment reference). Finance's '#/' is its invoice list, so its search has an address of its own.
 const searchesAccounts = () => isStaff() || hasRole('finance');
-const accountSearchHref = () => (isStaff() ? '#/' : '#/search');
+// Whoever holds finance starts on the invoices awaiting payment, support or auditor as well: that queue is the day's work, while a
+// caller comes when they ring and is found with the search, a click away ("Accounts"). An account's overview puts the invoices first
+// for them too.
+const startsOnInvoices = () => hasRole('finance');
+const accountSearchHref = () => (startsOnInvoices() ? '#/search' : '#/');
 
 function problemNotice(error) {
   if (error instanceof ApiError) {
@@ -116,7 +131,8 @@ function renderWho() {
   // finance's list across accounts, which auditors read too; Accounts is the search, finance's included (results open the overview).
   const hash = window.location.hash;
   const here = hash.startsWith('#/operations') ? 'operations'
-    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/') && !hash.startsWith('#/search')) ? 'invoices' : 'accounts';
+    : hash.startsWith('#/invoices') || (!isStaff() && !hash.startsWith('#/accounts/') && !hash.startsWith('#/search'))
+      || (startsOnInvoices() && ['', '#', '#/'].includes(hash)) ? 'invoices' : 'accounts';
   const links = [
     searchesAccounts() ? ['accounts', accountSearchHref(), 'Accounts'] : null,
     readsInvoiceList() ? ['invoices', '#/invoices', 'Invoices'] : null,
@@ -1198,7 +1214,14 @@ async function deadLettersPanel(panel) {
         }, 'Write it'),
         h('button', {
           type: 'button', class: 'secondary',
-          onclick: () => { fill(review); (opener?.isConnected && opener !== document.body ? opener : panel.querySelector('h2'))?.focus(); },
+          onclick: () => {
+            fill(review);
+            if (opener?.isConnected && opener !== document.body) return opener.focus();
+            // A heading takes the focus only with a tabindex; without one the focus was left on the page's body.
+            const heading = panel.querySelector('h2');
+            heading.setAttribute('tabindex', '-1');
+            heading.focus();
+          },
         }, 'Cancel'))));
     review.querySelector('button')?.focus();
   }
@@ -1930,7 +1953,7 @@ async function route() {
       return await (parts[2] ? notFinancesTab(parts[1]) : overviewView(parts[1]));
     }
     if (parts[0] === 'search') return await searchView(params.get('q'));
-    if (parts[0] === 'invoices' || !isStaff()) {
+    if (parts[0] === 'invoices' || !isStaff() || (startsOnInvoices() && parts.length === 0 && !params.has('q'))) {
       show(h('p', {}, 'Loading…'));
       return await invoicesView(params);
     }
@@ -1940,7 +1963,7 @@ async function route() {
     }
     if (parts[0] === 'accounts' && parts[1]) {
       const view = { '': overviewView, history: historyView, audit: auditView, support: supportView }[parts[2] ?? ''];
-      if (!view) return show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/' }, 'Find an account')));
+      if (!view) return show(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: accountSearchHref() }, 'Find an account')));
       show(h('p', {}, 'Loading…'));
       return await view(parts[1], params);
     }
@@ -1966,7 +1989,12 @@ async function boot() {
     return;
   }
   window.addEventListener('hashchange', route);
-  await route();
+  opening = true;
+  try {
+    await route();
+  } finally {
+    opening = false;
+  }
 }
 
 boot();
