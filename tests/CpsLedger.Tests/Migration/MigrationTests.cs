@@ -144,10 +144,10 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         // Before support linked the e-mail, the member registered the camera again by hand.
         var byHand = await member.Register(account, Products.Products.Complete("01234567"));
 
-        await (await member.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "mine" }))
+        await (await member.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "mine", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.Forbidden);
         var linked = await Support.PostJson($"/api/accounts/{account}/old-cps-emails",
-            new { email = " KADRI.TAMM@old.example", reason = "Ticket 4711: invoice of the old account shown" }).ReadAs<OldCpsEmails>();
+            new { email = " KADRI.TAMM@old.example", reason = "Ticket 4711: invoice of the old account shown", ticketReference = "CPS-SUP-1" }).ReadAs<OldCpsEmails>();
         Assert.Equal([LegacyFiles.Kadri], linked.Emails);
 
         await using (var session = App.Store.QuerySession())
@@ -170,7 +170,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(3, (await ProductsOf(account)).Count);
         Assert.Equal(235, (await member.Summary(account)).PointsTotal);
         // Linking it again changes nothing.
-        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "again" }))
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "again", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
         Assert.Single(await App.Store.QuerySession().Events.FetchStreamAsync(account), e => e.Data is OldCpsEmailLinked);
     }
@@ -351,7 +351,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         attempts.Add(attempt);
         if (when(attempt))
             await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails",
-                new { email = $"meanwhile-{attempt}@old.example", reason = "Ticket 4712" })).ShouldBe(HttpStatusCode.OK);
+                new { email = $"meanwhile-{attempt}@old.example", reason = "Ticket 4712", ticketReference = "CPS-SUP-1" })).ShouldBe(HttpStatusCode.OK);
     };
 
     [Fact]
@@ -480,7 +480,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await ListModels();
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
-        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "wrong@old.example", reason = "typo in ticket" }))
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "wrong@old.example", reason = "typo in ticket", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
 
         await (await Support.SendAsync(Unlink(account, "wrong@old.example", null))).ShouldBeProblem(HttpStatusCode.BadRequest);
