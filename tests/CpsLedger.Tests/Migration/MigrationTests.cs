@@ -110,6 +110,37 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Each_explanation_line_of_a_migrated_product_says_it_came_from_the_old_cps_account()
+    {
+        // Support explains the total on the phone from the explanation alone: a migrated product's line says so, and from which old
+        // account, not only the products table.
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        await member.Migrate(account);
+        var lens = (await ProductsOf(account)).Single(p => p.ModelCode == Products.Products.Lens);
+        await (await member.PatchJson($"{Products.Products.ProductsUrl(account)}/{lens.Id}", new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+        await member.Register(account, Products.Products.Complete("NEW-1"));
+
+        foreach (var reader in new[] { member, Support })
+        {
+            var lines = (await reader.Explanation(account)).Lines;
+            Assert.Equal([true, true, false], lines.Select(l => l.Migrated));
+            Assert.Equal([LegacyFiles.Kadri, LegacyFiles.Kadri, null], lines.Select(l => l.MigratedFromOldEmail));
+            Assert.All(lines.Take(2), l => Assert.EndsWith($" Migrated from the old CPS account {LegacyFiles.Kadri}.", l.InWords));
+            Assert.DoesNotContain("igrated", lines[2].InWords);
+        }
+
+        // Time travel's explanation says it too.
+        var now = await App.ClientAs(LedgerRoles.Auditor)
+            .GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
+            .ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal([LegacyFiles.Kadri, LegacyFiles.Kadri, null], now.Explanation.Lines.Select(l => l.MigratedFromOldEmail));
+    }
+
+    [Fact]
     public async Task Old_email_not_given_no_button_and_registering_the_products_again_works()
     {
         await ListModels();

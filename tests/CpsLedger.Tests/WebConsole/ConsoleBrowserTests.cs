@@ -889,6 +889,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var numbers = Card("membership-numbers");
         await Expect(numbers).ToContainTextAsync(LegacyFiles.KadriNumber);
         await Expect(numbers).ToContainTextAsync("from old CPS");
+        // The explanation's line of the migrated camera says where it came from, as the products table does.
+        await Expect(Page.GetByTestId("explanation").Locator("tbody tr").First).ToContainTextAsync($"migrated from {LegacyFiles.Kadri}");
     }
 
     [Fact]

@@ -445,7 +445,9 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
     return h('tr', { 'data-kind': kind },
       h('td', { class: 'num' }, String(i + 1)),
       h('td', {}, utc(line.at)),
-      h('td', {}, lineLabel(line)),
+      // A migrated product's line says so where support reads the line out, and from which old CPS account (the API's inWords).
+      h('td', {}, lineLabel(line), line.migrated
+        ? h('small', { class: 'migrated' }, ` migrated from ${line.migratedFromOldEmail ?? 'an old CPS account'}`) : null),
       // In the programme's words, as the legend says them: the API names the event's type ("PointsAllocated").
       h('td', {}, KIND_WORDS[kind]),
       h('td', { class: `num ${kind}` }, signed(line.points)),
