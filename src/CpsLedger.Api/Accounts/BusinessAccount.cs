@@ -14,8 +14,10 @@ public sealed record BusinessAccountOpened(
 /// <summary>
 /// Support linked the e-mail of an old CPS account to the business account (the member had not given it), so that its
 /// products can be migrated. <paramref name="Email"/> is trimmed and lower-case; who did it is in the event's metadata.
+/// <paramref name="TicketReference"/>: the support ticket the link answers (also in the headers); null on links stored before
+/// 2026-12-06, when none was asked for.
 /// </summary>
-public sealed record OldCpsEmailLinked(Guid AccountId, string Email, string Reason, DateTimeOffset LinkedAt);
+public sealed record OldCpsEmailLinked(Guid AccountId, string Email, string Reason, DateTimeOffset LinkedAt, string? TicketReference = null);
 
 /// <summary>Support unlinked an old CPS e-mail that was linked (or given) by mistake, before anything was migrated from it.</summary>
 public sealed record OldCpsEmailUnlinked(Guid AccountId, string Email, string Reason, DateTimeOffset UnlinkedAt);

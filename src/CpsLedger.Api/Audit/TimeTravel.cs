@@ -73,6 +73,9 @@ public static class TimeTravel
         var allRead = read.Query<IEvent>().Where(e => e.StreamId.IsOneOf(ids)).OrderBy(e => e.Sequence).ToList();
         // The chains those events are on (the account's own, and each stream's for events that name no account, the tier table's).
         var brokenRead = chains.BrokenLinksIn(read, ids);
+        // The old CPS account each migrated product came from, as stored now: which old account a registration was migrated from never
+        // changes (an e-mail cannot be unlinked once something was migrated from it), and only the products replayed below are named.
+        var legacyRead = read.Query<Migration.LegacyAccountView>().Where(l => l.Products.Any(p => p.MigratedToAccountId == accountId)).ToList();
         await read.Execute(ct);
         var all = await allRead;
         var at = atSequence is null ? null : await atSequence;
@@ -92,7 +95,11 @@ public static class TimeTravel
         }
 
         var adjustments = await replay.AggregateAsync<AccountAdjustments>(accountId, ct);
-        var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? []);
+        var legacyAccounts = await legacyRead;
+        var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? [])
+        {
+            MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, legacyAccounts),
+        };
         var summary = AccountPoints.Summarize(accountId, sources);
 
         var membership = await replay.AggregateAsync<AccountMembership>(MembershipStream.For(accountId), ct);

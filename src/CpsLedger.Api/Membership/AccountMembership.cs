@@ -113,7 +113,13 @@ public sealed record MembershipTerm(
 /// <param name="IssuedAt">When it was issued, UTC.</param>
 /// <param name="WithdrawnAt">When it was withdrawn because the points fell below the threshold before joining, UTC; null
 /// otherwise.</param>
-public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt);
+/// <param name="PointsAtWithdrawal">For a withdrawn invitation: the account's points the withdrawal was decided on, as its event
+/// records them. Null for an invitation not withdrawn, and for one withdrawn before 2026-12-06 until the membership projection is rebuilt
+/// (every withdrawal event carries it; the stored view did not keep it).</param>
+/// <param name="ThresholdAtWithdrawal">For a withdrawn invitation: the invitation threshold in force then, which the points fell
+/// below (or which finance raised above them), as its event records it. Null where <paramref name="PointsAtWithdrawal"/> is.</param>
+public sealed record InvitationRecord(Guid InvitationId, int Points, DateTimeOffset IssuedAt, DateTimeOffset? WithdrawnAt,
+    int? PointsAtWithdrawal = null, int? ThresholdAtWithdrawal = null);
 
 /// <summary>The membership is suspended: its invoice was overdue for the whole grace period.</summary>
 public sealed record MembershipSuspended(Guid AccountId, Guid MembershipId, Guid InvoiceId, string InvoiceNumber, DateTimeOffset SuspendedAt);
@@ -300,7 +306,12 @@ public sealed record AccountMembership
 
     public AccountMembership Apply(InvitationWithdrawn e) => this with
     {
-        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation with { WithdrawnAt = e.WithdrawnAt }] : PastInvitations,
+        PastInvitations = Invitation is { } invitation ? [.. PastInvitations, invitation with
+        {
+            WithdrawnAt = e.WithdrawnAt,
+            PointsAtWithdrawal = e.Points,
+            ThresholdAtWithdrawal = e.Threshold,
+        }] : PastInvitations,
         Invitation = null,
     };
 

@@ -17,8 +17,9 @@ namespace CpsLedger.Api.Migration;
 
 /// <summary>Support links the e-mail of an old CPS account that the member did not give when opening the account.</summary>
 /// <param name="Email">The old CPS account's e-mail (compared trimmed and lower-case).</param>
-/// <param name="Reason">Why, for the audit trail (e.g. the support ticket and how ownership was checked).</param>
-public sealed record LinkOldCpsEmail(string Email, [property: MultiLineText] string Reason);
+/// <param name="Reason">Why, for the audit trail (e.g. how ownership was checked).</param>
+/// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-1234": required, as on every support action.</param>
+public sealed record LinkOldCpsEmail(string Email, [property: MultiLineText] string Reason, string TicketReference);
 
 public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail>
 {
@@ -29,6 +30,7 @@ public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail
         RuleFor(x => x.Email).NotEmpty().MaximumLength(254)
             .ValidEmailAddress("Email");
         RuleFor(x => x.Reason).ValidReason(MaxReasonLength);
+        RuleFor(x => x.TicketReference).ValidTicket();
     }
 }
 
@@ -78,7 +80,7 @@ public static class OldCpsEmailLinks
         var reason = command.Reason.Trim();
         return
         [
-            new OldCpsEmailLinked(account.Id, email, reason, now),
+            new OldCpsEmailLinked(account.Id, email, reason, now, command.TicketReference.Trim()),
             new OldCpsEmailVerified(account.Id, email, OldCpsEmailVerificationMethod.SupportLink, null, reason, now),
         ];
     }
@@ -118,7 +120,9 @@ public sealed record OldEmailLinkReads(OldEmailStanding? Standing, Guid? Verifie
 
 public static class LinkOldCpsEmailEndpoint
 {
-    public static void Before(LinkOldCpsEmail command, IDocumentSession session) => Support.SupportReason.Record(session, command.Reason.Trim());
+    // The reason and the ticket in the headers of both events the link writes, as every support action records them.
+    public static void Before(LinkOldCpsEmail command, IDocumentSession session) =>
+        Support.SupportReason.Record(session, command.Reason.Trim(), command.TicketReference.Trim());
 
     // Read in the request's session: the link appends with the account stream's version, so a verification or an unlink
     // committing meanwhile makes it fail (409) instead of deciding on stale state.
@@ -139,9 +143,9 @@ public static class LinkOldCpsEmailEndpoint
         OldCpsEmailLinks.ValidateLink(account, reads.Standing, reads.VerifiedByAnotherAccount, command);
 
     [WolverinePost("/api/accounts/{accountId}/old-cps-emails", OperationId = "LinkOldCpsEmail")]
-    [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Ticket 4711: member proved ownership of the old CPS account"}""")]
+    [RequestExample("""{"email":"kadri.tamm@old.example","reason":"Member proved ownership of the old CPS account","ticketReference":"CPS-SUP-4711"}""")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible")]
+    [EndpointSummary("Link an old CPS e-mail to the account (support, with a reason and ticket): it counts as verified and migration becomes possible")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static (OldCpsEmails, Events) Post(Guid accountId, LinkOldCpsEmail command, [WriteAggregate("accountId")] BusinessAccount account,
         OldEmailLinkReads reads, TimeProvider clock)

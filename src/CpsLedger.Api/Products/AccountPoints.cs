@@ -60,6 +60,18 @@ public sealed record AccountSummary(
 public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, IReadOnlyList<Support.ManualAdjustment> Adjustments)
 {
     public static readonly AccountPointsSources None = new([], []);
+
+    /// <summary>The old CPS account's e-mail each migrated registration came from, by registration id: what the explanation names on a
+    /// migrated product's lines (read only where an explanation is made; empty otherwise).</summary>
+    public IReadOnlyDictionary<Guid, string> MigratedFrom { get; init; } = new Dictionary<Guid, string>();
+
+    /// <summary>The e-mails of the old CPS accounts products were migrated from to <paramref name="accountId"/>, by registration.</summary>
+    public static IReadOnlyDictionary<Guid, string> MigratedFromOf(Guid accountId, IEnumerable<Migration.LegacyAccountView?> legacyAccounts) =>
+        legacyAccounts.OfType<Migration.LegacyAccountView>()
+            .SelectMany(l => l.Products.Where(p => p.MigratedToAccountId == accountId && p.RegistrationId is not null && !p.WasAlreadyRegistered)
+                .Select(p => (Registration: p.RegistrationId!.Value, l.OldEmail)))
+            .DistinctBy(p => p.Registration)
+            .ToDictionary(p => p.Registration, p => p.OldEmail);
 }
 
 /// <summary>How the points total is built up: one line per allocation or removal, and the products still waiting for details.</summary>
@@ -113,11 +125,13 @@ public static class AccountPoints
     /// independently of <see cref="Summarize(Guid, AccountPointsSources)"/>: the two agreeing is what the tests check.
     /// </summary>
     public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products,
-        IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null)
+        IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null, IReadOnlyDictionary<Guid, string>? migratedFrom = null)
     {
         var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, null, null, nameof(Support.PointsAdjusted),
-            a.EventId, a.At, a.By, a.Reason, a.TicketReference, Role: a.Role));
-        var lines = products.SelectMany(p => p.PointsLines).Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
+            a.EventId, a.At, a.By, a.Reason, a.TicketReference, Role: a.Role, InWords: PointsInWords.Adjustment(a.Points)));
+        var from = migratedFrom ?? new Dictionary<Guid, string>();
+        var lines = products.SelectMany(p => p.PointsLines.Select(l => PointsInWords.Described(l, p, from.GetValueOrDefault(p.Id))))
+            .Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
             .OrderBy(p => p.RegisteredAt)
@@ -128,7 +142,7 @@ public static class AccountPoints
     }
 
     public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
-        Explain(accountId, [.. sources.Products], [.. sources.Adjustments]);
+        Explain(accountId, [.. sources.Products], [.. sources.Adjustments], sources.MigratedFrom);
 
     /// <summary>The account's products and manual adjustments, as stored now.</summary>
     public static async Task<AccountPointsSources> LoadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
@@ -162,6 +176,39 @@ public sealed class ProductsOfAccount : ICompiledListQuery<ProductView>
 
     public System.Linq.Expressions.Expression<Func<IMartenQueryable<ProductView>, IEnumerable<ProductView>>> QueryIs() =>
         q => q.Where(p => p.AccountId == AccountId);
+}
+
+/// <summary>
+/// A points line in words, as support reads it out on the phone: only what the events and the registration recorded (the value, its
+/// catalogue version, the category, the old account), and the programme's rule that decided it (docs/programme.md, "Not
+/// retrospective"): points are the model's catalogue value in force when the fourth mandatory detail was given.
+/// </summary>
+public static class PointsInWords
+{
+    public static PointsLine Described(PointsLine line, ProductView product, string? migratedFromOldEmail)
+    {
+        var migrated = product.Source == RegistrationSource.Migration;
+        var what = $"{line.ModelName} ({line.ModelCode}, {CategoryName(product.Category)})";
+        var said = line.Event == nameof(PointsRemoved)
+            ? $"{what}: {-line.Points} points taken off, exactly the points its allocation gave (catalogue version {line.CatalogueVersion}), " +
+              "whatever the catalogue says now."
+            : $"{what}: {line.Points} points, the catalogue's value for {line.ModelCode} (version {line.CatalogueVersion}) in force when its " +
+              "four mandatory details were complete. A later change of the catalogue does not alter it.";
+        if (migrated)
+            said += migratedFromOldEmail is null ? " Migrated from an old CPS account." : $" Migrated from the old CPS account {migratedFromOldEmail}.";
+        return line with
+        {
+            Migrated = migrated,
+            MigratedFromOldEmail = migrated ? migratedFromOldEmail : null,
+            InWords = said,
+        };
+    }
+
+    public static string Adjustment(int points) =>
+        $"Manual adjustment by CPS support: {(points > 0 ? "+" : "−")}{Math.Abs(points)} points. No catalogue value decides it; the reason and the ticket say why.";
+
+    private static string CategoryName(string code) =>
+        Catalogue.CatalogueCategories.All.FirstOrDefault(c => c.Code == code)?.Name ?? code;
 }
 
 public static class GetAccountSummaryEndpoint
@@ -210,12 +257,14 @@ public static class GetPointsExplanationEndpoint
         var exists = AccountExistence.In(batch, accountId);
         var sources = AccountPoints.LoadIn(batch, accountId);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
+        // The old CPS accounts products were migrated from to this account: each migrated product's lines name theirs.
+        var legacy = batch.Query<Migration.LegacyAccountView>().Where(l => l.Products.Any(p => p.MigratedToAccountId == accountId)).ToList();
         // The tiers an upgrade could go to are decided on these points, as eligible-tiers and time travel decide them: without
         // the table the outlook would say "none".
         var table = batch.Load<Tiers.TierTableView>(Tiers.TierTableStream.Id);
         await batch.Execute(ct);
         await AccountExistence.EnsureAsync(exists, accountId);
-        var loaded = await sources;
+        var loaded = (await sources) with { MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, await legacy) };
         var summary = AccountPoints.Summarize(accountId, loaded);
         var inForce = await table;
         var eligibility = inForce is null ? null : Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, inForce);

@@ -87,6 +87,16 @@ public sealed class ProductView
 /// <c>PointsAdjusted</c>.</param>
 /// <param name="EventId">That event's id: the same id the history lists it under.</param>
 /// <param name="At">When the points were added or removed, UTC.</param>
+/// <param name="Migrated">True on the lines of a product migrated from an old CPS account (source <c>migration</c>), false on a
+/// registered one's; null for a manual adjustment. Filled in the points explanation (and time travel's); null in a product's own
+/// lines, whose product says its source.</param>
+/// <param name="MigratedFromOldEmail">For a product migrated from an old CPS account: that old account's e-mail, as the migration
+/// recorded it; null for every other line. Filled where <paramref name="Migrated"/> is.</param>
+/// <param name="InWords">Why the line has its points, in words support can read out: the catalogue's value in force when the product's
+/// four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual
+/// adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS
+/// account it came from. Made only of what the events and the registration recorded. Filled in the points explanation (and time
+/// travel's); null in a product's own lines.</param>
 public sealed record PointsLine(
     Guid? RegistrationId,
     string? ModelCode,
@@ -116,7 +126,10 @@ public sealed record PointsLine(
                                                  "the same for every reader. Null for the ledger's own lines, for events stored before roles " +
                                                  "were recorded (2026-12-05), and on lines projected before lines kept their role, until the " +
                                                  "projections are rebuilt once.")]
-    string? Role = null)
+    string? Role = null,
+    bool? Migrated = null,
+    string? MigratedFromOldEmail = null,
+    string? InWords = null)
 {
     private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";
 }

@@ -42,7 +42,7 @@ public sealed class AdjustPointsValidator : AbstractValidator<AdjustPoints>
     {
         RuleFor(x => x.Points).NotEqual(0).InclusiveBetween(-MaxAdjustment, MaxAdjustment);
         RuleFor(x => x.Reason).ValidReason();
-        RuleFor(x => x.TicketReference).NotEmpty().MaximumLength(60);
+        RuleFor(x => x.TicketReference).ValidTicket();
     }
 }
 

@@ -17,16 +17,23 @@ namespace CpsLedger.Api.Support;
 /// <param name="ResendId">This resend's id (the e-mail is sent once per resend).</param>
 /// <param name="Reason">Why, as support wrote it.</param>
 /// <param name="ResentAt">When it was asked for, UTC.</param>
-public sealed record InvitationEmailResent(Guid AccountId, Guid InvitationId, Guid ResendId, string Reason, DateTimeOffset ResentAt);
+/// <param name="TicketReference">The support ticket it answers (also in the headers); null on resends stored before 2026-12-06, when none
+/// was asked for.</param>
+public sealed record InvitationEmailResent(Guid AccountId, Guid InvitationId, Guid ResendId, string Reason, DateTimeOffset ResentAt,
+    string? TicketReference = null);
 
 /// <summary>Send the standing invitation e-mail again (support).</summary>
-/// <param name="Reason">Why, e.g. "Member says the first e-mail never arrived (ticket CPS-SUP-77)".</param>
-public sealed record ResendInvitationEmail([property: MultiLineText] string Reason);
+/// <param name="Reason">Why, e.g. "Member says the first e-mail never arrived".</param>
+/// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-77": required, as on every support action.</param>
+public sealed record ResendInvitationEmail([property: MultiLineText] string Reason, string TicketReference);
 
 public sealed class ResendInvitationEmailValidator : AbstractValidator<ResendInvitationEmail>
 {
-    public ResendInvitationEmailValidator() =>
+    public ResendInvitationEmailValidator()
+    {
         RuleFor(x => x.Reason).ValidReason();
+        RuleFor(x => x.TicketReference).ValidTicket();
+    }
 }
 
 /// <summary>What a resend is decided on besides the membership: the account's allocated points and the tier table in force.</summary>
@@ -56,21 +63,23 @@ public static class ResendInvitationEmailEndpoint
                 ? Problems.Conflict("No standing invitation", $"{InvitationPolicy.BeingWithdrawn(context.Points, context.Table)} There is nothing to resend.")
                 : WolverineContinue.NoProblems;
 
-    // The reason travels in the event's headers too (for auditors); the headers belong to the session, set before the append.
-    public static void Before(ResendInvitationEmail command, IDocumentSession session) => SupportReason.Record(session, command.Reason.Trim());
+    // The reason and ticket travel in the event's headers too (for auditors); the headers belong to the session, set before the append.
+    public static void Before(ResendInvitationEmail command, IDocumentSession session) =>
+        SupportReason.Record(session, command.Reason.Trim(), command.TicketReference.Trim());
 
     [WolverinePost("/api/accounts/{accountId}/invitation/resend", OperationId = "ResendInvitationEmail")]
     [TakesInvitationReviewLock]
     [Authorize(Roles = LedgerRoles.Support)]
-    [EndpointSummary("Send the standing invitation e-mail again (support; reason required)")]
-    [RequestExample("""{"reason":"Member says the first e-mail never arrived (ticket CPS-SUP-77)"}""")]
+    [EndpointSummary("Send the standing invitation e-mail again (support; reason and ticket required)")]
+    [RequestExample("""{"reason":"Member says the first e-mail never arrived","ticketReference":"CPS-SUP-77"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     [ResponseLocation(StatusCodes.Status202Accepted, "The account's membership, where the standing invitation is read.")]
     public static (Accepted<InvitationEmailResent>, Events, OutgoingMessages) Post(Guid accountId, ResendInvitationEmail command,
         [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false)] AccountMembership? membership, TimeProvider clock)
     {
         var invitation = membership!.Invitation!;
-        var resent = new InvitationEmailResent(accountId, invitation.InvitationId, Guid.CreateVersion7(), command.Reason.Trim(), clock.GetUtcNow());
+        var resent = new InvitationEmailResent(accountId, invitation.InvitationId, Guid.CreateVersion7(), command.Reason.Trim(), clock.GetUtcNow(),
+            command.TicketReference.Trim());
         return (TypedResults.Accepted($"/api/accounts/{accountId}/membership", resent), [resent],
             [new SendInvitationEmail(accountId, invitation.InvitationId, resent.ResendId)]);
     }

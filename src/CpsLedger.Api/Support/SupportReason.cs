@@ -43,6 +43,12 @@ public static class SupportReason
             .Length(MinReasonLength, maxLength).WithMessage(ReasonMessage(maxLength))
             .Must(reason => IsValidReason(reason, maxLength)).WithMessage(ReasonMessage(maxLength));
 
+    /// <summary>The ticket of a support action support takes in its own name (an adjustment, a link, a resend): required, at most
+    /// <see cref="MaxTicketLength"/> characters.</summary>
+    public static IRuleBuilderOptions<T, string> ValidTicket<T>(this IRuleBuilderInitial<T, string> rule) =>
+        rule.Cascade(CascadeMode.Stop).NotEmpty().WithMessage("Give the support ticket this answers, e.g. \"CPS-SUP-1234\".")
+            .MaximumLength(MaxTicketLength);
+
     /// <summary>What <see cref="ValidReason{T}"/> checks, for a reason that is not in a request body (a query's).</summary>
     public static bool IsValidReason(string? reason, int maxLength = MaxReasonLength) =>
         reason is not null && reason.Trim().Length >= MinReasonLength && reason.Length <= maxLength;

@@ -374,7 +374,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                 {
                     walk.Reasons[correlation] = "Member says the first e-mail never arrived";
                     var response = await App.Tracked(() => support.PostJson($"/api/accounts/{account}/invitation/resend",
-                        new { reason = "Member says the first e-mail never arrived" }));
+                        new { reason = "Member says the first e-mail never arrived", ticketReference = "CPS-SUP-1" }));
                     await response.ShouldBe(HttpStatusCode.Accepted);
                     what = "invitation e-mail resent";
                     break;

@@ -97,7 +97,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
             await (await SupportAgent.PostJson(Products.Products.ProductsUrl(account),
                 Products.Products.BySupport(Products.Products.Complete("RS-1"), onBehalfReason, "CPS-SUP-77"))).ShouldBe(HttpStatusCode.Created);
         });
-        await (await SupportAgent.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "kadri@old.example", reason = linkReason }))
+        await (await SupportAgent.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "kadri@old.example", reason = linkReason, ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
         string[] reasons = [adjustmentReason, linkReason, onBehalfReason];
 
@@ -617,7 +617,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await App.ListModel(points: 600);
         var account = await App.OpenAccount();
         var url = $"/api/accounts/{account}/invitation/resend";
-        var reason = new { reason = "Member says the first e-mail never arrived (ticket CPS-SUP-77)" };
+        var reason = new { reason = "Member says the first e-mail never arrived", ticketReference = "CPS-SUP-77" };
 
         await (await SupportAgent.PostJson(url, reason)).ShouldBeProblem(HttpStatusCode.Conflict);
 
@@ -632,11 +632,17 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains(emails, f => f.Contains("-resent-"));
 
         var listed = Assert.Single((await Overrides($"accountId={account}")).Items);
-        Assert.Equal(("invitation_email_resent", "support-anna"), (listed.Action, listed.By));
+        Assert.Equal(("invitation_email_resent", "support-anna", "CPS-SUP-77"), (listed.Action, listed.By, listed.TicketReference));
+        // The reason and the ticket in the event's metadata (what the history reads), as every other support command records them.
         var history = await History(account, "types=invitation_email_resent");
-        Assert.Equal("Member says the first e-mail never arrived (ticket CPS-SUP-77)", history.Items[0].Reason);
+        Assert.Equal(("Member says the first e-mail never arrived", "CPS-SUP-77"), (history.Items[0].Reason, history.Items[0].TicketReference));
 
-        await (await SupportAgent.PostJson(url, new { reason = "" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await SupportAgent.PostJson(url, new { reason = "", ticketReference = "CPS-SUP-77" })).ShouldBeProblem(HttpStatusCode.BadRequest);
+        // Without a ticket: a 400 naming the field, as an adjustment's, and nothing sent.
+        var noTicket = await (await SupportAgent.PostJson(url, new { reason = "Member says the first e-mail never arrived" }))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["ticketReference"], noTicket.Errors.Keys);
+        Assert.Equal(2, Directory.GetFiles(App.MailFolder, "*.eml").Length);
         await (await App.Member(account).PostJson(url, reason)).ShouldBe(HttpStatusCode.Forbidden);
         await (await SupportAgent.PostJson($"/api/accounts/{Guid.NewGuid()}/invitation/resend", reason)).ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.True((await Verification($"?accountId={account}")).Agrees);
@@ -647,13 +653,24 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     {
         var account = await App.OpenAccount();
         var emails = $"/api/accounts/{account}/old-cps-emails";
-        await (await SupportAgent.PostJson(emails, new { email = "kadri@old.example", reason = "Ticket CPS-SUP-9: owner proved the old account" }))
+        // Without a ticket: a 400 naming the field, as an adjustment's, and nothing linked.
+        var noTicket = await (await SupportAgent.PostJson(emails, new { email = "kadri@old.example", reason = "Owner proved the old account" }))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["ticketReference"], noTicket.Errors.Keys);
+        Assert.Equal(0, (await Overrides($"accountId={account}")).Total);
+
+        await (await SupportAgent.PostJson(emails,
+                new { email = "kadri@old.example", reason = "Owner proved the old account", ticketReference = "CPS-SUP-9" }))
             .ShouldBe(HttpStatusCode.OK);
         await (await SupportAgent.DeleteAsync($"{emails}/kadri@old.example?reason=Linked%20to%20the%20wrong%20account")).ShouldBe(HttpStatusCode.OK);
 
-        Assert.Equal(["old_cps_email_unlinked", "old_cps_email_linked"], (await Overrides($"accountId={account}")).Items.Select(o => o.Action));
-        var history = await History(account, "types=old_cps_email_linked,old_cps_email_unlinked");
-        Assert.Equal(["Ticket CPS-SUP-9: owner proved the old account", "Linked to the wrong account"], history.Items.Select(i => i.Reason));
+        // One row for the link (its verification, written with it, is not a second one), with its ticket.
+        var overrides = (await Overrides($"accountId={account}")).Items;
+        Assert.Equal(["old_cps_email_unlinked", "old_cps_email_linked"], overrides.Select(o => o.Action));
+        Assert.Equal("CPS-SUP-9", overrides[1].TicketReference);
+        var history = await History(account, "types=old_cps_email_linked,old_cps_email_verified,old_cps_email_unlinked");
+        Assert.Equal(["Owner proved the old account", "Owner proved the old account", "Linked to the wrong account"], history.Items.Select(i => i.Reason));
+        Assert.Equal(["CPS-SUP-9", "CPS-SUP-9", null], history.Items.Select(i => i.TicketReference));
         Assert.True((await Verification($"?accountId={account}")).Agrees);
     }
 

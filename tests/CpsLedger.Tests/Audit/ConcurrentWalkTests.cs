@@ -307,7 +307,7 @@ public sealed class ConcurrentWalkTests(LedgerApp app, ITestOutputHelper output)
                 }
             case 6:
                 {
-                    var response = await support.PostJson($"/api/accounts/{account}/invitation/resend", new { reason = "Member says the first e-mail never arrived" });
+                    var response = await support.PostJson($"/api/accounts/{account}/invitation/resend", new { reason = "Member says the first e-mail never arrived", ticketReference = "CPS-SUP-1" });
                     await response.Content.ReadAsStringAsync();
                     return ("resend invitation", (int)response.StatusCode, response.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.Conflict);
                 }
@@ -322,7 +322,7 @@ public sealed class ConcurrentWalkTests(LedgerApp app, ITestOutputHelper output)
             case 8:
                 {
                     var email = client.Pick(OldAccounts).Email;
-                    var response = await support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email, reason = "Ticket 38: member proved the old account" });
+                    var response = await support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email, reason = "Ticket 38: member proved the old account", ticketReference = "CPS-SUP-1" });
                     await response.Content.ReadAsStringAsync();
                     return ($"link {email}", (int)response.StatusCode, response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Conflict);
                 }

@@ -7738,10 +7738,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible
+        /// Link an old CPS e-mail to the account (support, with a reason and ticket): it counts as verified and migration becomes possible
         /// </summary>
         /// <remarks>
-        /// Link an old CPS e-mail to the account (support, with a reason): it counts as verified and migration becomes possible
+        /// Link an old CPS e-mail to the account (support, with a reason and ticket): it counts as verified and migration becomes possible
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
@@ -8675,10 +8675,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Send the standing invitation e-mail again (support; reason required)
+        /// Send the standing invitation e-mail again (support; reason and ticket required)
         /// </summary>
         /// <remarks>
-        /// Send the standing invitation e-mail again (support; reason required)
+        /// Send the standing invitation e-mail again (support; reason and ticket required)
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
@@ -13197,6 +13197,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("resentAt")]
         public System.DateTimeOffset ResentAt { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket it answers (also in the headers); null on resends stored before 2026-12-06, when none was asked for.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string? TicketReference { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -13229,6 +13235,18 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("withdrawnAt")]
         public System.DateTimeOffset? WithdrawnAt { get; set; } = default!;
+
+        /// <summary>
+        /// For a withdrawn invitation: the account's points the withdrawal was decided on, as its event records them. Null for an invitation not withdrawn, and for one withdrawn before 2026-12-06 until the membership projection is rebuilt (every withdrawal event carries it; the stored view did not keep it).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("pointsAtWithdrawal")]
+        public int? PointsAtWithdrawal { get; set; } = default!;
+
+        /// <summary>
+        /// For a withdrawn invitation: the invitation threshold in force then, which the points fell below (or which finance raised above them), as its event records it. Null where pointsAtWithdrawal is.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("thresholdAtWithdrawal")]
+        public int? ThresholdAtWithdrawal { get; set; } = default!;
 
     }
 
@@ -14379,10 +14397,16 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Email { get; set; } = default!;
 
         /// <summary>
-        /// Why, for the audit trail (e.g. the support ticket and how ownership was checked).
+        /// Why, for the audit trail (e.g. how ownership was checked).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
+
+        /// <summary>
+        /// The support ticket this answers, e.g. "CPS-SUP-1234": required, as on every support action.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string TicketReference { get; set; } = default!;
 
     }
 
@@ -15581,6 +15605,24 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("role")]
         public string? Role { get; set; } = default!;
+
+        /// <summary>
+        /// True on the lines of a product migrated from an old CPS account (source `migration`), false on a registered one's; null for a manual adjustment. Filled in the points explanation (and time travel's); null in a product's own lines, whose product says its source.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("migrated")]
+        public bool? Migrated { get; set; } = default!;
+
+        /// <summary>
+        /// For a product migrated from an old CPS account: that old account's e-mail, as the migration recorded it; null for every other line. Filled where migrated is.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("migratedFromOldEmail")]
+        public string? MigratedFromOldEmail { get; set; } = default!;
+
+        /// <summary>
+        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. Filled in the points explanation (and time travel's); null in a product's own lines.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("inWords")]
+        public string? InWords { get; set; } = default!;
 
     }
 
@@ -16994,10 +17036,16 @@ namespace CpsLedger.Tests.Contract.Generated
     {
 
         /// <summary>
-        /// Why, e.g. "Member says the first e-mail never arrived (ticket CPS-SUP-77)".
+        /// Why, e.g. "Member says the first e-mail never arrived".
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
+
+        /// <summary>
+        /// The support ticket this answers, e.g. "CPS-SUP-77": required, as on every support action.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string TicketReference { get; set; } = default!;
 
     }
 

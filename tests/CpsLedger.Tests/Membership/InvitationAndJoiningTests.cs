@@ -97,6 +97,8 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var withdrawn = await Membership(account);
         Assert.Null(withdrawn.Invitation);
         Assert.Equal(first, withdrawn.PastInvitations[0].InvitationId);
+        // The figures the withdrawal was decided on, as its event carries them: what support reads out when asked why.
+        Assert.Equal((1, 500), (withdrawn.PastInvitations[0].PointsAtWithdrawal, withdrawn.PastInvitations[0].ThresholdAtWithdrawal));
 
         // The member kept the invitation e-mail: a withdrawal is e-mailed too, once, so a join is not tried on a withdrawn invitation.
         var withdrawal = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails(), f => Path.GetFileName(f).StartsWith("withdrawn-invitation-")));
@@ -405,6 +407,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var withdrawn = await Membership(at599);
         Assert.Null(withdrawn.Invitation);
         Assert.Equal((599, 600), (withdrawn.PastInvitations.Single().Points, await WithdrawnAt(at599)));
+        Assert.Equal((599, 600), (withdrawn.PastInvitations.Single().PointsAtWithdrawal, withdrawn.PastInvitations.Single().ThresholdAtWithdrawal));
         Assert.NotNull((await Membership(member)).Membership);
 
         // Lowered to 450: both are invited (and e-mailed), without a single change of points.

@@ -206,7 +206,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(App.Store);
         var account = await AccountOwedAnInvitation("numbers@example.ee");
         await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/old-cps-emails",
-            new { email = LegacyFiles.Kadri, reason = "Ticket 4711" })).ShouldBe(System.Net.HttpStatusCode.OK);
+            new { email = LegacyFiles.Kadri, reason = "Ticket 4711", ticketReference = "CPS-SUP-1" })).ShouldBe(System.Net.HttpStatusCode.OK);
         var logs = App.Logs.Mark();
 
         await using var batch = App.Store.LightweightSession();
@@ -255,7 +255,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         var account = await InvitedAccountWithAnOldNumber("resends@example.ee");
 
         var (resent, migrated) = await SentWhileOldNumbersAreRecorded(account, id => App.ClientAs(LedgerRoles.Support).Correlated(id)
-            .PostJson($"/api/accounts/{account}/invitation/resend", new { reason = "Member says the first e-mail never arrived" }));
+            .PostJson($"/api/accounts/{account}/invitation/resend", new { reason = "Member says the first e-mail never arrived", ticketReference = "CPS-SUP-1" }));
 
         await resent.ShouldBe(System.Net.HttpStatusCode.Accepted);
         Assert.Equal([LegacyFiles.KadriNumber], migrated.MembershipNumbersRecorded);
@@ -274,7 +274,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         await App.Tracked(() => App.Member(account).Register(account, Products.Products.Complete($"S-{email.Replace("@", "-")}", Billing.Thousand)));
         await FaultWaits.Until(async () => (await Membership(account)).Invitation is not null, $"account {account} invited", TimeSpan.FromSeconds(30));
         await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/old-cps-emails",
-            new { email = LegacyFiles.Kadri, reason = "Ticket 4711" })).ShouldBe(System.Net.HttpStatusCode.OK);
+            new { email = LegacyFiles.Kadri, reason = "Ticket 4711", ticketReference = "CPS-SUP-1" })).ShouldBe(System.Net.HttpStatusCode.OK);
         return account;
     }
 

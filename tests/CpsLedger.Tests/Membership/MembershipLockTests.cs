@@ -242,7 +242,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     {
         await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
         var (account, _, invoice) = await SuspendedMember();
-        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "Ticket 4711" }))
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "Ticket 4711", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
 
         var (id, request) = LockWaiter.NewRequest();

@@ -144,27 +144,27 @@ public sealed class MigrationRulesTests
         var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
 
         // Already proved by this account: nothing to write.
-        Assert.Empty(OldCpsEmailLinks.DecideLink(account, Verified("k@old.example"), new LinkOldCpsEmail(" K@old.example", "again"), Now));
+        Assert.Empty(OldCpsEmailLinks.DecideLink(account, Verified("k@old.example"), new LinkOldCpsEmail(" K@old.example", "again", "CPS-SUP-1"), Now));
         Assert.Same(WolverineContinue.NoProblems,
-            OldCpsEmailLinks.ValidateLink(account, Verified("k@old.example"), null, new LinkOldCpsEmail("k@old.example", "again")));
+            OldCpsEmailLinks.ValidateLink(account, Verified("k@old.example"), null, new LinkOldCpsEmail("k@old.example", "again", "CPS-SUP-1")));
 
         // Given at opening but unproved, or not given at all: the link and its verification, with the reason.
-        var given = OldCpsEmailLinks.DecideLink(account, Unverified("k@old.example"), new LinkOldCpsEmail("K@old.example", " ticket 1 "), Now);
+        var given = OldCpsEmailLinks.DecideLink(account, Unverified("k@old.example"), new LinkOldCpsEmail("K@old.example", " ticket 1 ", "CPS-SUP-1"), Now);
         Assert.Equal([typeof(OldCpsEmailLinked), typeof(OldCpsEmailVerified)], given.Select(e => e.GetType()));
         var verified = (OldCpsEmailVerified)given[1];
         Assert.Equal((OldCpsEmailVerificationMethod.SupportLink, "ticket 1", "k@old.example"), (verified.Method, verified.Reason, verified.Email));
-        Assert.Equal("n@old.example", ((OldCpsEmailLinked)OldCpsEmailLinks.DecideLink(account, null, new LinkOldCpsEmail("N@old.example ", " why "), Now)[0]).Email);
+        Assert.Equal("n@old.example", ((OldCpsEmailLinked)OldCpsEmailLinks.DecideLink(account, null, new LinkOldCpsEmail("N@old.example ", " why ", "CPS-SUP-1"), Now)[0]).Email);
 
         // Proved by another account: refused, naming that account for support.
         var other = Guid.NewGuid();
-        var refused = OldCpsEmailLinks.ValidateLink(account, null, other, new LinkOldCpsEmail("n@old.example", "why"));
+        var refused = OldCpsEmailLinks.ValidateLink(account, null, other, new LinkOldCpsEmail("n@old.example", "why", "CPS-SUP-1"));
         Assert.Equal(409, refused.Status);
         Assert.Equal("verified_by_another_account", refused.Extensions["reason"]);
         Assert.Equal(other, refused.Extensions["accountId"]);
 
         // An account keeps at most as many old e-mails as it may give when opened.
         var full = account with { OldCpsEmails = [.. Enumerable.Range(0, OpenBusinessAccountValidator.MaxOldCpsEmails).Select(i => $"{i}@old.example")] };
-        Assert.Equal(409, OldCpsEmailLinks.ValidateLink(full, null, null, new LinkOldCpsEmail("n@old.example", "why")).Status);
-        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateLink(full, Unverified("0@old.example"), null, new LinkOldCpsEmail("0@old.example", "again")));
+        Assert.Equal(409, OldCpsEmailLinks.ValidateLink(full, null, null, new LinkOldCpsEmail("n@old.example", "why", "CPS-SUP-1")).Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateLink(full, Unverified("0@old.example"), null, new LinkOldCpsEmail("0@old.example", "again", "CPS-SUP-1")));
     }
 }

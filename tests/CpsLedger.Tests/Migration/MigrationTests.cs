@@ -110,6 +110,37 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Each_explanation_line_of_a_migrated_product_says_it_came_from_the_old_cps_account()
+    {
+        // Support explains the total on the phone from the explanation alone: a migrated product's line says so, and from which old
+        // account, not only the products table.
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        await member.Migrate(account);
+        var lens = (await ProductsOf(account)).Single(p => p.ModelCode == Products.Products.Lens);
+        await (await member.PatchJson($"{Products.Products.ProductsUrl(account)}/{lens.Id}", new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
+        await member.Register(account, Products.Products.Complete("NEW-1"));
+
+        foreach (var reader in new[] { member, Support })
+        {
+            var lines = (await reader.Explanation(account)).Lines;
+            Assert.Equal([true, true, false], lines.Select(l => l.Migrated));
+            Assert.Equal([LegacyFiles.Kadri, LegacyFiles.Kadri, null], lines.Select(l => l.MigratedFromOldEmail));
+            Assert.All(lines.Take(2), l => Assert.EndsWith($" Migrated from the old CPS account {LegacyFiles.Kadri}.", l.InWords));
+            Assert.DoesNotContain("igrated", lines[2].InWords);
+        }
+
+        // Time travel's explanation says it too.
+        var now = await App.ClientAs(LedgerRoles.Auditor)
+            .GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
+            .ReadAs<Api.Audit.AccountAsOf>();
+        Assert.Equal([LegacyFiles.Kadri, LegacyFiles.Kadri, null], now.Explanation.Lines.Select(l => l.MigratedFromOldEmail));
+    }
+
+    [Fact]
     public async Task Old_email_not_given_no_button_and_registering_the_products_again_works()
     {
         await ListModels();
@@ -144,10 +175,10 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         // Before support linked the e-mail, the member registered the camera again by hand.
         var byHand = await member.Register(account, Products.Products.Complete("01234567"));
 
-        await (await member.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "mine" }))
+        await (await member.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "mine", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.Forbidden);
         var linked = await Support.PostJson($"/api/accounts/{account}/old-cps-emails",
-            new { email = " KADRI.TAMM@old.example", reason = "Ticket 4711: invoice of the old account shown" }).ReadAs<OldCpsEmails>();
+            new { email = " KADRI.TAMM@old.example", reason = "Ticket 4711: invoice of the old account shown", ticketReference = "CPS-SUP-1" }).ReadAs<OldCpsEmails>();
         Assert.Equal([LegacyFiles.Kadri], linked.Emails);
 
         await using (var session = App.Store.QuerySession())
@@ -170,7 +201,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(3, (await ProductsOf(account)).Count);
         Assert.Equal(235, (await member.Summary(account)).PointsTotal);
         // Linking it again changes nothing.
-        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "again" }))
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "again", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
         Assert.Single(await App.Store.QuerySession().Events.FetchStreamAsync(account), e => e.Data is OldCpsEmailLinked);
     }
@@ -351,7 +382,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         attempts.Add(attempt);
         if (when(attempt))
             await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails",
-                new { email = $"meanwhile-{attempt}@old.example", reason = "Ticket 4712" })).ShouldBe(HttpStatusCode.OK);
+                new { email = $"meanwhile-{attempt}@old.example", reason = "Ticket 4712", ticketReference = "CPS-SUP-1" })).ShouldBe(HttpStatusCode.OK);
     };
 
     [Fact]
@@ -480,7 +511,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await ListModels();
         await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
-        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "wrong@old.example", reason = "typo in ticket" }))
+        await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails", new { email = "wrong@old.example", reason = "typo in ticket", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
 
         await (await Support.SendAsync(Unlink(account, "wrong@old.example", null))).ShouldBeProblem(HttpStatusCode.BadRequest);

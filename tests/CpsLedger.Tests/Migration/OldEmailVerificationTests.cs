@@ -195,13 +195,13 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(mails, CodeEmailFiles().Length);
 
         // Support cannot simply link it either, but is told where it is; unlinked there (before anything moved), it can.
-        var linked = await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9" })
+        var linked = await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9", ticketReference = "CPS-SUP-1" })
             .ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal((owner.ToString(), "verified_by_another_account"), (linked.Extension("accountId"), linked.Extension("reason")));
         await (await Support.SendAsync(new HttpRequestMessage(HttpMethod.Delete,
             $"/api/accounts/{owner}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason={Uri.EscapeDataString("ticket 9: not theirs")}")))
             .ShouldBe(HttpStatusCode.OK);
-        await (await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9: proved by invoice" }))
+        await (await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9: proved by invoice", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
         await using var session = App.Store.QuerySession();
         Assert.Equal(claimant, (await session.LoadAsync<OldCpsEmailClaim>(LegacyFiles.Kadri))!.AccountId);
@@ -272,7 +272,7 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
 
         await (await Support.PostJson($"/api/accounts/{account}/old-cps-emails",
-            new { email = LegacyFiles.Kadri, reason = "Ticket 4712: old invoice shown on a call" })).ShouldBe(HttpStatusCode.OK);
+            new { email = LegacyFiles.Kadri, reason = "Ticket 4712: old invoice shown on a call", ticketReference = "CPS-SUP-1" })).ShouldBe(HttpStatusCode.OK);
 
         var status = await App.Member(account).MigrationStatus(account);
         var proof = status.OldEmailVerifications[0];

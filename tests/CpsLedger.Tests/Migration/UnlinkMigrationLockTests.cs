@@ -210,7 +210,7 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
     public async Task A_migration_while_an_unlink_of_an_email_with_no_old_account_yet_commits_waits_for_it_and_records_nothing()
     {
         var account = await App.OpenAccount();
-        await (await Support("link").PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 4711" }))
+        await (await Support("link").PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 4711", ticketReference = "CPS-SUP-1" }))
             .ReadAs<OldCpsEmails>();
         var logs = App.Logs.Mark();
         await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);

@@ -346,6 +346,34 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Each_explanation_line_says_in_words_why_it_has_its_points()
+    {
+        // Support on the phone reads out why a line has its value: the catalogue's value in force when the details were complete,
+        // kept when the catalogue changes later, removed exactly; an adjustment that no catalogue value decides.
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var registered = await member.Register(account, Products.Complete("E-1"));
+        await App.ChangeModelPoints(Products.R5, 300);
+        await (await member.PostJson($"{registered.Url}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK);
+        await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = 50, reason = "Registration lost in the portal outage", ticketReference = "CPS-SUP-9" })).ShouldBe(HttpStatusCode.Created);
+
+        var lines = (await member.Explanation(account)).Lines;
+
+        Assert.Equal([false, false, null], lines.Select(l => l.Migrated));
+        Assert.Equal(
+        [
+            "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points, the catalogue's value for EOS-R5 (version 1) in force when its four " +
+            "mandatory details were complete. A later change of the catalogue does not alter it.",
+            "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points taken off, exactly the points its allocation gave (catalogue version 1), " +
+            "whatever the catalogue says now.",
+            "Manual adjustment by CPS support: +50 points. No catalogue value decides it; the reason and the ticket say why.",
+        ], lines.Select(l => l.InWords));
+        Assert.All(lines, l => Assert.Null(l.MigratedFromOldEmail));
+    }
+
+    [Fact]
     public async Task Products_migrated_at_the_same_instant_are_listed_in_one_order_on_every_read()
     {
         // A migration registers its products in one transaction, all at one instant: "newest first" alone left their order to

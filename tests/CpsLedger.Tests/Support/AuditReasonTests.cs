@@ -23,11 +23,11 @@ public sealed class AuditReasonTests(LedgerApp app) : LedgerTest(app)
         new("adjust points", LedgerRoles.Support, 500, (c, a, reason) =>
             c.PostJson($"/api/accounts/{a}/points-adjustments", new { points = 0, reason, ticketReference = "CPS-SUP-1" })),
         new("resend the invitation", LedgerRoles.Support, 500, (c, a, reason) =>
-            c.PostJson($"/api/accounts/{a}/invitation/resend", new { reason })),
+            c.PostJson($"/api/accounts/{a}/invitation/resend", new { reason, ticketReference = "CPS-SUP-1" })),
         new("cancel the membership", LedgerRoles.Support, 500, (c, a, reason) =>
             c.PostJson($"/api/accounts/{a}/membership/cancellation", new { reason })),
         new("link an old e-mail", LedgerRoles.Support, 500, (c, a, reason) =>
-            c.PostJson($"/api/accounts/{a}/old-cps-emails", new { email = "not-an-email", reason })),
+            c.PostJson($"/api/accounts/{a}/old-cps-emails", new { email = "not-an-email", reason, ticketReference = "CPS-SUP-1" })),
         new("unlink an old e-mail", LedgerRoles.Support, 500, (c, a, reason) =>
             c.DeleteAsync($"/api/accounts/{a}/old-cps-emails/kadri%40old.example?reason={Uri.EscapeDataString(reason)}")),
         new("cancel an invoice", LedgerRoles.Finance, SupportReason.MaxPrintedReasonLength, (c, a, reason) =>

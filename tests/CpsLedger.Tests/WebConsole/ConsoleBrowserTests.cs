@@ -703,7 +703,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
-    public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason()
+    public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason_and_a_ticket()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold
         var account = await App.OpenAccount("studio@example.ee", oldEmails: ["studio@old.example"]);
@@ -717,8 +717,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var oldEmails = Page.GetByTestId("link-email-status");
         await Expect(oldEmails).ToHaveTextAsync("Old CPS e-mails on this account: studio@old.example: not proved yet.");
 
-        var preview = await ReviewLinkingOldEmail("Kadri.Tamm@old.example", "Ticket CPS-SUP-77: owner confirmed by the old invoice");
+        var preview = await ReviewLinkingOldEmail("Kadri.Tamm@old.example", "Owner confirmed by the old invoice", "CPS-SUP-77");
         await Expect(preview).ToContainTextAsync("OldCpsEmailLinked");
+        await Expect(preview).ToContainTextAsync("CPS-SUP-77");
         // The preview shows the e-mail as the ledger records it (trimmed, lower case), not as it was typed.
         await Expect(preview).ToContainTextAsync("kadri.tamm@old.example");
         await Expect(preview).Not.ToContainTextAsync("Kadri.Tamm");
@@ -729,8 +730,10 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         var resend = Page.GetByTestId("resend");
         await resend.GetByLabel("Reason").FillAsync("Member says the first e-mail never arrived");
+        await resend.GetByLabel("Ticket reference").FillAsync("CPS-SUP-78");
         await resend.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         await Expect(preview).ToContainTextAsync("studio@example.ee");
+        await Expect(preview).ToContainTextAsync("CPS-SUP-78");
         // Under review the form's "Review" is gone: only "Write it" and "Change" act on what is shown.
         await Expect(resend.GetByRole(AriaRole.Button, new() { Name = "Review" })).ToBeHiddenAsync();
         await App.TrackedUntilHandled<SendInvitationEmail>(1, async () =>
@@ -740,11 +743,12 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         });
         Assert.Equal(2, emails());
 
-        // Both are in the history with who and why.
+        // Both are in the history with who, why and the ticket.
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
         var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
-        await Expect(timeline.Locator("li[data-type='old_cps_email_linked']")).ToContainTextAsync("reason: Ticket CPS-SUP-77");
+        await Expect(timeline.Locator("li[data-type='old_cps_email_linked']")).ToContainTextAsync("reason: Owner confirmed by the old invoice · ticket CPS-SUP-77");
         await Expect(timeline.Locator("li[data-type='invitation_email_resent']")).ToContainTextAsync("by anna");
+        await Expect(timeline.Locator("li[data-type='invitation_email_resent']")).ToContainTextAsync("ticket CPS-SUP-78");
         await Expect(timeline.Locator("li[data-type='old_cps_email_verified']")).ToContainTextAsync("linked by support");
         // The invitation is the ledger's doing, set off by the member's registration.
         await Expect(timeline.Locator("li[data-type='invitation_issued']")).ToContainTextAsync("by system:invitation-policy (caused by kadri)");
@@ -752,11 +756,12 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     /// <summary>Fills support's "Link an old CPS e-mail" action on the open support page and asks for its preview.</summary>
-    private async Task<ILocator> ReviewLinkingOldEmail(string email, string reason)
+    private async Task<ILocator> ReviewLinkingOldEmail(string email, string reason, string ticket = "CPS-SUP-77")
     {
         var link = Page.GetByTestId("link-email");
         await link.GetByLabel("Old CPS e-mail").FillAsync(email);
         await link.GetByLabel("Reason").FillAsync(reason);
+        await link.GetByLabel("Ticket reference").FillAsync(ticket);
         await link.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         return Page.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
     }
@@ -884,6 +889,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var numbers = Card("membership-numbers");
         await Expect(numbers).ToContainTextAsync(LegacyFiles.KadriNumber);
         await Expect(numbers).ToContainTextAsync("from old CPS");
+        // The explanation's line of the migrated camera says where it came from, as the products table does.
+        await Expect(Page.GetByTestId("explanation").Locator("tbody tr").First).ToContainTextAsync($"migrated from {LegacyFiles.Kadri}");
     }
 
     [Fact]

@@ -461,7 +461,9 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
     return h('tr', { 'data-kind': kind },
       h('td', { class: 'num' }, String(i + 1)),
       h('td', {}, utc(line.at)),
-      h('td', {}, lineLabel(line)),
+      // A migrated product's line says so where support reads the line out, and from which old CPS account (the API's inWords).
+      h('td', {}, lineLabel(line), line.migrated
+        ? h('small', { class: 'migrated' }, ` migrated from ${line.migratedFromOldEmail ?? 'an old CPS account'}`) : null),
       // In the programme's words, as the legend says them: the API names the event's type ("PointsAllocated").
       h('td', {}, KIND_WORDS[kind]),
       h('td', { class: `num ${kind}` }, signed(line.points)),
@@ -1048,7 +1050,8 @@ async function supportView(id) {
         status: oldEmails,
         fields: [
           { name: 'email', label: 'Old CPS e-mail', type: 'email', hint: 'The e-mail the old CPS account used.' },
-          { name: 'reason', label: 'Reason', multiline: true, hint: 'The ticket, and how you checked the account owns it (at least 5 characters).' },
+          { name: 'reason', label: 'Reason', multiline: true, hint: 'How you checked the account owns it (at least 5 characters).' },
+          { name: 'ticketReference', label: 'Ticket reference', hint: 'The support ticket this answers, e.g. CPS-SUP-1234.' },
         ],
         // The e-mail as the ledger records it (trimmed, lower case), so the preview and the answer show what is written.
         describe: v => [
@@ -1056,6 +1059,7 @@ async function supportView(id) {
           ['On', h('span', {}, 'the account stream ', stream)],
           ['E-mail', recordedEmail(v.email)],
           ['Reason', v.reason],
+          ['Ticket', v.ticketReference],
         ],
         send: async (v, key) => {
           // Linking an e-mail the account has already proved writes nothing (the API answers 200 all the same): say so, instead of
@@ -1078,13 +1082,17 @@ async function supportView(id) {
         id: 'resend',
         title: 'Resend the invitation e-mail',
         intro: `Sends the standing invitation to join CPS again, to ${account.contactEmail}.`,
-        fields: [{ name: 'reason', label: 'Reason', multiline: true, hint: 'E.g. the member says the first e-mail never arrived (ticket CPS-SUP-77); at least 5 characters.' }],
+        fields: [
+          { name: 'reason', label: 'Reason', multiline: true, hint: 'E.g. the member says the first e-mail never arrived; at least 5 characters.' },
+          { name: 'ticketReference', label: 'Ticket reference', hint: 'The support ticket this answers, e.g. CPS-SUP-77.' },
+        ],
         disabledReason: membership.invitation ? null : 'This account has no standing invitation, so there is nothing to resend.',
         describe: v => [
           ['Event', 'InvitationEmailResent, then the e-mail is sent'],
           ['On', 'the account\'s membership stream'],
           ['To', account.contactEmail],
           ['Reason', v.reason],
+          ['Ticket', v.ticketReference],
         ],
         send: async (v, key) => {
           await api(`/api/accounts/${id}/invitation/resend`, { method: 'POST', body: v, idempotencyKey: key });
