@@ -19,8 +19,12 @@ public sealed record BusinessAccountOpened(
 /// </summary>
 public sealed record OldCpsEmailLinked(Guid AccountId, string Email, string Reason, DateTimeOffset LinkedAt, string? TicketReference = null);
 
-/// <summary>Support unlinked an old CPS e-mail that was linked (or given) by mistake, before anything was migrated from it.</summary>
-public sealed record OldCpsEmailUnlinked(Guid AccountId, string Email, string Reason, DateTimeOffset UnlinkedAt);
+/// <summary>
+/// Support unlinked an old CPS e-mail that was linked (or given) by mistake, before anything was migrated from it.
+/// <paramref name="TicketReference"/>: the support ticket the unlink answers (also in the headers); null on unlinks stored before
+/// 2026-12-06, when none was asked for.
+/// </summary>
+public sealed record OldCpsEmailUnlinked(Guid AccountId, string Email, string Reason, DateTimeOffset UnlinkedAt, string? TicketReference = null);
 
 /// <summary>The contact e-mail as compared for uniqueness: trimmed and lower-case.</summary>
 public sealed record ContactEmailKey(string Value)

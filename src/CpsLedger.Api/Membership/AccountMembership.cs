@@ -211,9 +211,12 @@ public sealed record MembershipRenewed(
 public sealed record MembershipLapsed(Guid AccountId, Guid MembershipId, string MembershipNumber, LapseReason Reason, DateOnly EndedOn,
     IReadOnlyList<string> CancelledInvoices, DateTimeOffset LapsedAt);
 
-/// <summary>Support ended the membership, with a reason; its unpaid invoices were cancelled by credit notes.</summary>
+/// <summary>
+/// Support ended the membership, with a reason; its unpaid invoices were cancelled by credit notes. <paramref name="TicketReference"/>:
+/// the support ticket it answers (also in the headers); null on cancellations stored before 2026-12-06, when none was asked for.
+/// </summary>
 public sealed record MembershipCancelled(Guid AccountId, Guid MembershipId, string MembershipNumber, string Reason, DateOnly EndedOn,
-    IReadOnlyList<string> CancelledInvoices, DateTimeOffset CancelledAt);
+    IReadOnlyList<string> CancelledInvoices, DateTimeOffset CancelledAt, string? TicketReference = null);
 
 /// <summary>
 /// The member moved up to a higher eligible tier mid-term, at once; the difference is invoiced pro rata by whole days remaining

@@ -357,12 +357,17 @@ public static class UpgradeTierEndpoint
 /// invoice issued ahead, paid or not (what was received on it becomes a refund due).
 /// </summary>
 /// <param name="Reason">Why, for the audit trail: an internal note (the member's e-mail and credit notes say only that CPS support cancelled).</param>
-public sealed record CancelMembership(string Reason);
+/// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-4711": required, as on every action support takes in its
+/// own name.</param>
+public sealed record CancelMembership(string Reason, string TicketReference);
 
 public sealed class CancelMembershipValidator : AbstractValidator<CancelMembership>
 {
-    public CancelMembershipValidator() =>
+    public CancelMembershipValidator()
+    {
         RuleFor(x => x.Reason).ValidReason(); // on the events only: the credit notes and e-mail say "cancelled by CPS support"
+        RuleFor(x => x.TicketReference).ValidTicket();
+    }
 }
 
 /// <summary>What support sees after cancelling.</summary>
@@ -383,8 +388,8 @@ public static class CancelMembershipEndpoint
 
     [WolverinePost("/api/accounts/{accountId}/membership/cancellation", OperationId = "CancelMembership")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [EndpointSummary("End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes")]
-    [RequestExample("""{"reason":"Company closed (ticket 4711)"}""")]
+    [EndpointSummary("End the membership now (support, with a reason and ticket); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes")]
+    [RequestExample("""{"reason":"Company closed","ticketReference":"CPS-SUP-4711"}""")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(MembershipCancellation, Events, OutgoingMessages)> Post(Guid accountId, CancelMembership command,
         [WriteAggregate(FromMethod = nameof(MembershipStreamId), Required = false, LoadStyle = ConcurrencyStyle.Exclusive)] AccountMembership? membership,
@@ -399,9 +404,11 @@ public static class CancelMembershipEndpoint
             $"Membership {term.MembershipNumber} cancelled by CPS support", seller.Value.ToInvoiceSeller(), now, ct,
             evenIfPaid: invoice => invoice.MembershipId != term.MembershipId);
         var today = DateOnly.FromDateTime(now.UtcDateTime);
-        Support.SupportReason.Record(session, reason);
+        var ticket = command.TicketReference.Trim();
+        // Every event of the cancellation (its credit notes too) carries its reason and ticket, and is its override row's.
+        Support.SupportReason.Record(session, reason, ticket, listedAs: "membership_cancelled");
         return (new MembershipCancellation(term.MembershipNumber, today, cancelled),
-            [new MembershipCancelled(accountId, term.MembershipId, term.MembershipNumber, reason, today, cancelled, now)],
+            [new MembershipCancelled(accountId, term.MembershipId, term.MembershipNumber, reason, today, cancelled, now, ticket)],
             [new SendMembershipEndedEmail(accountId, term.MembershipId), new ReviewInvitation(accountId, SystemActor.CauseOf(session))]);
     }
 }

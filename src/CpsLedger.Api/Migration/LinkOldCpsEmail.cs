@@ -18,7 +18,8 @@ namespace CpsLedger.Api.Migration;
 /// <summary>Support links the e-mail of an old CPS account that the member did not give when opening the account.</summary>
 /// <param name="Email">The old CPS account's e-mail (compared trimmed and lower-case).</param>
 /// <param name="Reason">Why, for the audit trail (e.g. how ownership was checked).</param>
-/// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-1234": required, as on every support action.</param>
+/// <param name="TicketReference">The support ticket this answers, e.g. "CPS-SUP-1234": required, as on every action support takes in its
+/// own name.</param>
 public sealed record LinkOldCpsEmail(string Email, [property: MultiLineText] string Reason, string TicketReference);
 
 public sealed class LinkOldCpsEmailValidator : AbstractValidator<LinkOldCpsEmail>
@@ -91,12 +92,18 @@ public static class OldCpsEmailLinks
     /// </summary>
     /// <param name="numbersCarriedOverFromEmail">The old membership numbers carried over to the account from this e-mail
     /// (<see cref="NumbersCarriedOver"/>), not from another old e-mail that shares its number.</param>
-    public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, LegacyAccountView? legacy,
-        IReadOnlyCollection<string> numbersCarriedOverFromEmail)
+    public static ProblemDetails ValidateUnlink(BusinessAccount account, string email, string? reason, string? ticketReference,
+        LegacyAccountView? legacy, IReadOnlyCollection<string> numbersCarriedOverFromEmail)
     {
-        // A query's reason, not a body's: the validators' rule (SupportReason.ValidReason), checked here with its wording.
+        // A query's reason and ticket, not a body's: the validators' rules (SupportReason.ValidReason, ValidTicket), checked here with
+        // their wording, both named at once as a body's would be.
+        var errors = new Dictionary<string, string[]>();
         if (!Support.SupportReason.IsValidReason(reason, LinkOldCpsEmailValidator.MaxReasonLength))
-            return Problems.Invalid("reason", Support.SupportReason.ReasonMessage(LinkOldCpsEmailValidator.MaxReasonLength));
+            errors["reason"] = [Support.SupportReason.ReasonMessage(LinkOldCpsEmailValidator.MaxReasonLength)];
+        if (Support.SupportReason.TicketProblem(ticketReference) is { } ticketProblem)
+            errors["ticketReference"] = [ticketProblem];
+        if (errors.Count > 0)
+            return Problems.Invalid(errors);
         if (!account.OldCpsEmails.Contains(email))
             return Problems.NotFound("Old CPS e-mail not linked", $"The account has no old CPS e-mail {email}.");
 
@@ -111,8 +118,8 @@ public static class OldCpsEmailLinks
         return WolverineContinue.NoProblems;
     }
 
-    public static OldCpsEmailUnlinked DecideUnlink(BusinessAccount account, string email, string reason, DateTimeOffset now) =>
-        new(account.Id, email, reason.Trim(), now);
+    public static OldCpsEmailUnlinked DecideUnlink(BusinessAccount account, string email, string reason, string ticketReference, DateTimeOffset now) =>
+        new(account.Id, email, reason.Trim(), now, ticketReference.Trim());
 }
 
 /// <summary>What linking decides on besides the account: the e-mail's standing on it, and whether another account holds the e-mail.</summary>
@@ -185,23 +192,27 @@ public static class UnlinkOldCpsEmailEndpoint
         return new UnlinkReads(await account, await legacy, await membership, carriedOver.From(Normalized(email)));
     }
 
-    public static ProblemDetails Validate(UnlinkReads reads, string email, string? reason) =>
+    public static ProblemDetails Validate(UnlinkReads reads, string email, string? reason, string? ticketReference) =>
         reads.Account.Aggregate is not { } account
             ? Problems.AccountNotFound
-            : OldCpsEmailLinks.ValidateUnlink(account, Normalized(email), reason, reads.Legacy, reads.NumbersCarriedOverFromEmail);
+            : OldCpsEmailLinks.ValidateUnlink(account, Normalized(email), reason, ticketReference, reads.Legacy, reads.NumbersCarriedOverFromEmail);
 
-    public static void Before(string? reason, IDocumentSession session) => Support.SupportReason.Record(session, reason?.Trim() ?? "");
+    // The reason and the ticket in the event's headers, as the link records them.
+    public static void Before(string? reason, string? ticketReference, IDocumentSession session) =>
+        Support.SupportReason.Record(session, reason?.Trim() ?? "", ticketReference?.Trim());
 
     [WolverineDelete("/api/accounts/{accountId}/old-cps-emails/{email}", OperationId = "UnlinkOldCpsEmail")]
     [Authorize(Roles = LedgerRoles.Support)]
-    [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it")]
+    [EndpointSummary("Unlink a wrongly linked old CPS e-mail (support, ?reason=...&ticketReference=...), possible until something was migrated from it")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static OldCpsEmails Delete(Guid accountId, string email,
         [Description("Why the e-mail is unlinked, kept for the audit trail: 5 to 500 characters (besides spaces at either end). Required: " +
                      "without it, a 400 and nothing changes.")][RequiredQuery] string? reason,
+        [Description("The support ticket this answers, e.g. CPS-SUP-1234: at most 60 characters. Required, as on the link: without it, a " +
+                     "400 and nothing changes.")][RequiredQuery] string? ticketReference,
         [NotBody] UnlinkReads reads, TimeProvider clock)
     {
-        var unlinked = OldCpsEmailLinks.DecideUnlink(reads.Account.Aggregate!, Normalized(email), reason!, clock.GetUtcNow());
+        var unlinked = OldCpsEmailLinks.DecideUnlink(reads.Account.Aggregate!, Normalized(email), reason!, ticketReference!, clock.GetUtcNow());
         reads.Account.AppendOne(unlinked);
         return new OldCpsEmails(accountId, reads.Account.Aggregate!.Apply(unlinked).OldCpsEmails);
     }

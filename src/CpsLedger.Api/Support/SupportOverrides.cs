@@ -68,14 +68,15 @@ public sealed partial class SupportOverrideProjection : EventProjection
         Action = "old_cps_email_unlinked",
         Description = $"Old CPS e-mail {e.Data.Email} unlinked",
         Reason = e.Data.Reason,
+        TicketReference = e.Data.TicketReference,
         By = e.UserName,
         At = e.Data.UnlinkedAt,
     };
 
     // Support acting on someone else's behalf through a request a member or the portal makes too (SupportReason.Check): the
-    // events of those requests are told apart by support's reason and ticket in their headers (finance's calls and support's
-    // cancellation carry no ticket header; support's own link, resend and adjustment do, and have rows of their own, from events
-    // not listed here but for a link's verification, left out below). Each event is a line,
+    // events of those requests are told apart by support's reason and ticket in their headers (finance's calls carry no ticket
+    // header; support's own link, unlink, resend, adjustment and cancellation do, and have rows of their own, from events not
+    // listed here but for a link's verification and a cancellation's credit notes, left out below). Each event is a line,
     // so what a request set off in its own transaction (the points a registration allocated, the credit note of a replaced
     // renewal invoice, each migrated product) is listed with it, its event type the action. What later transactions write
     // (the invoice after a join) is the ledger's own doing, caused by support: not an override. A migration by a member, and the
@@ -137,7 +138,8 @@ public sealed partial class SupportOverrideProjection : EventProjection
 
     private static void OnBehalf(IEvent e, Guid accountId, DateTimeOffset at, IDocumentOperations ops)
     {
-        if (SupportReason.Of(e) is not { Reason: { } reason, Ticket: { } ticket })
+        // An event of a support action with its own row (a cancellation's credit notes) is that row's.
+        if (SupportReason.Of(e) is not { Reason: { } reason, Ticket: { } ticket } || Platform.SystemActor.Header(e, SupportReason.ListedAsHeader) is not null)
             return;
         ops.Store(new SupportOverride
         {
@@ -152,7 +154,7 @@ public sealed partial class SupportOverrideProjection : EventProjection
         });
     }
 
-    // Support's cancellation: its reason is the event's own (no ticket is asked for).
+    // Support's cancellation: its reason and ticket are the event's own (no ticket on cancellations stored before 2026-12-06).
     public SupportOverride Create(IEvent<Membership.MembershipCancelled> e) => new()
     {
         Id = e.Id,
@@ -161,6 +163,7 @@ public sealed partial class SupportOverrideProjection : EventProjection
         Description = $"Membership {e.Data.MembershipNumber} cancelled, ended on {e.Data.EndedOn:yyyy-MM-dd}" +
                       (e.Data.CancelledInvoices.Count > 0 ? $"; invoices cancelled by credit note: {string.Join(", ", e.Data.CancelledInvoices)}" : ""),
         Reason = e.Data.Reason,
+        TicketReference = e.Data.TicketReference,
         By = e.UserName,
         At = e.Data.CancelledAt,
     };

@@ -46,8 +46,24 @@ public static class SupportReason
     /// <summary>The ticket of a support action support takes in its own name (an adjustment, a link, a resend): required, at most
     /// <see cref="MaxTicketLength"/> characters.</summary>
     public static IRuleBuilderOptions<T, string> ValidTicket<T>(this IRuleBuilderInitial<T, string> rule) =>
-        rule.Cascade(CascadeMode.Stop).NotEmpty().WithMessage("Give the support ticket this answers, e.g. \"CPS-SUP-1234\".")
+        rule.Cascade(CascadeMode.Stop).NotEmpty().WithMessage(TicketMessage)
             .MaximumLength(MaxTicketLength);
+
+    /// <summary>What <see cref="ValidTicket{T}"/> checks, for a ticket that is not in a request body (a query's): its message, or null
+    /// when the ticket will do.</summary>
+    public static string? TicketProblem(string? ticket) =>
+        string.IsNullOrWhiteSpace(ticket) ? TicketMessage
+        : ticket.Length > MaxTicketLength ? $"The ticket reference is at most {MaxTicketLength} characters."
+        : null;
+
+    private const string TicketMessage = "Give the support ticket this answers, e.g. \"CPS-SUP-1234\".";
+
+    /// <summary>
+    /// The header of the events a support action with a row of its own among the overrides writes (a cancellation: the membership's
+    /// end and the credit notes it issued): they carry its reason and ticket, and are that row's, never rows of their own
+    /// (<see cref="SupportOverrideProjection"/>). Its value is the row's action.
+    /// </summary>
+    public const string ListedAsHeader = "listed_as";
 
     /// <summary>What <see cref="ValidReason{T}"/> checks, for a reason that is not in a request body (a query's).</summary>
     public static bool IsValidReason(string? reason, int maxLength = MaxReasonLength) =>
@@ -57,11 +73,15 @@ public static class SupportReason
         $"Say why, in words an auditor understands later: at least {MinReasonLength} characters (besides spaces at either end), " +
         $"at most {maxLength}.";
 
-    public static void Record(IDocumentSession session, string reason, string? ticket = null)
+    /// <param name="listedAs">The action of the override row every event of the session belongs to (<see cref="ListedAsHeader"/>);
+    /// null where each event support writes on a member's behalf is a row.</param>
+    public static void Record(IDocumentSession session, string reason, string? ticket = null, string? listedAs = null)
     {
         session.SetHeader(ReasonHeader, reason);
         if (ticket is not null)
             session.SetHeader(TicketHeader, ticket);
+        if (listedAs is not null)
+            session.SetHeader(ListedAsHeader, listedAs);
     }
 
     /// <summary>The support reason and ticket an event was written with; null for an event that is not a support action's.</summary>

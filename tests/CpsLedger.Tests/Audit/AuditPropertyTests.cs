@@ -300,7 +300,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
             case 11 when member:
                 {
                     var response = await App.Tracked(() => support.PostJson($"/api/accounts/{account}/membership/cancellation",
-                        new { reason = "Member asked to leave" }));
+                        new { reason = "Member asked to leave", ticketReference = "CPS-SUP-4711" }));
                     walk.Reasons[correlation] = "Member asked to leave";
                     Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Created or HttpStatusCode.Conflict,
                         $"membership cancellation answered {(int)response.StatusCode}");

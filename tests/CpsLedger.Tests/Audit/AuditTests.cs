@@ -145,7 +145,7 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await App.Tracked(async () => await (await SupportAgent.PostJson($"{Products.Products.ProductsUrl(account)}/{registered.RegistrationId}/deregistration",
             Products.Products.BySupport(new { reason = "sold" }, offReason, "CPS-SUP-78"))).ShouldBe(HttpStatusCode.OK));
         await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = cancelReason })).ShouldBe(HttpStatusCode.OK));
+            new { reason = cancelReason, ticketReference = "CPS-SUP-79" })).ShouldBe(HttpStatusCode.OK));
         string[] reasons = [adjustmentReason, onBehalfReason, offReason, cancelReason];
         var last = await LastSequence();
         // Time travel is the history readers' (the member, support, auditors): the portal and finance read the other two.
@@ -662,15 +662,21 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         await (await SupportAgent.PostJson(emails,
                 new { email = "kadri@old.example", reason = "Owner proved the old account", ticketReference = "CPS-SUP-9" }))
             .ShouldBe(HttpStatusCode.OK);
-        await (await SupportAgent.DeleteAsync($"{emails}/kadri@old.example?reason=Linked%20to%20the%20wrong%20account")).ShouldBe(HttpStatusCode.OK);
+        // Unlinking takes its ticket as the link does (a query's, beside the reason): without it, a 400 naming it and the e-mail stays.
+        var unlinkNoTicket = await (await SupportAgent.DeleteAsync($"{emails}/kadri@old.example?reason=Linked%20to%20the%20wrong%20account"))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["ticketReference"], unlinkNoTicket.Errors.Keys);
+        Assert.Equal(["old_cps_email_linked"], (await Overrides($"accountId={account}")).Items.Select(o => o.Action));
+        await (await SupportAgent.DeleteAsync($"{emails}/kadri@old.example?reason=Linked%20to%20the%20wrong%20account&ticketReference=CPS-SUP-10"))
+            .ShouldBe(HttpStatusCode.OK);
 
         // One row for the link (its verification, written with it, is not a second one), with its ticket.
         var overrides = (await Overrides($"accountId={account}")).Items;
         Assert.Equal(["old_cps_email_unlinked", "old_cps_email_linked"], overrides.Select(o => o.Action));
-        Assert.Equal("CPS-SUP-9", overrides[1].TicketReference);
+        Assert.Equal(["CPS-SUP-10", "CPS-SUP-9"], overrides.Select(o => o.TicketReference));
         var history = await History(account, "types=old_cps_email_linked,old_cps_email_verified,old_cps_email_unlinked");
         Assert.Equal(["Owner proved the old account", "Owner proved the old account", "Linked to the wrong account"], history.Items.Select(i => i.Reason));
-        Assert.Equal(["CPS-SUP-9", "CPS-SUP-9", null], history.Items.Select(i => i.TicketReference));
+        Assert.Equal(["CPS-SUP-9", "CPS-SUP-9", "CPS-SUP-10"], history.Items.Select(i => i.TicketReference));
         Assert.True((await Verification($"?accountId={account}")).Agrees);
     }
 

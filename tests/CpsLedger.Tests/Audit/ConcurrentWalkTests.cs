@@ -336,7 +336,7 @@ public sealed class ConcurrentWalkTests(LedgerApp app, ITestOutputHelper output)
             default:
                 {
                     var email = client.Pick(OldAccounts).Email;
-                    var response = await support.DeleteAsync($"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(email)}?reason=Linked+by+mistake");
+                    var response = await support.DeleteAsync($"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(email)}?reason=Linked+by+mistake&ticketReference=CPS-SUP-5");
                     await response.Content.ReadAsStringAsync();
                     // 404: not linked (or unlinked by a concurrent unlink a moment before).
                     return ($"unlink {email}", (int)response.StatusCode,

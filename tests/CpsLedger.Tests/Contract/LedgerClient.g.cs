@@ -3500,10 +3500,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
+        /// End the membership now (support, with a reason and ticket); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
         /// </summary>
         /// <remarks>
-        /// End the membership now (support, with a reason); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
+        /// End the membership now (support, with a reason and ticket); unpaid invoices and a renewal invoiced ahead are cancelled by credit notes
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
@@ -8312,19 +8312,20 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it
+        /// Unlink a wrongly linked old CPS e-mail (support, ?reason=...&amp;ticketReference=...), possible until something was migrated from it
         /// </summary>
         /// <remarks>
-        /// Unlink a wrongly linked old CPS e-mail (support, ?reason=...), possible until something was migrated from it
+        /// Unlink a wrongly linked old CPS e-mail (support, ?reason=...&amp;ticketReference=...), possible until something was migrated from it
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="email">The old CPS e-mail, URL-encoded (any letter case; spaces at either end are ignored).</param>
         /// <param name="reason">Why the e-mail is unlinked, kept for the audit trail: 5 to 500 characters (besides spaces at either end). Required: without it, a 400 and nothing changes.</param>
+        /// <param name="ticketReference">The support ticket this answers, e.g. CPS-SUP-1234: at most 60 characters. Required, as on the link: without it, a 400 and nothing changes.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable characters, no comma (a proxy may join a header sent twice with a comma).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<OldCpsEmails> UnlinkOldCpsEmailAsync(System.Guid accountId, string email, string reason, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<OldCpsEmails> UnlinkOldCpsEmailAsync(System.Guid accountId, string email, string reason, string ticketReference, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -8334,6 +8335,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
             if (reason == null)
                 throw new System.ArgumentNullException("reason");
+
+            if (ticketReference == null)
+                throw new System.ArgumentNullException("ticketReference");
 
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -8359,6 +8363,7 @@ namespace CpsLedger.Tests.Contract.Generated
                     urlBuilder_.Append(System.Uri.EscapeDataString(ConvertToString(email, System.Globalization.CultureInfo.InvariantCulture)));
                     urlBuilder_.Append('?');
                     urlBuilder_.Append(System.Uri.EscapeDataString("reason")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(reason, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    urlBuilder_.Append(System.Uri.EscapeDataString("ticketReference")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(ticketReference, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     urlBuilder_.Length--;
 
                     PrepareRequest(client_, request_, urlBuilder_);
@@ -11940,6 +11945,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("reason")]
         public string Reason { get; set; } = default!;
 
+        /// <summary>
+        /// The support ticket this answers, e.g. "CPS-SUP-4711": required, as on every action support takes in its own name.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
+        public string TicketReference { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -14403,7 +14414,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Reason { get; set; } = default!;
 
         /// <summary>
-        /// The support ticket this answers, e.g. "CPS-SUP-1234": required, as on every support action.
+        /// The support ticket this answers, e.g. "CPS-SUP-1234": required, as on every action support takes in its own name.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("ticketReference")]
         public string TicketReference { get; set; } = default!;

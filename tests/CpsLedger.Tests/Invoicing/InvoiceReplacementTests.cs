@@ -212,7 +212,7 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
     {
         var (account, number, _) = await CancelledInvoice();
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Company closed (ticket CPS-7)" })).ShouldBe(HttpStatusCode.OK));
+            new { reason = "Company closed (ticket CPS-7)", ticketReference = "CPS-SUP-4711" })).ShouldBe(HttpStatusCode.OK));
 
         var refused = await Finance.PostJson($"/api/accounts/{account}/invoices/{number}/replacement", new { reason = "Reissue" })
             .ReadProblem(HttpStatusCode.Conflict);

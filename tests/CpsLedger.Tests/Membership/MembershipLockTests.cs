@@ -164,7 +164,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
         var (id, request) = LockWaiter.NewRequest();
         var cancelling = await WhileATransferLiftsTheSuspension(invoice, request, () => Support.Correlated(id).PostJson(
-            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" }));
+            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" }));
 
         // Read once the transfer had committed: the invoice is paid, so nothing is credited (paid invoices are not refunded).
         Assert.Empty((await cancelling.ReadAs<MembershipCancellation>()).CancelledInvoices);
@@ -298,7 +298,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         InvoiceIssueTestSeam.BeforeIssueCommits = null;
         var (id, request) = LockWaiter.NewRequest();
         var cancelling = Support.Correlated(id).PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Company closed (ticket 4711)" });
+            new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" });
         started(cancelling);
         await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID, request) : cancelling);
     };
@@ -406,7 +406,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // version check, and the retry read the invoice cancelled and recorded nothing: the card was charged, the ledger had no payment.
         var (id, request) = LockWaiter.NewRequest();
         var cancelling = await CancelledWhileTheCardIsCharged(request, () => Support.Correlated(id).PostJson(
-            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" }));
+            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" }));
 
         await ChargedAndRecorded(account);
         Assert.Empty((await cancelling.ReadAs<MembershipCancellation>()).CancelledInvoices);
@@ -501,7 +501,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         {
             ChargeCardTestSeam.BeforeGatewayCalled = null;
             cancelling = Support.Correlated(id).PostJson($"/api/accounts/{account}/membership/cancellation",
-                new { reason = "Company closed (ticket 4711)" });
+                new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" });
             await App.UntilDoneOrWaitingForLockOf(cancelling, session.Connection!.ProcessID, request);
         };
         try

@@ -458,10 +458,10 @@ public sealed class MembershipYearTests : LedgerTest
     {
         var (account, member, term, invoice) = await App.BankMemberWithItsJoiningInvoice();
 
-        await (await member.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "x" })).ShouldBe(HttpStatusCode.Forbidden);
-        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = " " })).ShouldBe(HttpStatusCode.BadRequest);
+        await (await member.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "x", ticketReference = "CPS-SUP-4711" })).ShouldBe(HttpStatusCode.Forbidden);
+        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = " ", ticketReference = "CPS-SUP-4711" })).ShouldBe(HttpStatusCode.BadRequest);
         var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+            new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" }).ReadAs<MembershipCancellation>());
 
         Assert.Equal(term.MembershipNumber, cancellation.MembershipNumber);
         Assert.Equal([invoice.InvoiceNumber], cancellation.CancelledInvoices);
@@ -484,7 +484,7 @@ public sealed class MembershipYearTests : LedgerTest
         // The invoice e-mail asked the member to pay: this one says the invoice is cancelled and names the credit note.
         Assert.Contains($"Invoice {invoice.InvoiceNumber} is cancelled by credit note {cancelled.CreditNote.CreditNoteNumber}: " +
                         "there is nothing to pay on it.", endedEmail);
-        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "again" })).ShouldBe(HttpStatusCode.Conflict);
+        await (await Support.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "again", ticketReference = "CPS-SUP-4711" })).ShouldBe(HttpStatusCode.Conflict);
 
         // Its scheduled renewal offer and term end find nothing to do.
         await App.FastForwardPastTheTermEnd(term);
@@ -500,7 +500,7 @@ public sealed class MembershipYearTests : LedgerTest
         await App.PayInFull(renewal, "B-2");
 
         var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+            new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" }).ReadAs<MembershipCancellation>());
 
         // The renewal's term never begins, so what was paid for it is due back; the term in force was used and is not refunded.
         Assert.Equal([renewal.InvoiceNumber], cancellation.CancelledInvoices);
@@ -525,13 +525,23 @@ public sealed class MembershipYearTests : LedgerTest
         var (account, _, term, invoice) = await App.BankMemberWithItsJoiningInvoice();
         var auditor = App.ClientAs(LedgerRoles.Auditor);
 
-        await App.Tracked(() => App.ClientAs(LedgerRoles.Support, subject: "support-anna").PostJson(
-            $"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" }).ReadAs<MembershipCancellation>());
+        var anna = App.ClientAs(LedgerRoles.Support, subject: "support-anna");
+        // The ticket is asked for as on support's other actions: without it, a 400 naming it, and the membership stays.
+        var noTicket = await (await anna.PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed" }))
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal(["ticketReference"], noTicket.Errors.Keys);
+        Assert.Equal(0, await Count("membership_cancelled"));
 
+        await App.Tracked(() => anna.PostJson($"/api/accounts/{account}/membership/cancellation",
+            new { reason = "Company closed", ticketReference = "CPS-SUP-4711" }).ReadAs<MembershipCancellation>());
+
+        // One row: the credit notes the cancellation issued are that row's, not rows of their own, though they carry its ticket.
         var listed = Assert.Single((await auditor.GetAsync($"/api/support/overrides?accountId={account}").ReadAs<SupportOverridePage>()).Items);
         var today = DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime);
-        Assert.Equal(("membership_cancelled", "Company closed (ticket 4711)", (string?)null, "support-anna"),
+        Assert.Equal(("membership_cancelled", "Company closed", "CPS-SUP-4711", "support-anna"),
             (listed.Action, listed.Reason, listed.TicketReference, listed.By));
+        var history = await auditor.GetAsync($"/api/accounts/{account}/history?types=membership_cancelled").ReadAs<HistoryPage>();
+        Assert.Equal(("Company closed", "CPS-SUP-4711"), (Assert.Single(history.Items).Reason, history.Items[0].TicketReference));
         Assert.Equal($"Membership {term.MembershipNumber} cancelled, ended on {today:yyyy-MM-dd}; invoices cancelled by credit note: {invoice.InvoiceNumber}",
             listed.Description);
         var verification = await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
@@ -546,7 +556,7 @@ public sealed class MembershipYearTests : LedgerTest
     {
         var (account, member, _) = await GoldCardMember();
         var cancellation = await App.Tracked(() => Support.PostJson($"/api/accounts/{account}/membership/cancellation",
-            new { reason = "Joined by mistake (ticket 99)" }).ReadAs<MembershipCancellation>());
+            new { reason = "Joined by mistake (ticket 99)", ticketReference = "CPS-SUP-4711" }).ReadAs<MembershipCancellation>());
         Assert.Empty(cancellation.CancelledInvoices);
 
         await App.FastForward(Billing.IssueDelay);

@@ -2,6 +2,7 @@ using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Migration;
 using CpsLedger.Api.Products;
+using Microsoft.AspNetCore.Http;
 using Wolverine.Http;
 
 namespace CpsLedger.Tests.Migration;
@@ -128,13 +129,19 @@ public sealed class MigrationRulesTests
         var account = new BusinessAccount { Id = Account, OldCpsEmails = ["k@old.example"] };
         var (view, _) = Legacy(new LegacyProductDetails("A", "S1", null, null, null));
 
-        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []));
-        Assert.Equal(("k@old.example", "wrong"), (OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " wrong ", Now) is var u ? (u.Email, u.Reason) : default));
-        Assert.Equal(400, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", " ", view, []).Status);
-        Assert.Equal(404, OldCpsEmailLinks.ValidateUnlink(account, "x@old.example", "wrong", view, []).Status);
-        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, ["7"]).Status);
+        Assert.Same(WolverineContinue.NoProblems, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", "T-1", view, []));
+        Assert.Equal(("k@old.example", "wrong", "T-1"),
+            (OldCpsEmailLinks.DecideUnlink(account, "k@old.example", " wrong ", " T-1 ", Now) is var u ? (u.Email, u.Reason, u.TicketReference) : default));
+        Assert.Equal(400, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", " ", "T-1", view, []).Status);
+        // The reason and the ticket are named together, as a body's fields are.
+        foreach (var ticket in new[] { null, " ", new string('T', 61) })
+            Assert.Equal(["ticketReference"], ((HttpValidationProblemDetails)OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", ticket, view, [])).Errors.Keys);
+        Assert.Equal(["reason", "ticketReference"],
+            ((HttpValidationProblemDetails)OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", null, null, view, [])).Errors.Keys.Order());
+        Assert.Equal(404, OldCpsEmailLinks.ValidateUnlink(account, "x@old.example", "wrong", "T-1", view, []).Status);
+        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", "T-1", view, ["7"]).Status);
         view.Products[0].MigratedToAccountId = Account;
-        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", view, []).Status);
+        Assert.Equal(409, OldCpsEmailLinks.ValidateUnlink(account, "k@old.example", "wrong", "T-1", view, []).Status);
 
     }
 

@@ -30,7 +30,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
 
     private static HttpRequestMessage Unlink(Guid account, string email, string? reason) =>
         new(HttpMethod.Delete, $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(email)}" +
-                               (reason is null ? "" : $"?reason={Uri.EscapeDataString(reason)}"));
+                               (reason is null ? "?ticketReference=CPS-SUP-5" : $"?reason={Uri.EscapeDataString(reason)}&ticketReference=CPS-SUP-5"));
 
     // ---- the guide's three situations --------------------------------------------------------------------------------
 

@@ -199,7 +199,7 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
             .ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal((owner.ToString(), "verified_by_another_account"), (linked.Extension("accountId"), linked.Extension("reason")));
         await (await Support.SendAsync(new HttpRequestMessage(HttpMethod.Delete,
-            $"/api/accounts/{owner}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason={Uri.EscapeDataString("ticket 9: not theirs")}")))
+            $"/api/accounts/{owner}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason={Uri.EscapeDataString("not theirs")}&ticketReference=CPS-SUP-9")))
             .ShouldBe(HttpStatusCode.OK);
         await (await Support.PostJson($"/api/accounts/{claimant}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 9: proved by invoice", ticketReference = "CPS-SUP-1" }))
             .ShouldBe(HttpStatusCode.OK);
@@ -408,7 +408,7 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         var refused = await member.PostAsync(LegacyFiles.MigrationUrl(account), null).ReadProblem(HttpStatusCode.Conflict);
         Assert.Equal("old_email_unverified", refused.Extension("reason"));
         await (await Support.SendAsync(new HttpRequestMessage(HttpMethod.Delete,
-                $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(second)}?reason={Uri.EscapeDataString("ticket 12: not theirs")}")))
+                $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(second)}?reason={Uri.EscapeDataString("not theirs")}&ticketReference=CPS-SUP-12")))
             .ShouldBe(HttpStatusCode.OK);
 
         // Another account giving the third e-mail is not told that the first proved it: it proves it, links nothing wrong, migrates.

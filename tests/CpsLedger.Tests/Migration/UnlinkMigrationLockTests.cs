@@ -27,7 +27,7 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
     private HttpClient Support(string correlationId) => App.ClientAs(LedgerRoles.Support, subject: "maris").Correlated(correlationId);
 
     private static HttpRequestMessage Unlink(Guid account) =>
-        new(HttpMethod.Delete, $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason=linked%20by%20mistake");
+        new(HttpMethod.Delete, $"/api/accounts/{account}/old-cps-emails/{Uri.EscapeDataString(LegacyFiles.Kadri)}?reason=linked%20by%20mistake&ticketReference=CPS-SUP-5");
 
     /// <summary>
     /// Kadri's account, her e-mail verified, ready to migrate her old account's three products. Another old account has the same

@@ -35,7 +35,7 @@ public sealed class UnknownAccountTests(LedgerApp app) : LedgerTest(app)
             await member.PostJson($"/api/accounts/{unknown}/membership", new { tier = "gold", paymentMethod = "card" }),
             await member.PutJson($"/api/accounts/{unknown}/membership/renewal", new { renew = true, tier = "gold" }),
             await member.PostJson($"/api/accounts/{unknown}/membership/upgrade", new { tier = "platinum" }),
-            await support.PostJson($"/api/accounts/{unknown}/membership/cancellation", new { reason = "Company closed (ticket CPS-9)" }),
+            await support.PostJson($"/api/accounts/{unknown}/membership/cancellation", new { reason = "Company closed (ticket CPS-9)", ticketReference = "CPS-SUP-4711" }),
             await support.PostJson($"/api/accounts/{unknown}/old-cps-emails", new { email = "old@old.example", reason = "Ticket 4711", ticketReference = "CPS-SUP-1" }),
             await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/audit/verification?accountId={unknown}"),
         };

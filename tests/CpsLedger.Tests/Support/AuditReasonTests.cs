@@ -25,11 +25,11 @@ public sealed class AuditReasonTests(LedgerApp app) : LedgerTest(app)
         new("resend the invitation", LedgerRoles.Support, 500, (c, a, reason) =>
             c.PostJson($"/api/accounts/{a}/invitation/resend", new { reason, ticketReference = "CPS-SUP-1" })),
         new("cancel the membership", LedgerRoles.Support, 500, (c, a, reason) =>
-            c.PostJson($"/api/accounts/{a}/membership/cancellation", new { reason })),
+            c.PostJson($"/api/accounts/{a}/membership/cancellation", new { reason, ticketReference = "CPS-SUP-4711" })),
         new("link an old e-mail", LedgerRoles.Support, 500, (c, a, reason) =>
             c.PostJson($"/api/accounts/{a}/old-cps-emails", new { email = "not-an-email", reason, ticketReference = "CPS-SUP-1" })),
         new("unlink an old e-mail", LedgerRoles.Support, 500, (c, a, reason) =>
-            c.DeleteAsync($"/api/accounts/{a}/old-cps-emails/kadri%40old.example?reason={Uri.EscapeDataString(reason)}")),
+            c.DeleteAsync($"/api/accounts/{a}/old-cps-emails/kadri%40old.example?reason={Uri.EscapeDataString(reason)}&ticketReference=CPS-SUP-1")),
         new("cancel an invoice", LedgerRoles.Finance, SupportReason.MaxPrintedReasonLength, (c, a, reason) =>
             c.PostJson($"/api/accounts/{a}/invoices/INV-1999-000001/cancellation", new { reason })),
         new("replace an invoice", LedgerRoles.Finance, 500, (c, a, reason) =>

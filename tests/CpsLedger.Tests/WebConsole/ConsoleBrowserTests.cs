@@ -226,7 +226,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var cancelled = await Invoicing.Billing.JoinedAccount(App, "EE", "bank_transfer", email: "closed@example.ee");
         var joined = (await App.Member(cancelled).GetAsync($"/api/accounts/{cancelled}/membership").ReadAs<AccountMembership>()).Membership!;
         await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
-            .PostJson($"/api/accounts/{cancelled}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .PostJson($"/api/accounts/{cancelled}/membership/cancellation", new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" })
             .ReadAs<MembershipCancellation>());
 
         await SignInAs(LedgerRoles.Support, "anna");
@@ -306,7 +306,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await App.Tracked(async () => await (await App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
             Invoicing.Billing.BankPayment(App, invoice.InvoiceNumber, 50.00m, "LHV-1"))).ShouldBe(System.Net.HttpStatusCode.Created));
         await App.Tracked(async () => await App.ClientAs(LedgerRoles.Support, subject: "anna")
-            .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)" })
+            .PostJson($"/api/accounts/{account}/membership/cancellation", new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" })
             .ReadAs<MembershipCancellation>());
         return (account, (await Invoicing.Billing.Invoices(App.Member(account), account)).Single());
     }

@@ -63,8 +63,9 @@ namespace Internal.Generated.WolverineHandlers
                 }
 
                 var reason = httpContext.Request.Query["reason"];
+                var ticketReference = httpContext.Request.Query["ticketReference"];
                 var unlinkReads = await CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.LoadAsync(accountId, email, documentSession, httpContext.RequestAborted).ConfigureAwait(false);
-                var problemDetails1 = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Validate(unlinkReads, email, reason);
+                var problemDetails1 = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Validate(unlinkReads, email, reason, ticketReference);
                 // Evaluate whether the processing should stop if there are any problems
                 if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
                 {
@@ -72,10 +73,10 @@ namespace Internal.Generated.WolverineHandlers
                     return;
                 }
 
-                CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Before(reason, documentSession);
+                CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Before(reason, ticketReference, documentSession);
                 
                 // The actual HTTP request handler execution
-                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, unlinkReads, _timeProvider);
+                var oldCpsEmails_response = CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint.Delete(accountId, email, reason, ticketReference, unlinkReads, _timeProvider);
 
                 CpsLedger.Api.Platform.IdempotentResponses.Capture<CpsLedger.Api.Migration.OldCpsEmails>(httpContext, oldCpsEmails_response);
                 
