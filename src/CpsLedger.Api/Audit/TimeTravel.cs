@@ -63,6 +63,8 @@ public static class TimeTravel
         // made it 2 + N + M.
         var batch = session.CreateBatchQuery();
         var streamsRead = AccountStreams.In(batch, accountId);
+        // As stored now, for its old e-mails: whose old CPS account a registration was migrated from never changes.
+        var accountRead = batch.Load<Accounts.AccountView>(accountId);
         var atSequence = sequence is { } asked ? EventAtOrBefore(batch, asked) : null;
         await batch.Execute(ct);
         var streams = await streamsRead();
@@ -75,7 +77,9 @@ public static class TimeTravel
         var brokenRead = chains.BrokenLinksIn(read, ids);
         // The old CPS account each migrated product came from, as stored now: which old account a registration was migrated from never
         // changes (an e-mail cannot be unlinked once something was migrated from it), and only the products replayed below are named.
-        var legacyRead = read.Query<Migration.LegacyAccountView>().Where(l => l.Products.Any(p => p.MigratedToAccountId == accountId)).ToList();
+        // Read by id: the old accounts of the account's old e-mails.
+        var oldAccounts = AccountPointsSources.OldCpsAccountsOf(await accountRead);
+        var legacyRead = oldAccounts.Length > 0 ? read.LoadMany<Migration.LegacyAccountView>().ById(oldAccounts) : null;
         await read.Execute(ct);
         var all = await allRead;
         var at = atSequence is null ? null : await atSequence;
@@ -95,7 +99,7 @@ public static class TimeTravel
         }
 
         var adjustments = await replay.AggregateAsync<AccountAdjustments>(accountId, ct);
-        var legacyAccounts = await legacyRead;
+        var legacyAccounts = legacyRead is null ? [] : await legacyRead;
         var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? [])
         {
             MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, legacyAccounts),

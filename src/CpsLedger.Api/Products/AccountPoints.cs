@@ -65,6 +65,14 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
     /// migrated product's lines (read only where an explanation is made; empty otherwise).</summary>
     public IReadOnlyDictionary<Guid, string> MigratedFrom { get; init; } = new Dictionary<Guid, string>();
 
+    /// <summary>
+    /// The old CPS accounts an account's products can have come from: those of its old e-mails (an e-mail cannot be unlinked once
+    /// something was migrated from it), by their ids: read by id, never searched for among every old account's products (a scan
+    /// of every old CPS account there was).
+    /// </summary>
+    public static Guid[] OldCpsAccountsOf(Accounts.AccountView? account) =>
+        [.. (account?.OldCpsEmails ?? []).Select(Migration.LegacyIds.AccountFor).Distinct()];
+
     /// <summary>The e-mails of the old CPS accounts products were migrated from to <paramref name="accountId"/>, by registration.</summary>
     public static IReadOnlyDictionary<Guid, string> MigratedFromOf(Guid accountId, IEnumerable<Migration.LegacyAccountView?> legacyAccounts) =>
         legacyAccounts.OfType<Migration.LegacyAccountView>()
@@ -257,14 +265,22 @@ public static class GetPointsExplanationEndpoint
         var exists = AccountExistence.In(batch, accountId);
         var sources = AccountPoints.LoadIn(batch, accountId);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
-        // The old CPS accounts products were migrated from to this account: each migrated product's lines name theirs.
-        var legacy = batch.Query<Migration.LegacyAccountView>().Where(l => l.Products.Any(p => p.MigratedToAccountId == accountId)).ToList();
         // The tiers an upgrade could go to are decided on these points, as eligible-tiers and time travel decide them: without
         // the table the outlook would say "none".
         var table = batch.Load<Tiers.TierTableView>(Tiers.TierTableStream.Id);
         await batch.Execute(ct);
         await AccountExistence.EnsureAsync(exists, accountId);
-        var loaded = (await sources) with { MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, await legacy) };
+        var loaded = await sources;
+        // The old CPS accounts products were migrated from to this account, each migrated product's lines naming theirs: a second
+        // round trip for an account with migrated products only.
+        if (loaded.Products.Any(p => p.Source == RegistrationSource.Migration)
+            && AccountPointsSources.OldCpsAccountsOf(await exists) is { Length: > 0 } oldAccounts)
+        {
+            loaded = loaded with
+            {
+                MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, await session.LoadManyAsync<Migration.LegacyAccountView>(ct, oldAccounts)),
+            };
+        }
         var summary = AccountPoints.Summarize(accountId, loaded);
         var inForce = await table;
         var eligibility = inForce is null ? null : Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, inForce);

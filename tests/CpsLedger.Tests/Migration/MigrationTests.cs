@@ -138,6 +138,16 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
             .GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("O"))}")
             .ReadAs<Api.Audit.AccountAsOf>();
         Assert.Equal([LegacyFiles.Kadri, LegacyFiles.Kadri, null], now.Explanation.Lines.Select(l => l.MigratedFromOldEmail));
+
+        // The old CPS accounts are read by their ids (those of the account's old e-mails), never searched for among every old
+        // account's products: the table holds every old CPS account there was, and the explanation is the portal's read.
+        foreach (var url in new[] { $"/api/accounts/{account}/points-explanation", $"/api/accounts/{account}/as-of?sequence={now.LastSequenceIncluded}" })
+        {
+            var reads = (await SentStatements.OfGet(Support, url, length: 100_000)).SelectMany(sql => sql.Split(';'))
+                .Where(sql => sql.Contains("mt_doc_legacyaccountview")).ToList();
+            Assert.NotEmpty(reads);
+            Assert.All(reads, sql => Assert.Matches(@"where (d\.)?id = ANY\(\$\d+\)\s*$", sql));
+        }
     }
 
     [Fact]
