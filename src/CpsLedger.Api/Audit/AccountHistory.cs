@@ -143,7 +143,7 @@ public static class AccountHistory
                                  (e.Note is null ? "" : $": {e.Note}"),
         PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points (ticket {e.TicketReference}): {e.Reason}",
         InvitationIssued e => $"Invited to join CPS at {e.Points} points (threshold {e.Threshold}, tier table v{e.TierTableVersion})",
-        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by support: {e.Reason}",
+        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by support{Ticket(e.TicketReference)}: {e.Reason}",
         Migration.OldCpsEmailVerificationRequested e => $"Verification code sent to old CPS e-mail {e.Email} " +
                                                          $"(valid until {e.ExpiresAt:yyyy-MM-dd HH:mm} UTC, {e.AttemptsAllowed} attempts)",
         Migration.OldCpsEmailVerificationFailed { Reason: Migration.OldCpsEmailVerificationFailure.CodeExpired } e =>
@@ -153,12 +153,12 @@ public static class AccountHistory
         Migration.OldCpsEmailVerified { Method: Migration.OldCpsEmailVerificationMethod.SupportLink } e =>
             $"Old CPS e-mail {e.Email} verified: linked by support ({e.Reason})",
         Migration.OldCpsEmailVerified e => $"Old CPS e-mail {e.Email} verified with the code sent to it",
-        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by support: {e.Reason}",
+        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by support{Ticket(e.TicketReference)}: {e.Reason}",
         Migration.LegacyProductMigrated { WasAlreadyRegistered: true } e =>
             $"Old CPS product linked to the registration the account had made already ({e.RegistrationId})",
         Migration.LegacyProductMigrated e => $"Old CPS product migrated into the account as registration {e.RegistrationId}",
         LegacyMembershipNumberRecorded e => $"Old CPS membership number {e.MembershipNumber} (of {e.OldEmail}) kept on the account's history",
-        InvitationEmailResent e => $"Invitation e-mail sent again by support: {e.Reason}",
+        InvitationEmailResent e => $"Invitation e-mail sent again by support{Ticket(e.TicketReference)}: {e.Reason}",
         InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
         // Joining pays nothing (its invoice follows, VAT added): the fee and how it is to be paid, not money moved.
         CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} a year before VAT, paying by " +
@@ -203,7 +203,7 @@ public static class AccountHistory
         MembershipRenewed e => $"Renewed: {e.TierName}, {e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber} kept",
         MembershipLapsed e => $"Membership {e.MembershipNumber} lapsed on {e.EndedOn:yyyy-MM-dd}: {LapseWording.Reason(e.Reason)}" +
                               (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
-        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by support on {e.EndedOn:yyyy-MM-dd}: {e.Reason}" +
+        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by support on {e.EndedOn:yyyy-MM-dd}{Ticket(e.TicketReference)}: {e.Reason}" +
                                  (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
         TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} before VAT for " +
                           $"{e.DaysRemaining} of {e.DaysInTerm} days",
@@ -225,17 +225,21 @@ public static class AccountHistory
     public static string? ForMember(object data) => data switch
     {
         PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points by CPS support (ticket {e.TicketReference})",
-        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by CPS support",
+        OldCpsEmailLinked e => $"Old CPS e-mail {e.Email} linked by CPS support{Ticket(e.TicketReference)}",
         Migration.OldCpsEmailVerified { Method: Migration.OldCpsEmailVerificationMethod.SupportLink } e =>
             $"Old CPS e-mail {e.Email} verified: linked by CPS support",
-        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by CPS support",
-        InvitationEmailResent => "Invitation e-mail sent again by CPS support",
+        OldCpsEmailUnlinked e => $"Old CPS e-mail {e.Email} unlinked by CPS support{Ticket(e.TicketReference)}",
+        InvitationEmailResent e => $"Invitation e-mail sent again by CPS support{Ticket(e.TicketReference)}",
         // Finance's note on why it replaced an invoice is not printed for the buyer either: the replacement invoice is what it gets.
         Invoicing.InvoiceReplaced e => $"Invoice {e.InvoiceNumber} replaced by invoice {e.ReplacementInvoiceNumber}",
-        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by CPS support on {e.EndedOn:yyyy-MM-dd}" +
+        MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by CPS support on {e.EndedOn:yyyy-MM-dd}{Ticket(e.TicketReference)}" +
                                  (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
         _ => null,
     };
+
+    // The ticket a support action answers, where its event records one (none before 2026-12-06 but on adjustments): the member's
+    // own, so both sentences name it, as an adjustment's always did.
+    private static string Ticket(string? ticket) => ticket is null ? "" : $" (ticket {ticket})";
 
     // The events whose own data holds support's reason: the member's history shows their data without it.
     private static bool HoldsSupportsReason(object data) => data is PointsAdjusted or OldCpsEmailLinked or Migration.OldCpsEmailVerified

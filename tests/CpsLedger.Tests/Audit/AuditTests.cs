@@ -109,7 +109,9 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         var adjusted = Assert.Single(mine, e => e.Type == "points_adjusted");
         Assert.Equal(("Manual adjustment +300 points by CPS support (ticket CPS-SUP-1234)", "CPS-SUP-1234"), (adjusted.Description, adjusted.TicketReference));
         Assert.Equal("CPS-SUP-77", Assert.Single(mine, e => e.Type == "product_registered").TicketReference);
-        Assert.Equal("Old CPS e-mail kadri@old.example linked by CPS support", Assert.Single(mine, e => e.Type == "old_cps_email_linked").Description);
+        // The ticket is the member's own: its sentence names it, as an adjustment's does.
+        Assert.Equal("Old CPS e-mail kadri@old.example linked by CPS support (ticket CPS-SUP-1)",
+            Assert.Single(mine, e => e.Type == "old_cps_email_linked").Description);
         Assert.Equal("Old CPS e-mail kadri@old.example verified: linked by CPS support",
             Assert.Single(mine, e => e.Type == "old_cps_email_verified").Description);
 
@@ -121,7 +123,8 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal((adjustmentReason, "CPS-SUP-1234"), (theirs.Reason, theirs.TicketReference));
             Assert.EndsWith($": {adjustmentReason}", theirs.Description);
             Assert.Equal(onBehalfReason, Assert.Single(all, e => e.Type == "product_registered").Reason);
-            Assert.Contains(linkReason, Assert.Single(all, e => e.Type == "old_cps_email_linked").Description);
+            Assert.Equal($"Old CPS e-mail kadri@old.example linked by support (ticket CPS-SUP-1): {linkReason}",
+                Assert.Single(all, e => e.Type == "old_cps_email_linked").Description);
         }
         foreach (var role in new[] { LedgerRoles.Finance, LedgerRoles.Portal })
             await (await App.ClientAs(role).GetAsync($"/api/accounts/{account}/history")).ShouldBe(HttpStatusCode.Forbidden);

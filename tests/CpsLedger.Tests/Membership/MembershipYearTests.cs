@@ -542,6 +542,8 @@ public sealed class MembershipYearTests : LedgerTest
             (listed.Action, listed.Reason, listed.TicketReference, listed.By));
         var history = await auditor.GetAsync($"/api/accounts/{account}/history?types=membership_cancelled").ReadAs<HistoryPage>();
         Assert.Equal(("Company closed", "CPS-SUP-4711"), (Assert.Single(history.Items).Reason, history.Items[0].TicketReference));
+        Assert.Equal($"Membership {term.MembershipNumber} cancelled by support on {today:yyyy-MM-dd} (ticket CPS-SUP-4711): Company closed; " +
+                     $"cancelled {invoice.InvoiceNumber}", history.Items[0].Description);
         Assert.Equal($"Membership {term.MembershipNumber} cancelled, ended on {today:yyyy-MM-dd}; invoices cancelled by credit note: {invoice.InvoiceNumber}",
             listed.Description);
         var verification = await auditor.GetAsync($"/api/audit/verification?accountId={account}").ReadAs<VerificationReport>();
