@@ -127,9 +127,10 @@ public sealed record OldEmailLinkReads(OldEmailStanding? Standing, Guid? Verifie
 
 public static class LinkOldCpsEmailEndpoint
 {
-    // The reason and the ticket in the headers of both events the link writes, as every support action records them.
+    // The reason and the ticket in the headers of both events the link writes, as every support action records them; its
+    // verification is the link's override row, not one of its own.
     public static void Before(LinkOldCpsEmail command, IDocumentSession session) =>
-        Support.SupportReason.Record(session, command.Reason.Trim(), command.TicketReference.Trim());
+        Support.SupportReason.Record(session, command.Reason.Trim(), command.TicketReference.Trim(), listedAs: "old_cps_email_linked");
 
     // Read in the request's session: the link appends with the account stream's version, so a verification or an unlink
     // committing meanwhile makes it fail (409) instead of deciding on stale state.

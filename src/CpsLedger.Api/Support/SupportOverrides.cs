@@ -76,7 +76,7 @@ public sealed partial class SupportOverrideProjection : EventProjection
     // Support acting on someone else's behalf through a request a member or the portal makes too (SupportReason.Check): the
     // events of those requests are told apart by support's reason and ticket in their headers (finance's calls carry no ticket
     // header; support's own link, unlink, resend, adjustment and cancellation do, and have rows of their own, from events not
-    // listed here but for a link's verification and a cancellation's credit notes, left out below). Each event is a line,
+    // listed here but for a link's verification and a cancellation's credit notes, which their listed_as header leaves out below). Each event is a line,
     // so what a request set off in its own transaction (the points a registration allocated, the credit note of a replaced
     // renewal invoice, each migrated product) is listed with it, its event type the action. What later transactions write
     // (the invoice after a join) is the ledger's own doing, caused by support: not an override. A migration by a member, and the
@@ -122,12 +122,9 @@ public sealed partial class SupportOverrideProjection : EventProjection
     public void Project(IEvent<Migration.OldCpsEmailVerificationRequested> e, IDocumentOperations ops) =>
         OnBehalf(e, e.Data.AccountId, e.Data.RequestedAt, ops);
 
-    // A link's verification carries the link's reason and ticket too (one transaction): the link is its row, listed once.
-    public void Project(IEvent<Migration.OldCpsEmailVerified> e, IDocumentOperations ops)
-    {
-        if (e.Data.Method != Migration.OldCpsEmailVerificationMethod.SupportLink)
-            OnBehalf(e, e.Data.AccountId, e.Data.VerifiedAt, ops);
-    }
+    // A link's verification carries the link's reason and ticket too (one transaction), and its listed_as header: the link is its
+    // row, listed once.
+    public void Project(IEvent<Migration.OldCpsEmailVerified> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.VerifiedAt, ops);
 
     public void Project(IEvent<Migration.OldCpsEmailVerificationFailed> e, IDocumentOperations ops) => OnBehalf(e, e.Data.AccountId, e.Data.FailedAt, ops);
 

@@ -59,8 +59,8 @@ public static class SupportReason
     private const string TicketMessage = "Give the support ticket this answers, e.g. \"CPS-SUP-1234\".";
 
     /// <summary>
-    /// The header of the events a support action with a row of its own among the overrides writes (a cancellation: the membership's
-    /// end and the credit notes it issued): they carry its reason and ticket, and are that row's, never rows of their own
+    /// The header of the events a support action with a row of its own among the overrides writes (a link: the e-mail linked and
+    /// verified; a cancellation: the membership's end and the credit notes it issued): they carry its reason and ticket, and are that row's, never rows of their own
     /// (<see cref="SupportOverrideProjection"/>). Its value is the row's action.
     /// </summary>
     public const string ListedAsHeader = "listed_as";
