@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Reflection;
@@ -29,14 +29,20 @@ namespace CpsLedger.Api.Platform;
 /// </list>
 /// A body that passes is left for Wolverine to read again (it is buffered): field rules beyond the shape are the validators'.
 /// </summary>
-public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+public sealed partial class RequestGate(
+    RequestDelegate next,
+    IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
+    EndpointDataSource endpoints,
+    IApiDescriptionGroupCollectionProvider descriptions)
 {
     public const string BodyKey = "$";
-    private readonly ConcurrentDictionary<HttpChain, Shape> _shapes = new();
+    private readonly Lazy<FrozenDictionary<HttpChain, Shape>> _shapes = new(() => Describe(endpoints, descriptions));
     private readonly JsonSerializerOptions _options = json.Value.SerializerOptions;
 
     public async Task InvokeAsync(HttpContext context)
     {
+        // Every request waits for the descriptions, the OpenAPI document's too (see Describe).
+        var shapes = _shapes.Value;
         var chain = context.GetEndpoint()?.Metadata.GetMetadata<HttpChain>();
         if (chain is null)
         {
@@ -44,7 +50,8 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
             return;
         }
 
-        var shape = _shapes.GetOrAdd(chain, Shape.Of);
+        if (!shapes.TryGetValue(chain, out var shape))
+            throw new InvalidOperationException($"Endpoint {chain.RoutePattern?.RawText} was not in the endpoints described at the first request.");
         var errors = new Errors();
         CheckRoute(context, shape, errors);
         CheckQuery(context, shape, errors);
@@ -320,6 +327,20 @@ public sealed partial class RequestGate(RequestDelegate next, IOptions<Microsoft
             return type.GetElementType();
         return type.GetInterfaces().Append(type)
             .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0];
+    }
+
+    /// <summary>
+    /// Describes every endpoint once, at the host's first request, before that request (or any other) goes on. In Development each
+    /// endpoint's handler is built by its first request, and the build adds to the lists Wolverine's description reads: a
+    /// description made while another request's build ran failed with "Collection was modified" (a 500, seen in CI). The
+    /// OpenAPI document's descriptions are made here too, for the same reason; ASP.NET Core keeps them.
+    /// </summary>
+    private static FrozenDictionary<HttpChain, Shape> Describe(EndpointDataSource endpoints, IApiDescriptionGroupCollectionProvider descriptions)
+    {
+        var shapes = endpoints.Endpoints.Select(e => e.Metadata.GetMetadata<HttpChain>()).OfType<HttpChain>().Distinct()
+            .ToFrozenDictionary(chain => chain, Shape.Of);
+        _ = descriptions.ApiDescriptionGroups;
+        return shapes;
     }
 
     private static string Printable(string text) => LedgerJson.RefuseText(text, multiLine: false) is null ? text : "(unprintable name)";
