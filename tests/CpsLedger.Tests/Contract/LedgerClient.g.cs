@@ -15618,7 +15618,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? Role { get; set; } = default!;
 
         /// <summary>
-        /// True on the lines of a product migrated from an old CPS account (source `migration`), false on a registered one's; null for a manual adjustment. Filled in the points explanation (and time travel's); null in a product's own lines, whose product says its source.
+        /// True on the lines of a product migrated from an old CPS account (source `migration`), false on a registered one's; null for a manual adjustment.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migrated")]
         public bool? Migrated { get; set; } = default!;
@@ -15630,7 +15630,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? MigratedFromOldEmail { get; set; } = default!;
 
         /// <summary>
-        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. Filled in the points explanation (and time travel's); null in a product's own lines.
+        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product read) say the same as its lines in the points explanation.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("inWords")]
         public string? InWords { get; set; } = default!;
