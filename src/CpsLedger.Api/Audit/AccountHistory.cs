@@ -496,13 +496,8 @@ public static class GetAccountHistoryEndpoint
     {
         if (page is < 1 or > Paging.MaxPage || pageSize is < 1 or > 500)
             return Problems.Invalid(page is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 500.");
-        if (to is not null && through is not null)
-            return Problems.Invalid("through", "Give to (before the moment, not included) or through (up to and including the moment, as time " +
-                                               "travel's timestamp), not both.");
-        if (TimeRange.Check(from, to) is HttpValidationProblemDetails range)
+        if (TimeRange.Check(from, to, through) is HttpValidationProblemDetails range)
             return range;
-        if (TimeRange.CheckThrough(from, through) is HttpValidationProblemDetails throughRange)
-            return throughRange;
         // A name that matches no event would answer an empty page, read as "none happened".
         var known = HistoryTypes.Of(store);
         var unknown = HistoryTypes.Split(types ?? "").Where(n => !known.ContainsKey(n)).ToList();

@@ -19,7 +19,8 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
 
     /// <summary>
     /// The most a GET's answer is held back for its ETag. Every GET answer is rendered whole in memory today (JSON pages, an
-    /// invoice's PDF of some tens of kilobytes); one larger than this is sent as it is written, without an ETag, rather than held.
+    /// invoice's PDF of some tens of kilobytes); one larger than this is sent as it is written, without an ETag, rather than held
+    /// (to <c>If-None-Match: *</c>, a 304 without an ETag).
     /// </summary>
     public const int MaxHeldBytes = 4 * 1024 * 1024;
 
@@ -47,7 +48,16 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
         }
 
         var body = response.Body;
-        await using var held = new HeldBody(body, MaxHeldBytes);
+        // "*" matches any current answer (RFC 9110, 13.1.2): a 200 too large to be held for its ETag is one too, and is known to be
+        // one when it passes the limit (its status is set by then), so its 304 needs neither its ETag nor the rest of its bytes.
+        var anyCurrent = MatchesAny(context.Request);
+        await using var held = new HeldBody(body, MaxHeldBytes, () =>
+        {
+            if (!anyCurrent || response.StatusCode != StatusCodes.Status200OK)
+                return false;
+            NotModified();
+            return true;
+        });
         response.Body = held;
         try
         {
@@ -71,17 +81,23 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
         response.Headers.ETag = tag.ToString();
         if (Matches(context.Request, tag))
         {
+            NotModified();
+            return;
+        }
+
+        response.ContentLength = bytes.Length;
+        await body.WriteAsync(bytes, context.RequestAborted);
+
+        // The 200's Cache-Control and its ETag if it has one (a large answer has none), without its body.
+        void NotModified()
+        {
             decided = Policy(get: true, StatusCodes.Status200OK, response.ContentType);
             response.StatusCode = StatusCodes.Status304NotModified;
             // A 304 carries what a cache updates its copy with (RFC 9110, 15.4.5), not the representation's own metadata.
             response.Headers.Remove(HeaderNames.ContentType);
             response.Headers.Remove(HeaderNames.ContentLength);
             response.Headers.Remove(HeaderNames.ContentDisposition);
-            return;
         }
-
-        response.ContentLength = bytes.Length;
-        await body.WriteAsync(bytes, context.RequestAborted);
     }
 
     /// <summary>What a cache may do with an answer (docs/api-behaviour.md says why).</summary>
@@ -110,14 +126,19 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
         EntityTagHeaderValue.TryParseList(request.Headers.IfNoneMatch, out var given)
         && given.Any(g => g.Equals(EntityTagHeaderValue.Any) || g.Compare(tag, useStrongComparison: false));
 
+    private static bool MatchesAny(HttpRequest request) =>
+        EntityTagHeaderValue.TryParseList(request.Headers.IfNoneMatch, out var given) && given.Any(g => g.Equals(EntityTagHeaderValue.Any));
+
     /// <summary>
     /// The answer as the endpoint writes it, held until it is complete (for its ETag) up to a limit; past the limit, what is held
-    /// and everything after it goes straight through. Seekable while held, so that the exception handler can clear a half-written
-    /// answer before it writes its problem.
+    /// and everything after it goes straight through, unless <paramref name="notModified"/> (asked once, there) turned the answer
+    /// into a 304: then the 304 is sent at once, as a passing answer's status would be, and the rest is dropped. Seekable while
+    /// held, so that the exception handler can clear a half-written answer before it writes its problem.
     /// </summary>
-    private sealed class HeldBody(Stream through, int limit) : Stream
+    private sealed class HeldBody(Stream through, int limit, Func<bool> notModified) : Stream
     {
         private MemoryStream? _held = new();
+        private bool _dropping;
 
         public bool Passed => _held is null;
 
@@ -144,7 +165,8 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
                 return;
             }
 
-            through.Write(buffer);
+            if (!_dropping)
+                through.Write(buffer);
         }
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -161,10 +183,19 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
             if (_held is { } spilled)
             {
                 _held = null;
-                await through.WriteAsync(spilled.GetBuffer().AsMemory(0, (int)spilled.Length), cancellationToken);
+                _dropping = notModified();
+                if (_dropping)
+                {
+                    spilled.Dispose();
+                    // Its headers only: the 304 is on its way, as a passing answer's status would be.
+                    await through.FlushAsync(cancellationToken);
+                }
+                else
+                    await through.WriteAsync(spilled.GetBuffer().AsMemory(0, (int)spilled.Length), cancellationToken);
             }
 
-            await through.WriteAsync(buffer, cancellationToken);
+            if (!_dropping)
+                await through.WriteAsync(buffer, cancellationToken);
         }
 
         // Synchronous writes (rare: the server refuses them unless allowed) pass the limit the same way.
@@ -175,7 +206,14 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
             if (_held is { } spilled)
             {
                 _held = null;
-                through.Write(spilled.GetBuffer(), 0, (int)spilled.Length);
+                _dropping = notModified();
+                if (_dropping)
+                {
+                    spilled.Dispose();
+                    through.Flush();
+                }
+                else
+                    through.Write(spilled.GetBuffer(), 0, (int)spilled.Length);
             }
 
             return null;
@@ -184,12 +222,12 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
         // A flush while held is nothing to do: the answer is sent whole once the endpoint is done.
         public override void Flush()
         {
-            if (_held is null)
+            if (_held is null && !_dropping)
                 through.Flush();
         }
 
         public override Task FlushAsync(CancellationToken cancellationToken) =>
-            _held is null ? through.FlushAsync(cancellationToken) : Task.CompletedTask;
+            _held is null && !_dropping ? through.FlushAsync(cancellationToken) : Task.CompletedTask;
 
         public override long Seek(long offset, SeekOrigin origin) => (_held ?? throw new NotSupportedException()).Seek(offset, origin);
 

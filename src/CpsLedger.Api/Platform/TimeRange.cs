@@ -6,18 +6,30 @@ namespace CpsLedger.Api.Platform;
 
 /// <summary>
 /// The <c>from</c>/<c>to</c> pair every list filtered by time takes: from inclusive, to exclusive. The history also takes
-/// <c>through</c>, an inclusive end, the moment as time travel reads it.
+/// <c>through</c>, an inclusive end, the moment as time travel reads it, and so does the support overrides list.
 /// </summary>
 public static class TimeRange
 {
     /// <summary>
     /// A moment as stored timestamps hold it: PostgreSQL keeps microseconds, and a moment given to the tick (100 ns) is rounded to
-    /// the nearest microsecond, as PostgreSQL rounds a timestamp it reads. Time travel's cut and the history's <c>through</c> both
-    /// compare this, so that they take the same events at the same moment.
+    /// the nearest microsecond, as PostgreSQL rounds a timestamp it reads. Time travel's cut and every <c>through</c> (the history's,
+    /// the support overrides') compare this, so that they take the same events at the same moment.
     /// </summary>
     public static DateTimeOffset ToStoredPrecision(DateTimeOffset moment) => new((moment.UtcTicks + 5) / 10 * 10, TimeSpan.Zero);
 
-    /// <summary>As <see cref="Check"/>, for the inclusive end <c>through</c>.</summary>
+    /// <summary>
+    /// The range of a list that takes both ends (the history, the support overrides): <c>to</c> or <c>through</c>, not both (a 400
+    /// on <c>through</c>), and from not later than either (<see cref="Check(DateTimeOffset?, DateTimeOffset?)"/>, <see cref="CheckThrough"/>).
+    /// </summary>
+    public static ProblemDetails Check(DateTimeOffset? from, DateTimeOffset? to, DateTimeOffset? through)
+    {
+        if (to is not null && through is not null)
+            return Problems.Invalid("through", "Give to (before the moment, not included) or through (up to and including the moment, as time " +
+                                               "travel's timestamp), not both.");
+        return Check(from, to) is HttpValidationProblemDetails range ? range : CheckThrough(from, through);
+    }
+
+    /// <summary>As <see cref="Check(DateTimeOffset?, DateTimeOffset?)"/>, for the inclusive end <c>through</c>.</summary>
     public static ProblemDetails CheckThrough(DateTimeOffset? from, DateTimeOffset? through) =>
         from is { } f && through is { } t && f > t
             ? Problems.Invalid("from", string.Create(CultureInfo.InvariantCulture,

@@ -73,6 +73,22 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
     public static Guid[] OldCpsAccountsOf(Accounts.AccountView? account) =>
         [.. (account?.OldCpsEmails ?? []).Select(Migration.LegacyIds.AccountFor).Distinct()];
 
+    /// <summary>
+    /// The old CPS e-mail each of <paramref name="products"/> migrated to <paramref name="accountId"/> came from, by registration:
+    /// read (one or two round trips) only when one of them was migrated. <paramref name="account"/> is the account if already read;
+    /// null, it is read here.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<Guid, string>> MigratedFromAsync(IQuerySession session, Guid accountId,
+        IEnumerable<ProductView> products, Accounts.AccountView? account, CancellationToken ct)
+    {
+        if (!products.Any(p => p.Source == RegistrationSource.Migration))
+            return new Dictionary<Guid, string>();
+        account ??= await session.LoadAsync<Accounts.AccountView>(accountId, ct);
+        return OldCpsAccountsOf(account) is { Length: > 0 } oldAccounts
+            ? MigratedFromOf(accountId, await session.LoadManyAsync<Migration.LegacyAccountView>(ct, oldAccounts))
+            : new Dictionary<Guid, string>();
+    }
+
     /// <summary>The e-mails of the old CPS accounts products were migrated from to <paramref name="accountId"/>, by registration.</summary>
     public static IReadOnlyDictionary<Guid, string> MigratedFromOf(Guid accountId, IEnumerable<Migration.LegacyAccountView?> legacyAccounts) =>
         legacyAccounts.OfType<Migration.LegacyAccountView>()
@@ -138,7 +154,7 @@ public static class AccountPoints
         var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, null, null, nameof(Support.PointsAdjusted),
             a.EventId, a.At, a.By, a.Reason, a.TicketReference, Role: a.Role, InWords: PointsInWords.Adjustment(a.Points)));
         var from = migratedFrom ?? new Dictionary<Guid, string>();
-        var lines = products.SelectMany(p => p.PointsLines.Select(l => PointsInWords.Described(l, p, from.GetValueOrDefault(p.Id))))
+        var lines = products.SelectMany(p => PointsInWords.LinesOf(p, from.GetValueOrDefault(p.Id)))
             .Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
@@ -193,7 +209,25 @@ public sealed class ProductsOfAccount : ICompiledListQuery<ProductView>
 /// </summary>
 public static class PointsInWords
 {
-    public static PointsLine Described(PointsLine line, ProductView product, string? migratedFromOldEmail)
+    /// <summary>A product's points lines in words: its lines in the points explanation and in the product's own read alike.</summary>
+    public static IEnumerable<PointsLine> LinesOf(ProductView product, string? migratedFromOldEmail) =>
+        product.PointsLines.Select(l => Described(l, product, migratedFromOldEmail));
+
+    /// <summary>
+    /// Products as My Products and the product read show them: each one's lines in words (<see cref="LinesOf"/>), the old CPS
+    /// e-mail read as the explanation reads it. The views are read from a query session, which stores nothing: their lines are
+    /// replaced in place.
+    /// </summary>
+    public static async Task<IReadOnlyList<ProductView>> DescribeAsync(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> products,
+        CancellationToken ct)
+    {
+        var from = await AccountPointsSources.MigratedFromAsync(session, accountId, products, account: null, ct);
+        foreach (var product in products)
+            product.PointsLines = [.. LinesOf(product, from.GetValueOrDefault(product.Id))];
+        return products;
+    }
+
+    private static PointsLine Described(PointsLine line, ProductView product, string? migratedFromOldEmail)
     {
         var migrated = product.Source == RegistrationSource.Migration;
         var what = $"{line.ModelName} ({line.ModelCode}, {CategoryName(product.Category)})";
@@ -273,14 +307,7 @@ public static class GetPointsExplanationEndpoint
         var loaded = await sources;
         // The old CPS accounts products were migrated from to this account, each migrated product's lines naming theirs: a second
         // round trip for an account with migrated products only.
-        if (loaded.Products.Any(p => p.Source == RegistrationSource.Migration)
-            && AccountPointsSources.OldCpsAccountsOf(await exists) is { Length: > 0 } oldAccounts)
-        {
-            loaded = loaded with
-            {
-                MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, await session.LoadManyAsync<Migration.LegacyAccountView>(ct, oldAccounts)),
-            };
-        }
+        loaded = loaded with { MigratedFrom = await AccountPointsSources.MigratedFromAsync(session, accountId, loaded.Products, await exists, ct) };
         var summary = AccountPoints.Summarize(accountId, loaded);
         var inForce = await table;
         var eligibility = inForce is null ? null : Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, inForce);

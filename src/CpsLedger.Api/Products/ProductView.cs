@@ -88,15 +88,14 @@ public sealed class ProductView
 /// <param name="EventId">That event's id: the same id the history lists it under.</param>
 /// <param name="At">When the points were added or removed, UTC.</param>
 /// <param name="Migrated">True on the lines of a product migrated from an old CPS account (source <c>migration</c>), false on a
-/// registered one's; null for a manual adjustment. Filled in the points explanation (and time travel's); null in a product's own
-/// lines, whose product says its source.</param>
+/// registered one's; null for a manual adjustment.</param>
 /// <param name="MigratedFromOldEmail">For a product migrated from an old CPS account: that old account's e-mail, as the migration
 /// recorded it; null for every other line. Filled where <paramref name="Migrated"/> is.</param>
 /// <param name="InWords">Why the line has its points, in words support can read out: the catalogue's value in force when the product's
 /// four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual
 /// adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS
-/// account it came from. Made only of what the events and the registration recorded. Filled in the points explanation (and time
-/// travel's); null in a product's own lines.</param>
+/// account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product
+/// read) say the same as its lines in the points explanation.</param>
 public sealed record PointsLine(
     Guid? RegistrationId,
     string? ModelCode,
@@ -221,7 +220,8 @@ public static class ListProductsEndpoint
         if (includeDeregistered != true)
             query = query.Where(p => !p.Deregistered);
         // A migration registers its products at one instant: the id breaks the tie, or each read could list them in another order.
-        return Support.SupportNotes.For(user, await query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id).ToListAsync(ct));
+        var products = await query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id).ToListAsync(ct);
+        return Support.SupportNotes.For(user, await PointsInWords.DescribeAsync(session, accountId, products, ct));
     }
 }
 
@@ -235,6 +235,6 @@ public static class GetProductEndpoint
     public static async Task<Results<Ok<ProductView>, ProblemHttpResult>> Get(Guid accountId, Guid registrationId, IQuerySession session,
         ClaimsPrincipal user, CancellationToken ct) =>
         await session.LoadAsync<ProductView>(registrationId, ct) is { } view && view.AccountId == accountId
-            ? TypedResults.Ok(Support.SupportNotes.For(user, [view]).Single())
+            ? TypedResults.Ok(Support.SupportNotes.For(user, await PointsInWords.DescribeAsync(session, accountId, [view], ct)).Single())
             : TypedResults.Problem(ProductChecks.NotFound);
 }

@@ -196,7 +196,10 @@ public static class ListSupportOverridesEndpoint
         [Description("Only overrides whose at is at or after this moment (included): ISO 8601 with its offset, " +
                      "e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).")]
         DateTimeOffset? from,
-        [Description("Only overrides whose at is before this moment (not included); the same form as from, and not earlier than it.")] DateTimeOffset? to,
+        [Description("Only overrides whose at is before this moment (not included); the same form as from, and not earlier than it. " +
+                     "To include the moment itself, give through instead.")] DateTimeOffset? to,
+        [Description("Only overrides whose at is at or before this moment (included), to the microsecond, as the history's through " +
+                     "reads it. The same form as from, not earlier than it; give this or to, not both.")] DateTimeOffset? through,
         [Description("Only overrides by this user, exactly as an override's by shows it.")] string? by,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Overrides per page (default 50).")][Range(1, 200)] int? pageSize,
@@ -206,7 +209,7 @@ public static class ListSupportOverridesEndpoint
         var size = pageSize ?? 50;
         if (p is < 1 or > Paging.MaxPage || size is < 1 or > 200)
             return Results.Problem(Problems.Invalid(p is < 1 or > Paging.MaxPage ? "page" : "pageSize", $"page is 1 to {Paging.MaxPage}; pageSize is 1 to 200."));
-        if (TimeRange.Check(from, to) is HttpValidationProblemDetails range)
+        if (TimeRange.Check(from, to, through) is HttpValidationProblemDetails range)
             return Results.Problem(range);
 
         IQueryable<SupportOverride> query = session.Query<SupportOverride>();
@@ -217,6 +220,12 @@ public static class ListSupportOverridesEndpoint
             query = query.Where(o => o.At >= f);
         if (to?.ToUniversalTime() is { } t)
             query = query.Where(o => o.At < t);
+        // Rounded to the stored microseconds as the history's through rounds it: an override's at, as listed, includes it.
+        if (through is { } th)
+        {
+            var last = TimeRange.ToStoredPrecision(th);
+            query = query.Where(o => o.At <= last);
+        }
         if (!string.IsNullOrWhiteSpace(by))
             query = query.Where(o => o.By == by);
 

@@ -433,6 +433,29 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(naming.Except(AccountHistory.EventTypes).Select(t => t.Name));
     }
 
+    [Fact]
+    public async Task Overrides_through_a_moment_include_the_override_at_that_moment_as_the_history_through_does()
+    {
+        var account = await App.OpenAccount();
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(14)))
+            .ShouldBe(HttpStatusCode.Created));
+        var at = Assert.Single((await Overrides($"accountId={account}")).Items).At;
+        static string Moment(DateTimeOffset moment) => Uri.EscapeDataString(moment.ToString("O"));
+
+        // The moment listed is included, in any offset, and to the microsecond: rounded as stored; to keeps it out.
+        foreach (var through in new[] { at, at.ToOffset(TimeSpan.FromHours(2)), TimeRange.ToStoredPrecision(at) })
+            Assert.Single((await Overrides($"accountId={account}&through={Moment(through)}")).Items);
+        Assert.Equal(0, (await Overrides($"accountId={account}&through={Moment(at.AddTicks(-20))}")).Total);
+        Assert.Equal(0, (await Overrides($"accountId={account}&to={Moment(at)}")).Total);
+        Assert.Single((await Overrides($"accountId={account}&from={Moment(at)}&through={Moment(at)}")).Items);
+
+        // One end or the other, never both; and a range that ends before it starts is refused, as the history refuses them.
+        var both = await Auditor.GetAsync($"/api/support/overrides?to={Moment(at)}&through={Moment(at)}");
+        Assert.True((await both.ShouldBeProblem(HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("through", out _));
+        var backwards = await Auditor.GetAsync($"/api/support/overrides?from={Moment(at.AddSeconds(1))}&through={Moment(at)}");
+        Assert.True((await backwards.ShouldBeProblem(HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("from", out _));
+    }
+
     private Task<AccountAsOf> AsOf(Guid account, string query) =>
         Auditor.GetAsync($"/api/accounts/{account}/as-of?{query}").ReadAs<AccountAsOf>();
 

@@ -9063,7 +9063,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">Only this account's overrides.</param>
         /// <param name="from">Only overrides whose at is at or after this moment (included): ISO 8601 with its offset, e.g. 2026-11-01T00:00:00Z for UTC (a time without an offset is refused).</param>
-        /// <param name="to">Only overrides whose at is before this moment (not included); the same form as from, and not earlier than it.</param>
+        /// <param name="to">Only overrides whose at is before this moment (not included); the same form as from, and not earlier than it. To include the moment itself, give through instead.</param>
+        /// <param name="through">Only overrides whose at is at or before this moment (included), to the microsecond, as the history's through reads it. The same form as from, not earlier than it; give this or to, not both.</param>
         /// <param name="by">Only overrides by this user, exactly as an override's by shows it.</param>
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Overrides per page (default 50).</param>
@@ -9071,7 +9072,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<SupportOverridePage> ListSupportOverridesAsync(System.Guid? accountId = null, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, string? by = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<SupportOverridePage> ListSupportOverridesAsync(System.Guid? accountId = null, System.DateTimeOffset? from = null, System.DateTimeOffset? to = null, System.DateTimeOffset? through = null, string? by = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -9104,6 +9105,10 @@ namespace CpsLedger.Tests.Contract.Generated
                     if (to != null)
                     {
                         urlBuilder_.Append(System.Uri.EscapeDataString("to")).Append('=').Append(System.Uri.EscapeDataString(to.Value.ToString("s", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (through != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("through")).Append('=').Append(System.Uri.EscapeDataString(through.Value.ToString("s", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     }
                     if (by != null)
                     {
@@ -15618,7 +15623,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? Role { get; set; } = default!;
 
         /// <summary>
-        /// True on the lines of a product migrated from an old CPS account (source `migration`), false on a registered one's; null for a manual adjustment. Filled in the points explanation (and time travel's); null in a product's own lines, whose product says its source.
+        /// True on the lines of a product migrated from an old CPS account (source `migration`), false on a registered one's; null for a manual adjustment.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("migrated")]
         public bool? Migrated { get; set; } = default!;
@@ -15630,7 +15635,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? MigratedFromOldEmail { get; set; } = default!;
 
         /// <summary>
-        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. Filled in the points explanation (and time travel's); null in a product's own lines.
+        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product read) say the same as its lines in the points explanation.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("inWords")]
         public string? InWords { get; set; } = default!;

@@ -140,8 +140,13 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal([LegacyFiles.Kadri, LegacyFiles.Kadri, null], now.Explanation.Lines.Select(l => l.MigratedFromOldEmail));
 
         // The old CPS accounts are read by their ids (those of the account's old e-mails), never searched for among every old
-        // account's products: the table holds every old CPS account there was, and the explanation is the portal's read.
-        foreach (var url in new[] { $"/api/accounts/{account}/points-explanation", $"/api/accounts/{account}/as-of?sequence={now.LastSequenceIncluded}" })
+        // account's products: the table holds every old CPS account there was, and the explanation is the portal's read (as My
+        // Products is, whose lines say the same).
+        foreach (var url in new[]
+                 {
+                     $"/api/accounts/{account}/points-explanation", $"/api/accounts/{account}/as-of?sequence={now.LastSequenceIncluded}",
+                     Products.Products.ProductsUrl(account),
+                 })
         {
             var reads = (await SentStatements.OfGet(Support, url, length: 100_000)).SelectMany(sql => sql.Split(';'))
                 .Where(sql => sql.Contains("mt_doc_legacyaccountview")).ToList();
@@ -150,6 +155,38 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
+    [Fact]
+    public async Task A_products_own_points_lines_say_what_its_lines_in_the_explanation_say_migrated_or_registered()
+    {
+        // My Products and the product read showed the same lines without migrated, the old e-mail and the words: support reading
+        // a product's page and the member reading the explanation would each see half the story.
+        await ListModels();
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        await member.Migrate(account);
+        await member.Register(account, Products.Products.Complete("NEW-1"));
+
+        foreach (var reader in new[] { member, Support })
+        {
+            var explained = (await reader.Explanation(account)).Lines.ToLookup(l => l.RegistrationId);
+            var listed = await reader.GetAsync(Products.Products.ProductsUrl(account)).ReadAs<List<ProductView>>();
+            Assert.Contains(listed, p => p.Source == RegistrationSource.Migration && p.PointsLines.Count > 0);
+            Assert.Contains(listed, p => p.Source == RegistrationSource.Registration && p.PointsLines.Count > 0);
+            foreach (var product in listed)
+            {
+                var read = await reader.GetAsync($"{Products.Products.ProductsUrl(account)}/{product.Id}").ReadAs<ProductView>();
+                foreach (var lines in new[] { product.PointsLines, read.PointsLines })
+                {
+                    Assert.Equal(explained[product.Id].OrderBy(l => (l.At, l.EventId)), lines.OrderBy(l => (l.At, l.EventId)));
+                    Assert.All(lines, l => Assert.NotNull(l.InWords));
+                    Assert.All(lines, l => Assert.Equal(product.Source == RegistrationSource.Migration, l.Migrated));
+                    Assert.All(lines, l => Assert.Equal(product.Source == RegistrationSource.Migration ? LegacyFiles.Kadri : null, l.MigratedFromOldEmail));
+                }
+            }
+        }
+    }
     [Fact]
     public async Task Old_email_not_given_no_button_and_registering_the_products_again_works()
     {

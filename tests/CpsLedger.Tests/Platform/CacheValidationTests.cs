@@ -234,6 +234,8 @@ public sealed class CacheValidationLargeAnswerTests : IAsyncLifetime
         _app.MapGet("/api/file/{length:int}", (int length) => Results.File(Bytes(length), "application/pdf", "large.pdf"));
         // A JSON string of the length asked for, quotes included.
         _app.MapGet("/api/json/{length:int}", (int length) => Results.Json(System.Text.Encoding.ASCII.GetString(Bytes(length - 2))));
+        _app.MapGet("/api/missing/{length:int}", (int length) => Results.Text(System.Text.Encoding.ASCII.GetString(Bytes(length)), "text/plain",
+            statusCode: StatusCodes.Status404NotFound));
         _app.MapGet("/api/text/{length:int}", async (int length, HttpResponse response) =>
         {
             response.ContentType = "text/csv";
@@ -264,10 +266,10 @@ public sealed class CacheValidationLargeAnswerTests : IAsyncLifetime
     {
         foreach (var length in new[] { Limit + 1, Limit + 1_000_001, Limit })
         {
-            // Over the limit, "*" gets the 200 too: the answer is on its way before its end, and its status with it.
+            // A tag other than "*" matches nothing over the limit: there is no ETag to compare it with.
             using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/{writer}/{length}");
             if (length > Limit)
-                request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+                request.Headers.TryAddWithoutValidation("If-None-Match", "\"some-tag\"");
             using var response = await _client.SendAsync(request);
             var body = await response.Content.ReadAsByteArrayAsync();
 
@@ -280,5 +282,42 @@ public sealed class CacheValidationLargeAnswerTests : IAsyncLifetime
             else
                 Assert.NotNull(response.Headers.ETag);
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Writers))]
+    public async Task any_current_answer_is_not_modified_to_a_star_over_the_limit_too_without_an_etag_as_its_200_has_none(string writer,
+        string cacheControl)
+    {
+        foreach (var length in new[] { Limit + 1, Limit + 1_000_001, Limit })
+        {
+            foreach (var ifNoneMatch in new[] { "*", "\"some-tag\", *" })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/{writer}/{length}");
+                Assert.True(request.Headers.TryAddWithoutValidation("If-None-Match", ifNoneMatch));
+                using var response = await _client.SendAsync(request);
+                var body = await response.Content.ReadAsByteArrayAsync();
+
+                Assert.Equal(HttpStatusCode.NotModified, response.StatusCode);
+                Assert.Empty(body);
+                // The 200's Cache-Control, and its ETag only where the 200 has one (at the limit, not past it).
+                Assert.Equal(cacheControl, response.Headers.NonValidated["Cache-Control"].ToString());
+                Assert.Equal(length <= Limit, response.Headers.ETag is not null);
+                Assert.False(response.Content.Headers.Contains("Content-Type"), $"{writer}, {length} bytes: a 304 with a Content-Type.");
+                Assert.False(response.Content.Headers.Contains("Content-Disposition"));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task a_missing_answer_over_the_limit_is_not_a_current_one_a_star_does_not_match()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/missing/{Limit + 1}");
+        Assert.True(request.Headers.TryAddWithoutValidation("If-None-Match", "*"));
+        using var response = await _client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(Limit + 1, (await response.Content.ReadAsByteArrayAsync()).Length);
+        Assert.Equal(CacheValidationMiddleware.NoStore, response.Headers.NonValidated["Cache-Control"].ToString());
     }
 }

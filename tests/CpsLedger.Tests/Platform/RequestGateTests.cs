@@ -290,6 +290,7 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     {
         await Field(await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00"), "from");
         await Field(await Support.GetAsync("/api/support/overrides?to=2026-12-03"), "to");
+        await Field(await Support.GetAsync("/api/support/overrides?through=2026-12-03T10:00:00"), "through");
         await (await Support.GetAsync("/api/support/overrides?from=2026-12-03T10:00:00%2B02:00")).ShouldBe(HttpStatusCode.OK);
     }
 

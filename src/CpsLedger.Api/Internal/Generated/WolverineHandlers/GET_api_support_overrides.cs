@@ -71,6 +71,19 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            string through_rawValue = httpContext.Request.Query["through"];
+            System.Nullable<System.DateTimeOffset> through = default;
+
+            if (through_rawValue != null && System.DateTimeOffset.TryParse(through_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var through_parsed))
+            {
+                through = through_parsed;
+            }
+            else if (!string.IsNullOrEmpty(through_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "through", through_rawValue, "System.DateTimeOffset").ConfigureAwait(false);
+                return;
+            }
+
             var by = httpContext.Request.Query["by"];
             string page_rawValue = httpContext.Request.Query["page"];
             System.Nullable<int> page = default;
@@ -100,7 +113,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Support.ListSupportOverridesEndpoint.Get(accountId, from, to, by, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var result = await CpsLedger.Api.Support.ListSupportOverridesEndpoint.Get(accountId, from, to, through, by, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
