@@ -26,6 +26,8 @@ public sealed class OpenApiContract
             InjectHttpClient = true,
             GenerateOptionalParameters = true,
             OperationNameGenerator = new SingleClientFromOperationIdOperationNameGenerator(),
+            // A time with its offset: NSwag's default ("s") drops it, and the service refuses a time without one.
+            ParameterDateTimeFormat = "o",
         };
         settings.CSharpGeneratorSettings.Namespace = "CpsLedger.Tests.Contract.Generated";
         settings.CSharpGeneratorSettings.JsonLibrary = NJsonSchema.CodeGeneration.CSharp.CSharpJsonLibrary.SystemTextJson;
