@@ -236,6 +236,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("invitation")).ToContainTextAsync(
             "at 500 points. An account can join once invited: it needs 500 allocated points and has 0.");
         await Expect(Card("membership")).ToContainTextAsync("Not a member");
+        // No "Membership numbers: None" beside it: the membership card has said it.
+        await Expect(Card("membership-numbers")).ToHaveCountAsync(0);
 
         // Nor "Not a member" to one whose membership support ended; the card says when and why.
         await Page.GotoAsync($"/console/#/accounts/{cancelled}");
@@ -243,6 +245,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("membership")).ToContainTextAsync(
             $"Gold {joined.MembershipNumber}: cancelled by CPS support (Company closed (ticket 4711))");
         await Expect(Card("membership")).Not.ToContainTextAsync("Not a member");
+        // The number of the term that ended is still one a caller may read out.
+        await Expect(Card("membership-numbers")).ToContainTextAsync(joined.MembershipNumber);
     }
 
     [Fact]

@@ -333,8 +333,9 @@ function summaryCards(summary, membership, invoices = null, tiers = null) {
     card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} product${summary.products === 1 ? '' : 's'} ticked`, 'green-tick'),
     card('Invitation', ...invitationCard, 'invitation'),
     card('Membership', ...membershipCard, 'membership'),
-    card('Membership numbers', numbers.length ? numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]) : 'None',
-      oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
+    // An account that never had a number has no card for it: "None" beside "Not a member" said nothing the membership card had not.
+    numbers.length ? card('Membership numbers', numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]),
+      oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers') : null,
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
     // Amounts in two currencies (a tier table in another currency published while an invoice was open) are said apart, never added.
     // The invoices named under it read on one line each (number, amount, due date, overdue or not): the card takes two columns then.
