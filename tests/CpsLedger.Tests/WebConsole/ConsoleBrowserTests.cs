@@ -969,7 +969,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByLabel("Show")).ToHaveValueAsync("overdue");
         await Expect(Page.GetByLabel("Currency")).ToHaveValueAsync("GBP");
         await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync("");
-        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices match.");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No overdue invoices match these filters: currency GBP.");
         await Page.GoBackAsync();
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
         await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync(today);
@@ -997,6 +997,24 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByLabel("Currency").FillAsync("eur");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("is not an ISO 4217 code in upper case");
+    }
+
+    [Fact]
+    public async Task An_empty_invoice_list_says_there_are_none_yet_and_with_a_filter_that_none_match_it()
+    {
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // A ledger with no invoice: nothing to match, so no "match" either.
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No open invoices.");
+        await Page.GotoAsync("/console/#/invoices?status=");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "All invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices yet.");
+
+        // With filters, the ones that found nothing, as typed.
+        await Page.GotoAsync("/console/#/invoices?status=&method=card&dueBefore=2026-12-05&issuedFrom=2026-11-01&issuedTo=2026-11-30");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync(
+            "No invoices match these filters: payment by card, due before 2026-12-05, issued from 2026-11-01, issued to 2026-11-30.");
     }
 
     [Fact]
@@ -1290,7 +1308,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // Read again: paid, the invoice is no longer on the open list.
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
-        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices match.");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No open invoices.");
     }
 
     [Fact]

@@ -1535,7 +1535,7 @@ async function invoicesView(params) {
   const amountLabel = owedBack ? 'Owed back' : 'Outstanding';
   const totals = list.totals.length
     ? `${sumWord[0].toUpperCase()}${sumWord.slice(1)}: ` + list.totals.map(t => `${money(amountOf(t), t.currency)} (${count(t.invoices, 'invoice')})`).join(', ')
-    : 'No invoices match.';
+    : noInvoicesWords(status, title, filters);
   const pages = Math.max(1, Math.ceil(list.total / list.pageSize));
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/invoices?${withPage(params, p)}` }, label);
   fill(results,
@@ -1591,6 +1591,22 @@ function issuedDayInputs(filters) {
 function issuedFields(inputs) {
   return ISSUED_FILTERS.map(([, id, label, hint], n) => h('div', {}, h('label', { for: id }, label), inputs[n],
     h('p', { class: 'hint', id: `${id}-hint` }, hint)));
+}
+
+/**
+ * An empty list said for what was asked: with no filter but the list, that there are none ("No invoices yet." for all of them), not
+ * that none "match"; with filters, each as typed, so finance sees which one found nothing.
+ */
+function noInvoicesWords(status, title, filters) {
+  const list = status === '' ? 'invoices' : title.charAt(0).toLowerCase() + title.slice(1);
+  const set = [
+    filters.currency ? `currency ${filters.currency}` : null,
+    filters.method ? `payment by ${words(filters.method)}` : null,
+    filters.dueBefore ? `due before ${filters.dueBefore}` : null,
+    ...ISSUED_FILTERS.map(([name, , label]) => (filters[name] ? `${label.toLowerCase()} ${filters[name]}` : null)),
+  ].filter(Boolean);
+  if (set.length) return `No ${list} match these filters: ${set.join(', ')}.`;
+  return status === '' ? 'No invoices yet.' : `No ${list}.`;
 }
 
 /** An account's history, audit or support actions asked for by finance: said, and nothing asked of the API that it refuses finance. */
