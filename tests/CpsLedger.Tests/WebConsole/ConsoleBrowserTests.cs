@@ -202,7 +202,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // The times labelled UTC are typed as ISO 8601, whatever the browser's locale.
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
-        foreach (var label in new[] { "Show the account as it stood at (UTC)", "From (UTC)", "Before (UTC)" })
+        foreach (var label in new[] { "Show the account as it stood at (UTC)", "From (UTC)", "Until (UTC)" })
         {
             var input = Page.GetByLabel(label);
             await Expect(input).ToHaveAttributeAsync("type", "text");
@@ -667,6 +667,51 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
         await Expect(Card("points-total")).ToContainTextAsync("470");
+    }
+
+    [Fact]
+    public async Task The_history_lists_the_events_up_to_and_including_a_moment_or_before_it_and_never_asks_for_both()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        // The registration's moment to the microsecond, as the history gives it (its time on the page is to the second): through it the
+        // registration is listed, before it not.
+        var events = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items;
+        var moment = events.Single(e => e.Type == "product_registered").At;
+        var (through, before) = (events.Count(e => e.At <= moment), events.Count(e => e.At < moment));
+        Assert.True(through > before);
+        var typed = moment.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+        string Heading(int n) => $"History ({n} event{(n == 1 ? "" : "s")})";
+        var asked = new List<string>();
+        Page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/history", StringComparison.Ordinal))
+                asked.Add(request.Url);
+        };
+
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        // A bookmarked "up to and including": the filter shows it as chosen.
+        await Page.GotoAsync($"/console/#/accounts/{account}/history?through={typed}");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(through) })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Until (UTC)")).ToHaveValueAsync(typed);
+        await Expect(Page.GetByLabel("Until: before the moment, or up to and including it")).ToHaveValueAsync("through");
+
+        // The same moment, not included: the address says to, and nothing else.
+        await Page.GetByLabel("Until: before the moment, or up to and including it").SelectOptionAsync("to");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}/history\\?to={System.Text.RegularExpressions.Regex.Escape(Uri.EscapeDataString(typed))}$"));
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(before) })).ToBeVisibleAsync();
+
+        // And back: the list up to and including it again, the choice with it.
+        await Page.GoBackAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(through) })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Until: before the moment, or up to and including it")).ToHaveValueAsync("through");
+
+        // Whichever was chosen, the API was asked with one of them only (to and through together are its 400).
+        Assert.Contains(asked, u => u.Contains("through=", StringComparison.Ordinal));
+        Assert.Contains(asked, u => System.Text.RegularExpressions.Regex.IsMatch(u, "[?&]to="));
+        Assert.DoesNotContain(asked, u => u.Contains("through=", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(u, "[?&]to="));
     }
 
     [Fact]

@@ -615,18 +615,23 @@ function toIso(localValue) {
 
 // A time in UTC typed as ISO 8601: a datetime-local input shows the browser's locale (12/04/2026, 08:34 PM), which reads
 // as local time and is ambiguous between day and month.
+// Fractions of a second are taken too: the API rounds a moment to the microsecond it stores, and an address may hold one.
 const utcInput = (id, value, required) => h('input', {
   type: 'text', id, value, required, autocomplete: 'off', spellcheck: 'false',
-  pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2})?', placeholder: 'yyyy-mm-ddThh:mm:ss',
-  title: 'UTC, as yyyy-mm-ddThh:mm or yyyy-mm-ddThh:mm:ss',
+  pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?', placeholder: 'yyyy-mm-ddThh:mm:ss',
+  title: 'UTC, as yyyy-mm-ddThh:mm or yyyy-mm-ddThh:mm:ss (a fraction of a second allowed)',
 });
 
 async function historyView(id, params) {
   const page = Number(params.get('page') || 1);
-  const filters = { types: params.get('types') || '', from: params.get('from') || '', to: params.get('to') || '' };
+  // The end of the range is before a moment (to) or up to and including it (through, the events time travel replays at that moment):
+  // one box and a choice, so the form never asks for both (the API's 400). The address is sent as it is.
+  const filters = { types: params.get('types') || '', from: params.get('from') || '', until: params.get('through') || params.get('to') || '',
+    untilKind: params.has('through') ? 'through' : 'to' };
   const [account, history, everything] = await Promise.all([
     loadAccount(id),
-    api(`/api/accounts/${id}/history`, { query: { page, pageSize: 50, types: filters.types, from: toIso(filters.from), to: toIso(filters.to) } }),
+    api(`/api/accounts/${id}/history`, { query: { page, pageSize: 50, types: filters.types, from: toIso(params.get('from')),
+      to: toIso(params.get('to')), through: toIso(params.get('through')) } }),
     api(`/api/accounts/${id}/history`, { query: { pageSize: 500 } }),
   ]);
   const types = [...new Set(everything.items.map(e => e.type))].sort();
@@ -636,7 +641,10 @@ async function historyView(id, params) {
     h('option', { value: '' }, 'All events'),
     types.map(t => h('option', { value: t, selected: t === filters.types ? true : null }, words(t))));
   const fromInput = utcInput('f-from', filters.from);
-  const toInput = utcInput('f-to', filters.to);
+  const untilInput = utcInput('f-until', filters.until);
+  const untilKind = h('select', { id: 'f-until-kind', name: 'until', 'aria-label': 'Until: before the moment, or up to and including it' },
+    [['to', 'before'], ['through', 'up to and including']]
+      .map(([value, label]) => h('option', { value, selected: value === filters.untilKind ? true : null }, label)));
   const filterForm = h('form', {
     class: 'filters',
     onsubmit: event => {
@@ -644,13 +652,13 @@ async function historyView(id, params) {
       const q = new URLSearchParams();
       if (typeSelect.value) q.set('types', typeSelect.value);
       if (fromInput.value) q.set('from', fromInput.value);
-      if (toInput.value) q.set('to', toInput.value);
+      if (untilInput.value) q.set(untilKind.value === 'through' ? 'through' : 'to', untilInput.value);
       window.location.hash = `#/accounts/${id}/history?${q}`;
     },
   },
   h('div', {}, h('label', { for: 'f-type' }, 'Event type'), typeSelect),
   h('div', {}, h('label', { for: 'f-from' }, 'From (UTC)'), fromInput),
-  h('div', {}, h('label', { for: 'f-to' }, 'Before (UTC)'), toInput),
+  h('div', {}, h('label', { for: 'f-until' }, 'Until (UTC)'), h('div', { class: 'pair' }, untilKind, untilInput)),
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
     h('a', { href: `#/accounts/${id}/history` }, 'Clear filters')));
 
