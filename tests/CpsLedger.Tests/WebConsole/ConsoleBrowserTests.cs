@@ -742,13 +742,14 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(opening).ToContainTextAsync("Valgus Stuudio OÜ");
         await Expect(opening.Locator(".chain-problem")).ToHaveTextAsync("✗ edited after it was chained");
         await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(1);
-        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's hash chain is broken");
-        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("edited at sequence");
+        // Which chain: the account's own, not one of an old CPS account it migrated from.
+        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's own hash chain is broken: edited at sequence ");
         await Screenshot("history-chain-broken");
 
         // A replay folds the edited event: its answer says so.
         await opening.GetByRole(AriaRole.Button).ClickAsync();
-        await Expect(Page.GetByTestId("as-of").GetByTestId("as-of-chain")).ToContainTextAsync("not as they were chained");
+        await Expect(Page.GetByTestId("as-of").GetByTestId("as-of-chain")).ToContainTextAsync(
+            "not as they were chained: the account's own hash chain, edited at sequence ");
     }
 
     [Fact]
@@ -926,6 +927,30 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(old).ToContainTextAsync($"Old CPS account {LegacyFiles.Kadri} ({LegacyFiles.KadriNumber}) {Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri)}");
         await Expect(old).ToContainTextAsync("✓ intact");
         await Screenshot("audit-old-cps-account");
+    }
+
+    [Fact]
+    public async Task The_historys_broken_chain_notice_names_the_old_cps_account_whose_chain_broke()
+    {
+        var account = await KadrisProductsMigrated();
+        // An imported product's event on the old CPS account's chain edited in the database: the history does not list that event, so
+        // its notice alone tells the auditor which chain broke.
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = @legacy " +
+                "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = 'LENS-1'", connection);
+            edit.Parameters.AddWithValue("legacy", Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri));
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+        await SignInAs(LedgerRoles.Auditor, "aino");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var notice = Page.GetByTestId("history-chain");
+        await Expect(notice).ToContainTextAsync(
+            $"The hash chain of old CPS account {LegacyFiles.Kadri} ({LegacyFiles.KadriNumber}) is broken: edited at sequence ");
+        await Expect(notice).Not.ToContainTextAsync("account's own");
     }
 
     [Fact]

@@ -636,6 +636,9 @@ async function historyView(id, params) {
   ]);
   const types = [...new Set(everything.items.map(e => e.type))].sort();
   const travel = h('div', { 'aria-live': 'polite', id: 'as-of-result' });
+  // A break names its chain by id only: the hash-chain status says what each chain is (the account's own, an old CPS account's by
+  // its e-mail and number). Read only when something broke, as it recomputes every chain.
+  const chains = history.chainIntact ? null : await chainNames(id);
 
   const typeSelect = h('select', { id: 'f-type', name: 'types' },
     h('option', { value: '' }, 'All events'),
@@ -667,7 +670,7 @@ async function historyView(id, params) {
     class: 'filters',
     onsubmit: event => {
       event.preventDefault();
-      timeTravel(id, travel, { timestamp: toIso(travelInput.value) });
+      timeTravel(id, travel, { timestamp: toIso(travelInput.value) }, undefined, chains);
     },
   },
   h('div', {}, h('label', { for: 'as-of' }, 'Show the account as it stood at (UTC)'), travelInput),
@@ -683,7 +686,7 @@ async function historyView(id, params) {
       h('button', {
         type: 'button', class: 'secondary small',
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
-        onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e),
+        onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e, chains),
       }, 'As of this event')),
     h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
@@ -700,8 +703,8 @@ async function historyView(id, params) {
     // Said on every page, whichever page holds the event: the events below are shown as stored now, which is not what was chained.
     history.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'history-chain' },
       h('span', { class: 'cross' }, '✗ '),
-      `The account's hash chain is broken: ${chainBreakWords(history.chainBreaks)}. The events are shown as they are stored now; the ` +
-      'Audit tab verifies every chain.'),
+      history.chainBreaks.map(b => `${capitalised(brokenChainName(id, b, chains))} is broken: ${breakWords(b)}. `).join(''),
+      'The events are shown as they are stored now; the Audit tab verifies every chain.'),
     filterForm,
     history.items.length ? timeline : h('p', { class: 'notice' }, 'No events match these filters.'),
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'History pages' },
@@ -716,10 +719,29 @@ function chainProblemWords(problem) {
     ?? problem;
 }
 
-/** The first break of each chain, as the history and a replay name them (problem and sequence). */
-function chainBreakWords(breaks) {
-  return breaks.map(b => `${b.problem} at sequence ${b.sequence}`).join('; ');
+/** Where a chain broke: its first link not as chained, by the event's sequence (a link whose event is gone has none). */
+function breakWords(b) {
+  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}`;
 }
+
+/** The hash-chain status's chains (and those with no link left) by id; null when it cannot be read, so the ids are said instead. */
+async function chainNames(id) {
+  try {
+    const status = await api(`/api/accounts/${id}/hash-chain`);
+    return new Map([...status.chains, ...(status.unlinked ?? [])].map(c => [c.chainId, c]));
+  } catch {
+    return null;
+  }
+}
+
+/** A broken chain named for an auditor: the account's own, or, as the hash-chain status labels it, an old CPS account's by its e-mail. */
+function brokenChainName(accountId, b, chains) {
+  const named = chains?.get(b.chainId);
+  if (named?.kind === 'account' || b.chainId === accountId) return 'the account\'s own hash chain';
+  return named ? `the hash chain ${chainWords(named)}` : `the hash chain ${b.chainId}`;
+}
+
+const capitalised = s => s.charAt(0).toUpperCase() + s.slice(1);
 
 function withPage(params, page) {
   const q = new URLSearchParams(params);
@@ -728,7 +750,7 @@ function withPage(params, page) {
 }
 
 /** Replays the account up to a moment or up to an event of the timeline (`event`: the one its button was pressed on). */
-async function timeTravel(id, target, cut, event) {
+async function timeTravel(id, target, cut, event, chains) {
   fill(target, h('p', {}, 'Replaying the events…'));
   try {
     const asOf = await api(`/api/accounts/${id}/as-of`, { query: cut });
@@ -741,7 +763,8 @@ async function timeTravel(id, target, cut, event) {
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
       // What was folded is what is stored now: an event edited since it was chained changes the state above.
       asOf.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'as-of-chain' }, h('span', { class: 'cross' }, '✗ '),
-        `Replayed from events not as they were chained: ${chainBreakWords(asOf.chainBreaks)}. The Audit tab verifies every chain.`),
+        `Replayed from events not as they were chained: ${asOf.chainBreaks.map(b => `${brokenChainName(id, b, chains)}, ${breakWords(b)}`)
+          .join('; ')}. The Audit tab verifies every chain.`),
       summaryCards(asOf.summary, asOf.membership, null, asOf.eligibleTiers),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
       membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of', asOf.eligibleTiers),
