@@ -202,7 +202,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // The times labelled UTC are typed as ISO 8601, whatever the browser's locale.
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
-        foreach (var label in new[] { "Show the account as it stood at (UTC)", "From (UTC)", "Before (UTC)" })
+        foreach (var label in new[] { "Show the account as it stood at (UTC)", "From (UTC)", "Until (UTC)" })
         {
             var input = Page.GetByLabel(label);
             await Expect(input).ToHaveAttributeAsync("type", "text");
@@ -236,6 +236,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("invitation")).ToContainTextAsync(
             "at 500 points. An account can join once invited: it needs 500 allocated points and has 0.");
         await Expect(Card("membership")).ToContainTextAsync("Not a member");
+        // No "Membership numbers: None" beside it: the membership card has said it.
+        await Expect(Card("membership-numbers")).ToHaveCountAsync(0);
 
         // Nor "Not a member" to one whose membership support ended; the card says when and why.
         await Page.GotoAsync($"/console/#/accounts/{cancelled}");
@@ -243,6 +245,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("membership")).ToContainTextAsync(
             $"Gold {joined.MembershipNumber}: cancelled by CPS support (Company closed (ticket 4711))");
         await Expect(Card("membership")).Not.ToContainTextAsync("Not a member");
+        // The number of the term that ended is still one a caller may read out.
+        await Expect(Card("membership-numbers")).ToContainTextAsync(joined.MembershipNumber);
     }
 
     [Fact]
@@ -666,6 +670,51 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_history_lists_the_events_up_to_and_including_a_moment_or_before_it_and_never_asks_for_both()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        // The registration's moment to the microsecond, as the history gives it (its time on the page is to the second): through it the
+        // registration is listed, before it not.
+        var events = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items;
+        var moment = events.Single(e => e.Type == "product_registered").At;
+        var (through, before) = (events.Count(e => e.At <= moment), events.Count(e => e.At < moment));
+        Assert.True(through > before);
+        var typed = moment.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffff", CultureInfo.InvariantCulture);
+        string Heading(int n) => $"History ({n} event{(n == 1 ? "" : "s")})";
+        var asked = new List<string>();
+        Page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/history", StringComparison.Ordinal))
+                asked.Add(request.Url);
+        };
+
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        // A bookmarked "up to and including": the filter shows it as chosen.
+        await Page.GotoAsync($"/console/#/accounts/{account}/history?through={typed}");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(through) })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Until (UTC)")).ToHaveValueAsync(typed);
+        await Expect(Page.GetByLabel("Until: before the moment, or up to and including it")).ToHaveValueAsync("through");
+
+        // The same moment, not included: the address says to, and nothing else.
+        await Page.GetByLabel("Until: before the moment, or up to and including it").SelectOptionAsync("to");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"#/accounts/{account}/history\\?to={System.Text.RegularExpressions.Regex.Escape(Uri.EscapeDataString(typed))}$"));
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(before) })).ToBeVisibleAsync();
+
+        // And back: the list up to and including it again, the choice with it.
+        await Page.GoBackAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(through) })).ToBeVisibleAsync();
+        await Expect(Page.GetByLabel("Until: before the moment, or up to and including it")).ToHaveValueAsync("through");
+
+        // Whichever was chosen, the API was asked with one of them only (to and through together are its 400).
+        Assert.Contains(asked, u => u.Contains("through=", StringComparison.Ordinal));
+        Assert.Contains(asked, u => System.Text.RegularExpressions.Regex.IsMatch(u, "[?&]to="));
+        Assert.DoesNotContain(asked, u => u.Contains("through=", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(u, "[?&]to="));
+    }
+
+    [Fact]
     public async Task An_edited_event_is_marked_in_the_history_and_a_replay_that_folds_it_says_so()
     {
         await App.ListModel(points: 235);
@@ -693,13 +742,14 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(opening).ToContainTextAsync("Valgus Stuudio OÜ");
         await Expect(opening.Locator(".chain-problem")).ToHaveTextAsync("✗ edited after it was chained");
         await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(1);
-        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's hash chain is broken");
-        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("edited at sequence");
+        // Which chain: the account's own, not one of an old CPS account it migrated from.
+        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's own hash chain is broken: edited at sequence ");
         await Screenshot("history-chain-broken");
 
         // A replay folds the edited event: its answer says so.
         await opening.GetByRole(AriaRole.Button).ClickAsync();
-        await Expect(Page.GetByTestId("as-of").GetByTestId("as-of-chain")).ToContainTextAsync("not as they were chained");
+        await Expect(Page.GetByTestId("as-of").GetByTestId("as-of-chain")).ToContainTextAsync(
+            "not as they were chained: the account's own hash chain, edited at sequence ");
     }
 
     [Fact]
@@ -880,6 +930,30 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_historys_broken_chain_notice_names_the_old_cps_account_whose_chain_broke()
+    {
+        var account = await KadrisProductsMigrated();
+        // An imported product's event on the old CPS account's chain edited in the database: the history does not list that event, so
+        // its notice alone tells the auditor which chain broke.
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = @legacy " +
+                "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = 'LENS-1'", connection);
+            edit.Parameters.AddWithValue("legacy", Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri));
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+        await SignInAs(LedgerRoles.Auditor, "aino");
+
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var notice = Page.GetByTestId("history-chain");
+        await Expect(notice).ToContainTextAsync(
+            $"The hash chain of old CPS account {LegacyFiles.Kadri} ({LegacyFiles.KadriNumber}) is broken: edited at sequence ");
+        await Expect(notice).Not.ToContainTextAsync("account's own");
+    }
+
+    [Fact]
     public async Task The_overview_shows_the_old_cps_membership_number_a_search_finds_the_account_by()
     {
         var account = await KadrisProductsMigrated();
@@ -965,7 +1039,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByLabel("Show")).ToHaveValueAsync("overdue");
         await Expect(Page.GetByLabel("Currency")).ToHaveValueAsync("GBP");
         await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync("");
-        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices match.");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No overdue invoices match these filters: currency GBP.");
         await Page.GoBackAsync();
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
         await Expect(Page.GetByLabel("Due before")).ToHaveValueAsync(today);
@@ -993,6 +1067,24 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByLabel("Currency").FillAsync("eur");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.Alert)).ToContainTextAsync("is not an ISO 4217 code in upper case");
+    }
+
+    [Fact]
+    public async Task An_empty_invoice_list_says_there_are_none_yet_and_with_a_filter_that_none_match_it()
+    {
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        // A ledger with no invoice: nothing to match, so no "match" either.
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Open invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No open invoices.");
+        await Page.GotoAsync("/console/#/invoices?status=");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "All invoices", Level = 1 })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices yet.");
+
+        // With filters, the ones that found nothing, as typed.
+        await Page.GotoAsync("/console/#/invoices?status=&method=card&dueBefore=2026-12-05&issuedFrom=2026-11-01&issuedTo=2026-11-30");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync(
+            "No invoices match these filters: payment by card, due before 2026-12-05, issued from 2026-11-01, issued to 2026-11-30.");
     }
 
     [Fact]
@@ -1286,7 +1378,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // Read again: paid, the invoice is no longer on the open list.
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
-        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No invoices match.");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("No open invoices.");
     }
 
     [Fact]

@@ -333,8 +333,9 @@ function summaryCards(summary, membership, invoices = null, tiers = null) {
     card('Green tick', tick, `${summary.productsWithGreenTick} of ${summary.products} product${summary.products === 1 ? '' : 's'} ticked`, 'green-tick'),
     card('Invitation', ...invitationCard, 'invitation'),
     card('Membership', ...membershipCard, 'membership'),
-    card('Membership numbers', numbers.length ? numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]) : 'None',
-      oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers'),
+    // An account that never had a number has no card for it: "None" beside "Not a member" said nothing the membership card had not.
+    numbers.length ? card('Membership numbers', numbers.flatMap((n, i) => [i ? ', ' : null, h('span', { class: 'nowrap' }, n)]),
+      oldNumbers.length ? `from old CPS: ${oldNumbers.join(', ')}` : null, 'membership-numbers') : null,
     // "Nothing owed" is the member's side only: a refund CPS owes is said beside it, or support would tell a member nothing is due.
     // Amounts in two currencies (a tier table in another currency published while an invoice was open) are said apart, never added.
     // The invoices named under it read on one line each (number, amount, due date, overdue or not): the card takes two columns then.
@@ -614,28 +615,39 @@ function toIso(localValue) {
 
 // A time in UTC typed as ISO 8601: a datetime-local input shows the browser's locale (12/04/2026, 08:34 PM), which reads
 // as local time and is ambiguous between day and month.
+// Fractions of a second are taken too: the API rounds a moment to the microsecond it stores, and an address may hold one.
 const utcInput = (id, value, required) => h('input', {
   type: 'text', id, value, required, autocomplete: 'off', spellcheck: 'false',
-  pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2})?', placeholder: 'yyyy-mm-ddThh:mm:ss',
-  title: 'UTC, as yyyy-mm-ddThh:mm or yyyy-mm-ddThh:mm:ss',
+  pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?', placeholder: 'yyyy-mm-ddThh:mm:ss',
+  title: 'UTC, as yyyy-mm-ddThh:mm or yyyy-mm-ddThh:mm:ss (a fraction of a second allowed)',
 });
 
 async function historyView(id, params) {
   const page = Number(params.get('page') || 1);
-  const filters = { types: params.get('types') || '', from: params.get('from') || '', to: params.get('to') || '' };
+  // The end of the range is before a moment (to) or up to and including it (through, the events time travel replays at that moment):
+  // one box and a choice, so the form never asks for both (the API's 400). The address is sent as it is.
+  const filters = { types: params.get('types') || '', from: params.get('from') || '', until: params.get('through') || params.get('to') || '',
+    untilKind: params.has('through') ? 'through' : 'to' };
   const [account, history, everything] = await Promise.all([
     loadAccount(id),
-    api(`/api/accounts/${id}/history`, { query: { page, pageSize: 50, types: filters.types, from: toIso(filters.from), to: toIso(filters.to) } }),
+    api(`/api/accounts/${id}/history`, { query: { page, pageSize: 50, types: filters.types, from: toIso(params.get('from')),
+      to: toIso(params.get('to')), through: toIso(params.get('through')) } }),
     api(`/api/accounts/${id}/history`, { query: { pageSize: 500 } }),
   ]);
   const types = [...new Set(everything.items.map(e => e.type))].sort();
   const travel = h('div', { 'aria-live': 'polite', id: 'as-of-result' });
+  // A break names its chain by id only: the hash-chain status says what each chain is (the account's own, an old CPS account's by
+  // its e-mail and number). Read only when something broke, as it recomputes every chain.
+  const chains = history.chainIntact ? null : await chainNames(id);
 
   const typeSelect = h('select', { id: 'f-type', name: 'types' },
     h('option', { value: '' }, 'All events'),
     types.map(t => h('option', { value: t, selected: t === filters.types ? true : null }, words(t))));
   const fromInput = utcInput('f-from', filters.from);
-  const toInput = utcInput('f-to', filters.to);
+  const untilInput = utcInput('f-until', filters.until);
+  const untilKind = h('select', { id: 'f-until-kind', name: 'until', 'aria-label': 'Until: before the moment, or up to and including it' },
+    [['to', 'before'], ['through', 'up to and including']]
+      .map(([value, label]) => h('option', { value, selected: value === filters.untilKind ? true : null }, label)));
   const filterForm = h('form', {
     class: 'filters',
     onsubmit: event => {
@@ -643,13 +655,13 @@ async function historyView(id, params) {
       const q = new URLSearchParams();
       if (typeSelect.value) q.set('types', typeSelect.value);
       if (fromInput.value) q.set('from', fromInput.value);
-      if (toInput.value) q.set('to', toInput.value);
+      if (untilInput.value) q.set(untilKind.value === 'through' ? 'through' : 'to', untilInput.value);
       window.location.hash = `#/accounts/${id}/history?${q}`;
     },
   },
   h('div', {}, h('label', { for: 'f-type' }, 'Event type'), typeSelect),
   h('div', {}, h('label', { for: 'f-from' }, 'From (UTC)'), fromInput),
-  h('div', {}, h('label', { for: 'f-to' }, 'Before (UTC)'), toInput),
+  h('div', {}, h('label', { for: 'f-until' }, 'Until (UTC)'), h('div', { class: 'pair' }, untilKind, untilInput)),
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter'),
     h('a', { href: `#/accounts/${id}/history` }, 'Clear filters')));
 
@@ -658,7 +670,7 @@ async function historyView(id, params) {
     class: 'filters',
     onsubmit: event => {
       event.preventDefault();
-      timeTravel(id, travel, { timestamp: toIso(travelInput.value) });
+      timeTravel(id, travel, { timestamp: toIso(travelInput.value) }, undefined, chains);
     },
   },
   h('div', {}, h('label', { for: 'as-of' }, 'Show the account as it stood at (UTC)'), travelInput),
@@ -674,7 +686,7 @@ async function historyView(id, params) {
       h('button', {
         type: 'button', class: 'secondary small',
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
-        onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e),
+        onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e, chains),
       }, 'As of this event')),
     h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
@@ -691,8 +703,8 @@ async function historyView(id, params) {
     // Said on every page, whichever page holds the event: the events below are shown as stored now, which is not what was chained.
     history.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'history-chain' },
       h('span', { class: 'cross' }, '✗ '),
-      `The account's hash chain is broken: ${chainBreakWords(history.chainBreaks)}. The events are shown as they are stored now; the ` +
-      'Audit tab verifies every chain.'),
+      history.chainBreaks.map(b => `${capitalised(brokenChainName(id, b, chains))} is broken: ${breakWords(b)}. `).join(''),
+      'The events are shown as they are stored now; the Audit tab verifies every chain.'),
     filterForm,
     history.items.length ? timeline : h('p', { class: 'notice' }, 'No events match these filters.'),
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'History pages' },
@@ -707,10 +719,29 @@ function chainProblemWords(problem) {
     ?? problem;
 }
 
-/** The first break of each chain, as the history and a replay name them (problem and sequence). */
-function chainBreakWords(breaks) {
-  return breaks.map(b => `${b.problem} at sequence ${b.sequence}`).join('; ');
+/** Where a chain broke: its first link not as chained, by the event's sequence (a link whose event is gone has none). */
+function breakWords(b) {
+  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}`;
 }
+
+/** The hash-chain status's chains (and those with no link left) by id; null when it cannot be read, so the ids are said instead. */
+async function chainNames(id) {
+  try {
+    const status = await api(`/api/accounts/${id}/hash-chain`);
+    return new Map([...status.chains, ...(status.unlinked ?? [])].map(c => [c.chainId, c]));
+  } catch {
+    return null;
+  }
+}
+
+/** A broken chain named for an auditor: the account's own, or, as the hash-chain status labels it, an old CPS account's by its e-mail. */
+function brokenChainName(accountId, b, chains) {
+  const named = chains?.get(b.chainId);
+  if (named?.kind === 'account' || b.chainId === accountId) return 'the account\'s own hash chain';
+  return named ? `the hash chain ${chainWords(named)}` : `the hash chain ${b.chainId}`;
+}
+
+const capitalised = s => s.charAt(0).toUpperCase() + s.slice(1);
 
 function withPage(params, page) {
   const q = new URLSearchParams(params);
@@ -719,7 +750,7 @@ function withPage(params, page) {
 }
 
 /** Replays the account up to a moment or up to an event of the timeline (`event`: the one its button was pressed on). */
-async function timeTravel(id, target, cut, event) {
+async function timeTravel(id, target, cut, event, chains) {
   fill(target, h('p', {}, 'Replaying the events…'));
   try {
     const asOf = await api(`/api/accounts/${id}/as-of`, { query: cut });
@@ -732,7 +763,8 @@ async function timeTravel(id, target, cut, event) {
       h('p', {}, `Replayed from the events up to sequence ${asOf.lastSequenceIncluded}; anything later does not exist yet in this view.`),
       // What was folded is what is stored now: an event edited since it was chained changes the state above.
       asOf.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'as-of-chain' }, h('span', { class: 'cross' }, '✗ '),
-        `Replayed from events not as they were chained: ${chainBreakWords(asOf.chainBreaks)}. The Audit tab verifies every chain.`),
+        `Replayed from events not as they were chained: ${asOf.chainBreaks.map(b => `${brokenChainName(id, b, chains)}, ${breakWords(b)}`)
+          .join('; ')}. The Audit tab verifies every chain.`),
       summaryCards(asOf.summary, asOf.membership, null, asOf.eligibleTiers),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
       membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of', asOf.eligibleTiers),
@@ -1534,7 +1566,7 @@ async function invoicesView(params) {
   const amountLabel = owedBack ? 'Owed back' : 'Outstanding';
   const totals = list.totals.length
     ? `${sumWord[0].toUpperCase()}${sumWord.slice(1)}: ` + list.totals.map(t => `${money(amountOf(t), t.currency)} (${count(t.invoices, 'invoice')})`).join(', ')
-    : 'No invoices match.';
+    : noInvoicesWords(status, title, filters);
   const pages = Math.max(1, Math.ceil(list.total / list.pageSize));
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/invoices?${withPage(params, p)}` }, label);
   fill(results,
@@ -1590,6 +1622,22 @@ function issuedDayInputs(filters) {
 function issuedFields(inputs) {
   return ISSUED_FILTERS.map(([, id, label, hint], n) => h('div', {}, h('label', { for: id }, label), inputs[n],
     h('p', { class: 'hint', id: `${id}-hint` }, hint)));
+}
+
+/**
+ * An empty list said for what was asked: with no filter but the list, that there are none ("No invoices yet." for all of them), not
+ * that none "match"; with filters, each as typed, so finance sees which one found nothing.
+ */
+function noInvoicesWords(status, title, filters) {
+  const list = status === '' ? 'invoices' : title.charAt(0).toLowerCase() + title.slice(1);
+  const set = [
+    filters.currency ? `currency ${filters.currency}` : null,
+    filters.method ? `payment by ${words(filters.method)}` : null,
+    filters.dueBefore ? `due before ${filters.dueBefore}` : null,
+    ...ISSUED_FILTERS.map(([name, , label]) => (filters[name] ? `${label.toLowerCase()} ${filters[name]}` : null)),
+  ].filter(Boolean);
+  if (set.length) return `No ${list} match these filters: ${set.join(', ')}.`;
+  return status === '' ? 'No invoices yet.' : `No ${list}.`;
 }
 
 /** An account's history, audit or support actions asked for by finance: said, and nothing asked of the API that it refuses finance. */
