@@ -56,6 +56,8 @@ if (!Program.NamesACommand(args))
 // stdout. The ledger's commands write their output with Console.Out, for a file or `$(...)` (`token` prints the token alone):
 // for them that console writes to stderr. JasperFx's own commands (help, db-*, codegen, ...) write their output through it, so
 // for them it stays on stdout, less the empty line JasperFx writes ahead of every command's output (Platform/CommandLineOutput.cs).
+// JasperFx's notices of the flags it applies ("Verbose flag is on.") go to stderr for every command (CommandLineOutput.cs).
+Console.SetOut(new JasperFxNoticesToError(Console.Out, Console.Error));
 if (Program.IsLedgerCommand(args))
     AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 else

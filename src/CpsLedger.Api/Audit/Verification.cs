@@ -464,7 +464,7 @@ public static class VerifyProjectionsEndpoint
         await session.CheckExistsAsync<AccountView>(accountId, ct) || await session.Events.FetchStreamStateAsync(accountId, ct) is not null;
 }
 
-public sealed class VerifyInput : NetCoreInput
+public sealed class VerifyInput : LedgerInput
 {
     [Description("Verify only this account (default: every account and the reference data)")]
     // Long form only: -a is also NetCoreInput's --applicationname.
@@ -535,7 +535,7 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
     };
 }
 
-public sealed class ChainHeadsInput : NetCoreInput
+public sealed class ChainHeadsInput : LedgerInput
 {
     [Description("File to write the heads to (CSV: chain_id,position,sequence,hash)")]
     public string File { get; set; } = "";

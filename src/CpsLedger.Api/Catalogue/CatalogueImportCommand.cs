@@ -4,7 +4,7 @@ using Marten;
 
 namespace CpsLedger.Api.Catalogue;
 
-public sealed class CatalogueImportInput : NetCoreInput
+public sealed class CatalogueImportInput : LedgerInput
 {
     [Description("The catalogue file: .csv or .json (a relative path is resolved from the current directory)")]
     public string File { get; set; } = "";

@@ -101,7 +101,7 @@ public static class NumberClaimBackfill
     }
 }
 
-public sealed class NumberClaimBackfillInput : NetCoreInput
+public sealed class NumberClaimBackfillInput : LedgerInput
 {
     [Description("Only say which claim rows would be written")]
     public bool DryRunFlag { get; set; }

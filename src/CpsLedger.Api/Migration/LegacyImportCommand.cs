@@ -5,7 +5,7 @@ using Marten;
 
 namespace CpsLedger.Api.Migration;
 
-public sealed class LegacyImportInput : NetCoreInput
+public sealed class LegacyImportInput : LedgerInput
 {
     [Description("The legacy CSV file (a relative path is resolved from the current directory)")]
     public string File { get; set; } = "";

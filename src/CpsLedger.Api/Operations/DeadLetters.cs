@@ -138,7 +138,7 @@ public sealed class DeadLetterHealthCheck(IWolverineRuntime runtime) : IHealthCh
     }
 }
 
-public sealed class DeadLettersInput : NetCoreInput
+public sealed class DeadLettersInput : LedgerInput
 {
     [Description("list, replay or discard")]
     public string Action { get; set; } = "list";

@@ -85,9 +85,9 @@ public static class WaitingMailEndpoint
 
 [Description("Sends now the e-mails waiting for a retry (after a mail outage), as POST /api/operations/mail/send-now does; " +
              "the running service sends them", Name = "mail-send-now")]
-public sealed class WaitingMailCommand : JasperFxAsyncCommand<NetCoreInput>
+public sealed class WaitingMailCommand : JasperFxAsyncCommand<LedgerInput>
 {
-    public override async Task<bool> Execute(NetCoreInput input)
+    public override async Task<bool> Execute(LedgerInput input)
     {
         // The output is this command's answer, for a person or a script.
         var output = Console.Out;

@@ -681,7 +681,7 @@ public sealed class FastRebuild(IDocumentStore store)
     }
 }
 
-public sealed class FastRebuildInput : NetCoreInput
+public sealed class FastRebuildInput : LedgerInput
 {
     [Description("Rebuild only this single-stream projection, the serial claims or the support overrides (default: every stored projection)")]
     public string? ProjectionFlag { get; set; }

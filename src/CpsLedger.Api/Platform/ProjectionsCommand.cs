@@ -238,7 +238,8 @@ public sealed class LedgerProjectionsCommand : JasperFxAsyncCommand<LedgerProjec
 /// JasperFx's projection input with each short flag one option's. JasperFx.Events' <see cref="ProjectionInput"/> gave <c>-a</c> to
 /// <c>--advance</c> and to <see cref="NetCoreInput"/>'s <c>--applicationname</c>, and <see cref="NetCoreInput"/> gives <c>-v</c> to
 /// <c>--env-variable</c> and <c>--verbose</c>; the parser read a short flag as the first of its two (<c>-a</c> advanced, <c>-v</c>
-/// took a <c>KEY=VALUE</c>), while the help listed both. Each keeps that meaning; the other has its long name only.
+/// took a <c>KEY=VALUE</c>), while the help listed both. Each keeps that meaning; the other has its long name only. The ledger's
+/// other commands take <see cref="LedgerInput"/>, which does the same for <c>-v</c>; this input cannot derive from it.
 /// </summary>
 public sealed class LedgerProjectionInput : ProjectionInput
 {

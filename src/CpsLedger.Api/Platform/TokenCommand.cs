@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CpsLedger.Api.Platform;
 
-public sealed class TokenInput : NetCoreInput
+public sealed class TokenInput : LedgerInput
 {
     private readonly List<string> _roles = [];
 

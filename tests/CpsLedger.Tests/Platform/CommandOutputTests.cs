@@ -54,4 +54,23 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         // JasperFx 2.100.1 wrote an empty line on stdout once it had found the commands, ahead of every command's output.
         Assert.NotEqual("", output.Split('\n')[0].Trim());
     }
+
+    [Fact]
+    public async Task Verbose_leaves_a_commands_standard_output_to_what_the_command_writes()
+    {
+        // JasperFx 2.100.1 wrote "Verbose flag is on." with Console.WriteLine wherever it applied --verbose to a host builder
+        // (here the host `projections run` hands JasperFx's daemon): on stdout, ahead of what a command writes there.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "projections", "run", "--verbose");
+
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.DoesNotContain("Verbose flag is on.", output);
+        Assert.Contains("Verbose flag is on.", error);
+        Assert.Equal("No asynchronous projections match the criteria.", output.Trim());
+
+        // A command whose output is data: its lines and nothing else.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "projections", "list", "--verbose");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.All(output.Split('\n', StringSplitOptions.RemoveEmptyEntries),
+            line => Assert.Matches(@"^\S+ +(Inline|Async|Live) +\S+$", line));
+    }
 }

@@ -1,6 +1,7 @@
 using System.Reflection;
+using CpsLedger.Api.Platform;
 using JasperFx.CommandLine;
-using JasperFx.CommandLine.Parsing;
+using JasperFx.CommandLine.Help;
 
 namespace CpsLedger.Tests.Platform;
 
@@ -64,29 +65,77 @@ public sealed class ProgramArgumentsTests
     [Fact]
     public void no_flag_of_the_ledgers_commands_shares_its_one_letter_form_with_another_flag_of_the_same_command()
     {
-        // `token -a <id>` matched both --account and JasperFx's --applicationname (from NetCoreInput); the first declared won.
-        var clashes =
-            from command in typeof(Program).Assembly.GetExportedTypes().Where(CommandFactory.IsJasperFxCommandType)
-            let input = InputOf(command)
-            let flags = input.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                .Where(p => p.Name.EndsWith("Flag", StringComparison.Ordinal) || p.GetCustomAttribute<FlagAliasAttribute>() is not null)
-                .Select(p => (Property: p, Aliases: InputParser.ToFlagAliases(p)))
-                .Where(f => !f.Aliases.LongFormOnly)
-                .ToList()
-            from ours in flags.Where(f => f.Property.DeclaringType!.Assembly == typeof(Program).Assembly)
-            from other in flags.Where(f => f.Property != ours.Property && f.Aliases.ShortForm == ours.Aliases.ShortForm)
-            select $"{CommandFactory.CommandNameFor(command)}: {ours.Aliases} and {other.Aliases}";
+        // `token -a <id>` matched both --account and JasperFx's --applicationname (from NetCoreInput); the first declared won. And
+        // NetCoreInput gives -v to --env-variable and --verbose itself: every command's help listed both, and -v meant the first.
+        var clashes = Commands().Where(c => c.Type.Assembly == typeof(Program).Assembly).SelectMany(c => ShortFlagClashes(c.Type));
         Assert.Empty(clashes);
     }
 
-    private static Type InputOf(Type command)
+    [Theory]
+    [InlineData(new[] { "-v", "KEY=VALUE" }, false)]
+    [InlineData(new[] { "--verbose" }, true)]
+    [InlineData(new[] { "-v", "KEY=VALUE", "--verbose" }, true)]
+    // -v keeps the meaning the parser gave it (--env-variable, a KEY=VALUE); --verbose is read by its long name.
+    public void a_ledger_commands_v_is_env_variable_and_verbose_has_its_long_name(string[] args, bool verbose)
     {
-        for (var type = command; type is not null; type = type.BaseType)
+        var input = (TokenInput)new UsageGraph(typeof(TokenCommand)).BuildInput(new Queue<string>(args), new ActivatorCommandCreator());
+        Assert.Equal(verbose, input.VerboseFlag);
+    }
+
+    [Fact]
+    public void jasperfxs_own_commands_give_one_letter_to_two_flags_only_where_operations_md_says_to_use_the_long_name()
+    {
+        // JasperFx's own commands take JasperFx's inputs, which the ledger cannot change: docs/operations.md ("Command-line
+        // flags") tells operators to use the long name. A clash JasperFx adds or removes shows here, for that page to follow.
+        string[] documented =
+        [
+            "codegen: -l is --language and --log-level", "codegen: -v is --env-variable and --verbose",
+            "db-apply: -v is --env-variable and --verbose", "db-assert: -v is --env-variable and --verbose",
+            "db-list: -v is --env-variable and --verbose",
+            "db-patch: -a is --auto-create and --applicationname", "db-patch: -v is --env-variable and --verbose",
+            "resources: -v is --env-variable and --verbose",
+            "run: -c is --check and --contentroot", "run: -v is --env-variable and --verbose",
+            "storage: -v is --env-variable and --verbose",
+        ];
+        var named = documented.Select(d => d[..d.IndexOf(':')]).ToHashSet();
+
+        var clashes = Commands().Where(c => named.Contains(c.Name)).SelectMany(c => ShortFlagClashes(c.Type)).Order(StringComparer.Ordinal);
+        Assert.Equal(documented.Order(StringComparer.Ordinal), clashes);
+    }
+
+    /// <summary>
+    /// The commands as the command line finds them: JasperFx's, its extensions' (assemblies marked [JasperFxAssembly]) and the
+    /// ledger's, which replaces one of the same name (projections).
+    /// </summary>
+    private static IEnumerable<(string Name, Type Type)> Commands()
+    {
+        var assemblies = new List<Assembly> { typeof(CommandFactory).Assembly };
+        var seen = new HashSet<string>();
+        var next = new Queue<AssemblyName>(typeof(Program).Assembly.GetReferencedAssemblies());
+        while (next.TryDequeue(out var name))
         {
-            if (type.IsGenericType && type.GetGenericArguments() is [var input])
-                return input;
+            if (name.Name is null || name.Name.StartsWith("System", StringComparison.Ordinal) || name.Name.StartsWith("Microsoft", StringComparison.Ordinal) || !seen.Add(name.Name))
+                continue;
+            var assembly = Assembly.Load(name);
+            if (assembly.GetCustomAttribute<JasperFx.JasperFxAssemblyAttribute>() is not null)
+                assemblies.Add(assembly);
+            foreach (var referenced in assembly.GetReferencedAssemblies())
+                next.Enqueue(referenced);
         }
 
-        throw new InvalidOperationException($"{command} has no input type.");
+        assemblies.Add(typeof(Program).Assembly);
+        return assemblies.Distinct()
+            .SelectMany(a => a.GetExportedTypes().Where(CommandFactory.IsJasperFxCommandType))
+            .GroupBy(CommandFactory.CommandNameFor)
+            .Select(g => (g.Key, g.Last()));
     }
+
+    /// <summary>Each one-letter form the command's help gives to more than one flag: "verify: -v is --env-variable and --verbose".</summary>
+    private static IEnumerable<string> ShortFlagClashes(Type command) =>
+        from flag in new UsageGraph(command).Flags
+        let usage = System.Text.RegularExpressions.Regex.Match(flag.ToUsageDescription(), @"^\[(-\w), (--[\w:-]+)")
+        where usage.Success
+        group usage.Groups[2].Value by usage.Groups[1].Value into letter
+        where letter.Count() > 1
+        select $"{CommandFactory.CommandNameFor(command)}: {letter.Key} is {string.Join(" and ", letter)}";
 }
