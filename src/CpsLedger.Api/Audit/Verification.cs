@@ -480,7 +480,7 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
 {
     public override async Task<bool> Execute(VerifyInput input)
     {
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         // What the API answers with a 404 or would fail on only after the whole run is said first: a mistyped account id
         // verified nothing ("Checked 1 account(s), 0 document(s)", exit code 0).
         var heads = input.HeadsFlag is { } given ? CommandLineFiles.Resolve(given) : null;
@@ -546,7 +546,7 @@ public sealed class ChainHeadsCommand : JasperFxAsyncCommand<ChainHeadsInput>
 {
     public override async Task<bool> Execute(ChainHeadsInput input)
     {
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var heads = await host.Services.GetRequiredService<ChainVerification>().HeadsAsync(CancellationToken.None);
         var path = CommandLineFiles.Resolve(input.File);
         await System.IO.File.WriteAllTextAsync(path, ChainVerification.WriteHeads(heads));

@@ -42,7 +42,7 @@ public sealed class CatalogueImportCommand : JasperFxAsyncCommand<CatalogueImpor
 
         var file = CatalogueFile.Read(await System.IO.File.ReadAllBytesAsync(path), format);
 
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var importer = host.Services.GetRequiredService<CatalogueImporter>();
         var store = host.Services.GetRequiredService<IDocumentStore>();
         var outcome = await importer.ImportAsync(store, file, CommandLineUser.Of(input.UserFlag), CancellationToken.None);

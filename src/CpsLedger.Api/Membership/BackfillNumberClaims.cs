@@ -124,7 +124,7 @@ public sealed class NumberClaimBackfillCommand : JasperFxAsyncCommand<NumberClai
             return false;
         }
 
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var report = await NumberClaimBackfill.RunAsync(host.Services.GetRequiredService<IDocumentStore>(), CommandLineUser.Of(input.UserFlag),
             input.DryRunFlag, CancellationToken.None);
         await output.WriteLineAsync(Describe(report, input.DryRunFlag));

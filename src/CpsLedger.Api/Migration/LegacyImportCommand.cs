@@ -48,7 +48,7 @@ public sealed class LegacyImportCommand : JasperFxAsyncCommand<LegacyImportInput
             return false;
         }
 
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var store = host.Services.GetRequiredService<IDocumentStore>();
         var clock = host.Services.GetRequiredService<TimeProvider>();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(LegacyImport));

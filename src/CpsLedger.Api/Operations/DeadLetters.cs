@@ -158,7 +158,7 @@ public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
     {
         // The output is this command's answer, for a person or a script.
         var output = Console.Out;
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var letters = host.Services.GetRequiredService<IWolverineRuntime>().Storage.DeadLetters;
         if (input.Action == "list")
         {

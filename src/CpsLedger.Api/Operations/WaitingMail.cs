@@ -91,7 +91,7 @@ public sealed class WaitingMailCommand : JasperFxAsyncCommand<LedgerInput>
     {
         // The output is this command's answer, for a person or a script.
         var output = Console.Out;
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var rescheduled = await WaitingMailEndpoint.SendNowAsync(host.Services.GetRequiredService<IWolverineRuntime>(), CancellationToken.None);
         await output.WriteLineAsync($"{rescheduled} e-mail message(s) waiting for a retry made due now: the running service sends them " +
                                     "within its polling interval (Wolverine:ScheduledJobPollingTime, 2 s). Then watch the mail check in /health/ready.");

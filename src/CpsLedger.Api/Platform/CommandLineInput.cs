@@ -1,4 +1,5 @@
 using JasperFx.CommandLine;
+using JasperFx.Resources;
 
 namespace CpsLedger.Api.Platform;
 
@@ -12,6 +13,20 @@ namespace CpsLedger.Api.Platform;
 /// </summary>
 public class LedgerInput : NetCoreInput
 {
+    /// <summary>
+    /// The host a command works with: built, not started. In Development the schema is brought up to date first, as the service
+    /// does when it starts (Marten's and Wolverine's start-up work, hosted services a command's host never runs): a command run
+    /// first on a new database failed on Marten creating the account table alone, whose trigram index needs pg_trgm, created
+    /// only with the whole schema. Production never changes the schema (eventstore-migrations/).
+    /// </summary>
+    public async Task<IHost> BuildLedgerHostAsync()
+    {
+        var host = BuildHost();
+        if (host.Services.GetRequiredService<IHostEnvironment>().IsDevelopment())
+            await host.SetupResources();
+        return host;
+    }
+
     [Description("Write out much more information at startup and enables console logging")]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }

@@ -693,7 +693,7 @@ public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
 {
     public override async Task<bool> Execute(FastRebuildInput input)
     {
-        using var host = input.BuildHost();
+        using var host = await input.BuildLedgerHostAsync();
         var rebuild = new FastRebuild(host.Services.GetRequiredService<IDocumentStore>());
         IReadOnlyList<FastRebuildResult> results;
         try

@@ -73,4 +73,39 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         Assert.All(output.Split('\n', StringSplitOptions.RemoveEmptyEntries),
             line => Assert.Matches(@"^\S+ +(Inline|Async|Live) +\S+$", line));
     }
+    [Theory]
+    [InlineData("verify")]
+    [InlineData("dead-letters", "list")]
+    [InlineData("chain-heads", "heads.csv")]
+    public async Task A_command_run_first_on_a_new_development_database_brings_the_schema_up_as_the_service_would(params string[] command)
+    {
+        // A newcomer's `dotnet run -- verify` before any `dotnet run` failed on Marten creating the account table alone: its
+        // trigram index needs pg_trgm, which only the whole schema (the service's start) creates first.
+        var database = $"cpsledger_first_{Guid.NewGuid():N}"[..30];
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var create = new Npgsql.NpgsqlCommand($"create database {database}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var folder = Directory.CreateTempSubdirectory("cpsledger-first-command-");
+        try
+        {
+            var fresh = new Npgsql.NpgsqlConnectionStringBuilder(App.ConnectionString) { Database = database }.ConnectionString;
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, "cpsledger",
+                new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Development", ["ConnectionStrings__Marten"] = fresh },
+                [.. command.Select(a => a == "heads.csv" ? Path.Combine(folder.FullName, a) : a)]);
+
+            Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+            await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+            await connection.OpenAsync();
+            await using var drop = new Npgsql.NpgsqlCommand($"drop database if exists {database} with (force)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
 }
