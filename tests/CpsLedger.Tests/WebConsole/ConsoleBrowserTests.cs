@@ -951,6 +951,13 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(notice).ToContainTextAsync(
             $"The hash chain of old CPS account {LegacyFiles.Kadri} ({LegacyFiles.KadriNumber}) is broken: edited at sequence ");
         await Expect(notice).Not.ToContainTextAsync("account's own");
+
+        // The Audit tab's verification names it the same way, not by its id alone.
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
+        var legacy = Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri);
+        await Expect(Page.GetByTestId("verification").GetByRole(AriaRole.Listitem)).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(
+            $@"^Chain of old CPS account {System.Text.RegularExpressions.Regex.Escape($"{LegacyFiles.Kadri} ({LegacyFiles.KadriNumber})")} \({legacy}\): edited at link \d+ \(event "));
     }
 
     [Fact]

@@ -801,11 +801,8 @@ async function auditView(id) {
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
             : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
       // A chain with no link left has no row above: the status names it all the same.
-      chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId)).map(b => {
-        const named = (chain.unlinked ?? []).find(c => c.chainId === b.chainId);
-        return h('p', { class: 'notice error' }, `Chain ${named ? `${chainWords(named)} (${b.chainId})` : b.chainId}: ` +
-          `event ${b.eventId} ${b.problem}.`);
-      })),
+      chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId))
+        .map(b => h('p', { class: 'notice error' }, `${brokenChainLabel(b, chain)}: event ${b.eventId} ${b.problem}.`))),
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
@@ -817,7 +814,7 @@ async function auditView(id) {
           button.disabled = true;
           fill(verification, h('p', {}, 'Verifying…'));
           try {
-            renderVerification(verification, await api('/api/audit/verification', { query: { accountId: id } }));
+            renderVerification(verification, await api('/api/audit/verification', { query: { accountId: id } }), chain);
           } catch (error) {
             fill(verification, problemNotice(error));
           } finally {
@@ -852,7 +849,14 @@ function chainWords(c) {
   return `of ${kinds[c.kind] ?? c.kind}${c.label ? ` ${c.label}` : ''}`;
 }
 
-function renderVerification(target, report) {
+// A break's chain as the hash-chain status names it (its rows and the chains with no link left), its id beside; the id alone where
+// the status does not list it.
+function brokenChainLabel(b, chain) {
+  const named = [...(chain?.chains ?? []), ...(chain?.unlinked ?? [])].find(c => c.chainId === b.chainId);
+  return named ? `Chain ${chainWords(named)} (${b.chainId})` : `Chain ${b.chainId}`;
+}
+
+function renderVerification(target, report, chain) {
   const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
   fill(target,
     h('p', { class: `notice ${agrees ? 'ok' : 'error'}` },
@@ -865,7 +869,8 @@ function renderVerification(target, report) {
         h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, d.field),
         h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null,
     report.chainBreaks.length ? h('ul', {}, report.chainBreaks.map(b => h('li', {},
-      `Chain ${b.chainId} ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`))) : null);
+      `${brokenChainLabel(b, chain)}: ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
+      : null);
 }
 
 // ---------- support actions ----------
