@@ -50,7 +50,7 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
         var body = response.Body;
         // "*" matches any current answer (RFC 9110, 13.1.2): a 200 too large to be held for its ETag is one too, and is known to be
         // one when it passes the limit (its status is set by then), so its 304 needs neither its ETag nor the rest of its bytes.
-        var anyCurrent = MatchesAny(context.Request);
+        var anyCurrent = Matches(context.Request, tag: null);
         await using var held = new HeldBody(body, MaxHeldBytes, () =>
         {
             if (!anyCurrent || response.StatusCode != StatusCodes.Status200OK)
@@ -121,13 +121,11 @@ public sealed class CacheValidationMiddleware(RequestDelegate next)
     private static string Base64Url(ReadOnlySpan<byte> bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    // If-None-Match compares weakly (RFC 9110, 13.1.2); "*" matches any current answer. An unreadable header matches nothing.
-    private static bool Matches(HttpRequest request, EntityTagHeaderValue tag) =>
+    // If-None-Match compares weakly (RFC 9110, 13.1.2); "*" matches any current answer, and alone does without a tag (null: an
+    // answer too large to be held for one). An unreadable header matches nothing.
+    private static bool Matches(HttpRequest request, EntityTagHeaderValue? tag) =>
         EntityTagHeaderValue.TryParseList(request.Headers.IfNoneMatch, out var given)
-        && given.Any(g => g.Equals(EntityTagHeaderValue.Any) || g.Compare(tag, useStrongComparison: false));
-
-    private static bool MatchesAny(HttpRequest request) =>
-        EntityTagHeaderValue.TryParseList(request.Headers.IfNoneMatch, out var given) && given.Any(g => g.Equals(EntityTagHeaderValue.Any));
+        && given.Any(g => g.Equals(EntityTagHeaderValue.Any) || (tag is not null && g.Compare(tag, useStrongComparison: false)));
 
     /// <summary>
     /// The answer as the endpoint writes it, held until it is complete (for its ETag) up to a limit; past the limit, what is held

@@ -114,11 +114,8 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     {
         // Support explains the total on the phone from the explanation alone: a migrated product's line says so, and from which old
         // account, not only the products table.
-        await ListModels();
-        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
-        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var account = await KadriReadyToMigrate();
         var member = App.Member(account);
-        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
         await member.Migrate(account);
         var lens = (await ProductsOf(account)).Single(p => p.ModelCode == Products.Products.Lens);
         await (await member.PatchJson($"{Products.Products.ProductsUrl(account)}/{lens.Id}", new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
@@ -160,11 +157,8 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     {
         // My Products and the product read showed the same lines without migrated, the old e-mail and the words: support reading
         // a product's page and the member reading the explanation would each see half the story.
-        await ListModels();
-        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
-        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var account = await KadriReadyToMigrate();
         var member = App.Member(account);
-        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
         await member.Migrate(account);
         await member.Register(account, Products.Products.Complete("NEW-1"));
 
@@ -187,6 +181,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
             }
         }
     }
+
     [Fact]
     public async Task Old_email_not_given_no_button_and_registering_the_products_again_works()
     {

@@ -724,11 +724,15 @@ function breakWords(b) {
   return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}`;
 }
 
-/** The hash-chain status's chains (and those with no link left) by id; null when it cannot be read, so the ids are said instead. */
+/** A hash-chain status's chains (and those with no link left) by id: what names a break's chain. */
+function chainsById(status) {
+  return new Map([...status.chains, ...(status.unlinked ?? [])].map(c => [c.chainId, c]));
+}
+
+/** The account's chains by id (chainsById); null when the status cannot be read, so the ids are said instead. */
 async function chainNames(id) {
   try {
-    const status = await api(`/api/accounts/${id}/hash-chain`);
-    return new Map([...status.chains, ...(status.unlinked ?? [])].map(c => [c.chainId, c]));
+    return chainsById(await api(`/api/accounts/${id}/hash-chain`));
   } catch {
     return null;
   }
@@ -782,6 +786,7 @@ async function timeTravel(id, target, cut, event, chains) {
 
 async function auditView(id) {
   const [account, chain] = await Promise.all([loadAccount(id), api(`/api/accounts/${id}/hash-chain`)]);
+  const chains = chainsById(chain);
   const verification = h('div', { 'aria-live': 'polite', 'data-testid': 'verification' });
   show(accountFrame(account, 'audit',
     h('section', { class: 'panel', 'aria-labelledby': 'chain-heading', 'data-testid': 'hash-chain' },
@@ -802,7 +807,7 @@ async function auditView(id) {
             : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
       // A chain with no link left has no row above: the status names it all the same.
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId))
-        .map(b => h('p', { class: 'notice error' }, `${brokenChainLabel(b, chain)}: event ${b.eventId} ${b.problem}.`))),
+        .map(b => h('p', { class: 'notice error' }, `${brokenChainLabel(b, chains)}: event ${b.eventId} ${b.problem}.`))),
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
@@ -814,7 +819,7 @@ async function auditView(id) {
           button.disabled = true;
           fill(verification, h('p', {}, 'Verifying…'));
           try {
-            renderVerification(verification, await api('/api/audit/verification', { query: { accountId: id } }), chain);
+            renderVerification(verification, await api('/api/audit/verification', { query: { accountId: id } }), chains);
           } catch (error) {
             fill(verification, problemNotice(error));
           } finally {
@@ -849,14 +854,13 @@ function chainWords(c) {
   return `of ${kinds[c.kind] ?? c.kind}${c.label ? ` ${c.label}` : ''}`;
 }
 
-// A break's chain as the hash-chain status names it (its rows and the chains with no link left), its id beside; the id alone where
-// the status does not list it.
-function brokenChainLabel(b, chain) {
-  const named = [...(chain?.chains ?? []), ...(chain?.unlinked ?? [])].find(c => c.chainId === b.chainId);
+// A break's chain as the hash-chain status names it (chainsById), its id beside; the id alone where the status does not list it.
+function brokenChainLabel(b, chains) {
+  const named = chains.get(b.chainId);
   return named ? `Chain ${chainWords(named)} (${b.chainId})` : `Chain ${b.chainId}`;
 }
 
-function renderVerification(target, report, chain) {
+function renderVerification(target, report, chains) {
   const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
   fill(target,
     h('p', { class: `notice ${agrees ? 'ok' : 'error'}` },
@@ -869,7 +873,7 @@ function renderVerification(target, report, chain) {
         h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, d.field),
         h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null,
     report.chainBreaks.length ? h('ul', {}, report.chainBreaks.map(b => h('li', {},
-      `${brokenChainLabel(b, chain)}: ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
+      `${brokenChainLabel(b, chains)}: ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
       : null);
 }
 
