@@ -51,6 +51,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeVisibleAsync();
         await Expect(Card("points-total")).ToContainTextAsync("275");
         await Expect(Card("green-tick")).ToContainTextAsync("1 awaiting details");
+        // Not a member, never invoiced: worded as the invoice list words it.
+        await Expect(Page.GetByTestId("invoices").Locator("p")).ToHaveTextAsync("No invoices yet.");
 
         // The explanation: a line per allocation, in a table and a chart (two lines and the total).
         var explanation = Page.GetByTestId("explanation");

@@ -374,7 +374,7 @@ function invoicesSection(invoices, membership) {
     // A member who has just joined asks where the invoice is: it is issued by a scheduled message, Invoicing:IssueDelay later.
     invoices.length === 0 ? h('p', {}, membership?.membership
       ? 'No invoice yet: a new membership\'s invoice is issued a while after joining (2 hours with the default settings), then listed here.'
-      : 'No invoices.') : h('table', {},
+      : 'No invoices yet.') : h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
       h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
         .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
