@@ -1284,8 +1284,10 @@ async function deadLettersPanel(panel) {
           type: 'button', class: 'secondary',
           onclick: () => {
             fill(review);
-            if (opener?.isConnected && opener !== document.body) return opener.focus();
-            // A heading takes the focus only with a tabindex; without one the focus was left on the page's body.
+            // A disabled button (the selection emptied under the review) takes no focus: the focus would be lost with "Cancel".
+            if (opener?.isConnected && !opener.disabled && opener !== document.body) return opener.focus();
+            // Gone or disabled: the panel's heading. A heading takes the focus only with a tabindex; without one the focus was left on
+            // the page's body.
             const heading = panel.querySelector('h2');
             heading.setAttribute('tabindex', '-1');
             heading.focus();
