@@ -51,6 +51,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Valgus Studio OÜ", Level = 1 })).ToBeVisibleAsync();
         await Expect(Card("points-total")).ToContainTextAsync("275");
         await Expect(Card("green-tick")).ToContainTextAsync("1 awaiting details");
+        // Not a member, never invoiced: worded as the invoice list words it.
+        await Expect(Page.GetByTestId("invoices").Locator("p")).ToHaveTextAsync("No invoices yet.");
 
         // The explanation: a line per allocation, in a table and a chart (two lines and the total).
         var explanation = Page.GetByTestId("explanation");
@@ -619,10 +621,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await App.TrackedUntilHandled<ReviewInvitation>(2, async () =>
         {
             await member.Register(account, Products.Products.Complete("R5-0001"));
-            // A moment between the two registrations, to the second, as the page's input takes it: the wait is for the clock itself.
+            // A second between the two registrations, as the page shows times: the wait is for the clock itself, past the whole second
+            // (time travel to a second typed replays all of it).
             between = DateTimeOffset.UtcNow.AddSeconds(1);
             between = new DateTimeOffset(between.Year, between.Month, between.Day, between.Hour, between.Minute, between.Second, TimeSpan.Zero);
-            while (DateTimeOffset.UtcNow < between.AddMilliseconds(300))
+            while (DateTimeOffset.UtcNow < between.AddMilliseconds(1300))
                 await Task.Delay(50);
             await member.Register(account, Products.Products.Complete("R5-0002"));
         });
@@ -642,9 +645,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(2);
 
         // Travel to the moment between the registrations: one product, 235 points (470 now).
-        // Chromium writes a whole minute without its ":00" seconds, and Playwright refuses a value the input then reads differently.
-        await Page.GetByLabel("Show the account as it stood at (UTC)")
-            .FillAsync(between.ToString(between.Second == 0 ? "yyyy-MM-ddTHH:mm" : "yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
+        await Page.GetByLabel("Show the account as it stood at (UTC)").FillAsync(between.ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
         await Page.GetByRole(AriaRole.Button, new() { Name = "Travel" }).ClickAsync();
         var asOf = Page.GetByTestId("as-of");
         await Expect(asOf.GetByTestId("points-total")).ToContainTextAsync("235");
@@ -712,6 +713,56 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.Contains(asked, u => u.Contains("through=", StringComparison.Ordinal));
         Assert.Contains(asked, u => System.Text.RegularExpressions.Regex.IsMatch(u, "[?&]to="));
         Assert.DoesNotContain(asked, u => u.Contains("through=", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(u, "[?&]to="));
+    }
+
+    [Fact]
+    public async Task A_second_or_a_minute_typed_as_the_page_shows_it_is_included_whole_up_to_and_including_it_and_in_time_travel()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        var events = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items;
+        var registered = events.Single(e => e.Type == "product_registered");
+        // The page shows the registration to the second; it was stored to the microsecond, within that second.
+        var second = new DateTimeOffset(registered.At.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var minute = new DateTimeOffset(second.Year, second.Month, second.Day, second.Hour, second.Minute, 0, TimeSpan.Zero);
+        Assert.True(registered.At > second, "the registration was stored within its second, not on it (one time in a million)");
+        string Heading(int n) => $"History ({n} event{(n == 1 ? "" : "s")})";
+
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        var shown = await timeline.Locator("li[data-type='product_registered'] .when").InnerTextAsync();
+        Assert.Equal($"{second:yyyy-MM-dd HH:mm:ss} UTC", shown);
+        // Typed as the page shows it: up to and including that second is the whole second, the registration in it included.
+        var typed = shown.Replace(" UTC", "", StringComparison.Ordinal).Replace(' ', 'T');
+        await Page.GetByLabel("Until: before the moment, or up to and including it").SelectOptionAsync("through");
+        await Page.GetByLabel("Until (UTC)").FillAsync(typed);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Expect(timeline.Locator("li[data-type='product_registered']")).ToHaveCountAsync(1);
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(events.Count(e => e.At < second.AddSeconds(1))) })).ToBeVisibleAsync();
+        // Before that second: the registration is not listed.
+        await Page.GetByLabel("Until: before the moment, or up to and including it").SelectOptionAsync("to");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(events.Count(e => e.At < second)) })).ToBeVisibleAsync();
+        await Expect(timeline.Locator("li[data-type='product_registered']")).ToHaveCountAsync(0);
+        // A minute typed without its seconds: up to and including it is the whole minute.
+        await Page.GetByLabel("Until: before the moment, or up to and including it").SelectOptionAsync("through");
+        await Page.GetByLabel("Until (UTC)").FillAsync(typed[..16]);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = Heading(events.Count(e => e.At < minute.AddMinutes(1))) })).ToBeVisibleAsync();
+        await Expect(timeline.Locator("li[data-type='product_registered']")).ToHaveCountAsync(1);
+
+        // Time travel to that second replays what the API replays at its last microsecond: the registration's commit included.
+        var whole = (await App.ClientAs(LedgerRoles.Auditor)
+            .GetAsync($"/api/accounts/{account}/as-of?timestamp={Uri.EscapeDataString(second.AddTicks(TimeSpan.TicksPerSecond - 10).ToString("O", CultureInfo.InvariantCulture))}")
+            .ReadAs<Api.Audit.AccountAsOf>()).LastSequenceIncluded;
+        Assert.True(whole >= registered.Sequence);
+        await Page.GetByLabel("Show the account as it stood at (UTC)").FillAsync(typed);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Travel" }).ClickAsync();
+        var asOf = Page.GetByTestId("as-of");
+        await Expect(asOf.GetByRole(AriaRole.Heading).First).ToHaveTextAsync($"The account as of {shown}");
+        await Expect(asOf).ToContainTextAsync($"Replayed from the events up to sequence {whole};");
     }
 
     [Fact]

@@ -68,6 +68,24 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         await Expect(rows.Filter(new() { HasText = numbers[1] }).GetByRole(AriaRole.Link, new() { Name = "Gamma Studio" })).ToBeFocusedAsync();
     }
 
+    [Fact]
+    public async Task On_a_screen_wider_than_the_invoice_list_needs_it_stands_in_the_middle_as_the_other_pages_do()
+    {
+        await App.OpenInvoicesOfOneAccount(2);
+        await Page.SetViewportSizeAsync(1920, 1080);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Expect(Page.GetByTestId("invoice-list").Locator("tbody tr")).ToHaveCountAsync(2);
+        // The page's column: its margins either side of it, in the window.
+        const string margins = "() => { const r = document.querySelector('main').getBoundingClientRect(); return [r.left, window.innerWidth - r.right]; }";
+        var list = await Page.EvaluateAsync<double[]>(margins);
+        Assert.True(list[0] > 100 && Math.Abs(list[0] - list[1]) <= 1, $"the invoice list's margins are {list[0]:0} and {list[1]:0} px");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Accounts" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Accounts", Level = 1 })).ToBeVisibleAsync();
+        var search = await Page.EvaluateAsync<double[]>(margins);
+        Assert.True(search[0] > 100 && Math.Abs(search[0] - search[1]) <= 1, $"the account search's margins are {search[0]:0} and {search[1]:0} px");
+    }
+
     [Theory]
     [InlineData(1366, 768)]
     [InlineData(1280, 720)]

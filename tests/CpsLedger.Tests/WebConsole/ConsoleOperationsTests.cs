@@ -120,6 +120,71 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
         Assert.Single(Directory.GetFiles(App.MailFolder, "invoice-*.eml"));
     }
 
+    /// <summary>Presses Tab (or Shift+Tab) until <paramref name="target"/> has the focus, as a keyboard user moves to it.</summary>
+    private async Task TabTo(ILocator target, bool backwards = false)
+    {
+        for (var n = 0; n < 40; n++)
+        {
+            if (await target.EvaluateAsync<bool>("e => e === document.activeElement"))
+                return;
+            await Page.Keyboard.PressAsync(backwards ? "Shift+Tab" : "Tab");
+        }
+        await Expect(target).ToBeFocusedAsync();
+    }
+
+    [Fact]
+    public async Task Cancel_with_the_keyboard_gives_the_focus_to_the_dead_letters_heading_when_the_button_that_asked_is_gone_or_disabled()
+    {
+        var ids = await DeadLettersOfMissingInvoices(Guid.NewGuid(), Guid.NewGuid());
+        var (first, second) = (ids.Values.First(), ids.Values.Last());
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync("/console/#/operations");
+        var letters = Page.GetByTestId("dead-letters");
+        var heading = letters.GetByRole(AriaRole.Heading, new() { Name = "Dead letters", Level = 2 });
+        var discardSelected = letters.GetByRole(AriaRole.Button, new() { Name = "Discard selected" });
+        var cancel = WhatWillHappen.GetByRole(AriaRole.Button, new() { Name = "Cancel" });
+        await Expect(letters.Locator("tbody tr[data-id]")).ToHaveCountAsync(2);
+
+        // The selection changed under the review: the button that asked is still there, but disabled, and cannot take the focus.
+        var box = DeadLetterRow(first).GetByRole(AriaRole.Checkbox);
+        await box.FocusAsync();
+        await Page.Keyboard.PressAsync("Space");
+        await TabTo(discardSelected);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(WhatWillHappen).ToContainTextAsync("Deletes 1 dead letter for good");
+        await Expect(WhatWillHappen.GetByRole(AriaRole.Button, new() { Name = "Write it" })).ToBeFocusedAsync();
+        await TabTo(box, backwards: true);
+        await Page.Keyboard.PressAsync("Space");
+        await Expect(discardSelected).ToBeDisabledAsync();
+        await TabTo(cancel);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(WhatWillHappen).ToHaveCountAsync(0);
+        await Expect(heading).ToBeFocusedAsync();
+        // Moved there by a key press: the outline shows where the focus went.
+        Assert.True(await heading.EvaluateAsync<bool>("e => e.matches(':focus-visible')"), "the heading shows the focus outline");
+
+        // The list read again under the review (a filter by type): the button that asked is gone.
+        await DeadLetterRow(second).GetByRole(AriaRole.Checkbox).FocusAsync();
+        await Page.Keyboard.PressAsync("Space");
+        await TabTo(discardSelected);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(WhatWillHappen).ToContainTextAsync(second.ToString());
+        var type = letters.GetByLabel("Message type");
+        await TabTo(type, backwards: true);
+        await Page.Keyboard.TypeAsync(InvoiceEmail);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(letters.Locator("caption")).ToContainTextAsync($"2 dead letters of {InvoiceEmail}");
+        await TabTo(cancel);
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(WhatWillHappen).ToHaveCountAsync(0);
+        await Expect(heading).ToBeFocusedAsync();
+        Assert.True(await heading.EvaluateAsync<bool>("e => e.matches(':focus-visible')"), "the heading shows the focus outline");
+
+        // Nothing written: both dead letters are still there.
+        Assert.Equal(2, await DeadLetterCount());
+        await Expect(letters.Locator("tbody tr[data-id]")).ToHaveCountAsync(2);
+    }
+
     [Fact]
     public async Task A_review_that_is_cancelled_deletes_nothing_and_an_empty_selection_is_not_offered()
     {

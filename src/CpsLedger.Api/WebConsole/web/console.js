@@ -374,7 +374,7 @@ function invoicesSection(invoices, membership) {
     // A member who has just joined asks where the invoice is: it is issued by a scheduled message, Invoicing:IssueDelay later.
     invoices.length === 0 ? h('p', {}, membership?.membership
       ? 'No invoice yet: a new membership\'s invoice is issued a while after joining (2 hours with the default settings), then listed here.'
-      : 'No invoices.') : h('table', {},
+      : 'No invoices yet.') : h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
       h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
         .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
@@ -613,6 +613,21 @@ function toIso(localValue) {
   return value ? `${value}${value.length === 16 ? ':00' : ''}Z` : undefined;
 }
 
+/**
+ * The end of a moment typed for "up to and including" it or for time travel: its last microsecond. The page shows times to the second
+ * and the ledger stores them to the microsecond, so 20:36:20 means the whole second (an event at 20:36:20.4 included), 20:36 the whole
+ * minute, and a fraction the whole of its last digit. Sent to the microsecond, which the API takes as it is (it rounds a finer moment to
+ * the nearest microsecond, which could reach into the next second).
+ */
+function toIsoEnd(localValue) {
+  const value = localValue?.trim().replace(' ', 'T');
+  const typed = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/.exec(value ?? '');
+  // Anything else is sent as typed, for the API's 400 to say what is wrong with it.
+  if (!typed) return toIso(localValue);
+  const [, minute, second, fraction] = typed;
+  return second === undefined ? `${minute}:59.999999Z` : `${minute}:${second}.${(fraction ?? '').padEnd(6, '9')}Z`;
+}
+
 // A time in UTC typed as ISO 8601: a datetime-local input shows the browser's locale (12/04/2026, 08:34 PM), which reads
 // as local time and is ambiguous between day and month.
 // Fractions of a second are taken too: the API rounds a moment to the microsecond it stores, and an address may hold one.
@@ -631,7 +646,7 @@ async function historyView(id, params) {
   const [account, history, everything] = await Promise.all([
     loadAccount(id),
     api(`/api/accounts/${id}/history`, { query: { page, pageSize: 50, types: filters.types, from: toIso(params.get('from')),
-      to: toIso(params.get('to')), through: toIso(params.get('through')) } }),
+      to: toIso(params.get('to')), through: toIsoEnd(params.get('through')) } }),
     api(`/api/accounts/${id}/history`, { query: { pageSize: 500 } }),
   ]);
   const types = [...new Set(everything.items.map(e => e.type))].sort();
@@ -670,7 +685,8 @@ async function historyView(id, params) {
     class: 'filters',
     onsubmit: event => {
       event.preventDefault();
-      timeTravel(id, travel, { timestamp: toIso(travelInput.value) }, undefined, chains);
+      // The moment as typed names the replay: what is sent is its last microsecond.
+      timeTravel(id, travel, { timestamp: toIsoEnd(travelInput.value) }, undefined, chains, travelInput.value.trim().replace('T', ' '));
     },
   },
   h('div', {}, h('label', { for: 'as-of' }, 'Show the account as it stood at (UTC)'), travelInput),
@@ -753,13 +769,16 @@ function withPage(params, page) {
   return q.toString();
 }
 
-/** Replays the account up to a moment or up to an event of the timeline (`event`: the one its button was pressed on). */
-async function timeTravel(id, target, cut, event, chains) {
+/**
+ * Replays the account up to a moment or up to an event of the timeline (`event`: the one its button was pressed on; `typed`: the moment
+ * as typed, which names the replay).
+ */
+async function timeTravel(id, target, cut, event, chains, typed) {
   fill(target, h('p', {}, 'Replaying the events…'));
   try {
     const asOf = await api(`/api/accounts/${id}/as-of`, { query: cut });
     // A sequence number alone does not tell an auditor which moment this is: the event's time and type are said with it.
-    const when = cut.timestamp ? utc(cut.timestamp)
+    const when = cut.timestamp ? `${typed} UTC`
       : event ? `${utc(event.at)}, after ${words(event.type)} (sequence ${cut.sequence})` : `event ${cut.sequence}`;
     const heading = h('h3', { tabindex: '-1', class: 'replay-heading' }, `The account as of ${when}`);
     fill(target, h('div', { class: 'as-of', 'data-testid': 'as-of' },
@@ -1265,8 +1284,10 @@ async function deadLettersPanel(panel) {
           type: 'button', class: 'secondary',
           onclick: () => {
             fill(review);
-            if (opener?.isConnected && opener !== document.body) return opener.focus();
-            // A heading takes the focus only with a tabindex; without one the focus was left on the page's body.
+            // A disabled button (the selection emptied under the review) takes no focus: the focus would be lost with "Cancel".
+            if (opener?.isConnected && !opener.disabled && opener !== document.body) return opener.focus();
+            // Gone or disabled: the panel's heading. A heading takes the focus only with a tabindex; without one the focus was left on
+            // the page's body.
             const heading = panel.querySelector('h2');
             heading.setAttribute('tabindex', '-1');
             heading.focus();
