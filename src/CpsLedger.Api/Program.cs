@@ -20,7 +20,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
-builder.AddLedgerLogging(command: Program.NamesACommand(args));
+builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: Program.NamesACommand(args) && args.Contains("--verbose"));
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
 builder.AddLedgerMail();

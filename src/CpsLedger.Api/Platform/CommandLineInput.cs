@@ -27,7 +27,8 @@ public class LedgerInput : NetCoreInput
         return host;
     }
 
-    [Description("Write out much more information at startup and enables console logging")]
+    /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>): JasperFx applies it to a host builder only.</summary>
+    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 }

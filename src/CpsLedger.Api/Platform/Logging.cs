@@ -30,8 +30,19 @@ public static class Logging
     /// Whether a command runs (<c>token</c>, <c>verify</c>, <c>db-apply</c>, ...) rather than the service: its output on stdout is
     /// for a file or <c>$(...)</c>, so every log line goes to stderr.
     /// </param>
-    public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false)
+    /// <param name="verbose">
+    /// Whether the command was given <c>--verbose</c>: every category logs from Debug, the settings' overrides (Marten, Wolverine,
+    /// JasperFx and ASP.NET Core at Warning) included. JasperFx's input takes the flag, but applies it to a host builder only, and
+    /// the commands run on the app Program has built already: it did nothing.
+    /// </param>
+    public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false, bool verbose = false)
     {
+        if (verbose)
+            builder.Configuration.AddInMemoryCollection(
+                builder.Configuration.GetSection("Serilog:MinimumLevel:Override").GetChildren()
+                    .Select(category => KeyValuePair.Create(category.Path, (string?)"Debug"))
+                    .Append(KeyValuePair.Create("Serilog:MinimumLevel:Default", (string?)"Debug")));
+
         var development = builder.Environment.IsDevelopment();
         LogEventLevel? standardErrorFrom = command ? LevelAlias.Minimum : null;
 

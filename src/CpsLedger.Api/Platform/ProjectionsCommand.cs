@@ -247,7 +247,8 @@ public sealed class LedgerProjectionInput : ProjectionInput
     [FlagAlias("applicationname", true)]
     public new string? ApplicationNameFlag { get => base.ApplicationNameFlag; set => base.ApplicationNameFlag = value; }
 
-    [Description("Write out much more information at startup and enables console logging")]
+    /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as for <see cref="LedgerInput"/>.</summary>
+    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 }

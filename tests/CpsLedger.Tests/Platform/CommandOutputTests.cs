@@ -73,6 +73,26 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         Assert.All(output.Split('\n', StringSplitOptions.RemoveEmptyEntries),
             line => Assert.Matches(@"^\S+ +(Inline|Async|Live) +\S+$", line));
     }
+    [Fact]
+    public async Task Verbose_writes_the_debug_log_of_every_category_on_standard_error()
+    {
+        // JasperFx applies --verbose to a host builder only, and the commands run on the app Program has built already: the flag
+        // was accepted and did nothing (the same lines with and without it).
+        var account = await App.OpenAccount();
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString());
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.DoesNotContain("\"@l\":\"Debug\"", error);
+
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        // Debug lines of the ledger's own categories and of those the settings hold at Warning (Marten, Wolverine, JasperFx).
+        Assert.Contains("\"@l\":\"Debug\"", error);
+        Assert.Contains(error.Split('\n'), line => line.Contains("\"@l\":\"Debug\"") && line.Contains("\"SourceContext\":\"Marten"));
+        // The report alone on stdout, as without the flag.
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+    }
+
     [Theory]
     [InlineData("verify")]
     [InlineData("dead-letters", "list")]
