@@ -68,7 +68,7 @@ else
 
 // Nor does JasperFx write "Searching '<assembly>' for commands" for the assemblies it scans (seven lines ahead of every
 // command's output): it leaves them out once a CommandFactory has applied the extensions of those assemblies (a static flag of
-// JasperFx 2.100; set by the command line only for a host it builds itself), and applying none sets that flag.
+// JasperFx 2.100 to 2.102; set by the command line only for a host it builds itself), and applying none sets that flag.
 new CommandFactory().ApplyExtensions(new ServiceCollection());
 
 return await app.RunJasperFxCommands(args);

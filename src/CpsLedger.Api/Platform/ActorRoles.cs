@@ -91,7 +91,7 @@ public static class ActorRoles
     }
 
     /// <summary>
-    /// For a message an endpoint invokes inline (<c>IMessageBus.InvokeAsync</c>): Wolverine 6.62 applies its envelope rules
+    /// For a message an endpoint invokes inline (<c>IMessageBus.InvokeAsync</c>): Wolverine 6.62 and 6.64.2 apply their envelope rules
     /// (<see cref="ActorRoleRelay"/>) to messages it sends, not to those it invokes, so the request's role goes in the delivery
     /// options, as a header of the message's envelope.
     /// </summary>

@@ -36,6 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/{email}").SetTag("http.request.method", "DELETE");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
@@ -52,7 +53,6 @@ namespace Internal.Generated.WolverineHandlers
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.UnlinkOldCpsEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/{email}").SetTag("http.request.method", "DELETE");
             try
             {
                 var email = (string?)httpContext.GetRouteValue("email");

@@ -34,6 +34,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.GetCreditNoteEndpoints").SetTag("http.route", "/api/accounts/{accountId}/credit-notes/{creditNoteNumber}").SetTag("http.request.method", "GET");
             string accountId_rawValue = (string?)httpContext.GetRouteValue("accountId");
             System.Guid accountId = default;
 
@@ -49,7 +50,6 @@ namespace Internal.Generated.WolverineHandlers
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.GetCreditNoteEndpoints").SetTag("http.route", "/api/accounts/{accountId}/credit-notes/{creditNoteNumber}").SetTag("http.request.method", "GET");
             var creditNoteNumber = (string?)httpContext.GetRouteValue("creditNoteNumber");
             if(creditNoteNumber == null)
             {

@@ -39,6 +39,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.AmendProductDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products/{registrationId}").SetTag("http.request.method", "PATCH");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Products.AmendProductDetails>(httpContext);
@@ -92,7 +93,6 @@ namespace Internal.Generated.WolverineHandlers
 
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.AmendProductDetailsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products/{registrationId}").SetTag("http.request.method", "PATCH");
             try
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", registrationId);

@@ -36,6 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint").SetTag("http.route", "/api/accounts").SetTag("http.request.method", "POST");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Accounts.OpenBusinessAccount>(httpContext);
@@ -48,7 +49,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint").SetTag("http.route", "/api/accounts").SetTag("http.request.method", "POST");
             try
             {
                 var problemDetails2 = CpsLedger.Api.Accounts.OpenBusinessAccountEndpoint.Before(command, httpContext.User, documentSession);

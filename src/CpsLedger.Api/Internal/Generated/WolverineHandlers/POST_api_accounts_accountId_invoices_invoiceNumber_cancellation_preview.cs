@@ -44,6 +44,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.PreviewCancellationEndpoint").SetTag("http.route", "/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation/preview").SetTag("http.request.method", "POST");
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Invoicing.CancelInvoice>(httpContext);
             if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;
@@ -70,7 +71,6 @@ namespace Internal.Generated.WolverineHandlers
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.PreviewCancellationEndpoint").SetTag("http.route", "/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation/preview").SetTag("http.request.method", "POST");
             var invoiceNumber = (string?)httpContext.GetRouteValue("invoiceNumber");
             if(invoiceNumber == null)
             {

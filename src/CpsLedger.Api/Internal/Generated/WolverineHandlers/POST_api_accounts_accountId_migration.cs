@@ -41,6 +41,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.MigrateProductsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/migration").SetTag("http.request.method", "POST");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Migration.MigrateProducts>(httpContext, true);
@@ -68,7 +69,6 @@ namespace Internal.Generated.WolverineHandlers
             var martenDataRequirement = CpsLedger.Api.Platform.AccountExistence.Require(accountId);
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckAsync(documentSession, ((Microsoft.Extensions.Logging.ILogger)_loggerForMessage), httpContext.RequestAborted);
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.MigrateProductsEndpoint").SetTag("http.route", "/api/accounts/{accountId}/migration").SetTag("http.request.method", "POST");
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             try
             {

@@ -42,6 +42,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.VerifyOldEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/verification").SetTag("http.request.method", "POST");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Migration.VerifyOldEmail>(httpContext);
@@ -80,7 +81,6 @@ namespace Internal.Generated.WolverineHandlers
 
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.VerifyOldEmailEndpoint").SetTag("http.route", "/api/accounts/{accountId}/old-cps-emails/verification").SetTag("http.request.method", "POST");
             try
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", accountId);

@@ -42,6 +42,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint").SetTag("http.route", "/api/accounts/{accountId}/payment-card").SetTag("http.request.method", "POST");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Invoicing.RecordPaymentCard>(httpContext);
@@ -81,7 +82,6 @@ namespace Internal.Generated.WolverineHandlers
 
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordPaymentCardEndpoint").SetTag("http.route", "/api/accounts/{accountId}/payment-card").SetTag("http.request.method", "POST");
             try
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_PaymentCardStreamId);

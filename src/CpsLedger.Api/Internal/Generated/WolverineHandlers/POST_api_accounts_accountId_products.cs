@@ -39,6 +39,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.RegisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products").SetTag("http.request.method", "POST");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Products.RegisterProduct>(httpContext);
@@ -75,7 +76,6 @@ namespace Internal.Generated.WolverineHandlers
 
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Products.RegisterProductEndpoint").SetTag("http.route", "/api/accounts/{accountId}/products").SetTag("http.request.method", "POST");
             var productModelByCode_result = await productModelByCode_BatchItem.ConfigureAwait(false);
             var problemDetails2 = CpsLedger.Api.Products.RegisterProductEndpoint.Before(command, httpContext.User, documentSession);
             // Evaluate whether the processing should stop if there are any problems

@@ -34,8 +34,8 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
-            CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Catalogue.ImportCatalogueEndpoint").SetTag("http.route", "/api/catalogue/imports").SetTag("http.request.method", "POST");
+            CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             try
             {
                 

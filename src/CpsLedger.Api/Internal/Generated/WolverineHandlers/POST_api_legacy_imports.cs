@@ -34,8 +34,8 @@ namespace Internal.Generated.WolverineHandlers
             var messageContext = new Wolverine.Runtime.MessageContext(_wolverineRuntime);
             Wolverine.Http.Runtime.UserNameMiddleware.Apply(httpContext, messageContext);
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
-            CpsLedger.Api.Platform.ActorRoles.Relay(httpContext, messageContext);
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Migration.ImportLegacyAccountsEndpoint").SetTag("http.route", "/api/legacy-imports").SetTag("http.request.method", "POST");
+            CpsLedger.Api.Platform.ActorRoles.Relay(httpContext, messageContext);
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             try
             {

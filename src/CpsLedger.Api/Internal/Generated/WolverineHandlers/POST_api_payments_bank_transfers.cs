@@ -39,6 +39,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint").SetTag("http.route", "/api/payments/bank-transfers").SetTag("http.request.method", "POST");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Invoicing.RecordBankPayment>(httpContext);
@@ -51,7 +52,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint").SetTag("http.route", "/api/payments/bank-transfers").SetTag("http.request.method", "POST");
             try
             {
                 var namedInvoice = await CpsLedger.Api.Invoicing.RecordBankPaymentEndpoint.LoadAsync(command, documentSession, httpContext.RequestAborted).ConfigureAwait(false);

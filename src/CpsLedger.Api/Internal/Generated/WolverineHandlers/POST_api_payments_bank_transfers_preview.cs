@@ -39,6 +39,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.PreviewBankPaymentEndpoint").SetTag("http.route", "/api/payments/bank-transfers/preview").SetTag("http.request.method", "POST");
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Invoicing.RecordBankPayment>(httpContext);
             if (jsonContinue == Wolverine.HandlerContinuation.Stop) return;
@@ -50,7 +51,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.PreviewBankPaymentEndpoint").SetTag("http.route", "/api/payments/bank-transfers/preview").SetTag("http.request.method", "POST");
             var previewedInvoice = await CpsLedger.Api.Invoicing.PreviewBankPaymentEndpoint.LoadAsync(command, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
             var problemDetails2 = CpsLedger.Api.Invoicing.PreviewBankPaymentEndpoint.Before(previewedInvoice, command);
             // Evaluate whether the processing should stop if there are any problems

@@ -42,6 +42,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Membership.ChooseRenewalEndpoint").SetTag("http.route", "/api/accounts/{accountId}/membership/renewal").SetTag("http.request.method", "PUT");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Membership.ChooseRenewal>(httpContext);
@@ -81,7 +82,6 @@ namespace Internal.Generated.WolverineHandlers
 
             // Evaluate Marten data requirement(s)
             await martenDataRequirement.CheckFromBatch(((Microsoft.Extensions.Logging.ILogger)_loggerForMessage));
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Membership.ChooseRenewalEndpoint").SetTag("http.route", "/api/accounts/{accountId}/membership/renewal").SetTag("http.request.method", "PUT");
             try
             {
                 Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("wolverine.stream.id", result_of_MembershipStreamId);

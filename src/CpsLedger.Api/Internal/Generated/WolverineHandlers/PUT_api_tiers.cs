@@ -39,6 +39,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Tiers.TierTableEndpoints").SetTag("http.route", "/api/tiers").SetTag("http.request.method", "PUT");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Tiers.PublishTierTable>(httpContext);
@@ -51,7 +52,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Tiers.TierTableEndpoints").SetTag("http.route", "/api/tiers").SetTag("http.request.method", "PUT");
             try
             {
                 var result_of_TierTableStreamId = CpsLedger.Api.Tiers.TierTableEndpoints.TierTableStreamId();

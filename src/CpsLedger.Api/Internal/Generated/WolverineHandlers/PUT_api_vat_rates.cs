@@ -36,6 +36,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Http.Runtime.RequestIdMiddleware.Apply(httpContext, messageContext);
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
+            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.VatRateEndpoints").SetTag("http.route", "/api/vat-rates").SetTag("http.request.method", "PUT");
             CpsLedger.Api.Platform.ActorRoles.Stamp(httpContext, messageContext, documentSession);
             // Reading the request body via JSON deserialization
             var (command, jsonContinue) = await ReadJsonAsync<CpsLedger.Api.Invoicing.PublishVatRates>(httpContext);
@@ -48,7 +49,6 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.VatRateEndpoints").SetTag("http.route", "/api/vat-rates").SetTag("http.request.method", "PUT");
             try
             {
                 var result_of_VatTableStreamId = CpsLedger.Api.Invoicing.VatRateEndpoints.VatTableStreamId();
