@@ -112,6 +112,26 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Log_level_works_on_jasperfxs_own_commands_too_and_none_logs_nothing()
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "db-list", "--log-level", "Debug");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.Contains("\"@l\":\"Debug\"", error);
+        Assert.Contains("marten://", output);
+        Assert.DoesNotContain("\"@t\":", output);
+
+        var account = await App.OpenAccount();
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose", "--log-level", "None");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        // --verbose is the more detailed: Debug.
+        Assert.Contains("\"@l\":\"Debug\"", error);
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "None");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.DoesNotContain("\"@t\":", error);
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+    }
+
+    [Fact]
     public async Task Verbose_and_log_level_together_log_from_the_more_detailed_of_the_two()
     {
         var account = await App.OpenAccount();
