@@ -1,3 +1,4 @@
+using System.Reflection;
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
@@ -9,6 +10,8 @@ using CpsLedger.Api.Tiers;
 using CpsLedger.Api.WebConsole;
 using JasperFx;
 using JasperFx.CommandLine;
+using JasperFx.CommandLine.Parsing;
+using JasperFx.Core.TypeScanning;
 using Spectre.Console;
 
 args = Program.WithHelpAsked(args);
@@ -20,7 +23,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
-builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: Program.NamesACommand(args) && args.Contains("--verbose"));
+builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: Program.NamesACommand(args) && args.Contains("--verbose"),
+    level: Program.LogLevelOf(args));
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
 builder.AddLedgerMail();
@@ -119,6 +123,43 @@ public partial class Program
         CommandOf(args) is { } name && typeof(Program).Assembly.GetExportedTypes()
             .Where(CommandFactory.IsJasperFxCommandType)
             .Any(type => CommandFactory.CommandNameFor(type) == name.ToLowerInvariant());
+
+    /// <summary>
+    /// The level the command is given by <c>--log-level</c> (or its short form, where the command's input gives it one), read by
+    /// JasperFx's own parsing of that command's input: JasperFx applies it to a host builder only, and the commands run on the
+    /// app built here already (<c>Logging.AddLedgerLogging</c> applies it). Null when the arguments give none, name no command
+    /// whose input has the flag, or are not that command's usage: JasperFx refuses those itself when it runs the command.
+    /// </summary>
+    internal static LogLevel? LogLevelOf(IReadOnlyList<string> args)
+    {
+        if (CommandOf(args) is not { } name || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
+            return null;
+        try
+        {
+            // As JasperFx's CommandFactory builds a command's input (BuildRun): multi-letter short flags split, then the usages.
+            var creator = new ActivatorCommandCreator();
+            var input = creator.CreateCommand(type).Usages.BuildInput(new Queue<string>(ArgPreprocessor.Process(args.Skip(1))), creator);
+            return (input as NetCoreInput)?.LogLevelFlag;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The command of that name as JasperFx's command line finds it: the ledger's (which replaces JasperFx.Events' projections),
+    /// JasperFx's own, or one of its extensions' (assemblies marked [JasperFxAssembly]).
+    /// </summary>
+    private static Type? CommandTypeFor(string name)
+    {
+        static Type? In(Assembly assembly, string name) => assembly.GetExportedTypes()
+            .FirstOrDefault(type => CommandFactory.IsJasperFxCommandType(type) && CommandFactory.CommandNameFor(type) == name);
+
+        return In(typeof(Program).Assembly, name) ?? In(typeof(CommandFactory).Assembly, name)
+            ?? AssemblyFinder.FindAssemblies(_ => { }, a => !a.IsDynamic && a.GetCustomAttribute<JasperFxAssemblyAttribute>() is not null, false)
+                .Select(assembly => In(assembly, name)).LastOrDefault(type => type is not null);
+    }
 
     /// <summary>The JasperFx command the arguments name (<see cref="NamesACommand"/>), or null when they are settings only.</summary>
     internal static string? CommandOf(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-') ? args[0] : null;

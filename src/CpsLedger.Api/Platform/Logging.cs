@@ -35,29 +35,64 @@ public static class Logging
     /// JasperFx and ASP.NET Core at Warning) included. JasperFx's input takes the flag, but applies it to a host builder only, and
     /// the commands run on the app Program has built already: it did nothing.
     /// </param>
-    public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false, bool verbose = false)
+    /// <param name="level">
+    /// The command's <c>--log-level</c> (<c>Program.LogLevelOf</c>), likewise applied by JasperFx to a host builder only: every
+    /// category logs from it, overrides included; <c>None</c> logs nothing. With <c>--verbose</c> the more detailed of the two wins.
+    /// </param>
+    public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false, bool verbose = false, LogLevel? level = null)
     {
-        if (verbose)
-            builder.Configuration.AddInMemoryCollection(
-                builder.Configuration.GetSection("Serilog:MinimumLevel:Override").GetChildren()
-                    .Select(category => KeyValuePair.Create(category.Path, (string?)"Debug"))
-                    .Append(KeyValuePair.Create("Serilog:MinimumLevel:Default", (string?)"Debug")));
+        var least = LeastLevel(verbose, level);
+        var overridden = builder.Configuration.GetSection("Serilog:MinimumLevel:Override").GetChildren().Select(c => c.Key).ToList();
 
         var development = builder.Environment.IsDevelopment();
         LogEventLevel? standardErrorFrom = command ? LevelAlias.Minimum : null;
 
         // Start-up (before the host exists) logs through the same sinks, so nothing is written with Console.
-        Log.Logger = Configure(new LoggerConfiguration(), development, standardErrorFrom).CreateBootstrapLogger();
+        Log.Logger = Configure(new LoggerConfiguration(), development, standardErrorFrom, least, overridden).CreateBootstrapLogger();
 
         // The host's logger is its own (preserveStaticLogger): freezing the shared static logger instead would fail when two
         // hosts start in one process at once, as the tests' hosts do. The static logger serves start-up and shut-down only.
         builder.Services.AddSerilog((services, configuration) =>
-            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development, standardErrorFrom),
+            Configure(configuration.ReadFrom.Configuration(builder.Configuration).ReadFrom.Services(services), development, standardErrorFrom,
+                least, overridden),
             preserveStaticLogger: true);
     }
 
-    private static LoggerConfiguration Configure(LoggerConfiguration configuration, bool development, LogEventLevel? standardErrorFrom)
+    /// <summary>
+    /// The least level every category logs from, over the settings' levels: <c>--verbose</c>'s Debug, <c>--log-level</c>'s, the
+    /// more detailed of the two when both are given; null (the settings') when neither is.
+    /// </summary>
+    public static LogEventLevel? LeastLevel(bool verbose, LogLevel? level) => (verbose, level) switch
     {
+        (true, { } given) => (LogEventLevel)Math.Min((int)LogEventLevel.Debug, (int)SerilogLevel(given)),
+        (true, null) => LogEventLevel.Debug,
+        (false, { } given) => SerilogLevel(given),
+        _ => null,
+    };
+
+    /// <summary>Serilog's level for the one JasperFx parsed (its Enum.Parse takes a number too: past Critical is None).</summary>
+    private static LogEventLevel SerilogLevel(LogLevel level) => level switch
+    {
+        LogLevel.Trace => LogEventLevel.Verbose,
+        LogLevel.Debug => LogEventLevel.Debug,
+        LogLevel.Information => LogEventLevel.Information,
+        LogLevel.Warning => LogEventLevel.Warning,
+        LogLevel.Error => LogEventLevel.Error,
+        LogLevel.Critical => LogEventLevel.Fatal,
+        _ => LevelAlias.Off,
+    };
+
+    private static LoggerConfiguration Configure(LoggerConfiguration configuration, bool development, LogEventLevel? standardErrorFrom,
+        LogEventLevel? least, IReadOnlyList<string> overridden)
+    {
+        // Over the settings' levels: the default and each category they hold at another (the later override of one category wins).
+        if (least is { } level)
+        {
+            configuration.MinimumLevel.Is(level);
+            foreach (var category in overridden)
+                configuration.MinimumLevel.Override(category, level);
+        }
+
         configuration = configuration
             .Enrich.FromLogContext()
             .Enrich.With<TraceCorrelationEnricher>()

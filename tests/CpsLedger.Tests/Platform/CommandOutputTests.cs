@@ -93,6 +93,72 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
     }
 
+    [Fact]
+    public async Task Log_level_sets_the_least_level_logged_in_every_category_on_standard_error()
+    {
+        // JasperFx applies --log-level to a host builder only, as --verbose: `verify --log-level Debug` logged no Debug line.
+        var account = await App.OpenAccount();
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "Debug");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.Contains(error.Split('\n'), line => line.Contains("\"@l\":\"Debug\"") && line.Contains("\"SourceContext\":\"Marten"));
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+
+        // Its short form, as JasperFx's input reads it; and a level above Information leaves out the Information lines.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "-l", "Error");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.DoesNotContain("\"@t\":", error);
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+    }
+
+    [Fact]
+    public async Task Log_level_works_on_jasperfxs_own_commands_too_and_none_logs_nothing()
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "db-list", "--log-level", "Debug");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.Contains("\"@l\":\"Debug\"", error);
+        Assert.Contains("marten://", output);
+        Assert.DoesNotContain("\"@t\":", output);
+
+        var account = await App.OpenAccount();
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose", "--log-level", "None");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        // --verbose is the more detailed: Debug.
+        Assert.Contains("\"@l\":\"Debug\"", error);
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "None");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.DoesNotContain("\"@t\":", error);
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+    }
+
+    [Fact]
+    public async Task Verbose_and_log_level_together_log_from_the_more_detailed_of_the_two()
+    {
+        var account = await App.OpenAccount();
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose", "--log-level", "Error");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.Contains("\"@l\":\"Debug\"", error);
+
+        // And the other way round: Warning is less detailed than --verbose's Debug.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "Warning", "--verbose");
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.Contains("\"@l\":\"Debug\"", error);
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+    }
+
+    [Fact]
+    public async Task An_unknown_log_level_is_refused_as_jasperfx_refuses_a_flags_bad_value()
+    {
+        var account = await App.OpenAccount();
+
+        // JasperFx parses the level as LogLevel's name, case as written ("debug" is none).
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "debug");
+        Assert.True(exit == 1, $"exit {exit}\n{error}\n{output}");
+        Assert.Contains("Error parsing input", error);
+        Assert.DoesNotContain("Checked", output);
+    }
+
     [Theory]
     [InlineData("verify")]
     [InlineData("dead-letters", "list")]

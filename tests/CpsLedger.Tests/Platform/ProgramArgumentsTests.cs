@@ -82,6 +82,39 @@ public sealed class ProgramArgumentsTests
         Assert.Equal(verbose, input.VerboseFlag);
     }
 
+    [Theory]
+    [InlineData(new[] { "verify", "--log-level", "Debug" }, "Debug")]
+    [InlineData(new[] { "verify", "-l", "Error" }, "Error")]
+    [InlineData(new[] { "token", "--role", "support", "--log-level", "Trace" }, "Trace")]
+    [InlineData(new[] { "projections", "list", "-l", "None" }, "None")]
+    [InlineData(new[] { "db-apply", "--log-level", "Warning" }, "Warning")]
+    [InlineData(new[] { "codegen", "preview", "--log-level", "Critical" }, "Critical")]
+    // codegen's -l is its --language (the first of the two its input declares), not a level.
+    [InlineData(new[] { "codegen", "preview", "-l", "CSharp" }, null)]
+    [InlineData(new[] { "verify" }, null)]
+    // Not a level JasperFx parses (LogLevel's names, as written): no level here; JasperFx refuses it when it runs the command.
+    [InlineData(new[] { "verify", "--log-level", "debug" }, null)]
+    [InlineData(new[] { "help", "verify" }, null)]
+    [InlineData(new[] { "--urls", "http://127.0.0.1:5081" }, null)]
+    public void the_log_level_is_read_as_jasperfxs_parsing_of_the_commands_input_reads_it(string[] args, string? level) =>
+        Assert.Equal(level, Program.LogLevelOf(args)?.ToString());
+
+    [Theory]
+    [InlineData(false, null, null)]
+    [InlineData(true, null, "Debug")]
+    [InlineData(false, "Error", "Error")]
+    [InlineData(false, "Trace", "Verbose")]
+    [InlineData(false, "Critical", "Fatal")]
+    // --verbose and --log-level together: the more detailed of the two.
+    [InlineData(true, "Error", "Debug")]
+    [InlineData(true, "Trace", "Verbose")]
+    public void verbose_and_log_level_give_every_category_the_more_detailed_of_their_levels(bool verbose, string? level, string? least) =>
+        Assert.Equal(least, Logging.LeastLevel(verbose, level is null ? null : Enum.Parse<Microsoft.Extensions.Logging.LogLevel>(level))?.ToString());
+
+    [Fact]
+    public void log_level_none_logs_nothing() =>
+        Assert.True(Logging.LeastLevel(false, Microsoft.Extensions.Logging.LogLevel.None) > Serilog.Events.LogEventLevel.Fatal);
+
     [Fact]
     public void jasperfxs_own_commands_give_one_letter_to_two_flags_only_where_operations_md_says_to_use_the_long_name()
     {

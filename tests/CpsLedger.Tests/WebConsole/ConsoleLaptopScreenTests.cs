@@ -87,6 +87,35 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
     }
 
     [Theory]
+    [InlineData(1920, 1080)]
+    [InlineData(1366, 768)]
+    public async Task The_notice_above_the_invoice_list_lines_up_with_the_list(int width, int height)
+    {
+        await App.OpenInvoicesOfOneAccount(2);
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        await Expect(Page.GetByTestId("invoice-list").Locator("tbody tr")).ToHaveCountAsync(2);
+
+        // The notice as the console writes it above every page (say(): "Your sign-in has expired", ...): in the status box, over
+        // the invoice list, whose column is wider than the other pages' 1200 px (main.wide). It stood in a 1200 px column there.
+        await Page.EvaluateAsync("""
+            () => { const p = document.createElement('p'); p.className = 'notice warn'; p.textContent = 'Your sign-in has expired: sign in again.';
+                    document.getElementById('status').replaceChildren(p); }
+            """);
+        // The page's content: main's box less its padding, where the heading and the list begin.
+        var content = await Page.EvaluateAsync<double[]>("""
+            () => { const m = document.querySelector('main'), r = m.getBoundingClientRect(), s = getComputedStyle(m);
+                    return [r.left + parseFloat(s.paddingLeft), r.right - parseFloat(s.paddingRight)]; }
+            """);
+        var notice = await Page.Locator("#status .notice").BoundingBoxAsync();
+        var heading = await Page.GetByRole(AriaRole.Heading, new() { Level = 1 }).BoundingBoxAsync();
+        Assert.True(Math.Abs(heading!.X - content[0]) <= 1, $"the heading begins at {heading.X:0} px, the page's content at {content[0]:0} px");
+        Assert.True(Math.Abs(notice!.X - content[0]) <= 1, $"the notice begins at {notice.X:0} px, the page's content at {content[0]:0} px");
+        Assert.True(Math.Abs(notice.X + notice.Width - content[1]) <= 1,
+            $"the notice ends at {notice.X + notice.Width:0} px, the page's content at {content[1]:0} px");
+    }
+
+    [Theory]
     [InlineData(1366, 768)]
     [InlineData(1280, 720)]
     public async Task A_field_the_api_refuses_in_a_dialog_is_said_once_at_its_field_and_the_notice_is_in_view(int width, int height)
