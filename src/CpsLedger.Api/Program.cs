@@ -23,8 +23,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
-builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: Program.NamesACommand(args) && args.Contains("--verbose"),
-    level: Program.LogLevelOf(args));
+var commandInput = Program.CommandInputOf(args);
+builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
 builder.AddLedgerMail();
@@ -120,17 +120,16 @@ public partial class Program
 
     /// <summary>Whether the arguments name one of the ledger's own commands (this assembly's), not one of JasperFx's.</summary>
     internal static bool IsLedgerCommand(IReadOnlyList<string> args) =>
-        CommandOf(args) is { } name && typeof(Program).Assembly.GetExportedTypes()
-            .Where(CommandFactory.IsJasperFxCommandType)
-            .Any(type => CommandFactory.CommandNameFor(type) == name.ToLowerInvariant());
+        CommandOf(args) is { } name && CommandIn(typeof(Program).Assembly, name.ToLowerInvariant()) is not null;
 
     /// <summary>
-    /// The level the command is given by <c>--log-level</c> (or its short form, where the command's input gives it one), read by
-    /// JasperFx's own parsing of that command's input: JasperFx applies it to a host builder only, and the commands run on the
-    /// app built here already (<c>Logging.AddLedgerLogging</c> applies it). Null when the arguments give none, name no command
-    /// whose input has the flag, or are not that command's usage: JasperFx refuses those itself when it runs the command.
+    /// The command's input as JasperFx's own parsing reads the arguments, for its <c>--verbose</c> and <c>--log-level</c> (or their
+    /// short forms, where the command's input gives them one): JasperFx applies those to a host builder only, and the commands run
+    /// on the app built here already (<c>Logging.AddLedgerLogging</c> applies them). Null when the arguments name no command whose
+    /// input is JasperFx's <see cref="NetCoreInput"/>, or are not that command's usage: JasperFx refuses those itself when it runs
+    /// the command.
     /// </summary>
-    internal static LogLevel? LogLevelOf(IReadOnlyList<string> args)
+    internal static NetCoreInput? CommandInputOf(IReadOnlyList<string> args)
     {
         if (CommandOf(args) is not { } name || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
             return null;
@@ -139,7 +138,7 @@ public partial class Program
             // As JasperFx's CommandFactory builds a command's input (BuildRun): multi-letter short flags split, then the usages.
             var creator = new ActivatorCommandCreator();
             var input = creator.CreateCommand(type).Usages.BuildInput(new Queue<string>(ArgPreprocessor.Process(args.Skip(1))), creator);
-            return (input as NetCoreInput)?.LogLevelFlag;
+            return input as NetCoreInput;
         }
         catch (Exception)
         {
@@ -151,15 +150,13 @@ public partial class Program
     /// The command of that name as JasperFx's command line finds it: the ledger's (which replaces JasperFx.Events' projections),
     /// JasperFx's own, or one of its extensions' (assemblies marked [JasperFxAssembly]).
     /// </summary>
-    private static Type? CommandTypeFor(string name)
-    {
-        static Type? In(Assembly assembly, string name) => assembly.GetExportedTypes()
-            .FirstOrDefault(type => CommandFactory.IsJasperFxCommandType(type) && CommandFactory.CommandNameFor(type) == name);
+    private static Type? CommandTypeFor(string name) =>
+        CommandIn(typeof(Program).Assembly, name) ?? CommandIn(typeof(CommandFactory).Assembly, name)
+        ?? AssemblyFinder.FindAssemblies(_ => { }, a => !a.IsDynamic && a.GetCustomAttribute<JasperFxAssemblyAttribute>() is not null, false)
+            .Select(assembly => CommandIn(assembly, name)).LastOrDefault(type => type is not null);
 
-        return In(typeof(Program).Assembly, name) ?? In(typeof(CommandFactory).Assembly, name)
-            ?? AssemblyFinder.FindAssemblies(_ => { }, a => !a.IsDynamic && a.GetCustomAttribute<JasperFxAssemblyAttribute>() is not null, false)
-                .Select(assembly => In(assembly, name)).LastOrDefault(type => type is not null);
-    }
+    private static Type? CommandIn(Assembly assembly, string name) => assembly.GetExportedTypes()
+        .FirstOrDefault(type => CommandFactory.IsJasperFxCommandType(type) && CommandFactory.CommandNameFor(type) == name);
 
     /// <summary>The JasperFx command the arguments name (<see cref="NamesACommand"/>), or null when they are settings only.</summary>
     internal static string? CommandOf(IReadOnlyList<string> args) => args.Count > 0 && !args[0].StartsWith('-') ? args[0] : null;

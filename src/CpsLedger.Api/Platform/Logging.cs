@@ -36,7 +36,7 @@ public static class Logging
     /// the commands run on the app Program has built already: it did nothing.
     /// </param>
     /// <param name="level">
-    /// The command's <c>--log-level</c> (<c>Program.LogLevelOf</c>), likewise applied by JasperFx to a host builder only: every
+    /// The command's <c>--log-level</c> (<c>Program.CommandInputOf</c>), likewise applied by JasperFx to a host builder only: every
     /// category logs from it, overrides included; <c>None</c> logs nothing. With <c>--verbose</c> the more detailed of the two wins.
     /// </param>
     public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false, bool verbose = false, LogLevel? level = null)

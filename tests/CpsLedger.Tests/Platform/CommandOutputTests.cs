@@ -80,17 +80,15 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         // was accepted and did nothing (the same lines with and without it).
         var account = await App.OpenAccount();
 
-        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString());
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        var (output, error) = await VerifyAsync(account);
         Assert.DoesNotContain("\"@l\":\"Debug\"", error);
 
-        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        (output, error) = await VerifyAsync(account, "--verbose");
         // Debug lines of the ledger's own categories and of those the settings hold at Warning (Marten, Wolverine, JasperFx).
         Assert.Contains("\"@l\":\"Debug\"", error);
         Assert.Contains(error.Split('\n'), line => line.Contains("\"@l\":\"Debug\"") && line.Contains("\"SourceContext\":\"Marten"));
         // The report alone on stdout, as without the flag.
-        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+        ReportAlone(output);
     }
 
     [Fact]
@@ -99,16 +97,14 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         // JasperFx applies --log-level to a host builder only, as --verbose: `verify --log-level Debug` logged no Debug line.
         var account = await App.OpenAccount();
 
-        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "Debug");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        var (output, error) = await VerifyAsync(account, "--log-level", "Debug");
         Assert.Contains(error.Split('\n'), line => line.Contains("\"@l\":\"Debug\"") && line.Contains("\"SourceContext\":\"Marten"));
-        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+        ReportAlone(output);
 
         // Its short form, as JasperFx's input reads it; and a level above Information leaves out the Information lines.
-        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "-l", "Error");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        (output, error) = await VerifyAsync(account, "-l", "Error");
         Assert.DoesNotContain("\"@t\":", error);
-        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+        ReportAlone(output);
     }
 
     [Fact]
@@ -121,14 +117,12 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain("\"@t\":", output);
 
         var account = await App.OpenAccount();
-        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose", "--log-level", "None");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        (output, error) = await VerifyAsync(account, "--verbose", "--log-level", "None");
         // --verbose is the more detailed: Debug.
         Assert.Contains("\"@l\":\"Debug\"", error);
-        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "None");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        (output, error) = await VerifyAsync(account, "--log-level", "None");
         Assert.DoesNotContain("\"@t\":", error);
-        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+        ReportAlone(output);
     }
 
     [Fact]
@@ -136,16 +130,26 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
     {
         var account = await App.OpenAccount();
 
-        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--verbose", "--log-level", "Error");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        var (output, error) = await VerifyAsync(account, "--verbose", "--log-level", "Error");
         Assert.Contains("\"@l\":\"Debug\"", error);
 
         // And the other way round: Warning is less detailed than --verbose's Debug.
-        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "Warning", "--verbose");
-        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        (output, error) = await VerifyAsync(account, "--log-level", "Warning", "--verbose");
         Assert.Contains("\"@l\":\"Debug\"", error);
-        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+        ReportAlone(output);
     }
+
+    // `verify` of one account with the flags given, run apart from the test host, expected to succeed: its stdout and stderr.
+    private async Task<(string Output, string Error)> VerifyAsync(Guid account, params string[] flags)
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, ["verify", "--account", account.ToString(), .. flags]);
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        return (output, error);
+    }
+
+    // The command's report alone on stdout, whatever it logged.
+    private static void ReportAlone(string output) =>
+        Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
 
     [Fact]
     public async Task An_unknown_log_level_is_refused_as_jasperfx_refuses_a_flags_bad_value()

@@ -97,7 +97,7 @@ public sealed class ProgramArgumentsTests
     [InlineData(new[] { "help", "verify" }, null)]
     [InlineData(new[] { "--urls", "http://127.0.0.1:5081" }, null)]
     public void the_log_level_is_read_as_jasperfxs_parsing_of_the_commands_input_reads_it(string[] args, string? level) =>
-        Assert.Equal(level, Program.LogLevelOf(args)?.ToString());
+        Assert.Equal(level, Program.CommandInputOf(args)?.LogLevelFlag?.ToString());
 
     [Theory]
     [InlineData(false, null, null)]
