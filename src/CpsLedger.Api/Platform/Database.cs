@@ -19,7 +19,10 @@ public static class Database
     {
         var configured = builder.Configuration.GetConnectionString(ConnectionStringName);
         if (!string.IsNullOrWhiteSpace(configured))
+        {
+            RefuseAutomaticPreparation(configured);
             return;
+        }
 
         // The command as the service decides it runs one (settings alone serve, and need the database).
         var command = Program.CommandOf(args);
@@ -68,6 +71,7 @@ public static class Database
     /// </summary>
     public static NpgsqlDataSource CreateDataSource(string connectionString)
     {
+        RefuseAutomaticPreparation(connectionString);
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         builder.UsePhysicalConnectionInitializer(
             connection =>
@@ -81,6 +85,23 @@ public static class Database
                 await command.PrepareAsync();
             });
         return builder.Build();
+    }
+
+    /// <summary>
+    /// Npgsql's automatic preparation desynchronises a connection: after a statement's failed first use in a rolled-back
+    /// transaction, the next command on that connection fails (npgsql#6391, still so in Npgsql 9.0.4, 9.0.5 and 10.0.3), and after a
+    /// database restart statements are sent as prepared on connections that never had them (npgsql#6432, fixed in 10.0.3). Either
+    /// loses a command or a handler, so the setting is refused at start rather than left to fail under load.
+    /// </summary>
+    private static void RefuseAutomaticPreparation(string connectionString)
+    {
+        if (new NpgsqlConnectionStringBuilder(connectionString).MaxAutoPrepare > 0)
+        {
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{ConnectionStringName} sets Max Auto Prepare: remove it (or set it to 0). Npgsql's automatic " +
+                "preparation leaves a connection out of step with the server after a statement's first use fails in a transaction " +
+                "(npgsql#6391) and after a database restart (npgsql#6432), and the next command on that connection fails.");
+        }
     }
 
     // Never executed, only prepared (disposing the command leaves the statement prepared on the connection): a prepared
