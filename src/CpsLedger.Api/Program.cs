@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Text.RegularExpressions;
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Invoicing;
@@ -10,11 +11,19 @@ using CpsLedger.Api.Tiers;
 using CpsLedger.Api.WebConsole;
 using JasperFx;
 using JasperFx.CommandLine;
+using JasperFx.CommandLine.Help;
 using JasperFx.CommandLine.Parsing;
 using JasperFx.Core.TypeScanning;
 using Spectre.Console;
 
 args = Program.WithHelpAsked(args);
+
+// A --log-level that is not a level's name (JasperFx would read `2` as Information): refused before anything starts.
+if (Program.LogLevelRefusal(args) is { } refusal)
+{
+    Console.Error.WriteLine(refusal);
+    return 1;
+}
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = Program.ContentRootFor(args) });
 
@@ -125,19 +134,19 @@ public partial class Program
     /// <summary>
     /// The command's input as JasperFx's own parsing reads the arguments, for its <c>--verbose</c> and <c>--log-level</c> (or their
     /// short forms, where the command's input gives them one): JasperFx applies those to a host builder only, and the commands run
-    /// on the app built here already (<c>Logging.AddLedgerLogging</c> applies them). Null when the arguments name no command whose
-    /// input is JasperFx's <see cref="NetCoreInput"/>, or are not that command's usage: JasperFx refuses those itself when it runs
-    /// the command.
+    /// on the app built here already (<c>Logging.AddLedgerLogging</c> applies them). Null when the arguments name neither flag, name
+    /// no command whose input is JasperFx's <see cref="NetCoreInput"/>, or are not that command's usage: JasperFx refuses those
+    /// itself when it runs the command.
     /// </summary>
     internal static NetCoreInput? CommandInputOf(IReadOnlyList<string> args)
     {
-        if (CommandOf(args) is not { } name || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
+        if (CommandOf(args) is not { } name || !MayNameLoggingFlags(FlagTokens(args)) || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
             return null;
         try
         {
             // As JasperFx's CommandFactory builds a command's input (BuildRun): multi-letter short flags split, then the usages.
             var creator = new ActivatorCommandCreator();
-            var input = creator.CreateCommand(type).Usages.BuildInput(new Queue<string>(ArgPreprocessor.Process(args.Skip(1))), creator);
+            var input = creator.CreateCommand(type).Usages.BuildInput(new Queue<string>(FlagTokens(args)), creator);
             return input as NetCoreInput;
         }
         catch (Exception)
@@ -145,6 +154,45 @@ public partial class Program
             return null;
         }
     }
+
+    /// <summary>
+    /// Why the command's <c>--log-level</c> (or its short form, where the command's input gives it one) is refused, or null. JasperFx
+    /// reads the value with <c>Enum.Parse</c>, which takes a number (<c>2</c> is Information, <c>99</c> a level past None), names
+    /// joined by commas and spaces around a name: a level nobody reading the command can tell. Only the names, as written, are taken.
+    /// </summary>
+    internal static string? LogLevelRefusal(IReadOnlyList<string> args)
+    {
+        var tokens = FlagTokens(args);
+        if (CommandOf(args) is not { } name || !MayNameLoggingFlags(tokens) || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
+            return null;
+
+        // The flags in the order JasperFx tries them: a short form two flags share is the first one's (codegen's -l is --language).
+        var flags = new UsageGraph(type).Flags
+            .Select(flag => Regex.Match(flag.ToUsageDescription(), @"^\[(?:(-\w), )?(--[\w:-]+)"))
+            .Where(usage => usage.Success).Select(usage => (Short: usage.Groups[1].Value, Long: usage.Groups[2].Value)).ToList();
+        var index = flags.FindIndex(flag => flag.Long == LogLevelFlag);
+        if (index < 0)
+            return null;
+        var shortForm = flags[index].Short;
+        var isLevelFlag = (string token) => string.Equals(token, LogLevelFlag, StringComparison.OrdinalIgnoreCase)
+            || (shortForm != "" && token == shortForm && flags.FindIndex(flag => flag.Short == shortForm) == index);
+
+        // The last one given is the one JasperFx keeps; one without a value JasperFx refuses itself.
+        var at = tokens.FindLastIndex(token => isLevelFlag(token));
+        if (at < 0 || at + 1 == tokens.Count || Enum.GetNames<LogLevel>().Contains(tokens[at + 1], StringComparer.Ordinal))
+            return null;
+        return $"{LogLevelFlag} takes a level's name, as written: Trace, Debug, Information, Warning, Error, Critical or None; '{tokens[at + 1]}' is none of them.";
+    }
+
+    private const string LogLevelFlag = "--log-level";
+
+    // The tokens after the command's name as JasperFx's parsing reads them (ArgPreprocessor: -vl is -v -l, --flag=value two tokens).
+    private static List<string> FlagTokens(IReadOnlyList<string> args) => [.. ArgPreprocessor.Process(args.Skip(1))];
+
+    // Whether the tokens may name --verbose or --log-level: without either, the command is not looked up (for JasperFx's extension
+    // commands, db-apply and the like, that is a scan of the application's folder).
+    private static bool MayNameLoggingFlags(List<string> tokens) => tokens.Any(token =>
+        token == "-l" || string.Equals(token, LogLevelFlag, StringComparison.OrdinalIgnoreCase) || string.Equals(token, "--verbose", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// The command of that name as JasperFx's command line finds it: the ledger's (which replaces JasperFx.Events' projections),

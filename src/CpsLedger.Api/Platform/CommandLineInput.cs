@@ -31,4 +31,13 @@ public class LedgerInput : NetCoreInput
     [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
+
+    /// <summary>The help of <see cref="LogLevelFlag"/>, for <see cref="LedgerProjectionInput"/> too.</summary>
+    public const string LogLevelDescription =
+        "Log from this level in every category (Marten, Wolverine, JasperFx too), on standard error; None logs nothing; "
+        + "with --verbose the more detailed of the two. The names only, as written (a number is refused)";
+
+    /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as <see cref="VerboseFlag"/>.</summary>
+    [Description(LogLevelDescription)]
+    public new LogLevel? LogLevelFlag { get => base.LogLevelFlag; set => base.LogLevelFlag = value; }
 }

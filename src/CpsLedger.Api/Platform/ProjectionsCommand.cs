@@ -251,4 +251,8 @@ public sealed class LedgerProjectionInput : ProjectionInput
     [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
+
+    /// <summary>Applied before the host is built, by Program, as for <see cref="LedgerInput"/>.</summary>
+    [Description(LedgerInput.LogLevelDescription)]
+    public new LogLevel? LogLevelFlag { get => base.LogLevelFlag; set => base.LogLevelFlag = value; }
 }

@@ -16,13 +16,7 @@ public sealed class TierReadingTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task a_tier_reads_the_same_in_the_tier_table_and_in_the_eligibility()
     {
-        var portal = new LedgerClient(App.ClientAs(LedgerRoles.Portal));
-        var account = (await portal.OpenBusinessAccountAsync(new OpenBusinessAccount
-        {
-            CompanyName = "Tasemed OÜ",
-            ContactEmail = "tiers@example.ee",
-            Country = "EE",
-        })).AccountId;
+        var account = await App.OpenAccountThroughTheClient("Tasemed OÜ", "tiers@example.ee");
         var member = new LedgerClient(App.Member(account));
 
         var table = await member.GetTierTableAsync();

@@ -13,13 +13,7 @@ public sealed class TimeParameterTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task the_generated_client_sends_a_time_with_its_offset_so_time_filters_read_the_moment_meant()
     {
-        var portal = new LedgerClient(App.ClientAs(LedgerRoles.Portal));
-        var account = (await portal.OpenBusinessAccountAsync(new OpenBusinessAccount
-        {
-            CompanyName = "Ajatelg OÜ",
-            ContactEmail = "times@example.ee",
-            Country = "EE",
-        })).AccountId;
+        var account = await App.OpenAccountThroughTheClient("Ajatelg OÜ", "times@example.ee");
         var auditor = new LedgerClient(App.ClientAs(LedgerRoles.Auditor));
         var opened = (await auditor.GetAccountHistoryAsync(account)).Items.First();
         // The same moment in Tallinn's winter time: read without its offset it would be two hours later.

@@ -151,16 +151,21 @@ public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
     private static void ReportAlone(string output) =>
         Assert.StartsWith("Checked 1 account(s)", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
 
-    [Fact]
-    public async Task An_unknown_log_level_is_refused_as_jasperfx_refuses_a_flags_bad_value()
+    [Theory]
+    // JasperFx parses the level with Enum.Parse: a number was taken (2 as Information, 99 as a level past None), and a name in
+    // another case refused with "Error parsing input" and a stack trace.
+    [InlineData("verify", "2")]
+    [InlineData("verify", "99")]
+    [InlineData("verify", "debug")]
+    [InlineData("db-list", "3")]
+    public async Task A_log_level_that_is_not_a_levels_name_is_refused_on_standard_error_with_the_names(string command, string level)
     {
-        var account = await App.OpenAccount();
-
-        // JasperFx parses the level as LogLevel's name, case as written ("debug" is none).
-        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "verify", "--account", account.ToString(), "--log-level", "debug");
+        string[] args = command == "verify" ? ["verify", "--account", (await App.OpenAccount()).ToString()] : [command];
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, [.. args, "--log-level", level]);
         Assert.True(exit == 1, $"exit {exit}\n{error}\n{output}");
-        Assert.Contains("Error parsing input", error);
-        Assert.DoesNotContain("Checked", output);
+        Assert.Contains($"'{level}'", error);
+        Assert.Contains("Trace, Debug, Information, Warning, Error, Critical or None", error);
+        Assert.Equal("", output);
     }
 
     [Theory]

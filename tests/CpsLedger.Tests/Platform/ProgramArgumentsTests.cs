@@ -100,6 +100,50 @@ public sealed class ProgramArgumentsTests
         Assert.Equal(level, Program.CommandInputOf(args)?.LogLevelFlag?.ToString());
 
     [Theory]
+    [InlineData(new[] { "verify", "--log-level", "2" }, "2")]
+    [InlineData(new[] { "verify", "--log-level", "99" }, "99")]
+    [InlineData(new[] { "verify", "--log-level=-1" }, "-1")]
+    [InlineData(new[] { "projections", "list", "-l", "4" }, "4")]
+    [InlineData(new[] { "db-list", "--LOG-LEVEL", "3" }, "3")]
+    // Enum.Parse, JasperFx's reading of the value, takes these too: Debug|Error is Critical.
+    [InlineData(new[] { "verify", "--log-level", "Debug,Error" }, "Debug,Error")]
+    [InlineData(new[] { "verify", "--log-level", " Debug" }, " Debug")]
+    [InlineData(new[] { "verify", "--log-level", "debug" }, "debug")]
+    // The last one given is the one JasperFx keeps.
+    [InlineData(new[] { "verify", "--log-level", "Debug", "--log-level", "1" }, "1")]
+    public void a_log_level_that_is_not_a_levels_name_as_written_is_refused_with_the_value_and_the_names(string[] args, string given)
+    {
+        // JasperFx read `--log-level 2` as Information and `--log-level 99` as a level past None: a number in a log nobody can read.
+        var refusal = Program.LogLevelRefusal(args);
+        Assert.NotNull(refusal);
+        Assert.Contains($"'{given}'", refusal);
+        Assert.Contains("Trace, Debug, Information, Warning, Error, Critical or None", refusal);
+    }
+
+    [Theory]
+    [InlineData("verify", "--log-level", "Debug")]
+    [InlineData("verify", "-l", "None")]
+    [InlineData("db-apply", "--log-level", "Warning")]
+    // codegen's -l is its --language, and a value of another flag is not a level.
+    [InlineData("codegen", "preview", "-l", "CSharp")]
+    [InlineData("token", "--role", "support", "-h", "2")]
+    [InlineData("verify")]
+    [InlineData("--urls", "http://127.0.0.1:5081")]
+    public void a_levels_name_or_no_level_is_not_refused(params string[] args) =>
+        Assert.Null(Program.LogLevelRefusal(args));
+
+    [Fact]
+    public void the_ledgers_commands_say_what_log_level_does_for_them()
+    {
+        // JasperFx's own help said "Override the log level"; the ledger's commands apply it themselves (Logging.AddLedgerLogging).
+        var descriptions = Commands().Where(c => c.Type.Assembly == typeof(Program).Assembly)
+            .Select(c => (c.Name, new UsageGraph(c.Type).Flags.Single(f => f.ToUsageDescription().Contains("--log-level")).Description))
+            .ToList();
+        Assert.NotEmpty(descriptions);
+        Assert.All(descriptions, d => Assert.Equal((d.Name, LedgerInput.LogLevelDescription), d));
+    }
+
+    [Theory]
     [InlineData(false, null, null)]
     [InlineData(true, null, "Debug")]
     [InlineData(false, "Error", "Error")]

@@ -103,13 +103,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task The_overview_shows_the_term_its_renewal_and_the_tier_history()
     {
-        await Invoicing.Billing.ListThousandPointModel(App.Store);
-        var account = await App.OpenAccount("studio@example.ee");
-        var member = App.Member(account);
-        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
-            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
-        var joined = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
-            .ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        var (account, member, joined) = await JoinedAsGoldByCard();
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}");
 
@@ -162,13 +156,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task Before_the_offer_the_renewal_is_said_on_the_points_as_they_stand()
     {
-        await Invoicing.Billing.ListThousandPointModel(App.Store);
-        var account = await App.OpenAccount("studio@example.ee");
-        var member = App.Member(account);
-        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
-            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
-        var joined = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
-            .ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        var (account, _, joined) = await JoinedAsGoldByCard();
         async Task Adjust(int points) => await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
             new { points, reason = "Registration counted twice", ticketReference = "CPS-SUP-1" })).ShouldBe(System.Net.HttpStatusCode.Created);
         await SignInAs(LedgerRoles.Support, "anna");
@@ -189,11 +177,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task Cards_keep_dates_whole_count_one_product_in_the_singular_and_times_are_typed_as_iso()
     {
-        await Invoicing.Billing.ListThousandPointModel(App.Store);
-        var account = await App.OpenAccount("studio@example.ee");
-        var member = App.Member(account);
-        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
-            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
+        var (account, member) = await InvitedAtAThousandPoints();
         await SignInAs(LedgerRoles.Support, "anna");
         await Page.GotoAsync($"/console/#/accounts/{account}");
 
@@ -303,6 +287,38 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     /// A bank-transfer member's joining invoice, 50.00 received on it, then the membership cancelled by support: the invoice credited in
     /// full by a credit note and the 50.00 owed back. Returns the account and the invoice as it stands after.
     /// </summary>
+    // An account at 1000 points from one product, its invitation reviewed: the account and its member's client.
+    private async Task<(Guid Account, HttpClient Member)> InvitedAtAThousandPoints()
+    {
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        await App.TrackedUntilHandled<ReviewInvitation>(1, async () =>
+            await member.Register(account, Products.Products.Complete("M-0001", Invoicing.Billing.Thousand)));
+        return (account, member);
+    }
+
+    // That account joined as Gold, paying by card, by its member: the membership's confirmation too.
+    private async Task<(Guid Account, HttpClient Member, MembershipConfirmation Joined)> JoinedAsGoldByCard()
+    {
+        var (account, member) = await InvitedAtAThousandPoints();
+        var joined = await member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "card" })
+            .ReadAs<MembershipConfirmation>(System.Net.HttpStatusCode.Created);
+        return (account, member, joined);
+    }
+
+    // An account with one product (235 points) registered by its member kadri, its invitation review handled: the history's setup.
+    private async Task<Guid> OneProductRegisteredByKadri()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        return account;
+    }
+
+    // The history page's heading for that many events.
+    private static string Heading(int n) => $"History ({n} event{(n == 1 ? "" : "s")})";
+
     private async Task<(Guid Account, Api.Invoicing.Invoice Cancelled)> CancelledWithFiftyReceived()
     {
         await Invoicing.Billing.ListThousandPointModel(App.Store);
@@ -673,9 +689,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task The_history_lists_the_events_up_to_and_including_a_moment_or_before_it_and_never_asks_for_both()
     {
-        await App.ListModel(points: 235);
-        var account = await App.OpenAccount("studio@example.ee");
-        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        var account = await OneProductRegisteredByKadri();
         // The registration's moment to the microsecond, as the history gives it (its time on the page is to the second): through it the
         // registration is listed, before it not.
         var events = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items;
@@ -683,7 +697,6 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var (through, before) = (events.Count(e => e.At <= moment), events.Count(e => e.At < moment));
         Assert.True(through > before);
         var typed = moment.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffff", CultureInfo.InvariantCulture);
-        string Heading(int n) => $"History ({n} event{(n == 1 ? "" : "s")})";
         var asked = new List<string>();
         Page.Request += (_, request) =>
         {
@@ -718,16 +731,13 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task A_second_or_a_minute_typed_as_the_page_shows_it_is_included_whole_up_to_and_including_it_and_in_time_travel()
     {
-        await App.ListModel(points: 235);
-        var account = await App.OpenAccount("studio@example.ee");
-        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        var account = await OneProductRegisteredByKadri();
         var events = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items;
         var registered = events.Single(e => e.Type == "product_registered");
         // The page shows the registration to the second; it was stored to the microsecond, within that second.
         var second = new DateTimeOffset(registered.At.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
         var minute = new DateTimeOffset(second.Year, second.Month, second.Day, second.Hour, second.Minute, 0, TimeSpan.Zero);
         Assert.True(registered.At > second, "the registration was stored within its second, not on it (one time in a million)");
-        string Heading(int n) => $"History ({n} event{(n == 1 ? "" : "s")})";
 
         await SignInAs(LedgerRoles.Auditor, "aino");
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
@@ -768,9 +778,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     [Fact]
     public async Task An_edited_event_is_marked_in_the_history_and_a_replay_that_folds_it_says_so()
     {
-        await App.ListModel(points: 235);
-        var account = await App.OpenAccount("studio@example.ee");
-        await App.TrackedUntilHandled<ReviewInvitation>(1, () => App.Member(account, "kadri").Register(account, Products.Products.Complete("R5-0001")));
+        var account = await OneProductRegisteredByKadri();
         await SignInAs(LedgerRoles.Auditor, "aino");
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
         var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
