@@ -77,8 +77,8 @@ public static class FaultWaits
             await scheduled.RescheduleAsync(id, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
     }
 
-    // The scheduled messages whose body names one of the ids (as JSON writes a Guid), due by the service's clock (Wolverine keeps a
-    // scheduled time on the wall clock, which is never later than the service's) or waiting for a retry (attempted before).
+    // The scheduled messages whose body names one of the ids (as JSON writes a Guid) and that are due by the service's clock (Wolverine
+    // keeps a wall-clock time, never later than the due time on the service's clock, which runs ahead of it) or wait for a retry.
     private static async Task<List<Guid>> ScheduledAbout(LedgerApp app, string schema, string[] ids, DateTimeOffset reached)
     {
         var about = new List<Guid>();
