@@ -114,7 +114,8 @@ public sealed class MailTransport(IOptions<MailOptions> options, ILogger<MailTra
 /// Every e-mail the ledger sends, once in effect. Each has a Message-Id derived from what it is about; a row per Message-Id in
 /// PostgreSQL (<see cref="EmailDeliveries"/>) is claimed before the send and marked sent after it. A resend of a Message-Id
 /// already sent is skipped; one claimed by another node moments ago waits (a transient fault: retried); one whose claim went
-/// stale (the sender died) is sent again. So across redeliveries, two nodes and restarts a member gets one copy; the one window
+/// stale (the sender died) is sent again, and one this process claimed without sending (the claim's reply lost in a crash) is taken
+/// over by its next attempt here at once. So across redeliveries, two nodes and restarts a member gets one copy; the one window
 /// left is a crash after the server accepted the message and before the row says so, where the next attempt sends it again
 /// with the same Message-Id (docs/reliability.md).
 /// </summary>
@@ -123,6 +124,11 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
 {
     private readonly string _table = EmailDeliveries.QualifiedName(store);
 
+    // Claims this process may hold without having sent (the claim's reply lost after its commit, or its release after a failed send
+    // refused), by Message-Id: the next attempt at that e-mail here takes its own claim over at once rather than waiting
+    // Mail:ClaimTimeout for it as for another sender's. Taken out by the attempt that uses it, so two attempts never share one.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _ownClaims = new();
+
     public async Task SendAsync(MimeMessage message, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(message.MessageId))
@@ -130,6 +136,8 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
 
         // The database's clock decides claims: one clock for every node (and none that a test moves).
         var claimTimeout = options.Value.ClaimTimeout;
+        // Who claims: this process and this attempt (or the earlier attempt whose claim it may hold).
+        var claimant = _ownClaims.TryRemove(message.MessageId, out var own) ? own : $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
         long claimedAt;
         await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
@@ -142,18 +150,30 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
                 on conflict (message_id) do update set claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by,
                     attempts = d.attempts + 1, first_tried_at = coalesce(d.first_tried_at, excluded.first_tried_at), failed_for_good = false,
                     envelope_id = coalesce(excluded.envelope_id, d.envelope_id)
-                where d.sent_at is null and d.claimed_at < now() - $5
+                where d.sent_at is null and (d.claimed_at < now() - $5 or d.claimed_by = excluded.claimed_by)
                 returning attempts
                 """, connection)
             {
                 Parameters =
                 {
                     new() { Value = message.MessageId }, new() { Value = message.To.ToString() }, new() { Value = message.Subject ?? "" },
-                    new() { Value = Environment.MachineName + "/" + Environment.ProcessId }, new() { Value = claimTimeout },
+                    new() { Value = claimant }, new() { Value = claimTimeout },
                     new() { Value = MailEnvelope.Current is { } envelope ? envelope : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Uuid },
                 },
             };
-            var claimed = await claim.ExecuteScalarAsync(ct);
+            object? claimed;
+            try
+            {
+                claimed = await claim.ExecuteScalarAsync(ct);
+                MailDeliveryTestSeam.AfterClaim?.Invoke(message.MessageId);
+            }
+            catch
+            {
+                // The claim may have committed with its reply lost (a database crash): the next attempt here may take it over.
+                _ownClaims[message.MessageId] = claimant;
+                throw;
+            }
+
             claimedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             if (claimed is null)
             {
@@ -180,7 +200,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             outcomes.Failed(failure);
             // Not sent (the server refused, the connection failed): release the claim at once so the retry need not wait for it
             // to go stale. Should the server have accepted it after all (the reply was lost), the retry sends it again.
-            await ReleaseAsync(message.MessageId, failure);
+            await ReleaseAsync(message.MessageId, claimant, failure);
             throw;
         }
 
@@ -221,7 +241,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
     // Stop waiting this long before the claim could look stale to another sender (the database's clock decides that).
     private static readonly TimeSpan ClaimMargin = TimeSpan.FromSeconds(30);
 
-    private async Task ReleaseAsync(string messageId, Exception failure)
+    private async Task ReleaseAsync(string messageId, string claimant, Exception failure)
     {
         try
         {
@@ -237,8 +257,10 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         }
         catch (Exception e)
         {
-            logger.LogWarning(e, "Could not release the claim on e-mail {MessageId} after it failed ({Failure}); it is retried once the claim is stale",
-                messageId, failure.Message);
+            // Still this process's claim: its next attempt here takes it over; another sender waits for it to go stale.
+            _ownClaims[messageId] = claimant;
+            logger.LogWarning(e, "Could not release the claim on e-mail {MessageId} after it failed ({Failure}); this process retries it at once, " +
+                "another once the claim is stale", messageId, failure.Message);
         }
     }
 }
@@ -497,6 +519,9 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
 internal static class MailDeliveryTestSeam
 {
     internal static TimeSpan[]? RecordPauses { get; set; }
+
+    /// <summary>Called with the Message-Id once its claim has run: a test throws from it to cut the claim's reply after its commit.</summary>
+    internal static Action<string>? AfterClaim { get; set; }
 }
 
 /// <summary>

@@ -1,10 +1,14 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text;
+using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using Marten;
 using Microsoft.Extensions.DependencyInjection;
-using Wolverine.Persistence.Durability.ScheduledMessageManagement;
+using Npgsql;
 using Wolverine.Runtime;
+using Wolverine.Runtime.Serialization;
 using Wolverine.Tracking;
 
 namespace CpsLedger.Tests.Harness;
@@ -54,16 +58,47 @@ public static class FaultWaits
     }
 
     /// <summary>
-    /// Moves the service's clock and makes every scheduled message due now, without waiting for them: another node may run
-    /// them, so the test waits for their effects instead.
+    /// Moves the service's clock and makes due now, of the scheduled messages about <paramref name="accounts"/> (their stored body
+    /// names one of them or one of their invoices), those the moved clock has reached and every re-scheduled retry, without waiting
+    /// for them: another node may run them, so the test waits for their effects instead. Nothing else is touched: the messages of
+    /// accounts the test did not name, and the named accounts' later work (a renewal offer or a term end a year ahead, which would
+    /// only run early and schedule itself again). Until 2026-12-06 every scheduled message of the host was made due.
     /// </summary>
-    public static async Task MakeScheduledMessagesDue(this LedgerApp app, IServiceProvider services, TimeSpan by)
+    public static async Task MakeScheduledMessagesDue(this LedgerApp app, IServiceProvider services, TimeSpan by, IReadOnlyCollection<Guid> accounts)
     {
         app.Clock.Advance(by);
+        var store = services.GetRequiredService<Marten.IDocumentStore>();
+        await using var session = store.QuerySession();
+        var accountIds = accounts.ToArray();
+        var invoices = await session.Query<Invoice>().Where(i => i.AccountId.IsOneOf(accountIds)).Select(i => i.Id).ToListAsync();
+        var named = accountIds.Concat(invoices).Select(id => id.ToString()).ToArray();
         var scheduled = services.GetRequiredService<IWolverineRuntime>().Storage.ScheduledMessages;
-        var due = await scheduled.QueryAsync(new ScheduledMessageQuery { PageSize = 1000 }, CancellationToken.None);
-        foreach (var message in due.Messages)
-            await scheduled.RescheduleAsync(message.Id, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
+        foreach (var id in await ScheduledAbout(app, store.Options.DatabaseSchemaName, named, app.Clock.GetUtcNow()))
+            await scheduled.RescheduleAsync(id, DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None);
+    }
+
+    // The scheduled messages whose body names one of the ids (as JSON writes a Guid) and that are due by the service's clock (Wolverine
+    // keeps a wall-clock time, never later than the due time on the service's clock, which runs ahead of it) or wait for a retry.
+    private static async Task<List<Guid>> ScheduledAbout(LedgerApp app, string schema, string[] ids, DateTimeOffset reached)
+    {
+        var about = new List<Guid>();
+        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using var read = new NpgsqlCommand(
+            $"select id, body from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (execution_time <= $1 or attempts > 0)",
+            connection)
+        {
+            Parameters = { new NpgsqlParameter { Value = reached } },
+        };
+        await using var reader = await read.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var message = Encoding.UTF8.GetString(EnvelopeSerializer.Deserialize(reader.GetFieldValue<byte[]>(1)).Data ?? []);
+            if (ids.Any(id => message.Contains(id, StringComparison.OrdinalIgnoreCase)))
+                about.Add(reader.GetGuid(0));
+        }
+
+        return about;
     }
 
     /// <summary>

@@ -118,6 +118,45 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         Assert.NotNull(sent);
     }
 
+    [Fact]
+    public async Task An_email_whose_claim_committed_and_whose_reply_was_lost_is_sent_on_its_next_attempt()
+    {
+        // A database crash can cut the claim's reply after its commit: the row then says claimed moments ago, by this sender, and the
+        // attempt failed before sending. Until 2026-12-06 the next attempt took that for another sender's claim and waited
+        // Mail:ClaimTimeout (5 min) for it to go stale; the crash fault test, which makes retries due at once, ran them all out
+        // first (one welcome e-mail of ten not written).
+        var mail = App.Services.GetRequiredService<MailDelivery>();
+        MailDeliveryTestSeam.AfterClaim = id =>
+        {
+            if (id != "lost-reply@cpsledger")
+                return;
+            MailDeliveryTestSeam.AfterClaim = null;
+            throw new IOException("the claim's reply was lost");
+        };
+        try
+        {
+            var lost = await Assert.ThrowsAsync<IOException>(() => mail.SendAsync(Message("lost-reply@cpsledger"), CancellationToken.None));
+            Assert.True(TransientFaults.IsTransient(lost));
+        }
+        finally
+        {
+            MailDeliveryTestSeam.AfterClaim = null;
+        }
+
+        Assert.Empty(Files());
+        var (claims, unsent) = await Row("lost-reply@cpsledger");
+        Assert.Equal(1, claims);
+        Assert.Null(unsent);
+
+        await mail.SendAsync(Message("lost-reply@cpsledger"), CancellationToken.None);
+        await mail.SendAsync(Message("lost-reply@cpsledger"), CancellationToken.None);
+
+        Assert.Single(Files());
+        var (attempts, sent) = await Row("lost-reply@cpsledger");
+        Assert.Equal(2, attempts);
+        Assert.NotNull(sent);
+    }
+
     private async Task Execute(string sql)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);

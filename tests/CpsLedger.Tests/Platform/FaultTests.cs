@@ -45,7 +45,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         await Until(() => Task.FromResult(MailFiles("invitation-*.eml").Length == count),
             () => $"every invitation e-mailed ({State()})", meanwhile: async () =>
             {
-                await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero);
+                await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero, accounts);
                 await Inbox();
             });
 
@@ -53,13 +53,13 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             App.Member(account).PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" },
                 $"join-{account}"), answers)));
         await App.Services.UntilDurableStorageIsQuiet();
-        await App.MakeScheduledMessagesDue(App.Services, Billing.IssueDelay);
+        await App.MakeScheduledMessagesDue(App.Services, Billing.IssueDelay, accounts);
         await Until(async () => (await Count("invoice_issued")) == count, () => $"every member invoiced ({State()})", meanwhile: Inbox);
         // An e-mail that failed during a crash waits for its re-scheduled retry: make those due now.
         await Until(() => Task.FromResult(Directory.GetFiles(App.MailFolder, "*.eml").Length >= 3 * count),
             () => $"every e-mail written ({State()})", meanwhile: async () =>
             {
-                await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero);
+                await App.MakeScheduledMessagesDue(App.Services, TimeSpan.Zero, accounts);
                 await Inbox();
             });
         await App.Services.UntilDurableStorageIsQuiet();
@@ -91,8 +91,9 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         // Three accounts join (their invitations used before their e-mails could go out, so only the welcome and the invoice
         // are owed), two are only invited (their invitation e-mails are owed).
         const int count = 3, invitedOnly = 2;
+        var accounts = new List<Guid>();
         for (var i = 0; i < count + invitedOnly; i++)
-            await FaultWaits.InvitedAccount(App, service.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null);
+            accounts.Add(await FaultWaits.InvitedAccount(App, service.CreateClient(), $"smtp{i}@example.ee", joinPaying: i < count ? "bank_transfer" : null));
 
         // The mail server has refused every e-mail so far (invitations, welcomes), and every invoice is scheduled anyway.
         // Each joining schedules its invoice, its renewal offer and its term end.
@@ -101,10 +102,10 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(service.Smtp.Received);
 
         service.Smtp.Refusing = false;
-        await App.MakeScheduledMessagesDue(service.Services, Billing.IssueDelay);
+        await App.MakeScheduledMessagesDue(service.Services, Billing.IssueDelay, accounts);
         await Until(() => Task.FromResult(service.Smtp.Received.Count >= 2 * count + invitedOnly),
             () => $"every e-mail delivered (received: {string.Join(", ", service.Smtp.CopiesByMessageId().Keys)})", TimeSpan.FromSeconds(60),
-            () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero));
+            () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero, accounts));
         await service.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
 
         var copies = service.Smtp.CopiesByMessageId();
@@ -121,14 +122,15 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
         await WithTwoNodes("nodes", async (first, second, schema, mailFolder) =>
         {
             const int count = 6;
+            var accounts = new List<Guid>();
             for (var i = 0; i < count; i++)
             {
                 var node = i % 2 == 0 ? first : second;
-                await Billing.JoinedAccount(App, node.CreateClient(), node.Services, "EE", i % 3 == 0 ? "card" : "bank_transfer",
-                    Api.Invoicing.SandboxPaymentGateway.Approve, $"node{i}@example.ee");
+                accounts.Add(await Billing.JoinedAccount(App, node.CreateClient(), node.Services, "EE", i % 3 == 0 ? "card" : "bank_transfer",
+                    Api.Invoicing.SandboxPaymentGateway.Approve, $"node{i}@example.ee"));
             }
 
-            await App.MakeScheduledMessagesDue(first.Services, Billing.IssueDelay);
+            await App.MakeScheduledMessagesDue(first.Services, Billing.IssueDelay, accounts);
             await Until(async () => await Count("invoice_issued", schema) == count, "every member invoiced");
             await Until(() => Task.FromResult(Directory.GetFiles(mailFolder, "invoice-*.eml").Length >= count), "every invoice e-mailed");
             await first.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
@@ -228,7 +230,7 @@ public sealed class FaultTests(LedgerApp app) : LedgerTest(app)
             // Each step is due on both nodes: the scheduled message runs on one, and both are also asked at once.
             async Task Step(Func<Guid, object> message, TimeSpan by)
             {
-                await App.MakeScheduledMessagesDue(first.Services, by);
+                await App.MakeScheduledMessagesDue(first.Services, by, accounts);
                 await Task.WhenAll(accounts.SelectMany(a => new[] { first, second }.Select(async node =>
                 {
                     using var scope = node.Services.CreateScope();

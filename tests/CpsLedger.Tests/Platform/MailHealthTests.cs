@@ -47,7 +47,7 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
 
         // An account reaches the invitation threshold: its invitation e-mail is owed, and the mail server refuses it.
         await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
-        await InvitedAccount(App, service.CreateClient(), "mailhealth@example.ee");
+        var account = await InvitedAccount(App, service.CreateClient(), "mailhealth@example.ee");
         (HttpStatusCode Status, HealthReport Report) degraded = default;
         await Until(async () =>
         {
@@ -75,7 +75,7 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
 
         service.Smtp.Refusing = false;
         await Until(() => Task.FromResult(!service.Smtp.Received.IsEmpty), () => "the invitation e-mail sent", TimeSpan.FromSeconds(60),
-            () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero));
+            () => App.MakeScheduledMessagesDue(service.Services, TimeSpan.Zero, [account]));
         HealthReport? healthy = null;
         await Until(async () => (healthy = await Ready(client)).Checks["mail"].Status == "Healthy",
             () => $"the mail check healthy again ({healthy?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));

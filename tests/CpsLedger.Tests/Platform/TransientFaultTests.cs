@@ -58,12 +58,12 @@ public sealed class TransientFaultTests(LedgerApp app) : LedgerTest(app)
     public async Task When_the_event_sequence_is_behind_the_events_a_due_invoice_is_issued_all_the_same_and_nothing_is_dead_lettered()
     {
         await Billing.ListThousandPointModel(App.Store);
-        await App.JoinedAccount("EE", "bank_transfer");
+        var account = await App.JoinedAccount("EE", "bank_transfer");
         await Until(async () => await App.Services.ScheduledMessageCount() == 3, "the invoice scheduled");
         await App.Services.UntilDurableStorageIsQuiet();
         await PutSequenceBehind(3);
 
-        await App.MakeScheduledMessagesDue(App.Services, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1));
+        await App.MakeScheduledMessagesDue(App.Services, TimeSpan.FromHours(2) + TimeSpan.FromMinutes(1), [account]);
 
         await Until(async () => await App.CountEvents("invoice_issued") == 1, "the invoice issued");
         await App.Services.UntilDurableStorageIsQuiet();
