@@ -18,8 +18,12 @@ using Spectre.Console;
 
 args = Program.WithHelpAsked(args);
 
+// The command, when the arguments may name --verbose or --log-level: looked up once (for JasperFx's extension commands a scan of
+// the application's folder), for the refusal below and the logging flags the host is built with.
+var loggingFlagsCommand = Program.LoggingFlagsCommandOf(args);
+
 // A --log-level that is not a level's name (JasperFx would read `2` as Information): refused before anything starts.
-if (Program.LogLevelRefusal(args) is { } refusal)
+if (Program.LogLevelRefusal(loggingFlagsCommand) is { } refusal)
 {
     Console.Error.WriteLine(refusal);
     return 1;
@@ -32,7 +36,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
-var commandInput = Program.CommandInputOf(args);
+var commandInput = Program.CommandInputOf(loggingFlagsCommand);
 builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
 await builder.AddLedgerDatabaseAsync(args);
 builder.AddLedgerStore();
@@ -131,6 +135,23 @@ public partial class Program
     internal static bool IsLedgerCommand(IReadOnlyList<string> args) =>
         CommandOf(args) is { } name && CommandIn(typeof(Program).Assembly, name.ToLowerInvariant()) is not null;
 
+    /// <summary>The command the arguments name, as JasperFx finds it, and the tokens after its name (<see cref="FlagTokens"/>).</summary>
+    internal sealed record CommandTokens(Type Type, IReadOnlyList<string> Tokens);
+
+    /// <summary>
+    /// The command the arguments name and its tokens, for <see cref="LogLevelRefusal"/> and <see cref="CommandInputOf"/>; null when
+    /// they name no command, no command JasperFx finds, or neither <c>--verbose</c> nor <c>--log-level</c> (nor <c>-l</c>): then
+    /// the command is not looked up (for JasperFx's extension commands, db-apply and the like, that is a scan of the application's
+    /// folder).
+    /// </summary>
+    internal static CommandTokens? LoggingFlagsCommandOf(IReadOnlyList<string> args)
+    {
+        if (CommandOf(args) is not { } name)
+            return null;
+        var tokens = FlagTokens(args);
+        return MayNameLoggingFlags(tokens) && CommandTypeFor(name.ToLowerInvariant()) is { } type ? new(type, tokens) : null;
+    }
+
     /// <summary>
     /// The command's input as JasperFx's own parsing reads the arguments, for its <c>--verbose</c> and <c>--log-level</c> (or their
     /// short forms, where the command's input gives them one): JasperFx applies those to a host builder only, and the commands run
@@ -138,15 +159,15 @@ public partial class Program
     /// no command whose input is JasperFx's <see cref="NetCoreInput"/>, or are not that command's usage: JasperFx refuses those
     /// itself when it runs the command.
     /// </summary>
-    internal static NetCoreInput? CommandInputOf(IReadOnlyList<string> args)
+    internal static NetCoreInput? CommandInputOf(CommandTokens? command)
     {
-        if (CommandOf(args) is not { } name || !MayNameLoggingFlags(FlagTokens(args)) || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
+        if (command is null)
             return null;
         try
         {
             // As JasperFx's CommandFactory builds a command's input (BuildRun): multi-letter short flags split, then the usages.
             var creator = new ActivatorCommandCreator();
-            var input = creator.CreateCommand(type).Usages.BuildInput(new Queue<string>(FlagTokens(args)), creator);
+            var input = creator.CreateCommand(command.Type).Usages.BuildInput(new Queue<string>(command.Tokens), creator);
             return input as NetCoreInput;
         }
         catch (Exception)
@@ -160,14 +181,13 @@ public partial class Program
     /// reads the value with <c>Enum.Parse</c>, which takes a number (<c>2</c> is Information, <c>99</c> a level past None), names
     /// joined by commas and spaces around a name: a level nobody reading the command can tell. Only the names, as written, are taken.
     /// </summary>
-    internal static string? LogLevelRefusal(IReadOnlyList<string> args)
+    internal static string? LogLevelRefusal(CommandTokens? command)
     {
-        var tokens = FlagTokens(args);
-        if (CommandOf(args) is not { } name || !MayNameLoggingFlags(tokens) || CommandTypeFor(name.ToLowerInvariant()) is not { } type)
+        if (command is null)
             return null;
 
         // The flags in the order JasperFx tries them: a short form two flags share is the first one's (codegen's -l is --language).
-        var flags = new UsageGraph(type).Flags
+        var flags = new UsageGraph(command.Type).Flags
             .Select(flag => Regex.Match(flag.ToUsageDescription(), @"^\[(?:(-\w), )?(--[\w:-]+)"))
             .Where(usage => usage.Success).Select(usage => (Short: usage.Groups[1].Value, Long: usage.Groups[2].Value)).ToList();
         var index = flags.FindIndex(flag => flag.Long == LogLevelFlag);
@@ -178,7 +198,8 @@ public partial class Program
             || (shortForm != "" && token == shortForm && flags.FindIndex(flag => flag.Short == shortForm) == index);
 
         // The last one given is the one JasperFx keeps; one without a value JasperFx refuses itself.
-        var at = tokens.FindLastIndex(token => isLevelFlag(token));
+        var tokens = command.Tokens;
+        var at = Enumerable.Range(0, tokens.Count).LastOrDefault(i => isLevelFlag(tokens[i]), -1);
         if (at < 0 || at + 1 == tokens.Count || Enum.GetNames<LogLevel>().Contains(tokens[at + 1], StringComparer.Ordinal))
             return null;
         return $"{LogLevelFlag} takes a level's name, as written: Trace, Debug, Information, Warning, Error, Critical or None; '{tokens[at + 1]}' is none of them.";
@@ -189,8 +210,7 @@ public partial class Program
     // The tokens after the command's name as JasperFx's parsing reads them (ArgPreprocessor: -vl is -v -l, --flag=value two tokens).
     private static List<string> FlagTokens(IReadOnlyList<string> args) => [.. ArgPreprocessor.Process(args.Skip(1))];
 
-    // Whether the tokens may name --verbose or --log-level: without either, the command is not looked up (for JasperFx's extension
-    // commands, db-apply and the like, that is a scan of the application's folder).
+    // Whether the tokens may name --verbose or --log-level (LoggingFlagsCommandOf looks the command up only then).
     private static bool MayNameLoggingFlags(List<string> tokens) => tokens.Any(token =>
         token == "-l" || string.Equals(token, LogLevelFlag, StringComparison.OrdinalIgnoreCase) || string.Equals(token, "--verbose", StringComparison.OrdinalIgnoreCase));
 

@@ -196,22 +196,34 @@ public sealed record SendWelcomeEmail(Guid AccountId, Guid MembershipId);
 
 public static class SendWelcomeEmailHandler
 {
-    public static Task Handle(SendWelcomeEmail message, IQuerySession session, MailDelivery mail, CancellationToken ct) =>
-        WelcomeEmailHandler.SendAsync(message.AccountId, message.MembershipId, session, mail, ct);
+    public static Task Handle(SendWelcomeEmail message, IQuerySession session, MailDelivery mail, ILogger<SendWelcomeEmail> logger,
+        CancellationToken ct) =>
+        WelcomeEmailHandler.SendAsync(message, message.AccountId, message.MembershipId, session, mail, logger, ct);
 }
 
 public static class WelcomeEmailHandler
 {
-    public static Task Handle(MembershipJoined message, IQuerySession session, MailDelivery mail, CancellationToken ct) =>
-        SendAsync(message.AccountId, message.MembershipId, session, mail, ct);
+    public static Task Handle(MembershipJoined message, IQuerySession session, MailDelivery mail, ILogger<MembershipJoined> logger,
+        CancellationToken ct) =>
+        SendAsync(message, message.AccountId, message.MembershipId, session, mail, logger, ct);
 
-    public static async Task SendAsync(Guid accountId, Guid membershipId, IQuerySession session, MailDelivery mail, CancellationToken ct)
+    /// <param name="message">The message asking for the welcome (<see cref="MembershipJoined"/> or <see cref="SendWelcomeEmail"/>), for the log.</param>
+    public static async Task SendAsync(object message, Guid accountId, Guid membershipId, IQuerySession session, MailDelivery mail, ILogger logger,
+        CancellationToken ct)
     {
         var account = await session.LoadAsync<AccountView>(accountId, ct)
                       ?? throw new InvalidOperationException($"Account {accountId} is missing.");
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct);
         if (membership?.Membership is not { } term || term.MembershipId != membershipId)
+        {
+            // Expected, not a fault: the membership ended or was renewed (a new membership id) before its welcome was handled, e.g.
+            // a welcome run again from the dead letters, or the reconciliation's repair overtaken by a cancellation.
+            logger.LogInformation("Welcome e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                membershipId, accountId, message.GetType().Name, membership?.Membership is { } inForce
+                    ? $"membership {inForce.MembershipNumber} ({inForce.MembershipId}) is in force now"
+                    : "the account has no membership in force");
             return;
+        }
 
         await mail.SendAsync(MemberEmails.Plain(account, $"welcome-{membershipId:N}@cpsledger",
             $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""

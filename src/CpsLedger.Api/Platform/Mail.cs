@@ -127,7 +127,15 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
     // Claims this process may hold without having sent (the claim's reply lost after its commit, or its release after a failed send
     // refused), by Message-Id: the next attempt at that e-mail here takes its own claim over at once rather than waiting
     // Mail:ClaimTimeout for it as for another sender's. Taken out by the attempt that uses it, so two attempts never share one.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _ownClaims = new();
+    // Forgotten once Mail:ClaimTimeout has passed (any sender takes the claim then): an e-mail this process never tries again
+    // (dead-lettered, or retried on another node) would otherwise stay here for the process's life.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, OwnClaim> _ownClaims = new();
+
+    // Remembered at a Stopwatch timestamp, after the claim ran: the claim is at least as old as the entry.
+    private readonly record struct OwnClaim(string Claimant, long RememberedAt);
+
+    /// <summary>How many claims this process remembers as its own (<c>_ownClaims</c>), for the tests.</summary>
+    internal int RememberedClaims => _ownClaims.Count;
 
     public async Task SendAsync(MimeMessage message, CancellationToken ct)
     {
@@ -137,7 +145,8 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         // The database's clock decides claims: one clock for every node (and none that a test moves).
         var claimTimeout = options.Value.ClaimTimeout;
         // Who claims: this process and this attempt (or the earlier attempt whose claim it may hold).
-        var claimant = _ownClaims.TryRemove(message.MessageId, out var own) ? own : $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+        ForgetStaleClaims(claimTimeout);
+        var claimant = _ownClaims.TryRemove(message.MessageId, out var own) ? own.Claimant : $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
         long claimedAt;
         await using (var connection = (Npgsql.NpgsqlConnection)store.Storage.Database.CreateConnection())
         {
@@ -170,7 +179,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             catch
             {
                 // The claim may have committed with its reply lost (a database crash): the next attempt here may take it over.
-                _ownClaims[message.MessageId] = claimant;
+                Remember(message.MessageId, claimant);
                 throw;
             }
 
@@ -241,6 +250,16 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
     // Stop waiting this long before the claim could look stale to another sender (the database's clock decides that).
     private static readonly TimeSpan ClaimMargin = TimeSpan.FromSeconds(30);
 
+    private void Remember(string messageId, string claimant) =>
+        _ownClaims[messageId] = new OwnClaim(claimant, System.Diagnostics.Stopwatch.GetTimestamp());
+
+    private void ForgetStaleClaims(TimeSpan claimTimeout)
+    {
+        foreach (var (messageId, own) in _ownClaims)
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(own.RememberedAt) >= claimTimeout)
+                _ownClaims.TryRemove(new KeyValuePair<string, OwnClaim>(messageId, own));
+    }
+
     private async Task ReleaseAsync(string messageId, string claimant, Exception failure)
     {
         try
@@ -258,7 +277,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         catch (Exception e)
         {
             // Still this process's claim: its next attempt here takes it over; another sender waits for it to go stale.
-            _ownClaims[messageId] = claimant;
+            Remember(messageId, claimant);
             logger.LogWarning(e, "Could not release the claim on e-mail {MessageId} after it failed ({Failure}); this process retries it at once, " +
                 "another once the claim is stale", messageId, failure.Message);
         }

@@ -7,6 +7,7 @@ using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Products;
 using CpsLedger.Tests.Harness;
 using Marten;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace CpsLedger.Tests.Membership;
@@ -207,6 +208,38 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
             .ReadProblem(HttpStatusCode.Conflict);
         Assert.Contains(number, again.Detail);
     }
+
+    [Fact]
+    public async Task A_welcome_for_a_membership_not_in_force_is_not_sent_and_the_log_says_which_and_why()
+    {
+        // Until 2026-12-06 the welcome handler returned without a word when the membership it was asked about was not the one in
+        // force (it ended, or was renewed under a new id, before the welcome was handled): no e-mail and no line saying so.
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await Register(member, account, Products.Products.Complete("W-1", Thousand));
+        var joined = await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "gold", paymentMethod = "bank_transfer" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        var emails = Emails().Length;
+        var logs = App.Logs.Mark();
+
+        var ended = Guid.NewGuid();
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendWelcomeEmail(account, ended));
+        });
+
+        Assert.Equal(emails, Emails().Length);
+        var skipped = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Welcome e-mail", StringComparison.Ordinal));
+        Assert.Equal(Serilog.Events.LogEventLevel.Information, skipped.Level);
+        Assert.Equal((ended, account, nameof(SendWelcomeEmail)),
+            (Scalar<Guid>(skipped, "MembershipId"), Scalar<Guid>(skipped, "AccountId"), Scalar<string>(skipped, "MessageType")));
+        Assert.Contains($"membership {joined.MembershipNumber}", Scalar<string>(skipped, "Reason"));
+    }
+
+    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
+        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 
     [Fact]
     public async Task Joining_is_checked_again_at_that_moment()

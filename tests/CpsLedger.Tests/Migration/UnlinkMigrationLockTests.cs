@@ -66,6 +66,25 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         return migrating;
     }
 
+    /// <summary>
+    /// With the account's chain held: support's unlink of Kadri's e-mail in flight first, then (after <paramref name="meanwhile"/>)
+    /// the member's migration; then the chain let go. The migration's result and the unlink's answer.
+    /// </summary>
+    private async Task<(MigrationResult Migrated, OldCpsEmails Unlinked)> UnlinkThenMigration(Guid account, Func<Task>? meanwhile = null)
+    {
+        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        var hold = await ChainLocks.HoldChains(chains, account);
+
+        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
+
+        if (meanwhile is not null)
+            await meanwhile();
+        var migrating = await MigrationInFlight(account, chains.ProcessID);
+        await hold.CommitAsync();
+
+        return (await (await migrating).ReadAs<MigrationResult>(), await (await unlinking).ReadAs<OldCpsEmails>());
+    }
+
     /// <summary>Whether the account still gives Kadri's e-mail, and how many of the old account's products moved to it.</summary>
     private async Task<(bool Linked, int Migrated)> Outcome(Guid account)
     {
@@ -117,16 +136,9 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
     {
         var account = await KadriReadyToMigrate();
         var logs = App.Logs.Mark();
-        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        var hold = await ChainLocks.HoldChains(chains, account);
 
-        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
+        var (migrated, unlinked) = await UnlinkThenMigration(account);
 
-        var migrating = await MigrationInFlight(account, chains.ProcessID);
-        await hold.CommitAsync();
-
-        var migrated = await (await migrating).ReadAs<MigrationResult>();
-        var unlinked = await (await unlinking).ReadAs<OldCpsEmails>();
         Assert.Equal((false, 0), await Outcome(account));
         Assert.Equal(0, migrated.Migrated);
         Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
@@ -186,17 +198,10 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
     {
         var account = await KadriReadyToCarryOverHerNumber();
         var logs = App.Logs.Mark();
-        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        var hold = await ChainLocks.HoldChains(chains, account);
-
-        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
 
         // The migration's first read still finds the e-mail linked: the unlink has not committed.
-        var migrating = await MigrationInFlight(account, chains.ProcessID);
-        await hold.CommitAsync();
+        var (migrated, unlinked) = await UnlinkThenMigration(account);
 
-        var migrated = await (await migrating).ReadAs<MigrationResult>();
-        var unlinked = await (await unlinking).ReadAs<OldCpsEmails>();
         Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
         Assert.Equal((false, "", (Guid?)null), await NumberOutcome(account));
         Assert.Empty(migrated.MembershipNumbersRecorded);
@@ -213,18 +218,11 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         await (await Support("link").PostJson($"/api/accounts/{account}/old-cps-emails", new { email = LegacyFiles.Kadri, reason = "ticket 4711", ticketReference = "CPS-SUP-1" }))
             .ReadAs<OldCpsEmails>();
         var logs = App.Logs.Mark();
-        await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
-        var hold = await ChainLocks.HoldChains(chains, account);
-
-        var unlinking = await UnlinkInFlight(account, chains.ProcessID);
 
         // The old account arrives while the unlink is in flight, and the migration's first read finds the e-mail still linked.
-        await App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,"));
-        var migrating = await MigrationInFlight(account, chains.ProcessID);
-        await hold.CommitAsync();
+        var (migrated, unlinked) = await UnlinkThenMigration(account,
+            meanwhile: () => App.ImportLegacy(LegacyFiles.Csv($"{LegacyFiles.Kadri},{LegacyFiles.KadriNumber},,,,,")));
 
-        var migrated = await (await migrating).ReadAs<MigrationResult>();
-        var unlinked = await (await unlinking).ReadAs<OldCpsEmails>();
         Assert.DoesNotContain(LegacyFiles.Kadri, unlinked.Emails);
         Assert.Equal((false, "", (Guid?)null), await NumberOutcome(account));
         Assert.Empty(migrated.MembershipNumbersRecorded);

@@ -1,6 +1,8 @@
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using MimeKit;
 using Npgsql;
 
@@ -153,6 +155,43 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
 
         Assert.Single(Files());
         var (attempts, sent) = await Row("lost-reply@cpsledger");
+        Assert.Equal(2, attempts);
+        Assert.NotNull(sent);
+    }
+
+    [Fact]
+    public async Task A_claim_remembered_for_an_email_not_tried_again_here_is_forgotten_after_the_claim_timeout()
+    {
+        // A claim remembered for an e-mail this process never tries again (dead-lettered, or retried on another node) stayed for the
+        // process's life. After Mail:ClaimTimeout any sender takes that claim anyway: it is forgotten then. A second here, not 5 min.
+        var timeout = TimeSpan.FromSeconds(1);
+        var mail = new MailDelivery(App.Services.GetRequiredService<MailTransport>(), App.Store, TimeProvider.System,
+            Options.Create(new MailOptions { ClaimTimeout = timeout }), new MailOutcomes(TimeProvider.System), NullLogger<MailDelivery>.Instance);
+        MailDeliveryTestSeam.AfterClaim = id =>
+        {
+            if (id != "forgotten-claim@cpsledger")
+                return;
+            MailDeliveryTestSeam.AfterClaim = null;
+            throw new IOException("the claim's reply was lost");
+        };
+        try
+        {
+            await Assert.ThrowsAsync<IOException>(() => mail.SendAsync(Message("forgotten-claim@cpsledger"), CancellationToken.None));
+        }
+        finally
+        {
+            MailDeliveryTestSeam.AfterClaim = null;
+        }
+        Assert.Equal(1, mail.RememberedClaims);
+
+        await Task.Delay(timeout + TimeSpan.FromMilliseconds(200));
+        await mail.SendAsync(Message("another@cpsledger"), CancellationToken.None);
+        Assert.Equal(0, mail.RememberedClaims);
+
+        // Tried here after all, it is sent: its claim is stale, as for any sender.
+        await mail.SendAsync(Message("forgotten-claim@cpsledger"), CancellationToken.None);
+        Assert.Equal(2, Files().Length);
+        var (attempts, sent) = await Row("forgotten-claim@cpsledger");
         Assert.Equal(2, attempts);
         Assert.NotNull(sent);
     }

@@ -97,7 +97,7 @@ public sealed class ProgramArgumentsTests
     [InlineData(new[] { "help", "verify" }, null)]
     [InlineData(new[] { "--urls", "http://127.0.0.1:5081" }, null)]
     public void the_log_level_is_read_as_jasperfxs_parsing_of_the_commands_input_reads_it(string[] args, string? level) =>
-        Assert.Equal(level, Program.CommandInputOf(args)?.LogLevelFlag?.ToString());
+        Assert.Equal(level, Program.CommandInputOf(Program.LoggingFlagsCommandOf(args))?.LogLevelFlag?.ToString());
 
     [Theory]
     [InlineData(new[] { "verify", "--log-level", "2" }, "2")]
@@ -114,7 +114,7 @@ public sealed class ProgramArgumentsTests
     public void a_log_level_that_is_not_a_levels_name_as_written_is_refused_with_the_value_and_the_names(string[] args, string given)
     {
         // JasperFx read `--log-level 2` as Information and `--log-level 99` as a level past None: a number in a log nobody can read.
-        var refusal = Program.LogLevelRefusal(args);
+        var refusal = Program.LogLevelRefusal(Program.LoggingFlagsCommandOf(args));
         Assert.NotNull(refusal);
         Assert.Contains($"'{given}'", refusal);
         Assert.Contains("Trace, Debug, Information, Warning, Error, Critical or None", refusal);
@@ -130,7 +130,7 @@ public sealed class ProgramArgumentsTests
     [InlineData("verify")]
     [InlineData("--urls", "http://127.0.0.1:5081")]
     public void a_levels_name_or_no_level_is_not_refused(params string[] args) =>
-        Assert.Null(Program.LogLevelRefusal(args));
+        Assert.Null(Program.LogLevelRefusal(Program.LoggingFlagsCommandOf(args)));
 
     [Fact]
     public void the_ledgers_commands_say_what_log_level_does_for_them()
