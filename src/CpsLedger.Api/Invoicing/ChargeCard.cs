@@ -48,12 +48,22 @@ public static class CardDeclinedEmails
 public static class SendCardDeclinedEmailHandler
 {
     public static async Task Handle(SendCardDeclinedEmail message, IQuerySession session, Platform.MailDelivery mail, IOptions<SellerOptions> seller,
-        CancellationToken ct)
+        ILogger<SendCardDeclinedEmail> logger, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
         // Approved, the last attempt, paid or cancelled meanwhile, or a later attempt recorded: nothing to say about this one.
         if (CardDeclinedEmails.Owed(invoice, message.Attempt) is not { } attempt)
+        {
+            // Logged as the overdue and suspension e-mails are: a declined attempt with another to come whose invoice was settled
+            // before its e-mail went out (not an approved attempt, whose invoice it paid: every charge asks for this e-mail).
+            if (invoice.ChargeAttempts.Any(a => a.Attempt == message.Attempt && a is { Outcome: not ChargeOutcome.Approved, NextAttemptOn: not null })
+                && InvoiceAndAccount.Settled(invoice) is { } reason)
+                logger.LogInformation(
+                    "Card-declined e-mail of attempt {Attempt} on invoice {InvoiceNumber} ({InvoiceId}) of account {AccountId} not sent ({MessageType}): {Reason}",
+                    message.Attempt, invoice.InvoiceNumber, invoice.Id, invoice.AccountId, nameof(SendCardDeclinedEmail), reason);
             return;
+        }
+
         // The card the attempt charged, which may no longer be the one on file when this runs (a mail outage, a retry); an attempt
         // recorded before attempts named their card names the card on file only if it was recorded before the attempt.
         var card = attempt.Card ?? CardDeclinedEmails.ChargedBefore(attempt,

@@ -234,12 +234,17 @@ internal static class OverdueTestSeam
 public static class SendOverdueEmailHandler
 {
     public static async Task Handle(SendOverdueEmail message, IQuerySession session, Platform.MailDelivery mail,
-        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, ILogger<SendOverdueEmail> logger, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
-        // Paid (or cancelled) before the e-mail went out: no reminder for an invoice that is settled.
-        if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
+        // Paid (or cancelled) before the e-mail went out: no reminder for an invoice that is settled. Expected, not a fault.
+        if (InvoiceAndAccount.Settled(invoice) is { } reason)
+        {
+            logger.LogInformation("Overdue e-mail of invoice {InvoiceNumber} ({InvoiceId}) of account {AccountId} not sent ({MessageType}): {Reason}",
+                invoice.InvoiceNumber, invoice.Id, invoice.AccountId, nameof(SendOverdueEmail), reason);
             return;
+        }
+
         await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
     }
 }
@@ -261,12 +266,17 @@ public static class MembershipStandingEmails
 public static class SendSuspensionEmailHandler
 {
     public static async Task Handle(SendSuspensionEmail message, IQuerySession session, Platform.MailDelivery mail,
-        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, ILogger<SendSuspensionEmail> logger, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
-        // Paid in full (or cancelled) before the e-mail went out: the reinstatement e-mail follows instead.
-        if (invoice.Status is InvoiceStatus.Paid or InvoiceStatus.Cancelled)
+        // Paid in full (or cancelled) before the e-mail went out: the reinstatement e-mail follows instead. Expected, not a fault.
+        if (InvoiceAndAccount.Settled(invoice) is { } reason)
+        {
+            logger.LogInformation("Suspension e-mail of invoice {InvoiceNumber} ({InvoiceId}) of account {AccountId} not sent ({MessageType}): {Reason}",
+                invoice.InvoiceNumber, invoice.Id, invoice.AccountId, nameof(SendSuspensionEmail), reason);
             return;
+        }
+
         await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
     }
 }
@@ -290,4 +300,12 @@ internal static class InvoiceAndAccount
                       ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
         return (invoice, account);
     }
+
+    /// <summary>Why an e-mail asking for the invoice to be paid is not sent: it is paid, or cancelled; null while it is not settled.</summary>
+    public static string? Settled(Invoice invoice) => invoice.Status switch
+    {
+        InvoiceStatus.Paid => "the invoice is paid",
+        InvoiceStatus.Cancelled => "the invoice is cancelled",
+        _ => null,
+    };
 }

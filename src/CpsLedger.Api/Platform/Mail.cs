@@ -38,9 +38,32 @@ public sealed class MailOptions
 
     /// <summary>
     /// After this, an e-mail claimed by a sender that never marked it sent (the process died) is sent again. Longer than any
-    /// SMTP conversation (<see cref="SmtpTimeout"/> per step).
+    /// SMTP conversation (<see cref="SmtpTimeout"/> per step) and the wait for its record after it (checked at start:
+    /// <see cref="ShortestClaimTimeout"/> to <see cref="LongestClaimTimeout"/>).
     /// </summary>
     public TimeSpan ClaimTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The steps of an SMTP conversation, each of which may take up to <see cref="SmtpTimeout"/>: connect, authenticate, send, quit.</summary>
+    public const int SmtpSteps = 4;
+
+    /// <summary>
+    /// What <see cref="ClaimTimeout"/> must exceed the SMTP conversation by. The claim must outlast the send and then the wait for the
+    /// e-mail's record: MailDelivery waits for it at least about a minute whatever the claim's age (its first pauses, 63.2 s, plus
+    /// the attempts themselves) and stops 30 s (its claim margin) before the claim could look stale to another sender. Shorter, a
+    /// sender still sending, or still recording what it sent, could find its claim taken and the e-mail sent twice; at zero or
+    /// below every claim is stale at once, and MailDelivery forgets the claims it remembers at once. Rounded up to 2 minutes.
+    /// </summary>
+    public static readonly TimeSpan ClaimTimeoutAboveSmtp = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// The longest <see cref="ClaimTimeout"/>: an e-mail whose sender died waits this long, and then for its message's next retry
+    /// (re-scheduled ever further apart: ErrorPolicy), before another sender sends it; near ErrorPolicy.RetriedFor (about 16 hours)
+    /// its message would become a dead letter first.
+    /// </summary>
+    public static readonly TimeSpan LongestClaimTimeout = TimeSpan.FromHours(1);
+
+    /// <summary>The shortest <see cref="ClaimTimeout"/> for this <see cref="SmtpTimeout"/>.</summary>
+    public TimeSpan ShortestClaimTimeout() => SmtpSteps * SmtpTimeout + ClaimTimeoutAboveSmtp;
 
     /// <summary>
     /// The <c>mail</c> check in /health/ready is Degraded once an e-mail has waited this long since it was first tried, or this node
@@ -248,7 +271,10 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30)];
 
     // Stop waiting this long before the claim could look stale to another sender (the database's clock decides that).
-    private static readonly TimeSpan ClaimMargin = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan ClaimMargin = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the record of a sent e-mail is waited for at least, whatever the claim's age (the pauses alone).</summary>
+    internal static TimeSpan RecordWaitedAtLeast => MarkSentPauses.Aggregate(TimeSpan.Zero, (sum, pause) => sum + pause);
 
     private void Remember(string messageId, string claimant) =>
         _ownClaims[messageId] = new OwnClaim(claimant, System.Diagnostics.Stopwatch.GetTimestamp());
@@ -337,6 +363,14 @@ public static class Mail
                 "Mail: set Mail:SmtpHost (an SMTP server) or Mail:PickupDirectory (a folder for .eml files).")
             .Validate(o => MailboxAddress.TryParse(o.From, out _), "Mail:From must be an e-mail address, e.g. \"CPS <cps@example.com>\".")
             .Validate(o => o.DegradedAfter >= TimeSpan.Zero, "Mail:DegradedAfter must not be negative (e.g. 00:01:00).")
+            .Validate(o => o.SmtpTimeout > TimeSpan.Zero, "Mail:SmtpTimeout must be positive (e.g. 00:00:30).")
+            .Validate(o => o.SmtpPort is >= 1 and <= 65535, "Mail:SmtpPort must be between 1 and 65535.")
+            .Validate(o => Enum.IsDefined(o.SmtpSecurity), "Mail:SmtpSecurity must be Auto, StartTls, SslOnConnect or None.")
+            // Why these bounds: MailOptions.ClaimTimeoutAboveSmtp and LongestClaimTimeout.
+            .Validate(o => o.ClaimTimeout >= o.ShortestClaimTimeout() && o.ClaimTimeout <= MailOptions.LongestClaimTimeout,
+                $"Mail:ClaimTimeout must be at least {MailOptions.SmtpSteps} × Mail:SmtpTimeout + {MailOptions.ClaimTimeoutAboveSmtp:c} " +
+                $"({new MailOptions().ShortestClaimTimeout():c} with the default Mail:SmtpTimeout {new MailOptions().SmtpTimeout:c}) and at most " +
+                $"{MailOptions.LongestClaimTimeout:c}.")
             .ValidateOnStart();
         builder.Services.AddSingleton<MailTransport>();
         builder.Services.AddSingleton<MailDelivery>();

@@ -707,6 +707,64 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task An_overdue_or_suspension_email_for_an_invoice_paid_meanwhile_is_not_sent_and_the_log_says_which_and_why()
+    {
+        // Until 2026-12-06 both handlers returned without a word when the invoice was paid or cancelled before the e-mail went out.
+        var (account, _, _, joining) = await App.BankMemberWithItsJoiningInvoice();
+        await App.PayInFull(joining, "B-1");
+        var emails = App.SentEmails().Length;
+        var logs = App.Logs.Mark();
+
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            var bus = scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>();
+            await bus.InvokeAsync(new SendOverdueEmail(joining.Id, DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime)));
+            await bus.InvokeAsync(new SendSuspensionEmail(joining.Id, App.Clock.GetUtcNow()));
+        });
+
+        Assert.Equal(emails, App.SentEmails().Length);
+        foreach (var (email, message) in new[] { ("Overdue", nameof(SendOverdueEmail)), ("Suspension", nameof(SendSuspensionEmail)) })
+            AssertSkipLogged(App.Logs.Since(logs), $"{email} e-mail", joining, account, message);
+    }
+
+    [Fact]
+    public async Task A_card_declined_email_for_an_invoice_paid_meanwhile_is_not_sent_and_the_log_says_which_and_why()
+    {
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
+        await App.FastForward(TimeSpan.FromDays(30));
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(ChargeOutcome.Declined, Assert.Single(invoice.ChargeAttempts).Outcome);
+        await App.PayInFull(invoice, "B-1");
+        var emails = App.SentEmails().Length;
+        var logs = App.Logs.Mark();
+
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCardDeclinedEmail(invoice.Id, 1));
+        });
+
+        Assert.Equal(emails, App.SentEmails().Length);
+        var skipped = AssertSkipLogged(App.Logs.Since(logs), "Card-declined e-mail", invoice, account, nameof(SendCardDeclinedEmail));
+        Assert.Equal(1, Scalar<int>(skipped, "Attempt"));
+    }
+
+    private static Serilog.Events.LogEvent AssertSkipLogged(IEnumerable<Serilog.Events.LogEvent> logs, string start, Invoice invoice, Guid account,
+        string messageType)
+    {
+        var skipped = Assert.Single(logs, e => e.MessageTemplate.Text.StartsWith(start, StringComparison.Ordinal));
+        Assert.Equal(Serilog.Events.LogEventLevel.Information, skipped.Level);
+        Assert.Equal((invoice.InvoiceNumber, invoice.Id, account, messageType, "the invoice is paid"),
+            (Scalar<string>(skipped, "InvoiceNumber"), Scalar<Guid>(skipped, "InvoiceId"), Scalar<Guid>(skipped, "AccountId"),
+                Scalar<string>(skipped, "MessageType"), Scalar<string>(skipped, "Reason")));
+        return skipped;
+    }
+
+    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
+        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
+
+    [Fact]
     public async Task A_declined_card_is_retried_a_day_apart_and_after_the_third_failure_the_invoice_is_overdue()
     {
         var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);

@@ -1,0 +1,68 @@
+using CpsLedger.Api.Platform;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace CpsLedger.Tests.Platform;
+
+public sealed class MailOptionsTests
+{
+    private static MailOptions Read(params (string Key, string Value)[] settings)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.Sources.Clear();
+        var values = new Dictionary<string, string?> { ["Mail:PickupDirectory"] = Path.GetTempPath() };
+        foreach (var (key, value) in settings)
+            values[key] = value;
+        builder.Configuration.AddInMemoryCollection(values);
+        builder.AddLedgerMail();
+        using var services = builder.Services.BuildServiceProvider();
+        return services.GetRequiredService<IOptions<MailOptions>>().Value;
+    }
+
+    [Theory]
+    [InlineData("00:05:00", null, true)] // the default
+    [InlineData("00:04:00", null, true)] // 4 × the default Mail:SmtpTimeout (30 s) + 2 minutes
+    [InlineData("00:03:59", null, false)]
+    [InlineData("00:00:00", null, false)] // every claim stale at once: two nodes could send the same e-mail
+    [InlineData("-00:05:00", null, false)]
+    [InlineData("01:00:00", null, true)]
+    [InlineData("01:00:01", null, false)]
+    [InlineData("00:02:40", "00:00:10", true)] // a shorter SMTP timeout allows a shorter claim
+    [InlineData("00:02:39", "00:00:10", false)]
+    public void The_claim_timeout_is_checked_when_the_service_starts_against_the_smtp_timeout(string claimTimeout, string? smtpTimeout,
+        bool valid)
+    {
+        // Until 2026-12-06 any value was taken: zero or a negative one made every claim look stale at once.
+        (string, string)[] settings = smtpTimeout is null
+            ? [("Mail:ClaimTimeout", claimTimeout)]
+            : [("Mail:ClaimTimeout", claimTimeout), ("Mail:SmtpTimeout", smtpTimeout)];
+        if (valid)
+        {
+            Assert.Equal(TimeSpan.Parse(claimTimeout, System.Globalization.CultureInfo.InvariantCulture), Read(settings).ClaimTimeout);
+            return;
+        }
+
+        var failure = Assert.Throws<OptionsValidationException>(() => Read(settings)).Message;
+        Assert.Contains("Mail:ClaimTimeout must be at least 4 × Mail:SmtpTimeout + 00:02:00", failure);
+        Assert.Contains("at most 01:00:00", failure);
+    }
+
+    [Theory]
+    [InlineData("Mail:SmtpTimeout", "00:00:00", "Mail:SmtpTimeout must be positive")]
+    [InlineData("Mail:SmtpTimeout", "-00:00:01", "Mail:SmtpTimeout must be positive")]
+    [InlineData("Mail:SmtpPort", "0", "Mail:SmtpPort must be between 1 and 65535")]
+    [InlineData("Mail:SmtpPort", "65536", "Mail:SmtpPort must be between 1 and 65535")]
+    [InlineData("Mail:SmtpSecurity", "9", "Mail:SmtpSecurity must be Auto, StartTls, SslOnConnect or None")]
+    public void The_other_smtp_settings_are_checked_when_the_service_starts(string key, string value, string failure) =>
+        Assert.Contains(failure, Assert.Throws<OptionsValidationException>(() => Read((key, value))).Message);
+
+    [Fact]
+    public void The_claim_timeout_s_two_minutes_cover_the_wait_for_the_record_and_the_margin()
+    {
+        // The floor's 2 minutes hold the record's first waits (made whatever the claim's age) and the margin kept before its end.
+        Assert.True(MailDelivery.RecordWaitedAtLeast + MailDelivery.ClaimMargin < MailOptions.ClaimTimeoutAboveSmtp,
+            $"{MailDelivery.RecordWaitedAtLeast} + {MailDelivery.ClaimMargin} no longer fit in {MailOptions.ClaimTimeoutAboveSmtp}");
+    }
+}
