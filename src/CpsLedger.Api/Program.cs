@@ -49,6 +49,7 @@ builder.AddLedgerAuth();
 builder.AddLedgerConsole();
 builder.AddLedgerHttp();
 builder.AddLedgerTelemetry();
+builder.AddTestSeams();
 
 var app = builder.Build();
 

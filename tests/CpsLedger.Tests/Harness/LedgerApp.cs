@@ -199,6 +199,12 @@ public class LedgerApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public IDocumentStore Store => Services.GetRequiredService<IDocumentStore>();
 
+    /// <summary>
+    /// This host's test seam of type <typeparamref name="T"/> (<c>ChargeCardTestSeam</c>, ...): one per host, so that a seam a test sets
+    /// fires for this host's work only, not for a host other tests run beside it.
+    /// </summary>
+    public T Seam<T>() where T : class => Services.GetRequiredService<T>();
+
     public string TokenFor(string role, Guid? accountId = null, string? subject = null) => TokenFor([role], subject ?? $"test-{role}", accountId);
 
     public string TokenFor(IReadOnlyCollection<string> roles, string subject, Guid? accountId = null) =>
