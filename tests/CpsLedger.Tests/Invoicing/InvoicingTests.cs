@@ -15,6 +15,7 @@ using Wolverine.Runtime;
 
 namespace CpsLedger.Tests.Invoicing;
 
+[Collection(SecondLedgerCollection.Name)]
 public sealed class InvoicingTests : LedgerTest
 {
     private readonly SandboxPaymentGateway _sandbox;

@@ -20,6 +20,7 @@ namespace CpsLedger.Tests.Membership;
 /// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock,
 /// until that writer (its request, or its handler) waits: not any session, as a fast-forward also runs handlers that queue for the lock.
 /// </summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Support => App.ClientAs(LedgerRoles.Support);
