@@ -53,6 +53,7 @@ builder.AddLedgerAuth();
 builder.AddLedgerConsole();
 builder.AddLedgerHttp();
 builder.AddLedgerTelemetry();
+builder.AddTestSeams();
 
 var app = builder.Build();
 

@@ -182,7 +182,7 @@ public static class ChargeCardHandler
     // settlement waiting for the lock goes on then, and the retry finds out from the gateway whether the card was charged: it asks
     // about a key a delivery presented (its PresentedCharge), never about one that no delivery did.
     public static async Task<OutgoingMessages> Handle(ChargeCard message, IDocumentSession session, IPaymentGateway gateway, TimeProvider clock,
-        IOptions<InvoicingOptions> options, CancellationToken ct)
+        IOptions<InvoicingOptions> options, ChargeCardTestSeam seam, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
@@ -219,14 +219,14 @@ public static class ChargeCardHandler
         if (card is not null)
             await PresentedCharge.RecordAsync(session.DocumentStore,
                 new PresentedCharge { Id = key, InvoiceId = invoice.Id, Attempt = message.Attempt, MarkedAt = now }, ct);
-        if (ChargeCardTestSeam.BeforeGatewayCalled is { } beforeCall)
+        if (seam.BeforeGatewayCalled is { } beforeCall)
             await beforeCall(session);
         var result = card is null
             ? new ChargeResult(ChargeOutcome.Declined, null, "no card on file")
             : await ChargeWithinAsync(gateway, new ChargeRequest(key, card.ChargeWith(), invoice.Outstanding, invoice.Currency,
                 $"CPS membership {invoice.MembershipNumber}, invoice {invoice.InvoiceNumber}"), options.Value.GatewayTimeout, ct);
 
-        if (ChargeCardTestSeam.AfterGatewayAnswered is { } afterAnswer)
+        if (seam.AfterGatewayAnswered is { } afterAnswer)
             await afterAnswer(session);
         var (events, messages) = ChargeCardDecision.Decide(invoice, message.Attempt, result, Guid.CreateVersion7(), options.Value, now,
             card?.Shown());
@@ -299,13 +299,13 @@ public sealed class PresentedCharge
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step under the membership's lock just before the card
-/// is presented, and one between the gateway's answer and the charge's commit, given the charging session, so that a test can cancel
-/// the invoice meanwhile.
+/// Test seam, one per host (<see cref="Platform.TestSeams"/>: tests set it through InternalsVisibleTo; nothing else does): a step under
+/// the membership's lock just before the card is presented, and one between the gateway's answer and the charge's commit, given the
+/// charging session, so that a test can cancel the invoice meanwhile.
 /// </summary>
-internal static class ChargeCardTestSeam
+public sealed class ChargeCardTestSeam
 {
-    internal static Func<IDocumentSession, Task>? BeforeGatewayCalled { get; set; }
+    internal Func<IDocumentSession, Task>? BeforeGatewayCalled { get; set; }
 
-    internal static Func<IDocumentSession, Task>? AfterGatewayAnswered { get; set; }
+    internal Func<IDocumentSession, Task>? AfterGatewayAnswered { get; set; }
 }

@@ -139,7 +139,8 @@ public static class IssueInvoiceHandler
     public static void Configure(HandlerChain chain) => DueWork.RetryOnConflicts(chain);
 
     public static async Task<OutgoingMessages> Handle(IssueInvoice message, IDocumentSession session, TimeProvider clock,
-        IOptions<InvoicingOptions> options, IOptions<SellerOptions> seller, IOptions<MembershipYearOptions> membershipYear, CancellationToken ct)
+        IOptions<InvoicingOptions> options, IOptions<SellerOptions> seller, IOptions<MembershipYearOptions> membershipYear, InvoiceIssueTestSeam seam,
+        CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.IssueAt)
@@ -181,18 +182,19 @@ public static class IssueInvoiceHandler
 
         var issued = await InvoiceNumberSeries.IssueAsync(session, now, number => IssueInvoiceDecision.Decide(invoiceId, number, message.AccountId,
             account, term, options.Value, seller.Value.ToInvoiceSeller(), seller.Value.ToPayeeAccount(), vatTable, now, message.Kind, charge, dueOn,
-            periodStart), ct);
+            periodStart), seam, ct);
         return InvoiceNumberSeries.WhatFollows(issued, now);
     }
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between an invoice's issue, decided on the
-/// membership read under its lock, and its commit, given the issuing session, so that a test can cancel the membership meanwhile.
+/// Test seam, one per host (<see cref="Platform.TestSeams"/>: tests set it through InternalsVisibleTo; nothing else does): a step
+/// between an invoice's issue, decided on the membership read under its lock, and its commit, given the issuing session, so that a test
+/// can cancel the membership meanwhile.
 /// </summary>
-internal static class InvoiceIssueTestSeam
+public sealed class InvoiceIssueTestSeam
 {
-    internal static Func<IDocumentSession, Task>? BeforeIssueCommits { get; set; }
+    internal Func<IDocumentSession, Task>? BeforeIssueCommits { get; set; }
 }
 
 /// <summary>
@@ -206,7 +208,7 @@ public static class InvoiceNumberSeries
     /// concurrency) or the claim (primary key) and its whole transaction rolls back, so numbers have no gaps and no twins.
     /// </summary>
     public static async Task<InvoiceIssued> IssueAsync(IDocumentSession session, DateTimeOffset now, Func<string, InvoiceIssued> decide,
-        CancellationToken ct)
+        InvoiceIssueTestSeam seam, CancellationToken ct)
     {
         var year = now.UtcDateTime.Year;
         var counter = await session.LoadAsync<InvoiceNumberCounter>(year.ToString("D4"), ct);
@@ -223,7 +225,7 @@ public static class InvoiceNumberSeries
 
         session.Insert(new InvoiceNumberClaim { Id = issued.InvoiceNumber, InvoiceId = issued.InvoiceId, AccountId = issued.AccountId });
         session.Events.StartStream<Invoice>(issued.InvoiceId, issued);
-        if (InvoiceIssueTestSeam.BeforeIssueCommits is { } beforeCommit)
+        if (seam.BeforeIssueCommits is { } beforeCommit)
             await beforeCommit(session);
         return issued;
     }

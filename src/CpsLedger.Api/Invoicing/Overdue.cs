@@ -160,7 +160,7 @@ public static class CheckInvoiceOverdueHandler
     // first is read here and nothing is overdue; one that comes later waits and pays the invoice overdue. With only the invoice's
     // version check, whichever committed second failed it: the transfer was answered 409 "Concurrent change", or the check retried.
     public static async Task<OutgoingMessages> Handle(CheckInvoiceOverdue message, IDocumentSession session, TimeProvider clock,
-        IOptions<InvoicingOptions> options, CancellationToken ct)
+        IOptions<InvoicingOptions> options, OverdueTestSeam seam, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
@@ -173,7 +173,7 @@ public static class CheckInvoiceOverdueHandler
             return [];
         var (overdue, messages) = OverdueDecision.Decide(invoice, options.Value, now);
         stream.AppendOne(overdue);
-        if (OverdueTestSeam.BeforeOverdueCommits is { } beforeCommit)
+        if (seam.BeforeOverdueCommits is { } beforeCommit)
             await beforeCommit(session);
         return [.. messages];
     }
@@ -205,14 +205,14 @@ public static class SuspendForNonPaymentHandler
     // the other (one committed first is read here; one that waits finds the suspension and lifts it). With only the version check, a
     // payment committing between the read and this commit conflicted with nothing, and the membership was suspended for a paid invoice.
     public static async Task<OutgoingMessages> Handle(SuspendForNonPayment message, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+        OverdueTestSeam seam, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (now < message.DueAt)
             return [DueWork.At(message, message.DueAt, now)];
         var membership = await session.Events.FetchForExclusiveWriting<AccountMembership>(MembershipStream.For(message.AccountId), ct);
         var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct);
-        if (OverdueTestSeam.BeforeSuspensionCommits is { } beforeCommit)
+        if (seam.BeforeSuspensionCommits is { } beforeCommit)
             await beforeCommit(session);
         if (invoice is not null && OverdueDecision.Suspend(invoice, membership.Aggregate, now) is { } suspended)
             membership.AppendOne(suspended);
@@ -221,14 +221,14 @@ public static class SuspendForNonPaymentHandler
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step between the suspension's (or the overdue
-/// check's) read of the invoice, under the membership's lock, and its commit, given its session, so that a test can settle the
-/// invoice meanwhile.
+/// Test seam, one per host (<see cref="Platform.TestSeams"/>: tests set it through InternalsVisibleTo; nothing else does): a step
+/// between the suspension's (or the overdue check's) read of the invoice, under the membership's lock, and its commit, given its
+/// session, so that a test can settle the invoice meanwhile.
 /// </summary>
-internal static class OverdueTestSeam
+public sealed class OverdueTestSeam
 {
-    internal static Func<IDocumentSession, Task>? BeforeSuspensionCommits { get; set; }
-    internal static Func<IDocumentSession, Task>? BeforeOverdueCommits { get; set; }
+    internal Func<IDocumentSession, Task>? BeforeSuspensionCommits { get; set; }
+    internal Func<IDocumentSession, Task>? BeforeOverdueCommits { get; set; }
 }
 
 public static class SendOverdueEmailHandler

@@ -154,7 +154,8 @@ public static class ReplaceInvoiceEndpoint
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<(Created<InvoiceReplacement>, Events, OutgoingMessages)> Post(Guid accountId, ReplaceInvoice command,
         ReplacementContext context, [WriteAggregate(FromMethod = nameof(InvoiceStreamId), Required = false)] Invoice? claimed,
-        IDocumentSession session, IOptions<SellerOptions> seller, IOptions<InvoicingOptions> invoicing, TimeProvider clock, CancellationToken ct)
+        IDocumentSession session, IOptions<SellerOptions> seller, IOptions<InvoicingOptions> invoicing, TimeProvider clock, InvoiceIssueTestSeam seam,
+        CancellationToken ct)
     {
         // Before answered 404 without a claim; a claimed invoice exists (both are written in one transaction).
         var cancelled = claimed ?? throw new InvalidOperationException("A claimed invoice is missing.");
@@ -162,7 +163,7 @@ public static class ReplaceInvoiceEndpoint
         var decide = await DecisionAsync(cancelled, context, session, seller.Value, invoicing.Value, now, ct);
         // Number, claim and the new invoice's stream (its id derived from the cancelled one: a second replacement collides) commit with the
         // cancelled invoice's InvoiceReplaced, and with the e-mail and the follow-up (the outbox), or not at all.
-        var issued = await InvoiceNumberSeries.IssueAsync(session, now, decide, ct);
+        var issued = await InvoiceNumberSeries.IssueAsync(session, now, decide, seam, ct);
         Support.SupportReason.Record(session, command.Reason.Trim());
         return (TypedResults.Created($"/api/accounts/{accountId}/invoices/{issued.InvoiceNumber}",
                 new InvoiceReplacement(issued.InvoiceNumber, cancelled.InvoiceNumber, issued.Replaces!.CreditNoteNumber, issued.Total, issued.Currency,

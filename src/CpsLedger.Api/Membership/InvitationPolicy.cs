@@ -225,7 +225,7 @@ public static class ReviewInvitationHandler
             TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1));
 
     public static async Task<OutgoingMessages> Handle(ReviewInvitation[] reviews, IDocumentSession session, TimeProvider clock,
-        CancellationToken ct)
+        InvitationReviewTestSeam seam, CancellationToken ct)
     {
         // The latest review of an account names the cause (Wolverine hands the batch over in arrival order).
         var causes = new Dictionary<Guid, Platform.CausedBy?>();
@@ -251,19 +251,20 @@ public static class ReviewInvitationHandler
             if (decided is InvitationIssued issued)
                 emails.Add(new SendInvitationEmail(issued.AccountId, issued.InvitationId));
         }
-        if (InvitationReviewTestSeam.BeforeCommit is { } beforeCommit)
+        if (seam.BeforeCommit is { } beforeCommit)
             await beforeCommit(session);
         return emails;
     }
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): a step after a batch of reviews has read and decided,
-/// before it commits, given the batch's session, so that a test can publish a tier table meanwhile.
+/// Test seam, one per host (<see cref="Platform.TestSeams"/>: tests set it through InternalsVisibleTo; nothing else does): a step after
+/// a batch of reviews has read and decided, before it commits, given the batch's session, so that a test can publish a tier table
+/// meanwhile.
 /// </summary>
-internal static class InvitationReviewTestSeam
+public sealed class InvitationReviewTestSeam
 {
-    internal static Func<IDocumentSession, Task>? BeforeCommit { get; set; }
+    internal Func<IDocumentSession, Task>? BeforeCommit { get; set; }
 }
 
 /// <summary>

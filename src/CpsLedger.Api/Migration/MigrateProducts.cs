@@ -158,20 +158,20 @@ public static class ProductMigration
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): smaller batches, a step after each committed
-/// batch, so that a test can make a migration fail midway as a crash would, and a step between a batch's read and its commit
-/// (with Wolverine's attempt number), so that a test can make the commit lose a race.
+/// Test seam, one per host (<see cref="Platform.TestSeams"/>: tests set it through InternalsVisibleTo; nothing else does): smaller
+/// batches, a step after each committed batch, so that a test can make a migration fail midway as a crash would, and a step between a
+/// batch's read and its commit (with Wolverine's attempt number), so that a test can make the commit lose a race.
 /// </summary>
-internal static class MigrationTestSeam
+public sealed class MigrationTestSeam
 {
-    internal static int? BatchSize { get; set; }
+    internal int? BatchSize { get; set; }
 
-    internal static Func<int, Task>? AfterBatchCommitted { get; set; }
+    internal Func<int, Task>? AfterBatchCommitted { get; set; }
 
-    internal static Func<int, Task>? BeforeBatchCommits { get; set; }
+    internal Func<int, Task>? BeforeBatchCommits { get; set; }
 
     /// <summary>The same between the read of who holds the old membership numbers and the commit that records them.</summary>
-    internal static Func<int, Task>? BeforeNumbersCommit { get; set; }
+    internal Func<int, Task>? BeforeNumbersCommit { get; set; }
 }
 
 /// <summary>Old membership numbers to add to an account's history (those it has already are skipped).</summary>
@@ -303,7 +303,7 @@ public static class MigrateProductsEndpoint
                          "supportReason and ticketReference, recorded on every event the migration writes.")]
     [ProducesResponseType(StatusCodes.Status409Conflict)]
     public static async Task<MigrationResult> Post(Guid accountId, [FromBody] MigrateProducts? command, [NotBody] MigrationRead before, IMessageBus bus,
-        IQuerySession query, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+        IQuerySession query, TimeProvider clock, ILoggerFactory loggers, MigrationTestSeam seam, CancellationToken ct)
     {
         var logger = loggers.CreateLogger(typeof(MigrateProductsEndpoint));
         // Only support's request carries them (Before); each step records them on the events it writes.
@@ -312,7 +312,7 @@ public static class MigrateProductsEndpoint
             [.. before.LegacyAccounts.Select(l => new OldMembershipNumber(l.OldEmail, l.OldMembershipNumber))], support), ActorRoles.Inline(bus), ct);
 
         var tally = new MigrationTally(accountId);
-        var batchSize = MigrationTestSeam.BatchSize ?? DefaultBatchSize;
+        var batchSize = seam.BatchSize ?? DefaultBatchSize;
         foreach (var legacy in before.LegacyAccounts)
         {
             while (await bus.InvokeAsync<MigrationBatchOutcome>(
@@ -322,7 +322,7 @@ public static class MigrateProductsEndpoint
                 var number = tally.Add(batch);
                 logger.LogInformation("Migration batch {Batch} of account {AccountId}: {Migrated} migrated, {Linked} already registered, {Waiting} waiting",
                     number, accountId, batch.Migrated.Count, batch.AlreadyRegistered.Count, batch.NotMigrated.Count);
-                if (batch.Migrated.Count + batch.AlreadyRegistered.Count > 0 && MigrationTestSeam.AfterBatchCommitted is { } afterBatch)
+                if (batch.Migrated.Count + batch.AlreadyRegistered.Count > 0 && seam.AfterBatchCommitted is { } afterBatch)
                     await afterBatch(number);
             }
         }
@@ -440,14 +440,14 @@ public static class RecordLegacyMembershipNumbersHandler
     // appending an invitation there optimistically inserted its event first and then waited for the row, while this step's own
     // event waited for that insert (a deadlock, "Invoicing: streams"). Under the review's lock the two take turns.
     public static async Task<MembershipNumberReads> LoadAsync(RecordLegacyMembershipNumbers command, IDocumentSession session,
-        Envelope envelope, CancellationToken ct)
+        Envelope envelope, MigrationTestSeam seam, CancellationToken ct)
     {
         await OldEmailLock.TakeAsync(session, command.Numbers.Select(n => LegacyIds.AccountFor(n.OldEmail)), ct);
         await InvitationReviewLock.TakeAsync(session, command.AccountId, ct);
         var account = await session.Events.AggregateStreamAsync<BusinessAccount>(command.AccountId, token: ct);
         var holders = await MembershipNumberClaims.HeldByOtherAccountsAsync(session, command.AccountId,
             [.. command.Numbers.Select(n => n.MembershipNumber).Distinct()], ct);
-        if (MigrationTestSeam.BeforeNumbersCommit is { } beforeCommit)
+        if (seam.BeforeNumbersCommit is { } beforeCommit)
             await beforeCommit(envelope.Attempts);
         return new MembershipNumberReads(account?.OldCpsEmails ?? [], holders);
     }
@@ -508,7 +508,7 @@ public static class MigrateProductBatchHandler
         legacy?.Products.Where(p => p.MigratedToAccountId is null && !command.Waiting.Contains(p.Id)).Take(command.BatchSize).ToList() ?? [];
 
     public static async Task<MigrationBatchInputs> LoadAsync(MigrateProductBatch command, IEventStream<LegacyAccountView> legacy,
-        IQuerySession session, Envelope envelope, CancellationToken ct)
+        IQuerySession session, Envelope envelope, MigrationTestSeam seam, CancellationToken ct)
     {
         var pending = Pending(command, legacy.Aggregate);
         if (pending.Count == 0)
@@ -519,7 +519,7 @@ public static class MigrateProductBatchHandler
         var owners = batch.LoadMany<SerialOwnership>().ById(pending.Where(p => p.SerialNumber is not null)
             .Select(p => SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!)).Distinct().ToArray());
         await batch.Execute(ct);
-        if (MigrationTestSeam.BeforeBatchCommits is { } beforeCommit)
+        if (seam.BeforeBatchCommits is { } beforeCommit)
             await beforeCommit(envelope.Attempts);
         return new MigrationBatchInputs(pending, (await models).ToDictionary(m => m.Id), (await owners).ToDictionary(o => o.Id));
     }

@@ -143,7 +143,7 @@ public sealed class MailTransport(IOptions<MailOptions> options, ILogger<MailTra
 /// with the same Message-Id (docs/reliability.md).
 /// </summary>
 public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore store, TimeProvider clock, IOptions<MailOptions> options,
-    MailOutcomes outcomes, ILogger<MailDelivery> logger)
+    MailOutcomes outcomes, MailDeliveryTestSeam seam, ILogger<MailDelivery> logger)
 {
     private readonly string _table = EmailDeliveries.QualifiedName(store);
 
@@ -197,7 +197,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
             try
             {
                 claimed = await claim.ExecuteScalarAsync(ct);
-                MailDeliveryTestSeam.AfterClaim?.Invoke(message.MessageId);
+                seam.AfterClaim?.Invoke(message.MessageId);
             }
             catch
             {
@@ -240,7 +240,7 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         // for here rather than failing the message: at least about a minute, and as long as the claim keeps every other sender
         // away (Mail:ClaimTimeout, less a margin). Failing earlier sent it twice: the retry found the claim fresh, waited for it to
         // go stale and sent again (a fault drill: PostgreSQL down 90 s while e-mails were in SMTP).
-        var pauses = MailDeliveryTestSeam.RecordPauses ?? MarkSentPauses;
+        var pauses = seam.RecordPauses ?? MarkSentPauses;
         for (var attempt = 0; ; attempt++)
         {
             var pause = pauses[Math.Min(attempt, pauses.Length - 1)];
@@ -566,15 +566,16 @@ public sealed class MailHealthCheck(Marten.IDocumentStore store, MailOutcomes ou
 }
 
 /// <summary>
-/// Test seam (tests reach it through InternalsVisibleTo; nothing else sets it): shorter pauses between the attempts to record a sent
-/// e-mail, so that a test can outlast them in seconds rather than the minute they add up to. Null: the service's own.
+/// Test seam, one per host (<see cref="Platform.TestSeams"/>: tests set it through InternalsVisibleTo; nothing else does): shorter
+/// pauses between the attempts to record a sent e-mail, so that a test can outlast them in seconds rather than the minute they add up
+/// to. Null: the service's own.
 /// </summary>
-internal static class MailDeliveryTestSeam
+public sealed class MailDeliveryTestSeam
 {
-    internal static TimeSpan[]? RecordPauses { get; set; }
+    internal TimeSpan[]? RecordPauses { get; set; }
 
     /// <summary>Called with the Message-Id once its claim has run: a test throws from it to cut the claim's reply after its commit.</summary>
-    internal static Action<string>? AfterClaim { get; set; }
+    internal Action<string>? AfterClaim { get; set; }
 }
 
 /// <summary>

@@ -30,6 +30,7 @@ namespace CpsLedger.Tests.Audit;
 /// CsCheck's PCG draws the walk: a fixed seed on CI, a random one locally (printed; CPSLEDGER_AUDIT_SEED replays one,
 /// CPSLEDGER_AUDIT_WALKS=n runs n random walks). About six seconds a walk.
 /// </summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) : LedgerTest(app)
 {
     private const string Camera = Products.Products.R5;

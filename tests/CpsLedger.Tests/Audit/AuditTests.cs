@@ -16,6 +16,7 @@ using Npgsql;
 
 namespace CpsLedger.Tests.Audit;
 
+[Collection(SecondLedgerCollection.Name)]
 public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor, subject: "auditor-ines");

@@ -11,6 +11,7 @@ using Npgsql;
 namespace CpsLedger.Tests.Audit;
 
 /// <summary>Tamper evidence: edits, deletions and reorderings of stored events are found and located.</summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor);

@@ -15,6 +15,7 @@ using Wolverine.Runtime;
 
 namespace CpsLedger.Tests.Invoicing;
 
+[Collection(SecondLedgerCollection.Name)]
 public sealed class InvoicingTests : LedgerTest
 {
     private readonly SandboxPaymentGateway _sandbox;
@@ -556,7 +557,7 @@ public sealed class InvoicingTests : LedgerTest
         // the payment committed in between, and the suspension after it, for a paid invoice.
         Task<BankPaymentRecorded>? paying = null;
         var (id, request) = LockWaiter.NewRequest();
-        OverdueTestSeam.BeforeSuspensionCommits = async session =>
+        App.Seam<OverdueTestSeam>().BeforeSuspensionCommits = async session =>
         {
             paying = Finance.Correlated(id).PostJson("/api/payments/bank-transfers", App.BankPayment(invoice.InvoiceNumber, invoice.Total, "B-1"))
                 .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
@@ -568,7 +569,7 @@ public sealed class InvoicingTests : LedgerTest
         }
         finally
         {
-            OverdueTestSeam.BeforeSuspensionCommits = null;
+            App.Seam<OverdueTestSeam>().BeforeSuspensionCommits = null;
         }
 
         // Suspended, then reinstated by the payment, which read the suspension once the lock was its own: the member is told it is
@@ -658,9 +659,9 @@ public sealed class InvoicingTests : LedgerTest
         // Just before the card is presented, the mark is already committed: another connection reads it while the charge's transaction
         // (which a timeout or a crash would roll back) is still open.
         IReadOnlyList<PresentedCharge>? marked = null;
-        ChargeCardTestSeam.BeforeGatewayCalled = async _ =>
+        App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = async _ =>
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
             marked = await App.PresentedCharges();
         };
         try
@@ -669,7 +670,7 @@ public sealed class InvoicingTests : LedgerTest
         }
         finally
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
         }
 
         var invoice = await App.Member(account).SingleInvoice(account);

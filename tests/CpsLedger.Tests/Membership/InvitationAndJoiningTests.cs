@@ -523,9 +523,9 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         // invitation and withdraw it.
         Task? publishing = null;
         var (id, request) = LockWaiter.NewRequest();
-        InvitationReviewTestSeam.BeforeCommit = async session =>
+        App.Seam<InvitationReviewTestSeam>().BeforeCommit = async session =>
         {
-            InvitationReviewTestSeam.BeforeCommit = null;
+            App.Seam<InvitationReviewTestSeam>().BeforeCommit = null;
             publishing = PublishThreshold(600, id);
             await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(publishing, connection.ProcessID, request) : publishing);
             // Committed first: its reviews of the accounts it concerns have been sent before this review commits.
@@ -538,7 +538,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            InvitationReviewTestSeam.BeforeCommit = null;
+            App.Seam<InvitationReviewTestSeam>().BeforeCommit = null;
         }
 
         await publishing!;

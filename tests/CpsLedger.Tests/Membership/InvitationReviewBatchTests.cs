@@ -55,7 +55,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
             [
                 new ReviewInvitation(first, new CausedBy("portal-a", "corr-a1", null)), new ReviewInvitation(second, new CausedBy("portal-b", "corr-b", null)),
                 new ReviewInvitation(first, new CausedBy("portal-a", "corr-a2", null)),
-            ], session, App.Clock, CancellationToken.None);
+            ], session, App.Clock, App.Seam<InvitationReviewTestSeam>(), CancellationToken.None);
             await session.SaveChangesAsync();
             Assert.Equal(new[] { first, second }.Order(), emails.OfType<SendInvitationEmail>().Select(e => e.AccountId).Order());
         }
@@ -109,7 +109,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         async Task<Exception?> Review(Guid[] accounts, Commits commits)
         {
             await using var session = App.Store.LightweightSession();
-            await ReviewInvitationHandler.Handle([.. accounts.Select(id => new ReviewInvitation(id))], session, App.Clock, CancellationToken.None);
+            await ReviewInvitationHandler.Handle([.. accounts.Select(id => new ReviewInvitation(id))], session, App.Clock, App.Seam<InvitationReviewTestSeam>(), CancellationToken.None);
             session.Logger = commits;
             return await ChainLocks.FailureOf(() => session.SaveChangesAsync());
         }
@@ -134,7 +134,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
 
         // The other node's batch: it has read 1,000 points and no invitation, and decided to invite; not committed yet.
         await using var otherNode = App.Store.LightweightSession();
-        var emails = await ReviewInvitationHandler.Handle([new ReviewInvitation(account)], otherNode, App.Clock, CancellationToken.None);
+        var emails = await ReviewInvitationHandler.Handle([new ReviewInvitation(account)], otherNode, App.Clock, App.Seam<InvitationReviewTestSeam>(), CancellationToken.None);
         Assert.Single(emails.OfType<SendInvitationEmail>());
 
         // The deregistration and its review: it waits for the other node's batch, or its review does (before the review lock, the
@@ -179,7 +179,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
 
         // The other node's batch: it has read 499 points and the invitation, and decided to withdraw it; not committed yet.
         await using var otherNode = App.Store.LightweightSession();
-        await ReviewInvitationHandler.Handle([new ReviewInvitation(account)], otherNode, App.Clock, CancellationToken.None);
+        await ReviewInvitationHandler.Handle([new ReviewInvitation(account)], otherNode, App.Clock, App.Seam<InvitationReviewTestSeam>(), CancellationToken.None);
         Assert.IsType<InvitationWithdrawn>(Assert.Single(otherNode.PendingChanges.Streams()).Events.Single().Data);
 
         var registering = App.Tracked(() => member.Register(account, Products.Products.Complete("S-100", "M-100")));
@@ -210,7 +210,7 @@ public sealed class InvitationReviewBatchTests(LedgerApp app) : LedgerTest(app)
         var logs = App.Logs.Mark();
 
         await using var batch = App.Store.LightweightSession();
-        var emails = await ReviewInvitationHandler.Handle([new ReviewInvitation(account)], batch, App.Clock, CancellationToken.None);
+        var emails = await ReviewInvitationHandler.Handle([new ReviewInvitation(account)], batch, App.Clock, App.Seam<InvitationReviewTestSeam>(), CancellationToken.None);
         Assert.Single(emails.OfType<SendInvitationEmail>());
 
         var (id, request) = LockWaiter.NewRequest();

@@ -20,6 +20,7 @@ namespace CpsLedger.Tests.Membership;
 /// Each test lets one writer hold the lock and runs the other into it, waiting on the database (pg_blocking_pids), never on a clock,
 /// until that writer (its request, or its handler) waits: not any session, as a fast-forward also runs handlers that queue for the lock.
 /// </summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Support => App.ClientAs(LedgerRoles.Support);
@@ -131,9 +132,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // other way round, the transfer was answered 409 "Concurrent change". Now the transfer waits and pays the overdue invoice.
         Task<HttpResponseMessage>? recording = null;
         var (id, request) = LockWaiter.NewRequest();
-        OverdueTestSeam.BeforeOverdueCommits = async session =>
+        App.Seam<OverdueTestSeam>().BeforeOverdueCommits = async session =>
         {
-            OverdueTestSeam.BeforeOverdueCommits = null;
+            App.Seam<OverdueTestSeam>().BeforeOverdueCommits = null;
             recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
                 App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
             await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(recording, connection.ProcessID, request) : recording);
@@ -144,7 +145,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            OverdueTestSeam.BeforeOverdueCommits = null;
+            App.Seam<OverdueTestSeam>().BeforeOverdueCommits = null;
         }
 
         var transfer = await recording!.ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
@@ -269,7 +270,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // The suspension has read the invoice unpaid and holds the membership's lock; the member upgrades then.
         Task<HttpResponseMessage>? upgrading = null;
         var (id, request) = LockWaiter.NewRequest();
-        OverdueTestSeam.BeforeSuspensionCommits = async session =>
+        App.Seam<OverdueTestSeam>().BeforeSuspensionCommits = async session =>
         {
             upgrading = App.Member(account).Correlated(id).PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" });
             await App.UntilDoneOrWaitingForLockOf(upgrading, session.Connection!.ProcessID, request);
@@ -280,7 +281,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            OverdueTestSeam.BeforeSuspensionCommits = null;
+            App.Seam<OverdueTestSeam>().BeforeSuspensionCommits = null;
         }
 
         // Read once the suspension had committed: refused as an upgrade of a suspended membership is, nothing written.
@@ -295,7 +296,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     /// <summary>Support cancels the membership while an invoice for its term, decided on the membership in force, is about to commit.</summary>
     private Func<IDocumentSession, Task> CancelledMeanwhile(Guid account, Action<Task<HttpResponseMessage>> started) => async session =>
     {
-        InvoiceIssueTestSeam.BeforeIssueCommits = null;
+        App.Seam<InvoiceIssueTestSeam>().BeforeIssueCommits = null;
         var (id, request) = LockWaiter.NewRequest();
         var cancelling = Support.Correlated(id).PostJson($"/api/accounts/{account}/membership/cancellation",
             new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" });
@@ -312,14 +313,14 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // Found in review: the cancellation read the term's invoices before the joining invoice committed and credited nothing, and the
         // invoice stayed owed (and would have been charged, paying by card) for a membership that had ended.
         Task<HttpResponseMessage>? cancelling = null;
-        InvoiceIssueTestSeam.BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
+        App.Seam<InvoiceIssueTestSeam>().BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
         try
         {
             await App.FastForward(Billing.IssueDelay);
         }
         finally
         {
-            InvoiceIssueTestSeam.BeforeIssueCommits = null;
+            App.Seam<InvoiceIssueTestSeam>().BeforeIssueCommits = null;
         }
 
         var cancellation = await cancelling!.ReadAs<MembershipCancellation>();
@@ -339,7 +340,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // Found in review: the cancellation read the term's invoices before the corrected one committed, and it stayed owed for a
         // membership support had ended (a replacement asked for after the cancellation is refused: nothing is owed for that term).
         Task<HttpResponseMessage>? cancelling = null;
-        InvoiceIssueTestSeam.BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
+        App.Seam<InvoiceIssueTestSeam>().BeforeIssueCommits = CancelledMeanwhile(account, started => cancelling = started);
         InvoiceReplacement replacement;
         try
         {
@@ -348,7 +349,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            InvoiceIssueTestSeam.BeforeIssueCommits = null;
+            App.Seam<InvoiceIssueTestSeam>().BeforeIssueCommits = null;
         }
 
         Assert.Equal([replacement.InvoiceNumber], (await cancelling!.ReadAs<MembershipCancellation>()).CancelledInvoices);
@@ -367,9 +368,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
     private async Task<HttpResponseMessage> CancelledWhileTheCardIsCharged(LockWaiter waiter, Func<Task<HttpResponseMessage>> cancel)
     {
         Task<HttpResponseMessage>? cancelling = null;
-        ChargeCardTestSeam.AfterGatewayAnswered = async session =>
+        App.Seam<ChargeCardTestSeam>().AfterGatewayAnswered = async session =>
         {
-            ChargeCardTestSeam.AfterGatewayAnswered = null;
+            App.Seam<ChargeCardTestSeam>().AfterGatewayAnswered = null;
             cancelling = cancel();
             await (session.Connection is { } connection ? App.UntilDoneOrWaitingForLockOf(cancelling, connection.ProcessID, waiter) : cancelling);
         };
@@ -379,7 +380,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            ChargeCardTestSeam.AfterGatewayAnswered = null;
+            App.Seam<ChargeCardTestSeam>().AfterGatewayAnswered = null;
         }
         return await cancelling!;
     }
@@ -497,9 +498,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // Invoicing:GatewayTimeout (outcome unknown, rolled back: the lock is released) and the cancellation goes on.
         Task<HttpResponseMessage>? cancelling = null;
         var (id, request) = LockWaiter.NewRequest();
-        ChargeCardTestSeam.BeforeGatewayCalled = async session =>
+        App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = async session =>
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
             cancelling = Support.Correlated(id).PostJson($"/api/accounts/{account}/membership/cancellation",
                 new { reason = "Company closed (ticket 4711)", ticketReference = "CPS-SUP-4711" });
             await App.UntilDoneOrWaitingForLockOf(cancelling, session.Connection!.ProcessID, request);
@@ -510,7 +511,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
         }
 
         // It read the invoice as the rolled-back charge left it, unpaid, and credited it (nothing to refund then); the charge's retry read
@@ -576,9 +577,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // (outcome unknown) releases with the rollback, and pays the invoice; the charge's retry reads it paid and presents nothing more.
         Task<HttpResponseMessage>? recording = null;
         var (id, request) = LockWaiter.NewRequest();
-        ChargeCardTestSeam.BeforeGatewayCalled = async session =>
+        App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = async session =>
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
             recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
                 App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
             await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
@@ -589,7 +590,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
         }
 
         var transfer = await recording!.ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
@@ -653,9 +654,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // transfer waiting for its lock then pays the invoice.
         Task<HttpResponseMessage>? recording = null;
         var (id, request) = LockWaiter.NewRequest();
-        ChargeCardTestSeam.BeforeGatewayCalled = async session =>
+        App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = async session =>
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
             recording = Finance.Correlated(id).PostJson("/api/payments/bank-transfers",
                 App.BankPayment(invoice.InvoiceNumber, invoice.Total, "LHV-1"));
             await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
@@ -667,7 +668,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            ChargeCardTestSeam.BeforeGatewayCalled = null;
+            App.Seam<ChargeCardTestSeam>().BeforeGatewayCalled = null;
         }
 
         // The retry read the invoice paid and the key marked: it asked the gateway, which holds nothing for it, and recorded nothing.
@@ -698,9 +699,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         // the grace period. Now the card waits for the charge's lock on the membership and then reads the invoice overdue.
         Task<HttpResponseMessage>? recording = null;
         var (id, request) = LockWaiter.NewRequest();
-        ChargeCardTestSeam.AfterGatewayAnswered = async session =>
+        App.Seam<ChargeCardTestSeam>().AfterGatewayAnswered = async session =>
         {
-            ChargeCardTestSeam.AfterGatewayAnswered = null;
+            App.Seam<ChargeCardTestSeam>().AfterGatewayAnswered = null;
             recording = App.Member(account).Correlated(id).PostJson($"/api/accounts/{account}/payment-card",
                 new { cardToken = SandboxPaymentGateway.Approve });
             await App.UntilDoneOrWaitingForLockOf(recording, session.Connection!.ProcessID, request);
@@ -711,7 +712,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            ChargeCardTestSeam.AfterGatewayAnswered = null;
+            App.Seam<ChargeCardTestSeam>().AfterGatewayAnswered = null;
         }
 
         await (await recording!).ShouldBe(HttpStatusCode.OK);

@@ -18,6 +18,7 @@ using Wolverine;
 namespace CpsLedger.Tests.Membership;
 
 /// <summary>The membership year: renewal offer, term end (renewed or lapsed), tier changes and cancellation, driven by the clock.</summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class MembershipYearTests : LedgerTest
 {
     private readonly SandboxPaymentGateway _sandbox;

@@ -297,8 +297,8 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         await App.VerifyOldEmail(account, "many@old.example");
         var member = App.Member(account);
 
-        MigrationTestSeam.BatchSize = 2;
-        MigrationTestSeam.AfterBatchCommitted = batch => batch == 2 ? throw new InvalidOperationException("Simulated crash") : Task.CompletedTask;
+        App.Seam<MigrationTestSeam>().BatchSize = 2;
+        App.Seam<MigrationTestSeam>().AfterBatchCommitted = batch => batch == 2 ? throw new InvalidOperationException("Simulated crash") : Task.CompletedTask;
         try
         {
             var crashing = App.UncheckedClientAs(LedgerRoles.Member, account, "kadri");
@@ -306,15 +306,15 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
             Assert.Equal(4, (await ProductsOf(account)).Count);
             Assert.Equal(3, (await member.MigrationStatus(account)).ProductsToMigrate);
 
-            MigrationTestSeam.AfterBatchCommitted = null;
+            App.Seam<MigrationTestSeam>().AfterBatchCommitted = null;
             var retry = await member.Migrate(account);
 
             Assert.Equal((3, 4), (retry.Migrated, retry.AlreadyMigrated));
         }
         finally
         {
-            MigrationTestSeam.BatchSize = null;
-            MigrationTestSeam.AfterBatchCommitted = null;
+            App.Seam<MigrationTestSeam>().BatchSize = null;
+            App.Seam<MigrationTestSeam>().AfterBatchCommitted = null;
         }
 
         var products = await ProductsOf(account);
@@ -338,7 +338,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
             (App.ClientAs(LedgerRoles.Support), Tests.Support.OnBehalf.BySupport(new { })),
         ];
 
-        MigrationTestSeam.BatchSize = 3;
+        App.Seam<MigrationTestSeam>().BatchSize = 3;
         HttpResponseMessage[] responses;
         try
         {
@@ -348,7 +348,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MigrationTestSeam.BatchSize = null;
+            App.Seam<MigrationTestSeam>().BatchSize = null;
         }
 
         // Never a 500; a caller that kept losing races gets 409 and may simply migrate again.
@@ -432,7 +432,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     {
         var account = await KadriReadyToMigrate();
         var attempts = new List<int>();
-        MigrationTestSeam.BeforeBatchCommits = LinkingMeanwhile(account, attempts, attempt => attempt == 1);
+        App.Seam<MigrationTestSeam>().BeforeBatchCommits = LinkingMeanwhile(account, attempts, attempt => attempt == 1);
         MigrationResult result;
         try
         {
@@ -440,7 +440,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MigrationTestSeam.BeforeBatchCommits = null;
+            App.Seam<MigrationTestSeam>().BeforeBatchCommits = null;
         }
 
         // The batch is a message invoked inline (IMessageBus.InvokeAsync): Wolverine applied its chain's retry policy, counting
@@ -456,7 +456,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
     {
         var account = await KadriReadyToMigrate();
         var attempts = new List<int>();
-        MigrationTestSeam.BeforeBatchCommits = LinkingMeanwhile(account, attempts, _ => true);
+        App.Seam<MigrationTestSeam>().BeforeBatchCommits = LinkingMeanwhile(account, attempts, _ => true);
         try
         {
             var refused = await App.Member(account).PostAsync(LegacyFiles.MigrationUrl(account), null).ReadProblem(HttpStatusCode.Conflict);
@@ -464,7 +464,7 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MigrationTestSeam.BeforeBatchCommits = null;
+            App.Seam<MigrationTestSeam>().BeforeBatchCommits = null;
         }
 
         // One attempt and the five retries the handler chain declares (MigrationRetries), then the exception reached the endpoint.

@@ -162,7 +162,7 @@ public sealed class OldMembershipNumberTests(LedgerApp app) : LedgerTest(app)
         var attempts = new ConcurrentQueue<int>();
         var arrived = 0;
         var bothRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        MigrationTestSeam.BeforeNumbersCommit = async attempt =>
+        App.Seam<MigrationTestSeam>().BeforeNumbersCommit = async attempt =>
         {
             attempts.Enqueue(attempt);
             if (attempt != 1)
@@ -178,7 +178,7 @@ public sealed class OldMembershipNumberTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MigrationTestSeam.BeforeNumbersCommit = null;
+            App.Seam<MigrationTestSeam>().BeforeNumbersCommit = null;
         }
 
         Assert.Equal([1, 1, 2], attempts.Order());

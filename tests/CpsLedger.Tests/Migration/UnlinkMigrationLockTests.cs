@@ -102,7 +102,7 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         await using var chains = new Npgsql.NpgsqlConnection(App.ConnectionString);
         var held = new TaskCompletionSource<Npgsql.NpgsqlTransaction>(TaskCreationOptions.RunContinuationsAsynchronously);
         // After the batch's reads, before its commit: the account's chain is held, so the commit stops at its first event.
-        MigrationTestSeam.BeforeBatchCommits = async attempt =>
+        App.Seam<MigrationTestSeam>().BeforeBatchCommits = async attempt =>
         {
             if (!held.Task.IsCompleted)
                 held.SetResult(await ChainLocks.HoldChains(chains, account));
@@ -127,7 +127,7 @@ public sealed class UnlinkMigrationLockTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MigrationTestSeam.BeforeBatchCommits = null;
+            App.Seam<MigrationTestSeam>().BeforeBatchCommits = null;
         }
     }
 

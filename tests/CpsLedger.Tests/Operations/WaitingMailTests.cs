@@ -12,6 +12,7 @@ using static CpsLedger.Tests.Harness.FaultWaits;
 namespace CpsLedger.Tests.Operations;
 
 /// <summary>After a mail outage, support sends the e-mails waiting for a retry at once, each still once.</summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class WaitingMailTests(LedgerApp app) : LedgerTest(app)
 {
     private const string SendNow = "/api/operations/mail/send-now";

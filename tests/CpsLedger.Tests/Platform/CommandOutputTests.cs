@@ -4,6 +4,7 @@ using CpsLedger.Tests.Harness;
 namespace CpsLedger.Tests.Platform;
 
 /// <summary>What a command prints on stdout is its own output, for a file or a pipe; the tooling's lines and the logs go to stderr.</summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class CommandOutputTests(LedgerApp app) : LedgerTest(app)
 {
     [Fact]

@@ -94,7 +94,7 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
             """);
         // The service's pauses add up to about a minute; shortened here to a fifth of a second, so that seconds outlast them. The
         // claim still holds for Mail:ClaimTimeout (5 min).
-        MailDeliveryTestSeam.RecordPauses = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(150)];
+        App.Seam<MailDeliveryTestSeam>().RecordPauses = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(150)];
         try
         {
             var sending = mail.SendAsync(Message("database-down@cpsledger"), CancellationToken.None);
@@ -106,7 +106,7 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MailDeliveryTestSeam.RecordPauses = null;
+            App.Seam<MailDeliveryTestSeam>().RecordPauses = null;
             await Execute($"""
                 drop trigger if exists test_refuse_sent on {table};
                 drop function if exists {App.SchemaName}.test_refuse_sent();
@@ -128,11 +128,11 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         // Mail:ClaimTimeout (5 min) for it to go stale; the crash fault test, which makes retries due at once, ran them all out
         // first (one welcome e-mail of ten not written).
         var mail = App.Services.GetRequiredService<MailDelivery>();
-        MailDeliveryTestSeam.AfterClaim = id =>
+        App.Seam<MailDeliveryTestSeam>().AfterClaim = id =>
         {
             if (id != "lost-reply@cpsledger")
                 return;
-            MailDeliveryTestSeam.AfterClaim = null;
+            App.Seam<MailDeliveryTestSeam>().AfterClaim = null;
             throw new IOException("the claim's reply was lost");
         };
         try
@@ -142,7 +142,7 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MailDeliveryTestSeam.AfterClaim = null;
+            App.Seam<MailDeliveryTestSeam>().AfterClaim = null;
         }
 
         Assert.Empty(Files());

@@ -18,6 +18,7 @@ namespace CpsLedger.Tests.Platform;
 /// A mail outage shows in <c>/health/ready</c> as the <c>mail</c> check Degraded, with how many e-mails wait and for how long,
 /// while readiness stays 200: every node has the same mail server, so dropping them all would only add an outage.
 /// </summary>
+[Collection(SecondLedgerCollection.Name)]
 public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
 {
     [Fact]

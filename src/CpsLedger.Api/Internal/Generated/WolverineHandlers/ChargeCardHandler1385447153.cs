@@ -11,13 +11,15 @@ namespace Internal.Generated.WolverineHandlers
     [global::System.CodeDom.Compiler.GeneratedCode("JasperFx", "1.0.0")]
     public sealed class ChargeCardHandler1385447153 : Wolverine.Runtime.Handlers.MessageHandler
     {
+        private readonly CpsLedger.Api.Invoicing.ChargeCardTestSeam _chargeCardTestSeam;
         private readonly CpsLedger.Api.Invoicing.IPaymentGateway _paymentGateway;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> _optionsOfInvoicingOptions;
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public ChargeCardHandler1385447153(CpsLedger.Api.Invoicing.IPaymentGateway paymentGateway, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public ChargeCardHandler1385447153(CpsLedger.Api.Invoicing.ChargeCardTestSeam chargeCardTestSeam, CpsLedger.Api.Invoicing.IPaymentGateway paymentGateway, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.InvoicingOptions> optionsOfInvoicingOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
+            _chargeCardTestSeam = chargeCardTestSeam;
             _paymentGateway = paymentGateway;
             _optionsOfInvoicingOptions = optionsOfInvoicingOptions;
             _timeProvider = timeProvider;
@@ -36,7 +38,7 @@ namespace Internal.Generated.WolverineHandlers
             CpsLedger.Api.Platform.SystemActor.Stamp(documentSession, context, "system:card-charging");
             
             // The actual message execution
-            var outgoing1 = await CpsLedger.Api.Invoicing.ChargeCardHandler.Handle(chargeCard, documentSession, _paymentGateway, _timeProvider, _optionsOfInvoicingOptions, cancellation).ConfigureAwait(false);
+            var outgoing1 = await CpsLedger.Api.Invoicing.ChargeCardHandler.Handle(chargeCard, documentSession, _paymentGateway, _timeProvider, _optionsOfInvoicingOptions, _chargeCardTestSeam, cancellation).ConfigureAwait(false);
 
             
             // Outgoing, cascaded message
