@@ -165,13 +165,15 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         // A claim remembered for an e-mail this process never tries again (dead-lettered, or retried on another node) stayed for the
         // process's life. After Mail:ClaimTimeout any sender takes that claim anyway: it is forgotten then. A second here, not 5 min.
         var timeout = TimeSpan.FromSeconds(1);
+        var seam = new MailDeliveryTestSeam();
         var mail = new MailDelivery(App.Services.GetRequiredService<MailTransport>(), App.Store, TimeProvider.System,
-            Options.Create(new MailOptions { ClaimTimeout = timeout }), new MailOutcomes(TimeProvider.System), NullLogger<MailDelivery>.Instance);
-        MailDeliveryTestSeam.AfterClaim = id =>
+            Options.Create(new MailOptions { ClaimTimeout = timeout }), new MailOutcomes(TimeProvider.System), seam,
+            NullLogger<MailDelivery>.Instance);
+        seam.AfterClaim = id =>
         {
             if (id != "forgotten-claim@cpsledger")
                 return;
-            MailDeliveryTestSeam.AfterClaim = null;
+            seam.AfterClaim = null;
             throw new IOException("the claim's reply was lost");
         };
         try
@@ -180,7 +182,7 @@ public sealed class EmailDeliveryRecordTests(LedgerApp app) : LedgerTest(app)
         }
         finally
         {
-            MailDeliveryTestSeam.AfterClaim = null;
+            seam.AfterClaim = null;
         }
         Assert.Equal(1, mail.RememberedClaims);
 
