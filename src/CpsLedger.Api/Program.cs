@@ -92,6 +92,10 @@ try
     // JasperFx 2.100 to 2.102; set by the command line only for a host it builds itself), and applying none sets that flag.
     new CommandFactory().ApplyExtensions(new ServiceCollection());
 
+    // JasperFx's `run` starts the host inside the command, which prints an exception with its stack: its settings are checked here.
+    if (string.Equals(Program.CommandOf(args), "run", StringComparison.OrdinalIgnoreCase))
+        app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
+
     return await app.RunJasperFxCommands(args);
 }
 catch (Exception exception) when (StartRefusal.Reasons(exception) is { } reasons)

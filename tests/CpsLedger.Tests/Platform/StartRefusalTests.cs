@@ -37,6 +37,15 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task the_run_command_ends_the_same_way()
+    {
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Mail__ClaimTimeout"] = "00:00:00", ["Urls"] = "http://127.0.0.1:0" }, "run");
+
+        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused);
+    }
+
+    [Fact]
     public async Task every_refused_setting_is_named_also_of_other_sections()
     {
         var (exit, output, error) = await Serve(App.SchemaName, new()
