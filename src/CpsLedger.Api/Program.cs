@@ -38,58 +38,71 @@ if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKe
 
 var commandInput = Program.CommandInputOf(loggingFlagsCommand);
 builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
-await builder.AddLedgerDatabaseAsync(args);
-builder.AddLedgerStore();
-builder.AddLedgerMail();
-builder.AddAudit();
-builder.Services.AddHostedService<TierTableDefaultsLoader>();
-builder.AddCatalogue();
-builder.AddInvoicing();
-builder.AddMembershipYear();
-builder.AddReconciliation();
-builder.AddMigration();
-builder.AddOldEmailVerification();
-builder.AddLedgerAuth();
-builder.AddLedgerConsole();
-builder.AddLedgerHttp();
-builder.AddLedgerTelemetry();
-builder.AddTestSeams();
-
-var app = builder.Build();
-
-app.UseLedgerPipeline();
-app.MapLedgerEndpoints();
-app.MapLedgerConsole();
-
-// Serving starts the host directly. JasperFx's command line is for the commands (db-apply, codegen, projections,
-// legacy-import, ...); on every start it scans seven assemblies for commands and prints a plain-text line for each ahead of
-// the JSON log, which log shippers read one JSON object per line.
-if (!Program.NamesACommand(args))
+// A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started) ends the
+// start with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other exception is a bug and keeps its stack.
+try
 {
-    await app.RunAsync();
-    return 0;
-}
+    await builder.AddLedgerDatabaseAsync(args);
+    builder.AddLedgerStore();
+    builder.AddLedgerMail();
+    builder.AddAudit();
+    builder.Services.AddHostedService<TierTableDefaultsLoader>();
+    builder.AddCatalogue();
+    builder.AddInvoicing();
+    builder.AddMembershipYear();
+    builder.AddReconciliation();
+    builder.AddMigration();
+    builder.AddOldEmailVerification();
+    builder.AddLedgerAuth();
+    builder.AddLedgerConsole();
+    builder.AddLedgerHttp();
+    builder.AddLedgerTelemetry();
+    builder.AddTestSeams();
 
-// JasperFx writes its own lines (the assemblies it searches for commands, a command's error) through Spectre's console, on
-// stdout. The ledger's commands write their output with Console.Out, for a file or `$(...)` (`token` prints the token alone):
-// for them that console writes to stderr. JasperFx's own commands (help, db-*, codegen, ...) write their output through it, so
-// for them it stays on stdout, less the empty line JasperFx writes ahead of every command's output (Platform/CommandLineOutput.cs).
-// JasperFx's notices of the flags it applies ("Verbose flag is on.") go to stderr for every command (CommandLineOutput.cs).
-Console.SetOut(new JasperFxNoticesToError(Console.Out, Console.Error));
-if (Program.IsLedgerCommand(args))
-    AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-else
+    var app = builder.Build();
+
+    app.UseLedgerPipeline();
+    app.MapLedgerEndpoints();
+    app.MapLedgerConsole();
+
+    // Serving starts the host directly. JasperFx's command line is for the commands (db-apply, codegen, projections,
+    // legacy-import, ...); on every start it scans seven assemblies for commands and prints a plain-text line for each ahead of
+    // the JSON log, which log shippers read one JSON object per line.
+    if (!Program.NamesACommand(args))
+    {
+        await app.RunAsync();
+        return 0;
+    }
+
+    // JasperFx writes its own lines (the assemblies it searches for commands, a command's error) through Spectre's console, on
+    // stdout. The ledger's commands write their output with Console.Out, for a file or `$(...)` (`token` prints the token alone):
+    // for them that console writes to stderr. JasperFx's own commands (help, db-*, codegen, ...) write their output through it, so
+    // for them it stays on stdout, less the empty line JasperFx writes ahead of every command's output (Platform/CommandLineOutput.cs).
+    // JasperFx's notices of the flags it applies ("Verbose flag is on.") go to stderr for every command (CommandLineOutput.cs).
+    Console.SetOut(new JasperFxNoticesToError(Console.Out, Console.Error));
+    if (Program.IsLedgerCommand(args))
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+    else
+    {
+        Console.SetOut(new WithoutLeadingBlankLine(Console.Out));
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings());
+    }
+
+    // Nor does JasperFx write "Searching '<assembly>' for commands" for the assemblies it scans (seven lines ahead of every
+    // command's output): it leaves them out once a CommandFactory has applied the extensions of those assemblies (a static flag of
+    // JasperFx 2.100 to 2.102; set by the command line only for a host it builds itself), and applying none sets that flag.
+    new CommandFactory().ApplyExtensions(new ServiceCollection());
+
+    // JasperFx's `run` starts the host inside the command, which prints an exception with its stack: its settings are checked here.
+    if (string.Equals(Program.CommandOf(args), "run", StringComparison.OrdinalIgnoreCase))
+        app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
+
+    return await app.RunJasperFxCommands(args);
+}
+catch (Exception exception) when (StartRefusal.Reasons(exception) is { } reasons)
 {
-    Console.SetOut(new WithoutLeadingBlankLine(Console.Out));
-    AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings());
+    return StartRefusal.Refuse(reasons);
 }
-
-// Nor does JasperFx write "Searching '<assembly>' for commands" for the assemblies it scans (seven lines ahead of every
-// command's output): it leaves them out once a CommandFactory has applied the extensions of those assemblies (a static flag of
-// JasperFx 2.100 to 2.102; set by the command line only for a host it builds itself), and applying none sets that flag.
-new CommandFactory().ApplyExtensions(new ServiceCollection());
-
-return await app.RunJasperFxCommands(args);
 
 // Public so that WebApplicationFactory<Program> in the tests can find it.
 public partial class Program

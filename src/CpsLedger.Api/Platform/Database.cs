@@ -35,7 +35,7 @@ public static class Database
 
         if (!builder.Configuration.GetValue("LocalPostgres:Enabled", false))
         {
-            throw new InvalidOperationException(
+            throw new SettingRefusedException(
                 "No database configured. Set ConnectionStrings:Marten (environment variable ConnectionStrings__Marten) " +
                 "to a PostgreSQL connection string, or set LocalPostgres:Enabled=true to start a local PostgreSQL " +
                 "from the machine's server binaries (the Development default).");
@@ -97,7 +97,7 @@ public static class Database
     {
         if (new NpgsqlConnectionStringBuilder(connectionString).MaxAutoPrepare > 0)
         {
-            throw new InvalidOperationException(
+            throw new SettingRefusedException(
                 $"ConnectionStrings:{ConnectionStringName} sets Max Auto Prepare: remove it (or set it to 0). Npgsql's automatic " +
                 "preparation leaves a connection out of step with the server after a statement's first use fails in a transaction " +
                 "(npgsql#6391) and after a database restart (npgsql#6432), and the next command on that connection fails.");

@@ -96,7 +96,8 @@ public static class Logging
         configuration = configuration
             .Enrich.FromLogContext()
             .Enrich.With<TraceCorrelationEnricher>()
-            .Filter.With(new DatabaseOutageLogThrottle(TimeProvider.System, DatabaseOutageLogThrottle.Interval));
+            .Filter.With(new DatabaseOutageLogThrottle(TimeProvider.System, DatabaseOutageLogThrottle.Interval))
+            .Filter.ByExcluding(StartRefusal.IsHostsLineForARefusal);
 
         return development
             ? configuration.WriteTo.Console(outputTemplate:

@@ -155,7 +155,7 @@ public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider c
         await TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
         await using var session = store.QuerySession();
         if (await TierTableDefaults.SurchargeGapAsync(session, invoicing.Value, cancellationToken) is { } gap)
-            throw new InvalidOperationException(gap);
+            throw new SettingRefusedException(gap);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -48,7 +48,7 @@ public sealed class ConnectionPoolTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public void a_pool_with_automatic_preparation_is_refused()
     {
-        var failure = Assert.Throws<InvalidOperationException>(() =>
+        var failure = Assert.Throws<SettingRefusedException>(() =>
             Database.CreateDataSource(new NpgsqlConnectionStringBuilder(App.ConnectionString) { MaxAutoPrepare = 64 }.ConnectionString));
         Assert.Contains("Max Auto Prepare", failure.Message);
         Assert.Contains("npgsql#6391", failure.Message);

@@ -1,0 +1,68 @@
+using System.Reflection;
+using Microsoft.Extensions.Options;
+using Serilog.Events;
+
+namespace CpsLedger.Api.Platform;
+
+/// <summary>
+/// A setting the service refuses at start (a missing database, <c>Max Auto Prepare</c>, a surcharge missing for a currency in use):
+/// an operator's to fix, not a bug. <see cref="StartRefusal"/> logs its message alone, without a stack trace.
+/// </summary>
+public sealed class SettingRefusedException(string message) : Exception(message);
+
+/// <summary>
+/// A start stopped by refused settings (the options' <c>ValidateOnStart</c> checks, <see cref="SettingRefusedException"/>) ends with
+/// one Fatal line per refusal and exit code 1. It aborted (exit code 134) with the exception and its stack written twice, as a
+/// crash; a supervisor saw an abort. Any other exception at start is a bug, and keeps its stack trace.
+/// </summary>
+public static class StartRefusal
+{
+    public const string MessageTemplate = "The service does not start: {Refusal:l}";
+
+    /// <summary>
+    /// Whether the service is its own process (<c>dotnet CpsLedger.Api.dll</c>, <c>dotnet run</c>). A host in another process's hands
+    /// (the tests' WebApplicationFactory) gets the exception itself, as before.
+    /// </summary>
+    public static bool EndsTheProcess { get; } = Assembly.GetEntryAssembly() == typeof(Program).Assembly;
+
+    /// <summary>
+    /// Each refusal's message when <paramref name="exception"/> holds refused settings only and the service is its own process
+    /// (<see cref="EndsTheProcess"/>); null for anything else.
+    /// </summary>
+    public static IReadOnlyList<string>? Reasons(Exception exception) => EndsTheProcess ? RefusalsIn(exception) : null;
+
+    private static IReadOnlyList<string>? RefusalsIn(Exception exception)
+    {
+        switch (exception)
+        {
+            case SettingRefusedException refused:
+                return [refused.Message];
+            case OptionsValidationException options:
+                return options.Failures.Any() ? [.. options.Failures] : [options.Message];
+            case AggregateException aggregate:
+                var inner = aggregate.InnerExceptions.Select(RefusalsIn).ToList();
+                return inner.Count > 0 && inner.All(reasons => reasons is not null) ? [.. inner.SelectMany(reasons => reasons!)] : null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>Logs each refusal (Fatal, no stack trace) and returns the exit code, 1.</summary>
+    public static int Refuse(IReadOnlyList<string> reasons)
+    {
+        var log = Serilog.Log.ForContext(Serilog.Core.Constants.SourceContextPropertyName, typeof(Program).FullName);
+        foreach (var reason in reasons)
+            log.Fatal(MessageTemplate, reason);
+        return 1;
+    }
+
+    /// <summary>
+    /// The host's own "Hosting failed to start" line for a refusal (with the exception's stack), which <see cref="Refuse"/> says
+    /// instead: left out of the log.
+    /// </summary>
+    public static bool IsHostsLineForARefusal(LogEvent logEvent) =>
+        logEvent.Exception is { } exception
+        && logEvent.Properties.TryGetValue(Serilog.Core.Constants.SourceContextPropertyName, out var source)
+        && source is ScalarValue { Value: "Microsoft.Extensions.Hosting.Internal.Host" }
+        && Reasons(exception) is not null;
+}
