@@ -58,6 +58,7 @@ try
     builder.AddLedgerHttp();
     builder.AddLedgerTelemetry();
     builder.AddTestSeams();
+    builder.AddStartRefusalsToEnvironmentChecks();
 
     var app = builder.Build();
 

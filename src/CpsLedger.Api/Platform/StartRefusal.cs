@@ -1,4 +1,8 @@
 using System.Reflection;
+using CpsLedger.Api.Invoicing;
+using CpsLedger.Api.Tiers;
+using JasperFx.Environment;
+using Marten;
 using Microsoft.Extensions.Options;
 using Serilog.Events;
 
@@ -45,6 +49,24 @@ public static class StartRefusal
             default:
                 return null;
         }
+    }
+
+    /// <summary>
+    /// The start's refusals as environment checks, for <c>check-env</c> (and <c>run --check</c>): JasperFx runs those without starting
+    /// the host, so the settings' <c>ValidateOnStart</c> checks and the surcharge check of <see cref="TierTableDefaultsLoader"/> never
+    /// ran, and <c>check-env</c> said "All environment checks are good!" for settings the service then refused. Read only: the
+    /// surcharges are checked against the tier table stored (an empty ledger has none until the service's first start writes it).
+    /// </summary>
+    public static void AddStartRefusalsToEnvironmentChecks(this WebApplicationBuilder builder)
+    {
+        builder.Services.CheckEnvironment("The settings pass the service's start-up checks",
+            services => services.GetService<IStartupValidator>()?.Validate());
+        builder.Services.CheckEnvironment("A bank-transfer surcharge is set for every currency in use", async (services, ct) =>
+        {
+            await using var session = services.GetRequiredService<IDocumentStore>().QuerySession();
+            if (await TierTableDefaults.SurchargeGapAsync(session, services.GetRequiredService<IOptions<InvoicingOptions>>().Value, ct) is { } gap)
+                throw new SettingRefusedException(gap);
+        });
     }
 
     /// <summary>Logs each refusal (Fatal, no stack trace) and returns the exit code, 1.</summary>

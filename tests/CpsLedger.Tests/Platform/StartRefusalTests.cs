@@ -76,6 +76,45 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task check_env_fails_on_a_setting_the_service_refuses_at_start_and_passes_without_it()
+    {
+        // JasperFx's check-env builds the host without starting it: until 2026-12-06 the settings' start-up checks never ran there,
+        // and it said "All environment checks are good!" for a Mail:ClaimTimeout the service then refused. It names its failures
+        // only in the file it is given.
+        var file = Path.Combine(Path.GetTempPath(), $"check-env-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+                new Dictionary<string, string> { ["Mail__ClaimTimeout"] = "00:00:00" }, "check-env", "--file", file);
+            Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+            Assert.Contains("Some environment checks failed!", output + error);
+            var report = await File.ReadAllTextAsync(file);
+            Assert.Contains("Failure: The settings pass the service's start-up checks", report);
+            Assert.Contains(ClaimTimeoutRefused, report);
+            Assert.Equal(1, report.Split('\n').Count(line => line.StartsWith("Failure: ", StringComparison.Ordinal)));
+
+            // The surcharge check the service makes once its host starts: France in pounds only, the tier table in force in euros.
+            (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+                new Dictionary<string, string> { ["Invoicing__BankTransferSurcharges__FR__GBP"] = "1.00" }, "check-env", "--file", file);
+            Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+            report = await File.ReadAllTextAsync(file);
+            Assert.Contains("Failure: A bank-transfer surcharge is set for every currency in use", report);
+            Assert.Contains("Invoicing:BankTransferSurcharges:FR:EUR", report);
+            Assert.Equal(1, report.Split('\n').Count(line => line.StartsWith("Failure: ", StringComparison.Ordinal)));
+
+            (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, new Dictionary<string, string>(),
+                "check-env", "--file", file);
+            Assert.True(exit == 0, $"Exit code {exit}, not 0. Output:\n{output}\n{error}\n{await File.ReadAllTextAsync(file)}");
+            Assert.Contains("* The settings pass the service's start-up checks", await File.ReadAllTextAsync(file));
+            Assert.Contains("* A bank-transfer surcharge is set for every currency in use", await File.ReadAllTextAsync(file));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task a_refused_connection_string_ends_a_command_and_the_service_the_same_way()
     {
         var settings = new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" };
