@@ -50,11 +50,15 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
         await Billing.ListThousandPointModel(service.Services.GetRequiredService<Marten.IDocumentStore>());
         var account = await InvitedAccount(App, service.CreateClient(), "mailhealth@example.ee");
         (HttpStatusCode Status, HealthReport Report) degraded = default;
+        // Degraded by the e-mail's wait. This node's failing streak (its own clock, read after the query) can pass the threshold a
+        // moment before the e-mail's age (the database's clock, read in the query) on a loaded host: seen in CI on 2026-12-06, Degraded
+        // with the oldest first tried "0 s ago" and every attempt failing "for 1 s".
         await Until(async () =>
         {
             degraded = await ReadyWithStatus(client);
-            return degraded.Report.Checks["mail"].Status == "Degraded";
-        }, () => $"the mail check degraded ({degraded.Report?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
+            var check = degraded.Report.Checks["mail"];
+            return check.Status == "Degraded" && check.Data!.TryGetValue("oldestWaitingSeconds", out var age) && age.GetDouble() >= 1;
+        }, () => $"the mail check degraded by the e-mail's wait ({degraded.Report?.Checks["mail"].Description})", TimeSpan.FromSeconds(30));
 
         Assert.True(service.Smtp.Refused > 0);
         // Still ready: a load balancer keeps the node.
@@ -62,7 +66,6 @@ public sealed class MailHealthTests(LedgerApp app) : LedgerTest(app)
         var mail = degraded.Report.Checks["mail"];
         Assert.StartsWith("1 e-mail(s) not sent yet, the oldest first tried ", mail.Description);
         Assert.Equal(1, mail.Data!["waiting"].GetInt32());
-        Assert.True(mail.Data!["oldestWaitingSeconds"].GetDouble() >= 1, mail.Description);
         Assert.Contains("this node's last attempt failed", mail.Description);
         // Tried: not among those never tried, as its delivery record names its message (the one waiting in the inbox).
         Assert.Equal(0, mail.Data!["notTried"].GetInt32());
