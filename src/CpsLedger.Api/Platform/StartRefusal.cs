@@ -61,12 +61,9 @@ public static class StartRefusal
     {
         builder.Services.CheckEnvironment("The settings pass the service's start-up checks",
             services => services.GetService<IStartupValidator>()?.Validate());
-        builder.Services.CheckEnvironment("A bank-transfer surcharge is set for every currency in use", async (services, ct) =>
-        {
-            await using var session = services.GetRequiredService<IDocumentStore>().QuerySession();
-            if (await TierTableDefaults.SurchargeGapAsync(session, services.GetRequiredService<IOptions<InvoicingOptions>>().Value, ct) is { } gap)
-                throw new SettingRefusedException(gap);
-        });
+        builder.Services.CheckEnvironment("A bank-transfer surcharge is set for every currency in use", (services, ct) =>
+            TierTableDefaultsLoader.RefuseASurchargeGapAsync(services.GetRequiredService<IDocumentStore>(),
+                services.GetRequiredService<IOptions<InvoicingOptions>>().Value, ct));
     }
 
     /// <summary>Logs each refusal (Fatal, no stack trace) and returns the exit code, 1.</summary>

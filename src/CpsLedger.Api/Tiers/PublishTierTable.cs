@@ -153,8 +153,17 @@ public sealed class TierTableDefaultsLoader(IDocumentStore store, TimeProvider c
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await TierTableDefaults.EnsureAsync(store, clock, cancellationToken);
+        await RefuseASurchargeGapAsync(store, invoicing.Value, cancellationToken);
+    }
+
+    /// <summary>
+    /// Refuses the settings (<see cref="SettingRefusedException"/>) when a surcharge is missing for a currency in use
+    /// (<see cref="TierTableDefaults.SurchargeGapAsync"/>): at start, and in <c>check-env</c> (<see cref="StartRefusal"/>).
+    /// </summary>
+    public static async Task RefuseASurchargeGapAsync(IDocumentStore store, InvoicingOptions invoicing, CancellationToken ct)
+    {
         await using var session = store.QuerySession();
-        if (await TierTableDefaults.SurchargeGapAsync(session, invoicing.Value, cancellationToken) is { } gap)
+        if (await TierTableDefaults.SurchargeGapAsync(session, invoicing, ct) is { } gap)
             throw new SettingRefusedException(gap);
     }
 
