@@ -243,6 +243,7 @@ public static class PointsInWords
             Migrated = migrated,
             MigratedFromOldEmail = migrated ? migratedFromOldEmail : null,
             InWords = said,
+            Category = product.Category,
         };
     }
 

@@ -96,6 +96,9 @@ public sealed class ProductView
 /// adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS
 /// account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product
 /// read) say the same as its lines in the points explanation.</param>
+/// <param name="Category">The catalogue category the product was registered with, by its code (e.g. <c>camera_body</c>, <c>lens</c>: the
+/// codes of <c>GET /api/catalogue/categories</c>), so a reader can group the lines; null for a manual adjustment. Read from the
+/// registration whenever the line is read, so every product's line has it, time travel's too.</param>
 public sealed record PointsLine(
     Guid? RegistrationId,
     string? ModelCode,
@@ -128,7 +131,8 @@ public sealed record PointsLine(
     string? Role = null,
     bool? Migrated = null,
     string? MigratedFromOldEmail = null,
-    string? InWords = null)
+    string? InWords = null,
+    string? Category = null)
 {
     private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";
 }

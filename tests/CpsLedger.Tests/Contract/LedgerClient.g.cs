@@ -15640,6 +15640,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("inWords")]
         public string? InWords { get; set; } = default!;
 
+        /// <summary>
+        /// The catalogue category the product was registered with, by its code (e.g. `camera_body`, `lens`: the codes of `GET /api/catalogue/categories`), so a reader can group the lines; null for a manual adjustment. Read from the registration whenever the line is read, so every product's line has it, time travel's too.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("category")]
+        public string? Category { get; set; } = default!;
+
     }
 
     /// <summary>

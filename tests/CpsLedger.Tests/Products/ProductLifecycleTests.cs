@@ -374,6 +374,27 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Each_points_line_names_its_product_s_category_by_code()
+    {
+        // A portal groups the explanation by category ("Lenses: 15 points"); the words name it, the code lets it group. The
+        // category is the one the product was registered with; an adjustment has none.
+        await App.ListModel(Products.R5, "EOS R5", "camera_body", 235);
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Complete("E-1"));
+        await member.Register(account, Products.Complete("L-1", Products.Lens));
+        await (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = 50, reason = "Registration lost in the portal outage", ticketReference = "CPS-SUP-9" })).ShouldBe(HttpStatusCode.Created);
+
+        var lines = (await member.Explanation(account)).Lines;
+        Assert.Equal([("EOS-R5", "camera_body"), ("EF-40-STM", "lens"), (null, null)], lines.Select(l => (l.ModelCode, l.Category)));
+        var listed = await member.GetAsync(Products.ProductsUrl(account)).ReadAs<List<ProductView>>();
+        Assert.All(listed, p => Assert.All(p.PointsLines, l => Assert.Equal(p.Category, l.Category)));
+        Assert.Equal(2, listed.SelectMany(p => p.PointsLines).Count());
+    }
+
+    [Fact]
     public async Task Products_migrated_at_the_same_instant_are_listed_in_one_order_on_every_read()
     {
         // A migration registers its products in one transaction, all at one instant: "newest first" alone left their order to
