@@ -332,12 +332,24 @@ public static class InvitationCandidates
 
 public static class SendInvitationEmailHandler
 {
-    public static async Task Handle(SendInvitationEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendInvitationEmail message, IQuerySession session, Platform.MailDelivery mail, ILogger<SendInvitationEmail> logger,
+        CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        // Withdrawn (or used) before the e-mail went out: an invitation that no longer stands is not announced.
+        // Withdrawn (or used) before the e-mail went out: an invitation that no longer stands is not announced. Expected, not a fault.
         if (membership?.Invitation?.InvitationId != message.InvitationId)
+        {
+            var reason = NotStanding(membership, message.InvitationId);
+            if (message.ResendId is { } resend)
+                logger.LogInformation(
+                    "Invitation e-mail of invitation {InvitationId} of account {AccountId}, resend {ResendId}, not sent ({MessageType}): {Reason}",
+                    message.InvitationId, message.AccountId, resend, nameof(SendInvitationEmail), reason);
+            else
+                logger.LogInformation("Invitation e-mail of invitation {InvitationId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                    message.InvitationId, message.AccountId, nameof(SendInvitationEmail), reason);
             return;
+        }
+
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} of invitation {message.InvitationId} is missing.");
         var table = await session.LoadAsync<TierTableView>(TierTableStream.Id, ct);
@@ -345,6 +357,15 @@ public static class SendInvitationEmailHandler
 
         await mail.SendAsync(InvitationEmail.Compose(account, membership.Invitation, table, message.ResendId, points), ct);
     }
+
+    /// <summary>Why an invitation is not the one standing: withdrawn, used by a membership that began, or never the account's.</summary>
+    public static string NotStanding(AccountMembership? membership, Guid invitationId) =>
+        membership?.PastInvitations.LastOrDefault(i => i.InvitationId == invitationId) switch
+        {
+            { WithdrawnAt: not null } => "the invitation was withdrawn",
+            not null => "the invitation was used: a membership began",
+            null => "the account has no such invitation",
+        };
 }
 
 public static class InvitationWithdrawnEmails
@@ -368,6 +389,18 @@ public static class InvitationWithdrawnEmails
             ? last
             : null;
 
+    /// <summary>Why <see cref="Owed"/> is null, for the log: what stands in the way, newest news first.</summary>
+    public static string NotOwed(AccountMembership? membership, Guid invitationId) => membership switch
+    {
+        { Invitation: { } standing } => $"invitation {standing.InvitationId} was issued since and stands",
+        { Membership: { } term } => $"membership {term.MembershipNumber} ({term.MembershipId}) is in force",
+        _ when membership?.PastInvitations.LastOrDefault(i => i.InvitationId == invitationId) is not { WithdrawnAt: not null } =>
+            "the account has no such withdrawn invitation",
+        _ when membership!.PastInvitations[^1].InvitationId != invitationId =>
+            $"invitation {membership.PastInvitations[^1].InvitationId} was issued since",
+        _ => "the invitation is not owed an e-mail",
+    };
+
     // Not "invitation-...": that prefix is the invitation e-mails'.
     public static string MessageId(Guid invitationId) => $"withdrawn-invitation-{invitationId:N}@cpsledger";
 
@@ -387,11 +420,18 @@ public static class InvitationWithdrawnEmails
 
 public static class SendInvitationWithdrawnEmailHandler
 {
-    public static async Task Handle(SendInvitationWithdrawnEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendInvitationWithdrawnEmail message, IQuerySession session, Platform.MailDelivery mail,
+        ILogger<SendInvitationWithdrawnEmail> logger, CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        // Invited again (or a member) before the e-mail went out: the news since is the member's. Expected, not a fault.
         if (InvitationWithdrawnEmails.Owed(membership, message.InvitationId) is not { } invitation)
+        {
+            logger.LogInformation("Withdrawn-invitation e-mail of invitation {InvitationId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                message.InvitationId, message.AccountId, nameof(SendInvitationWithdrawnEmail), InvitationWithdrawnEmails.NotOwed(membership, message.InvitationId));
             return;
+        }
+
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} of invitation {message.InvitationId} is missing.");
         // The figures the withdrawal was decided on (points and threshold), from its event.

@@ -524,13 +524,20 @@ public static class LapseWording
 
 public static class SendRenewalOfferEmailHandler
 {
-    public static async Task Handle(SendRenewalOfferEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendRenewalOfferEmail message, IQuerySession session, Platform.MailDelivery mail,
+        ILogger<SendRenewalOfferEmail> logger, CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        // Renewed, lapsed or cancelled before the e-mail went out: an offer that no longer stands is not announced.
+        // Renewed, lapsed or cancelled before the e-mail went out: an offer that no longer stands is not announced. Expected, not a fault.
         if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId || RenewalDecision.RenewalOf(membership) is not
             { OfferedAt: not null } renewal)
+        {
+            logger.LogInformation("Renewal offer e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                message.MembershipId, message.AccountId, nameof(SendRenewalOfferEmail),
+                membership?.Membership?.MembershipId == message.MembershipId ? "its renewal is not offered" : MembershipEmailSkips.NotInForce(membership, message.MembershipId));
             return;
+        }
+
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
         // The tiers and fees of the table the offer was made on (or the member's choice since), which a choice and the term end decide on,
@@ -586,12 +593,19 @@ public static class RenewalTables
 
 public static class SendRenewedEmailHandler
 {
-    public static async Task Handle(SendRenewedEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendRenewedEmail message, IQuerySession session, Platform.MailDelivery mail, ILogger<SendRenewedEmail> logger,
+        CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
         var term = IssueInvoiceDecision.TermOf(membership, message.MembershipId);
+        // A term the account never had (e.g. a message written by hand): no e-mail to write. A renewed term stays in the history.
         if (term is null)
+        {
+            logger.LogInformation("Renewed e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                message.MembershipId, message.AccountId, nameof(SendRenewedEmail), MembershipEmailSkips.NoSuchMembership);
             return;
+        }
+
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
         await mail.SendAsync(MembershipYearEmails.Renewed(account, term), ct);
@@ -600,11 +614,19 @@ public static class SendRenewedEmailHandler
 
 public static class SendMembershipEndedEmailHandler
 {
-    public static async Task Handle(SendMembershipEndedEmail message, IQuerySession session, Platform.MailDelivery mail, CancellationToken ct)
+    public static async Task Handle(SendMembershipEndedEmail message, IQuerySession session, Platform.MailDelivery mail,
+        ILogger<SendMembershipEndedEmail> logger, CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
+        // Only a term that ended is told it ended: one still in force (e.g. a message written by hand) or one the account never had is not.
         if (membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == message.MembershipId) is not { EndedOn: not null } term)
+        {
+            logger.LogInformation("Membership-ended e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                message.MembershipId, message.AccountId, nameof(SendMembershipEndedEmail),
+                membership?.Membership?.MembershipId == message.MembershipId ? "the membership is in force" : MembershipEmailSkips.NoSuchMembership);
             return;
+        }
+
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
         var events = await session.Events.FetchStreamAsync(MembershipStream.For(message.AccountId), token: ct);
@@ -630,6 +652,30 @@ public static class SendMembershipEndedEmailHandler
             .Where(i => i.AccountId == message.AccountId && i.InvoiceNumber.IsOneOf(numbers.ToArray())).ToListAsync(ct);
         return [.. invoices.Where(i => i.CreditNote is not null).OrderBy(i => i.InvoiceNumber, StringComparer.Ordinal)];
     }
+}
+
+/// <summary>Why an e-mail about a membership term is not sent, for its Information line: the skip is expected, not a fault.</summary>
+public static class MembershipEmailSkips
+{
+    public const string NoSuchMembership = "the account has no such membership";
+
+    /// <summary>
+    /// What became of a term that is not the one in force: how it ended (support's reason left out: an internal note) and the term in
+    /// force now, if any.
+    /// </summary>
+    public static string NotInForce(AccountMembership? membership, Guid membershipId) =>
+        (membership?.PastMemberships.FirstOrDefault(t => t.MembershipId == membershipId), membership?.Membership) switch
+        {
+            ({ } past, { } now) => $"the membership ended ({Ended(past)}); membership {now.MembershipNumber} ({now.MembershipId}) is in force now",
+            ({ } past, null) => $"the membership ended ({Ended(past)})",
+            (null, { } now) => $"membership {now.MembershipNumber} ({now.MembershipId}) is in force now",
+            _ => NoSuchMembership,
+        };
+
+    private static string? Ended(MembershipTerm past) =>
+        past.EndedBecause?.StartsWith(Support.SupportNotes.CancelledBySupport, StringComparison.Ordinal) == true
+            ? Support.SupportNotes.CancelledBySupport
+            : past.EndedBecause;
 }
 
 public static class MembershipYearEmails

@@ -142,15 +142,34 @@ public static class RequestOldEmailCodeEndpoint
 public static class SendOldEmailCodeHandler
 {
     public static async Task Handle(SendOldEmailCode message, IQuerySession session, MailDelivery mail, IOptions<OldEmailVerificationOptions> options,
-        TimeProvider clock, CancellationToken ct)
+        TimeProvider clock, ILogger<SendOldEmailCode> logger, CancellationToken ct)
     {
         var verifications = await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(message.AccountId, token: ct);
         // Superseded by a newer code, used up, verified meanwhile, or the e-mail unlinked: a code that cannot be used is not sent.
-        if (verifications?.Find(message.Email)?.Pending is not { } pending || pending.ChallengeId != message.ChallengeId
-                                                                           || pending.AttemptsLeft == 0 || pending.ExpiresAt <= clock.GetUtcNow())
+        // Expected, not a fault. The line names the challenge, not the address (someone else's, perhaps) nor the code.
+        if (Unusable(verifications?.Find(message.Email), message.ChallengeId, clock.GetUtcNow()) is { } reason)
+        {
+            logger.LogInformation(
+                "Old CPS e-mail verification code of challenge {ChallengeId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                message.ChallengeId, message.AccountId, nameof(SendOldEmailCode), reason);
             return;
+        }
+
+        var pending = verifications!.Find(message.Email)!.Pending!;
         await mail.SendAsync(OldEmailCodeEmail.Compose(message.Email, OldEmailCodes.For(options.Value.Key, message.ChallengeId), pending), ct);
     }
+
+    /// <summary>Why the code of <paramref name="challengeId"/> cannot be used now, so is not sent; null when it can.</summary>
+    public static string? Unusable(OldCpsEmailVerificationState? email, Guid challengeId, DateTimeOffset now) => email switch
+    {
+        null => "the e-mail is not linked to the account",
+        { VerifiedBy: not null } => "the e-mail is verified",
+        { Pending: null } => "the code expired",
+        { Pending: { } pending } when pending.ChallengeId != challengeId => "a newer code was requested",
+        { Pending.AttemptsLeft: 0 } => "the code's attempts are used up",
+        { Pending: { } pending } when pending.ExpiresAt <= now => "the code expired",
+        _ => null,
+    };
 }
 
 public static class OldEmailCodeEmail

@@ -60,6 +60,8 @@ public static class ErrorPolicy
 
     public static void UseLedgerErrorPolicy(this WolverineOptions opts)
     {
+        opts.Services.AddMetrics(); // IMeterFactory (a host registers it already; added only if missing)
+        opts.Services.AddSingleton<DeadLetterCounter>();
         // Transient like the others, and put right before each retry rather than waited out.
         opts.Policies.OnException(EventSequence.IsBehind, "the event sequence behind the events stored (after a database crash)")
             .RetryWithCooldown(Cooldowns).And(EventSequence.CatchUp, EventSequence.CatchUpDescription)
@@ -93,14 +95,10 @@ public static class DeadLetterAlarm
     public const string MeterName = "CpsLedger";
     public const string Description = "report the dead letter (error log, cpsledger.dead_letters)";
 
-    private static readonly Meter Meter = new(MeterName);
-
-    private static readonly Counter<long> DeadLetters =
-        Meter.CreateCounter<long>("cpsledger.dead_letters", "messages", "Messages moved to the dead letters (an operator must look)");
-
     public static ValueTask Report(Wolverine.Runtime.IWolverineRuntime runtime, IEnvelopeLifecycle lifecycle, Exception exception)
     {
         var logger = runtime.LoggerFactory.CreateLogger(typeof(DeadLetterAlarm));
+        var counter = runtime.Services.GetRequiredService<DeadLetterCounter>();
         var envelope = lifecycle.Envelope;
         // A batch (the invitation reviews) is moved as its members, one dead letter each under an id of its own that Wolverine does
         // not show here: each member is counted and reported, with the batch's id and its place in it.
@@ -109,7 +107,7 @@ public static class DeadLetterAlarm
             var memberType = batch.GetType().GetElementType()!.Name;
             for (var member = 1; member <= batch.Length; member++)
             {
-                Count(memberType, exception);
+                counter.Count(memberType, exception);
                 logger.LogError(exception,
                     "Dead letter: {MessageType} {Member} of {BatchSize} in batch {EnvelopeId} after {Attempts} attempt(s): {Reason}. Replay it " +
                     "with POST /api/operations/dead-letters/replay once the cause is fixed", memberType, member, batch.Length, envelope.Id,
@@ -120,15 +118,26 @@ public static class DeadLetterAlarm
         }
 
         var messageType = envelope?.Message?.GetType().Name ?? envelope?.MessageType ?? "unknown";
-        Count(messageType, exception);
+        counter.Count(messageType, exception);
         logger.LogError(exception,
             "Dead letter: {MessageType} {EnvelopeId} after {Attempts} attempt(s): {Reason}. Replay it with POST /api/operations/dead-letters/replay " +
             "once the cause is fixed", messageType, envelope?.Id, envelope?.Attempts, exception.Message);
         return ValueTask.CompletedTask;
     }
+}
 
-    private static void Count(string messageType, Exception exception) =>
-        DeadLetters.Add(1, new KeyValuePair<string, object?>("message_type", messageType),
+/// <summary>
+/// The counter <c>cpsledger.dead_letters</c> (meter <see cref="DeadLetterAlarm.MeterName"/>) of one host: its meter comes from the
+/// host's <see cref="IMeterFactory"/>, so two hosts in one process (the tests run two) count apart, and a listener can tell them
+/// apart by the meter's scope (the factory).
+/// </summary>
+public sealed class DeadLetterCounter(IMeterFactory meters)
+{
+    private readonly Counter<long> _deadLetters = meters.Create(DeadLetterAlarm.MeterName)
+        .CreateCounter<long>("cpsledger.dead_letters", "messages", "Messages moved to the dead letters (an operator must look)");
+
+    public void Count(string messageType, Exception exception) =>
+        _deadLetters.Add(1, new KeyValuePair<string, object?>("message_type", messageType),
             new KeyValuePair<string, object?>("exception_type", exception.GetType().Name));
 }
 

@@ -730,6 +730,29 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task An_overdue_or_suspension_email_for_an_invoice_cancelled_meanwhile_is_not_sent_and_the_log_says_it_is_cancelled()
+    {
+        // The other reason InvoiceAndAccount.Settled gives: finance cancelled the invoice (a credit note) before the e-mail went out.
+        var (account, _, _, joining) = await App.BankMemberWithItsJoiningInvoice();
+        await App.Tracked(() => Finance.PostJson($"/api/accounts/{account}/invoices/{joining.InvoiceNumber}/cancellation",
+            new { reason = "Issued in error" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        var emails = App.SentEmails().Length;
+        var logs = App.Logs.Mark();
+
+        await App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            var bus = scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>();
+            await bus.InvokeAsync(new SendOverdueEmail(joining.Id, DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime)));
+            await bus.InvokeAsync(new SendSuspensionEmail(joining.Id, App.Clock.GetUtcNow()));
+        });
+
+        Assert.Equal(emails, App.SentEmails().Length);
+        foreach (var (email, message) in new[] { ("Overdue", nameof(SendOverdueEmail)), ("Suspension", nameof(SendSuspensionEmail)) })
+            AssertSkipLogged(App.Logs.Since(logs), $"{email} e-mail", joining, account, message, "the invoice is cancelled");
+    }
+
+    [Fact]
     public async Task A_card_declined_email_for_an_invoice_paid_meanwhile_is_not_sent_and_the_log_says_which_and_why()
     {
         var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "card", SandboxPaymentGateway.Decline);
@@ -752,11 +775,11 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     private static Serilog.Events.LogEvent AssertSkipLogged(IEnumerable<Serilog.Events.LogEvent> logs, string start, Invoice invoice, Guid account,
-        string messageType)
+        string messageType, string reason = "the invoice is paid")
     {
         var skipped = Assert.Single(logs, e => e.MessageTemplate.Text.StartsWith(start, StringComparison.Ordinal));
         Assert.Equal(Serilog.Events.LogEventLevel.Information, skipped.Level);
-        Assert.Equal((invoice.InvoiceNumber, invoice.Id, account, messageType, "the invoice is paid"),
+        Assert.Equal((invoice.InvoiceNumber, invoice.Id, account, messageType, reason),
             (Scalar<string>(skipped, "InvoiceNumber"), Scalar<Guid>(skipped, "InvoiceId"), Scalar<Guid>(skipped, "AccountId"),
                 Scalar<string>(skipped, "MessageType"), Scalar<string>(skipped, "Reason")));
         return skipped;

@@ -238,6 +238,64 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains($"membership {joined.MembershipNumber}", Scalar<string>(skipped, "Reason"));
     }
 
+    [Fact]
+    public async Task An_invitation_or_withdrawal_email_no_longer_owed_is_not_sent_and_the_log_says_which_and_why()
+    {
+        // Until 2026-12-06 the invitation and withdrawn-invitation handlers returned without a word when what they were to announce
+        // no longer stood: no e-mail and no line saying so.
+        await ListModels();
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var big = await Register(member, account, Products.Products.Complete("N-1", FourNinetyNine));
+        await Register(member, account, Products.Products.Complete("N-2", One));
+        var first = (await Membership(account)).Invitation!.InvitationId;
+        await App.Tracked(async () => await (await member.PostJson($"{big.Url}/deregistration", new { reason = "sold" })).ShouldBe(HttpStatusCode.OK));
+        await Register(member, account, Products.Products.Complete("N-3", FourNinetyNine));
+        var second = (await Membership(account)).Invitation!.InvitationId;
+        var emails = Emails().Length;
+        var logs = App.Logs.Mark();
+
+        // The first invitation was withdrawn (its e-mail and a support resend of it come too late), and the member was invited again
+        // (the withdrawal's e-mail comes too late: the new invitation's is the news).
+        var resend = Guid.NewGuid();
+        await InvokeAll(new SendInvitationEmail(account, first), new SendInvitationEmail(account, first, resend),
+            new SendInvitationWithdrawnEmail(account, first));
+
+        Assert.Equal(emails, Emails().Length);
+        var invitations = App.Logs.Since(logs).Where(e => e.MessageTemplate.Text.StartsWith("Invitation e-mail", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, invitations.Count);
+        Assert.All(invitations, e => AssertSkipped(e, first, account, nameof(SendInvitationEmail), "the invitation was withdrawn"));
+        Assert.Equal([resend], invitations.Where(e => e.Properties.ContainsKey("ResendId")).Select(e => Scalar<Guid>(e, "ResendId")));
+        var withdrawal = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Withdrawn-invitation e-mail", StringComparison.Ordinal));
+        AssertSkipped(withdrawal, first, account, nameof(SendInvitationWithdrawnEmail), $"invitation {second} was issued since and stands");
+
+        // The second invitation was used to join: its e-mail asked for again is not sent either.
+        await App.Tracked(() => member.PostJson($"/api/accounts/{account}/membership", new { tier = "silver", paymentMethod = "bank_transfer" })
+            .ReadAs<MembershipConfirmation>(HttpStatusCode.Created));
+        emails = Emails().Length;
+        logs = App.Logs.Mark();
+        await InvokeAll(new SendInvitationEmail(account, second));
+        Assert.Equal(emails, Emails().Length);
+        AssertSkipped(Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Invitation e-mail", StringComparison.Ordinal)),
+            second, account, nameof(SendInvitationEmail), "the invitation was used: a membership began");
+
+        static void AssertSkipped(Serilog.Events.LogEvent skipped, Guid invitation, Guid account, string messageType, string reason)
+        {
+            Assert.Equal(Serilog.Events.LogEventLevel.Information, skipped.Level);
+            Assert.Equal((invitation, account, messageType, reason), (Scalar<Guid>(skipped, "InvitationId"), Scalar<Guid>(skipped, "AccountId"),
+                Scalar<string>(skipped, "MessageType"), Scalar<string>(skipped, "Reason")));
+        }
+    }
+
+    // Each handled inline, one after the other, with whatever they set off.
+    private Task InvokeAll(params object[] messages) => App.Tracked(async () =>
+    {
+        using var scope = App.Services.CreateScope();
+        var bus = scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>();
+        foreach (var message in messages)
+            await bus.InvokeAsync(message);
+    });
+
     private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
         Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 

@@ -1008,6 +1008,46 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(1, await Count("membership_renewed"));
     }
 
+    [Fact]
+    public async Task Renewal_offer_renewed_and_ended_emails_no_longer_owed_are_not_sent_and_the_log_says_which_and_why()
+    {
+        // Until 2026-12-06 these handlers returned without a word when the term they were asked about was not the one to write about.
+        var (account, _, term) = await GoldCardMemberOfferedItsRenewal();
+        await App.FastForwardPastTheTermEnd(term);
+        var renewed = (await Membership(account)).Membership!;
+        Assert.NotEqual(term.MembershipId, renewed.MembershipId);
+        var emails = App.SentEmails().Length;
+        var logs = App.Logs.Mark();
+
+        // The offer of the term that renewed meanwhile (e.g. replayed from the dead letters); the end of the term in force; a renewal
+        // of a term the account never had.
+        var unknown = Guid.NewGuid();
+        await App.Tracked(async () =>
+        {
+            await Invoke(new SendRenewalOfferEmail(account, term.MembershipId));
+            await Invoke(new SendMembershipEndedEmail(account, renewed.MembershipId));
+            await Invoke(new SendRenewedEmail(account, unknown));
+        });
+
+        Assert.Equal(emails, App.SentEmails().Length);
+        var since = App.Logs.Since(logs);
+        AssertSkipped("Renewal offer e-mail", term.MembershipId, nameof(SendRenewalOfferEmail),
+            $"the membership ended (renewed); membership {renewed.MembershipNumber} ({renewed.MembershipId}) is in force now");
+        AssertSkipped("Membership-ended e-mail", renewed.MembershipId, nameof(SendMembershipEndedEmail), "the membership is in force");
+        AssertSkipped("Renewed e-mail", unknown, nameof(SendRenewedEmail), "the account has no such membership");
+
+        void AssertSkipped(string start, Guid membership, string messageType, string reason)
+        {
+            var skipped = Assert.Single(since, e => e.MessageTemplate.Text.StartsWith(start, StringComparison.Ordinal));
+            Assert.Equal(Serilog.Events.LogEventLevel.Information, skipped.Level);
+            Assert.Equal((membership, account, messageType, reason), (Scalar<Guid>(skipped, "MembershipId"), Scalar<Guid>(skipped, "AccountId"),
+                Scalar<string>(skipped, "MessageType"), Scalar<string>(skipped, "Reason")));
+        }
+    }
+
+    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
+        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
+
     private const string LoseTermMessages =
         "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
 

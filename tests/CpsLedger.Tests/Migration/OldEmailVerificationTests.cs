@@ -173,6 +173,56 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_code_that_cannot_be_used_is_not_sent_and_the_log_says_which_and_why()
+    {
+        // Until 2026-12-06 the code's handler returned without a word when the code could not be used by the time it ran.
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        var member = App.Member(account);
+        await App.RequestCode(member, account, LegacyFiles.Kadri);
+        var first = await PendingChallenge(account);
+        await App.RequestCode(member, account, LegacyFiles.Kadri);
+        var second = await PendingChallenge(account);
+        var files = CodeEmailFiles().Length;
+        var logs = App.Logs.Mark();
+
+        // The first code's e-mail handled again (a retry, a replayed dead letter): a newer code replaced it.
+        await Send(first);
+        AssertSkipped(first, "a newer code was requested");
+
+        // The second code entered: the e-mail is verified, and no code of it is sent any more.
+        await (await member.EnterCode(account, LegacyFiles.Kadri, await App.CodeSentTo(account, LegacyFiles.Kadri))).ShouldBe(HttpStatusCode.OK);
+        logs = App.Logs.Mark();
+        await Send(second);
+        AssertSkipped(second, "the e-mail is verified");
+        Assert.Equal(files, CodeEmailFiles().Length);
+
+        async Task<Guid> PendingChallenge(Guid accountId)
+        {
+            await using var session = App.Store.QuerySession();
+            return (await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId))!.Find(LegacyFiles.Kadri)!.Pending!.ChallengeId;
+        }
+
+        Task Send(Guid challenge) => App.Tracked(async () =>
+        {
+            using var scope = App.Services.CreateScope();
+            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendOldEmailCode(account, LegacyFiles.Kadri, challenge));
+        });
+
+        void AssertSkipped(Guid challenge, string reason)
+        {
+            var skipped = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Old CPS e-mail verification code", StringComparison.Ordinal));
+            Assert.Equal(Serilog.Events.LogEventLevel.Information, skipped.Level);
+            Assert.Equal((challenge, account, nameof(SendOldEmailCode), reason), (Scalar<Guid>(skipped, "ChallengeId"), Scalar<Guid>(skipped, "AccountId"),
+                Scalar<string>(skipped, "MessageType"), Scalar<string>(skipped, "Reason")));
+            // Neither the address (perhaps someone else's) nor the code.
+            Assert.DoesNotContain(LegacyFiles.Kadri, skipped.RenderMessage(), StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
+        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
+
+    [Fact]
     public async Task An_email_another_account_verified_cannot_be_verified_again_without_support()
     {
         var owner = await App.OpenAccount("owner@example.ee", [LegacyFiles.Kadri]);

@@ -29,9 +29,12 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
     {
         var counted = new ConcurrentBag<string?>();
         using var listener = new MeterListener();
+        // This host's counter only: the listener hears every meter in the process, and the API tests run on two hosts, whose dead
+        // letters would otherwise satisfy the check below. Each host's meter is its own, scoped by its meter factory.
+        var meters = App.Services.GetRequiredService<IMeterFactory>();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == DeadLetterAlarm.MeterName)
+            if (instrument.Meter.Name == DeadLetterAlarm.MeterName && ReferenceEquals(instrument.Meter.Scope, meters))
                 l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
