@@ -164,7 +164,7 @@ public static class SendOldEmailCodeHandler
     {
         null => "the e-mail is not linked to the account",
         { VerifiedBy: not null } => "the e-mail is verified",
-        { Pending: null } => "the code expired",
+        { Pending: null } => "no code is pending (it expired, or none was requested)",
         { Pending: { } pending } when pending.ChallengeId != challengeId => "a newer code was requested",
         { Pending.AttemptsLeft: 0 } => "the code's attempts are used up",
         { Pending: { } pending } when pending.ExpiresAt <= now => "the code expired",
