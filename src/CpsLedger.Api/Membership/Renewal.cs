@@ -538,6 +538,15 @@ public static class SendRenewalOfferEmailHandler
             return;
         }
 
+        // Stopped by the member since the offer (the e-mail went out late: a mail outage, a replay): the term lapses at its end, and
+        // the e-mail would say it renews. Stopping keeps the offer's time, so the offer alone does not tell.
+        if (renewal.StoppedAt is not null)
+        {
+            logger.LogInformation("Renewal offer e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
+                message.MembershipId, message.AccountId, nameof(SendRenewalOfferEmail), "the member stopped the renewal");
+            return;
+        }
+
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
         // The tiers and fees of the table the offer was made on (or the member's choice since), which a choice and the term end decide on,

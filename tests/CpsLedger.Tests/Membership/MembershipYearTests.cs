@@ -1045,6 +1045,24 @@ public sealed class MembershipYearTests : LedgerTest
         }
     }
 
+    [Fact]
+    public async Task A_renewal_offer_email_going_out_after_the_member_stopped_the_renewal_is_not_sent()
+    {
+        // The offer e-mail says "Your membership renews on ..."; once the member stopped the renewal the term lapses at its end, so
+        // an offer e-mail still to go out (the mail server was down, or it is replayed from the dead letters) would say what is false.
+        var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
+        await (await App.Tracked(() => member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false })))
+            .ShouldBe(HttpStatusCode.OK);
+        var emails = App.SentEmails().Length;
+        var logs = App.Logs.Mark();
+
+        await App.Tracked(() => Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
+
+        Assert.Equal(emails, App.SentEmails().Length);
+        var skipped = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Renewal offer e-mail", StringComparison.Ordinal));
+        Assert.Equal((term.MembershipId, "the member stopped the renewal"), (Scalar<Guid>(skipped, "MembershipId"), Scalar<string>(skipped, "Reason")));
+    }
+
     private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
         Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 
