@@ -402,6 +402,18 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_route_error_does_not_hide_the_body_s_problems()
+    {
+        const string NotAnId = "accountId: Must be a UUID, e.g. 3f2504e0-4f89-41d3-9a0c-0305e82c3301.";
+        Assert.Equal(Expect(NotAnId, "points: Must not be 0."),
+            await AllErrors(await Support.PostJson("/api/accounts/not-a-uuid/points-adjustments",
+                new { points = 0, reason = "Goodwill gesture", ticketReference = "CPS-1" })));
+        Assert.Equal(Expect(NotAnId, "points: Required."),
+            await AllErrors(await Support.PostJson("/api/accounts/not-a-uuid/points-adjustments",
+                new { reason = "Goodwill gesture", ticketReference = "CPS-1" })));
+    }
+
+    [Fact]
     public async Task a_body_that_is_not_json_is_a_415_problem()
     {
         var response = await Send(HttpMethod.Post, "/api/accounts", "companyName=x", "application/x-www-form-urlencoded");
