@@ -399,6 +399,18 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         // A rule on a well-formed field that holds whatever the missing member is still answers.
         Assert.Equal(Expect("renew: Required.", "tier: Must be at most 40 characters long."),
             await AllErrors(await Send(HttpMethod.Put, $"/api/accounts/{account}/membership/renewal", $$"""{"tier":"{{new string('g', 41)}}"}""")));
+        // A tier of no kind: an enterprise tier's rules (no points, a number of products) would fire on one stand-in, a standard
+        // tier's on none; neither is said. The threshold's rule holds whatever the kind: silver's 200 points are above it.
+        Assert.Equal(Expect("invitationThreshold: Must be at least the points of the lowest standard tier (200): an invited account must have a tier it can join.",
+                "tiers[0].kind: Must be one of: standard, enterprise.", "tiers[1].name: Must not be empty or blank."),
+            await AllErrors(await finance.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/api/tiers")
+            {
+                Content = new StringContent("""
+                    {"invitationThreshold":100,"enterpriseAbovePoints":5000,"reason":"New prices","tiers":[
+                    {"code":"gold","name":"Gold","kind":"platinum","pointsRequired":500,"annualFee":100,"currency":"EUR"},
+                    {"code":"silver","name":"","kind":"standard","pointsRequired":200,"annualFee":50,"currency":"EUR"}]}
+                    """, Encoding.UTF8, "application/json"),
+            })));
     }
 
     [Fact]
