@@ -295,18 +295,23 @@ public sealed partial class RequestGate(
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
+                // A step is made only where a list can be below it (every request's path: keep it cheap).
                 foreach (var property in element.EnumerateObject())
-                    NullItems(property.Value, new Step(at, property.Name), ref found);
+                {
+                    if (property.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                        NullItems(property.Value, new Step(at, property.Name), ref found);
+                }
+
                 break;
             case JsonValueKind.Array:
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    var step = new Step(at, index++);
                     if (item.ValueKind == JsonValueKind.Null)
-                        (found ??= []).Add(step);
-                    else
-                        NullItems(item, step, ref found);
+                        (found ??= []).Add(new Step(at, index));
+                    else if (item.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                        NullItems(item, new Step(at, index), ref found);
+                    index++;
                 }
 
                 break;
