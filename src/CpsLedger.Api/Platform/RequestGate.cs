@@ -24,10 +24,12 @@ namespace CpsLedger.Api.Platform;
 /// <item>a JSON body must be a JSON object (an optional body, a nullable <c>[FromBody]</c>, may be left out or null), without
 /// null items in lists, and must deserialize under the strict options of <see cref="LedgerJson"/> (required members, no null
 /// where the type says otherwise, member names spelled exactly, no unknown or repeated members, enums by name, text without
-/// control characters, no nil UUID). The first refusal of the deserializer is explained by the field it
-/// concerns and the shape expected there; no .NET type name is ever shown.</item>
+/// control characters, no nil UUID). Each refusal of the deserializer is explained by the field it concerns and the shape
+/// expected there; no .NET type name is ever shown.</item>
 /// </list>
 /// A body that passes is left for Wolverine to read again (it is buffered): field rules beyond the shape are the validators'.
+/// A request refused here is refused once, with every field problem it has: every shape problem of the body (see
+/// <see cref="ReviewAsync"/>), and the body validator's errors for the fields that are well-formed (RequestGate.Review.cs).
 /// </summary>
 public sealed partial class RequestGate(
     RequestDelegate next,
@@ -56,27 +58,28 @@ public sealed partial class RequestGate(
         CheckRoute(context, shape, errors);
         CheckQuery(context, shape, errors);
         object? read = null;
-        if (errors.Count == 0 && shape.Body is { } body && (shape.BodyRequired || !BodyAbsent(context)))
+        if (shape.Body is { } body && (shape.BodyRequired || !BodyAbsent(context)))
         {
-            if (!IsJson(context.Request.ContentType))
+            if (IsJson(context.Request.ContentType))
+            {
+                read = await CheckBodyAsync(context, body, shape.BodyRequired, errors);
+            }
+            else if (errors.Count == 0)
             {
                 await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
                     "The request body must be JSON, sent with Content-Type: application/json.");
                 return;
             }
-
-            read = await CheckBodyAsync(context, body, shape.BodyRequired, errors);
         }
 
-        // A bad Idempotency-Key alone is the idempotency middleware's to refuse (its own title and detail). With anything else wrong
-        // the 400 names both, the body's validator's fields included (it would otherwise run only once the key is right).
-        if (IdempotencyMiddleware.KeyRefusal(context) is { } keyRefusal)
-        {
-            if (errors.Count == 0 && read is not null)
-                await ValidateAsync(context, read, errors);
-            if (errors.Count > 0)
-                errors.Add(IdempotencyMiddleware.HeaderName, keyRefusal);
-        }
+        // One 400 names every field problem of the request. A well-formed body is validated here only when something else is refused
+        // (a route or query value, the Idempotency-Key): its validator would otherwise run only on the client's next try. A bad
+        // Idempotency-Key alone is the idempotency middleware's to refuse (its own title and detail).
+        var keyRefusal = IdempotencyMiddleware.KeyRefusal(context);
+        if (read is not null && (errors.Count > 0 || keyRefusal is not null))
+            await ValidateAsync(context, read, errors);
+        if (keyRefusal is not null && errors.Count > 0)
+            errors.Add(IdempotencyMiddleware.HeaderName, keyRefusal);
 
         if (errors.Count > 0)
         {
@@ -204,11 +207,17 @@ public sealed partial class RequestGate(
     // The body's FluentValidation validator, as FluentValidationHttpPolicy runs it inside the endpoint.
     private static async Task ValidateAsync(HttpContext context, object body, Errors errors)
     {
+        foreach (var (field, message) in await FieldErrorsAsync(context, body) ?? [])
+            errors.Add(field, message);
+    }
+
+    // The validator's first sentence per field, in its order; null when the body's type has no validator.
+    private static async Task<List<KeyValuePair<string, string>>?> FieldErrorsAsync(HttpContext context, object body)
+    {
         if (context.RequestServices.GetService(typeof(FluentValidation.IValidator<>).MakeGenericType(body.GetType())) is not FluentValidation.IValidator validator)
-            return;
+            return null;
         var result = await validator.ValidateAsync(new FluentValidation.ValidationContext<object>(body), context.RequestAborted);
-        foreach (var (field, messages) in FluentValidationHttpExecutor.FieldErrors(result))
-            errors.Add(field, messages[0]);
+        return [.. FluentValidationHttpExecutor.FieldErrors(result).Select(e => KeyValuePair.Create(e.Key, e.Value[0]))];
     }
 
     /// <summary>Checks the body's shape; returns it as read when it passes (null when it does not, or is absent).</summary>
@@ -245,45 +254,83 @@ public sealed partial class RequestGate(
                 return null;
             }
 
-            NullItems(document.RootElement, "", errors);
-            if (errors.Count > 0)
-                return null;
-
+            List<Step>? nullItems = null;
+            NullItems(document.RootElement, null, ref nullItems);
             var typeInfo = _options.GetTypeInfo(type);
-            try
+            JsonException? refusal = null;
+            if (nullItems is null)
             {
-                return JsonSerializer.Deserialize(bytes.Span, typeInfo);
+                try
+                {
+                    return JsonSerializer.Deserialize(bytes.Span, typeInfo);
+                }
+                catch (JsonException e)
+                {
+                    refusal = e;
+                }
             }
-            catch (JsonException e)
-            {
-                new Diagnosis(_options, typeInfo, document.RootElement).Explain(e, errors);
-                return null;
-            }
+
+            // The error path only: a well-formed body was read once, above, and nothing more.
+            await ReviewAsync(context, typeInfo, document.RootElement, refusal, nullItems ?? [], errors);
+            return null;
+        }
+    }
+
+    /// <summary>One step of a JSON path (a member's name or an item's index), linked to the step before it.</summary>
+    private sealed record Step(Step? Parent, object Part)
+    {
+        public List<object> Parts()
+        {
+            var parts = new List<object>();
+            for (var step = this; step is not null; step = step.Parent)
+                parts.Add(step.Part);
+            parts.Reverse();
+            return parts;
         }
     }
 
     // A list holds values; a null in one is never what a client meant (and nothing downstream expects it).
-    private static void NullItems(JsonElement element, string path, Errors errors)
+    private static void NullItems(JsonElement element, Step? at, ref List<Step>? found)
     {
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
+                // A step is made only where a list can be below it (every request's path: keep it cheap).
                 foreach (var property in element.EnumerateObject())
-                    NullItems(property.Value, path.Length == 0 ? property.Name : $"{path}.{property.Name}", errors);
+                {
+                    if (property.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                        NullItems(property.Value, new Step(at, property.Name), ref found);
+                }
+
                 break;
             case JsonValueKind.Array:
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    var at = $"{path}[{index++}]";
                     if (item.ValueKind == JsonValueKind.Null)
-                        errors.Add(at, "Must not be null: a list holds values only.");
-                    else
-                        NullItems(item, at, errors);
+                        (found ??= []).Add(new Step(at, index));
+                    else if (item.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                        NullItems(item, new Step(at, index), ref found);
+                    index++;
                 }
 
                 break;
         }
+    }
+
+    /// <summary>The errors key of a path: <c>tiers[0].code</c>.</summary>
+    private static string KeyOf(IReadOnlyList<object> parts)
+    {
+        var key = new System.Text.StringBuilder();
+        foreach (var part in parts)
+        {
+            if (part is int index)
+                key.Append(CultureInfo.InvariantCulture, $"[{index}]");
+            else
+                key.Append(key.Length == 0 ? "" : ".").Append((string)part);
+        }
+
+        return key.Length == 0 ? BodyKey : key.ToString();
     }
 
     // A query string reads + as a space: "+02:00" typed into a URL arrives as " 02:00", an offset given and not seen as one.
@@ -394,19 +441,14 @@ public sealed partial class RequestGate(
     /// Explains the deserializer's refusal by the field it concerns: the JSON path it reports is walked in the request's own
     /// document and in the request type's JSON metadata side by side, so the answer says what was wrong there (missing, null,
     /// given twice, unknown, or the shape expected) without repeating the deserializer's message, which names .NET types.
+    /// Returns what it named, each with the repair that lets the reader past it (<see cref="Finding"/>).
     /// </summary>
-    private sealed class Diagnosis(JsonSerializerOptions options, JsonTypeInfo root, JsonElement body)
+    private sealed class Diagnosis(JsonSerializerOptions options, JsonTypeInfo root, JsonElement body, StandIns standIns)
     {
-        public void Explain(JsonException exception, Errors errors)
+        public List<Finding> Explain(JsonException exception, Errors errors)
         {
             var path = exception.Path ?? "$";
             var key = Key(path);
-            if (exception is LedgerJson.FieldException field)
-            {
-                errors.Add(key, field.Message);
-                return;
-            }
-
             var segments = Segments(path);
             JsonElement? element = body;
             JsonElement? parent = null;
@@ -436,21 +478,28 @@ public sealed partial class RequestGate(
                 }
             }
 
+            // The value named here is replaced by stand-ins of its type (null among them where the member may be null); a member
+            // the type does not have is left out.
+            Finding Named(string message)
+            {
+                errors.Add(key, message);
+                return new Finding(key, segments, type is null ? null : standIns.For(type.Type, property?.IsSetNullable ?? false));
+            }
+
+            if (exception is LedgerJson.FieldException field)
+                return [Named(field.Message)];
+
             if (segments.Count > 0 && segments[^1] is string last && parent is { ValueKind: JsonValueKind.Object } container)
             {
                 if (container.EnumerateObject().Count(p => p.Name == last) > 1)
-                {
-                    errors.Add(key, "Given more than once.");
-                    return;
-                }
+                    return [Named("Given more than once.")];
 
                 if (property is null && parentType is not null)
                 {
                     var meant = parentType.Properties.FirstOrDefault(p => string.Equals(p.Name, last, StringComparison.OrdinalIgnoreCase));
-                    errors.Add(key, meant is null
+                    return [Named(meant is null
                         ? "Not a field of this request."
-                        : $"Not a field of this request: member names are case-sensitive, this one is spelled {meant.Name}.");
-                    return;
+                        : $"Not a field of this request: member names are case-sensitive, this one is spelled {meant.Name}.")];
                 }
             }
 
@@ -460,28 +509,30 @@ public sealed partial class RequestGate(
                     .Where(p => p.IsRequired)
                     .Where(p => !obj.EnumerateObject().Any(m => m.Name == p.Name))
                     .ToList();
+                var findings = new List<Finding>();
                 foreach (var p in missing)
-                    errors.Add(key == BodyKey ? p.Name : $"{key}.{p.Name}", "Required.");
-                if (missing.Count > 0)
-                    return;
+                {
+                    var at = key == BodyKey ? p.Name : $"{key}.{p.Name}";
+                    errors.Add(at, "Required.");
+                    findings.Add(new Finding(at, [.. segments, p.Name], standIns.For(p.PropertyType, nullable: false)));
+                }
+
+                if (findings.Count > 0)
+                    return findings;
             }
 
             if (element is { ValueKind: JsonValueKind.Null })
-            {
-                errors.Add(key, "Must not be null.");
-                return;
-            }
+                return [Named("Must not be null.")];
 
             // A JSON number the type cannot hold is a number all the same: say it is out of range, not that it is no number.
             if (element is { ValueKind: JsonValueKind.Number } && type?.Type is { } numeric
                 && (Nullable.GetUnderlyingType(numeric) ?? numeric) == typeof(decimal))
             {
                 // Said plainly: the field's own rule (an amount's 18 digits, a VAT rate's fraction) is in its schema and errors.
-                errors.Add(key, LedgerJson.NumberOutOfRange);
-                return;
+                return [Named(LedgerJson.NumberOutOfRange)];
             }
 
-            errors.Add(key, type is null ? "Has a value of the wrong type or form." : Expected(type.Type));
+            return [Named(type is null ? "Has a value of the wrong type or form." : Expected(type.Type))];
         }
 
         private static string Key(string path) => path switch

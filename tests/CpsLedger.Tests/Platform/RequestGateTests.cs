@@ -331,6 +331,100 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await (await member.PostRaw(url, "reason=x", "text/plain")).ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
     }
 
+    // One round trip: every field problem of a body in one 400, the shape's (the strict reader's) and the validator's together.
+    private static async Task<string> AllErrors(HttpResponseMessage response)
+    {
+        var problem = await response.ShouldBeProblem(HttpStatusCode.BadRequest);
+        return string.Join("\n", problem.GetProperty("errors").EnumerateObject().OrderBy(e => e.Name, StringComparer.Ordinal)
+            .Select(e => $"{e.Name}: {string.Join(" | ", e.Value.EnumerateArray().Select(m => m.GetString()))}"));
+    }
+
+    private static string Expect(params string[] lines) => string.Join("\n", lines.Order(StringComparer.Ordinal));
+
+    [Fact]
+    public async Task a_missing_member_and_a_blank_field_are_named_in_one_400_without_a_rule_error_for_the_missing_one()
+    {
+        var before = await EventCount();
+        // The validator, run on the body read with a stand-in for country, says country must not be empty and must be a code:
+        // only the reader's "Required." is the client's to fix there.
+        Assert.Equal(Expect("companyName: Must not be empty or blank.", "country: Required."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts", """{"companyName":"  ","contactEmail":"a@example.ee","oldCpsEmails":[]}""")));
+        Assert.Equal(Expect("contactEmail: Contact e-mail must be a valid e-mail address.", "country: Required.", "oldCpsEmails[0]: Must not be null: a list holds values only."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts", """{"companyName":"Valgus OÜ","contactEmail":"not-an-address","oldCpsEmails":[null]}""")));
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task two_shape_errors_in_one_body_are_both_named()
+    {
+        var account = await App.OpenAccount();
+        var before = await EventCount();
+        // A wrong type and a missing member; an unknown member and a missing one; a control character and a repeated member.
+        Assert.Equal(Expect("companyName: Must be text.", "country: Required."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts", """{"companyName":42,"contactEmail":"a@example.ee"}""")));
+        Assert.Equal(Expect("country: Required.", "fax: Not a field of this request."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts", """{"companyName":"Valgus OÜ","contactEmail":"a@example.ee","fax":"1"}""")));
+        Assert.Equal(Expect("companyName: Must not contain control characters (found U+0000 at position 7).", "contactEmail: Given more than once."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts",
+                """{"companyName":"Valgus\u0000","contactEmail":"a@example.ee","contactEmail":"b@example.ee","country":"EE"}""")));
+        // Null where not allowed and an enum name that is not one.
+        Assert.Equal(Expect("paymentMethod: Must be one of: card, bank_transfer.", "tier: Must not be null."),
+            await AllErrors(await Send(HttpMethod.Post, $"/api/accounts/{account}/membership", """{"tier":null,"paymentMethod":"cash"}""")));
+        // Two missing members in two objects, the body and a tier in its list.
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        Assert.Equal(Expect("enterpriseAbovePoints: Required.", "tiers[0].code: Required."),
+            await AllErrors(await finance.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/api/tiers")
+            {
+                Content = new StringContent("""{"invitationThreshold":500,"tiers":[{"name":"Gold","kind":"standard","pointsRequired":500,"annualFee":100,"currency":"EUR"}],"reason":"New prices"}""",
+                    Encoding.UTF8, "application/json"),
+            })));
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task a_cross_field_rule_does_not_fire_on_a_stand_in_for_a_missing_or_unreadable_member()
+    {
+        // Renewal: "leave tier out when renew is false" would fire on renew's stand-in false; renew is missing, not false.
+        var account = await App.OpenAccount();
+        var longTicket = new string('T', 61);
+        Assert.Equal(Expect("renew: Required.", "ticketReference: Must be at most 60 characters long."),
+            await AllErrors(await Send(HttpMethod.Put, $"/api/accounts/{account}/membership/renewal",
+                $$"""{"tier":"gold","ticketReference":"{{longTicket}}"}""")));
+        // A bank transfer: "give the invoice number, the creditor reference or the transfer's reference" would fire on the
+        // unreadable invoice number's stand-in (none); the invoice number is there, only not as text.
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        Assert.Equal(Expect("bankReference: Must not be empty or blank.", "invoiceNumber: Must be text."),
+            await AllErrors(await finance.PostRaw("/api/payments/bank-transfers",
+                """{"invoiceNumber":42,"amount":10,"currency":"EUR","valueDate":"2026-01-01","bankReference":""}""")));
+        // A rule on a well-formed field that holds whatever the missing member is still answers.
+        Assert.Equal(Expect("renew: Required.", "tier: Must be at most 40 characters long."),
+            await AllErrors(await Send(HttpMethod.Put, $"/api/accounts/{account}/membership/renewal", $$"""{"tier":"{{new string('g', 41)}}"}""")));
+        // A tier of no kind: an enterprise tier's rules (no points, a number of products) would fire on one stand-in, a standard
+        // tier's on none; neither is said. The threshold's rule holds whatever the kind: silver's 200 points are above it.
+        Assert.Equal(Expect("invitationThreshold: Must be at least the points of the lowest standard tier (200): an invited account must have a tier it can join.",
+                "tiers[0].kind: Must be one of: standard, enterprise.", "tiers[1].name: Must not be empty or blank."),
+            await AllErrors(await finance.SendAsync(new HttpRequestMessage(HttpMethod.Put, "/api/tiers")
+            {
+                Content = new StringContent("""
+                    {"invitationThreshold":100,"enterpriseAbovePoints":5000,"reason":"New prices","tiers":[
+                    {"code":"gold","name":"Gold","kind":"platinum","pointsRequired":500,"annualFee":100,"currency":"EUR"},
+                    {"code":"silver","name":"","kind":"standard","pointsRequired":200,"annualFee":50,"currency":"EUR"}]}
+                    """, Encoding.UTF8, "application/json"),
+            })));
+    }
+
+    [Fact]
+    public async Task a_route_error_does_not_hide_the_body_s_problems()
+    {
+        const string NotAnId = "accountId: Must be a UUID, e.g. 3f2504e0-4f89-41d3-9a0c-0305e82c3301.";
+        Assert.Equal(Expect(NotAnId, "points: Must not be 0."),
+            await AllErrors(await Support.PostJson("/api/accounts/not-a-uuid/points-adjustments",
+                new { points = 0, reason = "Goodwill gesture", ticketReference = "CPS-1" })));
+        Assert.Equal(Expect(NotAnId, "points: Required."),
+            await AllErrors(await Support.PostJson("/api/accounts/not-a-uuid/points-adjustments",
+                new { reason = "Goodwill gesture", ticketReference = "CPS-1" })));
+    }
+
     [Fact]
     public async Task a_body_that_is_not_json_is_a_415_problem()
     {
