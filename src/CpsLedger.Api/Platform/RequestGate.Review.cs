@@ -91,7 +91,7 @@ public sealed partial class RequestGate
                         return;
                 }
 
-                if (JsonSerializer.Deserialize(copy, typeInfo) is not { } read || await FieldErrorsAsync(context, read) is not { } found)
+                if (JsonSerializer.Deserialize(copy, typeInfo) is not { } read || await StandInFieldErrorsAsync(context, read) is not { } found)
                     return;
                 var sentences = found.Where(e => !named.Any(n => Covers(n, e.Key))).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
                 kept = [.. (kept ?? [.. sentences]).Where(e => sentences.TryGetValue(e.Key, out var sentence) && sentence == e.Value)];
@@ -111,6 +111,22 @@ public sealed partial class RequestGate
         finally
         {
             repaired?.Dispose();
+        }
+    }
+
+    // The validator on a copy with stand-ins. A validator that throws on one (none does: a stand-in is a value a client could send,
+    // so it would be a bug for that input too) costs this request its validator errors, not its 400: logged, and the shape's named.
+    private static async Task<List<KeyValuePair<string, string>>?> StandInFieldErrorsAsync(HttpContext context, object read)
+    {
+        try
+        {
+            return await FieldErrorsAsync(context, read);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            context.RequestServices.GetRequiredService<ILogger<RequestGate>>().LogWarning(e,
+                "The validator of {BodyType} threw on a stand-in for a refused value; the 400 names the shape's problems only", read.GetType().Name);
+            return null;
         }
     }
 

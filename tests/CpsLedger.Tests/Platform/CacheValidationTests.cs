@@ -212,9 +212,10 @@ public sealed class CacheValidationOnTheWireTests(WebConsole.ConsoleApp app)
 
 /// <summary>
 /// An answer larger than <see cref="CacheValidationMiddleware.MaxHeldBytes"/> goes through as written, whole, without an ETag. No
-/// ledger endpoint writes one (every list is paged, at most 500 items; the largest unpaged answer, the auditors' chain-heads CSV,
-/// takes some 110 bytes a chain, 38,000 chains for 4 MiB), so the middleware runs here in a Kestrel host of its own with endpoints
-/// that write the three ways the ledger's do: a file's bytes at once, JSON through the response's pipe, text in many small writes.
+/// ledger endpoint writes one in the tests (the lists across accounts are paged, at most 500 items; the auditors' chain-heads CSV
+/// takes some 110 bytes a chain, 38,000 chains for 4 MiB, and My Products about 1.3 KB a product, some 3,300 products), so the
+/// middleware runs here in a Kestrel host of its own with endpoints that write the three ways the ledger's do: a file's bytes at
+/// once, JSON through the response's pipe, text in many small writes.
 /// </summary>
 public sealed class CacheValidationLargeAnswerTests : IAsyncLifetime
 {
