@@ -38,8 +38,9 @@ if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKe
 
 var commandInput = Program.CommandInputOf(loggingFlagsCommand);
 builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
-// A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started) ends the
-// start with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other exception is a bug and keeps its stack.
+// A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started, an address
+// in use) ends the start with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other exception is a bug and
+// keeps its stack.
 try
 {
     await builder.AddLedgerDatabaseAsync(args);
@@ -71,7 +72,12 @@ try
     // the JSON log, which log shippers read one JSON object per line.
     if (!Program.NamesACommand(args))
     {
-        await app.RunAsync();
+        await using (app)
+        {
+            await StartRefusal.StartAsync(app);
+            await app.WaitForShutdownAsync();
+        }
+
         return 0;
     }
 

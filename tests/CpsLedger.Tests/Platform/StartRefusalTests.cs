@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
 using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Platform;
@@ -37,6 +40,37 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task the_production_log_line_holds_the_refusal_once()
+    {
+        // Until 2026-12-06 the JSON line held it twice: the rendered message (@m) and a Refusal property.
+        var (exit, output, error) = await Serve(App.SchemaName, new() { ["Mail__ClaimTimeout"] = "00:00:00" });
+
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+        var line = Assert.Single((output + "\n" + error).Split('\n'), l => l.Contains(ClaimTimeoutRefused, StringComparison.Ordinal));
+        using var json = JsonDocument.Parse(line);
+        Assert.Equal("Fatal", json.RootElement.GetProperty("@l").GetString());
+        Assert.StartsWith("The service does not start: " + ClaimTimeoutRefused, json.RootElement.GetProperty("@m").GetString());
+        Assert.Equal(2, line.Split(ClaimTimeoutRefused).Length);
+    }
+
+    [Fact]
+    public async Task a_refusal_reaches_standard_error_also_when_the_log_level_is_none()
+    {
+        // --log-level None logs nothing: until 2026-12-06 a refused start then ended with exit code 1 and not a word.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Mail__ClaimTimeout"] = "00:00:00", ["Urls"] = "http://127.0.0.1:0" }, "run", "--log-level", "None");
+        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused);
+        Assert.Contains("The service does not start: " + ClaimTimeoutRefused, error);
+
+        // A refusal before the command runs (the connection string) the same.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" },
+            "check-env", "--log-level", "None");
+        AssertRefusedOnce(exit, output, error, "sets Max Auto Prepare");
+        Assert.Contains("The service does not start: ConnectionStrings:Marten sets Max Auto Prepare", error);
+    }
+
+    [Fact]
     public async Task the_run_command_ends_the_same_way()
     {
         var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
@@ -73,6 +107,20 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         {
             await ServiceProcess.DropSchemaAsync(App, schema);
         }
+    }
+
+    [Fact]
+    public async Task an_address_already_in_use_ends_the_start_with_one_line_naming_it_and_exit_code_1()
+    {
+        // Until 2026-12-06 Kestrel's "address already in use" aborted the start as a bug would: exit code 134, the stack twice.
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address });
+
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
     }
 
     [Fact]
