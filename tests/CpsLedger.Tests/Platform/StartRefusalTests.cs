@@ -93,7 +93,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
-    public async Task a_refusal_while_the_host_starts_a_surcharge_missing_for_the_tables_currency_ends_the_same_way()
+    public async Task a_refusal_while_the_host_starts_a_surcharge_missing_for_the_tables_currency_ends_the_same_way_also_under_run()
     {
         var schema = await ServiceProcess.CreateSchemaAsync(App);
         try
@@ -102,6 +102,12 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             var (exit, output, error) = await Serve(schema, new() { ["Invoicing__BankTransferSurcharges__FR__GBP"] = "1.00" });
 
             AssertRefusedOnce(exit, output, error, "Invoicing:BankTransferSurcharges:FR:EUR");
+
+            // JasperFx's run command started the host inside the command: until 2026-12-06 it printed "ERROR:" and the stack.
+            (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema,
+                new Dictionary<string, string> { ["Invoicing__BankTransferSurcharges__FR__GBP"] = "1.00", ["Urls"] = "http://127.0.0.1:0" }, "run");
+            AssertRefusedOnce(exit, output, error, "Invoicing:BankTransferSurcharges:FR:EUR");
+            Assert.DoesNotContain("ERROR:", output + error);
         }
         finally
         {
@@ -121,6 +127,11 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address });
 
         AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run");
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+        Assert.DoesNotContain("ERROR:", output + error);
     }
 
     [Fact]
