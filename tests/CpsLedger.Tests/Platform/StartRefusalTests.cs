@@ -138,8 +138,8 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     public async Task check_env_fails_on_a_setting_the_service_refuses_at_start_and_passes_without_it()
     {
         // JasperFx's check-env builds the host without starting it: until 2026-12-06 the settings' start-up checks never ran there,
-        // and it said "All environment checks are good!" for a Mail:ClaimTimeout the service then refused. It names its failures
-        // only in the file it is given.
+        // and it said "All environment checks are good!" for a Mail:ClaimTimeout the service then refused. The file it is given
+        // holds every check.
         var file = Path.Combine(Path.GetTempPath(), $"check-env-{Guid.NewGuid():N}.txt");
         try
         {
@@ -171,6 +171,22 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public async Task check_env_names_each_failed_check_and_why_without_a_file()
+    {
+        // JasperFx's check-env (2.102) said "Some environment checks failed!" alone unless given --file.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Mail__ClaimTimeout"] = "00:00:00" }, "check-env");
+
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+        var failure = Assert.Single(output.Split('\n'), line => line.StartsWith("Failure: ", StringComparison.Ordinal));
+        Assert.StartsWith("Failure: The settings pass the service's start-up checks: ", failure);
+        Assert.Contains(ClaimTimeoutRefused, failure);
+        Assert.Contains("Some environment checks failed!", output);
+        Assert.Contains("check-env --file <file> writes each check", output);
+        Assert.DoesNotContain("   at ", output + error);
     }
 
     [Fact]
