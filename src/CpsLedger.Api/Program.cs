@@ -11,6 +11,7 @@ using CpsLedger.Api.Tiers;
 using CpsLedger.Api.WebConsole;
 using JasperFx;
 using JasperFx.CommandLine;
+using JasperFx.CommandLine.Commands;
 using JasperFx.CommandLine.Help;
 using JasperFx.CommandLine.Parsing;
 using JasperFx.Core.TypeScanning;
@@ -38,8 +39,9 @@ if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKe
 
 var commandInput = Program.CommandInputOf(loggingFlagsCommand);
 builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
-// A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started) ends the
-// start with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other exception is a bug and keeps its stack.
+// A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started, an address
+// in use) ends the start with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other exception is a bug and
+// keeps its stack.
 try
 {
     await builder.AddLedgerDatabaseAsync(args);
@@ -71,7 +73,12 @@ try
     // the JSON log, which log shippers read one JSON object per line.
     if (!Program.NamesACommand(args))
     {
-        await app.RunAsync();
+        await using (app)
+        {
+            await StartRefusal.StartAsync(app);
+            await app.WaitForShutdownAsync();
+        }
+
         return 0;
     }
 
@@ -94,9 +101,16 @@ try
     // JasperFx 2.100 to 2.102; set by the command line only for a host it builds itself), and applying none sets that flag.
     new CommandFactory().ApplyExtensions(new ServiceCollection());
 
-    // JasperFx's `run` starts the host inside the command, which prints an exception with its stack: its settings are checked here.
+    // JasperFx's `run` starts the host inside the command, and JasperFx prints any exception there as "ERROR:" and its stack (a
+    // surcharge missing, an address in use): its settings are checked here, and the host is started here unless `run` checks the
+    // environment first (--check) or is not run's usage, as JasperFx's own AutoStartHost starts it; its run then serves the host
+    // started (it starts one only when the host has not started) and stops it.
     if (string.Equals(Program.CommandOf(args), "run", StringComparison.OrdinalIgnoreCase))
+    {
         app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
+        if (Program.RunInputOf(args) is { CheckFlag: false })
+            await StartRefusal.StartAsync(app);
+    }
 
     return await app.RunJasperFxCommands(args);
 }
@@ -190,6 +204,10 @@ public partial class Program
             return null;
         }
     }
+
+    /// <summary>The input of JasperFx's <c>run</c> as JasperFx reads these arguments, or null when they are not its usage.</summary>
+    internal static RunInput? RunInputOf(IReadOnlyList<string> args) =>
+        CommandInputOf(new CommandTokens(typeof(RunCommand), FlagTokens(args))) as RunInput;
 
     /// <summary>
     /// Why the command's <c>--log-level</c> (or its short form, where the command's input gives it one) is refused, or null. JasperFx

@@ -37,7 +37,8 @@ public static class Logging
     /// </param>
     /// <param name="level">
     /// The command's <c>--log-level</c> (<c>Program.CommandInputOf</c>), likewise applied by JasperFx to a host builder only: every
-    /// category logs from it, overrides included; <c>None</c> logs nothing. With <c>--verbose</c> the more detailed of the two wins.
+    /// category logs from it, overrides included; <c>None</c> logs nothing (a refused start still says why on standard error:
+    /// <c>StartRefusal.Refuse</c>). With <c>--verbose</c> the more detailed of the two wins.
     /// </param>
     public static void AddLedgerLogging(this WebApplicationBuilder builder, bool command = false, bool verbose = false, LogLevel? level = null)
     {

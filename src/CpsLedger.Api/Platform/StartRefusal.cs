@@ -5,6 +5,7 @@ using JasperFx.Environment;
 using Marten;
 using Microsoft.Extensions.Options;
 using Serilog.Events;
+using Serilog.Parsing;
 
 namespace CpsLedger.Api.Platform;
 
@@ -15,13 +16,13 @@ namespace CpsLedger.Api.Platform;
 public sealed class SettingRefusedException(string message) : Exception(message);
 
 /// <summary>
-/// A start stopped by refused settings (the options' <c>ValidateOnStart</c> checks, <see cref="SettingRefusedException"/>) ends with
-/// one Fatal line per refusal and exit code 1. It aborted (exit code 134) with the exception and its stack written twice, as a
-/// crash; a supervisor saw an abort. Any other exception at start is a bug, and keeps its stack trace.
+/// A start stopped by refused settings (the options' <c>ValidateOnStart</c> checks, <see cref="SettingRefusedException"/>, an address
+/// already in use) ends with one Fatal line per refusal and exit code 1. It aborted (exit code 134) with the exception and its stack
+/// written twice, as a crash; a supervisor saw an abort. Any other exception at start is a bug, and keeps its stack trace.
 /// </summary>
 public static class StartRefusal
 {
-    public const string MessageTemplate = "The service does not start: {Refusal:l}";
+    public const string Prefix = "The service does not start: ";
 
     /// <summary>
     /// Whether the service is its own process (<c>dotnet CpsLedger.Api.dll</c>, <c>dotnet run</c>). A host in another process's hands
@@ -41,6 +42,12 @@ public static class StartRefusal
         {
             case SettingRefusedException refused:
                 return [refused.Message];
+            // Kestrel's "Failed to bind to address http://127.0.0.1:5080: address already in use." (an IOException around its
+            // AddressInUseException): the address is a setting. Any other failure to bind (a permission, an address not on this
+            // machine) stays an exception with its stack.
+            case IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } inUse:
+                return [$"{inUse.Message} Stop what listens there, or give the service another address (Urls, " +
+                        "ASPNETCORE_URLS or --urls)."];
             case OptionsValidationException options:
                 return options.Failures.Any() ? [.. options.Failures] : [options.Message];
             case AggregateException aggregate:
@@ -66,13 +73,41 @@ public static class StartRefusal
                 services.GetRequiredService<IOptions<InvoicingOptions>>().Value, ct));
     }
 
-    /// <summary>Logs each refusal (Fatal, no stack trace) and returns the exit code, 1.</summary>
+    /// <summary>
+    /// Logs each refusal (Fatal, no stack trace) and returns the exit code, 1. The line's message is the text alone, not a template with
+    /// the refusal as a property: Production's JSON line held the text twice (<c>@m</c> and <c>Refusal</c>). Logging off
+    /// (<c>--log-level None</c>) still says it, on standard error as plain text: the process ended with exit code 1 and not a word.
+    /// </summary>
     public static int Refuse(IReadOnlyList<string> reasons)
     {
         var log = Serilog.Log.ForContext(Serilog.Core.Constants.SourceContextPropertyName, typeof(Program).FullName);
         foreach (var reason in reasons)
-            log.Fatal(MessageTemplate, reason);
+        {
+            if (log.IsEnabled(LogEventLevel.Fatal))
+                log.Write(new LogEvent(DateTimeOffset.Now, LogEventLevel.Fatal, null, new MessageTemplate([new TextToken(Prefix + reason)]), []));
+            else
+                Console.Error.WriteLine(Prefix + reason);
+        }
+
         return 1;
+    }
+
+    /// <summary>
+    /// Starts the service's host; when a refused setting stops the start (<see cref="Reasons"/>), stops what had started before the
+    /// exception goes on. The host's own <c>RunAsync</c> disposed the host without stopping it: each background service then logged
+    /// its cancellation as a fault with its stack, and "A BackgroundService has thrown an unhandled exception" (Fatal).
+    /// </summary>
+    public static async Task StartAsync(IHost host)
+    {
+        try
+        {
+            await host.StartAsync();
+        }
+        catch (Exception exception) when (Reasons(exception) is not null)
+        {
+            await host.StopAsync();
+            throw;
+        }
     }
 
     /// <summary>

@@ -33,6 +33,8 @@ public sealed class ProgramArgumentsTests
     [InlineData("verify")]
     [InlineData("legacy-import", "old.csv")]
     [InlineData("projections-fast-rebuild")]
+    // The ledger's check-env replaces JasperFx's (LedgerCheckEnvironmentCommand).
+    [InlineData("check-env")]
     // The ledger's projections command replaces JasperFx.Events' one (LedgerProjectionsCommand).
     [InlineData("projections", "rebuild", "-p", "Invoice")]
     // The ledger's own commands print their output with Console.Out: JasperFx's lines go to stderr for them.

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
 using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Platform;
@@ -37,6 +40,37 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task the_production_log_line_holds_the_refusal_once()
+    {
+        // Until 2026-12-06 the JSON line held it twice: the rendered message (@m) and a Refusal property.
+        var (exit, output, error) = await Serve(App.SchemaName, new() { ["Mail__ClaimTimeout"] = "00:00:00" });
+
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+        var line = Assert.Single((output + "\n" + error).Split('\n'), l => l.Contains(ClaimTimeoutRefused, StringComparison.Ordinal));
+        using var json = JsonDocument.Parse(line);
+        Assert.Equal("Fatal", json.RootElement.GetProperty("@l").GetString());
+        Assert.StartsWith("The service does not start: " + ClaimTimeoutRefused, json.RootElement.GetProperty("@m").GetString());
+        Assert.Equal(2, line.Split(ClaimTimeoutRefused).Length);
+    }
+
+    [Fact]
+    public async Task a_refusal_reaches_standard_error_also_when_the_log_level_is_none()
+    {
+        // --log-level None logs nothing: until 2026-12-06 a refused start then ended with exit code 1 and not a word.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Mail__ClaimTimeout"] = "00:00:00", ["Urls"] = "http://127.0.0.1:0" }, "run", "--log-level", "None");
+        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused);
+        Assert.Contains("The service does not start: " + ClaimTimeoutRefused, error);
+
+        // A refusal before the command runs (the connection string) the same.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" },
+            "check-env", "--log-level", "None");
+        AssertRefusedOnce(exit, output, error, "sets Max Auto Prepare");
+        Assert.Contains("The service does not start: ConnectionStrings:Marten sets Max Auto Prepare", error);
+    }
+
+    [Fact]
     public async Task the_run_command_ends_the_same_way()
     {
         var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
@@ -59,7 +93,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
-    public async Task a_refusal_while_the_host_starts_a_surcharge_missing_for_the_tables_currency_ends_the_same_way()
+    public async Task a_refusal_while_the_host_starts_a_surcharge_missing_for_the_tables_currency_ends_the_same_way_also_under_run()
     {
         var schema = await ServiceProcess.CreateSchemaAsync(App);
         try
@@ -68,6 +102,12 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             var (exit, output, error) = await Serve(schema, new() { ["Invoicing__BankTransferSurcharges__FR__GBP"] = "1.00" });
 
             AssertRefusedOnce(exit, output, error, "Invoicing:BankTransferSurcharges:FR:EUR");
+
+            // JasperFx's run command started the host inside the command: until 2026-12-06 it printed "ERROR:" and the stack.
+            (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema,
+                new Dictionary<string, string> { ["Invoicing__BankTransferSurcharges__FR__GBP"] = "1.00", ["Urls"] = "http://127.0.0.1:0" }, "run");
+            AssertRefusedOnce(exit, output, error, "Invoicing:BankTransferSurcharges:FR:EUR");
+            Assert.DoesNotContain("ERROR:", output + error);
         }
         finally
         {
@@ -76,11 +116,30 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task an_address_already_in_use_ends_the_start_with_one_line_naming_it_and_exit_code_1()
+    {
+        // Until 2026-12-06 Kestrel's "address already in use" aborted the start as a bug would: exit code 134, the stack twice.
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address });
+
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run");
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+        Assert.DoesNotContain("ERROR:", output + error);
+    }
+
+    [Fact]
     public async Task check_env_fails_on_a_setting_the_service_refuses_at_start_and_passes_without_it()
     {
         // JasperFx's check-env builds the host without starting it: until 2026-12-06 the settings' start-up checks never ran there,
-        // and it said "All environment checks are good!" for a Mail:ClaimTimeout the service then refused. It names its failures
-        // only in the file it is given.
+        // and it said "All environment checks are good!" for a Mail:ClaimTimeout the service then refused. The file it is given
+        // holds every check.
         var file = Path.Combine(Path.GetTempPath(), $"check-env-{Guid.NewGuid():N}.txt");
         try
         {
@@ -112,6 +171,22 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public async Task check_env_names_each_failed_check_and_why_without_a_file()
+    {
+        // JasperFx's check-env (2.102) said "Some environment checks failed!" alone unless given --file.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Mail__ClaimTimeout"] = "00:00:00" }, "check-env");
+
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+        var failure = Assert.Single(output.Split('\n'), line => line.StartsWith("Failure: ", StringComparison.Ordinal));
+        Assert.StartsWith("Failure: The settings pass the service's start-up checks: ", failure);
+        Assert.Contains(ClaimTimeoutRefused, failure);
+        Assert.Contains("Some environment checks failed!", output);
+        Assert.Contains("check-env --file <file> writes each check", output);
+        Assert.DoesNotContain("   at ", output + error);
     }
 
     [Fact]
