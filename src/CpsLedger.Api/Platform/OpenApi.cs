@@ -492,7 +492,17 @@ public static class OpenApi
             if (schema is not OpenApiSchema concrete)
                 return schema!;
             if (concrete.Metadata?.TryGetValue(EnumMark, out var mark) == true && mark is string name && name != component)
+            {
+                // A nullable member (a points line's category, null on an adjustment) keeps its null beside the reference, as the
+                // exporter writes a nullable enum's: oneOf null or the component, the member's words on the oneOf.
+                if (concrete.Type is { } type && type.HasFlag(JsonSchemaType.Null))
+                    return new OpenApiSchema
+                    {
+                        OneOf = [new OpenApiSchema { Type = JsonSchemaType.Null }, new OpenApiSchemaReference(name, document)],
+                        Description = concrete.Description,
+                    };
                 return new OpenApiSchemaReference(name, document);
+            }
             if (concrete.Items is not null)
                 concrete.Items = EnumReferences(concrete.Items, document, null);
             if (concrete.AdditionalProperties is not null)

@@ -132,6 +132,8 @@ public sealed record PointsLine(
     bool? Migrated = null,
     string? MigratedFromOldEmail = null,
     string? InWords = null,
+    [property: OneOf(typeof(CatalogueCategories), nameof(CatalogueCategories.Codes), Schema = CatalogueCategories.Schema,
+        SchemaDescription = CatalogueCategories.SchemaDescription)]
     string? Category = null)
 {
     private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";

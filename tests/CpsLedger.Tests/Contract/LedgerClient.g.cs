@@ -15644,7 +15644,8 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The catalogue category the product was registered with, by its code (e.g. `camera_body`, `lens`: the codes of `GET /api/catalogue/categories`), so a reader can group the lines; null for a manual adjustment. Read from the registration whenever the line is read, so every product's line has it, time travel's too.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("category")]
-        public string? Category { get; set; } = default!;
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
+        public CatalogueCategoryCode? Category { get; set; } = default!;
 
     }
 

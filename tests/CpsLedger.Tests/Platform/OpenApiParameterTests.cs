@@ -79,10 +79,20 @@ public sealed class OpenApiParameterTests(LedgerApp app) : LedgerTest(app)
             .Where(s => s.Value.TryGetProperty("properties", out var properties) && properties.TryGetProperty("category", out _))
             .ToDictionary(s => s.Name, s => s.Value.GetProperty("properties").GetProperty("category"));
 
-        Assert.Equal(["CatalogueCategorySummary", "CatalogueModel", "ProductModelView", "ProductView", "VatTreatment"], members.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["CatalogueCategorySummary", "CatalogueModel", "PointsLine", "ProductModelView", "ProductView", "VatTreatment"],
+            members.Keys.Order(StringComparer.Ordinal));
+        // A nullable member (a points line's, null on an adjustment) refers to it inside its oneOf, beside null.
         foreach (var (schema, member) in members.Where(m => m.Key != "VatTreatment"))
-            Assert.True(member.TryGetProperty("$ref", out var reference) && reference.GetString() == "#/components/schemas/CatalogueCategoryCode",
-                $"{schema}.category: {member}");
+        {
+            var referred = member.TryGetProperty("oneOf", out var oneOf)
+                ? oneOf.EnumerateArray().Where(s => s.TryGetProperty("$ref", out _)).Select(s => s.GetProperty("$ref").GetString()).SingleOrDefault()
+                : member.TryGetProperty("$ref", out var reference) ? reference.GetString() : null;
+            Assert.True(referred == "#/components/schemas/CatalogueCategoryCode", $"{schema}.category: {member}");
+        }
+
+        Assert.True(members["PointsLine"].TryGetProperty("oneOf", out var nullable)
+                    && nullable.EnumerateArray().Any(s => s.TryGetProperty("type", out var type) && type.GetString() == "null"),
+            $"PointsLine.category is null on an adjustment: {members["PointsLine"]}");
     }
 
     [Fact]
