@@ -105,7 +105,17 @@ public static class StartRefusal
         }
         catch (Exception exception) when (Reasons(exception) is not null)
         {
-            await host.StopAsync();
+            // The refusal is what the operator must read: a failure to stop what had started is logged, and does not replace it.
+            try
+            {
+                await host.StopAsync();
+            }
+            catch (Exception stop)
+            {
+                host.Services.GetService<ILoggerFactory>()?.CreateLogger(typeof(StartRefusal))
+                    .LogError(stop, "Stopping what had started before the refusal failed");
+            }
+
             throw;
         }
     }
