@@ -48,6 +48,10 @@ public sealed class CapturedLogs : ILogEventSink
         _ => e.InnerException is { } inner && IsDeadlock(inner),
     };
 
+    /// <summary>A property of a logged event, as the scalar of the type it was logged with (a skip line's ids and reason).</summary>
+    public static T Scalar<T>(LogEvent logEvent, string property) =>
+        Assert.IsType<T>(Assert.IsType<ScalarValue>(logEvent.Properties[property]).Value);
+
     /// <summary>The events written after the mark.</summary>
     public IReadOnlyList<LogEvent> Since(int mark) => [.. _events.Skip(mark)];
 

@@ -338,6 +338,16 @@ public static class LedgerAppMessaging
             await Task.Delay(20);
     }
 
+    /// <summary>
+    /// Handles a message inline on a bus of its own (one per call, as two service nodes would each have), with its retries: what a
+    /// handler does with a message replayed, delivered late or written by hand.
+    /// </summary>
+    public static async Task Invoke(this LedgerApp app, object message)
+    {
+        using var scope = app.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
+    }
+
     /// <inheritdoc cref="TrackedSession{T}(LedgerApp, Func{Task{T}})"/>
     public static async Task<T> Tracked<T>(this LedgerApp app, Func<Task<T>> action) => (await app.TrackedSession(action)).Result;
 

@@ -291,11 +291,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         }
 
         // A redelivery of the same message sends no second copy.
-        await App.Tracked(async () =>
-        {
-            using var scope = App.Services.CreateScope();
-            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCreditNoteEmail(invoice.Id));
-        });
+        await App.Tracked(() => App.Invoke(new SendCreditNoteEmail(invoice.Id)));
         Assert.Equal([$"credit-note-{creditNote}_cpsledger.eml"],
             Directory.GetFiles(App.MailFolder, "credit-note-*").Select(Path.GetFileName));
     }

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 using Npgsql;
 using Wolverine.Runtime;
+using static CpsLedger.Tests.Harness.CapturedLogs;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -725,10 +726,8 @@ public sealed class InvoicingTests : LedgerTest
 
         await App.Tracked(async () =>
         {
-            using var scope = App.Services.CreateScope();
-            var bus = scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>();
-            await bus.InvokeAsync(new SendOverdueEmail(joining.Id, DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime)));
-            await bus.InvokeAsync(new SendSuspensionEmail(joining.Id, App.Clock.GetUtcNow()));
+            await App.Invoke(new SendOverdueEmail(joining.Id, DateOnly.FromDateTime(App.Clock.GetUtcNow().UtcDateTime)));
+            await App.Invoke(new SendSuspensionEmail(joining.Id, App.Clock.GetUtcNow()));
         });
 
         Assert.Equal(emails, App.SentEmails().Length);
@@ -747,11 +746,7 @@ public sealed class InvoicingTests : LedgerTest
         var emails = App.SentEmails().Length;
         var logs = App.Logs.Mark();
 
-        await App.Tracked(async () =>
-        {
-            using var scope = App.Services.CreateScope();
-            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCardDeclinedEmail(invoice.Id, 1));
-        });
+        await App.Tracked(() => App.Invoke(new SendCardDeclinedEmail(invoice.Id, 1)));
 
         Assert.Equal(emails, App.SentEmails().Length);
         var skipped = AssertSkipLogged(App.Logs.Since(logs), "Card-declined e-mail", invoice, account, nameof(SendCardDeclinedEmail));
@@ -768,9 +763,6 @@ public sealed class InvoicingTests : LedgerTest
                 Scalar<string>(skipped, "MessageType"), Scalar<string>(skipped, "Reason")));
         return skipped;
     }
-
-    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
-        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 
     [Fact]
     public async Task A_declined_card_is_retried_a_day_apart_and_after_the_third_failure_the_invoice_is_overdue()
@@ -826,11 +818,7 @@ public sealed class InvoicingTests : LedgerTest
         }
         foreach (var file in Directory.GetFiles(App.MailFolder, "card-declined-*.eml"))
             File.Delete(file);
-        await App.Tracked(async () =>
-        {
-            using var scope = App.Services.CreateScope();
-            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendCardDeclinedEmail(invoiceId, attempt));
-        });
+        await App.Tracked(() => App.Invoke(new SendCardDeclinedEmail(invoiceId, attempt)));
     }
 
     [Fact]

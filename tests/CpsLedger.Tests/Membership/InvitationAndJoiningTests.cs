@@ -9,6 +9,7 @@ using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using static CpsLedger.Tests.Harness.CapturedLogs;
 
 namespace CpsLedger.Tests.Membership;
 
@@ -224,11 +225,7 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var logs = App.Logs.Mark();
 
         var ended = Guid.NewGuid();
-        await App.Tracked(async () =>
-        {
-            using var scope = App.Services.CreateScope();
-            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendWelcomeEmail(account, ended));
-        });
+        await App.Tracked(() => App.Invoke(new SendWelcomeEmail(account, ended)));
 
         Assert.Equal(emails, Emails().Length);
         var skipped = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Welcome e-mail", StringComparison.Ordinal));
@@ -290,14 +287,9 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
     // Each handled inline, one after the other, with whatever they set off.
     private Task InvokeAll(params object[] messages) => App.Tracked(async () =>
     {
-        using var scope = App.Services.CreateScope();
-        var bus = scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>();
         foreach (var message in messages)
-            await bus.InvokeAsync(message);
+            await App.Invoke(message);
     });
-
-    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
-        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 
     [Fact]
     public async Task Joining_is_checked_again_at_that_moment()

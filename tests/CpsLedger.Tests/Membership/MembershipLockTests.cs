@@ -107,7 +107,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
             var now = App.Clock.GetUtcNow();
             stream.AppendMany(InvoicePayments.Receive(stream.Aggregate!, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
                 stream.Aggregate!.Outstanding, stream.Aggregate.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "LHV-1", now));
-            var checking = Invoke(check);
+            var checking = App.Invoke(check);
             await App.UntilDoneOrWaitingForLockOf(checking, payment.Connection!.ProcessID, LockWaiter.Handling<CheckInvoiceOverdue>());
             await payment.SaveChangesAsync();
             await checking;
@@ -141,7 +141,7 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
         };
         try
         {
-            await Invoke(check);
+            await App.Invoke(check);
         }
         finally
         {
@@ -530,15 +530,9 @@ public sealed class MembershipLockTests(LedgerApp app) : LedgerTest(app)
 
         // The retry delivered again, twice at once: the attempt is recorded, nothing more is (nor asked).
         var retry = new ChargeCard((await App.Member(account).SingleInvoice(account)).Id, 1, App.Clock.GetUtcNow());
-        await App.Tracked(() => Task.WhenAll(Invoke(retry), Invoke(retry)));
+        await App.Tracked(() => Task.WhenAll(App.Invoke(retry), App.Invoke(retry)));
         await CardMoneyRecordedOnceAsARefundDue(account, charge);
         Assert.Equal([charge.IdempotencyKey], Sandbox.LookedUp);
-    }
-
-    private async Task Invoke(object message)
-    {
-        using var scope = App.Services.CreateScope();
-        await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(message);
     }
 
     /// <summary>The card's money on the cancelled invoice, once: the attempt, the payment after the cancellation, a refund due of all of it.</summary>

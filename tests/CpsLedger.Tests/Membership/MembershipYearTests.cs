@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 using Wolverine;
+using static CpsLedger.Tests.Harness.CapturedLogs;
 
 namespace CpsLedger.Tests.Membership;
 
@@ -38,13 +39,6 @@ public sealed class MembershipYearTests : LedgerTest
     {
         await using var session = App.Store.QuerySession();
         return await session.Events.QueryAllRawEvents().Where(e => e.EventTypeName == eventType).CountAsync();
-    }
-
-    // One bus per call, as two service nodes would each have: a handler invoked inline, with its retries.
-    private async Task Invoke(object message)
-    {
-        using var scope = App.Services.CreateScope();
-        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(message);
     }
 
     /// <summary>A member on Gold by card (the card approving), with 1,000 points, just joined: nothing invoiced yet.</summary>
@@ -196,7 +190,7 @@ public sealed class MembershipYearTests : LedgerTest
         await Execute($"delete from {{schema}}.email_deliveries where message_id = '{messageId}'");
 
         await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1200));
-        await App.Tracked(() => Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
+        await App.Tracked(() => App.Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
 
         var body = Email(messageId).TextBody;
         Assert.Contains("  - Silver: 100.00 EUR a year", body);
@@ -660,14 +654,14 @@ public sealed class MembershipYearTests : LedgerTest
         var (account, member, term) = await GoldCardMember();
 
         App.Clock.Advance(Billing.OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
-        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new OfferRenewal(account, term.MembershipId)))));
+        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => App.Invoke(new OfferRenewal(account, term.MembershipId)))));
         await App.Services.RunScheduledMessagesNow();
-        await App.Tracked(() => Invoke(new OfferRenewal(account, term.MembershipId)));
+        await App.Tracked(() => App.Invoke(new OfferRenewal(account, term.MembershipId)));
         Assert.Equal(1, await Count("renewal_offered"));
         Assert.Single(App.SentEmails(), e => e.MessageId == $"renewal-offer-{term.MembershipId:N}@cpsledger");
 
         App.Clock.Advance(RenewalDecision.EndAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
-        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Invoke(new EndTerm(account, term.MembershipId)))));
+        await App.Tracked(() => Task.WhenAll(Enumerable.Range(0, 4).Select(_ => App.Invoke(new EndTerm(account, term.MembershipId)))));
         await App.Services.RunScheduledMessagesNow();
         Assert.Equal(1, await Count("membership_renewed"));
         var renewed = (await Membership(account)).Membership!;
@@ -1024,9 +1018,9 @@ public sealed class MembershipYearTests : LedgerTest
         var unknown = Guid.NewGuid();
         await App.Tracked(async () =>
         {
-            await Invoke(new SendRenewalOfferEmail(account, term.MembershipId));
-            await Invoke(new SendMembershipEndedEmail(account, renewed.MembershipId));
-            await Invoke(new SendRenewedEmail(account, unknown));
+            await App.Invoke(new SendRenewalOfferEmail(account, term.MembershipId));
+            await App.Invoke(new SendMembershipEndedEmail(account, renewed.MembershipId));
+            await App.Invoke(new SendRenewedEmail(account, unknown));
         });
 
         Assert.Equal(emails, App.SentEmails().Length);
@@ -1056,15 +1050,12 @@ public sealed class MembershipYearTests : LedgerTest
         var emails = App.SentEmails().Length;
         var logs = App.Logs.Mark();
 
-        await App.Tracked(() => Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
+        await App.Tracked(() => App.Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
 
         Assert.Equal(emails, App.SentEmails().Length);
         var skipped = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Renewal offer e-mail", StringComparison.Ordinal));
         Assert.Equal((term.MembershipId, "the member stopped the renewal"), (Scalar<Guid>(skipped, "MembershipId"), Scalar<string>(skipped, "Reason")));
     }
-
-    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
-        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 
     private const string LoseTermMessages =
         "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";

@@ -9,6 +9,7 @@ using CpsLedger.Tests.Harness;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using static CpsLedger.Tests.Harness.CapturedLogs;
 
 namespace CpsLedger.Tests.Migration;
 
@@ -202,11 +203,7 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
             return (await session.Events.AggregateStreamAsync<OldCpsEmailVerifications>(accountId))!.Find(LegacyFiles.Kadri)!.Pending!.ChallengeId;
         }
 
-        Task Send(Guid challenge) => App.Tracked(async () =>
-        {
-            using var scope = App.Services.CreateScope();
-            await scope.ServiceProvider.GetRequiredService<Wolverine.IMessageBus>().InvokeAsync(new SendOldEmailCode(account, LegacyFiles.Kadri, challenge));
-        });
+        Task Send(Guid challenge) => App.Tracked(() => App.Invoke(new SendOldEmailCode(account, LegacyFiles.Kadri, challenge)));
 
         void AssertSkipped(Guid challenge, string reason)
         {
@@ -218,9 +215,6 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
             Assert.DoesNotContain(LegacyFiles.Kadri, skipped.RenderMessage(), StringComparison.OrdinalIgnoreCase);
         }
     }
-
-    private static T Scalar<T>(Serilog.Events.LogEvent logEvent, string property) =>
-        Assert.IsType<T>(Assert.IsType<Serilog.Events.ScalarValue>(logEvent.Properties[property]).Value);
 
     [Fact]
     public async Task An_email_another_account_verified_cannot_be_verified_again_without_support()
