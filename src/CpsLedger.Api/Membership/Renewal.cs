@@ -528,25 +528,15 @@ public static class SendRenewalOfferEmailHandler
         ILogger<SendRenewalOfferEmail> logger, CancellationToken ct)
     {
         var membership = await session.LoadAsync<AccountMembership>(MembershipStream.For(message.AccountId), ct);
-        // Renewed, lapsed or cancelled before the e-mail went out: an offer that no longer stands is not announced. Expected, not a fault.
-        if (membership?.Membership is not { } term || term.MembershipId != message.MembershipId || RenewalDecision.RenewalOf(membership) is not
-            { OfferedAt: not null } renewal)
+        if (NotOwed(membership, message.MembershipId) is { } reason)
         {
             logger.LogInformation("Renewal offer e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
-                message.MembershipId, message.AccountId, nameof(SendRenewalOfferEmail),
-                membership?.Membership?.MembershipId == message.MembershipId ? "its renewal is not offered" : MembershipEmailSkips.NotInForce(membership, message.MembershipId));
+                message.MembershipId, message.AccountId, nameof(SendRenewalOfferEmail), reason);
             return;
         }
 
-        // Stopped by the member since the offer (the e-mail went out late: a mail outage, a replay): the term lapses at its end, and
-        // the e-mail would say it renews. Stopping keeps the offer's time, so the offer alone does not tell.
-        if (renewal.StoppedAt is not null)
-        {
-            logger.LogInformation("Renewal offer e-mail of membership {MembershipId} of account {AccountId} not sent ({MessageType}): {Reason}",
-                message.MembershipId, message.AccountId, nameof(SendRenewalOfferEmail), "the member stopped the renewal");
-            return;
-        }
-
+        var term = membership!.Membership!;
+        var renewal = RenewalDecision.RenewalOf(membership)!;
         var account = await session.LoadAsync<AccountView>(message.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {message.AccountId} is missing.");
         // The tiers and fees of the table the offer was made on (or the member's choice since), which a choice and the term end decide on,
@@ -559,6 +549,22 @@ public static class SendRenewalOfferEmailHandler
                          && await session.LoadAsync<PaymentCard>(PaymentCardStream.For(message.AccountId), ct) is not null;
         await mail.SendAsync(MembershipYearEmails.Offer(account, term, renewal, table, cardOnFile), ct);
     }
+
+    /// <summary>
+    /// Why the offer of this term is not announced (expected, not a fault), or null when it is owed: the term renewed, lapsed or was
+    /// cancelled before the e-mail went out, its renewal is not offered, or the member stopped the renewal since the offer (the e-mail
+    /// going out late: a mail outage, a replay), when the term lapses at its end and the e-mail would say it renews. Stopping keeps
+    /// the offer's time, so the offer alone does not tell.
+    /// </summary>
+    public static string? NotOwed(AccountMembership? membership, Guid membershipId) =>
+        membership?.Membership?.MembershipId != membershipId
+            ? MembershipEmailSkips.NotInForce(membership, membershipId)
+            : RenewalDecision.RenewalOf(membership) switch
+            {
+                null or { OfferedAt: null } => "its renewal is not offered",
+                { StoppedAt: not null } => "the member stopped the renewal",
+                _ => null,
+            };
 }
 
 public static class RenewalTables
