@@ -37,10 +37,12 @@ public sealed partial class RequestGate
         foreach (var item in nullItems)
         {
             var parts = item.Parts();
+            // An item of a member the request does not have is left as it is: the reader refuses the member, and that is named.
+            if (InUnknownMember(typeInfo, parts))
+                continue;
             var key = KeyOf(parts);
             errors.Add(key, "Must not be null: a list holds values only.");
             named.Add(key);
-            // An item of a member the request does not have is left as it is: the reader refuses the member.
             if (ItemType(typeInfo, parts) is { } itemType)
                 fixes.Add(parts, standIns.For(itemType, nullable: false));
         }
@@ -149,6 +151,30 @@ public sealed partial class RequestGate
         }
 
         return at.Type;
+    }
+
+    // Whether the path passes through a member an object of the request does not have.
+    private bool InUnknownMember(JsonTypeInfo type, List<object> parts)
+    {
+        JsonTypeInfo? at = type;
+        foreach (var part in parts)
+        {
+            if (at is null)
+                return false;
+            if (part is string name)
+            {
+                var property = at.Kind == JsonTypeInfoKind.Object ? at.Properties.FirstOrDefault(p => p.Name == name) : null;
+                if (property is null)
+                    return at.Kind == JsonTypeInfoKind.Object;
+                at = _options.GetTypeInfo(property.PropertyType);
+            }
+            else
+            {
+                at = at.ElementType is { } item ? _options.GetTypeInfo(item) : null;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A value the shape named: its errors key, its path, and its stand-in (null: leave the member out).</summary>

@@ -448,8 +448,9 @@ public sealed partial class RequestGate(
         public List<Finding> Explain(JsonException exception, Errors errors)
         {
             var path = exception.Path ?? "$";
-            var key = Key(path);
             var segments = Segments(path);
+            // Keyed as every other error: a name the path writes in brackets ($['odd name']) by the name itself.
+            var key = KeyOf(segments);
             JsonElement? element = body;
             JsonElement? parent = null;
             var type = root;
@@ -534,13 +535,6 @@ public sealed partial class RequestGate(
 
             return [Named(type is null ? "Has a value of the wrong type or form." : Expected(type.Type))];
         }
-
-        private static string Key(string path) => path switch
-        {
-            "$" => BodyKey,
-            _ when path.StartsWith("$.", StringComparison.Ordinal) => path[2..],
-            _ => path[1..],
-        };
 
         // "$.tiers[0].code" => "tiers", 0, "code"; "$['odd name']" => "odd name".
         private static List<object> Segments(string path)

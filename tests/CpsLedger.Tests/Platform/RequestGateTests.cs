@@ -382,6 +382,25 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task an_unknown_member_is_named_once_by_its_own_name()
+    {
+        var before = await EventCount();
+        // A null item in a list of a member the request does not have: the member is what to fix, named once (until 2026-12-06
+        // its item was named too, "fax[0]").
+        Assert.Equal(Expect("fax: Not a field of this request."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts",
+                """{"companyName":"Valgus OÜ","contactEmail":"a@example.ee","country":"EE","fax":[null]}""")));
+        Assert.Equal(Expect("oldCpsEmails[0]: Must not be null: a list holds values only.", "tiers: Not a field of this request."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts",
+                """{"companyName":"Valgus OÜ","contactEmail":"a@example.ee","country":"EE","oldCpsEmails":[null],"tiers":[{"x":[null]}]}""")));
+        // A name the JSON path writes in brackets is keyed by the name itself, as every other member (until 2026-12-06 "['odd name']").
+        Assert.Equal(Expect("odd name: Not a field of this request."),
+            await AllErrors(await Send(HttpMethod.Post, "/api/accounts",
+                """{"companyName":"Valgus OÜ","contactEmail":"a@example.ee","country":"EE","odd name":1}""")));
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
     public async Task a_cross_field_rule_does_not_fire_on_a_stand_in_for_a_missing_or_unreadable_member()
     {
         // Renewal: "leave tier out when renew is false" would fire on renew's stand-in false; renew is missing, not false.
