@@ -192,10 +192,7 @@ public static class CancelInvoiceEndpoint
     public static ProblemDetails Before(CancellationContext context, string invoiceNumber) =>
         context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
 
-    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
-    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
-
-    public static Guid InvoiceStreamId(CancellationContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+    public static Guid InvoiceStreamId(CancellationContext context) => InvoiceNumberClaims.StreamOf(context.Claim);
 
     public static ProblemDetails Validate(Invoice? invoice) => invoice is null ? WolverineContinue.NoProblems : CancelInvoiceDecision.Validate(invoice);
 

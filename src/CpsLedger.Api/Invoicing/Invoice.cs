@@ -533,3 +533,14 @@ public sealed class InvoiceNumberClaim
     public Guid InvoiceId { get; set; }
     public Guid AccountId { get; set; }
 }
+
+public static class InvoiceNumberClaims
+{
+    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
+
+    /// <summary>
+    /// The invoice stream a write on an invoice named by its number fetches: the claimed invoice's. Without a claim the workflow
+    /// still fetches a stream (the endpoint's Before then answers 404): one that never exists, as Marten refuses an empty id.
+    /// </summary>
+    public static Guid StreamOf(InvoiceNumberClaim? claim) => claim?.InvoiceId ?? NoInvoice;
+}

@@ -192,11 +192,7 @@ public static class RecordBankPaymentEndpoint
         _ => WolverineContinue.NoProblems,
     };
 
-    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists, as Marten refuses an
-    // empty id.
-    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
-
-    public static Guid InvoiceStreamId(NamedInvoice named) => named.Claim?.InvoiceId ?? NoInvoice;
+    public static Guid InvoiceStreamId(NamedInvoice named) => InvoiceNumberClaims.StreamOf(named.Claim);
 
     /// <summary>
     /// A payment for a found invoice is refused when the invoice was cancelled, when its currency is not the invoice's, when its

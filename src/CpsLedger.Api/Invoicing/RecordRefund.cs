@@ -157,10 +157,7 @@ public static class RecordRefundEndpoint
     public static ProblemDetails Before(RefundContext context, string invoiceNumber) =>
         context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
 
-    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
-    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
-
-    public static Guid InvoiceStreamId(RefundContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+    public static Guid InvoiceStreamId(RefundContext context) => InvoiceNumberClaims.StreamOf(context.Claim);
 
     public static ProblemDetails Validate(Invoice? invoice, RecordRefund command) =>
         invoice is null ? WolverineContinue.NoProblems : RefundDecision.Validate(invoice, command);

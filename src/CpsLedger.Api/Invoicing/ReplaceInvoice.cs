@@ -138,10 +138,7 @@ public static class ReplaceInvoiceEndpoint
     public static ProblemDetails Before(ReplacementContext context, string invoiceNumber) =>
         context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
 
-    // Without a claim the workflow still fetches a stream (Before then answers 404): one that never exists.
-    private static readonly Guid NoInvoice = DerivedIds.Hashed("cpsledger:invoice:none");
-
-    public static Guid InvoiceStreamId(ReplacementContext context) => context.Claim?.InvoiceId ?? NoInvoice;
+    public static Guid InvoiceStreamId(ReplacementContext context) => InvoiceNumberClaims.StreamOf(context.Claim);
 
     public static ProblemDetails Validate(Invoice? invoice, ReplacementContext context) => invoice is null
         ? WolverineContinue.NoProblems

@@ -37,41 +37,20 @@ public sealed partial class SupportOverrideProjection : EventProjection
 {
     public SupportOverrideProjection() => Options.DeleteViewTypeOnTeardown<SupportOverride>();
 
-    public SupportOverride Create(IEvent<PointsAdjusted> e) => new()
-    {
-        Id = e.Id,
-        AccountId = e.Data.AccountId,
-        Action = "points_adjusted",
-        Description = $"{(e.Data.Points > 0 ? "+" : "")}{e.Data.Points} points",
-        Reason = e.Data.Reason,
-        TicketReference = e.Data.TicketReference,
-        By = e.UserName,
-        At = e.Data.AdjustedAt,
-    };
+    public SupportOverride Create(IEvent<PointsAdjusted> e) =>
+        Row(e, e.Data.AccountId, "points_adjusted",
+            $"{(e.Data.Points > 0 ? "+" : "")}{e.Data.Points} points",
+            e.Data.Reason, e.Data.TicketReference, e.Data.AdjustedAt);
 
-    public SupportOverride Create(IEvent<Accounts.OldCpsEmailLinked> e) => new()
-    {
-        Id = e.Id,
-        AccountId = e.Data.AccountId,
-        Action = "old_cps_email_linked",
-        Description = $"Old CPS e-mail {e.Data.Email} linked",
-        Reason = e.Data.Reason,
-        TicketReference = e.Data.TicketReference,
-        By = e.UserName,
-        At = e.Data.LinkedAt,
-    };
+    public SupportOverride Create(IEvent<Accounts.OldCpsEmailLinked> e) =>
+        Row(e, e.Data.AccountId, "old_cps_email_linked",
+            $"Old CPS e-mail {e.Data.Email} linked",
+            e.Data.Reason, e.Data.TicketReference, e.Data.LinkedAt);
 
-    public SupportOverride Create(IEvent<Accounts.OldCpsEmailUnlinked> e) => new()
-    {
-        Id = e.Id,
-        AccountId = e.Data.AccountId,
-        Action = "old_cps_email_unlinked",
-        Description = $"Old CPS e-mail {e.Data.Email} unlinked",
-        Reason = e.Data.Reason,
-        TicketReference = e.Data.TicketReference,
-        By = e.UserName,
-        At = e.Data.UnlinkedAt,
-    };
+    public SupportOverride Create(IEvent<Accounts.OldCpsEmailUnlinked> e) =>
+        Row(e, e.Data.AccountId, "old_cps_email_unlinked",
+            $"Old CPS e-mail {e.Data.Email} unlinked",
+            e.Data.Reason, e.Data.TicketReference, e.Data.UnlinkedAt);
 
     // Support acting on someone else's behalf through a request a member or the portal makes too (SupportReason.Check): the
     // events of those requests are told apart by support's reason and ticket in their headers (finance's calls carry no ticket
@@ -138,44 +117,34 @@ public sealed partial class SupportOverrideProjection : EventProjection
         // An event of a support action with its own row (a cancellation's credit notes) is that row's.
         if (SupportReason.Of(e) is not { Reason: { } reason, Ticket: { } ticket } || Platform.SystemActor.Header(e, SupportReason.ListedAsHeader) is not null)
             return;
-        ops.Store(new SupportOverride
+        ops.Store(Row(e, accountId, e.EventTypeName, Audit.AccountHistory.Describe(e.Data), reason, ticket, at));
+    }
+
+    // Every row: the event is the override (its id), done by the event's user.
+    private static SupportOverride Row(IEvent e, Guid accountId, string action, string description, string reason, string? ticket,
+        DateTimeOffset at) => new()
         {
             Id = e.Id,
             AccountId = accountId,
-            Action = e.EventTypeName,
-            Description = Audit.AccountHistory.Describe(e.Data),
+            Action = action,
+            Description = description,
             Reason = reason,
             TicketReference = ticket,
             By = e.UserName,
             At = at,
-        });
-    }
+        };
 
     // Support's cancellation: its reason and ticket are the event's own (no ticket on cancellations stored before 2026-12-06).
-    public SupportOverride Create(IEvent<Membership.MembershipCancelled> e) => new()
-    {
-        Id = e.Id,
-        AccountId = e.Data.AccountId,
-        Action = "membership_cancelled",
-        Description = $"Membership {e.Data.MembershipNumber} cancelled, ended on {e.Data.EndedOn:yyyy-MM-dd}" +
-                      (e.Data.CancelledInvoices.Count > 0 ? $"; invoices cancelled by credit note: {string.Join(", ", e.Data.CancelledInvoices)}" : ""),
-        Reason = e.Data.Reason,
-        TicketReference = e.Data.TicketReference,
-        By = e.UserName,
-        At = e.Data.CancelledAt,
-    };
+    public SupportOverride Create(IEvent<Membership.MembershipCancelled> e) =>
+        Row(e, e.Data.AccountId, "membership_cancelled",
+            $"Membership {e.Data.MembershipNumber} cancelled, ended on {e.Data.EndedOn:yyyy-MM-dd}" +
+            (e.Data.CancelledInvoices.Count > 0 ? $"; invoices cancelled by credit note: {string.Join(", ", e.Data.CancelledInvoices)}" : ""),
+            e.Data.Reason, e.Data.TicketReference, e.Data.CancelledAt);
 
-    public SupportOverride Create(IEvent<InvitationEmailResent> e) => new()
-    {
-        Id = e.Id,
-        AccountId = e.Data.AccountId,
-        Action = "invitation_email_resent",
-        Description = "Invitation e-mail sent again",
-        Reason = e.Data.Reason,
-        TicketReference = e.Data.TicketReference,
-        By = e.UserName,
-        At = e.Data.ResentAt,
-    };
+    public SupportOverride Create(IEvent<InvitationEmailResent> e) =>
+        Row(e, e.Data.AccountId, "invitation_email_resent",
+            "Invitation e-mail sent again",
+            e.Data.Reason, e.Data.TicketReference, e.Data.ResentAt);
 }
 
 /// <summary>One page of support overrides, newest first.</summary>

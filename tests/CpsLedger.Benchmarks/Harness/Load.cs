@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
 
 namespace CpsLedger.Benchmarks.Harness;
 
@@ -90,4 +91,12 @@ public static class Load
     }
 
     public static string Status(bool met) => met ? "met" : "missed";
+
+    /// <summary>A GET of the path's next value, its body read to the end: null when answered 200, else the status.</summary>
+    public static Func<int, int, Task<string?>> Get(HttpClient http, Func<string> path) => async (_, _) =>
+    {
+        using var response = await http.GetAsync(path());
+        await response.Content.ReadAsByteArrayAsync();
+        return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
+    };
 }

@@ -37,6 +37,19 @@ public sealed record Figure
 
     public string? Note { get; init; }
 
+    /// <summary>A run measured against its baseline run: each one's throughput and latencies.</summary>
+    public static Figure Against(string scenario, string name, string unit, LoadResult result, string baselineName, LoadResult baseline) => new()
+    {
+        Scenario = scenario,
+        Name = name,
+        Unit = unit,
+        Value = result.PerSecond,
+        BaselineName = baselineName,
+        Baseline = baseline.PerSecond,
+        Latency = result.Latency,
+        BaselineLatency = baseline.Latency,
+    };
+
     public double? Ratio => Value is { } v && Baseline is { } b && b != 0 ? v / b : null;
 
     /// <summary>p99 over the baseline's p99 (the P1 latency target).</summary>

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Headers;
 using CpsLedger.Api.Platform;
 using CpsLedger.Benchmarks.Harness;
@@ -37,7 +36,7 @@ public static class H1HttpLoad
             using var http = ctx.App.SocketClient(connections);
             http.DefaultRequestHeaders.Authorization = token;
             var account = RandomAccount(accounts, size, connections);
-            var me = Get(http, () => "/api/me");
+            var me = Load.Get(http, () => "/api/me");
             await Load.RunAsync(Math.Min(200, reads), connections, me);
             var meCpu = CpuMeter.Start(ctx.ClusterDirectory);
             var ceiling = await Load.RunAsync(answers, connections, me);
@@ -68,7 +67,7 @@ public static class H1HttpLoad
             ctx.Log($"  H1 the most a one-round-trip read could reach at {connections}: {bound:F2}x of /api/me");
             foreach (var (name, path) in new[] { ("summary", "summary"), ("points explanation", "points-explanation"), ("eligible tiers", "eligible-tiers") })
             {
-                var read = Get(http, () => $"/api/accounts/{account()}/{path}");
+                var read = Load.Get(http, () => $"/api/accounts/{account()}/{path}");
                 await Load.RunAsync(Math.Min(100, reads), connections, read);
                 using var trips = new RoundTrips();
                 var cpu = CpuMeter.Start(ctx.ClusterDirectory);
@@ -78,16 +77,9 @@ public static class H1HttpLoad
                 var cpuNote = $"CPU per request: .NET {dotnetCpu:F2} ms (service and client)" + (postgresCpu is { } pg ? $", PostgreSQL {pg:F2} ms" : "");
                 var ratio = result.PerSecond / ceiling.PerSecond;
                 var isSummary = name == "summary";
-                figures.Add(new Figure
+                figures.Add(Figure.Against("H1", $"GET {name}, {size:N0} accounts, {connections} connection{plural}",
+                    "req/s", result, "GET /api/me", ceiling) with
                 {
-                    Scenario = "H1",
-                    Name = $"GET {name}, {size:N0} accounts, {connections} connection{plural}",
-                    Unit = "req/s",
-                    Value = result.PerSecond,
-                    BaselineName = "GET /api/me",
-                    Baseline = ceiling.PerSecond,
-                    Latency = result.Latency,
-                    BaselineLatency = ceiling.Latency,
                     Target = isSummary ? ">= 0.5x; p99 <= 10 ms" : null,
                     Status = isSummary ? Load.Status(ratio >= 0.5 && result.Latency.P99 <= 10) : null,
                     Note = string.Join("; ", new[] { $"database round trips per request: {perRequest:F1}", cpuNote, Load.FailureNote(result) }.OfType<string>()),
@@ -109,8 +101,8 @@ public static class H1HttpLoad
         http.DefaultRequestHeaders.Authorization = token;
         var account = RandomAccount(accounts, size, connections + 1);
         var plural = connections == 1 ? "" : "s";
-        var me = Get(http, () => "/me");
-        var read = Get(http, () => $"/accounts/{account()}");
+        var me = Load.Get(http, () => "/me");
+        var read = Load.Get(http, () => $"/accounts/{account()}");
         await Load.RunAsync(Math.Min(200, reads), connections, me);
         await Load.RunAsync(Math.Min(200, reads), connections, read);
         var meCpu = CpuMeter.Start(ctx.ClusterDirectory);
@@ -133,28 +125,13 @@ public static class H1HttpLoad
                 Latency = tokenOnly.Latency,
                 Note = string.Join("; ", new[] { $"CPU per request: .NET {meDotnet:F2} ms (app and client)", Load.FailureNote(tokenOnly) }.OfType<string>()),
             },
-            new Figure
+            Figure.Against("H1", $"bare ASP.NET Core, one primary-key read, {size:N0} accounts, {connections} connection{plural}",
+                "req/s", oneRead, "bare GET /me", tokenOnly) with
             {
-                Scenario = "H1",
-                Name = $"bare ASP.NET Core, one primary-key read, {size:N0} accounts, {connections} connection{plural}",
-                Unit = "req/s",
-                Value = oneRead.PerSecond,
-                BaselineName = "bare GET /me",
-                Baseline = tokenOnly.PerSecond,
-                Latency = oneRead.Latency,
-                BaselineLatency = tokenOnly.Latency,
                 Note = string.Join("; ", new[] { readCpuNote, Load.FailureNote(oneRead) }.OfType<string>()),
             },
         ]);
     }
-
-    /// <summary>A GET of the path's next value, its body read to the end: null when answered 200, else the status.</summary>
-    private static Func<int, int, Task<string?>> Get(HttpClient http, Func<string> path) => async (_, _) =>
-    {
-        using var response = await http.GetAsync(path());
-        await response.Content.ReadAsByteArrayAsync();
-        return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
-    };
 
     /// <summary>One of the first <paramref name="size"/> seeded accounts at random, from a generator the clients share.</summary>
     private static Func<string> RandomAccount(IReadOnlyList<Guid> accounts, int size, int seed)

@@ -148,6 +148,28 @@ public static class O1ColdStart
     internal static string DotnetHost() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
+    /// <summary>
+    /// The published service run as production runs it, with <paramref name="arguments"/> after the dll (none: the service; a
+    /// command's name and its input): the Production environment, the database, <see cref="ProductionSettings"/>, e-mails dropped in
+    /// <paramref name="mailFolder"/> under the temporary folder; its output redirected for the caller to read.
+    /// </summary>
+    internal static ProcessStartInfo PublishedService(string dll, IEnumerable<string> arguments, string connection, string mailFolder)
+    {
+        var info = new ProcessStartInfo(DotnetHost(), [dll, .. arguments])
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        info.Environment["ConnectionStrings__Marten"] = connection;
+        info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), mailFolder);
+        ProductionSettings.AddTo(info);
+        return info;
+    }
+
     /// <summary>Builds the schema of a fresh database from eventstore-migrations/ alone (what a deployment does).</summary>
     internal static async Task<int> ApplyMigrationsAsync(string connectionString, string folder)
     {
@@ -168,19 +190,8 @@ public static class O1ColdStart
     private static async Task<(double Ms, double? RssMb, string? Error)> StartOnceAsync(string dll, string connection, string token, string logFile)
     {
         var port = FreePort();
-        var info = new ProcessStartInfo(DotnetHost(), [dll])
-        {
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        info.Environment["ConnectionStrings__Marten"] = connection;
+        var info = PublishedService(dll, [], connection, "cpsbench-o1-mail");
         info.Environment["Urls"] = $"http://127.0.0.1:{port}";
-        info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-o1-mail");
-        ProductionSettings.AddTo(info);
 
         await using var log = new StreamWriter(logFile);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };

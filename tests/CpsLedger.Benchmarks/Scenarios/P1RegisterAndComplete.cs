@@ -121,16 +121,9 @@ public static class P1RegisterAndComplete
                 ctx.Log($"    {line}");
             var ratio = http.PerSecond / baseline.PerSecond;
             var p99Ratio = http.Latency.P99 / baseline.Latency.P99;
-            figures.Add(new Figure
+            figures.Add(Figure.Against("P1", $"register + complete over HTTP, {level} client{(level == 1 ? "" : "s")}",
+                "products/s", http, "raw Marten append", baseline) with
             {
-                Scenario = "P1",
-                Name = $"register + complete over HTTP, {level} client{(level == 1 ? "" : "s")}",
-                Unit = "products/s",
-                Value = http.PerSecond,
-                BaselineName = "raw Marten append",
-                Baseline = baseline.PerSecond,
-                Latency = http.Latency,
-                BaselineLatency = baseline.Latency,
                 Target = ">= 0.5x; p99 <= 2x",
                 Status = Load.Status(ratio >= 0.5 && p99Ratio <= 2),
                 // Round trips of the whole process while the HTTP clients ran: the requests and the background ReviewInvitation.

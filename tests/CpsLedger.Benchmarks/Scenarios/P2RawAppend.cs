@@ -86,43 +86,21 @@ public static class P2RawAppend
             var (marten, chained) = await Load.TakingTurnsAsync(4, ops, clients, Marten, Chained);
             var ratio = marten.PerSecond / insert.PerSecond;
             var plural = clients == 1 ? "" : "s";
-            figures.Add(new Figure
+            figures.Add(Figure.Against("P2", $"Marten quick append, {clients} client{plural}", "events/s", marten, "Npgsql INSERT", insert) with
             {
-                Scenario = "P2",
-                Name = $"Marten quick append, {clients} client{plural}",
-                Unit = "events/s",
-                Value = marten.PerSecond,
-                BaselineName = "Npgsql INSERT",
-                Baseline = insert.PerSecond,
-                Latency = marten.Latency,
-                BaselineLatency = insert.Latency,
                 Target = ">= 0.5x",
                 Status = Load.Status(ratio >= 0.5),
                 Note = Load.FailureNote(marten, insert),
             });
-            figures.Add(new Figure
+            figures.Add(Figure.Against("P2", $"Marten quick append against its two rows, {clients} client{plural}",
+                "events/s", marten, "stream + event INSERT, one round trip", twoRows) with
             {
-                Scenario = "P2",
-                Name = $"Marten quick append against its two rows, {clients} client{plural}",
-                Unit = "events/s",
-                Value = marten.PerSecond,
-                BaselineName = "stream + event INSERT, one round trip",
-                Baseline = twoRows.PerSecond,
-                Latency = marten.Latency,
-                BaselineLatency = twoRows.Latency,
                 Note = Load.FailureNote(twoRows),
             });
             var chainCost = 1 - chained.PerSecond / marten.PerSecond;
-            figures.Add(new Figure
+            figures.Add(Figure.Against("P2", $"Marten quick append with the hash chain, {clients} client{plural}",
+                "events/s", chained, "the same without the chain", marten) with
             {
-                Scenario = "P2",
-                Name = $"Marten quick append with the hash chain, {clients} client{plural}",
-                Unit = "events/s",
-                Value = chained.PerSecond,
-                BaselineName = "the same without the chain",
-                Baseline = marten.PerSecond,
-                Latency = chained.Latency,
-                BaselineLatency = marten.Latency,
                 Target = "chain costs <= 15%",
                 Status = Load.Status(chainCost <= 0.15),
                 Note = $"the chain costs {chainCost:P0} of the append's throughput" + (Load.FailureNote(chained) is { } f ? $"; {f}" : ""),

@@ -374,18 +374,7 @@ public static class P3LegacyImport
 
     private static async Task<ImportRun> ImportAsync(string dll, string connection, string file, string logFile)
     {
-        var info = new ProcessStartInfo(O1ColdStart.DotnetHost(), [dll, "legacy-import", file])
-        {
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        info.Environment["ConnectionStrings__Marten"] = connection;
-        info.Environment["Mail__PickupDirectory"] = Path.Combine(Path.GetTempPath(), "cpsbench-p3-mail");
-        ProductionSettings.AddTo(info);
+        var info = O1ColdStart.PublishedService(dll, ["legacy-import", file], connection, "cpsbench-p3-mail");
 
         string? summary = null;
         string? timings = null;

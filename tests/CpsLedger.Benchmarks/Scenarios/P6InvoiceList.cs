@@ -1,4 +1,3 @@
-using System.Net;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
@@ -43,12 +42,7 @@ public static class P6InvoiceList
                 var name = status ?? "no filter";
                 var url = status is null ? "/api/invoices" : $"/api/invoices?status={status}";
 
-                async Task<string?> Http(int _, int __)
-                {
-                    using var response = await http.GetAsync(url);
-                    await response.Content.ReadAsByteArrayAsync();
-                    return response.StatusCode == HttpStatusCode.OK ? null : $"{(int)response.StatusCode}";
-                }
+                var viaHttp = Load.Get(http, () => url);
 
                 // The endpoint's own method, as its generated handler calls it (a query session of its own per request).
                 async Task<string?> Direct(int _, int __)
@@ -59,7 +53,7 @@ public static class P6InvoiceList
                     return page.Items.Count > 0 ? null : "an empty page";
                 }
 
-                await Load.RunAsync(3, 1, Http);
+                await Load.RunAsync(3, 1, viaHttp);
                 var warm = await Load.RunAsync(3, 1, Direct);
                 long trips;
                 using (var counter = new RoundTrips())
@@ -70,24 +64,10 @@ public static class P6InvoiceList
 
                 // As many reads as fit in about 20 s a side (slow reads would otherwise take minutes), within P5's count.
                 var count = (int)Math.Clamp(20_000 / Math.Max(warm.Latency.P50, 0.1), 20, Math.Max(20, ctx.Scale.ReadsPerLevel / 2));
-                var (direct, result) = await Load.TakingTurnsAsync(4, count, 1, Direct, Http);
-                var growth = previous.TryGetValue(name, out var p99Before) ? result.Latency.P99 / p99Before : (double?)null;
-                figures.Add(new Figure
-                {
-                    Scenario = "P6",
-                    Name = $"invoice list, {name}, {size:N0} accounts ({invoices:N0} invoices)",
-                    Unit = "reads/s",
-                    Value = result.PerSecond,
-                    BaselineName = "store read, no HTTP",
-                    Baseline = direct.PerSecond,
-                    Latency = result.Latency,
-                    BaselineLatency = direct.Latency,
-                    Target = growth is null ? "p99 <= 10 ms" : "p99 <= 10 ms; <= 1.5x p99 of the smaller size",
-                    Status = Load.Status(result.Latency.P99 <= 10 && (growth is null || growth <= 1.5)),
-                    Note = Load.FailureNote(result, direct) ?? $"{result.Ops} reads a side; {trips / 5.0:F1} database round trips per read (in process)"
-                        + (growth is { } g ? $"; p99 {g:F2}x the p99 at {ctx.Scale.ReadAccounts[0]:N0} accounts" : ""),
-                });
-                previous[name] = result.Latency.P99;
+                var (direct, result) = await Load.TakingTurnsAsync(4, count, 1, Direct, viaHttp);
+                figures.Add(P5AccountReads.AtSize(ctx, previous, "P6", name, $"invoice list, {name}, {size:N0} accounts ({invoices:N0} invoices)",
+                    result, direct, Load.FailureNote(result, direct),
+                    $"{result.Ops} reads a side; {trips / 5.0:F1} database round trips per read (in process)"));
                 ctx.Log($"  P6 {name} at {size:N0}: p50 {result.Latency.P50:F2} p99 {result.Latency.P99:F2} ms; in process p50 " +
                         $"{direct.Latency.P50:F2} p99 {direct.Latency.P99:F2} ms; {trips / 5.0:F1} round trips; {result.Ops} reads a side");
             }
