@@ -68,7 +68,7 @@ public static class SendCardDeclinedEmailHandler
         // recorded before attempts named their card names the card on file only if it was recorded before the attempt.
         var card = attempt.Card ?? CardDeclinedEmails.ChargedBefore(attempt,
             await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct));
-        await mail.SendAsync(InvoiceEmails.CardDeclined(account, invoice, attempt, card, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
+        await mail.SendAsync(InvoiceEmails.CardDeclined(account, invoice, attempt, card, invoice.PaysInto(seller.Value)), ct);
     }
 }
 

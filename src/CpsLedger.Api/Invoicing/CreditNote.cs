@@ -88,7 +88,7 @@ public static class SendCreditNoteEmailHandler
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
         var note = invoice.CreditNote ?? throw new InvalidOperationException($"Invoice {invoice.InvoiceNumber} has no credit note.");
         // The PDF the member downloads (GET .../credit-notes/{number}/pdf): older invoices recorded no payee, the one configured now.
-        var pdf = InvoicePdf.RenderCreditNote(invoice, note, invoice.Payee ?? seller.Value.ToPayeeAccount());
+        var pdf = InvoicePdf.RenderCreditNote(invoice, note, invoice.PaysInto(seller.Value));
         await mail.SendAsync(InvoiceEmails.CreditNote(account, invoice, note, pdf), ct);
     }
 }
@@ -341,7 +341,7 @@ public static class GetCreditNoteEndpoints
     public static async Task<IResult> GetPdf(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
         CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
-            ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.Payee ?? seller.Value.ToPayeeAccount()),
+            ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.PaysInto(seller.Value)),
                 "application/pdf", $"{found.Note.CreditNoteNumber}.pdf")
             : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
 
@@ -352,7 +352,7 @@ public static class GetCreditNoteEndpoints
     public static async Task<IResult> GetUbl(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
         CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
-            ? Results.Bytes(EInvoice.CreditNote(found.Invoice, found.Note, found.Invoice.Payee ?? seller.Value.ToPayeeAccount()),
+            ? Results.Bytes(EInvoice.CreditNote(found.Invoice, found.Note, found.Invoice.PaysInto(seller.Value)),
                 "application/xml", $"{found.Note.CreditNoteNumber}.xml")
             : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
 }

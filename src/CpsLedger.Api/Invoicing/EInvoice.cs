@@ -207,7 +207,7 @@ public static class GetInvoiceUblEndpoint
             return Results.Problem(Problems.Conflict("No e-invoice for this invoice",
                 $"Invoice {invoice.InvoiceNumber} was issued before seller and buyer details were recorded on invoices, so it cannot be an " +
                 "EN 16931 e-invoice. Its PDF is available."));
-        return Results.Bytes(EInvoice.Invoice(invoice, invoice.Payee ?? seller.Value.ToPayeeAccount()), "application/xml",
+        return Results.Bytes(EInvoice.Invoice(invoice, invoice.PaysInto(seller.Value)), "application/xml",
             $"{invoice.InvoiceNumber}.xml");
     }
 }

@@ -353,6 +353,12 @@ public sealed record Invoice
     /// <summary>The account the invoice asks to pay into; null on invoices issued before it was recorded.</summary>
     public PayeeAccount? Payee { get; init; }
 
+    /// <summary>
+    /// The account to pay into, as the invoice's documents and e-mails print it: the one recorded at issue, or for an invoice
+    /// issued before it was recorded, the seller's configured one.
+    /// </summary>
+    public PayeeAccount PaysInto(SellerOptions seller) => Payee ?? seller.ToPayeeAccount();
+
     /// <summary>How the VAT was decided; null on invoices issued before (VAT at <see cref="VatRate"/>, no category recorded).</summary>
     public VatTreatment? VatTreatment { get; init; }
 

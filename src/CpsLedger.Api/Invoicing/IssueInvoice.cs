@@ -244,7 +244,7 @@ public static class SendInvoiceEmailHandler
                       ?? throw new InvalidOperationException($"Invoice {message.InvoiceId} is missing.");
         var account = await session.LoadAsync<AccountView>(invoice.AccountId, ct)
                       ?? throw new InvalidOperationException($"Account {invoice.AccountId} is missing.");
-        var payee = invoice.Payee ?? seller.Value.ToPayeeAccount();
+        var payee = invoice.PaysInto(seller.Value);
         // The e-mail is written once, so it may say whether a card is on file now (the PDF it attaches says what happens either way).
         var cardOnFile = invoice.PaymentMethod == PaymentMethod.Card
             ? await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct) is not null

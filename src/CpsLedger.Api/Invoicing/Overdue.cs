@@ -245,7 +245,7 @@ public static class SendOverdueEmailHandler
             return;
         }
 
-        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
+        await mail.SendAsync(InvoiceEmails.Overdue(account, invoice, message.SuspensionOn, invoice.PaysInto(seller.Value)), ct);
     }
 }
 
@@ -277,7 +277,7 @@ public static class SendSuspensionEmailHandler
             return;
         }
 
-        await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt, invoice.Payee ?? seller.Value.ToPayeeAccount()), ct);
+        await mail.SendAsync(InvoiceEmails.Suspended(account, invoice, message.SuspendedAt, invoice.PaysInto(seller.Value)), ct);
     }
 }
 

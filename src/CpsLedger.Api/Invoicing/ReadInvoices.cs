@@ -132,7 +132,7 @@ public static class GetInvoicePdfEndpoint
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
             return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
         // Older invoices recorded no payee: where to pay is the account configured now.
-        return Results.File(InvoicePdf.Render(invoice, invoice.Payee ?? seller.Value.ToPayeeAccount()), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
+        return Results.File(InvoicePdf.Render(invoice, invoice.PaysInto(seller.Value)), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }
 }
 
