@@ -180,6 +180,23 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task a_start_refused_for_its_address_sends_no_renewal_offer_check()
+    {
+        // Until 2026-12-06 the start-up check was sent before Kestrel bound its address, and the refused start waited for it to be
+        // handled (in Development, its handler compiled first: seconds) before it stopped.
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run", "--log-level", "Debug");
+
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+        Assert.Contains("Hosting stopping", output + error);
+        Assert.DoesNotContain(nameof(CpsLedger.Api.Membership.CheckRenewalOfferSchedules), output + error);
+    }
+
+    [Fact]
     public async Task check_env_fails_on_a_setting_the_service_refuses_at_start_and_passes_without_it()
     {
         // JasperFx's check-env builds the host without starting it: until 2026-12-06 the settings' start-up checks never ran there,
