@@ -89,7 +89,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             ["Membership__RenewalOfferBefore"] = "00:00:00",
         });
 
-        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort must be between", "Membership:RenewalOfferBefore must be");
+        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort 0 means MailKit's default port", "Membership:RenewalOfferBefore must be");
     }
 
     [Fact]
