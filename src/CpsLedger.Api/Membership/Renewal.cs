@@ -427,17 +427,27 @@ public sealed class WaitingOffers
 /// At start-up, asks for the terms whose waiting renewal offer is due after their offer time under the window now in force
 /// (<see cref="CheckRenewalOfferSchedules"/>): lengthening <c>Membership:RenewalOfferBefore</c> takes effect with the restart, not
 /// when the messages scheduled under the shorter window come due. Every node asks as it starts; the repeats send nothing more
-/// once the first has run (each term's waiting offer then covers it), and an offer is made once whatever arrives.
+/// once the first has run (each term's waiting offer then covers it), and an offer is made once whatever arrives. Sent once every
+/// hosted service has started (<see cref="StartedAsync"/>), Kestrel's bind included: a refused start (an address in use) sends none,
+/// and so has none to wait for as it stops (in Development its handler was compiled first, seconds before the refused start ended).
 /// </summary>
-public sealed class RenewalOfferScheduleCheck(IServiceProvider services) : IHostedService
+public sealed class RenewalOfferScheduleCheck(IServiceProvider services) : IHostedLifecycleService
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StartedAsync(CancellationToken cancellationToken)
     {
         using var scope = services.CreateScope();
         await scope.ServiceProvider.GetRequiredService<IMessageBus>().PublishAsync(new CheckRenewalOfferSchedules());
     }
 
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 public static class CheckRenewalOfferSchedulesHandler

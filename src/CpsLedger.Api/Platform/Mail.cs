@@ -364,7 +364,11 @@ public static class Mail
             .Validate(o => MailboxAddress.TryParse(o.From, out _), "Mail:From must be an e-mail address, e.g. \"CPS <cps@example.com>\".")
             .Validate(o => o.DegradedAfter >= TimeSpan.Zero, "Mail:DegradedAfter must not be negative (e.g. 00:01:00).")
             .Validate(o => o.SmtpTimeout > TimeSpan.Zero, "Mail:SmtpTimeout must be positive (e.g. 00:00:30).")
-            .Validate(o => o.SmtpPort is >= 1 and <= 65535, "Mail:SmtpPort must be between 1 and 65535.")
+            // MailKit's Connect takes 0 as the security option's default port (MailKit 4.18: 25, 465 with SslOnConnect, and Auto becomes
+            // STARTTLS when available), not the submission port 587 this service defaults to: refused, saying what to set.
+            .Validate(o => o.SmtpPort != 0, "Mail:SmtpPort 0 means MailKit's default port for Mail:SmtpSecurity (25, or 465 with SslOnConnect), " +
+                "not 587: set the server's port (587 for submission, 465 with SslOnConnect, 25 for relay), or leave Mail:SmtpPort out for 587.")
+            .Validate(o => o.SmtpPort is >= 0 and <= 65535, "Mail:SmtpPort must be between 1 and 65535.")
             .Validate(o => Enum.IsDefined(o.SmtpSecurity), "Mail:SmtpSecurity must be Auto, StartTls, SslOnConnect or None.")
             // Why these bounds: MailOptions.ClaimTimeoutAboveSmtp and LongestClaimTimeout.
             .Validate(o => o.ClaimTimeout >= o.ShortestClaimTimeout() && o.ClaimTimeout <= MailOptions.LongestClaimTimeout,

@@ -1057,6 +1057,42 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal((term.MembershipId, "the member stopped the renewal"), (Scalar<Guid>(skipped, "MembershipId"), Scalar<string>(skipped, "Reason")));
     }
 
+    [Fact]
+    public async Task Through_a_mail_outage_the_renewal_offer_email_is_never_delivered_once_the_member_stopped_the_renewal()
+    {
+        // The same skip as above, reached the way it happens: the offer e-mail refused by the mail server and retried by the outbox,
+        // the member stopping the renewal meanwhile, the server back.
+        await using var service = SmtpHost.Start(App, "offerstop", refusing: false);
+        await Billing.ListThousandPointModel(service.Services.GetRequiredService<IDocumentStore>());
+        var account = await Billing.JoinedAccount(App, service.CreateClient(), service.Services, "EE", "card", SandboxPaymentGateway.Approve,
+            "offerstop@example.ee");
+        var support = service.Host.Client(App, LedgerRoles.Support);
+        var term = (await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Membership!;
+        await Billing.FastForward(App, service.Services, Billing.IssueDelay);
+
+        service.Smtp.Refusing = true;
+        var logs = App.Logs.Mark();
+        var offerAttempts = () => App.Logs.Since(logs).Count(e => e.Exception is not null
+                                                                  && e.RenderMessage().Contains(nameof(SendRenewalOfferEmail), StringComparison.Ordinal));
+        // Not awaited yet: it returns once the offer e-mail's message has been handled, which the outage holds up.
+        var offered = Billing.FastForward(App, service.Services, Billing.OfferAt(term) + TimeSpan.FromMinutes(1) - App.Clock.GetUtcNow());
+        await FaultWaits.Until(() => Task.FromResult(offerAttempts() >= 2), () => $"the offer e-mail refused and retried ({offerAttempts()} attempts)",
+            TimeSpan.FromSeconds(30));
+
+        await (await service.Host.Client(App, LedgerRoles.Member, account).PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }))
+            .ShouldBe(HttpStatusCode.OK);
+        service.Smtp.Refusing = false;
+        await offered;
+        await service.Services.UntilDurableStorageIsQuiet(TimeSpan.FromSeconds(30));
+
+        var renewal = (await support.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>()).Renewal!;
+        Assert.NotNull(renewal.OfferedAt);
+        Assert.True(service.Smtp.Refused >= 2, $"{service.Smtp.Refused} connection(s) refused");
+        Assert.DoesNotContain(service.Smtp.Received, r => r.MessageId.StartsWith("renewal-offer-", StringComparison.Ordinal));
+        var skipped = Assert.Single(App.Logs.Since(logs), e => e.MessageTemplate.Text.StartsWith("Renewal offer e-mail", StringComparison.Ordinal));
+        Assert.Equal((term.MembershipId, "the member stopped the renewal"), (Scalar<Guid>(skipped, "MembershipId"), Scalar<string>(skipped, "Reason")));
+    }
+
     private const string LoseTermMessages =
         "delete from {schema}.wolverine_incoming_envelopes where status = 'Scheduled' and (message_type like '%OfferRenewal' or message_type like '%EndTerm')";
 

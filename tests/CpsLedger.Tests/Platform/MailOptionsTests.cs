@@ -52,7 +52,9 @@ public sealed class MailOptionsTests
     [Theory]
     [InlineData("Mail:SmtpTimeout", "00:00:00", "Mail:SmtpTimeout must be positive")]
     [InlineData("Mail:SmtpTimeout", "-00:00:01", "Mail:SmtpTimeout must be positive")]
-    [InlineData("Mail:SmtpPort", "0", "Mail:SmtpPort must be between 1 and 65535")]
+    // MailKit 4.18 reads port 0 as the security option's default port (25; 465 with SslOnConnect), not the service's 587.
+    [InlineData("Mail:SmtpPort", "0", "Mail:SmtpPort 0 means MailKit's default port for Mail:SmtpSecurity (25, or 465 with SslOnConnect), not 587: set the server's port")]
+    [InlineData("Mail:SmtpPort", "-1", "Mail:SmtpPort must be between 1 and 65535")]
     [InlineData("Mail:SmtpPort", "65536", "Mail:SmtpPort must be between 1 and 65535")]
     [InlineData("Mail:SmtpSecurity", "9", "Mail:SmtpSecurity must be Auto, StartTls, SslOnConnect or None")]
     public void The_other_smtp_settings_are_checked_when_the_service_starts(string key, string value, string failure) =>

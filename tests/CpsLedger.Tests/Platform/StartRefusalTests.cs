@@ -89,7 +89,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             ["Membership__RenewalOfferBefore"] = "00:00:00",
         });
 
-        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort must be between", "Membership:RenewalOfferBefore must be");
+        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort 0 means MailKit's default port", "Membership:RenewalOfferBefore must be");
     }
 
     [Fact]
@@ -132,6 +132,68 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run");
         AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
         Assert.DoesNotContain("ERROR:", output + error);
+    }
+
+    [Fact]
+    public async Task an_address_already_in_use_stops_the_local_postgresql_the_service_started()
+    {
+        // No connection string: the service starts a PostgreSQL of its own (Development's default), then the address is refused.
+        // Until 2026-12-06 only checked by hand that the refusal stops that server as a normal shutdown does.
+        var folder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-refusal-{Guid.NewGuid():N}");
+        var dataDirectory = Path.Combine(folder, "postgres");
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunAsync(Directory.CreateDirectory(folder).FullName, new Dictionary<string, string>
+            {
+                ["ASPNETCORE_ENVIRONMENT"] = "Development",
+                ["ConnectionStrings__Marten"] = "",
+                ["LocalPostgres__DataDirectory"] = dataDirectory,
+                ["ASPNETCORE_URLS"] = address,
+                ["Catalogue__LoadDemoOnFirstStart"] = "false",
+                ["Mail__PickupDirectory"] = Path.Combine(folder, "mail"),
+            });
+
+            AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+            Assert.Contains("Local PostgreSQL: started PostgreSQL", output + error);
+            Assert.False(File.Exists(Path.Combine(dataDirectory, "postmaster.pid")),
+                $"The local PostgreSQL still runs after the refusal (postmaster.pid is there). Output:\n{output}\n{error}");
+            var port = int.Parse((await File.ReadAllTextAsync(Path.Combine(dataDirectory, "cpsledger-port"))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            using var probe = new TcpClient();
+            await Assert.ThrowsAsync<SocketException>(() => probe.ConnectAsync(IPAddress.Loopback, port));
+        }
+        finally
+        {
+            // A server the service left running is stopped here (taken over, its starter gone), then its folder goes.
+            if (File.Exists(Path.Combine(dataDirectory, "postmaster.pid")))
+            {
+                await using var leftover = await CpsLedger.LocalPostgres.PostgresCluster.StartAsync(
+                    new CpsLedger.LocalPostgres.PostgresClusterOptions { DataDirectory = dataDirectory });
+                await leftover.StopAsync();
+            }
+
+            if (Directory.Exists(folder))
+                Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task a_start_refused_for_its_address_sends_no_renewal_offer_check()
+    {
+        // Until 2026-12-06 the start-up check was sent before Kestrel bound its address, and the refused start waited for it to be
+        // handled (in Development, its handler compiled first: seconds) before it stopped.
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run", "--log-level", "Debug");
+
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
+        Assert.Contains("Hosting stopping", output + error);
+        Assert.DoesNotContain(nameof(CpsLedger.Api.Membership.CheckRenewalOfferSchedules), output + error);
     }
 
     [Fact]
