@@ -251,6 +251,20 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task any_other_exception_inside_a_command_keeps_jasperfxs_error_and_its_stack()
+    {
+        // A schema that does not exist (the Production profile creates none): verify's first query fails, as a bug would, and that
+        // is no refusal.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, $"cpsledger_absent_{Guid.NewGuid():N}"[..26], "verify");
+
+        var all = output + "\n" + error;
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{all}");
+        Assert.Contains("ERROR:", all);
+        Assert.Contains("   at ", all);
+        Assert.DoesNotContain(CommandRefused, all);
+    }
+
+    [Fact]
     public async Task run_check_with_a_surcharge_missing_ends_as_run_does()
     {
         // run --check runs the environment checks before the start, and the surcharge check failed there: until 2026-12-06 JasperFx
