@@ -40,8 +40,8 @@ if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKe
 var commandInput = Program.CommandInputOf(loggingFlagsCommand);
 builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
 // A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started, an address
-// in use) ends the start with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other exception is a bug and
-// keeps its stack.
+// in use) ends the start, or a command, with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other
+// exception is a bug and keeps its stack.
 try
 {
     await builder.AddLedgerDatabaseAsync(args);
@@ -101,14 +101,34 @@ try
     // JasperFx 2.100 to 2.102; set by the command line only for a host it builds itself), and applying none sets that flag.
     new CommandFactory().ApplyExtensions(new ServiceCollection());
 
+    // A refused setting met inside the command (one it reads, `run --check`'s environment checks) ends it as the start's refusals
+    // do, not as JasperFx's "ERROR:" and the stack (Platform/StartRefusal.cs).
+    var commandType = loggingFlagsCommand?.Type ?? Program.CommandTypeFor(Program.CommandOf(args)!.ToLowerInvariant());
+    StartRefusal.EndTheCommandOnARefusal(app, commandType, StartRefusal.PrefixFor(args));
+
     // JasperFx's `run` starts the host inside the command, and JasperFx prints any exception there as "ERROR:" and its stack (a
-    // surcharge missing, an address in use): its settings are checked here, and the host is started here unless `run` checks the
-    // environment first (--check) or is not run's usage, as JasperFx's own AutoStartHost starts it; its run then serves the host
-    // started (it starts one only when the host has not started) and stops it.
+    // surcharge missing, an address in use): its settings are checked here, and the host is started here unless `run` is not run's
+    // usage, as JasperFx's own AutoStartHost starts it; its run then serves the host started (it starts one only when the host has
+    // not started) and stops it. `run --check` runs the environment checks here first: a refusal among their failures (a surcharge
+    // missing) ends it as run's do, with no start; once they pass, the host is started here and JasperFx's run is given no --check
+    // (it would run them again). Failures of other checks stay JasperFx's to print (it runs the checks again, and fails on them).
     if (string.Equals(Program.CommandOf(args), "run", StringComparison.OrdinalIgnoreCase))
     {
         app.Services.GetService<Microsoft.Extensions.Options.IStartupValidator>()?.Validate();
-        if (Program.RunInputOf(args) is { CheckFlag: false })
+        var run = Program.RunInputOf(args);
+        if (run is { CheckFlag: true })
+        {
+            var checks = await JasperFx.Environment.EnvironmentChecker.ExecuteAllEnvironmentChecks(app.Services);
+            var refusals = checks.Failures.Select(failure => StartRefusal.Reasons(failure.Exception)).ToList();
+            if (refusals.Count > 0 && refusals.All(reasons => reasons is not null))
+                return StartRefusal.Refuse([.. refusals.SelectMany(reasons => reasons!)]);
+            if (checks.Succeeded())
+            {
+                await StartRefusal.StartAsync(app);
+                args = [.. args.Where(arg => !string.Equals(arg, "--check", StringComparison.OrdinalIgnoreCase))];
+            }
+        }
+        else if (run is not null)
             await StartRefusal.StartAsync(app);
     }
 
@@ -116,7 +136,7 @@ try
 }
 catch (Exception exception) when (StartRefusal.Reasons(exception) is { } reasons)
 {
-    return StartRefusal.Refuse(reasons);
+    return StartRefusal.Refuse(reasons, StartRefusal.PrefixFor(args));
 }
 
 // Public so that WebApplicationFactory<Program> in the tests can find it.
@@ -251,7 +271,7 @@ public partial class Program
     /// The command of that name as JasperFx's command line finds it: the ledger's (which replaces JasperFx.Events' projections),
     /// JasperFx's own, or one of its extensions' (assemblies marked [JasperFxAssembly]).
     /// </summary>
-    private static Type? CommandTypeFor(string name) =>
+    internal static Type? CommandTypeFor(string name) =>
         CommandIn(typeof(Program).Assembly, name) ?? CommandIn(typeof(CommandFactory).Assembly, name)
         ?? AssemblyFinder.FindAssemblies(_ => { }, a => !a.IsDynamic && a.GetCustomAttribute<JasperFxAssemblyAttribute>() is not null, false)
             .Select(assembly => CommandIn(assembly, name)).LastOrDefault(type => type is not null);

@@ -1,6 +1,8 @@
 using System.Reflection;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Tiers;
+using JasperFx.CommandLine;
+using JasperFx.CommandLine.Help;
 using JasperFx.Environment;
 using Marten;
 using Microsoft.Extensions.Options;
@@ -22,7 +24,18 @@ public sealed class SettingRefusedException(string message) : Exception(message)
 /// </summary>
 public static class StartRefusal
 {
+    /// <summary>The refusal line's beginning when the service starts (serving, <c>run</c>).</summary>
     public const string Prefix = "The service does not start: ";
+
+    /// <summary>
+    /// The refusal line's beginning for any other command (<c>db-apply</c>, <c>verify</c>, <c>token</c>, ...), before it runs or inside
+    /// it: such a command starts no service.
+    /// </summary>
+    public const string CommandPrefix = "The command does not run: ";
+
+    /// <summary>The refusal line's beginning for these arguments: <see cref="Prefix"/> when they start the service (none, <c>run</c>).</summary>
+    public static string PrefixFor(IReadOnlyList<string> args) =>
+        Program.CommandOf(args) is { } command && !string.Equals(command, "run", StringComparison.OrdinalIgnoreCase) ? CommandPrefix : Prefix;
 
     /// <summary>
     /// Whether the service is its own process (<c>dotnet CpsLedger.Api.dll</c>, <c>dotnet run</c>). A host in another process's hands
@@ -78,18 +91,61 @@ public static class StartRefusal
     /// the refusal as a property: Production's JSON line held the text twice (<c>@m</c> and <c>Refusal</c>). Logging off
     /// (<c>--log-level None</c>) still says it, on standard error as plain text: the process ended with exit code 1 and not a word.
     /// </summary>
-    public static int Refuse(IReadOnlyList<string> reasons)
+    public static int Refuse(IReadOnlyList<string> reasons, string prefix = Prefix)
     {
         var log = Serilog.Log.ForContext(Serilog.Core.Constants.SourceContextPropertyName, typeof(Program).FullName);
         foreach (var reason in reasons)
         {
             if (log.IsEnabled(LogEventLevel.Fatal))
-                log.Write(new LogEvent(DateTimeOffset.Now, LogEventLevel.Fatal, null, new MessageTemplate([new TextToken(Prefix + reason)]), []));
+                log.Write(new LogEvent(DateTimeOffset.Now, LogEventLevel.Fatal, null, new MessageTemplate([new TextToken(prefix + reason)]), []));
             else
-                Console.Error.WriteLine(Prefix + reason);
+                Console.Error.WriteLine(prefix + reason);
         }
 
         return 1;
+    }
+
+    /// <summary>
+    /// Makes a refusal met inside the command these arguments run (<see cref="Reasons"/>) end it as one met at the start: one line
+    /// per refusal beginning with <paramref name="prefix"/>, no stack, the host stopped, exit code 1. JasperFx catches every exception a
+    /// command throws and prints <c>ERROR:</c> and its stack: a setting refused once a command reads it (<c>token</c> and
+    /// <c>Auth:ClockSkew</c>), <c>run --check</c>'s environment checks failed on a refusal, a refusal while a command starts the host.
+    /// Its command line (<c>RunJasperFxCommands</c> on a built host, JasperFx 2.102) has no hook around a command, but creates each
+    /// command with <see cref="ActivatorCommandCreator"/>, which takes a factory the <see cref="GeneratedCommandRegistry"/> holds for
+    /// the type first (the one the source generator registers for the ledger's commands): the command is created wrapped. Its input is
+    /// parsed before, so JasperFx's "Invalid usage" and "Error parsing input" stay its own; any other exception (a bug) is still
+    /// JasperFx's to print, with its stack. A command with <see cref="InjectServiceAttribute"/> properties is left as it is: JasperFx
+    /// injects them by the created command's type. (The registry's <c>RegisterCommand</c> would also make the type its assembly's
+    /// only command: <c>RegisterInput</c> sets the factory alone, in the same table.)
+    /// </summary>
+    public static void EndTheCommandOnARefusal(IHost host, Type? command, string prefix)
+    {
+        if (command is null || !typeof(IJasperFxCommand).IsAssignableFrom(command)
+            || command.GetProperties().Any(property => property.IsDefined(typeof(InjectServiceAttribute), true)))
+            return;
+        GeneratedCommandRegistry.RegisterInput(command,
+            () => new RefusalEndsCommand((IJasperFxCommand)Activator.CreateInstance(command)!, host, prefix));
+    }
+
+    private sealed class RefusalEndsCommand(IJasperFxCommand inner, IHost host, string prefix) : IJasperFxCommand
+    {
+        public Type InputType => inner.InputType;
+
+        public UsageGraph Usages => inner.Usages;
+
+        public async Task<bool> Execute(object input)
+        {
+            try
+            {
+                return await inner.Execute(input);
+            }
+            catch (Exception exception) when (Reasons(exception) is { } reasons)
+            {
+                await StopAfterARefusalAsync(host);
+                Refuse(reasons, prefix);
+                return false;
+            }
+        }
     }
 
     /// <summary>
@@ -105,18 +161,22 @@ public static class StartRefusal
         }
         catch (Exception exception) when (Reasons(exception) is not null)
         {
-            // The refusal is what the operator must read: a failure to stop what had started is logged, and does not replace it.
-            try
-            {
-                await host.StopAsync();
-            }
-            catch (Exception stop)
-            {
-                host.Services.GetService<ILoggerFactory>()?.CreateLogger(typeof(StartRefusal))
-                    .LogError(stop, "Stopping what had started before the refusal failed");
-            }
-
+            await StopAfterARefusalAsync(host);
             throw;
+        }
+    }
+
+    // The refusal is what the operator must read: a failure to stop what had started is logged, and does not replace it.
+    private static async Task StopAfterARefusalAsync(IHost host)
+    {
+        try
+        {
+            await host.StopAsync();
+        }
+        catch (Exception stop)
+        {
+            host.Services.GetService<ILoggerFactory>()?.CreateLogger(typeof(StartRefusal))
+                .LogError(stop, "Stopping what had started before the refusal failed");
         }
     }
 

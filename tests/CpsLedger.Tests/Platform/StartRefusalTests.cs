@@ -12,6 +12,7 @@ namespace CpsLedger.Tests.Platform;
 public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
 {
     private const string ClaimTimeoutRefused = "Mail:ClaimTimeout must be at least";
+    private const string ClockSkewRefused = "Auth:ClockSkew must be between 00:00:00 and 00:00:30.";
 
     // Serving (no command), on a port of its own should it start after all.
     private Task<(int ExitCode, string Output, string Error)> Serve(string schema, Dictionary<string, string> settings)
@@ -20,14 +21,26 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         return ServiceProcess.RunCommandApartAsync(App, schema, settings);
     }
 
-    private static void AssertRefusedOnce(int exit, string output, string error, params string[] refusals)
+    private const string ServiceRefused = "The service does not start: ";
+    private const string CommandRefused = "The command does not run: ";
+
+    private static void AssertRefusedOnce(int exit, string output, string error, params string[] refusals) =>
+        AssertEndedOnce(ServiceRefused, exit, output, error, refusals);
+
+    // A command other than run: the line says the command does not run (it starts no service).
+    private static void AssertCommandRefusedOnce(int exit, string output, string error, params string[] refusals) =>
+        AssertEndedOnce(CommandRefused, exit, output, error, refusals);
+
+    private static void AssertEndedOnce(string prefix, int exit, string output, string error, string[] refusals)
     {
         var all = output + "\n" + error;
         Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{all}");
         foreach (var refusal in refusals)
-            Assert.Single(all.Split('\n'), line => line.Contains(refusal, StringComparison.Ordinal));
-        Assert.Contains("The service does not start", all);
+            Assert.Contains(prefix, Assert.Single(all.Split('\n'), line => line.Contains(refusal, StringComparison.Ordinal)));
+
+        Assert.DoesNotContain(prefix == ServiceRefused ? CommandRefused : ServiceRefused, all);
         Assert.DoesNotContain("Unhandled exception", all);
+        Assert.DoesNotContain("ERROR:", all);
         Assert.DoesNotContain("   at ", all);
     }
 
@@ -66,8 +79,14 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
             new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" },
             "check-env", "--log-level", "None");
-        AssertRefusedOnce(exit, output, error, "sets Max Auto Prepare");
-        Assert.Contains("The service does not start: ConnectionStrings:Marten sets Max Auto Prepare", error);
+        AssertCommandRefusedOnce(exit, output, error, "ConnectionStrings:Marten sets Max Auto Prepare");
+        Assert.Contains(CommandRefused + "ConnectionStrings:Marten sets Max Auto Prepare", error);
+
+        // A refusal inside the command (token reads Auth's settings to sign): until 2026-12-06 JasperFx's "ERROR:" and the stack.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Auth__ClockSkew"] = "00:01:00" }, "token", "--role", "support", "--log-level", "None");
+        AssertCommandRefusedOnce(exit, output, error, ClockSkewRefused);
+        Assert.Contains(CommandRefused + ClockSkewRefused, error);
     }
 
     [Fact]
@@ -131,7 +150,11 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
             new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run");
         AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
-        Assert.DoesNotContain("ERROR:", output + error);
+
+        // run --check: its checks pass, and JasperFx's run starts the host (until 2026-12-06 "ERROR:" and the stack).
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run", "--check");
+        AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
     }
 
     [Fact]
@@ -257,9 +280,69 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         var settings = new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" };
 
         var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, settings, "check-env");
-        AssertRefusedOnce(exit, output, error, "sets Max Auto Prepare");
+        AssertCommandRefusedOnce(exit, output, error, "ConnectionStrings:Marten sets Max Auto Prepare");
+
+        // JasperFx's own commands the same: until 2026-12-06 the line said the service does not start.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, settings, "db-assert");
+        AssertCommandRefusedOnce(exit, output, error, "ConnectionStrings:Marten sets Max Auto Prepare");
 
         (exit, output, error) = await Serve(App.SchemaName, settings);
-        AssertRefusedOnce(exit, output, error, "sets Max Auto Prepare");
+        AssertRefusedOnce(exit, output, error, "ConnectionStrings:Marten sets Max Auto Prepare");
+    }
+
+    [Fact]
+    public async Task a_refused_setting_a_command_reads_ends_it_with_one_line_and_exit_code_1_without_a_stack_trace()
+    {
+        // JasperFx prints any exception a command throws as "ERROR:" and its stack (exit code 1): until 2026-12-06 a setting refused
+        // once the command read it too. token reads Auth's settings to sign; JasperFx's db-apply and db-assert read none that the
+        // service refuses (their refusals come before they run: a_refused_connection_string_ends_a_command_and_the_service_the_same_way).
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["Auth__ClockSkew"] = "00:01:00" }, "token", "--role", "support");
+
+        AssertCommandRefusedOnce(exit, output, error, ClockSkewRefused);
+        Assert.Equal("", output.Trim());
+
+        // The command's own mistakes stay its own (JasperFx's usage), and so does a token it may issue.
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "token", "--rol", "support");
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+        Assert.Contains("Invalid usage", output + error);
+        Assert.DoesNotContain(CommandRefused, output + error);
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "token", "--role", "support");
+        Assert.True(exit == 0, $"Exit code {exit}, not 0. Output:\n{output}\n{error}");
+        Assert.StartsWith("eyJ", output.Trim());
+    }
+
+    [Fact]
+    public async Task any_other_exception_inside_a_command_keeps_jasperfxs_error_and_its_stack()
+    {
+        // A schema that does not exist (the Production profile creates none): verify's first query fails, as a bug would, and that
+        // is no refusal.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, $"cpsledger_absent_{Guid.NewGuid():N}"[..26], "verify");
+
+        var all = output + "\n" + error;
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{all}");
+        Assert.Contains("ERROR:", all);
+        Assert.Contains("   at ", all);
+        Assert.DoesNotContain(CommandRefused, all);
+    }
+
+    [Fact]
+    public async Task run_check_with_a_surcharge_missing_ends_as_run_does()
+    {
+        // run --check runs the environment checks before the start, and the surcharge check failed there: until 2026-12-06 JasperFx
+        // printed "ERROR:", the failed checks and the stack.
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema,
+                new Dictionary<string, string> { ["Invoicing__BankTransferSurcharges__FR__GBP"] = "1.00", ["Urls"] = "http://127.0.0.1:0" },
+                "run", "--check");
+
+            AssertRefusedOnce(exit, output, error, "Invoicing:BankTransferSurcharges:FR:EUR");
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
     }
 }
