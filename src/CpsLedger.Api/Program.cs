@@ -121,7 +121,7 @@ try
             var checks = await JasperFx.Environment.EnvironmentChecker.ExecuteAllEnvironmentChecks(app.Services);
             var refusals = checks.Failures.Select(failure => StartRefusal.Reasons(failure.Exception)).ToList();
             if (refusals.Count > 0 && refusals.All(reasons => reasons is not null))
-                return StartRefusal.Refuse([.. refusals.SelectMany(reasons => reasons!)]);
+                return StartRefusal.Refuse([.. refusals.SelectMany(reasons => reasons!).Distinct()]);
             if (checks.Succeeded())
             {
                 await StartRefusal.StartAsync(app);

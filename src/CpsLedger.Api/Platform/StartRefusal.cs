@@ -44,7 +44,8 @@ public static class StartRefusal
     public static bool EndsTheProcess { get; } = Assembly.GetEntryAssembly() == typeof(Program).Assembly;
 
     /// <summary>
-    /// Each refusal's message when <paramref name="exception"/> holds refused settings only and the service is its own process
+    /// Each refusal's message when <paramref name="exception"/> holds refused settings only (a database that cannot be reached
+    /// counts as one: <see cref="DatabaseUnreachable"/>) and the service is its own process
     /// (<see cref="EndsTheProcess"/>); null for anything else.
     /// </summary>
     public static IReadOnlyList<string>? Reasons(Exception exception) => EndsTheProcess ? RefusalsIn(exception) : null;
@@ -65,10 +66,37 @@ public static class StartRefusal
                 return options.Failures.Any() ? [.. options.Failures] : [options.Message];
             case AggregateException aggregate:
                 var inner = aggregate.InnerExceptions.Select(RefusalsIn).ToList();
-                return inner.Count > 0 && inner.All(reasons => reasons is not null) ? [.. inner.SelectMany(reasons => reasons!)] : null;
+                return inner.Count > 0 && inner.All(reasons => reasons is not null) ? [.. inner.SelectMany(reasons => reasons!).Distinct()] : null;
             default:
-                return null;
+                return DatabaseUnreachable(exception);
         }
+    }
+
+    /// <summary>
+    /// Why the database could not be reached, when that is what failed (every database of <c>db-apply</c>'s too): nothing listens
+    /// there, the connection timed out, or PostgreSQL refused the login or has no such database. Nothing can start or run without it,
+    /// and Npgsql's stack says no more than its message: one line, saying where and what to check. Null for anything else.
+    /// </summary>
+    private static IReadOnlyList<string>? DatabaseUnreachable(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case AggregateException aggregate:
+                    return RefusalsIn(aggregate);
+                // 28P01/28000: the login refused; 3D000: no such database; 57P03: the server is starting or stopping.
+                case Npgsql.PostgresException { SqlState: "28P01" or "28000" or "3D000" or "57P03" } refused:
+                    return [$"The database refused the connection: {refused.MessageText} ({refused.SqlState}). Check ConnectionStrings:Marten."];
+                case Npgsql.PostgresException:
+                    return null;
+                case Npgsql.NpgsqlException { InnerException: (System.Net.Sockets.SocketException or TimeoutException) and { } cause } connect:
+                    return [$"The database cannot be reached: {connect.Message.TrimEnd('.')} ({cause.Message.TrimEnd('.')}). " +
+                            "Check ConnectionStrings:Marten, and that PostgreSQL runs there."];
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -182,11 +210,14 @@ public static class StartRefusal
 
     /// <summary>
     /// The host's own "Hosting failed to start" line for a refusal (with the exception's stack), which <see cref="Refuse"/> says
-    /// instead: left out of the log.
+    /// instead: left out of the log. So is Wolverine's "Failed to start the Wolverine messaging" (6.64), written before it rethrows
+    /// when its storage cannot be reached at the start.
     /// </summary>
     public static bool IsHostsLineForARefusal(LogEvent logEvent) =>
         logEvent.Exception is { } exception
         && logEvent.Properties.TryGetValue(Serilog.Core.Constants.SourceContextPropertyName, out var source)
-        && source is ScalarValue { Value: "Microsoft.Extensions.Hosting.Internal.Host" }
+        && source is ScalarValue { Value: string context }
+        && (context == "Microsoft.Extensions.Hosting.Internal.Host"
+            || context == "Wolverine.Runtime.WolverineRuntime" && logEvent.MessageTemplate.Text == "Failed to start the Wolverine messaging")
         && Reasons(exception) is not null;
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using CpsLedger.Tests.Harness;
+using Npgsql;
 
 namespace CpsLedger.Tests.Platform;
 
@@ -310,6 +311,41 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "token", "--role", "support");
         Assert.True(exit == 0, $"Exit code {exit}, not 0. Output:\n{output}\n{error}");
         Assert.StartsWith("eyJ", output.Trim());
+    }
+
+    [Fact]
+    public async Task a_start_or_a_command_that_cannot_reach_its_database_ends_with_one_line_naming_where()
+    {
+        // A port nothing listens on: until 2026-12-06 JasperFx's "ERROR:" and Npgsql's stack (verify: 86 lines; db-apply: its own
+        // summary, then the AggregateException and each database's stack), and serving aborted (exit code 134) with the stack twice.
+        using var closed = new TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var settings = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Marten"] = $"Host=127.0.0.1;Port={port};Database=cpsledger;Username=cpsledger;Timeout=2",
+        };
+        var unreachable = $"The database cannot be reached: Failed to connect to 127.0.0.1:{port}";
+
+        foreach (var command in new[] { "verify", "db-apply" })
+        {
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, settings, command);
+            AssertCommandRefusedOnce(exit, output, error, unreachable);
+            Assert.Contains("ConnectionStrings:Marten", output + error);
+        }
+
+        var (serveExit, serveOutput, serveError) = await Serve(App.SchemaName, settings);
+        AssertRefusedOnce(serveExit, serveOutput, serveError, unreachable);
+
+        // PostgreSQL answers, and has no such database (3D000).
+        var absent = $"cpsledger_absent_{Guid.NewGuid():N}";
+        var (noDbExit, noDbOutput, noDbError) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+            new Dictionary<string, string> { ["ConnectionStrings__Marten"] = new NpgsqlConnectionStringBuilder(App.ConnectionString) { Database = absent }.ConnectionString },
+            "verify");
+        // The line is Production's JSON, its quotes escaped: the name and the reason are looked for apart.
+        AssertCommandRefusedOnce(noDbExit, noDbOutput, noDbError, "does not exist (3D000). Check ConnectionStrings:Marten.");
+        Assert.Contains($"The database refused the connection: database \\\"{absent}\\\" does not exist", noDbError);
     }
 
     [Fact]
