@@ -132,6 +132,12 @@ try
             await StartRefusal.StartAsync(app);
     }
 
+    // Weasel's db-* commands that work on the database catch a failed connection themselves and print it with its stack (db-assert:
+    // "Failed to assert database 'Main'!"): the database is reached once first, so one that cannot be reached ends them in the one
+    // line of a refusal. db-list reads the configuration only, and runs without a database as before.
+    if (Program.CommandOf(args) is { } command && Program.WorksOnTheDatabase.Contains(command))
+        await StartRefusal.ReachTheDatabaseAsync(app.Configuration);
+
     return await app.RunJasperFxCommands(args);
 }
 catch (Exception exception) when (StartRefusal.Reasons(exception) is { } reasons)
@@ -150,6 +156,10 @@ public partial class Program
     /// host itself (<c>AutoStartHost</c>), started it a second time and failed on it once disposed ("Error parsing input").
     /// </summary>
     internal static bool NamesACommand(IReadOnlyList<string> args) => CommandOf(args) is not null;
+
+    /// <summary>JasperFx's (Weasel's) commands that connect to the database, and print a failure to connect with its stack themselves.</summary>
+    internal static readonly IReadOnlySet<string> WorksOnTheDatabase =
+        new HashSet<string>(["db-apply", "db-assert", "db-patch", "db-dump"], StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
     /// The arguments to run when help is asked after a command (<c>token --help</c>, <c>db-apply -?</c>): JasperFx's own

@@ -73,6 +73,25 @@ public static class StartRefusal
     }
 
     /// <summary>
+    /// Opens one connection to the ledger's database and closes it: throws when it cannot be reached (<see cref="DatabaseUnreachable"/>),
+    /// for a command that would print that failure itself; any other failure is left to the command to meet and say.
+    /// </summary>
+    public static async Task ReachTheDatabaseAsync(IConfiguration configuration)
+    {
+        if (configuration.GetConnectionString(Database.ConnectionStringName) is not { Length: > 0 } connectionString)
+            return;
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+        }
+        catch (Exception exception) when (DatabaseUnreachable(exception) is null)
+        {
+            // Not a database out of reach: the command meets it again and says it.
+        }
+    }
+
+    /// <summary>
     /// Why the database could not be reached, when that is what failed (every database of <c>db-apply</c>'s too): nothing listens
     /// there, the connection timed out, or PostgreSQL refused the login or has no such database. Nothing can start or run without it,
     /// and Npgsql's stack says no more than its message: one line, saying where and what to check. Null for anything else.

@@ -328,12 +328,17 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         };
         var unreachable = $"The database cannot be reached: Failed to connect to 127.0.0.1:{port}";
 
-        foreach (var command in new[] { "verify", "db-apply" })
+        foreach (var command in new[] { "verify", "db-apply", "db-assert" })
         {
             var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, settings, command);
             AssertCommandRefusedOnce(exit, output, error, unreachable);
             Assert.Contains("ConnectionStrings:Marten", output + error);
         }
+
+        // db-list reads the configuration only: it lists the databases without reaching them, as before.
+        var (listExit, listOutput, listError) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, settings, "db-list");
+        Assert.True(listExit == 0, $"db-list: exit code {listExit}. Output:\n{listOutput}\n{listError}");
+        Assert.Contains("marten://store/", listOutput);
 
         var (serveExit, serveOutput, serveError) = await Serve(App.SchemaName, settings);
         AssertRefusedOnce(serveExit, serveOutput, serveError, unreachable);
