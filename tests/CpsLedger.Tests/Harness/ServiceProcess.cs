@@ -214,7 +214,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the solution first: the service's build output is missing.", dll);
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port nothing listens on as this returns.</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -22,6 +22,15 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         return ServiceProcess.RunCommandApartAsync(App, schema, settings);
     }
 
+    // An address something listens on (the returned listener, until disposed), as the service would be given it.
+    private static TcpListener TakeAnAddress(out string address)
+    {
+        var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        return taken;
+    }
+
     private const string ServiceRefused = "The service does not start: ";
     private const string CommandRefused = "The command does not run: ";
 
@@ -139,9 +148,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     public async Task an_address_already_in_use_ends_the_start_with_one_line_naming_it_and_exit_code_1()
     {
         // Until 2026-12-06 Kestrel's "address already in use" aborted the start as a bug would: exit code 134, the stack twice.
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        using var taken = TakeAnAddress(out var address);
 
         var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
             new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address });
@@ -165,9 +172,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         // Until 2026-12-06 only checked by hand that the refusal stops that server as a normal shutdown does.
         var folder = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-refusal-{Guid.NewGuid():N}");
         var dataDirectory = Path.Combine(folder, "postgres");
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        using var taken = TakeAnAddress(out var address);
         try
         {
             var (exit, output, error) = await ServiceProcess.RunAsync(Directory.CreateDirectory(folder).FullName, new Dictionary<string, string>
@@ -208,9 +213,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     {
         // Until 2026-12-06 the start-up check was sent before Kestrel bound its address, and the refused start waited for it to be
         // handled (in Development, its handler compiled first: seconds) before it stopped.
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var address = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        using var taken = TakeAnAddress(out var address);
 
         var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
             new Dictionary<string, string> { ["ASPNETCORE_URLS"] = address }, "run", "--log-level", "Debug");
@@ -318,10 +321,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     {
         // A port nothing listens on: until 2026-12-06 JasperFx's "ERROR:" and Npgsql's stack (verify: 86 lines; db-apply: its own
         // summary, then the AggregateException and each database's stack), and serving aborted (exit code 134) with the stack twice.
-        using var closed = new TcpListener(IPAddress.Loopback, 0);
-        closed.Start();
-        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
-        closed.Stop();
+        var port = ServiceProcess.FreePort();
         var settings = new Dictionary<string, string>
         {
             ["ConnectionStrings__Marten"] = $"Host=127.0.0.1;Port={port};Database=cpsledger;Username=cpsledger;Timeout=2",
