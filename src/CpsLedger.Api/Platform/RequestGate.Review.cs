@@ -38,12 +38,13 @@ public sealed partial class RequestGate
         {
             var parts = item.Parts();
             // An item of a member the request does not have is left as it is: the reader refuses the member, and that is named.
-            if (InUnknownMember(typeInfo, parts))
+            var (itemType, unknownMember) = Walk(typeInfo, parts);
+            if (unknownMember)
                 continue;
             var key = KeyOf(parts);
             errors.Add(key, "Must not be null: a list holds values only.");
             named.Add(key);
-            if (ItemType(typeInfo, parts) is { } itemType)
+            if (itemType is not null)
                 fixes.Add(parts, standIns.For(itemType, nullable: false));
         }
 
@@ -137,44 +138,30 @@ public sealed partial class RequestGate
         named == BodyKey || field == named
                          || (field.Length > named.Length && field.StartsWith(named, StringComparison.Ordinal) && field[named.Length] is '.' or '[');
 
-    // The type of a list item at this path of the request; null when the path leaves the request's members.
-    private Type? ItemType(JsonTypeInfo type, List<object> parts)
+    // Walks a path of the request: the type at its end (null where the path leaves the request's members), and whether it left them
+    // at a member an object of the request does not have (the reader refuses that member, and names it).
+    private (Type? At, bool UnknownMember) Walk(JsonTypeInfo type, List<object> parts)
     {
-        JsonTypeInfo? at = type;
+        var at = type;
         foreach (var part in parts)
         {
-            at = part is string name
-                ? at?.Properties.FirstOrDefault(p => p.Name == name) is { } property ? _options.GetTypeInfo(property.PropertyType) : null
-                : at?.ElementType is { } item ? _options.GetTypeInfo(item) : null;
-            if (at is null)
-                return null;
-        }
-
-        return at.Type;
-    }
-
-    // Whether the path passes through a member an object of the request does not have.
-    private bool InUnknownMember(JsonTypeInfo type, List<object> parts)
-    {
-        JsonTypeInfo? at = type;
-        foreach (var part in parts)
-        {
-            if (at is null)
-                return false;
             if (part is string name)
             {
-                var property = at.Kind == JsonTypeInfoKind.Object ? at.Properties.FirstOrDefault(p => p.Name == name) : null;
-                if (property is null)
-                    return at.Kind == JsonTypeInfoKind.Object;
+                if (at.Properties.FirstOrDefault(p => p.Name == name) is not { } property)
+                    return (null, at.Kind == JsonTypeInfoKind.Object);
                 at = _options.GetTypeInfo(property.PropertyType);
+            }
+            else if (at.ElementType is { } item)
+            {
+                at = _options.GetTypeInfo(item);
             }
             else
             {
-                at = at.ElementType is { } item ? _options.GetTypeInfo(item) : null;
+                return (null, false);
             }
         }
 
-        return false;
+        return (at.Type, false);
     }
 
     /// <summary>A value the shape named: its errors key, its path, and its stand-in (null: leave the member out).</summary>
