@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Text.RegularExpressions;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Tiers;
 using JasperFx.CommandLine;
@@ -45,7 +46,7 @@ public static class StartRefusal
 
     /// <summary>
     /// Each refusal's message when <paramref name="exception"/> holds refused settings only (a database that cannot be reached
-    /// counts as one: <see cref="DatabaseUnreachable"/>) and the service is its own process
+    /// counts as one, and so does one without the ledger's schema: <see cref="DatabaseUnreachable"/>) and the service is its own process
     /// (<see cref="EndsTheProcess"/>); null for anything else.
     /// </summary>
     public static IReadOnlyList<string>? Reasons(Exception exception) => EndsTheProcess ? RefusalsIn(exception) : null;
@@ -91,9 +92,44 @@ public static class StartRefusal
         }
     }
 
+    private const string ApplyTheSchema =
+        "Apply the scripts in eventstore-migrations/, or run the db-apply command (docs/operations.md#schema-migrations).";
+
+    /// <summary>
+    /// Refuses (<see cref="SettingRefusedException"/>) when the ledger's schema (<see cref="LedgerSchema"/>) holds no table, view or
+    /// sequence, or does not exist: for <c>db-assert</c>, which otherwise lists the whole schema's DDL (some 1,500 lines) as the
+    /// difference, then its stack. Read from <c>pg_class</c>, which lists every object whatever the role may read, so an object
+    /// the role cannot see is not taken for a missing one. A schema partly there is left to the command to compare.
+    /// </summary>
+    public static async Task RefuseASchemaNotAppliedAsync(IConfiguration configuration)
+    {
+        if (configuration.GetConnectionString(Database.ConnectionStringName) is not { Length: > 0 } connectionString || LedgerSchema is not { } schema)
+            return;
+        bool applied;
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand(
+                "select exists (select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = $1)",
+                connection);
+            command.Parameters.AddWithValue(schema);
+            applied = await command.ExecuteScalarAsync() is not false;
+        }
+        catch (Npgsql.NpgsqlException)
+        {
+            // Not the schema's absence: the command meets it again and says it.
+            return;
+        }
+
+        if (!applied)
+            throw new SettingRefusedException($"The database has no ledger schema: schema \"{schema}\" holds no table, or does not exist. {ApplyTheSchema}");
+    }
+
     /// <summary>
     /// Why the database could not be reached, when that is what failed (every database of <c>db-apply</c>'s too): nothing listens
-    /// there, the connection timed out, or PostgreSQL refused the login or has no such database. Nothing can start or run without it,
+    /// there, the connection timed out, or PostgreSQL refused the login or has no such database; or the database lacks an object of
+    /// the ledger's schema (<see cref="IsTheLedgersSchemaMissing"/>). Nothing can start or run without it,
     /// and Npgsql's stack says no more than its message: one line, saying where and what to check. Null for anything else.
     /// </summary>
     private static IReadOnlyList<string>? DatabaseUnreachable(Exception exception)
@@ -107,6 +143,8 @@ public static class StartRefusal
                 // 28P01/28000: the login refused; 3D000: no such database; 57P03: the server is starting or stopping.
                 case Npgsql.PostgresException { SqlState: "28P01" or "28000" or "3D000" or "57P03" } refused:
                     return [$"The database refused the connection: {refused.MessageText} ({refused.SqlState}). Check ConnectionStrings:Marten."];
+                case Npgsql.PostgresException missing when IsTheLedgersSchemaMissing(missing):
+                    return [$"The database has no ledger schema, or not all of it: {missing.MessageText} ({missing.SqlState}). {ApplyTheSchema}"];
                 case Npgsql.PostgresException:
                     return null;
                 case Npgsql.NpgsqlException { InnerException: (System.Net.Sockets.SocketException or TimeoutException) and { } cause } connect:
@@ -116,6 +154,34 @@ public static class StartRefusal
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The schema the ledger's objects are in (<c>Ledger:SchemaName</c>), set once the store is configured
+    /// (<c>Store.AddLedgerStore</c>): only a missing object of that schema is a refusal (<see cref="IsTheLedgersSchemaMissing"/>).
+    /// </summary>
+    public static string? LedgerSchema { get; set; }
+
+    private static readonly Regex MissingRelation = new("^relation \"(?<schema>[^\".]+)\\.[^\"]+\" does not exist$", RegexOptions.CultureInvariant);
+
+    private static readonly Regex MissingSchema = new("^schema \"(?<schema>[^\"]+)\" does not exist$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Whether PostgreSQL said that a table (or view, sequence) of the ledger's own schema, or the schema itself, does not exist
+    /// (42P01, 3F000): the database has not had eventstore-migrations/ applied (the Production profile never creates the schema), or
+    /// not all of it. An operator's to fix, as a database out of reach is. Any other object missing (another schema's, one named
+    /// without a schema) stays a bug's exception with its stack.
+    /// </summary>
+    private static bool IsTheLedgersSchemaMissing(Npgsql.PostgresException exception)
+    {
+        var match = exception.SqlState switch
+        {
+            "42P01" => MissingRelation.Match(exception.MessageText),
+            "3F000" => MissingSchema.Match(exception.MessageText),
+            _ => null,
+        };
+        return match is { Success: true } && LedgerSchema is { } schema
+            && string.Equals(match.Groups["schema"].Value, schema, StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>

@@ -34,6 +34,8 @@ public static class Store
     {
         var development = builder.Environment.IsDevelopment();
         var schema = builder.Configuration["Ledger:SchemaName"] ?? "cpsledger";
+        // A missing object of this schema ends a start or a command as a refusal: the schema is not applied (StartRefusal.cs).
+        StartRefusal.LedgerSchema = schema;
 
         builder.Services.AddSingleton(TimeProvider.System);
 

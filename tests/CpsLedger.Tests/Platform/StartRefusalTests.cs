@@ -356,15 +356,100 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task any_other_exception_inside_a_command_keeps_jasperfxs_error_and_its_stack()
     {
-        // A schema that does not exist (the Production profile creates none): verify's first query fails, as a bug would, and that
-        // is no refusal.
-        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, $"cpsledger_absent_{Guid.NewGuid():N}"[..26], "verify");
+        // verify's first query names a column its table does not have (the accounts' id, renamed here), as a mistyped query would
+        // (42703): the schema is there, and that is no refusal. Until 2026-12-06 this used a schema never applied, a refusal now.
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
+        try
+        {
+            await using (var connection = new NpgsqlConnection(App.ConnectionString))
+            {
+                await connection.OpenAsync();
+                await using var rename = new NpgsqlCommand($"alter table {schema}.mt_doc_accountview rename column id to id_elsewhere", connection);
+                await rename.ExecuteNonQueryAsync();
+            }
 
-        var all = output + "\n" + error;
-        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{all}");
-        Assert.Contains("ERROR:", all);
-        Assert.Contains("   at ", all);
-        Assert.DoesNotContain(CommandRefused, all);
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema, "verify");
+
+            var all = output + "\n" + error;
+            Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{all}");
+            Assert.Contains("ERROR:", all);
+            Assert.Contains("   at ", all);
+            Assert.Contains("42703", all);
+            Assert.DoesNotContain(CommandRefused, all);
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    private const string SchemaMissing = "The database has no ledger schema, or not all of it: relation ";
+
+    private const string ApplyTheSchema = "Apply the scripts in eventstore-migrations/, or run the db-apply command (docs/operations.md#schema-migrations).";
+
+    [Fact]
+    public async Task a_database_without_the_ledgers_schema_ends_the_start_and_a_command_with_one_line_saying_to_apply_it()
+    {
+        // The Production profile creates no schema: until 2026-12-06 serving aborted (exit code 134) with Wolverine's "message storage
+        // ... is missing" advice (resources setup, AutoBuildMessageStorageOnStartup) and the stack twice, and verify printed "ERROR:"
+        // and Npgsql's 42P01 with its stack. A schema never applied, in a database that has others.
+        var absent = $"cpsledger_absent_{Guid.NewGuid():N}"[..26];
+
+        var (exit, output, error) = await Serve(absent, new());
+        AssertRefusedOnce(exit, output, error, SchemaMissing);
+        // The line is Production's JSON, its quotes escaped: the relation and the advice are looked for apart.
+        Assert.Contains($"{absent}.wolverine_incoming_envelopes", output + error);
+        Assert.Contains(ApplyTheSchema, output + error);
+        Assert.DoesNotContain("AutoBuildMessageStorageOnStartup", output + error);
+        Assert.DoesNotContain("Hosting failed to start", output + error);
+
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent,
+            new Dictionary<string, string> { ["Urls"] = "http://127.0.0.1:0" }, "run");
+        AssertRefusedOnce(exit, output, error, SchemaMissing);
+
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent, "verify");
+        AssertCommandRefusedOnce(exit, output, error, SchemaMissing);
+        Assert.Contains($"{absent}.mt_doc_accountview", output + error);
+        Assert.Contains(ApplyTheSchema, output + error);
+    }
+
+    [Fact]
+    public async Task db_assert_on_a_database_without_the_ledgers_schema_says_so_in_one_line()
+    {
+        // Until 2026-12-06 Weasel's "Database 'Main' does not match the configuration!", the whole schema's DDL (some 1,500 lines),
+        // a note that the role may lack privileges, and the stack. A schema with no table at all is no difference to list.
+        var absent = $"cpsledger_absent_{Guid.NewGuid():N}"[..26];
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent, "db-assert");
+
+        AssertCommandRefusedOnce(exit, output, error, "The database has no ledger schema: schema ");
+        Assert.Contains(ApplyTheSchema, output + error);
+        Assert.DoesNotContain("CREATE TABLE", output + error);
+    }
+
+    [Fact]
+    public async Task a_schema_only_partly_there_ends_the_start_with_the_missing_table_named()
+    {
+        // Wolverine's inbox dropped from an applied schema: the start reads it first.
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
+        try
+        {
+            await using (var connection = new NpgsqlConnection(App.ConnectionString))
+            {
+                await connection.OpenAsync();
+                await using var drop = new NpgsqlCommand($"drop table {schema}.wolverine_incoming_envelopes", connection);
+                await drop.ExecuteNonQueryAsync();
+            }
+
+            var (exit, output, error) = await Serve(schema, new());
+
+            AssertRefusedOnce(exit, output, error, SchemaMissing);
+            Assert.Contains($"{schema}.wolverine_incoming_envelopes", output + error);
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
     }
 
     [Fact]
