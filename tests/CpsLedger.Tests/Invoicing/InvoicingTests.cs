@@ -99,6 +99,37 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_transfer_whose_reference_names_two_invoices_is_refused_not_recorded_on_the_first_it_names()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var first = await App.JoinedAccount("EE", "bank_transfer", email: "first@example.ee");
+        var second = await App.JoinedAccount("EE", "bank_transfer", email: "second@example.ee");
+        await App.FastForward(Billing.IssueDelay);
+        var one = (await App.Member(first).SingleInvoice(first)).InvoiceNumber;
+        var other = await App.Member(second).SingleInvoice(second);
+
+        // One transfer for two invoices, one by its number and one by its creditor reference: which invoice gets how much is
+        // finance's to say, invoice by invoice; until 2026-12-07 all of it was recorded on the first one named.
+        object Transfer(string reference, string bankReference) =>
+            new { reference, amount = 100.00m, currency = "EUR", valueDate = App.ValueDate(), bankReference };
+        var both = Transfer($"CPS {one} and {CreditorReferences.Grouped(other.CreditorReference)}", "BANK-TWO");
+        foreach (var url in new[] { "/api/payments/bank-transfers/preview", "/api/payments/bank-transfers" })
+        {
+            var refused = await Finance.PostJson(url, both).ReadProblem(HttpStatusCode.BadRequest);
+            var error = Assert.Single(refused.Errors["reference"]);
+            Assert.Contains(one, error);
+            Assert.Contains(other.InvoiceNumber, error);
+        }
+        Assert.Equal(0, await Count("payment_received"));
+
+        // One invoice named twice, by its number and its creditor reference, is one invoice: recorded on it.
+        var same = await Finance.PostJson("/api/payments/bank-transfers",
+                Transfer($"{other.InvoiceNumber} {CreditorReferences.Grouped(other.CreditorReference)}", "BANK-SAME"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal(other.InvoiceNumber, same.InvoiceNumber);
+    }
+
+    [Fact]
     public async Task A_bank_transfer_renewal_in_another_currency_carries_the_surcharge_configured_in_that_currency()
     {
         var (account, member) = await App.MemberWithItsJoiningInvoice("IT", "bank_transfer");
