@@ -476,6 +476,18 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
+    [Fact]
+    public async Task A_types_filter_of_only_commas_and_spaces_names_no_type_and_lists_every_event_as_an_empty_one_does()
+    {
+        // Until 2026-12-07 "types=," filtered by an empty set of names: an empty page, read as "nothing happened".
+        var account = await App.OpenAccount();
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(14)))
+            .ShouldBe(HttpStatusCode.Created));
+
+        foreach (var types in new[] { "", ",", "%20,%20,," })
+            Assert.Equal(["business_account_opened", "points_adjusted"], (await History(account, $"types={types}")).Items.Select(i => i.Type));
+    }
+
     private Task<AccountAsOf> AsOf(Guid account, string query) =>
         Auditor.GetAsync($"/api/accounts/{account}/as-of?{query}").ReadAs<AccountAsOf>();
 
