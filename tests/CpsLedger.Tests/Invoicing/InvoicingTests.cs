@@ -130,6 +130,27 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_value_date_or_refund_date_of_0001_01_01_is_refused_naming_the_earliest_date_not_as_missing()
+    {
+        // The first day DateOnly holds was taken for "not given" and answered "... is required." although the date was there.
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var invoice = await member.SingleInvoice(account);
+        var url = "/api/payments/bank-transfers";
+        var transfer = new { invoiceNumber = invoice.InvoiceNumber, amount = invoice.Total + 10m, currency = "EUR", valueDate = "0001-01-01", bankReference = "B-1" };
+        foreach (var to in new[] { $"{url}/preview", url })
+        {
+            var refused = await Finance.PostJson(to, transfer).ReadProblem(HttpStatusCode.BadRequest);
+            Assert.Contains($"the earliest value date is {invoice.IssuedOn:yyyy-MM-dd}", Assert.Single(refused.Errors["valueDate"]));
+        }
+        await (await Finance.PostJson(url, transfer with { valueDate = App.ValueDate() })).ShouldBe(HttpStatusCode.Created);
+
+        var refund = new { amount = 10m, currency = "EUR", paidOn = "0001-01-01", reference = "R-1" };
+        var refundRefused = await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/refunds", refund)
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("first received money", Assert.Single(refundRefused.Errors["paidOn"]));
+    }
+
+    [Fact]
     public async Task A_bank_transfer_renewal_in_another_currency_carries_the_surcharge_configured_in_that_currency()
     {
         var (account, member) = await App.MemberWithItsJoiningInvoice("IT", "bank_transfer");
