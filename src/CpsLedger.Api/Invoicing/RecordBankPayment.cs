@@ -37,7 +37,7 @@ public static class InvoicePayments
 
 /// <summary>A bank transfer received, as finance reads it from the bank statement.</summary>
 /// <param name="InvoiceNumber">The invoice paid, e.g. "INV-2026-000001"; or leave it out and give the creditor reference or the transfer's reference.</param>
-/// <param name="Reference">The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.</param>
+/// <param name="Reference">The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it (text naming more than one invoice is refused: give invoiceNumber).</param>
 /// <param name="Amount">Amount received, at most two decimals.</param>
 /// <param name="Currency">ISO 4217 code; must be the invoice's.</param>
 /// <param name="ValueDate">The date the bank credited the money: not in the future, not before the invoice's issue date.</param>
