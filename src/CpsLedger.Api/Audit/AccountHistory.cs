@@ -548,9 +548,9 @@ public static class GetAccountHistoryEndpoint
 
         // The count and the page in one round trip.
         var batch = session.CreateBatchQuery();
-        var wanted = string.IsNullOrWhiteSpace(types)
-            ? null
-            : HistoryTypes.Split(types).Select(n => HistoryTypes.Of(session.DocumentStore)[n]).Distinct().ToArray();
+        // No name at all ("", or only commas and spaces) is no filter: an empty set of names would answer an empty page.
+        var names = HistoryTypes.Split(types ?? "");
+        var wanted = names.Length == 0 ? null : names.Select(n => HistoryTypes.Of(session.DocumentStore)[n]).Distinct().ToArray();
         Marten.Services.BatchQuerying.IBatchedQueryable<IEvent> Filtered()
         {
             var query = batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(ids) || e.Sequence.IsOneOf(sequences));

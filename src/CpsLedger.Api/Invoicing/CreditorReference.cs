@@ -85,7 +85,9 @@ public static class BankPaymentMatching
     /// <summary>
     /// The invoice number given, else the one a (valid) creditor reference was derived from, else a valid creditor reference in
     /// the free text, else an invoice number in the free text. A creditor reference naming another invoice than the number given
-    /// is a 400: the two disagree and neither is trusted. (Check digits are the validator's.)
+    /// is a 400: the two disagree and neither is trusted. So is free text naming more than one invoice (by number or creditor
+    /// reference): how much of the transfer pays which is finance's to say, by recording it on each with its invoice number.
+    /// (Check digits are the validator's.)
     /// </summary>
     public static (string? InvoiceNumber, Microsoft.AspNetCore.Mvc.ProblemDetails? Problem) InvoiceNumberOf(RecordBankPayment command)
     {
@@ -99,9 +101,15 @@ public static class BankPaymentMatching
             return (given ?? referenced, null);
         }
 
-        return (given
-                ?? CreditorReferences.FindIn(command.Reference).Select(CreditorReferences.InvoiceNumberOf).FirstOrDefault(n => n is not null)
-                ?? InvoiceNumbers.FindIn(command.Reference), null);
+        if (given is not null)
+            return (given, null);
+        var named = CreditorReferences.FindIn(command.Reference).Select(CreditorReferences.InvoiceNumberOf).OfType<string>()
+            .Concat(InvoiceNumbers.AllIn(command.Reference)).Distinct().ToList();
+        return named.Count > 1
+            ? (null, Platform.Problems.Invalid("reference",
+                $"The reference names {named.Count} invoices ({string.Join(", ", named)}): record the transfer on each of them with its " +
+                "invoiceNumber and the part of the amount that pays it."))
+            : (named.FirstOrDefault(), null);
     }
 }
 

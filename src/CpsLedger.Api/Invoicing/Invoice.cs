@@ -514,6 +514,10 @@ public static partial class InvoiceNumbers
     /// <summary>The first invoice number found in a bank transfer's reference text, if any (upper-cased).</summary>
     public static string? FindIn(string? text) => text is null ? null : Pattern().Match(text.ToUpperInvariant()) is { Success: true } m ? m.Value : null;
 
+    /// <summary>Every invoice number in a bank transfer's reference text, in the order written (upper-cased).</summary>
+    public static IEnumerable<string> AllIn(string? text) =>
+        text is null ? [] : Pattern().Matches(text.ToUpperInvariant()).Select(m => m.Value);
+
     public static bool IsWellFormed(string number) => Pattern().IsMatch(number) && Pattern().Match(number).Value == number;
 
     [GeneratedRegex(@"INV-\d{4}-\d{6}")]

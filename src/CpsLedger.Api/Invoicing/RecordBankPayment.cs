@@ -37,7 +37,7 @@ public static class InvoicePayments
 
 /// <summary>A bank transfer received, as finance reads it from the bank statement.</summary>
 /// <param name="InvoiceNumber">The invoice paid, e.g. "INV-2026-000001"; or leave it out and give the creditor reference or the transfer's reference.</param>
-/// <param name="Reference">The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.</param>
+/// <param name="Reference">The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it (text naming more than one invoice is refused: give invoiceNumber).</param>
 /// <param name="Amount">Amount received, at most two decimals.</param>
 /// <param name="Currency">ISO 4217 code; must be the invoice's.</param>
 /// <param name="ValueDate">The date the bank credited the money: not in the future, not before the invoice's issue date.</param>
@@ -55,11 +55,12 @@ public static class MoneyRules
     public static IRuleBuilderOptions<T, string> CurrencyCode<T>(this IRuleBuilder<T, string> rule) =>
         rule.NotEmpty().Matches("^[A-Z]{3}$").WithMessage("An ISO 4217 currency code in upper case, e.g. EUR.");
 
-    /// <summary>A date a bank booked money on: given, and not after today anywhere on Earth (up to UTC+14).</summary>
-    public static IRuleBuilderOptions<T, DateOnly> BankDate<T>(this IRuleBuilder<T, DateOnly> rule, TimeProvider clock, string whenMissing,
-        string whenFuture) =>
-        rule.NotEqual(default(DateOnly)).WithMessage(whenMissing)
-            .Must(d => d <= DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14))).WithMessage(whenFuture);
+    /// <summary>
+    /// A date a bank booked money on: not after today anywhere on Earth (up to UTC+14). Its earliest is the invoice's to say (the
+    /// decision names it); a missing date is the request gate's. 0001-01-01 is a date given, never read as "missing".
+    /// </summary>
+    public static IRuleBuilderOptions<T, DateOnly> BankDate<T>(this IRuleBuilder<T, DateOnly> rule, TimeProvider clock, string whenFuture) =>
+        rule.Must(d => d <= DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime.AddHours(14))).WithMessage(whenFuture);
 }
 
 public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPayment>
@@ -84,7 +85,7 @@ public sealed class RecordBankPaymentValidator : AbstractValidator<RecordBankPay
             .When(x => string.IsNullOrWhiteSpace(x.InvoiceNumber) && string.IsNullOrWhiteSpace(x.CreditorReference));
         RuleFor(x => x.Amount).MoneyAmount();
         RuleFor(x => x.Currency).CurrencyCode();
-        RuleFor(x => x.ValueDate).BankDate(clock, "The value date is required.", "The value date is in the future.");
+        RuleFor(x => x.ValueDate).BankDate(clock, "The value date is in the future.");
         RuleFor(x => x.BankReference).NotEmpty().MaximumLength(100);
     }
 }

@@ -24,7 +24,7 @@ public sealed class RecordRefundValidator : AbstractValidator<RecordRefund>
     {
         RuleFor(x => x.Amount).MoneyAmount();
         RuleFor(x => x.Currency).CurrencyCode();
-        RuleFor(x => x.PaidOn).BankDate(clock, "The date the refund was paid is required.", "The refund's date is in the future.");
+        RuleFor(x => x.PaidOn).BankDate(clock, "The refund's date is in the future.");
         RuleFor(x => x.Reference).NotEmpty().MaximumLength(100);
     }
 }

@@ -13,9 +13,13 @@ public static class TimeRange
     /// <summary>
     /// A moment as stored timestamps hold it: PostgreSQL keeps microseconds, and a moment given to the tick (100 ns) is rounded to
     /// the nearest microsecond, as PostgreSQL rounds a timestamp it reads. Time travel's cut and every <c>through</c> (the history's,
-    /// the support overrides') compare this, so that they take the same events at the same moment.
+    /// the support overrides') compare this, so that they take the same events at the same moment. A moment in the last half
+    /// microsecond of 9999 would round past the largest one .NET holds: it is that year's last microsecond, later than every event.
     /// </summary>
-    public static DateTimeOffset ToStoredPrecision(DateTimeOffset moment) => new((moment.UtcTicks + 5) / 10 * 10, TimeSpan.Zero);
+    public static DateTimeOffset ToStoredPrecision(DateTimeOffset moment) =>
+        new(Math.Min((moment.UtcTicks + 5) / 10 * 10, LastMicrosecondTicks), TimeSpan.Zero);
+
+    private static readonly long LastMicrosecondTicks = DateTime.MaxValue.Ticks / 10 * 10;
 
     /// <summary>
     /// The range of a list that takes both ends (the history, the support overrides): <c>to</c> or <c>through</c>, not both (a 400

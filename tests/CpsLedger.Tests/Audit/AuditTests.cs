@@ -457,6 +457,37 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
         Assert.True((await backwards.ShouldBeProblem(HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("from", out _));
     }
 
+    [Fact]
+    public async Task The_last_moment_a_timestamp_can_name_is_read_as_the_end_of_time_by_through_and_time_travel_not_a_500()
+    {
+        // 9999-12-31T23:59:59.9999995Z and later round up, to the microsecond, past the largest moment .NET holds: the rounding
+        // threw, and the history, the overrides and time travel answered 500.
+        var account = await App.OpenAccount();
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(14)))
+            .ShouldBe(HttpStatusCode.Created));
+
+        foreach (var moment in new[] { "9999-12-31T23:59:59.9999995Z", "9999-12-31T23:59:59.9999999Z" })
+        {
+            var through = Uri.EscapeDataString(moment);
+            Assert.Equal(["business_account_opened", "points_adjusted"],
+                (await History(account, $"through={through}")).Items.Select(i => i.Type));
+            Assert.Single((await Overrides($"accountId={account}&through={through}")).Items);
+            Assert.Equal(14, (await AsOf(account, $"timestamp={through}")).Summary.PointsTotal);
+        }
+    }
+
+    [Fact]
+    public async Task A_types_filter_of_only_commas_and_spaces_names_no_type_and_lists_every_event_as_an_empty_one_does()
+    {
+        // Until 2026-12-07 "types=," filtered by an empty set of names: an empty page, read as "nothing happened".
+        var account = await App.OpenAccount();
+        await App.Tracked(async () => await (await SupportAgent.PostJson($"/api/accounts/{account}/points-adjustments", Adjustment(14)))
+            .ShouldBe(HttpStatusCode.Created));
+
+        foreach (var types in new[] { "", ",", "%20,%20,," })
+            Assert.Equal(["business_account_opened", "points_adjusted"], (await History(account, $"types={types}")).Items.Select(i => i.Type));
+    }
+
     private Task<AccountAsOf> AsOf(Guid account, string query) =>
         Auditor.GetAsync($"/api/accounts/{account}/as-of?{query}").ReadAs<AccountAsOf>();
 

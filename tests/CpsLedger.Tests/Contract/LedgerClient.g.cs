@@ -16315,7 +16315,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? InvoiceNumber { get; set; } = default!;
 
         /// <summary>
-        /// The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it.
+        /// The transfer's reference text; a creditor reference (RF..) or an invoice number is found in it (text naming more than one invoice is refused: give invoiceNumber).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("reference")]
         public string? Reference { get; set; } = default!;

@@ -99,6 +99,58 @@ public sealed class InvoicingTests : LedgerTest
     }
 
     [Fact]
+    public async Task A_transfer_whose_reference_names_two_invoices_is_refused_not_recorded_on_the_first_it_names()
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var first = await App.JoinedAccount("EE", "bank_transfer", email: "first@example.ee");
+        var second = await App.JoinedAccount("EE", "bank_transfer", email: "second@example.ee");
+        await App.FastForward(Billing.IssueDelay);
+        var one = (await App.Member(first).SingleInvoice(first)).InvoiceNumber;
+        var other = await App.Member(second).SingleInvoice(second);
+
+        // One transfer for two invoices, one by its number and one by its creditor reference: which invoice gets how much is
+        // finance's to say, invoice by invoice; until 2026-12-07 all of it was recorded on the first one named.
+        object Transfer(string reference, string bankReference) =>
+            new { reference, amount = 100.00m, currency = "EUR", valueDate = App.ValueDate(), bankReference };
+        var both = Transfer($"CPS {one} and {CreditorReferences.Grouped(other.CreditorReference)}", "BANK-TWO");
+        foreach (var url in new[] { "/api/payments/bank-transfers/preview", "/api/payments/bank-transfers" })
+        {
+            var refused = await Finance.PostJson(url, both).ReadProblem(HttpStatusCode.BadRequest);
+            var error = Assert.Single(refused.Errors["reference"]);
+            Assert.Contains(one, error);
+            Assert.Contains(other.InvoiceNumber, error);
+        }
+        Assert.Equal(0, await Count("payment_received"));
+
+        // One invoice named twice, by its number and its creditor reference, is one invoice: recorded on it.
+        var same = await Finance.PostJson("/api/payments/bank-transfers",
+                Transfer($"{other.InvoiceNumber} {CreditorReferences.Grouped(other.CreditorReference)}", "BANK-SAME"))
+            .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
+        Assert.Equal(other.InvoiceNumber, same.InvoiceNumber);
+    }
+
+    [Fact]
+    public async Task A_value_date_or_refund_date_of_0001_01_01_is_refused_naming_the_earliest_date_not_as_missing()
+    {
+        // The first day DateOnly holds was taken for "not given" and answered "... is required." although the date was there.
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var invoice = await member.SingleInvoice(account);
+        var url = "/api/payments/bank-transfers";
+        var transfer = new { invoiceNumber = invoice.InvoiceNumber, amount = invoice.Total + 10m, currency = "EUR", valueDate = "0001-01-01", bankReference = "B-1" };
+        foreach (var to in new[] { $"{url}/preview", url })
+        {
+            var refused = await Finance.PostJson(to, transfer).ReadProblem(HttpStatusCode.BadRequest);
+            Assert.Contains($"the earliest value date is {invoice.IssuedOn:yyyy-MM-dd}", Assert.Single(refused.Errors["valueDate"]));
+        }
+        await (await Finance.PostJson(url, transfer with { valueDate = App.ValueDate() })).ShouldBe(HttpStatusCode.Created);
+
+        var refund = new { amount = 10m, currency = "EUR", paidOn = "0001-01-01", reference = "R-1" };
+        var refundRefused = await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/refunds", refund)
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains("first received money", Assert.Single(refundRefused.Errors["paidOn"]));
+    }
+
+    [Fact]
     public async Task A_bank_transfer_renewal_in_another_currency_carries_the_surcharge_configured_in_that_currency()
     {
         var (account, member) = await App.MemberWithItsJoiningInvoice("IT", "bank_transfer");
