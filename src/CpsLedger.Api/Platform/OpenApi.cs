@@ -279,7 +279,7 @@ public static class OpenApi
             if (command)
                 Error(responses, 413, "The request body is larger than the service accepts.");
             if (body)
-                Error(responses, 415, "The request body is not of a media type this operation reads.");
+                Error(responses, 415, "The request body is not of a media type this operation reads, or is sent compressed (a Content-Encoding other than identity).");
             // Any operation may find the database unreachable for a moment (Platform/Errors.cs): a problem with Retry-After. A command
             // may also need a setting this node lacks (a bank-transfer surcharge for an invoice's currency): waiting does not cure that.
             Error(responses, 503, command

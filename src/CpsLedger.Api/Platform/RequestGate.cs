@@ -54,6 +54,16 @@ public sealed partial class RequestGate(
 
         if (!shapes.TryGetValue(chain, out var shape))
             throw new InvalidOperationException($"Endpoint {chain.RoutePattern?.RawText} was not in the endpoints described at the first request.");
+        // A body in a content coding (gzip, br, ...) is not decoded here: read as it came it was a 400 "not valid JSON", or a plain
+        // body labelled gzip was taken as it was. RFC 9110 12.5.3: a 415 that says, in Accept-Encoding, what is read.
+        if (!BodyAbsent(context) && ContentCoding(context.Request) is { } coding)
+        {
+            context.Response.Headers.AcceptEncoding = "identity";
+            await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported content coding",
+                $"The request body was sent with Content-Encoding: {coding}. Bodies are read uncompressed only: send it without Content-Encoding.");
+            return;
+        }
+
         var errors = new Errors();
         CheckRoute(context, shape, errors);
         CheckQuery(context, shape, errors);
@@ -99,6 +109,14 @@ public sealed partial class RequestGate(
     private static bool BodyAbsent(HttpContext context) =>
         context.Request.ContentLength == 0
         || context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
+
+    // The Content-Encoding as sent, when it names any coding besides identity (none at all is the same as identity).
+    private static string? ContentCoding(HttpRequest request) =>
+        request.Headers.ContentEncoding.ToString() is { Length: > 0 } codings
+        && codings.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Any(coding => !coding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+            ? codings
+            : null;
 
     private static bool IsJson(string? contentType) =>
         contentType is not null && Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)

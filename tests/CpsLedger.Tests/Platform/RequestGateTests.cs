@@ -451,6 +451,45 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await response.ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
     }
 
+    [Theory]
+    [InlineData("gzip", true)]
+    [InlineData("gzip", false)]
+    [InlineData("br", false)]
+    public async Task a_compressed_body_is_a_415_saying_to_send_it_uncompressed_and_writes_nothing(string coding, bool compressed)
+    {
+        // Bodies are read as they come: a gzip body was a 400 "not valid JSON", and a plain one labelled gzip was taken as it was.
+        var json = JsonSerializer.SerializeToUtf8Bytes(Accounts.Accounts.Opening($"{Guid.NewGuid():N}@example.ee"));
+        if (compressed)
+        {
+            using var zipped = new MemoryStream();
+            await using (var gzip = new System.IO.Compression.GZipStream(zipped, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+                await gzip.WriteAsync(json);
+            json = zipped.ToArray();
+        }
+
+        var content = new ByteArrayContent(json);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        content.Headers.ContentEncoding.Add(coding);
+        var before = await EventCount();
+        var response = await App.ClientAs(LedgerRoles.Portal).SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/accounts") { Content = content });
+
+        var problem = await response.ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
+        Assert.Contains($"Content-Encoding: {coding}", problem.GetProperty("detail").GetString());
+        // RFC 9110 12.5.3: a 415 for a content coding says which codings are read.
+        Assert.Equal(["identity"], response.Headers.GetValues("Accept-Encoding"));
+        Assert.Equal(before, await EventCount());
+    }
+
+    [Fact]
+    public async Task a_body_whose_content_coding_is_identity_is_read_as_any_other()
+    {
+        var content = new StringContent(JsonSerializer.Serialize(Accounts.Accounts.Opening($"{Guid.NewGuid():N}@example.ee")),
+            Encoding.UTF8, "application/json");
+        content.Headers.ContentEncoding.Add("identity");
+        var response = await App.ClientAs(LedgerRoles.Portal).SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/accounts") { Content = content });
+        await response.ShouldBe(HttpStatusCode.Created);
+    }
+
     private async Task<long> EventCount()
     {
         await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
