@@ -85,6 +85,30 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(1, await session.Query<AccountView>().CountAsync());
     }
 
+    [Theory]
+    [InlineData("""{ "companyName": "Valgus Studio OÜ", "contactEmail": "studio@example.ee", "country": "EE", "oldCpsEmails": [] }""")]
+    [InlineData("""{"contactEmail":"studio@example.ee","companyName":"Valgus Studio OÜ","country":"EE","oldCpsEmails":[]}""")]
+    public async Task the_same_json_in_other_bytes_is_another_body_under_the_key_as_documented(string retried)
+    {
+        // docs/api-behaviour.md: the body is compared byte for byte, as a retry resends what was sent.
+        var client = App.ClientAs(LedgerRoles.Portal);
+        var key = Guid.NewGuid().ToString();
+        await (await Post(client, """{"companyName":"Valgus Studio OÜ","contactEmail":"studio@example.ee","country":"EE","oldCpsEmails":[]}""", key))
+            .ShouldBe(HttpStatusCode.Created);
+
+        await (await Post(client, retried, key)).ShouldBeProblem(HttpStatusCode.UnprocessableEntity);
+
+        static Task<HttpResponseMessage> Post(HttpClient client, string body, string key)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/accounts")
+            {
+                Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add(IdempotencyMiddleware.HeaderName, key);
+            return client.SendAsync(request);
+        }
+    }
+
     [Fact]
     public async Task concurrent_requests_with_one_key_have_one_effect()
     {
