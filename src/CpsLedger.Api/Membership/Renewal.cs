@@ -439,6 +439,10 @@ public sealed class RenewalOfferScheduleCheck(IServiceProvider services) : IHost
 
     public async Task StartedAsync(CancellationToken cancellationToken)
     {
+        // A command that starts the host with Wolverine as a mediator only (wolverine-diagnostics describe-routing) sends nothing:
+        // Wolverine refuses to publish there, and the command ended in that error and its stack.
+        if (services.GetRequiredService<Wolverine.Runtime.IWolverineRuntime>().Options.Durability.Mode == DurabilityMode.MediatorOnly)
+            return;
         using var scope = services.CreateScope();
         await scope.ServiceProvider.GetRequiredService<IMessageBus>().PublishAsync(new CheckRenewalOfferSchedules());
     }
