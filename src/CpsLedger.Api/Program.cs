@@ -135,13 +135,9 @@ try
     // Weasel's db-* commands that work on the database catch a failed connection themselves and print it with its stack (db-assert:
     // "Failed to assert database 'Main'!"): the database is reached once first, so one that cannot be reached ends them in the one
     // line of a refusal. db-list reads the configuration only, and runs without a database as before.
+    // db-assert on a database the schema was never applied to says so in one line, not as the whole schema's DDL.
     if (Program.CommandOf(args) is { } command && Program.WorksOnTheDatabase.Contains(command))
-    {
-        await StartRefusal.ReachTheDatabaseAsync(app.Configuration);
-        // db-assert on a database the schema was never applied to says so in one line, not as the whole schema's DDL.
-        if (string.Equals(command, "db-assert", StringComparison.OrdinalIgnoreCase))
-            await StartRefusal.RefuseASchemaNotAppliedAsync(app.Configuration);
-    }
+        await StartRefusal.ReachTheDatabaseAsync(app.Configuration, schemaApplied: string.Equals(command, "db-assert", StringComparison.OrdinalIgnoreCase));
 
     return await app.RunJasperFxCommands(args);
 }

@@ -75,56 +75,43 @@ public static class StartRefusal
 
     /// <summary>
     /// Opens one connection to the ledger's database and closes it: throws when it cannot be reached (<see cref="DatabaseUnreachable"/>),
-    /// for a command that would print that failure itself; any other failure is left to the command to meet and say.
+    /// for a command that would print that failure itself; any other failure is left to the command to meet and say. With
+    /// <paramref name="schemaApplied"/>, on the same connection, also refuses (<see cref="SettingRefusedException"/>) when the ledger's
+    /// schema (<see cref="LedgerSchema"/>) holds no table, view or sequence, or does not exist: for <c>db-assert</c>, which otherwise
+    /// lists the whole schema's DDL (some 1,500 lines) as the difference, then its stack. Read from <c>pg_class</c>, which lists every
+    /// object whatever the role may read, so an object the role cannot see is not taken for a missing one. A schema partly there is
+    /// left to the command to compare.
     /// </summary>
-    public static async Task ReachTheDatabaseAsync(IConfiguration configuration)
+    public static async Task ReachTheDatabaseAsync(IConfiguration configuration, bool schemaApplied = false)
     {
         if (configuration.GetConnectionString(Database.ConnectionStringName) is not { Length: > 0 } connectionString)
             return;
+        var schema = schemaApplied ? LedgerSchema : null;
+        var applied = true;
         try
         {
             await using var connection = new Npgsql.NpgsqlConnection(connectionString);
             await connection.OpenAsync();
+            if (schema is not null)
+            {
+                await using var command = new Npgsql.NpgsqlCommand(
+                    "select exists (select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = $1)",
+                    connection);
+                command.Parameters.AddWithValue(schema);
+                applied = await command.ExecuteScalarAsync() is not false;
+            }
         }
         catch (Exception exception) when (DatabaseUnreachable(exception) is null)
         {
             // Not a database out of reach: the command meets it again and says it.
         }
-    }
-
-    private const string ApplyTheSchema =
-        "Apply the scripts in eventstore-migrations/, or run the db-apply command (docs/operations.md#schema-migrations).";
-
-    /// <summary>
-    /// Refuses (<see cref="SettingRefusedException"/>) when the ledger's schema (<see cref="LedgerSchema"/>) holds no table, view or
-    /// sequence, or does not exist: for <c>db-assert</c>, which otherwise lists the whole schema's DDL (some 1,500 lines) as the
-    /// difference, then its stack. Read from <c>pg_class</c>, which lists every object whatever the role may read, so an object
-    /// the role cannot see is not taken for a missing one. A schema partly there is left to the command to compare.
-    /// </summary>
-    public static async Task RefuseASchemaNotAppliedAsync(IConfiguration configuration)
-    {
-        if (configuration.GetConnectionString(Database.ConnectionStringName) is not { Length: > 0 } connectionString || LedgerSchema is not { } schema)
-            return;
-        bool applied;
-        try
-        {
-            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
-            await connection.OpenAsync();
-            await using var command = new Npgsql.NpgsqlCommand(
-                "select exists (select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = $1)",
-                connection);
-            command.Parameters.AddWithValue(schema);
-            applied = await command.ExecuteScalarAsync() is not false;
-        }
-        catch (Npgsql.NpgsqlException)
-        {
-            // Not the schema's absence: the command meets it again and says it.
-            return;
-        }
 
         if (!applied)
             throw new SettingRefusedException($"The database has no ledger schema: schema \"{schema}\" holds no table, or does not exist. {ApplyTheSchema}");
     }
+
+    private const string ApplyTheSchema =
+        "Apply the scripts in eventstore-migrations/, or run the db-apply command (docs/operations.md#schema-migrations).";
 
     /// <summary>
     /// Why the database could not be reached, when that is what failed (every database of <c>db-apply</c>'s too): nothing listens
