@@ -156,19 +156,16 @@ public sealed class SecretsMaskedConfiguration(IConfiguration configuration) : S
         }
     }
 
+    // The key, its value and where it came from; a value a later provider overrides, struck through, under it.
     private static Table Row(IConfigurationSection section, string? value, IConfigurationProvider provider, bool current)
     {
         var shown = Shown(section.Path, value).EscapeMarkup();
+        var source = "([grey]" + provider.ToString()!.EscapeMarkup() + "[/])";
+        string[] cells = current ? ["[yellow]" + section.Key.EscapeMarkup() + "[/]", shown, source] : ["[strikethrough]" + shown + "[/]", source];
         var table = new Table().Border(TableBorder.None).HideHeaders();
-        if (current)
-            table.AddColumn("Key");
-        table.AddColumn("Value").AddColumn("Provider");
-        var cells = new List<string>();
-        if (current)
-            cells.Add("[yellow]" + section.Key.EscapeMarkup() + "[/]");
-        cells.Add(current ? shown : "[strikethrough]" + shown + "[/]");
-        cells.Add("([grey]" + provider.ToString()!.EscapeMarkup() + "[/])");
-        return table.AddRow([.. cells]);
+        foreach (var _ in cells)
+            table.AddColumn(string.Empty);
+        return table.AddRow(cells);
     }
 
     /// <summary>What the preview prints for a key's value: a secret masked, a connection string without its password.</summary>
