@@ -27,7 +27,7 @@ public sealed class PublishVatRatesValidator : AbstractValidator<PublishVatRates
                 .WithMessage("Country must be an EU member state's ISO code in upper case, e.g. \"EE\" (GR for Greece).");
             rate.RuleFor(r => r.Rate).InclusiveBetween(0m, 0.5m).PrecisionScale(5, 4, ignoreTrailingZeros: true)
                 .WithMessage("Rate is a fraction between 0 and 0.5 with at most 4 decimals (0.255 for 25.5 %).");
-            rate.RuleFor(r => r.EffectiveFrom).NotEqual(default(DateOnly)).WithMessage("The date the rate applies from is required.");
+            // A missing date is the request gate's; 0001-01-01 is a date given (in force until the entry after it), as a bank date's is.
         });
         RuleFor(x => x.Rates)
             .Must(rates => rates.GroupBy(r => (r.Country, r.EffectiveFrom)).All(g => g.Count() == 1))

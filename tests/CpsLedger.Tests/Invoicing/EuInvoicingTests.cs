@@ -461,6 +461,23 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_vat_rate_without_its_date_is_refused_and_one_from_year_one_is_a_date_given()
+    {
+        var rates = (await App.ClientAs(LedgerRoles.Member, Guid.NewGuid()).GetAsync("/api/vat-rates").ReadAs<VatRateTable>()).Rates;
+        var withoutDate = rates.Select(r => (object)new { country = r.Country, rate = r.Rate, effectiveFrom = r.EffectiveFrom.ToString("yyyy-MM-dd") })
+            .Append(new { country = "EE", rate = 0.25m });
+        var missing = await Finance.PutJson("/api/vat-rates", new { rates = withoutDate, reason = "EE without its date" })
+            .ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Contains(missing.Errors.Keys, k => k.Contains("effectiveFrom", StringComparison.OrdinalIgnoreCase));
+
+        // 0001-01-01 is a date the caller wrote, as a bank date's is: in force for every day until the entry after it.
+        var published = await Finance.PutJson("/api/vat-rates",
+            new { rates = rates.Where(r => r.Country != "EE").Append(new VatRateEntry("EE", 0.24m, DateOnly.MinValue)), reason = "EE from year one" })
+            .ReadAs<VatRateTable>();
+        Assert.Equal(DateOnly.MinValue, Assert.Single(published.Rates, r => r.Country == "EE").EffectiveFrom);
+    }
+
+    [Fact]
     public async Task An_invoice_issued_before_eu_invoicing_reads_as_issued_with_a_derived_reference_and_a_pdf_but_no_e_invoice()
     {
         var account = await App.OpenAccount();
