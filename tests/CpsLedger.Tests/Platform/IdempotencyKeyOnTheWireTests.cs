@@ -25,12 +25,13 @@ public sealed class IdempotencyKeyOnTheWireTests(ConsoleApp app) : IAsyncLifetim
     [InlineData("Idempotency-Key: \r\n")]
     [InlineData("Idempotency-Key: first\r\nIdempotency-Key: second\r\n")]
     [InlineData("Idempotency-Key: first, second\r\n")]
-    public async Task an_empty_repeated_or_joined_key_header_is_refused_and_nothing_is_written(string keyLines)
+    [InlineData("Idempotency-Key: cl\u00e9-\u00fc\r\n")]
+    public async Task an_empty_repeated_joined_or_non_ascii_key_header_is_refused_and_nothing_is_written(string keyLines)
     {
         var (status, body) = await Send(keyLines);
 
         Assert.Equal(400, status);
-        Assert.Contains("The Idempotency-Key header must be given once, with 1 to 200 printable characters and no comma.", body);
+        Assert.Contains("The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters and no comma.", body);
         await using var session = app.Store.QuerySession();
         Assert.Equal(0, await session.Query<AccountView>().CountAsync());
     }
@@ -57,7 +58,7 @@ public sealed class IdempotencyKeyOnTheWireTests(ConsoleApp app) : IAsyncLifetim
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(app.BaseUrl.Host, app.BaseUrl.Port);
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(head));
         await stream.WriteAsync(body);
         var response = await new StreamReader(stream, Encoding.UTF8).ReadToEndAsync();
         var status = int.Parse(response.Split(' ', 3)[1]);
