@@ -59,12 +59,13 @@ public sealed class ChangeBillingDetailsValidator : AbstractValidator<ChangeBill
     {
         RuleFor(x => x.Address).NotNull().WithMessage("The billing address is required.");
         // Field errors are keyed by the JSON path the client sent ("address.street").
-        RuleFor(x => x.Address.Street).NotEmpty().MaximumLength(200)
+        // Every line is printed on invoices: characters their fonts have no glyph for are refused (Invoicing/PrintableText.cs).
+        RuleFor(x => x.Address.Street).NotEmpty().MaximumLength(200).PrintableOnInvoices()
             .OverridePropertyName("address.street").When(x => x.Address is not null);
-        RuleFor(x => x.Address.AdditionalStreet).MaximumLength(200).OverridePropertyName("address.additionalStreet").When(x => x.Address is not null);
-        RuleFor(x => x.Address.PostalCode).NotEmpty().MaximumLength(20)
+        RuleFor(x => x.Address.AdditionalStreet).MaximumLength(200).PrintableOnInvoices().OverridePropertyName("address.additionalStreet").When(x => x.Address is not null);
+        RuleFor(x => x.Address.PostalCode).NotEmpty().MaximumLength(20).PrintableOnInvoices()
             .OverridePropertyName("address.postalCode").When(x => x.Address is not null);
-        RuleFor(x => x.Address.City).NotEmpty().MaximumLength(100)
+        RuleFor(x => x.Address.City).NotEmpty().MaximumLength(100).PrintableOnInvoices()
             .OverridePropertyName("address.city").When(x => x.Address is not null);
         RuleFor(x => x.Address.Country).NotEmpty().Must(CountryCodes.IsAssigned)
             .WithMessage("Country must be an ISO 3166-1 alpha-2 code in upper case, e.g. \"EE\".")

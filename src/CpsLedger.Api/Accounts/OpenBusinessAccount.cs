@@ -35,7 +35,7 @@ public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusines
 
     public OpenBusinessAccountValidator()
     {
-        RuleFor(x => x.CompanyName).NotEmpty().MaximumLength(200);
+        RuleFor(x => x.CompanyName).NotEmpty().MaximumLength(200).PrintableOnInvoices(); // printed on invoices
         RuleFor(x => x.ContactEmail).NotEmpty().MaximumLength(254)
             .ValidEmailAddress("Contact e-mail");
         RuleFor(x => x.Country).NotEmpty()

@@ -83,12 +83,12 @@ public static class CreditNoteEmails
 public static class SendCreditNoteEmailHandler
 {
     public static async Task Handle(SendCreditNoteEmail message, IQuerySession session, MailDelivery mail, IOptions<SellerOptions> seller,
-        CancellationToken ct)
+        ILogger<SendCreditNoteEmail> logger, CancellationToken ct)
     {
         var (invoice, account) = await InvoiceAndAccount.LoadAsync(session, message.InvoiceId, ct);
         var note = invoice.CreditNote ?? throw new InvalidOperationException($"Invoice {invoice.InvoiceNumber} has no credit note.");
         // The PDF the member downloads (GET .../credit-notes/{number}/pdf): older invoices recorded no payee, the one configured now.
-        var pdf = InvoicePdf.RenderCreditNote(invoice, note, invoice.PaysInto(seller.Value));
+        var pdf = InvoicePdf.RenderCreditNote(invoice, note, invoice.PaysInto(seller.Value), logger);
         await mail.SendAsync(InvoiceEmails.CreditNote(account, invoice, note, pdf), ct);
     }
 }
@@ -123,7 +123,7 @@ public sealed record CancelInvoice(string Reason);
 public sealed class CancelInvoiceValidator : AbstractValidator<CancelInvoice>
 {
     public CancelInvoiceValidator() =>
-        RuleFor(x => x.Reason).ValidReason(Support.SupportReason.MaxPrintedReasonLength); // printed on the credit note
+        RuleFor(x => x.Reason).ValidReason(Support.SupportReason.MaxPrintedReasonLength).PrintableOnInvoices(lineBreaks: true); // printed on the credit note
 }
 
 /// <summary>What finance sees after cancelling.</summary>
@@ -339,9 +339,9 @@ public static class GetCreditNoteEndpoints
     [EndpointSummary("One credit note as a PDF document")]
     [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
     public static async Task<IResult> GetPdf(Guid accountId, string creditNoteNumber, IQuerySession session, IOptions<SellerOptions> seller,
-        CancellationToken ct) =>
+        ILogger<Invoice> logger, CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
-            ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.PaysInto(seller.Value)),
+            ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.PaysInto(seller.Value), logger),
                 "application/pdf", $"{found.Note.CreditNoteNumber}.pdf")
             : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
+using Microsoft.Extensions.Logging;
 using PdfSharp;
 using PdfSharp.Drawing;
 using PdfSharp.Fonts;
@@ -22,7 +23,8 @@ public static class InvoicePdf
     static InvoicePdf() => GlobalFontSettings.FontResolver = EmbeddedFonts.Instance;
 
     /// <summary>The invoice as issued; <paramref name="payee"/> is the invoice's own (older invoices: the one configured now).</summary>
-    public static byte[] Render(Invoice invoice, PayeeAccount payee)
+    /// <param name="logger">Told, as a warning naming the invoice, of characters printed as their code point (no embedded font has them).</param>
+    public static byte[] Render(Invoice invoice, PayeeAccount payee, ILogger? logger = null)
     {
         var meta = new List<(string, string)>
         {
@@ -35,11 +37,11 @@ public static class InvoicePdf
             meta.Add(("Period", $"{Day(start)} to {Day(end)}"));
         meta.Add(("Payment", invoice.PaymentMethod == PaymentMethod.Card ? "Card, charged on the due date" : "Bank transfer"));
         return Draw(new Sheet("INVOICE", $"Invoice {invoice.InvoiceNumber}", $"invoice {invoice.Id:D}", invoice, meta, invoice.Seller,
-            invoice.IssuedAt, [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee));
+            invoice.IssuedAt, [.. InvoiceWording.PaymentInstructions(invoice, payee)], "Payment", payee), logger);
     }
 
     /// <summary>The credit note that cancelled <paramref name="invoice"/>: the invoice's lines and VAT, credited in full.</summary>
-    public static byte[] RenderCreditNote(Invoice invoice, CreditNoteIssued note, PayeeAccount payee)
+    public static byte[] RenderCreditNote(Invoice invoice, CreditNoteIssued note, PayeeAccount payee, ILogger? logger = null)
     {
         var meta = new List<(string, string)>
         {
@@ -51,7 +53,7 @@ public static class InvoicePdf
         };
         return Draw(new Sheet("CREDIT NOTE", $"Credit note {note.CreditNoteNumber}", $"credit note {note.CreditNoteNumber} of invoice {invoice.Id:D}",
             invoice, meta, note.Seller, note.IssuedAt, [.. InvoiceWording.CreditNoteSettlement(invoice, note), $"Reason: {note.Reason}"], "Settlement",
-            payee));
+            payee), logger);
     }
 
     /// <param name="Identity">Which document this is, the same at every rendering and unique to it: the file identifier is drawn from it.</param>
@@ -61,7 +63,7 @@ public static class InvoicePdf
 
     private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    private static byte[] Draw(Sheet sheet)
+    private static byte[] Draw(Sheet sheet, ILogger? logger)
     {
         var invoice = sheet.Invoice;
         using var document = new PdfDocument();
@@ -74,6 +76,7 @@ public static class InvoicePdf
 
         var page = document.AddPage();
         page.Size = PageSize.A4;
+        var unprintable = new SortedSet<string>(StringComparer.Ordinal);
         using (var g = XGraphics.FromPdfPage(page))
         {
             var heading = new XFont(Font, 15, XFontStyleEx.Bold);
@@ -88,23 +91,49 @@ public static class InvoicePdf
             var rule = new XPen(XColor.FromArgb(190, 190, 190), 0.6);
             const double left = 50, right = 545, metaLabel = 330;
 
-            void Right(string value, XFont font, XBrush brush, double x, double y) =>
-                g.DrawString(value, font, brush, x - g.MeasureString(value, font).Width, y);
+            // Every string is drawn as runs, each in the first family that has its characters (PrintableText): DejaVu Sans, then
+            // Droid Sans Fallback for Chinese, Japanese and Korean; a character none has is drawn as its code point ("<U+1F600>")
+            // and named in a warning. Widths are the runs' widths added up, so wrapping and right alignment hold for mixed text.
+            var families = new Dictionary<(string, double, bool), XFont>();
+            XFont In(string family, XFont font) => family == Font ? font
+                : families.TryGetValue((family, font.Size, font.Bold), out var found) ? found
+                : families[(family, font.Size, font.Bold)] = new XFont(family, font.Size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
+            string Printed(string value)
+            {
+                foreach (var name in PrintableText.Unprintable(value, lineBreaks: true))
+                    unprintable.Add(name);
+                return PrintableText.AsPrinted(value);
+            }
 
-            // Text longer than the room it has, broken at spaces into lines that fit (a single word wider than the room keeps its line).
-            // Drawn as one string, the outside-EU VAT mention and finance's reasons (up to 300 characters) ran off the page, where
-            // neither the reader nor a text extraction sees them.
+            double Width(string value, XFont font) =>
+                PrintableText.Runs(Printed(value), font.Bold).Sum(run => g.MeasureString(run.Text, In(run.Family, font)).Width);
+
+            void DrawText(string value, XFont font, XBrush brush, double x, double y)
+            {
+                foreach (var run in PrintableText.Runs(Printed(value), font.Bold))
+                {
+                    var face = In(run.Family, font);
+                    g.DrawString(run.Text, face, brush, x, y);
+                    x += g.MeasureString(run.Text, face).Width;
+                }
+            }
+
+            void Right(string value, XFont font, XBrush brush, double x, double y) => DrawText(value, font, brush, x - Width(value, font), y);
+
+            // Text longer than the room it has, broken at spaces into lines that fit; a word wider than the room (a Chinese or Japanese
+            // name has no spaces) is broken between characters. Drawn as one string, the outside-EU VAT mention and finance's reasons
+            // (up to 300 characters) ran off the page, where neither the reader nor a text extraction sees them.
             List<string> Wrap(string value, XFont font, double width)
             {
                 var lines = new List<string>();
-                foreach (var paragraph in value.ReplaceLineEndings("\n").Split('\n'))
+                foreach (var paragraph in Printed(value).ReplaceLineEndings("\n").Split('\n'))
                 {
                     var line = "";
-                    foreach (var word in paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    foreach (var word in paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries).SelectMany(w => Pieces(w, font, width)))
                     {
                         var longer = line.Length == 0 ? word : $"{line} {word}";
                         // A point of slack: the replacement notice ends on the right margin to a fraction of a point, and stays one line.
-                        if (line.Length > 0 && g.MeasureString(longer, font).Width > width + 1)
+                        if (line.Length > 0 && Width(longer, font) > width + 1)
                         {
                             lines.Add(line);
                             line = word;
@@ -119,10 +148,37 @@ public static class InvoicePdf
                 return lines;
             }
 
+            // A word that fits, or its pieces that do, broken between characters (never inside one: a base and its accents stay together).
+            IEnumerable<string> Pieces(string word, XFont font, double width)
+            {
+                if (Width(word, font) <= width + 1)
+                {
+                    yield return word;
+                    yield break;
+                }
+
+                var piece = "";
+                var elements = StringInfo.GetTextElementEnumerator(word);
+                while (elements.MoveNext())
+                {
+                    var element = elements.GetTextElement();
+                    if (piece.Length > 0 && Width(piece + element, font) > width + 1)
+                    {
+                        yield return piece;
+                        piece = element;
+                    }
+                    else
+                        piece += element;
+                }
+
+                if (piece.Length > 0)
+                    yield return piece;
+            }
+
             // Seller (left) and document title (right).
             var seller = sheet.Seller;
             var y = 62.0;
-            g.DrawString(seller?.TradingName ?? "Canon Professional Services", heading, accent, left, y);
+            DrawText(seller?.TradingName ?? "Canon Professional Services", heading, accent, left, y);
             Right(sheet.Title, title, XBrushes.Black, right, y);
             y += 16;
             if (seller is not null)
@@ -130,13 +186,13 @@ public static class InvoicePdf
                 foreach (var line in new[] { seller.LegalName }.Concat(seller.Address.Lines())
                              .Append($"VAT ID {seller.VatId}").Append($"Company reg. no. {seller.CompanyRegistrationNumber}").Append(seller.Email))
                 {
-                    g.DrawString(line, small, grey, left, y);
+                    DrawText(line, small, grey, left, y);
                     y += 10.5;
                 }
             }
             else
             {
-                g.DrawString("Issued before seller details were recorded on invoices.", small, grey, left, y);
+                DrawText("Issued before seller details were recorded on invoices.", small, grey, left, y);
                 y += 10.5;
             }
 
@@ -144,31 +200,31 @@ public static class InvoicePdf
             var metaY = 96.0;
             foreach (var (label, value) in sheet.Meta)
             {
-                g.DrawString(label, text, grey, metaLabel, metaY);
+                DrawText(label, text, grey, metaLabel, metaY);
                 Right(value, label.EndsWith("number", StringComparison.Ordinal) ? bold : text, XBrushes.Black, right, metaY);
                 metaY += 14;
             }
 
             // Buyer.
             y = Math.Max(y, metaY) + 18;
-            g.DrawString("Bill to", smallBold, grey, left, y);
+            DrawText("Bill to", smallBold, grey, left, y);
             y += 13;
             foreach (var line in Wrap(invoice.Buyer?.Name ?? invoice.CompanyName, bold, right - left))
             {
-                g.DrawString(line, bold, XBrushes.Black, left, y);
+                DrawText(line, bold, XBrushes.Black, left, y);
                 y += 12.5;
             }
 
             var buyerLines = invoice.Buyer?.Address?.Lines() ?? [Platform.CountryCodes.NameOf(invoice.Country)];
             foreach (var line in buyerLines.SelectMany(l => Wrap(l, text, right - left)))
             {
-                g.DrawString(line, text, XBrushes.Black, left, y);
+                DrawText(line, text, XBrushes.Black, left, y);
                 y += 12.5;
             }
 
             if (invoice.Buyer?.VatId is { } buyerVat)
             {
-                g.DrawString($"VAT ID {buyerVat}", text, XBrushes.Black, left, y);
+                DrawText($"VAT ID {buyerVat}", text, XBrushes.Black, left, y);
                 y += 12.5;
             }
 
@@ -178,7 +234,7 @@ public static class InvoicePdf
                 foreach (var line in Wrap(replacement, bold, right - left))
                 {
                     y += 14;
-                    g.DrawString(line, bold, accent, left, y);
+                    DrawText(line, bold, accent, left, y);
                 }
 
                 y += 6;
@@ -187,7 +243,7 @@ public static class InvoicePdf
             // Lines.
             y += 16;
             g.DrawRectangle(shade, left, y - 11, right - left, 16);
-            g.DrawString("Description", bold, XBrushes.Black, left + 6, y);
+            DrawText("Description", bold, XBrushes.Black, left + 6, y);
             Right("VAT", bold, XBrushes.Black, right - 120, y);
             Right($"Amount ({invoice.Currency})", bold, XBrushes.Black, right - 6, y);
             y += 20;
@@ -199,7 +255,7 @@ public static class InvoicePdf
                 var description = Wrap(line.Description, text, right - 120 - 50 - (left + 6));
                 foreach (var part in description)
                 {
-                    g.DrawString(part, text, XBrushes.Black, left + 6, y);
+                    DrawText(part, text, XBrushes.Black, left + 6, y);
                     y += 12;
                 }
 
@@ -212,7 +268,7 @@ public static class InvoicePdf
             y += 8;
             void Total(string label, decimal amount, XFont font)
             {
-                g.DrawString(label, font, XBrushes.Black, metaLabel, y);
+                DrawText(label, font, XBrushes.Black, metaLabel, y);
                 Right(InvoiceWording.Money(amount), font, XBrushes.Black, right - 6, y);
                 y += 15;
             }
@@ -225,7 +281,7 @@ public static class InvoicePdf
 
             // VAT breakdown (EN 16931 BG-23): one category per invoice.
             y += 14;
-            g.DrawString("VAT breakdown", smallBold, grey, left, y);
+            DrawText("VAT breakdown", smallBold, grey, left, y);
             y += 12;
             var treatment = invoice.VatTreatment;
             var category = treatment?.Category switch
@@ -238,18 +294,18 @@ public static class InvoicePdf
             double[] columns = [left, left + 200, left + 290, left + 400];
             string[] headings = ["Category", "Rate", "Taxable amount", "VAT amount"];
             for (var i = 0; i < headings.Length; i++)
-                g.DrawString(headings[i], small, grey, columns[i], y);
+                DrawText(headings[i], small, grey, columns[i], y);
             y += 11;
-            g.DrawString(category, small, XBrushes.Black, columns[0], y);
-            g.DrawString(vatRate, small, XBrushes.Black, columns[1], y);
-            g.DrawString($"{InvoiceWording.Money(invoice.Subtotal)} {invoice.Currency}", small, XBrushes.Black, columns[2], y);
-            g.DrawString($"{InvoiceWording.Money(invoice.Vat)} {invoice.Currency}", small, XBrushes.Black, columns[3], y);
+            DrawText(category, small, XBrushes.Black, columns[0], y);
+            DrawText(vatRate, small, XBrushes.Black, columns[1], y);
+            DrawText($"{InvoiceWording.Money(invoice.Subtotal)} {invoice.Currency}", small, XBrushes.Black, columns[2], y);
+            DrawText($"{InvoiceWording.Money(invoice.Vat)} {invoice.Currency}", small, XBrushes.Black, columns[3], y);
             y += 14;
             if (InvoiceWording.VatMention(invoice) is { } mention)
             {
                 foreach (var line in Wrap(mention, smallBold, right - left))
                 {
-                    g.DrawString(line, smallBold, XBrushes.Black, left, y);
+                    DrawText(line, smallBold, XBrushes.Black, left, y);
                     y += 10;
                 }
 
@@ -276,13 +332,13 @@ public static class InvoicePdf
 
             var boxHeight = 22 + 13.0 * rows.Count;
             g.DrawRectangle(rule, shade, left, y - 14, right - left, boxHeight);
-            g.DrawString(sheet.PaymentHeading, bold, XBrushes.Black, left + 10, y + 2);
+            DrawText(sheet.PaymentHeading, bold, XBrushes.Black, left + 10, y + 2);
             y += 17;
             foreach (var (label, value, font, x) in rows)
             {
                 if (label is not null)
-                    g.DrawString(label, text, grey, left + 22, y);
-                g.DrawString(value, font, XBrushes.Black, x, y);
+                    DrawText(label, text, grey, left + 22, y);
+                DrawText(value, font, XBrushes.Black, x, y);
                 y += 13;
             }
 
@@ -301,10 +357,15 @@ public static class InvoicePdf
             legal.Add("Amounts are rounded to cents per line and on VAT (half away from zero).");
             foreach (var line in legal)
             {
-                g.DrawString(line, small, grey, left, footer);
+                DrawText(line, small, grey, left, footer);
                 footer += 10;
             }
         }
+
+        // Text recorded before the request rules refused it (events are immutable): printed as code points, and said once per drawing.
+        if (unprintable.Count > 0)
+            logger?.LogWarning("The PDF of {Document} (invoice {InvoiceNumber}) prints {CodePoints} as code points: no embedded font has a glyph for them",
+                sheet.DocumentTitle, sheet.Invoice.InvoiceNumber, string.Join(", ", unprintable));
 
         var identity = DocumentIdentity.Of(sheet.Identity);
         DocumentIdentity.Apply(document, sheet.Identity, identity);
@@ -373,19 +434,30 @@ public static class InvoicePdf
     }
 }
 
-/// <summary>DejaVu Sans (regular and bold; free licence in Fonts/LICENSE.txt), read from the assembly's resources.</summary>
+/// <summary>
+/// DejaVu Sans (regular and bold; free licence in Fonts/LICENSE.txt) and Droid Sans Fallback (Chinese, Japanese, Korean; Apache-2.0
+/// in Fonts/DroidSansFallback-LICENSE.txt; one face, bold simulated), read from the assembly's resources.
+/// </summary>
 public sealed class EmbeddedFonts : IFontResolver
 {
-    public const string Family = "DejaVu Sans";
+    public const string Family = PrintableText.Latin;
+    public const string RegularFace = "DejaVuSans";
+    public const string BoldFace = "DejaVuSans-Bold";
+    public const string FallbackFace = "DroidSansFallback";
     public static readonly EmbeddedFonts Instance = new();
 
     private EmbeddedFonts()
     {
     }
 
-    public FontResolverInfo? ResolveTypeface(string familyName, bool bold, bool italic) =>
-        // Every family resolves to the embedded one; italic is simulated.
-        new(bold ? "DejaVuSans-Bold" : "DejaVuSans", false, italic);
+    public FontResolverInfo? ResolveTypeface(string familyName, bool bold, bool italic) => familyName switch
+    {
+        // Italic is simulated; so is the bold of the faces that have none.
+        PrintableText.Fallback => new(FallbackFace, bold, italic),
+        PrintableText.LatinBook => new(RegularFace, bold, italic),
+        // Every other family resolves to DejaVu Sans.
+        _ => new(bold ? BoldFace : RegularFace, false, italic),
+    };
 
     public byte[]? GetFont(string faceName)
     {

@@ -238,7 +238,7 @@ public static class InvoiceNumberSeries
 public static class SendInvoiceEmailHandler
 {
     public static async Task Handle(SendInvoiceEmail message, IQuerySession session, Platform.MailDelivery mail, IOptions<SellerOptions> seller,
-        CancellationToken ct)
+        ILogger<SendInvoiceEmail> logger, CancellationToken ct)
     {
         var invoice = await session.LoadAsync<Invoice>(message.InvoiceId, ct)
                       ?? throw new InvalidOperationException($"Invoice {message.InvoiceId} is missing.");
@@ -249,7 +249,7 @@ public static class SendInvoiceEmailHandler
         var cardOnFile = invoice.PaymentMethod == PaymentMethod.Card
             ? await session.LoadAsync<PaymentCard>(PaymentCardStream.For(invoice.AccountId), ct) is not null
             : (bool?)null;
-        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.Render(invoice, payee), payee, cardOnFile), ct);
+        await mail.SendAsync(InvoiceEmails.Invoice(account, invoice, InvoicePdf.Render(invoice, payee, logger), payee, cardOnFile), ct);
     }
 }
 

@@ -127,12 +127,12 @@ public static class GetInvoicePdfEndpoint
     [EndpointSummary("One invoice as a PDF document (the same one the invoice e-mail attaches)")]
     [ProducesResponseType<byte[]>(StatusCodes.Status200OK, "application/pdf")]
     public static async Task<IResult> Get(Guid accountId, string invoiceNumber, IQuerySession session,
-        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<SellerOptions> seller, ILogger<Invoice> logger, CancellationToken ct)
     {
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
             return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
         // Older invoices recorded no payee: where to pay is the account configured now.
-        return Results.File(InvoicePdf.Render(invoice, invoice.PaysInto(seller.Value)), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
+        return Results.File(InvoicePdf.Render(invoice, invoice.PaysInto(seller.Value), logger), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }
 }
 

@@ -31,15 +31,15 @@ public static class Billing
 
     /// <summary>An account in <paramref name="country"/> with 1000 points that joined Gold (EUR 200) paying by <paramref name="method"/>.</summary>
     public static async Task<Guid> JoinedAccount(this LedgerApp app, string country, string method, string? cardToken = null,
-        string email = "studio@example.ee", object? billingDetails = null) =>
-        await JoinedAccount(app, app.CreateClient(), app.Services, country, method, cardToken, email, billingDetails);
+        string email = "studio@example.ee", object? billingDetails = null, string company = "Valgus Studio OÜ") =>
+        await JoinedAccount(app, app.CreateClient(), app.Services, country, method, cardToken, email, billingDetails, company);
 
     /// <param name="billingDetails">A body for PUT .../billing-details, set before joining (so the invoice carries it).</param>
     public static async Task<Guid> JoinedAccount(LedgerApp app, HttpClient client, IServiceProvider services, string country, string method,
-        string? cardToken = null, string email = "studio@example.ee", object? billingDetails = null)
+        string? cardToken = null, string email = "studio@example.ee", object? billingDetails = null, string company = "Valgus Studio OÜ")
     {
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Portal));
-        var account = (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email, country: country))
+        var account = (await client.PostJson("/api/accounts", Accounts.Accounts.Opening(email, company, country))
             .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
 
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(LedgerRoles.Member, account));

@@ -16,14 +16,16 @@ namespace Internal.Generated.WolverineHandlers
     public sealed class GET_api_accounts_accountId_invoices_invoiceNumber_pdf : Wolverine.Http.HttpHandler
     {
         private readonly Wolverine.Http.WolverineHttpOptions _wolverineHttpOptions;
+        private readonly Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.Invoice> _loggerOfInvoice;
         private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> _optionsOfSellerOptions;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_accounts_accountId_invoices_invoiceNumber_pdf(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_accounts_accountId_invoices_invoiceNumber_pdf(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, Microsoft.Extensions.Logging.ILogger<CpsLedger.Api.Invoicing.Invoice> loggerOfInvoice, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Invoicing.SellerOptions> optionsOfSellerOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
+            _loggerOfInvoice = loggerOfInvoice;
             _loggerForMessage = loggerForMessage;
             _optionsOfSellerOptions = optionsOfSellerOptions;
             _outboxedSessionFactory = outboxedSessionFactory;
@@ -62,7 +64,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Invoicing.GetInvoicePdfEndpoint.Get(accountId, invoiceNumber, ((Marten.IQuerySession)documentSession), _optionsOfSellerOptions, httpContext.RequestAborted).ConfigureAwait(false);
+            var result = await CpsLedger.Api.Invoicing.GetInvoicePdfEndpoint.Get(accountId, invoiceNumber, ((Marten.IQuerySession)documentSession), _optionsOfSellerOptions, _loggerOfInvoice, httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
