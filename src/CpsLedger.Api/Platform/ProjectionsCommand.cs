@@ -5,9 +5,7 @@ using JasperFx.Events;
 using JasperFx.Events.CommandLine;
 using JasperFx.Events.Descriptors;
 using JasperFx.Events.Projections;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Spectre.Console;
 
 // JasperFx registers the commands of assemblies so marked after those of their dependencies: this assembly's projections
 // command replaces JasperFx.Events' one of that name (LedgerProjectionsCommand).

@@ -13,25 +13,58 @@ namespace CpsLedger.Api.Platform;
 /// name, as <see cref="LedgerProjectionsCommand"/> does.
 /// </summary>
 [Description("Query events across all streams with filters, ordered by sequence ascending, paged", Name = "event-query")]
-public sealed class LedgerEventQueryCommand : EventQueryCommand
+public sealed class LedgerEventQueryCommand : JasperFxAsyncCommand<LedgerEventQueryInput>
 {
-    public override Task<bool> Execute(EventQueryInput input)
+    public LedgerEventQueryCommand() => Usage("Query events across all streams of the application's event store");
+
+    public override Task<bool> Execute(LedgerEventQueryInput input)
     {
         BuiltHost.HandTo(input);
-        return base.Execute(input);
+        return new EventQueryCommand().Execute(input);
     }
 }
 
 /// <summary>JasperFx's <c>stream-query</c>, whose standard output is its report alone, as <see cref="LedgerEventQueryCommand"/>'s.</summary>
 [Description("Query event stream metadata (version, aggregate type, compaction watermark, archive flag) with filters and paging",
     Name = "stream-query")]
-public sealed class LedgerStreamQueryCommand : StreamQueryCommand
+public sealed class LedgerStreamQueryCommand : JasperFxAsyncCommand<LedgerStreamQueryInput>
 {
-    public override Task<bool> Execute(StreamQueryInput input)
+    public LedgerStreamQueryCommand() => Usage("Query the event streams of the application's event store");
+
+    public override Task<bool> Execute(LedgerStreamQueryInput input)
     {
         BuiltHost.HandTo(input);
-        return base.Execute(input);
+        return new StreamQueryCommand().Execute(input);
     }
+}
+
+/// <summary>
+/// JasperFx's event-query input with each short flag one option's, as <see cref="LedgerProjectionInput"/>: <c>-v</c> is
+/// <c>--env-variable</c>, <c>--verbose</c> has its long name only; <c>--log-level</c> says what it does for the ledger.
+/// </summary>
+public sealed class LedgerEventQueryInput : EventQueryInput
+{
+    /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as for <see cref="LedgerInput"/>.</summary>
+    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
+    [FlagAlias("verbose", true)]
+    public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
+
+    /// <summary>Applied before the host is built, by Program, as for <see cref="LedgerInput"/>.</summary>
+    [Description(LedgerInput.LogLevelDescription)]
+    public new LogLevel? LogLevelFlag { get => base.LogLevelFlag; set => base.LogLevelFlag = value; }
+}
+
+/// <summary>JasperFx's stream-query input with each short flag one option's, as <see cref="LedgerEventQueryInput"/>.</summary>
+public sealed class LedgerStreamQueryInput : StreamQueryInput
+{
+    /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as for <see cref="LedgerInput"/>.</summary>
+    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
+    [FlagAlias("verbose", true)]
+    public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
+
+    /// <summary>Applied before the host is built, by Program, as for <see cref="LedgerInput"/>.</summary>
+    [Description(LedgerInput.LogLevelDescription)]
+    public new LogLevel? LogLevelFlag { get => base.LogLevelFlag; set => base.LogLevelFlag = value; }
 }
 
 /// <summary>
