@@ -63,6 +63,8 @@ try
     builder.AddStartRefusalsToEnvironmentChecks();
 
     var app = builder.Build();
+    // Where a refusal for a missing schema looks up what is missing (Platform/StartRefusal.cs).
+    StartRefusal.ListTablesFrom(app.Services);
 
     app.UseLedgerPipeline();
     app.MapLedgerEndpoints();

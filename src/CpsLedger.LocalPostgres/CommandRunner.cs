@@ -46,21 +46,23 @@ internal sealed class CommandRunner
     }
 
     // Runs a PostgreSQL tool, as the postgres user when this process is root.
-    public Task<ProcessResult> RunAsync(string executable, IReadOnlyList<string> arguments, CancellationToken ct)
+    // With environment: variables over this process's (runuser and su keep them).
+    public Task<ProcessResult> RunAsync(
+        string executable, IReadOnlyList<string> arguments, CancellationToken ct, IReadOnlyDictionary<string, string>? environment = null)
     {
         if (!RunsAsPostgresUser)
         {
-            return ProcessRunner.RunAsync(executable, arguments, ct);
+            return ProcessRunner.RunAsync(executable, arguments, ct, environment);
         }
 
         if (_runuser is not null)
         {
-            return ProcessRunner.RunAsync(_runuser, ["-u", PostgresUser, "--", executable, .. arguments], ct);
+            return ProcessRunner.RunAsync(_runuser, ["-u", PostgresUser, "--", executable, .. arguments], ct, environment);
         }
 
         // su only takes a shell command line, so this is the one place where a command string is built.
         var commandLine = "exec " + string.Join(' ', new[] { executable }.Concat(arguments).Select(ProcessRunner.ShellQuote));
-        return ProcessRunner.RunAsync(_su!, [PostgresUser, "-s", "/bin/sh", "-c", commandLine], ct);
+        return ProcessRunner.RunAsync(_su!, [PostgresUser, "-s", "/bin/sh", "-c", commandLine], ct, environment);
     }
 
     public Task<ProcessResult> ChownToPostgresAsync(IReadOnlyList<string> paths, CancellationToken ct) =>

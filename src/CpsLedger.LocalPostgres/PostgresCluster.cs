@@ -178,8 +178,8 @@ public sealed class PostgresCluster : IAsyncDisposable
 
             var seconds = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
             var result = await _runner.RunAsync(_binaries.PgCtl,
-                ["-D", DataDirectory, "-l", Path.Combine(DataDirectory, LogFileName), "-m", mode, "-w", "-t", seconds, "restart"], ct)
-                .ConfigureAwait(false);
+                ["-D", DataDirectory, "-l", Path.Combine(DataDirectory, LogFileName), "-m", mode, "-w", "-t", seconds, "restart"], ct,
+                _options.ServerEnvironment).ConfigureAwait(false);
             if (!result.Succeeded)
             {
                 throw new InvalidOperationException($"PostgreSQL in {DataDirectory} did not restart. {result.Describe()}{LogTail(DataDirectory)}");
@@ -429,7 +429,8 @@ public sealed class PostgresCluster : IAsyncDisposable
             var result = await runner.RunAsync(
                 binaries.PgCtl,
                 ["-D", dataDirectory, "-l", logFile, "-w", "-t", timeoutSeconds.ToString(CultureInfo.InvariantCulture), "-o", string.Join(' ', settings), "start"],
-                ct).ConfigureAwait(false);
+                ct,
+                options.ServerEnvironment).ConfigureAwait(false);
             if (result.Succeeded)
             {
                 return (port, true);

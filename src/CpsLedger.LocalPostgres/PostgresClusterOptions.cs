@@ -23,4 +23,7 @@ public sealed record PostgresClusterOptions
     public int? Port { get; init; }
 
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    // Variables the server is started with, over this process's (a test's LANGUAGE, for messages in another language).
+    public IReadOnlyDictionary<string, string>? ServerEnvironment { get; init; }
 }

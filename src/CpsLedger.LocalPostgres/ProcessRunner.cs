@@ -33,7 +33,8 @@ internal static class ProcessRunner
     // pg_ctl redirects the postmaster to the log file, but do not hang if some wrapper does not.
     private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(5);
 
-    public static async Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> arguments, CancellationToken ct)
+    public static async Task<ProcessResult> RunAsync(
+        string fileName, IReadOnlyList<string> arguments, CancellationToken ct, IReadOnlyDictionary<string, string>? environment = null)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
@@ -47,6 +48,11 @@ internal static class ProcessRunner
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[name] = value;
         }
 
         var commandLine = FormatCommandLine(fileName, arguments);

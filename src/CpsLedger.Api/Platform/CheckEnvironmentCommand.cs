@@ -32,10 +32,16 @@ public sealed class LedgerCheckEnvironmentCommand : JasperFxAsyncCommand<LedgerC
         }
 
         // A refusal as the start says it; any other failure by its message's first line: Marten's schema check says the whole
-        // missing schema's DDL (some 400 lines on an empty database), which the file holds.
+        // missing schema's DDL (some 400 lines on an empty database), which the file holds. Marten's and Wolverine's schema checks
+        // (their databases' addresses, marten://, wolverine://) on a schema missing, or part of it, say what is missing and to apply
+        // it, as the start's refusal does: Wolverine's advised `resources setup`, which the Production profile's schema does not
+        // come from.
+        var missingSchema = results.Failures.Any(failure => IsASchemaCheck(failure.Description)) ? StartRefusal.MissingSchemaRefusal(host.Services) : null;
         foreach (var failure in results.Failures)
         {
-            foreach (var reason in StartRefusal.Reasons(failure.Exception) ?? [FirstLine(failure.Exception.Message)])
+            var reasons = StartRefusal.Reasons(failure.Exception)
+                ?? (IsASchemaCheck(failure.Description) && missingSchema is not null ? [missingSchema] : [Said(failure.Exception.Message)]);
+            foreach (var reason in reasons)
                 Console.Out.WriteLine($"Failure: {failure.Description}: {reason}");
         }
 
@@ -51,6 +57,17 @@ public sealed class LedgerCheckEnvironmentCommand : JasperFxAsyncCommand<LedgerC
         return false;
     }
 
-    private static string FirstLine(string message) =>
-        message.Split('\n', 2)[0].TrimEnd() is { Length: > 0 } first ? first : message.Trim();
+    private static bool IsASchemaCheck(string description) =>
+        description.StartsWith("marten://", StringComparison.Ordinal) || description.StartsWith("wolverine://", StringComparison.Ordinal);
+
+    private const string WolverinesAdvice = "Run 'resources setup' or enable auto-provisioning.";
+
+    // The message's first line; Wolverine's advice to run `resources setup` as the ledger's (db-apply), and a list the line
+    // announces (Marten's "These changes detected:") pointed at the file.
+    private static string Said(string message)
+    {
+        var first = message.Split('\n', 2)[0].TrimEnd() is { Length: > 0 } line ? line : message.Trim();
+        first = first.Replace(WolverinesAdvice, StartRefusal.ApplyTheSchema, StringComparison.Ordinal);
+        return first.EndsWith(':') ? $"{first.TrimEnd(':')} (check-env --file <file> lists them). {StartRefusal.ApplyTheSchema}" : first;
+    }
 }

@@ -5,9 +5,7 @@ using JasperFx.Events;
 using JasperFx.Events.CommandLine;
 using JasperFx.Events.Descriptors;
 using JasperFx.Events.Projections;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Spectre.Console;
 
 // JasperFx registers the commands of assemblies so marked after those of their dependencies: this assembly's projections
 // command replaces JasperFx.Events' one of that name (LedgerProjectionsCommand).
@@ -50,9 +48,7 @@ public sealed class LedgerProjectionsCommand : JasperFxAsyncCommand<LedgerProjec
         {
             // JasperFx's own: its live display is the output (the command is the ledger's, so JasperFx's console writes to
             // stderr: Program), on stdout as it was.
-            var host = input.BuildHost();
-            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
-            input.HostBuilder = new BuiltHost(host);
+            BuiltHost.HandTo(input);
             return await new ProjectionsCommand().Execute(input);
         }
 
@@ -206,32 +202,6 @@ public sealed class LedgerProjectionsCommand : JasperFxAsyncCommand<LedgerProjec
 
     private static string Reason(Exception e) =>
         string.Join(": ", e is AggregateException many ? many.Flatten().InnerExceptions.Select(i => $"{i.GetType().Name}: {i.Message}") : [$"{e.GetType().Name}: {e.Message}"]);
-
-    /// <summary>
-    /// The host the command line was given, handed to JasperFx's run as a builder that builds it: JasperFx's own
-    /// wrapper answers its request for other logging with "Cannot override services when the IHost is already constructed" on
-    /// the console. The ledger's logging stays as configured (to stderr for every command).
-    /// </summary>
-    private sealed class BuiltHost(IHost host) : IHostBuilder
-    {
-        public IDictionary<object, object> Properties { get; } = new Dictionary<object, object>();
-
-        public IHost Build() => host;
-
-        public IHostBuilder ConfigureHostConfiguration(Action<IConfigurationBuilder> configureDelegate) => this;
-
-        public IHostBuilder ConfigureAppConfiguration(Action<HostBuilderContext, IConfigurationBuilder> configureDelegate) => this;
-
-        public IHostBuilder ConfigureServices(Action<HostBuilderContext, IServiceCollection> configureDelegate) => this;
-
-        public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(IServiceProviderFactory<TContainerBuilder> factory)
-            where TContainerBuilder : notnull => this;
-
-        public IHostBuilder UseServiceProviderFactory<TContainerBuilder>(Func<HostBuilderContext, IServiceProviderFactory<TContainerBuilder>> factory)
-            where TContainerBuilder : notnull => this;
-
-        public IHostBuilder ConfigureContainer<TContainerBuilder>(Action<HostBuilderContext, TContainerBuilder> configureDelegate) => this;
-    }
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Text.RegularExpressions;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Tiers;
 using JasperFx.CommandLine;
@@ -110,13 +109,14 @@ public static class StartRefusal
             throw new SettingRefusedException($"The database has no ledger schema: schema \"{schema}\" holds no table, or does not exist. {ApplyTheSchema}");
     }
 
-    private const string ApplyTheSchema =
+    /// <summary>The advice of a refusal for a schema missing, or part of it.</summary>
+    public const string ApplyTheSchema =
         "Apply the scripts in eventstore-migrations/, or run the db-apply command (docs/operations.md#schema-migrations).";
 
     /// <summary>
     /// Why the database could not be reached, when that is what failed (every database of <c>db-apply</c>'s too): nothing listens
     /// there, the connection timed out, or PostgreSQL refused the login or has no such database; or the database lacks an object of
-    /// the ledger's schema (<see cref="IsTheLedgersSchemaMissing"/>). Nothing can start or run without it,
+    /// the ledger's schema (<see cref="MissingOfTheLedgersSchema"/>). Nothing can start or run without it,
     /// and Npgsql's stack says no more than its message: one line, saying where and what to check. Null for anything else.
     /// </summary>
     private static IReadOnlyList<string>? DatabaseUnreachable(Exception exception)
@@ -130,8 +130,8 @@ public static class StartRefusal
                 // 28P01/28000: the login refused; 3D000: no such database; 57P03: the server is starting or stopping.
                 case Npgsql.PostgresException { SqlState: "28P01" or "28000" or "3D000" or "57P03" } refused:
                     return [$"The database refused the connection: {refused.MessageText} ({refused.SqlState}). Check ConnectionStrings:Marten."];
-                case Npgsql.PostgresException missing when IsTheLedgersSchemaMissing(missing):
-                    return [$"The database has no ledger schema, or not all of it: {missing.MessageText} ({missing.SqlState}). {ApplyTheSchema}"];
+                case Npgsql.PostgresException postgres when MissingOfTheLedgersSchema(postgres) is { } missing:
+                    return [$"The database has no ledger schema, or not all of it: {missing} ({postgres.SqlState}). {ApplyTheSchema}"];
                 case Npgsql.PostgresException:
                     return null;
                 case Npgsql.NpgsqlException { InnerException: (System.Net.Sockets.SocketException or TimeoutException) and { } cause } connect:
@@ -145,30 +145,128 @@ public static class StartRefusal
 
     /// <summary>
     /// The schema the ledger's objects are in (<c>Ledger:SchemaName</c>), set once the store is configured
-    /// (<c>Store.AddLedgerStore</c>): only a missing object of that schema is a refusal (<see cref="IsTheLedgersSchemaMissing"/>).
+    /// (<c>Store.AddLedgerStore</c>): only a missing object of that schema is a refusal (<see cref="MissingOfTheLedgersSchema"/>).
     /// </summary>
     public static string? LedgerSchema { get; set; }
 
-    private static readonly Regex MissingRelation = new("^relation \"(?<schema>[^\".]+)\\.[^\"]+\" does not exist$", RegexOptions.CultureInvariant);
+    private static IServiceProvider? Services { get; set; }
 
-    private static readonly Regex MissingSchema = new("^schema \"(?<schema>[^\"]+)\" does not exist$", RegexOptions.CultureInvariant);
+    private static string? ConnectionString { get; set; }
+
+    private static string[]? TablesFound { get; set; }
+
+    [ThreadStatic]
+    private static bool _listingTables;
 
     /// <summary>
-    /// Whether PostgreSQL said that a table (or view, sequence) of the ledger's own schema, or the schema itself, does not exist
-    /// (42P01, 3F000): the database has not had eventstore-migrations/ applied (the Production profile never creates the schema), or
-    /// not all of it. An operator's to fix, as a database out of reach is. Any other object missing (another schema's, one named
-    /// without a schema) stays a bug's exception with its stack.
+    /// Where <see cref="MissingOfTheLedgersSchema"/> finds the connection string and the tables the ledger needs: the built host's
+    /// services (<c>Program.cs</c>). A command disposes the host before its exception reaches the refusal (<c>verify</c>: <c>using var
+    /// host = input.BuildHost()</c>), so the tables are listed as PostgreSQL's 42P01 or 3F000 is thrown, while the host is there, in the
+    /// service's own process only (<see cref="EndsTheProcess"/>).
     /// </summary>
-    private static bool IsTheLedgersSchemaMissing(Npgsql.PostgresException exception)
+    public static void ListTablesFrom(IServiceProvider services)
     {
-        var match = exception.SqlState switch
+        Services = services;
+        ConnectionString = services.GetService<IConfiguration>()?.GetConnectionString(Database.ConnectionStringName);
+        if (EndsTheProcess)
+            AppDomain.CurrentDomain.FirstChanceException += (_, thrown) =>
+            {
+                if (thrown.Exception is Npgsql.PostgresException { SqlState: "42P01" or "3F000" } && TablesFound is null && !_listingTables
+                    && LedgerSchema is { } schema)
+                {
+                    _listingTables = true;
+                    try
+                    {
+                        TablesFound = LedgerTables(services, schema);
+                    }
+                    catch (Exception)
+                    {
+                        // Left to the refusal to try again.
+                    }
+                    finally
+                    {
+                        _listingTables = false;
+                    }
+                }
+            };
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Npgsql.PostgresException, Tuple<string?>> MissingFound = new();
+
+    /// <summary>
+    /// Whether a table (or sequence) of the ledger's own schema, or the schema itself, is missing, when PostgreSQL said that an object
+    /// does not exist (42P01, 3F000): the database has not had eventstore-migrations/ applied (the Production profile never creates the
+    /// schema), or not all of it. An operator's to fix, as a database out of reach is. Read from the catalogue on a connection of its
+    /// own (<c>pg_namespace</c>, <c>pg_class</c>), not from PostgreSQL's message, whose text follows the server's <c>lc_messages</c>
+    /// ("Relation »…« existiert nicht"): what is missing, named in one phrase; null when the ledger's schema and every table the ledger
+    /// needs (Marten's and Wolverine's, as their databases list them) are there, or the catalogue cannot be read: any other object
+    /// missing (another schema's, one named without a schema) stays a bug's exception with its stack. Asked once per exception.
+    /// </summary>
+    private static string? MissingOfTheLedgersSchema(Npgsql.PostgresException exception)
+    {
+        if (exception.SqlState is not ("42P01" or "3F000") || LedgerSchema is not { } schema || Services is not { } services)
+            return null;
+        return MissingFound.GetValue(exception, _ => Tuple.Create(MissingInTheCatalogue(services, schema))).Item1;
+    }
+
+    /// <summary>
+    /// The refusal's message when the ledger's schema, or a table of it, is missing from the database (read from the catalogue as for
+    /// an exception: <see cref="MissingOfTheLedgersSchema"/>); null when all is there or the catalogue cannot be read. For
+    /// <c>check-env</c>, whose checks fail on a missing schema each in its own way (Marten's query of the tier table, logged with its
+    /// stack at every retry; Wolverine's advice to run <c>resources setup</c>).
+    /// </summary>
+    public static string? MissingSchemaRefusal(IServiceProvider services) =>
+        LedgerSchema is { } schema && MissingInTheCatalogue(services, schema) is { } missing
+            ? $"The database has no ledger schema, or not all of it: {missing}. {ApplyTheSchema}"
+            : null;
+
+    private static string? MissingInTheCatalogue(IServiceProvider services, string schema)
+    {
+        try
         {
-            "42P01" => MissingRelation.Match(exception.MessageText),
-            "3F000" => MissingSchema.Match(exception.MessageText),
-            _ => null,
-        };
-        return match is { Success: true } && LedgerSchema is { } schema
-            && string.Equals(match.Groups["schema"].Value, schema, StringComparison.OrdinalIgnoreCase);
+            if (ConnectionString is not { Length: > 0 } connectionString)
+                return null;
+            var tables = TablesFound ??= LedgerTables(services, schema);
+            using var connection = new Npgsql.NpgsqlConnection(connectionString);
+            connection.Open();
+            using var command = new Npgsql.NpgsqlCommand(
+                "select n.oid is not null, array(select t from unnest($2::text[]) t where not exists " +
+                "(select 1 from pg_catalog.pg_class c where c.relnamespace = n.oid and c.relname = t) order by t) " +
+                "from (select 1) one left join pg_catalog.pg_namespace n on n.nspname = $1", connection);
+            command.Parameters.AddWithValue(schema);
+            command.Parameters.AddWithValue(tables);
+            using var reader = command.ExecuteReader();
+            reader.Read();
+            if (!reader.GetBoolean(0))
+                return $"schema \"{schema}\" does not exist";
+            var missing = reader.GetFieldValue<string[]>(1);
+            return missing.Length switch
+            {
+                0 => null,
+                _ when missing.Length == tables.Length => $"schema \"{schema}\" holds none of the ledger's {tables.Length} tables",
+                1 => $"schema \"{schema}\" has no table \"{missing[0]}\"",
+                _ => $"schema \"{schema}\" has no tables {string.Join(", ", missing.Select(name => $"\"{name}\""))}",
+            };
+        }
+        catch (Exception)
+        {
+            // The catalogue out of reach as well: the original exception is said as it is.
+            return null;
+        }
+    }
+
+    // The tables and sequences of the ledger's schema, as Marten's and Wolverine's databases (the ones db-apply applies) list them.
+    private static string[] LedgerTables(IServiceProvider services, string schema)
+    {
+        var databases = services.GetServices<Weasel.Core.Migrations.IDatabase>().ToList();
+        foreach (var source in services.GetServices<Weasel.Core.Migrations.IDatabaseSource>())
+            databases.AddRange(source.BuildDatabases().AsTask().GetAwaiter().GetResult());
+        return [.. databases.SelectMany(database => database.AllObjects())
+            .Where(item => item is Weasel.Postgresql.Tables.Table or Weasel.Postgresql.Sequence
+                && string.Equals(item.Identifier.Schema, schema, StringComparison.OrdinalIgnoreCase))
+            .Select(item => item.Identifier.Name.ToLowerInvariant())
+            .Distinct()
+            .Order(StringComparer.Ordinal)];
     }
 
     /// <summary>
@@ -181,9 +279,12 @@ public static class StartRefusal
     {
         builder.Services.CheckEnvironment("The settings pass the service's start-up checks",
             services => services.GetService<IStartupValidator>()?.Validate());
+        // The schema is looked for first: Marten logged its failed query of the tier table at each of its retries, with the stack.
         builder.Services.CheckEnvironment("A bank-transfer surcharge is set for every currency in use", (services, ct) =>
-            TierTableDefaultsLoader.RefuseASurchargeGapAsync(services.GetRequiredService<IDocumentStore>(),
-                services.GetRequiredService<IOptions<InvoicingOptions>>().Value, ct));
+            MissingSchemaRefusal(services) is { } missing
+                ? throw new SettingRefusedException(missing)
+                : TierTableDefaultsLoader.RefuseASurchargeGapAsync(services.GetRequiredService<IDocumentStore>(),
+                    services.GetRequiredService<IOptions<InvoicingOptions>>().Value, ct));
     }
 
     /// <summary>

@@ -65,4 +65,19 @@ public sealed class CommandsRunToTheirEndTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain("ERROR", output + error);
         Assert.DoesNotMatch(@"(?m)^\s+at \S", output + error);
     }
+
+    [Theory]
+    [InlineData("event-query")]
+    [InlineData("stream-query")]
+    public async Task A_query_command_writes_its_json_alone_on_standard_output(string command)
+    {
+        // Until 2026-12-07 JasperFx's line "Cannot override services when the IHost is already constructed" came first: the
+        // command asked the host the ledger had built for other services, and the output was no JSON document.
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, command);
+
+        Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+        Assert.DoesNotContain("Cannot override", output + error);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Equal(System.Text.Json.JsonValueKind.Object, json.RootElement.ValueKind);
+    }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using CpsLedger.Tests.Harness;
+using CpsLedger.LocalPostgres;
 using Npgsql;
 
 namespace CpsLedger.Tests.Platform;
@@ -279,6 +280,28 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task check_env_on_a_database_without_the_ledgers_schema_names_each_failure_in_one_line_and_points_at_db_apply()
+    {
+        // Until 2026-12-07 check-env on an empty Production database wrote Marten's failed query of the tier table four times (Error,
+        // with its stack) on standard error, and Wolverine's check advised `resources setup`: the schema comes from
+        // eventstore-migrations/ or db-apply.
+        var absent = $"cpsledger_absent_{Guid.NewGuid():N}"[..26];
+
+        var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent, "check-env");
+
+        Assert.True(exit == 1, $"Exit code {exit}, not 1. Output:\n{output}\n{error}");
+        var failures = output.Split('\n').Where(line => line.StartsWith("Failure: ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, failures.Count);
+        Assert.All(failures, line => Assert.Contains("run the db-apply command", line));
+        Assert.All(failures, line => Assert.Contains($"schema \"{absent}\" does not exist", line));
+        Assert.Contains("Some environment checks failed!", output);
+        Assert.DoesNotContain("resources setup", output + error);
+        Assert.DoesNotContain("Marten encountered an exception", output + error);
+        Assert.DoesNotContain("@x", error);
+        Assert.DoesNotMatch(@"(?m)^\s+at \S", output + error);
+    }
+
+    [Fact]
     public async Task a_refused_connection_string_ends_a_command_and_the_service_the_same_way()
     {
         var settings = new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" };
@@ -383,7 +406,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         }
     }
 
-    private const string SchemaMissing = "The database has no ledger schema, or not all of it: relation ";
+    private const string SchemaMissing = "The database has no ledger schema, or not all of it: schema ";
 
     private const string ApplyTheSchema = "Apply the scripts in eventstore-migrations/, or run the db-apply command (docs/operations.md#schema-migrations).";
 
@@ -397,8 +420,8 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
 
         var (exit, output, error) = await Serve(absent, new());
         AssertRefusedOnce(exit, output, error, SchemaMissing);
-        // The line is Production's JSON, its quotes escaped: the relation and the advice are looked for apart.
-        Assert.Contains($"{absent}.wolverine_incoming_envelopes", output + error);
+        // The line is Production's JSON, its quotes escaped: the schema and the advice are looked for apart.
+        Assert.Contains($"schema \\\"{absent}\\\" does not exist", output + error);
         Assert.Contains(ApplyTheSchema, output + error);
         Assert.DoesNotContain("AutoBuildMessageStorageOnStartup", output + error);
         Assert.DoesNotContain("Hosting failed to start", output + error);
@@ -409,7 +432,7 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
 
         (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent, "verify");
         AssertCommandRefusedOnce(exit, output, error, SchemaMissing);
-        Assert.Contains($"{absent}.mt_doc_accountview", output + error);
+        Assert.Contains($"schema \\\"{absent}\\\" does not exist", output + error);
         Assert.Contains(ApplyTheSchema, output + error);
     }
 
@@ -444,12 +467,56 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             var (exit, output, error) = await Serve(schema, new());
 
             AssertRefusedOnce(exit, output, error, SchemaMissing);
-            Assert.Contains($"{schema}.wolverine_incoming_envelopes", output + error);
+            Assert.Contains("\\\"wolverine_incoming_envelopes\\\"", output + error);
         }
         finally
         {
             await ServiceProcess.DropSchemaAsync(App, schema);
         }
+    }
+
+    [Fact]
+    public async Task a_database_without_the_ledgers_schema_is_refused_in_one_line_also_when_postgresql_speaks_another_language()
+    {
+        // Until 2026-12-07 the refusal read PostgreSQL's English message (relation "schema.table" does not exist): a server whose
+        // messages are in another language (lc_messages) ended the start with the stack again. A cluster of its own whose server speaks
+        // German (LANGUAGE over lc_messages C.UTF-8: Debian's PostgreSQL ships its translations, the machine needs no German locale).
+        await using var cluster = await PostgresCluster.StartAsync(new PostgresClusterOptions
+        {
+            DataDirectory = Path.Combine(Path.GetTempPath(), $"cpsledger-tests-de-{Guid.NewGuid():N}"),
+            Throwaway = true,
+            ServerEnvironment = new Dictionary<string, string> { ["LANGUAGE"] = "de" },
+        });
+        var schema = $"cpsledger_absent_{Guid.NewGuid():N}"[..26];
+        await using (var connection = new NpgsqlConnection(cluster.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var missing = new NpgsqlCommand($"select 1 from {schema}.mt_events", connection);
+            var german = await Assert.ThrowsAsync<PostgresException>(() => missing.ExecuteScalarAsync());
+            Assert.True(german.MessageText.Contains("existiert nicht", StringComparison.Ordinal), $"Not German: {german.MessageText}");
+        }
+
+        var settings = new Dictionary<string, string> { ["ConnectionStrings__Marten"] = cluster.ConnectionString };
+        var (exit, output, error) = await Serve(schema, new(settings));
+        AssertRefusedOnce(exit, output, error, SchemaMissing);
+        // The line is Production's JSON, its quotes escaped: the schema and the advice are looked for apart.
+        Assert.Contains($"schema \\\"{schema}\\\" does not exist", output + error);
+        Assert.Contains(ApplyTheSchema, output + error);
+
+        (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema, settings, "verify");
+        AssertCommandRefusedOnce(exit, output, error, SchemaMissing);
+
+        // The schema there, and none of the ledger's tables in it.
+        await using (var connection = new NpgsqlConnection(cluster.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"create schema {schema}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        (exit, output, error) = await Serve(schema, new(settings));
+        AssertRefusedOnce(exit, output, error, SchemaMissing);
+        Assert.Contains("holds none of the ledger's ", output + error);
     }
 
     [Fact]
