@@ -22,8 +22,9 @@ public sealed record LegacyRowProblem(int Line, string Problem)
 /// <para>
 /// Header row naming the columns (any order, any case): <c>old_email</c>, <c>old_membership_number</c>, <c>model_code</c>,
 /// and optionally <c>serial_number</c>, <c>purchase_date</c>, <c>country_of_purchase</c>, <c>dealer</c>. Lines starting with
-/// <c>#</c> are comments; blank lines are skipped. An empty cell is a detail the old system did not have. A row with an empty
-/// <c>model_code</c> and no other product cell is an old account without products.
+/// <c>#</c> are comments; blank lines are skipped. Every row has a value for each column the header names (no more, no fewer); an
+/// empty cell is a detail the old system did not have. A row with an empty <c>model_code</c> and no other product cell is an old
+/// account without products.
 /// </para>
 /// <para>
 /// Rows: old e-mail a valid address (compared trimmed and lower-case); old membership number 1 to 40 letters, digits, spaces
@@ -69,6 +70,7 @@ public static class LegacyFile
         var reading = CsvRecords.Read(text, MaxRowCharacters);
         using var records = reading.GetEnumerator();
         var columns = (int[]?)null;
+        IReadOnlyList<string> headerNames = [];
         while (true)
         {
             CsvRecord? record;
@@ -105,6 +107,7 @@ public static class LegacyFile
             if (columns is null)
             {
                 var headerProblems = ReadHeader(record, out columns);
+                headerNames = [.. record.Fields.Select(f => f.Trim().ToLowerInvariant())];
                 if (headerProblems.Count > 0)
                 {
                     // Without a usable header no row can be read: problems of the file as a whole.
@@ -121,10 +124,22 @@ public static class LegacyFile
                 continue;
             }
 
-            if (record.Fields.Count > columns.Length)
+            // Held to the header's own columns (not the format's seven): an extra value is refused rather than dropped, and a row cut
+            // short (a file that stops mid-row) rather than imported with its last details missing.
+            if (record.Fields.Count > headerNames.Count)
             {
                 yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but the header names " +
-                                                                       $"{columns.Length} columns (a value containing a comma must be enclosed in double quotes).")]);
+                                                                       $"{headerNames.Count} columns (a value containing a comma must be enclosed in double quotes).")]);
+                continue;
+            }
+
+            if (record.Fields.Count < headerNames.Count)
+            {
+                var lacking = headerNames.Skip(record.Fields.Count).ToList();
+                var named = lacking.Count == 1 ? $"{lacking[0]} has" : $"{string.Join(", ", lacking[..^1])} and {lacking[^1]} have";
+                yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but the header names " +
+                                                                       $"{headerNames.Count} columns: {named} none (is the row cut short? A detail " +
+                                                                       "the old system did not have is written as an empty value, not left out).")]);
                 continue;
             }
 

@@ -85,6 +85,29 @@ public sealed class LegacyFileTests
         Assert.Equal(new LegacyProductDetails("EOS-R5", null, null, null, null), row.Product);
     }
 
+    [Fact]
+    public void A_row_cut_short_is_refused_naming_the_columns_it_lacks()
+    {
+        // A file that stops mid-row (a copy cut off, an export interrupted) must not import the row with its last details missing.
+        var problems = Problems(LegacyFiles.Csv("a@old.example,1,EOS-R5,SN-1,2019-03-01,EE,Photopoint", "b@old.example,1,EOS-R5,SN-2"));
+        Assert.Equal(["line 3: The row has 4 values but the header names 7 columns: purchase_date, country_of_purchase and dealer have none " +
+                      "(is the row cut short? A detail the old system did not have is written as an empty value, not left out)."],
+            problems);
+        // Nor an old e-mail and number alone as an old account without products.
+        Assert.Equal(["line 2: The row has 2 values but the header names 7 columns: model_code, serial_number, purchase_date, country_of_purchase " +
+                      "and dealer have none (is the row cut short? A detail the old system did not have is written as an empty value, not left out)."],
+            Problems(LegacyFiles.Csv("b@old.example,1")));
+    }
+
+    [Fact]
+    public void A_row_is_held_to_the_number_of_columns_its_own_header_names()
+    {
+        // A header naming three columns: a fourth value is refused, not dropped.
+        var problems = Problems("old_email,old_membership_number,model_code\na@old.example,1,EOS-R5,SN-1\n");
+        Assert.Equal(["line 2: The row has 4 values but the header names 3 columns (a value containing a comma must be enclosed in double quotes)."],
+            problems);
+    }
+
     [Theory]
     [InlineData("", "file: The file is empty")]
     [InlineData("email,number\na@old.example,1\n", "file: Line 1: The first line must be the header row")]
