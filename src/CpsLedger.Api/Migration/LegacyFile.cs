@@ -55,11 +55,13 @@ public static class LegacyFile
     private static readonly string[] Required = [Email, MembershipNumber, ModelCode];
     private static readonly string[] Columns = [.. Required, Serial, PurchaseDate, Country, Dealer];
 
-    // Throws on bytes that are not UTF-8, so that a file saved in another encoding is refused instead of garbled.
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    // Reads a byte that is not UTF-8 as U+FFFD, which Read refuses with the line and column it is in: a file saved in another
+    // encoding is refused instead of garbled. (Throwing instead could only say how far the reading had got: the reader decodes
+    // 64 KiB ahead of the row being read, so a Latin-1 "ü" on line 3 was reported "at or after line 1".)
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
 
     public static TextReader OpenText(Stream stream) =>
-        new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024, leaveOpen: false);
+        new StreamReader(stream, Utf8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024, leaveOpen: false);
 
     /// <summary>
     /// Reads the file once: every row, valid (<see cref="LegacyRow"/>) or not (its problems), in file order. A problem with the
@@ -101,6 +103,12 @@ public static class LegacyFile
             if (record.FileProblem is not null)
             {
                 yield return (null, [new LegacyRowProblem(0, $"Line {record.Line}: {record.FileProblem}")]);
+                yield break;
+            }
+
+            if (NotUtf8(record, headerNames) is { } notUtf8)
+            {
+                yield return (null, [new LegacyRowProblem(0, notUtf8)]);
                 yield break;
             }
 
@@ -260,6 +268,21 @@ public static class LegacyFile
             ? null
             : new LegacyProductDetails(Catalogue.ProductModelCode.Normalize(code), serial is null ? null : SerialNumbers.Tidy(serial), date, country, dealer);
         return (new LegacyRow(record.Line, LegacyIds.NormalizeEmail(email!), number!, product), []);
+    }
+
+    /// <summary>Where a byte that is not UTF-8 (read as U+FFFD) is in the record, if one is.</summary>
+    private static string? NotUtf8(CsvRecord record, IReadOnlyList<string> headerNames)
+    {
+        for (var i = 0; i < record.Fields.Count; i++)
+        {
+            if (!record.Fields[i].Contains('\uFFFD'))
+                continue;
+            var column = i < headerNames.Count ? headerNames[i] : $"value {i + 1}";
+            return $"The file is not UTF-8 text: line {record.Line}, {column} (\"{Shorten(record.Fields[i].Trim())}\") has a byte that is not " +
+                   "UTF-8 (was it saved as Latin-1 or Windows-1252?). Save it as UTF-8 and import it again.";
+        }
+
+        return null;
     }
 
     private static string Visible(string value) => string.Concat(value.Select(c =>

@@ -156,7 +156,20 @@ public sealed class LegacyFileTests
         var bytes = Encoding.UTF8.GetBytes(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,Photopoint")).Concat(new byte[] { 0xC3, 0x28, 0x0A }).ToArray();
         using var text = LegacyFile.OpenText(new MemoryStream(bytes));
         var problems = LegacyFile.Read(text, Today).SelectMany(r => r.Problems).ToList();
-        Assert.Equal("The file is not UTF-8 text (an invalid byte at or after line 1). Save it as UTF-8 and import it again.", Assert.Single(problems).Problem);
+        Assert.Equal("The file is not UTF-8 text: line 3, old_email (\"\uFFFD(\") has a byte that is not UTF-8 (was it saved as Latin-1 or " +
+                     "Windows-1252?). Save it as UTF-8 and import it again.", Assert.Single(problems).Problem);
+    }
+
+    [Fact]
+    public void A_latin1_file_is_refused_naming_the_line_and_column_of_its_first_byte_that_is_not_utf8()
+    {
+        // An export saved as Latin-1 by a spreadsheet: "Müller" on line 4, after rows that read as UTF-8.
+        var csv = LegacyFiles.Csv("a@old.example,1,EOS-R5,SN-1,2019-03-01,EE,Photopoint", "b@old.example,2,EOS-R5,SN-2,2019-03-01,EE,Foto",
+            "c@old.example,3,EOS-R5,SN-3,2019-03-01,DE,Foto Müller", "d@old.example,4,EOS-R5,SN-4,2019-03-01,EE,");
+        using var text = LegacyFile.OpenText(new MemoryStream(Encoding.Latin1.GetBytes(csv)));
+        var problem = Assert.Single(LegacyFile.Read(text, Today).SelectMany(r => r.Problems));
+        Assert.Equal("file: The file is not UTF-8 text: line 4, dealer (\"Foto M\uFFFDller\") has a byte that is not UTF-8 (was it saved as " +
+                     "Latin-1 or Windows-1252?). Save it as UTF-8 and import it again.", $"{problem.Location}: {problem.Problem}");
     }
 
     [Fact]
