@@ -185,6 +185,25 @@ public sealed class LegacyFileTests
     }
 
     [Fact]
+    public void A_product_id_does_not_depend_on_the_machine_locale()
+    {
+        // A product without a serial is identified by its details, the purchase date among them: written in the process's culture,
+        // a re-import on a host with LANG=th_TH.UTF-8 (the Buddhist year 2562 for 2019) made new ids, and so duplicate products.
+        var lens = new LegacyProductDetails("EF-40-STM", null, new DateOnly(2019, 3, 1), "EE", "Photopoint");
+        var invariant = LegacyIds.ProductFor("k@old.example", lens, 1);
+        var before = System.Globalization.CultureInfo.CurrentCulture;
+        System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("th-TH");
+        try
+        {
+            Assert.Equal(invariant, LegacyIds.ProductFor("k@old.example", lens, 1));
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = before;
+        }
+    }
+
+    [Fact]
     public void Product_ids_are_derived_from_content_so_that_the_same_record_is_the_same_product()
     {
         var camera = new LegacyProductDetails("EOS-R5", "0123 4567", null, null, null);
