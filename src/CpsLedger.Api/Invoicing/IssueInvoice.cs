@@ -261,6 +261,7 @@ public static class InvoiceEmails
     /// </summary>
     public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[] pdf, PayeeAccount payee, bool? cardOnFile)
     {
+        using var culture = MemberEmails.InvariantCulture();
         var lines = invoice.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {invoice.Currency}");
         var body = new BodyBuilder
         {
@@ -295,6 +296,7 @@ public static class InvoiceEmails
     /// </summary>
     public static MimeMessage CreditNote(AccountView account, Invoice invoice, CreditNoteIssued note, byte[] pdf)
     {
+        using var culture = MemberEmails.InvariantCulture();
         var lines = note.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {note.Currency}");
         // The refund itself is made outside the ledger (docs/invoicing.md), so the e-mail promises it and no more.
         var refund = note.RefundDue > 0 ? "\nThe refund is made separately from this credit note." : "";
@@ -340,6 +342,7 @@ public static class InvoiceEmails
 
     public static MimeMessage Overdue(AccountView account, Invoice invoice, DateOnly suspensionOn, PayeeAccount payee)
     {
+        using var culture = MemberEmails.InvariantCulture();
         // The last whole day before the suspension. A grace shorter than a day (Invoicing:SuspensionGracePeriod allows any) leaves
         // none: the day before the suspension's was a date already past when the e-mail went (seen in a QA drill with 40 s).
         var payBy = suspensionOn.AddDays(-1);
@@ -366,6 +369,7 @@ public static class InvoiceEmails
     /// <param name="card">The card the attempt charged (null: not known, or none; the attempt's reason says so).</param>
     public static MimeMessage CardDeclined(AccountView account, Invoice invoice, ChargeAttempt attempt, ChargedCard? card, PayeeAccount payee)
     {
+        using var culture = MemberEmails.InvariantCulture();
         var which = card is { } charged ? $"your card ({charged.Brand} ending {charged.Last4})" : "your card";
         var why = attempt.Reason ?? (attempt.Outcome == ChargeOutcome.Error ? "the payment could not be processed" : "declined");
         return MemberEmails.Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
@@ -387,6 +391,7 @@ public static class InvoiceEmails
 
     public static MimeMessage Suspended(AccountView account, Invoice invoice, DateTimeOffset suspendedAt, PayeeAccount payee)
     {
+        using var culture = MemberEmails.InvariantCulture();
         return MemberEmails.Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
                         Dear {account.CompanyName},
 
@@ -404,6 +409,7 @@ public static class InvoiceEmails
 
     public static MimeMessage Reinstated(AccountView account, Invoice invoice, DateTimeOffset reinstatedAt)
     {
+        using var culture = MemberEmails.InvariantCulture();
         return MemberEmails.Plain(account, $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is active again", $"""
                         Dear {account.CompanyName},
 

@@ -404,8 +404,10 @@ public static class InvitationWithdrawnEmails
     // Not "invitation-...": that prefix is the invitation e-mails'.
     public static string MessageId(Guid invitationId) => $"withdrawn-invitation-{invitationId:N}@cpsledger";
 
-    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, int points, int threshold) =>
-        MemberEmails.Plain(account, MessageId(invitation.InvitationId), "Your invitation to join Canon Professional Services is withdrawn", $"""
+    public static MimeMessage Compose(AccountView account, InvitationRecord invitation, int points, int threshold)
+    {
+        using var culture = MemberEmails.InvariantCulture();
+        return MemberEmails.Plain(account, MessageId(invitation.InvitationId), "Your invitation to join Canon Professional Services is withdrawn", $"""
                 Dear {account.CompanyName},
 
                 On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands
@@ -416,6 +418,7 @@ public static class InvitationWithdrawnEmails
 
                 Canon Professional Services
                 """);
+    }
 }
 
 public static class SendInvitationWithdrawnEmailHandler
@@ -448,6 +451,7 @@ public static class InvitationEmail
     public static MimeMessage Compose(AccountView account, InvitationRecord invitation, TierTableView? table, Guid? resendId = null,
         AccountSummary? pointsNow = null)
     {
+        using var culture = MemberEmails.InvariantCulture();
         var standard = table?.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired <= invitation.Points)
             .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {t.AnnualFee:0.00} {t.Currency} a year ({t.PointsRequired} points)")
             .ToList() ?? [];

@@ -225,8 +225,11 @@ public static class WelcomeEmailHandler
             return;
         }
 
-        await mail.SendAsync(MemberEmails.Plain(account, $"welcome-{membershipId:N}@cpsledger",
-            $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""
+        MimeKit.MimeMessage welcome;
+        using (MemberEmails.InvariantCulture())
+        {
+            welcome = MemberEmails.Plain(account, $"welcome-{membershipId:N}@cpsledger",
+                $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""
                         Dear {account.CompanyName},
 
                         Welcome to Canon Professional Services.
@@ -241,6 +244,9 @@ public static class WelcomeEmailHandler
                         Your invoice follows within a few hours.
 
                         Canon Professional Services
-                        """), ct);
+                        """);
+        }
+
+        await mail.SendAsync(welcome, ct);
     }
 }

@@ -713,6 +713,7 @@ public static class MembershipYearEmails
     /// does not renew (<see cref="RenewalDecision.End"/>), so the e-mail asks for a card instead of announcing the renewal.</param>
     public static MimeMessage Offer(AccountView account, MembershipTerm term, RenewalState renewal, TierTableView? table, bool cardOnFile)
     {
+        using var culture = MemberEmails.InvariantCulture();
         var tiers = renewal.EligibleTiers
             .Select(code => table?.Tiers.FirstOrDefault(t => t.Code == code))
             .Where(t => t is not null)
@@ -761,8 +762,10 @@ public static class MembershipYearEmails
             """);
     }
 
-    public static MimeMessage Renewed(AccountView account, MembershipTerm term) =>
-        MemberEmails.Plain(account, $"renewed-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} is renewed", $"""
+    public static MimeMessage Renewed(AccountView account, MembershipTerm term)
+    {
+        using var culture = MemberEmails.InvariantCulture();
+        return MemberEmails.Plain(account, $"renewed-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} is renewed", $"""
             Dear {account.CompanyName},
 
             Thank you: your CPS membership is renewed.
@@ -776,12 +779,15 @@ public static class MembershipYearEmails
 
             Canon Professional Services
             """);
+    }
 
     /// <param name="bySupport">Cancelled by CPS support: said without support's reason and ticket, which are internal notes for the
     /// audit trail (docs/security.md), as no member e-mail quotes them; <see cref="MembershipTerm.EndedBecause"/> keeps them for support.</param>
     /// <param name="cancelledInvoices">The invoices the end cancelled by credit notes (none when nothing was owed).</param>
-    public static MimeMessage Ended(AccountView account, MembershipTerm term, bool bySupport, IReadOnlyList<Invoice> cancelledInvoices) =>
-        MemberEmails.Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
+    public static MimeMessage Ended(AccountView account, MembershipTerm term, bool bySupport, IReadOnlyList<Invoice> cancelledInvoices)
+    {
+        using var culture = MemberEmails.InvariantCulture();
+        return MemberEmails.Plain(account, $"membership-ended-{term.MembershipId:N}@cpsledger", $"Your CPS membership {term.MembershipNumber} has ended", $"""
             Dear {account.CompanyName},
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {(bySupport ? "cancelled by CPS support" : term.EndedBecause)}.
@@ -791,6 +797,7 @@ public static class MembershipYearEmails
 
             Canon Professional Services
             """);
+    }
 
     // Each on a line of its own after a blank one; anything received on it and not refunded is due back (the credit note's refund due).
     // Where some was refunded already (an overpayment), both are named: the amount due back is not what was received.

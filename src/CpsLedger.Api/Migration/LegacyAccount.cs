@@ -56,8 +56,11 @@ public static class LegacyIds
     public static Guid ProductFor(string oldEmail, LegacyProductDetails product, int occurrence) =>
         NameBased(ProductNamespace, product.SerialNumber is { } serial
             ? $"{NormalizeEmail(oldEmail)}\n{SerialNumbers.OwnershipKey(product.ModelCode, serial)}"
-            : $"{NormalizeEmail(oldEmail)}\n{ProductModelCode.Normalize(product.ModelCode)}\n\n{product.PurchaseDate:yyyy-MM-dd}\n" +
-              $"{product.CountryOfPurchase}\n{product.Dealer}\n#{occurrence}");
+            // Invariant: the id must not change with the machine's locale (th_TH's calendar wrote 2019 as 2562), or a re-import
+            // there would duplicate every product without a serial.
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{NormalizeEmail(oldEmail)}\n{ProductModelCode.Normalize(product.ModelCode)}\n\n{product.PurchaseDate:yyyy-MM-dd}\n" +
+                $"{product.CountryOfPurchase}\n{product.Dealer}\n#{occurrence}"));
 
     /// <summary>The registration a legacy product becomes: a second migration of it collides with the first on the stream id.</summary>
     public static Guid RegistrationFor(Guid legacyProductId) => NameBased(RegistrationNamespace, legacyProductId.ToString("N"));

@@ -22,8 +22,9 @@ public sealed record LegacyRowProblem(int Line, string Problem)
 /// <para>
 /// Header row naming the columns (any order, any case): <c>old_email</c>, <c>old_membership_number</c>, <c>model_code</c>,
 /// and optionally <c>serial_number</c>, <c>purchase_date</c>, <c>country_of_purchase</c>, <c>dealer</c>. Lines starting with
-/// <c>#</c> are comments; blank lines are skipped. An empty cell is a detail the old system did not have. A row with an empty
-/// <c>model_code</c> and no other product cell is an old account without products.
+/// <c>#</c> are comments; blank lines are skipped. Every row has a value for each column the header names (no more, no fewer); an
+/// empty cell is a detail the old system did not have. A row with an empty <c>model_code</c> and no other product cell is an old
+/// account without products.
 /// </para>
 /// <para>
 /// Rows: old e-mail a valid address (compared trimmed and lower-case); old membership number 1 to 40 letters, digits, spaces
@@ -54,11 +55,13 @@ public static class LegacyFile
     private static readonly string[] Required = [Email, MembershipNumber, ModelCode];
     private static readonly string[] Columns = [.. Required, Serial, PurchaseDate, Country, Dealer];
 
-    // Throws on bytes that are not UTF-8, so that a file saved in another encoding is refused instead of garbled.
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    // Reads a byte that is not UTF-8 as U+FFFD, which Read refuses with the line and column it is in: a file saved in another
+    // encoding is refused instead of garbled. (Throwing instead could only say how far the reading had got: the reader decodes
+    // 64 KiB ahead of the row being read, so a Latin-1 "ü" on line 3 was reported "at or after line 1".)
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
 
     public static TextReader OpenText(Stream stream) =>
-        new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024, leaveOpen: false);
+        new StreamReader(stream, Utf8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024, leaveOpen: false);
 
     /// <summary>
     /// Reads the file once: every row, valid (<see cref="LegacyRow"/>) or not (its problems), in file order. A problem with the
@@ -69,6 +72,7 @@ public static class LegacyFile
         var reading = CsvRecords.Read(text, MaxRowCharacters);
         using var records = reading.GetEnumerator();
         var columns = (int[]?)null;
+        IReadOnlyList<string> headerNames = [];
         while (true)
         {
             CsvRecord? record;
@@ -102,9 +106,16 @@ public static class LegacyFile
                 yield break;
             }
 
+            if (NotUtf8(record, headerNames) is { } notUtf8)
+            {
+                yield return (null, [new LegacyRowProblem(0, notUtf8)]);
+                yield break;
+            }
+
             if (columns is null)
             {
                 var headerProblems = ReadHeader(record, out columns);
+                headerNames = [.. record.Fields.Select(f => f.Trim().ToLowerInvariant())];
                 if (headerProblems.Count > 0)
                 {
                     // Without a usable header no row can be read: problems of the file as a whole.
@@ -121,10 +132,22 @@ public static class LegacyFile
                 continue;
             }
 
-            if (record.Fields.Count > columns.Length)
+            // Held to the header's own columns (not the format's seven): an extra value is refused rather than dropped, and a row cut
+            // short (a file that stops mid-row) rather than imported with its last details missing.
+            if (record.Fields.Count > headerNames.Count)
             {
                 yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but the header names " +
-                                                                       $"{columns.Length} columns (a value containing a comma must be enclosed in double quotes).")]);
+                                                                       $"{headerNames.Count} columns (a value containing a comma must be enclosed in double quotes).")]);
+                continue;
+            }
+
+            if (record.Fields.Count < headerNames.Count)
+            {
+                var lacking = headerNames.Skip(record.Fields.Count).ToList();
+                var named = lacking.Count == 1 ? $"{lacking[0]} has" : $"{string.Join(", ", lacking[..^1])} and {lacking[^1]} have";
+                yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but the header names " +
+                                                                       $"{headerNames.Count} columns: {named} none (is the row cut short? A detail " +
+                                                                       "the old system did not have is written as an empty value, not left out).")]);
                 continue;
             }
 
@@ -245,6 +268,21 @@ public static class LegacyFile
             ? null
             : new LegacyProductDetails(Catalogue.ProductModelCode.Normalize(code), serial is null ? null : SerialNumbers.Tidy(serial), date, country, dealer);
         return (new LegacyRow(record.Line, LegacyIds.NormalizeEmail(email!), number!, product), []);
+    }
+
+    /// <summary>Where a byte that is not UTF-8 (read as U+FFFD) is in the record, if one is.</summary>
+    private static string? NotUtf8(CsvRecord record, IReadOnlyList<string> headerNames)
+    {
+        for (var i = 0; i < record.Fields.Count; i++)
+        {
+            if (!record.Fields[i].Contains('\uFFFD'))
+                continue;
+            var column = i < headerNames.Count ? headerNames[i] : $"value {i + 1}";
+            return $"The file is not UTF-8 text: line {record.Line}, {column} (\"{Shorten(record.Fields[i].Trim())}\") has a byte that is not " +
+                   "UTF-8 (was it saved as Latin-1 or Windows-1252?). Save it as UTF-8 and import it again.";
+        }
+
+        return null;
     }
 
     private static string Visible(string value) => string.Concat(value.Select(c =>

@@ -180,6 +180,7 @@ public static class OldEmailCodeEmail
     /// </summary>
     public static MimeMessage Compose(string email, string code, PendingOldEmailCode pending)
     {
+        using var culture = Accounts.MemberEmails.InvariantCulture();
         var message = new MimeMessage
         {
             // The same request always has the same Message-Id, so a redelivered e-mail is recognisably the same one.

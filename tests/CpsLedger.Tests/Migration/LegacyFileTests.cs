@@ -85,6 +85,29 @@ public sealed class LegacyFileTests
         Assert.Equal(new LegacyProductDetails("EOS-R5", null, null, null, null), row.Product);
     }
 
+    [Fact]
+    public void A_row_cut_short_is_refused_naming_the_columns_it_lacks()
+    {
+        // A file that stops mid-row (a copy cut off, an export interrupted) must not import the row with its last details missing.
+        var problems = Problems(LegacyFiles.Csv("a@old.example,1,EOS-R5,SN-1,2019-03-01,EE,Photopoint", "b@old.example,1,EOS-R5,SN-2"));
+        Assert.Equal(["line 3: The row has 4 values but the header names 7 columns: purchase_date, country_of_purchase and dealer have none " +
+                      "(is the row cut short? A detail the old system did not have is written as an empty value, not left out)."],
+            problems);
+        // Nor an old e-mail and number alone as an old account without products.
+        Assert.Equal(["line 2: The row has 2 values but the header names 7 columns: model_code, serial_number, purchase_date, country_of_purchase " +
+                      "and dealer have none (is the row cut short? A detail the old system did not have is written as an empty value, not left out)."],
+            Problems(LegacyFiles.Csv("b@old.example,1")));
+    }
+
+    [Fact]
+    public void A_row_is_held_to_the_number_of_columns_its_own_header_names()
+    {
+        // A header naming three columns: a fourth value is refused, not dropped.
+        var problems = Problems("old_email,old_membership_number,model_code\na@old.example,1,EOS-R5,SN-1\n");
+        Assert.Equal(["line 2: The row has 4 values but the header names 3 columns (a value containing a comma must be enclosed in double quotes)."],
+            problems);
+    }
+
     [Theory]
     [InlineData("", "file: The file is empty")]
     [InlineData("email,number\na@old.example,1\n", "file: Line 1: The first line must be the header row")]
@@ -133,7 +156,20 @@ public sealed class LegacyFileTests
         var bytes = Encoding.UTF8.GetBytes(LegacyFiles.Csv("a@old.example,1,EOS-R5,,,,Photopoint")).Concat(new byte[] { 0xC3, 0x28, 0x0A }).ToArray();
         using var text = LegacyFile.OpenText(new MemoryStream(bytes));
         var problems = LegacyFile.Read(text, Today).SelectMany(r => r.Problems).ToList();
-        Assert.Equal("The file is not UTF-8 text (an invalid byte at or after line 1). Save it as UTF-8 and import it again.", Assert.Single(problems).Problem);
+        Assert.Equal("The file is not UTF-8 text: line 3, old_email (\"\uFFFD(\") has a byte that is not UTF-8 (was it saved as Latin-1 or " +
+                     "Windows-1252?). Save it as UTF-8 and import it again.", Assert.Single(problems).Problem);
+    }
+
+    [Fact]
+    public void A_latin1_file_is_refused_naming_the_line_and_column_of_its_first_byte_that_is_not_utf8()
+    {
+        // An export saved as Latin-1 by a spreadsheet: "Müller" on line 4, after rows that read as UTF-8.
+        var csv = LegacyFiles.Csv("a@old.example,1,EOS-R5,SN-1,2019-03-01,EE,Photopoint", "b@old.example,2,EOS-R5,SN-2,2019-03-01,EE,Foto",
+            "c@old.example,3,EOS-R5,SN-3,2019-03-01,DE,Foto Müller", "d@old.example,4,EOS-R5,SN-4,2019-03-01,EE,");
+        using var text = LegacyFile.OpenText(new MemoryStream(Encoding.Latin1.GetBytes(csv)));
+        var problem = Assert.Single(LegacyFile.Read(text, Today).SelectMany(r => r.Problems));
+        Assert.Equal("file: The file is not UTF-8 text: line 4, dealer (\"Foto M\uFFFDller\") has a byte that is not UTF-8 (was it saved as " +
+                     "Latin-1 or Windows-1252?). Save it as UTF-8 and import it again.", $"{problem.Location}: {problem.Problem}");
     }
 
     [Fact]
@@ -146,6 +182,25 @@ public sealed class LegacyFileTests
         var problem = Assert.Single(rows[1].Problems);
         Assert.Equal("line 3: Dealer must be one line of text (no line breaks or control characters).", $"{problem.Location}: {problem.Problem}");
         Assert.Equal(5, rows[2].Row!.Line);
+    }
+
+    [Fact]
+    public void A_product_id_does_not_depend_on_the_machine_locale()
+    {
+        // A product without a serial is identified by its details, the purchase date among them: written in the process's culture,
+        // a re-import on a host with LANG=th_TH.UTF-8 (the Buddhist year 2562 for 2019) made new ids, and so duplicate products.
+        var lens = new LegacyProductDetails("EF-40-STM", null, new DateOnly(2019, 3, 1), "EE", "Photopoint");
+        var invariant = LegacyIds.ProductFor("k@old.example", lens, 1);
+        var before = System.Globalization.CultureInfo.CurrentCulture;
+        System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("th-TH");
+        try
+        {
+            Assert.Equal(invariant, LegacyIds.ProductFor("k@old.example", lens, 1));
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = before;
+        }
     }
 
     [Fact]
