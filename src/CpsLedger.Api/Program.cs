@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using CpsLedger.Api.Audit;
@@ -16,6 +17,12 @@ using JasperFx.CommandLine.Help;
 using JasperFx.CommandLine.Parsing;
 using JasperFx.Core.TypeScanning;
 using Spectre.Console;
+
+// English with ISO dates and amounts written 248.00, whatever the machine's locale: the process's culture follows LANG (et_EE wrote
+// "0,4 s" and "248,00", th_TH the year 2569) in command output, problem details and log text alike. The e-mails fix theirs too
+// (MemberEmails.InvariantCulture), wherever they are composed.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
 
 args = Program.WithHelpAsked(args);
 

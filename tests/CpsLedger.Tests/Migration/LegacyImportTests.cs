@@ -239,6 +239,25 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task The_command_writes_its_figures_alike_whatever_the_machines_locale()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"legacy-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, LegacyFiles.KadrisOldAccount);
+        try
+        {
+            // The process's culture follows LANG: et_EE wrote "0,4 s", as the service's texts and problem details would have.
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName,
+                new Dictionary<string, string> { ["LANG"] = "et_EE.UTF-8", ["LC_ALL"] = "et_EE.UTF-8" }, "legacy-import", file);
+            Assert.True(exit == 0, output + error);
+            Assert.Matches(@"^Imported .+ in \d+\.\d s \(\d+ product rows/s, ", output);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task The_command_line_path_streams_in_batches_and_the_result_is_the_same_as_in_one()
     {
         // 3 accounts' rows interleaved, so that every account's rows span batches of 2.
