@@ -73,6 +73,7 @@ public static class LegacyFile
         using var records = reading.GetEnumerator();
         var columns = (int[]?)null;
         IReadOnlyList<string> headerNames = [];
+        var headerWidth = 0;
         while (true)
         {
             CsvRecord? record;
@@ -115,7 +116,8 @@ public static class LegacyFile
             if (columns is null)
             {
                 var headerProblems = ReadHeader(record, out columns);
-                headerNames = [.. record.Fields.Select(f => f.Trim().ToLowerInvariant())];
+                headerNames = Named(record);
+                headerWidth = record.Fields.Count;
                 if (headerProblems.Count > 0)
                 {
                     // Without a usable header no row can be read: problems of the file as a whole.
@@ -134,10 +136,22 @@ public static class LegacyFile
 
             // Held to the header's own columns (not the format's seven): an extra value is refused rather than dropped, and a row cut
             // short (a file that stops mid-row) rather than imported with its last details missing.
-            if (record.Fields.Count > headerNames.Count)
+            if (record.Fields.Count > headerWidth)
             {
-                yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but the header names " +
-                                                                       $"{headerNames.Count} columns (a value containing a comma must be enclosed in double quotes).")]);
+                var header = headerWidth == headerNames.Count
+                    ? $"the header names {headerWidth} columns"
+                    : $"the header has {headerWidth} columns, {headerNames.Count} of them named";
+                yield return (null, [new LegacyRowProblem(record.Line, $"The row has {record.Fields.Count} values but {header} " +
+                                                                       "(a value containing a comma must be enclosed in double quotes).")]);
+                continue;
+            }
+
+            // The columns a spreadsheet adds after the last named one hold nothing: a value there would be lost, so it is refused.
+            if (record.Fields.Skip(headerNames.Count).Select((value, i) => (Value: value.Trim(), At: headerNames.Count + i + 1))
+                    .FirstOrDefault(v => v.Value.Length > 0) is { Value.Length: > 0 } unnamed)
+            {
+                yield return (null, [new LegacyRowProblem(record.Line, $"Value {unnamed.At} (\"{Shorten(unnamed.Value)}\") is in a column the header " +
+                                                                       "does not name; name the column or remove the value.")]);
                 continue;
             }
 
@@ -166,9 +180,20 @@ public static class LegacyFile
             return problems;
         }
 
-        var names = header.Fields.Select(f => f.Trim().ToLowerInvariant()).ToList();
+        var names = Named(header);
         if (!names.Any(Columns.Contains))
         {
+            // A spreadsheet saved with its list separator (a semicolon in much of Europe) or as tab-separated text: one field.
+            foreach (var (separator, named) in new[] { (';', "semicolons"), ('\t', "tabs") })
+            {
+                if (header.Fields.Count == 1 && header.Fields[0].Split(separator).Any(f => Columns.Contains(f.Trim().ToLowerInvariant())))
+                {
+                    problems.Add(new LegacyRowProblem(header.Line, $"The values are separated by {named}; the legacy file separates them " +
+                                                                   $"with commas (save it as CSV, comma-separated). The columns are {Header}."));
+                    return problems;
+                }
+            }
+
             problems.Add(new LegacyRowProblem(header.Line, $"The first line must be the header row naming the columns, e.g. \"{Header}\"; " +
                                                            $"found \"{Shorten(string.Join(",", header.Fields))}\"."));
             return problems;
@@ -177,7 +202,9 @@ public static class LegacyFile
         for (var i = 0; i < names.Count; i++)
         {
             var index = Array.IndexOf(Columns, names[i]);
-            if (index < 0)
+            if (names[i].Length == 0)
+                problems.Add(new LegacyRowProblem(header.Line, $"The header names no column at position {i + 1}; the columns are {Header}."));
+            else if (index < 0)
                 problems.Add(new LegacyRowProblem(header.Line, $"The header names an unknown column \"{Shorten(names[i])}\"; the columns are {Header}."));
             else if (columns[index] >= 0)
                 problems.Add(new LegacyRowProblem(header.Line, $"The header names the column \"{names[i]}\" more than once."));
@@ -268,6 +295,16 @@ public static class LegacyFile
             ? null
             : new LegacyProductDetails(Catalogue.ProductModelCode.Normalize(code), serial is null ? null : SerialNumbers.Tidy(serial), date, country, dealer);
         return (new LegacyRow(record.Line, LegacyIds.NormalizeEmail(email!), number!, product), []);
+    }
+
+    /// <summary>The header's column names, trimmed and in lower case, less the unnamed columns after the last named one (a
+    /// spreadsheet's trailing commas).</summary>
+    private static List<string> Named(CsvRecord header)
+    {
+        var names = header.Fields.Select(f => f.Trim().ToLowerInvariant()).ToList();
+        while (names.Count > 0 && names[^1].Length == 0)
+            names.RemoveAt(names.Count - 1);
+        return names;
     }
 
     /// <summary>Where a byte that is not UTF-8 (read as U+FFFD) is in the record, if one is.</summary>

@@ -108,6 +108,33 @@ public sealed class LegacyFileTests
             problems);
     }
 
+    [Fact]
+    public void A_spreadsheets_unnamed_empty_columns_are_left_out_and_a_value_in_one_is_refused()
+    {
+        // Excel writes a comma after the last column when a column to its right was ever formatted: the header ends ",," and every
+        // row with it. Those columns hold nothing, so nothing is lost by leaving them out.
+        var rows = Read($"{LegacyFile.Header},,\na@old.example,1,EOS-R5,SN-1,2019-03-01,EE,Photopoint,,\n");
+        Assert.Empty(Assert.Single(rows).Problems);
+        Assert.Equal("Photopoint", rows[0].Row!.Product!.Dealer);
+
+        Assert.Equal(["line 2: Value 8 (\"kept\") is in a column the header does not name; name the column or remove the value."],
+            Problems($"{LegacyFile.Header},,\na@old.example,1,EOS-R5,SN-1,2019-03-01,EE,Photopoint,kept,\n"));
+        // A name left out between named columns is still a problem of the header: the values are read by the header's names.
+        Assert.Contains(Problems($"old_email,,old_membership_number,model_code\na@old.example,x,1,EOS-R5\n"),
+            p => p.Contains("names no column at position 2", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(';', "semicolons")]
+    [InlineData('\t', "tabs")]
+    public void A_file_separated_by_semicolons_or_tabs_is_refused_saying_so(char separator, string named)
+    {
+        var csv = $"{LegacyFile.Header.Replace(',', separator)}\na@old.example{separator}1{separator}EOS-R5{separator}{separator}{separator}{separator}\n";
+        Assert.Equal([$"file: Line 1: The values are separated by {named}; the legacy file separates them with commas (save it as CSV, comma-separated). " +
+                      $"The columns are {LegacyFile.Header}."],
+            Problems(csv));
+    }
+
     [Theory]
     [InlineData("", "file: The file is empty")]
     [InlineData("email,number\na@old.example,1\n", "file: Line 1: The first line must be the header row")]
