@@ -351,7 +351,7 @@ public static class InvoiceEmails
         return MemberEmails.Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
-                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open.
+                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open.
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
                         {ask} Without payment your CPS membership
                         ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
@@ -395,7 +395,7 @@ public static class InvoiceEmails
         return MemberEmails.Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
                         Dear {account.CompanyName},
 
-                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {invoice.Outstanding:0.00} {invoice.Currency} is still open, so your
+                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open, so your
                         CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
 
                         Pay the open amount by bank transfer{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}:

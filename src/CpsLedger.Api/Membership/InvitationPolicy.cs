@@ -453,7 +453,7 @@ public static class InvitationEmail
     {
         using var culture = MemberEmails.InvariantCulture();
         var standard = table?.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired <= invitation.Points)
-            .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {t.AnnualFee:0.00} {t.Currency} a year ({t.PointsRequired} points)")
+            .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {Invoicing.InvoiceWording.Money(t.AnnualFee)} {t.Currency} a year ({t.PointsRequired} points)")
             .ToList() ?? [];
 
         // The same invitation always has the same Message-Id, so a redelivery is recognisably the same e-mail; a resend by support is

@@ -237,7 +237,7 @@ public static class WelcomeEmailHandler
                           Membership number: {term.MembershipNumber}
                           Level:             {term.TierName}
                           Term:              {term.StartsOn:yyyy-MM-dd} to {term.EndsOn:yyyy-MM-dd}
-                          Annual fee:        {term.AnnualFee:0.00} {term.Currency}
+                          Annual fee:        {Invoicing.InvoiceWording.Money(term.AnnualFee)} {term.Currency}
                           Payment:           {(term.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}
 
                         Your membership is active now. Please quote your membership number when you contact CPS support.

@@ -717,7 +717,7 @@ public static class MembershipYearEmails
         var tiers = renewal.EligibleTiers
             .Select(code => table?.Tiers.FirstOrDefault(t => t.Code == code))
             .Where(t => t is not null)
-            .Select(t => $"  - {t!.Name}: {t.AnnualFee:0.00} {t.Currency} a year{(t.Code == renewal.Proposed?.TierCode ? " (selected)" : "")}");
+            .Select(t => $"  - {t!.Name}: {InvoiceWording.Money(t.AnnualFee)} {t.Currency} a year{(t.Code == renewal.Proposed?.TierCode ? " (selected)" : "")}");
         var next = renewal.Proposed;
         var what = next is null
             ? $"""
@@ -726,7 +726,7 @@ public static class MembershipYearEmails
                """
             : term.PaymentMethod == PaymentMethod.Card && cardOnFile
                 ? $"""
-                   Your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({next.AnnualFee:0.00} {next.Currency}) for
+                   Your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}) for
                    {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}. The invoice follows the renewal and your card on file is charged
                    on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
                    """
@@ -734,11 +734,11 @@ public static class MembershipYearEmails
                 ? $"""
                    There is no payment card on file, and a card membership renews only with one. Add a card in the CPS portal by
                    {term.EndsOn:yyyy-MM-dd} and your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName}
-                   ({next.AnnualFee:0.00} {next.Currency}) for {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}; the invoice follows
+                   ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}) for {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}; the invoice follows
                    the renewal and the card is charged on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
                    """
                 : $"""
-                   Your renewal invoice for {next.TierName} ({next.AnnualFee:0.00} {next.Currency}, {next.StartsOn:yyyy-MM-dd} to
+                   Your renewal invoice for {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}, {next.StartsOn:yyyy-MM-dd} to
                    {next.EndsOn:yyyy-MM-dd}) follows in a separate e-mail. Paid by {term.EndsOn:yyyy-MM-dd}, your membership renews on
                    {next.StartsOn:yyyy-MM-dd}; unpaid, it ends on {term.EndsOn:yyyy-MM-dd}.
                    """;
@@ -773,7 +773,7 @@ public static class MembershipYearEmails
               Membership number: {term.MembershipNumber}
               Level:             {term.TierName}
               Term:              {term.StartsOn:yyyy-MM-dd} to {term.EndsOn:yyyy-MM-dd}
-              Annual fee:        {term.AnnualFee:0.00} {term.Currency}
+              Annual fee:        {InvoiceWording.Money(term.AnnualFee)} {term.Currency}
 
             {(term.PaymentMethod == PaymentMethod.Card ? "Your invoice follows within a few hours; your card is charged on its due date." : "Your renewal invoice is paid.")}
 

@@ -25,14 +25,15 @@ public sealed class EmailLocaleTests
         try
         {
             var overdue = InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, new DateOnly(2026, 12, 18), TestInvoices.Payee).TextBody!;
-            Assert.Contains($"and {invoice.Outstanding.ToString("0.00", CultureInfo.InvariantCulture)} EUR is still open", overdue);
+            Assert.Contains($"and {InvoiceWording.Money(invoice.Outstanding)} EUR is still open", overdue);
             Assert.Contains("is suspended on 2026-12-18", overdue);
 
             var suspended = InvoiceEmails.Suspended(TestInvoices.Buyer(), invoice, TestInvoices.Now, TestInvoices.Payee).TextBody!;
-            Assert.Contains($"and {invoice.Outstanding.ToString("0.00", CultureInfo.InvariantCulture)} EUR is still open", suspended);
+            Assert.Contains($"and {InvoiceWording.Money(invoice.Outstanding)} EUR is still open", suspended);
 
             var renewed = MembershipYearEmails.Renewed(TestInvoices.Buyer(), term);
-            Assert.Contains("Annual fee:        1234.50 EUR", renewed.TextBody);
+            // Written as the invoice writes money (InvoiceWording.Money), thousands grouped: the e-mails once wrote 1234.50 beside its 1,234.50.
+            Assert.Contains("Annual fee:        1,234.50 EUR", renewed.TextBody);
             Assert.Contains("Term:              2026-01-01 to 2026-12-31", renewed.TextBody);
         }
         finally
