@@ -107,10 +107,31 @@ public static class CatalogueFile
         }
         catch (DecoderFallbackException)
         {
-            return Rejected("The file is not UTF-8 text. Save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\") and import it again.");
+            return Rejected($"The file is not UTF-8 text: {WhereNotUtf8(content)} (was it saved as Latin-1 or Windows-1252?). " +
+                            "Save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\") and import it again.");
         }
 
         return Read(text, format);
+    }
+
+    /// <summary>"line 4 has a byte that is not UTF-8 after "A1,Objectif "": the first such byte, by its line (as an editor counts
+    /// them) and the text before it on that line, shortened to its last 40 characters.</summary>
+    private static string WhereNotUtf8(byte[] content)
+    {
+        var (line, lineStart, at) = (1, 0, 0);
+        while (at < content.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(content.AsSpan(at), out var rune, out var consumed) != System.Buffers.OperationStatus.Done)
+                break;
+            if (rune.Value == '\n')
+                (line, lineStart) = (line + 1, at + 1);
+            at += consumed;
+        }
+
+        var before = Encoding.UTF8.GetString(content, lineStart, at - lineStart).TrimEnd('\r');
+        if (before.Length > 40)
+            before = "…" + before[^40..];
+        return before.Length == 0 ? $"line {line} has a byte that is not UTF-8 at its start" : $"line {line} has a byte that is not UTF-8 after \"{before}\"";
     }
 
     public static CatalogueFileReading Read(string text, CatalogueFileFormat format)

@@ -242,7 +242,13 @@ public sealed class CatalogueFileTests
     public void A_file_that_is_not_utf8_is_refused()
     {
         var latin1 = Encoding.Latin1.GetBytes("code,name,category,points\nA1,Objectif \u00e9tanche,lens,1\n");
-        Assert.StartsWith("The file is not UTF-8 text.", OnlyProblemAt(CatalogueFile.Read(latin1, CatalogueFileFormat.Csv), "file"));
+        // Where the byte is, as a spreadsheet's Latin-1 export has it: the line and the text before it on that line.
+        Assert.Equal("The file is not UTF-8 text: line 2 has a byte that is not UTF-8 after \"A1,Objectif \" (was it saved as Latin-1 or " +
+                     "Windows-1252?). Save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\") and import it again.",
+            OnlyProblemAt(CatalogueFile.Read(latin1, CatalogueFileFormat.Csv), "file"));
+        // A sequence cut short at the very end of the file, after a line break (CRLF counts as one).
+        var cut = Encoding.UTF8.GetBytes("code,name,category,points\r\nA1,One,lens,1\r\n").Append((byte)0xC3).ToArray();
+        Assert.StartsWith("The file is not UTF-8 text: line 3 has a byte that is not UTF-8 at its start ", OnlyProblemAt(CatalogueFile.Read(cut, CatalogueFileFormat.Csv), "file"));
     }
 
     [Fact]

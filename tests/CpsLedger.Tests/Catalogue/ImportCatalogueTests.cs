@@ -152,7 +152,7 @@ public sealed class ImportCatalogueTests(LedgerApp app) : LedgerTest(app)
         var response = await App.ClientAs(LedgerRoles.Support).PostAsync(CatalogueFiles.ImportsUrl, content);
 
         var problem = await response.ReadProblem(HttpStatusCode.BadRequest);
-        Assert.StartsWith("The file is not UTF-8 text.", problem.Errors["file"][0]);
+        Assert.StartsWith("The file is not UTF-8 text: line 2 has a byte that is not UTF-8 after \"A1,Objectif \"", problem.Errors["file"][0]);
     }
 
     [Theory]
