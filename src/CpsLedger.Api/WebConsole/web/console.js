@@ -241,7 +241,8 @@ async function searchView(query) {
           h('td', {}, h('a', { href: `#/accounts/${item.accountId}` }, item.companyName)),
           h('td', {}, item.contactEmail),
           h('td', {}, item.country),
-          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono' }, item.matchedValue)))))),
+          // Wrapped between its words (a company name), within one only when a word is wider than the column (mono breaks anywhere).
+          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)))))),
       found.moreThanShown ? h('p', { class: 'notice warn' }, 'More accounts match than are shown: type more of the name.') : null);
   } catch (error) {
     fill(results, problemNotice(error));
