@@ -89,4 +89,26 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await Screenshot("hostile-audit");
         Assert.False(await PageOverflows(), "the audit overflows");
     }
+    [Fact]
+    public async Task A_right_to_left_reason_reads_right_to_left_and_leaves_the_line_around_it_alone()
+    {
+        var account = await App.OpenAccount("rtl@example.ee");
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        // Hebrew, ending with a full stop: read left to right, the stop would stand at the sentence's start (its right end).
+        const string reason = "החבר איבד את הרישום 2025.";
+        var preview = await Page.ReviewAdjustment("50", reason, "CPS-SUP-1234");
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var line = Page.GetByTestId("explanation").Locator("tbody tr").Filter(new() { HasText = "CPS-SUP-1234" });
+        await Expect(line.Locator("td").Last).ToHaveTextAsync($"{reason} · ticket CPS-SUP-1234");
+        Assert.Equal("rtl", await line.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
+        await Screenshot("hostile-rtl-explanation");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        var meta = Page.Locator(".meta").Filter(new() { HasText = "CPS-SUP-1234" });
+        Assert.Equal("rtl", await meta.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
+    }
 }
