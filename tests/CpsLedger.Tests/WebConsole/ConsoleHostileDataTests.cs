@@ -2,6 +2,7 @@ using System.Net;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -110,5 +111,18 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
         var meta = Page.Locator(".meta").Filter(new() { HasText = "CPS-SUP-1234" });
         Assert.Equal("rtl", await meta.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
+    }
+    [Fact]
+    public async Task An_account_with_many_products_stays_inside_the_page()
+    {
+        await App.ListModel(points: 10);
+        var account = await App.OpenAccount("many@example.ee");
+        var member = App.Member(account);
+        for (var i = 0; i < 55; i++)
+            await member.Register(account, Products.Products.Complete($"R5-MANY-{i:0000}"));
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(Page.GetByTestId("explanation").Locator("tbody tr")).ToHaveCountAsync(55);
+        Assert.False(await PageOverflows(), "the account page overflows");
     }
 }
