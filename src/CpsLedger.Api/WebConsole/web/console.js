@@ -241,7 +241,8 @@ async function searchView(query) {
           h('td', {}, h('a', { href: `#/accounts/${item.accountId}` }, item.companyName)),
           h('td', {}, item.contactEmail),
           h('td', {}, item.country),
-          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono' }, item.matchedValue)))))),
+          // Wrapped between its words (a company name), within one only when a word is wider than the column (mono breaks anywhere).
+          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)))))),
       found.moreThanShown ? h('p', { class: 'notice warn' }, 'More accounts match than are shown: type more of the name.') : null);
   } catch (error) {
     fill(results, problemNotice(error));
@@ -471,7 +472,11 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: 'num' }, String(running)),
       h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
       h('td', {}, actor(line.by, line.causedBy)),
-      h('td', { class: 'multiline' }, [line.reason, line.ticketReference ? `ticket ${line.ticketReference}` : null].filter(Boolean).join(' · ') || '—'));
+      // The reason in a <bdi>: written in Hebrew or Arabic it reads right to left, and leaves " · ticket …" after it where it was.
+      h('td', { class: 'multiline' }, line.reason || line.ticketReference
+        ? [line.reason ? h('bdi', {}, line.reason) : null, line.reason && line.ticketReference ? ' · ' : null,
+          line.ticketReference ? `ticket ${line.ticketReference}` : null]
+        : '—'));
   });
   const chart = h('div', { class: 'chart' });
   chart.append(waterfall(explanation, { title: `${caption}: how the total of ${explanation.pointsTotal} is built up` }));
@@ -707,7 +712,7 @@ async function historyView(id, params) {
     h('p', { class: 'desc multiline' }, e.description),
     h('div', { class: 'meta' },
       `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
-      e.reason ? h('span', { class: 'multiline' }, ` · reason: ${e.reason}`) : '',
+      e.reason ? h('span', { class: 'multiline' }, ' · reason: ', h('bdi', {}, e.reason)) : '',
       e.ticketReference ? ` · ticket ${e.ticketReference}` : '',
       e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''))));
 

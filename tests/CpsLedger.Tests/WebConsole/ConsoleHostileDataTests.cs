@@ -1,0 +1,128 @@
+using System.Net;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Accounts;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Products;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace CpsLedger.Tests.WebConsole;
+
+/// <summary>The console with the data a demanding support agent meets: markup in a name, a 200-character name, right-to-left text.</summary>
+public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
+{
+    // 200 characters, markup and CJK in it, and one long unbroken word (a company's domain, as some write it).
+    private static readonly string LongName =
+        ("<script>alert(1)</script> <b>x</b> 北京光影摄影工作室 Valgus-Fotograafia-ja-Videotootmise-Osauhingu-Tallinna-Filiaal.example.ee "
+         + string.Concat(Enumerable.Repeat("Studio Lumen ", 20)))[..200];
+
+    /// <summary>
+    /// How many of an element's words are broken over two lines: words end at a space or after a hyphen, where a line may break;
+    /// Chinese, which breaks between characters, is left out.
+    /// </summary>
+    private const string SplitWords = """
+        element => {
+          const text = element.firstChild;
+          let split = 0, at = 0;
+          for (const part of text.data.split(/(?<=[ -])/)) {
+            const word = part.replace(/[ -]$/, '');
+            const range = document.createRange();
+            range.setStart(text, at);
+            range.setEnd(text, at + word.length);
+            if (!/[\u3000-\u9fff]/.test(word) && new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1) split++;
+            at += part.length;
+          }
+          return split;
+        }
+        """;
+
+    private Task<bool> PageOverflows() =>
+        Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > document.documentElement.clientWidth");
+
+    [Fact]
+    public async Task A_long_name_with_markup_is_shown_as_text_and_the_page_does_not_overflow()
+    {
+        var opened = await App.ClientAs(LedgerRoles.Portal)
+            .PostJson("/api/accounts", Accounts.Accounts.Opening("hostile@example.ee", company: LongName))
+            .ReadAs<CpsLedger.Api.Accounts.BusinessAccountCreated>(HttpStatusCode.Created);
+        await SignInAs(LedgerRoles.Support, "anna");
+
+        await Page.GetByLabel("Find an account").FillAsync("Lumen");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = LongName })).ToBeVisibleAsync();
+        // The name matched on wraps between its words: "Studio L" / "umen" was read as two words.
+        var matched = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = "company name:" }).Locator("td").Nth(3).Locator("span");
+        Assert.Equal(0, await matched.EvaluateAsync<int>(SplitWords));
+        await Screenshot("hostile-search");
+        Assert.False(await PageOverflows(), "the search result overflows the page");
+
+        await Page.GotoAsync($"/console/#/accounts/{opened.AccountId}");
+        var heading = Page.GetByRole(AriaRole.Heading, new() { Level = 1 });
+        await Expect(heading).ToHaveTextAsync(LongName);
+        await Expect(heading.Locator("b, script")).ToHaveCountAsync(0);
+        await Screenshot("hostile-account");
+        Assert.False(await PageOverflows(), "the account page overflows");
+
+        // A support reason of 300 characters, with markup and right-to-left text and digits in it.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Support actions" }).ClickAsync();
+        var reason = ("<b>x</b> <script>alert(1)</script> Lost registration, member wrote: \"שלום, מספר 4711\" (ticket 42). "
+            + string.Concat(Enumerable.Repeat("Confirmed by the dealer on the phone. ", 10)))[..300];
+        var preview = await Page.ReviewAdjustment("50", reason, "CPS-SUP-1234");
+        await Expect(preview).ToContainTextAsync("<b>x</b>");
+        await Screenshot("hostile-adjustment-preview");
+        Assert.False(await PageOverflows(), "the preview overflows");
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var manual = Page.GetByTestId("explanation").Locator("tbody tr").Filter(new() { HasText = "CPS-SUP-1234" });
+        await Expect(manual).ToContainTextAsync("<script>alert(1)</script>");
+        await Screenshot("hostile-explanation");
+        Assert.False(await PageOverflows(), "the explanation overflows");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" })).ToContainTextAsync("points adjusted");
+        await Screenshot("hostile-history");
+        Assert.False(await PageOverflows(), "the history overflows");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Audit", Exact = true }).ClickAsync();
+        await Page.WaitForTimeoutAsync(1500);
+        await Screenshot("hostile-audit");
+        Assert.False(await PageOverflows(), "the audit overflows");
+    }
+    [Fact]
+    public async Task A_right_to_left_reason_reads_right_to_left_and_leaves_the_line_around_it_alone()
+    {
+        var account = await App.OpenAccount("rtl@example.ee");
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        // Hebrew, ending with a full stop: read left to right, the stop would stand at the sentence's start (its right end).
+        const string reason = "החבר איבד את הרישום 2025.";
+        var preview = await Page.ReviewAdjustment("50", reason, "CPS-SUP-1234");
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var line = Page.GetByTestId("explanation").Locator("tbody tr").Filter(new() { HasText = "CPS-SUP-1234" });
+        await Expect(line.Locator("td").Last).ToHaveTextAsync($"{reason} · ticket CPS-SUP-1234");
+        Assert.Equal("rtl", await line.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
+        await Screenshot("hostile-rtl-explanation");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        var meta = Page.Locator(".meta").Filter(new() { HasText = "CPS-SUP-1234" });
+        Assert.Equal("rtl", await meta.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
+    }
+    [Fact]
+    public async Task An_account_with_many_products_stays_inside_the_page()
+    {
+        await App.ListModel(points: 10);
+        var account = await App.OpenAccount("many@example.ee");
+        var member = App.Member(account);
+        for (var i = 0; i < 55; i++)
+            await member.Register(account, Products.Products.Complete($"R5-MANY-{i:0000}"));
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        await Expect(Page.GetByTestId("explanation").Locator("tbody tr")).ToHaveCountAsync(55);
+        Assert.False(await PageOverflows(), "the account page overflows");
+    }
+}
