@@ -99,6 +99,8 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         // Hebrew, ending with a full stop: read left to right, the stop would stand at the sentence's start (its right end).
         const string reason = "החבר איבד את הרישום 2025.";
         var preview = await Page.ReviewAdjustment("50", reason, "CPS-SUP-1234");
+        // The review before writing shows it as the explanation will.
+        Assert.Equal("rtl", await preview.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
         await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
 
@@ -112,6 +114,7 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         var meta = Page.Locator(".meta").Filter(new() { HasText = "CPS-SUP-1234" });
         Assert.Equal("rtl", await meta.GetByText(reason, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction"));
     }
+
     [Fact]
     public async Task An_account_with_many_products_stays_inside_the_page()
     {

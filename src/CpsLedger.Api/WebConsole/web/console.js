@@ -206,6 +206,11 @@ function signInView() {
 
 // ---------- search ----------
 
+// A value typed by a person (a reason) in a <bdi>: in Hebrew or Arabic it reads right to left, its punctuation where it belongs.
+function isolated(value) {
+  return typeof value === 'string' ? h('bdi', {}, value) : value;
+}
+
 async function searchView(query) {
   const input = h('input', { type: 'search', id: 'q', name: 'q', value: query || '', required: true, minlength: 2, autocomplete: 'off', 'aria-describedby': 'q-hint' });
   const results = h('div', { 'aria-live': 'polite' });
@@ -997,7 +1002,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
       reviewButton.hidden = true;
       fill(preview, h('div', { class: 'preview', role: 'region', 'aria-label': 'What will be written' },
         h('h4', {}, 'This will be written to the ledger'),
-        h('dl', {}, describe(v).flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+        h('dl', {}, describe(v).flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, isolated(value))]),
           h('dt', {}, 'Recorded as'), h('dd', {}, `${me.name}, with the reason in the event's metadata`)),
         h('p', {}, 'Events are never changed afterwards: a mistake is corrected by a new action.'),
         h('div', { class: 'actions' },
@@ -1771,7 +1776,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       form.hidden = true;
       fill(preview, h('div', { class: reviewed.refused ? 'preview danger' : 'preview', role: 'region', 'aria-label': 'What will be written' },
         h('h3', {}, reviewed.refused ? 'Nothing can be written' : 'This will be written to the ledger'),
-        h('dl', {}, reviewed.lines.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+        h('dl', {}, reviewed.lines.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, isolated(value))]),
           reviewed.refused ? null : [h('dt', {}, 'Recorded as'), h('dd', {}, me.name)]),
         reviewed.warning ? h('p', { class: 'notice warn' }, reviewed.warning) : null,
         h('p', {}, reviewed.refused ?? 'Events are never changed afterwards: a mistake is corrected by a new action.'),
