@@ -22,6 +22,11 @@ public static class InvoicePdf
     // PDFsharp's font resolver is process-wide and must always be the same instance.
     static InvoicePdf() => GlobalFontSettings.FontResolver = EmbeddedFonts.Instance;
 
+    /// <summary>Makes sure the embedded fonts are PDFsharp's resolver (this class's static constructor) before a font is made.</summary>
+    internal static void UseEmbeddedFonts()
+    {
+    }
+
     /// <summary>The invoice as issued; <paramref name="payee"/> is the invoice's own (older invoices: the one configured now).</summary>
     /// <param name="logger">Told, as a warning naming the invoice, of characters printed as their code point (no embedded font has them).</param>
     public static byte[] Render(Invoice invoice, PayeeAccount payee, ILogger? logger = null)

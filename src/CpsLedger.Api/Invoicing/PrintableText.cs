@@ -1,99 +1,25 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
+using PdfSharp.Drawing;
+using PdfSharp.Fonts;
 
 namespace CpsLedger.Api.Invoicing;
 
-/// <summary>The code points a TrueType font maps to a glyph (not glyph 0, the "missing" box), read from its Windows Unicode cmap
-/// subtable: format 12 (every plane) where the font has one, else format 4 (the Basic Multilingual Plane).</summary>
+/// <summary>The code points a face maps to a glyph (not glyph 0, the "missing" box), as PDFsharp reads the face's cmap
+/// (<see cref="GlyphHelper"/>): the table it draws with.</summary>
 public sealed class FontCoverage
 {
-    private readonly HashSet<int> _codePoints = [];
+    private readonly XFont _face;
 
-    private FontCoverage()
+    private FontCoverage(XFont face) => _face = face;
+
+    public bool Has(int codePoint) => codePoint is >= 0 and <= 0x10FFFF && GlyphHelper.GlyphIndexFromCodePoint(codePoint, _face) != 0;
+
+    /// <summary>The face the embedded fonts resolve <paramref name="family"/> to, bold or regular.</summary>
+    public static FontCoverage Of(string family, bool bold)
     {
-    }
-
-    public bool Has(int codePoint) => _codePoints.Contains(codePoint);
-
-    public int Count => _codePoints.Count;
-
-    public static FontCoverage Of(byte[] font)
-    {
-        var data = font.AsSpan();
-        var coverage = new FontCoverage();
-        var tables = BinaryPrimitives.ReadUInt16BigEndian(data[4..]);
-        var cmap = -1;
-        for (var i = 0; i < tables; i++)
-        {
-            var record = data[(12 + 16 * i)..];
-            if (Encoding.ASCII.GetString(record[..4]) == "cmap")
-                cmap = (int)BinaryPrimitives.ReadUInt32BigEndian(record[8..]);
-        }
-
-        if (cmap < 0)
-            throw new InvalidDataException("The font has no cmap table.");
-        int format4 = -1, format12 = -1;
-        var subtables = BinaryPrimitives.ReadUInt16BigEndian(data[(cmap + 2)..]);
-        for (var i = 0; i < subtables; i++)
-        {
-            var record = data[(cmap + 4 + 8 * i)..];
-            var (platform, encoding) = (BinaryPrimitives.ReadUInt16BigEndian(record), BinaryPrimitives.ReadUInt16BigEndian(record[2..]));
-            var at = cmap + (int)BinaryPrimitives.ReadUInt32BigEndian(record[4..]);
-            var format = BinaryPrimitives.ReadUInt16BigEndian(data[at..]);
-            if (platform == 3 && encoding == 10 && format == 12)
-                format12 = at;
-            else if (platform == 3 && encoding == 1 && format == 4)
-                format4 = at;
-        }
-
-        if (format12 >= 0)
-        {
-            var groups = BinaryPrimitives.ReadUInt32BigEndian(data[(format12 + 12)..]);
-            for (var i = 0; i < groups; i++)
-            {
-                var group = data[(format12 + 16 + 12 * i)..];
-                var (start, end, glyph) = (BinaryPrimitives.ReadUInt32BigEndian(group), BinaryPrimitives.ReadUInt32BigEndian(group[4..]),
-                    BinaryPrimitives.ReadUInt32BigEndian(group[8..]));
-                for (var c = start; c <= end; c++)
-                    if (glyph + (c - start) != 0)
-                        coverage._codePoints.Add((int)c);
-            }
-        }
-        else if (format4 >= 0)
-        {
-            var segments = BinaryPrimitives.ReadUInt16BigEndian(data[(format4 + 6)..]) / 2;
-            var ends = format4 + 14;
-            var starts = ends + 2 * segments + 2;
-            var deltas = starts + 2 * segments;
-            var offsets = deltas + 2 * segments;
-            for (var s = 0; s < segments; s++)
-            {
-                var end = BinaryPrimitives.ReadUInt16BigEndian(data[(ends + 2 * s)..]);
-                var start = BinaryPrimitives.ReadUInt16BigEndian(data[(starts + 2 * s)..]);
-                var delta = BinaryPrimitives.ReadInt16BigEndian(data[(deltas + 2 * s)..]);
-                var offset = BinaryPrimitives.ReadUInt16BigEndian(data[(offsets + 2 * s)..]);
-                for (int c = start; c <= end && c != 0xFFFF; c++)
-                {
-                    int glyph;
-                    if (offset == 0)
-                        glyph = (c + delta) & 0xFFFF;
-                    else
-                    {
-                        glyph = BinaryPrimitives.ReadUInt16BigEndian(data[(offsets + 2 * s + offset + 2 * (c - start))..]);
-                        if (glyph != 0)
-                            glyph = (glyph + delta) & 0xFFFF;
-                    }
-
-                    if (glyph != 0)
-                        coverage._codePoints.Add(c);
-                }
-            }
-        }
-        else
-            throw new InvalidDataException("The font has no Windows Unicode cmap subtable (format 4 or 12).");
-
-        return coverage;
+        InvoicePdf.UseEmbeddedFonts();
+        return new FontCoverage(new XFont(family, 10, bold ? XFontStyleEx.Bold : XFontStyleEx.Regular));
     }
 }
 
@@ -113,9 +39,7 @@ public static class PrintableText
     public const string LatinBook = "DejaVu Sans Book";
 
     private static readonly Lazy<(FontCoverage Regular, FontCoverage Bold, FontCoverage Fallback)> Coverage = new(() => (
-        FontCoverage.Of(EmbeddedFonts.Instance.GetFont(EmbeddedFonts.RegularFace)!),
-        FontCoverage.Of(EmbeddedFonts.Instance.GetFont(EmbeddedFonts.BoldFace)!),
-        FontCoverage.Of(EmbeddedFonts.Instance.GetFont(EmbeddedFonts.FallbackFace)!)));
+        FontCoverage.Of(Latin, bold: false), FontCoverage.Of(Latin, bold: true), FontCoverage.Of(Fallback, bold: false)));
 
     /// <summary>A piece of a string drawn in one family.</summary>
     public readonly record struct Run(string Text, string Family);
