@@ -74,6 +74,7 @@ public static class LegacyFile
         var columns = (int[]?)null;
         IReadOnlyList<string> headerNames = [];
         var headerWidth = 0;
+        var rows = 0;
         while (true)
         {
             CsvRecord? record;
@@ -98,6 +99,10 @@ public static class LegacyFile
             {
                 if (columns is null)
                     yield return (null, [new LegacyRowProblem(0, $"The file is empty: it needs the header row \"{Header}\" and a row per legacy product.")]);
+                else if (rows == 0)
+                    // A header alone is an export that went wrong (a filter, the wrong sheet), not an old system without accounts.
+                    yield return (null, [new LegacyRowProblem(0, "The file has its header row and no rows after it: there is nothing to import " +
+                                                                 "(was the export filtered, or the wrong sheet saved?).")]);
                 yield break;
             }
 
@@ -128,6 +133,7 @@ public static class LegacyFile
                 continue;
             }
 
+            rows++;
             if (record.Problem is not null)
             {
                 yield return (null, [new LegacyRowProblem(record.Line, record.Problem)]);

@@ -137,6 +137,8 @@ public sealed class LegacyFileTests
 
     [Theory]
     [InlineData("", "file: The file is empty")]
+    [InlineData("old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer\n", "file: The file has its header row and no rows after it")]
+    [InlineData("old_email,old_membership_number,model_code\r\n\r\n", "file: The file has its header row and no rows after it")]
     [InlineData("email,number\na@old.example,1\n", "file: Line 1: The first line must be the header row")]
     [InlineData("old_email,old_membership_number,model_code,colour\n", "file: Line 1: The header names an unknown column \"colour\"")]
     [InlineData("old_email,model_code\n", "file: Line 1: The header lacks the column \"old_membership_number\"")]
