@@ -368,7 +368,11 @@ public static class InvoicePdf
         }
 
         // Text recorded before the request rules refused it (events are immutable): printed as code points, and said once per drawing.
-        if (unprintable.Count > 0)
+        // A credit note's warning names its invoice too; an invoice's names it once.
+        if (unprintable.Count > 0 && sheet.Title == "INVOICE")
+            logger?.LogWarning("The PDF of invoice {InvoiceNumber} prints {CodePoints} as code points: no embedded font has a glyph for them",
+                sheet.Invoice.InvoiceNumber, string.Join(", ", unprintable));
+        else if (unprintable.Count > 0)
             logger?.LogWarning("The PDF of {Document} (invoice {InvoiceNumber}) prints {CodePoints} as code points: no embedded font has a glyph for them",
                 sheet.DocumentTitle, sheet.Invoice.InvoiceNumber, string.Join(", ", unprintable));
 
