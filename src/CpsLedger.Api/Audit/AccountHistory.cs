@@ -161,43 +161,45 @@ public static class AccountHistory
         InvitationEmailResent e => $"Invitation e-mail sent again by support{Ticket(e.TicketReference)}: {e.Reason}",
         InvitationWithdrawn e => $"Invitation withdrawn: {e.Points} points, below the threshold of {e.Threshold}",
         // Joining pays nothing (its invoice follows, VAT added): the fee and how it is to be paid, not money moved.
-        CpsJoined e => $"Joined CPS: {e.TierName}, {e.AnnualFee:0.00} {e.Currency} a year before VAT, paying by " +
+        CpsJoined e => $"Joined CPS: {e.TierName}, {Invoicing.InvoiceWording.Money(e.AnnualFee)} {e.Currency} a year before VAT, paying by " +
                        $"{(e.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}, " +
                        $"{e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber}",
-        Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {e.Total:0.00} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
+        Invoicing.InvoiceIssued e => $"Invoice {e.InvoiceNumber} issued: {Invoicing.InvoiceWording.Money(e.Total)} {e.Currency}, due {e.DueOn:yyyy-MM-dd}" +
                                      (e.Replaces is { } replaced ? $"; replaces {replaced.InvoiceNumber} (credit note {replaced.CreditNoteNumber})" : ""),
         Invoicing.CardChargeAttempted e => $"Card charge {e.Attempt} for {e.InvoiceNumber}" +
                                            (e.Card is { } card ? $" ({card.Brand} ending {card.Last4})" : "") +
-                                           $": {e.Amount:0.00} {e.Currency}, {Words(e.Outcome)}" +
+                                           $": {Invoicing.InvoiceWording.Money(e.Amount)} {e.Currency}, {Words(e.Outcome)}" +
                                            (ChargeReason(e.Outcome, e.Reason) is { } reason ? $": {reason}" : ""),
         // The overpaid figure the payment recorded is the invoice's own right after it (Invoice.Overpaid: received beyond the total, less
         // what was refunded), decided by InvoicePayments.Receive with the fold's formula: not this payment's excess alone.
         Invoicing.PaymentReceived { Kind: Invoicing.PaymentKind.Overpayment } e =>
-            $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)}); the invoice is now overpaid by " +
-            $"{e.Overpaid:0.00} {e.Currency}",
-        Invoicing.PaymentReceived e => $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
+            $"{Invoicing.InvoiceWording.Money(e.Amount)} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)}); the invoice is now overpaid by " +
+            $"{Invoicing.InvoiceWording.Money(e.Overpaid)} {e.Currency}",
+        Invoicing.PaymentReceived e => $"{Invoicing.InvoiceWording.Money(e.Amount)} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Kind)}, {Words(e.Method)})",
         // A charge whose answer was lost or late: the card may have been charged before the cancellation committed, only found after it.
         Invoicing.PaymentReceivedAfterCancellation e => (e.Method == PaymentMethod.Card
-                                                            ? $"{e.Amount:0.00} {e.Currency} charged to the card for {e.InvoiceNumber}, found approved at the " +
+                                                            ? $"{Invoicing.InvoiceWording.Money(e.Amount)} {e.Currency} charged to the card for {e.InvoiceNumber}, found approved at the " +
                                                               "payment provider after the invoice was "
-                                                            : $"{e.Amount:0.00} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}), recorded after it was ") +
+                                                            : $"{Invoicing.InvoiceWording.Money(e.Amount)} {e.Currency} received for {e.InvoiceNumber} ({Words(e.Method)}), recorded after it was ") +
                                                         $"cancelled by credit note {e.CreditNoteNumber}: " +
                                                         (e.RefundDue == e.Amount
-                                                            ? $"{e.RefundDue:0.00} {e.Currency} to refund"
-                                                            : $"all of it to refund, {e.RefundDue:0.00} {e.Currency} on the invoice in all"),
-        Invoicing.RefundPaid e => $"Refund of {e.Amount:0.00} {e.Currency} paid for {e.InvoiceNumber} on {e.PaidOn:yyyy-MM-dd} (reference {e.Reference}): " +
+                                                            ? $"{Invoicing.InvoiceWording.Money(e.RefundDue)} {e.Currency} to refund"
+                                                            : $"all of it to refund, {Invoicing.InvoiceWording.Money(e.RefundDue)} {e.Currency} on the invoice in all"),
+        Invoicing.RefundPaid e => $"Refund of {Invoicing.InvoiceWording.Money(e.Amount)} {e.Currency} paid for {e.InvoiceNumber} on {e.PaidOn:yyyy-MM-dd} (reference {e.Reference}): " +
                                   // A cancelled invoice's refund may be of money received before the cancellation: the words say what was refunded, not when.
                                   (e.Of == Invoicing.RefundOf.Overpayment ? "overpayment" : "received on the cancelled invoice") + "; " +
-                                  (e.StillOwedBack > 0 ? $"{e.StillOwedBack:0.00} {e.Currency} still to refund" : "nothing more to refund"),
+                                  (e.StillOwedBack > 0 ? $"{Invoicing.InvoiceWording.Money(e.StillOwedBack)} {e.Currency} still to refund" : "nothing more to refund"),
         Invoicing.InvoicePaid e => $"Invoice {e.InvoiceNumber} paid",
-        Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {e.Outstanding:0.00} {e.Currency} outstanding",
+        Invoicing.InvoiceBecameOverdue e => $"Invoice {e.InvoiceNumber} overdue: {Invoicing.InvoiceWording.Money(e.Outstanding)} {e.Currency} outstanding",
         // Suspended after the grace period whether or not part of the invoice was paid: "unpaid" was untrue of a partial payment.
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} not paid in full",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} settled (paid, or cancelled by a credit note)",
         RenewalOffered e => $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
-                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points" : $"{e.OfferedTierName} pre-selected ({e.AnnualFee:0.00} {e.Currency} a year before VAT)") +
+                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points"
+                                : e.AnnualFee is { } fee ? $"{e.OfferedTierName} pre-selected ({Invoicing.InvoiceWording.Money(fee)} {e.Currency} a year before VAT)"
+                                : $"{e.OfferedTierName} pre-selected") +
                             (e.EligibleTiers.Count > 0 ? $"; eligible: {string.Join(", ", e.EligibleTiers)}" : ""),
-        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({e.AnnualFee:0.00} {e.Currency} a year before VAT)",
+        RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({Invoicing.InvoiceWording.Money(e.AnnualFee)} {e.Currency} a year before VAT)",
         // A tier chosen later resumes the renewal: the stop alone does not end the membership.
         RenewalStopped _ => "Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
         MembershipRenewed e => $"Renewed: {e.TierName}, {e.StartsOn:yyyy-MM-dd} to {e.EndsOn:yyyy-MM-dd}, membership number {e.MembershipNumber} kept",
@@ -205,15 +207,15 @@ public static class AccountHistory
                               (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
         MembershipCancelled e => $"Membership {e.MembershipNumber} cancelled by support on {e.EndedOn:yyyy-MM-dd}{Ticket(e.TicketReference)}: {e.Reason}" +
                                  (e.CancelledInvoices.Count > 0 ? $"; cancelled {string.Join(", ", e.CancelledInvoices)}" : ""),
-        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {e.ProRataAmount:0.00} {e.Currency} before VAT for " +
+        TierUpgraded e => $"Upgraded from {e.FromTierName} to {e.TierName} on {e.EffectiveOn:yyyy-MM-dd}: {Invoicing.InvoiceWording.Money(e.ProRataAmount)} {e.Currency} before VAT for " +
                           $"{e.DaysRemaining} of {e.DaysInTerm} days",
         Invoicing.PaymentCardRecorded e => $"Payment card recorded (token ending {Masked(e.CardToken)})",
         Invoicing.PaymentCardSaved e => $"Payment card recorded: {e.Brand} ending {e.Last4}, expires {e.ExpiryMonth:D2}/{e.ExpiryYear}",
         BillingDetailsChanged e => $"Billing details set: {string.Join(", ", e.Address.Lines())}" + (e.VatId is null ? ", no VAT ID" : $", VAT ID {e.VatId}"),
         Invoicing.InvoiceCancelled e => $"Invoice {e.InvoiceNumber} cancelled by credit note {e.CreditNoteNumber}: {e.Reason}",
         Invoicing.InvoiceReplaced e => $"Invoice {e.InvoiceNumber} replaced by invoice {e.ReplacementInvoiceNumber}: {e.Reason}",
-        Invoicing.CreditNoteIssued e => $"Credit note {e.CreditNoteNumber} issued for invoice {e.InvoiceNumber}: {e.Total:0.00} {e.Currency} credited" +
-                                        (e.RefundDue > 0 ? $", {e.RefundDue:0.00} {e.Currency} to refund" : ""),
+        Invoicing.CreditNoteIssued e => $"Credit note {e.CreditNoteNumber} issued for invoice {e.InvoiceNumber}: {Invoicing.InvoiceWording.Money(e.Total)} {e.Currency} credited" +
+                                        (e.RefundDue > 0 ? $", {Invoicing.InvoiceWording.Money(e.RefundDue)} {e.Currency} to refund" : ""),
         Invoicing.VatRatesPublished e => $"VAT rates published ({e.Rates.Count} entries): {e.Reason}",
         _ => Words(data.GetType().Name),
     };

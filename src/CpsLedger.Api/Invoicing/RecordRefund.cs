@@ -108,7 +108,7 @@ public static class RefundDecision
                 $"Invoice {invoice.InvoiceNumber} is in {invoice.Currency}, not {command.Currency}: a refund is recorded in the currency received.");
         if (command.Amount > owed)
             return Problems.Conflict("Refund exceeds what is owed back",
-                $"{owed:0.00} {invoice.Currency} is owed back on invoice {invoice.InvoiceNumber}, not {command.Amount:0.00}. Nothing was recorded.");
+                $"{InvoiceWording.Money(owed)} {invoice.Currency} is owed back on invoice {invoice.InvoiceNumber}, not {InvoiceWording.Money(command.Amount)}. Nothing was recorded.");
         // Money cannot go back before it came in: the first payment's value date is the earliest a refund can be paid.
         var firstReceived = invoice.Payments.Min(p => p.ValueDate);
         if (command.PaidOn < firstReceived)
@@ -119,9 +119,9 @@ public static class RefundDecision
 
     private static string Received(Invoice invoice) =>
         invoice.TotalReceived == 0 ? "nothing was received on it"
-        : invoice.Refunded > 0 ? $"{invoice.Refunded:0.00} {invoice.Currency} of the {invoice.TotalReceived:0.00} received was refunded already" +
-                                 (invoice.Status == InvoiceStatus.Cancelled ? "" : $" and {invoice.Total:0.00} paid the invoice")
-        : $"the {invoice.TotalReceived:0.00} {invoice.Currency} received is not more than its total";
+        : invoice.Refunded > 0 ? $"{InvoiceWording.Money(invoice.Refunded)} {invoice.Currency} of the {InvoiceWording.Money(invoice.TotalReceived)} received was refunded already" +
+                                 (invoice.Status == InvoiceStatus.Cancelled ? "" : $" and {InvoiceWording.Money(invoice.Total)} paid the invoice")
+        : $"the {InvoiceWording.Money(invoice.TotalReceived)} {invoice.Currency} received is not more than its total";
 
     /// <summary>The refund that passed <see cref="Validate"/>: what it paid back and what is still owed back after it.</summary>
     public static RefundPaid Decide(Invoice invoice, RecordRefund command, Guid refundId, DateTimeOffset now)

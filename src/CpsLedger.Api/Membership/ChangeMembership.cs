@@ -304,11 +304,11 @@ public static class UpgradeTierEndpoint
             // A later tier table may price in another currency: the pro-rata difference of two currencies' fees means nothing, and "not
             // above" would tell the member a dearer tier is a lower one.
             { } tier when tier.Currency != term.Currency => Problems.Conflict("Not an upgrade",
-                $"{tier.Name} is priced in {tier.Currency} ({tier.AnnualFee:0.00} {tier.Currency}) in the tier table in force, the current " +
-                $"{term.TierName} term in {term.Currency} ({term.AnnualFee:0.00} {term.Currency}): an upgrade charges the difference of two fees " +
+                $"{tier.Name} is priced in {tier.Currency} ({InvoiceWording.Money(tier.AnnualFee)} {tier.Currency}) in the tier table in force, the current " +
+                $"{term.TierName} term in {term.Currency} ({InvoiceWording.Money(term.AnnualFee)} {term.Currency}): an upgrade charges the difference of two fees " +
                 $"in one currency, so a move to {tier.Name} takes effect at renewal (PUT /api/accounts/{{accountId}}/membership/renewal)."),
             { } tier when tier.AnnualFee <= term.AnnualFee => Problems.Conflict("Not an upgrade",
-                $"{tier.Name} ({tier.AnnualFee:0.00} {tier.Currency}) is not above the current {term.TierName} ({term.AnnualFee:0.00} {term.Currency}): " +
+                $"{tier.Name} ({InvoiceWording.Money(tier.AnnualFee)} {tier.Currency}) is not above the current {term.TierName} ({InvoiceWording.Money(term.AnnualFee)} {term.Currency}): " +
                 "a move to a lower tier takes effect at renewal (PUT /api/accounts/{accountId}/membership/renewal)."),
             _ => WolverineContinue.NoProblems,
         };

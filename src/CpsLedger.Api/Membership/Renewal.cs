@@ -805,8 +805,8 @@ public static class MembershipYearEmails
         $"\nInvoice {invoice.InvoiceNumber} is cancelled by credit note {invoice.CreditNote!.CreditNoteNumber}: there is nothing to pay on it." +
         (invoice.RefundDue <= 0 ? ""
             : invoice.Refunded > 0
-                ? $" Of the {invoice.TotalReceived:0.00} {invoice.Currency} received on it, {invoice.Refunded:0.00} {invoice.Currency} was refunded " +
-                  $"already; the remaining {invoice.RefundDue:0.00} {invoice.Currency} is to be refunded to you."
-                : $" The {invoice.RefundDue:0.00} {invoice.Currency} received on it is to be refunded to you.") + "\n";
+                ? $" Of the {InvoiceWording.Money(invoice.TotalReceived)} {invoice.Currency} received on it, {InvoiceWording.Money(invoice.Refunded)} {invoice.Currency} was refunded " +
+                  $"already; the remaining {InvoiceWording.Money(invoice.RefundDue)} {invoice.Currency} is to be refunded to you."
+                : $" The {InvoiceWording.Money(invoice.RefundDue)} {invoice.Currency} received on it is to be refunded to you.") + "\n";
 
 }

@@ -40,6 +40,15 @@ public sealed class HistorySentenceTests
     }
 
     [Fact]
+    public void Amounts_are_written_as_the_invoice_writes_them_with_thousands_grouped()
+    {
+        // The history, the e-mails and the PDF name the same sum the same way: 1,248.00, not 1248.00 here and 1,248.00 there.
+        Assert.Equal("1,248.00 EUR charged to the card for INV-2026-000001, found approved at the payment provider after the invoice was " +
+                     "cancelled by credit note CN-2026-000001: all of it to refund, 12,348.50 EUR on the invoice in all",
+            AccountHistory.Describe(FoundCharge(1248m, 12348.5m, 12348.5m)));
+    }
+
+    [Fact]
     public void A_card_charge_found_after_the_cancellation_is_not_said_to_be_received_after_it()
     {
         // The card was presented before the cancellation committed (its answer lost): only the finding came after.

@@ -167,6 +167,10 @@ public sealed class RefundRulesTests
         ProblemDetails Problem(RecordRefund refund) => RefundDecision.Validate(invoice, refund);
         Assert.Equal((409, "Refund exceeds what is owed back"), (Problem(Refund(50.01m, "R2")).Status, Problem(Refund(50.01m, "R2")).Title));
         Assert.Contains("50.00 EUR is owed back", Problem(Refund(50.01m, "R2")).Detail);
+        // Thousands grouped as on the invoice and in the e-mails.
+        var large = Refunded(Received(TestInvoices.Issued(), 2300m, "B1"), Refund(2m, "R1"));
+        Assert.Contains("2,050.00 EUR is owed back on invoice", RefundDecision.Validate(large, Refund(2050.01m, "R2")).Detail);
+        Assert.Contains("not 2,050.01.", RefundDecision.Validate(large, Refund(2050.01m, "R2")).Detail);
         // A currency the invoice was never in is a mistyped field, as on a transfer: a 400 naming it, not a conflict with what was recorded.
         var otherCurrency = Assert.IsType<HttpValidationProblemDetails>(Problem(Refund(10m, "R2", "USD")));
         Assert.Equal(400, otherCurrency.Status);
