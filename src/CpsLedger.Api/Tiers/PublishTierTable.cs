@@ -60,7 +60,7 @@ public sealed class PublishTierTableValidator : AbstractValidator<PublishTierTab
         {
             tier.RuleFor(t => t.Code).NotEmpty().MaximumLength(40).Matches("^[a-z][a-z0-9_]*$")
                 .WithMessage("Tier code must be lower-case letters, digits and underscores, e.g. \"gold\".");
-            tier.RuleFor(t => t.Name).NotEmpty().MaximumLength(80);
+            tier.RuleFor(t => t.Name).NotEmpty().MaximumLength(80).PrintableOnInvoices(); // every fee's invoice line names the tier
             tier.RuleFor(t => t.Kind).IsInEnum();
             tier.RuleFor(t => t.PointsRequired).NotNull().WithMessage("A standard tier needs a positive number of points.")
                 .GreaterThan(0).WithMessage("A standard tier needs a positive number of points.")

@@ -20,6 +20,18 @@ public sealed class PublishTierTableRulesTests
     }
 
     [Fact]
+    public void A_tier_name_an_invoice_could_not_print_is_refused_at_its_name()
+    {
+        // "CPS Gold 🦄 membership, annual fee" would print the unicorn as <U+1F984> on every invoice of the tier.
+        var result = new PublishTierTableValidator().Validate(Table(500,
+            new TierDefinition("gold", "Gold 🦄", TierKind.Standard, 500, null, 200m, "EUR")));
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("tiers[0].name", error.PropertyName, ignoreCase: true);
+        Assert.StartsWith("Invoices print this, and their fonts have no glyph for U+1F984", error.ErrorMessage);
+    }
+
+    [Fact]
     public void The_threshold_below_the_lowest_standard_tier_that_has_points_names_that_tier_s_points()
     {
         var result = new PublishTierTableValidator().Validate(Table(400,
