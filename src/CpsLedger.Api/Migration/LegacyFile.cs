@@ -55,10 +55,15 @@ public static class LegacyFile
     private static readonly string[] Required = [Email, MembershipNumber, ModelCode];
     private static readonly string[] Columns = [.. Required, Serial, PurchaseDate, Country, Dealer];
 
-    // Reads a byte that is not UTF-8 as U+FFFD, which Read refuses with the line and column it is in: a file saved in another
-    // encoding is refused instead of garbled. (Throwing instead could only say how far the reading had got: the reader decodes
-    // 64 KiB ahead of the row being read, so a Latin-1 "ü" on line 3 was reported "at or after line 1".)
-    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
+    // Reads a byte that is not UTF-8 as the noncharacter U+FDD0, which Read refuses with the line and column it is in: a file saved
+    // in another encoding is refused instead of garbled. (Throwing instead could only say how far the reading had got: the reader
+    // decodes 64 KiB ahead of the row being read, so a Latin-1 "ü" on line 3 was reported "at or after line 1".) Not U+FFFD: a
+    // replacement character the old system itself held (a dealer "Foto M�ller") is valid UTF-8 and imported as it is; until
+    // 2026-12-07 it was refused as a byte that is not UTF-8. A noncharacter is never text, so one in the file is refused the same.
+    private const char NotUtf8Mark = '\uFDD0';
+
+    private static readonly UTF8Encoding Utf8 = (UTF8Encoding)Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallback,
+        new DecoderReplacementFallback(NotUtf8Mark.ToString()));
 
     public static TextReader OpenText(Stream stream) =>
         new StreamReader(stream, Utf8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024, leaveOpen: false);
@@ -313,15 +318,16 @@ public static class LegacyFile
         return names;
     }
 
-    /// <summary>Where a byte that is not UTF-8 (read as U+FFFD) is in the record, if one is.</summary>
+    /// <summary>Where a byte that is not UTF-8 (read as <see cref="NotUtf8Mark"/>, shown as U+FFFD) is in the record, if one is.</summary>
     private static string? NotUtf8(CsvRecord record, IReadOnlyList<string> headerNames)
     {
         for (var i = 0; i < record.Fields.Count; i++)
         {
-            if (!record.Fields[i].Contains('\uFFFD'))
+            if (!record.Fields[i].Contains(NotUtf8Mark))
                 continue;
             var column = i < headerNames.Count ? headerNames[i] : $"value {i + 1}";
-            return $"The file is not UTF-8 text: line {record.Line}, {column} (\"{Shorten(record.Fields[i].Trim())}\") has a byte that is not " +
+            var shown = Shorten(record.Fields[i].Trim()).Replace(NotUtf8Mark, '\uFFFD');
+            return $"The file is not UTF-8 text: line {record.Line}, {column} (\"{shown}\") has a byte that is not " +
                    "UTF-8 (was it saved as Latin-1 or Windows-1252?). Save it as UTF-8 and import it again.";
         }
 

@@ -190,6 +190,24 @@ public sealed class LegacyFileTests
     }
 
     [Fact]
+    public void A_replacement_character_the_old_system_held_is_imported_as_it_is()
+    {
+        // Valid UTF-8 (EF BF BD): the old system's own damage, not the file's encoding. The Latin-1 byte after it still is refused.
+        var csv = LegacyFiles.Csv("a@old.example,1,EOS-R5,SN-1,2019-03-01,DE,Foto M\uFFFDller");
+        using (var text = LegacyFile.OpenText(new MemoryStream(Encoding.UTF8.GetBytes(csv))))
+        {
+            var row = Assert.Single(LegacyFile.Read(text, Today));
+            Assert.Empty(row.Problems);
+            Assert.Equal("Foto M\uFFFDller", row.Row!.Product!.Dealer);
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(csv).Concat(Encoding.Latin1.GetBytes("b@old.example,2,EOS-R5,SN-2,2019-03-01,DE,Foto Müller\n")).ToArray();
+        using var mixed = LegacyFile.OpenText(new MemoryStream(bytes));
+        Assert.Equal("The file is not UTF-8 text: line 3, dealer (\"Foto M\uFFFDller\") has a byte that is not UTF-8 (was it saved as Latin-1 or " +
+                     "Windows-1252?). Save it as UTF-8 and import it again.", Assert.Single(LegacyFile.Read(mixed, Today).SelectMany(r => r.Problems)).Problem);
+    }
+
+    [Fact]
     public void A_latin1_file_is_refused_naming_the_line_and_column_of_its_first_byte_that_is_not_utf8()
     {
         // An export saved as Latin-1 by a spreadsheet: "Müller" on line 4, after rows that read as UTF-8.
