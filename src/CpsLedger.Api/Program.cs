@@ -94,11 +94,19 @@ try
     // JasperFx writes its own lines (the assemblies it searches for commands, a command's error) through Spectre's console, on
     // stdout. The ledger's commands write their output with Console.Out, for a file or `$(...)` (`token` prints the token alone):
     // for them that console writes to stderr. JasperFx's own commands (help, db-*, codegen, ...) write their output through it, so
-    // for them it stays on stdout, less the empty line JasperFx writes ahead of every command's output (Platform/CommandLineOutput.cs).
+    // for them it stays on stdout; on either, less the empty line JasperFx writes ahead of every command's output
+    // (Platform/CommandLineOutput.cs).
     // JasperFx's notices of the flags it applies ("Verbose flag is on.") go to stderr for every command (CommandLineOutput.cs).
     Console.SetOut(new JasperFxNoticesToError(Console.Out, Console.Error));
     if (Program.IsLedgerCommand(args))
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(new WithoutLeadingBlankLine(Console.Error)),
+            // Spectre sees a writer of ours, not the console's: it is told what it would have found of standard error itself, or
+            // it writes colour codes into a file or a pipe.
+            Ansi = Console.IsErrorRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = Console.IsErrorRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
     else
     {
         Console.SetOut(new WithoutLeadingBlankLine(Console.Out));
