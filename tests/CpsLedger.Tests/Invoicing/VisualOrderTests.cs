@@ -116,6 +116,27 @@ public sealed class VisualOrderTests
     }
 
     [Fact]
+    public void any_mix_of_scripts_is_drawn_as_the_same_characters_in_another_order()
+    {
+        // Letters, digits, marks, separators, brackets, joiners and direction marks of the scripts the invoice prints, mixed at random.
+        var alphabet = "abc DE 12 ٣٤ ۵ שלום ךם ְּ بيتلا ـ َّ ًء ()[]«»<> ,.:/-+%€$ \u200C\u200D\u200E\u200F\u00A0 株式会社 😀 ﻻﺑ".EnumerateRunes()
+            .Select(r => r.ToString()).ToArray();
+        var random = new Random(20261207);
+        for (var sample = 0; sample < 3000; sample++)
+        {
+            var text = string.Concat(Enumerable.Range(0, random.Next(0, 24)).Select(_ => alphabet[random.Next(alphabet.Length)]));
+            // With no presentation forms to draw, nothing is shaped: the same characters, brackets counted as their pair, marks left out.
+            static string Counted(string value) => string.Concat(value.EnumerateRunes().Select(r => r.ToString())
+                .Where(c => c is not ("\u200E" or "\u200F"))
+                .Select(c => c switch { ")" => "(", "]" => "[", "»" => "«", ">" => "<", _ => c })
+                .Order(StringComparer.Ordinal));
+            var drawn = VisualOrder.Of(text, hasGlyph: _ => false);
+            Assert.True(Counted(text) == Counted(drawn), $"\"{text}\" drawn as \"{drawn}\"");
+            Assert.NotNull(VisualOrder.Of(text));
+        }
+    }
+
+    [Fact]
     public void the_forms_read_from_the_unicode_data_are_the_presentation_forms()
     {
         Assert.Equal(new ArabicForms.Forms(0xFE8F, 0xFE90, 0xFE91, 0xFE92), ArabicForms.Of(0x0628)); // beh
