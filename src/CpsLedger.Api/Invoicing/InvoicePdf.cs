@@ -98,7 +98,9 @@ public static class InvoicePdf
 
             // Every string is drawn as runs, each in the first family that has its characters (PrintableText): DejaVu Sans, then
             // Droid Sans Fallback for Chinese, Japanese and Korean; a character none has is drawn as its code point ("<U+1F600>")
-            // and named in a warning. Widths are the runs' widths added up, so wrapping and right alignment hold for mixed text.
+            // and named in a warning. Widths are the runs' widths added up, so wrapping and right alignment hold for mixed text. A line
+            // is drawn and measured in visual order (VisualOrder: Hebrew and Arabic right to left, Arabic letters joined); it is wrapped
+            // in logical order.
             var families = new Dictionary<(string, double, bool), XFont>();
             XFont In(string family, XFont font) => family == Font ? font
                 : families.TryGetValue((family, font.Size, font.Bold), out var found) ? found
@@ -110,12 +112,14 @@ public static class InvoicePdf
                 return PrintableText.AsPrinted(value);
             }
 
+            string Drawn(string value) => VisualOrder.Of(Printed(value));
+
             double Width(string value, XFont font) =>
-                PrintableText.Runs(Printed(value), font.Bold).Sum(run => g.MeasureString(run.Text, In(run.Family, font)).Width);
+                PrintableText.Runs(Drawn(value), font.Bold).Sum(run => g.MeasureString(run.Text, In(run.Family, font)).Width);
 
             void DrawText(string value, XFont font, XBrush brush, double x, double y)
             {
-                foreach (var run in PrintableText.Runs(Printed(value), font.Bold))
+                foreach (var run in PrintableText.Runs(Drawn(value), font.Bold))
                 {
                     var face = In(run.Family, font);
                     g.DrawString(run.Text, face, brush, x, y);
@@ -140,14 +144,14 @@ public static class InvoicePdf
                         // A point of slack: the replacement notice ends on the right margin to a fraction of a point, and stays one line.
                         if (line.Length > 0 && Width(longer, font) > width + 1)
                         {
-                            lines.Add(line);
+                            lines.Add(VisualOrder.LineOf(paragraph, line));
                             line = word;
                         }
                         else
                             line = longer;
                     }
 
-                    lines.Add(line);
+                    lines.Add(VisualOrder.LineOf(paragraph, line));
                 }
 
                 return lines;

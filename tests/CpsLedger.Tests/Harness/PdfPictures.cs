@@ -25,15 +25,16 @@ public static class PdfPictures
         }
     }
 
-    /// <summary>The PDF's text in reading layout (pdftotext -layout).</summary>
-    public static async Task<string> Text(byte[] pdf)
+    /// <summary>The PDF's text in reading layout (pdftotext -layout), or where <paramref name="raw"/> in the order it is drawn
+    /// (pdftotext -raw: the words of a line left to right as they stand on the page).</summary>
+    public static async Task<string> Text(byte[] pdf, bool raw = false)
     {
         var folder = Directory.CreateTempSubdirectory("cpsledger-pdf-");
         try
         {
             var input = Path.Combine(folder.FullName, "document.pdf");
             await File.WriteAllBytesAsync(input, pdf);
-            await Run("pdftotext", "-layout", input, Path.Combine(folder.FullName, "document.txt"));
+            await Run("pdftotext", raw ? "-raw" : "-layout", input, Path.Combine(folder.FullName, "document.txt"));
             return await File.ReadAllTextAsync(Path.Combine(folder.FullName, "document.txt"));
         }
         finally

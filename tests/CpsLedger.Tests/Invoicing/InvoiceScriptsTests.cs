@@ -87,6 +87,80 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
             Assert.Contains(Squeezed(expected), noteText);
     }
 
+    // Poppler reads a right-to-left word's letters back in reading order and puts U+202B ... U+202C around it; in its reading layout
+    // (-layout) consecutive right-to-left words come in reading order too, and the raw text (-raw) keeps the words in the order they
+    // stand on the page, left to right. Drawn in logical order, as before, a Hebrew name came out with every word reversed.
+    private static string WithoutEmbeddings(string text) => Regex.Replace(text, "[\u202A-\u202E]", "");
+
+    [Fact]
+    public async Task A_buyer_named_and_addressed_in_hebrew_reads_right_to_left_on_the_invoice_and_its_credit_note()
+    {
+        const string company = "חברת כנרת 2024 בע״מ";
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("IL", "bank_transfer", email: "hebrew@example.co.il", company: company, billingDetails: new
+        {
+            address = new { street = "רחוב הרצל 12", postalCode = "6100000", city = "תל אביב-יפו", country = "IL" },
+            vatId = (string?)null,
+        });
+        await App.FastForward(Billing.IssueDelay);
+        var member = App.Member(account);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(company, invoice.Buyer!.Name);
+
+        var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        await Keep("invoice-hebrew.pdf", pdf);
+        var text = WithoutEmbeddings(await PdfPictures.Text(pdf));
+        foreach (var expected in new[] { "חברת כנרת", "בע״מ", "רחוב הרצל", "תל אביב" })
+            Assert.Contains(expected, text);
+        // On the page, left to right: the number a Hebrew line ends with is at its left end, and reads left to right.
+        var drawn = WithoutEmbeddings(await PdfPictures.Text(pdf, raw: true));
+        Assert.Contains("בע״מ 2024 כנרת חברת", drawn);
+        Assert.Contains("12 הרצל רחוב", drawn);
+        Assert.Contains(Squeezed($"Total {invoice.Currency} {InvoiceWording.Money(invoice.Total)}"), Squeezed(text));
+
+        // A Hebrew reason in the credit note's Latin sentence: "Reason:" first, the Hebrew right to left, the ticket after it.
+        const string reason = "תיקון כתובת לבקשת הלקוח (CPS-SUP-9913)";
+        var cancelled = await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason })
+            .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
+        var notePdf = await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf")).Content
+            .ReadAsByteArrayAsync();
+        await Keep("credit-note-hebrew.pdf", notePdf);
+        Assert.Contains("Reason: הלקוח לבקשת כתובת תיקון (CPS-SUP-9913)", WithoutEmbeddings(await PdfPictures.Text(notePdf, raw: true)));
+        Assert.Contains("חברת כנרת", WithoutEmbeddings(await PdfPictures.Text(notePdf)));
+    }
+
+    [Fact]
+    public async Task A_buyer_named_and_addressed_in_arabic_reads_right_to_left_in_joined_letters_on_the_invoice()
+    {
+        const string company = "شركة السلام للتجارة";
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EG", "bank_transfer", email: "arabic@example.com.eg", company: company, billingDetails: new
+        {
+            address = new { street = "شارع التحرير ١٥", postalCode = "11511", city = "القاهرة", country = "EG" },
+            vatId = (string?)null,
+        });
+        await App.FastForward(Billing.IssueDelay);
+        var member = App.Member(account);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(company, invoice.Buyer!.Name);
+
+        var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        await Keep("invoice-arabic.pdf", pdf);
+        var text = WithoutEmbeddings(await PdfPictures.Text(pdf));
+        // The letters are drawn in their joined forms (poppler gives the presentation forms back): alef, lam initial, seen medial,
+        // lam-alef final, meem isolated...
+        Assert.Contains("\uFE8D\uFEDF\uFEB4\uFEFC\uFEE1", text);
+        // ...which are the name's letters, in reading order.
+        var letters = text.Normalize(System.Text.NormalizationForm.FormKC);
+        foreach (var expected in new[] { company, "شارع التحرير", "القاهرة" })
+            Assert.Contains(expected, letters);
+        Assert.Contains("١٥ التحرير شارع", WithoutEmbeddings(await PdfPictures.Text(pdf, raw: true)).Normalize(System.Text.NormalizationForm.FormKC));
+        Assert.Contains(Squeezed($"Total {invoice.Currency} {InvoiceWording.Money(invoice.Total)}"), Squeezed(text));
+        var png = await PdfPictures.FirstPageAsPng(pdf);
+        if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
+            await File.WriteAllBytesAsync(Path.Combine(DocsImages, "invoice-rtl.png"), png);
+    }
+
     [Fact]
     public async Task A_name_or_address_with_a_character_no_invoice_font_prints_is_a_400_naming_the_field_and_the_character()
     {
