@@ -14,6 +14,6 @@ public static class PrintableRules
 
     public static string Message(IReadOnlyList<string> unprintable) =>
         $"Invoices print this, and their fonts have no glyph for {string.Join(", ", unprintable)} (emoji, symbols outside the fonts, " +
-        "control characters and unassigned or private-use code points). Invoices print the Latin, Greek and Cyrillic scripts and " +
-        "Chinese, Japanese and Korean; leave the character out or write it in one of these.";
+        "control characters and unassigned or private-use code points). Invoices print the Latin, Greek, Cyrillic, Hebrew and " +
+        "Arabic scripts and Chinese, Japanese and Korean; leave the character out or write it in one of these.";
 }
