@@ -1,4 +1,5 @@
 using System.Net;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
@@ -35,6 +36,10 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
           return split;
         }
         """;
+
+    /// <summary>The direction an element holding exactly this text, and nothing else, is laid out in.</summary>
+    private static Task<string> DirectionOf(ILocator scope, string text) =>
+        scope.GetByText(text, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction");
 
     private Task<bool> PageOverflows() =>
         Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > document.documentElement.clientWidth");
@@ -127,5 +132,41 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await Page.GotoAsync($"/console/#/accounts/{account}");
         await Expect(Page.GetByTestId("explanation").Locator("tbody tr")).ToHaveCountAsync(55);
         Assert.False(await PageOverflows(), "the account page overflows");
+    }
+
+    [Fact]
+    public async Task A_right_to_left_name_of_who_did_it_reads_in_its_own_direction()
+    {
+        // A member who writes their name in Arabic, an agent who writes theirs in Hebrew: each a name of two words.
+        const string member = "ليلى حداد";
+        const string agent = "דנה כהן";
+        await App.ListModel(points: 600);
+        var account = await App.OpenAccount("names@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1,
+            () => App.Member(account, member).Register(account, Products.Products.Complete("R5-NAMES-1")));
+        await SignInAs(LedgerRoles.Support, agent);
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        Assert.Equal("rtl", await DirectionOf(Page.Locator("header"), agent));
+        var preview = await Page.ReviewAdjustment("50", "Lost registration, confirmed by the dealer", "CPS-SUP-1234");
+        // "Recorded as" the agent, the words after the name where they were.
+        await Expect(preview).ToContainTextAsync($"{agent}, with the reason in the event's metadata");
+        Assert.Equal("rtl", await DirectionOf(preview, agent));
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var lines = Page.GetByTestId("explanation").Locator("tbody tr");
+        Assert.Equal("rtl", await DirectionOf(lines.Filter(new() { HasText = "R5-NAMES-1" }), member));
+        Assert.Equal("rtl", await DirectionOf(lines.Filter(new() { HasText = "CPS-SUP-1234" }), agent));
+        await Screenshot("hostile-rtl-names-explanation");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        var invited = Page.Locator("li[data-type='invitation_issued'] .meta");
+        // The name leaves the words around it where they were: "(caused by" before it, ")" after it.
+        await Expect(invited).ToContainTextAsync($"by system:invitation-policy (caused by {member}) · ");
+        Assert.Equal("rtl", await DirectionOf(invited, member));
+        Assert.Equal("rtl", await DirectionOf(Page.Locator("li[data-type='product_registered'] .meta"), member));
+        Assert.Equal("rtl", await DirectionOf(Page.Locator("li[data-type='points_adjusted'] .meta"), agent));
+        await Screenshot("hostile-rtl-names-history");
     }
 }
