@@ -37,6 +37,8 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         }
         """;
 
+    private static int Occurrences(string? text, string part) => (text ?? "").Split(part).Length - 1;
+
     /// <summary>The direction an element holding exactly this text, and nothing else, is laid out in.</summary>
     private static Task<string> DirectionOf(ILocator scope, string text) =>
         scope.GetByText(text, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction");
@@ -87,6 +89,11 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
 
         await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" })).ToContainTextAsync("points adjusted");
+        // The reason once, in full, where every entry's reason is; the sentence above it says what was done.
+        var adjusted = Page.Locator("li[data-type='points_adjusted']");
+        Assert.Equal(1, Occurrences(await adjusted.TextContentAsync(), reason));
+        await Expect(adjusted.Locator(".desc")).ToHaveTextAsync("Manual adjustment +50 points (ticket CPS-SUP-1234)");
+        await Expect(adjusted.Locator(".meta bdi").Last).ToHaveTextAsync(reason);
         await Screenshot("hostile-history");
         Assert.False(await PageOverflows(), "the history overflows");
 
@@ -168,5 +175,47 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         Assert.Equal("rtl", await DirectionOf(Page.Locator("li[data-type='product_registered'] .meta"), member));
         Assert.Equal("rtl", await DirectionOf(Page.Locator("li[data-type='points_adjusted'] .meta"), agent));
         await Screenshot("hostile-rtl-names-history");
+    }
+
+    [Fact]
+    public async Task A_credit_notes_and_a_replacements_reason_in_hebrew_reads_right_to_left_and_is_said_once()
+    {
+        var (account, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        // Finance cancels and replaces; support reads the history: one member of staff in both roles here.
+        await SignInAs([LedgerRoles.Finance, LedgerRoles.Support], "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        const string cancelled = "מספר מע\"מ של הקונה היה חסר.";
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync(cancelled);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var review = dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        Assert.Equal("rtl", await DirectionOf(review, cancelled));
+        await review.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync($"Written: {invoice.InvoiceNumber} cancelled by credit note ");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+
+        const string replaced = "הונפקה מחדש עם מספר מע\"מ.";
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" }).ClickAsync();
+        dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
+        await dialog.GetByLabel("Reason").FillAsync(replaced);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        review = dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        Assert.Equal("rtl", await DirectionOf(review, replaced));
+        await review.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written: invoice ");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+
+        // The history's sentence says what was done; the reason once, after it, in its own direction.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        foreach (var (type, reason) in new[] { ("invoice_cancelled", cancelled), ("invoice_replaced", replaced) })
+        {
+            var entry = Page.Locator($"li[data-type='{type}']");
+            await Expect(entry).ToContainTextAsync(reason);
+            Assert.Equal(1, Occurrences(await entry.TextContentAsync(), reason));
+            Assert.Equal("rtl", await DirectionOf(entry, reason));
+        }
+        await Screenshot("hostile-rtl-invoice-reasons-history");
     }
 }

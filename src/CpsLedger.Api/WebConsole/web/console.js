@@ -461,6 +461,17 @@ function actor(by, causedBy) {
   return [isolated(by), causedBy && causedBy.user ? [' (caused by ', isolated(causedBy.user), ')'] : null];
 }
 
+// A history entry's sentence quotes the reason its event holds (": …", or "(…)" for a link's verification), and the entry says the
+// reason again below it, isolated, where every entry's reason is: the sentence stops short of it, so a long reason is read once.
+function withoutReason(description, reason) {
+  if (!reason) return description;
+  for (const quoted of [`: ${reason}`, ` (${reason})`]) {
+    const at = description.indexOf(quoted);
+    if (at >= 0) return description.slice(0, at) + description.slice(at + quoted.length);
+  }
+  return description;
+}
+
 function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
   let running = 0;
   const rows = explanation.lines.map((line, i) => {
@@ -715,7 +726,7 @@ async function historyView(id, params) {
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
         onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e, chains),
       }, 'As of this event')),
-    h('p', { class: 'desc multiline' }, e.description),
+    h('p', { class: 'desc multiline' }, withoutReason(e.description, e.reason)),
     h('div', { class: 'meta' },
       'by ', actor(e.by, e.causedBy), ` · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
       e.reason ? h('span', { class: 'multiline' }, ' · reason: ', h('bdi', {}, e.reason)) : '',
