@@ -247,8 +247,10 @@ async function searchView(query) {
           h('td', {}, h('a', { href: `#/accounts/${item.accountId}` }, item.companyName)),
           h('td', {}, item.contactEmail),
           h('td', {}, item.country),
-          // Wrapped between its words (a company name), within one only when a word is wider than the column (mono breaks anywhere).
-          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)))))),
+          // A company name matched is the Company column's own: said once, there (a 200-character name twice made a row twice as tall).
+          // Any other value wraps between its words, within one only when a word is wider than the column (mono breaks anywhere).
+          h('td', {}, item.matchedOn === 'company_name' ? words(item.matchedOn)
+            : [`${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)]))))),
       found.moreThanShown ? h('p', { class: 'notice warn' }, 'More accounts match than are shown: type more of the name.') : null);
   } catch (error) {
     fill(results, problemNotice(error));
