@@ -3,6 +3,7 @@ using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
@@ -42,6 +43,15 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
     /// <summary>The direction an element holding exactly this text, and nothing else, is laid out in.</summary>
     private static Task<string> DirectionOf(ILocator scope, string text) =>
         scope.GetByText(text, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction");
+
+    /// <summary>How many lines an element's text takes.</summary>
+    private const string LinesOfText = """
+        element => {
+          const range = document.createRange();
+          range.selectNodeContents(element);
+          return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+        }
+        """;
 
     private Task<bool> PageOverflows() =>
         Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > document.documentElement.clientWidth");
@@ -221,5 +231,34 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
             Assert.Equal("rtl", await DirectionOf(entry, reason));
         }
         await Screenshot("hostile-rtl-invoice-reasons-history");
+    }
+
+    [Fact]
+    public async Task Invoices_of_a_long_name_and_of_a_japanese_name_stay_inside_the_page_and_wrap_between_words()
+    {
+        const string japanese = "株式会社キヤノンマーケティング";
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var longNamed = await App.JoinedAccount("EE", "bank_transfer", email: "long@example.ee", company: LongName);
+        var japaneseNamed = await App.JoinedAccount("EE", "bank_transfer", email: "jp@example.ee", company: japanese);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(2);
+        var longLink = rows.GetByRole(AriaRole.Link, new() { Name = LongName });
+        Assert.Equal(0, await longLink.EvaluateAsync<int>(SplitWords));
+        // Narrower than its column, the Japanese name is one line: not broken inside a word it fits whole.
+        Assert.Equal(1, await rows.GetByRole(AriaRole.Link, new() { Name = japanese }).EvaluateAsync<int>(LinesOfText));
+        await Screenshot("hostile-invoice-list");
+        Assert.False(await PageOverflows(), "the invoice list overflows");
+
+        foreach (var (account, name, screenshot) in new[] { (longNamed, LongName, "hostile-invoice-account"), (japaneseNamed, japanese, "hostile-invoice-account-japanese") })
+        {
+            await Page.GotoAsync($"/console/#/accounts/{account}");
+            await Expect(Page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync(name);
+            await Expect(Page.GetByTestId("invoices").Locator("tbody tr")).ToHaveCountAsync(1);
+            await Screenshot(screenshot);
+            Assert.False(await PageOverflows(), $"the account page of {name[..10]}… overflows");
+        }
     }
 }
