@@ -1,7 +1,9 @@
 using System.Net;
+using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.Invoicing;
 using CpsLedger.Tests.Products;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
@@ -36,6 +38,21 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         }
         """;
 
+    private static int Occurrences(string? text, string part) => (text ?? "").Split(part).Length - 1;
+
+    /// <summary>The direction an element holding exactly this text, and nothing else, is laid out in.</summary>
+    private static Task<string> DirectionOf(ILocator scope, string text) =>
+        scope.GetByText(text, new() { Exact = true }).EvaluateAsync<string>("e => getComputedStyle(e).direction");
+
+    /// <summary>How many lines an element's text takes.</summary>
+    private const string LinesOfText = """
+        element => {
+          const range = document.createRange();
+          range.selectNodeContents(element);
+          return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+        }
+        """;
+
     private Task<bool> PageOverflows() =>
         Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > document.documentElement.clientWidth");
 
@@ -49,10 +66,14 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
 
         await Page.GetByLabel("Find an account").FillAsync("Lumen");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
-        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = LongName })).ToBeVisibleAsync();
-        // The name matched on wraps between its words: "Studio L" / "umen" was read as two words.
-        var matched = Page.GetByRole(AriaRole.Row).Filter(new() { HasText = "company name:" }).Locator("td").Nth(3).Locator("span");
-        Assert.Equal(0, await matched.EvaluateAsync<int>(SplitWords));
+        var found = Page.GetByRole(AriaRole.Link, new() { Name = LongName });
+        await Expect(found).ToBeVisibleAsync();
+        // The name wraps between its words: "Studio L" / "umen" was read as two words.
+        Assert.Equal(0, await found.EvaluateAsync<int>(SplitWords));
+        // Said once: the row's Company is the name it matched on.
+        var result = Page.GetByRole(AriaRole.Row).Filter(new() { Has = found });
+        Assert.Equal(1, Occurrences(await result.TextContentAsync(), LongName));
+        await Expect(result.Locator("td").Nth(3)).ToHaveTextAsync("company name");
         await Screenshot("hostile-search");
         Assert.False(await PageOverflows(), "the search result overflows the page");
 
@@ -82,6 +103,11 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
 
         await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
         await Expect(Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" })).ToContainTextAsync("points adjusted");
+        // The reason once, in full, where every entry's reason is; the sentence above it says what was done.
+        var adjusted = Page.Locator("li[data-type='points_adjusted']");
+        Assert.Equal(1, Occurrences(await adjusted.TextContentAsync(), reason));
+        await Expect(adjusted.Locator(".desc")).ToHaveTextAsync("Manual adjustment +50 points (ticket CPS-SUP-1234)");
+        await Expect(adjusted.Locator(".meta bdi").Last).ToHaveTextAsync(reason);
         await Screenshot("hostile-history");
         Assert.False(await PageOverflows(), "the history overflows");
 
@@ -127,5 +153,112 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await Page.GotoAsync($"/console/#/accounts/{account}");
         await Expect(Page.GetByTestId("explanation").Locator("tbody tr")).ToHaveCountAsync(55);
         Assert.False(await PageOverflows(), "the account page overflows");
+    }
+
+    [Fact]
+    public async Task A_right_to_left_name_of_who_did_it_reads_in_its_own_direction()
+    {
+        // A member who writes their name in Arabic, an agent who writes theirs in Hebrew: each a name of two words.
+        const string member = "ليلى حداد";
+        const string agent = "דנה כהן";
+        await App.ListModel(points: 600);
+        var account = await App.OpenAccount("names@example.ee");
+        await App.TrackedUntilHandled<ReviewInvitation>(1,
+            () => App.Member(account, member).Register(account, Products.Products.Complete("R5-NAMES-1")));
+        await SignInAs(LedgerRoles.Support, agent);
+        await Page.GotoAsync($"/console/#/accounts/{account}/support");
+        Assert.Equal("rtl", await DirectionOf(Page.Locator("header"), agent));
+        var preview = await Page.ReviewAdjustment("50", "Lost registration, confirmed by the dealer", "CPS-SUP-1234");
+        // "Recorded as" the agent, the words after the name where they were.
+        await Expect(preview).ToContainTextAsync($"{agent}, with the reason in the event's metadata");
+        Assert.Equal("rtl", await DirectionOf(preview, agent));
+        await preview.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(Page.GetByText("Written: manual adjustment of +50 points").First).ToBeVisibleAsync();
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
+        var lines = Page.GetByTestId("explanation").Locator("tbody tr");
+        Assert.Equal("rtl", await DirectionOf(lines.Filter(new() { HasText = "R5-NAMES-1" }), member));
+        Assert.Equal("rtl", await DirectionOf(lines.Filter(new() { HasText = "CPS-SUP-1234" }), agent));
+        await Screenshot("hostile-rtl-names-explanation");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        var invited = Page.Locator("li[data-type='invitation_issued'] .meta");
+        // The name leaves the words around it where they were: "(caused by" before it, ")" after it.
+        await Expect(invited).ToContainTextAsync($"by system:invitation-policy (caused by {member}) · ");
+        Assert.Equal("rtl", await DirectionOf(invited, member));
+        Assert.Equal("rtl", await DirectionOf(Page.Locator("li[data-type='product_registered'] .meta"), member));
+        Assert.Equal("rtl", await DirectionOf(Page.Locator("li[data-type='points_adjusted'] .meta"), agent));
+        await Screenshot("hostile-rtl-names-history");
+    }
+
+    [Fact]
+    public async Task A_credit_notes_and_a_replacements_reason_in_hebrew_reads_right_to_left_and_is_said_once()
+    {
+        var (account, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        // Finance cancels and replaces; support reads the history: one member of staff in both roles here.
+        await SignInAs([LedgerRoles.Finance, LedgerRoles.Support], "fredrik");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        const string cancelled = "מספר מע\"מ של הקונה היה חסר.";
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Cancel by credit note, {invoice.InvoiceNumber}" }).ClickAsync();
+        var dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Cancel an invoice by credit note" });
+        await dialog.GetByLabel("Reason").FillAsync(cancelled);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        var review = dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        Assert.Equal("rtl", await DirectionOf(review, cancelled));
+        await review.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync($"Written: {invoice.InvoiceNumber} cancelled by credit note ");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+
+        const string replaced = "הונפקה מחדש עם מספר מע\"מ.";
+        await Page.GetByTestId("invoices").GetByRole(AriaRole.Button, new() { Name = $"Issue replacement, {invoice.InvoiceNumber}" }).ClickAsync();
+        dialog = Page.GetByRole(AriaRole.Dialog, new() { Name = "Issue the replacement of a cancelled invoice" });
+        await dialog.GetByLabel("Reason").FillAsync(replaced);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
+        review = dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+        Assert.Equal("rtl", await DirectionOf(review, replaced));
+        await review.GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("Written: invoice ");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+
+        // The history's sentence says what was done; the reason once, after it, in its own direction.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        foreach (var (type, reason) in new[] { ("invoice_cancelled", cancelled), ("invoice_replaced", replaced) })
+        {
+            var entry = Page.Locator($"li[data-type='{type}']");
+            await Expect(entry).ToContainTextAsync(reason);
+            Assert.Equal(1, Occurrences(await entry.TextContentAsync(), reason));
+            Assert.Equal("rtl", await DirectionOf(entry, reason));
+        }
+        await Screenshot("hostile-rtl-invoice-reasons-history");
+    }
+
+    [Fact]
+    public async Task Invoices_of_a_long_name_and_of_a_japanese_name_stay_inside_the_page_and_wrap_between_words()
+    {
+        const string japanese = "株式会社キヤノンマーケティング";
+        await Invoicing.Billing.ListThousandPointModel(App.Store);
+        var longNamed = await App.JoinedAccount("EE", "bank_transfer", email: "long@example.ee", company: LongName);
+        var japaneseNamed = await App.JoinedAccount("EE", "bank_transfer", email: "jp@example.ee", company: japanese);
+        await App.FastForward(Invoicing.Billing.IssueDelay);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(2);
+        var longLink = rows.GetByRole(AriaRole.Link, new() { Name = LongName });
+        Assert.Equal(0, await longLink.EvaluateAsync<int>(SplitWords));
+        // Narrower than its column, the Japanese name is one line: not broken inside a word it fits whole.
+        Assert.Equal(1, await rows.GetByRole(AriaRole.Link, new() { Name = japanese }).EvaluateAsync<int>(LinesOfText));
+        await Screenshot("hostile-invoice-list");
+        Assert.False(await PageOverflows(), "the invoice list overflows");
+
+        foreach (var (account, name, screenshot) in new[] { (longNamed, LongName, "hostile-invoice-account"), (japaneseNamed, japanese, "hostile-invoice-account-japanese") })
+        {
+            await Page.GotoAsync($"/console/#/accounts/{account}");
+            await Expect(Page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync(name);
+            await Expect(Page.GetByTestId("invoices").Locator("tbody tr")).ToHaveCountAsync(1);
+            await Screenshot(screenshot);
+            Assert.False(await PageOverflows(), $"the account page of {name[..10]}… overflows");
+        }
     }
 }

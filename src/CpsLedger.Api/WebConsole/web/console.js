@@ -144,7 +144,7 @@ function renderWho() {
   }
   append(who, [
     financeHeaderActions(),
-    h('span', {}, 'Signed in as ', h('strong', {}, me.name)),
+    h('span', {}, 'Signed in as ', h('strong', {}, isolated(me.name))),
     h('span', { class: 'roles', 'aria-label': `Roles: ${me.roles.join(', ')}` }, me.roles.join(', ')),
     h('button', { type: 'button', onclick: signOut }, 'Sign out'),
   ]);
@@ -206,7 +206,8 @@ function signInView() {
 
 // ---------- search ----------
 
-// A value typed by a person (a reason) in a <bdi>: in Hebrew or Arabic it reads right to left, its punctuation where it belongs.
+// A value typed by a person (a reason, a person's name) in a <bdi>: in Hebrew or Arabic it reads right to left, its punctuation where
+// it belongs, and leaves the words around it where they were.
 function isolated(value) {
   return typeof value === 'string' ? h('bdi', {}, value) : value;
 }
@@ -246,8 +247,10 @@ async function searchView(query) {
           h('td', {}, h('a', { href: `#/accounts/${item.accountId}` }, item.companyName)),
           h('td', {}, item.contactEmail),
           h('td', {}, item.country),
-          // Wrapped between its words (a company name), within one only when a word is wider than the column (mono breaks anywhere).
-          h('td', {}, `${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)))))),
+          // A company name matched is the Company column's own: said once, there (a 200-character name twice made a row twice as tall).
+          // Any other value wraps between its words, within one only when a word is wider than the column (mono breaks anywhere).
+          h('td', {}, item.matchedOn === 'company_name' ? words(item.matchedOn)
+            : [`${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)]))))),
       found.moreThanShown ? h('p', { class: 'notice warn' }, 'More accounts match than are shown: type more of the name.') : null);
   } catch (error) {
     fill(results, problemNotice(error));
@@ -453,11 +456,22 @@ function productsTable(products) {
       h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
 }
 
-// The ledger's own actions name the system as the actor and the person whose request set them off.
+// The ledger's own actions name the system as the actor and the person whose request set them off. Each name in a <bdi>, as a reason
+// is: one written in Hebrew or Arabic reads in its own direction and leaves " (caused by …)" and " · …" around it where they were.
 function actor(by, causedBy) {
   if (!by) return 'system';
-  const cause = causedBy && causedBy.user ? ` (caused by ${causedBy.user})` : '';
-  return `${by}${cause}`;
+  return [isolated(by), causedBy && causedBy.user ? [' (caused by ', isolated(causedBy.user), ')'] : null];
+}
+
+// A history entry's sentence quotes the reason its event holds (": …", or "(…)" for a link's verification), and the entry says the
+// reason again below it, isolated, where every entry's reason is: the sentence stops short of it, so a long reason is read once.
+function withoutReason(description, reason) {
+  if (!reason) return description;
+  for (const quoted of [`: ${reason}`, ` (${reason})`]) {
+    const at = description.indexOf(quoted);
+    if (at >= 0) return description.slice(0, at) + description.slice(at + quoted.length);
+  }
+  return description;
 }
 
 function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
@@ -714,9 +728,9 @@ async function historyView(id, params) {
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
         onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e, chains),
       }, 'As of this event')),
-    h('p', { class: 'desc multiline' }, e.description),
+    h('p', { class: 'desc multiline' }, withoutReason(e.description, e.reason)),
     h('div', { class: 'meta' },
-      `by ${actor(e.by, e.causedBy)} · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
+      'by ', actor(e.by, e.causedBy), ` · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
       e.reason ? h('span', { class: 'multiline' }, ' · reason: ', h('bdi', {}, e.reason)) : '',
       e.ticketReference ? ` · ticket ${e.ticketReference}` : '',
       e.correlationId ? h('span', {}, ' · correlation ', h('span', { class: 'mono' }, e.correlationId)) : ''))));
@@ -1003,7 +1017,7 @@ function supportAction({ id, title, intro, status, fields, describe, send, disab
       fill(preview, h('div', { class: 'preview', role: 'region', 'aria-label': 'What will be written' },
         h('h4', {}, 'This will be written to the ledger'),
         h('dl', {}, describe(v).flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, isolated(value))]),
-          h('dt', {}, 'Recorded as'), h('dd', {}, `${me.name}, with the reason in the event's metadata`)),
+          h('dt', {}, 'Recorded as'), h('dd', {}, isolated(me.name), ", with the reason in the event's metadata")),
         h('p', {}, 'Events are never changed afterwards: a mistake is corrected by a new action.'),
         h('div', { class: 'actions' },
           h('button', {
@@ -1777,7 +1791,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       fill(preview, h('div', { class: reviewed.refused ? 'preview danger' : 'preview', role: 'region', 'aria-label': 'What will be written' },
         h('h3', {}, reviewed.refused ? 'Nothing can be written' : 'This will be written to the ledger'),
         h('dl', {}, reviewed.lines.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, isolated(value))]),
-          reviewed.refused ? null : [h('dt', {}, 'Recorded as'), h('dd', {}, me.name)]),
+          reviewed.refused ? null : [h('dt', {}, 'Recorded as'), h('dd', {}, isolated(me.name))]),
         reviewed.warning ? h('p', { class: 'notice warn' }, reviewed.warning) : null,
         h('p', {}, reviewed.refused ?? 'Events are never changed afterwards: a mistake is corrected by a new action.'),
         h('div', { class: 'actions' },
