@@ -38,6 +38,9 @@ public sealed partial class RequestGate(
     IApiDescriptionGroupCollectionProvider descriptions)
 {
     public const string BodyKey = "$";
+
+    public const string NotUtf8 = "The request body is not UTF-8: JSON is sent as UTF-8.";
+
     private readonly Lazy<FrozenDictionary<HttpChain, Shape>> _shapes = new(() => Describe(endpoints, descriptions));
     private readonly JsonSerializerOptions _options = json.Value.SerializerOptions;
 
@@ -247,6 +250,14 @@ public sealed partial class RequestGate(
         await request.Body.CopyToAsync(buffer, context.RequestAborted);
         request.Body.Position = 0;
         var bytes = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+
+        // JSON is UTF-8 (RFC 8259). The parser checks names and strings only when they are read as text, so bytes in another
+        // encoding would otherwise pass as "not text" at best, and in a member's name reach the diagnosis below as a 500.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+        {
+            errors.Add(BodyKey, NotUtf8);
+            return null;
+        }
 
         JsonDocument document;
         try

@@ -51,6 +51,23 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         Assert.NotEmpty(messages.EnumerateArray());
     }
 
+    // Bytes that are not UTF-8 (a client sending Latin-1, or a probe): in a member's name, in a value, in a value of the wrong type.
+    [Theory]
+    [InlineData("{\"\xff\xfe\":1}")]
+    [InlineData("{\"companyName\":\"Valgus \xe4\",\"contactEmail\":\"a@example.ee\",\"country\":\"EE\"}")]
+    [InlineData("{\"companyName\":1,\"contactEmail\":\"\xc3\",\"country\":\"EE\"}")]
+    public async Task a_body_that_is_not_utf8_is_a_400_naming_the_body_never_a_500(string latin1)
+    {
+        var before = await EventCount();
+        var body = new ByteArrayContent(latin1.Select(c => (byte)c).ToArray());
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        var response = await Support.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/accounts") { Content = body });
+
+        Assert.Equal([RequestGate.NotUtf8], (await Field(response, RequestGate.BodyKey)).EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal(before, await EventCount());
+    }
+
     [Fact]
     public async Task a_nul_or_control_character_in_text_is_a_400_naming_the_field()
     {
