@@ -366,10 +366,12 @@ public sealed class IdempotencyMiddleware(
         // with the key the client believes it sent would not be recognised. A comma is refused for the same reason: a proxy
         // may join a header sent twice into one line with a comma (RFC 9110, 5.3), so "a,b" cannot be told from two keys.
         // Printable ASCII only: other bytes reach Kestrel as the client's library encodes them (UTF-8 or Latin-1), so a retry
-        // through another client or proxy could carry the same key as other characters.
+        // through another client or proxy could carry the same key as other characters. No vertical bar: the key's row is named
+        // "<sub>|<key>", and with a bar in the key a caller whose sub were another's cut at a bar ("auth0" beside "auth0|5f7c")
+        // could name that caller's row; without one, the last bar tells the two apart.
         var keys = context.Request.Headers[HeaderName];
-        return keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(c => c is < ' ' or > '~' or ',')
-            ? $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable ASCII characters and no comma."
+        return keys.Count > 1 || keys[0] is not { Length: > 0 and <= MaxKeyLength } key || key.Any(c => c is < ' ' or > '~' or ',' or '|')
+            ? $"The {HeaderName} header must be given once, with 1 to {MaxKeyLength} printable ASCII characters, no comma and no vertical bar."
             : null;
     }
 

@@ -468,8 +468,8 @@ public static class OpenApi
                 In = ParameterLocation.Header,
                 Description = "Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); " +
                               "with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header " +
-                              "sent twice with a comma).",
-                Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 200, Pattern = "^[^,\\u0000-\\u001F\\u007F-\\u009F]+$" },
+                              "sent twice with a comma) and no vertical bar (|).",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 200, Pattern = "^[\\u0020-\\u002B\\u002D-\\u007B\\u007D\\u007E]+$" },
             };
 
             foreach (var name in components.Schemas.Keys.ToList())

@@ -204,7 +204,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Open a business account; support also gives supportReason and ticketReference
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<BusinessAccountCreated> OpenBusinessAccountAsync(OpenBusinessAccount body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -670,7 +670,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<BillingDetails> ChangeBillingDetailsAsync(System.Guid accountId, ChangeBillingDetails body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -1100,7 +1100,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="body">The catalogue file, at most 5000 models: CSV (UTF-8, header row code,name,category,points[,status]; lines starting with # are comments) or a JSON array of models.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<CatalogueImportResult> ImportCatalogueAsync(string body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -1711,7 +1711,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<ProductRegistrationCreated> RegisterProductAsync(System.Guid accountId, RegisterProduct body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -2052,7 +2052,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="registrationId">The product registration's id (a product's id in My Products).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<ProductRegistrationStatus> AmendProductDetailsAsync(System.Guid accountId, System.Guid registrationId, AmendProductDetails body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -2245,7 +2245,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="registrationId">The product registration's id (a product's id in My Products).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<ProductRegistrationStatus> DeregisterProductAsync(System.Guid accountId, System.Guid registrationId, DeregisterProduct body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -2999,7 +2999,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Publish a new version of the tier table (finance)
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<TierTableView> PublishTierTableAsync(PublishTierTable body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -3319,7 +3319,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<MembershipConfirmation> JoinCpsAsync(System.Guid accountId, JoinCps body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -3507,7 +3507,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<MembershipCancellation> CancelMembershipAsync(System.Guid accountId, CancelMembership body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -3695,7 +3695,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<RenewalPlan> ChooseRenewalAsync(System.Guid accountId, ChooseRenewal body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -3883,7 +3883,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<TierUpgradeConfirmation> UpgradeTierAsync(System.Guid accountId, UpgradeTier body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -4827,7 +4827,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<InvoiceCancellation> CancelInvoiceAsync(System.Guid accountId, string invoiceNumber, CancelInvoice body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -5352,7 +5352,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<RefundRecorded> RecordRefundAsync(System.Guid accountId, string invoiceNumber, RecordRefund body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -5726,7 +5726,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="invoiceNumber">The invoice number as printed, e.g. INV-2026-000001.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<InvoiceReplacement> ReplaceInvoiceAsync(System.Guid accountId, string invoiceNumber, ReplaceInvoice body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -6409,7 +6409,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<CardOnFile> RecordPaymentCardAsync(System.Guid accountId, RecordPaymentCard body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -6769,7 +6769,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Record a bank transfer received against an invoice (by invoice number, creditor reference or the transfer's reference)
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<BankPaymentRecorded> RecordBankPaymentAsync(RecordBankPayment body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -7240,7 +7240,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Publish a new version of the VAT rate table (finance); invoices issued afterwards use it
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<VatRateTable> PublishVatRatesAsync(PublishVatRates body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -7560,7 +7560,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<MigrationResult> MigrateProductsAsync(System.Guid accountId, string? x_Correlation_Id = null, string? idempotency_Key = null, MigrateProducts? body = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -7745,7 +7745,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<OldCpsEmails> LinkOldCpsEmailAsync(System.Guid accountId, LinkOldCpsEmail body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -7933,7 +7933,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<OldEmailVerified> VerifyOldEmailAsync(System.Guid accountId, VerifyOldEmail body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -8121,7 +8121,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Accepted</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<OldEmailCodeSent> RequestOldEmailCodeAsync(System.Guid accountId, RequestOldEmailCode body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -8322,7 +8322,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="reason">Why the e-mail is unlinked, kept for the audit trail: 5 to 500 characters (besides spaces at either end). Required: without it, a 400 and nothing changes.</param>
         /// <param name="ticketReference">The support ticket this answers, e.g. CPS-SUP-1234: at most 60 characters. Required, as on the link: without it, a 400 and nothing changes.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<OldCpsEmails> UnlinkOldCpsEmailAsync(System.Guid accountId, string email, string reason, string ticketReference, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -8508,7 +8508,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="body">The legacy file: CSV (UTF-8, header row old_email,old_membership_number,model_code,serial_number,purchase_date,country_of_purchase,dealer).</param>
         /// <param name="skipInvalidRows">true: import the valid rows and list the others (skippedRows). Left out or false: a file with any invalid row imports nothing (a 400 listing each line and why).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<LegacyImportResult> ImportLegacyAccountsAsync(string body, bool? skipInvalidRows = null, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -8687,7 +8687,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Accepted</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<InvitationEmailResent> ResendInvitationEmailAsync(System.Guid accountId, ResendInvitationEmail body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -8875,7 +8875,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Created</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<PointsAdjusted> AdjustPointsAsync(System.Guid accountId, AdjustPoints body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -10137,7 +10137,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Delete dead letters for good (support): by id, or every one of a message type
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Accepted</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<DeadLetterAction> DiscardDeadLettersAsync(DeadLetterSelection body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -10309,7 +10309,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Run dead letters again (support): by id, or every one of a message type, once the cause is fixed
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>Accepted</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<DeadLetterAction> ReplayDeadLettersAsync(DeadLetterSelection body, string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -10481,7 +10481,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Send now the e-mails waiting for a retry (support): after a mail outage, instead of their back-off
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<WaitingMailSent> SendWaitingMailNowAsync(string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
@@ -10768,7 +10768,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// Run the reconciliation now (support) and answer with what it found
         /// </remarks>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
-        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma).</param>
+        /// <param name="idempotency_Key">Makes a retry safe: the same key with the same request returns the first response without a second effect (kept 24 h); with a different request, 422. Given once, 1 to 200 printable ASCII characters (space to ~), no comma (a proxy may join a header sent twice with a comma) and no vertical bar (|).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
         public virtual async System.Threading.Tasks.Task<ReconciliationReport> RunReconciliationAsync(string? x_Correlation_Id = null, string? idempotency_Key = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))

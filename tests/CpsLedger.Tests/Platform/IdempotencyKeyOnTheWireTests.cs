@@ -31,7 +31,7 @@ public sealed class IdempotencyKeyOnTheWireTests(ConsoleApp app) : IAsyncLifetim
         var (status, body) = await Send(keyLines);
 
         Assert.Equal(400, status);
-        Assert.Contains("The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters and no comma.", body);
+        Assert.Contains("The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters, no comma and no vertical bar.", body);
         await using var session = app.Store.QuerySession();
         Assert.Equal(0, await session.Query<AccountView>().CountAsync());
     }

@@ -65,7 +65,7 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         var problem = await App.ClientAs(LedgerRoles.Portal).SendAsync(request).ReadProblem(HttpStatusCode.BadRequest);
 
         Assert.Equal(new[] { field, IdempotencyMiddleware.HeaderName }.Order(StringComparer.Ordinal), problem.Errors.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(["The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters and no comma."],
+        Assert.Equal(["The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters, no comma and no vertical bar."],
             problem.Errors[IdempotencyMiddleware.HeaderName]);
         await using var session = App.Store.QuerySession();
         Assert.Equal(0, await session.Query<AccountView>().CountAsync());
@@ -144,6 +144,7 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
     [InlineData("201 characters")]
     [InlineData("a comma")]
     [InlineData("not ASCII")]
+    [InlineData("a vertical bar")]
     public async Task a_key_that_is_not_one_printable_value_is_refused_and_nothing_is_written(string sent)
     {
         var client = App.ClientAs(LedgerRoles.Portal);
@@ -155,6 +156,8 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
             "a comma" => [$"{Guid.NewGuid()},{Guid.NewGuid()}"],
             // A client library or proxy may send it as UTF-8 or Latin-1 bytes: the retry's key would not be read as the first's.
             "not ASCII" => ["clé-ü"],
+            // The row is named "<sub>|<key>": a bar in the key would let another sub cut at a bar name the same row.
+            "a vertical bar" => [$"{Guid.NewGuid()}|retry"],
             _ => [new string('k', 201)],
         };
         Assert.True(request.Headers.TryAddWithoutValidation("Idempotency-Key", keys));
@@ -162,7 +165,7 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
         var problem = await (await client.SendAsync(request)).ShouldBeProblem(HttpStatusCode.BadRequest);
 
         Assert.Equal("Invalid Idempotency-Key", problem.GetProperty("title").GetString());
-        Assert.Equal("The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters and no comma.", problem.GetProperty("detail").GetString());
+        Assert.Equal("The Idempotency-Key header must be given once, with 1 to 200 printable ASCII characters, no comma and no vertical bar.", problem.GetProperty("detail").GetString());
         await using var session = App.Store.QuerySession();
         Assert.Equal(0, await session.Query<AccountView>().CountAsync());
         Assert.Equal(0, await session.Query<IdempotencyRecord>().CountAsync());
