@@ -156,6 +156,68 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
     }
 
     [Fact]
+    public async Task A_business_account_of_300_products_shows_the_first_of_each_list_and_the_rest_one_click_away()
+    {
+        // An agency's account: 300 products with points, 20 waiting for a dealer.
+        await App.ListModel(points: 10);
+        var account = await App.OpenAccount("agency@example.ee");
+        var member = App.Member(account);
+        for (var i = 0; i < 300; i++)
+            await member.Register(account, Products.Products.Complete($"R5-AGENCY-{i:0000}"));
+        for (var i = 0; i < 20; i++)
+            await member.Register(account, Products.Products.WithoutDealer($"R5-WAITING-{i:0000}"));
+        await Page.SetViewportSizeAsync(1366, 768);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // Each count in its heading, whatever is shown; the first rows of each list, and what comes after them a few screens down.
+        var products = Page.GetByTestId("products");
+        var explanation = Page.GetByTestId("explanation");
+        await Expect(products.GetByRole(AriaRole.Heading, new() { Name = "Products (320)", Exact = true })).ToBeVisibleAsync();
+        await Expect(explanation.GetByRole(AriaRole.Heading, new() { Name = "Points explanation: 3000 points, 300 lines", Exact = true })).ToBeVisibleAsync();
+        await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
+        await Expect(explanation.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
+        await Expect(explanation.Locator("li:visible")).ToHaveCountAsync(FirstRows);
+        // The chart draws the lines the table shows, the rest as one bar, and the total.
+        await Expect(explanation.Locator("svg g")).ToHaveCountAsync(FirstRows + 2);
+        await Expect(explanation.Locator("svg")).ToContainTextAsync("290 more lines");
+        var height = await Page.EvaluateAsync<int>("() => document.documentElement.scrollHeight");
+        Assert.True(height < 4 * 768, $"the page is {height} px tall");
+        await Screenshot("big-account");
+        Assert.False(await PageOverflows(), "the account page overflows");
+
+        // One key shows the whole list; the focus stays on the button, which says what it does now.
+        var toggle = products.GetByRole(AriaRole.Button, new() { Name = "Show all 320 products" });
+        await Expect(toggle).ToHaveAttributeAsync("aria-expanded", "false");
+        await toggle.FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(320);
+        toggle = products.GetByRole(AriaRole.Button, new() { Name = "Show fewer products" });
+        await Expect(toggle).ToHaveAttributeAsync("aria-expanded", "true");
+        await Expect(toggle).ToBeFocusedAsync();
+        await Expect(products).ToContainTextAsync("All 320 shown.");
+        // And back: the button still focused and on the screen, the page as short as before.
+        await Page.Keyboard.PressAsync("Space");
+        await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
+        toggle = products.GetByRole(AriaRole.Button, new() { Name = "Show all 320 products" });
+        await Expect(toggle).ToHaveAttributeAsync("aria-expanded", "false");
+        await Expect(toggle).ToBeFocusedAsync();
+        await Expect(toggle).ToBeInViewportAsync();
+        Assert.Equal(height, await Page.EvaluateAsync<int>("() => document.documentElement.scrollHeight"));
+
+        // The explanation whole for an auditor, table and chart, in one click.
+        await explanation.GetByRole(AriaRole.Button, new() { Name = "Show all 300 lines" }).ClickAsync();
+        await Expect(explanation.Locator("tbody tr:visible")).ToHaveCountAsync(300);
+        await Expect(explanation.Locator("svg g")).ToHaveCountAsync(301);
+        await explanation.GetByRole(AriaRole.Button, new() { Name = "Show all 20 products waiting for details" }).ClickAsync();
+        await Expect(explanation.Locator("li:visible")).ToHaveCountAsync(20);
+        Assert.False(await PageOverflows(), "the whole explanation overflows");
+    }
+
+    /// <summary>How many rows of a long list the account page shows before its "Show all" button (console.js, FIRST_ROWS).</summary>
+    private const int FirstRows = 10;
+
+    [Fact]
     public async Task A_right_to_left_name_of_who_did_it_reads_in_its_own_direction()
     {
         // A member who writes their name in Arabic, an agent who writes theirs in Hebrew: each a name of two words.

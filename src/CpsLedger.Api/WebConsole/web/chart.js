@@ -28,15 +28,22 @@ export function lineKind(line) {
 /** What a line of each kind did, in the programme's words: the explanation's "What" column and the chart's legend. */
 export const KIND_WORDS = { plus: 'allocated', minus: 'removed', adjust: 'manual adjustment' };
 
-const COLOURS = { plus: '#11702f', minus: '#b3261e', adjust: '#5b3fa8', total: '#102a43' };
+const COLOURS = { plus: '#11702f', minus: '#b3261e', adjust: '#5b3fa8', rest: '#6b7480', total: '#102a43' };
 
 /** An SVG element: the waterfall of the explanation's lines. */
-export function waterfall(explanation, { title = 'How the points total is built up' } = {}) {
+export function waterfall(explanation, { title = 'How the points total is built up', lines = explanation.lines.length } = {}) {
   const steps = [];
   let running = 0;
-  for (const line of explanation.lines) {
+  for (const line of explanation.lines.slice(0, lines)) {
     steps.push({ label: lineLabel(line), from: running, to: running + line.points, points: line.points, kind: lineKind(line) });
     running += line.points;
+  }
+  // The lines after those drawn (the table shows them on "Show all"), as one bar: the total still adds up.
+  const rest = explanation.lines.slice(lines);
+  if (rest.length) {
+    const points = rest.reduce((sum, line) => sum + line.points, 0);
+    steps.push({ label: `${rest.length} more lines`, from: running, to: running + points, points, kind: 'rest' });
+    running += points;
   }
   steps.push({ label: 'Total', from: 0, to: explanation.pointsTotal, points: explanation.pointsTotal, kind: 'total' });
 
@@ -51,7 +58,8 @@ export function waterfall(explanation, { title = 'How the points total is built 
   const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': `${id}-t ${id}-d` });
   svg.append(el('title', { id: `${id}-t` }, title));
   svg.append(el('desc', { id: `${id}-d` },
-    `${explanation.lines.length} lines from 0 to a total of ${explanation.pointsTotal} points; the table below lists the same lines.`));
+    (rest.length ? `The first ${lines} of ${explanation.lines.length} lines and the other ${rest.length} as one bar,`
+      : `${explanation.lines.length} lines`) + ` from 0 to a total of ${explanation.pointsTotal} points; the table below lists the same lines.`));
 
   // Axis: zero and the largest value, with a faint grid line at each.
   for (const tick of [...new Set([min, 0, max])]) {

@@ -440,20 +440,64 @@ function invoiceLineButtons(accountId, invoiceNumber, creditNoteNumber, invoice)
     financeInvoiceActions(invoice)), error);
 }
 
+// A business account (an agency) has hundreds of products: shown whole, its products, points and explanation ran to thousands of
+// pixels and the membership year and invoices sat far below them. A long list shows its first rows and one button for the rest:
+// ten rows with the list's heading and button take about one 1366×768 screen (a 320-product account's page is about 2,600 px, its
+// invoices under three screens down); a list of up to fifteen shows whole (a button for five more rows costs more than the rows).
+// The API returns every list whole, so it is all here, one click away for an auditor who wants the whole list.
+const FIRST_ROWS = 10;
+const WHOLE_UP_TO = 15;
+
+/**
+ * Hides a long list's rows after the first and returns the button that shows them (null for a short list): a real button, its
+ * aria-expanded saying which is shown. The rows stay in the page, hidden, so the button toggles them in place and keeps the focus.
+ */
+function shortened(list, rows, noun, onToggle = () => {}) {
+  if (rows.length <= WHOLE_UP_TO) return null;
+  list.id ||= `list-${++listIds}`;
+  let whole = false;
+  const button = h('button', { type: 'button', class: 'secondary small', 'aria-controls': list.id });
+  const render = () => {
+    rows.forEach((row, i) => { row.hidden = !whole && i >= FIRST_ROWS; });
+    button.setAttribute('aria-expanded', String(whole));
+    button.textContent = whole ? `Show fewer ${noun}` : `Show all ${rows.length} ${noun}`;
+    note.textContent = whole ? `All ${rows.length} shown. ` : `First ${FIRST_ROWS} of ${rows.length} shown. `;
+  };
+  const note = h('span', {});
+  button.addEventListener('click', () => {
+    whole = !whole;
+    render();
+    onToggle(whole);
+    // Shown fewer from the end of a long list, the button has moved up the page: bring it back to the screen, where the focus is.
+    if (!whole) button.scrollIntoView({ block: 'nearest' });
+  });
+  render();
+  return h('p', { class: 'list-toggle' }, note, button);
+}
+let listIds = 0;
+
+function productsSection(products) {
+  return h('section', { 'aria-labelledby': 'products-heading', 'data-testid': 'products' },
+    h('h2', { id: 'products-heading' }, `Products (${products.length})`),
+    productsTable(products));
+}
+
 function productsTable(products) {
   if (products.length === 0) return h('p', {}, 'No products registered.');
-  return h('table', {},
-    h('caption', { class: 'visually-hidden' }, 'Products'),
-    h('thead', {}, h('tr', {}, ['Model', 'Serial number', 'Registered', 'Points', 'Green tick', 'Missing details', 'Status']
-      .map(c => h('th', { scope: 'col', class: c === 'Points' ? 'num' : null }, c)))),
-    h('tbody', {}, products.map(p => h('tr', {},
+  const rows = products.map(p => h('tr', {},
       h('td', {}, `${p.modelName} `, h('span', { class: 'mono' }, p.modelCode)),
       h('td', { class: 'mono' }, p.serialNumber || '—'),
       h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
       h('td', { class: 'num' }, String(p.points)),
       h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
       h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—'),
-      h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')))));
+      h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')));
+  const body = h('tbody', {}, rows);
+  return [h('table', {},
+    h('caption', { class: 'visually-hidden' }, 'Products'),
+    h('thead', {}, h('tr', {}, ['Model', 'Serial number', 'Registered', 'Points', 'Green tick', 'Missing details', 'Status']
+      .map(c => h('th', { scope: 'col', class: c === 'Points' ? 'num' : null }, c)))),
+    body), shortened(body, rows, 'products')];
 }
 
 // The ledger's own actions name the system as the actor and the person whose request set them off. Each name in a <bdi>, as a reason
@@ -498,9 +542,19 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
         : '—'));
   });
   const chart = h('div', { class: 'chart' });
-  chart.append(waterfall(explanation, { title: `${caption}: how the total of ${explanation.pointsTotal} is built up` }));
+  // The chart draws the lines the table shows, those after them as one bar, and the total: as long as the table, no longer.
+  const draw = whole => fill(chart, waterfall(explanation, {
+    title: `${caption}: how the total of ${explanation.pointsTotal} is built up`,
+    lines: whole || explanation.lines.length <= WHOLE_UP_TO ? explanation.lines.length : FIRST_ROWS,
+  }));
+  draw(false);
+  const body = h('tbody', {}, rows);
+  const waiting = explanation.awaitingDetails.map(p => h('li', {},
+    `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`));
+  const waitingList = h('ul', {}, waiting);
+  const count = explanation.lines.length;
   return h('section', { 'aria-labelledby': 'explanation-heading', 'data-testid': 'explanation' },
-    h(headingLevel, { id: 'explanation-heading' }, `${caption}: ${explanation.pointsTotal} points`),
+    h(headingLevel, { id: 'explanation-heading' }, `${caption}: ${explanation.pointsTotal} points, ${count} ${count === 1 ? 'line' : 'lines'}`),
     h('div', { class: 'legend', 'aria-hidden': 'true' },
       Object.entries(KIND_WORDS).map(([kind, said]) => h('span', { class: `l-${kind}` }, said)), h('span', { class: 'l-total' }, 'total')),
     chart,
@@ -508,12 +562,12 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('caption', {}, 'Every allocation, removal and manual adjustment, oldest first'),
       h('thead', {}, h('tr', {}, ['#', 'When', 'Product', 'What', 'Points', 'Running total', 'Catalogue value', 'By', 'Reason']
         .map(c => h('th', { scope: 'col', class: ['#', 'Points', 'Running total'].includes(c) ? 'num' : null }, c)))),
-      h('tbody', {}, rows),
+      body,
       h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 4 }, 'Total'), h('td', { class: 'num' }, String(explanation.pointsTotal)), h('td', { colspan: 4 })))),
-    explanation.awaitingDetails.length
-      ? h('div', {}, h('h3', {}, 'Waiting for details (no points yet)'),
-        h('ul', {}, explanation.awaitingDetails.map(p => h('li', {},
-          `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`))))
+    shortened(body, rows, 'lines', draw),
+    waiting.length
+      ? h('div', {}, h('h3', {}, `Waiting for details (no points yet): ${waiting.length} ${waiting.length === 1 ? 'product' : 'products'}`),
+        waitingList, shortened(waitingList, waiting, 'products waiting for details'))
       : null);
 }
 
@@ -621,8 +675,7 @@ async function overviewView(id) {
     h('h2', { class: 'visually-hidden' }, 'Summary'),
     summaryCards(summary, membership, invoices, tiers),
     invoicesFirst ? invoicesPart : null,
-    h('h2', {}, 'Products'),
-    productsTable(products),
+    productsSection(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
     invoicesFirst ? null : invoicesPart,
