@@ -139,7 +139,9 @@ public static class AccountHistory
         }.OfType<string>().DefaultIfEmpty("best-guess flags")),
         PointsAllocated e => $"+{e.Points} points for {e.ModelCode} serial {e.SerialNumber} (catalogue version {e.CatalogueVersion})",
         PointsRemoved e => $"−{e.Points} points for {e.ModelCode}" + (e.SerialNumber is null ? "" : $" serial {e.SerialNumber}") + $": {e.Reason}",
-        ProductDeregistered e => $"{e.ModelCode} deregistered ({DeregisterProductEndpoint.Describe(e.Reason)})" +
+        // Its serial, as the points removed with it say: an account may hold two of one model.
+        ProductDeregistered e => $"{e.ModelCode}" + (e.SerialNumber is null ? "" : $" serial {e.SerialNumber}") +
+                                 $" deregistered ({DeregisterProductEndpoint.Describe(e.Reason)})" +
                                  (e.Note is null ? "" : $": {e.Note}"),
         PointsAdjusted e => $"Manual adjustment {(e.Points > 0 ? "+" : "−")}{Math.Abs(e.Points)} points (ticket {e.TicketReference}): {e.Reason}",
         InvitationIssued e => $"Invited to join CPS at {e.Points} points (threshold {e.Threshold}, tier table v{e.TierTableVersion})",

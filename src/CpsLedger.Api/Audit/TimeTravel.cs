@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Membership;
@@ -157,6 +158,12 @@ public static class TimeTravel
 /// share a commit id (<see cref="CommitIds"/>); an event stored before events carried one is a commit of its own. Only the events
 /// of the streams replayed are seen: a commit's events in other accounts' streams neither include nor exclude it.
 /// </summary>
+public static class TimeTravelRequest
+{
+    /// <summary>What a sequence that is not one is told, whether it is 0, negative or not a whole number at all.</summary>
+    public const string NotASequence = "The sequence is a positive number (global event sequences start at 1).";
+}
+
 public static class CommitCut
 {
     /// <summary>
@@ -202,7 +209,8 @@ public static class GetAccountAsOfEndpoint
                      "offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond; the history " +
                      "through the same moment (history?through=) lists the events replayed. Give this or sequence, not both.")] DateTimeOffset? timestamp,
         [Description("The state right after the commit that wrote this event: a global event sequence, from 1, as the history's " +
-                     "sequence shows it. Give this or timestamp, not both.")] long? sequence,
+                     "sequence shows it. Give this or timestamp, not both.")]
+        [Range(typeof(long), "1", "9223372036854775807", ErrorMessage = TimeTravelRequest.NotASequence)] long? sequence,
         IQuerySession session, ChainVerification chains, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear,
         ClaimsPrincipal user, CancellationToken ct) =>
         await TimeTravel.AsOfAsync(session, chains, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
@@ -218,6 +226,6 @@ public static class GetAccountAsOfEndpoint
             ? Problems.Invalid("timestamp", "Give exactly one of timestamp (ISO 8601) or sequence (a global event sequence).")
             // Global event sequences start at 1: 0 named no event and was answered 404 "did not exist yet", as if it were one.
             : sequence is < 1
-                ? Problems.Invalid("sequence", "The sequence is a positive number (global event sequences start at 1).")
+                ? Problems.Invalid("sequence", TimeTravelRequest.NotASequence)
                 : WolverineContinue.NoProblems;
 }

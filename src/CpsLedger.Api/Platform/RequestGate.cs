@@ -190,7 +190,7 @@ public sealed partial class RequestGate(
         if (parsed is null)
         {
             errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long))
-                ? WholeNumber(range)
+                ? range.ErrorMessage ?? WholeNumber(range)
                 : Expected(type) + UnescapedPlus(type, value));
             return;
         }
@@ -204,10 +204,11 @@ public sealed partial class RequestGate(
         foreach (var rule in parameter?.GetCustomAttributes<ValidationAttribute>(true) ?? [])
         {
             if (!rule.IsValid(parsed))
-                errors.Add(name, rule is RangeAttribute whole && parsed is int or long ? WholeNumber(whole) : rule.FormatErrorMessage(name));
+                errors.Add(name, rule is RangeAttribute whole && parsed is int or long ? whole.ErrorMessage ?? WholeNumber(whole) : rule.FormatErrorMessage(name));
         }
     }
 
+    // A range that words its own message (a sequence: "a positive number") is told in those words, out of range or not a number.
     private static string WholeNumber(RangeAttribute range) =>
         string.Create(CultureInfo.InvariantCulture, $"Must be a whole number from {range.Minimum} to {range.Maximum}.");
 

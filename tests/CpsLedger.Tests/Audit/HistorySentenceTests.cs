@@ -1,6 +1,7 @@
 using CpsLedger.Api.Audit;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
+using CpsLedger.Api.Products;
 using CpsLedger.Api.Tiers;
 
 namespace CpsLedger.Tests.Audit;
@@ -118,5 +119,18 @@ public sealed class HistorySentenceTests
                      "suspended for, was paid",
             AccountHistory.DescribeMovedSuspension(suspended, "INV-2026-000001",
                 new InvoicePaid(Guid.NewGuid(), "INV-2026-000001", Guid.NewGuid(), 248m, DateTimeOffset.UnixEpoch)));
+    }
+
+    [Fact]
+    public void A_deregistration_names_the_serial_of_the_product_that_left()
+    {
+        // Two EOS R5 on one account: "EOS-R5 deregistered (sold)" did not say which one left, though the event records its serial.
+        var deregistered = new ProductDeregistered(Guid.NewGuid(), Guid.NewGuid(), "EOS-R5", "0123 4567", DeregistrationReason.Sold, "Sold to a friend",
+            DateTimeOffset.UnixEpoch);
+
+        Assert.Equal("EOS-R5 serial 0123 4567 deregistered (sold): Sold to a friend", AccountHistory.Describe(deregistered));
+        // One registered without a serial (migrated from an old file that had none) says nothing of one.
+        Assert.Equal("EOS-R5 deregistered (lost)",
+            AccountHistory.Describe(deregistered with { SerialNumber = null, Reason = DeregistrationReason.Lost, Note = null }));
     }
 }

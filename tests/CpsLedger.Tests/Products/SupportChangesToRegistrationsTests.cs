@@ -115,7 +115,7 @@ public sealed class SupportChangesToRegistrationsTests(LedgerApp app) : LedgerTe
 
         var overrides = (await Overrides(account)).Items;
         Assert.Equal(["points_removed", "product_deregistered"], overrides.Select(o => o.Action).Order());
-        Assert.Equal("EOS-R5 deregistered (registered in error)", overrides.Single(o => o.Action == "product_deregistered").Description);
+        Assert.Equal("EOS-R5 serial S-3 deregistered (registered in error)", overrides.Single(o => o.Action == "product_deregistered").Description);
         Assert.All(overrides, o => Assert.Equal(("Member bought it twice by mistake", "CPS-SUP-56"), (o.Reason, o.TicketReference)));
 
         var removal = (await SupportAgent.Explanation(account)).Lines.Single(l => l.Points < 0);
