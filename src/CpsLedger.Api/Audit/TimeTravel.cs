@@ -158,12 +158,6 @@ public static class TimeTravel
 /// share a commit id (<see cref="CommitIds"/>); an event stored before events carried one is a commit of its own. Only the events
 /// of the streams replayed are seen: a commit's events in other accounts' streams neither include nor exclude it.
 /// </summary>
-public static class TimeTravelRequest
-{
-    /// <summary>What a sequence that is not one is told, whether it is 0, negative or not a whole number at all.</summary>
-    public const string NotASequence = "The sequence is a positive number (global event sequences start at 1).";
-}
-
 public static class CommitCut
 {
     /// <summary>
@@ -193,6 +187,9 @@ public static class CommitCut
 
 public static class GetAccountAsOfEndpoint
 {
+    /// <summary>What a sequence that is not one is told, whether it is 0, negative or not a whole number at all.</summary>
+    public const string NotASequence = "The sequence is a positive number (global event sequences start at 1).";
+
     [WolverineGet("/api/accounts/{accountId}/as-of", OperationId = "GetAccountAsOf")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
     [EndpointSummary("Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence")]
@@ -210,7 +207,7 @@ public static class GetAccountAsOfEndpoint
                      "through the same moment (history?through=) lists the events replayed. Give this or sequence, not both.")] DateTimeOffset? timestamp,
         [Description("The state right after the commit that wrote this event: a global event sequence, from 1, as the history's " +
                      "sequence shows it. Give this or timestamp, not both.")]
-        [Range(typeof(long), "1", "9223372036854775807", ErrorMessage = TimeTravelRequest.NotASequence)] long? sequence,
+        [Range(typeof(long), "1", "9223372036854775807", ErrorMessage = NotASequence)] long? sequence,
         IQuerySession session, ChainVerification chains, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear,
         ClaimsPrincipal user, CancellationToken ct) =>
         await TimeTravel.AsOfAsync(session, chains, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
@@ -226,6 +223,6 @@ public static class GetAccountAsOfEndpoint
             ? Problems.Invalid("timestamp", "Give exactly one of timestamp (ISO 8601) or sequence (a global event sequence).")
             // Global event sequences start at 1: 0 named no event and was answered 404 "did not exist yet", as if it were one.
             : sequence is < 1
-                ? Problems.Invalid("sequence", TimeTravelRequest.NotASequence)
+                ? Problems.Invalid("sequence", NotASequence)
                 : WolverineContinue.NoProblems;
 }
