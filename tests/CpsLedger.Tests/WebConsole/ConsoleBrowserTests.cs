@@ -1343,6 +1343,36 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" })).ToBeFocusedAsync();
     }
 
+    [Fact]
+    public async Task Closing_the_transfer_while_the_list_is_still_read_again_returns_the_keyboard_to_the_lines_button()
+    {
+        var (_, _, _, invoice) = await Invoicing.Billing.BankMemberWithItsJoiningInvoice(App);
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+        var row = Page.GetByTestId("invoice-list").Locator("tbody tr").Filter(new() { HasText = invoice.InvoiceNumber });
+        var opener = row.GetByRole(AriaRole.Button, new() { Name = $"Record transfer, {invoice.InvoiceNumber}" });
+        await opener.ClickAsync();
+        var dialog = await ReviewTransfer("100.00", Invoicing.Billing.ValueDate(App), "LHV-20261205-0042");
+
+        // The list's reading after the write is held, as on a slow line: "Close" is pressed before the list is drawn again, so the
+        // button that opened the dialog is gone and its successor not there yet.
+        var listRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/invoices", async route =>
+        {
+            await listRead.Task;
+            await route.ContinueAsync();
+        });
+        await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
+        await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync($"Written: 100.00 EUR received on {invoice.InvoiceNumber}");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
+        await Expect(dialog).ToHaveCountAsync(0);
+        await Expect(Page.GetByTestId("invoice-list")).ToHaveCountAsync(0);
+
+        // The list drawn: the keyboard is on the same line's button, not on the page's heading.
+        listRead.SetResult();
+        await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync($"{Euros(invoice.Total - 100.00m)} EUR");
+        await Expect(opener).ToBeFocusedAsync();
+    }
+
     [Theory]
     [InlineData(1366, 768)]
     [InlineData(1280, 720)]
@@ -1601,6 +1631,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("30.00 EUR");
+        // Still owed back: the line's "Record refund", drawn again with the list, has the keyboard back.
+        await Expect(row.GetByRole(AriaRole.Button, new() { Name = $"Record refund, {invoice.InvoiceNumber}" })).ToBeFocusedAsync();
     }
 
     [Fact]

@@ -1803,6 +1803,8 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   };
   const close = h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close');
   const reviewButton = h('button', { type: 'submit' }, 'Review');
+  // The page being read again after the write, until it is drawn (see the dialog's "close").
+  let rereading = null;
 
   async function write(event, reviewed, key) {
     const button = event.currentTarget;
@@ -1818,7 +1820,12 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       return;
     }
     // What the write changed, read again behind the dialog (the route reads the page the address names).
-    await route();
+    rereading = route();
+    try {
+      await rereading;
+    } finally {
+      rereading = null;
+    }
   }
 
   const form = h('form', {
@@ -1863,8 +1870,11 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
   // invoice) takes the focus back, so the keyboard stays on that line; if the action is no longer offered, the page's heading.
   const successor = () => [...document.querySelectorAll('button')].find(b => b.textContent === opener.textContent
     && b.getAttribute('aria-label') === opener.getAttribute('aria-label'));
-  dialog.addEventListener('close', () => {
+  // Closed at once after "Write it", the page is still being read: the opener is gone and its successor not yet drawn, and drawing the
+  // page would then take the focus to its heading. The focus waits for the page, so the keyboard lands on the line all the same.
+  dialog.addEventListener('close', async () => {
     dialog.remove();
+    if (rereading) await rereading.catch(() => {});
     (opener?.isConnected ? opener : (opener && successor()) || main.querySelector('h1'))?.focus();
   });
   document.body.append(dialog);
