@@ -57,7 +57,7 @@ public static class TimeTravel
     /// are at or before it. Products registered later simply do not exist yet.
     /// </summary>
     public static async Task<AccountAsOf?> AsOfAsync(IQuerySession session, ChainVerification chains, Guid accountId, DateTimeOffset? timestamp,
-        long? sequence, CancellationToken ct, MembershipYearOptions? membershipYear = null)
+        long? sequence, CancellationToken ct, MembershipYearOptions? membershipYear = null, DateTimeOffset? now = null)
     {
         // Two round trips whatever the account holds: its streams (with the event at the sequence asked for), then all their
         // events with their chains' broken links, each stream replayed from them in memory. A query per product and invoice stream
@@ -119,6 +119,9 @@ public static class TimeTravel
                 invoices.Add(replayed);
         }
         var moment = timestamp ?? at?.Timestamp ?? default;
+        // A moment still to come has no events after now: its state is today's, not a forecast (as of 2999 a term read "ended").
+        if (now is { } today && moment > today)
+            moment = today;
         var standing = Invoicing.InvoiceQueries.Standing(membership, invoices, DateOnly.FromDateTime(moment.UtcDateTime));
         summary = summary.With(standing);
 
@@ -204,13 +207,14 @@ public static class GetAccountAsOfEndpoint
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId,
         [Description("The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its " +
                      "offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond; the history " +
-                     "through the same moment (history?through=) lists the events replayed. Give this or sequence, not both.")] DateTimeOffset? timestamp,
+                     "through the same moment (history?through=) lists the events replayed; a moment still to come gives the state now. Give " +
+                     "this or sequence, not both.")] DateTimeOffset? timestamp,
         [Description("The state right after the commit that wrote this event: a global event sequence, from 1, as the history's " +
                      "sequence shows it. Give this or timestamp, not both.")]
         [Range(typeof(long), "1", "9223372036854775807", ErrorMessage = NotASequence)] long? sequence,
         IQuerySession session, ChainVerification chains, Microsoft.Extensions.Options.IOptions<MembershipYearOptions> membershipYear,
-        ClaimsPrincipal user, CancellationToken ct) =>
-        await TimeTravel.AsOfAsync(session, chains, accountId, timestamp, sequence, ct, membershipYear.Value) is { } asOf
+        ClaimsPrincipal user, TimeProvider clock, CancellationToken ct) =>
+        await TimeTravel.AsOfAsync(session, chains, accountId, timestamp, sequence, ct, membershipYear.Value, clock.GetUtcNow()) is { } asOf
             ? TypedResults.Ok(asOf with
             {
                 Explanation = SupportNotes.For(user, asOf.Explanation),

@@ -227,6 +227,9 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
             SameJson(membership, asOf.Membership!, $"membership {how}");
         }
         Assert.Equal((200.00m, "EUR"), (byTime.Summary.AmountOwed, byTime.Summary.OwedCurrency));
+
+        // A moment still to come has no events after now: the state now, not a forecast (until 2026-12-07 the term read "ended").
+        SameJson(summary, (await AsOf(account, "timestamp=2999-01-01T00:00:00Z")).Summary, "summary in 2999");
     }
 
     [Fact]

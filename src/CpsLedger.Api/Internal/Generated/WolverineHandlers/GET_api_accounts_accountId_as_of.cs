@@ -20,15 +20,17 @@ namespace Internal.Generated.WolverineHandlers
         private readonly CpsLedger.Api.Audit.ChainVerification _chainVerification;
         private readonly Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> _loggerForMessage;
         private readonly Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> _optionsOfMembershipYearOptions;
+        private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
         private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public GET_api_accounts_accountId_as_of(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Audit.ChainVerification chainVerification, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public GET_api_accounts_accountId_as_of(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, CpsLedger.Api.Audit.ChainVerification chainVerification, Microsoft.Extensions.Logging.ILogger<Wolverine.Http.HttpGraph> loggerForMessage, Microsoft.Extensions.Options.IOptions<CpsLedger.Api.Membership.MembershipYearOptions> optionsOfMembershipYearOptions, System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _chainVerification = chainVerification;
             _loggerForMessage = loggerForMessage;
             _optionsOfMembershipYearOptions = optionsOfMembershipYearOptions;
+            _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
             _wolverineRuntime = wolverineRuntime;
         }
@@ -92,7 +94,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var resultsOfOkOfAccountAsOfAndProblemHttpResult = await CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Get(accountId, timestamp, sequence, ((Marten.IQuerySession)documentSession), _chainVerification, _optionsOfMembershipYearOptions, httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
+            var resultsOfOkOfAccountAsOfAndProblemHttpResult = await CpsLedger.Api.Audit.GetAccountAsOfEndpoint.Get(accountId, timestamp, sequence, ((Marten.IQuerySession)documentSession), _chainVerification, _optionsOfMembershipYearOptions, httpContext.User, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             await resultsOfOkOfAccountAsOfAndProblemHttpResult.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
