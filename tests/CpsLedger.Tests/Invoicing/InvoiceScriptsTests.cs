@@ -36,24 +36,32 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
             await File.WriteAllBytesAsync(Path.Combine(folder, name), pdf);
     }
 
+    /// <summary>A buyer of this name and billing address that joined paying by transfer, and the invoice issued to it.</summary>
+    private async Task<(Guid Account, HttpClient Member, Invoice Invoice)> InvoicedBuyer(string country, string company, object address,
+        string email = "studio@example.ee")
+    {
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount(country, "bank_transfer", email: email, company: company,
+            billingDetails: new { address, vatId = (string?)null });
+        await App.FastForward(Billing.IssueDelay);
+        var member = App.Member(account);
+        var invoice = await member.SingleInvoice(account);
+        Assert.Equal(company, invoice.Buyer!.Name);
+        return (account, member, invoice);
+    }
+
+    private static async Task<byte[]> Bytes(HttpClient client, string url) => await (await client.GetAsync(url)).Content.ReadAsByteArrayAsync();
+
     private static string DocsImages => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "docs", "images"));
 
     [Fact]
     public async Task A_buyer_named_and_addressed_in_chinese_japanese_and_korean_reads_them_on_the_invoice_and_its_credit_note()
     {
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("JP", "bank_transfer", company: Company, billingDetails: new
-        {
-            address = new { street = Street, additionalStreet = AdditionalStreet, postalCode = "146-8501", city = City, country = "JP" },
-            vatId = (string?)null,
-        });
-        await App.FastForward(Billing.IssueDelay);
-        var member = App.Member(account);
-        var invoice = await member.SingleInvoice(account);
-        Assert.Equal(Company, invoice.Buyer!.Name);
+        var (account, member, invoice) = await InvoicedBuyer("JP", Company,
+            new { street = Street, additionalStreet = AdditionalStreet, postalCode = "146-8501", city = City, country = "JP" });
 
         var logs = App.Logs.Mark();
-        var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        var pdf = await Bytes(member, $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf");
         await Keep("invoice-cjk.pdf", pdf);
         var text = Squeezed(await PdfPictures.Text(pdf));
         foreach (var expected in new[] { Company, Street, AdditionalStreet, $"146-8501 {City}", "Japan" })
@@ -69,7 +77,7 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
 
         // The e-invoice is XML in UTF-8: the name as recorded.
         var ubl = XDocument.Parse(System.Text.Encoding.UTF8.GetString(
-            await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/ubl")).Content.ReadAsByteArrayAsync()));
+            await Bytes(member, $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/ubl")));
         Assert.Equal(Company, UblRules.Value(ubl, "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"));
 
         // The credit note prints finance's reason, which may be written in the buyer's language; an emoji in it is refused.
@@ -79,8 +87,7 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
         Assert.Contains("U+1F984", refused.Errors["reason"][0]);
         const string reason = "請求先住所の訂正のため (address corrected at the member's request, CPS-SUP-9913)";
         var cancelled = await Finance.PostJson(url, new { reason }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
-        var notePdf = await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf")).Content
-            .ReadAsByteArrayAsync();
+        var notePdf = await Bytes(member, $"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf");
         await Keep("credit-note-cjk.pdf", notePdf);
         var noteText = Squeezed(await PdfPictures.Text(notePdf));
         foreach (var expected in new[] { Company, Street, AdditionalStreet, $"Reason: {reason}" })
@@ -96,18 +103,10 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
     public async Task A_buyer_named_and_addressed_in_hebrew_reads_right_to_left_on_the_invoice_and_its_credit_note()
     {
         const string company = "חברת כנרת 2024 בע״מ";
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("IL", "bank_transfer", email: "hebrew@example.co.il", company: company, billingDetails: new
-        {
-            address = new { street = "רחוב הרצל 12", postalCode = "6100000", city = "תל אביב-יפו", country = "IL" },
-            vatId = (string?)null,
-        });
-        await App.FastForward(Billing.IssueDelay);
-        var member = App.Member(account);
-        var invoice = await member.SingleInvoice(account);
-        Assert.Equal(company, invoice.Buyer!.Name);
+        var (account, member, invoice) = await InvoicedBuyer("IL", company,
+            new { street = "רחוב הרצל 12", postalCode = "6100000", city = "תל אביב-יפו", country = "IL" }, "hebrew@example.co.il");
 
-        var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        var pdf = await Bytes(member, $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf");
         await Keep("invoice-hebrew.pdf", pdf);
         var text = WithoutEmbeddings(await PdfPictures.Text(pdf));
         foreach (var expected in new[] { "חברת כנרת", "בע״מ", "רחוב הרצל", "תל אביב" })
@@ -122,8 +121,7 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
         const string reason = "תיקון כתובת לבקשת הלקוח (CPS-SUP-9913)";
         var cancelled = await Finance.PostJson($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason })
             .ReadAs<InvoiceCancellation>(HttpStatusCode.Created);
-        var notePdf = await (await member.GetAsync($"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf")).Content
-            .ReadAsByteArrayAsync();
+        var notePdf = await Bytes(member, $"/api/accounts/{account}/credit-notes/{cancelled.CreditNoteNumber}/pdf");
         await Keep("credit-note-hebrew.pdf", notePdf);
         Assert.Contains("Reason: הלקוח לבקשת כתובת תיקון (CPS-SUP-9913)", WithoutEmbeddings(await PdfPictures.Text(notePdf, raw: true)));
         Assert.Contains("חברת כנרת", WithoutEmbeddings(await PdfPictures.Text(notePdf)));
@@ -133,18 +131,10 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
     public async Task A_buyer_named_and_addressed_in_arabic_reads_right_to_left_in_joined_letters_on_the_invoice()
     {
         const string company = "شركة السلام للتجارة";
-        await Billing.ListThousandPointModel(App.Store);
-        var account = await App.JoinedAccount("EG", "bank_transfer", email: "arabic@example.com.eg", company: company, billingDetails: new
-        {
-            address = new { street = "شارع التحرير ١٥", postalCode = "11511", city = "القاهرة", country = "EG" },
-            vatId = (string?)null,
-        });
-        await App.FastForward(Billing.IssueDelay);
-        var member = App.Member(account);
-        var invoice = await member.SingleInvoice(account);
-        Assert.Equal(company, invoice.Buyer!.Name);
+        var (account, member, invoice) = await InvoicedBuyer("EG", company,
+            new { street = "شارع التحرير ١٥", postalCode = "11511", city = "القاهرة", country = "EG" }, "arabic@example.com.eg");
 
-        var pdf = await (await member.GetAsync($"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf")).Content.ReadAsByteArrayAsync();
+        var pdf = await Bytes(member, $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/pdf");
         await Keep("invoice-arabic.pdf", pdf);
         var text = WithoutEmbeddings(await PdfPictures.Text(pdf));
         // The letters are drawn in their joined forms (poppler gives the presentation forms back): alef, lam initial, seen medial,
@@ -211,7 +201,7 @@ public sealed class InvoiceScriptsTests(LedgerApp app) : LedgerTest(app)
         }
 
         var logs = App.Logs.Mark();
-        var pdf = await (await App.Member(account).GetAsync($"/api/accounts/{account}/invoices/{number}/pdf")).Content.ReadAsByteArrayAsync();
+        var pdf = await Bytes(App.Member(account), $"/api/accounts/{account}/invoices/{number}/pdf");
         await Keep("invoice-code-point.pdf", pdf);
         Assert.Contains("Valgus <U+1F984> Studio OÜ", await PdfPictures.Text(pdf));
         var warning = Assert.Single(App.Logs.Since(logs), e => e.Level == LogEventLevel.Warning && e.RenderMessage().Contains("U+1F984"));
