@@ -41,6 +41,8 @@ public sealed partial class RequestGate(
 
     public const string NotUtf8 = "The request body is not UTF-8: JSON is sent as UTF-8.";
 
+    public const string QueryNotUtf8 = "Not UTF-8: a query value is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
+
     private readonly Lazy<FrozenDictionary<HttpChain, Shape>> _shapes = new(() => Describe(endpoints, descriptions));
     private readonly JsonSerializerOptions _options = json.Value.SerializerOptions;
 
@@ -137,6 +139,7 @@ public sealed partial class RequestGate(
 
     private static void CheckQuery(HttpContext context, Shape shape, Errors errors)
     {
+        var notUtf8 = KeysNotUtf8(context.Request.QueryString);
         foreach (var (key, values) in context.Request.Query)
         {
             var parameter = shape.Query.FirstOrDefault(q => string.Equals(q.Name, key, StringComparison.OrdinalIgnoreCase));
@@ -145,6 +148,12 @@ public sealed partial class RequestGate(
                 errors.Add(Printable(key), shape.Query.Count == 0
                     ? "This operation has no query parameters."
                     : $"Not a query parameter of this operation; it has: {string.Join(", ", shape.Query.Select(q => q.Name))}.");
+                continue;
+            }
+
+            if (notUtf8.Contains(key))
+            {
+                errors.Add(parameter.Name, QueryNotUtf8);
                 continue;
             }
 
@@ -158,6 +167,24 @@ public sealed partial class RequestGate(
             foreach (var value in values)
                 CheckValue(parameter.Name, value ?? "", element ?? parameter.Type, parameter.Parameter, errors);
         }
+    }
+
+    // The query string is decoded with bytes that are not UTF-8 turned into U+FFFD, which then reads as text someone typed. The
+    // keys (as decoded) whose value's percent-encoded bytes are not UTF-8.
+    private static HashSet<string> KeysNotUtf8(QueryString query)
+    {
+        var keys = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        if (query.Value is not { Length: > 1 } raw)
+            return keys;
+        foreach (var pair in raw[1..].Split('&'))
+        {
+            var equals = pair.IndexOf('=');
+            var value = equals < 0 ? "" : pair[(equals + 1)..];
+            if (value.Contains('%') && !System.Text.Unicode.Utf8.IsValid(System.Web.HttpUtility.UrlDecodeToBytes(value)))
+                keys.Add(System.Web.HttpUtility.UrlDecode(equals < 0 ? pair : pair[..equals]));
+        }
+
+        return keys;
     }
 
     // A value from the route or the query string, as the endpoint will bind it.

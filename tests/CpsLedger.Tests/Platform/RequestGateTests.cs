@@ -68,6 +68,19 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(before, await EventCount());
     }
 
+    // A percent-encoded value whose bytes are not UTF-8 was decoded to replacement characters and searched for: 200, no rows, as
+    // if the member had typed U+FFFD. A genuine U+FFFD, sent in UTF-8, is text like any other.
+    [Theory]
+    [InlineData("/api/accounts?q=%FF%FE", "q")]
+    [InlineData("/api/accounts?q=M%FCller", "q")]
+    [InlineData("/api/catalogue/models?search=EOS%C3", "search")]
+    [InlineData("/api/catalogue/models?page=1&search=%E4", "search")]
+    public async Task a_query_value_that_is_not_utf8_is_a_400_naming_it(string url, string field)
+    {
+        Assert.Equal([RequestGate.QueryNotUtf8], (await Field(await Support.GetAsync(url), field)).EnumerateArray().Select(m => m.GetString()));
+        await (await Support.GetAsync("/api/accounts?q=M%C3%BCller%EF%BF%BD")).ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task a_nul_or_control_character_in_text_is_a_400_naming_the_field()
     {
