@@ -1323,6 +1323,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Review" }).ClickAsync();
         var remaining = invoice.Total - 100.00m;
         await Expect(Review(dialog)).ToContainTextAsync($"invoice {invoice.InvoiceNumber} of {invoice.CompanyName}");
+        // The company's name isolated, as every name the console shows: a right-to-left one keeps its own direction.
+        var company = new System.Text.RegularExpressions.Regex($"^{System.Text.RegularExpressions.Regex.Escape(invoice.CompanyName)}$");
+        await Expect(Review(dialog).Locator("dd bdi").Filter(new() { HasTextRegex = company })).ToHaveCountAsync(1);
         await Expect(Review(dialog)).ToContainTextAsync("100.00 EUR");
         await Expect(Review(dialog)).ToContainTextAsync(today);
         await Expect(Review(dialog)).ToContainTextAsync("LHV-20261205-0042");

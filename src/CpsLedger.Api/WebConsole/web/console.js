@@ -507,15 +507,19 @@ function actor(by, causedBy) {
   return [isolated(by), causedBy && causedBy.user ? [' (caused by ', isolated(causedBy.user), ')'] : null];
 }
 
-// A history entry's sentence quotes the reason its event holds (": …", or "(…)" for a link's verification), and the entry says the
-// reason again below it, isolated, where every entry's reason is: the sentence stops short of it, so a long reason is read once.
-function withoutReason(description, reason) {
-  if (!reason) return description;
-  for (const quoted of [`: ${reason}`, ` (${reason})`]) {
-    const at = description.indexOf(quoted);
-    if (at >= 0) return description.slice(0, at) + description.slice(at + quoted.length);
-  }
-  return description;
+// A history entry's sentence quotes the reason its event holds (": …", or "(…)" for a link's verification) and names the ticket
+// ("(ticket …)"), and the entry says both again below it, the reason isolated, where every entry's reason and ticket are: the
+// sentence stops short of them, so each is read once.
+function withoutReason(description, reason, ticket) {
+  const cut = (text, forms) => {
+    for (const quoted of forms) {
+      const at = text.indexOf(quoted);
+      if (at >= 0) return text.slice(0, at) + text.slice(at + quoted.length);
+    }
+    return text;
+  };
+  const shorter = reason ? cut(description, [`: ${reason}`, ` (${reason})`]) : description;
+  return ticket ? cut(shorter, [` (ticket ${ticket})`]) : shorter;
 }
 
 function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
@@ -781,7 +785,7 @@ async function historyView(id, params) {
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
         onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e, chains),
       }, 'As of this event')),
-    h('p', { class: 'desc multiline' }, withoutReason(e.description, e.reason)),
+    h('p', { class: 'desc multiline' }, withoutReason(e.description, e.reason, e.ticketReference)),
     h('div', { class: 'meta' },
       'by ', actor(e.by, e.causedBy), ` · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
       e.reason ? h('span', { class: 'multiline' }, ' · reason: ', h('bdi', {}, e.reason)) : '',
@@ -1970,7 +1974,7 @@ function transferDialog(known, opener) {
       return {
         // The invoice the API found is named in the request, so what is written is what was reviewed; the reference is kept as written.
         body: { ...body, invoiceNumber: p.invoiceNumber },
-        lines: [['Event', p.events.map(e => (e === 'PaymentReceived' ? `${e} (bank transfer)` : e)).join(', then ')], ['On', `invoice ${p.invoiceNumber} of ${p.companyName}`], ...given,
+        lines: [['Event', p.events.map(e => (e === 'PaymentReceived' ? `${e} (bank transfer)` : e)).join(', then ')], ['On', [`invoice ${p.invoiceNumber} of `, isolated(p.companyName)]], ...given,
           ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, ${money(p.outstanding, p.currency)} after (${words(p.kind)})`],
           ...membershipAfterLines(p)],
         warning: p.overpaid > 0 ? `More than is outstanding: the API records it as an overpayment, and ${money(p.overpaid, p.currency)} ` +
@@ -2009,7 +2013,7 @@ function cancelDialog({ accountId, invoiceNumber }, opener) {
       return {
         body,
         lines: [['Events', `${p.events.join(', then ')} (numbered CN-… when written)`],
-          ['Invoice', `${p.invoiceNumber} of ${p.companyName}, total ${money(p.total, p.currency)}`],
+          ['Invoice', [`${p.invoiceNumber} of `, isolated(p.companyName), `, total ${money(p.total, p.currency)}`]],
           ['Credited', money(p.total, p.currency)],
           ['Outstanding', `${money(p.outstandingBefore, p.currency)} before, nothing after`],
           ['Refund due', p.refundDue > 0 ? `${money(p.refundDue, p.currency)} received on it and not refunded yet, to be refunded to the payer` : 'none: nothing was received on it'],
@@ -2053,7 +2057,7 @@ function refundDialog({ accountId, invoiceNumber, currency }, opener) {
       const of = p.of === 'cancellation' ? 'of money received on a cancelled invoice' : 'of an overpayment';
       return {
         body,
-        lines: [['Event', `RefundPaid (${of})`], ['On', `invoice ${p.invoiceNumber} of ${p.companyName}`], ...given,
+        lines: [['Event', `RefundPaid (${of})`], ['On', [`invoice ${p.invoiceNumber} of `, isolated(p.companyName)]], ...given,
           ['Owed back', `${money(p.owedBackBefore, p.currency)} before, ${money(p.stillOwedBack, p.currency)} after`]],
       };
     },
@@ -2086,7 +2090,7 @@ function replaceDialog({ accountId, invoiceNumber }, opener) {
       return {
         body,
         lines: [['Events', `${p.events.join(', then ')} (the corrected invoice numbered INV-… when written)`],
-          ['Replaces', `invoice ${p.replacesInvoiceNumber} of ${p.companyName}, cancelled by credit note ${p.creditNoteNumber}`],
+          ['Replaces', [`invoice ${p.replacesInvoiceNumber} of `, isolated(p.companyName), `, cancelled by credit note ${p.creditNoteNumber}`]],
           ['Charge', `${p.lines.map(l => l.description).join(', ')}, ${day(p.periodStart)} to ${day(p.periodEnd)}`],
           ['Total', `${money(p.total, p.currency)}, VAT ${money(p.vat, p.currency)} included, due ${day(p.dueOn)} if written today ` +
             `(the cancelled invoice's was ${money(p.replacedTotal, p.currency)})`],
