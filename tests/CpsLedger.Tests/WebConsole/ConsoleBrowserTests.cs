@@ -1357,7 +1357,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var dialog = await ReviewTransfer("100.00", Invoicing.Billing.ValueDate(App), "LHV-20261205-0042");
 
         // The list's reading after the write is held, as on a slow line: "Close" is pressed before the list is drawn again, so the
-        // button that opened the dialog is gone and its successor not there yet.
+        // button that opened the dialog is about to be replaced and its successor not there yet.
         var listRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await Page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/invoices", async route =>
         {
@@ -1366,9 +1366,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         });
         await Review(dialog).GetByRole(AriaRole.Button, new() { Name = "Write it" }).ClickAsync();
         await Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync($"Written: 100.00 EUR received on {invoice.InvoiceNumber}");
+        // Meanwhile the list stays as it was behind the dialog: no "Loading…" in its place, no jump to the page's top.
+        await Expect(Page.GetByTestId("invoice-list")).ToHaveCountAsync(1);
+        await Expect(Page.GetByText("Loading…")).ToHaveCountAsync(0);
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Close" }).ClickAsync();
         await Expect(dialog).ToHaveCountAsync(0);
-        await Expect(Page.GetByTestId("invoice-list")).ToHaveCountAsync(0);
 
         // The list drawn: the keyboard is on the same line's button, not on the page's heading.
         listRead.SetResult();

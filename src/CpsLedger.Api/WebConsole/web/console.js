@@ -3,7 +3,8 @@
 import { api, download, session, ApiError } from './api.js';
 import { waterfall, lineLabel, lineKind, KIND_WORDS } from './chart.js';
 
-const main = document.getElementById('main');
+// Reassigned only while a page is drawn aside (drawnAside).
+let main = document.getElementById('main');
 const who = document.getElementById('who');
 const sections = document.getElementById('sections');
 const statusBox = document.getElementById('status');
@@ -1824,7 +1825,7 @@ function financeDialog({ id, title, intro, fields, review, send, opener }) {
       return;
     }
     // What the write changed, read again behind the dialog (the route reads the page the address names).
-    rereading = route();
+    rereading = route({ quiet: true });
     try {
       await rereading;
     } finally {
@@ -2108,7 +2109,11 @@ function replaceDialog({ accountId, invoiceNumber }, opener) {
 
 // ---------- routing ----------
 
-async function route() {
+// Quiet: the page read again behind a finance dialog after a write keeps what it shows until the new page is drawn whole, instead
+// of blinking to "Loading…" and a half-drawn page (and to the top of a long list) behind the dialog. As a hashchange listener it
+// gets an Event: not quiet.
+async function route({ quiet = false } = {}) {
+  if (quiet) return drawnAside(route);
   say('');
   renderWho();
   if (!me) return signInView();
@@ -2154,6 +2159,21 @@ async function route() {
     }
     // Finance's '#/' is its invoice list: the link goes to the search wherever it lives for the role.
     return show(h('h1', {}, 'Could not load this page'), problemNotice(error), h('p', {}, h('a', { href: accountSearchHref() }, 'Find an account')));
+  }
+}
+
+// Draws a page into a detached copy of <main>, then puts what was drawn in place of what is shown, in one step. Nothing takes the
+// focus: the dialog the page was read again behind gives it back when it closes.
+async function drawnAside(draw) {
+  const shown = main;
+  main = shown.cloneNode(false);
+  try {
+    await draw();
+  } finally {
+    const drawn = main;
+    main = shown;
+    shown.className = drawn.className;
+    shown.replaceChildren(...drawn.childNodes);
   }
 }
 
