@@ -2110,7 +2110,7 @@ function replaceDialog({ accountId, invoiceNumber }, opener) {
 // ---------- routing ----------
 
 // Quiet: the page read again behind a finance dialog after a write keeps what it shows until the new page is drawn whole, instead
-// of blinking to "Loading…" and a half-drawn page (and to the top of a long list) behind the dialog. As a hashchange listener it
+// of blinking to "Loading…" and a half-drawn page behind the dialog. As a hashchange listener it
 // gets an Event: not quiet.
 async function route({ quiet = false } = {}) {
   if (quiet) return drawnAside(route);
