@@ -63,9 +63,10 @@ public sealed record InvoiceListLine(
     int? DaysOverdue,
     string? CreditNoteNumber);
 
-/// <summary>The sums of every invoice the filters match (all pages) in one currency: never added across currencies.</summary>
+/// <summary>The sums of every invoice a list counts (all pages: those finance's filters match, or all of one account's) in one
+/// currency: never added across currencies.</summary>
 /// <param name="Currency">ISO 4217 code of the sums.</param>
-/// <param name="Invoices">How many invoices the filters match in this currency.</param>
+/// <param name="Invoices">How many invoices the list counts in this currency.</param>
 /// <param name="Total">Their totals, VAT included.</param>
 /// <param name="Outstanding">What is still to be paid on them.</param>
 /// <param name="OwedBack">What CPS owes back on them.</param>

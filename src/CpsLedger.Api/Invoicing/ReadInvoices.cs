@@ -95,17 +95,58 @@ public static class InvoiceQueries
     public static async Task<MembershipStanding> StandingAsync(IQuerySession session, Guid accountId, DateOnly today, CancellationToken ct) =>
         Standing(await session.LoadAsync<AccountMembership>(MembershipStream.For(accountId), ct), await OfAccount(session, accountId, ct), today);
 
+    /// <summary>The sums of these invoices per currency, in currency code order: never added across currencies.</summary>
+    public static IReadOnlyList<InvoiceListTotal> Totals(IEnumerable<Invoice> invoices) =>
+    [
+        .. invoices.GroupBy(i => i.Currency, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new InvoiceListTotal(g.Key, g.Count(), g.Sum(i => i.Total), g.Sum(i => i.Outstanding), g.Sum(RefundDecision.OwedBack))),
+    ];
+
     internal static ProblemDetails InvoiceNotFound(string invoiceNumber) =>
         Problems.NotFound("Invoice not found", $"This account has no invoice {invoiceNumber}.");
 }
+
+/// <summary>One page of an account's invoices, newest first, with the sums of all of them per currency.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Items">The page's invoices, newest first (by when issued; invoices issued at the same instant by invoice number,
+/// descending).</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Invoices per page asked for.</param>
+/// <param name="Total">The account's invoices on all pages: a figure of the whole account, never of the page.</param>
+/// <param name="Totals">The sums of all the account's invoices (every page, paid and cancelled ones included), one entry per
+/// currency, in currency code order, never added across currencies: the same figures on every page.</param>
+public sealed record AccountInvoicePage(Guid AccountId, IReadOnlyList<Invoice> Items, int Page, int PageSize, long Total,
+    IReadOnlyList<InvoiceListTotal> Totals);
 
 public static class GetInvoicesEndpoint
 {
     [WolverineGet("/api/accounts/{accountId}/invoices", OperationId = "GetInvoices")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [EndpointSummary("The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status")]
-    public static Task<IReadOnlyList<Invoice>> Get(Guid accountId, IQuerySession session, CancellationToken ct) =>
-        InvoiceQueries.OfAccount(session, accountId, ct);
+    [EndpointSummary("The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status; whole, or a page at a time with page or pageSize")]
+    [EndpointDescription("The account's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, " +
+                         "descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts " +
+                         "and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; " +
+                         "with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their " +
+                         "sums per currency (total, outstanding, owed back) over all pages.")]
+    [WholeWithoutPaging(typeof(Invoice))]
+    [ProducesResponseType<AccountInvoicePage>(StatusCodes.Status200OK)]
+    public static async Task<IResult> Get(Guid accountId,
+        [System.ComponentModel.Description("The page, from 1 (default 1); a page past the last has no items. Given (or pageSize), the " +
+                                          "answer is a page; neither: every invoice, as an array.")]
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page,
+        [System.ComponentModel.Description("Invoices per page (default 50). Given (or page), the answer is a page; neither: every " +
+                                          "invoice, as an array.")]
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
+        IQuerySession session, CancellationToken ct)
+    {
+        // An account has a few invoices a year: all are read, for the sums over every page, and the page is cut from them.
+        var invoices = await InvoiceQueries.OfAccount(session, accountId, ct);
+        if (Paging.Asked(page, pageSize) is not { } asked)
+            return Results.Ok(invoices);
+        var (number, size) = asked;
+        return Results.Ok(new AccountInvoicePage(accountId, Paging.Slice(invoices, number, size), number, size, invoices.Count,
+            InvoiceQueries.Totals(invoices)));
+    }
 }
 
 public static class GetInvoiceEndpoint
@@ -136,11 +177,14 @@ public static class GetInvoicePdfEndpoint
     }
 }
 
-/// <summary>An account's invoices, newest first, as a compiled query (the summary reads it on every call).</summary>
+/// <summary>
+/// An account's invoices, newest first, as a compiled query (the summary reads it on every call). Invoices issued at the same instant
+/// by number, descending: the order is the same on every read, so a page of the account's invoices never repeats or drops one.
+/// </summary>
 public sealed class InvoicesOfAccount : Marten.Linq.ICompiledListQuery<Invoice>
 {
     public Guid AccountId { get; set; }
 
     public System.Linq.Expressions.Expression<Func<Marten.Linq.IMartenQueryable<Invoice>, IEnumerable<Invoice>>> QueryIs() =>
-        q => q.Where(i => i.AccountId == AccountId).OrderByDescending(i => i.IssuedAt);
+        q => q.Where(i => i.AccountId == AccountId).OrderByDescending(i => i.IssuedAt).ThenByDescending(i => i.InvoiceNumber);
 }

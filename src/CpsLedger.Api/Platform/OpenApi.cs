@@ -339,6 +339,23 @@ public static class OpenApi
                 }
             }
 
+            // An account's list answered whole without paging parameters, as before it was paged, and as its page with them.
+            if (metadata.OfType<WholeWithoutPagingAttribute>().FirstOrDefault() is { } whole
+                && responses.TryGetValue("200", out var ok) && ok is OpenApiResponse { Content: { } okContent }
+                && okContent.TryGetValue("application/json", out var json) && json.Schema is { } page)
+            {
+                json.Schema = new OpenApiSchema
+                {
+                    Description = "Without page and pageSize: every item, as an array (the answer before the list was paged). With either: " +
+                                  "one page, and the account's figures over all pages.",
+                    OneOf =
+                    [
+                        new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchemaReference(whole.Item.Name, context.Document) },
+                        page,
+                    ],
+                };
+            }
+
             // Statuses in numeric order, whatever order the framework and the policies added them in: a stable, readable document.
             var ordered = responses.OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
             responses.Clear();

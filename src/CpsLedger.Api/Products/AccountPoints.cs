@@ -100,17 +100,34 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
 
 /// <summary>How the points total is built up: one line per allocation or removal, and the products still waiting for details.</summary>
 /// <param name="AccountId">The business account.</param>
-/// <param name="PointsTotal">The account's points: the sum of the lines' points.</param>
-/// <param name="Lines">Every allocation, removal and manual adjustment, deregistered products' included, oldest first.</param>
+/// <param name="PointsTotal">The account's points: the sum of the points of all its lines, on every page (a figure of the whole
+/// account, never of the page shown).</param>
+/// <param name="Lines">Every allocation, removal and manual adjustment, deregistered products' included, oldest first (lines at the
+/// same instant by event id); with <c>page</c> or <c>pageSize</c>, that page of them.</param>
 /// <param name="AwaitingDetails">Registered products that earn nothing yet, and which details each still needs, oldest registration
-/// first.</param>
+/// first (ties by registration id); always all of them, on every page.</param>
 /// <param name="Membership">The membership year (term, renewal, tiers held); null when the account is not a member.</param>
+/// <param name="TotalLines">The account's lines on all pages (the <c>total</c> of the other paged lists): how many <c>lines</c> has
+/// when not paged.</param>
+/// <param name="Page">The page of <c>lines</c> shown, from 1, when <c>page</c> or <c>pageSize</c> was given; null when every line is
+/// shown.</param>
+/// <param name="PageSize">Lines per page asked for (default 50) when <c>page</c> or <c>pageSize</c> was given; null when every line is
+/// shown.</param>
 public sealed record PointsExplanation(
     Guid AccountId,
     int PointsTotal,
     IReadOnlyList<PointsLine> Lines,
     IReadOnlyList<ProductAwaitingDetails> AwaitingDetails,
-    Membership.MembershipOutlook? Membership = null);
+    Membership.MembershipOutlook? Membership = null,
+    int TotalLines = 0,
+    int? Page = null,
+    int? PageSize = null)
+{
+    /// <summary>Only the lines of one page; every figure (the points total, the number of lines, the products awaiting details) stays
+    /// the whole account's.</summary>
+    public PointsExplanation PageOf(int page, int pageSize) =>
+        this with { Lines = Paging.Slice(Lines, page, pageSize), Page = page, PageSize = pageSize };
+}
 
 /// <summary>A registered product that earns no points yet, and the mandatory details it still needs.</summary>
 /// <param name="RegistrationId">The product's registration id (complete it with PATCH on the product).</param>
@@ -162,7 +179,7 @@ public static class AccountPoints
             .ThenBy(p => p.Id) // as the product list breaks its ties (a migration's products share their instant), in reverse
             .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt))
             .ToList();
-        return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting);
+        return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting, TotalLines: lines.Count);
     }
 
     public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
@@ -288,8 +305,16 @@ public static class GetPointsExplanationEndpoint
                          "support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason " +
                          "support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason; " +
                          "and they read the role of CPS staff who acted (by: \"CPS support\"), never a staff member's user name " +
-                         "(docs/security.md).")]
-    public static async Task<PointsExplanation> Get(Guid accountId, IDocumentStore store,
+                         "(docs/security.md). Lines oldest first, lines at the same instant by event id. Without page and pageSize every " +
+                         "line, as before the explanation was paged; with either, one page of lines (pageSize default 50), page and " +
+                         "pageSize said; pointsTotal, totalLines, awaitingDetails and membership stay the whole account's on every page.")]
+    public static async Task<PointsExplanation> Get(Guid accountId,
+        [System.ComponentModel.Description("The page of lines, from 1 (default 1); a page past the last has no lines. Neither this nor " +
+                                          "pageSize: every line.")]
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page,
+        [System.ComponentModel.Description("Lines per page (default 50). Neither this nor page: every line.")]
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
+        IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, System.Security.Claims.ClaimsPrincipal user,
         CancellationToken ct)
     {
@@ -315,9 +340,11 @@ public static class GetPointsExplanationEndpoint
         // The renewal options as eligible-tiers shows them: the offer's table read only when one was published since the offer (a
         // second round trip then, none otherwise).
         var offered = inForce is null ? null : await Membership.RenewalTables.OfferedOnAsync(session, await membership, inForce.TableVersion, ct);
-        return Support.SupportNotes.For(user, AccountPoints.Explain(accountId, loaded) with
+        var explanation = Support.SupportNotes.For(user, AccountPoints.Explain(accountId, loaded) with
         {
             Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value, inForce, offered),
         });
+        // Cut after every line is read as the caller reads it: the total and staff's names come from the whole account.
+        return Paging.Asked(page, pageSize) is { } asked ? explanation.PageOf(asked.Page, asked.PageSize) : explanation;
     }
 }

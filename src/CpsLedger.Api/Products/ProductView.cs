@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
@@ -208,26 +209,63 @@ public sealed partial class ProductViewProjection : SingleStreamProjection<Produ
         new(view.SerialNumber, view.PurchaseDate, view.CountryOfPurchase, view.Dealer);
 }
 
+/// <summary>One page of an account's products (My Products), newest registration first.</summary>
+/// <param name="AccountId">The business account.</param>
+/// <param name="Items">The page's products, newest registration first, ties (a migration registers its products at one instant) by
+/// registration id, descending.</param>
+/// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Products per page asked for.</param>
+/// <param name="Total">The account's products on all pages (with <c>includeDeregistered</c>, the deregistered ones too): a figure of the
+/// whole account, never of the page.</param>
+public sealed record ProductPage(Guid AccountId, IReadOnlyList<ProductView> Items, int Page, int PageSize, long Total);
+
 public static class ListProductsEndpoint
 {
-    /// <summary>The account's products, newest first; deregistered ones only when asked for.</summary>
+    /// <summary>The account's products, newest first; deregistered ones only when asked for; whole, or a page when asked for one.</summary>
     [WolverineGet("/api/accounts/{accountId}/products", OperationId = "ListProducts")]
     [Authorize(Roles = LedgerRoles.Readers)]
-    [EndpointSummary("List an account's registered products (My Products)")]
-    [EndpointDescription("The account's products, newest first, each with its points lines as the points explanation shows them to " +
-                         "the caller: the account's member and the portal read support's lines with their ticket, without support's " +
-                         "reason, and by the role that acted (\"CPS support\"), never a staff member's user name (docs/security.md).")]
-    public static async Task<IReadOnlyList<ProductView>> Get(Guid accountId,
+    [EndpointSummary("List an account's registered products (My Products); whole, or a page at a time with page or pageSize")]
+    [EndpointDescription("The account's products, newest registration first (ties, such as a migration's products registered at one " +
+                         "instant, by registration id, descending: a page boundary never repeats or drops one), each with its points lines " +
+                         "as the points explanation shows them to the caller: the account's member and the portal read support's lines " +
+                         "with their ticket, without support's reason, and by the role that acted (\"CPS support\"), never a staff " +
+                         "member's user name (docs/security.md). Without page and pageSize the answer is every product, as an array, as " +
+                         "before the list was paged; with either, one page (pageSize default 50) with total, the account's products on all " +
+                         "pages.")]
+    [WholeWithoutPaging(typeof(ProductView))]
+    [ProducesResponseType<ProductPage>(StatusCodes.Status200OK)]
+    public static async Task<IResult> Get(Guid accountId,
         [Description("true: also the products deregistered, whose points were removed. Default false: registered products only.")] bool? includeDeregistered,
+        [Description("The page, from 1 (default 1); a page past the last has no items. Given (or pageSize), the answer is a page; " +
+                     "neither: every product, as an array.")][Range(1, Paging.MaxPage)] int? page,
+        [Description("Products per page (default 50). Given (or page), the answer is a page; neither: every product, as an array.")]
+        [Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
         IQuerySession session, ClaimsPrincipal user,
         CancellationToken ct)
     {
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
         if (includeDeregistered != true)
             query = query.Where(p => !p.Deregistered);
-        // A migration registers its products at one instant: the id breaks the tie, or each read could list them in another order.
-        var products = await query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id).ToListAsync(ct);
-        return Support.SupportNotes.For(user, await PointsInWords.DescribeAsync(session, accountId, products, ct));
+        // A migration registers its products at one instant: the id breaks the tie, or each read could list them in another order
+        // and a page boundary fall between them differently on each read.
+        var ordered = query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id);
+        if (Paging.Asked(page, pageSize) is not { } asked)
+            return Results.Ok(await Described(await ordered.ToListAsync(ct)));
+
+        var (number, size) = asked;
+        var total = await query.CountAsync(ct);
+        // (page - 1) x pageSize fits an int: Paging.MaxPage x the largest page size. Nothing past the last page is asked for.
+        var skip = (long)(number - 1) * size;
+        IReadOnlyList<ProductView> items = skip >= total ? [] : await ordered.Skip((int)skip).Take(size).ToListAsync(ct);
+        // Who is staff, for a reader who reads roles instead of staff's names, is told from every line the whole list has (only the
+        // lines are read, not the products), so a page names no one the whole list would not.
+        IEnumerable<PointsLine> everyLine = Support.SupportNotes.ReadsReasons(user) ? []
+            : (await query.Select(p => p.PointsLines).ToListAsync(ct)).SelectMany(l => l);
+        return Results.Ok(new ProductPage(accountId, await Described(items, everyLine), number, size, total));
+
+        async Task<IReadOnlyList<ProductView>> Described(IReadOnlyList<ProductView> products, IEnumerable<PointsLine>? everyLine = null) =>
+            Support.SupportNotes.For(user, await PointsInWords.DescribeAsync(session, accountId, products, ct),
+                everyLine ?? products.SelectMany(p => p.PointsLines));
     }
 }
 

@@ -38,11 +38,19 @@ public static class SupportNotes
     /// My Products as <paramref name="user"/> reads them: each product's points lines as the explanation shows them. The views are
     /// read from a query session, which stores nothing: their lines are replaced in place.
     /// </summary>
-    public static IReadOnlyList<ProductView> For(ClaimsPrincipal user, IReadOnlyList<ProductView> products)
+    public static IReadOnlyList<ProductView> For(ClaimsPrincipal user, IReadOnlyList<ProductView> products) =>
+        For(user, products, products.SelectMany(p => p.PointsLines));
+
+    /// <summary>
+    /// A page of My Products as <paramref name="user"/> reads it: who is staff told from <paramref name="everyLine"/>, the lines of
+    /// every product the whole list has, as the whole list tells it; a page alone could name a member of staff whose marks are on
+    /// another page.
+    /// </summary>
+    public static IReadOnlyList<ProductView> For(ClaimsPrincipal user, IReadOnlyList<ProductView> products, IEnumerable<PointsLine> everyLine)
     {
         if (ReadsReasons(user))
             return products;
-        var staff = StaffNames.Of(products.SelectMany(p => p.PointsLines));
+        var staff = StaffNames.Of(everyLine);
         foreach (var product in products)
             product.PointsLines = [.. product.PointsLines.Select(l => AsMemberReads(l, staff))];
         return products;

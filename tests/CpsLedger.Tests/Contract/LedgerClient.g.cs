@@ -1550,18 +1550,20 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// List an account's registered products (My Products)
+        /// List an account's registered products (My Products); whole, or a page at a time with page or pageSize
         /// </summary>
         /// <remarks>
-        /// The account's products, newest first, each with its points lines as the points explanation shows them to the caller: the account's member and the portal read support's lines with their ticket, without support's reason, and by the role that acted ("CPS support"), never a staff member's user name (docs/security.md).
+        /// The account's products, newest registration first (ties, such as a migration's products registered at one instant, by registration id, descending: a page boundary never repeats or drops one), each with its points lines as the points explanation shows them to the caller: the account's member and the portal read support's lines with their ticket, without support's reason, and by the role that acted ("CPS support"), never a staff member's user name (docs/security.md). Without page and pageSize the answer is every product, as an array, as before the list was paged; with either, one page (pageSize default 50) with total, the account's products on all pages.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="includeDeregistered">true: also the products deregistered, whose points were removed. Default false: registered products only.</param>
+        /// <param name="page">The page, from 1 (default 1); a page past the last has no items. Given (or pageSize), the answer is a page; neither: every product, as an array.</param>
+        /// <param name="pageSize">Products per page (default 50). Given (or page), the answer is a page; neither: every product, as an array.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<ProductView>> ListProductsAsync(System.Guid accountId, bool? includeDeregistered = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<ProductView>> ListProductsAsync(System.Guid accountId, bool? includeDeregistered = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -1591,6 +1593,14 @@ namespace CpsLedger.Tests.Contract.Generated
                     if (includeDeregistered != null)
                     {
                         urlBuilder_.Append(System.Uri.EscapeDataString("includeDeregistered")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(includeDeregistered, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (page != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("page")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(page, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (pageSize != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("pageSize")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(pageSize, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     }
                     urlBuilder_.Length--;
 
@@ -2434,14 +2444,16 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom
         /// </summary>
         /// <remarks>
-        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason; and they read the role of CPS staff who acted (by: "CPS support"), never a staff member's user name (docs/security.md).
+        /// The points total line by line: which event allocated or removed what, with which catalogue value, when, by whom. Support, auditors and finance read every line's reason. The account's member and the portal read a line support made (a manual adjustment, support's registration or deregistration) with its ticket, never the reason support wrote for the audit trail: an adjustment's or allocation's reason is null, a removal keeps its own reason; and they read the role of CPS staff who acted (by: "CPS support"), never a staff member's user name (docs/security.md). Lines oldest first, lines at the same instant by event id. Without page and pageSize every line, as before the explanation was paged; with either, one page of lines (pageSize default 50), page and pageSize said; pointsTotal, totalLines, awaitingDetails and membership stay the whole account's on every page.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="page">The page of lines, from 1 (default 1); a page past the last has no lines. Neither this nor pageSize: every line.</param>
+        /// <param name="pageSize">Lines per page (default 50). Neither this nor page: every line.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<PointsExplanation> GetPointsExplanationAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<PointsExplanation> GetPointsExplanationAsync(System.Guid accountId, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -2467,6 +2479,16 @@ namespace CpsLedger.Tests.Contract.Generated
                     urlBuilder_.Append("api/accounts/");
                     urlBuilder_.Append(System.Uri.EscapeDataString(ConvertToString(accountId, System.Globalization.CultureInfo.InvariantCulture)));
                     urlBuilder_.Append("/points-explanation");
+                    urlBuilder_.Append('?');
+                    if (page != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("page")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(page, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (pageSize != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("pageSize")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(pageSize, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    urlBuilder_.Length--;
 
                     PrepareRequest(client_, request_, urlBuilder_);
 
@@ -4520,17 +4542,19 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status
+        /// The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status; whole, or a page at a time with page or pageSize
         /// </summary>
         /// <remarks>
-        /// The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status
+        /// The account's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their sums per currency (total, outstanding, owed back) over all pages.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
+        /// <param name="page">The page, from 1 (default 1); a page past the last has no items. Given (or pageSize), the answer is a page; neither: every invoice, as an array.</param>
+        /// <param name="pageSize">Invoices per page (default 50). Given (or page), the answer is a page; neither: every invoice, as an array.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<Invoice>> GetInvoicesAsync(System.Guid accountId, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<System.Collections.Generic.ICollection<Invoice>> GetInvoicesAsync(System.Guid accountId, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             if (accountId == null)
                 throw new System.ArgumentNullException("accountId");
@@ -4556,6 +4580,16 @@ namespace CpsLedger.Tests.Contract.Generated
                     urlBuilder_.Append("api/accounts/");
                     urlBuilder_.Append(System.Uri.EscapeDataString(ConvertToString(accountId, System.Globalization.CultureInfo.InvariantCulture)));
                     urlBuilder_.Append("/invoices");
+                    urlBuilder_.Append('?');
+                    if (page != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("page")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(page, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (pageSize != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("pageSize")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(pageSize, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    urlBuilder_.Length--;
 
                     PrepareRequest(client_, request_, urlBuilder_);
 
@@ -11166,6 +11200,51 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
+    /// One page of an account's invoices, newest first, with the sums of all of them per currency.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class AccountInvoicePage
+    {
+
+        /// <summary>
+        /// The business account.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("accountId")]
+        public System.Guid AccountId { get; set; } = default!;
+
+        /// <summary>
+        /// The page's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, descending).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("items")]
+        public System.Collections.Generic.ICollection<Invoice> Items { get; set; } = new System.Collections.ObjectModel.Collection<Invoice>();
+
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("page")]
+        public int Page { get; set; } = default!;
+
+        /// <summary>
+        /// Invoices per page asked for.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
+        public int PageSize { get; set; } = default!;
+
+        /// <summary>
+        /// The account's invoices on all pages: a figure of the whole account, never of the page.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("total")]
+        public long Total { get; set; } = default!;
+
+        /// <summary>
+        /// The sums of all the account's invoices (every page, paid and cancelled ones included), one entry per currency, in currency code order, never added across currencies: the same figures on every page.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("totals")]
+        public System.Collections.Generic.ICollection<InvoiceListTotal> Totals { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceListTotal>();
+
+    }
+
+    /// <summary>
     /// One account a search found, and why: the field that matched and its value there.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
@@ -13859,7 +13938,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// The sums of every invoice the filters match (all pages) in one currency: never added across currencies.
+    /// The sums of every invoice a list counts (all pages: those finance's filters match, or all of one account's) in one currency: never added across currencies.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceListTotal
@@ -13872,7 +13951,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string Currency { get; set; } = default!;
 
         /// <summary>
-        /// How many invoices the filters match in this currency.
+        /// How many invoices the list counts in this currency.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("invoices")]
         public int Invoices { get; set; } = default!;
@@ -15500,19 +15579,19 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Guid AccountId { get; set; } = default!;
 
         /// <summary>
-        /// The account's points: the sum of the lines' points.
+        /// The account's points: the sum of the points of all its lines, on every page (a figure of the whole account, never of the page shown).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsTotal")]
         public int PointsTotal { get; set; } = default!;
 
         /// <summary>
-        /// Every allocation, removal and manual adjustment, deregistered products' included, oldest first.
+        /// Every allocation, removal and manual adjustment, deregistered products' included, oldest first (lines at the same instant by event id); with `page` or `pageSize`, that page of them.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("lines")]
         public System.Collections.Generic.ICollection<PointsLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
         /// <summary>
-        /// Registered products that earn nothing yet, and which details each still needs, oldest registration first.
+        /// Registered products that earn nothing yet, and which details each still needs, oldest registration first (ties by registration id); always all of them, on every page.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
@@ -15522,6 +15601,24 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public MembershipOutlook? Membership { get; set; } = default!;
+
+        /// <summary>
+        /// The account's lines on all pages (the `total` of the other paged lists): how many `lines` has when not paged.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("totalLines")]
+        public int TotalLines { get; set; } = 0;
+
+        /// <summary>
+        /// The page of `lines` shown, from 1, when `page` or `pageSize` was given; null when every line is shown.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("page")]
+        public int? Page { get; set; } = default!;
+
+        /// <summary>
+        /// Lines per page asked for (default 50) when `page` or `pageSize` was given; null when every line is shown.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
+        public int? PageSize { get; set; } = default!;
 
     }
 
@@ -15888,6 +15985,45 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("pointsHistory")]
         public System.Collections.Generic.ICollection<ProductModelPointsValue> PointsHistory { get; set; } = new System.Collections.ObjectModel.Collection<ProductModelPointsValue>();
+
+    }
+
+    /// <summary>
+    /// One page of an account's products (My Products), newest registration first.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class ProductPage
+    {
+
+        /// <summary>
+        /// The business account.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("accountId")]
+        public System.Guid AccountId { get; set; } = default!;
+
+        /// <summary>
+        /// The page's products, newest registration first, ties (a migration registers its products at one instant) by registration id, descending.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("items")]
+        public System.Collections.Generic.ICollection<ProductView> Items { get; set; } = new System.Collections.ObjectModel.Collection<ProductView>();
+
+        /// <summary>
+        /// The page number, from 1.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("page")]
+        public int Page { get; set; } = default!;
+
+        /// <summary>
+        /// Products per page asked for.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
+        public int PageSize { get; set; } = default!;
+
+        /// <summary>
+        /// The account's products on all pages (with `includeDeregistered`, the deregistered ones too): a figure of the whole account, never of the page.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("total")]
+        public long Total { get; set; } = default!;
 
     }
 

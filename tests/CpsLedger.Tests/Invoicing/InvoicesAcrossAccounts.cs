@@ -46,17 +46,30 @@ public static class InvoicesAcrossAccounts
         return (account, numbers);
     }
 
+    /// <summary>
+    /// One account, Delta Studio, with open EUR or GBP bank-transfer invoices all issued at one instant (30 days ago), written in the
+    /// order given (not their numbers' order): a list whose order among ties only the tie-break decides.
+    /// </summary>
+    public static async Task<Guid> InvoicesIssuedAtOneInstant(this LedgerApp app, params (string Number, decimal Fee, string Currency)[] invoices)
+    {
+        var account = await Account(app, "Delta Studio", "delta@example.ee");
+        var at = app.Clock.GetUtcNow() - TimeSpan.FromDays(30);
+        foreach (var (number, fee, currency) in invoices)
+            await Invoice(app, account, number, 0, fee, currency, issuedAt: at);
+        return account;
+    }
+
     private static async Task<Guid> Account(LedgerApp app, string company, string email) =>
         (await app.ClientAs(LedgerRoles.Portal).PostJson("/api/accounts", Accounts.Accounts.Opening(email, company))
             .ReadAs<BusinessAccountCreated>(HttpStatusCode.Created)).AccountId;
 
     /// <summary>An invoice issued <paramref name="daysAgo"/> days ago (due 30 days after issue), then whatever <paramref name="then"/> appends.</summary>
     private static async Task Invoice(LedgerApp app, Guid account, string number, int daysAgo, decimal fee, string currency = "EUR",
-        PaymentMethod method = PaymentMethod.BankTransfer, Func<Invoice, IEnumerable<object>>? then = null)
+        PaymentMethod method = PaymentMethod.BankTransfer, Func<Invoice, IEnumerable<object>>? then = null, DateTimeOffset? issuedAt = null)
     {
         var buyer = TestInvoices.Buyer();
         buyer.Id = account;
-        var issued = TestInvoices.IssuedEvent(method, buyer, app.Clock.GetUtcNow() - TimeSpan.FromDays(daysAgo), number, fee, currency);
+        var issued = TestInvoices.IssuedEvent(method, buyer, issuedAt ?? app.Clock.GetUtcNow() - TimeSpan.FromDays(daysAgo), number, fee, currency);
         await using var session = app.Store.LightweightSession();
         var events = then?.Invoke(Api.Invoicing.Invoice.Create(issued)).ToList() ?? [];
         session.Events.StartStream<Invoice>(issued.InvoiceId, [issued, .. events]);
