@@ -199,7 +199,9 @@ public static class ListSupportOverridesEndpoint
             query = query.Where(o => o.By == by);
 
         var total = await query.CountAsync(ct);
-        var items = await query.OrderByDescending(o => o.At).Skip((p - 1) * size).Take(size).ToListAsync(ct);
+        // One request's events share their instant (a migration's products): the event id breaks the tie, or each page could order
+        // them differently and a page boundary among them repeat one and drop another.
+        var items = await query.OrderByDescending(o => o.At).ThenByDescending(o => o.Id).Skip((p - 1) * size).Take(size).ToListAsync(ct);
         return Results.Ok(new SupportOverridePage(items, p, size, total));
     }
 }

@@ -246,6 +246,34 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(8, (await Overrides(account)).Total);
     }
 
+    [Fact]
+    public async Task Overrides_at_one_instant_are_listed_once_each_on_pages_of_any_size_in_the_whole_lists_order()
+    {
+        // A migration for a member writes its products' events at one instant: the list ordered by time alone gave them in no set
+        // order, so a page boundary among them could repeat one and drop another.
+        await App.ListModel(Products.Products.R5, "EOS R5", "camera_body", 235);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        await Send(SupportAgent, HttpMethod.Post, LegacyFiles.MigrationUrl(account), OnBehalf.BySupport(new { }), "migrate-ties")
+            .ReadAs<MigrationResult>();
+
+        var whole = (await Overrides(account)).Items;
+        Assert.Contains(whole.GroupBy(o => o.At), at => at.Count() > 2);
+        foreach (var size in new[] { 1, 2, 3, 5 })
+        {
+            var paged = new List<Guid>();
+            for (var page = 1; (page - 1) * size < whole.Count; page++)
+            {
+                paged.AddRange((await Auditor.GetAsync($"/api/support/overrides?accountId={account}&page={page}&pageSize={size}")
+                    .ReadAs<SupportOverridePage>()).Items.Select(o => o.Id));
+            }
+
+            Assert.Equal(whole.Select(o => o.Id), paged);
+        }
+    }
+
     // ---- what each test checks ---------------------------------------------------------------------------------------
 
     /// <summary>A member or the portal acting for itself gives no reason or ticket: sending either is a 400, nothing written.</summary>
