@@ -158,6 +158,33 @@ public sealed class ProgramArgumentsTests
         Assert.Equal(least, Logging.LeastLevel(verbose, level is null ? null : Enum.Parse<Microsoft.Extensions.Logging.LogLevel>(level))?.ToString());
 
     [Fact]
+    public void serving_takes_verbose_and_log_level_out_of_its_settings()
+    {
+        // The settings' command line read `--verbose --urls <address>` as the setting "verbose" with the value "--urls".
+        var flags = Program.ServingLogFlagsOf(["--verbose", "--urls", "http://127.0.0.1:5081", "--log-level=Warning"]);
+
+        Assert.Equal(["--urls", "http://127.0.0.1:5081"], flags.Settings);
+        Assert.True(flags.Verbose);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, flags.Level);
+        Assert.Null(flags.Refusal);
+    }
+
+    [Theory]
+    [InlineData("2")]
+    [InlineData("debug")]
+    [InlineData("")]
+    public void serving_refuses_a_log_level_that_is_not_a_levels_name(string level)
+    {
+        var flags = Program.ServingLogFlagsOf(["--log-level", level]);
+
+        Assert.Contains($"'{level}' is none of them", flags.Refusal);
+    }
+
+    [Fact]
+    public void a_commands_arguments_are_the_commands_to_read() =>
+        Assert.Equal(["token", "--verbose", "--role", "support"], Program.ServingLogFlagsOf(["token", "--verbose", "--role", "support"]).Settings);
+
+    [Fact]
     public void log_level_none_logs_nothing() =>
         Assert.True(Logging.LeastLevel(false, Microsoft.Extensions.Logging.LogLevel.None) > Serilog.Events.LogEventLevel.Fatal);
 
