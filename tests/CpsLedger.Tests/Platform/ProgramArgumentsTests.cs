@@ -35,6 +35,9 @@ public sealed class ProgramArgumentsTests
     [InlineData("projections-fast-rebuild")]
     // The ledger's check-env replaces JasperFx's (LedgerCheckEnvironmentCommand).
     [InlineData("check-env")]
+    // The ledger's db-patch and db-dump replace Weasel's (Platform/SchemaScriptCommands.cs).
+    [InlineData("db-patch", "upgrade.sql")]
+    [InlineData("db-dump", "schema.sql")]
     // The ledger's projections command replaces JasperFx.Events' one (LedgerProjectionsCommand).
     [InlineData("projections", "rebuild", "-p", "Invoice")]
     // The ledger's own commands print their output with Console.Out: JasperFx's lines go to stderr for them.
@@ -198,7 +201,6 @@ public sealed class ProgramArgumentsTests
             "codegen: -l is --language and --log-level", "codegen: -v is --env-variable and --verbose",
             "db-apply: -v is --env-variable and --verbose", "db-assert: -v is --env-variable and --verbose",
             "db-list: -v is --env-variable and --verbose",
-            "db-patch: -a is --auto-create and --applicationname", "db-patch: -v is --env-variable and --verbose",
             "resources: -v is --env-variable and --verbose",
             "run: -c is --check and --contentroot", "run: -v is --env-variable and --verbose",
             "storage: -v is --env-variable and --verbose",
