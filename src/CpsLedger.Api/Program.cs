@@ -26,6 +26,16 @@ CultureInfo.CurrentCulture = CultureInfo.CurrentUICulture = CultureInfo.Invarian
 
 args = Program.WithHelpAsked(args);
 
+// Serving takes --verbose and --log-level as the commands do. They are no settings: the builder's command line read
+// `--verbose --urls http://127.0.0.1:5081` as the setting "verbose" with the value "--urls", and served on the default address.
+var serving = Program.ServingLogFlagsOf(args);
+if (serving.Refusal is { } servingRefusal)
+{
+    Console.Error.WriteLine(servingRefusal);
+    return 1;
+}
+args = serving.Settings;
+
 // The command, when the arguments may name --verbose or --log-level: looked up once (for JasperFx's extension commands a scan of
 // the application's folder), for the refusal below and the logging flags the host is built with.
 var loggingFlagsCommand = Program.LoggingFlagsCommandOf(args);
@@ -45,7 +55,8 @@ if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKe
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
 var commandInput = Program.CommandInputOf(loggingFlagsCommand);
-builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true, level: commandInput?.LogLevelFlag);
+builder.AddLedgerLogging(command: Program.NamesACommand(args), verbose: commandInput?.VerboseFlag == true || serving.Verbose,
+    level: commandInput?.LogLevelFlag ?? serving.Level);
 // A refused setting (the options' ValidateOnStart checks, a SettingRefusedException while the host is built or started, an address
 // in use) ends the start, or a command, with one Fatal line per refusal and exit code 1 (Platform/StartRefusal.cs); any other
 // exception is a bug and keeps its stack.
@@ -283,10 +294,58 @@ public partial class Program
         var at = Enumerable.Range(0, tokens.Count).LastOrDefault(i => isLevelFlag(tokens[i]), -1);
         if (at < 0 || at + 1 == tokens.Count || Enum.GetNames<LogLevel>().Contains(tokens[at + 1], StringComparer.Ordinal))
             return null;
-        return $"{LogLevelFlag} takes a level's name, as written: Trace, Debug, Information, Warning, Error, Critical or None; '{tokens[at + 1]}' is none of them.";
+        return NotALevel(tokens[at + 1]);
     }
 
+    private static string NotALevel(string value) =>
+        $"{LogLevelFlag} takes a level's name, as written: Trace, Debug, Information, Warning, Error, Critical or None; '{value}' is none of them.";
+
     private const string LogLevelFlag = "--log-level";
+
+    /// <summary>Serving's logging flags, taken out of its arguments (<see cref="ServingLogFlagsOf"/>).</summary>
+    internal sealed record ServingLogFlags(string[] Settings, bool Verbose, LogLevel? Level, string? Refusal);
+
+    /// <summary>
+    /// When the arguments name no command (serving): <c>--verbose</c> and <c>--log-level &lt;level&gt;</c> (or
+    /// <c>--log-level=&lt;level&gt;</c>), as the commands take them, and the other arguments, the settings, without them. The
+    /// configuration's command line would read <c>--verbose</c> as a setting with the next argument for its value (<c>--urls</c>, whose
+    /// address was then lost). A level is one of the names, as written, as for a command (<see cref="LogLevelRefusal"/>).
+    /// </summary>
+    internal static ServingLogFlags ServingLogFlagsOf(IReadOnlyList<string> args)
+    {
+        if (NamesACommand(args))
+            return new([.. args], false, null, null);
+
+        var settings = new List<string>();
+        var verbose = false;
+        LogLevel? level = null;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (string.Equals(arg, "--verbose", StringComparison.OrdinalIgnoreCase))
+            {
+                verbose = true;
+                continue;
+            }
+
+            string? value;
+            if (string.Equals(arg, LogLevelFlag, StringComparison.OrdinalIgnoreCase))
+                value = i + 1 < args.Count ? args[++i] : "";
+            else if (arg.StartsWith(LogLevelFlag + "=", StringComparison.OrdinalIgnoreCase))
+                value = arg[(LogLevelFlag.Length + 1)..];
+            else
+            {
+                settings.Add(arg);
+                continue;
+            }
+
+            if (!Enum.GetNames<LogLevel>().Contains(value, StringComparer.Ordinal))
+                return new([.. args], false, null, NotALevel(value));
+            level = Enum.Parse<LogLevel>(value);
+        }
+
+        return new([.. settings], verbose, level, null);
+    }
 
     // The tokens after the command's name as JasperFx's parsing reads them (ArgPreprocessor: -vl is -v -l, --flag=value two tokens).
     private static List<string> FlagTokens(IReadOnlyList<string> args) => [.. ArgPreprocessor.Process(args.Skip(1))];

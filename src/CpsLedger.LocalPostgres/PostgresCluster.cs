@@ -384,11 +384,14 @@ public sealed class PostgresCluster : IAsyncDisposable
         string[] Arguments(string locale) =>
             ["-D", dataDirectory, "-U", SuperUser, "--auth=trust", "--encoding=UTF8", $"--locale={locale}"];
 
-        var result = await runner.RunAsync(binaries.InitDb, Arguments("C.UTF-8"), ct).ConfigureAwait(false);
+        // initdb's messages in English, whatever the machine's LANG and LANGUAGE, as its output is read below; the cluster's locale
+        // (and so the server's lc_messages) is the one given.
+        var english = new Dictionary<string, string> { ["LC_ALL"] = "C", ["LANGUAGE"] = "" };
+        var result = await runner.RunAsync(binaries.InitDb, Arguments("C.UTF-8"), ct, english).ConfigureAwait(false);
         if (!result.Succeeded && result.Output.Contains("locale", StringComparison.OrdinalIgnoreCase))
         {
             log?.Invoke("locale C.UTF-8 is not available; initialising with locale C");
-            result = await runner.RunAsync(binaries.InitDb, Arguments("C"), ct).ConfigureAwait(false);
+            result = await runner.RunAsync(binaries.InitDb, Arguments("C"), ct, english).ConfigureAwait(false);
         }
 
         if (!result.Succeeded)
@@ -425,7 +428,7 @@ public sealed class PostgresCluster : IAsyncDisposable
                     : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off");
             }
 
-            var logOffset = File.Exists(logFile) ? new FileInfo(logFile).Length : 0;
+            var clock = Stopwatch.StartNew();
             var result = await runner.RunAsync(
                 binaries.PgCtl,
                 ["-D", dataDirectory, "-l", logFile, "-w", "-t", timeoutSeconds.ToString(CultureInfo.InvariantCulture), "-o", string.Join(' ', settings), "start"],
@@ -436,18 +439,22 @@ public sealed class PostgresCluster : IAsyncDisposable
                 return (port, true);
             }
 
-            var newLog = ReadLogSince(logFile, logOffset);
-            if (newLog.Contains("lock file \"postmaster.pid\" already exists", StringComparison.Ordinal)
-                && FindRunningPostmaster(dataDirectory) is { } running)
+            // Why it failed is told from what is there, not from the server's log, whose language is the server's (lc_messages, or
+            // LANGUAGE over it): until 2026-12-07 its English lines were looked for, and a server speaking German failed to start.
+            // pg_ctl -w waits for the postmaster it started, by its pid: it ends before its -t only once that one has exited.
+            var timedOut = clock.Elapsed >= TimeSpan.FromSeconds(timeoutSeconds);
+            if (!timedOut && FindRunningPostmaster(dataDirectory) is { } running)
             {
-                // Another process started this cluster at the same moment: share it.
+                // So a postmaster running in the folder now is another process's, which started this cluster at the same moment
+                // (the one started here stopped on its lock file): share it.
                 return (running.Port, false);
             }
 
             // pg_ctl gives up after -t seconds but leaves a slow postmaster running.
             await TryStopAsync(dataDirectory, binaries, runner).ConfigureAwait(false);
 
-            if (attempt == 1 && options.Port is null && newLog.Contains("Address already in use", StringComparison.Ordinal))
+            // The port found free was taken before the server could bind it (it is held now): once, another.
+            if (attempt == 1 && options.Port is null && !timedOut && !IsPortFree(port))
             {
                 log?.Invoke($"port {port} was taken before PostgreSQL could bind it; retrying with another port");
                 continue;

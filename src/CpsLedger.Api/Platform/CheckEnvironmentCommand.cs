@@ -23,7 +23,9 @@ public sealed class LedgerCheckEnvironmentCommand : JasperFxAsyncCommand<LedgerC
 {
     public override async Task<bool> Execute(LedgerCheckEnvironmentInput input)
     {
-        using var host = input.BuildHost();
+        // In Development the schema is brought up to the model first, as the service does when it starts and the ledger's other
+        // commands do: on an empty database the checks said to apply the migration scripts, which Development never needs.
+        using var host = await input.BuildLedgerHostAsync();
         var results = await EnvironmentChecker.ExecuteAllEnvironmentChecks(host.Services);
         if (!string.IsNullOrEmpty(input.FileFlag))
         {

@@ -37,11 +37,17 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public string Output => string.Join('\n', _output);
 
-    public static async Task<ServiceProcess> StartAsync(LedgerApp app, string schema, IDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts the service; with <paramref name="arguments"/> (given its address) it is started with those arguments and told its
+    /// address by them alone (no <c>Urls</c> setting).
+    /// </summary>
+    public static async Task<ServiceProcess> StartAsync(LedgerApp app, string schema, IDictionary<string, string>? settings = null,
+        Func<string, string[]>? arguments = null)
     {
         var dll = ServiceDll();
         var port = FreePort();
-        var start = new ProcessStartInfo("dotnet", [dll])
+        var url = $"http://127.0.0.1:{port}";
+        var start = new ProcessStartInfo("dotnet", [dll, .. arguments?.Invoke(url) ?? []])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
@@ -49,7 +55,8 @@ public sealed class ServiceProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         var environment = ProductionSettings(app, schema);
-        environment["Urls"] = $"http://127.0.0.1:{port}";
+        if (arguments is null)
+            environment["Urls"] = url;
         // The reconciliation's schedule stays on (as in production): its first run is minutes away.
         environment["Serilog__MinimumLevel__Default"] = "Warning";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
@@ -58,7 +65,17 @@ public sealed class ServiceProcess : IAsyncDisposable
             start.Environment[key] = value;
 
         var service = new ServiceProcess(Process.Start(start)!, new Uri($"http://127.0.0.1:{port}"));
-        await service.WaitUntilLiveAsync(TimeSpan.FromSeconds(90));
+        try
+        {
+            await service.WaitUntilLiveAsync(TimeSpan.FromSeconds(90));
+        }
+        catch
+        {
+            // One that never answered (on another address than the one asked) is not left serving after the test.
+            await service.DisposeAsync();
+            throw;
+        }
+
         return service;
     }
 

@@ -35,6 +35,9 @@ public sealed class ProgramArgumentsTests
     [InlineData("projections-fast-rebuild")]
     // The ledger's check-env replaces JasperFx's (LedgerCheckEnvironmentCommand).
     [InlineData("check-env")]
+    // The ledger's db-patch and db-dump replace Weasel's (Platform/SchemaScriptCommands.cs).
+    [InlineData("db-patch", "upgrade.sql")]
+    [InlineData("db-dump", "schema.sql")]
     // The ledger's projections command replaces JasperFx.Events' one (LedgerProjectionsCommand).
     [InlineData("projections", "rebuild", "-p", "Invoice")]
     // The ledger's own commands print their output with Console.Out: JasperFx's lines go to stderr for them.
@@ -158,6 +161,33 @@ public sealed class ProgramArgumentsTests
         Assert.Equal(least, Logging.LeastLevel(verbose, level is null ? null : Enum.Parse<Microsoft.Extensions.Logging.LogLevel>(level))?.ToString());
 
     [Fact]
+    public void serving_takes_verbose_and_log_level_out_of_its_settings()
+    {
+        // The settings' command line read `--verbose --urls <address>` as the setting "verbose" with the value "--urls".
+        var flags = Program.ServingLogFlagsOf(["--verbose", "--urls", "http://127.0.0.1:5081", "--log-level=Warning"]);
+
+        Assert.Equal(["--urls", "http://127.0.0.1:5081"], flags.Settings);
+        Assert.True(flags.Verbose);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, flags.Level);
+        Assert.Null(flags.Refusal);
+    }
+
+    [Theory]
+    [InlineData("2")]
+    [InlineData("debug")]
+    [InlineData("")]
+    public void serving_refuses_a_log_level_that_is_not_a_levels_name(string level)
+    {
+        var flags = Program.ServingLogFlagsOf(["--log-level", level]);
+
+        Assert.Contains($"'{level}' is none of them", flags.Refusal);
+    }
+
+    [Fact]
+    public void a_commands_arguments_are_the_commands_to_read() =>
+        Assert.Equal(["token", "--verbose", "--role", "support"], Program.ServingLogFlagsOf(["token", "--verbose", "--role", "support"]).Settings);
+
+    [Fact]
     public void log_level_none_logs_nothing() =>
         Assert.True(Logging.LeastLevel(false, Microsoft.Extensions.Logging.LogLevel.None) > Serilog.Events.LogEventLevel.Fatal);
 
@@ -171,7 +201,6 @@ public sealed class ProgramArgumentsTests
             "codegen: -l is --language and --log-level", "codegen: -v is --env-variable and --verbose",
             "db-apply: -v is --env-variable and --verbose", "db-assert: -v is --env-variable and --verbose",
             "db-list: -v is --env-variable and --verbose",
-            "db-patch: -a is --auto-create and --applicationname", "db-patch: -v is --env-variable and --verbose",
             "resources: -v is --env-variable and --verbose",
             "run: -c is --check and --contentroot", "run: -v is --env-variable and --verbose",
             "storage: -v is --env-variable and --verbose",

@@ -40,4 +40,31 @@ public sealed class ServiceOutputTests(LedgerApp app) : LedgerTest(app)
             await ServiceProcess.DropSchemaAsync(App, schema);
         }
     }
+
+    [Fact]
+    public async Task Served_with_verbose_the_service_logs_from_debug_and_keeps_the_settings_after_it()
+    {
+        // Until 2026-12-07 serving ignored --verbose (the commands honour it), and the settings' command line read
+        // `--verbose --urls <address>` as the setting "verbose" with the value "--urls": the service served on 127.0.0.1:5080.
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
+        try
+        {
+            string output;
+            await using (var service = await ServiceProcess.StartAsync(App, schema,
+                             new Dictionary<string, string> { ["Serilog__MinimumLevel__Default"] = "Warning" },
+                             url => ["--verbose", "--urls", url]))
+            {
+                using var client = service.Client(App, LedgerRoles.Portal);
+                await (await client.GetAsync("/health/ready")).ShouldBe(HttpStatusCode.OK);
+                await service.WaitForOutputAsync("\"@l\":\"Debug\"", TimeSpan.FromSeconds(30));
+                output = service.Output;
+            }
+
+            Assert.Contains(output.Split('\n'), line => line.Contains("Now listening on", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
 }

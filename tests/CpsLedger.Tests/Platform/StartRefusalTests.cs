@@ -302,6 +302,28 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task check_env_in_development_on_an_empty_database_sets_the_schema_up_as_the_service_would_and_passes()
+    {
+        // Development brings the schema up itself, at the start and before the ledger's commands. Until 2026-12-07 check-env on
+        // an empty Development database failed three checks telling the developer to apply eventstore-migrations/ or run db-apply,
+        // which a start would have made needless.
+        var absent = $"cpsledger_devcheck_{Guid.NewGuid():N}"[..28];
+        try
+        {
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent,
+                new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Development" }, "check-env");
+
+            Assert.True(exit == 0, $"Exit code {exit}, not 0. Output:\n{output}\n{error}");
+            Assert.Contains("All environment checks are good!", output);
+            Assert.DoesNotContain("Failure: ", output);
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, absent);
+        }
+    }
+
+    [Fact]
     public async Task a_refused_connection_string_ends_a_command_and_the_service_the_same_way()
     {
         var settings = new Dictionary<string, string> { ["ConnectionStrings__Marten"] = App.ConnectionString + ";Max Auto Prepare=64" };
