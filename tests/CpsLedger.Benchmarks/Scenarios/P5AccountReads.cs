@@ -73,7 +73,7 @@ public static class P5AccountReads
                     if (path == "summary")
                         await GetAccountSummaryEndpoint.Get(Pick(), store, TimeProvider.System, CancellationToken.None);
                     else
-                        await GetPointsExplanationEndpoint.Get(Pick(), store, membershipYear, supportAgent, CancellationToken.None);
+                        await GetPointsExplanationEndpoint.Get(Pick(), null, null, store, membershipYear, supportAgent, CancellationToken.None);
                     return null;
                 }
 
