@@ -713,7 +713,9 @@ public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
         foreach (var r in results)
             await Console.Out.WriteLineAsync(r.ByMartensDaemon
                 ? $"{r.Projection}: rebuilt by Marten's daemon in {r.Elapsed.TotalSeconds:0.0} s"
-                : $"{r.Projection}: {r.Events} events folded into {r.Documents} documents in {r.Elapsed.TotalSeconds:0.0} s");
+                : $"{r.Projection}: {Counted(r.Events, "event")} folded into {Counted(r.Documents, "document")} in {r.Elapsed.TotalSeconds:0.0} s");
         return true;
     }
+
+    private static string Counted(long count, string noun) => $"{count:N0} {noun}{(count == 1 ? "" : "s")}";
 }

@@ -264,8 +264,8 @@ public sealed class FastRebuildTests(LedgerApp app) : LedgerTest(app)
         var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "projections-fast-rebuild");
         Assert.True(exit == 0, output);
         Assert.Contains($"{typeof(CpsLedger.Api.Migration.OldCpsEmailClaimProjection).FullName}: rebuilt by Marten's daemon in ", output);
-        Assert.Contains($"{typeof(CpsLedger.Api.Support.SupportOverrideProjection).FullName}: 1 events folded into 1 documents in ", output);
-        Assert.Contains("ProductView: 2 events folded into 1 documents in ", output);
+        Assert.Contains($"{typeof(CpsLedger.Api.Support.SupportOverrideProjection).FullName}: 1 event folded into 1 document in ", output);
+        Assert.Contains("ProductView: 2 events folded into 1 document in ", output);
         Assert.Equal(before, await Documents(tables));
     }
 
