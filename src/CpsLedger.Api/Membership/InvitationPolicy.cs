@@ -410,9 +410,7 @@ public static class InvitationWithdrawnEmails
         return MemberEmails.Plain(account, MessageId(invitation.InvitationId), "Your invitation to join Canon Professional Services is withdrawn", $"""
                 Dear {account.CompanyName},
 
-                On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands
-                while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs,
-                so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
+                On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs, so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
 
                 Register your products in the CPS portal: once your points reach {threshold} again you are invited again, with a new e-mail.
 
@@ -464,8 +462,7 @@ public static class InvitationEmail
         return MemberEmails.Plain(account, messageId, "You are invited to join Canon Professional Services", $"""
                         Dear {account.CompanyName},
 
-                        Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited
-                        to join Canon Professional Services (CPS).
+                        Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited to join Canon Professional Services (CPS).
 
                         Levels you can choose now:
                         {string.Join("\n", standard)}
@@ -474,7 +471,8 @@ public static class InvitationEmail
                           1. Sign in to the CPS portal and open "Available CPS levels".
                           2. Choose a level and a payment method (card or bank transfer).
                           3. Your membership starts at once and you receive your membership number.
-                             The invoice follows within a few hours; a card is charged on the invoice due date.
+                             The invoice follows within a few hours; a card is charged on the invoice
+                             due date.
 
                         This invitation stands while your account has at least {table?.InvitationThreshold ?? 500} points.
 

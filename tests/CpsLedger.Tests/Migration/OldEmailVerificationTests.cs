@@ -382,7 +382,7 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         await App.RequestCode(App.ClientAs(LedgerRoles.Portal), account, LegacyFiles.Kadri);
         var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
         // The e-mail says so too (docs/security.md): read out to support on a call the member made, never to anyone who asks.
-        Assert.Contains("made yourself; CPS never asks for it by e-mail or on a call it started", (await App.CodeEmail(account, LegacyFiles.Kadri)).TextBody);
+        Assert.Contains("made yourself; CPS never asks for it by e-mail or on a call it started", (await App.CodeEmail(account, LegacyFiles.Kadri)).MemberText());
         var byPhone = Tests.Support.OnBehalf.BySupport(new { email = LegacyFiles.Kadri, code }, "Member read the code out on a call the member made");
         await (await Support.PostJson(OldEmails.VerifyUrl(account), byPhone)).ShouldBe(HttpStatusCode.OK);
         var verified = (await History(account, "old_cps_email_verified"))[0];
