@@ -92,6 +92,28 @@ public sealed partial class MemberEmailTests(LedgerApp app) : LedgerTest(app)
             MembershipYearEmails.Offer(TestInvoices.Buyer(), term, Offered(next), null, cardOnFile: false).Subject);
     }
 
+    [Fact]
+    public void An_invitation_above_the_enterprise_points_lists_the_enterprise_levels_too()
+    {
+        // The member guide: "With more than 2500 points you can choose between the business (enterprise) levels and
+        // Silver/Gold/Platinum." The invitation listed the standard levels alone, whatever the points.
+        var table = TierTableViewProjection.Create(TierTableStream.Defaults(TestInvoices.Now));
+        string Invitation(int points) => InvitationEmail.Compose(TestInvoices.Buyer(),
+            new InvitationRecord(Guid.NewGuid(), points, TestInvoices.Now, null), table).MemberText()!.ReplaceLineEndings("\n");
+
+        var enterprise = Invitation(3000);
+        Assert.Contains("  - Platinum: 350.00 EUR a year (1600 points)", enterprise);
+        Assert.Contains("With more than 2500 points the enterprise levels are open to you too", enterprise);
+        Assert.Contains("  - Enterprise A: 1,000.00 EUR a year (up to 25 products)\n" +
+                        "  - Enterprise B: 2,500.00 EUR a year (up to 100 products)\n" +
+                        "  - Enterprise C: 5,000.00 EUR a year (up to 250 products)", enterprise);
+
+        // At 2500 points, not more: the standard levels only.
+        var standard = Invitation(2500);
+        Assert.Contains("  - Platinum: 350.00 EUR a year (1600 points)", standard);
+        Assert.DoesNotContain("Enterprise", standard);
+    }
+
     /// <summary>
     /// Drives the service until it has sent every kind of e-mail (<see cref="Kinds"/>) and returns them: a German member paying by
     /// bank transfer (overdue, suspended, paid, its renewal invoiced ahead and left unpaid: ended), a Japanese one whose card declines
