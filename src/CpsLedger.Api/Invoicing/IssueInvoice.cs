@@ -396,12 +396,13 @@ public static class InvoiceEmails
     public static MimeMessage CardDeclined(AccountView account, Invoice invoice, ChargeAttempt attempt, ChargedCard? card, PayeeAccount payee)
     {
         using var culture = MemberEmails.InvariantCulture();
+        // The amount first: "charge your card (Visa ending 0002) 200.00 EUR" read as if the amount were part of the card's name.
         var which = card is { } charged ? $"your card ({charged.Brand} ending {charged.Last4})" : "your card";
         var why = attempt.Reason ?? (attempt.Outcome == ChargeOutcome.Error ? "the payment could not be processed" : "declined");
         return MemberEmails.Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
                         Dear {account.CompanyName},
 
-                        We could not charge {which} {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
+                        We could not charge {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} to {which} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
 
                         We try again on {attempt.NextAttemptOn:yyyy-MM-dd}. Before then you can record another card in the CPS portal (it is charged on that day), or pay by bank transfer, quoting the creditor reference:
 

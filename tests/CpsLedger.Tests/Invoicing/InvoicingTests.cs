@@ -827,7 +827,8 @@ public sealed class InvoicingTests : LedgerTest
         var declined = Assert.Single(App.SentEmails(), e => e.MessageId == $"card-declined-{first.IdempotencyKey}@cpsledger");
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
         Assert.Equal($"Your card was declined for invoice {number}", declined.Subject);
-        Assert.Contains($"We could not charge your card (Visa ending 0002) {InvoiceWording.Money(first.Amount)} EUR for invoice {number} on " +
+        // The amount, then the card it was asked of ("could not charge your card (Visa ending 0002) 248.00 EUR" read as one name).
+        Assert.Contains($"We could not charge {InvoiceWording.Money(first.Amount)} EUR to your card (Visa ending 0002) for invoice {number} on " +
                         $"{first.AttemptedAt:yyyy-MM-dd}: card declined (insufficient funds).", declined.MemberText());
         Assert.Contains($"We try again on {first.NextAttemptOn:yyyy-MM-dd}", declined.MemberText());
         Assert.Contains("record another card in the CPS portal", declined.MemberText());
@@ -888,7 +889,7 @@ public sealed class InvoicingTests : LedgerTest
         await SendDeclinedEmailAgain(invoice.Id, 1);
 
         var declined = Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true);
-        Assert.Contains("We could not charge your card (Visa ending 0002)", declined.MemberText());
+        Assert.Contains("EUR to your card (Visa ending 0002) for invoice", declined.MemberText());
         Assert.DoesNotContain("0119", declined.MemberText());
 
         // The history names the card the attempt charged too.
@@ -950,7 +951,7 @@ public sealed class InvoicingTests : LedgerTest
 
         // The card on file was recorded before the attempt and not replaced since: it is the card that was charged, named as before.
         await SendDeclinedEmailAgain(issued.Id, 1);
-        Assert.Contains("We could not charge your card (Visa ending 0002)",
+        Assert.Contains("EUR to your card (Visa ending 0002) for invoice",
             Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true).MemberText());
 
         // Replaced since: the attempt does not say which card it charged, so the e-mail names none rather than the wrong one.
@@ -958,7 +959,7 @@ public sealed class InvoicingTests : LedgerTest
         await RecordCard(member, account, SandboxPaymentGateway.Error);
         await SendDeclinedEmailAgain(issued.Id, 1);
         var declined = Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true);
-        Assert.Contains($"We could not charge your card {InvoiceWording.Money(attempt.Amount)} EUR for invoice {issued.InvoiceNumber}", declined.MemberText());
+        Assert.Contains($"We could not charge {InvoiceWording.Money(attempt.Amount)} EUR to your card for invoice {issued.InvoiceNumber}", declined.MemberText());
         Assert.DoesNotContain("ending", declined.MemberText());
     }
 
