@@ -271,7 +271,7 @@ public static class InvoiceEmails
 
                     {Opening(invoice)}{(InvoiceWording.Replacement(invoice) is { } replacement ? $"\n{replacement}" : "")}
 
-                      Membership number: {invoice.MembershipNumber}
+                      Membership number: {invoice.MembershipNumber}{Period(invoice)}
                       Invoice date:      {invoice.IssuedOn:yyyy-MM-dd}
                       Due date:          {invoice.DueOn:yyyy-MM-dd}
 
@@ -318,6 +318,11 @@ public static class InvoiceEmails
         return MemberEmails.To(account, CreditNoteEmails.MessageId(note.CreditNoteNumber),
             $"Credit note {note.CreditNoteNumber} for your CPS membership", MemberEmails.WithPdf(text, $"{note.CreditNoteNumber}.pdf", pdf));
     }
+
+    // The term (or its rest) the invoice is for, as the PDF says it; an invoice whose event records no period says none.
+    private static string Period(Invoice invoice) => invoice is { PeriodStart: { } start, PeriodEnd: { } end }
+        ? $"\n  Period:            {start:yyyy-MM-dd} to {end:yyyy-MM-dd}"
+        : "";
 
     /// <summary>
     /// The figures as a table, each amount ending in one column: the labels as wide as the longest (at least 44 characters, as before).

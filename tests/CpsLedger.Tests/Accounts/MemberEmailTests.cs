@@ -93,6 +93,18 @@ public sealed partial class MemberEmailTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public void The_invoice_e_mail_says_the_period_the_invoice_is_for_as_its_pdf_does()
+    {
+        // The PDF has said "Period" since it was first drawn; the e-mail of a joining or an upgrade said no dates of the term at all.
+        var invoice = TestInvoices.Issued();
+        var text = InvoiceEmails.Invoice(TestInvoices.Buyer(), invoice, [], TestInvoices.Payee, null).MemberText()!.ReplaceLineEndings("\n");
+
+        Assert.Contains("  Membership number: CPS-482-173-905\n" +
+                        "  Period:            2026-11-25 to 2027-11-24\n" +
+                        "  Invoice date:      2026-11-25\n", text);
+    }
+
+    [Fact]
     public void An_invitation_above_the_enterprise_points_lists_the_enterprise_levels_too()
     {
         // The member guide: "With more than 2500 points you can choose between the business (enterprise) levels and
