@@ -193,7 +193,7 @@ public static class OldEmailCodeEmail
 
                             {OldEmailCodes.Shown(code)}
 
-                        The code can be used once, until {pending.ExpiresAt:yyyy-MM-dd HH:mm} UTC with {pending.AttemptsLeft} attempts to enter it.
+                        The code can be used once, until {pending.ExpiresAt:yyyy-MM-dd HH:mm} UTC, with {pending.AttemptsLeft} attempts to enter it.
 
                         If you did not ask for it, ignore this e-mail: without the code nothing from your old CPS account moves anywhere. Never give the code to anyone else. You may read it out to CPS support on a call you made yourself; CPS never asks for it by e-mail or on a call it started.
 
