@@ -262,32 +262,28 @@ public static class InvoiceEmails
     public static MimeMessage Invoice(AccountView account, Invoice invoice, byte[] pdf, PayeeAccount payee, bool? cardOnFile)
     {
         using var culture = MemberEmails.InvariantCulture();
-        var lines = invoice.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {invoice.Currency}");
-        var body = new BodyBuilder
-        {
-            TextBody = $"""
-                        Dear {account.CompanyName},
+        var figures = Figures(invoice.Currency, [
+            .. invoice.Lines.Select(l => (l.Description, l.Amount)),
+            ("Subtotal", invoice.Subtotal), (InvoiceWording.VatLabel(invoice), invoice.Vat), ("Total", invoice.Total),
+        ]);
+        var text = $"""
+                    Dear {account.CompanyName},
 
-                        {Opening(invoice)}{(InvoiceWording.Replacement(invoice) is { } replacement ? $"\n{replacement}" : "")}
+                    {Opening(invoice)}{(InvoiceWording.Replacement(invoice) is { } replacement ? $"\n{replacement}" : "")}
 
-                          Membership number: {invoice.MembershipNumber}
-                          Invoice date:      {invoice.IssuedOn:yyyy-MM-dd}
-                          Due date:          {invoice.DueOn:yyyy-MM-dd}
+                      Membership number: {invoice.MembershipNumber}{Period(invoice)}
+                      Invoice date:      {invoice.IssuedOn:yyyy-MM-dd}
+                      Due date:          {invoice.DueOn:yyyy-MM-dd}
 
-                        {string.Join("\n", lines)}
-                          {"Subtotal",-44} {InvoiceWording.Money(invoice.Subtotal),12} {invoice.Currency}
-                          {InvoiceWording.VatLabel(invoice),-44} {InvoiceWording.Money(invoice.Vat),12} {invoice.Currency}
-                          {"Total",-44} {InvoiceWording.Money(invoice.Total),12} {invoice.Currency}
-                        {(InvoiceWording.VatMention(invoice) is { } mention ? $"\n{mention}\n" : "")}
-                        {string.Join("\n", InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile))}
+                    {figures}
+                    {(InvoiceWording.VatMention(invoice) is { } mention ? $"\n{mention}\n" : "")}
+                    {string.Join("\n", Sentences(InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile)))}
 
-                        {InvoiceWording.SellerLine(invoice)}
-                        """,
-        };
-        body.Attachments.Add($"{invoice.InvoiceNumber}.pdf", pdf, new ContentType("application", "pdf"));
+                    {InvoiceWording.SellerLine(invoice)}
+                    """;
         // One invoice, one Message-Id: a resend after a lost acknowledgement is recognisably the same e-mail.
         return MemberEmails.To(account, $"invoice-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} for your CPS membership",
-            body.ToMessageBody());
+            MemberEmails.WithPdf(text, $"{invoice.InvoiceNumber}.pdf", pdf));
     }
 
     /// <summary>
@@ -297,34 +293,70 @@ public static class InvoiceEmails
     public static MimeMessage CreditNote(AccountView account, Invoice invoice, CreditNoteIssued note, byte[] pdf)
     {
         using var culture = MemberEmails.InvariantCulture();
-        var lines = note.Lines.Select(l => $"  {l.Description,-44} {InvoiceWording.Money(l.Amount),12} {note.Currency}");
+        var figures = Figures(note.Currency, [
+            .. note.Lines.Select(l => (l.Description, l.Amount)),
+            ("Subtotal", note.Subtotal), (InvoiceWording.VatLabel(invoice), note.VatAmount), ("Total credited", note.Total),
+        ]);
         // The refund itself is made outside the ledger (docs/invoicing.md), so the e-mail promises it and no more.
         var refund = note.RefundDue > 0 ? "\nThe refund is made separately from this credit note." : "";
-        var body = new BodyBuilder
-        {
-            TextBody = $"""
-                        Dear {account.CompanyName},
+        var text = $"""
+                    Dear {account.CompanyName},
 
-                        Invoice {note.InvoiceNumber} of {note.InvoiceIssuedOn:yyyy-MM-dd} is cancelled by credit note {note.CreditNoteNumber}, attached.
-                        Reason: {note.Reason}
+                    Invoice {note.InvoiceNumber} of {note.InvoiceIssuedOn:yyyy-MM-dd} is cancelled by credit note {note.CreditNoteNumber}, attached.
+                    Reason: {note.Reason}
 
-                          Credit note number: {note.CreditNoteNumber}
-                          Credit note date:   {note.IssuedOn:yyyy-MM-dd}
-                          Membership number:  {invoice.MembershipNumber}
+                      Credit note number: {note.CreditNoteNumber}
+                      Credit note date:   {note.IssuedOn:yyyy-MM-dd}
+                      Membership number:  {invoice.MembershipNumber}
 
-                        {string.Join("\n", lines)}
-                          {"Subtotal",-44} {InvoiceWording.Money(note.Subtotal),12} {note.Currency}
-                          {InvoiceWording.VatLabel(invoice),-44} {InvoiceWording.Money(note.VatAmount),12} {note.Currency}
-                          {"Total credited",-44} {InvoiceWording.Money(note.Total),12} {note.Currency}
+                    {figures}
 
-                        {string.Join("\n", InvoiceWording.CreditNoteSettlement(invoice, note))}{refund}
+                    {string.Join("\n", InvoiceWording.CreditNoteSettlement(invoice, note))}{refund}
 
-                        {InvoiceWording.SellerLine(invoice)}
-                        """,
-        };
-        body.Attachments.Add($"{note.CreditNoteNumber}.pdf", pdf, new ContentType("application", "pdf"));
+                    {InvoiceWording.SellerLine(invoice)}
+                    """;
         return MemberEmails.To(account, CreditNoteEmails.MessageId(note.CreditNoteNumber),
-            $"Credit note {note.CreditNoteNumber} for your CPS membership", body.ToMessageBody());
+            $"Credit note {note.CreditNoteNumber} for your CPS membership", MemberEmails.WithPdf(text, $"{note.CreditNoteNumber}.pdf", pdf));
+    }
+
+    // The term (or its rest) the invoice is for, as the PDF says it; an invoice whose event records no period says none.
+    private static string Period(Invoice invoice) => invoice is { PeriodStart: { } start, PeriodEnd: { } end }
+        ? $"\n  Period:            {start:yyyy-MM-dd} to {end:yyyy-MM-dd}"
+        : "";
+
+    /// <summary>
+    /// The figures as a table, each amount ending in one column: the labels as wide as the longest (at least 44 characters, as before).
+    /// A fixed 44 pushed an upgrade's "CPS upgrade Gold to Platinum: 365 of 365 days" (45) and its amount a column to the right.
+    /// </summary>
+    private static string Figures(string currency, IReadOnlyList<(string Label, decimal Amount)> rows)
+    {
+        var width = Math.Max(44, rows.Max(r => r.Label.Length));
+        return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount),12} {currency}"));
+    }
+
+    /// <summary>
+    /// The payment instructions as the e-mail writes them: a sentence the PDF breaks over two lines (its box is about 90 characters
+    /// wide) on one, which the e-mail's flowed text wraps to the reader's window (<see cref="MemberEmails.Text"/>). A line that goes
+    /// on with a small letter continues the one before it.
+    /// </summary>
+    private static IEnumerable<string> Sentences(IReadOnlyList<string> lines)
+    {
+        var sentence = new System.Text.StringBuilder();
+        foreach (var line in lines)
+        {
+            if (sentence.Length > 0 && line.Length > 0 && char.IsLower(line[0]))
+            {
+                sentence.Append(' ').Append(line);
+                continue;
+            }
+
+            if (sentence.Length > 0)
+                yield return sentence.ToString();
+            sentence.Clear().Append(line);
+        }
+
+        if (sentence.Length > 0)
+            yield return sentence.ToString();
     }
 
     private static string Opening(Invoice invoice) => invoice.Kind switch
@@ -353,8 +385,7 @@ public static class InvoiceEmails
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open.
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
-                        {ask} Without payment your CPS membership
-                        ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
+                        {ask} Without payment your CPS membership ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
 
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
@@ -370,20 +401,19 @@ public static class InvoiceEmails
     public static MimeMessage CardDeclined(AccountView account, Invoice invoice, ChargeAttempt attempt, ChargedCard? card, PayeeAccount payee)
     {
         using var culture = MemberEmails.InvariantCulture();
+        // The amount first: "charge your card (Visa ending 0002) 200.00 EUR" read as if the amount were part of the card's name.
         var which = card is { } charged ? $"your card ({charged.Brand} ending {charged.Last4})" : "your card";
         var why = attempt.Reason ?? (attempt.Outcome == ChargeOutcome.Error ? "the payment could not be processed" : "declined");
         return MemberEmails.Plain(account, CardDeclinedEmails.MessageId(attempt), $"Your card was declined for invoice {invoice.InvoiceNumber}", $"""
                         Dear {account.CompanyName},
 
-                        We could not charge {which} {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
+                        We could not charge {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} to {which} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
 
-                        We try again on {attempt.NextAttemptOn:yyyy-MM-dd}. Before then you can record another card in the CPS portal (it is charged
-                        on that day), or pay by bank transfer, quoting the creditor reference:
+                        We try again on {attempt.NextAttemptOn:yyyy-MM-dd}. Before then you can record another card in the CPS portal (it is charged on that day), or pay by bank transfer, quoting the creditor reference:
 
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
-                        If the card cannot be charged by the last attempt, the invoice becomes overdue and your CPS membership
-                        ({invoice.MembershipNumber}) may be suspended.
+                        If the card cannot be charged by the last attempt, the invoice becomes overdue and your CPS membership ({invoice.MembershipNumber}) may be suspended.
 
                         Canon Professional Services
                         """);
@@ -395,11 +425,9 @@ public static class InvoiceEmails
         return MemberEmails.Plain(account, $"membership-suspended-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is suspended", $"""
                         Dear {account.CompanyName},
 
-                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open, so your
-                        CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
+                        Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open, so your CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
 
-                        Pay the open amount by bank transfer{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}:
-                        the membership is active again as soon as the invoice is paid in full.
+                        Pay the open amount by bank transfer{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}: the membership is active again as soon as the invoice is paid in full.
 
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
@@ -413,8 +441,7 @@ public static class InvoiceEmails
         return MemberEmails.Plain(account, $"membership-reinstated-{invoice.InvoiceNumber}@cpsledger", $"Your CPS membership {invoice.MembershipNumber} is active again", $"""
                         Dear {account.CompanyName},
 
-                        {(invoice.Status == InvoiceStatus.Cancelled ? $"Invoice {invoice.InvoiceNumber} is cancelled (credit note {invoice.CreditNote?.CreditNoteNumber}), nothing is owed on it," : $"Thank you: invoice {invoice.InvoiceNumber} is paid in full,")} and your CPS membership ({invoice.MembershipNumber}) is active again
-                        from {reinstatedAt:yyyy-MM-dd}.
+                        {(invoice.Status == InvoiceStatus.Cancelled ? $"Invoice {invoice.InvoiceNumber} is cancelled (credit note {invoice.CreditNote?.CreditNoteNumber}), nothing is owed on it," : $"Thank you: invoice {invoice.InvoiceNumber} is paid in full,")} and your CPS membership ({invoice.MembershipNumber}) is active again from {reinstatedAt:yyyy-MM-dd}.
 
                         Canon Professional Services
                         """);

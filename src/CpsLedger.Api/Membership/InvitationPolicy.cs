@@ -410,9 +410,7 @@ public static class InvitationWithdrawnEmails
         return MemberEmails.Plain(account, MessageId(invitation.InvitationId), "Your invitation to join Canon Professional Services is withdrawn", $"""
                 Dear {account.CompanyName},
 
-                On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands
-                while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs,
-                so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
+                On {invitation.IssuedAt:yyyy-MM-dd} we invited you to join Canon Professional Services (CPS). That invitation stands while your account has at least {threshold} points. Your business account has {points} {(points == 1 ? "point" : "points")} now, below the {threshold} points an invitation needs, so the invitation is withdrawn on {invitation.WithdrawnAt:yyyy-MM-dd} and joining is not possible for now.
 
                 Register your products in the CPS portal: once your points reach {threshold} again you are invited again, with a new e-mail.
 
@@ -455,6 +453,18 @@ public static class InvitationEmail
         var standard = table?.Tiers.Where(t => t.Kind == TierKind.Standard && t.PointsRequired <= invitation.Points)
             .OrderBy(t => t.PointsRequired).Select(t => $"  - {t.Name}: {Invoicing.InvoiceWording.Money(t.AnnualFee)} {t.Currency} a year ({t.PointsRequired} points)")
             .ToList() ?? [];
+        // Above the enterprise points the enterprise levels open too (the member guide), each by how many registered products it
+        // covers, which the portal checks as the member chooses: the invitation once listed the standard levels alone.
+        var enterprise = table is not null && invitation.Points > table.EnterpriseAbovePoints
+            ? table.Tiers.Where(t => t.Kind == TierKind.Enterprise).OrderBy(t => t.MaxProducts)
+                .Select(t => $"  - {t.Name}: {Invoicing.InvoiceWording.Money(t.AnnualFee)} {t.Currency} a year{(t.MaxProducts is { } most ? $" (up to {most} products)" : "")}").ToList()
+            : [];
+        var enterpriseLevels = enterprise.Count == 0 ? "" : $"""
+
+
+            With more than {table!.EnterpriseAbovePoints} points the enterprise levels are open to you too, each for as many registered products as it covers (switch "Available CPS levels" to the enterprise list):
+            {string.Join("\n", enterprise)}
+            """;
 
         // The same invitation always has the same Message-Id, so a redelivery is recognisably the same e-mail; a resend by support is
         // a new e-mail of its own.
@@ -464,17 +474,17 @@ public static class InvitationEmail
         return MemberEmails.Plain(account, messageId, "You are invited to join Canon Professional Services", $"""
                         Dear {account.CompanyName},
 
-                        Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited
-                        to join Canon Professional Services (CPS).
+                        Your business account has {PointsFrom(invitation.Points, pointsNow)}, so you are invited to join Canon Professional Services (CPS).
 
                         Levels you can choose now:
-                        {string.Join("\n", standard)}
+                        {string.Join("\n", standard)}{enterpriseLevels}
 
                         What to do next:
                           1. Sign in to the CPS portal and open "Available CPS levels".
                           2. Choose a level and a payment method (card or bank transfer).
                           3. Your membership starts at once and you receive your membership number.
-                             The invoice follows within a few hours; a card is charged on the invoice due date.
+                             The invoice follows within a few hours; a card is charged on the invoice
+                             due date.
 
                         This invitation stands while your account has at least {table?.InvitationThreshold ?? 500} points.
 

@@ -225,28 +225,30 @@ public static class WelcomeEmailHandler
             return;
         }
 
-        MimeKit.MimeMessage welcome;
-        using (MemberEmails.InvariantCulture())
-        {
-            welcome = MemberEmails.Plain(account, $"welcome-{membershipId:N}@cpsledger",
-                $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""
-                        Dear {account.CompanyName},
+        await mail.SendAsync(WelcomeEmail.Compose(account, term), ct);
+    }
+}
 
-                        Welcome to Canon Professional Services.
+public static class WelcomeEmail
+{
+    public static MimeKit.MimeMessage Compose(AccountView account, MembershipTerm term)
+    {
+        using var culture = MemberEmails.InvariantCulture();
+        return MemberEmails.Plain(account, $"welcome-{term.MembershipId:N}@cpsledger",
+            $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""
+                Dear {account.CompanyName},
 
-                          Membership number: {term.MembershipNumber}
-                          Level:             {term.TierName}
-                          Term:              {term.StartsOn:yyyy-MM-dd} to {term.EndsOn:yyyy-MM-dd}
-                          Annual fee:        {Invoicing.InvoiceWording.Money(term.AnnualFee)} {term.Currency}
-                          Payment:           {(term.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}
+                Welcome to Canon Professional Services.
 
-                        Your membership is active now. Please quote your membership number when you contact CPS support.
-                        Your invoice follows within a few hours.
+                  Membership number: {term.MembershipNumber}
+                  Level:             {term.TierName}
+                  Term:              {term.StartsOn:yyyy-MM-dd} to {term.EndsOn:yyyy-MM-dd}
+                  Annual fee:        {Invoicing.InvoiceWording.Money(term.AnnualFee)} {term.Currency}
+                  Payment:           {(term.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}
 
-                        Canon Professional Services
-                        """);
-        }
+                Your membership is active now. Please quote your membership number when you contact CPS support. Your invoice follows within a few hours.
 
-        await mail.SendAsync(welcome, ct);
+                Canon Professional Services
+                """);
     }
 }

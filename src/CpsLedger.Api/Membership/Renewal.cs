@@ -721,30 +721,28 @@ public static class MembershipYearEmails
         var next = renewal.Proposed;
         var what = next is null
             ? $"""
-               Your account's points no longer reach any CPS level, so your membership ends on {term.EndsOn:yyyy-MM-dd}.
-               Register your products in the CPS portal: once your points reach a level again you are invited to join.
+               Your account's points no longer reach any CPS level, so your membership ends on {term.EndsOn:yyyy-MM-dd}. Register your products in the CPS portal: once your points reach a level again you are invited to join.
                """
             : term.PaymentMethod == PaymentMethod.Card && cardOnFile
                 ? $"""
-                   Your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}) for
-                   {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}. The invoice follows the renewal and your card on file is charged
-                   on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
+                   Your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}) for {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}. The invoice follows the renewal and your card on file is charged on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
                    """
             : term.PaymentMethod == PaymentMethod.Card
                 ? $"""
-                   There is no payment card on file, and a card membership renews only with one. Add a card in the CPS portal by
-                   {term.EndsOn:yyyy-MM-dd} and your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName}
-                   ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}) for {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}; the invoice follows
-                   the renewal and the card is charged on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
+                   There is no payment card on file, and a card membership renews only with one. Add a card in the CPS portal by {term.EndsOn:yyyy-MM-dd} and your membership renews on {next.StartsOn:yyyy-MM-dd} at {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}) for {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}; the invoice follows the renewal and the card is charged on its due date. Without a card on file the membership ends on {term.EndsOn:yyyy-MM-dd}.
                    """
                 : $"""
-                   Your renewal invoice for {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}, {next.StartsOn:yyyy-MM-dd} to
-                   {next.EndsOn:yyyy-MM-dd}) follows in a separate e-mail. Paid by {term.EndsOn:yyyy-MM-dd}, your membership renews on
-                   {next.StartsOn:yyyy-MM-dd}; unpaid, it ends on {term.EndsOn:yyyy-MM-dd}.
+                   Your renewal invoice for {next.TierName} ({InvoiceWording.Money(next.AnnualFee)} {next.Currency}, {next.StartsOn:yyyy-MM-dd} to {next.EndsOn:yyyy-MM-dd}) follows in a separate e-mail. Paid by {term.EndsOn:yyyy-MM-dd}, your membership renews on {next.StartsOn:yyyy-MM-dd}; unpaid, it ends on {term.EndsOn:yyyy-MM-dd}.
                    """;
-        var subject = next is not null && term.PaymentMethod == PaymentMethod.Card && !cardOnFile
-            ? $"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew"
-            : $"Your CPS membership {term.MembershipNumber} renews on {term.EndsOn.AddDays(1):yyyy-MM-dd}";
+        // The subject says what the text says: a renewal on a date only where nothing more is asked of the member (it once said
+        // "renews on" above a text saying that the membership ends, or that it renews once its invoice is paid).
+        var subject = next is null
+            ? $"Your CPS membership {term.MembershipNumber} ends on {term.EndsOn:yyyy-MM-dd}"
+            : term.PaymentMethod != PaymentMethod.Card
+                ? $"Your CPS membership {term.MembershipNumber}: pay the renewal invoice by {term.EndsOn:yyyy-MM-dd} to renew"
+                : !cardOnFile
+                    ? $"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew"
+                    : $"Your CPS membership {term.MembershipNumber} renews on {next.StartsOn:yyyy-MM-dd}";
         return MemberEmails.Plain(account, $"renewal-offer-{term.MembershipId:N}@cpsledger", subject, $"""
             Dear {account.CompanyName},
 
@@ -755,8 +753,7 @@ public static class MembershipYearEmails
 
             {what}
 
-            To choose another level, or to stop the renewal, use the CPS portal before {term.EndsOn:yyyy-MM-dd}. Your membership number
-            stays the same when you renew.
+            To choose another level, or to stop the renewal, use the CPS portal before {term.EndsOn:yyyy-MM-dd}. Your membership number stays the same when you renew.
 
             Canon Professional Services
             """);
@@ -792,8 +789,7 @@ public static class MembershipYearEmails
 
             Your CPS membership {term.MembershipNumber} ({term.TierName}) ended on {term.EndedOn:yyyy-MM-dd}: {(bySupport ? "cancelled by CPS support" : term.EndedBecause)}.
             {string.Concat(cancelledInvoices.Select(Credited))}
-            Your products and points stay registered. Whenever they reach a CPS level you are invited to join again (at once if
-            they reach one now); a new membership gets a new membership number.
+            Your products and points stay registered. Whenever they reach a CPS level you are invited to join again (at once if they reach one now); a new membership gets a new membership number.
 
             Canon Professional Services
             """);

@@ -186,25 +186,19 @@ public static class OldEmailCodeEmail
             // The same request always has the same Message-Id, so a redelivered e-mail is recognisably the same one.
             MessageId = $"old-cps-email-code-{pending.ChallengeId:N}@cpsledger",
             Subject = "Your CPS verification code",
-            Body = new TextPart("plain")
-            {
-                Text = $"""
+            Body = Accounts.MemberEmails.Text($"""
                         Hello,
 
-                        A business account in the Canon Professional Services (CPS) portal gives this address as the e-mail of
-                        an old CPS account and asked to prove it. If that was you, enter this code in the portal:
+                        A business account in the Canon Professional Services (CPS) portal gives this address as the e-mail of an old CPS account and has asked for a code to prove it. If that was you, enter this code in the portal:
 
                             {OldEmailCodes.Shown(code)}
 
-                        The code can be used once, until {pending.ExpiresAt:yyyy-MM-dd HH:mm} UTC ({pending.AttemptsLeft} attempts).
+                        The code can be used once, until {pending.ExpiresAt:yyyy-MM-dd HH:mm} UTC, with {pending.AttemptsLeft} attempts to enter it.
 
-                        If you did not ask for it, ignore this e-mail: without the code nothing from your old CPS account
-                        moves anywhere. Never give the code to anyone else. You may read it out to CPS support on a call you
-                        made yourself; CPS never asks for it by e-mail or on a call it started.
+                        If you did not ask for it, ignore this e-mail: without the code nothing from your old CPS account moves anywhere. Never give the code to anyone else. You may read it out to CPS support on a call you made yourself; CPS never asks for it by e-mail or on a call it started.
 
                         Canon Professional Services
-                        """,
-            },
+                        """),
         };
         message.To.Add(MailboxAddress.Parse(email));
         return message;

@@ -2,6 +2,7 @@ using System.Globalization;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Tiers;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -24,17 +25,17 @@ public sealed class EmailLocaleTests
         CultureInfo.CurrentCulture = new CultureInfo(locale);
         try
         {
-            var overdue = InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, new DateOnly(2026, 12, 18), TestInvoices.Payee).TextBody!;
+            var overdue = InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, new DateOnly(2026, 12, 18), TestInvoices.Payee).MemberText()!;
             Assert.Contains($"and {InvoiceWording.Money(invoice.Outstanding)} EUR is still open", overdue);
             Assert.Contains("is suspended on 2026-12-18", overdue);
 
-            var suspended = InvoiceEmails.Suspended(TestInvoices.Buyer(), invoice, TestInvoices.Now, TestInvoices.Payee).TextBody!;
+            var suspended = InvoiceEmails.Suspended(TestInvoices.Buyer(), invoice, TestInvoices.Now, TestInvoices.Payee).MemberText()!;
             Assert.Contains($"and {InvoiceWording.Money(invoice.Outstanding)} EUR is still open", suspended);
 
             var renewed = MembershipYearEmails.Renewed(TestInvoices.Buyer(), term);
             // Written as the invoice writes money (InvoiceWording.Money), thousands grouped: the e-mails once wrote 1234.50 beside its 1,234.50.
-            Assert.Contains("Annual fee:        1,234.50 EUR", renewed.TextBody);
-            Assert.Contains("Term:              2026-01-01 to 2026-12-31", renewed.TextBody);
+            Assert.Contains("Annual fee:        1,234.50 EUR", renewed.MemberText());
+            Assert.Contains("Term:              2026-01-01 to 2026-12-31", renewed.MemberText());
         }
         finally
         {

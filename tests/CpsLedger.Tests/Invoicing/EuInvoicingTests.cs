@@ -272,7 +272,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         var email = Assert.Single(App.SentEmails(), e => e.MessageId == $"credit-note-{creditNote}@cpsledger");
         Assert.Equal($"Credit note {creditNote} for your CPS membership", email.Subject);
         Assert.Equal("studio@example.ee", email.To.Mailboxes.Single().Address);
-        var body = email.TextBody;
+        var body = email.MemberText();
         foreach (var expected in new[]
                  {
                      $"Invoice {number} of {invoice.IssuedOn:yyyy-MM-dd} is cancelled by credit note {creditNote}",
@@ -313,7 +313,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         string Money(decimal amount) => amount.ToString("#,##0.00", CultureInfo.InvariantCulture);
 
         var pdfText = await PdfPictures.Text(await (await member.GetAsync($"/api/accounts/{account}/invoices/{number}/pdf")).Content.ReadAsByteArrayAsync());
-        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(number) == true).TextBody;
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(number) == true).MemberText();
         var ubl = Xml(await (await member.GetAsync($"/api/accounts/{account}/invoices/{number}/ubl")).Content.ReadAsByteArrayAsync());
         Assert.Empty(UblRules.Check(ubl));
 
@@ -380,7 +380,7 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((InvoiceStatus.Cancelled, 0m, creditNote), (invoice.Status, invoice.Outstanding, invoice.CreditNote?.CreditNoteNumber));
         await (await Finance.PostJson("/api/payments/bank-transfers", Invoicing.Billing.BankPayment(App, number, 248m, "LATE"))).ShouldBeProblem(HttpStatusCode.Conflict);
         var reinstatedMail = Assert.Single(App.SentEmails(), e => e.Subject?.EndsWith("is active again") == true);
-        Assert.Contains($"credit note {creditNote}", reinstatedMail.TextBody);
+        Assert.Contains($"credit note {creditNote}", reinstatedMail.MemberText());
 
         // The credit note: JSON, PDF and UBL CreditNote referring to the invoice.
         var note = await member.GetAsync($"/api/accounts/{account}/credit-notes/{creditNote}").ReadAs<CreditNoteIssued>();

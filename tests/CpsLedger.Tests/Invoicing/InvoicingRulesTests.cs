@@ -4,6 +4,7 @@ using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Tiers;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -470,7 +471,7 @@ public sealed class InvoicingRulesTests
         var overdueAt = new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero);
         var invoice = TestInvoices.Issued() with { Status = InvoiceStatus.Overdue, OverdueAt = overdueAt };
         string Body(DateOnly suspensionOn) =>
-            InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, suspensionOn, TestInvoices.Payee).TextBody!.ReplaceLineEndings("\n");
+            InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, suspensionOn, TestInvoices.Payee).MemberText()!.ReplaceLineEndings("\n");
 
         var fortnight = Body(new DateOnly(2026, 12, 18));
         Assert.Contains("Please pay by 2026-12-17. Without payment your CPS membership", fortnight);
@@ -487,7 +488,7 @@ public sealed class InvoicingRulesTests
     {
         var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
         var (due, reference) = ($"{invoice.DueOn:yyyy-MM-dd}", CreditorReferences.Grouped(invoice.CreditorReference));
-        string Body(bool cardOnFile) => InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, cardOnFile).TextBody!.ReplaceLineEndings("\n");
+        string Body(bool cardOnFile) => InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, cardOnFile).MemberText()!.ReplaceLineEndings("\n");
 
         var withCard = Body(cardOnFile: true);
         Assert.Contains($"Your card will be charged 244.00 EUR on {due}; there is nothing to do.", withCard);
@@ -496,11 +497,12 @@ public sealed class InvoicingRulesTests
         var withoutCard = Body(cardOnFile: false);
         Assert.DoesNotContain("nothing to do", withoutCard);
         Assert.DoesNotContain("will be charged", withoutCard);
+        // A sentence the PDF breaks over two lines is one in the e-mail, which the reader's window wraps (MemberEmails.Text).
         Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.\n" +
-                        $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR\n" +
+                        $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR " +
                         $"by {due}, quoting the reference {reference}:\nAccount holder:", withoutCard);
         Assert.Contains($"Reference: {reference} (or quote {invoice.InvoiceNumber})\n" +
-                        "Otherwise the charge is declined, the invoice becomes overdue and your CPS\nmembership is suspended until it is paid.", withoutCard);
+                        "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.", withoutCard);
     }
 
     [Fact]

@@ -68,8 +68,8 @@ public sealed class InvoicingTests : LedgerTest
         Assert.StartsWith("%PDF", System.Text.Encoding.ASCII.GetString(await pdf.Content.ReadAsByteArrayAsync())[..4]);
 
         var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(number) == true);
-        Assert.Contains("quoting the reference " + CreditorReferences.Grouped(CreditorReferences.For(number)), email.TextBody);
-        Assert.Contains("IBAN: NL91 ABNA 0417 1643 00", email.TextBody);
+        Assert.Contains("quoting the reference " + CreditorReferences.Grouped(CreditorReferences.For(number)), email.MemberText());
+        Assert.Contains("IBAN: NL91 ABNA 0417 1643 00", email.MemberText());
         var attachment = Assert.Single(email.Attachments.OfType<MimePart>());
         Assert.Equal($"{number}.pdf", attachment.FileName);
         Assert.Equal("application/pdf", attachment.ContentType.MimeType);
@@ -214,8 +214,8 @@ public sealed class InvoicingTests : LedgerTest
         // The reminder says where to pay and which reference to quote, as the invoice does.
         var reference = CreditorReferences.Grouped(invoice.CreditorReference);
         var reminder = Assert.Single(App.SentEmails(), e => e.Subject == $"Invoice {number} is overdue");
-        Assert.Contains($"Reference: {reference} (or quote {number})", reminder.TextBody);
-        Assert.Contains("IBAN: ", reminder.TextBody);
+        Assert.Contains($"Reference: {reference} (or quote {number})", reminder.MemberText());
+        Assert.Contains("IBAN: ", reminder.MemberText());
         var overdue = await member.Summary(account);
         Assert.Equal((MembershipStatus.Active, 248.00m, "EUR"), (overdue.MembershipStatus, overdue.AmountOwed,
             overdue.OwedCurrency));
@@ -228,8 +228,8 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(1, await Count("membership_suspended"));
         var membershipNumber = (await member.SingleInvoice(account)).MembershipNumber;
         var suspendedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
-        Assert.Contains($"Reference: {reference} (or quote {number})", suspendedMail.TextBody);
-        Assert.Contains("248.00 EUR is still open", suspendedMail.TextBody);
+        Assert.Contains($"Reference: {reference} (or quote {number})", suspendedMail.MemberText());
+        Assert.Contains("248.00 EUR is still open", suspendedMail.MemberText());
 
         var partial = await Finance.PostJson("/api/payments/bank-transfers", App.BankPayment(number, 48m, "LATE-1"))
             .ReadAs<BankPaymentRecorded>(HttpStatusCode.Created);
@@ -243,7 +243,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal((MembershipStatus.Active, 0m), (summary.MembershipStatus, summary.AmountOwed));
         Assert.Equal(1, await Count("membership_reinstated"));
         var reinstatedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is active again");
-        Assert.Contains($"invoice {number} is paid in full", reinstatedMail.TextBody);
+        Assert.Contains($"invoice {number} is paid in full", reinstatedMail.MemberText());
     }
 
     /// <summary>
@@ -296,7 +296,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(0, await Count("membership_reinstated"));
         // The member is told which invoice the suspension now rests on.
         Assert.Contains($"Invoice {second.InvoiceNumber} was due",
-            Assert.Single(App.SentEmails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").TextBody);
+            Assert.Single(App.SentEmails(), e => e.MessageId == $"membership-suspended-{second.InvoiceNumber}@cpsledger").MemberText());
 
         // Paying that one too reinstates.
         var rest = await App.PayInFull(second, "B-2");
@@ -649,7 +649,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Empty(_sandbox.Charges);
         // A card is on file when the e-mail is written: it is charged, and the member need do nothing.
         Assert.Contains(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true
-                                       && e.TextBody?.Contains($"Your card will be charged 244.00 EUR on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do.") == true);
+                                       && e.MemberText()?.Contains($"Your card will be charged 244.00 EUR on {invoice.DueOn:yyyy-MM-dd}; there is nothing to do.") == true);
 
         await App.FastForward(TimeSpan.FromDays(29));
         Assert.Empty(_sandbox.Charges);
@@ -673,7 +673,7 @@ public sealed class InvoicingTests : LedgerTest
         await (await member.GetAsync($"/api/accounts/{account}/payment-card")).ShouldBeProblem(HttpStatusCode.NotFound);
 
         // The e-mail, written while no card is on file, says so, and what to do by when.
-        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true).TextBody;
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true).MemberText();
         Assert.DoesNotContain("nothing to do", email);
         Assert.DoesNotContain("will be charged", email);
         Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.", email);
@@ -827,11 +827,12 @@ public sealed class InvoicingTests : LedgerTest
         var declined = Assert.Single(App.SentEmails(), e => e.MessageId == $"card-declined-{first.IdempotencyKey}@cpsledger");
         var number = (await member.SingleInvoice(account)).InvoiceNumber;
         Assert.Equal($"Your card was declined for invoice {number}", declined.Subject);
-        Assert.Contains($"We could not charge your card (Visa ending 0002) {InvoiceWording.Money(first.Amount)} EUR for invoice {number} on " +
-                        $"{first.AttemptedAt:yyyy-MM-dd}: card declined (insufficient funds).", declined.TextBody);
-        Assert.Contains($"We try again on {first.NextAttemptOn:yyyy-MM-dd}", declined.TextBody);
-        Assert.Contains("record another card in the CPS portal", declined.TextBody);
-        Assert.Contains("creditor reference", declined.TextBody);
+        // The amount, then the card it was asked of ("could not charge your card (Visa ending 0002) 248.00 EUR" read as one name).
+        Assert.Contains($"We could not charge {InvoiceWording.Money(first.Amount)} EUR to your card (Visa ending 0002) for invoice {number} on " +
+                        $"{first.AttemptedAt:yyyy-MM-dd}: card declined (insufficient funds).", declined.MemberText());
+        Assert.Contains($"We try again on {first.NextAttemptOn:yyyy-MM-dd}", declined.MemberText());
+        Assert.Contains("record another card in the CPS portal", declined.MemberText());
+        Assert.Contains("creditor reference", declined.MemberText());
         await App.FastForward(TimeSpan.FromDays(1));
         Assert.Equal(InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
         await App.FastForward(TimeSpan.FromDays(1));
@@ -888,8 +889,8 @@ public sealed class InvoicingTests : LedgerTest
         await SendDeclinedEmailAgain(invoice.Id, 1);
 
         var declined = Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true);
-        Assert.Contains("We could not charge your card (Visa ending 0002)", declined.TextBody);
-        Assert.DoesNotContain("0119", declined.TextBody);
+        Assert.Contains("EUR to your card (Visa ending 0002) for invoice", declined.MemberText());
+        Assert.DoesNotContain("0119", declined.MemberText());
 
         // The history names the card the attempt charged too.
         var attempt = Assert.Single((await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history?types=card_charge_attempted")
@@ -950,16 +951,16 @@ public sealed class InvoicingTests : LedgerTest
 
         // The card on file was recorded before the attempt and not replaced since: it is the card that was charged, named as before.
         await SendDeclinedEmailAgain(issued.Id, 1);
-        Assert.Contains("We could not charge your card (Visa ending 0002)",
-            Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true).TextBody);
+        Assert.Contains("EUR to your card (Visa ending 0002) for invoice",
+            Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true).MemberText());
 
         // Replaced since: the attempt does not say which card it charged, so the e-mail names none rather than the wrong one.
         App.Clock.Advance(TimeSpan.FromMinutes(5));
         await RecordCard(member, account, SandboxPaymentGateway.Error);
         await SendDeclinedEmailAgain(issued.Id, 1);
         var declined = Assert.Single(App.SentEmails(), e => e.MessageId?.StartsWith("card-declined-") == true);
-        Assert.Contains($"We could not charge your card {InvoiceWording.Money(attempt.Amount)} EUR for invoice {issued.InvoiceNumber}", declined.TextBody);
-        Assert.DoesNotContain("ending", declined.TextBody);
+        Assert.Contains($"We could not charge {InvoiceWording.Money(attempt.Amount)} EUR to your card for invoice {issued.InvoiceNumber}", declined.MemberText());
+        Assert.DoesNotContain("ending", declined.MemberText());
     }
 
     [Fact]
@@ -1001,7 +1002,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         var membershipNumber = (await member.SingleInvoice(account)).MembershipNumber;
         var suspendedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
-        Assert.Contains("record a valid card in the CPS portal", suspendedMail.TextBody);
+        Assert.Contains("record a valid card in the CPS portal", suspendedMail.MemberText());
 
         await RecordCard(member, account, SandboxPaymentGateway.Approve);
         Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);

@@ -4,6 +4,7 @@ using CpsLedger.Api.Tiers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
+using CpsLedger.Tests.Harness;
 
 namespace CpsLedger.Tests.Invoicing;
 
@@ -127,7 +128,7 @@ public sealed class RefundRulesTests
         var term = new MembershipTerm(invoice.MembershipId, invoice.MembershipNumber, "gold", "Gold", TierKind.Standard, 200m, "EUR",
             PaymentMethod.BankTransfer, new DateOnly(2026, 1, 1), new DateOnly(2026, 12, 31), 1, new DateOnly(2026, 12, 5), "lapsed");
 
-        var body = MembershipYearEmails.Ended(TestInvoices.Buyer(), term, bySupport: true, [invoice]).TextBody;
+        var body = MembershipYearEmails.Ended(TestInvoices.Buyer(), term, bySupport: true, [invoice]).MemberText();
 
         Assert.Contains($"Invoice {invoice.InvoiceNumber} is cancelled by credit note CN-2026-000001: there is nothing to pay on it. Of the 300.00 EUR " +
                         "received on it, 52.00 EUR was refunded already; the remaining 248.00 EUR is to be refunded to you.", body);

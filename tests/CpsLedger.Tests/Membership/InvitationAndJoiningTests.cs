@@ -64,10 +64,10 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var to = Assert.Single(email.To.Mailboxes);
         Assert.Equal(("Valgus Studio OÜ", "studio@example.ee"), (to.Name, to.Address));
         Assert.Equal("You are invited to join Canon Professional Services", email.Subject);
-        Assert.Contains("has 500 points from registered products", email.TextBody);
-        Assert.Contains("Choose a level and a payment method", email.TextBody);
-        Assert.Contains("Silver: 100.00 EUR a year", email.TextBody);
-        Assert.DoesNotContain("Gold", email.TextBody);
+        Assert.Contains("has 500 points from registered products", email.MemberText());
+        Assert.Contains("Choose a level and a payment method", email.MemberText());
+        Assert.Contains("Silver: 100.00 EUR a year", email.MemberText());
+        Assert.DoesNotContain("Gold", email.MemberText());
     }
 
     [Fact]
@@ -120,8 +120,8 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
         var withdrawal = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails(), f => Path.GetFileName(f).StartsWith("withdrawn-invitation-")));
         Assert.Equal($"withdrawn-invitation-{first:N}@cpsledger", withdrawal.MessageId);
         Assert.Equal("Your invitation to join Canon Professional Services is withdrawn", withdrawal.Subject);
-        Assert.Contains("has 1 point now, below the 500 points an invitation needs", withdrawal.TextBody);
-        Assert.Contains("invited again", withdrawal.TextBody);
+        Assert.Contains("has 1 point now, below the 500 points an invitation needs", withdrawal.MemberText());
+        Assert.Contains("invited again", withdrawal.MemberText());
 
         await Register(member, account, Products.Products.Complete("W-3", FourNinetyNine));
         Assert.NotEqual(first, (await Membership(account)).Invitation!.InvitationId);
@@ -141,11 +141,11 @@ public sealed class InvitationAndJoiningTests(LedgerApp app) : LedgerTest(app)
             new { points = 1, reason = "Registration lost in the portal outage", ticketReference = "CPS-SUP-1234" })).ShouldBe(HttpStatusCode.Created));
 
         var email = await MimeKit.MimeMessage.LoadAsync(Assert.Single(Emails()));
-        Assert.Contains("has 500 points: 499 from registered products and 1 from adjustments by CPS", email.TextBody);
-        Assert.DoesNotContain("500 points from registered products", email.TextBody);
+        Assert.Contains("has 500 points: 499 from registered products and 1 from adjustments by CPS", email.MemberText());
+        Assert.DoesNotContain("500 points from registered products", email.MemberText());
         // Support's reason and ticket are internal notes, as everywhere in the member's e-mails.
-        Assert.DoesNotContain("CPS-SUP-1234", email.TextBody);
-        Assert.DoesNotContain("portal outage", email.TextBody);
+        Assert.DoesNotContain("CPS-SUP-1234", email.MemberText());
+        Assert.DoesNotContain("portal outage", email.MemberText());
     }
 
     [Fact]

@@ -89,9 +89,9 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(("gold", term.MembershipNumber, term.EndsOn.AddDays(1)), (renewal.Proposed!.TierCode, renewal.Proposed.MembershipNumber,
             renewal.Proposed.StartsOn));
         var offer = Email($"renewal-offer-{term.MembershipId:N}@cpsledger");
-        Assert.Contains("Gold: 200.00 EUR a year (selected)", offer.TextBody);
-        Assert.Contains("Silver: 100.00 EUR a year", offer.TextBody);
-        Assert.Contains("your card on file is charged", offer.TextBody);
+        Assert.Contains("Gold: 200.00 EUR a year (selected)", offer.MemberText());
+        Assert.Contains("Silver: 100.00 EUR a year", offer.MemberText());
+        Assert.Contains("your card on file is charged", offer.MemberText());
         Assert.Single(await member.Invoices(account)); // a card renewal is invoiced after it renews
 
         await App.FastForwardPastTheTermEnd(term);
@@ -108,7 +108,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal((InvoiceKind.Renewal, renewed.Membership.StartsOn, renewed.Membership.EndsOn), (second.Kind, second.PeriodStart, second.PeriodEnd));
         Assert.Equal("CPS Gold membership renewal, annual fee", Assert.Single(second.Lines).Description);
         Assert.Equal(second.IssuedOn.AddDays(30), second.DueOn);
-        var afterRenewal = Email($"invoice-{second.InvoiceNumber}@cpsledger").TextBody;
+        var afterRenewal = Email($"invoice-{second.InvoiceNumber}@cpsledger").MemberText();
         Assert.Contains("Thank you for renewing", afterRenewal);
         Assert.DoesNotContain("renews once it is paid", afterRenewal);
         await App.FastForward(TimeSpan.FromDays(30));
@@ -121,7 +121,7 @@ public sealed class MembershipYearTests : LedgerTest
     public async Task A_card_renewal_is_charged_the_fee_its_offer_announced_when_a_new_price_list_comes_before_the_term_end()
     {
         var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
-        Assert.Contains("at Gold (200.00 EUR)", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("at Gold (200.00 EUR)", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").MemberText());
 
         await App.Tracked(async () => await (await Finance.PutJson("/api/tiers", PriceList(goldFee: 240m))).ShouldBe(HttpStatusCode.OK));
         Assert.Equal(200m, (await Membership(account)).Renewal!.Proposed!.AnnualFee); // what the portal shows until the term end
@@ -134,7 +134,7 @@ public sealed class MembershipYearTests : LedgerTest
 
         // The price list applies from the next offer on: the renewed term's is at the new fee.
         await App.FastForwardPastTheOffer(renewed);
-        Assert.Contains("at Gold (240.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("at Gold (240.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").MemberText());
     }
 
     private static object PriceList(decimal goldFee) => new
@@ -163,7 +163,7 @@ public sealed class MembershipYearTests : LedgerTest
         await App.FastForwardPastTheTermEnd(term);
         var renewed = (await Membership(account)).Membership!;
         Assert.Equal(("gold", "Gold", 200m, offeredOn), (renewed.TierCode, renewed.TierName, renewed.AnnualFee, renewed.TierTableVersion));
-        Assert.Contains("Level:             Gold", Email($"renewed-{renewed.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("Level:             Gold", Email($"renewed-{renewed.MembershipId:N}@cpsledger").MemberText());
         await App.FastForward(Billing.IssueDelay);
         var invoice = (await member.Invoices(account)).First();
         Assert.Equal(("CPS Gold membership renewal, annual fee", 200m), (Assert.Single(invoice.Lines).Description, invoice.Subtotal));
@@ -172,7 +172,7 @@ public sealed class MembershipYearTests : LedgerTest
         await App.FastForwardPastTheOffer(renewed);
         var next = (await Membership(account)).Renewal!;
         Assert.Equal(("silver", 110m), (next.Proposed!.TierCode, next.Proposed.AnnualFee));
-        Assert.Contains("at Silver (110.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("at Silver (110.00 EUR)", Email($"renewal-offer-{renewed.MembershipId:N}@cpsledger").MemberText());
     }
 
     [Fact]
@@ -192,7 +192,7 @@ public sealed class MembershipYearTests : LedgerTest
         await App.PublishTierTable(Billing.TierTableWithoutGold(goldPlusPoints: 1200));
         await App.Tracked(() => App.Invoke(new SendRenewalOfferEmail(account, term.MembershipId)));
 
-        var body = Email(messageId).TextBody;
+        var body = Email(messageId).MemberText();
         Assert.Contains("  - Silver: 100.00 EUR a year", body);
         Assert.Contains("  - Gold: 200.00 EUR a year (selected)", body);
         Assert.DoesNotContain("110.00", body);
@@ -259,13 +259,13 @@ public sealed class MembershipYearTests : LedgerTest
         await App.FastForwardPastTheOffer(term);
         var offer = Email($"renewal-offer-{term.MembershipId:N}@cpsledger");
         Assert.Equal($"Your CPS membership {term.MembershipNumber}: add a payment card by {term.EndsOn:yyyy-MM-dd} to renew", offer.Subject);
-        Assert.Contains("There is no payment card on file", offer.TextBody);
-        Assert.DoesNotContain("your card on file is charged", offer.TextBody);
+        Assert.Contains("There is no payment card on file", offer.MemberText());
+        Assert.DoesNotContain("your card on file is charged", offer.MemberText());
 
         await App.FastForwardPastTheTermEnd(term);
         Assert.Equal("lapsed, no card on file to renew with", Assert.Single((await Membership(account)).PastMemberships).EndedBecause);
         // Its points still reach a level, so it is invited again at once: the e-mail no longer says "when your points reach" one.
-        Assert.Contains("you are invited to join again (at once if", Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("you are invited to join again (at once if", Email($"membership-ended-{term.MembershipId:N}@cpsledger").MemberText());
         Assert.NotNull((await Membership(account)).Invitation);
     }
 
@@ -278,10 +278,10 @@ public sealed class MembershipYearTests : LedgerTest
         var renewalInvoice = invoices.First();
         Assert.Equal((InvoiceKind.Renewal, term.EndsOn, term.EndsOn.AddDays(1), InvoiceStatus.Open),
             (renewalInvoice.Kind, renewalInvoice.DueOn, renewalInvoice.PeriodStart, renewalInvoice.Status));
-        Assert.Contains("Your renewal invoice for Gold", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("Your renewal invoice for Gold", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").MemberText());
         // E-mailed with the offer, before anything is renewed: the invoice for the renewal, payable by the term's last day, and the
         // membership renews once it is paid (a card renewal's invoice, sent after it renewed, thanks for renewing: above).
-        var ahead = Email($"invoice-{renewalInvoice.InvoiceNumber}@cpsledger").TextBody;
+        var ahead = Email($"invoice-{renewalInvoice.InvoiceNumber}@cpsledger").MemberText();
         Assert.DoesNotContain("Thank you for renewing", ahead);
         Assert.Contains($"Invoice {renewalInvoice.InvoiceNumber} for the renewal of your CPS membership for {term.EndsOn.AddDays(1):yyyy-MM-dd} to " +
                         $"{term.EndsOn.AddYears(1):yyyy-MM-dd} is attached.", ahead);
@@ -310,7 +310,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(InvoiceStatus.Cancelled, renewalInvoice.Status);
         Assert.NotNull(renewalInvoice.CreditNote);
         Assert.DoesNotContain(App.SentEmails(), e => e.Subject?.EndsWith("is overdue") == true);
-        var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody;
+        var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").MemberText();
         Assert.Contains("not paid by the end of the term", endedEmail);
         // The member was sent that invoice to pay: the e-mail says it is cancelled, so nobody pays for a term that never began.
         Assert.Contains($"Invoice {renewalInvoice.InvoiceNumber} is cancelled by credit note {renewalInvoice.CreditNote!.CreditNoteNumber}: " +
@@ -340,7 +340,7 @@ public sealed class MembershipYearTests : LedgerTest
         await App.FastForwardPastTheOffer(term);
         var renewal = (await Membership(account)).Renewal!;
         Assert.Equal((null, 0), (renewal.Proposed, renewal.EligibleTiers.Count));
-        Assert.Contains("no longer reach any CPS level", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("no longer reach any CPS level", Email($"renewal-offer-{term.MembershipId:N}@cpsledger").MemberText());
         Assert.Single(await member.Invoices(account)); // nothing to renew, nothing invoiced
         var tiers = await member.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<Api.Tiers.EligibleTiers>();
         Assert.Equal(RenewalStatus.NothingEligible, tiers.Membership!.Renewal);
@@ -433,7 +433,7 @@ public sealed class MembershipYearTests : LedgerTest
         var invoice = (await member.Invoices(account)).First();
         Assert.Equal((InvoiceKind.Upgrade, today, term.EndsOn, upgrade.ProRataAmount), (invoice.Kind, invoice.PeriodStart, invoice.PeriodEnd, invoice.Subtotal));
         Assert.Equal($"CPS upgrade Gold to Platinum: {daysRemaining} of {daysInTerm} days", Assert.Single(invoice.Lines).Description);
-        Assert.Contains("Thank you for upgrading", Email($"invoice-{invoice.InvoiceNumber}@cpsledger").TextBody);
+        Assert.Contains("Thank you for upgrading", Email($"invoice-{invoice.InvoiceNumber}@cpsledger").MemberText());
 
         var downgrade = await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "silver" }).ReadProblem(HttpStatusCode.Conflict);
         Assert.Contains("takes effect at renewal", downgrade.Detail);
@@ -467,10 +467,10 @@ public sealed class MembershipYearTests : LedgerTest
         // Support's reason and ticket stay where support and the audit trail read them (the event, its headers, the console).
         Assert.Equal("cancelled by CPS support (Company closed (ticket 4711))", membership.PastMemberships.Single().EndedBecause);
         // They are internal notes (docs/security.md): the member's e-mail and credit note say who cancelled, not support's note.
-        var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody;
+        var endedEmail = Email($"membership-ended-{term.MembershipId:N}@cpsledger").MemberText();
         Assert.Contains($"ended on {membership.PastMemberships.Single().EndedOn:yyyy-MM-dd}: cancelled by CPS support.", endedEmail);
         Assert.Equal($"Membership {term.MembershipNumber} cancelled by CPS support", cancelled.CreditNote!.Reason);
-        var creditNoteEmail = Email($"credit-note-{cancelled.CreditNote.CreditNoteNumber}@cpsledger").TextBody;
+        var creditNoteEmail = Email($"credit-note-{cancelled.CreditNote.CreditNoteNumber}@cpsledger").MemberText();
         foreach (var memberText in new[] { endedEmail, creditNoteEmail })
         {
             Assert.DoesNotContain("4711", memberText);
@@ -506,7 +506,7 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Equal(renewal.Total, credited.CreditNote!.RefundDue);
         Assert.Contains($"Invoice {renewal.InvoiceNumber} is cancelled by credit note {credited.CreditNote.CreditNoteNumber}: there is nothing to pay " +
                         $"on it. The {renewal.Total:0.00} {renewal.Currency} received on it is to be refunded to you.",
-            Email($"membership-ended-{term.MembershipId:N}@cpsledger").TextBody);
+            Email($"membership-ended-{term.MembershipId:N}@cpsledger").MemberText());
 
         // Nothing renews at the term end, nothing is invoiced again.
         await App.FastForwardPastTheTermEnd(term);
@@ -869,7 +869,7 @@ public sealed class MembershipYearTests : LedgerTest
         // The second offer pre-selects Platinum; the member declines it, and the membership lapses at the end of year two.
         await App.FastForwardPastTheOffer(second);
         Assert.Equal("platinum", (await Membership(account)).Renewal!.Proposed!.TierCode);
-        Assert.Contains("Platinum: 350.00 EUR a year (selected)", Email($"renewal-offer-{second.MembershipId:N}@cpsledger").TextBody);
+        Assert.Contains("Platinum: 350.00 EUR a year (selected)", Email($"renewal-offer-{second.MembershipId:N}@cpsledger").MemberText());
         await App.Tracked(async () => await (await member.PutJson($"/api/accounts/{account}/membership/renewal", new { renew = false }))
             .ShouldBe(HttpStatusCode.OK));
         await App.FastForwardPastTheTermEnd(second);
@@ -905,8 +905,8 @@ public sealed class MembershipYearTests : LedgerTest
             .. invoices.Select(i => $"invoice-{i.InvoiceNumber}@cpsledger"),
         ];
         Assert.Equal(expected.Order(), App.SentEmails().Select(e => e.MessageId).Order());
-        Assert.Contains("the renewal was stopped", Email($"membership-ended-{second.MembershipId:N}@cpsledger").TextBody);
-        Assert.All(invoices, i => Assert.Contains($"{InvoiceWording.Money(i.Total)} {i.Currency}", Email($"invoice-{i.InvoiceNumber}@cpsledger").TextBody));
+        Assert.Contains("the renewal was stopped", Email($"membership-ended-{second.MembershipId:N}@cpsledger").MemberText());
+        Assert.All(invoices, i => Assert.Contains($"{InvoiceWording.Money(i.Total)} {i.Currency}", Email($"invoice-{i.InvoiceNumber}@cpsledger").MemberText()));
         Assert.Contains(rejoined.MembershipNumber, Email($"welcome-{third.MembershipId:N}@cpsledger").Subject);
     }
 

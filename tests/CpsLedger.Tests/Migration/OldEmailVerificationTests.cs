@@ -382,7 +382,10 @@ public sealed class OldEmailVerificationTests(LedgerApp app) : LedgerTest(app)
         await App.RequestCode(App.ClientAs(LedgerRoles.Portal), account, LegacyFiles.Kadri);
         var code = await App.CodeSentTo(account, LegacyFiles.Kadri);
         // The e-mail says so too (docs/security.md): read out to support on a call the member made, never to anyone who asks.
-        Assert.Contains("made yourself; CPS never asks for it by e-mail or on a call it started", (await App.CodeEmail(account, LegacyFiles.Kadri)).TextBody);
+        var text = (await App.CodeEmail(account, LegacyFiles.Kadri)).MemberText();
+        Assert.Contains("made yourself; CPS never asks for it by e-mail or on a call it started", text);
+        // What the attempts are (once "(5 attempts)" after the time, as if the code had been tried five times).
+        Assert.Matches(@"The code can be used once, until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC, with \d+ attempts to enter it\.", text);
         var byPhone = Tests.Support.OnBehalf.BySupport(new { email = LegacyFiles.Kadri, code }, "Member read the code out on a call the member made");
         await (await Support.PostJson(OldEmails.VerifyUrl(account), byPhone)).ShouldBe(HttpStatusCode.OK);
         var verified = (await History(account, "old_cps_email_verified"))[0];

@@ -38,7 +38,7 @@ public static partial class OldEmails
     {
         var message = await app.CodeEmail(accountId, email);
         Assert.Equal(email, message.To.Mailboxes.Single().Address);
-        return ShownCode().Match(message.TextBody ?? "").Value;
+        return ShownCode().Match(message.MemberText() ?? "").Value;
     }
 
     /// <summary>Requests a code as the account's member, reads it from the e-mail and enters it.</summary>
