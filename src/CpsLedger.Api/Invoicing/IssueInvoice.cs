@@ -361,6 +361,9 @@ public static class InvoiceEmails
 
     private static string Opening(Invoice invoice) => invoice.Kind switch
     {
+        // Finance's correction of a cancelled invoice, perhaps weeks after the join: not thanked for joining again. The line after
+        // this one names the invoice it replaces (InvoiceWording.Replacement).
+        _ when invoice.Replaces is not null => $"Your corrected invoice {invoice.InvoiceNumber} for your CPS membership is attached.",
         // Issued before its term starts (a bank-transfer renewal, e-mailed with the offer): nothing is renewed yet, payment renews it.
         InvoiceKind.Renewal when invoice.PeriodStart is { } start && invoice.IssuedOn < start =>
             $"Invoice {invoice.InvoiceNumber} for the renewal of your CPS membership for {start:yyyy-MM-dd} to {invoice.PeriodEnd:yyyy-MM-dd} is attached.\n" +

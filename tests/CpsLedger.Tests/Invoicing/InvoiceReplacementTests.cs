@@ -110,6 +110,9 @@ public sealed class InvoiceReplacementTests(LedgerApp app) : LedgerTest(app)
         // The invoice e-mail, once, saying what it replaces.
         var email = Assert.Single(App.SentEmails(), e => e.Subject == $"Invoice {newNumber} for your CPS membership");
         Assert.Contains($"Replaces invoice {number}", email.MemberText());
+        // A corrected invoice, weeks after joining perhaps: not thanked for joining again.
+        Assert.Contains($"Your corrected invoice {newNumber} for your CPS membership is attached.", email.MemberText());
+        Assert.DoesNotContain("Thank you for joining", email.MemberText());
         Assert.Contains(email.Attachments, a => a is MimePart { FileName: var name } && name == $"{newNumber}.pdf");
 
         // Exactly once: a second replacement is refused, and the replacement itself is not cancelled, so not replaceable.
