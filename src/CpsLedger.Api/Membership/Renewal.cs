@@ -753,7 +753,7 @@ public static class MembershipYearEmails
 
             {what}
 
-            To choose another level, or to stop the renewal, use the CPS portal before {term.EndsOn:yyyy-MM-dd}. Your membership number stays the same when you renew.
+            To choose another level, or to stop the renewal, use the CPS portal by {term.EndsOn:yyyy-MM-dd}, the last day of your term. Your membership number stays the same when you renew.
 
             Canon Professional Services
             """);

@@ -92,6 +92,8 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Contains("Gold: 200.00 EUR a year (selected)", offer.MemberText());
         Assert.Contains("Silver: 100.00 EUR a year", offer.MemberText());
         Assert.Contains("your card on file is charged", offer.MemberText());
+        // The term's last day still counts ("before" it left that day out).
+        Assert.Contains($"use the CPS portal by {term.EndsOn:yyyy-MM-dd}, the last day of your term.", offer.MemberText());
         Assert.Single(await member.Invoices(account)); // a card renewal is invoiced after it renews
 
         await App.FastForwardPastTheTermEnd(term);
