@@ -225,15 +225,26 @@ public static class WelcomeEmailHandler
             return;
         }
 
-        await mail.SendAsync(WelcomeEmail.Compose(account, term), ct);
+        // The numbers recorded before this one (the history is oldest first): one carried over from an old CPS account after the join
+        // is no earlier number.
+        var earlier = membership.MembershipNumbers.TakeWhile(number => number != term.MembershipNumber).ToList();
+        await mail.SendAsync(WelcomeEmail.Compose(account, term, earlier), ct);
     }
 }
 
 public static class WelcomeEmail
 {
-    public static MimeKit.MimeMessage Compose(AccountView account, MembershipTerm term)
+    /// <param name="earlierNumbers">The membership numbers the account had before this one (earlier terms, old CPS accounts), oldest
+    /// first: the member guide warns that the number changes, and the e-mail says which one no longer applies.</param>
+    public static MimeKit.MimeMessage Compose(AccountView account, MembershipTerm term, IReadOnlyList<string> earlierNumbers)
     {
         using var culture = MemberEmails.InvariantCulture();
+        var changed = earlierNumbers.Count switch
+        {
+            0 => "",
+            1 => $"\n\nThis is a new membership number: the one you had before, {earlierNumbers[0]}, stays in your account's history and is no longer in use.",
+            _ => $"\n\nThis is a new membership number: those you had before, {string.Join(", ", earlierNumbers)}, stay in your account's history and are no longer in use.",
+        };
         return MemberEmails.Plain(account, $"welcome-{term.MembershipId:N}@cpsledger",
             $"Welcome to Canon Professional Services: membership {term.MembershipNumber}", $"""
                 Dear {account.CompanyName},
@@ -246,7 +257,7 @@ public static class WelcomeEmail
                   Annual fee:        {Invoicing.InvoiceWording.Money(term.AnnualFee)} {term.Currency}
                   Payment:           {(term.PaymentMethod == PaymentMethod.Card ? "card" : "bank transfer")}
 
-                Your membership is active now. Please quote your membership number when you contact CPS support. Your invoice follows within a few hours.
+                Your membership is active now. Please quote your membership number when you contact CPS support. Your invoice follows within a few hours.{changed}
 
                 Canon Professional Services
                 """);

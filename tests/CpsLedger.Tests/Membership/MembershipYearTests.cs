@@ -910,6 +910,11 @@ public sealed class MembershipYearTests : LedgerTest
         Assert.Contains("the renewal was stopped", Email($"membership-ended-{second.MembershipId:N}@cpsledger").MemberText());
         Assert.All(invoices, i => Assert.Contains($"{InvoiceWording.Money(i.Total)} {i.Currency}", Email($"invoice-{i.InvoiceNumber}@cpsledger").MemberText()));
         Assert.Contains(rejoined.MembershipNumber, Email($"welcome-{third.MembershipId:N}@cpsledger").Subject);
+        // The member guide: the number changes if you had one before. The re-join's welcome says so, naming the old one; the first
+        // welcome has nothing to say of it.
+        Assert.Contains($"This is a new membership number: the one you had before, {first.MembershipNumber}, stays in your account's history " +
+                        "and is no longer in use.", Email($"welcome-{third.MembershipId:N}@cpsledger").MemberText());
+        Assert.DoesNotContain("had before", Email($"welcome-{first.MembershipId:N}@cpsledger").MemberText());
     }
 
     private static void AssertInvoice(Invoice invoice, InvoiceKind kind, string line, decimal amount, DateOnly periodStart, DateOnly periodEnd,
