@@ -215,11 +215,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
     [Fact]
     public async Task Support_migrating_for_a_member_gives_a_reason_and_ticket_on_every_step_and_a_members_migration_takes_no_body()
     {
-        await App.ListModel(Products.Products.R5, "EOS R5", "camera_body", 235);
-        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
-        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
-        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
-        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        var account = await AccountWithKadrisOldAccountToMigrate();
         var url = LegacyFiles.MigrationUrl(account);
         await MayNotGiveOne(App.Member(account), HttpMethod.Post, url, new { });
         // The member's call has no body; support's without one, or with an empty one, names both.
@@ -251,11 +247,7 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
     {
         // A migration for a member writes its products' events at one instant: the list ordered by time alone gave them in no set
         // order, so a page boundary among them could repeat one and drop another.
-        await App.ListModel(Products.Products.R5, "EOS R5", "camera_body", 235);
-        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
-        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
-        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
-        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        var account = await AccountWithKadrisOldAccountToMigrate();
         await Send(SupportAgent, HttpMethod.Post, LegacyFiles.MigrationUrl(account), OnBehalf.BySupport(new { }), "migrate-ties")
             .ReadAs<MigrationResult>();
 
@@ -275,6 +267,17 @@ public sealed class SupportOnBehalfTests(LedgerApp app) : LedgerTest(app)
     }
 
     // ---- what each test checks ---------------------------------------------------------------------------------------
+
+    /// <summary>An account whose verified old e-mail is Kadri's old CPS account, its three products' models listed: ready to migrate.</summary>
+    private async Task<Guid> AccountWithKadrisOldAccountToMigrate()
+    {
+        await App.ListModel(Products.Products.R5, "EOS R5", "camera_body", 235);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        await App.ImportLegacy(LegacyFiles.KadrisOldAccount);
+        var account = await App.OpenAccount(oldEmails: [LegacyFiles.Kadri]);
+        await App.VerifyOldEmail(account, LegacyFiles.Kadri);
+        return account;
+    }
 
     /// <summary>A member or the portal acting for itself gives no reason or ticket: sending either is a 400, nothing written.</summary>
     private async Task MayNotGiveOne(HttpClient client, HttpMethod method, string url, object body)
