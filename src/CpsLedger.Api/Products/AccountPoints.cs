@@ -248,11 +248,13 @@ public static class PointsInWords
     {
         var migrated = product.Source == RegistrationSource.Migration;
         var what = $"{line.ModelName} ({line.ModelCode}, {CategoryName(product.Category)})";
+        // Only a deregistration takes points off, so its kind says why (the member's words: sold, lost, registered in error).
+        var why = product.DeregistrationReason is { } reason ? $" when it was deregistered ({DeregisterProductEndpoint.Describe(reason)})" : "";
         var said = line.Event == nameof(PointsRemoved)
-            ? $"{what}: {-line.Points} points taken off, exactly the points its allocation gave (catalogue version {line.CatalogueVersion}), " +
+            ? $"{what}: {-line.Points} points taken off{why}, exactly the points its allocation gave (catalogue version {line.CatalogueVersion}), " +
               "whatever the catalogue says now."
             : $"{what}: {line.Points} points, the catalogue's value for {line.ModelCode} (version {line.CatalogueVersion}) in force when its " +
-              "four mandatory details were complete. A later change of the catalogue does not alter it.";
+              "four mandatory details were complete. A later change of the catalogue does not alter it." + BestGuesses(product);
         if (migrated)
             said += migratedFromOldEmail is null ? " Migrated from an old CPS account." : $" Migrated from the old CPS account {migratedFromOldEmail}.";
         return line with
@@ -262,6 +264,24 @@ public static class PointsInWords
             InWords = said,
             Category = product.Category,
         };
+    }
+
+    // The registration's flags as they stand (docs/programme.md, "Best guess": estimates earn points like exact values).
+    private static string BestGuesses(ProductView product)
+    {
+        if (product.BestGuesses.Count == 0)
+            return "";
+        var named = product.BestGuesses.Order().Select(d => d switch
+        {
+            MandatoryDetail.SerialNumber => "serial number",
+            MandatoryDetail.PurchaseDate => "purchase date",
+            MandatoryDetail.CountryOfPurchase => "country of purchase",
+            _ => "dealer",
+        }).ToList();
+        var list = named.Count == 1 ? named[0] : $"{string.Join(", ", named[..^1])} and {named[^1]}";
+        return named.Count == 1
+            ? $" Its {list} is a best guess, which earns points as an exact detail does."
+            : $" Its {list} are best guesses, which earn points as exact details do.";
     }
 
     public static string Adjustment(int points) =>

@@ -366,11 +366,49 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         [
             "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points, the catalogue's value for EOS-R5 (version 1) in force when its four " +
             "mandatory details were complete. A later change of the catalogue does not alter it.",
-            "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points taken off, exactly the points its allocation gave (catalogue version 1), " +
-            "whatever the catalogue says now.",
+            // Why it was taken off, as the member said it: the member asks "where did my 235 go?".
+            "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points taken off when it was deregistered (sold), exactly the points its " +
+            "allocation gave (catalogue version 1), whatever the catalogue says now.",
             "Manual adjustment by CPS support: +50 points. No catalogue value decides it; the reason and the ticket say why.",
         ], lines.Select(l => l.InWords));
         Assert.All(lines, l => Assert.Null(l.MigratedFromOldEmail));
+    }
+
+    [Fact]
+    public async Task A_line_in_words_says_which_details_are_best_guesses_and_that_they_earn_points_as_exact_ones()
+    {
+        // The member on the phone: "I guessed the purchase date and the dealer; do those points count?" The line says so.
+        await App.ListModel(points: 235);
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var guessed = await member.Register(account, new
+        {
+            modelCode = Products.R5,
+            serialNumber = "E-1",
+            purchaseDate = "2021-06-01",
+            countryOfPurchase = "EE",
+            dealer = "Photopoint",
+            bestGuesses = new[] { "purchase_date", "dealer" },
+        });
+        await member.Register(account, Products.Complete("L-1", Products.Lens));
+        await (await member.PostJson($"{guessed.Url}/deregistration", new { reason = "registered_in_error" })).ShouldBe(HttpStatusCode.OK);
+
+        var lines = (await member.Explanation(account)).Lines;
+        Assert.Equal(
+        [
+            "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points, the catalogue's value for EOS-R5 (version 1) in force when its four " +
+            "mandatory details were complete. A later change of the catalogue does not alter it. Its purchase date and dealer are " +
+            "best guesses, which earn points as exact details do.",
+            "EF 40mm f/2.8 STM (EF-40-STM, Lenses (RF, EF, EF-S)): 15 points, the catalogue's value for EF-40-STM (version 1) in force " +
+            "when its four mandatory details were complete. A later change of the catalogue does not alter it.",
+            "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points taken off when it was deregistered (registered in error), exactly the " +
+            "points its allocation gave (catalogue version 1), whatever the catalogue says now.",
+        ], lines.Select(l => l.InWords));
+        // My Products says the same on the product's own lines.
+        var listed = await member.GetAsync($"{Products.ProductsUrl(account)}?includeDeregistered=true").ReadAs<List<ProductView>>();
+        Assert.Equal(lines.Where(l => l.SerialNumber == "E-1").Select(l => l.InWords),
+            listed.Single(p => p.SerialNumber == "E-1").PointsLines.Select(l => l.InWords));
     }
 
     [Fact]

@@ -197,6 +197,43 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_products_say_which_details_are_best_guesses_and_the_heading_counts_a_deregistered_product_apart()
+    {
+        await App.ListModel(points: 235);
+        await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 40);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account);
+        ProductRegistrationStatus sold = null!;
+        // Three points events (two allocations, one removal): three invitation reviews.
+        await App.TrackedUntilHandled<ReviewInvitation>(3, async () =>
+        {
+            await member.Register(account, new
+            {
+                modelCode = Products.Products.R5,
+                serialNumber = "R5-0001",
+                purchaseDate = "2024-03-01",
+                countryOfPurchase = "EE",
+                dealer = "Photopoint",
+                bestGuesses = new[] { "purchase_date", "dealer" },
+            });
+            sold = await member.Register(account, Products.Products.Complete("LENS-77", Products.Products.Lens));
+            await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold" })).ShouldBe(System.Net.HttpStatusCode.OK);
+        });
+
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // The member asks whether a guessed date counts: support sees which details were guesses (they earn points as exact ones).
+        var products = Page.GetByTestId("products");
+        await Expect(products.Locator("tr", new() { HasText = "R5-0001" })).ToContainTextAsync("best guess: purchase date, dealer");
+        await Expect(products.Locator("tr", new() { HasText = "LENS-77" })).Not.ToContainTextAsync("best guess");
+        // The summary card counts 1 product; the table lists the sold one too, and its heading says so rather than "Products (2)".
+        await Expect(Card("green-tick")).ToContainTextAsync("1 of 1 product ticked");
+        await Expect(products.GetByRole(AriaRole.Heading, new() { Name = "Products (2: 1 registered, 1 deregistered)", Exact = true }))
+            .ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task A_withdrawn_invitation_and_an_ended_membership_are_not_shown_as_never_invited_or_never_a_member()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold

@@ -479,8 +479,14 @@ let listIds = 0;
 
 function productsSection(products) {
   return h('section', { 'aria-labelledby': 'products-heading', 'data-testid': 'products' },
-    h('h2', { id: 'products-heading' }, `Products (${products.length})`),
+    h('h2', { id: 'products-heading' }, `Products (${productsCount(products)})`),
     productsTable(products));
+}
+
+// The summary's cards count the registered products; the table lists the deregistered ones too, so its heading says both.
+function productsCount(products) {
+  const deregistered = products.filter(p => p.deregistered).length;
+  return deregistered ? `${products.length}: ${products.length - deregistered} registered, ${deregistered} deregistered` : String(products.length);
 }
 
 function productsTable(products) {
@@ -491,7 +497,9 @@ function productsTable(products) {
       h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
       h('td', { class: 'num' }, String(p.points)),
       h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
-      h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—'),
+      // A best guess earns points as an exact detail does (the programme's decision), flagged so that support can say which it was.
+      h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—',
+        p.bestGuesses?.length ? [h('br'), h('small', { class: 'best-guess' }, `best guess: ${p.bestGuesses.map(words).join(', ')}`)] : null),
       h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')));
   const body = h('tbody', {}, rows);
   return [h('table', {},
