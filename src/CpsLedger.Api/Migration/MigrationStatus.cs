@@ -32,6 +32,13 @@ public enum MigrationUnavailableReason
     /// migrate or is left to verify: only CPS support can settle whose it is. Nothing of that e-mail's old account is shown.
     /// </summary>
     OldEmailVerifiedByAnotherAccount,
+
+    /// <summary>
+    /// Every product left in the old accounts waits (each product's <c>waitingReason</c> says why: a model the catalogue does not list
+    /// yet, a serial registered to another business account) and no membership number is left to carry over: migrating now would
+    /// move nothing. Until 2026-12-07 the status offered MIGRATE PRODUCTS for them, and each press moved nothing.
+    /// </summary>
+    ProductsWaiting,
 }
 
 /// <summary>
@@ -81,6 +88,9 @@ public enum LegacyProductState
 /// allocated.</param>
 /// <param name="State">Whether it was migrated, and where.</param>
 /// <param name="RegistrationId">The registration it became in this account; null unless migrated here.</param>
+/// <param name="WaitingReason">For a product to migrate that a migration now would leave waiting, why (as the migration's
+/// <c>notMigratedProducts</c> would say); null when it would migrate, or is migrated.</param>
+/// <param name="WaitingDetail">The same in words for a person; null with <c>waitingReason</c>.</param>
 public sealed record LegacyProductStatus(
     Guid LegacyProductId,
     string ModelCode,
@@ -90,7 +100,9 @@ public sealed record LegacyProductStatus(
     string? Dealer,
     IReadOnlyList<MandatoryDetail> MissingDetails,
     LegacyProductState State,
-    Guid? RegistrationId);
+    Guid? RegistrationId,
+    NotMigratedReason? WaitingReason,
+    string? WaitingDetail);
 
 /// <summary>An old CPS account of one of the account's verified old e-mails.</summary>
 /// <param name="MembershipNumberRecorded">The old membership number is in the account's history of numbers.</param>
@@ -141,10 +153,14 @@ public static class MigrationAvailability
     /// old accounts of unverified e-mails are left out entirely (products, membership number, even whether one exists).
     /// </summary>
     /// <param name="heldByOtherAccounts">Old membership numbers that other accounts hold (none when not given).</param>
+    /// <param name="waiting">The products to migrate that a migration now would leave waiting, by legacy product id, as
+    /// <see cref="ProductMigration.Decide"/> says (none when not given).</param>
     public static MigrationStatus Decide(Guid accountId, IReadOnlyList<OldEmailStanding> standings, IReadOnlyList<LegacyAccountView> legacyAccounts,
-        IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now, IReadOnlyCollection<string>? heldByOtherAccounts = null)
+        IReadOnlyCollection<string> membershipNumbers, DateTimeOffset now, IReadOnlyCollection<string>? heldByOtherAccounts = null,
+        IReadOnlyDictionary<Guid, NotMigratedProduct>? waiting = null)
     {
         heldByOtherAccounts ??= [];
+        waiting ??= new Dictionary<Guid, NotMigratedProduct>();
         var oldEmails = standings.Select(s => s.Email).ToList();
         var verified = standings.Where(s => s.Verified).Select(s => s.Email).ToHashSet();
         // Owned elsewhere: asking for a code is refused, so the member is not told to prove them.
@@ -166,12 +182,21 @@ public static class MigrationAvailability
                         var to when to == accountId => LegacyProductState.Migrated,
                         _ => LegacyProductState.MigratedToAnotherAccount,
                     },
-                    p.MigratedToAccountId == accountId ? p.RegistrationId : null)).ToList()))
+                    p.MigratedToAccountId == accountId ? p.RegistrationId : null,
+                    p.MigratedToAccountId is null ? waiting.GetValueOrDefault(p.Id)?.Reason : null,
+                    p.MigratedToAccountId is null ? waiting.GetValueOrDefault(p.Id)?.Detail : null)).ToList()))
             .ToList();
         var toMigrate = accounts.Sum(a => a.ProductsToMigrate);
+        var waits = accounts.SelectMany(a => a.Products).Count(p => p.WaitingReason is not null);
+        var movable = toMigrate - waits;
+        // A product a migration would leave waiting (a model the catalogue lacks, a serial another account holds) is no reason to
+        // offer MIGRATE PRODUCTS: each press would move nothing.
+        var waitNote = waits == 0 ? "" : waits == 1
+            ? " 1 product waits: the product says why, and it migrates once that changes."
+            : $" {waits} products wait: each says why, and migrates once that changes.";
         var missing = oldEmails.Where(e => verified.Contains(e) && !found.Contains(e)).ToList();
         var numberToRecord = accounts.Any(a => !a.MembershipNumberRecorded && !a.MembershipNumberHeldByAnotherAccount);
-        var something = toMigrate > 0 || numberToRecord;
+        var something = movable > 0 || numberToRecord;
         var numberEmails = accounts.Where(a => !a.MembershipNumberRecorded && !a.MembershipNumberHeldByAnotherAccount).Select(a => a.OldEmail).ToList();
         var held = accounts.Where(a => a.MembershipNumberHeldByAnotherAccount).Select(a => a.OldMembershipNumber).Distinct().ToList();
         var heldNote = held.Count == 0 ? "" :
@@ -190,13 +215,13 @@ public static class MigrationAvailability
                 "The account gives no old CPS e-mail, so there is nothing to migrate. Register the products again, or ask CPS support to " +
                 "link the e-mail of the old CPS account."),
             // Nothing but the membership number: "0 products ... can be migrated, with the old membership number" said otherwise.
-            _ when something && toMigrate == 0 => ((MigrationUnavailableReason?)null,
+            _ when something && movable == 0 => ((MigrationUnavailableReason?)null,
                 $"Only the old membership number{(numberEmails.Count == 1 ? "" : "s")} from {string.Join(", ", numberEmails)} can be " +
-                "migrated: there are no products to migrate." + heldNote +
+                (toMigrate == 0 ? "migrated: there are no products to migrate." : "migrated now." + waitNote) + heldNote +
                 (unverified.Count > 0 ? $" {prove}" : "") + (claimed.Count > 0 ? $" {claimedNote}" : "")),
             _ when something => ((MigrationUnavailableReason?)null,
-                $"{toMigrate} product{(toMigrate == 1 ? "" : "s")} from {string.Join(", ", accounts.Select(a => a.OldEmail))} can be migrated" +
-                (numberToRecord ? ", with the old membership number." : ".") + heldNote +
+                $"{movable} product{(movable == 1 ? "" : "s")} from {string.Join(", ", accounts.Select(a => a.OldEmail))} can be migrated" +
+                (numberToRecord ? ", with the old membership number." : ".") + waitNote + heldNote +
                 (unverified.Count > 0 ? $" {prove}" : "") + (claimed.Count > 0 ? $" {claimedNote}" : "")),
             _ when unverified.Count > 0 => (MigrationUnavailableReason.OldEmailUnverified,
                 $"Not verified yet. {prove}" + (claimed.Count > 0 ? $" {claimedNote}" : "")),
@@ -204,6 +229,8 @@ public static class MigrationAvailability
                 : accounts.Count == 0 ? $" No old CPS account was found for {string.Join(", ", oldEmails.Where(verified.Contains))}."
                 : " Everything from the old CPS account" + (accounts.Count == 1 ? "" : "s") + $" of {string.Join(", ", accounts.Select(a => a.OldEmail))} " +
                   "has been migrated." + heldNote)),
+            _ when waits > 0 => (MigrationUnavailableReason.ProductsWaiting,
+                "Nothing can be migrated now." + waitNote + heldNote),
             _ when accounts.Count == 0 => (MigrationUnavailableReason.NoLegacyAccount,
                 $"No old CPS account was found for {string.Join(", ", oldEmails)}. Check the e-mail with CPS support, or register the products again."),
             _ => (MigrationUnavailableReason.EverythingMigrated,
@@ -274,9 +301,23 @@ public static class MigrationStatusEndpoint
         // The same answer as a code request's (OldEmailReads.StandingAsync): it refuses an e-mail another account verified.
         var beforeClaims = own.Where(s => !s.Verified && !claims.ContainsKey(s.Email)).ToDictionary(s => s.Email,
             s => OldEmailStandings.VerifiedBeforeClaims(second, accountId, s.Email, ordered.FirstOrDefault(l => l.OldEmail == s.Email)));
-        if (toCheck.Count > 0 || beforeClaims.Count > 0)
+        // What a migration now would leave waiting, decided as the migration decides it, from the catalogue and the serial claims.
+        var pending = ordered.Where(l => verified.Contains(l.OldEmail))
+            .Select(l => (Legacy: l, Products: (IReadOnlyList<LegacyProduct>)[.. l.Products.Where(p => p.MigratedToAccountId is null)]))
+            .Where(l => l.Products.Count > 0).ToList();
+        var pendingProducts = pending.SelectMany(l => l.Products).ToList();
+        var modelsRead = pendingProducts.Count == 0 ? null
+            : second.LoadMany<Catalogue.ProductModelView>().ById([.. pendingProducts.Select(p => Catalogue.ProductModelCode.StreamIdFor(p.ModelCode)).Distinct()]);
+        var serials = pendingProducts.Where(p => p.SerialNumber is not null)
+            .Select(p => Products.SerialNumbers.OwnershipKey(p.ModelCode, p.SerialNumber!)).Distinct().ToArray();
+        var ownersRead = serials.Length == 0 ? null : second.LoadMany<Products.SerialOwnership>().ById(serials);
+        if (toCheck.Count > 0 || beforeClaims.Count > 0 || pendingProducts.Count > 0)
             await second.Execute(ct);
         var held = await heldRead();
+        var models = modelsRead is null ? new Dictionary<Guid, Catalogue.ProductModelView>() : (await modelsRead).ToDictionary(m => m.Id);
+        var owners = ownersRead is null ? new Dictionary<string, Products.SerialOwnership>() : (await ownersRead).ToDictionary(o => o.Id);
+        var waiting = pending.SelectMany(l => ProductMigration.Decide(accountId, l.Legacy, l.Products, models, owners, now).NotMigrated)
+            .ToDictionary(w => w.LegacyProductId);
         var standings = new List<OldEmailStanding>();
         foreach (var s in own)
         {
@@ -286,7 +327,7 @@ public static class MigrationStatusEndpoint
             standings.Add(s with { VerifiedByAnotherAccount = other });
         }
 
-        var status = MigrationAvailability.Decide(accountId, standings, ordered, numbers, now, [.. held.Keys]);
+        var status = MigrationAvailability.Decide(accountId, standings, ordered, numbers, now, [.. held.Keys], waiting);
         return new MigrationRead(account, ordered.Where(l => verified.Contains(l.OldEmail)).ToList(), status);
     }
 }

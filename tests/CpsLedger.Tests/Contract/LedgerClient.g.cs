@@ -14476,6 +14476,19 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("registrationId")]
         public System.Guid? RegistrationId { get; set; } = default!;
 
+        /// <summary>
+        /// For a product to migrate that a migration now would leave waiting, why (as the migration's `notMigratedProducts` would say); null when it would migrate, or is migrated.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("waitingReason")]
+        [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<NotMigratedReason>))]
+        public NotMigratedReason? WaitingReason { get; set; } = default!;
+
+        /// <summary>
+        /// The same in words for a person; null with `waitingReason`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("waitingDetail")]
+        public string? WaitingDetail { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -15144,6 +15157,9 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"old_email_verified_by_another_account")]
         Old_email_verified_by_another_account = 4,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"products_waiting")]
+        Products_waiting = 5,
 
     }
 

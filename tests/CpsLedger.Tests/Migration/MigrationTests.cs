@@ -492,11 +492,16 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         var conflict = result.NotMigratedProducts[0];
         Assert.Equal((NotMigratedReason.SerialOwnedByAnotherAccount, "0123 4567"), (conflict.Reason, conflict.SerialNumber));
         Assert.DoesNotContain("buyer", conflict.Detail);
+        // The conflict waits: MIGRATE PRODUCTS is not offered for it (until 2026-12-07 it was, and moved nothing), and the product
+        // says why.
         var status = await member.MigrationStatus(account);
-        Assert.Equal((true, 1), (status.Available, status.ProductsToMigrate));
+        Assert.Equal((false, MigrationUnavailableReason.ProductsWaiting, 1), (status.Available, status.Reason, status.ProductsToMigrate));
+        Assert.Equal(NotMigratedReason.SerialOwnedByAnotherAccount,
+            Assert.Single(status.LegacyAccounts.Single().Products, p => p.WaitingReason is not null).WaitingReason);
 
         await (await App.Member(buyer).PostJson($"{sold.Url}/deregistration", new { reason = "registered_in_error" }))
             .ShouldBe(HttpStatusCode.OK);
+        Assert.True((await member.MigrationStatus(account)).Available);
         var later = await member.Migrate(account);
         Assert.Equal((1, 2, 235), (later.Migrated, later.AlreadyMigrated, later.PointsAllocated));
     }
@@ -511,11 +516,25 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         var member = App.Member(account);
         await App.VerifyOldEmail(account, LegacyFiles.Kadri);
 
+        // Before: the status says what will move and what waits, and why.
+        var before = await member.MigrationStatus(account);
+        Assert.Equal((true, 3), (before.Available, before.ProductsToMigrate));
+        Assert.StartsWith($"2 products from {LegacyFiles.Kadri} can be migrated, with the old membership number. 1 product waits", before.Explanation);
+        var lens = Assert.Single(before.LegacyAccounts.Single().Products, p => p.WaitingReason is not null);
+        Assert.Equal((Products.Products.Lens, NotMigratedReason.UnknownModel), (lens.ModelCode, lens.WaitingReason));
+        Assert.Contains("the product migrates once the model is listed", lens.WaitingDetail);
+
         var result = await member.Migrate(account);
         Assert.Equal((2, 235, 1), (result.Migrated, result.PointsAllocated, result.NotMigrated));
         Assert.Equal(NotMigratedReason.UnknownModel, result.NotMigratedProducts[0].Reason);
 
+        // What is left waits: MIGRATE PRODUCTS is not offered (it was, and each press moved nothing), and the status says why.
+        var waiting = await member.MigrationStatus(account);
+        Assert.Equal((false, MigrationUnavailableReason.ProductsWaiting, 1), (waiting.Available, waiting.Reason, waiting.ProductsToMigrate));
+        Assert.Equal("Nothing can be migrated now. 1 product waits: the product says why, and it migrates once that changes.", waiting.Explanation);
+
         await App.ListModel(Products.Products.Lens, "EF 40mm f/2.8 STM", "lens", 15);
+        Assert.True((await member.MigrationStatus(account)).Available);
         var later = await member.Migrate(account);
         Assert.Equal(1, later.Migrated);
         Assert.Equal(3, (await ProductsOf(account)).Count);
