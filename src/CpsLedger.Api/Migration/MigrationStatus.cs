@@ -263,7 +263,8 @@ public static class MigrationStatusEndpoint
     /// <summary>
     /// The account, the legacy accounts of its verified old e-mails (by their derived ids: no scan) and the status; null without
     /// account. Four round trips: the account; its old accounts, membership and e-mail claims; its verifications; then, in one
-    /// batch, who holds the old numbers and, for unverified e-mails without a claim, the facts from before claims existed. One more
+    /// batch, who holds the old numbers, for unverified e-mails without a claim the facts from before claims existed, and the
+    /// catalogue's models and the serial claims of the products to migrate (what a migration would leave waiting). One more
     /// (the membership stream) when a number the account carried over is also an unverified e-mail's: which e-mail it came from.
     /// </summary>
     public static async Task<MigrationRead?> ReadAsync(IQuerySession session, Guid accountId, DateTimeOffset now, CancellationToken ct)

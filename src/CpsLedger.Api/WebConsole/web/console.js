@@ -519,7 +519,7 @@ function actor(by, causedBy) {
 // A history entry's sentence quotes the reason its event holds (": …", or "(…)" for a link's verification) and names the ticket
 // ("(ticket …)"), and the entry says both again below it, the reason isolated, where every entry's reason and ticket are: the
 // sentence stops short of them, so each is read once.
-function withoutReason(description, reason, ticket) {
+function withoutReasonAndTicket(description, reason, ticket) {
   const cut = (text, forms) => {
     for (const quoted of forms) {
       const at = text.indexOf(quoted);
@@ -794,7 +794,7 @@ async function historyView(id, params) {
         'aria-label': `As of this event (sequence ${e.sequence}, ${words(e.type)}, ${utc(e.at)})`,
         onclick: () => timeTravel(id, travel, { sequence: e.sequence }, e, chains),
       }, 'As of this event')),
-    h('p', { class: 'desc multiline' }, withoutReason(e.description, e.reason, e.ticketReference)),
+    h('p', { class: 'desc multiline' }, withoutReasonAndTicket(e.description, e.reason, e.ticketReference)),
     h('div', { class: 'meta' },
       'by ', actor(e.by, e.causedBy), ` · ${e.stream} stream v${e.version} · sequence ${e.sequence}`,
       e.reason ? h('span', { class: 'multiline' }, ' · reason: ', h('bdi', {}, e.reason)) : '',
@@ -2118,8 +2118,7 @@ function replaceDialog({ accountId, invoiceNumber }, opener) {
 // ---------- routing ----------
 
 // Quiet: the page read again behind a finance dialog after a write keeps what it shows until the new page is drawn whole, instead
-// of blinking to "Loading…" and a half-drawn page behind the dialog. As a hashchange listener it
-// gets an Event: not quiet.
+// of blinking to "Loading…" and a half-drawn page behind the dialog. As a hashchange listener it gets an Event: not quiet.
 async function route({ quiet = false } = {}) {
   if (quiet) return drawnAside(route);
   say('');
