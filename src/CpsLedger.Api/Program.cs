@@ -95,7 +95,8 @@ try
     {
         await using (app)
         {
-            await StartRefusal.StartAsync(app);
+            if (await StartRefusal.StartAsync(app) is { } refused)
+                return refused;
             await app.WaitForShutdownAsync();
         }
 
@@ -152,12 +153,13 @@ try
                 return StartRefusal.Refuse([.. refusals.SelectMany(reasons => reasons!).Distinct()]);
             if (checks.Succeeded())
             {
-                await StartRefusal.StartAsync(app);
+                if (await StartRefusal.StartAsync(app) is { } refused)
+                    return refused;
                 args = [.. args.Where(arg => !string.Equals(arg, "--check", StringComparison.OrdinalIgnoreCase))];
             }
         }
-        else if (run is not null)
-            await StartRefusal.StartAsync(app);
+        else if (run is not null && await StartRefusal.StartAsync(app) is { } refused)
+            return refused;
     }
 
     // Weasel's db-* commands that work on the database catch a failed connection themselves and print it with its stack (db-assert:

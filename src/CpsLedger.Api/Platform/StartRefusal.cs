@@ -342,28 +342,33 @@ public static class StartRefusal
             }
             catch (Exception exception) when (Reasons(exception) is { } reasons)
             {
-                await StopAfterARefusalAsync(host);
                 Refuse(reasons, prefix);
+                await StopAfterARefusalAsync(host);
                 return false;
             }
         }
     }
 
     /// <summary>
-    /// Starts the service's host; when a refused setting stops the start (<see cref="Reasons"/>), stops what had started before the
-    /// exception goes on. The host's own <c>RunAsync</c> disposed the host without stopping it: each background service then logged
-    /// its cancellation as a fault with its stack, and "A BackgroundService has thrown an unhandled exception" (Fatal).
+    /// Starts the service's host: null once it has started. When a refused setting stops the start (<see cref="Reasons"/>), says the
+    /// refusal (<see cref="Refuse"/>), then stops what had started, and returns the exit code. The host's own <c>RunAsync</c> disposed
+    /// the host without stopping it: each background service then logged its cancellation as a fault with its stack, and "A
+    /// BackgroundService has thrown an unhandled exception" (Fatal). The refusal is said first: said after the stop, it came below
+    /// "Application is shutting down..." and the lines of whatever stopped (a local PostgreSQL's), where an operator reading the log
+    /// from its top met a shutdown without a cause.
     /// </summary>
-    public static async Task StartAsync(IHost host)
+    public static async Task<int?> StartAsync(IHost host)
     {
         try
         {
             await host.StartAsync();
+            return null;
         }
-        catch (Exception exception) when (Reasons(exception) is not null)
+        catch (Exception exception) when (Reasons(exception) is { } reasons)
         {
+            var exitCode = Refuse(reasons);
             await StopAfterARefusalAsync(host);
-            throw;
+            return exitCode;
         }
     }
 

@@ -188,6 +188,12 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
 
             AssertRefusedOnce(exit, output, error, $"{address}: address already in use");
             Assert.Contains("Local PostgreSQL: started PostgreSQL", output + error);
+            // The cause before what it causes: until 2026-12-07 "Application is shutting down..." came first, the refusal last.
+            var lines = output.Split('\n');
+            var refused = Array.FindIndex(lines, line => line.Contains("address already in use", StringComparison.Ordinal));
+            var stopping = Array.FindIndex(lines, line => line.Contains("Application is shutting down", StringComparison.Ordinal));
+            Assert.True(stopping >= 0 && refused >= 0 && refused < stopping,
+                $"The refusal (line {refused}) is not said before the stop (line {stopping}). Output:\n{output}");
             Assert.False(File.Exists(Path.Combine(dataDirectory, "postmaster.pid")),
                 $"The local PostgreSQL still runs after the refusal (postmaster.pid is there). Output:\n{output}\n{error}");
             var port = int.Parse((await File.ReadAllTextAsync(Path.Combine(dataDirectory, "cpsledger-port"))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
