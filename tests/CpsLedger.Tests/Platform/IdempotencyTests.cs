@@ -235,6 +235,25 @@ public sealed class IdempotencyTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task the_portal_sending_one_key_for_two_accounts_gets_422_for_the_second_and_it_writes_nothing()
+    {
+        // The portal is one caller acting for every member: its keys share one key space (docs/api-behaviour.md). The path is part
+        // of the request, so a key it sent for one account never replays that account's answer to another.
+        await App.ListModel(points: 235);
+        var (first, second) = (await App.OpenAccount(email: "first@example.ee"), await App.OpenAccount(email: "second@example.ee"));
+        var portal = App.ClientAs(LedgerRoles.Portal);
+        await (await portal.PostJson($"/api/accounts/{first}/products", Products.Products.Complete("11 11"), "register-1"))
+            .ShouldBe(HttpStatusCode.Created);
+
+        var problem = await (await portal.PostJson($"/api/accounts/{second}/products", Products.Products.Complete("22 22"), "register-1"))
+            .ReadProblem((HttpStatusCode)422);
+
+        Assert.Equal("Idempotency-Key reused", problem.Title);
+        var products = await (await portal.GetAsync($"/api/accounts/{second}/products")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(0, products.GetArrayLength());
+    }
+
+    [Fact]
     public async Task a_retry_whose_command_now_fails_gets_the_first_response_not_the_failure()
     {
         // The key is not looked up before a registration: the retry runs into the serial its first run registered (a 409 of
