@@ -32,7 +32,10 @@ public sealed class ChainVerification(IDocumentStore store)
     }
 
     /// <summary>
-    /// Recomputes every link of the chain (or of every chain) from the stored events and reports the first break of each chain.
+    /// Recomputes every link of the chain (or of every chain) from the stored events and reports every link that no longer matches,
+    /// each chain's in link order. A link hashes over the previous stored link, so an edit breaks its own link only and the links
+    /// after it are checked as they are: a second edit further on is named too (until 2026-12-07 only the first of each chain was,
+    /// so verification named one altered event where the history marked two).
     /// </summary>
     /// <param name="chainIds">The chains to check (null: every chain).</param>
     /// <param name="streams">Streams whose every event must have a link (null: every event of the ledger when
@@ -40,7 +43,8 @@ public sealed class ChainVerification(IDocumentStore store)
     public async Task<IReadOnlyList<ChainBreak>> VerifyAsync(IReadOnlyCollection<Guid>? chainIds, IReadOnlyCollection<Guid>? streams, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
-        var breaks = new Dictionary<Guid, ChainBreak>();
+        // One finding per link (an unchained event has no link: per event), the link's own check before the out-of-step one.
+        var breaks = new Dictionary<(Guid Chain, long Position, Guid? Event), ChainBreak>();
         var chains = chainIds?.Distinct().ToArray();
         // The three checks in one batch, one round trip (issue #21; until 2026-12-05 a round trip each), read in order below.
         await using var batch = new NpgsqlBatch(connection);
@@ -89,19 +93,17 @@ public sealed class ChainVerification(IDocumentStore store)
         while (await reader.ReadAsync(ct))
         {
             var chain = reader.GetGuid(0);
-            if (!breaks.ContainsKey(chain) && LinkBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3),
+            if (LinkBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3),
                     reader.IsDBNull(4) ? null : reader.GetInt64(4), !reader.IsDBNull(5) && reader.GetBoolean(5)) is { } broken)
-                breaks[chain] = broken;
+                breaks[(chain, broken.Position, null)] = broken;
         }
 
         await reader.NextResultAsync(ct);
         while (await reader.ReadAsync(ct))
         {
             var chain = reader.GetGuid(0);
-            var position = reader.GetInt64(1);
-            if (breaks.TryGetValue(chain, out var earlier) && earlier.Position <= position)
-                continue;
-            breaks[chain] = new ChainBreak(chain, position, reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered");
+            breaks.TryAdd((chain, reader.GetInt64(1), null),
+                new ChainBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered"));
         }
 
         if (checksUnchained && await reader.NextResultAsync(ct))
@@ -109,11 +111,12 @@ public sealed class ChainVerification(IDocumentStore store)
             while (await reader.ReadAsync(ct))
             {
                 var chain = reader.GetGuid(2);
-                breaks.TryAdd(chain, new ChainBreak(chain, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained"));
+                breaks.TryAdd((chain, 0, reader.GetGuid(0)), new ChainBreak(chain, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained"));
             }
         }
 
-        return [.. breaks.Values.OrderBy(b => b.ChainId)];
+        // Each chain's findings in link order; its unchained events (position 0) first, by sequence.
+        return [.. breaks.Values.OrderBy(b => b.ChainId).ThenBy(b => b.Position).ThenBy(b => b.Sequence)];
     }
 
     /// <summary>

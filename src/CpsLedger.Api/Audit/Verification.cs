@@ -32,7 +32,7 @@ public sealed record ProjectionDifference(string Document, string Id, string Fie
 /// <param name="AccountsChecked">Accounts checked.</param>
 /// <param name="DocumentsChecked">Stored documents compared with their replay.</param>
 /// <param name="Differences">Every disagreement found; empty when none.</param>
-/// <param name="ChainBreaks">Every hash chain found broken; empty when none.</param>
+/// <param name="ChainBreaks">Every link of a hash chain found broken (each chain's in link order); empty when none.</param>
 public sealed record VerificationReport(
     Guid? AccountId,
     DateTimeOffset CheckedAt,
