@@ -110,6 +110,34 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_break_says_which_event_it_is_and_since_when_the_chain_no_longer_vouches_for_the_account()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var amended = await SequenceOf(registration, "product_details_amended");
+        var allocated = await SequenceOf(registration, "points_allocated");
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where seq_id = {amended}");
+        await Sql($"delete from cpsledger_tests.mt_events where seq_id = {allocated}");
+        var entry = Assert.Single((await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>()).Items,
+            i => i.Sequence == amended);
+
+        // What the event was and when it was recorded, as the history's entry says, without looking it up; a removed event is gone,
+        // so neither is known.
+        var report = await Verify(account);
+        var edited = Assert.Single(report.ChainBreaks, b => b.Problem == "edited");
+        Assert.Equal(("product_details_amended", entry.At), (edited.Type, edited.RecordedAt));
+        var removed = Assert.Single(report.ChainBreaks, b => b.Problem == "removed");
+        Assert.Equal((null, null), (removed.Type, removed.RecordedAt));
+        var chain = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        Assert.Equal(report.ChainBreaks, chain.Breaks);
+
+        // Since when: the account as of the moment before it was recorded replays only what was chained.
+        var before = await Auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp=" +
+                                            Uri.EscapeDataString(edited.RecordedAt!.Value.AddTicks(-10).ToString("O"))).ReadAs<AccountAsOf>();
+        Assert.True(before.ChainIntact);
+        Assert.True(before.LastSequenceIncluded < amended);
+    }
+
+    [Fact]
     public async Task An_edited_event_is_marked_in_the_history_and_time_travel_says_it_folded_it()
     {
         var (account, registration) = await AccountWithHistory();

@@ -12346,6 +12346,18 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
 
+        /// <summary>
+        /// What the event at the break is, its type as the history's entries name it (e.g. `points_adjusted`), as stored now; null when it is gone, and on an exported head.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("type")]
+        public string? Type { get; set; } = default!;
+
+        /// <summary>
+        /// Since when the chain no longer vouches for the account: when the event at the break was recorded, as stored now (the history's `at`; an edit may have changed it too), so time travel to a moment before it folds only what was chained up to there. Null when the event is gone, and on an exported head.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
+        public System.DateTimeOffset? RecordedAt { get; set; } = default!;
+
     }
 
     /// <summary>

@@ -841,7 +841,7 @@ function moreBreaks(breaks, c) {
 
 /** Where a chain broke: a link not as chained, by the event's sequence (a link whose event is gone has none). */
 function breakWords(b) {
-  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}`;
+  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}${b.type ? ` (${b.type}, recorded ${utc(b.recordedAt)})` : ''}`;
 }
 
 /** A hash-chain status's chains (and those with no link left) by id: what names a break's chain. */
@@ -996,7 +996,7 @@ function renderVerification(target, report, chains) {
         h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, d.field),
         h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null,
     report.chainBreaks.length ? h('ul', {}, report.chainBreaks.map(b => h('li', {},
-      `${brokenChainLabel(b, chains)}: ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
+      `${brokenChainLabel(b, chains)}: ${b.problem} at link ${b.position} (${b.type ? `${b.type} recorded ${utc(b.recordedAt)}, ` : ''}event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
       : null);
 }
 
