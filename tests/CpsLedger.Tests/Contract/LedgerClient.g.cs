@@ -13847,6 +13847,24 @@ namespace CpsLedger.Tests.Contract.Generated
         public double OwedBack { get; set; } = default!;
 
         /// <summary>
+        /// What was received on it, in `currency`: every transfer and card charge, an overpayment and a payment after its cancellation included (the invoice's `totalReceived`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("received")]
+        public double Received { get; set; } = default!;
+
+        /// <summary>
+        /// What CPS paid back on it, in `currency` (the invoice's `refunded`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("refunded")]
+        public double Refunded { get; set; } = default!;
+
+        /// <summary>
+        /// What its credit note took back, in `currency`: the credit note's total, 0 unless one was issued. Each line reconciles on its own: `total - credited = received - refunded + outstanding - owedBack`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("credited")]
+        public double Credited { get; set; } = default!;
+
+        /// <summary>
         /// ISO 4217 code of every amount on the line.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("currency")]
