@@ -37,7 +37,7 @@ public sealed record ChainName(Guid ChainId, AccountStreamKind Kind, string? Lab
 /// <param name="CheckedAt">When the chains were recomputed, UTC.</param>
 /// <param name="Intact">True when every chain matches the stored events.</param>
 /// <param name="Chains">Each chain of the account.</param>
-/// <param name="Breaks">Where chains are broken; empty when intact.</param>
+/// <param name="Breaks">Every link where chains are broken, each chain's in link order; empty when intact.</param>
 public sealed record AccountChainStatus(Guid AccountId, DateTimeOffset CheckedAt, bool Intact, IReadOnlyList<ChainStatus> Chains,
     IReadOnlyList<ChainBreak> Breaks, IReadOnlyList<ChainName> Unlinked);
 
@@ -94,7 +94,7 @@ public static class AccountChainEndpoint
                     c.Head.Hash, broken is null, broken);
             })
             .ToList();
-        var unlinked = breaks.Where(b => heads.All(h => h.ChainId != b.ChainId))
+        var unlinked = breaks.Where(b => heads.All(h => h.ChainId != b.ChainId)).DistinctBy(b => b.ChainId)
             .Select(b => new ChainName(b.ChainId, scope.KindOf(b.ChainId), labels.GetValueOrDefault(b.ChainId)))
             .ToList();
         return new AccountChainStatus(scope.AccountId, now, breaks.Count == 0, chains, breaks, unlinked);
@@ -103,7 +103,7 @@ public static class AccountChainEndpoint
     [WolverineGet("/api/accounts/{accountId}/hash-chain", OperationId = "GetAccountHashChain")]
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
     [EndpointSummary("The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from " +
-                     "the stored events: what each is, links, heads and the first break of each")]
+                     "the stored events: what each is, links, heads, the first break of each and every broken link")]
     public static async Task<AccountChainStatus> Get(Guid accountId, IQuerySession session, ChainVerification chains, TimeProvider clock,
         CancellationToken ct)
     {

@@ -96,8 +96,8 @@ public sealed record HistoryEntry(
 /// products come from) still matches its stored event, whatever the page and the filters; false when <paramref name="ChainBreaks"/>
 /// names a break. Verification (<c>hash-chain</c>, <c>verify</c>) checks more: archived events, versions out of step, events with
 /// no link, exported heads.</param>
-/// <param name="ChainBreaks">The first link of each of those chains that no longer matches its stored event (edited, removed or
-/// reordered), as the account's <c>hash-chain</c> names it, on whichever page its event is; empty when intact. Each entry that is
+/// <param name="ChainBreaks">Every link of those chains that no longer matches its stored event (edited, removed or
+/// reordered), each chain's in link order, as the account's <c>hash-chain</c> names it, on whichever page its event is; empty when intact. Each entry that is
 /// not as chained says so in its <c>chainProblem</c>; a break in an old CPS account's chain is at an event the history does not
 /// list (e.g. the old account's import of a product), so the page alone names it.</param>
 public sealed record HistoryPage(Guid AccountId, IReadOnlyList<HistoryEntry> Items, int Page, int PageSize, long Total, bool ChainIntact,
@@ -593,7 +593,8 @@ public static class GetAccountHistoryEndpoint
         var problems = broken.Where(b => b.EventId is not null).DistinctBy(b => b.EventId).ToDictionary(b => b.EventId!.Value, b => b.Problem);
         var items = events.Select(e => AccountHistory.Entry(e, kinds[e.StreamId], derived.GetValueOrDefault(e.Id), member, staff,
             problems.GetValueOrDefault(e.Id))).ToList();
-        var firstOfEachChain = broken.GroupBy(b => b.ChainId).Select(c => c.MinBy(b => b.Position)!).OrderBy(b => b.ChainId).ToList();
-        return new HistoryPage(accountId, items, p, size, total, firstOfEachChain.Count == 0, firstOfEachChain);
+        // Every broken link, as hash-chain and verification name them: the page's own entries are marked, the others only listed here.
+        var every = broken.OrderBy(b => b.ChainId).ThenBy(b => b.Position).ToList();
+        return new HistoryPage(accountId, items, p, size, total, every.Count == 0, every);
     }
 }

@@ -15,7 +15,12 @@ namespace CpsLedger.Api.Audit;
 /// <param name="Position">The link's position in the chain.</param>
 /// <param name="EventId">The event at the break; null when it is gone.</param>
 /// <param name="Sequence">That event's ledger sequence; null when it is gone.</param>
-public sealed record ChainBreak(Guid ChainId, long Position, Guid? EventId, long? Sequence, string Problem);
+/// <param name="Type">What the event at the break is, its type as the history's entries name it (e.g. <c>points_adjusted</c>), as
+/// stored now; null when it is gone, and on an exported head.</param>
+/// <param name="RecordedAt">Since when the chain no longer vouches for the account: when the event at the break was recorded, as
+/// stored now (the history's <c>at</c>; an edit may have changed it too), so time travel to a moment before it folds only what was
+/// chained up to there. Null when the event is gone, and on an exported head.</param>
+public sealed record ChainBreak(Guid ChainId, long Position, Guid? EventId, long? Sequence, string Problem, string? Type, DateTimeOffset? RecordedAt);
 
 /// <summary>One chain's head as exported for safekeeping outside the database.</summary>
 public sealed record ChainHead(Guid ChainId, long Position, long Sequence, string Hash);
@@ -32,7 +37,10 @@ public sealed class ChainVerification(IDocumentStore store)
     }
 
     /// <summary>
-    /// Recomputes every link of the chain (or of every chain) from the stored events and reports the first break of each chain.
+    /// Recomputes every link of the chain (or of every chain) from the stored events and reports every link that no longer matches,
+    /// each chain's in link order. A link hashes over the previous stored link, so an edit breaks its own link only and the links
+    /// after it are checked as they are: a second edit further on is named too (until 2026-12-07 only the first of each chain was,
+    /// so verification named one altered event where the history marked two).
     /// </summary>
     /// <param name="chainIds">The chains to check (null: every chain).</param>
     /// <param name="streams">Streams whose every event must have a link (null: every event of the ledger when
@@ -40,7 +48,8 @@ public sealed class ChainVerification(IDocumentStore store)
     public async Task<IReadOnlyList<ChainBreak>> VerifyAsync(IReadOnlyCollection<Guid>? chainIds, IReadOnlyCollection<Guid>? streams, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct);
-        var breaks = new Dictionary<Guid, ChainBreak>();
+        // One finding per link (an unchained event has no link: per event), the link's own check before the out-of-step one.
+        var breaks = new Dictionary<(Guid Chain, long Position, Guid? Event), ChainBreak>();
         var chains = chainIds?.Distinct().ToArray();
         // The three checks in one batch, one round trip (issue #21; until 2026-12-05 a round trip each), read in order below.
         await using var batch = new NpgsqlBatch(connection);
@@ -57,8 +66,8 @@ public sealed class ChainVerification(IDocumentStore store)
             ? "true"
             : $"e.stream_id in (select l.stream_id from {Schema}.mt_events l join {Schema}.{HashChainSchema.TableName} c on c.event_id = l.id where c.chain_id = any(@chains))";
         var outOfStep = $"""
-            select c.chain_id, c.position, e.id, e.seq_id, e.is_archived
-            from (select e.id, e.seq_id, e.version, e.is_archived,
+            select c.chain_id, c.position, e.id, e.seq_id, e.is_archived, e.type, e.timestamp
+            from (select e.id, e.seq_id, e.version, e.is_archived, e.type, e.timestamp,
                          lag(e.version) over w as previous_version, lag(e.seq_id) over w as previous_sequence
                   from {Schema}.mt_events e
                   where e.type <> 'tombstone' and {streamsOfChains}
@@ -77,7 +86,7 @@ public sealed class ChainVerification(IDocumentStore store)
         if (checksUnchained)
         {
             var unchained = $"""
-                select e.id, e.seq_id, {HashChainSchema.ChainKeySql("e")} from {Schema}.mt_events e
+                select e.id, e.seq_id, {HashChainSchema.ChainKeySql("e")}, e.type, e.timestamp from {Schema}.mt_events e
                 where {(everyEvent ? "true" : "e.stream_id = any(@streams)")}
                   and not exists (select 1 from {Schema}.{HashChainSchema.TableName} c where c.event_id = e.id)
                 order by e.seq_id
@@ -89,19 +98,19 @@ public sealed class ChainVerification(IDocumentStore store)
         while (await reader.ReadAsync(ct))
         {
             var chain = reader.GetGuid(0);
-            if (!breaks.ContainsKey(chain) && LinkBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3),
-                    reader.IsDBNull(4) ? null : reader.GetInt64(4), !reader.IsDBNull(5) && reader.GetBoolean(5)) is { } broken)
-                breaks[chain] = broken;
+            if (LinkBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3),
+                    reader.IsDBNull(4) ? null : reader.GetInt64(4), !reader.IsDBNull(5) && reader.GetBoolean(5),
+                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7)) is { } broken)
+                breaks[(chain, broken.Position, null)] = broken;
         }
 
         await reader.NextResultAsync(ct);
         while (await reader.ReadAsync(ct))
         {
             var chain = reader.GetGuid(0);
-            var position = reader.GetInt64(1);
-            if (breaks.TryGetValue(chain, out var earlier) && earlier.Position <= position)
-                continue;
-            breaks[chain] = new ChainBreak(chain, position, reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered");
+            breaks.TryAdd((chain, reader.GetInt64(1), null),
+                new ChainBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3), reader.GetBoolean(4) ? "archived" : "reordered",
+                    reader.GetString(5), reader.GetFieldValue<DateTimeOffset>(6)));
         }
 
         if (checksUnchained && await reader.NextResultAsync(ct))
@@ -109,11 +118,13 @@ public sealed class ChainVerification(IDocumentStore store)
             while (await reader.ReadAsync(ct))
             {
                 var chain = reader.GetGuid(2);
-                breaks.TryAdd(chain, new ChainBreak(chain, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained"));
+                breaks.TryAdd((chain, 0, reader.GetGuid(0)), new ChainBreak(chain, 0, reader.GetGuid(0), reader.GetInt64(1), "unchained",
+                    reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
             }
         }
 
-        return [.. breaks.Values.OrderBy(b => b.ChainId)];
+        // Each chain's findings in link order; its unchained events (position 0) first, by sequence.
+        return [.. breaks.Values.OrderBy(b => b.ChainId).ThenBy(b => b.Position).ThenBy(b => b.Sequence)];
     }
 
     /// <summary>
@@ -123,17 +134,19 @@ public sealed class ChainVerification(IDocumentStore store)
     /// </summary>
     private string LinksSql(string where) => $"""
         select c.chain_id, c.position, c.event_id, c.seq_id as chained_sequence, e.seq_id as stored_sequence,
-               c.hash = {HashChainSchema.LinkSql("lag(c.hash) over (partition by c.chain_id order by c.position)", "e")} as intact
+               c.hash = {HashChainSchema.LinkSql("lag(c.hash) over (partition by c.chain_id order by c.position)", "e")} as intact,
+               e.type, e.timestamp
         from {Schema}.{HashChainSchema.TableName} c
         left join {Schema}.mt_events e on e.id = c.event_id
         {where}
         """;
 
     /// <summary>What is wrong with one link as <see cref="LinksSql"/> recomputed it; null when nothing is.</summary>
-    private static ChainBreak? LinkBreak(Guid chain, long position, Guid eventId, long chainedSequence, long? storedSequence, bool intact) =>
-        storedSequence is not { } stored ? new ChainBreak(chain, position, eventId, chainedSequence, "removed")
-        : stored != chainedSequence ? new ChainBreak(chain, position, eventId, stored, "reordered")
-        : !intact ? new ChainBreak(chain, position, eventId, chainedSequence, "edited")
+    private static ChainBreak? LinkBreak(Guid chain, long position, Guid eventId, long chainedSequence, long? storedSequence, bool intact,
+        string? type, DateTimeOffset? recordedAt) =>
+        storedSequence is not { } stored ? new ChainBreak(chain, position, eventId, chainedSequence, "removed", null, null)
+        : stored != chainedSequence ? new ChainBreak(chain, position, eventId, stored, "reordered", type, recordedAt)
+        : !intact ? new ChainBreak(chain, position, eventId, chainedSequence, "edited", type, recordedAt)
         : null;
 
     /// <summary>
@@ -147,15 +160,18 @@ public sealed class ChainVerification(IDocumentStore store)
         // A JSON object a row, as a query session reads a row of several columns.
         var rows = batch.Query<BrokenLink>($"""
             select json_build_object('ChainId', l.chain_id, 'Position', l.position, 'EventId', l.event_id,
-                                     'ChainedSequence', l.chained_sequence, 'StoredSequence', l.stored_sequence, 'Intact', coalesce(l.intact, false))
+                                     'ChainedSequence', l.chained_sequence, 'StoredSequence', l.stored_sequence, 'Intact', coalesce(l.intact, false),
+                                     'Type', l.type, 'RecordedAt', l.timestamp)
             from ({LinksSql("where c.chain_id = any(?)")}) l
             where l.stored_sequence is distinct from l.chained_sequence or l.intact is not true
             order by l.chain_id, l.position
             """, chainIds.Distinct().ToArray());
-        return async () => [.. (await rows).Select(r => LinkBreak(r.ChainId, r.Position, r.EventId, r.ChainedSequence, r.StoredSequence, r.Intact)!)];
+        return async () => [.. (await rows).Select(r => LinkBreak(r.ChainId, r.Position, r.EventId, r.ChainedSequence, r.StoredSequence, r.Intact,
+            r.Type, r.RecordedAt)!)];
     }
 
-    private sealed record BrokenLink(Guid ChainId, long Position, Guid EventId, long ChainedSequence, long? StoredSequence, bool Intact);
+    private sealed record BrokenLink(Guid ChainId, long Position, Guid EventId, long ChainedSequence, long? StoredSequence, bool Intact,
+        string? Type, DateTimeOffset? RecordedAt);
 
     // A statement of the batch, with its array parameter when it has one (null: the statement takes none).
     private static NpgsqlBatchCommand Command(string sql, (string Name, Guid[]? Value) parameter)
@@ -233,7 +249,7 @@ public sealed class ChainVerification(IDocumentStore store)
         while (await reader.ReadAsync(ct))
         {
             var head = heads[(int)reader.GetInt64(0) - 1];
-            breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, reader.GetString(1)));
+            breaks.Add(new ChainBreak(head.ChainId, head.Position, null, head.Sequence, reader.GetString(1), null, null));
         }
 
         return breaks;

@@ -32,7 +32,7 @@ public sealed record ProjectionDifference(string Document, string Id, string Fie
 /// <param name="AccountsChecked">Accounts checked.</param>
 /// <param name="DocumentsChecked">Stored documents compared with their replay.</param>
 /// <param name="Differences">Every disagreement found; empty when none.</param>
-/// <param name="ChainBreaks">Every hash chain found broken; empty when none.</param>
+/// <param name="ChainBreaks">Every link of a hash chain found broken (each chain's in link order); empty when none.</param>
 public sealed record VerificationReport(
     Guid? AccountId,
     DateTimeOffset CheckedAt,
@@ -508,7 +508,9 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
         foreach (var d in report.Differences)
             await Console.Out.WriteLineAsync($"  {d.Document} {d.Id} {d.Field}: stored {d.Stored ?? "(none)"}, replayed {d.Replayed ?? "(none)"}");
         foreach (var b in report.ChainBreaks)
-            await Console.Out.WriteLineAsync($"  chain {b.ChainId} broken at link {b.Position} (event {b.EventId}, sequence {b.Sequence}): {b.Problem}");
+            await Console.Out.WriteLineAsync($"  chain {b.ChainId} broken at link {b.Position}: {b.Problem}" + (b.Type is null
+                ? $" (event {b.EventId}, sequence {b.Sequence}: gone)"
+                : $" {b.Type} recorded {b.RecordedAt:yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'} (event {b.EventId}, sequence {b.Sequence})"));
 
         var headBreaks = 0;
         if (heads is { } path)

@@ -38,6 +38,11 @@ public enum InvoiceListStatus
 /// <param name="Outstanding">What is still to be paid, in <c>currency</c>: 0 once paid or cancelled.</param>
 /// <param name="OwedBack">What CPS owes back on the invoice, in <c>currency</c>: its <c>overpaid</c>, or its <c>refundDue</c> when
 /// cancelled; 0 when nothing is.</param>
+/// <param name="Received">What was received on it, in <c>currency</c>: every transfer and card charge, an overpayment and a payment after
+/// its cancellation included (the invoice's <c>totalReceived</c>).</param>
+/// <param name="Refunded">What CPS paid back on it, in <c>currency</c> (the invoice's <c>refunded</c>).</param>
+/// <param name="Credited">What its credit note took back, in <c>currency</c>: the credit note's total, 0 unless one was issued. Each line
+/// reconciles on its own: <c>total - credited = received - refunded + outstanding - owedBack</c>.</param>
 /// <param name="Currency">ISO 4217 code of every amount on the line.</param>
 /// <param name="PaymentMethod">How the invoice is paid: <c>card</c> or <c>bank_transfer</c>.</param>
 /// <param name="CreditorReference">The ISO 11649 reference a bank transfer quotes (RF..); null on a card invoice.</param>
@@ -56,6 +61,9 @@ public sealed record InvoiceListLine(
     decimal Total,
     decimal Outstanding,
     decimal OwedBack,
+    decimal Received,
+    decimal Refunded,
+    decimal Credited,
     string Currency,
     PaymentMethod PaymentMethod,
     string? CreditorReference,
@@ -253,6 +261,9 @@ public static class InvoiceList
         invoice.Total,
         invoice.Outstanding,
         RefundDecision.OwedBack(invoice),
+        invoice.TotalReceived,
+        invoice.Refunded,
+        invoice.CreditNote?.Total ?? 0m,
         invoice.Currency,
         invoice.PaymentMethod,
         invoice.PaymentMethod == PaymentMethod.BankTransfer ? invoice.CreditorReference : null,

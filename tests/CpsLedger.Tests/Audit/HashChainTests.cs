@@ -81,6 +81,63 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Every_edited_event_of_a_chain_is_named_by_verification_the_hash_chain_and_the_history_not_only_the_first()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var amended = await SequenceOf(registration, "product_details_amended");
+        var opened = await SequenceOf(account, "business_account_opened");
+        var invited = await SequenceOf(Api.Membership.MembershipStream.For(account), "invitation_issued");
+        // Two edits further on in the account's chain than a first one: who made a change, and what it changed.
+        await Sql($$"""
+            update cpsledger_tests.mt_events set data = jsonb_set(data, '{CompanyName}', '"Forged OU"') where seq_id = {{opened}};
+            update cpsledger_tests.mt_events set user_name = 'someone-else' where seq_id = {{amended}};
+            update cpsledger_tests.mt_events set data = jsonb_set(data, '{Points}', '9999') where seq_id = {{invited}};
+            """);
+
+        // Each link hashes over the stored link before it: every edited event is found at its own link, in chain order.
+        var report = await Verify(account);
+        Assert.Equal([(opened, "edited"), (amended, "edited"), (invited, "edited")],
+            report.ChainBreaks.Select(b => (b.Sequence!.Value, b.Problem)));
+        Assert.All(report.ChainBreaks, b => Assert.Equal(account, b.ChainId));
+
+        var chain = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        Assert.Equal(report.ChainBreaks, chain.Breaks);
+        Assert.Equal(report.ChainBreaks[0], Assert.Single(chain.Chains, c => c.ChainId == account).Break);
+
+        var history = await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>();
+        Assert.Equal(report.ChainBreaks, history.ChainBreaks);
+        Assert.Equal([opened, amended, invited], history.Items.Where(i => i.ChainProblem is not null).Select(i => i.Sequence));
+    }
+
+    [Fact]
+    public async Task A_break_says_which_event_it_is_and_since_when_the_chain_no_longer_vouches_for_the_account()
+    {
+        var (account, registration) = await AccountWithHistory();
+        var amended = await SequenceOf(registration, "product_details_amended");
+        var allocated = await SequenceOf(registration, "points_allocated");
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where seq_id = {amended}");
+        await Sql($"delete from cpsledger_tests.mt_events where seq_id = {allocated}");
+        var entry = Assert.Single((await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>()).Items,
+            i => i.Sequence == amended);
+
+        // What the event was and when it was recorded, as the history's entry says, without looking it up; a removed event is gone,
+        // so neither is known.
+        var report = await Verify(account);
+        var edited = Assert.Single(report.ChainBreaks, b => b.Problem == "edited");
+        Assert.Equal(("product_details_amended", entry.At), (edited.Type, edited.RecordedAt));
+        var removed = Assert.Single(report.ChainBreaks, b => b.Problem == "removed");
+        Assert.Equal((null, null), (removed.Type, removed.RecordedAt));
+        var chain = await Auditor.GetAsync($"/api/accounts/{account}/hash-chain").ReadAs<AccountChainStatus>();
+        Assert.Equal(report.ChainBreaks, chain.Breaks);
+
+        // Since when: the account as of the moment before it was recorded replays only what was chained.
+        var before = await Auditor.GetAsync($"/api/accounts/{account}/as-of?timestamp=" +
+                                            Uri.EscapeDataString(edited.RecordedAt!.Value.AddTicks(-10).ToString("O"))).ReadAs<AccountAsOf>();
+        Assert.True(before.ChainIntact);
+        Assert.True(before.LastSequenceIncluded < amended);
+    }
+
+    [Fact]
     public async Task An_edited_event_is_marked_in_the_history_and_time_travel_says_it_folded_it()
     {
         var (account, registration) = await AccountWithHistory();
@@ -272,8 +329,8 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
             update cpsledger_tests.mt_events set seq_id = {allocated} where seq_id = -1;
             """);
 
-        var found = Assert.Single((await Verify(account)).ChainBreaks);
-        Assert.Equal(("reordered", 3L), (found.Problem, found.Position));
+        // Both events swapped are out of place, each at its own link.
+        Assert.Equal([("reordered", 3L), ("reordered", 4L)], (await Verify(account)).ChainBreaks.Select(b => (b.Problem, b.Position)));
     }
 
     [Fact]

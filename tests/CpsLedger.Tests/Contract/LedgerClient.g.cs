@@ -9417,10 +9417,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads and the first break of each
+        /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads, the first break of each and every broken link
         /// </summary>
         /// <remarks>
-        /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads and the first break of each
+        /// The hash chains the account's verification checks (its own, its streams', its old CPS accounts'), recomputed from the stored events: what each is, links, heads, the first break of each and every broken link
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
@@ -11186,7 +11186,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<ChainStatus> Chains { get; set; } = new System.Collections.ObjectModel.Collection<ChainStatus>();
 
         /// <summary>
-        /// Where chains are broken; empty when intact.
+        /// Every link where chains are broken, each chain's in link order; empty when intact.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("breaks")]
         public System.Collections.Generic.ICollection<ChainBreak> Breaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
@@ -12346,6 +12346,18 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
 
+        /// <summary>
+        /// What the event at the break is, its type as the history's entries name it (e.g. `points_adjusted`), as stored now; null when it is gone, and on an exported head.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("type")]
+        public string? Type { get; set; } = default!;
+
+        /// <summary>
+        /// Since when the chain no longer vouches for the account: when the event at the break was recorded, as stored now (the history's `at`; an edit may have changed it too), so time travel to a moment before it folds only what was chained up to there. Null when the event is gone, and on an exported head.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("recordedAt")]
+        public System.DateTimeOffset? RecordedAt { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -13248,7 +13260,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public bool ChainIntact { get; set; } = default!;
 
         /// <summary>
-        /// The first link of each of those chains that no longer matches its stored event (edited, removed or reordered), as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`; a break in an old CPS account's chain is at an event the history does not list (e.g. the old account's import of a product), so the page alone names it.
+        /// Every link of those chains that no longer matches its stored event (edited, removed or reordered), each chain's in link order, as the account's `hash-chain` names it, on whichever page its event is; empty when intact. Each entry that is not as chained says so in its `chainProblem`; a break in an old CPS account's chain is at an event the history does not list (e.g. the old account's import of a product), so the page alone names it.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
@@ -13833,6 +13845,24 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("owedBack")]
         public double OwedBack { get; set; } = default!;
+
+        /// <summary>
+        /// What was received on it, in `currency`: every transfer and card charge, an overpayment and a payment after its cancellation included (the invoice's `totalReceived`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("received")]
+        public double Received { get; set; } = default!;
+
+        /// <summary>
+        /// What CPS paid back on it, in `currency` (the invoice's `refunded`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("refunded")]
+        public double Refunded { get; set; } = default!;
+
+        /// <summary>
+        /// What its credit note took back, in `currency`: the credit note's total, 0 unless one was issued. Each line reconciles on its own: `total - credited = received - refunded + outstanding - owedBack`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("credited")]
+        public double Credited { get; set; } = default!;
 
         /// <summary>
         /// ISO 4217 code of every amount on the line.
@@ -17891,7 +17921,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<ProjectionDifference> Differences { get; set; } = new System.Collections.ObjectModel.Collection<ProjectionDifference>();
 
         /// <summary>
-        /// Every hash chain found broken; empty when none.
+        /// Every link of a hash chain found broken (each chain's in link order); empty when none.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();

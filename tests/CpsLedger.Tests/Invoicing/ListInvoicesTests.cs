@@ -14,6 +14,8 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Finance => App.ClientAs(LedgerRoles.Finance);
 
+    private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor);
+
     private Task<InvoiceListPage> List(string query) => Finance.GetAsync($"/api/invoices{query}").ReadAs<InvoiceListPage>();
 
     [Fact]
@@ -76,6 +78,31 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(["INV-2026-000001"], (await List($"?status=open&dueBefore={today:yyyy-MM-dd}")).Items.Select(i => i.InvoiceNumber));
         Assert.Equal(["INV-2026-000002", "INV-2026-000003"],
             (await List($"?issuedFrom={today.AddDays(-5):yyyy-MM-dd}&issuedTo={today:yyyy-MM-dd}")).Items.Select(i => i.InvoiceNumber));
+    }
+
+    [Fact]
+    public async Task Each_line_reconciles_what_was_invoiced_with_what_was_received_credited_and_refunded()
+    {
+        await App.InvoicesOfTwoAccounts();
+        var overpaid = Assert.Single((await List("?status=paid")).Items);
+        await App.Tracked(() => Finance.PostJson($"/api/accounts/{overpaid.AccountId}/invoices/{overpaid.InvoiceNumber}/refunds",
+            new { amount = 10m, currency = "EUR", paidOn = App.ValueDate(), reference = "OUT-10" }).ReadAs<RefundRecorded>(HttpStatusCode.Created));
+
+        var lines = (await Auditor.GetAsync("/api/invoices").ReadAs<InvoiceListPage>()).Items;
+
+        // From the list alone, as an auditor ticks it off: what was invoiced, less what a credit note took back, is what was received
+        // less what was refunded, plus what is still to be paid, less what CPS still owes back.
+        Assert.All(lines, l => Assert.Equal(l.Total - l.Credited, l.Received - l.Refunded + l.Outstanding - l.OwedBack));
+        // Each figure the invoice's own.
+        foreach (var line in lines)
+        {
+            var invoice = await Auditor.GetAsync($"/api/accounts/{line.AccountId}/invoices/{line.InvoiceNumber}").ReadAs<Invoice>();
+            Assert.Equal((invoice.TotalReceived, invoice.Refunded, invoice.CreditNote?.Total ?? 0m), (line.Received, line.Refunded, line.Credited));
+        }
+        var refunded = Assert.Single(lines, l => l.InvoiceNumber == overpaid.InvoiceNumber);
+        Assert.Equal((overpaid.Total + 30m, 10m, 0m, 20m), (refunded.Received, refunded.Refunded, refunded.Credited, refunded.OwedBack));
+        var creditedAfterPayment = Assert.Single(lines, l => l.InvoiceNumber == "INV-2026-000005");
+        Assert.Equal((creditedAfterPayment.Total, 24m, 24m), (creditedAfterPayment.Credited, creditedAfterPayment.Received, creditedAfterPayment.OwedBack));
     }
 
     [Fact]

@@ -1053,7 +1053,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
         var legacy = Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri);
         await Expect(Page.GetByTestId("verification").GetByRole(AriaRole.Listitem)).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(
-            $@"^Chain of old CPS account {System.Text.RegularExpressions.Regex.Escape($"{LegacyFiles.Kadri} ({LegacyFiles.KadriNumber})")} \({legacy}\): edited at link \d+ \(event "));
+            $@"^Chain of old CPS account {System.Text.RegularExpressions.Regex.Escape($"{LegacyFiles.Kadri} ({LegacyFiles.KadriNumber})")} \({legacy}\): edited at link \d+ \(legacy_product_imported recorded [0-9-]+ [0-9:]+ UTC, event "));
     }
 
     [Fact]

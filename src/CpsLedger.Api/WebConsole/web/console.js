@@ -809,7 +809,8 @@ async function historyView(id, params) {
     // Said on every page, whichever page holds the event: the events below are shown as stored now, which is not what was chained.
     history.chainIntact ? null : h('p', { class: 'notice error', 'data-testid': 'history-chain' },
       h('span', { class: 'cross' }, '✗ '),
-      history.chainBreaks.map(b => `${capitalised(brokenChainName(id, b, chains))} is broken: ${breakWords(b)}. `).join(''),
+      brokenChains(history.chainBreaks).map(([first, ...more]) =>
+        `${capitalised(brokenChainName(id, first, chains))} is broken: ${[first, ...more].map(breakWords).join(', ')}. `).join(''),
       'The events are shown as they are stored now; the Audit tab verifies every chain.'),
     filterForm,
     history.items.length ? timeline : h('p', { class: 'notice' }, 'No events match these filters.'),
@@ -825,9 +826,22 @@ function chainProblemWords(problem) {
     ?? problem;
 }
 
-/** Where a chain broke: its first link not as chained, by the event's sequence (a link whose event is gone has none). */
+/** Every link not as chained (the API names each, a chain's in link order), grouped by chain: one array a broken chain. */
+function brokenChains(breaks) {
+  const byChain = new Map();
+  for (const b of breaks) byChain.set(b.chainId, [...(byChain.get(b.chainId) ?? []), b]);
+  return [...byChain.values()];
+}
+
+/** The links of a chain not as chained after its first, which its row names. */
+function moreBreaks(breaks, c) {
+  const more = breaks.filter(b => b.chainId === c.chainId).length - 1;
+  return more > 0 ? ` and ${count(more, 'more link')}` : '';
+}
+
+/** Where a chain broke: a link not as chained, by the event's sequence (a link whose event is gone has none). */
 function breakWords(b) {
-  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}`;
+  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}${b.type ? ` (${b.type}, recorded ${utc(b.recordedAt)})` : ''}`;
 }
 
 /** A hash-chain status's chains (and those with no link left) by id: what names a break's chain. */
@@ -902,7 +916,7 @@ async function auditView(id) {
       h('h2', { id: 'chain-heading' }, 'Hash chain'),
       h('p', {}, chain.intact
         ? h('span', { class: 'tick' }, '✓ Intact: every stored event still hashes to its link.')
-        : h('span', { class: 'cross' }, `✗ Broken: ${count(chain.breaks.length, 'chain')} no longer ${chain.breaks.length === 1 ? 'matches' : 'match'} the stored events.`),
+        : h('span', { class: 'cross' }, `✗ Broken: ${count(brokenChains(chain.breaks).length, 'chain')} no longer ${brokenChains(chain.breaks).length === 1 ? 'matches' : 'match'} the stored events.`),
       ` Checked ${utc(chain.checkedAt)}.`),
       h('table', {},
         h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
@@ -913,7 +927,7 @@ async function auditView(id) {
           h('td', { class: 'num' }, String(c.headSequence)),
           h('td', { class: 'mono' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
-            : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}`)))))),
+            : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}${moreBreaks(chain.breaks, c)}`)))))),
       // A chain with no link left has no row above: the status names it all the same.
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId))
         .map(b => h('p', { class: 'notice error' }, `${brokenChainLabel(b, chains)}: event ${b.eventId} ${b.problem}.`))),
@@ -982,7 +996,7 @@ function renderVerification(target, report, chains) {
         h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, d.field),
         h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null,
     report.chainBreaks.length ? h('ul', {}, report.chainBreaks.map(b => h('li', {},
-      `${brokenChainLabel(b, chains)}: ${b.problem} at link ${b.position} (event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
+      `${brokenChainLabel(b, chains)}: ${b.problem} at link ${b.position} (${b.type ? `${b.type} recorded ${utc(b.recordedAt)}, ` : ''}event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
       : null);
 }
 
