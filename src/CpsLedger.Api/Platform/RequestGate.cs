@@ -218,7 +218,7 @@ public sealed partial class RequestGate(
         {
             errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long))
                 ? range.ErrorMessage ?? WholeNumber(range)
-                : Expected(type) + UnescapedPlus(type, value));
+                : Expected(type) + UnescapedPlus(type, value) + TooPrecise(type, value));
             return;
         }
 
@@ -395,6 +395,19 @@ public sealed partial class RequestGate(
         type == typeof(DateTimeOffset) && value.Contains(' ') && TryParseTimestamp(value.Replace(' ', '+'), out _)
             ? $" A + in a URL's query is read as a space: write the offset's + as %2B ({value.Replace(" ", "%2B")})."
             : "";
+
+    // `date +%N`, Go and Java give nine digits after the seconds; a moment is read to 100 ns, seven (DateTimeOffset's ticks). Told
+    // so with the value cut to seven: asked for "ISO 8601 with its offset" alone, a caller who gave exactly that was left guessing.
+    private static string TooPrecise(Type type, string value)
+    {
+        if (type != typeof(DateTimeOffset) || TooManyFractionDigits().Match(value) is not { Success: true } fraction)
+            return "";
+        var cut = value.Remove(fraction.Index + 8, fraction.Length - 8);
+        return TryParseTimestamp(cut, out _) ? $" Give at most 7 digits after the seconds (100 ns): {cut}." : "";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<=:\d{2})\.\d{8,}")]
+    private static partial System.Text.RegularExpressions.Regex TooManyFractionDigits();
 
     /// <summary>What a value of this type looks like, in words a portal can show next to the field.</summary>
     public static string Expected(Type type)

@@ -315,6 +315,25 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await (await auditor.GetAsync($"/api/accounts/{account}/{query}2030-12-03T10:00:00%2B02:00")).ShouldBe(HttpStatusCode.OK);
     }
 
+    [Theory]
+    [InlineData("history?from=")]
+    [InlineData("as-of?timestamp=")]
+    public async Task a_moment_to_the_nanosecond_is_told_its_precision(string query)
+    {
+        // `date +%N` and many clocks give nine digits after the seconds; a moment is read to 100 ns (seven). Until 2026-12-07 the
+        // refusal asked for ISO 8601 with an offset, which the value was (seen by an auditor walking time travel).
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+        var account = await App.OpenAccount();
+        var field = query[(query.IndexOf('?') + 1)..^1];
+
+        var refused = await Field(await auditor.GetAsync($"/api/accounts/{account}/{query}2030-12-07T09:32:59.527209123Z"), field);
+
+        Assert.Equal(["Must be a date and time in ISO 8601 form with its offset, e.g. 2024-03-01T09:30:00Z. Give at most 7 digits " +
+                      "after the seconds (100 ns): 2030-12-07T09:32:59.5272091Z."],
+            refused.EnumerateArray().Select(m => m.GetString()));
+        await (await auditor.GetAsync($"/api/accounts/{account}/{query}2030-12-07T09:32:59.5272091Z")).ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task the_support_overrides_range_needs_offsets_too()
     {
