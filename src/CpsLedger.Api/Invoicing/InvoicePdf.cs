@@ -323,7 +323,8 @@ public static class InvoicePdf
 
             // Payment (or settlement) instructions, boxed.
             y += 14;
-            // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are. Each wrapped to the box.
+            // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are. Each wrapped to the box by its
+            // measured width (the wording gives one sentence to an element, not lines broken by hand to fit).
             var rows = new List<(string? Label, string Value, XFont Font, double X)>();
             foreach (var line in sheet.PaymentLines)
             {

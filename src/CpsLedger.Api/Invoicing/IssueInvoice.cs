@@ -277,7 +277,7 @@ public static class InvoiceEmails
 
                     {figures}
                     {(InvoiceWording.VatMention(invoice) is { } mention ? $"\n{mention}\n" : "")}
-                    {string.Join("\n", Sentences(InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile)))}
+                    {string.Join("\n", InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile))}
 
                     {InvoiceWording.SellerLine(invoice)}
                     """;
@@ -332,31 +332,6 @@ public static class InvoiceEmails
     {
         var width = Math.Max(44, rows.Max(r => r.Label.Length));
         return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount),12} {currency}"));
-    }
-
-    /// <summary>
-    /// The payment instructions as the e-mail writes them: a sentence the PDF breaks over two lines (its box is about 90 characters
-    /// wide) on one, which the e-mail's flowed text wraps to the reader's window (<see cref="MemberEmails.Text"/>). A line that goes
-    /// on with a small letter continues the one before it.
-    /// </summary>
-    private static IEnumerable<string> Sentences(IReadOnlyList<string> lines)
-    {
-        var sentence = new System.Text.StringBuilder();
-        foreach (var line in lines)
-        {
-            if (sentence.Length > 0 && line.Length > 0 && char.IsLower(line[0]))
-            {
-                sentence.Append(' ').Append(line);
-                continue;
-            }
-
-            if (sentence.Length > 0)
-                yield return sentence.ToString();
-            sentence.Clear().Append(line);
-        }
-
-        if (sentence.Length > 0)
-            yield return sentence.ToString();
     }
 
     private static string Opening(Invoice invoice) => invoice.Kind switch

@@ -506,20 +506,42 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void Payment_instructions_are_whole_sentences_which_the_pdf_wraps_to_its_box_and_the_e_mail_to_the_reader_s_window()
+    {
+        // Broken by hand for the PDF, a sentence was two elements that the e-mail had to guess back together.
+        var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
+        var (due, reference) = ($"{invoice.DueOn:yyyy-MM-dd}", CreditorReferences.Grouped(invoice.CreditorReference));
+        var account = InvoiceWording.TransferDetails(invoice, TestInvoices.Payee);
+        const string otherwise = "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.";
+
+        Assert.Equal([
+            $"The card on file for your account will be charged 244.00 EUR on {due}.",
+            $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference {reference}:",
+            .. account, otherwise,
+        ], InvoiceWording.PaymentInstructions(invoice, TestInvoices.Payee));
+        Assert.Equal([
+            $"No card is on file for your account, so nothing can be charged on {due}.",
+            $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference {reference}:",
+            .. account, otherwise,
+        ], InvoiceWording.PaymentInstructions(invoice, TestInvoices.Payee, cardOnFile: false));
+    }
+
+    [Fact]
     public async Task A_card_invoice_pdf_says_what_happens_with_a_card_on_file_and_without_one()
     {
         // Drawn again from the invoice's facts at every download, while a card may be recorded after the issue: no card state goes in.
         var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
-        var text = await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee));
+        var text = (await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee))).ReplaceLineEndings("\n");
         var due = $"{invoice.DueOn:yyyy-MM-dd}";
         Assert.DoesNotContain("nothing to do", text);
         foreach (var expected in new[]
                  {
                      $"The card on file for your account will be charged 244.00 EUR on {due}.",
-                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer",
-                     $"244.00 EUR by {due}, quoting the reference {CreditorReferences.Grouped(invoice.CreditorReference)}:",
-                     "Otherwise the charge is declined, the invoice becomes overdue and your CPS",
-                     "membership is suspended until it is paid.",
+                     // Each sentence wrapped to the box by its measured width (pdftotext -layout: one line as drawn).
+                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by\n",
+                     $"{due}, quoting the reference {CreditorReferences.Grouped(invoice.CreditorReference)}:",
+                     "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is\n",
+                     "suspended until it is paid.",
                  })
             Assert.Contains(expected, text);
     }
