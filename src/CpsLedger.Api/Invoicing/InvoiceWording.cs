@@ -43,25 +43,30 @@ public static class InvoiceWording
     /// </param>
     public static IReadOnlyList<string> PaymentInstructions(Invoice invoice, PayeeAccount payee, bool? cardOnFile = null)
     {
-        var reference = CreditorReferences.Grouped(invoice.CreditorReference);
+        // The reference is named once, in the account details' "Reference:" line that the sentences point to (named in the sentence
+        // too, it stood twice a line apart).
         var account = TransferDetails(invoice, payee);
         var (amount, due) = ($"{Money(invoice.Total)} {invoice.Currency}", invoice.DueOn.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
         if (invoice.PaymentMethod != PaymentMethod.Card)
-            return [$"Please transfer {amount} by {due}, quoting the reference {reference}:", .. account];
+            return [$"Please transfer {amount} by {due}, quoting the reference below:", .. account];
         const string otherwise = "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.";
         return cardOnFile switch
         {
-            true => [$"Your card will be charged {amount} on {due}; there is nothing to do.", "To pay by bank transfer instead:", .. account],
+            true =>
+            [
+                $"Your card will be charged {amount} on {due}; there is nothing to do.", "To pay by bank transfer instead, quote the reference below:",
+                .. account,
+            ],
             false =>
             [
                 $"No card is on file for your account, so nothing can be charged on {due}.",
-                $"Please record a card in the CPS portal before {due}, or transfer {amount} by {due}, quoting the reference {reference}:",
+                $"Please record a card in the CPS portal before {due}, or transfer {amount} by {due}, quoting the reference below:",
                 .. account, otherwise,
             ],
             null =>
             [
                 $"The card on file for your account will be charged {amount} on {due}.",
-                $"No card on file yet? Record one in the CPS portal before {due}, or transfer {amount} by {due}, quoting the reference {reference}:",
+                $"No card on file yet? Record one in the CPS portal before {due}, or transfer {amount} by {due}, quoting the reference below:",
                 .. account, otherwise,
             ],
         };

@@ -492,7 +492,7 @@ public sealed class InvoicingRulesTests
 
         var withCard = Body(cardOnFile: true);
         Assert.Contains($"Your card will be charged 244.00 EUR on {due}; there is nothing to do.", withCard);
-        Assert.Contains($"To pay by bank transfer instead:\nAccount holder: {TestInvoices.Payee.AccountName}", withCard);
+        Assert.Contains($"To pay by bank transfer instead, quote the reference below:\nAccount holder: {TestInvoices.Payee.AccountName}", withCard);
 
         var withoutCard = Body(cardOnFile: false);
         Assert.DoesNotContain("nothing to do", withoutCard);
@@ -500,7 +500,7 @@ public sealed class InvoicingRulesTests
         // A sentence the PDF breaks over two lines is one in the e-mail, which the reader's window wraps (MemberEmails.Text).
         Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.\n" +
                         $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR " +
-                        $"by {due}, quoting the reference {reference}:\nAccount holder:", withoutCard);
+                        $"by {due}, quoting the reference below:\nAccount holder:", withoutCard);
         Assert.Contains($"Reference: {reference} (or quote {invoice.InvoiceNumber})\n" +
                         "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.", withoutCard);
     }
@@ -510,20 +510,38 @@ public sealed class InvoicingRulesTests
     {
         // Broken by hand for the PDF, a sentence was two elements that the e-mail had to guess back together.
         var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
-        var (due, reference) = ($"{invoice.DueOn:yyyy-MM-dd}", CreditorReferences.Grouped(invoice.CreditorReference));
+        var due = $"{invoice.DueOn:yyyy-MM-dd}";
         var account = InvoiceWording.TransferDetails(invoice, TestInvoices.Payee);
         const string otherwise = "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.";
 
         Assert.Equal([
             $"The card on file for your account will be charged 244.00 EUR on {due}.",
-            $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference {reference}:",
+            $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference below:",
             .. account, otherwise,
         ], InvoiceWording.PaymentInstructions(invoice, TestInvoices.Payee));
         Assert.Equal([
             $"No card is on file for your account, so nothing can be charged on {due}.",
-            $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference {reference}:",
+            $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference below:",
             .. account, otherwise,
         ], InvoiceWording.PaymentInstructions(invoice, TestInvoices.Payee, cardOnFile: false));
+    }
+
+    [Theory]
+    [InlineData(PaymentMethod.BankTransfer, null)]
+    [InlineData(PaymentMethod.Card, null)]
+    [InlineData(PaymentMethod.Card, true)]
+    [InlineData(PaymentMethod.Card, false)]
+    public async Task The_creditor_reference_is_named_once_in_the_payment_instructions_of_the_pdf_and_the_e_mail(PaymentMethod method, bool? cardOnFile)
+    {
+        // The sentence said "quoting the reference RF…:" above a block whose "Reference:" line named it again.
+        var invoice = TestInvoices.Issued(method, TestInvoices.Buyer("IT"));
+        var reference = CreditorReferences.Grouped(invoice.CreditorReference);
+        int Times(string text) => text.Split(reference).Length - 1;
+
+        var pdf = await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee));
+        var email = InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, cardOnFile).MemberText()!;
+        Assert.Equal((1, 1), (Times(pdf), Times(email)));
+        Assert.Contains($"Reference: {reference} (or quote {invoice.InvoiceNumber})", email);
     }
 
     [Fact]
@@ -539,7 +557,7 @@ public sealed class InvoicingRulesTests
                      $"The card on file for your account will be charged 244.00 EUR on {due}.",
                      // Each sentence wrapped to the box by its measured width (pdftotext -layout: one line as drawn).
                      $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by\n",
-                     $"{due}, quoting the reference {CreditorReferences.Grouped(invoice.CreditorReference)}:",
+                     $"{due}, quoting the reference below:",
                      "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is\n",
                      "suspended until it is paid.",
                  })
