@@ -66,6 +66,19 @@ public sealed partial class MemberEmailTests(LedgerApp app) : LedgerTest(app)
     private static partial Regex Figure();
 
     [Fact]
+    public async Task An_e_mail_is_dated_by_the_service_s_clock_in_utc_when_it_is_handed_to_the_mail_server()
+    {
+        // The tests' clock runs ahead of the machine's (the invoice is issued 2 hours on): MimeKit dated every e-mail by the machine's.
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var invoice = await member.SingleInvoice(account);
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true);
+
+        Assert.Equal(TimeSpan.Zero, email.Date.Offset);
+        // The header has whole seconds.
+        Assert.InRange(email.Date, invoice.IssuedAt.AddSeconds(-1), App.Clock.GetUtcNow());
+    }
+
+    [Fact]
     public void The_renewal_offer_s_subject_says_what_its_text_says()
     {
         var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR", PaymentMethod.Card,
