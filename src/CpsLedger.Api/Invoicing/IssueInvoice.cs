@@ -358,12 +358,14 @@ public static class InvoiceEmails
         var payBy = suspensionOn.AddDays(-1);
         var overdueOn = invoice.OverdueAt is { } at ? DateOnly.FromDateTime(at.UtcDateTime) : payBy;
         var ask = payBy >= overdueOn ? $"Please pay by {payBy:yyyy-MM-dd}." : "Please pay now.";
+        // What will happen, not what is decided: the suspension falls only on an invoice still not paid in full then (a part paid does
+        // not stop it: OverdueDecision.Suspend), and a later payment in full lifts it, as the suspension e-mail says.
         return MemberEmails.Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open.
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
-                        {ask} Without payment your CPS membership ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
+                        {ask} Unless the invoice is paid in full, your CPS membership ({invoice.MembershipNumber}) will be suspended on {suspensionOn:yyyy-MM-dd}; paying in full later lifts the suspension.
 
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 

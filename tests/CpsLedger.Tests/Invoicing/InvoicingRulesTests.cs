@@ -474,12 +474,14 @@ public sealed class InvoicingRulesTests
             InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, suspensionOn, TestInvoices.Payee).MemberText()!.ReplaceLineEndings("\n");
 
         var fortnight = Body(new DateOnly(2026, 12, 18));
-        Assert.Contains("Please pay by 2026-12-17. Without payment your CPS membership", fortnight);
-        Assert.Contains("is suspended on 2026-12-18", fortnight);
+        // What will happen unless the invoice is paid in full (a partial payment does not stop it), not what is decided already.
+        Assert.Contains("Please pay by 2026-12-17. Unless the invoice is paid in full, your CPS membership (CPS-482-173-905) will be " +
+                        "suspended on 2026-12-18; paying in full later lifts the suspension.", fortnight);
+        Assert.DoesNotContain("is suspended on", fortnight);
 
         // A grace of 40 seconds: the suspension falls on the day the invoice went overdue.
         var sameDay = Body(new DateOnly(2026, 12, 4));
-        Assert.Contains("Please pay now. Without payment your CPS membership", sameDay);
+        Assert.Contains("Please pay now. Unless the invoice is paid in full, your CPS membership", sameDay);
         Assert.DoesNotContain("2026-12-03", sameDay);
     }
 
