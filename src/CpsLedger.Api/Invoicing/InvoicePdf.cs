@@ -353,8 +353,6 @@ public static class InvoicePdf
             }
 
             // Legal mentions in the footer.
-            var footer = 778.0;
-            g.DrawLine(rule, left, footer - 12, right, footer - 12);
             var legal = seller is null
                 ? ["Canon Professional Services"]
                 : new List<string>
@@ -365,7 +363,12 @@ public static class InvoicePdf
                 };
             legal.Add($"Payments: {sheet.Payee.AccountName} · IBAN {BankAccounts.GroupedIban(sheet.Payee.Iban)} · BIC {sheet.Payee.Bic}");
             legal.Add("Amounts are rounded to cents per line and on VAT (half away from zero).");
-            foreach (var line in legal)
+            // Each wrapped to the page's width, the footer raised by the lines that adds so that it ends where it did: drawn as one line,
+            // a long payee account name (or legal name) ran off the page, and the IBAN and BIC after it with it.
+            var footerLines = legal.SelectMany(line => Wrap(line, small, right - left)).ToList();
+            var footer = 778.0 - 10 * (footerLines.Count - legal.Count);
+            g.DrawLine(rule, left, footer - 12, right, footer - 12);
+            foreach (var line in footerLines)
             {
                 DrawText(line, small, grey, left, footer);
                 footer += 10;

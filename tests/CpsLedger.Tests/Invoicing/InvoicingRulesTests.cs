@@ -547,6 +547,20 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public async Task A_long_payee_account_name_wraps_in_the_pdf_footer_and_the_iban_and_bic_stay_on_the_page()
+    {
+        // Drawn as one line, the footer's payment line ran off the page: with this name its IBAN was cut and its BIC lost.
+        var options = TestInvoices.SellerOptions();
+        options.Payee.AccountName = "Canon Professional Services Europe B.V. - Client Money Account for Membership Fees and Subscriptions";
+        var layout = await Harness.PdfPictures.Text(InvoicePdf.Render(TestInvoices.Issued(), options.ToPayeeAccount()));
+
+        Assert.Contains($"Payments: {options.Payee.AccountName} · IBAN NL91 ABNA 0417 1643 00 · BIC ABNANL2A",
+            System.Text.RegularExpressions.Regex.Replace(layout, @"\s+", " "));
+        // Its last line still the rounding note, at the foot of the page.
+        Assert.EndsWith("Amounts are rounded to cents per line and on VAT (half away from zero).", layout.TrimEnd());
+    }
+
+    [Fact]
     public async Task A_card_invoice_pdf_says_what_happens_with_a_card_on_file_and_without_one()
     {
         // Drawn again from the invoice's facts at every download, while a card may be recorded after the issue: no card state goes in.
