@@ -325,13 +325,15 @@ public static class InvoiceEmails
         : "";
 
     /// <summary>
-    /// The figures as a table, each amount ending in one column: the labels as wide as the longest (at least 44 characters, as before).
-    /// A fixed 44 pushed an upgrade's "CPS upgrade Gold to Platinum: 365 of 365 days" (45) and its amount a column to the right.
+    /// The figures as a table, each amount ending in one column: the labels as wide as the longest, the amounts as the widest. Padded
+    /// to at least 44 and 12 characters (until 2026-12-07), every line was 63 long: a phone's window, about 47 characters of a fixed
+    /// font at 400 pixels, put each amount on a line of its own; a joining invoice's lines are now 44 characters.
     /// </summary>
     private static string Figures(string currency, IReadOnlyList<(string Label, decimal Amount)> rows)
     {
-        var width = Math.Max(44, rows.Max(r => r.Label.Length));
-        return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount),12} {currency}"));
+        var width = rows.Max(r => r.Label.Length);
+        var amounts = rows.Max(r => InvoiceWording.Money(r.Amount).Length);
+        return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount).PadLeft(amounts)} {currency}"));
     }
 
     private static string Opening(Invoice invoice) => invoice.Kind switch

@@ -79,6 +79,21 @@ public sealed partial class MemberEmailTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public void The_invoice_e_mail_s_figures_are_as_wide_as_their_longest_label_and_amount_so_that_a_phone_shows_each_on_one_line()
+    {
+        // Labels of at least 44 characters and amounts of 12 made every line 63 characters long: a phone's window (about 47 at
+        // 400 pixels in a fixed-width font) put each amount on a line of its own, at the left margin.
+        var invoice = TestInvoices.Issued(buyer: TestInvoices.Buyer("IT"));
+        var text = InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, null).MemberText()!.ReplaceLineEndings("\n");
+
+        Assert.Contains("  CPS Gold membership, annual fee 200.00 EUR\n" +
+                        "  Bank transfer surcharge (IT)      2.00 EUR\n" +
+                        "  Subtotal                        202.00 EUR\n" +
+                        "  VAT 22 % (IT)                    44.44 EUR\n" +
+                        "  Total                           246.44 EUR", text);
+    }
+
+    [Fact]
     public void The_renewal_offer_s_subject_says_what_its_text_says()
     {
         var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR", PaymentMethod.Card,
