@@ -196,11 +196,7 @@ public static class AccountHistory
         // Suspended after the grace period whether or not part of the invoice was paid: "unpaid" was untrue of a partial payment.
         MembershipSuspended e => $"Membership suspended: invoice {e.InvoiceNumber} not paid in full",
         MembershipReinstated e => $"Membership reinstated: invoice {e.InvoiceNumber} settled (paid, or cancelled by a credit note)",
-        RenewalOffered e => $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
-                            (e.OfferedTier is null ? $"no tier eligible at {e.Points} points"
-                                : e.AnnualFee is { } fee ? $"{e.OfferedTierName} pre-selected ({Invoicing.InvoiceWording.Money(fee)} {e.Currency} a year before VAT)"
-                                : $"{e.OfferedTierName} pre-selected") +
-                            (e.EligibleTiers.Count > 0 ? $"; eligible: {string.Join(", ", e.EligibleTiers)}" : ""),
+        RenewalOffered e => DescribeRenewalOffer(e, null),
         RenewalTierChosen e => $"Renewal tier chosen: {e.TierName} ({Invoicing.InvoiceWording.Money(e.AnnualFee)} {e.Currency} a year before VAT)",
         // A tier chosen later resumes the renewal: the stop alone does not end the membership.
         RenewalStopped _ => "Renewal stopped: the membership is not renewed at its term end unless a renewal tier is chosen again before then",
@@ -318,23 +314,26 @@ public static class AccountHistory
     /// <item>A product migrated from an old CPS account: which model (as its registration recorded it) and serial (as the old file
     /// said it, and as registered where that reads otherwise): the event names only the registration's id, which no reader can tell
     /// apart.</item>
+    /// <item>A renewal offer: the eligible tiers by name, from the tier table it was decided on (<see cref="DescribeRenewalOffer"/>).</item>
     /// </list>
     /// In the first two, the settled invoice's stream says how it was settled.
     /// </summary>
     public static async Task<IReadOnlyDictionary<Guid, string>> DerivedSentencesAsync(IQuerySession session, IReadOnlyList<IEvent> events,
         CancellationToken ct)
     {
-        // What the sentences read from other streams, in one round trip however many suspensions and migrations the page holds: the
+        // What the sentences read from other streams, in one round trip however many suspensions, migrations and offers the page holds: the
         // membership's events before its last suspension here (each suspension's membership before it is replayed from them in
-        // memory, not read a query each), and each migrated product's registration and old CPS account. Then the settlements.
+        // memory, not read a query each), each migrated product's registration and old CPS account, and the tier table's events up to
+        // the last offer's table (a few: one per table published). Then the settlements.
         // Version 1 starts the stream (an invitation, an old membership number): no suspension precedes it.
         var suspensions = events.Where(e => e.Data is MembershipSuspended && e.Version > 1).ToList();
         var migrated = events.Where(e => e.Data is Migration.LegacyProductMigrated).ToList();
+        var offers = events.Where(e => e.Data is RenewalOffered { EligibleTiers.Count: > 0 }).ToList();
         var moves = migrated.Select(e => (Event: e, Moved: (Migration.LegacyProductMigrated)e.Data)).ToList();
         var registrationIds = moves.Select(m => m.Moved.RegistrationId).Distinct().ToArray();
         var legacyAccountIds = moves.Select(m => m.Moved.LegacyAccountId).Distinct().ToArray();
-        IReadOnlyList<IEvent> membershipEvents = [], registrationEvents = [], importedEvents = [];
-        if (suspensions.Count > 0 || migrated.Count > 0)
+        IReadOnlyList<IEvent> membershipEvents = [], registrationEvents = [], importedEvents = [], tableEvents = [];
+        if (suspensions.Count > 0 || migrated.Count > 0 || offers.Count > 0)
         {
             var batch = session.CreateBatchQuery();
             var membershipIds = suspensions.Select(e => e.StreamId).Distinct().ToArray();
@@ -348,7 +347,12 @@ public static class AccountHistory
             var importedRead = migrated.Count == 0 ? null
                 : batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(legacyAccountIds) && e.EventTypesAre(typeof(Migration.LegacyProductImported)))
                     .OrderBy(e => e.Sequence).ToList();
+            var tableId = Tiers.TierTableStream.Id;
+            var lastTable = offers.Select(e => ((RenewalOffered)e.Data).TierTableVersion).DefaultIfEmpty().Max();
+            var tableRead = offers.Count == 0 ? null
+                : batch.Query<IEvent>().Where(e => e.StreamId == tableId && e.Version <= lastTable).OrderBy(e => e.Version).ToList();
             await batch.Execute(ct);
+            tableEvents = tableRead is null ? [] : await tableRead;
             membershipEvents = membershipRead is null ? [] : await membershipRead;
             registrationEvents = registrationsRead is null ? [] : await registrationsRead;
             importedEvents = importedRead is null ? [] : await importedRead;
@@ -356,6 +360,15 @@ public static class AccountHistory
 
         var sentences = new Dictionary<Guid, string>(await SettlementSentencesAsync(session, events, suspensions,
             new StreamReplay(session, membershipEvents), ct));
+        var tables = new Dictionary<long, Tiers.TierTableView?>();
+        foreach (var e in offers)
+        {
+            var offer = (RenewalOffered)e.Data;
+            if (!tables.TryGetValue(offer.TierTableVersion, out var table))
+                tables[offer.TierTableVersion] = table = Tiers.TierTableStream.AtVersion(tableEvents, offer.TierTableVersion);
+            sentences[e.Id] = DescribeRenewalOffer(offer, table);
+        }
+
         if (migrated.Count == 0)
             return sentences;
         // What the old file said: the product as imported (a later import leaves a product imported before as it was).
@@ -376,6 +389,20 @@ public static class AccountHistory
 
         return sentences;
     }
+
+    /// <summary>
+    /// A renewal offer: the tier pre-selected and the tiers eligible, by the names members read (the event records the eligible tiers'
+    /// codes only): on the tier table the offer was decided on, read by <see cref="DerivedSentencesAsync"/>. Without it (a reader of
+    /// one event, or a version the table's stream lacks) the codes.
+    /// </summary>
+    public static string DescribeRenewalOffer(RenewalOffered e, Tiers.TierTableView? table) =>
+        $"Renewal offered for the term ending {e.TermEndsOn:yyyy-MM-dd}: " +
+        (e.OfferedTier is null ? $"no tier eligible at {e.Points} points"
+            : e.AnnualFee is { } fee ? $"{e.OfferedTierName} pre-selected ({Invoicing.InvoiceWording.Money(fee)} {e.Currency} a year before VAT)"
+            : $"{e.OfferedTierName} pre-selected") +
+        (e.EligibleTiers.Count > 0
+            ? $"; eligible: {string.Join(", ", e.EligibleTiers.Select(code => table?.Tiers.FirstOrDefault(t => t.Code == code)?.Name ?? code))}"
+            : "");
 
     /// <summary>
     /// The product a migration moved, as the old file said it (its serial as written there), with the registration it became or was

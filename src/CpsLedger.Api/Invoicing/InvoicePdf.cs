@@ -323,7 +323,8 @@ public static class InvoicePdf
 
             // Payment (or settlement) instructions, boxed.
             y += 14;
-            // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are. Each wrapped to the box.
+            // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are. Each wrapped to the box by its
+            // measured width (the wording gives one sentence to an element, not lines broken by hand to fit).
             var rows = new List<(string? Label, string Value, XFont Font, double X)>();
             foreach (var line in sheet.PaymentLines)
             {
@@ -352,8 +353,6 @@ public static class InvoicePdf
             }
 
             // Legal mentions in the footer.
-            var footer = 778.0;
-            g.DrawLine(rule, left, footer - 12, right, footer - 12);
             var legal = seller is null
                 ? ["Canon Professional Services"]
                 : new List<string>
@@ -364,7 +363,12 @@ public static class InvoicePdf
                 };
             legal.Add($"Payments: {sheet.Payee.AccountName} · IBAN {BankAccounts.GroupedIban(sheet.Payee.Iban)} · BIC {sheet.Payee.Bic}");
             legal.Add("Amounts are rounded to cents per line and on VAT (half away from zero).");
-            foreach (var line in legal)
+            // Each wrapped to the page's width, the footer raised by the lines that adds so that it ends where it did: drawn as one line,
+            // a long payee account name (or legal name) ran off the page, and the IBAN and BIC after it with it.
+            var footerLines = legal.SelectMany(line => Wrap(line, small, right - left)).ToList();
+            var footer = 778.0 - 10 * (footerLines.Count - legal.Count);
+            g.DrawLine(rule, left, footer - 12, right, footer - 12);
+            foreach (var line in footerLines)
             {
                 DrawText(line, small, grey, left, footer);
                 footer += 10;

@@ -30,7 +30,11 @@ public static class InvoiceWording
         ? $"Replaces invoice {r.InvoiceNumber} of {r.IssuedOn:yyyy-MM-dd}, cancelled by credit note {r.CreditNoteNumber}."
         : null;
 
-    /// <summary>How to pay: the amount, the date, the account (IBAN, BIC, holder) and the creditor reference to quote.</summary>
+    /// <summary>
+    /// How to pay: the amount, the date, the account (IBAN, BIC, holder) and the creditor reference to quote. One element per
+    /// sentence or account detail, never broken by hand: the PDF wraps each to its box (InvoicePdf), the e-mail's flowed text to the
+    /// reader's window (<see cref="Accounts.MemberEmails.Text"/>).
+    /// </summary>
     /// <param name="cardOnFile">
     /// For a card invoice, whether the account has a card on file as these words are written: the e-mail, written once, knows and
     /// says so. Null for the PDF: it is drawn again from the invoice's own facts at every download and a card may be recorded after
@@ -39,27 +43,31 @@ public static class InvoiceWording
     /// </param>
     public static IReadOnlyList<string> PaymentInstructions(Invoice invoice, PayeeAccount payee, bool? cardOnFile = null)
     {
-        var reference = CreditorReferences.Grouped(invoice.CreditorReference);
+        // The reference is named once, in the account details' "Reference:" line that the sentences point to (named in the sentence
+        // too, it stood twice a line apart).
         var account = TransferDetails(invoice, payee);
         var (amount, due) = ($"{Money(invoice.Total)} {invoice.Currency}", invoice.DueOn.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
         if (invoice.PaymentMethod != PaymentMethod.Card)
-            return [$"Please transfer {amount} by {due}, quoting the reference {reference}:", .. account];
-        // One sentence to a line: the PDF draws each line as it is, in a box about 90 characters wide.
-        string[] otherwise = ["Otherwise the charge is declined, the invoice becomes overdue and your CPS", "membership is suspended until it is paid."];
+            return [$"Please transfer {amount} by {due}, quoting the reference below:", .. account];
+        const string otherwise = "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.";
         return cardOnFile switch
         {
-            true => [$"Your card will be charged {amount} on {due}; there is nothing to do.", "To pay by bank transfer instead:", .. account],
+            true =>
+            [
+                $"Your card will be charged {amount} on {due}; there is nothing to do.", "To pay by bank transfer instead, quote the reference below:",
+                .. account,
+            ],
             false =>
             [
                 $"No card is on file for your account, so nothing can be charged on {due}.",
-                $"Please record a card in the CPS portal before {due}, or transfer {amount}",
-                $"by {due}, quoting the reference {reference}:", .. account, .. otherwise,
+                $"Please record a card in the CPS portal before {due}, or transfer {amount} by {due}, quoting the reference below:",
+                .. account, otherwise,
             ],
             null =>
             [
                 $"The card on file for your account will be charged {amount} on {due}.",
-                $"No card on file yet? Record one in the CPS portal before {due}, or transfer",
-                $"{amount} by {due}, quoting the reference {reference}:", .. account, .. otherwise,
+                $"No card on file yet? Record one in the CPS portal before {due}, or transfer {amount} by {due}, quoting the reference below:",
+                .. account, otherwise,
             ],
         };
     }
@@ -74,8 +82,8 @@ public static class InvoiceWording
     ];
 
     /// <summary>
-    /// What a credit note settles: the money received on the invoice to be refunded, or nothing to be paid on it; one sentence to a line
-    /// (the PDF draws each as it is). Where an overpayment was refunded before the cancellation, the refund due is not what was received:
+    /// What a credit note settles: the money received on the invoice to be refunded, or nothing to be paid on it; one sentence to an
+    /// element (the PDF wraps each to its box, as <see cref="PaymentInstructions"/>). Where an overpayment was refunded before the cancellation, the refund due is not what was received:
     /// both are named, so the amount refunded is not read as the amount received.
     /// </summary>
     /// <param name="invoice">The cancelled invoice, as it stands when the words are written: only its overpayment refunds are read, and

@@ -277,7 +277,7 @@ public static class InvoiceEmails
 
                     {figures}
                     {(InvoiceWording.VatMention(invoice) is { } mention ? $"\n{mention}\n" : "")}
-                    {string.Join("\n", Sentences(InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile)))}
+                    {string.Join("\n", InvoiceWording.PaymentInstructions(invoice, payee, cardOnFile))}
 
                     {InvoiceWording.SellerLine(invoice)}
                     """;
@@ -325,38 +325,15 @@ public static class InvoiceEmails
         : "";
 
     /// <summary>
-    /// The figures as a table, each amount ending in one column: the labels as wide as the longest (at least 44 characters, as before).
-    /// A fixed 44 pushed an upgrade's "CPS upgrade Gold to Platinum: 365 of 365 days" (45) and its amount a column to the right.
+    /// The figures as a table, each amount ending in one column: the labels as wide as the longest, the amounts as the widest. Padded
+    /// to at least 44 and 12 characters (until 2026-12-07), every line was 63 long: a phone's window, about 47 characters of a fixed
+    /// font at 400 pixels, put each amount on a line of its own; a joining invoice's lines are now 44 characters.
     /// </summary>
     private static string Figures(string currency, IReadOnlyList<(string Label, decimal Amount)> rows)
     {
-        var width = Math.Max(44, rows.Max(r => r.Label.Length));
-        return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount),12} {currency}"));
-    }
-
-    /// <summary>
-    /// The payment instructions as the e-mail writes them: a sentence the PDF breaks over two lines (its box is about 90 characters
-    /// wide) on one, which the e-mail's flowed text wraps to the reader's window (<see cref="MemberEmails.Text"/>). A line that goes
-    /// on with a small letter continues the one before it.
-    /// </summary>
-    private static IEnumerable<string> Sentences(IReadOnlyList<string> lines)
-    {
-        var sentence = new System.Text.StringBuilder();
-        foreach (var line in lines)
-        {
-            if (sentence.Length > 0 && line.Length > 0 && char.IsLower(line[0]))
-            {
-                sentence.Append(' ').Append(line);
-                continue;
-            }
-
-            if (sentence.Length > 0)
-                yield return sentence.ToString();
-            sentence.Clear().Append(line);
-        }
-
-        if (sentence.Length > 0)
-            yield return sentence.ToString();
+        var width = rows.Max(r => r.Label.Length);
+        var amounts = rows.Max(r => InvoiceWording.Money(r.Amount).Length);
+        return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount).PadLeft(amounts)} {currency}"));
     }
 
     private static string Opening(Invoice invoice) => invoice.Kind switch
@@ -383,12 +360,14 @@ public static class InvoiceEmails
         var payBy = suspensionOn.AddDays(-1);
         var overdueOn = invoice.OverdueAt is { } at ? DateOnly.FromDateTime(at.UtcDateTime) : payBy;
         var ask = payBy >= overdueOn ? $"Please pay by {payBy:yyyy-MM-dd}." : "Please pay now.";
+        // What will happen, not what is decided: the suspension falls only on an invoice still not paid in full then (a part paid does
+        // not stop it: OverdueDecision.Suspend), and a later payment in full lifts it, as the suspension e-mail says.
         return MemberEmails.Plain(account, $"invoice-overdue-{invoice.InvoiceNumber}@cpsledger", $"Invoice {invoice.InvoiceNumber} is overdue", $"""
                         Dear {account.CompanyName},
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open.
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
-                        {ask} Without payment your CPS membership ({invoice.MembershipNumber}) is suspended on {suspensionOn:yyyy-MM-dd}; paying in full lifts the suspension.
+                        {ask} Unless the invoice is paid in full, your CPS membership ({invoice.MembershipNumber}) will be suspended on {suspensionOn:yyyy-MM-dd}; paying in full later lifts the suspension.
 
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 

@@ -165,6 +165,13 @@ public sealed class MailDelivery(MailTransport transport, Marten.IDocumentStore 
         if (string.IsNullOrEmpty(message.MessageId))
             throw new InvalidOperationException($"The e-mail \"{message.Subject}\" needs a Message-Id derived from what it is about.");
 
+        // Dated by the service's clock, in UTC, as it is handed over: MimeKit dated it by the machine's clock and time zone when it
+        // was made. RFC 5322 (3.6.1) dates a message when it is ready to enter the mail system. Each attempt writes its e-mail
+        // afresh from the facts then (a handler retried after a mail-server outage composes it again, and what it says may have
+        // changed) and hands it over here at once; an attempt that failed sent nothing. So the Date is this attempt's: the time the
+        // words sent were written, never before the facts they state, and the order in which the member receives them.
+        message.Date = clock.GetUtcNow();
+
         // The database's clock decides claims: one clock for every node (and none that a test moves).
         var claimTimeout = options.Value.ClaimTimeout;
         // Who claims: this process and this attempt (or the earlier attempt whose claim it may hold).

@@ -66,6 +66,34 @@ public sealed partial class MemberEmailTests(LedgerApp app) : LedgerTest(app)
     private static partial Regex Figure();
 
     [Fact]
+    public async Task An_e_mail_is_dated_by_the_service_s_clock_in_utc_when_it_is_handed_to_the_mail_server()
+    {
+        // The tests' clock runs ahead of the machine's (the invoice is issued 2 hours on): MimeKit dated every e-mail by the machine's.
+        var (account, member) = await App.MemberWithItsJoiningInvoice("EE", "bank_transfer");
+        var invoice = await member.SingleInvoice(account);
+        var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(invoice.InvoiceNumber) == true);
+
+        Assert.Equal(TimeSpan.Zero, email.Date.Offset);
+        // The header has whole seconds.
+        Assert.InRange(email.Date, invoice.IssuedAt.AddSeconds(-1), App.Clock.GetUtcNow());
+    }
+
+    [Fact]
+    public void The_invoice_e_mail_s_figures_are_as_wide_as_their_longest_label_and_amount_so_that_a_phone_shows_each_on_one_line()
+    {
+        // Labels of at least 44 characters and amounts of 12 made every line 63 characters long: a phone's window (about 47 at
+        // 400 pixels in a fixed-width font) put each amount on a line of its own, at the left margin.
+        var invoice = TestInvoices.Issued(buyer: TestInvoices.Buyer("IT"));
+        var text = InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, null).MemberText()!.ReplaceLineEndings("\n");
+
+        Assert.Contains("  CPS Gold membership, annual fee 200.00 EUR\n" +
+                        "  Bank transfer surcharge (IT)      2.00 EUR\n" +
+                        "  Subtotal                        202.00 EUR\n" +
+                        "  VAT 22 % (IT)                    44.44 EUR\n" +
+                        "  Total                           246.44 EUR", text);
+    }
+
+    [Fact]
     public void The_renewal_offer_s_subject_says_what_its_text_says()
     {
         var term = new MembershipTerm(Guid.NewGuid(), "CPS-482-173-905", "gold", "Gold", TierKind.Standard, 200m, "EUR", PaymentMethod.Card,

@@ -27,7 +27,7 @@ public sealed class EmailLocaleTests
         {
             var overdue = InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, new DateOnly(2026, 12, 18), TestInvoices.Payee).MemberText()!;
             Assert.Contains($"and {InvoiceWording.Money(invoice.Outstanding)} EUR is still open", overdue);
-            Assert.Contains("is suspended on 2026-12-18", overdue);
+            Assert.Contains("will be suspended on 2026-12-18", overdue);
 
             var suspended = InvoiceEmails.Suspended(TestInvoices.Buyer(), invoice, TestInvoices.Now, TestInvoices.Payee).MemberText()!;
             Assert.Contains($"and {InvoiceWording.Money(invoice.Outstanding)} EUR is still open", suspended);

@@ -337,10 +337,11 @@ public sealed class EuInvoicingTests(LedgerApp app) : LedgerTest(app)
             UblRules.Value(ubl, "cac:LegalMonetaryTotal/cbc:PayableAmount")));
         Assert.Equal("22", UblRules.Value(ubl, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:Percent"));
         // The payment instructions agree too: amount, due date, IBAN and the creditor reference.
-        var instruction = $"Please transfer {Money(total)} EUR by {invoice.DueOn:yyyy-MM-dd}, quoting the reference " +
-                          CreditorReferences.Grouped(CreditorReferences.For(number));
+        var instruction = $"Please transfer {Money(total)} EUR by {invoice.DueOn:yyyy-MM-dd}, quoting the reference below:";
         Assert.Contains(instruction, pdfText);
         Assert.Contains(instruction, email);
+        Assert.Matches($@"Reference\s+{System.Text.RegularExpressions.Regex.Escape(CreditorReferences.Grouped(CreditorReferences.For(number)))}", pdfText);
+        Assert.Contains($"Reference: {CreditorReferences.Grouped(CreditorReferences.For(number))}", email);
     }
 
     [Fact]

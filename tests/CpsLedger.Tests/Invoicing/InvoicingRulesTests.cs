@@ -474,12 +474,14 @@ public sealed class InvoicingRulesTests
             InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, suspensionOn, TestInvoices.Payee).MemberText()!.ReplaceLineEndings("\n");
 
         var fortnight = Body(new DateOnly(2026, 12, 18));
-        Assert.Contains("Please pay by 2026-12-17. Without payment your CPS membership", fortnight);
-        Assert.Contains("is suspended on 2026-12-18", fortnight);
+        // What will happen unless the invoice is paid in full (a partial payment does not stop it), not what is decided already.
+        Assert.Contains("Please pay by 2026-12-17. Unless the invoice is paid in full, your CPS membership (CPS-482-173-905) will be " +
+                        "suspended on 2026-12-18; paying in full later lifts the suspension.", fortnight);
+        Assert.DoesNotContain("is suspended on", fortnight);
 
         // A grace of 40 seconds: the suspension falls on the day the invoice went overdue.
         var sameDay = Body(new DateOnly(2026, 12, 4));
-        Assert.Contains("Please pay now. Without payment your CPS membership", sameDay);
+        Assert.Contains("Please pay now. Unless the invoice is paid in full, your CPS membership", sameDay);
         Assert.DoesNotContain("2026-12-03", sameDay);
     }
 
@@ -492,7 +494,7 @@ public sealed class InvoicingRulesTests
 
         var withCard = Body(cardOnFile: true);
         Assert.Contains($"Your card will be charged 244.00 EUR on {due}; there is nothing to do.", withCard);
-        Assert.Contains($"To pay by bank transfer instead:\nAccount holder: {TestInvoices.Payee.AccountName}", withCard);
+        Assert.Contains($"To pay by bank transfer instead, quote the reference below:\nAccount holder: {TestInvoices.Payee.AccountName}", withCard);
 
         var withoutCard = Body(cardOnFile: false);
         Assert.DoesNotContain("nothing to do", withoutCard);
@@ -500,9 +502,62 @@ public sealed class InvoicingRulesTests
         // A sentence the PDF breaks over two lines is one in the e-mail, which the reader's window wraps (MemberEmails.Text).
         Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.\n" +
                         $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR " +
-                        $"by {due}, quoting the reference {reference}:\nAccount holder:", withoutCard);
+                        $"by {due}, quoting the reference below:\nAccount holder:", withoutCard);
         Assert.Contains($"Reference: {reference} (or quote {invoice.InvoiceNumber})\n" +
                         "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.", withoutCard);
+    }
+
+    [Fact]
+    public void Payment_instructions_are_whole_sentences_which_the_pdf_wraps_to_its_box_and_the_e_mail_to_the_reader_s_window()
+    {
+        // Broken by hand for the PDF, a sentence was two elements that the e-mail had to guess back together.
+        var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
+        var due = $"{invoice.DueOn:yyyy-MM-dd}";
+        var account = InvoiceWording.TransferDetails(invoice, TestInvoices.Payee);
+        const string otherwise = "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is suspended until it is paid.";
+
+        Assert.Equal([
+            $"The card on file for your account will be charged 244.00 EUR on {due}.",
+            $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference below:",
+            .. account, otherwise,
+        ], InvoiceWording.PaymentInstructions(invoice, TestInvoices.Payee));
+        Assert.Equal([
+            $"No card is on file for your account, so nothing can be charged on {due}.",
+            $"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR by {due}, quoting the reference below:",
+            .. account, otherwise,
+        ], InvoiceWording.PaymentInstructions(invoice, TestInvoices.Payee, cardOnFile: false));
+    }
+
+    [Theory]
+    [InlineData(PaymentMethod.BankTransfer, null)]
+    [InlineData(PaymentMethod.Card, null)]
+    [InlineData(PaymentMethod.Card, true)]
+    [InlineData(PaymentMethod.Card, false)]
+    public async Task The_creditor_reference_is_named_once_in_the_payment_instructions_of_the_pdf_and_the_e_mail(PaymentMethod method, bool? cardOnFile)
+    {
+        // The sentence said "quoting the reference RF…:" above a block whose "Reference:" line named it again.
+        var invoice = TestInvoices.Issued(method, TestInvoices.Buyer("IT"));
+        var reference = CreditorReferences.Grouped(invoice.CreditorReference);
+        int Times(string text) => text.Split(reference).Length - 1;
+
+        var pdf = await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee));
+        var email = InvoiceEmails.Invoice(TestInvoices.Buyer("IT"), invoice, [], TestInvoices.Payee, cardOnFile).MemberText()!;
+        Assert.Equal((1, 1), (Times(pdf), Times(email)));
+        Assert.Contains($"Reference: {reference} (or quote {invoice.InvoiceNumber})", email);
+    }
+
+    [Fact]
+    public async Task A_long_payee_account_name_wraps_in_the_pdf_footer_and_the_iban_and_bic_stay_on_the_page()
+    {
+        // Drawn as one line, the footer's payment line ran off the page: with this name its IBAN was cut and its BIC lost.
+        var options = TestInvoices.SellerOptions();
+        options.Payee.AccountName = "Canon Professional Services Europe B.V. - Client Money Account for Membership Fees and Subscriptions";
+        var layout = await Harness.PdfPictures.Text(InvoicePdf.Render(TestInvoices.Issued(), options.ToPayeeAccount()));
+
+        Assert.Contains($"Payments: {options.Payee.AccountName} · IBAN NL91 ABNA 0417 1643 00 · BIC ABNANL2A",
+            System.Text.RegularExpressions.Regex.Replace(layout, @"\s+", " "));
+        // Its last line still the rounding note, at the foot of the page.
+        Assert.EndsWith("Amounts are rounded to cents per line and on VAT (half away from zero).", layout.TrimEnd());
     }
 
     [Fact]
@@ -510,16 +565,17 @@ public sealed class InvoicingRulesTests
     {
         // Drawn again from the invoice's facts at every download, while a card may be recorded after the issue: no card state goes in.
         var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));
-        var text = await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee));
+        var text = (await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee))).ReplaceLineEndings("\n");
         var due = $"{invoice.DueOn:yyyy-MM-dd}";
         Assert.DoesNotContain("nothing to do", text);
         foreach (var expected in new[]
                  {
                      $"The card on file for your account will be charged 244.00 EUR on {due}.",
-                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer",
-                     $"244.00 EUR by {due}, quoting the reference {CreditorReferences.Grouped(invoice.CreditorReference)}:",
-                     "Otherwise the charge is declined, the invoice becomes overdue and your CPS",
-                     "membership is suspended until it is paid.",
+                     // Each sentence wrapped to the box by its measured width (pdftotext -layout: one line as drawn).
+                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by\n",
+                     $"{due}, quoting the reference below:",
+                     "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is\n",
+                     "suspended until it is paid.",
                  })
             Assert.Contains(expected, text);
     }

@@ -68,7 +68,8 @@ public sealed class InvoicingTests : LedgerTest
         Assert.StartsWith("%PDF", System.Text.Encoding.ASCII.GetString(await pdf.Content.ReadAsByteArrayAsync())[..4]);
 
         var email = Assert.Single(App.SentEmails(), e => e.Subject?.Contains(number) == true);
-        Assert.Contains("quoting the reference " + CreditorReferences.Grouped(CreditorReferences.For(number)), email.MemberText());
+        Assert.Contains("quoting the reference below:", email.MemberText());
+        Assert.Contains("Reference: " + CreditorReferences.Grouped(CreditorReferences.For(number)), email.MemberText());
         Assert.Contains("IBAN: NL91 ABNA 0417 1643 00", email.MemberText());
         var attachment = Assert.Single(email.Attachments.OfType<MimePart>());
         Assert.Equal($"{number}.pdf", attachment.FileName);
@@ -678,7 +679,8 @@ public sealed class InvoicingTests : LedgerTest
         Assert.DoesNotContain("will be charged", email);
         Assert.Contains($"No card is on file for your account, so nothing can be charged on {due}.", email);
         Assert.Contains($"Please record a card in the CPS portal before {due}, or transfer 244.00 EUR", email);
-        Assert.Contains($"by {due}, quoting the reference {reference}:", email);
+        Assert.Contains($"by {due}, quoting the reference below:", email);
+        Assert.Contains($"Reference: {reference}", email);
         Assert.Contains("Otherwise the charge is declined, the invoice becomes overdue", email);
 
         // The PDF is drawn from the invoice's facts at every download: its words hold with a card and without one...

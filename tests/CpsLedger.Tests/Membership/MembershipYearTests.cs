@@ -120,6 +120,17 @@ public sealed class MembershipYearTests : LedgerTest
     }
 
     [Fact]
+    public async Task The_member_s_history_names_the_tiers_a_renewal_offer_found_eligible_by_their_names()
+    {
+        // Members read tier names (the offer e-mail's "Silver", "Gold"); the history said "eligible: silver, gold", the codes.
+        var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
+
+        var history = await member.GetAsync($"/api/accounts/{account}/history?types=renewal_offered").ReadAs<HistoryPage>();
+        Assert.Equal($"Renewal offered for the term ending {term.EndsOn:yyyy-MM-dd}: Gold pre-selected (200.00 EUR a year before VAT); " +
+                     "eligible: Silver, Gold", Assert.Single(history.Items).Description);
+    }
+
+    [Fact]
     public async Task A_card_renewal_is_charged_the_fee_its_offer_announced_when_a_new_price_list_comes_before_the_term_end()
     {
         var (account, member, term) = await GoldCardMemberOfferedItsRenewal();
