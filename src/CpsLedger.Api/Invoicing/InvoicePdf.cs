@@ -192,8 +192,10 @@ public static class InvoicePdf
             y += 16;
             if (seller is not null)
             {
+                // Each wrapped to its column: drawn as it was, a long address line ran into the invoice's facts on the right.
                 foreach (var line in new[] { seller.LegalName }.Concat(seller.Address.Lines())
-                             .Append($"VAT ID {seller.VatId}").Append($"Company reg. no. {seller.CompanyRegistrationNumber}").Append(seller.Email))
+                             .Append($"VAT ID {seller.VatId}").Append($"Company reg. no. {seller.CompanyRegistrationNumber}").Append(seller.Email)
+                             .SelectMany(line => Wrap(line, small, metaLabel - 12 - left)))
                 {
                     DrawText(line, small, grey, left, y);
                     y += 10.5;

@@ -561,6 +561,23 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public async Task A_long_seller_address_wraps_in_its_column_and_leaves_the_invoice_facts_beside_it_alone()
+    {
+        // The seller's lines were drawn as they are, in the left column: a long one ran into the invoice's facts on the right (its
+        // end over "Invoice number", seen at 150 dpi).
+        const string street = "Professor Doctor Johannes Diderik van der Waalsstraat 1234, Building C, Floor 7, Suite 701";
+        var invoice = TestInvoices.Issued();
+        invoice = invoice with { Seller = invoice.Seller! with { Address = invoice.Seller.Address with { Street = street } } };
+        var layout = (await Harness.PdfPictures.Text(InvoicePdf.Render(invoice, TestInvoices.Payee))).ReplaceLineEndings("\n");
+
+        // pdftotext -layout: each line's left column is its text up to the gap before the right column.
+        var left = layout[..layout.IndexOf("Bill to", StringComparison.Ordinal)].Split('\n')
+            .Select(line => System.Text.RegularExpressions.Regex.Split(line, @"\s{3,}")[0].Trim()).ToList();
+        Assert.Contains(street, string.Join(" ", left));
+        Assert.All(left, line => Assert.True(line.Length <= 64, $"Wider than the seller's column ({line.Length} characters): {line}"));
+    }
+
+    [Fact]
     public async Task A_card_invoice_pdf_says_what_happens_with_a_card_on_file_and_without_one()
     {
         // Drawn again from the invoice's facts at every download, while a card may be recorded after the issue: no card state goes in.
