@@ -15748,7 +15748,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? MigratedFromOldEmail { get; set; } = default!;
 
         /// <summary>
-        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product read) say the same as its lines in the points explanation.
+        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from; where the catalogue now gives the model another value, that value too (`catalogueNowGives`), and that the points already allocated do not change. Made only of what the events, the registration and the catalogue recorded. A product's own lines (My Products, the product read) say the same as its lines in the points explanation.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("inWords")]
         public string? InWords { get; set; } = default!;
@@ -15759,6 +15759,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
         public CatalogueCategoryCode? Category { get; set; } = default!;
+
+        /// <summary>
+        /// The points the catalogue gives the line's model now, where that differs from `catalogueValue` (the value the allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already allocated do not change (docs/programme.md, "Not retrospective"): the line's `points` stay what they are, and a removal takes off exactly what was allocated. Null when the catalogue's value is the same, on a manual adjustment, and in time travel (the account as it stood, not today's catalogue).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("catalogueNowGives")]
+        public int? CatalogueNowGives { get; set; } = default!;
 
     }
 

@@ -197,6 +197,24 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task An_explanation_line_says_what_the_catalogue_gives_now_beside_the_value_it_was_given()
+    {
+        var account = await AccountWithProducts();
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // The member asks why 235 when the catalogue says 300: the line keeps its 235 and says the 300 beside the value used.
+        var lines = Page.GetByTestId("explanation").Locator("tbody tr");
+        var r5 = lines.Filter(new() { HasText = "R5-0001" });
+        await Expect(r5).ToContainTextAsync("+235");
+        await Expect(r5.Locator("td").Nth(6)).ToHaveTextAsync("235 (catalogue v1)the catalogue now gives 300; points allocated do not change");
+        await Expect(lines.Filter(new() { HasText = "LENS-77" })).Not.ToContainTextAsync("now gives");
+        await Expect(Card("points-total")).ToContainTextAsync("275");
+        await Screenshot("explanation-catalogue-now");
+    }
+
+    [Fact]
     public async Task The_products_say_which_details_are_best_guesses_and_the_heading_counts_a_deregistered_product_apart()
     {
         await App.ListModel(points: 235);

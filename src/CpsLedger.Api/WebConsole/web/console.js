@@ -546,7 +546,10 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', {}, KIND_WORDS[kind]),
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
-      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
+      // A later catalogue change said beside the value used ("why 235 when the catalogue says 300?"); the line keeps its points.
+      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—',
+        line.catalogueNowGives != null ? [h('br'), h('small', { class: 'catalogue-now' },
+          `the catalogue now gives ${line.catalogueNowGives}; points allocated do not change`)] : null),
       h('td', {}, actor(line.by, line.causedBy)),
       // The reason in a <bdi>: written in Hebrew or Arabic it reads right to left, and leaves " · ticket …" after it where it was.
       h('td', { class: 'multiline' }, line.reason || line.ticketReference
