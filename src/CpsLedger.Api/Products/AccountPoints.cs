@@ -67,8 +67,8 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
     public IReadOnlyDictionary<Guid, string> MigratedFrom { get; init; } = new Dictionary<Guid, string>();
 
     /// <summary>The catalogue's models of the account's products as they stand now, by normalised code: what the explanation says the
-    /// catalogue gives now beside what was allocated (read only where an explanation is made of the present; empty otherwise, as in time
-    /// travel).</summary>
+    /// catalogue gives now beside what was allocated (read where an explanation is made, time travel's included: today's catalogue, whatever the
+    /// moment replayed; empty otherwise).</summary>
     public IReadOnlyDictionary<string, ProductModelView> CatalogueNow { get; init; } =
         new Dictionary<string, ProductModelView>();
 

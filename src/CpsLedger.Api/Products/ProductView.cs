@@ -143,8 +143,8 @@ public sealed record PointsLine(
     /// <summary>The points the catalogue gives the line's model now, where that differs from <c>catalogueValue</c> (the value the
     /// allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already
     /// allocated do not change (docs/programme.md, "Not retrospective"): the line's <c>points</c> stay what they are, and a removal takes
-    /// off exactly what was allocated. Null when the catalogue's value is the same, on a manual adjustment, and in time travel (the
-    /// account as it stood, not today's catalogue).</summary>
+    /// off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it
+    /// too, from today's catalogue (not the catalogue of the moment replayed), so the account as of now reads as it does live.</summary>
     public int? CatalogueNowGives { get; init; }
 }
 
