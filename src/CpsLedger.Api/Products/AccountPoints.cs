@@ -67,8 +67,8 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
     public IReadOnlyDictionary<Guid, string> MigratedFrom { get; init; } = new Dictionary<Guid, string>();
 
     /// <summary>The catalogue's models of the account's products as they stand now, by normalised code: what the explanation says the
-    /// catalogue gives now beside what was allocated (read where an explanation is made, time travel's included: today's catalogue, whatever the
-    /// moment replayed; empty otherwise).</summary>
+    /// catalogue gives now beside what was allocated, and what a product awaiting details would earn if completed now (read where an
+    /// explanation is made, time travel's included: today's catalogue, whatever the moment replayed; empty otherwise).</summary>
     public IReadOnlyDictionary<string, ProductModelView> CatalogueNow { get; init; } =
         new Dictionary<string, ProductModelView>();
 
@@ -137,8 +137,8 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
 /// account, never of the page shown).</param>
 /// <param name="Lines">Every allocation, removal and manual adjustment, deregistered products' included, oldest first (lines at the
 /// same instant by event id); with <c>page</c> or <c>pageSize</c>, that page of them.</param>
-/// <param name="AwaitingDetails">Registered products that earn nothing yet, and which details each still needs, oldest registration
-/// first (ties by registration id); always all of them, on every page.</param>
+/// <param name="AwaitingDetails">Registered products that earn nothing yet, which details each still needs and the points completing them
+/// today would allocate (an expectation), oldest registration first (ties by registration id); always all of them, on every page.</param>
 /// <param name="Membership">The membership year (term, renewal, tiers held); null when the account is not a member.</param>
 /// <param name="TotalLines">The account's lines on all pages (the <c>total</c> of the other paged lists): how many <c>lines</c> has
 /// when not paged.</param>
@@ -169,13 +169,18 @@ public sealed record PointsExplanation(
 /// <param name="SerialNumber">The serial number if given; null while missing.</param>
 /// <param name="MissingDetails">The mandatory details still missing; the points are allocated once none is.</param>
 /// <param name="RegisteredAt">When it was registered, UTC.</param>
+/// <param name="ExpectedPoints">An expectation, not a fact: the points completing its details today would allocate, the model's
+/// catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated
+/// until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it
+/// from today's catalogue too. Null only when the catalogue has no such model.</param>
 public sealed record ProductAwaitingDetails(
     Guid RegistrationId,
     string ModelCode,
     string ModelName,
     string? SerialNumber,
     IReadOnlyList<MandatoryDetail> MissingDetails,
-    DateTimeOffset RegisteredAt);
+    DateTimeOffset RegisteredAt,
+    int? ExpectedPoints);
 
 public static class AccountPoints
 {
@@ -212,7 +217,8 @@ public static class AccountPoints
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
             .OrderBy(p => p.RegisteredAt)
             .ThenBy(p => p.Id) // as the product list breaks its ties (a migration's products share their instant), in reverse
-            .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt))
+            .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt,
+                PointsInWords.ModelOf(models, p)?.Points))
             .ToList();
         return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting, TotalLines: lines.Count);
     }

@@ -15607,7 +15607,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<PointsLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
         /// <summary>
-        /// Registered products that earn nothing yet, and which details each still needs, oldest registration first (ties by registration id); always all of them, on every page.
+        /// Registered products that earn nothing yet, which details each still needs and the points completing them today would allocate (an expectation), oldest registration first (ties by registration id); always all of them, on every page.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
@@ -15916,6 +15916,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registeredAt")]
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
+
+        /// <summary>
+        /// An expectation, not a fact: the points completing its details today would allocate, the model's catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it from today's catalogue too. Null only when the catalogue has no such model.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
+        public int? ExpectedPoints { get; set; } = default!;
 
     }
 

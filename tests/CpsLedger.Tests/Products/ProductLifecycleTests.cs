@@ -416,6 +416,31 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_product_waiting_for_details_says_what_completing_it_today_would_earn()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var pending = await member.Register(account, Products.WithoutDealer("P-1"));
+
+        // An expectation from the catalogue now, not a fact: nothing is allocated, the total stays 0.
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(235, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+        Assert.Equal(0, explanation.GetProperty("pointsTotal").GetInt32());
+
+        // The catalogue changes: the expectation follows it, and completing the details allocates that value.
+        await App.ChangeModelPoints(Products.R5, 300);
+        explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(300, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+        // Withdrawn since registration, the model still earns its last value (ProductPoints.AllocateIfDue): still expected.
+        await App.WithdrawModel(Products.R5);
+        explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(300, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+        var completed = await member.PatchJson(pending.Url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
+        Assert.Equal(300, completed.Points);
+    }
+
+    [Fact]
     public async Task A_line_in_words_says_which_details_are_best_guesses_and_that_they_earn_points_as_exact_ones()
     {
         // The member on the phone: "I guessed the purchase date and the dealer; do those points count?" The line says so.

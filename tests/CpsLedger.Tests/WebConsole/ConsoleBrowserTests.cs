@@ -215,6 +215,25 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_product_waiting_for_details_says_what_it_would_earn_today_as_an_expectation()
+    {
+        var account = await AccountWithProducts();
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // R5-0002 waits for its dealer: it has 0 points, and would earn the catalogue's 300 if completed today.
+        await Expect(Page.GetByTestId("explanation").Locator("li", new() { HasText = "R5-0002" })).ToHaveTextAsync(
+            "EOS R5 (EOS-R5), serial R5-0002: missing dealer; would earn 300 points if completed today (the catalogue's value now: " +
+            "expected, not allocated)");
+        var waiting = Page.GetByTestId("products").Locator("tr", new() { HasText = "R5-0002" });
+        await Expect(waiting.Locator("td").Nth(3)).ToHaveTextAsync("0300 expected on completion");
+        await Expect(Page.GetByTestId("products").Locator("tr", new() { HasText = "R5-0001" })).Not.ToContainTextAsync("expected");
+        await Expect(Card("points-total")).ToContainTextAsync("275");
+        await Screenshot("awaiting-details-expected");
+    }
+
+    [Fact]
     public async Task The_products_say_which_details_are_best_guesses_and_the_heading_counts_a_deregistered_product_apart()
     {
         await App.ListModel(points: 235);

@@ -477,11 +477,15 @@ function shortened(list, rows, noun, onToggle = () => {}) {
 }
 let listIds = 0;
 
-function productsSection(products) {
+function productsSection(products, awaitingDetails = []) {
   return h('section', { 'aria-labelledby': 'products-heading', 'data-testid': 'products' },
     h('h2', { id: 'products-heading' }, `Products (${productsCount(products)})`),
-    productsTable(products));
+    productsTable(products, awaitingDetails));
 }
+
+// What a product waiting for details would earn if completed today (the explanation's expectedPoints): an expectation, said as one,
+// since the catalogue's value in force when the last detail is given decides.
+const expectedSaid = points => `${points} expected on completion`;
 
 // The summary's cards count the registered products; the table lists the deregistered ones too, so its heading says both.
 function productsCount(products) {
@@ -489,13 +493,15 @@ function productsCount(products) {
   return deregistered ? `${products.length}: ${products.length - deregistered} registered, ${deregistered} deregistered` : String(products.length);
 }
 
-function productsTable(products) {
+function productsTable(products, awaitingDetails = []) {
   if (products.length === 0) return h('p', {}, 'No products registered.');
+  const expected = new Map(awaitingDetails.filter(a => a.expectedPoints != null).map(a => [a.registrationId, a.expectedPoints]));
   const rows = products.map(p => h('tr', {},
       h('td', {}, `${p.modelName} `, h('span', { class: 'mono' }, p.modelCode)),
       h('td', { class: 'mono' }, p.serialNumber || '—'),
       h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
-      h('td', { class: 'num' }, String(p.points)),
+      h('td', { class: 'num' }, String(p.points),
+        expected.has(p.id) ? [h('br'), h('small', { class: 'expected' }, expectedSaid(expected.get(p.id)))] : null),
       h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
       // A best guess earns points as an exact detail does (the programme's decision), flagged so that support can say which it was.
       h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—',
@@ -566,7 +572,8 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
   draw(false);
   const body = h('tbody', {}, rows);
   const waiting = explanation.awaitingDetails.map(p => h('li', {},
-    `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`));
+    `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`,
+    p.expectedPoints != null ? `; would earn ${p.expectedPoints} points if completed today (the catalogue's value now: expected, not allocated)` : ''));
   const waitingList = h('ul', {}, waiting);
   const count = explanation.lines.length;
   return h('section', { 'aria-labelledby': 'explanation-heading', 'data-testid': 'explanation' },
@@ -691,7 +698,7 @@ async function overviewView(id) {
     h('h2', { class: 'visually-hidden' }, 'Summary'),
     summaryCards(summary, membership, invoices, tiers),
     invoicesFirst ? invoicesPart : null,
-    productsSection(products),
+    productsSection(products, explanation.awaitingDetails),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
     invoicesFirst ? null : invoicesPart,
