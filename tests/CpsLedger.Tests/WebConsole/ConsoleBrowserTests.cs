@@ -254,7 +254,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
                 bestGuesses = new[] { "purchase_date", "dealer" },
             });
             sold = await member.Register(account, Products.Products.Complete("LENS-77", Products.Products.Lens));
-            await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold" })).ShouldBe(System.Net.HttpStatusCode.OK);
+            await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold", note = "Sold to Foto Tamm OÜ\nreceipt 42" }))
+                .ShouldBe(System.Net.HttpStatusCode.OK);
         });
 
         await SignInAs(LedgerRoles.Support, "anna");
@@ -268,6 +269,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("green-tick")).ToContainTextAsync("1 of 1 product ticked");
         await Expect(products.GetByRole(AriaRole.Heading, new() { Name = "Products (2: 1 registered, 1 deregistered)", Exact = true }))
             .ToBeVisibleAsync();
+        // The buyer calls about the serial: the note the seller gave is where the sold product is, its line break kept.
+        var status = products.Locator("tr", new() { HasText = "LENS-77" }).Locator("td").Last;
+        await Expect(status).ToContainTextAsync("(sold)");
+        Assert.Equal("note: Sold to Foto Tamm OÜ\nreceipt 42", await status.Locator(".deregistration-note").InnerTextAsync());
+        await Screenshot("products-sold-note");
     }
 
     [Fact]

@@ -506,7 +506,11 @@ function productsTable(products, awaitingDetails = []) {
       // A best guess earns points as an exact detail does (the programme's decision), flagged so that support can say which it was.
       h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—',
         p.bestGuesses?.length ? [h('br'), h('small', { class: 'best-guess' }, `best guess: ${p.bestGuesses.map(words).join(', ')}`)] : null),
-      h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')));
+      // The note given with the deregistration (to whom it was sold): what support is asked when the buyer registers the serial. In a
+      // <bdi>, as a reason is, its line breaks kept.
+      h('td', {}, p.deregistered ? [`Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})`,
+        p.deregistrationNote ? [h('br'), h('small', { class: 'multiline deregistration-note' }, 'note: ', h('bdi', {}, p.deregistrationNote))] : null]
+        : 'Registered')));
   const body = h('tbody', {}, rows);
   return [h('table', {},
     h('caption', { class: 'visually-hidden' }, 'Products'),
