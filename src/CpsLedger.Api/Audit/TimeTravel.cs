@@ -67,6 +67,9 @@ public static class TimeTravel
         // As stored now, for its old e-mails: whose old CPS account a registration was migrated from never changes.
         var accountRead = batch.Load<Accounts.AccountView>(accountId);
         var atSequence = sequence is { } asked ? EventAtOrBefore(batch, asked) : null;
+        // The catalogue as it stands now, as the live explanation says it beside each line (catalogueNowGives): the same words as of
+        // now as live, and "now" is today's catalogue whatever the moment replayed.
+        var catalogueRead = AccountPointsSources.CatalogueIn(batch, accountId);
         await batch.Execute(ct);
         var streams = await streamsRead();
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
@@ -104,6 +107,7 @@ public static class TimeTravel
         var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? [])
         {
             MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, legacyAccounts),
+            CatalogueNow = await catalogueRead,
         };
         var summary = AccountPoints.Summarize(accountId, sources);
 

@@ -1,3 +1,4 @@
+using CpsLedger.Api.Catalogue;
 using CpsLedger.Api.Platform;
 using Marten;
 using Marten.Linq;
@@ -65,6 +66,38 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
     /// migrated product's lines (read only where an explanation is made; empty otherwise).</summary>
     public IReadOnlyDictionary<Guid, string> MigratedFrom { get; init; } = new Dictionary<Guid, string>();
 
+    /// <summary>The catalogue's models of the account's products as they stand now, by normalised code: what the explanation says the
+    /// catalogue gives now beside what was allocated, and what a product awaiting details would earn if completed now (read where an
+    /// explanation is made, time travel's included: today's catalogue, whatever the moment replayed; empty otherwise).</summary>
+    public IReadOnlyDictionary<string, ProductModelView> CatalogueNow { get; init; } =
+        new Dictionary<string, ProductModelView>();
+
+    /// <summary>Models by their normalised codes, as <see cref="CatalogueNow"/> keeps them.</summary>
+    public static IReadOnlyDictionary<string, ProductModelView> CatalogueOf(IEnumerable<ProductModelView> models) =>
+        models.ToDictionary(m => ProductModelCode.Normalize(m.Code));
+
+    /// <summary>
+    /// The catalogue's models of every product of the account, added to a batched query: one subquery on the products' model codes,
+    /// so the explanation reads them in its one round trip instead of a second one once the products are known.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, ProductModelView>> CatalogueIn(IBatchedQuery batch, Guid accountId)
+    {
+        var products = batch.Parent.DocumentStore.Options.FindOrResolveDocumentType(typeof(ProductView)).TableName.QualifiedName;
+        // account_id: the duplicated column ProductsSetup indexes the products by.
+        var models = await batch.Query<ProductModelView>(
+            $"where data ->> 'Code' in (select p.data ->> 'ModelCode' from {products} as p where p.account_id = ?)", accountId);
+        return CatalogueOf(models);
+    }
+
+    /// <summary>The catalogue's models of <paramref name="products"/>, read by their codes (one round trip; none for no products).</summary>
+    public static async Task<IReadOnlyDictionary<string, ProductModelView>> CatalogueAsync(IQuerySession session,
+        IEnumerable<ProductView> products, CancellationToken ct)
+    {
+        var ids = products.Select(p => ProductModelCode.StreamIdFor(p.ModelCode)).Distinct().ToArray();
+        return ids.Length == 0 ? new Dictionary<string, ProductModelView>()
+            : CatalogueOf((await session.LoadManyAsync<ProductModelView>(ct, ids)).OfType<ProductModelView>());
+    }
+
     /// <summary>
     /// The old CPS accounts an account's products can have come from: those of its old e-mails (an e-mail cannot be unlinked once
     /// something was migrated from it), by their ids: read by id, never searched for among every old account's products (a scan
@@ -104,8 +137,8 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
 /// account, never of the page shown).</param>
 /// <param name="Lines">Every allocation, removal and manual adjustment, deregistered products' included, oldest first (lines at the
 /// same instant by event id); with <c>page</c> or <c>pageSize</c>, that page of them.</param>
-/// <param name="AwaitingDetails">Registered products that earn nothing yet, and which details each still needs, oldest registration
-/// first (ties by registration id); always all of them, on every page.</param>
+/// <param name="AwaitingDetails">Registered products that earn nothing yet, which details each still needs and the points completing them
+/// today would allocate (an expectation), oldest registration first (ties by registration id); always all of them, on every page.</param>
 /// <param name="Membership">The membership year (term, renewal, tiers held); null when the account is not a member.</param>
 /// <param name="TotalLines">The account's lines on all pages (the <c>total</c> of the other paged lists): how many <c>lines</c> has
 /// when not paged.</param>
@@ -136,13 +169,18 @@ public sealed record PointsExplanation(
 /// <param name="SerialNumber">The serial number if given; null while missing.</param>
 /// <param name="MissingDetails">The mandatory details still missing; the points are allocated once none is.</param>
 /// <param name="RegisteredAt">When it was registered, UTC.</param>
+/// <param name="ExpectedPoints">An expectation, not a fact: the points completing its details today would allocate, the model's
+/// catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated
+/// until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it
+/// from today's catalogue too. Null only when the catalogue has no such model.</param>
 public sealed record ProductAwaitingDetails(
     Guid RegistrationId,
     string ModelCode,
     string ModelName,
     string? SerialNumber,
     IReadOnlyList<MandatoryDetail> MissingDetails,
-    DateTimeOffset RegisteredAt);
+    DateTimeOffset RegisteredAt,
+    int? ExpectedPoints);
 
 public static class AccountPoints
 {
@@ -166,24 +204,27 @@ public static class AccountPoints
     /// independently of <see cref="Summarize(Guid, AccountPointsSources)"/>: the two agreeing is what the tests check.
     /// </summary>
     public static PointsExplanation Explain(Guid accountId, IReadOnlyCollection<ProductView> products,
-        IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null, IReadOnlyDictionary<Guid, string>? migratedFrom = null)
+        IReadOnlyCollection<Support.ManualAdjustment>? adjustments = null, IReadOnlyDictionary<Guid, string>? migratedFrom = null,
+        IReadOnlyDictionary<string, ProductModelView>? catalogue = null)
     {
         var manual = (adjustments ?? []).Select(a => new PointsLine(null, null, null, null, a.Points, null, null, nameof(Support.PointsAdjusted),
             a.EventId, a.At, a.By, a.Reason, a.TicketReference, Role: a.Role, InWords: PointsInWords.Adjustment(a.Points)));
         var from = migratedFrom ?? new Dictionary<Guid, string>();
-        var lines = products.SelectMany(p => PointsInWords.LinesOf(p, from.GetValueOrDefault(p.Id)))
+        var models = catalogue ?? new Dictionary<string, ProductModelView>();
+        var lines = products.SelectMany(p => PointsInWords.LinesOf(p, from.GetValueOrDefault(p.Id), PointsInWords.ModelOf(models, p)))
             .Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products
             .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
             .OrderBy(p => p.RegisteredAt)
             .ThenBy(p => p.Id) // as the product list breaks its ties (a migration's products share their instant), in reverse
-            .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt))
+            .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt,
+                PointsInWords.ModelOf(models, p)?.Points))
             .ToList();
         return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting, TotalLines: lines.Count);
     }
 
     public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
-        Explain(accountId, [.. sources.Products], [.. sources.Adjustments], sources.MigratedFrom);
+        Explain(accountId, [.. sources.Products], [.. sources.Adjustments], sources.MigratedFrom, sources.CatalogueNow);
 
     /// <summary>The account's products and manual adjustments, as stored now.</summary>
     public static async Task<AccountPointsSources> LoadAsync(IQuerySession session, Guid accountId, CancellationToken ct)
@@ -227,8 +268,13 @@ public sealed class ProductsOfAccount : ICompiledListQuery<ProductView>
 public static class PointsInWords
 {
     /// <summary>A product's points lines in words: its lines in the points explanation and in the product's own read alike.</summary>
-    public static IEnumerable<PointsLine> LinesOf(ProductView product, string? migratedFromOldEmail) =>
-        product.PointsLines.Select(l => Described(l, product, migratedFromOldEmail));
+    public static IEnumerable<PointsLine> LinesOf(ProductView product, string? migratedFromOldEmail, ProductModelView? modelNow) =>
+        product.PointsLines.Select(l => Described(l, product, migratedFromOldEmail, modelNow));
+
+    /// <summary>The product's model in <paramref name="catalogue"/> (keyed as <see cref="AccountPointsSources.CatalogueNow"/>); null when
+    /// not read.</summary>
+    public static ProductModelView? ModelOf(IReadOnlyDictionary<string, ProductModelView> catalogue, ProductView product) =>
+        catalogue.GetValueOrDefault(ProductModelCode.Normalize(product.ModelCode));
 
     /// <summary>
     /// Products as My Products and the product read show them: each one's lines in words (<see cref="LinesOf"/>), the old CPS
@@ -239,22 +285,28 @@ public static class PointsInWords
         CancellationToken ct)
     {
         var from = await AccountPointsSources.MigratedFromAsync(session, accountId, products, account: null, ct);
+        var catalogue = await AccountPointsSources.CatalogueAsync(session, products, ct);
         foreach (var product in products)
-            product.PointsLines = [.. LinesOf(product, from.GetValueOrDefault(product.Id))];
+            product.PointsLines = [.. LinesOf(product, from.GetValueOrDefault(product.Id), ModelOf(catalogue, product))];
         return products;
     }
 
-    private static PointsLine Described(PointsLine line, ProductView product, string? migratedFromOldEmail)
+    private static PointsLine Described(PointsLine line, ProductView product, string? migratedFromOldEmail, ProductModelView? modelNow)
     {
         var migrated = product.Source == RegistrationSource.Migration;
         var what = $"{line.ModelName} ({line.ModelCode}, {CategoryName(product.Category)})";
         // Only a deregistration takes points off, so its kind says why (the member's words: sold, lost, registered in error).
         var why = product.DeregistrationReason is { } reason ? $" when it was deregistered ({DeregisterProductEndpoint.Describe(reason)})" : "";
+        // The catalogue's value now, where a later change made it another: the member asks why the catalogue says otherwise.
+        int? now = modelNow is { } model && model.Points != line.CatalogueValue ? model.Points : null;
+        var nowSaid = modelNow is not null && now is { } value
+            ? $"The catalogue now gives {value} points for {line.ModelCode} (version {modelNow.CatalogueVersion})" : null;
         var said = line.Event == nameof(PointsRemoved)
             ? $"{what}: {-line.Points} points taken off{why}, exactly the points its allocation gave (catalogue version {line.CatalogueVersion}), " +
-              "whatever the catalogue says now."
+              "whatever the catalogue says now." + (nowSaid is null ? "" : $" {nowSaid}.")
             : $"{what}: {line.Points} points, the catalogue's value for {line.ModelCode} (version {line.CatalogueVersion}) in force when its " +
-              "four mandatory details were complete. A later change of the catalogue does not alter it." + BestGuesses(product);
+              "four mandatory details were complete. A later change of the catalogue does not alter it." +
+              (nowSaid is null ? "" : $" {nowSaid}; the {line.Points} points already allocated do not change.") + BestGuesses(product);
         if (migrated)
             said += migratedFromOldEmail is null ? " Migrated from an old CPS account." : $" Migrated from the old CPS account {migratedFromOldEmail}.";
         return line with
@@ -263,6 +315,7 @@ public static class PointsInWords
             MigratedFromOldEmail = migrated ? migratedFromOldEmail : null,
             InWords = said,
             Category = product.Category,
+            CatalogueNowGives = now,
         };
     }
 
@@ -344,6 +397,8 @@ public static class GetPointsExplanationEndpoint
         var batch = session.CreateBatchQuery();
         var exists = AccountExistence.In(batch, accountId);
         var sources = AccountPoints.LoadIn(batch, accountId);
+        // What the catalogue gives each product's model now, said beside what was allocated.
+        var catalogue = AccountPointsSources.CatalogueIn(batch, accountId);
         var membership = batch.Load<Membership.AccountMembership>(Membership.MembershipStream.For(accountId));
         // The tiers an upgrade could go to are decided on these points, as eligible-tiers and time travel decide them: without
         // the table the outlook would say "none".
@@ -353,7 +408,11 @@ public static class GetPointsExplanationEndpoint
         var loaded = await sources;
         // The old CPS accounts products were migrated from to this account, each migrated product's lines naming theirs: a second
         // round trip for an account with migrated products only.
-        loaded = loaded with { MigratedFrom = await AccountPointsSources.MigratedFromAsync(session, accountId, loaded.Products, await exists, ct) };
+        loaded = loaded with
+        {
+            MigratedFrom = await AccountPointsSources.MigratedFromAsync(session, accountId, loaded.Products, await exists, ct),
+            CatalogueNow = await catalogue,
+        };
         var summary = AccountPoints.Summarize(accountId, loaded);
         var inForce = await table;
         var eligibility = inForce is null ? null : Tiers.Eligibility.Decide(accountId, summary.PointsTotal, summary.Products, inForce);

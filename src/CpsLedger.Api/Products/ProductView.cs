@@ -95,8 +95,9 @@ public sealed class ProductView
 /// <param name="InWords">Why the line has its points, in words support can read out: the catalogue's value in force when the product's
 /// four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual
 /// adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS
-/// account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product
-/// read) say the same as its lines in the points explanation.</param>
+/// account it came from; where the catalogue now gives the model another value, that value too (<c>catalogueNowGives</c>), and that the
+/// points already allocated do not change. Made only of what the events, the registration and the catalogue recorded. A product's own
+/// lines (My Products, the product read) say the same as its lines in the points explanation.</param>
 /// <param name="Category">The catalogue category the product was registered with, by its code (e.g. <c>camera_body</c>, <c>lens</c>: the
 /// codes of <c>GET /api/catalogue/categories</c>), so a reader can group the lines; null for a manual adjustment. Read from the
 /// registration whenever the line is read, so every product's line has it, time travel's too.</param>
@@ -138,6 +139,13 @@ public sealed record PointsLine(
     string? Category = null)
 {
     private const string TicketDescription = "The support ticket a line support made answers (the member's own ticket): shown to every reader.";
+
+    /// <summary>The points the catalogue gives the line's model now, where that differs from <c>catalogueValue</c> (the value the
+    /// allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already
+    /// allocated do not change (docs/programme.md, "Not retrospective"): the line's <c>points</c> stay what they are, and a removal takes
+    /// off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it
+    /// too, from today's catalogue (not the catalogue of the moment replayed), so the account as of now reads as it does live.</summary>
+    public int? CatalogueNowGives { get; init; }
 }
 
 public sealed partial class ProductViewProjection : SingleStreamProjection<ProductView, Guid>

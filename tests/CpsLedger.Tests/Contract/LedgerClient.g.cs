@@ -15637,7 +15637,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.Collections.Generic.ICollection<PointsLine> Lines { get; set; } = new System.Collections.ObjectModel.Collection<PointsLine>();
 
         /// <summary>
-        /// Registered products that earn nothing yet, and which details each still needs, oldest registration first (ties by registration id); always all of them, on every page.
+        /// Registered products that earn nothing yet, which details each still needs and the points completing them today would allocate (an expectation), oldest registration first (ties by registration id); always all of them, on every page.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("awaitingDetails")]
         public System.Collections.Generic.ICollection<ProductAwaitingDetails> AwaitingDetails { get; set; } = new System.Collections.ObjectModel.Collection<ProductAwaitingDetails>();
@@ -15778,7 +15778,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public string? MigratedFromOldEmail { get; set; } = default!;
 
         /// <summary>
-        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from. Made only of what the events and the registration recorded. A product's own lines (My Products, the product read) say the same as its lines in the points explanation.
+        /// Why the line has its points, in words support can read out: the catalogue's value in force when the product's four details were complete (a later catalogue change does not alter it), a removal of exactly what was allocated, or a manual adjustment that no catalogue value decides; the model's catalogue category when registered; and for a migrated product, the old CPS account it came from; where the catalogue now gives the model another value, that value too (`catalogueNowGives`), and that the points already allocated do not change. Made only of what the events, the registration and the catalogue recorded. A product's own lines (My Products, the product read) say the same as its lines in the points explanation.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("inWords")]
         public string? InWords { get; set; } = default!;
@@ -15789,6 +15789,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("category")]
         [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<CatalogueCategoryCode>))]
         public CatalogueCategoryCode? Category { get; set; } = default!;
+
+        /// <summary>
+        /// The points the catalogue gives the line's model now, where that differs from `catalogueValue` (the value the allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already allocated do not change (docs/programme.md, "Not retrospective"): the line's `points` stay what they are, and a removal takes off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it too, from today's catalogue (not the catalogue of the moment replayed), so the account as of now reads as it does live.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("catalogueNowGives")]
+        public int? CatalogueNowGives { get; set; } = default!;
 
     }
 
@@ -15940,6 +15946,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("registeredAt")]
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
+
+        /// <summary>
+        /// An expectation, not a fact: the points completing its details today would allocate, the model's catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it from today's catalogue too. Null only when the catalogue has no such model.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
+        public int? ExpectedPoints { get; set; } = default!;
 
     }
 

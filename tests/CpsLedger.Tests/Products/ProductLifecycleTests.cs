@@ -365,13 +365,79 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(
         [
             "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points, the catalogue's value for EOS-R5 (version 1) in force when its four " +
-            "mandatory details were complete. A later change of the catalogue does not alter it.",
+            "mandatory details were complete. A later change of the catalogue does not alter it. The catalogue now gives 300 points " +
+            "for EOS-R5 (version 2); the 235 points already allocated do not change.",
             // Why it was taken off, as the member said it: the member asks "where did my 235 go?".
             "EOS R5 (EOS-R5, Camera bodies (EOS)): 235 points taken off when it was deregistered (sold), exactly the points its " +
-            "allocation gave (catalogue version 1), whatever the catalogue says now.",
+            "allocation gave (catalogue version 1), whatever the catalogue says now. The catalogue now gives 300 points for EOS-R5 " +
+            "(version 2).",
             "Manual adjustment by CPS support: +50 points. No catalogue value decides it; the reason and the ticket say why.",
         ], lines.Select(l => l.InWords));
         Assert.All(lines, l => Assert.Null(l.MigratedFromOldEmail));
+    }
+
+    [Fact]
+    public async Task A_line_says_what_the_catalogue_gives_now_where_it_changed_and_keeps_the_points_allocated()
+    {
+        // "Why did I get 235 when the catalogue says 300?": the line keeps its 235 and says the 300 beside it.
+        await App.ListModel(points: 235);
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 40);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Complete("E-1"));
+        await member.Register(account, Products.Complete("L-1", Products.Lens));
+        await App.ChangeModelPoints(Products.R5, 300);
+
+        // Read as JSON, as the portal reads it.
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        var r5 = LineOf(explanation, "E-1");
+        Assert.Equal((235, 235, 1, 300), (r5.GetProperty("points").GetInt32(), r5.GetProperty("catalogueValue").GetInt32(),
+            r5.GetProperty("catalogueVersion").GetInt32(), r5.GetProperty("catalogueNowGives").GetInt32()));
+        Assert.EndsWith("The catalogue now gives 300 points for EOS-R5 (version 2); the 235 points already allocated do not change.",
+            r5.GetProperty("inWords").GetString());
+        Assert.Equal(235 + 40, explanation.GetProperty("pointsTotal").GetInt32());
+        // The lens's value is unchanged: nothing more to say.
+        var lens = LineOf(explanation, "L-1");
+        Assert.Equal(JsonValueKind.Null, lens.GetProperty("catalogueNowGives").ValueKind);
+        Assert.DoesNotContain("now gives", lens.GetProperty("inWords").GetString());
+
+        // The product's own lines say the same as the explanation's.
+        var product = (await member.GetAsync(Products.ProductsUrl(account)).ReadAs<JsonElement>()).EnumerateArray()
+            .Single(p => p.GetProperty("serialNumber").GetString() == "E-1").GetProperty("pointsLines")[0];
+        Assert.Equal(r5.GetProperty("inWords").GetString(), product.GetProperty("inWords").GetString());
+        Assert.Equal(300, product.GetProperty("catalogueNowGives").GetInt32());
+        // The catalogue back at the value allocated: nothing differs, nothing said.
+        await App.ChangeModelPoints(Products.R5, 235);
+        explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(JsonValueKind.Null, LineOf(explanation, "E-1").GetProperty("catalogueNowGives").ValueKind);
+
+        static JsonElement LineOf(JsonElement explanation, string serial) =>
+            explanation.GetProperty("lines").EnumerateArray().Single(l => l.GetProperty("serialNumber").GetString() == serial);
+    }
+
+    [Fact]
+    public async Task A_product_waiting_for_details_says_what_completing_it_today_would_earn()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var pending = await member.Register(account, Products.WithoutDealer("P-1"));
+
+        // An expectation from the catalogue now, not a fact: nothing is allocated, the total stays 0.
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(235, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+        Assert.Equal(0, explanation.GetProperty("pointsTotal").GetInt32());
+
+        // The catalogue changes: the expectation follows it, and completing the details allocates that value.
+        await App.ChangeModelPoints(Products.R5, 300);
+        explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(300, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+        // Withdrawn since registration, the model still earns its last value (ProductPoints.AllocateIfDue): still expected.
+        await App.WithdrawModel(Products.R5);
+        explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(300, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+        var completed = await member.PatchJson(pending.Url, new { dealer = "Photopoint" }).ReadAs<ProductRegistrationStatus>();
+        Assert.Equal(300, completed.Points);
     }
 
     [Fact]

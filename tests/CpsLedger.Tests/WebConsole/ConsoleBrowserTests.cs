@@ -197,6 +197,43 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task An_explanation_line_says_what_the_catalogue_gives_now_beside_the_value_it_was_given()
+    {
+        var account = await AccountWithProducts();
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // The member asks why 235 when the catalogue says 300: the line keeps its 235 and says the 300 beside the value used.
+        var lines = Page.GetByTestId("explanation").Locator("tbody tr");
+        var r5 = lines.Filter(new() { HasText = "R5-0001" });
+        await Expect(r5).ToContainTextAsync("+235");
+        await Expect(r5.Locator("td").Nth(6)).ToHaveTextAsync("235 (catalogue v1)the catalogue now gives 300; points allocated do not change");
+        await Expect(lines.Filter(new() { HasText = "LENS-77" })).Not.ToContainTextAsync("now gives");
+        await Expect(Card("points-total")).ToContainTextAsync("275");
+        await Screenshot("explanation-catalogue-now");
+    }
+
+    [Fact]
+    public async Task A_product_waiting_for_details_says_what_it_would_earn_today_as_an_expectation()
+    {
+        var account = await AccountWithProducts();
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // R5-0002 waits for its dealer: it has 0 points, and would earn the catalogue's 300 if completed today.
+        await Expect(Page.GetByTestId("explanation").Locator("li", new() { HasText = "R5-0002" })).ToHaveTextAsync(
+            "EOS R5 (EOS-R5), serial R5-0002: missing dealer; would earn 300 points if completed today (the catalogue's value now: " +
+            "expected, not allocated)");
+        var waiting = Page.GetByTestId("products").Locator("tr", new() { HasText = "R5-0002" });
+        await Expect(waiting.Locator("td").Nth(3)).ToHaveTextAsync("0300 expected on completion");
+        await Expect(Page.GetByTestId("products").Locator("tr", new() { HasText = "R5-0001" })).Not.ToContainTextAsync("expected");
+        await Expect(Card("points-total")).ToContainTextAsync("275");
+        await Screenshot("awaiting-details-expected");
+    }
+
+    [Fact]
     public async Task The_products_say_which_details_are_best_guesses_and_the_heading_counts_a_deregistered_product_apart()
     {
         await App.ListModel(points: 235);
@@ -217,7 +254,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
                 bestGuesses = new[] { "purchase_date", "dealer" },
             });
             sold = await member.Register(account, Products.Products.Complete("LENS-77", Products.Products.Lens));
-            await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold" })).ShouldBe(System.Net.HttpStatusCode.OK);
+            await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold", note = "Sold to Foto Tamm OÜ\nreceipt 42" }))
+                .ShouldBe(System.Net.HttpStatusCode.OK);
         });
 
         await SignInAs(LedgerRoles.Support, "anna");
@@ -231,6 +269,11 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Card("green-tick")).ToContainTextAsync("1 of 1 product ticked");
         await Expect(products.GetByRole(AriaRole.Heading, new() { Name = "Products (2: 1 registered, 1 deregistered)", Exact = true }))
             .ToBeVisibleAsync();
+        // The buyer calls about the serial: the note the seller gave is where the sold product is, its line break kept.
+        var status = products.Locator("tr", new() { HasText = "LENS-77" }).Locator("td").Last;
+        await Expect(status).ToContainTextAsync("(sold)");
+        Assert.Equal("note: Sold to Foto Tamm OÜ\nreceipt 42", await status.Locator(".deregistration-note").InnerTextAsync());
+        await Screenshot("products-sold-note");
     }
 
     [Fact]

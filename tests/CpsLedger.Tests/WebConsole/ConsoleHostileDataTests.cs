@@ -180,9 +180,15 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
         await Expect(explanation.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
         await Expect(explanation.Locator("li:visible")).ToHaveCountAsync(FirstRows);
-        // The chart draws the lines the table shows, the rest as one bar, and the total.
+        // The explanation reads oldest first, its running total building up to the total, and shows its latest lines (what changed
+        // recently), the earlier ones folded above them; the chart draws those earlier lines as one bar, then the lines the table
+        // shows, and the total.
+        await Expect(explanation.Locator("tbody tr:visible").First).ToContainTextAsync("R5-AGENCY-0290");
+        await Expect(explanation.Locator("tbody tr:visible").First.Locator("td").First).ToHaveTextAsync("291");
+        await Expect(explanation.Locator("tbody tr:visible").Last.Locator("td").Nth(5)).ToHaveTextAsync("3000");
+        await Expect(explanation).ToContainTextAsync("Latest 10 of 300 shown.");
         await Expect(explanation.Locator("svg g")).ToHaveCountAsync(FirstRows + 2);
-        await Expect(explanation.Locator("svg")).ToContainTextAsync("290 more lines");
+        await Expect(explanation.Locator("svg g").First).ToContainTextAsync("290 earlier lines");
         var height = await Page.EvaluateAsync<int>("() => document.documentElement.scrollHeight");
         Assert.True(height < 4 * 768, $"the page is {height} px tall");
         await Screenshot("big-account");
@@ -214,6 +220,43 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await explanation.GetByRole(AriaRole.Button, new() { Name = "Show all 20 products waiting for details" }).ClickAsync();
         await Expect(explanation.Locator("li:visible")).ToHaveCountAsync(20);
         Assert.False(await PageOverflows(), "the whole explanation overflows");
+    }
+
+    [Fact]
+    public async Task The_browsers_find_reaches_the_rows_a_long_list_folds_and_shows_the_whole_list()
+    {
+        await App.ListModel(points: 10);
+        var account = await App.OpenAccount("find@example.ee");
+        var member = App.Member(account);
+        for (var i = 0; i < 30; i++)
+            await member.Register(account, Products.Products.Complete($"R5-FIND-{i:0000}"));
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+        var products = Page.GetByTestId("products");
+        var explanation = Page.GetByTestId("explanation");
+        await Expect(explanation.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
+        await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
+        // Folded, the rows are in the page and take no room; a screen reader does not read them, as it did not read hidden ones.
+        await Expect(explanation.Locator("tbody tr")).ToHaveCountAsync(30);
+        await Expect(explanation.GetByRole(AriaRole.Row)).ToHaveCountAsync(FirstRows + 2); // the header and the total too
+
+        // The browser's find reaches what hidden="until-found" hides (Chromium): each folded row's cells hold their text so, not
+        // removed from rendering (display: none, which find skips), and the row takes no room.
+        var oldest = explanation.Locator("tbody tr").Filter(new() { HasText = "R5-FIND-0000" });
+        Assert.Equal(["until-found"], await oldest.Locator("td > .fold").EvaluateAllAsync<string[]>("cells => [...new Set(cells.map(c => c.getAttribute('hidden')))]"));
+        Assert.Equal(["hidden"], await oldest.Locator("td > .fold").EvaluateAllAsync<string[]>("cells => [...new Set(cells.map(c => getComputedStyle(c).contentVisibility))]"));
+        Assert.Equal(0, await oldest.EvaluateAsync<double>("r => r.getBoundingClientRect().height"));
+        // Find (Ctrl-F cannot be pressed in a headless browser) fires beforematch on the text it is about to reveal: the whole
+        // explanation is shown, table and chart, its button saying so; the products stay as they were.
+        await oldest.Locator("td > .fold").Nth(2).DispatchEventAsync("beforematch");
+        await Expect(explanation.Locator("tbody tr:visible")).ToHaveCountAsync(30);
+        await Expect(explanation.GetByRole(AriaRole.Button, new() { Name = "Show fewer lines" })).ToHaveAttributeAsync("aria-expanded", "true");
+        await Expect(explanation.Locator("svg g")).ToHaveCountAsync(31);
+        await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(FirstRows);
+        // A product the list folds (the oldest, last in the list) likewise.
+        await products.Locator("tbody tr").Filter(new() { HasText = "R5-FIND-0000" }).Locator("td > .fold").Nth(1).DispatchEventAsync("beforematch");
+        await Expect(products.Locator("tbody tr:visible")).ToHaveCountAsync(30);
+        await Expect(products.GetByRole(AriaRole.Button, new() { Name = "Show fewer products" })).ToHaveAttributeAsync("aria-expanded", "true");
     }
 
     /// <summary>How many rows of a long list the account page shows before its "Show all" button (console.js, FIRST_ROWS).</summary>

@@ -31,19 +31,19 @@ export const KIND_WORDS = { plus: 'allocated', minus: 'removed', adjust: 'manual
 const COLOURS = { plus: '#11702f', minus: '#b3261e', adjust: '#5b3fa8', rest: '#6b7480', total: '#102a43' };
 
 /** An SVG element: the waterfall of the explanation's lines. */
-export function waterfall(explanation, { title = 'How the points total is built up', lines = explanation.lines.length } = {}) {
+export function waterfall(explanation, { title = 'How the points total is built up', from = 0 } = {}) {
   const steps = [];
   let running = 0;
-  for (const line of explanation.lines.slice(0, lines)) {
-    steps.push({ label: lineLabel(line), from: running, to: running + line.points, points: line.points, kind: lineKind(line) });
-    running += line.points;
-  }
-  // The lines after those drawn (the table shows them on "Show all"), as one bar: the total still adds up.
-  const rest = explanation.lines.slice(lines);
+  // The lines before those drawn (the table shows them on "Show all"), as one bar: the total still adds up.
+  const rest = explanation.lines.slice(0, from);
   if (rest.length) {
     const points = rest.reduce((sum, line) => sum + line.points, 0);
-    steps.push({ label: `${rest.length} more lines`, from: running, to: running + points, points, kind: 'rest' });
+    steps.push({ label: `${rest.length} earlier ${rest.length === 1 ? 'line' : 'lines'}`, from: running, to: running + points, points, kind: 'rest' });
     running += points;
+  }
+  for (const line of explanation.lines.slice(from)) {
+    steps.push({ label: lineLabel(line), from: running, to: running + line.points, points: line.points, kind: lineKind(line) });
+    running += line.points;
   }
   steps.push({ label: 'Total', from: 0, to: explanation.pointsTotal, points: explanation.pointsTotal, kind: 'total' });
 
@@ -58,7 +58,7 @@ export function waterfall(explanation, { title = 'How the points total is built 
   const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': `${id}-t ${id}-d` });
   svg.append(el('title', { id: `${id}-t` }, title));
   svg.append(el('desc', { id: `${id}-d` },
-    (rest.length ? `The first ${lines} of ${explanation.lines.length} lines and the other ${rest.length} as one bar,`
+    (rest.length ? `The ${rest.length} earlier lines as one bar and the latest ${explanation.lines.length - from} of ${explanation.lines.length},`
       : `${explanation.lines.length} lines`) + ` from 0 to a total of ${explanation.pointsTotal} points; the table below lists the same lines.`));
 
   // Axis: zero and the largest value, with a faint grid line at each.

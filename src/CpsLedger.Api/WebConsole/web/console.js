@@ -443,27 +443,36 @@ function invoiceLineButtons(accountId, invoiceNumber, creditNoteNumber, invoice)
 
 // A business account (an agency) has hundreds of products: shown whole, its products, points and explanation ran to thousands of
 // pixels and the membership year and invoices sat far below them. A long list shows its first rows and one button for the rest:
-// ten rows with the list's heading and button take about one 1366×768 screen (a 320-product account's page is about 2,600 px, its
+// ten rows with the list's heading and button take about one 1366×768 screen (a 320-product account's page is about 3,000 px, its
 // invoices under three screens down); a list of up to fifteen shows whole (a button for five more rows costs more than the rows).
 // The API returns every list whole, so it is all here, one click away for an auditor who wants the whole list.
 const FIRST_ROWS = 10;
 const WHOLE_UP_TO = 15;
 
 /**
- * Hides a long list's rows after the first and returns the button that shows them (null for a short list): a real button, its
- * aria-expanded saying which is shown. The rows stay in the page, hidden, so the button toggles them in place and keeps the focus.
+ * Folds a long list's rows after the first (with `latest`, before the last) and returns the button that shows them (null for a short
+ * list): a real button, its aria-expanded saying which is shown. The rows stay in the page, folded, so the button toggles them in place
+ * and keeps the focus, and the browser's find reaches them: finding text in a folded row shows the whole list, as the button would.
  */
-function shortened(list, rows, noun, onToggle = () => {}) {
+function shortened(list, rows, noun, onToggle = () => {}, { latest = false } = {}) {
   if (rows.length <= WHOLE_UP_TO) return null;
   list.id ||= `list-${++listIds}`;
   let whole = false;
   const button = h('button', { type: 'button', class: 'secondary small', 'aria-controls': list.id });
   const render = () => {
-    rows.forEach((row, i) => { row.hidden = !whole && i >= FIRST_ROWS; });
+    rows.forEach((row, i) => fold(row, !whole && (latest ? i < rows.length - FIRST_ROWS : i >= FIRST_ROWS)));
     button.setAttribute('aria-expanded', String(whole));
     button.textContent = whole ? `Show fewer ${noun}` : `Show all ${rows.length} ${noun}`;
-    note.textContent = whole ? `All ${rows.length} shown. ` : `First ${FIRST_ROWS} of ${rows.length} shown. `;
+    note.textContent = whole ? `All ${rows.length} shown. ` : `${latest ? 'Latest' : 'First'} ${FIRST_ROWS} of ${rows.length} shown. `;
   };
+  // beforematch: the browser's find (or a link to a text) is about to reveal a folded row. The whole list is shown, so the button and
+  // the chart say what the page shows.
+  list.addEventListener('beforematch', () => {
+    if (whole) return;
+    whole = true;
+    render();
+    onToggle(whole);
+  });
   const note = h('span', {});
   button.addEventListener('click', () => {
     whole = !whole;
@@ -477,11 +486,39 @@ function shortened(list, rows, noun, onToggle = () => {}) {
 }
 let listIds = 0;
 
-function productsSection(products) {
+/**
+ * Folds a row away, or back: hidden="until-found", so the browser's find still reaches it and reveals it (Chromium; a browser without
+ * it hides the row, as "hidden" did). A table row cannot take it (content-visibility does not apply to a row), so its cells' contents
+ * do, the row collapsed to no height (CSS: tr.folded) and out of the accessibility tree, as a hidden row is.
+ */
+function fold(row, folded) {
+  if (row.tagName !== 'TR') {
+    if (folded) row.setAttribute('hidden', 'until-found');
+    else row.removeAttribute('hidden');
+    return;
+  }
+  if (folded && !row.classList.contains('foldable')) {
+    for (const cell of row.cells) cell.replaceChildren(h('div', { class: 'fold' }, [...cell.childNodes]));
+    row.classList.add('foldable');
+  }
+  row.classList.toggle('folded', folded);
+  if (folded) row.setAttribute('aria-hidden', 'true');
+  else row.removeAttribute('aria-hidden');
+  for (const content of row.querySelectorAll(':scope > * > .fold')) {
+    if (folded) content.setAttribute('hidden', 'until-found');
+    else content.removeAttribute('hidden');
+  }
+}
+
+function productsSection(products, awaitingDetails = []) {
   return h('section', { 'aria-labelledby': 'products-heading', 'data-testid': 'products' },
     h('h2', { id: 'products-heading' }, `Products (${productsCount(products)})`),
-    productsTable(products));
+    productsTable(products, awaitingDetails));
 }
+
+// What a product waiting for details would earn if completed today (the explanation's expectedPoints): an expectation, said as one,
+// since the catalogue's value in force when the last detail is given decides.
+const expectedSaid = points => `${points} expected on completion`;
 
 // The summary's cards count the registered products; the table lists the deregistered ones too, so its heading says both.
 function productsCount(products) {
@@ -489,18 +526,24 @@ function productsCount(products) {
   return deregistered ? `${products.length}: ${products.length - deregistered} registered, ${deregistered} deregistered` : String(products.length);
 }
 
-function productsTable(products) {
+function productsTable(products, awaitingDetails = []) {
   if (products.length === 0) return h('p', {}, 'No products registered.');
+  const expected = new Map(awaitingDetails.filter(a => a.expectedPoints != null).map(a => [a.registrationId, a.expectedPoints]));
   const rows = products.map(p => h('tr', {},
       h('td', {}, `${p.modelName} `, h('span', { class: 'mono' }, p.modelCode)),
       h('td', { class: 'mono' }, p.serialNumber || '—'),
       h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
-      h('td', { class: 'num' }, String(p.points)),
+      h('td', { class: 'num' }, String(p.points),
+        expected.has(p.id) ? [h('br'), h('small', { class: 'expected' }, expectedSaid(expected.get(p.id)))] : null),
       h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
       // A best guess earns points as an exact detail does (the programme's decision), flagged so that support can say which it was.
       h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—',
         p.bestGuesses?.length ? [h('br'), h('small', { class: 'best-guess' }, `best guess: ${p.bestGuesses.map(words).join(', ')}`)] : null),
-      h('td', {}, p.deregistered ? `Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})` : 'Registered')));
+      // The note given with the deregistration (to whom it was sold): what support is asked when the buyer registers the serial. In a
+      // <bdi>, as a reason is, its line breaks kept.
+      h('td', {}, p.deregistered ? [`Deregistered ${day(p.deregisteredAt)} (${words(p.deregistrationReason)})`,
+        p.deregistrationNote ? [h('br'), h('small', { class: 'multiline deregistration-note' }, 'note: ', h('bdi', {}, p.deregistrationNote))] : null]
+        : 'Registered')));
   const body = h('tbody', {}, rows);
   return [h('table', {},
     h('caption', { class: 'visually-hidden' }, 'Products'),
@@ -546,7 +589,10 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', {}, KIND_WORDS[kind]),
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
-      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—'),
+      // A later catalogue change said beside the value used ("why 235 when the catalogue says 300?"); the line keeps its points.
+      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—',
+        line.catalogueNowGives != null ? [h('br'), h('small', { class: 'catalogue-now' },
+          `the catalogue now gives ${line.catalogueNowGives}; points allocated do not change`)] : null),
       h('td', {}, actor(line.by, line.causedBy)),
       // The reason in a <bdi>: written in Hebrew or Arabic it reads right to left, and leaves " · ticket …" after it where it was.
       h('td', { class: 'multiline' }, line.reason || line.ticketReference
@@ -555,15 +601,19 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
         : '—'));
   });
   const chart = h('div', { class: 'chart' });
-  // The chart draws the lines the table shows, those after them as one bar, and the total: as long as the table, no longer.
-  const draw = whole => fill(chart, waterfall(explanation, {
-    title: `${caption}: how the total of ${explanation.pointsTotal} is built up`,
-    lines: whole || explanation.lines.length <= WHOLE_UP_TO ? explanation.lines.length : FIRST_ROWS,
-  }));
+  // The chart draws the lines the table shows, those before them as one bar, and the total: as long as the table, no longer.
+  const draw = whole => {
+    const shown = whole || explanation.lines.length <= WHOLE_UP_TO ? explanation.lines.length : FIRST_ROWS;
+    fill(chart, waterfall(explanation, {
+      title: `${caption}: how the total of ${explanation.pointsTotal} is built up`,
+      from: explanation.lines.length - shown,
+    }));
+  };
   draw(false);
   const body = h('tbody', {}, rows);
   const waiting = explanation.awaitingDetails.map(p => h('li', {},
-    `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`));
+    `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`,
+    p.expectedPoints != null ? `; would earn ${p.expectedPoints} points if completed today (the catalogue's value now: expected, not allocated)` : ''));
   const waitingList = h('ul', {}, waiting);
   const count = explanation.lines.length;
   return h('section', { 'aria-labelledby': 'explanation-heading', 'data-testid': 'explanation' },
@@ -577,7 +627,9 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
         .map(c => h('th', { scope: 'col', class: ['#', 'Points', 'Running total'].includes(c) ? 'num' : null }, c)))),
       body,
       h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 4 }, 'Total'), h('td', { class: 'num' }, String(explanation.pointsTotal)), h('td', { colspan: 4 })))),
-    shortened(body, rows, 'lines', draw),
+    // Oldest first, so the running total and the chart build up to the total; a long explanation shows its latest lines, what
+    // changed recently (what a member calls about), the earlier ones folded above them.
+    shortened(body, rows, 'lines', draw, { latest: true }),
     waiting.length
       ? h('div', {}, h('h3', {}, `Waiting for details (no points yet): ${waiting.length} ${waiting.length === 1 ? 'product' : 'products'}`),
         waitingList, shortened(waitingList, waiting, 'products waiting for details'))
@@ -688,7 +740,7 @@ async function overviewView(id) {
     h('h2', { class: 'visually-hidden' }, 'Summary'),
     summaryCards(summary, membership, invoices, tiers),
     invoicesFirst ? invoicesPart : null,
-    productsSection(products),
+    productsSection(products, explanation.awaitingDetails),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
     invoicesFirst ? null : invoicesPart,
