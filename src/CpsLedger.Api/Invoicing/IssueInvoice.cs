@@ -369,6 +369,7 @@ public static class InvoiceEmails
                         {(invoice.PaymentMethod == PaymentMethod.Card ? "We could not charge your card. Please record a valid card in the CPS portal or pay by bank transfer.\n" : "")}
                         {ask} Unless the invoice is paid in full, your CPS membership ({invoice.MembershipNumber}) will be suspended on {suspensionOn:yyyy-MM-dd}; paying in full later lifts the suspension.
 
+                        To pay by bank transfer, quote the reference below:
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
                         Canon Professional Services
@@ -391,8 +392,7 @@ public static class InvoiceEmails
 
                         We could not charge {InvoiceWording.Money(attempt.Amount)} {invoice.Currency} to {which} for invoice {invoice.InvoiceNumber} on {attempt.AttemptedAt:yyyy-MM-dd}: {why}.
 
-                        We try again on {attempt.NextAttemptOn:yyyy-MM-dd}. Before then you can record another card in the CPS portal (it is charged on that day), or pay by bank transfer, quoting the creditor reference:
-
+                        We try again on {attempt.NextAttemptOn:yyyy-MM-dd}. Before then you can record another card in the CPS portal (it is charged on that day), or pay by bank transfer, quoting the reference below:
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
                         If the card cannot be charged by the last attempt, the invoice becomes overdue and your CPS membership ({invoice.MembershipNumber}) may be suspended.
@@ -409,8 +409,7 @@ public static class InvoiceEmails
 
                         Invoice {invoice.InvoiceNumber} was due on {invoice.DueOn:yyyy-MM-dd} and {InvoiceWording.Money(invoice.Outstanding)} {invoice.Currency} is still open, so your CPS membership ({invoice.MembershipNumber}) is suspended from {suspendedAt:yyyy-MM-dd}.
 
-                        Pay the open amount by bank transfer{(invoice.PaymentMethod == PaymentMethod.Card ? ", or record a valid card in the CPS portal (it is charged at once)" : "")}: the membership is active again as soon as the invoice is paid in full.
-
+                        The membership is active again as soon as the invoice is paid in full. {(invoice.PaymentMethod == PaymentMethod.Card ? "Record a valid card in the CPS portal (it is charged at once), or pay" : "Pay")} the open amount by bank transfer, quoting the reference below:
                         {string.Join("\n", InvoiceWording.TransferDetails(invoice, payee))}
 
                         Canon Professional Services

@@ -486,6 +486,29 @@ public sealed class InvoicingRulesTests
     }
 
     [Fact]
+    public void Every_e_mail_with_the_transfer_details_points_to_the_reference_below_as_the_invoice_does()
+    {
+        // The invoice says "quoting the reference below:" above its details; the overdue e-mail put them under its sentence about the
+        // suspension with no word, the card-declined one called it "the creditor reference" and the suspension's ran its sentence
+        // into them.
+        var invoice = TestInvoices.Issued(PaymentMethod.Card) with { Status = InvoiceStatus.Overdue, OverdueAt = TestInvoices.Now };
+        var attempt = new ChargeAttempt(1, "charge-1", invoice.Total, ChargeOutcome.Declined, null, "insufficient funds", new DateOnly(2026, 12, 20),
+            TestInvoices.Now);
+        foreach (var email in new[]
+                 {
+                     InvoiceEmails.Overdue(TestInvoices.Buyer(), invoice, new DateOnly(2026, 12, 18), TestInvoices.Payee),
+                     InvoiceEmails.CardDeclined(TestInvoices.Buyer(), invoice, attempt, new ChargedCard("Visa", "0002"), TestInvoices.Payee),
+                     InvoiceEmails.Suspended(TestInvoices.Buyer(), invoice, TestInvoices.Now, TestInvoices.Payee),
+                 })
+        {
+            var lines = email.MemberText()!.ReplaceLineEndings("\n").Split('\n');
+            var details = Array.FindIndex(lines, line => line.StartsWith("Account holder:", StringComparison.Ordinal));
+            var before = lines[..details].Last(line => line.Length > 0);
+            Assert.True(before.EndsWith("the reference below:", StringComparison.Ordinal), $"{email.Subject}: the details follow \"{before}\"");
+        }
+    }
+
+    [Fact]
     public void A_card_invoice_e_mail_says_the_card_is_charged_when_one_is_on_file_and_asks_for_one_or_a_transfer_when_none_is()
     {
         var invoice = TestInvoices.Issued(PaymentMethod.Card, TestInvoices.Buyer("IT"));

@@ -834,7 +834,8 @@ public sealed class InvoicingTests : LedgerTest
                         $"{first.AttemptedAt:yyyy-MM-dd}: card declined (insufficient funds).", declined.MemberText());
         Assert.Contains($"We try again on {first.NextAttemptOn:yyyy-MM-dd}", declined.MemberText());
         Assert.Contains("record another card in the CPS portal", declined.MemberText());
-        Assert.Contains("creditor reference", declined.MemberText());
+        Assert.Contains("pay by bank transfer, quoting the reference below:\nAccount holder:", declined.MemberText()!.ReplaceLineEndings("\n"));
+        Assert.Contains("Reference: RF", declined.MemberText());
         await App.FastForward(TimeSpan.FromDays(1));
         Assert.Equal(InvoiceStatus.Open, (await member.SingleInvoice(account)).Status);
         await App.FastForward(TimeSpan.FromDays(1));
@@ -1004,7 +1005,7 @@ public sealed class InvoicingTests : LedgerTest
         Assert.Equal(MembershipStatus.Suspended, (await member.Summary(account)).MembershipStatus);
         var membershipNumber = (await member.SingleInvoice(account)).MembershipNumber;
         var suspendedMail = Assert.Single(App.SentEmails(), e => e.Subject == $"Your CPS membership {membershipNumber} is suspended");
-        Assert.Contains("record a valid card in the CPS portal", suspendedMail.MemberText());
+        Assert.Contains("Record a valid card in the CPS portal (it is charged at once)", suspendedMail.MemberText());
 
         await RecordCard(member, account, SandboxPaymentGateway.Approve);
         Assert.Equal(InvoiceStatus.Paid, (await member.SingleInvoice(account)).Status);
