@@ -67,17 +67,20 @@ public static class TimeTravel
         // As stored now, for its old e-mails: whose old CPS account a registration was migrated from never changes.
         var accountRead = batch.Load<Accounts.AccountView>(accountId);
         var atSequence = sequence is { } asked ? EventAtOrBefore(batch, asked) : null;
-        // The catalogue as it stands now, as the live explanation says it beside each line (catalogueNowGives): the same words as of
-        // now as live, and "now" is today's catalogue whatever the moment replayed.
-        var catalogueRead = AccountPointsSources.CatalogueIn(batch, accountId);
+        // The catalogue's models of the account's products (a product's model never changes): their streams are replayed to the cut
+        // below, so the explanation says what the catalogue gave then (catalogueNowGives, expectedPoints), as a reader read it then;
+        // as of now, what it gives now, as live.
+        var modelsRead = AccountPointsSources.CatalogueIn(batch, accountId);
         await batch.Execute(ct);
         var streams = await streamsRead();
         var ids = streams.Select(s => s.StreamId).Append(TierTableStream.Id).ToArray();
+        var modelIds = (await modelsRead).Values.Select(m => m.Id).ToArray();
 
         // All of the streams' events, those after the cut too: a commit's later events decide whether it is in.
         var read = session.CreateBatchQuery();
-        var allRead = read.Query<IEvent>().Where(e => e.StreamId.IsOneOf(ids)).OrderBy(e => e.Sequence).ToList();
-        // The chains those events are on (the account's own, and each stream's for events that name no account, the tier table's).
+        var allRead = read.Query<IEvent>().Where(e => e.StreamId.IsOneOf(ids.Concat(modelIds).ToArray())).OrderBy(e => e.Sequence).ToList();
+        // The chains those events are on (the account's own, and each stream's for events that name no account, the tier table's);
+        // the catalogue's are not the account's.
         var brokenRead = chains.BrokenLinksIn(read, ids);
         // The old CPS account each migrated product came from, as stored now: which old account a registration was migrated from never
         // changes (an e-mail cannot be unlinked once something was migrated from it), and only the products replayed below are named.
@@ -104,10 +107,17 @@ public static class TimeTravel
 
         var adjustments = await replay.AggregateAsync<AccountAdjustments>(accountId, ct);
         var legacyAccounts = legacyRead is null ? [] : await legacyRead;
+        var modelsThen = new List<Catalogue.ProductModelView>();
+        foreach (var modelId in modelIds)
+        {
+            if (await replay.AggregateAsync<Catalogue.ProductModelView>(modelId, ct) is { } model)
+                modelsThen.Add(model);
+        }
+
         var sources = new AccountPointsSources(products, adjustments?.Adjustments ?? [])
         {
             MigratedFrom = AccountPointsSources.MigratedFromOf(accountId, legacyAccounts),
-            CatalogueNow = await catalogueRead,
+            CatalogueNow = AccountPointsSources.CatalogueOf(modelsThen),
         };
         var summary = AccountPoints.Summarize(accountId, sources);
 

@@ -68,7 +68,7 @@ public sealed record AccountPointsSources(IReadOnlyList<ProductView> Products, I
 
     /// <summary>The catalogue's models of the account's products as they stand now, by normalised code: what the explanation says the
     /// catalogue gives now beside what was allocated, and what a product awaiting details would earn if completed now (read where an
-    /// explanation is made, time travel's included: today's catalogue, whatever the moment replayed; empty otherwise).</summary>
+    /// explanation is made; time travel's: the catalogue as it stood at the moment replayed; empty otherwise).</summary>
     public IReadOnlyDictionary<string, ProductModelView> CatalogueNow { get; init; } =
         new Dictionary<string, ProductModelView>();
 
@@ -172,7 +172,7 @@ public sealed record PointsExplanation(
 /// <param name="ExpectedPoints">An expectation, not a fact: the points completing its details today would allocate, the model's
 /// catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated
 /// until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it
-/// from today's catalogue too. Null only when the catalogue has no such model.</param>
+/// from the catalogue as it stood at the moment replayed. Null only when the catalogue has (or had) no such model.</param>
 public sealed record ProductAwaitingDetails(
     Guid RegistrationId,
     string ModelCode,

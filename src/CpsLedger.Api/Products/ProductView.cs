@@ -144,7 +144,7 @@ public sealed record PointsLine(
     /// allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already
     /// allocated do not change (docs/programme.md, "Not retrospective"): the line's <c>points</c> stay what they are, and a removal takes
     /// off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it
-    /// too, from today's catalogue (not the catalogue of the moment replayed), so the account as of now reads as it does live.</summary>
+    /// too, from the catalogue as it stood at the moment replayed: the line as a reader read it then (as of now, as it reads live).</summary>
     public int? CatalogueNowGives { get; init; }
 }
 

@@ -198,6 +198,29 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task As_of_a_moment_before_a_catalogue_change_the_explanation_says_what_the_catalogue_gave_then()
+    {
+        // What the catalogue gives a line's model, and a waiting product's expected points, are read then as then: an auditor
+        // replaying the moment a member called reads what the member read (until 2026-12-07 today's catalogue, seen failing by the
+        // audit property walk).
+        var (account, _) = await AccountWithOneRegistration();
+        await App.Member(account).Register(account, Products.Products.WithoutDealer("WAIT-1"));
+        long before;
+        await using (var session = App.Store.QuerySession())
+            before = await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
+        var then = await Auditor.Explanation(account);
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+
+        var asOf = await AsOf(account, $"sequence={before}");
+
+        SameJson(then, asOf.Explanation, "explanation before the change");
+        Assert.Null(Assert.Single(asOf.Explanation.Lines).CatalogueNowGives);
+        Assert.Equal(235, Assert.Single(asOf.Explanation.AwaitingDetails).ExpectedPoints);
+        var now = await Auditor.Explanation(account);
+        Assert.Equal((300, 300), (Assert.Single(now.Lines).CatalogueNowGives, Assert.Single(now.AwaitingDetails).ExpectedPoints));
+    }
+
+    [Fact]
     public async Task As_of_now_an_account_with_several_products_and_invoices_is_what_its_projections_say()
     {
         var (account, member) = await AccountWithProductsAndInvoices();

@@ -15791,7 +15791,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public CatalogueCategoryCode? Category { get; set; } = default!;
 
         /// <summary>
-        /// The points the catalogue gives the line's model now, where that differs from `catalogueValue` (the value the allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already allocated do not change (docs/programme.md, "Not retrospective"): the line's `points` stay what they are, and a removal takes off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it too, from today's catalogue (not the catalogue of the moment replayed), so the account as of now reads as it does live.
+        /// The points the catalogue gives the line's model now, where that differs from `catalogueValue` (the value the allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already allocated do not change (docs/programme.md, "Not retrospective"): the line's `points` stay what they are, and a removal takes off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it too, from the catalogue as it stood at the moment replayed: the line as a reader read it then (as of now, as it reads live).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueNowGives")]
         public int? CatalogueNowGives { get; set; } = default!;
@@ -15948,7 +15948,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public System.DateTimeOffset RegisteredAt { get; set; } = default!;
 
         /// <summary>
-        /// An expectation, not a fact: the points completing its details today would allocate, the model's catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it from today's catalogue too. Null only when the catalogue has no such model.
+        /// An expectation, not a fact: the points completing its details today would allocate, the model's catalogue value now (a model withdrawn since it was registered included: it still earns its last value). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment, which may differ. Time travel says it from the catalogue as it stood at the moment replayed. Null only when the catalogue has (or had) no such model.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
         public int? ExpectedPoints { get; set; } = default!;
