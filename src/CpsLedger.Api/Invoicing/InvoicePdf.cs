@@ -17,6 +17,11 @@ namespace CpsLedger.Api.Invoicing;
 /// </summary>
 public static class InvoicePdf
 {
+    // The words a wrapped line keeps together (Draw's Unbroken): an amount as InvoiceWording.Money writes it, a currency code, a date.
+    private static readonly System.Text.RegularExpressions.Regex AmountWord = new(@"^-?\d{1,3}(,\d{3})*\.\d{2}$");
+    private static readonly System.Text.RegularExpressions.Regex CurrencyWord = new(@"^[A-Z]{3}[.,;:)]?$");
+    private static readonly System.Text.RegularExpressions.Regex DateWord = new(@"^\d{4}-\d{2}-\d{2}[.,;:)]?$");
+
     private const string Font = EmbeddedFonts.Family;
 
     // PDFsharp's font resolver is process-wide and must always be the same instance.
@@ -138,7 +143,7 @@ public static class InvoicePdf
                 foreach (var paragraph in Printed(value).ReplaceLineEndings("\n").Split('\n'))
                 {
                     var line = "";
-                    foreach (var word in paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries).SelectMany(w => Pieces(w, font, width)))
+                    foreach (var word in Unbroken(paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries)).SelectMany(w => Pieces(w, font, width)))
                     {
                         var longer = line.Length == 0 ? word : $"{line} {word}";
                         // A point of slack: the replacement notice ends on the right margin to a fraction of a point, and stays one line.
@@ -155,6 +160,23 @@ public static class InvoicePdf
                 }
 
                 return lines;
+            }
+
+            // The words a line does not break between, as one: an amount and its currency ("244.00 EUR"), a date and the word before it
+            // ("by 2026-12-25"). Broken there, a line ended "… 244.00 EUR by" and the next began with the date.
+            IEnumerable<string> Unbroken(string[] words)
+            {
+                for (var i = 0; i < words.Length; i++)
+                {
+                    if (i + 1 < words.Length && (AmountWord.IsMatch(words[i]) && CurrencyWord.IsMatch(words[i + 1])
+                                                 || words[i] is "by" or "on" or "before" or "from" or "to" && DateWord.IsMatch(words[i + 1])))
+                    {
+                        yield return $"{words[i]} {words[++i]}";
+                        continue;
+                    }
+
+                    yield return words[i];
+                }
             }
 
             // A word that fits, or its pieces that do, broken between characters (never inside one: a base and its accents stay together).

@@ -612,8 +612,10 @@ public sealed class InvoicingRulesTests
                  {
                      $"The card on file for your account will be charged 244.00 EUR on {due}.",
                      // Each sentence wrapped to the box by its measured width (pdftotext -layout: one line as drawn).
-                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR by\n",
-                     $"{due}, quoting the reference below:",
+                     // An amount stays with its currency and a date with its "by" (until 2026-12-07 "… 244.00 EUR by" then
+                     // "2026-12-25, quoting …").
+                     $"No card on file yet? Record one in the CPS portal before {due}, or transfer 244.00 EUR\n",
+                     $"by {due}, quoting the reference below:",
                      "Otherwise the charge is declined, the invoice becomes overdue and your CPS membership is\n",
                      "suspended until it is paid.",
                  })
