@@ -298,9 +298,9 @@ public static class PointsInWords
         // Only a deregistration takes points off, so its kind says why (the member's words: sold, lost, registered in error).
         var why = product.DeregistrationReason is { } reason ? $" when it was deregistered ({DeregisterProductEndpoint.Describe(reason)})" : "";
         // The catalogue's value now, where a later change made it another: the member asks why the catalogue says otherwise.
-        int? now = modelNow is { } model && model.Points != line.CatalogueValue ? model.Points : null;
-        var nowSaid = modelNow is not null && now is { } value
-            ? $"The catalogue now gives {value} points for {line.ModelCode} (version {modelNow.CatalogueVersion})" : null;
+        var changed = modelNow is { } model && model.Points != line.CatalogueValue ? model : null;
+        var nowSaid = changed is null ? null
+            : $"The catalogue now gives {changed.Points} points for {line.ModelCode} (version {changed.CatalogueVersion})";
         var said = line.Event == nameof(PointsRemoved)
             ? $"{what}: {-line.Points} points taken off{why}, exactly the points its allocation gave (catalogue version {line.CatalogueVersion}), " +
               "whatever the catalogue says now." + (nowSaid is null ? "" : $" {nowSaid}.")
@@ -315,7 +315,7 @@ public static class PointsInWords
             MigratedFromOldEmail = migrated ? migratedFromOldEmail : null,
             InWords = said,
             Category = product.Category,
-            CatalogueNowGives = now,
+            CatalogueNowGives = changed?.Points,
         };
     }
 
