@@ -8,26 +8,57 @@ using Weasel.Core.Migrations;
 namespace CpsLedger.Api.Platform;
 
 /// <summary>
-/// The databases a schema script is written for: the one <c>-d</c> names (as Weasel's commands match it: a database's subject or
-/// database Uri, a part of one, or its identifier), or, without it, every one the ledger has, Marten's first (its event store and
-/// documents; then Wolverine's message storage), in the order <c>eventstore-migrations/</c> applies them. Weasel's own
-/// <c>db-patch</c> and <c>db-dump</c> stopped with exit code 1 and the list of databases unless one was named: the ledger has two
-/// (Marten's and Wolverine's, in the same PostgreSQL database and schema), while <c>db-apply</c> and <c>db-assert</c> take both.
+/// The databases a schema script is written for: the one <c>-d</c> names (<see cref="Named"/>), or, without it, every one the
+/// ledger has, Marten's first (its event store and documents; then Wolverine's message storage), in the order
+/// <c>eventstore-migrations/</c> applies them. Weasel's own <c>db-patch</c> and <c>db-dump</c> stopped with exit code 1 and the
+/// list of databases unless one was named: the ledger has two (Marten's and Wolverine's, in the same PostgreSQL database and
+/// schema), while <c>db-apply</c> and <c>db-assert</c> take both.
 /// </summary>
 internal static class SchemaScripts
 {
-    /// <summary>The databases to write for, or null when <c>-d</c> names none (Weasel has said so, and listed them).</summary>
+    /// <summary>The databases to write for, or null when <c>-d</c> names none or several (said on standard error).</summary>
     public static async Task<IReadOnlyList<IDatabase>?> DatabasesAsync(IHost host, string? named)
     {
-        var weasel = new WeaselInput { DatabaseFlag = named };
-        if (!string.IsNullOrEmpty(named))
-        {
-            var (found, database) = await weasel.TryChooseSingleDatabase(host);
-            return found && database is not null ? [database] : null;
-        }
+        var all = (await new WeaselInput().AllDatabases(host))
+            .OrderBy(database => database.Describe().SubjectUri.Scheme == "marten" ? 0 : 1)
+            .ToList();
+        if (string.IsNullOrEmpty(named))
+            return all;
 
-        var all = await weasel.AllDatabases(host);
-        return [.. all.OrderBy(database => database.Describe().SubjectUri.Scheme == "marten" ? 0 : 1)];
+        var names = all.Select(NamesOf).ToList();
+        if (Named(names, named) is { } chosen)
+            return [all[chosen]];
+
+        var matching = names.Where(n => n.Any(name => name.Contains(named, StringComparison.OrdinalIgnoreCase))).ToList();
+        await Console.Error.WriteLineAsync(matching.Count == 0
+            ? $"'{named}' names none of the ledger's databases. Name one by a Uri db-list shows:"
+            : $"'{named}' names {matching.Count} databases. Name one by a Uri db-list shows (the whole of one picks it):");
+        foreach (var database in all)
+            await Console.Error.WriteLineAsync($"  {database.Describe().SubjectUri}  {database.Describe().DatabaseUri()}");
+        return null;
+    }
+
+    /// <summary>
+    /// Which database <paramref name="named"/> names, by the names each has (its subject Uri, database Uri and identifier), or null
+    /// for none or several: one whose name is the text, whole and in any case; else the one name containing it. Marten's database
+    /// Uri is Wolverine's with the schema after it (<c>postgresql://host/db/schema</c>, <c>postgresql://host/db</c>): Weasel's
+    /// matching took the first that contained the text, so Wolverine's Uri, given whole, chose Marten's database.
+    /// </summary>
+    public static int? Named(IReadOnlyList<IReadOnlyList<string>> names, string named)
+    {
+        static int? Single(IEnumerable<int> found) => found.Take(2).ToList() is [var one] ? one : null;
+
+        var indices = Enumerable.Range(0, names.Count);
+        var whole = indices.Where(i => names[i].Any(name => string.Equals(name, named, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (whole.Count > 0)
+            return Single(whole);
+        return Single(indices.Where(i => names[i].Any(name => name.Contains(named, StringComparison.OrdinalIgnoreCase))));
+    }
+
+    private static IReadOnlyList<string> NamesOf(IDatabase database)
+    {
+        var description = database.Describe();
+        return [description.SubjectUri.ToString(), description.DatabaseUri().ToString(), description.Identifier];
     }
 
     /// <summary>
@@ -89,7 +120,7 @@ public sealed class LedgerPatchInput : LedgerInput
     [Description("File path where the patch should be written (its rollback beside it, <name>.drop.sql)")]
     public string FileName { get; set; } = "";
 
-    [Description("One database only, by its Uri as db-list shows it (a part of one matches: marten://store/, wolverine://messages/main); "
+    [Description("One database only, by a Uri db-list shows (marten://store/, wolverine://messages/main), or a part only one of them has; "
         + "without it, all of them in one file, Marten's first")]
     [FlagAlias("database", 'd')]
     public string? DatabaseFlag { get; set; }
@@ -159,7 +190,7 @@ public sealed class LedgerDumpInput : LedgerInput
     [Description("File (or folder, with --by-feature) location to write the SQL file")]
     public string Path { get; set; } = "";
 
-    [Description("One database only, by its Uri as db-list shows it (a part of one matches: marten://store/, wolverine://messages/main); "
+    [Description("One database only, by a Uri db-list shows (marten://store/, wolverine://messages/main), or a part only one of them has; "
         + "without it, all of them, Marten's first")]
     [FlagAlias("database", 'd')]
     public string? DatabaseFlag { get; set; }

@@ -78,6 +78,53 @@ public sealed class SchemaScriptCommandTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task db_patch_named_by_a_database_uri_another_extends_takes_the_one_it_names_exactly()
+    {
+        // Marten's database Uri is Wolverine's with the schema after it (postgresql://host/db/schema against postgresql://host/db):
+        // Weasel's matching took the first whose Uri contained the text, Marten's, for Wolverine's exact Uri.
+        var absent = $"cpsledger_patch_{Guid.NewGuid():N}"[..26];
+        var folder = Directory.CreateTempSubdirectory("cpsledger-db-patch-test-").FullName;
+        try
+        {
+            var database = new NpgsqlConnectionStringBuilder(App.ConnectionString);
+            var file = Path.Combine(folder, "wolverine.sql");
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent, "db-patch", file, "-d",
+                $"postgresql://{database.Host}/{database.Database}");
+
+            Assert.True(exit == 0, $"exit {exit}\n{error}\n{output}");
+            var script = await File.ReadAllTextAsync(file);
+            Assert.Contains("wolverine_incoming_envelopes", script);
+            Assert.DoesNotContain("mt_events", script);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task db_patch_named_by_a_part_of_several_databases_uris_is_refused_with_their_names()
+    {
+        var absent = $"cpsledger_patch_{Guid.NewGuid():N}"[..26];
+        var folder = Directory.CreateTempSubdirectory("cpsledger-db-patch-test-").FullName;
+        try
+        {
+            var file = Path.Combine(folder, "which.sql");
+            var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, absent, "db-patch", file, "-d", "postgresql://");
+
+            Assert.True(exit != 0, $"exit {exit}\n{error}\n{output}");
+            Assert.Contains("'postgresql://' names 2 databases", error);
+            Assert.Contains("marten://store/", error);
+            Assert.Contains("wolverine://messages/main", error);
+            Assert.False(File.Exists(file));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task db_dump_without_a_database_named_writes_both_databases_ddl()
     {
         var folder = Directory.CreateTempSubdirectory("cpsledger-db-dump-test-").FullName;
