@@ -299,7 +299,11 @@ public static class PointsInWords
         var why = product.DeregistrationReason is { } reason ? $" when it was deregistered ({DeregisterProductEndpoint.Describe(reason)})" : "";
         // The catalogue's value now, where a later change made it another: the member asks why the catalogue says otherwise.
         var changed = modelNow is { } model && model.Points != line.CatalogueValue ? model : null;
-        var nowSaid = changed is null ? null
+        // A withdrawn model is not on the catalogue's pages: "now gives" would send support looking for it.
+        var nowSaid = modelNow is { Withdrawn: true } withdrawn
+            ? $"The catalogue has since withdrawn {line.ModelCode} (version {withdrawn.CatalogueVersion})" +
+              (changed is null ? "" : $", its last value {changed.Points} points")
+            : changed is null ? null
             : $"The catalogue now gives {changed.Points} points for {line.ModelCode} (version {changed.CatalogueVersion})";
         var said = line.Event == nameof(PointsRemoved)
             ? $"{what}: {-line.Points} points taken off{why}, exactly the points its allocation gave (catalogue version {line.CatalogueVersion}), " +

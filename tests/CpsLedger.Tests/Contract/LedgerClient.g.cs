@@ -15791,7 +15791,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public CatalogueCategoryCode? Category { get; set; } = default!;
 
         /// <summary>
-        /// The points the catalogue gives the line's model now, where that differs from `catalogueValue` (the value the allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already allocated do not change (docs/programme.md, "Not retrospective"): the line's `points` stay what they are, and a removal takes off exactly what was allocated. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it too, from the catalogue as it stood at the moment replayed: the line as a reader read it then (as of now, as it reads live).
+        /// The points the catalogue gives the line's model now, where that differs from `catalogueValue` (the value the allocation used): a later catalogue change, said so that support can answer "why 235 when the catalogue says 300?". Points already allocated do not change (docs/programme.md, "Not retrospective"): the line's `points` stay what they are, and a removal takes off exactly what was allocated. For a model withdrawn since, its last value (a product waiting for details still earns it); the line's words say it was withdrawn. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it too, from the catalogue as it stood at the moment replayed: the line as a reader read it then (as of now, as it reads live).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("catalogueNowGives")]
         public int? CatalogueNowGives { get; set; } = default!;

@@ -416,6 +416,32 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_line_says_its_model_was_withdrawn_rather_than_what_the_catalogue_now_gives()
+    {
+        // A withdrawn model is not on the catalogue's pages: support is told so, not sent looking for a value there.
+        await App.ListModel(points: 235);
+        await App.ListModel(Products.Lens, "EF 40mm f/2.8 STM", "lens", 40);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        await member.Register(account, Products.Complete("E-1"));
+        await member.Register(account, Products.Complete("L-1", Products.Lens));
+        await App.ChangeModelPoints(Products.R5, 300);
+        await App.WithdrawModel(Products.R5);
+        await App.WithdrawModel(Products.Lens);
+
+        var lines = (await member.Explanation(account)).Lines;
+        var r5 = lines.Single(l => l.SerialNumber == "E-1");
+        Assert.EndsWith("The catalogue has since withdrawn EOS-R5 (version 3), its last value 300 points; the 235 points already " +
+            "allocated do not change.", r5.InWords);
+        Assert.Equal(300, r5.CatalogueNowGives);
+        // Withdrawn at the value allocated: nothing differs, and the withdrawal is still said.
+        var lens = lines.Single(l => l.SerialNumber == "L-1");
+        Assert.EndsWith($"The catalogue has since withdrawn {Products.Lens} (version 2); the 40 points already allocated do not change.",
+            lens.InWords);
+        Assert.Null(lens.CatalogueNowGives);
+    }
+
+    [Fact]
     public async Task A_product_waiting_for_details_says_what_completing_it_today_would_earn()
     {
         await App.ListModel(points: 235);
