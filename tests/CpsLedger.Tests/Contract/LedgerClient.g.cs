@@ -4545,7 +4545,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status; whole, or a page at a time with page or pageSize
         /// </summary>
         /// <remarks>
-        /// The account's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their sums per currency (total, outstanding, owed back) over all pages.
+        /// The account's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their sums per currency (total, outstanding, owed back, received, refunded, credited) over all pages.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items. Given (or pageSize), the answer is a page; neither: every invoice, as an array.</param>
@@ -14009,6 +14009,24 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("owedBack")]
         public double OwedBack { get; set; } = default!;
+
+        /// <summary>
+        /// What was received on them (each line's `received`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("received")]
+        public double Received { get; set; } = default!;
+
+        /// <summary>
+        /// What CPS paid back on them (each line's `refunded`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("refunded")]
+        public double Refunded { get; set; } = default!;
+
+        /// <summary>
+        /// What their credit notes took back (each line's `credited`). The sums reconcile as each line does: `total - credited = received - refunded + outstanding - owedBack`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("credited")]
+        public double Credited { get; set; } = default!;
 
     }
 
