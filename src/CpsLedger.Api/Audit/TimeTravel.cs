@@ -31,6 +31,10 @@ namespace CpsLedger.Api.Audit;
 /// yet.</param>
 /// <param name="Membership">The account's standing in the programme as it stood then (invitations, terms, membership numbers);
 /// null when there was none yet: not invited, and no old membership number carried over.</param>
+/// <param name="Invoices">Each invoice of the account as it stood then, as the account's invoices read it (newest first, invoices issued
+/// at one instant by number, descending): its status, what was received, refunded, credited (its credit note) and outstanding then,
+/// folded from its events up to the cut by the invoice's own projection. Empty before the first invoice was issued. Until
+/// 2026-12-07 time travel gave only what was owed (the summary's).</param>
 /// <param name="ChainIntact">True when every event replayed still hashes to its link in the hash chain (and no event chained up to
 /// the cut is gone): what was folded is what was chained. False when <paramref name="ChainBreaks"/> names one.</param>
 /// <param name="ChainBreaks">Each event replayed whose link no longer matches it (edited: its content was changed after it was
@@ -46,6 +50,7 @@ public sealed record AccountAsOf(
     PointsExplanation Explanation,
     EligibleTiers? EligibleTiers,
     AccountMembership? Membership,
+    IReadOnlyList<Invoicing.Invoice> Invoices,
     bool ChainIntact,
     IReadOnlyList<ChainBreak> ChainBreaks);
 
@@ -158,7 +163,10 @@ public static class TimeTravel
                 Membership = outlook,
                 Invitation = InvitationPolicy.Standing(membership, summary.PointsTotal, table!),
             },
-            membership, notAsChained.Count == 0, notAsChained);
+            membership,
+            // In the order of the account's invoice list (InvoicesOfAccount), so that as of now the two read item for item alike.
+            [.. invoices.OrderByDescending(i => i.IssuedAt).ThenByDescending(i => i.InvoiceNumber, StringComparer.Ordinal)],
+            notAsChained.Count == 0, notAsChained);
     }
 
     /// <summary>
@@ -209,12 +217,14 @@ public static class GetAccountAsOfEndpoint
 
     [WolverineGet("/api/accounts/{accountId}/as-of", OperationId = "GetAccountAsOf")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
-    [EndpointSummary("Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence")]
+    [EndpointSummary("Time travel: summary, explanation, eligible tiers, membership and invoices as of a timestamp or a global event sequence")]
     [EndpointDescription("Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, " +
                          "the state right after the commit that wrote that event, its events with a higher sequence included; at a " +
                          "timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event " +
                          "replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their " +
-                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The " +
+                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). invoices " +
+                         "are each of the account's invoices as it stood then (status, received, refunded, credit note, outstanding), " +
+                         "as the account's invoice list reads them. The " +
                          "explanation and membership are read as their own routes show them to the caller: the account's member reads " +
                          "that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never " +
                          "a staff member's user name.")]

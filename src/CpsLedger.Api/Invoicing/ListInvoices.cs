@@ -78,7 +78,12 @@ public sealed record InvoiceListLine(
 /// <param name="Total">Their totals, VAT included.</param>
 /// <param name="Outstanding">What is still to be paid on them.</param>
 /// <param name="OwedBack">What CPS owes back on them.</param>
-public sealed record InvoiceListTotal(string Currency, int Invoices, decimal Total, decimal Outstanding, decimal OwedBack);
+/// <param name="Received">What was received on them (each line's <c>received</c>).</param>
+/// <param name="Refunded">What CPS paid back on them (each line's <c>refunded</c>).</param>
+/// <param name="Credited">What their credit notes took back (each line's <c>credited</c>). The sums reconcile as each line does:
+/// <c>total - credited = received - refunded + outstanding - owedBack</c>.</param>
+public sealed record InvoiceListTotal(string Currency, int Invoices, decimal Total, decimal Outstanding, decimal OwedBack, decimal Received,
+    decimal Refunded, decimal Credited);
 
 /// <summary>One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency.</summary>
 /// <param name="Items">The page's invoices.</param>
@@ -121,8 +126,11 @@ public static class InvoiceList
             // for cheap (1.2 s for overdue invoices): those are btrees, what is outstanding only where it is above zero.
             .Duplicate(i => i.Status).Duplicate(i => i.Currency).Duplicate(i => i.PaymentMethod)
             .Duplicate(i => i.DueOn, configure: Brin).Duplicate(i => i.IssuedOn, configure: Brin)
-            // Only ever added up.
+            // Only ever added up: what was invoiced, received, paid back and credited (a line's received, refunded and credited).
             .Duplicate(i => i.Total, configure: Brin)
+            .Duplicate(i => i.TotalReceived, configure: Brin).Duplicate(i => i.Refunded, configure: Brin)
+            // Null without a credit note (the column of a member of a member that is null); a sum leaves it out, as 0.
+            .Duplicate(i => i.CreditNote!.Total, configure: Brin)
             // The predicates are written as PostgreSQL prints them back, or the schema check (db-assert) would see them differ from
             // the model forever.
             .Duplicate(i => i.Outstanding, configure: index => index.Predicate = "outstanding > (0)::numeric")
@@ -134,7 +142,8 @@ public static class InvoiceList
             .Index([i => i.Status, i => i.DueOn], index =>
             {
                 index.Name = StatusIndex;
-                index.IncludeColumns = ["id", "invoice_number", "currency", "total", "outstanding", "overpaid", "refund_due"];
+                index.IncludeColumns = ["id", "invoice_number", "currency", "total", "outstanding", "overpaid", "refund_due", "total_received",
+                    "refunded", CreditedColumn];
             })
             // Every invoice in the list's order, carrying the id: the unfiltered page is the index's first entries (its LIMIT stops
             // the walk), not a sort of every invoice. Partial on a predicate only that page states (PageIds), so no filtered page can
@@ -148,6 +157,9 @@ public static class InvoiceList
             });
 
     private static void Brin(DocumentIndex index) => index.Method = IndexMethod.brin;
+
+    /// <summary>The column of the credit note's total (Marten names a nested member's column by its path).</summary>
+    public const string CreditedColumn = "credit_note_total";
 
     /// <summary>Still owed, as the account summary counts it (<see cref="InvoiceQueries.Standing"/>): neither paid nor cancelled, something outstanding.</summary>
     public static readonly Expression<Func<Invoice, bool>> StillOwed =
@@ -231,22 +243,35 @@ public static class InvoiceList
     /// </summary>
     private static async Task<List<InvoiceListTotal>> TotalsAsync(IQuerySession session, InvoiceListFilter filter, CancellationToken ct)
     {
+        var totals = new List<InvoiceListTotal>();
+        await using var reader = await session.ExecuteReaderAsync(TotalsCommand(session, filter), ct);
+        while (await reader.ReadAsync(ct))
+            totals.Add(new InvoiceListTotal(reader.GetString(0), checked((int)reader.GetInt64(1)), reader.GetDecimal(2), reader.GetDecimal(3),
+                reader.GetDecimal(4), reader.GetDecimal(5), reader.GetDecimal(6), reader.GetDecimal(7)));
+        return totals;
+    }
+
+    /// <summary>
+    /// The statement of <see cref="TotalsAsync"/>: every column it adds up is one <see cref="StatusIndex"/> carries, so a status's sums,
+    /// and every invoice's, are read from that index alone (BENCHMARKS.md, P6).
+    /// </summary>
+    public static Npgsql.NpgsqlCommand TotalsCommand(IQuerySession session, InvoiceListFilter filter)
+    {
         var command = Matching(session, filter).Select(i => i.Id).ToCommand();
         const string selectId = "select d.id from ";
         var matching = command.CommandText.Trim().TrimEnd(';');
         if (!matching.StartsWith(selectId, StringComparison.Ordinal))
             throw new InvalidOperationException($"Marten wrote the invoice list's filter in a shape not expected here: {matching}");
         command.CommandText =
-            "select m.currency, count(*), coalesce(sum(m.total), 0), coalesce(sum(m.outstanding), 0), coalesce(sum(m.overpaid + m.refund_due), 0) " +
-            $"from (select d.currency, d.total, d.outstanding, d.overpaid, d.refund_due from {matching[selectId.Length..]}) as m " +
+            "select m.currency, count(*), coalesce(sum(m.total), 0), coalesce(sum(m.outstanding), 0), coalesce(sum(m.overpaid + m.refund_due), 0), " +
+            // Null where the document was stored before the member existed (no refund could be recorded then) or, credited, without a
+            // credit note: a sum leaves it out.
+            "coalesce(sum(m.total_received), 0), coalesce(sum(m.refunded), 0), coalesce(sum(m.credited), 0) " +
+            $"from (select d.currency, d.total, d.outstanding, d.overpaid, d.refund_due, d.total_received, d.refunded, d.{CreditedColumn} as credited " +
+            $"from {matching[selectId.Length..]}) as m " +
             // Currency codes are upper-case ASCII letters: byte order is their alphabetical order whatever the database's collation.
             "group by m.currency order by m.currency collate \"C\"";
-        var totals = new List<InvoiceListTotal>();
-        await using var reader = await session.ExecuteReaderAsync(command, ct);
-        while (await reader.ReadAsync(ct))
-            totals.Add(new InvoiceListTotal(reader.GetString(0), checked((int)reader.GetInt64(1)), reader.GetDecimal(2), reader.GetDecimal(3),
-                reader.GetDecimal(4)));
-        return totals;
+        return command;
     }
 
     /// <summary>One line of the list: the invoice's own figures; the account's name now (the invoiced one if the account is gone).</summary>

@@ -99,7 +99,8 @@ public static class InvoiceQueries
     public static IReadOnlyList<InvoiceListTotal> Totals(IEnumerable<Invoice> invoices) =>
     [
         .. invoices.GroupBy(i => i.Currency, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new InvoiceListTotal(g.Key, g.Count(), g.Sum(i => i.Total), g.Sum(i => i.Outstanding), g.Sum(RefundDecision.OwedBack))),
+            .Select(g => new InvoiceListTotal(g.Key, g.Count(), g.Sum(i => i.Total), g.Sum(i => i.Outstanding), g.Sum(RefundDecision.OwedBack),
+                g.Sum(i => i.TotalReceived), g.Sum(i => i.Refunded), g.Sum(i => i.CreditNote?.Total ?? 0m))),
     ];
 
     internal static ProblemDetails InvoiceNotFound(string invoiceNumber) =>
@@ -127,7 +128,7 @@ public static class GetInvoicesEndpoint
                          "descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts " +
                          "and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; " +
                          "with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their " +
-                         "sums per currency (total, outstanding, owed back) over all pages.")]
+                         "sums per currency (total, outstanding, owed back, received, refunded, credited) over all pages.")]
     [WholeWithoutPaging(typeof(Invoice))]
     [ProducesResponseType<AccountInvoicePage>(StatusCodes.Status200OK)]
     public static async Task<IResult> Get(Guid accountId,

@@ -24,7 +24,7 @@ namespace CpsLedger.Tests.Audit;
 /// changes, joins by card and bank transfer, upgrades, invoices paid, cancelled and replaced, memberships cancelled by support,
 /// and the clock moved across membership years. After every step: the explanation's lines add up to the summary's total, the
 /// eligible tiers are the rules' for that total, and an account below the threshold without a membership has no invitation.
-/// At the end: "as of" every step (by sequence and by timestamp) is what was read after it, the history lists every event of
+/// At the end: "as of" every step (by sequence and by timestamp) is what was read after it (its invoices too), the history lists every event of
 /// the account's hash chain in order with its author (and support's reason and ticket), verification agrees, a rebuild of
 /// every projection writes exactly what the inline projections wrote, and an edited event is named as the chain's break.
 /// CsCheck's PCG draws the walk: a fixed seed on CI, a random one locally (printed; CPSLEDGER_AUDIT_SEED replays one,
@@ -45,7 +45,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
 
     /// <summary>What was read right after one step: the as-of of that moment must say the same.</summary>
     private sealed record Observation(int Step, string What, Guid Account, long Sequence, DateTimeOffset DatabaseTime, bool ClockMoved,
-        AccountSummary Summary, PointsExplanation Explanation, EligibleTiers Eligible, AccountMembership Membership);
+        AccountSummary Summary, PointsExplanation Explanation, EligibleTiers Eligible, AccountMembership Membership, IReadOnlyList<Invoice> Invoices);
 
     private sealed class Walk(PCG pcg)
     {
@@ -415,6 +415,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         var eligible = await Auditor.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>();
         var membership = await Auditor.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
         var table = await Auditor.GetAsync("/api/tiers").ReadAs<TierTableView>();
+        var invoices = await Auditor.Invoices(account);
         var context = $"after step {step} ({what}), account {account}";
 
         // The explanation's lines add up to the total, and that total is the summary's; oldest line first.
@@ -442,7 +443,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                 $"{context}: invitation {(membership.Invitation is null ? "none" : "standing")} at {summary.PointsTotal} points");
 
         walk.Observations.Add(new Observation(step, what, account, sequence, new DateTimeOffset(databaseTime, TimeSpan.Zero), walk.ClockMoved,
-            summary, explanation, eligible, membership));
+            summary, explanation, eligible, membership, invoices));
     }
 
     private async Task AsOfIsWhatWasRead(Observation seen)
@@ -466,6 +467,8 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
             SameJson(seen.Explanation, asOf.Explanation, $"{context} {how}: explanation");
             SameJson(seen.Eligible, asOf.EligibleTiers!, $"{context} {how}: eligible tiers");
             SameJson(seen.Membership, asOf.Membership ?? AccountMembership.None(seen.Account), $"{context} {how}: membership");
+            // Each invoice as the account's invoice list read it then: no day decides an invoice's figures, so compared whatever the clock.
+            SameJson(seen.Invoices, asOf.Invoices, $"{context} {how}: invoices");
         }
     }
 

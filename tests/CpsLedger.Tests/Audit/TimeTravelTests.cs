@@ -232,6 +232,7 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
         var explanation = await Auditor.Explanation(account);
         var eligible = await Auditor.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>();
         var membership = await Auditor.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
+        var invoices = await Auditor.Invoices(account);
         long lastSequence;
         await using (var session = App.Store.QuerySession())
             lastSequence = await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
@@ -250,11 +251,50 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
             SameJson(explanation, asOf.Explanation, $"explanation {how}");
             SameJson(eligible, asOf.EligibleTiers!, $"eligible tiers {how}");
             SameJson(membership, asOf.Membership!, $"membership {how}");
+            // Each invoice as the account's invoice list reads it, item for item: two cancelled and replaced, the last partly paid.
+            SameJson(invoices, asOf.Invoices, $"invoices {how}");
         }
         Assert.Equal((200.00m, "EUR"), (byTime.Summary.AmountOwed, byTime.Summary.OwedCurrency));
 
         // A moment still to come has no events after now: the state now, not a forecast (until 2026-12-07 the term read "ended").
         SameJson(summary, (await AsOf(account, "timestamp=2999-01-01T00:00:00Z")).Summary, "summary in 2999");
+    }
+
+    [Fact]
+    public async Task As_of_a_moment_between_a_payment_and_its_refund_each_invoice_says_what_it_said_then()
+    {
+        // What an auditor asks: what did the invoice say then: its status, what was received, refunded, credited, outstanding.
+        await Billing.ListThousandPointModel(App.Store);
+        var account = await App.JoinedAccount("EE", "bank_transfer");
+        await App.FastForward(Billing.IssueDelay);
+        var issued = await Auditor.SingleInvoice(account);
+        var finance = App.ClientAs(LedgerRoles.Finance);
+        var afterIssue = await LastSequence();
+        await App.Tracked(() => finance.PostJson("/api/payments/bank-transfers", App.BankPayment(issued.InvoiceNumber, issued.Total + 50m, "TT-IN-1")));
+        var paid = await Auditor.SingleInvoice(account);
+        var afterPayment = await LastSequence();
+        await App.Tracked(() => finance.PostJson($"/api/accounts/{account}/invoices/{issued.InvoiceNumber}/refunds",
+            new { amount = 20m, currency = "EUR", paidOn = App.ValueDate(), reference = "TT-OUT-1" }).ReadAs<RefundRecorded>(HttpStatusCode.Created));
+        await App.Tracked(() => finance.PostJson($"/api/accounts/{account}/invoices/{issued.InvoiceNumber}/cancellation",
+            new { reason = "Issued in error" }).ReadAs<InvoiceCancellation>(HttpStatusCode.Created));
+        var now = await Auditor.Invoices(account);
+
+        var beforePayment = Assert.Single((await AsOf(account, $"sequence={afterIssue}")).Invoices);
+        var betweenPaymentAndRefund = Assert.Single((await AsOf(account, $"sequence={afterPayment}")).Invoices);
+        var asOfNow = (await AsOf(account, $"sequence={await LastSequence()}")).Invoices;
+
+        Assert.Equal((InvoiceStatus.Open, 0m, 0m, issued.Total, (CreditNoteIssued?)null),
+            (beforePayment.Status, beforePayment.TotalReceived, beforePayment.Refunded, beforePayment.Outstanding, beforePayment.CreditNote));
+        Assert.Equal((InvoiceStatus.Paid, issued.Total + 50m, 0m, 50m, 0m, (CreditNoteIssued?)null),
+            (betweenPaymentAndRefund.Status, betweenPaymentAndRefund.TotalReceived, betweenPaymentAndRefund.Refunded, betweenPaymentAndRefund.Overpaid,
+                betweenPaymentAndRefund.Outstanding, betweenPaymentAndRefund.CreditNote));
+        // What the invoice read right after the payment, whole.
+        SameJson(paid, betweenPaymentAndRefund, "the invoice between the payment and the refund");
+        // Now: refunded in part, then cancelled by a credit note; as the invoice list reads it.
+        var cancelled = Assert.Single(asOfNow);
+        Assert.Equal((InvoiceStatus.Cancelled, 20m, issued.Total, issued.Total + 30m),
+            (cancelled.Status, cancelled.Refunded, cancelled.CreditNote?.Total, cancelled.RefundDue));
+        SameJson(now, asOfNow, "the invoices now");
     }
 
     [Fact]
@@ -293,6 +333,12 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
         var e = JsonSerializer.Serialize(expected, HttpAssertions.ApiJson);
         var a = JsonSerializer.Serialize(actual, HttpAssertions.ApiJson);
         Assert.True(e == a, $"{what} differs:\n  live:  {e}\n  as of: {a}");
+    }
+
+    private async Task<long> LastSequence()
+    {
+        await using var session = App.Store.QuerySession();
+        return await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
     }
 
     private Task<AccountAsOf> AsOf(Guid account, string query) =>

@@ -4545,7 +4545,7 @@ namespace CpsLedger.Tests.Contract.Generated
         /// The account's invoices, newest first: lines, VAT, total, due date, payments, card attempts and status; whole, or a page at a time with page or pageSize
         /// </summary>
         /// <remarks>
-        /// The account's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their sums per currency (total, outstanding, owed back) over all pages.
+        /// The account's invoices, newest first (by when issued; invoices issued at the same instant by invoice number, descending: a page boundary never repeats or drops one): lines, VAT, total, due date, payments, card attempts and status. Without page and pageSize the answer is every invoice, as an array, as before the list was paged; with either, one page (pageSize default 50) with total, the account's invoices on all pages, and totals, their sums per currency (total, outstanding, owed back, received, refunded, credited) over all pages.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items. Given (or pageSize), the answer is a page; neither: every invoice, as an array.</param>
@@ -9258,10 +9258,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Time travel: summary, explanation, eligible tiers and membership as of a timestamp or a global event sequence
+        /// Time travel: summary, explanation, eligible tiers, membership and invoices as of a timestamp or a global event sequence
         /// </summary>
         /// <remarks>
-        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
+        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). invoices are each of the account's invoices as it stood then (status, received, refunded, credit note, outstanding), as the account's invoice list reads them. The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="timestamp">The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond; the history through the same moment (history?through=) lists the events replayed; a moment still to come gives the state now. Give this or sequence, not both.</param>
@@ -11139,6 +11139,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
+
+        /// <summary>
+        /// Each invoice of the account as it stood then, as the account's invoices read it (newest first, invoices issued at one instant by number, descending): its status, what was received, refunded, credited (its credit note) and outstanding then, folded from its events up to the cut by the invoice's own projection. Empty before the first invoice was issued. Until 2026-12-07 time travel gave only what was owed (the summary's).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("invoices")]
+        public System.Collections.Generic.ICollection<Invoice> Invoices { get; set; } = new System.Collections.ObjectModel.Collection<Invoice>();
 
         /// <summary>
         /// True when every event replayed still hashes to its link in the hash chain (and no event chained up to the cut is gone): what was folded is what was chained. False when chainBreaks names one.
@@ -14003,6 +14009,24 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("owedBack")]
         public double OwedBack { get; set; } = default!;
+
+        /// <summary>
+        /// What was received on them (each line's `received`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("received")]
+        public double Received { get; set; } = default!;
+
+        /// <summary>
+        /// What CPS paid back on them (each line's `refunded`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("refunded")]
+        public double Refunded { get; set; } = default!;
+
+        /// <summary>
+        /// What their credit notes took back (each line's `credited`). The sums reconcile as each line does: `total - credited = received - refunded + outstanding - owedBack`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("credited")]
+        public double Credited { get; set; } = default!;
 
     }
 

@@ -39,7 +39,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((beta, "Beta Foto", 124m, 100m), (partPaid.AccountId, partPaid.CompanyName, partPaid.Total, partPaid.Outstanding));
 
         // Never added across currencies.
-        Assert.Equal([new InvoiceListTotal("EUR", 2, 372m, 348m, 0m), new InvoiceListTotal("GBP", 1, 124m, 124m, 0m)], open.Totals);
+        Assert.Equal([new InvoiceListTotal("EUR", 2, 372m, 348m, 0m, 24m, 0m, 0m), new InvoiceListTotal("GBP", 1, 124m, 124m, 0m, 0m, 0m, 0m)], open.Totals);
 
         // What the list calls open is what each account's summary counts as owed.
         foreach (var account in new[] { alpha, beta })
@@ -68,7 +68,7 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         // What CPS owes back: the overpayment and what was received on a cancelled invoice, not the one cancelled with nothing paid.
         var owedBack = await List("?status=refund_owed");
         Assert.Equal([("INV-2026-000004", 30m), ("INV-2026-000005", 24m)], owedBack.Items.Select(i => (i.InvoiceNumber, i.OwedBack)));
-        Assert.Equal([new InvoiceListTotal("EUR", 2, 124m + 248m, 0m, 54m)], owedBack.Totals);
+        Assert.Equal([new InvoiceListTotal("EUR", 2, 124m + 248m, 0m, 54m, 278m + 24m, 0m, 124m)], owedBack.Totals);
 
         // Every invoice without a status; the other filters narrow any status.
         Assert.Equal(6, (await List("")).Total);
@@ -103,6 +103,56 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((overpaid.Total + 30m, 10m, 0m, 20m), (refunded.Received, refunded.Refunded, refunded.Credited, refunded.OwedBack));
         var creditedAfterPayment = Assert.Single(lines, l => l.InvoiceNumber == "INV-2026-000005");
         Assert.Equal((creditedAfterPayment.Total, 24m, 24m), (creditedAfterPayment.Credited, creditedAfterPayment.Received, creditedAfterPayment.OwedBack));
+    }
+
+    [Fact]
+    public async Task The_sums_per_currency_add_up_the_lines_and_reconcile_as_each_line_does()
+    {
+        var (alpha, _) = await App.InvoicesOfTwoAccounts();
+        var overpaid = Assert.Single((await List("?status=paid")).Items);
+        await App.Tracked(() => Finance.PostJson($"/api/accounts/{overpaid.AccountId}/invoices/{overpaid.InvoiceNumber}/refunds",
+            new { amount = 10m, currency = "EUR", paidOn = App.ValueDate(), reference = "OUT-10" }).ReadAs<RefundRecorded>(HttpStatusCode.Created));
+
+        foreach (var query in new[] { "", "?status=open", "?status=overdue", "?status=paid", "?status=cancelled", "?status=refund_owed", "?currency=EUR" })
+        {
+            var list = await Auditor.GetAsync($"/api/invoices{query}{(query.Length == 0 ? "?" : "&")}pageSize={InvoiceList.MaxPageSize}")
+                .ReadAs<InvoiceListPage>();
+            // Each sum is its lines' (all on one page here), per currency; and the sums reconcile as each line does.
+            var ofLines = list.Items.GroupBy(l => l.Currency).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new InvoiceListTotal(g.Key,
+                g.Count(), g.Sum(l => l.Total), g.Sum(l => l.Outstanding), g.Sum(l => l.OwedBack), g.Sum(l => l.Received), g.Sum(l => l.Refunded),
+                g.Sum(l => l.Credited)));
+            Assert.Equal(ofLines, list.Totals);
+            Assert.All(list.Totals, t => Assert.True(t.Total - t.Credited == t.Received - t.Refunded + t.Outstanding - t.OwedBack,
+                $"{query}: {t}"));
+        }
+        var all = await List("");
+        Assert.Equal(new InvoiceListTotal("EUR", 5, 248m + 124m + 248m + 124m + 248m, 248m + 100m, 20m + 24m, 24m + 278m + 24m, 10m, 124m + 248m),
+            all.Totals.Single(t => t.Currency == "EUR"));
+
+        // An account's own invoice pages sum the same figures, from its invoices.
+        var page = await Auditor.GetAsync($"/api/accounts/{alpha}/invoices?page=1").ReadAs<AccountInvoicePage>();
+        Assert.All(page.Totals, t => Assert.True(t.Total - t.Credited == t.Received - t.Refunded + t.Outstanding - t.OwedBack, $"{alpha}: {t}"));
+        Assert.Equal(page.Items.Sum(i => i.TotalReceived), page.Totals.Sum(t => t.Received));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(InvoiceListStatus.Open)]
+    [InlineData(InvoiceListStatus.Overdue)]
+    [InlineData(InvoiceListStatus.Paid)]
+    [InlineData(InvoiceListStatus.Cancelled)]
+    public async Task The_sums_are_read_from_the_status_index_alone_never_from_the_documents(InvoiceListStatus? status)
+    {
+        // P6 (BENCHMARKS.md): a status's sums, and every invoice's, can be an index-only scan of the status index, which carries every
+        // column they add up; a column it did not carry would leave only scans that read each invoice's row, JSON and all.
+        await App.InvoicesOfTwoAccounts();
+        await using var session = App.Store.QuerySession();
+        var query = InvoiceList.TotalsCommand(session, new InvoiceListFilter(status, null, null, null, null, null));
+
+        var plan = await QueryPlans.FromAnIndexAloneAsync(App.Store, query, $"{App.SchemaName}.mt_doc_invoice");
+        var said = string.Join("\n", plan);
+        Assert.True(plan.Any(line => line.Contains($"Index Only Scan using {InvoiceList.StatusIndex}")), said);
+        Assert.False(plan.Any(line => line.Contains("Heap") || line.Contains("Seq Scan") || line.Contains("Index Scan using")), said);
     }
 
     [Fact]

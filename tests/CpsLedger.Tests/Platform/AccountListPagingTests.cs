@@ -162,7 +162,7 @@ public sealed class AccountListPagingTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(["INV-2026-000201"], last.Items.Select(i => i.InvoiceNumber));
         Assert.Empty(past.Items);
         // The account's figures on every page: how many, and what is outstanding per currency, never the page's.
-        InvoiceListTotal[] sums = [new("EUR", 4, 248m + 3 * 124m, 248m + 3 * 124m, 0m), new("GBP", 1, 124m, 124m, 0m)];
+        InvoiceListTotal[] sums = [new("EUR", 4, 248m + 3 * 124m, 248m + 3 * 124m, 0m, 0m, 0m, 0m), new("GBP", 1, 124m, 124m, 0m, 0m, 0m, 0m)];
         Assert.All(new[] { first, middle, last, past }, p =>
         {
             Assert.Equal((account, 5L, 2), (p.AccountId, p.Total, p.PageSize));
