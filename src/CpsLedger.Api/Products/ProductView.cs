@@ -49,6 +49,13 @@ public sealed class ProductView
     /// <summary>Points this product currently counts towards the account's total.</summary>
     public int Points { get; set; }
 
+    /// <summary>An expectation, not a fact, said only while the product waits for a mandatory detail: the points completing its
+    /// details today would allocate, as the points explanation's <c>awaitingDetails[].expectedPoints</c> says it (the model's
+    /// catalogue value now, a model withdrawn since registration included). Nothing is allocated until the last detail is given, and
+    /// then at the catalogue's value in force at that moment. Null once its points are allocated, once deregistered, and when the
+    /// catalogue has no such model. Decided when read, never stored.</summary>
+    public int? ExpectedPoints { get; set; }
+
     /// <summary>How it came to the account: <c>registration</c> (the member or support registered it) or <c>migration</c> (moved
     /// from an old CPS account).</summary>
     public RegistrationSource Source { get; set; }
