@@ -137,13 +137,14 @@ public static class GetInvoicesEndpoint
         [System.ComponentModel.Description("Invoices per page (default 50). Given (or page), the answer is a page; neither: every " +
                                           "invoice, as an array.")]
         [System.ComponentModel.DataAnnotations.Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
-        IQuerySession session, CancellationToken ct)
+        IQuerySession session, HttpContext http, CancellationToken ct)
     {
         // An account has a few invoices a year: all are read, for the sums over every page, and the page is cut from them.
         var invoices = await InvoiceQueries.OfAccount(session, accountId, ct);
         if (Paging.Asked(page, pageSize) is not { } asked)
             return Results.Ok(invoices);
         var (number, size) = asked;
+        Paging.Links(http, number, size, invoices.Count);
         return Results.Ok(new AccountInvoicePage(accountId, Paging.Slice(invoices, number, size), number, size, invoices.Count,
             InvoiceQueries.Totals(invoices)));
     }

@@ -405,7 +405,7 @@ public static class GetPointsExplanationEndpoint
         [System.ComponentModel.DataAnnotations.Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
         IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, System.Security.Claims.ClaimsPrincipal user,
-        CancellationToken ct)
+        HttpContext http, CancellationToken ct)
     {
         await using var session = store.QuerySession();
         // The points a membership renews on: the term and renewal ride along, so support explains both in one place. One
@@ -440,6 +440,9 @@ public static class GetPointsExplanationEndpoint
             Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value, inForce, offered),
         });
         // Cut after every line is read as the caller reads it: the total and staff's names come from the whole account.
-        return Paging.Asked(page, pageSize) is { } asked ? explanation.PageOf(asked.Page, asked.PageSize) : explanation;
+        if (Paging.Asked(page, pageSize) is not { } asked)
+            return explanation;
+        Paging.Links(http, asked.Page, asked.PageSize, explanation.TotalLines);
+        return explanation.PageOf(asked.Page, asked.PageSize);
     }
 }

@@ -255,7 +255,7 @@ public static class ListProductsEndpoint
                      "neither: every product, as an array.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Products per page (default 50). Given (or page), the answer is a page; neither: every product, as an array.")]
         [Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
-        IQuerySession session, ClaimsPrincipal user,
+        IQuerySession session, ClaimsPrincipal user, HttpContext http,
         CancellationToken ct)
     {
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
@@ -269,6 +269,7 @@ public static class ListProductsEndpoint
 
         var (number, size) = asked;
         var total = await query.CountAsync(ct);
+        Paging.Links(http, number, size, total);
         // (page - 1) x pageSize fits an int: Paging.MaxPage x the largest page size. Nothing past the last page is asked for.
         var skip = (long)(number - 1) * size;
         IReadOnlyList<ProductView> items = skip >= total ? [] : await ordered.Skip((int)skip).Take(size).ToListAsync(ct);
