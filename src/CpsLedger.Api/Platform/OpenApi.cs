@@ -322,7 +322,8 @@ public static class OpenApi
                     concrete.Headers[RetryAfterHeader] = new OpenApiHeaderReference(RetryAfterHeader, context.Document);
                 if (get && status is "200" or "304")
                     concrete.Headers[HeaderNames.ETag] = new OpenApiHeaderReference(HeaderNames.ETag, context.Document);
-                if (paged && status == "200")
+                // A 304 keeps the links its 200 had (the same request, the same page): a cache updates its copy's headers from it.
+                if (paged && status is "200" or "304")
                     concrete.Headers[HeaderNames.Link] = new OpenApiHeaderReference(HeaderNames.Link, context.Document);
                 if (command && status.StartsWith('2'))
                     concrete.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeaderReference(IdempotencyMiddleware.ReplayedHeader, context.Document);
@@ -462,7 +463,7 @@ public static class OpenApi
             };
             components.Headers[HeaderNames.Link] = new OpenApiHeader
             {
-                Description = "On a page of a list (never on an account's list answered whole, as an array): RFC 8288 links to its first, " +
+                Description = "On a page of a list (never on an account's list answered whole, as an array), and on its 304: RFC 8288 links to its first, " +
                               "previous, next and last pages, rel \"first\", \"prev\", \"next\" and \"last\". Each target is a relative " +
                               "reference, the request's own path and query with only page changed (every filter kept, percent-encoded). " +
                               "next is sent while a later page has items, prev from page 2 on (past the last page: the last page).",

@@ -75,6 +75,14 @@ public sealed partial class PageLinksTests(LedgerApp app) : LedgerTest(app)
         Assert.False(links[0].ContainsKey("prev"));
         Assert.Equal($"{url}?includeDeregistered=false&pageSize=2&page=2", links[2]["prev"]);
         Assert.False(links[2].ContainsKey("next"));
+
+        // Asked again with its ETag: the 304 keeps the page's links, as documented.
+        var second = await member.GetAsync(links[0]["next"]);
+        var again = new HttpRequestMessage(HttpMethod.Get, links[0]["next"]);
+        again.Headers.IfNoneMatch.Add(second.Headers.ETag!);
+        var notModified = await member.SendAsync(again);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.Equal(Links(second), Links(notModified));
     }
 
     [Fact]
