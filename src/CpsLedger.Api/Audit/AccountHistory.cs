@@ -559,7 +559,7 @@ public static class GetAccountHistoryEndpoint
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Events per page (default 100).")][Range(1, 500)] int? pageSize,
         IQuerySession session, ChainVerification chains, ClaimsPrincipal user, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
-        CancellationToken ct)
+        HttpContext http, CancellationToken ct)
     {
         // Support's reasons are notes for the audit trail and may be internal: a reader who is neither support nor an auditor is the
         // account's member (the route admits no one else), and reads the history without them.
@@ -622,6 +622,7 @@ public static class GetAccountHistoryEndpoint
             problems.GetValueOrDefault(e.Id))).ToList();
         // Every broken link, as hash-chain and verification name them: the page's own entries are marked, the others only listed here.
         var every = broken.OrderBy(b => b.ChainId).ThenBy(b => b.Position).ToList();
+        Paging.Links(http, p, size, total);
         return new HistoryPage(accountId, items, p, size, total, every.Count == 0, every);
     }
 }

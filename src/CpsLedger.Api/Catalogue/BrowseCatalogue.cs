@@ -90,7 +90,7 @@ public static class BrowseCatalogueEndpoint
         [Description("true: also models withdrawn from the catalogue, which can no longer be registered. Default false.")] bool? includeWithdrawn,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Models per page (default 50).")][Range(1, MaxPageSize)] int? pageSize,
-        IQuerySession session, CancellationToken ct)
+        IQuerySession session, HttpContext http, CancellationToken ct)
     {
         var number = page ?? 1;
         var size = pageSize ?? DefaultPageSize;
@@ -103,6 +103,7 @@ public static class BrowseCatalogueEndpoint
 
         // The total comes with the rows of the page; a page past the end has none, so count on its own then.
         var total = models.Count == 0 && number > 1 ? await Matching().CountAsync(ct) : models.TotalItemCount;
+        Paging.Links(http, number, size, total);
         return new CataloguePage([.. models.Select(CatalogueModel.Of)], number, size, total);
 
         IQueryable<ProductModelView> Matching()

@@ -340,11 +340,13 @@ public static class ListInvoicesEndpoint
         [Description("Only invoices issued on or before this day (included); not before issuedFrom.")] DateOnly? issuedTo,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Invoices per page (default 50).")][Range(1, InvoiceList.MaxPageSize)] int? pageSize,
-        IQuerySession session, TimeProvider clock, CancellationToken ct)
+        IQuerySession session, TimeProvider clock, HttpContext http, CancellationToken ct)
     {
         var filter = new InvoiceListFilter(InvoiceList.Parse<InvoiceListStatus>(status), string.IsNullOrEmpty(currency) ? null : currency,
             InvoiceList.Parse<PaymentMethod>(method), dueBefore, issuedFrom, issuedTo);
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
-        return await InvoiceList.ReadAsync(session, filter, page ?? 1, pageSize ?? InvoiceList.DefaultPageSize, today, ct);
+        var read = await InvoiceList.ReadAsync(session, filter, page ?? 1, pageSize ?? InvoiceList.DefaultPageSize, today, ct);
+        Paging.Links(http, read.Page, read.PageSize, read.Total);
+        return read;
     }
 }

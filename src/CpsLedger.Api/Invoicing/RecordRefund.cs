@@ -85,7 +85,10 @@ public static class RefundDecision
     /// What CPS owes back on the invoice now: its excess over the total while it is owed (open, overdue, paid), or everything received
     /// on it once cancelled, less what was refunded either way (<see cref="Invoice.Overpaid"/>, <see cref="Invoice.RefundDue"/>).
     /// </summary>
-    public static decimal OwedBack(Invoice invoice) => invoice.Overpaid + invoice.RefundDue;
+    public static decimal OwedBack(Invoice invoice) => OwedBackOf(invoice.Overpaid, invoice.RefundDue);
+
+    /// <summary>The same from the two figures as stored beside the document (<c>InvoiceList.AddInvoiceListColumns</c>).</summary>
+    public static decimal OwedBackOf(decimal overpaid, decimal refundDue) => overpaid + refundDue;
 
     /// <summary>
     /// A refund is refused when its reference was recorded on the invoice before, when nothing is owed back on the invoice, when its

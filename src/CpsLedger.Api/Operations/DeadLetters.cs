@@ -60,7 +60,7 @@ public static class DeadLetterEndpoints
         [System.ComponentModel.Description("Only dead letters of this message type, exactly as a dead letter's messageType shows it, e.g. " +
                                           "CpsLedger.Api.Invoicing.SendInvoiceEmail.")] string? messageType,
         [System.ComponentModel.Description("The page, from 1 (default 1), 50 dead letters a page, newest first; a page past the last has none.")]
-        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page, CancellationToken ct)
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page, HttpContext http, CancellationToken ct)
     {
         var number = page ?? 1;
         var results = await runtime.Storage.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery
@@ -69,6 +69,7 @@ public static class DeadLetterEndpoints
             PageSize = PageSize,
             MessageType = string.IsNullOrWhiteSpace(messageType) ? null : messageType,
         }, ct);
+        Paging.Links(http, number, PageSize, results.TotalCount);
         return new DeadLetterPage(results.TotalCount, number, [.. results.Envelopes.Select(Describe)]);
     }
 

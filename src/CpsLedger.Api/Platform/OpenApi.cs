@@ -299,6 +299,8 @@ public static class OpenApi
                 };
 
             var locations = metadata.OfType<ResponseLocationAttribute>().ToList();
+            // A list that takes a page answers its pages with links to the others (Paging.Links).
+            var paged = get && description.ParameterDescriptions.Any(p => p.Name == "page" && p.Source == BindingSource.Query);
             foreach (var (status, response) in responses.ToList())
             {
                 if (response is not OpenApiResponse concrete)
@@ -320,6 +322,9 @@ public static class OpenApi
                     concrete.Headers[RetryAfterHeader] = new OpenApiHeaderReference(RetryAfterHeader, context.Document);
                 if (get && status is "200" or "304")
                     concrete.Headers[HeaderNames.ETag] = new OpenApiHeaderReference(HeaderNames.ETag, context.Document);
+                // A 304 keeps the links its 200 had (the same request, the same page): a cache updates its copy's headers from it.
+                if (paged && status is "200" or "304")
+                    concrete.Headers[HeaderNames.Link] = new OpenApiHeaderReference(HeaderNames.Link, context.Document);
                 if (command && status.StartsWith('2'))
                     concrete.Headers[IdempotencyMiddleware.ReplayedHeader] = new OpenApiHeaderReference(IdempotencyMiddleware.ReplayedHeader, context.Document);
                 if (status is ['4' or '5', ..])
@@ -455,6 +460,20 @@ public static class OpenApi
                               "If-None-Match to get a 304 while the answer is unchanged. (A GET answer over 4 MiB is sent without one.)",
                 Required = false,
                 Schema = new OpenApiSchema { Type = JsonSchemaType.String, Example = JsonValue.Create("\"3q2-7wEBAgMEBQYHCAkKCw\"") },
+            };
+            components.Headers[HeaderNames.Link] = new OpenApiHeader
+            {
+                Description = "On a page of a list (never on an account's list answered whole, as an array), and on its 304: RFC 8288 links to its first, " +
+                              "previous, next and last pages, rel \"first\", \"prev\", \"next\" and \"last\". Each target is a relative " +
+                              "reference, the request's own path and query with only page changed (every filter kept, percent-encoded). " +
+                              "next is sent while a later page has items, prev from page 2 on (past the last page: the last page).",
+                Required = false,
+                Schema = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String,
+                    Example = JsonValue.Create("</api/invoices?status=open&page=1>; rel=\"first\", </api/invoices?status=open&page=3>; rel=\"next\", " +
+                                               "</api/invoices?status=open&page=1>; rel=\"prev\", </api/invoices?status=open&page=7>; rel=\"last\""),
+                },
             };
             components.Headers[RetryAfterHeader] = new OpenApiHeader
             {

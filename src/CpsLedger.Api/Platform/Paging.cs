@@ -21,6 +21,52 @@ public static class Paging
     public static (int Page, int PageSize)? Asked(int? page, int? pageSize) =>
         page is null && pageSize is null ? null : (page ?? 1, pageSize ?? AccountListDefaultPageSize);
 
+    /// <summary>
+    /// RFC 8288 links to the pages around this one, as the response's <c>Link</c> header: <c>first</c> and <c>last</c> always,
+    /// <c>prev</c> from page 2 on (past the last page: the last page, the nearest one with items), <c>next</c> while a page with
+    /// items follows. Each is a relative reference (an absolute path and its query: no scheme or host a proxy could have changed),
+    /// the request's own path and query with only <c>page</c> set, every other parameter kept in its order, decoded as the endpoint
+    /// read it and percent-encoded again. Called by every endpoint that answers a page, and only when it answers one.
+    /// </summary>
+    public static void Links(HttpContext http, int page, int pageSize, long total)
+    {
+        // At least page 1 (an empty list has one, empty); never past the largest page the gate accepts.
+        var last = (int)Math.Clamp((total + pageSize - 1) / pageSize, 1, MaxPage);
+        var links = new List<string> { Link(http.Request, 1, "first") };
+        if (page > 1)
+            links.Add(Link(http.Request, Math.Min(page - 1, last), "prev"));
+        if (page < last)
+            links.Add(Link(http.Request, page + 1, "next"));
+        links.Add(Link(http.Request, last, "last"));
+        http.Response.Headers.Link = string.Join(", ", links);
+    }
+
+    private static string Link(HttpRequest request, int page, string rel)
+    {
+        var pageSet = false;
+        var parameters = new List<string>();
+        foreach (var pair in (request.QueryString.Value ?? "").TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var at = pair.IndexOf('=');
+            var name = Decoded(at < 0 ? pair : pair[..at]);
+            // Model binding reads page in any letter case: so is it replaced.
+            if (name.Equals("page", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!pageSet)
+                    parameters.Add($"page={page}");
+                pageSet = true;
+                continue;
+            }
+            parameters.Add(at < 0 ? Uri.EscapeDataString(name) : $"{Uri.EscapeDataString(name)}={Uri.EscapeDataString(Decoded(pair[(at + 1)..]))}");
+        }
+        if (!pageSet)
+            parameters.Add($"page={page}");
+        return $"<{(request.PathBase + request.Path).ToUriComponent()}?{string.Join('&', parameters)}>; rel=\"{rel}\"";
+
+        // As ASP.NET Core's query reader decodes it: '+' is a space.
+        static string Decoded(string text) => Uri.UnescapeDataString(text.Replace('+', ' '));
+    }
+
     /// <summary>One page of rows already in the list's order; a page past the last is empty.</summary>
     public static IReadOnlyList<T> Slice<T>(IReadOnlyList<T> rows, int page, int pageSize)
     {

@@ -214,14 +214,26 @@ public static class AccountPoints
         var lines = products.SelectMany(p => PointsInWords.LinesOf(p, from.GetValueOrDefault(p.Id), PointsInWords.ModelOf(models, p)))
             .Concat(manual).OrderBy(l => l.At).ThenBy(l => l.EventId).ToList();
         var awaiting = products
-            .Where(p => !p.Deregistered && p.MissingDetails.Count > 0)
+            .Where(AwaitsDetails)
             .OrderBy(p => p.RegisteredAt)
             .ThenBy(p => p.Id) // as the product list breaks its ties (a migration's products share their instant), in reverse
             .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt,
-                PointsInWords.ModelOf(models, p)?.Points))
+                ExpectedPoints(p, PointsInWords.ModelOf(models, p))))
             .ToList();
         return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting, TotalLines: lines.Count);
     }
+
+    /// <summary>A registered product that earns nothing yet: a mandatory detail is still missing.</summary>
+    public static bool AwaitsDetails(ProductView product) => !product.Deregistered && product.MissingDetails.Count > 0;
+
+    /// <summary>
+    /// What completing a product's details today would allocate (the explanation's <c>awaitingDetails</c> and My Products say it
+    /// alike): the model's catalogue value in <paramref name="modelNow"/>, a withdrawn model's last value included, as
+    /// <c>ProductPoints.AllocateIfDue</c> would allocate it; null for a product not waiting for details, or a model the catalogue
+    /// does not have.
+    /// </summary>
+    public static int? ExpectedPoints(ProductView product, ProductModelView? modelNow) =>
+        AwaitsDetails(product) ? modelNow?.Points : null;
 
     public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
         Explain(accountId, [.. sources.Products], [.. sources.Adjustments], sources.MigratedFrom, sources.CatalogueNow);
@@ -278,7 +290,7 @@ public static class PointsInWords
 
     /// <summary>
     /// Products as My Products and the product read show them: each one's lines in words (<see cref="LinesOf"/>), the old CPS
-    /// e-mail read as the explanation reads it. The views are read from a query session, which stores nothing: their lines are
+    /// e-mail read as the explanation reads it, and what one waiting for details is expected to earn, from the same catalogue read. The views are read from a query session, which stores nothing: their lines are
     /// replaced in place.
     /// </summary>
     public static async Task<IReadOnlyList<ProductView>> DescribeAsync(IQuerySession session, Guid accountId, IReadOnlyList<ProductView> products,
@@ -287,7 +299,11 @@ public static class PointsInWords
         var from = await AccountPointsSources.MigratedFromAsync(session, accountId, products, account: null, ct);
         var catalogue = await AccountPointsSources.CatalogueAsync(session, products, ct);
         foreach (var product in products)
-            product.PointsLines = [.. LinesOf(product, from.GetValueOrDefault(product.Id), ModelOf(catalogue, product))];
+        {
+            var model = ModelOf(catalogue, product);
+            product.PointsLines = [.. LinesOf(product, from.GetValueOrDefault(product.Id), model)];
+            product.ExpectedPoints = AccountPoints.ExpectedPoints(product, model);
+        }
         return products;
     }
 
@@ -393,7 +409,7 @@ public static class GetPointsExplanationEndpoint
         [System.ComponentModel.DataAnnotations.Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
         IDocumentStore store,
         Microsoft.Extensions.Options.IOptions<Membership.MembershipYearOptions> options, System.Security.Claims.ClaimsPrincipal user,
-        CancellationToken ct)
+        HttpContext http, CancellationToken ct)
     {
         await using var session = store.QuerySession();
         // The points a membership renews on: the term and renewal ride along, so support explains both in one place. One
@@ -428,6 +444,9 @@ public static class GetPointsExplanationEndpoint
             Membership = Membership.MembershipOutlook.Of(await membership, eligibility, options.Value, inForce, offered),
         });
         // Cut after every line is read as the caller reads it: the total and staff's names come from the whole account.
-        return Paging.Asked(page, pageSize) is { } asked ? explanation.PageOf(asked.Page, asked.PageSize) : explanation;
+        if (Paging.Asked(page, pageSize) is not { } asked)
+            return explanation;
+        Paging.Links(http, asked.Page, asked.PageSize, explanation.TotalLines);
+        return explanation.PageOf(asked.Page, asked.PageSize);
     }
 }

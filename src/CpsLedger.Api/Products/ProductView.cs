@@ -49,6 +49,13 @@ public sealed class ProductView
     /// <summary>Points this product currently counts towards the account's total.</summary>
     public int Points { get; set; }
 
+    /// <summary>An expectation, not a fact, said only while the product waits for a mandatory detail: the points completing its
+    /// details today would allocate, as the points explanation's <c>awaitingDetails[].expectedPoints</c> says it (the model's
+    /// catalogue value now, a model withdrawn since registration included). Nothing is allocated until the last detail is given, and
+    /// then at the catalogue's value in force at that moment. Null once its points are allocated, once deregistered, and when the
+    /// catalogue has no such model. Decided when read, never stored.</summary>
+    public int? ExpectedPoints { get; set; }
+
     /// <summary>How it came to the account: <c>registration</c> (the member or support registered it) or <c>migration</c> (moved
     /// from an old CPS account).</summary>
     public RegistrationSource Source { get; set; }
@@ -249,7 +256,7 @@ public static class ListProductsEndpoint
                      "neither: every product, as an array.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Products per page (default 50). Given (or page), the answer is a page; neither: every product, as an array.")]
         [Range(1, Paging.AccountListMaxPageSize)] int? pageSize,
-        IQuerySession session, ClaimsPrincipal user,
+        IQuerySession session, ClaimsPrincipal user, HttpContext http,
         CancellationToken ct)
     {
         var query = session.Query<ProductView>().Where(p => p.AccountId == accountId);
@@ -263,6 +270,7 @@ public static class ListProductsEndpoint
 
         var (number, size) = asked;
         var total = await query.CountAsync(ct);
+        Paging.Links(http, number, size, total);
         // (page - 1) x pageSize fits an int: Paging.MaxPage x the largest page size. Nothing past the last page is asked for.
         var skip = (long)(number - 1) * size;
         IReadOnlyList<ProductView> items = skip >= total ? [] : await ordered.Skip((int)skip).Take(size).ToListAsync(ct);

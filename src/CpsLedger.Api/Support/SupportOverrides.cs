@@ -172,7 +172,7 @@ public static class ListSupportOverridesEndpoint
         [Description("Only overrides by this user, exactly as an override's by shows it.")] string? by,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Overrides per page (default 50).")][Range(1, 200)] int? pageSize,
-        IQuerySession session, CancellationToken ct)
+        IQuerySession session, HttpContext http, CancellationToken ct)
     {
         var p = page ?? 1;
         var size = pageSize ?? 50;
@@ -202,6 +202,7 @@ public static class ListSupportOverridesEndpoint
         // One request's events share their instant (a migration's products): the event id breaks the tie, or each page could order
         // them differently and a page boundary among them repeat one and drop another.
         var items = await query.OrderByDescending(o => o.At).ThenByDescending(o => o.Id).Skip((p - 1) * size).Take(size).ToListAsync(ct);
+        Paging.Links(http, p, size, total);
         return Results.Ok(new SupportOverridePage(items, p, size, total));
     }
 }

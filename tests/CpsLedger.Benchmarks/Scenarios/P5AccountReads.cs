@@ -73,7 +73,8 @@ public static class P5AccountReads
                     if (path == "summary")
                         await GetAccountSummaryEndpoint.Get(Pick(), store, TimeProvider.System, CancellationToken.None);
                     else
-                        await GetPointsExplanationEndpoint.Get(Pick(), null, null, store, membershipYear, supportAgent, CancellationToken.None);
+                        await GetPointsExplanationEndpoint.Get(Pick(), null, null, store, membershipYear, supportAgent,
+                            new Microsoft.AspNetCore.Http.DefaultHttpContext(), CancellationToken.None);
                     return null;
                 }
 
@@ -147,7 +148,7 @@ public static class P5AccountReads
                 {
                     await using var session = store.QuerySession();
                     var page = await Api.Audit.GetAccountHistoryEndpoint.Get(account, null, null, null, null, null, null, session, chains, auditor, json,
-                        CancellationToken.None);
+                        new Microsoft.AspNetCore.Http.DefaultHttpContext(), CancellationToken.None);
                     return page.Items.Count == 100 ? null : $"{page.Items.Count} events";
                 }),
             ("verification", () => $"/api/audit/verification?accountId={account}",

@@ -49,7 +49,7 @@ public static class P6InvoiceList
                 {
                     await using var session = store.QuerySession();
                     var page = await ListInvoicesEndpoint.Get(status, null, null, null, null, null, null, null, session, TimeProvider.System,
-                        CancellationToken.None);
+                        new Microsoft.AspNetCore.Http.DefaultHttpContext(), CancellationToken.None);
                     return page.Items.Count > 0 ? null : "an empty page";
                 }
 

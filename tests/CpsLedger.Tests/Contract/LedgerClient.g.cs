@@ -16285,6 +16285,12 @@ namespace CpsLedger.Tests.Contract.Generated
         public int Points { get; set; } = default!;
 
         /// <summary>
+        /// An expectation, not a fact, said only while the product waits for a mandatory detail: the points completing its details today would allocate, as the points explanation's `awaitingDetails[].expectedPoints` says it (the model's catalogue value now, a model withdrawn since registration included). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment. Null once its points are allocated, once deregistered, and when the catalogue has no such model. Decided when read, never stored.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
+        public int? ExpectedPoints { get; set; } = default!;
+
+        /// <summary>
         /// How it came to the account: `registration` (the member or support registered it) or `migration` (moved from an old CPS account).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("source")]

@@ -8,8 +8,8 @@ namespace CpsLedger.Tests.Harness;
 
 /// <summary>
 /// The served OpenAPI document as the judge of every response the tests receive: the status must be one the operation
-/// documents, the content type one documented for that status, a JSON body valid against its schema, and a Location or
-/// Retry-After header only where that status documents it (QA found both sent undocumented on 2026-12-04). A response the
+/// documents, the content type one documented for that status, a JSON body valid against its schema, and a Location,
+/// Retry-After or Link header only where that status documents it (QA found the first two sent undocumented on 2026-12-04). A response the
 /// document does not describe throws <see cref="ContractViolation"/> in the test that received it.
 /// </summary>
 public sealed class Contract
@@ -49,8 +49,8 @@ public sealed class Contract
     /// <summary>Every (operation, status) the tests have received so far in this run, whichever host answered.</summary>
     public static readonly ConcurrentDictionary<(string Operation, string Status), int> Observed = new();
 
-    /// <summary>Headers a client acts on (where the outcome is read, when to retry): documented wherever they are sent.</summary>
-    private static readonly string[] ContractHeaders = ["Location", "Retry-After"];
+    /// <summary>Headers a client acts on (where the outcome is read, when to retry, where the next page is): documented wherever they are sent.</summary>
+    private static readonly string[] ContractHeaders = ["Location", "Retry-After", "Link"];
 
     public void Check(string method, string path, HttpStatusCode status, string? mediaType, string body, IEnumerable<string>? headers = null)
     {

@@ -173,6 +173,25 @@ public sealed class AccountListPagingTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_page_of_an_accounts_invoices_is_read_by_offset_and_limit_with_its_sums_in_one_round_trip()
+    {
+        var account = await App.InvoicesIssuedAtOneInstant(
+            ("INV-2026-000211", 100m, "EUR"), ("INV-2026-000212", 100m, "EUR"), ("INV-2026-000213", 100m, "GBP"));
+        var member = App.Member(account);
+
+        using var statements = new SentStatements();
+        member.DefaultRequestHeaders.Add("traceparent", statements.TraceParent);
+        var page = await member.GetAsync($"/api/accounts/{account}/invoices?page=2&pageSize=2").ReadAs<AccountInvoicePage>();
+
+        Assert.Equal(["INV-2026-000211"], page.Items.Select(i => i.InvoiceNumber));
+        Assert.Equal((3L, 2), (page.Total, page.Totals.Count));
+        // One statement batch reads the invoices: the page's documents by offset and limit, not every invoice cut in memory.
+        var sql = Assert.Single(statements.Texts, s => s.Contains("mt_doc_invoice", StringComparison.Ordinal));
+        Assert.Contains("offset", sql, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("limit", sql, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task The_explanation_pages_its_lines_and_keeps_the_whole_accounts_total_and_products_awaiting_details()
     {
         var account = await Account();

@@ -467,6 +467,40 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task My_products_says_what_a_product_waiting_for_details_would_earn_as_the_explanation_does()
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var pending = await member.Register(account, Products.WithoutDealer("P-1"));
+        await member.Register(account, Products.Complete("C-1"));
+
+        await Says(235);
+        // The catalogue changes: My Products follows it as the explanation does (one decision, AccountPoints.ExpectedPoints).
+        await App.ChangeModelPoints(Products.R5, 300);
+        await Says(300);
+
+        async Task Says(int expected)
+        {
+            var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+            Assert.Equal(expected, explanation.GetProperty("awaitingDetails")[0].GetProperty("expectedPoints").GetInt32());
+            var whole = await member.GetAsync(Products.ProductsUrl(account)).ReadAs<JsonElement>();
+            var page = (await member.GetAsync($"{Products.ProductsUrl(account)}?pageSize=5").ReadAs<JsonElement>()).GetProperty("items");
+            foreach (var products in new[] { whole, page })
+            {
+                Assert.Equal(expected, BySerial(products, "P-1").GetProperty("expectedPoints").GetInt32());
+                // Allocated: nothing is expected any more, the points are the fact.
+                Assert.Equal(JsonValueKind.Null, BySerial(products, "C-1").GetProperty("expectedPoints").ValueKind);
+            }
+            var one = await member.GetAsync(pending.Url).ReadAs<JsonElement>();
+            Assert.Equal(expected, one.GetProperty("expectedPoints").GetInt32());
+        }
+
+        static JsonElement BySerial(JsonElement products, string serial) =>
+            products.EnumerateArray().Single(p => p.GetProperty("serialNumber").GetString() == serial);
+    }
+
+    [Fact]
     public async Task A_line_in_words_says_which_details_are_best_guesses_and_that_they_earn_points_as_exact_ones()
     {
         // The member on the phone: "I guessed the purchase date and the dealer; do those points count?" The line says so.

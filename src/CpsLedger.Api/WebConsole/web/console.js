@@ -510,13 +510,13 @@ function fold(row, folded) {
   }
 }
 
-function productsSection(products, awaitingDetails = []) {
+function productsSection(products) {
   return h('section', { 'aria-labelledby': 'products-heading', 'data-testid': 'products' },
     h('h2', { id: 'products-heading' }, `Products (${productsCount(products)})`),
-    productsTable(products, awaitingDetails));
+    productsTable(products));
 }
 
-// What a product waiting for details would earn if completed today (the explanation's expectedPoints): an expectation, said as one,
+// What a product waiting for details would earn if completed today (its expectedPoints, decided as the explanation's): an expectation, said as one,
 // since the catalogue's value in force when the last detail is given decides.
 const expectedSaid = points => `${points} expected on completion`;
 
@@ -526,15 +526,14 @@ function productsCount(products) {
   return deregistered ? `${products.length}: ${products.length - deregistered} registered, ${deregistered} deregistered` : String(products.length);
 }
 
-function productsTable(products, awaitingDetails = []) {
+function productsTable(products) {
   if (products.length === 0) return h('p', {}, 'No products registered.');
-  const expected = new Map(awaitingDetails.filter(a => a.expectedPoints != null).map(a => [a.registrationId, a.expectedPoints]));
   const rows = products.map(p => h('tr', {},
       h('td', {}, `${p.modelName} `, h('span', { class: 'mono' }, p.modelCode)),
       h('td', { class: 'mono' }, p.serialNumber || '—'),
       h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
       h('td', { class: 'num' }, String(p.points),
-        expected.has(p.id) ? [h('br'), h('small', { class: 'expected' }, expectedSaid(expected.get(p.id)))] : null),
+        p.expectedPoints != null ? [h('br'), h('small', { class: 'expected' }, expectedSaid(p.expectedPoints))] : null),
       h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
       // A best guess earns points as an exact detail does (the programme's decision), flagged so that support can say which it was.
       h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—',
@@ -740,7 +739,7 @@ async function overviewView(id) {
     h('h2', { class: 'visually-hidden' }, 'Summary'),
     summaryCards(summary, membership, invoices, tiers),
     invoicesFirst ? invoicesPart : null,
-    productsSection(products, explanation.awaitingDetails),
+    productsSection(products),
     explanationSection(explanation),
     membershipYearSection(tiers.membership, membership, 'h2', '', tiers),
     invoicesFirst ? null : invoicesPart,

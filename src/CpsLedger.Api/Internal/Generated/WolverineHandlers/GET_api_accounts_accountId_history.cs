@@ -135,7 +135,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var historyPage_response = await CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Get(accountId, from, to, through, types, page, pageSize, ((Marten.IQuerySession)documentSession), _chainVerification, httpContext.User, _optionsOfJsonOptions, httpContext.RequestAborted).ConfigureAwait(false);
+            var historyPage_response = await CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Get(accountId, from, to, through, types, page, pageSize, ((Marten.IQuerySession)documentSession), _chainVerification, httpContext.User, _optionsOfJsonOptions, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, historyPage_response, 404);

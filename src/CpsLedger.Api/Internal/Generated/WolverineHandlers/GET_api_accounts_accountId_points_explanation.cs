@@ -67,7 +67,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var pointsExplanation_response = await CpsLedger.Api.Products.GetPointsExplanationEndpoint.Get(accountId, page, pageSize, _documentStore, _optionsOfMembershipYearOptions, httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
+            var pointsExplanation_response = await CpsLedger.Api.Products.GetPointsExplanationEndpoint.Get(accountId, page, pageSize, _documentStore, _optionsOfMembershipYearOptions, httpContext.User, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, pointsExplanation_response, 404);

@@ -91,7 +91,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Products.ListProductsEndpoint.Get(accountId, includeDeregistered, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext.User, httpContext.RequestAborted).ConfigureAwait(false);
+            var result = await CpsLedger.Api.Products.ListProductsEndpoint.Get(accountId, includeDeregistered, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext.User, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }

@@ -83,7 +83,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var cataloguePage_response = await CpsLedger.Api.Catalogue.BrowseCatalogueEndpoint.Get(search, category, includeWithdrawn, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var cataloguePage_response = await CpsLedger.Api.Catalogue.BrowseCatalogueEndpoint.Get(search, category, includeWithdrawn, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, cataloguePage_response, 404);

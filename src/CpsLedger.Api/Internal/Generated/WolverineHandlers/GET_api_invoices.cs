@@ -112,7 +112,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var invoiceListPage_response = await CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Get(status, currency, method, dueBefore, issuedFrom, issuedTo, page, pageSize, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var invoiceListPage_response = await CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Get(status, currency, method, dueBefore, issuedFrom, issuedTo, page, pageSize, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, invoiceListPage_response, 404);

@@ -40,7 +40,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var deadLetterPage_response = await CpsLedger.Api.Operations.DeadLetterEndpoints.Get(_wolverineRuntime, messageType, page, httpContext.RequestAborted).ConfigureAwait(false);
+            var deadLetterPage_response = await CpsLedger.Api.Operations.DeadLetterEndpoints.Get(_wolverineRuntime, messageType, page, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, deadLetterPage_response, 404);

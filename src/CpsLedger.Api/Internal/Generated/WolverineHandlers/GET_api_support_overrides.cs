@@ -113,7 +113,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await CpsLedger.Api.Support.ListSupportOverridesEndpoint.Get(accountId, from, to, through, by, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext.RequestAborted).ConfigureAwait(false);
+            var result = await CpsLedger.Api.Support.ListSupportOverridesEndpoint.Get(accountId, from, to, through, by, page, pageSize, ((Marten.IQuerySession)documentSession), httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
