@@ -102,8 +102,8 @@ public static class InvoiceQueries
             .Select(g => new InvoiceListTotal(g.Key, g.Count(), g.Sum(i => i.Total), g.Sum(i => i.Outstanding), g.Sum(RefundDecision.OwedBack))),
     ];
 
-    internal static ProblemDetails InvoiceNotFound(string invoiceNumber) =>
-        Problems.NotFound("Invoice not found", $"This account has no invoice {invoiceNumber}.");
+    // The number is in the request's path (and the problem's instance): said again, the detail read "no invoice INV-… " after it.
+    internal static ProblemDetails InvoiceNotFound => Problems.NotFound("Invoice not found", "This account has no invoice with this number.");
 }
 
 /// <summary>One page of an account's invoices, newest first, with the sums of all of them per currency.</summary>
@@ -158,7 +158,7 @@ public static class GetInvoiceEndpoint
         CancellationToken ct) =>
         await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is { } invoice
             ? TypedResults.Ok(invoice)
-            : TypedResults.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+            : TypedResults.Problem(InvoiceQueries.InvoiceNotFound);
 }
 
 public static class GetInvoicePdfEndpoint
@@ -171,7 +171,7 @@ public static class GetInvoicePdfEndpoint
         Microsoft.Extensions.Options.IOptions<SellerOptions> seller, ILogger<Invoice> logger, CancellationToken ct)
     {
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
-            return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+            return Results.Problem(InvoiceQueries.InvoiceNotFound);
         // Older invoices recorded no payee: where to pay is the account configured now.
         return Results.File(InvoicePdf.Render(invoice, invoice.PaysInto(seller.Value), logger), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }
