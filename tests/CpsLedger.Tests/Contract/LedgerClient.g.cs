@@ -12341,7 +12341,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public long? Sequence { get; set; } = default!;
 
         /// <summary>
-        /// edited (the event's content no longer hashes to its link), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link). Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun after the backup a database was restored from, or deleted whole).
+        /// edited (the event's content no longer hashes to its link), hash_altered (the link's stored hash was changed, its event is the one chained: the next link still hashes over the hash it had), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link). Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun after the backup a database was restored from, or deleted whole).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
