@@ -11147,7 +11147,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public bool ChainIntact { get; set; } = default!;
 
         /// <summary>
-        /// Each event replayed whose link no longer matches it (edited: its content was changed after it was appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained), and each link up to the cut whose event is gone (removed), as verification names them; empty when intact.
+        /// Each event replayed whose link no longer matches it (edited: its content was changed after it was appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained; hash_altered: the event is the one chained, its link's stored hash was changed), and each link up to the cut whose event is gone (removed), as verification names them; empty when intact.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
@@ -13209,7 +13209,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public object Data { get; set; } = default!;
 
         /// <summary>
-        /// Null when the event as stored still hashes to its link in the account's hash chain. Otherwise what is wrong, as verification names it: edited (its content, the data shown here included, was changed after it was appended) or reordered (its sequence is not the one chained). The entry shows the event as it is stored now.
+        /// Null when the event as stored still hashes to its link in the account's hash chain. Otherwise what is wrong, as verification names it: edited (its content, the data shown here included, was changed after it was appended), reordered (its sequence is not the one chained) or hash_altered (the event is the one chained; its link's stored hash was changed). The entry shows the event as it is stored now.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainProblem")]
         public string? ChainProblem { get; set; } = default!;
