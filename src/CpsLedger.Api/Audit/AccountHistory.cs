@@ -81,7 +81,8 @@ public sealed record HistoryEntry(
     object Data,
     [property: System.ComponentModel.Description("Null when the event as stored still hashes to its link in the account's hash chain. Otherwise " +
                                                  "what is wrong, as verification names it: edited (its content, the data shown here included, " +
-                                                 "was changed after it was appended) or reordered (its sequence is not the one chained). " +
+                                                 "was changed after it was appended), reordered (its sequence is not the one chained) or hash_altered (the event " +
+                                                 "is the one chained; its link's stored hash was changed). " +
                                                  "The entry shows the event as it is stored now.")]
     string? ChainProblem);
 

@@ -5,7 +5,8 @@ using Npgsql;
 namespace CpsLedger.Api.Audit;
 
 /// <summary>The first place where an account's stored events no longer match its hash chain.</summary>
-/// <param name="Problem">edited (the event's content no longer hashes to its link), removed (the linked event is gone),
+/// <param name="Problem">edited (the event's content no longer hashes to its link), hash_altered (the link's stored hash was changed,
+/// its event is the one chained: the next link still hashes over the hash it had), removed (the linked event is gone),
 /// reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived
 /// (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link).
 /// Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain
@@ -54,7 +55,7 @@ public sealed class ChainVerification(IDocumentStore store)
         // The three checks in one batch, one round trip (issue #21; until 2026-12-05 a round trip each), read in order below.
         await using var batch = new NpgsqlBatch(connection);
 
-        var links = $"{LinksSql(chains is null ? "" : "where c.chain_id = any(@chains)")} order by c.chain_id, c.position";
+        var links = $"{LinksSql(chains is null ? "" : "where c.chain_id = any(@chains)")} order by l.chain_id, l.position";
         batch.BatchCommands.Add(Command(links, ("chains", chains)));
 
         // What the link's text leaves out but every read depends on: Marten leaves an archived event out of every read, replay
@@ -100,7 +101,8 @@ public sealed class ChainVerification(IDocumentStore store)
             var chain = reader.GetGuid(0);
             if (LinkBreak(chain, reader.GetInt64(1), reader.GetGuid(2), reader.GetInt64(3),
                     reader.IsDBNull(4) ? null : reader.GetInt64(4), !reader.IsDBNull(5) && reader.GetBoolean(5),
-                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7)) is { } broken)
+                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
+                    !reader.IsDBNull(8) && reader.GetBoolean(8)) is { } broken)
                 breaks[(chain, broken.Position, null)] = broken;
         }
 
@@ -132,21 +134,29 @@ public sealed class ChainVerification(IDocumentStore store)
     /// position, the linked event, the sequence chained, the event's sequence now (null: the event is gone), whether the link still
     /// hashes (<see cref="HashChainSchema.LinkSql"/> over the stored previous link, so an edit breaks its own link only).
     /// </summary>
+    /// A link whose event hashes to the stored link only over the previous link as recomputed (not as stored) is intact: its event is
+    /// the one chained, and the previous link's stored hash was altered. That previous link is <c>hash_altered</c> (its event is the
+    /// one the next link chained over), not <c>edited</c>: until 2026-12-07 altering a stored hash named two events edited.
     private string LinksSql(string where) => $"""
-        select c.chain_id, c.position, c.event_id, c.seq_id as chained_sequence, e.seq_id as stored_sequence,
-               c.hash = {HashChainSchema.LinkSql("lag(c.hash) over (partition by c.chain_id order by c.position)", "e")} as intact,
-               e.type, e.timestamp
-        from {Schema}.{HashChainSchema.TableName} c
-        left join {Schema}.mt_events e on e.id = c.event_id
-        {where}
+        select l.chain_id, l.position, l.event_id, l.chained_sequence, l.stored_sequence, l.intact or coalesce(l.heals, false) as intact,
+               l.type, l.timestamp, not l.intact and coalesce(lead(l.heals) over w, false) as hash_altered
+        from (select l.*, l.hash = sha256(coalesce(lag(l.recomputed) over w, ''::bytea) || l.canonical) as heals, l.hash = l.recomputed as intact
+              from (select c.chain_id, c.position, c.event_id, c.seq_id as chained_sequence, e.seq_id as stored_sequence, c.hash,
+                           {HashChainSchema.LinkSql("lag(c.hash) over (partition by c.chain_id order by c.position)", "e")} as recomputed,
+                           convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8') as canonical, e.type, e.timestamp
+                    from {Schema}.{HashChainSchema.TableName} c
+                    left join {Schema}.mt_events e on e.id = c.event_id
+                    {where}) l
+              window w as (partition by l.chain_id order by l.position)) l
+        window w as (partition by l.chain_id order by l.position)
         """;
 
     /// <summary>What is wrong with one link as <see cref="LinksSql"/> recomputed it; null when nothing is.</summary>
     private static ChainBreak? LinkBreak(Guid chain, long position, Guid eventId, long chainedSequence, long? storedSequence, bool intact,
-        string? type, DateTimeOffset? recordedAt) =>
+        string? type, DateTimeOffset? recordedAt, bool hashAltered) =>
         storedSequence is not { } stored ? new ChainBreak(chain, position, eventId, chainedSequence, "removed", null, null)
         : stored != chainedSequence ? new ChainBreak(chain, position, eventId, stored, "reordered", type, recordedAt)
-        : !intact ? new ChainBreak(chain, position, eventId, chainedSequence, "edited", type, recordedAt)
+        : !intact ? new ChainBreak(chain, position, eventId, chainedSequence, hashAltered ? "hash_altered" : "edited", type, recordedAt)
         : null;
 
     /// <summary>
@@ -161,17 +171,17 @@ public sealed class ChainVerification(IDocumentStore store)
         var rows = batch.Query<BrokenLink>($"""
             select json_build_object('ChainId', l.chain_id, 'Position', l.position, 'EventId', l.event_id,
                                      'ChainedSequence', l.chained_sequence, 'StoredSequence', l.stored_sequence, 'Intact', coalesce(l.intact, false),
-                                     'Type', l.type, 'RecordedAt', l.timestamp)
+                                     'Type', l.type, 'RecordedAt', l.timestamp, 'HashAltered', coalesce(l.hash_altered, false))
             from ({LinksSql("where c.chain_id = any(?)")}) l
             where l.stored_sequence is distinct from l.chained_sequence or l.intact is not true
             order by l.chain_id, l.position
             """, chainIds.Distinct().ToArray());
         return async () => [.. (await rows).Select(r => LinkBreak(r.ChainId, r.Position, r.EventId, r.ChainedSequence, r.StoredSequence, r.Intact,
-            r.Type, r.RecordedAt)!)];
+            r.Type, r.RecordedAt, r.HashAltered)!)];
     }
 
     private sealed record BrokenLink(Guid ChainId, long Position, Guid EventId, long ChainedSequence, long? StoredSequence, bool Intact,
-        string? Type, DateTimeOffset? RecordedAt);
+        string? Type, DateTimeOffset? RecordedAt, bool HashAltered);
 
     // A statement of the batch, with its array parameter when it has one (null: the statement takes none).
     private static NpgsqlBatchCommand Command(string sql, (string Name, Guid[]? Value) parameter)

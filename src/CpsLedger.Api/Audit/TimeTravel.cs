@@ -38,7 +38,8 @@ namespace CpsLedger.Api.Audit;
 /// <param name="ChainIntact">True when every event replayed still hashes to its link in the hash chain (and no event chained up to
 /// the cut is gone): what was folded is what was chained. False when <paramref name="ChainBreaks"/> names one.</param>
 /// <param name="ChainBreaks">Each event replayed whose link no longer matches it (edited: its content was changed after it was
-/// appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained), and each
+/// appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained; hash_altered:
+/// the event is the one chained, its link's stored hash was changed), and each
 /// link up to the cut whose event is gone (removed), as verification names them; empty when intact.</param>
 public sealed record AccountAsOf(
     Guid AccountId,

@@ -190,7 +190,7 @@ public static class CancelInvoiceEndpoint
     }
 
     public static ProblemDetails Before(CancellationContext context, string invoiceNumber) =>
-        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound : WolverineContinue.NoProblems;
 
     public static Guid InvoiceStreamId(CancellationContext context) => InvoiceNumberClaims.StreamOf(context.Claim);
 
@@ -281,7 +281,7 @@ public static class PreviewCancellationEndpoint
 
     /// <summary>The write's refusals, in its order: no such invoice on the account (404), then already cancelled (409).</summary>
     public static ProblemDetails Before(PreviewedCancellation previewed, string invoiceNumber) =>
-        previewed.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : CancelInvoiceEndpoint.Validate(previewed.Invoice);
+        previewed.Claim is null ? InvoiceQueries.InvoiceNotFound : CancelInvoiceEndpoint.Validate(previewed.Invoice);
 
     // The write's path and body with "/preview", as for a transfer (PreviewBankPaymentEndpoint says why): 200, never 201.
     [WolverinePost("/api/accounts/{accountId}/invoices/{invoiceNumber}/cancellation/preview", OperationId = "PreviewCancelInvoice")]
@@ -319,8 +319,7 @@ public static class CreditNoteQueries
         return (invoice, note);
     }
 
-    internal static ProblemDetails NotFound(string number) =>
-        Problems.NotFound("Credit note not found", $"This account has no credit note {number}.");
+    internal static ProblemDetails NotFound => Problems.NotFound("Credit note not found", "This account has no credit note with this number.");
 }
 
 public static class GetCreditNoteEndpoints
@@ -332,7 +331,7 @@ public static class GetCreditNoteEndpoints
     public static async Task<IResult> Get(Guid accountId, string creditNoteNumber, IQuerySession session, CancellationToken ct) =>
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
             ? Results.Ok(found.Note)
-            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+            : Results.Problem(CreditNoteQueries.NotFound);
 
     [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/pdf", OperationId = "GetCreditNotePdf")]
     [Authorize(Roles = LedgerRoles.Readers)]
@@ -343,7 +342,7 @@ public static class GetCreditNoteEndpoints
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
             ? Results.File(InvoicePdf.RenderCreditNote(found.Invoice, found.Note, found.Invoice.PaysInto(seller.Value), logger),
                 "application/pdf", $"{found.Note.CreditNoteNumber}.pdf")
-            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+            : Results.Problem(CreditNoteQueries.NotFound);
 
     [WolverineGet("/api/accounts/{accountId}/credit-notes/{creditNoteNumber}/ubl", OperationId = "GetCreditNoteUbl")]
     [Authorize(Roles = LedgerRoles.Readers)]
@@ -354,7 +353,7 @@ public static class GetCreditNoteEndpoints
         await CreditNoteQueries.ByNumber(session, accountId, creditNoteNumber, ct) is { } found
             ? Results.Bytes(EInvoice.CreditNote(found.Invoice, found.Note, found.Invoice.PaysInto(seller.Value)),
                 "application/xml", $"{found.Note.CreditNoteNumber}.xml")
-            : Results.Problem(CreditNoteQueries.NotFound(creditNoteNumber));
+            : Results.Problem(CreditNoteQueries.NotFound);
 }
 
 /// <summary>

@@ -202,7 +202,7 @@ public static class GetInvoiceUblEndpoint
         CancellationToken ct)
     {
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
-            return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+            return Results.Problem(InvoiceQueries.InvoiceNotFound);
         if (!EInvoice.IsAvailableFor(invoice))
             return Results.Problem(Problems.Conflict("No e-invoice for this invoice",
                 $"Invoice {invoice.InvoiceNumber} was issued before seller and buyer details were recorded on invoices, so it cannot be an " +

@@ -84,10 +84,20 @@ public static class InvoicePdf
         document.Info.CreationDate = sheet.IssuedAt.UtcDateTime;
         document.Info.ModificationDate = sheet.IssuedAt.UtcDateTime;
 
-        var page = document.AddPage();
-        page.Size = PageSize.A4;
         var unprintable = new SortedSet<string>(StringComparer.Ordinal);
-        using (var g = XGraphics.FromPdfPage(page))
+        // A page's graphics stay open to the end: its footer (and its number, when there are more pages) is drawn when the count is known.
+        var pages = new List<XGraphics>();
+        XGraphics g = null!;
+        void AddPage()
+        {
+            var page = document.AddPage();
+            page.Size = PageSize.A4;
+            g = XGraphics.FromPdfPage(page);
+            pages.Add(g);
+        }
+
+        AddPage();
+        try
         {
             var heading = new XFont(Font, 15, XFontStyleEx.Bold);
             var title = new XFont(Font, 20, XFontStyleEx.Bold);
@@ -206,12 +216,50 @@ public static class InvoicePdf
                     yield return piece;
             }
 
-            // Seller (left) and document title (right).
+            // The legal mentions of the footer, wrapped to the page's width, the footer raised by the lines that adds so that it ends where
+            // it did: drawn as one line, a long payee account name (or legal name) ran off the page, and the IBAN and BIC after it with it.
+            // Known before the body is drawn: the body ends above the footer's rule, or goes on on the next page.
             var seller = sheet.Seller;
+            var legal = seller is null
+                ? ["Canon Professional Services"]
+                : new List<string>
+                {
+                    $"{seller.LegalName} · {string.Join(", ", seller.Address.Lines())}",
+                    $"VAT ID {seller.VatId} · Company reg. no. {seller.CompanyRegistrationNumber}" +
+                    (seller.RegistrationNote is null ? "" : $" · {seller.RegistrationNote}"),
+                };
+            legal.Add($"Payments: {sheet.Payee.AccountName} · IBAN {BankAccounts.GroupedIban(sheet.Payee.Iban)} · BIC {sheet.Payee.Bic}");
+            legal.Add("Amounts are rounded to cents per line and on VAT (half away from zero).");
+            var footerLines = legal.SelectMany(line => Wrap(line, small, right - left)).ToList();
+            var footerTop = 778.0 - 10 * (footerLines.Count - legal.Count);
+            // The lowest the body reaches (a descender, the payment box's edge): 8 points above the footer's rule.
+            var bottom = footerTop - 12 - 8;
+
+            // Before each block, room for it down to its lowest point (depth below y); without it, the body goes on on a new page under
+            // the document's name. Never on a page where nothing is drawn yet: a block taller than a page is drawn as it is.
             var y = 62.0;
-            DrawText(seller?.TradingName ?? "Canon Professional Services", heading, accent, left, y);
-            Right(sheet.Title, title, XBrushes.Black, right, y);
-            y += 16;
+            var pageTop = y;
+            void Room(double depth)
+            {
+                if (y + depth <= bottom || y <= pageTop)
+                    return;
+                AddPage();
+                y = 62.0;
+                DrawText($"{sheet.DocumentTitle} (continued)", bold, grey, left, y);
+                y += 24;
+                pageTop = y;
+            }
+
+            // Seller (left) and document title (right), the trading name wrapped to the seller's column: drawn as one line, a long one
+            // ran under the title and off the page.
+            foreach (var line in Wrap(seller?.TradingName ?? "Canon Professional Services", heading, metaLabel - 12 - left))
+            {
+                DrawText(line, heading, accent, left, y);
+                y += 18;
+            }
+
+            Right(sheet.Title, title, XBrushes.Black, right, 62.0);
+            y -= 2;
             if (seller is not null)
             {
                 // Each wrapped to its column: drawn as it was, a long address line ran into the invoice's facts on the right.
@@ -219,6 +267,7 @@ public static class InvoicePdf
                              .Append($"VAT ID {seller.VatId}").Append($"Company reg. no. {seller.CompanyRegistrationNumber}").Append(seller.Email)
                              .SelectMany(line => Wrap(line, small, metaLabel - 12 - left)))
                 {
+                    Room(3);
                     DrawText(line, small, grey, left, y);
                     y += 10.5;
                 }
@@ -238,12 +287,14 @@ public static class InvoicePdf
                 metaY += 14;
             }
 
-            // Buyer.
+            // Buyer ("Bill to" stays with the name's first line).
             y = Math.Max(y, metaY) + 18;
+            Room(13 + 3);
             DrawText("Bill to", smallBold, grey, left, y);
             y += 13;
             foreach (var line in Wrap(invoice.Buyer?.Name ?? invoice.CompanyName, bold, right - left))
             {
+                Room(3);
                 DrawText(line, bold, XBrushes.Black, left, y);
                 y += 12.5;
             }
@@ -251,12 +302,14 @@ public static class InvoicePdf
             var buyerLines = invoice.Buyer?.Address?.Lines() ?? [Platform.CountryCodes.NameOf(invoice.Country)];
             foreach (var line in buyerLines.SelectMany(l => Wrap(l, text, right - left)))
             {
+                Room(3);
                 DrawText(line, text, XBrushes.Black, left, y);
                 y += 12.5;
             }
 
             if (invoice.Buyer?.VatId is { } buyerVat)
             {
+                Room(3);
                 DrawText($"VAT ID {buyerVat}", text, XBrushes.Black, left, y);
                 y += 12.5;
             }
@@ -266,6 +319,7 @@ public static class InvoicePdf
             {
                 foreach (var line in Wrap(replacement, bold, right - left))
                 {
+                    Room(14 + 3);
                     y += 14;
                     DrawText(line, bold, accent, left, y);
                 }
@@ -273,19 +327,32 @@ public static class InvoicePdf
                 y += 6;
             }
 
-            // Lines.
-            y += 16;
-            g.DrawRectangle(shade, left, y - 11, right - left, 16);
-            DrawText("Description", bold, XBrushes.Black, left + 6, y);
-            Right("VAT", bold, XBrushes.Black, right - 120, y);
-            Right($"Amount ({invoice.Currency})", bold, XBrushes.Black, right - 6, y);
-            y += 20;
+            // Lines, under their column headings (again on a page they go on to; the headings never alone at a page's foot).
             var vatRate = InvoiceWording.Percent(invoice.VatTreatment?.Rate ?? invoice.VatRate);
+            var descriptionWidth = right - 120 - 50 - (left + 6);
+            void Headings()
+            {
+                y += 16;
+                g.DrawRectangle(shade, left, y - 11, right - left, 16);
+                DrawText("Description", bold, XBrushes.Black, left + 6, y);
+                Right("VAT", bold, XBrushes.Black, right - 120, y);
+                Right($"Amount ({invoice.Currency})", bold, XBrushes.Black, right - 6, y);
+                y += 20;
+            }
+
+            Room(16 + 20 + 12 * Wrap(invoice.Lines.FirstOrDefault()?.Description ?? "", text, descriptionWidth).Count);
+            Headings();
             foreach (var line in invoice.Lines)
             {
+                var description = Wrap(line.Description, text, descriptionWidth);
+                if (y + 12 * description.Count > bottom && y > pageTop)
+                {
+                    Room(12 * description.Count);
+                    Headings();
+                }
+
                 Right(vatRate, text, XBrushes.Black, right - 120, y);
                 Right(InvoiceWording.Money(line.Amount), text, XBrushes.Black, right - 6, y);
-                var description = Wrap(line.Description, text, right - 120 - 50 - (left + 6));
                 foreach (var part in description)
                 {
                     DrawText(part, text, XBrushes.Black, left + 6, y);
@@ -297,7 +364,8 @@ public static class InvoicePdf
 
             g.DrawLine(rule, left, y - 8, right, y - 8);
 
-            // Totals.
+            // Totals, together.
+            Room(8 + 32 + 3);
             y += 8;
             void Total(string label, decimal amount, XFont font)
             {
@@ -312,7 +380,9 @@ public static class InvoicePdf
             y += 2;
             Total(sheet.Title == "INVOICE" ? $"Total {invoice.Currency}" : $"Total credited {invoice.Currency}", invoice.Total, bold);
 
-            // VAT breakdown (EN 16931 BG-23): one category per invoice.
+            // VAT breakdown (EN 16931 BG-23): one category per invoice; together, with its mention.
+            var mentionLines = InvoiceWording.VatMention(invoice) is { } vatMention ? Wrap(vatMention, smallBold, right - left) : [];
+            Room(mentionLines.Count == 0 ? 37 + 3 : 51 + 10 * (mentionLines.Count - 1) + 3);
             y += 14;
             DrawText("VAT breakdown", smallBold, grey, left, y);
             y += 12;
@@ -334,9 +404,9 @@ public static class InvoicePdf
             DrawText($"{InvoiceWording.Money(invoice.Subtotal)} {invoice.Currency}", small, XBrushes.Black, columns[2], y);
             DrawText($"{InvoiceWording.Money(invoice.Vat)} {invoice.Currency}", small, XBrushes.Black, columns[3], y);
             y += 14;
-            if (InvoiceWording.VatMention(invoice) is { } mention)
+            if (mentionLines.Count > 0)
             {
-                foreach (var line in Wrap(mention, smallBold, right - left))
+                foreach (var line in mentionLines)
                 {
                     DrawText(line, smallBold, XBrushes.Black, left, y);
                     y += 10;
@@ -345,8 +415,7 @@ public static class InvoicePdf
                 y += 2;
             }
 
-            // Payment (or settlement) instructions, boxed.
-            y += 14;
+            // Payment (or settlement) instructions, boxed (and the box on one page).
             // "IBAN: …" and the like as a label and its value, the values aligned; sentences as they are. Each wrapped to the box by its
             // measured width (the wording gives one sentence to an element, not lines broken by hand to fit).
             var rows = new List<(string? Label, string Value, XFont Font, double X)>();
@@ -365,6 +434,8 @@ public static class InvoicePdf
             }
 
             var boxHeight = 22 + 13.0 * rows.Count;
+            Room(boxHeight);
+            y += 14;
             g.DrawRectangle(rule, shade, left, y - 14, right - left, boxHeight);
             DrawText(sheet.PaymentHeading, bold, XBrushes.Black, left + 10, y + 2);
             y += 17;
@@ -376,27 +447,26 @@ public static class InvoicePdf
                 y += 13;
             }
 
-            // Legal mentions in the footer.
-            var legal = seller is null
-                ? ["Canon Professional Services"]
-                : new List<string>
-                {
-                    $"{seller.LegalName} · {string.Join(", ", seller.Address.Lines())}",
-                    $"VAT ID {seller.VatId} · Company reg. no. {seller.CompanyRegistrationNumber}" +
-                    (seller.RegistrationNote is null ? "" : $" · {seller.RegistrationNote}"),
-                };
-            legal.Add($"Payments: {sheet.Payee.AccountName} · IBAN {BankAccounts.GroupedIban(sheet.Payee.Iban)} · BIC {sheet.Payee.Bic}");
-            legal.Add("Amounts are rounded to cents per line and on VAT (half away from zero).");
-            // Each wrapped to the page's width, the footer raised by the lines that adds so that it ends where it did: drawn as one line,
-            // a long payee account name (or legal name) ran off the page, and the IBAN and BIC after it with it.
-            var footerLines = legal.SelectMany(line => Wrap(line, small, right - left)).ToList();
-            var footer = 778.0 - 10 * (footerLines.Count - legal.Count);
-            g.DrawLine(rule, left, footer - 12, right, footer - 12);
-            foreach (var line in footerLines)
+            // The legal mentions on every page; its number beside the last line when there are more.
+            for (var number = 1; number <= pages.Count; number++)
             {
-                DrawText(line, small, grey, left, footer);
-                footer += 10;
+                g = pages[number - 1];
+                var footer = footerTop;
+                g.DrawLine(rule, left, footer - 12, right, footer - 12);
+                foreach (var line in footerLines)
+                {
+                    DrawText(line, small, grey, left, footer);
+                    footer += 10;
+                }
+
+                if (pages.Count > 1)
+                    Right($"Page {number} of {pages.Count}", small, grey, right, footer - 10);
             }
+        }
+        finally
+        {
+            foreach (var each in pages)
+                each.Dispose();
         }
 
         // Text recorded before the request rules refused it (events are immutable): printed as code points, and said once per drawing.

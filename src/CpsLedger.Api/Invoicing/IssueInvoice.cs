@@ -324,16 +324,24 @@ public static class InvoiceEmails
         ? $"\n  Period:            {start:yyyy-MM-dd} to {end:yyyy-MM-dd}"
         : "";
 
+    /// <summary>The longest line of the figures: a phone's window shows about 47 characters of a fixed font at 400 pixels.</summary>
+    public const int FiguresLineLength = 47;
+
     /// <summary>
     /// The figures as a table, each amount ending in one column: the labels as wide as the longest, the amounts as the widest. Padded
     /// to at least 44 and 12 characters (until 2026-12-07), every line was 63 long: a phone's window, about 47 characters of a fixed
-    /// font at 400 pixels, put each amount on a line of its own; a joining invoice's lines are now 44 characters.
+    /// font at 400 pixels, put each amount on a line of its own. A label too long for a line of <see cref="FiguresLineLength"/> with its
+    /// amount (a renewal's "CPS Gold membership renewal, annual fee", an upgrade's days) is written on a line of its own, its amount
+    /// below it in the column: beside it, the amount wrapped to the left margin at 400 pixels.
     /// </summary>
     private static string Figures(string currency, IReadOnlyList<(string Label, decimal Amount)> rows)
     {
-        var width = rows.Max(r => r.Label.Length);
         var amounts = rows.Max(r => InvoiceWording.Money(r.Amount).Length);
-        return string.Join("\n", rows.Select(r => $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount).PadLeft(amounts)} {currency}"));
+        var room = FiguresLineLength - 2 - 1 - amounts - 1 - currency.Length;
+        var width = rows.Select(r => r.Label.Length).Where(length => length <= room).DefaultIfEmpty(0).Max();
+        return string.Join("\n", rows.Select(r => r.Label.Length <= width
+            ? $"  {r.Label.PadRight(width)} {InvoiceWording.Money(r.Amount).PadLeft(amounts)} {currency}"
+            : $"  {r.Label}\n  {new string(' ', width)} {InvoiceWording.Money(r.Amount).PadLeft(amounts)} {currency}"));
     }
 
     private static string Opening(Invoice invoice) => invoice.Kind switch

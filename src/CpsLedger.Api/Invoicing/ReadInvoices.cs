@@ -135,8 +135,8 @@ public static class InvoiceQueries
         return (await rows, await all);
     }
 
-    internal static ProblemDetails InvoiceNotFound(string invoiceNumber) =>
-        Problems.NotFound("Invoice not found", $"This account has no invoice {invoiceNumber}.");
+    // The number is in the request's path (and the problem's instance): said again, the detail read "no invoice INV-… " after it.
+    internal static ProblemDetails InvoiceNotFound => Problems.NotFound("Invoice not found", "This account has no invoice with this number.");
 }
 
 /// <summary>What the sums of an account's invoices read of each: its list columns, not its document.</summary>
@@ -206,7 +206,7 @@ public static class GetInvoiceEndpoint
         CancellationToken ct) =>
         await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is { } invoice
             ? TypedResults.Ok(invoice)
-            : TypedResults.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+            : TypedResults.Problem(InvoiceQueries.InvoiceNotFound);
 }
 
 public static class GetInvoicePdfEndpoint
@@ -219,7 +219,7 @@ public static class GetInvoicePdfEndpoint
         Microsoft.Extensions.Options.IOptions<SellerOptions> seller, ILogger<Invoice> logger, CancellationToken ct)
     {
         if (await InvoiceQueries.ByNumber(session, accountId, invoiceNumber, ct) is not { } invoice)
-            return Results.Problem(InvoiceQueries.InvoiceNotFound(invoiceNumber));
+            return Results.Problem(InvoiceQueries.InvoiceNotFound);
         // Older invoices recorded no payee: where to pay is the account configured now.
         return Results.File(InvoicePdf.Render(invoice, invoice.PaysInto(seller.Value), logger), "application/pdf", $"{invoice.InvoiceNumber}.pdf");
     }

@@ -158,7 +158,7 @@ public static class RecordRefundEndpoint
             : null;
 
     public static ProblemDetails Before(RefundContext context, string invoiceNumber) =>
-        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound : WolverineContinue.NoProblems;
 
     public static Guid InvoiceStreamId(RefundContext context) => InvoiceNumberClaims.StreamOf(context.Claim);
 

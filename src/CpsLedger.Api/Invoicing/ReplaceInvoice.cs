@@ -136,7 +136,7 @@ public static class ReplaceInvoiceEndpoint
     }
 
     public static ProblemDetails Before(ReplacementContext context, string invoiceNumber) =>
-        context.Claim is null ? InvoiceQueries.InvoiceNotFound(invoiceNumber) : WolverineContinue.NoProblems;
+        context.Claim is null ? InvoiceQueries.InvoiceNotFound : WolverineContinue.NoProblems;
 
     public static Guid InvoiceStreamId(ReplacementContext context) => InvoiceNumberClaims.StreamOf(context.Claim);
 

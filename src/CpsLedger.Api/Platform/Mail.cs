@@ -19,6 +19,23 @@ public sealed class MailOptions
     /// <summary>Sender of every e-mail, e.g. "CPS Europe &lt;cps@example.com&gt;".</summary>
     public string From { get; set; } = "Canon Professional Services <cps@cpsledger.example>";
 
+    /// <summary>
+    /// Where members' replies go (the Reply-To of every e-mail), e.g. "CPS Support &lt;support@example.com&gt;": members answer invoice
+    /// and overdue e-mails. Empty: no Reply-To, a reply goes to <see cref="From"/>. Required in Production when <see cref="From"/> is a
+    /// no-reply address (<see cref="IsNoReply"/>), where a reply would be lost.
+    /// </summary>
+    public string? ReplyTo { get; set; }
+
+    /// <summary>Whether an address says it takes no replies: its local part, without dots, hyphens and underscores, begins with
+    /// "noreply" or "donotreply" (no-reply@, do_not_reply@, noreply.billing@).</summary>
+    public static bool IsNoReply(string address)
+    {
+        if (!MailboxAddress.TryParse(address, out var mailbox) || mailbox.Address.LastIndexOf('@') is not (>= 0 and var at))
+            return false;
+        var local = string.Concat(mailbox.Address[..at].Where(c => c is not ('.' or '-' or '_'))).ToLowerInvariant();
+        return local.StartsWith("noreply", StringComparison.Ordinal) || local.StartsWith("donotreply", StringComparison.Ordinal);
+    }
+
     /// <summary>SMTP server. When empty, e-mails are written as .eml files to <see cref="PickupDirectory"/>.</summary>
     public string? SmtpHost { get; set; }
 
@@ -84,6 +101,8 @@ public sealed class MailTransport(IOptions<MailOptions> options, ILogger<MailTra
         var o = options.Value;
         if (message.From.Count == 0)
             message.From.Add(MailboxAddress.Parse(o.From));
+        if (message.ReplyTo.Count == 0 && !string.IsNullOrWhiteSpace(o.ReplyTo))
+            message.ReplyTo.Add(MailboxAddress.Parse(o.ReplyTo));
         // Callers set a Message-Id derived from what the e-mail is about, so a resend is recognisable as the same e-mail.
         if (string.IsNullOrEmpty(message.MessageId))
             message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId();
@@ -369,6 +388,13 @@ public static class Mail
             .Validate(o => !string.IsNullOrWhiteSpace(o.SmtpHost) || !string.IsNullOrWhiteSpace(o.PickupDirectory),
                 "Mail: set Mail:SmtpHost (an SMTP server) or Mail:PickupDirectory (a folder for .eml files).")
             .Validate(o => MailboxAddress.TryParse(o.From, out _), "Mail:From must be an e-mail address, e.g. \"CPS <cps@example.com>\".")
+            .Validate(o => string.IsNullOrWhiteSpace(o.ReplyTo)
+                           || MailboxAddress.TryParse(o.ReplyTo, out var replyTo) && Accounts.EmailAddresses.IsValid(replyTo.Address),
+                "Mail:ReplyTo must be an e-mail address, e.g. \"CPS Support <support@example.com>\", or left out (replies then go to Mail:From).")
+            // Members reply to invoices and overdue notices: sent from a no-reply address without a Reply-To, their replies are lost.
+            .Validate(o => !builder.Environment.IsProduction() || !string.IsNullOrWhiteSpace(o.ReplyTo) || !MailOptions.IsNoReply(o.From),
+                "Mail:ReplyTo is required in Production while Mail:From is a no-reply address: members reply to invoice and overdue " +
+                "e-mails; set it to the programme's support address, e.g. \"CPS Support <support@example.com>\".")
             .Validate(o => o.DegradedAfter >= TimeSpan.Zero, "Mail:DegradedAfter must not be negative (e.g. 00:01:00).")
             .Validate(o => o.SmtpTimeout > TimeSpan.Zero, "Mail:SmtpTimeout must be positive (e.g. 00:00:30).")
             // MailKit's Connect takes 0 as the security option's default port (MailKit 4.18: 25, 465 with SslOnConnect, and Auto becomes

@@ -93,6 +93,33 @@ public sealed partial class MemberEmailTests(LedgerApp app) : LedgerTest(app)
                         "  Total                           246.44 EUR", text);
     }
 
+    [Theory]
+    [InlineData("CPS Gold membership renewal, annual fee", 200, "CPS Gold membership renewal, annual fee\n" + "              200.00 EUR")]
+    [InlineData("CPS upgrade Gold to Platinum: 340 of 365 days", 1234.5, "CPS upgrade Gold to Platinum: 340 of 365 days\n" + "              1,234.50 EUR")]
+    public void A_renewal_s_or_an_upgrade_s_long_label_stands_above_its_amount_so_that_a_phone_shows_the_figures_unwrapped(string label,
+        double amount, string expected)
+    {
+        // Beside a label of 39 or 45 characters, the amount wrapped to the left margin of a phone's window (400 pixels, about 47
+        // characters of a fixed font): lines of 52 and 60 characters.
+        var joining = TestInvoices.Issued(buyer: TestInvoices.Buyer("EE"));
+        var invoice = joining with
+        {
+            Kind = InvoiceKind.Upgrade,
+            Lines = [new InvoiceLine(label, (decimal)amount)],
+            Subtotal = (decimal)amount,
+            Vat = Math.Round((decimal)amount * joining.VatRate, 2),
+            Total = (decimal)amount + Math.Round((decimal)amount * joining.VatRate, 2),
+        };
+        var text = InvoiceEmails.Invoice(TestInvoices.Buyer("EE"), invoice, [], TestInvoices.Payee, null).MemberText()!.ReplaceLineEndings("\n");
+
+        var figures = text.Split('\n').SkipWhile(line => !line.Contains(label)).TakeWhile(line => line.Length > 0).ToList();
+        Assert.Contains($"  {expected.Replace("\n", "\n  ")}\n", text);
+        Assert.All(figures, line => Assert.True(line.Length <= 47, $"A line of {line.Length} characters: {line}"));
+        // Every amount ends in one column, the long label's too.
+        Assert.Single(figures.Skip(1).Select(line => line.Length).Distinct());
+        Assert.Equal(5, figures.Count);
+    }
+
     [Fact]
     public void The_renewal_offer_s_subject_says_what_its_text_says()
     {

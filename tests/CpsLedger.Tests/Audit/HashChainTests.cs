@@ -81,6 +81,25 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task An_altered_stored_hash_is_named_at_its_own_link_as_such_and_the_next_event_is_not_called_edited()
+    {
+        // Altering only link 3's stored hash broke links 3 and 4: verification said two events were edited, none was.
+        var (account, registration) = await AccountWithHistory();
+        var amended = await SequenceOf(registration, "product_details_amended");
+        await Sql($"update cpsledger_tests.account_chain set hash = sha256(hash) where chain_id = '{account}' and position = 3");
+
+        var found = Assert.Single((await Verify(account)).ChainBreaks);
+        Assert.Equal(("hash_altered", amended, 3L), (found.Problem, found.Sequence, found.Position));
+        var history = await Auditor.GetAsync($"/api/accounts/{account}/history").ReadAs<HistoryPage>();
+        Assert.Equal([(amended, "hash_altered")], history.Items.Where(i => i.ChainProblem is not null).Select(i => (i.Sequence, i.ChainProblem)));
+
+        // The event edited as well: then it is no longer the one the next link chained over, and is called edited (the next link,
+        // chained over a hash no longer stored nor recomputable, breaks too: nothing can tell it from an edit of its own).
+        await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where seq_id = {amended}");
+        Assert.Equal((amended, "edited"), (await Verify(account)).ChainBreaks.Select(b => (b.Sequence!.Value, b.Problem)).First());
+    }
+
+    [Fact]
     public async Task Every_edited_event_of_a_chain_is_named_by_verification_the_hash_chain_and_the_history_not_only_the_first()
     {
         var (account, registration) = await AccountWithHistory();

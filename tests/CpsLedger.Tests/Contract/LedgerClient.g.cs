@@ -11153,7 +11153,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public bool ChainIntact { get; set; } = default!;
 
         /// <summary>
-        /// Each event replayed whose link no longer matches it (edited: its content was changed after it was appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained), and each link up to the cut whose event is gone (removed), as verification names them; empty when intact.
+        /// Each event replayed whose link no longer matches it (edited: its content was changed after it was appended, and the state above is folded from the changed content; reordered: its sequence is not the one chained; hash_altered: the event is the one chained, its link's stored hash was changed), and each link up to the cut whose event is gone (removed), as verification names them; empty when intact.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainBreaks")]
         public System.Collections.Generic.ICollection<ChainBreak> ChainBreaks { get; set; } = new System.Collections.ObjectModel.Collection<ChainBreak>();
@@ -12347,7 +12347,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public long? Sequence { get; set; } = default!;
 
         /// <summary>
-        /// edited (the event's content no longer hashes to its link), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link). Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun after the backup a database was restored from, or deleted whole).
+        /// edited (the event's content no longer hashes to its link), hash_altered (the link's stored hash was changed, its event is the one chained: the next link still hashes over the hash it had), removed (the linked event is gone), reordered (the event's sequence is not the one chained, or its version is out of step with its stream's order), archived (the event is marked archived, which every read and replay leaves out), or unchained (an event of the account has no link). Checking exported heads (the verify command's --heads, never an HTTP answer) says of a head: rewritten (its link is in the chain and hashes otherwise), truncated (the chain ends before it) or missing (the database holds no link of its chain: a chain begun after the backup a database was restored from, or deleted whole).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("problem")]
         public string Problem { get; set; } = default!;
@@ -13215,7 +13215,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public object Data { get; set; } = default!;
 
         /// <summary>
-        /// Null when the event as stored still hashes to its link in the account's hash chain. Otherwise what is wrong, as verification names it: edited (its content, the data shown here included, was changed after it was appended) or reordered (its sequence is not the one chained). The entry shows the event as it is stored now.
+        /// Null when the event as stored still hashes to its link in the account's hash chain. Otherwise what is wrong, as verification names it: edited (its content, the data shown here included, was changed after it was appended), reordered (its sequence is not the one chained) or hash_altered (the event is the one chained; its link's stored hash was changed). The entry shows the event as it is stored now.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("chainProblem")]
         public string? ChainProblem { get; set; } = default!;

@@ -43,6 +43,42 @@ public static class PdfPictures
         }
     }
 
+    /// <summary>A word of a PDF where it stands: its page (from 1) and its box in points from the page's top left (pdftotext -bbox).</summary>
+    public sealed record Word(int Page, double XMin, double YMin, double XMax, double YMax, string Text);
+
+    /// <summary>Every word of the PDF with its page and box, in the order pdftotext reads them.</summary>
+    public static async Task<IReadOnlyList<Word>> Words(byte[] pdf)
+    {
+        var folder = Directory.CreateTempSubdirectory("cpsledger-pdf-");
+        try
+        {
+            var input = Path.Combine(folder.FullName, "document.pdf");
+            await File.WriteAllBytesAsync(input, pdf);
+            await Run("pdftotext", "-bbox", input, Path.Combine(folder.FullName, "document.html"));
+            var html = await File.ReadAllTextAsync(Path.Combine(folder.FullName, "document.html"));
+            var words = new List<Word>();
+            var page = 0;
+            foreach (System.Text.RegularExpressions.Match match in System.Text.RegularExpressions.Regex.Matches(html,
+                         "<page |<word xMin=\"([^\"]+)\" yMin=\"([^\"]+)\" xMax=\"([^\"]+)\" yMax=\"([^\"]+)\">([^<]*)</word>"))
+            {
+                if (match.Value == "<page ")
+                {
+                    page++;
+                    continue;
+                }
+
+                double At(int group) => double.Parse(match.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+                words.Add(new Word(page, At(1), At(2), At(3), At(4), System.Net.WebUtility.HtmlDecode(match.Groups[5].Value)));
+            }
+
+            return words;
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     private static async Task Run(string tool, params string[] arguments)
     {
         using var process = Process.Start(new ProcessStartInfo(tool, arguments) { RedirectStandardError = true, UseShellExecute = false })

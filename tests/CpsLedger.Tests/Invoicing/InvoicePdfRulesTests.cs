@@ -94,4 +94,83 @@ public sealed class InvoicePdfRulesTests
         Assert.NotEqual(invoiceIds, Ids(InvoicePdf.Render(other, TestInvoices.Payee)));
         Assert.NotEqual(invoiceIds, Ids(InvoicePdf.RenderCreditNote(invoice, note, TestInvoices.Payee)));
     }
+
+    // As long as a name may be: 99 characters for the configured ones (no limit is set there; the longest seen in review), the
+    // request validators' maximum for the buyer's (company name 200, street 200 and 200, postal code 20, city 100).
+    private static string Words(string start, int length)
+    {
+        var text = new StringBuilder(start);
+        for (var i = 0; text.Length < length; i++)
+            text.Append(' ').Append(new[] { "Professional", "Services", "Europe", "Holding", "Membership", "Imaging" }[i % 6]);
+        return text.ToString()[..length].TrimEnd();
+    }
+
+    private static (Invoice Invoice, PayeeAccount Payee) LongestNames(CpsLedger.Api.Membership.PaymentMethod method, string country, string? vatId)
+    {
+        var options = TestInvoices.SellerOptions();
+        options.LegalName = Words("Canon", 99);
+        options.TradingName = Words("Canon Trading", 99);
+        options.RegistrationNote = Words("Registered with the Dutch Chamber of Commerce", 99);
+        options.Address.Street = Words("Voorbeeldstraat 1", 99);
+        options.Address.AdditionalStreet = Words("Building C", 99);
+        options.Address.City = Words("Amsterdam", 99);
+        options.Payee.AccountName = Words("Canon Client Money Account", 99);
+        var buyer = TestInvoices.Buyer(country, vatId);
+        buyer.CompanyName = Words("Valgus Studio", 200);
+        buyer.BillingAddress = new CpsLedger.Api.Accounts.PostalAddress(Words("Telliskivi 60a", 200), Words("Floor 7", 200), Words("10412", 20),
+            Words("Tallinn", 100), country);
+        var invoice = TestInvoices.Issued(method, buyer);
+        // A corrected invoice says so above its lines: two lines more.
+        return (invoice with { Seller = options.ToInvoiceSeller(), Replaces = new(Guid.NewGuid(), "INV-2026-000000", new(2026, 11, 1), "CN-2026-000000") },
+            options.ToPayeeAccount());
+    }
+
+    [Theory]
+    [InlineData(CpsLedger.Api.Membership.PaymentMethod.BankTransfer, "IT", null, false)] // a surcharge line
+    [InlineData(CpsLedger.Api.Membership.PaymentMethod.Card, "DE", "DE143454214", false)] // the card's sentences, the reverse charge's mention
+    [InlineData(CpsLedger.Api.Membership.PaymentMethod.BankTransfer, "DE", "DE143454214", true)] // a reason of 300 characters
+    public async Task with_the_longest_names_the_body_of_a_pdf_ends_above_its_footer_on_every_page(CpsLedger.Api.Membership.PaymentMethod method,
+        string country, string? vatId, bool creditNote)
+    {
+        // The footer is raised by the lines it wraps into; drawn on one page, the payment box and the last lines ran into it.
+        var (invoice, payee) = LongestNames(method, country, vatId);
+        var pdf = creditNote
+            ? InvoicePdf.RenderCreditNote(invoice, (CreditNoteIssued)CancelInvoiceDecision.Decide(invoice,
+                new CancelInvoice(Words("Issued to the wrong company", CpsLedger.Api.Support.SupportReason.MaxPrintedReasonLength)),
+                "CN-2026-000001", invoice.Seller!, TestInvoices.Buyer(), IssuedAt)[1], payee)
+            : InvoicePdf.Render(invoice, payee);
+        var words = await Harness.PdfPictures.Words(pdf);
+
+        foreach (var page in words.GroupBy(word => word.Page))
+        {
+            // The page's lines, top to bottom; its footer the lines at its foot 10 points apart (its wrapped legal mentions).
+            var lines = page.GroupBy(word => Math.Round(word.YMax)).OrderBy(line => line.Key).Select(line => line.OrderBy(w => w.XMin).ToList()).ToList();
+            var first = lines.Count - 1;
+            while (first > 0 && Math.Abs(lines[first][0].YMax - lines[first - 1][0].YMax - 10) < 0.6)
+                first--;
+            var footer = string.Join(" ", lines.Skip(first).SelectMany(line => line).Select(word => word.Text));
+            Assert.StartsWith($"{invoice.Seller!.LegalName} ·", footer);
+            Assert.Contains("Amounts are rounded to cents per line and on VAT (half away from zero).", footer);
+
+            // The payment box's edge is 4 points below its last line's baseline and the footer's rule 12 above its first: at least
+            // 8 points between them.
+            var body = lines.Take(first).SelectMany(line => line).ToList();
+            Assert.NotEmpty(body);
+            var gap = lines[first].Min(word => word.YMin) - body.Max(word => word.YMax);
+            Assert.True(gap >= 16, $"Page {page.Key}: the body ends {gap:0.0} points above the footer (at least 16 wanted).");
+
+            // And no word drawn over another (a long trading name ran under the title "INVOICE").
+            var all = page.ToList();
+            foreach (var (a, i) in all.Select((word, i) => (word, i)))
+                foreach (var b in all.Skip(i + 1))
+                    Assert.False(a.XMin < b.XMax - 0.5 && b.XMin < a.XMax - 0.5 && a.YMin < b.YMax - 0.5 && b.YMin < a.YMax - 0.5,
+                        $"Page {page.Key}: \"{a.Text}\" and \"{b.Text}\" overlap.");
+        }
+
+        // Each page is numbered when there are more than one.
+        var count = words.Max(word => word.Page);
+        if (count > 1)
+            Assert.Equal(Enumerable.Range(1, count).Select(n => $"Page {n} of {count}"),
+                words.GroupBy(word => word.Page).Select(page => string.Join(" ", page.OrderBy(w => Math.Round(w.YMax)).ThenBy(w => w.XMin).TakeLast(4).Select(w => w.Text))));
+    }
 }

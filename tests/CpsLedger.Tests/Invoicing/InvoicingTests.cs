@@ -1174,6 +1174,17 @@ public sealed class InvoicingTests : LedgerTest
         await (await App.Member(other).GetAsync($"/api/accounts/{other}/invoices/{number}")).ShouldBeProblem(HttpStatusCode.NotFound);
         await (await App.Member(account).GetAsync($"/api/accounts/{account}/invoices/INV-1999-000001/pdf")).ShouldBeProblem(HttpStatusCode.NotFound);
         Assert.Empty(await App.Member(other).Invoices(other));
+
+        // Worded as the other 404s: the number is in the request (and the problem's instance), not said again.
+        foreach (var (path, title, detail) in new[]
+                 {
+                     ("invoices/INV-1999-000001/ubl", "Invoice not found", "This account has no invoice with this number."),
+                     ("credit-notes/CN-1999-000001", "Credit note not found", "This account has no credit note with this number."),
+                 })
+        {
+            var problem = await (await App.Member(account).GetAsync($"/api/accounts/{account}/{path}")).ReadProblem(HttpStatusCode.NotFound);
+            Assert.Equal((title, detail), (problem.Title, problem.Detail));
+        }
     }
 
     [Fact]

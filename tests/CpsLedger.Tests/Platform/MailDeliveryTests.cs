@@ -38,6 +38,30 @@ public sealed class MailDeliveryTests
     }
 
     [Fact]
+    public async Task A_configured_reply_to_is_the_reply_to_of_every_message_and_none_is_written_without_it()
+    {
+        // Members reply to invoice and overdue e-mails; the sender may be an address nobody reads.
+        using var server = new CpsLedger.Tests.Harness.SmtpSink();
+        MailTransport Transport(string? replyTo) => new(Options.Create(new MailOptions
+        {
+            From = "Canon Professional Services <no-reply@cpsledger.example>",
+            ReplyTo = replyTo,
+            SmtpHost = "127.0.0.1",
+            SmtpPort = server.Port,
+            SmtpSecurity = SecureSocketOptions.None,
+        }), NullLogger<MailTransport>.Instance);
+
+        await Transport("CPS Support <support@cpsledger.example>").SendAsync(Message(), CancellationToken.None);
+        await Transport(null).SendAsync(Message(), CancellationToken.None);
+
+        var received = server.Received.ToArray();
+        Assert.Equal(2, received.Length);
+        Assert.Contains("Reply-To: CPS Support <support@cpsledger.example>", received[0].Data);
+        Assert.Contains("From: Canon Professional Services <no-reply@cpsledger.example>", received[0].Data);
+        Assert.DoesNotContain("Reply-To:", received[1].Data);
+    }
+
+    [Fact]
     public async Task Without_an_smtp_host_the_message_is_an_eml_file_named_by_its_message_id_and_a_second_write_is_a_second_file()
     {
         var folder = Path.Combine(Path.GetTempPath(), $"cpsledger-mail-{Guid.NewGuid():N}");

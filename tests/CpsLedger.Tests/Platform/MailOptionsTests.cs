@@ -8,9 +8,11 @@ namespace CpsLedger.Tests.Platform;
 
 public sealed class MailOptionsTests
 {
-    private static MailOptions Read(params (string Key, string Value)[] settings)
+    private static MailOptions Read(params (string Key, string Value)[] settings) => Read("Production", settings);
+
+    private static MailOptions Read(string environment, params (string Key, string Value)[] settings)
     {
-        var builder = WebApplication.CreateBuilder();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment });
         builder.Configuration.Sources.Clear();
         var values = new Dictionary<string, string?> { ["Mail:PickupDirectory"] = Path.GetTempPath() };
         foreach (var (key, value) in settings)
@@ -66,5 +68,36 @@ public sealed class MailOptionsTests
         // The floor's 2 minutes hold the record's first waits (made whatever the claim's age) and the margin kept before its end.
         Assert.True(MailDelivery.RecordWaitedAtLeast + MailDelivery.ClaimMargin < MailOptions.ClaimTimeoutAboveSmtp,
             $"{MailDelivery.RecordWaitedAtLeast} + {MailDelivery.ClaimMargin} no longer fit in {MailOptions.ClaimTimeoutAboveSmtp}");
+    }
+
+    [Theory]
+    [InlineData("support")]
+    [InlineData("CPS Support <support>")]
+    [InlineData("support@cpsledger")]
+    public void A_reply_to_that_is_not_an_e_mail_address_refuses_the_start(string replyTo) =>
+        Assert.Contains("Mail:ReplyTo must be an e-mail address, e.g. \"CPS Support <support@example.com>\", or left out",
+            Assert.Throws<OptionsValidationException>(() => Read(("Mail:ReplyTo", replyTo))).Message);
+
+    [Theory]
+    [InlineData("CPS <no-reply@cpsledger.example>", true)]
+    [InlineData("noreply@cpsledger.example", true)]
+    [InlineData("CPS <Do_Not.Reply@cpsledger.example>", true)]
+    [InlineData("CPS <noreply.billing@cpsledger.example>", true)]
+    [InlineData("Canon Professional Services <cps@cpsledger.example>", false)]
+    [InlineData("CPS <replies@cpsledger.example>", false)]
+    public void Production_refuses_a_no_reply_sender_without_a_reply_to_and_takes_it_with_one(string from, bool noReply)
+    {
+        // Members reply to invoices and overdue notices: from a no-reply address, with no Reply-To, their answers were lost.
+        Assert.Equal(noReply, MailOptions.IsNoReply(from));
+        if (noReply)
+            Assert.Contains("Mail:ReplyTo is required in Production while Mail:From is a no-reply address",
+                Assert.Throws<OptionsValidationException>(() => Read(("Mail:From", from))).Message);
+        else
+            Assert.Null(Read(("Mail:From", from)).ReplyTo);
+
+        Assert.Equal("CPS Support <support@cpsledger.example>",
+            Read(("Mail:From", from), ("Mail:ReplyTo", "CPS Support <support@cpsledger.example>")).ReplyTo);
+        // Elsewhere (Development, a test environment) a no-reply sender alone is taken: nobody replies there.
+        Assert.Null(Read("Development", ("Mail:From", from)).ReplyTo);
     }
 }

@@ -116,10 +116,12 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
         {
             ["Mail__ClaimTimeout"] = "00:00:00",
             ["Mail__SmtpPort"] = "0",
+            ["Mail__From"] = "CPS <no-reply@cpsledger.example>",
             ["Membership__RenewalOfferBefore"] = "00:00:00",
         });
 
-        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort 0 means MailKit's default port", "Membership:RenewalOfferBefore must be");
+        AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort 0 means MailKit's default port",
+            "Mail:ReplyTo is required in Production while Mail:From is a no-reply address", "Membership:RenewalOfferBefore must be");
     }
 
     [Fact]

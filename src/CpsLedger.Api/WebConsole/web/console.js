@@ -873,7 +873,10 @@ async function historyView(id, params) {
 
 /** What a history entry's chainProblem means, in an auditor's words. */
 function chainProblemWords(problem) {
-  return { edited: 'edited after it was chained', reordered: 'not at its chained sequence', removed: 'removed after it was chained' }[problem]
+  return {
+    edited: 'edited after it was chained', reordered: 'not at its chained sequence', removed: 'removed after it was chained',
+    hash_altered: 'as chained, but its link\'s stored hash was altered',
+  }[problem]
     ?? problem;
 }
 
