@@ -132,21 +132,23 @@ public sealed class ChainVerification(IDocumentStore store)
     /// <summary>
     /// Every link of the chains <paramref name="where"/> keeps, recomputed from the event it links as it is stored now: chain,
     /// position, the linked event, the sequence chained, the event's sequence now (null: the event is gone), whether the link still
-    /// hashes (<see cref="HashChainSchema.LinkSql"/> over the stored previous link, so an edit breaks its own link only).
+    /// hashes (<see cref="HashChainSchema.LinkSql"/> over the stored previous link, so an edit breaks its own link only), and whether
+    /// its stored hash alone was altered. A link whose event hashes to the stored link only over the previous link as recomputed (not
+    /// as stored) is intact: its event is the one chained, and the previous link's stored hash was altered. That previous link is
+    /// <c>hash_altered</c> (its event is the one the next link chained over), not <c>edited</c>: until 2026-12-07 altering a stored
+    /// hash named two events edited. Each event's canonical text is built once and hashed over both previous links.
     /// </summary>
-    /// A link whose event hashes to the stored link only over the previous link as recomputed (not as stored) is intact: its event is
-    /// the one chained, and the previous link's stored hash was altered. That previous link is <c>hash_altered</c> (its event is the
-    /// one the next link chained over), not <c>edited</c>: until 2026-12-07 altering a stored hash named two events edited.
     private string LinksSql(string where) => $"""
         select l.chain_id, l.position, l.event_id, l.chained_sequence, l.stored_sequence, l.intact or coalesce(l.heals, false) as intact,
                l.type, l.timestamp, not l.intact and coalesce(lead(l.heals) over w, false) as hash_altered
-        from (select l.*, l.hash = sha256(coalesce(lag(l.recomputed) over w, ''::bytea) || l.canonical) as heals, l.hash = l.recomputed as intact
-              from (select c.chain_id, c.position, c.event_id, c.seq_id as chained_sequence, e.seq_id as stored_sequence, c.hash,
-                           {HashChainSchema.LinkSql("lag(c.hash) over (partition by c.chain_id order by c.position)", "e")} as recomputed,
-                           convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8') as canonical, e.type, e.timestamp
-                    from {Schema}.{HashChainSchema.TableName} c
-                    left join {Schema}.mt_events e on e.id = c.event_id
-                    {where}) l
+        from (select l.*, l.hash = {HashChainSchema.LinkOverSql("lag(l.recomputed) over w", "l.canonical")} as heals,
+                     l.hash = l.recomputed as intact
+              from (select k.*, {HashChainSchema.LinkOverSql("lag(k.hash) over (partition by k.chain_id order by k.position)", "k.canonical")} as recomputed
+                    from (select c.chain_id, c.position, c.event_id, c.seq_id as chained_sequence, e.seq_id as stored_sequence, c.hash,
+                                 convert_to({HashChainSchema.CanonicalEventSql("e")}, 'UTF8') as canonical, e.type, e.timestamp
+                          from {Schema}.{HashChainSchema.TableName} c
+                          left join {Schema}.mt_events e on e.id = c.event_id
+                          {where}) k) l
               window w as (partition by l.chain_id order by l.position)) l
         window w as (partition by l.chain_id order by l.position)
         """;

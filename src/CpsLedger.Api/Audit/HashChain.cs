@@ -52,8 +52,13 @@ public sealed class HashChainSchema(string schema) : ISchemaObject
     /// A link: the previous link (<paramref name="previous"/>, SQL; null for a chain's first) hashed with the event's canonical text.
     /// The one computation the triggers append with and every check recomputes with (the statement trigger folds the same steps).
     /// </summary>
-    public static string LinkSql(string previous, string alias) =>
-        $"sha256(coalesce({previous}, ''::bytea) || convert_to({CanonicalEventSql(alias)}, 'UTF8'))";
+    public static string LinkSql(string previous, string alias) => LinkOverSql(previous, $"convert_to({CanonicalEventSql(alias)}, 'UTF8')");
+
+    /// <summary>
+    /// <see cref="LinkSql"/> over an event's canonical text already converted to bytes (<paramref name="canonical"/>, SQL): for a
+    /// check that hashes one event's text over two previous links, building the text once.
+    /// </summary>
+    public static string LinkOverSql(string previous, string canonical) => $"sha256(coalesce({previous}, ''::bytea) || {canonical})";
 
     /// <summary>
     /// The chain an event belongs to: its AccountId when that is 36 characters of hex digits and hyphens, else its stream. The
