@@ -892,6 +892,31 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task An_altered_stored_hash_is_marked_on_its_event_alone_as_chained()
+    {
+        var account = await OneProductRegisteredByKadri();
+        await SignInAs(LedgerRoles.Auditor, "aino");
+
+        // Someone with the database's keys changes the opening event's stored link, not the event: the next link still hashes over
+        // the link as it was, so the auditor is told of one altered hash, not of two edited events.
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var alter = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.account_chain set hash = sha256(hash) where chain_id = @a and position = 1", connection);
+            alter.Parameters.AddWithValue("a", account);
+            Assert.Equal(1, await alter.ExecuteNonQueryAsync());
+        }
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(3);
+        await Expect(timeline.GetByRole(AriaRole.Listitem).First.Locator(".chain-problem"))
+            .ToHaveTextAsync("✗ as chained, but its link's stored hash was altered");
+        await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(1);
+        await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's own hash chain is broken: hash altered at sequence ");
+    }
+
+    [Fact]
     public async Task Support_links_an_old_cps_email_and_resends_the_invitation_each_with_a_reason_and_a_ticket()
     {
         await App.ListModel(points: 500); // one product reaches the invitation threshold

@@ -895,7 +895,8 @@ function moreBreaks(breaks, c) {
 
 /** Where a chain broke: a link not as chained, by the event's sequence (a link whose event is gone has none). */
 function breakWords(b) {
-  return `${b.problem} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}${b.type ? ` (${b.type}, recorded ${utc(b.recordedAt)})` : ''}`;
+  // hash_altered read as words.
+  return `${b.problem.replaceAll('_', ' ')} at ${b.sequence != null ? `sequence ${b.sequence}` : `link ${b.position}`}${b.type ? ` (${b.type}, recorded ${utc(b.recordedAt)})` : ''}`;
 }
 
 /** A hash-chain status's chains (and those with no link left) by id: what names a break's chain. */
