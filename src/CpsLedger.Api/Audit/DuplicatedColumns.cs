@@ -12,7 +12,8 @@ namespace CpsLedger.Api.Audit;
 /// finance's totals while the document and the replay of its events agree. The columns are Marten's mapping's, each compared with
 /// the expression Marten fills it from (the one a migration's backfill runs, <c>DuplicatedField.UpdateSqlFragment</c>): no list of
 /// columns is kept beside <see cref="Invoicing.InvoiceList.AddInvoiceListColumns"/>. One statement: PostgreSQL reads each row once
-/// and sends back only the columns that differ.
+/// and sends back only the columns that differ (100,000 copies of one invoice in the tests' cluster on a busy 2-core machine,
+/// 2026-12-07: 4.1–4.8 s with the JSON decompressed for each column's expression, 0.75–1.04 s with it decompressed once a row).
 /// </summary>
 public static class DuplicatedColumns
 {
@@ -82,9 +83,13 @@ public static class DuplicatedColumns
         string Differs(Column c) => $"d.{c.Name} is distinct from {c.FromDocument}";
         var values = string.Join(", ", columns.Select(c =>
             $"('{c.Name}', to_jsonb(d.{c.Name})::text, to_jsonb({c.FromDocument})::text, {Differs(c)})"));
-        return $"select d.id, c.name, c.stored, c.document from {table} as d " +
+        // Each row's JSON read (decompressed) once, not once for each column's expression: an operator's result is kept in memory,
+        // and the expressions read `data`, here the subquery's. OFFSET 0 keeps PostgreSQL from folding the subquery into the scan.
+        var rows = $"(select id, {string.Join(", ", columns.Select(c => c.Name))}, data || '{{}}'::jsonb as data from {table}" +
+                   $"{(someIds ? " where id = any(@ids)" : "")} offset 0)";
+        return $"select d.id, c.name, c.stored, c.document from {rows} as d " +
                $"cross join lateral (values {values}) as c(name, stored, document, differs) " +
-               $"where {(someIds ? "d.id = any(@ids) and " : "")}({string.Join(" or ", columns.Select(Differs))}) and c.differs " +
+               $"where ({string.Join(" or ", columns.Select(Differs))}) and c.differs " +
                "order by d.id, c.name";
     }
 }
