@@ -18,12 +18,15 @@ using Wolverine.Http;
 
 namespace CpsLedger.Api.Audit;
 
-/// <summary>One way a stored projection disagrees with a replay of its events.</summary>
-/// <param name="Field">JSON path of the differing field; "(document)" when the whole document is missing on one side.</param>
+/// <summary>One way a stored projection disagrees with a replay of its events, or a column copied out of a stored document (an
+/// invoice's, which finance's invoice list reads) with that document.</summary>
+/// <param name="Field">JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) "
+/// and the column's name (e.g. "(column) total") for a column whose value is not the stored document's.</param>
 /// <param name="Document">The kind of stored document (a read model), e.g. "AccountView".</param>
 /// <param name="Id">The document's id.</param>
-/// <param name="Stored">The stored value (JSON); null when absent there.</param>
-/// <param name="Replayed">The value a replay of the events gives (JSON); null when absent there.</param>
+/// <param name="Stored">The stored value (JSON), for a column the column's; null when absent there.</param>
+/// <param name="Replayed">The value a replay of the events gives (JSON), for a column the stored document's (the value the column
+/// copies); null when absent there.</param>
 public sealed record ProjectionDifference(string Document, string Id, string Field, string? Stored, string? Replayed);
 
 /// <summary>What verification compared: stored read models against a replay of their events, and the hash chains.</summary>
@@ -51,9 +54,9 @@ public sealed record VerificationReport(
 /// One account: each of its documents against the replay of its stream. The whole ledger: every single-stream projection
 /// in one scan of its events, folded in memory as the fast rebuild folds them (<see cref="FastRebuild.FoldEachStreamAsync{TDoc}"/>)
 /// and compared with the stored documents in batches, instead of two round trips a document; two projections at a time, and
-/// the hash chains alongside. The support overrides (an event projection) are replayed by their projection's handlers from
+/// the hash chains and the invoices' duplicated columns (<see cref="DuplicatedColumns"/>: one query each) alongside. The support overrides (an event projection) are replayed by their projection's handlers from
 /// the events that can be one and compared the same way, field by field; the claim rows (serial numbers, old e-mails, membership
-/// numbers) are compared as sets.
+/// numbers) are compared as sets. One account: its invoices' duplicated columns after its documents.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
 {
@@ -83,6 +86,9 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             {
                 differences.Add(NotReplayed(one.ToString(), unreadable));
             }
+
+            differences.AddRange(await DuplicatedColumns.CompareAsync(store, typeof(Invoicing.Invoice),
+                scope.Streams.Where(s => s.Kind == AccountStreamKind.Invoice).Select(s => s.StreamId).ToList(), ct));
         }
         else
         {
@@ -94,6 +100,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
             // The hash chains (one query: PostgreSQL's work) are checked while the projections are compared.
             var chainCheck = chains.VerifyAsync(null, null, ct);
+            // So are the invoice list's columns against their documents (one query too).
+            var columnCheck = DuplicatedColumns.CompareAsync(store, typeof(Invoicing.Invoice), null, ct);
             try
             {
                 var (found, compared, replayedProducts) = await CompareEveryProjectionAsync(ct);
@@ -104,6 +112,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             {
                 differences.Add(NotReplayed("(ledger)", unreadable));
             }
+            differences.AddRange(await columnCheck);
             breaks = await chainCheck;
         }
 
@@ -447,7 +456,7 @@ public static class VerifyProjectionsEndpoint
 {
     [WolverineGet("/api/audit/verification", OperationId = "VerifyProjections")]
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
-    [EndpointSummary("Replay the events and compare with every stored projection (one account, or all); lists each difference")]
+    [EndpointSummary("Replay the events and compare with every stored projection, and the invoice list's columns with their invoices (one account, or all); lists each difference")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<VerificationReport> Get(
         [System.ComponentModel.Description("One account: its projections and its hash chains (an id no account has is a 404). Left out: every " +
@@ -506,7 +515,9 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
             $"Checked {report.AccountsChecked} account(s), {report.DocumentsChecked} document(s): {report.Differences.Count} difference(s), " +
             $"{report.ChainBreaks.Count} hash chain break(s).");
         foreach (var d in report.Differences)
-            await Console.Out.WriteLineAsync($"  {d.Document} {d.Id} {d.Field}: stored {d.Stored ?? "(none)"}, replayed {d.Replayed ?? "(none)"}");
+            await Console.Out.WriteLineAsync(d.Field.StartsWith(DuplicatedColumns.FieldPrefix.TrimEnd(), StringComparison.Ordinal)
+                ? $"  {d.Document} {d.Id} {d.Field}: column {d.Stored ?? "(none)"}, document {d.Replayed ?? "(none)"}"
+                : $"  {d.Document} {d.Id} {d.Field}: stored {d.Stored ?? "(none)"}, replayed {d.Replayed ?? "(none)"}");
         foreach (var b in report.ChainBreaks)
             await Console.Out.WriteLineAsync($"  chain {b.ChainId} broken at link {b.Position}: {b.Problem}" + (b.Type is null
                 ? $" (event {b.EventId}, sequence {b.Sequence}: gone)"
