@@ -113,9 +113,11 @@ public sealed class AuditReadRoundTripTests(LedgerApp app) : LedgerTest(app)
         // The account's check, its chains (its streams and view in one batch, its events elsewhere, three checks as SQL in one batch:
         // until 2026-12-05 a round trip each), its documents, its claims and overrides and all their streams' events in one batch, then
         // the claims of the numbers its events give it and the overrides' replay. Before, a load and a replay per document (three per
-        // product), and the claims and the stored overrides a round trip each.
+        // product), and the claims and the stored overrides a round trip each. Since 2026-12-07 one more: the invoices' list columns
+        // against their documents, a statement of its own so that a document value its column cannot read is a difference, not a
+        // failed batch.
         Assert.Equal(few, many);
-        Assert.True(many.Count <= 7, $"{many.Count} round trips:\n{string.Join("\n", many)}");
+        Assert.True(many.Count <= 8, $"{many.Count} round trips:\n{string.Join("\n", many)}");
 
         // Tampered with, one stream each: a product's view, an invoice document, and another invoice's event. Each is named by its
         // own stream, and the edited event breaks the account's chain there.
