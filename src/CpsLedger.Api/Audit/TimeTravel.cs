@@ -31,6 +31,12 @@ namespace CpsLedger.Api.Audit;
 /// yet.</param>
 /// <param name="Membership">The account's standing in the programme as it stood then (invitations, terms, membership numbers);
 /// null when there was none yet: not invited, and no old membership number carried over.</param>
+/// <param name="Products">Each product registered by then as it stood then, as the account's product list reads it with
+/// <c>includeDeregistered=true</c> (newest registration first, ties by registration id, descending): the deregistered ones too, their
+/// <c>deregistered</c> saying so; one waiting for a detail with its <c>missingDetails</c> and <c>expectedPoints</c> (the catalogue's value
+/// then); its points lines as they stood. Folded from its events up to the cut by the product's own projection; whole, never paged, as
+/// the explanation's lines are. Empty before the first registration. Until 2026-12-07 time travel gave only the summary's counts and the
+/// explanation's lines.</param>
 /// <param name="Invoices">Each invoice of the account as it stood then, as the account's invoices read it (newest first, invoices issued
 /// at one instant by number, descending): its status, what was received, refunded, credited (its credit note) and outstanding then,
 /// folded from its events up to the cut by the invoice's own projection. Empty before the first invoice was issued. Until
@@ -51,6 +57,7 @@ public sealed record AccountAsOf(
     PointsExplanation Explanation,
     EligibleTiers? EligibleTiers,
     AccountMembership? Membership,
+    IReadOnlyList<ProductView> Products,
     IReadOnlyList<Invoicing.Invoice> Invoices,
     bool ChainIntact,
     IReadOnlyList<ChainBreak> ChainBreaks);
@@ -156,8 +163,12 @@ public static class TimeTravel
         var notAsChained = (await brokenRead())
             .Where(b => b.Problem == "removed" ? b.Sequence <= (last?.Sequence ?? 0) : b.EventId is { } id && folded.Contains(id))
             .OrderBy(b => b.Sequence).ToList();
+        var explanation = AccountPoints.Explain(accountId, sources) with { Membership = outlook };
+        // Each product as the product list describes it, from the old e-mails and the catalogue replayed above (no round trip more);
+        // after the explanation, which reads the lines as folded (describing replaces them in place).
+        var productsThen = ListProductsEndpoint.InListOrder(PointsInWords.Describe(products, sources.MigratedFrom, sources.CatalogueNow));
         return new AccountAsOf(accountId, timestamp, sequence, last?.Sequence ?? 0, last is null ? null : CommitIds.Of(last), summary,
-            AccountPoints.Explain(accountId, sources) with { Membership = outlook },
+            explanation,
             // The invitation as it stood then, as eligible-tiers says it now.
             eligibility is null ? null : eligibility with
             {
@@ -165,6 +176,7 @@ public static class TimeTravel
                 Invitation = InvitationPolicy.Standing(membership, summary.PointsTotal, table!),
             },
             membership,
+            productsThen,
             // In the order of the account's invoice list (InvoicesOfAccount), so that as of now the two read item for item alike.
             [.. invoices.OrderByDescending(i => i.IssuedAt).ThenByDescending(i => i.InvoiceNumber, StringComparer.Ordinal)],
             notAsChained.Count == 0, notAsChained);
@@ -218,15 +230,17 @@ public static class GetAccountAsOfEndpoint
 
     [WolverineGet("/api/accounts/{accountId}/as-of", OperationId = "GetAccountAsOf")]
     [Authorize(Roles = LedgerRoles.HistoryReaders)]
-    [EndpointSummary("Time travel: summary, explanation, eligible tiers, membership and invoices as of a timestamp or a global event sequence")]
+    [EndpointSummary("Time travel: summary, explanation, eligible tiers, membership, products and invoices as of a timestamp or a global event sequence")]
     [EndpointDescription("Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, " +
                          "the state right after the commit that wrote that event, its events with a higher sequence included; at a " +
                          "timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event " +
                          "replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their " +
-                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). invoices " +
+                         "commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). products " +
+                         "are each product registered by then as it stood then (details, missing details, green tick, points, " +
+                         "deregistration, points lines), as the account's product list reads them with includeDeregistered=true, whole. invoices " +
                          "are each of the account's invoices as it stood then (status, received, refunded, credit note, outstanding), " +
                          "as the account's invoice list reads them. The " +
-                         "explanation and membership are read as their own routes show them to the caller: the account's member reads " +
+                         "explanation, membership and products' points lines are read as their own routes show them to the caller: the account's member reads " +
                          "that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never " +
                          "a staff member's user name.")]
     public static async Task<Results<Ok<AccountAsOf>, ProblemHttpResult>> Get(Guid accountId,
@@ -244,6 +258,7 @@ public static class GetAccountAsOfEndpoint
             {
                 Explanation = SupportNotes.For(user, asOf.Explanation),
                 Membership = asOf.Membership is null ? null : SupportNotes.For(user, asOf.Membership),
+                Products = SupportNotes.For(user, asOf.Products),
             })
             : TypedResults.Problem(Problems.NotFound("Account did not exist yet", "The account was opened after the moment asked for."));
 

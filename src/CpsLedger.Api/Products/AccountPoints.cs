@@ -298,10 +298,20 @@ public static class PointsInWords
     {
         var from = await AccountPointsSources.MigratedFromAsync(session, accountId, products, account: null, ct);
         var catalogue = await AccountPointsSources.CatalogueAsync(session, products, ct);
+        return Describe(products, from, catalogue);
+    }
+
+    /// <summary>
+    /// Products described from the old CPS e-mails and the catalogue already read (time travel's: as replayed to its cut), as
+    /// <see cref="DescribeAsync"/> describes them; their lines are replaced in place.
+    /// </summary>
+    public static IReadOnlyList<ProductView> Describe(IReadOnlyList<ProductView> products, IReadOnlyDictionary<Guid, string> migratedFrom,
+        IReadOnlyDictionary<string, ProductModelView> catalogue)
+    {
         foreach (var product in products)
         {
             var model = ModelOf(catalogue, product);
-            product.PointsLines = [.. LinesOf(product, from.GetValueOrDefault(product.Id), model)];
+            product.PointsLines = [.. LinesOf(product, migratedFrom.GetValueOrDefault(product.Id), model)];
             product.ExpectedPoints = AccountPoints.ExpectedPoints(product, model);
         }
         return products;

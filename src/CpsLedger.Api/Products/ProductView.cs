@@ -264,7 +264,7 @@ public static class ListProductsEndpoint
             query = query.Where(p => !p.Deregistered);
         // A migration registers its products at one instant: the id breaks the tie, or each read could list them in another order
         // and a page boundary fall between them differently on each read.
-        var ordered = query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id);
+        var ordered = query.OrderByDescending(p => p.RegisteredAt).ThenByDescending(p => p.Id); // as InListOrder, in memory
         if (Paging.Asked(page, pageSize) is not { } asked)
             return Results.Ok(await Described(await ordered.ToListAsync(ct)));
 
@@ -284,6 +284,14 @@ public static class ListProductsEndpoint
             Support.SupportNotes.For(user, await PointsInWords.DescribeAsync(session, accountId, products, ct),
                 everyLine ?? products.SelectMany(p => p.PointsLines));
     }
+
+    /// <summary>
+    /// Products in the list's order, in memory (time travel's, replayed): newest registration first, ties by registration id,
+    /// descending. The registration moment is compared at the microsecond, as PostgreSQL compares the stored one; a
+    /// <see cref="Guid"/> compares as a uuid does.
+    /// </summary>
+    public static IReadOnlyList<ProductView> InListOrder(IEnumerable<ProductView> products) =>
+        [.. products.OrderByDescending(p => TimeRange.ToStoredPrecision(p.RegisteredAt)).ThenByDescending(p => p.Id)];
 }
 
 public static class GetProductEndpoint

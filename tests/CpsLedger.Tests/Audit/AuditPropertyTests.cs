@@ -24,7 +24,7 @@ namespace CpsLedger.Tests.Audit;
 /// changes, joins by card and bank transfer, upgrades, invoices paid, cancelled and replaced, memberships cancelled by support,
 /// and the clock moved across membership years. After every step: the explanation's lines add up to the summary's total, the
 /// eligible tiers are the rules' for that total, and an account below the threshold without a membership has no invitation.
-/// At the end: "as of" every step (by sequence and by timestamp) is what was read after it (its invoices too), the history lists every event of
+/// At the end: "as of" every step (by sequence and by timestamp) is what was read after it (its products and invoices too), the history lists every event of
 /// the account's hash chain in order with its author (and support's reason and ticket), verification agrees, a rebuild of
 /// every projection writes exactly what the inline projections wrote, and an edited event is named as the chain's break.
 /// CsCheck's PCG draws the walk: two fixed seeds on CI, a random one locally (printed; CPSLEDGER_AUDIT_SEED replays one,
@@ -45,7 +45,8 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
 
     /// <summary>What was read right after one step: the as-of of that moment must say the same.</summary>
     private sealed record Observation(int Step, string What, Guid Account, long Sequence, DateTimeOffset DatabaseTime, bool ClockMoved,
-        AccountSummary Summary, PointsExplanation Explanation, EligibleTiers Eligible, AccountMembership Membership, IReadOnlyList<Invoice> Invoices);
+        AccountSummary Summary, PointsExplanation Explanation, EligibleTiers Eligible, AccountMembership Membership, IReadOnlyList<Invoice> Invoices,
+        IReadOnlyList<ProductView> Products);
 
     private sealed class Walk(PCG pcg)
     {
@@ -418,6 +419,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
         var membership = await Auditor.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
         var table = await Auditor.GetAsync("/api/tiers").ReadAs<TierTableView>();
         var invoices = await Auditor.Invoices(account);
+        var products = await Auditor.GetAsync($"/api/accounts/{account}/products?includeDeregistered=true").ReadAs<List<ProductView>>();
         var context = $"after step {step} ({what}), account {account}";
 
         // The explanation's lines add up to the total, and that total is the summary's; oldest line first.
@@ -445,7 +447,7 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
                 $"{context}: invitation {(membership.Invitation is null ? "none" : "standing")} at {summary.PointsTotal} points");
 
         walk.Observations.Add(new Observation(step, what, account, sequence, new DateTimeOffset(databaseTime, TimeSpan.Zero), walk.ClockMoved,
-            summary, explanation, eligible, membership, invoices));
+            summary, explanation, eligible, membership, invoices, products));
     }
 
     private async Task AsOfIsWhatWasRead(Observation seen)
@@ -471,6 +473,8 @@ public sealed class AuditPropertyTests(LedgerApp app, ITestOutputHelper output) 
             SameJson(seen.Membership, asOf.Membership ?? AccountMembership.None(seen.Account), $"{context} {how}: membership");
             // Each invoice as the account's invoice list read it then: no day decides an invoice's figures, so compared whatever the clock.
             SameJson(seen.Invoices, asOf.Invoices, $"{context} {how}: invoices");
+            // Each product as the product list read it then (the deregistered ones too): no day decides a product either.
+            SameJson(seen.Products, asOf.Products, $"{context} {how}: products");
         }
     }
 

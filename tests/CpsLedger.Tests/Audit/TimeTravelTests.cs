@@ -4,6 +4,7 @@ using CpsLedger.Api.Audit;
 using CpsLedger.Api.Invoicing;
 using CpsLedger.Api.Membership;
 using CpsLedger.Api.Platform;
+using CpsLedger.Api.Products;
 using CpsLedger.Api.Tiers;
 using CpsLedger.Tests.Accounts;
 using CpsLedger.Tests.Harness;
@@ -233,6 +234,7 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
         var eligible = await Auditor.GetAsync($"/api/accounts/{account}/eligible-tiers").ReadAs<EligibleTiers>();
         var membership = await Auditor.GetAsync($"/api/accounts/{account}/membership").ReadAs<AccountMembership>();
         var invoices = await Auditor.Invoices(account);
+        var products = await ProductList(Auditor, account);
         long lastSequence;
         await using (var session = App.Store.QuerySession())
             lastSequence = await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
@@ -253,7 +255,11 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
             SameJson(membership, asOf.Membership!, $"membership {how}");
             // Each invoice as the account's invoice list reads it, item for item: two cancelled and replaced, the last partly paid.
             SameJson(invoices, asOf.Invoices, $"invoices {how}");
+            // Each product as the account's product list reads it with the deregistered ones, item for item: the joining product,
+            // two complete (one sold), one waiting for its dealer.
+            SameJson(products, asOf.Products, $"products {how}");
         }
+        Assert.Equal(4, byTime.Products.Count);
         Assert.Equal((200.00m, "EUR"), (byTime.Summary.AmountOwed, byTime.Summary.OwedCurrency));
 
         // A moment still to come has no events after now: the state now, not a forecast (until 2026-12-07 the term read "ended").
@@ -324,7 +330,56 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal(few, many);
         Assert.Equal(fewBySequence, manyBySequence);
         Assert.True(many.Count <= 3, $"{many.Count} round trips:\n{string.Join("\n", many)}");
+        // Every product is in the answer, described from what the replay read (the catalogue and old e-mails then): no read more.
+        Assert.Equal(10, (await AsOf(account, $"timestamp={at}")).Products.Count);
+        // The member reads staff by their roles, decided from the lines replayed: no read more either.
+        Assert.Equal(many, await SentStatements.OfGet(member, $"/api/accounts/{account}/as-of?timestamp={at}"));
     }
+
+    [Fact]
+    public async Task As_of_a_moment_each_product_is_as_the_product_list_read_it_then_whatever_changed_since()
+    {
+        // What an auditor asks: what did the account's product list look like then.
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var support = App.ClientAs(LedgerRoles.Support, subject: "support-rita");
+        var registered = await member.Register(account, Products.Products.WithoutDealer("PL-1"));
+        var (pending, pendingList) = (await LastSequence(), await ProductList(Auditor, account));
+        await App.Tracked(() => member.PatchJson(registered.Url, new { dealer = "Photopoint" }));
+        var (completed, completedList) = (await LastSequence(), await ProductList(Auditor, account));
+        var membersList = await ProductList(member, account);
+        // All later than both cuts: support corrects the serial, the catalogue changes, support deregisters it in error.
+        await App.Tracked(() => support.PatchJson(registered.Url, Support.OnBehalf.BySupport(new { serialNumber = "PL-1-X" })));
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await App.Tracked(() => support.PostJson($"{registered.Url}/deregistration", Support.OnBehalf.BySupport(new { reason = "registered_in_error" })));
+        var now = Assert.Single(await ProductList(Auditor, account));
+        Assert.Equal((true, "PL-1-X", 0), (now.Deregistered, now.SerialNumber, now.Points));
+
+        // Between the registration and its completion: waiting for its dealer, no points, expecting the catalogue's value then.
+        var waiting = await AsOf(account, $"sequence={pending}");
+        var then = Assert.Single(waiting.Products);
+        Assert.Equal([MandatoryDetail.Dealer], then.MissingDetails);
+        Assert.Equal((false, 0, 235, 0, false), (then.GreenTick, then.Points, then.ExpectedPoints, then.PointsLines.Count, then.Deregistered));
+        SameJson(pendingList, waiting.Products, "products before the completion");
+        // After it: complete, as registered, its one line; neither support's correction nor its deregistration yet.
+        var complete = await AsOf(account, $"sequence={completed}");
+        then = Assert.Single(complete.Products);
+        Assert.Equal(("PL-1", true, 235, (int?)null, 1, false),
+            (then.SerialNumber, then.GreenTick, then.Points, then.ExpectedPoints, then.PointsLines.Count, then.Deregistered));
+        SameJson(completedList, complete.Products, "products after the completion");
+        // The member reads them as its product list read them then.
+        SameJson(membersList, (await AsOf(account, $"sequence={completed}", member)).Products, "the member's products after the completion");
+        // Now: as the list reads it now, to the staff member's name the auditor reads and the role the member reads.
+        SameJson(await ProductList(Auditor, account), (await AsOf(account, $"sequence={await LastSequence()}")).Products, "products now");
+        var membersNow = Assert.Single((await AsOf(account, $"sequence={await LastSequence()}", member)).Products);
+        SameJson(await ProductList(member, account), new[] { membersNow }, "the member's products now");
+        Assert.Equal(("CPS support", "deregistered: registered in error"), (membersNow.PointsLines[^1].By, membersNow.PointsLines[^1].Reason));
+    }
+
+    /// <summary>The account's product list, the deregistered products too: what time travel's products are as of now.</summary>
+    private static Task<List<ProductView>> ProductList(HttpClient client, Guid account) =>
+        client.GetAsync($"/api/accounts/{account}/products?includeDeregistered=true").ReadAs<List<ProductView>>();
 
     private Task<IReadOnlyList<string>> RoundTripsOf(string url) => SentStatements.OfGet(App.ClientAs(LedgerRoles.Auditor), url);
 
@@ -341,8 +396,8 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
         return await session.Events.QueryAllRawEvents().MaxAsync(e => e.Sequence);
     }
 
-    private Task<AccountAsOf> AsOf(Guid account, string query) =>
-        Auditor.GetAsync($"/api/accounts/{account}/as-of?{query}").ReadAs<AccountAsOf>();
+    private Task<AccountAsOf> AsOf(Guid account, string query, HttpClient? reader = null) =>
+        (reader ?? Auditor).GetAsync($"/api/accounts/{account}/as-of?{query}").ReadAs<AccountAsOf>();
 
     private async Task<IReadOnlyList<IEvent>> EventsOf(Guid stream)
     {

@@ -9258,10 +9258,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Time travel: summary, explanation, eligible tiers, membership and invoices as of a timestamp or a global event sequence
+        /// Time travel: summary, explanation, eligible tiers, membership, products and invoices as of a timestamp or a global event sequence
         /// </summary>
         /// <remarks>
-        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). invoices are each of the account's invoices as it stood then (status, received, refunded, credit note, outstanding), as the account's invoice list reads them. The explanation and membership are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
+        /// Replayed from the events, whole commits only (a commit: the events one transaction wrote): at a sequence, the state right after the commit that wrote that event, its events with a higher sequence included; at a timestamp, the commits all of whose events are at or before it. lastSequenceIncluded is the last event replayed; lastCommitIncluded its commit, or null when that event was stored before events carried their commit (each such event counts as a commit of its own, so the cut may fall inside a transaction). products are each product registered by then as it stood then (details, missing details, green tick, points, deregistration, points lines), as the account's product list reads them with includeDeregistered=true, whole. invoices are each of the account's invoices as it stood then (status, received, refunded, credit note, outstanding), as the account's invoice list reads them. The explanation, membership and products' points lines are read as their own routes show them to the caller: the account's member reads that CPS support made a change and its ticket, never support's reason, and the role of CPS staff who acted, never a staff member's user name.
         /// </remarks>
         /// <param name="accountId">The business account's id (as accountId in the response that opened it); a member's token reaches its own account only.</param>
         /// <param name="timestamp">The state as of this moment: every commit all of whose events are at or before it (included). ISO 8601 with its offset, e.g. 2026-11-25T12:00:00Z for UTC (a time without an offset is refused), to the microsecond; the history through the same moment (history?through=) lists the events replayed; a moment still to come gives the state now. Give this or sequence, not both.</param>
@@ -11139,6 +11139,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("membership")]
         public AccountMembership? Membership { get; set; } = default!;
+
+        /// <summary>
+        /// Each product registered by then as it stood then, as the account's product list reads it with `includeDeregistered=true` (newest registration first, ties by registration id, descending): the deregistered ones too, their `deregistered` saying so; one waiting for a detail with its `missingDetails` and `expectedPoints` (the catalogue's value then); its points lines as they stood. Folded from its events up to the cut by the product's own projection; whole, never paged, as the explanation's lines are. Empty before the first registration. Until 2026-12-07 time travel gave only the summary's counts and the explanation's lines.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("products")]
+        public System.Collections.Generic.ICollection<ProductView> Products { get; set; } = new System.Collections.ObjectModel.Collection<ProductView>();
 
         /// <summary>
         /// Each invoice of the account as it stood then, as the account's invoices read it (newest first, invoices issued at one instant by number, descending): its status, what was received, refunded, credited (its credit note) and outstanding then, folded from its events up to the cut by the invoice's own projection. Empty before the first invoice was issued. Until 2026-12-07 time travel gave only what was owed (the summary's).

@@ -745,7 +745,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GetByRole(AriaRole.Button, new() { Name = "Travel" }).ClickAsync();
         var asOf = Page.GetByTestId("as-of");
         await Expect(asOf.GetByTestId("points-total")).ToContainTextAsync("235");
-        await Expect(asOf.Locator("tbody tr")).ToHaveCountAsync(1);
+        await Expect(asOf.GetByTestId("explanation").Locator("tbody tr")).ToHaveCountAsync(1);
+        await Expect(asOf.GetByTestId("products").Locator("tbody tr")).ToHaveCountAsync(1);
         await Screenshot("history-time-travel");
 
         // And to the account's first event: nothing registered yet.
@@ -761,9 +762,43 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(replayed).ToContainTextAsync($"The account as of {openedAt}, after business account opened (sequence ");
         await Expect(replayed).ToBeFocusedAsync();
         await Expect(asOf.GetByTestId("green-tick")).ToContainTextAsync("No products yet");
+        await Expect(asOf.GetByTestId("products")).ToContainTextAsync("No products registered.");
 
         await Page.GetByRole(AriaRole.Link, new() { Name = "Overview" }).ClickAsync();
         await Expect(Card("points-total")).ToContainTextAsync("470");
+    }
+
+    [Theory]
+    [InlineData(1366, 900, "history-time-travel-products")]
+    [InlineData(390, 844, "history-time-travel-products-phone")]
+    public async Task Time_travel_lists_each_product_as_it_stood_then_waiting_or_registered_though_changed_since(int width, int height, string picture)
+    {
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount("studio@example.ee");
+        var member = App.Member(account, "kadri");
+        var waiting = await member.Register(account, Products.Products.WithoutDealer("R5-0001"));
+        var sold = await App.Tracked(() => member.Register(account, Products.Products.Complete("R5-0002")));
+        await App.Tracked(async () => await (await member.PostJson($"{sold.Url}/deregistration", new { reason = "sold" }))
+            .ShouldBe(System.Net.HttpStatusCode.OK));
+        // Later than the moment replayed below: the waiting product completed.
+        await App.Tracked(async () => await (await member.PatchJson(waiting.Url, new { dealer = "Photopoint" })).ShouldBe(System.Net.HttpStatusCode.OK));
+
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Auditor, "ines");
+        await Page.GotoAsync($"/console/#/accounts/{account}/history");
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        await timeline.Locator("li[data-type='product_deregistered']").GetByRole(AriaRole.Button, new() { Name = "As of this event" }).ClickAsync();
+
+        // As of the sale: the first product still waiting for its dealer (completed since), the second deregistered.
+        var products = Page.GetByTestId("as-of").GetByTestId("products");
+        await Expect(products.GetByRole(AriaRole.Heading, new() { Name = "Products then (2: 1 registered, 1 deregistered)", Exact = true }))
+            .ToBeVisibleAsync();
+        var first = products.Locator("tbody tr", new() { HasText = "R5-0001" });
+        await Expect(first).ToContainTextAsync("235 expected on completion");
+        await Expect(first.Locator("td").Nth(5)).ToHaveTextAsync("dealer");
+        await Expect(first.Locator("td").Last).ToHaveTextAsync("Registered");
+        await Expect(products.Locator("tbody tr", new() { HasText = "R5-0002" }).Locator("td").Last).ToContainTextAsync("(sold)");
+        await Screenshot(picture);
     }
 
     [Fact]

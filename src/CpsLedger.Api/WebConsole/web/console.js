@@ -510,9 +510,10 @@ function fold(row, folded) {
   }
 }
 
-function productsSection(products) {
-  return h('section', { 'aria-labelledby': 'products-heading', 'data-testid': 'products' },
-    h('h2', { id: 'products-heading' }, `Products (${productsCount(products)})`),
+// Time travel draws the products as they stood (`caption` "Products then") under its own heading, a level down and with an id of its own.
+function productsSection(products, headingLevel = 'h2', caption = 'Products', idSuffix = '') {
+  return h('section', { 'aria-labelledby': `products-heading${idSuffix}`, 'data-testid': 'products' },
+    h(headingLevel, { id: `products-heading${idSuffix}` }, `${caption} (${productsCount(products)})`),
     productsTable(products));
 }
 
@@ -948,6 +949,8 @@ async function timeTravel(id, target, cut, event, chains, typed) {
         `Replayed from events not as they were chained: ${asOf.chainBreaks.map(b => `${brokenChainName(id, b, chains)}, ${breakWords(b)}`)
           .join('; ')}. The Audit tab verifies every chain.`),
       summaryCards(asOf.summary, asOf.membership, null, asOf.eligibleTiers),
+      // Each product as it stood: waiting for a detail then, though completed since; registered then, though deregistered since.
+      productsSection(asOf.products, 'h4', 'Products then', '-as-of'),
       explanationSection(asOf.explanation, 'h4', 'Points explanation then'),
       membershipYearSection(asOf.explanation.membership, asOf.membership, 'h4', '-as-of', asOf.eligibleTiers),
       asOf.eligibleTiers ? h('p', {}, 'Eligible standard tiers then: ',
