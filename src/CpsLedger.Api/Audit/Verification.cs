@@ -54,9 +54,10 @@ public sealed record VerificationReport(
 /// One account: each of its documents against the replay of its stream. The whole ledger: every single-stream projection
 /// in one scan of its events, folded in memory as the fast rebuild folds them (<see cref="FastRebuild.FoldEachStreamAsync{TDoc}"/>)
 /// and compared with the stored documents in batches, instead of two round trips a document; two projections at a time, and
-/// the hash chains and the invoices' duplicated columns (<see cref="DuplicatedColumns"/>: one query each) alongside. The support overrides (an event projection) are replayed by their projection's handlers from
+/// the hash chains and the documents' duplicated columns (<see cref="DuplicatedColumns"/>: one query each) alongside. The support overrides (an event projection) are replayed by their projection's handlers from
 /// the events that can be one and compared the same way, field by field; the claim rows (serial numbers, old e-mails, membership
-/// numbers) are compared as sets. One account: its invoices' duplicated columns after its documents.
+/// numbers) are compared as sets. One account: its documents' duplicated columns (the rows whose account column names it) after
+/// its documents.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
 {
@@ -87,8 +88,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                 differences.Add(NotReplayed(one.ToString(), unreadable));
             }
 
-            differences.AddRange(await DuplicatedColumns.CompareAsync(store, typeof(Invoicing.Invoice),
-                scope.Streams.Where(s => s.Kind == AccountStreamKind.Invoice).Select(s => s.StreamId).ToList(), ct));
+            differences.AddRange(await DuplicatedColumns.CompareAsync(store, one, ct));
         }
         else
         {
@@ -100,8 +100,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
             // The hash chains (one query: PostgreSQL's work) are checked while the projections are compared.
             var chainCheck = chains.VerifyAsync(null, null, ct);
-            // So are the invoice list's columns against their documents (one query too).
-            var columnCheck = DuplicatedColumns.CompareAsync(store, typeof(Invoicing.Invoice), null, ct);
+            // So are the documents' duplicated columns against their documents (one query too).
+            var columnCheck = DuplicatedColumns.CompareAsync(store, null, ct);
             try
             {
                 var (found, compared, replayedProducts) = await CompareEveryProjectionAsync(ct);
