@@ -968,6 +968,35 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Verification_names_a_payment_event_whose_running_total_is_not_the_sum_of_the_amounts_before_it()
+    {
+        // The invoice takes its total received from the last payment event, not from a sum: an event recording a wrong total made a
+        // document and a replay that agreed on it, and verification saw nothing.
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson("/api/payments/bank-transfers",
+            App.BankPayment(invoice.InvoiceNumber, 100m, "RT-BANK-1")).ReadAs<CpsLedger.Api.Invoicing.BankPaymentRecorded>(HttpStatusCode.Created));
+        Assert.True((await Verification($"?accountId={account}")).Agrees);
+
+        long version;
+        await using (var session = App.Store.LightweightSession())
+        {
+            var now = App.Clock.GetUtcNow();
+            session.Events.Append(invoice.Id, new CpsLedger.Api.Invoicing.PaymentReceived(invoice.Id, invoice.InvoiceNumber, account, Guid.CreateVersion7(),
+                PaymentMethod.BankTransfer, 50m, "EUR", DateOnly.FromDateTime(now.UtcDateTime), null, "RT-BANK-2",
+                CpsLedger.Api.Invoicing.PaymentKind.Partial, 999m, invoice.Total - 150m, 0m, now));
+            await session.SaveChangesAsync();
+            version = (await session.Events.FetchStreamStateAsync(invoice.Id))!.Version;
+        }
+
+        ProjectionDifference[] expected = [new("Invoice", invoice.Id.ToString(), $"(event {version}) payment_received.TotalReceived", "999", "150")];
+        Assert.Equal(expected, (await Verification($"?accountId={account}")).Differences);
+        Assert.Equal(expected, (await Verification()).Differences);
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "verify");
+        Assert.True(exit == 1, output);
+        Assert.Contains($"  Invoice {invoice.Id} (event {version}) payment_received.TotalReceived: event 999, sum of amounts 150", output);
+    }
+
+    [Fact]
     public async Task An_auditor_is_refused_every_command_route()
     {
         var account = await App.OpenAccount();
