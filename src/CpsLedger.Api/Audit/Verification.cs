@@ -18,15 +18,18 @@ using Wolverine.Http;
 
 namespace CpsLedger.Api.Audit;
 
-/// <summary>One way a stored projection disagrees with a replay of its events, or a column copied out of a stored document (an
-/// invoice's, which finance's invoice list reads) with that document.</summary>
+/// <summary>One way a stored projection disagrees with a replay of its events, a column copied out of a stored document (what lists
+/// and lookups read: an invoice's figures, a product's or a claim's account) with that document, or a running total an invoice's payment
+/// event records with the sum of the amounts before it.</summary>
 /// <param name="Field">JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) "
-/// and the column's name (e.g. "(column) total") for a column whose value is not the stored document's.</param>
-/// <param name="Document">The kind of stored document (a read model), e.g. "AccountView".</param>
-/// <param name="Id">The document's id.</param>
-/// <param name="Stored">The stored value (JSON), for a column the column's; null when absent there.</param>
+/// and the column's name (e.g. "(column) total") for a column whose value is not the stored document's; "(event " and the event's
+/// version in the invoice's stream, its type and field (e.g. "(event 3) payment_received.TotalReceived") for a running total that is
+/// not the sum of the stream's amounts.</param>
+/// <param name="Document">The kind of stored document (a read model), e.g. "AccountView"; for a running total, "Invoice".</param>
+/// <param name="Id">The document's id (for a running total, the invoice's).</param>
+/// <param name="Stored">The stored value (JSON), for a column the column's, for a running total the event's; null when absent there.</param>
 /// <param name="Replayed">The value a replay of the events gives (JSON), for a column the stored document's (the value the column
-/// copies); null when absent there.</param>
+/// copies), for a running total the sum of the amounts recorded up to and with the event; null when absent there.</param>
 public sealed record ProjectionDifference(string Document, string Id, string Field, string? Stored, string? Replayed);
 
 /// <summary>What verification compared: stored read models against a replay of their events, and the hash chains.</summary>
@@ -54,9 +57,11 @@ public sealed record VerificationReport(
 /// One account: each of its documents against the replay of its stream. The whole ledger: every single-stream projection
 /// in one scan of its events, folded in memory as the fast rebuild folds them (<see cref="FastRebuild.FoldEachStreamAsync{TDoc}"/>)
 /// and compared with the stored documents in batches, instead of two round trips a document; two projections at a time, and
-/// the hash chains and the invoices' duplicated columns (<see cref="DuplicatedColumns"/>: one query each) alongside. The support overrides (an event projection) are replayed by their projection's handlers from
+/// the hash chains and the documents' duplicated columns (<see cref="DuplicatedColumns"/>: one query each) alongside. The support overrides (an event projection) are replayed by their projection's handlers from
 /// the events that can be one and compared the same way, field by field; the claim rows (serial numbers, old e-mails, membership
-/// numbers) are compared as sets. One account: its invoices' duplicated columns after its documents.
+/// numbers) are compared as sets; the invoices' payment events' running totals with the sums of their amounts (<see cref="RunningTotals"/>:
+/// one more read for the ledger, none for an account, whose events are read with its documents). One account: its documents'
+/// duplicated columns (the rows whose account column names it) after its documents.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
 {
@@ -81,14 +86,14 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             {
                 var (compared, replayedProducts, events, sets) = await CompareAccountDocuments(session, scope, differences, ct);
                 documents += compared + await CompareAccountSets(session, one, replayedProducts, events, sets, differences, ct);
+                differences.AddRange(RunningTotals.Compare(events));
             }
             catch (Exception e) when (UnreadableEvent(e) is { } unreadable)
             {
                 differences.Add(NotReplayed(one.ToString(), unreadable));
             }
 
-            differences.AddRange(await DuplicatedColumns.CompareAsync(store, typeof(Invoicing.Invoice),
-                scope.Streams.Where(s => s.Kind == AccountStreamKind.Invoice).Select(s => s.StreamId).ToList(), ct));
+            differences.AddRange(await DuplicatedColumns.CompareAsync(store, one, ct));
         }
         else
         {
@@ -100,13 +105,14 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
             // The hash chains (one query: PostgreSQL's work) are checked while the projections are compared.
             var chainCheck = chains.VerifyAsync(null, null, ct);
-            // So are the invoice list's columns against their documents (one query too).
-            var columnCheck = DuplicatedColumns.CompareAsync(store, typeof(Invoicing.Invoice), null, ct);
+            // So are the documents' duplicated columns against their documents (one query too).
+            var columnCheck = DuplicatedColumns.CompareAsync(store, null, ct);
             try
             {
                 var (found, compared, replayedProducts) = await CompareEveryProjectionAsync(ct);
                 differences.AddRange(found);
                 documents += compared + await CompareAllSets(session, replayedProducts, differences, ct);
+                differences.AddRange(await RunningTotals.CompareAllAsync(session, ct));
             }
             catch (Exception e) when (UnreadableEvent(e) is { } unreadable)
             {
@@ -456,7 +462,7 @@ public static class VerifyProjectionsEndpoint
 {
     [WolverineGet("/api/audit/verification", OperationId = "VerifyProjections")]
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
-    [EndpointSummary("Replay the events and compare with every stored projection, and the invoice list's columns with their invoices (one account, or all); lists each difference")]
+    [EndpointSummary("Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, and the payment events' running totals with their amounts (one account, or all); lists each difference")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<VerificationReport> Get(
         [System.ComponentModel.Description("One account: its projections and its hash chains (an id no account has is a 404). Left out: every " +
@@ -515,9 +521,13 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
             $"Checked {report.AccountsChecked} account(s), {report.DocumentsChecked} document(s): {report.Differences.Count} difference(s), " +
             $"{report.ChainBreaks.Count} hash chain break(s).");
         foreach (var d in report.Differences)
-            await Console.Out.WriteLineAsync(d.Field.StartsWith(DuplicatedColumns.FieldPrefix.TrimEnd(), StringComparison.Ordinal)
-                ? $"  {d.Document} {d.Id} {d.Field}: column {d.Stored ?? "(none)"}, document {d.Replayed ?? "(none)"}"
-                : $"  {d.Document} {d.Id} {d.Field}: stored {d.Stored ?? "(none)"}, replayed {d.Replayed ?? "(none)"}");
+        {
+            // What was compared: a column with its document, an event's running total with the sum of the amounts, or a replay.
+            var (stored, replayed) = d.Field.StartsWith(DuplicatedColumns.FieldPrefix.TrimEnd(), StringComparison.Ordinal) ? ("column", "document")
+                : d.Field.StartsWith(RunningTotals.FieldPrefix, StringComparison.Ordinal) ? ("event", "sum of amounts")
+                : ("stored", "replayed");
+            await Console.Out.WriteLineAsync($"  {d.Document} {d.Id} {d.Field}: {stored} {d.Stored ?? "(none)"}, {replayed} {d.Replayed ?? "(none)"}");
+        }
         foreach (var b in report.ChainBreaks)
             await Console.Out.WriteLineAsync($"  chain {b.ChainId} broken at link {b.Position}: {b.Problem}" + (b.Type is null
                 ? $" (event {b.EventId}, sequence {b.Sequence}: gone)"

@@ -9874,10 +9874,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Replay the events and compare with every stored projection, and the invoice list's columns with their invoices (one account, or all); lists each difference
+        /// Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, and the payment events' running totals with their amounts (one account, or all); lists each difference
         /// </summary>
         /// <remarks>
-        /// Replay the events and compare with every stored projection, and the invoice list's columns with their invoices (one account, or all); lists each difference
+        /// Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, and the payment events' running totals with their amounts (one account, or all); lists each difference
         /// </remarks>
         /// <param name="accountId">One account: its projections and its hash chains (an id no account has is a 404). Left out: every account and the reference data.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
@@ -16343,38 +16343,38 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// One way a stored projection disagrees with a replay of its events, or a column copied out of a stored document (an invoice's, which finance's invoice list reads) with that document.
+    /// One way a stored projection disagrees with a replay of its events, a column copied out of a stored document (what lists and lookups read: an invoice's figures, a product's or a claim's account) with that document, or a running total an invoice's payment event records with the sum of the amounts before it.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProjectionDifference
     {
 
         /// <summary>
-        /// The kind of stored document (a read model), e.g. "AccountView".
+        /// The kind of stored document (a read model), e.g. "AccountView"; for a running total, "Invoice".
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("document")]
         public string Document { get; set; } = default!;
 
         /// <summary>
-        /// The document's id.
+        /// The document's id (for a running total, the invoice's).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public string Id { get; set; } = default!;
 
         /// <summary>
-        /// JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) " and the column's name (e.g. "(column) total") for a column whose value is not the stored document's.
+        /// JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) " and the column's name (e.g. "(column) total") for a column whose value is not the stored document's; "(event " and the event's version in the invoice's stream, its type and field (e.g. "(event 3) payment_received.TotalReceived") for a running total that is not the sum of the stream's amounts.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("field")]
         public string Field { get; set; } = default!;
 
         /// <summary>
-        /// The stored value (JSON), for a column the column's; null when absent there.
+        /// The stored value (JSON), for a column the column's, for a running total the event's; null when absent there.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stored")]
         public string? Stored { get; set; } = default!;
 
         /// <summary>
-        /// The value a replay of the events gives (JSON), for a column the stored document's (the value the column copies); null when absent there.
+        /// The value a replay of the events gives (JSON), for a column the stored document's (the value the column copies), for a running total the sum of the amounts recorded up to and with the event; null when absent there.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayed")]
         public string? Replayed { get; set; } = default!;

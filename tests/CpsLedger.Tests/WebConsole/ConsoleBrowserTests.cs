@@ -1101,6 +1101,55 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.Equal(275, (await App.Member(account).Summary(account)).PointsTotal);
     }
 
+    [Fact]
+    public async Task The_verification_heads_each_kind_of_difference_by_what_it_compared()
+    {
+        // Every difference was headed "Stored / Replayed": a column's value and its document's, or an event's running total and the
+        // sum of the amounts, read as a stored projection and its replay.
+        var account = await AccountWithProducts();
+        var other = Guid.NewGuid();
+        var invoice = Guid.CreateVersion7();
+        await using (var session = App.Store.LightweightSession())
+        {
+            var at = App.Clock.GetUtcNow();
+            var day = DateOnly.FromDateTime(at.UtcDateTime);
+            session.Events.StartStream<Api.Invoicing.Invoice>(invoice, new Api.Invoicing.InvoiceIssued(invoice, "INV-VH-1", account, Guid.NewGuid(),
+                "CPS-VH-1", "Valgus Studio OÜ", "EE", PaymentMethod.BankTransfer, "EUR", [new Api.Invoicing.InvoiceLine("CPS Gold, 12 months", 200m)],
+                200m, 0.24m, 48m, 248m, day, day.AddDays(14), at));
+            session.Events.Append(invoice, new Api.Invoicing.PaymentReceived(invoice, "INV-VH-1", account, Guid.CreateVersion7(), PaymentMethod.BankTransfer,
+                100m, "EUR", day, null, "VH-BANK-1", Api.Invoicing.PaymentKind.Partial, 999m, 148m, 0m, at));
+            await session.SaveChangesAsync();
+        }
+
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.mt_doc_productview set data = jsonb_set(data, '{{Points}}', '999') where data ->> 'SerialNumber' = 'R5-0001'; " +
+                $"update {App.SchemaName}.mt_doc_serialownership set data = jsonb_set(data, '{{AccountId}}', '\"{other}\"') " +
+                "where data ->> 'SerialNumber' = 'R5-0001'", connection);
+            Assert.Equal(2, await edit.ExecuteNonQueryAsync());
+        }
+
+        await SignInAs(LedgerRoles.Auditor, "ines");
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
+        var verification = Page.GetByTestId("verification");
+        await Expect(verification).ToContainTextAsync("✗ 3 differences");
+
+        var replayed = verification.GetByRole(AriaRole.Table, new() { Name = "Stored projection against replay" });
+        await Expect(replayed.GetByRole(AriaRole.Columnheader)).ToHaveTextAsync(["Document", "Id", "Field", "Stored", "Replayed"]);
+        await Expect(replayed.Locator("tbody tr")).ToHaveTextAsync([new System.Text.RegularExpressions.Regex(@"^ProductView.*\$\.Points999235$")]);
+        var columns = verification.GetByRole(AriaRole.Table, new() { Name = "Copied column against its document" });
+        await Expect(columns.GetByRole(AriaRole.Columnheader)).ToHaveTextAsync(["Document", "Id", "Column", "Column value", "Document value"]);
+        await Expect(columns.Locator("tbody td")).ToHaveTextAsync(new[] { "SerialOwnership", "[^|]+\\|R5-0001", "account_id", $"\"{account}\"", $"\"{other}\"" }
+            .Select(cell => new System.Text.RegularExpressions.Regex($"^{cell}$")));
+        var totals = verification.GetByRole(AriaRole.Table, new() { Name = "Running total in a payment event against the sum of the amounts" });
+        await Expect(totals.GetByRole(AriaRole.Columnheader)).ToHaveTextAsync(["Document", "Id", "Event", "Event's total", "Sum of amounts"]);
+        await Expect(totals.Locator("tbody td")).ToHaveTextAsync(["Invoice", invoice.ToString(), "(event 2) payment_received.TotalReceived", "999", "100"]);
+        await Screenshot("audit-differences");
+    }
+
     /// <summary>An account that proved Kadri's old e-mail and migrated her two old products.</summary>
     private async Task<Guid> KadrisProductsMigrated()
     {

@@ -992,7 +992,9 @@ async function auditView(id) {
     h('section', { class: 'panel', 'aria-labelledby': 'verify-heading' },
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
-        'products, serial claims, membership, the old CPS accounts it migrates from), field by field, and recomputes its hash chains.'),
+        'products, serial claims, membership, the old CPS accounts it migrates from), field by field, each column copied out of its ',
+        'documents with the document, and each running total its payment events record with the sum of the amounts; and recomputes ',
+        'its hash chains.'),
       h('div', { class: 'actions' }, h('button', {
         type: 'button',
         onclick: async event => {
@@ -1041,18 +1043,40 @@ function brokenChainLabel(b, chains) {
   return named ? `Chain ${chainWords(named)} (${b.chainId})` : `Chain ${b.chainId}`;
 }
 
+/**
+ * What a verification difference compared, by its field (the API's ProjectionDifference): a column copied out of a document with the
+ * document ("(column) total"), a payment event's running total with the sum of the amounts ("(event 3) payment_received.TotalReceived"),
+ * or a stored projection with its replay. Each kind is a table of its own, headed by what its two values are: until 2026-12-07 every
+ * row was headed "Stored / Replayed", a column's value and its document's too.
+ */
+const differenceKinds = [
+  { caption: 'Stored projection against replay', field: 'Field', stored: 'Stored', replayed: 'Replayed', label: f => f },
+  { prefix: '(column)', caption: 'Copied column against its document', field: 'Column', stored: 'Column value',
+    replayed: 'Document value', label: f => f.replace(/^\(column\) /, '') },
+  { prefix: '(event ', caption: 'Running total in a payment event against the sum of the amounts', field: 'Event',
+    stored: "Event's total", replayed: 'Sum of amounts', label: f => f },
+];
+
+function differenceKind(d) {
+  return differenceKinds.find(k => k.prefix && d.field.startsWith(k.prefix)) ?? differenceKinds[0];
+}
+
+function differenceTable(kind, differences) {
+  return differences.length ? h('table', {},
+    h('caption', {}, kind.caption),
+    h('thead', {}, h('tr', {}, ['Document', 'Id', kind.field, kind.stored, kind.replayed].map(c => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, differences.map(d => h('tr', {},
+      h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, kind.label(d.field)),
+      h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null;
+}
+
 function renderVerification(target, report, chains) {
   const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
   fill(target,
     h('p', { class: `notice ${agrees ? 'ok' : 'error'}` },
       agrees ? `✓ Verified ${utc(report.checkedAt)}: ${count(report.documentsChecked, 'stored document')} ${report.documentsChecked === 1 ? 'equals' : 'equal'} a replay of the events, and the hash chains are intact.`
         : `✗ ${count(report.differences.length, 'difference')} and ${count(report.chainBreaks.length, 'chain break')} found (${utc(report.checkedAt)}).`),
-    report.differences.length ? h('table', {},
-      h('caption', {}, 'Stored projection against replay'),
-      h('thead', {}, h('tr', {}, ['Document', 'Id', 'Field', 'Stored', 'Replayed'].map(c => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, report.differences.map(d => h('tr', {},
-        h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, d.field),
-        h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null,
+    ...differenceKinds.map(kind => differenceTable(kind, report.differences.filter(d => differenceKind(d) === kind))),
     report.chainBreaks.length ? h('ul', {}, report.chainBreaks.map(b => h('li', {},
       `${brokenChainLabel(b, chains)}: ${b.problem} at link ${b.position} (${b.type ? `${b.type} recorded ${utc(b.recordedAt)}, ` : ''}event ${b.eventId ?? '?'}, sequence ${b.sequence ?? '?'})`)))
       : null);
