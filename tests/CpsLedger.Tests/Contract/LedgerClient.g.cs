@@ -16291,7 +16291,7 @@ namespace CpsLedger.Tests.Contract.Generated
         public int Points { get; set; } = default!;
 
         /// <summary>
-        /// An expectation, not a fact, said only while the product waits for a mandatory detail: the points completing its details today would allocate, as the points explanation's `awaitingDetails[].expectedPoints` says it (the model's catalogue value now, a model withdrawn since registration included). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment. Null once its points are allocated, once deregistered, and when the catalogue has no such model. Decided when read, never stored.
+        /// An expectation, not a fact, said only while the product waits for a mandatory detail: the points completing its details today would allocate, as the points explanation's `awaitingDetails[].expectedPoints` says it (the model's catalogue value now, a model withdrawn since registration included; in time travel its value at the cut). Nothing is allocated until the last detail is given, and then at the catalogue's value in force at that moment. Null once its points are allocated, once deregistered, and when the catalogue has no such model. Decided when read, never stored.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
         public int? ExpectedPoints { get; set; } = default!;
