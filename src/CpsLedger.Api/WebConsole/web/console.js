@@ -573,6 +573,15 @@ function withoutReasonAndTicket(description, reason, ticket) {
   return ticket ? cut(shorter, [` (ticket ${ticket})`]) : shorter;
 }
 
+// What the catalogue says of the line's model now, where it differs from the value used. A withdrawn model is on none of the
+// catalogue's pages: its last value is not what the catalogue "now gives" (the API's words say "has since withdrawn").
+function catalogueNow(line) {
+  const said = line.modelWithdrawn
+    ? `the catalogue has since withdrawn the model${line.catalogueNowGives != null ? `, its last value ${line.catalogueNowGives}` : ''}`
+    : line.catalogueNowGives != null ? `the catalogue now gives ${line.catalogueNowGives}` : null;
+  return said ? [h('br'), h('small', { class: 'catalogue-now' }, `${said}; points allocated do not change`)] : null;
+}
+
 function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
   let running = 0;
   const rows = explanation.lines.map((line, i) => {
@@ -589,9 +598,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
       // A later catalogue change said beside the value used ("why 235 when the catalogue says 300?"); the line keeps its points.
-      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—',
-        line.catalogueNowGives != null ? [h('br'), h('small', { class: 'catalogue-now' },
-          `the catalogue now gives ${line.catalogueNowGives}; points allocated do not change`)] : null),
+      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—', catalogueNow(line)),
       h('td', {}, actor(line.by, line.causedBy)),
       // The reason in a <bdi>: written in Hebrew or Arabic it reads right to left, and leaves " · ticket …" after it where it was.
       h('td', { class: 'multiline' }, line.reason || line.ticketReference
