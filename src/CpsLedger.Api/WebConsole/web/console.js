@@ -517,8 +517,9 @@ function productsSection(products) {
 }
 
 // What a product waiting for details would earn if completed today (its expectedPoints, decided as the explanation's): an expectation, said as one,
-// since the catalogue's value in force when the last detail is given decides.
-const expectedSaid = points => `${points} expected on completion`;
+// since the catalogue's value in force when the last detail is given decides. Broken only between its two halves: in the narrow
+// points column of a phone (390 px) it stood a word a line, "235" alone above "expected".
+const expectedSaid = points => [h('span', { class: 'nowrap' }, `${points} expected`), ' ', h('span', { class: 'nowrap' }, 'on completion')];
 
 // The summary's cards count the registered products; the table lists the deregistered ones too, so its heading says both.
 function productsCount(products) {
@@ -661,13 +662,19 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
       `${outlook.tierName} ${outlook.membershipNumber}, ${day(outlook.startsOn)} to ${day(outlook.endsOn)}, ${words(outlook.paymentMethod)}. `, renewal,
       outlook.upgradableTo.length ? `. Upgradable now to: ${outlook.upgradableTo.map(tierName).join(', ')}` : '') : h('p', {}, 'No membership in force.'),
     renewalChoices(outlook?.renewalOptions),
-    history.length ? h('table', { 'data-testid': 'tier-history' },
+    // On a phone each term is a block of labelled lines (table.stack): as five columns, a long tier name and an upgrade's words
+    // stood a word a line. Amounts are never broken.
+    history.length ? h('table', { 'data-testid': 'tier-history', class: 'stack' },
       h('caption', {}, 'Tier history'),
       h('thead', {}, h('tr', {}, ['From', 'Tier', 'Annual fee', 'How', 'Membership number'].map(c => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, history.map(t => h('tr', {},
-        h('td', {}, day(t.from)), h('td', {}, t.tierName), h('td', {}, money(t.annualFee, t.currency)),
-        h('td', {}, t.upgrade ? `upgraded from ${t.upgrade.fromTierName}: ${money(t.upgrade.amount, t.currency)} for ${t.upgrade.daysRemaining} of ${t.upgrade.daysInTerm} days` : words(t.change)),
-        h('td', { class: 'mono' }, t.membershipNumber))))) : null,
+        h('td', { 'data-label': 'From' }, h('span', { class: 'nowrap' }, day(t.from))), h('td', { 'data-label': 'Tier' }, t.tierName),
+        h('td', { 'data-label': 'Annual fee' }, h('span', { class: 'nowrap' }, money(t.annualFee, t.currency))),
+        h('td', { 'data-label': 'How' }, t.upgrade
+          ? [`upgraded from ${t.upgrade.fromTierName}: `, h('span', { class: 'nowrap' }, money(t.upgrade.amount, t.currency)),
+            ` for ${t.upgrade.daysRemaining} of ${t.upgrade.daysInTerm} days`]
+          : words(t.change)),
+        h('td', { class: 'mono nowrap', 'data-label': 'Membership number' }, t.membershipNumber))))) : null,
     past.length ? h('table', { 'data-testid': 'past-memberships' },
       h('caption', {}, 'Past terms'),
       h('thead', {}, h('tr', {}, ['Membership number', 'Tier', 'Term', 'Ended'].map(c => h('th', { scope: 'col' }, c)))),
