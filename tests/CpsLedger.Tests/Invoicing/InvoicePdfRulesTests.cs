@@ -95,6 +95,8 @@ public sealed class InvoicePdfRulesTests
         Assert.NotEqual(invoiceIds, Ids(InvoicePdf.RenderCreditNote(invoice, note, TestInvoices.Payee)));
     }
 
+    private static string DocsImages => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "docs", "images"));
+
     // As long as a name may be: the seller's settings' limits (SellerOptions), the request validators' maximum for the buyer's
     // (company name 200, street 200 and 200, postal code 20, city 100).
     private static string Words(string start, int length)
@@ -176,5 +178,15 @@ public sealed class InvoicePdfRulesTests
         if (count > 1)
             Assert.Equal(Enumerable.Range(1, count).Select(n => $"Page {n} of {count}"),
                 words.GroupBy(word => word.Page).Select(page => string.Join(" ", page.OrderBy(w => Math.Round(w.YMax)).ThenBy(w => w.XMin).TakeLast(4).Select(w => w.Text))));
+
+        // The card's invoice goes on to a second page (its payment box): the pictures of docs/invoicing.md, refreshed with
+        // CPSLEDGER_WRITE_DOC_PICTURES=1 dotnet test --filter ...with_the_longest_names...
+        if (method == CpsLedger.Api.Membership.PaymentMethod.Card && !creditNote)
+        {
+            Assert.Equal(2, count);
+            if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
+                foreach (var page in new[] { 1, 2 })
+                    await File.WriteAllBytesAsync(Path.Combine(DocsImages, $"invoice-longest-names-{page}.png"), await Harness.PdfPictures.PageAsPng(pdf, page));
+        }
     }
 }
