@@ -37,6 +37,19 @@ public sealed class SellerOptions
 {
     public const string Section = "Seller";
 
+    // The longest each setting may be, in characters, decided from the invoice PDF's layout: in DejaVu Sans a line of the heading
+    // (15 pt bold, 268 pt) holds about 30 letters of ordinary words, 25 in capitals; a line of the seller's column (8 pt, 268 pt)
+    // about 60 and 53; the footer's (8 pt, 495 pt) about 115 and 100. At these limits the heading takes two lines, in capitals too.
+    public const int MaxTradingNameLength = 40;
+    public const int MaxLegalNameLength = 80;
+    public const int MaxStreetLength = 60;
+    public const int MaxPostalCodeLength = 12;
+    public const int MaxCityLength = 40;
+    public const int MaxCompanyRegistrationNumberLength = 30;
+    public const int MaxRegistrationNoteLength = 120;
+    public const int MaxEmailLength = 60;
+    public const int MaxAccountNameLength = 70;
+
     /// <summary>The seller's registered legal name (BT-27).</summary>
     public string LegalName { get; set; } = "";
 
@@ -114,6 +127,34 @@ public sealed class SellerOptionsValidation : IValidateOptions<SellerOptions>
         Required(o.Email, "Email", "the e-mail address buyers write to about invoices");
         Required(o.Payee.Iban, "Payee:Iban", "the IBAN of the account payments go to");
         Required(o.Payee.Bic, "Payee:Bic", "the BIC of the payee's bank");
+
+        // The longest each may be for the invoice PDF to keep its shape (InvoicePdf wraps what is longer, and goes on on a new page):
+        // without limits a long heading took four lines.
+        void AtMost(string? value, string setting, int max, string where)
+        {
+            var length = value?.Trim().Length ?? 0;
+            if (length > max)
+                problems.Add($"{SellerOptions.Section}:{setting} is {length} characters long, at most {max}: {where}.");
+        }
+
+        AtMost(o.TradingName, "TradingName", SellerOptions.MaxTradingNameLength, "the invoice's heading, in two lines at most");
+        // Without a trading name the legal name is the heading (one message for a legal name too long for both).
+        var legal = (o.LegalName ?? "").Trim().Length;
+        if (string.IsNullOrWhiteSpace(o.TradingName) && legal is > SellerOptions.MaxTradingNameLength and <= SellerOptions.MaxLegalNameLength)
+            problems.Add($"{SellerOptions.Section}:LegalName is {legal} characters long, and is the invoice's heading while " +
+                         $"{SellerOptions.Section}:TradingName is not set: set {SellerOptions.Section}:TradingName, at most " +
+                         $"{SellerOptions.MaxTradingNameLength} characters (the heading, in two lines at most).");
+        AtMost(o.LegalName, "LegalName", SellerOptions.MaxLegalNameLength, "the seller's column and the footer of the invoice");
+        AtMost(o.Address.Street, "Address:Street", SellerOptions.MaxStreetLength, "a line of the seller's column on the invoice");
+        AtMost(o.Address.AdditionalStreet, "Address:AdditionalStreet", SellerOptions.MaxStreetLength, "a line of the seller's column on the invoice");
+        AtMost(o.Address.PostalCode, "Address:PostalCode", SellerOptions.MaxPostalCodeLength, "one line of the seller's column with the city");
+        AtMost(o.Address.City, "Address:City", SellerOptions.MaxCityLength, "one line of the seller's column with the postal code");
+        AtMost(o.CompanyRegistrationNumber, "CompanyRegistrationNumber", SellerOptions.MaxCompanyRegistrationNumberLength,
+            "a line of the seller's column on the invoice");
+        AtMost(o.RegistrationNote, "RegistrationNote", SellerOptions.MaxRegistrationNoteLength, "the legal mentions in the invoice's footer");
+        AtMost(o.Email, "Email", SellerOptions.MaxEmailLength, "a line of the seller's column on the invoice");
+        AtMost(o.Payee.AccountName, "Payee:AccountName", SellerOptions.MaxAccountNameLength,
+            "the invoice's payment box and footer");
 
         if (!string.IsNullOrWhiteSpace(o.Address.Country) && !EuMemberStates.Contains(o.Address.Country.Trim()))
             problems.Add($"{SellerOptions.Section}:Address:Country must be an EU member state's ISO code in upper case, e.g. NL (the VAT rules applied are the EU's).");

@@ -346,6 +346,7 @@ public static class PointsInWords
             InWords = said,
             Category = product.Category,
             CatalogueNowGives = changed?.Points,
+            ModelWithdrawn = modelNow?.Withdrawn,
         };
     }
 

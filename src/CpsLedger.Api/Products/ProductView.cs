@@ -154,6 +154,12 @@ public sealed record PointsLine(
     /// words say it was withdrawn. Null when the catalogue's value is the same, and on a manual adjustment. Time travel says it
     /// too, from the catalogue as it stood at the moment replayed: the line as a reader read it then (as of now, as it reads live).</summary>
     public int? CatalogueNowGives { get; init; }
+
+    /// <summary>Whether the catalogue has withdrawn the line's model since: true, and the line's words say so (a withdrawn model is on
+    /// none of the catalogue's pages, so <c>catalogueNowGives</c>, where set, is its last value, not a value the catalogue "now gives");
+    /// false while it is listed. Null on a manual adjustment, and for a model the catalogue has (or had) not. Time travel says it from the
+    /// catalogue as it stood at the moment replayed, as <c>catalogueNowGives</c>.</summary>
+    public bool? ModelWithdrawn { get; init; }
 }
 
 public sealed partial class ProductViewProjection : SingleStreamProjection<ProductView, Guid>

@@ -15826,6 +15826,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("catalogueNowGives")]
         public int? CatalogueNowGives { get; set; } = default!;
 
+        /// <summary>
+        /// Whether the catalogue has withdrawn the line's model since: true, and the line's words say so (a withdrawn model is on none of the catalogue's pages, so `catalogueNowGives`, where set, is its last value, not a value the catalogue "now gives"); false while it is listed. Null on a manual adjustment, and for a model the catalogue has (or had) not. Time travel says it from the catalogue as it stood at the moment replayed, as `catalogueNowGives`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("modelWithdrawn")]
+        public bool? ModelWithdrawn { get; set; } = default!;
+
     }
 
     /// <summary>

@@ -9,14 +9,18 @@ namespace CpsLedger.Tests.Harness;
 /// </summary>
 public static class PdfPictures
 {
-    public static async Task<byte[]> FirstPageAsPng(byte[] pdf, int dpi = 110)
+    public static Task<byte[]> FirstPageAsPng(byte[] pdf, int dpi = 110) => PageAsPng(pdf, 1, dpi);
+
+    /// <summary>A page of the PDF (from 1) as a PNG.</summary>
+    public static async Task<byte[]> PageAsPng(byte[] pdf, int page, int dpi = 110)
     {
         var folder = Directory.CreateTempSubdirectory("cpsledger-pdf-");
         try
         {
             var input = Path.Combine(folder.FullName, "document.pdf");
             await File.WriteAllBytesAsync(input, pdf);
-            await Run("pdftoppm", "-png", "-gray", "-r", dpi.ToString(), "-f", "1", "-l", "1", "-singlefile", input, Path.Combine(folder.FullName, "page"));
+            await Run("pdftoppm", "-png", "-gray", "-r", dpi.ToString(), "-f", page.ToString(), "-l", page.ToString(), "-singlefile", input,
+                Path.Combine(folder.FullName, "page"));
             return await File.ReadAllBytesAsync(Path.Combine(folder.FullName, "page.png"));
         }
         finally

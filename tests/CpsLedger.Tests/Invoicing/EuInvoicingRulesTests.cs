@@ -196,6 +196,47 @@ public sealed class EuInvoicingRulesTests
     }
 
     [Fact]
+    public void A_seller_setting_longer_than_the_invoice_layout_carries_is_named_with_its_limit()
+    {
+        // The limits decided from the PDF's layout (a 99-character heading took four lines): at the limit each is accepted.
+        var limits = new (string Setting, int Max, Action<SellerOptions, string> Set)[]
+        {
+            ("TradingName", 40, (o, v) => o.TradingName = v),
+            ("LegalName", 80, (o, v) => o.LegalName = v),
+            ("Address:Street", 60, (o, v) => o.Address.Street = v),
+            ("Address:AdditionalStreet", 60, (o, v) => o.Address.AdditionalStreet = v),
+            ("Address:PostalCode", 12, (o, v) => o.Address.PostalCode = v),
+            ("Address:City", 40, (o, v) => o.Address.City = v),
+            ("CompanyRegistrationNumber", 30, (o, v) => o.CompanyRegistrationNumber = v),
+            ("RegistrationNote", 120, (o, v) => o.RegistrationNote = v),
+            ("Email", 60, (o, v) => o.Email = "a" + new string('b', v.Trim().Length - 19) + "@cpsledger.example"),
+            ("Payee:AccountName", 70, (o, v) => o.Payee.AccountName = v),
+        };
+        var atLimits = TestInvoices.SellerOptions();
+        foreach (var (_, max, set) in limits)
+            set(atLimits, "  " + new string('x', max) + " "); // counted trimmed, as printed
+        Assert.True(new SellerOptionsValidation().Validate(null, atLimits).Succeeded,
+            string.Join("; ", new SellerOptionsValidation().Validate(null, atLimits).Failures ?? []));
+
+        foreach (var (setting, max, set) in limits)
+        {
+            var options = TestInvoices.SellerOptions();
+            set(options, new string('x', max + 1));
+            var failure = Assert.Single(new SellerOptionsValidation().Validate(null, options).Failures!);
+            Assert.StartsWith($"Seller:{setting} is {max + 1} characters long, at most {max}: ", failure);
+        }
+
+        // Without a trading name the legal name is the heading: it is held to the heading's limit, and says which setting to set.
+        var untraded = TestInvoices.SellerOptions();
+        untraded.TradingName = null;
+        untraded.LegalName = new string('x', 40);
+        Assert.True(new SellerOptionsValidation().Validate(null, untraded).Succeeded);
+        untraded.LegalName = new string('x', 41);
+        Assert.StartsWith("Seller:LegalName is 41 characters long, and is the invoice's heading while Seller:TradingName is not set: set Seller:TradingName",
+            Assert.Single(new SellerOptionsValidation().Validate(null, untraded).Failures!));
+    }
+
+    [Fact]
     public void Without_seller_settings_the_production_configuration_fails_at_start_naming_the_first_missing_setting()
     {
         // The service's base configuration (what Production runs with, Development's file not added).

@@ -95,8 +95,10 @@ public sealed class InvoicePdfRulesTests
         Assert.NotEqual(invoiceIds, Ids(InvoicePdf.RenderCreditNote(invoice, note, TestInvoices.Payee)));
     }
 
-    // As long as a name may be: 99 characters for the configured ones (no limit is set there; the longest seen in review), the
-    // request validators' maximum for the buyer's (company name 200, street 200 and 200, postal code 20, city 100).
+    private static string DocsImages => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "docs", "images"));
+
+    // As long as a name may be: the seller's settings' limits (SellerOptions), the request validators' maximum for the buyer's
+    // (company name 200, street 200 and 200, postal code 20, city 100).
     private static string Words(string start, int length)
     {
         var text = new StringBuilder(start);
@@ -108,13 +110,17 @@ public sealed class InvoicePdfRulesTests
     private static (Invoice Invoice, PayeeAccount Payee) LongestNames(CpsLedger.Api.Membership.PaymentMethod method, string country, string? vatId)
     {
         var options = TestInvoices.SellerOptions();
-        options.LegalName = Words("Canon", 99);
-        options.TradingName = Words("Canon Trading", 99);
-        options.RegistrationNote = Words("Registered with the Dutch Chamber of Commerce", 99);
-        options.Address.Street = Words("Voorbeeldstraat 1", 99);
-        options.Address.AdditionalStreet = Words("Building C", 99);
-        options.Address.City = Words("Amsterdam", 99);
-        options.Payee.AccountName = Words("Canon Client Money Account", 99);
+        options.LegalName = Words("Canon", SellerOptions.MaxLegalNameLength);
+        options.TradingName = Words("Canon Trading", SellerOptions.MaxTradingNameLength);
+        options.RegistrationNote = Words("Registered with the Dutch Chamber of Commerce", SellerOptions.MaxRegistrationNoteLength);
+        options.Address.Street = Words("Voorbeeldstraat 1", SellerOptions.MaxStreetLength);
+        options.Address.AdditionalStreet = Words("Building C", SellerOptions.MaxStreetLength);
+        options.Address.PostalCode = Words("1011 AA", SellerOptions.MaxPostalCodeLength);
+        options.Address.City = Words("Amsterdam", SellerOptions.MaxCityLength);
+        options.CompanyRegistrationNumber = Words("12345678", SellerOptions.MaxCompanyRegistrationNumberLength);
+        options.Email = "invoices." + new string('x', SellerOptions.MaxEmailLength - 27) + "@cpsledger.example";
+        options.Payee.AccountName = Words("Canon Client Money Account", SellerOptions.MaxAccountNameLength);
+        Assert.True(new SellerOptionsValidation().Validate(null, options).Succeeded);
         var buyer = TestInvoices.Buyer(country, vatId);
         buyer.CompanyName = Words("Valgus Studio", 200);
         buyer.BillingAddress = new CpsLedger.Api.Accounts.PostalAddress(Words("Telliskivi 60a", 200), Words("Floor 7", 200), Words("10412", 20),
@@ -172,5 +178,15 @@ public sealed class InvoicePdfRulesTests
         if (count > 1)
             Assert.Equal(Enumerable.Range(1, count).Select(n => $"Page {n} of {count}"),
                 words.GroupBy(word => word.Page).Select(page => string.Join(" ", page.OrderBy(w => Math.Round(w.YMax)).ThenBy(w => w.XMin).TakeLast(4).Select(w => w.Text))));
+
+        // The card's invoice goes on to a second page (its payment box): the pictures of docs/invoicing.md, refreshed with
+        // CPSLEDGER_WRITE_DOC_PICTURES=1 dotnet test --filter ...with_the_longest_names...
+        if (method == CpsLedger.Api.Membership.PaymentMethod.Card && !creditNote)
+        {
+            Assert.Equal(2, count);
+            if (Environment.GetEnvironmentVariable("CPSLEDGER_WRITE_DOC_PICTURES") == "1")
+                foreach (var page in new[] { 1, 2 })
+                    await File.WriteAllBytesAsync(Path.Combine(DocsImages, $"invoice-longest-names-{page}.png"), await Harness.PdfPictures.PageAsPng(pdf, page));
+        }
     }
 }

@@ -118,10 +118,12 @@ public sealed class StartRefusalTests(LedgerApp app) : LedgerTest(app)
             ["Mail__SmtpPort"] = "0",
             ["Mail__From"] = "CPS <no-reply@cpsledger.example>",
             ["Membership__RenewalOfferBefore"] = "00:00:00",
+            ["Seller__TradingName"] = "Canon Professional Services Europe Holding",
         });
 
         AssertRefusedOnce(exit, output, error, ClaimTimeoutRefused, "Mail:SmtpPort 0 means MailKit's default port",
-            "Mail:ReplyTo is required in Production while Mail:From is a no-reply address", "Membership:RenewalOfferBefore must be");
+            "Mail:ReplyTo is required in Production while Mail:From is a no-reply address", "Membership:RenewalOfferBefore must be",
+            "Seller:TradingName is 42 characters long, at most 40: the invoice's heading");
     }
 
     [Fact]

@@ -400,6 +400,8 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var lens = LineOf(explanation, "L-1");
         Assert.Equal(JsonValueKind.Null, lens.GetProperty("catalogueNowGives").ValueKind);
         Assert.DoesNotContain("now gives", lens.GetProperty("inWords").GetString());
+        // Both models listed still: neither withdrawn.
+        Assert.Equal((false, false), (r5.GetProperty("modelWithdrawn").GetBoolean(), lens.GetProperty("modelWithdrawn").GetBoolean()));
 
         // The product's own lines say the same as the explanation's.
         var product = (await member.GetAsync(Products.ProductsUrl(account)).ReadAs<JsonElement>()).EnumerateArray()
@@ -433,12 +435,12 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
         var r5 = lines.Single(l => l.SerialNumber == "E-1");
         Assert.EndsWith("The catalogue has since withdrawn EOS-R5 (version 3), its last value 300 points; the 235 points already " +
             "allocated do not change.", r5.InWords);
-        Assert.Equal(300, r5.CatalogueNowGives);
+        Assert.Equal((300, true), (r5.CatalogueNowGives, r5.ModelWithdrawn));
         // Withdrawn at the value allocated: nothing differs, and the withdrawal is still said.
         var lens = lines.Single(l => l.SerialNumber == "L-1");
         Assert.EndsWith($"The catalogue has since withdrawn {Products.Lens} (version 2); the 40 points already allocated do not change.",
             lens.InWords);
-        Assert.Null(lens.CatalogueNowGives);
+        Assert.Equal((null, true), (lens.CatalogueNowGives, lens.ModelWithdrawn));
     }
 
     [Fact]

@@ -215,6 +215,27 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task An_explanation_line_of_a_withdrawn_model_says_it_was_withdrawn_not_what_the_catalogue_now_gives()
+    {
+        // A withdrawn model is on none of the catalogue's pages: "now gives 300" sent support looking for it there (the API's words
+        // said "has since withdrawn").
+        var account = await AccountWithProducts();
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await App.WithdrawModel(Products.Products.R5);
+        await App.WithdrawModel(Products.Products.Lens);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        var lines = Page.GetByTestId("explanation").Locator("tbody tr");
+        await Expect(lines.Filter(new() { HasText = "R5-0001" }).Locator("td").Nth(6))
+            .ToHaveTextAsync("235 (catalogue v1)the catalogue has since withdrawn the model, its last value 300; points allocated do not change");
+        // Withdrawn at the value allocated: nothing differs, and the withdrawal is still said, as the API's words say it.
+        await Expect(lines.Filter(new() { HasText = "LENS-77" }).Locator("td").Nth(6))
+            .ToHaveTextAsync("40 (catalogue v1)the catalogue has since withdrawn the model; points allocated do not change");
+        await Expect(Page.GetByTestId("explanation")).Not.ToContainTextAsync("now gives");
+    }
+
+    [Fact]
     public async Task A_product_waiting_for_details_says_what_it_would_earn_today_as_an_expectation()
     {
         var account = await AccountWithProducts();

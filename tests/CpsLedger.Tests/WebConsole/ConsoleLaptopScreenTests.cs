@@ -10,12 +10,67 @@ using static Microsoft.Playwright.Assertions;
 
 namespace CpsLedger.Tests.WebConsole;
 
-/// <summary>The console on the screens its users have (1366×768, 1280×720), with the keyboard as well as the mouse.</summary>
+/// <summary>The console on the screens its users have (1366×768, 1280×720, a phone's 390 px), with the keyboard as well as the mouse.</summary>
 public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) : ConsoleTest(app, chromium)
 {
     private static string Euros(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
 
     private static ILocator Review(ILocator dialog) => dialog.GetByRole(AriaRole.Region, new() { Name = "What will be written" });
+
+    // The lines an element's text takes on the screen (its text's boxes, by their tops).
+    private static Task<int> LinesOf(ILocator element) => element.EvaluateAsync<int>("""
+        e => { const r = document.createRange(); r.selectNodeContents(e); return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; }
+        """);
+
+    [Theory]
+    [InlineData(390, 844, 2, 2, 4)]
+    [InlineData(1280, 720, 1, 2, 2)]
+    public async Task On_a_phone_an_expected_value_and_an_upgrade_between_long_tier_names_wrap_at_their_phrases_not_a_word_a_line(int width,
+        int height, int expectedLines, int tierLines, int upgradeLines)
+    {
+        // Tier names as long as finance writes them (up to 80 characters).
+        await Billing.PublishTierTable(App, new
+        {
+            invitationThreshold = 500,
+            enterpriseAbovePoints = 2500,
+            reason = "Tiers named in full",
+            tiers = new object[]
+            {
+                new { code = "silver", name = "Silver Professional Imaging Partner", kind = "standard", pointsRequired = 500, annualFee = 100.00m, currency = "EUR" },
+                new { code = "gold", name = "Gold Professional Imaging and Cinema Production Partner", kind = "standard", pointsRequired = 1000, annualFee = 200.00m, currency = "EUR" },
+                new { code = "platinum", name = "Platinum Professional Imaging, Cinema and Broadcast Partner Plus", kind = "standard", pointsRequired = 1600, annualFee = 350.00m, currency = "EUR" },
+            },
+        });
+        await Billing.ListThousandPointModel(App.Store);
+        await App.ListModel(points: 235);
+        var account = await Billing.JoinedAccount(App, "EE", "card", Api.Invoicing.SandboxPaymentGateway.Approve);
+        var member = App.Member(account);
+        await App.Tracked(() => member.Register(account, Products.Products.Complete("S-SECOND", Billing.Thousand)));
+        await App.Tracked(() => member.Register(account, Products.Products.WithoutDealer("R5-0002")));
+        await App.Tracked(async () => await (await member.PostJson($"/api/accounts/{account}/membership/upgrade", new { tier = "platinum" }))
+            .ShouldBe(System.Net.HttpStatusCode.OK));
+        await Page.SetViewportSizeAsync(width, height);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        // "235 expected on completion" under the points: whole, or broken between its halves; at 390 px it stood a word a line.
+        var expected = Page.GetByTestId("products").Locator(".expected");
+        await Expect(expected).ToHaveTextAsync("235 expected on completion");
+        Assert.InRange(await LinesOf(expected), 1, expectedLines);
+
+        // The upgrade's row: its tier's name and how it came (the tier it was upgraded from, the amount, the days) in a few lines.
+        var upgraded = Page.GetByTestId("tier-history").Locator("tbody tr").Filter(new() { HasText = "upgraded from" });
+        var tier = upgraded.Locator("td").Nth(1);
+        var how = upgraded.Locator("td").Nth(3);
+        await Expect(tier).ToContainTextAsync("Platinum Professional Imaging, Cinema and Broadcast Partner Plus");
+        await Expect(how).ToContainTextAsync("upgraded from Gold Professional Imaging and Cinema Production Partner: 150.00 EUR for");
+        Assert.InRange(await LinesOf(tier), 1, tierLines);
+        Assert.InRange(await LinesOf(how), 1, upgradeLines);
+        // A date or an amount is never broken (the term's start stood "2026-" above "12-07" at 1280 px).
+        foreach (var whole in new[] { upgraded.Locator("td").Nth(0), upgraded.Locator("td").Nth(2) })
+            Assert.Equal(1, await LinesOf(whole.Locator(".nowrap")));
+        await Screenshot($"tier-history-{width}");
+    }
 
     [Theory]
     [InlineData(1366, 768, 10, 1)]

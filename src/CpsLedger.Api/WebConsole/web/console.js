@@ -518,8 +518,9 @@ function productsSection(products, headingLevel = 'h2', caption = 'Products', id
 }
 
 // What a product waiting for details would earn if completed today (its expectedPoints, decided as the explanation's): an expectation, said as one,
-// since the catalogue's value in force when the last detail is given decides.
-const expectedSaid = points => `${points} expected on completion`;
+// since the catalogue's value in force when the last detail is given decides. Broken only between its two halves: in the narrow
+// points column of a phone (390 px) it stood a word a line, "235" alone above "expected".
+const expectedSaid = points => [h('span', { class: 'nowrap' }, `${points} expected`), ' ', h('span', { class: 'nowrap' }, 'on completion')];
 
 // The summary's cards count the registered products; the table lists the deregistered ones too, so its heading says both.
 function productsCount(products) {
@@ -574,6 +575,15 @@ function withoutReasonAndTicket(description, reason, ticket) {
   return ticket ? cut(shorter, [` (ticket ${ticket})`]) : shorter;
 }
 
+// What the catalogue says of the line's model now, where it differs from the value used. A withdrawn model is on none of the
+// catalogue's pages: its last value is not what the catalogue "now gives" (the API's words say "has since withdrawn").
+function catalogueNow(line) {
+  const said = line.modelWithdrawn
+    ? `the catalogue has since withdrawn the model${line.catalogueNowGives != null ? `, its last value ${line.catalogueNowGives}` : ''}`
+    : line.catalogueNowGives != null ? `the catalogue now gives ${line.catalogueNowGives}` : null;
+  return said ? [h('br'), h('small', { class: 'catalogue-now' }, `${said}; points allocated do not change`)] : null;
+}
+
 function explanationSection(explanation, headingLevel = 'h2', caption = 'Points explanation') {
   let running = 0;
   const rows = explanation.lines.map((line, i) => {
@@ -590,9 +600,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
       h('td', { class: `num ${kind}` }, signed(line.points)),
       h('td', { class: 'num' }, String(running)),
       // A later catalogue change said beside the value used ("why 235 when the catalogue says 300?"); the line keeps its points.
-      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—',
-        line.catalogueNowGives != null ? [h('br'), h('small', { class: 'catalogue-now' },
-          `the catalogue now gives ${line.catalogueNowGives}; points allocated do not change`)] : null),
+      h('td', {}, line.registrationId ? `${line.catalogueValue} (catalogue v${line.catalogueVersion})` : '—', catalogueNow(line)),
       h('td', {}, actor(line.by, line.causedBy)),
       // The reason in a <bdi>: written in Hebrew or Arabic it reads right to left, and leaves " · ticket …" after it where it was.
       h('td', { class: 'multiline' }, line.reason || line.ticketReference
@@ -655,13 +663,19 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
       `${outlook.tierName} ${outlook.membershipNumber}, ${day(outlook.startsOn)} to ${day(outlook.endsOn)}, ${words(outlook.paymentMethod)}. `, renewal,
       outlook.upgradableTo.length ? `. Upgradable now to: ${outlook.upgradableTo.map(tierName).join(', ')}` : '') : h('p', {}, 'No membership in force.'),
     renewalChoices(outlook?.renewalOptions),
-    history.length ? h('table', { 'data-testid': 'tier-history' },
+    // On a phone each term is a block of labelled lines (table.stack): as five columns, a long tier name and an upgrade's words
+    // stood a word a line. Amounts are never broken.
+    history.length ? h('table', { 'data-testid': 'tier-history', class: 'stack' },
       h('caption', {}, 'Tier history'),
       h('thead', {}, h('tr', {}, ['From', 'Tier', 'Annual fee', 'How', 'Membership number'].map(c => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, history.map(t => h('tr', {},
-        h('td', {}, day(t.from)), h('td', {}, t.tierName), h('td', {}, money(t.annualFee, t.currency)),
-        h('td', {}, t.upgrade ? `upgraded from ${t.upgrade.fromTierName}: ${money(t.upgrade.amount, t.currency)} for ${t.upgrade.daysRemaining} of ${t.upgrade.daysInTerm} days` : words(t.change)),
-        h('td', { class: 'mono' }, t.membershipNumber))))) : null,
+        h('td', { 'data-label': 'From' }, h('span', { class: 'nowrap' }, day(t.from))), h('td', { 'data-label': 'Tier' }, t.tierName),
+        h('td', { 'data-label': 'Annual fee' }, h('span', { class: 'nowrap' }, money(t.annualFee, t.currency))),
+        h('td', { 'data-label': 'How' }, t.upgrade
+          ? [`upgraded from ${t.upgrade.fromTierName}: `, h('span', { class: 'nowrap' }, money(t.upgrade.amount, t.currency)),
+            ` for ${t.upgrade.daysRemaining} of ${t.upgrade.daysInTerm} days`]
+          : words(t.change)),
+        h('td', { class: 'mono nowrap', 'data-label': 'Membership number' }, t.membershipNumber))))) : null,
     past.length ? h('table', { 'data-testid': 'past-memberships' },
       h('caption', {}, 'Past terms'),
       h('thead', {}, h('tr', {}, ['Membership number', 'Tier', 'Term', 'Ended'].map(c => h('th', { scope: 'col' }, c)))),
