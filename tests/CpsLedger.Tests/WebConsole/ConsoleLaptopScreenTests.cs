@@ -70,6 +70,47 @@ public sealed class ConsoleLaptopScreenTests(ConsoleApp app, Chromium chromium) 
         foreach (var whole in new[] { upgraded.Locator("td").Nth(0), upgraded.Locator("td").Nth(2) })
             Assert.Equal(1, await LinesOf(whole.Locator(".nowrap")));
         await Screenshot($"tier-history-{width}");
+
+        // Nothing read out character by character is broken over two lines, the account's, its history's or a replay's (at 390 px
+        // "S-SECON" stood above "D" in the serials, "2027-11-" above "07" in the renewal): a table wider than a phone scrolls
+        // sideways in its own box, and the page not at all.
+        string[] codes = ["S-SECOND", "R5-0002", Products.Products.R5, Billing.Thousand, "S-studio-example.ee"];
+        await Expect(Page.GetByTestId("renewal")).ToContainTextAsync("offer on");
+        await NothingBrokenOrWiderThanTheScreen("the account", codes);
+        await Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
+        await Expect(timeline.Locator("li[data-type='cps_joined']")).ToContainTextAsync("membership number");
+        await NothingBrokenOrWiderThanTheScreen("the history", codes);
+        await timeline.GetByRole(AriaRole.Button, new() { Name = "As of this event" }).Last.ClickAsync();
+        await Expect(Page.GetByTestId("as-of").GetByTestId("products").Locator("tbody tr")).ToHaveCountAsync(3);
+        await NothingBrokenOrWiderThanTheScreen("the replay", codes);
+    }
+
+    // Every date, amount, membership and invoice number, and each of the codes, on the page, whose text takes more than one line.
+    private async Task NothingBrokenOrWiderThanTheScreen(string page, string[] codes)
+    {
+        var broken = await Page.EvaluateAsync<string[]>("""
+            codes => {
+              const escaped = codes.map(c => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+              const whole = new RegExp([String.raw`\d{4}-\d{2}-\d{2}`, String.raw`\d+\.\d{2} [A-Z]{3}`, 'CPS-\\d{3}-\\d{3}-\\d{3}',
+                'INV-\\d{4}-\\d{6}', ...escaped].join('|'), 'g');
+              const found = [];
+              const texts = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+              for (let node; (node = texts.nextNode());) {
+                for (const m of node.data.matchAll(whole)) {
+                  const range = document.createRange();
+                  range.setStart(node, m.index);
+                  range.setEnd(node, m.index + m[0].length);
+                  const lines = new Set([...range.getClientRects()].filter(b => b.width > 0).map(b => Math.round(b.top)));
+                  if (lines.size > 1) found.push(`${m[0]} (${node.parentElement.closest('[data-testid], li, td, p')?.textContent.slice(0, 60)})`);
+                }
+              }
+              return found;
+            }
+            """, codes);
+        Assert.True(broken.Length == 0, $"broken over two lines on {page}: {string.Join("; ", broken)}");
+        Assert.True(await Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"),
+            $"{page} scrolls sideways");
     }
 
     [Theory]

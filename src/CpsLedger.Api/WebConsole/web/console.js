@@ -43,10 +43,39 @@ function h(tag, attrs = {}, ...children) {
 function append(node, children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : text(node, String(child)));
   }
   return node;
 }
+
+// What is read out or compared character by character, never broken over two lines (at 390 px "2027-11-" stood above "07" in a
+// sentence, "S-SECON" above "D"): a date, an amount with its currency, and a code or number joined by hyphens (INV-2026-000001,
+// CPS-685-231-086, S-SECOND, R5-0002: an upper-case letter or a digit in it, so "e-mail" and "pro-rated" still break). A longer
+// code than 32 characters may break, or a sentence holding it would be wider than a phone.
+const WHOLE = /\d{4}-\d{2}-\d{2}|-?\d+\.\d{2} [A-Z]{3}\b|[\p{L}\p{N}]+(?:[-.][\p{L}\p{N}]+)+/gu;
+const isWhole = s => /^\d{4}-\d{2}-\d{2}$|\d [A-Z]{3}$/.test(s) || (s.includes('-') && /[A-Z\d]/.test(s) && s.length <= 32);
+// Kept as they are: a choice's or a box's text is no place for markup, and a mono or nowrap element is whole already.
+const PLAIN = new Set(['OPTION', 'TEXTAREA', 'PRE', 'TITLE', 'STYLE', 'SCRIPT']);
+
+/** A text for `parent`, its dates, amounts and codes each in a span.nowrap (the page's text is unchanged). */
+function text(parent, value) {
+  if (PLAIN.has(parent.tagName) || parent.classList?.contains('nowrap') || parent.classList?.contains('mono')) {
+    return document.createTextNode(value);
+  }
+  const parts = document.createDocumentFragment();
+  let at = 0;
+  for (const match of value.matchAll(WHOLE)) {
+    if (!isWhole(match[0])) continue;
+    if (match.index > at) parts.append(value.slice(at, match.index));
+    parts.append(h('span', { class: 'nowrap' }, match[0]));
+    at = match.index + match[0].length;
+  }
+  if (at < value.length) parts.append(value.slice(at));
+  return parts;
+}
+
+/** A table in a box of its own that scrolls sideways when the table is wider than the page (a phone's), rather than the page. */
+const scrolling = table => h('div', { class: 'table-scroll' }, table);
 
 /** Replaces a node's children (null and false children are skipped, as everywhere here). */
 function fill(node, ...children) {
@@ -241,7 +270,7 @@ async function searchView(query) {
       return;
     }
     fill(results,
-      h('table', {},
+      scrolling(h('table', {},
         h('caption', {}, `${found.items.length} account${found.items.length === 1 ? '' : 's'} for “${found.query}”`),
         h('thead', {}, h('tr', {}, ['Company', 'Contact e-mail', 'Country', 'Matched on'].map(c => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, found.items.map(item => h('tr', {},
@@ -251,7 +280,7 @@ async function searchView(query) {
           // A company name matched is the Company column's own: said once, there (a 200-character name twice made a row twice as tall).
           // Any other value wraps between its words, within one only when a word is wider than the column (mono breaks anywhere).
           h('td', {}, item.matchedOn === 'company_name' ? words(item.matchedOn)
-            : [`${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)]))))),
+            : [`${words(item.matchedOn)}: `, h('span', { class: 'mono matched' }, item.matchedValue)])))))),
       found.moreThanShown ? h('p', { class: 'notice warn' }, 'More accounts match than are shown: type more of the name.') : null);
   } catch (error) {
     fill(results, problemNotice(error));
@@ -384,7 +413,7 @@ function invoicesSection(invoices, membership) {
     // A member who has just joined asks where the invoice is: it is issued by a scheduled message, Invoicing:IssueDelay later.
     invoices.length === 0 ? h('p', {}, membership?.membership
       ? 'No invoice yet: a new membership\'s invoice is issued a while after joining (2 hours with the default settings), then listed here.'
-      : 'No invoices yet.') : h('table', {},
+      : 'No invoices yet.') : scrolling(h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Invoices, newest first'),
       h('thead', {}, h('tr', {}, ['Invoice', 'For', 'Issued', 'Due', 'Total', 'Received', 'Payment', 'Status']
         .map(c => h('th', { scope: 'col', class: ['Total', 'Received'].includes(c) ? 'num' : null }, c)))),
@@ -397,7 +426,7 @@ function invoicesSection(invoices, membership) {
         h('td', { class: 'num nowrap' }, money(i.total, i.currency)),
         h('td', { class: 'num nowrap' }, money(i.totalReceived, i.currency)),
         h('td', {}, words(i.paymentMethod)),
-        h('td', {}, standing(i), receivedList(i), documents(i)))))));
+        h('td', {}, standing(i), receivedList(i), documents(i))))))));
 }
 
 /**
@@ -546,11 +575,11 @@ function productsTable(products) {
         p.deregistrationNote ? [h('br'), h('small', { class: 'multiline deregistration-note' }, 'note: ', h('bdi', {}, p.deregistrationNote))] : null]
         : 'Registered')));
   const body = h('tbody', {}, rows);
-  return [h('table', {},
+  return [scrolling(h('table', {},
     h('caption', { class: 'visually-hidden' }, 'Products'),
     h('thead', {}, h('tr', {}, ['Model', 'Serial number', 'Registered', 'Points', 'Green tick', 'Missing details', 'Status']
       .map(c => h('th', { scope: 'col', class: c === 'Points' ? 'num' : null }, c)))),
-    body), shortened(body, rows, 'products')];
+    body)), shortened(body, rows, 'products')];
 }
 
 // The ledger's own actions name the system as the actor and the person whose request set them off. Each name in a <bdi>, as a reason
@@ -629,12 +658,12 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
     h('div', { class: 'legend', 'aria-hidden': 'true' },
       Object.entries(KIND_WORDS).map(([kind, said]) => h('span', { class: `l-${kind}` }, said)), h('span', { class: 'l-total' }, 'total')),
     chart,
-    h('table', {},
+    scrolling(h('table', {},
       h('caption', {}, 'Every allocation, removal and manual adjustment, oldest first'),
       h('thead', {}, h('tr', {}, ['#', 'When', 'Product', 'What', 'Points', 'Running total', 'Catalogue value', 'By', 'Reason']
         .map(c => h('th', { scope: 'col', class: ['#', 'Points', 'Running total'].includes(c) ? 'num' : null }, c)))),
       body,
-      h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 4 }, 'Total'), h('td', { class: 'num' }, String(explanation.pointsTotal)), h('td', { colspan: 4 })))),
+      h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', colspan: 4 }, 'Total'), h('td', { class: 'num' }, String(explanation.pointsTotal)), h('td', { colspan: 4 }))))),
     // Oldest first, so the running total and the chart build up to the total; a long explanation shows its latest lines, what
     // changed recently (what a member calls about), the earlier ones folded above them.
     shortened(body, rows, 'lines', draw, { latest: true }),
@@ -676,33 +705,33 @@ function membershipYearSection(outlook, membership, headingLevel = 'h2', idSuffi
             ` for ${t.upgrade.daysRemaining} of ${t.upgrade.daysInTerm} days`]
           : words(t.change)),
         h('td', { class: 'mono nowrap', 'data-label': 'Membership number' }, t.membershipNumber))))) : null,
-    past.length ? h('table', { 'data-testid': 'past-memberships' },
+    past.length ? scrolling(h('table', { 'data-testid': 'past-memberships' },
       h('caption', {}, 'Past terms'),
       h('thead', {}, h('tr', {}, ['Membership number', 'Tier', 'Term', 'Ended'].map(c => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, past.map(t => h('tr', {},
         h('td', { class: 'mono' }, t.membershipNumber), h('td', {}, t.tierName), h('td', {}, `${day(t.startsOn)} to ${day(t.endsOn)}`),
-        h('td', {}, t.endedOn ? `${day(t.endedOn)}: ${t.endedBecause}` : '—'))))) : null);
+        h('td', {}, t.endedOn ? `${day(t.endedOn)}: ${t.endedBecause}` : '—')))))) : null);
 }
 
 // Once the renewal is offered, the tiers a renewal choice accepts are those of the offer's tier table (a table published since
 // applies from the next offer), which may not be the eligible tiers below (the table in force): what support chooses from.
 function renewalChoices(options) {
   if (options?.table !== 'offer') return null;
-  return h('table', { 'data-testid': 'renewal-choices' },
+  return scrolling(h('table', { 'data-testid': 'renewal-choices' },
     h('caption', {}, `Renewal choices: the offer’s tier table v${options.tierTableVersion} of ${day(options.tierTablePublishedAt)}`),
     h('thead', {}, h('tr', {}, ['Tier', 'Annual fee', 'Eligible', 'Why not'].map(c => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, [...options.standard, ...options.enterprise].map(t => h('tr', {},
       h('td', {}, t.name),
       h('td', {}, money(t.annualFee, t.currency)),
       h('td', {}, t.eligible ? h('span', { class: 'tick' }, '✓ eligible') : h('span', { class: 'cross' }, '✗ not now')),
-      h('td', {}, t.whyNot || '—')))));
+      h('td', {}, t.whyNot || '—'))))));
 }
 
 function tiersSection(tiers) {
   const table = h('div', { 'aria-live': 'polite' });
   const render = () => {
     const list = tierKind === 'enterprise' ? tiers.enterprise : tiers.standard;
-    fill(table, h('table', { 'data-testid': 'tiers-table' },
+    fill(table, scrolling(h('table', { 'data-testid': 'tiers-table' },
       h('caption', {}, `${tierKind === 'enterprise' ? 'Enterprise' : 'Standard'} tiers (tier table v${tiers.tierTableVersion} in force: joining and upgrades)`),
       h('thead', {}, h('tr', {}, ['Tier', 'Annual fee', tierKind === 'enterprise' ? 'Covers products' : 'Points needed', 'Eligible', 'Why not']
         .map(c => h('th', { scope: 'col' }, c)))),
@@ -711,7 +740,7 @@ function tiersSection(tiers) {
         h('td', {}, money(t.annualFee, t.currency)),
         h('td', {}, String(tierKind === 'enterprise' ? t.maxProducts ?? '—' : t.pointsRequired ?? '—')),
         h('td', {}, t.eligible ? h('span', { class: 'tick' }, '✓ eligible') : h('span', { class: 'cross' }, '✗ not yet')),
-        h('td', {}, t.whyNot || '—'))))));
+        h('td', {}, t.whyNot || '—')))))));
   };
   const option = (value, label) => h('label', {},
     h('input', {
@@ -990,16 +1019,16 @@ async function auditView(id) {
         ? h('span', { class: 'tick' }, '✓ Intact: every stored event still hashes to its link.')
         : h('span', { class: 'cross' }, `✗ Broken: ${count(brokenChains(chain.breaks).length, 'chain')} no longer ${brokenChains(chain.breaks).length === 1 ? 'matches' : 'match'} the stored events.`),
       ` Checked ${utc(chain.checkedAt)}.`),
-      h('table', {},
+      scrolling(h('table', {},
         h('caption', {}, 'Chains the verification checks: the account\'s, its streams\', the old CPS accounts\' it migrates from'),
         h('thead', {}, h('tr', {}, ['Chain', 'Links', 'Head sequence', 'Head hash (SHA-256)', 'Status'].map(c => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, chain.chains.map(c => h('tr', { 'data-kind': c.kind },
           h('td', {}, chainName(c)),
           h('td', { class: 'num' }, String(c.links)),
           h('td', { class: 'num' }, String(c.headSequence)),
-          h('td', { class: 'mono' }, c.headHash),
+          h('td', { class: 'mono breakable' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
-            : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}${moreBreaks(chain.breaks, c)}`)))))),
+            : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}${moreBreaks(chain.breaks, c)}`))))))),
       // A chain with no link left has no row above: the status names it all the same.
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId))
         .map(b => h('p', { class: 'notice error' }, `${brokenChainLabel(b, chains)}: event ${b.eventId} ${b.problem}.`))),
@@ -1076,12 +1105,12 @@ function differenceKind(d) {
 }
 
 function differenceTable(kind, differences) {
-  return differences.length ? h('table', {},
+  return differences.length ? scrolling(h('table', {},
     h('caption', {}, kind.caption),
     h('thead', {}, h('tr', {}, ['Document', 'Id', kind.field, kind.stored, kind.replayed].map(c => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, differences.map(d => h('tr', {},
       h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, kind.label(d.field)),
-      h('td', { class: 'mono' }, d.stored ?? '(none)'), h('td', { class: 'mono' }, d.replayed ?? '(none)'))))) : null;
+      h('td', { class: 'mono breakable' }, d.stored ?? '(none)'), h('td', { class: 'mono breakable' }, d.replayed ?? '(none)')))))) : null;
 }
 
 function renderVerification(target, report, chains) {
@@ -1263,7 +1292,8 @@ async function supportView(id) {
     ? `Old CPS e-mails on this account: ${status.oldEmailVerifications.map(e => `${e.email}: ${proofOf(e)}`).join('; ')}.`
     : 'No old CPS e-mail is on this account yet.');
   showOldEmails(migration);
-  const stream = h('span', { class: 'mono' }, id);
+  // A stream id is for the record, not read out: it wraps inside a preview narrowed by the actions beside it.
+  const stream = h('span', { class: 'mono breakable' }, id);
   let pointsTotal = summary.pointsTotal; // null once a re-read after a write has failed: no preview then names a total
   const totalText = h('span', { 'data-testid': 'current-total' }, String(pointsTotal));
   // An adjustment changes the total: it is read again, so the next preview starts from the account as it now stands.
@@ -1565,11 +1595,11 @@ async function deadLettersPanel(panel) {
         l.message === null || l.message === undefined ? h('p', {}, 'Not readable as JSON.')
           : h('pre', { class: 'mono' }, JSON.stringify(l.message, null, 2))))));
     fill(body,
-      h('table', { class: 'dead-letters' },
+      scrolling(h('table', { class: 'dead-letters' },
         h('caption', {}, `${count(found.total, 'dead letter')}${ofType}, newest first`, pages > 1 ? `; page ${state.page} of ${pages}` : ''),
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Select')),
           ['Message type', 'Why it failed', 'Failed', 'Replays', 'Message'].map(c => h('th', { scope: 'col', class: c === 'Replays' ? 'num' : null }, c)))),
-        h('tbody', {}, rows)),
+        h('tbody', {}, rows))),
       h('div', { class: 'actions' }, replaySelected, discardSelected, selectedCount),
       state.messageType ? h('div', { class: 'actions' },
         h('button', { type: 'button', onclick: () => reviewType('replay', state.messageType, found.total) }, 'Replay all of this type'),
@@ -1645,7 +1675,7 @@ async function reconciliationPanel(panel, mayRun) {
         ` · ${count(report.runs, 'run')} so far · ${count(report.repairsDispatched, 'repair')} sent in all`),
       findings.length === 0 ? h('p', { class: 'notice ok' }, 'Every promise kept at the last run.') : [
         h('p', { class: 'notice warn' }, `${count(findings.length, 'broken promise')} found`),
-        h('table', {},
+        scrolling(h('table', {},
           h('caption', { class: 'visually-hidden' }, 'Open findings'),
           h('thead', {}, h('tr', {}, ['Promise', 'Account', 'About', 'What was found', 'What was done'].map(c => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, findings.map(f => h('tr', {},
@@ -1653,7 +1683,7 @@ async function reconciliationPanel(panel, mayRun) {
             h('td', {}, h('a', { href: `#/accounts/${f.accountId}` }, names[f.accountId])),
             h('td', { class: 'mono nowrap' }, f.subject),
             h('td', {}, f.detail),
-            h('td', {}, f.repair ? `Repair: ${f.repair}` : 'Nothing could be sent to repair it: look into it by hand.')))))]);
+            h('td', {}, f.repair ? `Repair: ${f.repair}` : 'Nothing could be sent to repair it: look into it by hand.'))))))]);
   }
 
   try {
@@ -1801,7 +1831,7 @@ async function invoicesView(params) {
   const pageLink = (p, label) => h('a', { class: 'button secondary', href: `#/invoices?${withPage(params, p)}` }, label);
   fill(results,
     h('p', { class: 'totals', 'data-testid': 'invoice-totals' }, totals),
-    list.items.length ? h('table', { 'data-testid': 'invoice-list', class: 'invoice-list' },
+    list.items.length ? scrolling(h('table', { 'data-testid': 'invoice-list', class: 'invoice-list' },
       h('caption', { class: 'visually-hidden' }, `${title}, by due date`),
       h('thead', {}, h('tr', {}, ['Invoice', 'Company', 'Issued', 'Due', 'Total', amountLabel, 'Payment', 'Status']
         .map(c => h('th', {
@@ -1825,7 +1855,7 @@ async function invoicesView(params) {
         // status where the width allows (a line one line tall), under it where not; in one row either way.
         h('td', {}, h('div', { class: 'line-status' },
           h('span', { class: 'nowrap' }, words(i.status), i.daysOverdue !== null && i.daysOverdue !== undefined ? ` ${count(i.daysOverdue, 'day')}` : null),
-          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i))))))) : null,
+          invoiceLineButtons(i.accountId, i.invoiceNumber, i.creditNoteNumber, i)))))))) : null,
     pages > 1 ? h('nav', { class: 'actions', 'aria-label': 'Invoice pages' },
       page > 1 ? pageLink(page - 1, 'Previous page') : null,
       h('span', {}, `Page ${page} of ${pages}`),
