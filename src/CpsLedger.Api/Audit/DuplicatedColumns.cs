@@ -142,15 +142,14 @@ public static class DuplicatedColumns
     private static string Sql(Document document, bool oneAccount)
     {
         var columns = document.Columns;
-        static string Differs(Column c) => c.Differs;
         var values = string.Join(", ", columns.Select(c =>
-            $"('{c.Name}', to_jsonb(d.{c.Name})::text, to_jsonb({c.FromDocument})::text, {Differs(c)})"));
+            $"('{c.Name}', to_jsonb(d.{c.Name})::text, to_jsonb({c.FromDocument})::text, {c.Differs})"));
         // Each row's JSON read (decompressed) once, not once for each column's expression: an operator's result is kept in memory,
         // and the expressions read `data`, here the subquery's. OFFSET 0 keeps PostgreSQL from folding the subquery into the scan.
         var rows = $"(select id, {string.Join(", ", columns.Select(c => c.Name))}, data || '{{}}'::jsonb as data from {document.Table}" +
                    $"{(oneAccount ? $" where {AccountColumn} = @account" : "")} offset 0)";
         return $"select '{document.Name}'::text as document, d.id::text as id, c.name, c.stored, c.document as copied from {rows} as d " +
                $"cross join lateral (values {values}) as c(name, stored, document, differs) " +
-               $"where ({string.Join(" or ", columns.Select(Differs))}) and c.differs";
+               $"where ({string.Join(" or ", columns.Select(c => c.Differs))}) and c.differs";
     }
 }
