@@ -94,6 +94,9 @@ public static class DeadLetterEndpoints
     private static async Task<Results<Accepted<DeadLetterAction>, ProblemHttpResult>> Act(DeadLetterSelection selection, IWolverineRuntime runtime, string action,
         Func<IDeadLetters, DeadLetterEnvelopeQuery, Task> apply, CancellationToken ct)
     {
+        // Both given would select by the ids alone and drop the type without a word: a discard deletes for good, so it is refused.
+        if (selection.Ids is { Count: > 0 } && !string.IsNullOrWhiteSpace(selection.MessageType))
+            return TypedResults.Problem(Problems.Invalid("messageType", "Give ids or messageType, not both."));
         if (Select(selection) is not { } query)
             return TypedResults.Problem(Problems.Invalid("ids", "Name the dead letters: their ids, or a messageType for all of that type."));
         var selected = (await runtime.Storage.DeadLetters.QueryAsync(Counting(query), ct)).TotalCount;
@@ -181,6 +184,12 @@ public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
             }
 
             ids.Add(id);
+        }
+
+        if (ids.Count > 0 && !string.IsNullOrWhiteSpace(input.MessageTypeFlag))
+        {
+            await output.WriteLineAsync("Give --id or --message-type, not both.");
+            return false;
         }
 
         if (input.Action is not ("replay" or "discard") ||

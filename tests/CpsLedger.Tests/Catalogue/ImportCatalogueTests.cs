@@ -133,6 +133,24 @@ public sealed class ImportCatalogueTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Theory]
+    [InlineData("text/csv", "line 2")]
+    [InlineData("application/json", "item 1")]
+    public async Task A_code_with_a_nul_is_400_naming_its_line_and_imports_nothing(string contentType, string location)
+    {
+        // A NUL was taken for "no character outside the set" and reached PostgreSQL, which refuses it in JSON: a 500.
+        var content = contentType == "text/csv"
+            ? "code,name,category,points\nEOS-R5\0,EOS R5,camera_body,340\n"
+            : """[{"code":"EOS-R5\u0000","name":"EOS R5","category":"camera_body","points":340}]""";
+        var response = await App.ClientAs(LedgerRoles.Support).PostCatalogue(content, contentType);
+
+        var problem = await response.ReadProblem(HttpStatusCode.BadRequest);
+        Assert.Equal([location], problem.Errors.Keys);
+        Assert.Equal(
+            "Code \"EOS-R5<U+0000>\" contains U+0000; a code has only letters, digits, spaces and - _ .", Assert.Single(problem.Errors[location]));
+        Assert.Equal(0, await App.EventCount());
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("# just a comment\n")]
     [InlineData("code,name,category,points\n")]

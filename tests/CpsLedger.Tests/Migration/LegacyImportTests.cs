@@ -127,6 +127,24 @@ public sealed class LegacyImportTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_nul_in_a_membership_number_or_a_model_code_is_a_problem_of_its_line_not_a_500()
+    {
+        // A NUL was taken for "no character outside the set" and reached PostgreSQL, which refuses it in JSON: a 500.
+        var file = LegacyFiles.Csv("a@old.example,A-1\0,,,,,", "b@old.example,B-1,EOS-R5\0,SN-1,,,", "c@old.example,C-1,,,,,");
+
+        var problem = await Support.PostLegacyFile(file).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal(["line 2", "line 3"], problem.Errors.Keys);
+        Assert.Equal("Old membership number \"A-1<U+0000>\" contains U+0000; it may have letters, digits, spaces and - / .", problem.Errors["line 2"][0]);
+        Assert.Equal("Model code \"EOS-R5<U+0000>\" contains U+0000; a code has only letters, digits, spaces and - _ .", problem.Errors["line 3"][0]);
+        Assert.Equal(0, await App.CountEvents());
+
+        var body = await Support.PostLegacyFile(file, skipInvalidRows: true).ReadAs<LegacyImportResult>();
+        Assert.Equal(["line 2", "line 3"], body.SkippedRows.Keys);
+        Assert.Equal(["c@old.example"], (await App.LegacyAccounts()).Select(a => a.OldEmail));
+    }
+
+    [Fact]
     public async Task With_skip_invalid_rows_the_valid_rows_are_imported_and_the_others_reported()
     {
         var file = LegacyFiles.Csv("a@old.example,A-1,EOS-R5,SN-1,,,", "a@old.example,A-1,EOS-R5,SN-2,someday,,", "b@old.example,B-1,,,,,");

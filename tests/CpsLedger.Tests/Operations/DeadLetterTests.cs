@@ -89,6 +89,26 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Ids_and_a_message_type_together_are_refused_not_read_as_the_ids_alone()
+    {
+        // Both were taken as the ids alone, the message type dropped without a word: a discard "of these, of that type"
+        // deleted the ids whatever their type.
+        var support = App.ClientAs(LedgerRoles.Support);
+        foreach (var action in new[] { "replay", "discard" })
+        {
+            var problem = await support.PostJson($"/api/operations/dead-letters/{action}",
+                new { ids = new[] { Guid.NewGuid() }, messageType = typeof(SendInvoiceEmail).FullName }).ReadProblem(HttpStatusCode.BadRequest);
+            Assert.Equal(["messageType"], problem.Errors.Keys);
+            Assert.Equal("Give ids or messageType, not both.", Assert.Single(problem.Errors["messageType"]));
+        }
+
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "discard", "--id", Guid.NewGuid().ToString(),
+            "--message-type", typeof(SendInvoiceEmail).FullName!);
+        Assert.True(exit == 1, output);
+        Assert.Contains("Give --id or --message-type, not both.", output);
+    }
+
+    [Fact]
     public async Task A_dead_letter_discarded_by_id_on_the_command_line_or_by_type_through_the_api_is_gone_and_never_runs()
     {
         // Two e-mails of invoices that will never exist: permanent errors, both dead-lettered.
