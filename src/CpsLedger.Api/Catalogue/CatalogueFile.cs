@@ -199,7 +199,7 @@ public static class CatalogueFile
             { Length: > MaxCodeLength } => $"Code is longer than {MaxCodeLength} characters.",
             // Found by index, not by FirstOrDefault: its default, '\0', is itself a character a file can hold (a NUL byte).
             _ when Array.FindIndex(code.ToCharArray(), c => !IsCodeCharacter(c)) is >= 0 and var at =>
-                $"Code \"{Shown(code)}\" contains {Shown(code[at])}; a code has only letters, digits, spaces and - _ .",
+                $"Code \"{LedgerJson.ControlsNamed(code)}\" contains {LedgerJson.Quoted(code[at])}; a code has only letters, digits, spaces and - _ .",
             _ => null,
         });
 
@@ -248,12 +248,6 @@ public static class CatalogueFile
     }
 
     private static bool IsCodeCharacter(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ' ';
-
-    // A control character (a NUL) is named by its code point: printed as itself it shows as nothing.
-    private static string Shown(char c) => char.IsControl(c) ? $"U+{(int)c:X4}" : $"'{c}'";
-
-    private static string Shown(string value) =>
-        string.Concat(value.Select(c => char.IsControl(c) ? $"<U+{(int)c:X4}>" : c.ToString()));
 
     // ---- CSV ------------------------------------------------------------------------------------------------------
 

@@ -251,7 +251,7 @@ public static class LegacyFile
             Problem($"Old membership number is longer than {MaxMembershipNumberLength} characters.");
         // Found by index, not by FirstOrDefault: its default, '\0', is itself a character a file can hold (a NUL byte).
         else if (Array.FindIndex(number.ToCharArray(), c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '/' or '.' or ' ')) is >= 0 and var bad)
-            Problem($"Old membership number \"{Shorten(Shown(number))}\" contains {Shown(number[bad])}; it may have letters, digits, spaces and - / .");
+            Problem($"Old membership number \"{Shorten(LedgerJson.ControlsNamed(number))}\" contains {LedgerJson.Quoted(number[bad])}; it may have letters, digits, spaces and - / .");
 
         var code = Value(2);
         var serial = Value(3);
@@ -263,7 +263,7 @@ public static class LegacyFile
         else if (code is { Length: > MaxCodeLength })
             Problem($"Model code is longer than {MaxCodeLength} characters.");
         else if (code is not null && Array.FindIndex(code.ToCharArray(), c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ' ')) is >= 0 and var badCode)
-            Problem($"Model code \"{Shorten(Shown(code))}\" contains {Shown(code[badCode])}; a code has only letters, digits, spaces and - _ .");
+            Problem($"Model code \"{Shorten(LedgerJson.ControlsNamed(code))}\" contains {LedgerJson.Quoted(code[badCode])}; a code has only letters, digits, spaces and - _ .");
 
         if (serial is not null)
         {
@@ -337,12 +337,6 @@ public static class LegacyFile
 
     private static string Visible(string value) => string.Concat(value.Select(c =>
         char.GetUnicodeCategory(c) == UnicodeCategory.Format ? $"<U+{(int)c:X4}>" : c.ToString()));
-
-    // A control character (a NUL) is named by its code point: printed as itself it shows as nothing.
-    private static string Shown(char c) => char.IsControl(c) ? $"U+{(int)c:X4}" : $"'{c}'";
-
-    private static string Shown(string value) =>
-        string.Concat(value.Select(c => char.IsControl(c) ? $"<U+{(int)c:X4}>" : c.ToString()));
 
     private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "...";
 }

@@ -48,6 +48,14 @@ public static class LedgerJson
         }
     }
 
+    /// <summary>A character as an error message quotes it: a control character (a NUL) by its code point, since printed as itself it
+    /// shows as nothing.</summary>
+    public static string Quoted(char c) => char.IsControl(c) ? $"U+{(int)c:X4}" : $"'{c}'";
+
+    /// <summary>Text as an error message quotes it, each control character in it by its code point.</summary>
+    public static string ControlsNamed(string value) =>
+        string.Concat(value.Select(c => char.IsControl(c) ? $"<U+{(int)c:X4}>" : c.ToString()));
+
     /// <summary>Whether a character may stand in text the ledger stores (tab and line breaks only in multi-line text).</summary>
     public static string? RefuseText(string text, bool multiLine)
     {
