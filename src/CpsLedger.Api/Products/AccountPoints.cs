@@ -180,7 +180,14 @@ public sealed record ProductAwaitingDetails(
     string? SerialNumber,
     IReadOnlyList<MandatoryDetail> MissingDetails,
     DateTimeOffset RegisteredAt,
-    int? ExpectedPoints);
+    int? ExpectedPoints)
+{
+    /// <summary>Whether <c>expectedPoints</c> is the last value of a model the catalogue has withdrawn since: true, and the model is on
+    /// none of the catalogue's pages (it still earns that value); false while the model is listed, its value there. Null when
+    /// <c>expectedPoints</c> is. Time travel says it from the catalogue as it stood at the moment replayed, as a points line's
+    /// <c>modelWithdrawn</c>.</summary>
+    public bool? ExpectedFromWithdrawnModel { get; init; }
+}
 
 public static class AccountPoints
 {
@@ -217,11 +224,17 @@ public static class AccountPoints
             .Where(AwaitsDetails)
             .OrderBy(p => p.RegisteredAt)
             .ThenBy(p => p.Id) // as the product list breaks its ties (a migration's products share their instant), in reverse
-            .Select(p => new ProductAwaitingDetails(p.Id, p.ModelCode, p.ModelName, p.SerialNumber, p.MissingDetails, p.RegisteredAt,
-                ExpectedPoints(p, PointsInWords.ModelOf(models, p))))
+            .Select(p => Awaiting(p, PointsInWords.ModelOf(models, p)))
             .ToList();
         return new PointsExplanation(accountId, lines.Sum(l => l.Points), lines, awaiting, TotalLines: lines.Count);
     }
+
+    private static ProductAwaitingDetails Awaiting(ProductView product, ProductModelView? modelNow) =>
+        new(product.Id, product.ModelCode, product.ModelName, product.SerialNumber, product.MissingDetails, product.RegisteredAt,
+            ExpectedPoints(product, modelNow))
+        {
+            ExpectedFromWithdrawnModel = ExpectedFromWithdrawnModel(product, modelNow),
+        };
 
     /// <summary>A registered product that earns nothing yet: a mandatory detail is still missing.</summary>
     public static bool AwaitsDetails(ProductView product) => !product.Deregistered && product.MissingDetails.Count > 0;
@@ -234,6 +247,11 @@ public static class AccountPoints
     /// </summary>
     public static int? ExpectedPoints(ProductView product, ProductModelView? modelNow) =>
         AwaitsDetails(product) ? modelNow?.Points : null;
+
+    /// <summary>Whether <see cref="ExpectedPoints"/> is a withdrawn model's last value (a withdrawn model is on none of the catalogue's
+    /// pages, so "the catalogue's value now" would send support looking for it); null where nothing is expected.</summary>
+    public static bool? ExpectedFromWithdrawnModel(ProductView product, ProductModelView? modelNow) =>
+        ExpectedPoints(product, modelNow) is null ? null : modelNow!.Withdrawn;
 
     public static PointsExplanation Explain(Guid accountId, AccountPointsSources sources) =>
         Explain(accountId, [.. sources.Products], [.. sources.Adjustments], sources.MigratedFrom, sources.CatalogueNow);
@@ -313,6 +331,7 @@ public static class PointsInWords
             var model = ModelOf(catalogue, product);
             product.PointsLines = [.. LinesOf(product, migratedFrom.GetValueOrDefault(product.Id), model)];
             product.ExpectedPoints = AccountPoints.ExpectedPoints(product, model);
+            product.ExpectedFromWithdrawnModel = AccountPoints.ExpectedFromWithdrawnModel(product, model);
         }
         return products;
     }

@@ -56,6 +56,12 @@ public sealed class ProductView
     /// catalogue has no such model. Decided when read, never stored.</summary>
     public int? ExpectedPoints { get; set; }
 
+    /// <summary>Whether <c>expectedPoints</c> is the last value of a model the catalogue has withdrawn since: true, and the model is on
+    /// none of the catalogue's pages (it still earns that value); false while the model is listed, its value there. Null when
+    /// <c>expectedPoints</c> is. As the points explanation's <c>awaitingDetails[].expectedFromWithdrawnModel</c> says it, and a points
+    /// line's <c>modelWithdrawn</c>; in time travel from the catalogue as it stood at the cut. Decided when read, never stored.</summary>
+    public bool? ExpectedFromWithdrawnModel { get; set; }
+
     /// <summary>How it came to the account: <c>registration</c> (the member or support registered it) or <c>migration</c> (moved
     /// from an old CPS account).</summary>
     public RegistrationSource Source { get; set; }

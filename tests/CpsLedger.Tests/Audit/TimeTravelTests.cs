@@ -222,6 +222,31 @@ public sealed class TimeTravelTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task As_of_a_moment_before_a_models_withdrawal_a_waiting_products_expected_points_are_not_a_withdrawn_models()
+    {
+        // As a points line's modelWithdrawn: replayed with the catalogue as it stood then, so the moment reads as it was read.
+        var (account, _) = await AccountWithOneRegistration();
+        await App.Member(account).Register(account, Products.Products.WithoutDealer("WAIT-1"));
+        var before = await LastSequence();
+        await App.WithdrawModel(Products.Products.R5);
+
+        var then = await AsOf(account, $"sequence={before}");
+        Assert.Equal((235, false), (Assert.Single(then.Explanation.AwaitingDetails).ExpectedPoints,
+            Assert.Single(then.Explanation.AwaitingDetails).ExpectedFromWithdrawnModel));
+        var waiting = then.Products.Single(p => p.SerialNumber == "WAIT-1");
+        Assert.Equal((235, false), (waiting.ExpectedPoints, waiting.ExpectedFromWithdrawnModel));
+        Assert.Null(then.Products.Single(p => p.SerialNumber == "CUT-1").ExpectedFromWithdrawnModel);
+
+        var now = await AsOf(account, $"sequence={await LastSequence()}");
+        Assert.Equal((235, true), (Assert.Single(now.Explanation.AwaitingDetails).ExpectedPoints,
+            Assert.Single(now.Explanation.AwaitingDetails).ExpectedFromWithdrawnModel));
+        waiting = now.Products.Single(p => p.SerialNumber == "WAIT-1");
+        Assert.Equal((235, true), (waiting.ExpectedPoints, waiting.ExpectedFromWithdrawnModel));
+        // As of now, as read live.
+        SameJson(await Auditor.Explanation(account), now.Explanation, "the explanation now");
+    }
+
+    [Fact]
     public async Task As_of_now_an_account_with_several_products_and_invoices_is_what_its_projections_say()
     {
         var (account, member) = await AccountWithProductsAndInvoices();

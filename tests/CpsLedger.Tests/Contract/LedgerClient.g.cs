@@ -15989,6 +15989,12 @@ namespace CpsLedger.Tests.Contract.Generated
         [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
         public int? ExpectedPoints { get; set; } = default!;
 
+        /// <summary>
+        /// Whether `expectedPoints` is the last value of a model the catalogue has withdrawn since: true, and the model is on none of the catalogue's pages (it still earns that value); false while the model is listed, its value there. Null when `expectedPoints` is. Time travel says it from the catalogue as it stood at the moment replayed, as a points line's `modelWithdrawn`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("expectedFromWithdrawnModel")]
+        public bool? ExpectedFromWithdrawnModel { get; set; } = default!;
+
     }
 
     /// <summary>
@@ -16301,6 +16307,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("expectedPoints")]
         public int? ExpectedPoints { get; set; } = default!;
+
+        /// <summary>
+        /// Whether `expectedPoints` is the last value of a model the catalogue has withdrawn since: true, and the model is on none of the catalogue's pages (it still earns that value); false while the model is listed, its value there. Null when `expectedPoints` is. As the points explanation's `awaitingDetails[].expectedFromWithdrawnModel` says it, and a points line's `modelWithdrawn`; in time travel from the catalogue as it stood at the cut. Decided when read, never stored.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("expectedFromWithdrawnModel")]
+        public bool? ExpectedFromWithdrawnModel { get; set; } = default!;
 
         /// <summary>
         /// How it came to the account: `registration` (the member or support registered it) or `migration` (moved from an old CPS account).

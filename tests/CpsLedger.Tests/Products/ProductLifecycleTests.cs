@@ -469,6 +469,47 @@ public sealed class ProductLifecycleTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_product_waiting_for_details_on_a_model_withdrawn_since_says_its_expected_points_are_the_last_value()
+    {
+        // "The catalogue's value now" of a model on none of the catalogue's pages sent support looking for it: the expectation says
+        // that it is a withdrawn model's last value, in the explanation, My Products and the product read alike.
+        await App.ListModel(points: 235);
+        var account = await App.OpenAccount();
+        var member = App.Member(account);
+        var pending = await member.Register(account, Products.WithoutDealer("P-1"));
+        await member.Register(account, Products.Complete("C-1"));
+
+        await Says(235, false);
+        await App.ChangeModelPoints(Products.R5, 300);
+        await App.WithdrawModel(Products.R5);
+        await Says(300, true);
+        // Completed: the points are the fact, nothing is expected, nothing said of it.
+        await member.PatchJson(pending.Url, new { dealer = "Photopoint" });
+        var explanation = await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>();
+        Assert.Equal(0, explanation.GetProperty("awaitingDetails").GetArrayLength());
+        var completed = await member.GetAsync(pending.Url).ReadAs<JsonElement>();
+        Assert.Equal((JsonValueKind.Null, JsonValueKind.Null),
+            (completed.GetProperty("expectedPoints").ValueKind, completed.GetProperty("expectedFromWithdrawnModel").ValueKind));
+
+        async Task Says(int expected, bool withdrawn)
+        {
+            var waiting = (await member.GetAsync($"/api/accounts/{account}/points-explanation").ReadAs<JsonElement>())
+                .GetProperty("awaitingDetails")[0];
+            Assert.Equal((expected, withdrawn),
+                (waiting.GetProperty("expectedPoints").GetInt32(), waiting.GetProperty("expectedFromWithdrawnModel").GetBoolean()));
+            var products = await member.GetAsync(Products.ProductsUrl(account)).ReadAs<JsonElement>();
+            var p1 = products.EnumerateArray().Single(p => p.GetProperty("serialNumber").GetString() == "P-1");
+            var one = await member.GetAsync(pending.Url).ReadAs<JsonElement>();
+            foreach (var product in new[] { p1, one })
+                Assert.Equal((expected, withdrawn),
+                    (product.GetProperty("expectedPoints").GetInt32(), product.GetProperty("expectedFromWithdrawnModel").GetBoolean()));
+            // Allocated: nothing expected, so nothing said of where the expectation comes from.
+            var c1 = products.EnumerateArray().Single(p => p.GetProperty("serialNumber").GetString() == "C-1");
+            Assert.Equal(JsonValueKind.Null, c1.GetProperty("expectedFromWithdrawnModel").ValueKind);
+        }
+    }
+
+    [Fact]
     public async Task My_products_says_what_a_product_waiting_for_details_would_earn_as_the_explanation_does()
     {
         await App.ListModel(points: 235);

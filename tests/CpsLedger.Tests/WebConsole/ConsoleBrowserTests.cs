@@ -255,6 +255,38 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_product_waiting_for_details_on_a_withdrawn_model_says_it_would_earn_the_models_last_value()
+    {
+        // "The catalogue's value now" of a model on none of the catalogue's pages sent support looking for it there: said as an
+        // explanation line of a withdrawn model says it (the API's expectedFromWithdrawnModel).
+        var account = await AccountWithProducts();
+        await App.ChangeModelPoints(Products.Products.R5, 300);
+        await App.WithdrawModel(Products.Products.R5);
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        await Expect(Page.GetByTestId("explanation").Locator("li", new() { HasText = "R5-0002" })).ToHaveTextAsync(
+            "EOS R5 (EOS-R5), serial R5-0002: missing dealer; would earn 300 points if completed today (the catalogue has since " +
+            "withdrawn the model, its last value 300: expected, not allocated)");
+        var waiting = Page.GetByTestId("products").Locator("tr", new() { HasText = "R5-0002" });
+        await Expect(waiting.Locator("td").Nth(3))
+            .ToHaveTextAsync("0300 expected on completionthe catalogue has since withdrawn the model, its last value 300");
+
+        // The replay's products say it too, from the catalogue as it stood then: as of a minute from now, withdrawn (the account's
+        // last event is older than the withdrawal).
+        await Page.GetByRole(AriaRole.Navigation, new() { Name = "Account" }).GetByRole(AriaRole.Link, new() { Name = "History & time travel" }).ClickAsync();
+        await Page.GetByLabel("Show the account as it stood at (UTC)")
+            .FillAsync(DateTime.UtcNow.AddMinutes(1).ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Travel" }).ClickAsync();
+        var asOf = Page.GetByTestId("as-of");
+        await Expect(asOf.GetByTestId("products").Locator("tr", new() { HasText = "R5-0002" }).Locator("td").Nth(3))
+            .ToHaveTextAsync("0300 expected on completionthe catalogue has since withdrawn the model, its last value 300");
+        await Expect(asOf.GetByTestId("explanation").Locator("li", new() { HasText = "R5-0002" }))
+            .ToContainTextAsync("(the catalogue has since withdrawn the model, its last value 300: expected, not allocated)");
+        await Expect(Page.GetByTestId("explanation").First).Not.ToContainTextAsync("the catalogue's value now");
+    }
+
+    [Fact]
     public async Task The_products_say_which_details_are_best_guesses_and_the_heading_counts_a_deregistered_product_apart()
     {
         await App.ListModel(points: 235);

@@ -551,6 +551,11 @@ function productsSection(products, headingLevel = 'h2', caption = 'Products', id
 // points column of a phone (390 px) it stood a word a line, "235" alone above "expected".
 const expectedSaid = points => [h('span', { class: 'nowrap' }, `${points} expected`), ' ', h('span', { class: 'nowrap' }, 'on completion')];
 
+// Where the expectation comes from, said as a points line says it: a withdrawn model is on none of the catalogue's pages, so its last
+// value is not "the catalogue's value now" (the API's expectedFromWithdrawnModel).
+const expectedFrom = p => (p.expectedFromWithdrawnModel
+  ? `the catalogue has since withdrawn the model, its last value ${p.expectedPoints}` : 'the catalogue\'s value now');
+
 // The summary's cards count the registered products; the table lists the deregistered ones too, so its heading says both.
 function productsCount(products) {
   const deregistered = products.filter(p => p.deregistered).length;
@@ -564,7 +569,8 @@ function productsTable(products) {
       h('td', { class: 'mono' }, p.serialNumber || '—'),
       h('td', {}, day(p.registeredAt), p.source === 'migration' ? ' (migrated)' : ''),
       h('td', { class: 'num' }, String(p.points),
-        p.expectedPoints != null ? [h('br'), h('small', { class: 'expected' }, expectedSaid(p.expectedPoints))] : null),
+        p.expectedPoints != null ? [h('br'), h('small', { class: 'expected' }, expectedSaid(p.expectedPoints)),
+          p.expectedFromWithdrawnModel ? h('small', { class: 'expected-from' }, expectedFrom(p)) : null] : null),
       h('td', {}, p.greenTick ? h('span', { class: 'tick', 'aria-label': 'yes' }, '✓') : h('span', { class: 'cross', 'aria-label': 'no' }, '✗')),
       // A best guess earns points as an exact detail does (the programme's decision), flagged so that support can say which it was.
       h('td', {}, p.missingDetails.length ? p.missingDetails.map(words).join(', ') : '—',
@@ -650,7 +656,7 @@ function explanationSection(explanation, headingLevel = 'h2', caption = 'Points 
   const body = h('tbody', {}, rows);
   const waiting = explanation.awaitingDetails.map(p => h('li', {},
     `${p.modelName} (${p.modelCode})${p.serialNumber ? `, serial ${p.serialNumber}` : ''}: missing ${p.missingDetails.map(words).join(', ')}`,
-    p.expectedPoints != null ? `; would earn ${p.expectedPoints} points if completed today (the catalogue's value now: expected, not allocated)` : ''));
+    p.expectedPoints != null ? `; would earn ${p.expectedPoints} points if completed today (${expectedFrom(p)}: expected, not allocated)` : ''));
   const waitingList = h('ul', {}, waiting);
   const count = explanation.lines.length;
   return h('section', { 'aria-labelledby': 'explanation-heading', 'data-testid': 'explanation' },
