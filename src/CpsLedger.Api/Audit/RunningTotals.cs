@@ -1,8 +1,6 @@
 using System.Globalization;
 using CpsLedger.Api.Invoicing;
 using JasperFx.Events;
-using Marten;
-using Marten.Events;
 
 namespace CpsLedger.Api.Audit;
 
@@ -26,10 +24,6 @@ public static class RunningTotals
     /// <summary>The events that record an amount or a running total, and the invoice's issue (its total).</summary>
     public static readonly Type[] Events =
         [typeof(InvoiceIssued), typeof(PaymentReceived), typeof(PaymentReceivedAfterCancellation), typeof(InvoicePaid), typeof(RefundPaid)];
-
-    /// <summary>Every running total of the ledger's invoices that is not the sum of the amounts before it: one read.</summary>
-    public static async Task<IReadOnlyList<ProjectionDifference>> CompareAllAsync(IQuerySession session, CancellationToken ct) =>
-        Compare(await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(Events)).OrderBy(e => e.Sequence).ToListAsync(ct));
 
     /// <summary>
     /// Every running total in the events given (any streams' and types'; the invoices' payment events are picked out) that is not the

@@ -19,17 +19,23 @@ using Wolverine.Http;
 namespace CpsLedger.Api.Audit;
 
 /// <summary>One way a stored projection disagrees with a replay of its events, a column copied out of a stored document (what lists
-/// and lookups read: an invoice's figures, a product's or a claim's account) with that document, or a running total an invoice's payment
-/// event records with the sum of the amounts before it.</summary>
+/// and lookups read: an invoice's figures, a product's or a claim's account) with that document, a running total an invoice's payment
+/// event records with the sum of the amounts before it, or an invoice or credit note number's claim with the event that issued the
+/// number.</summary>
 /// <param name="Field">JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) "
 /// and the column's name (e.g. "(column) total") for a column whose value is not the stored document's; "(event " and the event's
 /// version in the invoice's stream, its type and field (e.g. "(event 3) payment_received.TotalReceived") for a running total that is
-/// not the sum of the stream's amounts.</param>
-/// <param name="Document">The kind of stored document (a read model), e.g. "AccountView"; for a running total, "Invoice".</param>
-/// <param name="Id">The document's id (for a running total, the invoice's).</param>
-/// <param name="Stored">The stored value (JSON), for a column the column's, for a running total the event's; null when absent there.</param>
+/// not the sum of the stream's amounts; "(claim)" for an invoice or credit note number issued with no claim or claimed with no event
+/// that issued it, and "(claim) " and the claim's field ("(claim) InvoiceId", "(claim) AccountId") for a claim naming another invoice
+/// or account than that event.</param>
+/// <param name="Document">The kind of stored document (a read model), e.g. "AccountView"; for a running total, "Invoice"; for a number's
+/// claim, "InvoiceNumberClaim" or "CreditNoteNumberClaim".</param>
+/// <param name="Id">The document's id (for a running total, the invoice's; for a claim, the number).</param>
+/// <param name="Stored">The stored value (JSON), for a column the column's, for a running total the event's, for a number the claim's
+/// (its invoice and account, or the field); null when absent there.</param>
 /// <param name="Replayed">The value a replay of the events gives (JSON), for a column the stored document's (the value the column
-/// copies), for a running total the sum of the amounts recorded up to and with the event; null when absent there.</param>
+/// copies), for a running total the sum of the amounts recorded up to and with the event, for a number the event's that issued it;
+/// null when absent there.</param>
 public sealed record ProjectionDifference(string Document, string Id, string Field, string? Stored, string? Replayed);
 
 /// <summary>What verification compared: stored read models against a replay of their events, and the hash chains.</summary>
@@ -59,8 +65,10 @@ public sealed record VerificationReport(
 /// and compared with the stored documents in batches, instead of two round trips a document; two projections at a time, and
 /// the hash chains and the documents' duplicated columns (<see cref="DuplicatedColumns"/>: one query each) alongside. The support overrides (an event projection) are replayed by their projection's handlers from
 /// the events that can be one and compared the same way, field by field; the claim rows (serial numbers, old e-mails, membership
-/// numbers) are compared as sets; the invoices' payment events' running totals with the sums of their amounts (<see cref="RunningTotals"/>:
-/// one more read for the ledger, none for an account, whose events are read with its documents). One account: its documents'
+/// numbers) are compared as sets, and so are the invoice and credit note number claims with the events that issued the numbers
+/// (<see cref="DocumentNumberClaims"/>); the invoices' payment events' running totals with the sums of their amounts (<see cref="RunningTotals"/>).
+/// For the ledger the invoices' events those two check are one read; an account's are read with its documents, and its number claims
+/// too (those naming it; the claims of numbers its events issue that do not, after, only when there is one). One account: its documents'
 /// duplicated columns (the rows whose account column names it) after its documents.
 /// </summary>
 public sealed class Verification(IDocumentStore store, ChainVerification chains)
@@ -112,7 +120,6 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
                 var (found, compared, replayedProducts) = await CompareEveryProjectionAsync(ct);
                 differences.AddRange(found);
                 documents += compared + await CompareAllSets(session, replayedProducts, differences, ct);
-                differences.AddRange(await RunningTotals.CompareAllAsync(session, ct));
             }
             catch (Exception e) when (UnreadableEvent(e) is { } unreadable)
             {
@@ -141,7 +148,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
 
     /// <summary>The account's claim rows and the ids of its stored support overrides, read with its documents.</summary>
     private sealed record StoredSets(IReadOnlyList<SerialOwnership> Claims, IReadOnlyList<Migration.OldCpsEmailClaim> EmailClaims,
-        IReadOnlyList<MembershipNumberClaim> NumberClaims, HashSet<Guid> Overrides);
+        IReadOnlyList<MembershipNumberClaim> NumberClaims, IReadOnlyList<Invoicing.InvoiceNumberClaim> InvoiceNumberClaims,
+        IReadOnlyList<Invoicing.CreditNoteNumberClaim> CreditNoteNumberClaims, HashSet<Guid> Overrides);
 
     /// <summary>
     /// Each stored document of the account against the replay of its stream; the replayed products, the events and the stored sets
@@ -171,6 +179,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var claimsRead = batch.Query<SerialOwnership>().Where(c => c.AccountId == accountId).ToList();
         var emailClaimsRead = batch.Query<Migration.OldCpsEmailClaim>().Where(c => c.AccountId == accountId).ToList();
         var numberClaimsRead = batch.Query<MembershipNumberClaim>().Where(c => c.AccountId == accountId).ToList();
+        var invoiceNumberClaimsRead = batch.Query<Invoicing.InvoiceNumberClaim>().Where(c => c.AccountId == accountId).ToList();
+        var creditNoteNumberClaimsRead = batch.Query<Invoicing.CreditNoteNumberClaim>().Where(c => c.AccountId == accountId).ToList();
         var overridesRead = batch.Query<SupportOverride>().Where(o => o.AccountId == accountId).Select(o => o.Id).ToList();
         // Each stream in its versions' order, the order Marten replays it in.
         var eventsRead = batch.Query<IEvent>().Where(e => e.StreamId.IsOneOf(streamIds)).OrderBy(e => e.Version).ToList();
@@ -198,7 +208,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         }
 
         return (count, replayedProducts, events,
-            new StoredSets(await claimsRead, await emailClaimsRead, await numberClaimsRead, [.. await overridesRead]));
+            new StoredSets(await claimsRead, await emailClaimsRead, await numberClaimsRead, await invoiceNumberClaimsRead,
+                await creditNoteNumberClaimsRead, [.. await overridesRead]));
     }
 
     /// <summary>
@@ -324,13 +335,33 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             LegacyMembershipNumberRecorded recorded => recorded.MembershipNumber,
             _ => null,
         }).OfType<string>().Distinct().ToList();
-        // Read only when one is not among those naming the account (a claim moved or missing): a round trip a difference costs.
+        // The invoice and credit note numbers its invoices' events issue (DocumentNumberClaims).
+        var (invoiceNumbers, creditNoteNumbers) = DocumentNumberClaims.IssuedIn(streamEvents.OrderBy(e => e.Sequence));
+        // The claims of those numbers not among those naming the account (a claim moved or missing), read only when there is one, all
+        // kinds in one batch: a round trip a tampered account costs.
         var elsewhere = numbers.Except(stored.NumberClaims.Select(c => c.Id)).ToList();
-        var storedNumberClaims = stored.NumberClaims
-            .Concat(elsewhere.Count == 0 ? [] : await session.LoadManyAsync<MembershipNumberClaim>(ct, elsewhere))
-            .DistinctBy(c => c.Id).ToList();
-        return CompareSets(stored.Claims, stored.EmailClaims, storedNumberClaims, replayedProducts, events, differences)
-               + await CompareOverrides(session, accountId, stored.Overrides, differences, ct);
+        var invoicesElsewhere = invoiceNumbers.Keys.Except(stored.InvoiceNumberClaims.Select(c => c.Id)).ToList();
+        var creditNotesElsewhere = creditNoteNumbers.Keys.Except(stored.CreditNoteNumberClaims.Select(c => c.Id)).ToList();
+        IReadOnlyList<MembershipNumberClaim> numberClaimsElsewhere = [];
+        IReadOnlyList<Invoicing.InvoiceNumberClaim> invoiceClaimsElsewhere = [];
+        IReadOnlyList<Invoicing.CreditNoteNumberClaim> creditNoteClaimsElsewhere = [];
+        if (elsewhere.Count + invoicesElsewhere.Count + creditNotesElsewhere.Count > 0)
+        {
+            var batch = session.CreateBatchQuery();
+            var numbersRead = batch.LoadMany<MembershipNumberClaim>().ByIdList(elsewhere);
+            var invoicesRead = batch.LoadMany<Invoicing.InvoiceNumberClaim>().ByIdList(invoicesElsewhere);
+            var creditNotesRead = batch.LoadMany<Invoicing.CreditNoteNumberClaim>().ByIdList(creditNotesElsewhere);
+            await batch.Execute(ct);
+            (numberClaimsElsewhere, invoiceClaimsElsewhere, creditNoteClaimsElsewhere) = (await numbersRead, await invoicesRead, await creditNotesRead);
+        }
+
+        var storedNumberClaims = stored.NumberClaims.Concat(numberClaimsElsewhere).DistinctBy(c => c.Id).ToList();
+        var invoiceClaims = stored.InvoiceNumberClaims.Concat(invoiceClaimsElsewhere).DistinctBy(c => c.Id).ToList();
+        var creditNoteClaims = stored.CreditNoteNumberClaims.Concat(creditNoteClaimsElsewhere).DistinctBy(c => c.Id).ToList();
+        var count = CompareSets(stored.Claims, stored.EmailClaims, storedNumberClaims, replayedProducts, events, differences)
+                    + await CompareOverrides(session, accountId, stored.Overrides, differences, ct);
+        differences.AddRange(DocumentNumberClaims.Compare(streamEvents.OrderBy(e => e.Sequence), invoiceClaims, creditNoteClaims));
+        return count + invoiceClaims.Count + creditNoteClaims.Count;
     }
 
     /// <summary>Every claim row and support override of the ledger against what the events say they must be: one read each.</summary>
@@ -341,9 +372,19 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var storedEmailClaims = await session.Query<Migration.OldCpsEmailClaim>().ToListAsync(ct);
         var storedNumberClaims = await session.Query<MembershipNumberClaim>().ToListAsync(ct);
         var events = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(SetEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
-        return CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
-               + await CompareOverrides(session, null, await StoredIds(typeof(SupportOverride), ct), differences, ct);
+        var invoiceClaims = await session.Query<Invoicing.InvoiceNumberClaim>().ToListAsync(ct);
+        var creditNoteClaims = await session.Query<Invoicing.CreditNoteNumberClaim>().ToListAsync(ct);
+        // The invoices' events that issue a number or record an amount: one read for both checks.
+        var invoiceEvents = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(InvoiceEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
+        var count = CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
+                    + await CompareOverrides(session, null, await StoredIds(typeof(SupportOverride), ct), differences, ct);
+        differences.AddRange(DocumentNumberClaims.Compare(invoiceEvents, invoiceClaims, creditNoteClaims));
+        differences.AddRange(RunningTotals.Compare(invoiceEvents));
+        return count + invoiceClaims.Count + creditNoteClaims.Count;
     }
+
+    // The events the invoice and credit note number claims are compared with and the running totals checked on.
+    private static readonly Type[] InvoiceEvents = [.. RunningTotals.Events.Union(DocumentNumberClaims.Events)];
 
     // The events the old e-mail claim rows and the membership number claim rows are made of.
     private static readonly Type[] SetEvents =
@@ -462,7 +503,7 @@ public static class VerifyProjectionsEndpoint
 {
     [WolverineGet("/api/audit/verification", OperationId = "VerifyProjections")]
     [Authorize(Roles = $"{LedgerRoles.Auditor},{LedgerRoles.Support}")]
-    [EndpointSummary("Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, and the payment events' running totals with their amounts (one account, or all); lists each difference")]
+    [EndpointSummary("Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, the payment events' running totals with their amounts, and the invoice and credit note number claims with the events that issued the numbers (one account, or all); lists each difference")]
     [ProducesResponseType(StatusCodes.Status404NotFound)]
     public static async Task<VerificationReport> Get(
         [System.ComponentModel.Description("One account: its projections and its hash chains (an id no account has is a 404). Left out: every " +
@@ -522,9 +563,11 @@ public sealed class VerifyCommand : JasperFxAsyncCommand<VerifyInput>
             $"{report.ChainBreaks.Count} hash chain break(s).");
         foreach (var d in report.Differences)
         {
-            // What was compared: a column with its document, an event's running total with the sum of the amounts, or a replay.
+            // What was compared: a column with its document, an event's running total with the sum of the amounts, a number's claim with
+            // the event that issued it, or a replay.
             var (stored, replayed) = d.Field.StartsWith(DuplicatedColumns.FieldPrefix.TrimEnd(), StringComparison.Ordinal) ? ("column", "document")
                 : d.Field.StartsWith(RunningTotals.FieldPrefix, StringComparison.Ordinal) ? ("event", "sum of amounts")
+                : d.Field.StartsWith(DocumentNumberClaims.FieldPrefix, StringComparison.Ordinal) ? ("claim", "issuing event")
                 : ("stored", "replayed");
             await Console.Out.WriteLineAsync($"  {d.Document} {d.Id} {d.Field}: {stored} {d.Stored ?? "(none)"}, {replayed} {d.Replayed ?? "(none)"}");
         }

@@ -227,6 +227,8 @@ public static class P5AccountReads
             session.Events.StartStream<Api.Invoicing.Invoice>(id, new Api.Invoicing.InvoiceIssued(id, number, account, Guid.CreateVersion7(), "CPS-TT-1",
                 "Time Travel Studio OU", "EE", Api.Membership.PaymentMethod.BankTransfer, "EUR", [new Api.Invoicing.InvoiceLine("CPS Gold, 12 months", 200m)],
                 200m, 0.24m, 48m, 248m, day, day.AddDays(14), issuedAt));
+            // With its number's claim, as the issue writes it: the account's verification compares the claims with the events.
+            session.Insert(new Api.Invoicing.InvoiceNumberClaim { Id = number, InvoiceId = id, AccountId = account });
             if (i % 2 == 0)
                 session.Events.Append(id,
                     new Api.Invoicing.PaymentReceived(id, number, account, Guid.CreateVersion7(), Api.Membership.PaymentMethod.BankTransfer, 248m, "EUR", day,

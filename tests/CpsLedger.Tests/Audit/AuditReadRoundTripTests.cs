@@ -179,6 +179,8 @@ public sealed class AuditReadRoundTripTests(LedgerApp app) : LedgerTest(app)
                 var number = $"INV-{serials}-{n}";
                 session.Events.StartStream<Invoice>(id, new InvoiceIssued(id, number, account, membershipId, "CPS-RT-1", "Round Trip Studio OU", "EE",
                     PaymentMethod.BankTransfer, "EUR", [new InvoiceLine("CPS Gold, 12 months", 200m)], 200m, 0.24m, 48m, 248m, day, day.AddDays(14), at));
+                // With its number's claim, as the issue writes it: verification compares the claims with the events.
+                session.Insert(new InvoiceNumberClaim { Id = number, InvoiceId = id, AccountId = account });
                 invoices.Add((id, number));
             }
 

@@ -997,6 +997,51 @@ public sealed class AuditTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task Verification_names_an_invoice_or_credit_note_number_claim_deleted_added_or_pointed_elsewhere_in_the_database()
+    {
+        // Lookups by number read the claim, never the events: a claim deleted, added or pointed at another invoice or account in SQL hid
+        // an invoice or showed another's, while verification compared only the claim's account column with the claim itself.
+        var (account, _, _, invoice) = await App.BankMemberWithItsJoiningInvoice();
+        var creditNote = (await App.Tracked(() => App.ClientAs(LedgerRoles.Finance).PostJson(
+                $"/api/accounts/{account}/invoices/{invoice.InvoiceNumber}/cancellation", new { reason = "Wrong address" })
+            .ReadAs<CpsLedger.Api.Invoicing.InvoiceCancellation>(HttpStatusCode.Created))).CreditNoteNumber;
+        var other = await App.OpenAccount("other@example.ee");
+        Assert.True((await Verification()).Agrees, string.Join("; ", (await Verification()).Differences));
+        Assert.True((await Verification($"?accountId={account}")).Agrees);
+
+        // The invoice's claim deleted, a claim of a number no event issued, and the credit note's claim pointed at another invoice and
+        // account (its column too, as Marten would write it).
+        var schema = App.SchemaName;
+        var elsewhere = Guid.NewGuid();
+        await Sql($"delete from {schema}.mt_doc_invoicenumberclaim where id = '{invoice.InvoiceNumber}'");
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.Insert(new CpsLedger.Api.Invoicing.InvoiceNumberClaim { Id = "INV-2099-000042", InvoiceId = invoice.Id, AccountId = account });
+            await session.SaveChangesAsync();
+        }
+        await Sql($"update {schema}.mt_doc_creditnotenumberclaim set data = jsonb_set(jsonb_set(data, '{{InvoiceId}}', '\"{elsewhere}\"'), " +
+                  $"'{{AccountId}}', '\"{other}\"'), account_id = '{other}' where id = '{creditNote}'");
+
+        var issuedTo = $"{{\"InvoiceId\":\"{invoice.Id}\",\"AccountId\":\"{account}\"}}";
+        ProjectionDifference[] expected =
+        [
+            new("InvoiceNumberClaim", invoice.InvoiceNumber, "(claim)", null, issuedTo),
+            new("InvoiceNumberClaim", "INV-2099-000042", "(claim)", issuedTo, null),
+            new("CreditNoteNumberClaim", creditNote, "(claim) InvoiceId", $"\"{elsewhere}\"", $"\"{invoice.Id}\""),
+            new("CreditNoteNumberClaim", creditNote, "(claim) AccountId", $"\"{other}\"", $"\"{account}\""),
+        ];
+        Assert.Equal(expected, (await Verification($"?accountId={account}")).Differences);
+        Assert.Equal(expected, (await Verification()).Differences);
+        // The account it now names holds a claim that none of its events issued.
+        Assert.Equal([new ProjectionDifference("CreditNoteNumberClaim", creditNote, "(claim)", $"{{\"InvoiceId\":\"{elsewhere}\",\"AccountId\":\"{other}\"}}", null)],
+            (await Verification($"?accountId={other}")).Differences);
+
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, schema, "verify");
+        Assert.True(exit == 1, output);
+        Assert.Contains($"  CreditNoteNumberClaim {creditNote} (claim) AccountId: claim \"{other}\", issuing event \"{account}\"", output);
+    }
+
+    [Fact]
     public async Task An_auditor_is_refused_every_command_route()
     {
         var account = await App.OpenAccount();

@@ -9874,10 +9874,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, and the payment events' running totals with their amounts (one account, or all); lists each difference
+        /// Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, the payment events' running totals with their amounts, and the invoice and credit note number claims with the events that issued the numbers (one account, or all); lists each difference
         /// </summary>
         /// <remarks>
-        /// Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, and the payment events' running totals with their amounts (one account, or all); lists each difference
+        /// Replay the events and compare with every stored projection, the documents' duplicated columns with their documents, the payment events' running totals with their amounts, and the invoice and credit note number claims with the events that issued the numbers (one account, or all); lists each difference
         /// </remarks>
         /// <param name="accountId">One account: its projections and its hash chains (an id no account has is a 404). Left out: every account and the reference data.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
@@ -16361,38 +16361,38 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// One way a stored projection disagrees with a replay of its events, a column copied out of a stored document (what lists and lookups read: an invoice's figures, a product's or a claim's account) with that document, or a running total an invoice's payment event records with the sum of the amounts before it.
+    /// One way a stored projection disagrees with a replay of its events, a column copied out of a stored document (what lists and lookups read: an invoice's figures, a product's or a claim's account) with that document, a running total an invoice's payment event records with the sum of the amounts before it, or an invoice or credit note number's claim with the event that issued the number.
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class ProjectionDifference
     {
 
         /// <summary>
-        /// The kind of stored document (a read model), e.g. "AccountView"; for a running total, "Invoice".
+        /// The kind of stored document (a read model), e.g. "AccountView"; for a running total, "Invoice"; for a number's claim, "InvoiceNumberClaim" or "CreditNoteNumberClaim".
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("document")]
         public string Document { get; set; } = default!;
 
         /// <summary>
-        /// The document's id (for a running total, the invoice's).
+        /// The document's id (for a running total, the invoice's; for a claim, the number).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("id")]
         public string Id { get; set; } = default!;
 
         /// <summary>
-        /// JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) " and the column's name (e.g. "(column) total") for a column whose value is not the stored document's; "(event " and the event's version in the invoice's stream, its type and field (e.g. "(event 3) payment_received.TotalReceived") for a running total that is not the sum of the stream's amounts.
+        /// JSON path of the differing field; "(document)" when the whole document is missing on one side; "(column) " and the column's name (e.g. "(column) total") for a column whose value is not the stored document's; "(event " and the event's version in the invoice's stream, its type and field (e.g. "(event 3) payment_received.TotalReceived") for a running total that is not the sum of the stream's amounts; "(claim)" for an invoice or credit note number issued with no claim or claimed with no event that issued it, and "(claim) " and the claim's field ("(claim) InvoiceId", "(claim) AccountId") for a claim naming another invoice or account than that event.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("field")]
         public string Field { get; set; } = default!;
 
         /// <summary>
-        /// The stored value (JSON), for a column the column's, for a running total the event's; null when absent there.
+        /// The stored value (JSON), for a column the column's, for a running total the event's, for a number the claim's (its invoice and account, or the field); null when absent there.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("stored")]
         public string? Stored { get; set; } = default!;
 
         /// <summary>
-        /// The value a replay of the events gives (JSON), for a column the stored document's (the value the column copies), for a running total the sum of the amounts recorded up to and with the event; null when absent there.
+        /// The value a replay of the events gives (JSON), for a column the stored document's (the value the column copies), for a running total the sum of the amounts recorded up to and with the event, for a number the event's that issued it; null when absent there.
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("replayed")]
         public string? Replayed { get; set; } = default!;

@@ -333,7 +333,11 @@ public sealed class InvoicingTests : LedgerTest
         var now = App.Clock.GetUtcNow();
         await using (var earlier = App.Store.LightweightSession())
         {
-            earlier.Events.Append(invoice.Id, new InvoicePaid(invoice.Id, invoice.InvoiceNumber, account, invoice.Total, now));
+            // Paid as a transfer pays it: the payment, then the settlement (never an InvoicePaid with nothing received before it).
+            earlier.Events.Append(invoice.Id,
+                new PaymentReceived(invoice.Id, invoice.InvoiceNumber, account, Guid.CreateVersion7(), PaymentMethod.BankTransfer, invoice.Total,
+                    invoice.Currency, DateOnly.FromDateTime(now.UtcDateTime), null, "B-EARLIER", PaymentKind.Full, invoice.Total, 0m, 0m, now),
+                new InvoicePaid(invoice.Id, invoice.InvoiceNumber, account, invoice.Total, now));
             await earlier.SaveChangesAsync();
         }
         await using (var settlement = App.Store.LightweightSession())

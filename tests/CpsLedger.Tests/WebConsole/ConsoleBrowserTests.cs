@@ -1158,7 +1158,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     public async Task The_verification_heads_each_kind_of_difference_by_what_it_compared()
     {
         // Every difference was headed "Stored / Replayed": a column's value and its document's, or an event's running total and the
-        // sum of the amounts, read as a stored projection and its replay.
+        // sum of the amounts, read as a stored projection and its replay. The invoice below is appended without its number's claim, which
+        // verification compares with the event that issued the number: a kind of its own too.
         var account = await AccountWithProducts();
         var other = Guid.NewGuid();
         var invoice = Guid.CreateVersion7();
@@ -1188,7 +1189,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Page.GotoAsync($"/console/#/accounts/{account}/audit");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Run verification" }).ClickAsync();
         var verification = Page.GetByTestId("verification");
-        await Expect(verification).ToContainTextAsync("✗ 3 differences");
+        await Expect(verification).ToContainTextAsync("✗ 4 differences");
 
         var replayed = verification.GetByRole(AriaRole.Table, new() { Name = "Stored projection against replay" });
         await Expect(replayed.GetByRole(AriaRole.Columnheader)).ToHaveTextAsync(["Document", "Id", "Field", "Stored", "Replayed"]);
@@ -1200,6 +1201,10 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var totals = verification.GetByRole(AriaRole.Table, new() { Name = "Running total in a payment event against the sum of the amounts" });
         await Expect(totals.GetByRole(AriaRole.Columnheader)).ToHaveTextAsync(["Document", "Id", "Event", "Event's total", "Sum of amounts"]);
         await Expect(totals.Locator("tbody td")).ToHaveTextAsync(["Invoice", invoice.ToString(), "(event 2) payment_received.TotalReceived", "999", "100"]);
+        var claims = verification.GetByRole(AriaRole.Table, new() { Name = "Number's claim against the event that issued the number" });
+        await Expect(claims.GetByRole(AriaRole.Columnheader)).ToHaveTextAsync(["Document", "Id", "Claim field", "Claim", "Issuing event"]);
+        await Expect(claims.Locator("tbody td")).ToHaveTextAsync(["InvoiceNumberClaim", "INV-VH-1", "(claim)", "(none)",
+            $"{{\"InvoiceId\":\"{invoice}\",\"AccountId\":\"{account}\"}}"]);
         await Screenshot("audit-differences");
     }
 

@@ -1095,8 +1095,9 @@ function brokenChainLabel(b, chains) {
 /**
  * What a verification difference compared, by its field (the API's ProjectionDifference): a column copied out of a document with the
  * document ("(column) total"), a payment event's running total with the sum of the amounts ("(event 3) payment_received.TotalReceived"),
- * or a stored projection with its replay. Each kind is a table of its own, headed by what its two values are: until 2026-12-07 every
- * row was headed "Stored / Replayed", a column's value and its document's too.
+ * an invoice or credit note number's claim with the event that issued the number ("(claim)", "(claim) AccountId"), or a stored
+ * projection with its replay. Each kind is a table of its own, headed by what its two values are: until 2026-12-07 every row was
+ * headed "Stored / Replayed", a column's value and its document's too.
  */
 const differenceKinds = [
   { caption: 'Stored projection against replay', field: 'Field', stored: 'Stored', replayed: 'Replayed', label: f => f },
@@ -1104,6 +1105,8 @@ const differenceKinds = [
     replayed: 'Document value', label: f => f.replace(/^\(column\) /, '') },
   { prefix: '(event ', caption: 'Running total in a payment event against the sum of the amounts', field: 'Event',
     stored: "Event's total", replayed: 'Sum of amounts', label: f => f },
+  { prefix: '(claim)', caption: "Number's claim against the event that issued the number", field: 'Claim field', stored: 'Claim',
+    replayed: 'Issuing event', label: f => f.replace(/^\(claim\) /, '') },
 ];
 
 function differenceKind(d) {
