@@ -412,23 +412,21 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain(plan, line => line.Contains(InvoiceList.OrderIndex));
     }
 
-    [Fact]
-    public async Task The_page_without_its_sums_finds_its_ids_through_the_indexes_the_page_with_them_reads()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(InvoiceListStatus.Open)]
+    [InlineData(InvoiceListStatus.RefundOwed)]
+    public async Task The_page_without_its_sums_selects_its_ids_with_the_statement_whose_plans_are_checked_above(InvoiceListStatus? status)
     {
-        // The one statement wraps PageIds' own SQL: the unfiltered page still walks the order index for its LIMIT, a status the
-        // status index, never the order index; then each id's invoice and account by primary key.
+        // The one statement wraps PageIds' own SQL, parameters and all, so the indexes the plan tests above hold it to serve it too.
+        // (Its own plan on a test table of a few rows moves with other tests' statistics: a sort of the few rows may win.)
         await using var session = App.Store.QuerySession();
-        var unfiltered = await QueryPlans.InIndexOrderAsync(App.Store,
-            InvoiceList.PageCommand(session, InvoiceList.Unfiltered, 0, InvoiceList.DefaultPageSize + 1));
-        Assert.Contains(unfiltered, line => line.Contains(InvoiceList.OrderIndex));
+        var filter = new InvoiceListFilter(status, "EUR", null, null, null, null);
+        var ids = InvoiceList.PageIds(session, filter, 50, InvoiceList.DefaultPageSize + 1).ToCommand();
+        var page = InvoiceList.PageCommand(session, filter, 50, InvoiceList.DefaultPageSize + 1);
 
-        foreach (var status in new[] { InvoiceListStatus.Open, InvoiceListStatus.Overdue, InvoiceListStatus.Paid, InvoiceListStatus.Cancelled })
-        {
-            var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store,
-                InvoiceList.PageCommand(session, new InvoiceListFilter(status, null, null, null, null, null), 0, InvoiceList.DefaultPageSize + 1));
-            Assert.Contains(plan, line => line.Contains(InvoiceList.StatusIndex));
-            Assert.DoesNotContain(plan, line => line.Contains(InvoiceList.OrderIndex));
-        }
+        Assert.Contains($"array({ids.CommandText.Trim().TrimEnd(';')})", page.CommandText);
+        Assert.Equal(ids.Parameters.Select(p => p.Value), page.Parameters.Select(p => p.Value));
     }
 
     [Fact]
