@@ -85,13 +85,33 @@ public sealed record InvoiceListLine(
 public sealed record InvoiceListTotal(string Currency, int Invoices, decimal Total, decimal Outstanding, decimal OwedBack, decimal Received,
     decimal Refunded, decimal Credited);
 
-/// <summary>One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency.</summary>
+/// <summary>One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency unless
+/// <c>sums=omit</c> was asked for (then read them from <c>GET /api/invoices/sums</c>).</summary>
 /// <param name="Items">The page's invoices.</param>
 /// <param name="Page">The page number, from 1.</param>
 /// <param name="PageSize">Invoices per page asked for.</param>
-/// <param name="Total">Invoices the filters match, on all pages.</param>
-/// <param name="Totals">The sums of the invoices the filters match (all pages), one entry per currency, in currency code order.</param>
-public sealed record InvoiceListPage(IReadOnlyList<InvoiceListLine> Items, int Page, int PageSize, long Total, IReadOnlyList<InvoiceListTotal> Totals);
+/// <param name="Total">Invoices the filters match, on all pages; null when asked with <c>sums=omit</c> (then counted by
+/// <c>GET /api/invoices/sums</c>).</param>
+/// <param name="Totals">The sums of the invoices the filters match (all pages), one entry per currency, in currency code order; null when
+/// asked with <c>sums=omit</c> (then read from <c>GET /api/invoices/sums</c>).</param>
+/// <param name="HasMore">Whether a later page has invoices: page the list by it when <c>total</c> is null (with the sums it is
+/// <c>page x pageSize &lt; total</c>).</param>
+public sealed record InvoiceListPage(IReadOnlyList<InvoiceListLine> Items, int Page, int PageSize, long? Total, IReadOnlyList<InvoiceListTotal>? Totals,
+    bool HasMore);
+
+/// <summary>Whether finance's invoice list page carries the sums of all pages: <c>include</c> (the default, as before 2026-12-07) or
+/// <c>omit</c> (the page alone, with <c>hasMore</c>; the sums from <c>GET /api/invoices/sums</c>).</summary>
+public enum InvoiceListSumsOption
+{
+    Include,
+    Omit,
+}
+
+/// <summary>The count and sums of every invoice finance's list filters match (all pages), as its page carries them without
+/// <c>sums=omit</c>.</summary>
+/// <param name="Total">Invoices the filters match, on all pages: the page's <c>total</c>.</param>
+/// <param name="Totals">Their sums, one entry per currency, in currency code order: the page's <c>totals</c>.</param>
+public sealed record InvoiceListSums(long Total, IReadOnlyList<InvoiceListTotal> Totals);
 
 /// <summary>The filters of finance's invoice list, as checked.</summary>
 public sealed record InvoiceListFilter(InvoiceListStatus? Status, string? Currency, PaymentMethod? Method, DateOnly? DueBefore,
@@ -202,26 +222,74 @@ public static class InvoiceList
 
     /// <summary>
     /// The sums of all pages per currency, added up by PostgreSQL over the list's columns; then the page's invoices in the list's order,
-    /// and their accounts by id.
+    /// and their accounts by id. Without the sums (<paramref name="withSums"/> false) only the page, in one statement
+    /// (<see cref="PageCommand"/>): adding up every matching invoice is most of the read at 100,000 accounts (BENCHMARKS.md, P6).
     /// </summary>
-    public static async Task<InvoiceListPage> ReadAsync(IQuerySession session, InvoiceListFilter filter, int page, int pageSize, DateOnly today,
-        CancellationToken ct)
+    public static async Task<InvoiceListPage> ReadAsync(IQuerySession session, InvoiceListFilter filter, int page, int pageSize, bool withSums,
+        DateOnly today, CancellationToken ct)
     {
-        var totals = await TotalsAsync(session, filter, ct);
-        var matched = totals.Sum(t => (long)t.Invoices);
-        // (page - 1) x pageSize fits an int: Paging.MaxPage x MaxPageSize. Nothing past the last page is asked for.
+        // (page - 1) x pageSize fits an int: Paging.MaxPage x MaxPageSize.
         var skip = (int)Math.Min((long)(page - 1) * pageSize, int.MaxValue);
-        // The page's ids first (a status's come from StatusIndex's entries, which carry the id), then only their documents: ordering
-        // whole rows would read every matching invoice's JSON. The sums and the page are two statements: a write between them may
-        // show in one and not the other, as with any page read after its count.
-        IReadOnlyList<Guid> ids = skip >= matched
+        if (!withSums)
+        {
+            // One invoice past the page says whether another page follows, without counting them all.
+            var read = await PageAsync(session, filter, skip, pageSize + 1, today, ct);
+            return new InvoiceListPage([.. read.Take(pageSize)], page, pageSize, null, null, read.Count > pageSize);
+        }
+
+        var sums = await SumsAsync(session, filter, ct);
+        // Nothing past the last page is asked for. The page's ids first (a status's come from StatusIndex's entries, which carry the
+        // id), then only their documents: ordering whole rows would read every matching invoice's JSON. The sums and the page are two
+        // statements: a write between them may show in one and not the other, as with any page read after its count.
+        IReadOnlyList<Guid> ids = skip >= sums.Total
             ? []
             : await PageIds(session, filter, skip, pageSize).ToListAsync(ct);
         var invoices = ids.Count == 0 ? [] : (await session.LoadManyAsync<Invoice>(ct, ids)).ToDictionary(i => i.Id);
         var accounts = invoices.Count == 0 ? [] : (await session.LoadManyAsync<AccountView>(ct, invoices.Values.Select(i => i.AccountId).Distinct()))
             .ToDictionary(a => a.Id);
         var items = ids.Where(invoices.ContainsKey).Select(id => Line(invoices[id], accounts.GetValueOrDefault(invoices[id].AccountId), today)).ToList();
-        return new InvoiceListPage(items, page, pageSize, matched, totals);
+        return new InvoiceListPage(items, page, pageSize, sums.Total, sums.Totals, (long)page * pageSize < sums.Total);
+    }
+
+    /// <summary>The count and the sums per currency of every invoice the filter matches: one statement (<see cref="TotalsCommand"/>).</summary>
+    public static async Task<InvoiceListSums> SumsAsync(IQuerySession session, InvoiceListFilter filter, CancellationToken ct)
+    {
+        var totals = await TotalsAsync(session, filter, ct);
+        return new InvoiceListSums(totals.Sum(t => (long)t.Invoices), totals);
+    }
+
+    /// <summary>The lines of the page's invoices in the list's order, read by <see cref="PageCommand"/>.</summary>
+    private static async Task<List<InvoiceListLine>> PageAsync(IQuerySession session, InvoiceListFilter filter, int skip, int take, DateOnly today,
+        CancellationToken ct)
+    {
+        var lines = new List<InvoiceListLine>();
+        await using var reader = await session.ExecuteReaderAsync(PageCommand(session, filter, skip, take), ct);
+        while (await reader.ReadAsync(ct))
+            lines.Add(Line(session.DocumentStore.Options.Serializer().FromJson<Invoice>(reader, 0),
+                await reader.IsDBNullAsync(1, ct) ? null : session.DocumentStore.Options.Serializer().FromJson<AccountView>(reader, 1), today));
+        return lines;
+    }
+
+    /// <summary>
+    /// One page of the invoices the filter matches, with each one's account, in one statement: <see cref="PageIds"/>' own SQL (so the same
+    /// indexes serve it), its ids kept in their order, then only those invoices' documents and their accounts' (none when the account is
+    /// gone). Three round trips as Marten loads them (the ids, the invoices, the accounts): one here.
+    /// </summary>
+    public static Npgsql.NpgsqlCommand PageCommand(IQuerySession session, InvoiceListFilter filter, int skip, int take)
+    {
+        var command = PageIds(session, filter, skip, take).ToCommand();
+        var ids = command.CommandText.Trim().TrimEnd(';');
+        if (!ids.StartsWith("select d.id from ", StringComparison.Ordinal))
+            throw new InvalidOperationException($"Marten wrote the invoice list's page in a shape not expected here: {ids}");
+        var options = session.DocumentStore.Options;
+        var invoices = options.FindOrResolveDocumentType(typeof(Invoice)).TableName.QualifiedName;
+        var accounts = options.FindOrResolveDocumentType(typeof(AccountView)).TableName.QualifiedName;
+        // array(...) keeps the order its subquery's ORDER BY gave; unnest's ordinality carries it through the joins.
+        command.CommandText =
+            $"select i.data, a.data from unnest(array({ids})) with ordinality as p(id, n) join {invoices} as i on i.id = p.id " +
+            // account_id: the duplicated column InvoicingSetup keeps beside the document.
+            $"left join {accounts} as a on a.id = i.account_id order by p.n";
+        return command;
     }
 
     /// <summary>The ids of one page of the invoices the filter matches, in the list's order: due date, then number.</summary>
@@ -313,6 +381,25 @@ public static class InvoiceList
             : Problems.Invalid(errors);
     }
 
+    /// <summary>Who reads the list and its sums: finance, and auditors.</summary>
+    public const string Roles = $"{LedgerRoles.Finance},{LedgerRoles.Auditor}";
+
+    // The filters' words, said once for the list and its sums (each endpoint's parameters carry them).
+    public const string StatusDescription = "Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed " +
+                                            "(CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.";
+
+    public const string CurrencyDescription = "Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).";
+    public const string MethodDescription = "Only invoices paid this way. Any letter case.";
+    public const string DueBeforeDescription = "Only invoices due before this day (the day itself not included), e.g. 2026-12-01.";
+    public const string IssuedFromDescription = "Only invoices issued on or after this day (included).";
+    public const string IssuedToDescription = "Only invoices issued on or before this day (included); not before issuedFrom.";
+
+    /// <summary>The filter of the query's values, as the request gate and <see cref="Validate"/> let them through.</summary>
+    public static InvoiceListFilter Filter(string? status, string? currency, string? method, DateOnly? dueBefore, DateOnly? issuedFrom,
+        DateOnly? issuedTo) =>
+        new(Parse<InvoiceListStatus>(status), string.IsNullOrEmpty(currency) ? null : currency, Parse<PaymentMethod>(method), dueBefore,
+            issuedFrom, issuedTo);
+
     /// <summary>An enum value by its snake_case name in any letter case, as the API writes it; null for anything else.</summary>
     public static T? Parse<T>(string? text) where T : struct, Enum =>
         text is null ? null : Enum.GetValues<T>().Cast<T?>().FirstOrDefault(v => string.Equals(LedgerJson.NameOf(v!.Value), text.Trim(), StringComparison.OrdinalIgnoreCase));
@@ -324,29 +411,52 @@ public static class ListInvoicesEndpoint
         InvoiceList.Validate(request, issuedFrom, issuedTo);
 
     [WolverineGet("/api/invoices", OperationId = "ListInvoices")]
-    [Authorize(Roles = $"{LedgerRoles.Finance},{LedgerRoles.Auditor}")]
-    [EndpointSummary("Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency")]
+    [Authorize(Roles = InvoiceList.Roles)]
+    [EndpointSummary("Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency unless sums=omit")]
     [ProducesResponseType<InvoiceListPage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     public static async Task<InvoiceListPage> Get(
-        [Description("Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed " +
-                     "(CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.")]
-        [OneOf(typeof(InvoiceListStatus))] string? status,
-        [Description("Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).")][CurrencyCode]
-        string? currency,
-        [Description("Only invoices paid this way. Any letter case.")][OneOf(typeof(PaymentMethod))] string? method,
-        [Description("Only invoices due before this day (the day itself not included), e.g. 2026-12-01.")] DateOnly? dueBefore,
-        [Description("Only invoices issued on or after this day (included).")] DateOnly? issuedFrom,
-        [Description("Only invoices issued on or before this day (included); not before issuedFrom.")] DateOnly? issuedTo,
+        [Description(InvoiceList.StatusDescription)][OneOf(typeof(InvoiceListStatus))] string? status,
+        [Description(InvoiceList.CurrencyDescription)][CurrencyCode] string? currency,
+        [Description(InvoiceList.MethodDescription)][OneOf(typeof(PaymentMethod))] string? method,
+        [Description(InvoiceList.DueBeforeDescription)] DateOnly? dueBefore,
+        [Description(InvoiceList.IssuedFromDescription)] DateOnly? issuedFrom,
+        [Description(InvoiceList.IssuedToDescription)] DateOnly? issuedTo,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Invoices per page (default 50).")][Range(1, InvoiceList.MaxPageSize)] int? pageSize,
+        [Description("include (the default): the page carries total and totals, the count and sums of every invoice the filters match. " +
+                     "omit: they are null and the page is read without adding every matching invoice up (at 100,000 accounts the sums are " +
+                     "most of the read); page by hasMore, and read the count and sums from GET /api/invoices/sums with the same filters. " +
+                     "Any letter case.")]
+        [OneOf(typeof(InvoiceListSumsOption))] string? sums,
         IQuerySession session, TimeProvider clock, HttpContext http, CancellationToken ct)
     {
-        var filter = new InvoiceListFilter(InvoiceList.Parse<InvoiceListStatus>(status), string.IsNullOrEmpty(currency) ? null : currency,
-            InvoiceList.Parse<PaymentMethod>(method), dueBefore, issuedFrom, issuedTo);
+        var filter = InvoiceList.Filter(status, currency, method, dueBefore, issuedFrom, issuedTo);
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
-        var read = await InvoiceList.ReadAsync(session, filter, page ?? 1, pageSize ?? InvoiceList.DefaultPageSize, today, ct);
-        Paging.Links(http, read.Page, read.PageSize, read.Total);
+        var withSums = InvoiceList.Parse<InvoiceListSumsOption>(sums) != InvoiceListSumsOption.Omit;
+        var read = await InvoiceList.ReadAsync(session, filter, page ?? 1, pageSize ?? InvoiceList.DefaultPageSize, withSums, today, ct);
+        Paging.Links(http, read.Page, read.PageSize, read.Total, read.HasMore);
         return read;
     }
+}
+
+public static class ListInvoiceSumsEndpoint
+{
+    public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo) =>
+        InvoiceList.Validate(request, issuedFrom, issuedTo);
+
+    [WolverineGet("/api/invoices/sums", OperationId = "ListInvoiceSums")]
+    [Authorize(Roles = InvoiceList.Roles)]
+    [EndpointSummary("The count and sums per currency of the invoices finance's list filters match (all pages): what GET /api/invoices carries beside its page, read apart from it (sums=omit there)")]
+    [ProducesResponseType<InvoiceListSums>(StatusCodes.Status200OK)]
+    [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    public static Task<InvoiceListSums> Get(
+        [Description(InvoiceList.StatusDescription)][OneOf(typeof(InvoiceListStatus))] string? status,
+        [Description(InvoiceList.CurrencyDescription)][CurrencyCode] string? currency,
+        [Description(InvoiceList.MethodDescription)][OneOf(typeof(PaymentMethod))] string? method,
+        [Description(InvoiceList.DueBeforeDescription)] DateOnly? dueBefore,
+        [Description(InvoiceList.IssuedFromDescription)] DateOnly? issuedFrom,
+        [Description(InvoiceList.IssuedToDescription)] DateOnly? issuedTo,
+        IQuerySession session, CancellationToken ct) =>
+        InvoiceList.SumsAsync(session, InvoiceList.Filter(status, currency, method, dueBefore, issuedFrom, issuedTo), ct);
 }

@@ -466,7 +466,8 @@ public static class OpenApi
                 Description = "On a page of a list (never on an account's list answered whole, as an array), and on its 304: RFC 8288 links to its first, " +
                               "previous, next and last pages, rel \"first\", \"prev\", \"next\" and \"last\". Each target is a relative " +
                               "reference, the request's own path and query with only page changed (every filter kept, percent-encoded). " +
-                              "next is sent while a later page has items, prev from page 2 on (past the last page: the last page).",
+                              "next is sent while a later page has items, prev from page 2 on (past the last page: the last page). A page of the " +
+                              "invoice list read with sums=omit, whose pages are not counted, has no last, and its prev is the page before.",
                 Required = false,
                 Schema = new OpenApiSchema
                 {

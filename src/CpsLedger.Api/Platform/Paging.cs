@@ -41,6 +41,26 @@ public static class Paging
         http.Response.Headers.Link = string.Join(", ", links);
     }
 
+    /// <summary>
+    /// The links of a page whose list was not counted (<paramref name="total"/> null: finance's invoice list with <c>sums=omit</c>):
+    /// <c>first</c>, <c>prev</c> from page 2 on (the page before, the last page being unknown) and <c>next</c> while
+    /// <paramref name="hasMore"/>; no <c>last</c>, which only a count would give. Counted, as <see cref="Links(HttpContext, int, int, long)"/>.
+    /// </summary>
+    public static void Links(HttpContext http, int page, int pageSize, long? total, bool hasMore)
+    {
+        if (total is { } counted)
+        {
+            Links(http, page, pageSize, counted);
+            return;
+        }
+        var links = new List<string> { Link(http.Request, 1, "first") };
+        if (page > 1)
+            links.Add(Link(http.Request, page - 1, "prev"));
+        if (hasMore)
+            links.Add(Link(http.Request, page + 1, "next"));
+        http.Response.Headers.Link = string.Join(", ", links);
+    }
+
     private static string Link(HttpRequest request, int page, string rel)
     {
         var pageSet = false;

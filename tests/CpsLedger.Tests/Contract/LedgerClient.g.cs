@@ -6624,10 +6624,10 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
+        /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency unless sums=omit
         /// </summary>
         /// <remarks>
-        /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency
+        /// Invoices across accounts for finance and auditors: filter by status (open, overdue, paid, cancelled, refund_owed), currency, method and dates; by due date then number, a page at a time, with sums per currency unless sums=omit
         /// </remarks>
         /// <param name="status">Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed (CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.</param>
         /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).</param>
@@ -6637,11 +6637,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// <param name="issuedTo">Only invoices issued on or before this day (included); not before issuedFrom.</param>
         /// <param name="page">The page, from 1 (default 1); a page past the last has no items.</param>
         /// <param name="pageSize">Invoices per page (default 50).</param>
+        /// <param name="sums">include (the default): the page carries total and totals, the count and sums of every invoice the filters match. omit: they are null and the page is read without adding every matching invoice up (at 100,000 accounts the sums are most of the read); page by hasMore, and read the count and sums from GET /api/invoices/sums with the same filters. Any letter case.</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(InvoiceListStatus? status = null, string? currency = null, PaymentMethod? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<InvoiceListPage> ListInvoicesAsync(InvoiceListStatus? status = null, string? currency = null, PaymentMethod? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, int? page = null, int? pageSize = null, InvoiceListSumsOption? sums = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -6695,6 +6696,10 @@ namespace CpsLedger.Tests.Contract.Generated
                     {
                         urlBuilder_.Append(System.Uri.EscapeDataString("pageSize")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(pageSize, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     }
+                    if (sums != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("sums")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(sums, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
                     urlBuilder_.Length--;
 
                     PrepareRequest(client_, request_, urlBuilder_);
@@ -6723,6 +6728,169 @@ namespace CpsLedger.Tests.Contract.Generated
                         if (status_ == 200)
                         {
                             var objectResponse_ = await ReadObjectResponseAsync<InvoiceListPage>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            return objectResponse_.Object;
+                        }
+                        else
+                        if (status_ == 304)
+                        {
+                            string responseText_ = ( response_.Content == null ) ? string.Empty : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("Not modified: `If-None-Match` named this answer\'s current ETag. No body; the same ETag and Cache-Control as the 200 it stands for.", status_, responseText_, headers_, null);
+                        }
+                        else
+                        if (status_ == 400)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The request is not what this operation accepts: `errors` names each field or parameter.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 401)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("Missing, expired or invalid bearer token.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 403)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The token\'s roles do not allow this operation, or a member asked for another account.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        if (status_ == 503)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<ProblemDetails>(response_, headers_, cancellationToken).ConfigureAwait(false);
+                            if (objectResponse_.Object == null)
+                            {
+                                throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
+                            }
+                            throw new ApiException<ProblemDetails>("The ledger\'s database cannot be reached at the moment: retry after Retry-After seconds.", status_, objectResponse_.Text, headers_, objectResponse_.Object, null);
+                        }
+                        else
+                        {
+                            var responseData_ = response_.Content == null ? null : await ReadAsStringAsync(response_.Content, cancellationToken).ConfigureAwait(false);
+                            throw new ApiException("The HTTP status code of the response was not expected (" + status_ + ").", status_, responseData_, headers_, null);
+                        }
+                    }
+                    finally
+                    {
+                        if (disposeResponse_)
+                            response_.Dispose();
+                    }
+                }
+            }
+            finally
+            {
+                if (disposeClient_)
+                    client_.Dispose();
+            }
+        }
+
+        /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
+        /// <summary>
+        /// The count and sums per currency of the invoices finance's list filters match (all pages): what GET /api/invoices carries beside its page, read apart from it (sums=omit there)
+        /// </summary>
+        /// <remarks>
+        /// The count and sums per currency of the invoices finance's list filters match (all pages): what GET /api/invoices carries beside its page, read apart from it (sums=omit there)
+        /// </remarks>
+        /// <param name="status">Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed (CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.</param>
+        /// <param name="currency">Only invoices in this currency: an ISO 4217 code in upper case, e.g. EUR (any other value is a 400).</param>
+        /// <param name="method">Only invoices paid this way. Any letter case.</param>
+        /// <param name="dueBefore">Only invoices due before this day (the day itself not included), e.g. 2026-12-01.</param>
+        /// <param name="issuedFrom">Only invoices issued on or after this day (included).</param>
+        /// <param name="issuedTo">Only invoices issued on or before this day (included); not before issuedFrom.</param>
+        /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
+        /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
+        /// <returns>OK</returns>
+        /// <exception cref="ApiException">A server side error occurred.</exception>
+        public virtual async System.Threading.Tasks.Task<InvoiceListSums> ListInvoiceSumsAsync(InvoiceListStatus? status = null, string? currency = null, PaymentMethod? method = null, System.DateTimeOffset? dueBefore = null, System.DateTimeOffset? issuedFrom = null, System.DateTimeOffset? issuedTo = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        {
+            var client_ = _httpClient;
+            var disposeClient_ = false;
+            try
+            {
+                using (var request_ = new System.Net.Http.HttpRequestMessage())
+                {
+
+                    if (x_Correlation_Id != null)
+                        request_.Headers.TryAddWithoutValidation("X-Correlation-Id", ConvertToString(x_Correlation_Id, System.Globalization.CultureInfo.InvariantCulture));
+
+                    if (if_None_Match != null)
+                        request_.Headers.TryAddWithoutValidation("If-None-Match", ConvertToString(if_None_Match, System.Globalization.CultureInfo.InvariantCulture));
+                    request_.Method = new System.Net.Http.HttpMethod("GET");
+                    request_.Headers.Accept.Add(System.Net.Http.Headers.MediaTypeWithQualityHeaderValue.Parse("application/json"));
+
+                    var urlBuilder_ = new System.Text.StringBuilder();
+                
+                    // Operation Path: "api/invoices/sums"
+                    urlBuilder_.Append("api/invoices/sums");
+                    urlBuilder_.Append('?');
+                    if (status != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("status")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(status, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (currency != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("currency")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(currency, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (method != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("method")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(method, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (dueBefore != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("dueBefore")).Append('=').Append(System.Uri.EscapeDataString(dueBefore.Value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (issuedFrom != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("issuedFrom")).Append('=').Append(System.Uri.EscapeDataString(issuedFrom.Value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (issuedTo != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("issuedTo")).Append('=').Append(System.Uri.EscapeDataString(issuedTo.Value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    urlBuilder_.Length--;
+
+                    PrepareRequest(client_, request_, urlBuilder_);
+
+                    var url_ = urlBuilder_.ToString();
+                    request_.RequestUri = new System.Uri(url_, System.UriKind.RelativeOrAbsolute);
+
+                    PrepareRequest(client_, request_, url_);
+
+                    var response_ = await client_.SendAsync(request_, System.Net.Http.HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+                    var disposeResponse_ = true;
+                    try
+                    {
+                        var headers_ = new System.Collections.Generic.Dictionary<string, System.Collections.Generic.IEnumerable<string>>();
+                        foreach (var item_ in response_.Headers)
+                            headers_[item_.Key] = item_.Value;
+                        if (response_.Content != null && response_.Content.Headers != null)
+                        {
+                            foreach (var item_ in response_.Content.Headers)
+                                headers_[item_.Key] = item_.Value;
+                        }
+
+                        ProcessResponse(client_, response_);
+
+                        var status_ = (int)response_.StatusCode;
+                        if (status_ == 200)
+                        {
+                            var objectResponse_ = await ReadObjectResponseAsync<InvoiceListSums>(response_, headers_, cancellationToken).ConfigureAwait(false);
                             if (objectResponse_.Object == null)
                             {
                                 throw new ApiException("Response was null which was not expected.", status_, objectResponse_.Text, headers_, null);
@@ -13917,7 +14085,7 @@ namespace CpsLedger.Tests.Contract.Generated
     }
 
     /// <summary>
-    /// One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency.
+    /// One page of finance's invoice list, by due date then invoice number, with the sums of all pages per currency unless `sums=omit` was asked for (then read them from `GET /api/invoices/sums`).
     /// </summary>
     [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
     public partial class InvoiceListPage
@@ -13942,16 +14110,22 @@ namespace CpsLedger.Tests.Contract.Generated
         public int PageSize { get; set; } = default!;
 
         /// <summary>
-        /// Invoices the filters match, on all pages.
+        /// Invoices the filters match, on all pages; null when asked with `sums=omit` (then counted by `GET /api/invoices/sums`).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("total")]
-        public long Total { get; set; } = default!;
+        public long? Total { get; set; } = default!;
 
         /// <summary>
-        /// The sums of the invoices the filters match (all pages), one entry per currency, in currency code order.
+        /// The sums of the invoices the filters match (all pages), one entry per currency, in currency code order; null when asked with `sums=omit` (then read from `GET /api/invoices/sums`).
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("totals")]
-        public System.Collections.Generic.ICollection<InvoiceListTotal> Totals { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceListTotal>();
+        public System.Collections.Generic.ICollection<InvoiceListTotal>? Totals { get; set; } = default!;
+
+        /// <summary>
+        /// Whether a later page has invoices: page the list by it when `total` is null (with the sums it is `page x pageSize &lt; total`).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("hasMore")]
+        public bool HasMore { get; set; } = default!;
 
     }
 
@@ -13976,6 +14150,42 @@ namespace CpsLedger.Tests.Contract.Generated
 
         [System.Runtime.Serialization.EnumMember(Value = @"refund_owed")]
         Refund_owed = 4,
+
+    }
+
+    /// <summary>
+    /// The count and sums of every invoice finance's list filters match (all pages), as its page carries them without `sums=omit`.
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public partial class InvoiceListSums
+    {
+
+        /// <summary>
+        /// Invoices the filters match, on all pages: the page's `total`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("total")]
+        public long Total { get; set; } = default!;
+
+        /// <summary>
+        /// Their sums, one entry per currency, in currency code order: the page's `totals`.
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("totals")]
+        public System.Collections.Generic.ICollection<InvoiceListTotal> Totals { get; set; } = new System.Collections.ObjectModel.Collection<InvoiceListTotal>();
+
+    }
+
+    /// <summary>
+    /// Whether finance's invoice list page carries the sums of all pages: `include` (the default, as before 2026-12-07) or `omit` (the page alone, with `hasMore`; the sums from `GET /api/invoices/sums`).
+    /// </summary>
+    [System.CodeDom.Compiler.GeneratedCode("NJsonSchema", "14.8.0.0 (NJsonSchema v11.6.2.0 (Newtonsoft.Json v13.0.0.0))")]
+    public enum InvoiceListSumsOption
+    {
+
+        [System.Runtime.Serialization.EnumMember(Value = @"include")]
+        Include = 0,
+
+        [System.Runtime.Serialization.EnumMember(Value = @"omit")]
+        Omit = 1,
 
     }
 

@@ -1401,6 +1401,65 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task Finance_sees_the_invoices_before_their_sums_and_pages_by_whether_more_follow()
+    {
+        // 51 open invoices, one due date: a page of 50, by number, and one more.
+        await App.InvoicesIssuedAtOneInstant([.. Enumerable.Range(1, 51).Select(n => ($"INV-2026-{n:D6}", 100m, "EUR"))]);
+        // The sums held, as on a slow line: the page is read without them and shown, "Counting…" in their place.
+        var sumsRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/invoices/sums", async route =>
+        {
+            await sumsRead.Task;
+            await route.ContinueAsync();
+        });
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(50);
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("Counting…");
+        // The page asked for says whether more follow, not how many pages there are: that comes with the sums.
+        await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 1");
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Previous page" })).ToHaveCountAsync(0);
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Next page" })).ToBeVisibleAsync();
+        sumsRead.SetResult();
+        await Expect(Page.GetByTestId("invoice-totals")).ToContainTextAsync("(51 invoices)");
+        await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 1 of 2");
+
+        // The last page: one invoice, no Next, Previous back to the first.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Next page" }).ClickAsync();
+        await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("#/invoices\\?.*page=2"));
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(rows.Nth(0)).ToContainTextAsync("INV-2026-000051");
+        await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 2 of 2");
+        await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Next page" })).ToHaveCountAsync(0);
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Previous page" }).ClickAsync();
+        await Expect(rows).ToHaveCountAsync(50);
+        await Expect(rows.Nth(0)).ToContainTextAsync("INV-2026-000001");
+    }
+
+    [Fact]
+    public async Task When_the_sums_cannot_be_read_the_invoices_are_still_listed_and_the_sums_line_says_so()
+    {
+        await App.InvoicesOfTwoAccounts();
+        await Page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/invoices/sums", route => route.FulfillAsync(new()
+        {
+            Status = 503,
+            ContentType = "application/problem+json",
+            Body = """{"title":"Database unavailable","status":503}""",
+        }));
+        await SignInAs(LedgerRoles.Finance, "fredrik");
+
+        var rows = Page.GetByTestId("invoice-list").Locator("tbody tr");
+        await Expect(rows).ToHaveCountAsync(3);
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync(
+            "The sums could not be read (Database unavailable (503)); the invoices below are as listed.");
+        // No alert over the page: the list works as ever, its lines' links and buttons included.
+        await Expect(Page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+        await rows.Nth(0).GetByRole(AriaRole.Link, new() { Name = "Alpha Studio" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "Alpha Studio", Level = 1 })).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task Finance_lists_the_invoices_issued_between_two_days_and_the_days_stay_in_the_address()
     {
         await App.InvoicesOfTwoAccounts();

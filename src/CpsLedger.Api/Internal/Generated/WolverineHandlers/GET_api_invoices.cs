@@ -102,6 +102,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            var sums = httpContext.Request.Query["sums"];
             var problemDetails1 = CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Validate(httpContext.Request, issuedFrom, issuedTo);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
@@ -112,7 +113,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var invoiceListPage_response = await CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Get(status, currency, method, dueBefore, issuedFrom, issuedTo, page, pageSize, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
+            var invoiceListPage_response = await CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Get(status, currency, method, dueBefore, issuedFrom, issuedTo, page, pageSize, sums, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, invoiceListPage_response, 404);
