@@ -164,7 +164,10 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
 
         var plan = await QueryPlans.FromAnIndexAloneAsync(App.Store, query, $"{App.SchemaName}.mt_doc_invoice");
         var said = string.Join("\n", plan);
-        Assert.True(plan.Any(line => line.Contains($"Index Only Scan using {InvoiceList.StatusIndex}")), said);
+        // Open's and overdue's may come from the still-owed index, which carries the same columns.
+        Assert.True(plan.Any(line => line.Contains($"Index Only Scan using {InvoiceList.StatusIndex}") ||
+                                     (status is InvoiceListStatus.Open or InvoiceListStatus.Overdue &&
+                                      line.Contains($"Index Only Scan using {InvoiceList.StillOwedIndex}"))), said);
         Assert.False(plan.Any(line => line.Contains("Heap") || line.Contains("Seq Scan") || line.Contains("Index Scan using")), said);
     }
 
@@ -382,7 +385,9 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         var query = InvoiceList.Matching(session, new InvoiceListFilter(status, null, null, null, null, null)).ToCommand();
 
         var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store, query);
-        Assert.Contains(plan, line => line.Contains(InvoiceList.StatusIndex));
+        // Open's and overdue's (still owed) may come from the still-owed index instead.
+        Assert.Contains(plan, line => line.Contains(InvoiceList.StatusIndex) ||
+                                      (status is InvoiceListStatus.Open or InvoiceListStatus.Overdue && line.Contains(InvoiceList.StillOwedIndex)));
     }
 
     [Fact]
@@ -393,6 +398,19 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
 
         var plan = await QueryPlans.InIndexOrderAsync(App.Store, query);
         Assert.Contains(plan, line => line.Contains(InvoiceList.OrderIndex));
+        Assert.DoesNotContain(plan, line => line.Contains("Sort"));
+    }
+
+    [Fact]
+    public async Task The_open_page_is_the_first_entries_of_the_still_owed_index_not_a_sort_of_every_open_invoice()
+    {
+        // Read through the status and outstanding indexes, open's page fetched and sorted every open invoice's row: 43 ms at 100,000 accounts.
+        await using var session = App.Store.QuerySession();
+        var query = InvoiceList.PageIds(session, new InvoiceListFilter(InvoiceListStatus.Open, null, null, null, null, null), 0,
+            InvoiceList.DefaultPageSize).ToCommand();
+
+        var plan = await QueryPlans.InIndexOrderAsync(App.Store, query);
+        Assert.Contains(plan, line => line.Contains(InvoiceList.StillOwedIndex));
         Assert.DoesNotContain(plan, line => line.Contains("Sort"));
     }
 

@@ -1,0 +1,1 @@
+drop index if exists cpsledger.mt_doc_invoice_idx_still_owed;
