@@ -184,10 +184,21 @@ public static class InvoiceList
                 index.Name = StillOwedIndex;
                 index.IncludeColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
                 index.Predicate = "(((status)::text = 'Open'::text) OR ((status)::text = 'Overdue'::text)) AND (outstanding > (0)::numeric)";
+            })
+            // The same for the invoices CPS owes money back on (OwesBack): refund_owed's page was a bitmap of the overpaid and
+            // refund-due indexes, every such invoice's row read and sorted (8.4 ms at p50 at 100,000 accounts, p99 14 ms).
+            .Index([i => i.DueOn, i => i.InvoiceNumber], index =>
+            {
+                index.Name = OwedBackIndex;
+                index.IncludeColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
+                index.Predicate = "(overpaid > (0)::numeric) OR (refund_due > (0)::numeric)";
             });
 
     /// <summary>The index open's page is served by: the invoices still owed (<see cref="StillOwed"/>) in the list's order, carrying the id.</summary>
     public const string StillOwedIndex = "mt_doc_invoice_idx_still_owed";
+
+    /// <summary>The index refund_owed's page is served by: the invoices CPS owes money back on in the list's order, carrying the id.</summary>
+    public const string OwedBackIndex = "mt_doc_invoice_idx_owed_back";
 
     // The id and number, and every column the sums add up or group by.
     private static readonly string[] SummedColumns =

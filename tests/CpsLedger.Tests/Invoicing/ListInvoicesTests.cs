@@ -401,16 +401,19 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         Assert.DoesNotContain(plan, line => line.Contains("Sort"));
     }
 
-    [Fact]
-    public async Task The_open_page_is_the_first_entries_of_the_still_owed_index_not_a_sort_of_every_open_invoice()
+    [Theory]
+    [InlineData(InvoiceListStatus.Open, InvoiceList.StillOwedIndex)]
+    [InlineData(InvoiceListStatus.RefundOwed, InvoiceList.OwedBackIndex)]
+    public async Task An_open_or_owed_back_page_is_the_first_entries_of_its_index_not_a_sort_of_every_such_invoice(InvoiceListStatus status,
+        string index)
     {
-        // Read through the status and outstanding indexes, open's page fetched and sorted every open invoice's row: 43 ms at 100,000 accounts.
+        // Read through two indexes each, these pages fetched and sorted every such invoice's row: open's 43 ms at 100,000 accounts.
         await using var session = App.Store.QuerySession();
-        var query = InvoiceList.PageIds(session, new InvoiceListFilter(InvoiceListStatus.Open, null, null, null, null, null), 0,
-            InvoiceList.DefaultPageSize).ToCommand();
+        var query = InvoiceList.PageIds(session, new InvoiceListFilter(status, null, null, null, null, null), 0, InvoiceList.DefaultPageSize)
+            .ToCommand();
 
         var plan = await QueryPlans.InIndexOrderAsync(App.Store, query);
-        Assert.Contains(plan, line => line.Contains(InvoiceList.StillOwedIndex));
+        Assert.Contains(plan, line => line.Contains(index));
         Assert.DoesNotContain(plan, line => line.Contains("Sort"));
     }
 
@@ -454,7 +457,10 @@ public sealed class ListInvoicesTests(LedgerApp app) : LedgerTest(app)
         var query = InvoiceList.Matching(session, new InvoiceListFilter(InvoiceListStatus.RefundOwed, null, null, null, null, null)).ToCommand();
 
         var plan = await QueryPlans.WithoutSequentialScansAsync(App.Store, query);
-        Assert.Contains(plan, line => line.Contains("mt_doc_invoice_idx_overpaid"));
-        Assert.Contains(plan, line => line.Contains("mt_doc_invoice_idx_refund_due"));
+        // The index of those invoices alone (since migration 022), or the partial indexes of its two members together.
+        var said = string.Join("\n", plan);
+        Assert.True(plan.Any(line => line.Contains(InvoiceList.OwedBackIndex)) ||
+                    (plan.Any(line => line.Contains("mt_doc_invoice_idx_overpaid")) && plan.Any(line => line.Contains("mt_doc_invoice_idx_refund_due"))),
+            said);
     }
 }
