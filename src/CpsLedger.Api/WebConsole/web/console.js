@@ -1042,8 +1042,8 @@ async function auditView(id) {
       h('h2', { id: 'verify-heading' }, 'Verification'),
       h('p', {}, 'Replays every event of the account and compares the result with each stored projection (summary documents, ',
         'products, serial claims, membership, the old CPS accounts it migrates from), field by field, each column copied out of its ',
-        'documents with the document, and each running total its payment events record with the sum of the amounts; and recomputes ',
-        'its hash chains.'),
+        'documents with the document, each running total its payment events record with the sum of the amounts, and each invoice and ',
+        'credit note number\'s claim with the event that issued the number; and recomputes its hash chains.'),
       h('div', { class: 'actions' }, h('button', {
         type: 'button',
         onclick: async event => {
@@ -1119,8 +1119,11 @@ function differenceTable(kind, differences) {
     h('thead', {}, h('tr', {}, ['Document', 'Id', kind.field, kind.stored, kind.replayed].map(c => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, differences.map(d => h('tr', {},
       h('td', {}, d.document), h('td', { class: 'mono' }, d.id), h('td', { class: 'mono' }, kind.label(d.field)),
-      h('td', { class: 'mono breakable' }, d.stored ?? '(none)'), h('td', { class: 'mono breakable' }, d.replayed ?? '(none)')))))) : null;
+      h('td', { class: 'mono breakable' }, d.stored ?? absent()), h('td', { class: 'mono breakable' }, d.replayed ?? absent())))))) : null;
 }
+
+// A value missing on one side, whole: in a narrow breakable column "(none)" broke as "(non" / "e)".
+const absent = () => h('span', { class: 'nowrap' }, '(none)');
 
 function renderVerification(target, report, chains) {
   const agrees = report.differences.length === 0 && report.chainBreaks.length === 0;
