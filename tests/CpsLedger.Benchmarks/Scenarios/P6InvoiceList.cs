@@ -105,7 +105,7 @@ public static class P6InvoiceList
     /// <summary>
     /// Invoices for the accounts from <paramref name="from"/> to <paramref name="to"/>, as the invoice handlers leave them: each invoice's
     /// stream (issued, then its payments, overdue or cancellation) bulk-appended, and its inline snapshot (the <see cref="Invoice"/>
-    /// document) built with the snapshot's own Create/Apply and bulk-inserted. Returns how many.
+    /// document) built with the snapshot's own Create/Apply and bulk-inserted, and its number's claim. Returns how many.
     /// </summary>
     public static async Task<int> SeedInvoicesAsync(IDocumentStore store, IReadOnlyList<Guid> accounts, int from, int to)
     {
@@ -117,6 +117,7 @@ public static class P6InvoiceList
         {
             var streams = new List<StreamAction>();
             var documents = new List<Invoice>();
+            var claims = new List<InvoiceNumberClaim>();
             for (var n = start; n < Math.Min(start + chunk, to); n++)
             {
                 // This year's invoice, whatever its fate; every third account also last year's, paid.
@@ -127,6 +128,7 @@ public static class P6InvoiceList
 
             await store.BulkInsertEventsAsync(streams, 5_000);
             await store.BulkInsertDocumentsAsync(documents, BulkInsertMode.InsertsOnly, 5_000);
+            await store.BulkInsertDocumentsAsync(claims, BulkInsertMode.InsertsOnly, 5_000);
             seeded += documents.Count;
 
             void Add(int n, int yearsAgo, int fate)
@@ -148,6 +150,8 @@ public static class P6InvoiceList
                 var issued = new InvoiceIssued(id, number, account, Guid.CreateVersion7(), $"CPS-B-{n}", $"Bench Studio {n}", "EE", method, currency,
                     [new InvoiceLine("CPS Gold, 12 months", total - vat)], total - vat, 0.24m, vat, total, issuedOn, issuedOn.AddDays(14), issuedAt,
                     CreditorReference: CreditorReferences.For(number), PeriodStart: issuedOn, PeriodEnd: issuedOn.AddYears(1).AddDays(-1));
+                // With its number's claim, as the issue writes it: verification (P4's, on the same ledger) compares claims with events.
+                claims.Add(new InvoiceNumberClaim { Id = number, InvoiceId = id, AccountId = account });
                 var stream = new List<object> { issued };
                 var at = issuedAt.AddDays(3);
                 PaymentReceived Payment(decimal amount, PaymentKind kind) => new(id, number, account, Guid.CreateVersion7(), method, amount, currency,
