@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using CpsLedger.Api.Accounts;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
@@ -21,12 +20,6 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// </summary>
 public static class P4Rebuild
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNameCaseInsensitive = true,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-    };
-
     public static async Task<IReadOnlyList<Figure>> RunAsync(Context ctx)
     {
         var accounts = ctx.Scale.RebuildEvents / Seeder.EventsPerAccount;
@@ -52,7 +45,7 @@ public static class P4Rebuild
             while (await reader.ReadAsync())
             {
                 var type = types[reader.GetString(0)];
-                _ = JsonSerializer.Deserialize(reader.GetString(1), type, Json) ?? throw new InvalidOperationException("null event");
+                _ = JsonSerializer.Deserialize(reader.GetString(1), type, LedgerVerification.EventJson) ?? throw new InvalidOperationException("null event");
                 scanned++;
             }
         }
@@ -110,25 +103,7 @@ public static class P4Rebuild
     /// </summary>
     private static async Task<IReadOnlyList<Figure>> RebuildAllAsync(Context ctx, DocumentStore store)
     {
-        var types = new Dictionary<string, Type>();
-        var scan = Stopwatch.StartNew();
-        long scanned = 0;
-        await using (var connection = new NpgsqlConnection(ctx.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"select mt_dotnet_type, data from {BenchApp.Schema}.mt_events order by seq_id", connection);
-            await using var reader = await cmd.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-            {
-                var name = reader.GetString(0);
-                if (!types.TryGetValue(name, out var type))
-                    types[name] = type = Type.GetType(name) ?? throw new InvalidOperationException($"unknown event type {name}");
-                _ = JsonSerializer.Deserialize(reader.GetString(1), type, Json) ?? throw new InvalidOperationException("null event");
-                scanned++;
-            }
-        }
-
-        scan.Stop();
+        var (scanned, scanElapsed) = await LedgerVerification.ScanAllEventsAsync(ctx.ConnectionString);
 
         // Live aggregations (BusinessAccount, ProductRegistration) store nothing, so there is nothing of theirs to rebuild (a rebuild
         // of one would write documents nobody reads).
@@ -161,31 +136,18 @@ public static class P4Rebuild
         if (error is null && after != before)
             error = $"rebuild changed the documents: before {before}; after {after}";
         var perSecond = scanned / rebuild.Elapsed.TotalSeconds;
-        var baseline = scanned / scan.Elapsed.TotalSeconds;
+        var baseline = scanned / scanElapsed.TotalSeconds;
         ctx.Log($"  P4 all {names.Count} projections over {scanned:N0} events: rebuild {rebuild.Elapsed.TotalSeconds:F1} s ({string.Join(", ", timings)}), " +
-                $"scan {scan.Elapsed.TotalSeconds:F1} s; {cpuNote}");
+                $"scan {scanElapsed.TotalSeconds:F1} s; {cpuNote}");
         // Verification of the whole ledger after the rebuild: every single-stream projection folded as the fast rebuild folds
-        // it and compared in batches, each account's claim rows and overrides, and every hash chain.
-        var verify = Stopwatch.StartNew();
-        string? verifyError = null;
-        var report = default(CpsLedger.Api.Audit.VerificationReport);
-        try
-        {
-            report = await new CpsLedger.Api.Audit.Verification(store, new CpsLedger.Api.Audit.ChainVerification(store)).RunAsync(null, CancellationToken.None);
-            if (!report.Agrees)
-                verifyError = $"verification disagrees: {report.Differences.Count} differences, {report.ChainBreaks.Count} chain breaks";
-        }
-        catch (Exception e)
-        {
-            verifyError = $"verification failed: {e.GetType().Name}: {e.Message}";
-        }
-
-        verify.Stop();
-        ctx.Log($"  P4 verification of the whole ledger: {verify.Elapsed.TotalSeconds:F1} s");
-        var verified = AgainstScan($"verify the whole ledger ({scanned:N0} events)", scanned / verify.Elapsed.TotalSeconds, baseline, verifyError,
-            () => $"{verify.Elapsed.TotalSeconds:F1} s: {report!.DocumentsChecked:N0} documents of {report.AccountsChecked:N0} accounts, hash chains included");
+        // it and compared in batches, the claim rows and overrides, the invoices' running totals and number claims (none unless P6
+        // ran before in the same run), and every hash chain.
+        var (verifyElapsed, report, verifyError) = await LedgerVerification.RunAsync(store);
+        ctx.Log($"  P4 verification of the whole ledger: {verifyElapsed.TotalSeconds:F1} s{(verifyError is null ? "" : $": {verifyError}")}");
+        var verified = AgainstScan($"verify the whole ledger ({scanned:N0} events)", scanned / verifyElapsed.TotalSeconds, baseline, verifyError,
+            () => $"{verifyElapsed.TotalSeconds:F1} s: {report!.DocumentsChecked:N0} documents of {report.AccountsChecked:N0} accounts, hash chains included");
         return [AgainstScan($"rebuild all {names.Count} projections from {scanned:N0} events", perSecond, baseline, error,
-            () => $"rebuild {rebuild.Elapsed.TotalSeconds:F1} s ({string.Join(", ", timings)}), scan {scan.Elapsed.TotalSeconds:F1} s; " +
+            () => $"rebuild {rebuild.Elapsed.TotalSeconds:F1} s ({string.Join(", ", timings)}), scan {scanElapsed.TotalSeconds:F1} s; " +
                   $"{cpuNote}; documents before and after: {after}",
             (">= 0.2x", perSecond / baseline >= 0.2)), verified];
     }

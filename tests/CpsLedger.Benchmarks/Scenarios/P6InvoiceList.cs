@@ -4,6 +4,7 @@ using CpsLedger.Api.Platform;
 using CpsLedger.Benchmarks.Harness;
 using JasperFx.Events;
 using Marten;
+using Marten.Events;
 using Npgsql;
 using Weasel.Core;
 
@@ -16,6 +17,8 @@ namespace CpsLedger.Benchmarks.Scenarios;
 /// one in a hundred overpaid. The same read in process (the endpoint's own method on the store, no HTTP) is the baseline, with its
 /// database round trips per read. Each filter is read three ways (<see cref="Reads"/>): the page with its sums, the page alone
 /// (<c>sums=omit</c>) and the sums alone. Held to P5's target (p99 &lt;= 10 ms; the larger size no worse than 1.5x the smaller).
+/// Then, at each size, the whole ledger verified as <c>verify</c> does it (<see cref="VerifyAsync"/>), its invoices' events and
+/// number claims included, against a scan of every event: an error, and no time, when it finds a difference.
 /// </summary>
 public static class P6InvoiceList
 {
@@ -43,6 +46,8 @@ public static class P6InvoiceList
                 foreach (var read in Reads)
                     figures.Add(await MeasureAsync(ctx, http, store, previous, status, read, size, invoices));
             }
+
+            figures.Add(await VerifyAsync(ctx, store, size, invoices));
         }
 
         return figures;
@@ -103,9 +108,46 @@ public static class P6InvoiceList
     }
 
     /// <summary>
+    /// The whole ledger verified (<see cref="LedgerVerification"/>): P4 verifies a ledger of accounts and products only when it runs
+    /// alone, so this is where the invoices' checks are measured at scale (since 2026-12-07 the invoices' events read once for their
+    /// running totals and the number claims' check, and every invoice and credit note number claim read). What the ledger holds
+    /// besides P6's accounts and invoices is what the scenarios before it in the run left.
+    /// </summary>
+    private static async Task<Figure> VerifyAsync(Context ctx, IDocumentStore store, int size, int invoices)
+    {
+        var (scanned, scanElapsed) = await LedgerVerification.ScanAllEventsAsync(ctx.ConnectionString);
+        var (elapsed, report, error) = await LedgerVerification.RunAsync(store);
+        int invoiceClaims, creditNoteClaims, invoiceEvents;
+        await using (var session = store.QuerySession())
+        {
+            invoiceClaims = await session.Query<InvoiceNumberClaim>().CountAsync();
+            creditNoteClaims = await session.Query<CreditNoteNumberClaim>().CountAsync();
+            Type[] checkedEvents = [.. CpsLedger.Api.Audit.RunningTotals.Events.Union(CpsLedger.Api.Audit.DocumentNumberClaims.Events)];
+            invoiceEvents = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(checkedEvents)).CountAsync();
+        }
+
+        var what = $"{invoiceEvents:N0} invoice events (issued, payments, credit notes), {invoiceClaims:N0} invoice and {creditNoteClaims:N0} credit note number claims";
+        ctx.Log($"  P6 verification of the whole ledger at {size:N0} accounts: {elapsed.TotalSeconds:F1} s, scan {scanElapsed.TotalSeconds:F1} s; {what}" +
+                (error is null ? "" : $"; {error}"));
+        return new Figure
+        {
+            Scenario = "P6",
+            Name = $"verify the whole ledger, {invoices:N0} invoices of {size:N0} accounts ({scanned:N0} events)",
+            Unit = "events/s",
+            Value = error is null ? scanned / elapsed.TotalSeconds : null,
+            BaselineName = "Npgsql scan + deserialize",
+            Baseline = scanned / scanElapsed.TotalSeconds,
+            Status = error is null ? null : "error",
+            Note = error ?? $"{elapsed.TotalSeconds:F1} s, scan {scanElapsed.TotalSeconds:F1} s: {report!.DocumentsChecked:N0} documents of " +
+                $"{report.AccountsChecked:N0} accounts, {what}, hash chains included",
+        };
+    }
+
+    /// <summary>
     /// Invoices for the accounts from <paramref name="from"/> to <paramref name="to"/>, as the invoice handlers leave them: each invoice's
-    /// stream (issued, then its payments, overdue or cancellation) bulk-appended, and its inline snapshot (the <see cref="Invoice"/>
-    /// document) built with the snapshot's own Create/Apply and bulk-inserted, and its number's claim. Returns how many.
+    /// stream (issued, then its payments, overdue or cancellation and its credit note) bulk-appended, and its inline snapshot (the
+    /// <see cref="Invoice"/> document) built with the snapshot's own Create/Apply and bulk-inserted, and its numbers' claims. Returns how
+    /// many.
     /// </summary>
     public static async Task<int> SeedInvoicesAsync(IDocumentStore store, IReadOnlyList<Guid> accounts, int from, int to)
     {
@@ -118,6 +160,7 @@ public static class P6InvoiceList
             var streams = new List<StreamAction>();
             var documents = new List<Invoice>();
             var claims = new List<InvoiceNumberClaim>();
+            var creditNoteClaims = new List<CreditNoteNumberClaim>();
             for (var n = start; n < Math.Min(start + chunk, to); n++)
             {
                 // This year's invoice, whatever its fate; every third account also last year's, paid.
@@ -129,6 +172,7 @@ public static class P6InvoiceList
             await store.BulkInsertEventsAsync(streams, 5_000);
             await store.BulkInsertDocumentsAsync(documents, BulkInsertMode.InsertsOnly, 5_000);
             await store.BulkInsertDocumentsAsync(claims, BulkInsertMode.InsertsOnly, 5_000);
+            await store.BulkInsertDocumentsAsync(creditNoteClaims, BulkInsertMode.InsertsOnly, 5_000);
             seeded += documents.Count;
 
             void Add(int n, int yearsAgo, int fate)
@@ -163,10 +207,16 @@ public static class P6InvoiceList
                     case < 6: // overdue
                         stream.Add(new InvoiceBecameOverdue(id, number, account, total, currency, issuedOn.AddDays(14), issuedOn.AddDays(44), issuedAt.AddDays(15)));
                         break;
-                    case < 9: // cancelled; one in three after the money arrived, which is owed back
+                    case < 9: // cancelled by a credit note, as CancelInvoiceDecision does; one in three after the money arrived, which is owed back
                         if (fate == 8)
                             stream.Add(Payment(total, PaymentKind.Full));
-                        stream.Add(new InvoiceCancelled(id, number, account, $"CN-{n}-{yearsAgo}", "Joined by mistake", at.AddDays(1)));
+                        var creditNote = $"CN-{today.Year - yearsAgo:D4}-{n % 1_000_000:D6}";
+                        var cancelledAt = at.AddDays(1);
+                        stream.Add(new InvoiceCancelled(id, number, account, creditNote, "Joined by mistake", cancelledAt));
+                        stream.Add(new CreditNoteIssued(id, creditNote, number, issuedOn, account, "Joined by mistake", Seller,
+                            new InvoiceBuyer($"Bench Studio {n}", null, "EE", null, $"owner{n}@bench.example"), currency, issued.Lines, issued.Subtotal,
+                            null, issued.VatRate, issued.Vat, total, fate == 8 ? total : 0m, DateOnly.FromDateTime(cancelledAt.UtcDateTime), cancelledAt));
+                        creditNoteClaims.Add(new CreditNoteNumberClaim { Id = creditNote, InvoiceId = id, AccountId = account });
                         break;
                     case 9: // overpaid: paid twice over by mistake
                         stream.Add(Payment(total * 2, PaymentKind.Overpayment));
@@ -190,6 +240,7 @@ public static class P6InvoiceList
                         InvoicePaid p => invoice.Apply(p),
                         InvoiceBecameOverdue o => invoice.Apply(o),
                         InvoiceCancelled c => invoice.Apply(c),
+                        CreditNoteIssued c => invoice.Apply(c),
                         _ => throw new InvalidOperationException(e.GetType().Name),
                     };
                 }
@@ -201,11 +252,18 @@ public static class P6InvoiceList
         return seeded;
     }
 
+    /// <summary>The seller on the seeded credit notes.</summary>
+    private static readonly InvoiceSeller Seller = new("Bench Seller OÜ", "Bench Seller", new CpsLedger.Api.Accounts.PostalAddress("Bench 1", null, "10111", "Tallinn", "EE"),
+        "EE100000001", "10000001", null, "finance@bench.example");
+
+    // After the bulk load, as the seeder does for the accounts: the list's tables, and what verification reads that the invoices added to.
     private static async Task Analyze(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var cmd = new NpgsqlCommand($"analyze {BenchApp.Schema}.mt_doc_invoice; analyze {BenchApp.Schema}.mt_doc_accountview", connection);
+        await using var cmd = new NpgsqlCommand($"analyze {BenchApp.Schema}.mt_doc_invoice; analyze {BenchApp.Schema}.mt_doc_accountview; " +
+            $"analyze {BenchApp.Schema}.mt_events, {BenchApp.Schema}.mt_streams, {BenchApp.Schema}.account_chain, " +
+            $"{BenchApp.Schema}.mt_doc_invoicenumberclaim, {BenchApp.Schema}.mt_doc_creditnotenumberclaim", connection);
         await cmd.ExecuteNonQueryAsync();
     }
 }

@@ -1405,7 +1405,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     {
         // 51 open invoices, one due date: a page of 50, by number, and one more.
         await App.InvoicesIssuedAtOneInstant([.. Enumerable.Range(1, 51).Select(n => ($"INV-2026-{n:D6}", 100m, "EUR"))]);
-        // The sums held, as on a slow line: the page is read without them and shown, "Counting…" in their place.
+        // The sums held, as on a slow line: the page is read without them and shown, "Counting…" in their place. Each page's sums wait
+        // for the hold in place when they are asked for.
         var sumsRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await Page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/invoices/sums", async route =>
         {
@@ -1425,13 +1426,19 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(Page.GetByTestId("invoice-totals")).ToContainTextAsync("(51 invoices)");
         await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 1 of 2");
 
-        // The last page: one invoice, no Next, Previous back to the first.
+        // The last page: one invoice, no Next, Previous back to the first; shown before its sums too, and its number of pages with them.
+        sumsRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await Page.GetByRole(AriaRole.Link, new() { Name = "Next page" }).ClickAsync();
         await Expect(Page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("#/invoices\\?.*page=2"));
         await Expect(rows).ToHaveCountAsync(1);
         await Expect(rows.Nth(0)).ToContainTextAsync("INV-2026-000051");
-        await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 2 of 2");
+        await Expect(Page.GetByTestId("invoice-totals")).ToHaveTextAsync("Counting…");
+        await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 2");
         await Expect(Page.GetByRole(AriaRole.Link, new() { Name = "Next page" })).ToHaveCountAsync(0);
+        await Screenshot("finance-invoices-counting");
+        sumsRead.SetResult();
+        await Expect(Page.GetByTestId("invoice-totals")).ToContainTextAsync("(51 invoices)");
+        await Expect(Page.GetByTestId("invoice-page")).ToHaveTextAsync("Page 2 of 2");
         await Page.GetByRole(AriaRole.Link, new() { Name = "Previous page" }).ClickAsync();
         await Expect(rows).ToHaveCountAsync(50);
         await Expect(rows.Nth(0)).ToContainTextAsync("INV-2026-000001");
