@@ -182,7 +182,7 @@ public static class InvoiceList
             .Index([i => i.DueOn, i => i.InvoiceNumber], index =>
             {
                 index.Name = StillOwedIndex;
-                index.IncludeColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
+                index.IncludeColumns = PageColumns;
                 index.Predicate = "(((status)::text = 'Open'::text) OR ((status)::text = 'Overdue'::text)) AND (outstanding > (0)::numeric)";
             })
             // The same for the invoices CPS owes money back on (OwesBack): refund_owed's page was a bitmap of the overpaid and
@@ -190,7 +190,7 @@ public static class InvoiceList
             .Index([i => i.DueOn, i => i.InvoiceNumber], index =>
             {
                 index.Name = OwedBackIndex;
-                index.IncludeColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
+                index.IncludeColumns = PageColumns;
                 index.Predicate = "(overpaid > (0)::numeric) OR (refund_due > (0)::numeric)";
             });
 
@@ -203,6 +203,9 @@ public static class InvoiceList
     // The id and number, and every column the sums add up or group by.
     private static readonly string[] SummedColumns =
         ["id", "invoice_number", "currency", "total", "outstanding", "overpaid", "refund_due", "total_received", "refunded", CreditedColumn];
+
+    // What the open and owed-back indexes carry beside their key (the due date and the number): the sums' columns and the status.
+    private static readonly string[] PageColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
 
     private static void Brin(DocumentIndex index) => index.Method = IndexMethod.brin;
 
