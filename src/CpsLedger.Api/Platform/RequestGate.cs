@@ -216,8 +216,9 @@ public sealed partial class RequestGate(
         var range = parameter?.GetCustomAttribute<RangeAttribute>(true);
         if (parsed is null)
         {
+            // A whole number too large for its type is told the range, not the range's own words ("a positive number": it is one).
             errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long))
-                ? range.ErrorMessage ?? WholeNumber(range)
+                ? (WholeNumberText().IsMatch(value) ? null : range.ErrorMessage) ?? WholeNumber(range)
                 : Expected(type) + UnescapedPlus(type, value) + TooPrecise(type, value));
             return;
         }
@@ -249,6 +250,9 @@ public sealed partial class RequestGate(
         return Timestamp().IsMatch(value)
                && DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.None, out timestamp);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[+-]?[0-9]+$")]
+    private static partial System.Text.RegularExpressions.Regex WholeNumberText();
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?([Zz]|[+-]\d{2}:?\d{2})$")]
     private static partial System.Text.RegularExpressions.Regex Timestamp();

@@ -546,4 +546,15 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await using var count = new Npgsql.NpgsqlCommand($"select count(*) from {App.SchemaName}.mt_events where type <> 'tombstone'", connection);
         return (long)(await count.ExecuteScalarAsync())!;
     }
+
+    // A whole number too large for its type was told the range's own words ("a positive number"), which it is: the range it takes.
+    [Fact]
+    public async Task a_sequence_too_large_for_a_whole_number_is_told_the_range_it_takes()
+    {
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+
+        var messages = await Field(await auditor.GetAsync($"/api/accounts/{Guid.NewGuid()}/as-of?sequence=99999999999999999999"), "sequence");
+
+        Assert.Equal(["Must be a whole number from 1 to 9223372036854775807."], messages.EnumerateArray().Select(m => m.GetString()));
+    }
 }
