@@ -43,6 +43,12 @@ public sealed partial class RequestGate(
 
     public const string QueryNotUtf8 = "Not UTF-8: a query value is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
 
+    /// <summary>How deep a JSON body may nest (System.Text.Json's default, which Wolverine reads the body with too).</summary>
+    public const int MaxDepth = 64;
+
+    public static readonly string TooDeep =
+        $"The request body nests arrays and objects deeper than {MaxDepth} levels, the most the ledger reads (its bodies need a few).";
+
     private readonly Lazy<FrozenDictionary<HttpChain, Shape>> _shapes = new(() => Describe(endpoints, descriptions));
     private readonly JsonSerializerOptions _options = json.Value.SerializerOptions;
 
@@ -187,6 +193,25 @@ public sealed partial class RequestGate(
         return keys;
     }
 
+    // Whether the body goes deeper than MaxDepth before anything else is wrong with it: the parser's error says only "not valid".
+    private static bool NestsTooDeep(ReadOnlySpan<byte> bytes)
+    {
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = int.MaxValue });
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= MaxDepth)
+                    return true;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return false;
+    }
+
     // A value from the route or the query string, as the endpoint will bind it.
     private static void CheckValue(string name, string value, Type type, ParameterInfo? parameter, Errors errors)
     {
@@ -294,13 +319,15 @@ public sealed partial class RequestGate(
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(bytes);
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth });
         }
         catch (JsonException e)
         {
             errors.Add(BodyKey, bytes.Length == 0
                 ? "A JSON object is required as the request body."
-                : $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
+                : NestsTooDeep(bytes.Span)
+                    ? TooDeep
+                    : $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
             return null;
         }
 

@@ -557,4 +557,16 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
 
         Assert.Equal(["Must be a whole number from 1 to 9223372036854775807."], messages.EnumerateArray().Select(m => m.GetString()));
     }
+
+    // System.Text.Json stops at 64 levels: a deeper body was "not valid JSON", though every byte of it was.
+    [Fact]
+    public async Task a_body_nested_deeper_than_the_limit_is_told_the_limit()
+    {
+        var body = new string('[', 100) + new string(']', 100);
+
+        var messages = await Field(await Send(HttpMethod.Post, "/api/accounts", $"{{\"companyName\":{body}}}"), RequestGate.BodyKey);
+
+        Assert.Equal([RequestGate.TooDeep], messages.EnumerateArray().Select(m => m.GetString()));
+        Assert.Contains($"{RequestGate.MaxDepth}", RequestGate.TooDeep);
+    }
 }
