@@ -43,6 +43,9 @@ public sealed partial class RequestGate(
 
     public const string QueryNotUtf8 = "Not UTF-8: a query value is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
 
+    /// <summary>What a 415 for a body says: the gate's, and routing's (an endpoint's accepted types, before the gate runs).</summary>
+    public const string JsonOnly = "The request body must be JSON, sent with Content-Type: application/json.";
+
     /// <summary>How deep a JSON body may nest (System.Text.Json's default, which Wolverine reads the body with too).</summary>
     public const int MaxDepth = 64;
 
@@ -87,8 +90,7 @@ public sealed partial class RequestGate(
             }
             else if (errors.Count == 0)
             {
-                await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
-                    "The request body must be JSON, sent with Content-Type: application/json.");
+                await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", JsonOnly);
                 return;
             }
         }

@@ -569,4 +569,14 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal([RequestGate.TooDeep], messages.EnumerateArray().Select(m => m.GetString()));
         Assert.Contains($"{RequestGate.MaxDepth}", RequestGate.TooDeep);
     }
+
+    // Routing refuses another Content-Type (the endpoint's accepted types) before the gate runs: its 415 said nothing.
+    [Fact]
+    public async Task routings_415_says_the_body_must_be_json()
+    {
+        var problem = await (await Send(HttpMethod.Post, "/api/accounts", "companyName=x", "text/plain"))
+            .ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
+
+        Assert.Equal(RequestGate.JsonOnly, problem.GetProperty("detail").GetString());
+    }
 }
