@@ -43,6 +43,8 @@ public sealed partial class RequestGate(
 
     public const string QueryNotUtf8 = "Not UTF-8: a query value is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
 
+    public const string PathNotUtf8 = "Not UTF-8: a value in the path is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
+
     /// <summary>What a 415 for a body says: the gate's, and routing's (an endpoint's accepted types, before the gate runs).</summary>
     public const string JsonOnly = "The request body must be JSON, sent with Content-Type: application/json.";
 
@@ -138,11 +140,35 @@ public sealed partial class RequestGate(
 
     private static void CheckRoute(HttpContext context, Shape shape, Errors errors)
     {
+        var notUtf8 = ValuesNotUtf8(context);
         foreach (var (name, type, _) in shape.Route)
         {
-            if (context.GetRouteValue(name) is string value)
+            if (notUtf8.Contains(name))
+                errors.Add(name, PathNotUtf8);
+            else if (context.GetRouteValue(name) is string value)
                 CheckValue(name, value, type, null, errors);
         }
+    }
+
+    // Kestrel decodes a path's percent-encoded bytes only where they are UTF-8 and leaves the rest as typed: "%FF" reached the
+    // endpoint as the three characters and was looked up (404). The route values whose segment, as sent, has bytes that are not.
+    private static HashSet<string> ValuesNotUtf8(HttpContext context)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget is not { } target
+            || !target.Contains('%') || context.GetEndpoint() is not RouteEndpoint { RoutePattern: var pattern })
+            return names;
+        var path = target.Split('?', 2)[0];
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < Math.Min(segments.Length, pattern.PathSegments.Count); i++)
+        {
+            if (segments[i].Contains('%')
+                && !System.Text.Unicode.Utf8.IsValid(System.Web.HttpUtility.UrlDecodeToBytes(segments[i]))
+                && pattern.PathSegments[i].Parts is [Microsoft.AspNetCore.Routing.Patterns.RoutePatternParameterPart parameter])
+                names.Add(parameter.Name);
+        }
+
+        return names;
     }
 
     private static void CheckQuery(HttpContext context, Shape shape, Errors errors)
