@@ -25,8 +25,12 @@ public static class DocumentNumberClaims
     /// <summary>The invoice and the account a number was issued to (by its event) or is claimed for (by its claim).</summary>
     public sealed record Holder(Guid InvoiceId, Guid AccountId);
 
+    /// <summary>The invoice numbers and the credit note numbers some events issue, each to its holder.</summary>
+    public sealed record Issued(IReadOnlyDictionary<string, Holder> Invoices, IReadOnlyDictionary<string, Holder> CreditNotes);
+
     /// <summary>The invoice numbers and the credit note numbers the events given issue, each the first event's (in the order given).</summary>
-    public static (Dictionary<string, Holder> Invoices, Dictionary<string, Holder> CreditNotes) IssuedIn(IEnumerable<IEvent> events)
+    /// <param name="events">Any events (the number-issuing ones are picked out): the ledger's, or one account's streams'.</param>
+    public static Issued IssuedIn(IEnumerable<IEvent> events)
     {
         var invoices = new Dictionary<string, Holder>(StringComparer.Ordinal);
         var creditNotes = new Dictionary<string, Holder>(StringComparer.Ordinal);
@@ -38,7 +42,7 @@ public static class DocumentNumberClaims
                 creditNotes.TryAdd(note.CreditNoteNumber, new Holder(note.InvoiceId, note.AccountId));
         }
 
-        return (invoices, creditNotes);
+        return new Issued(invoices, creditNotes);
     }
 
     /// <summary>
@@ -47,13 +51,13 @@ public static class DocumentNumberClaims
     /// each field of a claim that names another invoice or account than the event (<c>stored</c> the claim's, <c>replayed</c> the
     /// event's). Numbers in ordinal order.
     /// </summary>
-    /// <param name="events">Any events (the number-issuing ones are picked out): the ledger's, or one account's streams'.</param>
+    /// <param name="issued">The numbers the events issue (<see cref="IssuedIn"/>), worked out once for the claims to read and this.</param>
     /// <param name="invoiceClaims">The claims to compare: every one, or one account's (those naming it, and those of the numbers its
     /// events issue).</param>
-    public static IReadOnlyList<ProjectionDifference> Compare(IEnumerable<IEvent> events, IEnumerable<InvoiceNumberClaim> invoiceClaims,
+    public static IReadOnlyList<ProjectionDifference> Compare(Issued issued, IEnumerable<InvoiceNumberClaim> invoiceClaims,
         IEnumerable<CreditNoteNumberClaim> creditNoteClaims)
     {
-        var (invoices, creditNotes) = IssuedIn(events);
+        var (invoices, creditNotes) = issued;
         var differences = new List<ProjectionDifference>();
         Compare(nameof(InvoiceNumberClaim), invoiceClaims.ToDictionary(c => c.Id, c => new Holder(c.InvoiceId, c.AccountId)), invoices, differences);
         Compare(nameof(CreditNoteNumberClaim), creditNoteClaims.ToDictionary(c => c.Id, c => new Holder(c.InvoiceId, c.AccountId)), creditNotes,

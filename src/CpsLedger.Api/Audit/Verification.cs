@@ -336,7 +336,8 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
             _ => null,
         }).OfType<string>().Distinct().ToList();
         // The invoice and credit note numbers its invoices' events issue (DocumentNumberClaims).
-        var (invoiceNumbers, creditNoteNumbers) = DocumentNumberClaims.IssuedIn(streamEvents.OrderBy(e => e.Sequence));
+        var issued = DocumentNumberClaims.IssuedIn(streamEvents.OrderBy(e => e.Sequence));
+        var (invoiceNumbers, creditNoteNumbers) = issued;
         // The claims of those numbers not among those naming the account (a claim moved or missing), read only when there is one, all
         // kinds in one batch: a round trip a tampered account costs.
         var elsewhere = numbers.Except(stored.NumberClaims.Select(c => c.Id)).ToList();
@@ -360,7 +361,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var creditNoteClaims = stored.CreditNoteNumberClaims.Concat(creditNoteClaimsElsewhere).DistinctBy(c => c.Id).ToList();
         var count = CompareSets(stored.Claims, stored.EmailClaims, storedNumberClaims, replayedProducts, events, differences)
                     + await CompareOverrides(session, accountId, stored.Overrides, differences, ct);
-        differences.AddRange(DocumentNumberClaims.Compare(streamEvents.OrderBy(e => e.Sequence), invoiceClaims, creditNoteClaims));
+        differences.AddRange(DocumentNumberClaims.Compare(issued, invoiceClaims, creditNoteClaims));
         return count + invoiceClaims.Count + creditNoteClaims.Count;
     }
 
@@ -378,7 +379,7 @@ public sealed class Verification(IDocumentStore store, ChainVerification chains)
         var invoiceEvents = await session.Events.QueryAllRawEvents().Where(e => e.EventTypesAre(InvoiceEvents)).OrderBy(e => e.Sequence).ToListAsync(ct);
         var count = CompareSets(storedClaims, storedEmailClaims, storedNumberClaims, replayedProducts, events, differences)
                     + await CompareOverrides(session, null, await StoredIds(typeof(SupportOverride), ct), differences, ct);
-        differences.AddRange(DocumentNumberClaims.Compare(invoiceEvents, invoiceClaims, creditNoteClaims));
+        differences.AddRange(DocumentNumberClaims.Compare(DocumentNumberClaims.IssuedIn(invoiceEvents), invoiceClaims, creditNoteClaims));
         differences.AddRange(RunningTotals.Compare(invoiceEvents));
         return count + invoiceClaims.Count + creditNoteClaims.Count;
     }

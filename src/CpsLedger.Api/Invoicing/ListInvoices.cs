@@ -182,7 +182,7 @@ public static class InvoiceList
             .Index([i => i.DueOn, i => i.InvoiceNumber], index =>
             {
                 index.Name = StillOwedIndex;
-                index.IncludeColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
+                index.IncludeColumns = PageColumns;
                 index.Predicate = "(((status)::text = 'Open'::text) OR ((status)::text = 'Overdue'::text)) AND (outstanding > (0)::numeric)";
             })
             // The same for the invoices CPS owes money back on (OwesBack): refund_owed's page was a bitmap of the overpaid and
@@ -190,7 +190,7 @@ public static class InvoiceList
             .Index([i => i.DueOn, i => i.InvoiceNumber], index =>
             {
                 index.Name = OwedBackIndex;
-                index.IncludeColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
+                index.IncludeColumns = PageColumns;
                 index.Predicate = "(overpaid > (0)::numeric) OR (refund_due > (0)::numeric)";
             });
 
@@ -203,6 +203,9 @@ public static class InvoiceList
     // The id and number, and every column the sums add up or group by.
     private static readonly string[] SummedColumns =
         ["id", "invoice_number", "currency", "total", "outstanding", "overpaid", "refund_due", "total_received", "refunded", CreditedColumn];
+
+    // What the open and owed-back indexes carry beside their key (the due date and the number): the sums' columns and the status.
+    private static readonly string[] PageColumns = [.. SummedColumns.Where(c => c != "invoice_number"), "status"];
 
     private static void Brin(DocumentIndex index) => index.Method = IndexMethod.brin;
 
@@ -412,7 +415,7 @@ public static class InvoiceList
     /// <summary>Who reads the list and its sums: finance, and auditors.</summary>
     public const string Roles = $"{LedgerRoles.Finance},{LedgerRoles.Auditor}";
 
-    // The filters' words, said once for the list and its sums (each endpoint's parameters carry them).
+    // The filters' words (InvoiceListQuery's members carry them).
     public const string StatusDescription = "Only invoices that stand so: open (still owed, overdue ones included), overdue, paid, cancelled, or refund_owed " +
                                             "(CPS owes money back: overpaid, or money received on a cancelled invoice, less what was refunded). Any letter case. Left out: every invoice.";
 
@@ -433,10 +436,47 @@ public static class InvoiceList
         text is null ? null : Enum.GetValues<T>().Cast<T?>().FirstOrDefault(v => string.Equals(LedgerJson.NameOf(v!.Value), text.Trim(), StringComparison.OrdinalIgnoreCase));
 }
 
+/// <summary>
+/// The filters finance's list and its sums take from the query string, declared once for both ([AsParameters]). Wolverine describes
+/// each member as a query parameter with the member's attributes, so the OpenAPI document and the request gate read them as they read
+/// an endpoint method's parameters; a Validate method takes the object, as Wolverine binds its members into it, not as locals.
+/// </summary>
+public sealed class InvoiceListQuery
+{
+    [FromQuery(Name = "status")]
+    [Description(InvoiceList.StatusDescription)]
+    [OneOf(typeof(InvoiceListStatus))]
+    public string? Status { get; set; }
+
+    [FromQuery(Name = "currency")]
+    [Description(InvoiceList.CurrencyDescription)]
+    [CurrencyCode]
+    public string? Currency { get; set; }
+
+    [FromQuery(Name = "method")]
+    [Description(InvoiceList.MethodDescription)]
+    [OneOf(typeof(PaymentMethod))]
+    public string? Method { get; set; }
+
+    [FromQuery(Name = "dueBefore")]
+    [Description(InvoiceList.DueBeforeDescription)]
+    public DateOnly? DueBefore { get; set; }
+
+    [FromQuery(Name = "issuedFrom")]
+    [Description(InvoiceList.IssuedFromDescription)]
+    public DateOnly? IssuedFrom { get; set; }
+
+    [FromQuery(Name = "issuedTo")]
+    [Description(InvoiceList.IssuedToDescription)]
+    public DateOnly? IssuedTo { get; set; }
+
+    public InvoiceListFilter Filter() => InvoiceList.Filter(Status, Currency, Method, DueBefore, IssuedFrom, IssuedTo);
+}
+
 public static class ListInvoicesEndpoint
 {
-    public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo) =>
-        InvoiceList.Validate(request, issuedFrom, issuedTo);
+    public static ProblemDetails Validate(HttpRequest request, InvoiceListQuery query) =>
+        InvoiceList.Validate(request, query.IssuedFrom, query.IssuedTo);
 
     [WolverineGet("/api/invoices", OperationId = "ListInvoices")]
     [Authorize(Roles = InvoiceList.Roles)]
@@ -444,12 +484,7 @@ public static class ListInvoicesEndpoint
     [ProducesResponseType<InvoiceListPage>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     public static async Task<InvoiceListPage> Get(
-        [Description(InvoiceList.StatusDescription)][OneOf(typeof(InvoiceListStatus))] string? status,
-        [Description(InvoiceList.CurrencyDescription)][CurrencyCode] string? currency,
-        [Description(InvoiceList.MethodDescription)][OneOf(typeof(PaymentMethod))] string? method,
-        [Description(InvoiceList.DueBeforeDescription)] DateOnly? dueBefore,
-        [Description(InvoiceList.IssuedFromDescription)] DateOnly? issuedFrom,
-        [Description(InvoiceList.IssuedToDescription)] DateOnly? issuedTo,
+        [AsParameters] InvoiceListQuery query,
         [Description("The page, from 1 (default 1); a page past the last has no items.")][Range(1, Paging.MaxPage)] int? page,
         [Description("Invoices per page (default 50).")][Range(1, InvoiceList.MaxPageSize)] int? pageSize,
         [Description("include (the default): the page carries total and totals, the count and sums of every invoice the filters match. " +
@@ -459,7 +494,7 @@ public static class ListInvoicesEndpoint
         [OneOf(typeof(InvoiceListSumsOption))] string? sums,
         IQuerySession session, TimeProvider clock, HttpContext http, CancellationToken ct)
     {
-        var filter = InvoiceList.Filter(status, currency, method, dueBefore, issuedFrom, issuedTo);
+        var filter = query.Filter();
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
         var withSums = InvoiceList.Parse<InvoiceListSumsOption>(sums) != InvoiceListSumsOption.Omit;
         var read = await InvoiceList.ReadAsync(session, filter, page ?? 1, pageSize ?? InvoiceList.DefaultPageSize, withSums, today, ct);
@@ -470,8 +505,8 @@ public static class ListInvoicesEndpoint
 
 public static class ListInvoiceSumsEndpoint
 {
-    public static ProblemDetails Validate(HttpRequest request, DateOnly? issuedFrom, DateOnly? issuedTo) =>
-        InvoiceList.Validate(request, issuedFrom, issuedTo);
+    public static ProblemDetails Validate(HttpRequest request, InvoiceListQuery query) =>
+        InvoiceList.Validate(request, query.IssuedFrom, query.IssuedTo);
 
     [WolverineGet("/api/invoices/sums", OperationId = "ListInvoiceSums")]
     [Authorize(Roles = InvoiceList.Roles)]
@@ -479,12 +514,7 @@ public static class ListInvoiceSumsEndpoint
     [ProducesResponseType<InvoiceListSums>(StatusCodes.Status200OK)]
     [ProducesResponseType<HttpValidationProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     public static Task<InvoiceListSums> Get(
-        [Description(InvoiceList.StatusDescription)][OneOf(typeof(InvoiceListStatus))] string? status,
-        [Description(InvoiceList.CurrencyDescription)][CurrencyCode] string? currency,
-        [Description(InvoiceList.MethodDescription)][OneOf(typeof(PaymentMethod))] string? method,
-        [Description(InvoiceList.DueBeforeDescription)] DateOnly? dueBefore,
-        [Description(InvoiceList.IssuedFromDescription)] DateOnly? issuedFrom,
-        [Description(InvoiceList.IssuedToDescription)] DateOnly? issuedTo,
+        [AsParameters] InvoiceListQuery query,
         IQuerySession session, CancellationToken ct) =>
-        InvoiceList.SumsAsync(session, InvoiceList.Filter(status, currency, method, dueBefore, issuedFrom, issuedTo), ct);
+        InvoiceList.SumsAsync(session, query.Filter(), ct);
 }

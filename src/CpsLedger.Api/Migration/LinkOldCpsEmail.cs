@@ -173,6 +173,8 @@ public static class UnlinkOldCpsEmailEndpoint
 {
     public static string Normalized(string email) => LegacyIds.NormalizeEmail(Uri.UnescapeDataString(email));
 
+    public const string BlankEmail = "The old CPS e-mail in the path is blank: give the e-mail to unlink.";
+
     public static Guid LegacyStreamId(string email) => LegacyIds.AccountFor(Normalized(email));
 
     // The old e-mail's lock first (held to the commit), as each migration step from the e-mail takes it before it reads: one waits
@@ -194,7 +196,10 @@ public static class UnlinkOldCpsEmailEndpoint
     }
 
     public static ProblemDetails Validate(UnlinkReads reads, string email, string? reason, string? ticketReference) =>
-        reads.Account.Aggregate is not { } account
+        // A blank e-mail (".../old-cps-emails/%20") names none: it was a 404 saying "" is not linked.
+        string.IsNullOrWhiteSpace(Normalized(email))
+            ? Problems.Invalid("email", BlankEmail)
+            : reads.Account.Aggregate is not { } account
             ? Problems.AccountNotFound
             : OldCpsEmailLinks.ValidateUnlink(account, Normalized(email), reason, ticketReference, reads.Legacy, reads.NumbersCarriedOverFromEmail);
 

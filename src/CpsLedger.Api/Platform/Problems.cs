@@ -67,6 +67,10 @@ public static partial class ProblemShape
         // Why a bearer token was refused, as its challenge says (Auth: OnChallenge).
         if (status == StatusCodes.Status401Unauthorized && problem.Detail is null && http.Items[Auth.RefusalItem] is string refusal)
             problem.Detail = refusal;
+        // Routing's 415 (an endpoint's accepted types refuse the Content-Type before the request gate runs) says nothing by itself:
+        // every endpoint that reads a body reads JSON.
+        if (status == StatusCodes.Status415UnsupportedMediaType && problem.Detail is null)
+            problem.Detail = RequestGate.JsonOnly;
         // Why the caller may not (Auth: ForbiddenReasons).
         if (status == StatusCodes.Status403Forbidden && problem.Detail is null && http.Items[ForbiddenReasons.Item] is string forbidden)
             problem.Detail = forbidden;

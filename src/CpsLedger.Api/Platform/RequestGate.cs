@@ -43,6 +43,17 @@ public sealed partial class RequestGate(
 
     public const string QueryNotUtf8 = "Not UTF-8: a query value is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
 
+    public const string PathNotUtf8 = "Not UTF-8: a value in the path is percent-encoded from its UTF-8 bytes (ü is %C3%BC).";
+
+    /// <summary>What a 415 for a body says: the gate's, and routing's (an endpoint's accepted types, before the gate runs).</summary>
+    public const string JsonOnly = "The request body must be JSON, sent with Content-Type: application/json.";
+
+    /// <summary>How deep a JSON body may nest (System.Text.Json's default, which Wolverine reads the body with too).</summary>
+    public const int MaxDepth = 64;
+
+    public static readonly string TooDeep =
+        $"The request body nests arrays and objects deeper than {MaxDepth} levels, the most the ledger reads (its bodies need a few).";
+
     private readonly Lazy<FrozenDictionary<HttpChain, Shape>> _shapes = new(() => Describe(endpoints, descriptions));
     private readonly JsonSerializerOptions _options = json.Value.SerializerOptions;
 
@@ -81,8 +92,7 @@ public sealed partial class RequestGate(
             }
             else if (errors.Count == 0)
             {
-                await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
-                    "The request body must be JSON, sent with Content-Type: application/json.");
+                await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", JsonOnly);
                 return;
             }
         }
@@ -130,11 +140,35 @@ public sealed partial class RequestGate(
 
     private static void CheckRoute(HttpContext context, Shape shape, Errors errors)
     {
+        var notUtf8 = ValuesNotUtf8(context);
         foreach (var (name, type, _) in shape.Route)
         {
-            if (context.GetRouteValue(name) is string value)
+            if (notUtf8.Contains(name))
+                errors.Add(name, PathNotUtf8);
+            else if (context.GetRouteValue(name) is string value)
                 CheckValue(name, value, type, null, errors);
         }
+    }
+
+    // Kestrel decodes a path's percent-encoded bytes only where they are UTF-8 and leaves the rest as typed: "%FF" reached the
+    // endpoint as the three characters and was looked up (404). The route values whose segment, as sent, has bytes that are not.
+    private static HashSet<string> ValuesNotUtf8(HttpContext context)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget is not { } target
+            || !target.Contains('%') || context.GetEndpoint() is not RouteEndpoint { RoutePattern: var pattern })
+            return names;
+        var path = target.Split('?', 2)[0];
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < Math.Min(segments.Length, pattern.PathSegments.Count); i++)
+        {
+            if (segments[i].Contains('%')
+                && !System.Text.Unicode.Utf8.IsValid(System.Web.HttpUtility.UrlDecodeToBytes(segments[i]))
+                && pattern.PathSegments[i].Parts is [Microsoft.AspNetCore.Routing.Patterns.RoutePatternParameterPart parameter])
+                names.Add(parameter.Name);
+        }
+
+        return names;
     }
 
     private static void CheckQuery(HttpContext context, Shape shape, Errors errors)
@@ -187,6 +221,25 @@ public sealed partial class RequestGate(
         return keys;
     }
 
+    // Whether the body goes deeper than MaxDepth before anything else is wrong with it: the parser's error says only "not valid".
+    private static bool NestsTooDeep(ReadOnlySpan<byte> bytes)
+    {
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = int.MaxValue });
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= MaxDepth)
+                    return true;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return false;
+    }
+
     // A value from the route or the query string, as the endpoint will bind it.
     private static void CheckValue(string name, string value, Type type, ParameterInfo? parameter, Errors errors)
     {
@@ -216,8 +269,9 @@ public sealed partial class RequestGate(
         var range = parameter?.GetCustomAttribute<RangeAttribute>(true);
         if (parsed is null)
         {
+            // A whole number too large for its type is told the range, not the range's own words ("a positive number": it is one).
             errors.Add(name, range is not null && (type == typeof(int) || type == typeof(long))
-                ? range.ErrorMessage ?? WholeNumber(range)
+                ? (WholeNumberText().IsMatch(value) ? null : range.ErrorMessage) ?? WholeNumber(range)
                 : Expected(type) + UnescapedPlus(type, value) + TooPrecise(type, value));
             return;
         }
@@ -249,6 +303,9 @@ public sealed partial class RequestGate(
         return Timestamp().IsMatch(value)
                && DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.None, out timestamp);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[+-]?[0-9]+$")]
+    private static partial System.Text.RegularExpressions.Regex WholeNumberText();
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?([Zz]|[+-]\d{2}:?\d{2})$")]
     private static partial System.Text.RegularExpressions.Regex Timestamp();
@@ -290,13 +347,15 @@ public sealed partial class RequestGate(
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(bytes);
+            document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth });
         }
         catch (JsonException e)
         {
             errors.Add(BodyKey, bytes.Length == 0
                 ? "A JSON object is required as the request body."
-                : $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
+                : NestsTooDeep(bytes.Span)
+                    ? TooDeep
+                    : $"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
             return null;
         }
 

@@ -79,11 +79,11 @@ public static class P6InvoiceList
             await using var session = store.QuerySession();
             if (read == "sums")
             {
-                var sums = await ListInvoiceSumsEndpoint.Get(status, null, null, null, null, null, session, CancellationToken.None);
+                var sums = await ListInvoiceSumsEndpoint.Get(new InvoiceListQuery { Status = status }, session, CancellationToken.None);
                 return sums.Total > 0 ? null : "no invoice counted";
             }
 
-            var page = await ListInvoicesEndpoint.Get(status, null, null, null, null, null, null, null, read.EndsWith("sums=omit", StringComparison.Ordinal) ? "omit" : null,
+            var page = await ListInvoicesEndpoint.Get(new InvoiceListQuery { Status = status }, null, null, read.EndsWith("sums=omit", StringComparison.Ordinal) ? "omit" : null,
                 session, TimeProvider.System, new Microsoft.AspNetCore.Http.DefaultHttpContext(), CancellationToken.None);
             return page.Items.Count > 0 ? null : "an empty page";
         }

@@ -637,4 +637,15 @@ public sealed class MigrationTests(LedgerApp app) : LedgerTest(app)
         migration.Events.StartStream<LegacyAccountView>(Guid.NewGuid(), new LegacyAccountImported(Guid.NewGuid(), "x@old.example", "1", DateTimeOffset.UtcNow));
         await Assert.ThrowsAnyAsync<ConcurrencyException>(() => migration.SaveChangesAsync());
     }
+
+    // A blank e-mail named no e-mail: it was a 404 saying "" is not linked to the account.
+    [Fact]
+    public async Task A_blank_email_in_the_unlink_path_is_a_400_saying_so()
+    {
+        var account = await App.OpenAccount(oldEmails: ["juhan@old.example"]);
+
+        var problem = await (await Support.SendAsync(Unlink(account, " ", "Linked to the wrong account"))).ReadProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal([UnlinkOldCpsEmailEndpoint.BlankEmail], problem.Errors["email"]);
+    }
 }

@@ -546,4 +546,37 @@ public sealed class RequestGateTests(LedgerApp app) : LedgerTest(app)
         await using var count = new Npgsql.NpgsqlCommand($"select count(*) from {App.SchemaName}.mt_events where type <> 'tombstone'", connection);
         return (long)(await count.ExecuteScalarAsync())!;
     }
+
+    // A whole number too large for its type was told the range's own words ("a positive number"), which it is: the range it takes.
+    [Fact]
+    public async Task a_sequence_too_large_for_a_whole_number_is_told_the_range_it_takes()
+    {
+        var auditor = App.ClientAs(LedgerRoles.Auditor);
+
+        var messages = await Field(await auditor.GetAsync($"/api/accounts/{Guid.NewGuid()}/as-of?sequence=99999999999999999999"), "sequence");
+
+        Assert.Equal(["Must be a whole number from 1 to 9223372036854775807."], messages.EnumerateArray().Select(m => m.GetString()));
+    }
+
+    // System.Text.Json stops at 64 levels: a deeper body was "not valid JSON", though every byte of it was.
+    [Fact]
+    public async Task a_body_nested_deeper_than_the_limit_is_told_the_limit()
+    {
+        var body = new string('[', 100) + new string(']', 100);
+
+        var messages = await Field(await Send(HttpMethod.Post, "/api/accounts", $"{{\"companyName\":{body}}}"), RequestGate.BodyKey);
+
+        Assert.Equal([RequestGate.TooDeep], messages.EnumerateArray().Select(m => m.GetString()));
+        Assert.Contains($"{RequestGate.MaxDepth}", RequestGate.TooDeep);
+    }
+
+    // Routing refuses another Content-Type (the endpoint's accepted types) before the gate runs: its 415 said nothing.
+    [Fact]
+    public async Task routings_415_says_the_body_must_be_json()
+    {
+        var problem = await (await Send(HttpMethod.Post, "/api/accounts", "companyName=x", "text/plain"))
+            .ShouldBeProblem(HttpStatusCode.UnsupportedMediaType);
+
+        Assert.Equal(RequestGate.JsonOnly, problem.GetProperty("detail").GetString());
+    }
 }

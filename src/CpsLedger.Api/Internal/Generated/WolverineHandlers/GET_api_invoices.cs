@@ -34,15 +34,16 @@ namespace Internal.Generated.WolverineHandlers
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(messageContext);
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "CpsLedger.Api.Invoicing.ListInvoicesEndpoint").SetTag("http.route", "/api/invoices").SetTag("http.request.method", "GET");
-            var status = httpContext.Request.Query["status"];
-            var currency = httpContext.Request.Query["currency"];
-            var method = httpContext.Request.Query["method"];
+            // Binding Form & Querystring values to the argument marked with [AsParameters]
+            var invoiceListQuery = new CpsLedger.Api.Invoicing.InvoiceListQuery();
+            invoiceListQuery.Status = httpContext.Request.Query["status"];
+            invoiceListQuery.Currency = httpContext.Request.Query["currency"];
+            invoiceListQuery.Method = httpContext.Request.Query["method"];
             string dueBefore_rawValue = httpContext.Request.Query["dueBefore"];
-            System.Nullable<System.DateOnly> dueBefore = default;
 
             if (dueBefore_rawValue != null && System.DateOnly.TryParse(dueBefore_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var dueBefore_parsed))
             {
-                dueBefore = dueBefore_parsed;
+                invoiceListQuery.DueBefore = dueBefore_parsed;
             }
             else if (!string.IsNullOrEmpty(dueBefore_rawValue))
             {
@@ -51,11 +52,10 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             string issuedFrom_rawValue = httpContext.Request.Query["issuedFrom"];
-            System.Nullable<System.DateOnly> issuedFrom = default;
 
             if (issuedFrom_rawValue != null && System.DateOnly.TryParse(issuedFrom_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var issuedFrom_parsed))
             {
-                issuedFrom = issuedFrom_parsed;
+                invoiceListQuery.IssuedFrom = issuedFrom_parsed;
             }
             else if (!string.IsNullOrEmpty(issuedFrom_rawValue))
             {
@@ -64,11 +64,10 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             string issuedTo_rawValue = httpContext.Request.Query["issuedTo"];
-            System.Nullable<System.DateOnly> issuedTo = default;
 
             if (issuedTo_rawValue != null && System.DateOnly.TryParse(issuedTo_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var issuedTo_parsed))
             {
-                issuedTo = issuedTo_parsed;
+                invoiceListQuery.IssuedTo = issuedTo_parsed;
             }
             else if (!string.IsNullOrEmpty(issuedTo_rawValue))
             {
@@ -103,7 +102,7 @@ namespace Internal.Generated.WolverineHandlers
             }
 
             var sums = httpContext.Request.Query["sums"];
-            var problemDetails1 = CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Validate(httpContext.Request, issuedFrom, issuedTo);
+            var problemDetails1 = CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Validate(httpContext.Request, invoiceListQuery);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
             {
@@ -113,7 +112,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var invoiceListPage_response = await CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Get(status, currency, method, dueBefore, issuedFrom, issuedTo, page, pageSize, sums, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
+            var invoiceListPage_response = await CpsLedger.Api.Invoicing.ListInvoicesEndpoint.Get(invoiceListQuery, page, pageSize, sums, ((Marten.IQuerySession)documentSession), _timeProvider, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, invoiceListPage_response, 404);

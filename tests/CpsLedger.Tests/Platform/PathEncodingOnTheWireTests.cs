@@ -1,0 +1,49 @@
+using System.Net.Sockets;
+using System.Text;
+using CpsLedger.Api.Platform;
+using CpsLedger.Tests.Harness;
+using CpsLedger.Tests.WebConsole;
+
+namespace CpsLedger.Tests.Platform;
+
+/// <summary>
+/// Percent-encoded path bytes as a client writes them on the socket: HttpClient's Uri sends a "%" not followed by UTF-8 bytes as
+/// "%25" (the text "%FF" itself), and the in-memory test server has no Kestrel, so these requests are written byte by byte to the
+/// service on its loopback port (the console's host, which listens on one).
+/// </summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class PathEncodingOnTheWireTests(ConsoleApp app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    // Kestrel decodes a path's percent-encoded bytes only where they are UTF-8 and leaves the rest as sent: "%FF" was looked up as a
+    // model's code, a 404.
+    [Theory]
+    [InlineData("/api/catalogue/models/%FF", "code")]
+    [InlineData("/api/catalogue/models/EOS%C3", "code")]
+    public async Task a_path_value_that_is_not_utf8_is_a_400_naming_it(string target, string field)
+    {
+        var (status, body) = await Get(target);
+
+        Assert.Equal(400, status);
+        Assert.Contains($"\"{field}\":[\"{RequestGate.PathNotUtf8[..30]}", body);
+    }
+
+    // The body is left as sent (it may be chunked): the tests look for a sentence in it, not at its JSON.
+    private async Task<(int Status, string Body)> Get(string target)
+    {
+        var head = $"GET {target} HTTP/1.1\r\n" +
+                   $"Host: {app.BaseUrl!.Authority}\r\n" +
+                   $"Authorization: Bearer {app.TokenFor(LedgerRoles.Support)}\r\n" +
+                   "Connection: close\r\n\r\n";
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(app.BaseUrl.Host, app.BaseUrl.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        var response = await new StreamReader(stream, Encoding.UTF8).ReadToEndAsync();
+        var status = int.Parse(response.Split(' ', 3)[1]);
+        return (status, response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
+    }
+}
