@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Accounts;
@@ -55,13 +53,6 @@ public sealed class IdempotencyKeyOnTheWireTests(ConsoleApp app) : IAsyncLifetim
                    $"Content-Length: {body.Length}\r\n" +
                    keyLines +
                    "Connection: close\r\n\r\n";
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(app.BaseUrl.Host, app.BaseUrl.Port);
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(head));
-        await stream.WriteAsync(body);
-        var response = await new StreamReader(stream, Encoding.UTF8).ReadToEndAsync();
-        var status = int.Parse(response.Split(' ', 3)[1]);
-        return (status, response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
+        return await OnTheWire.SendAsync(app.BaseUrl, head, body);
     }
 }

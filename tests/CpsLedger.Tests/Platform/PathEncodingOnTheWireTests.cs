@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
 using CpsLedger.Api.Platform;
 using CpsLedger.Tests.Harness;
 using CpsLedger.Tests.WebConsole;
@@ -31,19 +29,9 @@ public sealed class PathEncodingOnTheWireTests(ConsoleApp app) : IAsyncLifetime
         Assert.Contains($"\"{field}\":[\"{RequestGate.PathNotUtf8[..30]}", body);
     }
 
-    // The body is left as sent (it may be chunked): the tests look for a sentence in it, not at its JSON.
-    private async Task<(int Status, string Body)> Get(string target)
-    {
-        var head = $"GET {target} HTTP/1.1\r\n" +
-                   $"Host: {app.BaseUrl!.Authority}\r\n" +
-                   $"Authorization: Bearer {app.TokenFor(LedgerRoles.Support)}\r\n" +
-                   "Connection: close\r\n\r\n";
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(app.BaseUrl.Host, app.BaseUrl.Port);
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
-        var response = await new StreamReader(stream, Encoding.UTF8).ReadToEndAsync();
-        var status = int.Parse(response.Split(' ', 3)[1]);
-        return (status, response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
-    }
+    private Task<(int Status, string Body)> Get(string target) =>
+        OnTheWire.SendAsync(app.BaseUrl!, $"GET {target} HTTP/1.1\r\n" +
+                                          $"Host: {app.BaseUrl!.Authority}\r\n" +
+                                          $"Authorization: Bearer {app.TokenFor(LedgerRoles.Support)}\r\n" +
+                                          "Connection: close\r\n\r\n");
 }
