@@ -159,6 +159,9 @@ public sealed partial class RequestGate(
             || !target.Contains('%') || context.GetEndpoint() is not RouteEndpoint { RoutePattern: var pattern })
             return names;
         var path = target.Split('?', 2)[0];
+        // The absolute form a proxy may send ("http://host/api/..."): its path is what follows the authority.
+        if (!path.StartsWith('/') && path.IndexOf("://", StringComparison.Ordinal) is var scheme and >= 0)
+            path = path.IndexOf('/', scheme + 3) is var start and >= 0 ? path[start..] : "/";
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         for (var i = 0; i < Math.Min(segments.Length, pattern.PathSegments.Count); i++)
         {
