@@ -221,6 +221,9 @@ public sealed class ConsoleHostileDataTests(ConsoleApp app, Chromium chromium) :
         await explanation.GetByRole(AriaRole.Button, new() { Name = "Show all 20 products waiting for details" }).ClickAsync();
         await Expect(explanation.Locator("li:visible")).ToHaveCountAsync(20);
         Assert.False(await PageOverflows(), "the whole explanation overflows");
+        // And back: the products folded again take no room (a list item shown, then folded, kept a line of height, its bullet's).
+        await explanation.GetByRole(AriaRole.Button, new() { Name = "Show fewer products waiting for details" }).ClickAsync();
+        await WithFoldingOnFailure(explanation, () => Expect(explanation.Locator("li:visible")).ToHaveCountAsync(FirstRows));
     }
 
     [Fact]
