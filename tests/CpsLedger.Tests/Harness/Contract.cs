@@ -18,6 +18,11 @@ public sealed class Contract
     private readonly List<Operation> _operations;
     private readonly BuildOptions _build;
     private readonly ConcurrentDictionary<string, JsonSchema> _schemas = new();
+
+    // JsonSchema.Net's registry is a plain dictionary: building a schema registers into it and evaluating one resolves its $refs from it.
+    // Test collections run in parallel and share this contract, and two builds at once corrupted it (seen in CI on 2026-12-07: two
+    // tests failed in Dictionary.FindValue under SchemaRegistry.Register). One at a time; each is a few milliseconds at most.
+    private readonly Lock _registry = new();
     private static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
 
     public Contract(string documentJson)
@@ -89,7 +94,9 @@ public sealed class Contract
             return;
 
         var pointer = $"#/paths/{Escape(operation.Path)}/{operation.Method.ToLowerInvariant()}/responses/{code}/content/{Escape(mediaType)}/schema";
-        var schema = _schemas.GetOrAdd(pointer, p => JsonSchema.FromText($$"""{"$ref":"{{DocumentUri}}{{p}}"}""", _build));
+        JsonSchema schema;
+        lock (_registry)
+            schema = _schemas.GetOrAdd(pointer, p => JsonSchema.FromText($$"""{"$ref":"{{DocumentUri}}{{p}}"}""", _build));
         JsonElement instance;
         try
         {
@@ -100,7 +107,9 @@ public sealed class Contract
             throw new ContractViolation($"{method} {path} answered {code} {mediaType} that is not JSON ({e.Message}): {Cut(body)}");
         }
 
-        var result = schema.Evaluate(instance, Evaluation);
+        EvaluationResults result;
+        lock (_registry)
+            result = schema.Evaluate(instance, Evaluation);
         if (!result.IsValid)
         {
             var errors = (result.Details ?? []).Prepend(result).Where(d => d.Errors is { Count: > 0 })
