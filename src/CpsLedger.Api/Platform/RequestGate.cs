@@ -165,8 +165,7 @@ public sealed partial class RequestGate(
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         for (var i = 0; i < Math.Min(segments.Length, pattern.PathSegments.Count); i++)
         {
-            if (segments[i].Contains('%')
-                && !System.Text.Unicode.Utf8.IsValid(System.Web.HttpUtility.UrlDecodeToBytes(segments[i]))
+            if (PercentEncodedNotUtf8(segments[i])
                 && pattern.PathSegments[i].Parts is [Microsoft.AspNetCore.Routing.Patterns.RoutePatternParameterPart parameter])
                 names.Add(parameter.Name);
         }
@@ -217,12 +216,16 @@ public sealed partial class RequestGate(
         {
             var equals = pair.IndexOf('=');
             var value = equals < 0 ? "" : pair[(equals + 1)..];
-            if (value.Contains('%') && !System.Text.Unicode.Utf8.IsValid(System.Web.HttpUtility.UrlDecodeToBytes(value)))
+            if (PercentEncodedNotUtf8(value))
                 keys.Add(System.Web.HttpUtility.UrlDecode(equals < 0 ? pair : pair[..equals]));
         }
 
         return keys;
     }
+
+    // Whether a value as sent (a query value, a path segment) percent-encodes bytes that are not UTF-8.
+    private static bool PercentEncodedNotUtf8(string sent) =>
+        sent.Contains('%') && !System.Text.Unicode.Utf8.IsValid(System.Web.HttpUtility.UrlDecodeToBytes(sent));
 
     // Whether the body goes deeper than MaxDepth before anything else is wrong with it: the parser's error says only "not valid".
     private static bool NestsTooDeep(ReadOnlySpan<byte> bytes)
