@@ -980,6 +980,28 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_audit_tabs_chain_status_names_a_break_by_the_event_the_history_marks()
+    {
+        var account = await OneProductRegisteredByKadri();
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", connection);
+            edit.Parameters.AddWithValue("a", account);
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+        var sequence = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items[0].Sequence;
+
+        // The history marks the event by its sequence; the Audit tab's chain row says the same, not a link position the console shows
+        // nowhere else (until 2026-12-07 "✗ edited at link 1", which the auditor could not find in the history).
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Expect(Page.GetByTestId("hash-chain").Locator("tr[data-kind=account] td").Last).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(
+            $@"^✗ edited at sequence {sequence} \(business_account_opened, recorded [0-9-]+ [0-9:]+ UTC\)$"));
+    }
+
+    [Fact]
     public async Task An_altered_stored_hash_is_marked_on_its_event_alone_as_chained()
     {
         var account = await OneProductRegisteredByKadri();
@@ -1002,6 +1024,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             .ToHaveTextAsync("✗ as chained, but its link's stored hash was altered");
         await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(1);
         await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's own hash chain is broken: hash altered at sequence ");
+        // The Audit tab says it in the same words, not the API's code ("hash_altered at link 1" until 2026-12-07).
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Expect(Page.GetByTestId("hash-chain").Locator("tr[data-kind=account]")).ToContainTextAsync("✗ hash altered at sequence ");
     }
 
     [Fact]
