@@ -1306,6 +1306,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_sign_in_hint_names_every_role_the_console_serves()
+    {
+        await Page.GotoAsync("/console/");
+        // Finance signs in here too (its invoices, search and overview); until 2026-12-07 the hint named support and auditors only.
+        await Expect(Page.Locator("#token-hint")).ToHaveTextAsync(
+            "Development only. Get one with: dotnet run -v q --project src/CpsLedger.Api -- token --role support --subject your-name " +
+            "(or --role auditor, or --role finance).");
+    }
+
+    [Fact]
     public async Task A_bad_token_is_not_accepted_and_a_member_is_told_the_console_is_for_staff()
     {
         await Page.GotoAsync("/console/");

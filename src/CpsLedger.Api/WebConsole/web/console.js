@@ -227,7 +227,7 @@ function signInView() {
   h('label', { for: 'token' }, 'Development token'),
   h('p', { class: 'hint', id: 'token-hint' }, 'Development only. Get one with: ',
     h('code', {}, 'dotnet run -v q --project src/CpsLedger.Api -- token --role support --subject your-name'),
-    ' (or --role auditor).'),
+    ' (or --role auditor, or --role finance).'),
   tokenInput,
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')),
   error);
