@@ -101,6 +101,25 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_total_below_zero_keeps_its_minus_sign_in_the_chart()
+    {
+        // A deduction may take the total below zero (docs/programme.md): the chart's total is the table's, sign and all.
+        var account = await OneProductRegisteredByKadri();
+        (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = -300, reason = "Points granted twice by mistake", ticketReference = "CPS-SUP-8" })).EnsureSuccessStatusCode();
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        var explanation = Page.GetByTestId("explanation");
+        await Expect(explanation.GetByRole(AriaRole.Heading, new() { Name = "Points explanation: -65 points" })).ToBeVisibleAsync();
+        // Until 2026-12-07 the chart's total read "65", its bar drawn left of zero.
+        var total = explanation.Locator("svg g[data-kind='total']");
+        await Expect(total.Locator("text").Last).ToHaveTextAsync("−65");
+        await Expect(total.Locator("title")).ToHaveTextAsync("Total: −65 (running total -65)");
+        await Expect(explanation.Locator("svg g[data-kind='adjust'] text").Last).ToHaveTextAsync("−300");
+    }
+
+    [Fact]
     public async Task The_overview_shows_the_term_its_renewal_and_the_tier_history()
     {
         var (account, member, joined) = await JoinedAsGoldByCard();
