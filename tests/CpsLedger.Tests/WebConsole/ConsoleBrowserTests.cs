@@ -101,6 +101,25 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task A_total_below_zero_keeps_its_minus_sign_in_the_chart()
+    {
+        // A deduction may take the total below zero (docs/programme.md): the chart's total is the table's, sign and all.
+        var account = await OneProductRegisteredByKadri();
+        (await App.ClientAs(LedgerRoles.Support).PostJson($"/api/accounts/{account}/points-adjustments",
+            new { points = -300, reason = "Points granted twice by mistake", ticketReference = "CPS-SUP-8" })).EnsureSuccessStatusCode();
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync($"/console/#/accounts/{account}");
+
+        var explanation = Page.GetByTestId("explanation");
+        await Expect(explanation.GetByRole(AriaRole.Heading, new() { Name = "Points explanation: -65 points" })).ToBeVisibleAsync();
+        // Until 2026-12-07 the chart's total read "65", its bar drawn left of zero.
+        var total = explanation.Locator("svg g[data-kind='total']");
+        await Expect(total.Locator("text").Last).ToHaveTextAsync("−65");
+        await Expect(total.Locator("title")).ToHaveTextAsync("Total: −65 (running total -65)");
+        await Expect(explanation.Locator("svg g[data-kind='adjust'] text").Last).ToHaveTextAsync("−300");
+    }
+
+    [Fact]
     public async Task The_overview_shows_the_term_its_renewal_and_the_tier_history()
     {
         var (account, member, joined) = await JoinedAsGoldByCard();
@@ -980,6 +999,28 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     [Fact]
+    public async Task The_audit_tabs_chain_status_names_a_break_by_the_event_the_history_marks()
+    {
+        var account = await OneProductRegisteredByKadri();
+        await SignInAs(LedgerRoles.Auditor, "aino");
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var edit = new Npgsql.NpgsqlCommand(
+                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", connection);
+            edit.Parameters.AddWithValue("a", account);
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+        var sequence = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items[0].Sequence;
+
+        // The history marks the event by its sequence; the Audit tab's chain row says the same, not a link position the console shows
+        // nowhere else (until 2026-12-07 "✗ edited at link 1", which the auditor could not find in the history).
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Expect(Page.GetByTestId("hash-chain").Locator("tr[data-kind=account] td").Last).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(
+            $@"^✗ edited at sequence {sequence} \(business_account_opened, recorded [0-9-]+ [0-9:]+ UTC\)$"));
+    }
+
+    [Fact]
     public async Task An_altered_stored_hash_is_marked_on_its_event_alone_as_chained()
     {
         var account = await OneProductRegisteredByKadri();
@@ -1002,6 +1043,9 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
             .ToHaveTextAsync("✗ as chained, but its link's stored hash was altered");
         await Expect(timeline.Locator(".chain-problem")).ToHaveCountAsync(1);
         await Expect(Page.GetByTestId("history-chain")).ToContainTextAsync("The account's own hash chain is broken: hash altered at sequence ");
+        // The Audit tab says it in the same words, not the API's code ("hash_altered at link 1" until 2026-12-07).
+        await Page.GotoAsync($"/console/#/accounts/{account}/audit");
+        await Expect(Page.GetByTestId("hash-chain").Locator("tr[data-kind=account]")).ToContainTextAsync("✗ hash altered at sequence ");
     }
 
     [Fact]
@@ -1278,6 +1322,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         await Expect(numbers).ToContainTextAsync("from old CPS");
         // The explanation's line of the migrated camera says where it came from, as the products table does.
         await Expect(Page.GetByTestId("explanation").Locator("tbody tr").First).ToContainTextAsync($"migrated from {LegacyFiles.Kadri}");
+    }
+
+    [Fact]
+    public async Task The_sign_in_hint_names_every_role_the_console_serves()
+    {
+        await Page.GotoAsync("/console/");
+        // Finance signs in here too (its invoices, search and overview); until 2026-12-07 the hint named support and auditors only.
+        await Expect(Page.Locator("#token-hint")).ToHaveTextAsync(
+            "Development only. Get one with: dotnet run -v q --project src/CpsLedger.Api -- token --role support --subject your-name " +
+            "(or --role auditor, or --role finance).");
     }
 
     [Fact]

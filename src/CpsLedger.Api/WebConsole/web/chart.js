@@ -79,7 +79,8 @@ export function waterfall(explanation, { title = 'How the points total is built 
     if (i < steps.length - 2) {
       row.append(el('line', { x1: x(step.to), x2: x(step.to), y1: y + ROW - 4, y2: y + ROW + 4, stroke: '#4a5361', 'stroke-dasharray': '2 2' }));
     }
-    const sign = step.kind === 'total' ? '' : step.points > 0 ? '+' : step.points < 0 ? '−' : '';
+    // A step says its change with a sign; the total only its minus, below zero (a deduction may take it there).
+    const sign = step.points < 0 ? '−' : step.kind === 'total' || step.points === 0 ? '' : '+';
     row.append(el('text', { x: LABEL_WIDTH + PLOT_WIDTH + 8, y: y + 16, 'font-weight': 600 }, `${sign}${Math.abs(step.points)}`));
     row.append(el('title', {}, `${step.label}: ${sign}${Math.abs(step.points)} (running total ${step.to})`));
     svg.append(row);

@@ -227,7 +227,7 @@ function signInView() {
   h('label', { for: 'token' }, 'Development token'),
   h('p', { class: 'hint', id: 'token-hint' }, 'Development only. Get one with: ',
     h('code', {}, 'dotnet run -v q --project src/CpsLedger.Api -- token --role support --subject your-name'),
-    ' (or --role auditor).'),
+    ' (or --role auditor, or --role finance).'),
   tokenInput,
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')),
   error);
@@ -1034,7 +1034,8 @@ async function auditView(id) {
           h('td', { class: 'num' }, String(c.headSequence)),
           h('td', { class: 'mono breakable' }, c.headHash),
           h('td', {}, c.intact ? h('span', { class: 'tick' }, '✓ intact')
-            : h('span', { class: 'cross' }, `✗ ${c.break.problem} at link ${c.break.position}${moreBreaks(chain.breaks, c)}`))))))),
+            // Named as the history names it, by the event's sequence and type: a link's position is shown nowhere else.
+            : h('span', { class: 'cross' }, `✗ ${breakWords(c.break)}${moreBreaks(chain.breaks, c)}`))))))),
       // A chain with no link left has no row above: the status names it all the same.
       chain.breaks.filter(b => !chain.chains.some(c => c.chainId === b.chainId))
         .map(b => h('p', { class: 'notice error' }, `${brokenChainLabel(b, chains)}: event ${b.eventId} ${b.problem}.`))),
