@@ -247,10 +247,20 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
     public static TheoryData<string, string> RefusedTokens => new()
     {
         { "not a token", "not a JSON Web Token" },
-        { "another key", "signature" },
+        // A token of another environment's key, and this service's own token changed after signing: said as what the token
+        // shows (until 2026-12-08 ASP.NET Core's "The signature key was not found", which reads as the service missing a key).
+        { "another key", "signature does not verify" },
+        { "altered", "signature does not verify" },
         { "expired", "expired" },
         { "system subject", "the ledger's own actor" },
     };
+
+    /// <summary>The token with one character of its signature changed (not the last, whose low bits may not count).</summary>
+    private static string Altered(string token)
+    {
+        var at = token.LastIndexOf('.') + 5;
+        return token[..at] + (token[at] == 'A' ? 'B' : 'A') + token[(at + 1)..];
+    }
 
     [Theory]
     [MemberData(nameof(RefusedTokens))]
@@ -261,6 +271,7 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
             // What a failed token command's last printed line looked like.
             "not a token" => "run) in /_/src/JasperFx/CommandLine/CommandExecutor.cs:38",
             "another key" => SignedWith(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(new string('x', 48)))),
+            "altered" => Altered(App.Services.GetRequiredService<DevTokenIssuer>().Issue("mallory", [LedgerRoles.Portal])),
             "expired" => ExpiredAgo(TimeSpan.FromMinutes(1)),
             _ => SignedWith(App.Services.GetRequiredService<IOptions<AuthOptions>>().Value.SymmetricKey!, "system:invoicing"),
         };
