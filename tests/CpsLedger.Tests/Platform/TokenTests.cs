@@ -161,6 +161,16 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         Assert.NotEqual(0, exit);
         Assert.Contains("Unknown role(s): root.", output);
         Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+
+        // A lifetime of no hours made a token already expired, or one expiring before it is valid: the service's 401 then spoke
+        // of NotBefore and Expires, not of the --hours given.
+        foreach (var hours in new[] { "0", "-1" })
+        {
+            (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "token", "--role", "portal", "--hours", hours);
+            Assert.NotEqual(0, exit);
+            Assert.Contains($"--hours must be at least 1, not {hours}", output);
+            Assert.DoesNotMatch(@"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.", output);
+        }
     }
 
     [Fact]
