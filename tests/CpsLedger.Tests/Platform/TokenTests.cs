@@ -265,6 +265,21 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         { "system subject", "the ledger's own actor" },
     };
 
+    [Fact]
+    public async Task An_expired_token_is_told_when_it_expired_in_UTC_as_ISO_8601()
+    {
+        // ASP.NET Core said "The token expired at '12/08/2026 00:08:35'": month first, and no zone, to a portal in Europe.
+        var expiredAt = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1);
+        var response = await With(ExpiredAgo(TimeSpan.FromMinutes(1))).GetAsync("/api/me");
+        var problem = await response.ShouldBeProblem(HttpStatusCode.Unauthorized);
+        var detail = problem.GetProperty("detail").GetString()!;
+        var match = System.Text.RegularExpressions.Regex.Match(detail, @"^The token expired at (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)\.$");
+        Assert.True(match.Success, detail);
+        var said = DateTimeOffset.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(said, expiredAt - TimeSpan.FromSeconds(5), expiredAt + TimeSpan.FromSeconds(5));
+        Assert.Contains(detail, Assert.Single(response.Headers.WwwAuthenticate).ToString());
+    }
+
     /// <summary>The token with one character of its signature changed (not the last, whose low bits may not count).</summary>
     private static string Altered(string token)
     {
