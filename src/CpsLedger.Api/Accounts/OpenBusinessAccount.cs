@@ -46,7 +46,7 @@ public sealed class OpenBusinessAccountValidator : AbstractValidator<OpenBusines
             .Must(list => list is null || list.Select(e => e?.Trim().ToLowerInvariant()).Distinct().Count() == list.Count)
             .WithMessage("Old CPS e-mail addresses must not repeat.");
         RuleForEach(x => x.OldCpsEmails).NotEmpty().MaximumLength(254)
-            .ValidEmailAddress("Each old CPS e-mail");
+            .ValidEmailAddress("Old CPS e-mail"); // said of the one item its key names
         // Whether they are required or refused depends on the caller: OpenBusinessAccountEndpoint.Before.
         RuleFor(x => x.SupportReason).MaximumLength(Support.SupportReason.MaxReasonLength);
         RuleFor(x => x.TicketReference).MaximumLength(Support.SupportReason.MaxTicketLength);

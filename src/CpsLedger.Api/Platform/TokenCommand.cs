@@ -52,6 +52,8 @@ public sealed class TokenCommand : JasperFxAsyncCommand<TokenInput>
         // The service refuses such a token (LedgerClaims.RefuseSubject): say so here rather than mint one that gets 401.
         if (input.SubjectFlag is { } subject && LedgerClaims.RefuseSubject(subject) is { } refusal)
             throw new ArgumentException(refusal);
+        if (input.HoursFlag is <= 0)
+            throw new ArgumentException($"--hours must be at least 1, not {input.HoursFlag}: a token of no hours has expired when it is made.");
         return (input.SubjectFlag ?? $"dev-{string.Join("-", roles)}", roles, input.AccountFlag,
             input.HoursFlag is { } hours ? TimeSpan.FromHours(hours) : null);
     }

@@ -85,7 +85,7 @@ public sealed class OpenBusinessAccountRules
         var result = new OpenBusinessAccountValidator().Validate(new OpenBusinessAccount("Studio", email, "EE", [email]));
         Assert.Equal(
             [$"Contact e-mail contains an invisible character (U+{invisible:X4}); remove it.",
-             $"Each old CPS e-mail contains an invisible character (U+{invisible:X4}); remove it."],
+             $"Old CPS e-mail contains an invisible character (U+{invisible:X4}); remove it."],
             result.Errors.Select(e => e.ErrorMessage));
     }
 

@@ -153,9 +153,13 @@ public sealed class OpenBusinessAccountTests(LedgerApp app) : LedgerTest(app)
     {
         var client = App.ClientAs(LedgerRoles.Portal);
 
-        var invalid = await client.PostJson("/api/accounts", Accounts.Opening(oldEmails: ["ok@example.ee", "nope"]));
+        var invalid = await client.PostJson("/api/accounts", Accounts.Opening(oldEmails: ["ok@example.ee", "nope", "old\u200B@example.ee"]));
         var problem = await invalid.ReadProblem(HttpStatusCode.BadRequest);
         Assert.True(problem.Errors.ContainsKey("oldCpsEmails[1]"), string.Join(", ", problem.Errors.Keys));
+        // Each item's sentence is about that item, as a portal shows it beside the field (until 2026-12-08 "Each old CPS e-mail
+        // contains an invisible character", said of one address).
+        Assert.Equal(["Old CPS e-mail must be a valid e-mail address."], problem.Errors["oldCpsEmails[1]"]);
+        Assert.Equal(["Old CPS e-mail contains an invisible character (U+200B); remove it."], problem.Errors["oldCpsEmails[2]"]);
 
         var repeated = await client.PostJson("/api/accounts", Accounts.Opening(oldEmails: ["a@example.ee", "A@example.ee"]));
         await repeated.ShouldBeProblem(HttpStatusCode.BadRequest);

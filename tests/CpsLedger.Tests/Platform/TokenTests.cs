@@ -161,6 +161,16 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
         Assert.NotEqual(0, exit);
         Assert.Contains("Unknown role(s): root.", output);
         Assert.DoesNotMatch(@"(?m)^\s+at ", output);
+
+        // A lifetime of no hours made a token already expired, or one expiring before it is valid: the service's 401 then spoke
+        // of NotBefore and Expires, not of the --hours given.
+        foreach (var hours in new[] { "0", "-1" })
+        {
+            (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "token", "--role", "portal", "--hours", hours);
+            Assert.NotEqual(0, exit);
+            Assert.Contains($"--hours must be at least 1, not {hours}", output);
+            Assert.DoesNotMatch(@"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.", output);
+        }
     }
 
     [Fact]
@@ -247,10 +257,35 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
     public static TheoryData<string, string> RefusedTokens => new()
     {
         { "not a token", "not a JSON Web Token" },
-        { "another key", "signature" },
+        // A token of another environment's key, and this service's own token changed after signing: said as what the token
+        // shows (until 2026-12-08 ASP.NET Core's "The signature key was not found", which reads as the service missing a key).
+        { "another key", "signature does not verify" },
+        { "altered", "signature does not verify" },
         { "expired", "expired" },
         { "system subject", "the ledger's own actor" },
     };
+
+    [Fact]
+    public async Task An_expired_token_is_told_when_it_expired_in_UTC_as_ISO_8601()
+    {
+        // ASP.NET Core said "The token expired at '12/08/2026 00:08:35'": month first, and no zone, to a portal in Europe.
+        var expiredAt = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1);
+        var response = await With(ExpiredAgo(TimeSpan.FromMinutes(1))).GetAsync("/api/me");
+        var problem = await response.ShouldBeProblem(HttpStatusCode.Unauthorized);
+        var detail = problem.GetProperty("detail").GetString()!;
+        var match = System.Text.RegularExpressions.Regex.Match(detail, @"^The token expired at (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)\.$");
+        Assert.True(match.Success, detail);
+        var said = DateTimeOffset.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(said, expiredAt - TimeSpan.FromSeconds(5), expiredAt + TimeSpan.FromSeconds(5));
+        Assert.Contains(detail, Assert.Single(response.Headers.WwwAuthenticate).ToString());
+    }
+
+    /// <summary>The token with one character of its signature changed (not the last, whose low bits may not count).</summary>
+    private static string Altered(string token)
+    {
+        var at = token.LastIndexOf('.') + 5;
+        return token[..at] + (token[at] == 'A' ? 'B' : 'A') + token[(at + 1)..];
+    }
 
     [Theory]
     [MemberData(nameof(RefusedTokens))]
@@ -261,6 +296,7 @@ public sealed class TokenTests(LedgerApp app) : LedgerTest(app)
             // What a failed token command's last printed line looked like.
             "not a token" => "run) in /_/src/JasperFx/CommandLine/CommandExecutor.cs:38",
             "another key" => SignedWith(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(new string('x', 48)))),
+            "altered" => Altered(App.Services.GetRequiredService<DevTokenIssuer>().Issue("mallory", [LedgerRoles.Portal])),
             "expired" => ExpiredAgo(TimeSpan.FromMinutes(1)),
             _ => SignedWith(App.Services.GetRequiredService<IOptions<AuthOptions>>().Value.SymmetricKey!, "system:invoicing"),
         };
