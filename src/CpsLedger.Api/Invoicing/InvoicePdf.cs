@@ -120,12 +120,7 @@ public static class InvoicePdf
             XFont In(string family, XFont font) => family == Font ? font
                 : families.TryGetValue((family, font.Size, font.Bold), out var found) ? found
                 : families[(family, font.Size, font.Bold)] = new XFont(family, font.Size, font.Bold ? XFontStyleEx.Bold : XFontStyleEx.Regular);
-            string Printed(string value)
-            {
-                foreach (var name in PrintableText.Unprintable(value, lineBreaks: true))
-                    unprintable.Add(name);
-                return PrintableText.AsPrinted(value);
-            }
+            string Printed(string value) => PrintableText.AsPrinted(value, unprintable);
 
             string Drawn(string value) => VisualOrder.Of(Printed(value));
 

@@ -78,21 +78,32 @@ public static class PrintableText
     public static string Name(int codePoint) => $"U+{codePoint:X4}";
 
     /// <summary>The string as the PDF prints it: every character no face has as "&lt;U+1F600&gt;" (line breaks are left to the
-    /// caller, which breaks lines there).</summary>
-    public static string AsPrinted(string value)
+    /// caller, which breaks lines there). Each one replaced is added to <paramref name="unprintable"/> when given, by the same reading
+    /// of the string: the PDF names in its warning what it printed as a code point, and reads each character once for both.</summary>
+    public static string AsPrinted(string value, ISet<string>? unprintable = null)
     {
-        if (Unprintable(value, lineBreaks: true).Count == 0)
-            return value;
-        var printed = new StringBuilder(value.Length + 16);
+        // Built only from the first character replaced: a string that prints as it is is returned as it is.
+        StringBuilder? printed = null;
+        var at = 0;
         foreach (var codePoint in CodePoints(value))
         {
+            var length = codePoint > 0xFFFF ? 2 : 1;
             if (codePoint is '\n' or '\r' || IsPrintable(codePoint))
-                printed.Append(char.ConvertFromUtf32(codePoint));
+            {
+                printed?.Append(value, at, length);
+            }
             else
-                printed.Append('<').Append(Name(codePoint)).Append('>');
+            {
+                var name = Name(codePoint);
+                unprintable?.Add(name);
+                printed ??= new StringBuilder(value.Length + 16).Append(value, 0, at);
+                printed.Append('<').Append(name).Append('>');
+            }
+
+            at += length;
         }
 
-        return printed.ToString();
+        return printed?.ToString() ?? value;
     }
 
     /// <summary>

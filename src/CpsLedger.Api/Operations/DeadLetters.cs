@@ -28,8 +28,9 @@ public sealed record DeadLetter(Guid Id, string MessageType, string ExceptionTyp
 /// <summary>One page of dead letters.</summary>
 /// <param name="Total">Dead letters matching the filter, on all pages.</param>
 /// <param name="Page">The page number, from 1.</param>
+/// <param name="PageSize">Dead letters per page asked for (50 unless <c>pageSize</c> said otherwise).</param>
 /// <param name="DeadLetters">The page's dead letters.</param>
-public sealed record DeadLetterPage(int Total, int Page, IReadOnlyList<DeadLetter> DeadLetters);
+public sealed record DeadLetterPage(int Total, int Page, int PageSize, IReadOnlyList<DeadLetter> DeadLetters);
 
 /// <summary>Which dead letters to replay or discard: these ids, or every one of a message type (both empty: refused).</summary>
 /// <param name="Ids">These dead letters; leave out to select by <c>messageType</c>.</param>
@@ -49,28 +50,35 @@ public sealed record DeadLetterAction(string Action, int Selected);
 /// </summary>
 public static class DeadLetterEndpoints
 {
-    public const int PageSize = 50;
+    public const int DefaultPageSize = 50;
+
+    // As the support overrides, the other support list across accounts, and every list but the history: a dead letter carries its
+    // whole message, so a page is kept to what a person reads, and (page - 1) x pageSize fits an int at Paging.MaxPage.
+    public const int MaxPageSize = 200;
 
     [WolverineGet("/api/operations/dead-letters", OperationId = "ListDeadLetters")]
     [Authorize(Roles = LedgerRoles.Support)]
     [Tags("Operations")]
-    [EndpointSummary("Messages that failed for good (support): what, why, when; newest first, 50 a page")]
+    [EndpointSummary("Messages that failed for good (support): what, why, when; newest first, a page at a time")]
     [ProducesResponseType<DeadLetterPage>(StatusCodes.Status200OK)]
     public static async Task<DeadLetterPage> Get(IWolverineRuntime runtime,
         [System.ComponentModel.Description("Only dead letters of this message type, exactly as a dead letter's messageType shows it, e.g. " +
                                           "CpsLedger.Api.Invoicing.SendInvoiceEmail.")] string? messageType,
-        [System.ComponentModel.Description("The page, from 1 (default 1), 50 dead letters a page, newest first; a page past the last has none.")]
-        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page, HttpContext http, CancellationToken ct)
+        [System.ComponentModel.Description("The page, from 1 (default 1), newest first; a page past the last has none.")]
+        [System.ComponentModel.DataAnnotations.Range(1, Paging.MaxPage)] int? page,
+        [System.ComponentModel.Description("Dead letters per page (default 50).")]
+        [System.ComponentModel.DataAnnotations.Range(1, MaxPageSize)] int? pageSize, HttpContext http, CancellationToken ct)
     {
         var number = page ?? 1;
+        var size = pageSize ?? DefaultPageSize;
         var results = await runtime.Storage.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery
         {
             PageNumber = number,
-            PageSize = PageSize,
+            PageSize = size,
             MessageType = string.IsNullOrWhiteSpace(messageType) ? null : messageType,
         }, ct);
-        Paging.Links(http, number, PageSize, results.TotalCount);
-        return new DeadLetterPage(results.TotalCount, number, [.. results.Envelopes.Select(Describe)]);
+        Paging.Links(http, number, size, results.TotalCount);
+        return new DeadLetterPage(results.TotalCount, number, size, [.. results.Envelopes.Select(Describe)]);
     }
 
     [WolverinePost("/api/operations/dead-letters/replay", OperationId = "ReplayDeadLetters")]

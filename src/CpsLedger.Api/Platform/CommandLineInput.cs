@@ -27,8 +27,11 @@ public class LedgerInput : NetCoreInput
         return host;
     }
 
+    /// <summary>The help of <see cref="VerboseFlag"/>, for the inputs that cannot derive from this one too.</summary>
+    public const string VerboseDescription = "Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error";
+
     /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>): JasperFx applies it to a host builder only.</summary>
-    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
+    [Description(VerboseDescription)]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 

@@ -218,7 +218,7 @@ public sealed class LedgerProjectionInput : ProjectionInput
     public new string? ApplicationNameFlag { get => base.ApplicationNameFlag; set => base.ApplicationNameFlag = value; }
 
     /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as for <see cref="LedgerInput"/>.</summary>
-    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
+    [Description(LedgerInput.VerboseDescription)]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 

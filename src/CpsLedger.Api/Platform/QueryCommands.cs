@@ -24,7 +24,9 @@ public sealed class LedgerEventQueryCommand : JasperFxAsyncCommand<LedgerEventQu
     }
 }
 
-/// <summary>JasperFx's <c>stream-query</c>, whose standard output is its report alone, as <see cref="LedgerEventQueryCommand"/>'s.</summary>
+/// <summary>JasperFx's <c>stream-query</c>, whose standard output is its report alone, as <see cref="LedgerEventQueryCommand"/>'s.
+/// A class of its own, as JasperFx finds a command by its class and <c>[Description]</c> name; what the two share is
+/// <see cref="BuiltHost.HandTo"/>.</summary>
 [Description("Query event stream metadata (version, aggregate type, compaction watermark, archive flag) with filters and paging",
     Name = "stream-query")]
 public sealed class LedgerStreamQueryCommand : JasperFxAsyncCommand<LedgerStreamQueryInput>
@@ -42,10 +44,17 @@ public sealed class LedgerStreamQueryCommand : JasperFxAsyncCommand<LedgerStream
 /// JasperFx's event-query input with each short flag one option's, as <see cref="LedgerProjectionInput"/>: <c>-v</c> is
 /// <c>--env-variable</c>, <c>--verbose</c> has its long name only; <c>--log-level</c> says what it does for the ledger.
 /// </summary>
+/// <remarks>
+/// The same two properties as <see cref="LedgerStreamQueryInput"/>, <see cref="LedgerProjectionInput"/> and <see cref="LedgerInput"/>,
+/// written in each on purpose: each input derives from the JasperFx input its command takes (one base each, no common one of
+/// the ledger's), and JasperFx reads a flag's alias and help from the property on the input's own type, so the properties
+/// cannot be inherited from one place; their words are held once (<see cref="LedgerInput.VerboseDescription"/>,
+/// <see cref="LedgerInput.LogLevelDescription"/>).
+/// </remarks>
 public sealed class LedgerEventQueryInput : EventQueryInput
 {
     /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as for <see cref="LedgerInput"/>.</summary>
-    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
+    [Description(LedgerInput.VerboseDescription)]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 
@@ -58,7 +67,7 @@ public sealed class LedgerEventQueryInput : EventQueryInput
 public sealed class LedgerStreamQueryInput : StreamQueryInput
 {
     /// <summary>Applied before the host is built, by Program (<c>Logging.AddLedgerLogging</c>), as for <see cref="LedgerInput"/>.</summary>
-    [Description("Log from Debug in every category (Marten, Wolverine, JasperFx too), on standard error")]
+    [Description(LedgerInput.VerboseDescription)]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
 

@@ -10190,18 +10190,19 @@ namespace CpsLedger.Tests.Contract.Generated
 
         /// <param name="cancellationToken">A cancellation token that can be used by other objects or threads to receive notice of cancellation.</param>
         /// <summary>
-        /// Messages that failed for good (support): what, why, when; newest first, 50 a page
+        /// Messages that failed for good (support): what, why, when; newest first, a page at a time
         /// </summary>
         /// <remarks>
-        /// Messages that failed for good (support): what, why, when; newest first, 50 a page
+        /// Messages that failed for good (support): what, why, when; newest first, a page at a time
         /// </remarks>
         /// <param name="messageType">Only dead letters of this message type, exactly as a dead letter's messageType shows it, e.g. CpsLedger.Api.Invoicing.SendInvoiceEmail.</param>
-        /// <param name="page">The page, from 1 (default 1), 50 dead letters a page, newest first; a page past the last has none.</param>
+        /// <param name="page">The page, from 1 (default 1), newest first; a page past the last has none.</param>
+        /// <param name="pageSize">Dead letters per page (default 50).</param>
         /// <param name="x_Correlation_Id">Ties this request to the caller's own logs: up to 128 letters, digits and - _ . : (otherwise the trace id is used).</param>
         /// <param name="if_None_Match">The ETag of the answer the caller holds (or several, comma-separated, or *): while it is still the current one, the answer is a 304 without a body. Compared weakly (RFC 9110, 13.1.2).</param>
         /// <returns>OK</returns>
         /// <exception cref="ApiException">A server side error occurred.</exception>
-        public virtual async System.Threading.Tasks.Task<DeadLetterPage> ListDeadLettersAsync(string? messageType = null, int? page = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
+        public virtual async System.Threading.Tasks.Task<DeadLetterPage> ListDeadLettersAsync(string? messageType = null, int? page = null, int? pageSize = null, string? x_Correlation_Id = null, string? if_None_Match = null, System.Threading.CancellationToken cancellationToken = default(System.Threading.CancellationToken))
         {
             var client_ = _httpClient;
             var disposeClient_ = false;
@@ -10230,6 +10231,10 @@ namespace CpsLedger.Tests.Contract.Generated
                     if (page != null)
                     {
                         urlBuilder_.Append(System.Uri.EscapeDataString("page")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(page, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
+                    }
+                    if (pageSize != null)
+                    {
+                        urlBuilder_.Append(System.Uri.EscapeDataString("pageSize")).Append('=').Append(System.Uri.EscapeDataString(ConvertToString(pageSize, System.Globalization.CultureInfo.InvariantCulture))).Append('&');
                     }
                     urlBuilder_.Length--;
 
@@ -13127,6 +13132,12 @@ namespace CpsLedger.Tests.Contract.Generated
         /// </summary>
         [System.Text.Json.Serialization.JsonPropertyName("page")]
         public int Page { get; set; } = default!;
+
+        /// <summary>
+        /// Dead letters per page asked for (50 unless `pageSize` said otherwise).
+        /// </summary>
+        [System.Text.Json.Serialization.JsonPropertyName("pageSize")]
+        public int PageSize { get; set; } = default!;
 
         /// <summary>
         /// The page's dead letters.

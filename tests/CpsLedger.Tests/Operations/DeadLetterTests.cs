@@ -147,6 +147,54 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
         Assert.Empty(Directory.Exists(App.MailFolder) ? Directory.GetFiles(App.MailFolder, "invoice-*.eml") : []);
     }
 
+    [Fact]
+    public async Task A_page_size_splits_the_dead_letters_across_pages_with_links_and_out_of_its_bounds_is_a_400_naming_it()
+    {
+        // Until 2026-12-07 the list was 50 a page, whatever was asked (pageSize was refused as not a parameter of it).
+        var support = App.ClientAs(LedgerRoles.Support);
+        foreach (var size in new[] { "0", "-1", "201", "2147483648", "abc" })
+        {
+            var problem = await support.GetAsync($"/api/operations/dead-letters?pageSize={size}").ReadProblem(HttpStatusCode.BadRequest);
+            Assert.Equal(["pageSize"], problem.Errors.Keys);
+            Assert.Equal($"Must be a whole number from 1 to {DeadLetterEndpoints.MaxPageSize}.", Assert.Single(problem.Errors["pageSize"]));
+        }
+
+        var doomed = new[] { Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid() };
+        using (var scope = App.Services.CreateScope())
+        {
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            foreach (var invoiceId in doomed)
+                await bus.PublishAsync(new SendInvoiceEmail(invoiceId));
+        }
+
+        await FaultWaits.Until(async () => await DeadLetterCount() == 3, "the three messages dead-lettered");
+        const string Path = "/api/operations/dead-letters";
+        var type = Uri.EscapeDataString(typeof(SendInvoiceEmail).FullName!);
+
+        var firstResponse = await support.GetAsync($"{Path}?messageType={type}&pageSize=2");
+        var first = await firstResponse.ReadAs<DeadLetterPage>();
+        Assert.Equal((3, 1, 2, 2), (first.Total, first.Page, first.PageSize, first.DeadLetters.Count));
+        Assert.Equal($"<{Path}?messageType={type}&pageSize=2&page=1>; rel=\"first\", <{Path}?messageType={type}&pageSize=2&page=2>; rel=\"next\", " +
+                     $"<{Path}?messageType={type}&pageSize=2&page=2>; rel=\"last\"", Assert.Single(firstResponse.Headers.GetValues("Link")));
+
+        var secondResponse = await support.GetAsync($"{Path}?messageType={type}&pageSize=2&page=2");
+        var second = await secondResponse.ReadAs<DeadLetterPage>();
+        Assert.Equal((3, 2, 2, 1), (second.Total, second.Page, second.PageSize, second.DeadLetters.Count));
+        Assert.Equal($"<{Path}?messageType={type}&pageSize=2&page=1>; rel=\"first\", <{Path}?messageType={type}&pageSize=2&page=1>; rel=\"prev\", " +
+                     $"<{Path}?messageType={type}&pageSize=2&page=2>; rel=\"last\"", Assert.Single(secondResponse.Headers.GetValues("Link")));
+
+        // Each dead letter on one page only.
+        var listed = first.DeadLetters.Concat(second.DeadLetters).ToList();
+        Assert.Equal(3, listed.Select(l => l.Id).Distinct().Count());
+        Assert.All(doomed, invoiceId => Assert.Single(listed, l => l.Message!.Value.GetRawText().Contains(invoiceId.ToString(), StringComparison.Ordinal)));
+
+        // Without pageSize, as before: 50 a page, said.
+        var whole = await support.GetAsync(Path).ReadAs<DeadLetterPage>();
+        Assert.Equal((3, 1, DeadLetterEndpoints.DefaultPageSize, 3), (whole.Total, whole.Page, whole.PageSize, whole.DeadLetters.Count));
+        var largest = await support.GetAsync($"{Path}?pageSize={DeadLetterEndpoints.MaxPageSize}").ReadAs<DeadLetterPage>();
+        Assert.Equal((DeadLetterEndpoints.MaxPageSize, 3), (largest.PageSize, largest.DeadLetters.Count));
+    }
+
     /// <summary>Issues an invoice under a given id: what fixes the cause of a dead-lettered e-mail of that invoice.</summary>
     internal static async Task IssueInvoiceWithId(LedgerApp app, Guid invoiceId, Guid accountId)
     {

@@ -125,7 +125,7 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(from, to, through, page, pageSize, types, _documentStore);
+            var problemDetails1 = CpsLedger.Api.Audit.GetAccountHistoryEndpoint.Validate(from, to, through, types, _documentStore);
             // Evaluate whether the processing should stop if there are any problems
             if (!(ReferenceEquals(problemDetails1, Wolverine.Http.WolverineContinue.NoProblems)))
             {

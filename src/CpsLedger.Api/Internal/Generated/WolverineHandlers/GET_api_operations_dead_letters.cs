@@ -38,9 +38,22 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
+            string pageSize_rawValue = httpContext.Request.Query["pageSize"];
+            System.Nullable<int> pageSize = default;
+
+            if (pageSize_rawValue != null && int.TryParse(pageSize_rawValue, System.Globalization.CultureInfo.InvariantCulture, out var pageSize_parsed))
+            {
+                pageSize = pageSize_parsed;
+            }
+            else if (!string.IsNullOrEmpty(pageSize_rawValue))
+            {
+                await WriteQueryValueParsingProblem(httpContext, "pageSize", pageSize_rawValue, "int").ConfigureAwait(false);
+                return;
+            }
+
             
             // The actual HTTP request handler execution
-            var deadLetterPage_response = await CpsLedger.Api.Operations.DeadLetterEndpoints.Get(_wolverineRuntime, messageType, page, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
+            var deadLetterPage_response = await CpsLedger.Api.Operations.DeadLetterEndpoints.Get(_wolverineRuntime, messageType, page, pageSize, httpContext, httpContext.RequestAborted).ConfigureAwait(false);
 
             // Writing the response body to JSON because this was the first 'return variable' in the method signature
             await WriteJsonAsync(httpContext, deadLetterPage_response, 404);
