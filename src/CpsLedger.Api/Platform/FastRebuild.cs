@@ -685,6 +685,11 @@ public sealed class FastRebuildInput : LedgerInput
 {
     [Description("Rebuild only this single-stream projection, the serial claims or the support overrides (default: every stored projection)")]
     public string? ProjectionFlag { get; set; }
+
+    /// <summary><see cref="RebuildOverBrokenChains"/>.</summary>
+    [Description(RebuildOverBrokenChains.FlagDescription)]
+    [FlagAlias("despite-chain-breaks", true)]
+    public bool DespiteChainBreaksFlag { get; set; }
 }
 
 [Description("Rebuilds every stored projection (or the one named): single-stream projections, the serial claims and the support overrides by replaying the events in memory and bulk-copying the documents, the old e-mail claims by Marten's daemon meanwhile; run it with the service stopped",
@@ -694,6 +699,8 @@ public sealed class FastRebuildCommand : JasperFxAsyncCommand<FastRebuildInput>
     public override async Task<bool> Execute(FastRebuildInput input)
     {
         using var host = await input.BuildLedgerHostAsync();
+        if (!await RebuildOverBrokenChains.AllowsAsync(host.Services, input.DespiteChainBreaksFlag, Console.Error, CancellationToken.None))
+            return false;
         var rebuild = new FastRebuild(host.Services.GetRequiredService<IDocumentStore>());
         IReadOnlyList<FastRebuildResult> results;
         try

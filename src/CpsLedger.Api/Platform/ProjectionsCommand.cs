@@ -71,6 +71,8 @@ public sealed class LedgerProjectionsCommand : JasperFxAsyncCommand<LedgerProjec
             e.Cancel = true;
             cancel.Cancel();
         };
+        if (!await RebuildOverBrokenChains.AllowsAsync(built.Services, input.DespiteChainBreaksFlag, Console.Error, cancel.Token))
+            return false;
         return await RebuildAsync(built.Services, input, shardTimeout, Console.Out, Console.Error, cancel.Token);
     }
 
@@ -221,6 +223,11 @@ public sealed class LedgerProjectionInput : ProjectionInput
     [Description(LedgerInput.VerboseDescription)]
     [FlagAlias("verbose", true)]
     public new bool VerboseFlag { get => base.VerboseFlag; set => base.VerboseFlag = value; }
+
+    /// <summary>For <c>rebuild</c>: <see cref="RebuildOverBrokenChains"/>.</summary>
+    [Description(RebuildOverBrokenChains.FlagDescription)]
+    [FlagAlias("despite-chain-breaks", true)]
+    public bool DespiteChainBreaksFlag { get; set; }
 
     /// <summary>Applied before the host is built, by Program, as for <see cref="LedgerInput"/>.</summary>
     [Description(LedgerInput.LogLevelDescription)]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using CpsLedger.Api.Accounts;
+using CpsLedger.Api.Audit;
 using CpsLedger.Api.Platform;
 using CpsLedger.Api.Products;
 using CpsLedger.Benchmarks.Harness;
@@ -108,6 +109,23 @@ public static class P4Rebuild
         // Live aggregations (BusinessAccount, ProductRegistration) store nothing, so there is nothing of theirs to rebuild (a rebuild
         // of one would write documents nobody reads).
         var names = store.Options.Projections.All.Where(p => p.Lifecycle != ProjectionLifecycle.Live).Select(p => p.Name).ToList();
+        // What both rebuild commands do before they begin (RebuildOverBrokenChains): every hash chain recomputed. Timed apart, so
+        // the rebuild's figure stays the rebuild's; the command an operator runs takes both.
+        var chainCheck = Stopwatch.StartNew();
+        string? chainError = null;
+        try
+        {
+            var breaks = await new ChainVerification(store).VerifyAsync(null, null, CancellationToken.None);
+            if (breaks.Count > 0)
+                chainError = $"{breaks.Count} hash chain break(s) in the seeded ledger";
+        }
+        catch (Exception e)
+        {
+            chainError = $"chain check failed: {e.GetType().Name}: {e.Message}";
+        }
+
+        chainCheck.Stop();
+        ctx.Log($"  P4 the rebuild commands' check of every hash chain: {chainCheck.Elapsed.TotalSeconds:F1} s{(chainError is null ? "" : $": {chainError}")}");
         var timings = new List<string>();
         var before = await DocumentCountsAsync(store);
         // CPU time moves less with the neighbours than the wall time on a shared machine: what tells two builds apart.
@@ -146,10 +164,12 @@ public static class P4Rebuild
         ctx.Log($"  P4 verification of the whole ledger: {verifyElapsed.TotalSeconds:F1} s{(verifyError is null ? "" : $": {verifyError}")}");
         var verified = AgainstScan($"verify the whole ledger ({scanned:N0} events)", scanned / verifyElapsed.TotalSeconds, baseline, verifyError,
             () => $"{verifyElapsed.TotalSeconds:F1} s: {report!.DocumentsChecked:N0} documents of {report.AccountsChecked:N0} accounts, hash chains included");
+        var checkedChains = AgainstScan($"the rebuild commands' check of every hash chain ({scanned:N0} events)", scanned / chainCheck.Elapsed.TotalSeconds,
+            baseline, chainError, () => $"{chainCheck.Elapsed.TotalSeconds:F1} s before the rebuild, which P4's rebuild figure leaves out");
         return [AgainstScan($"rebuild all {names.Count} projections from {scanned:N0} events", perSecond, baseline, error,
             () => $"rebuild {rebuild.Elapsed.TotalSeconds:F1} s ({string.Join(", ", timings)}), scan {scanElapsed.TotalSeconds:F1} s; " +
                   $"{cpuNote}; documents before and after: {after}",
-            (">= 0.2x", perSecond / baseline >= 0.2)), verified];
+            (">= 0.2x", perSecond / baseline >= 0.2)), checkedChains, verified];
     }
 
     /// <summary>

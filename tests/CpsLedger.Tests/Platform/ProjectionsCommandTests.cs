@@ -35,6 +35,43 @@ public sealed class ProjectionsCommandTests(LedgerApp app) : LedgerTest(app)
     }
 
     [Fact]
+    public async Task A_rebuild_over_a_broken_hash_chain_is_refused_unless_the_operator_says_otherwise()
+    {
+        var schema = await ServiceProcess.CreateSchemaAsync(App);
+        try
+        {
+            // The listed model's event changed outside the ledger, its document lost: a rebuild would write the changed points
+            // back as if the catalogue had said so.
+            Assert.Equal(1, await Execute($"update {schema}.mt_events set data = jsonb_set(data, '{{Points}}', '5000') where data ? 'Points'"));
+            Assert.Equal(1, await DeleteModelViews(schema));
+
+            foreach (var command in new[] { new[] { "projections", "rebuild", "-p", "ProductModelView" }, ["projections-fast-rebuild"] })
+            {
+                var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, schema, command);
+
+                Assert.True(exit == 1, $"{string.Join(' ', command)}: exit {exit}\n{error}\n{output}");
+                Assert.Equal("", output.Trim());
+                Assert.Contains("Rebuild refused: 1 hash chain break found.", error);
+                Assert.Matches(@"chain [0-9a-f-]{36} broken at link 1: edited product_model_listed \(event [0-9a-f-]{36}, sequence \d+\)", error);
+                Assert.Contains("--despite-chain-breaks", error);
+                Assert.Equal(0L, await Count($"select count(*) from {schema}.mt_doc_productmodelview"));
+            }
+
+            var (rebuilt, said, warned) = await ServiceProcess.RunCommandApartAsync(App, schema,
+                "projections", "rebuild", "-p", "ProductModelView", "--despite-chain-breaks");
+
+            Assert.True(rebuilt == 0, $"exit {rebuilt}\n{warned}\n{said}");
+            Assert.Matches(@"^ProductModelView: rebuilt by Marten's daemon in \d+\.\d s$", said.Trim());
+            Assert.Contains("1 hash chain break found; rebuilding anyway (--despite-chain-breaks)", warned);
+            Assert.Equal(1L, await Count($"select count(*) from {schema}.mt_doc_productmodelview"));
+        }
+        finally
+        {
+            await ServiceProcess.DropSchemaAsync(App, schema);
+        }
+    }
+
+    [Fact]
     public async Task A_rebuild_of_a_projection_that_does_not_exist_fails_and_names_the_projections()
     {
         var (exit, output, error) = await ServiceProcess.RunCommandApartAsync(App, App.SchemaName, "projections", "rebuild", "-p", "Invoices");
@@ -92,11 +129,21 @@ public sealed class ProjectionsCommandTests(LedgerApp app) : LedgerTest(app)
         Assert.StartsWith("Invoice ", output);
     }
 
-    private async Task<int> DeleteModelViews(string schema)
+    private Task<int> DeleteModelViews(string schema) => Execute($"delete from {schema}.mt_doc_productmodelview");
+
+    private async Task<int> Execute(string sql)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
-        await using var delete = new NpgsqlCommand($"delete from {schema}.mt_doc_productmodelview", connection);
-        return await delete.ExecuteNonQueryAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<long> Count(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 }
