@@ -5,9 +5,12 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+using NpgsqlTypes;
 using Wolverine.Http;
 using Wolverine.Persistence.Durability;
 using Wolverine.Persistence.Durability.DeadLetterManagement;
+using Wolverine.RDBMS;
 using Wolverine.Runtime;
 
 namespace CpsLedger.Api.Operations;
@@ -71,14 +74,58 @@ public static class DeadLetterEndpoints
     {
         var number = page ?? 1;
         var size = pageSize ?? DefaultPageSize;
-        var results = await runtime.Storage.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery
+        var (total, letters) = await ReadPageAsync(runtime, string.IsNullOrWhiteSpace(messageType) ? null : messageType, number, size, ct);
+        Paging.Links(http, number, size, total);
+        return new DeadLetterPage(total, number, size, [.. letters.Select(Describe)]);
+    }
+
+    /// <summary>
+    /// A page of dead letters, newest first: by when they failed (when sent where that is not recorded), ties by id, descending.
+    /// Wolverine's own query orders by the scheduled time, null for nearly every dead letter, so its pages came in whatever order
+    /// PostgreSQL returned them and could repeat or skip one at a boundary. The page's ids and the total are read here, in one
+    /// round trip; the envelopes are then read through Wolverine by id (one round trip more, for a support page), which keeps
+    /// reading its envelope format to Wolverine.
+    /// </summary>
+    public static async Task<(int Total, IReadOnlyList<DeadLetterEnvelope> Page)> ReadPageAsync(IWolverineRuntime runtime, string? messageType,
+        int number, int size, CancellationToken ct)
+    {
+        // The table is in Wolverine's schema as Wolverine names it (the ledger's, Ledger:SchemaName, unless configured apart).
+        var database = runtime.Storage as IMessageDatabase
+                       ?? throw new InvalidOperationException($"Dead letters are read from a database message store, not {runtime.Storage.GetType().Name}.");
+        var table = $"{database.SchemaName}.{DatabaseConstants.DeadLetterTable}";
+        // Archived dead letters are not counted as dead letters (Wolverine's counts, the mail health check), so not listed either.
+        const string Matching = "archived_at is null and ($1::varchar is null or message_type = $1)";
+        var ids = new List<Guid>();
+        int total;
+        await using (var connection = await database.DataSource.OpenConnectionAsync(ct))
+        await using (var batch = connection.CreateBatch())
         {
-            PageNumber = number,
-            PageSize = size,
-            MessageType = string.IsNullOrWhiteSpace(messageType) ? null : messageType,
-        }, ct);
-        Paging.Links(http, number, size, results.TotalCount);
-        return new DeadLetterPage(results.TotalCount, number, size, [.. results.Envelopes.Select(Describe)]);
+            var count = batch.CreateBatchCommand();
+            count.CommandText = $"select count(*)::int from {table} where {Matching}";
+            count.Parameters.Add(new NpgsqlParameter { Value = (object?)messageType ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Varchar });
+            batch.BatchCommands.Add(count);
+            var page = batch.CreateBatchCommand();
+            page.CommandText = $"select id from {table} where {Matching} order by coalesce(failed_at, sent_at) desc nulls last, id desc limit $2 offset $3";
+            page.Parameters.Add(new NpgsqlParameter { Value = (object?)messageType ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Varchar });
+            page.Parameters.Add(new NpgsqlParameter { Value = size });
+            // (page - 1) x size fits an int at Paging.MaxPage and MaxPageSize; as a long all the same.
+            page.Parameters.Add(new NpgsqlParameter { Value = (long)(number - 1) * size });
+            batch.BatchCommands.Add(page);
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            total = reader.GetInt32(0);
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
+                ids.Add(reader.GetGuid(0));
+        }
+
+        // No ids would be no filter at all: every dead letter.
+        if (ids.Count == 0)
+            return (total, []);
+        var found = await runtime.Storage.DeadLetters.QueryAsync(new DeadLetterEnvelopeQuery([.. ids]) { PageSize = ids.Count }, ct);
+        // One discarded or replayed between the two reads is left out, not waited for.
+        var byId = found.Envelopes.ToDictionary(e => e.Id);
+        return (total, [.. ids.Where(byId.ContainsKey).Select(id => byId[id])]);
     }
 
     [WolverinePost("/api/operations/dead-letters/replay", OperationId = "ReplayDeadLetters")]
@@ -174,10 +221,10 @@ public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
         var letters = host.Services.GetRequiredService<IWolverineRuntime>().Storage.DeadLetters;
         if (input.Action == "list")
         {
-            var page = await letters.QueryAsync(new DeadLetterEnvelopeQuery { PageSize = 1000, MessageType = input.MessageTypeFlag },
-                CancellationToken.None);
-            await output.WriteLineAsync($"{page.TotalCount} dead letter(s)");
-            foreach (var e in page.Envelopes)
+            var (total, page) = await DeadLetterEndpoints.ReadPageAsync(host.Services.GetRequiredService<IWolverineRuntime>(),
+                string.IsNullOrWhiteSpace(input.MessageTypeFlag) ? null : input.MessageTypeFlag, 1, 1000, CancellationToken.None);
+            await output.WriteLineAsync($"{total} dead letter(s)");
+            foreach (var e in page)
                 await output.WriteLineAsync($"{e.Id}  {e.FailedAt ?? e.SentAt:u}  {e.MessageType}  {e.ExceptionType}: {e.ExceptionMessage}");
             return true;
         }

@@ -195,6 +195,70 @@ public sealed class DeadLetterTests(LedgerApp app) : LedgerTest(app)
         Assert.Equal((DeadLetterEndpoints.MaxPageSize, 3), (largest.PageSize, largest.DeadLetters.Count));
     }
 
+    [Fact]
+    public async Task Dead_letters_come_newest_first_by_when_they_failed_ties_by_id_and_each_on_one_page_only()
+    {
+        // Until 2026-12-08 the list was in Wolverine's order (by scheduled time, null for almost every dead letter): whatever
+        // PostgreSQL returned, so a page could repeat a dead letter the previous one showed and never show another.
+        var doomed = new[] { Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid() };
+        using (var scope = App.Services.CreateScope())
+        {
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            foreach (var invoiceId in doomed)
+                await bus.PublishAsync(new SendInvoiceEmail(invoiceId));
+        }
+
+        await FaultWaits.Until(async () => await DeadLetterCount() == doomed.Length, "the four messages dead-lettered");
+        var support = App.ClientAs(LedgerRoles.Support);
+        var stored = (await support.GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>()).DeadLetters;
+        var ids = doomed.Select(invoiceId => stored.Single(l => l.Message!.Value.GetRawText().Contains(invoiceId.ToString(), StringComparison.Ordinal)).Id)
+            .ToArray();
+
+        // When each failed, set apart: the oldest three hours ago, two in the same instant an hour ago, and one whose failure
+        // time is not recorded (read by when it was sent, two hours ago).
+        var now = DateTimeOffset.UtcNow;
+        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var times = new Npgsql.NpgsqlBatch(connection);
+            foreach (var (id, failedAt, sentAt) in new[]
+                     {
+                         (ids[0], (DateTimeOffset?)now.AddHours(-3), now.AddHours(-3)), (ids[1], now.AddHours(-1), now.AddHours(-4)),
+                         (ids[2], now.AddHours(-1), now.AddHours(-5)), (ids[3], null, now.AddHours(-2)),
+                     })
+                times.BatchCommands.Add(new Npgsql.NpgsqlBatchCommand(
+                    $"update {App.SchemaName}.wolverine_dead_letters set failed_at = $2, sent_at = $3 where id = $1")
+                {
+                    Parameters = { new() { Value = id }, new() { Value = failedAt is { } at ? at : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz },
+                        new() { Value = sentAt } },
+                });
+            await times.ExecuteNonQueryAsync();
+        }
+
+        Guid[] newestFirst = [.. new[] { ids[1], ids[2] }.OrderByDescending(id => id.ToString(), StringComparer.Ordinal), ids[3], ids[0]];
+        var whole = await support.GetAsync("/api/operations/dead-letters").ReadAs<DeadLetterPage>();
+        Assert.Equal(newestFirst, whole.DeadLetters.Select(l => l.Id));
+        Assert.Null(whole.DeadLetters[2].FailedAt);
+
+        // A page at a time: each dead letter once, in the same order, and every page (one past the last too) says the total.
+        var type = Uri.EscapeDataString(typeof(SendInvoiceEmail).FullName!);
+        var paged = new List<Guid>();
+        for (var number = 1; number <= newestFirst.Length + 1; number++)
+        {
+            var page = await support.GetAsync($"/api/operations/dead-letters?messageType={type}&pageSize=1&page={number}").ReadAs<DeadLetterPage>();
+            Assert.Equal((newestFirst.Length, number, 1), (page.Total, page.Page, page.PageSize));
+            Assert.Equal(number <= newestFirst.Length ? 1 : 0, page.DeadLetters.Count);
+            paged.AddRange(page.DeadLetters.Select(l => l.Id));
+        }
+
+        Assert.Equal(newestFirst, paged);
+
+        // The command line lists them in the same order.
+        var (exit, output) = await ServiceProcess.RunCommandAsync(App, App.SchemaName, "dead-letters", "list");
+        Assert.True(exit == 0, output);
+        Assert.Equal(newestFirst, newestFirst.OrderBy(id => output.IndexOf(id.ToString(), StringComparison.Ordinal)));
+    }
+
     /// <summary>Issues an invoice under a given id: what fixes the cause of a dead-lettered e-mail of that invoice.</summary>
     internal static async Task IssueInvoiceWithId(LedgerApp app, Guid invoiceId, Guid accountId)
     {

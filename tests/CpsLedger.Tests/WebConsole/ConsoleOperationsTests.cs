@@ -133,6 +133,29 @@ public sealed class ConsoleOperationsTests(ConsoleApp app, Chromium chromium) : 
     }
 
     [Fact]
+    public async Task The_dead_letters_page_count_follows_the_page_size_the_api_answers_with()
+    {
+        // Until 2026-12-08 the console counted pages by a fixed 50: with any other page size its count and "Next page" were wrong.
+        var ids = await DeadLettersOfMissingInvoices(Guid.NewGuid(), Guid.NewGuid());
+        // The older one failed an hour ago: the list is newest first.
+        var (newer, older) = (ids.Values.First(), ids.Values.Last());
+        await Execute($"update {{schema}}.wolverine_dead_letters set failed_at = now() - interval '1 hour' where id = '{older}'");
+        // The API asked for one a page, as it would answer a page size other than its default.
+        await Page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/operations/dead-letters", route =>
+            route.ContinueAsync(new() { Url = route.Request.Url + (route.Request.Url.Contains('?') ? "&" : "?") + "pageSize=1" }));
+        await SignInAs(LedgerRoles.Support, "anna");
+        await Page.GotoAsync("/console/#/operations");
+
+        var letters = Page.GetByTestId("dead-letters");
+        await Expect(letters.Locator("caption")).ToHaveTextAsync("2 dead letters, newest first; page 1 of 2");
+        await Expect(letters.Locator("tbody tr[data-id]")).ToHaveAttributeAsync("data-id", newer.ToString());
+        await letters.GetByRole(AriaRole.Button, new() { Name = "Next page" }).ClickAsync();
+        await Expect(letters.Locator("caption")).ToHaveTextAsync("2 dead letters, newest first; page 2 of 2");
+        await Expect(letters.Locator("tbody tr[data-id]")).ToHaveAttributeAsync("data-id", older.ToString());
+        await Expect(letters.GetByRole(AriaRole.Button, new() { Name = "Next page" })).ToBeDisabledAsync();
+    }
+
+    [Fact]
     public async Task Cancel_with_the_keyboard_gives_the_focus_to_the_dead_letters_heading_when_the_button_that_asked_is_gone_or_disabled()
     {
         var ids = await DeadLettersOfMissingInvoices(Guid.NewGuid(), Guid.NewGuid());

@@ -1456,7 +1456,7 @@ async function operationsView() {
   }
 }
 
-/** Dead letters: a page of 50, a filter by message type, the message on demand; replay and discard after a review. */
+/** Dead letters: a page (50, the API's default), newest first, a filter by message type, the message on demand; replay and discard after a review. */
 async function deadLettersPanel(panel) {
   const state = { page: 1, messageType: '', selected: new Map() };
   const body = h('div');
@@ -1570,7 +1570,8 @@ async function deadLettersPanel(panel) {
       fill(body, problemNotice(e));
       return;
     }
-    const pages = Math.max(1, Math.ceil(found.total / 50));
+    // The page size the API answered with, not a copy of its default (until 2026-12-08 a fixed 50 here).
+    const pages = Math.max(1, Math.ceil(found.total / found.pageSize));
     if (state.page > pages) {
       state.page = pages;
       return load();
