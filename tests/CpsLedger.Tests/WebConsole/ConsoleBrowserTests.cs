@@ -663,13 +663,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         Assert.DoesNotContain($"/api/accounts/{account}/invoices", asked);
 
         // A chain with no link left (its links deleted) has no row: the break notice names it from the status too.
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var delete = new Npgsql.NpgsqlCommand($"delete from {App.SchemaName}.account_chain where chain_id = @invoice", connection);
-            delete.Parameters.AddWithValue("invoice", invoice.Id);
-            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
-        }
+        await ChangeOneRow($"delete from {App.SchemaName}.account_chain where chain_id = @invoice", "invoice", invoice.Id);
         await Page.ReloadAsync();
         await Expect(rows).ToHaveCountAsync(1);
         await Expect(Page.GetByTestId("hash-chain").Locator(".notice.error"))
@@ -975,14 +969,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // Someone with the database's keys changes the account's opening event: the history shows it as stored, and says it is not what
         // was chained, on the event and above the timeline.
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var edit = new Npgsql.NpgsqlCommand(
-                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", connection);
-            edit.Parameters.AddWithValue("a", account);
-            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
-        }
+        await ChangeOneRow($"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", "a", account);
         await Page.ReloadAsync();
         var opening = timeline.GetByRole(AriaRole.Listitem).First;
         await Expect(opening).ToContainTextAsync("Valgus Stuudio OÜ");
@@ -1003,14 +990,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     {
         var account = await OneProductRegisteredByKadri();
         await SignInAs(LedgerRoles.Auditor, "aino");
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var edit = new Npgsql.NpgsqlCommand(
-                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", connection);
-            edit.Parameters.AddWithValue("a", account);
-            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
-        }
+        await ChangeOneRow($"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{CompanyName}}', '\"Valgus Stuudio OÜ\"') where stream_id = @a", "a", account);
         var sequence = (await App.ClientAs(LedgerRoles.Auditor).GetAsync($"/api/accounts/{account}/history").ReadAs<Api.Audit.HistoryPage>()).Items[0].Sequence;
 
         // The history marks the event by its sequence; the Audit tab's chain row says the same, not a link position the console shows
@@ -1028,14 +1008,7 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
 
         // Someone with the database's keys changes the opening event's stored link, not the event: the next link still hashes over
         // the link as it was, so the auditor is told of one altered hash, not of two edited events.
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var alter = new Npgsql.NpgsqlCommand(
-                $"update {App.SchemaName}.account_chain set hash = sha256(hash) where chain_id = @a and position = 1", connection);
-            alter.Parameters.AddWithValue("a", account);
-            Assert.Equal(1, await alter.ExecuteNonQueryAsync());
-        }
+        await ChangeOneRow($"update {App.SchemaName}.account_chain set hash = sha256(hash) where chain_id = @a and position = 1", "a", account);
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
         var timeline = Page.GetByRole(AriaRole.List, new() { Name = "Events, oldest first" });
         await Expect(timeline.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(3);
@@ -1285,15 +1258,8 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
         var account = await KadrisProductsMigrated();
         // An imported product's event on the old CPS account's chain edited in the database: the history does not list that event, so
         // its notice alone tells the auditor which chain broke.
-        await using (var connection = new Npgsql.NpgsqlConnection(App.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var edit = new Npgsql.NpgsqlCommand(
-                $"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = @legacy " +
-                "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = 'LENS-1'", connection);
-            edit.Parameters.AddWithValue("legacy", Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri));
-            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
-        }
+        await ChangeOneRow($"update {App.SchemaName}.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where stream_id = @legacy " +
+                "and type = 'legacy_product_imported' and data ->> 'SerialNumber' = 'LENS-1'", "legacy", Api.Migration.LegacyIds.AccountFor(LegacyFiles.Kadri));
         await SignInAs(LedgerRoles.Auditor, "aino");
 
         await Page.GotoAsync($"/console/#/accounts/{account}/history");
@@ -1646,6 +1612,16 @@ public sealed class ConsoleBrowserTests(ConsoleApp app, Chromium chromium) : Con
     }
 
     // ---------- finance's writing: transfers, credit notes ----------
+
+    /// <summary>Changes one row behind the ledger's back, as someone with the database's keys would: the statement must touch exactly one.</summary>
+    private async Task ChangeOneRow(string sql, string parameter, object value)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var change = new Npgsql.NpgsqlCommand(sql, connection);
+        change.Parameters.AddWithValue(parameter, value);
+        Assert.Equal(1, await change.ExecuteNonQueryAsync());
+    }
 
     private static string Euros(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
 
