@@ -25,7 +25,7 @@ public static class RebuildOverBrokenChains
     /// </summary>
     public static async Task<bool> AllowsAsync(IServiceProvider services, bool despite, TextWriter error, CancellationToken ct)
     {
-        var breaks = await services.GetRequiredService<ChainVerification>().VerifyAsync(null, null, ct);
+        var breaks = await services.GetRequiredService<ChainVerification>().VerifyAsync(null, null, ct, connections: 2);
         if (breaks.Count == 0)
             return true;
 

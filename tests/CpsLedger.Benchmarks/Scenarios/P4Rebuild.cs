@@ -115,7 +115,7 @@ public static class P4Rebuild
         string? chainError = null;
         try
         {
-            var breaks = await new ChainVerification(store).VerifyAsync(null, null, CancellationToken.None);
+            var breaks = await new ChainVerification(store).VerifyAsync(null, null, CancellationToken.None, connections: 2);
             if (breaks.Count > 0)
                 chainError = $"{breaks.Count} hash chain break(s) in the seeded ledger";
         }

@@ -16,17 +16,18 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
 {
     private HttpClient Auditor => App.ClientAs(LedgerRoles.Auditor);
 
-    private async Task<(Guid Account, Guid Registration)> AccountWithHistory()
+    private async Task<(Guid Account, Guid Registration)> AccountWithHistory(bool listsTheModel = true, string serials = "HC")
     {
-        await App.ListModel(points: 300); // two products: 600 points, so the account is invited too
-        var account = await App.OpenAccount();
+        if (listsTheModel)
+            await App.ListModel(points: 300); // two products: 600 points, so the account is invited too
+        var account = await App.OpenAccount($"{serials.ToLowerInvariant()}@studio.example");
         var member = App.Member(account);
-        var product = await member.Register(account, Products.Products.WithoutDealer("HC-1"));
+        var product = await member.Register(account, Products.Products.WithoutDealer($"{serials}-1"));
         // Tracked until the invitation reviews these set off have appended to the membership stream.
         await App.Tracked(async () =>
         {
             await (await member.PatchJson(product.Url, new { dealer = "Photopoint" })).ShouldBe(HttpStatusCode.OK);
-            await member.Register(account, Products.Products.Complete("HC-2"));
+            await member.Register(account, Products.Products.Complete($"{serials}-2"));
         });
         return (account, product.RegistrationId);
     }
@@ -67,6 +68,26 @@ public sealed class HashChainTests(LedgerApp app) : LedgerTest(app)
         command.Parameters.AddWithValue("a", account);
         // Opened, registered, amended, allocated, registered, allocated, invited.
         Assert.Equal(7L, await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task The_whole_ledgers_check_in_parts_on_several_connections_finds_what_one_connection_finds()
+    {
+        // Several accounts, each with an edited event: split by chain, the parts must find every break, each once, in order.
+        var edited = new List<Guid>();
+        for (var i = 0; i < 6; i++)
+        {
+            var (account, registration) = await AccountWithHistory(listsTheModel: i == 0, serials: $"HC{i}");
+            var sequence = await SequenceOf(registration, "product_details_amended");
+            await Sql($"update cpsledger_tests.mt_events set data = jsonb_set(data, '{{Dealer}}', '\"Forged\"') where seq_id = {sequence}");
+            edited.Add(account);
+        }
+
+        var chains = App.Services.GetRequiredService<ChainVerification>();
+        var whole = await chains.VerifyAsync(null, null, CancellationToken.None);
+        Assert.Equal(edited.Order(), whole.Where(b => b.Problem == "edited").Select(b => b.ChainId).Order());
+        foreach (var connections in new[] { 2, 3, 7 })
+            Assert.Equal(whole, await chains.VerifyAsync(null, null, CancellationToken.None, connections));
     }
 
     [Fact]
