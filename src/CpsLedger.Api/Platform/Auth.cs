@@ -135,17 +135,19 @@ public static class Auth
                     // The caller learns only what its own token says; the problem's detail repeats it for those who read bodies.
                     OnChallenge = ctx =>
                     {
-                        // JwtBearer's "The signature key was not found" (a token without a key id whose signature no key verifies)
-                        // reads as the service missing a key; what the token shows is that it was signed with another key or changed.
-                        if (ctx.AuthenticateFailure is SecurityTokenInvalidSignatureException)
-                            ctx.ErrorDescription = "The token's signature does not verify: it was signed with another key than this service's, or changed after signing.";
-                        // JwtBearer's "The token expired at '12/08/2026 00:08:35'" is month first and names no zone.
-                        else if (ctx.AuthenticateFailure is SecurityTokenExpiredException expired)
-                            ctx.ErrorDescription = $"The token expired at {expired.Expires.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)}.";
-                        else if (ctx.AuthenticateFailure is { } failure && string.IsNullOrEmpty(ctx.ErrorDescription))
+                        if (ctx.AuthenticateFailure is { } failure)
                         {
                             ctx.ErrorDescription = failure switch
                             {
+                                // JwtBearer's "The signature key was not found" (a token without a key id whose signature no key
+                                // verifies) reads as the service missing a key; the token was signed with another key or changed.
+                                SecurityTokenInvalidSignatureException =>
+                                    "The token's signature does not verify: it was signed with another key than this service's, or changed after signing.",
+                                // JwtBearer's "The token expired at '12/08/2026 00:08:35'" is month first and names no zone.
+                                SecurityTokenExpiredException expired =>
+                                    $"The token expired at {expired.Expires.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)}.",
+                                // Otherwise JwtBearer's own words where it has any.
+                                _ when !string.IsNullOrEmpty(ctx.ErrorDescription) => ctx.ErrorDescription,
                                 SecurityTokenMalformedException => "The bearer token is not a JSON Web Token.",
                                 AuthenticationFailureException refused => refused.Message,
                                 _ => ctx.ErrorDescription,
