@@ -74,7 +74,7 @@ public static class DeadLetterEndpoints
     {
         var number = page ?? 1;
         var size = pageSize ?? DefaultPageSize;
-        var (total, letters) = await ReadPageAsync(runtime, string.IsNullOrWhiteSpace(messageType) ? null : messageType, number, size, ct);
+        var (total, letters) = await ReadPageAsync(runtime, messageType, number, size, ct);
         Paging.Links(http, number, size, total);
         return new DeadLetterPage(total, number, size, [.. letters.Select(Describe)]);
     }
@@ -86,9 +86,12 @@ public static class DeadLetterEndpoints
     /// round trip; the envelopes are then read through Wolverine by id (one round trip more, for a support page), which keeps
     /// reading its envelope format to Wolverine.
     /// </summary>
+    /// <param name="messageType">Only dead letters of this type; null or blank: every one.</param>
     public static async Task<(int Total, IReadOnlyList<DeadLetterEnvelope> Page)> ReadPageAsync(IWolverineRuntime runtime, string? messageType,
         int number, int size, CancellationToken ct)
     {
+        if (string.IsNullOrWhiteSpace(messageType))
+            messageType = null;
         // The table is in Wolverine's schema as Wolverine names it (the ledger's, Ledger:SchemaName, unless configured apart).
         var database = runtime.Storage as IMessageDatabase
                        ?? throw new InvalidOperationException($"Dead letters are read from a database message store, not {runtime.Storage.GetType().Name}.");
@@ -218,11 +221,11 @@ public sealed class DeadLettersCommand : JasperFxAsyncCommand<DeadLettersInput>
         // The output is this command's answer, for a person or a script.
         var output = Console.Out;
         using var host = await input.BuildLedgerHostAsync();
-        var letters = host.Services.GetRequiredService<IWolverineRuntime>().Storage.DeadLetters;
+        var runtime = host.Services.GetRequiredService<IWolverineRuntime>();
+        var letters = runtime.Storage.DeadLetters;
         if (input.Action == "list")
         {
-            var (total, page) = await DeadLetterEndpoints.ReadPageAsync(host.Services.GetRequiredService<IWolverineRuntime>(),
-                string.IsNullOrWhiteSpace(input.MessageTypeFlag) ? null : input.MessageTypeFlag, 1, 1000, CancellationToken.None);
+            var (total, page) = await DeadLetterEndpoints.ReadPageAsync(runtime, input.MessageTypeFlag, 1, 1000, CancellationToken.None);
             await output.WriteLineAsync($"{total} dead letter(s)");
             foreach (var e in page)
                 await output.WriteLineAsync($"{e.Id}  {e.FailedAt ?? e.SentAt:u}  {e.MessageType}  {e.ExceptionType}: {e.ExceptionMessage}");
